@@ -1,0 +1,15 @@
+from .soapenv import (
+    Body,
+    Detail,
+    Envelope,
+    Fault,
+    Header,
+)
+
+__all__ = [
+    "Body",
+    "Envelope",
+    "Fault",
+    "Header",
+    "Detail",
+]

@@ -1,0 +1,1463 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import ForwardRef
+
+from xsdata.models.datatype import XmlDateTime, XmlDuration
+
+__NAMESPACE__ = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+
+
+class AddressCodingValue(Enum):
+    ENCRYPTED = "encrypted"
+    OBFUSCATED = "obfuscated"
+
+
+@dataclass(slots=True, kw_only=True)
+class AnyData:
+    any_attributes: dict[str, str] = field(
+        default_factory=dict,
+        metadata={
+            "type": "Attributes",
+            "namespace": "##any",
+        },
+    )
+    content: list[object] = field(
+        default_factory=list,
+        metadata={
+            "type": "Wildcard",
+            "namespace": "##any",
+            "mixed": True,
+        },
+    )
+
+
+class ChargedPartyValue(Enum):
+    SENDER = "Sender"
+    RECIPIENT = "Recipient"
+    BOTH = "Both"
+    NEITHER = "Neither"
+    THIRD_PARTY = "ThirdParty"
+
+
+@dataclass(slots=True, kw_only=True)
+class CodeOnlyStatus:
+    status_code: int = field(
+        metadata={
+            "name": "StatusCode",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+
+
+class ContentClassValue(Enum):
+    TEXT = "text"
+    IMAGE_BASIC = "image-basic"
+    IMAGE_RICH = "image-rich"
+    VIDEO_BASIC = "video-basic"
+    VIDEO_RICH = "video-rich"
+    MEGAPIXEL = "megapixel"
+    CONTENT_BASIC = "content-basic"
+    CONTENT_RICH = "content-rich"
+
+
+@dataclass(slots=True, kw_only=True)
+class ContentReference:
+    href: str = field(
+        metadata={
+            "type": "Attribute",
+        }
+    )
+    allow_adaptations: bool = field(
+        default=True,
+        metadata={
+            "name": "allowAdaptations",
+            "type": "Attribute",
+        },
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class DeliveryConditionList:
+    dc: list[int] = field(
+        default_factory=list,
+        metadata={
+            "name": "DC",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+
+
+class DeliveryStatusValue(Enum):
+    EXPIRED = "Expired"
+    RETRIEVED = "Retrieved"
+    REJECTED = "Rejected"
+    INDETERMINATE = "Indeterminate"
+    FORWARDED = "Forwarded"
+    UNRECOGNISED = "Unrecognised"
+    DEFERRED = "Deferred"
+    DELIVERY_CONDITION_NOT_MET = "DeliveryConditionNotMet"
+
+
+@dataclass(slots=True, kw_only=True)
+class ForwardingTime:
+    value: XmlDateTime | XmlDuration = field()
+    sequence: None | int = field(
+        default=None,
+        metadata={
+            "type": "Attribute",
+        },
+    )
+
+
+class MessageClassValue(Enum):
+    PERSONAL = "Personal"
+    INFORMATIONAL = "Informational"
+    ADVERTISEMENT = "Advertisement"
+    AUTO = "Auto"
+
+
+class PriorityValue(Enum):
+    NORMAL = "Normal"
+    HIGH = "High"
+    LOW = "Low"
+
+
+class ReadStatusValue(Enum):
+    INDETERMINATE = "Indeterminate"
+    READ = "Read"
+    DELETED = "Deleted"
+
+
+@dataclass(slots=True, kw_only=True)
+class ReplyChargingRequest:
+    reply_charging_size: None | int = field(
+        default=None,
+        metadata={
+            "name": "replyChargingSize",
+            "type": "Attribute",
+        },
+    )
+    reply_deadline: None | XmlDateTime | XmlDuration = field(
+        default=None,
+        metadata={
+            "name": "replyDeadline",
+            "type": "Attribute",
+        },
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class ServiceCodeValue:
+    value: str = field(default="")
+    any_attributes: dict[str, str] = field(
+        default_factory=dict,
+        metadata={
+            "type": "Attributes",
+            "namespace": "##any",
+        },
+    )
+
+
+class StatusExtensionValue(Enum):
+    REJECTION_BY_MMSRECIPIENT = "RejectionByMMSRecipient"
+    REJECTION_BY_OTHER_RS = "RejectionByOtherRS"
+
+
+@dataclass(slots=True, kw_only=True)
+class TerminalCapabilities:
+    uaprof: None | str = field(
+        default=None,
+        metadata={
+            "name": "UAProf",
+            "type": "Attribute",
+        },
+    )
+    time_stamp: None | XmlDateTime | XmlDuration = field(
+        default=None,
+        metadata={
+            "name": "TimeStamp",
+            "type": "Attribute",
+        },
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class TransactionID:
+    class Meta:
+        namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+
+    value: str = field(default="")
+    must_understand: None | str = field(
+        default=None,
+        metadata={
+            "name": "mustUnderstand",
+            "type": "Attribute",
+            "namespace": "http://schemas.xmlsoap.org/soap/envelope/",
+            "pattern": r"0|1",
+        },
+    )
+    encoding_style: list[str] = field(
+        default_factory=list,
+        metadata={
+            "name": "encodingStyle",
+            "type": "Attribute",
+            "namespace": "http://schemas.xmlsoap.org/soap/envelope/",
+            "tokens": True,
+        },
+    )
+    actor: None | str = field(
+        default=None,
+        metadata={
+            "type": "Attribute",
+            "namespace": "http://schemas.xmlsoap.org/soap/envelope/",
+        },
+    )
+
+
+class VersionString(Enum):
+    VALUE_6_8_0 = "6.8.0"
+    VALUE_6_6_0 = "6.6.0"
+    VALUE_6_5_0 = "6.5.0"
+    VALUE_6_4_0 = "6.4.0"
+    VALUE_6_3_0 = "6.3.0"
+    VALUE_5_10_0 = "5.10.0"
+    VALUE_5_8_0 = "5.8.0"
+    VALUE_5_6_0 = "5.6.0"
+    VALUE_5_5_0 = "5.5.0"
+    VALUE_5_3_0 = "5.3.0"
+
+
+@dataclass(slots=True, kw_only=True)
+class AddressValue:
+    value: str = field(default="")
+    display_only: bool = field(
+        default=False,
+        metadata={
+            "name": "displayOnly",
+            "type": "Attribute",
+        },
+    )
+    address_coding: None | AddressCodingValue = field(
+        default=None,
+        metadata={
+            "name": "addressCoding",
+            "type": "Attribute",
+        },
+    )
+    id: None | str = field(
+        default=None,
+        metadata={
+            "type": "Attribute",
+        },
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class ExtendedCancelResponse:
+    mm7_version: VersionString = field(
+        metadata={
+            "name": "MM7Version",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    status: CodeOnlyStatus = field(
+        metadata={
+            "name": "Status",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class ExtendedReplaceRequest:
+    mm7_version: VersionString = field(
+        metadata={
+            "name": "MM7Version",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    vaspid: None | str = field(
+        default=None,
+        metadata={
+            "name": "VASPID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    vasid: None | str = field(
+        default=None,
+        metadata={
+            "name": "VASID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    service_code: None | ServiceCodeValue = field(
+        default=None,
+        metadata={
+            "name": "ServiceCode",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    replace_id: None | str = field(
+        default=None,
+        metadata={
+            "name": "ReplaceID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    time_stamp: None | XmlDateTime = field(
+        default=None,
+        metadata={
+            "name": "TimeStamp",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    earliest_delivery_time: None | XmlDateTime | XmlDuration = field(
+        default=None,
+        metadata={
+            "name": "EarliestDeliveryTime",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    expiry_date: None | XmlDateTime | XmlDuration = field(
+        default=None,
+        metadata={
+            "name": "ExpiryDate",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    read_reply: None | bool = field(
+        default=None,
+        metadata={
+            "name": "ReadReply",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    delivery_report: None | bool = field(
+        default=None,
+        metadata={
+            "name": "DeliveryReport",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    content: None | ContentReference = field(
+        default=None,
+        metadata={
+            "name": "Content",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class ExtendedReplaceResponse:
+    mm7_version: VersionString = field(
+        metadata={
+            "name": "MM7Version",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    message_id: str = field(
+        metadata={
+            "name": "MessageID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    status: CodeOnlyStatus = field(
+        metadata={
+            "name": "Status",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class ForwardingTimes:
+    date_time: list[ForwardingTime] = field(
+        default_factory=list,
+        metadata={
+            "name": "DateTime",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class RelayRequestBase:
+    mm7_version: VersionString = field(
+        metadata={
+            "name": "MM7Version",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    mmsrelay_server_id: None | str = field(
+        default=None,
+        metadata={
+            "name": "MMSRelayServerID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class ResponseStatus:
+    status_code: int = field(
+        metadata={
+            "name": "StatusCode",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    status_text: str = field(
+        metadata={
+            "name": "StatusText",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    details: None | AnyData = field(
+        default=None,
+        metadata={
+            "name": "Details",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class AddressList:
+    rfc2822_address_or_number_or_short_code: list[
+        AddressList.Rfc2822Address | AddressList.Number | AddressList.ShortCode
+    ] = field(
+        default_factory=list,
+        metadata={
+            "type": "Elements",
+            "choices": (
+                {
+                    "name": "RFC2822Address",
+                    "type": ForwardRef("AddressList.Rfc2822Address"),
+                    "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+                },
+                {
+                    "name": "Number",
+                    "type": ForwardRef("AddressList.Number"),
+                    "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+                },
+                {
+                    "name": "ShortCode",
+                    "type": ForwardRef("AddressList.ShortCode"),
+                    "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+                },
+            ),
+        },
+    )
+
+    @dataclass(slots=True, kw_only=True)
+    class Rfc2822Address(AddressValue):
+        pass
+
+    @dataclass(slots=True, kw_only=True)
+    class Number(AddressValue):
+        pass
+
+    @dataclass(slots=True, kw_only=True)
+    class ShortCode(AddressValue):
+        pass
+
+
+@dataclass(slots=True, kw_only=True)
+class ForwardingAgent:
+    rfc2822_address_or_number_or_short_code: (
+        None | ForwardingAgent.Rfc2822Address | ForwardingAgent.Number | ForwardingAgent.ShortCode
+    ) = field(
+        default=None,
+        metadata={
+            "type": "Elements",
+            "choices": (
+                {
+                    "name": "RFC2822Address",
+                    "type": ForwardRef("ForwardingAgent.Rfc2822Address"),
+                    "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+                },
+                {
+                    "name": "Number",
+                    "type": ForwardRef("ForwardingAgent.Number"),
+                    "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+                },
+                {
+                    "name": "ShortCode",
+                    "type": ForwardRef("ForwardingAgent.ShortCode"),
+                    "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+                },
+            ),
+        },
+    )
+    sequence: None | int = field(
+        default=None,
+        metadata={
+            "type": "Attribute",
+        },
+    )
+
+    @dataclass(slots=True, kw_only=True)
+    class Rfc2822Address(AddressValue):
+        pass
+
+    @dataclass(slots=True, kw_only=True)
+    class Number(AddressValue):
+        pass
+
+    @dataclass(slots=True, kw_only=True)
+    class ShortCode(AddressValue):
+        pass
+
+
+@dataclass(slots=True, kw_only=True)
+class PlainResponse:
+    mm7_version: VersionString = field(
+        metadata={
+            "name": "MM7Version",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    status: ResponseStatus = field(
+        metadata={
+            "name": "Status",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class SingleAddress:
+    rfc2822_address_or_number_or_short_code: (
+        None | SingleAddress.Rfc2822Address | SingleAddress.Number | SingleAddress.ShortCode
+    ) = field(
+        default=None,
+        metadata={
+            "type": "Elements",
+            "choices": (
+                {
+                    "name": "RFC2822Address",
+                    "type": ForwardRef("SingleAddress.Rfc2822Address"),
+                    "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+                },
+                {
+                    "name": "Number",
+                    "type": ForwardRef("SingleAddress.Number"),
+                    "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+                },
+                {
+                    "name": "ShortCode",
+                    "type": ForwardRef("SingleAddress.ShortCode"),
+                    "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+                },
+            ),
+        },
+    )
+
+    @dataclass(slots=True, kw_only=True)
+    class Rfc2822Address(AddressValue):
+        pass
+
+    @dataclass(slots=True, kw_only=True)
+    class Number(AddressValue):
+        pass
+
+    @dataclass(slots=True, kw_only=True)
+    class ShortCode(AddressValue):
+        pass
+
+
+@dataclass(slots=True, kw_only=True)
+class ExtendedCancelRsp(ExtendedCancelResponse):
+    class Meta:
+        name = "extendedCancelRsp"
+        namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+
+
+@dataclass(slots=True, kw_only=True)
+class ExtendedReplaceReq(ExtendedReplaceRequest):
+    class Meta:
+        name = "extendedReplaceReq"
+        namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+
+
+@dataclass(slots=True, kw_only=True)
+class ExtendedReplaceRsp(ExtendedReplaceResponse):
+    class Meta:
+        name = "extendedReplaceRsp"
+        namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+
+
+@dataclass(slots=True, kw_only=True)
+class CancelRsp(PlainResponse):
+    class Meta:
+        namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+
+
+@dataclass(slots=True, kw_only=True)
+class DeliverResponse(PlainResponse):
+    service_code: None | ServiceCodeValue = field(
+        default=None,
+        metadata={
+            "name": "ServiceCode",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class DeliveryReportRequest(RelayRequestBase):
+    message_id: str = field(
+        metadata={
+            "name": "MessageID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    recipient: SingleAddress = field(
+        metadata={
+            "name": "Recipient",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    sender: SingleAddress = field(
+        metadata={
+            "name": "Sender",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    date: XmlDateTime = field(
+        metadata={
+            "name": "Date",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    mmstatus: DeliveryStatusValue = field(
+        metadata={
+            "name": "MMStatus",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    mmstatus_extension: None | StatusExtensionValue = field(
+        default=None,
+        metadata={
+            "name": "MMStatusExtension",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    status_text: None | str = field(
+        default=None,
+        metadata={
+            "name": "StatusText",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    applic_id: None | str = field(
+        default=None,
+        metadata={
+            "name": "ApplicID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    reply_applic_id: None | str = field(
+        default=None,
+        metadata={
+            "name": "ReplyApplicID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    aux_applic_info: None | str = field(
+        default=None,
+        metadata={
+            "name": "AuxApplicInfo",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    uacapabilities: None | TerminalCapabilities = field(
+        default=None,
+        metadata={
+            "name": "UACapabilities",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class DeliveryReportRsp(PlainResponse):
+    class Meta:
+        namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+
+
+@dataclass(slots=True, kw_only=True)
+class ForwardingAgents:
+    user_agent: list[ForwardingAgent] = field(
+        default_factory=list,
+        metadata={
+            "name": "UserAgent",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class RSErrorRsp(PlainResponse):
+    class Meta:
+        namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+
+
+@dataclass(slots=True, kw_only=True)
+class ReadReplyRequest(RelayRequestBase):
+    message_id: str = field(
+        metadata={
+            "name": "MessageID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    recipient: SingleAddress = field(
+        metadata={
+            "name": "Recipient",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    sender: SingleAddress = field(
+        metadata={
+            "name": "Sender",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    time_stamp: XmlDateTime = field(
+        metadata={
+            "name": "TimeStamp",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    mmstatus: ReadStatusValue = field(
+        metadata={
+            "name": "MMStatus",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    status_text: None | str = field(
+        default=None,
+        metadata={
+            "name": "StatusText",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    applic_id: None | str = field(
+        default=None,
+        metadata={
+            "name": "ApplicID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    reply_applic_id: None | str = field(
+        default=None,
+        metadata={
+            "name": "ReplyApplicID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    aux_applic_info: None | str = field(
+        default=None,
+        metadata={
+            "name": "AuxApplicInfo",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class ReadReplyRsp(PlainResponse):
+    class Meta:
+        namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+
+
+@dataclass(slots=True, kw_only=True)
+class RecipientList:
+    to_or_cc_or_bcc: list[RecipientList.To | RecipientList.Cc | RecipientList.Bcc] = field(
+        default_factory=list,
+        metadata={
+            "type": "Elements",
+            "choices": (
+                {
+                    "name": "To",
+                    "type": ForwardRef("RecipientList.To"),
+                    "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+                },
+                {
+                    "name": "Cc",
+                    "type": ForwardRef("RecipientList.Cc"),
+                    "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+                },
+                {
+                    "name": "Bcc",
+                    "type": ForwardRef("RecipientList.Bcc"),
+                    "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+                },
+            ),
+        },
+    )
+
+    @dataclass(slots=True, kw_only=True)
+    class To(AddressList):
+        pass
+
+    @dataclass(slots=True, kw_only=True)
+    class Cc(AddressList):
+        pass
+
+    @dataclass(slots=True, kw_only=True)
+    class Bcc(AddressList):
+        pass
+
+
+@dataclass(slots=True, kw_only=True)
+class ReplaceRsp(PlainResponse):
+    class Meta:
+        namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+
+
+@dataclass(slots=True, kw_only=True)
+class SenderIdentity:
+    vaspid: None | str = field(
+        default=None,
+        metadata={
+            "name": "VASPID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    vasid: None | str = field(
+        default=None,
+        metadata={
+            "name": "VASID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    sender_address: None | SingleAddress = field(
+        default=None,
+        metadata={
+            "name": "SenderAddress",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class SubmitResponse(PlainResponse):
+    message_id: str = field(
+        metadata={
+            "name": "MessageID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class VASPErrorRsp(PlainResponse):
+    class Meta:
+        namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+
+
+@dataclass(slots=True, kw_only=True)
+class DeliverRequest(RelayRequestBase):
+    vaspid: None | str = field(
+        default=None,
+        metadata={
+            "name": "VASPID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    vasid: None | str = field(
+        default=None,
+        metadata={
+            "name": "VASID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    linked_id: None | str = field(
+        default=None,
+        metadata={
+            "name": "LinkedID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    sender: SingleAddress = field(
+        metadata={
+            "name": "Sender",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    recipients: None | RecipientList = field(
+        default=None,
+        metadata={
+            "name": "Recipients",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    previouslysentby: None | ForwardingAgents = field(
+        default=None,
+        metadata={
+            "name": "Previouslysentby",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    previouslysentdateandtime: None | ForwardingTimes = field(
+        default=None,
+        metadata={
+            "name": "Previouslysentdateandtime",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    sender_spi: None | str = field(
+        default=None,
+        metadata={
+            "name": "SenderSPI",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    recipient_spi: None | str = field(
+        default=None,
+        metadata={
+            "name": "RecipientSPI",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    time_stamp: None | XmlDateTime = field(
+        default=None,
+        metadata={
+            "name": "TimeStamp",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    reply_charging_id: None | str = field(
+        default=None,
+        metadata={
+            "name": "ReplyChargingID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    priority: None | PriorityValue = field(
+        default=None,
+        metadata={
+            "name": "Priority",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    subject: None | str = field(
+        default=None,
+        metadata={
+            "name": "Subject",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    applic_id: None | str = field(
+        default=None,
+        metadata={
+            "name": "ApplicID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    reply_applic_id: None | str = field(
+        default=None,
+        metadata={
+            "name": "ReplyApplicID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    aux_applic_info: None | str = field(
+        default=None,
+        metadata={
+            "name": "AuxApplicInfo",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    uacapabilities: None | TerminalCapabilities = field(
+        default=None,
+        metadata={
+            "name": "UACapabilities",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    content: None | ContentReference = field(
+        default=None,
+        metadata={
+            "name": "Content",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class DeliverRsp(DeliverResponse):
+    class Meta:
+        namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+
+
+@dataclass(slots=True, kw_only=True)
+class DeliveryReportReq(DeliveryReportRequest):
+    class Meta:
+        namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+
+
+@dataclass(slots=True, kw_only=True)
+class ReadReplyReq(ReadReplyRequest):
+    class Meta:
+        namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+
+
+@dataclass(slots=True, kw_only=True)
+class SubmitRsp(SubmitResponse):
+    class Meta:
+        namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+
+
+@dataclass(slots=True, kw_only=True)
+class VaspRequestBase:
+    mm7_version: VersionString = field(
+        metadata={
+            "name": "MM7Version",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    sender_identification: SenderIdentity = field(
+        metadata={
+            "name": "SenderIdentification",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class CancelRequest(VaspRequestBase):
+    message_id: str = field(
+        metadata={
+            "name": "MessageID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    recipients: None | RecipientList = field(
+        default=None,
+        metadata={
+            "name": "Recipients",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    applic_id: None | str = field(
+        default=None,
+        metadata={
+            "name": "ApplicID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    reply_applic_id: None | str = field(
+        default=None,
+        metadata={
+            "name": "ReplyApplicID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    aux_applic_info: None | str = field(
+        default=None,
+        metadata={
+            "name": "AuxApplicInfo",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class DeliverReq(DeliverRequest):
+    class Meta:
+        namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+
+
+@dataclass(slots=True, kw_only=True)
+class ExtendedCancelRequest(VaspRequestBase):
+    cancel_id: str = field(
+        metadata={
+            "name": "CancelID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class ReplaceRequest(VaspRequestBase):
+    message_id: str = field(
+        metadata={
+            "name": "MessageID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    service_code: None | ServiceCodeValue = field(
+        default=None,
+        metadata={
+            "name": "ServiceCode",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    time_stamp: None | XmlDateTime = field(
+        default=None,
+        metadata={
+            "name": "TimeStamp",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    read_reply: None | bool = field(
+        default=None,
+        metadata={
+            "name": "ReadReply",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    earliest_delivery_time: None | XmlDateTime | XmlDuration = field(
+        default=None,
+        metadata={
+            "name": "EarliestDeliveryTime",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    distribution_indicator: None | bool = field(
+        default=None,
+        metadata={
+            "name": "DistributionIndicator",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    content_class: None | ContentClassValue = field(
+        default=None,
+        metadata={
+            "name": "ContentClass",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    drmcontent: None | bool = field(
+        default=None,
+        metadata={
+            "name": "DRMContent",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    applic_id: None | str = field(
+        default=None,
+        metadata={
+            "name": "ApplicID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    reply_applic_id: None | str = field(
+        default=None,
+        metadata={
+            "name": "ReplyApplicID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    aux_applic_info: None | str = field(
+        default=None,
+        metadata={
+            "name": "AuxApplicInfo",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    content: None | ContentReference = field(
+        default=None,
+        metadata={
+            "name": "Content",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class SubmitRequest(VaspRequestBase):
+    recipients: RecipientList = field(
+        metadata={
+            "name": "Recipients",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        }
+    )
+    service_code: None | ServiceCodeValue = field(
+        default=None,
+        metadata={
+            "name": "ServiceCode",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    linked_id: None | str = field(
+        default=None,
+        metadata={
+            "name": "LinkedID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    message_class: None | MessageClassValue = field(
+        default=None,
+        metadata={
+            "name": "MessageClass",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    time_stamp: None | XmlDateTime = field(
+        default=None,
+        metadata={
+            "name": "TimeStamp",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    reply_charging: None | ReplyChargingRequest = field(
+        default=None,
+        metadata={
+            "name": "ReplyCharging",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    earliest_delivery_time: None | XmlDateTime | XmlDuration = field(
+        default=None,
+        metadata={
+            "name": "EarliestDeliveryTime",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    expiry_date: None | XmlDateTime | XmlDuration = field(
+        default=None,
+        metadata={
+            "name": "ExpiryDate",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    delivery_report: None | bool = field(
+        default=None,
+        metadata={
+            "name": "DeliveryReport",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    read_reply: None | bool = field(
+        default=None,
+        metadata={
+            "name": "ReadReply",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    priority: None | PriorityValue = field(
+        default=None,
+        metadata={
+            "name": "Priority",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    subject: None | str = field(
+        default=None,
+        metadata={
+            "name": "Subject",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    charged_party: None | ChargedPartyValue = field(
+        default=None,
+        metadata={
+            "name": "ChargedParty",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    charged_party_id: None | str = field(
+        default=None,
+        metadata={
+            "name": "ChargedPartyID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    distribution_indicator: None | bool = field(
+        default=None,
+        metadata={
+            "name": "DistributionIndicator",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    delivery_condition: None | DeliveryConditionList = field(
+        default=None,
+        metadata={
+            "name": "DeliveryCondition",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    applic_id: None | str = field(
+        default=None,
+        metadata={
+            "name": "ApplicID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    reply_applic_id: None | str = field(
+        default=None,
+        metadata={
+            "name": "ReplyApplicID",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    aux_applic_info: None | str = field(
+        default=None,
+        metadata={
+            "name": "AuxApplicInfo",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    content_class: None | ContentClassValue = field(
+        default=None,
+        metadata={
+            "name": "ContentClass",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    drmcontent: None | bool = field(
+        default=None,
+        metadata={
+            "name": "DRMContent",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+    content: None | ContentReference = field(
+        default=None,
+        metadata={
+            "name": "Content",
+            "type": "Element",
+            "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4",
+        },
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class CancelReq(CancelRequest):
+    class Meta:
+        namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+
+
+@dataclass(slots=True, kw_only=True)
+class ReplaceReq(ReplaceRequest):
+    class Meta:
+        namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+
+
+@dataclass(slots=True, kw_only=True)
+class SubmitReq(SubmitRequest):
+    class Meta:
+        namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+
+
+@dataclass(slots=True, kw_only=True)
+class ExtendedCancelReq(ExtendedCancelRequest):
+    class Meta:
+        name = "extendedCancelReq"
+        namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"

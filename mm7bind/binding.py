@@ -1,0 +1,539 @@
+"""Neutral messages ⇄ the xsdata classes generated for one schema version.
+
+The walk is driven by xsdata's own metadata of the generated classes, matched by XML local name,
+so it never depends on the schema's type names: an official 3GPP file dropped into schemas/ binds
+the same way as our reconstruction. Fields a version lacks are refused (or dropped on request).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import typing
+import warnings
+from datetime import datetime, timedelta, tzinfo
+from enum import Enum
+from functools import cache
+from typing import Any
+
+from xsdata.exceptions import ConverterWarning
+from xsdata.formats.dataclass.context import XmlContext
+from xsdata.formats.dataclass.models.elements import XmlMeta, XmlVar
+from xsdata.formats.dataclass.models.generics import AnyElement
+from xsdata.models.datatype import XmlDateTime, XmlDuration
+
+from . import messages as m
+from .errors import EncodeError, UnsupportedFieldError
+from .versions import Version
+from .xmlsafe import invalid_xml_char
+
+log = logging.getLogger("mm7bind.binding")
+
+# One context for the whole process: building class metadata is the expensive part of xsdata.
+CONTEXT = XmlContext()
+
+# Invalid enum or date values are reported by our own tolerance layer (schema validation of the
+# normalised tree), so xsdata's duplicate warning is noise.
+warnings.filterwarnings("ignore", category=ConverterWarning)
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodeOptions:
+    """What to do with values on the way out."""
+
+    timezone: tzinfo | None = None  # write datetimes in this zone; None: keep theirs (naive = local)
+    drop_unsupported: bool = False  # drop fields the version lacks (with a warning) instead of failing
+
+
+@cache
+def _index(cls: type) -> dict[str, XmlVar]:
+    """Children of a generated class by local name: elements, choices, ``@attributes``, ``text()``."""
+    meta: XmlMeta = CONTEXT.build(cls)
+    out: dict[str, XmlVar] = {}
+    for var in meta.get_all_vars():
+        if var.is_text:
+            out["text()"] = var
+        elif var.is_attribute:
+            out["@" + var.local_name] = var
+        elif var.is_elements:
+            for choice in var.elements.values():
+                out[choice.local_name] = choice
+            out["#choice"] = var
+        elif var.is_element:
+            out[var.local_name] = var
+    return out
+
+
+def _choice_var(cls: type) -> XmlVar | None:
+    return _index(cls).get("#choice")
+
+
+@cache
+def _choice_names(cls: type) -> dict[type, str]:
+    """For a class holding a choice: generated choice class → element local name."""
+    var = _choice_var(cls)
+    return {c.clazz: c.local_name for c in var.elements.values()} if var else {}
+
+
+def children(cls: type) -> dict[str, XmlVar]:
+    """Public view of `_index` for the tolerance layer (element children in schema order)."""
+    return _index(cls)
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding: neutral → generated
+
+
+class _Encoder:
+    def __init__(self, version: Version, options: EncodeOptions):
+        self.version = version
+        self.options = options
+
+    def message(self, msg: m.Message) -> Any:
+        cls = self.version.element_class(msg.ELEMENT)
+        if cls is None:
+            raise UnsupportedFieldError(
+                f"{msg.ELEMENT} does not exist in {self.version.name}"
+                + (" (extended operations need REL-6-MM7-1-4)" if msg.ELEMENT.startswith("extended") else ""),
+                field=msg.ELEMENT,
+                version=self.version.name,
+            )
+        values = {f.name: getattr(msg, f.name) for f in m.xml_fields(type(msg))}
+        if values.get("mm7_version") is None:
+            values["mm7_version"] = self.version.default_mm7_version
+        return self.build(cls, type(msg), values, msg.ELEMENT)
+
+    def build(self, cls: type, ncls: type, values: dict[str, Any], where: str) -> Any:
+        """Instantiate generated `cls` from the neutral field values of `ncls`."""
+        kwargs = self.fill(cls, [(f, f.metadata["xml"]) for f in m.xml_fields(ncls)], values, where)
+        return cls(**kwargs)
+
+    def fill(self, cls: type, fields: list, values: dict[str, Any], where: str) -> dict[str, Any]:
+        index = _index(cls)
+        kwargs: dict[str, Any] = {}
+        nested: dict[str, list] = {}
+        for f, path in fields:
+            value = values[f.name]
+            if value is None or (isinstance(value, (list, m.Recipients)) and len(value) == 0):
+                continue
+            head, _, rest = path.partition("/")
+            if rest:
+                nested.setdefault(head, []).append((f, rest))
+                continue
+            if head == "":  # the address choice held by this very element (UserAgent)
+                kwargs.update(self.address_choice(cls, value, f"{where}"))
+                continue
+            var = index.get(head)
+            if var is None:
+                if f.metadata.get("optional_in_schema"):
+                    continue
+                self.unsupported(f"{where}/{head}", f.name)
+                continue
+            kwargs[var.name] = self.convert(var, value, f"{where}/{head.lstrip('@')}")
+        for head, sub in nested.items():
+            var = index.get(head)
+            if var is None:
+                for f, _ in sub:
+                    self.unsupported(f"{where}/{head}", f.name)
+                continue
+            kwargs[var.name] = var.clazz(**self.fill(var.clazz, sub, values, f"{where}/{head}"))
+        for name, var in index.items():
+            if var.name in kwargs or not var.required or name.startswith(("#", "text()")):
+                continue
+            sub = _index(var.clazz) if var.clazz is not None else None
+            if sub is not None and "#choice" not in sub and not any(v.required for v in sub.values()):
+                kwargs[var.name] = var.clazz()  # e.g. SenderIdentification with nothing in it
+                continue
+            raise EncodeError(f"{where}/{name} is required in {self.version.name}")
+        return kwargs
+
+    def unsupported(self, path: str, field_name: str) -> None:
+        msg = f"{path} does not exist in {self.version.name}"
+        if self.options.drop_unsupported:
+            log.warning("dropped %s (field %s)", msg, field_name)
+            return
+        raise UnsupportedFieldError(msg, field=field_name, version=self.version.name)
+
+    def convert(self, var: XmlVar, value: Any, where: str) -> Any:
+        if isinstance(value, list) and not var.list_element and not var.tokens:
+            raise EncodeError(f"{where} takes one value, not a list")
+        if isinstance(value, list):
+            return [self.convert_one(var, v, where) for v in value]
+        return self.convert_one(var, value, where)
+
+    def convert_one(self, var: XmlVar, value: Any, where: str) -> Any:
+        cls = var.clazz
+        if isinstance(value, m.Address):
+            return cls(**self.address_choice(cls, value, where))
+        if isinstance(value, m.Recipients):
+            return self.recipients(cls, value, where)
+        if isinstance(value, m.Status):
+            return self.status(cls, value, where)
+        if dataclasses.is_dataclass(value):
+            fields = m.xml_fields(type(value))
+            vals = {f.name: getattr(value, f.name) for f in fields}
+            return cls(**self.fill(cls, [(f, f.metadata["xml"]) for f in fields], vals, where))
+        if cls is not None:  # simple content with attributes (ServiceCode): fill its text
+            text_var = _index(cls).get("text()")
+            if text_var is None:
+                raise EncodeError(f"{where} needs a structured value, not {value!r}")
+            return cls(**{text_var.name: self.scalar(text_var.types, value, where)})
+        return self.scalar(var.types, value, where)
+
+    def address_choice(self, cls: type, addr: m.Address | str, where: str) -> dict[str, Any]:
+        addr = m.Address.parse(addr)
+        var = _choice_var(cls)
+        choice = var.elements and next(
+            (c for c in var.elements.values() if c.local_name == str(addr.kind)), None
+        )
+        if not choice:
+            raise EncodeError(f"{where}: address form {addr.kind} is not allowed here")
+        leaf = self.leaf(choice.clazz, addr, where)
+        return {var.name: [leaf] if var.list_element else leaf}
+
+    def leaf(self, leaf_cls: type, addr: m.Address, where: str) -> Any:
+        values = {
+            "text()": addr.value,
+            "@displayOnly": addr.display_only or None,
+            "@addressCoding": addr.address_coding,
+            "@id": addr.id,
+        }
+        index = _index(leaf_cls)
+        kwargs = {}
+        for key, value in values.items():
+            if value is None:
+                continue
+            var = index.get(key)
+            if var is None:
+                self.unsupported(f"{where}/{addr.kind}/{key}", key.lstrip("@"))
+                continue
+            kwargs[var.name] = self.scalar(var.types, value, f"{where}/{key}")
+        return leaf_cls(**kwargs)
+
+    def recipients(self, cls: type, rcpts: m.Recipients, where: str) -> Any:
+        var = _choice_var(cls)
+        roles = {c.local_name: c.clazz for c in var.elements.values()}
+        items = []
+        for role, addrs in (("To", rcpts.to), ("Cc", rcpts.cc), ("Bcc", rcpts.bcc)):
+            if not addrs:
+                continue
+            role_cls = roles[role]
+            inner = _choice_var(role_cls)
+            leaves = []
+            for a in addrs:
+                leaves += self.address_choice(role_cls, a, f"{where}/{role}")[inner.name]
+            items.append(role_cls(**{inner.name: leaves}))
+        return cls(**{var.name: items})
+
+    def status(self, cls: type, status: m.Status, where: str) -> Any:
+        index = _index(cls)
+        vals = {"code": status.code, "text": status.text, "details": None}
+        fields = [f for f in m.xml_fields(m.Status) if f.name != "details"]
+        kwargs = self.fill(cls, [(f, f.metadata["xml"]) for f in fields], vals, where)
+        if status.details is not None and "Details" in index:
+            var = index["Details"]
+            content_var = next(v for v in _index(var.clazz).values() if v.is_wildcard)
+            self.scalar((str,), status.details, f"{where}/Details")
+            kwargs[var.name] = var.clazz(**{content_var.name: [status.details]})
+        return cls(**kwargs)
+
+    def scalar(self, types: tuple[type, ...], value: Any, where: str) -> Any:
+        if isinstance(value, Enum):
+            value = value.value
+        for t in types:
+            if isinstance(t, type) and issubclass(t, Enum):
+                if isinstance(value, str):
+                    try:
+                        return t(value)
+                    except ValueError:
+                        continue
+            elif t is bool:
+                if isinstance(value, bool):
+                    return value
+            elif t is int:
+                if isinstance(value, int) and not isinstance(value, bool):
+                    return value
+                if isinstance(value, str) and value.strip().isdigit():
+                    return int(value)
+            elif t is XmlDateTime:
+                if isinstance(value, datetime):
+                    return XmlDateTime.from_datetime(self.zoned(value))
+                if isinstance(value, str) and not _looks_like_duration(value):
+                    try:
+                        return XmlDateTime.from_string(value)
+                    except ValueError:
+                        continue
+            elif t is XmlDuration:
+                if isinstance(value, timedelta):
+                    return XmlDuration(format_duration(value))
+                if isinstance(value, str) and _looks_like_duration(value):
+                    try:
+                        return XmlDuration(value)
+                    except ValueError:
+                        continue
+            elif t is str:
+                if isinstance(value, str):
+                    bad = invalid_xml_char(value)
+                    if bad is not None:
+                        raise EncodeError(f"{where}: character U+{ord(bad):04X} cannot be sent in XML")
+                    return value
+            elif t is object:
+                return value
+        allowed = ", ".join(_type_name(t) for t in types)
+        raise EncodeError(f"{where}: {value!r} is not valid in {self.version.name} (expected {allowed})")
+
+    def zoned(self, value: datetime) -> datetime:
+        if self.options.timezone is not None:
+            return value.astimezone(self.options.timezone)
+        if value.tzinfo is None:
+            return value.astimezone()  # naive means local time: say which offset that is
+        return value
+
+
+def _type_name(t: type) -> str:
+    if isinstance(t, type) and issubclass(t, Enum):
+        return "one of " + "|".join(str(e.value) for e in t)
+    return {XmlDateTime: "datetime", XmlDuration: "duration"}.get(t, getattr(t, "__name__", str(t)))
+
+
+_DURATION = re.compile(r"^-?P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
+
+
+def _looks_like_duration(text: str) -> bool:
+    return bool(_DURATION.match(text.strip()))
+
+
+def format_duration(value: timedelta) -> str:
+    """ISO 8601 duration for a timedelta (days, hours, minutes, seconds)."""
+    total = value.total_seconds()
+    sign = "-" if total < 0 else ""
+    total = abs(total)
+    days, rem = divmod(total, 86400)
+    hours, rem = divmod(rem, 3600)
+    minutes, seconds = divmod(rem, 60)
+    out = f"{sign}P"
+    if days:
+        out += f"{int(days)}D"
+    if hours or minutes or seconds or not days:
+        out += "T"
+        if hours:
+            out += f"{int(hours)}H"
+        if minutes:
+            out += f"{int(minutes)}M"
+        if seconds or not (hours or minutes):
+            out += f"{seconds:g}S" if seconds != int(seconds) else f"{int(seconds)}S"
+    return out
+
+
+def to_generated(msg: m.Message, version: Version, options: EncodeOptions = EncodeOptions()) -> Any:
+    """The generated object for `msg` in `version`; raises EncodeError when it cannot be valid."""
+    return _Encoder(version, options).message(msg)
+
+
+def transaction_id(version: Version, value: str, must_understand: bool = True) -> Any:
+    cls = version.element_class("TransactionID")
+    index = _index(cls)
+    kwargs = {index["text()"].name: value}
+    if must_understand:
+        kwargs[index["@mustUnderstand"].name] = "1"
+    return cls(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding: generated → neutral
+
+
+@cache
+def _hints(ncls: type) -> dict[str, Any]:
+    return typing.get_type_hints(ncls, vars(m))
+
+
+def _target(ncls: type, name: str) -> type | None:
+    """The structured class or enum a neutral field holds (None for plain scalars)."""
+    hint = _hints(ncls)[name]
+    args = typing.get_args(hint) or (hint,)
+    for a in args:
+        origin = typing.get_origin(a)
+        if origin is list:
+            a = typing.get_args(a)[0]
+        if isinstance(a, type) and (dataclasses.is_dataclass(a) or issubclass(a, Enum)):
+            return a
+    return None
+
+
+def from_generated(obj: Any, ncls: type[m.Message]) -> m.Message:
+    return _decode(obj, ncls)
+
+
+def _decode(obj: Any, ncls: type) -> Any:
+    kwargs = {}
+    for f in m.xml_fields(ncls):
+        raw = _get_path(obj, f.metadata["xml"])
+        if raw is None or (isinstance(raw, list) and not raw):
+            continue
+        target = _target(ncls, f.name)
+        if isinstance(raw, list) and typing.get_origin(_hints(ncls)[f.name]) is list:
+            kwargs[f.name] = [_value(r, target) for r in raw]
+        else:
+            kwargs[f.name] = _value(raw, target)
+    return ncls(**kwargs)
+
+
+def _get_path(obj: Any, path: str) -> Any:
+    if path == "":
+        return obj  # the address choice held by this element itself
+    for head in path.split("/"):
+        if obj is None:
+            return None
+        if isinstance(obj, list):  # a list along the way (DeliveryCondition/DC has none)
+            obj = obj[0] if obj else None
+            if obj is None:
+                return None
+        var = _index(type(obj)).get(head)
+        if var is None:
+            return None
+        obj = getattr(obj, var.name)
+    return obj
+
+
+def _value(raw: Any, target: type | None) -> Any:
+    if target is m.Address:
+        return _address(raw)
+    if target is m.Recipients:
+        return _recipients(raw)
+    if target is m.Status:
+        return _status(raw)
+    if target is not None and dataclasses.is_dataclass(target):
+        return _decode(raw, target)
+    if dataclasses.is_dataclass(raw):  # simple content with attributes (ServiceCode)
+        text_var = _index(type(raw)).get("text()")
+        raw = getattr(raw, text_var.name) if text_var else None
+    if isinstance(raw, Enum):
+        raw = raw.value
+    if target is not None and issubclass(target, Enum):
+        try:
+            return target(raw)
+        except ValueError:
+            return raw
+    return scalar_in(raw)
+
+
+def scalar_in(raw: Any) -> Any:
+    if isinstance(raw, XmlDateTime):
+        return raw.to_datetime()
+    if isinstance(raw, XmlDuration):
+        if raw.years or raw.months:
+            return str(raw)
+        seconds = (raw.days or 0) * 86400 + (raw.hours or 0) * 3600 + (raw.minutes or 0) * 60
+        seconds += raw.seconds or 0
+        return timedelta(seconds=-seconds if raw.negative else seconds)
+    return raw
+
+
+def _leaf_address(leaf: Any, kind: str) -> m.Address:
+    index = _index(type(leaf))
+
+    def attr(name: str) -> Any:
+        var = index.get(name)
+        value = getattr(leaf, var.name) if var else None
+        return value.value if isinstance(value, Enum) else value
+
+    coding = attr("@addressCoding")
+    try:
+        coding = m.AddressCoding(coding) if coding is not None else None
+    except ValueError:
+        pass
+    return m.Address(
+        value=(attr("text()") or "").strip(),
+        kind=m.AddressKind(kind),
+        display_only=bool(attr("@displayOnly")),
+        address_coding=coding,
+        id=attr("@id"),
+    )
+
+
+def _address(holder: Any) -> m.Address | None:
+    var = _choice_var(type(holder))
+    leaf = getattr(holder, var.name) if var else None
+    if isinstance(leaf, list):
+        leaf = leaf[0] if leaf else None
+    if leaf is None:
+        return None
+    return _leaf_address(leaf, _choice_names(type(holder))[type(leaf)])
+
+
+def _addresses(holder: Any) -> list[m.Address]:
+    var = _choice_var(type(holder))
+    names = _choice_names(type(holder))
+    return [_leaf_address(leaf, names[type(leaf)]) for leaf in getattr(holder, var.name)]
+
+
+def _recipients(raw: Any) -> m.Recipients:
+    var = _choice_var(type(raw))
+    names = _choice_names(type(raw))
+    out = m.Recipients()
+    for item in getattr(raw, var.name):
+        getattr(out, names[type(item)].lower()).extend(_addresses(item))
+    return out
+
+
+def _status(raw: Any) -> m.Status:
+    index = _index(type(raw))
+    code = getattr(raw, index["StatusCode"].name)
+    text = getattr(raw, index["StatusText"].name) if "StatusText" in index else None
+    details = None
+    if "Details" in index:
+        details = _flatten(getattr(raw, index["Details"].name))
+    return m.Status(code=int(code), text=text, details=details)
+
+
+def _flatten(value: Any) -> str | None:
+    """Text of a free-content element (Status/Details), child elements included."""
+    if value is None:
+        return None
+    parts: list[str] = []
+
+    def walk(item: Any) -> None:
+        if isinstance(item, str):
+            parts.append(item)
+        elif isinstance(item, AnyElement):
+            if item.text:
+                parts.append(item.text)
+            for child in item.children:
+                walk(child)
+            if item.tail:
+                parts.append(item.tail)
+        elif dataclasses.is_dataclass(item):
+            for f in dataclasses.fields(item):
+                v = getattr(item, f.name)
+                for x in v if isinstance(v, list) else [v]:
+                    walk(x)
+
+    walk(value)
+    text = "".join(parts).strip()
+    return text or None
+
+
+def field_enum_values(version: Version, element: str, child: str) -> tuple[str, ...]:
+    """Enumeration values of a child element's type in one version (from the generated enum)."""
+    cls = version.element_class(element)
+    var = _index(cls).get(child) if cls else None
+    for t in var.types if var else ():
+        if isinstance(t, type) and issubclass(t, Enum):
+            return tuple(e.value for e in t)
+    return ()
+
+
+def tolerant_factory(cls: type, params: dict) -> Any:
+    """xsdata class factory that lets a required child be missing (recorded as a deviation)."""
+    try:
+        return cls(**params)
+    except TypeError:
+        for f in dataclasses.fields(cls):
+            if f.init and f.name not in params and f.default is dataclasses.MISSING and (
+                f.default_factory is dataclasses.MISSING
+            ):
+                params[f.name] = None
+        return cls(**params)
+

@@ -1,0 +1,446 @@
+"""SOAP 1.1 envelopes carrying MM7: a message or a Fault to bytes, and bytes back (sans I/O).
+
+Encoding goes neutral message → generated classes → xsdata serializer: schema order, escaping and
+namespaces come out right by construction. Decoding parses with the hardened reader, repairs what
+real peers get wrong (`tolerance`), validates the repaired envelope against the caller's schema
+version, and reads it with the generated classes of the newest schema (a superset of the others).
+Every repair and every remaining schema violation is listed on the result; strict mode refuses any.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from functools import cache
+from xml.etree.ElementTree import QName as ETQName
+
+from lxml import etree
+from xsdata.exceptions import ParserError
+from xsdata.formats.dataclass.parsers import XmlParser
+from xsdata.formats.dataclass.parsers.config import ParserConfig
+from xsdata.formats.dataclass.parsers.handlers import LxmlEventHandler
+from xsdata.formats.dataclass.serializers import XmlSerializer
+from xsdata.formats.dataclass.serializers.config import SerializerConfig
+
+from . import binding, versions
+from . import messages as m
+from .errors import (
+    DecodeError,
+    Deviation,
+    EncodeError,
+    NotSOAPError,
+    UnknownNamespaceError,
+    UnsupportedOperationError,
+    ValidationError,
+)
+from .tolerance import Collector, Normalizer, is_mm7_namespace, version_of_namespace
+from .validation import validate_element
+from .versions import SOAP_NS, Version
+from .xmlsafe import DEFAULT_LIMITS, XmlLimits, parse_xml
+
+# Envelope namespaces seen instead of SOAP 1.1's (the Rel-5 spec examples, SOAP 1.2).
+WRONG_SOAP_NS = {
+    "http://schemas.xmlsoap.org/soap/soap-envelope": "the TS 23.140 Rel-5 examples' misspelt SOAP namespace",
+    "http://www.w3.org/2003/05/soap-envelope": "SOAP 1.2 namespace",
+}
+ENVELOPE_PREFIXES = ("env", "soap-env", "SOAP-ENV", "soap", "soapenv", "S")
+
+
+@dataclass(frozen=True)
+class XmlStyle:
+    """How the XML looks on the wire; all choices are schema-valid."""
+
+    envelope_prefix: str = "env"  # env | soap-env | SOAP-ENV | soap | soapenv
+    mm7_prefix: str | None = None  # None: MM7 as the default namespace; "mm7": prefixed elements
+    encoding: str = "UTF-8"  # XML declaration and bytes: UTF-8, GB2312, GBK, GB18030
+    xml_declaration: bool = True
+    must_understand: bool = True  # env:mustUnderstand="1" on TransactionID
+    timezone: tzinfo | None = None  # datetimes written in this zone; None keeps theirs (naive = local)
+    drop_unsupported: bool = False  # drop fields the target version lacks instead of refusing
+
+    def __post_init__(self) -> None:
+        if not self.envelope_prefix or not self.envelope_prefix.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"envelope prefix {self.envelope_prefix!r} is not a valid XML prefix")
+        codecs.lookup(self.encoding)  # unknown encodings fail here, not on the first message
+
+
+@dataclass
+class Fault:
+    """A SOAP 1.1 Fault; `detail` holds RSErrorRsp (from the MMSC) or VASPErrorRsp (from the VASP)."""
+
+    code: str = "Server"  # Client (the request was wrong) or Server; the local part of faultcode
+    string: str = ""
+    actor: str | None = None
+    detail: m.RSErrorRsp | m.VASPErrorRsp | None = None
+    detail_text: str | None = None  # free text in <detail> when no MM7 element is there
+
+    @property
+    def status(self) -> m.Status | None:
+        return self.detail.status if self.detail is not None else None
+
+
+@dataclass
+class Envelope:
+    """A decoded SOAP message."""
+
+    transaction_id: str | None
+    body: m.Message | Fault
+    version: Version | None  # schema version of the MM7 content (answer in this one)
+    deviations: list[Deviation] = field(default_factory=list)
+    encoding: str = "utf-8"
+
+    @property
+    def is_fault(self) -> bool:
+        return isinstance(self.body, Fault)
+
+    @property
+    def message(self) -> m.Message | None:
+        return None if isinstance(self.body, Fault) else self.body
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding
+
+
+@cache
+def _serializer(encoding: str, declaration: bool) -> XmlSerializer:
+    config = SerializerConfig(encoding=encoding, xml_declaration=declaration, ignore_default_attributes=True)
+    return XmlSerializer(context=binding.CONTEXT, config=config)
+
+
+def _soap_module():
+    import importlib  # noqa: PLC0415
+
+    return importlib.import_module("mm7bind.generated.soapenv")
+
+
+def encode(
+    body: m.Message | Fault,
+    *,
+    transaction_id: str,
+    version: Version | str,
+    style: XmlStyle = XmlStyle(),
+) -> bytes:
+    """The SOAP envelope for `body` in `version`, as bytes in `style.encoding`."""
+    version = versions.get(version)
+    if not transaction_id or not str(transaction_id).strip():
+        raise EncodeError("a TransactionID is required")
+    options = binding.EncodeOptions(timezone=style.timezone, drop_unsupported=style.drop_unsupported)
+    soap = _soap_module()
+    mm7_prefix = style.mm7_prefix
+    if isinstance(body, Fault):
+        content = _fault(soap, body, version, options)
+        mm7_prefix = mm7_prefix or "mm7"  # detail resets the default namespace; a prefix reads better
+    elif isinstance(body, m.Message):
+        content = binding.to_generated(body, version, options)
+    else:
+        raise TypeError(f"cannot encode {type(body).__name__}: expected an MM7 message or a Fault")
+    envelope = soap.Envelope(
+        header=soap.Header(
+            other_element=[binding.transaction_id(version, str(transaction_id), style.must_understand)]
+        ),
+        body=soap.Body(any_element=[content]),
+    )
+    label = codecs.lookup(style.encoding).name.upper().replace("_", "-")
+    label = {"GB2312": "GB2312", "GBK": "GBK"}.get(label, label)
+    text = _serializer(label, style.xml_declaration).render(
+        envelope, ns_map={style.envelope_prefix: SOAP_NS, mm7_prefix: version.namespace}
+    )
+    return text.encode(style.encoding, errors="xmlcharrefreplace")
+
+
+def _fault(soap, fault: Fault, version: Version, options: binding.EncodeOptions):
+    code = fault.code if fault.code.startswith("{") else f"{{{SOAP_NS}}}{fault.code}"
+    detail = None
+    if fault.detail is not None:
+        if not isinstance(fault.detail, (m.RSErrorRsp, m.VASPErrorRsp)):
+            raise EncodeError("a Fault detail must be an RSErrorRsp or a VASPErrorRsp")
+        detail = soap.Detail(any_element=[binding.to_generated(fault.detail, version, options)])
+    elif fault.detail_text:
+        detail = soap.Detail(any_element=[fault.detail_text])
+    return soap.Fault(
+        faultcode=ETQName(code),
+        faultstring=fault.string or (fault.status.text if fault.status else fault.code),
+        faultactor=fault.actor,
+        detail=detail,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding
+
+
+def decode(
+    data: bytes,
+    *,
+    strict: bool = False,
+    charset_hint: str | None = None,
+    limits: XmlLimits = DEFAULT_LIMITS,
+) -> Envelope:
+    """Read a SOAP envelope carrying MM7. Tolerant by default; `strict` refuses any deviation."""
+    parsed = parse_xml(data, charset_hint=charset_hint, limits=limits, where="SOAP envelope")
+    dev = Collector()
+    dev.extend(parsed.deviations)
+    reader = _Reader(parsed.root, dev)
+    env = reader.read()
+    env.encoding = parsed.encoding
+    env.deviations = dev.result()
+    if strict and env.deviations:
+        raise ValidationError(
+            f"{len(env.deviations)} deviation(s) from the schema: " + "; ".join(map(str, env.deviations[:5])),
+            deviations=env.deviations,
+        )
+    return env
+
+
+class _Reader:
+    def __init__(self, root: etree._Element, dev: Collector):
+        self.root = root
+        self.dev = dev
+
+    def read(self) -> Envelope:
+        root = self.root
+        qn = etree.QName(root)
+        if qn.localname != "Envelope":
+            raise NotSOAPError(f"the document is not a SOAP envelope (root element {qn.localname})")
+        self.soap_element(root, "/Envelope")
+        header = body = None
+        for child in root:
+            cq = etree.QName(child)
+            if cq.localname == "Header" and header is None and body is None:
+                header = child
+            elif cq.localname == "Body" and body is None:
+                body = child
+            else:
+                continue
+            self.soap_element(child, f"/Envelope/{cq.localname}")
+        if body is None:
+            raise NotSOAPError("the SOAP envelope has no Body")
+        tid_el = self.transaction_element(header)
+        content = [c for c in body if isinstance(c.tag, str)]
+        if not content:
+            raise NotSOAPError("the SOAP Body holds no MM7 element")
+        if len(content) > 1:
+            self.dev.add("extra-body-element", "/Envelope/Body", f"{len(content) - 1} more element(s) after the first ignored")
+            for extra in content[1:]:
+                body.remove(extra)
+        first = content[0]
+        header_version = self.header_version(tid_el)
+        if etree.QName(first).localname == "Fault" and (
+            etree.QName(first).namespace in (SOAP_NS, *WRONG_SOAP_NS) or etree.QName(first).namespace is None
+        ):
+            self.soap_element(first, "/Envelope/Body/Fault")
+            fault, mm7_el, version = self.fault(first, header_version)
+        else:
+            fault = None
+            version = self.locate(first, header_version)
+            mm7_el = first
+        transaction_id = self.transaction_value(tid_el, version)
+        normalizer = None
+        if mm7_el is not None:
+            normalizer = Normalizer(version.namespace, self.dev)
+            mm7_el.tag = f"{{{version.namespace}}}{etree.QName(mm7_el).localname}"
+            ncls, gen_cls = self.classes(mm7_el)
+            normalizer.run(mm7_el, gen_cls)
+        for issue in validate_element(self.root, version or versions.latest()):
+            self.dev.add("schema", issue.path, issue.message)
+        if mm7_el is None:
+            return Envelope(transaction_id, fault, version)
+        message = self.bind(mm7_el, ncls, gen_cls, version)
+        message.extras = normalizer.extras
+        if fault is not None:
+            fault.detail = message
+            return Envelope(transaction_id, fault, version)
+        return Envelope(transaction_id, message, version)
+
+    # -- envelope ------------------------------------------------------------------------------
+
+    def soap_element(self, el: etree._Element, path: str) -> None:
+        ns = etree.QName(el).namespace
+        if ns == SOAP_NS:
+            return
+        if ns in WRONG_SOAP_NS:
+            self.dev.add("soap-namespace", path, f"{WRONG_SOAP_NS[ns]} ({ns}) read as SOAP 1.1")
+        elif ns is None:
+            self.dev.add("soap-namespace", path, "SOAP element in no namespace read as SOAP 1.1")
+        else:
+            raise NotSOAPError(f"{path} is in namespace {ns}, not SOAP 1.1")
+        el.tag = f"{{{SOAP_NS}}}{etree.QName(el).localname}"
+
+    def transaction_element(self, header: etree._Element | None) -> etree._Element | None:
+        if header is None:
+            self.dev.add("missing-transaction-id", "/Envelope", "no SOAP Header, so no TransactionID")
+            return None
+        found = None
+        for child in header:
+            if not isinstance(child.tag, str):
+                continue
+            if etree.QName(child).localname == "TransactionID" and found is None:
+                found = child
+            else:
+                self.dev.add("unknown-header", f"/Envelope/Header/{etree.QName(child).localname}", "header entry ignored")
+        if found is None:
+            self.dev.add("missing-transaction-id", "/Envelope/Header", "no TransactionID in the SOAP Header")
+        return found
+
+    def header_version(self, tid_el: etree._Element | None) -> Version | None:
+        if tid_el is None:
+            return None
+        ns = etree.QName(tid_el).namespace
+        version, devs = version_of_namespace(ns)
+        for d in devs:
+            self.dev.add(d.code, "/Envelope/Header/TransactionID", d.message)
+        return version
+
+    def transaction_value(self, tid_el: etree._Element | None, version: Version | None) -> str | None:
+        if tid_el is None:
+            return None
+        path = "/Envelope/Header/TransactionID"
+        ns = etree.QName(tid_el).namespace
+        if ns is None:
+            self.dev.add("unqualified-header", path, "TransactionID in no namespace (SOAP needs qualified headers)")
+        elif version is not None and ns != version.namespace:
+            self.dev.add("header-namespace", path, f"TransactionID in {ns}, the body in {version.namespace}")
+        if version is not None:
+            tid_el.tag = f"{{{version.namespace}}}TransactionID"
+        if len(tid_el):
+            self.dev.add("unexpected-text", path, "child elements inside TransactionID ignored")
+        raw = "".join(tid_el.itertext())
+        value = raw.strip()
+        if value != raw:
+            self.dev.add("whitespace", path, "whitespace around the TransactionID removed")
+            for child in list(tid_el):
+                tid_el.remove(child)
+            tid_el.text = value
+        if not value:
+            self.dev.add("missing-transaction-id", path, "empty TransactionID")
+        return value or None
+
+    # -- MM7 content ---------------------------------------------------------------------------
+
+    def locate(self, el: etree._Element, header_version: Version | None) -> Version:
+        qn = etree.QName(el)
+        if qn.localname not in m.MESSAGE_TYPES:
+            alias = next((k for k in m.MESSAGE_TYPES if k.lower() == qn.localname.lower()), None)
+            if alias is None:
+                ns = f" in {qn.namespace}" if qn.namespace else ""
+                raise UnsupportedOperationError(f"{qn.localname}{ns} is not an MM7 operation")
+            self.dev.add("element-name", f"/Envelope/Body/{qn.localname}", f"read as {alias}")
+            el.tag = etree.QName(qn.namespace, alias).text if qn.namespace else alias
+        return self.content_version(el, header_version)
+
+    def content_version(self, el: etree._Element, header_version: Version | None) -> Version:
+        qn = etree.QName(el)
+        path = f"/Envelope/Body/{qn.localname}"
+        if qn.namespace is None:
+            version = header_version
+            if version is None:
+                mm7v = next((c.text for c in el if etree.QName(c).localname == "MM7Version"), None)
+                version = versions.for_mm7_version((mm7v or "").strip()) or versions.latest()
+            self.dev.add("unqualified-body", path, f"MM7 element in no namespace read as {version.name}")
+            return version
+        version, devs = version_of_namespace(qn.namespace)
+        for d in devs:
+            self.dev.add(d.code, path, d.message)
+        if version is None:
+            raise UnknownNamespaceError(f"{qn.localname} is in namespace {qn.namespace}, which is not an MM7 namespace")
+        return version
+
+    def classes(self, el: etree._Element) -> tuple[type, type]:
+        name = etree.QName(el).localname
+        gen_cls = versions.latest().element_class(name)
+        if gen_cls is None:
+            raise UnsupportedOperationError(f"{name} is not an MM7 operation")
+        return m.MESSAGE_TYPES[name], gen_cls
+
+    def fault(
+        self, el: etree._Element, header_version: Version | None
+    ) -> tuple[Fault, etree._Element | None, Version | None]:
+        fault = Fault(code="", string="")
+        parts: dict[str, etree._Element] = {}
+        for child in el:
+            if not isinstance(child.tag, str):
+                continue
+            cq = etree.QName(child)
+            path = f"/Envelope/Body/Fault/{cq.localname}"
+            if cq.namespace is not None:
+                self.dev.add("qualified-fault-child", path, f"{cq.localname} should be unqualified")
+                child.tag = cq.localname
+            parts.setdefault(cq.localname, child)
+        code_el = parts.get("faultcode")
+        if code_el is None or not (code_el.text or "").strip():
+            self.dev.add("fault-missing", "/Envelope/Body/Fault", "no faultcode")
+            fault.code = "Server"
+        else:
+            raw = code_el.text.strip()
+            prefix, _, local = raw.rpartition(":")
+            if not prefix:
+                self.dev.add("faultcode-unqualified", "/Envelope/Body/Fault/faultcode", f"{raw!r} has no namespace prefix")
+                self._soap_qname(code_el, raw)
+            elif code_el.nsmap.get(prefix) != SOAP_NS:
+                if code_el.nsmap.get(prefix) not in WRONG_SOAP_NS:
+                    self.dev.add("faultcode-namespace", "/Envelope/Body/Fault/faultcode", f"prefix {prefix!r} is not SOAP's")
+                self._soap_qname(code_el, local)
+            fault.code = local
+        string_el = parts.get("faultstring")
+        if string_el is None:
+            self.dev.add("fault-missing", "/Envelope/Body/Fault", "no faultstring")
+        else:
+            fault.string = "".join(string_el.itertext()).strip()
+        actor_el = parts.get("faultactor")
+        if actor_el is not None:
+            fault.actor = (actor_el.text or "").strip() or None
+        mm7_el = None
+        version = header_version
+        detail_el = parts.get("detail")
+        if detail_el is not None:
+            for child in detail_el:
+                if not isinstance(child.tag, str):
+                    continue
+                cq = etree.QName(child)
+                if cq.localname in ("RSErrorRsp", "VASPErrorRsp") and (cq.namespace is None or is_mm7_namespace(cq.namespace)):
+                    mm7_el = child
+                    version = self.content_version(child, header_version)
+                    break
+            if mm7_el is None:
+                fault.detail_text = "".join(detail_el.itertext()).strip() or None
+        return fault, mm7_el, version
+
+    @staticmethod
+    def _soap_qname(code_el: etree._Element, local: str) -> None:
+        """Rewrite faultcode as a SOAP-namespace QName, declaring the prefix if none is in scope."""
+        prefix = next((p for p, ns in code_el.nsmap.items() if ns == SOAP_NS and p), None)
+        if prefix is None:
+            fresh = etree.Element(code_el.tag, nsmap={"soap11": SOAP_NS})
+            code_el.getparent().replace(code_el, fresh)
+            code_el, prefix = fresh, "soap11"
+        code_el.text = f"{prefix}:{local}"
+
+    def bind(self, el: etree._Element, ncls: type, gen_cls: type, version: Version) -> m.Message:
+        reading_ns = versions.latest().namespace
+        if version.namespace != reading_ns:
+            for node in el.iter():
+                if isinstance(node.tag, str) and etree.QName(node).namespace == version.namespace:
+                    node.tag = f"{{{reading_ns}}}{etree.QName(node).localname}"
+        parser = _parser()
+        try:
+            obj = parser.parse(el, gen_cls)
+        except (ParserError, TypeError, ValueError) as exc:
+            raise ValidationError(f"cannot read {etree.QName(el).localname}: {exc}", deviations=self.dev.result()) from None
+        try:
+            return binding.from_generated(obj, ncls)
+        except (TypeError, ValueError) as exc:
+            raise DecodeError(f"cannot read {etree.QName(el).localname}: {exc}", deviations=self.dev.result()) from None
+
+
+_PARSER_CONFIG = ParserConfig(
+    fail_on_unknown_properties=True,
+    fail_on_unknown_attributes=False,
+    class_factory=binding.tolerant_factory,
+)
+
+
+def _parser() -> XmlParser:
+    # XmlParser keeps per-parse state (namespace map), so each call gets its own; they are cheap.
+    return XmlParser(context=binding.CONTEXT, config=_PARSER_CONFIG, handler=LxmlEventHandler)

@@ -1,0 +1,98 @@
+"""Exception hierarchy and the deviation record shared by every decoder.
+
+Decoding errors carry the MM7 status code a receiver should answer with, so the server can turn any
+of them into the right SOAP Fault without a table of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Deviation:
+    """Something a peer sent that the schema or the protocol does not allow, and that we tolerated.
+
+    `code` is a stable machine-readable key (listed in README), `path` locates it
+    (e.g. ``/Envelope/Body/DeliverReq/Sender``), `message` says what was wrong and what we did.
+    """
+
+    code: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.path}: {self.message}" if self.path else f"[{self.code}] {self.message}"
+
+
+class MM7Error(Exception):
+    """Base class of every error mm7bind raises on purpose."""
+
+
+class DecodeError(MM7Error):
+    """Input that cannot be read as an MM7 message. `status_code` is what to answer with."""
+
+    status_code = 2007  # Message format corrupt
+    code = "decode-error"
+
+    def __init__(self, message: str, *, deviations: list[Deviation] | tuple[Deviation, ...] = ()):
+        super().__init__(message)
+        self.deviations = list(deviations)
+
+
+class XMLSecurityError(DecodeError):
+    """DOCTYPE, entity declarations or other constructs a SOAP message must not carry."""
+
+    code = "xml-forbidden"
+
+
+class MalformedXMLError(DecodeError):
+    """Not well-formed XML, or text in an undecodable character set."""
+
+    code = "xml-malformed"
+
+
+class LimitExceededError(DecodeError):
+    """Input larger, deeper or with more parts than the configured limits."""
+
+    code = "limit-exceeded"
+
+
+class NotSOAPError(DecodeError):
+    """Well-formed XML that is not a SOAP 1.1 envelope with a body element."""
+
+    code = "not-soap"
+
+
+class UnknownNamespaceError(DecodeError):
+    """The body element is in a namespace that is not an MM7 namespace."""
+
+    status_code = 4002  # Unsupported version
+    code = "unknown-namespace"
+
+
+class UnsupportedOperationError(DecodeError):
+    """The body element is not an MM7 operation we know (or not one of this version)."""
+
+    status_code = 4003  # Unsupported operation
+    code = "unsupported-operation"
+
+
+class ValidationError(DecodeError):
+    """The message breaks its schema (strict mode), or misses what we cannot do without."""
+
+    status_code = 4004  # Validation error
+    code = "validation-error"
+
+
+class EncodeError(MM7Error, ValueError):
+    """A message that cannot be written as valid MM7 for the chosen version."""
+
+
+class UnsupportedFieldError(EncodeError):
+    """A field set on the message does not exist in the target schema version."""
+
+    def __init__(self, message: str, *, field: str, version: str):
+        super().__init__(message)
+        self.field = field
+        self.version = version

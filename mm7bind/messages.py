@@ -1,0 +1,595 @@
+"""The public, version-neutral MM7 messages.
+
+One class per MM7 body element, holding the union of what every schema version allows. Each
+field names the XML element (or ``@attribute``) it maps to, as a path from the message element;
+`mm7bind.binding` uses those paths to fill the generated classes of whichever version is on the
+wire, and refuses (or drops, if asked) fields that version does not have.
+
+Times are `datetime` (absolute) or `timedelta` / ISO-8601 duration strings (relative, where the
+schema allows both). Enumerated values are `StrEnum` members; a value a peer invented arrives as a
+plain string, with a deviation recorded by the decoder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from .status import DeliveryStatus, ReadStatus, StatusExtension, lookup
+
+__all__ = [
+    "Address",
+    "AddressKind",
+    "AddressCoding",
+    "ChargedParty",
+    "ContentClass",
+    "ContentRef",
+    "DeliveryStatus",
+    "ForwardTime",
+    "MessageClass",
+    "Message",
+    "Priority",
+    "ReadStatus",
+    "Recipients",
+    "ReplyCharging",
+    "Status",
+    "StatusExtension",
+    "UACapabilities",
+    "UserAgent",
+    "VendorElement",
+    "Number",
+    "RFC2822Address",
+    "ShortCode",
+    "MESSAGE_TYPES",
+    "message_class",
+    *[
+        "SubmitReq", "SubmitRsp", "DeliverReq", "DeliverRsp", "CancelReq", "CancelRsp",
+        "ReplaceReq", "ReplaceRsp", "ExtendedCancelReq", "ExtendedCancelRsp", "ExtendedReplaceReq",
+        "ExtendedReplaceRsp", "DeliveryReportReq", "DeliveryReportRsp", "ReadReplyReq",
+        "ReadReplyRsp", "RSErrorRsp", "VASPErrorRsp",
+    ],
+]  # fmt: skip
+
+When = datetime | timedelta | str  # relative-or-absolute date: an xs:dateTime or xs:duration
+
+
+def xml(path: str, default: Any = None, *, factory: Any = None, optional_in_schema: bool = False) -> Any:
+    """A field mapped to the XML element/attribute at `path` (``A/B``, ``@attr``, ``text()``, ``""``).
+
+    `optional_in_schema`: silently left out where the target type has no such child (StatusText in
+    the code-only Status of the extended responses) instead of being refused.
+    """
+    md = {"xml": path, "optional_in_schema": optional_in_schema}
+    if factory is not None:
+        return field(default_factory=factory, metadata=md)
+    return field(default=default, metadata=md)
+
+
+# ---------------------------------------------------------------------------------------------
+# Enumerations
+
+
+class MessageClass(StrEnum):
+    PERSONAL = "Personal"
+    INFORMATIONAL = "Informational"
+    ADVERTISEMENT = "Advertisement"
+    AUTO = "Auto"
+
+
+class Priority(StrEnum):
+    LOW = "Low"
+    NORMAL = "Normal"
+    HIGH = "High"
+
+
+class ChargedParty(StrEnum):
+    SENDER = "Sender"
+    RECIPIENT = "Recipient"
+    BOTH = "Both"
+    NEITHER = "Neither"
+    THIRD_PARTY = "ThirdParty"  # Rel-6
+
+
+class ContentClass(StrEnum):
+    TEXT = "text"
+    IMAGE_BASIC = "image-basic"
+    IMAGE_RICH = "image-rich"
+    VIDEO_BASIC = "video-basic"
+    VIDEO_RICH = "video-rich"
+    MEGAPIXEL = "megapixel"
+    CONTENT_BASIC = "content-basic"
+    CONTENT_RICH = "content-rich"
+
+
+class AddressCoding(StrEnum):
+    ENCRYPTED = "encrypted"
+    OBFUSCATED = "obfuscated"
+
+
+class AddressKind(StrEnum):
+    """The three address forms; the value is the element name on the wire."""
+
+    NUMBER = "Number"
+    RFC2822 = "RFC2822Address"
+    SHORT_CODE = "ShortCode"
+
+
+# ---------------------------------------------------------------------------------------------
+# Building blocks
+
+
+@dataclass
+class Address:
+    """One address: an MSISDN (`Number`), an e-mail style address, or a short code."""
+
+    value: str
+    kind: AddressKind = AddressKind.NUMBER
+    display_only: bool = False
+    address_coding: AddressCoding | str | None = None  # Rel-6
+    id: str | None = None  # Rel-6
+
+    @classmethod
+    def parse(cls, text: str | Address) -> Address:
+        """``"a@b.c"`` → RFC 2822 address, anything else → number."""
+        if isinstance(text, Address):
+            return text
+        if not isinstance(text, str):
+            raise TypeError(f"an address must be a str or Address, not {type(text).__name__}")
+        text = text.strip()
+        return cls(text, AddressKind.RFC2822 if "@" in text else AddressKind.NUMBER)
+
+    @property
+    def msisdn(self) -> str:
+        """The number without a ``/TYPE=PLMN`` suffix (Nokia MMSCs add it)."""
+        return self.value.split("/TYPE=", 1)[0]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def Number(value: str, **kw: Any) -> Address:  # noqa: N802 (reads like the element)
+    return Address(value, AddressKind.NUMBER, **kw)
+
+
+def RFC2822Address(value: str, **kw: Any) -> Address:  # noqa: N802
+    return Address(value, AddressKind.RFC2822, **kw)
+
+
+def ShortCode(value: str, **kw: Any) -> Address:  # noqa: N802
+    return Address(value, AddressKind.SHORT_CODE, **kw)
+
+
+def _addresses(items: Any) -> list[Address]:
+    if items is None:
+        return []
+    if isinstance(items, (str, Address)):
+        items = [items]
+    return [Address.parse(a) for a in items]
+
+
+@dataclass
+class Recipients:
+    """To, Cc and Bcc lists; plain strings are accepted and parsed with `Address.parse`."""
+
+    to: list[Address] = field(default_factory=list)
+    cc: list[Address] = field(default_factory=list)
+    bcc: list[Address] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.to, self.cc, self.bcc = _addresses(self.to), _addresses(self.cc), _addresses(self.bcc)
+
+    def __len__(self) -> int:
+        return len(self.to) + len(self.cc) + len(self.bcc)
+
+    def __iter__(self):
+        """All addresses, To first."""
+        return iter([*self.to, *self.cc, *self.bcc])
+
+
+def _recipients(value: Any) -> Recipients | None:
+    if value is None or isinstance(value, Recipients):
+        return value
+    return Recipients(to=value)
+
+
+@dataclass
+class ContentRef:
+    """The `Content` element: where the multimedia content is, and whether it may be adapted."""
+
+    href: str = xml("@href")
+    allow_adaptations: bool = xml("@allowAdaptations", True)
+
+
+@dataclass
+class ReplyCharging:
+    """Reply charging requested: the sender pays the recipient's reply up to a size/deadline."""
+
+    size: int | None = xml("@replyChargingSize")
+    deadline: When | None = xml("@replyDeadline")
+
+
+@dataclass
+class UACapabilities:
+    uaprof: str | None = xml("@UAProf")
+    time_stamp: When | None = xml("@TimeStamp")
+
+
+@dataclass
+class UserAgent:
+    """One earlier forwarder of a delivered message (Previouslysentby/UserAgent)."""
+
+    address: Address = xml("")
+    sequence: int | None = xml("@sequence")
+
+
+@dataclass
+class ForwardTime:
+    """When an earlier forwarder sent it (Previouslysentdateandtime/DateTime)."""
+
+    when: When = xml("text()")
+    sequence: int | None = xml("@sequence")
+
+
+@dataclass
+class Status:
+    """Status of a response. `text` defaults to the standard English text of the code."""
+
+    code: int = xml("StatusCode", 1000)
+    text: str | None = xml("StatusText", optional_in_schema=True)
+    details: str | None = xml("Details", optional_in_schema=True)
+
+    def __post_init__(self) -> None:
+        self.code = int(self.code)
+        if self.text is None:
+            self.text = lookup(self.code).text
+
+    @property
+    def is_success(self) -> bool:
+        return lookup(self.code).is_success
+
+    @property
+    def info(self):
+        return lookup(self.code)
+
+
+@dataclass
+class VendorElement:
+    """An element a peer sent that the schema does not define; kept, never re-sent."""
+
+    path: str
+    name: str
+    namespace: str | None
+    text: str | None
+    xml: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages
+
+
+@dataclass(kw_only=True)
+class Message:
+    """Base of all MM7 body elements. `mm7_version` None means the target version's default."""
+
+    ELEMENT: ClassVar[str] = ""
+    DIRECTION: ClassVar[str] = ""  # "vasp->rs" or "rs->vasp"
+    IS_REQUEST: ClassVar[bool] = False
+
+    mm7_version: str | None = xml("MM7Version")
+    extras: list[VendorElement] = field(default_factory=list, repr=False)
+
+    @property
+    def kind(self) -> str:
+        return self.ELEMENT
+
+
+@dataclass(kw_only=True)
+class _VaspRequest(Message):
+    """Requests from the VASP (Submit, Cancel, Replace, extendedCancel): SenderIdentification."""
+
+    DIRECTION: ClassVar[str] = "vasp->rs"
+    IS_REQUEST: ClassVar[bool] = True
+
+    vaspid: str | None = xml("SenderIdentification/VASPID")
+    vasid: str | None = xml("SenderIdentification/VASID")
+    sender_address: Address | str | None = xml("SenderIdentification/SenderAddress")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sender_address, str):
+            self.sender_address = Address.parse(self.sender_address)
+
+
+@dataclass(kw_only=True)
+class _RelayRequest(Message):
+    """Requests from the relay/server (Deliver, DeliveryReport, ReadReply)."""
+
+    DIRECTION: ClassVar[str] = "rs->vasp"
+    IS_REQUEST: ClassVar[bool] = True
+
+    relay_server_id: str | None = xml("MMSRelayServerID")
+
+    def __post_init__(self) -> None:
+        for name in ("sender", "recipient"):
+            if isinstance(getattr(self, name, None), str):
+                setattr(self, name, Address.parse(getattr(self, name)))
+
+
+@dataclass(kw_only=True)
+class _Response(Message):
+    status: Status = xml("Status", factory=Status)
+
+
+@dataclass(kw_only=True)
+class SubmitReq(_VaspRequest):
+    """MM7_submit.REQ: a multimedia message from the VASP to one or more recipients."""
+
+    ELEMENT: ClassVar[str] = "SubmitReq"
+
+    recipients: Recipients | list | None = xml("Recipients", factory=Recipients)
+    service_code: str | None = xml("ServiceCode")
+    linked_id: str | None = xml("LinkedID")
+    message_class: MessageClass | str | None = xml("MessageClass")
+    time_stamp: datetime | None = xml("TimeStamp")
+    reply_charging: ReplyCharging | None = xml("ReplyCharging")
+    earliest_delivery_time: When | None = xml("EarliestDeliveryTime")
+    expiry_date: When | None = xml("ExpiryDate")
+    delivery_report: bool | None = xml("DeliveryReport")
+    read_reply: bool | None = xml("ReadReply")
+    priority: Priority | str | None = xml("Priority")
+    subject: str | None = xml("Subject")
+    charged_party: ChargedParty | str | None = xml("ChargedParty")
+    charged_party_id: str | None = xml("ChargedPartyID")
+    distribution_indicator: bool | None = xml("DistributionIndicator")
+    delivery_condition: list[int] = xml("DeliveryCondition/DC", factory=list)
+    applic_id: str | None = xml("ApplicID")
+    reply_applic_id: str | None = xml("ReplyApplicID")
+    aux_applic_info: str | None = xml("AuxApplicInfo")
+    content_class: ContentClass | str | None = xml("ContentClass")
+    drm_content: bool | None = xml("DRMContent")
+    content_ref: ContentRef | None = xml("Content")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.recipients = _recipients(self.recipients)
+
+
+@dataclass(kw_only=True)
+class SubmitRsp(_Response):
+    ELEMENT: ClassVar[str] = "SubmitRsp"
+    DIRECTION: ClassVar[str] = "rs->vasp"
+
+    message_id: str | None = xml("MessageID")
+
+
+@dataclass(kw_only=True)
+class DeliverReq(_RelayRequest):
+    """MM7_deliver.REQ: a message a subscriber sent to the VASP (mobile originated)."""
+
+    ELEMENT: ClassVar[str] = "DeliverReq"
+
+    vaspid: str | None = xml("VASPID")
+    vasid: str | None = xml("VASID")
+    linked_id: str | None = xml("LinkedID")
+    sender: Address | str | None = xml("Sender")
+    recipients: Recipients | list | None = xml("Recipients")
+    previously_sent_by: list[UserAgent] = xml("Previouslysentby/UserAgent", factory=list)
+    previously_sent_at: list[ForwardTime] = xml("Previouslysentdateandtime/DateTime", factory=list)
+    sender_spi: str | None = xml("SenderSPI")
+    recipient_spi: str | None = xml("RecipientSPI")
+    time_stamp: datetime | None = xml("TimeStamp")
+    reply_charging_id: str | None = xml("ReplyChargingID")
+    priority: Priority | str | None = xml("Priority")
+    subject: str | None = xml("Subject")
+    applic_id: str | None = xml("ApplicID")
+    reply_applic_id: str | None = xml("ReplyApplicID")
+    aux_applic_info: str | None = xml("AuxApplicInfo")
+    ua_capabilities: UACapabilities | None = xml("UACapabilities")
+    content_ref: ContentRef | None = xml("Content")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.recipients = _recipients(self.recipients)
+
+
+@dataclass(kw_only=True)
+class DeliverRsp(_Response):
+    ELEMENT: ClassVar[str] = "DeliverRsp"
+    DIRECTION: ClassVar[str] = "vasp->rs"
+
+    service_code: str | None = xml("ServiceCode")
+
+
+@dataclass(kw_only=True)
+class CancelReq(_VaspRequest):
+    """MM7_cancel.REQ: withdraw a submitted message not yet delivered."""
+
+    ELEMENT: ClassVar[str] = "CancelReq"
+
+    message_id: str | None = xml("MessageID")
+    recipients: Recipients | list | None = xml("Recipients")  # Rel-6: cancel for these only
+    applic_id: str | None = xml("ApplicID")
+    reply_applic_id: str | None = xml("ReplyApplicID")
+    aux_applic_info: str | None = xml("AuxApplicInfo")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.recipients = _recipients(self.recipients)
+
+
+@dataclass(kw_only=True)
+class CancelRsp(_Response):
+    ELEMENT: ClassVar[str] = "CancelRsp"
+    DIRECTION: ClassVar[str] = "rs->vasp"
+
+
+@dataclass(kw_only=True)
+class ReplaceReq(_VaspRequest):
+    """MM7_replace.REQ: replace the content of a submitted message not yet retrieved."""
+
+    ELEMENT: ClassVar[str] = "ReplaceReq"
+
+    message_id: str | None = xml("MessageID")
+    service_code: str | None = xml("ServiceCode")
+    time_stamp: datetime | None = xml("TimeStamp")
+    read_reply: bool | None = xml("ReadReply")
+    earliest_delivery_time: When | None = xml("EarliestDeliveryTime")
+    distribution_indicator: bool | None = xml("DistributionIndicator")
+    content_class: ContentClass | str | None = xml("ContentClass")
+    drm_content: bool | None = xml("DRMContent")
+    applic_id: str | None = xml("ApplicID")
+    reply_applic_id: str | None = xml("ReplyApplicID")
+    aux_applic_info: str | None = xml("AuxApplicInfo")
+    content_ref: ContentRef | None = xml("Content")
+
+
+@dataclass(kw_only=True)
+class ReplaceRsp(_Response):
+    ELEMENT: ClassVar[str] = "ReplaceRsp"
+    DIRECTION: ClassVar[str] = "rs->vasp"
+
+
+@dataclass(kw_only=True)
+class ExtendedCancelReq(_VaspRequest):
+    """MM7_extended_cancel.REQ (REL-6-MM7-1-4)."""
+
+    ELEMENT: ClassVar[str] = "extendedCancelReq"
+
+    cancel_id: str | None = xml("CancelID")
+
+
+@dataclass(kw_only=True)
+class ExtendedCancelRsp(_Response):
+    """Its Status carries only the code on the wire."""
+
+    ELEMENT: ClassVar[str] = "extendedCancelRsp"
+    DIRECTION: ClassVar[str] = "rs->vasp"
+
+
+@dataclass(kw_only=True)
+class ExtendedReplaceReq(Message):
+    """MM7_extended_replace.REQ (REL-6-MM7-1-4): no SenderIdentification, VASPID/VASID direct."""
+
+    ELEMENT: ClassVar[str] = "extendedReplaceReq"
+    DIRECTION: ClassVar[str] = "vasp->rs"
+    IS_REQUEST: ClassVar[bool] = True
+
+    vaspid: str | None = xml("VASPID")
+    vasid: str | None = xml("VASID")
+    service_code: str | None = xml("ServiceCode")
+    replace_id: str | None = xml("ReplaceID")
+    time_stamp: datetime | None = xml("TimeStamp")
+    earliest_delivery_time: When | None = xml("EarliestDeliveryTime")
+    expiry_date: When | None = xml("ExpiryDate")
+    read_reply: bool | None = xml("ReadReply")
+    delivery_report: bool | None = xml("DeliveryReport")
+    content_ref: ContentRef | None = xml("Content")
+
+
+@dataclass(kw_only=True)
+class ExtendedReplaceRsp(_Response):
+    ELEMENT: ClassVar[str] = "extendedReplaceRsp"
+    DIRECTION: ClassVar[str] = "rs->vasp"
+
+    message_id: str | None = xml("MessageID")
+
+
+@dataclass(kw_only=True)
+class DeliveryReportReq(_RelayRequest):
+    """MM7_delivery_report.REQ: what became of a submitted message for one recipient."""
+
+    ELEMENT: ClassVar[str] = "DeliveryReportReq"
+
+    message_id: str | None = xml("MessageID")
+    recipient: Address | str | None = xml("Recipient")
+    sender: Address | str | None = xml("Sender")
+    date: datetime | None = xml("Date")
+    mm_status: DeliveryStatus | str | None = xml("MMStatus")
+    mm_status_extension: StatusExtension | str | None = xml("MMStatusExtension")
+    status_text: str | None = xml("StatusText")
+    applic_id: str | None = xml("ApplicID")
+    reply_applic_id: str | None = xml("ReplyApplicID")
+    aux_applic_info: str | None = xml("AuxApplicInfo")
+    ua_capabilities: UACapabilities | None = xml("UACapabilities")
+
+
+@dataclass(kw_only=True)
+class DeliveryReportRsp(_Response):
+    ELEMENT: ClassVar[str] = "DeliveryReportRsp"
+    DIRECTION: ClassVar[str] = "vasp->rs"
+
+
+@dataclass(kw_only=True)
+class ReadReplyReq(_RelayRequest):
+    """MM7_read_reply.REQ: the recipient read (or deleted) a submitted message."""
+
+    ELEMENT: ClassVar[str] = "ReadReplyReq"
+
+    message_id: str | None = xml("MessageID")
+    recipient: Address | str | None = xml("Recipient")
+    sender: Address | str | None = xml("Sender")
+    time_stamp: datetime | None = xml("TimeStamp")
+    mm_status: ReadStatus | str | None = xml("MMStatus")
+    status_text: str | None = xml("StatusText")
+    applic_id: str | None = xml("ApplicID")
+    reply_applic_id: str | None = xml("ReplyApplicID")
+    aux_applic_info: str | None = xml("AuxApplicInfo")
+
+
+@dataclass(kw_only=True)
+class ReadReplyRsp(_Response):
+    ELEMENT: ClassVar[str] = "ReadReplyRsp"
+    DIRECTION: ClassVar[str] = "vasp->rs"
+
+
+@dataclass(kw_only=True)
+class RSErrorRsp(_Response):
+    """Error from the relay/server, carried in a SOAP Fault's detail."""
+
+    ELEMENT: ClassVar[str] = "RSErrorRsp"
+    DIRECTION: ClassVar[str] = "rs->vasp"
+
+
+@dataclass(kw_only=True)
+class VASPErrorRsp(_Response):
+    """Error from the VASP, carried in a SOAP Fault's detail."""
+
+    ELEMENT: ClassVar[str] = "VASPErrorRsp"
+    DIRECTION: ClassVar[str] = "vasp->rs"
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.ELEMENT: cls
+    for cls in (
+        SubmitReq, SubmitRsp, DeliverReq, DeliverRsp, CancelReq, CancelRsp, ReplaceReq, ReplaceRsp,
+        ExtendedCancelReq, ExtendedCancelRsp, ExtendedReplaceReq, ExtendedReplaceRsp,
+        DeliveryReportReq, DeliveryReportRsp, ReadReplyReq, ReadReplyRsp, RSErrorRsp, VASPErrorRsp,
+    )
+}  # fmt: skip
+
+# The response that answers each request.
+RESPONSE_FOR: dict[str, type[Message]] = {
+    "SubmitReq": SubmitRsp,
+    "DeliverReq": DeliverRsp,
+    "CancelReq": CancelRsp,
+    "ReplaceReq": ReplaceRsp,
+    "extendedCancelReq": ExtendedCancelRsp,
+    "extendedReplaceReq": ExtendedReplaceRsp,
+    "DeliveryReportReq": DeliveryReportRsp,
+    "ReadReplyReq": ReadReplyRsp,
+}
+
+
+def message_class(element: str) -> type[Message]:
+    """The message class for a body element name (``SubmitReq``, ``extendedCancelReq``, ...)."""
+    try:
+        return MESSAGE_TYPES[element]
+    except KeyError:
+        raise KeyError(f"{element!r} is not an MM7 message") from None
+
+
+def xml_fields(cls: type) -> list[dataclasses.Field]:
+    """Fields of a neutral class that map to XML, in declaration order."""
+    return [f for f in dataclasses.fields(cls) if "xml" in f.metadata]

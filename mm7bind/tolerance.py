@@ -1,0 +1,279 @@
+"""Tolerant reading: bring what real MMSCs send into schema shape, recording every change.
+
+Works on the lxml tree of one MM7 element before xsdata sees it. The schema knowledge comes from
+the generated classes of the reading model (the newest schema, a superset of the others), so this
+module has no element tables of its own beyond the vendor misspellings seen in real traffic.
+Whatever cannot be fixed is left for schema validation to report.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from enum import Enum
+
+from lxml import etree
+
+from . import binding
+from . import messages as m
+from .errors import Deviation
+from .validation import readable_path
+from .versions import MM7_NS_BASE, Version
+from xsdata.models.datatype import XmlDateTime, XmlDuration
+
+# Misspellings and vendor names seen on the wire → the schema's element, per parent element.
+RENAMES: dict[str | None, dict[str, str]] = {
+    None: {
+        "AuxApplicID": "AuxApplicInfo",  # InstantCom
+        "EarlistDeliveryTime": "EarliestDeliveryTime",  # InstantCom
+        "EarlestDeliveryTime": "EarliestDeliveryTime",  # MSAG
+        "ReplayChargingID": "ReplyChargingID",  # MSAG
+        "Detail": "Details",  # spec example
+    },
+    "DeliveryReportReq": {"TimeStamp": "Date"},  # China Mobile / Unicom gateways
+}
+ENUM_ALIASES = {"Unrecognized": "Unrecognised"}  # Sinch/Skycore spelling
+
+_DATE = re.compile(
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})[T ](\d{1,2}):(\d{1,2})(?::(\d{1,2})(\.\d+)?)?(Z|[+-]\d{1,2}:?\d{2})?$"
+)
+
+
+class Collector:
+    """Deviations of one message; namespace slips are summarised rather than listed per element."""
+
+    SUMMARISED = ("unqualified-element", "foreign-namespace")
+
+    def __init__(self) -> None:
+        self.items: list[Deviation] = []
+        self._counts: dict[str, list] = {}
+
+    def add(self, code: str, path: str, message: str) -> None:
+        if code in self.SUMMARISED:
+            entry = self._counts.setdefault(code, [path, message, 0])
+            entry[2] += 1
+            return
+        self.items.append(Deviation(code, path, message))
+
+    def extend(self, devs: Iterable[Deviation]) -> None:
+        for d in devs:
+            self.add(d.code, d.path, d.message)
+
+    def result(self) -> list[Deviation]:
+        out = list(self.items)
+        for code, (path, message, count) in self._counts.items():
+            suffix = f" ({count} elements, first shown)" if count > 1 else ""
+            out.append(Deviation(code, path, message + suffix))
+        return out
+
+
+def is_mm7_namespace(ns: str | None) -> bool:
+    return bool(ns) and (ns.startswith(MM7_NS_BASE) or "/23.140/schema/" in ns)
+
+
+class Normalizer:
+    """Rewrites one MM7 element (and its subtree) into the namespace `target_ns` and schema shape."""
+
+    def __init__(self, target_ns: str, collector: Collector):
+        self.ns = target_ns
+        self.dev = collector
+        self.extras: list[m.VendorElement] = []
+
+    def run(self, el: etree._Element, cls: type) -> None:
+        self.element(el, cls, el.getparent() is not None and readable_path(el) or "/" + etree.QName(el).localname)
+
+    def element(self, el: etree._Element, cls: type, path: str) -> None:
+        index = binding.children(cls)
+        self.attributes(el, index, path)
+        kids = [c for c in el if isinstance(c.tag, str)]
+        if "text()" in index:  # simple content (an address, ServiceCode)
+            self.text_value(el, index["text()"], path)
+        else:
+            text = (el.text or "").strip()
+            if text and not kids and _is_address_holder(index):
+                self.wrap_plain_address(el, path)
+                kids = list(el)
+            elif text:
+                self.dev.add("unexpected-text", path, f"text {text[:40]!r} in an element-only type dropped")
+            elif el.text and not kids and not _has_elements(index):
+                self.dev.add("whitespace-content", path, "whitespace inside an empty element ignored")
+            el.text = None
+            for child in kids:
+                child.tail = None
+        seen: set[str] = set()
+        parent_name = etree.QName(el).localname
+        for child in kids:
+            name = self.child_name(child, index, parent_name, path)
+            if name is None:
+                continue
+            var = index[name]
+            child_path = f"{path}/{name}"
+            if not var.list_element and var.name in seen:
+                self.keep_extra(child, child_path, "repeated-element", f"{name} ignored: only one allowed here")
+                continue
+            seen.add(var.name)
+            if var.clazz is not None:
+                self.element(child, var.clazz, child_path)
+            else:
+                self.attributes(child, {}, child_path)
+                self.text_value(child, var, child_path)
+        self.order(el, index, path)
+
+    # -- pieces ---------------------------------------------------------------------------------
+
+    def child_name(self, child: etree._Element, index: dict, parent: str, path: str) -> str | None:
+        qn = etree.QName(child)
+        name = qn.localname
+        if qn.namespace != self.ns:
+            if qn.namespace is None:
+                self.dev.add("unqualified-element", f"{path}/{name}", "element in no namespace read as MM7")
+            elif is_mm7_namespace(qn.namespace):
+                self.dev.add("foreign-namespace", f"{path}/{name}", f"element in namespace {qn.namespace}")
+            else:
+                self.keep_extra(child, f"{path}/{name}", "unknown-element", f"element in foreign namespace {qn.namespace}")
+                return None
+        if name not in index or name.startswith(("@", "#")) or name == "text()":
+            renamed = RENAMES.get(parent, {}).get(name) or RENAMES[None].get(name)
+            if renamed and renamed in index:
+                if any(etree.QName(s).localname == renamed for s in child.itersiblings()) or any(
+                    etree.QName(s).localname == renamed for s in child.itersiblings(preceding=True)
+                ):
+                    self.keep_extra(child, f"{path}/{name}", "unknown-element", f"{name} next to {renamed}")
+                    return None
+                self.dev.add("renamed-element", f"{path}/{name}", f"{name} read as {renamed}")
+                name = renamed
+            else:
+                self.keep_extra(child, f"{path}/{name}", "unknown-element", f"{name} is not defined here; kept as extra")
+                return None
+        child.tag = f"{{{self.ns}}}{name}"
+        return name
+
+    def keep_extra(self, child: etree._Element, path: str, code: str, message: str) -> None:
+        qn = etree.QName(child)
+        text = "".join(child.itertext()).strip() or None
+        self.extras.append(
+            m.VendorElement(path, qn.localname, qn.namespace, text, etree.tostring(child, encoding="unicode", with_tail=False))
+        )
+        self.dev.add(code, path, message)
+        parent = child.getparent()
+        if parent is not None:
+            parent.remove(child)
+
+    def attributes(self, el: etree._Element, index: dict, path: str) -> None:
+        for key in list(el.attrib):
+            qn = etree.QName(key)
+            value = el.attrib[key]
+            name = "@" + qn.localname
+            var = index.get(name)
+            if qn.namespace and (var is None or qn.namespace not in (var.namespaces or ())):
+                if var is not None and not var.namespaces:
+                    del el.attrib[key]
+                    el.set(qn.localname, value)
+                    self.dev.add("qualified-attribute", f"{path}/@{qn.localname}", "prefixed attribute read unprefixed")
+                    key = qn.localname
+                else:
+                    del el.attrib[key]
+                    self.dev.add("unknown-attribute", f"{path}/@{qn.localname}", f"attribute {qn.text} dropped")
+                    continue
+            elif var is None:
+                del el.attrib[key]
+                self.dev.add("unknown-attribute", f"{path}/@{qn.localname}", "attribute not defined here, dropped")
+                continue
+            fixed = self.fix_scalar(value, var.types, f"{path}/@{qn.localname}")
+            if fixed != value:
+                el.set(key, fixed)
+
+    def text_value(self, el: etree._Element, var, path: str) -> None:
+        if el.text is None:
+            return
+        fixed = self.fix_scalar(el.text, var.types, path)
+        if fixed != el.text:
+            el.text = fixed
+
+    def fix_scalar(self, value: str, types: tuple, path: str) -> str:
+        if str in types and not any(isinstance(t, type) and issubclass(t, Enum) for t in types):
+            return value  # strings keep their whitespace
+        text = value.strip()
+        if bool in types and text in ("True", "False", "TRUE", "FALSE"):
+            self.dev.add("boolean-case", path, f"{text!r} read as {text.lower()!r}")
+            return text.lower()
+        if XmlDateTime in types:
+            fixed = _fix_date(text)
+            if fixed != text and not (XmlDuration in types and text.startswith(("P", "-P"))):
+                self.dev.add("date-format", path, f"{text!r} read as {fixed!r}")
+                return fixed
+        for t in types:
+            if isinstance(t, type) and issubclass(t, Enum):
+                values = [e.value for e in t]
+                if text in values:
+                    return text
+                alias = ENUM_ALIASES.get(text) or next((v for v in values if v.lower() == text.lower()), None)
+                if alias:
+                    self.dev.add("enum-spelling", path, f"{text!r} read as {alias!r}")
+                    return alias
+        return text
+
+    def wrap_plain_address(self, el: etree._Element, path: str) -> None:
+        text = el.text.strip()
+        form = "RFC2822Address" if "@" in text else "Number"
+        el.text = None
+        etree.SubElement(el, f"{{{self.ns}}}{form}").text = text
+        self.dev.add("plain-text-address", path, f"address without Number/RFC2822Address/ShortCode read as {form}")
+
+    def order(self, el: etree._Element, index: dict, path: str) -> None:
+        kids = list(el)
+        choice = index.get("#choice")
+        keys = []
+        for c in kids:
+            var = index[etree.QName(c).localname]
+            # Alternatives of one choice share their group's place (To/Cc/Bcc in any order).
+            keys.append(choice.index if choice is not None and var.name == choice.name else var.index)
+        if keys == sorted(keys):
+            return
+        self.dev.add("element-order", path, "children out of schema order, reordered")
+        for c in kids:
+            el.remove(c)
+        for _, c in sorted(zip(keys, range(len(kids)), strict=True), key=lambda kv: kv[0]):
+            el.append(kids[c])
+
+
+def _has_elements(index: dict) -> bool:
+    return any(not k.startswith(("@", "#")) and k != "text()" for k in index)
+
+
+def _is_address_holder(index: dict) -> bool:
+    return {"Number", "RFC2822Address", "ShortCode"} <= set(index)
+
+
+def _fix_date(text: str) -> str:
+    mt = _DATE.match(text)
+    if not mt:
+        return text
+    y, mo, d, h, mi, s, frac, tz = mt.groups()
+    tz = tz or ""
+    if tz and tz != "Z":
+        sign, rest = tz[0], tz[1:].replace(":", "")
+        tz = f"{sign}{rest[:-2].zfill(2)}:{rest[-2:]}"
+    return f"{y}-{int(mo):02d}-{int(d):02d}T{int(h):02d}:{int(mi):02d}:{int(s or 0):02d}{frac or ''}{tz}"
+
+
+def version_of_namespace(ns: str | None) -> tuple[Version | None, list[Deviation]]:
+    """Version for an MM7 namespace, tolerating whitespace and invented suffixes."""
+    from . import versions  # noqa: PLC0415
+
+    if ns is None:
+        return None, []
+    exact = versions.by_namespace(ns)
+    if exact:
+        return exact, []
+    devs = []
+    cleaned = re.sub(r"\s+", "", ns)
+    if cleaned != ns:
+        devs.append(Deviation("namespace-whitespace", "", f"whitespace inside the namespace URI {ns!r}"))
+        exact = versions.by_namespace(cleaned)
+        if exact:
+            return exact, devs
+    close = versions.closest_for_namespace(cleaned)
+    if close:
+        devs.append(Deviation("unknown-version", "", f"unknown MM7 namespace {cleaned} read as {close.name}"))
+    return close, devs

@@ -1,0 +1,94 @@
+"""Validation of SOAP/MM7 documents against the schemas in schemas/ with lxml (libxml2).
+
+Each version gets one compiled schema set (the SOAP 1.1 envelope plus that version's MM7 XSD), so a
+whole envelope validates in one pass: the envelope's lax wildcards pick up TransactionID, the body
+element and RSErrorRsp/VASPErrorRsp inside a Fault detail. Imports of the envelope by its http URL
+(as official 3GPP files write them) resolve to the local copy; nothing is fetched from the network.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+from lxml import etree
+
+from .versions import SOAP_NS, Version, envelope_schema_path
+
+_REMOTE_ENVELOPE = {SOAP_NS, SOAP_NS.rstrip("/"), "http://schemas.xmlsoap.org/soap/envelope/envelope.xsd"}
+
+
+class _LocalResolver(etree.Resolver):
+    def resolve(self, url, pubid, context):  # noqa: ANN001 (lxml signature)
+        if url in _REMOTE_ENVELOPE:
+            return self.resolve_filename(str(envelope_schema_path()), context)
+        return None
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One schema violation: where (element path), what, and the source line."""
+
+    path: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"line {self.line}, " if self.line else ""
+        return f"{self.path} ({where.rstrip(', ')}): {self.message}" if where else f"{self.path}: {self.message}"
+
+
+class _Schemas(threading.local):
+    """Compiled schemas per thread: an XMLSchema's error log is not safe to share between threads."""
+
+    def __init__(self) -> None:
+        self.cache: dict[str, etree.XMLSchema] = {}
+
+
+_schemas = _Schemas()
+
+
+def schema_for(version: Version) -> etree.XMLSchema:
+    schema = _schemas.cache.get(version.name)
+    if schema is None:
+        parser = etree.XMLParser(no_network=True, resolve_entities=False)
+        parser.resolvers.add(_LocalResolver())
+        driver = (
+            '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">'
+            f'<xs:import namespace="{SOAP_NS}" schemaLocation="{envelope_schema_path().as_uri()}"/>'
+            f'<xs:import namespace="{version.namespace}" schemaLocation="{version.schema_path.as_uri()}"/>'
+            "</xs:schema>"
+        )
+        doc = etree.fromstring(driver.encode(), parser, base_url=(version.schema_path.parent / "driver.xsd").as_uri())
+        schema = _schemas.cache[version.name] = etree.XMLSchema(doc)
+    return schema
+
+
+_BRACED = re.compile(r"\{[^}]*\}")
+
+
+def readable_path(el: etree._Element) -> str:
+    parts = []
+    while el is not None:
+        parts.append(etree.QName(el).localname)
+        el = el.getparent()
+    return "/" + "/".join(reversed(parts))
+
+
+def validate_element(root: etree._Element, version: Version) -> list[Issue]:
+    """Schema violations of a document (an Envelope, or a bare MM7 element) in `version`."""
+    schema = schema_for(version)
+    tree = root.getroottree() if root.getparent() is None else etree.ElementTree(root)
+    if schema.validate(tree):
+        return []
+    issues = []
+    for err in schema.error_log:
+        path = err.path or ""
+        try:
+            found = tree.xpath(path) if path else []
+        except etree.XPathError:
+            found = []
+        where = readable_path(found[0]) if found and isinstance(found[0], etree._Element) else path
+        issues.append(Issue(where, _BRACED.sub("", err.message), err.line or None))
+    return issues

@@ -1,0 +1,206 @@
+"""Hardened XML reading: charset detection, DOCTYPE/entity rejection, size and nesting limits.
+
+SOAP 1.1 forbids a DTD in a message, so any DOCTYPE is refused before the parser sees the text;
+the lxml parser itself never loads DTDs, resolves entities or touches the network. Text is decoded
+in Python first (GB2312 read as its superset GB18030, undeclared or mislabelled charsets recovered
+with a recorded deviation) and handed to lxml as UTF-8.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import threading
+from dataclasses import dataclass
+
+from lxml import etree
+
+from .errors import Deviation, LimitExceededError, MalformedXMLError, XMLSecurityError
+
+
+@dataclass(frozen=True)
+class XmlLimits:
+    """Bounds on one SOAP XML document (attachments have their own limits in the MIME codec)."""
+
+    max_bytes: int = 4 * 1024 * 1024
+    max_depth: int = 64
+    max_elements: int = 200_000
+
+
+DEFAULT_LIMITS = XmlLimits()
+
+_DECL = re.compile(r"\A(\s*)<\?xml\b([^>]*?)\?>")
+_ENCODING = re.compile(r"""\bencoding\s*=\s*["']([^"']*)["']""")
+_FORBIDDEN = re.compile(r"<!(DOCTYPE|ENTITY)\b", re.IGNORECASE)
+
+# Charset names seen in MM7 traffic, mapped to the codec we decode with.
+_ALIASES = {
+    "gb2312": "gb18030",  # GB2312 is routinely used for GBK text; GB18030 is a superset of both
+    "gb_2312-80": "gb18030",
+    "gbk": "gb18030",
+    "cp936": "gb18030",
+    "x-gbk": "gb18030",
+    "gb18030": "gb18030",
+    "utf8": "utf-8",
+    "utf:8": "utf-8",
+    "utf_8": "utf-8",
+    "unicode-1-1-utf-8": "utf-8",
+}
+_STRICT_NAMES = {"utf-8", "gb2312", "gbk", "gb18030", "us-ascii", "iso-8859-1", "utf-16", "big5"}
+
+
+def charset_codec(name: str | None) -> tuple[str | None, bool]:
+    """Python codec for a declared charset name, and whether the name itself is standard."""
+    if not name:
+        return None, True
+    key = name.strip().strip('"').lower()
+    if key in _ALIASES:
+        return _ALIASES[key], key in _STRICT_NAMES or key in ("gb_2312-80", "cp936")
+    try:
+        return codecs.lookup(key).name, True
+    except LookupError:
+        return None, False
+
+
+def decode_text(
+    data: bytes, declared: str | None, hint: str | None, where: str
+) -> tuple[str, str, list[Deviation]]:
+    """Decode XML/text bytes: the declared charset, else the transport's hint, else UTF-8.
+
+    Falls back to UTF-8 and then GB18030 when the bytes do not fit the label, recording why.
+    Returns the text, the codec that read it, and the deviations.
+    """
+    devs: list[Deviation] = []
+    tried: list[str] = []
+    for label, origin in ((declared, "declared"), (hint, "transport")):
+        if not label:
+            continue
+        codec, standard = charset_codec(label)
+        if codec is None:
+            devs.append(Deviation("charset-unknown", where, f"unknown {origin} charset {label!r}"))
+            continue
+        if not standard:
+            devs.append(Deviation("charset-name", where, f"non-standard charset name {label!r} read as {codec}"))
+        if codec in tried:
+            continue
+        tried.append(codec)
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            devs.append(Deviation("charset-mismatch", where, f"bytes are not valid {label} ({origin})"))
+            continue
+        if codec == "gb18030" and label.lower().replace("_", "") in ("gb2312",):
+            try:
+                data.decode("gb2312")
+            except UnicodeDecodeError:
+                devs.append(Deviation("charset-superset", where, "GBK/GB18030 characters in GB2312 text"))
+        return text, codec, devs
+    for codec in ("utf-8", "gb18030"):
+        if codec in tried:
+            continue
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        if tried:
+            devs.append(Deviation("charset-mismatch", where, f"text read as {codec}"))
+        return text, codec, devs
+    raise MalformedXMLError(f"{where}: text is in no known character set (tried {', '.join(tried + ['utf-8', 'gb18030'])})")
+
+
+class _ParserPool(threading.local):
+    def __init__(self) -> None:
+        self.parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+            collect_ids=False,
+        )
+
+
+_pool = _ParserPool()
+
+
+@dataclass
+class ParsedXml:
+    root: etree._Element
+    deviations: list[Deviation]
+    encoding: str  # the codec the text was read with
+
+
+def parse_xml(
+    data: bytes,
+    *,
+    charset_hint: str | None = None,
+    limits: XmlLimits = DEFAULT_LIMITS,
+    where: str = "XML",
+) -> ParsedXml:
+    """Parse untrusted XML bytes into an lxml tree, or raise a DecodeError subclass saying why."""
+    if len(data) > limits.max_bytes:
+        raise LimitExceededError(f"{where}: {len(data)} bytes exceeds the limit of {limits.max_bytes}")
+    if not data.strip():
+        raise MalformedXMLError(f"{where}: empty document")
+    devs: list[Deviation] = []
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[3:]
+        declared_bom = "utf-8"
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        declared_bom = "utf-16"
+    else:
+        declared_bom = None
+    head = data[:400].decode("latin-1")
+    m = _DECL.match(head)
+    declared = declared_bom
+    if m:
+        enc = _ENCODING.search(m.group(2))
+        if enc and not declared_bom:
+            declared = enc.group(1)
+    text, used, cs_devs = decode_text(data, declared, charset_hint, where)
+    devs += cs_devs
+    if _FORBIDDEN.search(text):
+        raise XMLSecurityError(f"{where}: DOCTYPE or ENTITY declarations are not allowed in SOAP messages")
+    m = _DECL.match(text)
+    if m:
+        if m.group(1):
+            devs.append(Deviation("xml-declaration", where, "whitespace before the XML declaration"))
+        text = text[m.end():]
+    elif text[:1].isspace():
+        text = text.lstrip()
+    try:
+        root = etree.fromstring(text.encode("utf-8"), _pool.parser)
+    except etree.XMLSyntaxError as exc:
+        raise MalformedXMLError(f"{where}: not well-formed XML: {exc.msg}") from None
+    if root is None:
+        raise MalformedXMLError(f"{where}: no root element")
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:  # belt and braces: the scan above
+        raise XMLSecurityError(f"{where}: DOCTYPE is not allowed in SOAP messages")
+    check_shape(root, limits, where)
+    return ParsedXml(root=root, deviations=devs, encoding=used)
+
+
+def check_shape(root: etree._Element, limits: XmlLimits, where: str) -> None:
+    depth = count = 0
+    for event, _el in etree.iterwalk(root, events=("start", "end")):
+        if event == "start":
+            depth += 1
+            count += 1
+            if depth > limits.max_depth:
+                raise LimitExceededError(f"{where}: elements nested deeper than {limits.max_depth}")
+            if count > limits.max_elements:
+                raise LimitExceededError(f"{where}: more than {limits.max_elements} elements")
+        else:
+            depth -= 1
+
+
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def invalid_xml_char(text: str) -> str | None:
+    """The first character XML 1.0 cannot carry, if any."""
+    m = _XML_INVALID.search(text)
+    return m.group(0) if m else None

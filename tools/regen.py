@@ -1,0 +1,372 @@
+"""Regenerate generated/ from schemas/ with xsdata, check for drift, import official schema files.
+
+    python -m tools.regen generate                 write generated/ from schemas/
+    python -m tools.regen check                    exit 1 if generated/ differs from what schemas/ give
+    python -m tools.regen import SOURCE --version NAME [--mm7-version X.Y.Z ...]
+                                                   take an XSD (path or URL) into schemas/, record it
+                                                   in the manifest and regenerate
+
+The output depends only on the schema files, the manifest and the pinned xsdata and ruff versions
+(pyproject.toml, extra "codegen"), so `check` is byte-exact on every machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import filecmp
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMAS = ROOT / "schemas"
+GENERATED = ROOT / "generated"
+MANIFEST = SCHEMAS / "versions.toml"
+
+SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
+XS_NS = "http://www.w3.org/2001/XMLSchema"
+MM7_NS_PREFIX = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/"
+VERSION_NAME = re.compile(r"^REL-(\d+)-MM7-(\d+)-(\d+)$")
+
+# The module each version package gets; the envelope is one module of its own.
+BINDINGS_MODULE = "bindings"
+# Cosmetic class renames (xsdata would write RserrorRsp, TransactionId, ...).
+CLASS_RENAMES = {
+    "RserrorRsp": "RSErrorRsp",
+    "VasperrorRsp": "VASPErrorRsp",
+    "TransactionId": "TransactionID",
+}
+
+
+class RegenError(Exception):
+    """A problem the user can fix (bad input file, missing tool)."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Manifest
+
+
+@dataclass
+class VersionEntry:
+    name: str
+    file: str
+    namespace: str
+    package: str
+    mm7_versions: list[str]
+    note: str = ""
+    origin: str = "reconstructed"
+    url: str = ""
+    sha256: str = ""
+
+
+@dataclass
+class Manifest:
+    envelope: dict[str, str]
+    versions: dict[str, VersionEntry] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path = MANIFEST) -> Manifest:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        versions = {
+            name: VersionEntry(name=name, **entry) for name, entry in data["versions"].items()
+        }
+        return cls(envelope=data["envelope"], versions=versions)
+
+    def dump(self) -> str:
+        def q(value: str) -> str:
+            return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+        out = [MANIFEST_HEADER, "[envelope]"]
+        out += [f"{k} = {q(v)}" for k, v in self.envelope.items()]
+        for name in sorted(self.versions, key=version_sort_key):
+            e = self.versions[name]
+            out += ["", f"[versions.{q(name)}]"]
+            out += [f"file = {q(e.file)}", f"namespace = {q(e.namespace)}", f"package = {q(e.package)}"]
+            out.append("mm7_versions = [" + ", ".join(q(v) for v in e.mm7_versions) + "]")
+            if e.note:
+                out.append(f"note = {q(e.note)}")
+            out.append(f"origin = {q(e.origin)}")
+            if e.url:
+                out.append(f"url = {q(e.url)}")
+            if e.sha256:
+                out.append(f"sha256 = {q(e.sha256)}")
+        return "\n".join(out) + "\n"
+
+    def save(self, path: Path = MANIFEST) -> None:
+        path.write_text(self.dump(), encoding="utf-8")
+
+
+MANIFEST_HEADER = """\
+# MM7 schema versions known to mm7bind.
+#
+# Every [versions."NAME"] entry names one XSD in this folder. `mm7_versions` lists the MM7Version
+# values that go with the namespace; the first one is what mm7bind sends by default.
+# origin = "reconstructed": written by the mm7bind project from the published structure of TS 23.140,
+#          because the official 3GPP file could not be obtained. Not the 3GPP text.
+# origin = "official": imported with `python -m tools.regen import`; `url` and `sha256` say from where.
+#
+# This file is read by mm7bind at run time and rewritten by `python -m tools.regen import`.
+"""
+
+
+def version_sort_key(name: str) -> tuple[int, ...]:
+    m = VERSION_NAME.match(name)
+    return tuple(int(g) for g in m.groups()) if m else (999,)
+
+
+def package_name(version: str) -> str:
+    m = VERSION_NAME.match(version)
+    if not m:
+        raise RegenError(f"version name {version!r} is not of the form REL-<r>-MM7-<x>-<y>")
+    return "rel{}_mm7_{}_{}".format(*m.groups())
+
+
+# ----------------------------------------------------------------------------------------------
+# Generation
+
+
+def stage_schemas(manifest: Manifest, dest: Path) -> None:
+    """Copy the schemas into `dest`, pointing every SOAP-envelope import at the local copy.
+
+    Official 3GPP files import the envelope from its http URL; generation runs offline, and a
+    remote import would silently lose the TransactionID attribute types.
+    """
+    shutil.copyfile(SCHEMAS / manifest.envelope["file"], dest / "soap-envelope.xsd")
+    for entry in manifest.versions.values():
+        doc = etree.parse(str(SCHEMAS / entry.file), etree.XMLParser(no_network=True, resolve_entities=False))
+        for imp in doc.getroot().iter(f"{{{XS_NS}}}import"):
+            if imp.get("namespace") == SOAP_NS:
+                imp.set("schemaLocation", "soap-envelope.xsd")
+        doc.write(str(dest / f"{entry.name}.xsd"), xml_declaration=True, encoding="UTF-8")
+
+
+def xsdata_config(manifest: Manifest) -> str:
+    subs = [(manifest.envelope["namespace"], manifest.envelope["package"])]
+    subs += [(e.namespace, f"{e.package}.{BINDINGS_MODULE}") for e in manifest.versions.values()]
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<Config xmlns="http://pypi.org/project/xsdata">',
+        '  <Output maxLineLength="100">',
+        "    <Package>generated</Package>",
+        '    <Format repr="true" eq="true" order="false" unsafeHash="false" frozen="false"'
+        ' slots="true">dataclasses</Format>',
+        "    <Structure>namespaces</Structure>",
+        "    <DocstringStyle>Blank</DocstringStyle>",
+        "    <RelativeImports>true</RelativeImports>",
+        '    <CompoundFields defaultName="choice" useSubstitutionGroups="false"'
+        ' forceDefaultName="false" maxNameParts="3">true</CompoundFields>',
+        "    <IncludeHeader>false</IncludeHeader>",
+        "  </Output>",
+        "  <Substitutions>",
+    ]
+    for ns, pkg in sorted(subs):
+        lines.append(f'    <Substitution type="package" search="{re.escape(ns)}" replace="{pkg}"/>')
+    for old, new in sorted(CLASS_RENAMES.items()):
+        lines.append(f'    <Substitution type="class" search="^{old}$" replace="{new}"/>')
+    lines += ["  </Substitutions>", "</Config>", ""]
+    return "\n".join(lines)
+
+
+def run_xsdata(manifest: Manifest, workdir: Path) -> Path:
+    """Run xsdata into `workdir`; return the folder holding the generated package."""
+    src, cfg, out, home = (workdir / d for d in ("src", "cfg", "out", "home"))
+    for d in (src, cfg, out, home):
+        d.mkdir()
+    stage_schemas(manifest, src)
+    (cfg / "xsdata.xml").write_text(xsdata_config(manifest), encoding="utf-8")
+    bindir = str(Path(sys.executable).parent)
+    if shutil.which("ruff", path=bindir + os.pathsep + os.environ.get("PATH", "")) is None:
+        raise RegenError("ruff is not installed; pip install -e '.[codegen]'")
+    env = dict(os.environ)
+    # xsdata calls `ruff` by name; use the pinned one next to this interpreter, and keep any
+    # user-level ruff configuration out of the formatting.
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    env["XDG_CONFIG_HOME"] = str(home)
+    env["HOME"] = str(home)
+    proc = subprocess.run(
+        [sys.executable, "-m", "xsdata", "generate", str(src), "-c", str(cfg / "xsdata.xml")],
+        cwd=out,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise RegenError(f"xsdata failed:\n{proc.stdout}\n{proc.stderr}")
+    problems = [line for line in proc.stderr.splitlines() if "Resource not found" in line]
+    if problems:
+        raise RegenError("xsdata could not resolve:\n" + "\n".join(problems))
+    return out / "generated"
+
+
+def generated_files(root: Path) -> dict[str, Path]:
+    return {
+        p.relative_to(root).as_posix(): p
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+def generate(manifest: Manifest | None = None) -> None:
+    manifest = manifest or Manifest.load()
+    with tempfile.TemporaryDirectory(prefix="mm7bind-regen-") as tmp:
+        fresh = run_xsdata(manifest, Path(tmp))
+        if GENERATED.exists():
+            shutil.rmtree(GENERATED)
+        shutil.copytree(fresh, GENERATED, ignore=shutil.ignore_patterns("__pycache__"))
+    print(f"generated/ written from {len(manifest.versions)} MM7 schemas and the SOAP envelope")
+
+
+def check() -> int:
+    manifest = Manifest.load()
+    with tempfile.TemporaryDirectory(prefix="mm7bind-regen-") as tmp:
+        fresh = generated_files(run_xsdata(manifest, Path(tmp)))
+        current = generated_files(GENERATED) if GENERATED.exists() else {}
+        missing = sorted(set(fresh) - set(current))
+        extra = sorted(set(current) - set(fresh))
+        changed = sorted(
+            name
+            for name in set(fresh) & set(current)
+            if not filecmp.cmp(fresh[name], current[name], shallow=False)
+        )
+        if not (missing or extra or changed):
+            print(f"generated/ is up to date ({len(fresh)} files)")
+            return 0
+        print("generated/ does not match schemas/ (run: python -m tools.regen generate)")
+        for name in missing:
+            print(f"  missing   generated/{name}")
+        for name in extra:
+            print(f"  unexpected generated/{name}")
+        for name in changed:
+            old = current[name].read_text(encoding="utf-8").splitlines()
+            new = fresh[name].read_text(encoding="utf-8").splitlines()
+            diff = list(difflib.unified_diff(old, new, f"generated/{name}", "expected", n=0, lineterm=""))
+            changes = sum(1 for line in diff[2:] if line[:1] in "+-")
+            print(f"  changed   generated/{name} ({changes} lines differ)")
+            for line in diff[2:14]:
+                print(f"      {line}")
+        return 1
+
+
+# ----------------------------------------------------------------------------------------------
+# Import
+
+
+def read_source(source: str) -> tuple[bytes, str]:
+    """Bytes of a local file or URL, and the provenance string recorded for it."""
+    scheme = urllib.parse.urlparse(source).scheme
+    if scheme in ("http", "https", "ftp", "file"):
+        try:
+            with urllib.request.urlopen(source, timeout=60) as resp:  # noqa: S310 (user-given URL)
+                return resp.read(), source
+        except OSError as exc:
+            raise RegenError(f"cannot download {source}: {exc}") from exc
+    path = Path(source)
+    try:
+        return path.read_bytes(), path.resolve().as_uri()
+    except OSError as exc:
+        raise RegenError(f"cannot read {source}: {exc}") from exc
+
+
+def inspect_schema(data: bytes) -> tuple[str, list[str]]:
+    """Target namespace and the MM7Version enumeration (if the schema has one)."""
+    try:
+        root = etree.fromstring(data, etree.XMLParser(no_network=True, resolve_entities=False))
+    except etree.XMLSyntaxError as exc:
+        raise RegenError(f"not well-formed XML: {exc}") from exc
+    if root.tag != f"{{{XS_NS}}}schema":
+        raise RegenError("not an XML Schema document (root element is not xs:schema)")
+    tns = root.get("targetNamespace") or ""
+    if not tns.startswith(MM7_NS_PREFIX):
+        raise RegenError(f"target namespace {tns!r} is not an MM7 namespace ({MM7_NS_PREFIX}...)")
+    # MM7Version's simple type, wherever the file declares it.
+    type_name = None
+    for el in root.iter(f"{{{XS_NS}}}element"):
+        if el.get("name") == "MM7Version" and el.get("type"):
+            type_name = el.get("type").split(":")[-1]
+            break
+    values: list[str] = []
+    for st in root.iter(f"{{{XS_NS}}}simpleType"):
+        if st.get("name") == type_name:
+            values = [e.get("value") for e in st.iter(f"{{{XS_NS}}}enumeration")]
+    return tns, values
+
+
+def import_schema(source: str, version: str, mm7_versions: list[str] | None) -> None:
+    manifest = Manifest.load()
+    data, origin_url = read_source(source)
+    namespace, enumerated = inspect_schema(data)
+    package = package_name(version)
+    if not namespace.endswith("/" + version):
+        print(f"note: the file's namespace {namespace} does not end in {version}")
+    previous = manifest.versions.get(version)
+    values = mm7_versions or (previous.mm7_versions if previous else None) or enumerated
+    if not values:
+        raise RegenError(f"no MM7Version values known for {version}: pass --mm7-version X.Y.Z")
+    # Keep the default (first) value if the schema still accepts it.
+    if enumerated and values[0] not in enumerated:
+        print(f"note: {values[0]} is not in the schema's MM7Version list {enumerated}")
+    target = SCHEMAS / f"{version}.xsd"
+    old_bytes = target.read_bytes() if target.exists() else None
+    target.write_bytes(data)
+    manifest.versions[version] = VersionEntry(
+        name=version,
+        file=target.name,
+        namespace=namespace,
+        package=package,
+        mm7_versions=list(values),
+        note=previous.note if previous else "",
+        origin="official",
+        url=origin_url,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    try:
+        generate(manifest)
+    except RegenError:
+        # Leave schemas/ as it was: a file that does not generate must not stay behind.
+        if old_bytes is None:
+            target.unlink()
+        else:
+            target.write_bytes(old_bytes)
+        raise
+    manifest.save()
+    print(f"imported {version} from {origin_url} (sha256 {manifest.versions[version].sha256[:16]}...)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.regen", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("generate", help="write generated/ from schemas/")
+    sub.add_parser("check", help="fail if generated/ differs from what schemas/ produce")
+    imp = sub.add_parser("import", help="take an XSD file or URL into schemas/ and regenerate")
+    imp.add_argument("source", help="path or URL of the XSD")
+    imp.add_argument("--version", required=True, help="version name, e.g. REL-6-MM7-1-4")
+    imp.add_argument("--mm7-version", action="append", dest="mm7_versions", metavar="X.Y.Z",
+                     help="MM7Version value(s) for this namespace, default first")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "generate":
+            generate()
+            return 0
+        if args.command == "check":
+            return check()
+        import_schema(args.source, args.version, args.mm7_versions)
+        return 0
+    except RegenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
