@@ -62,6 +62,8 @@ def _index(cls: type) -> dict[str, XmlVar]:
             out["#choice"] = var
         elif var.is_element:
             out[var.local_name] = var
+        elif var.is_wildcard:
+            out["#any"] = var
     return out
 
 
@@ -233,7 +235,7 @@ class _Encoder:
         kwargs = self.fill(cls, [(f, f.metadata["xml"]) for f in fields], vals, where)
         if status.details is not None and "Details" in index:
             var = index["Details"]
-            content_var = next(v for v in _index(var.clazz).values() if v.is_wildcard)
+            content_var = _index(var.clazz)["#any"]
             self.scalar((str,), status.details, f"{where}/Details")
             kwargs[var.name] = var.clazz(**{content_var.name: [status.details]})
         return cls(**kwargs)

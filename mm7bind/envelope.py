@@ -73,7 +73,7 @@ class Fault:
     string: str = ""
     actor: str | None = None
     detail: m.RSErrorRsp | m.VASPErrorRsp | None = None
-    detail_text: str | None = None  # free text in <detail> when no MM7 element is there
+    detail_text: str | None = None  # free text a peer put in <detail> (read only: not schema-valid)
 
     @property
     def status(self) -> m.Status | None:
@@ -158,7 +158,7 @@ def _fault(soap, fault: Fault, version: Version, options: binding.EncodeOptions)
             raise EncodeError("a Fault detail must be an RSErrorRsp or a VASPErrorRsp")
         detail = soap.Detail(any_element=[binding.to_generated(fault.detail, version, options)])
     elif fault.detail_text:
-        detail = soap.Detail(any_element=[fault.detail_text])
+        raise EncodeError("free text in a Fault detail is not schema-valid; use faultstring or an error response")
     return soap.Fault(
         faultcode=ETQName(code),
         faultstring=fault.string or (fault.status.text if fault.status else fault.code),
@@ -239,7 +239,7 @@ class _Reader:
         transaction_id = self.transaction_value(tid_el, version)
         normalizer = None
         if mm7_el is not None:
-            normalizer = Normalizer(version.namespace, self.dev)
+            normalizer = Normalizer(version.namespace, self.dev, etree.QName(mm7_el).namespace)
             mm7_el.tag = f"{{{version.namespace}}}{etree.QName(mm7_el).localname}"
             ncls, gen_cls = self.classes(mm7_el)
             normalizer.run(mm7_el, gen_cls)

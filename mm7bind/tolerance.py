@@ -74,8 +74,10 @@ def is_mm7_namespace(ns: str | None) -> bool:
 class Normalizer:
     """Rewrites one MM7 element (and its subtree) into the namespace `target_ns` and schema shape."""
 
-    def __init__(self, target_ns: str, collector: Collector):
+    def __init__(self, target_ns: str, collector: Collector, source_ns: str | None = None):
         self.ns = target_ns
+        # Children in the namespace the message element itself came in are not slips of their own.
+        self.source_ns = source_ns
         self.dev = collector
         self.extras: list[m.VendorElement] = []
 
@@ -84,6 +86,8 @@ class Normalizer:
 
     def element(self, el: etree._Element, cls: type, path: str) -> None:
         index = binding.children(cls)
+        if "#any" in index:
+            return  # free content (Status/Details): anything goes
         self.attributes(el, index, path)
         kids = [c for c in el if isinstance(c.tag, str)]
         if "text()" in index:  # simple content (an address, ServiceCode)
@@ -124,7 +128,7 @@ class Normalizer:
     def child_name(self, child: etree._Element, index: dict, parent: str, path: str) -> str | None:
         qn = etree.QName(child)
         name = qn.localname
-        if qn.namespace != self.ns:
+        if qn.namespace not in (self.ns, self.source_ns):
             if qn.namespace is None:
                 self.dev.add("unqualified-element", f"{path}/{name}", "element in no namespace read as MM7")
             elif is_mm7_namespace(qn.namespace):

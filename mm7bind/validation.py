@@ -65,7 +65,8 @@ def schema_for(version: Version) -> etree.XMLSchema:
     return schema
 
 
-_BRACED = re.compile(r"\{[^}]*\}")
+_QNAME_NS = re.compile(r"\{[a-zA-Z][a-zA-Z0-9+.-]*:[^}']*\}")  # {namespace}Name, not {'a', 'b'} sets
+_STEP = re.compile(r"^(?:[^:\[\]]+:)?(\*|[^\[\]]+)(?:\[(\d+)\])?$")
 
 
 def readable_path(el: etree._Element) -> str:
@@ -84,11 +85,25 @@ def validate_element(root: etree._Element, version: Version) -> list[Issue]:
         return []
     issues = []
     for err in schema.error_log:
-        path = err.path or ""
-        try:
-            found = tree.xpath(path) if path else []
-        except etree.XPathError:
-            found = []
-        where = readable_path(found[0]) if found and isinstance(found[0], etree._Element) else path
-        issues.append(Issue(where, _BRACED.sub("", err.message), err.line or None))
+        found = _resolve(tree.getroot(), err.path or "")
+        where = readable_path(found) if found is not None else (err.path or "")
+        issues.append(Issue(where, _QNAME_NS.sub("", err.message), err.line or None))
     return issues
+
+
+def _resolve(root: etree._Element, path: str) -> etree._Element | None:
+    """The element a libxml2 error path (``/env:Envelope/env:Body/*/*[2]``) points at."""
+    steps = [s for s in path.split("/") if s]
+    node = None
+    for i, step in enumerate(steps):
+        m = _STEP.match(step)
+        if not m:
+            return None
+        name, pos = m.group(1), int(m.group(2) or 1)
+        candidates = [root] if i == 0 else [c for c in node if isinstance(c.tag, str)]
+        if name != "*":
+            candidates = [c for c in candidates if etree.QName(c).localname == name]
+        if len(candidates) < pos:
+            return None
+        node = candidates[pos - 1]
+    return node

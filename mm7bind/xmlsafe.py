@@ -173,7 +173,16 @@ def parse_xml(
     try:
         root = etree.fromstring(text.encode("utf-8"), _pool.parser)
     except etree.XMLSyntaxError as exc:
-        raise MalformedXMLError(f"{where}: not well-formed XML: {exc.msg}") from None
+        if "is not a valid URI" not in exc.msg:
+            raise MalformedXMLError(f"{where}: not well-formed XML: {exc.msg}") from None
+        # Well-formed XML 1.0, but a namespace URI with whitespace in it (a declaration broken
+        # over lines); libxml2 refuses those, so close the gaps and say so.
+        text, n = _NS_DECL.subn(_squeeze_ns, text)
+        devs.append(Deviation("namespace-whitespace", where, f"whitespace removed from {n} namespace URI(s)"))
+        try:
+            root = etree.fromstring(text.encode("utf-8"), _pool.parser)
+        except etree.XMLSyntaxError as exc2:
+            raise MalformedXMLError(f"{where}: not well-formed XML: {exc2.msg}") from None
     if root is None:
         raise MalformedXMLError(f"{where}: no root element")
     docinfo = root.getroottree().docinfo
@@ -195,6 +204,13 @@ def check_shape(root: etree._Element, limits: XmlLimits, where: str) -> None:
                 raise LimitExceededError(f"{where}: more than {limits.max_elements} elements")
         else:
             depth -= 1
+
+
+_NS_DECL = re.compile(r"""(\bxmlns(?::[\w.-]+)?\s*=\s*)(["'])([^"']*\s[^"']*)\2""")
+
+
+def _squeeze_ns(mt: re.Match) -> str:
+    return mt.group(1) + mt.group(2) + re.sub(r"\s+", "", mt.group(3)) + mt.group(2)
 
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")

@@ -1,0 +1,76 @@
+"""mm7bind: MM7 (3GPP TS 23.140) for value-added service providers.
+
+The core is sans I/O: messages in, bytes out, and back. See README.md for the one-page API.
+"""
+
+from . import versions
+from .envelope import Envelope, Fault, XmlStyle, decode, encode
+from .errors import (
+    DecodeError,
+    Deviation,
+    EncodeError,
+    LimitExceededError,
+    MalformedXMLError,
+    MM7Error,
+    NotSOAPError,
+    UnknownNamespaceError,
+    UnsupportedFieldError,
+    UnsupportedOperationError,
+    ValidationError,
+    XMLSecurityError,
+)
+from .messages import (
+    Address,
+    AddressKind,
+    CancelReq,
+    CancelRsp,
+    ChargedParty,
+    ContentClass,
+    ContentRef,
+    DeliverReq,
+    DeliverRsp,
+    DeliveryReportReq,
+    DeliveryReportRsp,
+    DeliveryStatus,
+    ExtendedCancelReq,
+    ExtendedCancelRsp,
+    ExtendedReplaceReq,
+    ExtendedReplaceRsp,
+    Message,
+    MessageClass,
+    Number,
+    Priority,
+    ReadReplyReq,
+    ReadReplyRsp,
+    ReadStatus,
+    Recipients,
+    ReplaceReq,
+    ReplaceRsp,
+    ReplyCharging,
+    RFC2822Address,
+    RSErrorRsp,
+    ShortCode,
+    Status,
+    SubmitReq,
+    SubmitRsp,
+    UACapabilities,
+    VASPErrorRsp,
+)
+from .status import RequestStatus
+from .versions import Version
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "versions", "Version", "encode", "decode", "Envelope", "Fault", "XmlStyle", "RequestStatus",
+    "MM7Error", "DecodeError", "EncodeError", "Deviation", "LimitExceededError", "MalformedXMLError",
+    "NotSOAPError", "UnknownNamespaceError", "UnsupportedFieldError", "UnsupportedOperationError",
+    "ValidationError", "XMLSecurityError",
+    "Address", "AddressKind", "Number", "RFC2822Address", "ShortCode", "Recipients", "ContentRef",
+    "ReplyCharging", "UACapabilities", "Status", "Message", "MessageClass", "Priority",
+    "ChargedParty", "ContentClass", "DeliveryStatus", "ReadStatus",
+    "SubmitReq", "SubmitRsp", "DeliverReq", "DeliverRsp", "CancelReq", "CancelRsp", "ReplaceReq",
+    "ReplaceRsp", "ExtendedCancelReq", "ExtendedCancelRsp", "ExtendedReplaceReq",
+    "ExtendedReplaceRsp", "DeliveryReportReq", "DeliveryReportRsp", "ReadReplyReq", "ReadReplyRsp",
+    "RSErrorRsp", "VASPErrorRsp",
+]  # fmt: skip

@@ -1,0 +1,78 @@
+"""Every version × every message type it defines: build, encode, validate, decode, compare."""
+
+from __future__ import annotations
+
+import pytest
+
+import mm7bind as mm7
+from mm7bind import messages as m
+from mm7bind.validation import validate_element
+from mm7bind.xmlsafe import parse_xml
+
+from .builders import field_names, full_message
+
+VERSIONS = mm7.versions.all_versions()
+STYLES = [
+    mm7.XmlStyle(),
+    mm7.XmlStyle(envelope_prefix="soap-env", mm7_prefix="mm7"),
+    mm7.XmlStyle(envelope_prefix="SOAP-ENV", encoding="GB2312"),
+    mm7.XmlStyle(encoding="GB18030", mm7_prefix="mm7", must_understand=False),
+]
+CASES = [
+    (v, cls)
+    for v in VERSIONS
+    for cls in m.MESSAGE_TYPES.values()
+    if v.element_class(cls.ELEMENT) is not None
+]
+
+
+def test_every_version_defines_the_expected_operations():
+    extended = {"extendedCancelReq", "extendedCancelRsp", "extendedReplaceReq", "extendedReplaceRsp"}
+    for v in VERSIONS:
+        defined = {cls.ELEMENT for cls in m.MESSAGE_TYPES.values() if v.element_class(cls.ELEMENT)}
+        expected = set(m.MESSAGE_TYPES) - (set() if v.name == "REL-6-MM7-1-4" else extended)
+        assert defined == expected, v.name
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: f"{s.envelope_prefix}-{s.mm7_prefix}-{s.encoding}")
+@pytest.mark.parametrize(("version", "cls"), CASES, ids=[f"{v.name}-{c.ELEMENT}" for v, c in CASES])
+def test_round_trip(version, cls, style):
+    msg = full_message(cls, version)
+    data = mm7.encode(msg, transaction_id="tx-001 <&>", version=version, style=style)
+    assert data.startswith(f'<?xml version="1.0" encoding="{style.encoding}"?>'.encode())
+    issues = validate_element(parse_xml(data).root, version)
+    assert issues == [], issues
+    env = mm7.decode(data, strict=True)
+    assert env.version == version
+    assert env.transaction_id == "tx-001 <&>"
+    assert env.deviations == []
+    assert env.body == msg
+
+
+def test_full_messages_really_are_full():
+    """Guard the builder: a REL-6-MM7-1-4 SubmitReq sets every field the neutral class has."""
+    v = mm7.versions.get("REL-6-MM7-1-4")
+    msg = full_message(mm7.SubmitReq, v)
+    expected = {f.name for f in m.xml_fields(mm7.SubmitReq)}
+    assert expected <= field_names(msg)
+    rel5 = full_message(mm7.SubmitReq, mm7.versions.get("REL-5-MM7-1-0"))
+    assert "charged_party_id" not in field_names(rel5)
+    assert "content_ref" in field_names(rel5)
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=lambda v: v.name)
+def test_fault_round_trip(version):
+    for code, detail in (("Client", mm7.RSErrorRsp), ("Server", mm7.VASPErrorRsp)):
+        fault = mm7.Fault(code=code, string="it went wrong & why", actor="http://mmsc.example/mm7",
+                          detail=detail(status=mm7.Status(3001, "Not possible", "quota <exceeded>")))
+        data = mm7.encode(fault, transaction_id="f-1", version=version)
+        assert validate_element(parse_xml(data).root, version) == []
+        env = mm7.decode(data, strict=True)
+        assert env.is_fault and env.body.detail.mm7_version == version.default_mm7_version
+        fault.detail.mm7_version = version.default_mm7_version
+        assert env.body == fault
+    bare = mm7.Fault(code="Server", string="down")
+    env = mm7.decode(mm7.encode(bare, transaction_id="f-2", version=version), strict=True)
+    assert env.body == bare and env.version == version
+    with pytest.raises(mm7.EncodeError, match="detail"):
+        mm7.encode(mm7.Fault(string="x", detail_text="free text"), transaction_id="f-3", version=version)
