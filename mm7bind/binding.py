@@ -324,7 +324,7 @@ def format_duration(value: timedelta) -> str:
         if minutes:
             out += f"{int(minutes)}M"
         if seconds or not (hours or minutes):
-            out += f"{seconds:g}S" if seconds != int(seconds) else f"{int(seconds)}S"
+            out += (f"{seconds:.6f}".rstrip("0").rstrip(".") if seconds != int(seconds) else str(int(seconds))) + "S"
     return out
 
 

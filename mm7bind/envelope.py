@@ -121,8 +121,13 @@ def encode(
     transaction_id: str,
     version: Version | str,
     style: XmlStyle = XmlStyle(),
+    validate: bool = True,
 ) -> bytes:
-    """The SOAP envelope for `body` in `version`, as bytes in `style.encoding`."""
+    """The SOAP envelope for `body` in `version`, as bytes in `style.encoding`.
+
+    The result is checked against the version's schema (xsdata does not enforce patterns or
+    number ranges), so what leaves here is valid; `validate=False` skips that for trusted hot paths.
+    """
     version = versions.get(version)
     if not transaction_id or not str(transaction_id).strip():
         raise EncodeError("a TransactionID is required")
@@ -147,7 +152,16 @@ def encode(
     text = _serializer(label, style.xml_declaration).render(
         envelope, ns_map={style.envelope_prefix: SOAP_NS, mm7_prefix: version.namespace}
     )
-    return text.encode(style.encoding, errors="xmlcharrefreplace")
+    data = text.encode(style.encoding, errors="xmlcharrefreplace")
+    if validate:
+        issues = validate_element(etree.fromstring(data), version)
+        if issues:
+            raise EncodeError(f"the {_kind(body)} would not be valid {version.name}: " + "; ".join(map(str, issues)))
+    return data
+
+
+def _kind(body: m.Message | Fault) -> str:
+    return "Fault" if isinstance(body, Fault) else body.ELEMENT
 
 
 def _fault(soap, fault: Fault, version: Version, options: binding.EncodeOptions):
@@ -242,6 +256,9 @@ class _Reader:
             normalizer = Normalizer(version.namespace, self.dev, etree.QName(mm7_el).namespace)
             mm7_el.tag = f"{{{version.namespace}}}{etree.QName(mm7_el).localname}"
             ncls, gen_cls = self.classes(mm7_el)
+            if version.element_class(ncls.ELEMENT) is None:
+                # Lax envelope validation would skip an element the version does not declare.
+                self.dev.add("not-in-version", f"/Envelope/Body/{ncls.ELEMENT}", f"{ncls.ELEMENT} is not defined in {version.name}")
             normalizer.run(mm7_el, gen_cls)
         for issue in validate_element(self.root, version or versions.latest()):
             self.dev.add("schema", issue.path, issue.message)

@@ -1,0 +1,85 @@
+"""The `mm7bind` command, driven as a user would (a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import mm7bind as mm7
+
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+
+
+def cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mm7bind.cli", *args], input=stdin, capture_output=True)
+
+
+def test_versions():
+    proc = cli("versions")
+    assert proc.returncode == 0
+    lines = proc.stdout.decode().splitlines()
+    assert len(lines) == 11 and lines[-1].startswith("REL-6-MM7-1-4 ")
+    assert "6.8.0" in lines[-1] and "/schema/REL-6-MM7-1-4" in lines[-1]
+    data = json.loads(cli("versions", "--json").stdout)
+    assert data[6] == {"name": "REL-6-MM7-1-0", "mm7_versions": ["6.3.0"], "origin": "reconstructed",
+                       "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-0"}
+
+
+def test_validate_exit_codes(tmp_path):
+    good = tmp_path / "good.xml"
+    good.write_bytes(mm7.encode(mm7.CancelReq(message_id="1"), transaction_id="t", version="REL-6-MM7-1-2"))
+    sloppy = tmp_path / "sloppy.xml"
+    sloppy.write_bytes(good.read_bytes().replace(b"<MessageID>1</MessageID>", b"<MessageID>1</MessageID><X>y</X>"))
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes(good.read_bytes()[:80])
+    proc = cli("validate", str(good))
+    assert proc.returncode == 0 and b"valid (CancelReq, REL-6-MM7-1-2)" in proc.stdout
+    proc = cli("validate", str(good), str(sloppy))
+    assert proc.returncode == 1
+    assert b"sloppy.xml: INVALID" in proc.stdout and b"[unknown-element]" in proc.stdout
+    proc = cli("validate", "--lenient", str(sloppy))
+    assert proc.returncode == 0 and b"accepted with 1 deviation(s)" in proc.stdout
+    proc = cli("validate", str(good), str(broken), str(tmp_path / "missing.xml"))
+    assert proc.returncode == 2
+    assert b"broken.xml: unreadable" in proc.stdout and b"missing.xml: unreadable" in proc.stdout
+
+
+def test_validate_from_stdin():
+    data = mm7.encode(mm7.CancelRsp(), transaction_id="t", version="REL-5-MM7-1-1")
+    proc = cli("validate", "-", stdin=data)
+    assert proc.returncode == 0 and b"valid (CancelRsp, REL-5-MM7-1-1)" in proc.stdout
+
+
+def test_inspect(tmp_path):
+    msg = mm7.SubmitReq(vaspid="800001", recipients=["+8613800000000", "a@b.c"], subject="你好",
+                        priority=mm7.Priority.HIGH)
+    path = tmp_path / "submit.xml"
+    path.write_bytes(mm7.encode(msg, transaction_id="tx-9", version="REL-6-MM7-1-0"))
+    proc = cli("inspect", str(path))
+    assert proc.returncode == 0
+    out = json.loads(proc.stdout)
+    assert out["version"] == "REL-6-MM7-1-0" and out["message_type"] == "SubmitReq"
+    assert out["transaction_id"] == "tx-9" and out["mm7_version"] == "6.3.0"
+    assert out["fields"]["subject"] == "你好" and out["fields"]["priority"] == "High"
+    assert out["fields"]["recipients"]["to"][1] == {"value": "a@b.c", "kind": "RFC2822Address", "display_only": False}
+    assert out["deviations"] == []
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes(b"<x>&y;</x>")
+    proc = cli("inspect", str(bad))
+    assert proc.returncode == 2 and json.loads(proc.stdout)["error"] == "MalformedXMLError"
+
+
+def test_demo_runs():
+    proc = cli("demo")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.decode()
+    assert "REL-6-MM7-1-0  GB2312" in out and "schema: valid" in out and "INVALID" not in out
+    assert "[plain-text-address]" in out and "round trip: Fault Client, status 4004" in out
+
+
+def test_usage_errors():
+    proc = cli()
+    assert proc.returncode == 2 and b"usage:" in proc.stderr
+    proc = cli("inspect")
+    assert proc.returncode == 2

@@ -1,0 +1,131 @@
+"""Strict out: what mm7bind refuses to send, and how values are written."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+import mm7bind as mm7
+from mm7bind.xmlsafe import parse_xml
+
+CST = timezone(timedelta(hours=8))
+
+
+def xml_of(msg, version="REL-6-MM7-1-4", **style) -> str:
+    return mm7.encode(msg, transaction_id="t", version=version, style=mm7.XmlStyle(**style)).decode(
+        style.get("encoding", "utf-8"))
+
+
+def test_rel6_field_refused_for_rel5_unless_dropping():
+    msg = mm7.SubmitReq(recipients=["1"], charged_party_id="+8612")
+    with pytest.raises(mm7.UnsupportedFieldError, match="ChargedPartyID does not exist in REL-5-MM7-1-3") as err:
+        xml_of(msg, "REL-5-MM7-1-3")
+    assert err.value.field == "charged_party_id" and err.value.version == "REL-5-MM7-1-3"
+
+
+def test_drop_unsupported_logs_and_sends_the_rest(caplog):
+    msg = mm7.SubmitReq(recipients=["1"], charged_party_id="+8612", subject="s")
+    with caplog.at_level(logging.WARNING, logger="mm7bind.binding"):
+        text = xml_of(msg, "REL-5-MM7-1-0", drop_unsupported=True)
+    assert "ChargedPartyID" not in text and "<Subject>s</Subject>" in text
+    assert "dropped" in caplog.text and "ChargedPartyID" in caplog.text
+
+
+def test_rel6_address_attributes_refused_for_rel5():
+    msg = mm7.SubmitReq(recipients=[mm7.Number("1", address_coding="obfuscated")])
+    with pytest.raises(mm7.UnsupportedFieldError, match="addressCoding"):
+        xml_of(msg, "REL-5-MM7-1-5")
+
+
+def test_extended_operations_only_in_rel6_1_4():
+    with pytest.raises(mm7.UnsupportedFieldError, match="extended operations need REL-6-MM7-1-4"):
+        xml_of(mm7.ExtendedCancelReq(cancel_id="1"), "REL-6-MM7-1-3")
+    assert "<CancelID>1</CancelID>" in xml_of(mm7.ExtendedCancelReq(cancel_id="1"))
+
+
+def test_enum_values_of_other_releases_are_refused():
+    with pytest.raises(mm7.EncodeError, match="ThirdParty.*not valid in REL-5-MM7-1-0"):
+        xml_of(mm7.SubmitReq(recipients=["1"], charged_party=mm7.ChargedParty.THIRD_PARTY), "REL-5-MM7-1-0")
+    with pytest.raises(mm7.EncodeError, match="Urgent"):
+        xml_of(mm7.SubmitReq(recipients=["1"], priority="Urgent"))
+
+
+def test_required_fields():
+    with pytest.raises(mm7.EncodeError, match="Recipients is required"):
+        xml_of(mm7.SubmitReq())
+    with pytest.raises(mm7.EncodeError, match="MessageID is required"):
+        xml_of(mm7.CancelReq())
+    with pytest.raises(mm7.EncodeError, match="TransactionID is required"):
+        mm7.encode(mm7.CancelReq(message_id="1"), transaction_id=" ", version="REL-6-MM7-1-4")
+
+
+def test_schema_facets_are_enforced_on_the_way_out():
+    with pytest.raises(mm7.EncodeError, match="pattern"):
+        xml_of(mm7.SubmitRsp(mm7_version="six", message_id="1"), "REL-6-MM7-1-0")
+    with pytest.raises(mm7.EncodeError, match="MM7Version"):
+        xml_of(mm7.SubmitRsp(mm7_version="6.7.0", message_id="1"))
+    with pytest.raises(mm7.EncodeError, match="StatusCode"):
+        xml_of(mm7.SubmitRsp(status=mm7.Status(0), message_id="1"))
+
+
+def test_characters_xml_cannot_carry():
+    with pytest.raises(mm7.EncodeError, match="U\\+0001"):
+        xml_of(mm7.SubmitReq(recipients=["1"], subject="bell\x01"))
+
+
+def test_escaping_and_whitespace_survive():
+    subject = "a & b < c > d \" e ' f\r\n\tg  "
+    data = mm7.encode(mm7.SubmitReq(recipients=["1"], subject=subject), transaction_id="t", version="REL-6-MM7-1-4")
+    assert mm7.decode(data, strict=True).body.subject == subject
+
+
+def test_times():
+    naive = datetime(2024, 1, 2, 3, 4, 5)  # local time: goes out with the local offset
+    text = xml_of(mm7.SubmitReq(recipients=["1"], time_stamp=naive))
+    stamp = text.split("<TimeStamp>")[1].split("</TimeStamp>")[0]
+    assert stamp.startswith("2024-01-02T03:04:05") and len(stamp) > len("2024-01-02T03:04:05")
+    assert datetime.fromisoformat(stamp.replace("Z", "+00:00")) == naive.astimezone()
+    utc = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    text = xml_of(mm7.SubmitReq(recipients=["1"], time_stamp=utc, expiry_date=utc), timezone=CST)
+    assert "<TimeStamp>2024-01-02T11:04:05+08:00</TimeStamp>" in text
+    assert "<ExpiryDate>2024-01-02T11:04:05+08:00</ExpiryDate>" in text
+    for rel, wire in ((timedelta(days=90), "P90D"), (timedelta(minutes=30), "PT30M"),
+                      (timedelta(days=1, seconds=1.5), "P1DT1.5S"), ("P1Y2M", "P1Y2M"), (timedelta(0), "PT0S")):
+        assert f"<EarliestDeliveryTime>{wire}</EarliestDeliveryTime>" in xml_of(
+            mm7.SubmitReq(recipients=["1"], earliest_delivery_time=rel))
+
+
+def test_styles():
+    msg = mm7.CancelReq(message_id="m1", vaspid="800001")
+    text = xml_of(msg, envelope_prefix="SOAP-ENV", mm7_prefix="mm7")
+    assert "<SOAP-ENV:Envelope" in text and "<mm7:CancelReq>" in text and 'SOAP-ENV:mustUnderstand="1"' in text
+    text = xml_of(msg, must_understand=False)
+    assert "mustUnderstand" not in text and "<CancelReq>" in text
+    gb = mm7.encode(mm7.SubmitReq(recipients=["1"], subject="镕"), transaction_id="t", version="REL-6-MM7-1-0",
+                    style=mm7.XmlStyle(encoding="GB2312"))
+    assert gb.startswith(b'<?xml version="1.0" encoding="GB2312"?>')
+    assert b"&#38229;" in gb  # not in GB2312: written as a character reference
+    assert mm7.decode(gb, strict=True).body.subject == "镕"
+    with pytest.raises(ValueError):
+        mm7.XmlStyle(envelope_prefix="not a prefix")
+    with pytest.raises(LookupError):
+        mm7.XmlStyle(encoding="klingon")
+
+
+def test_empty_sender_identification_is_written():
+    text = xml_of(mm7.CancelReq(message_id="1"))
+    assert "<SenderIdentification/>" in text
+    assert parse_xml(text.encode()).root is not None
+
+
+def test_status_text_defaults_to_the_standard_text():
+    assert mm7.Status(2007).text == "Message format corrupt"
+    assert mm7.Status(9999).text == "Unknown status"
+    assert mm7.Status(4101).text == "General service error"
+
+
+def test_encode_rejects_non_messages():
+    with pytest.raises(TypeError):
+        mm7.encode("SubmitReq", transaction_id="t", version="REL-6-MM7-1-4")

@@ -1,0 +1,138 @@
+"""The regeneration tool: generated/ matches schemas/, drift is caught, official files drop in."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tools.regen", *args], cwd=cwd, capture_output=True, text=True)
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A scratch copy of the parts of the project the tool works on."""
+    for name in ("schemas", "generated", "tools"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp_path
+
+
+def test_generated_is_up_to_date():
+    proc = run(ROOT, "check")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "up to date" in proc.stdout
+
+
+def test_check_reports_drift(project):
+    target = project / "generated" / "rel6_mm7_1_4" / "bindings.py"
+    target.write_text(target.read_text().replace("class SubmitRequest", "class SubmitRequestEdited"))
+    (project / "generated" / "stray.py").write_text("x = 1\n")
+    (project / "generated" / "rel5_mm7_1_0" / "__init__.py").unlink()
+    proc = run(project, "check")
+    assert proc.returncode == 1
+    assert "changed   generated/rel6_mm7_1_4/bindings.py" in proc.stdout
+    assert "SubmitRequestEdited" in proc.stdout
+    assert "unexpected generated/stray.py" in proc.stdout
+    assert "missing   generated/rel5_mm7_1_0/__init__.py" in proc.stdout
+    assert run(project, "generate").returncode == 0
+    assert run(project, "check").returncode == 0
+
+
+def official_like(schema: Path) -> bytes:
+    """Our REL-6-MM7-1-4 shaped as a 3GPP file would be: remote envelope import, other type names."""
+    text = schema.read_text()
+    text = text.replace('schemaLocation="soap-envelope.xsd"', 'schemaLocation="http://schemas.xmlsoap.org/soap/envelope/"')
+    text = text.replace('"SubmitRequest"', '"submitReqType"').replace('type="SubmitRequest"', 'type="submitReqType"')
+    text = text.replace('<xs:element name="Subject" type="xs:string" minOccurs="0"/>',
+                        '<xs:element name="Subject" type="xs:string" minOccurs="0"/><!-- official -->', 1)
+    return text.encode()
+
+
+def test_import_an_official_file(project, tmp_path):
+    source = tmp_path / "REL-6-MM7-1-4-official.xsd"
+    data = official_like(project / "schemas" / "REL-6-MM7-1-4.xsd")
+    source.write_bytes(data)
+    proc = run(project, "import", str(source), "--version", "REL-6-MM7-1-4")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    manifest = tomllib.loads((project / "schemas" / "versions.toml").read_text())
+    entry = manifest["versions"]["REL-6-MM7-1-4"]
+    assert entry["origin"] == "official" and entry["sha256"] == hashlib.sha256(data).hexdigest()
+    assert entry["url"] == source.as_uri()
+    assert entry["mm7_versions"][0] == "6.8.0"
+    assert (project / "schemas" / "REL-6-MM7-1-4.xsd").read_bytes() == data
+    bindings = (project / "generated" / "rel6_mm7_1_4" / "bindings.py").read_text()
+    assert "class SubmitReqType" in bindings and "mustUnderstand" in bindings
+    assert run(project, "check").returncode == 0
+    # Other versions untouched, manifest still lists all of them.
+    assert len(manifest["versions"]) == 11
+    assert manifest["versions"]["REL-5-MM7-1-0"]["origin"] == "reconstructed"
+
+
+def test_imported_schema_binds_through_the_public_api(project, tmp_path):
+    """The runtime matches by element names, so a file with other type names binds unchanged."""
+    source = tmp_path / "official.xsd"
+    source.write_bytes(official_like(project / "schemas" / "REL-6-MM7-1-4.xsd"))
+    assert run(project, "import", str(source), "--version", "REL-6-MM7-1-4").returncode == 0
+    script = (
+        "import sys, importlib.util, pathlib\n"
+        "import mm7bind\n"
+        "root = pathlib.Path(sys.argv[1])\n"
+        # Point the installed package's generated/schemas at the scratch copy.
+        "import mm7bind.generated, mm7bind.schemas\n"
+        "mm7bind.generated.__path__[:] = [str(root / 'generated')]\n"
+        "mm7bind.schemas.__path__[:] = [str(root / 'schemas')]\n"
+        "import mm7bind.versions as V\n"
+        "V.schema_dir = lambda: root / 'schemas'\n"
+        "v = V.get('REL-6-MM7-1-4')\n"
+        "assert v.origin == 'official', v\n"
+        "assert v.element_class('SubmitReq').__mro__[1].__name__ == 'SubmitReqType'\n"
+        "msg = mm7bind.SubmitReq(recipients=['+861'], subject='s')\n"
+        "env = mm7bind.decode(mm7bind.encode(msg, transaction_id='t', version=v), strict=True)\n"
+        "assert env.body.subject == 's', env\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(project)], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"not xml at all", "not well-formed XML"),
+    (b"<root/>", "not an XML Schema document"),
+    (b'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:x"/>', "is not an MM7 namespace"),
+])
+def test_import_refuses_bad_files_and_leaves_schemas_alone(project, tmp_path, content, message):
+    before = {p.name: p.read_bytes() for p in (project / "schemas").iterdir() if p.is_file()}
+    source = tmp_path / "bad.xsd"
+    source.write_bytes(content)
+    proc = run(project, "import", str(source), "--version", "REL-6-MM7-1-4")
+    assert proc.returncode == 2 and message in proc.stderr
+    after = {p.name: p.read_bytes() for p in (project / "schemas").iterdir() if p.is_file()}
+    assert after == before
+
+
+def test_import_missing_file(project):
+    proc = run(project, "import", "/nonexistent/REL-6-MM7-1-4.xsd", "--version", "REL-6-MM7-1-4")
+    assert proc.returncode == 2 and "cannot read" in proc.stderr
+
+
+def test_import_a_new_version_needs_its_mm7version(project, tmp_path):
+    schema = (project / "schemas" / "REL-6-MM7-1-3.xsd").read_text().replace("REL-6-MM7-1-3", "REL-6-MM7-1-5")
+    source = tmp_path / "REL-6-MM7-1-5.xsd"
+    source.write_text(schema)
+    proc = run(project, "import", str(source), "--version", "REL-6-MM7-1-5")
+    assert proc.returncode == 2 and "--mm7-version" in proc.stderr
+    proc = run(project, "import", str(source), "--version", "REL-6-MM7-1-5", "--mm7-version", "6.9.0")
+    assert proc.returncode == 0, proc.stderr
+    assert (project / "generated" / "rel6_mm7_1_5" / "bindings.py").is_file()
+    manifest = tomllib.loads((project / "schemas" / "versions.toml").read_text())
+    assert manifest["versions"]["REL-6-MM7-1-5"]["mm7_versions"] == ["6.9.0"]
+    assert list(manifest["versions"])[-1] == "REL-6-MM7-1-5"

@@ -1,0 +1,285 @@
+"""Our own fixtures reproducing the quirks of real MM7 traffic (see the samples' INDEX.md).
+
+Each case must decode in tolerant mode with the listed deviation codes, and be refused in strict mode.
+"""
+
+from __future__ import annotations
+
+import re
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+import mm7bind as mm7
+
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+NS = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/"
+
+
+def envelope(body: str, *, tid: str | None = None, soap: str = SOAP,
+             decl: str = '<?xml version="1.0" encoding="UTF-8"?>\n') -> bytes:
+    if tid is None:  # a correct header in the body's own version
+        found = re.search(r"\{ns\}(REL-\d-MM7-\d-\d)", body)
+        version = found.group(1) if found else "REL-6-MM7-1-4"
+        tid = f'<m:TransactionID xmlns:m="{{ns}}{version}" e:mustUnderstand="1">t-1</m:TransactionID>'
+    return (decl + f'<e:Envelope xmlns:e="{soap}"><e:Header>{tid.format(ns=NS)}</e:Header>'
+            f"<e:Body>{body.format(ns=NS)}</e:Body></e:Envelope>").encode()
+
+
+def codes(env: mm7.Envelope) -> set[str]:
+    return {d.code for d in env.deviations}
+
+
+def tolerant(data: bytes, expected: set[str]) -> mm7.Envelope:
+    env = mm7.decode(data)
+    assert expected <= codes(env), env.deviations
+    with pytest.raises(mm7.ValidationError) as err:
+        mm7.decode(data, strict=True)
+    assert {d.code for d in err.value.deviations} == codes(env)
+    return env
+
+
+DELIVER_UNQUALIFIED = """<m:DeliverReq xmlns:m="{ns}REL-5-MM7-1-0"><MM7Version>5.3.0</MM7Version>
+<MMSRelayServerID>relay</MMSRelayServerID><Sender><Number>+8613800000000</Number></Sender>
+<Subject>hi</Subject></m:DeliverReq>"""
+
+
+def test_unqualified_children_under_qualified_root():
+    env = tolerant(envelope(DELIVER_UNQUALIFIED), {"unqualified-element"})
+    assert env.version.name == "REL-5-MM7-1-0"
+    assert env.body.sender == mm7.Number("+8613800000000")
+    assert env.body.relay_server_id == "relay" and env.body.subject == "hi"
+    summary = next(d for d in env.deviations if d.code == "unqualified-element")
+    assert "5 elements" in summary.message  # one summary line, not one per element
+
+
+def test_whole_body_unqualified_takes_the_header_version():
+    body = "<SubmitRsp><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000</StatusCode>" \
+           "<StatusText>OK</StatusText></Status><MessageID>42</MessageID></SubmitRsp>"
+    env = tolerant(envelope(body), {"unqualified-body"})
+    assert codes(env) == {"unqualified-body"}  # one deviation for the whole body, not per child
+    assert env.version.name == "REL-6-MM7-1-4"
+    assert env.body.message_id == "42" and env.body.status.code == 1000
+
+
+def test_unqualified_body_and_header_use_the_mm7version():
+    body = "<DeliveryReportRsp><MM7Version>6.3.0</MM7Version><Status><StatusCode>1000</StatusCode>" \
+           "<StatusText>OK</StatusText></Status></DeliveryReportRsp>"
+    env = tolerant(envelope(body, tid="<TransactionID>x</TransactionID>"), {"unqualified-body", "unqualified-header"})
+    assert env.version.name == "REL-6-MM7-1-0"
+    assert env.transaction_id == "x"
+
+
+def test_header_and_body_in_different_namespaces():
+    body = '<SubmitRsp xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000' \
+           "</StatusCode><StatusText>OK</StatusText></Status><MessageID>1</MessageID></SubmitRsp>"
+    tid = '<TransactionID xmlns="{ns}REL-5-MM7-1-0" e:mustUnderstand="1">t</TransactionID>'
+    env = tolerant(envelope(body, tid=tid), {"header-namespace"})
+    assert env.version.name == "REL-6-MM7-1-4" and env.transaction_id == "t"
+
+
+def test_whitespace_around_transaction_id():
+    tid = '<m:TransactionID xmlns:m="{ns}REL-6-MM7-1-4">\n\t  vas00324-dlvr\n  </m:TransactionID>'
+    body = '<DeliverRsp xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000' \
+           "</StatusCode><StatusText>ok</StatusText></Status></DeliverRsp>"
+    env = tolerant(envelope(body, tid=tid), {"whitespace"})
+    assert env.transaction_id == "vas00324-dlvr"
+
+
+def test_elements_out_of_schema_order_and_vendor_elements():
+    body = """<DeliverReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+      <VASPID>800001</VASPID><VASID>1065</VASID><MMSRelayServerID>relay-7</MMSRelayServerID>
+      <Subject>order</Subject><Sender><Number>+8611</Number></Sender>
+      <MMSStatusErrorCode>129</MMSStatusErrorCode><Priority>High</Priority></DeliverReq>"""
+    env = tolerant(envelope(body), {"element-order", "unknown-element"})
+    msg = env.body
+    assert (msg.vaspid, msg.vasid, msg.relay_server_id) == ("800001", "1065", "relay-7")
+    assert msg.priority is mm7.Priority.HIGH and msg.subject == "order"
+    [extra] = msg.extras
+    assert (extra.name, extra.text) == ("MMSStatusErrorCode", "129")
+    assert extra.path.endswith("/DeliverReq/MMSStatusErrorCode")
+
+
+def test_china_gateway_delivery_report():
+    body = """<DeliveryReportReq xmlns="{ns}REL-5-MM7-1-2"><MM7Version>5.3.0</MM7Version>
+      <MessageID>0612151036420000000</MessageID><Recipient><Number>13800000000</Number></Recipient>
+      <Sender>10658000</Sender><TimeStamp>2014-3-24T10:34:50+08:00</TimeStamp>
+      <MMStatus>Retrieved</MMStatus><MMSStatusErrorCode>129</MMSStatusErrorCode><StatusText>1000</StatusText>
+      </DeliveryReportReq>"""
+    env = tolerant(envelope(body), {"plain-text-address", "renamed-element", "date-format", "unknown-element"})
+    msg = env.body
+    assert msg.sender == mm7.Number("10658000")
+    assert msg.date == datetime(2014, 3, 24, 10, 34, 50, tzinfo=timezone(timedelta(hours=8)))
+    assert msg.mm_status is mm7.DeliveryStatus.RETRIEVED and msg.status_text == "1000"
+    assert [e.name for e in msg.extras] == ["MMSStatusErrorCode"]
+
+
+def test_plain_text_email_sender_and_capitalised_booleans():
+    body = """<SubmitReq xmlns="{ns}REL-5-MM7-1-0"><MM7Version>5.3.0</MM7Version>
+      <SenderIdentification><SenderAddress>sp@example.com</SenderAddress></SenderIdentification>
+      <Recipients><To><Number displayOnly="True">+861</Number></To></Recipients>
+      <DeliveryReport>True</DeliveryReport><ReadReply>FALSE</ReadReply>
+      <Content href="cid:c" allowAdaptations="True"/></SubmitReq>"""
+    env = tolerant(envelope(body), {"plain-text-address", "boolean-case"})
+    msg = env.body
+    assert msg.sender_address == mm7.RFC2822Address("sp@example.com")
+    assert msg.delivery_report is True and msg.read_reply is False
+    assert msg.recipients.to == [mm7.Number("+861", display_only=True)]
+
+
+def test_prefixed_href_and_whitespace_inside_content():
+    body = """<m:DeliverReq xmlns:m="{ns}REL-6-MM7-1-4"><m:MM7Version>6.8.0</m:MM7Version>
+      <m:Sender><m:Number>+3859100010010/TYPE=PLMN</m:Number></m:Sender>
+      <m:Content m:href="cid: content_15">
+      </m:Content></m:DeliverReq>"""
+    env = tolerant(envelope(body), {"qualified-attribute", "whitespace-content"})
+    assert env.body.content_ref.href == "cid: content_15"
+    assert env.body.sender.msisdn == "+3859100010010"
+
+
+def test_invented_namespace_and_vendor_misspelling():
+    body = """<SubmitReq xmlns="{ns}REL-6-MM7-6-7"><MM7Version>6.7.0</MM7Version><SenderIdentification/>
+      <Recipients><To><Number>1</Number></To></Recipients><AuxApplicID>aux</AuxApplicID>
+      <EarlistDeliveryTime>P1D</EarlistDeliveryTime></SubmitReq>"""
+    tid = '<TransactionID xmlns="{ns}REL-6-MM7-6-7">t</TransactionID>'
+    env = tolerant(envelope(body, tid=tid), {"unknown-version", "renamed-element", "schema"})
+    assert env.version.name == "REL-6-MM7-1-4"
+    assert env.body.mm7_version == "6.7.0"  # kept as sent; the schema deviation says it is not allowed
+    assert env.body.aux_applic_info == "aux" and env.body.earliest_delivery_time == timedelta(days=1)
+
+
+def test_namespace_uri_broken_over_lines():
+    body = '<DeliverRsp xmlns="{ns}REL-6-MM7-1-4\n    "><MM7Version>6.8.0</MM7Version><Status>' \
+           "<StatusCode>1000</StatusCode><StatusText>ok</StatusText></Status></DeliverRsp>"
+    env = tolerant(envelope(body), {"namespace-whitespace"})
+    assert env.version.name == "REL-6-MM7-1-4"
+
+
+def test_spec_example_soap_namespace():
+    body = '<CancelRsp xmlns="{ns}REL-5-MM7-1-0"><MM7Version>5.3.0</MM7Version><Status>' \
+           "<StatusCode>1000</StatusCode><StatusText>ok</StatusText></Status></CancelRsp>"
+    tid = '<TransactionID xmlns="{ns}REL-5-MM7-1-0">t</TransactionID>'
+    env = tolerant(envelope(body, tid=tid, soap="http://schemas.xmlsoap.org/soap/soap-envelope"), {"soap-namespace"})
+    assert isinstance(env.body, mm7.CancelRsp)
+
+
+def test_nokia_style_fault_and_qualified_fault_children():
+    fault = """<e:Fault><faultcode>Client</faultcode><faultstring>Client error</faultstring><detail>
+      <p:RSErrorRsp xmlns:p="{ns}REL-6-MM7-1-4"><p:MM7Version>6.8.0</p:MM7Version><p:Status>
+      <p:StatusCode>4002</p:StatusCode><p:StatusText>Unsupported version</p:StatusText></p:Status>
+      </p:RSErrorRsp></detail></e:Fault>"""
+    env = tolerant(envelope(fault), {"faultcode-unqualified"})
+    assert env.is_fault and env.body.code == "Client" and env.body.status.code == 4002
+    qualified = fault.replace("<faultcode>", "<e:faultcode>").replace("</faultcode>", "</e:faultcode>")
+    qualified = qualified.replace("<detail>", "<e:detail>").replace("</detail>", "</e:detail>")
+    env = tolerant(envelope(qualified), {"qualified-fault-child"})
+    assert env.body.status.text == "Unsupported version"
+
+
+def test_fault_with_free_text_detail():
+    fault = "<e:Fault><faultcode>e:Server</faultcode><faultstring>down</faultstring>" \
+            "<detail>maintenance until 04:00</detail></e:Fault>"
+    env = tolerant(envelope(fault), {"schema"})
+    assert env.body.detail is None and env.body.detail_text == "maintenance until 04:00"
+    assert env.version.name == "REL-6-MM7-1-4"  # from the header
+
+
+def test_sinch_spelling_of_unrecognised():
+    body = """<DeliveryReportReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+      <MessageID>m</MessageID><Recipient><Number>1</Number></Recipient><Sender><ShortCode>2</ShortCode></Sender>
+      <Date>2024-01-01T00:00:00Z</Date><MMStatus>Unrecognized</MMStatus></DeliveryReportReq>"""
+    env = tolerant(envelope(body), {"enum-spelling"})
+    assert env.body.mm_status is mm7.DeliveryStatus.UNRECOGNISED
+
+
+def test_minimal_deliver_without_sender():
+    body = '<m:DeliverReq xmlns:m="{ns}REL-6-MM7-1-4"><m:MM7Version>6.8.0</m:MM7Version>' \
+           '<m:Content href="cid:580210102"/></m:DeliverReq>'
+    env = tolerant(envelope(body), {"schema"})
+    assert env.body.sender is None and env.body.content_ref.href == "cid:580210102"
+    assert any("Sender" in d.message for d in env.deviations if d.code == "schema")
+
+
+def test_missing_transaction_id_and_extra_body_element():
+    body = '<CancelRsp xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000' \
+           '</StatusCode><StatusText>ok</StatusText></Status></CancelRsp><x:Other xmlns:x="urn:x"/>'
+    env = tolerant(envelope(body, tid=""), {"missing-transaction-id", "extra-body-element"})
+    assert env.transaction_id is None
+
+
+def test_value_not_allowed_in_the_callers_version_is_reported_not_lost():
+    body = """<SubmitReq xmlns="{ns}REL-5-MM7-1-0"><MM7Version>5.3.0</MM7Version><SenderIdentification/>
+      <Recipients><To><Number>1</Number></To></Recipients><ChargedParty>ThirdParty</ChargedParty>
+      <ChargedPartyID>+8612</ChargedPartyID></SubmitReq>"""
+    env = tolerant(envelope(body), {"schema"})
+    assert env.body.charged_party is mm7.ChargedParty.THIRD_PARTY
+    assert env.body.charged_party_id == "+8612"  # a Rel-6 element in a Rel-5 message, still read
+
+
+def test_extended_cancel_in_an_earlier_rel6_namespace():
+    body = '<extendedCancelReq xmlns="{ns}REL-6-MM7-1-2"><MM7Version>6.5.0</MM7Version>' \
+           "<SenderIdentification/><CancelID>M1</CancelID></extendedCancelReq>"
+    env = tolerant(envelope(body), {"not-in-version"})
+    assert isinstance(env.body, mm7.ExtendedCancelReq) and env.body.cancel_id == "M1"
+
+
+def test_status_children_in_any_order():
+    body = '<SubmitRsp xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status><StatusText>x</StatusText>' \
+           "<StatusCode>2002</StatusCode></Status><MessageID>1</MessageID></SubmitRsp>"
+    env = tolerant(envelope(body), {"element-order"})
+    assert env.body.status == mm7.Status(2002, "x")
+
+
+def test_recipient_roles_in_any_order_and_mixed_forms_keep_their_order():
+    body = """<SubmitReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><SenderIdentification/>
+      <Recipients><To><Number>1</Number><RFC2822Address>a@b</RFC2822Address><Number>2</Number></To>
+      <Cc><ShortCode>3</ShortCode></Cc><To><Number>4</Number></To></Recipients></SubmitReq>"""
+    env = mm7.decode(envelope(body), strict=True)
+    assert [str(a) for a in env.body.recipients.to] == ["1", "a@b", "2", "4"]
+    assert [a.kind for a in env.body.recipients.to[:3]] == [
+        mm7.AddressKind.NUMBER, mm7.AddressKind.RFC2822, mm7.AddressKind.NUMBER]
+    assert env.body.recipients.cc == [mm7.ShortCode("3")]
+
+
+def test_mm7_default_namespace_on_the_envelope_is_fine():
+    data = (f'<soap-env:Envelope xmlns:soap-env="{SOAP}" xmlns="{NS}REL-6-MM7-1-4"><soap-env:Header>'
+            '<TransactionID soap-env:mustUnderstand="1">1</TransactionID></soap-env:Header><soap-env:Body>'
+            "<SubmitRsp><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000</StatusCode><StatusText>ok"
+            "</StatusText></Status><MessageID>9</MessageID></SubmitRsp></soap-env:Body></soap-env:Envelope>").encode()
+    env = mm7.decode(data, strict=True)
+    assert env.body.message_id == "9"
+
+
+class TestCharsets:
+    BODY = '<SubmitRsp xmlns="{ns}REL-6-MM7-1-0"><MM7Version>6.3.0</MM7Version><Status><StatusCode>1000' \
+           "</StatusCode><StatusText>{text}</StatusText></Status><MessageID>1</MessageID></SubmitRsp>"
+
+    def make(self, text: str, declared: str, codec: str) -> bytes:
+        decl = f'<?xml version="1.0" encoding="{declared}"?>\n'
+        return envelope(self.BODY.replace("{text}", text), decl=decl).decode().encode(codec)
+
+    def test_gb2312_is_valid_as_is(self):
+        env = mm7.decode(self.make("成功", "GB2312", "gb2312"), strict=True)
+        assert env.body.status.text == "成功" and env.encoding == "gb18030"
+
+    def test_gbk_characters_in_a_gb2312_document(self):
+        env = tolerant(self.make("镕", "GB2312", "gbk"), {"charset-superset"})
+        assert env.body.status.text == "镕"
+
+    def test_declared_gb2312_but_sent_utf8(self):
+        env = tolerant(self.make("成功 ✓", "GB2312", "utf-8"), {"charset-mismatch"})
+        assert env.body.status.text == "成功 ✓"
+
+    def test_nonstandard_charset_name(self):
+        env = tolerant(self.make("ok", "utf8", "utf-8"), {"charset-name"})
+        assert env.body.status.text == "ok"
+
+    def test_whitespace_before_the_declaration(self):
+        env = tolerant(b"\r\n  " + self.make("ok", "UTF-8", "utf-8"), {"xml-declaration"})
+        assert env.body.message_id == "1"
+
+    def test_transport_charset_hint_used_without_declaration(self):
+        data = envelope(self.BODY.replace("{text}", "成功"), decl="").decode().encode("gbk")
+        env = mm7.decode(data, charset_hint="GBK", strict=True)
+        assert env.body.status.text == "成功"

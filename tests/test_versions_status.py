@@ -1,0 +1,93 @@
+"""The version registry and the status tables."""
+
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+
+import mm7bind as mm7
+from mm7bind import status, versions
+
+NAMES = [f"REL-5-MM7-1-{i}" for i in range(6)] + [f"REL-6-MM7-1-{i}" for i in range(5)]
+
+
+def test_all_eleven_versions_in_order():
+    assert [v.name for v in versions.all_versions()] == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_version_entry(name):
+    v = versions.get(name)
+    assert v.namespace == "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/" + name
+    assert v.schema_path.name == f"{name}.xsd" and v.schema_path.is_file()
+    root = etree.parse(str(v.schema_path)).getroot()
+    assert root.get("targetNamespace") == v.namespace
+    assert v.default_mm7_version == ("5.3.0" if v.release == 5 else v.mm7_versions[0])
+    assert v.element_class("TransactionID") is not None and v.element_class("SubmitReq") is not None
+    assert versions.by_namespace(v.namespace) is v
+
+
+def test_lookup_forms():
+    v = versions.get("REL-6-MM7-1-4")
+    assert versions.get("rel6_mm7_1_4") is v and versions.get("6-1-4") is v and versions.get(v.namespace) is v
+    assert versions.get(v) is v
+    with pytest.raises(KeyError, match="known: REL-5-MM7-1-0"):
+        versions.get("REL-7-MM7-1-0")
+
+
+def test_closest_versions_for_odd_namespaces():
+    base = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/"
+    assert versions.closest_for_namespace(base + "REL-6-MM7-6-7").name == "REL-6-MM7-1-4"
+    assert versions.closest_for_namespace(base + "REL-5-MM7-1-9").name == "REL-5-MM7-1-5"
+    assert versions.closest_for_namespace("http://example.com/mm7") is None
+    assert versions.for_mm7_version("6.3.0").name == "REL-6-MM7-1-0"
+    assert versions.for_mm7_version("6.8.0").name == "REL-6-MM7-1-4"
+    assert versions.for_mm7_version("5.3.0").release == 5
+
+
+def test_mm7version_enumerations_match_the_manifest():
+    for name in ("REL-5-MM7-1-5", "REL-6-MM7-1-4"):
+        v = versions.get(name)
+        from mm7bind.binding import field_enum_values
+
+        assert set(field_enum_values(v, "SubmitReq", "MM7Version")) == set(v.mm7_versions)
+
+
+def test_status_table_has_every_code_with_both_texts():
+    codes = {s.code for s in status.all_codes()}
+    assert codes == {int(c) for c in status.RequestStatus}
+    assert len(codes) == 26
+    for s in status.all_codes():
+        assert s.text and s.text_zh
+    assert status.lookup(2007).text_zh == "消息格式破坏"
+    assert status.lookup(4006).text == "Service unavailable" and status.lookup(4006).text_zh == "无法提供服务"
+    assert status.lookup(2008).release == 6 and not status.lookup(2008).zh_from_manual
+
+
+def test_china_mobile_partial_success_alias():
+    info = status.lookup(1001)
+    assert info.code == 1001 and info.text == "Partial success" and info.text_zh == "部分成功"
+    assert info.is_success
+
+
+@pytest.mark.parametrize(("code", "klass", "retry"), [
+    (1000, status.StatusClass.SUCCESS, False),
+    (2001, status.StatusClass.CLIENT_ERROR, False),
+    (2104, status.StatusClass.CLIENT_ERROR, False),  # carrier-private: classified by its thousands digit
+    (3000, status.StatusClass.SERVER_ERROR, True),
+    (3999, status.StatusClass.SERVER_ERROR, True),
+    (4006, status.StatusClass.SERVICE_ERROR, True),
+    (4101, status.StatusClass.SERVICE_ERROR, False),
+    (999, status.StatusClass.UNKNOWN, False),
+])
+def test_classification(code, klass, retry):
+    assert status.classify(code) is klass and status.is_retryable(code) is retry
+
+
+def test_delivery_and_read_statuses_per_version():
+    rel5 = ("Expired", "Retrieved", "Rejected", "Indeterminate", "Forwarded")
+    for v in versions.all_versions():
+        expected = rel5 + (("Unrecognised", "Deferred", "DeliveryConditionNotMet") if v.release == 6 else ())
+        assert status.delivery_statuses(v) == expected
+        assert status.read_statuses(v) == ("Indeterminate", "Read", "Deleted")
+    assert {s.value for s in mm7.DeliveryStatus} == set(status.delivery_statuses("REL-6-MM7-1-4"))
