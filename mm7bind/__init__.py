@@ -4,7 +4,14 @@ The core is sans I/O: messages in, bytes out, and back. See README.md for the on
 """
 
 from . import versions
-from .envelope import Envelope, Fault, XmlStyle, decode, encode
+from .codec import HttpMessage, MessageTooLargeError, decode, encode
+from .content import Content, Part
+from .envelope import Envelope, Fault, XmlStyle
+from .envelope import decode as decode_envelope
+from .envelope import encode as encode_envelope
+from .mime import MimeError, MimeLimits
+from .profiles import STANDARD, Profile
+from .xmlsafe import XmlLimits
 from .errors import (
     DecodeError,
     Deviation,
@@ -62,7 +69,9 @@ from .versions import Version
 __version__ = "0.1.0"
 
 __all__ = [
-    "versions", "Version", "encode", "decode", "Envelope", "Fault", "XmlStyle", "RequestStatus",
+    "versions", "Version", "encode", "decode", "encode_envelope", "decode_envelope", "HttpMessage",
+    "Envelope", "Fault", "XmlStyle", "Profile", "STANDARD", "RequestStatus", "Content", "Part",
+    "MimeLimits", "XmlLimits", "MimeError", "MessageTooLargeError",
     "MM7Error", "DecodeError", "EncodeError", "Deviation", "LimitExceededError", "MalformedXMLError",
     "NotSOAPError", "UnknownNamespaceError", "UnsupportedFieldError", "UnsupportedOperationError",
     "ValidationError", "XMLSecurityError",

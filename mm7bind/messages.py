@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from .content import Content
 from .status import DeliveryStatus, ReadStatus, StatusExtension, lookup
 
 __all__ = [
@@ -350,6 +351,7 @@ class SubmitReq(_VaspRequest):
     content_class: ContentClass | str | None = xml("ContentClass")
     drm_content: bool | None = xml("DRMContent")
     content_ref: ContentRef | None = xml("Content")
+    content: Content | None = field(default=None, repr=False)  # the multimedia parts (not XML)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -388,6 +390,7 @@ class DeliverReq(_RelayRequest):
     aux_applic_info: str | None = xml("AuxApplicInfo")
     ua_capabilities: UACapabilities | None = xml("UACapabilities")
     content_ref: ContentRef | None = xml("Content")
+    content: Content | None = field(default=None, repr=False)  # the multimedia parts (not XML)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -443,6 +446,7 @@ class ReplaceReq(_VaspRequest):
     reply_applic_id: str | None = xml("ReplyApplicID")
     aux_applic_info: str | None = xml("AuxApplicInfo")
     content_ref: ContentRef | None = xml("Content")
+    content: Content | None = field(default=None, repr=False)  # the multimedia parts (not XML)
 
 
 @dataclass(kw_only=True)
@@ -486,6 +490,7 @@ class ExtendedReplaceReq(Message):
     read_reply: bool | None = xml("ReadReply")
     delivery_report: bool | None = xml("DeliveryReport")
     content_ref: ContentRef | None = xml("Content")
+    content: Content | None = field(default=None, repr=False)  # the multimedia parts (not XML)
 
 
 @dataclass(kw_only=True)

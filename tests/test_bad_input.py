@@ -11,7 +11,7 @@ from mm7bind.xmlsafe import XmlLimits
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 NS = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
-GOOD = mm7.encode(
+GOOD = mm7.encode_envelope(
     mm7.DeliverReq(sender="+8613800000000", subject="hello", recipients=["1065"]),
     transaction_id="t-1",
     version="REL-6-MM7-1-4",
@@ -31,49 +31,49 @@ def wrap(body: str) -> bytes:
 ])
 def test_doctype_and_entities_are_refused(doc):
     with pytest.raises(mm7.XMLSecurityError, match="DOCTYPE or ENTITY"):
-        mm7.decode(doc)
+        mm7.decode_envelope(doc)
 
 
 def test_billion_laughs_is_refused_before_parsing():
     lol = "".join(f'<!ENTITY l{i} "{"&l%d;" % (i - 1) * 10}">' for i in range(1, 10))
     doc = f'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY l0 "lol">{lol}]><l>&l9;</l>'.encode()
     with pytest.raises(mm7.XMLSecurityError):
-        mm7.decode(doc)
+        mm7.decode_envelope(doc)
 
 
 def test_entity_in_utf16_document_is_refused():
     doc = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE e [<!ENTITY x "y">]><e>&x;</e>'.encode("utf-16")
     with pytest.raises(mm7.XMLSecurityError):
-        mm7.decode(doc)
+        mm7.decode_envelope(doc)
 
 
 def test_undeclared_entity_reference_is_malformed():
     with pytest.raises(mm7.MalformedXMLError, match="not defined"):
-        mm7.decode(wrap("<x>&boom;</x>"))
+        mm7.decode_envelope(wrap("<x>&boom;</x>"))
 
 
 def test_size_limit():
     with pytest.raises(mm7.LimitExceededError, match="exceeds the limit"):
-        mm7.decode(GOOD, limits=XmlLimits(max_bytes=len(GOOD) - 1))
-    assert mm7.decode(GOOD, limits=XmlLimits(max_bytes=len(GOOD))).message.subject == "hello"
+        mm7.decode_envelope(GOOD, limits=XmlLimits(max_bytes=len(GOOD) - 1))
+    assert mm7.decode_envelope(GOOD, limits=XmlLimits(max_bytes=len(GOOD))).message.subject == "hello"
 
 
 def test_depth_limit():
     deep = "<a>" * 200 + "</a>" * 200
     with pytest.raises(mm7.LimitExceededError, match="nested deeper than 64"):
-        mm7.decode(wrap(deep))
+        mm7.decode_envelope(wrap(deep))
 
 
 def test_element_count_limit():
     many = "<a/>" * 500
     with pytest.raises(mm7.LimitExceededError, match="more than 100 elements"):
-        mm7.decode(wrap(many), limits=XmlLimits(max_elements=100))
+        mm7.decode_envelope(wrap(many), limits=XmlLimits(max_elements=100))
 
 
 def test_huge_text_node_is_refused_by_the_parser_not_loaded():
     doc = wrap("<x>" + "a" * (11 * 1024 * 1024) + "</x>")
     with pytest.raises((mm7.LimitExceededError, mm7.MalformedXMLError)):
-        mm7.decode(doc, limits=XmlLimits(max_bytes=64 * 1024 * 1024))
+        mm7.decode_envelope(doc, limits=XmlLimits(max_bytes=64 * 1024 * 1024))
 
 
 @pytest.mark.parametrize(("doc", "pattern"), [
@@ -86,7 +86,7 @@ def test_huge_text_node_is_refused_by_the_parser_not_loaded():
 ])
 def test_malformed_xml(doc, pattern):
     with pytest.raises(mm7.MalformedXMLError, match=pattern):
-        mm7.decode(doc)
+        mm7.decode_envelope(doc)
 
 
 @pytest.mark.parametrize(("doc", "pattern"), [
@@ -98,15 +98,15 @@ def test_malformed_xml(doc, pattern):
 ])
 def test_not_soap(doc, pattern):
     with pytest.raises(mm7.NotSOAPError, match=pattern):
-        mm7.decode(doc)
+        mm7.decode_envelope(doc)
 
 
 def test_unknown_namespace_and_unknown_operation():
     with pytest.raises(mm7.UnknownNamespaceError, match="not an MM7 namespace") as err:
-        mm7.decode(wrap('<SubmitReq xmlns="http://example.com/not-mm7"/>'))
+        mm7.decode_envelope(wrap('<SubmitReq xmlns="http://example.com/not-mm7"/>'))
     assert err.value.status_code == 4002
     with pytest.raises(mm7.UnsupportedOperationError, match="GetDeviceProfileReq") as err:
-        mm7.decode(wrap('<GetDeviceProfileReq xmlns="http://www.openwave.com/mms/mm7_extensions/1-0"/>'))
+        mm7.decode_envelope(wrap('<GetDeviceProfileReq xmlns="http://www.openwave.com/mms/mm7_extensions/1-0"/>'))
     assert err.value.status_code == 4003
 
 
@@ -114,7 +114,7 @@ def test_non_numeric_status_code_never_half_fills():
     body = (f'<SubmitRsp xmlns="{NS}"><MM7Version>6.8.0</MM7Version><Status><StatusCode>OK</StatusCode>'
             "<StatusText>x</StatusText></Status><MessageID>1</MessageID></SubmitRsp>")
     with pytest.raises(mm7.DecodeError) as err:
-        mm7.decode(wrap(body))
+        mm7.decode_envelope(wrap(body))
     assert any(d.code == "schema" for d in err.value.deviations)
 
 
@@ -137,7 +137,7 @@ def test_mutated_messages_raise_only_decode_errors(data):
         else:
             blob[pos:pos] = data.draw(st.sampled_from([b"<", b">", b"&", b"<x>", b"</y>", b"\xff", b'"', b"]]>"]))
     try:
-        env = mm7.decode(bytes(blob))
+        env = mm7.decode_envelope(bytes(blob))
     except mm7.DecodeError:
         return
     assert env.body is not None  # decoded: a complete object, deviations say what was off

@@ -28,7 +28,7 @@ def test_versions():
 
 def test_validate_exit_codes(tmp_path):
     good = tmp_path / "good.xml"
-    good.write_bytes(mm7.encode(mm7.CancelReq(message_id="1"), transaction_id="t", version="REL-6-MM7-1-2"))
+    good.write_bytes(mm7.encode_envelope(mm7.CancelReq(message_id="1"), transaction_id="t", version="REL-6-MM7-1-2"))
     sloppy = tmp_path / "sloppy.xml"
     sloppy.write_bytes(good.read_bytes().replace(b"<MessageID>1</MessageID>", b"<MessageID>1</MessageID><X>y</X>"))
     broken = tmp_path / "broken.xml"
@@ -46,7 +46,7 @@ def test_validate_exit_codes(tmp_path):
 
 
 def test_validate_from_stdin():
-    data = mm7.encode(mm7.CancelRsp(), transaction_id="t", version="REL-5-MM7-1-1")
+    data = mm7.encode_envelope(mm7.CancelRsp(), transaction_id="t", version="REL-5-MM7-1-1")
     proc = cli("validate", "-", stdin=data)
     assert proc.returncode == 0 and b"valid (CancelRsp, REL-5-MM7-1-1)" in proc.stdout
 
@@ -55,7 +55,7 @@ def test_inspect(tmp_path):
     msg = mm7.SubmitReq(vaspid="800001", recipients=["+8613800000000", "a@b.c"], subject="你好",
                         priority=mm7.Priority.HIGH)
     path = tmp_path / "submit.xml"
-    path.write_bytes(mm7.encode(msg, transaction_id="tx-9", version="REL-6-MM7-1-0"))
+    path.write_bytes(mm7.encode_envelope(msg, transaction_id="tx-9", version="REL-6-MM7-1-0"))
     proc = cli("inspect", str(path))
     assert proc.returncode == 0
     out = json.loads(proc.stdout)

@@ -83,10 +83,10 @@ def test_capture(path):
     xml = soap_xml(path.read_bytes())
     if not well_formed(xml):
         with pytest.raises(mm7.MalformedXMLError, match=r"not well-formed XML: \S"):
-            mm7.decode(xml)
+            mm7.decode_envelope(xml)
         assert path.name not in EXPECTED
         return
-    env = mm7.decode(xml)
+    env = mm7.decode_envelope(xml)
     kind = "Fault" if env.is_fault else env.body.ELEMENT
     expected = EXPECTED.get(path.name)
     assert expected is not None, f"{path.name}: decoded as {kind} {env.version} {env.deviations}; add an expectation"
@@ -94,12 +94,12 @@ def test_capture(path):
     assert (kind, env.version.name) == (want_kind, want_version)
     assert want_codes <= {d.code for d in env.deviations}, env.deviations
     if not want_codes:
-        assert mm7.decode(xml, strict=True).body == env.body
+        assert mm7.decode_envelope(xml, strict=True).body == env.body
 
 
 def test_selected_values(samples_dir):
     def body(name):
-        return mm7.decode(soap_xml((samples_dir / name).read_bytes())).body
+        return mm7.decode_envelope(soap_xml((samples_dir / name).read_bytes())).body
 
     nokia = body("instantcom-mm7__deliver-req3.txt")
     assert nokia.relay_server_id == "Nokia MMS Center MC5.0"

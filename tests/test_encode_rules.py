@@ -14,7 +14,7 @@ CST = timezone(timedelta(hours=8))
 
 
 def xml_of(msg, version="REL-6-MM7-1-4", **style) -> str:
-    return mm7.encode(msg, transaction_id="t", version=version, style=mm7.XmlStyle(**style)).decode(
+    return mm7.encode_envelope(msg, transaction_id="t", version=version, style=mm7.XmlStyle(**style)).decode(
         style.get("encoding", "utf-8"))
 
 
@@ -58,7 +58,7 @@ def test_required_fields():
     with pytest.raises(mm7.EncodeError, match="MessageID is required"):
         xml_of(mm7.CancelReq())
     with pytest.raises(mm7.EncodeError, match="TransactionID is required"):
-        mm7.encode(mm7.CancelReq(message_id="1"), transaction_id=" ", version="REL-6-MM7-1-4")
+        mm7.encode_envelope(mm7.CancelReq(message_id="1"), transaction_id=" ", version="REL-6-MM7-1-4")
 
 
 def test_schema_facets_are_enforced_on_the_way_out():
@@ -77,8 +77,8 @@ def test_characters_xml_cannot_carry():
 
 def test_escaping_and_whitespace_survive():
     subject = "a & b < c > d \" e ' f\r\n\tg  "
-    data = mm7.encode(mm7.SubmitReq(recipients=["1"], subject=subject), transaction_id="t", version="REL-6-MM7-1-4")
-    assert mm7.decode(data, strict=True).body.subject == subject
+    data = mm7.encode_envelope(mm7.SubmitReq(recipients=["1"], subject=subject), transaction_id="t", version="REL-6-MM7-1-4")
+    assert mm7.decode_envelope(data, strict=True).body.subject == subject
 
 
 def test_times():
@@ -103,11 +103,11 @@ def test_styles():
     assert "<SOAP-ENV:Envelope" in text and "<mm7:CancelReq>" in text and 'SOAP-ENV:mustUnderstand="1"' in text
     text = xml_of(msg, must_understand=False)
     assert "mustUnderstand" not in text and "<CancelReq>" in text
-    gb = mm7.encode(mm7.SubmitReq(recipients=["1"], subject="镕"), transaction_id="t", version="REL-6-MM7-1-0",
+    gb = mm7.encode_envelope(mm7.SubmitReq(recipients=["1"], subject="镕"), transaction_id="t", version="REL-6-MM7-1-0",
                     style=mm7.XmlStyle(encoding="GB2312"))
     assert gb.startswith(b'<?xml version="1.0" encoding="GB2312"?>')
     assert b"&#38229;" in gb  # not in GB2312: written as a character reference
-    assert mm7.decode(gb, strict=True).body.subject == "镕"
+    assert mm7.decode_envelope(gb, strict=True).body.subject == "镕"
     with pytest.raises(ValueError):
         mm7.XmlStyle(envelope_prefix="not a prefix")
     with pytest.raises(LookupError):
@@ -128,4 +128,4 @@ def test_status_text_defaults_to_the_standard_text():
 
 def test_encode_rejects_non_messages():
     with pytest.raises(TypeError):
-        mm7.encode("SubmitReq", transaction_id="t", version="REL-6-MM7-1-4")
+        mm7.encode_envelope("SubmitReq", transaction_id="t", version="REL-6-MM7-1-4")

@@ -49,8 +49,8 @@ def test_submit_round_trip(subject, to, cc, priority, message_class, charged_par
         time_stamp=when, expiry_date=expiry, reply_charging=mm7.ReplyCharging(size=size, deadline=expiry),
         linked_id=linked,
     )
-    data = mm7.encode(msg, transaction_id="p-1", version="REL-6-MM7-1-4", style=style)
-    env = mm7.decode(data, strict=True)
+    data = mm7.encode_envelope(msg, transaction_id="p-1", version="REL-6-MM7-1-4", style=style)
+    env = mm7.decode_envelope(data, strict=True)
     assert env.body == msg
 
 
@@ -62,11 +62,11 @@ def test_delivery_report_statuses_by_version(status, text, version):
                                 recipient="2", date=datetime(2024, 1, 1, tzinfo=timezone.utc),
                                 mm_status=status, status_text=text or None)
     if status.value in delivery_statuses(version):
-        env = mm7.decode(mm7.encode(msg, transaction_id="t", version=version), strict=True)
+        env = mm7.decode_envelope(mm7.encode_envelope(msg, transaction_id="t", version=version), strict=True)
         assert env.body == msg
     else:
         try:
-            mm7.encode(msg, transaction_id="t", version=version)
+            mm7.encode_envelope(msg, transaction_id="t", version=version)
         except mm7.EncodeError as exc:
             assert status.value in str(exc)
         else:
@@ -78,7 +78,7 @@ def test_delivery_report_statuses_by_version(status, text, version):
 def test_fault_round_trip(tid, code, details):
     fault = mm7.Fault(code="Server", string="e", detail=mm7.RSErrorRsp(
         mm7_version="5.3.0", status=mm7.Status(code, details=details)))
-    env = mm7.decode(mm7.encode(fault, transaction_id=tid, version="REL-5-MM7-1-5"), strict=True)
+    env = mm7.decode_envelope(mm7.encode_envelope(fault, transaction_id=tid, version="REL-5-MM7-1-5"), strict=True)
     assert env.transaction_id == tid and env.body == fault
 
 
@@ -92,21 +92,21 @@ def test_every_enum_member_round_trips():
     for name, enum in ENUM_FIELDS:
         for member in enum:
             msg = mm7.SubmitReq(mm7_version="6.8.0", recipients=["1"], **{name: member})
-            env = mm7.decode(mm7.encode(msg, transaction_id="e", version="REL-6-MM7-1-4"), strict=True)
+            env = mm7.decode_envelope(mm7.encode_envelope(msg, transaction_id="e", version="REL-6-MM7-1-4"), strict=True)
             assert getattr(env.body, name) is member
     for member in mm7.ReadStatus:
         msg = mm7.ReadReplyReq(mm7_version="5.3.0", message_id="m", sender="1", recipient="2",
                                time_stamp=datetime(2024, 1, 1, tzinfo=timezone.utc), mm_status=member)
-        assert mm7.decode(mm7.encode(msg, transaction_id="r", version="REL-5-MM7-1-0"), strict=True).body == msg
+        assert mm7.decode_envelope(mm7.encode_envelope(msg, transaction_id="r", version="REL-5-MM7-1-0"), strict=True).body == msg
     for member in mm7.messages.AddressCoding:
         msg = mm7.CancelReq(mm7_version="6.8.0", message_id="m", recipients=[mm7.Number("1", address_coding=member)])
-        assert mm7.decode(mm7.encode(msg, transaction_id="c", version="REL-6-MM7-1-4"), strict=True).body == msg
+        assert mm7.decode_envelope(mm7.encode_envelope(msg, transaction_id="c", version="REL-6-MM7-1-4"), strict=True).body == msg
 
 
 def test_long_values():
     subject = "长" * 100_000 + "<&>" * 1000
     msg = mm7.SubmitReq(mm7_version="6.3.0", recipients=[f"+86138{i:08d}" for i in range(2000)], subject=subject,
                         linked_id="L" * 10_000)
-    env = mm7.decode(mm7.encode(msg, transaction_id="T" * 1000, version="REL-6-MM7-1-0",
+    env = mm7.decode_envelope(mm7.encode_envelope(msg, transaction_id="T" * 1000, version="REL-6-MM7-1-0",
                                 style=mm7.XmlStyle(encoding="GB18030")), strict=True)
     assert env.body == msg and env.transaction_id == "T" * 1000

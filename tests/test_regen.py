@@ -96,7 +96,7 @@ def test_imported_schema_binds_through_the_public_api(project, tmp_path):
         "assert v.origin == 'official', v\n"
         "assert v.element_class('SubmitReq').__mro__[1].__name__ == 'SubmitReqType'\n"
         "msg = mm7bind.SubmitReq(recipients=['+861'], subject='s')\n"
-        "env = mm7bind.decode(mm7bind.encode(msg, transaction_id='t', version=v), strict=True)\n"
+        "env = mm7bind.decode_envelope(mm7bind.encode_envelope(msg, transaction_id='t', version=v), strict=True)\n"
         "assert env.body.subject == 's', env\n"
         "print('ok')\n"
     )

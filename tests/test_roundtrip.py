@@ -38,11 +38,11 @@ def test_every_version_defines_the_expected_operations():
 @pytest.mark.parametrize(("version", "cls"), CASES, ids=[f"{v.name}-{c.ELEMENT}" for v, c in CASES])
 def test_round_trip(version, cls, style):
     msg = full_message(cls, version)
-    data = mm7.encode(msg, transaction_id="tx-001 <&>", version=version, style=style)
+    data = mm7.encode_envelope(msg, transaction_id="tx-001 <&>", version=version, style=style)
     assert data.startswith(f'<?xml version="1.0" encoding="{style.encoding}"?>'.encode())
     issues = validate_element(parse_xml(data).root, version)
     assert issues == [], issues
-    env = mm7.decode(data, strict=True)
+    env = mm7.decode_envelope(data, strict=True)
     assert env.version == version
     assert env.transaction_id == "tx-001 <&>"
     assert env.deviations == []
@@ -65,14 +65,14 @@ def test_fault_round_trip(version):
     for code, detail in (("Client", mm7.RSErrorRsp), ("Server", mm7.VASPErrorRsp)):
         fault = mm7.Fault(code=code, string="it went wrong & why", actor="http://mmsc.example/mm7",
                           detail=detail(status=mm7.Status(3001, "Not possible", "quota <exceeded>")))
-        data = mm7.encode(fault, transaction_id="f-1", version=version)
+        data = mm7.encode_envelope(fault, transaction_id="f-1", version=version)
         assert validate_element(parse_xml(data).root, version) == []
-        env = mm7.decode(data, strict=True)
+        env = mm7.decode_envelope(data, strict=True)
         assert env.is_fault and env.body.detail.mm7_version == version.default_mm7_version
         fault.detail.mm7_version = version.default_mm7_version
         assert env.body == fault
     bare = mm7.Fault(code="Server", string="down")
-    env = mm7.decode(mm7.encode(bare, transaction_id="f-2", version=version), strict=True)
+    env = mm7.decode_envelope(mm7.encode_envelope(bare, transaction_id="f-2", version=version), strict=True)
     assert env.body == bare and env.version == version
     with pytest.raises(mm7.EncodeError, match="detail"):
-        mm7.encode(mm7.Fault(string="x", detail_text="free text"), transaction_id="f-3", version=version)
+        mm7.encode_envelope(mm7.Fault(string="x", detail_text="free text"), transaction_id="f-3", version=version)

@@ -32,10 +32,10 @@ def codes(env: mm7.Envelope) -> set[str]:
 
 
 def tolerant(data: bytes, expected: set[str]) -> mm7.Envelope:
-    env = mm7.decode(data)
+    env = mm7.decode_envelope(data)
     assert expected <= codes(env), env.deviations
     with pytest.raises(mm7.ValidationError) as err:
-        mm7.decode(data, strict=True)
+        mm7.decode_envelope(data, strict=True)
     assert {d.code for d in err.value.deviations} == codes(env)
     return env
 
@@ -235,7 +235,7 @@ def test_recipient_roles_in_any_order_and_mixed_forms_keep_their_order():
     body = """<SubmitReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><SenderIdentification/>
       <Recipients><To><Number>1</Number><RFC2822Address>a@b</RFC2822Address><Number>2</Number></To>
       <Cc><ShortCode>3</ShortCode></Cc><To><Number>4</Number></To></Recipients></SubmitReq>"""
-    env = mm7.decode(envelope(body), strict=True)
+    env = mm7.decode_envelope(envelope(body), strict=True)
     assert [str(a) for a in env.body.recipients.to] == ["1", "a@b", "2", "4"]
     assert [a.kind for a in env.body.recipients.to[:3]] == [
         mm7.AddressKind.NUMBER, mm7.AddressKind.RFC2822, mm7.AddressKind.NUMBER]
@@ -247,7 +247,7 @@ def test_mm7_default_namespace_on_the_envelope_is_fine():
             '<TransactionID soap-env:mustUnderstand="1">1</TransactionID></soap-env:Header><soap-env:Body>'
             "<SubmitRsp><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000</StatusCode><StatusText>ok"
             "</StatusText></Status><MessageID>9</MessageID></SubmitRsp></soap-env:Body></soap-env:Envelope>").encode()
-    env = mm7.decode(data, strict=True)
+    env = mm7.decode_envelope(data, strict=True)
     assert env.body.message_id == "9"
 
 
@@ -260,7 +260,7 @@ class TestCharsets:
         return envelope(self.BODY.replace("{text}", text), decl=decl).decode().encode(codec)
 
     def test_gb2312_is_valid_as_is(self):
-        env = mm7.decode(self.make("成功", "GB2312", "gb2312"), strict=True)
+        env = mm7.decode_envelope(self.make("成功", "GB2312", "gb2312"), strict=True)
         assert env.body.status.text == "成功" and env.encoding == "gb18030"
 
     def test_gbk_characters_in_a_gb2312_document(self):
@@ -281,5 +281,5 @@ class TestCharsets:
 
     def test_transport_charset_hint_used_without_declaration(self):
         data = envelope(self.BODY.replace("{text}", "成功"), decl="").decode().encode("gbk")
-        env = mm7.decode(data, charset_hint="GBK", strict=True)
+        env = mm7.decode_envelope(data, charset_hint="GBK", strict=True)
         assert env.body.status.text == "成功"

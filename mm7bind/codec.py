@@ -1,0 +1,418 @@
+"""An MM7 message with its content ⇄ an HTTP body and Content-Type (sans I/O).
+
+`encode` builds the SOAP envelope (`envelope`) and, when the message carries content, the SOAP
+with attachments multipart around it (`mime`): the SOAP part first with its Content-ID as `start`,
+then the content as one nested multipart/related (with SMIL) or multipart/mixed part that the
+`<Content href>` points at. `decode` does the reverse for whatever a peer sent, resolving the
+href by cid:, bare id or Content-Location, and records every deviation on the result.
+"""
+
+from __future__ import annotations
+
+import binascii
+import dataclasses
+import io
+from dataclasses import dataclass, field
+from typing import BinaryIO
+from urllib.parse import quote, unquote
+
+from . import envelope as soap
+from . import messages as m
+from . import versions
+from .content import Content, Part, make_smil, new_content_id
+from .errors import DecodeError, Deviation, EncodeError, LimitExceededError
+from .mime import (
+    DEFAULT_MIME_LIMITS,
+    Body,
+    InPart,
+    MimeError,
+    MimeLimits,
+    OutPart,
+    _Encoded,
+    format_filename_params,
+    new_boundary,
+    parse_params,
+    read_multipart,
+    sniff_boundary,
+    strip_id,
+    write_multipart,
+)
+from .profiles import STANDARD, Profile
+from .xmlsafe import DEFAULT_LIMITS, XmlLimits
+
+XML_TYPES = ("text/xml", "application/xml", "application/soap+xml")
+
+
+class MessageTooLargeError(EncodeError):
+    """The encoded message exceeds the profile's maximum size; nothing was sent."""
+
+    def __init__(self, size: int, limit: int):
+        super().__init__(f"the message is {size} bytes, more than the {limit} bytes allowed")
+        self.size, self.limit = size, limit
+
+
+@dataclass
+class HttpMessage:
+    """An encoded MM7 message: HTTP headers and a body whose length is known."""
+
+    content_type: str
+    body: Body
+    headers: dict[str, str] = field(default_factory=dict)
+    content: Content | None = None  # what was sent, with the generated ids and SMIL
+
+    @property
+    def length(self) -> int:
+        return len(self.body)
+
+    def to_bytes(self) -> bytes:
+        return self.body.to_bytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding
+
+
+def encode(
+    body: m.Message | soap.Fault,
+    *,
+    transaction_id: str,
+    version: versions.Version | str | None = None,
+    profile: Profile = STANDARD,
+) -> HttpMessage:
+    """The HTTP body and headers for `body` as `profile` wants it."""
+    version = versions.get(version or profile.version)
+    content: Content | None = getattr(body, "content", None)
+    if content is not None and not content.parts and content.smil is None:
+        content = None
+    smil = None
+    container_id = None
+    if content is not None:
+        if content.smil is None and profile.auto_smil and any(p.kind in ("image", "audio", "video", "text") for p in content.parts):
+            smil = make_smil(content.parts)
+        else:
+            smil = content.smil
+        container_id = content.content_id or new_content_id("content")
+        if profile.content_href:
+            allow = body.content_ref.allow_adaptations if body.content_ref else True
+            body = dataclasses.replace(body, content_ref=m.ContentRef(href="cid:" + container_id, allow_adaptations=allow))
+    if isinstance(body, m.Message) and profile.mm7_version and body.mm7_version is None:
+        body = dataclasses.replace(body, mm7_version=profile.mm7_version)
+    xml = soap.encode(body, transaction_id=transaction_id, version=version, style=profile.xml)
+    charset = profile.xml.encoding.lower()
+    headers = {"SOAPAction": profile.soap_action, **dict(profile.extra_headers)}
+    if content is None:
+        out = HttpMessage(f'text/xml; charset="{charset}"', Body([xml]), headers)
+    else:
+        out = _multipart(xml, charset, content, smil, container_id, profile)
+        out.headers.update(headers)
+        out.headers["MIME-Version"] = "1.0"
+    out.headers["Content-Type"] = out.content_type
+    if profile.max_message_size is not None and out.length > profile.max_message_size:
+        raise MessageTooLargeError(out.length, profile.max_message_size)
+    return out
+
+
+def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, container_id: str,
+               profile: Profile) -> HttpMessage:
+    soap_id = profile.soap_content_id or new_content_id("soap")
+    outer = profile.boundary or new_boundary()
+    inner = profile.inner_boundary or new_boundary()
+    soap_part = OutPart(
+        [
+            ("Content-Type", f'text/xml; charset="{charset}"'),
+            ("Content-Transfer-Encoding", profile.soap_transfer_encoding),
+            ("Content-ID", f"<{soap_id}>"),
+        ],
+        xml,
+    )
+    leaves = ([smil] if smil else []) + list(content.parts)
+    if smil is not None:
+        if smil.content_id is None:
+            smil.content_id = new_content_id("smil")
+        ctype = f'multipart/related; type="application/smil"; start="<{smil.content_id}>"; boundary="{inner}"'
+    else:
+        ctype = f'multipart/mixed; boundary="{inner}"'
+    container = OutPart([("Content-Type", ctype), ("Content-ID", f"<{container_id}>")], boundary=inner)
+    container.children = [_leaf(p, profile) for p in leaves]
+    segments = write_multipart([soap_part, container], outer, profile.mime_preamble)
+    content_type = f'multipart/related; boundary="{outer}"; type="text/xml"; start="<{soap_id}>"'
+    sent = Content(parts=list(content.parts), smil=smil, content_id=container_id,
+                   multipart_type="related" if smil else "mixed")
+    return HttpMessage(content_type, Body(segments), {}, sent)
+
+
+def _leaf(part: Part, profile: Profile) -> OutPart:
+    if part.content_id is None:
+        part.content_id = new_content_id(part.filename or part.kind)
+    ctype = part.content_type
+    if part.charset and (part.kind in ("text", "smil") or ctype.endswith("+xml")):
+        ctype += f'; charset="{part.charset}"'
+    if part.filename:
+        ctype += format_filename_params("name", part.filename, profile.filename_encoding)
+    cte = profile.transfer_encoding
+    is_text = part.kind in ("text", "smil")
+    if cte == "quoted-printable" and not is_text:
+        cte = "base64"
+    headers = [("Content-Type", ctype), ("Content-Transfer-Encoding", cte), ("Content-ID", f"<{part.content_id}>")]
+    if part.content_location:
+        headers.append(("Content-Location", quote(part.content_location, safe="/:@!$&'()*+,;=-._~")))
+    if cte == "quoted-printable":
+        payload: bytes | _Encoded = quoted_printable(part.data)
+    else:
+        payload = _Encoded(part.blob, "base64" if cte == "base64" else "binary")
+    return OutPart(headers, payload)
+
+
+def quoted_printable(data: bytes) -> bytes:
+    """Quoted-printable that decodes to exactly `data`, with CRLF line ends.
+
+    Text with CRLF line breaks keeps them as hard breaks (readable); text with bare CR or LF has
+    every CR and LF encoded, so that nothing is normalised on the way.
+    """
+    def soft(encoded: bytes) -> bytes:
+        return encoded.replace(b"=\n", b"=\r\n")
+
+    lines = data.split(b"\r\n")
+    if any(b"\r" in line or b"\n" in line for line in lines):
+        return soft(binascii.b2a_qp(data, quotetabs=True, istext=False))
+    out = []
+    for line in lines:
+        enc = soft(binascii.b2a_qp(line, quotetabs=False, istext=False))
+        if enc.endswith((b" ", b"\t")):  # trailing white space would be stripped in transit
+            enc = enc[:-1] + b"=%02X" % enc[-1]
+        out.append(enc)
+    return b"\r\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding
+
+
+def decode(
+    body: bytes | BinaryIO,
+    content_type: str | None = None,
+    *,
+    strict: bool = False,
+    limits: MimeLimits = DEFAULT_MIME_LIMITS,
+    xml_limits: XmlLimits = DEFAULT_LIMITS,
+) -> soap.Envelope:
+    """Read an MM7 HTTP body (bare SOAP, or SOAP with attachments) with its Content-Type."""
+    stream = io.BytesIO(body) if isinstance(body, (bytes, bytearray, memoryview)) else body
+    devs: list[Deviation] = []
+    ctype, params = parse_params(content_type or "")
+    head = _peek(stream, 4096)
+    boundary = params.get("boundary") if ctype.startswith("multipart/") else None
+    looks_xml = head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+    if ctype.startswith("multipart/") and not boundary:
+        if looks_xml:
+            devs.append(Deviation("mime-no-boundary", "", "multipart Content-Type without boundary; the body is bare XML"))
+        else:
+            boundary = sniff_boundary(head)
+            if boundary is None:
+                raise MimeError("multipart Content-Type without a boundary, and none found in the body")
+            devs.append(Deviation("mime-no-boundary", "", f"no boundary parameter; found {boundary!r} in the body"))
+    elif not ctype:
+        if not looks_xml:
+            boundary = sniff_boundary(head)
+            if boundary is None:
+                raise MimeError("no Content-Type, and the body is neither XML nor MIME")
+    elif not ctype.startswith("multipart/"):
+        if ctype not in XML_TYPES:
+            if not looks_xml:
+                raise MimeError(f"unexpected Content-Type {ctype}")
+            devs.append(Deviation("soap-content-type", "", f"SOAP sent as {ctype}"))
+        elif ctype != "text/xml":
+            devs.append(Deviation("soap-content-type", "", f"SOAP 1.1 is text/xml, not {ctype}"))
+    if boundary is None:
+        xml = _read_limited(stream, xml_limits.max_bytes)
+        env = soap.decode(xml, charset_hint=params.get("charset"), limits=xml_limits)
+        env.deviations[:0] = devs
+        return _finish(env, strict)
+    parts, mime_devs = read_multipart(stream, boundary, limits)
+    devs += mime_devs
+    root, others = _root(parts, params.get("start"), devs)
+    xml_size = root.blob.size if root.blob else 0
+    if xml_size > xml_limits.max_bytes:
+        raise LimitExceededError(f"the SOAP part is {xml_size} bytes, more than {xml_limits.max_bytes}")
+    env = soap.decode(root.blob.read() if root.blob else b"", charset_hint=root.params.get("charset"), limits=xml_limits)
+    devs += env.deviations
+    env.deviations = devs
+    _attach(env, others)
+    return _finish(env, strict)
+
+
+def _finish(env: soap.Envelope, strict: bool) -> soap.Envelope:
+    if strict and env.deviations:
+        from .errors import ValidationError  # noqa: PLC0415
+
+        raise ValidationError(
+            f"{len(env.deviations)} deviation(s): " + "; ".join(map(str, env.deviations[:5])),
+            deviations=env.deviations,
+        )
+    return env
+
+
+def _peek(stream: BinaryIO, n: int) -> bytes:
+    if hasattr(stream, "peek"):
+        return stream.peek(n)[:n]
+    pos = stream.tell()
+    head = stream.read(n)
+    stream.seek(pos)
+    return head
+
+
+def _read_limited(stream: BinaryIO, limit: int) -> bytes:
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise LimitExceededError(f"the SOAP body is larger than {limit} bytes")
+    return data
+
+
+def _root(parts: list[InPart], start: str | None, devs: list[Deviation]) -> tuple[InPart, list[InPart]]:
+    if not parts:
+        raise MimeError("the multipart body has no parts")
+    root = None
+    if start is not None:
+        wanted = strip_id(start)
+        if not start.strip().startswith("<"):
+            devs.append(Deviation("mime-start", "", f"start={start!r} without angle brackets"))
+        root = next((p for p in parts if p.content_id == wanted), None)
+        if root is None:
+            root = next((p for p in parts if (p.content_id or "").lower() == (wanted or "").lower()), None)
+        if root is None:
+            devs.append(Deviation("mime-start", "", f"start={start!r} matches no part; the first part is the SOAP part"))
+    if root is None:
+        root = parts[0]
+        if root.content_type not in XML_TYPES:
+            xml_part = next((p for p in parts if p.content_type in XML_TYPES), None)
+            if xml_part is not None:
+                devs.append(Deviation("mime-root", "", f"the first part is {root.content_type}; the SOAP part is {xml_part.path}"))
+                root = xml_part
+    if root.content_type not in XML_TYPES:
+        devs.append(Deviation("soap-content-type", root.path, f"the SOAP part is labelled {root.content_type}"))
+    return root, [p for p in parts if p is not root]
+
+
+CONTENT_MESSAGES = (m.SubmitReq, m.DeliverReq, m.ReplaceReq, m.ExtendedReplaceReq)
+
+
+def _attach(env: soap.Envelope, others: list[InPart]) -> None:
+    msg = env.message
+    if not isinstance(msg, CONTENT_MESSAGES):
+        if others:
+            env.deviations.append(Deviation("unexpected-attachments", "", f"{len(others)} attachment part(s) ignored"))
+        return
+    if not others:
+        if msg.content_ref is not None:
+            env.deviations.append(Deviation("href-dangling", "/Content/@href", f"{msg.content_ref.href} but no attachments"))
+        return
+    target = _resolve(msg.content_ref.href if msg.content_ref else None, others, env.deviations)
+    msg.content = _content(target, others, env.deviations)
+
+
+def _resolve(href: str | None, others: list[InPart], devs: list[Deviation]) -> InPart:
+    if href is None:
+        devs.append(Deviation("content-ref-missing", "", "attachments without a <Content href>; the first one is the content"))
+        return others[0]
+    ref = href.strip()
+    if ref.lower().startswith("cid:"):
+        cid = unquote(ref[4:].strip())
+        if ref[4:5].isspace():
+            devs.append(Deviation("href-form", "/Content/@href", f"space after cid: in {href!r}"))
+        found = _by_id(others, cid)
+        if found:
+            return found
+    else:
+        devs.append(Deviation("href-form", "/Content/@href", f"href {href!r} is not a cid: URL"))
+        found = _by_id(others, ref.strip("<>")) or next((p for p in others if p.content_location == ref), None)
+        if found:
+            return found
+    found = next((p for p in others if p.content_location and p.content_location == ref), None)
+    if found:
+        return found
+    devs.append(Deviation("href-dangling", "/Content/@href", f"{href!r} matches no part; the first attachment is the content"))
+    return others[0]
+
+
+def _by_id(parts: list[InPart], cid: str) -> InPart | None:
+    for p in parts:
+        if p.content_id == cid:
+            return p
+    for p in parts:
+        if (p.content_id or "").lower() == cid.lower():
+            return p
+    # The reference may name a part inside a nested multipart (some send the SMIL's id).
+    for p in parts:
+        if p.is_multipart and any(leaf.content_id == cid for leaf in p.leaves()):
+            return p
+    return None
+
+
+def _content(target: InPart, others: list[InPart], devs: list[Deviation]) -> Content:
+    containers = [target] + ([p for p in others if p is not target] if not target.is_multipart else [])
+    if len(containers) > 1:
+        devs.append(Deviation("content-spread", "", f"{len(containers)} content parts at the top level, read as one content"))
+    leaves = [leaf for c in containers for leaf in c.leaves()]
+    parts = [_part(leaf, devs) for leaf in leaves]
+    smil = None
+    if target.is_multipart:
+        start = strip_id(target.params.get("start"))
+        smil = next((p for p in parts if start and p.content_id == start), None)
+        if start and smil is None:
+            devs.append(Deviation("mime-start", target.path, f"the content's start <{start}> matches no part"))
+        if smil is None:
+            smil = next((p for p in parts if p.kind == "smil"), None)
+    elif len(parts) == 1 and parts[0].kind == "smil":
+        smil = parts[0]
+    if smil is not None:
+        parts.remove(smil)
+    return Content(parts=parts, smil=smil, content_id=target.content_id,
+                   multipart_type=target.content_type.split("/", 1)[1] if target.is_multipart else None)
+
+
+_noted_cid = "mime-content-id"
+
+
+def _part(leaf: InPart, devs: list[Deviation]) -> Part:
+    raw_cid = leaf.headers.get("content-id")
+    if raw_cid and not raw_cid.strip().startswith("<") and not any(d.code == _noted_cid for d in devs):
+        devs.append(Deviation(_noted_cid, leaf.path, f"Content-ID {raw_cid!r} without angle brackets"))
+    params = leaf.params
+    disposition = parse_params(leaf.headers.get("content-disposition") or "")[1]
+    return Part(
+        leaf.blob,
+        leaf.content_type,
+        charset=params.get("charset"),
+        content_id=leaf.content_id,
+        content_location=leaf.content_location,
+        filename=disposition.get("filename") or params.get("name"),
+        headers=leaf.headers.as_dict(),
+    )
+
+
+def split_http(data: bytes) -> tuple[str | None, dict[str, str], bytes]:
+    """A captured HTTP request or response: (start line, headers, body). Bodies of non-HTTP
+    input come back unchanged with no headers."""
+    first, sep, _ = data.partition(b"\n")
+    line = first.strip()
+    if not (line.startswith(b"HTTP/") or (line.split(b" ")[-1:] and line.split(b" ")[-1].startswith(b"HTTP/"))):
+        return None, {}, data
+    end = data.find(b"\r\n\r\n")
+    end_lf = data.find(b"\n\n")
+    if end < 0 or (0 <= end_lf < end):
+        end, skip = end_lf, 2
+    else:
+        skip = 4
+    if end < 0:
+        raise DecodeError("an HTTP capture without the blank line after its headers")
+    raw_headers = data[len(first) + 1 : end].decode("latin-1")
+    headers: dict[str, str] = {}
+    last = None
+    for hl in raw_headers.splitlines():
+        if hl[:1] in (" ", "\t") and last:
+            headers[last] += " " + hl.strip()
+        elif ":" in hl:
+            k, _, v = hl.partition(":")
+            last = k.strip()
+            headers[last] = v.strip()
+    return line.decode("latin-1"), headers, data[end + skip :]

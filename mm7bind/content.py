@@ -1,0 +1,435 @@
+"""The multimedia content of an MM: parts (text, images, audio, video, SMIL) and their bytes.
+
+A part's bytes live in a `Blob`: in memory, in a file the user gave, or in a temporary file the
+decoder spooled a large part into. Nothing here reads a whole file unless asked (`Part.data`), so a
+50 MB video goes from disk to socket, and from socket to disk, in fixed-size chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import mimetypes
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+from xml.sax.saxutils import quoteattr
+
+from .errors import EncodeError
+
+CHUNK = 256 * 1024
+
+
+# ---------------------------------------------------------------------------------------------
+# Byte sources
+
+
+class Blob:
+    """Immutable bytes that can be read again and again, without necessarily being in memory."""
+
+    size: int
+
+    def open(self) -> BinaryIO:
+        raise NotImplementedError
+
+    def read(self) -> bytes:
+        with self.open() as fp:
+            return fp.read()
+
+    def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
+        with self.open() as fp:
+            while chunk := fp.read(size):
+                yield chunk
+
+    def sha256(self) -> str:
+        h = hashlib.sha256()
+        for chunk in self.chunks():
+            h.update(chunk)
+        return h.hexdigest()
+
+    def save(self, path: str | os.PathLike) -> None:
+        with self.open() as src, open(path, "wb") as dst:
+            shutil.copyfileobj(src, dst, CHUNK)
+
+
+class BytesBlob(Blob):
+    def __init__(self, data: bytes | bytearray | memoryview):
+        self.data = bytes(data)
+        self.size = len(self.data)
+
+    def open(self) -> BinaryIO:
+        return io.BytesIO(self.data)
+
+    def read(self) -> bytes:
+        return self.data
+
+    def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
+        view = memoryview(self.data)
+        for i in range(0, self.size, size):
+            yield bytes(view[i : i + size])
+
+
+class FileBlob(Blob):
+    """A region of a file on disk (the whole file by default); the file must not change."""
+
+    def __init__(self, path: str | os.PathLike, offset: int = 0, size: int | None = None):
+        self.path = Path(path)
+        self.offset = offset
+        self.size = (self.path.stat().st_size - offset) if size is None else size
+
+    def open(self) -> BinaryIO:
+        fp = open(self.path, "rb")
+        if self.offset == 0 and self.size == self.path.stat().st_size:
+            return fp
+        fp.seek(self.offset)
+        return _Window(fp, self.size)
+
+
+class SpooledBlob(FileBlob):
+    """A temporary file this process wrote (decoded or stream-supplied data); removed when dropped."""
+
+    def __init__(self, path: str | os.PathLike, size: int):
+        super().__init__(path, 0, size)
+
+    def __del__(self) -> None:
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+class _Window(io.RawIOBase):
+    """Read at most `size` bytes of an open file from its current position."""
+
+    def __init__(self, fp: BinaryIO, size: int):
+        self.fp, self.left = fp, size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # noqa: ANN001
+        n = min(len(b), self.left)
+        if n <= 0:
+            return 0
+        got = self.fp.readinto(memoryview(b)[:n])
+        self.left -= got
+        return got
+
+    def close(self) -> None:
+        self.fp.close()
+        super().close()
+
+
+class BlobWriter:
+    """Collects bytes in memory up to `threshold`, then in a temporary file: bounded memory."""
+
+    def __init__(self, threshold: int = 4 * 1024 * 1024, max_size: int | None = None):
+        self.threshold = threshold
+        self.max_size = max_size
+        self.buffer = bytearray()
+        self.file: BinaryIO | None = None
+        self.size = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.size += len(data)
+        if self.max_size is not None and self.size > self.max_size:
+            from .errors import LimitExceededError  # noqa: PLC0415
+
+            raise LimitExceededError(f"a part is larger than the limit of {self.max_size} bytes")
+        if self.file is not None:
+            self.file.write(data)
+            return
+        self.buffer += data
+        if len(self.buffer) > self.threshold:
+            fd, name = tempfile.mkstemp(prefix="mm7bind-")
+            self.file = os.fdopen(fd, "wb")
+            self.file.write(self.buffer)
+            self.buffer = bytearray()
+
+    def blob(self) -> Blob:
+        if self.file is None:
+            return BytesBlob(self.buffer)
+        name = self.file.name
+        self.file.close()
+        return SpooledBlob(name, self.size)
+
+    def discard(self) -> None:
+        if self.file is not None:
+            name = self.file.name
+            self.file.close()
+            os.unlink(name)
+
+
+def spool(stream: BinaryIO, threshold: int = 4 * 1024 * 1024) -> Blob:
+    """Copy a stream into a blob (memory if small, a temporary file otherwise)."""
+    writer = BlobWriter(threshold)
+    while chunk := stream.read(CHUNK):
+        writer.write(chunk)
+    return writer.blob()
+
+
+# ---------------------------------------------------------------------------------------------
+# Types
+
+_MAGIC = [
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+    (b"#!AMR-WB\n", "audio/amr-wb"),
+    (b"#!AMR\n", "audio/amr"),
+    (b"MThd", "audio/midi"),
+    (b"ID3", "audio/mpeg"),
+    (b"\xff\xfb", "audio/mpeg"),
+    (b"OggS", "audio/ogg"),
+    (b"%PDF-", "application/pdf"),
+]
+_EXTRA_TYPES = {
+    ".smil": "application/smil",
+    ".smi": "application/smil",
+    ".amr": "audio/amr",
+    ".awb": "audio/amr-wb",
+    ".3gp": "video/3gpp",
+    ".3g2": "video/3gpp2",
+    ".wbmp": "image/vnd.wap.wbmp",
+    ".mid": "audio/midi",
+    ".midi": "audio/midi",
+    ".imy": "text/x-imelody",
+    ".vcf": "text/x-vcard",
+    ".txt": "text/plain",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+}
+
+
+def sniff_type(head: bytes, filename: str | None = None) -> str:
+    """Content type from the first bytes, else from the file name, else application/octet-stream."""
+    for magic, ctype in _MAGIC:
+        if head.startswith(magic):
+            return ctype
+    if head[4:8] == b"ftyp":
+        brand = head[8:11]
+        return "video/3gpp" if brand == b"3gp" else "video/3gpp2" if brand == b"3g2" else "video/mp4"
+    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+        return "audio/wav"
+    stripped = head.lstrip()[:64].lower()
+    if stripped.startswith(b"<smil") or (stripped.startswith(b"<?xml") and b"<smil" in head[:512].lower()):
+        return "application/smil"
+    if filename:
+        ext = os.path.splitext(filename)[1].lower()
+        return _EXTRA_TYPES.get(ext) or mimetypes.guess_type("x" + ext)[0] or "application/octet-stream"
+    return "application/octet-stream"
+
+
+def media_kind(content_type: str) -> str:
+    """'text', 'image', 'audio', 'video', 'smil' or 'other'."""
+    ctype = content_type.split(";", 1)[0].strip().lower()
+    if ctype == "application/smil":
+        return "smil"
+    major = ctype.split("/", 1)[0]
+    return major if major in ("text", "image", "audio", "video") else "other"
+
+
+# ---------------------------------------------------------------------------------------------
+# Parts
+
+
+def new_content_id(hint: str = "part") -> str:
+    safe = "".join(c for c in hint if c.isalnum() or c in "-._")[:24] or "part"
+    return f"{safe}-{uuid.uuid4().hex[:12]}@mm7bind"
+
+
+@dataclass(eq=False)
+class Part:
+    """One content part. `content_type` has no parameters; the charset of text goes in `charset`."""
+
+    blob: Blob
+    content_type: str = "application/octet-stream"
+    charset: str | None = None
+    content_id: str | None = None  # without angle brackets
+    content_location: str | None = None
+    filename: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # every header as received (decoded parts)
+
+    # -- factories ------------------------------------------------------------------------------
+
+    @classmethod
+    def from_bytes(cls, data: bytes, content_type: str | None = None, **kw) -> Part:
+        return cls(BytesBlob(data), content_type or sniff_type(data[:64], kw.get("filename")), **kw)
+
+    @classmethod
+    def text(cls, text: str, charset: str = "utf-8", content_type: str = "text/plain", **kw) -> Part:
+        try:
+            data = text.encode(charset)
+        except (UnicodeEncodeError, LookupError) as exc:
+            raise EncodeError(f"text cannot be written in {charset}: {exc}") from None
+        return cls(BytesBlob(data), content_type, charset=charset, **kw)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, content_type: str | None = None, **kw) -> Part:
+        path = Path(path)
+        blob = FileBlob(path)
+        if content_type is None:
+            with open(path, "rb") as fp:
+                content_type = sniff_type(fp.read(64), path.name)
+        kw.setdefault("filename", path.name)
+        kw.setdefault("content_location", path.name)
+        return cls(blob, content_type, **kw)
+
+    @classmethod
+    def from_stream(cls, stream: BinaryIO, content_type: str | None = None, **kw) -> Part:
+        blob = spool(stream)
+        if content_type is None:
+            with blob.open() as fp:
+                content_type = sniff_type(fp.read(64), kw.get("filename"))
+        return cls(blob, content_type, **kw)
+
+    # -- access ---------------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        return self.blob.size
+
+    @property
+    def data(self) -> bytes:
+        return self.blob.read()
+
+    @property
+    def text_value(self) -> str:
+        """The text of a text part, decoded with its charset (GB2312 read as GB18030)."""
+        from .xmlsafe import decode_text  # noqa: PLC0415
+
+        text, _codec, _devs = decode_text(self.data, self.charset, None, "part")
+        return text
+
+    @property
+    def kind(self) -> str:
+        return media_kind(self.content_type)
+
+    def sha256(self) -> str:
+        return self.blob.sha256()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Part):
+            return NotImplemented
+        return (
+            self.content_type.lower() == other.content_type.lower()
+            and (self.charset or "").lower() == (other.charset or "").lower()
+            and self.content_id == other.content_id
+            and self.content_location == other.content_location
+            and self.filename == other.filename
+            and self.size == other.size
+            and self.data == other.data
+        )
+
+    def __repr__(self) -> str:
+        ident = self.content_id or self.content_location or self.filename or "?"
+        return f"<Part {self.content_type} {ident} {self.size} bytes>"
+
+
+@dataclass(eq=False)
+class Content:
+    """The multimedia content of a message: ordered parts plus an optional SMIL presentation.
+
+    Sent as a nested multipart/related (with SMIL) or multipart/mixed (without); `smil=None` with
+    a profile's automatic SMIL on gets a generated one (slides of image/audio/video with text).
+    """
+
+    parts: list[Part] = field(default_factory=list)
+    smil: Part | None = None
+    content_id: str | None = None  # of the container part; generated when sent
+    multipart_type: str | None = None  # "related" / "mixed" as received; chosen when sent
+
+    def add(self, part: Part) -> Part:
+        self.parts.append(part)
+        return part
+
+    def add_text(self, text: str, charset: str = "utf-8", **kw) -> Part:
+        return self.add(Part.text(text, charset, **kw))
+
+    def add_file(self, path: str | os.PathLike, content_type: str | None = None, **kw) -> Part:
+        return self.add(Part.from_file(path, content_type, **kw))
+
+    def add_bytes(self, data: bytes, content_type: str | None = None, **kw) -> Part:
+        return self.add(Part.from_bytes(data, content_type, **kw))
+
+    def all_parts(self) -> list[Part]:
+        return ([self.smil] if self.smil else []) + list(self.parts)
+
+    def by_id(self, content_id: str) -> Part | None:
+        cid = content_id.strip().strip("<>")
+        if cid.lower().startswith("cid:"):
+            cid = cid[4:]
+        return next((p for p in self.all_parts() if p.content_id == cid), None)
+
+    def by_location(self, location: str) -> Part | None:
+        return next((p for p in self.all_parts() if p.content_location == location), None)
+
+    @property
+    def total_size(self) -> int:
+        return sum(p.size for p in self.all_parts())
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Content):
+            return NotImplemented
+        return self.parts == other.parts and self.smil == other.smil
+
+    def __repr__(self) -> str:
+        smil = " +SMIL" if self.smil else ""
+        return f"<Content {len(self.parts)} parts{smil} {self.total_size} bytes>"
+
+
+def make_smil(parts: list[Part], width: int = 176, height: int = 208, duration_ms: int = 5000) -> Part:
+    """A SMIL presentation: one slide per image/video/audio, text joined to the slide it follows.
+
+    Parts are referenced by `cid:`; parts without a Content-ID get one here.
+    """
+    slides: list[dict[str, Part]] = []
+    for p in parts:
+        kind = p.kind
+        if kind not in ("text", "image", "audio", "video"):
+            continue
+        if p.content_id is None:
+            p.content_id = new_content_id(p.filename or kind)
+        slot = "image" if kind in ("image", "video") else kind
+        if not slides or slot in slides[-1]:  # a slide holds one picture, one text, one sound
+            slides.append({})
+        slides[-1][slot] = p
+    has_image = any("image" in s for s in slides)
+    has_text = any("text" in s for s in slides)
+    text_top = height // 2 if has_image else 0
+    lines = [
+        "<smil>",
+        "<head>",
+        "<layout>",
+        f'<root-layout width="{width}" height="{height}"/>',
+    ]
+    if has_image:
+        lines.append(f'<region id="Image" top="0" left="0" width="{width}" height="{text_top if has_text else height}" fit="meet"/>')
+    if has_text:
+        lines.append(f'<region id="Text" top="{text_top}" left="0" width="{width}" height="{height - text_top}" fit="scroll"/>')
+    lines += ["</layout>", "</head>", "<body>"]
+    for slide in slides:
+        lines.append(f'<par dur="{duration_ms}ms">')
+        for slot, p in slide.items():
+            src = quoteattr("cid:" + p.content_id)
+            if slot == "image":
+                tag = "video" if p.kind == "video" else "img"
+                lines.append(f'<{tag} src={src} region="Image"/>')
+            elif slot == "text":
+                lines.append(f'<text src={src} region="Text"/>')
+            else:
+                lines.append(f"<audio src={src}/>")
+        lines.append("</par>")
+    lines += ["</body>", "</smil>", ""]
+    return Part(BytesBlob("\r\n".join(lines).encode("utf-8")), "application/smil", charset="utf-8",
+                content_id=new_content_id("smil"), content_location="presentation.smil")

@@ -1,0 +1,575 @@
+"""MIME for SOAP with attachments: a strict multipart writer and a tolerant streaming reader.
+
+Sans I/O: the writer produces a `Body` (a seekable byte stream whose length is known before the
+first byte is sent); the reader takes bytes or any binary stream. Both work in fixed-size chunks,
+and the reader spools large parts to temporary files, so memory stays bounded whatever the size.
+
+The reader accepts what real MMSCs send: LF-only line ends, preambles and epilogues, padding after
+boundaries, boundaries starting with ``--``, parameter names in any case, folded headers, no blank
+line between part headers and body, raw 8-bit parts, base64 in any wrapping, quoted-printable.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from email.header import decode_header
+from typing import BinaryIO
+from urllib.parse import quote, unquote_to_bytes
+
+from .content import CHUNK, Blob, BlobWriter, BytesBlob
+from .errors import DecodeError, Deviation, LimitExceededError
+
+
+class MimeError(DecodeError):
+    """A body that cannot be read as MIME (no boundary, unterminated, bad base64, ...)."""
+
+    code = "mime-error"
+
+
+@dataclass(frozen=True)
+class MimeLimits:
+    max_body_bytes: int = 100 * 1024 * 1024
+    max_part_bytes: int = 100 * 1024 * 1024
+    max_parts: int = 256
+    max_depth: int = 4  # multipart nesting
+    max_header_bytes: int = 64 * 1024  # per part
+    spool_threshold: int = 4 * 1024 * 1024  # parts larger than this go to a temporary file
+
+
+DEFAULT_MIME_LIMITS = MimeLimits()
+
+
+# ---------------------------------------------------------------------------------------------
+# Headers and parameters
+
+
+class Headers:
+    """Case-insensitive, order-keeping header list."""
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()):
+        self.items: list[tuple[str, str]] = list(items)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        name = name.lower()
+        for k, v in self.items:
+            if k.lower() == name:
+                return v
+        return default
+
+    def __contains__(self, name: str) -> bool:
+        return self.get(name) is not None
+
+    def as_dict(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for k, v in self.items:
+            out.setdefault(k, v)
+        return out
+
+    def __repr__(self) -> str:
+        return f"Headers({self.items!r})"
+
+
+def _decode_header_bytes(raw: bytes) -> str:
+    for codec in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(codec)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("latin-1")
+
+
+def decode_words(value: str) -> str:
+    """RFC 2047 encoded words (``=?GB2312?B?...?=``), with GB2312 read as GB18030."""
+    if "=?" not in value:
+        return value
+    out = []
+    try:
+        chunks = decode_header(value)
+    except (binascii.Error, ValueError):
+        return value
+    for data, charset in chunks:
+        if isinstance(data, str):
+            out.append(data)
+            continue
+        codec = (charset or "ascii").lower()
+        codec = "gb18030" if codec in ("gb2312", "gbk", "gb_2312-80", "cp936") else codec
+        try:
+            out.append(data.decode(codec))
+        except (LookupError, UnicodeDecodeError):
+            out.append(data.decode("utf-8", "replace"))
+    return "".join(out)
+
+
+_PARAM_SPLIT = re.compile(r';(?=(?:[^"]*"[^"]*")*[^"]*$)')
+
+
+def parse_params(value: str) -> tuple[str, dict[str, str]]:
+    """``type/subtype; a=1; B="x;y"; name*=utf-8''%E4%B8%AD`` → ("type/subtype", {"a": "1", ...}).
+
+    Parameter names are case-insensitive (lower-cased here); RFC 2231 continuations and charsets
+    and RFC 2047 encoded words are decoded.
+    """
+    pieces = [p.strip() for p in _PARAM_SPLIT.split(value)]
+    main = pieces[0].strip().lower() if pieces else ""
+    params: dict[str, str] = {}
+    extended: dict[str, dict[int, tuple[str, bool]]] = {}
+    for piece in pieces[1:]:
+        if not piece or "=" not in piece:
+            continue
+        name, _, val = piece.partition("=")
+        name, val = name.strip().lower(), val.strip()
+        if len(val) >= 2 and val[0] == '"' and val[-1] == '"':
+            val = re.sub(r"\\(.)", r"\1", val[1:-1])
+        m = re.fullmatch(r"([^*]+)\*(?:(\d+)(\*)?)?$", name) if "*" in name else None
+        if m:
+            base, index, star = m.group(1), m.group(2), m.group(3)
+            encoded = star is not None or index is None
+            extended.setdefault(base, {})[int(index or 0)] = (val, encoded)
+        else:
+            params[name] = decode_words(val)
+    for base, pieces_ in extended.items():
+        raw = b""
+        charset = "utf-8"
+        for i in sorted(pieces_):
+            val, encoded = pieces_[i]
+            if encoded:
+                if i == 0 and val.count("'") >= 2:
+                    charset, _lang, val = val.split("'", 2)
+                raw += unquote_to_bytes(val)
+            else:
+                raw += val.encode("latin-1", "replace")
+        codec = (charset or "utf-8").lower()
+        codec = "gb18030" if codec in ("gb2312", "gbk") else codec
+        try:
+            params[base] = raw.decode(codec)
+        except (LookupError, UnicodeDecodeError):
+            params[base] = raw.decode("utf-8", "replace")
+    return main, params
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def format_filename_params(name: str, value: str, style: str = "rfc2231") -> str:
+    """``; name="x.jpg"``, with a non-ASCII name as RFC 2231 (``name*=UTF-8''...``) or RFC 2047."""
+    if value.isascii():
+        return f"; {name}={_quote(value)}"
+    if style == "rfc2047":
+        word = "=?UTF-8?B?" + base64.b64encode(value.encode("utf-8")).decode() + "?="
+        return f"; {name}={_quote(word)}"
+    fallback = value.encode("ascii", "replace").decode().replace("?", "_")
+    return f"; {name}={_quote(fallback)}; {name}*=UTF-8''{quote(value, safe='')}"
+
+
+def strip_id(value: str | None) -> str | None:
+    """A Content-ID or `start` value without angle brackets and surrounding space."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1].strip()
+    return value or None
+
+
+# ---------------------------------------------------------------------------------------------
+# Writer
+
+
+def new_boundary() -> str:
+    return "mm7bind-" + uuid.uuid4().hex
+
+
+class _Encoded:
+    """A blob in a transfer encoding: known length, produced chunk by chunk."""
+
+    def __init__(self, blob: Blob, cte: str):
+        self.blob, self.cte = blob, cte
+        n = blob.size
+        if cte == "base64":
+            chars = (n + 2) // 3 * 4
+            lines = (chars + 75) // 76
+            self.size = chars + 2 * max(lines - 1, 0)
+        else:
+            self.size = n
+
+    def chunks(self) -> Iterator[bytes]:
+        if self.cte != "base64":
+            yield from self.blob.chunks()
+            return
+        first = True
+        for chunk in self.blob.chunks(57 * 4096):  # whole 76-character lines per chunk
+            text = base64.b64encode(chunk)
+            lines = b"\r\n".join(text[i : i + 76] for i in range(0, len(text), 76))
+            yield lines if first else b"\r\n" + lines
+            first = False
+
+
+class Body(io.RawIOBase):
+    """A request body: bytes and encoded blobs in sequence. Length known; rewindable (retries,
+    Digest auth resends); read in chunks, so large attachments stream from disk."""
+
+    def __init__(self, segments: list[bytes | _Encoded]):
+        super().__init__()
+        self.segments = [s for s in segments if (len(s) if isinstance(s, bytes) else s.size)]
+        self.length = sum(len(s) if isinstance(s, bytes) else s.size for s in self.segments)
+        self._rewind()
+
+    def _rewind(self) -> None:
+        self._iter = self._generate()
+        self._pending = memoryview(b"")  # the current chunk, consumed from the front
+        self._pos = 0
+
+    def _generate(self) -> Iterator[bytes]:
+        for seg in self.segments:
+            if isinstance(seg, bytes):
+                yield seg
+            else:
+                yield from seg.chunks()
+
+    def __len__(self) -> int:
+        return self.length
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = {io.SEEK_SET: offset, io.SEEK_CUR: self._pos + offset, io.SEEK_END: self.length + offset}[whence]
+        if target < self._pos:
+            self._rewind()
+        while self._pos < target:  # forward seeks read and drop (rare: only for resumption)
+            if not self.read(min(CHUNK, target - self._pos)):
+                break
+        return self._pos
+
+    def readinto(self, b) -> int:  # noqa: ANN001
+        while not len(self._pending):
+            nxt = next(self._iter, None)
+            if nxt is None:
+                return 0
+            self._pending = memoryview(nxt)
+        n = min(len(b), len(self._pending))
+        b[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        self._pos += n
+        return n
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Chunks from the start (for HTTP clients that take iterables)."""
+        self._rewind()
+        for chunk in self._generate():
+            self._pos += len(chunk)
+            yield chunk
+
+    def to_bytes(self) -> bytes:
+        self._rewind()
+        data = b"".join(self._generate())
+        self._rewind()
+        return data
+
+
+@dataclass
+class OutPart:
+    """A part to write: headers and payload (bytes, an encoded blob, or nested parts)."""
+
+    headers: list[tuple[str, str]]
+    payload: bytes | _Encoded | None = None
+    children: list[OutPart] = field(default_factory=list)
+    boundary: str | None = None
+
+
+def write_multipart(parts: list[OutPart], boundary: str, preamble: str | None = None) -> list[bytes | _Encoded]:
+    """Segments of a multipart body: CRLF everywhere, headers never folded."""
+    segs: list[bytes | _Encoded] = []
+    b = boundary.encode("ascii")
+    if preamble:
+        segs.append(preamble.encode("ascii") + b"\r\n\r\n")
+    for i, part in enumerate(parts):
+        head = (b"\r\n" if i else b"") + b"--" + b + b"\r\n"
+        head += b"".join(f"{k}: {v}\r\n".encode("utf-8") for k, v in part.headers) + b"\r\n"
+        segs.append(head)
+        if part.children:
+            segs.extend(write_multipart(part.children, part.boundary))
+        elif part.payload is not None:
+            segs.append(part.payload)
+    segs.append(b"\r\n--" + b + b"--\r\n")
+    return segs
+
+
+# ---------------------------------------------------------------------------------------------
+# Reader
+
+
+@dataclass
+class InPart:
+    """A part as read: headers, decoded payload (a blob), and children if it is a multipart."""
+
+    headers: Headers
+    blob: Blob | None = None
+    children: list[InPart] = field(default_factory=list)
+    path: str = ""
+
+    @property
+    def content_type(self) -> str:
+        return parse_params(self.headers.get("content-type") or "text/plain")[0] or "text/plain"
+
+    @property
+    def params(self) -> dict[str, str]:
+        return parse_params(self.headers.get("content-type") or "")[1]
+
+    @property
+    def content_id(self) -> str | None:
+        return strip_id(self.headers.get("content-id"))
+
+    @property
+    def content_location(self) -> str | None:
+        loc = self.headers.get("content-location")
+        return decode_words(loc.strip()) if loc else None
+
+    @property
+    def is_multipart(self) -> bool:
+        return self.content_type.startswith("multipart/")
+
+    def leaves(self) -> list[InPart]:
+        if not self.is_multipart:
+            return [self]
+        return [leaf for c in self.children for leaf in c.leaves()]
+
+
+_HEADER_LINE = re.compile(rb"^([!-9;-~]+)[ \t]*:(.*)$", re.S)
+
+
+def _looks_like_header(name: bytes) -> bool:
+    n = name.lower()
+    return n.startswith((b"content-", b"x-", b"mime-")) or n in (b"name",)
+
+
+class _Reader:
+    """Splits one multipart body (a stream) into parts, recursing into nested multiparts."""
+
+    def __init__(self, limits: MimeLimits, devs: list[Deviation]):
+        self.limits = limits
+        self.devs = devs
+        self.count = 0
+        self._noted: set[str] = set()
+
+    def note(self, code: str, path: str, message: str) -> None:
+        if code not in self._noted:  # one line per kind of slip, not one per boundary
+            self._noted.add(code)
+            self.devs.append(Deviation(code, path, message))
+
+    def read(self, source: BinaryIO, boundary: str, depth: int, path: str) -> list[InPart]:
+        if depth > self.limits.max_depth:
+            raise LimitExceededError(f"{path}: multipart nested deeper than {self.limits.max_depth}")
+        delim = b"--" + boundary.encode("latin-1")
+        buf = bytearray()
+        eof = False
+
+        def fill() -> bool:
+            nonlocal eof
+            if eof:
+                return False
+            chunk = source.read(CHUNK * 4)
+            if not chunk:
+                eof = True
+                return False
+            buf.extend(chunk)
+            return True
+
+        def find_delim(start: int) -> tuple[int, int, bool] | None:
+            """(index of "--boundary", index after its line, closing?) at or after `start`."""
+            while True:
+                i = buf.find(delim, start)
+                if i < 0:
+                    return None
+                if i == 0 or buf[i - 1] == 0x0A:
+                    j = i + len(delim)
+                    while j + 2 > len(buf) and fill():
+                        pass
+                    closing = buf[j : j + 2] == b"--"
+                    k = j + 2 if closing else j
+                    while True:
+                        while k >= len(buf) and fill():
+                            pass
+                        if k < len(buf) and buf[k] in b" \t":
+                            k += 1
+                            continue
+                        break
+                    if k >= len(buf):
+                        if closing or eof:
+                            return i, k, closing
+                    elif buf[k] == 0x0A or buf[k : k + 2] == b"\r\n":
+                        if buf[k] == 0x0A:
+                            self.note("mime-bare-lf", path, "lines end in LF instead of CRLF")
+                        return i, k + (1 if buf[k] == 0x0A else 2), closing
+                    elif closing:
+                        return i, k, True  # "--boundary--" followed by epilogue text on the same line
+                start = i + 1
+
+        # Preamble: up to the first delimiter.
+        found = None
+        while found is None:
+            found = find_delim(0)
+            if found is None and not fill():
+                raise MimeError(f"{path}: no part starts with the boundary {boundary!r}")
+        parts: list[InPart] = []
+        _, pos, closing = found
+        while not closing:
+            self.count += 1
+            if self.count > self.limits.max_parts:
+                raise LimitExceededError(f"{path}: more than {self.limits.max_parts} MIME parts")
+            part_path = f"{path}/part[{len(parts) + 1}]"
+            headers, pos = self.headers(buf, pos, fill, part_path)
+            part = InPart(headers, path=part_path)
+            sink = self.sink(part)
+            # Body: up to the next delimiter, streamed to the sink as it comes.
+            while True:
+                found = find_delim(pos)
+                if found is not None:
+                    i = found[0]
+                    end = i
+                    if i > pos:
+                        end = i - 1
+                        if end > pos and buf[end - 1] == 0x0D:
+                            end -= 1
+                    sink.write(memoryview(buf)[pos:end])
+                    _, pos, closing = found
+                    break
+                keep = len(delim) + 4
+                if len(buf) - pos > keep:
+                    cut = len(buf) - keep
+                    sink.write(memoryview(buf)[pos:cut])
+                    pos = cut
+                if not fill():
+                    raise MimeError(f"{part_path}: multipart not terminated (no closing --{boundary}--)")
+                if pos > CHUNK * 4:
+                    del buf[:pos]
+                    pos = 0
+            sink.finish()
+            if part.is_multipart:
+                self.nested(part, depth)
+            parts.append(part)
+            del buf[:pos]
+            pos = 0
+        return parts
+
+    def headers(self, buf: bytearray, pos: int, fill, path: str) -> tuple[Headers, int]:
+        items: list[list] = []
+        limit = self.limits.max_header_bytes
+        start = pos
+        while True:
+            nl = buf.find(b"\n", pos)
+            while nl < 0:
+                if len(buf) - start > limit:
+                    raise LimitExceededError(f"{path}: part headers longer than {limit} bytes")
+                if not fill():
+                    nl = len(buf)
+                    break
+                nl = buf.find(b"\n", pos)
+            line = bytes(buf[pos:nl]).rstrip(b"\r")
+            if nl - start > limit:
+                raise LimitExceededError(f"{path}: part headers longer than {limit} bytes")
+            if not line.strip():
+                return Headers((k, _decode_header_bytes(v).strip()) for k, v in items), nl + 1
+            if line[:1] in (b" ", b"\t") and items:
+                items[-1][1] += b" " + line.strip()
+            else:
+                m = _HEADER_LINE.match(line)
+                if not m or not _looks_like_header(m.group(1)):
+                    # Body text right after the headers (or a part with no headers and no blank line).
+                    self.note("mime-missing-blank-line", path, "no blank line between part headers and body")
+                    return Headers((k, _decode_header_bytes(v).strip()) for k, v in items), pos
+                items.append([m.group(1).decode("latin-1"), m.group(2).strip()])
+            pos = nl + 1
+
+    def sink(self, part: InPart) -> _Sink:
+        cte = (part.headers.get("content-transfer-encoding") or "").strip().lower()
+        if part.is_multipart and cte in ("base64", "quoted-printable"):
+            self.note("mime-multipart-cte", part.path, f"a multipart sent as {cte} (decoded first)")
+        elif cte not in ("", "7bit", "8bit", "binary", "base64", "quoted-printable"):
+            self.note("mime-cte-unknown", part.path, f"unknown Content-Transfer-Encoding {cte!r}, read as binary")
+        return _Sink(part, cte, BlobWriter(self.limits.spool_threshold, self.limits.max_part_bytes))
+
+    def nested(self, part: InPart, depth: int) -> None:
+        boundary = part.params.get("boundary")
+        if not boundary:
+            self.note("mime-no-boundary", part.path, "a multipart part without boundary, kept as one part")
+            return
+        with part.blob.open() as fp:
+            part.children = self.read(fp, boundary, depth + 1, part.path)
+
+
+class _Sink:
+    """Receives a part's raw body and writes it decoded (base64 / quoted-printable) to a blob."""
+
+    def __init__(self, part: InPart, cte: str, writer: BlobWriter):
+        self.part, self.cte, self.writer = part, cte, writer
+        self.rest = b""
+
+    def write(self, data: memoryview) -> None:
+        if not len(data):
+            return
+        if self.cte == "base64":
+            text = self.rest + bytes(data).translate(None, b" \t\r\n")
+            cut = len(text) - len(text) % 4
+            self.rest = text[cut:]
+            self._b64(text[:cut])
+        elif self.cte == "quoted-printable":
+            text = self.rest + bytes(data)
+            cut = text.rfind(b"\n") + 1
+            self.rest = text[cut:]
+            self.writer.write(binascii.a2b_qp(text[:cut]))
+        else:
+            self.writer.write(data)
+
+    def _b64(self, text: bytes) -> None:
+        if not text:
+            return
+        try:
+            self.writer.write(base64.b64decode(text, validate=True))
+        except binascii.Error as exc:
+            self.writer.discard()
+            raise MimeError(f"{self.part.path}: undecodable base64 ({exc})") from None
+
+    def finish(self) -> None:
+        if self.cte == "base64" and self.rest:
+            rest = self.rest.rstrip(b"=")
+            self._b64(rest + b"=" * (-len(rest) % 4))
+        elif self.cte == "quoted-printable" and self.rest:
+            self.writer.write(binascii.a2b_qp(self.rest))
+        self.part.blob = self.writer.blob()
+
+
+def read_multipart(
+    body: bytes | BinaryIO, boundary: str, limits: MimeLimits = DEFAULT_MIME_LIMITS, path: str = ""
+) -> tuple[list[InPart], list[Deviation]]:
+    """The parts of a multipart body, each with its payload decoded into a blob."""
+    devs: list[Deviation] = []
+    source = io.BytesIO(body) if isinstance(body, (bytes, bytearray, memoryview)) else body
+    parts = _Reader(limits, devs).read(source, boundary, 1, path)
+    return parts, devs
+
+
+def sniff_boundary(head: bytes) -> str | None:
+    """The boundary of a multipart body given without its headers: the first ``--x`` line."""
+    for line in head.splitlines()[:50]:
+        line = line.rstrip()
+        if line.startswith(b"--") and len(line) > 2 and not line.endswith(b"--"):
+            return line[2:].decode("latin-1")
+    return None
+
+
+def bytes_part(headers: Iterable[tuple[str, str]], data: bytes) -> InPart:
+    return InPart(Headers(headers), BytesBlob(data))

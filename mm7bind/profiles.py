@@ -1,0 +1,49 @@
+"""Peer profiles: everything about how one MMSC (or VASP) wants its bytes, in one value.
+
+A profile bundles the schema version and MM7Version to send, the XML style, and the MIME habits
+(transfer encoding, file-name encoding, SMIL, size limit, SOAPAction). `STANDARD` is what the
+specification asks for; dialects for particular peers are built with `Profile.replace`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from .envelope import XmlStyle
+
+TRANSFER_ENCODINGS = ("binary", "8bit", "base64", "quoted-printable")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str = "standard"
+    version: str = "REL-6-MM7-1-4"  # schema version (namespace) we send
+    mm7_version: str | None = None  # MM7Version we send; None: the version's default
+    xml: XmlStyle = field(default_factory=XmlStyle)
+    # Attachments: binary (default), 8bit, base64, or quoted-printable (text parts; others base64).
+    transfer_encoding: str = "binary"
+    soap_transfer_encoding: str = "binary"  # the SOAP part: one long XML line, so not "8bit"
+    filename_encoding: str = "rfc2231"  # non-ASCII file names: rfc2231 or rfc2047
+    auto_smil: bool = True  # generate a SMIL presentation when the content has none
+    max_message_size: int | None = None  # whole HTTP body, checked before sending
+    soap_action: str = '""'
+    content_href: bool = True  # write <Content href="cid:..."> (China Mobile's SDK leaves it out)
+    mime_preamble: str | None = None
+    boundary: str | None = None  # fixed outer boundary; None: a random one per message
+    inner_boundary: str | None = None
+    soap_content_id: str | None = None  # fixed Content-ID of the SOAP part; None: generated
+    extra_headers: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("transfer_encoding", "soap_transfer_encoding"):
+            if getattr(self, name) not in TRANSFER_ENCODINGS:
+                raise ValueError(f"{name} must be one of {', '.join(TRANSFER_ENCODINGS)}")
+        if self.filename_encoding not in ("rfc2231", "rfc2047"):
+            raise ValueError("filename_encoding must be rfc2231 or rfc2047")
+
+    def replace(self, **changes) -> Profile:
+        return dataclasses.replace(self, **changes)
+
+
+STANDARD = Profile()
