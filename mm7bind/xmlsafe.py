@@ -58,7 +58,7 @@ def charset_codec(name: str | None) -> tuple[str | None, bool]:
         return _ALIASES[key], key in _STRICT_NAMES or key in ("gb_2312-80", "cp936")
     try:
         return codecs.lookup(key).name, True
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
         return None, False
 
 
