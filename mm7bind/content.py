@@ -133,6 +133,7 @@ class BlobWriter:
         self.max_size = max_size
         self.buffer = bytearray()
         self.file: BinaryIO | None = None
+        self.path: str | None = None
         self.size = 0
 
     def write(self, data: bytes | memoryview) -> None:
@@ -146,7 +147,7 @@ class BlobWriter:
             return
         self.buffer += data
         if len(self.buffer) > self.threshold:
-            fd, name = tempfile.mkstemp(prefix="mm7bind-")
+            fd, self.path = tempfile.mkstemp(prefix="mm7bind-")
             self.file = os.fdopen(fd, "wb")
             self.file.write(self.buffer)
             self.buffer = bytearray()
@@ -154,15 +155,13 @@ class BlobWriter:
     def blob(self) -> Blob:
         if self.file is None:
             return BytesBlob(self.buffer)
-        name = self.file.name
         self.file.close()
-        return SpooledBlob(name, self.size)
+        return SpooledBlob(self.path, self.size)
 
     def discard(self) -> None:
         if self.file is not None:
-            name = self.file.name
             self.file.close()
-            os.unlink(name)
+            os.unlink(self.path)
 
 
 def spool(stream: BinaryIO, threshold: int = 4 * 1024 * 1024) -> Blob:
