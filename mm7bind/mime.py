@@ -373,7 +373,9 @@ class _Reader:
     def read(self, source: BinaryIO, boundary: str, depth: int, path: str) -> list[InPart]:
         if depth > self.limits.max_depth:
             raise LimitExceededError(f"{path}: multipart nested deeper than {self.limits.max_depth}")
-        delim = b"--" + boundary.encode("latin-1")
+        if not boundary.isascii() or not boundary.strip():
+            raise MimeError(f"{path or 'body'}: boundary {boundary!r} is not a valid MIME boundary (ASCII only)")
+        delim = b"--" + boundary.encode("ascii")
         buf = bytearray()
         eof = False
 
