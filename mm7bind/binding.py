@@ -17,7 +17,9 @@ from enum import Enum
 from functools import cache
 from typing import Any
 
-from xsdata.exceptions import ConverterWarning
+from lxml import etree
+from xsdata.exceptions import ConverterError, ConverterWarning
+from xsdata.formats.converter import converter
 from xsdata.formats.dataclass.context import XmlContext
 from xsdata.formats.dataclass.models.elements import XmlMeta, XmlVar
 from xsdata.formats.dataclass.models.generics import AnyElement
@@ -87,12 +89,95 @@ def children(cls: type) -> dict[str, XmlVar]:
 # Encoding: neutral → generated
 
 
+class ObjectBuilder:
+    """Builds the xsdata-generated dataclasses (serialised by xsdata: the reference path)."""
+
+    def make(self, cls: type, var: XmlVar | None, items: list[tuple[XmlVar, Any]]) -> Any:
+        kwargs: dict[str, Any] = {}
+        for v, value in items:
+            if v.list_element or v.tokens or v.is_wildcard:
+                kwargs.setdefault(v.name, []).extend(value if isinstance(value, list) else [value])
+            else:
+                kwargs[v.name] = value
+        return cls(**kwargs)
+
+
+_QNAMES: dict[int, str] = {}
+
+
+def _qname(var: XmlVar) -> str:
+    q = _QNAMES.get(id(var))  # XmlVars live as long as the shared context: safe to key by id
+    if q is None:
+        ns = var.namespaces[0] if var.namespaces else ""
+        q = _QNAMES[id(var)] = f"{{{ns}}}{var.local_name}" if ns else var.local_name
+    return q
+
+
+def _text(value: Any, var: XmlVar) -> str:
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
+    return converter.serialize(value, format=var.format)
+
+
+@cache
+def _shape(cls: type) -> tuple[str | None, int | None, str | None, tuple[tuple[str, XmlVar], ...]]:
+    """Per generated class: its own qname, the choice group's (name, position), required children."""
+    index = _index(cls)
+    choice = index.get("#choice")
+    meta = CONTEXT.build(cls)
+    required = tuple(
+        (name, var) for name, var in index.items()
+        if var.required and not name.startswith(("#", "text()"))
+    )
+    return meta.qname, (choice.index if choice is not None else None), (choice.name if choice else None), required
+
+
+class ElementBuilder:
+    """Builds lxml elements directly from the same walk: no intermediate objects, no second pass.
+
+    Produces the same document as the xsdata serializer (tests hold the two to identical bytes).
+    """
+
+    def make(self, cls: type, var: XmlVar | None, items: list[tuple[XmlVar, Any]]) -> etree._Element:
+        qname, choice_pos, choice_name, _ = _shape(cls)
+        el = etree.Element(qname if var is None else _qname(var))
+        if len(items) > 1:
+            items = sorted(items, key=lambda it: choice_pos if it[0].name == choice_name else it[0].index)
+        for v, value in items:
+            if v.is_attribute:
+                el.set(_qname(v) if v.namespaces and v.namespaces[0] else v.local_name, _text(value, v))
+            elif v.is_text:
+                el.text = _text(value, v)
+            elif v.is_wildcard:
+                el.text = "".join(value if isinstance(value, list) else [value])
+            else:
+                for x in value if isinstance(value, list) else [value]:
+                    if isinstance(x, etree._Element):
+                        el.append(x)
+                    else:
+                        etree.SubElement(el, _qname(v)).text = _text(x, v)
+        return el
+
+
+OBJECTS = ObjectBuilder()
+ELEMENTS = ElementBuilder()
+
+
 class _Encoder:
-    def __init__(self, version: Version, options: EncodeOptions):
+    """One walk over a neutral message, guided by the generated classes' metadata; the builder
+    decides what comes out (generated dataclasses or lxml elements)."""
+
+    def __init__(self, version: Version, options: EncodeOptions, builder):
         self.version = version
         self.options = options
+        self.builder = builder
 
-    def message(self, msg: m.Message) -> Any:
+    def message(self, msg: m.Message, content_ref: m.ContentRef | None = None) -> Any:
         cls = self.version.element_class(msg.ELEMENT)
         if cls is None:
             raise UnsupportedFieldError(
@@ -101,19 +186,18 @@ class _Encoder:
                 field=msg.ELEMENT,
                 version=self.version.name,
             )
-        values = {f.name: getattr(msg, f.name) for f in m.xml_fields(type(msg))}
+        fields = _plan(type(msg))
+        values = {f.name: getattr(msg, f.name) for f, _ in fields}
         if values.get("mm7_version") is None:
             values["mm7_version"] = self.version.default_mm7_version
-        return self.build(cls, type(msg), values, msg.ELEMENT)
+        if content_ref is not None:
+            values["content_ref"] = content_ref
+        return self.builder.make(cls, None, self.items(cls, fields, values, msg.ELEMENT))
 
-    def build(self, cls: type, ncls: type, values: dict[str, Any], where: str) -> Any:
-        """Instantiate generated `cls` from the neutral field values of `ncls`."""
-        kwargs = self.fill(cls, [(f, f.metadata["xml"]) for f in m.xml_fields(ncls)], values, where)
-        return cls(**kwargs)
-
-    def fill(self, cls: type, fields: list, values: dict[str, Any], where: str) -> dict[str, Any]:
+    def items(self, cls: type, fields: list, values: dict[str, Any], where: str) -> list[tuple[XmlVar, Any]]:
+        """(variable, built value) pairs for generated `cls` from neutral fields at their paths."""
         index = _index(cls)
-        kwargs: dict[str, Any] = {}
+        out: list[tuple[XmlVar, Any]] = []
         nested: dict[str, list] = {}
         for f, path in fields:
             value = values[f.name]
@@ -124,7 +208,7 @@ class _Encoder:
                 nested.setdefault(head, []).append((f, rest))
                 continue
             if head == "":  # the address choice held by this very element (UserAgent)
-                kwargs.update(self.address_choice(cls, value, f"{where}"))
+                out.extend(self.address_choice(cls, value, where))
                 continue
             var = index.get(head)
             if var is None:
@@ -132,23 +216,24 @@ class _Encoder:
                     continue
                 self.unsupported(f"{where}/{head}", f.name)
                 continue
-            kwargs[var.name] = self.convert(var, value, f"{where}/{head.lstrip('@')}")
+            out.append((var, self.convert(var, value, f"{where}/{head.lstrip('@')}")))
         for head, sub in nested.items():
             var = index.get(head)
             if var is None:
                 for f, _ in sub:
                     self.unsupported(f"{where}/{head}", f.name)
                 continue
-            kwargs[var.name] = var.clazz(**self.fill(var.clazz, sub, values, f"{where}/{head}"))
-        for name, var in index.items():
-            if var.name in kwargs or not var.required or name.startswith(("#", "text()")):
+            out.append((var, self.builder.make(var.clazz, var, self.items(var.clazz, sub, values, f"{where}/{head}"))))
+        present = {v.name for v, _ in out}
+        for name, var in _shape(cls)[3]:
+            if var.name in present:
                 continue
             sub = _index(var.clazz) if var.clazz is not None else None
             if sub is not None and "#choice" not in sub and not any(v.required for v in sub.values()):
-                kwargs[var.name] = var.clazz()  # e.g. SenderIdentification with nothing in it
+                out.append((var, self.builder.make(var.clazz, var, [])))  # e.g. an empty SenderIdentification
                 continue
             raise EncodeError(f"{where}/{name} is required in {self.version.name}")
-        return kwargs
+        return out
 
     def unsupported(self, path: str, field_name: str) -> None:
         msg = f"{path} does not exist in {self.version.name}"
@@ -167,23 +252,23 @@ class _Encoder:
     def convert_one(self, var: XmlVar, value: Any, where: str) -> Any:
         cls = var.clazz
         if isinstance(value, m.Address):
-            return cls(**self.address_choice(cls, value, where))
+            return self.builder.make(cls, var, self.address_choice(cls, value, where))
         if isinstance(value, m.Recipients):
-            return self.recipients(cls, value, where)
+            return self.recipients(var, value, where)
         if isinstance(value, m.Status):
-            return self.status(cls, value, where)
+            return self.status(var, value, where)
         if dataclasses.is_dataclass(value):
-            fields = m.xml_fields(type(value))
-            vals = {f.name: getattr(value, f.name) for f in fields}
-            return cls(**self.fill(cls, [(f, f.metadata["xml"]) for f in fields], vals, where))
+            fields = _plan(type(value))
+            vals = {f.name: getattr(value, f.name) for f, _ in fields}
+            return self.builder.make(cls, var, self.items(cls, fields, vals, where))
         if cls is not None:  # simple content with attributes (ServiceCode): fill its text
             text_var = _index(cls).get("text()")
             if text_var is None:
                 raise EncodeError(f"{where} needs a structured value, not {value!r}")
-            return cls(**{text_var.name: self.scalar(text_var.types, value, where)})
+            return self.builder.make(cls, var, [(text_var, self.scalar(text_var.types, value, where))])
         return self.scalar(var.types, value, where)
 
-    def address_choice(self, cls: type, addr: m.Address | str, where: str) -> dict[str, Any]:
+    def address_choice(self, cls: type, addr: m.Address | str, where: str) -> list[tuple[XmlVar, Any]]:
         addr = m.Address.parse(addr)
         var = _choice_var(cls)
         choice = var.elements and next(
@@ -191,18 +276,17 @@ class _Encoder:
         )
         if not choice:
             raise EncodeError(f"{where}: address form {addr.kind} is not allowed here")
-        leaf = self.leaf(choice.clazz, addr, where)
-        return {var.name: [leaf] if var.list_element else leaf}
+        return [(choice, self.leaf(choice, addr, where))]
 
-    def leaf(self, leaf_cls: type, addr: m.Address, where: str) -> Any:
+    def leaf(self, choice: XmlVar, addr: m.Address, where: str) -> Any:
         values = {
             "text()": addr.value,
             "@displayOnly": addr.display_only or None,
             "@addressCoding": addr.address_coding,
             "@id": addr.id,
         }
-        index = _index(leaf_cls)
-        kwargs = {}
+        index = _index(choice.clazz)
+        items = []
         for key, value in values.items():
             if value is None:
                 continue
@@ -210,35 +294,29 @@ class _Encoder:
             if var is None:
                 self.unsupported(f"{where}/{addr.kind}/{key}", key.lstrip("@"))
                 continue
-            kwargs[var.name] = self.scalar(var.types, value, f"{where}/{key}")
-        return leaf_cls(**kwargs)
+            items.append((var, self.scalar(var.types, value, f"{where}/{key}")))
+        return self.builder.make(choice.clazz, choice, items)
 
-    def recipients(self, cls: type, rcpts: m.Recipients, where: str) -> Any:
-        var = _choice_var(cls)
-        roles = {c.local_name: c.clazz for c in var.elements.values()}
+    def recipients(self, var: XmlVar, rcpts: m.Recipients, where: str) -> Any:
+        roles = {c.local_name: c for c in _choice_var(var.clazz).elements.values()}
         items = []
         for role, addrs in (("To", rcpts.to), ("Cc", rcpts.cc), ("Bcc", rcpts.bcc)):
-            if not addrs:
-                continue
-            role_cls = roles[role]
-            inner = _choice_var(role_cls)
-            leaves = []
-            for a in addrs:
-                leaves += self.address_choice(role_cls, a, f"{where}/{role}")[inner.name]
-            items.append(role_cls(**{inner.name: leaves}))
-        return cls(**{var.name: items})
+            if addrs:
+                role_var = roles[role]
+                leaves = [item for a in addrs for item in self.address_choice(role_var.clazz, a, f"{where}/{role}")]
+                items.append((role_var, self.builder.make(role_var.clazz, role_var, leaves)))
+        return self.builder.make(var.clazz, var, items)
 
-    def status(self, cls: type, status: m.Status, where: str) -> Any:
-        index = _index(cls)
-        vals = {"code": status.code, "text": status.text, "details": None}
-        fields = [f for f in m.xml_fields(m.Status) if f.name != "details"]
-        kwargs = self.fill(cls, [(f, f.metadata["xml"]) for f in fields], vals, where)
+    def status(self, var: XmlVar, status: m.Status, where: str) -> Any:
+        index = _index(var.clazz)
+        vals = {"code": status.code, "text": status.text}
+        items = self.items(var.clazz, [(f, p) for f, p in _plan(m.Status) if f.name != "details"], vals, where)
         if status.details is not None and "Details" in index:
-            var = index["Details"]
-            content_var = _index(var.clazz)["#any"]
+            details_var = index["Details"]
             self.scalar((str,), status.details, f"{where}/Details")
-            kwargs[var.name] = var.clazz(**{content_var.name: [status.details]})
-        return cls(**kwargs)
+            content_var = _index(details_var.clazz)["#any"]
+            items.append((details_var, self.builder.make(details_var.clazz, details_var, [(content_var, [status.details])])))
+        return self.builder.make(var.clazz, var, items)
 
     def scalar(self, types: tuple[type, ...], value: Any, where: str) -> Any:
         if isinstance(value, Enum):
@@ -293,6 +371,11 @@ class _Encoder:
         return value
 
 
+@cache
+def _plan(ncls: type) -> list[tuple[dataclasses.Field, str]]:
+    return [(f, f.metadata["xml"]) for f in m.xml_fields(ncls)]
+
+
 def _type_name(t: type) -> str:
     if isinstance(t, type) and issubclass(t, Enum):
         return "one of " + "|".join(str(e.value) for e in t)
@@ -328,18 +411,25 @@ def format_duration(value: timedelta) -> str:
     return out
 
 
-def to_generated(msg: m.Message, version: Version, options: EncodeOptions = EncodeOptions()) -> Any:
-    """The generated object for `msg` in `version`; raises EncodeError when it cannot be valid."""
-    return _Encoder(version, options).message(msg)
+def to_generated(msg: m.Message, version: Version, options: EncodeOptions = EncodeOptions(),
+                 content_ref: m.ContentRef | None = None) -> Any:
+    """The generated (xsdata) object for `msg` in `version`; EncodeError when it cannot be valid."""
+    return _Encoder(version, options, OBJECTS).message(msg, content_ref)
 
 
-def transaction_id(version: Version, value: str, must_understand: bool = True) -> Any:
+def to_element(msg: m.Message, version: Version, options: EncodeOptions = EncodeOptions(),
+               content_ref: m.ContentRef | None = None) -> etree._Element:
+    """The lxml element for `msg` in `version`, built in one pass from the same walk."""
+    return _Encoder(version, options, ELEMENTS).message(msg, content_ref)
+
+
+def transaction_id(version: Version, value: str, must_understand: bool = True, builder=OBJECTS) -> Any:
     cls = version.element_class("TransactionID")
     index = _index(cls)
-    kwargs = {index["text()"].name: value}
+    items = [(index["text()"], value)]
     if must_understand:
-        kwargs[index["@mustUnderstand"].name] = "1"
-    return cls(**kwargs)
+        items.append((index["@mustUnderstand"], "1"))
+    return builder.make(cls, None, items)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -515,6 +605,141 @@ def _flatten(value: Any) -> str | None:
     walk(value)
     text = "".join(parts).strip()
     return text or None
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding straight from a (normalised) lxml tree: the same field paths, no generated objects.
+
+
+def from_element(el: etree._Element, ncls: type, cls: type) -> Any:
+    """Neutral `ncls` from element `el` whose schema type is generated `cls` (the reading model).
+
+    The tree must already be in schema shape (see `tolerance`); values are converted with
+    xsdata's own converters, so both decoding engines read every value the same way.
+    """
+    kwargs = {}
+    kids = _children_by_name(el)
+    for name, path, first, target, is_list in _read_plan(ncls):
+        if path and first not in kids and first[0] not in "@t":
+            continue  # nothing there: the common case, checked without walking the path
+        raw = _element_path(el, kids, cls, path)
+        if raw is None:
+            continue
+        var, nodes = raw
+        kwargs[name] = [_element_value(n, var, target) for n in nodes] if is_list else _element_value(nodes[0], var, target)
+    return ncls(**kwargs)
+
+
+@cache
+def _read_plan(ncls: type) -> tuple[tuple[str, str, str, type | None, bool], ...]:
+    return tuple(
+        (f.name, path, path.split("/", 1)[0], _target(ncls, f.name), typing.get_origin(_hints(ncls)[f.name]) is list)
+        for f, path in _plan(ncls)
+    )
+
+
+def _children_by_name(el: etree._Element) -> dict[str, list[etree._Element]]:
+    out: dict[str, list[etree._Element]] = {}
+    for child in el:
+        tag = child.tag
+        if isinstance(tag, str):
+            out.setdefault(tag[tag.find("}") + 1 :], []).append(child)
+    return out
+
+
+def _element_path(el, kids, cls: type, path: str):
+    """(XmlVar, [nodes]) at `path` below `el`; attributes and text come back as strings."""
+    if path == "":
+        return None, [el]
+    heads = path.split("/")
+    for i, head in enumerate(heads):
+        var = _index(cls).get(head)
+        if var is None:
+            return None
+        if head.startswith("@"):
+            value = el.get(_qname(var) if var.namespaces and var.namespaces[0] else var.local_name)
+            return None if value is None else (var, [value])
+        if head == "text()":
+            return None if el.text is None else (var, [el.text])
+        nodes = kids.get(head)
+        if not nodes:
+            return None
+        if i == len(heads) - 1:
+            return var, nodes
+        el, cls = nodes[0], var.clazz
+        kids = _children_by_name(el)
+    return None
+
+
+def _parse_scalar(text: str, var: XmlVar) -> Any:
+    try:
+        return converter.deserialize(text, var.types, format=var.format)
+    except ConverterError:
+        return text  # as xsdata's parser does: kept as sent; schema validation has reported it
+
+
+def _element_value(node, var: XmlVar | None, target: type | None) -> Any:
+    if target is m.Address:
+        return _element_address(node, var.clazz if var is not None else None)
+    if target is m.Recipients:
+        out = m.Recipients()
+        for role in node:
+            if isinstance(role.tag, str):
+                name = etree.QName(role).localname.lower()
+                getattr(out, name).extend(_element_addresses(role))
+        return out
+    if target is m.Status:
+        kids = _children_by_name(node)
+        code = kids.get("StatusCode")
+        text = kids.get("StatusText")
+        details = kids.get("Details")
+        return m.Status(
+            code=int((code[0].text or "").strip()),
+            text=text[0].text or "" if text else None,
+            details=(("".join(details[0].itertext()).strip() or None) if details else None),
+        )
+    if target is not None and dataclasses.is_dataclass(target):
+        return from_element(node, target, var.clazz)
+    if isinstance(node, str):
+        value = _parse_scalar(node, var)
+    elif var is not None and var.clazz is not None:  # simple content with attributes (ServiceCode)
+        value = node.text or ""
+    else:
+        value = _parse_scalar(node.text or "", var)
+    if isinstance(value, Enum):
+        value = value.value
+    if target is not None and issubclass(target, Enum):
+        try:
+            return target(value)
+        except ValueError:
+            return value
+    return scalar_in(value)
+
+
+def _element_address(node, cls: type | None) -> m.Address | None:
+    for leaf in node:
+        if isinstance(leaf.tag, str):
+            return _leaf_from_element(leaf)
+    return None
+
+
+def _element_addresses(node) -> list[m.Address]:
+    return [_leaf_from_element(leaf) for leaf in node if isinstance(leaf.tag, str)]
+
+
+def _leaf_from_element(leaf) -> m.Address:
+    coding = leaf.get("addressCoding")
+    try:
+        coding = m.AddressCoding(coding) if coding is not None else None
+    except ValueError:
+        pass
+    return m.Address(
+        value=(leaf.text or "").strip(),
+        kind=m.AddressKind(etree.QName(leaf).localname),
+        display_only=(leaf.get("displayOnly") or "").strip() in ("true", "1"),
+        address_coding=coding,
+        id=leaf.get("id"),
+    )
 
 
 def field_enum_values(version: Version, element: str, child: str) -> tuple[str, ...]:

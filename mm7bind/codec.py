@@ -84,20 +84,18 @@ def encode(
     content: Content | None = getattr(body, "content", None)
     if content is not None and not content.parts and content.smil is None:
         content = None
-    smil = None
-    container_id = None
+    smil = container_id = content_ref = None
     if content is not None:
-        if content.smil is None and profile.auto_smil and any(p.kind in ("image", "audio", "video", "text") for p in content.parts):
+        smil = content.smil
+        if smil is None and profile.auto_smil and any(p.kind in ("image", "audio", "video", "text") for p in content.parts):
             smil = make_smil(content.parts)
-        else:
-            smil = content.smil
         container_id = content.content_id or new_content_id("content")
         if profile.content_href:
             allow = body.content_ref.allow_adaptations if body.content_ref else True
-            body = dataclasses.replace(body, content_ref=m.ContentRef(href="cid:" + container_id, allow_adaptations=allow))
+            content_ref = m.ContentRef(href="cid:" + container_id, allow_adaptations=allow)
     if isinstance(body, m.Message) and profile.mm7_version and body.mm7_version is None:
         body = dataclasses.replace(body, mm7_version=profile.mm7_version)
-    xml = soap.encode(body, transaction_id=transaction_id, version=version, style=profile.xml)
+    xml = soap.encode(body, transaction_id=transaction_id, version=version, style=profile.xml, content_ref=content_ref)
     charset = profile.xml.encoding.lower()
     headers = {"SOAPAction": profile.soap_action, **dict(profile.extra_headers)}
     if content is None:
@@ -197,10 +195,12 @@ def decode(
     xml_limits: XmlLimits = DEFAULT_LIMITS,
 ) -> soap.Envelope:
     """Read an MM7 HTTP body (bare SOAP, or SOAP with attachments) with its Content-Type."""
-    stream = io.BytesIO(body) if isinstance(body, (bytes, bytearray, memoryview)) else body
+    in_memory = isinstance(body, (bytes, bytearray, memoryview))
+    if in_memory:
+        body = bytes(body) if not isinstance(body, bytes) else body
     devs: list[Deviation] = []
     ctype, params = parse_params(content_type or "")
-    head = _peek(stream, 4096)
+    head = body[:4096] if in_memory else _peek(body, 4096)
     boundary = params.get("boundary") if ctype.startswith("multipart/") else None
     looks_xml = head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
     if ctype.startswith("multipart/") and not boundary:
@@ -224,11 +224,11 @@ def decode(
         elif ctype != "text/xml":
             devs.append(Deviation("soap-content-type", "", f"SOAP 1.1 is text/xml, not {ctype}"))
     if boundary is None:
-        xml = _read_limited(stream, xml_limits.max_bytes)
+        xml = body if in_memory else _read_limited(body, xml_limits.max_bytes)
         env = soap.decode(xml, charset_hint=params.get("charset"), limits=xml_limits)
         env.deviations[:0] = devs
         return _finish(env, strict)
-    parts, mime_devs = read_multipart(stream, boundary, limits)
+    parts, mime_devs = read_multipart(body, boundary, limits)
     devs += mime_devs
     root, others = _root(parts, params.get("start"), devs)
     xml_size = root.blob.size if root.blob else 0

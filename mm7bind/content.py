@@ -13,7 +13,6 @@ import mimetypes
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,9 +68,9 @@ class BytesBlob(Blob):
         return self.data
 
     def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
-        view = memoryview(self.data)
+        view = memoryview(self.data)  # views, not copies: writers and hashes take them as they are
         for i in range(0, self.size, size):
-            yield bytes(view[i : i + size])
+            yield view[i : i + size]
 
 
 class FileBlob(Blob):
@@ -241,7 +240,7 @@ def media_kind(content_type: str) -> str:
 
 def new_content_id(hint: str = "part") -> str:
     safe = "".join(c for c in hint if c.isalnum() or c in "-._")[:24] or "part"
-    return f"{safe}-{uuid.uuid4().hex[:12]}@mm7bind"
+    return f"{safe}-{os.urandom(6).hex()}@mm7bind"
 
 
 @dataclass(eq=False)

@@ -15,7 +15,7 @@ import base64
 import binascii
 import io
 import re
-import uuid
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from email.header import decode_header
@@ -183,7 +183,8 @@ def strip_id(value: str | None) -> str | None:
 
 
 def new_boundary() -> str:
-    return "mm7bind-" + uuid.uuid4().hex
+    # Unpredictable, so content supplied by others cannot contain it on purpose.
+    return "mm7bind-" + os.urandom(16).hex()
 
 
 class _Encoded:
@@ -348,6 +349,9 @@ class InPart:
         return [leaf for c in self.children for leaf in c.leaves()]
 
 
+_NOT_BASE64 = bytes(b for b in range(256) if chr(b) not in
+                    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+
 _HEADER_LINE = re.compile(rb"^([!-9;-~]+)[ \t]*:(.*)$", re.S)
 
 
@@ -370,17 +374,23 @@ class _Reader:
             self._noted.add(code)
             self.devs.append(Deviation(code, path, message))
 
-    def read(self, source: BinaryIO, boundary: str, depth: int, path: str) -> list[InPart]:
+    def read(self, source: BinaryIO | _Window, boundary: str, depth: int, path: str) -> list[InPart]:
+        """Parts of one multipart body. A `_Window` (bytes already in memory) is split without
+        copying: parts become views of it. A stream is read in chunks and parts are spooled."""
         if depth > self.limits.max_depth:
             raise LimitExceededError(f"{path}: multipart nested deeper than {self.limits.max_depth}")
         if not boundary.isascii() or not boundary.strip():
             raise MimeError(f"{path or 'body'}: boundary {boundary!r} is not a valid MIME boundary (ASCII only)")
         delim = b"--" + boundary.encode("ascii")
-        buf = bytearray()
-        eof = False
+        window = isinstance(source, _Window)
+        if window:
+            buf, lo, hi = source.data, source.lo, source.hi
+        else:
+            buf, lo, hi = bytearray(), 0, 0
+        eof = window
 
         def fill() -> bool:
-            nonlocal eof
+            nonlocal eof, hi
             if eof:
                 return False
             chunk = source.read(CHUNK * 4)
@@ -388,28 +398,29 @@ class _Reader:
                 eof = True
                 return False
             buf.extend(chunk)
+            hi = len(buf)
             return True
 
         def find_delim(start: int) -> tuple[int, int, bool] | None:
             """(index of "--boundary", index after its line, closing?) at or after `start`."""
             while True:
-                i = buf.find(delim, start)
+                i = buf.find(delim, start, hi)
                 if i < 0:
                     return None
-                if i == 0 or buf[i - 1] == 0x0A:
+                if i == lo or buf[i - 1] == 0x0A:
                     j = i + len(delim)
-                    while j + 2 > len(buf) and fill():
+                    while j + 2 > hi and fill():
                         pass
-                    closing = buf[j : j + 2] == b"--"
+                    closing = buf[j : min(j + 2, hi)] == b"--"
                     k = j + 2 if closing else j
                     while True:
-                        while k >= len(buf) and fill():
+                        while k >= hi and fill():
                             pass
-                        if k < len(buf) and buf[k] in b" \t":
+                        if k < hi and buf[k] in b" \t":
                             k += 1
                             continue
                         break
-                    if k >= len(buf):
+                    if k >= hi:
                         if closing or eof:
                             return i, k, closing
                     elif buf[k] == 0x0A or buf[k : k + 2] == b"\r\n":
@@ -420,10 +431,17 @@ class _Reader:
                         return i, k, True  # "--boundary--" followed by epilogue text on the same line
                 start = i + 1
 
+        def body_end(i: int, pos: int) -> int:
+            """Where a part's body ends: before the line break that belongs to the delimiter."""
+            if i <= pos:
+                return pos
+            end = i - 1
+            return end - 1 if end > pos and buf[end - 1] == 0x0D else end
+
         # Preamble: up to the first delimiter.
         found = None
         while found is None:
-            found = find_delim(0)
+            found = find_delim(lo)
             if found is None and not fill():
                 raise MimeError(f"{path}: no part starts with the boundary {boundary!r}")
         parts: list[InPart] = []
@@ -433,53 +451,55 @@ class _Reader:
             if self.count > self.limits.max_parts:
                 raise LimitExceededError(f"{path}: more than {self.limits.max_parts} MIME parts")
             part_path = f"{path}/part[{len(parts) + 1}]"
-            headers, pos = self.headers(buf, pos, fill, part_path)
+            headers, pos = self.headers(buf, pos, fill, part_path, lambda: hi)
             part = InPart(headers, path=part_path)
             sink = self.sink(part)
-            # Body: up to the next delimiter, streamed to the sink as it comes.
-            while True:
+            if window:
                 found = find_delim(pos)
-                if found is not None:
-                    i = found[0]
-                    end = i
-                    if i > pos:
-                        end = i - 1
-                        if end > pos and buf[end - 1] == 0x0D:
-                            end -= 1
-                    sink.write(memoryview(buf)[pos:end])
-                    _, pos, closing = found
-                    break
-                keep = len(delim) + 4
-                if len(buf) - pos > keep:
-                    cut = len(buf) - keep
-                    sink.write(memoryview(buf)[pos:cut])
-                    pos = cut
-                if not fill():
+                if found is None:
                     raise MimeError(f"{part_path}: multipart not terminated (no closing --{boundary}--)")
-                if pos > CHUNK * 4:
-                    del buf[:pos]
-                    pos = 0
+                sink.window(buf, pos, body_end(found[0], pos))
+                _, pos, closing = found
+            else:
+                # Stream: the body goes to the sink as it comes, up to the next delimiter.
+                while True:
+                    found = find_delim(pos)
+                    if found is not None:
+                        sink.write(memoryview(buf)[pos : body_end(found[0], pos)])
+                        _, pos, closing = found
+                        break
+                    keep = len(delim) + 4
+                    if hi - pos > keep:
+                        cut = hi - keep
+                        sink.write(memoryview(buf)[pos:cut])
+                        pos = cut
+                    if not fill():
+                        raise MimeError(f"{part_path}: multipart not terminated (no closing --{boundary}--)")
+                    if pos > CHUNK * 4:
+                        del buf[:pos]
+                        pos, hi = 0, len(buf)
             sink.finish()
             if part.is_multipart:
                 self.nested(part, depth)
             parts.append(part)
-            del buf[:pos]
-            pos = 0
+            if not window:
+                del buf[:pos]
+                pos, hi = 0, len(buf)
         return parts
 
-    def headers(self, buf: bytearray, pos: int, fill, path: str) -> tuple[Headers, int]:
+    def headers(self, buf, pos: int, fill, path: str, end) -> tuple[Headers, int]:
         items: list[list] = []
         limit = self.limits.max_header_bytes
         start = pos
         while True:
-            nl = buf.find(b"\n", pos)
+            nl = buf.find(b"\n", pos, end())
             while nl < 0:
-                if len(buf) - start > limit:
+                if end() - start > limit:
                     raise LimitExceededError(f"{path}: part headers longer than {limit} bytes")
                 if not fill():
-                    nl = len(buf)
+                    nl = end()
                     break
-                nl = buf.find(b"\n", pos)
+                nl = buf.find(b"\n", pos, end())
             line = bytes(buf[pos:nl]).rstrip(b"\r")
             if nl - start > limit:
                 raise LimitExceededError(f"{path}: part headers longer than {limit} bytes")
@@ -509,6 +529,9 @@ class _Reader:
         if not boundary:
             self.note("mime-no-boundary", part.path, "a multipart part without boundary, kept as one part")
             return
+        if isinstance(part.blob, ViewBlob):
+            part.children = self.read(part.blob.window(), boundary, depth + 1, part.path)
+            return
         with part.blob.open() as fp:
             part.children = self.read(fp, boundary, depth + 1, part.path)
 
@@ -519,12 +542,23 @@ class _Sink:
     def __init__(self, part: InPart, cte: str, writer: BlobWriter):
         self.part, self.cte, self.writer = part, cte, writer
         self.rest = b""
+        self.done = False
+
+    def window(self, data: bytes, lo: int, hi: int) -> None:
+        """The whole body at once, from bytes in memory: raw bodies become views, not copies."""
+        if self.cte in ("base64", "quoted-printable"):
+            self.write(memoryview(data)[lo:hi])
+        else:
+            if self.writer.max_size is not None and hi - lo > self.writer.max_size:
+                raise LimitExceededError(f"a part is larger than the limit of {self.writer.max_size} bytes")
+            self.part.blob = ViewBlob(data, lo, hi)
+            self.done = True
 
     def write(self, data: memoryview) -> None:
         if not len(data):
             return
         if self.cte == "base64":
-            text = self.rest + bytes(data).translate(None, b" \t\r\n")
+            text = self.rest + bytes(data).translate(None, _NOT_BASE64)
             cut = len(text) - len(text) % 4
             self.rest = text[cut:]
             self._b64(text[:cut])
@@ -540,12 +574,14 @@ class _Sink:
         if not text:
             return
         try:
-            self.writer.write(base64.b64decode(text, validate=True))
+            self.writer.write(binascii.a2b_base64(text))
         except binascii.Error as exc:
             self.writer.discard()
             raise MimeError(f"{self.part.path}: undecodable base64 ({exc})") from None
 
     def finish(self) -> None:
+        if self.done:
+            return
         if self.cte == "base64" and self.rest:
             rest = self.rest.rstrip(b"=")
             self._b64(rest + b"=" * (-len(rest) % 4))
@@ -557,11 +593,68 @@ class _Sink:
 def read_multipart(
     body: bytes | BinaryIO, boundary: str, limits: MimeLimits = DEFAULT_MIME_LIMITS, path: str = ""
 ) -> tuple[list[InPart], list[Deviation]]:
-    """The parts of a multipart body, each with its payload decoded into a blob."""
+    """The parts of a multipart body, each with its payload decoded into a blob.
+
+    Bytes are split in place (parts are views of them); streams are read in chunks, with large
+    parts spooled to temporary files."""
     devs: list[Deviation] = []
-    source = io.BytesIO(body) if isinstance(body, (bytes, bytearray, memoryview)) else body
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        data = bytes(body) if not isinstance(body, bytes) else body
+        if len(data) > limits.max_body_bytes:
+            raise LimitExceededError(f"the body is {len(data)} bytes, more than {limits.max_body_bytes}")
+        source: BinaryIO | _Window = _Window(data, 0, len(data))
+    else:
+        source = _Limited(body, limits.max_body_bytes)
     parts = _Reader(limits, devs).read(source, boundary, 1, path)
     return parts, devs
+
+
+class _Window:
+    """A range of bytes already in memory."""
+
+    def __init__(self, data: bytes, lo: int, hi: int):
+        self.data, self.lo, self.hi = data, lo, hi
+
+
+class _Limited(io.RawIOBase):
+    """A stream that refuses to yield more than `limit` bytes."""
+
+    def __init__(self, fp: BinaryIO, limit: int):
+        self.fp, self.limit, self.seen = fp, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fp.read(n)
+        self.seen += len(data)
+        if self.seen > self.limit:
+            raise LimitExceededError(f"the body is more than {self.limit} bytes")
+        return data
+
+
+class ViewBlob(Blob):
+    """Part of a bytes object, without a copy (parts of a body decoded from memory)."""
+
+    def __init__(self, data: bytes, lo: int, hi: int):
+        self.data, self.lo, self.hi = data, lo, hi
+        self.size = hi - lo
+
+    def window(self) -> _Window:
+        return _Window(self.data, self.lo, self.hi)
+
+    def open(self) -> BinaryIO:
+        return io.BytesIO(memoryview(self.data)[self.lo : self.hi])
+
+    def read(self) -> bytes:
+        if self.lo == 0 and self.hi == len(self.data):
+            return self.data
+        return self.data[self.lo : self.hi]
+
+    def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
+        view = memoryview(self.data)
+        for i in range(self.lo, self.hi, size):
+            yield view[i : min(i + size, self.hi)]
 
 
 def sniff_boundary(head: bytes) -> str | None:

@@ -76,6 +76,7 @@ class Normalizer:
 
     def __init__(self, target_ns: str, collector: Collector, source_ns: str | None = None):
         self.ns = target_ns
+        self._prefix = f"{{{target_ns}}}"
         # Children in the namespace the message element itself came in are not slips of their own.
         self.source_ns = source_ns
         self.dev = collector
@@ -105,7 +106,7 @@ class Normalizer:
             for child in kids:
                 child.tail = None
         seen: set[str] = set()
-        parent_name = etree.QName(el).localname
+        parent_name = el.tag[el.tag.find("}") + 1:]
         for child in kids:
             name = self.child_name(child, index, parent_name, path)
             if name is None:
@@ -126,6 +127,11 @@ class Normalizer:
     # -- pieces ---------------------------------------------------------------------------------
 
     def child_name(self, child: etree._Element, index: dict, parent: str, path: str) -> str | None:
+        tag = child.tag
+        if tag.startswith(self._prefix):  # the common case: already right
+            name = tag[len(self._prefix):]
+            if name in index and name[0] not in "@#" and name != "text()":
+                return name
         qn = etree.QName(child)
         name = qn.localname
         if qn.namespace not in (self.ns, self.source_ns):
@@ -226,10 +232,13 @@ class Normalizer:
 
     def order(self, el: etree._Element, index: dict, path: str) -> None:
         kids = list(el)
+        if len(kids) < 2:
+            return
         choice = index.get("#choice")
         keys = []
         for c in kids:
-            var = index[etree.QName(c).localname]
+            tag = c.tag
+            var = index[tag[tag.find("}") + 1:]]
             # Alternatives of one choice share their group's place (To/Cc/Bcc in any order).
             keys.append(choice.index if choice is not None and var.name == choice.name else var.index)
         if keys == sorted(keys):

@@ -95,6 +95,8 @@ def test_capture(path):
     assert want_codes <= {d.code for d in env.deviations}, env.deviations
     if not want_codes:
         assert mm7.decode_envelope(xml, strict=True).body == env.body
+    reference = mm7.decode_envelope(xml, engine="xsdata")
+    assert reference.body == env.body and reference.deviations == env.deviations
 
 
 def test_selected_values(samples_dir):

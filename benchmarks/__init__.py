@@ -1,0 +1,1 @@
+"""mm7bind benchmark runner: `python -m benchmarks [--json] [--quick] [--only NAME]`."""
