@@ -3,7 +3,10 @@
 The core is sans I/O: messages in, bytes out, and back. See README.md for the one-page API.
 """
 
-from . import versions
+__version__ = "0.1.0"
+
+from . import auth, versions  # noqa: E402
+from .client import AsyncClient, Client, ClientConfig, Result
 from .codec import HttpMessage, MessageTooLargeError, decode, encode
 from .content import Content, Part
 from .envelope import Envelope, Fault, XmlStyle
@@ -11,6 +14,8 @@ from .envelope import decode as decode_envelope
 from .envelope import encode as encode_envelope
 from .mime import MimeError, MimeLimits
 from .profiles import STANDARD, Profile
+from .retry import RateLimiter, RetryPolicy
+from .store import MemoryStore, SentRecord, SqliteStore
 from .xmlsafe import XmlLimits
 from .errors import (
     DecodeError,
@@ -66,12 +71,12 @@ from .messages import (
 from .status import RequestStatus
 from .versions import Version
 
-__version__ = "0.1.0"
-
 __all__ = [
     "versions", "Version", "encode", "decode", "encode_envelope", "decode_envelope", "HttpMessage",
     "Envelope", "Fault", "XmlStyle", "Profile", "STANDARD", "RequestStatus", "Content", "Part",
     "MimeLimits", "XmlLimits", "MimeError", "MessageTooLargeError",
+    "Client", "AsyncClient", "ClientConfig", "Result", "RetryPolicy", "RateLimiter",
+    "MemoryStore", "SqliteStore", "SentRecord",
     "MM7Error", "DecodeError", "EncodeError", "Deviation", "LimitExceededError", "MalformedXMLError",
     "NotSOAPError", "UnknownNamespaceError", "UnsupportedFieldError", "UnsupportedOperationError",
     "ValidationError", "XMLSecurityError",

@@ -96,3 +96,56 @@ class UnsupportedFieldError(EncodeError):
         super().__init__(message)
         self.field = field
         self.version = version
+
+
+# ---------------------------------------------------------------------------------------------
+# Sending (client) errors
+
+
+class SendError(MM7Error):
+    """A request that did not get a usable MM7 answer. `attempts` says how often it was tried."""
+
+    def __init__(self, message: str, *, transaction_id: str | None = None, url: str | None = None, attempts: int = 1):
+        super().__init__(message)
+        self.transaction_id = transaction_id
+        self.url = url
+        self.attempts = attempts
+
+
+class TransportError(SendError):
+    """The HTTP exchange itself failed."""
+
+
+class ConnectError(TransportError):
+    """No connection could be made (refused, unreachable, TLS handshake failed, DNS)."""
+
+
+class RequestTimeout(TransportError):
+    """Connecting or waiting for the answer took longer than the configured timeout."""
+
+
+class HTTPStatusError(SendError):
+    """The MMSC answered with an HTTP error and no SOAP Fault."""
+
+    def __init__(self, message: str, *, status: int, body: bytes = b"", headers: dict | None = None, **kw):
+        super().__init__(message, **kw)
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+class FaultError(SendError):
+    """The MMSC answered with a SOAP Fault (with HTTP 500 or 200); `fault.detail` is its RSErrorRsp."""
+
+    def __init__(self, message: str, *, fault, http_status: int, **kw):
+        super().__init__(message, **kw)
+        self.fault = fault
+        self.http_status = http_status
+
+    @property
+    def status(self):
+        return self.fault.status
+
+
+class ProtocolError(SendError):
+    """The answer could not be read as the MM7 response we asked for."""

@@ -12,6 +12,7 @@ import codecs
 import re
 import threading
 from dataclasses import dataclass
+from functools import cache
 
 from lxml import etree
 
@@ -32,6 +33,7 @@ DEFAULT_LIMITS = XmlLimits()
 _DECL = re.compile(r"\A(\s*)<\?xml\b([^>]*?)\?>")
 _ENCODING = re.compile(r"""\bencoding\s*=\s*["']([^"']*)["']""")
 _FORBIDDEN = re.compile(r"<!(DOCTYPE|ENTITY)\b", re.IGNORECASE)
+_FORBIDDEN_BYTES = re.compile(rb"<!(DOCTYPE|ENTITY)\b", re.IGNORECASE)
 
 # Charset names seen in MM7 traffic, mapped to the codec we decode with.
 _ALIASES = {
@@ -159,6 +161,31 @@ def parse_xml(
         enc = _ENCODING.search(m.group(2))
         if enc and not declared_bom:
             declared = enc.group(1)
+    root = None
+    used = "utf-8"
+    label = (declared if declared is not None else charset_hint or "utf-8").strip().lower()
+    if label == "utf-8" and not declared_bom and not data[:1].isspace():
+        # The usual case: UTF-8 as labelled. lxml reads the bytes as they are (it checks the UTF-8).
+        if _FORBIDDEN_BYTES.search(data):
+            raise XMLSecurityError(f"{where}: DOCTYPE or ENTITY declarations are not allowed in SOAP messages")
+        try:
+            root = etree.fromstring(data, _pool.parser)
+        except etree.XMLSyntaxError:
+            root = None  # mislabelled, or malformed: the careful path below says which
+    if root is None:
+        root, used = _parse_decoded(data, declared, charset_hint, where, devs)
+    if root is None:
+        raise MalformedXMLError(f"{where}: no root element")
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:  # belt and braces: the scan above
+        raise XMLSecurityError(f"{where}: DOCTYPE is not allowed in SOAP messages")
+    check_shape(root, limits, where)
+    return ParsedXml(root=root, deviations=devs, encoding=used)
+
+
+def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, where: str,
+                   devs: list[Deviation]) -> tuple[etree._Element, str]:
+    """Decode in Python (charset fallbacks recorded), then hand lxml clean UTF-8."""
     text, used, cs_devs = decode_text(data, declared, charset_hint, where)
     devs += cs_devs
     if _FORBIDDEN.search(text):
@@ -183,27 +210,23 @@ def parse_xml(
             root = etree.fromstring(text.encode("utf-8"), _pool.parser)
         except etree.XMLSyntaxError as exc2:
             raise MalformedXMLError(f"{where}: not well-formed XML: {exc2.msg}") from None
-    if root is None:
-        raise MalformedXMLError(f"{where}: no root element")
-    docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:  # belt and braces: the scan above
-        raise XMLSecurityError(f"{where}: DOCTYPE is not allowed in SOAP messages")
-    check_shape(root, limits, where)
-    return ParsedXml(root=root, deviations=devs, encoding=used)
+    return root, used
+
+
+@cache
+def _depth_probe(depth: int) -> etree.XPath:
+    # An element exists at depth `depth` iff this path matches; evaluated in C.
+    return etree.XPath("boolean(/" + "/".join(["*"] * depth) + ")")
+
+
+_COUNT = etree.XPath("count(//*)")
 
 
 def check_shape(root: etree._Element, limits: XmlLimits, where: str) -> None:
-    depth = count = 0
-    for event, _el in etree.iterwalk(root, events=("start", "end")):
-        if event == "start":
-            depth += 1
-            count += 1
-            if depth > limits.max_depth:
-                raise LimitExceededError(f"{where}: elements nested deeper than {limits.max_depth}")
-            if count > limits.max_elements:
-                raise LimitExceededError(f"{where}: more than {limits.max_elements} elements")
-        else:
-            depth -= 1
+    if _depth_probe(limits.max_depth + 1)(root):
+        raise LimitExceededError(f"{where}: elements nested deeper than {limits.max_depth}")
+    if _COUNT(root) > limits.max_elements:
+        raise LimitExceededError(f"{where}: more than {limits.max_elements} elements")
 
 
 _NS_DECL = re.compile(r"""(\bxmlns(?::[\w.-]+)?\s*=\s*)(["'])([^"']*\s[^"']*)\2""")

@@ -1,0 +1,523 @@
+"""The VASP client: Submit, Cancel, Replace, extendedCancel, extendedReplace to one or more MMSCs.
+
+`ClientCore` holds every decision (what to send, what an answer means, whether and when to try
+again, where next) and does no I/O. `Client` carries its bytes over zeep's `Transport` (a requests
+session: keep-alive pool, TLS, Basic/Digest auth); `AsyncClient` does the same over zeep's
+`AsyncTransport` (httpx). Both always set connect and read timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import __version__
+from . import messages as m
+from . import versions
+from .codec import HttpMessage, decode, encode
+from .content import Content
+from .envelope import Fault
+from .errors import (
+    ConnectError,
+    DecodeError,
+    Deviation,
+    FaultError,
+    HTTPStatusError,
+    ProtocolError,
+    RequestTimeout,
+    SendError,
+    TransportError,
+)
+from .profiles import STANDARD, Profile
+from .retry import RateLimiter, RetryPolicy, parse_retry_after
+from .store import SentRecord
+
+log = logging.getLogger("mm7bind.client")
+
+STREAM_ABOVE = 1024 * 1024  # bodies larger than this are streamed from their parts, not joined
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Everything about one MMSC connection. `urls` are tried in order (or in turn: `round_robin`)."""
+
+    urls: tuple[str, ...]
+    profile: Profile = STANDARD
+    username: str | None = None
+    password: str | None = None
+    auth: str = "basic"  # basic | digest (sent only when a username is set)
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    pool_size: int = 10  # kept-alive connections per MMSC
+    verify: bool | str = True  # TLS: True, False, or a CA bundle path
+    cert: str | tuple[str, str] | None = None  # client certificate (mutual TLS): path, or (cert, key)
+    headers: tuple[tuple[str, str], ...] = ()  # extra HTTP headers (carrier id, ...)
+    user_agent: str = f"mm7bind/{__version__}"
+    round_robin: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    rate_limit: float | None = None  # messages per second per MMSC URL
+    # Filled into requests that leave them empty:
+    vaspid: str | None = None
+    vasid: str | None = None
+    service_code: str | None = None
+    sender_address: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.urls, str):
+            object.__setattr__(self, "urls", (self.urls,))
+        if not self.urls:
+            raise ValueError("at least one MMSC URL is needed")
+        if self.auth not in ("basic", "digest"):
+            raise ValueError("auth must be basic or digest")
+        if self.connect_timeout <= 0 or self.read_timeout <= 0:
+            raise ValueError("timeouts must be positive: a request must never wait forever")
+
+
+@dataclass
+class Result:
+    """The MMSC's answer to one request."""
+
+    operation: str
+    transaction_id: str
+    status: m.Status
+    response: m.Message
+    version: versions.Version | None
+    url: str
+    attempts: int
+    elapsed: float
+    http_status: int
+    deviations: list[Deviation] = field(default_factory=list)
+
+    @property
+    def message_id(self) -> str | None:
+        return getattr(self.response, "message_id", None)
+
+    @property
+    def ok(self) -> bool:
+        return self.status.is_success
+
+    def raise_for_status(self) -> Result:
+        if not self.ok:
+            raise SendError(f"{self.operation}: {self.status.code} {self.status.text}",
+                            transaction_id=self.transaction_id, url=self.url, attempts=self.attempts)
+        return self
+
+
+@dataclass
+class Prepared:
+    message: m.Message
+    transaction_id: str
+    http: HttpMessage
+    headers: dict[str, str]
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Retry:
+    delay: float
+    url: str
+    error: Exception | None  # what this attempt ended with (raised if no attempt is left)
+
+
+def new_transaction_id() -> str:
+    return uuid.uuid4().hex
+
+
+class ClientCore:
+    """Decisions without I/O: shared by the sync and async clients (and testable on its own)."""
+
+    def __init__(self, config: ClientConfig, store=None, rng: random.Random | None = None):
+        self.config = config
+        self.store = store
+        self.rng = rng or random.Random()
+        self._next = 0
+        self.limiters = {u: RateLimiter(config.rate_limit) for u in config.urls} if config.rate_limit else {}
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    def with_defaults(self, msg: m.Message) -> m.Message:
+        c = self.config
+        changes = {}
+        for name in ("vaspid", "vasid", "service_code", "sender_address"):
+            if getattr(c, name) is not None and hasattr(msg, name) and getattr(msg, name) is None:
+                changes[name] = getattr(c, name)
+        return dataclasses.replace(msg, **changes) if changes else msg
+
+    def prepare(self, msg: m.Message, transaction_id: str | None = None) -> Prepared:
+        if not isinstance(msg, m.Message) or not msg.IS_REQUEST or msg.DIRECTION != "vasp->rs":
+            raise TypeError(f"a client sends VASP requests, not {type(msg).__name__}")
+        msg = self.with_defaults(msg)
+        tid = transaction_id or new_transaction_id()
+        http = encode(msg, transaction_id=tid, profile=self.config.profile)
+        headers = {"User-Agent": self.config.user_agent, **dict(self.config.headers), **http.headers}
+        return Prepared(msg, tid, http, headers)
+
+    def body(self, p: Prepared):
+        """Bytes for ordinary messages; the rewindable stream for large ones."""
+        if p.http.length <= STREAM_ABOVE:
+            return p.http.to_bytes()
+        p.http.body.seek(0)
+        return p.http.body
+
+    def first_url(self) -> str:
+        urls = self.config.urls
+        if self.config.round_robin:
+            url = urls[self._next % len(urls)]
+            self._next += 1
+            return url
+        return urls[0]
+
+    def other_url(self, url: str, tried: set[str]) -> str | None:
+        urls = self.config.urls
+        start = urls.index(url) if url in urls else 0
+        for i in range(1, len(urls) + 1):
+            cand = urls[(start + i) % len(urls)]
+            if cand not in tried:
+                return cand
+        return None
+
+    # -- answers ----------------------------------------------------------------------------------
+
+    def on_response(self, p: Prepared, attempt: int, url: str, status: int, headers: dict, body: bytes,
+                    tried: set[str]) -> Result | Retry:
+        policy = self.config.retry
+        ctype = _header(headers, "content-type")
+        retry_after = parse_retry_after(_header(headers, "retry-after"))
+        kw = {"transaction_id": p.transaction_id, "url": url, "attempts": attempt}
+        try:
+            env = decode(body, ctype) if body.strip() else None
+        except DecodeError as exc:
+            env = None
+            if status < 400:
+                return self.give_up(p, ProtocolError(f"unreadable answer (HTTP {status}): {exc}", **kw))
+        if env is None:
+            error = HTTPStatusError(f"HTTP {status} from {url}" + (f": {_snippet(body)}" if body else ""),
+                                    status=status, body=body, headers=dict(headers), **kw)
+            if status < 400:
+                error = ProtocolError(f"empty answer (HTTP {status}) from {url}", **kw)
+            return self.again_or_raise(p, attempt, url, error, policy.retries_http(status), retry_after, tried)
+        expected = m.RESPONSE_FOR[p.message.ELEMENT]
+        body_msg = env.body
+        if isinstance(body_msg, m.RSErrorRsp):  # an error response outside a Fault (HTTP 200 senders)
+            body_msg = Fault(code="Server", string=body_msg.status.text or "", detail=body_msg)
+        if isinstance(body_msg, Fault):
+            code = body_msg.status.code if body_msg.status else None
+            error = FaultError(
+                f"{p.message.ELEMENT} refused: " + (f"{code} {body_msg.status.text}" if code else body_msg.string),
+                fault=body_msg, http_status=status, **kw,
+            )
+            retryable = policy.retries_status(code) if code is not None else policy.retries_http(status)
+            return self.again_or_raise(p, attempt, url, error, retryable, retry_after, tried)
+        if not isinstance(body_msg, expected):
+            return self.give_up(p, ProtocolError(f"expected {expected.ELEMENT}, got {body_msg.ELEMENT}", **kw))
+        devs = list(env.deviations)
+        if env.transaction_id != p.transaction_id:
+            devs.append(Deviation("transaction-id-mismatch", "/Envelope/Header/TransactionID",
+                                  f"answer carries {env.transaction_id!r}, the request {p.transaction_id!r}"))
+            log.warning("TransactionID mismatch from %s: sent %s, got %s", url, p.transaction_id, env.transaction_id)
+        result = Result(p.message.ELEMENT, p.transaction_id, body_msg.status, body_msg, env.version, url, attempt,
+                        time.monotonic() - p.started, status, devs)
+        if policy.retries_status(result.status.code) and attempt < policy.max_attempts:
+            return Retry(policy.delay(attempt, retry_after, self.rng), url, None)
+        self.finish(p, result=result)
+        return result
+
+    def on_transport_error(self, p: Prepared, attempt: int, url: str, kind: str, exc: Exception,
+                           tried: set[str]) -> Retry:
+        policy = self.config.retry
+        kw = {"transaction_id": p.transaction_id, "url": url, "attempts": attempt}
+        if kind == "connect":
+            error: SendError = ConnectError(f"cannot connect to {url}: {exc}", **kw)
+            retryable = policy.on_connect_error
+            # Nothing reached the MMSC: go straight to another one if there is one.
+            other = self.other_url(url, tried)
+            if other is not None and attempt < policy.max_attempts:
+                return Retry(0.0, other, error)
+        elif kind == "timeout":
+            error = RequestTimeout(f"no answer from {url} within {self.config.read_timeout:g} s: {exc}", **kw)
+            retryable = policy.on_timeout
+        else:
+            error = TransportError(f"HTTP exchange with {url} failed: {exc}", **kw)
+            retryable = policy.on_connect_error
+        return self.again_or_raise(p, attempt, url, error, retryable, None, tried)
+
+    def again_or_raise(self, p: Prepared, attempt: int, url: str, error: SendError, retryable: bool,
+                       retry_after: float | None, tried: set[str]) -> Retry:
+        if retryable and attempt < self.config.retry.max_attempts:
+            return Retry(self.config.retry.delay(attempt, retry_after, self.rng), url, error)
+        return self.give_up(p, error)
+
+    def give_up(self, p: Prepared, error: SendError):
+        self.finish(p, error=error)
+        raise error
+
+    def retried(self, p: Prepared, attempt: int, decision: Retry) -> None:
+        log.info("%s tid=%s attempt %d failed (%s); again in %.2f s at %s", p.message.ELEMENT, p.transaction_id,
+                 attempt, decision.error or "retryable status", decision.delay, decision.url)
+
+    # -- records ----------------------------------------------------------------------------------
+
+    def finish(self, p: Prepared, result: Result | None = None, error: SendError | None = None) -> None:
+        msg = p.message
+        recipients = [str(a) for a in getattr(msg, "recipients", None) or []]
+        elapsed = time.monotonic() - p.started
+        status = result.status if result else (getattr(error, "status", None) if isinstance(error, FaultError) else None)
+        message_id = (result.message_id if result else None) or getattr(msg, "message_id", None) or getattr(
+            msg, "cancel_id", None) or getattr(msg, "replace_id", None)
+        info = {
+            "operation": msg.ELEMENT, "transaction_id": p.transaction_id, "message_id": message_id,
+            "recipients": len(recipients), "status": status.code if status else None,
+            "attempts": result.attempts if result else getattr(error, "attempts", 1),
+            "duration_ms": round(elapsed * 1000, 1), "url": result.url if result else getattr(error, "url", None),
+            "error": type(error).__name__ if error else None,
+        }
+        if error is None:
+            log.info("%(operation)s tid=%(transaction_id)s mid=%(message_id)s rcpt=%(recipients)d status=%(status)s "
+                     "attempts=%(attempts)d %(duration_ms)sms", info, extra={"mm7": info})
+        else:
+            log.warning("%(operation)s tid=%(transaction_id)s rcpt=%(recipients)d failed: %(error)s after "
+                        "%(attempts)d attempt(s) %(duration_ms)sms", info, extra={"mm7": info})
+        if self.store is not None:
+            self.store.record_sent(SentRecord(
+                transaction_id=p.transaction_id, operation=msg.ELEMENT,
+                version=(result.version.name if result and result.version else str(self.config.profile.version)),
+                recipients=recipients, message_id=message_id, url=info["url"],
+                status_code=status.code if status else None, status_text=status.text if status else None,
+                error=f"{type(error).__name__}: {error}" if error else None, attempts=info["attempts"],
+                linked_id=getattr(msg, "linked_id", None),
+            ))
+
+
+def _header(headers, name: str) -> str | None:
+    for k, v in headers.items():
+        if k.lower() == name:
+            return v
+    return None
+
+
+def _snippet(body: bytes, limit: int = 200) -> str:
+    text = body[:limit].decode("utf-8", "replace").replace("\r", " ").replace("\n", " ")
+    return text + ("…" if len(body) > limit else "")
+
+
+def mask_headers(headers: dict) -> dict:
+    return {k: ("***" if k.lower() in ("authorization", "proxy-authorization") else v) for k, v in headers.items()}
+
+
+def dump(direction: str, url: str, headers: dict, body) -> None:
+    """A request or answer at DEBUG level: headers (credentials masked) and the start of the body."""
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+    if isinstance(body, (bytes, bytearray)):
+        shown = _snippet(bytes(body), 4000)
+    else:
+        shown = f"<stream of {len(body)} bytes>"
+    log.debug("%s %s\n%s\n\n%s", direction, url, "\n".join(f"{k}: {v}" for k, v in mask_headers(headers).items()), shown)
+
+
+# ---------------------------------------------------------------------------------------------
+# Operations shared by both clients
+
+
+class _Operations:
+    """Message building for the five VASP operations; `send` is the client's own."""
+
+    def submit(self, msg: m.SubmitReq, *, transaction_id: str | None = None):
+        return self.send(msg, transaction_id=transaction_id)
+
+    def cancel(self, message_id: str | m.CancelReq, *, transaction_id: str | None = None, **fields):
+        msg = message_id if isinstance(message_id, m.CancelReq) else m.CancelReq(message_id=message_id, **fields)
+        return self.send(msg, transaction_id=transaction_id)
+
+    def replace(self, message_id: str | m.ReplaceReq, content: Content | None = None, *,
+                transaction_id: str | None = None, **fields):
+        msg = message_id if isinstance(message_id, m.ReplaceReq) else m.ReplaceReq(
+            message_id=message_id, content=content, **fields)
+        return self.send(msg, transaction_id=transaction_id)
+
+    def extended_cancel(self, cancel_id: str | m.ExtendedCancelReq, *, transaction_id: str | None = None, **fields):
+        msg = cancel_id if isinstance(cancel_id, m.ExtendedCancelReq) else m.ExtendedCancelReq(cancel_id=cancel_id, **fields)
+        return self.send(msg, transaction_id=transaction_id)
+
+    def extended_replace(self, replace_id: str | m.ExtendedReplaceReq, content: Content | None = None, *,
+                         transaction_id: str | None = None, **fields):
+        msg = replace_id if isinstance(replace_id, m.ExtendedReplaceReq) else m.ExtendedReplaceReq(
+            replace_id=replace_id, content=content, **fields)
+        return self.send(msg, transaction_id=transaction_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sync client over zeep's Transport
+
+
+def _transport_class():
+    from zeep.transports import Transport  # noqa: PLC0415
+
+    class MM7Transport(Transport):
+        """zeep's Transport, posting our bytes. Its own debug logging decodes bodies as UTF-8
+        (binary MIME would fail) and ignores credentials; ours masks and truncates instead."""
+
+        def post(self, address, message, headers):  # noqa: ANN001, ANN201
+            return self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout)
+
+    return MM7Transport
+
+
+class Client(_Operations):
+    """A blocking MM7 client. Thread-safe: one instance can serve many threads (one pool)."""
+
+    def __init__(self, urls: str | tuple[str, ...] | ClientConfig | None = None, *, config: ClientConfig | None = None,
+                 store=None, sleep=time.sleep, **settings: Any):
+        import requests  # noqa: PLC0415
+        from requests.adapters import HTTPAdapter  # noqa: PLC0415
+
+        if isinstance(urls, ClientConfig):
+            config = urls
+        elif config is None:
+            config = ClientConfig(urls=tuple([urls] if isinstance(urls, str) else urls or ()), **settings)
+        self.config = config
+        self.core = ClientCore(config, store)
+        self.sleep = sleep
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=max(1, len(config.urls)), pool_maxsize=config.pool_size, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.verify = config.verify
+        session.cert = config.cert
+        session.trust_env = False  # proxies and netrc from the environment do not apply to MMSC links
+        if config.username is not None:
+            cls = requests.auth.HTTPDigestAuth if config.auth == "digest" else requests.auth.HTTPBasicAuth
+            session.auth = cls(config.username, config.password or "")
+        self.transport = _transport_class()(
+            session=session, timeout=config.connect_timeout,
+            operation_timeout=(config.connect_timeout, config.read_timeout),
+        )
+        self.session = session
+
+    def send(self, msg: m.Message, *, transaction_id: str | None = None) -> Result:
+        import requests  # noqa: PLC0415
+
+        core = self.core
+        p = core.prepare(msg, transaction_id)
+        url = core.first_url()
+        tried: set[str] = set()
+        attempt = 0
+        while True:
+            attempt += 1
+            tried.add(url)
+            if url in core.limiters:
+                core.limiters[url].sleep = self.sleep
+                core.limiters[url].acquire()
+            body = core.body(p)
+            dump("POST", url, p.headers, body)
+            try:
+                resp = self.transport.post(url, body, p.headers)
+            except requests.exceptions.ConnectTimeout as exc:
+                decision = core.on_transport_error(p, attempt, url, "connect", exc, tried)
+            except requests.exceptions.ConnectionError as exc:
+                decision = core.on_transport_error(p, attempt, url, "connect", exc, tried)
+            except requests.exceptions.Timeout as exc:
+                decision = core.on_transport_error(p, attempt, url, "timeout", exc, tried)
+            except requests.exceptions.RequestException as exc:
+                decision = core.on_transport_error(p, attempt, url, "other", exc, tried)
+            else:
+                dump(f"HTTP {resp.status_code} from", url, dict(resp.headers), resp.content)
+                decision = core.on_response(p, attempt, url, resp.status_code, resp.headers, resp.content, tried)
+            if isinstance(decision, Result):
+                return decision
+            core.retried(p, attempt, decision)
+            if decision.delay:
+                self.sleep(decision.delay)
+            url = decision.url
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Async client over zeep's AsyncTransport (httpx)
+
+
+class AsyncClient(_Operations):
+    """The same client for asyncio: `await client.submit(msg)`."""
+
+    def __init__(self, urls: str | tuple[str, ...] | ClientConfig | None = None, *, config: ClientConfig | None = None,
+                 store=None, sleep=asyncio.sleep, **settings: Any):
+        import httpx  # noqa: PLC0415
+        from zeep.transports import AsyncTransport  # noqa: PLC0415
+
+        if isinstance(urls, ClientConfig):
+            config = urls
+        elif config is None:
+            config = ClientConfig(urls=tuple([urls] if isinstance(urls, str) else urls or ()), **settings)
+        self.config = config
+        self.core = ClientCore(config, store)
+        self.sleep = sleep
+        auth = None
+        if config.username is not None:
+            auth = (httpx.DigestAuth if config.auth == "digest" else httpx.BasicAuth)(config.username, config.password or "")
+        verify: Any = config.verify
+        self.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
+            limits=httpx.Limits(max_connections=config.pool_size * len(config.urls),
+                                max_keepalive_connections=config.pool_size),
+            verify=verify, cert=config.cert, auth=auth, trust_env=False,
+        )
+        self.transport = AsyncTransport(client=self.http)
+
+    async def send(self, msg: m.Message, *, transaction_id: str | None = None) -> Result:
+        import httpx  # noqa: PLC0415
+
+        core = self.core
+        p = core.prepare(msg, transaction_id)
+        url = core.first_url()
+        tried: set[str] = set()
+        attempt = 0
+        while True:
+            attempt += 1
+            tried.add(url)
+            if url in core.limiters:
+                wait = core.limiters[url].reserve()
+                if wait > 0:
+                    await self.sleep(wait)
+            body = p.http.to_bytes()  # httpx replays bytes for Digest; streams it cannot
+            dump("POST", url, p.headers, body)
+            try:
+                resp = await self.transport.post(url, body, p.headers)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                decision = core.on_transport_error(p, attempt, url, "connect", exc, tried)
+            except httpx.TimeoutException as exc:
+                decision = core.on_transport_error(p, attempt, url, "timeout", exc, tried)
+            except httpx.HTTPError as exc:
+                decision = core.on_transport_error(p, attempt, url, "other", exc, tried)
+            else:
+                content = resp.content
+                dump(f"HTTP {resp.status_code} from", url, dict(resp.headers), content)
+                decision = core.on_response(p, attempt, url, resp.status_code, resp.headers, content, tried)
+            if isinstance(decision, Result):
+                return decision
+            core.retried(p, attempt, decision)
+            if decision.delay:
+                await self.sleep(decision.delay)
+            url = decision.url
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()

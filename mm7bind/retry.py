@@ -1,0 +1,109 @@
+"""When to try a request again, how long to wait, and how fast to send: policy as data.
+
+Outcomes are classified, not guessed: connection errors and timeouts, HTTP 5xx (503 with
+Retry-After honoured), and MM7 statuses 3xxx and 4006 (service unavailable) retry; MM7 2xxx
+(client errors) never do. Every attempt of one request carries the same TransactionID, so an MMSC
+that saw the first can recognise the repeat.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .status import StatusClass, classify
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 3  # China Mobile's ReSendCount n means max_attempts = n + 1
+    backoff: float = 0.5  # seconds before the second attempt
+    factor: float = 2.0  # each further wait is this much longer
+    max_backoff: float = 30.0
+    jitter: float = 0.2  # ± fraction of the wait, so many clients do not retry in step
+    on_connect_error: bool = True
+    on_timeout: bool = True
+    http_statuses: frozenset[int] = frozenset({500, 502, 503, 504})  # 500 only when no Fault came with it
+    retry_codes: frozenset[int] = frozenset({4006})  # besides every 3xxx
+    no_retry_codes: frozenset[int] = frozenset()  # carrier codes that must not be retried
+    max_retry_after: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+
+    @classmethod
+    def never(cls) -> RetryPolicy:
+        return cls(max_attempts=1)
+
+    def retries_status(self, code: int) -> bool:
+        if code in self.no_retry_codes:
+            return False
+        return code in self.retry_codes or classify(code) is StatusClass.SERVER_ERROR
+
+    def retries_http(self, status: int) -> bool:
+        return status in self.http_statuses
+
+    def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        base = min(self.max_backoff, self.backoff * self.factor ** (attempt - 1))
+        if self.jitter:
+            base *= 1 + (rng or random).uniform(-self.jitter, self.jitter)
+        if retry_after is not None:
+            base = max(base, min(retry_after, self.max_retry_after))
+        return max(0.0, base)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as seconds: either a number or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+@dataclass
+class RateLimiter:
+    """At most `rate` acquisitions per second (token bucket with `burst` tokens), thread-safe.
+
+    `clock` and `sleep` are injectable so tests can count instead of waiting.
+    """
+
+    rate: float
+    burst: float = 1.0
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _tokens: float = field(init=False)
+    _last: float = field(init=False)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0:
+            raise ValueError("rate must be positive")
+        self._tokens = self.burst
+        self._last = self.clock()
+
+    def reserve(self) -> float:
+        """Take a token; return how long to wait before using it (0 if one was there)."""
+        with self._lock:
+            now = self.clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            self._tokens -= 1
+            return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    def acquire(self) -> float:
+        wait = self.reserve()
+        if wait > 0:
+            self.sleep(wait)
+        return wait

@@ -1,0 +1,120 @@
+"""A scriptable HTTP server on loopback for client tests: each request is recorded and answered
+by a function the test gives (with optional auth and TLS)."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import mm7bind as mm7
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
+
+    def decode(self) -> mm7.Envelope:
+        return mm7.decode(self.body, self.header("content-type"))
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    drop: bool = False  # close the connection without answering
+
+
+def mm7_reply(body, env: mm7.Envelope, http_status: int = 200, transaction_id: str | None = None) -> Reply:
+    out = mm7.encode(body, transaction_id=transaction_id or env.transaction_id, version=env.version)
+    return Reply(http_status, out.to_bytes(), {"Content-Type": out.content_type})
+
+
+def default_responder(req: Request) -> Reply:
+    env = req.decode()
+    rsp = mm7.messages.RESPONSE_FOR[env.body.ELEMENT]
+    kwargs = {"message_id": f"mid-{len(env.transaction_id)}"} if rsp in (mm7.SubmitRsp, mm7.ExtendedReplaceRsp) else {}
+    return mm7_reply(rsp(**kwargs), env)
+
+
+class FakeServer:
+    def __init__(self, responder=default_responder, auth=None, ssl_context: ssl.SSLContext | None = None):
+        self.responder = responder
+        self.auth = auth
+        self.requests: list[Request] = []
+        self.unauthorized = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else headers and body wait on delayed ACKs (40 ms each)
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_POST(self):  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                req = Request("POST", self.path, dict(self.headers.items()), body)
+                if outer.auth is not None:
+                    ok, stale = outer.auth.check("POST", self.path, self.headers.get("Authorization"))
+                    if not ok:
+                        outer.unauthorized += 1
+                        self.send_response(401)
+                        self.send_header("WWW-Authenticate", outer.auth.challenge(stale))
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                outer.requests.append(req)
+                reply = outer.responder(req)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                if reply.drop:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.send_response(reply.status)
+                for k, v in reply.headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                self.wfile.write(reply.body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        if ssl_context is not None:
+            self.httpd.socket = ssl_context.wrap_socket(self.httpd.socket, server_side=True)
+        self.scheme = "https" if ssl_context else "http"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.httpd.server_address[1]}/mm7"
+
+    def __enter__(self) -> FakeServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def dead_url() -> str:
+    """A loopback URL nothing listens on (connection refused)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"http://127.0.0.1:{port}/mm7"

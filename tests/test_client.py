@@ -1,0 +1,373 @@
+"""The client against real HTTP servers on loopback that the tests start themselves."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+
+import pytest
+
+import mm7bind as mm7
+from mm7bind.client import AsyncClient, Client, ClientConfig
+from mm7bind.errors import ConnectError, FaultError, HTTPStatusError, ProtocolError, RequestTimeout
+from mm7bind.retry import RateLimiter, RetryPolicy, parse_retry_after
+from mm7bind.store import MemoryStore, SqliteStore
+
+from .fake_http import FakeServer, Reply, dead_url, default_responder, mm7_reply
+
+NO_WAIT = RetryPolicy(max_attempts=3, backoff=0.5, factor=2.0, jitter=0.0)
+
+
+class Sleeps(list):
+    """An injected sleep that records instead of waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def submit(**kw) -> mm7.SubmitReq:
+    return mm7.SubmitReq(recipients=["+8613800000000", "a@b.cn"], subject="hello", **kw)
+
+
+def client(url, **kw) -> Client:
+    kw.setdefault("retry", NO_WAIT)
+    sleeps = kw.pop("sleep", Sleeps())
+    c = Client(url, sleep=sleeps, **kw)
+    c.sleeps = sleeps
+    return c
+
+
+@pytest.mark.parametrize("version", [v.name for v in mm7.versions.all_versions()])
+def test_submit_in_every_version(version):
+    with FakeServer() as srv, client(srv.url, profile=mm7.Profile(version=version), vaspid="800001",
+                                     vasid="1065") as c:
+        content = mm7.Content(parts=[mm7.Part.text("hi"), mm7.Part.from_bytes(b"GIF89a" + bytes(40), "image/gif")])
+        result = c.submit(submit(content=content))
+        assert result.ok and result.status.code == 1000 and result.message_id.startswith("mid-")
+        assert result.version.name == version and result.attempts == 1 and result.http_status == 200
+        [req] = srv.requests
+        assert req.header("SOAPAction") == '""' and req.header("User-Agent") == f"mm7bind/{mm7.__version__}"
+        assert req.header("Content-Type").startswith("multipart/related;")
+        env = req.decode()
+        assert env.version.name == version and env.deviations == []
+        assert env.transaction_id == result.transaction_id
+        assert (env.body.vaspid, env.body.vasid) == ("800001", "1065")  # client defaults filled in
+        assert [p.data for p in env.body.content.parts] == [p.data for p in content.parts]
+
+
+def test_other_operations():
+    with FakeServer() as srv, client(srv.url) as c:
+        assert c.cancel("mid-1").ok
+        assert c.replace("mid-1", mm7.Content(parts=[mm7.Part.text("new")])).ok
+        assert c.extended_cancel("mid-1").ok
+        r = c.extended_replace("mid-1", mm7.Content(parts=[mm7.Part.text("newer")]), service_code="9")
+        assert r.ok and r.message_id and isinstance(r.response, mm7.ExtendedReplaceRsp)
+        kinds = [req.decode().body.ELEMENT for req in srv.requests]
+        assert kinds == ["CancelReq", "ReplaceReq", "extendedCancelReq", "extendedReplaceReq"]
+        assert srv.requests[0].header("Content-Type").startswith("text/xml")
+    with pytest.raises(TypeError):
+        client("http://127.0.0.1:9/").send(mm7.DeliverRsp())
+
+
+@pytest.mark.parametrize("http_status", [500, 200])
+def test_fault_with_rserrorrsp(http_status):
+    def responder(req):
+        env = req.decode()
+        return mm7_reply(mm7.Fault(code="Client", string="Address Error",
+                                   detail=mm7.RSErrorRsp(status=mm7.Status(2002, details="no such number"))),
+                         env, http_status)
+
+    with FakeServer(responder) as srv, client(srv.url) as c:
+        with pytest.raises(FaultError) as err:
+            c.submit(submit())
+        e = err.value
+        assert e.http_status == http_status and e.status.code == 2002 and e.status.details == "no such number"
+        assert e.fault.code == "Client" and e.attempts == 1 and c.sleeps == []  # 2xxx: never retried
+        assert len(srv.requests) == 1
+
+
+def test_service_unavailable_fault_is_retried_with_the_same_transaction_id():
+    def responder(req):
+        env = req.decode()
+        if len(srv.requests) < 3:
+            return mm7_reply(mm7.Fault(code="Server", detail=mm7.RSErrorRsp(status=mm7.Status(4006))), env, 500)
+        return default_responder(req)
+
+    with FakeServer(responder) as srv, client(srv.url, retry=RetryPolicy(max_attempts=4, jitter=0)) as c:
+        result = c.submit(submit())
+        assert result.ok and result.attempts == 3
+        assert len({r.decode().transaction_id for r in srv.requests}) == 1
+        assert c.sleeps == [0.5, 1.0]
+
+
+def test_retries_exhausted_raise_the_last_error():
+    def responder(req):
+        return mm7_reply(mm7.Fault(code="Server", detail=mm7.RSErrorRsp(status=mm7.Status(3000))), req.decode(), 500)
+
+    with FakeServer(responder) as srv, client(srv.url) as c:
+        with pytest.raises(FaultError) as err:
+            c.submit(submit())
+        assert err.value.attempts == 3 and err.value.status.code == 3000
+        assert c.sleeps == [0.5, 1.0] and len(srv.requests) == 3
+
+
+def test_server_error_status_in_a_normal_response_is_retried_then_returned():
+    def responder(req):
+        return mm7_reply(mm7.SubmitRsp(status=mm7.Status(3001), message_id="x"), req.decode())
+
+    with FakeServer(responder) as srv, client(srv.url) as c:
+        result = c.submit(submit())
+        assert not result.ok and result.status.code == 3001 and result.attempts == 3
+        with pytest.raises(mm7.errors.SendError, match="3001"):
+            result.raise_for_status()
+
+
+def test_http_503_with_retry_after():
+    def responder(req):
+        if len(srv.requests) == 1:
+            return Reply(503, b"busy", {"Retry-After": "7", "Content-Type": "text/plain"})
+        return default_responder(req)
+
+    with FakeServer(responder) as srv, client(srv.url) as c:
+        assert c.submit(submit()).attempts == 2
+        assert c.sleeps == [7.0]
+
+
+@pytest.mark.parametrize(("reply", "error", "pattern"), [
+    (Reply(404, b"<html>not here</html>", {"Content-Type": "text/html"}), HTTPStatusError, "HTTP 404"),
+    (Reply(200, b"<html>hello</html>", {"Content-Type": "text/html"}), ProtocolError, "unreadable"),
+    (Reply(200, b""), ProtocolError, "empty answer"),
+])
+def test_http_and_protocol_errors(reply, error, pattern):
+    with FakeServer(lambda req: reply) as srv, client(srv.url) as c:
+        with pytest.raises(error, match=pattern) as err:
+            c.submit(submit())
+        assert err.value.attempts == 1 and len(srv.requests) == 1
+        if error is HTTPStatusError:
+            assert err.value.status == 404 and b"not here" in err.value.body
+
+
+def test_wrong_response_type_is_a_protocol_error():
+    with FakeServer(lambda req: mm7_reply(mm7.CancelRsp(), req.decode())) as srv, client(srv.url) as c:
+        with pytest.raises(ProtocolError, match="expected SubmitRsp, got CancelRsp"):
+            c.submit(submit())
+
+
+def test_transaction_id_mismatch_is_reported():
+    def responder(req):
+        return mm7_reply(mm7.SubmitRsp(message_id="m"), req.decode(), transaction_id="someone-else")
+
+    with FakeServer(responder) as srv, client(srv.url) as c:
+        result = c.submit(submit())
+        assert result.ok and [d.code for d in result.deviations] == ["transaction-id-mismatch"]
+
+
+def test_timeout():
+    with FakeServer(lambda req: Reply(delay=1.0)) as srv, client(srv.url, read_timeout=0.2,
+                                                                 retry=RetryPolicy(max_attempts=2, jitter=0)) as c:
+        with pytest.raises(RequestTimeout) as err:
+            c.submit(submit())
+        assert err.value.attempts == 2 and c.sleeps == [0.5]
+    with pytest.raises(ValueError, match="never wait forever"):
+        ClientConfig(urls=("http://x",), read_timeout=0)
+
+
+def test_refused_connection_fails_over_without_waiting():
+    with FakeServer() as srv:
+        dead = dead_url()
+        with client((dead, srv.url)) as c:
+            result = c.submit(submit())
+            assert result.ok and result.url == srv.url and result.attempts == 2 and c.sleeps == []
+        with client((dead,)) as c, pytest.raises(ConnectError) as err:
+            c.submit(submit())
+        assert err.value.attempts == 3 and c.sleeps == [0.5, 1.0]
+
+
+def test_round_robin():
+    with FakeServer() as a, FakeServer() as b, client((a.url, b.url), round_robin=True) as c:
+        for _ in range(4):
+            c.submit(submit())
+        assert len(a.requests) == 2 and len(b.requests) == 2
+
+
+@pytest.mark.parametrize("size", [1000, 3 * 1024 * 1024])
+def test_digest_challenge_resends_the_whole_body(size):
+    auth = mm7.auth.DigestAuth("sp", "secret")
+    payload = bytes(range(256)) * (size // 256)
+    with FakeServer(auth=auth) as srv, client(srv.url, username="sp", password="secret", auth="digest") as c:
+        msg = submit(content=mm7.Content(parts=[mm7.Part.from_bytes(payload, "image/jpeg")]))
+        assert c.submit(msg).ok
+        assert srv.unauthorized == 1
+        [req] = srv.requests
+        assert req.decode().body.content.parts[0].data == payload
+
+
+def test_basic_auth_and_wrong_credentials():
+    auth = mm7.auth.BasicAuth("sp", "secret")
+    with FakeServer(auth=auth) as srv:
+        with client(srv.url, username="sp", password="secret") as c:
+            assert c.submit(submit()).ok
+        with client(srv.url, username="sp", password="wrong") as c, pytest.raises(HTTPStatusError) as err:
+            c.submit(submit())
+        assert err.value.status == 401 and err.value.attempts == 1
+
+
+def tls_server(tmp_path, require_client_cert=False):
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_cert = ca.issue_cert("127.0.0.1", "localhost")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_cert.configure_cert(ctx)
+    if require_client_cert:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ca.configure_trust(ctx)
+    ca_path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    client_cert = ca.issue_cert("vasp.example")
+    pem = tmp_path / "client.pem"
+    client_cert.private_key_and_cert_chain_pem.write_to_path(str(pem))
+    return FakeServer(ssl_context=ctx), ca_path, pem
+
+
+def test_tls_with_a_private_ca(tmp_path):
+    srv, ca_path, _ = tls_server(tmp_path)
+    with srv:
+        assert srv.url.startswith("https://")
+        with client(srv.url, verify=str(ca_path)) as c:
+            assert c.submit(submit()).ok
+        with client(srv.url, retry=RetryPolicy.never()) as c, pytest.raises(ConnectError):
+            c.submit(submit())  # verification is on by default: an unknown CA is refused
+
+
+def test_mutual_tls(tmp_path):
+    srv, ca_path, pem = tls_server(tmp_path, require_client_cert=True)
+    with srv:
+        with client(srv.url, verify=str(ca_path), cert=str(pem)) as c:
+            assert c.submit(submit()).ok
+        with client(srv.url, verify=str(ca_path), retry=RetryPolicy.never()) as c, pytest.raises(mm7.errors.TransportError):
+            c.submit(submit())
+
+
+def test_extra_headers_and_soapaction_from_the_profile():
+    profile = mm7.Profile(soap_action='"http://example/mm7"')
+    with FakeServer() as srv, client(srv.url, profile=profile, headers=(("X-Carrier-Id", "42"),)) as c:
+        c.submit(submit())
+        req = srv.requests[0]
+        assert req.header("X-Carrier-Id") == "42" and req.header("SOAPAction") == '"http://example/mm7"'
+
+
+def test_sent_records(tmp_path):
+    for store in (MemoryStore(), SqliteStore(tmp_path / "mm7.db")):
+        with FakeServer() as srv, client(srv.url, vaspid="800001") as c:
+            c.core.store = store
+            r = c.submit(submit(linked_id="L1"))
+            c.cancel(r.message_id)
+        dead = dead_url()
+        with client(dead, retry=RetryPolicy.never(), store=store) as c, pytest.raises(ConnectError):
+            c.submit(submit())
+        sub, can, failed = store.sent()
+        assert (sub.operation, sub.message_id, sub.status_code, sub.linked_id) == ("SubmitReq", r.message_id, 1000, "L1")
+        assert sub.recipients == ["+8613800000000", "a@b.cn"] and sub.ok and sub.url == srv.url
+        assert can.operation == "CancelReq" and can.message_id == r.message_id
+        assert failed.error.startswith("ConnectError") and not failed.ok and failed.url == dead
+        assert store.sent_by_message_id(r.message_id).transaction_id == sub.transaction_id
+        assert store.sent_by_transaction_id(can.transaction_id).operation == "CancelReq"
+        store.close()
+
+
+def test_logging_one_record_per_transaction_and_masked_dumps(caplog):
+    with FakeServer(auth=mm7.auth.BasicAuth("sp", "secret")) as srv, client(srv.url, username="sp", password="secret") as c:
+        with caplog.at_level(logging.INFO, logger="mm7bind.client"):
+            r = c.submit(submit())
+        records = [rec for rec in caplog.records if rec.name == "mm7bind.client"]
+        assert len(records) == 1
+        info = records[0].mm7
+        assert info["operation"] == "SubmitReq" and info["transaction_id"] == r.transaction_id
+        assert info["recipients"] == 2 and info["status"] == 1000 and info["attempts"] == 1
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="mm7bind.client"):
+            c.submit(submit())
+        assert "c3A6c2VjcmV0" not in caplog.text and "secret" not in caplog.text  # base64 of sp:secret
+        assert "<SubmitReq>" in caplog.text  # the payload is dumped at debug level
+    with FakeServer() as srv, client(srv.url, headers=(("Authorization", "Bearer tok-123"),)) as c:
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="mm7bind.client"):
+            c.submit(submit())
+        assert "Authorization: ***" in caplog.text and "tok-123" not in caplog.text
+
+
+def test_retry_policy_and_retry_after():
+    p = RetryPolicy(max_attempts=5, backoff=1, factor=3, max_backoff=10, jitter=0)
+    assert [p.delay(a) for a in range(1, 5)] == [1, 3, 9, 10]
+    assert p.delay(1, retry_after=20) == 20 and p.delay(1, retry_after=10_000) == p.max_retry_after
+    jittery = RetryPolicy(backoff=1, jitter=0.2)
+    assert all(0.8 <= jittery.delay(1) <= 1.2 for _ in range(50))
+    assert p.retries_status(3001) and p.retries_status(4006) and not p.retries_status(2002)
+    assert not p.retries_status(4004) and not RetryPolicy(no_retry_codes=frozenset({3001})).retries_status(3001)
+    assert RetryPolicy(retry_codes=frozenset({4101})).retries_status(4101)
+    assert parse_retry_after("120") == 120 and parse_retry_after("soon") is None
+    assert 0 <= parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412400) <= 80
+    with pytest.raises(ValueError):
+        RetryPolicy(max_attempts=0)
+
+
+def test_rate_limit_by_counting():
+    clock = [0.0]
+    waits = []
+
+    def sleep(s):
+        waits.append(s)
+        clock[0] += s
+
+    limiter = RateLimiter(rate=10, clock=lambda: clock[0], sleep=sleep)
+    for _ in range(21):
+        limiter.acquire()
+    assert len(waits) == 20 and abs(clock[0] - 2.0) < 1e-9  # 21 sends at 10/s take 2 s
+    with FakeServer() as srv:
+        c = client(srv.url, rate_limit=5.0)
+        limiter = c.core.limiters[srv.url]
+        limiter.clock = lambda: clock[0]
+        clock[0] = 100.0
+        limiter._last = clock[0]
+        c.sleep = sleep
+        waits.clear()
+        for _ in range(6):
+            c.submit(submit())
+        assert len(waits) == 5 and abs(sum(waits) - 1.0) < 1e-9 and len(srv.requests) == 6
+
+
+def test_async_client():
+    async def main():
+        auth = mm7.auth.DigestAuth("sp", "secret")
+        with FakeServer(auth=auth) as srv:
+            dead = dead_url()
+            slept = []
+
+            async def no_sleep(s):
+                slept.append(s)
+
+            async with AsyncClient((dead, srv.url), username="sp", password="secret", auth="digest",
+                                   retry=NO_WAIT, sleep=no_sleep) as c:
+                content = mm7.Content(parts=[mm7.Part.text("异步")])
+                r = await c.submit(submit(content=content))
+                assert r.ok and r.url == srv.url and r.attempts == 2 and slept == []
+                assert (await c.cancel(r.message_id)).ok
+                got = srv.requests[0].decode().body.content.parts[0].text_value
+                assert got == "异步"
+
+        def faulty(req):
+            return mm7_reply(mm7.Fault(code="Server", detail=mm7.RSErrorRsp(status=mm7.Status(4006))), req.decode(), 500)
+
+        with FakeServer(faulty) as srv:
+            slept = []
+
+            async def record(s):
+                slept.append(s)
+
+            async with AsyncClient(srv.url, retry=NO_WAIT, sleep=record) as c:
+                with pytest.raises(FaultError) as err:
+                    await c.submit(submit())
+                assert err.value.attempts == 3 and slept == [0.5, 1.0]
+
+    asyncio.run(main())
