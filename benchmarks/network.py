@@ -92,4 +92,104 @@ class ClientRate:
 
 
 def cases() -> list:
-    return [ClientRate(0, "small"), ClientRate(100 * 1024, "100kib")]
+    return [ClientRate(0, "small"), ClientRate(100 * 1024, "100kib"), ReceiverRate()]
+
+
+LOADER = r"""
+import http.client, sys, threading, time
+from urllib.parse import urlsplit
+url, ctype, body_path, seconds, threads = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
+body = open(body_path, "rb").read()
+parts = urlsplit(url)
+counts, errors = [0] * threads, [0] * threads
+stop = time.monotonic() + seconds
+marker = b"TXID-000000000000"
+def run(i, tag):
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    headers = {"Content-Type": ctype, "SOAPAction": '""'}
+    n = 0
+    while time.monotonic() < stop:
+        n += 1
+        data = body.replace(marker, b"T%03d-%012d" % (tag, n))  # every request a new TransactionID
+        try:
+            conn.request("POST", parts.path, data, headers)
+            r = conn.getresponse()
+            r.read()
+            if r.status == 200:
+                counts[i] += 1
+            else:
+                errors[i] += 1
+        except OSError:
+            errors[i] += 1
+            conn.close()
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+offset = int(sys.argv[6]) * 100
+ts = [threading.Thread(target=run, args=(i, offset + i)) for i in range(threads)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print(sum(counts), sum(errors))
+"""
+
+
+class ReceiverRate:
+    kind = "rate"
+    target = 0.5
+    name = "receiver-deliver-10kib"
+    description = ("DeliverReq with a 10 KiB attachment to the embedded server, stored before the answer: "
+                   "accepted/s vs a trivial WSGI app on the same server, loaded by 2 processes × 4 threads")
+
+    def __enter__(self):
+        import tempfile
+
+        self.dir = tempfile.TemporaryDirectory(prefix="mm7bind-bench-")
+        self.store = mm7.SqliteStore(os.path.join(self.dir.name, "inbox.db"))
+
+        class Keep(mm7.Handler):
+            def on_deliver(self, msg, ctx):
+                return None  # stored by the receiver before this runs; nothing else to do
+
+        self.ours = mm7.serve(mm7.Receiver(Keep(), store=self.store), port=0, threads=4).start()
+        rsp = mm7.encode(mm7.DeliverRsp(), transaction_id="x", version="REL-6-MM7-1-4").to_bytes()
+
+        def trivial(environ, start_response):
+            environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(rsp)))])
+            return [rsp]
+
+        self.trivial = mm7.EmbeddedServer(trivial, port=0, threads=4).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.ours.stop()
+        self.trivial.stop()
+        self.store.close()
+        self.dir.cleanup()
+
+    def load(self, url: str, seconds: float, unique: bool) -> float:
+        import subprocess
+        import sys
+
+        procs = []
+        for n in range(2):  # two loader processes; each thread numbers its own TransactionIDs
+            prefix = n
+            content = mm7.Content(parts=[mm7.Part.from_bytes(b"\xff\xd8\xff\xe0" + os.urandom(10 * 1024 - 4), "image/jpeg")])
+            out = mm7.encode(mm7.DeliverReq(sender="+8613800138000", recipients=["1065888"], subject="bench",
+                                            content=content), transaction_id="TXID-000000000000")
+            path = os.path.join(self.dir.name, f"body-{n}")
+            with open(path, "wb") as f:
+                f.write(out.to_bytes())
+            procs.append(subprocess.Popen([sys.executable, "-c", LOADER, url, out.content_type, path, str(seconds), "4",
+                                           str(prefix)],
+                                          stdout=subprocess.PIPE, text=True))
+        done = 0
+        for p in procs:
+            ok, _errors = p.communicate()[0].split()
+            done += int(ok)
+        return done / seconds
+
+    def run_rate(self, min_time: float) -> dict:
+        seconds = max(2.0, min_time * 2)
+        base = self.load(self.trivial.url + "/mm7", seconds, False)
+        ours = self.load(self.ours.url + "/mm7", seconds, False)
+        ratio = ours / base
+        return {"name": self.name, "description": self.description, "ours_rate": ours, "baseline_rate": base,
+                "ratio": ratio, "target": f"≥{self.target:g}× baseline", "met": ratio >= self.target}

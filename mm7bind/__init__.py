@@ -14,6 +14,8 @@ from .envelope import decode as decode_envelope
 from .envelope import encode as encode_envelope
 from .mime import MimeError, MimeLimits
 from .profiles import STANDARD, Profile
+from .receiver import Context, Handler, Receiver, ReceiverConfig, Reject
+from .server import EmbeddedServer, serve, wsgi_app
 from .retry import RateLimiter, RetryPolicy
 from .store import MemoryStore, SentRecord, SqliteStore
 from .xmlsafe import XmlLimits
@@ -76,7 +78,8 @@ __all__ = [
     "Envelope", "Fault", "XmlStyle", "Profile", "STANDARD", "RequestStatus", "Content", "Part",
     "MimeLimits", "XmlLimits", "MimeError", "MessageTooLargeError",
     "Client", "AsyncClient", "ClientConfig", "Result", "RetryPolicy", "RateLimiter",
-    "MemoryStore", "SqliteStore", "SentRecord",
+    "MemoryStore", "SqliteStore", "SentRecord", "Receiver", "ReceiverConfig", "Handler", "Reject",
+    "Context", "EmbeddedServer", "serve", "wsgi_app",
     "MM7Error", "DecodeError", "EncodeError", "Deviation", "LimitExceededError", "MalformedXMLError",
     "NotSOAPError", "UnknownNamespaceError", "UnsupportedFieldError", "UnsupportedOperationError",
     "ValidationError", "XMLSecurityError",

@@ -321,14 +321,21 @@ class InPart:
     blob: Blob | None = None
     children: list[InPart] = field(default_factory=list)
     path: str = ""
+    _ctype: tuple[str, dict[str, str]] | None = field(default=None, repr=False)
+
+    def _parsed(self) -> tuple[str, dict[str, str]]:
+        if self._ctype is None:  # parsed once: the reader and the codec both ask often
+            main, params = parse_params(self.headers.get("content-type") or "")
+            self._ctype = (main or "text/plain", params)
+        return self._ctype
 
     @property
     def content_type(self) -> str:
-        return parse_params(self.headers.get("content-type") or "text/plain")[0] or "text/plain"
+        return self._parsed()[0]
 
     @property
     def params(self) -> dict[str, str]:
-        return parse_params(self.headers.get("content-type") or "")[1]
+        return self._parsed()[1]
 
     @property
     def content_id(self) -> str | None:

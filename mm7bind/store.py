@@ -40,10 +40,100 @@ class SentRecord:
         return self.error is None and self.status_code is not None and 1000 <= self.status_code < 2000
 
 
+@dataclass
+class InboxRecord:
+    """One request the receiver accepted, as received (raw bytes kept for replay)."""
+
+    id: int
+    kind: str  # DeliverReq, DeliveryReportReq, ReadReplyReq
+    transaction_id: str | None
+    message_id: str | None
+    recipient: str | None
+    status: str | None  # MMStatus of a report
+    peer: str | None
+    content_type: str | None
+    body: bytes
+    received_at: datetime
+    state: str  # processing | handled | rejected | failed
+    response_code: int | None = None
+    error: str | None = None
+    attempts: int = 0
+    sent_transaction_id: str | None = None  # the SubmitReq this report is about, when we sent it
+
+
+INBOX_SCHEMA = """
+CREATE TABLE IF NOT EXISTS inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    transaction_id TEXT,
+    message_id TEXT,
+    recipient TEXT,
+    status TEXT,
+    peer TEXT,
+    content_type TEXT,
+    body BLOB NOT NULL,
+    received_at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    response_code INTEGER,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    sent_transaction_id TEXT,
+    tid_key TEXT UNIQUE,
+    report_key TEXT UNIQUE
+);
+CREATE INDEX IF NOT EXISTS inbox_state ON inbox (state);
+CREATE INDEX IF NOT EXISTS inbox_message_id ON inbox (message_id);
+"""
+
+
 class MemoryStore:
+    """The same records in memory: for tests and throw-away use (nothing survives the process)."""
+
     def __init__(self) -> None:
         self._sent: list[SentRecord] = []
+        self._inbox: list[InboxRecord] = []
+        self._keys: dict[str, int] = {}
         self._lock = threading.Lock()
+
+    def accept(self, *, kind, transaction_id, message_id, recipient, status, peer, content_type, body, tid_key,
+               report_key, sent_transaction_id=None) -> tuple[InboxRecord, bool]:
+        with self._lock:
+            for key in (tid_key, report_key):
+                if key is not None and key in self._keys:
+                    return self._inbox[self._keys[key] - 1], False
+            rec = InboxRecord(len(self._inbox) + 1, kind, transaction_id, message_id, recipient, status, peer,
+                              content_type, bytes(body), utcnow(), "processing", sent_transaction_id=sent_transaction_id)
+            self._inbox.append(rec)
+            for key in (tid_key, report_key):
+                if key is not None:
+                    self._keys[key] = rec.id
+            return rec, True
+
+    def claim(self, record_id: int, states: tuple[str, ...] = ("failed",)) -> bool:
+        with self._lock:
+            rec = self._inbox[record_id - 1]
+            if rec.state in states:
+                rec.state = "processing"
+                return True
+            return False
+
+    def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None) -> None:
+        with self._lock:
+            rec = self._inbox[record_id - 1]
+            rec.state, rec.response_code, rec.error = state, response_code, error
+            rec.attempts += 1
+
+    def inbox_get(self, record_id: int) -> InboxRecord | None:
+        with self._lock:
+            if not 0 < record_id <= len(self._inbox):
+                return None
+            import dataclasses  # noqa: PLC0415
+
+            return dataclasses.replace(self._inbox[record_id - 1])  # a snapshot, as SQLite would give
+
+    def inbox(self, state: str | None = None, kind: str | None = None) -> list[InboxRecord]:
+        with self._lock:
+            return [r for r in self._inbox if (state is None or r.state == state) and (kind is None or r.kind == kind)]
 
     def record_sent(self, rec: SentRecord) -> None:
         with self._lock:
@@ -87,27 +177,39 @@ CREATE INDEX IF NOT EXISTS sent_transaction_id ON sent (transaction_id);
 
 
 class SqliteStore:
-    """Records in one SQLite file. Each thread gets its own connection; writes are committed at once."""
+    """Records in one SQLite file. Each thread gets its own connection; writes are committed at once.
 
-    def __init__(self, path: str | Path):
+    `durability="power"` (the default) flushes every accepted message to the disk before the answer
+    goes out, so it survives a power cut; `"process"` leaves the flush to the OS (WAL,
+    synchronous=NORMAL): it survives the process being killed, not the machine going down, and
+    takes one fsync less per message.
+    """
+
+    def __init__(self, path: str | Path, durability: str = "power"):
+        if durability not in ("power", "process"):
+            raise ValueError("durability must be 'power' or 'process'")
+        self.sync = "FULL" if durability == "power" else "NORMAL"
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # One writer at a time inside this process: SQLite's own busy handler would make waiting
+        # threads sleep in millisecond steps; a lock hands over at once.
+        self._write = threading.Lock()
         with self._conn() as db:
             db.executescript(SENT_SCHEMA + self.extra_schema())
 
     def extra_schema(self) -> str:
-        return ""
+        return INBOX_SCHEMA
 
     def _conn(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")  # an acknowledged message must survive a crash
+            db.execute(f"PRAGMA synchronous={self.sync}")  # an acknowledged message must survive a crash
             db.execute("PRAGMA busy_timeout=30000")
             db.row_factory = sqlite3.Row
             self._local.db = db
@@ -116,12 +218,14 @@ class SqliteStore:
         return db
 
     def record_sent(self, rec: SentRecord) -> None:
-        self._conn().execute(
-            "INSERT INTO sent (transaction_id, operation, version, recipients, message_id, url, sent_at,"
-            " status_code, status_text, error, attempts, linked_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (rec.transaction_id, rec.operation, rec.version, json.dumps(rec.recipients), rec.message_id, rec.url,
-             rec.sent_at.isoformat(), rec.status_code, rec.status_text, rec.error, rec.attempts, rec.linked_id),
-        )
+        with self._write:
+            self._conn().execute(
+                "INSERT INTO sent (transaction_id, operation, version, recipients, message_id, url, sent_at,"
+                " status_code, status_text, error, attempts, linked_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (rec.transaction_id, rec.operation, rec.version, json.dumps(rec.recipients), rec.message_id,
+                 rec.url, rec.sent_at.isoformat(), rec.status_code, rec.status_text, rec.error, rec.attempts,
+                 rec.linked_id),
+            )
 
     @staticmethod
     def _sent_row(row: sqlite3.Row) -> SentRecord:
@@ -146,6 +250,83 @@ class SqliteStore:
             "SELECT * FROM sent WHERE transaction_id = ? ORDER BY id DESC LIMIT 1", (transaction_id,)
         ).fetchone()
         return self._sent_row(row) if row else None
+
+    # -- inbox ----------------------------------------------------------------------------------
+
+    def accept(self, *, kind: str, transaction_id: str | None, message_id: str | None, recipient: str | None,
+               status: str | None, peer: str | None, content_type: str | None, body: bytes,
+               tid_key: str | None, report_key: str | None,
+               sent_transaction_id: str | None = None) -> tuple[InboxRecord, bool]:
+        """Store an incoming request before anything else happens to it.
+
+        Returns the record and whether it is new; a request whose TransactionID (or report key)
+        was seen before is not stored twice: the earlier record comes back instead.
+        """
+        db = self._conn()
+        try:
+            with self._write:
+                cur = db.execute(
+                    "INSERT INTO inbox (kind, transaction_id, message_id, recipient, status, peer, content_type, body,"
+                    " received_at, state, tid_key, report_key, sent_transaction_id)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,'processing',?,?,?)",
+                    (kind, transaction_id, message_id, recipient, status, peer, content_type, body,
+                     utcnow().isoformat(), tid_key, report_key, sent_transaction_id),
+                )
+        except sqlite3.IntegrityError:
+            row = db.execute(
+                "SELECT * FROM inbox WHERE (tid_key IS NOT NULL AND tid_key = ?) OR"
+                " (report_key IS NOT NULL AND report_key = ?) ORDER BY id LIMIT 1",
+                (tid_key, report_key),
+            ).fetchone()
+            return self._inbox_row(row), False
+        return self.inbox_get(cur.lastrowid), True
+
+    def claim(self, record_id: int, states: tuple[str, ...] = ("failed",)) -> bool:
+        """Take a record in one of `states` for processing; False if someone else has it."""
+        marks = ",".join("?" * len(states))
+        with self._write:
+            cur = self._conn().execute(
+                f"UPDATE inbox SET state = 'processing' WHERE id = ? AND state IN ({marks})", (record_id, *states)
+            )
+        return cur.rowcount == 1
+
+    def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None) -> None:
+        # The outcome need not reach the disk before the answer: the WAL is flushed in order by the
+        # next durable commit, and an outcome lost in a crash only means the message is replayed.
+        db = self._conn()
+        with self._write:
+            db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                db.execute(
+                    "UPDATE inbox SET state = ?, response_code = ?, error = ?, attempts = attempts + 1 WHERE id = ?",
+                    (state, response_code, error, record_id),
+                )
+            finally:
+                db.execute(f"PRAGMA synchronous={self.sync}")
+
+    @staticmethod
+    def _inbox_row(row: sqlite3.Row) -> InboxRecord:
+        return InboxRecord(
+            id=row["id"], kind=row["kind"], transaction_id=row["transaction_id"], message_id=row["message_id"],
+            recipient=row["recipient"], status=row["status"], peer=row["peer"], content_type=row["content_type"],
+            body=bytes(row["body"]), received_at=datetime.fromisoformat(row["received_at"]), state=row["state"],
+            response_code=row["response_code"], error=row["error"], attempts=row["attempts"],
+            sent_transaction_id=row["sent_transaction_id"],
+        )
+
+    def inbox_get(self, record_id: int) -> InboxRecord | None:
+        row = self._conn().execute("SELECT * FROM inbox WHERE id = ?", (record_id,)).fetchone()
+        return self._inbox_row(row) if row else None
+
+    def inbox(self, state: str | None = None, kind: str | None = None) -> list[InboxRecord]:
+        sql, args = "SELECT * FROM inbox WHERE 1=1", []
+        if state:
+            sql += " AND state = ?"
+            args.append(state)
+        if kind:
+            sql += " AND kind = ?"
+            args.append(kind)
+        return [self._inbox_row(r) for r in self._conn().execute(sql + " ORDER BY id", args)]
 
     def close(self) -> None:
         with self._lock:

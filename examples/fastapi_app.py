@@ -1,0 +1,34 @@
+"""The MM7 receiver in a FastAPI (Starlette) application, two ways.
+
+    uvicorn examples.fastapi_app:app
+"""
+
+from a2wsgi import WSGIMiddleware
+from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+import mm7bind as mm7
+
+
+class Inbox(mm7.Handler):
+    def on_deliver(self, msg, ctx):
+        print(f"MO from {msg.sender}: {msg.subject}")  # your code here
+
+
+receiver = mm7.Receiver(Inbox(), store=mm7.SqliteStore("mm7-inbox.db"))
+
+app = FastAPI()
+
+# 1. Mount the WSGI app (FastAPI's own WSGIMiddleware is deprecated in favour of a2wsgi).
+app.mount("/mm7", WSGIMiddleware(mm7.wsgi_app(receiver)))
+
+
+# 2. Or an endpoint: read the body, run the (blocking) receiver in the thread pool.
+@app.post("/mm7-endpoint")
+async def mm7_endpoint(request: Request) -> Response:
+    body = await request.body()
+    rsp = await run_in_threadpool(
+        receiver.handle, body, request.headers.get("content-type"), dict(request.headers),
+        request.client.host if request.client else None, request.method, request.url.path,
+    )
+    return Response(rsp.body, status_code=rsp.status, headers=dict(rsp.headers))

@@ -1,0 +1,321 @@
+"""The VASP receiver core: one HTTP request in (bytes and headers), one HTTP answer out. No I/O.
+
+It authenticates, decodes tolerantly, stores the request (committed before any answer), calls
+the user's handler for DeliverReq, DeliveryReportReq and ReadReplyReq, and answers in the caller's
+schema version and MM7Version, echoing its TransactionID. A handler returns a status (default
+1000) or raises `Reject(status)` for a Fault with VASPErrorRsp; a handler that crashes leaves the
+message stored as "failed", to be replayed. Repeats of a handled request are answered from the
+store without calling the handler again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import messages as m
+from . import versions
+from .auth import IPAllowList
+from .codec import decode, encode
+from .envelope import Envelope, Fault
+from .errors import DecodeError, Deviation, EncodeError
+from .mime import MimeLimits
+from .profiles import STANDARD, Profile
+from .status import RequestStatus, lookup
+from .store import InboxRecord, SentRecord
+from .xmlsafe import DEFAULT_LIMITS, XmlLimits
+
+log = logging.getLogger("mm7bind.receiver")
+
+HANDLED_KINDS = {
+    "DeliverReq": "on_deliver",
+    "DeliveryReportReq": "on_delivery_report",
+    "ReadReplyReq": "on_read_reply",
+}
+
+
+class Reject(Exception):
+    """Raise from a handler to refuse a request: the MMSC gets a Fault with VASPErrorRsp(status)."""
+
+    def __init__(self, status: int | m.Status = RequestStatus.SERVICE_ERROR, text: str | None = None,
+                 details: str | None = None):
+        self.status = status if isinstance(status, m.Status) else m.Status(int(status), text, details)
+        super().__init__(f"{self.status.code} {self.status.text}")
+
+
+@dataclass
+class Context:
+    """What a handler knows about the request besides the message."""
+
+    transaction_id: str | None
+    version: versions.Version
+    deviations: list[Deviation]
+    peer: str | None
+    headers: Mapping[str, str]
+    record: InboxRecord | None = None
+    sent: SentRecord | None = None  # for reports: the SubmitReq we sent, when the store knows it
+    replay: bool = False
+
+
+@dataclass
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+class Handler:
+    """Subclass and override what you serve; each returns a status code, a Status, a response
+    message (e.g. DeliverRsp with a ServiceCode), or None for 1000."""
+
+    def on_deliver(self, msg: m.DeliverReq, ctx: Context) -> Any:
+        return None
+
+    def on_delivery_report(self, msg: m.DeliveryReportReq, ctx: Context) -> Any:
+        return None
+
+    def on_read_reply(self, msg: m.ReadReplyReq, ctx: Context) -> Any:
+        return None
+
+
+@dataclass
+class ReceiverConfig:
+    auth: Any = None  # mm7bind.auth.BasicAuth / DigestAuth, or None
+    allow: IPAllowList | None = None
+    strict: bool = False  # refuse messages with deviations (validation error) instead of tolerating them
+    max_body: int = 20 * 1024 * 1024
+    mime_limits: MimeLimits = field(default_factory=MimeLimits)
+    xml_limits: XmlLimits = DEFAULT_LIMITS
+    profile: Profile = STANDARD  # XML style and MIME habits of our answers (version: the caller's)
+    repeat_wait: float = 10.0  # how long a repeat waits for the first copy's outcome
+
+
+class Receiver:
+    """`handle(body, content_type, headers, peer)` → `Response`. Thread-safe."""
+
+    def __init__(self, handler: Handler | None = None, *, store=None, config: ReceiverConfig | None = None,
+                 **settings: Any):
+        self.handler = handler or Handler()
+        self.store = store
+        self.config = config or ReceiverConfig(**settings)
+        self.callables: dict[str, Callable] = {}
+
+    def on(self, kind: str, fn: Callable | None = None):
+        """Register a callable for "deliver", "delivery_report" or "read_reply" (usable as a decorator)."""
+        key = {"deliver": "DeliverReq", "delivery_report": "DeliveryReportReq", "read_reply": "ReadReplyReq"}.get(kind, kind)
+        if key not in HANDLED_KINDS:
+            raise ValueError(f"unknown message kind {kind!r}")
+
+        def register(f: Callable) -> Callable:
+            self.callables[key] = f
+            return f
+
+        return register(fn) if fn is not None else register
+
+    # -- the request ------------------------------------------------------------------------------
+
+    def handle(self, body: bytes, content_type: str | None, headers: Mapping[str, str] | None = None,
+               peer: str | None = None, method: str = "POST", uri: str = "/") -> Response:
+        try:
+            return self._handle(body, content_type, headers or {}, peer, method, uri)
+        except Exception:  # noqa: BLE001 (a bug of ours must still produce an answer, never a dropped request)
+            log.exception("internal error while receiving from %s", peer)
+            return self.fault(None, None, "Server", RequestStatus.SERVER_ERROR, "internal error")
+
+    def _handle(self, body: bytes, content_type: str | None, headers: Mapping[str, str], peer: str | None,
+                method: str, uri: str) -> Response:
+        started = time.monotonic()
+        if method.upper() != "POST":
+            return Response(405, [("Allow", "POST"), ("Content-Type", "text/plain")], b"MM7 takes POST\n")
+        if self.config.allow is not None and not self.config.allow.allows(peer):
+            log.warning("refused request from %s (not in the allow-list)", peer)
+            return Response(403, [("Content-Type", "text/plain")], b"forbidden\n")
+        if self.config.auth is not None:
+            ok, stale = self.config.auth.check(method.upper(), uri, _get(headers, "authorization"))
+            if not ok:
+                return Response(401, [("WWW-Authenticate", self.config.auth.challenge(stale)),
+                                      ("Content-Type", "text/plain")], b"authentication required\n")
+        if len(body) > self.config.max_body:
+            return Response(413, [("Content-Type", "text/plain")], b"request body too large\n")
+        try:
+            env = decode(body, content_type, strict=self.config.strict, limits=self.config.mime_limits,
+                         xml_limits=self.config.xml_limits)
+        except DecodeError as exc:
+            log.warning("refused an undecodable request from %s: %s", peer, exc)
+            return self.fault(None, None, "Client", exc.status_code, str(exc))
+        if env.is_fault or env.message.ELEMENT not in HANDLED_KINDS:
+            kind = "a Fault" if env.is_fault else env.message.ELEMENT
+            return self.fault(env, env.version, "Client", RequestStatus.UNSUPPORTED_OPERATION,
+                              f"{kind} is not an operation a VASP serves")
+        return self.dispatch(env, body, content_type, headers, peer, started)
+
+    def dispatch(self, env: Envelope, body: bytes, content_type: str | None, headers, peer, started,
+                 record: InboxRecord | None = None) -> Response:
+        msg = env.message
+        ctx = Context(env.transaction_id, env.version, env.deviations, peer, headers)
+        if self.store is not None and record is None:
+            keys = _keys(msg, env.transaction_id, peer)
+            sent = self.store.sent_by_message_id(msg.message_id) if getattr(msg, "message_id", None) else None
+            record, new = self.store.accept(
+                kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
+                recipient=_address(getattr(msg, "recipient", None)), status=_text(getattr(msg, "mm_status", None)),
+                peer=peer, content_type=content_type, body=bytes(body), tid_key=keys[0], report_key=keys[1],
+                sent_transaction_id=sent.transaction_id if sent else None,
+            )
+            ctx.sent = sent
+            if not new:
+                repeat = self._repeat(env, record)
+                if repeat is not None:
+                    return repeat
+                record = self.store.inbox_get(record.id)  # claimed: a failed first attempt, processed again
+        elif self.store is not None and record is not None:
+            ctx.replay = True
+            ctx.sent = self.store.sent_by_message_id(msg.message_id) if getattr(msg, "message_id", None) else None
+        ctx.record = record
+        fn = self.callables.get(msg.ELEMENT) or getattr(self.handler, HANDLED_KINDS[msg.ELEMENT])
+        try:
+            outcome = fn(msg, ctx)
+        except Reject as rej:
+            self._mark(record, "rejected", rej.status.code, str(rej))
+            self._log(msg, ctx, rej.status.code, started, "rejected")
+            return self.fault(env, env.version, "Client" if rej.status.code < 3000 else "Server", rej.status.code,
+                              rej.status.text, rej.status.details)
+        except Exception as exc:  # noqa: BLE001 (any handler bug: keep the message, answer honestly)
+            self._mark(record, "failed", None, "".join(traceback.format_exception_only(exc)).strip())
+            log.exception("handler for %s tid=%s failed; stored as #%s for replay", msg.ELEMENT, env.transaction_id,
+                          record.id if record else "-")
+            return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR, "the VASP could not process it")
+        rsp_cls = m.RESPONSE_FOR[msg.ELEMENT]
+        if isinstance(outcome, rsp_cls):
+            response = outcome
+        elif isinstance(outcome, m.Message):
+            raise TypeError(f"a handler for {msg.ELEMENT} must answer {rsp_cls.ELEMENT}, not {outcome.ELEMENT}")
+        else:
+            status = outcome if isinstance(outcome, m.Status) else m.Status(int(outcome) if outcome is not None else 1000)
+            response = rsp_cls(status=status)
+        self._mark(record, "handled", response.status.code, None)
+        self._log(msg, ctx, response.status.code, started, "handled")
+        return self.answer(env, response)
+
+    def _repeat(self, env: Envelope, record: InboxRecord) -> Response | None:
+        """The answer to a request stored before, or None when it is ours to process (again)."""
+        msg = env.message
+        deadline = time.monotonic() + self.config.repeat_wait
+        while record.state == "processing" and time.monotonic() < deadline:
+            time.sleep(0.02)  # the first copy is being handled right now: wait for its outcome
+            record = self.store.inbox_get(record.id)
+        if record.state == "failed" and self.store.claim(record.id, ("failed",)):
+            return None
+        log.info("%s tid=%s repeated (first stored as #%d, %s): answered without calling the handler",
+                 msg.ELEMENT, env.transaction_id, record.id, record.state)
+        if record.state == "rejected":
+            return self.fault(env, env.version, "Client", record.response_code or 4000, "rejected earlier")
+        # handled, or still in hand (stored, so not lost: replay picks it up if that worker died)
+        return self.answer(env, m.RESPONSE_FOR[msg.ELEMENT](status=m.Status(record.response_code or 1000)))
+
+    def replay(self, record_id: int | None = None, stale_after: float = 300.0) -> list[tuple[int, str]]:
+        """Run the handler again for failed messages, and for ones left "processing" longer than
+        `stale_after` seconds (their worker died); or for one message. → [(id, new state)]."""
+        if self.store is None:
+            raise RuntimeError("replay needs a store")
+        if record_id is not None:
+            records = [self.store.inbox_get(record_id)]
+        else:
+            cutoff = time.time() - stale_after
+            records = self.store.inbox(state="failed") + [
+                r for r in self.store.inbox(state="processing") if r.received_at.timestamp() < cutoff]
+        done = []
+        for rec in records:
+            if rec is None or not self.store.claim(rec.id, ("failed", "processing", "handled", "rejected")):
+                continue
+            env = decode(rec.body, rec.content_type, limits=self.config.mime_limits, xml_limits=self.config.xml_limits)
+            self.dispatch(env, rec.body, rec.content_type, {}, rec.peer, time.monotonic(), record=rec)
+            done.append((rec.id, self.store.inbox_get(rec.id).state))
+        return done
+
+    # -- answers ----------------------------------------------------------------------------------
+
+    def answer(self, env: Envelope, response: m.Message) -> Response:
+        """The response in the caller's version, with its MM7Version when that is valid there."""
+        version = env.version or versions.latest()
+        tid = env.transaction_id or "0"
+        if response.mm7_version is None and env.message is not None and env.message.mm7_version:
+            try:
+                echoed = _with_version(response, env.message.mm7_version)
+                out = encode(echoed, transaction_id=tid, version=version, profile=self.config.profile)
+                return Response(200, _headers(out), out.to_bytes())
+            except EncodeError:
+                pass  # the caller's MM7Version is not valid in its own namespace: use the default
+        out = encode(response, transaction_id=tid, version=version, profile=self.config.profile)
+        return Response(200, _headers(out), out.to_bytes())
+
+    def fault(self, env: Envelope | None, version, code: str, status: int, text: str | None = None,
+              details: str | None = None) -> Response:
+        version = version or versions.latest()
+        tid = (env.transaction_id if env else None) or "0"
+        status_obj = m.Status(int(status), (text or lookup(int(status)).text)[:500], details)
+        fault = Fault(code=code, string=status_obj.text, detail=m.VASPErrorRsp(status=status_obj))
+        if env is not None and env.message is not None and env.message.mm7_version:
+            try:
+                fault.detail = _with_version(fault.detail, env.message.mm7_version)
+                out = encode(fault, transaction_id=tid, version=version, profile=self.config.profile)
+                return Response(500, _headers(out), out.to_bytes())
+            except EncodeError:
+                fault.detail.mm7_version = None
+        out = encode(fault, transaction_id=tid, version=version, profile=self.config.profile)
+        return Response(500, _headers(out), out.to_bytes())
+
+    def _mark(self, record: InboxRecord | None, state: str, code: int | None, error: str | None) -> None:
+        if self.store is not None and record is not None:
+            self.store.mark(record.id, state, code, error)
+
+    @staticmethod
+    def _log(msg: m.Message, ctx: Context, code: int, started: float, outcome: str) -> None:
+        info = {
+            "operation": msg.ELEMENT, "transaction_id": ctx.transaction_id,
+            "message_id": getattr(msg, "message_id", None), "status": code, "outcome": outcome,
+            "peer": ctx.peer, "deviations": len(ctx.deviations), "version": ctx.version.name if ctx.version else None,
+            "duration_ms": round((time.monotonic() - started) * 1000, 1), "replay": ctx.replay,
+        }
+        log.info("%(operation)s tid=%(transaction_id)s from %(peer)s: %(outcome)s %(status)s (%(deviations)d "
+                 "deviations) %(duration_ms)sms", info, extra={"mm7": info})
+
+
+def _with_version(msg: m.Message, mm7_version: str) -> m.Message:
+    import dataclasses  # noqa: PLC0415
+
+    return dataclasses.replace(msg, mm7_version=mm7_version)
+
+
+def _headers(out) -> list[tuple[str, str]]:
+    return [("Content-Type", out.content_type)]
+
+
+def _get(headers: Mapping[str, str], name: str) -> str | None:
+    for k, v in headers.items():
+        if k.lower() == name:
+            return v
+    return None
+
+
+def _address(addr) -> str | None:
+    return str(addr) if addr is not None else None
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value.value if hasattr(value, "value") else value)
+
+
+def _keys(msg: m.Message, transaction_id: str | None, peer: str | None) -> tuple[str | None, str | None]:
+    """Duplicate keys: the TransactionID, and for reports the message, recipient and
+    status (a Deferred report followed by a Retrieved one is two reports, not a repeat)."""
+    tid_key = f"{msg.ELEMENT}|{transaction_id}" if transaction_id else None
+    report_key = None
+    if isinstance(msg, (m.DeliveryReportReq, m.ReadReplyReq)) and msg.message_id:
+        report_key = "|".join([msg.ELEMENT, msg.message_id, _address(msg.recipient) or "", _text(msg.mm_status) or ""])
+    return tid_key, report_key
+

@@ -1,0 +1,78 @@
+"""The mounting examples in examples/, run against the real frameworks."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import mm7bind as mm7
+
+
+def request_bytes():
+    out = mm7.encode(mm7.DeliverReq(sender="+8613800000000", subject="framework",
+                                    content=mm7.Content(parts=[mm7.Part.text("hi")])), transaction_id="fw-1")
+    return out.to_bytes(), out.content_type
+
+
+def check(status: int, body: bytes, ctype: str) -> None:
+    assert status == 200, body[:300]
+    env = mm7.decode(body, ctype, strict=True)
+    assert isinstance(env.body, mm7.DeliverRsp) and env.transaction_id == "fw-1"
+
+
+@pytest.fixture
+def example(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the examples open mm7-inbox.db in the working directory
+
+    def load(name):
+        return importlib.reload(importlib.import_module(f"examples.{name}"))
+
+    return load
+
+
+def test_flask(example):
+    pytest.importorskip("flask")
+    mod = example("flask_app")
+    client = mod.app.test_client()
+    data, ctype = request_bytes()
+    r = client.post("/mm7", data=data, headers={"Content-Type": ctype})
+    check(r.status_code, r.data, r.headers["Content-Type"])
+    assert client.get("/").data == b"the rest of your site"
+    assert mod.receiver.store.inbox()[0].transaction_id == "fw-1"
+
+
+def test_django(example):
+    django = pytest.importorskip("django")
+    from django.conf import settings
+
+    if not settings.configured:
+        settings.configure(ROOT_URLCONF=__name__, ALLOWED_HOSTS=["*"], DATA_UPLOAD_MAX_MEMORY_SIZE=20 * 1024 * 1024,
+                           SECRET_KEY="test", MIDDLEWARE=["django.middleware.csrf.CsrfViewMiddleware"])
+        django.setup()
+    mod = example("django_view")
+    from django.test import Client
+    from django.urls import clear_url_caches, path
+
+    global urlpatterns
+    urlpatterns = [path("mm7", mod.mm7_view)]
+    clear_url_caches()
+    data, ctype = request_bytes()
+    r = Client(enforce_csrf_checks=True).generic("POST", "/mm7", data, content_type=ctype)
+    check(r.status_code, r.content, r["Content-Type"])
+
+
+urlpatterns: list = []
+
+
+def test_fastapi(example):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("a2wsgi")
+    from fastapi.testclient import TestClient
+
+    mod = example("fastapi_app")
+    data, ctype = request_bytes()
+    with TestClient(mod.app) as client:
+        for url in ("/mm7", "/mm7-endpoint"):
+            r = client.post(url, content=data, headers={"Content-Type": ctype})
+            check(r.status_code, r.content, r.headers["content-type"])
