@@ -1,20 +1,28 @@
-"""The `mm7bind` command."""
+"""The `mm7bind` command.
+
+Exit codes: 0 done; 1 the message (or some of them) was refused, or a file is invalid;
+2 bad arguments or unreadable input; 3 bad configuration; 4 no MMSC could be reached.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 from . import __version__, versions
 from .codec import decode, split_http
 from .content import Content, Part
 from .envelope import Envelope
-from .errors import DecodeError, ValidationError
+from .errors import ConnectError, DecodeError, MM7Error, RequestTimeout, ValidationError
 from .jsonable import to_jsonable
 
-EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
+EXIT_INVALID, EXIT_UNREADABLE = 1, 2
 
 
 def _read(path: str) -> bytes:
@@ -28,6 +36,27 @@ def _decode_capture(data: bytes, strict: bool = False) -> tuple[Envelope, str | 
     start_line, headers, body = split_http(data)
     ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
     return decode(body, ctype, strict=strict), start_line, headers
+
+
+def _config(args):
+    from .config import ConfigError, load_checked  # noqa: PLC0415
+
+    path = getattr(args, "config", None)
+    try:
+        if path and path.lower().endswith(".xml"):
+            from .cmcc.config import load_cmcc  # noqa: PLC0415
+
+            return load_cmcc(path, getattr(args, "conn_config", None))
+        return load_checked(path)
+    except ConfigError as exc:
+        print(f"configuration {path or '(defaults)'} has problems:", file=sys.stderr)
+        for p in exc.problems:
+            print(f"  {p}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Inspecting messages
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
@@ -77,13 +106,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def describe_part(part: Part, role: str) -> dict:
     out = {
-        "role": role,
-        "content_type": part.content_type,
-        "charset": part.charset,
-        "content_id": part.content_id,
-        "content_location": part.content_location,
-        "filename": part.filename,
-        "size": part.size,
+        "role": role, "content_type": part.content_type, "charset": part.charset, "content_id": part.content_id,
+        "content_location": part.content_location, "filename": part.filename, "size": part.size,
         "sha256": part.sha256(),
     }
     return {k: v for k, v in out.items() if v is not None}
@@ -103,8 +127,7 @@ def describe(env: Envelope) -> dict:
         "encoding": env.encoding,
         "fields": fields,
         "attachments": [describe_part(p, "smil" if p is content.smil else "part") for p in content.all_parts()]
-        if content
-        else [],
+        if content else [],
         "deviations": [{"code": d.code, "path": d.path, "message": d.message} for d in env.deviations],
     }
 
@@ -138,13 +161,13 @@ def _safe_name(name: str) -> str:
 
 
 def extract(content: Content, target: Path) -> list[str]:
+    import mimetypes  # noqa: PLC0415
+
     target.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
     for i, part in enumerate(content.all_parts(), 1):
         name = _safe_name(part.filename or part.content_location or part.content_id or "")
         if not name:
-            import mimetypes  # noqa: PLC0415
-
             ext = ".smil" if part.kind == "smil" else mimetypes.guess_extension(part.content_type) or ".bin"
             name = f"part{i}{ext}"
         stem, dot, ext = name.rpartition(".")
@@ -155,6 +178,248 @@ def extract(content: Content, target: Path) -> list[str]:
         part.blob.save(target / candidate)
         written.append(candidate)
     return written
+
+
+# ---------------------------------------------------------------------------------------------
+# Sending
+
+
+def _content(args) -> Content | None:
+    content = Content()
+    if args.text is not None:
+        content.add_text(args.text, charset="utf-8")
+    for path in args.attach or []:
+        content.add_file(path)
+    if args.smil:
+        content.smil = Part.from_file(args.smil, "application/smil")
+    return content if content.parts or content.smil else None
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from . import messages as m  # noqa: PLC0415
+    from .bulk import read_recipients, send_bulk  # noqa: PLC0415
+
+    cfg = _config(args)
+    recipients = list(args.to or [])
+    if args.to_file:
+        try:
+            recipients += read_recipients(args.to_file)
+        except OSError as exc:
+            print(f"mm7bind send: cannot read {args.to_file}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
+    if not recipients:
+        print("mm7bind send: give at least one recipient (--to or --to-file)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        content = _content(args)
+    except OSError as exc:
+        print(f"mm7bind send: cannot read an attachment: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    overrides = {}
+    if args.mmsc:
+        overrides["urls"] = tuple(args.mmsc)
+    profile = cfg.profile()
+    if args.version:
+        try:
+            profile = profile.replace(version=versions.get(args.version).name)
+        except KeyError as exc:
+            print(f"mm7bind send: {exc.args[0]}", file=sys.stderr)
+            return EXIT_USAGE
+    overrides["profile"] = profile
+    store = cfg.open_store() if args.store else None
+    template = m.SubmitReq(subject=args.subject, delivery_report=args.delivery_report or None,
+                           read_reply=args.read_reply or None, content=content, linked_id=args.linked_id,
+                           recipients=m.Recipients(to=recipients[:1]))
+    cfg.setup_logging(args.verbose) if args.verbose else None
+    with cfg.make_client(store=store, **overrides) as client:
+        if len(recipients) == 1:
+            try:
+                r = client.submit(template)
+            except (ConnectError, RequestTimeout) as exc:
+                print(f"not sent: {exc}", file=sys.stderr)
+                return EXIT_UNREACHABLE
+            except MM7Error as exc:
+                status = getattr(exc, "status", None)
+                print(f"refused: {status.code} {status.text}" if status else f"refused: {exc}", file=sys.stderr)
+                return EXIT_REFUSED
+            if args.json:
+                print(json.dumps({"message_id": r.message_id, "transaction_id": r.transaction_id,
+                                  "status": r.status.code, "text": r.status.text}, ensure_ascii=False))
+            else:
+                print(r.message_id if r.ok else f"refused: {r.status.code} {r.status.text}")
+            return EXIT_OK if r.ok else EXIT_REFUSED
+        bar = _Progress(len(recipients), enabled=not args.quiet)
+        result = send_bulk(client, template, recipients, concurrency=args.concurrency, progress=bar.update)
+        bar.done()
+    print(f"sent {result.sent}, failed {result.failed}, {result.total} recipients in {result.elapsed:.1f} s "
+          f"({result.rate:.1f}/s)")
+    for rcpt, why in result.failures[:10]:
+        print(f"  failed {rcpt}: {why}")
+    if len(result.failures) > 10:
+        print(f"  ... and {len(result.failures) - 10} more")
+    if result.failed == 0:
+        return EXIT_OK
+    unreachable = all(why.startswith(("ConnectError", "RequestTimeout")) for _, why in result.failures)
+    return EXIT_UNREACHABLE if result.sent == 0 and unreachable else EXIT_REFUSED
+
+
+class _Progress:
+    """A one-line progress bar on stderr (plain lines when stderr is not a terminal)."""
+
+    def __init__(self, total: int, enabled: bool = True):
+        self.total, self.enabled = total, enabled
+        self.last = 0.0
+        self.tty = sys.stderr.isatty()
+
+    def update(self, r) -> None:
+        now = time.monotonic()
+        done = r.sent + r.failed
+        if not self.enabled or (now - self.last < (0.2 if self.tty else 1.0) and done < self.total):
+            return
+        self.last = now
+        width = 30
+        filled = int(width * done / self.total) if self.total else width
+        rate = done / r.elapsed if r.elapsed else 0.0
+        line = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} sent {r.sent} failed {r.failed} {rate:.1f}/s"
+        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.enabled and self.tty:
+            print(file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# Serving, simulating
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.is_set():
+        stop.wait(0.5)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .handlers import SavingHandler, load_handler  # noqa: PLC0415
+    from .server import serve  # noqa: PLC0415
+
+    cfg = _config(args)
+    if args.host:
+        cfg.receiver.host = args.host
+    if args.port is not None:
+        cfg.receiver.port = args.port
+    if args.out:
+        cfg.receiver.out_dir = args.out
+    cfg.setup_logging(args.verbose)
+    try:
+        handler = load_handler(args.handler) if args.handler else SavingHandler(cfg.receiver.out_dir, echo=_echo)
+    except ValueError as exc:
+        print(f"mm7bind serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    store = cfg.open_store()
+    receiver = cfg.make_receiver(handler, store=store)
+    srv = serve(receiver, cfg.receiver.host, cfg.receiver.port, cfg.receiver.path, threads=cfg.receiver.threads,
+                ssl_context=cfg.ssl_context(), backlog=cfg.receiver.backlog)
+    with srv:
+        _echo(f"receiving MM7 at {srv.url}{cfg.receiver.path} (store {cfg.store.path}); Ctrl-C stops")
+        _wait_for_signal()
+    store.close()
+    return EXIT_OK
+
+
+def _echo(text: str) -> None:
+    print(text, flush=True)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .handlers import SavingHandler, load_handler  # noqa: PLC0415
+
+    cfg = _config(args)
+    handler = load_handler(args.handler) if args.handler else SavingHandler(cfg.receiver.out_dir, echo=_echo)
+    store = cfg.open_store()
+    receiver = cfg.make_receiver(handler, store=store)
+    done = receiver.replay(args.id, stale_after=args.stale_after)
+    for record_id, state in done:
+        print(f"#{record_id}: {state}")
+    if not done:
+        print("nothing to replay")
+    store.close()
+    return EXIT_OK if all(state == "handled" for _, state in done) else EXIT_REFUSED
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .simulator import Simulator, SimulatorConfig  # noqa: PLC0415
+
+    try:
+        config = SimulatorConfig(
+            host=args.host, port=args.port, dialect=args.dialect, strict=args.strict, vasp_url=args.vasp_url,
+            report_status=args.report_status, report_delay=args.report_delay, read_delay=args.read_delay,
+            read_status=args.read_status,
+        )
+    except ValueError as exc:
+        print(f"mm7bind simulate: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    import logging  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    with Simulator(config) as sim:
+        _echo(f"MMSC simulator ({args.dialect}) at {sim.url}; control at {sim.server.url}/control/; Ctrl-C stops")
+        if args.mo_text is not None:
+            def later() -> None:
+                time.sleep(args.mo_after)
+                sim.deliver(args.mo_from, [args.mo_to], args.mo_subject, text=args.mo_text)
+            threading.Thread(target=later, daemon=True).start()
+        _wait_for_signal()
+    return EXIT_OK
+
+
+def cmd_mo(args: argparse.Namespace) -> int:
+    import requests  # noqa: PLC0415
+
+    base = args.simulator.rstrip("/")
+    if base.endswith("/mm7"):
+        base = base[: -len("/mm7")]
+    payload = {"from": args.sender, "to": args.to or ["1065888"], "subject": args.subject, "text": args.text,
+               "linked_id": args.linked_id}
+    try:
+        r = requests.post(base + "/control/deliver", json=payload, timeout=30)
+    except requests.RequestException as exc:
+        print(f"cannot reach the simulator at {base}: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    print(json.dumps(r.json(), ensure_ascii=False))
+    return EXIT_OK if r.ok and "error" not in r.json() else EXIT_REFUSED
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration, version, demo
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from .config import load  # noqa: PLC0415
+
+    if args.file.lower().endswith(".xml"):
+        from .cmcc.config import check_cmcc  # noqa: PLC0415
+
+        problems = check_cmcc(args.file, args.conn_config)
+    else:
+        _, problems = load(args.file)
+    for p in problems:
+        print(p)
+    errors = sum(p.level == "error" for p in problems)
+    warnings = len(problems) - errors
+    print(f"{args.file}: {errors} error(s), {warnings} warning(s)")
+    return EXIT_CONFIG if errors else EXIT_OK
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    from .cmcc.constants import API_VERSION  # noqa: PLC0415
+
+    print(f"mm7bind {__version__}")
+    print(f"当前使用的MM7 API的版本为：{API_VERSION}  (the MM7APIVersion header of the cmcc dialect)")
+    print(f"schema versions: {', '.join(v.name for v in versions.all_versions())}")
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -168,9 +433,81 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mm7bind {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    def with_config(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", "-c", metavar="FILE", help="mm7bind TOML, or China Mobile mm7Config.xml")
+        p.add_argument("--conn-config", metavar="FILE", help="China Mobile ConnConfig.xml (with mm7Config.xml)")
+        p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+
+    p = sub.add_parser("demo", help="send, receive and report on loopback, on built-in defaults")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("send", help="send a multimedia message (SubmitReq) to one or many recipients")
+    with_config(p)
+    p.add_argument("--to", action="append", metavar="ADDRESS", help="recipient (repeatable)")
+    p.add_argument("--to-file", metavar="CSV", help="recipients, one per line (first column)")
+    p.add_argument("--subject")
+    p.add_argument("--text", help="a text part")
+    p.add_argument("--attach", action="append", metavar="FILE", help="an attachment (repeatable)")
+    p.add_argument("--smil", metavar="FILE", help="the SMIL presentation (generated when absent)")
+    p.add_argument("--mmsc", action="append", metavar="URL", help="MMSC URL (repeatable: fail-over order)")
+    p.add_argument("--version", metavar="NAME", help="schema version to send, e.g. REL-6-MM7-1-0")
+    p.add_argument("--delivery-report", action="store_true", help="ask for delivery reports")
+    p.add_argument("--read-reply", action="store_true", help="ask for read replies")
+    p.add_argument("--linked-id", help="LinkedID of the MO message this answers")
+    p.add_argument("--concurrency", type=int, default=4, help="parallel requests in bulk mode")
+    p.add_argument("--store", action="store_true", help="record what was sent in the configured store")
+    p.add_argument("--json", action="store_true", help="print the result as JSON (single recipient)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_send)
+
+    p = sub.add_parser("serve", help="receive MO messages and reports (the VASP side)")
+    with_config(p)
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--out", metavar="DIR", help="where received messages and content are written")
+    p.add_argument("--handler", metavar="MODULE:OBJECT", help="your own handler instead of saving to --out")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("replay", help="run the handler again for stored messages it failed on")
+    with_config(p)
+    p.add_argument("--id", type=int, help="one stored message (any state)")
+    p.add_argument("--handler", metavar="MODULE:OBJECT")
+    p.add_argument("--stale-after", type=float, default=300.0, help="seconds after which 'processing' is stale")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("simulate", help="run a fake MMSC on loopback")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9090)
+    p.add_argument("--dialect", default="standard", help="standard, cmcc, cmcc-sdk or mbuni")
+    p.add_argument("--strict", action="store_true", help="refuse messages that deviate from their schema")
+    p.add_argument("--vasp-url", metavar="URL", help="where delivery reports, read replies and MO go")
+    p.add_argument("--report-status", default="Retrieved", help="Retrieved, Rejected, Expired, Deferred, ...")
+    p.add_argument("--report-delay", type=float, default=1.0, metavar="SECONDS")
+    p.add_argument("--read-status", default="Read")
+    p.add_argument("--read-delay", type=float, default=2.0, metavar="SECONDS")
+    p.add_argument("--mo-text", metavar="TEXT", help="send one MO message with this text after start")
+    p.add_argument("--mo-from", default="+8613800138000")
+    p.add_argument("--mo-to", default="1065888")
+    p.add_argument("--mo-subject", default=None)
+    p.add_argument("--mo-after", type=float, default=1.0, metavar="SECONDS")
+    p.add_argument("--verbose", "-v", action="store_true")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("mo", help="make a running simulator send an MO message (DeliverReq)")
+    p.add_argument("--simulator", default="http://127.0.0.1:9090", metavar="URL")
+    p.add_argument("--from", dest="sender", default="+8613800138000")
+    p.add_argument("--to", action="append")
+    p.add_argument("--subject")
+    p.add_argument("--text", default="hello")
+    p.add_argument("--linked-id")
+    p.set_defaults(func=cmd_mo)
+
     p = sub.add_parser("versions", help="list the MM7 schema versions")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_versions)
+
+    p = sub.add_parser("version", help="print the version (and the China Mobile API version)")
+    p.set_defaults(func=cmd_version)
 
     p = sub.add_parser("validate", help="check messages against their schema version")
     p.add_argument("paths", nargs="+", metavar="PATH",
@@ -183,8 +520,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extract", metavar="DIR", help="write the attachments into DIR")
     p.set_defaults(func=cmd_inspect)
 
-    p = sub.add_parser("demo", help="an end-to-end demonstration on built-in defaults")
-    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("config", help="configuration tools")
+    csub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    c = csub.add_parser("check", help="report every problem in a configuration file")
+    c.add_argument("file", metavar="FILE", help="mm7bind TOML, or China Mobile mm7Config.xml")
+    c.add_argument("--conn-config", metavar="FILE", help="ConnConfig.xml to check with mm7Config.xml")
+    c.set_defaults(func=cmd_config_check)
     return parser
 
 

@@ -62,6 +62,8 @@ class ClientConfig:
     round_robin: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     rate_limit: float | None = None  # messages per second per MMSC URL
+    role: str = "vasp"  # "mmsc": send the relay's requests (DeliverReq, reports) to a VASP (the simulator)
+    rewrite: Any = None  # bytes -> bytes on the encoded body: to reproduce a peer's habits in tests
     # Filled into requests that leave them empty:
     vaspid: str | None = None
     vasid: str | None = None
@@ -75,6 +77,8 @@ class ClientConfig:
             raise ValueError("at least one MMSC URL is needed")
         if self.auth not in ("basic", "digest"):
             raise ValueError("auth must be basic or digest")
+        if self.role not in ("vasp", "mmsc"):
+            raise ValueError("role must be vasp or mmsc")
         if self.connect_timeout <= 0 or self.read_timeout <= 0:
             raise ValueError("timeouts must be positive: a request must never wait forever")
 
@@ -150,11 +154,17 @@ class ClientCore:
         return dataclasses.replace(msg, **changes) if changes else msg
 
     def prepare(self, msg: m.Message, transaction_id: str | None = None) -> Prepared:
-        if not isinstance(msg, m.Message) or not msg.IS_REQUEST or msg.DIRECTION != "vasp->rs":
-            raise TypeError(f"a client sends VASP requests, not {type(msg).__name__}")
-        msg = self.with_defaults(msg)
+        direction = "vasp->rs" if self.config.role == "vasp" else "rs->vasp"
+        if not isinstance(msg, m.Message) or not msg.IS_REQUEST or msg.DIRECTION != direction:
+            raise TypeError(f"a {self.config.role} client sends {direction} requests, not {type(msg).__name__}")
+        if direction == "vasp->rs":
+            msg = self.with_defaults(msg)
         tid = transaction_id or new_transaction_id()
         http = encode(msg, transaction_id=tid, profile=self.config.profile)
+        if self.config.rewrite is not None:
+            from .mime import Body  # noqa: PLC0415
+
+            http = HttpMessage(http.content_type, Body([self.config.rewrite(http.to_bytes())]), http.headers, http.content)
         headers = {"User-Agent": self.config.user_agent, **dict(self.config.headers), **http.headers}
         return Prepared(msg, tid, http, headers)
 

@@ -1,100 +1,129 @@
-"""`mm7bind demo`: the binding end to end on built-in data, printed readably.
+"""`mm7bind demo`: a whole MM7 exchange on loopback, with no configuration at all.
 
-Builds a SubmitReq with a Chinese subject, encodes it for a China Mobile style peer
-(REL-6-MM7-1-0, GB2312) and for a Rel-6 1-4 peer, validates both against their schemas, decodes a
-tolerant reading of a sloppy DeliverReq, and answers it in the caller's own version.
+A simulated MMSC and a VASP receiver start on free loopback ports. The VASP sends an MMS (Chinese
+subject, a picture, text, a generated SMIL) and asks for delivery and read reports; the MMSC
+answers, reports back, and a subscriber replies with a mobile-originated message. Everything that
+crosses the wire is printed readably.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+import tempfile
+import threading
+import zlib
+from pathlib import Path
 from typing import TextIO
 
 from . import messages as m
-from .envelope import Fault, XmlStyle, decode, encode
-from .validation import validate_element
-from .versions import get
-from .xmlsafe import parse_xml
+from .client import Client
+from .content import Content
+from .receiver import Handler, Receiver
+from .server import serve
+from .simulator import Simulator, SimulatorConfig
+from .store import SqliteStore
 
-CHINA = timezone(timedelta(hours=8), "CST")
 
-SLOPPY_DELIVER = """<?xml version="1.0" encoding="UTF-8"?>
-<soap-env:Envelope xmlns:soap-env="http://schemas.xmlsoap.org/soap/envelope/">
- <soap-env:Header>
-  <mm7:TransactionID xmlns:mm7="http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-0"
-      soap-env:mustUnderstand="1">
-     demo-mo-0001
-  </mm7:TransactionID>
- </soap-env:Header>
- <soap-env:Body>
-  <mm7:DeliverReq xmlns:mm7="http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-0">
-   <MM7Version>6.3.0</MM7Version>
-   <Sender>+8613800138000</Sender>
-   <Recipients><To><ShortCode>1065888</ShortCode></To></Recipients>
-   <Subject>回复：你好</Subject>
-   <MMSRelayServerID>demo-mmsc</MMSRelayServerID>
-   <MMSStatusErrorCode>0</MMSStatusErrorCode>
-   <Content href="cid:mo-content"/>
-  </mm7:DeliverReq>
- </soap-env:Body>
-</soap-env:Envelope>
-""".encode()
+def greeting_png(width: int = 96, height: int = 64) -> bytes:
+    """A small red-and-gold PNG drawn here, so the demo needs no files."""
+    rows = []
+    for y in range(height):
+        row = bytearray([0])
+        for x in range(width):
+            gold = (x // 8 + y // 8) % 2 == 0
+            row += bytes((230, 180, 40) if gold else (200, 16, 46))
+        rows.append(bytes(row))
+    raw = zlib.compress(b"".join(rows), 9)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+class _Printer(Handler):
+    """The VASP's handler in the demo: says what arrived."""
+
+    def __init__(self, say):
+        self.say = say
+        self.events = threading.Condition()
+        self.seen: list[str] = []
+
+    def _note(self, kind: str) -> None:
+        with self.events:
+            self.seen.append(kind)
+            self.events.notify_all()
+
+    def wait_for(self, kinds: list[str], timeout: float = 15.0) -> bool:
+        with self.events:
+            return self.events.wait_for(lambda: all(k in self.seen for k in kinds), timeout)
+
+    def on_delivery_report(self, msg, ctx):
+        sent = f" (our SubmitReq {ctx.sent.transaction_id[:8]}…)" if ctx.sent else ""
+        self.say(f"  MMSC → VASP  DeliveryReportReq  MessageID {msg.message_id}{sent}")
+        self.say(f"               recipient {msg.recipient}: {msg.mm_status}  [{ctx.version}, tid {ctx.transaction_id[:8]}…]")
+        self._note("DeliveryReportReq")
+
+    def on_read_reply(self, msg, ctx):
+        self.say(f"  MMSC → VASP  ReadReplyReq       MessageID {msg.message_id}: {msg.recipient} {msg.mm_status}")
+        self._note("ReadReplyReq")
+
+    def on_deliver(self, msg, ctx):
+        parts = ", ".join(f"{p.content_type} {p.size} B" for p in msg.content.parts) if msg.content else "no content"
+        text = next((p.text_value for p in msg.content.parts if p.kind == "text"), "") if msg.content else ""
+        self.say(f"  MMSC → VASP  DeliverReq (MO)    from {msg.sender} to {', '.join(map(str, msg.recipients))}")
+        self.say(f"               subject {msg.subject!r}, LinkedID {msg.linked_id}, {parts}")
+        self.say(f"               text: {text!r}")
+        self._note("DeliverReq")
+        return m.DeliverRsp(service_code="100001")
 
 
 def run(out: TextIO) -> int:
     def say(text: str = "") -> None:
-        print(text, file=out)
+        print(text, file=out, flush=True)
 
-    submit = m.SubmitReq(
-        vaspid="800001",
-        vasid="1065888",
-        service_code="100001",
-        sender_address=m.ShortCode("1065888"),
-        recipients=m.Recipients(to=["+8613800138000", "someone@example.com"], cc=["+8613900139000"]),
-        subject="新年快乐 <Happy New Year> & more",
-        priority=m.Priority.HIGH,
-        delivery_report=True,
-        read_reply=True,
-        time_stamp=datetime(2026, 1, 1, 9, 0, tzinfo=CHINA),
-        expiry_date=timedelta(days=2),
-        content_ref=m.ContentRef(href="cid:greeting"),
-    )
-    say("== SubmitReq, VASP -> MMSC ==")
-    for version, style in (
-        ("REL-6-MM7-1-0", XmlStyle(encoding="GB2312", mm7_prefix="mm7")),
-        ("REL-6-MM7-1-4", XmlStyle()),
-        ("REL-5-MM7-1-2", XmlStyle(envelope_prefix="SOAP-ENV")),
-    ):
-        data = encode(submit, transaction_id="demo-0001", version=version, style=style)
-        issues = validate_element(parse_xml(data).root, get(version))
-        verdict = "valid" if not issues else f"INVALID: {issues[0]}"
-        say(f"  {version:<14} {style.encoding:<7} {len(data):>5} bytes, schema: {verdict}")
-    print_xml = encode(submit, transaction_id="demo-0001", version="REL-6-MM7-1-4")
-    say()
-    say(print_xml.decode("utf-8"))
+    say("mm7bind demo: a simulated MMSC and a VASP receiver on loopback\n")
+    with tempfile.TemporaryDirectory(prefix="mm7bind-demo-") as tmp:
+        store = SqliteStore(Path(tmp) / "demo.db")
+        printer = _Printer(say)
+        receiver = Receiver(printer, store=store)
+        with serve(receiver, port=0, path="/mm7") as vasp, \
+                Simulator(SimulatorConfig(report_delay=0.3, read_delay=0.6, dialect="standard")) as mmsc:
+            mmsc.config.vasp_url = vasp.url + "/mm7"
+            say(f"  MMSC (simulator) {mmsc.url}")
+            say(f"  VASP (receiver)  {vasp.url}/mm7\n")
 
-    say()
-    say("== A sloppy DeliverReq from an MMSC, read tolerantly ==")
-    env = decode(SLOPPY_DELIVER)
-    mo = env.message
-    say(f"  version {env.version}, TransactionID {env.transaction_id!r}")
-    say(f"  from {mo.sender} to {', '.join(map(str, mo.recipients))}: {mo.subject!r}")
-    say(f"  {len(env.deviations)} deviation(s) tolerated:")
-    for d in env.deviations:
-        say(f"    {d}")
+            content = Content()
+            content.add_bytes(greeting_png(), "image/png", filename="greeting.png")
+            content.add_text("新年快乐！祝您万事如意。Happy New Year from mm7bind.", charset="utf-8")
+            msg = m.SubmitReq(
+                vaspid="800001", vasid="1065888", service_code="100001", sender_address=m.ShortCode("1065888"),
+                recipients=m.Recipients(to=["+8613800138000"]), subject="新年快乐 — 彩信演示",
+                delivery_report=True, read_reply=True, priority=m.Priority.NORMAL, content=content,
+            )
+            with Client(mmsc.url, store=store) as client:
+                result = client.submit(msg)
+            parts = [f"{p.content_type} {p.size} B" for p in content.parts]
+            say(f"  VASP → MMSC  SubmitReq          to +8613800138000, subject {msg.subject!r}")
+            say(f"               content: {', '.join(parts)} + generated SMIL; delivery and read reports asked")
+            say(f"  MMSC → VASP  SubmitRsp          {result.status.code} {result.status.text}, "
+                f"MessageID {result.message_id}  [{result.version}, {result.attempts} attempt, "
+                f"{result.elapsed * 1000:.0f} ms]")
+            stored = mmsc.messages[result.message_id]
+            say(f"               the MMSC holds it: {len(stored.request.content.all_parts())} parts, "
+                f"{sum(p.size for p in stored.request.content.all_parts())} bytes\n")
 
-    say()
-    say("== Answer in the caller's version ==")
-    rsp = encode(m.DeliverRsp(service_code="100001"), transaction_id=env.transaction_id, version=env.version)
-    say(rsp.decode("utf-8"))
-    fault = encode(
-        Fault(code="Client", string="Validation error", detail=m.VASPErrorRsp(status=m.Status(4004))),
-        transaction_id=env.transaction_id,
-        version=env.version,
-    )
-    say()
-    say("  ...or, had the handler refused it:")
-    say(fault.decode("utf-8"))
-    back = decode(fault, strict=True)
-    say(f"\n  round trip: Fault {back.body.code}, status {back.body.status.code} {back.body.status.text!r}")
-    return 0
+            ok = printer.wait_for(["DeliveryReportReq", "ReadReplyReq"])
+            say()
+            mmsc.deliver("+8613800138000", ["1065888"], "回复：新年快乐", text="谢谢！也祝你新年快乐 🎉",
+                         linked_id=result.message_id)
+            ok = printer.wait_for(["DeliverReq"]) and ok
+            mmsc.wait_idle()
+        inbox = store.inbox()
+        say(f"\n  the VASP's store: {len(store.sent())} sent record(s), {len(inbox)} received "
+            f"({', '.join(sorted({r.kind for r in inbox}))}), all {', '.join(sorted({r.state for r in inbox}))}")
+        store.close()
+    say("\ndemo complete" if ok else "\ndemo incomplete: some reports did not arrive")
+    return 0 if ok else 1
+

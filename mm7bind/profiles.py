@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from datetime import timedelta, timezone
 
+from . import __version__
 from .envelope import XmlStyle
 
 TRANSFER_ENCODINGS = ("binary", "8bit", "base64", "quoted-printable")
@@ -34,6 +36,9 @@ class Profile:
     inner_boundary: str | None = None
     soap_content_id: str | None = None  # fixed Content-ID of the SOAP part; None: generated
     extra_headers: tuple[tuple[str, str], ...] = ()
+    # As a server (the simulator; the receiver's answers):
+    fault_http_status: int = 500  # SOAP 1.1 says 500; some peers send Faults with 200
+    answer_in_own_version: bool = False  # answer in `version` whatever the caller used
 
     def __post_init__(self) -> None:
         for name in ("transfer_encoding", "soap_transfer_encoding"):
@@ -47,3 +52,40 @@ class Profile:
 
 
 STANDARD = Profile()
+
+CHINA = timezone(timedelta(hours=8), "CST")
+
+# China Mobile's MM7 API (SDK V1.5.3): REL-6-MM7-1-0 with 6.3.0, GB2312, times in +08:00 written as
+# real offsets, 8-bit parts, 100000-byte messages. Its API version travels in a header.
+CMCC = Profile(
+    name="cmcc",
+    version="REL-6-MM7-1-0",
+    mm7_version="6.3.0",
+    xml=XmlStyle(encoding="GB2312", timezone=CHINA),
+    transfer_encoding="8bit",
+    max_message_size=100_000,
+    extra_headers=(("MM7APIVersion", f"mm7bind-{__version__}"),),
+)
+
+# The same with the SDK's fixed MIME habits reproduced: a preamble, boundaries starting with "--",
+# fixed ids, and no <Content href> (readers then take the first attachment as the content).
+CMCC_SDK = CMCC.replace(
+    name="cmcc-sdk",
+    mime_preamble="this is a multi-part message in MIME format",
+    boundary="--NextPart_0_2817_24856",
+    inner_boundary="SubPart_7452684322002_77645",
+    soap_content_id="/tnn-200102/mm7-vasp",
+    content_href=False,
+)
+
+# Mbuni: REL-5-MM7-1-0 with 5.3.0 whatever the peer used, Faults with HTTP 200, 500 KB messages.
+MBUNI = Profile(
+    name="mbuni",
+    version="REL-5-MM7-1-0",
+    mm7_version="5.3.0",
+    max_message_size=500 * 1024,
+    fault_http_status=200,
+    answer_in_own_version=True,
+)
+
+DIALECTS = {"standard": STANDARD, "cmcc": CMCC, "cmcc-sdk": CMCC_SDK, "mbuni": MBUNI}

@@ -68,7 +68,7 @@ class EmbeddedServer:
 
     def __init__(self, app: Callable, host: str = "127.0.0.1", port: int = 0, *, threads: int = 4,
                  max_body: int = 20 * 1024 * 1024, max_header: int = 64 * 1024, channel_timeout: int = 60,
-                 ssl_context: ssl.SSLContext | None = None):
+                 ssl_context: ssl.SSLContext | None = None, backlog: int = 1024):
         self.ssl_context = ssl_context
         self.thread: threading.Thread | None = None
         if ssl_context is None:
@@ -80,7 +80,7 @@ class EmbeddedServer:
             self.server = waitress.server.create_server(
                 app, host=host, port=port, threads=threads, max_request_body_size=max_body,
                 max_request_header_size=max_header, channel_timeout=channel_timeout, ident="mm7bind",
-                clear_untrusted_proxy_headers=True,
+                clear_untrusted_proxy_headers=True, backlog=backlog,
             )
             self.port = self.server.effective_port
         else:

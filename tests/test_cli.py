@@ -74,8 +74,12 @@ def test_demo_runs():
     proc = cli("demo")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout.decode()
-    assert "REL-6-MM7-1-0  GB2312" in out and "schema: valid" in out and "INVALID" not in out
-    assert "[plain-text-address]" in out and "round trip: Fault Client, status 4004" in out
+    assert "SubmitReq" in out and "新年快乐" in out and "image/png" in out and "generated SMIL" in out
+    assert "SubmitRsp          1000 Success, MessageID SIM" in out
+    assert "DeliveryReportReq" in out and "Retrieved" in out and "ReadReplyReq" in out
+    assert "DeliverReq (MO)" in out and "LinkedID SIM" in out and "谢谢" in out
+    assert "3 received (DeliverReq, DeliveryReportReq, ReadReplyReq), all handled" in out
+    assert out.rstrip().endswith("demo complete")
 
 
 def test_usage_errors():

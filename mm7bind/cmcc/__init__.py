@@ -1,0 +1,36 @@
+"""China Mobile MM7 API compatibility: its concepts, configuration files, status tables, error
+codes and API shape, as a thin layer over mm7bind (see README.md, "China Mobile")."""
+
+from .api import (
+    MM7CancelReq,
+    MM7CancelRes,
+    MM7Config,
+    MM7DeliverReq,
+    MM7DeliverRes,
+    MM7DeliveryReportReq,
+    MM7DeliveryReportRes,
+    MM7ReadReplyReq,
+    MM7ReadReplyRes,
+    MM7ReceiveServlet,
+    MM7Receiver,
+    MM7ReplaceReq,
+    MM7ReplaceRes,
+    MM7RSErrorRes,
+    MM7RSRes,
+    MM7Sender,
+    MM7SubmitReq,
+    MM7SubmitRes,
+    MM7VASPErrorRes,
+    MM7VASPRes,
+    MMContent,
+)
+from .constants import API_VERSION, ChargedParty, ContentType, MessageClass, Priority, RequestStatus
+from .status import API_ERRORS, APIError, MMStatus, ReadStatusCode
+
+__all__ = [
+    "MM7Config", "MM7Sender", "MM7Receiver", "MM7ReceiveServlet", "MMContent", "MM7SubmitReq", "MM7CancelReq",
+    "MM7ReplaceReq", "MM7RSRes", "MM7SubmitRes", "MM7CancelRes", "MM7ReplaceRes", "MM7RSErrorRes", "MM7DeliverReq",
+    "MM7DeliveryReportReq", "MM7ReadReplyReq", "MM7VASPRes", "MM7DeliverRes", "MM7DeliveryReportRes",
+    "MM7ReadReplyRes", "MM7VASPErrorRes", "API_VERSION", "ChargedParty", "ContentType", "MessageClass", "Priority",
+    "RequestStatus", "APIError", "API_ERRORS", "MMStatus", "ReadStatusCode",
+]  # fmt: skip

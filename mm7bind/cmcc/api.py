@@ -1,0 +1,622 @@
+"""China Mobile's MM7 API (manual V1.5.1, SDK V1.5.3), the Python way, on top of mm7bind.
+
+Same classes, same fields, same flow — `MM7Config` → `MM7Sender.send(req)` → `MM7SubmitRes` /
+`MM7RSErrorRes`; subclass `MM7Receiver` and override `do_deliver` — with snake_case names (the
+table of Java → Python names is in README.md). Underneath it is mm7bind's client, receiver and
+codec, so the wire is correct where the SDK's was not (escaping, namespaces, real time-zone
+offsets, Content href, TransactionID echoed, relative times, UseSSL).
+
+API failures raise the manual's §7 errors (`APIError` subclasses with their negative `code`); with
+`MM7Sender(config, errors="return")` they come back as `MM7RSErrorRes(status_code=-10x)`, as the SDK did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from .. import messages as m
+from ..client import Client
+from ..codec import MessageTooLargeError
+from ..content import Content, Part, sniff_type
+from ..errors import (
+    ConnectError,
+    FaultError,
+    HTTPStatusError,
+    MM7Error,
+    ProtocolError,
+    RequestTimeout,
+    TransportError,
+)
+from ..receiver import Context, Handler, Receiver
+from ..server import EmbeddedServer, wsgi_app
+from . import status as st
+from .config import load_cmcc
+from .constants import ChargedParty, ContentType, Priority
+
+# ---------------------------------------------------------------------------------------------
+# Configuration
+
+
+class MM7Config:
+    """mm7Config.xml (and ConnConfig.xml), as `MM7Config(path)` + `set_conn_config_name(path)`."""
+
+    def __init__(self, path: str | Path | None = None, conn_config: str | Path | None = None):
+        self.path = path
+        self.conn_config_name = conn_config
+        self._config = None
+
+    def set_conn_config_name(self, path: str | Path) -> None:
+        self.conn_config_name = path
+        self._config = None
+
+    @property
+    def config(self):
+        """The mm7bind `Config` these files describe (ConfigError if they cannot work)."""
+        if self._config is None:
+            if self.path is None:
+                raise ValueError("MM7Config needs the path of mm7Config.xml")
+            self._config = load_cmcc(self.path, self.conn_config_name)
+        return self._config
+
+    # The manual's getters, read-only views of the mapped settings:
+    @property
+    def mmsc_urls(self) -> list[str]:
+        return list(self.config.mmsc.urls)
+
+    @property
+    def user_name(self) -> str:
+        return self.config.mmsc.username
+
+    @property
+    def charset(self) -> str:
+        return self.config.mmsc.charset or "UTF-8"
+
+    @property
+    def max_msg_size(self) -> int:
+        return self.config.mmsc.max_message_size
+
+    @property
+    def listen_ip(self) -> str:
+        return self.config.receiver.host
+
+    @property
+    def listen_port(self) -> int:
+        return self.config.receiver.port
+
+    @property
+    def time_out(self) -> int:
+        return int(self.config.mmsc.read_timeout * 1000)
+
+    @property
+    def re_send_count(self) -> int:
+        return self.config.mmsc.max_attempts - 1
+
+    @property
+    def authentication_mode(self) -> int:
+        return {"none": 0, "basic": 1, "digest": 2}[self.config.receiver.auth]
+
+
+# ---------------------------------------------------------------------------------------------
+# Content
+
+
+class MMContent:
+    """A content body (manual §4.2.3): a leaf part, or a container of sub-contents."""
+
+    def __init__(self, content: bytes = b"", content_type: str | None = None, charset: str = "UTF-8"):
+        self._data = content
+        self.content_type = content_type
+        self.content_id: str | None = None
+        self.content_location: str | None = None
+        self.charset = charset
+        self.sub_contents: list[MMContent] = []
+        self._blob = None
+
+    @classmethod
+    def create_from_string(cls, text: str, charset: str = "UTF-8") -> MMContent:
+        # The SDK used the platform's default charset here and labelled the part with another.
+        c = cls(text.encode(charset), ContentType.TEXT, charset)
+        return c
+
+    @classmethod
+    def create_from_bytes(cls, data: bytes) -> MMContent:
+        return cls(bytes(data))
+
+    @classmethod
+    def create_from_file(cls, path: str | Path) -> MMContent:
+        """Raises OSError when the file cannot be read (the SDK returned null)."""
+        part = Part.from_file(path)
+        c = cls(b"", part.content_type)
+        c._blob = part.blob
+        c.content_location = Path(path).name
+        return c
+
+    @classmethod
+    def create_from_stream(cls, stream: BinaryIO, length: int | None = None) -> MMContent:
+        data = stream.read(length) if length is not None else stream.read()
+        return cls(data)
+
+    @property
+    def content(self) -> bytes:
+        return self._blob.read() if self._blob is not None else self._data
+
+    @property
+    def size(self) -> int:
+        return self._blob.size if self._blob is not None else len(self._data)
+
+    @property
+    def content_as_string(self) -> str:
+        from ..xmlsafe import decode_text  # noqa: PLC0415
+
+        return decode_text(self.content, self.charset, None, "content")[0]
+
+    @property
+    def is_multipart(self) -> bool:
+        return bool(self.sub_contents)
+
+    def add_sub_content(self, sub: MMContent) -> None:
+        self.sub_contents.append(sub)
+
+    def get_sub_content_by_id(self, content_id: str) -> MMContent | None:
+        cid = content_id.strip("<>")
+        return next((s for s in self.sub_contents if s.content_id and s.content_id.strip("<>") == cid), None)
+
+    def get_sub_content_by_location(self, location: str) -> MMContent | None:
+        return next((s for s in self.sub_contents if s.content_location == location), None)
+
+    # -- to and from mm7bind --------------------------------------------------------------------
+
+    def _type(self) -> str:
+        if self.content_type:
+            return str(self.content_type).split(";", 1)[0].strip()
+        # §4.3: a part may leave out its type if it has a ContentID; the type follows from it.
+        return sniff_type(self.content[:64], self.content_id or self.content_location)
+
+    def to_part(self) -> Part:
+        from ..content import BytesBlob  # noqa: PLC0415
+
+        ctype = self._type()
+        is_text = ctype.startswith("text/") or ctype == ContentType.SMIL
+        return Part(self._blob or BytesBlob(self._data), ctype, charset=self.charset if is_text else None,
+                    content_id=self.content_id.strip("<>") if self.content_id else None,
+                    content_location=self.content_location)
+
+    def to_content(self) -> Content:
+        leaves = self.sub_contents or [self]
+        parts = [leaf.to_part() for leaf in leaves]
+        smil = next((p for p in parts if p.content_type == ContentType.SMIL), None)
+        if smil is not None:
+            parts.remove(smil)
+        return Content(parts=parts, smil=smil)
+
+    @classmethod
+    def from_content(cls, content: Content | None) -> MMContent | None:
+        if content is None:
+            return None
+        root = cls(b"", ContentType.MULTIPART_RELATED if content.smil else ContentType.MULTIPART_MIXED)
+        root.content_id = content.content_id
+        for part in content.all_parts():
+            sub = cls(b"", part.content_type, part.charset or "UTF-8")
+            sub._blob = part.blob
+            sub.content_id, sub.content_location = part.content_id, part.content_location
+            root.add_sub_content(sub)
+        return root
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests from the VASP
+
+
+def _when(value: datetime | int | timedelta | None):
+    """Absolute (datetime) or relative (seconds, as the SDK's long) time."""
+    if value is None or isinstance(value, (datetime, timedelta)):
+        return value
+    return timedelta(seconds=int(value))
+
+
+@dataclass
+class MM7Message:
+    transaction_id: str | None = None
+    mm7_version: str | None = None  # the SDK fixed 6.3.0; the dialect's default here
+
+
+@dataclass
+class MM7SubmitReq(MM7Message):
+    vaspid: str | None = None
+    vasid: str | None = None
+    service_code: str | None = None
+    sender_address: str | None = None
+    charged_party_id: str | None = None
+    to: list[str] = field(default_factory=list)
+    cc: list[str] = field(default_factory=list)
+    bcc: list[str] = field(default_factory=list)
+    linked_id: str | None = None
+    message_class: str | None = None
+    time_stamp: datetime | None = None
+    expiry_date: datetime | int | timedelta | None = None
+    earliest_delivery_time: datetime | int | timedelta | None = None
+    delivery_report: bool | None = None
+    read_reply: bool | None = None
+    reply_charging: bool = False
+    reply_deadline: datetime | int | timedelta | None = None
+    reply_charging_size: int | None = None
+    priority: int | None = None  # 0 low, 1 normal, 2 high
+    subject: str | None = None
+    allow_adaptations: bool = True
+    charged_party: int | None = None  # 0 Sender, 1 Recipient, 2 Both, 3 Neither, 4 ThirdParty
+    content: MMContent | None = None
+    distribution_indicator: bool | None = None
+
+    def add_to(self, address: str) -> None:
+        self.to.append(address)
+
+    def add_cc(self, address: str) -> None:
+        self.cc.append(address)
+
+    def add_bcc(self, address: str) -> None:
+        self.bcc.append(address)
+
+    def to_message(self) -> m.SubmitReq:
+        rc = None
+        if self.reply_charging or self.reply_deadline is not None or self.reply_charging_size is not None:
+            rc = m.ReplyCharging(size=self.reply_charging_size, deadline=_when(self.reply_deadline))
+        content = self.content.to_content() if self.content is not None else None
+        return m.SubmitReq(
+            mm7_version=self.mm7_version, vaspid=self.vaspid, vasid=self.vasid, service_code=self.service_code,
+            sender_address=self.sender_address, charged_party_id=self.charged_party_id,
+            recipients=m.Recipients(to=self.to, cc=self.cc, bcc=self.bcc), linked_id=self.linked_id,
+            message_class=self.message_class.strip() if self.message_class else None, time_stamp=self.time_stamp,
+            expiry_date=_when(self.expiry_date), earliest_delivery_time=_when(self.earliest_delivery_time),
+            delivery_report=self.delivery_report, read_reply=self.read_reply, reply_charging=rc,
+            priority=Priority.TO_MM7[self.priority] if self.priority is not None else None, subject=self.subject,
+            charged_party=ChargedParty.TO_MM7[self.charged_party] if self.charged_party is not None else None,
+            distribution_indicator=self.distribution_indicator, content=content,
+            # the href is the codec's to fill in; only allowAdaptations="false" needs saying here
+            content_ref=m.ContentRef(href="cid:content", allow_adaptations=False)
+            if content is not None and not self.allow_adaptations else None,
+        )
+
+
+@dataclass
+class MM7CancelReq(MM7Message):
+    vaspid: str | None = None
+    vasid: str | None = None
+    sender_address: str | None = None
+    message_id: str | None = None
+
+    def to_message(self) -> m.CancelReq:
+        return m.CancelReq(mm7_version=self.mm7_version, vaspid=self.vaspid, vasid=self.vasid,
+                           sender_address=self.sender_address, message_id=self.message_id)
+
+
+@dataclass
+class MM7ReplaceReq(MM7Message):
+    vaspid: str | None = None
+    vasid: str | None = None
+    message_id: str | None = None
+    service_code: str | None = None
+    time_stamp: datetime | None = None
+    earliest_delivery_time: datetime | int | timedelta | None = None
+    read_reply: bool | None = None
+    allow_adaptations: bool = True
+    content: MMContent | None = None
+    distribution_indicator: bool | None = None
+
+    def to_message(self) -> m.ReplaceReq:
+        return m.ReplaceReq(
+            mm7_version=self.mm7_version, vaspid=self.vaspid, vasid=self.vasid, message_id=self.message_id,
+            service_code=self.service_code, time_stamp=self.time_stamp,
+            earliest_delivery_time=_when(self.earliest_delivery_time), read_reply=self.read_reply,
+            distribution_indicator=self.distribution_indicator,
+            content=self.content.to_content() if self.content is not None else None,
+            content_ref=m.ContentRef(href="cid:content", allow_adaptations=False)
+            if self.content is not None and not self.allow_adaptations else None,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Answers from the MMSC
+
+
+@dataclass
+class MM7RSRes(MM7Message):
+    status_code: int | None = None
+    status_text: str | None = None
+    status_detail: str | None = None
+
+    @property
+    def status_text_zh(self) -> str | None:
+        return st.status_text(self.status_code) if self.status_code is not None and self.status_code > 0 else None
+
+
+@dataclass
+class MM7SubmitRes(MM7RSRes):
+    message_id: str | None = None
+
+
+@dataclass
+class MM7CancelRes(MM7RSRes):
+    pass
+
+
+@dataclass
+class MM7ReplaceRes(MM7RSRes):
+    pass
+
+
+@dataclass
+class MM7RSErrorRes(MM7RSRes):
+    """An RSErrorRsp from the MMSC, or (errors="return") one of the API's own negative codes."""
+
+
+class MM7Sender:
+    """`send(req)` → the MMSC's answer. Thread-safe: one sender can serve many threads."""
+
+    def __init__(self, config: MM7Config, errors: str = "raise", store=None):
+        if errors not in ("raise", "return"):
+            raise ValueError("errors must be 'raise' or 'return'")
+        self.config = config
+        self.errors = errors
+        cfg = config.config
+        self.client = Client(store=store, **cfg.client_settings())
+
+    def send(self, req: MM7SubmitReq | MM7CancelReq | MM7ReplaceReq | None) -> MM7RSRes:
+        try:
+            return self._send(req)
+        except st.APIError as exc:
+            if self.errors == "raise":
+                raise
+            return MM7RSErrorRes(transaction_id=getattr(req, "transaction_id", None), status_code=exc.code,
+                                 status_text=exc.text_zh, status_detail=exc.detail)
+
+    def _send(self, req) -> MM7RSRes:
+        if req is None:
+            raise st.EmptyMessage()
+        if not isinstance(req, (MM7SubmitReq, MM7CancelReq, MM7ReplaceReq)):
+            raise st.WrongMessage("没有匹配的消息，请确认要发送的消息是否正确！")
+        try:
+            result = self.client.send(req.to_message(), transaction_id=req.transaction_id)
+        except MessageTooLargeError as exc:
+            raise st.MessageTooLarge(str(exc)) from exc
+        except FaultError as exc:
+            if exc.fault.detail is None:
+                raise st.ServerFault(exc.fault.string) from exc
+            status = exc.fault.detail.status
+            return MM7RSErrorRes(transaction_id=exc.transaction_id, status_code=status.code,
+                                 status_text=status.text, status_detail=status.details)
+        except ConnectError as exc:
+            raise st.SocketUnreachable(str(exc)) from exc
+        except RequestTimeout as exc:
+            raise st.SendTimeout(str(exc)) from exc
+        except HTTPStatusError as exc:
+            if not exc.body.strip():
+                raise st.EmptyResponse(f"HTTP {exc.status}") from exc
+            raise st.BadRequest(f"HTTP {exc.status}") from exc
+        except ProtocolError as exc:
+            text = str(exc)
+            if "empty answer" in text:
+                raise st.EmptyResponse(text) from exc
+            if "expected" in text:
+                raise st.ServerError(text) from exc
+            raise st.XMLParseError(text) from exc
+        except TransportError as exc:
+            raise st.ReceiveFailed(str(exc)) from exc
+        except MM7Error as exc:
+            raise st.SystemError_(str(exc)) from exc
+        s = result.status
+        common = {"transaction_id": result.transaction_id, "mm7_version": result.response.mm7_version,
+                  "status_code": s.code, "status_text": s.text, "status_detail": s.details}
+        if isinstance(req, MM7SubmitReq):
+            return MM7SubmitRes(message_id=result.message_id, **common)
+        if isinstance(req, MM7CancelReq):
+            return MM7CancelRes(**common)
+        return MM7ReplaceRes(**common)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests from the MMSC, and the VASP's answers
+
+
+@dataclass
+class MM7RSReq(MM7Message):
+    mms_relay_server_id: str | None = None
+
+
+@dataclass
+class MM7DeliverReq(MM7RSReq):
+    linked_id: str | None = None
+    sender: str | None = None
+    to: list[str] = field(default_factory=list)
+    cc: list[str] = field(default_factory=list)
+    bcc: list[str] = field(default_factory=list)
+    time_stamp: datetime | None = None
+    reply_charging_id: str | None = None
+    priority: int | None = None
+    subject: str | None = None
+    content: MMContent | None = None
+
+
+@dataclass
+class MM7DeliveryReportReq(MM7RSReq):
+    message_id: str | None = None
+    recipient: str | None = None
+    sender: str | None = None
+    time_stamp: datetime | None = None
+    mm_status: int | None = None  # §5.2
+    status_text: str | None = None
+
+
+@dataclass
+class MM7ReadReplyReq(MM7RSReq):
+    message_id: str | None = None
+    recipient: str | None = None
+    sender: str | None = None
+    time_stamp: datetime | None = None
+    mm_status: int | None = None  # §5.3
+    status_text: str | None = None
+
+
+@dataclass
+class MM7VASPRes(MM7Message):
+    status_code: int = 1000
+    status_text: str | None = None
+    status_detail: str | None = None
+
+
+@dataclass
+class MM7DeliverRes(MM7VASPRes):
+    service_code: str | None = None
+
+
+@dataclass
+class MM7DeliveryReportRes(MM7VASPRes):
+    pass
+
+
+@dataclass
+class MM7ReadReplyRes(MM7VASPRes):
+    pass
+
+
+@dataclass
+class MM7VASPErrorRes(MM7VASPRes):
+    status_code: int = 4000
+
+
+def _addr(a) -> str | None:
+    return str(a) if a is not None else None
+
+
+def _deliver_req(msg: m.DeliverReq, ctx: Context) -> MM7DeliverReq:
+    r = msg.recipients or m.Recipients()
+    return MM7DeliverReq(
+        transaction_id=ctx.transaction_id, mm7_version=msg.mm7_version, mms_relay_server_id=msg.relay_server_id,
+        linked_id=msg.linked_id, sender=_addr(msg.sender), to=[str(a) for a in r.to], cc=[str(a) for a in r.cc],
+        bcc=[str(a) for a in r.bcc], time_stamp=msg.time_stamp, reply_charging_id=msg.reply_charging_id,
+        priority=Priority.FROM_MM7.get(msg.priority) if isinstance(msg.priority, m.Priority) else None,
+        subject=msg.subject, content=MMContent.from_content(msg.content),
+    )
+
+
+def _report_req(msg: m.DeliveryReportReq, ctx: Context) -> MM7DeliveryReportReq:
+    return MM7DeliveryReportReq(
+        transaction_id=ctx.transaction_id, mm7_version=msg.mm7_version, mms_relay_server_id=msg.relay_server_id,
+        message_id=msg.message_id, recipient=_addr(msg.recipient), sender=_addr(msg.sender), time_stamp=msg.date,
+        mm_status=st.MMStatus.from_mm7(msg.mm_status, msg.mm_status_extension), status_text=msg.status_text,
+    )
+
+
+def _read_req(msg: m.ReadReplyReq, ctx: Context) -> MM7ReadReplyReq:
+    return MM7ReadReplyReq(
+        transaction_id=ctx.transaction_id, mm7_version=msg.mm7_version, mms_relay_server_id=msg.relay_server_id,
+        message_id=msg.message_id, recipient=_addr(msg.recipient), sender=_addr(msg.sender),
+        time_stamp=msg.time_stamp, mm_status=st.ReadStatusCode.from_mm7(msg.mm_status), status_text=msg.status_text,
+    )
+
+
+class _Bridge(Handler):
+    """Turns mm7bind's handler calls into the SDK's do_* calls and their results back."""
+
+    def __init__(self, target):
+        self.target = target
+
+    @staticmethod
+    def _answer(res: MM7VASPRes | None, rsp_cls):
+        from ..receiver import Reject  # noqa: PLC0415
+
+        if res is None:
+            return None
+        if isinstance(res, MM7VASPErrorRes) or (res.status_code and res.status_code >= 2000):
+            raise Reject(res.status_code, res.status_text, res.status_detail)
+        kwargs: dict[str, Any] = {"status": m.Status(res.status_code or 1000, res.status_text, res.status_detail)}
+        if isinstance(res, MM7DeliverRes) and res.service_code:
+            kwargs["service_code"] = res.service_code
+        return rsp_cls(**kwargs)
+
+    def on_deliver(self, msg, ctx):
+        return self._answer(self.target.do_deliver(_deliver_req(msg, ctx)), m.DeliverRsp)
+
+    def on_delivery_report(self, msg, ctx):
+        return self._answer(self.target.do_delivery_report(_report_req(msg, ctx)), m.DeliveryReportRsp)
+
+    def on_read_reply(self, msg, ctx):
+        return self._answer(self.target.do_read_reply(_read_req(msg, ctx)), m.ReadReplyRsp)
+
+
+class _ReceiverBase:
+    """do_* default to success (the SDK's default doDeliveryReport/doReadReply returned no status)."""
+
+    config: MM7Config | None = None
+
+    def do_deliver(self, req: MM7DeliverReq) -> MM7VASPRes:
+        return MM7DeliverRes()
+
+    def do_delivery_report(self, req: MM7DeliveryReportReq) -> MM7VASPRes:
+        return MM7DeliveryReportRes()
+
+    def do_read_reply(self, req: MM7ReadReplyReq) -> MM7VASPRes:
+        return MM7ReadReplyRes()
+
+    def _receiver(self, store=None) -> Receiver:
+        if self.config is None:
+            raise ValueError("set_config(MM7Config(...)) first")
+        return self.config.config.make_receiver(_Bridge(self), store=store)
+
+
+class MM7Receiver(_ReceiverBase):
+    """The standalone listener (manual §4.1.1, 方式1): subclass, `set_config`, `start()`."""
+
+    def __init__(self, config: MM7Config | None = None, store=None):
+        self.config = config
+        self.store = store
+        self.server: EmbeddedServer | None = None
+
+    def set_config(self, config: MM7Config) -> None:
+        self.config = config
+
+    def start(self, host: str | None = None, port: int | None = None) -> MM7Receiver:
+        cfg = self.config.config
+        receiver = self._receiver(self.store)
+        self.server = EmbeddedServer(wsgi_app(receiver), host or cfg.receiver.host,
+                                     cfg.receiver.port if port is None else port,
+                                     threads=cfg.receiver.threads, max_body=cfg.receiver.max_body,
+                                     backlog=cfg.receiver.backlog).start()
+        return self
+
+    @property
+    def url(self) -> str:
+        return self.server.url if self.server else ""
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+
+class MM7ReceiveServlet(_ReceiverBase):
+    """The web-application variant (manual §4.1.2, 方式2) as a WSGI application: subclass, set
+    `config`, and serve the instance under any WSGI server (or mount it)."""
+
+    def __init__(self, config: MM7Config | None = None, store=None):
+        self.config = config
+        self.store = store
+        self._app = None
+
+    def __call__(self, environ, start_response):
+        if self._app is None:
+            self._app = wsgi_app(self._receiver(self.store))
+        return self._app(environ, start_response)
+
+
+__all__ = [
+    "MM7Config", "MMContent", "MM7Message", "MM7SubmitReq", "MM7CancelReq", "MM7ReplaceReq", "MM7RSRes",
+    "MM7SubmitRes", "MM7CancelRes", "MM7ReplaceRes", "MM7RSErrorRes", "MM7Sender", "MM7RSReq", "MM7DeliverReq",
+    "MM7DeliveryReportReq", "MM7ReadReplyReq", "MM7VASPRes", "MM7DeliverRes", "MM7DeliveryReportRes",
+    "MM7ReadReplyRes", "MM7VASPErrorRes", "MM7Receiver", "MM7ReceiveServlet",
+]  # fmt: skip

@@ -1,0 +1,175 @@
+"""China Mobile's identifiers (manual §2) and how they map to MM7 fields.
+
+    企业代码 enterprise code  → VASPID       6 digits, 8XY000–8XY999 (XY: the provincial branch)
+    服务代码 service code     → VASID        4 digits 1000–9999 (nationwide) or 5 digits 01000–09999 (local)
+    业务代码 business code    → ServiceCode  3 digits upstream; 6 digits downstream
+    操作指令码 operation code  (no field)     "CX…" when an MMS service is ordered by SMS
+
+Checks return the problems found, each naming the rule it breaks; `strict=True` raises instead.
+Carriers differ, so nothing here is enforced unless asked.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+class CodeError(ValueError):
+    """An identifier breaking one of the manual's rules; `rule` names it."""
+
+    def __init__(self, rule: str, message: str):
+        self.rule = rule
+        super().__init__(f"{message} [{rule}]")
+
+
+@dataclass(frozen=True)
+class Problem:
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.message} [{self.rule}]"
+
+
+def _finish(problems: list[Problem], strict: bool) -> list[Problem]:
+    if strict and problems:
+        raise CodeError(problems[0].rule, problems[0].message)
+    return problems
+
+
+def check_enterprise_code(code: str, *, strict: bool = False) -> list[Problem]:
+    """VASPID: six digits 8XY000–8XY999; nationwide MMS SPs have 8XY001–8XY999 (§2.1)."""
+    out = []
+    if not re.fullmatch(r"\d{6}", code or ""):
+        out.append(Problem("2.1-six-digits", f"enterprise code {code!r} must be 6 digits"))
+    elif code[0] != "8":
+        out.append(Problem("2.1-starts-with-8", f"enterprise code {code} must start with 8 (8XY000–8XY999)"))
+    elif code.endswith("000"):
+        out.append(Problem("2.1-not-000", f"enterprise code {code}: SP numbers run 8XY001–8XY999"))
+    return _finish(out, strict)
+
+
+UNALLOCATED = [r"13\d\d", r"20(0[1-9]|[1-9]\d)", r"168\d", r"186\d", r"125[89]", r"172\d", r"6\d{3}", r"7\d{3}"]
+
+
+def check_service_code(code: str, *, strict: bool = False) -> list[Problem]:
+    """VASID: 4 digits 1000–9999 nationwide, 5 digits 01000–09999 local, not in the unallocated ranges (§2.2)."""
+    out = []
+    if re.fullmatch(r"\d{4}", code or ""):
+        if code < "1000":
+            out.append(Problem("2.2-nationwide-range", f"nationwide service code {code} must be 1000–9999"))
+        elif any(re.fullmatch(p, code) for p in UNALLOCATED):
+            out.append(Problem("2.2-unallocated", f"service code {code} is in a range China Mobile has not allocated"))
+    elif re.fullmatch(r"\d{5}", code or ""):
+        if not ("01000" <= code <= "09999"):
+            out.append(Problem("2.2-local-range", f"local service code {code} must be 01000–09999"))
+    else:
+        out.append(Problem("2.2-four-or-five-digits", f"service code {code!r} must be 4 (nationwide) or 5 (local) digits"))
+    return _finish(out, strict)
+
+
+CATEGORIES = {
+    "1": ("新闻天气", "news and weather", {"1": "天气预报", "2": "热点快讯", "3": "社会新闻", "4": "体育新闻",
+                                          "5": "娱乐新闻", "6": "财经新闻", "0": "综合新闻"}),
+    "2": ("游戏娱乐", "games and entertainment", {"1": "聊天交友", "2": "笑话幽默", "3": "彩信游戏", "4": "影音视线",
+                                                 "5": "互动有奖", "0": "五花八门"}),
+    "3": ("时尚生活", "lifestyle", {"1": "时尚有约", "2": "车迷世界", "3": "文化教育", "4": "情感画廊", "5": "爱情家庭",
+                                    "6": "两性健康", "7": "证券财经", "8": "位置服务", "0": "五花八门"}),
+    "4": ("卡通动漫", "cartoons and anime", {"1": "欧美", "2": "日本", "3": "韩国", "4": "港台", "5": "本地原创", "0": "五花八门"}),
+    "5": ("彩信铃声", "MMS ringtones", {"1": "明星专辑", "2": "精品影视", "3": "流行音乐", "4": "古典音乐", "5": "卡拉OK",
+                                       "6": "特殊音效", "0": "五花八门"}),
+    "6": ("彩图动画", "pictures and animation", {"1": "人物剪影", "2": "动物一族", "3": "美丽心情", "4": "温馨祝福",
+                                                "5": "电影名画", "6": "体育纵横", "7": "大千世界", "8": "3D动画", "0": "五花八门"}),
+    "7": ("彩信DIY", "MMS DIY", {"1": "贺卡类", "2": "形象类", "3": "文字类", "0": "五花八门"}),
+    "0": ("特色用途", "special uses", {"1": "免费客服", "2": "优惠套餐"}),
+}
+FUNCTIONS = {"1": "ordinary downstream service", "7": "handset-preinstalled service (channel revenue share)",
+             "6": "group customer application (free)"}
+MODES = {"1": "per-message on-demand (按条点播)", "2": "per-message subscription (按条定制)",
+         "3": "monthly subscription (包月定制)", "4": "monthly on-demand (包月点播)"}
+
+
+@dataclass(frozen=True)
+class DownstreamCode:
+    """A 6-digit downstream business code, taken apart (§2.3.2)."""
+
+    code: str
+    function: str  # digit 1
+    category: str  # digit 2: first-level category (Chinese)
+    subcategory: str  # digit 3 (Chinese)
+    mode: str  # digit 4
+    sp_part: str  # digits 5–6, the SP's own
+
+
+def check_business_code(code: str, *, direction: str = "down", strict: bool = False) -> list[Problem]:
+    """ServiceCode: 3 digits upstream (§2.3.1), 6 digits downstream (§2.3.2); never "000"."""
+    out = []
+    if direction == "up":
+        if code == "0":
+            return []  # the default added for MO sent to the bare service code
+        if not re.fullmatch(r"\d{3}", code or ""):
+            out.append(Problem("2.3.1-three-digits", f"upstream business code {code!r} must be 3 digits"))
+        elif code == "000":
+            out.append(Problem("2.3-not-000", "a business code may not be 000"))
+        elif code[0] in "079":
+            out.append(Problem("2.3.1-reserved-first-digit", f"upstream business codes starting with {code[0]} are reserved"))
+        return _finish(out, strict)
+    if not re.fullmatch(r"\d{6}", code or ""):
+        out.append(Problem("2.3.2-six-digits", f"downstream business code {code!r} must be 6 digits"))
+    elif code.startswith("000"):
+        out.append(Problem("2.3-not-000", "a business code may not be 000"))
+    else:
+        if code[0] not in FUNCTIONS:
+            out.append(Problem("2.3.2-function-flag", f"function flag {code[0]} must be 1, 7 or 6"))
+        cat = CATEGORIES.get(code[1])
+        if cat is None:
+            out.append(Problem("2.3.2-category", f"first-level category {code[1]} is not defined"))
+        elif code[2] not in cat[2]:
+            out.append(Problem("2.3.2-subcategory", f"second-level category {code[2]} is not defined under {cat[0]}"))
+        if code[3] not in MODES:
+            out.append(Problem("2.3.2-business-mode", f"business mode {code[3]} must be 1–4"))
+    return _finish(out, strict)
+
+
+def parse_downstream(code: str) -> DownstreamCode:
+    check_business_code(code, direction="down", strict=True)
+    cat = CATEGORIES[code[1]]
+    return DownstreamCode(code, FUNCTIONS[code[0]], cat[0], cat[2][code[2]], MODES[code[3]], code[4:6])
+
+
+def check_operation_code(code: str, *, ordered_by_sms: bool = True, strict: bool = False) -> list[Problem]:
+    """An operation instruction code; one that orders an MMS service by SMS starts with "CX" (§2.4)."""
+    out = []
+    if not code or not code.strip():
+        out.append(Problem("2.4-not-empty", "an operation code cannot be empty"))
+    elif ordered_by_sms and not code.upper().startswith("CX"):
+        out.append(Problem("2.4-cx-prefix", f"operation code {code!r} orders an MMS service by SMS: it must start with CX"))
+    return _finish(out, strict)
+
+
+def long_number(service_code: str, business_code: str = "", operation_code: str = "", *, strict: bool = False) -> str:
+    """The long-number SenderAddress: service code + business code + operation code (§2.2).
+
+    Users reply to it, and the SP reads the business and operation codes back from the recipient
+    of the MO. Only digits can travel in a number, so a "CX…" operation code is refused.
+    """
+    problems = check_service_code(service_code)
+    if business_code:
+        problems += check_business_code(business_code, direction="up" if len(business_code) <= 3 else "down")
+    if operation_code and not operation_code.isdigit():
+        problems.append(Problem("2.2-digits-only", f"operation code {operation_code!r} cannot be part of a number"))
+    number = f"{service_code}{business_code}{operation_code}"
+    if len(number) > 21:
+        problems.append(Problem("2.2-length", f"long number {number} is longer than 21 digits"))
+    if strict and problems:
+        raise CodeError(problems[0].rule, problems[0].message)
+    return number
+
+
+def split_long_number(number: str, service_code: str, business_digits: int = 3) -> tuple[str, str]:
+    """(business code, operation code) from a long number that starts with `service_code`."""
+    if not number.startswith(service_code):
+        raise CodeError("2.2-prefix", f"{number} does not start with the service code {service_code}")
+    rest = number[len(service_code):]
+    return rest[:business_digits], rest[business_digits:]

@@ -1,0 +1,213 @@
+"""China Mobile's configuration files, read unchanged: mm7Config.xml and ConnConfig.xml (manual §3.2).
+
+Every key maps onto an mm7bind setting (the table is in README.md); keys that cannot have an effect
+here are reported as warnings, never silently ignored. Where the SDK was buggy, the file's evident
+intent is honoured: `UseSSL` really selects https, element-name case slips are reported (the SDK
+silently ignores them), and missing numeric keys fall back to the manual's defaults (the SDK crashed).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from lxml import etree
+
+from ..config import Config, ConfigError, Problem, check
+from ..errors import DecodeError
+from ..xmlsafe import parse_xml
+
+NAMESPACE = "http://mms.chinamobile.com/mm7ConfigSchema"
+
+# element → (type, default used when the file leaves it out)
+MM7_KEYS: dict[str, tuple[type, object]] = {
+    "AuthenticationMode": (int, 0),
+    "UserName": (str, ""),
+    "Password": (str, ""),
+    "Digest": (str, ""),
+    "MaxMessageSize": (int, 100_000),
+    "LogPath": (str, ""),
+    "logLevel": (int, 1),
+    "Charset": (str, "UTF-8"),
+    "mmscURL": (str, "/mm7"),
+    "mmscIP": (list, []),
+    "MmscID": (str, "mmsc"),
+    "UseSSL": (bool, False),
+    "ListenIP": (str, "0.0.0.0"),
+    "ListenPort": (int, 80),
+    "BackLog": (int, 50),
+    "TimeOut": (int, 90_000),
+    "ReSendCount": (int, 2),
+    "LogNum": (int, 100),
+    "LogInterval": (int, 60),
+    "LogSize": (int, 500),
+}
+# The SDK parses these with Integer.parseInt and no guard: a file without them made it crash.
+SDK_REQUIRED = ("AuthenticationMode", "MaxMessageSize", "logLevel", "ListenPort", "BackLog", "TimeOut",
+                "ReSendCount", "LogNum", "LogInterval", "LogSize")
+CONN_KEYS: dict[str, tuple[type, object]] = {
+    "KeepAlive": (str, "on"),
+    "MaxKeepAliveRequests": (int, 30),
+    "ServerMaxKeepAlive": (int, 30),
+    "MinKeepAliveRequests": (int, 1),
+    "ScanInterval": (int, 300),
+    "KeepAliveTimeout": (int, 50_000),
+    "step": (int, 1),
+}
+LOG_LEVELS = {0: "CRITICAL", 1: "ERROR", 2: "WARNING", 3: "INFO", 4: "INFO", 5: "DEBUG", 6: "DEBUG", 7: "DEBUG"}
+
+
+def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, problems: list[Problem]) -> dict:
+    where = Path(path).name
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        problems.append(Problem("error", where, f"cannot read: {exc.strerror or exc}"))
+        return {}
+    try:
+        root = parse_xml(data, where=where).root
+    except DecodeError as exc:
+        problems.append(Problem("error", where, str(exc)))
+        return {}
+    qn = etree.QName(root)
+    if qn.localname != root_name:
+        problems.append(Problem("error", where, f"root element is {qn.localname}, expected {root_name}"))
+        return {}
+    if namespace is not None and qn.namespace != namespace:
+        problems.append(Problem("warning", where, f"root element not in namespace {namespace}"))
+    values: dict[str, object] = {}
+    for el in root:
+        if not isinstance(el.tag, str):
+            continue
+        name = etree.QName(el).localname
+        text = (el.text or "").strip()
+        if (el.text or "") != text and name != "Password":
+            problems.append(Problem("warning", f"{where}:{name}", f"spaces around {text!r} removed"))
+        if name not in keys:
+            same = [k for k in keys if k.lower() == name.lower()]
+            if same:
+                problems.append(Problem("error", f"{where}:{name}",
+                                        f"element names are case-sensitive: {name} is not {same[0]} (the SDK ignores it)"))
+            else:
+                hint = difflib.get_close_matches(name, keys, 1)
+                problems.append(Problem("warning", f"{where}:{name}", "unknown element, ignored"
+                                        + (f" (did you mean {hint[0]}?)" if hint else "")))
+            continue
+        kind = keys[name][0]
+        if kind is list:
+            values.setdefault(name, []).append(text)
+        elif kind is int:
+            try:
+                values[name] = int(text)
+            except ValueError:
+                problems.append(Problem("error", f"{where}:{name}", f"{text!r} is not a whole number"))
+        elif kind is bool:
+            if text.lower() not in ("true", "false"):
+                problems.append(Problem("error", f"{where}:{name}", f"{text!r} is not true or false"))
+            values[name] = text.lower() == "true"
+        else:
+            values[name] = text
+    return values
+
+
+def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config, list[Problem]]:
+    """The mm7bind Config a pair of China Mobile files describes, and every problem found."""
+    problems: list[Problem] = []
+    v = _read(path, MM7_KEYS, "MM7Config", NAMESPACE, problems)
+    if any(p.level == "error" and p.where == Path(path).name for p in problems):
+        return Config(source=str(path)), problems
+    where = Path(path).name
+    for key in SDK_REQUIRED:
+        if key not in v:
+            default = MM7_KEYS[key][1]
+            problems.append(Problem("warning", f"{where}:{key}", f"missing (the SDK would fail); using {default}"))
+    get = {k: v.get(k, d) for k, (_, d) in MM7_KEYS.items()}
+    cfg = Config(source=str(path))
+    m, r, lg = cfg.mmsc, cfg.receiver, cfg.logging
+    m.dialect = "cmcc"
+    ips = get["mmscIP"]
+    if not ips:
+        problems.append(Problem("error", f"{where}:mmscIP", "no MMSC address (mmscIP) given"))
+    scheme = "https" if get["UseSSL"] else "http"
+    path_part = str(get["mmscURL"]).strip() or "/"
+    if not path_part.startswith("/"):
+        path_part = "/" + path_part
+    m.urls = [f"{scheme}://{ip}{path_part}" for ip in ips]
+    if get["UseSSL"]:
+        problems.append(Problem("warning", f"{where}:UseSSL",
+                                "true: the MMSC is reached over https (the SDK ignored this setting)"))
+    m.username = get["UserName"] or ""
+    m.password = get["Password"] or ""
+    mode = get["AuthenticationMode"]
+    if mode not in (0, 1, 2):
+        problems.append(Problem("error", f"{where}:AuthenticationMode", f"{mode} is not 0 (none), 1 (Basic) or 2 (Digest)"))
+    else:
+        r.auth = {0: "none", 1: "basic", 2: "digest"}[mode]
+        r.username, r.password = m.username, m.password
+    if get["Digest"]:
+        problems.append(Problem("warning", f"{where}:Digest",
+                                "no effect: the qop of a Digest answer is chosen automatically (auth)"))
+    if get["MaxMessageSize"] <= 0:
+        problems.append(Problem("error", f"{where}:MaxMessageSize", "must be more than 0"))
+    else:
+        m.max_message_size = get["MaxMessageSize"]
+    m.charset = get["Charset"]
+    timeout_s = get["TimeOut"] / 1000.0
+    if timeout_s <= 0:
+        problems.append(Problem("error", f"{where}:TimeOut", "must be more than 0 milliseconds"))
+    else:
+        m.read_timeout = timeout_s
+        m.connect_timeout = min(10.0, timeout_s)
+    if get["ReSendCount"] < 0:
+        problems.append(Problem("error", f"{where}:ReSendCount", "cannot be negative"))
+    else:
+        m.max_attempts = get["ReSendCount"] + 1
+        if get["ReSendCount"] > 3:
+            problems.append(Problem("warning", f"{where}:ReSendCount", "the manual advises 3 or fewer (2 is usual)"))
+    r.host = get["ListenIP"] or "0.0.0.0"
+    r.port = get["ListenPort"]
+    r.backlog = max(1, get["BackLog"])
+    level = get["logLevel"]
+    lg.level = LOG_LEVELS.get(level, "INFO")
+    if get["LogPath"] and level != 0:
+        lg.file = str(Path(get["LogPath"]) / f"{get['MmscID'] or 'mm7'}.log")
+    lg.rotate = "both"
+    lg.when, lg.interval = "M", max(1, get["LogInterval"])
+    lg.max_bytes = max(1, get["LogSize"]) * 1024
+    lg.backups = max(1, get["LogNum"])
+    if conn_path is not None:
+        conn_problems: list[Problem] = []
+        c = _read(conn_path, CONN_KEYS, "connection", None, conn_problems)
+        problems += conn_problems
+        cw = Path(conn_path).name
+        if "KeepAlive" in c:
+            if str(c["KeepAlive"]).lower() not in ("on", "off"):
+                problems.append(Problem("error", f"{cw}:KeepAlive", "must be on or off"))
+            m.keep_alive = str(c["KeepAlive"]).lower() != "off"
+        if "MaxKeepAliveRequests" in c:
+            m.pool_size = max(1, int(c["MaxKeepAliveRequests"]))
+        if "ServerMaxKeepAlive" in c:
+            r.threads = max(1, int(c["ServerMaxKeepAlive"]))
+        for key, why in (("MinKeepAliveRequests", "connections are opened when first needed"),
+                         ("ScanInterval", "the pool checks a connection when it is reused"),
+                         ("KeepAliveTimeout", "idle connections are dropped by the server, and redialled"),
+                         ("step", "the pool grows one connection at a time up to MaxKeepAliveRequests")):
+            if key in c:
+                problems.append(Problem("warning", f"{cw}:{key}", f"no effect: {why}"))
+    problems += check(cfg)
+    return cfg, problems
+
+
+def load_cmcc(path: str | Path, conn_path: str | Path | None = None) -> Config:
+    cfg, problems = read(path, conn_path)
+    if any(p.level == "error" for p in problems):
+        raise ConfigError(problems)
+    import logging  # noqa: PLC0415
+
+    for p in problems:
+        logging.getLogger("mm7bind.config").warning("%s", p)
+    return cfg
+
+
+def check_cmcc(path: str | Path, conn_path: str | Path | None = None) -> list[Problem]:
+    return read(path, conn_path)[1]

@@ -1,0 +1,97 @@
+"""MMConstants of China Mobile's MM7 API, with the manual's numbering (manual §4.2.2, §8).
+
+Where the SDK's constants contradict its own manual and encoder, the wire meaning wins:
+ChargedParty is 0 Sender, 1 Recipient, 2 Both, 3 Neither, 4 ThirdParty (the SDK's constant class says
+NONE=0, SENDER=1, ...), and "Advertisement" has no trailing space.
+"""
+
+from __future__ import annotations
+
+from ..messages import ChargedParty as _CP
+from ..messages import MessageClass as _MC
+from ..messages import Priority as _P
+from .. import __version__
+from ..status import RequestStatus as _RS
+
+# What `mm7bind version` prints; the cmcc dialect sends it in the MM7APIVersion header.
+API_VERSION = f"mm7bind-{__version__}"
+SDK_API_VERSION = "V1.5.3_20040621"  # what the original SDK sends, for peers that insist on it
+
+
+class ContentType:
+    TEXT = "text/plain"
+    XML = "text/xml"
+    SMIL = "application/smil"
+    AMR = "audio/amr"
+    MIDI = "audio/midi"
+    I_MELODY = "text/i-melody"
+    E_MELODY = "text/e-melody"
+    GIF = "image/gif"
+    JPEG = "image/jpeg"
+    WBMP = "image/vnd.wap.wbmp"
+    PNG = "image/png"
+    MULTIPART_RELATED = "multipart/related"  # with SMIL
+    MULTIPART_MIXED = "multipart/mixed"  # without SMIL
+    WAP_MULTIPART_MIXED = "application/vnd.wap.multipart.mixed"
+    WAP_MULTIPART_RELATED = "application/vnd.wap.multipart.related"
+
+
+class Priority:
+    """Manual: 0 lowest, 1 normal, 2 urgent."""
+
+    LOW, NORMAL, HIGH = 0, 1, 2
+    TO_MM7 = {0: _P.LOW, 1: _P.NORMAL, 2: _P.HIGH}
+    FROM_MM7 = {v: k for k, v in TO_MM7.items()}
+
+
+class MessageClass:
+    PERSONAL = "Personal"
+    INFORMATIONAL = "Informational"
+    ADVERTISEMENT = "Advertisement"  # the SDK's constant had a trailing space, which no schema accepts
+    AUTO = "Auto"
+    TO_MM7 = {v: _MC(v) for v in ("Personal", "Informational", "Advertisement", "Auto")}
+
+
+class ChargedParty:
+    """The manual's and the encoder's numbering (what goes on the wire)."""
+
+    SENDER, RECIPIENT, BOTH, NEITHER, THIRD_PARTY = 0, 1, 2, 3, 4
+    TO_MM7 = {0: _CP.SENDER, 1: _CP.RECIPIENT, 2: _CP.BOTH, 3: _CP.NEITHER, 4: _CP.THIRD_PARTY}
+    FROM_MM7 = {v: k for k, v in TO_MM7.items()}
+
+
+class RequestStatus:
+    """§5.1 status codes; PARTIAL_SUCCESS is the manual's 1001 (3GPP: 1100)."""
+
+    SUCCESS = 1000
+    PARTIAL_SUCCESS = 1001
+    CLIENT_ERROR = _RS.CLIENT_ERROR
+    OPERATION_RESTRICTED = _RS.OPERATION_RESTRICTED
+    ADDRESS_ERROR = _RS.ADDRESS_ERROR
+    ADDRESS_NOTFOUND = _RS.ADDRESS_NOT_FOUND
+    CONTENT_REFUSED = _RS.MULTIMEDIA_CONTENT_REFUSED
+    MESSAGEID_NOTFOUND = _RS.MESSAGE_ID_NOT_FOUND
+    LINKEDID_NOTFOUND = _RS.LINKED_ID_NOT_FOUND
+    MESSAGE_FORMAT_CORRUPT = _RS.MESSAGE_FORMAT_CORRUPT
+    SERVER_ERROR = _RS.SERVER_ERROR
+    NOT_POSSIBLE = _RS.NOT_POSSIBLE
+    MESSAGE_REJECTED = _RS.MESSAGE_REJECTED
+    MULTIADDRESS_NOTSUPPORT = _RS.MULTIPLE_ADDRESSES_NOT_SUPPORTED
+    GENERAL_SERVICE_ERROR = _RS.GENERAL_SERVICE_ERROR
+    IMPROPER_ID = _RS.IMPROPER_IDENTIFICATION
+    UNSUPPORT_VERSION = _RS.UNSUPPORTED_VERSION
+    UNSUPPORT_OPERATION = _RS.UNSUPPORTED_OPERATION
+    VALIDATION_ERROR = _RS.VALIDATION_ERROR
+    SERVICE_ERROR = _RS.SERVICE_ERROR
+    SERVICE_UNAVAILABLE = _RS.SERVICE_UNAVAILABLE
+    SERVICE_DENIED = _RS.SERVICE_DENIED
+
+
+class Charset:
+    US_ASCII = "US-ASCII"
+    ISO_8859_1 = "ISO-8859-1"
+    ISO_8859_2 = "ISO-8859-2"
+    ISO_10646_UCS_2 = "ISO-10646-UCS-2"
+    UTF_8 = "UTF-8"
+    GBK = "GBK"
+    GB2312 = "GB2312"

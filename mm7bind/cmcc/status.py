@@ -1,0 +1,98 @@
+"""China Mobile's status numbering (manual §5) and the API's own error codes (§7).
+
+§5.2 MMStatus and §5.3 ReadStatus are small integers in the SDK; they map to and from the 3GPP
+values here. The negative codes −100 … −113 are what the SDK returned from `send()` for its own
+failures; `mm7bind.cmcc` raises them as exceptions with that `code`, in the same situations.
+"""
+
+from __future__ import annotations
+
+from ..status import DeliveryStatus, ReadStatus, lookup
+
+
+class MMStatus:
+    """§5.2: delivery report MMStatus numbering."""
+
+    EXPIRED, RETRIEVED, SYSTEM_REJECT, RECIPIENT_REJECT, INDETERMINATE, FORWARDED = 0, 1, 2, 3, 4, 5
+    TEXTS = {0: ("过期", "expired"), 1: ("接收", "retrieved"), 2: ("系统拒绝", "system rejected"),
+             3: ("用户拒绝", "recipient rejected"), 4: ("未知", "indeterminate"), 5: ("转发", "forwarded")}
+
+    @staticmethod
+    def from_mm7(value, extension=None) -> int:
+        """A 3GPP MMStatus (and Rel-6 extension) as the manual's number; unknown values are 4."""
+        text = str(getattr(value, "value", value) or "").strip().lower()
+        if text == "rejected" or text == "system rejected":
+            ext = str(getattr(extension, "value", extension) or "").lower()
+            return MMStatus.RECIPIENT_REJECT if ext == "rejectionbymmsrecipient" else MMStatus.SYSTEM_REJECT
+        return {"expired": 0, "retrieved": 1, "recipient rejected": 3, "indeterminate": 4, "forwarded": 5}.get(text, 4)
+
+    @staticmethod
+    def to_mm7(code: int) -> tuple[DeliveryStatus, str | None]:
+        """The 3GPP MMStatus (and MMStatusExtension for "recipient rejected") for a manual number."""
+        return {
+            0: (DeliveryStatus.EXPIRED, None), 1: (DeliveryStatus.RETRIEVED, None),
+            2: (DeliveryStatus.REJECTED, None), 3: (DeliveryStatus.REJECTED, "RejectionByMMSRecipient"),
+            4: (DeliveryStatus.INDETERMINATE, None), 5: (DeliveryStatus.FORWARDED, None),
+        }[int(code)]
+
+
+class ReadStatusCode:
+    """§5.3: read-reply status numbering."""
+
+    READ, DELETED, INDETERMINATE = 0, 1, 2
+    TEXTS = {0: ("已读取", "read"), 1: ("未读被删", "deleted without being read"), 2: ("未知", "indeterminate")}
+
+    @staticmethod
+    def from_mm7(value) -> int:
+        text = str(getattr(value, "value", value) or "").strip().lower()
+        return {"read": 0, "deleted": 1}.get(text, 2)
+
+    @staticmethod
+    def to_mm7(code: int) -> ReadStatus:
+        return {0: ReadStatus.READ, 1: ReadStatus.DELETED, 2: ReadStatus.INDETERMINATE}[int(code)]
+
+
+def status_text(code: int, lang: str = "zh") -> str:
+    """§5.1 text of a request status code, Chinese (the manual's) or English."""
+    info = lookup(code)
+    return info.text_zh if lang == "zh" else info.text
+
+
+# ---------------------------------------------------------------------------------------------
+# §7: the API's own codes
+
+
+class APIError(Exception):
+    """An error of the API itself (not of the MMSC), with the manual's negative `code`."""
+
+    code = -100
+    text_zh = "系统错误"
+    text_en = "System error"
+
+    def __init__(self, detail: str = ""):
+        self.detail = detail
+        super().__init__(f"{self.code} {self.text_zh} ({self.text_en})" + (f": {detail}" if detail else ""))
+
+
+def _error(name: str, code: int, zh: str, en: str) -> type[APIError]:
+    return type(name, (APIError,), {"code": code, "text_zh": zh, "text_en": en, "__doc__": f"{code}: {en}."})
+
+
+SystemError_ = _error("SystemError_", -100, "系统错误", "System error")
+SendTimeout = _error("SendTimeout", -101, "超时发送失败", "Send failed: timeout")
+ReceiveFailed = _error("ReceiveFailed", -102, "接收失败", "Receive failed")
+NoCorrectMessage = _error("NoCorrectMessage", -103, "没有返回正确的消息", "No correct message returned")
+SocketUnreachable = _error("SocketUnreachable", -104, "Socket不通", "Socket unreachable")
+EmptyMessage = _error("EmptyMessage", -105, "待发送的消息为空", "The message to send is empty")
+WrongMessage = _error("WrongMessage", -106, "发送消息不正确", "Wrong message to send")
+EmptyResponse = _error("EmptyResponse", -107, "接收消息为空", "The received message is empty")
+BadRequest = _error("BadRequest", -108, "Bad Request", "Bad Request (no XML in the answer)")
+XMLParseError = _error("XMLParseError", -109, "XML解析错误", "XML parse error")
+ServerFault = _error("ServerFault", -110, "Server Could not fulfill the request", "The answer is a SOAP Fault")
+ServerError = _error("ServerError", -111, "Server error", "The answer has no Header and is no Fault")
+MessageTooLarge = _error("MessageTooLarge", -113, "消息内容的尺寸超出允许发送的大小",
+                         "The message is larger than allowed")
+
+API_ERRORS = {cls.code: cls for cls in (SystemError_, SendTimeout, ReceiveFailed, NoCorrectMessage, SocketUnreachable,
+                                        EmptyMessage, WrongMessage, EmptyResponse, BadRequest, XMLParseError,
+                                        ServerFault, ServerError, MessageTooLarge)}

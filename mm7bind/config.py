@@ -1,0 +1,448 @@
+"""Configuration: one TOML file, overridable by MM7BIND_<SECTION>_<KEY> environment variables.
+
+`load(path)` returns a `Config` and the problems found (errors refuse to start; warnings do not).
+`mm7bind config check FILE` prints them. The same `Config` builds the client, the receiver, the
+store and the logging, so the command, the library and the China Mobile layer agree.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import logging.handlers
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import versions
+from .profiles import DIALECTS, Profile
+
+ENV_PREFIX = "MM7BIND_"
+
+
+@dataclass
+class MmscSection:
+    urls: list[str] = field(default_factory=lambda: ["http://127.0.0.1:9090/mm7"])
+    username: str = ""
+    password: str = ""
+    auth: str = "basic"  # basic | digest
+    dialect: str = "standard"  # standard | cmcc | mbuni
+    version: str = ""  # schema version to send; empty: the dialect's
+    mm7_version: str = ""
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    pool_size: int = 10
+    verify: bool = True
+    ca_file: str = ""
+    client_cert: str = ""
+    client_key: str = ""
+    max_attempts: int = 3
+    backoff: float = 0.5
+    rate_limit: float = 0.0  # messages per second per MMSC; 0: unlimited
+    round_robin: bool = False
+    max_message_size: int = 0  # bytes; 0: the dialect's
+    charset: str = ""  # XML and text encoding; empty: the dialect's (UTF-8, GB2312 for cmcc)
+    keep_alive: bool = True  # false: "Connection: close" on every request
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class VaspSection:
+    vaspid: str = ""
+    vasid: str = ""
+    service_code: str = ""
+    sender_address: str = ""
+
+
+@dataclass
+class ReceiverSection:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    path: str = "/mm7"
+    threads: int = 4
+    auth: str = "none"  # none | basic | digest
+    username: str = ""
+    password: str = ""
+    allow: list[str] = field(default_factory=list)
+    max_body: int = 20 * 1024 * 1024
+    strict: bool = False
+    out_dir: str = "received"
+    tls_cert: str = ""
+    tls_key: str = ""
+    backlog: int = 1024  # listen queue length
+
+
+@dataclass
+class StoreSection:
+    path: str = "mm7bind.db"
+    durability: str = "power"  # power | process
+
+
+@dataclass
+class LoggingSection:
+    level: str = "INFO"
+    file: str = ""
+    rotate: str = "size"  # size | time | both | none
+    max_bytes: int = 10 * 1024 * 1024
+    when: str = "midnight"  # for rotate = "time": S, M, H, D, midnight, W0-W6
+    interval: int = 1
+    backups: int = 7
+    format: str = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+SECTIONS = {
+    "mmsc": MmscSection,
+    "vasp": VaspSection,
+    "receiver": ReceiverSection,
+    "store": StoreSection,
+    "logging": LoggingSection,
+}
+
+
+@dataclass
+class Config:
+    mmsc: MmscSection = field(default_factory=MmscSection)
+    vasp: VaspSection = field(default_factory=VaspSection)
+    receiver: ReceiverSection = field(default_factory=ReceiverSection)
+    store: StoreSection = field(default_factory=StoreSection)
+    logging: LoggingSection = field(default_factory=LoggingSection)
+    source: str = "(defaults)"
+
+    # -- what it builds -------------------------------------------------------------------------
+
+    def profile(self) -> Profile:
+        m = self.mmsc
+        profile = DIALECTS[m.dialect]
+        changes: dict[str, Any] = {}
+        if m.version:
+            changes["version"] = m.version
+        if m.mm7_version:
+            changes["mm7_version"] = m.mm7_version
+        if m.max_message_size:
+            changes["max_message_size"] = m.max_message_size
+        if m.charset:
+            import dataclasses  # noqa: PLC0415
+
+            changes["xml"] = dataclasses.replace(profile.xml, encoding=m.charset)
+        return profile.replace(**changes) if changes else profile
+
+    def client_settings(self) -> dict[str, Any]:
+        from .retry import RetryPolicy  # noqa: PLC0415
+
+        m, v = self.mmsc, self.vasp
+        cert: Any = None
+        if m.client_cert:
+            cert = (m.client_cert, m.client_key) if m.client_key else m.client_cert
+        return {
+            "urls": tuple(m.urls), "profile": self.profile(), "username": m.username or None,
+            "password": m.password or None, "auth": m.auth, "connect_timeout": m.connect_timeout,
+            "read_timeout": m.read_timeout, "pool_size": m.pool_size,
+            "verify": m.ca_file if (m.verify and m.ca_file) else m.verify, "cert": cert,
+            "headers": tuple(m.headers.items()) + ((("Connection", "close"),) if not m.keep_alive else ()),
+            "round_robin": m.round_robin,
+            "retry": RetryPolicy(max_attempts=m.max_attempts, backoff=m.backoff),
+            "rate_limit": m.rate_limit or None, "vaspid": v.vaspid or None, "vasid": v.vasid or None,
+            "service_code": v.service_code or None, "sender_address": v.sender_address or None,
+        }
+
+    def make_client(self, store=None, **overrides):
+        from .client import Client  # noqa: PLC0415
+
+        return Client(store=store, **{**self.client_settings(), **overrides})
+
+    def open_store(self):
+        from .store import SqliteStore  # noqa: PLC0415
+
+        return SqliteStore(self.store.path, durability=self.store.durability)
+
+    def make_receiver(self, handler=None, store=None):
+        from .receiver import Receiver  # noqa: PLC0415
+
+        return Receiver(handler, store=store, **self.receiver_settings())
+
+    def receiver_settings(self) -> dict[str, Any]:
+        from . import auth as auth_mod  # noqa: PLC0415
+
+        r = self.receiver
+        auth = None
+        if r.auth == "basic":
+            auth = auth_mod.BasicAuth(r.username, r.password)
+        elif r.auth == "digest":
+            auth = auth_mod.DigestAuth(r.username, r.password)
+        allow = auth_mod.IPAllowList.parse(r.allow) if r.allow else None
+        return {"auth": auth, "allow": allow, "strict": r.strict, "max_body": r.max_body, "profile": self.profile()}
+
+    def ssl_context(self):
+        """A server TLS context when the receiver serves TLS itself, else None."""
+        if not self.receiver.tls_cert:
+            return None
+        import ssl  # noqa: PLC0415
+
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(self.receiver.tls_cert, self.receiver.tls_key)
+        return ctx
+
+    def setup_logging(self, verbose: bool = False) -> None:
+        lg = self.logging
+        root = logging.getLogger("mm7bind")
+        root.setLevel(logging.DEBUG if verbose else getattr(logging, lg.level.upper(), logging.INFO))
+        formatter = logging.Formatter(lg.format)
+        if lg.file:
+            if lg.rotate == "size":
+                handler: logging.Handler = logging.handlers.RotatingFileHandler(
+                    lg.file, maxBytes=lg.max_bytes, backupCount=lg.backups, encoding="utf-8")
+            elif lg.rotate == "time":
+                handler = logging.handlers.TimedRotatingFileHandler(
+                    lg.file, when=lg.when, interval=lg.interval, backupCount=lg.backups, encoding="utf-8")
+            elif lg.rotate == "both":
+                handler = SizeAndTimeRotatingHandler(lg.file, max_bytes=lg.max_bytes, when=lg.when,
+                                                     interval=lg.interval, backups=lg.backups)
+            else:
+                handler = logging.FileHandler(lg.file, encoding="utf-8")
+        else:
+            handler = logging.StreamHandler()
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+
+
+class SizeAndTimeRotatingHandler(logging.handlers.TimedRotatingFileHandler):
+    """A new file after `interval` (`when` units) or once the file reaches `max_bytes`, whichever
+    comes first; `backups` old files are kept (China Mobile's LogInterval + LogSize + LogNum)."""
+
+    def __init__(self, filename: str, max_bytes: int, when: str = "M", interval: int = 60, backups: int = 100):
+        super().__init__(filename, when=when, interval=interval, backupCount=backups, encoding="utf-8")
+        self.max_bytes = max_bytes
+
+    def shouldRollover(self, record: logging.LogRecord) -> bool:  # noqa: N802 (logging's name)
+        if super().shouldRollover(record):
+            return True
+        if self.max_bytes and self.stream is not None:
+            self.stream.seek(0, 2)
+            return self.stream.tell() + len(self.format(record)) + 1 >= self.max_bytes
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and checking
+
+
+@dataclass
+class Problem:
+    level: str  # error | warning
+    where: str  # section.key
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.where}: {self.message}"
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems if p.level == "error"))
+
+
+def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> tuple[Config, list[Problem]]:
+    """A Config from a TOML file (or none) and the environment, with every problem found."""
+    problems: list[Problem] = []
+    data: dict[str, Any] = {}
+    source = "(defaults)"
+    if path is not None:
+        source = str(path)
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return Config(source=source), [Problem("error", str(path), "file not found")]
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            return Config(source=source), [Problem("error", str(path), f"not valid TOML: {exc}")]
+    env = os.environ if env is None else env
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        rest = key[len(ENV_PREFIX):].lower()
+        section, _, name = rest.partition("_")
+        if section not in SECTIONS or not name:
+            problems.append(Problem("warning", key, "environment variable names no known setting"))
+            continue
+        data.setdefault(section, {})[name] = _from_env(SECTIONS[section], name, value)
+    cfg = Config(source=source)
+    for section, values in data.items():
+        if section not in SECTIONS:
+            hint = difflib.get_close_matches(section, SECTIONS, 1)
+            problems.append(Problem("error", section, "unknown section" + (f" (did you mean [{hint[0]}]?)" if hint else "")))
+            continue
+        if not isinstance(values, dict):
+            problems.append(Problem("error", section, "must be a table ([section])"))
+            continue
+        target = getattr(cfg, section)
+        known = {f.name: f for f in fields(target)}
+        for key, value in values.items():
+            where = f"{section}.{key}"
+            if key not in known:
+                hint = difflib.get_close_matches(key, known, 1)
+                problems.append(Problem("error", where, "unknown setting" + (f" (did you mean {hint[0]}?)" if hint else "")))
+                continue
+            ok, converted, why = _convert(getattr(target, key), value)
+            if not ok:
+                problems.append(Problem("error", where, why))
+                continue
+            setattr(target, key, converted)
+    problems += check(cfg)
+    return cfg, problems
+
+
+def load_checked(path: str | Path | None) -> Config:
+    """A usable Config, or ConfigError listing what is wrong; warnings are logged."""
+    cfg, problems = load(path)
+    if any(p.level == "error" for p in problems):
+        raise ConfigError(problems)
+    for p in problems:
+        logging.getLogger("mm7bind.config").warning("%s", p)
+    return cfg
+
+
+def _from_env(section_cls, name: str, value: str) -> Any:
+    default = getattr(section_cls(), name, None)
+    if isinstance(default, list):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(default, dict):
+        return dict(item.split("=", 1) for item in value.split(",") if "=" in item)
+    return value
+
+
+def _convert(default: Any, value: Any) -> tuple[bool, Any, str]:
+    kind = type(default)
+    if kind is bool:
+        if isinstance(value, bool):
+            return True, value, ""
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return True, value.lower() in ("true", "1", "yes"), ""
+        return False, None, f"expected true or false, got {value!r}"
+    if kind in (int, float):
+        if isinstance(value, bool):
+            return False, None, f"expected a number, got {value!r}"
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return False, None, f"expected a number, got {value!r}"
+        if kind is int and number != int(number):
+            return False, None, f"expected a whole number, got {value!r}"
+        return True, kind(number), ""
+    if kind is list:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return False, None, "expected a list of strings"
+        return True, value, ""
+    if kind is dict:
+        if not isinstance(value, dict):
+            return False, None, "expected a table of name = value"
+        return True, {str(k): str(v) for k, v in value.items()}, ""
+    if not isinstance(value, (str, int, float)):
+        return False, None, f"expected text, got {value!r}"
+    return True, str(value), ""
+
+
+def check(cfg: Config) -> list[Problem]:
+    """Everything wrong with a configuration, each said plainly."""
+    out: list[Problem] = []
+
+    def err(where: str, msg: str) -> None:
+        out.append(Problem("error", where, msg))
+
+    def warn(where: str, msg: str) -> None:
+        out.append(Problem("warning", where, msg))
+
+    m = cfg.mmsc
+    if not m.urls:
+        err("mmsc.urls", "at least one MMSC URL is needed")
+    for url in m.urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            err("mmsc.urls", f"{url!r} is not an http(s) URL")
+        elif parts.scheme == "http" and m.username and m.auth == "basic":
+            warn("mmsc.urls", f"{url}: Basic credentials over plain http can be read on the way")
+    if m.auth not in ("basic", "digest"):
+        err("mmsc.auth", f"must be basic or digest, not {m.auth!r}")
+    if m.password and not m.username:
+        err("mmsc.username", "a password is set without a username")
+    if m.dialect not in DIALECTS:
+        err("mmsc.dialect", f"unknown dialect {m.dialect!r} (known: {', '.join(DIALECTS)})")
+    if m.version:
+        try:
+            versions.get(m.version)
+        except KeyError as exc:
+            err("mmsc.version", str(exc.args[0]))
+    parts = m.mm7_version.split(".")
+    if m.mm7_version and not (len(parts) == 3 and all(p.isdigit() for p in parts)):
+        err("mmsc.mm7_version", f"{m.mm7_version!r} is not of the form x.y.z")
+    for name in ("connect_timeout", "read_timeout"):
+        if getattr(m, name) <= 0:
+            err(f"mmsc.{name}", "must be more than 0 (a request must never wait forever)")
+    if m.pool_size < 1:
+        err("mmsc.pool_size", "must be at least 1")
+    if m.max_attempts < 1:
+        err("mmsc.max_attempts", "must be at least 1")
+    if m.backoff < 0:
+        err("mmsc.backoff", "cannot be negative")
+    if m.rate_limit < 0:
+        err("mmsc.rate_limit", "cannot be negative (0 means unlimited)")
+    for name in ("ca_file", "client_cert", "client_key"):
+        path = getattr(m, name)
+        if path and not Path(path).is_file():
+            err(f"mmsc.{name}", f"no such file: {path}")
+    if m.client_key and not m.client_cert:
+        err("mmsc.client_key", "a key without client_cert")
+    if not m.verify:
+        warn("mmsc.verify", "TLS certificates are not checked")
+    r = cfg.receiver
+    if not 0 <= r.port <= 65535:
+        err("receiver.port", f"{r.port} is not a port number")
+    if r.auth not in ("none", "basic", "digest"):
+        err("receiver.auth", f"must be none, basic or digest, not {r.auth!r}")
+    elif r.auth != "none" and not r.username:
+        err("receiver.username", f"auth = {r.auth!r} needs a username (and password)")
+    if r.threads < 1:
+        err("receiver.threads", "must be at least 1")
+    if r.max_body < 1024:
+        err("receiver.max_body", "must be at least 1024 bytes")
+    if not r.path.startswith("/"):
+        err("receiver.path", "must start with /")
+    if bool(r.tls_cert) != bool(r.tls_key):
+        err("receiver.tls_cert", "tls_cert and tls_key go together")
+    for name in ("tls_cert", "tls_key"):
+        path = getattr(r, name)
+        if path and not Path(path).is_file():
+            err(f"receiver.{name}", f"no such file: {path}")
+    import ipaddress  # noqa: PLC0415
+
+    for item in r.allow:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            err("receiver.allow", f"{item!r} is not an address or network")
+    if r.auth == "none" and not r.allow and r.host not in ("127.0.0.1", "::1", "localhost"):
+        warn("receiver", "listening beyond loopback with neither auth nor an allow-list")
+    if cfg.store.durability not in ("power", "process"):
+        err("store.durability", "must be power or process")
+    lg = cfg.logging
+    if lg.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        err("logging.level", f"unknown level {lg.level!r}")
+    if lg.rotate not in ("size", "time", "both", "none"):
+        err("logging.rotate", "must be size, time, both or none")
+    try:
+        import codecs  # noqa: PLC0415
+
+        if m.charset:
+            codecs.lookup(m.charset)
+    except LookupError:
+        err("mmsc.charset", f"unknown charset {m.charset!r}")
+    if lg.file and not Path(lg.file).resolve().parent.is_dir():
+        err("logging.file", f"the folder of {lg.file} does not exist")
+    if lg.backups < 0 or lg.max_bytes < 0 or lg.interval < 1:
+        err("logging", "backups and max_bytes cannot be negative; interval must be at least 1")
+    return out
+

@@ -1,0 +1,413 @@
+"""A fake MMSC for development and tests: `mm7bind simulate`, or `Simulator` from code.
+
+It accepts SubmitReq, CancelReq, ReplaceReq, extendedCancelReq and extendedReplaceReq in any
+schema version, validates them (strict: refuses any deviation the way a strict carrier would;
+lenient: accepts and logs them), assigns MessageIDs and keeps the messages, and sends
+DeliveryReportReq and ReadReplyReq back to the VASP when a submit asked for them. DeliverReq (mobile
+originated) is sent on demand: `simulator.deliver(...)`, or POST /control/deliver. Dialects reproduce
+the habits of particular MMSCs (see `mm7bind.profiles.DIALECTS`).
+
+Control endpoints (JSON), next to the MM7 path:
+    GET  /control/messages                       the messages received so far
+    POST /control/deliver  {"from","to","subject","text","linked_id"}   send an MO to the VASP
+    POST /control/report   {"message_id","recipient","status"}          send a delivery report now
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from . import messages as m
+from . import versions
+from .codec import decode, encode
+from .content import Content, Part
+from .envelope import Envelope, Fault
+from .errors import DecodeError, SendError
+from .profiles import DIALECTS, Profile
+from .receiver import Response
+from .server import EmbeddedServer
+from .status import DeliveryStatus, ReadStatus, RequestStatus, lookup
+
+log = logging.getLogger("mm7bind.simulator")
+
+
+@dataclass
+class SimulatorConfig:
+    host: str = "127.0.0.1"
+    port: int = 0
+    path: str = "/mm7"
+    dialect: str = "standard"
+    strict: bool = False
+    vasp_url: str | None = None  # where reports and MO go; none: reports are only recorded
+    vasp_username: str | None = None
+    vasp_password: str | None = None
+    report_status: str = "Retrieved"  # what every recipient's delivery report says
+    report_delay: float = 0.5
+    read_status: str = "Read"
+    read_delay: float = 1.0
+    auth: Any = None  # BasicAuth/DigestAuth the VASP must present
+    vaspid: str | None = None  # when set, a SubmitReq from another VASPID is refused (4001)
+    message_id_prefix: str = "SIM"
+    relay_server_id: str = "mm7bind-simulator"
+    quirks: bool = True  # reproduce the dialect's known deviations on what it sends
+
+    def __post_init__(self) -> None:
+        if self.dialect not in DIALECTS:
+            raise ValueError(f"unknown dialect {self.dialect!r} (known: {', '.join(DIALECTS)})")
+        DeliveryStatus(self.report_status)
+        ReadStatus(self.read_status)
+
+
+@dataclass
+class StoredMessage:
+    message_id: str
+    transaction_id: str
+    request: m.Message
+    version: versions.Version
+    received_at: datetime
+    state: str = "accepted"  # accepted | delivered | cancelled | replaced
+    deviations: list = field(default_factory=list)
+    reports: list[dict] = field(default_factory=list)  # what was sent back, with the VASP's answers
+
+    def summary(self) -> dict:
+        msg = self.request
+        content = getattr(msg, "content", None)
+        return {
+            "message_id": self.message_id, "transaction_id": self.transaction_id, "operation": msg.ELEMENT,
+            "version": self.version.name, "state": self.state, "received_at": self.received_at.isoformat(),
+            "recipients": [str(a) for a in getattr(msg, "recipients", None) or []],
+            "subject": getattr(msg, "subject", None),
+            "parts": [{"content_type": p.content_type, "size": p.size} for p in content.all_parts()] if content else [],
+            "deviations": [str(d) for d in self.deviations], "reports": self.reports,
+        }
+
+
+def _plain_sender(data: bytes) -> bytes:
+    """China Mobile / Unicom MMSCs write Sender as plain text, not wrapped in Number."""
+    return re.sub(rb"<((?:\w+:)?Sender)><(?:\w+:)?Number>([^<]*)</(?:\w+:)?Number></\1>", rb"<\1>\2</\1>", data)
+
+
+QUIRKS: dict[str, Callable[[bytes], bytes]] = {"cmcc": _plain_sender, "cmcc-sdk": _plain_sender}
+
+
+class Simulator:
+    def __init__(self, config: SimulatorConfig | None = None, **settings: Any):
+        self.config = config or SimulatorConfig(**settings)
+        self.profile: Profile = DIALECTS[self.config.dialect]
+        self.messages: dict[str, StoredMessage] = {}
+        self.mo_sent: list[dict] = []
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._queue: list = []
+        self._seq = itertools.count()
+        self._wake = threading.Condition()
+        self._stopping = False
+        self.server: EmbeddedServer | None = None
+        self._worker: threading.Thread | None = None
+        self._client = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return self.server.url + self.config.path
+
+    def start(self) -> Simulator:
+        self.server = EmbeddedServer(self.wsgi_app(), self.config.host, self.config.port, threads=4).start()
+        self._worker = threading.Thread(target=self._run_queue, name="mm7bind-simulator", daemon=True)
+        self._worker.start()
+        log.info("MMSC simulator (%s) at %s", self.config.dialect, self.url)
+        return self
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        if self.server is not None:
+            self.server.stop()
+        if self._worker is not None:
+            self._worker.join(timeout=5)
+        if self._client is not None:
+            self._client.close()
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- HTTP -----------------------------------------------------------------------------------
+
+    def wsgi_app(self) -> Callable:
+        path = self.config.path
+
+        def app(environ, start_response):
+            method = environ.get("REQUEST_METHOD", "GET")
+            route = environ.get("PATH_INFO", "")
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            if route.startswith("/control/"):
+                status, payload = self.control(method, route[len("/control/"):], body)
+                data = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
+                start_response(f"{status} {'OK' if status == 200 else 'Error'}",
+                               [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data)))])
+                return [data]
+            if route != path:
+                start_response("404 Not Found", [("Content-Type", "text/plain")])
+                return [b"not found\n"]
+            headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")}
+            rsp = self.handle(body, environ.get("CONTENT_TYPE"), headers, method, route)
+            start_response(f"{rsp.status} {'OK' if rsp.status == 200 else 'Error'}",
+                           rsp.headers + [("Content-Length", str(len(rsp.body)))])
+            return [rsp.body]
+
+        return app
+
+    def handle(self, body: bytes, content_type: str | None, headers: dict, method: str = "POST",
+               uri: str = "/mm7") -> Response:
+        """One request from a VASP → the MMSC's answer (no I/O)."""
+        if method != "POST":
+            return Response(405, [("Allow", "POST")], b"")
+        if self.config.auth is not None:
+            ok, stale = self.config.auth.check(method, uri, next((v for k, v in headers.items()
+                                                                  if k.lower() == "authorization"), None))
+            if not ok:
+                return Response(401, [("WWW-Authenticate", self.config.auth.challenge(stale))], b"")
+        limit = self.profile.max_message_size
+        if limit is not None and len(body) > limit:
+            return self.fault(None, "Client", RequestStatus.MULTIMEDIA_CONTENT_REFUSED,
+                              f"message of {len(body)} bytes, more than {limit}")
+        try:
+            env = decode(body, content_type, strict=self.config.strict)
+        except DecodeError as exc:
+            log.warning("refused: %s", exc)
+            return self.fault(None, "Client", exc.status_code, str(exc)[:300])
+        if env.deviations:
+            log.info("accepted with %d deviation(s): %s", len(env.deviations), "; ".join(map(str, env.deviations[:8])))
+        msg = env.message
+        if msg is None or msg.DIRECTION != "vasp->rs":
+            return self.fault(env, "Client", RequestStatus.UNSUPPORTED_OPERATION,
+                              f"{'a Fault' if msg is None else msg.ELEMENT} is not an operation an MMSC serves")
+        if self.config.vaspid and getattr(msg, "vaspid", None) != self.config.vaspid:
+            return self.fault(env, "Client", RequestStatus.IMPROPER_IDENTIFICATION, "unknown VASPID")
+        op = {"SubmitReq": self._submit, "CancelReq": self._cancel, "ReplaceReq": self._replace,
+              "extendedCancelReq": self._cancel, "extendedReplaceReq": self._extended_replace}[msg.ELEMENT]
+        return op(env, msg)
+
+    def answer(self, env: Envelope, response: m.Message) -> Response:
+        version = versions.get(self.profile.version) if self.profile.answer_in_own_version else env.version
+        out = encode(response, transaction_id=env.transaction_id or "0", version=version, profile=self.profile)
+        return Response(200, [("Content-Type", out.content_type)], out.to_bytes())
+
+    def fault(self, env: Envelope | None, code: str, status: int, text: str | None = None) -> Response:
+        version = env.version if env is not None and env.version and not self.profile.answer_in_own_version else (
+            versions.get(self.profile.version))
+        status_obj = m.Status(int(status), text or lookup(int(status)).text)
+        fault = Fault(code=code, string=status_obj.text, detail=m.RSErrorRsp(status=status_obj))
+        out = encode(fault, transaction_id=(env.transaction_id if env else None) or "0", version=version,
+                     profile=self.profile)
+        return Response(self.profile.fault_http_status, [("Content-Type", out.content_type)], out.to_bytes())
+
+    # -- operations -----------------------------------------------------------------------------
+
+    def _new_id(self) -> str:
+        return f"{self.config.message_id_prefix}{next(self._ids):010d}"
+
+    def _submit(self, env: Envelope, msg: m.SubmitReq) -> Response:
+        if not msg.recipients:
+            return self.fault(env, "Client", RequestStatus.ADDRESS_ERROR, "no recipients")
+        mid = self._new_id()
+        stored = StoredMessage(mid, env.transaction_id or "", msg, env.version, datetime.now(timezone.utc),
+                               deviations=env.deviations)
+        with self._lock:
+            self.messages[mid] = stored
+        log.info("SubmitReq tid=%s → MessageID %s for %d recipient(s)", env.transaction_id, mid, len(msg.recipients))
+        if msg.delivery_report:
+            for rcpt in msg.recipients:
+                self.schedule(self.config.report_delay, self.send_report, mid, str(rcpt), self.config.report_status)
+        if msg.read_reply and self.config.report_status == "Retrieved":
+            for rcpt in msg.recipients:
+                self.schedule(self.config.read_delay, self.send_read_reply, mid, str(rcpt), self.config.read_status)
+        return self.answer(env, m.SubmitRsp(message_id=mid))
+
+    def _lookup(self, mid: str | None) -> StoredMessage | None:
+        with self._lock:
+            return self.messages.get(mid or "")
+
+    def _cancel(self, env: Envelope, msg) -> Response:
+        mid = msg.message_id if isinstance(msg, m.CancelReq) else msg.cancel_id
+        stored = self._lookup(mid)
+        rsp_cls = m.CancelRsp if isinstance(msg, m.CancelReq) else m.ExtendedCancelRsp
+        if stored is None:
+            return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {mid}")
+        if stored.state == "delivered":
+            return self.answer(env, rsp_cls(status=m.Status(RequestStatus.NOT_POSSIBLE, "already delivered")))
+        stored.state = "cancelled"
+        return self.answer(env, rsp_cls())
+
+    def _replace(self, env: Envelope, msg: m.ReplaceReq) -> Response:
+        stored = self._lookup(msg.message_id)
+        if stored is None:
+            return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {msg.message_id}")
+        if stored.state != "accepted":
+            return self.answer(env, m.ReplaceRsp(status=m.Status(RequestStatus.NOT_POSSIBLE, f"message {stored.state}")))
+        if msg.content is not None:
+            stored.request.content = msg.content
+        return self.answer(env, m.ReplaceRsp())
+
+    def _extended_replace(self, env: Envelope, msg: m.ExtendedReplaceReq) -> Response:
+        old = self._lookup(msg.replace_id)
+        if old is None:
+            return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {msg.replace_id}")
+        old.state = "replaced"
+        mid = self._new_id()
+        with self._lock:
+            self.messages[mid] = StoredMessage(mid, env.transaction_id or "", msg, env.version, datetime.now(timezone.utc),
+                                               deviations=env.deviations)
+        return self.answer(env, m.ExtendedReplaceRsp(message_id=mid))
+
+    # -- outgoing -------------------------------------------------------------------------------
+
+    def client(self):
+        if self._client is None:
+            from .client import Client  # noqa: PLC0415
+            from .retry import RetryPolicy  # noqa: PLC0415
+
+            if not self.config.vasp_url:
+                raise RuntimeError("no VASP URL configured (vasp_url)")
+            self._client = Client(self.config.vasp_url, role="mmsc", profile=self.profile,
+                                  username=self.config.vasp_username, password=self.config.vasp_password,
+                                  retry=RetryPolicy(max_attempts=2, backoff=0.2),
+                                  rewrite=QUIRKS.get(self.config.dialect) if self.config.quirks else None,
+                                  connect_timeout=5, read_timeout=30)
+        return self._client
+
+    def _sender_of(self, stored: StoredMessage) -> m.Address:
+        req = stored.request
+        return getattr(req, "sender_address", None) or m.ShortCode(getattr(req, "vasid", None) or "0")
+
+    def send_report(self, message_id: str, recipient: str, status: str = "Retrieved") -> dict:
+        stored = self._lookup(message_id)
+        if stored is None:
+            raise KeyError(message_id)
+        if stored.state == "cancelled":
+            return {"skipped": "cancelled"}
+        if status == "Retrieved":
+            stored.state = "delivered"
+        msg = m.DeliveryReportReq(
+            relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=m.Address.parse(recipient),
+            sender=self._sender_of(stored), date=datetime.now(timezone.utc), mm_status=DeliveryStatus(status),
+            status_text=status,
+        )
+        return self._send(stored, msg)
+
+    def send_read_reply(self, message_id: str, recipient: str, status: str = "Read") -> dict:
+        stored = self._lookup(message_id)
+        if stored is None or stored.state == "cancelled":
+            return {"skipped": "cancelled or unknown"}
+        msg = m.ReadReplyReq(
+            relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=m.Address.parse(recipient),
+            sender=self._sender_of(stored), time_stamp=datetime.now(timezone.utc), mm_status=ReadStatus(status),
+        )
+        return self._send(stored, msg)
+
+    def _send(self, stored: StoredMessage | None, msg: m.Message) -> dict:
+        outcome: dict[str, Any] = {"operation": msg.ELEMENT, "message_id": getattr(msg, "message_id", None)}
+        try:
+            result = self.client().send(msg)
+            outcome.update(status=result.status.code, transaction_id=result.transaction_id)
+        except SendError as exc:
+            outcome.update(error=f"{type(exc).__name__}: {exc}")
+            log.warning("%s to %s failed: %s", msg.ELEMENT, self.config.vasp_url, exc)
+        if stored is not None:
+            stored.reports.append(outcome)
+        return outcome
+
+    def deliver(self, sender: str, recipients: list[str] | str, subject: str | None = None, text: str | None = None,
+                parts: list[Part] | None = None, linked_id: str | None = None) -> dict:
+        """Send a mobile-originated message (DeliverReq) to the VASP now."""
+        content = Content(parts=list(parts or []))
+        if text is not None:
+            content.parts.insert(0, Part.text(text, charset="utf-8"))
+        msg = m.DeliverReq(
+            relay_server_id=self.config.relay_server_id, sender=m.Address.parse(sender),
+            recipients=m.Recipients(to=recipients), subject=subject, linked_id=linked_id,
+            time_stamp=datetime.now(timezone.utc), content=content if content.parts else None,
+        )
+        outcome = self._send(None, msg)
+        self.mo_sent.append(outcome)
+        return outcome
+
+    # -- the schedule ---------------------------------------------------------------------------
+
+    def schedule(self, delay: float, fn: Callable, *args: Any) -> None:
+        with self._wake:
+            heapq.heappush(self._queue, (time.monotonic() + delay, next(self._seq), fn, args))
+            self._wake.notify()
+
+    def _run_queue(self) -> None:
+        while True:
+            with self._wake:
+                while not self._stopping and (not self._queue or self._queue[0][0] > time.monotonic()):
+                    timeout = (self._queue[0][0] - time.monotonic()) if self._queue else None
+                    self._wake.wait(timeout)
+                if self._stopping:
+                    return
+                _, _, fn, args = heapq.heappop(self._queue)
+            if not self.config.vasp_url:
+                continue
+            try:
+                fn(*args)
+            except Exception:  # noqa: BLE001 (a failed report must not stop the schedule)
+                log.exception("scheduled %s failed", getattr(fn, "__name__", fn))
+
+    def idle(self) -> bool:
+        with self._wake:
+            return not self._queue
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until every scheduled report has gone out (for tests and the demo)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.idle():
+                time.sleep(0.05)  # the one being sent right now
+                if self.idle():
+                    return True
+            time.sleep(0.02)
+        return False
+
+    # -- control --------------------------------------------------------------------------------
+
+    def control(self, method: str, route: str, body: bytes) -> tuple[int, Any]:
+        try:
+            args = json.loads(body or b"{}")
+        except ValueError:
+            return 400, {"error": "the body must be JSON"}
+        if route == "messages" and method == "GET":
+            with self._lock:
+                return 200, [s.summary() for s in self.messages.values()]
+        if route == "health":
+            return 200, {"ok": True, "dialect": self.config.dialect, "messages": len(self.messages)}
+        if method != "POST":
+            return 405, {"error": "POST"}
+        try:
+            if route == "deliver":
+                return 200, self.deliver(args["from"], args.get("to") or ["1065888"], args.get("subject"),
+                                         args.get("text"), linked_id=args.get("linked_id"))
+            if route == "report":
+                return 200, self.send_report(args["message_id"], args["recipient"], args.get("status", "Retrieved"))
+        except KeyError as exc:
+            return 400, {"error": f"missing or unknown {exc.args[0]}"}
+        except (RuntimeError, ValueError) as exc:
+            return 400, {"error": str(exc)}
+        return 404, {"error": f"no control action {route!r}"}
