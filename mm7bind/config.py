@@ -224,6 +224,26 @@ class SizeAndTimeRotatingHandler(logging.handlers.TimedRotatingFileHandler):
             return self.stream.tell() + len(self.format(record)) + 1 >= self.max_bytes
         return False
 
+    def doRollover(self) -> None:  # noqa: N802
+        """file → file.<yyyyMMddHHmm>.<NNNN>: several size rollovers in one minute keep apart."""
+        import glob  # noqa: PLC0415
+        import time  # noqa: PLC0415
+
+        if self.stream:
+            self.stream.close()
+            self.stream = None
+        stamp = time.strftime("%Y%m%d%H%M")
+        n = 1
+        while os.path.exists(f"{self.baseFilename}.{stamp}.{n:04d}"):
+            n += 1
+        if os.path.exists(self.baseFilename):
+            os.rename(self.baseFilename, f"{self.baseFilename}.{stamp}.{n:04d}")
+        old = sorted(glob.glob(glob.escape(self.baseFilename) + ".*"), key=os.path.getmtime)
+        for path in old[: max(0, len(old) - self.backupCount)]:
+            os.remove(path)
+        self.stream = self._open()
+        self.rolloverAt = self.computeRollover(int(time.time()))
+
 
 # ---------------------------------------------------------------------------------------------
 # Loading and checking

@@ -106,6 +106,7 @@ class Simulator:
         self.profile: Profile = DIALECTS[self.config.dialect]
         self.messages: dict[str, StoredMessage] = {}
         self.mo_sent: list[dict] = []
+        self.linked_ids: set[str] = set()  # given to MO messages; a reply must cite one of these
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._queue: list = []
@@ -226,6 +227,8 @@ class Simulator:
     def _submit(self, env: Envelope, msg: m.SubmitReq) -> Response:
         if not msg.recipients:
             return self.fault(env, "Client", RequestStatus.ADDRESS_ERROR, "no recipients")
+        if msg.linked_id and msg.linked_id not in self.linked_ids and msg.linked_id not in self.messages:
+            return self.fault(env, "Client", RequestStatus.LINKED_ID_NOT_FOUND, f"no message {msg.linked_id} to link to")
         mid = self._new_id()
         stored = StoredMessage(mid, env.transaction_id or "", msg, env.version, datetime.now(timezone.utc),
                                deviations=env.deviations)
@@ -339,12 +342,16 @@ class Simulator:
         content = Content(parts=list(parts or []))
         if text is not None:
             content.parts.insert(0, Part.text(text, charset="utf-8"))
+        if linked_id is None:  # every MO gets one, so that the VASP's answer can cite it
+            linked_id = f"LNK{next(self._ids):010d}"
+        self.linked_ids.add(linked_id)
         msg = m.DeliverReq(
             relay_server_id=self.config.relay_server_id, sender=m.Address.parse(sender),
             recipients=m.Recipients(to=recipients), subject=subject, linked_id=linked_id,
             time_stamp=datetime.now(timezone.utc), content=content if content.parts else None,
         )
         outcome = self._send(None, msg)
+        outcome["linked_id"] = linked_id
         self.mo_sent.append(outcome)
         return outcome
 

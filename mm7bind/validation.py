@@ -47,9 +47,19 @@ class _Schemas(threading.local):
 
 
 _schemas = _Schemas()
+# Compiling a schema is not safe in several threads at once (libxml2); using one is, per thread.
+_COMPILE = threading.Lock()
 
 
 def schema_for(version: Version) -> etree.XMLSchema:
+    schema = _schemas.cache.get(version.name)
+    if schema is None:
+        with _COMPILE:
+            return _compile(version)
+    return schema
+
+
+def _compile(version: Version) -> etree.XMLSchema:
     schema = _schemas.cache.get(version.name)
     if schema is None:
         parser = etree.XMLParser(no_network=True, resolve_entities=False)

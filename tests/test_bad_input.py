@@ -141,3 +141,28 @@ def test_mutated_messages_raise_only_decode_errors(data):
     except mm7.DecodeError:
         return
     assert env.body is not None  # decoded: a complete object, deviations say what was off
+
+
+def test_many_threads_validate_at_once():
+    """Schema compilation is per thread and must not race (it did, under bulk sending)."""
+    import threading
+
+    from mm7bind import validation
+
+    errors = []
+    version = mm7.versions.get("REL-5-MM7-1-3")
+
+    def work():
+        try:
+            for _ in range(5):
+                mm7.encode_envelope(mm7.CancelReq(message_id="x"), transaction_id="t", version=version)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    validation._schemas.cache.clear()
+    threads = [threading.Thread(target=work) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

@@ -1,0 +1,272 @@
+"""The command line driven as a user would: subprocesses talking over loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from .conftest import ROOT
+
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+ENV.pop("MM7BIND_MMSC_URLS", None)
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def run(*args: str, cwd=None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mm7bind.cli", *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, env=ENV, timeout=timeout)
+
+
+class Background:
+    """A long-running `mm7bind ...` process, stopped with SIGTERM at the end."""
+
+    def __init__(self, *args: str, cwd=None):
+        import tempfile
+
+        # A file, not a pipe: a chatty process must never block on output nobody reads yet.
+        self.out = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self.proc = subprocess.Popen([sys.executable, "-m", "mm7bind.cli", *args], stdout=self.out,
+                                     stderr=subprocess.STDOUT, text=True, cwd=cwd or ROOT, env=ENV)
+
+    def wait_for(self, url: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"process exited: {self.output()}")
+            try:
+                requests.get(url, timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise AssertionError(f"{url} did not come up")
+
+    def output(self) -> str:
+        self.out.seek(0)
+        return self.out.read()
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.output()
+
+
+@pytest.fixture
+def simulator(tmp_path):
+    port = free_port()
+    sim = Background("simulate", "--port", str(port), "--report-delay", "0.2", "--read-delay", "0.3")
+    sim.url = f"http://127.0.0.1:{port}/mm7"
+    sim.control = f"http://127.0.0.1:{port}/control"
+    sim.wait_for(sim.control + "/health")
+    yield sim
+    sim.stop()
+
+
+def messages(sim) -> list[dict]:
+    return requests.get(sim.control + "/messages", timeout=10).json()
+
+
+def test_send_to_the_simulator(simulator, tmp_path):
+    picture = tmp_path / "pic.gif"
+    picture.write_bytes(b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+    proc = run("send", "--mmsc", simulator.url, "--to", "+8613800000000", "--subject", "你好", "--text", "正文",
+               "--attach", str(picture), "--version", "REL-5-MM7-1-2")
+    assert proc.returncode == 0, proc.stderr
+    mid = proc.stdout.strip()
+    assert mid.startswith("SIM")
+    [got] = messages(simulator)
+    assert got["message_id"] == mid and got["subject"] == "你好" and got["version"] == "REL-5-MM7-1-2"
+    assert [p["content_type"] for p in got["parts"]] == ["application/smil", "text/plain", "image/gif"]
+    proc = run("send", "--mmsc", simulator.url, "--to", "a@b.cn", "--json")
+    assert json.loads(proc.stdout)["status"] == 1000
+
+
+def test_serve_receives_reports_and_mo(simulator, tmp_path):
+    port = free_port()
+    (tmp_path / "mm7bind.toml").write_text(
+        f'[receiver]\nport = {port}\nout_dir = "{tmp_path / "in"}"\n[store]\npath = "{tmp_path / "vasp.db"}"\n'
+        f'[mmsc]\nurls = ["{simulator.url}"]\n[vasp]\nvaspid = "800001"\n', encoding="utf-8")
+    serve = Background("serve", "--config", str(tmp_path / "mm7bind.toml"))
+    try:
+        serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+        sim2_port = free_port()
+        sim2 = Background("simulate", "--port", str(sim2_port), "--vasp-url", f"http://127.0.0.1:{port}/mm7",
+                          "--report-delay", "0.2", "--read-delay", "0.4")
+        try:
+            sim2.wait_for(f"http://127.0.0.1:{sim2_port}/control/health")
+            proc = run("send", "--config", str(tmp_path / "mm7bind.toml"), "--mmsc",
+                       f"http://127.0.0.1:{sim2_port}/mm7", "--to", "+8613800000000", "--text", "hi",
+                       "--delivery-report", "--read-reply", "--store")
+            assert proc.returncode == 0, proc.stderr
+            mid = proc.stdout.strip()
+            proc = run("mo", "--simulator", f"http://127.0.0.1:{sim2_port}", "--from", "+8613900000000",
+                       "--subject", "回复", "--text", "收到")
+            assert proc.returncode == 0 and json.loads(proc.stdout)["status"] == 1000, proc.stdout + proc.stderr
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and len(list((tmp_path / "in").glob("*/*"))) < 3:
+                time.sleep(0.1)
+        finally:
+            sim2.stop()
+    finally:
+        out = serve.stop()
+    assert f"DeliveryReportReq {mid}" in out and "Retrieved" in out and "ReadReplyReq" in out
+    assert "DeliverReq from +8613900000000" in out and "'回复'" in out
+    [mo_dir] = (tmp_path / "in" / "DeliverReq").iterdir()
+    info = json.loads((mo_dir / "message.json").read_text(encoding="utf-8"))
+    assert info["message"]["subject"] == "回复"
+    assert [p["content_type"] for p in info["parts"]] == ["application/smil", "text/plain"]
+    assert any(p.read_text(encoding="utf-8") == "收到" for p in mo_dir.iterdir() if p.name != "message.json")
+    [report_dir] = (tmp_path / "in" / "DeliveryReportReq").iterdir()
+    assert json.loads((report_dir / "message.json").read_text())["message"]["mm_status"] == "Retrieved"
+
+
+def test_bulk_send_to_a_thousand_recipients(simulator, tmp_path):
+    csv_file = tmp_path / "to.csv"
+    csv_file.write_text("number\n" + "".join(f"+86139{i:08d}\n" for i in range(1000)), encoding="utf-8")
+    proc = run("send", "--mmsc", simulator.url, "--to-file", str(csv_file), "--subject", "bulk", "--text", "x",
+               "--concurrency", "8", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-1000:] + "\nsimulator:\n" + simulator.output()[-2000:]
+    summary = proc.stdout.strip().splitlines()[-1]
+    assert summary.startswith("sent 1000, failed 0, 1000 recipients in ") and summary.endswith("/s)")
+    progress = [line for line in proc.stderr.splitlines() if line.startswith("[")]
+    assert progress and progress[-1].startswith("[" + "#" * 30 + "] 1000/1000 sent 1000 failed 0")
+    assert len(messages(simulator)) == 1000
+
+
+def test_bulk_partial_failure_exit_code(tmp_path):
+    csv_file = tmp_path / "to.csv"
+    csv_file.write_text("+8613800000000\n+8613800000001\n", encoding="utf-8")
+    dead = f"http://127.0.0.1:{free_port()}/mm7"
+    proc = run("send", "--mmsc", dead, "--to-file", str(csv_file), "--quiet")
+    assert proc.returncode == 4 and "sent 0, failed 2" in proc.stdout and "ConnectError" in proc.stdout
+
+
+def test_bad_arguments_and_configuration(tmp_path):
+    proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7")
+    assert proc.returncode == 2 and "at least one recipient" in proc.stderr
+    proc = run("send", "--to", "1", "--attach", str(tmp_path / "missing.jpg"))
+    assert proc.returncode == 2 and "cannot read an attachment" in proc.stderr
+    proc = run("send", "--to", "1", "--version", "REL-9-MM7-1-0")
+    assert proc.returncode == 2 and "unknown MM7 schema version" in proc.stderr
+    proc = run("send", "--to", "1", "--mmsc", f"http://127.0.0.1:{free_port()}/mm7")
+    assert proc.returncode == 4 and "not sent" in proc.stderr
+    proc = run("simulate", "--dialect", "klingon")
+    assert proc.returncode == 2 and "unknown dialect" in proc.stderr
+    proc = run("frobnicate")
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[mmsc]\nurls = ["ftp://nowhere"]\nread_timout = 5\n[receiver]\nport = 70000\nauth = "basic"\n'
+                   '[logging]\nlevel = "LOUD"\n', encoding="utf-8")
+    proc = run("config", "check", str(bad))
+    assert proc.returncode == 3
+    for text in ("mmsc.urls: 'ftp://nowhere' is not an http(s) URL", "mmsc.read_timout: unknown setting (did you mean read_timeout?)",
+                 "receiver.port: 70000 is not a port number", "receiver.username: auth = 'basic' needs a username",
+                 "logging.level: unknown level 'LOUD'", "5 error(s)"):
+        assert text in proc.stdout, proc.stdout
+    proc = run("send", "--config", str(bad), "--to", "1")
+    assert proc.returncode == 3 and "has problems" in proc.stderr and "read_timout" in proc.stderr
+    proc = run("config", "check", str(tmp_path / "nope.toml"))
+    assert proc.returncode == 3 and "file not found" in proc.stdout
+    (tmp_path / "broken.toml").write_text("[mmsc\n", encoding="utf-8")
+    assert "not valid TOML" in run("config", "check", str(tmp_path / "broken.toml")).stdout
+
+
+def test_good_configuration_and_environment(tmp_path):
+    good = tmp_path / "good.toml"
+    good.write_text('[mmsc]\nurls = ["https://mmsc.example/mm7"]\nusername = "sp"\npassword = "pw"\nauth = "digest"\n'
+                    'dialect = "cmcc"\n[vasp]\nvaspid = "800001"\n[logging]\nfile = "%s"\nrotate = "time"\n'
+                    % (tmp_path / "mm7.log"), encoding="utf-8")
+    proc = run("config", "check", str(good))
+    assert proc.returncode == 0 and "0 error(s)" in proc.stdout
+    from mm7bind.config import load
+
+    cfg, problems = load(good, env={"MM7BIND_MMSC_URLS": "https://a/mm7,https://b/mm7", "MM7BIND_VASP_VASID": "1065"})
+    assert problems == [] and cfg.mmsc.urls == ["https://a/mm7", "https://b/mm7"] and cfg.vasp.vasid == "1065"
+    settings = cfg.client_settings()
+    assert settings["profile"].name == "cmcc" and settings["auth"] == "digest" and settings["vaspid"] == "800001"
+
+
+def test_rotating_log_files(tmp_path):
+    import logging
+
+    from mm7bind.config import load
+
+    cfg, _ = load(None, env={})
+    cfg.logging.file = str(tmp_path / "mm7.log")
+    cfg.logging.rotate, cfg.logging.max_bytes, cfg.logging.backups = "both", 2000, 3
+    cfg.setup_logging()
+    log = logging.getLogger("mm7bind.test")
+    try:
+        for i in range(200):
+            log.info("line %d %s", i, "x" * 40)
+    finally:
+        for h in list(logging.getLogger("mm7bind").handlers):
+            h.close()
+            logging.getLogger("mm7bind").removeHandler(h)
+    files = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("mm7.log"))
+    assert len(files) == 4 and all((tmp_path / f).stat().st_size <= 2100 for f in files)
+
+
+def test_replay_command(tmp_path):
+    import mm7bind as mm7
+
+    db = tmp_path / "vasp.db"
+    store = mm7.SqliteStore(db)
+
+    class Broken(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            raise RuntimeError("down")
+
+    out = mm7.encode(mm7.DeliverReq(sender="1", subject="later"), transaction_id="rp-1")
+    assert mm7.Receiver(Broken(), store=store).handle(out.to_bytes(), out.content_type).status == 500
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n[receiver]\nout_dir = "{tmp_path / "out"}"\n')
+    proc = run("replay", "--config", str(tmp_path / "cfg.toml"))
+    assert proc.returncode == 0 and "#1: handled" in proc.stdout, proc.stdout + proc.stderr
+    assert (tmp_path / "out" / "DeliverReq").is_dir()
+    assert "nothing to replay" in run("replay", "--config", str(tmp_path / "cfg.toml")).stdout
+
+
+def test_pytest_fixtures(pytester_or_skip=None):
+    """The plugin's fixtures, used as a user's suite would (in a subprocess pytest run)."""
+    import tempfile
+
+    test = '''
+import mm7bind as mm7
+
+def test_user_suite(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    client = mm7.Client(mm7_simulator.url)
+    r = client.submit(mm7.SubmitReq(recipients=["+8613800000000"], subject="fixture", delivery_report=True))
+    assert mm7_simulator.messages[r.message_id].request.subject == "fixture"
+    mm7_simulator.deliver("+8613900000000", ["1065"], "mo", text="hi")
+    assert mm7_simulator.wait_idle()
+    kinds = sorted(msg.ELEMENT for msg, ctx in mm7_receiver.received)
+    assert kinds == ["DeliverReq", "DeliveryReportReq"]
+'''
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "test_user.py")
+        with open(path, "w") as f:
+            f.write(test)
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", path],
+                              capture_output=True, text=True, cwd=d, env=ENV, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "1 passed" in proc.stdout
