@@ -117,9 +117,10 @@ class MMContent:
 
     @classmethod
     def create_from_string(cls, text: str, charset: str = "UTF-8") -> MMContent:
-        # The SDK used the platform's default charset here and labelled the part with another.
-        c = cls(text.encode(charset), ContentType.TEXT, charset)
-        return c
+        # The SDK used the platform's default charset here and labelled the part with another;
+        # here the bytes are in the charset the part says, or EncodeError says why not.
+        part = Part.text(text, charset)
+        return cls(part.data, ContentType.TEXT, charset)
 
     @classmethod
     def create_from_bytes(cls, data: bytes) -> MMContent:

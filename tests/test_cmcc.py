@@ -1,0 +1,405 @@
+"""China Mobile MM7 API parity: concepts, config files, status tables, API errors, API shape, dialect,
+and the manual's §4.3 flow against `mm7bind simulate --dialect cmcc`."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+
+import mm7bind as mm7
+from mm7bind import cmcc
+from mm7bind.cmcc import codes
+from mm7bind.cmcc import status as cst
+from mm7bind.cmcc.config import read as read_cmcc
+from mm7bind.profiles import CMCC, CMCC_SDK
+
+from .fake_http import FakeServer, Reply, dead_url, mm7_reply
+from .test_commands import Background, free_port, run
+
+NS = "http://mms.chinamobile.com/mm7ConfigSchema"
+
+
+def mm7config(tmp_path, **over) -> str:
+    values = {
+        "AuthenticationMode": "2", "UserName": "zxme", "Password": "zxme", "MaxMessageSize": "100000",
+        "LogPath": str(tmp_path / "logs"), "logLevel": "3", "Charset": "GB2312", "mmscURL": " /mm7",
+        "MmscID": "910010", "UseSSL": "false", "ListenIP": "127.0.0.1", "ListenPort": "8088", "BackLog": "50",
+        "TimeOut": "2000", "ReSendCount": "2", "LogNum": "100", "LogInterval": "60", "LogSize": "500",
+    }
+    values.update(over)
+    ips = values.pop("mmscIP", ["192.120.231.180", "192.120.231.181:8080"])
+    (tmp_path / "logs").mkdir(exist_ok=True)
+    body = "".join(f"<{k}>{v}</{k}>" for k, v in values.items() if v is not None)
+    body += "".join(f"<mmscIP>{ip}</mmscIP>" for ip in ips)
+    path = tmp_path / "mm7Config.xml"
+    path.write_text(f'<?xml version="1.0" encoding="UTF-8"?><vasp:MM7Config xmlns:vasp="{NS}">{body}</vasp:MM7Config>',
+                    encoding="utf-8")
+    return str(path)
+
+
+CONN = """<?xml version="1.0" encoding="UTF-8"?>
+<connection><KeepAlive>on</KeepAlive><MaxKeepAliveRequests>30</MaxKeepAliveRequests>
+<ServerMaxKeepAlive>12</ServerMaxKeepAlive><MinKeepAliveRequests>1</MinKeepAliveRequests>
+<ScanInterval>300</ScanInterval><KeepAliveTimeout>50000</KeepAliveTimeout><step>1</step></connection>"""
+
+
+# -- §2 concepts ------------------------------------------------------------------------------
+
+
+def test_enterprise_service_business_and_operation_codes():
+    assert codes.check_enterprise_code("801234") == []
+    assert [p.rule for p in codes.check_enterprise_code("12345")] == ["2.1-six-digits"]
+    assert [p.rule for p in codes.check_enterprise_code("901234")] == ["2.1-starts-with-8"]
+    assert [p.rule for p in codes.check_enterprise_code("812000")] == ["2.1-not-000"]
+    with pytest.raises(codes.CodeError) as err:
+        codes.check_enterprise_code("x", strict=True)
+    assert err.value.rule == "2.1-six-digits" and "[2.1-six-digits]" in str(err.value)
+    assert codes.check_service_code("8888") == [] and codes.check_service_code("01234") == []
+    assert [p.rule for p in codes.check_service_code("1301")] == ["2.2-unallocated"]
+    assert [p.rule for p in codes.check_service_code("7001")] == ["2.2-unallocated"]
+    assert [p.rule for p in codes.check_service_code("12345")] == ["2.2-local-range"]
+    assert [p.rule for p in codes.check_service_code("123")] == ["2.2-four-or-five-digits"]
+    assert codes.check_business_code("123", direction="up") == []
+    assert codes.check_business_code("0", direction="up") == []
+    assert [p.rule for p in codes.check_business_code("912", direction="up")] == ["2.3.1-reserved-first-digit"]
+    assert [p.rule for p in codes.check_business_code("000", direction="up")] == ["2.3-not-000"]
+    assert codes.check_business_code("111201") == []
+    rules = [p.rule for p in codes.check_business_code("919901")]
+    assert rules == ["2.3.2-function-flag", "2.3.2-subcategory", "2.3.2-business-mode"]
+    assert [p.rule for p in codes.check_business_code("191101")] == ["2.3.2-category"]
+    d = codes.parse_downstream("133301")
+    assert (d.category, d.subcategory, d.sp_part) == ("时尚生活", "文化教育", "01") and "monthly" in d.mode
+    assert codes.check_operation_code("CX XW") == []
+    assert [p.rule for p in codes.check_operation_code("XW")] == ["2.4-cx-prefix"]
+    assert codes.check_operation_code("XW", ordered_by_sms=False) == []
+    assert codes.long_number("8888", "123", "01") == "888812301"
+    with pytest.raises(codes.CodeError, match="2.2-digits-only"):
+        codes.long_number("8888", "123", "CX", strict=True)
+    assert codes.split_long_number("888812301", "8888") == ("123", "01")
+
+
+# -- §3.2 configuration files ---------------------------------------------------------------------
+
+
+def test_config_files_map_onto_settings(tmp_path):
+    (tmp_path / "ConnConfig.xml").write_text(CONN, encoding="utf-8")
+    cfg, problems = read_cmcc(mm7config(tmp_path), tmp_path / "ConnConfig.xml")
+    assert [p for p in problems if p.level == "error"] == []
+    m, r, lg = cfg.mmsc, cfg.receiver, cfg.logging
+    assert m.urls == ["http://192.120.231.180/mm7", "http://192.120.231.181:8080/mm7"]
+    assert (m.username, m.password, m.dialect, m.charset) == ("zxme", "zxme", "cmcc", "GB2312")
+    assert m.read_timeout == 2.0 and m.max_attempts == 3 and m.max_message_size == 100000 and m.pool_size == 30
+    assert (r.auth, r.host, r.port, r.backlog, r.threads) == ("digest", "127.0.0.1", 8088, 50, 12)
+    assert lg.level == "INFO" and lg.file.endswith("910010.log") and lg.rotate == "both"
+    assert (lg.max_bytes, lg.backups, lg.when, lg.interval) == (500 * 1024, 100, "M", 60)
+    warned = {p.where.split(":")[-1] for p in problems if p.level == "warning"}
+    assert {"MinKeepAliveRequests", "ScanInterval", "KeepAliveTimeout", "step", "mmscURL"} <= warned
+    profile = cfg.profile()
+    assert profile.version == "REL-6-MM7-1-0" and profile.xml.encoding == "GB2312"
+
+
+def test_config_file_problems(tmp_path):
+    path = mm7config(tmp_path, logLevel=None, UseSSL="true", mmscIP=["10.0.0.1:8443"], Digest="auth-int")
+    text = open(path, encoding="utf-8").read().replace("<ListenPort>", "<listenport>").replace("</ListenPort>", "</listenport>")
+    open(path, "w", encoding="utf-8").write(text)
+    cfg, problems = read_cmcc(path)
+    by = {p.where.split(":")[-1]: p for p in problems}
+    assert by["listenport"].level == "error" and "case-sensitive" in by["listenport"].message
+    assert by["logLevel"].level == "warning" and "missing" in by["logLevel"].message
+    assert cfg.mmsc.urls == ["https://10.0.0.1:8443/mm7"] and "https" in by["UseSSL"].message
+    assert "no effect" in by["Digest"].message
+    proc = run("config", "check", path)
+    assert proc.returncode == 3 and "case-sensitive" in proc.stdout
+    bad = tmp_path / "x.xml"
+    bad.write_text("<vasp:MM7Config xmlns:vasp='%s'><TimeOut>soon</TimeOut></vasp:MM7Config>" % NS)
+    _, problems = read_cmcc(bad)
+    assert any("not a whole number" in p.message for p in problems)
+    assert any("no MMSC address" in p.message for p in problems)
+
+
+# -- §5, §7 status ------------------------------------------------------------------------------------
+
+
+def test_status_tables():
+    assert cst.MMStatus.from_mm7(mm7.DeliveryStatus.RETRIEVED) == 1
+    assert cst.MMStatus.from_mm7("Rejected") == 2
+    assert cst.MMStatus.from_mm7("Rejected", "RejectionByMMSRecipient") == 3
+    assert cst.MMStatus.from_mm7("Unrecognised") == 4 and cst.MMStatus.from_mm7("Forwarded") == 5
+    assert cst.MMStatus.to_mm7(3) == (mm7.DeliveryStatus.REJECTED, "RejectionByMMSRecipient")
+    assert cst.MMStatus.TEXTS[2] == ("系统拒绝", "system rejected")
+    assert [cst.ReadStatusCode.from_mm7(v) for v in ("Read", "deleted", "Indeterminate")] == [0, 1, 2]
+    assert cst.ReadStatusCode.to_mm7(1) is mm7.ReadStatus.DELETED
+    assert cst.status_text(1001) == "部分成功" and cst.status_text(4006, "en") == "Service unavailable"
+    assert cmcc.RequestStatus.PARTIAL_SUCCESS == 1001 and cmcc.RequestStatus.SERVICE_DENIED == 4007
+    assert sorted(cmcc.API_ERRORS) == [-113, -111, -110, -109, -108, -107, -106, -105, -104, -103, -102, -101, -100]
+    e = cst.SendTimeout("after 2 s")
+    assert e.code == -101 and "超时发送失败" in str(e) and isinstance(e, cmcc.APIError)
+
+
+def cmcc_config(tmp_path, url: str, **over) -> cmcc.MM7Config:
+    path = mm7config(tmp_path, mmscIP=[url.split("//")[1].split("/")[0]], mmscURL="/mm7", AuthenticationMode="0",
+                     **over)
+    return cmcc.MM7Config(path)
+
+
+def submit_req(**kw) -> cmcc.MM7SubmitReq:
+    req = cmcc.MM7SubmitReq(transaction_id=kw.pop("transaction_id", None), vaspid="801234", vasid="8888",
+                            service_code="111201", sender_address="8888", subject="测试", **kw)
+    req.add_to("13915002000")
+    return req
+
+
+def test_api_errors_in_their_situations(tmp_path):
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, MaxMessageSize="2000", ReSendCount="0"))
+        with pytest.raises(cst.EmptyMessage) as err:
+            sender.send(None)
+        assert err.value.code == -105
+        with pytest.raises(cst.WrongMessage):
+            sender.send(cmcc.MM7DeliverRes())
+        big = cmcc.MMContent.create_from_bytes(bytes(5000))
+        big.content_type = cmcc.ContentType.JPEG
+        with pytest.raises(cst.MessageTooLarge) as err:
+            sender.send(submit_req(content=big))
+        assert err.value.code == -113 and len(srv.requests) == 0  # refused before anything was sent
+    dead = dead_url()
+    sender = cmcc.MM7Sender(cmcc_config(tmp_path, dead, ReSendCount="0"))
+    with pytest.raises(cst.SocketUnreachable):
+        sender.send(submit_req())
+    res = cmcc.MM7Sender(cmcc_config(tmp_path, dead, ReSendCount="0"), errors="return").send(submit_req())
+    assert isinstance(res, cmcc.MM7RSErrorRes) and res.status_code == -104 and res.status_text == "Socket不通"
+    for reply, error in ((Reply(200, b"<html>oops</html>", {"Content-Type": "text/html"}), cst.XMLParseError),
+                         (Reply(502, b"<html>bad gateway</html>", {"Content-Type": "text/html"}), cst.BadRequest),
+                         (Reply(500, b""), cst.EmptyResponse),
+                         (Reply(delay=3.0), cst.SendTimeout)):
+        with FakeServer(lambda req, r=reply: r) as srv:
+            sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, ReSendCount="0", TimeOut="1000"))
+            with pytest.raises(error):
+                sender.send(submit_req())
+
+    def bare_fault(req):
+        return mm7_reply(mm7.Fault(code="Server", string="down"), req.decode(), 500)
+
+    with FakeServer(bare_fault) as srv:
+        with pytest.raises(cst.ServerFault) as err:
+            cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, ReSendCount="0")).send(submit_req())
+        assert err.value.code == -110
+
+    def rserror(req):
+        return mm7_reply(mm7.Fault(code="Client", detail=mm7.RSErrorRsp(status=mm7.Status(2002))), req.decode(), 500)
+
+    with FakeServer(rserror) as srv:
+        res = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url)).send(submit_req())
+        assert isinstance(res, cmcc.MM7RSErrorRes) and res.status_code == 2002 and res.status_text_zh == "地址错误"
+
+
+def test_cmcc_dialect_on_the_wire(tmp_path):
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))
+        content = cmcc.MMContent()
+        content.content_type = cmcc.ContentType.MULTIPART_MIXED
+        with pytest.raises(mm7.EncodeError, match="gb2312"):
+            cmcc.MMContent.create_from_string("镕", charset="GB2312")  # not in GB2312: said, not mislabelled
+        text = cmcc.MMContent.create_from_string("中文内容", charset="GB2312")
+        text.content_id = "2.txt"
+        content.add_sub_content(text)
+        res = sender.send(submit_req(content=content, expiry_date=3600, charged_party=4,
+                                     time_stamp=datetime(2024, 2, 9, 10, 21, 7, tzinfo=timezone.utc),
+                                     priority=cmcc.Priority.HIGH, message_class="Advertisement "))
+        assert isinstance(res, cmcc.MM7SubmitRes) and res.status_code == 1000 and res.message_id
+        [req] = srv.requests
+        assert req.header("MM7APIVersion") == cmcc.API_VERSION
+        env = req.decode()
+        assert env.deviations == [] and env.version.name == "REL-6-MM7-1-0" and env.body.mm7_version == "6.3.0"
+        body = env.body
+        assert body.time_stamp.utcoffset() == timedelta(hours=8) and body.time_stamp.hour == 18
+        assert body.expiry_date == timedelta(hours=1) and body.charged_party is mm7.ChargedParty.THIRD_PARTY
+        assert body.priority is mm7.Priority.HIGH and body.message_class is mm7.MessageClass.ADVERTISEMENT
+        soap_part = req.body.split(b"\r\n\r\n", 2)[1]
+        assert b'<?xml version="1.0" encoding="GB2312"?>' in req.body and "中文".encode("gb2312") in req.body
+        assert b'charset="gb2312"' in req.body.lower() and b"Content-Transfer-Encoding: 8bit" in req.body
+        [part] = body.content.parts
+        assert part.text_value == "中文内容" and part.charset.lower() == "gb2312" and part.content_id == "2.txt"
+        assert soap_part
+
+
+def test_sdk_habits_read_and_reproduced_on_request():
+    c = mm7.Content(parts=[mm7.Part.text("hi", content_id="1.txt")])
+    msg = mm7.SubmitReq(recipients=["13915002000"], sender_address="8888", content=c)
+    out = mm7.encode(msg, transaction_id="sdk-1", profile=CMCC_SDK)
+    data = out.to_bytes()
+    assert data.startswith(b"this is a multi-part message in MIME format\r\n\r\n----NextPart_0_2817_24856\r\n")
+    assert b"<Content" not in data and b"Content-ID: </tnn-200102/mm7-vasp>" in data
+    env = mm7.decode(data, out.content_type)
+    assert {d.code for d in env.deviations} == {"content-ref-missing"}
+    assert env.body.content.parts[0].text_value == "hi"
+    plain = mm7.encode(msg, transaction_id="sdk-2", profile=CMCC).to_bytes()
+    assert b"<Content href=" in plain and b"NextPart" not in plain  # the dialect itself stays clean
+
+
+def test_mmcontent(tmp_path):
+    gif = tmp_path / "1.gif"
+    gif.write_bytes(b"GIF89a" + bytes(30))
+    root = cmcc.MMContent()
+    root.content_type = cmcc.ContentType.MULTIPART_RELATED
+    f = cmcc.MMContent.create_from_file(gif)
+    f.content_id = "1.gif"
+    root.add_sub_content(f)
+    s = cmcc.MMContent.create_from_stream(io.BytesIO(b"streamed text"), length=8)
+    s.content_id = "3.txt"  # no type: from the id, as §4.3 allows
+    root.add_sub_content(s)
+    smil = cmcc.MMContent.create_from_string("<smil><body/></smil>")
+    smil.content_type = cmcc.ContentType.SMIL
+    root.add_sub_content(smil)
+    assert root.is_multipart and root.get_sub_content_by_id("<1.gif>") is f and f.size == 36
+    assert root.get_sub_content_by_location("1.gif") is f and s.content_as_string == "streamed"
+    content = root.to_content()
+    assert [p.content_type for p in content.parts] == ["image/gif", "text/plain"] and content.smil is not None
+    with pytest.raises(OSError):
+        cmcc.MMContent.create_from_file(tmp_path / "missing.gif")
+    back = cmcc.MMContent.from_content(content)
+    assert back.content_type == cmcc.ContentType.MULTIPART_RELATED and len(back.sub_contents) == 3
+
+
+# -- §4.3 worked example, against `mm7bind simulate --dialect cmcc` ---------------------------------
+
+
+@pytest.fixture
+def cmcc_simulator_for(tmp_path):
+    started = []
+
+    def start(vasp_url: str):
+        port = free_port()
+        sim = Background("simulate", "--port", str(port), "--dialect", "cmcc", "--vasp-url", vasp_url,
+                         "--report-delay", "0.2")
+        sim.wait_for(f"http://127.0.0.1:{port}/control/health")
+        sim.url = f"http://127.0.0.1:{port}/mm7"
+        sim.control = f"http://127.0.0.1:{port}/control"
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()
+
+
+def wait_until(predicate, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_worked_example_pythonic(cmcc_simulator_for):
+    """Receive an MO, answer it with a Submit that copies its LinkedID (manual §4.3)."""
+    replies = []
+
+    class Inbox(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            reply = mm7.SubmitReq(vaspid="801234", vasid="8888", service_code="111201", sender_address="8888",
+                                  recipients=mm7.Recipients(to=[msg.sender]), linked_id=msg.linked_id,
+                                  subject="Re: " + (msg.subject or ""), content=msg.content)
+            replies.append(client.submit(reply))
+            return mm7.DeliverRsp(service_code="111201")
+
+    with mm7.serve(mm7.Receiver(Inbox()), port=0) as vasp:
+        sim = cmcc_simulator_for(vasp.url + "/mm7")
+        client = mm7.Client(sim.url, profile=CMCC)
+        mo = requests.post(sim.control + "/deliver", json={"from": "13915002000", "to": ["8888"], "subject": "天气",
+                                                           "text": "CX TQ"}, timeout=10).json()
+        assert mo["status"] == 1000
+        assert wait_until(lambda: replies)
+        [result] = replies
+        assert result.ok and result.version.name == "REL-6-MM7-1-0"
+        [stored] = [s for s in requests.get(sim.control + "/messages", timeout=10).json()
+                    if s["message_id"] == result.message_id]
+        assert stored["subject"] == "Re: 天气" and stored["recipients"] == ["13915002000"]
+
+
+def test_worked_example_cmcc_shaped(tmp_path, cmcc_simulator_for):
+    """The same flow with the China Mobile-shaped API: MM7Receiver.do_deliver + MM7Sender.send."""
+    results = []
+
+    class MyReceiver(cmcc.MM7Receiver):
+        def do_deliver(self, deliver_req):
+            submit = cmcc.MM7SubmitReq(vaspid="801234", vasid="8888", service_code="111201")
+            submit.sender_address = deliver_req.to[0]
+            submit.to = [deliver_req.sender]
+            submit.linked_id = deliver_req.linked_id
+            submit.priority = deliver_req.priority
+            submit.subject = deliver_req.subject
+            submit.content = deliver_req.content
+            results.append(sender.send(submit))
+            res = cmcc.MM7DeliverRes()
+            res.service_code = "111201"
+            res.status_code = cmcc.RequestStatus.SUCCESS
+            return res
+
+    port = free_port()
+    receiver = MyReceiver()
+    receiver.set_config(cmcc.MM7Config(mm7config(tmp_path, ListenPort=str(port), AuthenticationMode="0")))
+    receiver.start()
+    try:
+        sim = cmcc_simulator_for(f"http://127.0.0.1:{port}/mm7")
+        cfg = cmcc_config(tmp_path, sim.url)
+        sender = cmcc.MM7Sender(cfg)
+        mo = requests.post(sim.control + "/deliver", json={"from": "13915002000", "to": ["8888"], "subject": "彩信",
+                                                           "text": "订阅"}, timeout=10).json()
+        assert mo["status"] == 1000, mo
+        assert wait_until(lambda: results)
+        [res] = results
+        assert isinstance(res, cmcc.MM7SubmitRes) and res.status_code == 1000 and res.message_id.startswith("SIM")
+        stored = {s["message_id"]: s for s in requests.get(sim.control + "/messages", timeout=10).json()}
+        assert stored[res.message_id]["subject"] == "彩信" and stored[res.message_id]["deviations"] == []
+        # The MO came with the China Mobile MMSC's plain-text Sender, and was read all the same.
+        assert mo["linked_id"].startswith("LNK")
+    finally:
+        receiver.stop()
+
+
+def test_receive_servlet_and_reports(tmp_path):
+    seen = []
+
+    class Servlet(cmcc.MM7ReceiveServlet):
+        def do_delivery_report(self, req):
+            seen.append(req)
+            return cmcc.MM7DeliveryReportRes()
+
+        def do_read_reply(self, req):
+            seen.append(req)
+            return cmcc.MM7VASPErrorRes(status_code=4007)
+
+    app = Servlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
+    from .test_receiver import call_wsgi, read_reply, report
+
+    out = mm7.encode(report(mm_status=mm7.DeliveryStatus.REJECTED), transaction_id="dr-1", version="REL-6-MM7-1-0")
+    rsp = call_wsgi(app, out.to_bytes(), out.content_type)
+    assert rsp["status"] == 200 and mm7.decode(rsp["body"]).transaction_id == "dr-1"
+    out = mm7.encode(read_reply(), transaction_id="rr-1", version="REL-6-MM7-1-0")
+    rsp = call_wsgi(app, out.to_bytes(), out.content_type)
+    assert rsp["status"] == 500 and mm7.decode(rsp["body"]).body.status.code == 4007
+    dr, rr = seen
+    assert isinstance(dr, cmcc.MM7DeliveryReportReq) and dr.mm_status == cmcc.MMStatus.SYSTEM_REJECT
+    assert dr.transaction_id == "dr-1" and dr.message_id == "m-1"
+    assert isinstance(rr, cmcc.MM7ReadReplyReq) and rr.mm_status == cmcc.ReadStatusCode.READ
+
+
+def test_version_command_and_config_driven_send(tmp_path):
+    proc = run("version")
+    assert proc.returncode == 0 and cmcc.API_VERSION in proc.stdout and "当前使用的MM7 API的版本为" in proc.stdout
+    with FakeServer() as srv:
+        path = mm7config(tmp_path, mmscIP=[srv.url.split("//")[1].split("/")[0]], mmscURL="/mm7",
+                         AuthenticationMode="0")
+        proc = run("send", "--config", path, "--to", "13915002000", "--subject", "配置", "--text", "正文")
+        assert proc.returncode == 0, proc.stderr
+        [req] = srv.requests
+        assert req.header("MM7APIVersion") == cmcc.API_VERSION
+        assert req.decode().body.subject == "配置" and b'encoding="GB2312"' in req.body
+    assert json.loads(json.dumps({"ok": True}))
