@@ -501,6 +501,12 @@ def _value(raw: Any, target: type | None) -> Any:
     if dataclasses.is_dataclass(raw):  # simple content with attributes (ServiceCode)
         text_var = _index(type(raw)).get("text()")
         raw = getattr(raw, text_var.name) if text_var else None
+    return _neutral_scalar(raw, target)
+
+
+def _neutral_scalar(raw: Any, target: type | None) -> Any:
+    """A converted value as the neutral model holds it: its enum member (or the raw string when a
+    peer invented a value), a datetime, a timedelta, or the value itself."""
     if isinstance(raw, Enum):
         raw = raw.value
     if target is not None and issubclass(target, Enum):
@@ -706,14 +712,7 @@ def _element_value(node, var: XmlVar | None, target: type | None) -> Any:
         value = node.text or ""
     else:
         value = _parse_scalar(node.text or "", var)
-    if isinstance(value, Enum):
-        value = value.value
-    if target is not None and issubclass(target, Enum):
-        try:
-            return target(value)
-        except ValueError:
-            return value
-    return scalar_in(value)
+    return _neutral_scalar(value, target)
 
 
 def _element_address(node, cls: type | None) -> m.Address | None:

@@ -123,6 +123,30 @@ class Prepared:
 
 
 @dataclass
+class Post:
+    url: str
+    prepared: Prepared
+
+
+@dataclass
+class Sleep:
+    seconds: float
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: Any
+    body: bytes
+
+
+@dataclass
+class Failure:
+    kind: str  # connect | timeout | other
+    error: Exception
+
+
+@dataclass
 class Retry:
     delay: float
     url: str
@@ -266,6 +290,37 @@ class ClientCore:
     def give_up(self, p: Prepared, error: SendError):
         self.finish(p, error=error)
         raise error
+
+    def exchange(self, msg: m.Message, transaction_id: str | None = None):
+        """The whole request, attempts and waits included, as a generator of I/O to do.
+
+        It yields `Post(url, prepared)` (send back `Answer(...)` or `Failure(kind, exc)`) and
+        `Sleep(seconds)` (send back None), and returns the `Result` (or raises the final error).
+        The sync and async clients only carry these out.
+        """
+        p = self.prepare(msg, transaction_id)
+        url = self.first_url()
+        tried: set[str] = set()
+        attempt = 0
+        while True:
+            attempt += 1
+            tried.add(url)
+            if url in self.limiters:
+                wait = self.limiters[url].reserve()
+                if wait > 0:
+                    yield Sleep(wait)
+            outcome = yield Post(url, p)
+            if isinstance(outcome, Failure):
+                decision = self.on_transport_error(p, attempt, url, outcome.kind, outcome.error, tried)
+            else:
+                dump(f"HTTP {outcome.status} from", url, dict(outcome.headers), outcome.body)
+                decision = self.on_response(p, attempt, url, outcome.status, outcome.headers, outcome.body, tried)
+            if isinstance(decision, Result):
+                return decision
+            self.retried(p, attempt, decision)
+            if decision.delay:
+                yield Sleep(decision.delay)
+            url = decision.url
 
     def retried(self, p: Prepared, attempt: int, decision: Retry) -> None:
         log.info("%s tid=%s attempt %d failed (%s); again in %.2f s at %s", p.message.ELEMENT, p.transaction_id,
@@ -411,40 +466,35 @@ class Client(_Operations):
         self.session = session
 
     def send(self, msg: m.Message, *, transaction_id: str | None = None) -> Result:
+        steps = self.core.exchange(msg, transaction_id)
+        reply = None
+        while True:
+            try:
+                action = steps.send(reply)
+            except StopIteration as done:
+                return done.value
+            if isinstance(action, Sleep):
+                self.sleep(action.seconds)
+                reply = None
+            else:
+                reply = self._post(action.url, action.prepared)
+
+    def _post(self, url: str, p: Prepared) -> Answer | Failure:
         import requests  # noqa: PLC0415
 
-        core = self.core
-        p = core.prepare(msg, transaction_id)
-        url = core.first_url()
-        tried: set[str] = set()
-        attempt = 0
-        while True:
-            attempt += 1
-            tried.add(url)
-            if url in core.limiters:
-                core.limiters[url].sleep = self.sleep
-                core.limiters[url].acquire()
-            body = core.body(p)
-            dump("POST", url, p.headers, body)
-            try:
-                resp = self.transport.post(url, body, p.headers)
-            except requests.exceptions.ConnectTimeout as exc:
-                decision = core.on_transport_error(p, attempt, url, "connect", exc, tried)
-            except requests.exceptions.ConnectionError as exc:
-                decision = core.on_transport_error(p, attempt, url, "connect", exc, tried)
-            except requests.exceptions.Timeout as exc:
-                decision = core.on_transport_error(p, attempt, url, "timeout", exc, tried)
-            except requests.exceptions.RequestException as exc:
-                decision = core.on_transport_error(p, attempt, url, "other", exc, tried)
-            else:
-                dump(f"HTTP {resp.status_code} from", url, dict(resp.headers), resp.content)
-                decision = core.on_response(p, attempt, url, resp.status_code, resp.headers, resp.content, tried)
-            if isinstance(decision, Result):
-                return decision
-            core.retried(p, attempt, decision)
-            if decision.delay:
-                self.sleep(decision.delay)
-            url = decision.url
+        body = self.core.body(p)
+        dump("POST", url, p.headers, body)
+        try:
+            resp = self.transport.post(url, body, p.headers)
+        except requests.exceptions.ConnectTimeout as exc:
+            return Failure("connect", exc)
+        except requests.exceptions.ConnectionError as exc:
+            return Failure("connect", exc)
+        except requests.exceptions.Timeout as exc:
+            return Failure("timeout", exc)
+        except requests.exceptions.RequestException as exc:
+            return Failure("other", exc)
+        return Answer(resp.status_code, resp.headers, resp.content)
 
     def close(self) -> None:
         self.session.close()
@@ -488,40 +538,33 @@ class AsyncClient(_Operations):
         self.transport = AsyncTransport(client=self.http)
 
     async def send(self, msg: m.Message, *, transaction_id: str | None = None) -> Result:
+        steps = self.core.exchange(msg, transaction_id)
+        reply = None
+        while True:
+            try:
+                action = steps.send(reply)
+            except StopIteration as done:
+                return done.value
+            if isinstance(action, Sleep):
+                await self.sleep(action.seconds)
+                reply = None
+            else:
+                reply = await self._post(action.url, action.prepared)
+
+    async def _post(self, url: str, p: Prepared) -> Answer | Failure:
         import httpx  # noqa: PLC0415
 
-        core = self.core
-        p = core.prepare(msg, transaction_id)
-        url = core.first_url()
-        tried: set[str] = set()
-        attempt = 0
-        while True:
-            attempt += 1
-            tried.add(url)
-            if url in core.limiters:
-                wait = core.limiters[url].reserve()
-                if wait > 0:
-                    await self.sleep(wait)
-            body = p.http.to_bytes()  # httpx replays bytes for Digest; streams it cannot
-            dump("POST", url, p.headers, body)
-            try:
-                resp = await self.transport.post(url, body, p.headers)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                decision = core.on_transport_error(p, attempt, url, "connect", exc, tried)
-            except httpx.TimeoutException as exc:
-                decision = core.on_transport_error(p, attempt, url, "timeout", exc, tried)
-            except httpx.HTTPError as exc:
-                decision = core.on_transport_error(p, attempt, url, "other", exc, tried)
-            else:
-                content = resp.content
-                dump(f"HTTP {resp.status_code} from", url, dict(resp.headers), content)
-                decision = core.on_response(p, attempt, url, resp.status_code, resp.headers, content, tried)
-            if isinstance(decision, Result):
-                return decision
-            core.retried(p, attempt, decision)
-            if decision.delay:
-                await self.sleep(decision.delay)
-            url = decision.url
+        body = p.http.to_bytes()  # httpx replays bytes for Digest; streams it cannot
+        dump("POST", url, p.headers, body)
+        try:
+            resp = await self.transport.post(url, body, p.headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            return Failure("connect", exc)
+        except httpx.TimeoutException as exc:
+            return Failure("timeout", exc)
+        except httpx.HTTPError as exc:
+            return Failure("other", exc)
+        return Answer(resp.status_code, resp.headers, resp.content)
 
     async def aclose(self) -> None:
         await self.http.aclose()
