@@ -87,3 +87,31 @@ def test_usage_errors():
     assert proc.returncode == 2 and b"usage:" in proc.stderr
     proc = cli("inspect")
     assert proc.returncode == 2
+
+
+def test_inspect_and_validate_http_captures_and_mime_bodies(tmp_path):
+    import hashlib
+
+    gif = b"GIF89a" + bytes(range(40))
+    content = mm7.Content(parts=[mm7.Part.text("你好", filename="../../evil.txt"),
+                                 mm7.Part.from_bytes(gif, "image/gif", filename="pic.gif")])
+    out = mm7.encode(mm7.DeliverReq(sender="+8613800000000", subject="cap", content=content), transaction_id="cap-1")
+    body = out.to_bytes()
+    capture = tmp_path / "capture.txt"
+    capture.write_bytes(b"POST /mm7 HTTP/1.1\r\nHost: vasp\r\nContent-Type: " + out.content_type.encode()
+                        + b"\r\nSOAPAction: \"\"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    mime_only = tmp_path / "body.mime"
+    mime_only.write_bytes(body)
+    proc = cli("inspect", str(capture), "--extract", str(tmp_path / "parts"))
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["http"]["start_line"] == "POST /mm7 HTTP/1.1" and info["transaction_id"] == "cap-1"
+    roles = [(a["role"], a["content_type"]) for a in info["attachments"]]
+    assert roles == [("smil", "application/smil"), ("part", "text/plain"), ("part", "image/gif")]
+    gif_info = info["attachments"][2]
+    assert gif_info["size"] == len(gif) and gif_info["sha256"] == hashlib.sha256(gif).hexdigest()
+    written = sorted(p.name for p in (tmp_path / "parts").iterdir())
+    assert "evil.txt" in written and "pic.gif" in written  # a hostile name stays inside DIR
+    assert (tmp_path / "parts" / "pic.gif").read_bytes() == gif
+    proc = cli("validate", str(mime_only), str(capture))
+    assert proc.returncode == 0 and proc.stdout.decode().count("valid (DeliverReq, REL-6-MM7-1-4)") == 2
