@@ -200,7 +200,10 @@ def decode(
         body = bytes(body) if not isinstance(body, bytes) else body
     devs: list[Deviation] = []
     ctype, params = parse_params(content_type or "")
-    head = body[:4096] if in_memory else _peek(body, 4096)
+    if in_memory:
+        head = body[:4096]
+    else:
+        head, body = _peek(body, 4096)
     boundary = params.get("boundary") if ctype.startswith("multipart/") else None
     looks_xml = head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
     if ctype.startswith("multipart/") and not boundary:
@@ -252,13 +255,27 @@ def _finish(env: soap.Envelope, strict: bool) -> soap.Envelope:
     return env
 
 
-def _peek(stream: BinaryIO, n: int) -> bytes:
-    if hasattr(stream, "peek"):
-        return stream.peek(n)[:n]
-    pos = stream.tell()
+def _peek(stream: BinaryIO, n: int) -> tuple[bytes, BinaryIO]:
+    """The first `n` bytes, and a stream that still yields them (pipes and sockets cannot seek)."""
     head = stream.read(n)
-    stream.seek(pos)
-    return head
+    return head, _Prefixed(head, stream)
+
+
+class _Prefixed(io.RawIOBase):
+    def __init__(self, head: bytes, rest: BinaryIO):
+        self.head, self.rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            if n is None or n < 0:
+                data, self.head = self.head + self.rest.read(), b""
+                return data
+            data, self.head = self.head[:n], self.head[n:]
+            return data
+        return self.rest.read(n)
 
 
 def _read_limited(stream: BinaryIO, limit: int) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import threading
 
 import pytest
 from hypothesis import given, settings
@@ -521,3 +522,24 @@ def test_mutated_mime_bodies_raise_only_decode_errors(data):
         mm7.decode(bytes(blob), out.content_type)
     except mm7.DecodeError:
         pass
+
+
+def test_decode_from_a_stream_that_cannot_seek():
+    import os as _os
+
+    c = mm7.Content(parts=[mm7.Part.from_bytes(JPEG * 50, "image/jpeg"), mm7.Part.text("t")])
+    out = mm7.encode(submit(c), transaction_id="pipe")
+    data = out.to_bytes()
+    r, w = _os.pipe()
+    writer = threading.Thread(target=lambda: (_os.write(w, data), _os.close(w)))
+    writer.start()
+    with _os.fdopen(r, "rb", buffering=0) as pipe:  # raw: no peek, no seek
+        env = mm7.decode(pipe, out.content_type, strict=True)
+    writer.join()
+    assert [p.data for p in env.body.content.parts] == [p.data for p in c.parts]
+    r, w = _os.pipe()
+    xml = mm7.encode(mm7.CancelReq(message_id="m"), transaction_id="x").to_bytes()
+    _os.write(w, xml)
+    _os.close(w)
+    with _os.fdopen(r, "rb", buffering=0) as pipe:
+        assert mm7.decode(pipe, "text/xml").body.message_id == "m"
