@@ -136,3 +136,33 @@ def test_import_a_new_version_needs_its_mm7version(project, tmp_path):
     manifest = tomllib.loads((project / "schemas" / "versions.toml").read_text())
     assert manifest["versions"]["REL-6-MM7-1-5"]["mm7_versions"] == ["6.9.0"]
     assert list(manifest["versions"])[-1] == "REL-6-MM7-1-5"
+
+
+def test_import_from_a_url(project, tmp_path):
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    served = tmp_path / "www"
+    served.mkdir()
+    data = official_like(project / "schemas" / "REL-6-MM7-1-4.xsd")
+    (served / "REL-6-MM7-1-4.xsd").write_bytes(data)
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/REL-6-MM7-1-4.xsd"
+        proc = run(project, "import", url, "--version", "REL-6-MM7-1-4")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-4"]
+        assert entry["url"] == url and entry["sha256"] == hashlib.sha256(data).hexdigest()
+        missing = run(project, "import", url.replace(".xsd", "-nope.xsd"), "--version", "REL-6-MM7-1-4")
+        assert missing.returncode == 2 and "cannot download" in missing.stderr
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
