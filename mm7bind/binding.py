@@ -137,40 +137,90 @@ def _shape(cls: type) -> tuple[str | None, int | None, str | None, tuple[tuple[s
     return meta.qname, (choice.index if choice is not None else None), (choice.name if choice else None), required
 
 
-class ElementBuilder:
-    """Builds lxml elements directly from the same walk: no intermediate objects, no second pass.
+class Markup(str):
+    """XML text already serialised by `TextBuilder` (a child element, not a value to escape)."""
 
-    Produces the same document as the xsdata serializer (tests hold the two to identical bytes).
+    __slots__ = ()
+
+
+def escape_text(text: str) -> str:
+    # The escapes libxml2 writes, so both engines give identical bytes (CR would be lost otherwise).
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+
+
+def escape_attribute(text: str) -> str:
+    return (escape_text(text).replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;"))
+
+
+class TextBuilder:
+    """Writes the XML text directly from the walk: no intermediate objects or trees.
+
+    One per namespace→prefix mapping (cached); produces the same document as xsdata's serializer
+    (tests hold the two to identical bytes).
     """
 
-    def make(self, cls: type, var: XmlVar | None, items: list[tuple[XmlVar, Any]]) -> etree._Element:
+    def __init__(self, prefixes: dict[str, str]):
+        self.prefixes = prefixes  # namespace → prefix, "" for the default namespace
+        self.names: dict[str, str] = {}
+
+    def name(self, qname: str) -> str:
+        name = self.names.get(qname)
+        if name is None:
+            if qname.startswith("{"):
+                ns, _, local = qname[1:].partition("}")
+                if ns not in self.prefixes:
+                    raise EncodeError(f"no prefix is declared for namespace {ns}")
+                prefix = self.prefixes[ns]
+                name = f"{prefix}:{local}" if prefix else local
+            elif "" in self.prefixes.values():
+                # An unqualified element under a default namespace would need xmlns="" and
+                # prefixed descendants; a prefixed MM7 style (XmlStyle(mm7_prefix="mm7")) avoids it.
+                raise EncodeError(f"unqualified element {qname} cannot be written with MM7 as the default namespace")
+            else:
+                name = qname
+            self.names[qname] = name
+        return name
+
+    def make(self, cls: type, var: XmlVar | None, items: list[tuple[XmlVar, Any]]) -> Markup:
         qname, choice_pos, choice_name, _ = _shape(cls)
-        el = etree.Element(qname if var is None else _qname(var))
+        tag = self.name(qname if var is None else _qname(var))
         if len(items) > 1:
             items = sorted(items, key=lambda it: choice_pos if it[0].name == choice_name else it[0].index)
+        attrs = text = None
+        kids: list[str] = []
         for v, value in items:
             if v.is_attribute:
-                el.set(_qname(v) if v.namespaces and v.namespaces[0] else v.local_name, _text(value, v))
+                name = self.name(_qname(v)) if v.namespaces and v.namespaces[0] else v.local_name
+                attrs = (attrs or "") + f' {name}="{escape_attribute(_text(value, v))}"'
             elif v.is_text:
-                el.text = _text(value, v)
+                text = escape_text(_text(value, v))
             elif v.is_wildcard:
-                el.text = "".join(value if isinstance(value, list) else [value])
+                text = escape_text("".join(value if isinstance(value, list) else [value]))
             else:
+                child = None
                 for x in value if isinstance(value, list) else [value]:
-                    if isinstance(x, etree._Element):
-                        el.append(x)
+                    if type(x) is Markup:
+                        kids.append(x)
                     else:
-                        etree.SubElement(el, _qname(v)).text = _text(x, v)
-        return el
+                        child = child or self.name(_qname(v))
+                        kids.append(f"<{child}>{escape_text(_text(x, v))}</{child}>")
+        if text is None and not kids:
+            return Markup(f"<{tag}{attrs or ''}/>")
+        return Markup(f"<{tag}{attrs or ''}>{text or ''}{''.join(kids)}</{tag}>")
+
+
+@cache
+def text_builder(*prefixes: tuple[str, str]) -> TextBuilder:
+    """The builder for (namespace, prefix) pairs; shared, since its name cache only grows."""
+    return TextBuilder(dict(prefixes))
 
 
 OBJECTS = ObjectBuilder()
-ELEMENTS = ElementBuilder()
 
 
 class _Encoder:
     """One walk over a neutral message, guided by the generated classes' metadata; the builder
-    decides what comes out (generated dataclasses or lxml elements)."""
+    decides what comes out (generated dataclasses or XML text)."""
 
     def __init__(self, version: Version, options: EncodeOptions, builder):
         self.version = version
@@ -417,10 +467,10 @@ def to_generated(msg: m.Message, version: Version, options: EncodeOptions = Enco
     return _Encoder(version, options, OBJECTS).message(msg, content_ref)
 
 
-def to_element(msg: m.Message, version: Version, options: EncodeOptions = EncodeOptions(),
-               content_ref: m.ContentRef | None = None) -> etree._Element:
-    """The lxml element for `msg` in `version`, built in one pass from the same walk."""
-    return _Encoder(version, options, ELEMENTS).message(msg, content_ref)
+def to_text(msg: m.Message, version: Version, builder: TextBuilder, options: EncodeOptions = EncodeOptions(),
+            content_ref: m.ContentRef | None = None) -> Markup:
+    """The XML text of `msg` in `version`, written in one pass from the same walk."""
+    return _Encoder(version, options, builder).message(msg, content_ref)
 
 
 def transaction_id(version: Version, value: str, must_understand: bool = True, builder=OBJECTS) -> Any:

@@ -80,3 +80,40 @@ def test_fault_round_trip(version):
     assert env.body == bare and env.version == version
     with pytest.raises(mm7.EncodeError, match="detail"):
         mm7.encode_envelope(mm7.Fault(string="x", detail_text="free text"), transaction_id="f-3", version=version)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: f"{s.envelope_prefix}-{s.mm7_prefix}-{s.encoding}")
+def test_awkward_characters_are_written_as_the_reference_writes_them(style):
+    """Escapes in text and attributes (quotes, CR, LF, tab, ]]>), characters the charset lacks."""
+    awkward = 'a&b<c>d"e\'f\r\ng\th ]]> 中文 € 𝄞'
+    sender = mm7.Address("+8613800138000", id=awkward)
+    msg = mm7.SubmitReq(vaspid=awkward, recipients=[mm7.Address("x@example.com", id='q"\n\t\r')],
+                        sender_address=sender, subject=awkward)
+    v = mm7.versions.get("REL-6-MM7-1-4")
+    # (an xs:ID cannot hold these, so schema validation is off to test the escaping alone)
+    data = mm7.encode_envelope(msg, transaction_id=awkward, version=v, style=style, validate=False)
+    assert data == mm7.encode_envelope(msg, transaction_id=awkward, version=v, style=style, engine="xsdata",
+                                       validate=False)
+    env = mm7.decode_envelope(data)
+    assert [d.code for d in env.deviations] == ["schema", "schema"]
+    assert env.transaction_id == awkward.strip()
+    assert env.body.subject == awkward and env.body.vaspid == awkward
+    assert env.body.sender_address.id == awkward
+
+
+@pytest.mark.parametrize("code", ["Client", "{http://schemas.xmlsoap.org/soap/envelope/}Server",
+                                  "{urn:example:faults}QuotaExceeded", None])
+def test_fault_codes_in_any_namespace(code):
+    v = mm7.versions.get("REL-6-MM7-1-4")
+    code = code or "{%s}Local" % v.namespace
+    fault = mm7.Fault(code=code, string="no")
+    for style in STYLES:
+        data = mm7.encode_envelope(fault, transaction_id="f", version=v, style=style)
+        assert data == mm7.encode_envelope(fault, transaction_id="f", version=v, style=style, engine="xsdata")
+
+
+@pytest.mark.parametrize("kwargs", [{"envelope_prefix": ""}, {"envelope_prefix": "1x"}, {"mm7_prefix": "a b"},
+                                    {"envelope_prefix": "xmlns"}, {"envelope_prefix": "mm7", "mm7_prefix": "mm7"}])
+def test_unusable_prefixes_are_refused_up_front(kwargs):
+    with pytest.raises(ValueError, match="prefix"):
+        mm7.XmlStyle(**kwargs)
