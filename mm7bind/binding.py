@@ -12,6 +12,7 @@ import logging
 import re
 import typing
 import warnings
+from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
 from enum import Enum
 from functools import cache
@@ -74,6 +75,13 @@ def _choice_var(cls: type) -> XmlVar | None:
 
 
 @cache
+def _address_forms(cls: type) -> dict[str, XmlVar]:
+    """For a class holding an address choice: element name (Number, ShortCode…) → its variable."""
+    var = _choice_var(cls)
+    return {c.local_name: c for c in var.elements.values()} if var is not None and var.elements else {}
+
+
+@cache
 def _choice_names(cls: type) -> dict[type, str]:
     """For a class holding a choice: generated choice class → element local name."""
     var = _choice_var(cls)
@@ -92,7 +100,7 @@ def children(cls: type) -> dict[str, XmlVar]:
 class ObjectBuilder:
     """Builds the xsdata-generated dataclasses (serialised by xsdata: the reference path)."""
 
-    def make(self, cls: type, var: XmlVar | None, items: list[tuple[XmlVar, Any]]) -> Any:
+    def make(self, cls: type, var: XmlVar | None, items: list[tuple[XmlVar, Any]], ordered: bool = False) -> Any:
         kwargs: dict[str, Any] = {}
         for v, value in items:
             if v.list_element or v.tokens or v.is_wildcard:
@@ -121,6 +129,8 @@ def _text(value: Any, var: XmlVar) -> str:
         return "true" if value else "false"
     if kind is int:
         return str(value)
+    if isinstance(value, Enum) and type(value.value) is str:
+        return value.value
     return converter.serialize(value, format=var.format)
 
 
@@ -162,6 +172,20 @@ class TextBuilder:
     def __init__(self, prefixes: dict[str, str]):
         self.prefixes = prefixes  # namespace → prefix, "" for the default namespace
         self.names: dict[str, str] = {}
+        self.roles: dict[int, tuple[int, str]] = {}
+        self.programs: dict[int, Any] = {}  # id(_Layout) → its compiled _TextProgram (layouts are cached)
+
+    def item(self, var: XmlVar, value: Any) -> str:
+        """One built (variable, value) item as text: child elements, an attribute, or text."""
+        role, name = self.roles.get(id(var)) or self.role(var)
+        if role is _ELEMENT:
+            return "".join([x if type(x) is Markup else f"<{name}>{escape_text(_text(x, var))}</{name}>"
+                            for x in (value if isinstance(value, list) else (value,))])
+        if role is _ATTRIBUTE:
+            return f' {name}="{escape_attribute(_text(value, var))}"'
+        if role is _TEXT:
+            return escape_text(_text(value, var))
+        return escape_text("".join(value if isinstance(value, list) else [value]))
 
     def name(self, qname: str) -> str:
         name = self.names.get(qname)
@@ -181,32 +205,46 @@ class TextBuilder:
             self.names[qname] = name
         return name
 
-    def make(self, cls: type, var: XmlVar | None, items: list[tuple[XmlVar, Any]]) -> Markup:
-        qname, choice_pos, choice_name, _ = _shape(cls)
-        tag = self.name(qname if var is None else _qname(var))
-        if len(items) > 1:
+    def role(self, var: XmlVar) -> tuple[int, str]:
+        """(what the variable is, its name as written); XmlVars live as long as the shared
+        context, so keying by id is safe."""
+        if var.is_attribute:
+            role = _ATTRIBUTE
+            name = self.name(_qname(var)) if var.namespaces and var.namespaces[0] else var.local_name
+        else:
+            role = _TEXT if var.is_text else _WILDCARD if var.is_wildcard else _ELEMENT
+            name = self.name(_qname(var)) if role == _ELEMENT else ""
+        found = self.roles[id(var)] = (role, name)
+        return found
+
+    def make(self, cls: type, var: XmlVar | None, items: list[tuple[XmlVar, Any]], ordered: bool = False) -> Markup:
+        tag = self.name(_shape(cls)[0]) if var is None else (self.roles.get(id(var)) or self.role(var))[1]
+        if not ordered and len(items) > 1:
+            _, choice_pos, choice_name, _ = _shape(cls)
             items = sorted(items, key=lambda it: choice_pos if it[0].name == choice_name else it[0].index)
         attrs = text = None
         kids: list[str] = []
+        roles = self.roles
         for v, value in items:
-            if v.is_attribute:
-                name = self.name(_qname(v)) if v.namespaces and v.namespaces[0] else v.local_name
+            if type(value) is Markup:
+                kids.append(value)
+                continue
+            role, name = roles.get(id(v)) or self.role(v)
+            if role is _ELEMENT:
+                for x in value if isinstance(value, list) else (value,):
+                    kids.append(x if type(x) is Markup else f"<{name}>{escape_text(_text(x, v))}</{name}>")
+            elif role is _ATTRIBUTE:
                 attrs = (attrs or "") + f' {name}="{escape_attribute(_text(value, v))}"'
-            elif v.is_text:
+            elif role is _TEXT:
                 text = escape_text(_text(value, v))
-            elif v.is_wildcard:
-                text = escape_text("".join(value if isinstance(value, list) else [value]))
             else:
-                child = None
-                for x in value if isinstance(value, list) else [value]:
-                    if type(x) is Markup:
-                        kids.append(x)
-                    else:
-                        child = child or self.name(_qname(v))
-                        kids.append(f"<{child}>{escape_text(_text(x, v))}</{child}>")
+                text = escape_text("".join(value if isinstance(value, list) else [value]))
         if text is None and not kids:
             return Markup(f"<{tag}{attrs or ''}/>")
         return Markup(f"<{tag}{attrs or ''}>{text or ''}{''.join(kids)}</{tag}>")
+
+
+_ELEMENT, _ATTRIBUTE, _TEXT, _WILDCARD = 0, 1, 2, 3
 
 
 @cache
@@ -216,6 +254,9 @@ def text_builder(*prefixes: tuple[str, str]) -> TextBuilder:
 
 
 OBJECTS = ObjectBuilder()
+
+
+_STR = (str,)
 
 
 class _Encoder:
@@ -236,53 +277,61 @@ class _Encoder:
                 field=msg.ELEMENT,
                 version=self.version.name,
             )
-        fields = _plan(type(msg))
-        values = {f.name: getattr(msg, f.name) for f, _ in fields}
+        values = dict(vars(msg))
         if values.get("mm7_version") is None:
             values["mm7_version"] = self.version.default_mm7_version
         if content_ref is not None:
             values["content_ref"] = content_ref
-        return self.builder.make(cls, None, self.items(cls, fields, values, msg.ELEMENT))
+        return self.element(cls, None, _layout(cls, _fields(type(msg))), values, msg.ELEMENT)
 
-    def items(self, cls: type, fields: list, values: dict[str, Any], where: str) -> list[tuple[XmlVar, Any]]:
-        """(variable, built value) pairs for generated `cls` from neutral fields at their paths."""
-        index = _index(cls)
+    def element(self, cls: type, var: XmlVar | None, layout: _Layout, values: dict[str, Any], where: str) -> Any:
+        """Generated `cls` (as element `var`, or the root) filled from the neutral values."""
+        if type(self.builder) is TextBuilder:
+            program = self.builder.programs.get(id(layout))
+            if program is None:
+                program = self.builder.programs[id(layout)] = _TextProgram.compile(cls, layout, self.builder)
+            if program is not _GENERIC:
+                return program.run(self, var, values, where)
+        return self.builder.make(cls, var, self.items(cls, layout, values, where), True)
+
+    def items(self, cls: type, layout: _Layout, values: dict[str, Any], where: str) -> list[tuple[XmlVar, Any]]:
+        """(variable, built value) pairs for generated `cls`, in schema order, from the neutral values."""
         out: list[tuple[XmlVar, Any]] = []
-        nested: dict[str, list] = {}
-        for f, path in fields:
-            value = values[f.name]
+        for slot in layout.slots:
+            kind = slot.kind
+            if kind is _GROUP:
+                if any(_given(values[n]) for n in slot.names):
+                    var = slot.var
+                    out.append((var, self.element(var.clazz, var, slot.sub, values, f"{where}/{slot.head}")))
+                continue
+            value = values[slot.name]
             if value is None or (isinstance(value, (list, m.Recipients)) and len(value) == 0):
                 continue
-            head, _, rest = path.partition("/")
-            if rest:
-                nested.setdefault(head, []).append((f, rest))
-                continue
-            if head == "":  # the address choice held by this very element (UserAgent)
+            if kind is _VALUE:
+                if slot.plain and type(value) is str:  # most fields: a string, written as it is
+                    if (bad := invalid_xml_char(value)) is not None:
+                        raise EncodeError(f"{where}/{slot.head.lstrip('@')}: character U+{ord(bad):04X} cannot be sent in XML")
+                    out.append((slot.var, value))
+                else:
+                    out.append((slot.var, self.convert(slot.var, value, f"{where}/{slot.head.lstrip('@')}")))
+            elif kind is _CHOICE:  # the address choice held by this very element (UserAgent)
                 out.extend(self.address_choice(cls, value, where))
-                continue
-            var = index.get(head)
-            if var is None:
-                if f.metadata.get("optional_in_schema"):
+            elif not slot.optional:
+                self.unsupported(f"{where}/{slot.head}", slot.name)
+        if layout.required:
+            present = {v.name for v, _ in out}
+            added = False
+            for name, var in layout.required:
+                if var.name in present:
                     continue
-                self.unsupported(f"{where}/{head}", f.name)
-                continue
-            out.append((var, self.convert(var, value, f"{where}/{head.lstrip('@')}")))
-        for head, sub in nested.items():
-            var = index.get(head)
-            if var is None:
-                for f, _ in sub:
-                    self.unsupported(f"{where}/{head}", f.name)
-                continue
-            out.append((var, self.builder.make(var.clazz, var, self.items(var.clazz, sub, values, f"{where}/{head}"))))
-        present = {v.name for v, _ in out}
-        for name, var in _shape(cls)[3]:
-            if var.name in present:
-                continue
-            sub = _index(var.clazz) if var.clazz is not None else None
-            if sub is not None and "#choice" not in sub and not any(v.required for v in sub.values()):
-                out.append((var, self.builder.make(var.clazz, var, [])))  # e.g. an empty SenderIdentification
-                continue
-            raise EncodeError(f"{where}/{name} is required in {self.version.name}")
+                sub = _index(var.clazz) if var.clazz is not None else None
+                if sub is not None and "#choice" not in sub and not any(v.required for v in sub.values()):
+                    out.append((var, self.builder.make(var.clazz, var, [])))  # e.g. an empty SenderIdentification
+                    added = True
+                    continue
+                raise EncodeError(f"{where}/{name} is required in {self.version.name}")
+            if added:
+                out.sort(key=layout.order)
         return out
 
     def unsupported(self, path: str, field_name: str) -> None:
@@ -301,16 +350,18 @@ class _Encoder:
 
     def convert_one(self, var: XmlVar, value: Any, where: str) -> Any:
         cls = var.clazz
-        if isinstance(value, m.Address):
+        if type(value) is str and cls is None and var.types == _STR:  # the common case, checked first
+            if (bad := invalid_xml_char(value)) is not None:
+                raise EncodeError(f"{where}: character U+{ord(bad):04X} cannot be sent in XML")
+            return value
+        if isinstance(value, m.Address) or (type(value) is str and cls is not None and _address_forms(cls)):
             return self.builder.make(cls, var, self.address_choice(cls, value, where))
         if isinstance(value, m.Recipients):
             return self.recipients(var, value, where)
         if isinstance(value, m.Status):
             return self.status(var, value, where)
         if dataclasses.is_dataclass(value):
-            fields = _plan(type(value))
-            vals = {f.name: getattr(value, f.name) for f, _ in fields}
-            return self.builder.make(cls, var, self.items(cls, fields, vals, where))
+            return self.element(cls, var, _layout(cls, _fields(type(value))), vars(value), where)
         if cls is not None:  # simple content with attributes (ServiceCode): fill its text
             text_var = _index(cls).get("text()")
             if text_var is None:
@@ -320,15 +371,18 @@ class _Encoder:
 
     def address_choice(self, cls: type, addr: m.Address | str, where: str) -> list[tuple[XmlVar, Any]]:
         addr = m.Address.parse(addr)
-        var = _choice_var(cls)
-        choice = var.elements and next(
-            (c for c in var.elements.values() if c.local_name == str(addr.kind)), None
-        )
-        if not choice:
+        choice = _address_forms(cls).get(str(addr.kind))
+        if choice is None:
             raise EncodeError(f"{where}: address form {addr.kind} is not allowed here")
         return [(choice, self.leaf(choice, addr, where))]
 
     def leaf(self, choice: XmlVar, addr: m.Address, where: str) -> Any:
+        if not addr.display_only and addr.address_coding is None and addr.id is None and type(addr.value) is str:
+            text_var = _index(choice.clazz).get("text()")  # a bare address: only its text
+            if text_var is not None and text_var.types == _STR:
+                if (bad := invalid_xml_char(addr.value)) is not None:
+                    raise EncodeError(f"{where}/text(): character U+{ord(bad):04X} cannot be sent in XML")
+                return self.builder.make(choice.clazz, choice, [(text_var, addr.value)], True)
         values = {
             "text()": addr.value,
             "@displayOnly": addr.display_only or None,
@@ -360,7 +414,7 @@ class _Encoder:
     def status(self, var: XmlVar, status: m.Status, where: str) -> Any:
         index = _index(var.clazz)
         vals = {"code": status.code, "text": status.text}
-        items = self.items(var.clazz, [(f, p) for f, p in _plan(m.Status) if f.name != "details"], vals, where)
+        items = self.items(var.clazz, _layout(var.clazz, _STATUS_FIELDS), vals, where)
         if status.details is not None and "Details" in index:
             details_var = index["Details"]
             self.scalar((str,), status.details, f"{where}/Details")
@@ -424,6 +478,309 @@ class _Encoder:
 @cache
 def _plan(ncls: type) -> list[tuple[dataclasses.Field, str]]:
     return [(f, f.metadata["xml"]) for f in m.xml_fields(ncls)]
+
+
+@cache
+def _fields(ncls: type) -> tuple[tuple[str, str, bool], ...]:
+    """A neutral class's XML fields as (name, path, optional_in_schema): the key of its layouts."""
+    return tuple((f.name, path, bool(f.metadata.get("optional_in_schema"))) for f, path in _plan(ncls))
+
+
+_STATUS_FIELDS = tuple(f for f in _fields(m.Status) if f[0] != "details")  # Details is free content
+_VALUE, _CHOICE, _GROUP, _ABSENT = "value", "choice", "group", "absent"
+
+
+def _given(value: Any) -> bool:
+    return value is not None and not (isinstance(value, (list, m.Recipients)) and len(value) == 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Slot:
+    """Where one neutral field (or a group of them, below a child element) goes in a generated class."""
+
+    key: int  # schema position; a choice's members share their group's
+    kind: str  # _VALUE: a child or attribute; _CHOICE: the address choice of the element itself;
+    #            _GROUP: a child element built from several fields; _ABSENT: not in this version
+    name: str | None  # the neutral field (all kinds but _GROUP)
+    head: str  # the child's name in the field path
+    var: XmlVar | None = None
+    sub: _Layout | None = None  # _GROUP: the child's own layout
+    names: tuple[str, ...] = ()  # _GROUP: the fields below it
+    optional: bool = False  # _ABSENT: left out silently (optional_in_schema)
+    plain: bool = False  # _VALUE: a plain string child or attribute (a str value needs no conversion)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    slots: tuple[_Slot, ...]  # in schema order, so the walk emits children in order without sorting
+    required: tuple[tuple[str, XmlVar], ...]
+    choice: tuple[int | None, str | None]
+
+    def order(self, item: tuple[XmlVar, Any]) -> int:
+        pos, name = self.choice
+        return pos if item[0].name == name else item[0].index
+
+
+@cache
+def _layout(cls: type, fields: tuple[tuple[str, str, bool], ...]) -> _Layout:
+    """The walk for `fields` into generated `cls`, worked out once: paths split, children looked up
+    in xsdata's metadata, slots put in schema order. The official XSD binds the same way."""
+    index = _index(cls)
+    _, choice_pos, choice_name, required = _shape(cls)
+
+    def key(var: XmlVar) -> int:
+        return choice_pos if var.name == choice_name else var.index
+
+    slots: list[_Slot] = []
+    nested: dict[str, list[tuple[str, str, bool]]] = {}
+    for name, path, optional in fields:
+        head, _, rest = path.partition("/")
+        if rest:
+            nested.setdefault(head, []).append((name, rest, optional))
+        elif head == "":
+            slots.append(_Slot(choice_pos if choice_pos is not None else -1, _CHOICE, name, head))
+        elif (var := index.get(head)) is None:
+            slots.append(_Slot(-1, _ABSENT, name, head, optional=optional))
+        else:
+            plain = var.clazz is None and var.types == _STR and not var.is_wildcard
+            slots.append(_Slot(key(var), _VALUE, name, head, var, plain=plain))
+    for head, sub in nested.items():
+        var = index.get(head)
+        if var is None:
+            slots.extend(_Slot(-1, _ABSENT, name, head) for name, _, _ in sub)
+        else:
+            slots.append(_Slot(key(var), _GROUP, None, head, var, _layout(var.clazz, tuple(sub)), tuple(n for n, _, _ in sub)))
+    slots.sort(key=lambda s: s.key)  # stable: fields keep their order within one position
+    return _Layout(tuple(slots), required, (choice_pos, choice_name))
+
+
+# ---------------------------------------------------------------------------------------------
+# The text engine's hot path: a layout compiled into one small function per slot.
+#
+# Common values (strings, booleans, enumeration values, nested groups) are written straight from
+# the neutral message; anything else goes through the generic walk for that one slot, so every
+# value is converted and refused exactly as by the reference path. Tests hold the two engines to
+# identical bytes.
+
+_GENERIC = object()  # a layout the program does not cover (wildcards, ambiguous required children)
+
+
+class _TextProgram:
+    __slots__ = ("kid_ops", "attr_ops", "qname")
+
+    def __init__(self, kid_ops: tuple, attr_ops: tuple, qname: str):
+        self.kid_ops, self.attr_ops, self.qname = kid_ops, attr_ops, qname
+
+    def run(self, enc: _Encoder, var: XmlVar | None, values: dict[str, Any], where: str) -> Markup:
+        builder = enc.builder
+        tag = builder.name(self.qname) if var is None else (builder.roles.get(id(var)) or builder.role(var))[1]
+        kids = []
+        for name, op in self.kid_ops:  # most fields of a message are unset: skipped without a call
+            if name is None or values[name] is not None:
+                k = op(enc, values, where)
+                if k is not None:
+                    kids.append(k)
+        attrs = "".join([a for name, op in self.attr_ops if (name is None or values[name] is not None)
+                         and (a := op(enc, values, where)) is not None])
+        if not kids:
+            return Markup(f"<{tag}{attrs}/>")
+        return Markup(f"<{tag}{attrs}>{''.join(kids)}</{tag}>")
+
+    @classmethod
+    def compile(cls_, cls: type, layout: _Layout, builder: TextBuilder) -> Any:
+        required = {var.name: (name, var) for name, var in layout.required}
+        fed: dict[str, int] = {}
+        for slot in layout.slots:
+            if slot.var is not None:
+                fed[slot.var.name] = fed.get(slot.var.name, 0) + 1
+            if slot.var is not None and slot.kind is not _ABSENT and builder.role(slot.var)[0] is _WILDCARD:
+                return _GENERIC
+        if any(fed.get(n, 0) > 1 for n in required):
+            return _GENERIC
+        # (position, role, the field whose None means "nothing here" or None, op)
+        entries: list[tuple[int, int, str | None, Callable]] = []
+        for slot in layout.slots:
+            role, op = _slot_op(cls, slot, builder)
+            skip_if_none = slot.name if slot.kind in (_VALUE, _CHOICE, _ABSENT) else None
+            if slot.var is not None and slot.var.name in required:
+                op, skip_if_none = _or_missing(op, *required[slot.var.name]), None
+            entries.append((slot.key, role, skip_if_none, op))
+        for var_name, (name, var) in required.items():
+            if var_name not in fed:
+                entries.append((layout.order((var, None)), _ELEMENT, None, _or_missing(_nothing, name, var)))
+        entries.sort(key=lambda e: e[0])
+        kid_ops = tuple((n, op) for _, role, n, op in entries if role is not _ATTRIBUTE)
+        attr_ops = tuple((n, op) for _, role, n, op in entries if role is _ATTRIBUTE)
+        return cls_(kid_ops, attr_ops, _shape(cls)[0])
+
+
+def _nothing(enc: _Encoder, values: dict[str, Any], where: str) -> None:
+    return None
+
+
+def _or_missing(op: Callable, name: str, var: XmlVar) -> Callable:
+    """A required child: when the slot gives nothing, an empty element if that is valid, else an error."""
+    sub = _index(var.clazz) if var.clazz is not None else None
+    can_be_empty = sub is not None and "#choice" not in sub and not any(v.required for v in sub.values())
+
+    def required_op(enc: _Encoder, values: dict[str, Any], where: str) -> str | None:
+        out = op(enc, values, where)
+        if out is not None:
+            return out
+        if can_be_empty:
+            return enc.builder.make(var.clazz, var, [])  # e.g. an empty SenderIdentification
+        raise EncodeError(f"{where}/{name} is required in {enc.version.name}")
+
+    return required_op
+
+
+def _bare_forms(cls: type, builder: TextBuilder) -> dict[str, str] | None:
+    """For a class holding an address choice whose leaves are plain text: form → element name."""
+    forms = _address_forms(cls)
+    if not forms or any(v.required and n != "#choice" and n not in forms for n, v in _index(cls).items()):
+        return None
+    out = {}
+    for kind, choice in forms.items():
+        text_var = _index(choice.clazz).get("text()") if choice.clazz is not None else None
+        if text_var is None or text_var.types != _STR:
+            return None
+        out[kind] = builder.role(choice)[1]
+    return out
+
+
+def _bare(addr: Any, forms: dict[str, str]) -> str | None:
+    """`<Number>…</Number>` for an address with nothing but its value, else None (the general path)."""
+    if type(addr) is str:
+        addr = m.Address.parse(addr)
+    elif type(addr) is not m.Address:
+        return None
+    if addr.display_only or addr.address_coding is not None or addr.id is not None or type(addr.value) is not str:
+        return None
+    tag = forms.get(addr.kind)
+    if tag is None or invalid_xml_char(addr.value) is not None:
+        return None
+    return f"<{tag}>{escape_text(addr.value)}</{tag}>"
+
+
+def _structured_op(name: str, var: XmlVar, tag: str, path: str, builder: TextBuilder) -> Callable | None:
+    """Fast ops for the structured children every message has: an address, the recipients, and
+    simple content with optional attributes (ServiceCode); None when `var` is none of these."""
+    index = _index(var.clazz)
+    forms = _bare_forms(var.clazz, builder)
+    if forms is not None:
+
+        def address_op(enc: _Encoder, values: dict[str, Any], where: str) -> str | None:
+            value = values[name]
+            leaf = _bare(value, forms)
+            if leaf is not None:
+                return f"<{tag}>{leaf}</{tag}>"
+            return None if value is None else builder.item(var, enc.convert(var, value, f"{where}/{path}"))
+
+        return address_op
+    choice = index.get("#choice")
+    roles = {c.local_name: c for c in choice.elements.values()} if choice is not None else {}
+    if roles and set(roles) <= {"To", "Cc", "Bcc"} and len(index) == len(roles) + 1:
+        role_forms = {r: (builder.role(v)[1], _bare_forms(v.clazz, builder)) for r, v in roles.items()}
+        if all(f is not None for _, f in role_forms.values()):
+
+            def recipients_op(enc: _Encoder, values: dict[str, Any], where: str) -> str | None:
+                value = values[name]
+                if type(value) is m.Recipients:
+                    parts = []
+                    for role, addrs in (("To", value.to), ("Cc", value.cc), ("Bcc", value.bcc)):
+                        if not addrs:
+                            continue
+                        role_tag, forms_ = role_forms.get(role, (None, None))
+                        leaves = [_bare(a, forms_) for a in addrs] if forms_ is not None else [None]
+                        if None in leaves:
+                            break
+                        parts.append(f"<{role_tag}>{''.join(leaves)}</{role_tag}>")
+                    else:
+                        if parts:
+                            return f"<{tag}>{''.join(parts)}</{tag}>"
+                if value is None or (isinstance(value, (list, m.Recipients)) and len(value) == 0):
+                    return None
+                return builder.item(var, enc.convert(var, value, f"{where}/{path}"))
+
+            return recipients_op
+    text_var = index.get("text()")
+    if text_var is not None and text_var.types == _STR and not any(v.required for v in index.values() if v is not text_var):
+
+        def text_op(enc: _Encoder, values: dict[str, Any], where: str) -> str | None:
+            value = values[name]
+            if type(value) is str and invalid_xml_char(value) is None:
+                return f"<{tag}>{escape_text(value)}</{tag}>"
+            return None if value is None else builder.item(var, enc.convert(var, value, f"{where}/{path}"))
+
+        return text_op
+    return None
+
+
+def _slot_op(cls: type, slot: _Slot, builder: TextBuilder) -> tuple[int, Callable]:
+    name, head, var, kind = slot.name, slot.head, slot.var, slot.kind
+    if kind is _ABSENT:
+        optional = slot.optional
+
+        def absent(enc: _Encoder, values: dict[str, Any], where: str) -> None:
+            if not optional and _given(values[name]):
+                enc.unsupported(f"{where}/{head}", name)
+
+        return _ELEMENT, absent
+    if kind is _CHOICE:
+
+        def choice(enc: _Encoder, values: dict[str, Any], where: str) -> str | None:
+            value = values[name]
+            if not _given(value):
+                return None
+            return "".join([builder.item(v, built) for v, built in enc.address_choice(cls, value, where)])
+
+        return _ELEMENT, choice
+    if kind is _GROUP:
+        names, sub, sub_cls = slot.names, slot.sub, var.clazz
+
+        def group(enc: _Encoder, values: dict[str, Any], where: str) -> str | None:
+            for n in names:
+                if _given(values[n]):
+                    return enc.element(sub_cls, var, sub, values, f"{where}/{head}")
+            return None
+
+        return _ELEMENT, group
+    role, tag = builder.role(var)
+    path = head.lstrip("@")
+    if role is _ELEMENT and var.clazz is not None and not var.list_element:
+        special = _structured_op(name, var, tag, path, builder)
+        if special is not None:
+            return role, special
+    esc = escape_attribute if role is _ATTRIBUTE else escape_text
+    fmt = (f' {tag}="{{}}"' if role is _ATTRIBUTE else f"<{tag}>{{}}</{tag}>" if role is _ELEMENT else "{}").format
+    literal: dict[Any, str] = {}  # values written as constants: booleans, enumeration members
+    if var.clazz is None and not var.list_element and not var.tokens:
+        if var.types == (bool,):
+            literal = {True: fmt("true"), False: fmt("false")}
+        elif len(var.types) == 1 and isinstance(var.types[0], type) and issubclass(var.types[0], Enum):
+            literal = {e.value: fmt(esc(e.value)) for e in var.types[0] if isinstance(e.value, str)}
+    plain = slot.plain
+
+    def value_op(enc: _Encoder, values: dict[str, Any], where: str) -> str | None:
+        value = values[name]
+        if value is None:
+            return None
+        kind_ = type(value)
+        if kind_ is str:
+            if plain and invalid_xml_char(value) is None:
+                return fmt(esc(value))
+            if literal and value in literal:
+                return literal[value]
+        elif kind_ is bool:
+            if literal and value in literal:
+                return literal[value]
+        elif isinstance(value, Enum) and literal and value.value in literal:
+            return literal[value.value]
+        if isinstance(value, (list, m.Recipients)) and len(value) == 0:
+            return None
+        return builder.item(var, enc.convert(var, value, f"{where}/{path}"))
+
+    return role, value_op
 
 
 def _type_name(t: type) -> str:

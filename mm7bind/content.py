@@ -11,6 +11,7 @@ import hashlib
 import io
 import mimetypes
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -238,8 +239,11 @@ def media_kind(content_type: str) -> str:
 # Parts
 
 
+_NOT_IN_ID = re.compile(r"[^A-Za-z0-9._-]+")
+
+
 def new_content_id(hint: str = "part") -> str:
-    safe = "".join(c for c in hint if c.isalnum() or c in "-._")[:24] or "part"
+    safe = _NOT_IN_ID.sub("", hint)[:24] or "part"
     return f"{safe}-{os.urandom(6).hex()}@mm7bind"
 
 

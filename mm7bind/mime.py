@@ -291,21 +291,22 @@ class OutPart:
     boundary: str | None = None
 
 
+CRLF = "\r\n"
+
+
 def write_multipart(parts: list[OutPart], boundary: str, preamble: str | None = None) -> list[bytes | _Encoded]:
     """Segments of a multipart body: CRLF everywhere, headers never folded."""
     segs: list[bytes | _Encoded] = []
-    b = boundary.encode("ascii")
     if preamble:
         segs.append(preamble.encode("ascii") + b"\r\n\r\n")
     for i, part in enumerate(parts):
-        head = (b"\r\n" if i else b"") + b"--" + b + b"\r\n"
-        head += b"".join(f"{k}: {v}\r\n".encode("utf-8") for k, v in part.headers) + b"\r\n"
-        segs.append(head)
+        lines = "".join([f"{k}: {v}\r\n" for k, v in part.headers])
+        segs.append(f"{CRLF if i else ''}--{boundary}\r\n{lines}\r\n".encode("utf-8"))
         if part.children:
             segs.extend(write_multipart(part.children, part.boundary))
         elif part.payload is not None:
             segs.append(part.payload)
-    segs.append(b"\r\n--" + b + b"--\r\n")
+    segs.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
     return segs
 
 

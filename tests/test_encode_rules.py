@@ -129,3 +129,15 @@ def test_status_text_defaults_to_the_standard_text():
 def test_encode_rejects_non_messages():
     with pytest.raises(TypeError):
         mm7.encode_envelope("SubmitReq", transaction_id="t", version="REL-6-MM7-1-4")
+
+
+def test_an_address_given_as_a_string_after_construction_is_parsed_by_both_engines():
+    v = mm7.versions.get("REL-6-MM7-1-4")
+    msg = mm7.SubmitReq(vaspid="1", recipients=["+8613800138000"])
+    msg.sender_address = "1065888"  # assigned later, so __post_init__ never saw it
+    msg.recipients.cc.append("someone@example.com")
+    data = mm7.encode_envelope(msg, transaction_id="t", version=v)
+    assert data == mm7.encode_envelope(msg, transaction_id="t", version=v, engine="xsdata")
+    back = mm7.decode_envelope(data, strict=True).body
+    assert back.sender_address == mm7.Address("1065888")
+    assert back.recipients.cc == [mm7.Address("someone@example.com", mm7.AddressKind.RFC2822)]
