@@ -2,7 +2,7 @@
 
     python -m benchmarks            a table: case, ours, baseline, ratio, target, verdict
     python -m benchmarks --json     the same as JSON
-    python -m benchmarks --only encode-1mib --quick
+    python -m benchmarks --only encode --quick
 
 Times are the median of repeated batches (interleaved with the baseline's, so both see the same
 machine load). Memory cases run in a fresh subprocess each and report its peak RSS.
@@ -55,13 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="shorter runs (noisier)")
-    p.add_argument("--only", action="append", help="run only these cases (repeatable)")
+    p.add_argument("--only", action="append", metavar="NAME",
+                   help="run only cases whose name starts with NAME (repeatable)")
     args = p.parse_args(argv)
     min_time = 0.3 if args.quick else 1.5
     results = []
-    for case in cases.all_cases():
-        if args.only and case.name not in args.only:
-            continue
+    chosen = [c for c in cases.all_cases() if not args.only or any(c.name.startswith(o) for o in args.only)]
+    if not chosen:
+        p.error(f"no case starts with {', '.join(args.only)}")
+    for case in chosen:
         with case:
             if case.kind == "memory":
                 r = case.run_memory()

@@ -174,6 +174,7 @@ class TextBuilder:
         self.names: dict[str, str] = {}
         self.roles: dict[int, tuple[int, str]] = {}
         self.programs: dict[int, Any] = {}  # id(_Layout) → its compiled _TextProgram (layouts are cached)
+        self.headers: dict[tuple[str, bool], str] = {}  # TransactionID templates
 
     def item(self, var: XmlVar, value: Any) -> str:
         """One built (variable, value) item as text: child elements, an attribute, or text."""
@@ -831,6 +832,16 @@ def to_text(msg: m.Message, version: Version, builder: TextBuilder, options: Enc
 
 
 def transaction_id(version: Version, value: str, must_understand: bool = True, builder=OBJECTS) -> Any:
+    if type(builder) is TextBuilder:  # the same element every time: written once, then filled in
+        key = (version.name, must_understand)
+        template = builder.headers.get(key)
+        if template is None:
+            template = builder.headers[key] = _transaction_id(version, "{}", must_understand, builder)
+        return Markup(template.format(escape_text(value)))
+    return _transaction_id(version, value, must_understand, builder)
+
+
+def _transaction_id(version: Version, value: str, must_understand: bool, builder) -> Any:
     cls = version.element_class("TransactionID")
     index = _index(cls)
     items = [(index["text()"], value)]

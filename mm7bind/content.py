@@ -46,6 +46,10 @@ class Blob:
             while chunk := fp.read(size):
                 yield chunk
 
+    def in_memory(self) -> bytes | memoryview | None:
+        """The bytes, when they are in memory already (no copy); None for blobs on disk."""
+        return None
+
     def sha256(self) -> str:
         h = hashlib.sha256()
         for chunk in self.chunks():
@@ -66,6 +70,9 @@ class BytesBlob(Blob):
         return io.BytesIO(self.data)
 
     def read(self) -> bytes:
+        return self.data
+
+    def in_memory(self) -> bytes:
         return self.data
 
     def chunks(self, size: int = CHUNK) -> Iterator[bytes]:

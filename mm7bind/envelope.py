@@ -37,7 +37,7 @@ from .errors import (
 from .tolerance import Collector, Normalizer, is_mm7_namespace, version_of_namespace
 from .validation import validate_element
 from .versions import SOAP_NS, Version
-from .xmlsafe import DEFAULT_LIMITS, XmlLimits, parse_xml
+from .xmlsafe import DEFAULT_LIMITS, XmlLimits, invalid_xml_char, parse_xml
 
 # Envelope namespaces seen instead of SOAP 1.1's (the Rel-5 spec examples, SOAP 1.2).
 WRONG_SOAP_NS = {
@@ -147,6 +147,12 @@ def encode(
         raise EncodeError("a TransactionID is required")
     if not isinstance(body, (m.Message, Fault)):
         raise TypeError(f"cannot encode {type(body).__name__}: expected an MM7 message or a Fault")
+    texts = [("TransactionID", str(transaction_id))]
+    if isinstance(body, Fault):
+        texts += [("faultcode", body.code), ("faultstring", body.string), ("faultactor", body.actor or "")]
+    for where, text in texts:
+        if (bad := invalid_xml_char(text)) is not None:
+            raise EncodeError(f"{where}: character U+{ord(bad):04X} cannot be sent in XML")
     options = binding.EncodeOptions(timezone=style.timezone, drop_unsupported=style.drop_unsupported)
     # A Fault's detail resets the default namespace; a prefix reads better there.
     mm7_prefix = style.mm7_prefix or ("mm7" if isinstance(body, Fault) else None)

@@ -200,6 +200,11 @@ class _Encoded:
         else:
             self.size = n
 
+    def whole(self) -> bytes | memoryview:
+        """All of it at once (for bodies built in memory): no per-chunk work for data in memory."""
+        data = self.blob.in_memory() if self.cte != "base64" else None
+        return data if data is not None else b"".join(self.chunks())
+
     def chunks(self) -> Iterator[bytes]:
         if self.cte != "base64":
             yield from self.blob.chunks()
@@ -218,8 +223,13 @@ class Body(io.RawIOBase):
 
     def __init__(self, segments: list[bytes | _Encoded]):
         super().__init__()
-        self.segments = [s for s in segments if (len(s) if isinstance(s, bytes) else s.size)]
-        self.length = sum(len(s) if isinstance(s, bytes) else s.size for s in self.segments)
+        self.segments = []
+        self.length = 0
+        for seg in segments:
+            n = len(seg) if type(seg) is bytes else seg.size
+            if n:
+                self.segments.append(seg)
+                self.length += n
         self._rewind()
 
     def _rewind(self) -> None:
@@ -276,8 +286,7 @@ class Body(io.RawIOBase):
 
     def to_bytes(self) -> bytes:
         self._rewind()
-        data = b"".join(self._generate())
-        self._rewind()
+        data = b"".join([seg if type(seg) is bytes else seg.whole() for seg in self.segments])
         return data
 
 
@@ -658,6 +667,9 @@ class ViewBlob(Blob):
         if self.lo == 0 and self.hi == len(self.data):
             return self.data
         return self.data[self.lo : self.hi]
+
+    def in_memory(self) -> memoryview:
+        return memoryview(self.data)[self.lo : self.hi]
 
     def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
         view = memoryview(self.data)

@@ -141,3 +141,12 @@ def test_an_address_given_as_a_string_after_construction_is_parsed_by_both_engin
     back = mm7.decode_envelope(data, strict=True).body
     assert back.sender_address == mm7.Address("1065888")
     assert back.recipients.cc == [mm7.Address("someone@example.com", mm7.AddressKind.RFC2822)]
+
+
+@pytest.mark.parametrize("engine", ["direct", "xsdata"])
+def test_characters_xml_cannot_carry_are_refused_in_the_header_and_in_faults(engine):
+    v = mm7.versions.get("REL-6-MM7-1-4")
+    with pytest.raises(mm7.EncodeError, match="U\\+0001"):
+        mm7.encode_envelope(mm7.DeliverRsp(), transaction_id="t\x01", version=v, engine=engine, validate=False)
+    with pytest.raises(mm7.EncodeError, match="faultstring: character U\\+0008"):
+        mm7.encode_envelope(mm7.Fault(string="bad\x08"), transaction_id="t", version=v, engine=engine, validate=False)
