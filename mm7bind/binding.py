@@ -1096,10 +1096,48 @@ def _element_path(el, kids, cls: type, path: str):
 
 
 def _parse_scalar(text: str, var: XmlVar) -> Any:
-    try:
-        return converter.deserialize(text, var.types, format=var.format)
-    except ConverterError:
-        return text  # as xsdata's parser does: kept as sent; schema validation has reported it
+    read = _READERS.get(id(var))  # XmlVars live as long as the shared context: safe to key by id
+    if read is None:
+        read = _READERS[id(var)] = _reader(var)
+    return read(text)
+
+
+_READERS: dict[int, Callable[[str], Any]] = {}
+
+
+def _reader(var: XmlVar) -> Callable[[str], Any]:
+    """How to read one variable's text: the common types directly, the rest with xsdata's
+    converters. Both give the same values (xsdata's rules: white space stripped, then int(),
+    "true"/"1"/"false"/"0", an enumeration member by value)."""
+    types, fmt = var.types, var.format
+
+    def general(text: str) -> Any:
+        if str not in types:
+            text = text.strip()  # XSD collapses white space around numbers, booleans and dates
+        try:
+            return converter.deserialize(text, types, format=fmt)
+        except ConverterError:
+            return text  # as xsdata's parser does: kept as sent; schema validation has reported it
+
+    if types == _STR:
+        return str
+    known: dict[str, Any] = {}
+    if types == (bool,):
+        known = {"true": True, "1": True, "false": False, "0": False}
+    elif len(types) == 1 and isinstance(types[0], type) and issubclass(types[0], Enum):
+        known = {e.value: e for e in types[0] if isinstance(e.value, str) and " " not in e.value}
+    elif types == (int,):
+
+        def read_int(text: str) -> Any:
+            try:
+                return int(text)
+            except ValueError:
+                return general(text)
+
+        return read_int
+    if known:
+        return lambda text: known[text] if text in known else general(text)
+    return general
 
 
 def _element_value(node, var: XmlVar | None, target: type | None) -> Any:

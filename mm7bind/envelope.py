@@ -13,6 +13,7 @@ import codecs
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from functools import cache
+from typing import NamedTuple
 from xml.etree.ElementTree import QName as ETQName
 
 from lxml import etree
@@ -286,6 +287,26 @@ def decode(
     return env
 
 
+class _Name(NamedTuple):
+    namespace: str | None
+    localname: str
+
+
+_NAMES: dict[str, _Name] = {}
+
+
+def _qname(el: etree._Element) -> _Name:
+    """(namespace, local name) of an element: lxml's QName, without building one per look."""
+    tag = el.tag
+    name = _NAMES.get(tag)
+    if name is None:
+        if len(_NAMES) > 4096:  # tags come from peers: keep the memo bounded
+            _NAMES.clear()
+        ns, _, local = tag[1:].partition("}") if tag[:1] == "{" else (None, "", tag)
+        name = _NAMES[tag] = _Name(ns, local)
+    return name
+
+
 class _Reader:
     def __init__(self, root: etree._Element, dev: Collector, engine: str = "direct"):
         self.root = root
@@ -294,13 +315,13 @@ class _Reader:
 
     def read(self) -> Envelope:
         root = self.root
-        qn = etree.QName(root)
+        qn = _qname(root)
         if qn.localname != "Envelope":
             raise NotSOAPError(f"the document is not a SOAP envelope (root element {qn.localname})")
         self.soap_element(root, "/Envelope")
         header = body = None
         for child in root:
-            cq = etree.QName(child)
+            cq = _qname(child)
             if cq.localname == "Header" and header is None and body is None:
                 header = child
             elif cq.localname == "Body" and body is None:
@@ -320,8 +341,8 @@ class _Reader:
                 body.remove(extra)
         first = content[0]
         header_version = self.header_version(tid_el)
-        if etree.QName(first).localname == "Fault" and (
-            etree.QName(first).namespace in (SOAP_NS, *WRONG_SOAP_NS) or etree.QName(first).namespace is None
+        if _qname(first).localname == "Fault" and (
+            _qname(first).namespace in (SOAP_NS, *WRONG_SOAP_NS) or _qname(first).namespace is None
         ):
             self.soap_element(first, "/Envelope/Body/Fault")
             fault, mm7_el, version = self.fault(first, header_version)
@@ -332,14 +353,18 @@ class _Reader:
         transaction_id = self.transaction_value(tid_el, version)
         normalizer = None
         if mm7_el is not None:
-            normalizer = Normalizer(version.namespace, self.dev, etree.QName(mm7_el).namespace)
-            mm7_el.tag = f"{{{version.namespace}}}{etree.QName(mm7_el).localname}"
+            normalizer = Normalizer(version.namespace, self.dev, _qname(mm7_el).namespace)
+            mm7_el.tag = f"{{{version.namespace}}}{_qname(mm7_el).localname}"
             ncls, gen_cls = self.classes(mm7_el)
             if version.element_class(ncls.ELEMENT) is None:
                 # Lax envelope validation would skip an element the version does not declare.
                 self.dev.add("not-in-version", f"/Envelope/Body/{ncls.ELEMENT}", f"{ncls.ELEMENT} is not defined in {version.name}")
+        # A valid document needs no repair: only what fails validation is normalised and re-checked.
+        issues = validate_element(self.root, version or versions.latest())
+        if issues and normalizer is not None:
             normalizer.run(mm7_el, gen_cls)
-        for issue in validate_element(self.root, version or versions.latest()):
+            issues = validate_element(self.root, version or versions.latest())
+        for issue in issues:
             self.dev.add("schema", issue.path, issue.message)
         if mm7_el is None:
             return Envelope(transaction_id, fault, version)
@@ -353,7 +378,7 @@ class _Reader:
     # -- envelope ------------------------------------------------------------------------------
 
     def soap_element(self, el: etree._Element, path: str) -> None:
-        ns = etree.QName(el).namespace
+        ns = _qname(el).namespace
         if ns == SOAP_NS:
             return
         if ns in WRONG_SOAP_NS:
@@ -362,7 +387,7 @@ class _Reader:
             self.dev.add("soap-namespace", path, "SOAP element in no namespace read as SOAP 1.1")
         else:
             raise NotSOAPError(f"{path} is in namespace {ns}, not SOAP 1.1")
-        el.tag = f"{{{SOAP_NS}}}{etree.QName(el).localname}"
+        el.tag = f"{{{SOAP_NS}}}{_qname(el).localname}"
 
     def transaction_element(self, header: etree._Element | None) -> etree._Element | None:
         if header is None:
@@ -372,10 +397,10 @@ class _Reader:
         for child in header:
             if not isinstance(child.tag, str):
                 continue
-            if etree.QName(child).localname == "TransactionID" and found is None:
+            if _qname(child).localname == "TransactionID" and found is None:
                 found = child
             else:
-                self.dev.add("unknown-header", f"/Envelope/Header/{etree.QName(child).localname}", "header entry ignored")
+                self.dev.add("unknown-header", f"/Envelope/Header/{_qname(child).localname}", "header entry ignored")
         if found is None:
             self.dev.add("missing-transaction-id", "/Envelope/Header", "no TransactionID in the SOAP Header")
         return found
@@ -383,7 +408,7 @@ class _Reader:
     def header_version(self, tid_el: etree._Element | None) -> Version | None:
         if tid_el is None:
             return None
-        ns = etree.QName(tid_el).namespace
+        ns = _qname(tid_el).namespace
         version, devs = version_of_namespace(ns)
         for d in devs:
             self.dev.add(d.code, "/Envelope/Header/TransactionID", d.message)
@@ -393,7 +418,7 @@ class _Reader:
         if tid_el is None:
             return None
         path = "/Envelope/Header/TransactionID"
-        ns = etree.QName(tid_el).namespace
+        ns = _qname(tid_el).namespace
         if ns is None:
             self.dev.add("unqualified-header", path, "TransactionID in no namespace (SOAP needs qualified headers)")
         elif version is not None and ns != version.namespace:
@@ -416,7 +441,7 @@ class _Reader:
     # -- MM7 content ---------------------------------------------------------------------------
 
     def locate(self, el: etree._Element, header_version: Version | None) -> Version:
-        qn = etree.QName(el)
+        qn = _qname(el)
         if qn.localname not in m.MESSAGE_TYPES:
             alias = next((k for k in m.MESSAGE_TYPES if k.lower() == qn.localname.lower()), None)
             if alias is None:
@@ -427,12 +452,12 @@ class _Reader:
         return self.content_version(el, header_version)
 
     def content_version(self, el: etree._Element, header_version: Version | None) -> Version:
-        qn = etree.QName(el)
+        qn = _qname(el)
         path = f"/Envelope/Body/{qn.localname}"
         if qn.namespace is None:
             version = header_version
             if version is None:
-                mm7v = next((c.text for c in el if etree.QName(c).localname == "MM7Version"), None)
+                mm7v = next((c.text for c in el if _qname(c).localname == "MM7Version"), None)
                 version = versions.for_mm7_version((mm7v or "").strip()) or versions.latest()
             self.dev.add("unqualified-body", path, f"MM7 element in no namespace read as {version.name}")
             return version
@@ -444,7 +469,7 @@ class _Reader:
         return version
 
     def classes(self, el: etree._Element) -> tuple[type, type]:
-        name = etree.QName(el).localname
+        name = _qname(el).localname
         gen_cls = versions.latest().element_class(name)
         if gen_cls is None:
             raise UnsupportedOperationError(f"{name} is not an MM7 operation")
@@ -458,7 +483,7 @@ class _Reader:
         for child in el:
             if not isinstance(child.tag, str):
                 continue
-            cq = etree.QName(child)
+            cq = _qname(child)
             path = f"/Envelope/Body/Fault/{cq.localname}"
             if cq.namespace is not None:
                 self.dev.add("qualified-fault-child", path, f"{cq.localname} should be unqualified")
@@ -494,7 +519,7 @@ class _Reader:
             for child in detail_el:
                 if not isinstance(child.tag, str):
                     continue
-                cq = etree.QName(child)
+                cq = _qname(child)
                 if cq.localname in ("RSErrorRsp", "VASPErrorRsp") and (cq.namespace is None or is_mm7_namespace(cq.namespace)):
                     mm7_el = child
                     version = self.content_version(child, header_version)
@@ -518,21 +543,21 @@ class _Reader:
             try:
                 return binding.from_element(el, ncls, gen_cls)
             except (TypeError, ValueError, ConverterError) as exc:
-                raise DecodeError(f"cannot read {etree.QName(el).localname}: {exc}", deviations=self.dev.result()) from None
+                raise DecodeError(f"cannot read {_qname(el).localname}: {exc}", deviations=self.dev.result()) from None
         reading_ns = versions.latest().namespace
         if version.namespace != reading_ns:
             for node in el.iter():
-                if isinstance(node.tag, str) and etree.QName(node).namespace == version.namespace:
-                    node.tag = f"{{{reading_ns}}}{etree.QName(node).localname}"
+                if isinstance(node.tag, str) and _qname(node).namespace == version.namespace:
+                    node.tag = f"{{{reading_ns}}}{_qname(node).localname}"
         parser = _parser()
         try:
             obj = parser.parse(el, gen_cls)
         except (ParserError, TypeError, ValueError) as exc:
-            raise ValidationError(f"cannot read {etree.QName(el).localname}: {exc}", deviations=self.dev.result()) from None
+            raise ValidationError(f"cannot read {_qname(el).localname}: {exc}", deviations=self.dev.result()) from None
         try:
             return binding.from_generated(obj, ncls)
         except (TypeError, ValueError) as exc:
-            raise DecodeError(f"cannot read {etree.QName(el).localname}: {exc}", deviations=self.dev.result()) from None
+            raise DecodeError(f"cannot read {_qname(el).localname}: {exc}", deviations=self.dev.result()) from None
 
 
 _PARSER_CONFIG = ParserConfig(

@@ -14,7 +14,7 @@ from enum import Enum
 
 from lxml import etree
 
-from . import binding
+from . import binding, versions
 from . import messages as m
 from .errors import Deviation
 from .validation import readable_path
@@ -272,8 +272,6 @@ def _fix_date(text: str) -> str:
 
 def version_of_namespace(ns: str | None) -> tuple[Version | None, list[Deviation]]:
     """Version for an MM7 namespace, tolerating whitespace and invented suffixes."""
-    from . import versions  # noqa: PLC0415
-
     if ns is None:
         return None, []
     exact = versions.by_namespace(ns)

@@ -179,7 +179,7 @@ def parse_xml(
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:  # belt and braces: the scan above
         raise XMLSecurityError(f"{where}: DOCTYPE is not allowed in SOAP messages")
-    check_shape(root, limits, where)
+    check_shape(root, limits, where, len(data))
     return ParsedXml(root=root, deviations=devs, encoding=used)
 
 
@@ -222,11 +222,15 @@ def _depth_probe(depth: int) -> etree.XPath:
 _COUNT = etree.XPath("count(//*)")
 
 
-def check_shape(root: etree._Element, limits: XmlLimits, where: str) -> None:
-    if _depth_probe(limits.max_depth + 1)(root):
-        raise LimitExceededError(f"{where}: elements nested deeper than {limits.max_depth}")
-    if _COUNT(root) > limits.max_elements:
-        raise LimitExceededError(f"{where}: more than {limits.max_elements} elements")
+def check_shape(root: etree._Element, limits: XmlLimits, where: str, size: int | None = None) -> None:
+    """Depth and element count within limits. `size` (bytes of the document) skips the checks no
+    document that small can fail: an element takes at least 4 bytes (<a/>), a level of nesting 7."""
+    if size is None or size >= 7 * (limits.max_depth + 1):
+        if _depth_probe(limits.max_depth + 1)(root):
+            raise LimitExceededError(f"{where}: elements nested deeper than {limits.max_depth}")
+    if size is None or size > 4 * limits.max_elements:
+        if _COUNT(root) > limits.max_elements:
+            raise LimitExceededError(f"{where}: more than {limits.max_elements} elements")
 
 
 _NS_DECL = re.compile(r"""(\bxmlns(?::[\w.-]+)?\s*=\s*)(["'])([^"']*\s[^"']*)\2""")

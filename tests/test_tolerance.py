@@ -6,10 +6,10 @@ Each case must decode in tolerant mode with the listed deviation codes, and be r
 from __future__ import annotations
 
 import re
-
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from lxml import etree
 
 import mm7bind as mm7
 
@@ -284,3 +284,22 @@ class TestCharsets:
         data = envelope(self.BODY.replace("{text}", "成功"), decl="").decode().encode("gbk")
         env = mm7.decode_envelope(data, charset_hint="GBK", strict=True)
         assert env.body.status.text == "成功"
+
+
+@pytest.mark.parametrize("engine", ["direct", "xsdata"])
+def test_pretty_printed_valid_message_with_collapsible_white_space(engine):
+    """Indentation and white space around numbers, booleans and dates are valid XSD: read, no deviation."""
+    v = mm7.versions.get("REL-6-MM7-1-4")
+    when = datetime(2026, 11, 25, 8, 30, tzinfo=timezone.utc)
+    msg = mm7.SubmitReq(vaspid="800001", recipients=["+8613800138000", "a@example.com"], subject=" keep me ",
+                        delivery_report=True, earliest_delivery_time=when)
+    root = etree.fromstring(mm7.encode_envelope(msg, transaction_id="t-1", version=v))
+    etree.indent(root, space="  ")
+    for el in root.iter(f"{{{v.namespace}}}DeliveryReport", f"{{{v.namespace}}}EarliestDeliveryTime"):
+        el.text = f"\n   {el.text}  \t"
+    data = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    env = mm7.decode_envelope(data, strict=True, engine=engine)
+    assert env.body.delivery_report is True
+    assert env.body.earliest_delivery_time == when
+    assert env.body.subject == " keep me "
+    assert [str(a) for a in env.body.recipients] == ["+8613800138000", "a@example.com"]
