@@ -115,6 +115,14 @@ def parse_params(value: str) -> tuple[str, dict[str, str]]:
     Parameter names are case-insensitive (lower-cased here); RFC 2231 continuations and charsets
     and RFC 2047 encoded words are decoded.
     """
+    if '"' not in value and "*" not in value and "=?" not in value:  # the usual, plain header
+        main, *rest = value.split(";")
+        plain = {}
+        for piece in rest:
+            name, eq, val = piece.partition("=")
+            if eq:
+                plain[name.strip().lower()] = val.strip()
+        return main.strip().lower(), plain
     pieces = [p.strip() for p in _PARAM_SPLIT.split(value)]
     main = pieces[0].strip().lower() if pieces else ""
     params: dict[str, str] = {}
