@@ -3,41 +3,63 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import mm7bind as mm7
 
 
+SERVER = r"""
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+body = open(sys.argv[1], "rb").read()
+ctype = sys.argv[2]
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else headers and body wait on delayed ACKs (40 ms each)
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+httpd.daemon_threads = True
+print(httpd.server_address[1], flush=True)
+httpd.serve_forever()
+"""
+
+
 class _Server:
-    """A keep-alive HTTP/1.1 server on loopback answering every POST with fixed bytes."""
+    """A keep-alive HTTP/1.1 server on loopback answering every POST with fixed bytes.
+
+    It runs in its own process, as an MMSC would: in this process it would share the GIL and the
+    caches with the client, and every microsecond the client spends would also stall the server."""
 
     def __init__(self, body: bytes, content_type: str):
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # else headers and body wait on delayed ACKs (40 ms each)
+        import subprocess
+        import sys
+        import tempfile
 
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):  # noqa: N802
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self.send_response(200)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/mm7"
+        self.dir = tempfile.TemporaryDirectory(prefix="mm7bind-bench-")
+        path = os.path.join(self.dir.name, "answer")
+        with open(path, "wb") as f:
+            f.write(body)
+        self.proc = subprocess.Popen([sys.executable, "-c", SERVER, path, content_type], stdout=subprocess.PIPE,
+                                     text=True)
+        port = int(self.proc.stdout.readline())
+        self.url = f"http://127.0.0.1:{port}/mm7"
 
     def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.dir.cleanup()
 
 
 class ClientRate:
