@@ -263,6 +263,7 @@ class SqliteStore:
         was seen before is not stored twice: the earlier record comes back instead.
         """
         db = self._conn()
+        received_at = utcnow()
         try:
             with self._write:
                 cur = db.execute(
@@ -270,7 +271,7 @@ class SqliteStore:
                     " received_at, state, tid_key, report_key, sent_transaction_id)"
                     " VALUES (?,?,?,?,?,?,?,?,?,'processing',?,?,?)",
                     (kind, transaction_id, message_id, recipient, status, peer, content_type, body,
-                     utcnow().isoformat(), tid_key, report_key, sent_transaction_id),
+                     received_at.isoformat(), tid_key, report_key, sent_transaction_id),
                 )
         except sqlite3.IntegrityError:
             row = db.execute(
@@ -279,7 +280,11 @@ class SqliteStore:
                 (tid_key, report_key),
             ).fetchone()
             return self._inbox_row(row), False
-        return self.inbox_get(cur.lastrowid), True
+        # What was just written, without reading it (and the body) back.
+        return InboxRecord(id=cur.lastrowid, kind=kind, transaction_id=transaction_id, message_id=message_id,
+                           recipient=recipient, status=status, peer=peer, content_type=content_type, body=bytes(body),
+                           received_at=received_at, state="processing",
+                           sent_transaction_id=sent_transaction_id), True
 
     def claim(self, record_id: int, states: tuple[str, ...] = ("failed",)) -> bool:
         """Take a record in one of `states` for processing; False if someone else has it."""
