@@ -61,6 +61,19 @@ class InboxRecord:
     sent_transaction_id: str | None = None  # the SubmitReq this report is about, when we sent it
 
 
+class _Pending:
+    """One insert waiting for its group commit."""
+
+    __slots__ = ("row", "done", "rowid", "conflict", "error")
+
+    def __init__(self, row: tuple):
+        self.row = row
+        self.done = False
+        self.rowid: int | None = None
+        self.conflict: sqlite3.IntegrityError | None = None  # the insert was refused (a repeat?)
+        self.error: Exception | None = None  # the batch failed: nothing was stored
+
+
 INBOX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -198,6 +211,9 @@ class SqliteStore:
         # One writer at a time inside this process: SQLite's own busy handler would make waiting
         # threads sleep in millisecond steps; a lock hands over at once.
         self._write = threading.Lock()
+        self._batch = threading.Condition()  # inserts waiting for the next group commit
+        self._queue: list[_Pending] = []
+        self._leader = False
         with self._conn() as db:
             db.executescript(SENT_SCHEMA + self.extra_schema())
 
@@ -261,30 +277,78 @@ class SqliteStore:
 
         Returns the record and whether it is new; a request whose TransactionID (or report key)
         was seen before is not stored twice: the earlier record comes back instead.
+
+        Requests arriving together are committed together (group commit): one thread writes
+        every waiting insert in one transaction, so N concurrent messages cost one flush to disk,
+        not N; each caller returns only once its own row is durable.
         """
-        db = self._conn()
         received_at = utcnow()
-        try:
-            with self._write:
-                cur = db.execute(
-                    "INSERT INTO inbox (kind, transaction_id, message_id, recipient, status, peer, content_type, body,"
-                    " received_at, state, tid_key, report_key, sent_transaction_id)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,'processing',?,?,?)",
-                    (kind, transaction_id, message_id, recipient, status, peer, content_type, body,
-                     received_at.isoformat(), tid_key, report_key, sent_transaction_id),
-                )
-        except sqlite3.IntegrityError:
-            row = db.execute(
+        pending = _Pending((kind, transaction_id, message_id, recipient, status, peer, content_type, body,
+                            received_at.isoformat(), tid_key, report_key, sent_transaction_id))
+        with self._batch:
+            self._queue.append(pending)
+            while not pending.done:
+                if self._leader:
+                    self._batch.wait()
+                    continue
+                self._leader = True  # this thread writes the batch (its own request included)
+                batch, self._queue = self._queue, []
+                self._batch.release()
+                try:
+                    self._write_batch(batch)
+                finally:
+                    self._batch.acquire()
+                    self._leader = False
+                    self._batch.notify_all()
+        if pending.error is not None:
+            raise pending.error
+        if pending.conflict is not None:  # already there: the earlier record comes back
+            row = self._conn().execute(
                 "SELECT * FROM inbox WHERE (tid_key IS NOT NULL AND tid_key = ?) OR"
                 " (report_key IS NOT NULL AND report_key = ?) ORDER BY id LIMIT 1",
                 (tid_key, report_key),
             ).fetchone()
+            if row is None:  # not a repeat: some other constraint refused the row
+                raise pending.conflict
             return self._inbox_row(row), False
         # What was just written, without reading it (and the body) back.
-        return InboxRecord(id=cur.lastrowid, kind=kind, transaction_id=transaction_id, message_id=message_id,
+        return InboxRecord(id=pending.rowid, kind=kind, transaction_id=transaction_id, message_id=message_id,
                            recipient=recipient, status=status, peer=peer, content_type=content_type, body=bytes(body),
                            received_at=received_at, state="processing",
                            sent_transaction_id=sent_transaction_id), True
+
+    def _write_batch(self, batch: list[_Pending]) -> None:
+        db = self._conn()
+        try:
+            with self._write:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    for p in batch:
+                        try:
+                            p.rowid = db.execute(
+                                "INSERT INTO inbox (kind, transaction_id, message_id, recipient, status, peer,"
+                                " content_type, body, received_at, state, tid_key, report_key, sent_transaction_id)"
+                                " VALUES (?,?,?,?,?,?,?,?,?,'processing',?,?,?)", p.row,
+                            ).lastrowid
+                        except sqlite3.IntegrityError as exc:
+                            if not db.in_transaction:  # the whole transaction went, not just this row
+                                raise
+                            p.conflict = exc  # most likely a repeat; only this statement is undone
+                    db.execute("COMMIT")  # the one flush to disk for the whole batch
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+        except Exception as exc:  # nothing of the batch is stored: every caller sees the error
+            for p in batch:
+                p.error = exc
+        except BaseException:
+            for p in batch:
+                p.error = RuntimeError("storing was interrupted")
+            raise
+        finally:
+            for p in batch:
+                p.done = True
 
     def claim(self, record_id: int, states: tuple[str, ...] = ("failed",)) -> bool:
         """Take a record in one of `states` for processing; False if someone else has it."""

@@ -1,0 +1,73 @@
+"""The SQLite store's group commit: concurrent accepts share a transaction, nothing is lost or doubled."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from mm7bind.store import SqliteStore
+
+
+def accept(store: SqliteStore, tid: str, body: bytes = b"<x/>"):
+    return store.accept(kind="DeliverReq", transaction_id=tid, message_id=None, recipient=None, status=None,
+                        peer="127.0.0.1", content_type="text/xml", body=body, tid_key=f"k:{tid}", report_key=None)
+
+
+def test_concurrent_accepts_are_grouped_and_each_comes_back_once(tmp_path):
+    store = SqliteStore(tmp_path / "inbox.db")
+    commits = []
+    real = store._write_batch
+
+    def counting(batch):
+        commits.append(len(batch))
+        real(batch)
+
+    store._write_batch = counting
+    start = threading.Barrier(16)
+
+    def one(i):
+        if i < 16:
+            start.wait()  # the first sixteen arrive together
+        return accept(store, f"t-{i % 100}", body=b"%d" % i)
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(one, range(200)))
+    new = [rec for rec, fresh in results if fresh]
+    repeats = [rec for rec, fresh in results if not fresh]
+    assert len(new) == 100 and len(repeats) == 100
+    assert sorted(r.transaction_id for r in new) == sorted(f"t-{i}" for i in range(100))
+    by_tid = {r.transaction_id: r for r in new}
+    for r in repeats:  # a repeat gets the first copy's record back, body and all
+        assert (r.id, r.body) == (by_tid[r.transaction_id].id, by_tid[r.transaction_id].body)
+    assert len(store.inbox()) == 100
+    assert sum(commits) == 200 and len(commits) < 200  # fewer flushes than messages
+    assert max(commits) > 1
+    fresh = SqliteStore(tmp_path / "inbox.db")  # what another process would see: all of it
+    assert len(fresh.inbox()) == 100
+    fresh.close()
+    store.close()
+
+
+def test_a_failed_commit_fails_every_caller_of_that_batch_and_stores_nothing(tmp_path):
+    store = SqliteStore(tmp_path / "inbox.db")
+    store._conn().execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON inbox WHEN NEW.transaction_id = 'boom'"
+        " BEGIN SELECT RAISE(ROLLBACK, 'disk on fire'); END")
+    with pytest.raises(sqlite3.IntegrityError, match="disk on fire"):
+        accept(store, "boom")
+    assert store.inbox() == []
+    rec, fresh = accept(store, "fine")  # the store is usable afterwards
+    assert fresh and [r.transaction_id for r in store.inbox()] == ["fine"]
+    store.close()
+
+
+def test_a_row_refused_for_another_reason_is_an_error_not_a_repeat(tmp_path):
+    store = SqliteStore(tmp_path / "inbox.db")
+    with pytest.raises(sqlite3.IntegrityError):
+        store.accept(kind=None, transaction_id="x", message_id=None, recipient=None, status=None, peer=None,
+                     content_type=None, body=b"", tid_key="k:x", report_key=None)  # kind is NOT NULL
+    assert store.inbox() == []
+    store.close()
