@@ -135,6 +135,14 @@ def _text(value: Any, var: XmlVar) -> str:
 
 
 @cache
+def _order(cls: type) -> Callable[[tuple[XmlVar, Any]], int]:
+    """Sort key of (variable, value) items of `cls` in schema order; the alternatives of a choice
+    share their group's place, so they keep the order they were given in (To, Cc, Bcc mixed)."""
+    _, choice_pos, choice_name, _ = _shape(cls)
+    return lambda item: choice_pos if item[0].name == choice_name else item[0].index
+
+
+@cache
 def _shape(cls: type) -> tuple[str | None, int | None, str | None, tuple[tuple[str, XmlVar], ...]]:
     """Per generated class: its own qname, the choice group's (name, position), required children."""
     index = _index(cls)
@@ -221,8 +229,7 @@ class TextBuilder:
     def make(self, cls: type, var: XmlVar | None, items: list[tuple[XmlVar, Any]], ordered: bool = False) -> Markup:
         tag = self.name(_shape(cls)[0]) if var is None else (self.roles.get(id(var)) or self.role(var))[1]
         if not ordered and len(items) > 1:
-            _, choice_pos, choice_name, _ = _shape(cls)
-            items = sorted(items, key=lambda it: choice_pos if it[0].name == choice_name else it[0].index)
+            items = sorted(items, key=_order(cls))
         attrs = text = None
         kids: list[str] = []
         roles = self.roles
@@ -309,12 +316,7 @@ class _Encoder:
             if value is None or (isinstance(value, (list, m.Recipients)) and len(value) == 0):
                 continue
             if kind is _VALUE:
-                if slot.plain and type(value) is str:  # most fields: a string, written as it is
-                    if (bad := invalid_xml_char(value)) is not None:
-                        raise EncodeError(f"{where}/{slot.head.lstrip('@')}: character U+{ord(bad):04X} cannot be sent in XML")
-                    out.append((slot.var, value))
-                else:
-                    out.append((slot.var, self.convert(slot.var, value, f"{where}/{slot.head.lstrip('@')}")))
+                out.append((slot.var, self.convert(slot.var, value, f"{where}/{slot.head.lstrip('@')}")))
             elif kind is _CHOICE:  # the address choice held by this very element (UserAgent)
                 out.extend(self.address_choice(cls, value, where))
             elif not slot.optional:
@@ -325,8 +327,7 @@ class _Encoder:
             for name, var in layout.required:
                 if var.name in present:
                     continue
-                sub = _index(var.clazz) if var.clazz is not None else None
-                if sub is not None and "#choice" not in sub and not any(v.required for v in sub.values()):
+                if _may_be_empty(var):
                     out.append((var, self.builder.make(var.clazz, var, [])))  # e.g. an empty SenderIdentification
                     added = True
                     continue
@@ -351,10 +352,6 @@ class _Encoder:
 
     def convert_one(self, var: XmlVar, value: Any, where: str) -> Any:
         cls = var.clazz
-        if type(value) is str and cls is None and var.types == _STR:  # the common case, checked first
-            if (bad := invalid_xml_char(value)) is not None:
-                raise EncodeError(f"{where}: character U+{ord(bad):04X} cannot be sent in XML")
-            return value
         if isinstance(value, m.Address) or (type(value) is str and cls is not None and _address_forms(cls)):
             return self.builder.make(cls, var, self.address_choice(cls, value, where))
         if isinstance(value, m.Recipients):
@@ -378,12 +375,6 @@ class _Encoder:
         return [(choice, self.leaf(choice, addr, where))]
 
     def leaf(self, choice: XmlVar, addr: m.Address, where: str) -> Any:
-        if not addr.display_only and addr.address_coding is None and addr.id is None and type(addr.value) is str:
-            text_var = _index(choice.clazz).get("text()")  # a bare address: only its text
-            if text_var is not None and text_var.types == _STR:
-                if (bad := invalid_xml_char(addr.value)) is not None:
-                    raise EncodeError(f"{where}/text(): character U+{ord(bad):04X} cannot be sent in XML")
-                return self.builder.make(choice.clazz, choice, [(text_var, addr.value)], True)
         values = {
             "text()": addr.value,
             "@displayOnly": addr.display_only or None,
@@ -491,6 +482,12 @@ _STATUS_FIELDS = tuple(f for f in _fields(m.Status) if f[0] != "details")  # Det
 _VALUE, _CHOICE, _GROUP, _ABSENT = "value", "choice", "group", "absent"
 
 
+def _may_be_empty(var: XmlVar) -> bool:
+    """A required child element whose type has no required content (written as <X/> when unset)."""
+    sub = _index(var.clazz) if var.clazz is not None else None
+    return sub is not None and "#choice" not in sub and not any(v.required for v in sub.values())
+
+
 def _given(value: Any) -> bool:
     return value is not None and not (isinstance(value, (list, m.Recipients)) and len(value) == 0)
 
@@ -515,11 +512,7 @@ class _Slot:
 class _Layout:
     slots: tuple[_Slot, ...]  # in schema order, so the walk emits children in order without sorting
     required: tuple[tuple[str, XmlVar], ...]
-    choice: tuple[int | None, str | None]
-
-    def order(self, item: tuple[XmlVar, Any]) -> int:
-        pos, name = self.choice
-        return pos if item[0].name == name else item[0].index
+    order: Callable[[tuple[XmlVar, Any]], int]  # sort key of (variable, value) items
 
 
 @cache
@@ -527,10 +520,11 @@ def _layout(cls: type, fields: tuple[tuple[str, str, bool], ...]) -> _Layout:
     """The walk for `fields` into generated `cls`, worked out once: paths split, children looked up
     in xsdata's metadata, slots put in schema order. The official XSD binds the same way."""
     index = _index(cls)
-    _, choice_pos, choice_name, required = _shape(cls)
+    _, choice_pos, _, required = _shape(cls)
+    order = _order(cls)
 
     def key(var: XmlVar) -> int:
-        return choice_pos if var.name == choice_name else var.index
+        return order((var, None))
 
     slots: list[_Slot] = []
     nested: dict[str, list[tuple[str, str, bool]]] = {}
@@ -552,7 +546,7 @@ def _layout(cls: type, fields: tuple[tuple[str, str, bool], ...]) -> _Layout:
         else:
             slots.append(_Slot(key(var), _GROUP, None, head, var, _layout(var.clazz, tuple(sub)), tuple(n for n, _, _ in sub)))
     slots.sort(key=lambda s: s.key)  # stable: fields keep their order within one position
-    return _Layout(tuple(slots), required, (choice_pos, choice_name))
+    return _Layout(tuple(slots), required, order)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -621,8 +615,7 @@ def _nothing(enc: _Encoder, values: dict[str, Any], where: str) -> None:
 
 def _or_missing(op: Callable, name: str, var: XmlVar) -> Callable:
     """A required child: when the slot gives nothing, an empty element if that is valid, else an error."""
-    sub = _index(var.clazz) if var.clazz is not None else None
-    can_be_empty = sub is not None and "#choice" not in sub and not any(v.required for v in sub.values())
+    can_be_empty = _may_be_empty(var)
 
     def required_op(enc: _Encoder, values: dict[str, Any], where: str) -> str | None:
         out = op(enc, values, where)
