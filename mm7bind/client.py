@@ -393,6 +393,17 @@ def dump(direction: str, url: str, headers: dict, body) -> None:
 class _Operations:
     """Message building for the five VASP operations; `send` is the client's own."""
 
+    def _setup(self, urls, config: ClientConfig | None, store, sleep, settings: dict) -> ClientConfig:  # noqa: ANN001
+        """The configuration from a URL, URLs, a ClientConfig or keyword settings; the shared core."""
+        if isinstance(urls, ClientConfig):
+            config = urls
+        elif config is None:
+            config = ClientConfig(urls=tuple([urls] if isinstance(urls, str) else urls or ()), **settings)
+        self.config = config
+        self.core = ClientCore(config, store)
+        self.sleep = sleep
+        return config
+
     def submit(self, msg: m.SubmitReq, *, transaction_id: str | None = None):
         return self.send(msg, transaction_id=transaction_id)
 
@@ -442,13 +453,7 @@ class Client(_Operations):
         import requests  # noqa: PLC0415
         from requests.adapters import HTTPAdapter  # noqa: PLC0415
 
-        if isinstance(urls, ClientConfig):
-            config = urls
-        elif config is None:
-            config = ClientConfig(urls=tuple([urls] if isinstance(urls, str) else urls or ()), **settings)
-        self.config = config
-        self.core = ClientCore(config, store)
-        self.sleep = sleep
+        config = self._setup(urls, config, store, sleep, settings)
         session = requests.Session()
         adapter = HTTPAdapter(pool_connections=max(1, len(config.urls)), pool_maxsize=config.pool_size, max_retries=0)
         session.mount("http://", adapter)
@@ -518,13 +523,7 @@ class AsyncClient(_Operations):
         import httpx  # noqa: PLC0415
         from zeep.transports import AsyncTransport  # noqa: PLC0415
 
-        if isinstance(urls, ClientConfig):
-            config = urls
-        elif config is None:
-            config = ClientConfig(urls=tuple([urls] if isinstance(urls, str) else urls or ()), **settings)
-        self.config = config
-        self.core = ClientCore(config, store)
-        self.sleep = sleep
+        config = self._setup(urls, config, store, sleep, settings)
         auth = None
         if config.username is not None:
             auth = (httpx.DigestAuth if config.auth == "digest" else httpx.BasicAuth)(config.username, config.password or "")
