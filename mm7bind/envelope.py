@@ -38,7 +38,7 @@ from .errors import (
 from .tolerance import Collector, Normalizer, is_mm7_namespace, version_of_namespace
 from .validation import validate_element
 from .versions import SOAP_NS, Version
-from .xmlsafe import DEFAULT_LIMITS, XmlLimits, invalid_xml_char, parse_xml
+from .xmlsafe import DEFAULT_LIMITS, XmlLimits, hardened_parser, invalid_xml_char, parse_xml
 
 # Envelope namespaces seen instead of SOAP 1.1's (the Rel-5 spec examples, SOAP 1.2).
 WRONG_SOAP_NS = {
@@ -109,10 +109,6 @@ class Envelope:
 # Encoding
 
 
-# Re-reading our own output for validation: trusted bytes, but no reason to allow more.
-_OWN_OUTPUT = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-
-
 @cache
 def _serializer(encoding: str, declaration: bool) -> XmlSerializer:
     config = SerializerConfig(encoding=encoding, xml_declaration=declaration, ignore_default_attributes=True)
@@ -167,7 +163,7 @@ def encode(
     else:
         raise ValueError(f"unknown engine {engine!r} (direct or xsdata)")
     if validate:
-        issues = validate_element(etree.fromstring(data, _OWN_OUTPUT), version)
+        issues = validate_element(etree.fromstring(data, hardened_parser()), version)
         if issues:
             raise EncodeError(f"the {_kind(body)} would not be valid {version.name}: " + "; ".join(map(str, issues)))
     return data

@@ -127,6 +127,11 @@ class _ParserPool(threading.local):
 _pool = _ParserPool()
 
 
+def hardened_parser() -> etree.XMLParser:
+    """This thread's parser: no DTD, no entities, no network (lxml parsers are not shared)."""
+    return _pool.parser
+
+
 @dataclass
 class ParsedXml:
     root: etree._Element
