@@ -36,8 +36,8 @@ from .errors import (
     ValidationError,
 )
 from .tolerance import Collector, Normalizer, is_mm7_namespace, version_of_namespace
-from .validation import validate_element
-from .versions import SOAP_NS, Version
+from .validation import validate_element, validating_parser
+from .versions import MM7_NS_BASE, SOAP_NS, Version
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, hardened_parser, invalid_xml_char, parse_xml
 
 # Envelope namespaces seen instead of SOAP 1.1's (the Rel-5 spec examples, SOAP 1.2).
@@ -163,9 +163,11 @@ def encode(
     else:
         raise ValueError(f"unknown engine {engine!r} (direct or xsdata)")
     if validate:
-        issues = validate_element(etree.fromstring(data, hardened_parser()), version)
-        if issues:
-            raise EncodeError(f"the {_kind(body)} would not be valid {version.name}: " + "; ".join(map(str, issues)))
+        try:
+            etree.fromstring(data, validating_parser(version))
+        except etree.XMLSyntaxError as exc:
+            issues = validate_element(etree.fromstring(data, hardened_parser()), version) or [exc.msg]
+            raise EncodeError(f"the {_kind(body)} would not be valid {version.name}: " + "; ".join(map(str, issues))) from None
     return data
 
 
@@ -268,10 +270,12 @@ def decode(
     """
     if engine not in ("direct", "xsdata"):
         raise ValueError(f"unknown engine {engine!r} (direct or xsdata)")
-    parsed = parse_xml(data, charset_hint=charset_hint, limits=limits, where="SOAP envelope")
+    sniffed = _sniff_version(data)
+    parsed = parse_xml(data, charset_hint=charset_hint, limits=limits, where="SOAP envelope",
+                       validating=validating_parser(sniffed) if sniffed is not None else None)
     dev = Collector()
     dev.extend(parsed.deviations)
-    reader = _Reader(parsed.root, dev, engine)
+    reader = _Reader(parsed.root, dev, engine, sniffed if parsed.valid else None)
     env = reader.read()
     env.encoding = parsed.encoding
     env.deviations = dev.result()
@@ -281,6 +285,33 @@ def decode(
             deviations=env.deviations,
         )
     return env
+
+
+_MM7_NS = MM7_NS_BASE.encode("ascii")
+_SNIFFED: dict[bytes, Version | None] = {}
+
+
+def _sniff_version(data: bytes) -> Version | None:
+    """The version whose namespace is the only MM7 namespace the bytes mention, if any: the
+    document can then be validated while it is parsed (most are valid as sent)."""
+    i = data.find(_MM7_NS)
+    if i < 0:
+        return None
+    j = i + len(_MM7_NS)
+    ends = [e for e in (data.find(b'"', j, j + 64), data.find(b"'", j, j + 64)) if e >= 0]
+    if not ends:
+        return None
+    ns = data[i : min(ends)]
+    k = data.find(_MM7_NS, j)
+    while k >= 0:
+        if not data.startswith(ns, k) or data[k + len(ns) : k + len(ns) + 1] not in (b'"', b"'"):
+            return None
+        k = data.find(_MM7_NS, k + len(ns))
+    if ns not in _SNIFFED:
+        if len(_SNIFFED) > 64:  # namespaces come from peers: keep the memo bounded
+            _SNIFFED.clear()
+        _SNIFFED[ns] = versions.by_namespace(ns.decode("latin-1"))
+    return _SNIFFED[ns]
 
 
 class _Name(NamedTuple):
@@ -304,10 +335,11 @@ def _qname(el: etree._Element) -> _Name:
 
 
 class _Reader:
-    def __init__(self, root: etree._Element, dev: Collector, engine: str = "direct"):
+    def __init__(self, root: etree._Element, dev: Collector, engine: str = "direct", valid_as: Version | None = None):
         self.root = root
         self.dev = dev
         self.engine = engine
+        self.valid_as = valid_as  # the version whose schema accepted the tree while it was parsed
 
     def read(self) -> Envelope:
         root = self.root
@@ -347,25 +379,33 @@ class _Reader:
             version = self.locate(first, header_version)
             mm7_el = first
         transaction_id = self.transaction_value(tid_el, version)
-        normalizer = None
         if mm7_el is not None:
-            normalizer = Normalizer(version.namespace, self.dev, _qname(mm7_el).namespace)
-            mm7_el.tag = f"{{{version.namespace}}}{_qname(mm7_el).localname}"
+            source_ns = _qname(mm7_el).namespace
+            if source_ns != version.namespace:
+                mm7_el.tag = f"{{{version.namespace}}}{_qname(mm7_el).localname}"
             ncls, gen_cls = self.classes(mm7_el)
             if version.element_class(ncls.ELEMENT) is None:
                 # Lax envelope validation would skip an element the version does not declare.
                 self.dev.add("not-in-version", f"/Envelope/Body/{ncls.ELEMENT}", f"{ncls.ELEMENT} is not defined in {version.name}")
         # A valid document needs no repair: only what fails validation is normalised and re-checked.
-        issues = validate_element(self.root, version or versions.latest())
-        if issues and normalizer is not None:
+        # Without a deviation so far the tree is as parsed, so a parse-time validation in this
+        # version stands.
+        if self.valid_as is not None and version is self.valid_as and not self.dev:
+            issues = []
+        else:
+            issues = validate_element(self.root, version or versions.latest())
+        extras: list[m.VendorElement] = []
+        if issues and mm7_el is not None:
+            normalizer = Normalizer(version.namespace, self.dev, source_ns)
             normalizer.run(mm7_el, gen_cls)
+            extras = normalizer.extras
             issues = validate_element(self.root, version or versions.latest())
         for issue in issues:
             self.dev.add("schema", issue.path, issue.message)
         if mm7_el is None:
             return Envelope(transaction_id, fault, version)
         message = self.bind(mm7_el, ncls, gen_cls, version)
-        message.extras = normalizer.extras
+        message.extras = extras
         if fault is not None:
             fault.detail = message
             return Envelope(transaction_id, fault, version)
@@ -419,11 +459,13 @@ class _Reader:
             self.dev.add("unqualified-header", path, "TransactionID in no namespace (SOAP needs qualified headers)")
         elif version is not None and ns != version.namespace:
             self.dev.add("header-namespace", path, f"TransactionID in {ns}, the body in {version.namespace}")
-        if version is not None:
+        if version is not None and ns != version.namespace:
             tid_el.tag = f"{{{version.namespace}}}TransactionID"
         if len(tid_el):
             self.dev.add("unexpected-text", path, "child elements inside TransactionID ignored")
-        raw = "".join(tid_el.itertext())
+            raw = "".join(tid_el.itertext())
+        else:
+            raw = tid_el.text or ""
         value = raw.strip()
         if value != raw:
             self.dev.add("whitespace", path, "whitespace around the TransactionID removed")

@@ -106,7 +106,30 @@ def decode_words(value: str) -> str:
     return "".join(out)
 
 
-_PARAM_SPLIT = re.compile(r';(?=(?:[^"]*"[^"]*")*[^"]*$)')
+def _split_params(value: str) -> list[str]:
+    """Split at the semicolons outside quoted strings (which may hold ``\\"`` escapes)."""
+    out, start, quoted, i = [], 0, False, 0
+    while i < len(value):
+        ch = value[i]
+        if quoted and ch == "\\":
+            i += 2
+            continue
+        if ch == '"':
+            quoted = not quoted
+        elif ch == ";" and not quoted:
+            out.append(value[start:i])
+            start = i + 1
+        i += 1
+    out.append(value[start:])
+    return out
+
+
+def _closed(quoted: str) -> bool:
+    """Whether a value starting with a quote ends with an unescaped one."""
+    if not quoted.endswith('"'):
+        return False
+    backslashes = len(quoted[:-1]) - len(quoted[:-1].rstrip("\\"))
+    return backslashes % 2 == 0
 
 
 def parse_params(value: str) -> tuple[str, dict[str, str]]:
@@ -115,15 +138,21 @@ def parse_params(value: str) -> tuple[str, dict[str, str]]:
     Parameter names are case-insensitive (lower-cased here); RFC 2231 continuations and charsets
     and RFC 2047 encoded words are decoded.
     """
-    if '"' not in value and "*" not in value and "=?" not in value:  # the usual, plain header
-        main, *rest = value.split(";")
-        plain = {}
-        for piece in rest:
-            name, eq, val = piece.partition("=")
-            if eq:
-                plain[name.strip().lower()] = val.strip()
-        return main.strip().lower(), plain
-    pieces = [p.strip() for p in _PARAM_SPLIT.split(value)]
+    if "*" not in value and "=?" not in value and "\\" not in value:
+        # The usual header: no RFC 2231/2047, no escapes, and no ";" inside a quoted value.
+        quoted = value.split('"')[1::2] if '"' in value else ()
+        if not (len(quoted) and value.count('"') % 2) and not any(";" in q for q in quoted):
+            main, *rest = value.split(";")
+            plain = {}
+            for piece in rest:
+                name, eq, val = piece.partition("=")
+                if eq:
+                    val = val.strip()
+                    if len(val) >= 2 and val[0] == '"' and val[-1] == '"':
+                        val = val[1:-1]
+                    plain[name.strip().lower()] = val
+            return main.strip().lower(), plain
+    pieces = [p.strip() for p in _split_params(value)]
     main = pieces[0].strip().lower() if pieces else ""
     params: dict[str, str] = {}
     extended: dict[str, dict[int, tuple[str, bool]]] = {}
@@ -132,8 +161,8 @@ def parse_params(value: str) -> tuple[str, dict[str, str]]:
             continue
         name, _, val = piece.partition("=")
         name, val = name.strip().lower(), val.strip()
-        if len(val) >= 2 and val[0] == '"' and val[-1] == '"':
-            val = re.sub(r"\\(.)", r"\1", val[1:-1])
+        if val[:1] == '"':  # a quoted string, closed or not (an unclosed one runs to the end)
+            val = re.sub(r"\\(.)", r"\1", val[1:-1] if len(val) >= 2 and _closed(val) else val[1:])
         m = re.fullmatch(r"([^*]+)\*(?:(\d+)(\*)?)?$", name) if "*" in name else None
         if m:
             base, index, star = m.group(1), m.group(2), m.group(3)

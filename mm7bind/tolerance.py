@@ -55,6 +55,9 @@ class Collector:
             return
         self.items.append(Deviation(code, path, message))
 
+    def __bool__(self) -> bool:
+        return bool(self.items or self._counts)
+
     def extend(self, devs: Iterable[Deviation]) -> None:
         for d in devs:
             self.add(d.code, d.path, d.message)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from .versions import SOAP_NS, Version, envelope_schema_path
+from .xmlsafe import HARDENED
 
 _REMOTE_ENVELOPE = {SOAP_NS, SOAP_NS.rstrip("/"), "http://schemas.xmlsoap.org/soap/envelope/envelope.xsd"}
 
@@ -44,6 +45,7 @@ class _Schemas(threading.local):
 
     def __init__(self) -> None:
         self.cache: dict[str, etree.XMLSchema] = {}
+        self.parsers: dict[str, etree.XMLParser] = {}
 
 
 _schemas = _Schemas()
@@ -57,6 +59,16 @@ def schema_for(version: Version) -> etree.XMLSchema:
         with _COMPILE:
             return _compile(version)
     return schema
+
+
+def validating_parser(version: Version) -> etree.XMLParser:
+    """This thread's hardened parser that validates against `version` while it parses: for a
+    valid document, one pass instead of a parse and then a walk of the tree (an XMLSyntaxError
+    when the document is malformed or invalid; `validate_element` then says what is wrong)."""
+    parser = _schemas.parsers.get(version.name)
+    if parser is None:
+        parser = _schemas.parsers[version.name] = etree.XMLParser(schema=schema_for(version), **HARDENED)
+    return parser
 
 
 def _compile(version: Version) -> etree.XMLSchema:

@@ -127,18 +127,25 @@ def get(name: str | Version) -> Version:
 
 
 def by_namespace(namespace: str) -> Version | None:
-    for v in _registry().values():
-        if v.namespace == namespace:
-            return v
-    return None
+    return _namespaces().get(namespace)
 
 
-def latest(release: int | None = None) -> Version:
-    """The newest version, or the newest of one release."""
+@cache
+def _namespaces() -> dict[str, Version]:
+    return {v.namespace: v for v in reversed(_registry().values())}  # the first one wins a tie
+
+
+@cache
+def _latest(release: int | None) -> Version:
     candidates = [v for v in _registry().values() if release is None or v.release == release]
     if not candidates:
         raise KeyError(f"no MM7 schema version for release {release}")
     return candidates[-1]
+
+
+def latest(release: int | None = None) -> Version:
+    """The newest version, or the newest of one release."""
+    return _latest(release)
 
 
 def closest_for_namespace(namespace: str) -> Version | None:

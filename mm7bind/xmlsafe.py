@@ -30,6 +30,7 @@ class XmlLimits:
 
 DEFAULT_LIMITS = XmlLimits()
 
+_UTF8_DECL = b'<?xml version="1.0" encoding="UTF-8"?>'
 _DECL = re.compile(r"\A(\s*)<\?xml\b([^>]*?)\?>")
 _ENCODING = re.compile(r"""\bencoding\s*=\s*["']([^"']*)["']""")
 _FORBIDDEN = re.compile(r"<!(DOCTYPE|ENTITY)\b", re.IGNORECASE)
@@ -110,18 +111,21 @@ def decode_text(
     raise MalformedXMLError(f"{where}: text is in no known character set (tried {', '.join(tried + ['utf-8', 'gb18030'])})")
 
 
+HARDENED = dict(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
+    remove_comments=True,
+    remove_pis=True,
+    collect_ids=False,
+)
+
+
 class _ParserPool(threading.local):
     def __init__(self) -> None:
-        self.parser = etree.XMLParser(
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            dtd_validation=False,
-            huge_tree=False,
-            remove_comments=True,
-            remove_pis=True,
-            collect_ids=False,
-        )
+        self.parser = etree.XMLParser(**HARDENED)
 
 
 _pool = _ParserPool()
@@ -137,6 +141,7 @@ class ParsedXml:
     root: etree._Element
     deviations: list[Deviation]
     encoding: str  # the codec the text was read with
+    valid: bool = False  # parsed by a validating parser, so schema-valid as it stands
 
 
 def parse_xml(
@@ -145,47 +150,67 @@ def parse_xml(
     charset_hint: str | None = None,
     limits: XmlLimits = DEFAULT_LIMITS,
     where: str = "XML",
+    validating: etree.XMLParser | None = None,
 ) -> ParsedXml:
-    """Parse untrusted XML bytes into an lxml tree, or raise a DecodeError subclass saying why."""
+    """Parse untrusted XML bytes into an lxml tree, or raise a DecodeError subclass saying why.
+
+    `validating` (a hardened parser with a schema, see validation.validating_parser) is tried
+    first on well-labelled UTF-8: one pass both parses and validates, and `ParsedXml.valid` says
+    the schema accepted the document as it is. Anything it refuses is parsed again as usual."""
     if len(data) > limits.max_bytes:
         raise LimitExceededError(f"{where}: {len(data)} bytes exceeds the limit of {limits.max_bytes}")
     if not data.strip():
         raise MalformedXMLError(f"{where}: empty document")
     devs: list[Deviation] = []
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[3:]
-        declared_bom = "utf-8"
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        declared_bom = "utf-16"
+    if data.startswith(_UTF8_DECL):  # the declaration most senders write: no need to read it
+        declared_bom, declared = None, "utf-8"
     else:
-        declared_bom = None
-    head = data[:400].decode("latin-1")
-    m = _DECL.match(head)
-    declared = declared_bom
-    if m:
-        enc = _ENCODING.search(m.group(2))
-        if enc and not declared_bom:
-            declared = enc.group(1)
+        if data.startswith(codecs.BOM_UTF8):
+            data = data[3:]
+            declared_bom = "utf-8"
+        elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            declared_bom = "utf-16"
+        else:
+            declared_bom = None
+        head = data[:400].decode("latin-1")
+        m = _DECL.match(head)
+        declared = declared_bom
+        if m:
+            enc = _ENCODING.search(m.group(2))
+            if enc and not declared_bom:
+                declared = enc.group(1)
+    markup = True  # whether "<!" (DOCTYPE, ENTITY, comment, CDATA) may be in the document
     root = None
+    valid = False
     used = "utf-8"
     label = (declared if declared is not None else charset_hint or "utf-8").strip().lower()
     if label == "utf-8" and not declared_bom and not data[:1].isspace():
         # The usual case: UTF-8 as labelled. lxml reads the bytes as they are (it checks the UTF-8).
-        if _FORBIDDEN_BYTES.search(data):
+        markup = b"<!" in data
+        if markup and _FORBIDDEN_BYTES.search(data):
             raise XMLSecurityError(f"{where}: DOCTYPE or ENTITY declarations are not allowed in SOAP messages")
-        try:
-            root = etree.fromstring(data, _pool.parser)
-        except etree.XMLSyntaxError:
-            root = None  # mislabelled, or malformed: the careful path below says which
+        if validating is not None:
+            try:
+                root = etree.fromstring(data, validating)
+                valid = True
+            except etree.XMLSyntaxError:
+                root = None  # invalid (or malformed): the plain parser and the reader's repairs decide
+        if root is None:
+            try:
+                root = etree.fromstring(data, _pool.parser)
+            except etree.XMLSyntaxError:
+                root = None  # mislabelled, or malformed: the careful path below says which
     if root is None:
+        markup = True
         root, used = _parse_decoded(data, declared, charset_hint, where, devs)
     if root is None:
         raise MalformedXMLError(f"{where}: no root element")
-    docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:  # belt and braces: the scan above
-        raise XMLSecurityError(f"{where}: DOCTYPE is not allowed in SOAP messages")
-    check_shape(root, limits, where, len(data))
-    return ParsedXml(root=root, deviations=devs, encoding=used)
+    if markup:
+        docinfo = root.getroottree().docinfo
+        if docinfo.doctype or docinfo.internalDTD is not None:  # belt and braces: the scans
+            raise XMLSecurityError(f"{where}: DOCTYPE is not allowed in SOAP messages")
+    check_shape(root, limits, where, data.count(b"<"))
+    return ParsedXml(root=root, deviations=devs, encoding=used, valid=valid)
 
 
 def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, where: str,
@@ -227,13 +252,14 @@ def _depth_probe(depth: int) -> etree.XPath:
 _COUNT = etree.XPath("count(//*)")
 
 
-def check_shape(root: etree._Element, limits: XmlLimits, where: str, size: int | None = None) -> None:
-    """Depth and element count within limits. `size` (bytes of the document) skips the checks no
-    document that small can fail: an element takes at least 4 bytes (<a/>), a level of nesting 7."""
-    if size is None or size >= 7 * (limits.max_depth + 1):
+def check_shape(root: etree._Element, limits: XmlLimits, where: str, tags: int | None = None) -> None:
+    """Depth and element count within limits. `tags` (how many "<" the document's bytes hold)
+    skips the checks it cannot fail: every element takes one "<", and n levels of nesting at least
+    2n - 1 (every start tag but the innermost has its end tag)."""
+    if tags is None or tags >= 2 * (limits.max_depth + 1) - 1:
         if _depth_probe(limits.max_depth + 1)(root):
             raise LimitExceededError(f"{where}: elements nested deeper than {limits.max_depth}")
-    if size is None or size > 4 * limits.max_elements:
+    if tags is None or tags > limits.max_elements:
         if _COUNT(root) > limits.max_elements:
             raise LimitExceededError(f"{where}: more than {limits.max_elements} elements")
 

@@ -166,3 +166,16 @@ def test_many_threads_validate_at_once():
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_depth_limit_with_the_fewest_tags_it_takes():
+    # The depth probe is skipped only when the document has too few "<" to be that deep:
+    # n levels need 2n - 1 of them (the innermost may close itself).
+    from mm7bind.xmlsafe import parse_xml  # noqa: PLC0415
+
+    limits = XmlLimits(max_depth=8)
+    with pytest.raises(mm7.LimitExceededError, match="nested deeper than 8"):
+        parse_xml(b"<a>" * 8 + b"<a/>" + b"</a>" * 8, limits=limits)
+    parse_xml(b"<a>" * 7 + b"<a/>" + b"</a>" * 7, limits=limits)
+    with pytest.raises(mm7.LimitExceededError, match="more than 5 elements"):
+        parse_xml(b"<a>" + b"<b/>" * 5 + b"</a>", limits=XmlLimits(max_elements=5))

@@ -471,6 +471,13 @@ def test_params_parser():
     assert p["boundary"] == 'x "y"'
     _, p = parse_params("image/jpeg; name*0*=UTF-8''%E5%9B%BE; name*1*=%E7%89%87; name*2=.jpg")
     assert p["name"] == "图片.jpg"
+    # an odd number of quotes because one is escaped, a backslash escaping itself, a quote never closed
+    _, p = parse_params('image/jpeg; name="a\\"b.jpg"; c=d')
+    assert p == {"name": 'a"b.jpg', "c": "d"}
+    _, p = parse_params('image/jpeg; name="dir\\\\"; c=d')
+    assert p == {"name": "dir\\", "c": "d"}
+    main, p = parse_params('image/jpeg; c=d; name="open.jpg')
+    assert main == "image/jpeg" and p == {"c": "d", "name": "open.jpg"}
 
 
 # ---------------------------------------------------------------------------------------------
