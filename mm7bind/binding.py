@@ -1036,23 +1036,49 @@ def from_element(el: etree._Element, ncls: type, cls: type) -> Any:
     """
     kwargs = {}
     kids = _children_by_name(el)
-    for name, path, first, target, is_list in _read_plan(ncls):
-        if path and first not in kids and first[0] not in "@t":
-            continue  # nothing there: the common case, checked without walking the path
-        raw = _element_path(el, kids, cls, path)
-        if raw is None:
-            continue
-        var, nodes = raw
-        kwargs[name] = [_element_value(n, var, target) for n in nodes] if is_list else _element_value(nodes[0], var, target)
+    for name, path, first, target, is_list, child, read in _read_plan(ncls, cls):
+        if child is not None:  # one child element: no path to walk
+            nodes = kids.get(first)
+            if not nodes:
+                continue
+            var = child
+        else:
+            if path and first not in kids and first[0] not in "@t":
+                continue  # nothing there: the common case, checked without walking the path
+            raw = _element_path(el, kids, cls, path)
+            if raw is None:
+                continue
+            var, nodes = raw
+            read = None
+        if read is not None:
+            kwargs[name] = [read(n) for n in nodes] if is_list else read(nodes[0])
+        else:
+            kwargs[name] = [_element_value(n, var, target) for n in nodes] if is_list else _element_value(nodes[0], var, target)
     return ncls(**kwargs)
 
 
 @cache
-def _read_plan(ncls: type) -> tuple[tuple[str, str, str, type | None, bool], ...]:
-    return tuple(
-        (f.name, path, path.split("/", 1)[0], _target(ncls, f.name), typing.get_origin(_hints(ncls)[f.name]) is list)
-        for f, path in _plan(ncls)
-    )
+def _read_plan(ncls: type, cls: type) -> tuple[tuple, ...]:
+    """Per field: (name, path, first step, target, is a list, the child's XmlVar when the path is
+    one child element, how to read such a child when it holds a plain value)."""
+    index = _index(cls)
+    plan = []
+    for f, path in _plan(ncls):
+        first = path.split("/", 1)[0]
+        target = _target(ncls, f.name)
+        child = index.get(path) if path and "/" not in path and path[0] not in "@t" else None
+        read = None
+        if child is not None and child.clazz is None and (target is None or issubclass(target, Enum)):
+            read = _plain_reader(child, target)
+        plan.append((f.name, path, first, target, typing.get_origin(_hints(ncls)[f.name]) is list, child, read))
+    return tuple(plan)
+
+
+def _plain_reader(var: XmlVar, target: type | None) -> Callable[[Any], Any]:
+    """What `_element_value` does for an element holding a plain value, decided once."""
+    if var.types == _STR and target is None:
+        return lambda node: node.text or ""
+    return lambda node: _neutral_scalar(_parse_scalar(node.text or "", var), target)
 
 
 def _children_by_name(el: etree._Element) -> dict[str, list[etree._Element]]:

@@ -200,6 +200,9 @@ def decode(
         body = bytes(body) if not isinstance(body, bytes) else body
     devs: list[Deviation] = []
     ctype, params = parse_params(content_type or "")
+    if ctype == "text/xml" and in_memory:  # bare SOAP as labelled: nothing to sniff
+        env = soap.decode(body, charset_hint=params.get("charset"), limits=xml_limits)
+        return _finish(env, strict)
     if in_memory:
         head = body[:4096]
     else:
