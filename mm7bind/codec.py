@@ -30,7 +30,7 @@ from .mime import (
     OutPart,
     _Encoded,
     format_filename_params,
-    new_boundary,
+    new_boundaries,
     parse_params,
     read_multipart,
     sniff_boundary,
@@ -113,8 +113,8 @@ def encode(
 def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, container_id: str,
                profile: Profile) -> HttpMessage:
     soap_id = profile.soap_content_id or new_content_id("soap")
-    outer = profile.boundary or new_boundary()
-    inner = profile.inner_boundary or new_boundary()
+    outer, inner = new_boundaries()
+    outer, inner = profile.boundary or outer, profile.inner_boundary or inner
     soap_part = OutPart(
         [
             ("Content-Type", f'text/xml; charset="{charset}"'),
@@ -148,8 +148,7 @@ def _leaf(part: Part, profile: Profile) -> OutPart:
     if part.filename:
         ctype += format_filename_params("name", part.filename, profile.filename_encoding)
     cte = profile.transfer_encoding
-    is_text = part.kind in ("text", "smil")
-    if cte == "quoted-printable" and not is_text:
+    if cte == "quoted-printable" and part.kind not in ("text", "smil"):
         cte = "base64"
     headers = [("Content-Type", ctype), ("Content-Transfer-Encoding", cte), ("Content-ID", f"<{part.content_id}>")]
     if part.content_location:

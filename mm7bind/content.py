@@ -250,8 +250,15 @@ _NOT_IN_ID = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def new_content_id(hint: str = "part") -> str:
-    safe = _NOT_IN_ID.sub("", hint)[:24] or "part"
+    safe = _SAFE_HINTS.get(hint)
+    if safe is None:
+        safe = _NOT_IN_ID.sub("", hint)[:24] or "part"
+        if len(_SAFE_HINTS) < 256:  # hints are mostly our own words ("soap", "smil"), file names rarely
+            _SAFE_HINTS[hint] = safe
     return f"{safe}-{os.urandom(6).hex()}@mm7bind"
+
+
+_SAFE_HINTS: dict[str, str] = {}
 
 
 @dataclass(eq=False)

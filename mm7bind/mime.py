@@ -219,9 +219,11 @@ def strip_id(value: str | None) -> str | None:
 # Writer
 
 
-def new_boundary() -> str:
-    # Unpredictable, so content supplied by others cannot contain it on purpose.
-    return "mm7bind-" + os.urandom(16).hex()
+def new_boundaries() -> tuple[str, str]:
+    """Two boundaries (outer and inner) from one draw of random bytes: unpredictable, so content
+    supplied by others cannot contain them on purpose."""
+    raw = os.urandom(32).hex()
+    return "mm7bind-" + raw[:32], "mm7bind-" + raw[32:]
 
 
 class _Encoded:
@@ -260,13 +262,8 @@ class Body(io.RawIOBase):
 
     def __init__(self, segments: list[bytes | _Encoded]):
         super().__init__()
-        self.segments = []
-        self.length = 0
-        for seg in segments:
-            n = len(seg) if type(seg) is bytes else seg.size
-            if n:
-                self.segments.append(seg)
-                self.length += n
+        self.segments = [seg for seg in segments if (len(seg) if type(seg) is bytes else seg.size)]
+        self.length = sum([len(seg) if type(seg) is bytes else seg.size for seg in self.segments])
         self._rewind()
 
     def _rewind(self) -> None:
@@ -341,19 +338,29 @@ CRLF = "\r\n"
 
 
 def write_multipart(parts: list[OutPart], boundary: str, preamble: str | None = None) -> list[bytes | _Encoded]:
-    """Segments of a multipart body: CRLF everywhere, headers never folded."""
+    """Segments of a multipart body: CRLF everywhere, headers never folded. Delimiters, headers
+    and payloads in memory are merged into as few segments as the encoded blobs allow."""
     segs: list[bytes | _Encoded] = []
-    if preamble:
-        segs.append(preamble.encode("ascii") + b"\r\n\r\n")
+    text: list[bytes] = [preamble.encode("ascii") + b"\r\n\r\n"] if preamble else []
+    _write_parts(parts, boundary, segs, text)
+    if text:
+        segs.append(b"".join(text))
+    return segs
+
+
+def _write_parts(parts: list[OutPart], boundary: str, segs: list, text: list[bytes]) -> None:
     for i, part in enumerate(parts):
         lines = "".join([f"{k}: {v}\r\n" for k, v in part.headers])
-        segs.append(f"{CRLF if i else ''}--{boundary}\r\n{lines}\r\n".encode("utf-8"))
+        text.append(f"{CRLF if i else ''}--{boundary}\r\n{lines}\r\n".encode("utf-8"))
         if part.children:
-            segs.extend(write_multipart(part.children, part.boundary))
+            _write_parts(part.children, part.boundary, segs, text)
+        elif type(part.payload) is bytes:
+            text.append(part.payload)
         elif part.payload is not None:
+            segs.append(b"".join(text))
+            text.clear()
             segs.append(part.payload)
-    segs.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
-    return segs
+    text.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
 
 
 # ---------------------------------------------------------------------------------------------
