@@ -397,7 +397,8 @@ def _part(leaf: InPart, devs: list[Deviation]) -> Part:
     if raw_cid and not raw_cid.strip().startswith("<") and not any(d.code == _noted_cid for d in devs):
         devs.append(Deviation(_noted_cid, leaf.path, f"Content-ID {raw_cid!r} without angle brackets"))
     params = leaf.params
-    disposition = parse_params(leaf.headers.get("content-disposition") or "")[1]
+    raw_disposition = leaf.headers.get("content-disposition")
+    disposition = parse_params(raw_disposition)[1] if raw_disposition else {}
     return Part(
         leaf.blob,
         leaf.content_type,

@@ -54,13 +54,15 @@ class Headers:
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()):
         self.items: list[tuple[str, str]] = list(items)
+        self._first: dict[str, str] | None = None  # lower-cased name → its first value, built on first look
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        name = name.lower()
-        for k, v in self.items:
-            if k.lower() == name:
-                return v
-        return default
+        first = self._first
+        if first is None:
+            first = self._first = {}
+            for k, v in self.items:
+                first.setdefault(k.lower(), v)
+        return first.get(name.lower(), default)
 
     def __contains__(self, name: str) -> bool:
         return self.get(name) is not None
@@ -367,6 +369,9 @@ def _write_parts(parts: list[OutPart], boundary: str, segs: list, text: list[byt
 # Reader
 
 
+_UNSET = object()
+
+
 @dataclass
 class InPart:
     """A part as read: headers, decoded payload (a blob), and children if it is a multipart."""
@@ -376,6 +381,10 @@ class InPart:
     children: list[InPart] = field(default_factory=list)
     path: str = ""
     _ctype: tuple[str, dict[str, str]] | None = field(default=None, repr=False)
+    _cid: object = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._cid = _UNSET
 
     def _parsed(self) -> tuple[str, dict[str, str]]:
         if self._ctype is None:  # parsed once: the reader and the codec both ask often
@@ -393,7 +402,9 @@ class InPart:
 
     @property
     def content_id(self) -> str | None:
-        return strip_id(self.headers.get("content-id"))
+        if self._cid is _UNSET:  # looked up often while the parts are matched to references
+            self._cid = strip_id(self.headers.get("content-id"))
+        return self._cid
 
     @property
     def content_location(self) -> str | None:
@@ -446,6 +457,11 @@ class _Reader:
         window = isinstance(source, _Window)
         if window:
             buf, lo, hi = source.data, source.lo, source.hi
+            count = self.count
+            parts = self.canonical(buf, lo, hi, delim, depth, path)
+            if parts is not None:
+                return parts
+            self.count = count  # read again by the general rules below
         else:
             buf, lo, hi = bytearray(), 0, 0
         eof = window
@@ -546,6 +562,63 @@ class _Reader:
             if not window:
                 del buf[:pos]
                 pos, hi = 0, len(buf)
+        return parts
+
+    def canonical(self, buf: bytes, lo: int, hi: int, delim: bytes, depth: int, path: str) -> list[InPart] | None:
+        """The parts of a multipart in memory written as we write them (CRLF delimiters with no
+        padding and no preamble, plain unfolded headers, a blank line after them), found with a
+        few searches; None when anything is unusual, for the general reader to take it from the
+        start, deviations and errors included."""
+        sep = b"\r\n" + delim
+        if not buf.startswith(delim + b"\r\n", lo) or hi - lo > len(buf):
+            return None
+        pos = lo + len(delim) + 2
+        spans = []
+        while True:
+            i = buf.find(sep, pos, hi)
+            if i < 0:
+                return None
+            after = buf[i + len(sep) : i + len(sep) + 2]
+            spans.append((pos, i))
+            if after == b"--":
+                break
+            if after != b"\r\n":
+                return None  # padding after the boundary, or a boundary-like line: the general rules
+            pos = i + len(sep) + 2
+        # Every line starting with the boundary must be one of these (LF-only delimiters are not).
+        if buf.count(b"\n" + delim, lo, hi) != len(spans):
+            return None
+        limit = self.limits.max_header_bytes
+        parts: list[InPart] = []
+        for start, end in spans:
+            head_end = buf.find(b"\r\n\r\n", start, end)
+            if head_end < 0 or head_end - start > limit:
+                return None
+            items = []
+            block = buf[start:head_end]
+            if block.count(b"\n") != block.count(b"\r\n") or b"\n " in block or b"\n\t" in block:
+                return None  # bare line ends or folded headers
+            for line in block.split(b"\r\n"):
+                m = _HEADER_LINE.match(line)
+                if not m or not _looks_like_header(m.group(1)) or not line.strip():
+                    return None
+                items.append((m.group(1).decode("latin-1"), _decode_header_bytes(m.group(2).strip()).strip()))
+            self.count += 1
+            if self.count > self.limits.max_parts:
+                raise LimitExceededError(f"{path}: more than {self.limits.max_parts} MIME parts")
+            part = InPart(Headers(items), path=f"{path}/part[{len(parts) + 1}]")
+            cte = part.headers.get("content-transfer-encoding")
+            if cte is None or cte.lower() in ("7bit", "8bit", "binary"):  # a view of the bytes as they are
+                if end - head_end - 4 > self.limits.max_part_bytes:
+                    raise LimitExceededError(f"a part is larger than the limit of {self.limits.max_part_bytes} bytes")
+                part.blob = ViewBlob(buf, head_end + 4, end)
+            else:
+                sink = self.sink(part)
+                sink.window(buf, head_end + 4, end)
+                sink.finish()
+            if part.is_multipart:
+                self.nested(part, depth)
+            parts.append(part)
         return parts
 
     def headers(self, buf, pos: int, fill, path: str, end) -> tuple[Headers, int]:

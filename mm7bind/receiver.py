@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,8 @@ from .mime import MimeLimits
 from .profiles import STANDARD, Profile
 from .status import RequestStatus, lookup
 from .store import InboxRecord, SentRecord
-from .xmlsafe import DEFAULT_LIMITS, XmlLimits
+from .binding import escape_text
+from .xmlsafe import DEFAULT_LIMITS, XmlLimits, invalid_xml_char
 
 log = logging.getLogger("mm7bind.receiver")
 
@@ -103,6 +105,7 @@ class Receiver:
         self.store = store
         self.config = config or ReceiverConfig(**settings)
         self.callables: dict[str, Callable] = {}
+        self._answers: dict[tuple, tuple] = {}  # plain_answer's templates
 
     def on(self, kind: str, fn: Callable | None = None):
         """Register a callable for "deliver", "delivery_report" or "read_reply" (usable as a decorator)."""
@@ -199,6 +202,8 @@ class Receiver:
             response = rsp_cls(status=status)
         self._mark(record, "handled", response.status.code, None)
         self._log(msg, ctx, response.status.code, started, "handled")
+        if response is not outcome:
+            return self.plain_answer(env, response)
         return self.answer(env, response)
 
     def _repeat(self, env: Envelope, record: InboxRecord) -> Response | None:
@@ -239,10 +244,10 @@ class Receiver:
 
     # -- answers ----------------------------------------------------------------------------------
 
-    def answer(self, env: Envelope, response: m.Message) -> Response:
+    def answer(self, env: Envelope, response: m.Message, tid: str | None = None) -> Response:
         """The response in the caller's version, with its MM7Version when that is valid there."""
         version = env.version or versions.latest()
-        tid = env.transaction_id or "0"
+        tid = tid or env.transaction_id or "0"
         if response.mm7_version is None and env.message is not None and env.message.mm7_version:
             try:
                 echoed = _with_version(response, env.message.mm7_version)
@@ -252,6 +257,28 @@ class Receiver:
                 pass  # the caller's MM7Version is not valid in its own namespace: use the default
         out = encode(response, transaction_id=tid, version=version, profile=self.config.profile)
         return Response(200, _headers(out), out.to_bytes())
+
+    def plain_answer(self, env: Envelope, response: m.Message) -> Response:
+        """`answer` for a response that is only a status (what most handlers give): its bytes are
+        encoded once per kind, status and version, and then only the TransactionID is filled in."""
+        tid = env.transaction_id or "0"
+        key = (type(response), response.status.code, response.status.text, response.status.details, env.version,
+               env.message.mm7_version if env.message is not None else None, self.config.profile)
+        template = self._answers.get(key)
+        if template is None:
+            marker = f"mm7bind-tid-{uuid.uuid4().hex}"
+            first = self.answer(env, response, marker)
+            head, sep, tail = first.body.partition(marker.encode("ascii"))
+            if not sep or marker.encode("ascii") in tail:
+                return self.answer(env, response)
+            if len(self._answers) >= 256:  # keys come from handlers' statuses: keep the memo bounded
+                self._answers.clear()
+            template = self._answers[key] = (head, tail, first.headers)
+        head, tail, headers = template
+        if invalid_xml_char(tid) is not None:
+            return self.answer(env, response)  # (which refuses it)
+        text = escape_text(tid).encode(self.config.profile.xml.encoding, "xmlcharrefreplace")
+        return Response(200, list(headers), head + text + tail)
 
     def fault(self, env: Envelope | None, version, code: str, status: int, text: str | None = None,
               details: str | None = None) -> Response:
@@ -293,6 +320,7 @@ def _with_version(msg: m.Message, mm7_version: str) -> m.Message:
 
 def _headers(out) -> list[tuple[str, str]]:
     return [("Content-Type", out.content_type)]
+
 
 
 def _get(headers: Mapping[str, str], name: str) -> str | None:

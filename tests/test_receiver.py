@@ -124,6 +124,22 @@ def test_answers_echo_the_callers_mm7version_when_valid():
     assert rsp["status"] == 200 and env.body.mm7_version == "6.8.0"
 
 
+@pytest.mark.parametrize("profile", [mm7.profiles.STANDARD, mm7.profiles.CMCC], ids=["standard", "cmcc"])
+def test_status_answers_from_a_template_are_the_encoder_s_bytes(profile):
+    rcv = mm7.Receiver(profile=profile)
+    tids = ["t-1", "a&b<c>d", "中文-ID", "x\ry", "'\"quoted\"'", "t-1"]
+    for version in ("REL-5-MM7-1-2", "REL-6-MM7-1-4"):
+        for mm7_version in (None, "5.3.0", "6.8.0"):
+            for tid in tids:
+                request = deliver(mm7_version=mm7_version) if mm7_version else deliver()
+                env = mm7.decode(mm7.encode(request, transaction_id=tid, version=version).to_bytes())
+                for status in (mm7.Status(1000), mm7.Status(2001, "bad", "details")):
+                    rsp = mm7.DeliverRsp(status=status)
+                    fast, slow = rcv.plain_answer(env, rsp), rcv.answer(env, rsp)
+                    assert (fast.status, fast.headers, fast.body) == (slow.status, slow.headers, slow.body)
+                    assert mm7.decode(fast.body, dict(fast.headers)["Content-Type"]).transaction_id == tid.strip()
+
+
 def test_handler_outcomes_and_registered_callables(store):
     rcv = mm7.Receiver(store=store)
     seen = []
