@@ -220,15 +220,18 @@ class SqliteStore:
     def extra_schema(self) -> str:
         return INBOX_SCHEMA
 
-    def _conn(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
+    def _conn(self, sync: str | None = None) -> sqlite3.Connection:
+        """This thread's connection; `sync="NORMAL"` gives its second one, for writes whose loss in a
+        power cut costs nothing (outcomes), so they need not switch the first one's setting."""
+        name = "db" if sync is None else "db_" + sync
+        db = getattr(self._local, name, None)
         if db is None:
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA synchronous={self.sync}")  # an acknowledged message must survive a crash
+            db.execute(f"PRAGMA synchronous={sync or self.sync}")  # an acknowledged message must survive a crash
             db.execute("PRAGMA busy_timeout=30000")
             db.row_factory = sqlite3.Row
-            self._local.db = db
+            setattr(self._local, name, db)
             with self._lock:
                 self._all.append(db)
         return db
@@ -362,16 +365,12 @@ class SqliteStore:
     def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None) -> None:
         # The outcome need not reach the disk before the answer: the WAL is flushed in order by the
         # next durable commit, and an outcome lost in a crash only means the message is replayed.
-        db = self._conn()
+        db = self._conn("NORMAL")
         with self._write:
-            db.execute("PRAGMA synchronous=NORMAL")
-            try:
-                db.execute(
-                    "UPDATE inbox SET state = ?, response_code = ?, error = ?, attempts = attempts + 1 WHERE id = ?",
-                    (state, response_code, error, record_id),
-                )
-            finally:
-                db.execute(f"PRAGMA synchronous={self.sync}")
+            db.execute(
+                "UPDATE inbox SET state = ?, response_code = ?, error = ?, attempts = attempts + 1 WHERE id = ?",
+                (state, response_code, error, record_id),
+            )
 
     @staticmethod
     def _inbox_row(row: sqlite3.Row) -> InboxRecord:
