@@ -569,25 +569,22 @@ class _Reader:
         padding and no preamble, plain unfolded headers, a blank line after them), found with a
         few searches; None when anything is unusual, for the general reader to take it from the
         start, deviations and errors included."""
-        sep = b"\r\n" + delim
+        line = b"\n" + delim  # every line that starts with the boundary, however it ends
         if not buf.startswith(delim + b"\r\n", lo) or hi - lo > len(buf):
             return None
         pos = lo + len(delim) + 2
         spans = []
         while True:
-            i = buf.find(sep, pos, hi)
+            i = buf.find(line, pos - 1, hi)
             if i < 0:
                 return None
-            after = buf[i + len(sep) : i + len(sep) + 2]
-            spans.append((pos, i))
+            after = buf[i + len(line) : i + len(line) + 2]
+            if buf[i - 1 : i] != b"\r" or after not in (b"--", b"\r\n"):
+                return None  # a bare LF, padding after the boundary, a boundary-like line: the general rules
+            spans.append((pos, i - 1))
             if after == b"--":
                 break
-            if after != b"\r\n":
-                return None  # padding after the boundary, or a boundary-like line: the general rules
-            pos = i + len(sep) + 2
-        # Every line starting with the boundary must be one of these (LF-only delimiters are not).
-        if buf.count(b"\n" + delim, lo, hi) != len(spans):
-            return None
+            pos = i + len(line) + 2
         limit = self.limits.max_header_bytes
         parts: list[InPart] = []
         for start, end in spans:

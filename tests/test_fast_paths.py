@@ -6,6 +6,8 @@ version, TransactionID, deviations) must be the same as parsing first and valida
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 import mm7bind as mm7
@@ -87,3 +89,73 @@ def test_a_valid_document_is_not_validated_twice(monkeypatch):
 
     monkeypatch.setattr(envelope, "validate_element", second_pass)
     assert mm7.decode_envelope(data).body.message_id == "m-1"
+
+
+# ---------------------------------------------------------------------------------------------
+# The MIME reader splits bodies written the canonical way with a few searches.
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from mm7bind import mime  # noqa: E402
+
+from .test_mime import BOUNDARYISH, JPEG, mime as handwritten, submit  # noqa: E402
+
+
+def _shape(parts) -> list:
+    return [(p.path, p.headers.items, p.blob.read() if p.blob else None, _shape(p.children)) for p in parts]
+
+
+def _read_both(body: bytes, boundary: str):
+    outcomes = []
+    for canonical in (True, False):
+        with pytest.MonkeyPatch.context() as mp:
+            if not canonical:
+                mp.setattr(mime._Reader, "canonical", lambda *a: None)
+            try:
+                parts, devs = mime.read_multipart(body, boundary, mime.MimeLimits(max_parts=12))
+                outcomes.append((_shape(parts), devs))
+            except mime.DecodeError as exc:
+                outcomes.append((type(exc), str(exc)))
+    assert outcomes[0] == outcomes[1]
+
+
+# Mostly plain bytes, so that most bodies are canonical; now and then something boundary-like.
+PAYLOAD = st.lists(st.one_of(st.binary(min_size=1, max_size=80), st.binary(min_size=1, max_size=80),
+                             st.binary(min_size=1, max_size=80), BOUNDARYISH, st.just(b"\r\n--b1"),
+                             st.just(b"\n--b1\r\n")), max_size=8).map(b"".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(payloads=st.lists(PAYLOAD, min_size=1, max_size=4), nl=st.sampled_from([b"\r\n", b"\r\n", b"\r\n", b"\n"]),
+       pad=st.sampled_from([b"", b"", b"", b" "]), data=st.data())
+def test_canonical_split_reads_what_the_general_reader_reads(payloads, nl, pad, data):
+    parts = [(["Content-Type: application/octet-stream", "Content-ID: <p%d>" % i], p) for i, p in enumerate(payloads)]
+    body = bytearray(handwritten(parts, boundary="b1", nl=nl, pad=pad))
+    for _ in range(data.draw(st.sampled_from([0, 0, 0, 1, 2]))):  # and now and then some damage
+        pos = data.draw(st.integers(0, len(body) - 1))
+        body[pos : pos + data.draw(st.integers(0, 4))] = data.draw(st.sampled_from([b"", b"\n", b"\r\n", b"--b1", b" "]))
+    _read_both(bytes(body), "b1")
+
+
+@pytest.mark.parametrize("cte", ["binary", "base64", "quoted-printable"])
+def test_canonical_split_of_our_own_bodies(cte):
+    c = mm7.Content(parts=[mm7.Part.from_bytes(JPEG, "image/jpeg"), mm7.Part.text("你好\r\n--x")])
+    out = mm7.encode(submit(c), transaction_id="t", profile=mm7.Profile(transfer_encoding=cte))
+    boundary = mime.parse_params(out.content_type)[1]["boundary"]
+    _read_both(out.to_bytes(), boundary)
+
+
+SIZED = st.tuples(st.integers(0, 2**32), st.integers(0, 3000)).map(lambda t: random.Random(t[0]).randbytes(t[1]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(payloads=st.lists(st.one_of(st.binary(max_size=40), SIZED), min_size=1, max_size=4))
+def test_canonical_split_of_clean_bodies_is_taken_and_exact(payloads):
+    parts = [(["Content-Type: application/octet-stream", "Content-ID: <p%d>" % i], p) for i, p in enumerate(payloads)
+             if b"\n--b1" not in p]
+    if not parts:
+        return
+    body = handwritten(parts, boundary="b1")
+    assert mime._Reader(mime.MimeLimits(), []).canonical(body, 0, len(body), b"--b1", 1, "") is not None
+    _read_both(body, "b1")
