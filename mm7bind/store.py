@@ -96,7 +96,19 @@ CREATE TABLE IF NOT EXISTS inbox (
 );
 CREATE INDEX IF NOT EXISTS inbox_state ON inbox (state);
 CREATE INDEX IF NOT EXISTS inbox_message_id ON inbox (message_id);
+-- Bodies live apart from the rows whose state changes, so that marking a message handled does not
+-- rewrite its body. (Files written before this table existed keep theirs in inbox.body.)
+CREATE TABLE IF NOT EXISTS inbox_body (
+    id INTEGER PRIMARY KEY,
+    body BLOB NOT NULL
+);
 """
+
+_INBOX_SELECT = (
+    "SELECT i.id, i.kind, i.transaction_id, i.message_id, i.recipient, i.status, i.peer, i.content_type,"
+    " COALESCE(b.body, i.body) AS body, i.received_at, i.state, i.response_code, i.error, i.attempts,"
+    " i.sent_transaction_id FROM inbox i LEFT JOIN inbox_body b ON b.id = i.id"
+)
 
 
 class MemoryStore:
@@ -307,8 +319,8 @@ class SqliteStore:
             raise pending.error
         if pending.conflict is not None:  # already there: the earlier record comes back
             row = self._conn().execute(
-                "SELECT * FROM inbox WHERE (tid_key IS NOT NULL AND tid_key = ?) OR"
-                " (report_key IS NOT NULL AND report_key = ?) ORDER BY id LIMIT 1",
+                _INBOX_SELECT + " WHERE (i.tid_key IS NOT NULL AND i.tid_key = ?) OR"
+                " (i.report_key IS NOT NULL AND i.report_key = ?) ORDER BY i.id LIMIT 1",
                 (tid_key, report_key),
             ).fetchone()
             if row is None:  # not a repeat: some other constraint refused the row
@@ -331,12 +343,14 @@ class SqliteStore:
                             p.rowid = db.execute(
                                 "INSERT INTO inbox (kind, transaction_id, message_id, recipient, status, peer,"
                                 " content_type, body, received_at, state, tid_key, report_key, sent_transaction_id)"
-                                " VALUES (?,?,?,?,?,?,?,?,?,'processing',?,?,?)", p.row,
+                                " VALUES (?,?,?,?,?,?,?,X'',?,'processing',?,?,?)", p.row[:7] + p.row[8:],
                             ).lastrowid
                         except sqlite3.IntegrityError as exc:
                             if not db.in_transaction:  # the whole transaction went, not just this row
                                 raise
                             p.conflict = exc  # most likely a repeat; only this statement is undone
+                            continue
+                        db.execute("INSERT INTO inbox_body (id, body) VALUES (?, ?)", (p.rowid, p.row[7]))
                     db.execute("COMMIT")  # the one flush to disk for the whole batch
                 except BaseException:
                     if db.in_transaction:
@@ -383,18 +397,18 @@ class SqliteStore:
         )
 
     def inbox_get(self, record_id: int) -> InboxRecord | None:
-        row = self._conn().execute("SELECT * FROM inbox WHERE id = ?", (record_id,)).fetchone()
+        row = self._conn().execute(_INBOX_SELECT + " WHERE i.id = ?", (record_id,)).fetchone()
         return self._inbox_row(row) if row else None
 
     def inbox(self, state: str | None = None, kind: str | None = None) -> list[InboxRecord]:
-        sql, args = "SELECT * FROM inbox WHERE 1=1", []
+        sql, args = _INBOX_SELECT + " WHERE 1=1", []
         if state:
-            sql += " AND state = ?"
+            sql += " AND i.state = ?"
             args.append(state)
         if kind:
-            sql += " AND kind = ?"
+            sql += " AND i.kind = ?"
             args.append(kind)
-        return [self._inbox_row(r) for r in self._conn().execute(sql + " ORDER BY id", args)]
+        return [self._inbox_row(r) for r in self._conn().execute(sql + " ORDER BY i.id", args)]
 
     def close(self) -> None:
         with self._lock:

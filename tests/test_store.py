@@ -71,3 +71,22 @@ def test_a_row_refused_for_another_reason_is_an_error_not_a_repeat(tmp_path):
                      content_type=None, body=b"", tid_key="k:x", report_key=None)  # kind is NOT NULL
     assert store.inbox() == []
     store.close()
+
+
+def test_bodies_are_kept_apart_from_the_state_and_older_files_still_read(tmp_path):
+    path = tmp_path / "inbox.db"
+    store = SqliteStore(path)
+    rec, _ = accept(store, "t-new", b"new body")
+    store.mark(rec.id, "handled", 1000)
+    with sqlite3.connect(path) as db:  # a row as files written before the body table hold it
+        db.execute("INSERT INTO inbox (kind, transaction_id, content_type, body, received_at, state, tid_key)"
+                   " VALUES ('DeliverReq', 't-old', 'text/xml', X'6f6c6420626f6479', '2024-01-01T00:00:00+00:00',"
+                   " 'failed', 'k:t-old')")
+        assert db.execute("SELECT length(body) FROM inbox WHERE id = ?", (rec.id,)).fetchone()[0] == 0
+    got = {r.transaction_id: r for r in store.inbox()}
+    assert got["t-new"].body == b"new body" and got["t-new"].state == "handled"
+    assert got["t-old"].body == b"old body" and store.inbox(state="failed")[0].transaction_id == "t-old"
+    assert store.inbox_get(rec.id).body == b"new body"
+    again, new = accept(store, "t-old", b"resent")
+    assert not new and again.body == b"old body"
+    store.close()
