@@ -26,6 +26,7 @@ from xsdata.formats.dataclass.models.elements import XmlMeta, XmlVar
 from xsdata.formats.dataclass.models.generics import AnyElement
 from xsdata.models.datatype import XmlDateTime, XmlDuration
 
+from . import lexical
 from . import messages as m
 from .errors import EncodeError, UnsupportedFieldError
 from .versions import Version
@@ -275,6 +276,9 @@ class _Encoder:
         self.version = version
         self.options = options
         self.builder = builder
+        # Whether every value written so far is proven to be what the schema accepts (see
+        # lexical.py); the generic paths do not prove, so they clear it.
+        self.proven = True
 
     def message(self, msg: m.Message, content_ref: m.ContentRef | None = None) -> Any:
         cls = self.version.element_class(msg.ELEMENT)
@@ -297,9 +301,11 @@ class _Encoder:
         if type(self.builder) is TextBuilder:
             program = self.builder.programs.get(id(layout))
             if program is None:
-                program = self.builder.programs[id(layout)] = _TextProgram.compile(cls, layout, self.builder)
+                program = self.builder.programs[id(layout)] = _TextProgram.compile(cls, layout, self.builder,
+                                                                                   self.version)
             if program is not _GENERIC:
                 return program.run(self, var, values, where)
+        self.proven = False
         return self.builder.make(cls, var, self.items(cls, layout, values, where), True)
 
     def items(self, cls: type, layout: _Layout, values: dict[str, Any], where: str) -> list[tuple[XmlVar, Any]]:
@@ -344,6 +350,7 @@ class _Encoder:
         raise UnsupportedFieldError(msg, field=field_name, version=self.version.name)
 
     def convert(self, var: XmlVar, value: Any, where: str) -> Any:
+        self.proven = False
         if isinstance(value, list) and not var.list_element and not var.tokens:
             raise EncodeError(f"{where} takes one value, not a list")
         if isinstance(value, list):
@@ -368,6 +375,7 @@ class _Encoder:
         return self.scalar(var.types, value, where)
 
     def address_choice(self, cls: type, addr: m.Address | str, where: str) -> list[tuple[XmlVar, Any]]:
+        self.proven = False
         addr = m.Address.parse(addr)
         choice = _address_forms(cls).get(str(addr.kind))
         if choice is None:
@@ -582,7 +590,7 @@ class _TextProgram:
         return Markup(f"<{tag}{attrs}>{''.join(kids)}</{tag}>")
 
     @classmethod
-    def compile(cls_, cls: type, layout: _Layout, builder: TextBuilder) -> Any:
+    def compile(cls_, cls: type, layout: _Layout, builder: TextBuilder, version: Version) -> Any:
         required = {var.name: (name, var) for name, var in layout.required}
         fed: dict[str, int] = {}
         for slot in layout.slots:
@@ -595,7 +603,7 @@ class _TextProgram:
         # (position, role, the field whose None means "nothing here" or None, op)
         entries: list[tuple[int, int, str | None, Callable]] = []
         for slot in layout.slots:
-            role, op = _slot_op(cls, slot, builder)
+            role, op = _slot_op(cls, slot, builder, version)
             skip_if_none = slot.name if slot.kind in (_VALUE, _CHOICE, _ABSENT) else None
             if slot.var is not None and slot.var.name in required:
                 op, skip_if_none = _or_missing(op, *required[slot.var.name]), None
@@ -642,7 +650,7 @@ def _bare_forms(cls: type, builder: TextBuilder) -> dict[str, str] | None:
     return out
 
 
-def _bare(addr: Any, forms: dict[str, str]) -> str | None:
+def _bare(addr: Any, forms: dict[str, str], enc: _Encoder) -> str | None:
     """`<Number>…</Number>` for an address with nothing but its value, else None (the general path)."""
     if type(addr) is str:
         addr = m.Address.parse(addr)
@@ -653,10 +661,21 @@ def _bare(addr: Any, forms: dict[str, str]) -> str | None:
     tag = forms.get(addr.kind)
     if tag is None or invalid_xml_char(addr.value) is not None:
         return None
+    _prove(enc, _text_check(enc.version, addr.kind), addr.value)
     return f"<{tag}>{escape_text(addr.value)}</{tag}>"
 
 
-def _structured_op(name: str, var: XmlVar, tag: str, path: str, builder: TextBuilder) -> Callable | None:
+def _text_check(version: Version, local_name: str, attribute: bool = False) -> Callable[[str], bool] | None:
+    return lexical.checks(version)[1 if attribute else 0].get(local_name)
+
+
+def _prove(enc: _Encoder, check: Callable[[str], bool] | None, text: str) -> None:
+    if check is None or not check(text):
+        enc.proven = False
+
+
+def _structured_op(name: str, var: XmlVar, tag: str, path: str, builder: TextBuilder,
+                   version: Version) -> Callable | None:
     """Fast ops for the structured children every message has: an address, the recipients, and
     simple content with optional attributes (ServiceCode); None when `var` is none of these."""
     index = _index(var.clazz)
@@ -665,7 +684,7 @@ def _structured_op(name: str, var: XmlVar, tag: str, path: str, builder: TextBui
 
         def address_op(enc: _Encoder, values: dict[str, Any], where: str) -> str | None:
             value = values[name]
-            leaf = _bare(value, forms)
+            leaf = _bare(value, forms, enc)
             if leaf is not None:
                 return f"<{tag}>{leaf}</{tag}>"
             return None if value is None else builder.item(var, enc.convert(var, value, f"{where}/{path}"))
@@ -685,7 +704,7 @@ def _structured_op(name: str, var: XmlVar, tag: str, path: str, builder: TextBui
                         if not addrs:
                             continue
                         role_tag, forms_ = role_forms.get(role, (None, None))
-                        leaves = [_bare(a, forms_) for a in addrs] if forms_ is not None else [None]
+                        leaves = [_bare(a, forms_, enc) for a in addrs] if forms_ is not None else [None]
                         if None in leaves:
                             break
                         parts.append(f"<{role_tag}>{''.join(leaves)}</{role_tag}>")
@@ -699,10 +718,12 @@ def _structured_op(name: str, var: XmlVar, tag: str, path: str, builder: TextBui
             return recipients_op
     text_var = index.get("text()")
     if text_var is not None and text_var.types == _STR and not any(v.required for v in index.values() if v is not text_var):
+        check = _text_check(version, var.local_name)
 
         def text_op(enc: _Encoder, values: dict[str, Any], where: str) -> str | None:
             value = values[name]
             if type(value) is str and invalid_xml_char(value) is None:
+                _prove(enc, check, value)
                 return f"<{tag}>{escape_text(value)}</{tag}>"
             return None if value is None else builder.item(var, enc.convert(var, value, f"{where}/{path}"))
 
@@ -710,7 +731,7 @@ def _structured_op(name: str, var: XmlVar, tag: str, path: str, builder: TextBui
     return None
 
 
-def _slot_op(cls: type, slot: _Slot, builder: TextBuilder) -> tuple[int, Callable]:
+def _slot_op(cls: type, slot: _Slot, builder: TextBuilder, version: Version) -> tuple[int, Callable]:
     name, head, var, kind = slot.name, slot.head, slot.var, slot.kind
     if kind is _ABSENT:
         optional = slot.optional
@@ -742,7 +763,7 @@ def _slot_op(cls: type, slot: _Slot, builder: TextBuilder) -> tuple[int, Callabl
     role, tag = builder.role(var)
     path = head.lstrip("@")
     if role is _ELEMENT and var.clazz is not None and not var.list_element:
-        special = _structured_op(name, var, tag, path, builder)
+        special = _structured_op(name, var, tag, path, builder, version)
         if special is not None:
             return role, special
     esc = escape_attribute if role is _ATTRIBUTE else escape_text
@@ -754,6 +775,8 @@ def _slot_op(cls: type, slot: _Slot, builder: TextBuilder) -> tuple[int, Callabl
         elif len(var.types) == 1 and isinstance(var.types[0], type) and issubclass(var.types[0], Enum):
             literal = {e.value: fmt(esc(e.value)) for e in var.types[0] if isinstance(e.value, str)}
     plain = slot.plain
+    check = _text_check(version, var.local_name, role is _ATTRIBUTE) if plain else None
+    nested = role is _ELEMENT and var.clazz is not None and not var.list_element
 
     def value_op(enc: _Encoder, values: dict[str, Any], where: str) -> str | None:
         value = values[name]
@@ -762,6 +785,7 @@ def _slot_op(cls: type, slot: _Slot, builder: TextBuilder) -> tuple[int, Callabl
         kind_ = type(value)
         if kind_ is str:
             if plain and invalid_xml_char(value) is None:
+                _prove(enc, check, value)
                 return fmt(esc(value))
             if literal and value in literal:
                 return literal[value]
@@ -770,11 +794,17 @@ def _slot_op(cls: type, slot: _Slot, builder: TextBuilder) -> tuple[int, Callabl
                 return literal[value]
         elif isinstance(value, Enum) and literal and value.value in literal:
             return literal[value.value]
+        elif nested and kind_ in _NESTED:  # a structure of its own (Content): its program writes it
+            return enc.element(var.clazz, var, _layout(var.clazz, _fields(kind_)), vars(value), f"{where}/{path}")
         if isinstance(value, (list, m.Recipients)) and len(value) == 0:
             return None
         return builder.item(var, enc.convert(var, value, f"{where}/{path}"))
 
     return role, value_op
+
+
+# Neutral structures written by their own compiled layout when they sit in an element slot.
+_NESTED = frozenset({m.ContentRef})
 
 
 def _type_name(t: type) -> str:
@@ -821,7 +851,15 @@ def to_generated(msg: m.Message, version: Version, options: EncodeOptions = Enco
 def to_text(msg: m.Message, version: Version, builder: TextBuilder, options: EncodeOptions = EncodeOptions(),
             content_ref: m.ContentRef | None = None) -> Markup:
     """The XML text of `msg` in `version`, written in one pass from the same walk."""
-    return _Encoder(version, options, builder).message(msg, content_ref)
+    return write_text(msg, version, builder, options, content_ref)[0]
+
+
+def write_text(msg: m.Message, version: Version, builder: TextBuilder, options: EncodeOptions = EncodeOptions(),
+               content_ref: m.ContentRef | None = None) -> tuple[Markup, bool]:
+    """`to_text`, and whether every value in it is proven to be what the schema accepts (when it
+    is, the document needs no schema check: its structure comes from the schema's own layouts)."""
+    enc = _Encoder(version, options, builder)
+    return enc.message(msg, content_ref), enc.proven
 
 
 def transaction_id(version: Version, value: str, must_understand: bool = True, builder=OBJECTS) -> Any:

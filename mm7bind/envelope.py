@@ -24,7 +24,7 @@ from xsdata.formats.dataclass.parsers.handlers import LxmlEventHandler
 from xsdata.formats.dataclass.serializers import XmlSerializer
 from xsdata.formats.dataclass.serializers.config import SerializerConfig
 
-from . import binding, versions
+from . import binding, lexical, versions
 from . import messages as m
 from .errors import (
     DecodeError,
@@ -127,14 +127,16 @@ def encode(
     transaction_id: str,
     version: Version | str,
     style: XmlStyle = XmlStyle(),
-    validate: bool = True,
+    validate: bool | str = True,
     engine: str = "direct",
     content_ref: m.ContentRef | None = None,
 ) -> bytes:
     """The SOAP envelope for `body` in `version`, as bytes in `style.encoding`.
 
-    The result is checked against the version's schema (xsdata does not enforce patterns or
-    number ranges), so what leaves here is valid; `validate=False` skips that for trusted hot paths.
+    What leaves here is valid: either every value was proven against the schema's own types as it
+    was written (lexical.py; the structure comes from the schema's layouts), or the document is
+    checked against the version's schema (xsdata does not enforce patterns or number ranges).
+    `validate="always"` checks every document; `validate=False` skips the check for trusted hot paths.
     `engine="xsdata"` goes through the generated dataclasses and xsdata's serializer (the
     reference); the default writes the same document directly from the same walk, several times faster.
     `content_ref` replaces the message's own (the codec points it at the content part).
@@ -154,15 +156,16 @@ def encode(
     # A Fault's detail resets the default namespace; a prefix reads better there.
     mm7_prefix = style.mm7_prefix or ("mm7" if isinstance(body, Fault) else None)
     label = _label(style.encoding)
+    proven = False
     if engine == "xsdata":
         data = _encode_objects(body, str(transaction_id), version, style, options, mm7_prefix, label, content_ref)
     elif engine == "direct":
-        text = _encode_text(body, str(transaction_id), version, style, options, mm7_prefix, content_ref)
+        text, proven = _encode_text(body, str(transaction_id), version, style, options, mm7_prefix, content_ref)
         head = f'<?xml version="1.0" encoding="{label}"?>\n' if style.xml_declaration else ""
         data = (head + text).encode(style.encoding, errors="xmlcharrefreplace")
     else:
         raise ValueError(f"unknown engine {engine!r} (direct or xsdata)")
-    if validate:
+    if validate == "always" or (validate and not proven):
         try:
             etree.fromstring(data, validating_parser(version))
         except etree.XMLSyntaxError as exc:
@@ -192,18 +195,21 @@ def _encode_objects(body, transaction_id, version, style, options, mm7_prefix, l
     return text.encode(style.encoding, errors="xmlcharrefreplace")
 
 
-def _encode_text(body, transaction_id, version, style, options, mm7_prefix, content_ref) -> str:
+def _encode_text(body, transaction_id, version, style, options, mm7_prefix, content_ref) -> tuple[str, bool]:
+    """The envelope's text, and whether all of it is proven valid as written (Faults never are)."""
     env = style.envelope_prefix
     ns = version.namespace
     builder = binding.text_builder((SOAP_NS, env), (ns, mm7_prefix or ""))
     declare = f'xmlns:{env}="{SOAP_NS}" ' + (f'xmlns:{mm7_prefix}="{ns}"' if mm7_prefix else f'xmlns="{ns}"')
     header = binding.transaction_id(version, transaction_id, style.must_understand, builder)
     if isinstance(body, Fault):
-        content = _fault_text(body, env, builder, version, options)
+        content, proven = _fault_text(body, env, builder, version, options), False
     else:
-        content = binding.to_text(body, version, builder, options, content_ref)
+        content, proven = binding.write_text(body, version, builder, options, content_ref)
+        check = lexical.checks(version)[0].get("TransactionID")
+        proven = proven and check is not None and check(transaction_id)
     return (f"<{env}:Envelope {declare}><{env}:Header>{header}</{env}:Header>"
-            f"<{env}:Body>{content}</{env}:Body></{env}:Envelope>")
+            f"<{env}:Body>{content}</{env}:Body></{env}:Envelope>"), proven
 
 
 def _fault_text(fault: Fault, env: str, builder: binding.TextBuilder, version: Version, options) -> str:

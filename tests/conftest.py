@@ -22,3 +22,28 @@ def samples_dir() -> Path:
     if not SAMPLES.is_dir():
         pytest.skip("reference samples are not present")
     return SAMPLES
+
+
+@pytest.fixture(autouse=True)
+def every_envelope_we_emit_is_schema_valid(monkeypatch):
+    """Whatever a test sends, receives or answers: each SOAP envelope mm7bind writes is checked
+    here with lxml against its version's schema, independently of the encoder's own proof or check
+    (tests that switch validation off write invalid documents on purpose and are left alone)."""
+    from lxml import etree  # noqa: PLC0415
+
+    import mm7bind  # noqa: PLC0415
+    from mm7bind import envelope, versions  # noqa: PLC0415
+    from mm7bind.validation import validate_element  # noqa: PLC0415
+    from mm7bind.xmlsafe import hardened_parser  # noqa: PLC0415
+
+    real = envelope.encode
+
+    def checked(body, **kw):
+        data = real(body, **kw)
+        if kw.get("validate", True):
+            issues = validate_element(etree.fromstring(data, hardened_parser()), versions.get(kw["version"]))
+            assert issues == [], f"mm7bind wrote an invalid envelope: {issues}\n{data[:2000]!r}"
+        return data
+
+    monkeypatch.setattr(envelope, "encode", checked)
+    monkeypatch.setattr(mm7bind, "encode_envelope", checked)

@@ -1,0 +1,172 @@
+"""The encoder skips the schema check only for documents it proved valid while writing them.
+
+Soundness is what matters: whatever the values, a document the encoder calls proven must pass
+lxml's validation against the version's schema. The schema reading behind the proof (lexical.py)
+is tested on its own small schemas, including constructs it must decline to prove.
+"""
+
+from __future__ import annotations
+
+import typing
+from enum import Enum
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+import mm7bind as mm7
+from mm7bind import binding, envelope, lexical, validation
+from mm7bind import messages as m
+from mm7bind.errors import EncodeError
+from mm7bind.profiles import STANDARD
+from mm7bind.xmlsafe import hardened_parser
+
+from .builders import supported
+
+VERSIONS = mm7.versions.all_versions()
+KINDS = [m.SubmitReq, m.DeliverReq, m.CancelReq, m.ReplaceReq, m.SubmitRsp, m.DeliverRsp,  # (reports carry dates)
+         m.ExtendedCancelReq, m.ExtendedReplaceReq]
+TEXT = st.one_of(
+    st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12),
+    st.text(max_size=6),
+    st.from_regex(r"[A-Za-z0-9+.@ -]{1,12}", fullmatch=True),
+    st.sampled_from(["", " ", "6.8.0", "5.3.0", "1.2.3", "6.8", "Normal", "High", "normal", "Informational",
+                     "Personal", "Sender", "cid:x", "cid:a b", "a%zz", "&<>\"'", "\r\n", "中文", "x" * 300,
+                     "+8613800000000", "1065888", "a@b.cn", "\t", "1000"]),
+)
+
+
+REQUIRED = {"recipients", "recipient", "sender", "message_id", "cancel_id", "replace_id"}
+
+
+def _text_fields(ncls: type) -> list[tuple[str, typing.Any]]:
+    hints = binding._hints(ncls)
+    out = []
+    for name, path in ((f.name, f.metadata["xml"]) for f in m.xml_fields(ncls)):
+        args = typing.get_args(hints[name]) or (hints[name],)
+        out.append((name, path, args))
+    return out
+
+
+@st.composite
+def messages(draw, version: mm7.Version):
+    ncls = draw(st.sampled_from([k for k in KINDS if version.element_class(k.ELEMENT) is not None]))
+    values = {}
+    for name, path, args in _text_fields(ncls):
+        writable = name == "recipients" or any(a in args for a in (str, bool, m.Address, m.ContentRef))
+        if not writable or not supported(version, ncls, path) or (name not in REQUIRED and draw(st.integers(0, 3)) == 0):
+            continue
+        if name == "mm7_version":
+            values[name] = draw(st.one_of(st.sampled_from(version.mm7_versions), TEXT))
+        elif name == "recipients":
+            kinds = st.sampled_from([mm7.Number, mm7.ShortCode, mm7.RFC2822Address])
+            values[name] = [draw(kinds)(draw(TEXT)) for _ in range(draw(st.integers(1, 3)))]
+        elif m.Address in args:
+            values[name] = draw(st.one_of(TEXT, st.builds(lambda k, t: k(t), st.sampled_from(
+                [mm7.Number, mm7.ShortCode, mm7.RFC2822Address]), TEXT)))
+        elif m.ContentRef in args:
+            values[name] = m.ContentRef(href=draw(TEXT), allow_adaptations=draw(st.booleans()))
+        elif bool in args:
+            values[name] = draw(st.booleans())
+        elif str in args:
+            enums = [a for a in args if isinstance(a, type) and issubclass(a, Enum)]
+            members = [st.sampled_from(list(e)) for e in enums] + [st.sampled_from([x.value for x in e]) for e in enums]
+            values[name] = draw(st.one_of(*members, TEXT) if members else TEXT)
+    return ncls(**values)
+
+
+def _write(msg: m.Message, version: mm7.Version, tid: str) -> tuple[bytes, bool] | None:
+    try:
+        text, proven = envelope._encode_text(msg, tid, version, STANDARD.xml, binding.EncodeOptions(), None, None)
+    except EncodeError:
+        return None  # not sendable in this version at all: refused, nothing to prove
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + text).encode("utf-8"), proven
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), version=st.sampled_from(VERSIONS), tid=TEXT)
+def test_what_is_called_proven_is_valid(data, version, tid):
+    msg = data.draw(messages(version))
+    if not tid.strip() or any(ord(c) < 32 and c not in "\t\r\n" for c in tid):
+        return
+    written = _write(msg, version, tid)
+    if written is None or not written[1]:
+        return
+    root = etree.fromstring(written[0], hardened_parser())
+    assert validation.validate_element(root, version) == [], written[0]
+
+
+def test_typical_messages_are_proven_and_the_check_is_skipped(monkeypatch):
+    content = mm7.Content(parts=[mm7.Part.from_bytes(b"GIF89a" + bytes(20), "image/gif")])
+    msg = mm7.SubmitReq(vaspid="800001", vasid="1065888", service_code="100001", recipients=["+8613800000000"],
+                        sender_address=mm7.ShortCode("1065888"), subject="你好 & <hi>", delivery_report=True,
+                        priority="High", content=content)
+    for version in VERSIONS:
+        parsed = []
+        real = envelope.validating_parser
+        monkeypatch.setattr(envelope, "validating_parser", lambda v: parsed.append(v) or real(v))
+        out = mm7.encode(msg, transaction_id="t-1", version=version)
+        assert parsed == [], version.name  # proven: no schema pass
+        env = mm7.decode(out.to_bytes(), out.content_type, strict=True)
+        assert env.body.subject == "你好 & <hi>"
+        # a value the schema refuses is not proven: checked, and refused
+        with pytest.raises(EncodeError, match="MM7Version"):
+            mm7.encode(mm7.SubmitReq(mm7_version="6.8", recipients=["1"]), transaction_id="t", version=version)
+        assert parsed, version.name
+        monkeypatch.undo()
+
+
+def test_always_validates_on_request(monkeypatch):
+    parsed = []
+    real = envelope.validating_parser
+    monkeypatch.setattr(envelope, "validating_parser", lambda v: parsed.append(v) or real(v))
+    mm7.encode_envelope(mm7.CancelReq(message_id="m"), transaction_id="t", version="REL-6-MM7-1-4", validate="always")
+    assert parsed
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the schema
+
+
+def _schema(tmp_path, body: str) -> tuple[dict, dict]:
+    path = tmp_path / "s.xsd"
+    path.write_text('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:t="urn:t" targetNamespace="urn:t">'
+                    + body + "</xs:schema>")
+    elements, attributes = {}, {}
+    lexical._read(path, elements, attributes)
+    return elements, attributes
+
+
+def test_schema_reading(tmp_path):
+    el, at = _schema(tmp_path, """
+      <xs:simpleType name="Id"><xs:restriction base="xs:string"/></xs:simpleType>
+      <xs:simpleType name="V"><xs:restriction base="xs:string"><xs:pattern value="[0-9]+\\.[0-9]+"/></xs:restriction></xs:simpleType>
+      <xs:simpleType name="E"><xs:restriction base="t:Id"><xs:enumeration value="a"/><xs:enumeration value="b"/></xs:restriction></xs:simpleType>
+      <xs:simpleType name="Dot"><xs:restriction base="xs:string"><xs:pattern value="a.b"/></xs:restriction></xs:simpleType>
+      <xs:simpleType name="U"><xs:union memberTypes="xs:string xs:int"/></xs:simpleType>
+      <xs:simpleType name="L"><xs:restriction base="xs:string"><xs:maxLength value="3"/></xs:restriction></xs:simpleType>
+      <xs:complexType name="A"><xs:simpleContent><xs:extension base="t:Id"><xs:attribute name="k" type="xs:anyURI"/></xs:extension></xs:simpleContent></xs:complexType>
+      <xs:element name="Free" type="t:Id"/>
+      <xs:element name="Ver" type="t:V"/>
+      <xs:element name="Enum" type="t:E"/>
+      <xs:element name="Dotted" type="t:Dot"/>
+      <xs:element name="Union" type="t:U"/>
+      <xs:element name="Short" type="t:L"/>
+      <xs:element name="Addr" type="t:A"/>
+      <xs:element name="Int" type="xs:positiveInteger"/>
+      <xs:element name="Fixed" type="xs:string" fixed="x"/>
+      <xs:element name="Twice" type="xs:string"/>
+      <xs:element name="Twice" type="t:V"/>
+    """)
+    assert el["Free"]("any <text> at all") and el["Addr"]("") and at["k"]("cid:a@b") and not at["k"]("a b")
+    assert el["Ver"]("1.2") and not el["Ver"]("1.2.3") and not el["Ver"]("1x2")
+    assert el["Enum"]("a") and not el["Enum"]("c")
+    assert el["Short"]("abc") and not el["Short"]("abcd")
+    for unproven in ("Dotted", "Union", "Int", "Fixed", "Twice"):
+        assert el[unproven] is None, unproven
+
+
+def test_schema_with_includes_proves_nothing(tmp_path):
+    el, _ = _schema(tmp_path, '<xs:include schemaLocation="other.xsd"/><xs:element name="Free" type="xs:string"/>')
+    assert el["Free"] is None
