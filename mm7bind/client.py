@@ -224,6 +224,11 @@ class ClientCore:
         ctype = _header(headers, "content-type")
         retry_after = parse_retry_after(_header(headers, "retry-after"))
         kw = {"transaction_id": p.transaction_id, "url": url, "attempts": attempt}
+        if 300 <= status < 400:  # not followed: an MM7 request goes where it is configured to go
+            where = _header(headers, "location")
+            error = HTTPStatusError(f"HTTP {status} from {url}" + (f" (redirect to {where}, not followed)" if where else ""),
+                                    status=status, body=body, headers=dict(headers), **kw)
+            return self.again_or_raise(p, attempt, url, error, policy.retries_http(status), retry_after, tried)
         try:
             env = decode(body, ctype) if body.strip() else None
         except DecodeError as exc:
@@ -313,7 +318,8 @@ class ClientCore:
             if isinstance(outcome, Failure):
                 decision = self.on_transport_error(p, attempt, url, outcome.kind, outcome.error, tried)
             else:
-                dump(f"HTTP {outcome.status} from", url, dict(outcome.headers), outcome.body)
+                if log.isEnabledFor(logging.DEBUG):
+                    dump(f"HTTP {outcome.status} from", url, dict(outcome.headers), outcome.body)
                 decision = self.on_response(p, attempt, url, outcome.status, outcome.headers, outcome.body, tried)
             if isinstance(decision, Result):
                 return decision
@@ -329,6 +335,9 @@ class ClientCore:
     # -- records ----------------------------------------------------------------------------------
 
     def finish(self, p: Prepared, result: Result | None = None, error: SendError | None = None) -> None:
+        level = logging.INFO if error is None else logging.WARNING
+        if self.store is None and not log.isEnabledFor(level):
+            return  # nobody to tell
         msg = p.message
         recipients = [str(a) for a in getattr(msg, "recipients", None) or []]
         elapsed = time.monotonic() - p.started
@@ -440,7 +449,9 @@ def _transport_class():
         (binary MIME would fail) and ignores credentials; ours masks and truncates instead."""
 
         def post(self, address, message, headers):  # noqa: ANN001, ANN201
-            return self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout)
+            # Redirects are not followed: requests would repeat a POST answered 301/302 as a GET.
+            return self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
+                                     allow_redirects=False)
 
     return MM7Transport
 

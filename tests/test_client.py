@@ -148,6 +148,16 @@ def test_http_and_protocol_errors(reply, error, pattern):
             assert err.value.status == 404 and b"not here" in err.value.body
 
 
+@pytest.mark.parametrize("status", [301, 302, 307])
+def test_redirects_are_reported_not_followed(status):
+    # requests would repeat a POST answered 301/302 as a GET without the message
+    reply = Reply(status, b"", {"Location": "http://127.0.0.1:9/elsewhere"})
+    with FakeServer(lambda req: reply) as srv, client(srv.url) as c:
+        with pytest.raises(HTTPStatusError, match=f"HTTP {status} .*redirect to http://127.0.0.1:9/elsewhere") as err:
+            c.submit(submit())
+        assert err.value.status == status and len(srv.requests) == 1
+
+
 def test_wrong_response_type_is_a_protocol_error():
     with FakeServer(lambda req: mm7_reply(mm7.CancelRsp(), req.decode())) as srv, client(srv.url) as c:
         with pytest.raises(ProtocolError, match="expected SubmitRsp, got CancelRsp"):
