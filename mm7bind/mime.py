@@ -583,6 +583,9 @@ class _Reader:
                 return None  # a bare LF, padding after the boundary, a boundary-like line: the general rules
             spans.append((pos, i - 1))
             if after == b"--":
+                end = i + len(line) + 2
+                if end < hi and buf[end : end + 2] != b"\r\n":
+                    return None  # padding, a bare LF or text after the closing boundary: the general rules
                 break
             pos = i + len(line) + 2
         limit = self.limits.max_header_bytes
