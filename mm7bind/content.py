@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import mimetypes
 import os
 import re
@@ -250,15 +251,31 @@ _NOT_IN_ID = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def new_content_id(hint: str = "part") -> str:
+    """A Content-ID no other message will use: a random per-process prefix and a counter (ids must
+    be unique, not secret, so no system call per part)."""
     safe = _SAFE_HINTS.get(hint)
     if safe is None:
         safe = _NOT_IN_ID.sub("", hint)[:24] or "part"
         if len(_SAFE_HINTS) < 256:  # hints are mostly our own words ("soap", "smil"), file names rarely
             _SAFE_HINTS[hint] = safe
-    return f"{safe}-{os.urandom(6).hex()}@mm7bind"
+    return f"{safe}-{_ids.prefix}{next(_ids.counter):x}@mm7bind"
 
 
 _SAFE_HINTS: dict[str, str] = {}
+
+
+class _Ids:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.prefix = os.urandom(6).hex() + "-"
+        self.counter = itertools.count(1)
+
+
+_ids = _Ids()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_ids.reset)  # a forked worker must not repeat its parent's ids
 
 
 @dataclass(eq=False)
@@ -409,17 +426,35 @@ def make_smil(parts: list[Part], width: int = 176, height: int = 208, duration_m
 
     Parts are referenced by `cid:`; parts without a Content-ID get one here.
     """
-    slides: list[dict[str, Part]] = []
+    shown = []
     for p in parts:
         kind = p.kind
         if kind not in ("text", "image", "audio", "video"):
             continue
         if p.content_id is None:
             p.content_id = new_content_id(p.filename or kind)
+        shown.append((kind, p.content_id))
+    key = (tuple(shown), width, height, duration_ms)
+    text = _SMIL_TEXTS.get(key)
+    if text is None:  # the same parts are often sent again and again (bulk sending)
+        text = _smil_text(shown, width, height, duration_ms)
+        if len(_SMIL_TEXTS) >= 256:
+            _SMIL_TEXTS.clear()
+        _SMIL_TEXTS[key] = text
+    return Part(BytesBlob(text), "application/smil", charset="utf-8", content_id=new_content_id("smil"),
+                content_location="presentation.smil")
+
+
+_SMIL_TEXTS: dict[tuple, bytes] = {}
+
+
+def _smil_text(shown: list[tuple[str, str]], width: int, height: int, duration_ms: int) -> bytes:
+    slides: list[dict[str, tuple[str, str]]] = []
+    for kind, cid in shown:
         slot = "image" if kind in ("image", "video") else kind
         if not slides or slot in slides[-1]:  # a slide holds one picture, one text, one sound
             slides.append({})
-        slides[-1][slot] = p
+        slides[-1][slot] = (kind, cid)
     has_image = any("image" in s for s in slides)
     has_text = any("text" in s for s in slides)
     text_top = height // 2 if has_image else 0
@@ -436,10 +471,10 @@ def make_smil(parts: list[Part], width: int = 176, height: int = 208, duration_m
     lines += ["</layout>", "</head>", "<body>"]
     for slide in slides:
         lines.append(f'<par dur="{duration_ms}ms">')
-        for slot, p in slide.items():
-            src = quoteattr("cid:" + p.content_id)
+        for slot, (kind, cid) in slide.items():
+            src = quoteattr("cid:" + cid)
             if slot == "image":
-                tag = "video" if p.kind == "video" else "img"
+                tag = "video" if kind == "video" else "img"
                 lines.append(f'<{tag} src={src} region="Image"/>')
             elif slot == "text":
                 lines.append(f'<text src={src} region="Text"/>')
@@ -447,5 +482,4 @@ def make_smil(parts: list[Part], width: int = 176, height: int = 208, duration_m
                 lines.append(f"<audio src={src}/>")
         lines.append("</par>")
     lines += ["</body>", "</smil>", ""]
-    return Part(BytesBlob("\r\n".join(lines).encode("utf-8")), "application/smil", charset="utf-8",
-                content_id=new_content_id("smil"), content_location="presentation.smil")
+    return "\r\n".join(lines).encode("utf-8")
