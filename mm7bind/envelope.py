@@ -340,6 +340,9 @@ def _qname(el: etree._Element) -> _Name:
     return name
 
 
+_ENVELOPE, _HEADER, _BODY = (f"{{{SOAP_NS}}}{n}" for n in ("Envelope", "Header", "Body"))
+
+
 class _Reader:
     def __init__(self, root: etree._Element, dev: Collector, engine: str = "direct", valid_as: Version | None = None):
         self.root = root
@@ -348,6 +351,38 @@ class _Reader:
         self.valid_as = valid_as  # the version whose schema accepted the tree while it was parsed
 
     def read(self) -> Envelope:
+        if self.valid_as is not None:
+            env = self.read_plain()
+            if env is not None:
+                return env
+        return self.read_any()
+
+    def read_plain(self) -> Envelope | None:
+        """The envelope as we and most peers write it — Header with one TransactionID, Body with one
+        MM7 request or response, all in the version the schema accepted while parsing — read
+        without the checks `read_any` makes for everything else; None for anything else."""
+        root, ns = self.root, self.valid_as.namespace
+        if root.tag != _ENVELOPE or len(root) != 2:
+            return None
+        header, body = root
+        if header.tag != _HEADER or body.tag != _BODY or len(header) != 1 or len(body) != 1:
+            return None
+        tid_el, el = header[0], body[0]
+        if tid_el.tag != f"{{{ns}}}TransactionID" or len(tid_el) or not isinstance(el.tag, str):
+            return None
+        tid = tid_el.text
+        name = _qname(el)
+        ncls = m.MESSAGE_TYPES.get(name.localname)
+        if not tid or tid.strip() != tid or name.namespace != ns or ncls is None:
+            return None
+        gen_cls = versions.latest().element_class(name.localname)
+        if gen_cls is None or self.valid_as.element_class(name.localname) is None:
+            return None
+        message = self.bind(el, ncls, gen_cls, self.valid_as)
+        message.extras = []
+        return Envelope(tid, message, self.valid_as)
+
+    def read_any(self) -> Envelope:
         root = self.root
         qn = _qname(root)
         if qn.localname != "Envelope":
