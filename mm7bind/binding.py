@@ -775,7 +775,8 @@ def _slot_op(cls: type, slot: _Slot, builder: TextBuilder, version: Version) -> 
         elif len(var.types) == 1 and isinstance(var.types[0], type) and issubclass(var.types[0], Enum):
             literal = {e.value: fmt(esc(e.value)) for e in var.types[0] if isinstance(e.value, str)}
     plain = slot.plain
-    check = _text_check(version, var.local_name, role is _ATTRIBUTE) if plain else None
+    # (an element's or attribute's own declaration; simple content is checked by its element's op)
+    check = _text_check(version, var.local_name, role is _ATTRIBUTE) if plain and role in (_ELEMENT, _ATTRIBUTE) else None
     nested = role is _ELEMENT and var.clazz is not None and not var.list_element
 
     def value_op(enc: _Encoder, values: dict[str, Any], where: str) -> str | None:
