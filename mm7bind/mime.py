@@ -582,6 +582,8 @@ class _Reader:
             if buf[i - 1 : i] != b"\r" or after not in (b"--", b"\r\n"):
                 return None  # a bare LF, padding after the boundary, a boundary-like line: the general rules
             spans.append((pos, i - 1))
+            if self.count + len(spans) > self.limits.max_parts:
+                return None  # the general reader stops at the limit and says so
             if after == b"--":
                 end = i + len(line) + 2
                 if end < hi and buf[end : end + 2] != b"\r\n":

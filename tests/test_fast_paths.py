@@ -159,3 +159,20 @@ def test_canonical_split_of_clean_bodies_is_taken_and_exact(payloads):
     body = handwritten(parts, boundary="b1")
     assert mime._Reader(mime.MimeLimits(), []).canonical(body, 0, len(body), b"--b1", 1, "") is not None
     _read_both(body, "b1")
+
+
+def test_canonical_split_stops_counting_at_the_part_limit(monkeypatch):
+    # A body of a million empty parts must not be listed before the limit is applied.
+    body = b"--b1\r\n" + b"Content-Type: a/b\r\n\r\n\r\n--b1\r\n" * 1_000_000 + b"\r\n--b1--\r\n"
+    seen = []
+    real = mime._Reader.canonical
+
+    def spy(self, buf, lo, hi, *rest):
+        result = real(self, buf, lo, hi, *rest)
+        seen.append(result)
+        return result
+
+    monkeypatch.setattr(mime._Reader, "canonical", spy)
+    with pytest.raises(mime.LimitExceededError, match="more than 256 MIME parts"):
+        mime.read_multipart(body, "b1")
+    assert seen == [None]
