@@ -59,6 +59,15 @@ def _read(path: Path, elements: dict, attributes: dict) -> None:
             if el.get("name"):
                 (elements if el.tag.endswith("element") else attributes)[el.get("name")] = None
         return
+    # A name also used by reference to another schema's declaration may mean that one: no check.
+    target_ns = root.get("targetNamespace")
+    foreign = set()
+    for el in root.iter(f"{{{XS}}}element", f"{{{XS}}}attribute"):
+        ref = el.get("ref")
+        if ref:
+            prefix, _, local = ref.rpartition(":")
+            if el.nsmap.get(prefix or None) != target_ns:
+                foreign.add((el.tag, local))
     simple = {t.get("name"): t for t in root.findall(f"{{{XS}}}simpleType")}
     complex_ = {t.get("name"): t for t in root.findall(f"{{{XS}}}complexType")}
     reader = _Types(simple, complex_)
@@ -74,6 +83,8 @@ def _read(path: Path, elements: dict, attributes: dict) -> None:
         if name in target and target[name] is not check:
             check = None  # declared twice with different meanings
         target[name] = check
+    for tag, local in foreign:
+        (elements if tag == f"{{{XS}}}element" else attributes)[local] = None
 
 
 class _Types:

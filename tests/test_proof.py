@@ -135,7 +135,8 @@ def test_always_validates_on_request(monkeypatch):
 
 def _schema(tmp_path, body: str) -> tuple[dict, dict]:
     path = tmp_path / "s.xsd"
-    path.write_text('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:t="urn:t" targetNamespace="urn:t">'
+    path.write_text('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:t="urn:t" xmlns:o="urn:o"'
+                    ' targetNamespace="urn:t">'
                     + body + "</xs:schema>")
     elements, attributes = {}, {}
     lexical._read(path, elements, attributes)
@@ -162,12 +163,16 @@ def test_schema_reading(tmp_path):
       <xs:element name="Fixed" type="xs:string" fixed="x"/>
       <xs:element name="Twice" type="xs:string"/>
       <xs:element name="Twice" type="t:V"/>
+      <xs:element name="Refd" type="xs:string"/>
+      <xs:element name="Holder"><xs:complexType><xs:sequence><xs:element ref="o:Refd"/><xs:element ref="t:Free"/>
+        </xs:sequence></xs:complexType></xs:element>
     """)
     assert el["Free"]("any <text> at all") and el["Addr"]("") and at["k"]("cid:a@b") and not at["k"]("a b")
     assert el["Ver"]("1.2") and not el["Ver"]("1.2.3") and not el["Ver"]("1x2")
     assert el["Enum"]("a") and not el["Enum"]("c")
     assert el["Short"]("abc") and not el["Short"]("abcd")
-    for unproven in ("Dotted", "Union", "Int", "Fixed", "Twice"):
+    assert el["Free"] is not None  # a reference within the schema's own namespace changes nothing
+    for unproven in ("Dotted", "Union", "Int", "Fixed", "Twice", "Refd", "Holder"):
         assert el[unproven] is None, unproven
 
 
