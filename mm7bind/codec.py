@@ -152,12 +152,26 @@ def _leaf(part: Part, profile: Profile) -> OutPart:
         cte = "base64"
     headers = [("Content-Type", ctype), ("Content-Transfer-Encoding", cte), ("Content-ID", f"<{part.content_id}>")]
     if part.content_location:
-        headers.append(("Content-Location", quote(part.content_location, safe="/:@!$&'()*+,;=-._~")))
+        headers.append(("Content-Location", _location(part.content_location)))
     if cte == "quoted-printable":
         payload: bytes | _Encoded = quoted_printable(part.data)
     else:
         payload = _Encoded(part.blob, "base64" if cte == "base64" else "binary")
     return OutPart(headers, payload)
+
+
+def _location(location: str) -> str:
+    """Content-Location as written: percent-encoded where URLs need it (locations repeat, e.g. the
+    generated SMIL's, so each is encoded once)."""
+    quoted = _LOCATIONS.get(location)
+    if quoted is None:
+        quoted = quote(location, safe="/:@!$&'()*+,;=-._~")
+        if len(_LOCATIONS) < 1024:
+            _LOCATIONS[location] = quoted
+    return quoted
+
+
+_LOCATIONS: dict[str, str] = {}
 
 
 def quoted_printable(data: bytes) -> bytes:

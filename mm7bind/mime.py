@@ -326,13 +326,13 @@ class Body(io.RawIOBase):
         return data
 
 
-@dataclass
+@dataclass(slots=True)
 class OutPart:
     """A part to write: headers and payload (bytes, an encoded blob, or nested parts)."""
 
     headers: list[tuple[str, str]]
     payload: bytes | _Encoded | None = None
-    children: list[OutPart] = field(default_factory=list)
+    children: list[OutPart] | None = None
     boundary: str | None = None
 
 
