@@ -294,7 +294,7 @@ class _Encoder:
             values["mm7_version"] = self.version.default_mm7_version
         if content_ref is not None:
             values["content_ref"] = content_ref
-        return self.element(cls, None, _layout(cls, _fields(type(msg))), values, msg.ELEMENT)
+        return self.element(cls, None, _neutral_layout(cls, type(msg)), values, msg.ELEMENT)
 
     def element(self, cls: type, var: XmlVar | None, layout: _Layout, values: dict[str, Any], where: str) -> Any:
         """Generated `cls` (as element `var`, or the root) filled from the neutral values."""
@@ -366,7 +366,7 @@ class _Encoder:
         if isinstance(value, m.Status):
             return self.status(var, value, where)
         if dataclasses.is_dataclass(value):
-            return self.element(cls, var, _layout(cls, _fields(type(value))), vars(value), where)
+            return self.element(cls, var, _neutral_layout(cls, type(value)), vars(value), where)
         if cls is not None:  # simple content with attributes (ServiceCode): fill its text
             text_var = _index(cls).get("text()")
             if text_var is None:
@@ -521,6 +521,18 @@ class _Layout:
     slots: tuple[_Slot, ...]  # in schema order, so the walk emits children in order without sorting
     required: tuple[tuple[str, XmlVar], ...]
     order: Callable[[tuple[XmlVar, Any]], int]  # sort key of (variable, value) items
+
+
+def _neutral_layout(cls: type, ncls: type) -> _Layout:
+    """`_layout` for all fields of neutral class `ncls` (keyed by the two classes: cheaper to look
+    up than the fields themselves, on every message)."""
+    layout = _LAYOUTS.get((cls, ncls))
+    if layout is None:
+        layout = _LAYOUTS[(cls, ncls)] = _layout(cls, _fields(ncls))
+    return layout
+
+
+_LAYOUTS: dict[tuple[type, type], Any] = {}
 
 
 @cache
@@ -796,7 +808,7 @@ def _slot_op(cls: type, slot: _Slot, builder: TextBuilder, version: Version) -> 
         elif isinstance(value, Enum) and literal and value.value in literal:
             return literal[value.value]
         elif nested and kind_ in _NESTED:  # a structure of its own (Content): its program writes it
-            return enc.element(var.clazz, var, _layout(var.clazz, _fields(kind_)), vars(value), f"{where}/{path}")
+            return enc.element(var.clazz, var, _neutral_layout(var.clazz, kind_), vars(value), f"{where}/{path}")
         if isinstance(value, (list, m.Recipients)) and len(value) == 0:
             return None
         return builder.item(var, enc.convert(var, value, f"{where}/{path}"))

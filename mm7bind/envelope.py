@@ -152,7 +152,7 @@ def encode(
     for where, text in texts:
         if (bad := invalid_xml_char(text)) is not None:
             raise EncodeError(f"{where}: character U+{ord(bad):04X} cannot be sent in XML")
-    options = binding.EncodeOptions(timezone=style.timezone, drop_unsupported=style.drop_unsupported)
+    options = _options(style.timezone, style.drop_unsupported)
     # A Fault's detail resets the default namespace; a prefix reads better there.
     mm7_prefix = style.mm7_prefix or ("mm7" if isinstance(body, Fault) else None)
     label = _label(style.encoding)
@@ -174,6 +174,12 @@ def encode(
     return data
 
 
+@cache
+def _options(timezone: tzinfo | None, drop_unsupported: bool) -> binding.EncodeOptions:
+    return binding.EncodeOptions(timezone=timezone, drop_unsupported=drop_unsupported)
+
+
+@cache
 def _label(encoding: str) -> str:
     label = codecs.lookup(encoding).name.upper().replace("_", "-")
     return {"GB2312": "GB2312", "GBK": "GBK"}.get(label, label)
