@@ -202,7 +202,7 @@ class Receiver:
             response = rsp_cls(status=status)
         self._mark(record, "handled", response.status.code, None)
         self._log(msg, ctx, response.status.code, started, "handled")
-        if response is not outcome:
+        if response is not outcome:  # built here from a status: the template for it will do
             return self.plain_answer(env, response)
         return self.answer(env, response)
 

@@ -64,10 +64,10 @@ class InboxRecord:
 class _Pending:
     """One insert waiting for its group commit."""
 
-    __slots__ = ("row", "done", "rowid", "conflict", "error")
+    __slots__ = ("row", "body", "done", "rowid", "conflict", "error")
 
-    def __init__(self, row: tuple):
-        self.row = row
+    def __init__(self, row: tuple, body: bytes):
+        self.row, self.body = row, body
         self.done = False
         self.rowid: int | None = None
         self.conflict: sqlite3.IntegrityError | None = None  # the insert was refused (a repeat?)
@@ -298,8 +298,8 @@ class SqliteStore:
         not N; each caller returns only once its own row is durable.
         """
         received_at = utcnow()
-        pending = _Pending((kind, transaction_id, message_id, recipient, status, peer, content_type, body,
-                            received_at.isoformat(), tid_key, report_key, sent_transaction_id))
+        pending = _Pending((kind, transaction_id, message_id, recipient, status, peer, content_type,
+                            received_at.isoformat(), tid_key, report_key, sent_transaction_id), body)
         with self._batch:
             self._queue.append(pending)
             while not pending.done:
@@ -343,14 +343,14 @@ class SqliteStore:
                             p.rowid = db.execute(
                                 "INSERT INTO inbox (kind, transaction_id, message_id, recipient, status, peer,"
                                 " content_type, body, received_at, state, tid_key, report_key, sent_transaction_id)"
-                                " VALUES (?,?,?,?,?,?,?,X'',?,'processing',?,?,?)", p.row[:7] + p.row[8:],
+                                " VALUES (?,?,?,?,?,?,?,X'',?,'processing',?,?,?)", p.row,
                             ).lastrowid
                         except sqlite3.IntegrityError as exc:
                             if not db.in_transaction:  # the whole transaction went, not just this row
                                 raise
                             p.conflict = exc  # most likely a repeat; only this statement is undone
                             continue
-                        db.execute("INSERT INTO inbox_body (id, body) VALUES (?, ?)", (p.rowid, p.row[7]))
+                        db.execute("INSERT INTO inbox_body (id, body) VALUES (?, ?)", (p.rowid, p.body))
                     db.execute("COMMIT")  # the one flush to disk for the whole batch
                 except BaseException:
                     if db.in_transaction:
