@@ -149,6 +149,7 @@ def test_schema_reading(tmp_path):
       <xs:simpleType name="V"><xs:restriction base="xs:string"><xs:pattern value="[0-9]+\\.[0-9]+"/></xs:restriction></xs:simpleType>
       <xs:simpleType name="E"><xs:restriction base="t:Id"><xs:enumeration value="a"/><xs:enumeration value="b"/></xs:restriction></xs:simpleType>
       <xs:simpleType name="Dot"><xs:restriction base="xs:string"><xs:pattern value="a.b"/></xs:restriction></xs:simpleType>
+      <xs:simpleType name="Sub"><xs:restriction base="xs:string"><xs:pattern value="[a-z-[aeiou]]+"/></xs:restriction></xs:simpleType>
       <xs:simpleType name="U"><xs:union memberTypes="xs:string xs:int"/></xs:simpleType>
       <xs:simpleType name="L"><xs:restriction base="xs:string"><xs:maxLength value="3"/></xs:restriction></xs:simpleType>
       <xs:complexType name="A"><xs:simpleContent><xs:extension base="t:Id"><xs:attribute name="k" type="xs:anyURI"/></xs:extension></xs:simpleContent></xs:complexType>
@@ -156,6 +157,7 @@ def test_schema_reading(tmp_path):
       <xs:element name="Ver" type="t:V"/>
       <xs:element name="Enum" type="t:E"/>
       <xs:element name="Dotted" type="t:Dot"/>
+      <xs:element name="Consonants" type="t:Sub"/>
       <xs:element name="Union" type="t:U"/>
       <xs:element name="Short" type="t:L"/>
       <xs:element name="Addr" type="t:A"/>
@@ -172,7 +174,7 @@ def test_schema_reading(tmp_path):
     assert el["Enum"]("a") and not el["Enum"]("c")
     assert el["Short"]("abc") and not el["Short"]("abcd")
     assert el["Free"] is not None  # a reference within the schema's own namespace changes nothing
-    for unproven in ("Dotted", "Union", "Int", "Fixed", "Twice", "Refd", "Holder"):
+    for unproven in ("Dotted", "Consonants", "Union", "Int", "Fixed", "Twice", "Refd", "Holder"):
         assert el[unproven] is None, unproven
 
 
