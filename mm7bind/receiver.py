@@ -302,6 +302,8 @@ class Receiver:
 
     @staticmethod
     def _log(msg: m.Message, ctx: Context, code: int, started: float, outcome: str) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return
         info = {
             "operation": msg.ELEMENT, "transaction_id": ctx.transaction_id,
             "message_id": getattr(msg, "message_id", None), "status": code, "outcome": outcome,
