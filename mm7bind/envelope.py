@@ -300,7 +300,6 @@ def decode(
 
 
 _MM7_NS = MM7_NS_BASE.encode("ascii")
-_SNIFFED: dict[bytes, Version | None] = {}
 
 
 def _sniff_version(data: bytes) -> Version | None:
@@ -319,11 +318,7 @@ def _sniff_version(data: bytes) -> Version | None:
         if not data.startswith(ns, k) or data[k + len(ns) : k + len(ns) + 1] not in (b'"', b"'"):
             return None
         k = data.find(_MM7_NS, k + len(ns))
-    if ns not in _SNIFFED:
-        if len(_SNIFFED) > 64:  # namespaces come from peers: keep the memo bounded
-            _SNIFFED.clear()
-        _SNIFFED[ns] = versions.by_namespace(ns.decode("latin-1"))
-    return _SNIFFED[ns]
+    return versions.by_namespace(ns.decode("latin-1"))
 
 
 class _Name(NamedTuple):
@@ -378,12 +373,11 @@ class _Reader:
             return None
         tid = tid_el.text
         name = _qname(el)
-        ncls = m.MESSAGE_TYPES.get(name.localname)
-        if not tid or tid.strip() != tid or name.namespace != ns or ncls is None:
+        if not tid or tid.strip() != tid or name.namespace != ns or name.localname not in m.MESSAGE_TYPES:
             return None
-        gen_cls = versions.latest().element_class(name.localname)
-        if gen_cls is None or self.valid_as.element_class(name.localname) is None:
+        if self.valid_as.element_class(name.localname) is None:
             return None
+        ncls, gen_cls = self.classes(el)
         message = self.bind(el, ncls, gen_cls, self.valid_as)
         message.extras = []
         return Envelope(tid, message, self.valid_as)
