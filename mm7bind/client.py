@@ -442,16 +442,63 @@ class _Operations:
 
 
 def _transport_class():
+    import requests  # noqa: PLC0415
+    from requests.auth import HTTPBasicAuth  # noqa: PLC0415
+    from requests.cookies import RequestsCookieJar, merge_cookies  # noqa: PLC0415
+    from requests.structures import CaseInsensitiveDict  # noqa: PLC0415
+    from requests.utils import check_header_validity, get_auth_from_url  # noqa: PLC0415
     from zeep.transports import Transport  # noqa: PLC0415
 
     class MM7Transport(Transport):
         """zeep's Transport, posting our bytes. Its own debug logging decodes bodies as UTF-8
         (binary MIME would fail) and ignores credentials; ours masks and truncates instead."""
 
+        def __init__(self, *args, **kwargs):  # noqa: ANN002, ANN003
+            super().__init__(*args, **kwargs)
+            self._urls: dict[str, tuple[str, Any]] = {}
+
         def post(self, address, message, headers):  # noqa: ANN001, ANN201
             # Redirects are not followed: requests would repeat a POST answered 301/302 as a GET.
-            return self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
-                                     allow_redirects=False)
+            session = self.session
+            if type(message) is not bytes or session.trust_env:  # streams, or settings from the environment
+                return session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
+                                    allow_redirects=False)
+            return session.send(self.prepare(address, message, headers), timeout=self.operation_timeout,
+                                allow_redirects=False, proxies=session.proxies)
+
+        def prepare(self, address: str, body: bytes, headers: dict) -> requests.PreparedRequest:
+            """The request `session.post(address, data=body, headers=headers)` would send, built
+            directly: the same merged headers, cookies, hooks and auth, without requests' general
+            preparation of every call (re-parsing the URL, copying cookie jars, checking what kind
+            of body it got), which cost a small message's send about a fifth of its time."""
+            session = self.session
+            known = self._urls.get(address)
+            if known is None:  # once per configured URL: requests' own normalisation, credentials in it
+                p = requests.PreparedRequest()
+                p.prepare_url(address, None)
+                url_auth = get_auth_from_url(p.url)
+                if len(self._urls) > 64:
+                    self._urls.clear()
+                known = self._urls[address] = (p.url, HTTPBasicAuth(*url_auth) if any(url_auth) else None)
+            p = requests.PreparedRequest()
+            p.method, p.url = "POST", known[0]
+            merged = CaseInsensitiveDict(session.headers)
+            for name, value in headers.items():
+                if value is None:  # as requests merges: None removes a session header
+                    merged.pop(name, None)
+            merged.update((k, v) for k, v in headers.items() if v is not None)
+            for header in merged.items():
+                check_header_validity(header)
+            merged["Content-Length"] = str(len(body))
+            p.headers, p.body = merged, body
+            p.prepare_hooks(session.hooks)
+            # Its own jar, as requests gives each request: redirects and Digest's resend extend it.
+            p.prepare_cookies(merge_cookies(RequestsCookieJar(), session.cookies) if session.cookies
+                              else RequestsCookieJar())
+            auth = session.auth if session.auth is not None else known[1]
+            if auth is not None:
+                p.prepare_auth(auth)
+            return p
 
     return MM7Transport
 

@@ -259,6 +259,66 @@ def test_mutual_tls(tmp_path):
             c.submit(submit())
 
 
+def _as_requests_would(session, url, body, headers):
+    import requests
+
+    return session.prepare_request(requests.Request("POST", url, data=body, headers=headers))
+
+
+@pytest.mark.parametrize("setup", ["plain", "basic", "digest", "url-credentials", "cookies", "session-settings"])
+def test_requests_are_prepared_as_session_post_would(setup):
+    """The transport builds each request itself (cheaper than requests' general preparation); what
+    it builds must be what session.post would have sent, in every configuration that matters."""
+    import requests
+
+    url, kw = "http://127.0.0.1:9/mm7", {}
+    if setup == "basic":
+        kw = {"username": "sp", "password": "secret"}
+    elif setup == "digest":
+        kw = {"username": "sp", "password": "secret", "auth": "digest"}
+    elif setup == "url-credentials":
+        url = "http://sp:s%40cret@127.0.0.1:9/mm7?x=1"
+    with Client(url, **kw) as c:
+        s = c.session
+        if setup == "cookies":
+            s.cookies.set("route", "a1", domain="127.0.0.1", path="/")
+            s.cookies.set("other", "x", domain="elsewhere.example", path="/")
+        if setup == "session-settings":
+            s.headers["X-Session"] = "yes"
+            s.hooks["response"].append(lambda r, **kw: r)
+        headers = {"User-Agent": "mm7bind/test", "SOAPAction": '""', "Content-Type": "text/xml", "Accept": None}
+        body = b"<x/>" * 10
+        ours, theirs = c.transport.prepare(url, body, headers), _as_requests_would(s, url, body, headers)
+        assert (ours.method, ours.url, ours.body) == (theirs.method, theirs.url, theirs.body)
+        assert dict(ours.headers) == dict(theirs.headers)
+        assert len(ours.hooks["response"]) == len(theirs.hooks["response"])
+        if setup == "cookies":
+            assert ours.headers["Cookie"] == "route=a1"
+        if setup in ("basic", "url-credentials"):
+            assert ours.headers["Authorization"].startswith("Basic ")
+        bad = {**headers, "X-Bad": "a\r\nInjected: yes"}
+        with pytest.raises(requests.exceptions.InvalidHeader):
+            _as_requests_would(s, url, body, bad)
+        with pytest.raises(requests.exceptions.InvalidHeader):
+            c.transport.prepare(url, body, bad)
+
+
+def test_cookies_from_the_mmsc_and_credentials_in_the_url():
+    """A cookie the MMSC sets (a load balancer's, say) goes back with the next request; user and
+    password in the URL are sent as Basic auth, as requests does."""
+    def responder(req):
+        reply = default_responder(req)
+        reply.headers["Set-Cookie"] = "route=node-2; Path=/"
+        return reply
+
+    with FakeServer(responder, auth=mm7.auth.BasicAuth("sp", "s@cret")) as srv:
+        url = srv.url.replace("http://", "http://sp:s%40cret@")
+        with client(url) as c:
+            assert c.submit(submit()).ok and c.submit(submit()).ok
+        first, second = srv.requests
+        assert first.header("Cookie") is None and second.header("Cookie") == "route=node-2"
+
+
 def test_extra_headers_and_soapaction_from_the_profile():
     profile = mm7.Profile(soap_action='"http://example/mm7"')
     with FakeServer() as srv, client(srv.url, profile=profile, headers=(("X-Carrier-Id", "42"),)) as c:
