@@ -460,7 +460,7 @@ def _transport_class():
         def post(self, address, message, headers):  # noqa: ANN001, ANN201
             # Redirects are not followed: requests would repeat a POST answered 301/302 as a GET.
             session = self.session
-            if type(message) is not bytes or session.trust_env:  # streams, or settings from the environment
+            if type(message) is not bytes or session.trust_env or session.params:  # streams, environment, query
                 return session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
                                     allow_redirects=False)
             return session.send(self.prepare(address, message, headers), timeout=self.operation_timeout,

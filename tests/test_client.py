@@ -319,6 +319,13 @@ def test_cookies_from_the_mmsc_and_credentials_in_the_url():
         assert first.header("Cookie") is None and second.header("Cookie") == "route=node-2"
 
 
+def test_session_settings_the_direct_preparation_does_not_cover_take_requests_own_way():
+    with FakeServer() as srv, client(srv.url) as c:
+        c.session.params = {"carrier": "cm"}  # query parameters from the session
+        assert c.submit(submit()).ok
+        assert srv.requests[0].path == "/mm7?carrier=cm"
+
+
 def test_extra_headers_and_soapaction_from_the_profile():
     profile = mm7.Profile(soap_action='"http://example/mm7"')
     with FakeServer() as srv, client(srv.url, profile=profile, headers=(("X-Carrier-Id", "42"),)) as c:
