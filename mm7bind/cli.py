@@ -148,36 +148,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         out["http"] = {"start_line": start_line, "headers": headers}
     if args.extract:
         content = getattr(env.body, "content", None)
-        out["extracted"] = extract(content, Path(args.extract)) if content else []
+        out["extracted"] = content.save(args.extract) if content else []
     print(json.dumps(out, ensure_ascii=False, indent=2))
     return EXIT_OK
-
-
-def _safe_name(name: str) -> str:
-    """A file name from a part's own name, never a path (a hostile one must not escape DIR)."""
-    name = name.replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".")
-    name = "".join(c for c in name if c.isprintable() and c not in '<>:"|?*')
-    return name[:120]
-
-
-def extract(content: Content, target: Path) -> list[str]:
-    import mimetypes  # noqa: PLC0415
-
-    target.mkdir(parents=True, exist_ok=True)
-    written: list[str] = []
-    for i, part in enumerate(content.all_parts(), 1):
-        name = _safe_name(part.filename or part.content_location or part.content_id or "")
-        if not name:
-            ext = ".smil" if part.kind == "smil" else mimetypes.guess_extension(part.content_type) or ".bin"
-            name = f"part{i}{ext}"
-        stem, dot, ext = name.rpartition(".")
-        candidate, n = name, 1
-        while candidate in written or (target / candidate).exists():
-            n += 1
-            candidate = f"{stem}-{n}.{ext}" if dot else f"{name}-{n}"
-        part.blob.save(target / candidate)
-        written.append(candidate)
-    return written
 
 
 # ---------------------------------------------------------------------------------------------

@@ -234,6 +234,32 @@ def sniff_type(head: bytes, filename: str | None = None) -> str:
     return "application/octet-stream"
 
 
+_EXTENSION_FOR = {t: ext for ext, t in reversed(_EXTRA_TYPES.items())}  # the first listed wins
+_UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f\x7f<>:"|?*]')
+_HAS_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,8}$")
+
+
+def extension_for(content_type: str) -> str:
+    """A file extension for a content type (".bin" when nothing better is known)."""
+    ctype = content_type.split(";", 1)[0].strip().lower()
+    return _EXTENSION_FOR.get(ctype) or mimetypes.guess_extension(ctype) or ".bin"
+
+
+def file_name(part: Part) -> str:
+    """A file name for a part from its own name — filename, Content-Location, or Content-ID
+    without its @domain — never a path (a hostile name must not leave the folder), with an
+    extension from the content type when the name has none."""
+    name = part.filename or part.content_location
+    if not name and part.content_id:
+        name = part.content_id.split("@", 1)[0] or part.content_id
+    name = _UNSAFE_IN_NAME.sub("_", (name or "").replace("\\", "/").rsplit("/", 1)[-1]).strip().lstrip(".")[:120]
+    if not name:
+        name = "presentation" if part.kind == "smil" else part.kind
+    if not _HAS_EXTENSION.search(name):
+        name += extension_for(part.content_type)
+    return name
+
+
 def media_kind(content_type: str) -> str:
     """'text', 'image', 'audio', 'video', 'smil' or 'other'."""
     ctype = content_type.split(";", 1)[0].strip().lower()
@@ -403,6 +429,24 @@ class Content:
 
     def by_location(self, location: str) -> Part | None:
         return next((p for p in self.all_parts() if p.content_location == location), None)
+
+    def save(self, folder: str | os.PathLike, numbered: bool = False) -> list[str]:
+        """Write every part (SMIL first) into `folder` under its own name (see `file_name`);
+        `numbered` puts each part's position in front ("01-presentation.smil"). Names already
+        taken get "-2", "-3"... → the names written, in order."""
+        target = Path(folder)
+        target.mkdir(parents=True, exist_ok=True)
+        written: list[str] = []
+        for i, part in enumerate(self.all_parts(), 1):
+            name = f"{i:02d}-{file_name(part)}" if numbered else file_name(part)
+            stem, dot, ext = name.rpartition(".")
+            candidate, n = name, 1
+            while candidate in written or (target / candidate).exists():
+                n += 1
+                candidate = f"{stem}-{n}.{ext}" if dot else f"{name}-{n}"
+            part.blob.save(target / candidate)
+            written.append(candidate)
+        return written
 
     @property
     def total_size(self) -> int:

@@ -43,12 +43,9 @@ class SavingHandler(Handler):
                 "peer": ctx.peer, "deviations": [str(d) for d in ctx.deviations], "message": data}
         content = getattr(msg, "content", None)
         if content is not None:
-            files = []
-            for i, part in enumerate(content.all_parts(), 1):
-                name = f"{i:02d}-{_safe(part.filename or part.content_location or part.content_id or part.kind)}"
-                part.blob.save(folder / name)
-                files.append({"file": name, "content_type": part.content_type, "size": part.size})
-            info["parts"] = files
+            names = content.save(folder, numbered=True)
+            info["parts"] = [{"file": name, "content_type": part.content_type, "size": part.size}
+                             for name, part in zip(names, content.all_parts())]
         (folder / "message.json").write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
         return folder
 

@@ -133,6 +133,9 @@ def test_serve_receives_reports_and_mo(simulator, tmp_path):
     info = json.loads((mo_dir / "message.json").read_text(encoding="utf-8"))
     assert info["message"]["subject"] == "回复"
     assert [p["content_type"] for p in info["parts"]] == ["application/smil", "text/plain"]
+    smil_file, text_file = (p["file"] for p in info["parts"])
+    assert smil_file == "01-presentation.smil" and text_file.startswith("02-") and text_file.endswith(".txt")
+    assert (mo_dir / text_file).read_text(encoding="utf-8") == "收到"
     assert any(p.read_text(encoding="utf-8") == "收到" for p in mo_dir.iterdir() if p.name != "message.json")
     [report_dir] = (tmp_path / "in" / "DeliveryReportReq").iterdir()
     assert json.loads((report_dir / "message.json").read_text())["message"]["mm_status"] == "Retrieved"

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mm7bind as mm7
-from mm7bind.content import BytesBlob, FileBlob, SpooledBlob, make_smil, sniff_type
+from mm7bind.content import BytesBlob, FileBlob, SpooledBlob, file_name, make_smil, sniff_type
 from mm7bind.mime import MimeLimits, parse_params, read_multipart
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -550,3 +550,35 @@ def test_decode_from_a_stream_that_cannot_seek():
     _os.close(w)
     with _os.fdopen(r, "rb", buffering=0) as pipe:
         assert mm7.decode(pipe, "text/xml").body.message_id == "m"
+
+
+@pytest.mark.parametrize(("kw", "expected"), [
+    ({"filename": "../../etc/passwd"}, "passwd.txt"),            # never a path; the type gives the extension
+    ({"filename": "..\\..\\boot.ini"}, "boot.ini"),
+    ({"filename": "新年 card.jpg"}, "新年 card.jpg"),             # Chinese names kept
+    ({"filename": 'a<b>:"c|?*.gif\x00'}, "a_b___c___.gif_.txt"),
+    ({"content_location": "images/photo.jpg"}, "photo.jpg"),
+    ({"content_id": "text-1f2e-1@mm7bind"}, "text-1f2e-1.txt"),   # Content-ID: no @domain, type's extension
+    ({"content_id": "@odd"}, "@odd.txt"),
+    ({}, "text.txt"),
+    ({"filename": ".hidden"}, "hidden.txt"),
+])
+def test_file_name_for_a_part(kw, expected):
+    assert file_name(mm7.Part.text("x", **kw)) == expected
+
+
+def test_file_names_by_type():
+    assert file_name(mm7.Part.from_bytes(b"\xff\xd8\xff\xe0", "image/jpeg")) == "image.jpg"
+    assert file_name(mm7.Part.from_bytes(b"#!AMR\n", "audio/amr")) == "audio.amr"
+    assert file_name(mm7.Part.from_bytes(b"<smil/>", "application/smil")) == "presentation.smil"
+    assert file_name(mm7.Part.from_bytes(b"?", "application/x-unheard-of")) == "other.bin"
+
+
+def test_content_saved_into_a_folder(tmp_path):
+    content = mm7.Content(parts=[mm7.Part.text("one", filename="a.txt"), mm7.Part.text("two", filename="a.txt"),
+                                 mm7.Part.text("three", filename="../a.txt")], smil=mm7.Part.from_bytes(b"<smil/>", "application/smil"))
+    assert content.save(tmp_path / "plain") == ["presentation.smil", "a.txt", "a-2.txt", "a-3.txt"]
+    assert [(tmp_path / "plain" / n).read_bytes() for n in ("a.txt", "a-2.txt", "a-3.txt")] == [b"one", b"two", b"three"]
+    assert content.save(tmp_path / "plain") == ["presentation-2.smil", "a-4.txt", "a-5.txt", "a-6.txt"]  # nothing overwritten
+    assert content.save(tmp_path / "numbered", numbered=True) == ["01-presentation.smil", "02-a.txt", "03-a.txt", "04-a.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["numbered", "plain"]  # nothing written outside
