@@ -486,7 +486,8 @@ def _transport_class():
             for name, value in headers.items():
                 if value is None:  # as requests merges: None removes a session header
                     merged.pop(name, None)
-            merged.update((k, v) for k, v in headers.items() if v is not None)
+                else:
+                    merged[name] = value
             for header in merged.items():
                 check_header_validity(header)
             merged["Content-Length"] = str(len(body))
