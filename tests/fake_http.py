@@ -19,6 +19,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    peer_port: int = 0  # the client's port: tells connections apart
 
     def header(self, name: str) -> str | None:
         return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
@@ -66,7 +67,7 @@ class FakeServer:
             def do_POST(self):  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                req = Request("POST", self.path, dict(self.headers.items()), body)
+                req = Request("POST", self.path, dict(self.headers.items()), body, self.client_address[1])
                 if outer.auth is not None:
                     ok, stale = outer.auth.check("POST", self.path, self.headers.get("Authorization"))
                     if not ok:

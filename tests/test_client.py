@@ -319,6 +319,31 @@ def test_cookies_from_the_mmsc_and_credentials_in_the_url():
         assert first.header("Cookie") is None and second.header("Cookie") == "route=node-2"
 
 
+def test_keep_alive_off_closes_every_connection(tmp_path):
+    """China Mobile's KeepAlive=off (mmsc.keep_alive = false): each request says Connection: close,
+    and the next one opens a new connection."""
+    from mm7bind import config as cfgmod
+
+    ports = []
+
+    def responder(req):
+        ports.append(req.peer_port)
+        return default_responder(req)
+
+    with FakeServer(responder) as srv:
+        (tmp_path / "c.toml").write_text(f'[mmsc]\nurls = ["{srv.url}"]\nkeep_alive = false\n', encoding="utf-8")
+        cfg, problems = cfgmod.load(tmp_path / "c.toml")
+        assert not [p for p in problems if p.level == "error"]
+        with cfg.make_client() as c:
+            assert c.submit(submit()).ok and c.submit(submit()).ok
+        assert [r.header("Connection") for r in srv.requests] == ["close", "close"]
+        assert ports[0] != ports[1]
+    with FakeServer(responder) as srv, client(srv.url) as c:  # the default: one kept-alive connection
+        ports.clear()
+        assert c.submit(submit()).ok and c.submit(submit()).ok
+        assert srv.requests[0].header("Connection") == "keep-alive" and ports[0] == ports[1]
+
+
 def test_session_settings_the_direct_preparation_does_not_cover_take_requests_own_way():
     with FakeServer() as srv, client(srv.url) as c:
         c.session.params = {"carrier": "cm"}  # query parameters from the session
