@@ -7,6 +7,7 @@ tests and throw-away use. Both offer the same methods.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from dataclasses import dataclass, field
@@ -180,6 +181,49 @@ class MemoryStore:
         pass
 
 
+class _WriteLock:
+    """One writer at a time, among this process's threads and other processes on the same file
+    (gunicorn workers, `mm7bind replay`): a thread lock, then an flock on `<file>.lock`. SQLite's own
+    busy handler would make a waiting process sleep in growing steps (measured: stalls up to a
+    second with four processes); a waiter on the flock wakes as soon as it is free."""
+
+    def __init__(self, path: str):
+        self.thread_lock = threading.Lock()
+        self.lock_path = path + ".lock" if path != ":memory:" and _flock is not None else None
+        self.fd: int | None = None  # opened on first use, closed by close()
+
+    def __enter__(self) -> _WriteLock:
+        self.thread_lock.acquire()
+        if self.lock_path is not None:
+            try:
+                if self.fd is None:
+                    self.fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                _flock(self.fd, _LOCK_EX)
+            except BaseException:
+                self.thread_lock.release()
+                raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            _flock(self.fd, _LOCK_UN)
+        self.thread_lock.release()
+
+    def close(self) -> None:
+        with self.thread_lock:
+            if self.fd is not None:
+                os.close(self.fd)
+                self.fd = None
+
+
+try:  # POSIX; elsewhere threads are kept apart by the lock, processes by SQLite's busy handler
+    from fcntl import LOCK_EX as _LOCK_EX
+    from fcntl import LOCK_UN as _LOCK_UN
+    from fcntl import flock as _flock
+except ImportError:  # pragma: no cover
+    _flock = None
+
+
 SENT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS sent (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -220,9 +264,9 @@ class SqliteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        # One writer at a time inside this process: SQLite's own busy handler would make waiting
-        # threads sleep in millisecond steps; a lock hands over at once.
-        self._write = threading.Lock()
+        # One writer at a time: SQLite's own busy handler would make waiters sleep in millisecond
+        # steps; a lock hands over at once.
+        self._write = _WriteLock(self.path)
         self._batch = threading.Condition()  # inserts waiting for the next group commit
         self._queue: list[_Pending] = []
         self._leader = False
@@ -416,3 +460,4 @@ class SqliteStore:
                 db.close()
             self._all.clear()
         self._local = threading.local()
+        self._write.close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -89,4 +91,44 @@ def test_bodies_are_kept_apart_from_the_state_and_older_files_still_read(tmp_pat
     assert store.inbox_get(rec.id).body == b"new body"
     again, new = accept(store, "t-old", b"resent")
     assert not new and again.body == b"old body"
+    store.close()
+
+
+HOLD_LOCK = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+sys.stdin.readline()
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
+def test_writers_in_other_processes_take_turns(tmp_path):
+    """Processes sharing a file (gunicorn workers, `mm7bind replay`) write one at a time through
+    `<file>.lock`, so a waiting writer wakes when the other is done instead of sleeping in SQLite's
+    busy handler."""
+    store = SqliteStore(tmp_path / "inbox.db")
+    other = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "inbox.db.lock")],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "held"
+        done = threading.Event()
+
+        def write():
+            store.accept(kind="DeliverReq", transaction_id="t-1", message_id=None, recipient=None, status=None,
+                         peer="p", content_type="text/xml", body=b"<x/>", tid_key="DeliverReq|t-1", report_key=None)
+            done.set()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert not done.wait(0.5)  # waits for the other process
+        other.stdin.write("\n")
+        other.stdin.flush()
+        assert done.wait(10)
+        writer.join()
+    finally:
+        other.kill()
+        other.wait()
+    assert [r.transaction_id for r in store.inbox()] == ["t-1"]
     store.close()
