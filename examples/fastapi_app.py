@@ -3,7 +3,6 @@
     uvicorn examples.fastapi_app:app
 """
 
-from a2wsgi import WSGIMiddleware
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
@@ -19,8 +18,8 @@ receiver = mm7.Receiver(Inbox(), store=mm7.SqliteStore("mm7-inbox.db"))
 
 app = FastAPI()
 
-# 1. Mount the WSGI app (FastAPI's own WSGIMiddleware is deprecated in favour of a2wsgi).
-app.mount("/mm7", WSGIMiddleware(mm7.wsgi_app(receiver)))
+# 1. Mount the ASGI app (the receiver runs in a worker thread; the event loop never waits on it).
+app.mount("/mm7", mm7.asgi_app(receiver))
 
 
 # 2. Or an endpoint: read the body, run the (blocking) receiver in the thread pool.

@@ -15,7 +15,7 @@ from .envelope import encode as encode_envelope
 from .mime import MimeError, MimeLimits
 from .profiles import STANDARD, Profile
 from .receiver import Context, Handler, Receiver, ReceiverConfig, Reject
-from .server import EmbeddedServer, serve, wsgi_app
+from .server import EmbeddedServer, asgi_app, serve, wsgi_app
 from .retry import RateLimiter, RetryPolicy
 from .store import MemoryStore, SentRecord, SqliteStore
 from .xmlsafe import XmlLimits
@@ -79,7 +79,7 @@ __all__ = [
     "MimeLimits", "XmlLimits", "MimeError", "MessageTooLargeError",
     "Client", "AsyncClient", "ClientConfig", "Result", "RetryPolicy", "RateLimiter",
     "MemoryStore", "SqliteStore", "SentRecord", "Receiver", "ReceiverConfig", "Handler", "Reject",
-    "Context", "EmbeddedServer", "serve", "wsgi_app",
+    "Context", "EmbeddedServer", "asgi_app", "serve", "wsgi_app",
     "MM7Error", "DecodeError", "EncodeError", "Deviation", "LimitExceededError", "MalformedXMLError",
     "NotSOAPError", "UnknownNamespaceError", "UnsupportedFieldError", "UnsupportedOperationError",
     "ValidationError", "XMLSecurityError",

@@ -1,8 +1,10 @@
-"""Serving the receiver: a WSGI app, and an embedded server (waitress) to run it from code or
-`mm7bind serve`. For several processes or hosts, run the WSGI app under gunicorn."""
+"""Serving the receiver: a WSGI app, an ASGI app, and an embedded server (waitress) to run the
+WSGI one from code or `mm7bind serve`. For several processes or hosts, run either app under
+gunicorn or an ASGI server."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 import threading
@@ -41,12 +43,76 @@ def wsgi_app(receiver: Receiver, path: str | None = None) -> Callable:
             uri += "?" + environ["QUERY_STRING"]
         rsp = receiver.handle(body, environ.get("CONTENT_TYPE"), headers, environ.get("REMOTE_ADDR"),
                               environ.get("REQUEST_METHOD", "POST"), uri)
-        reason = {200: "OK", 401: "Unauthorized", 403: "Forbidden", 405: "Method Not Allowed",
-                  413: "Request Entity Too Large", 500: "Internal Server Error"}.get(rsp.status, "")
-        start_response(f"{rsp.status} {reason}", rsp.headers + [("Content-Length", str(len(rsp.body)))])
+        start_response(f"{rsp.status} {_REASONS.get(rsp.status, '')}",
+                       rsp.headers + [("Content-Length", str(len(rsp.body)))])
         return [rsp.body]
 
     return app
+
+
+_REASONS = {200: "OK", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+            413: "Request Entity Too Large", 500: "Internal Server Error"}
+
+
+def asgi_app(receiver: Receiver, path: str | None = None) -> Callable:
+    """An ASGI (3.0) application around `receiver`, for asyncio stacks: `app.mount("/mm7",
+    mm7.asgi_app(receiver))` in Starlette or FastAPI, or on its own under uvicorn. The receiver
+    (its store and your handler) runs in a worker thread, so handlers stay plain functions and the
+    event loop never waits on a disk flush. Paths and limits as `wsgi_app`."""
+
+    async def app(scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "lifespan":  # nothing to set up or tear down; say so, as the protocol asks
+            while True:
+                event = (await receive())["type"]
+                if event == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif event == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            raise ValueError(f"mm7bind's ASGI app serves HTTP, not {scope['type']}")
+        if path is not None and scope.get("path", "") not in (path, path.rstrip("/") + "/"):
+            return await _asgi_answer(send, 404, [("Content-Type", "text/plain")], b"not found\n")
+        limit = receiver.config.max_body
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope.get("headers", ()):
+            name, value = raw_name.decode("latin-1").title(), raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        try:
+            declared = int(headers.get("Content-Length", -1))
+        except ValueError:
+            declared = -1
+        too_large = (413, [("Content-Type", "text/plain")], b"request body too large\n")
+        if declared > limit:
+            return await _asgi_answer(send, *too_large)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the sender went away: nothing was acknowledged, nothing to answer
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:  # refused without reading the rest
+                return await _asgi_answer(send, *too_large)
+            if not message.get("more_body", False):
+                break
+        uri = scope.get("root_path", "") + scope.get("path", "")
+        if scope.get("query_string"):
+            uri += "?" + scope["query_string"].decode("latin-1")
+        client = scope.get("client")
+        rsp = await asyncio.to_thread(receiver.handle, b"".join(chunks), headers.get("Content-Type"), headers,
+                                      client[0] if client else None, scope.get("method", "POST"), uri)
+        await _asgi_answer(send, rsp.status, rsp.headers, rsp.body)
+
+    return app
+
+
+async def _asgi_answer(send: Callable, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
 
 
 class _QuietHandler(WSGIRequestHandler):

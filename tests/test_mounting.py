@@ -67,7 +67,6 @@ urlpatterns: list = []
 
 def test_fastapi(example):
     pytest.importorskip("fastapi")
-    pytest.importorskip("a2wsgi")
     from fastapi.testclient import TestClient
 
     mod = example("fastapi_app")

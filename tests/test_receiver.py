@@ -390,3 +390,91 @@ def test_sigkill_right_after_200_loses_nothing(tmp_path):
     assert rec.transaction_id == "durable-1" and rec.state == "handled"
     assert mm7.decode(rec.body, rec.content_type).body.subject == "keep me"
     store.close()
+
+
+# -- the ASGI app ------------------------------------------------------------------------------
+
+
+def call_asgi(app, chunks: list[bytes], headers: dict, path: str = "/mm7", scope_type: str = "http",
+              disconnect: bool = False):
+    """Drive an ASGI app as a server would: the body in `chunks`, the answer collected."""
+    import asyncio
+
+    scope = {"type": scope_type, "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": path, "root_path": "", "query_string": b"",
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+             "client": ("10.0.0.7", 40000), "server": ("127.0.0.1", 8080)}
+    incoming = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+    if disconnect:
+        incoming = incoming[:1] + [{"type": "http.disconnect"}]
+    sent, taken = [], [0]
+
+    async def receive():
+        taken[0] += 1
+        return incoming.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    if not sent:
+        return None, taken[0]
+    start, body = sent
+    return {"status": start["status"], "headers": {k.decode(): v.decode() for k, v in start["headers"]},
+            "body": body["body"]}, taken[0]
+
+
+def test_asgi_app_receives_like_the_wsgi_app(store):
+    h = Recorder()
+    app = mm7.asgi_app(mm7.Receiver(h, store=store, max_body=64 * 1024), "/mm7")
+    content = mm7.Content(parts=[mm7.Part.text("上行", filename="a.txt"),
+                                 mm7.Part.from_bytes(b"GIF89a" + bytes(3000), "image/gif")])
+    out = mm7.encode(deliver(content=content), transaction_id="asgi-1", version="REL-5-MM7-1-2")
+    body = out.to_bytes()
+    headers = {"Content-Type": out.content_type, "Content-Length": str(len(body)), "X-Carrier-Id": "42"}
+    rsp, _ = call_asgi(app, [body[:1000], body[1000:2000], body[2000:]], headers)  # arrives in pieces
+    assert rsp["status"] == 200 and rsp["headers"]["content-length"] == str(len(rsp["body"]))
+    env = mm7.decode(rsp["body"], rsp["headers"]["content-type"], strict=True)
+    assert isinstance(env.body, mm7.DeliverRsp) and env.transaction_id == "asgi-1"
+    assert env.version.name == "REL-5-MM7-1-2" and env.body.service_code == "100001"
+    [(msg, ctx)] = h.calls
+    assert msg.subject == "回复" and msg.content.parts[0].text_value == "上行"
+    assert ctx.peer == "10.0.0.7" and ctx.headers["X-Carrier-Id"] == "42"
+    assert [r.transaction_id for r in store.inbox()] == ["asgi-1"]
+    again, _ = call_asgi(app, [body], headers)  # a repeat: answered from the store
+    assert again["status"] == 200 and len(h.calls) == 1
+
+    assert call_asgi(app, [body], headers, path="/other")[0]["status"] == 404
+    bad, _ = call_asgi(app, [b"<not-xml"], {"Content-Type": "text/xml"})
+    assert bad["status"] == 500 and b"Client" in bad["body"] and len(h.calls) == 1
+
+
+def test_asgi_app_refuses_oversize_bodies_without_reading_them(store):
+    h = Recorder()
+    app = mm7.asgi_app(mm7.Receiver(h, store=store, max_body=10_000))
+    declared, taken = call_asgi(app, [b"x" * 100], {"Content-Type": "text/xml", "Content-Length": "20000"})
+    assert declared["status"] == 413 and taken == 0  # refused on the declared length
+    streamed, taken = call_asgi(app, [b"x" * 6000] * 5, {"Content-Type": "text/xml"})  # no length: chunked
+    assert streamed["status"] == 413 and taken == 2  # refused once over the limit, the rest left unread
+    gone, _ = call_asgi(app, [b"x" * 100, b"y"], {"Content-Type": "text/xml"}, disconnect=True)
+    assert gone is None  # the sender went away: nothing answered
+    assert h.calls == [] and store.inbox() == []
+
+
+def test_asgi_app_lifespan_and_other_scopes():
+    import asyncio
+
+    app = mm7.asgi_app(mm7.Receiver(Recorder()))
+    events = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent = []
+
+    async def receive():
+        return events.pop(0)
+
+    async def send(message):
+        sent.append(message["type"])
+
+    asyncio.run(app({"type": "lifespan"}, receive, send))
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    with pytest.raises(ValueError, match="websocket"):
+        call_asgi(app, [b""], {}, scope_type="websocket")
