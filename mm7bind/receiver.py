@@ -29,7 +29,7 @@ from .profiles import STANDARD, Profile
 from .status import RequestStatus, lookup
 from .store import InboxRecord, SentRecord
 from .binding import escape_text
-from .xmlsafe import DEFAULT_LIMITS, XmlLimits, invalid_xml_char
+from .xmlsafe import DEFAULT_LIMITS, XmlLimits, invalid_xml_char, printable_in_xml
 
 log = logging.getLogger("mm7bind.receiver")
 
@@ -284,7 +284,7 @@ class Receiver:
               details: str | None = None) -> Response:
         version = version or versions.latest()
         tid = (env.transaction_id if env else None) or "0"
-        status_obj = m.Status(int(status), (text or lookup(int(status)).text)[:500], details)
+        status_obj = fault_status(status, text, details)
         fault = Fault(code=code, string=status_obj.text, detail=m.VASPErrorRsp(status=status_obj))
         if env is not None and env.message is not None and env.message.mm7_version:
             try:
@@ -312,6 +312,14 @@ class Receiver:
         }
         log.info("%(operation)s tid=%(transaction_id)s from %(peer)s: %(outcome)s %(status)s (%(deviations)d "
                  "deviations) %(duration_ms)sms", info, extra={"mm7": info})
+
+
+def fault_status(status: int, text: str | None = None, details: str | None = None) -> m.Status:
+    """The Status a Fault carries: the code's own text when none is given. Texts often quote what
+    the peer sent (an error message, a handler's Reject): cut to 500 characters, and characters
+    XML cannot carry written as escapes, so the Fault itself can always be sent."""
+    text = printable_in_xml((text or lookup(int(status)).text)[:500])
+    return m.Status(int(status), text, printable_in_xml(details) if details else details)
 
 
 def _with_version(msg: m.Message, mm7_version: str) -> m.Message:

@@ -34,9 +34,9 @@ from .content import Content, Part
 from .envelope import Envelope, Fault
 from .errors import DecodeError, SendError
 from .profiles import DIALECTS, Profile
-from .receiver import Response
+from .receiver import Response, fault_status
 from .server import EmbeddedServer
-from .status import DeliveryStatus, ReadStatus, RequestStatus, lookup
+from .status import DeliveryStatus, ReadStatus, RequestStatus
 
 log = logging.getLogger("mm7bind.simulator")
 
@@ -213,7 +213,7 @@ class Simulator:
     def fault(self, env: Envelope | None, code: str, status: int, text: str | None = None) -> Response:
         version = env.version if env is not None and env.version and not self.profile.answer_in_own_version else (
             versions.get(self.profile.version))
-        status_obj = m.Status(int(status), text or lookup(int(status)).text)
+        status_obj = fault_status(status, text)
         fault = Fault(code=code, string=status_obj.text, detail=m.RSErrorRsp(status=status_obj))
         out = encode(fault, transaction_id=(env.transaction_id if env else None) or "0", version=version,
                      profile=self.profile)

@@ -278,3 +278,9 @@ def invalid_xml_char(text: str) -> str | None:
     """The first character XML 1.0 cannot carry, if any."""
     m = _XML_INVALID.search(text)
     return m.group(0) if m else None
+
+
+def printable_in_xml(text: str) -> str:
+    """`text` with each character XML 1.0 cannot carry written out as an escape (\\x07, \\ud800).
+    Error messages quote what peers sent; a Fault carrying one must still be valid XML."""
+    return _XML_INVALID.sub(lambda m: m.group(0).encode("unicode_escape", "backslashreplace").decode("ascii"), text)

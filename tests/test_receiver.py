@@ -257,6 +257,31 @@ def test_unsupported_operation_and_bad_input():
     assert call_wsgi(app, sloppy, "text/xml")["status"] == 200  # tolerant by default
 
 
+def test_faults_quoting_what_the_peer_sent_stay_sendable():
+    """An error message quoting the peer's bytes (a control character in its boundary), or a
+    handler's Reject text, must not make the Fault unsendable: that would turn a Client fault
+    (not retried) into a Server "internal error" (retried by the MMSC, forever)."""
+    app = mm7.wsgi_app(mm7.Receiver())
+    rsp = call_wsgi(app, b"--b\x07x\r\nContent-Type: text/xml\r\n\r\n<x/>", 'multipart/related; boundary="b\x07x"')
+    env = mm7.decode(rsp["body"], strict=True)
+    assert rsp["status"] == 500 and env.body.code == "Client" and env.body.status.code == 2007
+    assert "b\\x07x" in env.body.status.text
+
+    class Picky(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            raise mm7.Reject(mm7.Status(4007, "subject \x01 refused", details="byte \x02 here"))
+
+    rsp = post(mm7.wsgi_app(mm7.Receiver(Picky())), deliver())
+    env = mm7.decode(rsp["body"], strict=True)
+    assert env.body.status.code == 4007  # the handler's refusal, not an internal error
+    assert (env.body.status.text, env.body.status.details) == ("subject \\x01 refused", "byte \\x02 here")
+
+    sim = mm7.simulator.Simulator()
+    rsp = sim.handle(b"--b\x07x\r\n", 'multipart/related; boundary="b\x07x"', {})
+    env = mm7.decode(rsp.body, strict=True)
+    assert env.body.code == "Client" and "\\x07" in env.body.status.text
+
+
 def test_http_level_checks():
     app = mm7.wsgi_app(mm7.Receiver(max_body=1000), "/mm7")
     assert call_wsgi(app, b"", None, method="GET")["status"] == 405
