@@ -40,6 +40,7 @@ from .store import SentRecord
 
 log = logging.getLogger("mm7bind.client")
 
+AUTH_MODES = ("basic", "digest", "auto")
 STREAM_ABOVE = 1024 * 1024  # bodies larger than this are streamed from their parts, not joined
 
 
@@ -51,7 +52,9 @@ class ClientConfig:
     profile: Profile = STANDARD
     username: str | None = None
     password: str | None = None
-    auth: str = "basic"  # basic | digest (sent only when a username is set)
+    # basic | digest | auto (sent only when a username is set). auto is China Mobile's SDK: Basic on
+    # every request, the Digest answer when the MMSC challenges for Digest instead.
+    auth: str = "basic"
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     pool_size: int = 10  # kept-alive connections per MMSC
@@ -75,8 +78,8 @@ class ClientConfig:
             object.__setattr__(self, "urls", (self.urls,))
         if not self.urls:
             raise ValueError("at least one MMSC URL is needed")
-        if self.auth not in ("basic", "digest"):
-            raise ValueError("auth must be basic or digest")
+        if self.auth not in AUTH_MODES:
+            raise ValueError("auth must be basic, digest or auto")
         if self.role not in ("vasp", "mmsc"):
             raise ValueError("role must be vasp or mmsc")
         if self.connect_timeout <= 0 or self.read_timeout <= 0:
@@ -504,6 +507,50 @@ def _transport_class():
     return MM7Transport
 
 
+def _requests_auth(mode: str, username: str, password: str):
+    from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth  # noqa: PLC0415
+
+    if mode == "basic":
+        return HTTPBasicAuth(username, password)
+    digest = HTTPDigestAuth(username, password)
+    if mode == "digest":
+        return digest
+    basic = HTTPBasicAuth(username, password)
+
+    class BasicThenDigest(AuthBase):
+        def __call__(self, r):  # noqa: ANN001, ANN204
+            r = digest(r)  # its 401 hook answers a Digest challenge; once challenged, it signs each request
+            return r if "Authorization" in r.headers else basic(r)
+
+    return BasicThenDigest()
+
+
+def _httpx_auth(mode: str, username: str, password: str):
+    import httpx  # noqa: PLC0415
+
+    if mode == "basic":
+        return httpx.BasicAuth(username, password)
+    digest = httpx.DigestAuth(username, password)
+    if mode == "digest":
+        return digest
+    basic = httpx.BasicAuth(username, password)
+
+    class BasicThenDigest(httpx.Auth):
+        def auth_flow(self, request):  # noqa: ANN001, ANN202
+            flow = digest.auth_flow(request)  # signs when challenged before, answers a challenge now
+            request = next(flow)
+            if "Authorization" not in request.headers:
+                request = next(basic.auth_flow(request))
+            while True:
+                response = yield request
+                try:
+                    request = flow.send(response)
+                except StopIteration:
+                    return
+
+    return BasicThenDigest()
+
+
 class Client(_Operations):
     """A blocking MM7 client. Thread-safe: one instance can serve many threads (one pool)."""
 
@@ -521,8 +568,7 @@ class Client(_Operations):
         session.cert = config.cert
         session.trust_env = False  # proxies and netrc from the environment do not apply to MMSC links
         if config.username is not None:
-            cls = requests.auth.HTTPDigestAuth if config.auth == "digest" else requests.auth.HTTPBasicAuth
-            session.auth = cls(config.username, config.password or "")
+            session.auth = _requests_auth(config.auth, config.username, config.password or "")
         self.transport = _transport_class()(
             session=session, timeout=config.connect_timeout,
             operation_timeout=(config.connect_timeout, config.read_timeout),
@@ -585,7 +631,7 @@ class AsyncClient(_Operations):
         config = self._setup(urls, config, store, sleep, settings)
         auth = None
         if config.username is not None:
-            auth = (httpx.DigestAuth if config.auth == "digest" else httpx.BasicAuth)(config.username, config.password or "")
+            auth = _httpx_auth(config.auth, config.username, config.password or "")
         verify: Any = config.verify
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),

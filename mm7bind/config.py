@@ -28,7 +28,7 @@ class MmscSection:
     urls: list[str] = field(default_factory=lambda: ["http://127.0.0.1:9090/mm7"])
     username: str = ""
     password: str = ""
-    auth: str = "basic"  # basic | digest
+    auth: str = "basic"  # basic | digest | auto (Basic, then Digest when challenged: China Mobile's SDK)
     dialect: str = "standard"  # standard | cmcc | mbuni
     version: str = ""  # schema version to send; empty: the dialect's
     mm7_version: str = ""
@@ -368,6 +368,8 @@ def _convert(default: Any, value: Any) -> tuple[bool, Any, str]:
 
 def check(cfg: Config) -> list[Problem]:
     """Everything wrong with a configuration, each said plainly."""
+    from .client import AUTH_MODES  # noqa: PLC0415
+
     out: list[Problem] = []
 
     def err(where: str, msg: str) -> None:
@@ -383,10 +385,10 @@ def check(cfg: Config) -> list[Problem]:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             err("mmsc.urls", f"{url!r} is not an http(s) URL")
-        elif parts.scheme == "http" and m.username and m.auth == "basic":
+        elif parts.scheme == "http" and m.username and m.auth in ("basic", "auto"):
             warn("mmsc.urls", f"{url}: Basic credentials over plain http can be read on the way")
-    if m.auth not in ("basic", "digest"):
-        err("mmsc.auth", f"must be basic or digest, not {m.auth!r}")
+    if m.auth not in AUTH_MODES:
+        err("mmsc.auth", f"must be {', '.join(AUTH_MODES)}, not {m.auth!r}")
     if m.password and not m.username:
         err("mmsc.username", "a password is set without a username")
     if m.dialect not in DIALECTS:

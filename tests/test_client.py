@@ -223,6 +223,37 @@ def test_basic_auth_and_wrong_credentials():
         assert err.value.status == 401 and err.value.attempts == 1
 
 
+def test_auto_auth_sends_basic_and_answers_a_digest_challenge():
+    """auth="auto", China Mobile's SDK behaviour: Basic on every request; when the MMSC challenges
+    for Digest instead, the challenge is answered (the body sent again whole) and later requests
+    are signed with Digest from the start."""
+    with FakeServer(auth=mm7.auth.BasicAuth("sp", "secret")) as srv, \
+            client(srv.url, username="sp", password="secret", auth="auto") as c:
+        assert c.submit(submit()).ok and c.submit(submit()).ok
+        assert srv.unauthorized == 0 and srv.requests[0].header("Authorization").startswith("Basic ")
+    with FakeServer(auth=mm7.auth.DigestAuth("sp", "secret")) as srv, \
+            client(srv.url, username="sp", password="secret", auth="auto") as c:
+        msg = submit(content=mm7.Content(parts=[mm7.Part.from_bytes(bytes(range(256)) * 40, "image/jpeg")]))
+        assert c.submit(msg).ok and c.submit(msg).ok
+        assert srv.unauthorized == 1  # only the first request was challenged
+        assert [r.header("Authorization").split()[0] for r in srv.requests] == ["Digest", "Digest"]
+        assert srv.requests[0].decode().body.content.parts[0].data == bytes(range(256)) * 40
+    with FakeServer(auth=mm7.auth.DigestAuth("sp", "secret")) as srv, \
+            client(srv.url, username="sp", password="wrong", auth="auto") as c, pytest.raises(HTTPStatusError):
+        c.submit(submit())
+
+
+def test_auto_auth_in_the_async_client():
+    async def main():
+        for server_auth in (mm7.auth.BasicAuth("sp", "secret"), mm7.auth.DigestAuth("sp", "secret")):
+            with FakeServer(auth=server_auth) as srv:
+                async with AsyncClient(srv.url, username="sp", password="secret", auth="auto", retry=NO_WAIT) as c:
+                    assert (await c.submit(submit())).ok and (await c.submit(submit())).ok
+                assert srv.unauthorized == (1 if isinstance(server_auth, mm7.auth.DigestAuth) else 0)
+
+    asyncio.run(main())
+
+
 def tls_server(tmp_path, require_client_cert=False):
     trustme = pytest.importorskip("trustme")
     ca = trustme.CA()

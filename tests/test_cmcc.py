@@ -93,6 +93,7 @@ def test_config_files_map_onto_settings(tmp_path):
     m, r, lg = cfg.mmsc, cfg.receiver, cfg.logging
     assert m.urls == ["http://192.120.231.180/mm7", "http://192.120.231.181:8080/mm7"]
     assert (m.username, m.password, m.dialect, m.charset) == ("zxme", "zxme", "cmcc", "GB2312")
+    assert m.auth == "auto"  # the SDK's sender: Basic, Digest when challenged
     assert m.read_timeout == 2.0 and m.max_attempts == 3 and m.max_message_size == 100000 and m.pool_size == 30
     assert (r.auth, r.host, r.port, r.backlog, r.threads) == ("digest", "127.0.0.1", 8088, 50, 12)
     assert lg.level == "INFO" and lg.file.endswith("910010.log") and lg.rotate == "both"

@@ -138,6 +138,7 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
                                 "true: the MMSC is reached over https (the SDK ignored this setting)"))
     m.username = get["UserName"] or ""
     m.password = get["Password"] or ""
+    m.auth = "auto"  # as the SDK's sender: Basic, and Digest when the MMSC asks for it
     mode = get["AuthenticationMode"]
     if mode not in (0, 1, 2):
         problems.append(Problem("error", f"{where}:AuthenticationMode", f"{mode} is not 0 (none), 1 (Basic) or 2 (Digest)"))
