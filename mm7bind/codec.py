@@ -12,6 +12,7 @@ from __future__ import annotations
 import binascii
 import dataclasses
 import io
+import re
 from dataclasses import dataclass, field
 from typing import BinaryIO
 from urllib.parse import quote, unquote
@@ -130,7 +131,8 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
         ctype = f'multipart/related; type="application/smil"; start="<{smil.content_id}>"; boundary="{inner}"'
     else:
         ctype = f'multipart/mixed; boundary="{inner}"'
-    container = OutPart([("Content-Type", ctype), ("Content-ID", f"<{container_id}>")], boundary=inner)
+    container = OutPart([("Content-Type", ctype), ("Content-ID", f"<{_checked_id('the content', container_id)}>")],
+                        boundary=inner)
     container.children = [_leaf(p, profile) for p in leaves]
     segments = write_multipart([soap_part, container], outer, profile.mime_preamble)
     content_type = f'multipart/related; boundary="{outer}"; type="text/xml"; start="<{soap_id}>"'
@@ -139,12 +141,32 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
     return HttpMessage(content_type, Body(segments), {}, sent)
 
 
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # RFC 2045's token
+_MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")
+_CHARSET = re.compile(_TOKEN)
+_NOT_IN_ID = re.compile(r"[\x00-\x1f\x7f<>]")
+
+
+def _checked_id(what: str, content_id: str) -> str:
+    """A Content-ID as it may be written between angle brackets: a line break would start a header
+    of the sender's choosing, a '>' would end the id early."""
+    if not content_id.strip() or _NOT_IN_ID.search(content_id):
+        raise EncodeError(f"{what}: Content-ID {content_id!r} cannot be sent (empty, a control character, < or >)")
+    return content_id
+
+
 def _leaf(part: Part, profile: Profile) -> OutPart:
-    if part.content_id is None:
+    if not part.content_id:
         part.content_id = new_content_id(part.filename or part.kind)
     ctype = part.content_type
+    # What peers sent may be forwarded: checked here, where it becomes a header.
+    if not _MEDIA_TYPE.fullmatch(ctype):
+        raise EncodeError(f"{part!r}: content type {ctype!r} is not type/subtype (parameters go elsewhere)")
     if part.charset and (part.kind in ("text", "smil") or ctype.endswith("+xml")):
+        if not _CHARSET.fullmatch(part.charset):
+            raise EncodeError(f"{part!r}: charset {part.charset!r} is not a charset name")
         ctype += f'; charset="{part.charset}"'
+    _checked_id(repr(part), part.content_id)
     if part.filename:
         ctype += format_filename_params("name", part.filename, profile.filename_encoding)
     cte = profile.transfer_encoding

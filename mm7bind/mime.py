@@ -197,13 +197,15 @@ def _quote(value: str) -> str:
 
 
 def format_filename_params(name: str, value: str, style: str = "rfc2231") -> str:
-    """``; name="x.jpg"``, with a non-ASCII name as RFC 2231 (``name*=UTF-8''...``) or RFC 2047."""
-    if value.isascii():
+    """``; name="x.jpg"``, with a name that is not printable ASCII as RFC 2231 (``name*=UTF-8''...``,
+    beside an ASCII stand-in) or RFC 2047: control characters (a line break would start a header of
+    the name's choosing) never appear as they are."""
+    if value.isascii() and value.isprintable():
         return f"; {name}={_quote(value)}"
     if style == "rfc2047":
         word = "=?UTF-8?B?" + base64.b64encode(value.encode("utf-8")).decode() + "?="
         return f"; {name}={_quote(word)}"
-    fallback = value.encode("ascii", "replace").decode().replace("?", "_")
+    fallback = "".join(c if c.isascii() and c.isprintable() else "_" for c in value)
     return f"; {name}={_quote(fallback)}; {name}*=UTF-8''{quote(value, safe='')}"
 
 

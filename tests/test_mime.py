@@ -584,3 +584,40 @@ def test_content_saved_into_a_folder(tmp_path):
     assert content.save(tmp_path / "plain") == ["presentation-2.smil", "a-4.txt", "a-5.txt", "a-6.txt"]  # nothing overwritten
     assert content.save(tmp_path / "numbered", numbered=True) == ["01-presentation.smil", "02-a.txt", "03-a.txt", "04-a.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["numbered", "plain"]  # nothing written outside
+
+
+@pytest.mark.parametrize("style", ["rfc2231", "rfc2047"])
+@pytest.mark.parametrize("name", ["a\r\nX-Injected: yes.jpg", "line\nbreak.gif", "del\x7f.png", "tab\there.txt",
+                                  "nul\x00.bin", "新年\r\n快乐.jpg"])
+def test_file_names_with_control_characters_never_reach_a_header_as_they_are(name, style):
+    part = mm7.Part.from_bytes(JPEG, "image/jpeg", filename=name)
+    out = mm7.encode(submit(mm7.Content(parts=[part])), transaction_id="t",
+                     profile=mm7.Profile(filename_encoding=style))
+    data = out.to_bytes()
+    head = data[data.rindex(b"\r\n--", 0, data.index(JPEG)):data.index(JPEG)]  # the image part's headers
+    assert b"\nX-Injected" not in head
+    for line in head.split(b"\r\n"):
+        assert not re.search(rb"[\x00-\x1f\x7f]", line), line
+    env = mm7.decode(data, out.content_type, strict=True)
+    assert env.body.content.parts[0].filename == name and env.body.content.parts[0].data == JPEG
+
+
+@pytest.mark.parametrize(("kw", "problem"), [
+    ({"content_id": "a\r\nX-Injected: yes"}, "Content-ID"),
+    ({"content_id": "a>b"}, "Content-ID"),
+    ({"content_id": "   "}, "Content-ID"),
+    ({"content_type": "image/Z,> ="}, "content type"),
+    ({"content_type": "text/plain; charset=gbk"}, "content type"),
+    ({"content_type": "image/jpeg\r\nX-Injected: yes"}, "content type"),
+    ({"content_type": "text/plain", "charset": "utf-8\r\nX-Injected: yes"}, "charset"),
+])
+def test_part_headers_that_cannot_be_written_are_refused(kw, problem):
+    kw.setdefault("content_type", "image/jpeg")
+    part = mm7.Part(BytesBlob(JPEG), **kw)
+    with pytest.raises(mm7.errors.EncodeError, match=problem):
+        mm7.encode(submit(mm7.Content(parts=[part])), transaction_id="t")
+    with pytest.raises(mm7.errors.EncodeError, match="Content-ID"):
+        mm7.encode(submit(mm7.Content(parts=[mm7.Part.text("x")], content_id="c\nd")), transaction_id="t")
+    generated = mm7.Part.text("x", content_id="")  # empty: one is made, as for None
+    mm7.encode(submit(mm7.Content(parts=[generated])), transaction_id="t")
+    assert generated.content_id
