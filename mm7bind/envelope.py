@@ -144,6 +144,9 @@ def encode(
     version = versions.get(version)
     if not transaction_id or not str(transaction_id).strip():
         raise EncodeError("a TransactionID is required")
+    if str(transaction_id).strip() != str(transaction_id):
+        raise EncodeError(f"TransactionID {transaction_id!r} has white space around it, which readers strip "
+                          "(ours too): answers would not match it")
     if not isinstance(body, (m.Message, Fault)):
         raise TypeError(f"cannot encode {type(body).__name__}: expected an MM7 message or a Fault")
     texts = [("TransactionID", str(transaction_id))]

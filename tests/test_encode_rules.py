@@ -59,6 +59,9 @@ def test_required_fields():
         xml_of(mm7.CancelReq())
     with pytest.raises(mm7.EncodeError, match="TransactionID is required"):
         mm7.encode_envelope(mm7.CancelReq(message_id="1"), transaction_id=" ", version="REL-6-MM7-1-4")
+    for tid in ("\nt-1", "t-1 ", "\tt-1\n"):  # readers strip it, so an answer would never match
+        with pytest.raises(mm7.EncodeError, match="white space around it"):
+            mm7.encode_envelope(mm7.CancelReq(message_id="1"), transaction_id=tid, version="REL-6-MM7-1-4")
 
 
 def test_schema_facets_are_enforced_on_the_way_out():
