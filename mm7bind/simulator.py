@@ -68,6 +68,23 @@ class SimulatorConfig:
         ReadStatus(self.read_status)
 
 
+@dataclass(frozen=True)
+class Trouble:
+    """What the simulator does to one request instead of serving it, for testing a client's retry
+    and timeout handling (`Simulator.fail_next`)."""
+
+    status: int | None = None  # an MM7 status: a Fault with RSErrorRsp (Client for 2xxx, else Server)
+    http_status: int | None = None  # a bare HTTP error without SOAP (503, 502...)
+    retry_after: float | None = None  # sent as Retry-After with either
+    delay: float = 0.0  # seconds before answering (or before serving normally, with neither above)
+
+    def __post_init__(self) -> None:
+        if self.status is not None and self.http_status is not None:
+            raise ValueError("a trouble is an MM7 status or an HTTP status, not both")
+        if self.delay < 0 or (self.retry_after is not None and self.retry_after < 0):
+            raise ValueError("delay and retry_after cannot be negative")
+
+
 @dataclass
 class StoredMessage:
     message_id: str
@@ -113,6 +130,7 @@ class Simulator:
         self._seq = itertools.count()
         self._wake = threading.Condition()
         self._stopping = False
+        self._troubles: list[Trouble] = []  # for the next requests, in order
         self.server: EmbeddedServer | None = None
         self._worker: threading.Thread | None = None
         self._client = None
@@ -167,18 +185,35 @@ class Simulator:
                 start_response("404 Not Found", [("Content-Type", "text/plain")])
                 return [b"not found\n"]
             headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")}
-            rsp = self.handle(body, environ.get("CONTENT_TYPE"), headers, method, route)
+            trouble = self._next_trouble()
+            if trouble is not None and trouble.delay:
+                time.sleep(trouble.delay)
+            rsp = self.handle(body, environ.get("CONTENT_TYPE"), headers, method, route, trouble)
             start_response(f"{rsp.status} {'OK' if rsp.status == 200 else 'Error'}",
                            rsp.headers + [("Content-Length", str(len(rsp.body)))])
             return [rsp.body]
 
         return app
 
+    def fail_next(self, count: int = 1, **trouble: Any) -> None:
+        """Make the next `count` requests fail: `status=3001` (a Fault), `http_status=503`,
+        `retry_after=` seconds, `delay=` seconds before the answer (a client's read timeout)."""
+        t = Trouble(**trouble)
+        with self._lock:
+            self._troubles.extend([t] * count)
+
+    def _next_trouble(self) -> Trouble | None:
+        with self._lock:
+            return self._troubles.pop(0) if self._troubles else None
+
     def handle(self, body: bytes, content_type: str | None, headers: dict, method: str = "POST",
-               uri: str = "/mm7") -> Response:
-        """One request from a VASP → the MMSC's answer (no I/O)."""
+               uri: str = "/mm7", trouble: Trouble | None = None) -> Response:
+        """One request from a VASP → the MMSC's answer (no I/O); `trouble` replaces the answer."""
         if method != "POST":
             return Response(405, [("Allow", "POST")], b"")
+        if trouble is not None and trouble.http_status is not None:
+            extra = [("Retry-After", f"{trouble.retry_after:g}")] if trouble.retry_after is not None else []
+            return Response(trouble.http_status, [("Content-Type", "text/plain"), *extra], b"scripted trouble\n")
         if self.config.auth is not None:
             ok, stale = self.config.auth.check(method, uri, next((v for k, v in headers.items()
                                                                   if k.lower() == "authorization"), None))
@@ -201,6 +236,11 @@ class Simulator:
                               f"{'a Fault' if msg is None else msg.ELEMENT} is not an operation an MMSC serves")
         if self.config.vaspid and getattr(msg, "vaspid", None) != self.config.vaspid:
             return self.fault(env, "Client", RequestStatus.IMPROPER_IDENTIFICATION, "unknown VASPID")
+        if trouble is not None and trouble.status is not None:
+            rsp = self.fault(env, "Client" if trouble.status < 3000 else "Server", trouble.status)
+            if trouble.retry_after is not None:
+                rsp.headers.append(("Retry-After", f"{trouble.retry_after:g}"))
+            return rsp
         op = {"SubmitReq": self._submit, "CancelReq": self._cancel, "ReplaceReq": self._replace,
               "extendedCancelReq": self._cancel, "extendedReplaceReq": self._extended_replace}[msg.ELEMENT]
         return op(env, msg)
@@ -413,8 +453,12 @@ class Simulator:
                                          args.get("text"), linked_id=args.get("linked_id"))
             if route == "report":
                 return 200, self.send_report(args["message_id"], args["recipient"], args.get("status", "Retrieved"))
+            if route == "fail":
+                known = {k: args[k] for k in ("status", "http_status", "retry_after", "delay") if k in args}
+                self.fail_next(int(args.get("count", 1)), **known)
+                return 200, {"queued": len(self._troubles)}
         except KeyError as exc:
             return 400, {"error": f"missing or unknown {exc.args[0]}"}
-        except (RuntimeError, ValueError) as exc:
+        except (RuntimeError, ValueError, TypeError) as exc:
             return 400, {"error": str(exc)}
         return 404, {"error": f"no control action {route!r}"}

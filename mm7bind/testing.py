@@ -13,6 +13,10 @@ Installed as a pytest plugin (entry point "mm7bind"), so in any project with mm7
         mm7_simulator.wait_idle()
         assert mm7_receiver.received                        # (message, context) pairs
 
+    def test_retries(mm7_simulator):
+        mm7_simulator.fail_next(status=4006)                # or http_status=503, retry_after=, delay=
+        assert mm7bind.Client(mm7_simulator.url).submit(my_message).attempts == 2
+
 Both listen on loopback on a free port and are stopped after the test.
 """
 

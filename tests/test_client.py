@@ -445,6 +445,41 @@ def test_retry_policy_and_retry_after():
         RetryPolicy(max_attempts=0)
 
 
+def test_scripted_troubles_from_the_simulator_drive_the_retry_policy():
+    """The simulator's fail_next, as a user testing their retry handling would use it."""
+    import requests
+
+    from mm7bind.simulator import Simulator
+
+    with Simulator() as sim:
+        with client(sim.url) as c:
+            sim.fail_next(status=4006)  # service unavailable: tried again
+            r = c.submit(submit())
+            assert r.ok and r.attempts == 2
+            sim.fail_next(http_status=503, retry_after=7)
+            r = c.submit(submit())
+            assert r.ok and r.attempts == 2 and c.sleeps[-1] == 7
+            sim.fail_next(status=2001)  # a client error: never tried again
+            with pytest.raises(FaultError) as err:
+                c.submit(submit())
+            assert err.value.status.code == 2001 and err.value.attempts == 1 and err.value.fault.code == "Client"
+            sim.fail_next(count=3, status=3001)
+            with pytest.raises(FaultError) as err:
+                c.submit(submit())
+            assert err.value.attempts == 3 and err.value.fault.code == "Server"
+            assert c.submit(submit()).ok  # troubles used up: served again
+        with client(sim.url, read_timeout=0.3, retry=RetryPolicy.never()) as c:
+            sim.fail_next(delay=1.5)
+            with pytest.raises(RequestTimeout):
+                c.submit(submit())
+        control = sim.server.url + "/control/fail"
+        assert requests.post(control, json={"count": 2, "http_status": 502}, timeout=5).json() == {"queued": 2}
+        assert requests.post(control, json={"status": 3001, "http_status": 503}, timeout=5).status_code == 400
+        with client(sim.url, retry=RetryPolicy.never()) as c, pytest.raises(HTTPStatusError) as err:
+            c.submit(submit())
+        assert err.value.status == 502
+
+
 def test_rate_limit_by_counting():
     clock = [0.0]
     waits = []
