@@ -181,6 +181,14 @@ class MemoryStore:
         pass
 
 
+try:  # POSIX; elsewhere threads are kept apart by the lock, processes by SQLite's busy handler
+    from fcntl import LOCK_EX as _LOCK_EX
+    from fcntl import LOCK_UN as _LOCK_UN
+    from fcntl import flock as _flock
+except ImportError:  # pragma: no cover
+    _flock = None
+
+
 class _WriteLock:
     """One writer at a time, among this process's threads and other processes on the same file
     (gunicorn workers, `mm7bind replay`): a thread lock, then an flock on `<file>.lock`. SQLite's own
@@ -214,14 +222,6 @@ class _WriteLock:
             if self.fd is not None:
                 os.close(self.fd)
                 self.fd = None
-
-
-try:  # POSIX; elsewhere threads are kept apart by the lock, processes by SQLite's busy handler
-    from fcntl import LOCK_EX as _LOCK_EX
-    from fcntl import LOCK_UN as _LOCK_UN
-    from fcntl import flock as _flock
-except ImportError:  # pragma: no cover
-    _flock = None
 
 
 SENT_SCHEMA = """
