@@ -150,8 +150,9 @@ _NOT_IN_ID = re.compile(r"[\x00-\x1f\x7f<>]")
 def _checked_id(what: str, content_id: str) -> str:
     """A Content-ID as it may be written between angle brackets: a line break would start a header
     of the sender's choosing, a '>' would end the id early."""
-    if not content_id.strip() or _NOT_IN_ID.search(content_id):
-        raise EncodeError(f"{what}: Content-ID {content_id!r} cannot be sent (empty, a control character, < or >)")
+    if not content_id.strip() or _NOT_IN_ID.search(content_id) or content_id.strip() != content_id:
+        raise EncodeError(f"{what}: Content-ID {content_id!r} cannot be sent (empty, a control character, < or >, "
+                          "or white space around it, which readers strip)")
     return content_id
 
 

@@ -424,7 +424,7 @@ class Content:
     def by_id(self, content_id: str) -> Part | None:
         cid = content_id.strip().strip("<>")
         if cid.lower().startswith("cid:"):
-            cid = cid[4:]
+            cid = cid[4:].strip()  # "cid: x" is seen in real traffic
         return next((p for p in self.all_parts() if p.content_id == cid), None)
 
     def by_location(self, location: str) -> Part | None:

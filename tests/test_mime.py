@@ -606,6 +606,7 @@ def test_file_names_with_control_characters_never_reach_a_header_as_they_are(nam
     ({"content_id": "a\r\nX-Injected: yes"}, "Content-ID"),
     ({"content_id": "a>b"}, "Content-ID"),
     ({"content_id": "   "}, "Content-ID"),
+    ({"content_id": " a@b"}, "Content-ID"),  # readers strip it: the SMIL's cid: would not find it
     ({"content_type": "image/Z,> ="}, "content type"),
     ({"content_type": "text/plain; charset=gbk"}, "content type"),
     ({"content_type": "image/jpeg\r\nX-Injected: yes"}, "content type"),
@@ -621,3 +622,10 @@ def test_part_headers_that_cannot_be_written_are_refused(kw, problem):
     generated = mm7.Part.text("x", content_id="")  # empty: one is made, as for None
     mm7.encode(submit(mm7.Content(parts=[generated])), transaction_id="t")
     assert generated.content_id
+
+
+def test_by_id_reads_cid_urls_as_real_traffic_writes_them():
+    part = mm7.Part.text("x", content_id="content_15")
+    c = mm7.Content(parts=[part])
+    assert c.by_id("cid:content_15") is part and c.by_id("cid: content_15") is part
+    assert c.by_id("<content_15>") is part and c.by_id("CID:content_15") is part and c.by_id("cid:other") is None
