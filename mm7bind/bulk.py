@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -34,16 +35,31 @@ class BulkResult:
 
 
 def read_recipients(path: str | Path) -> list[str]:
-    """Recipients from a CSV file: the first column of every row (a header row is skipped)."""
+    """Recipients from a CSV file: the first column of every row (a header row is skipped).
+
+    The file may be UTF-8 (with or without a BOM), GBK/GB18030 (what Excel writes as CSV on a
+    Chinese Windows), or UTF-16 with a BOM (Excel's "Unicode text", tab-separated)."""
+    data = Path(path).read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = data.decode("utf-16")
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            try:
+                text = data.decode("gb18030")
+            except UnicodeDecodeError:
+                raise ValueError(f"{path} is neither UTF-8, UTF-16 nor GBK/GB18030 text") from None
+    first = text.split("\n", 1)[0]
+    delimiter = "\t" if "\t" in first and "," not in first else ","
     out = []
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        for i, row in enumerate(csv.reader(f)):
-            if not row or not row[0].strip():
-                continue
-            value = row[0].strip()
-            if i == 0 and not any(ch.isdigit() for ch in value) and "@" not in value:
-                continue  # a header such as "number"
-            out.append(value)
+    for i, row in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)):
+        if not row or not row[0].strip():
+            continue
+        value = row[0].strip()
+        if i == 0 and not any(ch.isdigit() for ch in value) and "@" not in value:
+            continue  # a header such as "number"
+        out.append(value)
     return out
 
 

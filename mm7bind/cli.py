@@ -180,6 +180,9 @@ def cmd_send(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"mm7bind send: cannot read {args.to_file}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_USAGE
+        except ValueError as exc:
+            print(f"mm7bind send: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     if not recipients:
         print("mm7bind send: give at least one recipient (--to or --to-file)", file=sys.stderr)
         return EXIT_USAGE

@@ -273,3 +273,23 @@ def test_user_suite(mm7_simulator, mm7_receiver):
                               capture_output=True, text=True, cwd=d, env=ENV, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "1 passed" in proc.stdout
+
+
+def test_recipient_files_in_the_encodings_excel_writes(tmp_path):
+    from mm7bind.bulk import read_recipients
+
+    rows = "号码,姓名\r\n+8613800000001,张三\r\n13800000002,李四\r\n"
+    files = {
+        "utf8.csv": rows.encode("utf-8"),
+        "bom.csv": b"\xef\xbb\xbf" + rows.encode("utf-8"),
+        "gbk.csv": rows.encode("gbk"),  # Excel's CSV on a Chinese Windows
+        "unicode.txt": rows.replace(",", "\t").encode("utf-16"),  # Excel's "Unicode text"
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        assert read_recipients(tmp_path / name) == ["+8613800000001", "13800000002"], name
+    (tmp_path / "junk.csv").write_bytes(bytes([0x81, 0x20, 0xff, 0xfe, 0x00]) * 3)
+    with pytest.raises(ValueError, match="neither UTF-8"):
+        read_recipients(tmp_path / "junk.csv")
+    proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to-file", str(tmp_path / "junk.csv"), "--text", "x")
+    assert proc.returncode == 2 and "neither UTF-8" in proc.stderr and "Traceback" not in proc.stderr
