@@ -90,7 +90,7 @@ def encode(
         smil = content.smil
         if smil is None and profile.auto_smil and any(p.kind in ("image", "audio", "video", "text") for p in content.parts):
             smil = make_smil(content.parts)
-        container_id = content.content_id or new_content_id("content")
+        container_id = _checked_id("the content", content.content_id) if content.content_id else new_content_id("content")
         if profile.content_href:
             allow = body.content_ref.allow_adaptations if body.content_ref else True
             content_ref = m.ContentRef(href="cid:" + container_id, allow_adaptations=allow)
@@ -131,8 +131,7 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
         ctype = f'multipart/related; type="application/smil"; start="<{smil.content_id}>"; boundary="{inner}"'
     else:
         ctype = f'multipart/mixed; boundary="{inner}"'
-    container = OutPart([("Content-Type", ctype), ("Content-ID", f"<{_checked_id('the content', container_id)}>")],
-                        boundary=inner)
+    container = OutPart([("Content-Type", ctype), ("Content-ID", f"<{container_id}>")], boundary=inner)
     container.children = [_leaf(p, profile) for p in leaves]
     segments = write_multipart([soap_part, container], outer, profile.mime_preamble)
     content_type = f'multipart/related; boundary="{outer}"; type="text/xml"; start="<{soap_id}>"'
@@ -145,12 +144,13 @@ _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # RFC 2045's token
 _MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")
 _CHARSET = re.compile(_TOKEN)
 _NOT_IN_ID = re.compile(r"[\x00-\x1f\x7f<>]")
+_GOOD_TYPES: set[str] = set()  # content types already checked (they repeat)
 
 
-def _checked_id(what: str, content_id: str) -> str:
+def _checked_id(what: object, content_id: str) -> str:
     """A Content-ID as it may be written between angle brackets: a line break would start a header
     of the sender's choosing, a '>' would end the id early."""
-    if not content_id.strip() or _NOT_IN_ID.search(content_id) or content_id.strip() != content_id:
+    if not content_id or content_id.strip() != content_id or _NOT_IN_ID.search(content_id):
         raise EncodeError(f"{what}: Content-ID {content_id!r} cannot be sent (empty, a control character, < or >, "
                           "or white space around it, which readers strip)")
     return content_id
@@ -158,16 +158,20 @@ def _checked_id(what: str, content_id: str) -> str:
 
 def _leaf(part: Part, profile: Profile) -> OutPart:
     if not part.content_id:
-        part.content_id = new_content_id(part.filename or part.kind)
+        part.content_id = new_content_id(part.filename or part.kind)  # safe as made
+    else:
+        _checked_id(part, part.content_id)
     ctype = part.content_type
     # What peers sent may be forwarded: checked here, where it becomes a header.
-    if not _MEDIA_TYPE.fullmatch(ctype):
-        raise EncodeError(f"{part!r}: content type {ctype!r} is not type/subtype (parameters go elsewhere)")
+    if ctype not in _GOOD_TYPES:
+        if not _MEDIA_TYPE.fullmatch(ctype):
+            raise EncodeError(f"{part!r}: content type {ctype!r} is not type/subtype (parameters go elsewhere)")
+        if len(_GOOD_TYPES) < 256:
+            _GOOD_TYPES.add(ctype)
     if part.charset and (part.kind in ("text", "smil") or ctype.endswith("+xml")):
         if not _CHARSET.fullmatch(part.charset):
             raise EncodeError(f"{part!r}: charset {part.charset!r} is not a charset name")
         ctype += f'; charset="{part.charset}"'
-    _checked_id(repr(part), part.content_id)
     if part.filename:
         ctype += format_filename_params("name", part.filename, profile.filename_encoding)
     cte = profile.transfer_encoding
