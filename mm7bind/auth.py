@@ -36,7 +36,7 @@ class BasicAuth:
             return False, False
         try:
             user, _, pwd = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8 inside
             return False, False
         ok = hmac.compare_digest(user.encode(), self.username.encode()) & hmac.compare_digest(pwd.encode(), self.password.encode())
         return ok, False

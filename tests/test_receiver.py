@@ -308,6 +308,16 @@ def test_auth_over_a_real_socket():
             assert r.status_code == 401
 
 
+def test_malformed_credentials_are_a_401_not_an_internal_error():
+    out = mm7.encode(deliver(), transaction_id="t")
+    for auth in (mm7.auth.BasicAuth("mmsc", "pw"), mm7.auth.DigestAuth("mmsc", "pw")):
+        app = mm7.wsgi_app(mm7.Receiver(Recorder(), auth=auth))
+        for header in ("Basic \u00fc\u00ff==", "Basic !!!", "Basic " + "/w==", 'Digest username="\u00fc", nonce=',
+                       "Digest ,,,", "Bearer x"):
+            rsp = call_wsgi(app, out.to_bytes(), out.content_type, headers={"Authorization": header})
+            assert rsp["status"] == 401, (type(auth).__name__, header, rsp["body"][:200])
+
+
 def test_oversize_and_attacks_while_the_server_keeps_serving():
     h = Recorder()
     with mm7.serve(mm7.Receiver(h, max_body=200_000), port=0) as srv:
