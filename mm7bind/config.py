@@ -10,7 +10,9 @@ from __future__ import annotations
 import difflib
 import logging
 import logging.handlers
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -333,6 +335,9 @@ def _from_env(section_cls, name: str, value: str) -> Any:
     return value
 
 
+_WHOLE = re.compile(r"\s*[+-]?[0-9]+\s*")
+
+
 def _convert(default: Any, value: Any) -> tuple[bool, Any, str]:
     kind = type(default)
     if kind is bool:
@@ -344,10 +349,16 @@ def _convert(default: Any, value: Any) -> tuple[bool, Any, str]:
     if kind in (int, float):
         if isinstance(value, bool):
             return False, None, f"expected a number, got {value!r}"
+        if isinstance(value, int):
+            return True, kind(value), ""
+        if kind is int and isinstance(value, str) and _WHOLE.fullmatch(value):
+            return True, int(value), ""  # exactly, not through a float
         try:
             number = float(value)
         except (TypeError, ValueError):
             return False, None, f"expected a number, got {value!r}"
+        if not math.isfinite(number):  # TOML and the environment can both say nan or inf
+            return False, None, f"expected a finite number, got {value!r}"
         if kind is int and number != int(number):
             return False, None, f"expected a whole number, got {value!r}"
         return True, kind(number), ""

@@ -293,3 +293,16 @@ def test_recipient_files_in_the_encodings_excel_writes(tmp_path):
         read_recipients(tmp_path / "junk.csv")
     proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to-file", str(tmp_path / "junk.csv"), "--text", "x")
     assert proc.returncode == 2 and "neither UTF-8" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_numbers_that_are_not_finite_are_configuration_errors(tmp_path):
+    from mm7bind import config
+
+    (tmp_path / "c.toml").write_text("[receiver]\nport = nan\n[mmsc]\nread_timeout = inf\nmax_attempts = \"1e999\"\n",
+                                     encoding="utf-8")
+    _cfg, problems = config.load(tmp_path / "c.toml", env={"MM7BIND_RECEIVER_THREADS": "-inf"})
+    errors = {p.where: p.message for p in problems if p.level == "error"}
+    assert set(errors) == {"receiver.port", "mmsc.read_timeout", "mmsc.max_attempts", "receiver.threads"}
+    assert all("finite" in m for m in errors.values())
+    cfg, problems = config.load(None, env={"MM7BIND_RECEIVER_MAX_BODY": "12345678901234567890"})
+    assert cfg.receiver.max_body == 12345678901234567890  # whole numbers read exactly
