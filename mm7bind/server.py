@@ -143,8 +143,9 @@ class EmbeddedServer:
             # waitress warns on every queued request under load; a queue is what threads are for.
             logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
+            self._map: dict = {}  # every socket the server's loop watches (see stop)
             self.server = waitress.server.create_server(
-                app, host=host, port=port, threads=threads, max_request_body_size=max_body,
+                app, map=self._map, host=host, port=port, threads=threads, max_request_body_size=max_body,
                 max_request_header_size=max_header, channel_timeout=channel_timeout, ident="mm7bind",
                 clear_untrusted_proxy_headers=True, backlog=backlog,
             )
@@ -174,7 +175,18 @@ class EmbeddedServer:
 
     def stop(self) -> None:
         if self.ssl_context is None:
-            self.server.close()
+            if self.thread is not None and self.thread.is_alive():
+                # Everything is closed from inside the server's own loop, which then ends: closed
+                # from here, its select() would find sockets gone under it, and connections kept
+                # alive by clients would keep it running.
+                from waitress import wasyncore  # noqa: PLC0415
+
+                self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
+                self.thread.join(timeout=5)
+                self.server.task_dispatcher.shutdown()
+            else:
+                self.server.close()
+                self.server.task_dispatcher.shutdown()
         else:
             self.server.shutdown()
             self.server.server_close()

@@ -513,3 +513,24 @@ def test_asgi_app_lifespan_and_other_scopes():
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     with pytest.raises(ValueError, match="websocket"):
         call_asgi(app, [b""], {}, scope_type="websocket")
+
+
+def test_stopping_with_connections_still_open_is_clean():
+    """A client keeping its connection alive must not keep the server running after stop(), and
+    stopping must not pull sockets from under the server's loop (an EBADF traceback)."""
+    errors = []
+    hook = threading.excepthook
+    threading.excepthook = errors.append
+    session = requests.Session()
+    try:
+        srv = mm7.serve(mm7.Receiver(), port=0).start()
+        out = mm7.encode(deliver(), transaction_id="t")
+        assert session.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=5).status_code == 200
+        srv.stop()  # the session's connection is still open
+        assert not srv.thread.is_alive()
+        with pytest.raises(requests.ConnectionError):
+            session.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=5)
+    finally:
+        session.close()
+        threading.excepthook = hook
+    assert errors == []
