@@ -8,6 +8,7 @@ import asyncio
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -173,14 +174,20 @@ class EmbeddedServer:
         self.thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop accepting, give requests in hand up to `grace` seconds to finish and their answers
+        to go out, then close every connection (an MMSC whose answer was cut off sends again, and
+        the store answers the copy)."""
         if self.ssl_context is None:
             if self.thread is not None and self.thread.is_alive():
-                # Everything is closed from inside the server's own loop, which then ends: closed
-                # from here, its select() would find sockets gone under it, and connections kept
-                # alive by clients would keep it running.
+                # Sockets are closed from inside the server's own loop: closed from here, its
+                # select() would find them gone under it; and the loop ends once none is left.
                 from waitress import wasyncore  # noqa: PLC0415
 
+                self.server.trigger.pull_trigger(lambda: wasyncore.dispatcher.close(self.server))
+                deadline = time.monotonic() + grace
+                while self._busy() and time.monotonic() < deadline:
+                    time.sleep(0.01)
                 self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
                 self.thread.join(timeout=5)
                 self.server.task_dispatcher.shutdown()
@@ -192,6 +199,12 @@ class EmbeddedServer:
             self.server.server_close()
         if self.thread is not None:
             self.thread.join(timeout=5)
+
+    def _busy(self) -> bool:
+        """Whether a connection has a request in hand or an answer not yet sent (waitress's
+        channel state; anything else counts as idle)."""
+        return any(getattr(ch, "requests", None) or getattr(ch, "total_outbufs_len", 0)
+                   for ch in list(self._map.values()))
 
     def __enter__(self) -> EmbeddedServer:
         return self.start()

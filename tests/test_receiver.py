@@ -534,3 +534,29 @@ def test_stopping_with_connections_still_open_is_clean():
         session.close()
         threading.excepthook = hook
     assert errors == []
+
+
+def test_stopping_lets_requests_in_hand_finish():
+    started, release = threading.Event(), threading.Event()
+
+    class Slow(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            started.set()
+            release.wait(5)
+
+    srv = mm7.serve(mm7.Receiver(Slow()), port=0).start()
+    out = mm7.encode(deliver(), transaction_id="t-slow")
+    answers = []
+    sender = threading.Thread(target=lambda: answers.append(
+        requests.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=10)))
+    sender.start()
+    assert started.wait(5)
+    stopper = threading.Thread(target=srv.stop)
+    stopper.start()
+    time.sleep(0.2)  # stop() is waiting for the request in hand; no new connection is taken meanwhile
+    with pytest.raises(requests.ConnectionError):
+        requests.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=5)
+    release.set()
+    sender.join(10)
+    stopper.join(10)
+    assert [r.status_code for r in answers] == [200] and not srv.thread.is_alive()
