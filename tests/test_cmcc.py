@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -163,6 +164,20 @@ def test_api_errors_in_their_situations(tmp_path):
         assert err.value.code == -105
         with pytest.raises(cst.WrongMessage):
             sender.send(cmcc.MM7DeliverRes())
+        # A message that cannot be built or written is a wrong message (-106), never a stray exception.
+        no_recipient = cmcc.MM7SubmitReq(vaspid="801234")
+        bad_priority = submit_req()
+        bad_priority.priority = "urgent!"
+        bad_subject = submit_req()
+        bad_subject.subject = "bell \x07"
+        returning = cmcc.MM7Sender(sender.config, errors="return")
+        for req, why in ((no_recipient, "Recipients is required"), (bad_priority, "urgent!"),
+                         (bad_subject, "character U.0007")):
+            with pytest.raises(cst.WrongMessage, match=why):
+                sender.send(req)
+            res = returning.send(req)
+            assert isinstance(res, cmcc.MM7RSErrorRes) and res.status_code == -106 and re.search(why, res.status_detail)
+        assert srv.requests == []
         big = cmcc.MMContent.create_from_bytes(bytes(5000))
         big.content_type = cmcc.ContentType.JPEG
         with pytest.raises(cst.MessageTooLarge) as err:

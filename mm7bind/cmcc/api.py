@@ -23,6 +23,7 @@ from ..codec import MessageTooLargeError
 from ..content import Content, Part, sniff_type
 from ..errors import (
     ConnectError,
+    EncodeError,
     FaultError,
     HTTPStatusError,
     MM7Error,
@@ -379,9 +380,15 @@ class MM7Sender:
         if not isinstance(req, (MM7SubmitReq, MM7CancelReq, MM7ReplaceReq)):
             raise st.WrongMessage("没有匹配的消息，请确认要发送的消息是否正确！")
         try:
-            result = self.client.send(req.to_message(), transaction_id=req.transaction_id)
+            message = req.to_message()
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a field the message cannot take
+            raise st.WrongMessage(f"{type(exc).__name__}: {exc}") from exc
+        try:
+            result = self.client.send(message, transaction_id=req.transaction_id)
         except MessageTooLargeError as exc:
             raise st.MessageTooLarge(str(exc)) from exc
+        except EncodeError as exc:  # a message that cannot be written (a required field missing...)
+            raise st.WrongMessage(str(exc)) from exc
         except FaultError as exc:
             if exc.fault.detail is None:
                 raise st.ServerFault(exc.fault.string) from exc
