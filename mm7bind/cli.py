@@ -73,9 +73,22 @@ def cmd_versions(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _expand(paths: list[str]) -> list[str]:
+    """Files as given; a directory stands for the files in it and below (hidden ones left out)."""
+    out = []
+    for path in paths:
+        p = Path(path)
+        if path != "-" and p.is_dir():
+            out += sorted(str(f) for f in p.rglob("*")
+                          if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts))
+        else:
+            out.append(path)
+    return out
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     worst = EXIT_OK
-    for path in args.paths:
+    for path in _expand(args.paths):
         try:
             data = _read(path)
         except OSError as exc:
@@ -487,7 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check messages against their schema version")
     p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="SOAP XML, MIME bodies or raw HTTP captures ('-' for stdin)")
+                   help="SOAP XML, MIME bodies or raw HTTP captures; a directory: every file in it ('-' for stdin)")
     p.add_argument("--lenient", action="store_true", help="accept tolerated deviations and list them")
     p.set_defaults(func=cmd_validate)
 

@@ -115,3 +115,16 @@ def test_inspect_and_validate_http_captures_and_mime_bodies(tmp_path):
     assert (tmp_path / "parts" / "pic.gif").read_bytes() == gif
     proc = cli("validate", str(mime_only), str(capture))
     assert proc.returncode == 0 and proc.stdout.decode().count("valid (DeliverReq, REL-6-MM7-1-4)") == 2
+
+
+def test_validate_a_directory(tmp_path):
+    good = mm7.encode_envelope(mm7.CancelRsp(), transaction_id="t", version="REL-6-MM7-1-2")
+    (tmp_path / "caps" / "more").mkdir(parents=True)
+    (tmp_path / "caps" / "a.xml").write_bytes(good)
+    (tmp_path / "caps" / "more" / "b.xml").write_bytes(good)
+    (tmp_path / "caps" / ".hidden.xml").write_bytes(b"not xml")  # left out, as editors' swap files
+    proc = cli("validate", str(tmp_path / "caps"))
+    lines = proc.stdout.decode().splitlines()
+    assert proc.returncode == 0 and len(lines) == 2 and all("valid (CancelRsp, REL-6-MM7-1-2)" in x for x in lines)
+    (tmp_path / "caps" / "more" / "c.xml").write_bytes(b"<broken")
+    assert cli("validate", str(tmp_path / "caps")).returncode == 2
