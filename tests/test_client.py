@@ -223,7 +223,8 @@ def test_basic_auth_and_wrong_credentials():
         assert err.value.status == 401 and err.value.attempts == 1
 
 
-def test_auto_auth_sends_basic_and_answers_a_digest_challenge():
+@pytest.mark.parametrize("size", [10 * 1024, 3 * 1024 * 1024])  # sent as bytes, and streamed
+def test_auto_auth_sends_basic_and_answers_a_digest_challenge(size):
     """auth="auto", China Mobile's SDK behaviour: Basic on every request; when the MMSC challenges
     for Digest instead, the challenge is answered (the body sent again whole) and later requests
     are signed with Digest from the start."""
@@ -233,11 +234,12 @@ def test_auto_auth_sends_basic_and_answers_a_digest_challenge():
         assert srv.unauthorized == 0 and srv.requests[0].header("Authorization").startswith("Basic ")
     with FakeServer(auth=mm7.auth.DigestAuth("sp", "secret")) as srv, \
             client(srv.url, username="sp", password="secret", auth="auto") as c:
-        msg = submit(content=mm7.Content(parts=[mm7.Part.from_bytes(bytes(range(256)) * 40, "image/jpeg")]))
+        payload = bytes(range(256)) * (size // 256)
+        msg = submit(content=mm7.Content(parts=[mm7.Part.from_bytes(payload, "image/jpeg")]))
         assert c.submit(msg).ok and c.submit(msg).ok
         assert srv.unauthorized == 1  # only the first request was challenged
         assert [r.header("Authorization").split()[0] for r in srv.requests] == ["Digest", "Digest"]
-        assert srv.requests[0].decode().body.content.parts[0].data == bytes(range(256)) * 40
+        assert srv.requests[0].decode().body.content.parts[0].data == payload
     with FakeServer(auth=mm7.auth.DigestAuth("sp", "secret")) as srv, \
             client(srv.url, username="sp", password="wrong", auth="auto") as c, pytest.raises(HTTPStatusError):
         c.submit(submit())
