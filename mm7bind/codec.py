@@ -145,6 +145,7 @@ _MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")
 _CHARSET = re.compile(_TOKEN)
 _NOT_IN_ID = re.compile(r"[\x00-\x1f\x7f<>]")
 _GOOD_TYPES: set[str] = set()  # content types already checked (they repeat)
+_LOOSE_TYPE = re.compile(rf'\s*"?\s*({_TOKEN})\s*/\s*({_TOKEN})')  # spaces around "/", quotes, junk after
 
 
 def _checked_id(what: object, content_id: str) -> str:
@@ -440,9 +441,17 @@ def _part(leaf: InPart, devs: list[Deviation]) -> Part:
     params = leaf.params
     raw_disposition = leaf.headers.get("content-disposition")
     disposition = parse_params(raw_disposition)[1] if raw_disposition else {}
+    ctype = leaf.content_type
+    if ctype not in _GOOD_TYPES and not _MEDIA_TYPE.fullmatch(ctype):
+        # Read as the type it most likely means, so the part can be sent on as it is (forwarded).
+        m = _LOOSE_TYPE.match(ctype)
+        fixed = f"{m.group(1)}/{m.group(2)}" if m else "text/plain" if ctype.strip(' "') == "text" else (
+            "application/octet-stream")
+        devs.append(Deviation("mime-content-type", leaf.path, f"Content-Type {ctype!r} read as {fixed}"))
+        ctype = fixed
     return Part(
         leaf.blob,
-        leaf.content_type,
+        ctype,
         charset=params.get("charset"),
         content_id=leaf.content_id,
         content_location=leaf.content_location,
