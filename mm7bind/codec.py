@@ -449,10 +449,15 @@ def _part(leaf: InPart, devs: list[Deviation]) -> Part:
             "application/octet-stream")
         devs.append(Deviation("mime-content-type", leaf.path, f"Content-Type {ctype!r} read as {fixed}"))
         ctype = fixed
+    charset = params.get("charset")
+    if charset is not None and not _CHARSET.fullmatch(charset):
+        m = _CHARSET.search(charset)
+        devs.append(Deviation("mime-charset", leaf.path, f"charset {charset!r} read as {m.group(0) if m else 'none'}"))
+        charset = m.group(0) if m else None
     return Part(
         leaf.blob,
         ctype,
-        charset=params.get("charset"),
+        charset=charset,
         content_id=leaf.content_id,
         content_location=leaf.content_location,
         filename=disposition.get("filename") or params.get("name"),

@@ -635,13 +635,16 @@ def test_odd_part_types_are_read_as_what_they_mean_so_content_can_be_forwarded()
     soap = mm7.encode_envelope(mm7.DeliverReq(sender="+8613800000000"), transaction_id="mo-1", version="REL-6-MM7-1-0")
     body = b"--b\r\nContent-Type: text/xml\r\nContent-ID: <soap>\r\n\r\n" + soap + b"\r\n"
     odd = {b"text": "text/plain", b"image / jpeg": "image/jpeg", b"image/gif name=a.gif": "image/gif",
-           b'"audio/amr"': "audio/amr", b"x-unknown": "application/octet-stream"}
+           b'"audio/amr"': "audio/amr", b"x-unknown": "application/octet-stream",
+           b'text/plain; charset=" gb2312 "': "text/plain"}
     for i, raw in enumerate(odd):
         body += b"--b\r\nContent-Type: " + raw + b"\r\nContent-ID: <p%d>\r\n\r\nDATA\r\n" % i
     body += b"--b--\r\n"
     env = mm7.decode(body, 'multipart/related; boundary="b"; start="<soap>"')
     assert [p.content_type for p in env.body.content.parts] == list(odd.values())
-    assert [d.code for d in env.deviations].count("mime-content-type") == len(odd)
+    assert [d.code for d in env.deviations].count("mime-content-type") == len(odd) - 1
+    assert [p.charset for p in env.body.content.parts][-1] == "gb2312"
+    assert "mime-charset" in [d.code for d in env.deviations]
     assert mm7.decode(body, 'multipart/related; boundary="b"; start="<soap>"', strict=False).deviations
     # ...and the content goes out again as it came in, each part under a valid type.
     out = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=env.body.content), transaction_id="re-1")
