@@ -210,13 +210,16 @@ def format_filename_params(name: str, value: str, style: str = "rfc2231") -> str
 
 
 def strip_id(value: str | None) -> str | None:
-    """A Content-ID or `start` value without angle brackets and surrounding space."""
+    """A Content-ID or `start` value without angle brackets and surrounding space (a bracket
+    missing its partner goes too: the id is what lies between)."""
     if value is None:
         return None
     value = value.strip()
-    if value.startswith("<") and value.endswith(">"):
-        value = value[1:-1].strip()
-    return value or None
+    if value[:1] == "<":
+        value = value[1:]
+    if value[-1:] == ">":
+        value = value[:-1]
+    return value.strip() or None
 
 
 # ---------------------------------------------------------------------------------------------

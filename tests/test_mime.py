@@ -650,3 +650,10 @@ def test_odd_part_types_are_read_as_what_they_mean_so_content_can_be_forwarded()
     out = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=env.body.content), transaction_id="re-1")
     again = mm7.decode(out.to_bytes(), out.content_type, strict=True)
     assert [p.content_type for p in again.body.content.parts] == list(odd.values())
+
+
+def test_content_ids_lose_their_brackets_even_unpaired():
+    from mm7bind.mime import strip_id
+
+    assert [strip_id(v) for v in ("<a@b>", " < a@b > ", "<a@b", "a@b>", "a@b", "<>", "", None)] == [
+        "a@b", "a@b", "a@b", "a@b", "a@b", None, None, None]
