@@ -184,12 +184,14 @@ class EmbeddedServer:
                 # select() would find them gone under it; and the loop ends once none is left.
                 from waitress import wasyncore  # noqa: PLC0415
 
-                self.server.trigger.pull_trigger(lambda: wasyncore.dispatcher.close(self.server))
+                self._in_loop(lambda: wasyncore.dispatcher.close(self.server))
                 deadline = time.monotonic() + grace
                 while self._busy() and time.monotonic() < deadline:
                     time.sleep(0.01)
-                self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
+                self._in_loop(lambda: wasyncore.close_all(self._map))
                 self.thread.join(timeout=5)
+                if self.thread.is_alive():  # the loop never ran our closing: close from here after all
+                    wasyncore.close_all(self._map)
                 self.server.task_dispatcher.shutdown()
             else:
                 self.server.close()
@@ -199,6 +201,15 @@ class EmbeddedServer:
             self.server.server_close()
         if self.thread is not None:
             self.thread.join(timeout=5)
+
+    def _in_loop(self, fn: Callable) -> None:
+        """Run `fn` in the server's loop thread. waitress's trigger queues it, then writes to its
+        pipe; a thunk queued just before the loop woke for another reason can run, and close the
+        pipe, before that write: then the write fails, the work being done already."""
+        try:
+            self.server.trigger.pull_trigger(fn)
+        except OSError:
+            pass
 
     def _busy(self) -> bool:
         """Whether a connection has a request in hand or an answer not yet sent (waitress's
