@@ -562,13 +562,22 @@ def test_stopping_lets_requests_in_hand_finish():
     assert [r.status_code for r in answers] == [200] and not srv.thread.is_alive()
 
 
-def test_stopping_right_after_answering_many_times():
-    """stop() racing waitress's own wake-ups (a worker's answer being flushed): every round must
-    stop cleanly. (The race showed about once in 30 rounds before it was handled.)"""
+def test_stopping_when_the_loop_ran_the_closing_before_the_wake_up_write():
+    """waitress queues a thunk, then writes to its trigger pipe; the loop, awake for another reason
+    (a worker's answer), can run the thunk and close the pipe before that write. Forced here: each
+    wake-up write is done twice, the second after the loop has had time to act on the first."""
     out = mm7.encode(deliver(), transaction_id="t")
-    for _ in range(40):
-        srv = mm7.serve(mm7.Receiver(), port=0).start()
-        with requests.Session() as session:
-            assert session.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=5).ok
-            srv.stop()
-        assert not srv.thread.is_alive()
+    srv = mm7.serve(mm7.Receiver(), port=0).start()
+    trigger = srv.server.trigger
+    wake = trigger._physical_pull
+
+    def late_wake():
+        wake()
+        time.sleep(0.05)
+        wake()  # by now the closing may have run: EBADF
+
+    trigger._physical_pull = late_wake
+    with requests.Session() as session:
+        assert session.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=5).ok
+        srv.stop()
+    assert not srv.thread.is_alive()
