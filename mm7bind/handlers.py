@@ -45,7 +45,7 @@ class SavingHandler(Handler):
         if content is not None:
             names = content.save(folder, numbered=True)
             info["parts"] = [{"file": name, "content_type": part.content_type, "size": part.size}
-                             for name, part in zip(names, content.all_parts())]
+                             for name, part in zip(names, content.all_parts(), strict=True)]
         (folder / "message.json").write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
         return folder
 
