@@ -79,7 +79,7 @@ class ClientConfig:
         if not self.urls:
             raise ValueError("at least one MMSC URL is needed")
         if self.auth not in AUTH_MODES:
-            raise ValueError("auth must be basic, digest or auto")
+            raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
         if self.role not in ("vasp", "mmsc"):
             raise ValueError("role must be vasp or mmsc")
         if self.connect_timeout <= 0 or self.read_timeout <= 0:
