@@ -17,7 +17,7 @@ from .profiles import STANDARD, Profile
 from .receiver import Context, Handler, Receiver, ReceiverConfig, Reject
 from .server import EmbeddedServer, asgi_app, serve, wsgi_app
 from .retry import RateLimiter, RetryPolicy
-from .store import MemoryStore, SentRecord, SqliteStore
+from .store import InboxRecord, MemoryStore, Purged, Retention, SentRecord, SqliteStore
 from .xmlsafe import XmlLimits
 from .errors import (
     DecodeError,
@@ -78,7 +78,8 @@ __all__ = [
     "Envelope", "Fault", "XmlStyle", "Profile", "STANDARD", "RequestStatus", "Content", "Part",
     "MimeLimits", "XmlLimits", "MimeError", "MessageTooLargeError",
     "Client", "AsyncClient", "ClientConfig", "Result", "RetryPolicy", "RateLimiter",
-    "MemoryStore", "SqliteStore", "SentRecord", "Receiver", "ReceiverConfig", "Handler", "Reject",
+    "MemoryStore", "SqliteStore", "SentRecord", "InboxRecord", "Purged", "Retention",
+    "Receiver", "ReceiverConfig", "Handler", "Reject",
     "Context", "EmbeddedServer", "asgi_app", "serve", "wsgi_app",
     "MM7Error", "DecodeError", "EncodeError", "Deviation", "LimitExceededError", "MalformedXMLError",
     "NotSOAPError", "UnknownNamespaceError", "UnsupportedFieldError", "UnsupportedOperationError",

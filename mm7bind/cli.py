@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from . import __version__, versions
@@ -310,9 +311,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     receiver = cfg.make_receiver(handler, store=store)
     srv = serve(receiver, cfg.receiver.host, cfg.receiver.port, cfg.receiver.path, threads=cfg.receiver.threads,
                 ssl_context=cfg.ssl_context(), backlog=cfg.receiver.backlog)
+    retention = cfg.retention(store)
     with srv:
+        if retention is not None:
+            retention.start()
         _echo(f"receiving MM7 at {srv.url}{cfg.receiver.path} (store {cfg.store.path}); Ctrl-C stops")
         _wait_for_signal()
+    if retention is not None:
+        retention.stop()
     store.close()
     return EXIT_OK
 
@@ -335,6 +341,202 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print("nothing to replay")
     store.close()
     return EXIT_OK if all(state == "handled" for _, state in done) else EXIT_REFUSED
+
+
+# ---------------------------------------------------------------------------------------------
+# Looking into the store
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_KINDS = {"deliver": "DeliverReq", "delivery-report": "DeliveryReportReq", "report": "DeliveryReportReq",
+          "read-reply": "ReadReplyReq"}
+
+
+def parse_when(text: str, now: datetime | None = None) -> datetime:
+    """A point in time from an age ("30d", "12h", "90m", "2w", "45s": that long ago) or an ISO 8601
+    date or time ("2026-10-01", "2026-10-01T08:00", "...+08:00"; without a zone it is local time)."""
+    text = text.strip()
+    now = now or datetime.now(timezone.utc)
+    unit = _UNITS.get(text[-1:].lower())
+    if unit is not None:
+        try:
+            amount = float(text[:-1])
+        except ValueError:
+            amount = float("nan")
+        if amount >= 0 and amount != float("inf"):
+            return now - timedelta(seconds=amount * unit)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is neither an age (30d, 12h, 90m, 2w, 45s) nor an ISO 8601 date or time") from None
+    return when if when.tzinfo else when.astimezone()
+
+
+def _local(when: datetime) -> str:
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _printable(text: str) -> str:
+    """Text a peer chose, made safe for a terminal: control characters (an escape sequence in a
+    subject would drive the terminal; a line break would forge a row) are shown as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _summary(rec) -> str:
+    """One line on what a stored request was: who sent what (decoded again from its body)."""
+    return _printable(_what(rec))
+
+
+def _what(rec) -> str:
+    if rec.kind in ("DeliveryReportReq", "ReadReplyReq"):
+        return f"{rec.message_id} {rec.recipient or '?'}: {rec.status or '?'}"
+    if not rec.body:
+        return "(body purged)"
+    try:
+        msg = decode(rec.body, rec.content_type).body
+    except DecodeError as exc:
+        return f"(undecodable: {exc})"
+    sender = getattr(msg, "sender", None)
+    to = ", ".join(str(a) for a in (getattr(msg, "recipients", None) or []))
+    subject = getattr(msg, "subject", None)
+    return f"{sender or '?'} → {to or '?'}" + (f": {subject}" if subject else "")
+
+
+def _record_json(rec) -> dict:
+    out = to_jsonable(rec)
+    out.pop("body", None)
+    out["body_size"] = len(rec.body)
+    return out
+
+
+def _open_store(args):
+    from .store import SqliteStore  # noqa: PLC0415
+
+    cfg = _config(args)
+    if not Path(cfg.store.path).exists():
+        print(f"mm7bind store: no store at {cfg.store.path} (see [store] path in the configuration)", file=sys.stderr)
+        raise SystemExit(EXIT_UNREADABLE)
+    return SqliteStore(cfg.store.path, durability=cfg.store.durability)
+
+
+def cmd_store_inbox(args: argparse.Namespace) -> int:
+    try:
+        since = parse_when(args.since) if args.since else None
+    except ValueError as exc:
+        print(f"mm7bind store inbox: --since: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    store = _open_store(args)
+    try:
+        found = store.inbox(args.state, _KINDS.get(args.kind, args.kind), message_id=args.message_id, since=since,
+                            limit=args.limit, newest_first=True)
+    finally:
+        store.close()
+    found.reverse()  # the latest LIMIT, listed in the order they came
+    if args.json:
+        print(json.dumps([_record_json(r) for r in found], ensure_ascii=False, indent=2))
+        return EXIT_OK
+    if not found:
+        print("no stored messages match")
+        return EXIT_OK
+    print(f"{'ID':>6}  {'RECEIVED':19}  {'KIND':17}  {'STATE':10}  {'CODE':>4}  WHAT")
+    for r in found:
+        code = "" if r.response_code is None else str(r.response_code)
+        print(f"{r.id:>6}  {_local(r.received_at)}  {r.kind:17}  {r.state:10}  {code:>4}  {_summary(r)}")
+    return EXIT_OK
+
+
+def cmd_store_show(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    try:
+        rec = store.inbox_get(args.id)
+    finally:
+        store.close()
+    if rec is None:
+        print(f"mm7bind store show: no stored message #{args.id}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    out = {"record": _record_json(rec)}
+    if not rec.body:
+        out["message"] = None  # purged: the record is all there is
+    else:
+        try:
+            env = decode(rec.body, rec.content_type)
+        except DecodeError as exc:  # stored because it was accepted; decoding again should not fail
+            out["message"] = {"error": type(exc).__name__, "message": str(exc)}
+        else:
+            out["message"] = describe(env)
+            if args.extract:
+                content = getattr(env.body, "content", None)
+                out["extracted"] = content.save(args.extract) if content else []
+        if args.raw:
+            # As an HTTP capture, so that `inspect` and `validate` read it back with its content type.
+            head = f"POST / HTTP/1.1\r\nContent-Type: {rec.content_type or 'text/xml'}\r\n"
+            head += f"Content-Length: {len(rec.body)}\r\n\r\n"
+            Path(args.raw).write_bytes(head.encode("latin-1") + rec.body)
+            out["raw"] = args.raw
+    print(json.dumps(out, ensure_ascii=False, indent=2))
+    return EXIT_OK
+
+
+def cmd_store_sent(args: argparse.Namespace) -> int:
+    try:
+        since = parse_when(args.since) if args.since else None
+    except ValueError as exc:
+        print(f"mm7bind store sent: --since: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    store = _open_store(args)
+    try:
+        found = store.sent(message_id=args.message_id, recipient=args.to, since=since, limit=args.limit,
+                           newest_first=True)
+        found.reverse()
+        reports = {r.message_id: store.reports_for(r.message_id) for r in found if r.message_id}
+    finally:
+        store.close()
+    if args.json:
+        rows = []
+        for r in found:
+            row = to_jsonable(r)
+            row["reports"] = [_record_json(x) for x in reports.get(r.message_id, [])]
+            rows.append(row)
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    if not found:
+        print("no sent records match")
+        return EXIT_OK
+    print(f"{'SENT':19}  {'OPERATION':18}  {'STATUS':>6}  {'MESSAGE-ID':24}  RECIPIENTS / REPORTS")
+    for r in found:
+        status = "error" if r.error else ("" if r.status_code is None else str(r.status_code))
+        line = f"{r.operation:18}  {status:>6}  {r.message_id or '-':24}  {', '.join(r.recipients)}"
+        print(f"{_local(r.sent_at)}  {_printable(line)}")
+        if r.error:
+            print(f"{'':19}  {_printable(r.error)}")
+        for x in reports.get(r.message_id, []):
+            what = "delivery" if x.kind == "DeliveryReportReq" else "read"
+            print(f"{'':19}  {what} report {_local(x.received_at)}: {_printable(_what(x))}")
+    return EXIT_OK
+
+
+def cmd_store_purge(args: argparse.Namespace) -> int:
+    from .store import PURGEABLE  # noqa: PLC0415
+
+    try:
+        before = parse_when(args.older_than)
+    except ValueError as exc:
+        print(f"mm7bind store purge: --older-than: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    states = PURGEABLE + (("failed",) if args.include_failed else ())
+    store = _open_store(args)
+    try:
+        done = store.purge(before, states=states, bodies_only=args.bodies_only, sent=not args.keep_sent,
+                           dry_run=args.dry_run)
+        if args.vacuum and not args.dry_run:
+            store.vacuum()
+    finally:
+        store.close()
+    verb = "would remove" if args.dry_run else "removed"
+    what = f"{done.bodies} bodies (records kept)" if args.bodies_only else f"{done.inbox} received records"
+    print(f"{verb} {what} and {done.sent} sent records from before {_local(before)}")
+    return EXIT_OK
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -463,6 +665,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--handler", metavar="MODULE:OBJECT")
     p.add_argument("--stale-after", type=float, default=300.0, help="seconds after which 'processing' is stale")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("store", help="look into the store: received and sent messages, reports; purge old ones")
+    ssub = p.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    s = ssub.add_parser("inbox", help="list received messages and reports (the latest first cut by --limit)")
+    with_config(s)
+    s.add_argument("--state", choices=["processing", "handled", "rejected", "failed"])
+    s.add_argument("--kind", help="deliver, delivery-report, read-reply (or the element name)")
+    s.add_argument("--message-id", metavar="ID", help="reports about this MessageID")
+    s.add_argument("--since", metavar="AGE|TIME", help="e.g. 2h, 7d, 2026-11-01")
+    s.add_argument("--limit", type=int, default=50, help="at most this many, the latest (default 50)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_store_inbox)
+    s = ssub.add_parser("show", help="one received message, decoded, as JSON")
+    with_config(s)
+    s.add_argument("id", type=int, metavar="ID")
+    s.add_argument("--extract", metavar="DIR", help="write its attachments into DIR")
+    s.add_argument("--raw", metavar="FILE", help="write it as received (an HTTP capture inspect and validate read)")
+    s.set_defaults(func=cmd_store_show)
+    s = ssub.add_parser("sent", help="list sent requests with the delivery reports and read replies about them")
+    with_config(s)
+    s.add_argument("--message-id", metavar="ID")
+    s.add_argument("--to", metavar="ADDRESS", help="sent to this recipient")
+    s.add_argument("--since", metavar="AGE|TIME", help="e.g. 2h, 7d, 2026-11-01")
+    s.add_argument("--limit", type=int, default=50, help="at most this many, the latest (default 50)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_store_sent)
+    s = ssub.add_parser("purge", help="forget handled messages and sent records older than an age")
+    with_config(s)
+    s.add_argument("--older-than", required=True, metavar="AGE|TIME", help="e.g. 30d, 12h, 2026-10-01")
+    s.add_argument("--bodies-only", action="store_true",
+                   help="keep the records (repeats still recognised), drop the message bodies")
+    s.add_argument("--include-failed", action="store_true", help="failed messages too (they can no longer be replayed)")
+    s.add_argument("--keep-sent", action="store_true", help="leave the sent records")
+    s.add_argument("--dry-run", action="store_true", help="count, change nothing")
+    s.add_argument("--vacuum", action="store_true", help="then give the space back to the file system")
+    s.set_defaults(func=cmd_store_purge)
 
     p = sub.add_parser("simulate", help="run a fake MMSC on loopback")
     p.add_argument("--host", default="127.0.0.1")

@@ -81,6 +81,8 @@ class ReceiverSection:
 class StoreSection:
     path: str = "mm7bind.db"
     durability: str = "power"  # power | process
+    keep_days: float = 0  # serve purges handled messages and sent records older than this (0: keep all)
+    keep_bodies_days: float = 0  # ... and the bodies (records kept) of those older than this
 
 
 @dataclass
@@ -159,6 +161,17 @@ class Config:
         from .store import SqliteStore  # noqa: PLC0415
 
         return SqliteStore(self.store.path, durability=self.store.durability)
+
+    def retention(self, store):
+        """The store's purge schedule from keep_days and keep_bodies_days; None when both are 0."""
+        from datetime import timedelta  # noqa: PLC0415
+
+        from .store import Retention  # noqa: PLC0415
+
+        keep, bodies = self.store.keep_days, self.store.keep_bodies_days
+        if not keep and not bodies:
+            return None
+        return Retention(store, timedelta(days=keep) if keep else None, timedelta(days=bodies) if bodies else None)
 
     def make_receiver(self, handler=None, store=None):
         from .receiver import Receiver  # noqa: PLC0415
@@ -461,6 +474,14 @@ def check(cfg: Config) -> list[Problem]:
         warn("receiver", "listening beyond loopback with neither auth nor an allow-list")
     if cfg.store.durability not in ("power", "process"):
         err("store.durability", "must be power or process")
+    for name in ("keep_days", "keep_bodies_days"):
+        if getattr(cfg.store, name) < 0:
+            err(f"store.{name}", "cannot be negative (0 keeps everything)")
+    if 0 < cfg.store.keep_days < cfg.store.keep_bodies_days:
+        warn("store.keep_bodies_days", "longer than keep_days: the records (bodies and all) go first")
+    if 0 < cfg.store.keep_days < 1 or 0 < cfg.store.keep_bodies_days < 1:
+        warn("store", "keeping records less than a day: an MMSC still retrying a forgotten message"
+                      " gets it handled again")
     lg = cfg.logging
     if lg.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         err("logging.level", f"unknown level {lg.level!r}")

@@ -235,6 +235,10 @@ class Receiver:
                 r for r in self.store.inbox(state="processing") if r.received_at.timestamp() < cutoff]
         done = []
         for rec in records:
+            if rec is not None and not rec.body:
+                log.warning("#%d cannot be replayed: its body was purged", rec.id)
+                done.append((rec.id, "body purged"))
+                continue
             if rec is None or not self.store.claim(rec.id, ("failed", "processing", "handled", "rejected")):
                 continue
             env = decode(rec.body, rec.content_type, limits=self.config.mime_limits, xml_limits=self.config.xml_limits)

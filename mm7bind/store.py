@@ -6,13 +6,19 @@ tests and throw-away use. Both offer the same methods.
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import os
 import sqlite3
 import threading
+import dataclasses
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+
+log = logging.getLogger("mm7bind.store")
 
 
 def utcnow() -> datetime:
@@ -60,6 +66,31 @@ class InboxRecord:
     error: str | None = None
     attempts: int = 0
     sent_transaction_id: str | None = None  # the SubmitReq this report is about, when we sent it
+
+
+@dataclass
+class Purged:
+    """What `purge` removed (or, with `dry_run`, would remove)."""
+
+    inbox: int = 0  # records deleted
+    bodies: int = 0  # records kept without their body
+    sent: int = 0  # sent records deleted
+
+
+REPORT_KINDS = ("DeliveryReportReq", "ReadReplyReq")
+PURGEABLE = ("handled", "rejected")  # states whose messages need nothing more from us
+
+
+def _utc_text(when: datetime) -> str:
+    """`when` as the stored timestamps are written (UTC, ISO 8601), so they compare as text."""
+    if when.tzinfo is None:
+        when = when.astimezone()  # a naive time is local, as everywhere in mm7bind
+    return when.astimezone(timezone.utc).isoformat()
+
+
+def _check_purge(states: tuple[str, ...]) -> None:
+    if "processing" in states:
+        raise ValueError("records still 'processing' are in hand (or their worker died: replay them); not purged")
 
 
 class _Pending:
@@ -117,7 +148,8 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._sent: list[SentRecord] = []
-        self._inbox: list[InboxRecord] = []
+        self._inbox: dict[int, InboxRecord] = {}
+        self._next_id = 1
         self._keys: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -125,11 +157,12 @@ class MemoryStore:
                report_key, sent_transaction_id=None) -> tuple[InboxRecord, bool]:
         with self._lock:
             for key in (tid_key, report_key):
-                if key is not None and key in self._keys:
-                    return self._inbox[self._keys[key] - 1], False
-            rec = InboxRecord(len(self._inbox) + 1, kind, transaction_id, message_id, recipient, status, peer,
+                if key is not None and self._keys.get(key) in self._inbox:
+                    return self._inbox[self._keys[key]], False
+            rec = InboxRecord(self._next_id, kind, transaction_id, message_id, recipient, status, peer,
                               content_type, bytes(body), utcnow(), "processing", sent_transaction_id=sent_transaction_id)
-            self._inbox.append(rec)
+            self._next_id += 1
+            self._inbox[rec.id] = rec
             for key in (tid_key, report_key):
                 if key is not None:
                     self._keys[key] = rec.id
@@ -137,37 +170,50 @@ class MemoryStore:
 
     def claim(self, record_id: int, states: tuple[str, ...] = ("failed",)) -> bool:
         with self._lock:
-            rec = self._inbox[record_id - 1]
-            if rec.state in states:
+            rec = self._inbox.get(record_id)
+            if rec is not None and rec.state in states:
                 rec.state = "processing"
                 return True
             return False
 
     def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None) -> None:
         with self._lock:
-            rec = self._inbox[record_id - 1]
-            rec.state, rec.response_code, rec.error = state, response_code, error
-            rec.attempts += 1
+            rec = self._inbox.get(record_id)
+            if rec is not None:  # (purged meanwhile: nothing left to mark)
+                rec.state, rec.response_code, rec.error = state, response_code, error
+                rec.attempts += 1
 
     def inbox_get(self, record_id: int) -> InboxRecord | None:
         with self._lock:
-            if not 0 < record_id <= len(self._inbox):
-                return None
-            import dataclasses  # noqa: PLC0415
+            rec = self._inbox.get(record_id)
+            return dataclasses.replace(rec) if rec is not None else None  # a snapshot, as SQLite would give
 
-            return dataclasses.replace(self._inbox[record_id - 1])  # a snapshot, as SQLite would give
-
-    def inbox(self, state: str | None = None, kind: str | None = None) -> list[InboxRecord]:
+    def inbox(self, state: str | None = None, kind: str | None = None, *, message_id: str | None = None,
+              since: datetime | None = None, limit: int | None = None, newest_first: bool = False) -> list[InboxRecord]:
         with self._lock:
-            return [r for r in self._inbox if (state is None or r.state == state) and (kind is None or r.kind == kind)]
+            found = [dataclasses.replace(r) for r in self._inbox.values()
+                     if (state is None or r.state == state) and (kind is None or r.kind == kind)
+                     and (message_id is None or r.message_id == message_id)
+                     and (since is None or _utc_text(r.received_at) >= _utc_text(since))]
+        found.sort(key=lambda r: r.id, reverse=newest_first)
+        return found[:limit] if limit is not None else found
+
+    def reports_for(self, message_id: str) -> list[InboxRecord]:
+        return [r for r in self.inbox(message_id=message_id) if r.kind in REPORT_KINDS]
 
     def record_sent(self, rec: SentRecord) -> None:
         with self._lock:
             self._sent.append(rec)
 
-    def sent(self) -> list[SentRecord]:
+    def sent(self, *, message_id: str | None = None, recipient: str | None = None, since: datetime | None = None,
+             limit: int | None = None, newest_first: bool = False) -> list[SentRecord]:
         with self._lock:
-            return list(self._sent)
+            found = [r for r in self._sent if (message_id is None or r.message_id == message_id)
+                     and (recipient is None or recipient in r.recipients)
+                     and (since is None or _utc_text(r.sent_at) >= _utc_text(since))]
+        if newest_first:
+            found.reverse()
+        return found[:limit] if limit is not None else found
 
     def sent_by_message_id(self, message_id: str) -> SentRecord | None:
         with self._lock:
@@ -176,6 +222,32 @@ class MemoryStore:
     def sent_by_transaction_id(self, transaction_id: str) -> SentRecord | None:
         with self._lock:
             return next((r for r in reversed(self._sent) if r.transaction_id == transaction_id), None)
+
+    def purge(self, before: datetime, *, states: tuple[str, ...] = PURGEABLE, bodies_only: bool = False,
+              sent: bool = True, dry_run: bool = False) -> Purged:
+        """See `SqliteStore.purge`."""
+        _check_purge(states)
+        cutoff = _utc_text(before)
+        out = Purged()
+        with self._lock:
+            old = [r for r in self._inbox.values() if r.state in states and _utc_text(r.received_at) < cutoff]
+            if bodies_only:
+                old = [r for r in old if r.body]
+                out.bodies = len(old)
+            else:
+                out.inbox = len(old)
+            gone = [r for r in self._sent if _utc_text(r.sent_at) < cutoff] if sent else []
+            out.sent = len(gone)
+            if dry_run:
+                return out
+            for r in old:
+                if bodies_only:
+                    r.body = b""
+                else:
+                    del self._inbox[r.id]
+            gone_ids = {id(r) for r in gone}
+            self._sent = [r for r in self._sent if id(r) not in gone_ids]
+        return out
 
     def close(self) -> None:
         pass
@@ -298,7 +370,7 @@ class SqliteStore:
                 "INSERT INTO sent (transaction_id, operation, version, recipients, message_id, url, sent_at,"
                 " status_code, status_text, error, attempts, linked_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (rec.transaction_id, rec.operation, rec.version, json.dumps(rec.recipients), rec.message_id,
-                 rec.url, rec.sent_at.isoformat(), rec.status_code, rec.status_text, rec.error, rec.attempts,
+                 rec.url, _utc_text(rec.sent_at), rec.status_code, rec.status_text, rec.error, rec.attempts,
                  rec.linked_id),
             )
 
@@ -311,8 +383,24 @@ class SqliteStore:
             status_text=row["status_text"], error=row["error"], attempts=row["attempts"], linked_id=row["linked_id"],
         )
 
-    def sent(self) -> list[SentRecord]:
-        return [self._sent_row(r) for r in self._conn().execute("SELECT * FROM sent ORDER BY id")]
+    def sent(self, *, message_id: str | None = None, recipient: str | None = None, since: datetime | None = None,
+             limit: int | None = None, newest_first: bool = False) -> list[SentRecord]:
+        """Sent records, oldest first: all, or those about one MessageID, one recipient, or since a time."""
+        sql, args = "SELECT * FROM sent WHERE 1=1", []
+        if message_id is not None:
+            sql += " AND message_id = ?"
+            args.append(message_id)
+        if recipient is not None:  # recipients are a JSON list: a first cut in SQL, the exact test below
+            sql += " AND instr(recipients, ?) > 0"
+            args.append(json.dumps(recipient)[1:-1])
+        if since is not None:
+            sql += " AND sent_at >= ?"
+            args.append(_utc_text(since))
+        sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
+        found = (self._sent_row(r) for r in self._conn().execute(sql, args))
+        if recipient is not None:
+            found = (r for r in found if recipient in r.recipients)
+        return list(itertools.islice(found, limit))
 
     def sent_by_message_id(self, message_id: str) -> SentRecord | None:
         row = self._conn().execute(
@@ -444,7 +532,9 @@ class SqliteStore:
         row = self._conn().execute(_INBOX_SELECT + " WHERE i.id = ?", (record_id,)).fetchone()
         return self._inbox_row(row) if row else None
 
-    def inbox(self, state: str | None = None, kind: str | None = None) -> list[InboxRecord]:
+    def inbox(self, state: str | None = None, kind: str | None = None, *, message_id: str | None = None,
+              since: datetime | None = None, limit: int | None = None, newest_first: bool = False) -> list[InboxRecord]:
+        """Received records, oldest first (`newest_first` and `limit` for the latest few)."""
         sql, args = _INBOX_SELECT + " WHERE 1=1", []
         if state:
             sql += " AND i.state = ?"
@@ -452,7 +542,74 @@ class SqliteStore:
         if kind:
             sql += " AND i.kind = ?"
             args.append(kind)
-        return [self._inbox_row(r) for r in self._conn().execute(sql + " ORDER BY i.id", args)]
+        if message_id is not None:
+            sql += " AND i.message_id = ?"
+            args.append(message_id)
+        if since is not None:
+            sql += " AND i.received_at >= ?"
+            args.append(_utc_text(since))
+        sql += " ORDER BY i.id DESC" if newest_first else " ORDER BY i.id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        return [self._inbox_row(r) for r in self._conn().execute(sql, args)]
+
+    def reports_for(self, message_id: str) -> list[InboxRecord]:
+        """The delivery reports and read replies received about one MessageID, oldest first."""
+        return [r for r in self.inbox(message_id=message_id) if r.kind in REPORT_KINDS]
+
+    def purge(self, before: datetime, *, states: tuple[str, ...] = PURGEABLE, bodies_only: bool = False,
+              sent: bool = True, dry_run: bool = False) -> Purged:
+        """Forget what is older than `before`, so the file does not grow for ever.
+
+        Received records in `states` (by default handled and rejected: nothing more is owed to
+        them; failed ones wait for replay, and "processing" ones are refused) are deleted, or with
+        `bodies_only` kept without their body (their state, keys and report links stay: repeats are
+        still recognised, but the message can no longer be replayed or extracted). Sent records
+        older than `before` go too unless `sent=False`. A repeat of a deleted message is taken as
+        new: keep records longer than the MMSC keeps retrying (hours; days for a long outage).
+        The space is reused by new records; VACUUM gives it back to the file system.
+        """
+        _check_purge(states)
+        cutoff = _utc_text(before)
+        marks = ",".join("?" * len(states))
+        old = f"state IN ({marks}) AND received_at < ?"
+        args = (*states, cutoff)
+        out = Purged()
+        db = self._conn()
+        with self._write:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if bodies_only:
+                    out.bodies = db.execute(
+                        f"SELECT count(*) FROM inbox i WHERE {old} AND (length(i.body) > 0 OR"
+                        " EXISTS (SELECT 1 FROM inbox_body b WHERE b.id = i.id AND length(b.body) > 0))", args,
+                    ).fetchone()[0]
+                    if not dry_run:
+                        db.execute(f"UPDATE inbox_body SET body = X'' WHERE id IN"
+                                   f" (SELECT id FROM inbox WHERE {old})", args)
+                        db.execute(f"UPDATE inbox SET body = X'' WHERE {old} AND length(body) > 0", args)
+                else:
+                    out.inbox = db.execute(f"SELECT count(*) FROM inbox WHERE {old}", args).fetchone()[0]
+                    if not dry_run:
+                        db.execute(f"DELETE FROM inbox_body WHERE id IN (SELECT id FROM inbox WHERE {old})", args)
+                        db.execute(f"DELETE FROM inbox WHERE {old}", args)
+                if sent:
+                    out.sent = db.execute("SELECT count(*) FROM sent WHERE sent_at < ?", (cutoff,)).fetchone()[0]
+                    if not dry_run:
+                        db.execute("DELETE FROM sent WHERE sent_at < ?", (cutoff,))
+                db.execute("ROLLBACK" if dry_run else "COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return out
+
+    def vacuum(self) -> None:
+        """Give the space of purged records back to the file system (rewrites the file: it takes
+        a while on a big one, and writers wait)."""
+        with self._write:
+            self._conn().execute("VACUUM")
 
     def close(self) -> None:
         with self._lock:
@@ -461,3 +618,49 @@ class SqliteStore:
             self._all.clear()
         self._local = threading.local()
         self._write.close()
+
+
+class Retention:
+    """Purges a store on a schedule: records of handled and rejected messages and sent records
+    older than `keep`, bodies older than `keep_bodies` (records kept). `mm7bind serve` runs one
+    from `[store] keep_days` and `keep_bodies_days`. Failed messages are never purged here: they
+    wait for replay."""
+
+    def __init__(self, store, keep: timedelta | None = None, keep_bodies: timedelta | None = None,
+                 every: float = 3600.0):
+        if keep is None and keep_bodies is None:
+            raise ValueError("nothing to purge: give keep or keep_bodies")
+        self.store, self.keep, self.keep_bodies, self.every = store, keep, keep_bodies, every
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self, now: datetime | None = None) -> Purged:
+        now = now or utcnow()
+        done = Purged()
+        if self.keep_bodies is not None:
+            done.bodies = self.store.purge(now - self.keep_bodies, bodies_only=True, sent=False).bodies
+        if self.keep is not None:
+            gone = self.store.purge(now - self.keep)
+            done.inbox, done.sent = gone.inbox, gone.sent
+        if done != Purged():
+            log.info("retention: removed %d received records, %d bodies and %d sent records",
+                     done.inbox, done.bodies, done.sent)
+        return done
+
+    def start(self) -> Retention:
+        self._thread = threading.Thread(target=self._run, name="mm7bind-retention", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # noqa: BLE001 (a busy or broken file: say so, try again next time)
+                log.exception("retention: purging the store failed")
+            self._stop.wait(self.every)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)

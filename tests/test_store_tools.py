@@ -1,0 +1,249 @@
+"""Looking into the store and keeping it small: listing, reports about a sent message, purging
+(records or only bodies), and the `mm7bind store` commands over a real file."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+import mm7bind as mm7
+from mm7bind.cli import parse_when
+from mm7bind.store import MemoryStore, SentRecord, SqliteStore
+
+from .test_commands import run
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+
+
+class Keep(mm7.Handler):
+    def __init__(self):
+        self.calls = []
+
+    def on_deliver(self, msg, ctx):
+        self.calls.append(ctx.transaction_id)
+        if msg.subject == "explode":
+            raise RuntimeError("handler down")
+
+    def on_delivery_report(self, msg, ctx):
+        self.calls.append(ctx.transaction_id)
+
+    def on_read_reply(self, msg, ctx):
+        self.calls.append(ctx.transaction_id)
+
+
+def post(receiver: mm7.Receiver, msg: mm7.Message, tid: str) -> int:
+    out = mm7.encode(msg, transaction_id=tid)
+    return receiver.handle(out.to_bytes(), out.content_type, {}, "127.0.0.1").status
+
+
+def report(mid: str, rcpt: str, status: str) -> mm7.DeliveryReportReq:
+    return mm7.DeliveryReportReq(message_id=mid, recipient=rcpt, sender="1065888", date=NOW,
+                                 mm_status=mm7.DeliveryStatus(status))
+
+
+def fill(store) -> tuple[mm7.Receiver, Keep]:
+    """Two sends, their reports, two MO messages (one its handler fails on)."""
+    store.record_sent(SentRecord("s-1", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000001", "+8613800000002"],
+                                 message_id="M1", status_code=1000))
+    store.record_sent(SentRecord("s-2", "SubmitReq", "REL-6-MM7-1-4", ["+86138000000011"], message_id="M2",
+                                 status_code=1000))
+    handler = Keep()
+    rx = mm7.Receiver(handler, store=store)
+    assert post(rx, report("M1", "+8613800000001", "Retrieved"), "r-1") == 200
+    assert post(rx, report("M1", "+8613800000002", "Deferred"), "r-2") == 200
+    assert post(rx, report("M1", "+8613800000002", "Retrieved"), "r-3") == 200
+    assert post(rx, mm7.ReadReplyReq(message_id="M1", recipient="+8613800000001", sender="1065888", time_stamp=NOW,
+                                     mm_status=mm7.ReadStatus.READ), "r-4") == 200
+    assert post(rx, mm7.DeliverReq(sender="+8613900000000", recipients=["1065888"], subject="你好"), "d-1") == 200
+    assert post(rx, mm7.DeliverReq(sender="+8613900000000", subject="explode"), "d-2") == 500
+    return rx, handler
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+def store(request, tmp_path):
+    s = SqliteStore(tmp_path / "vasp.db") if request.param == "sqlite" else MemoryStore()
+    yield s
+    s.close()
+
+
+def test_reports_about_a_sent_message_and_filters(store):
+    fill(store)
+    reports = store.reports_for("M1")
+    assert [(r.kind, r.recipient, r.status) for r in reports] == [
+        ("DeliveryReportReq", "+8613800000001", "Retrieved"), ("DeliveryReportReq", "+8613800000002", "Deferred"),
+        ("DeliveryReportReq", "+8613800000002", "Retrieved"), ("ReadReplyReq", "+8613800000001", "Read")]
+    assert all(r.sent_transaction_id == "s-1" for r in reports)
+    assert store.reports_for("M2") == []
+    # A recipient is matched whole, not as part of a longer number.
+    assert [r.transaction_id for r in store.sent(recipient="+8613800000001")] == ["s-1"]
+    assert [r.transaction_id for r in store.sent(recipient="+86138000000011")] == ["s-2"]
+    assert store.sent(recipient="+861380000000") == []
+    assert [r.transaction_id for r in store.sent(message_id="M2")] == ["s-2"]
+    assert [r.transaction_id for r in store.sent(limit=1, newest_first=True)] == ["s-2"]
+    assert [r.transaction_id for r in store.inbox(limit=2, newest_first=True)] == ["d-2", "d-1"]
+    assert [r.transaction_id for r in store.inbox(kind="DeliverReq", state="failed")] == ["d-2"]
+    assert len(store.inbox(since=datetime.now(timezone.utc) - timedelta(minutes=5))) == 6
+    assert store.inbox(since=datetime.now(timezone.utc) + timedelta(minutes=5)) == []
+
+
+def test_purge_keeps_what_is_still_owed_and_forgets_the_rest(store):
+    rx, handler = fill(store)
+    later = datetime.now(timezone.utc) + timedelta(seconds=1)
+    assert store.purge(datetime.now(timezone.utc) - timedelta(days=1)) == mm7.store.Purged(0, 0, 0)  # too young
+    counted = store.purge(later, dry_run=True)
+    assert (counted.inbox, counted.sent) == (5, 2)
+    assert len(store.inbox()) == 6 and len(store.sent()) == 2  # a dry run changes nothing
+    with pytest.raises(ValueError, match="processing"):
+        store.purge(later, states=("handled", "processing"))
+
+    done = store.purge(later, sent=False)
+    assert (done.inbox, done.sent) == (5, 0)
+    [left] = store.inbox()
+    assert (left.transaction_id, left.state) == ("d-2", "failed")  # waiting for replay: kept
+    assert len(store.sent()) == 2
+    assert store.purge(later, states=("failed",), sent=False).inbox == 1 and store.inbox() == []
+    assert store.purge(later).sent == 2 and store.sent() == []
+    # A repeat of a forgotten message is new again (hence: keep records longer than MMSCs retry).
+    calls = len(handler.calls)
+    assert post(rx, mm7.DeliverReq(sender="+8613900000000", subject="你好"), "d-1") == 200
+    assert len(handler.calls) == calls + 1
+    assert store.inbox()[0].id > left.id  # ids are not reused
+
+
+def test_purging_bodies_keeps_records_and_repeats_recognised(store):
+    rx, handler = fill(store)
+    later = datetime.now(timezone.utc) + timedelta(seconds=1)
+    done = store.purge(later, bodies_only=True, sent=False)
+    assert (done.inbox, done.bodies) == (0, 5)
+    assert store.purge(later, bodies_only=True, sent=False).bodies == 0  # nothing left to drop
+    records = {r.transaction_id: r for r in store.inbox()}
+    assert len(records) == 6 and records["d-1"].body == b"" and records["d-2"].body != b""
+    assert records["d-1"].state == "handled"
+    calls = len(handler.calls)
+    assert post(rx, mm7.DeliverReq(sender="+8613900000000", subject="你好"), "d-1") == 200  # still a repeat
+    assert len(handler.calls) == calls
+    assert rx.replay(records["d-1"].id) == [(records["d-1"].id, "body purged")]
+    assert store.inbox_get(records["d-1"].id).state == "handled"
+    assert [r.recipient for r in store.reports_for("M1")][:1] == ["+8613800000001"]  # links kept
+
+
+def test_purge_reads_naive_times_as_local_time(tmp_path):
+    store = SqliteStore(tmp_path / "vasp.db")
+    two_days_ago = datetime.now() - timedelta(days=2)  # naive: local time, as everywhere in mm7bind
+    store.record_sent(SentRecord("s-old", "SubmitReq", "REL-6-MM7-1-4", ["1"], sent_at=two_days_ago))
+    store.record_sent(SentRecord("s-new", "SubmitReq", "REL-6-MM7-1-4", ["1"]))
+    assert store.sent()[0].sent_at == two_days_ago.astimezone()
+    assert store.purge(datetime.now() - timedelta(days=1)).sent == 1
+    assert [r.transaction_id for r in store.sent()] == ["s-new"]
+    store.close()
+
+
+def test_parse_when():
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+    assert parse_when("30d", now) == now - timedelta(days=30)
+    assert parse_when("1.5h", now) == now - timedelta(minutes=90)
+    assert parse_when("2W", now) == now - timedelta(weeks=2)
+    assert parse_when("2026-10-01T08:00+08:00") == datetime(2026, 10, 1, tzinfo=timezone.utc)
+    assert parse_when("2026-10-01") == datetime(2026, 10, 1).astimezone()
+    for bad in ("-5d", "soon", "nand", "infd", ""):
+        with pytest.raises(ValueError, match="neither an age"):
+            parse_when(bad, now)
+
+
+def test_store_commands(tmp_path):
+    db = tmp_path / "vasp.db"
+    store = SqliteStore(db)
+    rx, _ = fill(store)
+    # What a peer wrote reaches the terminal defused: no forged rows, no direction overrides.
+    assert post(rx, mm7.DeliverReq(sender="+8613900000000", subject="hi\n    99  forged\u202e"), "d-3") == 200
+    store.close()
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+
+    proc = run("store", "inbox", "--config", str(cfg))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:3] == ["ID", "RECEIVED", "KIND"] and len(lines) == 8
+    assert lines[-1].endswith("→ ?: hi\\n    99  forged\\u202e")
+    assert "+8613900000000 → 1065888: 你好" in proc.stdout and "M1 +8613800000002: Deferred" in proc.stdout
+    proc = run("store", "inbox", "--config", str(cfg), "--state", "failed", "--json")
+    [failed] = json.loads(proc.stdout)
+    assert failed["transaction_id"] == "d-2" and "handler down" in failed["error"] and "body" not in failed
+    replies = run("store", "inbox", "--config", str(cfg), "--kind", "read-reply", "--limit", "5").stdout
+    assert replies.count("ReadReplyReq") == 1
+
+    proc = run("store", "sent", "--config", str(cfg), "--message-id", "M1")
+    assert proc.returncode == 0, proc.stderr
+    assert "SubmitReq" in proc.stdout and "+8613800000001, +8613800000002" in proc.stdout
+    assert proc.stdout.count("delivery report") == 3 and "read report" in proc.stdout
+    [sent] = json.loads(run("store", "sent", "--config", str(cfg), "--to", "+86138000000011", "--json").stdout)
+    assert sent["message_id"] == "M2" and sent["reports"] == []
+
+    mo_id = failed["id"] - 1
+    assert failed["id"] == 6
+    proc = run("store", "show", str(mo_id), "--config", str(cfg), "--raw", str(tmp_path / "mo.http"),
+               "--extract", str(tmp_path / "parts"))
+    assert proc.returncode == 0, proc.stderr
+    shown = json.loads(proc.stdout)
+    assert shown["record"]["transaction_id"] == "d-1" and shown["message"]["fields"]["subject"] == "你好"
+    again = json.loads(run("inspect", str(tmp_path / "mo.http")).stdout)  # the raw copy reads back the same
+    assert again["transaction_id"] == "d-1" and again["fields"] == shown["message"]["fields"]
+    assert run("store", "show", "999", "--config", str(cfg)).returncode == 2
+
+    proc = run("store", "purge", "--config", str(cfg), "--older-than", "0s", "--dry-run")
+    assert proc.returncode == 0 and proc.stdout.startswith("would remove 6 received records and 2 sent records")
+    proc = run("store", "purge", "--config", str(cfg), "--older-than", "0s", "--bodies-only", "--keep-sent")
+    assert proc.stdout.startswith("removed 6 bodies (records kept) and 0 sent records"), proc.stdout + proc.stderr
+    assert "(body purged)" in run("store", "inbox", "--config", str(cfg)).stdout
+    proc = run("store", "purge", "--config", str(cfg), "--older-than", "0s", "--include-failed", "--vacuum")
+    assert proc.stdout.startswith("removed 7 received records and 2 sent records"), proc.stdout + proc.stderr
+    assert run("store", "inbox", "--config", str(cfg)).stdout.strip() == "no stored messages match"
+    assert run("store", "purge", "--config", str(cfg), "--older-than", "later").returncode == 2
+    (tmp_path / "none.toml").write_text(f'[store]\npath = "{tmp_path / "absent.db"}"\n', encoding="utf-8")
+    proc = run("store", "inbox", "--config", str(tmp_path / "none.toml"))
+    assert proc.returncode == 2 and "no store at" in proc.stderr
+    assert not (tmp_path / "absent.db").exists()  # looking does not create one
+
+
+def test_retention_schedule(tmp_path):
+    from mm7bind.config import ConfigError, load_checked
+    from mm7bind.store import Retention
+
+    cfg_file = tmp_path / "cfg.toml"
+    cfg_file.write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\nkeep_days = 30\nkeep_bodies_days = 7\n')
+    cfg = load_checked(str(cfg_file))
+    store = cfg.open_store()
+    rx, _ = fill(store)
+    retention = cfg.retention(store)
+    assert (retention.keep, retention.keep_bodies) == (timedelta(days=30), timedelta(days=7))
+    now = datetime.now(timezone.utc)
+    assert retention.run_once(now) == mm7.store.Purged(0, 0, 0)
+    assert retention.run_once(now + timedelta(days=8)) == mm7.store.Purged(0, 5, 0)  # bodies only
+    assert len(store.inbox()) == 6
+    assert retention.run_once(now + timedelta(days=31)) == mm7.store.Purged(5, 0, 2)
+    [failed] = store.inbox()
+    assert failed.state == "failed" and failed.body  # waits for replay, whatever its age
+
+    ticks = []
+    background = Retention(store, keep=timedelta(0), every=0.05)
+    background.run_once = lambda: ticks.append(1) or mm7.store.Purged()
+    background.start()
+    deadline = time.monotonic() + 5
+    while len(ticks) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    background.stop()
+    assert len(ticks) >= 3 and not background._thread.is_alive()
+    store.close()
+    with pytest.raises(ValueError, match="nothing to purge"):
+        Retention(store)
+
+    assert load_checked(str(cfg_file)).retention(None) is not None
+    cfg_file.write_text('[store]\nkeep_days = -1\n')
+    with pytest.raises(ConfigError) as info:
+        load_checked(str(cfg_file))
+    assert any("store.keep_days" in str(p) for p in info.value.problems)
+    cfg_file.write_text("[store]\n")
+    assert load_checked(str(cfg_file)).retention(None) is None
