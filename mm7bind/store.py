@@ -573,37 +573,50 @@ class SqliteStore:
         _check_purge(states)
         cutoff = _utc_text(before)
         marks = ",".join("?" * len(states))
-        old = f"state IN ({marks}) AND received_at < ?"
-        args = (*states, cutoff)
+        old = (f"SELECT i.id FROM inbox i WHERE i.state IN ({marks}) AND i.received_at < ?", (*states, cutoff))
+        if bodies_only:
+            old = (old[0] + " AND (length(i.body) > 0 OR EXISTS"
+                   " (SELECT 1 FROM inbox_body b WHERE b.id = i.id AND length(b.body) > 0))", old[1])
+        old_sent = ("SELECT id FROM sent WHERE sent_at < ?", (cutoff,))
         out = Purged()
-        db = self._conn()
-        with self._write:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                if bodies_only:
-                    out.bodies = db.execute(
-                        f"SELECT count(*) FROM inbox i WHERE {old} AND (length(i.body) > 0 OR"
-                        " EXISTS (SELECT 1 FROM inbox_body b WHERE b.id = i.id AND length(b.body) > 0))", args,
-                    ).fetchone()[0]
-                    if not dry_run:
-                        db.execute(f"UPDATE inbox_body SET body = X'' WHERE id IN"
-                                   f" (SELECT id FROM inbox WHERE {old})", args)
-                        db.execute(f"UPDATE inbox SET body = X'' WHERE {old} AND length(body) > 0", args)
-                else:
-                    out.inbox = db.execute(f"SELECT count(*) FROM inbox WHERE {old}", args).fetchone()[0]
-                    if not dry_run:
-                        db.execute(f"DELETE FROM inbox_body WHERE id IN (SELECT id FROM inbox WHERE {old})", args)
-                        db.execute(f"DELETE FROM inbox WHERE {old}", args)
-                if sent:
-                    out.sent = db.execute("SELECT count(*) FROM sent WHERE sent_at < ?", (cutoff,)).fetchone()[0]
-                    if not dry_run:
-                        db.execute("DELETE FROM sent WHERE sent_at < ?", (cutoff,))
-                db.execute("ROLLBACK" if dry_run else "COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        if dry_run:
+            db = self._conn()
+            count = db.execute(f"SELECT count(*) FROM ({old[0]})", old[1]).fetchone()[0]
+            out.bodies, out.inbox = (count, 0) if bodies_only else (0, count)
+            out.sent = db.execute(f"SELECT count(*) FROM ({old_sent[0]})", old_sent[1]).fetchone()[0] if sent else 0
+            return out
+        if bodies_only:
+            out.bodies = self._in_batches(old, "UPDATE inbox_body SET body = X'' WHERE id IN ({ids})",
+                                          "UPDATE inbox SET body = X'' WHERE id IN ({ids}) AND length(body) > 0")
+        else:
+            out.inbox = self._in_batches(old, "DELETE FROM inbox_body WHERE id IN ({ids})",
+                                         "DELETE FROM inbox WHERE id IN ({ids})")
+        if sent:
+            out.sent = self._in_batches(old_sent, "DELETE FROM sent WHERE id IN ({ids})")
         return out
+
+    PURGE_BATCH = 500  # rows per transaction: an accept waits for at most one batch, never the whole purge
+
+    def _in_batches(self, select: tuple[str, tuple], *statements: str) -> int:
+        """Run `statements` on the rows `select` finds, a batch per transaction, until none is left."""
+        db = self._conn()
+        total = 0
+        while True:
+            with self._write:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    ids = [row[0] for row in db.execute(select[0] + " LIMIT ?", (*select[1], self.PURGE_BATCH))]
+                    marks = ",".join("?" * len(ids))
+                    for statement in statements if ids else ():
+                        db.execute(statement.format(ids=marks), ids)
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            total += len(ids)
+            if len(ids) < self.PURGE_BATCH:
+                return total
 
     def vacuum(self) -> None:
         """Give the space of purged records back to the file system (rewrites the file: it takes

@@ -247,3 +247,24 @@ def test_retention_schedule(tmp_path):
     assert any("store.keep_days" in str(p) for p in info.value.problems)
     cfg_file.write_text("[store]\n")
     assert load_checked(str(cfg_file)).retention(None) is None
+
+
+def test_purge_works_in_batches_so_accepts_are_not_held_up(tmp_path, monkeypatch):
+    store = SqliteStore(tmp_path / "vasp.db")
+    monkeypatch.setattr(SqliteStore, "PURGE_BATCH", 7)
+    rx = mm7.Receiver(Keep(), store=store)
+    for i in range(30):
+        assert post(rx, mm7.DeliverReq(sender="1", subject=str(i)), f"b-{i}") == 200
+        store.record_sent(SentRecord(f"s-{i}", "SubmitReq", "REL-6-MM7-1-4", ["1"]))
+    commits = []
+    real = store._in_batches
+    monkeypatch.setattr(store, "_in_batches", lambda *a: commits.append(real(*a)) or commits[-1])
+    statements = []
+    store._conn().set_trace_callback(statements.append)
+    later = datetime.now(timezone.utc) + timedelta(seconds=1)
+    assert store.purge(later, bodies_only=True) == mm7.store.Purged(0, 30, 30)
+    assert statements.count("COMMIT") == 10  # 30 rows in batches of 7: five transactions, twice
+    assert store.purge(later) == mm7.store.Purged(30, 0, 0)
+    assert statements.count("COMMIT") == 16  # and once more for the records (none left to check in sent)
+    assert commits == [30, 30, 30, 0] and store.inbox() == [] and store.sent() == []
+    store.close()
