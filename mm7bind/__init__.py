@@ -17,6 +17,7 @@ from .profiles import STANDARD, Profile
 from .receiver import Context, Handler, Receiver, ReceiverConfig, Reject
 from .server import EmbeddedServer, asgi_app, serve, wsgi_app
 from .retry import RateLimiter, RetryPolicy
+from .metrics import Metrics
 from .store import InboxRecord, MemoryStore, Purged, Retention, SentRecord, SqliteStore
 from .xmlsafe import XmlLimits
 from .errors import (
@@ -78,7 +79,7 @@ __all__ = [
     "Envelope", "Fault", "XmlStyle", "Profile", "STANDARD", "RequestStatus", "Content", "Part",
     "MimeLimits", "XmlLimits", "MimeError", "MessageTooLargeError",
     "Client", "AsyncClient", "ClientConfig", "Result", "RetryPolicy", "RateLimiter",
-    "MemoryStore", "SqliteStore", "SentRecord", "InboxRecord", "Purged", "Retention",
+    "MemoryStore", "SqliteStore", "SentRecord", "InboxRecord", "Purged", "Retention", "Metrics",
     "Receiver", "ReceiverConfig", "Handler", "Reject",
     "Context", "EmbeddedServer", "asgi_app", "serve", "wsgi_app",
     "MM7Error", "DecodeError", "EncodeError", "Deviation", "LimitExceededError", "MalformedXMLError",

@@ -308,14 +308,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"mm7bind serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
     store = cfg.open_store()
-    receiver = cfg.make_receiver(handler, store=store)
-    srv = serve(receiver, cfg.receiver.host, cfg.receiver.port, cfg.receiver.path, threads=cfg.receiver.threads,
+    metrics = None
+    if cfg.receiver.metrics_path:
+        from .metrics import Metrics  # noqa: PLC0415
+
+        metrics = Metrics()
+    receiver = cfg.make_receiver(handler, store=store, metrics=metrics)
+    srv = serve(receiver, cfg.receiver.host, cfg.receiver.port, cfg.receiver.path,
+                metrics_path=cfg.receiver.metrics_path or None, threads=cfg.receiver.threads,
                 ssl_context=cfg.ssl_context(), backlog=cfg.receiver.backlog)
     retention = cfg.retention(store)
     with srv:
         if retention is not None:
             retention.start()
         _echo(f"receiving MM7 at {srv.url}{cfg.receiver.path} (store {cfg.store.path}); Ctrl-C stops")
+        if metrics is not None:
+            _echo(f"metrics at {srv.url}{cfg.receiver.metrics_path}")
         _wait_for_signal()
     if retention is not None:
         retention.stop()

@@ -163,9 +163,10 @@ def new_transaction_id() -> str:
 class ClientCore:
     """Decisions without I/O: shared by the sync and async clients (and testable on its own)."""
 
-    def __init__(self, config: ClientConfig, store=None, rng: random.Random | None = None):
+    def __init__(self, config: ClientConfig, store=None, rng: random.Random | None = None, metrics=None):
         self.config = config
         self.store = store
+        self.metrics = metrics  # a mm7bind.metrics.Metrics; None counts nothing
         self.rng = rng or random.Random()
         self._next = 0
         self.limiters = {u: RateLimiter(config.rate_limit) for u in config.urls} if config.rate_limit else {}
@@ -339,12 +340,17 @@ class ClientCore:
 
     def finish(self, p: Prepared, result: Result | None = None, error: SendError | None = None) -> None:
         level = logging.INFO if error is None else logging.WARNING
+        elapsed = time.monotonic() - p.started
+        status = result.status if result else (getattr(error, "status", None) if isinstance(error, FaultError) else None)
+        if self.metrics is not None:
+            ok = error is None and status is not None and 1000 <= status.code < 2000
+            self.metrics.sent(p.message.ELEMENT, "ok" if ok else ("refused" if status is not None else "error"),
+                              status.code if status else None,
+                              result.attempts if result else getattr(error, "attempts", 1), elapsed)
         if self.store is None and not log.isEnabledFor(level):
             return  # nobody to tell
         msg = p.message
         recipients = [str(a) for a in getattr(msg, "recipients", None) or []]
-        elapsed = time.monotonic() - p.started
-        status = result.status if result else (getattr(error, "status", None) if isinstance(error, FaultError) else None)
         message_id = (result.message_id if result else None) or getattr(msg, "message_id", None) or getattr(
             msg, "cancel_id", None) or getattr(msg, "replace_id", None)
         info = {
@@ -405,14 +411,15 @@ def dump(direction: str, url: str, headers: dict, body) -> None:
 class _Operations:
     """Message building for the five VASP operations; `send` is the client's own."""
 
-    def _setup(self, urls, config: ClientConfig | None, store, sleep, settings: dict) -> ClientConfig:  # noqa: ANN001
+    def _setup(self, urls, config: ClientConfig | None, store, sleep,  # noqa: ANN001
+               settings: dict, metrics=None) -> ClientConfig:
         """The configuration from a URL, URLs, a ClientConfig or keyword settings; the shared core."""
         if isinstance(urls, ClientConfig):
             config = urls
         elif config is None:
             config = ClientConfig(urls=tuple([urls] if isinstance(urls, str) else urls or ()), **settings)
         self.config = config
-        self.core = ClientCore(config, store)
+        self.core = ClientCore(config, store, metrics=metrics)
         self.sleep = sleep
         return config
 
@@ -555,11 +562,11 @@ class Client(_Operations):
     """A blocking MM7 client. Thread-safe: one instance can serve many threads (one pool)."""
 
     def __init__(self, urls: str | tuple[str, ...] | ClientConfig | None = None, *, config: ClientConfig | None = None,
-                 store=None, sleep=time.sleep, **settings: Any):
+                 store=None, sleep=time.sleep, metrics=None, **settings: Any):
         import requests  # noqa: PLC0415
         from requests.adapters import HTTPAdapter  # noqa: PLC0415
 
-        config = self._setup(urls, config, store, sleep, settings)
+        config = self._setup(urls, config, store, sleep, settings, metrics)
         session = requests.Session()
         adapter = HTTPAdapter(pool_connections=max(1, len(config.urls)), pool_maxsize=config.pool_size, max_retries=0)
         session.mount("http://", adapter)
@@ -624,11 +631,11 @@ class AsyncClient(_Operations):
     """The same client for asyncio: `await client.submit(msg)`."""
 
     def __init__(self, urls: str | tuple[str, ...] | ClientConfig | None = None, *, config: ClientConfig | None = None,
-                 store=None, sleep=asyncio.sleep, **settings: Any):
+                 store=None, sleep=asyncio.sleep, metrics=None, **settings: Any):
         import httpx  # noqa: PLC0415
         from zeep.transports import AsyncTransport  # noqa: PLC0415
 
-        config = self._setup(urls, config, store, sleep, settings)
+        config = self._setup(urls, config, store, sleep, settings, metrics)
         auth = None
         if config.username is not None:
             auth = _httpx_auth(config.auth, config.username, config.password or "")

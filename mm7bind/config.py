@@ -75,6 +75,7 @@ class ReceiverSection:
     tls_cert: str = ""
     tls_key: str = ""
     backlog: int = 1024  # listen queue length
+    metrics_path: str = ""  # e.g. "/metrics": Prometheus text there (allow-list applies); "" = none
 
 
 @dataclass
@@ -173,10 +174,10 @@ class Config:
             return None
         return Retention(store, timedelta(days=keep) if keep else None, timedelta(days=bodies) if bodies else None)
 
-    def make_receiver(self, handler=None, store=None):
+    def make_receiver(self, handler=None, store=None, metrics=None):
         from .receiver import Receiver  # noqa: PLC0415
 
-        return Receiver(handler, store=store, **self.receiver_settings())
+        return Receiver(handler, store=store, metrics=metrics, **self.receiver_settings())
 
     def receiver_settings(self) -> dict[str, Any]:
         from . import auth as auth_mod  # noqa: PLC0415
@@ -457,6 +458,8 @@ def check(cfg: Config) -> list[Problem]:
         err("receiver.max_body", "must be at least 1024 bytes")
     if not r.path.startswith("/"):
         err("receiver.path", "must start with /")
+    if r.metrics_path and (not r.metrics_path.startswith("/") or r.metrics_path == r.path):
+        err("receiver.metrics_path", "must start with / and differ from receiver.path")
     if bool(r.tls_cert) != bool(r.tls_key):
         err("receiver.tls_cert", "tls_cert and tls_key go together")
     for name in ("tls_cert", "tls_key"):

@@ -100,9 +100,12 @@ class Receiver:
     """`handle(body, content_type, headers, peer)` → `Response`. Thread-safe."""
 
     def __init__(self, handler: Handler | None = None, *, store=None, config: ReceiverConfig | None = None,
-                 **settings: Any):
+                 metrics=None, **settings: Any):
         self.handler = handler or Handler()
         self.store = store
+        self.metrics = metrics  # a mm7bind.metrics.Metrics, counting every answer; None counts nothing
+        if metrics is not None and store is not None and hasattr(store, "open_counts"):
+            metrics.watch_inbox(store)
         self.config = config or ReceiverConfig(**settings)
         self.callables: dict[str, Callable] = {}
         self._answers: dict[tuple, tuple] = {}  # plain_answer's templates
@@ -123,35 +126,43 @@ class Receiver:
 
     def handle(self, body: bytes, content_type: str | None, headers: Mapping[str, str] | None = None,
                peer: str | None = None, method: str = "POST", uri: str = "/") -> Response:
+        started = time.monotonic()
         try:
-            return self._handle(body, content_type, headers or {}, peer, method, uri)
+            return self._handle(body, content_type, headers or {}, peer, method, uri, started)
         except Exception:  # noqa: BLE001 (a bug of ours must still produce an answer, never a dropped request)
             log.exception("internal error while receiving from %s", peer)
+            self._count(None, "internal_error", RequestStatus.SERVER_ERROR, started)
             return self.fault(None, None, "Server", RequestStatus.SERVER_ERROR, "internal error")
 
     def _handle(self, body: bytes, content_type: str | None, headers: Mapping[str, str], peer: str | None,
-                method: str, uri: str) -> Response:
-        started = time.monotonic()
+                method: str, uri: str, started: float) -> Response:
         if method.upper() != "POST":
+            self._count(None, "not_post", None, started)
             return Response(405, [("Allow", "POST"), ("Content-Type", "text/plain")], b"MM7 takes POST\n")
         if self.config.allow is not None and not self.config.allow.allows(peer):
             log.warning("refused request from %s (not in the allow-list)", peer)
+            self._count(None, "forbidden", None, started)
             return Response(403, [("Content-Type", "text/plain")], b"forbidden\n")
         if self.config.auth is not None:
             ok, stale = self.config.auth.check(method.upper(), uri, _get(headers, "authorization"))
             if not ok:
+                self._count(None, "unauthorized", None, started)
                 return Response(401, [("WWW-Authenticate", self.config.auth.challenge(stale)),
                                       ("Content-Type", "text/plain")], b"authentication required\n")
         if len(body) > self.config.max_body:
+            self._count(None, "too_large", None, started)
             return Response(413, [("Content-Type", "text/plain")], b"request body too large\n")
         try:
             env = decode(body, content_type, strict=self.config.strict, limits=self.config.mime_limits,
                          xml_limits=self.config.xml_limits)
         except DecodeError as exc:
             log.warning("refused an undecodable request from %s: %s", peer, exc)
+            self._count(None, "malformed", exc.status_code, started, exc.deviations or ())
             return self.fault(None, None, "Client", exc.status_code, str(exc))
         if env.is_fault or env.message.ELEMENT not in HANDLED_KINDS:
             kind = "a Fault" if env.is_fault else env.message.ELEMENT
+            self._count("Fault" if env.is_fault else env.message.ELEMENT, "unsupported",
+                        RequestStatus.UNSUPPORTED_OPERATION, started, env.deviations)
             return self.fault(env, env.version, "Client", RequestStatus.UNSUPPORTED_OPERATION,
                               f"{kind} is not an operation a VASP serves")
         return self.dispatch(env, body, content_type, headers, peer, started)
@@ -173,6 +184,7 @@ class Receiver:
             if not new:
                 repeat = self._repeat(env, record)
                 if repeat is not None:
+                    self._count(msg.ELEMENT, "repeat", _status_of(repeat, record), started, env.deviations)
                     return repeat
                 record = self.store.inbox_get(record.id)  # claimed: a failed first attempt, processed again
         elif self.store is not None and record is not None:
@@ -185,12 +197,14 @@ class Receiver:
         except Reject as rej:
             self._mark(record, "rejected", rej.status.code, str(rej))
             self._log(msg, ctx, rej.status.code, started, "rejected")
+            self._count(msg.ELEMENT, "rejected", rej.status.code, started, env.deviations)
             return self.fault(env, env.version, "Client" if rej.status.code < 3000 else "Server", rej.status.code,
                               rej.status.text, rej.status.details)
         except Exception as exc:  # noqa: BLE001 (any handler bug: keep the message, answer honestly)
             self._mark(record, "failed", None, "".join(traceback.format_exception_only(exc)).strip())
             log.exception("handler for %s tid=%s failed; stored as #%s for replay", msg.ELEMENT, env.transaction_id,
                           record.id if record else "-")
+            self._count(msg.ELEMENT, "failed", RequestStatus.SERVER_ERROR, started, env.deviations)
             return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR, "the VASP could not process it")
         rsp_cls = m.RESPONSE_FOR[msg.ELEMENT]
         if isinstance(outcome, rsp_cls):
@@ -202,6 +216,7 @@ class Receiver:
             response = rsp_cls(status=status)
         self._mark(record, "handled", response.status.code, None)
         self._log(msg, ctx, response.status.code, started, "handled")
+        self._count(msg.ELEMENT, "handled", response.status.code, started, env.deviations)
         if response is not outcome:  # built here from a status: the template for it will do
             return self.plain_answer(env, response)
         return self.answer(env, response)
@@ -300,6 +315,11 @@ class Receiver:
         out = encode(fault, transaction_id=tid, version=version, profile=self.config.profile)
         return Response(500, _headers(out), out.to_bytes())
 
+    def _count(self, operation: str | None, outcome: str, status: int | None, started: float,
+               deviations=()) -> None:
+        if self.metrics is not None:
+            self.metrics.received(operation, outcome, status, time.monotonic() - started, deviations)
+
     def _mark(self, record: InboxRecord | None, state: str, code: int | None, error: str | None) -> None:
         if self.store is not None and record is not None:
             self.store.mark(record.id, state, code, error)
@@ -342,6 +362,10 @@ def _get(headers: Mapping[str, str], name: str) -> str | None:
         if k.lower() == name:
             return v
     return None
+
+
+def _status_of(answer: Response, record: InboxRecord) -> int | None:
+    return record.response_code or (1000 if answer.status == 200 else None)
 
 
 def _address(addr) -> str | None:

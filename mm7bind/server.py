@@ -18,11 +18,19 @@ from .receiver import Receiver
 log = logging.getLogger("mm7bind.server")
 
 
-def wsgi_app(receiver: Receiver, path: str | None = None) -> Callable:
+def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | None = None) -> Callable:
     """A WSGI application around `receiver`. With `path`, other paths get 404 (mounted under a
-    dispatcher, leave it None: the dispatcher has already chosen)."""
+    dispatcher, leave it None: the dispatcher has already chosen). With `metrics_path` and a
+    receiver with `metrics`, GET there gives them in Prometheus' text format (to peers the
+    allow-list admits; no credentials asked, since scrapers rarely speak Digest)."""
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if metrics_path is not None and receiver.metrics is not None and environ.get("PATH_INFO") == metrics_path:
+            allow = receiver.config.allow
+            if allow is not None and not allow.allows(environ.get("REMOTE_ADDR")):
+                start_response("403 Forbidden", [("Content-Type", "text/plain")])
+                return [b"forbidden\n"]
+            return receiver.metrics.wsgi_app(environ, start_response)
         if path is not None and environ.get("PATH_INFO", "") not in (path, path.rstrip("/") + "/"):
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found\n"]
@@ -224,6 +232,8 @@ class EmbeddedServer:
         self.stop()
 
 
-def serve(receiver: Receiver, host: str = "127.0.0.1", port: int = 8080, path: str = "/mm7", **kw) -> EmbeddedServer:
-    """An embedded server for `receiver` at http://host:port/path (not started)."""
-    return EmbeddedServer(wsgi_app(receiver, path), host, port, max_body=receiver.config.max_body, **kw)
+def serve(receiver: Receiver, host: str = "127.0.0.1", port: int = 8080, path: str = "/mm7",
+          metrics_path: str | None = None, **kw) -> EmbeddedServer:
+    """An embedded server for `receiver` at http://host:port/path (not started); its metrics at
+    `metrics_path` when it has some."""
+    return EmbeddedServer(wsgi_app(receiver, path, metrics_path), host, port, max_body=receiver.config.max_body, **kw)

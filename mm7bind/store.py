@@ -78,7 +78,8 @@ class Purged:
 
 
 REPORT_KINDS = ("DeliveryReportReq", "ReadReplyReq")
-PURGEABLE = ("handled", "rejected")  # states whose messages need nothing more from us
+PURGEABLE = ("handled", "rejected")
+OPEN_STATES = ("processing", "failed", "rejected")  # every state but handled  # states whose messages need nothing more from us
 
 
 def _utc_text(when: datetime) -> str:
@@ -200,6 +201,14 @@ class MemoryStore:
 
     def reports_for(self, message_id: str) -> list[InboxRecord]:
         return [r for r in self.inbox(message_id=message_id) if r.kind in REPORT_KINDS]
+
+    def open_counts(self) -> dict[str, int]:
+        with self._lock:
+            counts = dict.fromkeys(OPEN_STATES, 0)
+            for r in self._inbox.values():
+                if r.state in counts:
+                    counts[r.state] += 1
+            return counts
 
     def record_sent(self, rec: SentRecord) -> None:
         with self._lock:
@@ -557,6 +566,15 @@ class SqliteStore:
     def reports_for(self, message_id: str) -> list[InboxRecord]:
         """The delivery reports and read replies received about one MessageID, oldest first."""
         return [r for r in self.inbox(message_id=message_id) if r.kind in REPORT_KINDS]
+
+    def open_counts(self) -> dict[str, int]:
+        """How many stored messages are in each state but handled (found through the state index)."""
+        counts = dict.fromkeys(OPEN_STATES, 0)
+        marks = ",".join("?" * len(OPEN_STATES))
+        for state, n in self._conn().execute(
+                f"SELECT state, count(*) FROM inbox WHERE state IN ({marks}) GROUP BY state", OPEN_STATES):
+            counts[state] = n
+        return counts
 
     def purge(self, before: datetime, *, states: tuple[str, ...] = PURGEABLE, bodies_only: bool = False,
               sent: bool = True, dry_run: bool = False) -> Purged:

@@ -1,0 +1,167 @@
+"""Counters and timings of what the client sent and the receiver received, in Prometheus' text
+format (for a scraper, `mm7bind serve`'s metrics path) and as plain numbers (for code and tests).
+
+Give one `Metrics` to a `Client` and a `Receiver` (`metrics=`); nothing is counted without one.
+Updating costs a lock and a dict lookup, so it stays on in production.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import threading
+from collections.abc import Callable, Iterable
+
+# Seconds; MM7 requests take milliseconds on a LAN and seconds when an MMSC is struggling.
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+HELP = {
+    "mm7bind_sent_total": ("counter", "Requests the client finished, by operation, outcome (ok, refused: an MM7 "
+                                      "status other than 1xxx or a Fault, error: no answer) and MM7 status code."),
+    "mm7bind_send_attempts_total": ("counter", "HTTP attempts the client made (retries and fail-over included)."),
+    "mm7bind_send_seconds": ("histogram", "Time from the first attempt to the outcome, retries included."),
+    "mm7bind_received_total": ("counter", "Requests the receiver answered, by operation, outcome (handled, "
+                                          "rejected, failed, repeat, malformed, unsupported, unauthorized, "
+                                          "forbidden, too_large, not_post, internal_error) and status code."),
+    "mm7bind_receive_seconds": ("histogram", "Time to decode, store, handle and answer a request."),
+    "mm7bind_deviations_total": ("counter", "Tolerated deviations from the schema in received messages, by code."),
+    "mm7bind_inbox_messages": ("gauge", "Stored messages not yet handled, by state (failed ones wait for replay)."),
+}
+
+
+class _Histogram:
+    __slots__ = ("counts", "total", "count")
+
+    def __init__(self) -> None:
+        self.counts = [0] * len(BUCKETS)
+        self.total = 0.0
+        self.count = 0
+
+
+class Metrics:
+    """Thread-safe counters and histograms with labels; `render()` writes them for Prometheus."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self._histograms: dict[tuple[str, tuple[tuple[str, str], ...]], _Histogram] = {}
+        self._gauges: dict[str, Callable[[], Iterable[tuple[dict[str, str], float]]]] = {}
+
+    def inc(self, name: str, amount: float = 1, **labels: object) -> None:
+        key = (name, _labels(labels))
+        with self._lock:
+            self._counters[key] = self._counters.get(key, 0) + amount
+
+    def observe(self, name: str, seconds: float, **labels: object) -> None:
+        key = (name, _labels(labels))
+        with self._lock:
+            h = self._histograms.get(key)
+            if h is None:
+                h = self._histograms[key] = _Histogram()
+            i = bisect.bisect_left(BUCKETS, seconds)
+            if i < len(BUCKETS):
+                h.counts[i] += 1
+            h.total += seconds
+            h.count += 1
+
+    def gauge(self, name: str, read: Callable[[], Iterable[tuple[dict[str, str], float]]]) -> None:
+        """A value read when the metrics are rendered: `read()` → [(labels, value), ...]."""
+        self._gauges[name] = read
+
+    def value(self, name: str, **labels: object) -> float:
+        """The sum of a counter over every label set that has `labels` (all of them without)."""
+        want = set(_labels(labels))
+        with self._lock:
+            return sum(v for (n, ls), v in self._counters.items() if n == name and want <= set(ls))
+
+    def count(self, name: str, **labels: object) -> int:
+        """How many timings a histogram holds over every label set that has `labels`."""
+        want = set(_labels(labels))
+        with self._lock:
+            return sum(h.count for (n, ls), h in self._histograms.items() if n == name and want <= set(ls))
+
+    # -- the two sides' events ----------------------------------------------------------------
+
+    def sent(self, operation: str, outcome: str, status: int | None, attempts: int, seconds: float) -> None:
+        self.inc("mm7bind_sent_total", operation=operation, outcome=outcome, status=_status(status))
+        self.inc("mm7bind_send_attempts_total", attempts, operation=operation)
+        self.observe("mm7bind_send_seconds", seconds, operation=operation)
+
+    def received(self, operation: str | None, outcome: str, status: int | None, seconds: float,
+                 deviations: Iterable = ()) -> None:
+        self.inc("mm7bind_received_total", operation=operation or "", outcome=outcome, status=_status(status))
+        self.observe("mm7bind_receive_seconds", seconds, operation=operation or "")
+        for d in deviations:
+            self.inc("mm7bind_deviations_total", code=d.code)
+
+    def watch_inbox(self, store) -> None:
+        """Report the store's unhandled messages (failed, processing, rejected) as a gauge."""
+        self.gauge("mm7bind_inbox_messages", lambda: [({"state": s}, n) for s, n in store.open_counts().items()])
+
+    # -- exposition ---------------------------------------------------------------------------
+
+    def render(self) -> str:
+        """Prometheus text exposition format 0.0.4."""
+        with self._lock:
+            counters = dict(self._counters)
+            histograms = {k: (list(h.counts), h.total, h.count) for k, h in self._histograms.items()}
+        gauges = {}
+        for name, read in list(self._gauges.items()):
+            gauges[name] = [(_labels(ls), v) for ls, v in read()]
+        names = sorted({n for n, _ in counters} | {n for n, _ in histograms} | set(gauges))
+        out: list[str] = []
+        for name in names:
+            kind, text = HELP.get(name, ("untyped", name))
+            out.append(f"# HELP {name} {text}")
+            out.append(f"# TYPE {name} {kind}")
+            for (n, ls), v in sorted(counters.items()):
+                if n == name:
+                    out.append(f"{name}{_text(ls)} {_number(v)}")
+            for (n, ls), (counts, total, count) in sorted(histograms.items()):
+                if n != name:
+                    continue
+                running = 0
+                for bound, c in zip(BUCKETS, counts, strict=True):
+                    running += c
+                    out.append(f"{name}_bucket{_text(ls + (('le', _number(bound)),))} {running}")
+                out.append(f"{name}_bucket{_text(ls + (('le', '+Inf'),))} {count}")
+                out.append(f"{name}_sum{_text(ls)} {_number(total)}")
+                out.append(f"{name}_count{_text(ls)} {count}")
+            for ls, v in sorted(gauges.get(name, ())):
+                out.append(f"{name}{_text(ls)} {_number(v)}")
+        return "\n".join(out) + "\n"
+
+    def wsgi_app(self, environ: dict, start_response: Callable) -> list[bytes]:
+        """The metrics as a WSGI app (GET only)."""
+        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
+            start_response("405 Method Not Allowed", [("Allow", "GET"), ("Content-Type", "text/plain")])
+            return [b"metrics take GET\n"]
+        body = self.render().encode("utf-8")
+        start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4; charset=utf-8"),
+                                  ("Content-Length", str(len(body)))])
+        return [body] if environ.get("REQUEST_METHOD", "GET") == "GET" else []
+
+
+def _labels(labels: dict) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, "" if v is None else str(v)) for k, v in labels.items()))
+
+
+def _status(status: int | None) -> str:
+    return "" if status is None else str(status)
+
+
+def _text(labels: tuple[tuple[str, str], ...]) -> str:
+    if not labels:
+        return ""
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+    return "{" + inner + "}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value: float) -> str:
+    if isinstance(value, int) or (math.isfinite(value) and value == int(value) and abs(value) < 1e15):
+        return str(int(value))
+    return repr(float(value))

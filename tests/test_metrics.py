@@ -1,0 +1,165 @@
+"""Metrics: every answer the receiver gives and every outcome the client reaches is counted once,
+with the right labels, and the text a Prometheus scraper reads is well-formed."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+
+import mm7bind as mm7
+from mm7bind.auth import BasicAuth, IPAllowList
+from mm7bind.metrics import BUCKETS, Metrics
+from mm7bind.simulator import Simulator, SimulatorConfig
+
+from .test_tolerance import DELIVER_UNQUALIFIED, envelope
+
+LINE = re.compile(r'^([a-z_][a-z0-9_]*)(\{(?:[a-z_]+="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+]+|\+Inf)$')
+
+
+def parse(text: str) -> dict[str, float]:
+    """The exposition text as {sample with labels: value}, checking every line's form."""
+    assert text.endswith("\n")
+    samples, typed = {}, set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            typed.add(line.split()[2])
+            continue
+        if line.startswith("# HELP "):
+            continue
+        m = LINE.match(line)
+        assert m, f"not a sample line: {line!r}"
+        assert m.group(1).removesuffix("_bucket").removesuffix("_sum").removesuffix("_count") in typed
+        sample = line.rsplit(" ", 1)[0]
+        assert sample not in samples, f"{sample} twice"
+        samples[sample] = float(m.group(3))
+    return samples
+
+
+class Picky(mm7.Handler):
+    def on_deliver(self, msg, ctx):
+        if msg.subject == "no":
+            raise mm7.Reject(4006, "not this one")
+        if msg.subject == "boom":
+            raise RuntimeError("handler down")
+
+
+def post(rx: mm7.Receiver, msg: mm7.Message, tid: str, **kw) -> int:
+    out = mm7.encode(msg, transaction_id=tid)
+    return rx.handle(out.to_bytes(), out.content_type, kw.pop("headers", {}), kw.pop("peer", "127.0.0.1"),
+                     **kw).status
+
+
+def test_the_receiver_counts_each_answer_once_by_outcome(tmp_path):
+    metrics = Metrics()
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    rx = mm7.Receiver(Picky(), store=store, metrics=metrics)
+    assert post(rx, mm7.DeliverReq(sender="1", subject="hi"), "p-1") == 200
+    assert post(rx, mm7.DeliverReq(sender="1", subject="hi"), "p-1") == 200  # a repeat
+    assert post(rx, mm7.DeliverReq(sender="1", subject="no"), "p-2") == 500
+    assert post(rx, mm7.DeliverReq(sender="1", subject="boom"), "p-3") == 500
+    assert post(rx, mm7.SubmitReq(recipients=["1"]), "p-4") == 500  # not served by a VASP
+    assert rx.handle(b"<not xml", "text/xml", {}, "127.0.0.1").status == 500
+    assert rx.handle(envelope(DELIVER_UNQUALIFIED), "text/xml", {}, "127.0.0.1").status == 200
+    assert post(rx, mm7.DeliverReq(sender="1"), "p-5", method="GET") == 405
+
+    def value(**labels):
+        return metrics.value("mm7bind_received_total", **labels)
+
+    assert value(operation="DeliverReq", outcome="handled", status="1000") == 2
+    assert value(operation="DeliverReq", outcome="repeat", status="1000") == 1
+    assert value(operation="DeliverReq", outcome="rejected", status="4006") == 1
+    assert value(operation="DeliverReq", outcome="failed", status="3000") == 1
+    assert value(operation="SubmitReq", outcome="unsupported", status="4003") == 1
+    assert value(outcome="malformed") == 1 and value(outcome="not_post") == 1
+    assert value() == 8 and metrics.count("mm7bind_receive_seconds") == 8
+    assert metrics.value("mm7bind_deviations_total", code="unqualified-element") == 1
+
+    samples = parse(metrics.render())
+    assert samples['mm7bind_inbox_messages{state="failed"}'] == 1  # waiting for replay
+    assert samples['mm7bind_inbox_messages{state="rejected"}'] == 1
+    assert samples['mm7bind_inbox_messages{state="processing"}'] == 0
+    rx.replay()  # (the handler still fails: counted again)
+    assert value(outcome="failed") == 2
+    store.close()
+
+    guarded = mm7.Receiver(Picky(), metrics=metrics, auth=BasicAuth("sp", "pw"), max_body=2048,
+                           allow=IPAllowList.parse(["127.0.0.1"]))
+    assert post(guarded, mm7.DeliverReq(sender="1"), "g-1") == 401
+    assert post(guarded, mm7.DeliverReq(sender="1"), "g-2", peer="10.0.0.1") == 403
+    big = mm7.Content(parts=[mm7.Part.from_bytes(b"x" * 4096, "application/octet-stream")])
+    assert post(guarded, mm7.DeliverReq(sender="1", content=big), "g-3",
+                headers={"Authorization": "Basic c3A6cHc="}) == 413
+    assert (value(outcome="unauthorized"), value(outcome="forbidden"), value(outcome="too_large")) == (1, 1, 1)
+
+
+def test_the_client_counts_outcomes_and_attempts():
+    metrics = Metrics()
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, metrics=metrics, retry=mm7.RetryPolicy(max_attempts=2, backoff=0))
+        client.submit(mm7.SubmitReq(recipients=["+8613800000000"]))
+        sim.fail_next(1, http_status=503)  # retried, then fine
+        client.submit(mm7.SubmitReq(recipients=["+8613800000000"]))
+        sim.fail_next(1, status=4004)  # refused: a Fault with an MM7 status
+        with pytest.raises(mm7.MM7Error):
+            client.submit(mm7.SubmitReq(recipients=["+8613800000000"]))
+        client.close()
+    dead = mm7.Client("http://127.0.0.1:9/mm7", metrics=metrics, retry=mm7.RetryPolicy.never())
+    with pytest.raises(mm7.MM7Error):
+        dead.cancel("m-1")
+    dead.close()
+    assert metrics.value("mm7bind_sent_total", operation="SubmitReq", outcome="ok", status="1000") == 2
+    assert metrics.value("mm7bind_sent_total", operation="SubmitReq", outcome="refused", status="4004") == 1
+    assert metrics.value("mm7bind_sent_total", operation="CancelReq", outcome="error", status="") == 1
+    assert metrics.value("mm7bind_send_attempts_total", operation="SubmitReq") == 4
+    assert metrics.count("mm7bind_send_seconds") == 4
+
+
+def test_exposition_format():
+    metrics = Metrics()
+    metrics.inc("mm7bind_deviations_total", code='odd "quote"\\back\nline')
+    for seconds in (0.001, 0.02, 0.02, 7.0, 100.0):
+        metrics.observe("mm7bind_receive_seconds", seconds, operation="DeliverReq")
+    metrics.gauge("mm7bind_inbox_messages", lambda: [({"state": "failed"}, 3)])
+    text = metrics.render()
+    samples = parse(text)
+    assert samples['mm7bind_deviations_total{code="odd \\"quote\\"\\\\back\\nline"}'] == 1
+    buckets = [samples[f'mm7bind_receive_seconds_bucket{{operation="DeliverReq",le="{b:g}"}}'] for b in BUCKETS]
+    assert buckets == sorted(buckets) and buckets[0] == 1 and buckets[2] == 3 and buckets[-1] == 4
+    assert samples['mm7bind_receive_seconds_bucket{operation="DeliverReq",le="+Inf"}'] == 5
+    assert samples['mm7bind_receive_seconds_count{operation="DeliverReq"}'] == 5
+    assert samples['mm7bind_receive_seconds_sum{operation="DeliverReq"}'] == pytest.approx(107.041)
+    assert samples['mm7bind_inbox_messages{state="failed"}'] == 3
+    assert "# TYPE mm7bind_receive_seconds histogram" in text and "# TYPE mm7bind_inbox_messages gauge" in text
+
+
+def test_served_metrics(tmp_path):
+    metrics = Metrics()
+    rx = mm7.Receiver(Picky(), metrics=metrics, allow=IPAllowList.parse(["127.0.0.1"]))
+    with mm7.serve(rx, port=0, metrics_path="/metrics") as srv:
+        out = mm7.encode(mm7.DeliverReq(sender="1"), transaction_id="w-1")
+        assert requests.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=10).status_code == 200
+        got = requests.get(srv.url + "/metrics", timeout=10)
+        assert got.status_code == 200 and got.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        assert parse(got.text)['mm7bind_received_total{operation="DeliverReq",outcome="handled",status="1000"}'] == 1
+        assert requests.post(srv.url + "/metrics", timeout=10).status_code == 405
+    outsider = mm7.Receiver(Picky(), metrics=metrics, allow=IPAllowList.parse(["10.0.0.0/8"]))
+    with mm7.serve(outsider, port=0, metrics_path="/metrics") as srv:
+        assert requests.get(srv.url + "/metrics", timeout=10).status_code == 403
+    plain = mm7.Receiver(Picky())  # no metrics: the path is just another unknown path
+    with mm7.serve(plain, port=0, metrics_path="/metrics") as srv:
+        assert requests.get(srv.url + "/metrics", timeout=10).status_code == 404
+
+
+def test_metrics_path_configuration(tmp_path):
+    from mm7bind.config import ConfigError, load_checked
+
+    cfg = tmp_path / "cfg.toml"
+    for bad in ("metrics", "/mm7"):
+        cfg.write_text(f'[receiver]\nmetrics_path = "{bad}"\n')
+        with pytest.raises(ConfigError) as info:
+            load_checked(str(cfg))
+        assert any("receiver.metrics_path" in str(p) for p in info.value.problems)
+    cfg.write_text('[receiver]\nmetrics_path = "/metrics"\n')
+    assert load_checked(str(cfg)).receiver.metrics_path == "/metrics"
