@@ -291,7 +291,6 @@ def _wait_for_signal() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .handlers import SavingHandler, load_handler  # noqa: PLC0415
     from .server import serve  # noqa: PLC0415
 
     cfg = _config(args)
@@ -301,9 +300,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cfg.receiver.port = args.port
     if args.out:
         cfg.receiver.out_dir = args.out
+    if args.forward:
+        cfg.receiver.forward_url = args.forward
     cfg.setup_logging(args.verbose)
     try:
-        handler = load_handler(args.handler) if args.handler else SavingHandler(cfg.receiver.out_dir, echo=_echo)
+        handler = cfg.make_handler(args.handler, echo=_echo)
     except ValueError as exc:
         print(f"mm7bind serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -322,6 +323,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if retention is not None:
             retention.start()
         _echo(f"receiving MM7 at {srv.url}{cfg.receiver.path} (store {cfg.store.path}); Ctrl-C stops")
+        if cfg.receiver.forward_url and not args.handler:
+            _echo(f"forwarding to {cfg.receiver.forward_url}")
         if metrics is not None:
             _echo(f"metrics at {srv.url}{cfg.receiver.metrics_path}")
         _wait_for_signal()
@@ -336,10 +339,12 @@ def _echo(text: str) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .handlers import SavingHandler, load_handler  # noqa: PLC0415
-
     cfg = _config(args)
-    handler = load_handler(args.handler) if args.handler else SavingHandler(cfg.receiver.out_dir, echo=_echo)
+    try:
+        handler = cfg.make_handler(args.handler, echo=_echo)
+    except ValueError as exc:
+        print(f"mm7bind replay: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     store = cfg.open_store()
     receiver = cfg.make_receiver(handler, store=store)
     done = receiver.replay(args.id, stale_after=args.stale_after)
@@ -665,6 +670,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int)
     p.add_argument("--out", metavar="DIR", help="where received messages and content are written")
     p.add_argument("--handler", metavar="MODULE:OBJECT", help="your own handler instead of saving to --out")
+    p.add_argument("--forward", metavar="URL", help="post each message as JSON to your application at URL")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("replay", help="run the handler again for stored messages it failed on")

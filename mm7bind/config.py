@@ -76,6 +76,9 @@ class ReceiverSection:
     tls_key: str = ""
     backlog: int = 1024  # listen queue length
     metrics_path: str = ""  # e.g. "/metrics": Prometheus text there (allow-list applies); "" = none
+    forward_url: str = ""  # post every request as JSON to this URL (your application) instead of saving it
+    forward_secret: str = ""  # signs forwarded bodies (X-MM7bind-Signature: sha256=HMAC)
+    forward_timeout: float = 10.0
 
 
 @dataclass
@@ -173,6 +176,18 @@ class Config:
         if not keep and not bodies:
             return None
         return Retention(store, timedelta(days=keep) if keep else None, timedelta(days=bodies) if bodies else None)
+
+    def make_handler(self, spec: str | None = None, echo=print):
+        """The handler `serve` and `replay` run: `spec` ("module:object"), else forwarding to
+        forward_url, else saving under out_dir."""
+        from .handlers import ForwardingHandler, SavingHandler, load_handler  # noqa: PLC0415
+
+        r = self.receiver
+        if spec:
+            return load_handler(spec)
+        if r.forward_url:
+            return ForwardingHandler(r.forward_url, secret=r.forward_secret or None, timeout=r.forward_timeout)
+        return SavingHandler(r.out_dir, echo=echo)
 
     def make_receiver(self, handler=None, store=None, metrics=None):
         from .receiver import Receiver  # noqa: PLC0415
@@ -460,6 +475,14 @@ def check(cfg: Config) -> list[Problem]:
         err("receiver.path", "must start with /")
     if r.metrics_path and (not r.metrics_path.startswith("/") or r.metrics_path == r.path):
         err("receiver.metrics_path", "must start with / and differ from receiver.path")
+    if r.forward_url:
+        parts = urlsplit(r.forward_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            err("receiver.forward_url", f"{r.forward_url!r} is not an http(s) URL")
+    if r.forward_timeout <= 0:
+        err("receiver.forward_timeout", "must be more than 0 seconds")
+    if r.forward_secret and not r.forward_url:
+        warn("receiver.forward_secret", "set without forward_url: nothing is forwarded")
     if bool(r.tls_cert) != bool(r.tls_key):
         err("receiver.tls_cert", "tls_cert and tls_key go together")
     for name in ("tls_cert", "tls_key"):

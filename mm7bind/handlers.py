@@ -1,4 +1,5 @@
-"""Handlers for `mm7bind serve`: one that saves what arrives, and loading a user's own."""
+"""Handlers for `mm7bind serve`: one that saves what arrives, one that forwards it to an
+application over HTTP as JSON, and loading a user's own."""
 
 from __future__ import annotations
 
@@ -63,6 +64,114 @@ class SavingHandler(Handler):
     def on_read_reply(self, msg: m.ReadReplyReq, ctx: Context):
         self._save(msg, ctx)
         self.echo(f"ReadReplyReq {msg.message_id} for {msg.recipient}: {msg.mm_status}")
+
+
+class ForwardError(Exception):
+    """The application did not take a forwarded message (no answer, or not a 2xx)."""
+
+
+class ForwardingHandler(Handler):
+    """Posts every request as JSON to your application's URL, so a service in any language can
+    take MO messages and reports over plain HTTP.
+
+    The body: `event` (deliver, delivery_report, read_reply), `transaction_id`, `version`,
+    `record_id`, `peer`, `replay`, `message` (the fields), `parts` (content type, charset,
+    Content-ID and -Location, file name, size, sha256, `data` in base64, and `text` for text
+    parts), `sent` (for reports: the SubmitReq we sent, when the store knows it), `deviations`.
+    Headers: `X-MM7bind-Event`, `X-MM7bind-Delivery` (the same on every retry of one message: the
+    application can drop repeats) and, with a `secret`, `X-MM7bind-Signature: sha256=<HMAC of
+    the body>`.
+
+    A 2xx answer is success; its JSON body may say `{"status": 1000}` or refuse with
+    `{"status": 4xxx, "text": "..."}` (the MMSC gets that status). No answer within `timeout` or
+    any other HTTP status fails the message: the MMSC gets a Server fault and sends it again, and
+    the store keeps it for `mm7bind replay`.
+    """
+
+    def __init__(self, url: str, *, secret: str | None = None, timeout: float = 10.0,
+                 headers: dict[str, str] | None = None, include_data: bool = True, session=None):
+        import requests  # noqa: PLC0415
+
+        self.url, self.timeout, self.include_data = url, timeout, include_data
+        self.secret = secret.encode("utf-8") if secret else None
+        self.session = session or requests.Session()
+        self.session.trust_env = False  # the application's address is configured, not inherited
+        self.headers = dict(headers or {})
+
+    def payload(self, event: str, msg: m.Message, ctx: Context) -> dict:
+        import base64  # noqa: PLC0415
+
+        fields = to_jsonable(msg)
+        fields.pop("content", None)
+        parts = []
+        content = getattr(msg, "content", None)
+        for part in content.all_parts() if content is not None else []:
+            item = {"content_type": part.content_type, "charset": part.charset, "content_id": part.content_id,
+                    "content_location": part.content_location, "filename": part.filename, "size": part.size,
+                    "sha256": part.sha256(), "smil": part is content.smil}
+            if part.content_type.startswith("text/"):
+                item["text"] = part.text_value
+            if self.include_data:
+                item["data"] = base64.b64encode(part.data).decode("ascii")
+            parts.append({k: v for k, v in item.items() if v is not None})
+        return {
+            "event": event, "transaction_id": ctx.transaction_id,
+            "version": ctx.version.name if ctx.version else None,
+            "record_id": ctx.record.id if ctx.record is not None else None, "peer": ctx.peer, "replay": ctx.replay,
+            "message": fields, "parts": parts, "sent": to_jsonable(ctx.sent) if ctx.sent is not None else None,
+            "deviations": [{"code": d.code, "path": d.path, "message": d.message} for d in ctx.deviations],
+        }
+
+    def forward(self, event: str, msg: m.Message, ctx: Context):
+        import hashlib  # noqa: PLC0415
+        import hmac  # noqa: PLC0415
+
+        import requests  # noqa: PLC0415
+
+        body = json.dumps(self.payload(event, msg, ctx), ensure_ascii=False).encode("utf-8")
+        delivery = f"{msg.ELEMENT}-{ctx.record.id}" if ctx.record is not None else f"{msg.ELEMENT}-{ctx.transaction_id}"
+        headers = {**self.headers, "Content-Type": "application/json; charset=utf-8", "X-MM7bind-Event": event,
+                   "X-MM7bind-Delivery": delivery}
+        if self.secret is not None:
+            headers["X-MM7bind-Signature"] = "sha256=" + hmac.new(self.secret, body, hashlib.sha256).hexdigest()
+        try:
+            answer = self.session.post(self.url, data=body, headers=headers, timeout=self.timeout,
+                                       allow_redirects=False)
+        except requests.RequestException as exc:
+            raise ForwardError(f"{self.url}: {type(exc).__name__}: {exc}") from None
+        if not 200 <= answer.status_code < 300:
+            raise ForwardError(f"{self.url} answered HTTP {answer.status_code}: {answer.text[:200]!r}")
+        return _outcome(answer)
+
+    def on_deliver(self, msg: m.DeliverReq, ctx: Context):
+        return self.forward("deliver", msg, ctx)
+
+    def on_delivery_report(self, msg: m.DeliveryReportReq, ctx: Context):
+        return self.forward("delivery_report", msg, ctx)
+
+    def on_read_reply(self, msg: m.ReadReplyReq, ctx: Context):
+        return self.forward("read_reply", msg, ctx)
+
+
+def _outcome(answer) -> m.Status | None:
+    """What the application's answer says the MMSC should hear: nothing said is success."""
+    from .receiver import Reject  # noqa: PLC0415
+
+    if not answer.content or "json" not in answer.headers.get("Content-Type", ""):
+        return None
+    try:
+        said = answer.json()
+    except ValueError:
+        raise ForwardError(f"the application's answer is not JSON: {answer.text[:200]!r}") from None
+    if not isinstance(said, dict) or "status" not in said:
+        return None
+    code, text = said["status"], said.get("text")
+    if not isinstance(code, int) or isinstance(code, bool) or not 1000 <= code <= 4999 or (
+            text is not None and not isinstance(text, str)):
+        raise ForwardError(f"the application's status is not an MM7 status code (and text): {said!r}")
+    if code >= 2000:
+        raise Reject(code, text)
+    return m.Status(code, text)
 
 
 def load_handler(spec: str) -> Handler:

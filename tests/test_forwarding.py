@@ -1,0 +1,190 @@
+"""Forwarding to an application over HTTP: what it receives, how it answers, and that a message
+it did not take is neither lost nor acknowledged."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import time
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+import mm7bind as mm7
+from mm7bind.handlers import ForwardingHandler
+from mm7bind.store import SentRecord
+
+from .test_commands import Background, free_port, run
+
+JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4
+
+
+class App:
+    """The user's application: records what it is posted, answers as scripted."""
+
+    def __init__(self):
+        self.got: list[tuple[dict, dict]] = []
+        self.answers: list[tuple[int, bytes, str] | float] = []  # (status, body, type), or a delay
+        app = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                app.got.append((dict(self.headers), json.loads(body)))
+                app.raw = body
+                answer = app.answers.pop(0) if app.answers else (204, b"", "text/plain")
+                if isinstance(answer, float):
+                    time.sleep(answer)
+                    answer = (204, b"", "text/plain")
+                status, data, ctype = answer
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *a):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/mm7-in"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def app():
+    a = App()
+    yield a
+    a.close()
+
+
+def post(rx, msg, tid):
+    out = mm7.encode(msg, transaction_id=tid, version="REL-5-MM7-1-2")
+    rsp = rx.handle(out.to_bytes(), out.content_type, {}, "10.1.2.3")
+    return rsp.status, mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+
+
+def mo(subject="你好"):
+    content = mm7.Content()
+    content.add_text("收到，谢谢", charset="gb2312")
+    content.add_bytes(JPEG, "image/jpeg", filename="photo.jpg")
+    return mm7.DeliverReq(sender="+8613900000000", recipients=["1065888"], subject=subject, content=content)
+
+
+def test_a_message_arrives_at_the_application_whole_and_signed(app):
+    store = mm7.MemoryStore()
+    rx = mm7.Receiver(ForwardingHandler(app.url, secret="s3cret", headers={"X-Tenant": "sp1"}), store=store)
+    status, answer = post(rx, mo(), "f-1")
+    assert status == 200 and answer.body.status.code == 1000
+    [(headers, body)] = app.got
+    assert headers["X-MM7bind-Event"] == "deliver" and headers["X-Tenant"] == "sp1"
+    assert headers["X-MM7bind-Delivery"] == "DeliverReq-1"
+    expected = hmac.new(b"s3cret", app.raw, hashlib.sha256).hexdigest()
+    assert headers["X-MM7bind-Signature"] == f"sha256={expected}"
+    assert body["transaction_id"] == "f-1" and body["version"] == "REL-5-MM7-1-2" and body["record_id"] == 1
+    assert body["peer"] == "10.1.2.3" and body["replay"] is False and body["sent"] is None
+    assert body["message"]["subject"] == "你好" and body["message"]["sender"]["value"] == "+8613900000000"
+    smil, text, image = body["parts"]
+    assert smil["smil"] is True and smil["content_type"] == "application/smil"
+    assert text["text"] == "收到，谢谢" and text["charset"] == "gb2312"
+    assert base64.b64decode(text["data"]) == "收到，谢谢".encode("gb2312")
+    assert base64.b64decode(image["data"]) == JPEG and image["filename"] == "photo.jpg"
+    assert image["sha256"] == hashlib.sha256(JPEG).hexdigest() and image["size"] == len(JPEG)
+    assert "text" not in image and image["smil"] is False
+
+
+def test_the_application_decides_the_status(app):
+    rx = mm7.Receiver(ForwardingHandler(app.url), store=mm7.MemoryStore())
+    app.answers = [(200, b'{"status": 1100, "text": "partly"}', "application/json"),
+                   (200, b'{"status": 4006, "text": "busy"}', "application/json"),
+                   (200, b'{"status": "ok"}', "application/json"),
+                   (200, b"{not json", "application/json"),
+                   (200, b'{"received": true}', "application/json")]
+    status, answer = post(rx, mo(), "s-1")
+    assert status == 200 and (answer.body.status.code, answer.body.status.text) == (1100, "partly")
+    status, answer = post(rx, mo(), "s-2")
+    assert status == 500 and answer.body.detail.status.code == 4006 and answer.body.code == "Server"
+    assert rx.store.inbox_get(2).state == "rejected"
+    for tid in ("s-3", "s-4"):  # an answer that means nothing: not taken as success
+        status, answer = post(rx, mo(), tid)
+        assert status == 500 and answer.body.detail.status.code == 3000
+    assert [r.state for r in rx.store.inbox()][2:] == ["failed", "failed"]
+    assert "not an MM7 status" in rx.store.inbox_get(3).error and "not JSON" in rx.store.inbox_get(4).error
+    status, answer = post(rx, mo(), "s-5")
+    assert status == 200 and answer.body.status.code == 1000
+
+
+def test_a_message_the_application_did_not_take_is_kept_and_sent_again(app):
+    store = mm7.MemoryStore()
+    rx = mm7.Receiver(ForwardingHandler(app.url, timeout=0.5), store=store)
+    app.answers = [(503, b"down for maintenance", "text/plain"), 2.0]
+    status, answer = post(rx, mo(), "r-1")
+    assert status == 500 and answer.body.detail.status.code == 3000  # the MMSC will send it again
+    record = store.inbox_get(1)
+    assert record.state == "failed" and "HTTP 503" in record.error and "down for maintenance" in record.error
+    status, answer = post(rx, mo(), "r-1")  # it does; the application is too slow this time
+    assert status == 500 and "ReadTimeout" in store.inbox_get(1).error
+    status, answer = post(rx, mo(), "r-1")  # and now it takes it
+    assert status == 200 and store.inbox_get(1).state == "handled"
+    deliveries = [h["X-MM7bind-Delivery"] for h, _ in app.got]
+    assert deliveries == ["DeliverReq-1"] * 3  # one message: the application can drop repeats
+    status, answer = post(rx, mo(), "r-1")  # a repeat after success is answered from the store
+    assert status == 200 and len(app.got) == 3
+    dead = mm7.Receiver(ForwardingHandler("http://127.0.0.1:9/nothing"), store=store)
+    assert post(dead, mo(), "r-2")[0] == 500 and "ConnectionError" in store.inbox_get(2).error
+
+
+def test_reports_carry_what_we_sent(app):
+    store = mm7.MemoryStore()
+    store.record_sent(SentRecord("sub-1", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000000"], message_id="M9"))
+    rx = mm7.Receiver(ForwardingHandler(app.url), store=store)
+    report = mm7.DeliveryReportReq(message_id="M9", recipient="+8613800000000", sender="1065888",
+                                   date=datetime.now(timezone.utc),
+                                   mm_status=mm7.DeliveryStatus.RETRIEVED)
+    assert post(rx, report, "dr-1")[0] == 200
+    reply = mm7.ReadReplyReq(message_id="M9", recipient="+8613800000000", sender="1065888",
+                             time_stamp=datetime.now(timezone.utc),
+                             mm_status=mm7.ReadStatus.READ)
+    assert post(rx, reply, "rr-1")[0] == 200
+    (h1, dr), (h2, rr) = app.got
+    assert h1["X-MM7bind-Event"] == "delivery_report" and h2["X-MM7bind-Event"] == "read_reply"
+    assert dr["message"]["mm_status"] == "Retrieved" and dr["sent"]["transaction_id"] == "sub-1"
+    assert rr["message"]["mm_status"] == "Read" and rr["parts"] == []
+
+
+def test_serve_forwards_and_replay_sends_again(app, tmp_path):
+    port = free_port()
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[receiver]\nport = {port}\nforward_secret = "k"\nforward_timeout = 2\n'
+                   f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    app.answers = [(500, b"oops", "text/plain")]
+    serve = Background("serve", "--config", str(cfg), "--forward", app.url)
+    try:
+        serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+        out = mm7.encode(mo(), transaction_id="cli-1")
+        got = requests.post(f"http://127.0.0.1:{port}/mm7", data=out.to_bytes(), headers=out.headers, timeout=10)
+        assert got.status_code == 500  # the application failed: the MMSC is told to send again
+    finally:
+        text = serve.stop()
+    assert f"forwarding to {app.url}" in text
+    (headers, body), = app.got
+    assert body["transaction_id"] == "cli-1" and headers["X-MM7bind-Signature"].startswith("sha256=")
+    cfg.write_text(cfg.read_text().replace("[receiver]\n", f'[receiver]\nforward_url = "{app.url}"\n'),
+                   encoding="utf-8")
+    proc = run("replay", "--config", str(cfg))  # the application is back: replay forwards it
+    assert proc.returncode == 0 and "#1: handled" in proc.stdout, proc.stdout + proc.stderr
+    assert len(app.got) == 2 and app.got[1][1]["replay"] is True
+    cfg.write_text('[receiver]\nforward_url = "ftp://x"\nforward_timeout = 0\n', encoding="utf-8")
+    proc = run("config", "check", str(cfg))
+    assert proc.returncode == 3 and "receiver.forward_url" in proc.stdout + proc.stderr
+    assert "receiver.forward_timeout" in proc.stdout + proc.stderr
