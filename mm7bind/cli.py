@@ -315,8 +315,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         metrics = Metrics()
     receiver = cfg.make_receiver(handler, store=store, metrics=metrics)
+    client = cfg.make_client(store=store, metrics=metrics) if cfg.api.path else None
+    api = cfg.make_send_api(client) if client is not None else None
     srv = serve(receiver, cfg.receiver.host, cfg.receiver.port, cfg.receiver.path,
                 metrics_path=cfg.receiver.metrics_path or None, threads=cfg.receiver.threads,
+                mounts={cfg.api.path: api.wsgi_app} if api is not None else None,
                 ssl_context=cfg.ssl_context(), backlog=cfg.receiver.backlog)
     retention = cfg.retention(store)
     with srv:
@@ -327,9 +330,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             _echo(f"forwarding to {cfg.receiver.forward_url}")
         if metrics is not None:
             _echo(f"metrics at {srv.url}{cfg.receiver.metrics_path}")
+        if api is not None:
+            _echo(f"send API at {srv.url}{cfg.api.path.rstrip('/')}/send (to {', '.join(client.config.urls)})")
         _wait_for_signal()
     if retention is not None:
         retention.stop()
+    if client is not None:
+        client.close()
     store.close()
     return EXIT_OK
 

@@ -82,6 +82,13 @@ class ReceiverSection:
 
 
 @dataclass
+class ApiSection:
+    path: str = ""  # e.g. "/api": POST /api/send and /api/cancel as JSON on the serve port; "" = off
+    token: str = ""  # required as "Authorization: Bearer <token>" when set
+    allow: list[str] = field(default_factory=list)  # the applications' addresses; empty = any
+
+
+@dataclass
 class StoreSection:
     path: str = "mm7bind.db"
     durability: str = "power"  # power | process
@@ -105,6 +112,7 @@ SECTIONS = {
     "mmsc": MmscSection,
     "vasp": VaspSection,
     "receiver": ReceiverSection,
+    "api": ApiSection,
     "store": StoreSection,
     "logging": LoggingSection,
 }
@@ -115,6 +123,7 @@ class Config:
     mmsc: MmscSection = field(default_factory=MmscSection)
     vasp: VaspSection = field(default_factory=VaspSection)
     receiver: ReceiverSection = field(default_factory=ReceiverSection)
+    api: ApiSection = field(default_factory=ApiSection)
     store: StoreSection = field(default_factory=StoreSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
     source: str = "(defaults)"
@@ -176,6 +185,17 @@ class Config:
         if not keep and not bodies:
             return None
         return Retention(store, timedelta(days=keep) if keep else None, timedelta(days=bodies) if bodies else None)
+
+    def make_send_api(self, client):
+        """The HTTP send API over `client` from [api]; None when its path is empty."""
+        from . import auth as auth_mod  # noqa: PLC0415
+        from .sendapi import SendApi  # noqa: PLC0415
+
+        a = self.api
+        if not a.path:
+            return None
+        return SendApi(client, token=a.token or None, allow=auth_mod.IPAllowList.parse(a.allow) if a.allow else None,
+                       max_body=self.receiver.max_body)
 
     def make_handler(self, spec: str | None = None, echo=print):
         """The handler `serve` and `replay` run: `spec` ("module:object"), else forwarding to
@@ -498,6 +518,16 @@ def check(cfg: Config) -> list[Problem]:
             err("receiver.allow", f"{item!r} is not an address or network")
     if r.auth == "none" and not r.allow and r.host not in ("127.0.0.1", "::1", "localhost"):
         warn("receiver", "listening beyond loopback with neither auth nor an allow-list")
+    a = cfg.api
+    if a.path and (not a.path.startswith("/") or a.path.rstrip("/") in (r.path.rstrip("/"), r.metrics_path)):
+        err("api.path", "must start with / and differ from receiver.path and receiver.metrics_path")
+    for item in a.allow:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            err("api.allow", f"{item!r} is not an address or network")
+    if a.path and not a.token and not a.allow and r.host not in ("127.0.0.1", "::1", "localhost"):
+        warn("api", "the send API listens beyond loopback with neither a token nor an allow-list: anyone can send")
     if cfg.store.durability not in ("power", "process"):
         err("store.durability", "must be power or process")
     for name in ("keep_days", "keep_bodies_days"):

@@ -18,13 +18,22 @@ from .receiver import Receiver
 log = logging.getLogger("mm7bind.server")
 
 
-def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | None = None) -> Callable:
+def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | None = None,
+             mounts: dict[str, Callable] | None = None) -> Callable:
     """A WSGI application around `receiver`. With `path`, other paths get 404 (mounted under a
     dispatcher, leave it None: the dispatcher has already chosen). With `metrics_path` and a
     receiver with `metrics`, GET there gives them in Prometheus' text format (to peers the
-    allow-list admits; no credentials asked, since scrapers rarely speak Digest)."""
+    allow-list admits; no credentials asked, since scrapers rarely speak Digest). `mounts`:
+    other WSGI apps by path prefix (the send API), each seeing its prefix in SCRIPT_NAME."""
+    prefixes = sorted((mounts or {}).items(), key=lambda item: -len(item[0]))
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        here = environ.get("PATH_INFO", "")
+        for prefix, mounted in prefixes:
+            if here == prefix or here.startswith(prefix.rstrip("/") + "/"):
+                environ = {**environ, "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + prefix.rstrip("/"),
+                           "PATH_INFO": here[len(prefix.rstrip("/")):]}
+                return mounted(environ, start_response)
         if metrics_path is not None and receiver.metrics is not None and environ.get("PATH_INFO") == metrics_path:
             allow = receiver.config.allow
             if allow is not None and not allow.allows(environ.get("REMOTE_ADDR")):
@@ -233,7 +242,8 @@ class EmbeddedServer:
 
 
 def serve(receiver: Receiver, host: str = "127.0.0.1", port: int = 8080, path: str = "/mm7",
-          metrics_path: str | None = None, **kw) -> EmbeddedServer:
+          metrics_path: str | None = None, mounts: dict[str, Callable] | None = None, **kw) -> EmbeddedServer:
     """An embedded server for `receiver` at http://host:port/path (not started); its metrics at
-    `metrics_path` when it has some."""
-    return EmbeddedServer(wsgi_app(receiver, path, metrics_path), host, port, max_body=receiver.config.max_body, **kw)
+    `metrics_path` when it has some; other WSGI apps at the `mounts` prefixes."""
+    return EmbeddedServer(wsgi_app(receiver, path, metrics_path, mounts), host, port,
+                          max_body=receiver.config.max_body, **kw)

@@ -1,0 +1,237 @@
+"""Sending over HTTP, for applications in any language: POST a message as JSON, get the MMSC's
+answer back as JSON. `SendApi.handle` works on bytes and headers; `wsgi_app` adapts it, and
+`mm7bind serve` mounts it from `[api]` beside the receiver.
+
+    POST /send    {"to": ["+8613800000000"], "subject": "...", "text": "...",
+                   "parts": [{"content_type": "image/jpeg", "filename": "a.jpg", "data": "<base64>"}],
+                   "delivery_report": true, "service_code": "100001", "expiry_date": "P2D", ...}
+                → {"ok": true, "status": 1000, "text": "Success", "message_id": "...", "transaction_id": "..."}
+    POST /cancel  {"message_id": "..."}  → the same shape
+
+An answer from the MMSC, success or not, is HTTP 200 with `ok`; a request we cannot build is 400;
+an MMSC we could not reach (or that did not answer MM7) is 502.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from . import messages as m
+from .content import Content, Part
+from .errors import EncodeError, FaultError, MM7Error, SendError
+from .receiver import Response
+
+log = logging.getLogger("mm7bind.api")
+
+# SubmitReq fields taken as they are: JSON type → what the field accepts.
+_STR = ("subject", "service_code", "linked_id", "vaspid", "vasid", "sender_address", "message_class", "priority",
+        "charged_party", "charged_party_id", "applic_id", "reply_applic_id", "aux_applic_info", "content_class",
+        "earliest_delivery_time", "expiry_date", "transaction_id")
+_BOOL = ("delivery_report", "read_reply", "distribution_indicator", "drm_content")
+_CONTENT = ("to", "cc", "bcc", "text", "charset", "parts", "smil")
+_PART_KEYS = ("data", "text", "content_type", "charset", "filename", "content_id", "content_location")
+_ENUMS = {"priority": m.Priority, "message_class": m.MessageClass, "charged_party": m.ChargedParty,
+          "content_class": m.ContentClass}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def submit_from_json(data: Any) -> tuple[m.SubmitReq, str | None]:
+    """The SubmitReq a JSON object describes, and the TransactionID it asks for (if any).
+    Unknown keys are refused (a misspelt "subjet" would otherwise go out without a subject)."""
+    if not isinstance(data, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    unknown = sorted(set(data) - set(_STR) - set(_BOOL) - set(_CONTENT))
+    if unknown:
+        raise ApiError(400, f"unknown field(s): {', '.join(unknown)}")
+    fields: dict[str, Any] = {}
+    for key in _STR:
+        if data.get(key) is not None:
+            fields[key] = _typed(data, key, str)
+    for key in _BOOL:
+        if data.get(key) is not None:
+            fields[key] = _typed(data, key, bool)
+    for key, enum in _ENUMS.items():
+        if key in fields:
+            try:  # the spelling the schema uses, whatever the case sent
+                fields[key] = next(e for e in enum if e.value.lower() == fields[key].lower())
+            except StopIteration:
+                raise ApiError(400, f"{key}: {fields[key]!r} is not one of {', '.join(e.value for e in enum)}") from None
+    transaction_id = fields.pop("transaction_id", None)
+    to, cc, bcc = (_addresses(data, key) for key in ("to", "cc", "bcc"))
+    if not (to or cc or bcc):
+        raise ApiError(400, "no recipient: give to (and/or cc, bcc)")
+    content = _content(data)
+    try:
+        msg = m.SubmitReq(recipients=m.Recipients(to=to, cc=cc, bcc=bcc), content=content, **fields)
+    except (TypeError, ValueError) as exc:
+        raise ApiError(400, str(exc)) from None
+    return msg, transaction_id
+
+
+def _typed(data: dict, key: str, kind: type) -> Any:
+    value = data[key]
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise ApiError(400, f"{key} must be a {'string' if kind is str else 'boolean'}")
+    return value
+
+
+def _addresses(data: dict, key: str) -> list[str]:
+    value = data.get(key)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ApiError(400, f"{key} must be an address or a list of addresses")
+    return [v.strip() for v in value]
+
+
+def _content(data: dict) -> Content | None:
+    content = Content()
+    charset = data.get("charset") or "utf-8"
+    if not isinstance(charset, str):
+        raise ApiError(400, "charset must be a string")
+    try:
+        if data.get("text") is not None:
+            content.add_text(_typed(data, "text", str), charset=charset)
+        parts = data.get("parts") or []
+        if not isinstance(parts, list):
+            raise ApiError(400, "parts must be a list")
+        for i, item in enumerate(parts, 1):
+            content.add(_part(item, i))
+        if data.get("smil") is not None:
+            content.smil = Part.text(_typed(data, "smil", str), content_type="application/smil")
+    except EncodeError as exc:
+        raise ApiError(400, str(exc)) from None
+    return content if content.parts or content.smil else None
+
+
+def _part(item: Any, i: int) -> Part:
+    where = f"parts[{i}]"
+    if not isinstance(item, dict):
+        raise ApiError(400, f"{where} must be an object")
+    unknown = sorted(set(item) - set(_PART_KEYS))
+    if unknown:
+        raise ApiError(400, f"{where}: unknown field(s): {', '.join(unknown)}")
+    for key in _PART_KEYS:
+        if item.get(key) is not None and not isinstance(item[key], str):
+            raise ApiError(400, f"{where}.{key} must be a string")
+    extra = {k: item[k] for k in ("filename", "content_id", "content_location") if item.get(k)}
+    if ("data" in item) == ("text" in item):
+        raise ApiError(400, f"{where}: give either data (base64) or text")
+    if "text" in item:
+        return Part.text(item["text"], charset=item.get("charset") or "utf-8",
+                         content_type=item.get("content_type") or "text/plain", **extra)
+    try:
+        raw = base64.b64decode(item["data"], validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, f"{where}.data is not base64") from None
+    return Part.from_bytes(raw, item.get("content_type"), **extra)
+
+
+class SendApi:
+    """The HTTP send API over a `Client` (thread-safe, so one serves every request).
+
+    `token`: requests must carry `Authorization: Bearer <token>`; `allow`: an IPAllowList of the
+    applications' addresses. Without either, anyone who reaches the port can send: keep it on
+    loopback."""
+
+    def __init__(self, client, *, token: str | None = None, allow=None, max_body: int = 20 * 1024 * 1024):
+        self.client, self.allow, self.max_body = client, allow, max_body
+        self.token = token.encode("utf-8") if token else None
+
+    def handle(self, method: str, path: str, body: bytes, headers: Mapping[str, str] | None = None,
+               peer: str | None = None) -> Response:
+        try:
+            return self._handle(method.upper(), path, body, {k.lower(): v for k, v in (headers or {}).items()}, peer)
+        except ApiError as exc:
+            return _json(exc.status, {"ok": False, "error": "bad request" if exc.status == 400 else "refused",
+                                      "message": str(exc)})
+
+    def _handle(self, method: str, path: str, body: bytes, headers: dict[str, str], peer: str | None) -> Response:
+        if self.allow is not None and not self.allow.allows(peer):
+            raise ApiError(403, "this address may not send")
+        if self.token is not None:
+            scheme, _, given = headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8"), self.token):
+                rsp = _json(401, {"ok": False, "error": "unauthorized", "message": "a bearer token is required"})
+                rsp.headers.append(("WWW-Authenticate", 'Bearer realm="mm7bind"'))
+                return rsp
+        operation = {"/send": "send", "/cancel": "cancel"}.get(path.rstrip("/") or "/")
+        if operation is None:
+            raise ApiError(404, f"no such operation {path!r}: POST /send or /cancel")
+        if method != "POST":
+            rsp = _json(405, {"ok": False, "error": "method", "message": "POST a JSON object"})
+            rsp.headers.append(("Allow", "POST"))
+            return rsp
+        if len(body) > self.max_body:
+            raise ApiError(413, f"body larger than {self.max_body} bytes")
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ApiError(400, f"the body is not JSON: {exc}") from None
+        if operation == "send":
+            msg, tid = submit_from_json(data)
+        else:
+            if not isinstance(data, dict) or not isinstance(data.get("message_id"), str) or set(data) - {
+                    "message_id", "transaction_id"}:
+                raise ApiError(400, "cancel takes {\"message_id\": \"...\"} (and optionally transaction_id)")
+            msg, tid = m.CancelReq(message_id=data["message_id"]), data.get("transaction_id")
+            if tid is not None and not isinstance(tid, str):
+                raise ApiError(400, "transaction_id must be a string")
+        return self._send(msg, tid)
+
+    def _send(self, msg: m.Message, transaction_id: str | None) -> Response:
+        try:
+            result = self.client.send(msg, transaction_id=transaction_id)
+        except EncodeError as exc:  # a value the schema refuses: the caller's to fix
+            raise ApiError(400, str(exc)) from None
+        except FaultError as exc:  # the MMSC answered, with a refusal
+            status = exc.status
+            return _json(200, {"ok": False, "status": status.code if status else None,
+                               "text": status.text if status else str(exc), "transaction_id": exc.transaction_id,
+                               "attempts": exc.attempts})
+        except SendError as exc:  # no MM7 answer: unreachable, timed out, not MM7
+            return _json(502, {"ok": False, "error": type(exc).__name__, "message": str(exc),
+                               "transaction_id": exc.transaction_id, "attempts": exc.attempts})
+        except MM7Error as exc:
+            return _json(502, {"ok": False, "error": type(exc).__name__, "message": str(exc)})
+        return _json(200, {"ok": result.ok, "status": result.status.code, "text": result.status.text,
+                           "message_id": result.message_id, "transaction_id": result.transaction_id,
+                           "attempts": result.attempts})
+
+    def wsgi_app(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > self.max_body:
+            rsp = _json(413, {"ok": False, "error": "refused", "message": f"body larger than {self.max_body} bytes"})
+        else:
+            body = environ["wsgi.input"].read(length) if length > 0 else b""
+            headers = {k[5:].replace("_", "-"): v for k, v in environ.items() if k.startswith("HTTP_")}
+            rsp = self.handle(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "") or "/", body,
+                              headers, environ.get("REMOTE_ADDR"))
+        start_response(f"{rsp.status} {_REASONS.get(rsp.status, '')}",
+                       rsp.headers + [("Content-Length", str(len(rsp.body)))])
+        return [rsp.body]
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            405: "Method Not Allowed", 413: "Request Entity Too Large", 502: "Bad Gateway"}
+
+
+def _json(status: int, data: dict) -> Response:
+    body = json.dumps({k: v for k, v in data.items() if v is not None}, ensure_ascii=False).encode("utf-8")
+    return Response(status, [("Content-Type", "application/json; charset=utf-8")], body)

@@ -1,0 +1,132 @@
+"""The HTTP send API: JSON in, the MMSC's answer out; what it refuses, and why."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+
+import pytest
+import requests
+
+import mm7bind as mm7
+from mm7bind.auth import IPAllowList
+from mm7bind.sendapi import SendApi, submit_from_json
+from mm7bind.simulator import Simulator, SimulatorConfig
+
+from .test_commands import Background, free_port
+
+GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///ywAAAAAAQABAAACAUQAOw==")
+
+
+@pytest.fixture
+def sim():
+    with Simulator(SimulatorConfig()) as s:
+        yield s
+
+
+def call(api: SendApi, body, path="/send", **kw) -> tuple[int, dict]:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    rsp = api.handle(kw.pop("method", "POST"), path, raw, kw.pop("headers", {}), kw.pop("peer", "127.0.0.1"))
+    assert dict(rsp.headers)["Content-Type"].startswith("application/json")
+    return rsp.status, json.loads(rsp.body)
+
+
+def test_a_message_sent_as_json_reaches_the_mmsc(sim):
+    with mm7.Client(sim.url, vaspid="800001", vasid="1065888") as client:
+        api = SendApi(client)
+        status, got = call(api, {
+            "to": "+8613800000000", "cc": ["+8613800000001"], "subject": "新年快乐", "text": "正文",
+            "charset": "gb18030", "parts": [{"content_type": "image/gif", "filename": "c.gif",
+                                             "data": base64.b64encode(GIF).decode()},
+                                            {"text": "<b>hi</b>", "content_type": "text/html"}],
+            "delivery_report": True, "priority": "high", "expiry_date": "P2D", "service_code": "100001",
+            "transaction_id": "app-1"})
+        assert status == 200 and got["ok"] is True and got["status"] == 1000, got
+        assert got["transaction_id"] == "app-1" and got["message_id"].startswith("SIM")
+        [stored] = sim.messages.values()
+        sent = stored.request
+        assert sent.subject == "新年快乐" and sent.priority is mm7.Priority.HIGH and sent.expiry_date == timedelta(days=2)
+        assert [str(a) for a in sent.recipients.to] == ["+8613800000000"]
+        assert [str(a) for a in sent.recipients.cc] == ["+8613800000001"]
+        assert sent.vaspid == "800001" and sent.delivery_report is True and sent.service_code == "100001"
+        parts = sent.content.parts
+        assert [p.content_type for p in parts] == ["text/plain", "image/gif", "text/html"]
+        assert parts[0].text_value == "正文" and parts[0].charset == "gb18030" and parts[1].data == GIF
+        status, got = call(api, {"message_id": got["message_id"]}, "/cancel")
+        assert status == 200 and got["ok"] is True and got["status"] == 1000
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b"{not json", "not JSON"),
+    ([1, 2], "must be a JSON object"),
+    ({"subject": "x"}, "no recipient"),
+    ({"to": "1", "subjet": "typo"}, "unknown field(s): subjet"),
+    ({"to": 5}, "to must be an address or a list"),
+    ({"to": ["1", ""]}, "to must be an address or a list"),
+    ({"to": "1", "delivery_report": "yes"}, "delivery_report must be a boolean"),
+    ({"to": "1", "subject": True}, "subject must be a string"),
+    ({"to": "1", "priority": "urgent"}, "priority: 'urgent' is not one of Low, Normal, High"),
+    ({"to": "1", "parts": [{"data": "!!!"}]}, "parts[1].data is not base64"),
+    ({"to": "1", "parts": [{"data": "AA==", "text": "x"}]}, "either data (base64) or text"),
+    ({"to": "1", "parts": [{"data": "AA==", "size": 1}]}, "parts[1]: unknown field(s): size"),
+    ({"to": "1", "parts": "x"}, "parts must be a list"),
+    ({"to": "1", "text": "中文", "charset": "ascii"}, "cannot be written in ascii"),
+    ({"to": "1", "expiry_date": "tomorrow"}, "ExpiryDate: 'tomorrow' is not valid"),
+    ({"to": "1", "parts": [{"data": "AA==", "content_id": "a\r\nX-Evil: 1"}]}, "Content-ID"),
+])
+def test_what_cannot_be_built_is_a_400_that_says_why(sim, body, message):
+    with mm7.Client(sim.url) as client:
+        status, got = call(SendApi(client), body)
+    assert status == 400 and got["ok"] is False and message in got["message"], got
+    assert sim.messages == {}  # nothing went out
+
+
+def test_refusals_unreachable_mmscs_and_access(sim):
+    with mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        api = SendApi(client, token="t0ken", allow=IPAllowList.parse(["127.0.0.1"]))
+        auth = {"Authorization": "Bearer t0ken"}
+        assert call(api, {"to": "1"})[0] == 401
+        assert call(api, {"to": "1"}, headers={"Authorization": "Bearer wrong"})[0] == 401
+        assert call(api, {"to": "1"}, headers=auth, peer="10.0.0.9")[0] == 403
+        assert call(api, {"to": "1"}, "/nothing", headers=auth)[0] == 404
+        assert call(api, {"to": "1"}, headers=auth, method="GET")[0] == 405
+        sim.fail_next(1, status=4004)
+        status, got = call(api, {"to": "1"}, headers=auth)
+        assert status == 200 and got["ok"] is False and got["status"] == 4004  # the MMSC's answer
+    with mm7.Client("http://127.0.0.1:9/mm7", retry=mm7.RetryPolicy.never()) as dead:
+        status, got = call(SendApi(dead), {"to": "1"})
+        assert status == 502 and got["error"] == "ConnectError" and got["transaction_id"]
+    assert call(SendApi(None, max_body=10), {"to": "1", "subject": "long enough"})[0] == 413
+
+
+def test_submit_from_json_names_schema_spellings_whatever_the_case():
+    msg, tid = submit_from_json({"to": "1", "priority": "LOW", "message_class": "informational",
+                                 "charged_party": "sender", "content_class": "image-basic"})
+    assert tid is None and msg.priority is mm7.Priority.LOW
+    assert msg.message_class is mm7.MessageClass.INFORMATIONAL and msg.charged_party is mm7.ChargedParty.SENDER
+
+
+def test_serve_mounts_the_api(sim, tmp_path):
+    port = free_port()
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[receiver]\nport = {port}\n[api]\npath = "/api"\ntoken = "k"\n[mmsc]\nurls = ["{sim.url}"]\n'
+                   f'[vasp]\nvaspid = "800001"\n[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    serve = Background("serve", "--config", str(cfg))
+    try:
+        serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+        url = f"http://127.0.0.1:{port}/api/send"
+        got = requests.post(url, json={"to": "+8613800000000", "text": "hi"}, headers={"Authorization": "Bearer k"},
+                            timeout=10)
+        assert got.status_code == 200 and got.json()["ok"] is True, got.text
+        assert requests.post(url, json={"to": "1"}, timeout=10).status_code == 401
+        assert requests.get(f"http://127.0.0.1:{port}/api/send", headers={"Authorization": "Bearer k"},
+                            timeout=10).status_code == 405
+    finally:
+        out = serve.stop()
+    assert f"send API at http://127.0.0.1:{port}/api/send" in out
+    [stored] = sim.messages.values()
+    assert stored.request.vaspid == "800001" and stored.request.content.parts[0].text_value == "hi"
+    store = mm7.SqliteStore(tmp_path / "vasp.db")  # what the API sent is in the store, for reports
+    assert [r.message_id for r in store.sent()] == [got.json()["message_id"]]
+    store.close()
