@@ -66,7 +66,8 @@ def submit_from_json(data: Any) -> tuple[m.SubmitReq, str | None]:
             try:  # the spelling the schema uses, whatever the case sent
                 fields[key] = next(e for e in enum if e.value.lower() == fields[key].lower())
             except StopIteration:
-                raise ApiError(400, f"{key}: {fields[key]!r} is not one of {', '.join(e.value for e in enum)}") from None
+                known = ", ".join(e.value for e in enum)
+                raise ApiError(400, f"{key}: {fields[key]!r} is not one of {known}") from None
     transaction_id = fields.pop("transaction_id", None)
     to, cc, bcc = (_addresses(data, key) for key in ("to", "cc", "bcc"))
     if not (to or cc or bcc):

@@ -46,7 +46,8 @@ def test_a_message_sent_as_json_reaches_the_mmsc(sim):
         assert got["transaction_id"] == "app-1" and got["message_id"].startswith("SIM")
         [stored] = sim.messages.values()
         sent = stored.request
-        assert sent.subject == "新年快乐" and sent.priority is mm7.Priority.HIGH and sent.expiry_date == timedelta(days=2)
+        assert sent.subject == "新年快乐" and sent.priority is mm7.Priority.HIGH
+        assert sent.expiry_date == timedelta(days=2)
         assert [str(a) for a in sent.recipients.to] == ["+8613800000000"]
         assert [str(a) for a in sent.recipients.cc] == ["+8613800000001"]
         assert sent.vaspid == "800001" and sent.delivery_report is True and sent.service_code == "100001"
