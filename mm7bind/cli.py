@@ -391,6 +391,13 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
     return when if when.tzinfo else when.astimezone()
 
 
+def _when_arg(text: str) -> datetime:
+    try:
+        return parse_when(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _local(when: datetime) -> str:
     return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
@@ -441,15 +448,10 @@ def _open_store(args):
 
 
 def cmd_store_inbox(args: argparse.Namespace) -> int:
-    try:
-        since = parse_when(args.since) if args.since else None
-    except ValueError as exc:
-        print(f"mm7bind store inbox: --since: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     store = _open_store(args)
     try:
-        found = store.inbox(args.state, _KINDS.get(args.kind, args.kind), message_id=args.message_id, since=since,
-                            limit=args.limit, newest_first=True)
+        found = store.inbox(args.state, _KINDS.get(args.kind, args.kind), message_id=args.message_id,
+                            since=args.since, limit=args.limit, newest_first=True)
     finally:
         store.close()
     found.reverse()  # the latest LIMIT, listed in the order they came
@@ -499,14 +501,9 @@ def cmd_store_show(args: argparse.Namespace) -> int:
 
 
 def cmd_store_sent(args: argparse.Namespace) -> int:
-    try:
-        since = parse_when(args.since) if args.since else None
-    except ValueError as exc:
-        print(f"mm7bind store sent: --since: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     store = _open_store(args)
     try:
-        found = store.sent(message_id=args.message_id, recipient=args.to, since=since, limit=args.limit,
+        found = store.sent(message_id=args.message_id, recipient=args.to, since=args.since, limit=args.limit,
                            newest_first=True)
         found.reverse()
         reports = {r.message_id: store.reports_for(r.message_id) for r in found if r.message_id}
@@ -539,11 +536,7 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
 def cmd_store_purge(args: argparse.Namespace) -> int:
     from .store import PURGEABLE  # noqa: PLC0415
 
-    try:
-        before = parse_when(args.older_than)
-    except ValueError as exc:
-        print(f"mm7bind store purge: --older-than: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    before = args.older_than
     states = PURGEABLE + (("failed",) if args.include_failed else ())
     store = _open_store(args)
     try:
@@ -694,7 +687,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--state", choices=["processing", "handled", "rejected", "failed"])
     s.add_argument("--kind", help="deliver, delivery-report, read-reply (or the element name)")
     s.add_argument("--message-id", metavar="ID", help="reports about this MessageID")
-    s.add_argument("--since", metavar="AGE|TIME", help="e.g. 2h, 7d, 2026-11-01")
+    s.add_argument("--since", metavar="AGE|TIME", type=_when_arg, help="e.g. 2h, 7d, 2026-11-01")
     s.add_argument("--limit", type=int, default=50, help="at most this many, the latest (default 50)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_store_inbox)
@@ -708,13 +701,13 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(s)
     s.add_argument("--message-id", metavar="ID")
     s.add_argument("--to", metavar="ADDRESS", help="sent to this recipient")
-    s.add_argument("--since", metavar="AGE|TIME", help="e.g. 2h, 7d, 2026-11-01")
+    s.add_argument("--since", metavar="AGE|TIME", type=_when_arg, help="e.g. 2h, 7d, 2026-11-01")
     s.add_argument("--limit", type=int, default=50, help="at most this many, the latest (default 50)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_store_sent)
     s = ssub.add_parser("purge", help="forget handled messages and sent records older than an age")
     with_config(s)
-    s.add_argument("--older-than", required=True, metavar="AGE|TIME", help="e.g. 30d, 12h, 2026-10-01")
+    s.add_argument("--older-than", required=True, metavar="AGE|TIME", type=_when_arg, help="e.g. 30d, 12h, 2026-10-01")
     s.add_argument("--bodies-only", action="store_true",
                    help="keep the records (repeats still recognised), drop the message bodies")
     s.add_argument("--include-failed", action="store_true", help="failed messages too (they can no longer be replayed)")
