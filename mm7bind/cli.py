@@ -680,6 +680,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stale-after", type=float, default=300.0, help="seconds after which 'processing' is stale")
     p.set_defaults(func=cmd_replay)
 
+    def listing(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--since", metavar="AGE|TIME", type=_when_arg, help="e.g. 2h, 7d, 2026-11-01")
+        p.add_argument("--limit", type=int, default=50, help="at most this many, the latest (default 50)")
+        p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("store", help="look into the store: received and sent messages, reports; purge old ones")
     ssub = p.add_subparsers(dest="store_command", required=True, metavar="ACTION")
     s = ssub.add_parser("inbox", help="list received messages and reports (the latest first cut by --limit)")
@@ -687,9 +692,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--state", choices=["processing", "handled", "rejected", "failed"])
     s.add_argument("--kind", help="deliver, delivery-report, read-reply (or the element name)")
     s.add_argument("--message-id", metavar="ID", help="reports about this MessageID")
-    s.add_argument("--since", metavar="AGE|TIME", type=_when_arg, help="e.g. 2h, 7d, 2026-11-01")
-    s.add_argument("--limit", type=int, default=50, help="at most this many, the latest (default 50)")
-    s.add_argument("--json", action="store_true")
+    listing(s)
     s.set_defaults(func=cmd_store_inbox)
     s = ssub.add_parser("show", help="one received message, decoded, as JSON")
     with_config(s)
@@ -701,13 +704,12 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(s)
     s.add_argument("--message-id", metavar="ID")
     s.add_argument("--to", metavar="ADDRESS", help="sent to this recipient")
-    s.add_argument("--since", metavar="AGE|TIME", type=_when_arg, help="e.g. 2h, 7d, 2026-11-01")
-    s.add_argument("--limit", type=int, default=50, help="at most this many, the latest (default 50)")
-    s.add_argument("--json", action="store_true")
+    listing(s)
     s.set_defaults(func=cmd_store_sent)
     s = ssub.add_parser("purge", help="forget handled messages and sent records older than an age")
     with_config(s)
-    s.add_argument("--older-than", required=True, metavar="AGE|TIME", type=_when_arg, help="e.g. 30d, 12h, 2026-10-01")
+    s.add_argument("--older-than", required=True, metavar="AGE|TIME", type=_when_arg,
+                   help="e.g. 30d, 12h, 2026-10-01")
     s.add_argument("--bodies-only", action="store_true",
                    help="keep the records (repeats still recognised), drop the message bodies")
     s.add_argument("--include-failed", action="store_true", help="failed messages too (they can no longer be replayed)")
