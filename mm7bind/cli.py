@@ -416,7 +416,9 @@ def _summary(rec) -> str:
 
 
 def _what(rec) -> str:
-    if rec.kind in ("DeliveryReportReq", "ReadReplyReq"):
+    from .store import REPORT_KINDS  # noqa: PLC0415
+
+    if rec.kind in REPORT_KINDS:
         return f"{rec.message_id} {rec.recipient or '?'}: {rec.status or '?'}"
     if not rec.body:
         return "(body purged)"
@@ -438,13 +440,11 @@ def _record_json(rec) -> dict:
 
 
 def _open_store(args):
-    from .store import SqliteStore  # noqa: PLC0415
-
     cfg = _config(args)
-    if not Path(cfg.store.path).exists():
+    if not Path(cfg.store.path).exists():  # opening would create an empty one
         print(f"mm7bind store: no store at {cfg.store.path} (see [store] path in the configuration)", file=sys.stderr)
         raise SystemExit(EXIT_UNREADABLE)
-    return SqliteStore(cfg.store.path, durability=cfg.store.durability)
+    return cfg.open_store()
 
 
 def cmd_store_inbox(args: argparse.Namespace) -> int:

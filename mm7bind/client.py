@@ -343,7 +343,7 @@ class ClientCore:
         elapsed = time.monotonic() - p.started
         status = result.status if result else (getattr(error, "status", None) if isinstance(error, FaultError) else None)
         if self.metrics is not None:
-            ok = error is None and status is not None and 1000 <= status.code < 2000
+            ok = error is None and status is not None and status.is_success
             self.metrics.sent(p.message.ELEMENT, "ok" if ok else ("refused" if status is not None else "error"),
                               status.code if status else None,
                               result.attempts if result else getattr(error, "attempts", 1), elapsed)

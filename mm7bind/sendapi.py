@@ -26,6 +26,7 @@ from . import messages as m
 from .content import Content, Part
 from .errors import EncodeError, FaultError, MM7Error, SendError
 from .receiver import Response
+from .server import REASONS, request_headers
 
 log = logging.getLogger("mm7bind.api")
 
@@ -221,16 +222,11 @@ class SendApi:
             rsp = _json(413, {"ok": False, "error": "refused", "message": f"body larger than {self.max_body} bytes"})
         else:
             body = environ["wsgi.input"].read(length) if length > 0 else b""
-            headers = {k[5:].replace("_", "-"): v for k, v in environ.items() if k.startswith("HTTP_")}
             rsp = self.handle(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "") or "/", body,
-                              headers, environ.get("REMOTE_ADDR"))
-        start_response(f"{rsp.status} {_REASONS.get(rsp.status, '')}",
+                              request_headers(environ), environ.get("REMOTE_ADDR"))
+        start_response(f"{rsp.status} {REASONS.get(rsp.status, '')}",
                        rsp.headers + [("Content-Length", str(len(rsp.body)))])
         return [rsp.body]
-
-
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-            405: "Method Not Allowed", 413: "Request Entity Too Large", 502: "Bad Gateway"}
 
 
 def _json(status: int, data: dict) -> Response:

@@ -53,23 +53,30 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             return [b"request body too large\n"]
         stream = environ["wsgi.input"]
         body = stream.read(length) if length >= 0 else stream.read(limit + 1)
-        headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")}
-        if environ.get("CONTENT_TYPE"):
-            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        headers = request_headers(environ)
         uri = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         if environ.get("QUERY_STRING"):
             uri += "?" + environ["QUERY_STRING"]
         rsp = receiver.handle(body, environ.get("CONTENT_TYPE"), headers, environ.get("REMOTE_ADDR"),
                               environ.get("REQUEST_METHOD", "POST"), uri)
-        start_response(f"{rsp.status} {_REASONS.get(rsp.status, '')}",
+        start_response(f"{rsp.status} {REASONS.get(rsp.status, '')}",
                        rsp.headers + [("Content-Length", str(len(rsp.body)))])
         return [rsp.body]
 
     return app
 
 
-_REASONS = {200: "OK", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-            413: "Request Entity Too Large", 500: "Internal Server Error"}
+def request_headers(environ: dict) -> dict[str, str]:
+    """A WSGI request's headers by their usual names (Content-Type included)."""
+    headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")}
+    if environ.get("CONTENT_TYPE"):
+        headers["Content-Type"] = environ["CONTENT_TYPE"]
+    return headers
+
+
+REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           405: "Method Not Allowed", 413: "Request Entity Too Large", 500: "Internal Server Error",
+           502: "Bad Gateway"}
 
 
 def asgi_app(receiver: Receiver, path: str | None = None) -> Callable:

@@ -35,7 +35,7 @@ from .envelope import Envelope, Fault
 from .errors import DecodeError, SendError
 from .profiles import DIALECTS, Profile
 from .receiver import Response, fault_status
-from .server import EmbeddedServer
+from .server import REASONS, EmbeddedServer, request_headers
 from .status import DeliveryStatus, ReadStatus, RequestStatus
 
 log = logging.getLogger("mm7bind.simulator")
@@ -184,12 +184,12 @@ class Simulator:
             if route != path:
                 start_response("404 Not Found", [("Content-Type", "text/plain")])
                 return [b"not found\n"]
-            headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")}
+            headers = request_headers(environ)
             trouble = self._next_trouble()
             if trouble is not None and trouble.delay:
                 time.sleep(trouble.delay)
             rsp = self.handle(body, environ.get("CONTENT_TYPE"), headers, method, route, trouble)
-            start_response(f"{rsp.status} {'OK' if rsp.status == 200 else 'Error'}",
+            start_response(f"{rsp.status} {REASONS.get(rsp.status, 'Error')}",
                            rsp.headers + [("Content-Length", str(len(rsp.body)))])
             return [rsp.body]
 

@@ -6,13 +6,13 @@ tests and throw-away use. Both offer the same methods.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
 import os
 import sqlite3
 import threading
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -78,8 +78,8 @@ class Purged:
 
 
 REPORT_KINDS = ("DeliveryReportReq", "ReadReplyReq")
-PURGEABLE = ("handled", "rejected")
-OPEN_STATES = ("processing", "failed", "rejected")  # every state but handled  # states whose messages need nothing more from us
+PURGEABLE = ("handled", "rejected")  # states whose messages need nothing more from us
+OPEN_STATES = ("processing", "failed", "rejected")  # every state but handled
 
 
 def _utc_text(when: datetime) -> str:
@@ -616,14 +616,16 @@ class SqliteStore:
     PURGE_BATCH = 500  # rows per transaction: an accept waits for at most one batch, never the whole purge
 
     def _in_batches(self, select: tuple[str, tuple], *statements: str) -> int:
-        """Run `statements` on the rows `select` finds, a batch per transaction, until none is left."""
+        """Run `statements` on the rows `select` (SQL and its arguments) finds, a batch per
+        transaction, until none is left."""
+        sql, args = select
         db = self._conn()
         total = 0
         while True:
             with self._write:
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    ids = [row[0] for row in db.execute(select[0] + " LIMIT ?", (*select[1], self.PURGE_BATCH))]
+                    ids = [row[0] for row in db.execute(sql + " LIMIT ?", (*args, self.PURGE_BATCH))]
                     marks = ",".join("?" * len(ids))
                     for statement in statements if ids else ():
                         db.execute(statement.format(ids=marks), ids)
