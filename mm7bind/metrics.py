@@ -12,6 +12,8 @@ import math
 import threading
 from collections.abc import Callable, Iterable
 
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus' text exposition format
+
 # Seconds; MM7 requests take milliseconds on a LAN and seconds when an MMSC is struggling.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -137,8 +139,7 @@ class Metrics:
             start_response("405 Method Not Allowed", [("Allow", "GET"), ("Content-Type", "text/plain")])
             return [b"metrics take GET\n"]
         body = self.render().encode("utf-8")
-        start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4; charset=utf-8"),
-                                  ("Content-Length", str(len(body)))])
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))])
         return [body] if environ.get("REQUEST_METHOD", "GET") == "GET" else []
 
 

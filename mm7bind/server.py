@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .receiver import Receiver
 
 log = logging.getLogger("mm7bind.server")
@@ -79,11 +80,11 @@ REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
            502: "Bad Gateway"}
 
 
-def asgi_app(receiver: Receiver, path: str | None = None) -> Callable:
+def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | None = None) -> Callable:
     """An ASGI (3.0) application around `receiver`, for asyncio stacks: `app.mount("/mm7",
     mm7.asgi_app(receiver))` in Starlette or FastAPI, or on its own under uvicorn. The receiver
     (its store and your handler) runs in a worker thread, so handlers stay plain functions and the
-    event loop never waits on a disk flush. Paths and limits as `wsgi_app`."""
+    event loop never waits on a disk flush. Paths, metrics and limits as `wsgi_app`."""
 
     async def app(scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "lifespan":  # nothing to set up or tear down; say so, as the protocol asks
@@ -96,6 +97,16 @@ def asgi_app(receiver: Receiver, path: str | None = None) -> Callable:
                     return
         if scope["type"] != "http":
             raise ValueError(f"mm7bind's ASGI app serves HTTP, not {scope['type']}")
+        if metrics_path is not None and receiver.metrics is not None and scope.get("path") == metrics_path:
+            client = scope.get("client")
+            allow = receiver.config.allow
+            if allow is not None and not allow.allows(client[0] if client else None):
+                return await _asgi_answer(send, 403, [("Content-Type", "text/plain")], b"forbidden\n")
+            if scope.get("method", "GET") not in ("GET", "HEAD"):
+                return await _asgi_answer(send, 405, [("Allow", "GET"), ("Content-Type", "text/plain")],
+                                          b"metrics take GET\n")
+            text = await asyncio.to_thread(receiver.metrics.render)  # (the inbox gauge reads the store)
+            return await _asgi_answer(send, 200, [("Content-Type", METRICS_TYPE)], text.encode("utf-8"))
         if path is not None and scope.get("path", "") not in (path, path.rstrip("/") + "/"):
             return await _asgi_answer(send, 404, [("Content-Type", "text/plain")], b"not found\n")
         limit = receiver.config.max_body

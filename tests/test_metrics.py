@@ -163,3 +163,20 @@ def test_metrics_path_configuration(tmp_path):
         assert any("receiver.metrics_path" in str(p) for p in info.value.problems)
     cfg.write_text('[receiver]\nmetrics_path = "/metrics"\n')
     assert load_checked(str(cfg)).receiver.metrics_path == "/metrics"
+
+
+def test_asgi_metrics():
+    from .test_receiver import call_asgi
+
+    metrics = Metrics()
+    app = mm7.asgi_app(mm7.Receiver(Picky(), metrics=metrics), "/mm7", metrics_path="/metrics")
+    out = mm7.encode(mm7.DeliverReq(sender="1"), transaction_id="a-1")
+    assert call_asgi(app, [out.to_bytes()], {"Content-Type": out.content_type})[0]["status"] == 200
+    rsp, _ = call_asgi(app, [b""], {}, path="/metrics", method="GET")
+    assert rsp["status"] == 200 and rsp["headers"]["content-type"].startswith("text/plain; version=0.0.4")
+    samples = parse(rsp["body"].decode())
+    assert samples['mm7bind_received_total{operation="DeliverReq",outcome="handled",status="1000"}'] == 1
+    assert call_asgi(app, [b""], {}, path="/metrics")[0]["status"] == 405  # (POST)
+    fenced = mm7.asgi_app(mm7.Receiver(Picky(), metrics=metrics, allow=IPAllowList.parse(["127.0.0.1"])),
+                          metrics_path="/metrics")
+    assert call_asgi(fenced, [b""], {}, path="/metrics", method="GET")[0]["status"] == 403  # (from 10.0.0.7)

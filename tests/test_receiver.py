@@ -432,11 +432,11 @@ def test_sigkill_right_after_200_loses_nothing(tmp_path):
 
 
 def call_asgi(app, chunks: list[bytes], headers: dict, path: str = "/mm7", scope_type: str = "http",
-              disconnect: bool = False):
+              disconnect: bool = False, method: str = "POST"):
     """Drive an ASGI app as a server would: the body in `chunks`, the answer collected."""
     import asyncio
 
-    scope = {"type": scope_type, "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+    scope = {"type": scope_type, "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
              "scheme": "http", "path": path, "root_path": "", "query_string": b"",
              "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
              "client": ("10.0.0.7", 40000), "server": ("127.0.0.1", 8080)}
