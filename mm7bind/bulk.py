@@ -25,6 +25,8 @@ class BulkResult:
     total: int = 0
     sent: int = 0
     failed: int = 0
+    skipped: int = 0  # already sent under the same tag (an earlier, interrupted run)
+    repeated: int = 0  # recipients listed more than once (sent once)
     elapsed: float = 0.0
     message_ids: dict[str, str] = field(default_factory=dict)  # recipient → MessageID
     failures: list[tuple[str, str]] = field(default_factory=list)  # (recipient, why)
@@ -64,16 +66,28 @@ def read_recipients(path: str | Path) -> list[str]:
 
 
 def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concurrency: int = 4,
-              progress: Callable[[BulkResult], None] | None = None) -> BulkResult:
-    recipients = list(recipients)
-    result = BulkResult(total=len(recipients))
+              progress: Callable[[BulkResult], None] | None = None, tag: str | None = None) -> BulkResult:
+    """Send `template` to each recipient. With a `tag` (and a client with a store) every request is
+    recorded under it, and recipients the MMSC already accepted a message for under that tag are
+    skipped: an interrupted run started again goes on where it stopped, sending nobody twice."""
+    listed = list(recipients)
+    recipients = list(dict.fromkeys(listed))  # a recipient listed twice gets the message once
+    store = client.core.store
+    if tag is not None and store is not None:
+        done = {r for rec in store.sent(tag=tag) if rec.ok and rec.operation == "SubmitReq" for r in rec.recipients}
+        todo = [r for r in recipients if r not in done]
+        result = BulkResult(total=len(todo), skipped=len(recipients) - len(todo))
+        recipients = todo
+    else:
+        result = BulkResult(total=len(recipients))
+    result.repeated = len(listed) - len(dict.fromkeys(listed))
     lock = threading.Lock()
     started = time.monotonic()
 
     def one(rcpt: str) -> None:
         msg = dataclasses.replace(template, recipients=m.Recipients(to=[rcpt]))
         try:
-            r = client.submit(msg)
+            r = client.submit(msg, tag=tag)
             ok, why = r.ok, f"{r.status.code} {r.status.text}"
         except MM7Error as exc:
             ok, why, r = False, f"{type(exc).__name__}: {exc}", None

@@ -216,7 +216,7 @@ def cmd_send(args: argparse.Namespace) -> int:
             print(f"mm7bind send: {exc.args[0]}", file=sys.stderr)
             return EXIT_USAGE
     overrides["profile"] = profile
-    store = cfg.open_store() if args.store else None
+    store = cfg.open_store() if args.store or args.tag else None
     template = m.SubmitReq(subject=args.subject, delivery_report=args.delivery_report or None,
                            read_reply=args.read_reply or None, content=content, linked_id=args.linked_id,
                            recipients=m.Recipients(to=recipients[:1]))
@@ -224,7 +224,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     with cfg.make_client(store=store, **overrides) as client:
         if len(recipients) == 1:
             try:
-                r = client.submit(template)
+                r = client.submit(template, tag=args.tag)
             except (ConnectError, RequestTimeout) as exc:
                 print(f"not sent: {exc}", file=sys.stderr)
                 return EXIT_UNREACHABLE
@@ -239,10 +239,15 @@ def cmd_send(args: argparse.Namespace) -> int:
                 print(r.message_id if r.ok else f"refused: {r.status.code} {r.status.text}")
             return EXIT_OK if r.ok else EXIT_REFUSED
         bar = _Progress(len(recipients), enabled=not args.quiet)
-        result = send_bulk(client, template, recipients, concurrency=args.concurrency, progress=bar.update)
+        result = send_bulk(client, template, recipients, concurrency=args.concurrency, progress=bar.update,
+                           tag=args.tag)
         bar.done()
     print(f"sent {result.sent}, failed {result.failed}, {result.total} recipients in {result.elapsed:.1f} s "
           f"({result.rate:.1f}/s)")
+    if result.skipped:
+        print(f"skipped {result.skipped} recipients the MMSC already accepted under tag {args.tag!r}")
+    if result.repeated:
+        print(f"{result.repeated} recipients were listed more than once (sent once)")
     for rcpt, why in result.failures[:10]:
         print(f"  failed {rcpt}: {why}")
     if len(result.failures) > 10:
@@ -501,10 +506,12 @@ def cmd_store_show(args: argparse.Namespace) -> int:
 
 
 def cmd_store_sent(args: argparse.Namespace) -> int:
+    if args.summary:
+        return _tag_summary(args)
     store = _open_store(args)
     try:
-        found = store.sent(message_id=args.message_id, recipient=args.to, since=args.since, limit=args.limit,
-                           newest_first=True)
+        found = store.sent(message_id=args.message_id, recipient=args.to, since=args.since, tag=args.tag,
+                           limit=args.limit, newest_first=True)
         found.reverse()
         reports = {r.message_id: store.reports_for(r.message_id) for r in found if r.message_id}
     finally:
@@ -530,6 +537,29 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
         for x in reports.get(r.message_id, []):
             what = "delivery" if x.kind == "DeliveryReportReq" else "read"
             print(f"{'':19}  {what} report {_local(x.received_at)}: {_printable(_what(x))}")
+    return EXIT_OK
+
+
+def _tag_summary(args: argparse.Namespace) -> int:
+    from .store import summarize  # noqa: PLC0415
+
+    if not args.tag:
+        print("mm7bind store sent: --summary needs --tag", file=sys.stderr)
+        return EXIT_USAGE
+    store = _open_store(args)
+    try:
+        s = summarize(store, args.tag)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(to_jsonable(s), ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(_printable(f"tag {s.tag}: {s.requests} SubmitReq: {s.accepted} accepted, {s.refused} refused, "
+                     f"{s.failed} without answer"))
+    delivery = ", ".join(f"{status} {n}" for status, n in sorted(s.delivery.items(), key=lambda i: -i[1]))
+    print(_printable(f"{s.recipients} recipients: {delivery + ', ' if delivery else ''}no report yet {s.awaiting}"))
+    if s.read:
+        print(_printable("read replies: " + ", ".join(f"{status} {n}" for status, n in sorted(s.read.items()))))
     return EXIT_OK
 
 
@@ -660,6 +690,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--linked-id", help="LinkedID of the MO message this answers")
     p.add_argument("--concurrency", type=int, default=4, help="parallel requests in bulk mode")
     p.add_argument("--store", action="store_true", help="record what was sent in the configured store")
+    p.add_argument("--tag", metavar="NAME", help="record under this name (a campaign) in the store; a run "
+                   "started again skips recipients already accepted under it")
     p.add_argument("--json", action="store_true", help="print the result as JSON (single recipient)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_send)
@@ -704,6 +736,8 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(s)
     s.add_argument("--message-id", metavar="ID")
     s.add_argument("--to", metavar="ADDRESS", help="sent to this recipient")
+    s.add_argument("--tag", metavar="NAME", help="sent under this tag (send --tag)")
+    s.add_argument("--summary", action="store_true", help="with --tag: counts of outcomes and reports, not a list")
     listing(s)
     s.set_defaults(func=cmd_store_sent)
     s = ssub.add_parser("purge", help="forget handled messages and sent records older than an age")

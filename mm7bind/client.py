@@ -123,6 +123,7 @@ class Prepared:
     http: HttpMessage
     headers: dict[str, str]
     started: float = field(default_factory=time.monotonic)
+    tag: str | None = None  # recorded with the SentRecord (a campaign's name, an order number)
 
 
 @dataclass
@@ -181,7 +182,7 @@ class ClientCore:
                 changes[name] = getattr(c, name)
         return dataclasses.replace(msg, **changes) if changes else msg
 
-    def prepare(self, msg: m.Message, transaction_id: str | None = None) -> Prepared:
+    def prepare(self, msg: m.Message, transaction_id: str | None = None, tag: str | None = None) -> Prepared:
         direction = "vasp->rs" if self.config.role == "vasp" else "rs->vasp"
         if not isinstance(msg, m.Message) or not msg.IS_REQUEST or msg.DIRECTION != direction:
             raise TypeError(f"a {self.config.role} client sends {direction} requests, not {type(msg).__name__}")
@@ -194,7 +195,7 @@ class ClientCore:
 
             http = HttpMessage(http.content_type, Body([self.config.rewrite(http.to_bytes())]), http.headers, http.content)
         headers = {"User-Agent": self.config.user_agent, **dict(self.config.headers), **http.headers}
-        return Prepared(msg, tid, http, headers)
+        return Prepared(msg, tid, http, headers, tag=tag)
 
     def body(self, p: Prepared):
         """Bytes for ordinary messages; the rewindable stream for large ones."""
@@ -300,14 +301,14 @@ class ClientCore:
         self.finish(p, error=error)
         raise error
 
-    def exchange(self, msg: m.Message, transaction_id: str | None = None):
+    def exchange(self, msg: m.Message, transaction_id: str | None = None, tag: str | None = None):
         """The whole request, attempts and waits included, as a generator of I/O to do.
 
         It yields `Post(url, prepared)` (send back `Answer(...)` or `Failure(kind, exc)`) and
         `Sleep(seconds)` (send back None), and returns the `Result` (or raises the final error).
         The sync and async clients only carry these out.
         """
-        p = self.prepare(msg, transaction_id)
+        p = self.prepare(msg, transaction_id, tag)
         url = self.first_url()
         tried: set[str] = set()
         attempt = 0
@@ -373,7 +374,7 @@ class ClientCore:
                 recipients=recipients, message_id=message_id, url=info["url"],
                 status_code=status.code if status else None, status_text=status.text if status else None,
                 error=f"{type(error).__name__}: {error}" if error else None, attempts=info["attempts"],
-                linked_id=getattr(msg, "linked_id", None),
+                linked_id=getattr(msg, "linked_id", None), tag=p.tag,
             ))
 
 
@@ -423,8 +424,8 @@ class _Operations:
         self.sleep = sleep
         return config
 
-    def submit(self, msg: m.SubmitReq, *, transaction_id: str | None = None):
-        return self.send(msg, transaction_id=transaction_id)
+    def submit(self, msg: m.SubmitReq, *, transaction_id: str | None = None, tag: str | None = None):
+        return self.send(msg, transaction_id=transaction_id, tag=tag)
 
     def cancel(self, message_id: str | m.CancelReq, *, transaction_id: str | None = None, **fields):
         msg = message_id if isinstance(message_id, m.CancelReq) else m.CancelReq(message_id=message_id, **fields)
@@ -582,8 +583,8 @@ class Client(_Operations):
         )
         self.session = session
 
-    def send(self, msg: m.Message, *, transaction_id: str | None = None) -> Result:
-        steps = self.core.exchange(msg, transaction_id)
+    def send(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> Result:
+        steps = self.core.exchange(msg, transaction_id, tag)
         reply = None
         while True:
             try:
@@ -648,8 +649,8 @@ class AsyncClient(_Operations):
         )
         self.transport = AsyncTransport(client=self.http)
 
-    async def send(self, msg: m.Message, *, transaction_id: str | None = None) -> Result:
-        steps = self.core.exchange(msg, transaction_id)
+    async def send(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> Result:
+        steps = self.core.exchange(msg, transaction_id, tag)
         reply = None
         while True:
             try:

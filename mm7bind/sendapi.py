@@ -33,7 +33,7 @@ log = logging.getLogger("mm7bind.api")
 # SubmitReq fields taken as they are: JSON type → what the field accepts.
 _STR = ("subject", "service_code", "linked_id", "vaspid", "vasid", "sender_address", "message_class", "priority",
         "charged_party", "charged_party_id", "applic_id", "reply_applic_id", "aux_applic_info", "content_class",
-        "earliest_delivery_time", "expiry_date", "transaction_id")
+        "earliest_delivery_time", "expiry_date", "transaction_id", "tag")
 _BOOL = ("delivery_report", "read_reply", "distribution_indicator", "drm_content")
 _CONTENT = ("to", "cc", "bcc", "text", "charset", "parts", "smil")
 _PART_KEYS = ("data", "text", "content_type", "charset", "filename", "content_id", "content_location")
@@ -47,8 +47,9 @@ class ApiError(Exception):
         self.status = status
 
 
-def submit_from_json(data: Any) -> tuple[m.SubmitReq, str | None]:
-    """The SubmitReq a JSON object describes, and the TransactionID it asks for (if any).
+def submit_from_json(data: Any) -> tuple[m.SubmitReq, str | None, str | None]:
+    """The SubmitReq a JSON object describes, the TransactionID it asks for and the tag to record
+    it under (each if any).
     Unknown keys are refused (a misspelt "subjet" would otherwise go out without a subject)."""
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object")
@@ -70,6 +71,7 @@ def submit_from_json(data: Any) -> tuple[m.SubmitReq, str | None]:
                 known = ", ".join(e.value for e in enum)
                 raise ApiError(400, f"{key}: {fields[key]!r} is not one of {known}") from None
     transaction_id = fields.pop("transaction_id", None)
+    tag = fields.pop("tag", None)
     to, cc, bcc = (_addresses(data, key) for key in ("to", "cc", "bcc"))
     if not (to or cc or bcc):
         raise ApiError(400, "no recipient: give to (and/or cc, bcc)")
@@ -78,7 +80,7 @@ def submit_from_json(data: Any) -> tuple[m.SubmitReq, str | None]:
         msg = m.SubmitReq(recipients=m.Recipients(to=to, cc=cc, bcc=bcc), content=content, **fields)
     except (TypeError, ValueError) as exc:
         raise ApiError(400, str(exc)) from None
-    return msg, transaction_id
+    return msg, transaction_id, tag
 
 
 def _typed(data: dict, key: str, kind: type) -> Any:
@@ -183,8 +185,9 @@ class SendApi:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ApiError(400, f"the body is not JSON: {exc}") from None
+        tag = None
         if operation == "send":
-            msg, tid = submit_from_json(data)
+            msg, tid, tag = submit_from_json(data)
         else:
             if not isinstance(data, dict) or not isinstance(data.get("message_id"), str) or set(data) - {
                     "message_id", "transaction_id"}:
@@ -192,11 +195,11 @@ class SendApi:
             msg, tid = m.CancelReq(message_id=data["message_id"]), data.get("transaction_id")
             if tid is not None and not isinstance(tid, str):
                 raise ApiError(400, "transaction_id must be a string")
-        return self._send(msg, tid)
+        return self._send(msg, tid, tag)
 
-    def _send(self, msg: m.Message, transaction_id: str | None) -> Response:
+    def _send(self, msg: m.Message, transaction_id: str | None, tag: str | None) -> Response:
         try:
-            result = self.client.send(msg, transaction_id=transaction_id)
+            result = self.client.send(msg, transaction_id=transaction_id, tag=tag)
         except EncodeError as exc:  # a value the schema refuses: the caller's to fix
             raise ApiError(400, str(exc)) from None
         except FaultError as exc:  # the MMSC answered, with a refusal

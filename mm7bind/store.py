@@ -41,6 +41,7 @@ class SentRecord:
     error: str | None = None  # the error class and message when it failed
     attempts: int = 1
     linked_id: str | None = None
+    tag: str | None = None  # the sender's label: a campaign, an order number (`submit(..., tag=)`)
 
     @property
     def ok(self) -> bool:
@@ -215,9 +216,10 @@ class MemoryStore:
             self._sent.append(rec)
 
     def sent(self, *, message_id: str | None = None, recipient: str | None = None, since: datetime | None = None,
-             limit: int | None = None, newest_first: bool = False) -> list[SentRecord]:
+             tag: str | None = None, limit: int | None = None, newest_first: bool = False) -> list[SentRecord]:
         with self._lock:
             found = [r for r in self._sent if (message_id is None or r.message_id == message_id)
+                     and (tag is None or r.tag == tag)
                      and (recipient is None or recipient in r.recipients)
                      and (since is None or _utc_text(r.sent_at) >= _utc_text(since))]
         if newest_first:
@@ -351,8 +353,12 @@ class SqliteStore:
         self._batch = threading.Condition()  # inserts waiting for the next group commit
         self._queue: list[_Pending] = []
         self._leader = False
-        with self._conn() as db:
+        with self._write:  # (one process at a time creates or upgrades the file)
+            db = self._conn()
             db.executescript(SENT_SCHEMA + self.extra_schema())
+            if "tag" not in {row[1] for row in db.execute("PRAGMA table_info(sent)")}:
+                db.execute("ALTER TABLE sent ADD COLUMN tag TEXT")  # a file from before tags
+            db.execute("CREATE INDEX IF NOT EXISTS sent_tag ON sent (tag) WHERE tag IS NOT NULL")
 
     def extra_schema(self) -> str:
         return INBOX_SCHEMA
@@ -377,10 +383,10 @@ class SqliteStore:
         with self._write:
             self._conn().execute(
                 "INSERT INTO sent (transaction_id, operation, version, recipients, message_id, url, sent_at,"
-                " status_code, status_text, error, attempts, linked_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " status_code, status_text, error, attempts, linked_id, tag) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (rec.transaction_id, rec.operation, rec.version, json.dumps(rec.recipients), rec.message_id,
                  rec.url, _utc_text(rec.sent_at), rec.status_code, rec.status_text, rec.error, rec.attempts,
-                 rec.linked_id),
+                 rec.linked_id, rec.tag),
             )
 
     @staticmethod
@@ -390,15 +396,20 @@ class SqliteStore:
             recipients=json.loads(row["recipients"]), message_id=row["message_id"], url=row["url"],
             sent_at=datetime.fromisoformat(row["sent_at"]), status_code=row["status_code"],
             status_text=row["status_text"], error=row["error"], attempts=row["attempts"], linked_id=row["linked_id"],
+            tag=row["tag"],
         )
 
     def sent(self, *, message_id: str | None = None, recipient: str | None = None, since: datetime | None = None,
-             limit: int | None = None, newest_first: bool = False) -> list[SentRecord]:
-        """Sent records, oldest first: all, or those about one MessageID, one recipient, or since a time."""
+             tag: str | None = None, limit: int | None = None, newest_first: bool = False) -> list[SentRecord]:
+        """Sent records, oldest first: all, or those about one MessageID, to one recipient, since a
+        time, or under one tag."""
         sql, args = "SELECT * FROM sent WHERE 1=1", []
         if message_id is not None:
             sql += " AND message_id = ?"
             args.append(message_id)
+        if tag is not None:
+            sql += " AND tag = ?"
+            args.append(tag)
         if recipient is not None:  # recipients are a JSON list: a first cut in SQL, the exact test below
             sql += " AND instr(recipients, ?) > 0"
             args.append(json.dumps(recipient)[1:-1])
@@ -651,6 +662,50 @@ class SqliteStore:
             self._all.clear()
         self._local = threading.local()
         self._write.close()
+
+
+@dataclass
+class TagSummary:
+    """How the requests sent under one tag (a campaign) are doing: `summarize(store, tag)`."""
+
+    tag: str
+    requests: int = 0  # SubmitReqs recorded under the tag
+    accepted: int = 0  # ... that the MMSC took (a 1xxx status)
+    refused: int = 0  # ... that it answered with another status
+    failed: int = 0  # ... that got no MM7 answer at all
+    recipients: int = 0  # recipients of the accepted ones
+    delivery: dict[str, int] = field(default_factory=dict)  # latest delivery report status → recipients
+    awaiting: int = 0  # recipients of accepted messages without a delivery report yet
+    read: dict[str, int] = field(default_factory=dict)  # latest read reply status → recipients
+
+
+def summarize(store, tag: str) -> TagSummary:
+    """Count the outcomes of every SubmitReq sent under `tag`, and the reports received about them
+    (for each recipient only the latest: a Deferred report followed by Retrieved counts once)."""
+    out = TagSummary(tag)
+    for rec in store.sent(tag=tag):
+        if rec.operation != "SubmitReq":
+            continue
+        out.requests += 1
+        if rec.ok:
+            out.accepted += 1
+        elif rec.status_code is not None:
+            out.refused += 1
+        else:
+            out.failed += 1
+        if not rec.ok:
+            continue
+        out.recipients += len(rec.recipients)
+        latest: dict[tuple[str, str], str] = {}
+        for report in store.reports_for(rec.message_id) if rec.message_id else []:
+            latest[(report.kind, report.recipient or "")] = report.status or "?"
+        delivered = 0
+        for (kind, _), status in latest.items():
+            tally = out.delivery if kind == "DeliveryReportReq" else out.read
+            tally[status] = tally.get(status, 0) + 1
+            delivered += kind == "DeliveryReportReq"
+        out.awaiting += max(0, len(rec.recipients) - delivered)
+    return out
 
 
 class Retention:

@@ -102,7 +102,7 @@ def test_refusals_unreachable_mmscs_and_access(sim):
 
 
 def test_submit_from_json_names_schema_spellings_whatever_the_case():
-    msg, tid = submit_from_json({"to": "1", "priority": "LOW", "message_class": "informational",
+    msg, tid, _ = submit_from_json({"to": "1", "priority": "LOW", "message_class": "informational",
                                  "charged_party": "sender", "content_class": "image-basic"})
     assert tid is None and msg.priority is mm7.Priority.LOW
     assert msg.message_class is mm7.MessageClass.INFORMATIONAL and msg.charged_party is mm7.ChargedParty.SENDER
@@ -117,8 +117,8 @@ def test_serve_mounts_the_api(sim, tmp_path):
     try:
         serve.wait_for(f"http://127.0.0.1:{port}/mm7")
         url = f"http://127.0.0.1:{port}/api/send"
-        got = requests.post(url, json={"to": "+8613800000000", "text": "hi"}, headers={"Authorization": "Bearer k"},
-                            timeout=10)
+        got = requests.post(url, json={"to": "+8613800000000", "text": "hi", "tag": "web"},
+                            headers={"Authorization": "Bearer k"}, timeout=10)
         assert got.status_code == 200 and got.json()["ok"] is True, got.text
         assert requests.post(url, json={"to": "1"}, timeout=10).status_code == 401
         assert requests.get(f"http://127.0.0.1:{port}/api/send", headers={"Authorization": "Bearer k"},
@@ -129,5 +129,5 @@ def test_serve_mounts_the_api(sim, tmp_path):
     [stored] = sim.messages.values()
     assert stored.request.vaspid == "800001" and stored.request.content.parts[0].text_value == "hi"
     store = mm7.SqliteStore(tmp_path / "vasp.db")  # what the API sent is in the store, for reports
-    assert [r.message_id for r in store.sent()] == [got.json()["message_id"]]
+    assert [(r.message_id, r.tag) for r in store.sent()] == [(got.json()["message_id"], "web")]
     store.close()

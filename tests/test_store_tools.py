@@ -268,3 +268,76 @@ def test_purge_works_in_batches_so_accepts_are_not_held_up(tmp_path, monkeypatch
     assert statements.count("COMMIT") == 16  # and once more for the records (none left to check in sent)
     assert commits == [30, 30, 30, 0] and store.inbox() == [] and store.sent() == []
     store.close()
+
+
+# -- tags: campaigns that can be resumed and summed up ----------------------------------------
+
+
+def test_a_tagged_bulk_send_resumes_without_sending_anyone_twice(tmp_path):
+    from mm7bind.bulk import send_bulk
+    from mm7bind.simulator import Simulator, SimulatorConfig
+    from mm7bind.store import summarize
+
+    store = SqliteStore(tmp_path / "vasp.db")
+    numbers = [f"+86138000000{i:02d}" for i in range(12)]
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        template = mm7.SubmitReq(subject="新年快乐")
+        sim.fail_next(3, status=4004)  # the first three are refused
+        first = send_bulk(client, template, numbers + numbers[:2], concurrency=1, tag="newyear")
+        assert (first.sent, first.failed, first.skipped, first.repeated) == (9, 3, 0, 2)
+        again = send_bulk(client, template, numbers, concurrency=3, tag="newyear")  # the run started again
+        assert (again.total, again.sent, again.failed, again.skipped) == (3, 3, 0, 9)
+        assert len(sim.messages) == 12  # nobody got it twice
+        other = send_bulk(client, template, numbers[:2], tag="spring")  # another tag is another campaign
+        assert (other.sent, other.skipped) == (2, 0)
+        client.close()
+    assert len(store.sent(tag="newyear")) == 15 and {r.tag for r in store.sent()} == {"newyear", "spring"}
+
+    rx = mm7.Receiver(mm7.Handler(), store=store)
+    accepted = [r for r in store.sent(tag="newyear") if r.ok]
+    for i, rec in enumerate(accepted[:5]):  # reports come back for five of them; one Deferred, then Retrieved
+        status = "Rejected" if i == 4 else "Retrieved"
+        if i == 0:
+            assert post(rx, report(rec.message_id, rec.recipients[0], "Deferred"), f"d-{i}") == 200
+        assert post(rx, report(rec.message_id, rec.recipients[0], status), f"r-{i}") == 200
+    assert post(rx, mm7.ReadReplyReq(message_id=accepted[0].message_id, recipient=accepted[0].recipients[0],
+                                     sender="1065888", time_stamp=NOW, mm_status=mm7.ReadStatus.READ), "rr") == 200
+    s = summarize(store, "newyear")
+    assert (s.requests, s.accepted, s.refused, s.failed, s.recipients) == (15, 12, 3, 0, 12)
+    assert s.delivery == {"Retrieved": 4, "Rejected": 1} and s.awaiting == 7 and s.read == {"Read": 1}
+    assert summarize(store, "nothing") == mm7.store.TagSummary("nothing")
+    store.close()
+
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    proc = run("store", "sent", "--config", str(cfg), "--tag", "newyear", "--summary")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "tag newyear: 15 SubmitReq: 12 accepted, 3 refused, 0 without answer",
+        "12 recipients: Retrieved 4, Rejected 1, no report yet 7",
+        "read replies: Read 1"]
+    assert json.loads(run("store", "sent", "--config", str(cfg), "--tag", "spring", "--summary", "--json").stdout
+                      )["accepted"] == 2
+    assert run("store", "sent", "--config", str(cfg), "--tag", "spring").stdout.count("SubmitReq") == 2
+    assert run("store", "sent", "--config", str(cfg), "--summary").returncode == 2  # (which tag?)
+
+
+def test_files_from_before_tags_are_upgraded_in_place(tmp_path):
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "older.db")  # the sent table as files before tags have it
+    old.execute("CREATE TABLE sent (id INTEGER PRIMARY KEY AUTOINCREMENT, transaction_id TEXT NOT NULL,"
+                " operation TEXT NOT NULL, version TEXT NOT NULL, recipients TEXT NOT NULL, message_id TEXT,"
+                " url TEXT, sent_at TEXT NOT NULL, status_code INTEGER, status_text TEXT, error TEXT,"
+                " attempts INTEGER NOT NULL, linked_id TEXT)")
+    old.execute("INSERT INTO sent (transaction_id, operation, version, recipients, sent_at, attempts)"
+                " VALUES ('t-old', 'SubmitReq', 'REL-6-MM7-1-4', '[\"1\"]', '2026-01-01T00:00:00+00:00', 1)")
+    old.commit()
+    old.close()
+    store = SqliteStore(tmp_path / "older.db")
+    store.record_sent(SentRecord("t-new", "SubmitReq", "REL-6-MM7-1-4", ["2"], tag="x"))
+    assert [(r.transaction_id, r.tag) for r in store.sent()] == [("t-old", None), ("t-new", "x")]
+    assert [r.transaction_id for r in store.sent(tag="x")] == ["t-new"]
+    store.close()
+    SqliteStore(tmp_path / "older.db").close()  # opening an upgraded file again changes nothing
