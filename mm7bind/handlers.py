@@ -127,6 +127,7 @@ class ForwardingHandler(Handler):
         import hmac  # noqa: PLC0415
 
         import requests  # noqa: PLC0415
+        import urllib3  # noqa: PLC0415
 
         body = json.dumps(self.payload(event, msg, ctx), ensure_ascii=False).encode("utf-8")
         delivery = f"{msg.ELEMENT}-{ctx.record.id}" if ctx.record is not None else f"{msg.ELEMENT}-{ctx.transaction_id}"
@@ -135,13 +136,20 @@ class ForwardingHandler(Handler):
         if self.secret is not None:
             headers["X-MM7bind-Signature"] = "sha256=" + hmac.new(self.secret, body, hashlib.sha256).hexdigest()
         try:
-            answer = self.session.post(self.url, data=body, headers=headers, timeout=self.timeout,
-                                       allow_redirects=False)
+            with self.session.post(self.url, data=body, headers=headers, timeout=self.timeout,
+                                   allow_redirects=False, stream=True) as answer:
+                # Only so much of the answer is read: it is a status at most, and a runaway
+                # application must not fill our memory.
+                text = answer.raw.read(ANSWER_LIMIT + 1, decode_content=True)
         except requests.RequestException as exc:
             raise ForwardError(f"{self.url}: {type(exc).__name__}: {exc}") from None
+        except (OSError, urllib3.exceptions.HTTPError) as exc:  # while reading the body
+            raise ForwardError(f"{self.url}: {type(exc).__name__}: {exc}") from None
         if not 200 <= answer.status_code < 300:
-            raise ForwardError(f"{self.url} answered HTTP {answer.status_code}: {answer.text[:200]!r}")
-        return _outcome(answer)
+            raise ForwardError(f"{self.url} answered HTTP {answer.status_code}: {text[:200]!r}")
+        if len(text) > ANSWER_LIMIT:
+            raise ForwardError(f"{self.url} answered with more than {ANSWER_LIMIT} bytes")
+        return _outcome(answer.headers.get("Content-Type", ""), text)
 
     def on_deliver(self, msg: m.DeliverReq, ctx: Context):
         return self.forward("deliver", msg, ctx)
@@ -153,16 +161,19 @@ class ForwardingHandler(Handler):
         return self.forward("read_reply", msg, ctx)
 
 
-def _outcome(answer) -> m.Status | None:
+ANSWER_LIMIT = 64 * 1024  # bytes of an application's answer we read
+
+
+def _outcome(content_type: str, body: bytes) -> m.Status | None:
     """What the application's answer says the MMSC should hear: nothing said is success."""
     from .receiver import Reject  # noqa: PLC0415
 
-    if not answer.content or "json" not in answer.headers.get("Content-Type", ""):
+    if not body or "json" not in content_type:
         return None
     try:
-        said = answer.json()
-    except ValueError:
-        raise ForwardError(f"the application's answer is not JSON: {answer.text[:200]!r}") from None
+        said = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ForwardError(f"the application's answer is not JSON: {body[:200]!r}") from None
     if not isinstance(said, dict) or "status" not in said:
         return None
     code, text = said["status"], said.get("text")

@@ -12,6 +12,8 @@ import math
 import threading
 from collections.abc import Callable, Iterable
 
+from .status import lookup
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus' text exposition format
 
 # Seconds; MM7 requests take milliseconds on a LAN and seconds when an MMSC is struggling.
@@ -148,7 +150,13 @@ def _labels(labels: dict) -> tuple[tuple[str, str], ...]:
 
 
 def _status(status: int | None) -> str:
-    return "" if status is None else str(status)
+    """A status code as a label: codes TS 23.140 defines as they are, any other by its class
+    ("2xxx"), so a peer sending made-up codes cannot grow the label sets without bound."""
+    if status is None:
+        return ""
+    if lookup(status).release:
+        return str(status)
+    return f"{status // 1000}xxx" if 1000 <= status < 5000 else "other"
 
 
 def _text(labels: tuple[tuple[str, str], ...]) -> str:

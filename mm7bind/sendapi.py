@@ -185,6 +185,8 @@ class SendApi:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ApiError(400, f"the body is not JSON: {exc}") from None
+        except RecursionError:  # [[[[...: the parser gives up on nesting this deep
+            raise ApiError(400, "the body is JSON nested too deeply") from None
         tag = None
         if operation == "send":
             msg, tid, tag = submit_from_json(data)

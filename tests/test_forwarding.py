@@ -122,6 +122,9 @@ def test_the_application_decides_the_status(app):
     assert "not an MM7 status" in rx.store.inbox_get(3).error and "not JSON" in rx.store.inbox_get(4).error
     status, answer = post(rx, mo(), "s-5")
     assert status == 200 and answer.body.status.code == 1000
+    app.answers = [(200, b" " * 70_000 + b'{"status": 1000}', "application/json")]  # a runaway answer
+    status, answer = post(rx, mo(), "s-6")
+    assert status == 500 and "more than 65536 bytes" in rx.store.inbox_get(6).error
 
 
 def test_a_message_the_application_did_not_take_is_kept_and_sent_again(app):

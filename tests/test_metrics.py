@@ -180,3 +180,11 @@ def test_asgi_metrics():
     fenced = mm7.asgi_app(mm7.Receiver(Picky(), metrics=metrics, allow=IPAllowList.parse(["127.0.0.1"])),
                           metrics_path="/metrics")
     assert call_asgi(fenced, [b""], {}, path="/metrics", method="GET")[0]["status"] == 403  # (from 10.0.0.7)
+
+
+def test_status_labels_stay_bounded_whatever_a_peer_sends():
+    metrics = Metrics()
+    for code in (1000, 1100, 2002, 4006, 2102, 2999, 2998, 4901, 123456, -1, None):
+        metrics.sent("SubmitReq", "refused", code, 1, 0.1)
+    labels = {dict(ls)["status"] for (name, ls) in metrics._counters if name == "mm7bind_sent_total"}
+    assert labels == {"1000", "1100", "2002", "4006", "2xxx", "4xxx", "other", ""}

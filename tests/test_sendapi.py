@@ -75,6 +75,7 @@ def test_a_message_sent_as_json_reaches_the_mmsc(sim):
     ({"to": "1", "text": "中文", "charset": "ascii"}, "cannot be written in ascii"),
     ({"to": "1", "expiry_date": "tomorrow"}, "ExpiryDate: 'tomorrow' is not valid"),
     ({"to": "1", "parts": [{"data": "AA==", "content_id": "a\r\nX-Evil: 1"}]}, "Content-ID"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
 ])
 def test_what_cannot_be_built_is_a_400_that_says_why(sim, body, message):
     with mm7.Client(sim.url) as client:
