@@ -72,6 +72,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     skipped: an interrupted run started again goes on where it stopped, sending nobody twice."""
     listed = list(recipients)
     recipients = list(dict.fromkeys(listed))  # a recipient listed twice gets the message once
+    repeated = len(listed) - len(recipients)
     store = client.core.store
     if tag is not None and store is not None:
         done = {r for rec in store.sent(tag=tag) if rec.ok and rec.operation == "SubmitReq" for r in rec.recipients}
@@ -80,7 +81,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
         recipients = todo
     else:
         result = BulkResult(total=len(recipients))
-    result.repeated = len(listed) - len(dict.fromkeys(listed))
+    result.repeated = repeated
     lock = threading.Lock()
     started = time.monotonic()
 

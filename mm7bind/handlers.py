@@ -141,9 +141,7 @@ class ForwardingHandler(Handler):
                 # Only so much of the answer is read: it is a status at most, and a runaway
                 # application must not fill our memory.
                 text = answer.raw.read(ANSWER_LIMIT + 1, decode_content=True)
-        except requests.RequestException as exc:
-            raise ForwardError(f"{self.url}: {type(exc).__name__}: {exc}") from None
-        except (OSError, urllib3.exceptions.HTTPError) as exc:  # while reading the body
+        except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:  # (the last two: reading)
             raise ForwardError(f"{self.url}: {type(exc).__name__}: {exc}") from None
         if not 200 <= answer.status_code < 300:
             raise ForwardError(f"{self.url} answered HTTP {answer.status_code}: {text[:200]!r}")
