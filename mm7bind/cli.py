@@ -296,7 +296,7 @@ def _wait_for_signal() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .server import serve  # noqa: PLC0415
+    from .server import health_app, serve  # noqa: PLC0415
 
     cfg = _config(args)
     if args.host:
@@ -322,9 +322,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     receiver = cfg.make_receiver(handler, store=store, metrics=metrics)
     client = cfg.make_client(store=store, metrics=metrics) if cfg.api.path else None
     api = cfg.make_send_api(client) if client is not None else None
+    mounts = {}
+    if api is not None:
+        mounts[cfg.api.path] = api.wsgi_app
+    if cfg.receiver.health_path:
+        mounts[cfg.receiver.health_path] = health_app(receiver)
     srv = serve(receiver, cfg.receiver.host, cfg.receiver.port, cfg.receiver.path,
-                metrics_path=cfg.receiver.metrics_path or None, threads=cfg.receiver.threads,
-                mounts={cfg.api.path: api.wsgi_app} if api is not None else None,
+                metrics_path=cfg.receiver.metrics_path or None, threads=cfg.receiver.threads, mounts=mounts,
                 ssl_context=cfg.ssl_context(), backlog=cfg.receiver.backlog)
     retention = cfg.retention(store)
     with srv:

@@ -76,6 +76,7 @@ class ReceiverSection:
     tls_key: str = ""
     backlog: int = 1024  # listen queue length
     metrics_path: str = ""  # e.g. "/metrics": Prometheus text there (allow-list applies); "" = none
+    health_path: str = ""  # e.g. "/health": 200 while the store answers, else 503 (for load balancers)
     forward_url: str = ""  # post every request as JSON to this URL (your application) instead of saving it
     forward_secret: str = ""  # signs forwarded bodies (X-MM7bind-Signature: sha256=HMAC)
     forward_timeout: float = 10.0
@@ -495,6 +496,8 @@ def check(cfg: Config) -> list[Problem]:
         err("receiver.path", "must start with /")
     if r.metrics_path and (not r.metrics_path.startswith("/") or r.metrics_path == r.path):
         err("receiver.metrics_path", "must start with / and differ from receiver.path")
+    if r.health_path and (not r.health_path.startswith("/") or r.health_path in (r.path, r.metrics_path)):
+        err("receiver.health_path", "must start with / and differ from receiver.path and metrics_path")
     if r.forward_url:
         parts = urlsplit(r.forward_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -519,8 +522,9 @@ def check(cfg: Config) -> list[Problem]:
     if r.auth == "none" and not r.allow and r.host not in ("127.0.0.1", "::1", "localhost"):
         warn("receiver", "listening beyond loopback with neither auth nor an allow-list")
     a = cfg.api
-    if a.path and (not a.path.startswith("/") or a.path.rstrip("/") in (r.path.rstrip("/"), r.metrics_path)):
-        err("api.path", "must start with / and differ from receiver.path and receiver.metrics_path")
+    if a.path and (not a.path.startswith("/")
+                   or a.path.rstrip("/") in (r.path.rstrip("/"), r.metrics_path, r.health_path)):
+        err("api.path", "must start with / and differ from the receiver's path, metrics_path and health_path")
     for item in a.allow:
         try:
             ipaddress.ip_network(item, strict=False)

@@ -80,6 +80,25 @@ REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
            502: "Bad Gateway"}
 
 
+def health_app(receiver: Receiver) -> Callable:
+    """A WSGI app for load balancers' health checks: GET → 200 "ok" while the receiver's store
+    answers (a query through its index), 503 with the reason when it does not (a full disk or a
+    broken file means every MMSC request would fail too: better taken out of the pool)."""
+
+    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        status, body = "200 OK", b"ok\n"
+        if receiver.store is not None and hasattr(receiver.store, "open_counts"):
+            try:
+                receiver.store.open_counts()
+            except Exception as exc:  # noqa: BLE001 (whatever the store's trouble, say so)
+                status, body = "503 Service Unavailable", f"store unavailable: {exc}\n".encode("utf-8", "replace")
+        start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body))),
+                                ("Cache-Control", "no-store")])
+        return [body] if environ.get("REQUEST_METHOD", "GET") != "HEAD" else []
+
+    return app
+
+
 def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | None = None) -> Callable:
     """An ASGI (3.0) application around `receiver`, for asyncio stacks: `app.mount("/mm7",
     mm7.asgi_app(receiver))` in Starlette or FastAPI, or on its own under uvicorn. The receiver

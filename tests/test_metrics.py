@@ -188,3 +188,26 @@ def test_status_labels_stay_bounded_whatever_a_peer_sends():
         metrics.sent("SubmitReq", "refused", code, 1, 0.1)
     labels = {dict(ls)["status"] for (name, ls) in metrics._counters if name == "mm7bind_sent_total"}
     assert labels == {"1000", "1100", "2002", "4006", "2xxx", "4xxx", "other", ""}
+
+
+def test_health_path_for_load_balancers(tmp_path):
+    import sqlite3
+
+    from mm7bind.server import health_app
+
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    rx = mm7.Receiver(Picky(), store=store)
+    with mm7.serve(rx, port=0, mounts={"/health": health_app(rx)}) as srv:
+        got = requests.get(srv.url + "/health", timeout=10)
+        assert (got.status_code, got.text, got.headers["Cache-Control"]) == (200, "ok\n", "no-store")
+        assert requests.head(srv.url + "/health", timeout=10).status_code == 200
+
+        def broken():
+            raise sqlite3.OperationalError("disk I/O error")
+
+        store.open_counts = broken
+        got = requests.get(srv.url + "/health", timeout=10)
+        assert got.status_code == 503 and "disk I/O error" in got.text
+    store.close()
+    with mm7.serve(mm7.Receiver(), port=0, mounts={"/health": health_app(mm7.Receiver())}) as srv:
+        assert requests.get(srv.url + "/health", timeout=10).status_code == 200  # (no store to ask)

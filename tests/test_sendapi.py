@@ -112,7 +112,7 @@ def test_submit_from_json_names_schema_spellings_whatever_the_case():
 def test_serve_mounts_the_api(sim, tmp_path):
     port = free_port()
     cfg = tmp_path / "cfg.toml"
-    cfg.write_text(f'[receiver]\nport = {port}\n[api]\npath = "/api"\ntoken = "k"\n[mmsc]\nurls = ["{sim.url}"]\n'
+    cfg.write_text(f'[receiver]\nport = {port}\nhealth_path = "/health"\n[api]\npath = "/api"\ntoken = "k"\n[mmsc]\nurls = ["{sim.url}"]\n'
                    f'[vasp]\nvaspid = "800001"\n[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
     serve = Background("serve", "--config", str(cfg))
     try:
@@ -124,6 +124,7 @@ def test_serve_mounts_the_api(sim, tmp_path):
         assert requests.post(url, json={"to": "1"}, timeout=10).status_code == 401
         assert requests.get(f"http://127.0.0.1:{port}/api/send", headers={"Authorization": "Bearer k"},
                             timeout=10).status_code == 405
+        assert requests.get(f"http://127.0.0.1:{port}/health", timeout=10).text == "ok\n"
     finally:
         out = serve.stop()
     assert f"send API at http://127.0.0.1:{port}/api/send" in out
