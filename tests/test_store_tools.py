@@ -341,3 +341,36 @@ def test_files_from_before_tags_are_upgraded_in_place(tmp_path):
     assert [r.transaction_id for r in store.sent(tag="x")] == ["t-new"]
     store.close()
     SqliteStore(tmp_path / "older.db").close()  # opening an upgraded file again changes nothing
+
+
+def test_purging_while_messages_arrive_loses_nothing_it_should_keep(tmp_path):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = SqliteStore(tmp_path / "vasp.db", durability="process")
+
+    class Flaky(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            if msg.subject.endswith("7"):
+                raise RuntimeError("every tenth fails")
+
+    rx = mm7.Receiver(Flaky(), store=store)
+    purged, stop = [], threading.Event()
+
+    def purger():
+        while not stop.is_set():
+            purged.append(store.purge(datetime.now(timezone.utc) + timedelta(seconds=1), sent=False).inbox)
+
+    with ThreadPoolExecutor(5) as pool:
+        cleaner = pool.submit(purger)
+        statuses = list(pool.map(lambda i: post(rx, mm7.DeliverReq(sender="1", subject=f"m{i}"), f"c-{i}"),
+                                 range(300)))
+        stop.set()
+        cleaner.result()
+    assert statuses.count(200) == 270 and statuses.count(500) == 30
+    left = store.inbox()
+    assert sorted(r.transaction_id for r in left if r.state == "failed") == sorted(
+        f"c-{i}" for i in range(300) if str(i).endswith("7"))  # every failed one kept for replay
+    assert sum(purged) + len([r for r in left if r.state == "handled"]) == 270  # the rest: purged or still there
+    assert not [r for r in left if r.state == "processing"]
+    store.close()
