@@ -211,3 +211,17 @@ def test_health_path_for_load_balancers(tmp_path):
     store.close()
     with mm7.serve(mm7.Receiver(), port=0, mounts={"/health": health_app(mm7.Receiver())}) as srv:
         assert requests.get(srv.url + "/health", timeout=10).status_code == 200  # (no store to ask)
+
+
+def test_the_async_client_counts_and_tags_too():
+    import asyncio
+
+    metrics, store = Metrics(), mm7.MemoryStore()
+    with Simulator(SimulatorConfig()) as sim:
+        async def main():
+            async with mm7.AsyncClient(sim.url, metrics=metrics, store=store) as client:
+                return await client.submit(mm7.SubmitReq(recipients=["+8613800000000"]), tag="async")
+
+        result = asyncio.run(main())
+    assert result.ok and [(r.message_id, r.tag) for r in store.sent()] == [(result.message_id, "async")]
+    assert metrics.value("mm7bind_sent_total", operation="SubmitReq", outcome="ok") == 1
