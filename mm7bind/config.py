@@ -552,7 +552,7 @@ def check(cfg: Config) -> list[Problem]:
 
         if m.charset:
             codecs.lookup(m.charset)
-    except LookupError:
+    except (LookupError, ValueError):  # (ValueError: a NUL in the name)
         err("mmsc.charset", f"unknown charset {m.charset!r}")
     if lg.file and not Path(lg.file).resolve().parent.is_dir():
         err("logging.file", f"the folder of {lg.file} does not exist")

@@ -326,7 +326,7 @@ class Part:
     def text(cls, text: str, charset: str = "utf-8", content_type: str = "text/plain", **kw) -> Part:
         try:
             data = text.encode(charset)
-        except (UnicodeEncodeError, LookupError) as exc:
+        except (ValueError, LookupError) as exc:  # (ValueError: unencodable text, or a NUL in the name)
             raise EncodeError(f"text cannot be written in {charset}: {exc}") from None
         return cls(BytesBlob(data), content_type, charset=charset, **kw)
 

@@ -306,3 +306,12 @@ def test_numbers_that_are_not_finite_are_configuration_errors(tmp_path):
     assert all("finite" in m for m in errors.values())
     cfg, problems = config.load(None, env={"MM7BIND_RECEIVER_MAX_BODY": "12345678901234567890"})
     assert cfg.receiver.max_body == 12345678901234567890  # whole numbers read exactly
+
+
+def test_a_charset_name_with_a_nul_is_a_configuration_error(tmp_path):
+    path = tmp_path / "nul.toml"
+    path.write_text('[mmsc]\ncharset = "gb\\u00002312"\n', encoding="utf-8")
+    from mm7bind import config
+
+    _cfg, problems = config.load(str(path), env={})
+    assert [p.where for p in problems if p.level == "error"] == ["mmsc.charset"]

@@ -34,3 +34,4 @@ def test_the_example_configurations_are_valid():
     for path in sorted((ROOT / "examples").glob("*.toml")):
         _cfg, problems = load(str(path), env={})
         assert problems == [], path.name
+

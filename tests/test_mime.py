@@ -205,6 +205,9 @@ def test_sniffing_and_factories(tmp_path):
     assert isinstance(small.blob, BytesBlob)
     with pytest.raises(mm7.EncodeError, match="cannot be written in gb2312"):
         mm7.Part.text("emoji 😀", charset="gb2312")
+    for charset in ("no-such-charset", "utf\x008"):  # (a NUL in the name: a ValueError from Python)
+        with pytest.raises(mm7.EncodeError, match="cannot be written in"):
+            mm7.Part.text("x", charset=charset)
 
 
 def test_lookup_by_id_and_location():

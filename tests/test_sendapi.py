@@ -73,6 +73,7 @@ def test_a_message_sent_as_json_reaches_the_mmsc(sim):
     ({"to": "1", "parts": [{"data": "AA==", "size": 1}]}, "parts[1]: unknown field(s): size"),
     ({"to": "1", "parts": "x"}, "parts must be a list"),
     ({"to": "1", "text": "中文", "charset": "ascii"}, "cannot be written in ascii"),
+    ({"to": "1", "text": "x", "charset": "utf\u00008"}, "cannot be written in"),
     ({"to": "1", "expiry_date": "tomorrow"}, "ExpiryDate: 'tomorrow' is not valid"),
     ({"to": "1", "parts": [{"data": "AA==", "content_id": "a\r\nX-Evil: 1"}]}, "Content-ID"),
     (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
