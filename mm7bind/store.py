@@ -70,16 +70,39 @@ class InboxRecord:
 
 
 @dataclass
+class OutboxItem:
+    """A request waiting in the store to be sent (see `mm7bind.outbox.Outbox`)."""
+
+    id: int
+    transaction_id: str
+    tag: str | None
+    content_type: str
+    body: bytes  # the request as encoded when it was put in
+    created_at: datetime
+    next_at: datetime  # not tried again before this
+    state: str = "queued"  # queued | sending | sent | failed | expired
+    attempts: int = 0
+    message_id: str | None = None
+    status_code: int | None = None
+    error: str | None = None
+
+
+OUTBOX_STATES = ("queued", "sending", "sent", "failed", "expired")
+
+
+@dataclass
 class Purged:
     """What `purge` removed (or, with `dry_run`, would remove)."""
 
     inbox: int = 0  # records deleted
     bodies: int = 0  # records kept without their body
     sent: int = 0  # sent records deleted
+    outbox: int = 0  # outbox items deleted (sent, failed or expired ones)
 
 
 REPORT_KINDS = ("DeliveryReportReq", "ReadReplyReq")
 PURGEABLE = ("handled", "rejected")  # states whose messages need nothing more from us
+OUTBOX_DONE = ("sent", "failed", "expired")  # outbox items nothing more will happen to
 OPEN_STATES = ("processing", "failed", "rejected")  # every state but handled
 
 
@@ -149,6 +172,7 @@ class MemoryStore:
     """The same records in memory: for tests and throw-away use (nothing survives the process)."""
 
     def __init__(self) -> None:
+        self._outbox: dict[int, OutboxItem] = {}
         self._sent: list[SentRecord] = []
         self._inbox: dict[int, InboxRecord] = {}
         self._next_id = 1
@@ -249,8 +273,13 @@ class MemoryStore:
                 out.inbox = len(old)
             gone = [r for r in self._sent if _utc_text(r.sent_at) < cutoff] if sent else []
             out.sent = len(gone)
+            finished = [i.id for i in self._outbox.values()
+                        if i.state in OUTBOX_DONE and _utc_text(i.created_at) < cutoff] if sent else []
+            out.outbox = len(finished)
             if dry_run:
                 return out
+            for item_id in finished:
+                del self._outbox[item_id]
             for r in old:
                 if bodies_only:
                     r.body = b""
@@ -259,6 +288,51 @@ class MemoryStore:
             gone_ids = {id(r) for r in gone}
             self._sent = [r for r in self._sent if id(r) not in gone_ids]
         return out
+
+    # -- outbox -------------------------------------------------------------------------------
+
+    def outbox_put(self, *, transaction_id: str, tag: str | None, content_type: str, body: bytes) -> OutboxItem:
+        with self._lock:
+            now = utcnow()
+            item = OutboxItem(max(self._outbox, default=0) + 1, transaction_id, tag, content_type, bytes(body),
+                              now, now)
+            self._outbox[item.id] = item
+            return dataclasses.replace(item)
+
+    def outbox_claim(self, now: datetime, limit: int = 10) -> list[OutboxItem]:
+        with self._lock:
+            due = [i for i in self._outbox.values() if i.state == "queued" and i.next_at <= now][:limit]
+            for item in due:
+                item.state = "sending"
+            return [dataclasses.replace(i) for i in due]
+
+    def outbox_update(self, item_id: int, state: str, *, attempts: int, next_at: datetime | None = None,
+                      message_id: str | None = None, status_code: int | None = None, error: str | None = None) -> None:
+        with self._lock:
+            item = self._outbox[item_id]
+            item.state, item.attempts, item.message_id, item.status_code, item.error = (
+                state, attempts, message_id, status_code, error)
+            if next_at is not None:
+                item.next_at = next_at
+
+    def outbox_recover(self) -> int:
+        with self._lock:
+            stuck = [i for i in self._outbox.values() if i.state == "sending"]
+            for item in stuck:
+                item.state = "queued"
+            return len(stuck)
+
+    def outbox_get(self, item_id: int) -> OutboxItem | None:
+        with self._lock:
+            item = self._outbox.get(item_id)
+            return dataclasses.replace(item) if item is not None else None
+
+    def outbox(self, state: str | None = None, *, limit: int | None = None,
+               newest_first: bool = False) -> list[OutboxItem]:
+        with self._lock:
+            found = [dataclasses.replace(i) for i in self._outbox.values() if state is None or i.state == state]
+        found.sort(key=lambda i: i.id, reverse=newest_first)
+        return found[:limit] if limit is not None else found
 
     def close(self) -> None:
         pass
@@ -325,6 +399,21 @@ CREATE TABLE IF NOT EXISTS sent (
 );
 CREATE INDEX IF NOT EXISTS sent_message_id ON sent (message_id);
 CREATE INDEX IF NOT EXISTS sent_transaction_id ON sent (transaction_id);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    transaction_id TEXT NOT NULL,
+    tag TEXT,
+    content_type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    next_at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    message_id TEXT,
+    status_code INTEGER,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_at) WHERE state = 'queued';
 """
 
 
@@ -595,7 +684,8 @@ class SqliteStore:
         them; failed ones wait for replay, and "processing" ones are refused) are deleted, or with
         `bodies_only` kept without their body (their state, keys and report links stay: repeats are
         still recognised, but the message can no longer be replayed or extracted). Sent records
-        older than `before` go too unless `sent=False`. A repeat of a deleted message is taken as
+        and finished outbox items (sent, failed, expired) older than `before` go too unless
+        `sent=False`; queued ones stay. A repeat of a deleted message is taken as
         new: keep records longer than the MMSC keeps retrying (hours; days for a long outage).
         The space is reused by new records; VACUUM gives it back to the file system.
         """
@@ -607,12 +697,18 @@ class SqliteStore:
             old = (old[0] + " AND (length(i.body) > 0 OR EXISTS"
                    " (SELECT 1 FROM inbox_body b WHERE b.id = i.id AND length(b.body) > 0))", old[1])
         old_sent = ("SELECT id FROM sent WHERE sent_at < ?", (cutoff,))
+        old_outbox = (f"SELECT id FROM outbox WHERE state IN ({','.join('?' * len(OUTBOX_DONE))}) AND created_at < ?",
+                      (*OUTBOX_DONE, cutoff))
         out = Purged()
         if dry_run:
             db = self._conn()
-            count = db.execute(f"SELECT count(*) FROM ({old[0]})", old[1]).fetchone()[0]
-            out.bodies, out.inbox = (count, 0) if bodies_only else (0, count)
-            out.sent = db.execute(f"SELECT count(*) FROM ({old_sent[0]})", old_sent[1]).fetchone()[0] if sent else 0
+
+            def count(select: tuple[str, tuple]) -> int:
+                return db.execute(f"SELECT count(*) FROM ({select[0]})", select[1]).fetchone()[0]
+
+            out.bodies, out.inbox = (count(old), 0) if bodies_only else (0, count(old))
+            if sent:
+                out.sent, out.outbox = count(old_sent), count(old_outbox)
             return out
         if bodies_only:
             out.bodies = self._in_batches(old, "UPDATE inbox_body SET body = X'' WHERE id IN ({ids})",
@@ -622,6 +718,7 @@ class SqliteStore:
                                          "DELETE FROM inbox WHERE id IN ({ids})")
         if sent:
             out.sent = self._in_batches(old_sent, "DELETE FROM sent WHERE id IN ({ids})")
+            out.outbox = self._in_batches(old_outbox, "DELETE FROM outbox WHERE id IN ({ids})")
         return out
 
     PURGE_BATCH = 500  # rows per transaction: an accept waits for at most one batch, never the whole purge
@@ -648,6 +745,74 @@ class SqliteStore:
             total += len(ids)
             if len(ids) < self.PURGE_BATCH:
                 return total
+
+    # -- outbox -------------------------------------------------------------------------------
+
+    def outbox_put(self, *, transaction_id: str, tag: str | None, content_type: str, body: bytes) -> OutboxItem:
+        """Keep a request for sending; committed (flushed, with durability "power") on return."""
+        now = utcnow()
+        with self._write:
+            item_id = self._conn().execute(
+                "INSERT INTO outbox (transaction_id, tag, content_type, body, created_at, next_at, state)"
+                " VALUES (?,?,?,?,?,?,'queued')",
+                (transaction_id, tag, content_type, bytes(body), _utc_text(now), _utc_text(now))).lastrowid
+        return OutboxItem(item_id, transaction_id, tag, content_type, bytes(body), now, now)
+
+    def outbox_claim(self, now: datetime, limit: int = 10) -> list[OutboxItem]:
+        """Take up to `limit` queued items that are due: they become "sending" (nobody else gets them)."""
+        db = self._conn()
+        with self._write:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = db.execute("SELECT * FROM outbox WHERE state = 'queued' AND next_at <= ? ORDER BY next_at, id"
+                                  " LIMIT ?", (_utc_text(now), limit)).fetchall()
+                if rows:
+                    marks = ",".join("?" * len(rows))
+                    db.execute(f"UPDATE outbox SET state = 'sending' WHERE id IN ({marks})", [r["id"] for r in rows])
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return [dataclasses.replace(self._outbox_row(r), state="sending") for r in rows]
+
+    def outbox_update(self, item_id: int, state: str, *, attempts: int, next_at: datetime | None = None,
+                      message_id: str | None = None, status_code: int | None = None, error: str | None = None) -> None:
+        with self._write:
+            self._conn().execute(
+                "UPDATE outbox SET state = ?, attempts = ?, next_at = COALESCE(?, next_at), message_id = ?,"
+                " status_code = ?, error = ? WHERE id = ?",
+                (state, attempts, _utc_text(next_at) if next_at else None, message_id, status_code, error, item_id))
+
+    def outbox_recover(self) -> int:
+        """Items left "sending" by a process that stopped are queued again (the same TransactionID
+        goes out again: an MMSC that saw the first try can tell it is a repeat)."""
+        with self._write:
+            return self._conn().execute("UPDATE outbox SET state = 'queued' WHERE state = 'sending'").rowcount
+
+    @staticmethod
+    def _outbox_row(row: sqlite3.Row) -> OutboxItem:
+        return OutboxItem(
+            id=row["id"], transaction_id=row["transaction_id"], tag=row["tag"], content_type=row["content_type"],
+            body=bytes(row["body"]), created_at=datetime.fromisoformat(row["created_at"]),
+            next_at=datetime.fromisoformat(row["next_at"]), state=row["state"], attempts=row["attempts"],
+            message_id=row["message_id"], status_code=row["status_code"], error=row["error"])
+
+    def outbox_get(self, item_id: int) -> OutboxItem | None:
+        row = self._conn().execute("SELECT * FROM outbox WHERE id = ?", (item_id,)).fetchone()
+        return self._outbox_row(row) if row else None
+
+    def outbox(self, state: str | None = None, *, limit: int | None = None,
+               newest_first: bool = False) -> list[OutboxItem]:
+        sql, args = "SELECT * FROM outbox", []
+        if state is not None:
+            sql += " WHERE state = ?"
+            args.append(state)
+        sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        return [self._outbox_row(r) for r in self._conn().execute(sql, args)]
 
     def vacuum(self) -> None:
         """Give the space of purged records back to the file system (rewrites the file: it takes

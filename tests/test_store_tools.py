@@ -263,10 +263,10 @@ def test_purge_works_in_batches_so_accepts_are_not_held_up(tmp_path, monkeypatch
     store._conn().set_trace_callback(statements.append)
     later = datetime.now(timezone.utc) + timedelta(seconds=1)
     assert store.purge(later, bodies_only=True) == mm7.store.Purged(0, 30, 30)
-    assert statements.count("COMMIT") == 10  # 30 rows in batches of 7: five transactions, twice
+    assert statements.count("COMMIT") == 11  # 30 rows in batches of 7: five transactions, twice (+1: outbox)
     assert store.purge(later) == mm7.store.Purged(30, 0, 0)
-    assert statements.count("COMMIT") == 16  # and once more for the records (none left to check in sent)
-    assert commits == [30, 30, 30, 0] and store.inbox() == [] and store.sent() == []
+    assert statements.count("COMMIT") == 18  # and once more for the records (+1 each: sent, outbox: none left)
+    assert commits == [30, 30, 0, 30, 0, 0] and store.inbox() == [] and store.sent() == []
     store.close()
 
 
@@ -374,3 +374,15 @@ def test_purging_while_messages_arrive_loses_nothing_it_should_keep(tmp_path):
     assert sum(purged) + len([r for r in left if r.state == "handled"]) == 270  # the rest: purged or still there
     assert not [r for r in left if r.state == "processing"]
     store.close()
+
+
+def test_purge_forgets_finished_outbox_items_and_keeps_queued_ones(store):
+    later = datetime.now(timezone.utc) + timedelta(seconds=1)
+    items = [store.outbox_put(transaction_id=f"o-{i}", tag=None, content_type="text/xml", body=b"<x/>")
+             for i in range(4)]
+    for item, state in zip(items, ("sent", "failed", "expired"), strict=False):
+        store.outbox_update(item.id, state, attempts=1)
+    assert store.purge(later, dry_run=True).outbox == 3 and len(store.outbox()) == 4
+    assert store.purge(later, sent=False).outbox == 0
+    assert store.purge(later).outbox == 3
+    assert [(i.transaction_id, i.state) for i in store.outbox()] == [("o-3", "queued")]

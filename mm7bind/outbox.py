@@ -1,0 +1,130 @@
+"""Sending later without losing anything: requests are kept in the store until an MMSC takes them.
+
+`Outbox.put(msg)` encodes the request (so a message that cannot be built is refused at once) and
+commits it to the store; a worker sends what is due through the client (its retries and fail-over
+included) and, while no MMSC answers or one answers with a status worth trying again, tries later
+with growing pauses until `max_age`. What an MMSC refuses for good is marked failed, with its status.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+
+from . import messages as m
+from .codec import decode, encode
+from .errors import DecodeError, EncodeError, FaultError, MM7Error, SendError
+from .store import OutboxItem, utcnow
+
+log = logging.getLogger("mm7bind.outbox")
+
+
+class Outbox:
+    """A durable queue in front of a `Client` (which must have a store).
+
+    `first_retry` and `max_retry` bound the pauses between rounds (doubling from the first); an
+    item still unsent `max_age` after it was put in expires. `start()` runs the worker in a thread
+    (`poll` seconds between looks; `put` wakes it at once); `run_once()` does one round in this one.
+    """
+
+    def __init__(self, client, *, max_age: timedelta = timedelta(hours=24),
+                 first_retry: timedelta = timedelta(seconds=30), max_retry: timedelta = timedelta(hours=1),
+                 poll: float = 1.0, batch: int = 10):
+        if client.core.store is None:
+            raise ValueError("an outbox keeps its messages in the client's store: give the client a store")
+        self.client, self.store = client, client.core.store
+        self.max_age, self.first_retry, self.max_retry = max_age, first_retry, max_retry
+        self.poll, self.batch = poll, batch
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def put(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> OutboxItem:
+        """Keep `msg` for sending; on return it is in the store. Raises EncodeError for a message
+        that cannot be built (nothing is kept then)."""
+        from .client import new_transaction_id  # noqa: PLC0415
+
+        if not isinstance(msg, m.Message) or not msg.IS_REQUEST or msg.DIRECTION != "vasp->rs":
+            raise TypeError(f"an outbox sends VASP requests, not {type(msg).__name__}")
+        tid = transaction_id or new_transaction_id()
+        http = encode(self.client.core.with_defaults(msg), transaction_id=tid, profile=self.client.config.profile)
+        item = self.store.outbox_put(transaction_id=tid, tag=tag, content_type=http.content_type,
+                                     body=http.to_bytes())
+        self._wake.set()
+        return item
+
+    def run_once(self, now: datetime | None = None) -> list[OutboxItem]:
+        """Send every item that is due now; → the items as they ended this round."""
+        done = []
+        while True:
+            items = self.store.outbox_claim(now or utcnow(), self.batch)
+            for item in items:
+                done.append(self._send(item, now or utcnow()))
+            if len(items) < self.batch:
+                return done
+
+    def _send(self, item: OutboxItem, now: datetime) -> OutboxItem:
+        attempts = item.attempts + 1
+        try:
+            msg = decode(item.body, item.content_type).body
+            result = self.client.send(msg, transaction_id=item.transaction_id, tag=item.tag)
+        except (DecodeError, EncodeError) as exc:  # (it was ours when put in: only a changed profile gets here)
+            return self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}")
+        except FaultError as exc:
+            code = exc.status.code if exc.status else None
+            if code is not None and not self.client.config.retry.retries_status(code):
+                return self._end(item, "failed", attempts, status_code=code, error=str(exc))
+            return self._later(item, attempts, now, code, str(exc))
+        except SendError as exc:  # no MM7 answer: unreachable, timed out, HTTP error
+            return self._later(item, attempts, now, None, f"{type(exc).__name__}: {exc}")
+        except MM7Error as exc:
+            return self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}")
+        if result.ok:
+            return self._end(item, "sent", attempts, message_id=result.message_id, status_code=result.status.code)
+        if self.client.config.retry.retries_status(result.status.code):
+            return self._later(item, attempts, now, result.status.code, result.status.text)
+        return self._end(item, "failed", attempts, status_code=result.status.code, error=result.status.text)
+
+    def _later(self, item: OutboxItem, attempts: int, now: datetime, code: int | None, error: str) -> OutboxItem:
+        deadline = item.created_at + self.max_age
+        if now >= deadline:
+            return self._end(item, "expired", attempts, status_code=code, error=error)
+        pause = min(self.max_retry, self.first_retry * 2 ** (attempts - 1))
+        next_at = min(now + pause, deadline)  # a last round right at the deadline
+        log.info("outbox #%d tid=%s not sent (%s); again at %s", item.id, item.transaction_id, error, next_at)
+        return self._end(item, "queued", attempts, next_at=next_at, status_code=code, error=error)
+
+    def _end(self, item: OutboxItem, state: str, attempts: int, *, next_at: datetime | None = None,
+             message_id: str | None = None, status_code: int | None = None, error: str | None = None) -> OutboxItem:
+        self.store.outbox_update(item.id, state, attempts=attempts, next_at=next_at, message_id=message_id,
+                                 status_code=status_code, error=error)
+        if state in ("failed", "expired"):
+            log.warning("outbox #%d tid=%s %s after %d round(s): %s", item.id, item.transaction_id, state, attempts,
+                        error)
+        return self.store.outbox_get(item.id)
+
+    # -- the worker ---------------------------------------------------------------------------
+
+    def start(self) -> Outbox:
+        recovered = self.store.outbox_recover()
+        if recovered:
+            log.warning("outbox: %d item(s) left 'sending' by an earlier run are queued again", recovered)
+        self._thread = threading.Thread(target=self._run, name="mm7bind-outbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # noqa: BLE001 (a busy or broken store: say so, try again)
+                log.exception("outbox: a round failed")
+            self._wake.wait(self.poll)
+            self._wake.clear()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)

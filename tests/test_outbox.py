@@ -1,0 +1,132 @@
+"""The outbox: what is put in is sent once an MMSC takes it, tried again while none does, refused
+for good when one says so, and never lost to a stopped process."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+
+import mm7bind as mm7
+from mm7bind.outbox import Outbox
+from mm7bind.simulator import Simulator, SimulatorConfig
+from mm7bind.store import utcnow
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+def store(request, tmp_path):
+    s = mm7.SqliteStore(tmp_path / "vasp.db") if request.param == "sqlite" else mm7.MemoryStore()
+    yield s
+    s.close()
+
+
+def picture() -> mm7.Content:
+    content = mm7.Content()
+    content.add_text("你好", charset="gb2312")
+    content.add_bytes(b"GIF89a" + bytes(range(256)), "image/gif", filename="x.gif")
+    return content
+
+
+def test_put_then_sent_whole_with_its_transaction_id_and_tag(store):
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, vaspid="800001")
+        outbox = Outbox(client)
+        item = outbox.put(mm7.SubmitReq(recipients=["+8613800000000"], subject="稍后", content=picture()),
+                          transaction_id="ob-1", tag="later")
+        assert (item.state, item.transaction_id, item.tag) == ("queued", "ob-1", "later")
+        assert sim.messages == {}  # nothing goes out before the worker runs
+        [done] = outbox.run_once()
+        assert (done.state, done.attempts, done.status_code) == ("sent", 1, 1000)
+        [got] = sim.messages.values()
+        assert got.transaction_id == "ob-1" and got.message_id == done.message_id
+        assert got.request.subject == "稍后" and got.request.vaspid == "800001"  # defaults filled in at put
+        assert [p.data for p in got.request.content.parts] == [p.data for p in picture().parts]
+        assert outbox.run_once() == []  # nothing left to do
+        client.close()
+    [rec] = store.sent()
+    assert (rec.transaction_id, rec.tag, rec.message_id) == ("ob-1", "later", done.message_id)
+
+
+def test_an_outage_is_waited_out_and_a_refusal_is_final(store):
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client, first_retry=timedelta(seconds=30), max_retry=timedelta(minutes=2),
+                        max_age=timedelta(minutes=5))
+        a = outbox.put(mm7.SubmitReq(recipients=["1"], subject="a"))
+        b = outbox.put(mm7.SubmitReq(recipients=["2"], subject="b"))
+        sim.fail_next(1, http_status=503)  # a is caught in an outage
+        sim.fail_next(1, status=2001)  # b is refused: not worth trying again
+        now = utcnow()
+        first = {i.id: i for i in outbox.run_once(now)}
+        assert first[a.id].state == "queued" and "HTTP 503" in first[a.id].error
+        assert first[a.id].next_at == now + timedelta(seconds=30)
+        assert (first[b.id].state, first[b.id].status_code) == ("failed", 2001)
+        assert outbox.run_once(now + timedelta(seconds=10)) == []  # not due yet
+        sim.fail_next(1, status=3001)  # a server error: worth another round, after a longer pause
+        [again] = outbox.run_once(now + timedelta(seconds=31))
+        assert (again.state, again.attempts, again.status_code) == ("queued", 2, 3001)
+        assert again.next_at == now + timedelta(seconds=31) + timedelta(seconds=60)
+        [sent] = outbox.run_once(now + timedelta(seconds=92))
+        assert (sent.state, sent.attempts) == ("sent", 3)
+        assert [m.request.subject for m in sim.messages.values()] == ["a"]
+        client.close()
+
+
+def test_expiry_when_no_mmsc_answers(store):
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store, retry=mm7.RetryPolicy.never())
+    outbox = Outbox(client, first_retry=timedelta(minutes=1), max_retry=timedelta(minutes=10),
+                    max_age=timedelta(minutes=3))
+    item = outbox.put(mm7.SubmitReq(recipients=["1"]))
+    now = utcnow()
+    states = []
+    for minutes in (0, 1, 3):
+        states += [(i.state, i.attempts) for i in outbox.run_once(now + timedelta(minutes=minutes, seconds=1))]
+    assert states == [("queued", 1), ("queued", 2), ("expired", 3)]
+    assert "ConnectError" in store.outbox_get(item.id).error
+    client.close()
+
+
+def test_what_cannot_be_built_is_refused_at_put_and_nothing_is_kept(store):
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
+    outbox = Outbox(client)
+    with pytest.raises(mm7.EncodeError):
+        outbox.put(mm7.SubmitReq(recipients=["1"], expiry_date="tomorrow"))
+    with pytest.raises(TypeError):
+        outbox.put(mm7.DeliverRsp())
+    assert store.outbox() == []
+    with pytest.raises(ValueError, match="store"):
+        Outbox(mm7.Client("http://127.0.0.1:9/mm7"))
+    client.close()
+
+
+def test_the_worker_sends_at_once_and_a_stopped_process_loses_nothing(tmp_path):
+    path = tmp_path / "vasp.db"
+    with Simulator(SimulatorConfig()) as sim:
+        store = mm7.SqliteStore(path)
+        client = mm7.Client(sim.url, store=store)
+        outbox = Outbox(client, poll=30).start()  # put wakes it: no waiting for the poll
+        item = outbox.put(mm7.SubmitReq(recipients=["1"], subject="now"))
+        deadline = time.monotonic() + 10
+        while store.outbox_get(item.id).state != "sent" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        outbox.stop()
+        assert store.outbox_get(item.id).state == "sent" and len(sim.messages) == 1
+        # A process that died while sending leaves the item "sending"; the next start queues it again.
+        stuck = outbox.put(mm7.SubmitReq(recipients=["2"], subject="stuck"))
+        assert [i.id for i in store.outbox_claim(utcnow())] == [stuck.id]  # (as a worker about to send would)
+        store.close()
+        client.close()
+
+        store = mm7.SqliteStore(path)  # the next run
+        client = mm7.Client(sim.url, store=store)
+        outbox = Outbox(client, poll=0.05).start()
+        deadline = time.monotonic() + 10
+        while store.outbox_get(stuck.id).state != "sent" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        outbox.stop()
+        assert store.outbox_get(stuck.id).state == "sent"
+        assert sorted(m.request.subject for m in sim.messages.values()) == ["now", "stuck"]
+        assert [i.state for i in store.outbox()] == ["sent", "sent"]
+        store.close()
+        client.close()
