@@ -321,7 +321,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         metrics = Metrics()
     receiver = cfg.make_receiver(handler, store=store, metrics=metrics)
     client = cfg.make_client(store=store, metrics=metrics) if cfg.api.path else None
-    api = cfg.make_send_api(client) if client is not None else None
+    outbox = cfg.make_outbox(client) if client is not None else None
+    api = cfg.make_send_api(client, outbox) if client is not None else None
     mounts = {}
     if api is not None:
         mounts[cfg.api.path] = api.wsgi_app
@@ -334,6 +335,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with srv:
         if retention is not None:
             retention.start()
+        if outbox is not None:
+            outbox.start()
         _echo(f"receiving MM7 at {srv.url}{cfg.receiver.path} (store {cfg.store.path}); Ctrl-C stops")
         if cfg.receiver.forward_url and not args.handler:
             _echo(f"forwarding to {cfg.receiver.forward_url}")
@@ -344,6 +347,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _wait_for_signal()
     if retention is not None:
         retention.stop()
+    if outbox is not None:
+        outbox.stop()
     if client is not None:
         client.close()
     store.close()
@@ -541,6 +546,31 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
         for x in reports.get(r.message_id, []):
             what = "delivery" if x.kind == "DeliveryReportReq" else "read"
             print(f"{'':19}  {what} report {_local(x.received_at)}: {_printable(_what(x))}")
+    return EXIT_OK
+
+
+def cmd_store_outbox(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    try:
+        found = store.outbox(args.state, limit=args.limit, newest_first=True)
+    finally:
+        store.close()
+    found.reverse()
+    if args.json:
+        print(json.dumps([{k: v for k, v in to_jsonable(i).items() if k != "body"} for i in found],
+                         ensure_ascii=False, indent=2))
+        return EXIT_OK
+    if not found:
+        print("the outbox holds nothing that matches")
+        return EXIT_OK
+    print(f"{'ID':>6}  {'PUT IN':19}  {'STATE':8}  {'TRIES':>5}  {'STATUS':>6}  WHAT")
+    for i in found:
+        what = i.message_id if i.state == "sent" else (f"next {_local(i.next_at)}" if i.state == "queued" else "")
+        if i.error and i.state != "sent":
+            what = f"{what}  {i.error}".strip()
+        status = "" if i.status_code is None else str(i.status_code)
+        print(f"{i.id:>6}  {_local(i.created_at)}  {i.state:8}  {i.attempts:>5}  {status:>6}  "
+              f"{_printable(f'{i.transaction_id} {i.tag or chr(45)} {what}')}")
     return EXIT_OK
 
 
@@ -744,6 +774,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--summary", action="store_true", help="with --tag: counts of outcomes and reports, not a list")
     listing(s)
     s.set_defaults(func=cmd_store_sent)
+    s = ssub.add_parser("outbox", help="what the outbox holds (serve with [api] queue) and how each went")
+    with_config(s)
+    s.add_argument("--state", choices=["queued", "sending", "sent", "failed", "expired"])
+    s.add_argument("--limit", type=int, default=50, help="at most this many, the latest (default 50)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_store_outbox)
     s = ssub.add_parser("purge", help="forget handled messages and sent records older than an age")
     with_config(s)
     s.add_argument("--older-than", required=True, metavar="AGE|TIME", type=_when_arg,

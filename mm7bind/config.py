@@ -87,6 +87,8 @@ class ApiSection:
     path: str = ""  # e.g. "/api": POST /api/send and /api/cancel as JSON on the serve port; "" = off
     token: str = ""  # required as "Authorization: Bearer <token>" when set
     allow: list[str] = field(default_factory=list)  # the applications' addresses; empty = any
+    queue: bool = False  # "queue": true puts a message in the store's outbox, sent (and retried) by a worker
+    queue_max_age_hours: float = 24  # a queued message no MMSC took by then expires
 
 
 @dataclass
@@ -187,8 +189,8 @@ class Config:
             return None
         return Retention(store, timedelta(days=keep) if keep else None, timedelta(days=bodies) if bodies else None)
 
-    def make_send_api(self, client):
-        """The HTTP send API over `client` from [api]; None when its path is empty."""
+    def make_send_api(self, client, outbox=None):
+        """The HTTP send API over `client` (and `outbox`) from [api]; None when its path is empty."""
         from . import auth as auth_mod  # noqa: PLC0415
         from .sendapi import SendApi  # noqa: PLC0415
 
@@ -196,7 +198,17 @@ class Config:
         if not a.path:
             return None
         return SendApi(client, token=a.token or None, allow=auth_mod.IPAllowList.parse(a.allow) if a.allow else None,
-                       max_body=self.receiver.max_body)
+                       max_body=self.receiver.max_body, outbox=outbox)
+
+    def make_outbox(self, client):
+        """The outbox [api] queue asks for, over `client` (which has the store); None without."""
+        from datetime import timedelta  # noqa: PLC0415
+
+        from .outbox import Outbox  # noqa: PLC0415
+
+        if not self.api.queue:
+            return None
+        return Outbox(client, max_age=timedelta(hours=self.api.queue_max_age_hours))
 
     def make_handler(self, spec: str | None = None, echo=print):
         """The handler `serve` and `replay` run: `spec` ("module:object"), else forwarding to
@@ -530,6 +542,10 @@ def check(cfg: Config) -> list[Problem]:
             ipaddress.ip_network(item, strict=False)
         except ValueError:
             err("api.allow", f"{item!r} is not an address or network")
+    if a.queue_max_age_hours <= 0:
+        err("api.queue_max_age_hours", "must be more than 0")
+    if a.queue and not a.path:
+        warn("api.queue", "set without api.path: nothing can be queued")
     if a.path and not a.token and not a.allow and r.host not in ("127.0.0.1", "::1", "localhost"):
         warn("api", "the send API listens beyond loopback with neither a token nor an allow-list: anyone can send")
     if cfg.store.durability not in ("power", "process"):

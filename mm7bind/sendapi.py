@@ -7,6 +7,8 @@ answer back as JSON. `SendApi.handle` works on bytes and headers; `wsgi_app` ada
                    "delivery_report": true, "service_code": "100001", "expiry_date": "P2D", ...}
                 → {"ok": true, "status": 1000, "text": "Success", "message_id": "...", "transaction_id": "..."}
     POST /cancel  {"message_id": "..."}  → the same shape
+    POST /send    {..., "queue": true} → 202 {"ok": true, "queued": 7, "transaction_id": "..."} (with an outbox)
+    GET  /queue/7 → {"state": "queued" | "sending" | "sent" | "failed" | "expired", "message_id", ...}
 
 An answer from the MMSC, success or not, is HTTP 200 with `ok`; a request we cannot build is 400;
 an MMSC we could not reach (or that did not answer MM7) is 502.
@@ -34,7 +36,7 @@ log = logging.getLogger("mm7bind.api")
 _STR = ("subject", "service_code", "linked_id", "vaspid", "vasid", "sender_address", "message_class", "priority",
         "charged_party", "charged_party_id", "applic_id", "reply_applic_id", "aux_applic_info", "content_class",
         "earliest_delivery_time", "expiry_date", "transaction_id", "tag")
-_BOOL = ("delivery_report", "read_reply", "distribution_indicator", "drm_content")
+_BOOL = ("delivery_report", "read_reply", "distribution_indicator", "drm_content", "queue")
 _CONTENT = ("to", "cc", "bcc", "text", "charset", "parts", "smil")
 _PART_KEYS = ("data", "text", "content_type", "charset", "filename", "content_id", "content_location")
 _ENUMS = {"priority": m.Priority, "message_class": m.MessageClass, "charged_party": m.ChargedParty,
@@ -72,6 +74,7 @@ def submit_from_json(data: Any) -> tuple[m.SubmitReq, str | None, str | None]:
                 raise ApiError(400, f"{key}: {fields[key]!r} is not one of {known}") from None
     transaction_id = fields.pop("transaction_id", None)
     tag = fields.pop("tag", None)
+    fields.pop("queue", None)  # (how to send, not what)
     to, cc, bcc = (_addresses(data, key) for key in ("to", "cc", "bcc"))
     if not (to or cc or bcc):
         raise ApiError(400, "no recipient: give to (and/or cc, bcc)")
@@ -149,10 +152,12 @@ class SendApi:
 
     `token`: requests must carry `Authorization: Bearer <token>`; `allow`: an IPAllowList of the
     applications' addresses. Without either, anyone who reaches the port can send: keep it on
-    loopback."""
+    loopback. With an `outbox` (mm7bind.outbox.Outbox), `"queue": true` puts a message in it and
+    answers 202 at once; GET /queue/<id> tells how it went."""
 
-    def __init__(self, client, *, token: str | None = None, allow=None, max_body: int = 20 * 1024 * 1024):
-        self.client, self.allow, self.max_body = client, allow, max_body
+    def __init__(self, client, *, token: str | None = None, allow=None, max_body: int = 20 * 1024 * 1024,
+                 outbox=None):
+        self.client, self.allow, self.max_body, self.outbox = client, allow, max_body, outbox
         self.token = token.encode("utf-8") if token else None
 
     def handle(self, method: str, path: str, body: bytes, headers: Mapping[str, str] | None = None,
@@ -172,9 +177,11 @@ class SendApi:
                 rsp = _json(401, {"ok": False, "error": "unauthorized", "message": "a bearer token is required"})
                 rsp.headers.append(("WWW-Authenticate", 'Bearer realm="mm7bind"'))
                 return rsp
+        if path.startswith("/queue/"):
+            return self._queued(method, path[len("/queue/"):])
         operation = {"/send": "send", "/cancel": "cancel"}.get(path.rstrip("/") or "/")
         if operation is None:
-            raise ApiError(404, f"no such operation {path!r}: POST /send or /cancel")
+            raise ApiError(404, f"no such operation {path!r}: POST /send or /cancel, GET /queue/<id>")
         if method != "POST":
             rsp = _json(405, {"ok": False, "error": "method", "message": "POST a JSON object"})
             rsp.headers.append(("Allow", "POST"))
@@ -190,6 +197,8 @@ class SendApi:
         tag = None
         if operation == "send":
             msg, tid, tag = submit_from_json(data)
+            if data.get("queue"):
+                return self._enqueue(msg, tid, tag)
         else:
             if not isinstance(data, dict) or not isinstance(data.get("message_id"), str) or set(data) - {
                     "message_id", "transaction_id"}:
@@ -198,6 +207,28 @@ class SendApi:
             if tid is not None and not isinstance(tid, str):
                 raise ApiError(400, "transaction_id must be a string")
         return self._send(msg, tid, tag)
+
+    def _enqueue(self, msg: m.Message, transaction_id: str | None, tag: str | None) -> Response:
+        if self.outbox is None:
+            raise ApiError(400, "queueing is not enabled here ([api] queue = true)")
+        try:
+            item = self.outbox.put(msg, transaction_id=transaction_id, tag=tag)
+        except EncodeError as exc:
+            raise ApiError(400, str(exc)) from None
+        return _json(202, {"ok": True, "queued": item.id, "transaction_id": item.transaction_id})
+
+    def _queued(self, method: str, item_id: str) -> Response:
+        if method not in ("GET", "HEAD"):
+            rsp = _json(405, {"ok": False, "error": "method", "message": "GET the queued item"})
+            rsp.headers.append(("Allow", "GET"))
+            return rsp
+        item = self.outbox.store.outbox_get(int(item_id)) if self.outbox is not None and item_id.isdigit() else None
+        if item is None:
+            raise ApiError(404, f"no queued item {item_id!r}")
+        return _json(200, {"ok": item.state == "sent", "id": item.id, "state": item.state,
+                           "transaction_id": item.transaction_id, "tag": item.tag, "attempts": item.attempts,
+                           "message_id": item.message_id, "status": item.status_code, "error": item.error,
+                           "created_at": item.created_at.isoformat(), "next_at": item.next_at.isoformat()})
 
     def _send(self, msg: m.Message, transaction_id: str | None, tag: str | None) -> Response:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -14,7 +15,7 @@ from mm7bind.auth import IPAllowList
 from mm7bind.sendapi import SendApi, submit_from_json
 from mm7bind.simulator import Simulator, SimulatorConfig
 
-from .test_commands import Background, free_port
+from .test_commands import Background, free_port, run
 
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///ywAAAAAAQABAAACAUQAOw==")
 
@@ -113,7 +114,8 @@ def test_submit_from_json_names_schema_spellings_whatever_the_case():
 def test_serve_mounts_the_api(sim, tmp_path):
     port = free_port()
     cfg = tmp_path / "cfg.toml"
-    cfg.write_text(f'[receiver]\nport = {port}\nhealth_path = "/health"\n[api]\npath = "/api"\ntoken = "k"\n[mmsc]\nurls = ["{sim.url}"]\n'
+    cfg.write_text(f'[receiver]\nport = {port}\nhealth_path = "/health"\n'
+                   f'[api]\npath = "/api"\ntoken = "k"\n[mmsc]\nurls = ["{sim.url}"]\n'
                    f'[vasp]\nvaspid = "800001"\n[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
     serve = Background("serve", "--config", str(cfg))
     try:
@@ -134,3 +136,53 @@ def test_serve_mounts_the_api(sim, tmp_path):
     store = mm7.SqliteStore(tmp_path / "vasp.db")  # what the API sent is in the store, for reports
     assert [(r.message_id, r.tag) for r in store.sent()] == [(got.json()["message_id"], "web")]
     store.close()
+
+
+def test_queued_sends(sim):
+    from mm7bind.outbox import Outbox
+
+    store = mm7.MemoryStore()
+    with mm7.Client(sim.url, store=store) as client:
+        assert call(SendApi(client), {"to": "1", "queue": True}) == (
+            400, {"ok": False, "error": "bad request", "message": "queueing is not enabled here ([api] queue = true)"})
+        outbox = Outbox(client)
+        api = SendApi(client, outbox=outbox)
+        status, got = call(api, {"to": "+8613800000000", "text": "later", "queue": True, "tag": "q",
+                                 "transaction_id": "q-1"})
+        assert status == 202 and got == {"ok": True, "queued": 1, "transaction_id": "q-1"}
+        assert sim.messages == {}
+        status, got = call(api, b"", "/queue/1", method="GET")
+        assert status == 200 and (got["state"], got["ok"], got["attempts"]) == ("queued", False, 0)
+        outbox.run_once()
+        status, got = call(api, b"", "/queue/1", method="GET")
+        assert (got["state"], got["ok"], got["status"], got["tag"]) == ("sent", True, 1000, "q")
+        assert got["message_id"] == next(iter(sim.messages.values())).message_id
+        assert call(api, b"", "/queue/2", method="GET")[0] == 404
+        assert call(api, b"", "/queue/x", method="GET")[0] == 404
+        assert call(api, b"", "/queue/1")[0] == 405  # (POST)
+        assert call(api, {"to": "1", "queue": True, "expiry_date": "soon"})[0] == 400  # refused before queueing
+        assert len(store.outbox()) == 1
+
+
+def test_serve_with_a_queue(sim, tmp_path):
+    port = free_port()
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[receiver]\nport = {port}\n[api]\npath = "/api"\nqueue = true\n[mmsc]\nurls = ["{sim.url}"]\n'
+                   f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    serve = Background("serve", "--config", str(cfg))
+    try:
+        serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+        got = requests.post(f"http://127.0.0.1:{port}/api/send", json={"to": "1", "text": "q", "queue": True},
+                            timeout=10)
+        assert got.status_code == 202, got.text
+        url = f"http://127.0.0.1:{port}/api/queue/{got.json()['queued']}"
+        deadline = time.monotonic() + 10
+        while requests.get(url, timeout=10).json()["state"] != "sent" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert requests.get(url, timeout=10).json()["state"] == "sent"
+    finally:
+        serve.stop()
+    proc = run("store", "outbox", "--config", str(cfg))
+    assert proc.returncode == 0 and " sent " in proc.stdout, proc.stdout + proc.stderr
+    [item] = json.loads(run("store", "outbox", "--config", str(cfg), "--json").stdout)
+    assert item["state"] == "sent" and "body" not in item and item["message_id"].startswith("SIM")
