@@ -30,6 +30,7 @@ HELP = {
     "mm7bind_receive_seconds": ("histogram", "Time to decode, store, handle and answer a request."),
     "mm7bind_deviations_total": ("counter", "Tolerated deviations from the schema in received messages, by code."),
     "mm7bind_inbox_messages": ("gauge", "Stored messages not yet handled, by state (failed ones wait for replay)."),
+    "mm7bind_outbox_items": ("gauge", "Outbox items by state (queued: waiting to be sent; expired, failed: not sent)."),
 }
 
 
@@ -101,6 +102,10 @@ class Metrics:
     def watch_inbox(self, store) -> None:
         """Report the store's unhandled messages (failed, processing, rejected) as a gauge."""
         self.gauge("mm7bind_inbox_messages", lambda: [({"state": s}, n) for s, n in store.open_counts().items()])
+
+    def watch_outbox(self, store) -> None:
+        """Report the store's outbox items by state as a gauge."""
+        self.gauge("mm7bind_outbox_items", lambda: [({"state": s}, n) for s, n in store.outbox_counts().items()])
 
     # -- exposition ---------------------------------------------------------------------------
 

@@ -34,6 +34,8 @@ class Outbox:
         if client.core.store is None:
             raise ValueError("an outbox keeps its messages in the client's store: give the client a store")
         self.client, self.store = client, client.core.store
+        if client.core.metrics is not None:  # the client's sends are counted there; so is the queue
+            client.core.metrics.watch_outbox(self.store)
         self.max_age, self.first_retry, self.max_retry = max_age, first_retry, max_retry
         self.poll, self.batch = poll, batch
         self._wake = threading.Event()

@@ -322,6 +322,13 @@ class MemoryStore:
                 item.state = "queued"
             return len(stuck)
 
+    def outbox_counts(self) -> dict[str, int]:
+        with self._lock:
+            counts = dict.fromkeys(OUTBOX_STATES, 0)
+            for item in self._outbox.values():
+                counts[item.state] += 1
+            return counts
+
     def outbox_get(self, item_id: int) -> OutboxItem | None:
         with self._lock:
             item = self._outbox.get(item_id)
@@ -797,6 +804,13 @@ class SqliteStore:
             body=bytes(row["body"]), created_at=datetime.fromisoformat(row["created_at"]),
             next_at=datetime.fromisoformat(row["next_at"]), state=row["state"], attempts=row["attempts"],
             message_id=row["message_id"], status_code=row["status_code"], error=row["error"])
+
+    def outbox_counts(self) -> dict[str, int]:
+        """How many outbox items are in each state."""
+        counts = dict.fromkeys(OUTBOX_STATES, 0)
+        for state, n in self._conn().execute("SELECT state, count(*) FROM outbox GROUP BY state"):
+            counts[state] = n
+        return counts
 
     def outbox_get(self, item_id: int) -> OutboxItem | None:
         row = self._conn().execute("SELECT * FROM outbox WHERE id = ?", (item_id,)).fetchone()

@@ -15,7 +15,7 @@ from mm7bind.simulator import Simulator, SimulatorConfig
 
 from .test_tolerance import DELIVER_UNQUALIFIED, envelope
 
-LINE = re.compile(r'^([a-z_][a-z0-9_]*)(\{(?:[a-z_]+="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+]+|\+Inf)$')
+LINE = re.compile(r'^([a-z_][a-z0-9_]*)(\{(?:[a-z_]+="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.]+(?:e[+-]?[0-9]+)?|\+Inf)$')
 
 
 def parse(text: str) -> dict[str, float]:

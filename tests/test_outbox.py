@@ -130,3 +130,19 @@ def test_the_worker_sends_at_once_and_a_stopped_process_loses_nothing(tmp_path):
         assert [i.state for i in store.outbox()] == ["sent", "sent"]
         store.close()
         client.close()
+
+
+def test_the_queue_is_a_gauge_when_the_client_counts(store):
+    from mm7bind.metrics import Metrics
+
+    metrics = Metrics()
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store, metrics=metrics, retry=mm7.RetryPolicy.never())
+    outbox = Outbox(client)
+    outbox.put(mm7.SubmitReq(recipients=["1"]))
+    outbox.put(mm7.SubmitReq(recipients=["2"]))
+    outbox.run_once()  # nobody answers: both wait for the next round
+    outbox.put(mm7.SubmitReq(recipients=["3"]))
+    text = metrics.render()
+    assert 'mm7bind_outbox_items{state="queued"} 3' in text and 'mm7bind_outbox_items{state="sent"} 0' in text
+    assert metrics.value("mm7bind_sent_total", outcome="error") == 2
+    client.close()
