@@ -9,18 +9,18 @@ with growing pauses until `max_age`. What an MMSC refuses for good is marked fai
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, timedelta
 
 from . import messages as m
 from .codec import decode, encode
 from .errors import DecodeError, EncodeError, FaultError, MM7Error, SendError
+from .periodic import Periodic
 from .store import OutboxItem, utcnow
 
 log = logging.getLogger("mm7bind.outbox")
 
 
-class Outbox:
+class Outbox(Periodic):
     """A durable queue in front of a `Client` (which must have a store).
 
     `first_retry` and `max_retry` bound the pauses between rounds (doubling from the first); an
@@ -28,19 +28,19 @@ class Outbox:
     (`poll` seconds between looks; `put` wakes it at once); `run_once()` does one round in this one.
     """
 
+    name = "mm7bind-outbox"
+
     def __init__(self, client, *, max_age: timedelta = timedelta(hours=24),
                  first_retry: timedelta = timedelta(seconds=30), max_retry: timedelta = timedelta(hours=1),
                  poll: float = 1.0, batch: int = 10):
         if client.core.store is None:
             raise ValueError("an outbox keeps its messages in the client's store: give the client a store")
+        super().__init__()
         self.client, self.store = client, client.core.store
         if client.core.metrics is not None:  # the client's sends are counted there; so is the queue
             client.core.metrics.watch_outbox(self.store)
         self.max_age, self.first_retry, self.max_retry = max_age, first_retry, max_retry
-        self.poll, self.batch = poll, batch
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.interval, self.batch = poll, batch
 
     def put(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> OutboxItem:
         """Keep `msg` for sending; on return it is in the store. Raises EncodeError for a message
@@ -53,7 +53,7 @@ class Outbox:
         http = encode(self.client.core.with_defaults(msg), transaction_id=tid, profile=self.client.config.profile)
         item = self.store.outbox_put(transaction_id=tid, tag=tag, content_type=http.content_type,
                                      body=http.to_bytes())
-        self._wake.set()
+        self.wake()
         return item
 
     def run_once(self, now: datetime | None = None) -> list[OutboxItem]:
@@ -106,27 +106,10 @@ class Outbox:
                         error)
         return self.store.outbox_get(item.id)
 
-    # -- the worker ---------------------------------------------------------------------------
+    # -- the worker (Periodic's thread runs run_once) ------------------------------------------
 
     def start(self) -> Outbox:
         recovered = self.store.outbox_recover()
         if recovered:
             log.warning("outbox: %d item(s) left 'sending' by an earlier run are queued again", recovered)
-        self._thread = threading.Thread(target=self._run, name="mm7bind-outbox", daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:  # noqa: BLE001 (a busy or broken store: say so, try again)
-                log.exception("outbox: a round failed")
-            self._wake.wait(self.poll)
-            self._wake.clear()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        return super().start()

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from .periodic import Periodic
+
 
 log = logging.getLogger("mm7bind.store")
 
@@ -887,19 +889,20 @@ def summarize(store, tag: str) -> TagSummary:
     return out
 
 
-class Retention:
+class Retention(Periodic):
     """Purges a store on a schedule: records of handled and rejected messages and sent records
     older than `keep`, bodies older than `keep_bodies` (records kept). `mm7bind serve` runs one
     from `[store] keep_days` and `keep_bodies_days`. Failed messages are never purged here: they
     wait for replay."""
 
+    name = "mm7bind-retention"
+
     def __init__(self, store, keep: timedelta | None = None, keep_bodies: timedelta | None = None,
                  every: float = 3600.0):
         if keep is None and keep_bodies is None:
             raise ValueError("nothing to purge: give keep or keep_bodies")
-        self.store, self.keep, self.keep_bodies, self.every = store, keep, keep_bodies, every
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
+        self.store, self.keep, self.keep_bodies, self.interval = store, keep, keep_bodies, every
 
     def run_once(self, now: datetime | None = None) -> Purged:
         now = now or utcnow()
@@ -908,26 +911,8 @@ class Retention:
             done.bodies = self.store.purge(now - self.keep_bodies, bodies_only=True, sent=False).bodies
         if self.keep is not None:
             gone = self.store.purge(now - self.keep)
-            done.inbox, done.sent = gone.inbox, gone.sent
+            done.inbox, done.sent, done.outbox = gone.inbox, gone.sent, gone.outbox
         if done != Purged():
-            log.info("retention: removed %d received records, %d bodies and %d sent records",
-                     done.inbox, done.bodies, done.sent)
+            log.info("retention: removed %d received records, %d bodies, %d sent records and %d outbox items",
+                     done.inbox, done.bodies, done.sent, done.outbox)
         return done
-
-    def start(self) -> Retention:
-        self._thread = threading.Thread(target=self._run, name="mm7bind-retention", daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:  # noqa: BLE001 (a busy or broken file: say so, try again next time)
-                log.exception("retention: purging the store failed")
-            self._stop.wait(self.every)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)

@@ -1,0 +1,48 @@
+"""Background work on a schedule (the store's retention, the outbox's sender)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+log = logging.getLogger("mm7bind")
+
+
+class Periodic:
+    """Runs `run_once()` in a daemon thread every `interval` seconds, sooner when `wake()`d, until
+    `stop()`. A round that fails is logged and the next one comes as usual: the store being busy
+    or a disk full for a while must not end the work for good."""
+
+    name = "mm7bind-periodic"
+    interval = 60.0
+
+    def __init__(self) -> None:
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self):  # pragma: no cover (each subclass has its own)
+        raise NotImplementedError
+
+    def start(self):
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # noqa: BLE001 (see the class's text)
+                log.exception("%s: a round failed", self.name)
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
