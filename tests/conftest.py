@@ -17,6 +17,25 @@ def sample_files() -> list[Path]:
     return sorted(p for p in SAMPLES.iterdir() if p.is_file() and p.name != "INDEX.md")
 
 
+def inbound_captures():
+    """(name, body, content type, decoded envelope) of every Deliver and report capture that is
+    well-formed as published (the others are the corpus tests' business, see INDEX.md)."""
+    import mm7bind as mm7  # noqa: PLC0415
+    from mm7bind.codec import split_http  # noqa: PLC0415
+
+    for path in sample_files():
+        if not any(k in path.name for k in ("deliver-req", "deliver_req", "delivery_report_req", "caixin",
+                                            "Sender_delivery")):
+            continue
+        _, headers, body = split_http(path.read_bytes())
+        ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+        try:
+            env = mm7.decode(body, ctype)
+        except mm7.DecodeError:
+            continue
+        yield path.name, body, ctype, env
+
+
 @pytest.fixture
 def samples_dir() -> Path:
     if not SAMPLES.is_dir():

@@ -195,29 +195,18 @@ def test_serve_forwards_and_replay_sends_again(app, tmp_path):
 
 def test_every_accepted_capture_is_forwarded_as_json(app, samples_dir):
     """Real traffic (odd charsets, plain-text addresses, unknown elements) becomes valid JSON."""
-    from mm7bind.codec import split_http
-
-    from .conftest import sample_files
+    from .conftest import inbound_captures
 
     rx = mm7.Receiver(ForwardingHandler(app.url))  # no store: some captures share a TransactionID
     forwarded = 0
-    for path in sample_files():
-        if not any(k in path.name for k in ("deliver-req", "deliver_req", "delivery_report_req", "caixin",
-                                            "Sender_delivery")):
-            continue
-        _, headers, body = split_http(path.read_bytes())
-        ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
-        try:
-            env = mm7.decode(body, ctype)
-        except mm7.DecodeError:
-            continue  # not well-formed as published (covered by the corpus tests)
+    for name, body, ctype, env in inbound_captures():
         rsp = rx.handle(body, ctype, {}, "127.0.0.1")
-        assert rsp.status == 200, (path.name, rsp.body[:300])
+        assert rsp.status == 200, (name, rsp.body[:300])
         forwarded += 1
-        headers, got = app.got[-1]
-        assert got["transaction_id"] == env.transaction_id, path.name
+        _headers, got = app.got[-1]
+        assert got["transaction_id"] == env.transaction_id, name
         content = getattr(env.body, "content", None)
-        assert len(got["parts"]) == (len(content.all_parts()) if content else 0), path.name
+        assert len(got["parts"]) == (len(content.all_parts()) if content else 0), name
         for part, sent in zip(content.all_parts() if content else [], got["parts"], strict=True):
-            assert base64.b64decode(sent["data"]) == part.data, path.name
+            assert base64.b64decode(sent["data"]) == part.data, name
     assert forwarded >= 12 and len(app.got) == forwarded

@@ -17,10 +17,9 @@ import pytest
 import requests
 
 import mm7bind as mm7
-from mm7bind.codec import split_http
 from mm7bind.store import SentRecord, SqliteStore
 
-from .conftest import ROOT, sample_files
+from .conftest import ROOT, inbound_captures
 
 
 def call_wsgi(app, body: bytes, content_type: str | None, method: str = "POST", path: str = "/mm7",
@@ -357,18 +356,9 @@ def test_every_well_formed_deliver_and_report_capture_is_accepted(samples_dir):
     h = Recorder()
     app = mm7.wsgi_app(mm7.Receiver(h))
     accepted = 0
-    for path in sample_files():
-        if not any(k in path.name for k in ("deliver-req", "deliver_req", "delivery_report_req", "caixin",
-                                            "Sender_delivery")):
-            continue
-        _, headers, body = split_http(path.read_bytes())
-        ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
-        try:
-            mm7.decode(body, ctype)
-        except mm7.DecodeError:
-            continue  # not well-formed as published (see INDEX.md); covered by the corpus tests
+    for name, body, ctype, _env in inbound_captures():
         rsp = call_wsgi(app, body, ctype)
-        assert rsp["status"] == 200, (path.name, rsp["body"][:300])
+        assert rsp["status"] == 200, (name, rsp["body"][:300])
         accepted += 1
     assert accepted >= 12 and len(h.calls) == accepted
 
