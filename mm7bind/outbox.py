@@ -35,6 +35,8 @@ class Outbox(Periodic):
                  poll: float = 1.0, batch: int = 10):
         if client.core.store is None:
             raise ValueError("an outbox keeps its messages in the client's store: give the client a store")
+        if first_retry <= timedelta(0) or max_retry < first_retry:
+            raise ValueError("first_retry must be positive and max_retry at least first_retry")
         super().__init__()
         self.client, self.store = client, client.core.store
         if client.core.metrics is not None:  # the client's sends are counted there; so is the queue
@@ -82,6 +84,9 @@ class Outbox(Periodic):
             return self._later(item, attempts, now, None, f"{type(exc).__name__}: {exc}")
         except MM7Error as exc:
             return self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 (a bug of ours: the item waits for a later round, not for a restart)
+            log.exception("outbox #%d tid=%s: internal error", item.id, item.transaction_id)
+            return self._later(item, attempts, now, None, f"internal error: {type(exc).__name__}: {exc}")
         if result.ok:
             return self._end(item, "sent", attempts, message_id=result.message_id, status_code=result.status.code)
         if self.client.config.retry.retries_status(result.status.code):

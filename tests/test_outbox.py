@@ -146,3 +146,17 @@ def test_the_queue_is_a_gauge_when_the_client_counts(store):
     assert 'mm7bind_outbox_items{state="queued"} 3' in text and 'mm7bind_outbox_items{state="sent"} 0' in text
     assert metrics.value("mm7bind_sent_total", outcome="error") == 2
     client.close()
+
+
+def test_an_internal_error_requeues_instead_of_leaving_the_item_in_hand(store, monkeypatch):
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
+    outbox = Outbox(client)
+    item = outbox.put(mm7.SubmitReq(recipients=["1"]))
+    monkeypatch.setattr(client, "send", lambda *a, **kw: 1 / 0)
+    [done] = outbox.run_once()
+    assert done.state == "queued" and "ZeroDivisionError" in done.error and done.attempts == 1
+    assert store.outbox_get(item.id).state == "queued"
+    for bad in ({"first_retry": timedelta(0)}, {"first_retry": timedelta(hours=2)}):
+        with pytest.raises(ValueError, match="first_retry"):
+            Outbox(client, **bad)
+    client.close()
