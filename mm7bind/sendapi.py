@@ -165,7 +165,7 @@ class SendApi:
         try:
             return self._handle(method.upper(), path, body, {k.lower(): v for k, v in (headers or {}).items()}, peer)
         except ApiError as exc:
-            return _json(exc.status, {"ok": False, "error": "bad request" if exc.status == 400 else "refused",
+            return _json(exc.status, {"ok": False, "error": REASONS.get(exc.status, "refused").lower(),
                                       "message": str(exc)})
 
     def _handle(self, method: str, path: str, body: bytes, headers: dict[str, str], peer: str | None) -> Response:
@@ -222,7 +222,8 @@ class SendApi:
             rsp = _json(405, {"ok": False, "error": "method", "message": "GET the queued item"})
             rsp.headers.append(("Allow", "GET"))
             return rsp
-        item = self.outbox.store.outbox_get(int(item_id)) if self.outbox is not None and item_id.isdigit() else None
+        known = self.outbox is not None and item_id.isascii() and item_id.isdigit()
+        item = self.outbox.store.outbox_get(int(item_id)) if known else None
         if item is None:
             raise ApiError(404, f"no queued item {item_id!r}")
         return _json(200, {"ok": item.state == "sent", "id": item.id, "state": item.state,

@@ -159,6 +159,7 @@ def test_queued_sends(sim):
         assert got["message_id"] == next(iter(sim.messages.values())).message_id
         assert call(api, b"", "/queue/2", method="GET")[0] == 404
         assert call(api, b"", "/queue/x", method="GET")[0] == 404
+        assert call(api, b"", "/queue/²", method="GET")[0] == 404  # (a digit to str.isdigit, not to int)
         assert call(api, b"", "/queue/1")[0] == 405  # (POST)
         assert call(api, {"to": "1", "queue": True, "expiry_date": "soon"})[0] == 400  # refused before queueing
         assert len(store.outbox()) == 1
