@@ -8,11 +8,14 @@ Updating costs a lock and a dict lookup, so it stays on in production.
 from __future__ import annotations
 
 import bisect
+import logging
 import math
 import threading
 from collections.abc import Callable, Iterable
 
 from .status import lookup
+
+log = logging.getLogger("mm7bind.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus' text exposition format
 
@@ -116,7 +119,10 @@ class Metrics:
             histograms = {k: (list(h.counts), h.total, h.count) for k, h in self._histograms.items()}
         gauges = {}
         for name, read in list(self._gauges.items()):
-            gauges[name] = [(_labels(ls), v) for ls, v in read()]
+            try:
+                gauges[name] = [(_labels(ls), v) for ls, v in read()]
+            except Exception:  # noqa: BLE001 (a store that cannot answer now: the counters still go out)
+                log.warning("metrics: %s could not be read", name, exc_info=True)
         names = sorted({n for n, _ in counters} | {n for n, _ in histograms} | set(gauges))
         out: list[str] = []
         for name in names:

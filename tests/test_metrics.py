@@ -133,6 +133,14 @@ def test_exposition_format():
     assert samples['mm7bind_inbox_messages{state="failed"}'] == 3
     assert "# TYPE mm7bind_receive_seconds histogram" in text and "# TYPE mm7bind_inbox_messages gauge" in text
 
+    def unreadable():
+        raise OSError("disk I/O error")
+
+    metrics.gauge("mm7bind_inbox_messages", unreadable)  # the store cannot answer: the rest still goes out
+    samples = parse(metrics.render())
+    assert samples['mm7bind_receive_seconds_count{operation="DeliverReq"}'] == 5
+    assert not any(k.startswith("mm7bind_inbox_messages") for k in samples)
+
 
 def test_served_metrics(tmp_path):
     metrics = Metrics()
