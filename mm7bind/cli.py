@@ -574,6 +574,17 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_store_requeue(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    try:
+        done = [i for i in args.ids if store.outbox_requeue(i)]
+    finally:
+        store.close()
+    for i in args.ids:
+        print(f"#{i}: queued again" if i in done else f"#{i}: not failed or expired (or no such item): left alone")
+    return EXIT_OK if len(done) == len(args.ids) else EXIT_REFUSED
+
+
 def _tag_summary(args: argparse.Namespace) -> int:
     from .store import summarize  # noqa: PLC0415
 
@@ -780,6 +791,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, default=50, help="at most this many, the latest (default 50)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_store_outbox)
+    s = ssub.add_parser("requeue", help="put failed or expired outbox items back in the queue (sent by serve)")
+    with_config(s)
+    s.add_argument("ids", type=int, nargs="+", metavar="ID")
+    s.set_defaults(func=cmd_store_requeue)
     s = ssub.add_parser("purge", help="forget handled messages and sent records older than an age")
     with_config(s)
     s.add_argument("--older-than", required=True, metavar="AGE|TIME", type=_when_arg,

@@ -317,6 +317,14 @@ class MemoryStore:
             if next_at is not None:
                 item.next_at = next_at
 
+    def outbox_requeue(self, item_id: int) -> bool:
+        with self._lock:
+            item = self._outbox.get(item_id)
+            if item is None or item.state not in ("failed", "expired"):
+                return False
+            item.state, item.created_at, item.next_at = "queued", utcnow(), utcnow()
+            return True
+
     def outbox_recover(self) -> int:
         with self._lock:
             stuck = [i for i in self._outbox.values() if i.state == "sending"]
@@ -792,6 +800,15 @@ class SqliteStore:
                 "UPDATE outbox SET state = ?, attempts = ?, next_at = COALESCE(?, next_at), message_id = ?,"
                 " status_code = ?, error = ? WHERE id = ?",
                 (state, attempts, _utc_text(next_at) if next_at else None, message_id, status_code, error, item_id))
+
+    def outbox_requeue(self, item_id: int) -> bool:
+        """Put a failed or expired item back in the queue, due now, with a fresh max_age (say, once
+        the credentials the MMSC refused are fixed); False if it is not failed or expired."""
+        now = _utc_text(utcnow())
+        with self._write:
+            return self._conn().execute(
+                "UPDATE outbox SET state = 'queued', created_at = ?, next_at = ? WHERE id = ?"
+                " AND state IN ('failed', 'expired')", (now, now, item_id)).rowcount == 1
 
     def outbox_recover(self) -> int:
         """Items left "sending" by a process that stopped are queued again (the same TransactionID

@@ -160,3 +160,34 @@ def test_an_internal_error_requeues_instead_of_leaving_the_item_in_hand(store, m
         with pytest.raises(ValueError, match="first_retry"):
             Outbox(client, **bad)
     client.close()
+
+
+def test_requeue_a_failed_item_once_the_cause_is_fixed(store, tmp_path):
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client)
+        item = outbox.put(mm7.SubmitReq(recipients=["1"]))
+        sim.fail_next(1, status=2001)  # refused: say, wrong credentials
+        assert outbox.run_once()[0].state == "failed"
+        assert not store.outbox_requeue(item.id + 1)  # (no such item)
+        assert store.outbox_requeue(item.id) and not store.outbox_requeue(item.id)  # (queued now: left alone)
+        [again] = outbox.run_once()
+        assert (again.state, again.attempts) == ("sent", 2)
+        client.close()
+
+
+def test_requeue_command(tmp_path):
+    from .test_commands import run
+
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store, retry=mm7.RetryPolicy.never())
+    outbox = Outbox(client, max_age=timedelta(seconds=1))
+    item = outbox.put(mm7.SubmitReq(recipients=["1"]))
+    assert outbox.run_once(utcnow() + timedelta(seconds=2))[0].state == "expired"
+    client.close()
+    store.close()
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    proc = run("store", "requeue", str(item.id), "99", "--config", str(cfg))
+    assert proc.returncode == 1 and f"#{item.id}: queued again" in proc.stdout and "#99: not failed" in proc.stdout
+    assert "queued" in run("store", "outbox", "--config", str(cfg)).stdout
