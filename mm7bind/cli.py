@@ -216,7 +216,7 @@ def cmd_send(args: argparse.Namespace) -> int:
             print(f"mm7bind send: {exc.args[0]}", file=sys.stderr)
             return EXIT_USAGE
     overrides["profile"] = profile
-    store = cfg.open_store() if args.store or args.tag else None
+    store = _store(cfg) if args.store or args.tag else None
     template = m.SubmitReq(subject=args.subject, delivery_report=args.delivery_report or None,
                            read_reply=args.read_reply or None, content=content, linked_id=args.linked_id,
                            recipients=m.Recipients(to=recipients[:1]))
@@ -313,7 +313,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"mm7bind serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    store = cfg.open_store()
+    store = _store(cfg)
     metrics = None
     if cfg.receiver.metrics_path:
         from .metrics import Metrics  # noqa: PLC0415
@@ -366,7 +366,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"mm7bind replay: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    store = cfg.open_store()
+    store = _store(cfg)
     receiver = cfg.make_receiver(handler, store=store)
     done = receiver.replay(args.id, stale_after=args.stale_after)
     for record_id, state in done:
@@ -453,12 +453,23 @@ def _record_json(rec) -> dict:
     return out
 
 
+def _store(cfg):
+    """The configured store, or a clear message (not a traceback) when its file cannot be used."""
+    import sqlite3  # noqa: PLC0415
+
+    try:
+        return cfg.open_store()
+    except (sqlite3.Error, OSError) as exc:
+        print(f"mm7bind: the store {cfg.store.path} cannot be used: {exc} (see [store] path)", file=sys.stderr)
+        raise SystemExit(EXIT_UNREADABLE) from None
+
+
 def _open_store(args):
     cfg = _config(args)
     if not Path(cfg.store.path).exists():  # opening would create an empty one
         print(f"mm7bind store: no store at {cfg.store.path} (see [store] path in the configuration)", file=sys.stderr)
         raise SystemExit(EXIT_UNREADABLE)
-    return cfg.open_store()
+    return _store(cfg)
 
 
 def cmd_store_inbox(args: argparse.Namespace) -> int:

@@ -315,3 +315,13 @@ def test_a_charset_name_with_a_nul_is_a_configuration_error(tmp_path):
 
     _cfg, problems = config.load(str(path), env={})
     assert [p.where for p in problems if p.level == "error"] == ["mmsc.charset"]
+
+
+def test_a_store_file_that_is_not_a_database_is_reported_not_a_traceback(tmp_path):
+    (tmp_path / "vasp.db").write_bytes(b"this is not SQLite" * 100)
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    for command in (["store", "inbox"], ["replay"], ["serve", "--port", str(free_port())],
+                    ["send", "--to", "1", "--tag", "t", "--mmsc", "http://127.0.0.1:9/mm7"]):
+        proc = run(*command, "--config", str(tmp_path / "cfg.toml"))
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert "cannot be used: file is not a database" in proc.stderr and "Traceback" not in proc.stderr, command
