@@ -328,9 +328,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         mounts[cfg.api.path] = api.wsgi_app
     if cfg.receiver.health_path:
         mounts[cfg.receiver.health_path] = health_app(receiver)
-    srv = serve(receiver, cfg.receiver.host, cfg.receiver.port, cfg.receiver.path,
-                metrics_path=cfg.receiver.metrics_path or None, threads=cfg.receiver.threads, mounts=mounts,
-                ssl_context=cfg.ssl_context(), backlog=cfg.receiver.backlog)
+    try:
+        srv = serve(receiver, cfg.receiver.host, cfg.receiver.port, cfg.receiver.path,
+                    metrics_path=cfg.receiver.metrics_path or None, threads=cfg.receiver.threads, mounts=mounts,
+                    ssl_context=cfg.ssl_context(), backlog=cfg.receiver.backlog)
+    except OSError as exc:  # the port is taken, or not ours to take
+        print(f"mm7bind serve: cannot listen on {cfg.receiver.host}:{cfg.receiver.port}: {exc.strerror or exc}",
+              file=sys.stderr)
+        if client is not None:
+            client.close()
+        store.close()
+        return EXIT_CONFIG
     retention = cfg.retention(store)
     with srv:
         if retention is not None:
@@ -654,7 +662,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    with Simulator(config) as sim:
+    sim = Simulator(config)
+    try:
+        sim.start()
+    except OSError as exc:  # the port is taken, or not ours to take
+        print(f"mm7bind simulate: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         _echo(f"MMSC simulator ({args.dialect}) at {sim.url}; control at {sim.server.url}/control/; Ctrl-C stops")
         if args.mo_text is not None:
             def later() -> None:
@@ -662,6 +676,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 sim.deliver(args.mo_from, [args.mo_to], args.mo_subject, text=args.mo_text)
             threading.Thread(target=later, daemon=True).start()
         _wait_for_signal()
+    finally:
+        sim.stop()
     return EXIT_OK
 
 

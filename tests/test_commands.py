@@ -325,3 +325,19 @@ def test_a_store_file_that_is_not_a_database_is_reported_not_a_traceback(tmp_pat
         proc = run(*command, "--config", str(tmp_path / "cfg.toml"))
         assert proc.returncode == 2, (command, proc.stderr)
         assert "cannot be used: file is not a database" in proc.stderr and "Traceback" not in proc.stderr, command
+
+
+def test_a_port_already_taken_is_reported_not_a_traceback(tmp_path):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = str(taken.getsockname()[1])
+    try:
+        (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+        served = run("serve", "--port", port, "--config", str(tmp_path / "cfg.toml"))
+        simulated = run("simulate", "--port", port)
+    finally:
+        taken.close()
+    assert served.returncode == 3 and f"cannot listen on 127.0.0.1:{port}" in served.stderr
+    assert simulated.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in simulated.stderr
+    assert "Traceback" not in served.stderr + simulated.stderr
