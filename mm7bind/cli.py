@@ -413,6 +413,25 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
     return when if when.tzinfo else when.astimezone()
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:  # (the socket layer would take 99999 as 34463 without a word)
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535; 0 picks a free one)")
+    return port
+
+
+def _http_url(text: str) -> str:
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL")
+    return text
+
+
 def _when_arg(text: str) -> datetime:
     try:
         return parse_when(text)
@@ -755,7 +774,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", help="a text part")
     p.add_argument("--attach", action="append", metavar="FILE", help="an attachment (repeatable)")
     p.add_argument("--smil", metavar="FILE", help="the SMIL presentation (generated when absent)")
-    p.add_argument("--mmsc", action="append", metavar="URL", help="MMSC URL (repeatable: fail-over order)")
+    p.add_argument("--mmsc", action="append", metavar="URL", type=_http_url,
+                   help="MMSC URL (repeatable: fail-over order)")
     p.add_argument("--version", metavar="NAME", help="schema version to send, e.g. REL-6-MM7-1-0")
     p.add_argument("--delivery-report", action="store_true", help="ask for delivery reports")
     p.add_argument("--read-reply", action="store_true", help="ask for read replies")
@@ -771,10 +791,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="receive MO messages and reports (the VASP side)")
     with_config(p)
     p.add_argument("--host")
-    p.add_argument("--port", type=int)
+    p.add_argument("--port", type=_port)
     p.add_argument("--out", metavar="DIR", help="where received messages and content are written")
     p.add_argument("--handler", metavar="MODULE:OBJECT", help="your own handler instead of saving to --out")
-    p.add_argument("--forward", metavar="URL", help="post each message as JSON to your application at URL")
+    p.add_argument("--forward", metavar="URL", type=_http_url, help="post each message as JSON to your application at URL")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("replay", help="run the handler again for stored messages it failed on")
@@ -836,10 +856,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", help="run a fake MMSC on loopback")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=9090)
+    p.add_argument("--port", type=_port, default=9090)
     p.add_argument("--dialect", default="standard", help="standard, cmcc, cmcc-sdk or mbuni")
     p.add_argument("--strict", action="store_true", help="refuse messages that deviate from their schema")
-    p.add_argument("--vasp-url", metavar="URL", help="where delivery reports, read replies and MO go")
+    p.add_argument("--vasp-url", metavar="URL", type=_http_url,
+                   help="where delivery reports, read replies and MO go")
     p.add_argument("--report-status", default="Retrieved", help="Retrieved, Rejected, Expired, Deferred, ...")
     p.add_argument("--report-delay", type=float, default=1.0, metavar="SECONDS")
     p.add_argument("--read-status", default="Read")
@@ -853,7 +874,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("mo", help="make a running simulator send an MO message (DeliverReq)")
-    p.add_argument("--simulator", default="http://127.0.0.1:9090", metavar="URL")
+    p.add_argument("--simulator", default="http://127.0.0.1:9090", metavar="URL", type=_http_url)
     p.add_argument("--from", dest="sender", default="+8613800138000")
     p.add_argument("--to", action="append")
     p.add_argument("--subject")

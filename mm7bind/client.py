@@ -14,6 +14,7 @@ import logging
 import random
 import time
 import uuid
+from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +79,10 @@ class ClientConfig:
             object.__setattr__(self, "urls", (self.urls,))
         if not self.urls:
             raise ValueError("at least one MMSC URL is needed")
+        for url in self.urls:  # refused here, not after every retry has failed on it
+            parts = urlsplit(url) if isinstance(url, str) else None
+            if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{url!r} is not an http(s) URL of an MMSC")
         if self.auth not in AUTH_MODES:
             raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
         if self.role not in ("vasp", "mmsc"):

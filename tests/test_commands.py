@@ -341,3 +341,16 @@ def test_a_port_already_taken_is_reported_not_a_traceback(tmp_path):
     assert served.returncode == 3 and f"cannot listen on 127.0.0.1:{port}" in served.stderr
     assert simulated.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in simulated.stderr
     assert "Traceback" not in served.stderr + simulated.stderr
+
+
+def test_ports_and_urls_are_checked_where_they_are_typed():
+    import mm7bind as mm7
+
+    for args in (["serve", "--port", "99999"], ["simulate", "--port", "-1"], ["serve", "--forward", "foo"],
+                 ["send", "--to", "1", "--mmsc", "mmsc.example/mm7"], ["simulate", "--vasp-url", "x"],
+                 ["mo", "--simulator", "localhost:9090"]):
+        proc = run(*args)
+        assert proc.returncode == 2 and "error: argument" in proc.stderr, (args, proc.stderr)
+    for url in ("foo", "ftp://mmsc.example/mm7", "http:///mm7"):
+        with pytest.raises(ValueError, match="is not an http"):
+            mm7.Client(url)
