@@ -35,3 +35,26 @@ def test_the_example_configurations_are_valid():
         _cfg, problems = load(str(path), env={})
         assert problems == [], path.name
 
+
+
+def test_every_name_the_readme_uses_exists():
+    """`mm7.X`, `mm7bind.x.Y` and the backticked names of the API table resolve: a rename that
+    leaves the README behind fails here."""
+    import importlib
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    not_names = {"mm7.db", "mm7.vasp", "mm7bind.db", "mm7bind.service"}  # file names in the text
+    missing = []
+    for dotted in sorted(set(re.findall(r"\bmm7(?:bind)?\.[A-Za-z_][A-Za-z0-9_.]*[A-Za-z0-9_]", text)) - not_names):
+        parts = dotted.split(".")
+        obj = importlib.import_module("mm7bind")
+        for i, part in enumerate(parts[1:], 1):
+            if not hasattr(obj, part):
+                try:
+                    obj = importlib.import_module("mm7bind." + ".".join(parts[1 : i + 1]))
+                    continue
+                except ImportError:
+                    missing.append(dotted)
+                    break
+            obj = getattr(obj, part)
+    assert missing == []
