@@ -38,8 +38,8 @@ def test_the_example_configurations_are_valid():
 
 
 def test_every_name_the_readme_uses_exists():
-    """`mm7.X`, `mm7bind.x.Y` and the backticked names of the API table resolve: a rename that
-    leaves the README behind fails here."""
+    """Every `mm7.X` and `mm7bind.x.Y` the README writes resolves: a rename that leaves the README
+    behind fails here."""
     import importlib
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
