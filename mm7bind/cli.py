@@ -613,9 +613,12 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
 
 
 def cmd_store_requeue(args: argparse.Namespace) -> int:
+    from .store import utcnow  # noqa: PLC0415
+
+    expires_at = utcnow() + timedelta(hours=_config(args).api.queue_max_age_hours)
     store = _open_store(args)
     try:
-        done = [i for i in args.ids if store.outbox_requeue(i)]
+        done = [i for i in args.ids if store.outbox_requeue(i, expires_at)]
     finally:
         store.close()
     for i in args.ids:

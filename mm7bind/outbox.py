@@ -9,7 +9,7 @@ with growing pauses until `max_age`. What an MMSC refuses for good is marked fai
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from . import messages as m
 from .codec import decode, encode
@@ -44,19 +44,29 @@ class Outbox(Periodic):
         self.max_age, self.first_retry, self.max_retry = max_age, first_retry, max_retry
         self.interval, self.batch = poll, batch
 
-    def put(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> OutboxItem:
-        """Keep `msg` for sending; on return it is in the store. Raises EncodeError for a message
-        that cannot be built (nothing is kept then)."""
+    def put(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None,
+            at: datetime | None = None) -> OutboxItem:
+        """Keep `msg` for sending, from `at` (a campaign's hour; naive = local time) or now; on
+        return it is in the store, and it expires `max_age` after it became due. Raises
+        EncodeError for a message that cannot be built (nothing is kept then)."""
         from .client import new_transaction_id  # noqa: PLC0415
 
         if not isinstance(msg, m.Message) or not msg.IS_REQUEST or msg.DIRECTION != "vasp->rs":
             raise TypeError(f"an outbox sends VASP requests, not {type(msg).__name__}")
         tid = transaction_id or new_transaction_id()
         http = encode(self.client.core.with_defaults(msg), transaction_id=tid, profile=self.client.config.profile)
+        due = max(utcnow(), at.astimezone(timezone.utc) if at is not None else utcnow())  # (naive: local)
         item = self.store.outbox_put(transaction_id=tid, tag=tag, content_type=http.content_type,
-                                     body=http.to_bytes())
+                                     body=http.to_bytes(), due=due, expires_at=due + self.max_age)
         self.wake()
         return item
+
+    def requeue(self, item_id: int) -> bool:
+        """Put a failed or expired item back in the queue, due now, for another `max_age`."""
+        queued = self.store.outbox_requeue(item_id, utcnow() + self.max_age)
+        if queued:
+            self.wake()
+        return queued
 
     def run_once(self, now: datetime | None = None) -> list[OutboxItem]:
         """Send every item that is due now; → the items as they ended this round."""
@@ -94,7 +104,7 @@ class Outbox(Periodic):
         return self._end(item, "failed", attempts, status_code=result.status.code, error=result.status.text)
 
     def _later(self, item: OutboxItem, attempts: int, now: datetime, code: int | None, error: str) -> OutboxItem:
-        deadline = item.created_at + self.max_age
+        deadline = item.expires_at
         if now >= deadline:
             return self._end(item, "expired", attempts, status_code=code, error=error)
         pause = min(self.max_retry, self.first_retry * 2 ** (attempts - 1))

@@ -22,6 +22,8 @@ import hmac
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from . import messages as m
@@ -35,12 +37,23 @@ log = logging.getLogger("mm7bind.api")
 # SubmitReq fields taken as they are: JSON type → what the field accepts.
 _STR = ("subject", "service_code", "linked_id", "vaspid", "vasid", "sender_address", "message_class", "priority",
         "charged_party", "charged_party_id", "applic_id", "reply_applic_id", "aux_applic_info", "content_class",
-        "earliest_delivery_time", "expiry_date", "transaction_id", "tag")
+        "earliest_delivery_time", "expiry_date", "transaction_id", "tag", "send_at")
 _BOOL = ("delivery_report", "read_reply", "distribution_indicator", "drm_content", "queue")
 _CONTENT = ("to", "cc", "bcc", "text", "charset", "parts", "smil")
 _PART_KEYS = ("data", "text", "content_type", "charset", "filename", "content_id", "content_location")
 _ENUMS = {"priority": m.Priority, "message_class": m.MessageClass, "charged_party": m.ChargedParty,
           "content_class": m.ContentClass}
+
+
+@dataclass
+class Submission:
+    """What a JSON request to /send asks for: the message, and how to send it."""
+
+    message: m.SubmitReq
+    transaction_id: str | None = None
+    tag: str | None = None  # recorded with the request in the store
+    queue: bool = False  # into the outbox, answered at once
+    send_at: datetime | None = None  # (queued) not before this
 
 
 class ApiError(Exception):
@@ -49,9 +62,8 @@ class ApiError(Exception):
         self.status = status
 
 
-def submit_from_json(data: Any) -> tuple[m.SubmitReq, str | None, str | None]:
-    """The SubmitReq a JSON object describes, the TransactionID it asks for and the tag to record
-    it under (each if any).
+def submit_from_json(data: Any) -> Submission:
+    """The SubmitReq a JSON object describes, and how it asks to be sent.
     Unknown keys are refused (a misspelt "subjet" would otherwise go out without a subject)."""
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object")
@@ -72,9 +84,15 @@ def submit_from_json(data: Any) -> tuple[m.SubmitReq, str | None, str | None]:
             except StopIteration:
                 known = ", ".join(e.value for e in enum)
                 raise ApiError(400, f"{key}: {fields[key]!r} is not one of {known}") from None
-    transaction_id = fields.pop("transaction_id", None)
-    tag = fields.pop("tag", None)
-    fields.pop("queue", None)  # (how to send, not what)
+    how = Submission(None, fields.pop("transaction_id", None), fields.pop("tag", None), fields.pop("queue", False))
+    send_at = fields.pop("send_at", None)
+    if send_at is not None:
+        try:
+            how.send_at = datetime.fromisoformat(send_at)
+        except ValueError:
+            raise ApiError(400, f"send_at: {send_at!r} is not an ISO 8601 time") from None
+        if not how.queue:
+            raise ApiError(400, "send_at needs \"queue\": true (the outbox holds the message until then)")
     to, cc, bcc = (_addresses(data, key) for key in ("to", "cc", "bcc"))
     if not (to or cc or bcc):
         raise ApiError(400, "no recipient: give to (and/or cc, bcc)")
@@ -83,7 +101,8 @@ def submit_from_json(data: Any) -> tuple[m.SubmitReq, str | None, str | None]:
         msg = m.SubmitReq(recipients=m.Recipients(to=to, cc=cc, bcc=bcc), content=content, **fields)
     except (TypeError, ValueError) as exc:
         raise ApiError(400, str(exc)) from None
-    return msg, transaction_id, tag
+    how.message = msg
+    return how
 
 
 def _typed(data: dict, key: str, kind: type) -> Any:
@@ -196,9 +215,10 @@ class SendApi:
             raise ApiError(400, "the body is JSON nested too deeply") from None
         tag = None
         if operation == "send":
-            msg, tid, tag = submit_from_json(data)
-            if data.get("queue"):
-                return self._enqueue(msg, tid, tag)
+            how = submit_from_json(data)
+            if how.queue:
+                return self._enqueue(how)
+            msg, tid, tag = how.message, how.transaction_id, how.tag
         else:
             if not isinstance(data, dict) or not isinstance(data.get("message_id"), str) or set(data) - {
                     "message_id", "transaction_id"}:
@@ -208,14 +228,15 @@ class SendApi:
                 raise ApiError(400, "transaction_id must be a string")
         return self._send(msg, tid, tag)
 
-    def _enqueue(self, msg: m.Message, transaction_id: str | None, tag: str | None) -> Response:
+    def _enqueue(self, how: Submission) -> Response:
         if self.outbox is None:
             raise ApiError(400, "queueing is not enabled here ([api] queue = true)")
         try:
-            item = self.outbox.put(msg, transaction_id=transaction_id, tag=tag)
+            item = self.outbox.put(how.message, transaction_id=how.transaction_id, tag=how.tag, at=how.send_at)
         except EncodeError as exc:
             raise ApiError(400, str(exc)) from None
-        return _json(202, {"ok": True, "queued": item.id, "transaction_id": item.transaction_id})
+        return _json(202, {"ok": True, "queued": item.id, "transaction_id": item.transaction_id,
+                           "due": item.next_at.isoformat()})
 
     def _queued(self, method: str, item_id: str) -> Response:
         if method not in ("GET", "HEAD"):
@@ -229,7 +250,8 @@ class SendApi:
         return _json(200, {"ok": item.state == "sent", "id": item.id, "state": item.state,
                            "transaction_id": item.transaction_id, "tag": item.tag, "attempts": item.attempts,
                            "message_id": item.message_id, "status": item.status_code, "error": item.error,
-                           "created_at": item.created_at.isoformat(), "next_at": item.next_at.isoformat()})
+                           "created_at": item.created_at.isoformat(), "next_at": item.next_at.isoformat(),
+                           "expires_at": item.expires_at.isoformat()})
 
     def _send(self, msg: m.Message, transaction_id: str | None, tag: str | None) -> Response:
         try:

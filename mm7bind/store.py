@@ -81,7 +81,8 @@ class OutboxItem:
     content_type: str
     body: bytes  # the request as encoded when it was put in
     created_at: datetime
-    next_at: datetime  # not tried again before this
+    next_at: datetime  # not tried (again) before this
+    expires_at: datetime  # not tried after this: then "expired"
     state: str = "queued"  # queued | sending | sent | failed | expired
     attempts: int = 0
     message_id: str | None = None
@@ -293,11 +294,11 @@ class MemoryStore:
 
     # -- outbox -------------------------------------------------------------------------------
 
-    def outbox_put(self, *, transaction_id: str, tag: str | None, content_type: str, body: bytes) -> OutboxItem:
+    def outbox_put(self, *, transaction_id: str, tag: str | None, content_type: str, body: bytes,
+                   due: datetime, expires_at: datetime) -> OutboxItem:
         with self._lock:
-            now = utcnow()
             item = OutboxItem(max(self._outbox, default=0) + 1, transaction_id, tag, content_type, bytes(body),
-                              now, now)
+                              utcnow(), due, expires_at)
             self._outbox[item.id] = item
             return dataclasses.replace(item)
 
@@ -317,12 +318,12 @@ class MemoryStore:
             if next_at is not None:
                 item.next_at = next_at
 
-    def outbox_requeue(self, item_id: int) -> bool:
+    def outbox_requeue(self, item_id: int, expires_at: datetime) -> bool:
         with self._lock:
             item = self._outbox.get(item_id)
             if item is None or item.state not in ("failed", "expired"):
                 return False
-            item.state, item.created_at, item.next_at = "queued", utcnow(), utcnow()
+            item.state, item.next_at, item.expires_at = "queued", utcnow(), expires_at
             return True
 
     def outbox_recover(self) -> int:
@@ -424,6 +425,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     body BLOB NOT NULL,
     created_at TEXT NOT NULL,
     next_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
     state TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     message_id TEXT,
@@ -765,15 +767,18 @@ class SqliteStore:
 
     # -- outbox -------------------------------------------------------------------------------
 
-    def outbox_put(self, *, transaction_id: str, tag: str | None, content_type: str, body: bytes) -> OutboxItem:
-        """Keep a request for sending; committed (flushed, with durability "power") on return."""
+    def outbox_put(self, *, transaction_id: str, tag: str | None, content_type: str, body: bytes,
+                   due: datetime, expires_at: datetime) -> OutboxItem:
+        """Keep a request for sending from `due` until `expires_at`; committed (flushed, with
+        durability "power") on return."""
         now = utcnow()
         with self._write:
             item_id = self._conn().execute(
-                "INSERT INTO outbox (transaction_id, tag, content_type, body, created_at, next_at, state)"
-                " VALUES (?,?,?,?,?,?,'queued')",
-                (transaction_id, tag, content_type, bytes(body), _utc_text(now), _utc_text(now))).lastrowid
-        return OutboxItem(item_id, transaction_id, tag, content_type, bytes(body), now, now)
+                "INSERT INTO outbox (transaction_id, tag, content_type, body, created_at, next_at, expires_at, state)"
+                " VALUES (?,?,?,?,?,?,?,'queued')",
+                (transaction_id, tag, content_type, bytes(body), _utc_text(now), _utc_text(due),
+                 _utc_text(expires_at))).lastrowid
+        return OutboxItem(item_id, transaction_id, tag, content_type, bytes(body), now, due, expires_at)
 
     def outbox_claim(self, now: datetime, limit: int = 10) -> list[OutboxItem]:
         """Take up to `limit` queued items that are due: they become "sending" (nobody else gets them)."""
@@ -801,14 +806,14 @@ class SqliteStore:
                 " status_code = ?, error = ? WHERE id = ?",
                 (state, attempts, _utc_text(next_at) if next_at else None, message_id, status_code, error, item_id))
 
-    def outbox_requeue(self, item_id: int) -> bool:
-        """Put a failed or expired item back in the queue, due now, with a fresh max_age (say, once
+    def outbox_requeue(self, item_id: int, expires_at: datetime) -> bool:
+        """Put a failed or expired item back in the queue, due now, until `expires_at` (say, once
         the credentials the MMSC refused are fixed); False if it is not failed or expired."""
-        now = _utc_text(utcnow())
         with self._write:
             return self._conn().execute(
-                "UPDATE outbox SET state = 'queued', created_at = ?, next_at = ? WHERE id = ?"
-                " AND state IN ('failed', 'expired')", (now, now, item_id)).rowcount == 1
+                "UPDATE outbox SET state = 'queued', next_at = ?, expires_at = ? WHERE id = ?"
+                " AND state IN ('failed', 'expired')", (_utc_text(utcnow()), _utc_text(expires_at), item_id)
+            ).rowcount == 1
 
     def outbox_recover(self) -> int:
         """Items left "sending" by a process that stopped are queued again (the same TransactionID
@@ -821,7 +826,8 @@ class SqliteStore:
         return OutboxItem(
             id=row["id"], transaction_id=row["transaction_id"], tag=row["tag"], content_type=row["content_type"],
             body=bytes(row["body"]), created_at=datetime.fromisoformat(row["created_at"]),
-            next_at=datetime.fromisoformat(row["next_at"]), state=row["state"], attempts=row["attempts"],
+            next_at=datetime.fromisoformat(row["next_at"]), expires_at=datetime.fromisoformat(row["expires_at"]),
+            state=row["state"], attempts=row["attempts"],
             message_id=row["message_id"], status_code=row["status_code"], error=row["error"])
 
     def outbox_counts(self) -> dict[str, int]:

@@ -169,8 +169,8 @@ def test_requeue_a_failed_item_once_the_cause_is_fixed(store, tmp_path):
         item = outbox.put(mm7.SubmitReq(recipients=["1"]))
         sim.fail_next(1, status=2001)  # refused: say, wrong credentials
         assert outbox.run_once()[0].state == "failed"
-        assert not store.outbox_requeue(item.id + 1)  # (no such item)
-        assert store.outbox_requeue(item.id) and not store.outbox_requeue(item.id)  # (queued now: left alone)
+        assert not outbox.requeue(item.id + 1)  # (no such item)
+        assert outbox.requeue(item.id) and not outbox.requeue(item.id)  # (queued now: left alone)
         [again] = outbox.run_once()
         assert (again.state, again.attempts) == ("sent", 2)
         client.close()
@@ -191,3 +191,20 @@ def test_requeue_command(tmp_path):
     proc = run("store", "requeue", str(item.id), "99", "--config", str(cfg))
     assert proc.returncode == 1 and f"#{item.id}: queued again" in proc.stdout and "#99: not failed" in proc.stdout
     assert "queued" in run("store", "outbox", "--config", str(cfg)).stdout
+
+
+def test_a_message_can_wait_for_its_hour(store):
+    from datetime import datetime
+
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store)
+        outbox = Outbox(client, max_age=timedelta(hours=2))
+        nine = (datetime.now() + timedelta(hours=3)).replace(microsecond=0)  # naive: local time
+        item = outbox.put(mm7.SubmitReq(recipients=["1"], subject="at nine"), at=nine)
+        assert item.next_at == nine.astimezone() and item.expires_at == nine.astimezone() + timedelta(hours=2)
+        assert outbox.run_once(utcnow() + timedelta(hours=2)) == [] and sim.messages == {}
+        [sent] = outbox.run_once(nine.astimezone() + timedelta(seconds=1))
+        assert sent.state == "sent" and len(sim.messages) == 1
+        past = outbox.put(mm7.SubmitReq(recipients=["2"]), at=utcnow() - timedelta(days=1))  # already due
+        assert past.next_at >= item.created_at and outbox.run_once()[0].state == "sent"
+        client.close()

@@ -105,9 +105,10 @@ def test_refusals_unreachable_mmscs_and_access(sim):
 
 
 def test_submit_from_json_names_schema_spellings_whatever_the_case():
-    msg, tid, _ = submit_from_json({"to": "1", "priority": "LOW", "message_class": "informational",
-                                 "charged_party": "sender", "content_class": "image-basic"})
-    assert tid is None and msg.priority is mm7.Priority.LOW
+    how = submit_from_json({"to": "1", "priority": "LOW", "message_class": "informational",
+                            "charged_party": "sender", "content_class": "image-basic"})
+    msg = how.message
+    assert how.transaction_id is None and not how.queue and msg.priority is mm7.Priority.LOW
     assert msg.message_class is mm7.MessageClass.INFORMATIONAL and msg.charged_party is mm7.ChargedParty.SENDER
 
 
@@ -149,7 +150,7 @@ def test_queued_sends(sim):
         api = SendApi(client, outbox=outbox)
         status, got = call(api, {"to": "+8613800000000", "text": "later", "queue": True, "tag": "q",
                                  "transaction_id": "q-1"})
-        assert status == 202 and got == {"ok": True, "queued": 1, "transaction_id": "q-1"}
+        assert status == 202 and (got["ok"], got["queued"], got["transaction_id"]) == (True, 1, "q-1")
         assert sim.messages == {}
         status, got = call(api, b"", "/queue/1", method="GET")
         assert status == 200 and (got["state"], got["ok"], got["attempts"]) == ("queued", False, 0)
@@ -163,6 +164,12 @@ def test_queued_sends(sim):
         assert call(api, b"", "/queue/1")[0] == 405  # (POST)
         assert call(api, {"to": "1", "queue": True, "expiry_date": "soon"})[0] == 400  # refused before queueing
         assert len(store.outbox()) == 1
+        status, got = call(api, {"to": "1", "queue": True, "send_at": "2999-01-01T09:00:00+08:00"})
+        assert status == 202 and got["due"] == "2999-01-01T01:00:00+00:00"
+        assert call(api, {"to": "1", "send_at": "2999-01-01T09:00:00"}) == (
+            400, {"ok": False, "error": "bad request",
+                  "message": 'send_at needs "queue": true (the outbox holds the message until then)'})
+        assert "not an ISO 8601 time" in call(api, {"to": "1", "queue": True, "send_at": "9am"})[1]["message"]
 
 
 def test_serve_with_a_queue(sim, tmp_path):
