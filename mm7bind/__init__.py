@@ -18,7 +18,10 @@ from .receiver import Context, Handler, Receiver, ReceiverConfig, Reject
 from .server import EmbeddedServer, asgi_app, serve, wsgi_app
 from .retry import RateLimiter, RetryPolicy
 from .metrics import Metrics
-from .store import InboxRecord, MemoryStore, Purged, Retention, SentRecord, SqliteStore
+from .store import InboxRecord, MemoryStore, OutboxItem, Purged, Retention, SentRecord, SqliteStore
+from .outbox import Outbox
+from .handlers import ForwardingHandler
+from .sendapi import SendApi
 from .xmlsafe import XmlLimits
 from .errors import (
     DecodeError,
@@ -80,6 +83,7 @@ __all__ = [
     "MimeLimits", "XmlLimits", "MimeError", "MessageTooLargeError",
     "Client", "AsyncClient", "ClientConfig", "Result", "RetryPolicy", "RateLimiter",
     "MemoryStore", "SqliteStore", "SentRecord", "InboxRecord", "Purged", "Retention", "Metrics",
+    "Outbox", "OutboxItem", "ForwardingHandler", "SendApi",
     "Receiver", "ReceiverConfig", "Handler", "Reject",
     "Context", "EmbeddedServer", "asgi_app", "serve", "wsgi_app",
     "MM7Error", "DecodeError", "EncodeError", "Deviation", "LimitExceededError", "MalformedXMLError",
