@@ -873,7 +873,7 @@ class TagSummary:
     """How the requests sent under one tag (a campaign) are doing: `summarize(store, tag)`."""
 
     tag: str
-    requests: int = 0  # SubmitReqs recorded under the tag
+    requests: int = 0  # SubmitReqs recorded under the tag (each TransactionID once)
     accepted: int = 0  # ... that the MMSC took (a 1xxx status)
     refused: int = 0  # ... that it answered with another status
     failed: int = 0  # ... that got no MM7 answer at all
@@ -887,9 +887,11 @@ def summarize(store, tag: str) -> TagSummary:
     """Count the outcomes of every SubmitReq sent under `tag`, and the reports received about them
     (for each recipient only the latest: a Deferred report followed by Retrieved counts once)."""
     out = TagSummary(tag)
+    latest: dict[str, SentRecord] = {}  # a request tried in several rounds (the outbox) counts once, as it ended
     for rec in store.sent(tag=tag):
-        if rec.operation != "SubmitReq":
-            continue
+        if rec.operation == "SubmitReq":
+            latest[rec.transaction_id] = rec
+    for rec in latest.values():
         out.requests += 1
         if rec.ok:
             out.accepted += 1
@@ -900,11 +902,11 @@ def summarize(store, tag: str) -> TagSummary:
         if not rec.ok:
             continue
         out.recipients += len(rec.recipients)
-        latest: dict[tuple[str, str], str] = {}
+        statuses: dict[tuple[str, str], str] = {}
         for report in store.reports_for(rec.message_id) if rec.message_id else []:
-            latest[(report.kind, report.recipient or "")] = report.status or "?"
+            statuses[(report.kind, report.recipient or "")] = report.status or "?"
         delivered = 0
-        for (kind, _), status in latest.items():
+        for (kind, _), status in statuses.items():
             tally = out.delivery if kind == "DeliveryReportReq" else out.read
             tally[status] = tally.get(status, 0) + 1
             delivered += kind == "DeliveryReportReq"

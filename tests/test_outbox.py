@@ -208,3 +208,20 @@ def test_a_message_can_wait_for_its_hour(store):
         past = outbox.put(mm7.SubmitReq(recipients=["2"]), at=utcnow() - timedelta(days=1))  # already due
         assert past.next_at >= item.created_at and outbox.run_once()[0].state == "sent"
         client.close()
+
+
+def test_a_request_sent_in_several_rounds_counts_once_in_its_campaign(store):
+    from mm7bind.store import summarize
+
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client)
+        outbox.put(mm7.SubmitReq(recipients=["1"]), tag="c")
+        sim.fail_next(1, http_status=503)
+        now = utcnow()
+        assert outbox.run_once(now)[0].state == "queued"
+        assert outbox.run_once(now + timedelta(minutes=1))[0].state == "sent"
+        client.close()
+    assert len(store.sent(tag="c")) == 2  # both rounds are on record
+    s = summarize(store, "c")
+    assert (s.requests, s.accepted, s.failed, s.awaiting) == (1, 1, 0, 1)
