@@ -308,11 +308,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.forward:
         cfg.receiver.forward_url = args.forward
     cfg.setup_logging(args.verbose)
-    try:
-        handler = cfg.make_handler(args.handler, echo=_echo)
-    except ValueError as exc:
-        print(f"mm7bind serve: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    handler = _handler(cfg, args, "serve")
     store = _store(cfg)
     metrics = None
     if cfg.receiver.metrics_path:
@@ -367,13 +363,18 @@ def _echo(text: str) -> None:
     print(text, flush=True)
 
 
+def _handler(cfg, args: argparse.Namespace, command: str):
+    """The handler serve and replay run (--handler, else forwarding, else saving), or a usage error."""
+    try:
+        return cfg.make_handler(args.handler, echo=_echo)
+    except ValueError as exc:
+        print(f"mm7bind {command}: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     cfg = _config(args)
-    try:
-        handler = cfg.make_handler(args.handler, echo=_echo)
-    except ValueError as exc:
-        print(f"mm7bind replay: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    handler = _handler(cfg, args, "replay")
     store = _store(cfg)
     receiver = cfg.make_receiver(handler, store=store)
     done = receiver.replay(args.id, stale_after=args.stale_after)
