@@ -492,8 +492,8 @@ def _store(cfg):
         raise SystemExit(EXIT_UNREADABLE) from None
 
 
-def _open_store(args):
-    cfg = _config(args)
+def _open_store(args, cfg=None):
+    cfg = cfg or _config(args)
     if not Path(cfg.store.path).exists():  # opening would create an empty one
         print(f"mm7bind store: no store at {cfg.store.path} (see [store] path in the configuration)", file=sys.stderr)
         raise SystemExit(EXIT_UNREADABLE)
@@ -577,7 +577,7 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"{'SENT':19}  {'OPERATION':18}  {'STATUS':>6}  {'MESSAGE-ID':24}  RECIPIENTS / REPORTS")
     for r in found:
-        status = "error" if r.error else ("" if r.status_code is None else str(r.status_code))
+        status = str(r.status_code) if r.status_code is not None else ("error" if r.error else "")
         line = f"{r.operation:18}  {status:>6}  {r.message_id or '-':24}  {', '.join(r.recipients)}"
         print(f"{_local(r.sent_at)}  {_printable(line)}")
         if r.error:
@@ -608,16 +608,17 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
         if i.error and i.state != "sent":
             what = f"{what}  {i.error}".strip()
         status = "" if i.status_code is None else str(i.status_code)
-        print(f"{i.id:>6}  {_local(i.created_at)}  {i.state:8}  {i.attempts:>5}  {status:>6}  "
-              f"{_printable(f'{i.transaction_id} {i.tag or chr(45)} {what}')}")
+        label = f"{i.transaction_id} {i.tag or '-'} {what}"
+        print(f"{i.id:>6}  {_local(i.created_at)}  {i.state:8}  {i.attempts:>5}  {status:>6}  {_printable(label)}")
     return EXIT_OK
 
 
 def cmd_store_requeue(args: argparse.Namespace) -> int:
     from .store import utcnow  # noqa: PLC0415
 
-    expires_at = utcnow() + timedelta(hours=_config(args).api.queue_max_age_hours)
-    store = _open_store(args)
+    cfg = _config(args)
+    expires_at = utcnow() + timedelta(hours=cfg.api.queue_max_age_hours)
+    store = _open_store(args, cfg)
     try:
         done = [i for i in args.ids if store.outbox_requeue(i, expires_at)]
     finally:
