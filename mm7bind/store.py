@@ -304,7 +304,8 @@ class MemoryStore:
 
     def outbox_claim(self, now: datetime, limit: int = 10) -> list[OutboxItem]:
         with self._lock:
-            due = [i for i in self._outbox.values() if i.state == "queued" and i.next_at <= now][:limit]
+            due = sorted((i for i in self._outbox.values() if i.state == "queued" and i.next_at <= now),
+                         key=lambda i: (i.next_at, i.id))[:limit]  # (as SQLite orders them)
             for item in due:
                 item.state = "sending"
             return [dataclasses.replace(i) for i in due]
