@@ -65,23 +65,45 @@ def read_recipients(path: str | Path) -> list[str]:
     return out
 
 
+def _plan(store, recipients: Iterable[str], tag: str | None) -> tuple[list[str], BulkResult]:
+    """Who still needs the message: each recipient once, and under a tag (with a store) none the
+    MMSC already accepted one for, nor one waiting in the outbox for it."""
+    listed = list(recipients)
+    unique = list(dict.fromkeys(listed))  # a recipient listed twice gets the message once
+    todo = unique
+    if tag is not None and store is not None:
+        done = {r for rec in store.sent(tag=tag) if rec.ok and rec.operation == "SubmitReq" for r in rec.recipients}
+        if hasattr(store, "outbox"):
+            done |= {r for item in store.outbox(tag=tag) if item.state in ("queued", "sending", "sent")
+                     for r in item.recipients}
+        todo = [r for r in unique if r not in done]
+    return todo, BulkResult(total=len(todo), skipped=len(unique) - len(todo), repeated=len(listed) - len(unique))
+
+
+def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag: str | None = None,
+               at=None) -> BulkResult:
+    """Put `template` for each recipient in `outbox` (sent by whoever runs its worker: `mm7bind
+    serve` with [outbox] enabled), due now or `at` a time. With a `tag`, recipients already
+    accepted or already waiting under it are skipped, so queueing a campaign twice queues it once.
+    `sent` counts the items queued; a message that cannot be built raises EncodeError (the ones
+    before it stay queued: queueing again under the tag adds only the rest)."""
+    recipients, result = _plan(outbox.store, recipients, tag)
+    started = time.monotonic()
+    messages = [dataclasses.replace(template, recipients=m.Recipients(to=[r])) for r in recipients]
+    for rcpt, msg in zip(recipients, messages, strict=True):
+        item = outbox.put(msg, tag=tag, at=at)
+        result.sent += 1
+        result.message_ids[rcpt] = f"queued #{item.id}"
+    result.elapsed = time.monotonic() - started
+    return result
+
+
 def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concurrency: int = 4,
               progress: Callable[[BulkResult], None] | None = None, tag: str | None = None) -> BulkResult:
     """Send `template` to each recipient. With a `tag` (and a client with a store) every request is
     recorded under it, and recipients the MMSC already accepted a message for under that tag are
     skipped: an interrupted run started again goes on where it stopped, sending nobody twice."""
-    listed = list(recipients)
-    recipients = list(dict.fromkeys(listed))  # a recipient listed twice gets the message once
-    repeated = len(listed) - len(recipients)
-    store = client.core.store
-    if tag is not None and store is not None:
-        done = {r for rec in store.sent(tag=tag) if rec.ok and rec.operation == "SubmitReq" for r in rec.recipients}
-        todo = [r for r in recipients if r not in done]
-        result = BulkResult(total=len(todo), skipped=len(recipients) - len(todo))
-        recipients = todo
-    else:
-        result = BulkResult(total=len(recipients))
-    result.repeated = repeated
+    recipients, result = _plan(client.core.store, recipients, tag)
     lock = threading.Lock()
     started = time.monotonic()
 

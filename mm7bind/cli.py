@@ -184,7 +184,7 @@ def _content(args) -> Content | None:
 
 def cmd_send(args: argparse.Namespace) -> int:
     from . import messages as m  # noqa: PLC0415
-    from .bulk import read_recipients, send_bulk  # noqa: PLC0415
+    from .bulk import queue_bulk, read_recipients, send_bulk  # noqa: PLC0415
 
     cfg = _config(args)
     recipients = list(args.to or [])
@@ -216,12 +216,29 @@ def cmd_send(args: argparse.Namespace) -> int:
             print(f"mm7bind send: {exc.args[0]}", file=sys.stderr)
             return EXIT_USAGE
     overrides["profile"] = profile
-    store = _store(cfg) if args.store or args.tag else None
+    if args.at is not None and not args.queue:
+        print("mm7bind send: --at needs --queue (the outbox holds the messages until then)", file=sys.stderr)
+        return EXIT_USAGE
+    store = _store(cfg) if args.store or args.tag or args.queue else None
     template = m.SubmitReq(subject=args.subject, delivery_report=args.delivery_report or None,
                            read_reply=args.read_reply or None, content=content, linked_id=args.linked_id,
                            recipients=m.Recipients(to=recipients[:1]))
     cfg.setup_logging(args.verbose) if args.verbose else None
     with cfg.make_client(store=store, **overrides) as client:
+        if args.queue:
+            try:
+                result = queue_bulk(cfg.make_outbox(client), template, recipients, tag=args.tag, at=args.at)
+            except MM7Error as exc:
+                print(f"mm7bind send: not queued: {exc}", file=sys.stderr)
+                return EXIT_REFUSED
+            when = f" for {_local(args.at)}" if args.at else ""
+            print(f"queued {result.sent} message(s){when} in {cfg.store.path}")
+            if result.skipped:
+                print(f"skipped {result.skipped} recipients already accepted or queued under tag {args.tag!r}")
+            if not cfg.outbox.enabled:
+                print("note: [outbox] enabled is false here: nothing sends them until `mm7bind serve` runs with "
+                      "[outbox] enabled = true on this store", file=sys.stderr)
+            return EXIT_OK
         if len(recipients) == 1:
             try:
                 r = client.submit(template, tag=args.tag)
@@ -316,9 +333,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         metrics = Metrics()
     receiver = cfg.make_receiver(handler, store=store, metrics=metrics)
-    client = cfg.make_client(store=store, metrics=metrics) if cfg.api.path else None
-    outbox = cfg.make_outbox(client) if client is not None else None
-    api = cfg.make_send_api(client, outbox) if client is not None else None
+    client = cfg.make_client(store=store, metrics=metrics) if cfg.api.path or cfg.outbox.enabled else None
+    outbox = cfg.make_outbox(client) if cfg.outbox.enabled else None
+    api = cfg.make_send_api(client, outbox) if cfg.api.path else None
     mounts = {}
     if api is not None:
         mounts[cfg.api.path] = api.wsgi_app
@@ -348,6 +365,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             _echo(f"metrics at {srv.url}{cfg.receiver.metrics_path}")
         if api is not None:
             _echo(f"send API at {srv.url}{cfg.api.path.rstrip('/')}/send (to {', '.join(client.config.urls)})")
+        if outbox is not None:
+            _echo(f"sending what the outbox holds (to {', '.join(client.config.urls)})")
         _wait_for_signal()
     if retention is not None:
         retention.stop()
@@ -438,6 +457,14 @@ def _when_arg(text: str) -> datetime:
         return parse_when(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _when_at(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date or time") from None
+    return when if when.tzinfo else when.astimezone()
 
 
 def _local(when: datetime) -> str:
@@ -617,7 +644,7 @@ def cmd_store_requeue(args: argparse.Namespace) -> int:
     from .store import utcnow  # noqa: PLC0415
 
     cfg = _config(args)
-    expires_at = utcnow() + timedelta(hours=cfg.api.queue_max_age_hours)
+    expires_at = utcnow() + timedelta(hours=cfg.outbox.max_age_hours)
     store = _open_store(args, cfg)
     try:
         done = [i for i in args.ids if store.outbox_requeue(i, expires_at)]
@@ -789,6 +816,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", action="store_true", help="record what was sent in the configured store")
     p.add_argument("--tag", metavar="NAME", help="record under this name (a campaign) in the store; a run "
                    "started again skips recipients already accepted under it")
+    p.add_argument("--queue", action="store_true",
+                   help="put the messages in the store's outbox for `mm7bind serve` to send ([outbox] enabled)")
+    p.add_argument("--at", metavar="TIME", type=_when_at, help="with --queue: not before this (ISO 8601, e.g. "
+                   "2026-12-01T09:00; local time without a zone)")
     p.add_argument("--json", action="store_true", help="print the result as JSON (single recipient)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_send)
@@ -837,7 +868,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--summary", action="store_true", help="with --tag: counts of outcomes and reports, not a list")
     listing(s)
     s.set_defaults(func=cmd_store_sent)
-    s = ssub.add_parser("outbox", help="what the outbox holds (serve with [api] queue) and how each went")
+    s = ssub.add_parser("outbox", help="what the outbox holds (sent by serve with [outbox] enabled) and how each went")
     with_config(s)
     s.add_argument("--state", choices=["queued", "sending", "sent", "failed", "expired"])
     s.add_argument("--limit", type=int, default=50, help="at most this many, the latest (default 50)")

@@ -87,8 +87,12 @@ class ApiSection:
     path: str = ""  # e.g. "/api": POST /api/send and /api/cancel as JSON on the serve port; "" = off
     token: str = ""  # required as "Authorization: Bearer <token>" when set
     allow: list[str] = field(default_factory=list)  # the applications' addresses; empty = any
-    queue: bool = False  # "queue": true puts a message in the store's outbox, sent (and retried) by a worker
-    queue_max_age_hours: float = 24  # a queued message no MMSC took by then expires
+
+
+@dataclass
+class OutboxSection:
+    enabled: bool = False  # serve sends what is queued (the send API's "queue": true, `mm7bind send --queue`)
+    max_age_hours: float = 24  # a queued message no MMSC took by then (after it became due) expires
 
 
 @dataclass
@@ -116,6 +120,7 @@ SECTIONS = {
     "vasp": VaspSection,
     "receiver": ReceiverSection,
     "api": ApiSection,
+    "outbox": OutboxSection,
     "store": StoreSection,
     "logging": LoggingSection,
 }
@@ -127,6 +132,7 @@ class Config:
     vasp: VaspSection = field(default_factory=VaspSection)
     receiver: ReceiverSection = field(default_factory=ReceiverSection)
     api: ApiSection = field(default_factory=ApiSection)
+    outbox: OutboxSection = field(default_factory=OutboxSection)
     store: StoreSection = field(default_factory=StoreSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
     source: str = "(defaults)"
@@ -201,14 +207,12 @@ class Config:
                        max_body=self.receiver.max_body, outbox=outbox)
 
     def make_outbox(self, client):
-        """The outbox [api] queue asks for, over `client` (which has the store); None without."""
+        """An outbox over `client` (which has the store), with [outbox] max_age_hours."""
         from datetime import timedelta  # noqa: PLC0415
 
         from .outbox import Outbox  # noqa: PLC0415
 
-        if not self.api.queue:
-            return None
-        return Outbox(client, max_age=timedelta(hours=self.api.queue_max_age_hours))
+        return Outbox(client, max_age=timedelta(hours=self.outbox.max_age_hours))
 
     def make_handler(self, spec: str | None = None, echo=print):
         """The handler `serve` and `replay` run: `spec` ("module:object"), else forwarding to
@@ -542,10 +546,8 @@ def check(cfg: Config) -> list[Problem]:
             ipaddress.ip_network(item, strict=False)
         except ValueError:
             err("api.allow", f"{item!r} is not an address or network")
-    if a.queue_max_age_hours <= 0:
-        err("api.queue_max_age_hours", "must be more than 0")
-    if a.queue and not a.path:
-        warn("api.queue", "set without api.path: nothing can be queued")
+    if cfg.outbox.max_age_hours <= 0:
+        err("outbox.max_age_hours", "must be more than 0")
     if a.path and not a.token and not a.allow and r.host not in ("127.0.0.1", "::1", "localhost"):
         warn("api", "the send API listens beyond loopback with neither a token nor an allow-list: anyone can send")
     if cfg.store.durability not in ("power", "process"):

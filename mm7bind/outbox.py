@@ -56,8 +56,10 @@ class Outbox(Periodic):
         tid = transaction_id or new_transaction_id()
         http = encode(self.client.core.with_defaults(msg), transaction_id=tid, profile=self.client.config.profile)
         due = max(utcnow(), at.astimezone(timezone.utc) if at is not None else utcnow())  # (naive: local)
+        recipients = getattr(msg, "recipients", None)
         item = self.store.outbox_put(transaction_id=tid, tag=tag, content_type=http.content_type,
-                                     body=http.to_bytes(), due=due, expires_at=due + self.max_age)
+                                     body=http.to_bytes(), due=due, expires_at=due + self.max_age,
+                                     recipients=[str(a) for a in recipients or []])
         self.wake()
         return item
 

@@ -230,7 +230,7 @@ class SendApi:
 
     def _enqueue(self, how: Submission) -> Response:
         if self.outbox is None:
-            raise ApiError(400, "queueing is not enabled here ([api] queue = true)")
+            raise ApiError(400, "queueing is not enabled here ([outbox] enabled = true)")
         try:
             item = self.outbox.put(how.message, transaction_id=how.transaction_id, tag=how.tag, at=how.send_at)
         except EncodeError as exc:

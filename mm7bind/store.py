@@ -83,6 +83,7 @@ class OutboxItem:
     created_at: datetime
     next_at: datetime  # not tried (again) before this
     expires_at: datetime  # not tried after this: then "expired"
+    recipients: list[str] = field(default_factory=list)
     state: str = "queued"  # queued | sending | sent | failed | expired
     attempts: int = 0
     message_id: str | None = None
@@ -295,10 +296,10 @@ class MemoryStore:
     # -- outbox -------------------------------------------------------------------------------
 
     def outbox_put(self, *, transaction_id: str, tag: str | None, content_type: str, body: bytes,
-                   due: datetime, expires_at: datetime) -> OutboxItem:
+                   due: datetime, expires_at: datetime, recipients: list[str] | None = None) -> OutboxItem:
         with self._lock:
             item = OutboxItem(max(self._outbox, default=0) + 1, transaction_id, tag, content_type, bytes(body),
-                              utcnow(), due, expires_at)
+                              utcnow(), due, expires_at, list(recipients or []))
             self._outbox[item.id] = item
             return dataclasses.replace(item)
 
@@ -346,10 +347,11 @@ class MemoryStore:
             item = self._outbox.get(item_id)
             return dataclasses.replace(item) if item is not None else None
 
-    def outbox(self, state: str | None = None, *, limit: int | None = None,
+    def outbox(self, state: str | None = None, *, tag: str | None = None, limit: int | None = None,
                newest_first: bool = False) -> list[OutboxItem]:
         with self._lock:
-            found = [dataclasses.replace(i) for i in self._outbox.values() if state is None or i.state == state]
+            found = [dataclasses.replace(i) for i in self._outbox.values()
+                     if (state is None or i.state == state) and (tag is None or i.tag == tag)]
         found.sort(key=lambda i: i.id, reverse=newest_first)
         return found[:limit] if limit is not None else found
 
@@ -427,6 +429,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_at TEXT NOT NULL,
     next_at TEXT NOT NULL,
     expires_at TEXT NOT NULL,
+    recipients TEXT NOT NULL DEFAULT '[]',
     state TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     message_id TEXT,
@@ -434,6 +437,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_at) WHERE state = 'queued';
+CREATE INDEX IF NOT EXISTS outbox_tag ON outbox (tag) WHERE tag IS NOT NULL;
 """
 
 
@@ -769,17 +773,18 @@ class SqliteStore:
     # -- outbox -------------------------------------------------------------------------------
 
     def outbox_put(self, *, transaction_id: str, tag: str | None, content_type: str, body: bytes,
-                   due: datetime, expires_at: datetime) -> OutboxItem:
+                   due: datetime, expires_at: datetime, recipients: list[str] | None = None) -> OutboxItem:
         """Keep a request for sending from `due` until `expires_at`; committed (flushed, with
         durability "power") on return."""
         now = utcnow()
         with self._write:
             item_id = self._conn().execute(
-                "INSERT INTO outbox (transaction_id, tag, content_type, body, created_at, next_at, expires_at, state)"
-                " VALUES (?,?,?,?,?,?,?,'queued')",
+                "INSERT INTO outbox (transaction_id, tag, content_type, body, created_at, next_at, expires_at,"
+                " recipients, state) VALUES (?,?,?,?,?,?,?,?,'queued')",
                 (transaction_id, tag, content_type, bytes(body), _utc_text(now), _utc_text(due),
-                 _utc_text(expires_at))).lastrowid
-        return OutboxItem(item_id, transaction_id, tag, content_type, bytes(body), now, due, expires_at)
+                 _utc_text(expires_at), json.dumps(list(recipients or [])))).lastrowid
+        return OutboxItem(item_id, transaction_id, tag, content_type, bytes(body), now, due, expires_at,
+                          list(recipients or []))
 
     def outbox_claim(self, now: datetime, limit: int = 10) -> list[OutboxItem]:
         """Take up to `limit` queued items that are due: they become "sending" (nobody else gets them)."""
@@ -828,7 +833,7 @@ class SqliteStore:
             id=row["id"], transaction_id=row["transaction_id"], tag=row["tag"], content_type=row["content_type"],
             body=bytes(row["body"]), created_at=datetime.fromisoformat(row["created_at"]),
             next_at=datetime.fromisoformat(row["next_at"]), expires_at=datetime.fromisoformat(row["expires_at"]),
-            state=row["state"], attempts=row["attempts"],
+            recipients=json.loads(row["recipients"]), state=row["state"], attempts=row["attempts"],
             message_id=row["message_id"], status_code=row["status_code"], error=row["error"])
 
     def outbox_counts(self) -> dict[str, int]:
@@ -842,12 +847,15 @@ class SqliteStore:
         row = self._conn().execute("SELECT * FROM outbox WHERE id = ?", (item_id,)).fetchone()
         return self._outbox_row(row) if row else None
 
-    def outbox(self, state: str | None = None, *, limit: int | None = None,
+    def outbox(self, state: str | None = None, *, tag: str | None = None, limit: int | None = None,
                newest_first: bool = False) -> list[OutboxItem]:
-        sql, args = "SELECT * FROM outbox", []
+        sql, args = "SELECT * FROM outbox WHERE 1=1", []
         if state is not None:
-            sql += " WHERE state = ?"
+            sql += " AND state = ?"
             args.append(state)
+        if tag is not None:
+            sql += " AND tag = ?"
+            args.append(tag)
         sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
         if limit is not None:
             sql += " LIMIT ?"

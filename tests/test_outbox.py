@@ -225,3 +225,41 @@ def test_a_request_sent_in_several_rounds_counts_once_in_its_campaign(store):
     assert len(store.sent(tag="c")) == 2  # both rounds are on record
     s = summarize(store, "c")
     assert (s.requests, s.accepted, s.failed, s.awaiting) == (1, 1, 0, 1)
+
+
+def test_a_campaign_queued_from_the_command_line_is_sent_by_serve(tmp_path):
+    from .test_commands import Background, free_port, run
+
+    port = free_port()
+    with Simulator(SimulatorConfig()) as sim:
+        cfg = tmp_path / "cfg.toml"
+        cfg.write_text(f'[receiver]\nport = {port}\n[outbox]\nenabled = true\n[mmsc]\nurls = ["{sim.url}"]\n'
+                       f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+        (tmp_path / "to.csv").write_text("number\n+8613800000001\n+8613800000002\n+8613800000003\n+8613800000001\n")
+        args = ["send", "--config", str(cfg), "--to-file", str(tmp_path / "to.csv"), "--text", "新年快乐",
+                "--tag", "newyear", "--queue"]
+        first = run(*args)
+        assert first.returncode == 0 and first.stdout.startswith("queued 3 message(s)"), first.stdout + first.stderr
+        again = run(*args)  # queueing the campaign twice queues it once
+        assert again.stdout.splitlines() == [
+            f"queued 0 message(s) in {tmp_path / 'vasp.db'}",
+            "skipped 3 recipients already accepted or queued under tag 'newyear'"]
+        later = run("send", "--config", str(cfg), "--to", "+8613800000009", "--queue", "--at", "2999-01-01T09:00")
+        assert later.returncode == 0 and "for 2999-01-01 09:00:00" in later.stdout
+        assert sim.messages == {}  # nothing goes out until serve runs
+        serve = Background("serve", "--config", str(cfg))
+        try:
+            serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+            deadline = time.monotonic() + 15
+            while len(sim.messages) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            out = serve.stop()
+        assert "sending what the outbox holds" in out
+        assert sorted(str(m.request.recipients.to[0]) for m in sim.messages.values()) == [
+            "+8613800000001", "+8613800000002", "+8613800000003"]  # the one due in 2999 waits
+    summary = run("store", "sent", "--config", str(cfg), "--tag", "newyear", "--summary")
+    assert summary.stdout.startswith("tag newyear: 3 SubmitReq: 3 accepted"), summary.stdout
+    states = [line.split()[3] for line in run("store", "outbox", "--config", str(cfg)).stdout.splitlines()[1:]]
+    assert sorted(states) == ["queued", "sent", "sent", "sent"]
+    assert run("send", "--to", "1", "--at", "2999-01-01").returncode == 2  # --at needs --queue

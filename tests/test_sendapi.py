@@ -145,7 +145,7 @@ def test_queued_sends(sim):
     store = mm7.MemoryStore()
     with mm7.Client(sim.url, store=store) as client:
         assert call(SendApi(client), {"to": "1", "queue": True}) == (
-            400, {"ok": False, "error": "bad request", "message": "queueing is not enabled here ([api] queue = true)"})
+            400, {"ok": False, "error": "bad request", "message": "queueing is not enabled here ([outbox] enabled = true)"})
         outbox = Outbox(client)
         api = SendApi(client, outbox=outbox)
         status, got = call(api, {"to": "+8613800000000", "text": "later", "queue": True, "tag": "q",
@@ -175,7 +175,7 @@ def test_queued_sends(sim):
 def test_serve_with_a_queue(sim, tmp_path):
     port = free_port()
     cfg = tmp_path / "cfg.toml"
-    cfg.write_text(f'[receiver]\nport = {port}\n[api]\npath = "/api"\nqueue = true\n[mmsc]\nurls = ["{sim.url}"]\n'
+    cfg.write_text(f'[receiver]\nport = {port}\n[api]\npath = "/api"\n[outbox]\nenabled = true\n[mmsc]\nurls = ["{sim.url}"]\n'
                    f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
     serve = Background("serve", "--config", str(cfg))
     try:
