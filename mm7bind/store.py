@@ -117,6 +117,23 @@ def _utc_text(when: datetime) -> str:
     return when.astimezone(timezone.utc).isoformat()
 
 
+def _query(select: str, conditions: list[tuple[str, object]], order: str | None = None,
+           newest_first: bool = False, limit: int | None = None) -> tuple[str, list]:
+    """`select` narrowed by each condition ("col = ?", value) whose value is not None, then
+    ordered (oldest first, or newest) and limited: the listings' one way to build their SQL."""
+    sql, args = select + " WHERE 1=1", []
+    for clause, value in conditions:
+        if value is not None:
+            sql += f" AND {clause}"
+            args.append(value)
+    if order is not None:
+        sql += f" ORDER BY {order} DESC" if newest_first else f" ORDER BY {order}"
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(int(limit))
+    return sql, args
+
+
 def _check_purge(states: tuple[str, ...]) -> None:
     if "processing" in states:
         raise ValueError("records still 'processing' are in hand (or their worker died: replay them); not purged")
@@ -516,20 +533,11 @@ class SqliteStore:
              tag: str | None = None, limit: int | None = None, newest_first: bool = False) -> list[SentRecord]:
         """Sent records, oldest first: all, or those about one MessageID, to one recipient, since a
         time, or under one tag."""
-        sql, args = "SELECT * FROM sent WHERE 1=1", []
-        if message_id is not None:
-            sql += " AND message_id = ?"
-            args.append(message_id)
-        if tag is not None:
-            sql += " AND tag = ?"
-            args.append(tag)
-        if recipient is not None:  # recipients are a JSON list: a first cut in SQL, the exact test below
-            sql += " AND instr(recipients, ?) > 0"
-            args.append(json.dumps(recipient)[1:-1])
-        if since is not None:
-            sql += " AND sent_at >= ?"
-            args.append(_utc_text(since))
-        sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
+        sql, args = _query("SELECT * FROM sent", [
+            ("message_id = ?", message_id), ("tag = ?", tag),
+            # recipients are a JSON list: a first cut in SQL, the exact test below
+            ("instr(recipients, ?) > 0", json.dumps(recipient)[1:-1] if recipient is not None else None),
+            ("sent_at >= ?", _utc_text(since) if since is not None else None)], "id", newest_first)
         found = (self._sent_row(r) for r in self._conn().execute(sql, args))
         if recipient is not None:
             found = (r for r in found if recipient in r.recipients)
@@ -668,23 +676,9 @@ class SqliteStore:
     def inbox(self, state: str | None = None, kind: str | None = None, *, message_id: str | None = None,
               since: datetime | None = None, limit: int | None = None, newest_first: bool = False) -> list[InboxRecord]:
         """Received records, oldest first (`newest_first` and `limit` for the latest few)."""
-        sql, args = _INBOX_SELECT + " WHERE 1=1", []
-        if state:
-            sql += " AND i.state = ?"
-            args.append(state)
-        if kind:
-            sql += " AND i.kind = ?"
-            args.append(kind)
-        if message_id is not None:
-            sql += " AND i.message_id = ?"
-            args.append(message_id)
-        if since is not None:
-            sql += " AND i.received_at >= ?"
-            args.append(_utc_text(since))
-        sql += " ORDER BY i.id DESC" if newest_first else " ORDER BY i.id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(int(limit))
+        sql, args = _query(_INBOX_SELECT, [
+            ("i.state = ?", state or None), ("i.kind = ?", kind or None), ("i.message_id = ?", message_id),
+            ("i.received_at >= ?", _utc_text(since) if since is not None else None)], "i.id", newest_first, limit)
         return [self._inbox_row(r) for r in self._conn().execute(sql, args)]
 
     def reports_for(self, message_id: str) -> list[InboxRecord]:
@@ -849,17 +843,8 @@ class SqliteStore:
 
     def outbox(self, state: str | None = None, *, tag: str | None = None, limit: int | None = None,
                newest_first: bool = False) -> list[OutboxItem]:
-        sql, args = "SELECT * FROM outbox WHERE 1=1", []
-        if state is not None:
-            sql += " AND state = ?"
-            args.append(state)
-        if tag is not None:
-            sql += " AND tag = ?"
-            args.append(tag)
-        sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(int(limit))
+        sql, args = _query("SELECT * FROM outbox", [("state = ?", state), ("tag = ?", tag)], "id", newest_first,
+                           limit)
         return [self._outbox_row(r) for r in self._conn().execute(sql, args)]
 
     def vacuum(self) -> None:
