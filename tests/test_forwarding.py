@@ -210,3 +210,28 @@ def test_every_accepted_capture_is_forwarded_as_json(app, samples_dir):
         for part, sent in zip(content.all_parts() if content else [], got["parts"], strict=True):
             assert base64.b64decode(sent["data"]) == part.data, name
     assert forwarded >= 12 and len(app.got) == forwarded
+
+
+def test_the_example_application(capsys, monkeypatch):
+    from examples import forward_target
+
+    monkeypatch.setattr(forward_target, "SECRET", b"s3cret")
+    monkeypatch.setattr(forward_target, "seen", set())
+    server = forward_target.make_server(0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/mms/incoming"
+    try:
+        store = mm7.MemoryStore()
+        rx = mm7.Receiver(ForwardingHandler(url, secret="s3cret"), store=store)
+        assert post(rx, mo(), "ex-1")[0] == 200
+        assert post(rx, mm7.DeliverReq(sender="+8613900000000", content=mm7.Content(parts=[mm7.Part.text("td ")])),
+                    "ex-2")[0] == 200
+        forger = mm7.Receiver(ForwardingHandler(url, secret="guess"), store=store)
+        assert post(forger, mo(), "ex-3")[0] == 500  # refused by the application: kept for replay
+        assert store.inbox_get(3).state == "failed" and "HTTP 403" in store.inbox_get(3).error
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = capsys.readouterr().out
+    assert "MO from +8613900000000: '你好' ['收到，谢谢'] +1 picture(s)" in out
+    assert "unsubscribed" in out and out.count("MO from") == 2
