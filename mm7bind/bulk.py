@@ -85,17 +85,23 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
     """Put `template` for each recipient in `outbox` (sent by whoever runs its worker: `mm7bind
     serve` with [outbox] enabled), due now or `at` a time. With a `tag`, recipients already
     accepted or already waiting under it are skipped, so queueing a campaign twice queues it once.
-    `sent` counts the items queued; a message that cannot be built raises EncodeError (the ones
-    before it stay queued: queueing again under the tag adds only the rest)."""
+    `sent` counts the items queued, a batch of QUEUE_BATCH per commit; a message that cannot be
+    built raises EncodeError, its batch is not queued (the batches before it are: queueing again
+    under the tag adds only the rest)."""
     recipients, result = _plan(outbox.store, recipients, tag)
     started = time.monotonic()
-    messages = [dataclasses.replace(template, recipients=m.Recipients(to=[r])) for r in recipients]
-    for rcpt, msg in zip(recipients, messages, strict=True):
-        item = outbox.put(msg, tag=tag, at=at)
-        result.sent += 1
-        result.message_ids[rcpt] = f"queued #{item.id}"
+    for i in range(0, len(recipients), QUEUE_BATCH):  # a commit per batch, not per message
+        batch = recipients[i : i + QUEUE_BATCH]
+        items = outbox.put_many([dataclasses.replace(template, recipients=m.Recipients(to=[r])) for r in batch],
+                                tag=tag, at=at)
+        for rcpt, item in zip(batch, items, strict=True):
+            result.message_ids[rcpt] = f"queued #{item.id}"
+        result.sent += len(items)
     result.elapsed = time.monotonic() - started
     return result
+
+
+QUEUE_BATCH = 500  # messages per outbox commit when a campaign is queued
 
 
 def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concurrency: int = 4,

@@ -49,6 +49,18 @@ class Outbox(Periodic):
         """Keep `msg` for sending, from `at` (a campaign's hour; naive = local time) or now; on
         return it is in the store, and it expires `max_age` after it became due. Raises
         EncodeError for a message that cannot be built (nothing is kept then)."""
+        [item] = self.store.outbox_put_many([self._entry(msg, transaction_id, tag, at)])
+        self.wake()
+        return item
+
+    def put_many(self, msgs: list[m.Message], *, tag: str | None = None, at: datetime | None = None) -> list[OutboxItem]:
+        """Keep several messages in one commit (one flush to disk for a campaign's hundreds, not
+        one each): all of them, or none when one cannot be built (EncodeError)."""
+        items = self.store.outbox_put_many([self._entry(msg, None, tag, at) for msg in msgs])
+        self.wake()
+        return items
+
+    def _entry(self, msg: m.Message, transaction_id: str | None, tag: str | None, at: datetime | None) -> dict:
         from .client import new_transaction_id  # noqa: PLC0415
 
         if not isinstance(msg, m.Message) or not msg.IS_REQUEST or msg.DIRECTION != "vasp->rs":
@@ -56,12 +68,9 @@ class Outbox(Periodic):
         tid = transaction_id or new_transaction_id()
         http = encode(self.client.core.with_defaults(msg), transaction_id=tid, profile=self.client.config.profile)
         due = max(utcnow(), at.astimezone(timezone.utc) if at is not None else utcnow())  # (naive: local)
-        recipients = getattr(msg, "recipients", None)
-        item = self.store.outbox_put(transaction_id=tid, tag=tag, content_type=http.content_type,
-                                     body=http.to_bytes(), due=due, expires_at=due + self.max_age,
-                                     recipients=[str(a) for a in recipients or []])
-        self.wake()
-        return item
+        return {"transaction_id": tid, "tag": tag, "content_type": http.content_type, "body": http.to_bytes(),
+                "due": due, "expires_at": due + self.max_age,
+                "recipients": [str(a) for a in getattr(msg, "recipients", None) or []]}
 
     def requeue(self, item_id: int) -> bool:
         """Put a failed or expired item back in the queue, due now, for another `max_age`."""

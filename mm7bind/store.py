@@ -312,13 +312,15 @@ class MemoryStore:
 
     # -- outbox -------------------------------------------------------------------------------
 
-    def outbox_put(self, *, transaction_id: str, tag: str | None, content_type: str, body: bytes,
-                   due: datetime, expires_at: datetime, recipients: list[str] | None = None) -> OutboxItem:
+    def outbox_put_many(self, entries: list[dict]) -> list[OutboxItem]:
         with self._lock:
-            item = OutboxItem(max(self._outbox, default=0) + 1, transaction_id, tag, content_type, bytes(body),
-                              utcnow(), due, expires_at, list(recipients or []))
-            self._outbox[item.id] = item
-            return dataclasses.replace(item)
+            items = []
+            for e in entries:
+                item = OutboxItem(max(self._outbox, default=0) + 1, e["transaction_id"], e["tag"], e["content_type"],
+                                  bytes(e["body"]), utcnow(), e["due"], e["expires_at"], list(e["recipients"]))
+                self._outbox[item.id] = item
+                items.append(dataclasses.replace(item))
+            return items
 
     def outbox_claim(self, now: datetime, limit: int = 10) -> list[OutboxItem]:
         with self._lock:
@@ -766,19 +768,30 @@ class SqliteStore:
 
     # -- outbox -------------------------------------------------------------------------------
 
-    def outbox_put(self, *, transaction_id: str, tag: str | None, content_type: str, body: bytes,
-                   due: datetime, expires_at: datetime, recipients: list[str] | None = None) -> OutboxItem:
-        """Keep a request for sending from `due` until `expires_at`; committed (flushed, with
-        durability "power") on return."""
+    def outbox_put_many(self, entries: list[dict]) -> list[OutboxItem]:
+        """Keep requests for sending, each from its `due` until its `expires_at`: one transaction,
+        committed (flushed, with durability "power") on return. Each entry: transaction_id, tag,
+        content_type, body, due, expires_at, recipients."""
         now = utcnow()
+        db = self._conn()
+        items = []
         with self._write:
-            item_id = self._conn().execute(
-                "INSERT INTO outbox (transaction_id, tag, content_type, body, created_at, next_at, expires_at,"
-                " recipients, state) VALUES (?,?,?,?,?,?,?,?,'queued')",
-                (transaction_id, tag, content_type, bytes(body), _utc_text(now), _utc_text(due),
-                 _utc_text(expires_at), json.dumps(list(recipients or [])))).lastrowid
-        return OutboxItem(item_id, transaction_id, tag, content_type, bytes(body), now, due, expires_at,
-                          list(recipients or []))
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for e in entries:
+                    item_id = db.execute(
+                        "INSERT INTO outbox (transaction_id, tag, content_type, body, created_at, next_at, expires_at,"
+                        " recipients, state) VALUES (?,?,?,?,?,?,?,?,'queued')",
+                        (e["transaction_id"], e["tag"], e["content_type"], bytes(e["body"]), _utc_text(now),
+                         _utc_text(e["due"]), _utc_text(e["expires_at"]), json.dumps(list(e["recipients"])))).lastrowid
+                    items.append(OutboxItem(item_id, e["transaction_id"], e["tag"], e["content_type"], bytes(e["body"]),
+                                            now, e["due"], e["expires_at"], list(e["recipients"])))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return items
 
     def outbox_claim(self, now: datetime, limit: int = 10) -> list[OutboxItem]:
         """Take up to `limit` queued items that are due: they become "sending" (nobody else gets them)."""

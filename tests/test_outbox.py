@@ -263,3 +263,27 @@ def test_a_campaign_queued_from_the_command_line_is_sent_by_serve(tmp_path):
     states = [line.split()[3] for line in run("store", "outbox", "--config", str(cfg)).stdout.splitlines()[1:]]
     assert sorted(states) == ["queued", "sent", "sent", "sent"]
     assert run("send", "--to", "1", "--at", "2999-01-01").returncode == 2  # --at needs --queue
+
+
+def test_put_many_is_one_commit_and_all_or_nothing(tmp_path, monkeypatch):
+    from mm7bind import bulk
+
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
+    outbox = Outbox(client)
+    statements = []
+    store._conn().set_trace_callback(statements.append)
+    items = outbox.put_many([mm7.SubmitReq(recipients=[str(i)]) for i in range(20)], tag="b")
+    assert len(items) == 20 and statements.count("COMMIT") == 1
+    assert [i.recipients for i in store.outbox()][:2] == [["0"], ["1"]]
+    with pytest.raises(mm7.EncodeError):  # one bad message: none of its batch is kept
+        outbox.put_many([mm7.SubmitReq(recipients=["x"]), mm7.SubmitReq(recipients=["y"], expiry_date="soon")])
+    assert len(store.outbox()) == 20
+    monkeypatch.setattr(bulk, "QUEUE_BATCH", 7)
+    statements.clear()
+    result = bulk.queue_bulk(outbox, mm7.SubmitReq(subject="c"), [f"+86{i}" for i in range(30)], tag="c")
+    assert result.sent == 30 and statements.count("COMMIT") == 5  # 30 in batches of 7
+    again = bulk.queue_bulk(outbox, mm7.SubmitReq(subject="c"), [f"+86{i}" for i in range(32)], tag="c")
+    assert (again.sent, again.skipped) == (2, 30)
+    client.close()
+    store.close()

@@ -379,8 +379,9 @@ def test_purging_while_messages_arrive_loses_nothing_it_should_keep(tmp_path):
 def test_purge_forgets_finished_outbox_items_and_keeps_queued_ones(store):
     later = datetime.now(timezone.utc) + timedelta(seconds=1)
     now = datetime.now(timezone.utc)
-    items = [store.outbox_put(transaction_id=f"o-{i}", tag=None, content_type="text/xml", body=b"<x/>", due=now,
-                              expires_at=now + timedelta(days=1)) for i in range(4)]
+    items = store.outbox_put_many([
+        {"transaction_id": f"o-{i}", "tag": None, "content_type": "text/xml", "body": b"<x/>", "due": now,
+         "expires_at": now + timedelta(days=1), "recipients": [str(i)]} for i in range(4)])
     for item, state in zip(items, ("sent", "failed", "expired"), strict=False):
         store.outbox_update(item.id, state, attempts=1)
     assert store.purge(later, dry_run=True).outbox == 3 and len(store.outbox()) == 4
