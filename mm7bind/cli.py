@@ -433,6 +433,16 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
     return when if when.tzinfo else when.astimezone()
 
 
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return n
+
+
 def _port(text: str) -> int:
     try:
         port = int(text)
@@ -842,7 +852,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def listing(p: argparse.ArgumentParser) -> None:
         p.add_argument("--since", metavar="AGE|TIME", type=_when_arg, help="e.g. 2h, 7d, 2026-11-01")
-        p.add_argument("--limit", type=int, default=50, help="at most this many, the latest (default 50)")
+        p.add_argument("--limit", type=_count, default=50, help="at most this many, the latest (default 50)")
         p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("store", help="look into the store: received and sent messages, reports; purge old ones")
@@ -871,7 +881,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = ssub.add_parser("outbox", help="what the outbox holds (sent by serve with [outbox] enabled) and how each went")
     with_config(s)
     s.add_argument("--state", choices=["queued", "sending", "sent", "failed", "expired"])
-    s.add_argument("--limit", type=int, default=50, help="at most this many, the latest (default 50)")
+    s.add_argument("--limit", type=_count, default=50, help="at most this many, the latest (default 50)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_store_outbox)
     s = ssub.add_parser("requeue", help="put failed or expired outbox items back in the queue (sent by serve)")

@@ -130,8 +130,16 @@ def _query(select: str, conditions: list[tuple[str, object]], order: str | None 
         sql += f" ORDER BY {order} DESC" if newest_first else f" ORDER BY {order}"
     if limit is not None:
         sql += " LIMIT ?"
-        args.append(int(limit))
+        args.append(_limit(limit))
     return sql, args
+
+
+def _limit(limit: int | None) -> int | None:
+    """A listing's limit: None for all; never negative (SQLite would read -1 as "all", a list
+    slice as "all but the last")."""
+    if limit is not None and int(limit) < 0:
+        raise ValueError(f"a limit cannot be negative ({limit})")
+    return None if limit is None else int(limit)
 
 
 def _check_purge(states: tuple[str, ...]) -> None:
@@ -243,7 +251,7 @@ class MemoryStore:
                      and (message_id is None or r.message_id == message_id)
                      and (since is None or _utc_text(r.received_at) >= _utc_text(since))]
         found.sort(key=lambda r: r.id, reverse=newest_first)
-        return found[:limit] if limit is not None else found
+        return found[:_limit(limit)]
 
     def reports_for(self, message_id: str) -> list[InboxRecord]:
         return [r for r in self.inbox(message_id=message_id) if r.kind in REPORT_KINDS]
@@ -269,7 +277,7 @@ class MemoryStore:
                      and (since is None or _utc_text(r.sent_at) >= _utc_text(since))]
         if newest_first:
             found.reverse()
-        return found[:limit] if limit is not None else found
+        return found[:_limit(limit)]
 
     def sent_by_message_id(self, message_id: str) -> SentRecord | None:
         with self._lock:
@@ -372,7 +380,7 @@ class MemoryStore:
             found = [dataclasses.replace(i) for i in self._outbox.values()
                      if (state is None or i.state == state) and (tag is None or i.tag == tag)]
         found.sort(key=lambda i: i.id, reverse=newest_first)
-        return found[:limit] if limit is not None else found
+        return found[:_limit(limit)]
 
     def close(self) -> None:
         pass
@@ -543,7 +551,7 @@ class SqliteStore:
         found = (self._sent_row(r) for r in self._conn().execute(sql, args))
         if recipient is not None:
             found = (r for r in found if recipient in r.recipients)
-        return list(itertools.islice(found, limit))
+        return list(itertools.islice(found, _limit(limit)))
 
     def sent_by_message_id(self, message_id: str) -> SentRecord | None:
         row = self._conn().execute(

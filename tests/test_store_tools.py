@@ -388,3 +388,12 @@ def test_purge_forgets_finished_outbox_items_and_keeps_queued_ones(store):
     assert store.purge(later, sent=False).outbox == 0
     assert store.purge(later).outbox == 3
     assert [(i.transaction_id, i.state) for i in store.outbox()] == [("o-3", "queued")]
+
+
+def test_a_negative_limit_is_refused_by_every_listing(store):
+    fill(store)
+    for listing in (store.inbox, store.sent, store.outbox):
+        with pytest.raises(ValueError, match="cannot be negative"):
+            listing(limit=-1)
+    assert len(store.inbox(limit=0)) == 0 and len(store.inbox(limit=None)) == 6
+    assert run("store", "inbox", "--limit", "0").returncode == 2  # (argparse: a positive number)
