@@ -703,7 +703,8 @@ def cmd_store_purge(args: argparse.Namespace) -> int:
         store.close()
     verb = "would remove" if args.dry_run else "removed"
     what = f"{done.bodies} bodies (records kept)" if args.bodies_only else f"{done.inbox} received records"
-    print(f"{verb} {what} and {done.sent} sent records from before {_local(before)}")
+    outbox = f", {done.outbox} finished outbox items" if done.outbox else ""
+    print(f"{verb} {what} and {done.sent} sent records{outbox} from before {_local(before)}")
     return EXIT_OK
 
 
@@ -895,7 +896,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bodies-only", action="store_true",
                    help="keep the records (repeats still recognised), drop the message bodies")
     s.add_argument("--include-failed", action="store_true", help="failed messages too (they can no longer be replayed)")
-    s.add_argument("--keep-sent", action="store_true", help="leave the sent records")
+    s.add_argument("--keep-sent", action="store_true", help="leave the sent records and finished outbox items")
     s.add_argument("--dry-run", action="store_true", help="count, change nothing")
     s.add_argument("--vacuum", action="store_true", help="then give the space back to the file system")
     s.set_defaults(func=cmd_store_purge)
