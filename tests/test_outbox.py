@@ -287,3 +287,19 @@ def test_put_many_is_one_commit_and_all_or_nothing(tmp_path, monkeypatch):
     assert (again.sent, again.skipped) == (2, 30)
     client.close()
     store.close()
+
+
+def test_purge_command_names_the_outbox_items_it_removed(tmp_path):
+    from .test_commands import run
+
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store, retry=mm7.RetryPolicy.never())
+    outbox = Outbox(client, max_age=timedelta(seconds=1))
+    outbox.put(mm7.SubmitReq(recipients=["1"]))
+    assert outbox.run_once(utcnow() + timedelta(seconds=2))[0].state == "expired"
+    client.close()
+    store.close()
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    proc = run("store", "purge", "--config", str(cfg), "--older-than", "2999-01-01")
+    assert proc.stdout.startswith("removed 0 received records and 1 sent records, 1 finished outbox items"), proc.stdout
