@@ -454,10 +454,9 @@ def _port(text: str) -> int:
 
 
 def _http_url(text: str) -> str:
-    from urllib.parse import urlsplit  # noqa: PLC0415
+    from .client import is_http_url  # noqa: PLC0415
 
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not is_http_url(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL")
     return text
 

@@ -14,9 +14,9 @@ import logging
 import random
 import time
 import uuid
-from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import __version__
 from . import messages as m
@@ -42,6 +42,15 @@ from .store import SentRecord
 log = logging.getLogger("mm7bind.client")
 
 AUTH_MODES = ("basic", "digest", "auto")
+
+
+def is_http_url(url: object) -> bool:
+    """Whether `url` is an http(s) URL with a host (what an MMSC, a forward target or a
+    simulator address must be; anything else would fail only when first used)."""
+    if not isinstance(url, str):
+        return False
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 STREAM_ABOVE = 1024 * 1024  # bodies larger than this are streamed from their parts, not joined
 
 
@@ -80,8 +89,7 @@ class ClientConfig:
         if not self.urls:
             raise ValueError("at least one MMSC URL is needed")
         for url in self.urls:  # refused here, not after every retry has failed on it
-            parts = urlsplit(url) if isinstance(url, str) else None
-            if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            if not is_http_url(url):
                 raise ValueError(f"{url!r} is not an http(s) URL of an MMSC")
         if self.auth not in AUTH_MODES:
             raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")

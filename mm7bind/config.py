@@ -445,7 +445,7 @@ def _convert(default: Any, value: Any) -> tuple[bool, Any, str]:
 
 def check(cfg: Config) -> list[Problem]:
     """Everything wrong with a configuration, each said plainly."""
-    from .client import AUTH_MODES  # noqa: PLC0415
+    from .client import AUTH_MODES, is_http_url  # noqa: PLC0415
 
     out: list[Problem] = []
 
@@ -459,10 +459,9 @@ def check(cfg: Config) -> list[Problem]:
     if not m.urls:
         err("mmsc.urls", "at least one MMSC URL is needed")
     for url in m.urls:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if not is_http_url(url):
             err("mmsc.urls", f"{url!r} is not an http(s) URL")
-        elif parts.scheme == "http" and m.username and m.auth in ("basic", "auto"):
+        elif urlsplit(url).scheme == "http" and m.username and m.auth in ("basic", "auto"):
             warn("mmsc.urls", f"{url}: Basic credentials over plain http can be read on the way")
     if m.auth not in AUTH_MODES:
         err("mmsc.auth", f"must be {', '.join(AUTH_MODES)}, not {m.auth!r}")
@@ -514,10 +513,8 @@ def check(cfg: Config) -> list[Problem]:
         err("receiver.metrics_path", "must start with / and differ from receiver.path")
     if r.health_path and (not r.health_path.startswith("/") or r.health_path in (r.path, r.metrics_path)):
         err("receiver.health_path", "must start with / and differ from receiver.path and metrics_path")
-    if r.forward_url:
-        parts = urlsplit(r.forward_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            err("receiver.forward_url", f"{r.forward_url!r} is not an http(s) URL")
+    if r.forward_url and not is_http_url(r.forward_url):
+        err("receiver.forward_url", f"{r.forward_url!r} is not an http(s) URL")
     if r.forward_timeout <= 0:
         err("receiver.forward_timeout", "must be more than 0 seconds")
     if r.forward_secret and not r.forward_url:
