@@ -18,8 +18,10 @@ receiver = mm7.Receiver(Inbox(), store=mm7.SqliteStore("mm7-inbox.db"))
 
 app = FastAPI()
 
-# 1. Mount the ASGI app (the receiver runs in a worker thread; the event loop never waits on it).
-app.mount("/mm7", mm7.asgi_app(receiver))
+# 1. The ASGI app at one path (the receiver runs in a worker thread; the event loop never waits on
+#    it). A route, not `app.mount("/mm7", ...)`: a mount answers a POST to /mm7 with a redirect to
+#    /mm7/, which an MMSC does not follow.
+app.add_route("/mm7", mm7.asgi_app(receiver), methods=["POST"])
 
 
 # 2. Or an endpoint: read the body, run the (blocking) receiver in the thread pool.

@@ -100,8 +100,9 @@ def health_app(receiver: Receiver) -> Callable:
 
 
 def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | None = None) -> Callable:
-    """An ASGI (3.0) application around `receiver`, for asyncio stacks: `app.mount("/mm7",
-    mm7.asgi_app(receiver))` in Starlette or FastAPI, or on its own under uvicorn. The receiver
+    """An ASGI (3.0) application around `receiver`, for asyncio stacks: `app.add_route("/mm7",
+    mm7.asgi_app(receiver), methods=["POST"])` in Starlette or FastAPI (a mount would redirect a
+    POST to /mm7 to /mm7/), or on its own under uvicorn. The receiver
     (its store and your handler) runs in a worker thread, so handlers stay plain functions and the
     event loop never waits on a disk flush. Paths, metrics and limits as `wsgi_app`."""
 
@@ -160,7 +161,20 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
                                       client[0] if client else None, scope.get("method", "POST"), uri)
         await _asgi_answer(send, rsp.status, rsp.headers, rsp.body)
 
-    return app
+    return _Asgi(app)
+
+
+class _Asgi:
+    """An ASGI app as an object, not a function: Starlette's `Route` (FastAPI's `add_route`) takes
+    a plain function for a request handler of its own kind and only an object as an ASGI app."""
+
+    __slots__ = ("app",)
+
+    def __init__(self, app: Callable):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        await self.app(scope, receive, send)
 
 
 async def _asgi_answer(send: Callable, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
