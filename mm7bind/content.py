@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import unquote
 from xml.sax.saxutils import quoteattr
 
 from .errors import EncodeError
@@ -422,10 +423,16 @@ class Content:
         return ([self.smil] if self.smil else []) + list(self.parts)
 
     def by_id(self, content_id: str) -> Part | None:
-        cid = content_id.strip().strip("<>")
+        """The part a Content-ID or a `cid:` URL (a SMIL `src`) names: "<x>", "x", "cid:x" and
+        "cid:x%40y" (a URL is percent-encoded, RFC 2392) all find the part with Content-ID <x>."""
+        from .mime import strip_id  # noqa: PLC0415 (mime builds on this module)
+
+        cid = strip_id(content_id) or ""
         if cid.lower().startswith("cid:"):
-            cid = cid[4:].strip()  # "cid: x" is seen in real traffic
-        return next((p for p in self.all_parts() if p.content_id == cid), None)
+            cid = strip_id(unquote(cid[4:])) or ""  # "cid: x" is seen in real traffic
+        parts = self.all_parts()
+        return (next((p for p in parts if p.content_id == cid), None)
+                or next((p for p in parts if (p.content_id or "").lower() == cid.lower()), None))
 
     def by_location(self, location: str) -> Part | None:
         return next((p for p in self.all_parts() if p.content_location == location), None)

@@ -632,6 +632,10 @@ def test_by_id_reads_cid_urls_as_real_traffic_writes_them():
     c = mm7.Content(parts=[part])
     assert c.by_id("cid:content_15") is part and c.by_id("cid: content_15") is part
     assert c.by_id("<content_15>") is part and c.by_id("CID:content_15") is part and c.by_id("cid:other") is None
+    assert c.by_id("< content_15 >") is part and c.by_id("<cid:content_15>") is part
+    assert c.by_id("CONTENT_15") is part  # Content-IDs compared exactly first, then ignoring case
+    named = mm7.Part.text("x", content_id="a b@example.com")
+    assert mm7.Content(parts=[named]).by_id("cid:a%20b%40example.com") is named  # a URL is percent-encoded
 
 
 def test_odd_part_types_are_read_as_what_they_mean_so_content_can_be_forwarded():
