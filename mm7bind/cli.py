@@ -379,7 +379,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _echo(text: str) -> None:
-    print(text, flush=True)
+    print(_printable(text), flush=True)  # (the saving handler's lines carry the peer's addresses)
 
 
 def _handler(cfg, args: argparse.Namespace, command: str):

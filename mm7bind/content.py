@@ -246,6 +246,12 @@ def extension_for(content_type: str) -> str:
     return _EXTENSION_FOR.get(ctype) or mimetypes.guess_extension(ctype) or ".bin"
 
 
+def safe_name(text: str, limit: int = 120) -> str:
+    """`text` as one file or folder name: its last path segment, without characters that are
+    unsafe in a name on some system, not hidden (no leading dot); "" when nothing is left."""
+    return _UNSAFE_IN_NAME.sub("_", text.replace("\\", "/").rsplit("/", 1)[-1]).strip().lstrip(".")[:limit]
+
+
 def file_name(part: Part) -> str:
     """A file name for a part from its own name — filename, Content-Location, or Content-ID
     without its @domain — never a path (a hostile name must not leave the folder), with an
@@ -253,7 +259,7 @@ def file_name(part: Part) -> str:
     name = part.filename or part.content_location
     if not name and part.content_id:
         name = part.content_id.split("@", 1)[0] or part.content_id
-    name = _UNSAFE_IN_NAME.sub("_", (name or "").replace("\\", "/").rsplit("/", 1)[-1]).strip().lstrip(".")[:120]
+    name = safe_name(name or "")
     if not name:
         name = "presentation" if part.kind == "smil" else part.kind
     if not _HAS_EXTENSION.search(name):

@@ -6,20 +6,15 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import re
 import sys
 from pathlib import Path
 
 from . import messages as m
+from .content import safe_name
 from .jsonable import to_jsonable
 from .receiver import Context, Handler
 
 log = logging.getLogger("mm7bind.serve")
-
-
-def _safe(name: str) -> str:
-    name = re.sub(r"[^\w.-]+", "_", name.replace("\\", "/").rsplit("/", 1)[-1]).strip("._")
-    return name[:100] or "part"
 
 
 class SavingHandler(Handler):
@@ -32,7 +27,7 @@ class SavingHandler(Handler):
 
     def _folder(self, msg: m.Message, ctx: Context) -> Path:
         n = ctx.record.id if ctx.record is not None else 0
-        folder = self.out / msg.ELEMENT / f"{n:06d}-{_safe(ctx.transaction_id or 'no-id')}"
+        folder = self.out / msg.ELEMENT / f"{n:06d}-{(safe_name(ctx.transaction_id or '', 100) or 'no-id')}"
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
