@@ -28,6 +28,7 @@ class BulkResult:
     skipped: int = 0  # already sent under the same tag (an earlier, interrupted run)
     repeated: int = 0  # recipients listed more than once (sent once)
     elapsed: float = 0.0
+    interrupted: bool = False  # stopped (Ctrl-C) before every recipient was tried
     message_ids: dict[str, str] = field(default_factory=dict)  # recipient → MessageID
     failures: list[tuple[str, str]] = field(default_factory=list)  # (recipient, why)
 
@@ -108,7 +109,9 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
               progress: Callable[[BulkResult], None] | None = None, tag: str | None = None) -> BulkResult:
     """Send `template` to each recipient. With a `tag` (and a client with a store) every request is
     recorded under it, and recipients the MMSC already accepted a message for under that tag are
-    skipped: an interrupted run started again goes on where it stopped, sending nobody twice."""
+    skipped: an interrupted run started again goes on where it stopped, sending nobody twice.
+    Ctrl-C (KeyboardInterrupt) ends it early: the requests in flight finish, nothing new starts,
+    and the result (`interrupted` set) counts exactly what was sent."""
     recipients, result = _plan(client.core.store, recipients, tag)
     lock = threading.Lock()
     started = time.monotonic()
@@ -131,7 +134,16 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
             if progress:
                 progress(result)
 
-    with ThreadPoolExecutor(max(1, concurrency)) as pool:
-        list(pool.map(one, recipients))
+    pool = ThreadPoolExecutor(max(1, concurrency))
+    try:
+        for future in [pool.submit(one, rcpt) for rcpt in recipients]:
+            future.result()
+    except KeyboardInterrupt:
+        # Ctrl-C: nothing new starts; the requests in flight finish and are counted, so that the
+        # result (and the store) says exactly who was sent to.
+        result.interrupted = True
+        pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     result.elapsed = time.monotonic() - started
     return result

@@ -7,7 +7,10 @@ Exit codes: 0 done; 1 the message (or some of them) was refused, or a file is in
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import logging
+import os
 import signal
 import sys
 import threading
@@ -24,6 +27,7 @@ from .jsonable import to_jsonable
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
 EXIT_INVALID, EXIT_UNREADABLE = 1, 2
+EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141  # as a shell reports SIGINT and SIGPIPE
 
 
 def _read(path: str) -> bytes:
@@ -223,7 +227,10 @@ def cmd_send(args: argparse.Namespace) -> int:
     template = m.SubmitReq(subject=args.subject, delivery_report=args.delivery_report or None,
                            read_reply=args.read_reply or None, content=content, linked_id=args.linked_id,
                            recipients=m.Recipients(to=recipients[:1]))
-    cfg.setup_logging(args.verbose) if args.verbose else None
+    if args.verbose or cfg.logging.file:
+        cfg.setup_logging(args.verbose)
+    else:  # the outcome is printed below; the transaction log goes to stderr only with -v
+        logging.getLogger("mm7bind").addHandler(logging.NullHandler())
     with cfg.make_client(store=store, **overrides) as client:
         if args.queue:
             try:
@@ -243,24 +250,29 @@ def cmd_send(args: argparse.Namespace) -> int:
             try:
                 r = client.submit(template, tag=args.tag)
             except (ConnectError, RequestTimeout) as exc:
-                print(f"not sent: {exc}", file=sys.stderr)
-                return EXIT_UNREACHABLE
+                return _not_sent(args, exc, "not sent", EXIT_UNREACHABLE)
             except MM7Error as exc:
-                status = getattr(exc, "status", None)
-                print(f"refused: {status.code} {status.text}" if status else f"refused: {exc}", file=sys.stderr)
-                return EXIT_REFUSED
+                return _not_sent(args, exc, "refused", EXIT_REFUSED)
             if args.json:
-                print(json.dumps({"message_id": r.message_id, "transaction_id": r.transaction_id,
+                print(json.dumps({"ok": r.ok, "message_id": r.message_id, "transaction_id": r.transaction_id,
                                   "status": r.status.code, "text": r.status.text}, ensure_ascii=False))
             else:
                 print(r.message_id if r.ok else f"refused: {r.status.code} {r.status.text}")
             return EXIT_OK if r.ok else EXIT_REFUSED
-        bar = _Progress(len(recipients), enabled=not args.quiet)
+        bar = _Progress(len(recipients), enabled=not args.quiet and not args.json)
         result = send_bulk(client, template, recipients, concurrency=args.concurrency, progress=bar.update,
                            tag=args.tag)
-        bar.done()
+        bar.done(result)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(result) | {"interrupted": result.interrupted}, ensure_ascii=False))
+        return _bulk_exit(result)
     print(f"sent {result.sent}, failed {result.failed}, {result.total} recipients in {result.elapsed:.1f} s "
           f"({result.rate:.1f}/s)")
+    if result.interrupted:
+        left = result.total - result.sent - result.failed
+        again = (f"`--tag {args.tag}` again sends only to those the MMSC has not accepted" if args.tag
+                 else "give --tag NAME (with a store) to be able to resume where a run stopped")
+        print(f"interrupted: {left} recipients not tried; {again}", file=sys.stderr)
     if result.skipped:
         print(f"skipped {result.skipped} recipients the MMSC already accepted under tag {args.tag!r}")
     if result.repeated:
@@ -269,10 +281,32 @@ def cmd_send(args: argparse.Namespace) -> int:
         print(f"  failed {rcpt}: {why}")
     if len(result.failures) > 10:
         print(f"  ... and {len(result.failures) - 10} more")
+    return _bulk_exit(result)
+
+
+def _bulk_exit(result) -> int:
+    if result.interrupted:
+        return EXIT_INTERRUPTED
     if result.failed == 0:
         return EXIT_OK
     unreachable = all(why.startswith(("ConnectError", "RequestTimeout")) for _, why in result.failures)
     return EXIT_UNREACHABLE if result.sent == 0 and unreachable else EXIT_REFUSED
+
+
+def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int) -> int:
+    """A message the MMSC did not take: one line on stderr, or with --json an object on stdout."""
+    status = getattr(exc, "status", None)  # a Fault's MM7 status, or an HTTP error's status code
+    mm7_status = None if status is None or isinstance(status, int) else status
+    if args.json:
+        print(json.dumps({"ok": False, "error": type(exc).__name__, "message": str(exc),
+                          "transaction_id": getattr(exc, "transaction_id", None),
+                          "status": mm7_status.code if mm7_status else None,
+                          "text": mm7_status.text if mm7_status else None,
+                          "http_status": status if isinstance(status, int) else getattr(exc, "http_status", None)},
+                         ensure_ascii=False))
+    else:
+        print(f"{what}: {mm7_status.code} {mm7_status.text}" if mm7_status else f"{what}: {exc}", file=sys.stderr)
+    return code
 
 
 class _Progress:
@@ -281,6 +315,7 @@ class _Progress:
     def __init__(self, total: int, enabled: bool = True):
         self.total, self.enabled = total, enabled
         self.last = 0.0
+        self.shown = 0
         self.tty = sys.stderr.isatty()
 
     def update(self, r) -> None:
@@ -288,14 +323,17 @@ class _Progress:
         done = r.sent + r.failed
         if not self.enabled or (now - self.last < (0.2 if self.tty else 1.0) and done < self.total):
             return
-        self.last = now
+        self.last, self.shown = now, done
         width = 30
         filled = int(width * done / self.total) if self.total else width
         rate = done / r.elapsed if r.elapsed else 0.0
         line = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} sent {r.sent} failed {r.failed} {rate:.1f}/s"
         print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
 
-    def done(self) -> None:
+    def done(self, r) -> None:
+        if self.enabled and self.shown != r.sent + r.failed:  # the last count, if not shown yet
+            self.last = float("-inf")
+            self.update(r)
         if self.enabled and self.tty:
             print(file=sys.stderr)
 
@@ -957,7 +995,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(f"mm7bind {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `mm7bind store inbox | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (no second error at exit's flush)
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

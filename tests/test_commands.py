@@ -96,7 +96,56 @@ def test_send_to_the_simulator(simulator, tmp_path):
     assert got["message_id"] == mid and got["subject"] == "你好" and got["version"] == "REL-5-MM7-1-2"
     assert [p["content_type"] for p in got["parts"]] == ["application/smil", "text/plain", "image/gif"]
     proc = run("send", "--mmsc", simulator.url, "--to", "a@b.cn", "--json")
-    assert json.loads(proc.stdout)["status"] == 1000
+    assert json.loads(proc.stdout)["status"] == 1000 and json.loads(proc.stdout)["ok"] is True
+
+
+def test_send_reports_every_kind_of_refusal(simulator, tmp_path):
+    # An HTTP error without a Fault (a wrong path, an MMSC overloaded) is one line, not a traceback.
+    proc = run("send", "--mmsc", simulator.url.replace("/mm7", "/wrong"), "--to", "1", "--text", "x")
+    assert proc.returncode == 1 and proc.stderr.startswith("refused: HTTP 404"), proc.stderr
+    proc = run("send", "--mmsc", simulator.url.replace("/mm7", "/wrong"), "--to", "1", "--json")
+    answer = json.loads(proc.stdout)
+    assert answer["ok"] is False and answer["http_status"] == 404 and answer["error"] == "HTTPStatusError"
+    requests.post(simulator.control + "/fail", json={"count": 1, "status": 2002}, timeout=10)
+    proc = run("send", "--mmsc", simulator.url, "--to", "1", "--json")
+    answer = json.loads(proc.stdout)
+    assert proc.returncode == 1 and answer["ok"] is False and answer["status"] == 2002, proc.stdout
+    proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to", "1", "--json")
+    assert proc.returncode == 4 and json.loads(proc.stdout)["error"] == "ConnectError"
+    # Several recipients: one JSON object for the whole run.
+    proc = run("send", "--mmsc", simulator.url, "--to", "1", "--to", "2", "--json")
+    answer = json.loads(proc.stdout)
+    assert proc.returncode == 0 and answer["sent"] == 2 and set(answer["message_ids"]) == {"1", "2"}
+    assert proc.stderr == ""  # (no progress bar around JSON)
+
+
+def test_send_writes_the_transaction_log_the_configuration_names(simulator, tmp_path):
+    (tmp_path / "c.toml").write_text(f'[logging]\nfile = "{tmp_path / "send.log"}"\n', encoding="utf-8")
+    proc = run("send", "--config", str(tmp_path / "c.toml"), "--mmsc", simulator.url, "--to", "1", "--text", "x")
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert "SubmitReq" in (tmp_path / "send.log").read_text(encoding="utf-8")
+
+
+def test_ctrl_c_ends_a_bulk_send_with_a_count_of_what_went(simulator, tmp_path):
+    (tmp_path / "list.csv").write_text("\n".join(f"+86138{i:08d}" for i in range(40)), encoding="utf-8")
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    requests.post(simulator.control + "/fail", json={"count": 40, "delay": 0.25}, timeout=10)
+    proc = subprocess.Popen([sys.executable, "-m", "mm7bind.cli", "send", "--config", str(tmp_path / "c.toml"),
+                             "--mmsc", simulator.url, "--to-file", str(tmp_path / "list.csv"), "--tag", "t",
+                             "--concurrency", "2"], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(messages(simulator)) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted:" in err and "--tag t" in err
+    sent = int(out.split()[1].rstrip(","))
+    assert 3 <= sent < 40 and sent == len(messages(simulator))  # counted exactly: in-flight ones finished
+    proc = run("send", "--config", str(tmp_path / "c.toml"), "--mmsc", simulator.url,
+               "--to-file", str(tmp_path / "list.csv"), "--tag", "t", "--concurrency", "4")
+    assert proc.returncode == 0 and len(messages(simulator)) == 40, proc.stdout + proc.stderr  # resumed, nobody twice
 
 
 def test_serve_receives_reports_and_mo(simulator, tmp_path):
