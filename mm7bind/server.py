@@ -206,6 +206,8 @@ class EmbeddedServer:
                  ssl_context: ssl.SSLContext | None = None, backlog: int = 1024):
         self.ssl_context = ssl_context
         self.thread: threading.Thread | None = None
+        self._looping = threading.Event()  # the serving loop runs (or start() is starting it)
+        self._ended = threading.Event()  # ... and has returned
         if ssl_context is None:
             import waitress.server  # noqa: PLC0415
 
@@ -232,12 +234,18 @@ class EmbeddedServer:
         return f"{scheme}://{host}:{self.port}"
 
     def serve_forever(self) -> None:
-        if self.ssl_context is None:
-            self.server.run()
-        else:
-            self.server.serve_forever(poll_interval=0.2)
+        self._looping.set()
+        try:
+            if self.ssl_context is None:
+                self.server.run()
+            else:
+                self.server.serve_forever(poll_interval=0.2)
+        finally:
+            self._looping.clear()
+            self._ended.set()
 
     def start(self) -> EmbeddedServer:
+        self._looping.set()  # (stop() right after start() must find the loop to end)
         self.thread = threading.Thread(target=self.serve_forever, name="mm7bind-server", daemon=True)
         self.thread.start()
         return self
@@ -246,10 +254,12 @@ class EmbeddedServer:
         """Stop accepting, give requests in hand up to `grace` seconds to finish and their answers
         to go out, then close every connection (an MMSC whose answer was cut off sends again, and
         the store answers the copy)."""
+        # The loop runs in start()'s thread or in whichever thread called serve_forever().
         if self.ssl_context is None:
-            if self.thread is not None and self.thread.is_alive():
+            if self._looping.is_set():
                 # Sockets are closed from inside the server's own loop: closed from here, its
-                # select() would find them gone under it; and the loop ends once none is left.
+                # select() would find them gone under it; and the loop ends once none is left
+                # (closing only the listener would leave it serving kept-alive connections).
                 from waitress import wasyncore  # noqa: PLC0415
 
                 self._in_loop(lambda: wasyncore.dispatcher.close(self.server))
@@ -257,15 +267,15 @@ class EmbeddedServer:
                 while self._busy() and time.monotonic() < deadline:
                     time.sleep(0.01)
                 self._in_loop(lambda: wasyncore.close_all(self._map))
-                self.thread.join(timeout=5)
-                if self.thread.is_alive():  # the loop never ran our closing: close from here after all
+                if not self._ended.wait(timeout=5):  # the loop never ran our closing: close from here
                     wasyncore.close_all(self._map)
                 self.server.task_dispatcher.shutdown()
             else:
                 self.server.close()
                 self.server.task_dispatcher.shutdown()
         else:
-            self.server.shutdown()
+            if self._looping.is_set():
+                self.server.shutdown()  # (waits for serve_forever to return: only if it runs)
             self.server.server_close()
         if self.thread is not None:
             self.thread.join(timeout=5)

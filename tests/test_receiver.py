@@ -527,6 +527,42 @@ def test_stopping_with_connections_still_open_is_clean():
     assert errors == []
 
 
+@pytest.mark.parametrize("tls", [False, True])
+def test_stop_ends_serve_forever_run_in_any_thread(tls, tmp_path):
+    """serve_forever() in a thread of the caller's (as the China Mobile example runs it), a
+    connection kept alive: stop() from another thread ends the loop all the same."""
+    ssl_ctx = None
+    if tls:
+        trustme = pytest.importorskip("trustme")
+        ca = trustme.CA()
+        ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1").configure_cert(ssl_ctx)
+        ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    srv = mm7.serve(mm7.Receiver(), port=0, ssl_context=ssl_ctx)
+    loop = threading.Thread(target=srv.serve_forever, daemon=True)
+    loop.start()
+    session = requests.Session()
+    try:
+        out = mm7.encode(deliver(), transaction_id="t")
+        r = session.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=5,
+                         verify=str(tmp_path / "ca.pem") if tls else True)
+        assert r.status_code == 200
+        srv.stop()
+        loop.join(timeout=10)
+        assert not loop.is_alive()
+    finally:
+        session.close()
+
+
+def test_a_server_never_started_stops_at_once():
+    for ssl_ctx in (None, ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)):  # (the TLS server's shutdown() waited forever)
+        srv = mm7.serve(mm7.Receiver(), port=0, ssl_context=ssl_ctx)
+        stopper = threading.Thread(target=srv.stop, daemon=True)
+        stopper.start()
+        stopper.join(timeout=5)
+        assert not stopper.is_alive()
+
+
 def test_stopping_lets_requests_in_hand_finish():
     started, release = threading.Event(), threading.Event()
 
