@@ -39,7 +39,7 @@ from .mime import (
     write_multipart,
 )
 from .profiles import STANDARD, Profile
-from .xmlsafe import DEFAULT_LIMITS, XmlLimits
+from .xmlsafe import DEFAULT_LIMITS, XmlLimits, charset_codec
 
 XML_TYPES = ("text/xml", "application/xml", "application/soap+xml")
 
@@ -452,8 +452,9 @@ def _part(leaf: InPart, devs: list[Deviation]) -> Part:
     charset = params.get("charset")
     if charset is not None and not _CHARSET.fullmatch(charset):
         m = _CHARSET.search(charset)
-        devs.append(Deviation("mime-charset", leaf.path, f"charset {charset!r} read as {m.group(0) if m else 'none'}"))
-        charset = m.group(0) if m else None
+        fixed = charset_codec(charset)[0] or (m.group(0) if m else None)  # "utf:8" means utf-8, not "utf"
+        devs.append(Deviation("mime-charset", leaf.path, f"charset {charset!r} read as {fixed or 'none'}"))
+        charset = fixed
     return Part(
         leaf.blob,
         ctype,

@@ -48,8 +48,14 @@ _ALIASES = {
     "utf:8": "utf-8",
     "utf_8": "utf-8",
     "unicode-1-1-utf-8": "utf-8",
+    # UCS-2 (MMS's name for 16-bit text, in China Mobile's charset list too) is UTF-16 without
+    # surrogates; both are big-endian when no byte order mark says otherwise (RFC 2781).
+    "iso-10646-ucs-2": "utf-16",
+    "ucs-2": "utf-16",
+    "csunicode": "utf-16",
 }
-_STRICT_NAMES = {"utf-8", "gb2312", "gbk", "gb18030", "us-ascii", "iso-8859-1", "utf-16", "big5"}
+_STRICT_NAMES = {"utf-8", "gb2312", "gbk", "gb18030", "us-ascii", "iso-8859-1", "utf-16", "big5",
+                 "iso-10646-ucs-2", "csunicode"}
 
 
 def charset_codec(name: str | None) -> tuple[str | None, bool]:
@@ -75,9 +81,8 @@ def decode_text(
     """
     devs: list[Deviation] = []
     tried: list[str] = []
-    for label, origin in ((declared, "declared"), (hint, "transport")):
-        if not label:
-            continue
+    labels = [(label, origin) for label, origin in ((declared, "declared"), (hint, "transport")) if label]
+    for label, origin in labels:
         codec, standard = charset_codec(label)
         if codec is None:
             devs.append(Deviation("charset-unknown", where, f"unknown {origin} charset {label!r}"))
@@ -87,6 +92,16 @@ def decode_text(
         if codec in tried:
             continue
         tried.append(codec)
+        if codec == "utf-16" and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            codec = "utf-16-be"  # (Python's utf-16 would take the machine's byte order)
+        if codec == "gb18030":
+            # GB18030 reads almost any bytes, so UTF-8 text labelled GB2312 (a common slip) would
+            # come out as plausible-looking nonsense. Bytes that are valid UTF-8 with multi-byte
+            # characters are, in practice, never GBK text: read them as UTF-8.
+            utf8 = _as_utf8_text(data)
+            if utf8 is not None:
+                devs.append(Deviation("charset-mismatch", where, f"{origin} charset {label!r}, but the bytes are UTF-8"))
+                return utf8, "utf-8", devs
         try:
             text = data.decode(codec)
         except UnicodeDecodeError:
@@ -97,6 +112,10 @@ def decode_text(
                 data.decode("gb2312")
             except UnicodeDecodeError:
                 devs.append(Deviation("charset-superset", where, "GBK/GB18030 characters in GB2312 text"))
+        others = {charset_codec(other)[0] for other, _ in labels} - {None, charset_codec(label)[0]}
+        if others and not data.isascii():
+            devs.append(Deviation("charset-conflict", where, f"declared {declared!r} and transport {hint!r} "
+                                                              f"charsets differ; the bytes read as {codec}"))
         return text, codec, devs
     for codec in ("utf-8", "gb18030"):
         if codec in tried:
@@ -107,8 +126,26 @@ def decode_text(
             continue
         if tried:
             devs.append(Deviation("charset-mismatch", where, f"text read as {codec}"))
+        elif codec != "utf-8":  # nothing named a charset, so UTF-8 was due (XML's and MM7's default)
+            devs.append(Deviation("charset-undeclared", where, f"no charset named and the bytes are not UTF-8; "
+                                                                f"read as {codec}"))
         return text, codec, devs
     raise MalformedXMLError(f"{where}: text is in no known character set (tried {', '.join(tried + ['utf-8', 'gb18030'])})")
+
+
+def _as_utf8_text(data: bytes) -> str | None:
+    """`data` as UTF-8 when it is valid UTF-8 holding a character of three bytes or more (as every
+    Chinese character is); None otherwise (ASCII alone proves nothing)."""
+    if data.isascii():
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text if _WIDE.search(text) else None
+
+
+_WIDE = re.compile("[\u0800-\U0010ffff]")
 
 
 HARDENED = dict(
@@ -200,6 +237,10 @@ def parse_xml(
                 root = etree.fromstring(data, _pool.parser)
             except etree.XMLSyntaxError:
                 root = None  # mislabelled, or malformed: the careful path below says which
+        if (root is not None and charset_hint and charset_hint.strip().lower() != "utf-8"
+                and charset_codec(charset_hint)[0] != "utf-8" and not data.isascii()):
+            devs.append(Deviation("charset-conflict", where, f"declared {declared!r} and transport "
+                                                              f"{charset_hint!r} charsets differ; the bytes read as utf-8"))
     if root is None:
         markup = True
         root, used = _parse_decoded(data, declared, charset_hint, where, devs)
