@@ -452,7 +452,9 @@ def _part(leaf: InPart, devs: list[Deviation]) -> Part:
     charset = params.get("charset")
     if charset is not None and not _CHARSET.fullmatch(charset):
         m = _CHARSET.search(charset)
-        fixed = charset_codec(charset)[0] or (m.group(0) if m else None)  # "utf:8" means utf-8, not "utf"
+        cleaned = charset.strip(' \t"')
+        fixed = (cleaned if _CHARSET.fullmatch(cleaned)  # the name kept (forwarded as it came)
+                 else charset_codec(charset)[0] or (m.group(0) if m else None))  # "utf:8" is utf-8, not "utf"
         devs.append(Deviation("mime-charset", leaf.path, f"charset {charset!r} read as {fixed or 'none'}"))
         charset = fixed
     return Part(
