@@ -429,6 +429,10 @@ class InPart:
 _NOT_BASE64 = bytes(b for b in range(256) if chr(b) not in
                     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
+_BASE64_OR_SPACE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n\t "
+_BASE64_URLSAFE_OR_SPACE = _BASE64_OR_SPACE + b"-_"
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
 _HEADER_LINE = re.compile(rb"^([!-9;-~]+)[ \t]*:(.*)$", re.S)
 
 
@@ -663,7 +667,7 @@ class _Reader:
             self.note("mime-multipart-cte", part.path, f"a multipart sent as {cte} (decoded first)")
         elif cte not in ("", "7bit", "8bit", "binary", "base64", "quoted-printable"):
             self.note("mime-cte-unknown", part.path, f"unknown Content-Transfer-Encoding {cte!r}, read as binary")
-        return _Sink(part, cte, BlobWriter(self.limits.spool_threshold, self.limits.max_part_bytes))
+        return _Sink(part, cte, BlobWriter(self.limits.spool_threshold, self.limits.max_part_bytes), self.note)
 
     def nested(self, part: InPart, depth: int) -> None:
         boundary = part.params.get("boundary")
@@ -680,10 +684,14 @@ class _Reader:
 class _Sink:
     """Receives a part's raw body and writes it decoded (base64 / quoted-printable) to a blob."""
 
-    def __init__(self, part: InPart, cte: str, writer: BlobWriter):
-        self.part, self.cte, self.writer = part, cte, writer
+    def __init__(self, part: InPart, cte: str, writer: BlobWriter,
+                 note: Callable[[str, str, str], None] = lambda *_: None):
+        self.part, self.cte, self.writer, self.note = part, cte, writer, note
         self.rest = b""
         self.done = False
+        self.padded = False  # base64: a padded group was decoded, so more text means a new run
+        self.junk = False  # base64: characters outside the alphabet were ignored
+        self.decoded = 0  # base64: bytes decoded so far
 
     def window(self, data: bytes, lo: int, hi: int) -> None:
         """The whole body at once, from bytes in memory: raw bodies become views, not copies."""
@@ -699,10 +707,15 @@ class _Sink:
         if not len(data):
             return
         if self.cte == "base64":
-            text = self.rest + bytes(data).translate(None, _NOT_BASE64)
-            cut = len(text) - len(text) % 4
-            self.rest = text[cut:]
-            self._b64(text[:cut])
+            raw = bytes(data)
+            if raw.translate(None, _BASE64_OR_SPACE):  # anything but the alphabet and line breaks
+                if raw.translate(None, _BASE64_URLSAFE_OR_SPACE):
+                    self.junk = True
+                    self.note("base64-invalid", self.part.path, "characters outside base64 ignored")
+                else:
+                    self.note("base64-urlsafe", self.part.path, "base64 in the URL-safe alphabet (- and _)")
+                raw = raw.translate(_FROM_URLSAFE)
+            self._b64_runs(self.rest + raw.translate(None, _NOT_BASE64))
         elif self.cte == "quoted-printable":
             text = self.rest + bytes(data)
             cut = text.rfind(b"\n") + 1
@@ -711,11 +724,37 @@ class _Sink:
         else:
             self.writer.write(data)
 
+    def _b64_runs(self, text: bytes, final: bool = False) -> None:
+        """Decode whole groups of four. Padding ends a run: text after it is another run (some
+        senders join separately encoded chunks), decoded on its own rather than dropped."""
+        while text:
+            pad = text.find(b"=")
+            if pad < 0:
+                cut = len(text) - len(text) % 4
+                break
+            end = pad - pad % 4 + 4  # the end of the group holding the padding
+            if end > len(text) and not final:
+                cut = pad - pad % 4  # the rest of that group has not arrived yet
+                break
+            run, text = text[:end], text[end:].lstrip(b"=")
+            if self.padded:
+                self.note("base64-padding-inside", self.part.path, "padding inside base64 text (joined runs)")
+            self._b64(run.rstrip(b"=") + b"=" * (-len(run.rstrip(b"=")) % 4))
+            self.padded = True
+        else:
+            cut = 0
+        if cut and self.padded:
+            self.note("base64-padding-inside", self.part.path, "padding inside base64 text (joined runs)")
+        self._b64(text[:cut])
+        self.rest = text[cut:]
+
     def _b64(self, text: bytes) -> None:
         if not text:
             return
         try:
-            self.writer.write(binascii.a2b_base64(text))
+            decoded = binascii.a2b_base64(text)
+            self.decoded += len(decoded)
+            self.writer.write(decoded)
         except binascii.Error as exc:
             self.writer.discard()
             raise MimeError(f"{self.part.path}: undecodable base64 ({exc})") from None
@@ -723,9 +762,20 @@ class _Sink:
     def finish(self) -> None:
         if self.done:
             return
-        if self.cte == "base64" and self.rest:
-            rest = self.rest.rstrip(b"=")
-            self._b64(rest + b"=" * (-len(rest) % 4))
+        if self.cte == "base64":
+            if self.rest:
+                self._b64_runs(self.rest, final=True)
+            rest = self.rest
+            if self.junk and (len(rest) % 4 == 1 or not (self.decoded or rest)):
+                # Junk, and what is left is no whole base64 either: not base64 at all.
+                self.writer.discard()
+                raise MimeError(f"{self.part.path}: undecodable base64 (characters outside the alphabet, "
+                                f"and the rest is no whole base64 text)")
+            if len(rest) % 4 == 1:  # one character cannot encode a byte: the text was cut short
+                self.note("base64-truncated", self.part.path, "base64 text ends in the middle of a group")
+            elif rest:
+                self.note("base64-unpadded", self.part.path, "base64 text without its final padding")
+                self._b64(rest + b"=" * (-len(rest) % 4))
         elif self.cte == "quoted-printable" and self.rest:
             self.writer.write(binascii.a2b_qp(self.rest))
         self.part.blob = self.writer.blob()

@@ -1,0 +1,68 @@
+"""Base64 parts as senders get them wrong: joined runs, the URL-safe alphabet, junk, cut short."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+
+import pytest
+
+from mm7bind.mime import DEFAULT_MIME_LIMITS, MimeError, read_multipart
+
+DATA = os.urandom(1024)
+
+
+def body(encoded: bytes) -> bytes:
+    return (b"--b\r\nContent-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\n\r\n" + encoded
+            + b"\r\n--b--\r\n")
+
+
+def read(encoded: bytes, stream: bool) -> tuple[bytes, set[str]]:
+    source = io.BufferedReader(io.BytesIO(body(encoded)), buffer_size=7) if stream else body(encoded)
+    [part], devs = read_multipart(source, "b", DEFAULT_MIME_LIMITS)
+    return part.blob.read(), {d.code for d in devs}
+
+
+def wrapped(text: bytes, width: int = 76) -> bytes:
+    return b"\r\n".join(text[i:i + width] for i in range(0, len(text), width))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_wrapped_base64_reads_clean(stream):
+    assert read(wrapped(base64.b64encode(DATA)), stream) == (DATA, set())
+    assert read(base64.b64encode(DATA), stream) == (DATA, set())
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("split", [10, 11, 12, 500])
+def test_separately_encoded_runs_are_all_read(split, stream):
+    # Each chunk padded on its own, then joined: the text after the first padding is not dropped.
+    encoded = base64.b64encode(DATA[:split]) + b"\r\n" + base64.b64encode(DATA[split:])
+    data, devs = read(encoded, stream)
+    assert data == DATA
+    assert devs == ({"base64-padding-inside"} if split % 3 else set())  # (no padding when split is whole groups)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_url_safe_alphabet_is_read_and_reported(stream):
+    assert read(wrapped(base64.urlsafe_b64encode(DATA)), stream) == (DATA, {"base64-urlsafe"})
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_junk_is_ignored_as_mime_says_and_reported(stream):
+    encoded = base64.b64encode(DATA)
+    data, devs = read(encoded[:100] + b"!!" + encoded[100:], stream)
+    assert data == DATA and devs == {"base64-invalid"}
+    for junk in (b"!!!!@@@@", b"!!!not base64***"):  # nothing but junk, or junk leaving no whole groups
+        with pytest.raises(MimeError, match="undecodable base64"):
+            read(junk, stream)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_text_cut_short_or_unpadded_is_reported(stream):
+    encoded = base64.b64encode(DATA[:1021])  # ends "xx=" in a group of four
+    data, devs = read(encoded.rstrip(b"="), stream)
+    assert data == DATA[:1021] and devs == {"base64-unpadded"}
+    data, devs = read(encoded[:-3], stream)  # one character of a group left: cannot be a byte
+    assert data == DATA[:1020 - 1020 % 3] and devs == {"base64-truncated"}
