@@ -429,6 +429,7 @@ class InPart:
 _NOT_BASE64 = bytes(b for b in range(256) if chr(b) not in
                     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
+_TAIL = 512  # bytes of a streamed part held back until the next read (see _Reader.unterminated)
 _BASE64_OR_SPACE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n\t "
 _BASE64_URLSAFE_OR_SPACE = _BASE64_OR_SPACE + b"-_"
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
@@ -543,9 +544,11 @@ class _Reader:
             if window:
                 found = find_delim(pos)
                 if found is None:
-                    raise MimeError(f"{part_path}: multipart not terminated (no closing --{boundary}--)")
-                sink.window(buf, pos, body_end(found[0], pos))
-                _, pos, closing = found
+                    sink.window(buf, pos, self.unterminated(buf, pos, hi, part_path, boundary))
+                    pos, closing = hi, True
+                else:
+                    sink.window(buf, pos, body_end(found[0], pos))
+                    _, pos, closing = found
             else:
                 # Stream: the body goes to the sink as it comes, up to the next delimiter.
                 while True:
@@ -554,13 +557,15 @@ class _Reader:
                         sink.write(memoryview(buf)[pos : body_end(found[0], pos)])
                         _, pos, closing = found
                         break
-                    keep = len(delim) + 4
+                    keep = len(delim) + _TAIL  # (a delimiter split between reads; a bad closing line)
                     if hi - pos > keep:
                         cut = hi - keep
                         sink.write(memoryview(buf)[pos:cut])
                         pos = cut
                     if not fill():
-                        raise MimeError(f"{part_path}: multipart not terminated (no closing --{boundary}--)")
+                        sink.write(memoryview(buf)[pos : self.unterminated(buf, pos, hi, part_path, boundary)])
+                        pos, closing = hi, True
+                        break
                     if pos > CHUNK * 4:
                         del buf[:pos]
                         pos, hi = 0, len(buf)
@@ -572,6 +577,26 @@ class _Reader:
                 del buf[:pos]
                 pos, hi = 0, len(buf)
         return parts
+
+    def unterminated(self, buf, pos: int, hi: int, path: str, boundary: str) -> int:
+        """Where the last part ends when the body ends without its closing delimiter. HTTP has
+        delivered the whole body (its length or chunking says so), so this is the sender's slip,
+        not a cut: the part is kept. A last line shaped like a closing delimiter with another
+        boundary (the spec examples' "--_NextPart...--") is taken for the closing; otherwise the
+        part runs to the end, less the line break a delimiter would have followed."""
+        tail = bytes(buf[max(pos, hi - _TAIL) : hi])
+        text = tail.rstrip(b"\r\n\t ")
+        start = text.rfind(b"\n") + 1
+        line = text[start:]
+        base = hi - len(tail)
+        if start and len(line) > 4 and line.startswith(b"--") and line.endswith(b"--"):
+            self.note("mime-bad-closing", path, f"closing line {line.decode('latin-1')!r} is not --{boundary}--")
+            end = base + start - 1  # before the line break that belongs to that line
+            return end - 1 if end > pos and buf[end - 1] == 0x0D else max(end, pos)
+        self.note("mime-unterminated", path, f"no closing --{boundary}--: the last part runs to the end of the body")
+        if tail.endswith(b"\r\n"):
+            return hi - 2
+        return hi - 1 if tail.endswith(b"\n") else hi
 
     def canonical(self, buf: bytes, lo: int, hi: int, delim: bytes, depth: int, path: str) -> list[InPart] | None:
         """The parts of a multipart in memory written as we write them (CRLF delimiters with no

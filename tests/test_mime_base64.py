@@ -66,3 +66,22 @@ def test_text_cut_short_or_unpadded_is_reported(stream):
     assert data == DATA[:1021] and devs == {"base64-unpadded"}
     data, devs = read(encoded[:-3], stream)  # one character of a group left: cannot be a byte
     assert data == DATA[:1020 - 1020 % 3] and devs == {"base64-truncated"}
+
+
+# The same file holds the other ways a body ends badly.
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_mistyped_or_missing_closing_delimiter_keeps_every_part(stream):
+    def parts_of(raw: bytes):
+        source = io.BufferedReader(io.BytesIO(raw), buffer_size=7) if stream else raw
+        parts, devs = read_multipart(source, "b1", DEFAULT_MIME_LIMITS)
+        return [p.blob.read() for p in parts], {d.code for d in devs}
+
+    two = b"--b1\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b1\r\nContent-Type: image/gif\r\n\r\n" + DATA
+    # The spec examples' closing line with an extra underscore: taken for the closing.
+    assert parts_of(two + b"\r\n--_b1--\r\n") == ([b"hello", DATA], {"mime-bad-closing"})
+    # No closing line at all: the last part runs to the end, less the line break.
+    assert parts_of(two + b"\r\n") == ([b"hello", DATA], {"mime-unterminated"})
+    assert parts_of(two) == ([b"hello", DATA], {"mime-unterminated"})
+    # A part whose content merely looks like a closing line is content.
+    assert parts_of(b"--b1\r\nContent-Type: text/plain\r\n\r\n--x--") == ([b"--x--"], {"mime-unterminated"})
