@@ -10,6 +10,7 @@ Every repair and every remaining schema violation is listed on the result; stric
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from functools import cache
@@ -45,6 +46,10 @@ WRONG_SOAP_NS = {
     "http://schemas.xmlsoap.org/soap/soap-envelope": "the TS 23.140 Rel-5 examples' misspelt SOAP namespace",
     "http://www.w3.org/2003/05/soap-envelope": "SOAP 1.2 namespace",
 }
+# Fault detail element names seen instead of the schema's (interop quirk: vendor-prefixed names).
+DETAIL_ALIASES = {"MM7RSErrorRsp": "RSErrorRsp", "MM7VASPErrorRsp": "VASPErrorRsp"}
+# A Fault whose only status is a code at the start of faultstring ("3001", "3001 Server busy").
+_STATUS_IN_STRING = re.compile(r"([1-4]\d{3})(?!\d)\W*(.*)", re.DOTALL)
 ENVELOPE_PREFIXES = ("env", "soap-env", "SOAP-ENV", "soap", "soapenv", "S")
 
 
@@ -80,10 +85,12 @@ class Fault:
     actor: str | None = None
     detail: m.RSErrorRsp | m.VASPErrorRsp | None = None
     detail_text: str | None = None  # free text a peer put in <detail> (read only: not schema-valid)
+    # A status a peer gave only as a code in faultstring (read only: never written as a detail).
+    string_status: m.Status | None = None
 
     @property
     def status(self) -> m.Status | None:
-        return self.detail.status if self.detail is not None else None
+        return self.detail.status if self.detail is not None else self.string_status
 
 
 @dataclass
@@ -602,12 +609,25 @@ class _Reader:
                 if not isinstance(child.tag, str):
                     continue
                 cq = _qname(child)
-                if cq.localname in ("RSErrorRsp", "VASPErrorRsp") and (cq.namespace is None or is_mm7_namespace(cq.namespace)):
+                if cq.namespace is not None and not is_mm7_namespace(cq.namespace):
+                    continue
+                if cq.localname in DETAIL_ALIASES:
+                    alias = DETAIL_ALIASES[cq.localname]
+                    self.dev.add("element-name", f"/Envelope/Body/Fault/detail/{cq.localname}", f"read as {alias}")
+                    child.tag = etree.QName(cq.namespace, alias).text if cq.namespace else alias
+                    cq = _qname(child)
+                if cq.localname in ("RSErrorRsp", "VASPErrorRsp"):
                     mm7_el = child
                     version = self.content_version(child, header_version)
                     break
             if mm7_el is None:
                 fault.detail_text = "".join(detail_el.itertext()).strip() or None
+        if mm7_el is None and (found := _STATUS_IN_STRING.fullmatch(fault.string)):
+            # Without it a client would go by the HTTP 500 alone and retry a permanent refusal.
+            code, text = found.groups()
+            fault.string_status = m.Status(int(code), text.strip() or None)
+            self.dev.add("fault-status-in-string", "/Envelope/Body/Fault/faultstring",
+                         f"no error response in detail; status {code} read from faultstring")
         return fault, mm7_el, version
 
     @staticmethod

@@ -186,6 +186,31 @@ def test_fault_with_free_text_detail():
     assert env.version.name == "REL-6-MM7-1-4"  # from the header
 
 
+@pytest.mark.parametrize("name, cls", [("MM7VASPErrorRsp", mm7.VASPErrorRsp), ("MM7RSErrorRsp", mm7.RSErrorRsp)])
+def test_fault_detail_under_a_vendor_element_name(name, cls):
+    fault = f"""<e:Fault><faultcode>e:Client</faultcode><faultstring>refused</faultstring><detail>
+      <{name} xmlns="{{ns}}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status>
+      <StatusCode>4004</StatusCode><StatusText>Validation error</StatusText></Status></{name}></detail></e:Fault>"""
+    env = tolerant(envelope(fault), {"element-name"})
+    assert isinstance(env.body.detail, cls) and env.body.status.code == 4004
+    assert env.body.status.text == "Validation error" and env.body.detail_text is None
+
+
+@pytest.mark.parametrize("string, text", [("3001", "Not Possible"), ("3001 - Server busy", "Server busy")])
+def test_fault_status_only_in_faultstring(string, text):
+    fault = f"<e:Fault><faultcode>e:Server</faultcode><faultstring>{string}</faultstring></e:Fault>"
+    env = tolerant(envelope(fault), {"fault-status-in-string"})
+    assert env.body.detail is None and env.body.string == string
+    assert env.body.status == mm7.Status(3001, text)
+
+
+def test_fault_string_without_a_leading_status_is_not_read_as_one():
+    for string in ("Server busy, retry 3001", "500 Internal Server Error", "30011"):
+        fault = f"<e:Fault><faultcode>e:Server</faultcode><faultstring>{string}</faultstring></e:Fault>"
+        env = mm7.decode_envelope(envelope(fault))
+        assert env.body.status is None and env.deviations == []
+
+
 def test_sinch_spelling_of_unrecognised():
     body = """<DeliveryReportReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
       <MessageID>m</MessageID><Recipient><Number>1</Number></Recipient><Sender><ShortCode>2</ShortCode></Sender>
