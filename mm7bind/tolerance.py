@@ -95,6 +95,8 @@ class Normalizer:
         self.attributes(el, index, path)
         kids = [c for c in el if isinstance(c.tag, str)]
         if "text()" in index:  # simple content (an address, ServiceCode)
+            if kids and self.unwrap_nested(el, path):
+                kids = []
             self.text_value(el, index["text()"], path)
         else:
             text = (el.text or "").strip()
@@ -225,6 +227,27 @@ class Normalizer:
                     self.dev.add("enum-spelling", path, f"{text!r} read as {alias!r}")
                     return alias
         return text
+
+    def unwrap_nested(self, el: etree._Element, path: str) -> bool:
+        """A value wrapped in a further element (`<Number><Number>1</Number></Number>`, Mbuni's
+        "buggy senders"): the innermost text is the value. Anything but a single chain of elements
+        holding one text stays for `keep_extra`."""
+        chain, inner = [], el
+        while kids := [c for c in inner if isinstance(c.tag, str)]:
+            if len(kids) != 1 or (inner.text or "").strip() or (kids[0].tail or "").strip():
+                return False
+            inner = kids[0]
+            chain.append(inner)
+        if inner is el or not (inner.text or "").strip():
+            return False
+        message = f"value inside {'/'.join(etree.QName(n).localname for n in chain)} read as the element's own"
+        if dropped := {k: v for n in chain for k, v in n.attrib.items()}:
+            message += f"; attributes of the inner element(s) ignored: {dropped}"
+        for child in list(el):
+            el.remove(child)
+        el.text = inner.text
+        self.dev.add("nested-element", path, message)
+        return True
 
     def wrap_plain_address(self, el: etree._Element, path: str) -> None:
         text = el.text.strip()

@@ -211,6 +211,27 @@ def test_fault_string_without_a_leading_status_is_not_read_as_one():
         assert env.body.status is None and env.deviations == []
 
 
+def test_nested_address_reads_the_inner_value():
+    body = """<DeliverReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+      <Sender><Number><Number>+8613800000000</Number></Number></Sender>
+      <Recipients><To><RFC2822Address><a><RFC2822Address x="1">a@b.cn</RFC2822Address></a></RFC2822Address>
+      </To></Recipients></DeliverReq>"""
+    env = tolerant(envelope(body), {"nested-element"})
+    assert env.body.sender == mm7.Number("+8613800000000")
+    assert env.body.recipients.to == [mm7.RFC2822Address("a@b.cn")]
+    inner = [d.message for d in env.deviations if d.path.endswith("To/RFC2822Address")]
+    assert inner == ["value inside a/RFC2822Address read as the element's own; "
+                     "attributes of the inner element(s) ignored: {'x': '1'}"]
+    assert env.body.extras == []
+
+
+def test_address_holding_several_elements_is_kept_as_extras():
+    body = """<DeliverReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+      <Sender><Number><Number>1</Number><Number>2</Number></Number></Sender></DeliverReq>"""
+    env = tolerant(envelope(body), {"unknown-element"})
+    assert "nested-element" not in codes(env) and [e.text for e in env.body.extras] == ["1", "2"]
+
+
 def test_sinch_spelling_of_unrecognised():
     body = """<DeliveryReportReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
       <MessageID>m</MessageID><Recipient><Number>1</Number></Recipient><Sender><ShortCode>2</ShortCode></Sender>
