@@ -36,7 +36,7 @@ from .errors import (
     UnsupportedOperationError,
     ValidationError,
 )
-from .tolerance import Collector, Normalizer, is_mm7_namespace, version_of_namespace
+from .tolerance import Collector, Normalizer, decode_encoded_words, is_mm7_namespace, version_of_namespace
 from .validation import validate_element, validating_parser
 from .versions import MM7_NS_BASE, SOAP_NS, Version
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, hardened_parser, invalid_xml_char, parse_xml
@@ -641,6 +641,7 @@ class _Reader:
         code_el.text = f"{prefix}:{local}"
 
     def bind(self, el: etree._Element, ncls: type, gen_cls: type, version: Version) -> m.Message:
+        decode_encoded_words(el, self.dev)
         if self.engine == "direct":
             try:
                 return binding.from_element(el, ncls, gen_cls)

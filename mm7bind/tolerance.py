@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from enum import Enum
+from functools import cache
 
 from lxml import etree
 
 from . import binding, versions
 from . import messages as m
 from .errors import Deviation
+from .mime import decode_words
 from .validation import readable_path
 from .versions import MM7_NS_BASE, Version
 from xsdata.models.datatype import XmlDateTime, XmlDuration
@@ -294,6 +296,29 @@ def _fix_date(text: str) -> str:
         sign, rest = tz[0], tz[1:].replace(":", "")
         tz = f"{sign}{rest[:-2].zfill(2)}:{rest[-2:]}"
     return f"{y}-{int(mo):02d}-{int(d):02d}T{int(h):02d}:{int(mi):02d}:{int(s or 0):02d}{frac or ''}{tz}"
+
+
+# Values peers send as RFC 2047 encoded words (mail habits; the CMCC world's GB2312 subjects).
+ENCODED_WORD_ELEMENTS = ("Subject", "RFC2822Address")
+
+
+@cache
+def _encoded_word_tags(ns: str | None) -> tuple[str, ...]:
+    return tuple(f"{{{ns}}}{n}" if ns else n for n in ENCODED_WORD_ELEMENTS)
+
+
+def decode_encoded_words(el: etree._Element, collector: Collector) -> None:
+    """Decode RFC 2047 encoded words in the text of `el`'s Subject and RFC2822Address elements.
+
+    Such values are schema-valid strings, so this runs on every message, not only on those
+    the normaliser repairs; the raw text stays in the deviation.
+    """
+    tag = el.tag
+    for node in el.iter(*_encoded_word_tags(tag[1:tag.find("}")] if tag[:1] == "{" else None)):
+        raw = node.text
+        if raw and "=?" in raw and (decoded := decode_words(raw)) != raw:
+            node.text = decoded
+            collector.add("encoded-word", readable_path(node), f"RFC 2047 encoded words {raw!r} decoded")
 
 
 def version_of_namespace(ns: str | None) -> tuple[Version | None, list[Deviation]]:

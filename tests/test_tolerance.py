@@ -232,6 +232,23 @@ def test_address_holding_several_elements_is_kept_as_extras():
     assert "nested-element" not in codes(env) and [e.text for e in env.body.extras] == ["1", "2"]
 
 
+def test_rfc2047_encoded_words_in_subject_and_addresses():
+    body = """<DeliverReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+      <Sender><RFC2822Address>=?UTF-8?B?5byg5LiJ?= &lt;a@b.com&gt;</RFC2822Address></Sender>
+      <Subject>=?GB2312?B?1tDOxA==?=</Subject></DeliverReq>"""
+    env = tolerant(envelope(body), {"encoded-word"})
+    assert env.body.subject == "中文" and env.body.sender == mm7.RFC2822Address("张三 <a@b.com>")
+    raw = {d.path: d.message for d in env.deviations}
+    assert "'=?GB2312?B?1tDOxA==?='" in raw["/Envelope/Body/DeliverReq/Subject"]  # the text as sent is kept
+
+
+def test_text_that_only_looks_like_an_encoded_word_is_left_alone():
+    body = """<DeliverReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+      <Sender><Number>1</Number></Sender><Subject>a=?b</Subject></DeliverReq>"""
+    env = mm7.decode_envelope(envelope(body))
+    assert env.body.subject == "a=?b" and env.deviations == []
+
+
 def test_sinch_spelling_of_unrecognised():
     body = """<DeliveryReportReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
       <MessageID>m</MessageID><Recipient><Number>1</Number></Recipient><Sender><ShortCode>2</ShortCode></Sender>
