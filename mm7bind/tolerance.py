@@ -34,7 +34,10 @@ RENAMES: dict[str | None, dict[str, str]] = {
     },
     "DeliveryReportReq": {"TimeStamp": "Date"},  # China Mobile / Unicom gateways
 }
-ENUM_ALIASES = {"Unrecognized": "Unrecognised"}  # Sinch/Skycore spelling
+ENUM_ALIASES = {
+    "Unrecognized": "Unrecognised",  # Sinch/Skycore spelling
+    "Advertisment": "Advertisement",  # InstantCom's MessageClass
+}
 
 _DATE = re.compile(
     r"^(\d{4})-(\d{1,2})-(\d{1,2})[T ](\d{1,2}):(\d{1,2})(?::(\d{1,2})(\.\d+)?)?(Z|[+-]\d{1,2}:?\d{2})?$"
@@ -94,6 +97,8 @@ class Normalizer:
         index = binding.children(cls)
         if "#any" in index:
             return  # free content (Status/Details): anything goes
+        if len(el):
+            self.promote_attribute_children(el, index, path)
         self.attributes(el, index, path)
         kids = [c for c in el if isinstance(c.tag, str)]
         if "text()" in index:  # simple content (an address, ServiceCode)
@@ -165,6 +170,22 @@ class Normalizer:
         child.tag = f"{{{self.ns}}}{name}"
         return name
 
+    def promote_attribute_children(self, el: etree._Element, index: dict, path: str) -> None:
+        """Attributes written as child elements (InstantCom's `<ReplyCharging><ReplyChargingSize>`)
+        become the attributes they stand for; the value is checked like any attribute's."""
+        for child in list(el):
+            if not isinstance(child.tag, str) or len(child):
+                continue
+            qn = etree.QName(child)
+            if qn.namespace is not None and not is_mm7_namespace(qn.namespace):
+                continue
+            name = qn.localname[:1].lower() + qn.localname[1:]
+            if qn.localname in index or "@" + name not in index or el.get(name) is not None:
+                continue
+            el.set(name, (child.text or "").strip())
+            el.remove(child)
+            self.dev.add("element-as-attribute", f"{path}/{qn.localname}", f"read as attribute {name}")
+
     def keep_extra(self, child: etree._Element, path: str, code: str, message: str) -> None:
         qn = etree.QName(child)
         text = "".join(child.itertext()).strip() or None
@@ -225,7 +246,7 @@ class Normalizer:
                 if text in values:
                     return text
                 alias = ENUM_ALIASES.get(text) or next((v for v in values if v.lower() == text.lower()), None)
-                if alias:
+                if alias in values:
                     self.dev.add("enum-spelling", path, f"{text!r} read as {alias!r}")
                     return alias
         return text

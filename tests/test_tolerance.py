@@ -249,6 +249,24 @@ def test_text_that_only_looks_like_an_encoded_word_is_left_alone():
     assert env.body.subject == "a=?b" and env.deviations == []
 
 
+def test_instantcom_reply_charging_children_and_message_class_spelling():
+    body = """<SubmitReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><SenderIdentification/>
+      <Recipients><To><Number>1</Number></To></Recipients><MessageClass>Advertisment</MessageClass>
+      <ReplyCharging><ReplyChargingSize>100</ReplyChargingSize><ReplyDeadline>P2D</ReplyDeadline></ReplyCharging>
+      </SubmitReq>"""
+    env = tolerant(envelope(body), {"element-as-attribute", "enum-spelling"})
+    assert env.body.reply_charging == mm7.ReplyCharging(size=100, deadline=timedelta(days=2))
+    assert env.body.message_class is mm7.MessageClass.ADVERTISEMENT and env.body.extras == []
+
+
+def test_reply_charging_child_next_to_its_attribute_is_kept_as_extra():
+    body = """<SubmitReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><SenderIdentification/>
+      <Recipients><To><Number>1</Number></To></Recipients>
+      <ReplyCharging replyChargingSize="5"><ReplyChargingSize>100</ReplyChargingSize></ReplyCharging></SubmitReq>"""
+    env = tolerant(envelope(body), {"unknown-element"})
+    assert env.body.reply_charging.size == 5 and [e.text for e in env.body.extras] == ["100"]
+
+
 def test_sinch_spelling_of_unrecognised():
     body = """<DeliveryReportReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
       <MessageID>m</MessageID><Recipient><Number>1</Number></Recipient><Sender><ShortCode>2</ShortCode></Sender>
