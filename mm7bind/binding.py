@@ -981,6 +981,9 @@ def _neutral_scalar(raw: Any, target: type | None) -> Any:
 
 def scalar_in(raw: Any) -> Any:
     if isinstance(raw, XmlDateTime):
+        if raw.hour == 24 and not (raw.minute or raw.second or raw.fractional_second):
+            # xs:dateTime's end of the day, which datetime cannot hold: the next day's midnight.
+            return raw.replace(hour=0).to_datetime() + timedelta(days=1)
         return raw.to_datetime()
     if isinstance(raw, XmlDuration):
         if raw.years or raw.months:

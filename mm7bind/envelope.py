@@ -10,6 +10,7 @@ Every repair and every remaining schema violation is listed on the result; stric
 from __future__ import annotations
 
 import codecs
+import copy
 import re
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -388,7 +389,10 @@ class _Reader:
         if self.valid_as.element_class(name.localname) is None:
             return None
         ncls, gen_cls = self.classes(el)
-        message = self.bind(el, ncls, gen_cls, self.valid_as)
+        try:
+            message = self.bind(el, ncls, gen_cls, self.valid_as)
+        except DecodeError:
+            return None  # a valid value Python cannot hold: `read_any` repairs what it can
         message.extras = []
         return Envelope(tid, message, self.valid_as)
 
@@ -446,7 +450,8 @@ class _Reader:
         else:
             issues = validate_element(self.root, version or versions.latest())
         extras: list[m.VendorElement] = []
-        if issues and mm7_el is not None:
+        normalized = bool(issues and mm7_el is not None)
+        if normalized:
             normalizer = Normalizer(version.namespace, self.dev, source_ns)
             normalizer.run(mm7_el, gen_cls)
             extras = normalizer.extras
@@ -455,7 +460,17 @@ class _Reader:
             self.dev.add("schema", issue.path, issue.message)
         if mm7_el is None:
             return Envelope(transaction_id, fault, version)
-        message = self.bind(mm7_el, ncls, gen_cls, version)
+        try:
+            message = self.bind(mm7_el, ncls, gen_cls, version)
+        except DecodeError:
+            if normalized:
+                raise
+            # Valid in the schema yet not readable into Python values (a date in the year 10000):
+            # the normaliser leaves such values out, with a deviation.
+            normalizer = Normalizer(version.namespace, self.dev, _qname(mm7_el).namespace)
+            normalizer.run(mm7_el, gen_cls)
+            extras = normalizer.extras
+            message = self.bind(mm7_el, ncls, gen_cls, version)
         message.extras = extras
         if fault is not None:
             fault.detail = message
@@ -654,7 +669,8 @@ class _Reader:
                     node.tag = f"{{{reading_ns}}}{_qname(node).localname}"
         parser = _parser()
         try:
-            obj = parser.parse(el, gen_cls)
+            # xsdata's lxml handler clears each element it has read; a copy keeps the tree for a retry.
+            obj = parser.parse(copy.deepcopy(el), gen_cls)
         except (ParserError, TypeError, ValueError) as exc:
             raise ValidationError(f"cannot read {_qname(el).localname}: {exc}", deviations=self.dev.result()) from None
         try:

@@ -39,8 +39,10 @@ ENUM_ALIASES = {
     "Advertisment": "Advertisement",  # InstantCom's MessageClass
 }
 
+# Dates as peers write them: one-digit fields, a space for T, no seconds, "z", a space before the
+# zone, a zone without minutes ("+08") or without its colon ("+0800").
 _DATE = re.compile(
-    r"^(\d{4})-(\d{1,2})-(\d{1,2})[T ](\d{1,2}):(\d{1,2})(?::(\d{1,2})(\.\d+)?)?(Z|[+-]\d{1,2}:?\d{2})?$"
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})[Tt ](\d{1,2}):(\d{1,2})(?::(\d{1,2})(\.\d+)?)?\s*(Z|z|[+-]\d{1,2}(?::?\d{2})?)?$"
 )
 
 
@@ -187,12 +189,16 @@ class Normalizer:
             self.dev.add("element-as-attribute", f"{path}/{qn.localname}", f"read as attribute {name}")
 
     def keep_extra(self, child: etree._Element, path: str, code: str, message: str) -> None:
+        self.dev.add(code, path, message)
+        self.stash(child, path)
+
+    def stash(self, child: etree._Element, path: str) -> None:
+        """Move `child` from the tree to the extras."""
         qn = etree.QName(child)
         text = "".join(child.itertext()).strip() or None
         self.extras.append(
             m.VendorElement(path, qn.localname, qn.namespace, text, etree.tostring(child, encoding="unicode", with_tail=False))
         )
-        self.dev.add(code, path, message)
         parent = child.getparent()
         if parent is not None:
             parent.remove(child)
@@ -218,28 +224,40 @@ class Normalizer:
                 self.dev.add("unknown-attribute", f"{path}/@{qn.localname}", "attribute not defined here, dropped")
                 continue
             fixed = self.fix_scalar(value, var.types, f"{path}/@{qn.localname}")
-            if fixed != value:
+            if fixed is None:  # unusable: its text is in the deviation
+                del el.attrib[key]
+            elif fixed != value:
                 el.set(key, fixed)
 
     def text_value(self, el: etree._Element, var, path: str) -> None:
         if el.text is None:
             return
         fixed = self.fix_scalar(el.text, var.types, path)
-        if fixed != el.text:
+        if fixed is None:  # unusable (reported): the element, attributes and all, goes to the extras
+            self.stash(el, path)
+        elif fixed != el.text:
             el.text = fixed
 
-    def fix_scalar(self, value: str, types: tuple, path: str) -> str:
+    def fix_scalar(self, value: str, types: tuple, path: str) -> str | None:
+        """The value repaired into the schema's lexical form where we know how; None when a
+        date/time cannot be read at all (so no typed field is left holding the raw text)."""
         if str in types and not any(isinstance(t, type) and issubclass(t, Enum) for t in types):
             return value  # strings keep their whitespace
         text = value.strip()
         if bool in types and text in ("True", "False", "TRUE", "FALSE"):
             self.dev.add("boolean-case", path, f"{text!r} read as {text.lower()!r}")
             return text.lower()
-        if XmlDateTime in types:
-            fixed = _fix_date(text)
-            if fixed != text and not (XmlDuration in types and text.startswith(("P", "-P"))):
-                self.dev.add("date-format", path, f"{text!r} read as {fixed!r}")
-                return fixed
+        if XmlDateTime in types or XmlDuration in types:
+            if XmlDateTime in types and not (XmlDuration in types and text.startswith(("P", "-P"))):
+                fixed = _fix_date(text)
+                if fixed != text:
+                    self.dev.add("date-format", path, f"{text!r} read as {fixed!r}")
+                    text = fixed
+            if not _readable_time(text, types):
+                # A typed field never holds a string: the value is left out, its text kept here.
+                self.dev.add("date-unreadable", path, f"{value!r} is not a date/time or duration we can read; left out")
+                return None
+            return text
         for t in types:
             if isinstance(t, type) and issubclass(t, Enum):
                 values = [e.value for e in t]
@@ -307,15 +325,33 @@ def _is_address_holder(index: dict) -> bool:
     return {"Number", "RFC2822Address", "ShortCode"} <= set(index)
 
 
+def _readable_time(text: str, types: tuple) -> bool:
+    """Whether `text` reads as one of the date/duration `types`, as the binding will read it."""
+    if XmlDuration in types and text.startswith(("P", "-P")):
+        try:
+            XmlDuration(text)
+            return True
+        except ValueError:
+            return False
+    if XmlDateTime not in types:
+        return False
+    try:
+        binding.scalar_in(XmlDateTime.from_string(text))
+        return True
+    except (ValueError, OverflowError):
+        return False
+
+
 def _fix_date(text: str) -> str:
     mt = _DATE.match(text)
     if not mt:
         return text
     y, mo, d, h, mi, s, frac, tz = mt.groups()
-    tz = tz or ""
-    if tz and tz != "Z":
+    tz = "Z" if tz in ("Z", "z") else tz or ""
+    if tz[:1] in ("+", "-"):
         sign, rest = tz[0], tz[1:].replace(":", "")
-        tz = f"{sign}{rest[:-2].zfill(2)}:{rest[-2:]}"
+        hours, minutes = (rest, "00") if len(rest) <= 2 else (rest[:-2], rest[-2:])
+        tz = f"{sign}{hours.zfill(2)}:{minutes}"
     return f"{y}-{int(mo):02d}-{int(d):02d}T{int(h):02d}:{int(mi):02d}:{int(s or 0):02d}{frac or ''}{tz}"
 
 

@@ -267,6 +267,51 @@ def test_reply_charging_child_next_to_its_attribute_is_kept_as_extra():
     assert env.body.reply_charging.size == 5 and [e.text for e in env.body.extras] == ["100"]
 
 
+CST = timezone(timedelta(hours=8))
+
+
+def deliver_at(when: str) -> bytes:
+    return envelope(f"""<DeliverReq xmlns="{{ns}}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+      <Sender><Number>1</Number></Sender><TimeStamp>{when}</TimeStamp><UACapabilities TimeStamp="{when}"/>
+      </DeliverReq>""")
+
+
+@pytest.mark.parametrize("when, expected", [
+    ("2024-01-02T03:04:05z", datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
+    ("2024-01-02T03:04:05+08", datetime(2024, 1, 2, 3, 4, 5, tzinfo=CST)),
+    ("2024-01-02T03:04:05 +08:00", datetime(2024, 1, 2, 3, 4, 5, tzinfo=CST)),
+    ("2024-01-02 03:04:05 +0800", datetime(2024, 1, 2, 3, 4, 5, tzinfo=CST)),
+])
+def test_repairable_dates_become_datetimes(when, expected):
+    env = tolerant(deliver_at(when), {"date-format"})
+    assert env.body.time_stamp == expected and env.body.ua_capabilities.time_stamp == expected
+
+
+def test_end_of_day_24_00_is_the_next_midnight():
+    for engine in ("direct", "xsdata"):
+        env = mm7.decode_envelope(deliver_at("2024-12-31T24:00:00+08:00"), engine=engine)
+        assert env.body.time_stamp == datetime(2025, 1, 1, tzinfo=CST) and env.deviations == []
+
+
+@pytest.mark.parametrize("when", ["garbage", "2024-02-30T00:00:00", "2024-01-02T24:00:01Z",
+                                  "10000-01-01T00:00:00"])  # the last is valid XSD, beyond Python's datetime
+def test_unreadable_dates_are_left_out_with_their_text(when):
+    env = tolerant(deliver_at(when), {"date-unreadable"})
+    assert env.body.time_stamp is None and env.body.ua_capabilities.time_stamp is None
+    unreadable = [d for d in env.deviations if d.code == "date-unreadable"]
+    assert len(unreadable) == 2 and all(repr(when) in d.message for d in unreadable)
+    assert [e.text for e in env.body.extras] == [when]  # the element itself is kept as an extra
+
+
+def test_a_typed_date_or_duration_never_holds_a_string():
+    body = """<SubmitReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><SenderIdentification/>
+      <Recipients><To><Number>1</Number></To></Recipients><ExpiryDate>P2X</ExpiryDate></SubmitReq>"""
+    env = tolerant(envelope(body), {"date-unreadable"})
+    assert env.body.expiry_date is None
+    months = mm7.decode_envelope(envelope(body.replace("P2X", "P1M")))
+    assert months.body.expiry_date == "P1M" and months.deviations == []  # a calendar duration: str by design
+
+
 def test_sinch_spelling_of_unrecognised():
     body = """<DeliveryReportReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
       <MessageID>m</MessageID><Recipient><Number>1</Number></Recipient><Sender><ShortCode>2</ShortCode></Sender>
