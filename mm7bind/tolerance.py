@@ -39,6 +39,8 @@ ENUM_ALIASES = {
     "Advertisment": "Advertisement",  # InstantCom's MessageClass
 }
 
+# A number followed by words ("1000 OK", "2002: address error"): the number is the value.
+_LEADING_INT = re.compile(r"([+-]?\d+)(?:\s*[:;-])?\s+(\S.*)", re.DOTALL)
 # Dates as peers write them: one-digit fields, a space for T, no seconds, "z", a space before the
 # zone, a zone without minutes ("+08") or without its colon ("+0800").
 _DATE = re.compile(
@@ -244,6 +246,10 @@ class Normalizer:
         if str in types and not any(isinstance(t, type) and issubclass(t, Enum) for t in types):
             return value  # strings keep their whitespace
         text = value.strip()
+        if int in types and bool not in types and (found := _LEADING_INT.fullmatch(text)):
+            number, rest = found.groups()
+            self.dev.add("number-format", path, f"{text!r} read as {number} ({rest!r} dropped)")
+            return number
         if bool in types and text in ("True", "False", "TRUE", "FALSE"):
             self.dev.add("boolean-case", path, f"{text!r} read as {text.lower()!r}")
             return text.lower()

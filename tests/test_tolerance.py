@@ -312,6 +312,30 @@ def test_a_typed_date_or_duration_never_holds_a_string():
     assert months.body.expiry_date == "P1M" and months.deviations == []  # a calendar duration: str by design
 
 
+def submit_rsp(status: str) -> bytes:
+    return envelope(f"""<SubmitRsp xmlns="{{ns}}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+      <Status>{status}<StatusText>OK</StatusText></Status><MessageID>1</MessageID></SubmitRsp>""")
+
+
+@pytest.mark.parametrize("code", ["1000 OK", "1000: OK"])
+def test_status_code_followed_by_words(code):
+    env = tolerant(submit_rsp(f"<StatusCode>{code}</StatusCode>"), {"number-format"})
+    assert env.body.status.code == 1000
+    [dev] = [d for d in env.deviations if d.code == "number-format"]
+    assert "'OK' dropped" in dev.message
+
+
+@pytest.mark.parametrize("status, error", [
+    ("<StatusCode>OK</StatusCode>", "StatusCode 'OK' is not a number"),
+    ("<StatusCode>1,000</StatusCode>", "StatusCode '1,000' is not a number"),
+    ("", "Status has no StatusCode"),
+])
+def test_status_code_that_is_no_number_is_refused_by_name(status, error):
+    for engine in ("direct", "xsdata"):
+        with pytest.raises(mm7.DecodeError, match=f"cannot read SubmitRsp: {error}"):
+            mm7.decode_envelope(submit_rsp(status), engine=engine)
+
+
 def test_sinch_spelling_of_unrecognised():
     body = """<DeliveryReportReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
       <MessageID>m</MessageID><Recipient><Number>1</Number></Recipient><Sender><ShortCode>2</ShortCode></Sender>
