@@ -433,9 +433,10 @@ class _Reader:
             fault = None
             version = self.locate(first, header_version)
             mm7_el = first
-        transaction_id = self.transaction_value(tid_el, version)
+        body_ns = _qname(mm7_el).namespace if mm7_el is not None else None
+        transaction_id = self.transaction_value(tid_el, version, body_ns)
         if mm7_el is not None:
-            source_ns = _qname(mm7_el).namespace
+            source_ns = body_ns
             if source_ns != version.namespace:
                 mm7_el.tag = f"{{{version.namespace}}}{_qname(mm7_el).localname}"
             ncls, gen_cls = self.classes(mm7_el)
@@ -516,15 +517,19 @@ class _Reader:
             self.dev.add(d.code, "/Envelope/Header/TransactionID", d.message)
         return version
 
-    def transaction_value(self, tid_el: etree._Element | None, version: Version | None) -> str | None:
+    def transaction_value(self, tid_el: etree._Element | None, version: Version | None,
+                          body_ns: str | None = None) -> str | None:
         if tid_el is None:
             return None
         path = "/Envelope/Header/TransactionID"
         ns = _qname(tid_el).namespace
+        # Compared as sent: an invented namespace in both places is one namespace, though read as
+        # a known version; an unqualified body has taken the header's version.
+        body_ns = body_ns or (version.namespace if version is not None else None)
         if ns is None:
             self.dev.add("unqualified-header", path, "TransactionID in no namespace (SOAP needs qualified headers)")
-        elif version is not None and ns != version.namespace:
-            self.dev.add("header-namespace", path, f"TransactionID in {ns}, the body in {version.namespace}")
+        elif body_ns is not None and ns != body_ns:
+            self.dev.add("header-namespace", path, f"TransactionID in {ns}, the body in {body_ns}")
         if version is not None and ns != version.namespace:
             tid_el.tag = f"{{{version.namespace}}}TransactionID"
         if len(tid_el):

@@ -80,6 +80,16 @@ def test_header_and_body_in_different_namespaces():
     assert env.version.name == "REL-6-MM7-1-4" and env.transaction_id == "t"
 
 
+def test_header_and_body_in_the_same_invented_namespace():
+    body = '<SubmitRsp xmlns="{ns}REL-6-MM7-6-7"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000' \
+           "</StatusCode><StatusText>OK</StatusText></Status><MessageID>1</MessageID></SubmitRsp>"
+    tid = '<TransactionID xmlns="{ns}REL-6-MM7-6-7" e:mustUnderstand="1">t</TransactionID>'
+    env = tolerant(envelope(body, tid=tid), {"unknown-version"})
+    assert "header-namespace" not in codes(env) and env.version.name == "REL-6-MM7-1-4"
+    other = tolerant(envelope(body, tid=tid.replace("6-7", "6-8")), {"header-namespace"})
+    assert other.transaction_id == "t"
+
+
 def test_whitespace_around_transaction_id():
     tid = '<m:TransactionID xmlns:m="{ns}REL-6-MM7-1-4">\n\t  vas00324-dlvr\n  </m:TransactionID>'
     body = '<DeliverRsp xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000' \
