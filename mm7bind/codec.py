@@ -383,6 +383,12 @@ def _resolve(href: str | None, others: list[InPart], devs: list[Deviation]) -> I
         found = _by_id(others, cid)
         if found:
             return found
+        # Gateways that drop Content-IDs keep the name as Content-Location (Nokia's parts have only that).
+        found = next((p for p in others if p.content_location and p.content_location == cid), None)
+        if found:
+            devs.append(Deviation("href-location", "/Content/@href",
+                                  f"{href!r} names no Content-ID; the part with Content-Location {cid!r} is the content"))
+            return found
     else:
         devs.append(Deviation("href-form", "/Content/@href", f"href {href!r} is not a cid: URL"))
         found = _by_id(others, ref.strip("<>")) or next((p for p in others if p.content_location == ref), None)
