@@ -429,7 +429,8 @@ def _content(target: InPart, others: list[InPart], devs: list[Deviation]) -> Con
             devs.append(Deviation("mime-start", target.path, f"the content's start <{start}> matches no part"))
         if smil is None:
             smil = next((p for p in parts if p.kind == "smil"), None)
-    elif len(parts) == 1 and parts[0].kind == "smil":
+    elif parts[0].kind == "smil":
+        # Flat layout: the SMIL is the part the href names (alone, or with the others beside it).
         smil = parts[0]
     if smil is not None:
         parts.remove(smil)
