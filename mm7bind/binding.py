@@ -981,6 +981,9 @@ def _neutral_scalar(raw: Any, target: type | None) -> Any:
 
 def scalar_in(raw: Any) -> Any:
     if isinstance(raw, XmlDateTime):
+        if raw.hour == 24 and not (raw.minute or raw.second or raw.fractional_second):
+            # xs:dateTime's end of the day, which datetime cannot hold: the next day's midnight.
+            return raw.replace(hour=0).to_datetime() + timedelta(days=1)
         return raw.to_datetime()
     if isinstance(raw, XmlDuration):
         if raw.years or raw.months:
@@ -1045,7 +1048,17 @@ def _status(raw: Any) -> m.Status:
     details = None
     if "Details" in index:
         details = _flatten(getattr(raw, index["Details"].name))
-    return m.Status(code=int(code), text=text, details=details)
+    return m.Status(code=status_code(code), text=text, details=details)
+
+
+def status_code(raw: Any) -> int:
+    """StatusCode as a number; what the normaliser could not repair is refused by name."""
+    if raw is None:
+        raise ValueError("Status has no StatusCode")
+    try:
+        return int(raw.strip() if isinstance(raw, str) else raw)
+    except ValueError:
+        raise ValueError(f"StatusCode {raw!r} is not a number") from None
 
 
 def _flatten(value: Any) -> str | None:
@@ -1226,7 +1239,7 @@ def _element_value(node, var: XmlVar | None, target: type | None) -> Any:
         text = kids.get("StatusText")
         details = kids.get("Details")
         return m.Status(
-            code=int((code[0].text or "").strip()),
+            code=status_code((code[0].text or "") if code else None),
             text=text[0].text or "" if text else None,
             details=(("".join(details[0].itertext()).strip() or None) if details else None),
         )

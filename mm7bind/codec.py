@@ -383,6 +383,12 @@ def _resolve(href: str | None, others: list[InPart], devs: list[Deviation]) -> I
         found = _by_id(others, cid)
         if found:
             return found
+        # Gateways that drop Content-IDs keep the name as Content-Location (Nokia's parts have only that).
+        found = next((p for p in others if p.content_location and p.content_location == cid), None)
+        if found:
+            devs.append(Deviation("href-location", "/Content/@href",
+                                  f"{href!r} names no Content-ID; the part with Content-Location {cid!r} is the content"))
+            return found
     else:
         devs.append(Deviation("href-form", "/Content/@href", f"href {href!r} is not a cid: URL"))
         found = _by_id(others, ref.strip("<>")) or next((p for p in others if p.content_location == ref), None)
@@ -423,7 +429,8 @@ def _content(target: InPart, others: list[InPart], devs: list[Deviation]) -> Con
             devs.append(Deviation("mime-start", target.path, f"the content's start <{start}> matches no part"))
         if smil is None:
             smil = next((p for p in parts if p.kind == "smil"), None)
-    elif len(parts) == 1 and parts[0].kind == "smil":
+    elif parts[0].kind == "smil":
+        # Flat layout: the SMIL is the part the href names (alone, or with the others beside it).
         smil = parts[0]
     if smil is not None:
         parts.remove(smil)

@@ -10,6 +10,8 @@ Every repair and every remaining schema violation is listed on the result; stric
 from __future__ import annotations
 
 import codecs
+import copy
+import re
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from functools import cache
@@ -35,7 +37,7 @@ from .errors import (
     UnsupportedOperationError,
     ValidationError,
 )
-from .tolerance import Collector, Normalizer, is_mm7_namespace, version_of_namespace
+from .tolerance import Collector, Normalizer, decode_encoded_words, is_mm7_namespace, version_of_namespace
 from .validation import validate_element, validating_parser
 from .versions import MM7_NS_BASE, SOAP_NS, Version
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, hardened_parser, invalid_xml_char, parse_xml
@@ -45,6 +47,10 @@ WRONG_SOAP_NS = {
     "http://schemas.xmlsoap.org/soap/soap-envelope": "the TS 23.140 Rel-5 examples' misspelt SOAP namespace",
     "http://www.w3.org/2003/05/soap-envelope": "SOAP 1.2 namespace",
 }
+# Fault detail element names seen instead of the schema's (interop quirk: vendor-prefixed names).
+DETAIL_ALIASES = {"MM7RSErrorRsp": "RSErrorRsp", "MM7VASPErrorRsp": "VASPErrorRsp"}
+# A Fault whose only status is a code at the start of faultstring ("3001", "3001 Server busy").
+_STATUS_IN_STRING = re.compile(r"([1-4]\d{3})(?!\d)\W*(.*)", re.DOTALL)
 ENVELOPE_PREFIXES = ("env", "soap-env", "SOAP-ENV", "soap", "soapenv", "S")
 
 
@@ -80,10 +86,12 @@ class Fault:
     actor: str | None = None
     detail: m.RSErrorRsp | m.VASPErrorRsp | None = None
     detail_text: str | None = None  # free text a peer put in <detail> (read only: not schema-valid)
+    # A status a peer gave only as a code in faultstring (read only: never written as a detail).
+    string_status: m.Status | None = None
 
     @property
     def status(self) -> m.Status | None:
-        return self.detail.status if self.detail is not None else None
+        return self.detail.status if self.detail is not None else self.string_status
 
 
 @dataclass
@@ -381,7 +389,10 @@ class _Reader:
         if self.valid_as.element_class(name.localname) is None:
             return None
         ncls, gen_cls = self.classes(el)
-        message = self.bind(el, ncls, gen_cls, self.valid_as)
+        try:
+            message = self.bind(el, ncls, gen_cls, self.valid_as)
+        except DecodeError:
+            return None  # a valid value Python cannot hold: `read_any` repairs what it can
         message.extras = []
         return Envelope(tid, message, self.valid_as)
 
@@ -422,9 +433,10 @@ class _Reader:
             fault = None
             version = self.locate(first, header_version)
             mm7_el = first
-        transaction_id = self.transaction_value(tid_el, version)
+        body_ns = _qname(mm7_el).namespace if mm7_el is not None else None
+        transaction_id = self.transaction_value(tid_el, version, body_ns)
         if mm7_el is not None:
-            source_ns = _qname(mm7_el).namespace
+            source_ns = body_ns
             if source_ns != version.namespace:
                 mm7_el.tag = f"{{{version.namespace}}}{_qname(mm7_el).localname}"
             ncls, gen_cls = self.classes(mm7_el)
@@ -439,7 +451,8 @@ class _Reader:
         else:
             issues = validate_element(self.root, version or versions.latest())
         extras: list[m.VendorElement] = []
-        if issues and mm7_el is not None:
+        normalized = bool(issues and mm7_el is not None)
+        if normalized:
             normalizer = Normalizer(version.namespace, self.dev, source_ns)
             normalizer.run(mm7_el, gen_cls)
             extras = normalizer.extras
@@ -448,7 +461,17 @@ class _Reader:
             self.dev.add("schema", issue.path, issue.message)
         if mm7_el is None:
             return Envelope(transaction_id, fault, version)
-        message = self.bind(mm7_el, ncls, gen_cls, version)
+        try:
+            message = self.bind(mm7_el, ncls, gen_cls, version)
+        except DecodeError:
+            if normalized:
+                raise
+            # Valid in the schema yet not readable into Python values (a date in the year 10000):
+            # the normaliser leaves such values out, with a deviation.
+            normalizer = Normalizer(version.namespace, self.dev, _qname(mm7_el).namespace)
+            normalizer.run(mm7_el, gen_cls)
+            extras = normalizer.extras
+            message = self.bind(mm7_el, ncls, gen_cls, version)
         message.extras = extras
         if fault is not None:
             fault.detail = message
@@ -494,15 +517,19 @@ class _Reader:
             self.dev.add(d.code, "/Envelope/Header/TransactionID", d.message)
         return version
 
-    def transaction_value(self, tid_el: etree._Element | None, version: Version | None) -> str | None:
+    def transaction_value(self, tid_el: etree._Element | None, version: Version | None,
+                          body_ns: str | None = None) -> str | None:
         if tid_el is None:
             return None
         path = "/Envelope/Header/TransactionID"
         ns = _qname(tid_el).namespace
+        # Compared as sent: an invented namespace in both places is one namespace, though read as
+        # a known version; an unqualified body has taken the header's version.
+        body_ns = body_ns or (version.namespace if version is not None else None)
         if ns is None:
             self.dev.add("unqualified-header", path, "TransactionID in no namespace (SOAP needs qualified headers)")
-        elif version is not None and ns != version.namespace:
-            self.dev.add("header-namespace", path, f"TransactionID in {ns}, the body in {version.namespace}")
+        elif body_ns is not None and ns != body_ns:
+            self.dev.add("header-namespace", path, f"TransactionID in {ns}, the body in {body_ns}")
         if version is not None and ns != version.namespace:
             tid_el.tag = f"{{{version.namespace}}}TransactionID"
         if len(tid_el):
@@ -602,12 +629,25 @@ class _Reader:
                 if not isinstance(child.tag, str):
                     continue
                 cq = _qname(child)
-                if cq.localname in ("RSErrorRsp", "VASPErrorRsp") and (cq.namespace is None or is_mm7_namespace(cq.namespace)):
+                if cq.namespace is not None and not is_mm7_namespace(cq.namespace):
+                    continue
+                if cq.localname in DETAIL_ALIASES:
+                    alias = DETAIL_ALIASES[cq.localname]
+                    self.dev.add("element-name", f"/Envelope/Body/Fault/detail/{cq.localname}", f"read as {alias}")
+                    child.tag = etree.QName(cq.namespace, alias).text if cq.namespace else alias
+                    cq = _qname(child)
+                if cq.localname in ("RSErrorRsp", "VASPErrorRsp"):
                     mm7_el = child
                     version = self.content_version(child, header_version)
                     break
             if mm7_el is None:
                 fault.detail_text = "".join(detail_el.itertext()).strip() or None
+        if mm7_el is None and (found := _STATUS_IN_STRING.fullmatch(fault.string)):
+            # Without it a client would go by the HTTP 500 alone and retry a permanent refusal.
+            code, text = found.groups()
+            fault.string_status = m.Status(int(code), text.strip() or None)
+            self.dev.add("fault-status-in-string", "/Envelope/Body/Fault/faultstring",
+                         f"no error response in detail; status {code} read from faultstring")
         return fault, mm7_el, version
 
     @staticmethod
@@ -621,6 +661,7 @@ class _Reader:
         code_el.text = f"{prefix}:{local}"
 
     def bind(self, el: etree._Element, ncls: type, gen_cls: type, version: Version) -> m.Message:
+        decode_encoded_words(el, self.dev)
         if self.engine == "direct":
             try:
                 return binding.from_element(el, ncls, gen_cls)
@@ -633,7 +674,8 @@ class _Reader:
                     node.tag = f"{{{reading_ns}}}{_qname(node).localname}"
         parser = _parser()
         try:
-            obj = parser.parse(el, gen_cls)
+            # xsdata's lxml handler clears each element it has read; a copy keeps the tree for a retry.
+            obj = parser.parse(copy.deepcopy(el), gen_cls)
         except (ParserError, TypeError, ValueError) as exc:
             raise ValidationError(f"cannot read {_qname(el).localname}: {exc}", deviations=self.dev.result()) from None
         try:

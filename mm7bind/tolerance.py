@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from enum import Enum
+from functools import cache
 
 from lxml import etree
 
 from . import binding, versions
 from . import messages as m
 from .errors import Deviation
+from .mime import decode_words
 from .validation import readable_path
 from .versions import MM7_NS_BASE, Version
 from xsdata.models.datatype import XmlDateTime, XmlDuration
@@ -32,10 +34,17 @@ RENAMES: dict[str | None, dict[str, str]] = {
     },
     "DeliveryReportReq": {"TimeStamp": "Date"},  # China Mobile / Unicom gateways
 }
-ENUM_ALIASES = {"Unrecognized": "Unrecognised"}  # Sinch/Skycore spelling
+ENUM_ALIASES = {
+    "Unrecognized": "Unrecognised",  # Sinch/Skycore spelling
+    "Advertisment": "Advertisement",  # InstantCom's MessageClass
+}
 
+# A number followed by words ("1000 OK", "2002: address error"): the number is the value.
+_LEADING_INT = re.compile(r"([+-]?\d+)(?:\s*[:;-])?\s+(\S.*)", re.DOTALL)
+# Dates as peers write them: one-digit fields, a space for T, no seconds, "z", a space before the
+# zone, a zone without minutes ("+08") or without its colon ("+0800").
 _DATE = re.compile(
-    r"^(\d{4})-(\d{1,2})-(\d{1,2})[T ](\d{1,2}):(\d{1,2})(?::(\d{1,2})(\.\d+)?)?(Z|[+-]\d{1,2}:?\d{2})?$"
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})[Tt ](\d{1,2}):(\d{1,2})(?::(\d{1,2})(\.\d+)?)?\s*(Z|z|[+-]\d{1,2}(?::?\d{2})?)?$"
 )
 
 
@@ -92,9 +101,13 @@ class Normalizer:
         index = binding.children(cls)
         if "#any" in index:
             return  # free content (Status/Details): anything goes
+        if len(el):
+            self.promote_attribute_children(el, index, path)
         self.attributes(el, index, path)
         kids = [c for c in el if isinstance(c.tag, str)]
         if "text()" in index:  # simple content (an address, ServiceCode)
+            if kids and self.unwrap_nested(el, path):
+                kids = []
             self.text_value(el, index["text()"], path)
         else:
             text = (el.text or "").strip()
@@ -161,13 +174,33 @@ class Normalizer:
         child.tag = f"{{{self.ns}}}{name}"
         return name
 
+    def promote_attribute_children(self, el: etree._Element, index: dict, path: str) -> None:
+        """Attributes written as child elements (InstantCom's `<ReplyCharging><ReplyChargingSize>`)
+        become the attributes they stand for; the value is checked like any attribute's."""
+        for child in list(el):
+            if not isinstance(child.tag, str) or len(child):
+                continue
+            qn = etree.QName(child)
+            if qn.namespace is not None and not is_mm7_namespace(qn.namespace):
+                continue
+            name = qn.localname[:1].lower() + qn.localname[1:]
+            if qn.localname in index or "@" + name not in index or el.get(name) is not None:
+                continue
+            el.set(name, (child.text or "").strip())
+            el.remove(child)
+            self.dev.add("element-as-attribute", f"{path}/{qn.localname}", f"read as attribute {name}")
+
     def keep_extra(self, child: etree._Element, path: str, code: str, message: str) -> None:
+        self.dev.add(code, path, message)
+        self.stash(child, path)
+
+    def stash(self, child: etree._Element, path: str) -> None:
+        """Move `child` from the tree to the extras."""
         qn = etree.QName(child)
         text = "".join(child.itertext()).strip() or None
         self.extras.append(
             m.VendorElement(path, qn.localname, qn.namespace, text, etree.tostring(child, encoding="unicode", with_tail=False))
         )
-        self.dev.add(code, path, message)
         parent = child.getparent()
         if parent is not None:
             parent.remove(child)
@@ -193,38 +226,75 @@ class Normalizer:
                 self.dev.add("unknown-attribute", f"{path}/@{qn.localname}", "attribute not defined here, dropped")
                 continue
             fixed = self.fix_scalar(value, var.types, f"{path}/@{qn.localname}")
-            if fixed != value:
+            if fixed is None:  # unusable: its text is in the deviation
+                del el.attrib[key]
+            elif fixed != value:
                 el.set(key, fixed)
 
     def text_value(self, el: etree._Element, var, path: str) -> None:
         if el.text is None:
             return
         fixed = self.fix_scalar(el.text, var.types, path)
-        if fixed != el.text:
+        if fixed is None:  # unusable (reported): the element, attributes and all, goes to the extras
+            self.stash(el, path)
+        elif fixed != el.text:
             el.text = fixed
 
-    def fix_scalar(self, value: str, types: tuple, path: str) -> str:
+    def fix_scalar(self, value: str, types: tuple, path: str) -> str | None:
+        """The value repaired into the schema's lexical form where we know how; None when a
+        date/time cannot be read at all (so no typed field is left holding the raw text)."""
         if str in types and not any(isinstance(t, type) and issubclass(t, Enum) for t in types):
             return value  # strings keep their whitespace
         text = value.strip()
+        if int in types and bool not in types and (found := _LEADING_INT.fullmatch(text)):
+            number, rest = found.groups()
+            self.dev.add("number-format", path, f"{text!r} read as {number} ({rest!r} dropped)")
+            return number
         if bool in types and text in ("True", "False", "TRUE", "FALSE"):
             self.dev.add("boolean-case", path, f"{text!r} read as {text.lower()!r}")
             return text.lower()
-        if XmlDateTime in types:
-            fixed = _fix_date(text)
-            if fixed != text and not (XmlDuration in types and text.startswith(("P", "-P"))):
-                self.dev.add("date-format", path, f"{text!r} read as {fixed!r}")
-                return fixed
+        if XmlDateTime in types or XmlDuration in types:
+            if XmlDateTime in types and not (XmlDuration in types and text.startswith(("P", "-P"))):
+                fixed = _fix_date(text)
+                if fixed != text:
+                    self.dev.add("date-format", path, f"{text!r} read as {fixed!r}")
+                    text = fixed
+            if not _readable_time(text, types):
+                # A typed field never holds a string: the value is left out, its text kept here.
+                self.dev.add("date-unreadable", path, f"{value!r} is not a date/time or duration we can read; left out")
+                return None
+            return text
         for t in types:
             if isinstance(t, type) and issubclass(t, Enum):
                 values = [e.value for e in t]
                 if text in values:
                     return text
                 alias = ENUM_ALIASES.get(text) or next((v for v in values if v.lower() == text.lower()), None)
-                if alias:
+                if alias in values:
                     self.dev.add("enum-spelling", path, f"{text!r} read as {alias!r}")
                     return alias
         return text
+
+    def unwrap_nested(self, el: etree._Element, path: str) -> bool:
+        """A value wrapped in a further element (`<Number><Number>1</Number></Number>`, Mbuni's
+        "buggy senders"): the innermost text is the value. Anything but a single chain of elements
+        holding one text stays for `keep_extra`."""
+        chain, inner = [], el
+        while kids := [c for c in inner if isinstance(c.tag, str)]:
+            if len(kids) != 1 or (inner.text or "").strip() or (kids[0].tail or "").strip():
+                return False
+            inner = kids[0]
+            chain.append(inner)
+        if inner is el or not (inner.text or "").strip():
+            return False
+        message = f"value inside {'/'.join(etree.QName(n).localname for n in chain)} read as the element's own"
+        if dropped := {k: v for n in chain for k, v in n.attrib.items()}:
+            message += f"; attributes of the inner element(s) ignored: {dropped}"
+        for child in list(el):
+            el.remove(child)
+        el.text = inner.text
+        self.dev.add("nested-element", path, message)
+        return True
 
     def wrap_plain_address(self, el: etree._Element, path: str) -> None:
         text = el.text.strip()
@@ -261,16 +331,57 @@ def _is_address_holder(index: dict) -> bool:
     return {"Number", "RFC2822Address", "ShortCode"} <= set(index)
 
 
+def _readable_time(text: str, types: tuple) -> bool:
+    """Whether `text` reads as one of the date/duration `types`, as the binding will read it."""
+    if XmlDuration in types and text.startswith(("P", "-P")):
+        try:
+            XmlDuration(text)
+            return True
+        except ValueError:
+            return False
+    if XmlDateTime not in types:
+        return False
+    try:
+        binding.scalar_in(XmlDateTime.from_string(text))
+        return True
+    except (ValueError, OverflowError):
+        return False
+
+
 def _fix_date(text: str) -> str:
     mt = _DATE.match(text)
     if not mt:
         return text
     y, mo, d, h, mi, s, frac, tz = mt.groups()
-    tz = tz or ""
-    if tz and tz != "Z":
+    tz = "Z" if tz in ("Z", "z") else tz or ""
+    if tz[:1] in ("+", "-"):
         sign, rest = tz[0], tz[1:].replace(":", "")
-        tz = f"{sign}{rest[:-2].zfill(2)}:{rest[-2:]}"
+        hours, minutes = (rest, "00") if len(rest) <= 2 else (rest[:-2], rest[-2:])
+        tz = f"{sign}{hours.zfill(2)}:{minutes}"
     return f"{y}-{int(mo):02d}-{int(d):02d}T{int(h):02d}:{int(mi):02d}:{int(s or 0):02d}{frac or ''}{tz}"
+
+
+# Values peers send as RFC 2047 encoded words (mail habits; the CMCC world's GB2312 subjects).
+ENCODED_WORD_ELEMENTS = ("Subject", "RFC2822Address")
+
+
+@cache
+def _encoded_word_tags(ns: str | None) -> tuple[str, ...]:
+    return tuple(f"{{{ns}}}{n}" if ns else n for n in ENCODED_WORD_ELEMENTS)
+
+
+def decode_encoded_words(el: etree._Element, collector: Collector) -> None:
+    """Decode RFC 2047 encoded words in the text of `el`'s Subject and RFC2822Address elements.
+
+    Such values are schema-valid strings, so this runs on every message, not only on those
+    the normaliser repairs; the raw text stays in the deviation.
+    """
+    tag = el.tag
+    for node in el.iter(*_encoded_word_tags(tag[1:tag.find("}")] if tag[:1] == "{" else None)):
+        raw = node.text
+        if raw and "=?" in raw and (decoded := decode_words(raw)) != raw:
+            node.text = decoded
+            collector.add("encoded-word", readable_path(node), f"RFC 2047 encoded words {raw!r} decoded")
 
 
 def version_of_namespace(ns: str | None) -> tuple[Version | None, list[Deviation]]:

@@ -87,6 +87,28 @@ def test_fault_with_rserrorrsp(http_status):
         assert len(srv.requests) == 1
 
 
+@pytest.mark.parametrize("detail, string", [
+    ('<detail><MM7VASPErrorRsp xmlns="{ns}"><MM7Version>6.8.0</MM7Version><Status><StatusCode>4004</StatusCode>'
+     "</Status></MM7VASPErrorRsp></detail>", "refused"),
+    ("", "4004 Validation error"),
+])
+def test_service_error_in_a_nonstandard_fault_is_not_retried(detail, string):
+    """A 4xxx refusal in a Fault the schema does not describe is still a refusal, not an HTTP 500 to retry."""
+    def responder(req):
+        env = req.decode()
+        xml = (f'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Header>'
+               f'<TransactionID xmlns="{env.version.namespace}">{env.transaction_id}</TransactionID></e:Header>'
+               f"<e:Body><e:Fault><faultcode>e:Client</faultcode><faultstring>{string}</faultstring>"
+               f"{detail.format(ns=env.version.namespace)}</e:Fault></e:Body></e:Envelope>")
+        return Reply(500, xml.encode(), {"Content-Type": "text/xml"})
+
+    with FakeServer(responder) as srv, client(srv.url) as c:
+        with pytest.raises(FaultError) as err:
+            c.submit(submit())
+        assert err.value.status.code == 4004 and err.value.attempts == 1
+        assert c.sleeps == [] and len(srv.requests) == 1
+
+
 def test_service_unavailable_fault_is_retried_with_the_same_transaction_id():
     def responder(req):
         env = req.decode()

@@ -113,3 +113,9 @@ def test_selected_values(samples_dir):
     assert [e.name for e in cn.extras] == ["MMSStatusErrorCode"] and cn.date is not None
     fault = body("instantcom-mm7__fault.xml")
     assert fault.code == "Client" and fault.status.code == 4002
+
+
+def test_invented_namespace_in_header_and_body_is_one_namespace(samples_dir):
+    env = mm7.decode_envelope(soap_xml((samples_dir / "instantcom-mm7__submit-rsp.xml").read_bytes()))
+    assert "unknown-version" in {d.code for d in env.deviations}
+    assert "header-namespace" not in {d.code for d in env.deviations}  # both are REL-6-MM7-6-7

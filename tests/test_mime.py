@@ -382,6 +382,30 @@ def test_href_resolution(href, headers, code):
         assert not {"href-form", "href-dangling"} & codes(env)
 
 
+def test_cid_href_resolved_by_content_location_when_no_part_has_that_id():
+    xml = soap_xml('<DeliverReq><MM7Version>6.8.0</MM7Version><Sender><Number>1</Number></Sender>'
+                   '<Content href="cid:b.txt"/></DeliverReq>')
+    env = decode(mime([(["Content-Type: text/xml"], xml),
+                       (["Content-ID: <a.txt>", "Content-Type: text/plain"], b"other"),
+                       (["Content-Location: b.txt", "Content-Type: text/plain"], b"it")]))
+    assert env.body.content.parts[0].data == b"it"
+    assert "href-location" in codes(env) and "href-dangling" not in codes(env)
+
+
+def test_flat_parts_with_the_href_naming_the_smil():
+    smil = b'<smil><body><par><img src="cid:pic"/></par></body></smil>'
+    xml = soap_xml('<DeliverReq><MM7Version>6.8.0</MM7Version><Sender><Number>1</Number></Sender>'
+                   '<Content href="cid:pres"/></DeliverReq>')
+    env = decode(mime([(["Content-Type: text/xml"], xml), (["Content-ID: <pres>", "Content-Type: application/smil"], smil),
+                       (["Content-ID: <pic>", "Content-Type: image/gif"], GIF)]))
+    content = env.body.content
+    assert content.smil is not None and content.smil.data == smil and [p.data for p in content.parts] == [GIF]
+    out = mm7.encode(mm7.SubmitReq(recipients=["1"], content=content), transaction_id="f")
+    forwarded = mm7.decode(out.to_bytes(), out.content_type)
+    sent = forwarded.body.content
+    assert sent.smil.data == smil and [p.kind for p in sent.parts] == ["image"]  # no second, generated SMIL
+
+
 def test_no_content_element_but_attachments():
     xml = soap_xml("<SubmitReq><MM7Version>6.8.0</MM7Version><SenderIdentification/><Recipients><To><Number>1"
                    "</Number></To></Recipients></SubmitReq>")

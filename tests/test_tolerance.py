@@ -80,6 +80,16 @@ def test_header_and_body_in_different_namespaces():
     assert env.version.name == "REL-6-MM7-1-4" and env.transaction_id == "t"
 
 
+def test_header_and_body_in_the_same_invented_namespace():
+    body = '<SubmitRsp xmlns="{ns}REL-6-MM7-6-7"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000' \
+           "</StatusCode><StatusText>OK</StatusText></Status><MessageID>1</MessageID></SubmitRsp>"
+    tid = '<TransactionID xmlns="{ns}REL-6-MM7-6-7" e:mustUnderstand="1">t</TransactionID>'
+    env = tolerant(envelope(body, tid=tid), {"unknown-version"})
+    assert "header-namespace" not in codes(env) and env.version.name == "REL-6-MM7-1-4"
+    other = tolerant(envelope(body, tid=tid.replace("6-7", "6-8")), {"header-namespace"})
+    assert other.transaction_id == "t"
+
+
 def test_whitespace_around_transaction_id():
     tid = '<m:TransactionID xmlns:m="{ns}REL-6-MM7-1-4">\n\t  vas00324-dlvr\n  </m:TransactionID>'
     body = '<DeliverRsp xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000' \
@@ -184,6 +194,156 @@ def test_fault_with_free_text_detail():
     env = tolerant(envelope(fault), {"schema"})
     assert env.body.detail is None and env.body.detail_text == "maintenance until 04:00"
     assert env.version.name == "REL-6-MM7-1-4"  # from the header
+
+
+@pytest.mark.parametrize("name, cls", [("MM7VASPErrorRsp", mm7.VASPErrorRsp), ("MM7RSErrorRsp", mm7.RSErrorRsp)])
+def test_fault_detail_under_a_vendor_element_name(name, cls):
+    fault = f"""<e:Fault><faultcode>e:Client</faultcode><faultstring>refused</faultstring><detail>
+      <{name} xmlns="{{ns}}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status>
+      <StatusCode>4004</StatusCode><StatusText>Validation error</StatusText></Status></{name}></detail></e:Fault>"""
+    env = tolerant(envelope(fault), {"element-name"})
+    assert isinstance(env.body.detail, cls) and env.body.status.code == 4004
+    assert env.body.status.text == "Validation error" and env.body.detail_text is None
+
+
+@pytest.mark.parametrize("string, text", [("3001", "Not Possible"), ("3001 - Server busy", "Server busy")])
+def test_fault_status_only_in_faultstring(string, text):
+    fault = f"<e:Fault><faultcode>e:Server</faultcode><faultstring>{string}</faultstring></e:Fault>"
+    env = tolerant(envelope(fault), {"fault-status-in-string"})
+    assert env.body.detail is None and env.body.string == string
+    assert env.body.status == mm7.Status(3001, text)
+
+
+def test_fault_string_without_a_leading_status_is_not_read_as_one():
+    for string in ("Server busy, retry 3001", "500 Internal Server Error", "30011"):
+        fault = f"<e:Fault><faultcode>e:Server</faultcode><faultstring>{string}</faultstring></e:Fault>"
+        env = mm7.decode_envelope(envelope(fault))
+        assert env.body.status is None and env.deviations == []
+
+
+def test_nested_address_reads_the_inner_value():
+    body = """<DeliverReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+      <Sender><Number><Number>+8613800000000</Number></Number></Sender>
+      <Recipients><To><RFC2822Address><a><RFC2822Address x="1">a@b.cn</RFC2822Address></a></RFC2822Address>
+      </To></Recipients></DeliverReq>"""
+    env = tolerant(envelope(body), {"nested-element"})
+    assert env.body.sender == mm7.Number("+8613800000000")
+    assert env.body.recipients.to == [mm7.RFC2822Address("a@b.cn")]
+    inner = [d.message for d in env.deviations if d.path.endswith("To/RFC2822Address")]
+    assert inner == ["value inside a/RFC2822Address read as the element's own; "
+                     "attributes of the inner element(s) ignored: {'x': '1'}"]
+    assert env.body.extras == []
+
+
+def test_address_holding_several_elements_is_kept_as_extras():
+    body = """<DeliverReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+      <Sender><Number><Number>1</Number><Number>2</Number></Number></Sender></DeliverReq>"""
+    env = tolerant(envelope(body), {"unknown-element"})
+    assert "nested-element" not in codes(env) and [e.text for e in env.body.extras] == ["1", "2"]
+
+
+def test_rfc2047_encoded_words_in_subject_and_addresses():
+    body = """<DeliverReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+      <Sender><RFC2822Address>=?UTF-8?B?5byg5LiJ?= &lt;a@b.com&gt;</RFC2822Address></Sender>
+      <Subject>=?GB2312?B?1tDOxA==?=</Subject></DeliverReq>"""
+    env = tolerant(envelope(body), {"encoded-word"})
+    assert env.body.subject == "中文" and env.body.sender == mm7.RFC2822Address("张三 <a@b.com>")
+    raw = {d.path: d.message for d in env.deviations}
+    assert "'=?GB2312?B?1tDOxA==?='" in raw["/Envelope/Body/DeliverReq/Subject"]  # the text as sent is kept
+
+
+def test_text_that_only_looks_like_an_encoded_word_is_left_alone():
+    body = """<DeliverReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+      <Sender><Number>1</Number></Sender><Subject>a=?b</Subject></DeliverReq>"""
+    env = mm7.decode_envelope(envelope(body))
+    assert env.body.subject == "a=?b" and env.deviations == []
+
+
+def test_instantcom_reply_charging_children_and_message_class_spelling():
+    body = """<SubmitReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><SenderIdentification/>
+      <Recipients><To><Number>1</Number></To></Recipients><MessageClass>Advertisment</MessageClass>
+      <ReplyCharging><ReplyChargingSize>100</ReplyChargingSize><ReplyDeadline>P2D</ReplyDeadline></ReplyCharging>
+      </SubmitReq>"""
+    env = tolerant(envelope(body), {"element-as-attribute", "enum-spelling"})
+    assert env.body.reply_charging == mm7.ReplyCharging(size=100, deadline=timedelta(days=2))
+    assert env.body.message_class is mm7.MessageClass.ADVERTISEMENT and env.body.extras == []
+
+
+def test_reply_charging_child_next_to_its_attribute_is_kept_as_extra():
+    body = """<SubmitReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><SenderIdentification/>
+      <Recipients><To><Number>1</Number></To></Recipients>
+      <ReplyCharging replyChargingSize="5"><ReplyChargingSize>100</ReplyChargingSize></ReplyCharging></SubmitReq>"""
+    env = tolerant(envelope(body), {"unknown-element"})
+    assert env.body.reply_charging.size == 5 and [e.text for e in env.body.extras] == ["100"]
+
+
+CST = timezone(timedelta(hours=8))
+
+
+def deliver_at(when: str) -> bytes:
+    return envelope(f"""<DeliverReq xmlns="{{ns}}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+      <Sender><Number>1</Number></Sender><TimeStamp>{when}</TimeStamp><UACapabilities TimeStamp="{when}"/>
+      </DeliverReq>""")
+
+
+@pytest.mark.parametrize("when, expected", [
+    ("2024-01-02T03:04:05z", datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
+    ("2024-01-02T03:04:05+08", datetime(2024, 1, 2, 3, 4, 5, tzinfo=CST)),
+    ("2024-01-02T03:04:05 +08:00", datetime(2024, 1, 2, 3, 4, 5, tzinfo=CST)),
+    ("2024-01-02 03:04:05 +0800", datetime(2024, 1, 2, 3, 4, 5, tzinfo=CST)),
+])
+def test_repairable_dates_become_datetimes(when, expected):
+    env = tolerant(deliver_at(when), {"date-format"})
+    assert env.body.time_stamp == expected and env.body.ua_capabilities.time_stamp == expected
+
+
+def test_end_of_day_24_00_is_the_next_midnight():
+    for engine in ("direct", "xsdata"):
+        env = mm7.decode_envelope(deliver_at("2024-12-31T24:00:00+08:00"), engine=engine)
+        assert env.body.time_stamp == datetime(2025, 1, 1, tzinfo=CST) and env.deviations == []
+
+
+@pytest.mark.parametrize("when", ["garbage", "2024-02-30T00:00:00", "2024-01-02T24:00:01Z",
+                                  "10000-01-01T00:00:00"])  # the last is valid XSD, beyond Python's datetime
+def test_unreadable_dates_are_left_out_with_their_text(when):
+    env = tolerant(deliver_at(when), {"date-unreadable"})
+    assert env.body.time_stamp is None and env.body.ua_capabilities.time_stamp is None
+    unreadable = [d for d in env.deviations if d.code == "date-unreadable"]
+    assert len(unreadable) == 2 and all(repr(when) in d.message for d in unreadable)
+    assert [e.text for e in env.body.extras] == [when]  # the element itself is kept as an extra
+
+
+def test_a_typed_date_or_duration_never_holds_a_string():
+    body = """<SubmitReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><SenderIdentification/>
+      <Recipients><To><Number>1</Number></To></Recipients><ExpiryDate>P2X</ExpiryDate></SubmitReq>"""
+    env = tolerant(envelope(body), {"date-unreadable"})
+    assert env.body.expiry_date is None
+    months = mm7.decode_envelope(envelope(body.replace("P2X", "P1M")))
+    assert months.body.expiry_date == "P1M" and months.deviations == []  # a calendar duration: str by design
+
+
+def submit_rsp(status: str) -> bytes:
+    return envelope(f"""<SubmitRsp xmlns="{{ns}}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+      <Status>{status}<StatusText>OK</StatusText></Status><MessageID>1</MessageID></SubmitRsp>""")
+
+
+@pytest.mark.parametrize("code", ["1000 OK", "1000: OK"])
+def test_status_code_followed_by_words(code):
+    env = tolerant(submit_rsp(f"<StatusCode>{code}</StatusCode>"), {"number-format"})
+    assert env.body.status.code == 1000
+    [dev] = [d for d in env.deviations if d.code == "number-format"]
+    assert "'OK' dropped" in dev.message
+
+
+@pytest.mark.parametrize("status, error", [
+    ("<StatusCode>OK</StatusCode>", "StatusCode 'OK' is not a number"),
+    ("<StatusCode>1,000</StatusCode>", "StatusCode '1,000' is not a number"),
+    ("", "Status has no StatusCode"),
+])
+def test_status_code_that_is_no_number_is_refused_by_name(status, error):
+    for engine in ("direct", "xsdata"):
+        with pytest.raises(mm7.DecodeError, match=f"cannot read SubmitRsp: {error}"):
+            mm7.decode_envelope(submit_rsp(status), engine=engine)
 
 
 def test_sinch_spelling_of_unrecognised():
