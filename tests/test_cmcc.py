@@ -113,10 +113,17 @@ def test_config_file_problems(tmp_path):
     by = {p.where.split(":")[-1]: p for p in problems}
     assert by["listenport"].level == "error" and "case-sensitive" in by["listenport"].message
     assert by["logLevel"].level == "warning" and "missing" in by["logLevel"].message
-    assert cfg.mmsc.urls == ["https://10.0.0.1:8443/mm7"] and "https" in by["UseSSL"].message
+    # The SDK never read UseSSL (its shipped files say true): plain http, and a warning saying so.
+    assert cfg.mmsc.urls == ["http://10.0.0.1:8443/mm7"]
+    assert by["UseSSL"].level == "warning" and "ignored, as in the SDK" in by["UseSSL"].message
     assert "no effect" in by["Digest"].message
     proc = run("config", "check", path)
     assert proc.returncode == 3 and "case-sensitive" in proc.stdout
+    assert "warning: mm7Config.xml:UseSSL: true is ignored, as in the SDK" in proc.stdout
+    # TLS is asked for explicitly, with an https mmscIP; a UseSSL the SDK would not even parse only warns.
+    cfg, problems = read_cmcc(mm7config(tmp_path, UseSSL="yes", mmscIP=["https://10.0.0.1:8443", "10.0.0.2"]))
+    assert cfg.mmsc.urls == ["https://10.0.0.1:8443/mm7", "http://10.0.0.2/mm7"]
+    assert [p.level for p in problems if p.where.endswith("UseSSL")] == ["warning"]
     bad = tmp_path / "x.xml"
     bad.write_text("<vasp:MM7Config xmlns:vasp='%s'><TimeOut>soon</TimeOut></vasp:MM7Config>" % NS)
     _, problems = read_cmcc(bad)

@@ -4,7 +4,7 @@ Same classes, same fields, same flow — `MM7Config` → `MM7Sender.send(req)` �
 `MM7RSErrorRes`; subclass `MM7Receiver` and override `do_deliver` — with snake_case names (the
 table of Java → Python names is in README.md). Underneath it is mm7bind's client, receiver and
 codec, so the wire is correct where the SDK's was not (escaping, namespaces, real time-zone
-offsets, Content href, TransactionID echoed, relative times, UseSSL).
+offsets, Content href, TransactionID echoed, relative times).
 
 API failures raise the manual's §7 errors (`APIError` subclasses with their negative `code`); with
 `MM7Sender(config, errors="return")` they come back as `MM7RSErrorRes(status_code=-10x)`, as the SDK did.

@@ -1,9 +1,11 @@
 """China Mobile's configuration files, read unchanged: mm7Config.xml and ConnConfig.xml (manual §3.2).
 
 Every key maps onto an mm7bind setting (the table is in README.md); keys that cannot have an effect
-here are reported as warnings, never silently ignored. Where the SDK was buggy, the file's evident
-intent is honoured: `UseSSL` really selects https, element-name case slips are reported (the SDK
-silently ignores them), and missing numeric keys fall back to the manual's defaults (the SDK crashed).
+here are reported as warnings, never silently ignored. A file that worked with the SDK keeps working:
+`UseSSL` is ignored as the SDK ignored it (the shipped files say true, yet the SDK always spoke plain
+HTTP, so honouring it would cut an SP off its MMSC); TLS is asked for with an https:// mmscIP or a
+TOML configuration. Element-name case slips are reported (the SDK silently ignored them), and missing
+numeric keys fall back to the manual's defaults (the SDK crashed).
 """
 
 from __future__ import annotations
@@ -103,7 +105,8 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
                 problems.append(Problem("error", f"{where}:{name}", f"{text!r} is not a whole number"))
         elif kind is bool:
             if text.lower() not in ("true", "false"):
-                problems.append(Problem("error", f"{where}:{name}", f"{text!r} is not true or false"))
+                # only UseSSL is boolean, and it has no effect: the SDK accepted any text there
+                problems.append(Problem("warning", f"{where}:{name}", f"{text!r} is not true or false"))
             values[name] = text.lower() == "true"
         else:
             values[name] = text
@@ -128,14 +131,15 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     ips = get["mmscIP"]
     if not ips:
         problems.append(Problem("error", f"{where}:mmscIP", "no MMSC address (mmscIP) given"))
-    scheme = "https" if get["UseSSL"] else "http"
     path_part = str(get["mmscURL"]).strip() or "/"
     if not path_part.startswith("/"):
         path_part = "/" + path_part
-    m.urls = [f"{scheme}://{ip}{path_part}" for ip in ips]
+    # Plain http, as the SDK always spoke; an mmscIP written as a URL keeps its own scheme (https).
+    m.urls = [f"{ip}{path_part}" if "://" in ip else f"http://{ip}{path_part}" for ip in ips]
     if get["UseSSL"]:
         problems.append(Problem("warning", f"{where}:UseSSL",
-                                "true: the MMSC is reached over https (the SDK ignored this setting)"))
+                                "true is ignored, as in the SDK (it always used plain http); for TLS write mmscIP as "
+                                "https://host[:port] or use a TOML configuration with an https URL"))
     m.username = get["UserName"] or ""
     m.password = get["Password"] or ""
     m.auth = "auto"  # as the SDK's sender: Basic, and Digest when the MMSC asks for it
