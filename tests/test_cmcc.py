@@ -426,3 +426,39 @@ def test_version_command_and_config_driven_send(tmp_path):
         assert req.header("MM7APIVersion") == cmcc.API_VERSION
         assert req.decode().body.subject == "配置" and b'encoding="GB2312"' in req.body
     assert json.loads(json.dumps({"ok": True}))
+
+
+def test_content_goes_as_the_sp_built_it(tmp_path):
+    """The SDK never generated SMIL: no SMIL → multipart/mixed as sent; the SP's SMIL → multipart/related."""
+    def manual_content(root_type, with_smil=False):
+        root = cmcc.MMContent()
+        root.content_type = root_type
+        gif = cmcc.MMContent.create_from_bytes(b"GIF89a" + bytes(10))
+        gif.content_type, gif.content_id = cmcc.ContentType.GIF, "1.gif"
+        text = cmcc.MMContent.create_from_string("This is a Test2!")
+        text.content_type, text.content_id = cmcc.ContentType.TEXT, "2.txt"
+        for sub in [gif, text]:
+            root.add_sub_content(sub)
+        if with_smil:
+            smil = cmcc.MMContent.create_from_string('<smil><body><par><img src="cid:1.gif"/></par></body></smil>')
+            smil.content_type, smil.content_id = cmcc.ContentType.SMIL, "start.smil"
+            root.add_sub_content(smil)
+        return root
+
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))
+        for root_type in (cmcc.ContentType.MULTIPART_MIXED, "multipart/related;start=<START>"):
+            assert sender.send(submit_req(content=manual_content(root_type))).status_code == 1000
+        assert sender.send(submit_req(content=manual_content(cmcc.ContentType.MULTIPART_RELATED, True))).status_code == 1000
+        mixed, related_without_smil, related = [r.decode().body.content for r in srv.requests]
+    for content in (mixed, related_without_smil):
+        assert content.smil is None and content.multipart_type == "mixed"
+        assert [p.content_id for p in content.parts] == ["1.gif", "2.txt"]
+    assert b"application/smil" not in srv.requests[0].body and b"presentation.smil" not in srv.requests[1].body
+    assert related.multipart_type == "related" and related.smil.content_id == "start.smil"
+    assert [p.content_id for p in related.parts] == ["1.gif", "2.txt"]
+    # The dialect itself adds no SMIL either (the SDK's habit for content built any way).
+    c = mm7.Content(parts=[mm7.Part.text("hi", content_id="1.txt")])
+    for profile in (CMCC, CMCC_SDK):
+        data = mm7.encode(mm7.SubmitReq(recipients=["13915002000"], content=c), transaction_id="t", profile=profile)
+        assert b"application/smil" not in data.to_bytes() and b"multipart/mixed" in data.to_bytes()

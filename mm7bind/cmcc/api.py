@@ -187,12 +187,15 @@ class MMContent:
                     content_location=self.content_location)
 
     def to_content(self) -> Content:
+        """The parts as the SP built them: a SMIL part among them is the presentation (sent as
+        multipart/related, manual §4.2.3); without one the content goes as multipart/mixed, whatever
+        the root says — multipart/related needs a start part, and none is made up, as in the SDK."""
         leaves = self.sub_contents or [self]
         parts = [leaf.to_part() for leaf in leaves]
         smil = next((p for p in parts if p.content_type == ContentType.SMIL), None)
         if smil is not None:
             parts.remove(smil)
-        return Content(parts=parts, smil=smil)
+        return Content(parts=parts, smil=smil, multipart_type="related" if smil else "mixed")
 
     @classmethod
     def from_content(cls, content: Content | None) -> MMContent | None:
