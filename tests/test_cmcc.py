@@ -165,7 +165,8 @@ def submit_req(**kw) -> cmcc.MM7SubmitReq:
 
 def test_api_errors_in_their_situations(tmp_path):
     with FakeServer() as srv:
-        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, MaxMessageSize="2000", ReSendCount="0"))
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, MaxMessageSize="2000", ReSendCount="0"),
+                                errors="raise")
         with pytest.raises(cst.EmptyMessage) as err:
             sender.send(None)
         assert err.value.code == -105
@@ -177,7 +178,7 @@ def test_api_errors_in_their_situations(tmp_path):
         bad_priority.priority = "urgent!"
         bad_subject = submit_req()
         bad_subject.subject = "bell \x07"
-        returning = cmcc.MM7Sender(sender.config, errors="return")
+        returning = cmcc.MM7Sender(sender.config)  # the SDK's way, and the default
         for req, why in ((no_recipient, "Recipients is required"), (bad_priority, "urgent!"),
                          (bad_subject, "character U.0007")):
             with pytest.raises(cst.WrongMessage, match=why):
@@ -191,17 +192,17 @@ def test_api_errors_in_their_situations(tmp_path):
             sender.send(submit_req(content=big))
         assert err.value.code == -113 and len(srv.requests) == 0  # refused before anything was sent
     dead = dead_url()
-    sender = cmcc.MM7Sender(cmcc_config(tmp_path, dead, ReSendCount="0"))
+    sender = cmcc.MM7Sender(cmcc_config(tmp_path, dead, ReSendCount="0"), errors="raise")
     with pytest.raises(cst.SocketUnreachable):
         sender.send(submit_req())
-    res = cmcc.MM7Sender(cmcc_config(tmp_path, dead, ReSendCount="0"), errors="return").send(submit_req())
+    res = cmcc.MM7Sender(cmcc_config(tmp_path, dead, ReSendCount="0")).send(submit_req())
     assert isinstance(res, cmcc.MM7RSErrorRes) and res.status_code == -104 and res.status_text == "Socket不通"
     for reply, error in ((Reply(200, b"<html>oops</html>", {"Content-Type": "text/html"}), cst.XMLParseError),
                          (Reply(502, b"<html>bad gateway</html>", {"Content-Type": "text/html"}), cst.BadRequest),
                          (Reply(500, b""), cst.EmptyResponse),
                          (Reply(delay=3.0), cst.SendTimeout)):
         with FakeServer(lambda req, r=reply: r) as srv:
-            sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, ReSendCount="0", TimeOut="1000"))
+            sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, ReSendCount="0", TimeOut="1000"), errors="raise")
             with pytest.raises(error):
                 sender.send(submit_req())
 
@@ -210,7 +211,7 @@ def test_api_errors_in_their_situations(tmp_path):
 
     with FakeServer(bare_fault) as srv:
         with pytest.raises(cst.ServerFault) as err:
-            cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, ReSendCount="0")).send(submit_req())
+            cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, ReSendCount="0"), errors="raise").send(submit_req())
         assert err.value.code == -110
 
     def rserror(req):
@@ -462,3 +463,24 @@ def test_content_goes_as_the_sp_built_it(tmp_path):
     for profile in (CMCC, CMCC_SDK):
         data = mm7.encode(mm7.SubmitReq(recipients=["13915002000"], content=c), transaction_id="t", profile=profile)
         assert b"application/smil" not in data.to_bytes() and b"multipart/mixed" in data.to_bytes()
+
+
+def test_send_returns_errors_as_the_sdk_did(tmp_path):
+    """The manual's flow: `res = sender.send(req)`, then instanceof MM7SubmitRes / MM7RSErrorRes — nothing raised."""
+    gone = tmp_path / "1.gif"
+    gone.write_bytes(b"GIF89a" + bytes(10))
+    content = cmcc.MMContent()
+    content.content_type = cmcc.ContentType.MULTIPART_MIXED
+    content.add_sub_content(cmcc.MMContent.create_from_file(gone))
+    gone.unlink()  # read when sent: an unexpected failure is the SDK's -100
+    sender = cmcc.MM7Sender()  # the SDK's no-argument constructor, then setConfig
+    assert isinstance(sender.send(submit_req()), cmcc.MM7RSErrorRes)
+    with FakeServer(lambda req: Reply(500, b"")) as srv:
+        sender.set_config(cmcc_config(tmp_path, srv.url, ReSendCount="0"))
+        results = [sender.send(None), sender.send(cmcc.MM7DeliverRes()), sender.send(submit_req()),
+                   sender.send(submit_req(content=content))]
+    assert all(type(r) is cmcc.MM7RSErrorRes for r in results)
+    assert [r.status_code for r in results] == [-105, -106, -107, -100]
+    assert results[0].status_text == "待发送的消息为空" and "FileNotFoundError" in results[3].status_detail
+    with pytest.raises(ValueError):
+        cmcc.MM7Sender(errors="ignore")

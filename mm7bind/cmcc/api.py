@@ -6,8 +6,9 @@ table of Java → Python names is in README.md). Underneath it is mm7bind's clie
 codec, so the wire is correct where the SDK's was not (escaping, namespaces, real time-zone
 offsets, Content href, TransactionID echoed, relative times).
 
-API failures raise the manual's §7 errors (`APIError` subclasses with their negative `code`); with
-`MM7Sender(config, errors="return")` they come back as `MM7RSErrorRes(status_code=-10x)`, as the SDK did.
+API failures come back as `MM7RSErrorRes(status_code=-10x)`, the manual's §7 codes, as the SDK
+returned them (so the manual's `instanceof` checks work unchanged); `MM7Sender(config, errors="raise")`
+raises them instead, as `APIError` subclasses with their negative `code`.
 """
 
 from __future__ import annotations
@@ -358,15 +359,26 @@ class MM7RSErrorRes(MM7RSRes):
 
 
 class MM7Sender:
-    """`send(req)` → the MMSC's answer. Thread-safe: one sender can serve many threads."""
+    """`send(req)` → the MMSC's answer: `MM7SubmitRes` / `MM7CancelRes` / `MM7ReplaceRes`, or an
+    `MM7RSErrorRes` (the MMSC's error, or the API's own negative code). Thread-safe: one sender can
+    serve many threads."""
 
-    def __init__(self, config: MM7Config, errors: str = "raise", store=None):
+    def __init__(self, config: MM7Config | None = None, errors: str = "return", store=None):
         if errors not in ("raise", "return"):
             raise ValueError("errors must be 'raise' or 'return'")
-        self.config = config
         self.errors = errors
-        cfg = config.config
-        self.client = Client(store=store, **cfg.client_settings())
+        self.store = store
+        self.config: MM7Config | None = None
+        self.client: Client | None = None
+        if config is not None:
+            self.set_config(config)
+
+    def set_config(self, config: MM7Config) -> None:
+        """The SDK's `new MM7Sender()` + `setConfig(cfg)`; ConfigError when the files cannot work."""
+        client = Client(store=self.store, **config.config.client_settings())
+        if self.client is not None:
+            self.client.close()
+        self.config, self.client = config, client
 
     def send(self, req: MM7SubmitReq | MM7CancelReq | MM7ReplaceReq | None) -> MM7RSRes:
         try:
@@ -378,6 +390,8 @@ class MM7Sender:
                                  status_text=exc.text_zh, status_detail=exc.detail)
 
     def _send(self, req) -> MM7RSRes:
+        if self.client is None:
+            raise st.SystemError_("no configuration: MM7Sender(config) or set_config(config) first")
         if req is None:
             raise st.EmptyMessage()
         if not isinstance(req, (MM7SubmitReq, MM7CancelReq, MM7ReplaceReq)):
@@ -415,8 +429,8 @@ class MM7Sender:
             raise st.XMLParseError(text) from exc
         except TransportError as exc:
             raise st.ReceiveFailed(str(exc)) from exc
-        except MM7Error as exc:
-            raise st.SystemError_(str(exc)) from exc
+        except (MM7Error, OSError) as exc:  # e.g. a content file gone since it was added
+            raise st.SystemError_(f"{type(exc).__name__}: {exc}") from exc
         s = result.status
         common = {"transaction_id": result.transaction_id, "mm7_version": result.response.mm7_version,
                   "status_code": s.code, "status_text": s.text, "status_detail": s.details}
@@ -427,7 +441,8 @@ class MM7Sender:
         return MM7ReplaceRes(**common)
 
     def close(self) -> None:
-        self.client.close()
+        if self.client is not None:
+            self.client.close()
 
 
 # ---------------------------------------------------------------------------------------------
