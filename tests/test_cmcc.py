@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import os
 import re
 import time
 from datetime import datetime, timedelta, timezone
@@ -23,6 +25,18 @@ from .fake_http import FakeServer, Reply, dead_url, mm7_reply
 from .test_commands import Background, free_port, run
 
 NS = "http://mms.chinamobile.com/mm7ConfigSchema"
+
+
+@pytest.fixture(autouse=True)
+def _close_sdk_log_files():
+    """Senders and receivers start the configuration's log file (as the SDK did); each test closes its own."""
+    from mm7bind.cmcc.logs import stop_logging
+
+    logger = logging.getLogger("mm7bind")
+    level = logger.level
+    yield
+    stop_logging()
+    logger.setLevel(level)
 
 
 def mm7config(tmp_path, **over) -> str:
@@ -484,3 +498,40 @@ def test_send_returns_errors_as_the_sdk_did(tmp_path):
     assert results[0].status_text == "待发送的消息为空" and "FileNotFoundError" in results[3].status_detail
     with pytest.raises(ValueError):
         cmcc.MM7Sender(errors="ignore")
+
+
+def test_sdk_log_files_from_the_api(tmp_path):
+    """LogPath/MmscID/logLevel are written by the senders and receivers themselves, as in the SDK."""
+    from mm7bind.cmcc.logs import stop_logging
+
+    logger = logging.getLogger("mm7bind")
+    before_handlers, before_level = list(logger.handlers), logger.level
+    folder = tmp_path / "vas_log" / "mm7"  # not there yet: the SDK created its files, so no error
+    try:
+        with FakeServer() as srv:
+            path = mm7config(tmp_path, mmscIP=[srv.url.split("//")[1].split("/")[0]], mmscURL="/mm7",
+                             AuthenticationMode="0", LogPath=str(folder), logLevel="3")
+            _, problems = read_cmcc(path)
+            assert not folder.exists() and [p.level for p in problems if "LogPath" in p.where] == ["warning"]
+            assert not [p for p in problems if p.level == "error"]
+            config = cmcc.MM7Config(path)
+            senders = [cmcc.MM7Sender(config), cmcc.MM7Sender(cmcc.MM7Config(path))]
+            assert len(logger.handlers) == len(before_handlers) + 1  # one file, however many senders
+            assert senders[1].send(submit_req(transaction_id="log-1")).status_code == 1000
+        log = (folder / "910010.log").read_text(encoding="utf-8")
+        assert "tid=log-1" in log and " INFO " in log
+        stop_logging()
+        assert logger.handlers == before_handlers
+        # logLevel 0 is no log at all: no file from the API, and the null device for the command line.
+        quiet = mm7config(tmp_path, logLevel="0")
+        cmcc.MM7Sender(cmcc.MM7Config(quiet))
+        assert logger.handlers == before_handlers
+        cfg, _ = read_cmcc(quiet)
+        assert cfg.logging.file == os.devnull and cfg.logging.rotate == "none"
+        # The shipped E:\vas_log on a system without drive letters: a warning, no folder made.
+        cfg, problems = read_cmcc(mm7config(tmp_path, LogPath="E:\\vas_log"))
+        if os.name != "nt":
+            assert cfg.logging.file == "" and any("Windows path" in p.message for p in problems)
+    finally:
+        stop_logging()
+        logger.setLevel(before_level)

@@ -37,6 +37,7 @@ from ..server import EmbeddedServer, wsgi_app
 from . import status as st
 from .config import load_cmcc
 from .constants import ChargedParty, ContentType, Priority
+from .logs import start_logging
 
 # ---------------------------------------------------------------------------------------------
 # Configuration
@@ -376,6 +377,7 @@ class MM7Sender:
     def set_config(self, config: MM7Config) -> None:
         """The SDK's `new MM7Sender()` + `setConfig(cfg)`; ConfigError when the files cannot work."""
         client = Client(store=self.store, **config.config.client_settings())
+        start_logging(config.config)
         if self.client is not None:
             self.client.close()
         self.config, self.client = config, client
@@ -592,6 +594,7 @@ class _ReceiverBase:
     def _receiver(self, store=None) -> Receiver:
         if self.config is None:
             raise ValueError("set_config(MM7Config(...)) first")
+        start_logging(self.config.config)
         return self.config.config.make_receiver(_Bridge(self), store=store)
 
 

@@ -11,6 +11,8 @@ numeric keys fall back to the manual's defaults (the SDK crashed).
 from __future__ import annotations
 
 import difflib
+import os
+import re
 from pathlib import Path
 
 from lxml import etree
@@ -56,6 +58,7 @@ CONN_KEYS: dict[str, tuple[type, object]] = {
     "KeepAliveTimeout": (int, 50_000),
     "step": (int, 1),
 }
+# logLevel 0 is "no log": no level means that, so its records go to the null device (see read()).
 LOG_LEVELS = {0: "CRITICAL", 1: "ERROR", 2: "WARNING", 3: "INFO", 4: "INFO", 5: "DEBUG", 6: "DEBUG", 7: "DEBUG"}
 
 
@@ -174,9 +177,20 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     r.backlog = max(1, get["BackLog"])
     level = get["logLevel"]
     lg.level = LOG_LEVELS.get(level, "INFO")
-    if get["LogPath"] and level != 0:
-        lg.file = str(Path(get["LogPath"]) / f"{get['MmscID'] or 'mm7'}.log")
     lg.rotate = "both"
+    log_folder_missing = False
+    if level == 0:
+        lg.file, lg.rotate = os.devnull, "none"  # not even to standard error
+    elif os.name != "nt" and re.match(r"[A-Za-z]:[\\/]", get["LogPath"]):
+        # the shipped E:\vas_log: here it would be a folder named so in the current directory
+        problems.append(Problem("warning", f"{where}:LogPath",
+                                f"{get['LogPath']} is a Windows path (the manual asks to change it): no log file"))
+    elif get["LogPath"]:
+        lg.file = str(Path(get["LogPath"]) / f"{get['MmscID'] or 'mm7'}.log")
+        if not Path(get["LogPath"]).is_dir():
+            log_folder_missing = True
+            problems.append(Problem("warning", f"{where}:LogPath",
+                                    f"folder {get['LogPath']} does not exist; it is created when logging starts"))
     lg.when, lg.interval = "M", max(1, get["LogInterval"])
     lg.max_bytes = max(1, get["LogSize"]) * 1024
     lg.backups = max(1, get["LogNum"])
@@ -199,7 +213,7 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
                          ("step", "the pool grows one connection at a time up to MaxKeepAliveRequests")):
             if key in c:
                 problems.append(Problem("warning", f"{cw}:{key}", f"no effect: {why}"))
-    problems += check(cfg)
+    problems += [p for p in check(cfg) if not (log_folder_missing and p.where == "logging.file")]
     return cfg, problems
 
 
@@ -211,6 +225,14 @@ def load_cmcc(path: str | Path, conn_path: str | Path | None = None) -> Config:
 
     for p in problems:
         logging.getLogger("mm7bind.config").warning("%s", p)
+    if cfg.logging.file and cfg.logging.file != os.devnull:
+        folder = Path(cfg.logging.file).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)  # as the SDK, which created its log files there
+        except OSError as exc:  # the SDK went on without its log files too
+            logging.getLogger("mm7bind.config").warning("%s", Problem(
+                "warning", f"{Path(path).name}:LogPath", f"cannot create {folder} ({exc.strerror or exc}): no log file"))
+            cfg.logging.file = ""
     return cfg
 
 
