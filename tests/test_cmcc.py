@@ -535,3 +535,43 @@ def test_sdk_log_files_from_the_api(tmp_path):
     finally:
         stop_logging()
         logger.setLevel(before_level)
+
+
+def test_text_parts_take_the_configured_charset(tmp_path):
+    """Charset is the default of text parts; a charset= in the SP's content type is kept; the SDK's charset names work."""
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))  # Charset GB2312
+        root = cmcc.MMContent()
+        root.content_type = cmcc.ContentType.MULTIPART_MIXED
+        texts = {"1.txt": cmcc.MMContent.create_from_string("中文内容"),
+                 "2.txt": cmcc.MMContent("中文".encode("gb2312")),
+                 "3.txt": cmcc.MMContent.create_from_string("中文"),
+                 "4.txt": cmcc.MMContent("中文".encode("gbk")),
+                 "5.txt": cmcc.MMContent.create_from_string("镕")}  # not in GB2312: UTF-8, labelled so
+        texts["2.txt"].content_type = texts["5.txt"].content_type = cmcc.ContentType.TEXT
+        texts["3.txt"].content_type = "text/plain;charset=UTF-8"
+        texts["4.txt"].content_type = 'text/plain; charset="GBK"'
+        for cid, sub in texts.items():
+            sub.content_id = cid
+            root.add_sub_content(sub)
+        assert texts["1.txt"].content_as_string == "中文内容" and texts["2.txt"].text_charset() is None
+        assert sender.send(submit_req(content=root)).status_code == 1000
+        parts = srv.requests[0].decode().body.content.parts
+        assert [p.charset.lower() for p in parts] == ["gb2312", "gb2312", "utf-8", "gbk", "utf-8"]
+        assert [p.text_value for p in parts] == ["中文内容", "中文", "中文", "中文", "镕"]
+        assert "中文内容".encode("gb2312") in srv.requests[0].body
+        labelled = cmcc.MMContent.create_from_string("镕")
+        labelled.content_type = "text/plain;charset=GB2312"  # the SP said GB2312: refused, never mislabelled
+        res = sender.send(submit_req(content=labelled))
+        assert res.status_code == -106 and "GB2312" in res.status_detail
+    for charset, label in (("US-ASCII", b'encoding="US-ASCII"'), ("ISO-8859-1", b'encoding="ISO-8859-1"'),
+                           ("ISO-10646-UCS-2", '<?xml version="1.0" encoding="UTF-16BE"?>'.encode("utf-16-be"))):
+        with FakeServer() as srv:
+            config = cmcc_config(tmp_path, srv.url, Charset=charset)
+            _, problems = read_cmcc(config.path)
+            assert not [p for p in problems if p.level == "error"], problems
+            res = cmcc.MM7Sender(config).send(submit_req())
+            assert res.status_code == 1000, res
+            [req] = srv.requests
+            assert label in req.body and req.decode().body.subject == "测试"
+    assert any("UTF-16BE" in p.message for p in problems if p.where.endswith("Charset"))

@@ -20,6 +20,7 @@ from lxml import etree
 from ..config import Config, ConfigError, Problem, check
 from ..errors import DecodeError
 from ..xmlsafe import parse_xml
+from .charsets import python_charset
 
 NAMESPACE = "http://mms.chinamobile.com/mm7ConfigSchema"
 
@@ -159,7 +160,13 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
         problems.append(Problem("error", f"{where}:MaxMessageSize", "must be more than 0"))
     else:
         m.max_message_size = get["MaxMessageSize"]
-    m.charset = get["Charset"]
+    try:
+        m.charset = python_charset(get["Charset"])
+    except LookupError:
+        m.charset = get["Charset"]  # check() says it is unknown
+    if m.charset != get["Charset"].strip():
+        problems.append(Problem("warning", f"{where}:Charset", f"{get['Charset']} is written as {m.charset} "
+                                "(Java's other name for it); few MMSCs read SOAP XML in UTF-16"))
     timeout_s = get["TimeOut"] / 1000.0
     if timeout_s <= 0:
         problems.append(Problem("error", f"{where}:TimeOut", "must be more than 0 milliseconds"))
