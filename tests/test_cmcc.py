@@ -575,3 +575,36 @@ def test_text_parts_take_the_configured_charset(tmp_path):
             [req] = srv.requests
             assert label in req.body and req.decode().body.subject == "测试"
     assert any("UTF-16BE" in p.message for p in problems if p.where.endswith("Charset"))
+
+
+def test_nested_content_is_flattened_never_sent_empty(tmp_path):
+    def leaf(maker, ctype, cid):
+        sub = maker()
+        sub.content_type, sub.content_id = ctype, cid
+        return sub
+
+    slide = cmcc.MMContent()
+    slide.content_type = cmcc.ContentType.MULTIPART_RELATED
+    for sub in (leaf(lambda: cmcc.MMContent.create_from_string('<smil><body/></smil>'), cmcc.ContentType.SMIL, "s.smil"),
+                leaf(lambda: cmcc.MMContent.create_from_bytes(b"GIF89a" + bytes(10)), cmcc.ContentType.GIF, "1.gif"),
+                leaf(lambda: cmcc.MMContent.create_from_string("图片说明"), cmcc.ContentType.TEXT, "1.txt")):
+        slide.add_sub_content(sub)
+    root = cmcc.MMContent()
+    root.content_type, root.content_id = cmcc.ContentType.MULTIPART_MIXED, "<SaturnPics-01020930>"
+    root.add_sub_content(slide)
+    root.add_sub_content(leaf(lambda: cmcc.MMContent.create_from_string("附言"), cmcc.ContentType.TEXT, "2.txt"))
+    empty = cmcc.MMContent()
+    empty.content_type = cmcc.ContentType.MULTIPART_RELATED
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))
+        assert sender.send(submit_req(content=root)).status_code == 1000
+        bad = cmcc.MMContent()
+        bad.content_type = cmcc.ContentType.MULTIPART_MIXED
+        bad.add_sub_content(empty)
+        res = sender.send(submit_req(content=bad))
+        assert res.status_code == -106 and "no sub-contents" in res.status_detail
+        [req] = srv.requests
+    content = req.decode().body.content
+    assert content.smil.content_id == "s.smil" and content.content_id == "SaturnPics-01020930"
+    assert [(p.content_id, p.size > 0) for p in content.parts] == [("1.gif", True), ("1.txt", True), ("2.txt", True)]
+    assert [p.text_value for p in content.parts[1:]] == ["图片说明", "附言"]

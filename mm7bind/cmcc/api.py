@@ -223,13 +223,28 @@ class MMContent:
     def to_content(self, default_charset: str = "UTF-8") -> Content:
         """The parts as the SP built them: a SMIL part among them is the presentation (sent as
         multipart/related, manual §4.2.3); without one the content goes as multipart/mixed, whatever
-        the root says — multipart/related needs a start part, and none is made up, as in the SDK."""
-        leaves = self.sub_contents or [self]
+        the root says — multipart/related needs a start part, and none is made up, as in the SDK.
+        Nested sub-contents are flattened in order (mm7bind's content is one level deep)."""
+        leaves = self._leaves() if self.sub_contents else [self]
         parts = [leaf.to_part(default_charset) for leaf in leaves]
         smil = next((p for p in parts if p.content_type == ContentType.SMIL), None)
         if smil is not None:
             parts.remove(smil)
-        return Content(parts=parts, smil=smil, multipart_type="related" if smil else "mixed")
+        root_id = self.content_id.strip("<>") if self.sub_contents and self.content_id else None
+        return Content(parts=parts, smil=smil, content_id=root_id, multipart_type="related" if smil else "mixed")
+
+    def _leaves(self) -> list[MMContent]:
+        out: list[MMContent] = []
+        for sub in self.sub_contents:
+            if sub.sub_contents:
+                out += sub._leaves()
+            elif "multipart" in str(sub.content_type or "").split(";", 1)[0].lower():
+                # it would go out as an empty part (or raw bytes without their boundary)
+                raise EncodeError(f"sub-content {sub.content_id or ''} is {sub.content_type} but has no "
+                                  "sub-contents (add_sub_content)")
+            else:
+                out.append(sub)
+        return out
 
     @classmethod
     def from_content(cls, content: Content | None) -> MMContent | None:
