@@ -608,3 +608,13 @@ def test_nested_content_is_flattened_never_sent_empty(tmp_path):
     assert content.smil.content_id == "s.smil" and content.content_id == "SaturnPics-01020930"
     assert [(p.content_id, p.size > 0) for p in content.parts] == [("1.gif", True), ("1.txt", True), ("2.txt", True)]
     assert [p.text_value for p in content.parts[1:]] == ["图片说明", "附言"]
+
+
+def test_sdk_saved_spelling_and_exact_password(tmp_path):
+    cfg, problems = read_cmcc(mm7config(tmp_path, MmscID=None, MmscId="910011", Password=" pa ss  "))
+    assert [p for p in problems if p.level == "error"] == []
+    [case] = [p for p in problems if p.where.endswith("MmscId")]
+    assert case.level == "warning" and "read as MmscID" in case.message
+    assert cfg.logging.file.endswith("910011.log")
+    assert cfg.mmsc.password == cfg.receiver.password == " pa ss  "
+    assert not [p for p in problems if p.where.endswith("Password")]

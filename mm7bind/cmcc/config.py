@@ -50,6 +50,8 @@ MM7_KEYS: dict[str, tuple[type, object]] = {
 # The SDK parses these with Integer.parseInt and no guard: a file without them made it crash.
 SDK_REQUIRED = ("AuthenticationMode", "MaxMessageSize", "logLevel", "ListenPort", "BackLog", "TimeOut",
                 "ReSendCount", "LogNum", "LogInterval", "LogSize")
+# Spellings the SDK itself wrote for a key (MM7Config.save()), read with a warning.
+SDK_SPELLINGS = {"MmscId": "MmscID"}
 CONN_KEYS: dict[str, tuple[type, object]] = {
     "KeepAlive": (str, "on"),
     "MaxKeepAliveRequests": (int, 30),
@@ -86,8 +88,13 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
         if not isinstance(el.tag, str):
             continue
         name = etree.QName(el).localname
-        text = (el.text or "").strip()
-        if (el.text or "") != text and name != "Password":
+        if name in SDK_SPELLINGS and SDK_SPELLINGS[name] in keys:
+            problems.append(Problem("warning", f"{where}:{name}", f"read as {SDK_SPELLINGS[name]} (the SDK's save() "
+                                    f"writes {name}, which its load() did not read back)"))
+            name = SDK_SPELLINGS[name]
+        # A password is whatever was written, spaces included: trimming it would only fail the login.
+        text = (el.text or "") if name == "Password" else (el.text or "").strip()
+        if (el.text or "") != text:
             problems.append(Problem("warning", f"{where}:{name}", f"spaces around {text!r} removed"))
         if name not in keys:
             same = [k for k in keys if k.lower() == name.lower()]
