@@ -618,3 +618,28 @@ def test_sdk_saved_spelling_and_exact_password(tmp_path):
     assert cfg.logging.file.endswith("910011.log")
     assert cfg.mmsc.password == cfg.receiver.password == " pa ss  "
     assert not [p for p in problems if p.where.endswith("Password")]
+
+
+def test_serve_with_china_mobile_config_answers_any_path(tmp_path, monkeypatch):
+    """The SDK's MM7Receiver took a request at whatever URI the MMSC posted to; serve --config mm7Config.xml too."""
+    from . import test_commands
+    from .conftest import ROOT
+    from .test_receiver import deliver
+
+    # Run in tmp_path (the store of a China Mobile config is ./mm7bind.db), with this tree's package.
+    monkeypatch.setattr(test_commands, "ENV", {**test_commands.ENV, "PYTHONPATH": str(ROOT)})
+    port = free_port()
+    path = mm7config(tmp_path, ListenPort=str(port), AuthenticationMode="0")
+    cfg, problems = read_cmcc(path)
+    assert cfg.receiver.path == "*" and not [p for p in problems if p.level == "error"]
+    server = Background("serve", "--config", path, "--out", str(tmp_path / "in"), cwd=tmp_path)
+    try:
+        server.wait_for(f"http://127.0.0.1:{port}/")
+        for i, where in enumerate(("/mm7", "/", "/vasp/mo.do")):
+            out = mm7.encode(deliver(), transaction_id=f"any-{i}", version="REL-6-MM7-1-0")
+            rsp = requests.post(f"http://127.0.0.1:{port}{where}", data=out.to_bytes(),
+                                headers={"Content-Type": out.content_type}, timeout=10)
+            assert rsp.status_code == 200 and mm7.decode(rsp.content).transaction_id == f"any-{i}", (where, rsp.text)
+    finally:
+        output = server.stop()
+    assert "(any path)" in output

@@ -186,6 +186,7 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
         m.max_attempts = get["ReSendCount"] + 1
         if get["ReSendCount"] > 3:
             problems.append(Problem("warning", f"{where}:ReSendCount", "the manual advises 3 or fewer (2 is usual)"))
+    r.path = "*"  # the SDK's MM7Receiver answered whatever request URI the MMSC posted to
     r.host = get["ListenIP"] or "0.0.0.0"
     r.port = get["ListenPort"]
     r.backlog = max(1, get["BackLog"])
