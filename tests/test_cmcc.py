@@ -211,14 +211,20 @@ def test_api_errors_in_their_situations(tmp_path):
         sender.send(submit_req())
     res = cmcc.MM7Sender(cmcc_config(tmp_path, dead, ReSendCount="0")).send(submit_req())
     assert isinstance(res, cmcc.MM7RSErrorRes) and res.status_code == -104 and res.status_text == "Socket不通"
-    for reply, error in ((Reply(200, b"<html>oops</html>", {"Content-Type": "text/html"}), cst.XMLParseError),
-                         (Reply(502, b"<html>bad gateway</html>", {"Content-Type": "text/html"}), cst.BadRequest),
-                         (Reply(500, b""), cst.EmptyResponse),
-                         (Reply(delay=3.0), cst.SendTimeout)):
+    # As V1.5.3 answered (manual §7 and its code): an HTML page, even with HTTP 200, is -108; a read
+    # timeout and credentials refused are -102 (its -101 never reached the application).
+    for reply, error, code in (
+            (Reply(200, b"<html>oops</html>", {"Content-Type": "text/html"}), cst.BadRequest, -108),
+            (Reply(502, b"<html>bad gateway</html>", {"Content-Type": "text/html"}), cst.BadRequest, -108),
+            (Reply(200, b"<?xml version='1.0'?><env:Envelope", {"Content-Type": "text/xml"}), cst.XMLParseError, -109),
+            (Reply(500, b""), cst.EmptyResponse, -107),
+            (Reply(401, b"", {"WWW-Authenticate": 'Basic realm="realm"'}), cst.ReceiveFailed, -102),
+            (Reply(delay=3.0), cst.ReadTimeout, -102)):
         with FakeServer(lambda req, r=reply: r) as srv:
-            sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, ReSendCount="0", TimeOut="1000"), errors="raise")
+            config = cmcc_config(tmp_path, srv.url, ReSendCount="0", TimeOut="1000")
             with pytest.raises(error):
-                sender.send(submit_req())
+                cmcc.MM7Sender(config, errors="raise").send(submit_req())
+            assert cmcc.MM7Sender(config).send(submit_req()).status_code == code
 
     def bare_fault(req):
         return mm7_reply(mm7.Fault(code="Server", string="down"), req.decode(), 500)

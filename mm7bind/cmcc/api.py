@@ -465,8 +465,10 @@ class MM7Sender:
         except ConnectError as exc:
             raise st.SocketUnreachable(str(exc)) from exc
         except RequestTimeout as exc:
-            raise st.SendTimeout(str(exc)) from exc
+            raise st.ReadTimeout(f"超时发送失败: {exc}") from exc
         except HTTPStatusError as exc:
+            if exc.status == 401:  # credentials refused (again, after a Digest answer): the SDK's -102
+                raise st.ReceiveFailed(f"HTTP 401: {exc}") from exc
             if not exc.body.strip():
                 raise st.EmptyResponse(f"HTTP {exc.status}") from exc
             raise st.BadRequest(f"HTTP {exc.status}") from exc
@@ -476,6 +478,8 @@ class MM7Sender:
                 raise st.EmptyResponse(text) from exc
             if "expected" in text:
                 raise st.ServerError(text) from exc
+            if "root element html" in text.lower() or "unexpected content-type" in text.lower():
+                raise st.BadRequest(text) from exc  # the SDK's test: no XML in the answer at all
             raise st.XMLParseError(text) from exc
         except TransportError as exc:
             raise st.ReceiveFailed(str(exc)) from exc
