@@ -649,3 +649,21 @@ def test_serve_with_china_mobile_config_answers_any_path(tmp_path, monkeypatch):
     finally:
         output = server.stop()
     assert "(any path)" in output
+
+
+def test_sdk_constant_names_and_manual_ranges(tmp_path):
+    assert cmcc.RequestStatus.TEXT_SUCCESS == "成功" and cmcc.RequestStatus.TEXT_PARTIAL_SUCCESS == "部分成功"
+    assert cmcc.RequestStatus.TEXT_MULTIADDRESS_NOTSUPPORT == "不支持多个地址"
+    assert cmcc.ReadStatus is cmcc.ReadStatusCode and cmcc.ReadStatus.DELETED == 1
+    # The SDK's names, meaning what they say on the wire (its RECEIVER=2 was sent as Both).
+    req = submit_req(charged_party=cmcc.ChargedParty.RECEIVER)
+    assert req.to_message().charged_party is mm7.ChargedParty.RECIPIENT
+    assert submit_req(charged_party=cmcc.ChargedParty.NONE).to_message().charged_party is mm7.ChargedParty.NEITHER
+    _, problems = read_cmcc(mm7config(tmp_path, LogNum="0", LogInterval="2880", LogSize="20000",
+                                      MaxMessageSize="100000000"))
+    by = {p.where.split(":")[-1]: p for p in problems}
+    assert "1–9999 files; 1 is used" in by["LogNum"].message and "1–1440 minutes" in by["LogInterval"].message
+    assert "1–10000 KB" in by["LogSize"].message and "128K" in by["MaxMessageSize"].message
+    assert all(by[k].level == "warning" for k in ("LogNum", "LogInterval", "LogSize", "MaxMessageSize"))
+    _, problems = read_cmcc(mm7config(tmp_path))
+    assert not {"LogNum", "LogInterval", "LogSize", "MaxMessageSize"} & {p.where.split(":")[-1] for p in problems}

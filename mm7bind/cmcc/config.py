@@ -61,6 +61,8 @@ CONN_KEYS: dict[str, tuple[type, object]] = {
     "KeepAliveTimeout": (int, 50_000),
     "step": (int, 1),
 }
+LOG_RANGES = (("LogNum", 1, 9999, "files"), ("LogInterval", 1, 1440, "minutes"), ("LogSize", 1, 10_000, "KB"))
+MMSC_MAX_MESSAGE = 128 * 1024  # "目前最大支持128K" (manual §4.2.1, §4.2.3)
 # logLevel 0 is "no log": no level means that, so its records go to the null device (see read()).
 LOG_LEVELS = {0: "CRITICAL", 1: "ERROR", 2: "WARNING", 3: "INFO", 4: "INFO", 5: "DEBUG", 6: "DEBUG", 7: "DEBUG"}
 
@@ -209,6 +211,13 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     lg.when, lg.interval = "M", max(1, get["LogInterval"])
     lg.max_bytes = max(1, get["LogSize"]) * 1024
     lg.backups = max(1, get["LogNum"])
+    for key, low, high, unit in LOG_RANGES:
+        if not low <= get[key] <= high:
+            problems.append(Problem("warning", f"{where}:{key}", f"{get[key]} is outside the manual's range "
+                                    f"{low}–{high} {unit}" + (f"; {low} is used" if get[key] < low else "")))
+    if get["MaxMessageSize"] > MMSC_MAX_MESSAGE:
+        problems.append(Problem("warning", f"{where}:MaxMessageSize", f"{get['MaxMessageSize']} bytes: the manual "
+                                "says the MMSC currently takes at most 128K; larger messages may be refused there"))
     if conn_path is not None:
         conn_problems: list[Problem] = []
         c = _read(conn_path, CONN_KEYS, "connection", None, conn_problems)
