@@ -380,7 +380,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if cfg.receiver.health_path:
         mounts[cfg.receiver.health_path] = health_app(receiver)
     try:
-        srv = serve(receiver, cfg.receiver.host, cfg.receiver.port, cfg.receiver.path,
+        path = None if cfg.receiver.path == "*" else cfg.receiver.path  # None: any path
+        srv = serve(receiver, cfg.receiver.host, cfg.receiver.port, path,
                     metrics_path=cfg.receiver.metrics_path or None, threads=cfg.receiver.threads, mounts=mounts,
                     ssl_context=cfg.ssl_context(), backlog=cfg.receiver.backlog)
     except OSError as exc:  # the port is taken, or not ours to take
@@ -396,7 +397,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             retention.start()
         if outbox is not None:
             outbox.start()
-        _echo(f"receiving MM7 at {srv.url}{cfg.receiver.path} (store {cfg.store.path}); Ctrl-C stops")
+        _echo(f"receiving MM7 at {srv.url}{path or '/ (any path)'} (store {cfg.store.path}); Ctrl-C stops")
         if cfg.receiver.forward_url and not args.handler:
             _echo(f"forwarding to {cfg.receiver.forward_url}")
         if metrics is not None:

@@ -63,7 +63,7 @@ class VaspSection:
 class ReceiverSection:
     host: str = "127.0.0.1"
     port: int = 8080
-    path: str = "/mm7"
+    path: str = "/mm7"  # "*": any path, as China Mobile's MM7Receiver answered every request URI
     threads: int = 4
     auth: str = "none"  # none | basic | digest
     username: str = ""
@@ -507,8 +507,8 @@ def check(cfg: Config) -> list[Problem]:
         err("receiver.threads", "must be at least 1")
     if r.max_body < 1024:
         err("receiver.max_body", "must be at least 1024 bytes")
-    if not r.path.startswith("/"):
-        err("receiver.path", "must start with /")
+    if r.path != "*" and not r.path.startswith("/"):
+        err("receiver.path", "must start with / (or be * for any path)")
     if r.metrics_path and (not r.metrics_path.startswith("/") or r.metrics_path == r.path):
         err("receiver.metrics_path", "must start with / and differ from receiver.path")
     if r.health_path and (not r.health_path.startswith("/") or r.health_path in (r.path, r.metrics_path)):

@@ -192,8 +192,15 @@ def _options(timezone: tzinfo | None, drop_unsupported: bool) -> binding.EncodeO
 
 @cache
 def _label(encoding: str) -> str:
+    """The IANA name for the XML declaration: Python's codec names are not all IANA's ("ascii")."""
     label = codecs.lookup(encoding).name.upper().replace("_", "-")
-    return {"GB2312": "GB2312", "GBK": "GBK"}.get(label, label)
+    if label.startswith("ISO8859-"):
+        return "ISO-8859-" + label[8:]
+    if label.startswith(("UTF-16-", "UTF-32-")):
+        return label[:6] + label[7:]  # UTF-16BE
+    if label.startswith("CP125"):
+        return "windows-" + label[2:]
+    return {"ASCII": "US-ASCII", "SHIFT-JIS": "Shift_JIS"}.get(label, label)
 
 
 def _encode_objects(body, transaction_id, version, style, options, mm7_prefix, label, content_ref) -> bytes:

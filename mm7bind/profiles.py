@@ -56,13 +56,15 @@ STANDARD = Profile()
 CHINA = timezone(timedelta(hours=8), "CST")
 
 # China Mobile's MM7 API (SDK V1.5.3): REL-6-MM7-1-0 with 6.3.0, GB2312, times in +08:00 written as
-# real offsets, 8-bit parts, 100000-byte messages. Its API version travels in a header.
+# real offsets, 8-bit parts, 100000-byte messages. Its API version travels in a header. The SDK never
+# made up a SMIL: content goes as the SP built it (multipart/mixed without one).
 CMCC = Profile(
     name="cmcc",
     version="REL-6-MM7-1-0",
     mm7_version="6.3.0",
     xml=XmlStyle(encoding="GB2312", timezone=CHINA),
     transfer_encoding="8bit",
+    auto_smil=False,
     max_message_size=100_000,
     extra_headers=(("MM7APIVersion", f"mm7bind-{__version__}"),),
 )

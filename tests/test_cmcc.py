@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import os
 import re
 import time
 from datetime import datetime, timedelta, timezone
@@ -23,6 +25,18 @@ from .fake_http import FakeServer, Reply, dead_url, mm7_reply
 from .test_commands import Background, free_port, run
 
 NS = "http://mms.chinamobile.com/mm7ConfigSchema"
+
+
+@pytest.fixture(autouse=True)
+def _close_sdk_log_files():
+    """Senders and receivers start the configuration's log file (as the SDK did); each test closes its own."""
+    from mm7bind.cmcc.logs import stop_logging
+
+    logger = logging.getLogger("mm7bind")
+    level = logger.level
+    yield
+    stop_logging()
+    logger.setLevel(level)
 
 
 def mm7config(tmp_path, **over) -> str:
@@ -113,10 +127,17 @@ def test_config_file_problems(tmp_path):
     by = {p.where.split(":")[-1]: p for p in problems}
     assert by["listenport"].level == "error" and "case-sensitive" in by["listenport"].message
     assert by["logLevel"].level == "warning" and "missing" in by["logLevel"].message
-    assert cfg.mmsc.urls == ["https://10.0.0.1:8443/mm7"] and "https" in by["UseSSL"].message
+    # The SDK never read UseSSL (its shipped files say true): plain http, and a warning saying so.
+    assert cfg.mmsc.urls == ["http://10.0.0.1:8443/mm7"]
+    assert by["UseSSL"].level == "warning" and "ignored, as in the SDK" in by["UseSSL"].message
     assert "no effect" in by["Digest"].message
     proc = run("config", "check", path)
     assert proc.returncode == 3 and "case-sensitive" in proc.stdout
+    assert "warning: mm7Config.xml:UseSSL: true is ignored, as in the SDK" in proc.stdout
+    # TLS is asked for explicitly, with an https mmscIP; a UseSSL the SDK would not even parse only warns.
+    cfg, problems = read_cmcc(mm7config(tmp_path, UseSSL="yes", mmscIP=["https://10.0.0.1:8443", "10.0.0.2"]))
+    assert cfg.mmsc.urls == ["https://10.0.0.1:8443/mm7", "http://10.0.0.2/mm7"]
+    assert [p.level for p in problems if p.where.endswith("UseSSL")] == ["warning"]
     bad = tmp_path / "x.xml"
     bad.write_text("<vasp:MM7Config xmlns:vasp='%s'><TimeOut>soon</TimeOut></vasp:MM7Config>" % NS)
     _, problems = read_cmcc(bad)
@@ -158,7 +179,8 @@ def submit_req(**kw) -> cmcc.MM7SubmitReq:
 
 def test_api_errors_in_their_situations(tmp_path):
     with FakeServer() as srv:
-        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, MaxMessageSize="2000", ReSendCount="0"))
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, MaxMessageSize="2000", ReSendCount="0"),
+                                errors="raise")
         with pytest.raises(cst.EmptyMessage) as err:
             sender.send(None)
         assert err.value.code == -105
@@ -170,7 +192,7 @@ def test_api_errors_in_their_situations(tmp_path):
         bad_priority.priority = "urgent!"
         bad_subject = submit_req()
         bad_subject.subject = "bell \x07"
-        returning = cmcc.MM7Sender(sender.config, errors="return")
+        returning = cmcc.MM7Sender(sender.config)  # the SDK's way, and the default
         for req, why in ((no_recipient, "Recipients is required"), (bad_priority, "urgent!"),
                          (bad_subject, "character U.0007")):
             with pytest.raises(cst.WrongMessage, match=why):
@@ -184,26 +206,32 @@ def test_api_errors_in_their_situations(tmp_path):
             sender.send(submit_req(content=big))
         assert err.value.code == -113 and len(srv.requests) == 0  # refused before anything was sent
     dead = dead_url()
-    sender = cmcc.MM7Sender(cmcc_config(tmp_path, dead, ReSendCount="0"))
+    sender = cmcc.MM7Sender(cmcc_config(tmp_path, dead, ReSendCount="0"), errors="raise")
     with pytest.raises(cst.SocketUnreachable):
         sender.send(submit_req())
-    res = cmcc.MM7Sender(cmcc_config(tmp_path, dead, ReSendCount="0"), errors="return").send(submit_req())
+    res = cmcc.MM7Sender(cmcc_config(tmp_path, dead, ReSendCount="0")).send(submit_req())
     assert isinstance(res, cmcc.MM7RSErrorRes) and res.status_code == -104 and res.status_text == "Socket不通"
-    for reply, error in ((Reply(200, b"<html>oops</html>", {"Content-Type": "text/html"}), cst.XMLParseError),
-                         (Reply(502, b"<html>bad gateway</html>", {"Content-Type": "text/html"}), cst.BadRequest),
-                         (Reply(500, b""), cst.EmptyResponse),
-                         (Reply(delay=3.0), cst.SendTimeout)):
+    # As V1.5.3 answered (manual §7 and its code): an HTML page, even with HTTP 200, is -108; a read
+    # timeout and credentials refused are -102 (its -101 never reached the application).
+    for reply, error, code in (
+            (Reply(200, b"<html>oops</html>", {"Content-Type": "text/html"}), cst.BadRequest, -108),
+            (Reply(502, b"<html>bad gateway</html>", {"Content-Type": "text/html"}), cst.BadRequest, -108),
+            (Reply(200, b"<?xml version='1.0'?><env:Envelope", {"Content-Type": "text/xml"}), cst.XMLParseError, -109),
+            (Reply(500, b""), cst.EmptyResponse, -107),
+            (Reply(401, b"", {"WWW-Authenticate": 'Basic realm="realm"'}), cst.ReceiveFailed, -102),
+            (Reply(delay=3.0), cst.ReadTimeout, -102)):
         with FakeServer(lambda req, r=reply: r) as srv:
-            sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, ReSendCount="0", TimeOut="1000"))
+            config = cmcc_config(tmp_path, srv.url, ReSendCount="0", TimeOut="1000")
             with pytest.raises(error):
-                sender.send(submit_req())
+                cmcc.MM7Sender(config, errors="raise").send(submit_req())
+            assert cmcc.MM7Sender(config).send(submit_req()).status_code == code
 
     def bare_fault(req):
         return mm7_reply(mm7.Fault(code="Server", string="down"), req.decode(), 500)
 
     with FakeServer(bare_fault) as srv:
         with pytest.raises(cst.ServerFault) as err:
-            cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, ReSendCount="0")).send(submit_req())
+            cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, ReSendCount="0"), errors="raise").send(submit_req())
         assert err.value.code == -110
 
     def rserror(req):
@@ -419,3 +447,223 @@ def test_version_command_and_config_driven_send(tmp_path):
         assert req.header("MM7APIVersion") == cmcc.API_VERSION
         assert req.decode().body.subject == "配置" and b'encoding="GB2312"' in req.body
     assert json.loads(json.dumps({"ok": True}))
+
+
+def test_content_goes_as_the_sp_built_it(tmp_path):
+    """The SDK never generated SMIL: no SMIL → multipart/mixed as sent; the SP's SMIL → multipart/related."""
+    def manual_content(root_type, with_smil=False):
+        root = cmcc.MMContent()
+        root.content_type = root_type
+        gif = cmcc.MMContent.create_from_bytes(b"GIF89a" + bytes(10))
+        gif.content_type, gif.content_id = cmcc.ContentType.GIF, "1.gif"
+        text = cmcc.MMContent.create_from_string("This is a Test2!")
+        text.content_type, text.content_id = cmcc.ContentType.TEXT, "2.txt"
+        for sub in [gif, text]:
+            root.add_sub_content(sub)
+        if with_smil:
+            smil = cmcc.MMContent.create_from_string('<smil><body><par><img src="cid:1.gif"/></par></body></smil>')
+            smil.content_type, smil.content_id = cmcc.ContentType.SMIL, "start.smil"
+            root.add_sub_content(smil)
+        return root
+
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))
+        for root_type in (cmcc.ContentType.MULTIPART_MIXED, "multipart/related;start=<START>"):
+            assert sender.send(submit_req(content=manual_content(root_type))).status_code == 1000
+        assert sender.send(submit_req(content=manual_content(cmcc.ContentType.MULTIPART_RELATED, True))).status_code == 1000
+        mixed, related_without_smil, related = [r.decode().body.content for r in srv.requests]
+    for content in (mixed, related_without_smil):
+        assert content.smil is None and content.multipart_type == "mixed"
+        assert [p.content_id for p in content.parts] == ["1.gif", "2.txt"]
+    assert b"application/smil" not in srv.requests[0].body and b"presentation.smil" not in srv.requests[1].body
+    assert related.multipart_type == "related" and related.smil.content_id == "start.smil"
+    assert [p.content_id for p in related.parts] == ["1.gif", "2.txt"]
+    # The dialect itself adds no SMIL either (the SDK's habit for content built any way).
+    c = mm7.Content(parts=[mm7.Part.text("hi", content_id="1.txt")])
+    for profile in (CMCC, CMCC_SDK):
+        data = mm7.encode(mm7.SubmitReq(recipients=["13915002000"], content=c), transaction_id="t", profile=profile)
+        assert b"application/smil" not in data.to_bytes() and b"multipart/mixed" in data.to_bytes()
+
+
+def test_send_returns_errors_as_the_sdk_did(tmp_path):
+    """The manual's flow: `res = sender.send(req)`, then instanceof MM7SubmitRes / MM7RSErrorRes — nothing raised."""
+    gone = tmp_path / "1.gif"
+    gone.write_bytes(b"GIF89a" + bytes(10))
+    content = cmcc.MMContent()
+    content.content_type = cmcc.ContentType.MULTIPART_MIXED
+    content.add_sub_content(cmcc.MMContent.create_from_file(gone))
+    gone.unlink()  # read when sent: an unexpected failure is the SDK's -100
+    sender = cmcc.MM7Sender()  # the SDK's no-argument constructor, then setConfig
+    assert isinstance(sender.send(submit_req()), cmcc.MM7RSErrorRes)
+    with FakeServer(lambda req: Reply(500, b"")) as srv:
+        sender.set_config(cmcc_config(tmp_path, srv.url, ReSendCount="0"))
+        results = [sender.send(None), sender.send(cmcc.MM7DeliverRes()), sender.send(submit_req()),
+                   sender.send(submit_req(content=content))]
+    assert all(type(r) is cmcc.MM7RSErrorRes for r in results)
+    assert [r.status_code for r in results] == [-105, -106, -107, -100]
+    assert results[0].status_text == "待发送的消息为空" and "FileNotFoundError" in results[3].status_detail
+    with pytest.raises(ValueError):
+        cmcc.MM7Sender(errors="ignore")
+
+
+def test_sdk_log_files_from_the_api(tmp_path):
+    """LogPath/MmscID/logLevel are written by the senders and receivers themselves, as in the SDK."""
+    from mm7bind.cmcc.logs import stop_logging
+
+    logger = logging.getLogger("mm7bind")
+    before_handlers, before_level = list(logger.handlers), logger.level
+    folder = tmp_path / "vas_log" / "mm7"  # not there yet: the SDK created its files, so no error
+    try:
+        with FakeServer() as srv:
+            path = mm7config(tmp_path, mmscIP=[srv.url.split("//")[1].split("/")[0]], mmscURL="/mm7",
+                             AuthenticationMode="0", LogPath=str(folder), logLevel="3")
+            _, problems = read_cmcc(path)
+            assert not folder.exists() and [p.level for p in problems if "LogPath" in p.where] == ["warning"]
+            assert not [p for p in problems if p.level == "error"]
+            config = cmcc.MM7Config(path)
+            senders = [cmcc.MM7Sender(config), cmcc.MM7Sender(cmcc.MM7Config(path))]
+            assert len(logger.handlers) == len(before_handlers) + 1  # one file, however many senders
+            assert senders[1].send(submit_req(transaction_id="log-1")).status_code == 1000
+        log = (folder / "910010.log").read_text(encoding="utf-8")
+        assert "tid=log-1" in log and " INFO " in log
+        stop_logging()
+        assert logger.handlers == before_handlers
+        # logLevel 0 is no log at all: no file from the API, and the null device for the command line.
+        quiet = mm7config(tmp_path, logLevel="0")
+        cmcc.MM7Sender(cmcc.MM7Config(quiet))
+        assert logger.handlers == before_handlers
+        cfg, _ = read_cmcc(quiet)
+        assert cfg.logging.file == os.devnull and cfg.logging.rotate == "none"
+        # The shipped E:\vas_log on a system without drive letters: a warning, no folder made.
+        cfg, problems = read_cmcc(mm7config(tmp_path, LogPath="E:\\vas_log"))
+        if os.name != "nt":
+            assert cfg.logging.file == "" and any("Windows path" in p.message for p in problems)
+    finally:
+        stop_logging()
+        logger.setLevel(before_level)
+
+
+def test_text_parts_take_the_configured_charset(tmp_path):
+    """Charset is the default of text parts; a charset= in the SP's content type is kept; the SDK's charset names work."""
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))  # Charset GB2312
+        root = cmcc.MMContent()
+        root.content_type = cmcc.ContentType.MULTIPART_MIXED
+        texts = {"1.txt": cmcc.MMContent.create_from_string("中文内容"),
+                 "2.txt": cmcc.MMContent("中文".encode("gb2312")),
+                 "3.txt": cmcc.MMContent.create_from_string("中文"),
+                 "4.txt": cmcc.MMContent("中文".encode("gbk")),
+                 "5.txt": cmcc.MMContent.create_from_string("镕")}  # not in GB2312: UTF-8, labelled so
+        texts["2.txt"].content_type = texts["5.txt"].content_type = cmcc.ContentType.TEXT
+        texts["3.txt"].content_type = "text/plain;charset=UTF-8"
+        texts["4.txt"].content_type = 'text/plain; charset="GBK"'
+        for cid, sub in texts.items():
+            sub.content_id = cid
+            root.add_sub_content(sub)
+        assert texts["1.txt"].content_as_string == "中文内容" and texts["2.txt"].text_charset() is None
+        assert sender.send(submit_req(content=root)).status_code == 1000
+        parts = srv.requests[0].decode().body.content.parts
+        assert [p.charset.lower() for p in parts] == ["gb2312", "gb2312", "utf-8", "gbk", "utf-8"]
+        assert [p.text_value for p in parts] == ["中文内容", "中文", "中文", "中文", "镕"]
+        assert "中文内容".encode("gb2312") in srv.requests[0].body
+        labelled = cmcc.MMContent.create_from_string("镕")
+        labelled.content_type = "text/plain;charset=GB2312"  # the SP said GB2312: refused, never mislabelled
+        res = sender.send(submit_req(content=labelled))
+        assert res.status_code == -106 and "GB2312" in res.status_detail
+    for charset, label in (("US-ASCII", b'encoding="US-ASCII"'), ("ISO-8859-1", b'encoding="ISO-8859-1"'),
+                           ("ISO-10646-UCS-2", '<?xml version="1.0" encoding="UTF-16BE"?>'.encode("utf-16-be"))):
+        with FakeServer() as srv:
+            config = cmcc_config(tmp_path, srv.url, Charset=charset)
+            _, problems = read_cmcc(config.path)
+            assert not [p for p in problems if p.level == "error"], problems
+            res = cmcc.MM7Sender(config).send(submit_req())
+            assert res.status_code == 1000, res
+            [req] = srv.requests
+            assert label in req.body and req.decode().body.subject == "测试"
+    assert any("UTF-16BE" in p.message for p in problems if p.where.endswith("Charset"))
+
+
+def test_nested_content_is_flattened_never_sent_empty(tmp_path):
+    def leaf(maker, ctype, cid):
+        sub = maker()
+        sub.content_type, sub.content_id = ctype, cid
+        return sub
+
+    slide = cmcc.MMContent()
+    slide.content_type = cmcc.ContentType.MULTIPART_RELATED
+    for sub in (leaf(lambda: cmcc.MMContent.create_from_string('<smil><body/></smil>'), cmcc.ContentType.SMIL, "s.smil"),
+                leaf(lambda: cmcc.MMContent.create_from_bytes(b"GIF89a" + bytes(10)), cmcc.ContentType.GIF, "1.gif"),
+                leaf(lambda: cmcc.MMContent.create_from_string("图片说明"), cmcc.ContentType.TEXT, "1.txt")):
+        slide.add_sub_content(sub)
+    root = cmcc.MMContent()
+    root.content_type, root.content_id = cmcc.ContentType.MULTIPART_MIXED, "<SaturnPics-01020930>"
+    root.add_sub_content(slide)
+    root.add_sub_content(leaf(lambda: cmcc.MMContent.create_from_string("附言"), cmcc.ContentType.TEXT, "2.txt"))
+    empty = cmcc.MMContent()
+    empty.content_type = cmcc.ContentType.MULTIPART_RELATED
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))
+        assert sender.send(submit_req(content=root)).status_code == 1000
+        bad = cmcc.MMContent()
+        bad.content_type = cmcc.ContentType.MULTIPART_MIXED
+        bad.add_sub_content(empty)
+        res = sender.send(submit_req(content=bad))
+        assert res.status_code == -106 and "no sub-contents" in res.status_detail
+        [req] = srv.requests
+    content = req.decode().body.content
+    assert content.smil.content_id == "s.smil" and content.content_id == "SaturnPics-01020930"
+    assert [(p.content_id, p.size > 0) for p in content.parts] == [("1.gif", True), ("1.txt", True), ("2.txt", True)]
+    assert [p.text_value for p in content.parts[1:]] == ["图片说明", "附言"]
+
+
+def test_sdk_saved_spelling_and_exact_password(tmp_path):
+    cfg, problems = read_cmcc(mm7config(tmp_path, MmscID=None, MmscId="910011", Password=" pa ss  "))
+    assert [p for p in problems if p.level == "error"] == []
+    [case] = [p for p in problems if p.where.endswith("MmscId")]
+    assert case.level == "warning" and "read as MmscID" in case.message
+    assert cfg.logging.file.endswith("910011.log")
+    assert cfg.mmsc.password == cfg.receiver.password == " pa ss  "
+    assert not [p for p in problems if p.where.endswith("Password")]
+
+
+def test_serve_with_china_mobile_config_answers_any_path(tmp_path, monkeypatch):
+    """The SDK's MM7Receiver took a request at whatever URI the MMSC posted to; serve --config mm7Config.xml too."""
+    from . import test_commands
+    from .conftest import ROOT
+    from .test_receiver import deliver
+
+    # Run in tmp_path (the store of a China Mobile config is ./mm7bind.db), with this tree's package.
+    monkeypatch.setattr(test_commands, "ENV", {**test_commands.ENV, "PYTHONPATH": str(ROOT)})
+    port = free_port()
+    path = mm7config(tmp_path, ListenPort=str(port), AuthenticationMode="0")
+    cfg, problems = read_cmcc(path)
+    assert cfg.receiver.path == "*" and not [p for p in problems if p.level == "error"]
+    server = Background("serve", "--config", path, "--out", str(tmp_path / "in"), cwd=tmp_path)
+    try:
+        server.wait_for(f"http://127.0.0.1:{port}/")
+        for i, where in enumerate(("/mm7", "/", "/vasp/mo.do")):
+            out = mm7.encode(deliver(), transaction_id=f"any-{i}", version="REL-6-MM7-1-0")
+            rsp = requests.post(f"http://127.0.0.1:{port}{where}", data=out.to_bytes(),
+                                headers={"Content-Type": out.content_type}, timeout=10)
+            assert rsp.status_code == 200 and mm7.decode(rsp.content).transaction_id == f"any-{i}", (where, rsp.text)
+    finally:
+        output = server.stop()
+    assert "(any path)" in output
+
+
+def test_sdk_constant_names_and_manual_ranges(tmp_path):
+    assert cmcc.RequestStatus.TEXT_SUCCESS == "成功" and cmcc.RequestStatus.TEXT_PARTIAL_SUCCESS == "部分成功"
+    assert cmcc.RequestStatus.TEXT_MULTIADDRESS_NOTSUPPORT == "不支持多个地址"
+    assert cmcc.ReadStatus is cmcc.ReadStatusCode and cmcc.ReadStatus.DELETED == 1
+    # The SDK's names, meaning what they say on the wire (its RECEIVER=2 was sent as Both).
+    req = submit_req(charged_party=cmcc.ChargedParty.RECEIVER)
+    assert req.to_message().charged_party is mm7.ChargedParty.RECIPIENT
+    assert submit_req(charged_party=cmcc.ChargedParty.NONE).to_message().charged_party is mm7.ChargedParty.NEITHER
+    _, problems = read_cmcc(mm7config(tmp_path, LogNum="0", LogInterval="2880", LogSize="20000",
+                                      MaxMessageSize="100000000"))
+    by = {p.where.split(":")[-1]: p for p in problems}
+    assert "1–9999 files; 1 is used" in by["LogNum"].message and "1–1440 minutes" in by["LogInterval"].message
+    assert "1–10000 KB" in by["LogSize"].message and "128K" in by["MaxMessageSize"].message
+    assert all(by[k].level == "warning" for k in ("LogNum", "LogInterval", "LogSize", "MaxMessageSize"))
+    _, problems = read_cmcc(mm7config(tmp_path))
+    assert not {"LogNum", "LogInterval", "LogSize", "MaxMessageSize"} & {p.where.split(":")[-1] for p in problems}

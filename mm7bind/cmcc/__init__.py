@@ -27,10 +27,12 @@ from .api import (
 from .constants import API_VERSION, ChargedParty, ContentType, MessageClass, Priority, RequestStatus
 from .status import API_ERRORS, APIError, MMStatus, ReadStatusCode
 
+ReadStatus = ReadStatusCode  # the SDK's MMConstants.ReadStatus
+
 __all__ = [
     "MM7Config", "MM7Sender", "MM7Receiver", "MM7ReceiveServlet", "MMContent", "MM7SubmitReq", "MM7CancelReq",
     "MM7ReplaceReq", "MM7RSRes", "MM7SubmitRes", "MM7CancelRes", "MM7ReplaceRes", "MM7RSErrorRes", "MM7DeliverReq",
     "MM7DeliveryReportReq", "MM7ReadReplyReq", "MM7VASPRes", "MM7DeliverRes", "MM7DeliveryReportRes",
     "MM7ReadReplyRes", "MM7VASPErrorRes", "API_VERSION", "ChargedParty", "ContentType", "MessageClass", "Priority",
-    "RequestStatus", "APIError", "API_ERRORS", "MMStatus", "ReadStatusCode",
+    "RequestStatus", "APIError", "API_ERRORS", "MMStatus", "ReadStatusCode", "ReadStatus",
 ]  # fmt: skip

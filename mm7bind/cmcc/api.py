@@ -4,10 +4,11 @@ Same classes, same fields, same flow — `MM7Config` → `MM7Sender.send(req)` �
 `MM7RSErrorRes`; subclass `MM7Receiver` and override `do_deliver` — with snake_case names (the
 table of Java → Python names is in README.md). Underneath it is mm7bind's client, receiver and
 codec, so the wire is correct where the SDK's was not (escaping, namespaces, real time-zone
-offsets, Content href, TransactionID echoed, relative times, UseSSL).
+offsets, Content href, TransactionID echoed, relative times).
 
-API failures raise the manual's §7 errors (`APIError` subclasses with their negative `code`); with
-`MM7Sender(config, errors="return")` they come back as `MM7RSErrorRes(status_code=-10x)`, as the SDK did.
+API failures come back as `MM7RSErrorRes(status_code=-10x)`, the manual's §7 codes, as the SDK
+returned them (so the manual's `instanceof` checks work unchanged); `MM7Sender(config, errors="raise")`
+raises them instead, as `APIError` subclasses with their negative `code`.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ from ..errors import (
 from ..receiver import Context, Handler, Receiver
 from ..server import EmbeddedServer, wsgi_app
 from . import status as st
+from .charsets import content_type_param, python_charset
 from .config import load_cmcc
 from .constants import ChargedParty, ContentType, Priority
+from .logs import start_logging
 
 # ---------------------------------------------------------------------------------------------
 # Configuration
@@ -105,10 +108,16 @@ class MM7Config:
 
 
 class MMContent:
-    """A content body (manual §4.2.3): a leaf part, or a container of sub-contents."""
+    """A content body (manual §4.2.3): a leaf part, or a container of sub-contents.
 
-    def __init__(self, content: bytes = b"", content_type: str | None = None, charset: str = "UTF-8"):
+    The charset of a text part is its own `charset`, else the `charset=` of its content type
+    ("text/plain;charset=GB2312"), else the configuration's `Charset` when it is sent (the SDK's
+    default for text parts).
+    """
+
+    def __init__(self, content: bytes = b"", content_type: str | None = None, charset: str | None = None):
         self._data = content
+        self._text: str | None = None  # create_from_string: encoded when sent, in the charset then known
         self.content_type = content_type
         self.content_id: str | None = None
         self.content_location: str | None = None
@@ -117,11 +126,14 @@ class MMContent:
         self._blob = None
 
     @classmethod
-    def create_from_string(cls, text: str, charset: str = "UTF-8") -> MMContent:
+    def create_from_string(cls, text: str, charset: str | None = None) -> MMContent:
         # The SDK used the platform's default charset here and labelled the part with another;
         # here the bytes are in the charset the part says, or EncodeError says why not.
-        part = Part.text(text, charset)
-        return cls(part.data, ContentType.TEXT, charset)
+        if charset is not None:
+            Part.text(text, python_charset(charset))  # a charset that cannot hold the text fails here
+        c = cls(b"", ContentType.TEXT, charset)
+        c._text = text
+        return c
 
     @classmethod
     def create_from_bytes(cls, data: bytes) -> MMContent:
@@ -143,17 +155,28 @@ class MMContent:
 
     @property
     def content(self) -> bytes:
+        """The bytes (text made by create_from_string: in its charset, UTF-8 while it has none)."""
+        if self._text is not None:
+            return self._text.encode(python_charset(self.text_charset() or "UTF-8"))
         return self._blob.read() if self._blob is not None else self._data
 
     @property
     def size(self) -> int:
+        if self._text is not None:
+            return len(self.content)
         return self._blob.size if self._blob is not None else len(self._data)
 
     @property
     def content_as_string(self) -> str:
         from ..xmlsafe import decode_text  # noqa: PLC0415
 
-        return decode_text(self.content, self.charset, None, "content")[0]
+        if self._text is not None:
+            return self._text
+        return decode_text(self.content, python_charset(self.text_charset() or "UTF-8"), None, "content")[0]
+
+    def text_charset(self, default: str | None = None) -> str | None:
+        """The charset this part is written in: its own, its content type's, else `default`."""
+        return self.charset or content_type_param(self.content_type, "charset") or default
 
     @property
     def is_multipart(self) -> bool:
@@ -177,22 +200,51 @@ class MMContent:
         # §4.3: a part may leave out its type if it has a ContentID; the type follows from it.
         return sniff_type(self.content[:64], self.content_id or self.content_location)
 
-    def to_part(self) -> Part:
+    def to_part(self, default_charset: str = "UTF-8") -> Part:
+        """This part for mm7bind; `default_charset` (the configuration's) for text without one."""
         from ..content import BytesBlob  # noqa: PLC0415
 
         ctype = self._type()
         is_text = ctype.startswith("text/") or ctype == ContentType.SMIL
-        return Part(self._blob or BytesBlob(self._data), ctype, charset=self.charset if is_text else None,
+        charset = python_charset(self.text_charset(default_charset)) if is_text else None
+        blob = self._blob or BytesBlob(self._data)
+        if self._text is not None:
+            try:
+                blob = BytesBlob(self._text.encode(charset or "UTF-8"))
+            except UnicodeEncodeError:
+                if self.text_charset() is not None:  # the SP chose it: said, never mislabelled
+                    raise EncodeError(f"text {self.content_id or ''} cannot be written in {charset}") from None
+                # only the configuration's default cannot hold it: UTF-8, labelled as such
+                charset, blob = "UTF-8", BytesBlob(self._text.encode("utf-8"))
+        return Part(blob, ctype, charset=charset,
                     content_id=self.content_id.strip("<>") if self.content_id else None,
                     content_location=self.content_location)
 
-    def to_content(self) -> Content:
-        leaves = self.sub_contents or [self]
-        parts = [leaf.to_part() for leaf in leaves]
+    def to_content(self, default_charset: str = "UTF-8") -> Content:
+        """The parts as the SP built them: a SMIL part among them is the presentation (sent as
+        multipart/related, manual §4.2.3); without one the content goes as multipart/mixed, whatever
+        the root says — multipart/related needs a start part, and none is made up, as in the SDK.
+        Nested sub-contents are flattened in order (mm7bind's content is one level deep)."""
+        leaves = self._leaves() if self.sub_contents else [self]
+        parts = [leaf.to_part(default_charset) for leaf in leaves]
         smil = next((p for p in parts if p.content_type == ContentType.SMIL), None)
         if smil is not None:
             parts.remove(smil)
-        return Content(parts=parts, smil=smil)
+        root_id = self.content_id.strip("<>") if self.sub_contents and self.content_id else None
+        return Content(parts=parts, smil=smil, content_id=root_id, multipart_type="related" if smil else "mixed")
+
+    def _leaves(self) -> list[MMContent]:
+        out: list[MMContent] = []
+        for sub in self.sub_contents:
+            if sub.sub_contents:
+                out += sub._leaves()
+            elif "multipart" in str(sub.content_type or "").split(";", 1)[0].lower():
+                # it would go out as an empty part (or raw bytes without their boundary)
+                raise EncodeError(f"sub-content {sub.content_id or ''} is {sub.content_type} but has no "
+                                  "sub-contents (add_sub_content)")
+            else:
+                out.append(sub)
+        return out
 
     @classmethod
     def from_content(cls, content: Content | None) -> MMContent | None:
@@ -261,11 +313,12 @@ class MM7SubmitReq(MM7Message):
     def add_bcc(self, address: str) -> None:
         self.bcc.append(address)
 
-    def to_message(self) -> m.SubmitReq:
+    def to_message(self, charset: str = "UTF-8") -> m.SubmitReq:
+        """The message; `charset` (the configuration's) for text parts that name none."""
         rc = None
         if self.reply_charging or self.reply_deadline is not None or self.reply_charging_size is not None:
             rc = m.ReplyCharging(size=self.reply_charging_size, deadline=_when(self.reply_deadline))
-        content = self.content.to_content() if self.content is not None else None
+        content = self.content.to_content(charset) if self.content is not None else None
         return m.SubmitReq(
             mm7_version=self.mm7_version, vaspid=self.vaspid, vasid=self.vasid, service_code=self.service_code,
             sender_address=self.sender_address, charged_party_id=self.charged_party_id,
@@ -289,7 +342,7 @@ class MM7CancelReq(MM7Message):
     sender_address: str | None = None
     message_id: str | None = None
 
-    def to_message(self) -> m.CancelReq:
+    def to_message(self, charset: str = "UTF-8") -> m.CancelReq:
         return m.CancelReq(mm7_version=self.mm7_version, vaspid=self.vaspid, vasid=self.vasid,
                            sender_address=self.sender_address, message_id=self.message_id)
 
@@ -307,13 +360,13 @@ class MM7ReplaceReq(MM7Message):
     content: MMContent | None = None
     distribution_indicator: bool | None = None
 
-    def to_message(self) -> m.ReplaceReq:
+    def to_message(self, charset: str = "UTF-8") -> m.ReplaceReq:
         return m.ReplaceReq(
             mm7_version=self.mm7_version, vaspid=self.vaspid, vasid=self.vasid, message_id=self.message_id,
             service_code=self.service_code, time_stamp=self.time_stamp,
             earliest_delivery_time=_when(self.earliest_delivery_time), read_reply=self.read_reply,
             distribution_indicator=self.distribution_indicator,
-            content=self.content.to_content() if self.content is not None else None,
+            content=self.content.to_content(charset) if self.content is not None else None,
             content_ref=m.ContentRef(href="cid:content", allow_adaptations=False)
             if self.content is not None and not self.allow_adaptations else None,
         )
@@ -355,15 +408,27 @@ class MM7RSErrorRes(MM7RSRes):
 
 
 class MM7Sender:
-    """`send(req)` → the MMSC's answer. Thread-safe: one sender can serve many threads."""
+    """`send(req)` → the MMSC's answer: `MM7SubmitRes` / `MM7CancelRes` / `MM7ReplaceRes`, or an
+    `MM7RSErrorRes` (the MMSC's error, or the API's own negative code). Thread-safe: one sender can
+    serve many threads."""
 
-    def __init__(self, config: MM7Config, errors: str = "raise", store=None):
+    def __init__(self, config: MM7Config | None = None, errors: str = "return", store=None):
         if errors not in ("raise", "return"):
             raise ValueError("errors must be 'raise' or 'return'")
-        self.config = config
         self.errors = errors
-        cfg = config.config
-        self.client = Client(store=store, **cfg.client_settings())
+        self.store = store
+        self.config: MM7Config | None = None
+        self.client: Client | None = None
+        if config is not None:
+            self.set_config(config)
+
+    def set_config(self, config: MM7Config) -> None:
+        """The SDK's `new MM7Sender()` + `setConfig(cfg)`; ConfigError when the files cannot work."""
+        client = Client(store=self.store, **config.config.client_settings())
+        start_logging(config.config)
+        if self.client is not None:
+            self.client.close()
+        self.config, self.client = config, client
 
     def send(self, req: MM7SubmitReq | MM7CancelReq | MM7ReplaceReq | None) -> MM7RSRes:
         try:
@@ -375,13 +440,15 @@ class MM7Sender:
                                  status_text=exc.text_zh, status_detail=exc.detail)
 
     def _send(self, req) -> MM7RSRes:
+        if self.client is None:
+            raise st.SystemError_("no configuration: MM7Sender(config) or set_config(config) first")
         if req is None:
             raise st.EmptyMessage()
         if not isinstance(req, (MM7SubmitReq, MM7CancelReq, MM7ReplaceReq)):
             raise st.WrongMessage("没有匹配的消息，请确认要发送的消息是否正确！")
         try:
-            message = req.to_message()
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a field the message cannot take
+            message = req.to_message(self.config.charset)
+        except (TypeError, ValueError, KeyError, AttributeError, LookupError) as exc:  # a field it cannot take
             raise st.WrongMessage(f"{type(exc).__name__}: {exc}") from exc
         try:
             result = self.client.send(message, transaction_id=req.transaction_id)
@@ -398,8 +465,10 @@ class MM7Sender:
         except ConnectError as exc:
             raise st.SocketUnreachable(str(exc)) from exc
         except RequestTimeout as exc:
-            raise st.SendTimeout(str(exc)) from exc
+            raise st.ReadTimeout(f"超时发送失败: {exc}") from exc
         except HTTPStatusError as exc:
+            if exc.status == 401:  # credentials refused (again, after a Digest answer): the SDK's -102
+                raise st.ReceiveFailed(f"HTTP 401: {exc}") from exc
             if not exc.body.strip():
                 raise st.EmptyResponse(f"HTTP {exc.status}") from exc
             raise st.BadRequest(f"HTTP {exc.status}") from exc
@@ -409,11 +478,13 @@ class MM7Sender:
                 raise st.EmptyResponse(text) from exc
             if "expected" in text:
                 raise st.ServerError(text) from exc
+            if "root element html" in text.lower() or "unexpected content-type" in text.lower():
+                raise st.BadRequest(text) from exc  # the SDK's test: no XML in the answer at all
             raise st.XMLParseError(text) from exc
         except TransportError as exc:
             raise st.ReceiveFailed(str(exc)) from exc
-        except MM7Error as exc:
-            raise st.SystemError_(str(exc)) from exc
+        except (MM7Error, OSError) as exc:  # e.g. a content file gone since it was added
+            raise st.SystemError_(f"{type(exc).__name__}: {exc}") from exc
         s = result.status
         common = {"transaction_id": result.transaction_id, "mm7_version": result.response.mm7_version,
                   "status_code": s.code, "status_text": s.text, "status_detail": s.details}
@@ -424,7 +495,8 @@ class MM7Sender:
         return MM7ReplaceRes(**common)
 
     def close(self) -> None:
-        self.client.close()
+        if self.client is not None:
+            self.client.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -574,6 +646,7 @@ class _ReceiverBase:
     def _receiver(self, store=None) -> Receiver:
         if self.config is None:
             raise ValueError("set_config(MM7Config(...)) first")
+        start_logging(self.config.config)
         return self.config.config.make_receiver(_Bridge(self), store=store)
 
 

@@ -1,14 +1,18 @@
 """China Mobile's configuration files, read unchanged: mm7Config.xml and ConnConfig.xml (manual §3.2).
 
 Every key maps onto an mm7bind setting (the table is in README.md); keys that cannot have an effect
-here are reported as warnings, never silently ignored. Where the SDK was buggy, the file's evident
-intent is honoured: `UseSSL` really selects https, element-name case slips are reported (the SDK
-silently ignores them), and missing numeric keys fall back to the manual's defaults (the SDK crashed).
+here are reported as warnings, never silently ignored. A file that worked with the SDK keeps working:
+`UseSSL` is ignored as the SDK ignored it (the shipped files say true, yet the SDK always spoke plain
+HTTP, so honouring it would cut an SP off its MMSC); TLS is asked for with an https:// mmscIP or a
+TOML configuration. Element-name case slips are reported (the SDK silently ignored them), and missing
+numeric keys fall back to the manual's defaults (the SDK crashed).
 """
 
 from __future__ import annotations
 
 import difflib
+import os
+import re
 from pathlib import Path
 
 from lxml import etree
@@ -16,6 +20,7 @@ from lxml import etree
 from ..config import Config, ConfigError, Problem, check
 from ..errors import DecodeError
 from ..xmlsafe import parse_xml
+from .charsets import python_charset
 
 NAMESPACE = "http://mms.chinamobile.com/mm7ConfigSchema"
 
@@ -45,6 +50,8 @@ MM7_KEYS: dict[str, tuple[type, object]] = {
 # The SDK parses these with Integer.parseInt and no guard: a file without them made it crash.
 SDK_REQUIRED = ("AuthenticationMode", "MaxMessageSize", "logLevel", "ListenPort", "BackLog", "TimeOut",
                 "ReSendCount", "LogNum", "LogInterval", "LogSize")
+# Spellings the SDK itself wrote for a key (MM7Config.save()), read with a warning.
+SDK_SPELLINGS = {"MmscId": "MmscID"}
 CONN_KEYS: dict[str, tuple[type, object]] = {
     "KeepAlive": (str, "on"),
     "MaxKeepAliveRequests": (int, 30),
@@ -54,6 +61,9 @@ CONN_KEYS: dict[str, tuple[type, object]] = {
     "KeepAliveTimeout": (int, 50_000),
     "step": (int, 1),
 }
+LOG_RANGES = (("LogNum", 1, 9999, "files"), ("LogInterval", 1, 1440, "minutes"), ("LogSize", 1, 10_000, "KB"))
+MMSC_MAX_MESSAGE = 128 * 1024  # "目前最大支持128K" (manual §4.2.1, §4.2.3)
+# logLevel 0 is "no log": no level means that, so its records go to the null device (see read()).
 LOG_LEVELS = {0: "CRITICAL", 1: "ERROR", 2: "WARNING", 3: "INFO", 4: "INFO", 5: "DEBUG", 6: "DEBUG", 7: "DEBUG"}
 
 
@@ -80,8 +90,13 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
         if not isinstance(el.tag, str):
             continue
         name = etree.QName(el).localname
-        text = (el.text or "").strip()
-        if (el.text or "") != text and name != "Password":
+        if name in SDK_SPELLINGS and SDK_SPELLINGS[name] in keys:
+            problems.append(Problem("warning", f"{where}:{name}", f"read as {SDK_SPELLINGS[name]} (the SDK's save() "
+                                    f"writes {name}, which its load() did not read back)"))
+            name = SDK_SPELLINGS[name]
+        # A password is whatever was written, spaces included: trimming it would only fail the login.
+        text = (el.text or "") if name == "Password" else (el.text or "").strip()
+        if (el.text or "") != text:
             problems.append(Problem("warning", f"{where}:{name}", f"spaces around {text!r} removed"))
         if name not in keys:
             same = [k for k in keys if k.lower() == name.lower()]
@@ -103,7 +118,8 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
                 problems.append(Problem("error", f"{where}:{name}", f"{text!r} is not a whole number"))
         elif kind is bool:
             if text.lower() not in ("true", "false"):
-                problems.append(Problem("error", f"{where}:{name}", f"{text!r} is not true or false"))
+                # only UseSSL is boolean, and it has no effect: the SDK accepted any text there
+                problems.append(Problem("warning", f"{where}:{name}", f"{text!r} is not true or false"))
             values[name] = text.lower() == "true"
         else:
             values[name] = text
@@ -128,14 +144,15 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     ips = get["mmscIP"]
     if not ips:
         problems.append(Problem("error", f"{where}:mmscIP", "no MMSC address (mmscIP) given"))
-    scheme = "https" if get["UseSSL"] else "http"
     path_part = str(get["mmscURL"]).strip() or "/"
     if not path_part.startswith("/"):
         path_part = "/" + path_part
-    m.urls = [f"{scheme}://{ip}{path_part}" for ip in ips]
+    # Plain http, as the SDK always spoke; an mmscIP written as a URL keeps its own scheme (https).
+    m.urls = [f"{ip}{path_part}" if "://" in ip else f"http://{ip}{path_part}" for ip in ips]
     if get["UseSSL"]:
         problems.append(Problem("warning", f"{where}:UseSSL",
-                                "true: the MMSC is reached over https (the SDK ignored this setting)"))
+                                "true is ignored, as in the SDK (it always used plain http); for TLS write mmscIP as "
+                                "https://host[:port] or use a TOML configuration with an https URL"))
     m.username = get["UserName"] or ""
     m.password = get["Password"] or ""
     m.auth = "auto"  # as the SDK's sender: Basic, and Digest when the MMSC asks for it
@@ -152,7 +169,13 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
         problems.append(Problem("error", f"{where}:MaxMessageSize", "must be more than 0"))
     else:
         m.max_message_size = get["MaxMessageSize"]
-    m.charset = get["Charset"]
+    try:
+        m.charset = python_charset(get["Charset"])
+    except LookupError:
+        m.charset = get["Charset"]  # check() says it is unknown
+    if m.charset != get["Charset"].strip():
+        problems.append(Problem("warning", f"{where}:Charset", f"{get['Charset']} is written as {m.charset} "
+                                "(Java's other name for it); few MMSCs read SOAP XML in UTF-16"))
     timeout_s = get["TimeOut"] / 1000.0
     if timeout_s <= 0:
         problems.append(Problem("error", f"{where}:TimeOut", "must be more than 0 milliseconds"))
@@ -165,17 +188,36 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
         m.max_attempts = get["ReSendCount"] + 1
         if get["ReSendCount"] > 3:
             problems.append(Problem("warning", f"{where}:ReSendCount", "the manual advises 3 or fewer (2 is usual)"))
+    r.path = "*"  # the SDK's MM7Receiver answered whatever request URI the MMSC posted to
     r.host = get["ListenIP"] or "0.0.0.0"
     r.port = get["ListenPort"]
     r.backlog = max(1, get["BackLog"])
     level = get["logLevel"]
     lg.level = LOG_LEVELS.get(level, "INFO")
-    if get["LogPath"] and level != 0:
-        lg.file = str(Path(get["LogPath"]) / f"{get['MmscID'] or 'mm7'}.log")
     lg.rotate = "both"
+    log_folder_missing = False
+    if level == 0:
+        lg.file, lg.rotate = os.devnull, "none"  # not even to standard error
+    elif os.name != "nt" and re.match(r"[A-Za-z]:[\\/]", get["LogPath"]):
+        # the shipped E:\vas_log: here it would be a folder named so in the current directory
+        problems.append(Problem("warning", f"{where}:LogPath",
+                                f"{get['LogPath']} is a Windows path (the manual asks to change it): no log file"))
+    elif get["LogPath"]:
+        lg.file = str(Path(get["LogPath"]) / f"{get['MmscID'] or 'mm7'}.log")
+        if not Path(get["LogPath"]).is_dir():
+            log_folder_missing = True
+            problems.append(Problem("warning", f"{where}:LogPath",
+                                    f"folder {get['LogPath']} does not exist; it is created when logging starts"))
     lg.when, lg.interval = "M", max(1, get["LogInterval"])
     lg.max_bytes = max(1, get["LogSize"]) * 1024
     lg.backups = max(1, get["LogNum"])
+    for key, low, high, unit in LOG_RANGES:
+        if not low <= get[key] <= high:
+            problems.append(Problem("warning", f"{where}:{key}", f"{get[key]} is outside the manual's range "
+                                    f"{low}–{high} {unit}" + (f"; {low} is used" if get[key] < low else "")))
+    if get["MaxMessageSize"] > MMSC_MAX_MESSAGE:
+        problems.append(Problem("warning", f"{where}:MaxMessageSize", f"{get['MaxMessageSize']} bytes: the manual "
+                                "says the MMSC currently takes at most 128K; larger messages may be refused there"))
     if conn_path is not None:
         conn_problems: list[Problem] = []
         c = _read(conn_path, CONN_KEYS, "connection", None, conn_problems)
@@ -195,7 +237,7 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
                          ("step", "the pool grows one connection at a time up to MaxKeepAliveRequests")):
             if key in c:
                 problems.append(Problem("warning", f"{cw}:{key}", f"no effect: {why}"))
-    problems += check(cfg)
+    problems += [p for p in check(cfg) if not (log_folder_missing and p.where == "logging.file")]
     return cfg, problems
 
 
@@ -207,6 +249,14 @@ def load_cmcc(path: str | Path, conn_path: str | Path | None = None) -> Config:
 
     for p in problems:
         logging.getLogger("mm7bind.config").warning("%s", p)
+    if cfg.logging.file and cfg.logging.file != os.devnull:
+        folder = Path(cfg.logging.file).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)  # as the SDK, which created its log files there
+        except OSError as exc:  # the SDK went on without its log files too
+            logging.getLogger("mm7bind.config").warning("%s", Problem(
+                "warning", f"{Path(path).name}:LogPath", f"cannot create {folder} ({exc.strerror or exc}): no log file"))
+            cfg.logging.file = ""
     return cfg
 
 

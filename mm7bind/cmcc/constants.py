@@ -12,6 +12,7 @@ from ..messages import MessageClass as _MC
 from ..messages import Priority as _P
 from .. import __version__
 from ..status import RequestStatus as _RS
+from ..status import lookup as _lookup
 
 # What `mm7bind version` prints; the cmcc dialect sends it in the MM7APIVersion header.
 API_VERSION = f"mm7bind-{__version__}"
@@ -53,9 +54,14 @@ class MessageClass:
 
 
 class ChargedParty:
-    """The manual's and the encoder's numbering (what goes on the wire)."""
+    """The manual's and the encoder's numbering (what goes on the wire).
+
+    The SDK's own constant names are here too, meaning what they say: RECEIVER is the recipient and
+    NONE is neither (in the SDK they were 2 and 0, which its encoder sent as Both and Sender).
+    """
 
     SENDER, RECIPIENT, BOTH, NEITHER, THIRD_PARTY = 0, 1, 2, 3, 4
+    RECEIVER, NONE = RECIPIENT, NEITHER
     TO_MM7 = {0: _CP.SENDER, 1: _CP.RECIPIENT, 2: _CP.BOTH, 3: _CP.NEITHER, 4: _CP.THIRD_PARTY}
     FROM_MM7 = {v: k for k, v in TO_MM7.items()}
 
@@ -85,6 +91,12 @@ class RequestStatus:
     SERVICE_ERROR = _RS.SERVICE_ERROR
     SERVICE_UNAVAILABLE = _RS.SERVICE_UNAVAILABLE
     SERVICE_DENIED = _RS.SERVICE_DENIED
+
+
+# The SDK's TEXT_* constants: the manual's Chinese text of each code (TEXT_SUCCESS = "成功", ...).
+for _name, _code in list(vars(RequestStatus).items()):
+    if _name.isupper():
+        setattr(RequestStatus, f"TEXT_{_name}", _lookup(int(_code)).text_zh)
 
 
 class Charset:
