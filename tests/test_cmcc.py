@@ -241,6 +241,13 @@ def test_api_errors_in_their_situations(tmp_path):
         res = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url)).send(submit_req())
         assert isinstance(res, cmcc.MM7RSErrorRes) and res.status_code == 2002 and res.status_text_zh == "地址错误"
 
+    def status_in_faultstring(req):  # a gateway that writes the code only into faultstring
+        return mm7_reply(mm7.Fault(code="Client", string="2002 address error"), req.decode(), 500)
+
+    with FakeServer(status_in_faultstring) as srv:
+        res = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url)).send(submit_req())
+        assert isinstance(res, cmcc.MM7RSErrorRes) and res.status_code == 2002, res
+
 
 def test_cmcc_dialect_on_the_wire(tmp_path):
     with FakeServer() as srv:

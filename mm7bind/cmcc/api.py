@@ -457,9 +457,9 @@ class MM7Sender:
         except EncodeError as exc:  # a message that cannot be written (a required field missing...)
             raise st.WrongMessage(str(exc)) from exc
         except FaultError as exc:
-            if exc.fault.detail is None:
+            status = exc.fault.status  # its RSErrorRsp's, or a code a peer put in faultstring alone
+            if status is None:
                 raise st.ServerFault(exc.fault.string) from exc
-            status = exc.fault.detail.status
             return MM7RSErrorRes(transaction_id=exc.transaction_id, status_code=status.code,
                                  status_text=status.text, status_detail=status.details)
         except ConnectError as exc:
