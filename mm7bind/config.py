@@ -23,6 +23,7 @@ from . import versions
 from .profiles import DIALECTS, Profile
 
 ENV_PREFIX = "MM7BIND_"
+NOT_SETTINGS = {"MM7BIND_SAMPLES"}  # the test suite's: where the reference captures are
 
 
 @dataclass
@@ -348,7 +349,7 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
             return Config(source=source), [Problem("error", str(path), f"not valid TOML: {exc}")]
     env = os.environ if env is None else env
     for key, value in env.items():
-        if not key.startswith(ENV_PREFIX):
+        if not key.startswith(ENV_PREFIX) or key in NOT_SETTINGS:
             continue
         rest = key[len(ENV_PREFIX):].lower()
         section, _, name = rest.partition("_")

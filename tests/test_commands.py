@@ -250,7 +250,8 @@ def test_good_configuration_and_environment(tmp_path):
     assert proc.returncode == 0 and "0 error(s)" in proc.stdout
     from mm7bind.config import load
 
-    cfg, problems = load(good, env={"MM7BIND_MMSC_URLS": "https://a/mm7,https://b/mm7", "MM7BIND_VASP_VASID": "1065"})
+    cfg, problems = load(good, env={"MM7BIND_MMSC_URLS": "https://a/mm7,https://b/mm7", "MM7BIND_VASP_VASID": "1065",
+                                    "MM7BIND_SAMPLES": "/elsewhere"})  # (the test suite's own variable)
     assert problems == [] and cfg.mmsc.urls == ["https://a/mm7", "https://b/mm7"] and cfg.vasp.vasid == "1065"
     settings = cfg.client_settings()
     assert settings["profile"].name == "cmcc" and settings["auth"] == "digest" and settings["vaspid"] == "800001"
