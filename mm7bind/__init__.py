@@ -14,7 +14,7 @@ from .envelope import decode as decode_envelope
 from .envelope import encode as encode_envelope
 from .mime import MimeError, MimeLimits
 from .profiles import STANDARD, Profile
-from .receiver import Context, Handler, Receiver, ReceiverConfig, Reject
+from .receiver import Context, Handler, Receiver, ReceiverConfig, Reject, Unavailable
 from .server import EmbeddedServer, asgi_app, serve, wsgi_app
 from .retry import RateLimiter, RetryPolicy
 from .metrics import Metrics
@@ -84,7 +84,7 @@ __all__ = [
     "Client", "AsyncClient", "ClientConfig", "Result", "RetryPolicy", "RateLimiter",
     "MemoryStore", "SqliteStore", "SentRecord", "InboxRecord", "Purged", "Retention", "Metrics",
     "Outbox", "OutboxItem", "ForwardingHandler", "SendApi",
-    "Receiver", "ReceiverConfig", "Handler", "Reject",
+    "Receiver", "ReceiverConfig", "Handler", "Reject", "Unavailable",
     "Context", "EmbeddedServer", "asgi_app", "serve", "wsgi_app",
     "MM7Error", "DecodeError", "EncodeError", "Deviation", "LimitExceededError", "MalformedXMLError",
     "NotSOAPError", "UnknownNamespaceError", "UnsupportedFieldError", "UnsupportedOperationError",

@@ -165,10 +165,20 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if start_line:
         out["http"] = {"start_line": start_line, "headers": headers}
     if args.extract:
-        content = getattr(env.body, "content", None)
-        out["extracted"] = content.save(args.extract) if content else []
+        out["extracted"] = _extract(env, args.extract, "inspect")
     print(json.dumps(out, ensure_ascii=False, indent=2))
     return EXIT_OK
+
+
+def _extract(env: Envelope, folder: str, command: str) -> list[str]:
+    """--extract: the message's parts written into `folder` → their names; a usage error when the
+    folder cannot be written."""
+    content = getattr(env.body, "content", None)
+    try:
+        return content.save(folder) if content else []
+    except OSError as exc:
+        print(f"mm7bind {command}: cannot write into {folder}: {exc.strerror or exc}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,9 +394,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         srv = serve(receiver, cfg.receiver.host, cfg.receiver.port, path,
                     metrics_path=cfg.receiver.metrics_path or None, threads=cfg.receiver.threads, mounts=mounts,
                     ssl_context=cfg.ssl_context(), backlog=cfg.receiver.backlog)
-    except OSError as exc:  # the port is taken, or not ours to take
-        print(f"mm7bind serve: cannot listen on {cfg.receiver.host}:{cfg.receiver.port}: {exc.strerror or exc}",
-              file=sys.stderr)
+    except (OSError, ValueError) as exc:  # the port is taken or not ours to take; a host that is no address
+        print(f"mm7bind serve: cannot listen on {cfg.receiver.host}:{cfg.receiver.port}: "
+              f"{getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
         if client is not None:
             client.close()
         store.close()
@@ -435,9 +445,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     handler = _handler(cfg, args, "replay")
     store = _store(cfg)
     receiver = cfg.make_receiver(handler, store=store)
+    if args.id is not None and store.inbox_get(args.id) is None:
+        print(f"mm7bind replay: no stored message #{args.id}", file=sys.stderr)
+        store.close()
+        return EXIT_UNREADABLE
     done = receiver.replay(args.id, stale_after=args.stale_after)
     for record_id, state in done:
-        print(f"#{record_id}: {state}")
+        rec = store.inbox_get(record_id) if state in ("failed", "rejected") else None
+        print(f"#{record_id}: {state}" + (f" ({_printable(rec.error)})" if rec is not None and rec.error else ""))
     if not done:
         print("nothing to replay")
     store.close()
@@ -616,13 +631,16 @@ def cmd_store_show(args: argparse.Namespace) -> int:
         else:
             out["message"] = describe(env)
             if args.extract:
-                content = getattr(env.body, "content", None)
-                out["extracted"] = content.save(args.extract) if content else []
+                out["extracted"] = _extract(env, args.extract, "store show")
         if args.raw:
             # As an HTTP capture, so that `inspect` and `validate` read it back with its content type.
             head = f"POST / HTTP/1.1\r\nContent-Type: {rec.content_type or 'text/xml'}\r\n"
             head += f"Content-Length: {len(rec.body)}\r\n\r\n"
-            Path(args.raw).write_bytes(head.encode("latin-1") + rec.body)
+            try:
+                Path(args.raw).write_bytes(head.encode("latin-1") + rec.body)
+            except OSError as exc:
+                print(f"mm7bind store show: cannot write {args.raw}: {exc.strerror or exc}", file=sys.stderr)
+                return EXIT_USAGE
             out["raw"] = args.raw
     print(json.dumps(out, ensure_ascii=False, indent=2))
     return EXIT_OK
@@ -765,8 +783,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     sim = Simulator(config)
     try:
         sim.start()
-    except OSError as exc:  # the port is taken, or not ours to take
-        print(f"mm7bind simulate: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+    except (OSError, ValueError) as exc:  # the port is taken or not ours to take; a host that is no address
+        print(f"mm7bind simulate: cannot listen on {args.host}:{args.port}: {getattr(exc, 'strerror', None) or exc}",
+              file=sys.stderr)
         return EXIT_USAGE
     try:
         _echo(f"MMSC simulator ({args.dialect}) at {sim.url}; control at {sim.server.url}/control/; Ctrl-C stops")

@@ -12,7 +12,7 @@ from pathlib import Path
 from . import messages as m
 from .content import safe_name
 from .jsonable import to_jsonable
-from .receiver import Context, Handler
+from .receiver import Context, Handler, Unavailable
 
 log = logging.getLogger("mm7bind.serve")
 
@@ -61,7 +61,7 @@ class SavingHandler(Handler):
         self.echo(f"ReadReplyReq {msg.message_id} for {msg.recipient}: {msg.mm_status}")
 
 
-class ForwardError(Exception):
+class ForwardError(Unavailable):
     """The application did not take a forwarded message (no answer, or not a 2xx)."""
 
 

@@ -49,6 +49,12 @@ class Reject(Exception):
         super().__init__(f"{self.status.code} {self.status.text}")
 
 
+class Unavailable(Exception):
+    """Raise from a handler when something it needs is down (a database, the application it
+    forwards to): the message stays stored as failed for replay and the MMSC is asked to send it
+    again, as for any error, but the log says so in one line, without a traceback."""
+
+
 @dataclass
 class Context:
     """What a handler knows about the request besides the message."""
@@ -202,8 +208,9 @@ class Receiver:
                               rej.status.text, rej.status.details)
         except Exception as exc:  # noqa: BLE001 (any handler bug: keep the message, answer honestly)
             self._mark(record, "failed", None, "".join(traceback.format_exception_only(exc)).strip())
-            log.exception("handler for %s tid=%s failed; stored as #%s for replay", msg.ELEMENT, env.transaction_id,
-                          record.id if record else "-")
+            log.error("handler for %s tid=%s failed%s; stored as #%s for replay", msg.ELEMENT, env.transaction_id,
+                      f": {exc}" if isinstance(exc, Unavailable) else "", record.id if record else "-",
+                      exc_info=not isinstance(exc, Unavailable))  # (a bug's traceback, not an outage's)
             self._count(msg.ELEMENT, "failed", RequestStatus.SERVER_ERROR, started, env.deviations)
             return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR, "the VASP could not process it")
         rsp_cls = m.RESPONSE_FOR[msg.ELEMENT]

@@ -296,6 +296,13 @@ def test_replay_command(tmp_path):
     assert proc.returncode == 0 and "#1: handled" in proc.stdout, proc.stdout + proc.stderr
     assert (tmp_path / "out" / "DeliverReq").is_dir()
     assert "nothing to replay" in run("replay", "--config", str(tmp_path / "cfg.toml")).stdout
+    proc = run("replay", "--config", str(tmp_path / "cfg.toml"), "--id", "999")
+    assert proc.returncode == 2 and "no stored message #999" in proc.stderr
+    (tmp_path / "broken.py").write_text("class Broken:\n    def on_deliver(self, msg, ctx):\n"
+                                        "        raise RuntimeError('still down')\n")
+    proc = run("replay", "--config", str(tmp_path / "cfg.toml"), "--id", "1", "--handler", "broken:Broken",
+               cwd=tmp_path)
+    assert proc.returncode == 1 and "#1: failed (RuntimeError: still down)" in proc.stdout, proc.stdout + proc.stderr
 
 
 def test_pytest_fixtures(pytester_or_skip=None):

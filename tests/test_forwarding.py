@@ -180,6 +180,7 @@ def test_serve_forwards_and_replay_sends_again(app, tmp_path):
     finally:
         text = serve.stop()
     assert f"forwarding to {app.url}" in text
+    assert "answered HTTP 500" in text and "Traceback" not in text  # an outage: one line, not a traceback
     (headers, body), = app.got
     assert body["transaction_id"] == "cli-1" and headers["X-MM7bind-Signature"].startswith("sha256=")
     cfg.write_text(cfg.read_text().replace("[receiver]\n", f'[receiver]\nforward_url = "{app.url}"\n'),

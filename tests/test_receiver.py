@@ -190,6 +190,22 @@ def test_failed_messages_are_replayed(store):
     assert post(app, deliver(), tid="r1")["status"] == 200 and len(attempts) == 2
 
 
+def test_an_outage_is_logged_in_one_line_and_a_bug_with_its_traceback(store, caplog):
+    class Handler(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            if msg.subject == "outage":
+                raise mm7.Unavailable("the CRM does not answer")
+            raise KeyError("bug")
+
+    app = mm7.wsgi_app(mm7.Receiver(Handler(), store=store))
+    for subject in ("outage", "bug"):
+        assert post(app, mm7.DeliverReq(sender="+8613900000000", subject=subject), tid=subject)["status"] == 500
+    outage, bug = (r for r in caplog.records if "stored as #" in r.getMessage())
+    assert "the CRM does not answer" in outage.getMessage() and not outage.exc_info
+    assert bug.exc_info and bug.exc_info[0] is KeyError
+    assert {r.state for r in store.inbox()} == {"failed"}  # both kept for replay
+
+
 def test_messages_left_processing_by_a_dead_worker_are_replayed(store):
     h = Recorder()
     rcv = mm7.Receiver(h, store=store)
