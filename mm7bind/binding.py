@@ -383,6 +383,9 @@ class _Encoder:
         return [(choice, self.leaf(choice, addr, where))]
 
     def leaf(self, choice: XmlVar, addr: m.Address, where: str) -> Any:
+        if isinstance(addr.value, str) and not addr.value.strip():
+            # The schema's string types take "", but no MMSC can deliver to (or from) nobody.
+            raise EncodeError(f"{where}: an empty {addr.kind} address")
         values = {
             "text()": addr.value,
             "@displayOnly": addr.display_only or None,
@@ -668,8 +671,9 @@ def _bare(addr: Any, forms: dict[str, str], enc: _Encoder) -> str | None:
         addr = m.Address.parse(addr)
     elif type(addr) is not m.Address:
         return None
-    if addr.display_only or addr.address_coding is not None or addr.id is not None or type(addr.value) is not str:
-        return None
+    if (addr.display_only or addr.address_coding is not None or addr.id is not None or type(addr.value) is not str
+            or not addr.value.strip()):
+        return None  # (an empty one is refused there, with where it is)
     tag = forms.get(addr.kind)
     if tag is None or invalid_xml_char(addr.value) is not None:
         return None

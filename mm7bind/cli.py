@@ -214,6 +214,9 @@ def cmd_send(args: argparse.Namespace) -> int:
     if not recipients:
         print("mm7bind send: give at least one recipient (--to or --to-file)", file=sys.stderr)
         return EXIT_USAGE
+    if any(not r.strip() for r in recipients):
+        print("mm7bind send: an empty recipient (--to '')", file=sys.stderr)
+        return EXIT_USAGE
     try:
         content = _content(args)
     except OSError as exc:

@@ -153,3 +153,13 @@ def test_characters_xml_cannot_carry_are_refused_in_the_header_and_in_faults(eng
         mm7.encode_envelope(mm7.DeliverRsp(), transaction_id="t\x01", version=v, engine=engine, validate=False)
     with pytest.raises(mm7.EncodeError, match="faultstring: character U\\+0008"):
         mm7.encode_envelope(mm7.Fault(string="bad\x08"), transaction_id="t", version=v, engine=engine, validate=False)
+
+
+@pytest.mark.parametrize("engine", ["direct", "xsdata"])
+def test_an_empty_address_is_refused(engine):
+    # The schema's string types take "", but nobody can be sent to (or from) an empty address.
+    v = mm7.versions.get("REL-6-MM7-1-4")
+    for msg in (mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800000000", " "])),
+                mm7.DeliverReq(sender=""), mm7.SubmitReq(recipients=mm7.Recipients(bcc=[mm7.ShortCode("")]))):
+        with pytest.raises(mm7.EncodeError, match="empty .* address"):
+            mm7.encode_envelope(msg, transaction_id="t", version=v, engine=engine)
