@@ -142,6 +142,15 @@ def _limit(limit: int | None) -> int | None:
     return None if limit is None else int(limit)
 
 
+def _cutoff(before: datetime | timedelta) -> str:
+    """A purge's limit: a point in time, or an age (`timedelta(days=30)`: older than 30 days)."""
+    if isinstance(before, timedelta):
+        before = utcnow() - before
+    elif not isinstance(before, datetime):
+        raise TypeError(f"purge takes a datetime or a timedelta (an age), not {type(before).__name__}")
+    return _utc_text(before)
+
+
 def _check_purge(states: tuple[str, ...]) -> None:
     if "processing" in states:
         raise ValueError("records still 'processing' are in hand (or their worker died: replay them); not purged")
@@ -287,11 +296,11 @@ class MemoryStore:
         with self._lock:
             return next((r for r in reversed(self._sent) if r.transaction_id == transaction_id), None)
 
-    def purge(self, before: datetime, *, states: tuple[str, ...] = PURGEABLE, bodies_only: bool = False,
+    def purge(self, before: datetime | timedelta, *, states: tuple[str, ...] = PURGEABLE, bodies_only: bool = False,
               sent: bool = True, dry_run: bool = False) -> Purged:
         """See `SqliteStore.purge`."""
         _check_purge(states)
-        cutoff = _utc_text(before)
+        cutoff = _cutoff(before)
         out = Purged()
         with self._lock:
             old = [r for r in self._inbox.values() if r.state in states and _utc_text(r.received_at) < cutoff]
@@ -704,9 +713,10 @@ class SqliteStore:
             counts[state] = n
         return counts
 
-    def purge(self, before: datetime, *, states: tuple[str, ...] = PURGEABLE, bodies_only: bool = False,
+    def purge(self, before: datetime | timedelta, *, states: tuple[str, ...] = PURGEABLE, bodies_only: bool = False,
               sent: bool = True, dry_run: bool = False) -> Purged:
-        """Forget what is older than `before`, so the file does not grow for ever.
+        """Forget what is older than `before` (a time, or an age as a timedelta), so the file does
+        not grow for ever.
 
         Received records in `states` (by default handled and rejected: nothing more is owed to
         them; failed ones wait for replay, and "processing" ones are refused) are deleted, or with
@@ -718,7 +728,7 @@ class SqliteStore:
         The space is reused by new records; VACUUM gives it back to the file system.
         """
         _check_purge(states)
-        cutoff = _utc_text(before)
+        cutoff = _cutoff(before)
         marks = ",".join("?" * len(states))
         old = (f"SELECT i.id FROM inbox i WHERE i.state IN ({marks}) AND i.received_at < ?", (*states, cutoff))
         if bodies_only:

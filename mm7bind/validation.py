@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from . import versions
 from .versions import SOAP_NS, Version, envelope_schema_path
 from .xmlsafe import HARDENED
 
@@ -99,9 +100,10 @@ def readable_path(el: etree._Element) -> str:
     return "/" + "/".join(reversed(parts))
 
 
-def validate_element(root: etree._Element, version: Version) -> list[Issue]:
-    """Schema violations of a document (an Envelope, or a bare MM7 element) in `version`."""
-    schema = schema_for(version)
+def validate_element(root: etree._Element, version: Version | str) -> list[Issue]:
+    """Schema violations of a document (an Envelope, or a bare MM7 element) in `version` (a
+    Version or its name)."""
+    schema = schema_for(versions.get(version))
     tree = root.getroottree() if root.getparent() is None else etree.ElementTree(root)
     if schema.validate(tree):
         return []

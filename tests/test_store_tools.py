@@ -413,3 +413,12 @@ def test_the_saving_handler_keeps_peer_text_in_its_place(tmp_path, capsys):
     assert "DeliverReq/000001-tid/message.json" in saved and "DeliverReq/000001-tid/02-escape.txt" in saved
     assert all(name.startswith("DeliverReq/000001-tid/") for name in saved)
     assert not (tmp_path / "escape.txt").exists()
+
+
+def test_purge_takes_an_age_too(store):
+    assert post(mm7.Receiver(store=store), mm7.DeliverReq(sender="+8613900000000"), "age-1") == 200
+    assert store.purge(timedelta(days=1)).inbox == 0  # a minute old, not a day
+    time.sleep(0.01)
+    assert store.purge(timedelta(0)).inbox == 1
+    with pytest.raises(TypeError, match="datetime or a timedelta"):
+        store.purge(30)

@@ -91,3 +91,11 @@ def test_delivery_and_read_statuses_per_version():
         assert status.delivery_statuses(v) == expected
         assert status.read_statuses(v) == ("Indeterminate", "Read", "Deleted")
     assert {s.value for s in mm7.DeliveryStatus} == set(status.delivery_statuses("REL-6-MM7-1-4"))
+
+
+def test_validate_element_takes_a_version_or_its_name():
+    from lxml import etree
+
+    root = etree.fromstring(mm7.encode_envelope(mm7.DeliverRsp(), transaction_id="t", version="REL-5-MM7-1-2"))
+    assert mm7.validation.validate_element(root, "REL-5-MM7-1-2") == []
+    assert mm7.validation.validate_element(root, "REL-6-MM7-1-4")  # another namespace: not valid there
