@@ -444,6 +444,25 @@ def _convert(default: Any, value: Any) -> tuple[bool, Any, str]:
     return True, str(value), ""
 
 
+def _listenable(host: str) -> bool:
+    """Whether `host` is an address to listen on: an IP address, or a name that resolves here."""
+    import ipaddress  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
+    if host == "":  # (every interface)
+        return True
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        pass
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        return True
+    except (OSError, UnicodeError):
+        return False
+
+
 def check(cfg: Config) -> list[Problem]:
     """Everything wrong with a configuration, each said plainly."""
     from .client import AUTH_MODES, is_http_url  # noqa: PLC0415
@@ -489,6 +508,8 @@ def check(cfg: Config) -> list[Problem]:
         err("mmsc.backoff", "cannot be negative")
     if m.rate_limit < 0:
         err("mmsc.rate_limit", "cannot be negative (0 means unlimited)")
+    if m.max_message_size < 0:
+        err("mmsc.max_message_size", "cannot be negative (0: the dialect's limit)")
     for name in ("ca_file", "client_cert", "client_key"):
         path = getattr(m, name)
         if path and not Path(path).is_file():
@@ -528,6 +549,13 @@ def check(cfg: Config) -> list[Problem]:
             err(f"receiver.{name}", f"no such file: {path}")
     import ipaddress  # noqa: PLC0415
 
+    if not _listenable(r.host):
+        err("receiver.host", f"{r.host!r} is neither an IP address nor a name this machine resolves")
+    folder = Path(r.out_dir)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # (saving creates the missing folders: the first existing one must take them)
+    if r.out_dir and not r.forward_url and not (folder.is_dir() and os.access(folder, os.W_OK)):
+        warn("receiver.out_dir", f"{r.out_dir} cannot be created or written: the saving handler would fail")
     for item in r.allow:
         try:
             ipaddress.ip_network(item, strict=False)
