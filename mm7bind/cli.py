@@ -237,9 +237,14 @@ def cmd_send(args: argparse.Namespace) -> int:
         print("mm7bind send: --at needs --queue (the outbox holds the messages until then)", file=sys.stderr)
         return EXIT_USAGE
     store = _store(cfg) if args.store or args.tag or args.queue else None
+    if args.sender is not None and not args.sender.strip():
+        print("mm7bind send: an empty --from", file=sys.stderr)
+        return EXIT_USAGE
     template = m.SubmitReq(subject=args.subject, delivery_report=args.delivery_report or None,
                            read_reply=args.read_reply or None, content=content, linked_id=args.linked_id,
-                           recipients=m.Recipients(to=recipients[:1]))
+                           recipients=m.Recipients(to=recipients[:1]), vaspid=args.vaspid, vasid=args.vasid,
+                           service_code=args.service_code,
+                           sender_address=m.Address.parse(args.sender) if args.sender else None)
     if args.verbose or cfg.logging.file:
         cfg.setup_logging(args.verbose)
     else:  # the outcome is printed below; the transaction log goes to stderr only with -v
@@ -774,7 +779,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         config = SimulatorConfig(
             host=args.host, port=args.port, dialect=args.dialect, strict=args.strict, vasp_url=args.vasp_url,
             report_status=args.report_status, report_delay=args.report_delay, read_delay=args.read_delay,
-            read_status=args.read_status,
+            read_status=args.read_status, vasp_username=args.vasp_username, vasp_password=args.vasp_password,
         )
     except ValueError as exc:
         print(f"mm7bind simulate: {exc}", file=sys.stderr)
@@ -869,10 +874,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="send, receive and report on loopback, on built-in defaults")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("send", help="send a multimedia message (SubmitReq) to one or many recipients")
+    p = sub.add_parser("send", help="send a multimedia message (SubmitReq) to one or many recipients",
+                       description="Send a SubmitReq to the MMSC of --mmsc or the configuration ([mmsc] urls; "
+                                   "without either, the simulator's default http://127.0.0.1:9090/mm7).")
     with_config(p)
     p.add_argument("--to", action="append", metavar="ADDRESS", help="recipient (repeatable)")
     p.add_argument("--to-file", metavar="CSV", help="recipients, one per line (first column)")
+    p.add_argument("--from", dest="sender", metavar="ADDRESS", help="SenderAddress (else the configuration's)")
+    p.add_argument("--vaspid", help="VASPID (China Mobile: enterprise code)")
+    p.add_argument("--vasid", help="VASID (China Mobile: service code)")
+    p.add_argument("--service-code", help="ServiceCode (China Mobile: business code)")
     p.add_argument("--subject")
     p.add_argument("--text", help="a text part")
     p.add_argument("--attach", action="append", metavar="FILE", help="an attachment (repeatable)")
@@ -883,7 +894,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delivery-report", action="store_true", help="ask for delivery reports")
     p.add_argument("--read-reply", action="store_true", help="ask for read replies")
     p.add_argument("--linked-id", help="LinkedID of the MO message this answers")
-    p.add_argument("--concurrency", type=int, default=4, help="parallel requests in bulk mode")
+    p.add_argument("--concurrency", type=_count, default=4, help="parallel requests in bulk mode (default 4)")
     p.add_argument("--store", action="store_true", help="record what was sent in the configured store")
     p.add_argument("--tag", metavar="NAME", help="record under this name (a campaign) in the store; a run "
                    "started again skips recipients already accepted under it")
@@ -891,11 +902,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="put the messages in the store's outbox for `mm7bind serve` to send ([outbox] enabled)")
     p.add_argument("--at", metavar="TIME", type=_when_at, help="with --queue: not before this (ISO 8601, e.g. "
                    "2026-12-01T09:00; local time without a zone)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON (single recipient)")
+    p.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_send)
 
-    p = sub.add_parser("serve", help="receive MO messages and reports (the VASP side)")
+    p = sub.add_parser("serve", help="receive MO messages and reports (the VASP side)",
+                       description="Receive DeliverReq, DeliveryReportReq and ReadReplyReq ([receiver] settings): "
+                                   "each is stored before the answer, then saved under --out, passed to "
+                                   "--handler or forwarded to --forward.")
     with_config(p)
     p.add_argument("--host")
     p.add_argument("--port", type=_port)
@@ -961,32 +975,41 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--vacuum", action="store_true", help="then give the space back to the file system")
     s.set_defaults(func=cmd_store_purge)
 
-    p = sub.add_parser("simulate", help="run a fake MMSC on loopback")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=_port, default=9090)
+    p = sub.add_parser("simulate", help="run a fake MMSC on loopback",
+                       description="A fake MMSC: takes SubmitReq/CancelReq/ReplaceReq, answers in the dialect, "
+                                   "sends delivery reports and read replies to --vasp-url, MO on request "
+                                   "(POST /control/deliver, or `mm7bind mo`).")
+    p.add_argument("--host", default="127.0.0.1", help="(default %(default)s)")
+    p.add_argument("--port", type=_port, default=9090, help="(default %(default)s)")
     p.add_argument("--dialect", default="standard", help="standard, cmcc, cmcc-sdk or mbuni")
     p.add_argument("--strict", action="store_true", help="refuse messages that deviate from their schema")
     p.add_argument("--vasp-url", metavar="URL", type=_http_url,
                    help="where delivery reports, read replies and MO go")
-    p.add_argument("--report-status", default="Retrieved", help="Retrieved, Rejected, Expired, Deferred, ...")
-    p.add_argument("--report-delay", type=float, default=1.0, metavar="SECONDS")
-    p.add_argument("--read-status", default="Read")
-    p.add_argument("--read-delay", type=float, default=2.0, metavar="SECONDS")
+    p.add_argument("--vasp-username", metavar="USER", help="credentials for the VASP (Basic, or Digest when asked)")
+    p.add_argument("--vasp-password", metavar="PASSWORD")
+    p.add_argument("--report-status", default="Retrieved",
+                   help="what delivery reports say: Retrieved, Rejected, Expired, Deferred, ... (default %(default)s)")
+    p.add_argument("--report-delay", type=float, default=1.0, metavar="SECONDS",
+                   help="after the SubmitReq (default %(default)s)")
+    p.add_argument("--read-status", default="Read", help="what read replies say (default %(default)s)")
+    p.add_argument("--read-delay", type=float, default=2.0, metavar="SECONDS",
+                   help="after the SubmitReq (default %(default)s)")
     p.add_argument("--mo-text", metavar="TEXT", help="send one MO message with this text after start")
-    p.add_argument("--mo-from", default="+8613800138000")
-    p.add_argument("--mo-to", default="1065888")
+    p.add_argument("--mo-from", default="+8613800138000", help="its sender (default %(default)s)")
+    p.add_argument("--mo-to", default="1065888", help="its recipient (default %(default)s)")
     p.add_argument("--mo-subject", default=None)
-    p.add_argument("--mo-after", type=float, default=1.0, metavar="SECONDS")
+    p.add_argument("--mo-after", type=float, default=1.0, metavar="SECONDS", help="(default %(default)s)")
     p.add_argument("--verbose", "-v", action="store_true")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("mo", help="make a running simulator send an MO message (DeliverReq)")
-    p.add_argument("--simulator", default="http://127.0.0.1:9090", metavar="URL", type=_http_url)
-    p.add_argument("--from", dest="sender", default="+8613800138000")
-    p.add_argument("--to", action="append")
+    p.add_argument("--simulator", default="http://127.0.0.1:9090", metavar="URL", type=_http_url,
+                   help="the simulator (default %(default)s)")
+    p.add_argument("--from", dest="sender", default="+8613800138000", help="the handset (default %(default)s)")
+    p.add_argument("--to", action="append", metavar="ADDRESS", help="the service's number (repeatable)")
     p.add_argument("--subject")
-    p.add_argument("--text", default="hello")
-    p.add_argument("--linked-id")
+    p.add_argument("--text", default="hello", help="the text part (default %(default)s)")
+    p.add_argument("--linked-id", help="LinkedID (the message this answers)")
     p.set_defaults(func=cmd_mo)
 
     p = sub.add_parser("versions", help="list the MM7 schema versions")

@@ -64,8 +64,11 @@ class SimulatorConfig:
     def __post_init__(self) -> None:
         if self.dialect not in DIALECTS:
             raise ValueError(f"unknown dialect {self.dialect!r} (known: {', '.join(DIALECTS)})")
-        DeliveryStatus(self.report_status)
-        ReadStatus(self.read_status)
+        for name, enum in (("report_status", DeliveryStatus), ("read_status", ReadStatus)):
+            if getattr(self, name) not in {e.value for e in enum}:
+                raise ValueError(f"{name} {getattr(self, name)!r} is none of {', '.join(e.value for e in enum)}")
+        if self.report_delay < 0 or self.read_delay < 0:
+            raise ValueError("report_delay and read_delay cannot be negative")
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,9 @@ class StoredMessage:
             "message_id": self.message_id, "transaction_id": self.transaction_id, "operation": msg.ELEMENT,
             "version": self.version.name, "state": self.state, "received_at": self.received_at.isoformat(),
             "recipients": [str(a) for a in getattr(msg, "recipients", None) or []],
+            "vaspid": getattr(msg, "vaspid", None), "vasid": getattr(msg, "vasid", None),
+            "service_code": str(msg.service_code) if getattr(msg, "service_code", None) is not None else None,
+            "sender": str(msg.sender_address) if getattr(msg, "sender_address", None) is not None else None,
             "subject": getattr(msg, "subject", None),
             "parts": [{"content_type": p.content_type, "size": p.size} for p in content.all_parts()] if content else [],
             "deviations": [str(d) for d in self.deviations], "reports": self.reports,
@@ -327,9 +333,10 @@ class Simulator:
             from .retry import RetryPolicy  # noqa: PLC0415
 
             if not self.config.vasp_url:
-                raise RuntimeError("no VASP URL configured (vasp_url)")
+                raise RuntimeError("no VASP URL configured (simulate --vasp-url, SimulatorConfig.vasp_url)")
             self._client = Client(self.config.vasp_url, role="mmsc", profile=self.profile,
                                   username=self.config.vasp_username, password=self.config.vasp_password,
+                                  auth="auto",  # Basic, or Digest when the VASP asks for it
                                   retry=RetryPolicy(max_attempts=2, backoff=0.2),
                                   rewrite=QUIRKS.get(self.config.dialect) if self.config.quirks else None,
                                   connect_timeout=5, read_timeout=30)

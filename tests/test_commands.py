@@ -95,8 +95,12 @@ def test_send_to_the_simulator(simulator, tmp_path):
     [got] = messages(simulator)
     assert got["message_id"] == mid and got["subject"] == "你好" and got["version"] == "REL-5-MM7-1-2"
     assert [p["content_type"] for p in got["parts"]] == ["application/smil", "text/plain", "image/gif"]
-    proc = run("send", "--mmsc", simulator.url, "--to", "a@b.cn", "--json")
+    proc = run("send", "--mmsc", simulator.url, "--to", "a@b.cn", "--json", "--from", "+8610650000",
+               "--vaspid", "800001", "--vasid", "1065888", "--service-code", "100001")
     assert json.loads(proc.stdout)["status"] == 1000 and json.loads(proc.stdout)["ok"] is True
+    got = messages(simulator)[-1]
+    assert (got["vaspid"], got["vasid"], got["service_code"], got["sender"]) == ("800001", "1065888", "100001",
+                                                                                 "+8610650000"), got
 
 
 def test_send_reports_every_kind_of_refusal(simulator, tmp_path):
@@ -415,3 +419,30 @@ def test_ports_and_urls_are_checked_where_they_are_typed():
     for url in ("foo", "ftp://mmsc.example/mm7", "http:///mm7"):
         with pytest.raises(ValueError, match="is not an http"):
             mm7.Client(url)
+
+
+def test_the_simulator_signs_in_to_a_vasp_that_asks_for_credentials():
+    import mm7bind as mm7
+
+    got = []
+
+    class Inbox(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            got.append(msg.subject)
+
+    receiver = mm7.Receiver(Inbox(), auth=mm7.auth.DigestAuth("sp", "secret"))
+    with mm7.serve(receiver, port=0) as srv:
+        for credentials, expected in ((["--vasp-username", "sp", "--vasp-password", "wrong"], []),
+                                      (["--vasp-username", "sp", "--vasp-password", "secret"], ["hi"])):
+            port = free_port()
+            sim = Background("simulate", "--port", str(port), "--vasp-url", srv.url + "/mm7", *credentials,
+                             "--mo-text", "x", "--mo-subject", "hi", "--mo-after", "0.2")
+            try:
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and "DeliverReq to" not in sim.output() and got == []:
+                    time.sleep(0.1)
+            finally:
+                sim.stop()
+            assert got == expected
+    proc = run("simulate", "--report-status", "Bogus")
+    assert proc.returncode == 2 and "none of Expired, Retrieved" in proc.stderr, proc.stderr
