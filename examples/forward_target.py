@@ -69,4 +69,7 @@ def make_server(port: int = 5000) -> ThreadingHTTPServer:
 
 
 if __name__ == "__main__":
-    make_server(int(sys.argv[1]) if len(sys.argv) > 1 else 5000).serve_forever()
+    try:
+        make_server(int(sys.argv[1]) if len(sys.argv) > 1 else 5000).serve_forever()
+    except KeyboardInterrupt:  # Ctrl-C ends it
+        pass

@@ -64,17 +64,22 @@ def _config(args):
 # Inspecting messages
 
 
+def _by_number(values) -> list[str]:
+    """MM7Version values in version order (5.3.0 before 5.10.0), not as text sorts them."""
+    return sorted(values, key=lambda v: [int(p) if p.isdigit() else 0 for p in v.split(".")])
+
+
 def cmd_versions(args: argparse.Namespace) -> int:
     rows = versions.all_versions()
     if args.json:
         print(json.dumps([
-            {"name": v.name, "namespace": v.namespace, "mm7_versions": list(v.mm7_versions), "origin": v.origin}
+            {"name": v.name, "namespace": v.namespace, "mm7_versions": _by_number(v.mm7_versions), "origin": v.origin}
             for v in rows
         ], indent=2))
         return EXIT_OK
     width = max(len(v.name) for v in rows)
     for v in rows:
-        print(f"{v.name:<{width}}  {v.namespace}  {', '.join(v.mm7_versions)}  ({v.origin})")
+        print(f"{v.name:<{width}}  {v.namespace}  {', '.join(_by_number(v.mm7_versions))}  ({v.origin})")
     return EXIT_OK
 
 

@@ -348,6 +348,7 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             return Config(source=source), [Problem("error", str(path), f"not valid TOML: {exc}")]
     env = os.environ if env is None else env
+    from_env: dict[tuple[str, str], str] = {}  # settings given by a variable: their problems name it
     for key, value in env.items():
         if not key.startswith(ENV_PREFIX) or key in NOT_SETTINGS:
             continue
@@ -357,6 +358,7 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
             problems.append(Problem("warning", key, "environment variable names no known setting"))
             continue
         data.setdefault(section, {})[name] = _from_env(SECTIONS[section], name, value)
+        from_env[(section, name)] = key
     cfg = Config(source=source)
     for section, values in data.items():
         if section not in SECTIONS:
@@ -370,6 +372,8 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
         known = {f.name: f for f in fields(target)}
         for key, value in values.items():
             where = f"{section}.{key}"
+            if (section, key) in from_env:
+                where = f"{from_env[section, key]} ({where})"
             if key not in known:
                 hint = difflib.get_close_matches(key, known, 1)
                 problems.append(Problem("error", where, "unknown setting" + (f" (did you mean {hint[0]}?)" if hint else "")))

@@ -48,8 +48,9 @@ class SavingHandler(Handler):
     def on_deliver(self, msg: m.DeliverReq, ctx: Context):
         folder = self._save(msg, ctx)
         parts = len(msg.content.all_parts()) if msg.content else 0
+        subject = repr(msg.subject) if msg.subject is not None else "(no subject)"
         self.echo(f"DeliverReq from {msg.sender} to {', '.join(map(str, msg.recipients or []))}: "
-                  f"{msg.subject!r}, {parts} part(s) → {folder}")
+                  f"{subject}, {parts} part(s) → {folder}")
 
     def on_delivery_report(self, msg: m.DeliveryReportReq, ctx: Context):
         self._save(msg, ctx)

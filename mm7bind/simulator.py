@@ -452,8 +452,10 @@ class Simulator:
                 return 200, [s.summary() for s in self.messages.values()]
         if route == "health":
             return 200, {"ok": True, "dialect": self.config.dialect, "messages": len(self.messages)}
+        if route not in ("deliver", "report", "fail"):
+            return 404, {"error": f"no control action {route!r} (messages, health, deliver, report, fail)"}
         if method != "POST":
-            return 405, {"error": "POST"}
+            return 405, {"error": f"{route} takes POST"}
         try:
             if route == "deliver":
                 return 200, self.deliver(args["from"], args.get("to") or ["1065888"], args.get("subject"),

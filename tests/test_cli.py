@@ -24,6 +24,8 @@ def test_versions():
     data = json.loads(cli("versions", "--json").stdout)
     assert data[6] == {"name": "REL-6-MM7-1-0", "mm7_versions": ["6.3.0"], "origin": "reconstructed",
                        "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-0"}
+    rel5_last = next(v for v in data if v["name"] == "REL-5-MM7-1-5")["mm7_versions"]
+    assert rel5_last[-1] == "5.10.0" and rel5_last.index("5.8.0") < rel5_last.index("5.10.0")  # numbers, not text
 
 
 def test_validate_exit_codes(tmp_path):

@@ -499,6 +499,9 @@ def test_scripted_troubles_from_the_simulator_drive_the_retry_policy():
         control = sim.server.url + "/control/fail"
         assert requests.post(control, json={"count": 2, "http_status": 502}, timeout=5).json() == {"queued": 2}
         assert requests.post(control, json={"status": 3001, "http_status": 503}, timeout=5).status_code == 400
+        assert requests.get(control, timeout=5).status_code == 405  # (it takes POST)
+        nope = requests.get(sim.server.url + "/control/nope", timeout=5)
+        assert nope.status_code == 404 and "no control action 'nope'" in nope.json()["error"]
         with client(sim.url, retry=RetryPolicy.never()) as c, pytest.raises(HTTPStatusError) as err:
             c.submit(submit())
         assert err.value.status == 502

@@ -258,6 +258,8 @@ def test_good_configuration_and_environment(tmp_path):
     assert proc.returncode == 0 and "0 error(s)" in proc.stdout
     from mm7bind.config import load
 
+    _, problems = load(good, env={"MM7BIND_MMSC_READTIMEOUT": "3"})
+    assert [str(p.where) for p in problems] == ["MM7BIND_MMSC_READTIMEOUT (mmsc.readtimeout)"]  # the variable named
     cfg, problems = load(good, env={"MM7BIND_MMSC_URLS": "https://a/mm7,https://b/mm7", "MM7BIND_VASP_VASID": "1065",
                                     "MM7BIND_SAMPLES": "/elsewhere"})  # (the test suite's own variable)
     assert problems == [] and cfg.mmsc.urls == ["https://a/mm7", "https://b/mm7"] and cfg.vasp.vasid == "1065"
@@ -367,7 +369,8 @@ def test_numbers_that_are_not_finite_are_configuration_errors(tmp_path):
                                      encoding="utf-8")
     _cfg, problems = config.load(tmp_path / "c.toml", env={"MM7BIND_RECEIVER_THREADS": "-inf"})
     errors = {p.where: p.message for p in problems if p.level == "error"}
-    assert set(errors) == {"receiver.port", "mmsc.read_timeout", "mmsc.max_attempts", "receiver.threads"}
+    assert set(errors) == {"receiver.port", "mmsc.read_timeout", "mmsc.max_attempts",
+                           "MM7BIND_RECEIVER_THREADS (receiver.threads)"}  # (a variable is named as such)
     assert all("finite" in m for m in errors.values())
     cfg, problems = config.load(None, env={"MM7BIND_RECEIVER_MAX_BODY": "12345678901234567890"})
     assert cfg.receiver.max_body == 12345678901234567890  # whole numbers read exactly
