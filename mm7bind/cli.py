@@ -198,6 +198,9 @@ def _content(args) -> Content | None:
         content.add_file(path)
     if args.smil:
         content.smil = Part.from_file(args.smil, "application/smil")
+        head = content.smil.blob.read()[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+        if not head.startswith(b"<") or b"<smil" not in head.lower():
+            raise ValueError(f"--smil {args.smil} is not a SMIL document (no <smil> element at its start)")
     return content if content.parts or content.smil else None
 
 
@@ -226,6 +229,9 @@ def cmd_send(args: argparse.Namespace) -> int:
         content = _content(args)
     except OSError as exc:
         print(f"mm7bind send: cannot read an attachment: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:
+        print(f"mm7bind send: {exc}", file=sys.stderr)
         return EXIT_USAGE
     overrides = {}
     if args.mmsc:

@@ -220,6 +220,9 @@ def test_bad_arguments_and_configuration(tmp_path):
     assert proc.returncode == 2 and "at least one recipient" in proc.stderr
     proc = run("send", "--to", "1", "--attach", str(tmp_path / "missing.jpg"))
     assert proc.returncode == 2 and "cannot read an attachment" in proc.stderr
+    (tmp_path / "card.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(100))
+    proc = run("send", "--to", "1", "--smil", str(tmp_path / "card.jpg"))
+    assert proc.returncode == 2 and "is not a SMIL document" in proc.stderr
     proc = run("send", "--to", "1", "--version", "REL-9-MM7-1-0")
     assert proc.returncode == 2 and "unknown MM7 schema version" in proc.stderr
     proc = run("send", "--to", "1", "--mmsc", f"http://127.0.0.1:{free_port()}/mm7")
