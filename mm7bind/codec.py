@@ -125,18 +125,23 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
         xml,
     )
     leaves = ([smil] if smil else []) + list(content.parts)
-    if smil is not None:
-        if smil.content_id is None:
-            smil.content_id = new_content_id("smil")
-        ctype = f'multipart/related; type="application/smil"; start="<{smil.content_id}>"; boundary="{inner}"'
+    mtype = (content.multipart_type or ("related" if smil else "mixed")).lower()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", mtype):
+        raise EncodeError(f"multipart type {content.multipart_type!r} is not a MIME subtype")
+    if mtype == "related":
+        # RFC 2387: the root (the SMIL, else the first part) is named by start, its type by type.
+        root = leaves[0]
+        if root.content_id is None:
+            root.content_id = new_content_id("smil" if root is smil else "part")
+        ctype = (f'multipart/related; type="{root.content_type}"; start="<{root.content_id}>"; '
+                 f'boundary="{inner}"')
     else:
-        ctype = f'multipart/mixed; boundary="{inner}"'
+        ctype = f'multipart/{mtype}; boundary="{inner}"'  # (mixed: the SMIL, if any, is one part among them)
     container = OutPart([("Content-Type", ctype), ("Content-ID", f"<{container_id}>")], boundary=inner)
     container.children = [_leaf(p, profile) for p in leaves]
     segments = write_multipart([soap_part, container], outer, profile.mime_preamble)
     content_type = f'multipart/related; boundary="{outer}"; type="text/xml"; start="<{soap_id}>"'
-    sent = Content(parts=list(content.parts), smil=smil, content_id=container_id,
-                   multipart_type="related" if smil else "mixed")
+    sent = Content(parts=list(content.parts), smil=smil, content_id=container_id, multipart_type=mtype)
     return HttpMessage(content_type, Body(segments), {}, sent)
 
 
@@ -424,11 +429,12 @@ def _content(target: InPart, others: list[InPart], devs: list[Deviation]) -> Con
     smil = None
     if target.is_multipart:
         start = strip_id(target.params.get("start"))
-        smil = next((p for p in parts if start and p.content_id == start), None)
-        if start and smil is None:
+        root = next((p for p in parts if start and p.content_id == start), None)
+        if start and root is None:
             devs.append(Deviation("mime-start", target.path, f"the content's start <{start}> matches no part"))
-        if smil is None:
-            smil = next((p for p in parts if p.kind == "smil"), None)
+        # The root is the presentation when it is one; a related content without SMIL has an
+        # ordinary part for root (RFC 2387), which stays among the parts.
+        smil = root if root is not None and root.kind == "smil" else next((p for p in parts if p.kind == "smil"), None)
     elif parts[0].kind == "smil":
         # Flat layout: the SMIL is the part the href names (alone, or with the others beside it).
         smil = parts[0]

@@ -410,7 +410,7 @@ class Content:
     parts: list[Part] = field(default_factory=list)
     smil: Part | None = None
     content_id: str | None = None  # of the container part; generated when sent
-    multipart_type: str | None = None  # "related" / "mixed" as received; chosen when sent
+    multipart_type: str | None = None  # "related" / "mixed" as received; sending: None chooses (related with a SMIL)
 
     def add(self, part: Part) -> Part:
         self.parts.append(part)

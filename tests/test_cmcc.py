@@ -457,7 +457,8 @@ def test_version_command_and_config_driven_send(tmp_path):
 
 
 def test_content_goes_as_the_sp_built_it(tmp_path):
-    """The SDK never generated SMIL: no SMIL → multipart/mixed as sent; the SP's SMIL → multipart/related."""
+    """The SDK never generated SMIL; the content goes as the multipart the root names (the SP's
+    SMIL, if any, as the start of a multipart/related)."""
     def manual_content(root_type, with_smil=False):
         root = cmcc.MMContent()
         root.content_type = root_type
@@ -479,9 +480,10 @@ def test_content_goes_as_the_sp_built_it(tmp_path):
             assert sender.send(submit_req(content=manual_content(root_type))).status_code == 1000
         assert sender.send(submit_req(content=manual_content(cmcc.ContentType.MULTIPART_RELATED, True))).status_code == 1000
         mixed, related_without_smil, related = [r.decode().body.content for r in srv.requests]
-    for content in (mixed, related_without_smil):
-        assert content.smil is None and content.multipart_type == "mixed"
+    for content, mtype in ((mixed, "mixed"), (related_without_smil, "related")):
+        assert content.smil is None and content.multipart_type == mtype
         assert [p.content_id for p in content.parts] == ["1.gif", "2.txt"]
+    assert b'start="<1.gif>"' in srv.requests[1].body  # RFC 2387: without a SMIL the first part is the root
     assert b"application/smil" not in srv.requests[0].body and b"presentation.smil" not in srv.requests[1].body
     assert related.multipart_type == "related" and related.smil.content_id == "start.smil"
     assert [p.content_id for p in related.parts] == ["1.gif", "2.txt"]

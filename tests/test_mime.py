@@ -687,3 +687,27 @@ def test_content_ids_lose_their_brackets_even_unpaired():
 
     assert [strip_id(v) for v in ("<a@b>", " < a@b > ", "<a@b", "a@b>", "a@b", "<>", "", None)] == [
         "a@b", "a@b", "a@b", "a@b", "a@b", None, None, None]
+
+
+def test_the_content_goes_as_the_multipart_type_it_asks_for():
+    def sent(content: mm7.Content, auto_smil: bool = True):
+        out = mm7.encode(mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800000000"]), content=content),
+                         transaction_id="t", profile=mm7.Profile(auto_smil=auto_smil))
+        return out.to_bytes(), mm7.decode(out.to_bytes(), out.content_type).body.content
+
+    def parts():
+        return [mm7.Part.from_bytes(b"GIF89a" + bytes(10), "image/gif", content_id="1.gif"), mm7.Part.text("hi")]
+
+    # Related without a SMIL: the first part is the root (RFC 2387), and stays a part when read back.
+    data, back = sent(mm7.Content(parts=parts(), multipart_type="related"), auto_smil=False)
+    assert b'multipart/related; type="image/gif"; start="<1.gif>"' in data
+    assert back.multipart_type == "related" and back.smil is None and [p.content_id for p in back.parts][0] == "1.gif"
+    # Mixed with a SMIL: the SMIL is one part among the others, first.
+    smil = mm7.Part.from_bytes(b"<smil><body/></smil>", "application/smil", content_id="s.smil")
+    data, back = sent(mm7.Content(parts=parts(), smil=smil, multipart_type="mixed"))
+    assert b"multipart/mixed;" in data and back.multipart_type == "mixed" and back.smil.content_id == "s.smil"
+    # Unset: related with the (generated) SMIL, mixed without one.
+    assert sent(mm7.Content(parts=parts()))[1].multipart_type == "related"
+    assert sent(mm7.Content(parts=parts()), auto_smil=False)[1].multipart_type == "mixed"
+    with pytest.raises(mm7.EncodeError, match="not a MIME subtype"):
+        sent(mm7.Content(parts=parts(), multipart_type='mixed"; x="y'))

@@ -221,17 +221,19 @@ class MMContent:
                     content_location=self.content_location)
 
     def to_content(self, default_charset: str = "UTF-8") -> Content:
-        """The parts as the SP built them: a SMIL part among them is the presentation (sent as
-        multipart/related, manual §4.2.3); without one the content goes as multipart/mixed, whatever
-        the root says — multipart/related needs a start part, and none is made up, as in the SDK.
-        Nested sub-contents are flattened in order (mm7bind's content is one level deep)."""
+        """The parts as the SP built them, as the multipart the root's type names (manual §4.2.3);
+        a root without a multipart type goes as multipart/related with a SMIL part among them (the
+        presentation, its start), else multipart/mixed. No SMIL is made up, as in the SDK. Nested
+        sub-contents are flattened in order (mm7bind's content is one level deep)."""
         leaves = self._leaves() if self.sub_contents else [self]
         parts = [leaf.to_part(default_charset) for leaf in leaves]
         smil = next((p for p in parts if p.content_type == ContentType.SMIL), None)
         if smil is not None:
             parts.remove(smil)
         root_id = self.content_id.strip("<>") if self.sub_contents and self.content_id else None
-        return Content(parts=parts, smil=smil, content_id=root_id, multipart_type="related" if smil else "mixed")
+        declared = str(self.content_type or "").split(";", 1)[0].strip().lower()
+        mtype = declared[len("multipart/"):] if declared.startswith("multipart/") else None
+        return Content(parts=parts, smil=smil, content_id=root_id, multipart_type=mtype or ("related" if smil else "mixed"))
 
     def _leaves(self) -> list[MMContent]:
         out: list[MMContent] = []
