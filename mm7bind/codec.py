@@ -246,7 +246,7 @@ def decode(
         body = bytes(body) if not isinstance(body, bytes) else body
     devs: list[Deviation] = []
     ctype, params = parse_params(content_type or "")
-    if ctype == "text/xml" and in_memory:  # bare SOAP as labelled: nothing to sniff
+    if ctype == "text/xml" and in_memory and not body.startswith(b"--"):  # bare SOAP as labelled
         env = soap.decode(body, charset_hint=params.get("charset"), limits=xml_limits)
         return _finish(env, strict)
     if in_memory:
@@ -255,6 +255,22 @@ def decode(
         head, body = _peek(body, 4096)
     boundary = params.get("boundary") if ctype.startswith("multipart/") else None
     looks_xml = head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+    if boundary and (b"--" + boundary.encode("latin-1", "replace")) not in head:
+        # The label's boundary is not where a body starts: the body says what it is.
+        sniffed = None if looks_xml else sniff_boundary(head)
+        if looks_xml:
+            devs.append(Deviation("mime-not-multipart", "", f"labelled {ctype}, the body is bare XML"))
+            boundary, ctype = None, "text/xml"
+        elif sniffed is not None:
+            devs.append(Deviation("mime-boundary", "", f"boundary {boundary!r} is not in the body; "
+                                                       f"{sniffed!r} is"))
+            boundary = sniffed
+    if not ctype.startswith("multipart/") and not looks_xml and head.startswith(b"--"):
+        sniffed = sniff_boundary(head)
+        if sniffed is not None:  # a multipart body under an XML (or no) label
+            if ctype:
+                devs.append(Deviation("mime-mislabelled", "", f"labelled {ctype}, the body is multipart"))
+            ctype, boundary = "multipart/related", sniffed
     if ctype.startswith("multipart/") and not boundary:
         if looks_xml:
             devs.append(Deviation("mime-no-boundary", "", "multipart Content-Type without boundary; the body is bare XML"))

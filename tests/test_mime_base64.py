@@ -85,3 +85,23 @@ def test_a_mistyped_or_missing_closing_delimiter_keeps_every_part(stream):
     assert parts_of(two) == ([b"hello", DATA], {"mime-unterminated"})
     # A part whose content merely looks like a closing line is content.
     assert parts_of(b"--b1\r\nContent-Type: text/plain\r\n\r\n--x--") == ([b"--x--"], {"mime-unterminated"})
+
+
+def test_a_body_is_read_as_what_it_is_when_its_label_says_otherwise():
+    import mm7bind as mm7
+
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="s",
+                                    content=mm7.Content(parts=[mm7.Part.text("hi")])), transaction_id="t")
+    body, bare = out.to_bytes(), mm7.encode(mm7.DeliverReq(sender="1"), transaction_id="t").to_bytes()
+    boundary = out.content_type.split('boundary="', 1)[1].split('"', 1)[0]
+
+    def codes(env):
+        return {d.code for d in env.deviations}
+
+    env = mm7.decode(body, "text/xml; charset=utf-8")  # a multipart labelled as bare SOAP
+    assert env.body.content.parts[0].text_value == "hi" and "mime-mislabelled" in codes(env)
+    env = mm7.decode(bare, 'multipart/related; boundary="b1"; type="text/xml"')  # bare SOAP labelled multipart
+    assert env.body.sender.value == "1" and "mime-not-multipart" in codes(env)
+    env = mm7.decode(body, out.content_type.replace(boundary, "another-boundary"))  # the wrong boundary
+    assert env.body.content.parts[0].text_value == "hi" and "mime-boundary" in codes(env)
+    assert mm7.decode(body, out.content_type).deviations == []  # (labelled right: nothing to say)
