@@ -39,7 +39,7 @@ from .mime import (
     write_multipart,
 )
 from .profiles import STANDARD, Profile
-from .xmlsafe import DEFAULT_LIMITS, XmlLimits, charset_codec
+from .xmlsafe import DEFAULT_LIMITS, XmlLimits, charset_codec, decode_text
 
 XML_TYPES = ("text/xml", "application/xml", "application/soap+xml")
 
@@ -442,6 +442,9 @@ def _content(target: InPart, others: list[InPart], devs: list[Deviation]) -> Con
         devs.append(Deviation("content-spread", "", f"{len(containers)} content parts at the top level, read as one content"))
     leaves = [leaf for c in containers for leaf in c.leaves()]
     parts = [_part(leaf, devs) for leaf in leaves]
+    for leaf, part in zip(leaves, parts, strict=True):
+        if part.kind == "text" and part.size <= _TEXT_CHECKED:
+            _check_text(part, leaf.path, devs)
     smil = None
     if target.is_multipart:
         start = strip_id(target.params.get("start"))
@@ -458,6 +461,19 @@ def _content(target: InPart, others: list[InPart], devs: list[Deviation]) -> Con
         parts.remove(smil)
     return Content(parts=parts, smil=smil, content_id=target.content_id,
                    multipart_type=target.content_type.split("/", 1)[1] if target.is_multipart else None)
+
+
+_TEXT_CHECKED = 256 * 1024  # text parts up to this size are decoded once on arrival, to report their charset
+
+
+def _check_text(part: Part, path: str, devs: list[Deviation]) -> None:
+    """Report how a text part's bytes fit its charset label (what `text_value` will make of them)."""
+    try:
+        _text, _codec, found = decode_text(part.data, part.charset, None, path)
+    except DecodeError as exc:
+        devs.append(Deviation("charset-unreadable", path, str(exc)))
+        return
+    devs += found
 
 
 _noted_cid = "mime-content-id"

@@ -85,3 +85,13 @@ def test_a_mangled_charset_name_is_read_as_the_charset_it_means():
     [part] = env.message.content.parts
     assert part.charset == "utf-8" and part.text_value == "中"  # (not "utf", a charset that does not exist)
     assert "mime-charset" in codes(env.deviations)
+
+
+def test_a_text_part_whose_bytes_do_not_fit_its_label_is_reported_on_arrival():
+    parts = [mm7.Part.from_bytes("订阅".encode(), "text/plain", charset="gb2312", content_id="a"),
+             mm7.Part.from_bytes("订阅".encode("gbk"), "text/plain", charset="gbk", content_id="b")]
+    out = mm7.encode(mm7.DeliverReq(sender="1", content=mm7.Content(parts=parts)), transaction_id="t")
+    env = mm7.decode(out.to_bytes(), out.content_type)
+    [mismatch] = [d for d in env.deviations if d.code == "charset-mismatch"]
+    assert mismatch.path.endswith("]") and "UTF-8" in mismatch.message  # the first part only: the second is fine
+    assert [p.text_value for p in env.message.content.parts] == ["订阅", "订阅"]
