@@ -294,20 +294,22 @@ class SizeAndTimeRotatingHandler(logging.handlers.TimedRotatingFileHandler):
         return False
 
     def doRollover(self) -> None:  # noqa: N802
-        """file → file.<yyyyMMddHHmm>.<NNNN>: several size rollovers in one minute keep apart."""
+        """name.log → name_<yyyyMMddHHmm>.<NNNN>.log, as China Mobile's SDK names its files (so
+        tools that collect them find ours); the counter keeps several rollovers in a minute apart."""
         import glob  # noqa: PLC0415
         import time  # noqa: PLC0415
 
         if self.stream:
             self.stream.close()
             self.stream = None
+        stem, suffix = os.path.splitext(self.baseFilename)
         stamp = time.strftime("%Y%m%d%H%M")
         n = 1
-        while os.path.exists(f"{self.baseFilename}.{stamp}.{n:04d}"):
+        while os.path.exists(f"{stem}_{stamp}.{n:04d}{suffix}"):
             n += 1
         if os.path.exists(self.baseFilename):
-            os.rename(self.baseFilename, f"{self.baseFilename}.{stamp}.{n:04d}")
-        old = sorted(glob.glob(glob.escape(self.baseFilename) + ".*"), key=os.path.getmtime)
+            os.rename(self.baseFilename, f"{stem}_{stamp}.{n:04d}{suffix}")
+        old = sorted(glob.glob(glob.escape(stem) + "_[0-9]*" + glob.escape(suffix)), key=os.path.getmtime)
         for path in old[: max(0, len(old) - self.backupCount)]:
             os.remove(path)
         self.stream = self._open()

@@ -287,8 +287,12 @@ def test_rotating_log_files(tmp_path):
         for h in list(logging.getLogger("mm7bind").handlers):
             h.close()
             logging.getLogger("mm7bind").removeHandler(h)
-    files = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("mm7.log"))
+    files = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("mm7"))
     assert len(files) == 4 and all((tmp_path / f).stat().st_size <= 2100 for f in files)
+    import re
+
+    # The active file keeps its name; the others are named as China Mobile's SDK names its files.
+    assert "mm7.log" in files and all(re.fullmatch(r"mm7_\d{12}\.\d{4}\.log", f) for f in files if f != "mm7.log")
 
 
 def test_replay_command(tmp_path):
