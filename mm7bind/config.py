@@ -309,7 +309,9 @@ class SizeAndTimeRotatingHandler(logging.handlers.TimedRotatingFileHandler):
             n += 1
         if os.path.exists(self.baseFilename):
             os.rename(self.baseFilename, f"{stem}_{stamp}.{n:04d}{suffix}")
-        old = sorted(glob.glob(glob.escape(stem) + "_[0-9]*" + glob.escape(suffix)), key=os.path.getmtime)
+        old = sorted(glob.glob(glob.escape(stem) + "_[0-9]*" + glob.escape(suffix))
+                     + glob.glob(glob.escape(self.baseFilename) + ".[0-9]*"),  # (as earlier versions named them)
+                     key=os.path.getmtime)
         for path in old[: max(0, len(old) - self.backupCount)]:
             os.remove(path)
         self.stream = self._open()
