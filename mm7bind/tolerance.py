@@ -39,6 +39,8 @@ ENUM_ALIASES = {
     "Advertisment": "Advertisement",  # InstantCom's MessageClass
 }
 
+_INT = re.compile(r"[+-]?\d+")
+_BOOLEAN_WORDS = {"yes": "true", "no": "false", "y": "true", "n": "false", "on": "true", "off": "false"}
 # A number followed by words ("1000 OK", "2002: address error"): the number is the value.
 _LEADING_INT = re.compile(r"([+-]?\d+)(?:\s*[:;-])?\s+(\S.*)", re.DOTALL)
 # Dates as peers write them: one-digit fields, a space for T, no seconds, "z", a space before the
@@ -242,7 +244,8 @@ class Normalizer:
 
     def fix_scalar(self, value: str, types: tuple, path: str) -> str | None:
         """The value repaired into the schema's lexical form where we know how; None when a
-        date/time cannot be read at all (so no typed field is left holding the raw text)."""
+        date/time, number or boolean cannot be read at all (so no typed field is left holding the
+        raw text; an enumeration keeps a value it does not list, as vendors extend them)."""
         if str in types and not any(isinstance(t, type) and issubclass(t, Enum) for t in types):
             return value  # strings keep their whitespace
         text = value.strip()
@@ -253,6 +256,17 @@ class Normalizer:
         if bool in types and text in ("True", "False", "TRUE", "FALSE"):
             self.dev.add("boolean-case", path, f"{text!r} read as {text.lower()!r}")
             return text.lower()
+        if bool in types and text.lower() in _BOOLEAN_WORDS:
+            fixed = _BOOLEAN_WORDS[text.lower()]
+            self.dev.add("boolean-case", path, f"{text!r} read as {fixed!r}")
+            return fixed
+        if (bool in types and text not in ("true", "false", "1", "0")) or (
+                int in types and bool not in types and not _INT.fullmatch(text)
+                and not path.endswith("/StatusCode")):  # (no status without its code: refused by name)
+            # As for dates: a typed field never holds a string. Left out, its text kept here.
+            self.dev.add("value-unreadable", path, f"{value!r} is not a {'boolean' if bool in types else 'number'}; "
+                                                   f"left out")
+            return None
         if XmlDateTime in types or XmlDuration in types:
             if XmlDateTime in types and not (XmlDuration in types and text.startswith(("P", "-P"))):
                 fixed = _fix_date(text)

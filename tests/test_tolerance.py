@@ -463,3 +463,23 @@ def test_pretty_printed_valid_message_with_collapsible_white_space(engine):
     assert env.body.earliest_delivery_time == when
     assert env.body.subject == " keep me "
     assert [str(a) for a in env.body.recipients] == ["+8613800138000", "a@example.com"]
+
+
+def test_numbers_and_booleans_that_cannot_be_read_never_reach_a_typed_field():
+    ns = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+
+    def submit(inner: str) -> mm7.Envelope:
+        return mm7.decode((
+            f'<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/"><env:Header>'
+            f'<TransactionID xmlns="{ns}">t1</TransactionID></env:Header><env:Body><SubmitReq xmlns="{ns}">'
+            f'<MM7Version>6.8.0</MM7Version><SenderIdentification/><Recipients><To><Number>1</Number></To>'
+            f'</Recipients>{inner}</SubmitReq></env:Body></env:Envelope>').encode(), "text/xml")
+
+    env = submit('<ReplyCharging replyChargingSize="abc"/><DeliveryReport>perhaps</DeliveryReport>')
+    assert env.message.reply_charging.size is None and env.message.delivery_report is None
+    unreadable = [d.message for d in env.deviations if d.code == "value-unreadable"]
+    assert len(unreadable) == 2 and "'abc'" in unreadable[0]  # the text kept in the report
+    assert [x.text for x in env.message.extras] == ["perhaps"]  # the element among the extras
+    env = submit("<DeliveryReport>yes</DeliveryReport><ReadReply>N</ReadReply>")
+    assert (env.message.delivery_report, env.message.read_reply) == (True, False)
+    assert {d.code for d in env.deviations} == {"boolean-case"}
