@@ -269,7 +269,7 @@ class ClientCore:
                 f"{p.message.ELEMENT} refused: " + (f"{code} {body_msg.status.text}" if code else body_msg.string),
                 fault=body_msg, http_status=status, **kw,
             )
-            retryable = policy.retries_status(code) if code is not None else policy.retries_http(status)
+            retryable = policy.retries_fault(body_msg, status)
             return self.again_or_raise(p, attempt, url, error, retryable, retry_after, tried)
         if not isinstance(body_msg, expected):
             return self.give_up(p, ProtocolError(f"expected {expected.ELEMENT}, got {body_msg.ELEMENT}", **kw))
@@ -381,7 +381,7 @@ class ClientCore:
             log.warning("%(operation)s tid=%(transaction_id)s rcpt=%(recipients)d failed: %(error)s after "
                         "%(attempts)d attempt(s) %(duration_ms)sms", info, extra={"mm7": info})
         if self.store is not None:
-            self.store.record_sent(SentRecord(
+            self._record(SentRecord(
                 transaction_id=p.transaction_id, operation=msg.ELEMENT,
                 version=(result.version.name if result and result.version else str(self.config.profile.version)),
                 recipients=recipients, message_id=message_id, url=info["url"],
@@ -389,6 +389,28 @@ class ClientCore:
                 error=f"{type(error).__name__}: {error}" if error else None, attempts=info["attempts"],
                 linked_id=getattr(msg, "linked_id", None), tag=p.tag,
             ))
+
+    def _record(self, rec: SentRecord) -> None:
+        """Record what was sent. A store that fails here must not turn a message the MMSC took into
+        an error: its sender would send it again. Logged instead, with what the record held."""
+        try:
+            self.store.record_sent(rec)
+        except Exception:  # noqa: BLE001 (whatever the store's trouble)
+            log.exception("%s tid=%s (status %s) could not be recorded in the store", rec.operation,
+                          rec.transaction_id, rec.status_code)
+
+
+def _never_connected(exc: Exception) -> bool:
+    """Whether a requests ConnectionError happened before anything was sent (refused, no route, no
+    name, TLS handshake), not after (the connection dropped while we waited for the answer)."""
+    import requests  # noqa: PLC0415
+    import urllib3  # noqa: PLC0415
+
+    if isinstance(exc, requests.exceptions.SSLError):
+        return True
+    cause = exc.args[0] if exc.args else None
+    cause = getattr(cause, "reason", cause)  # (urllib3's MaxRetryError wraps the cause)
+    return isinstance(cause, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
 
 
 def _header(headers, name: str) -> str | None:
@@ -620,7 +642,9 @@ class Client(_Operations):
         except requests.exceptions.ConnectTimeout as exc:
             return Failure("connect", exc)
         except requests.exceptions.ConnectionError as exc:
-            return Failure("connect", exc)
+            # requests says ConnectionError also when the connection dropped after the request went
+            # out: then the MMSC may have it, and only the same MMSC can tell a repeat.
+            return Failure("connect" if _never_connected(exc) else "other", exc)
         except requests.exceptions.Timeout as exc:
             return Failure("timeout", exc)
         except requests.exceptions.RequestException as exc:

@@ -26,13 +26,15 @@ class Outbox(Periodic):
     `first_retry` and `max_retry` bound the pauses between rounds (doubling from the first); an
     item still unsent `max_age` after it was put in expires. `start()` runs the worker in a thread
     (`poll` seconds between looks; `put` wakes it at once); `run_once()` does one round in this one.
+    Items are claimed `batch` at a time (one by default: a claim is a lease on the items for as long
+    as sending them can take, after which another worker may take them as abandoned).
     """
 
     name = "mm7bind-outbox"
 
     def __init__(self, client, *, max_age: timedelta = timedelta(hours=24),
                  first_retry: timedelta = timedelta(seconds=30), max_retry: timedelta = timedelta(hours=1),
-                 poll: float = 1.0, batch: int = 10):
+                 poll: float = 1.0, batch: int = 1):
         if client.core.store is None:
             raise ValueError("an outbox keeps its messages in the client's store: give the client a store")
         if first_retry <= timedelta(0) or max_retry < first_retry:
@@ -79,18 +81,40 @@ class Outbox(Periodic):
             self.wake()
         return queued
 
+    @property
+    def lease(self) -> timedelta:
+        """How long claimed items are this worker's: twice what sending them can take at worst
+        (every attempt waiting out both timeouts, and the pauses between), so that a live worker's
+        items are never taken by another, and a dead one's go out again before long (with the
+        default batch of one and timeouts, within 10 minutes)."""
+        c = self.client.config
+        attempts = c.retry.max_attempts
+        worst = attempts * (c.connect_timeout + c.read_timeout) + (attempts - 1) * c.retry.max_backoff
+        return max(timedelta(minutes=5), timedelta(seconds=2 * self.batch * worst))
+
     def run_once(self, now: datetime | None = None) -> list[OutboxItem]:
-        """Send every item that is due now; → the items as they ended this round."""
+        """Send every item that is due now; → the items as they ended this round. Stops between
+        items once `stop()` is called (what it claimed and did not send goes back to the queue)."""
         done = []
-        while True:
-            items = self.store.outbox_claim(now or utcnow(), self.batch)
-            for item in items:
+        while not self._stop.is_set():
+            items = self.store.outbox_claim(now or utcnow(), self.batch, self.lease)
+            for i, item in enumerate(items):
+                if self._stop.is_set():
+                    for rest in items[i:]:
+                        self.store.outbox_update(rest.id, "queued", attempts=rest.attempts, next_at=rest.next_at,
+                                                 status_code=rest.status_code, error=rest.error)
+                    return done
                 done.append(self._send(item, now or utcnow()))
             if len(items) < self.batch:
-                return done
+                break
+        return done
 
     def _send(self, item: OutboxItem, now: datetime) -> OutboxItem:
         attempts = item.attempts + 1
+        if now > item.expires_at + self.first_retry:  # its worker was away well past the deadline (the
+            # last round is due right at it): a stale message is not sent
+            return self._end(item, "expired", item.attempts, status_code=item.status_code,
+                             error=f"not sent before it expired ({item.error or 'never tried'})")
         try:
             msg = decode(item.body, item.content_type).body
             result = self.client.send(msg, transaction_id=item.transaction_id, tag=item.tag)
@@ -98,7 +122,7 @@ class Outbox(Periodic):
             return self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}")
         except FaultError as exc:
             code = exc.status.code if exc.status else None
-            if code is not None and not self.client.config.retry.retries_status(code):
+            if not self.client.config.retry.retries_fault(exc.fault, exc.http_status):
                 return self._end(item, "failed", attempts, status_code=code, error=str(exc))
             return self._later(item, attempts, now, code, str(exc))
         except SendError as exc:  # no MM7 answer: unreachable, timed out, HTTP error
@@ -118,7 +142,7 @@ class Outbox(Periodic):
         deadline = item.expires_at
         if now >= deadline:
             return self._end(item, "expired", attempts, status_code=code, error=error)
-        pause = min(self.max_retry, self.first_retry * 2 ** (attempts - 1))
+        pause = min(self.max_retry, self.first_retry * 2 ** min(attempts - 1, 32))  # (2**n overflows timedelta)
         next_at = min(now + pause, deadline)  # a last round right at the deadline
         log.info("outbox #%d tid=%s not sent (%s); again at %s", item.id, item.transaction_id, error, next_at)
         return self._end(item, "queued", attempts, next_at=next_at, status_code=code, error=error)
@@ -137,5 +161,5 @@ class Outbox(Periodic):
     def start(self) -> Outbox:
         recovered = self.store.outbox_recover()
         if recovered:
-            log.warning("outbox: %d item(s) left 'sending' by an earlier run are queued again", recovered)
+            log.warning("outbox: %d item(s) left 'sending' by a stopped worker are queued again", recovered)
         return super().start()

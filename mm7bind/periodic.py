@@ -25,6 +25,9 @@ class Periodic:
         raise NotImplementedError
 
     def start(self):
+        if self._thread is not None and self._thread.is_alive():
+            return self  # (one worker per object)
+        self._stop.clear()  # (started again after a stop)
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
         return self

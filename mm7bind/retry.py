@@ -48,6 +48,13 @@ class RetryPolicy:
     def retries_http(self, status: int) -> bool:
         return status in self.http_statuses
 
+    def retries_fault(self, fault, http_status: int) -> bool:
+        """A SOAP Fault: by its MM7 status; without one by its fault code — the sender's fault
+        ("Client", "Client.Auth"...) is final, the server's goes by the HTTP status."""
+        if fault.status is not None:
+            return self.retries_status(fault.status.code)
+        return fault.code.split(".", 1)[0] != "Client" and self.retries_http(http_status)
+
     def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
         base = min(self.max_backoff, self.backoff * self.factor ** (attempt - 1))

@@ -142,6 +142,9 @@ def _limit(limit: int | None) -> int | None:
     return None if limit is None else int(limit)
 
 
+OUTBOX_LEASE = timedelta(minutes=10)  # how long a claimed outbox item is its worker's
+
+
 def _cutoff(before: datetime | timedelta) -> str:
     """A purge's limit: a point in time, or an age (`timedelta(days=30)`: older than 30 days)."""
     if isinstance(before, timedelta):
@@ -339,13 +342,16 @@ class MemoryStore:
                 items.append(dataclasses.replace(item))
             return items
 
-    def outbox_claim(self, now: datetime, limit: int = 10) -> list[OutboxItem]:
+    def outbox_claim(self, now: datetime, limit: int = 10, lease: timedelta = OUTBOX_LEASE) -> list[OutboxItem]:
+        """See `SqliteStore.outbox_claim`."""
         with self._lock:
-            due = sorted((i for i in self._outbox.values() if i.state == "queued" and i.next_at <= now),
+            due = sorted((i for i in self._outbox.values() if i.state in ("queued", "sending") and i.next_at <= now),
                          key=lambda i: (i.next_at, i.id))[:limit]  # (as SQLite orders them)
+            claimed = []
             for item in due:
-                item.state = "sending"
-            return [dataclasses.replace(i) for i in due]
+                claimed.append(dataclasses.replace(item, state="sending"))  # (next_at: when it was due)
+                item.state, item.next_at = "sending", now + lease
+            return claimed
 
     def outbox_update(self, item_id: int, state: str, *, attempts: int, next_at: datetime | None = None,
                       message_id: str | None = None, status_code: int | None = None, error: str | None = None) -> None:
@@ -364,9 +370,11 @@ class MemoryStore:
             item.state, item.next_at, item.expires_at = "queued", utcnow(), expires_at
             return True
 
-    def outbox_recover(self) -> int:
+    def outbox_recover(self, now: datetime | None = None) -> int:
+        """See `SqliteStore.outbox_recover`."""
+        now = now or utcnow()
         with self._lock:
-            stuck = [i for i in self._outbox.values() if i.state == "sending"]
+            stuck = [i for i in self._outbox.values() if i.state == "sending" and i.next_at <= now]
             for item in stuck:
                 item.state = "queued"
             return len(stuck)
@@ -472,7 +480,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     status_code INTEGER,
     error TEXT
 );
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_at) WHERE state = 'queued';
+DROP INDEX IF EXISTS outbox_due;
+CREATE INDEX IF NOT EXISTS outbox_claimable ON outbox (next_at) WHERE state IN ('queued', 'sending');
 CREATE INDEX IF NOT EXISTS outbox_tag ON outbox (tag) WHERE tag IS NOT NULL;
 """
 
@@ -811,17 +820,21 @@ class SqliteStore:
                 raise
         return items
 
-    def outbox_claim(self, now: datetime, limit: int = 10) -> list[OutboxItem]:
-        """Take up to `limit` queued items that are due: they become "sending" (nobody else gets them)."""
+    def outbox_claim(self, now: datetime, limit: int = 10, lease: timedelta = OUTBOX_LEASE) -> list[OutboxItem]:
+        """Take up to `limit` queued items that are due: they become "sending" for `lease` (nobody
+        else gets them meanwhile; their next_at holds the lease's end). An item whose lease ran out
+        is taken again: its worker died or hangs (the same TransactionID goes out again, which an
+        MMSC that saw it can tell is a repeat)."""
         db = self._conn()
         with self._write:
             db.execute("BEGIN IMMEDIATE")
             try:
-                rows = db.execute("SELECT * FROM outbox WHERE state = 'queued' AND next_at <= ? ORDER BY next_at, id"
-                                  " LIMIT ?", (_utc_text(now), limit)).fetchall()
+                rows = db.execute("SELECT * FROM outbox WHERE state IN ('queued', 'sending') AND next_at <= ?"
+                                  " ORDER BY next_at, id LIMIT ?", (_utc_text(now), limit)).fetchall()
                 if rows:
                     marks = ",".join("?" * len(rows))
-                    db.execute(f"UPDATE outbox SET state = 'sending' WHERE id IN ({marks})", [r["id"] for r in rows])
+                    db.execute(f"UPDATE outbox SET state = 'sending', next_at = ? WHERE id IN ({marks})",
+                               [_utc_text(now + lease), *(r["id"] for r in rows)])
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
@@ -846,11 +859,12 @@ class SqliteStore:
                 " AND state IN ('failed', 'expired')", (_utc_text(utcnow()), _utc_text(expires_at), item_id)
             ).rowcount == 1
 
-    def outbox_recover(self) -> int:
-        """Items left "sending" by a process that stopped are queued again (the same TransactionID
-        goes out again: an MMSC that saw the first try can tell it is a repeat)."""
+    def outbox_recover(self, now: datetime | None = None) -> int:
+        """Items left "sending" whose lease has run out (their worker stopped) are queued again;
+        ones a live worker holds are left to it."""
         with self._write:
-            return self._conn().execute("UPDATE outbox SET state = 'queued' WHERE state = 'sending'").rowcount
+            return self._conn().execute("UPDATE outbox SET state = 'queued' WHERE state = 'sending' AND next_at <= ?",
+                                        (_utc_text(now or utcnow()),)).rowcount
 
     @staticmethod
     def _outbox_row(row: sqlite3.Row) -> OutboxItem:

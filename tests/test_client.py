@@ -566,3 +566,43 @@ def test_async_client():
                 assert err.value.attempts == 3 and slept == [0.5, 1.0]
 
     asyncio.run(main())
+
+
+def test_a_connection_dropped_after_the_request_went_out_is_retried_at_the_same_mmsc():
+    # The first MMSC may have the message: only it can recognise the repeat by its TransactionID.
+    answers = iter([Reply(drop=True)])
+
+    def first_drops(req):
+        return next(answers, None) or default_responder(req)
+
+    with FakeServer(first_drops) as a, FakeServer() as b:
+        with client((a.url, b.url), retry=RetryPolicy(max_attempts=3, backoff=0.0, jitter=0.0)) as c:
+            r = c.submit(submit())
+        assert r.ok and r.url == a.url and r.attempts == 2
+        assert len(a.requests) == 2 and b.requests == []
+        assert a.requests[0].decode().transaction_id == a.requests[1].decode().transaction_id
+
+
+def test_a_client_fault_without_a_status_is_final():
+    def refuse(req):
+        return mm7_reply(mm7.Fault(code="Client", string="Invalid recipient"), req.decode(), 500)
+
+    with FakeServer(refuse) as srv, client(srv.url, retry=RetryPolicy(max_attempts=3, backoff=0.0)) as c:
+        with pytest.raises(FaultError) as err:
+            c.submit(submit())
+        assert err.value.attempts == 1 and len(srv.requests) == 1
+    retry = RetryPolicy()
+    server_fault = mm7.Fault(code="Server", string="busy")
+    assert retry.retries_fault(server_fault, 500) and not retry.retries_fault(server_fault, 200)
+    assert not retry.retries_fault(mm7.Fault(code="Client.Authentication", string="x"), 500)
+
+
+def test_a_store_that_fails_to_record_does_not_undo_an_accepted_message(caplog):
+    class Broken(MemoryStore):
+        def record_sent(self, rec):
+            raise OSError("disk full")
+
+    with FakeServer() as srv, client(srv.url, store=Broken()) as c:
+        r = c.submit(submit())
+    assert r.ok and r.message_id  # the MMSC took it: the caller hears so, not an error it would resend on
+    assert any("could not be recorded" in rec.getMessage() for rec in caplog.records)

@@ -112,9 +112,12 @@ def test_the_worker_sends_at_once_and_a_stopped_process_loses_nothing(tmp_path):
             time.sleep(0.02)
         outbox.stop()
         assert store.outbox_get(item.id).state == "sent" and len(sim.messages) == 1
-        # A process that died while sending leaves the item "sending"; the next start queues it again.
+        # A process that died while sending leaves the item "sending"; once its lease has run out,
+        # the next start queues it again (while it runs, nobody else takes it: see below).
         stuck = outbox.put(mm7.SubmitReq(recipients=["2"], subject="stuck"))
-        assert [i.id for i in store.outbox_claim(utcnow())] == [stuck.id]  # (as a worker about to send would)
+        claimed = store.outbox_claim(utcnow(), lease=timedelta(milliseconds=100))  # (as a worker about to send)
+        assert [i.id for i in claimed] == [stuck.id]
+        time.sleep(0.2)
         store.close()
         client.close()
 
@@ -303,3 +306,66 @@ def test_purge_command_names_the_outbox_items_it_removed(tmp_path):
     cfg.write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
     proc = run("store", "purge", "--config", str(cfg), "--older-than", "2999-01-01")
     assert proc.stdout.startswith("removed 0 received records and 1 sent records, 1 finished outbox items"), proc.stdout
+
+
+def test_a_second_worker_never_takes_what_a_live_one_is_sending(tmp_path):
+    path = tmp_path / "vasp.db"
+    with Simulator(SimulatorConfig()) as sim:
+        sim.fail_next(1, delay=1.5)  # the first worker's send takes a while
+        first = Outbox(mm7.Client(sim.url, store=mm7.SqliteStore(path)), poll=0.05).start()
+        item = first.put(mm7.SubmitReq(recipients=["1"]))
+        deadline = time.monotonic() + 5
+        while first.store.outbox_get(item.id).state != "sending" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        second = Outbox(mm7.Client(sim.url, store=mm7.SqliteStore(path)), poll=0.05).start()  # (a restart overlapping)
+        deadline = time.monotonic() + 10
+        while first.store.outbox_get(item.id).state != "sent" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        for worker in (first, second):
+            worker.stop()
+            worker.client.close()
+            worker.store.close()
+        assert len(sim.messages) == 1  # sent once
+
+
+def test_stop_stops_between_items_and_start_starts_again(store):
+    with Simulator(SimulatorConfig()) as sim:
+        sim.fail_next(40, delay=0.05)
+        outbox = Outbox(mm7.Client(sim.url, store=store), poll=0.05)
+        outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(40)])
+        outbox.start()
+        time.sleep(0.3)
+        outbox.stop(timeout=5)
+        assert not outbox._thread.is_alive()
+        sent = len(sim.messages)
+        time.sleep(0.3)
+        assert len(sim.messages) == sent < 40  # nothing more after stop()
+        assert {i.state for i in store.outbox()} == {"sent", "queued"}  # the rest back in the queue
+        outbox.start()
+        deadline = time.monotonic() + 20
+        while len(sim.messages) < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        outbox.stop()
+        assert len(sim.messages) == 40 and {i.state for i in store.outbox()} == {"sent"}
+
+
+def test_long_outages_keep_their_pauses_bounded_and_stale_items_are_not_sent(store):
+    with Simulator(SimulatorConfig()) as sim:
+        dead = mm7.Client("http://127.0.0.1:9/mm7", store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(dead, max_age=timedelta(days=30))
+        item = outbox.put(mm7.SubmitReq(recipients=["1"]))
+        now = utcnow()
+        for _ in range(60):  # 2 ** 59 pauses of 30 s would overflow
+            now = store.outbox_get(item.id).next_at + timedelta(seconds=1)
+            outbox.run_once(now)
+        got = store.outbox_get(item.id)
+        assert got.state == "queued" and got.attempts == 60 and got.next_at - now <= timedelta(hours=1)
+        # A worker that comes back two days after an item's deadline does not send it.
+        late = Outbox(mm7.Client(sim.url, store=store), max_age=timedelta(hours=1))
+        stale = late.put(mm7.SubmitReq(recipients=["2"]))
+        late.run_once(utcnow() + timedelta(days=2))
+        assert store.outbox_get(stale.id).state == "expired"
+        assert "2" not in [str(a) for m in sim.messages.values() for a in m.request.recipients]
+        late.client.close()
+        dead.close()
