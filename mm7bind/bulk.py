@@ -69,7 +69,7 @@ def read_recipients(path: str | Path) -> list[str]:
 def _plan(store, recipients: Iterable[str], tag: str | None) -> tuple[list[str], BulkResult]:
     """Who still needs the message: each recipient once, and under a tag (with a store) none the
     MMSC already accepted one for, nor one waiting in the outbox for it."""
-    listed = list(recipients)
+    listed = [r.strip() if isinstance(r, str) else r for r in recipients]  # (as the store records them)
     unique = list(dict.fromkeys(listed))  # a recipient listed twice gets the message once
     todo = unique
     if tag is not None and store is not None:

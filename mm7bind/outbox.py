@@ -69,9 +69,13 @@ class Outbox(Periodic):
             raise TypeError(f"an outbox sends VASP requests, not {type(msg).__name__}")
         tid = transaction_id or new_transaction_id()
         http = encode(self.client.core.with_defaults(msg), transaction_id=tid, profile=self.client.config.profile)
-        due = max(utcnow(), at.astimezone(timezone.utc) if at is not None else utcnow())  # (naive: local)
+        try:
+            due = max(utcnow(), at.astimezone(timezone.utc) if at is not None else utcnow())  # (naive: local)
+            expires = due + self.max_age
+        except (OverflowError, ValueError):  # the year 1 in +08:00, or 9999 plus max_age
+            raise ValueError(f"at={at!r} is out of the range of times an item can be kept for") from None
         return {"transaction_id": tid, "tag": tag, "content_type": http.content_type, "body": http.to_bytes(),
-                "due": due, "expires_at": due + self.max_age,
+                "due": due, "expires_at": expires,
                 "recipients": [str(a) for a in getattr(msg, "recipients", None) or []]}
 
     def requeue(self, item_id: int) -> bool:

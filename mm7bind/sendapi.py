@@ -233,7 +233,7 @@ class SendApi:
             raise ApiError(400, "queueing is not enabled here ([outbox] enabled = true)")
         try:
             item = self.outbox.put(how.message, transaction_id=how.transaction_id, tag=how.tag, at=how.send_at)
-        except EncodeError as exc:
+        except (EncodeError, ValueError) as exc:  # (ValueError: a send_at out of range)
             raise ApiError(400, str(exc)) from None
         return _json(202, {"ok": True, "queued": item.id, "transaction_id": item.transaction_id,
                            "due": item.next_at.isoformat()})
@@ -243,7 +243,7 @@ class SendApi:
             rsp = _json(405, {"ok": False, "error": "method", "message": "GET the queued item"})
             rsp.headers.append(("Allow", "GET"))
             return rsp
-        known = self.outbox is not None and item_id.isascii() and item_id.isdigit()
+        known = self.outbox is not None and item_id.isascii() and item_id.isdigit() and len(item_id) <= 18
         item = self.outbox.store.outbox_get(int(item_id)) if known else None
         if item is None:
             raise ApiError(404, f"no queued item {item_id!r}")

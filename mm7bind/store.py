@@ -912,7 +912,7 @@ class TagSummary:
     """How the requests sent under one tag (a campaign) are doing: `summarize(store, tag)`."""
 
     tag: str
-    requests: int = 0  # SubmitReqs recorded under the tag (each TransactionID once)
+    requests: int = 0  # SubmitReqs recorded under the tag (each set of recipients once: its last try)
     accepted: int = 0  # ... that the MMSC took (a 1xxx status)
     refused: int = 0  # ... that it answered with another status
     failed: int = 0  # ... that got no MM7 answer at all
@@ -926,10 +926,12 @@ def summarize(store, tag: str) -> TagSummary:
     """Count the outcomes of every SubmitReq sent under `tag`, and the reports received about them
     (for each recipient only the latest: a Deferred report followed by Retrieved counts once)."""
     out = TagSummary(tag)
-    latest: dict[str, SentRecord] = {}  # a request tried in several rounds (the outbox) counts once, as it ended
+    # A request tried in several rounds (the outbox, one TransactionID) or sent again to the same
+    # recipients (a resumed campaign, a new one) counts once, as it ended last.
+    latest: dict[tuple[str, ...], SentRecord] = {}
     for rec in store.sent(tag=tag):
         if rec.operation == "SubmitReq":
-            latest[rec.transaction_id] = rec
+            latest[tuple(rec.recipients) or (rec.transaction_id,)] = rec
     for rec in latest.values():
         out.requests += 1
         if rec.ok:

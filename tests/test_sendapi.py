@@ -170,6 +170,10 @@ def test_queued_sends(sim):
             400, {"ok": False, "error": "bad request",
                   "message": 'send_at needs "queue": true (the outbox holds the message until then)'})
         assert "not an ISO 8601 time" in call(api, {"to": "1", "queue": True, "send_at": "9am"})[1]["message"]
+        for edge in ("9999-12-31T23:00:00+00:00", "0001-01-01T00:00:00+08:00"):  # (overflowed: a 500)
+            status, got = call(api, {"to": "1", "queue": True, "send_at": edge})
+            assert status == 400 and "out of the range" in got["message"]
+        assert call(api, b"", "/queue/" + "9" * 30, method="GET")[0] == 404  # (too big for SQLite: was a 500)
 
 
 def test_serve_with_a_queue(sim, tmp_path):
