@@ -430,6 +430,7 @@ _NOT_BASE64 = bytes(b for b in range(256) if chr(b) not in
                     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
 _TAIL = 512  # bytes of a streamed part held back until the next read (see _Reader.unterminated)
+MAX_BASE64_RUNS = 10_000  # padded runs in one base64 part (4 KiB chunks joined: 40 MB)
 _BASE64_OR_SPACE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n\t "
 _BASE64_URLSAFE_OR_SPACE = _BASE64_OR_SPACE + b"-_"
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
@@ -716,6 +717,7 @@ class _Sink:
         self.done = False
         self.padded = False  # base64: a padded group was decoded, so more text means a new run
         self.junk = False  # base64: characters outside the alphabet were ignored
+        self.runs = 0  # base64: padded runs decoded
         self.decoded = 0  # base64: bytes decoded so far
 
     def window(self, data: bytes, lo: int, hi: int) -> None:
@@ -751,26 +753,34 @@ class _Sink:
 
     def _b64_runs(self, text: bytes, final: bool = False) -> None:
         """Decode whole groups of four. Padding ends a run: text after it is another run (some
-        senders join separately encoded chunks), decoded on its own rather than dropped."""
-        while text:
-            pad = text.find(b"=")
+        senders join separately encoded chunks), decoded on its own rather than dropped. Positions
+        move along `text` (no copy of what is left per run: linear time however many runs), and
+        the runs are bounded, since each costs a call."""
+        pos, size = 0, len(text)
+        while True:
+            pad = text.find(b"=", pos)
             if pad < 0:
-                cut = len(text) - len(text) % 4
+                cut = pos + (size - pos) // 4 * 4
                 break
-            end = pad - pad % 4 + 4  # the end of the group holding the padding
-            if end > len(text) and not final:
-                cut = pad - pad % 4  # the rest of that group has not arrived yet
+            end = pad - (pad - pos) % 4 + 4  # the end of the group holding the padding
+            if end > size and not final:
+                cut = pad - (pad - pos) % 4  # the rest of that group has not arrived yet
                 break
-            run, text = text[:end], text[end:].lstrip(b"=")
+            run = text[pos:pad]
             if self.padded:
                 self.note("base64-padding-inside", self.part.path, "padding inside base64 text (joined runs)")
-            self._b64(run.rstrip(b"=") + b"=" * (-len(run.rstrip(b"=")) % 4))
+            self.runs += 1
+            if self.runs > MAX_BASE64_RUNS:
+                self.writer.discard()
+                raise LimitExceededError(f"{self.part.path}: base64 in more than {MAX_BASE64_RUNS} padded runs")
+            self._b64(run + b"=" * (-len(run) % 4))
             self.padded = True
-        else:
-            cut = 0
-        if cut and self.padded:
+            pos = min(end, size)
+            while pos < size and text[pos] == 0x3D:  # "=" beyond the group's own
+                pos += 1
+        if cut > pos and self.padded:
             self.note("base64-padding-inside", self.part.path, "padding inside base64 text (joined runs)")
-        self._b64(text[:cut])
+        self._b64(text[pos:cut])
         self.rest = text[cut:]
 
     def _b64(self, text: bytes) -> None:
