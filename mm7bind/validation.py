@@ -105,8 +105,11 @@ def validate_element(root: etree._Element, version: Version | str) -> list[Issue
     Version or its name)."""
     schema = schema_for(versions.get(version))
     tree = root.getroottree() if root.getparent() is None else etree.ElementTree(root)
-    if schema.validate(tree):
-        return []
+    try:
+        if schema.validate(tree):
+            return []
+    except etree.XMLSchemaValidateError as exc:  # ("internal error": an entity reference left in the tree)
+        return [Issue(readable_path(root), f"cannot be validated: {exc}", None)]
     issues = []
     for err in schema.error_log:
         found = _resolve(tree.getroot(), err.path or "")

@@ -31,6 +31,9 @@ class XmlLimits:
 DEFAULT_LIMITS = XmlLimits()
 
 _UTF8_DECL = b'<?xml version="1.0" encoding="UTF-8"?>'
+# Which of the first four bytes are zero → the encoding ("<" or white space is the first character).
+_WIDE_WITHOUT_BOM = {(True, True, True, False): "utf-32-be", (False, True, True, True): "utf-32-le",
+                     (True, False, True, False): "utf-16-be", (False, True, False, True): "utf-16-le"}
 _DECL = re.compile(r"\A(\s*)<\?xml\b([^>]*?)\?>")
 _ENCODING = re.compile(r"""\bencoding\s*=\s*["']([^"']*)["']""")
 _FORBIDDEN = re.compile(r"<!(DOCTYPE|ENTITY)\b", re.IGNORECASE)
@@ -208,7 +211,9 @@ def parse_xml(
         elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             declared_bom = "utf-16"
         else:
-            declared_bom = None
+            # 16- or 32-bit text without a byte order mark: libxml2 would find its encoding from
+            # the zero bytes by itself, past our byte scan for DOCTYPE; decoded here instead.
+            declared_bom = _WIDE_WITHOUT_BOM.get(tuple(b == 0 for b in data[:4]))
         head = data[:400].decode("latin-1")
         m = _DECL.match(head)
         declared = declared_bom

@@ -47,6 +47,15 @@ def test_entity_in_utf16_document_is_refused():
         mm7.decode_envelope(doc)
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_wide_text_without_a_byte_order_mark_is_scanned_too(encoding):
+    # libxml2 finds such an encoding from the zero bytes alone, past a scan of the raw bytes.
+    doc = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE e [<!ENTITY x "y">]>' + wrap("<x>&x;</x>").decode()
+    with pytest.raises(mm7.XMLSecurityError):
+        mm7.decode_envelope(doc.encode(encoding))
+    assert mm7.decode_envelope(GOOD.decode().replace("UTF-8", "UTF-16").encode(encoding)).message.subject == "hello"
+
+
 def test_undeclared_entity_reference_is_malformed():
     with pytest.raises(mm7.MalformedXMLError, match="not defined"):
         mm7.decode_envelope(wrap("<x>&boom;</x>"))
