@@ -248,8 +248,11 @@ def extension_for(content_type: str) -> str:
 
 def safe_name(text: str, limit: int = 120) -> str:
     """`text` as one file or folder name: its last path segment, without characters that are
-    unsafe in a name on some system, not hidden (no leading dot); "" when nothing is left."""
-    return _UNSAFE_IN_NAME.sub("_", text.replace("\\", "/").rsplit("/", 1)[-1]).strip().lstrip(".")[:limit]
+    unsafe in a name on some system, not hidden (no leading dot), at most `limit` bytes in UTF-8
+    (file systems count bytes: 120 Chinese characters are 360, past the usual 255); "" when
+    nothing is left."""
+    name = _UNSAFE_IN_NAME.sub("_", text.replace("\\", "/").rsplit("/", 1)[-1]).strip().lstrip(".")
+    return name.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore").strip()
 
 
 def file_name(part: Part) -> str:

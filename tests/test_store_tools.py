@@ -423,3 +423,14 @@ def test_purge_takes_an_age_too(store):
     assert store.purge(timedelta(0)).inbox == 1
     with pytest.raises(TypeError, match="datetime or a timedelta"):
         store.purge(30)
+
+
+def test_long_chinese_names_are_cut_to_what_a_file_system_takes(tmp_path):
+    from mm7bind.handlers import SavingHandler
+
+    rx = mm7.Receiver(SavingHandler(tmp_path / "out", echo=lambda line: None), store=MemoryStore())
+    msg = mm7.DeliverReq(sender="+8613900000000", content=mm7.Content(
+        parts=[mm7.Part.text("x", filename="中" * 120 + ".txt")]))
+    assert post(rx, msg, "号" * 100) == 200  # (both went past 255 bytes: the message failed for good)
+    names = [p.name for p in (tmp_path / "out").rglob("*")]
+    assert all(len(n.encode()) <= 255 for n in names) and any(n.endswith(".txt") for n in names)
