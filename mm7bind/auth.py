@@ -13,6 +13,7 @@ import hmac
 import ipaddress
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -44,26 +45,53 @@ class BasicAuth:
 
 @dataclass
 class DigestAuth:
-    """RFC 7616 Digest with MD5 (what MMSCs and China Mobile's SDK speak), qop=auth."""
+    """RFC 7616 Digest with MD5 (what MMSCs and China Mobile's SDK speak), qop=auth.
+
+    A header seen once is not taken again (per process): with qop, each nonce's count (nc) must
+    grow; without qop (RFC 2069 clients), a nonce serves one request. A repeat gets a stale
+    challenge, so an honest client simply answers it with a fresh nonce, while a header captured
+    on the way cannot be used to send other messages."""
 
     username: str
     password: str
     realm: str = "mm7"
     nonce_lifetime: float = 300.0
     key: bytes = field(default_factory=lambda: os.urandom(32))
+    _seen: dict = field(default_factory=dict, repr=False, compare=False)  # nonce → (its time, highest nc)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def _nonce(self, ts: int | None = None) -> str:
+    def _fresh(self, nonce: str, nc: str | None) -> bool:
+        """Whether this use of `nonce` is new: its count above any seen, or (no qop) its first use."""
+        try:
+            count = int(nc, 16) if nc is not None else 0
+        except ValueError:
+            return False
+        now = time.time()
+        with self._lock:
+            if len(self._seen) > 10_000:  # forget nonces past their lifetime (they are refused anyway)
+                for old in [k for k, (t, _) in self._seen.items() if now - t > self.nonce_lifetime]:
+                    del self._seen[old]
+            _, last = self._seen.get(nonce, (now, -1))
+            if count <= last:
+                return False
+            self._seen[nonce] = (now, count)
+            return True
+
+    def _nonce(self, ts: int | None = None, salt: str | None = None) -> str:
+        """Its time, a random salt (each challenge its own nonce, so that two clients challenged in
+        the same second do not share one and its counts), and our MAC over both."""
         ts = int(time.time()) if ts is None else ts
-        mac = hmac.new(self.key, str(ts).encode(), hashlib.sha256).hexdigest()[:32]
-        return base64.b64encode(f"{ts}:{mac}".encode()).decode()
+        salt = os.urandom(6).hex() if salt is None else salt
+        mac = hmac.new(self.key, f"{ts}:{salt}".encode(), hashlib.sha256).hexdigest()[:32]
+        return base64.b64encode(f"{ts}:{salt}:{mac}".encode()).decode()
 
     def _nonce_state(self, nonce: str) -> str:
         try:
-            ts_text, _, mac = base64.b64decode(nonce).decode().partition(":")
+            ts_text, salt, _mac = base64.b64decode(nonce).decode().split(":")
             ts = int(ts_text)
         except (ValueError, binascii.Error, UnicodeDecodeError):
             return "bad"
-        if not hmac.compare_digest(self._nonce(ts), nonce):
+        if not hmac.compare_digest(self._nonce(ts, salt), nonce):
             return "bad"
         return "stale" if time.time() - ts > self.nonce_lifetime else "ok"
 
@@ -93,7 +121,11 @@ class DigestAuth:
         # The uri in the header must be the request's (path and query), or the digest is not for it.
         if p.get("uri") not in (uri, uri.split("?", 1)[0]):
             return False, False
-        return hmac.compare_digest(expected, p.get("response", "")), False
+        if not hmac.compare_digest(expected, p.get("response", "")):
+            return False, False
+        if not self._fresh(p["nonce"], p.get("nc") if "qop" in p else None):
+            return False, True  # a repeat: an honest client answers the stale challenge at once
+        return True, False
 
 
 @dataclass

@@ -324,6 +324,30 @@ def test_auth_over_a_real_socket():
             assert r.status_code == 401
 
 
+def test_a_digest_header_seen_once_is_not_taken_again():
+    import hashlib
+
+    auth = mm7.auth.DigestAuth("mmsc", "pw")
+    nonce = auth.challenge().split('nonce="', 1)[1].split('"', 1)[0]
+
+    def header(nc: str | None) -> str:
+        ha1 = hashlib.md5(b"mmsc:mm7:pw").hexdigest()
+        ha2 = hashlib.md5(b"POST:/mm7").hexdigest()
+        if nc is None:  # RFC 2069: no qop, no count
+            response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
+            return f'Digest username="mmsc", realm="mm7", nonce="{nonce}", uri="/mm7", response="{response}"'
+        response = hashlib.md5(f"{ha1}:{nonce}:{nc}:abc:auth:{ha2}".encode()).hexdigest()
+        return (f'Digest username="mmsc", realm="mm7", nonce="{nonce}", uri="/mm7", qop=auth, nc={nc}, '
+                f'cnonce="abc", response="{response}"')
+
+    assert auth.check("POST", "/mm7", header("00000001")) == (True, False)
+    assert auth.check("POST", "/mm7", header("00000001")) == (False, True)  # a captured header, sent again
+    assert auth.check("POST", "/mm7", header("00000002")) == (True, False)  # the client's next request
+    nonce = auth.challenge().split('nonce="', 1)[1].split('"', 1)[0]
+    assert auth.check("POST", "/mm7", header(None)) == (True, False)
+    assert auth.check("POST", "/mm7", header(None)) == (False, True)  # without a count: one use per nonce
+
+
 def test_malformed_credentials_are_a_401_not_an_internal_error():
     out = mm7.encode(deliver(), transaction_id="t")
     for auth in (mm7.auth.BasicAuth("mmsc", "pw"), mm7.auth.DigestAuth("mmsc", "pw")):
