@@ -21,6 +21,7 @@ from pathlib import Path
 from . import __version__, versions
 from .codec import decode, split_http
 from .content import Content, Part
+from .display import printable
 from .envelope import Envelope
 from .errors import ConnectError, DecodeError, MM7Error, RequestTimeout, ValidationError
 from .jsonable import to_jsonable
@@ -447,7 +448,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _echo(text: str) -> None:
-    print(_printable(text), flush=True)  # (the saving handler's lines carry the peer's addresses)
+    print(printable(text), flush=True)  # (the saving handler's lines carry the peer's addresses)
 
 
 def _handler(cfg, args: argparse.Namespace, command: str):
@@ -471,7 +472,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     done = receiver.replay(args.id, stale_after=args.stale_after)
     for record_id, state in done:
         rec = store.inbox_get(record_id) if state in ("failed", "rejected") else None
-        print(f"#{record_id}: {state}" + (f" ({_printable(rec.error)})" if rec is not None and rec.error else ""))
+        print(f"#{record_id}: {state}" + (f" ({printable(rec.error)})" if rec is not None and rec.error else ""))
     if not done:
         print("nothing to replay")
     store.close()
@@ -553,17 +554,11 @@ def _local(when: datetime) -> str:
     return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _printable(text: str) -> str:
-    """Text a peer chose, made safe for a terminal: control characters (an escape sequence in a
-    subject would drive the terminal; a line break would forge a row) are shown as escapes."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _summary(rec) -> str:
     """One line on what a stored request was: who sent what (decoded again from its body)."""
-    return _printable(_what(rec))
+    return printable(_what(rec))
 
 
 def _what(rec) -> str:
@@ -691,12 +686,12 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
     for r in found:
         status = str(r.status_code) if r.status_code is not None else ("error" if r.error else "")
         line = f"{r.operation:18}  {status:>6}  {r.message_id or '-':24}  {', '.join(r.recipients)}"
-        print(f"{_local(r.sent_at)}  {_printable(line)}")
+        print(f"{_local(r.sent_at)}  {printable(line)}")
         if r.error:
-            print(f"{'':19}  {_printable(r.error)}")
+            print(f"{'':19}  {printable(r.error)}")
         for x in reports.get(r.message_id, []):
             what = "delivery" if x.kind == "DeliveryReportReq" else "read"
-            print(f"{'':19}  {what} report {_local(x.received_at)}: {_printable(_what(x))}")
+            print(f"{'':19}  {what} report {_local(x.received_at)}: {printable(_what(x))}")
     return EXIT_OK
 
 
@@ -721,7 +716,7 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
             what = f"{what}  {i.error}".strip()
         status = "" if i.status_code is None else str(i.status_code)
         label = f"{i.transaction_id} {i.tag or '-'} {what}"
-        print(f"{i.id:>6}  {_local(i.created_at)}  {i.state:8}  {i.attempts:>5}  {status:>6}  {_printable(label)}")
+        print(f"{i.id:>6}  {_local(i.created_at)}  {i.state:8}  {i.attempts:>5}  {status:>6}  {printable(label)}")
     return EXIT_OK
 
 
@@ -754,12 +749,12 @@ def _tag_summary(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(to_jsonable(s), ensure_ascii=False, indent=2))
         return EXIT_OK
-    print(_printable(f"tag {s.tag}: {s.requests} SubmitReq: {s.accepted} accepted, {s.refused} refused, "
+    print(printable(f"tag {s.tag}: {s.requests} SubmitReq: {s.accepted} accepted, {s.refused} refused, "
                      f"{s.failed} without answer"))
     delivery = ", ".join(f"{status} {n}" for status, n in sorted(s.delivery.items(), key=lambda i: -i[1]))
-    print(_printable(f"{s.recipients} recipients: {delivery + ', ' if delivery else ''}no report yet {s.awaiting}"))
+    print(printable(f"{s.recipients} recipients: {delivery + ', ' if delivery else ''}no report yet {s.awaiting}"))
     if s.read:
-        print(_printable("read replies: " + ", ".join(f"{status} {n}" for status, n in sorted(s.read.items()))))
+        print(printable("read replies: " + ", ".join(f"{status} {n}" for status, n in sorted(s.read.items()))))
     return EXIT_OK
 
 

@@ -22,6 +22,7 @@ from . import messages as m
 from . import versions
 from .auth import IPAllowList
 from .codec import decode, encode
+from .display import printable
 from .envelope import Envelope, Fault
 from .errors import DecodeError, Deviation, EncodeError
 from .mime import MimeLimits
@@ -162,7 +163,7 @@ class Receiver:
             env = decode(body, content_type, strict=self.config.strict, limits=self.config.mime_limits,
                          xml_limits=self.config.xml_limits)
         except DecodeError as exc:
-            log.warning("refused an undecodable request from %s: %s", peer, exc)
+            log.warning("refused an undecodable request from %s: %s", peer, printable(exc))
             self._count(None, "malformed", exc.status_code, started, exc.deviations or ())
             return self.fault(None, None, "Client", exc.status_code, str(exc))
         if env.is_fault or env.message.ELEMENT not in HANDLED_KINDS:
@@ -208,8 +209,9 @@ class Receiver:
                               rej.status.text, rej.status.details)
         except Exception as exc:  # noqa: BLE001 (any handler bug: keep the message, answer honestly)
             self._mark(record, "failed", None, "".join(traceback.format_exception_only(exc)).strip())
-            log.error("handler for %s tid=%s failed%s; stored as #%s for replay", msg.ELEMENT, env.transaction_id,
-                      f": {exc}" if isinstance(exc, Unavailable) else "", record.id if record else "-",
+            log.error("handler for %s tid=%s failed%s; stored as #%s for replay", msg.ELEMENT,
+                      printable(env.transaction_id), f": {printable(exc)}" if isinstance(exc, Unavailable) else "",
+                      record.id if record else "-",
                       exc_info=not isinstance(exc, Unavailable))  # (a bug's traceback, not an outage's)
             self._count(msg.ELEMENT, "failed", RequestStatus.SERVER_ERROR, started, env.deviations)
             return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR, "the VASP could not process it")
@@ -238,7 +240,7 @@ class Receiver:
         if record.state == "failed" and self.store.claim(record.id, ("failed",)):
             return None
         log.info("%s tid=%s repeated (first stored as #%d, %s): answered without calling the handler",
-                 msg.ELEMENT, env.transaction_id, record.id, record.state)
+                 msg.ELEMENT, printable(env.transaction_id), record.id, record.state)
         if record.state == "rejected":
             return self.fault(env, env.version, "Client", record.response_code or 4000, "rejected earlier")
         # handled, or still in hand (stored, so not lost: replay picks it up if that worker died)
@@ -341,8 +343,8 @@ class Receiver:
             "peer": ctx.peer, "deviations": len(ctx.deviations), "version": ctx.version.name if ctx.version else None,
             "duration_ms": round((time.monotonic() - started) * 1000, 1), "replay": ctx.replay,
         }
-        log.info("%(operation)s tid=%(transaction_id)s from %(peer)s: %(outcome)s %(status)s (%(deviations)d "
-                 "deviations) %(duration_ms)sms", info, extra={"mm7": info})
+        log.info("%(operation)s tid=%(tid)s from %(peer)s: %(outcome)s %(status)s (%(deviations)d "
+                 "deviations) %(duration_ms)sms", {**info, "tid": printable(ctx.transaction_id)}, extra={"mm7": info})
 
 
 def fault_status(status: int, text: str | None = None, details: str | None = None) -> m.Status:

@@ -653,3 +653,14 @@ def test_stopping_when_the_loop_ran_the_closing_before_the_wake_up_write():
         assert session.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=5).ok
         srv.stop()
     assert not srv.thread.is_alive()
+
+
+def test_what_a_peer_wrote_cannot_forge_log_lines(caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="mm7bind.receiver")
+    forged = "t1\n2026-11-26 00:00:00,000 INFO mm7bind.receiver DeliverReq tid=FORGED: handled 1000"
+    out = mm7.encode(deliver(), transaction_id=forged)
+    assert mm7.Receiver().handle(out.to_bytes(), out.content_type, {}, "10.9.9.9").status == 200
+    [line] = [r.getMessage() for r in caplog.records if "DeliverReq tid=" in r.getMessage()]
+    assert "\n" not in line and "t1\\n2026" in line
