@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from mm7bind.store import SqliteStore
+from mm7bind.store import SentRecord, SqliteStore
 
 
 def accept(store: SqliteStore, tid: str, body: bytes = b"<x/>"):
@@ -131,4 +131,21 @@ def test_writers_in_other_processes_take_turns(tmp_path):
         other.kill()
         other.wait()
     assert [r.transaction_id for r in store.inbox()] == ["t-1"]
+    store.close()
+
+
+def test_a_new_store_file_is_its_owners_alone(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        store = SqliteStore(tmp_path / "vasp.db")
+        store.record_sent(SentRecord(transaction_id="t", operation="SubmitReq", version="REL-6-MM7-1-4",
+                                     recipients=["1"], attempts=1))
+    finally:
+        os.umask(old)
+    for name in ("vasp.db", "vasp.db-wal", "vasp.db-shm"):
+        if (tmp_path / name).exists():
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
     store.close()
