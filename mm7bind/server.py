@@ -222,8 +222,12 @@ class EmbeddedServer:
             )
             self.port = self.server.effective_port
         else:
-            self.server = make_server(host, port, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
-            self.server.socket = ssl_context.wrap_socket(self.server.socket, server_side=True)
+            handler = type("_Handler", (_QuietHandler,), {"timeout": channel_timeout})  # (a silent peer lets go)
+            self.server = make_server(host, port, app, server_class=_ThreadingWSGIServer, handler_class=handler)
+            # The handshake happens on the first read, in the connection's own thread and under its
+            # timeout: done in accept(), one silent client would hold up every other.
+            self.server.socket = ssl_context.wrap_socket(self.server.socket, server_side=True,
+                                                         do_handshake_on_connect=False)
             self.port = self.server.server_address[1]
         self.host = host
 

@@ -390,6 +390,11 @@ def test_tls_when_serving_directly(tmp_path):
         out = mm7.encode(deliver(), transaction_id="tls")
         r = requests.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, verify=str(ca_path))
         assert srv.url.startswith("https://") and r.status_code == 200
+        # A client that connects and says nothing holds up no one else (the handshake waited in accept()).
+        with socket.create_connection((srv.host, srv.port)):
+            r = requests.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, verify=str(ca_path),
+                              timeout=10)
+            assert r.status_code == 200
 
 
 def test_every_well_formed_deliver_and_report_capture_is_accepted(samples_dir):
