@@ -14,15 +14,21 @@ import hmac
 import json
 import os
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SECRET = os.environ.get("MM7BIND_SECRET", "change-me").encode("utf-8")
+MAX_AGE = 300  # seconds: an older request (a captured one, sent again) is refused
 seen: set[str] = set()  # X-MM7bind-Delivery of what was taken: a retry of one is not taken twice
 
 
-def signed(body: bytes, signature: str | None) -> bool:
-    expected = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
-    return signature is not None and hmac.compare_digest(signature, expected)
+def signed(body: bytes, headers) -> bool:
+    """The signature covers the timestamp, the delivery id and the body; the timestamp is recent."""
+    timestamp, delivery = headers.get("X-MM7bind-Timestamp", ""), headers.get("X-MM7bind-Delivery", "")
+    signature = headers.get("X-MM7bind-Signature")
+    expected = "sha256=" + hmac.new(SECRET, f"{timestamp}.{delivery}.".encode() + body, hashlib.sha256).hexdigest()
+    fresh = timestamp.isdigit() and abs(time.time() - int(timestamp)) <= MAX_AGE
+    return signature is not None and hmac.compare_digest(signature, expected) and fresh
 
 
 def take(event: dict) -> dict:
@@ -43,7 +49,7 @@ def take(event: dict) -> dict:
 class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if not signed(body, self.headers.get("X-MM7bind-Signature")):
+        if not signed(body, self.headers):
             return self.answer(403, {"error": "bad signature"})  # mm7bind keeps the message and tries again
         delivery = self.headers.get("X-MM7bind-Delivery", "")
         if delivery in seen:

@@ -7,6 +7,7 @@ import importlib
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 from . import messages as m
@@ -75,13 +76,15 @@ class ForwardingHandler(Handler):
     Content-ID and -Location, file name, size, sha256, `data` in base64, and `text` for text
     parts), `sent` (for reports: the SubmitReq we sent, when the store knows it), `deviations`.
     Headers: `X-MM7bind-Event`, `X-MM7bind-Delivery` (the same on every retry of one message: the
-    application can drop repeats) and, with a `secret`, `X-MM7bind-Signature: sha256=<HMAC of
-    the body>`.
+    application can drop repeats), `X-MM7bind-Timestamp` (Unix seconds) and, with a `secret`,
+    `X-MM7bind-Signature: sha256=<HMAC-SHA256 of "<timestamp>.<delivery>." + the body>` — signing
+    the time and the delivery id too, so a captured request cannot be passed off as another
+    delivery, nor sent again after a few minutes (the application checks the time).
 
     A 2xx answer is success; its JSON body may say `{"status": 1000}` or refuse with
-    `{"status": 4xxx, "text": "..."}` (the MMSC gets that status). No answer within `timeout` or
-    any other HTTP status fails the message: the MMSC gets a Server fault and sends it again, and
-    the store keeps it for `mm7bind replay`.
+    `{"status": 4xxx, "text": "..."}` (the MMSC gets that status). No whole answer within
+    `timeout` (the answer's bytes included) or any other HTTP status fails the message: the MMSC
+    gets a Server fault and sends it again, and the store keeps it for `mm7bind replay`.
     """
 
     def __init__(self, url: str, *, secret: str | None = None, timeout: float = 10.0,
@@ -119,24 +122,31 @@ class ForwardingHandler(Handler):
         }
 
     def forward(self, event: str, msg: m.Message, ctx: Context):
-        import hashlib  # noqa: PLC0415
-        import hmac  # noqa: PLC0415
-
         import requests  # noqa: PLC0415
         import urllib3  # noqa: PLC0415
 
         body = json.dumps(self.payload(event, msg, ctx), ensure_ascii=False).encode("utf-8")
         delivery = f"{msg.ELEMENT}-{ctx.record.id}" if ctx.record is not None else f"{msg.ELEMENT}-{ctx.transaction_id}"
+        timestamp = str(int(time.time()))
         headers = {**self.headers, "Content-Type": "application/json; charset=utf-8", "X-MM7bind-Event": event,
-                   "X-MM7bind-Delivery": delivery}
+                   "X-MM7bind-Delivery": delivery, "X-MM7bind-Timestamp": timestamp}
         if self.secret is not None:
-            headers["X-MM7bind-Signature"] = "sha256=" + hmac.new(self.secret, body, hashlib.sha256).hexdigest()
+            headers["X-MM7bind-Signature"] = "sha256=" + signature(self.secret, timestamp, delivery, body)
+        deadline = time.monotonic() + self.timeout
         try:
             with self.session.post(self.url, data=body, headers=headers, timeout=self.timeout,
                                    allow_redirects=False, stream=True) as answer:
                 # Only so much of the answer is read: it is a status at most, and a runaway
-                # application must not fill our memory.
-                text = answer.raw.read(ANSWER_LIMIT + 1, decode_content=True)
+                # application must not fill our memory; nor, trickling it, hold us past the timeout.
+                text = b""
+                read = getattr(answer.raw, "read1", answer.raw.read)  # (read1: what has come, not 4096 bytes)
+                while len(text) <= ANSWER_LIMIT:
+                    if time.monotonic() > deadline:
+                        raise ForwardError(f"{self.url}: no whole answer within {self.timeout:g} s")
+                    chunk = read(4096, decode_content=True)
+                    if not chunk:
+                        break
+                    text += chunk
         except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:  # (the last two: reading)
             raise ForwardError(f"{self.url}: {type(exc).__name__}: {exc}") from None
         if not 200 <= answer.status_code < 300:
@@ -156,6 +166,14 @@ class ForwardingHandler(Handler):
 
 
 ANSWER_LIMIT = 64 * 1024  # bytes of an application's answer we read
+
+
+def signature(secret: bytes, timestamp: str, delivery: str, body: bytes) -> str:
+    """The hex HMAC-SHA256 a forwarded request carries (X-MM7bind-Signature: sha256=...)."""
+    import hashlib  # noqa: PLC0415
+    import hmac  # noqa: PLC0415
+
+    return hmac.new(secret, f"{timestamp}.{delivery}.".encode() + body, hashlib.sha256).hexdigest()
 
 
 def _outcome(content_type: str, body: bytes) -> m.Status | None:

@@ -89,8 +89,10 @@ def test_a_message_arrives_at_the_application_whole_and_signed(app):
     [(headers, body)] = app.got
     assert headers["X-MM7bind-Event"] == "deliver" and headers["X-Tenant"] == "sp1"
     assert headers["X-MM7bind-Delivery"] == "DeliverReq-1"
-    expected = hmac.new(b"s3cret", app.raw, hashlib.sha256).hexdigest()
+    signed = f'{headers["X-MM7bind-Timestamp"]}.DeliverReq-1.'.encode() + app.raw  # time, delivery id, body
+    expected = hmac.new(b"s3cret", signed, hashlib.sha256).hexdigest()
     assert headers["X-MM7bind-Signature"] == f"sha256={expected}"
+    assert abs(int(headers["X-MM7bind-Timestamp"]) - time.time()) < 60
     assert body["transaction_id"] == "f-1" and body["version"] == "REL-5-MM7-1-2" and body["record_id"] == 1
     assert body["peer"] == "10.1.2.3" and body["replay"] is False and body["sent"] is None
     assert body["message"]["subject"] == "你好" and body["message"]["sender"]["value"] == "+8613900000000"
@@ -230,9 +232,47 @@ def test_the_example_application(capsys, monkeypatch):
         forger = mm7.Receiver(ForwardingHandler(url, secret="guess"), store=store)
         assert post(forger, mo(), "ex-3")[0] == 500  # refused by the application: kept for replay
         assert store.inbox_get(3).state == "failed" and "HTTP 403" in store.inbox_get(3).error
+        # A captured request sent again as another delivery, or later: refused.
+        body = b'{"event": "deliver"}'
+        ts = str(int(time.time()))
+        sig = "sha256=" + forward_target.hmac.new(b"s3cret", f"{ts}.D-9.".encode() + body, hashlib.sha256).hexdigest()
+        for changed in ({"X-MM7bind-Delivery": "D-10"}, {"X-MM7bind-Timestamp": str(int(ts) - 3600)}):
+            headers = {"X-MM7bind-Delivery": "D-9", "X-MM7bind-Timestamp": ts, "X-MM7bind-Signature": sig, **changed}
+            assert requests.post(url, data=body, headers=headers, timeout=5).status_code == 403
     finally:
         server.shutdown()
         server.server_close()
     out = capsys.readouterr().out
     assert "MO from +8613900000000: '你好' ['收到，谢谢'] +1 picture(s)" in out
     assert "unsubscribed" in out and out.count("MO from") == 2
+
+
+def test_an_application_trickling_its_answer_fails_within_the_timeout():
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def trickle():
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+        while not stop.wait(0.2):  # a byte now and then: each read is quick, the whole never comes
+            try:
+                conn.sendall(b" ")
+            except OSError:
+                break
+        conn.close()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    handler = ForwardingHandler(f"http://127.0.0.1:{listener.getsockname()[1]}/in", timeout=1)
+    rx = mm7.Receiver(handler, store=mm7.MemoryStore())
+    started = time.monotonic()
+    try:
+        assert post(rx, mo(), "slow-1")[0] == 500  # failed: kept for replay, the MMSC told to resend
+        assert time.monotonic() - started < 10  # (was: as long as the application kept trickling)
+    finally:
+        stop.set()
+        listener.close()
