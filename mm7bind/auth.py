@@ -143,4 +143,6 @@ class IPAllowList:
             ip = ipaddress.ip_address((address or "").split("%", 1)[0])
         except ValueError:
             return False
-        return any(ip in net for net in self.networks)
+        # On a dual-stack socket an IPv4 peer shows as ::ffff:a.b.c.d: the list's IPv4 networks hold it.
+        mapped = getattr(ip, "ipv4_mapped", None)
+        return any(ip in net or (mapped is not None and mapped in net) for net in self.networks)

@@ -308,6 +308,8 @@ def test_http_level_checks():
     allow = mm7.wsgi_app(mm7.Receiver(allow=mm7.auth.IPAllowList.parse(["10.0.0.0/8", "::1"])))
     assert post(allow, deliver(), peer="127.0.0.1")["status"] == 403
     assert post(allow, deliver(), peer="10.1.2.3")["status"] == 200
+    assert post(allow, deliver(), peer="::ffff:10.1.2.3")["status"] == 200  # (an IPv4 peer on a dual-stack socket)
+    assert post(allow, deliver(), peer="::ffff:127.0.0.1")["status"] == 403
 
 
 def test_auth_over_a_real_socket():
