@@ -203,7 +203,7 @@ class EmbeddedServer:
 
     def __init__(self, app: Callable, host: str = "127.0.0.1", port: int = 0, *, threads: int = 4,
                  max_body: int = 20 * 1024 * 1024, max_header: int = 64 * 1024, channel_timeout: int = 60,
-                 ssl_context: ssl.SSLContext | None = None, backlog: int = 1024):
+                 ssl_context: ssl.SSLContext | None = None, backlog: int = 1024, connection_limit: int = 100):
         self.ssl_context = ssl_context
         self.thread: threading.Thread | None = None
         self._looping = threading.Event()  # the serving loop runs (or start() is starting it)
@@ -218,7 +218,7 @@ class EmbeddedServer:
             self.server = waitress.server.create_server(
                 app, map=self._map, host=host, port=port, threads=threads, max_request_body_size=max_body,
                 max_request_header_size=max_header, channel_timeout=channel_timeout, ident="mm7bind",
-                clear_untrusted_proxy_headers=True, backlog=backlog,
+                clear_untrusted_proxy_headers=True, backlog=backlog, connection_limit=connection_limit,
             )
             self.port = self.server.effective_port
         else:

@@ -671,3 +671,11 @@ def test_what_a_peer_wrote_cannot_forge_log_lines(caplog):
     assert mm7.Receiver().handle(out.to_bytes(), out.content_type, {}, "10.9.9.9").status == 200
     [line] = [r.getMessage() for r in caplog.records if "DeliverReq tid=" in r.getMessage()]
     assert "\n" not in line and "t1\\n2026" in line
+
+
+def test_the_connection_limit_is_the_servers():
+    srv = mm7.serve(mm7.Receiver(), port=0, connection_limit=7)
+    try:
+        assert srv.server.adj.connection_limit == 7
+    finally:
+        srv.stop()
