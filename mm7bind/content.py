@@ -150,6 +150,7 @@ class BlobWriter:
         if self.max_size is not None and self.size > self.max_size:
             from .errors import LimitExceededError  # noqa: PLC0415
 
+            self.discard()  # (its temporary file goes now, not with the process)
             raise LimitExceededError(f"a part is larger than the limit of {self.max_size} bytes")
         if self.file is not None:
             self.file.write(data)
@@ -171,6 +172,8 @@ class BlobWriter:
         if self.file is not None:
             self.file.close()
             os.unlink(self.path)
+            self.file = None
+        self.buffer = bytearray()
 
 
 def spool(stream: BinaryIO, threshold: int = 4 * 1024 * 1024) -> Blob:

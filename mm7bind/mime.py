@@ -542,34 +542,38 @@ class _Reader:
             headers, pos = self.headers(buf, pos, fill, part_path, lambda: hi)
             part = InPart(headers, path=part_path)
             sink = self.sink(part)
-            if window:
-                found = find_delim(pos)
-                if found is None:
-                    sink.window(buf, pos, self.unterminated(buf, pos, hi, part_path, boundary))
-                    pos, closing = hi, True
-                else:
-                    sink.window(buf, pos, body_end(found[0], pos))
-                    _, pos, closing = found
-            else:
-                # Stream: the body goes to the sink as it comes, up to the next delimiter.
-                while True:
+            try:
+                if window:
                     found = find_delim(pos)
-                    if found is not None:
-                        sink.write(memoryview(buf)[pos : body_end(found[0], pos)])
-                        _, pos, closing = found
-                        break
-                    keep = len(delim) + _TAIL  # (a delimiter split between reads; a bad closing line)
-                    if hi - pos > keep:
-                        cut = hi - keep
-                        sink.write(memoryview(buf)[pos:cut])
-                        pos = cut
-                    if not fill():
-                        sink.write(memoryview(buf)[pos : self.unterminated(buf, pos, hi, part_path, boundary)])
+                    if found is None:
+                        sink.window(buf, pos, self.unterminated(buf, pos, hi, part_path, boundary))
                         pos, closing = hi, True
-                        break
-                    if pos > CHUNK * 4:
-                        del buf[:pos]
-                        pos, hi = 0, len(buf)
+                    else:
+                        sink.window(buf, pos, body_end(found[0], pos))
+                        _, pos, closing = found
+                else:
+                    # Stream: the body goes to the sink as it comes, up to the next delimiter.
+                    while True:
+                        found = find_delim(pos)
+                        if found is not None:
+                            sink.write(memoryview(buf)[pos : body_end(found[0], pos)])
+                            _, pos, closing = found
+                            break
+                        keep = len(delim) + _TAIL  # (a delimiter split between reads; a bad closing line)
+                        if hi - pos > keep:
+                            cut = hi - keep
+                            sink.write(memoryview(buf)[pos:cut])
+                            pos = cut
+                        if not fill():
+                            sink.write(memoryview(buf)[pos : self.unterminated(buf, pos, hi, part_path, boundary)])
+                            pos, closing = hi, True
+                            break
+                        if pos > CHUNK * 4:
+                            del buf[:pos]
+                            pos, hi = 0, len(buf)
+            except BaseException:
+                sink.writer.discard()  # a part half written to a temporary file goes with the error
+                raise
             sink.finish()
             if part.is_multipart:
                 self.nested(part, depth)

@@ -115,3 +115,18 @@ def test_many_padded_runs_cost_linear_time_and_are_bounded():
     assert data == bytes(5000) and devs == {"base64-padding-inside"}
     with pytest.raises(LimitExceededError, match="padded runs"):
         read(b"AA==" * (MAX_BASE64_RUNS + 1), stream=False)  # (2.5 MB of them took 48 s before the bound)
+
+
+def test_a_limit_hit_while_spooling_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import tempfile
+
+    from mm7bind.errors import DecodeError
+    from mm7bind.mime import MimeLimits
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    big = b"--b\r\nContent-Type: image/jpeg\r\n\r\n" + bytes(3_000_000) + b"\r\n--b--\r\n"
+    for limits in (MimeLimits(spool_threshold=100_000, max_part_bytes=1_000_000),  # the part's own limit
+                   MimeLimits(spool_threshold=100_000, max_body_bytes=2_000_000)):  # the body's
+        with pytest.raises(DecodeError):
+            read_multipart(io.BufferedReader(io.BytesIO(big), buffer_size=65536), "b", limits)
+    assert list(tmp_path.iterdir()) == []
