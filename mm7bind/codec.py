@@ -255,9 +255,10 @@ def decode(
         head, body = _peek(body, 4096)
     boundary = params.get("boundary") if ctype.startswith("multipart/") else None
     looks_xml = head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
-    if boundary and (b"--" + boundary.encode("latin-1", "replace")) not in head:
-        # The label's boundary is not where a body starts: the body says what it is.
-        sniffed = None if looks_xml else sniff_boundary(head)
+    if boundary and (b"--" + boundary.encode("latin-1", "replace")) not in (body if in_memory else head):
+        # The label's boundary is nowhere in the body (a stream: not near its start): the body
+        # says what it is.
+        sniffed = None if looks_xml or not in_memory else sniff_boundary(head)  # (a stream's may come later)
         if looks_xml:
             devs.append(Deviation("mime-not-multipart", "", f"labelled {ctype}, the body is bare XML"))
             boundary, ctype = None, "text/xml"
