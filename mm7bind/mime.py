@@ -770,14 +770,16 @@ class _Sink:
             if end > size and not final:
                 cut = pad - (pad - pos) % 4  # the rest of that group has not arrived yet
                 break
-            run = text[pos:pad]
             if self.padded:
                 self.note("base64-padding-inside", self.part.path, "padding inside base64 text (joined runs)")
             self.runs += 1
             if self.runs > MAX_BASE64_RUNS:
                 self.writer.discard()
                 raise LimitExceededError(f"{self.part.path}: base64 in more than {MAX_BASE64_RUNS} padded runs")
-            self._b64(run + b"=" * (-len(run) % 4))
+            if end <= size:  # the group with its padding (the whole text, usually: not copied)
+                self._b64(text if pos == 0 and end == size else text[pos:end])
+            else:  # the text ends inside that group: padded here
+                self._b64(text[pos:pad] + b"=" * (-(pad - pos) % 4))
             self.padded = True
             pos = min(end, size)
             while pos < size and text[pos] == 0x3D:  # "=" beyond the group's own
