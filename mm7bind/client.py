@@ -493,6 +493,7 @@ def _transport_class():
     from requests.cookies import RequestsCookieJar, merge_cookies  # noqa: PLC0415
     from requests.structures import CaseInsensitiveDict  # noqa: PLC0415
     from requests.utils import check_header_validity, get_auth_from_url  # noqa: PLC0415
+    import urllib3  # noqa: PLC0415
     from zeep.transports import Transport  # noqa: PLC0415
 
     class MM7Transport(Transport):
@@ -507,10 +508,32 @@ def _transport_class():
             # Redirects are not followed: requests would repeat a POST answered 301/302 as a GET.
             session = self.session
             if type(message) is not bytes or session.trust_env or session.params:  # streams, environment, query
-                return session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
-                                    allow_redirects=False)
-            return session.send(self.prepare(address, message, headers), timeout=self.operation_timeout,
-                                allow_redirects=False, proxies=session.proxies)
+                resp = session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
+                                    allow_redirects=False, stream=True)
+            else:
+                resp = session.send(self.prepare(address, message, headers), timeout=self.operation_timeout,
+                                    allow_redirects=False, proxies=session.proxies, stream=True)
+            return self.read_whole(resp)
+
+        def read_whole(self, resp: requests.Response) -> requests.Response:
+            """The answer's body, read within the read timeout as a whole: requests' own timeout is
+            per read, so an MMSC trickling bytes would hold the send (and an outbox) indefinitely."""
+            deadline = time.monotonic() + self.operation_timeout[1]
+            read = getattr(resp.raw, "read1", resp.raw.read)  # (read1: what has come, not the whole amount)
+            chunks = []
+            try:
+                while (chunk := read(65536, decode_content=True)) and time.monotonic() <= deadline:
+                    chunks.append(chunk)
+            except urllib3.exceptions.ReadTimeoutError as exc:  # mapped as requests maps them when it reads
+                raise requests.exceptions.ReadTimeout(exc, response=resp) from exc
+            except (OSError, urllib3.exceptions.HTTPError) as exc:
+                raise requests.exceptions.ConnectionError(exc, response=resp) from exc
+            if chunk:  # the deadline passed first
+                resp.close()  # (the rest is abandoned, with its connection)
+                raise requests.exceptions.ReadTimeout(f"no whole answer within {self.operation_timeout[1]:g} s",
+                                                      response=resp)
+            resp._content, resp._content_consumed = b"".join(chunks), True
+            return resp
 
         def prepare(self, address: str, body: bytes, headers: dict) -> requests.PreparedRequest:
             """The request `session.post(address, data=body, headers=headers)` would send, built
@@ -705,11 +728,12 @@ class AsyncClient(_Operations):
 
         body = p.http.to_bytes()  # httpx replays bytes for Digest; streams it cannot
         dump("POST", url, p.headers, body)
+        limit = self.config.connect_timeout + self.config.read_timeout  # (httpx's timeouts are per read)
         try:
-            resp = await self.transport.post(url, body, p.headers)
+            resp = await asyncio.wait_for(self.transport.post(url, body, p.headers), limit)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             return Failure("connect", exc)
-        except httpx.TimeoutException as exc:
+        except (httpx.TimeoutException, asyncio.TimeoutError) as exc:
             return Failure("timeout", exc)
         except httpx.HTTPError as exc:
             return Failure("other", exc)
