@@ -16,7 +16,7 @@ import binascii
 import io
 import re
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from email.header import decode_header
 from typing import BinaryIO
