@@ -14,7 +14,7 @@ from mm7bind.errors import ConnectError, FaultError, HTTPStatusError, ProtocolEr
 from mm7bind.retry import RateLimiter, RetryPolicy, parse_retry_after
 from mm7bind.store import MemoryStore, SqliteStore
 
-from .fake_http import FakeServer, Reply, dead_url, default_responder, mm7_reply
+from .fake_http import FakeServer, Reply, TricklingServer, dead_url, default_responder, mm7_reply
 
 NO_WAIT = RetryPolicy(max_attempts=3, backoff=0.5, factor=2.0, jitter=0.0)
 
@@ -609,42 +609,18 @@ def test_a_store_that_fails_to_record_does_not_undo_an_accepted_message(caplog):
 
 
 def test_an_mmsc_trickling_its_answer_times_out_as_a_whole():
-    import socket
-    import threading
     import time
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    stop = threading.Event()
-
-    def trickle():
-        conn, _ = listener.accept()
-        conn.recv(65536)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 1000\r\n\r\n")
-        while not stop.wait(0.2):  # each read gets a byte in time; the whole answer never comes
-            try:
-                conn.sendall(b" ")
-            except OSError:
-                break
-        conn.close()
-
-    url = f"http://127.0.0.1:{listener.getsockname()[1]}/mm7"
     started = time.monotonic()
-    try:
-        threading.Thread(target=trickle, daemon=True).start()
-        with client(url, read_timeout=1, retry=RetryPolicy.never()) as c, pytest.raises(RequestTimeout):
+    with TricklingServer() as slow:
+        with client(slow.url, read_timeout=1, retry=RetryPolicy.never()) as c, pytest.raises(RequestTimeout):
             c.submit(submit())
         assert time.monotonic() - started < 10  # (it waited as long as the MMSC kept trickling: 200 s here)
-        threading.Thread(target=trickle, daemon=True).start()  # the same for the asyncio client
 
-        async def send():
-            async with AsyncClient(url, read_timeout=1, connect_timeout=1, retry=RetryPolicy.never()) as c:
+        async def send():  # the same for the asyncio client
+            async with AsyncClient(slow.url, read_timeout=1, connect_timeout=1, retry=RetryPolicy.never()) as c:
                 await c.submit(submit())
 
         with pytest.raises(RequestTimeout):
             asyncio.run(send())
         assert time.monotonic() - started < 20
-    finally:
-        stop.set()
-        listener.close()

@@ -19,6 +19,7 @@ import mm7bind as mm7
 from mm7bind.handlers import ForwardingHandler
 from mm7bind.store import SentRecord
 
+from .fake_http import TricklingServer
 from .test_commands import Background, free_port, run
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4
@@ -248,31 +249,8 @@ def test_the_example_application(capsys, monkeypatch):
 
 
 def test_an_application_trickling_its_answer_fails_within_the_timeout():
-    import socket
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    stop = threading.Event()
-
-    def trickle():
-        conn, _ = listener.accept()
-        conn.recv(65536)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
-        while not stop.wait(0.2):  # a byte now and then: each read is quick, the whole never comes
-            try:
-                conn.sendall(b" ")
-            except OSError:
-                break
-        conn.close()
-
-    threading.Thread(target=trickle, daemon=True).start()
-    handler = ForwardingHandler(f"http://127.0.0.1:{listener.getsockname()[1]}/in", timeout=1)
-    rx = mm7.Receiver(handler, store=mm7.MemoryStore())
-    started = time.monotonic()
-    try:
+    with TricklingServer() as slow:
+        rx = mm7.Receiver(ForwardingHandler(slow.url, timeout=1), store=mm7.MemoryStore())
+        started = time.monotonic()
         assert post(rx, mo(), "slow-1")[0] == 500  # failed: kept for replay, the MMSC told to resend
         assert time.monotonic() - started < 10  # (was: as long as the application kept trickling)
-    finally:
-        stop.set()
-        listener.close()
