@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -66,14 +68,19 @@ def read_recipients(path: str | Path) -> list[str]:
     return out
 
 
-def _plan(store, recipients: Iterable[str], tag: str | None) -> tuple[list[str], BulkResult]:
+def _plan(store, recipients: Iterable[str], tag: str | None,
+          tries: Counter | None = None) -> tuple[list[str], BulkResult]:
     """Who still needs the message: each recipient once, and under a tag (with a store) none the
-    MMSC already accepted one for, nor one waiting in the outbox for it."""
+    MMSC already accepted one for, nor one waiting in the outbox for it. `tries` is filled with
+    how many requests each recipient already has under the tag."""
     listed = [r.strip() if isinstance(r, str) else r for r in recipients]  # (as the store records them)
     unique = list(dict.fromkeys(listed))  # a recipient listed twice gets the message once
     todo = unique
     if tag is not None and store is not None:
-        done = {r for rec in store.sent(tag=tag) if rec.ok and rec.operation == "SubmitReq" for r in rec.recipients}
+        records = [rec for rec in store.sent(tag=tag) if rec.operation == "SubmitReq"]
+        if tries is not None:
+            tries.update(r for rec in records for r in rec.recipients)
+        done = {r for rec in records if rec.ok for r in rec.recipients}
         if hasattr(store, "outbox"):
             done |= {r for item in store.outbox(tag=tag) if item.state in ("queued", "sending", "sent")
                      for r in item.recipients}
@@ -105,6 +112,15 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
 QUEUE_BATCH = 500  # messages per outbox commit when a campaign is queued
 
 
+def bulk_transaction_id(tag: str, recipient: str, tries: int) -> str:
+    """The TransactionID of a tagged bulk send to `recipient`, after `tries` recorded requests: a
+    run killed while a request was in flight (so nothing was recorded) sends it again on resuming
+    with the same TransactionID, which an MMSC that got the first can recognise as a repeat; a
+    request that was refused and recorded gets a new one."""
+    digest = hashlib.sha256(f"{tag}\0{recipient}".encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    return f"b{digest}-{tries}"
+
+
 def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concurrency: int = 4,
               progress: Callable[[BulkResult], None] | None = None, tag: str | None = None) -> BulkResult:
     """Send `template` to each recipient. With a `tag` (and a client with a store) every request is
@@ -112,14 +128,17 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     skipped: an interrupted run started again goes on where it stopped, sending nobody twice.
     Ctrl-C (KeyboardInterrupt) ends it early: the requests in flight finish, nothing new starts,
     and the result (`interrupted` set) counts exactly what was sent."""
-    recipients, result = _plan(client.core.store, recipients, tag)
+    tries: Counter = Counter()
+    recipients, result = _plan(client.core.store, recipients, tag, tries)
+    resumable = tag is not None and client.core.store is not None
     lock = threading.Lock()
     started = time.monotonic()
 
     def one(rcpt: str) -> None:
         msg = dataclasses.replace(template, recipients=m.Recipients(to=[rcpt]))
+        tid = bulk_transaction_id(tag, rcpt, tries[rcpt]) if resumable else None
         try:
-            r = client.submit(msg, tag=tag)
+            r = client.submit(msg, tag=tag, transaction_id=tid)
             ok, why = r.ok, f"{r.status.code} {r.status.text}"
         except MM7Error as exc:
             ok, why, r = False, f"{type(exc).__name__}: {exc}", None

@@ -434,3 +434,30 @@ def test_long_chinese_names_are_cut_to_what_a_file_system_takes(tmp_path):
     assert post(rx, msg, "号" * 100) == 200  # (both went past 255 bytes: the message failed for good)
     names = [p.name for p in (tmp_path / "out").rglob("*")]
     assert all(len(n.encode()) <= 255 for n in names) and any(n.endswith(".txt") for n in names)
+
+
+def test_a_request_in_flight_when_a_campaign_died_goes_again_with_its_transaction_id(tmp_path):
+    from mm7bind.bulk import send_bulk
+    from mm7bind.simulator import Simulator, SimulatorConfig
+
+    class Crashing(SqliteStore):  # the process dies after the MMSC took "+86...01", before recording it
+        def record_sent(self, rec):
+            if rec.recipients != ["+8613800000001"]:
+                super().record_sent(rec)
+
+    numbers = ["+8613800000000", "+8613800000001", "+8613800000002"]
+    with Simulator(SimulatorConfig()) as sim:
+        sim.fail_next(1, status=4004)  # the first is refused (and recorded)
+        first = mm7.Client(sim.url, store=Crashing(tmp_path / "vasp.db"), retry=mm7.RetryPolicy.never())
+        send_bulk(first, mm7.SubmitReq(subject="s"), numbers, concurrency=1, tag="c")
+        first.close()
+        again = mm7.Client(sim.url, store=SqliteStore(tmp_path / "vasp.db"), retry=mm7.RetryPolicy.never())
+        resumed = send_bulk(again, mm7.SubmitReq(subject="s"), numbers, concurrency=1, tag="c")
+        again.close()
+        assert (resumed.sent, resumed.skipped) == (2, 1)
+        tids: dict[str, list[str]] = {}
+        for stored in sim.messages.values():
+            tids.setdefault(str(stored.request.recipients.to[0]), []).append(stored.transaction_id)
+    unrecorded = tids["+8613800000001"]
+    assert len(unrecorded) == 2 and unrecorded[0] == unrecorded[1]  # the MMSC can tell it is a repeat
+    assert len(tids["+8613800000000"]) == 1 and len(tids["+8613800000002"]) == 1  # (the refused one: not stored)
