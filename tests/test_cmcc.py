@@ -113,6 +113,11 @@ def test_config_files_map_onto_settings(tmp_path):
     assert (r.auth, r.host, r.port, r.backlog, r.threads) == ("digest", "127.0.0.1", 8088, 50, 12)
     assert lg.level == "INFO" and lg.file.endswith("910010.log") and lg.rotate == "both"
     assert (lg.max_bytes, lg.backups, lg.when, lg.interval) == (500 * 1024, 100, "M", 60)
+    sdk = cmcc.MM7Config(mm7config(tmp_path), tmp_path / "ConnConfig.xml")  # the SDK's getters, by key
+    assert sdk.get("MmscURL") == "/mm7" and sdk.get("mmscIP") == ["192.120.231.180", "192.120.231.181:8080"]
+    assert sdk.get("TimeOut") == 2000 and sdk.get("MaxKeepAliveRequests") == 30 and sdk.get("UserName") == "zxme"
+    with pytest.raises(KeyError, match="neither"):
+        sdk.get("NoSuchKey")
     warned = {p.where.split(":")[-1] for p in problems if p.level == "warning"}
     assert {"MinKeepAliveRequests", "ScanInterval", "KeepAliveTimeout", "step", "mmscURL"} <= warned
     profile = cfg.profile()

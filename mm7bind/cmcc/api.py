@@ -65,6 +65,20 @@ class MM7Config:
             self._config = load_cmcc(self.path, self.conn_config_name)
         return self._config
 
+    def get(self, key: str):
+        """A key of mm7Config.xml or ConnConfig.xml as the SDK's getter gave it — `get("MmscURL")`
+        for `getMmscURL()`, `get("mmscIP")` (a list) for `getMmscIP()` — typed as the manual says,
+        the manual's default when the file leaves it out; KeyError for a key neither file has."""
+        from .config import CONN_KEYS, MM7_KEYS, NAMESPACE, _read  # noqa: PLC0415
+
+        name = {"MmscURL": "mmscURL", "MmscIP": "mmscIP"}.get(key, key)  # (getMmscURL() reads mmscURL)
+        for path, keys, root, ns in ((self.path, MM7_KEYS, "MM7Config", NAMESPACE),
+                                     (self.conn_config_name, CONN_KEYS, "connection", None)):
+            if name in keys:
+                values = _read(path, keys, root, ns, []) if path is not None else {}
+                return values.get(name, keys[name][1])
+        raise KeyError(f"{key!r} is a key of neither mm7Config.xml nor ConnConfig.xml")
+
     # The manual's getters, read-only views of the mapped settings:
     @property
     def mmsc_urls(self) -> list[str]:
