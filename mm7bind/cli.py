@@ -414,7 +414,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         srv = serve(receiver, cfg.receiver.host, cfg.receiver.port, path,
                     metrics_path=cfg.receiver.metrics_path or None, threads=cfg.receiver.threads, mounts=mounts,
                     ssl_context=cfg.ssl_context(), backlog=cfg.receiver.backlog,
-                    connection_limit=cfg.receiver.connection_limit)
+                    connection_limit=cfg.receiver.connection_limit, request_timeout=cfg.receiver.request_timeout)
     except (OSError, ValueError) as exc:  # the port is taken or not ours to take; a host that is no address
         print(f"mm7bind serve: cannot listen on {cfg.receiver.host}:{cfg.receiver.port}: "
               f"{getattr(exc, 'strerror', None) or exc}", file=sys.stderr)

@@ -77,6 +77,7 @@ class ReceiverSection:
     tls_key: str = ""
     backlog: int = 1024  # listen queue length
     connection_limit: int = 100  # open connections at once (more wait in the backlog)
+    request_timeout: float = 300  # seconds for a whole request to arrive (a peer trickling it is cut off)
     metrics_path: str = ""  # e.g. "/metrics": Prometheus text there (allow-list applies); "" = none
     health_path: str = ""  # e.g. "/health": 200 while the store answers, else 503 (for load balancers)
     forward_url: str = ""  # post every request as JSON to this URL (your application) instead of saving it
@@ -538,6 +539,8 @@ def check(cfg: Config) -> list[Problem]:
         err("receiver.threads", "must be at least 1")
     if r.connection_limit < 1:
         err("receiver.connection_limit", "must be at least 1")
+    if not r.request_timeout > 0:
+        err("receiver.request_timeout", "must be positive")
     if r.max_body < 1024:
         err("receiver.max_body", "must be at least 1024 bytes")
     if r.path != "*" and not r.path.startswith("/"):

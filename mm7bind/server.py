@@ -185,12 +185,111 @@ async def _asgi_answer(send: Callable, status: int, headers: list[tuple[str, str
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, fmt, *args):  # noqa: ANN001
+    """One request per connection (wsgiref), read under a deadline for the whole request: the
+    socket's per-read timeout alone lets a peer trickling a byte at a time hold its thread forever."""
+
+    request_timeout = 300.0
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = _DeadlineReader(self.rfile, self.connection, self.timeout,
+                                     time.monotonic() + self.request_timeout)
+
+    def log_message(self, fmt, *args):
         log.debug("%s " + fmt, self.client_address[0], *args)
 
 
+class _DeadlineReader:
+    """A connection's reader whose every read waits at most until the request's deadline (and at
+    most `timeout` for one read), so the TLS handshake, headers and body all share one budget."""
+
+    def __init__(self, raw, sock, timeout: float | None, deadline: float):
+        self._raw, self._sock, self._timeout, self._deadline = raw, sock, timeout, deadline
+
+    def _bounded(self, read: Callable, *args):
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request took longer than its deadline")
+        self._sock.settimeout(left if self._timeout is None else min(left, self._timeout))
+        try:
+            return read(*args)
+        finally:
+            self._sock.settimeout(self._timeout)  # (the answer is written under the plain timeout)
+
+    def read(self, *args):
+        return self._bounded(self._raw.read, *args)
+
+    def readline(self, *args):
+        return self._bounded(self._raw.readline, *args)
+
+    def readinto(self, buf):
+        return self._bounded(self._raw.readinto, buf)
+
+    def __getattr__(self, name: str):
+        return getattr(self._raw, name)
+
+
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    """The standard library's threaded server with waitress's connection limit: a connection past
+    it is closed at once (one thread each: unbounded, a flood of connections would be as many threads)."""
+
     daemon_threads = True
+    connection_limit = 100
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self._slots = threading.BoundedSemaphore(self.connection_limit)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            log.warning("refused a connection from %s: %d connections open already", client_address[0],
+                        self.connection_limit)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+def _timed_waitress(server, request_timeout: float) -> None:
+    """Give a waitress server a deadline for each whole request: its channel timeout counts silence
+    only, so a peer sending a byte now and then kept a connection (one of `connection_limit`) for
+    ever. The parser's creation (the request's first bytes) starts the clock; waitress's periodic
+    maintenance closes what overran it. (waitress picks the server class itself: its instance is
+    adjusted.)"""
+    from waitress.channel import HTTPChannel
+    from waitress.parser import HTTPRequestParser
+
+    class Parser(HTTPRequestParser):
+        def __init__(self, adj) -> None:
+            super().__init__(adj)
+            self.started = time.time()  # (waitress's maintenance clock)
+
+    class Channel(HTTPChannel):
+        parser_class = Parser
+
+    plain = server.maintenance
+
+    def maintenance(now: float) -> None:
+        plain(now)
+        cutoff = now - request_timeout
+        for channel in list(server.active_channels.values()):
+            request = channel.request  # the one being received; complete ones are in channel.requests
+            if request is not None and request.started < cutoff and not channel.will_close:
+                log.warning("closed the connection from %s: its request was not complete after %g s",
+                            channel.addr[0] if channel.addr else "?", request_timeout)
+                channel.will_close = True
+
+    server.channel_class = Channel
+    server.maintenance = maintenance
 
 
 class EmbeddedServer:
@@ -203,7 +302,10 @@ class EmbeddedServer:
 
     def __init__(self, app: Callable, host: str = "127.0.0.1", port: int = 0, *, threads: int = 4,
                  max_body: int = 20 * 1024 * 1024, max_header: int = 64 * 1024, channel_timeout: int = 60,
-                 ssl_context: ssl.SSLContext | None = None, backlog: int = 1024, connection_limit: int = 100):
+                 ssl_context: ssl.SSLContext | None = None, backlog: int = 1024, connection_limit: int = 100,
+                 request_timeout: float = 300.0):
+        if request_timeout <= 0:
+            raise ValueError("request_timeout must be positive")
         self.ssl_context = ssl_context
         self.thread: threading.Thread | None = None
         self._looping = threading.Event()  # the serving loop runs (or start() is starting it)
@@ -219,11 +321,16 @@ class EmbeddedServer:
                 app, map=self._map, host=host, port=port, threads=threads, max_request_body_size=max_body,
                 max_request_header_size=max_header, channel_timeout=channel_timeout, ident="mm7bind",
                 clear_untrusted_proxy_headers=True, backlog=backlog, connection_limit=connection_limit,
+                # (maintenance runs this often: a deadline is kept to within a quarter of itself)
+                cleanup_interval=max(1, min(30, int(request_timeout / 4))),
             )
+            _timed_waitress(self.server, request_timeout)
             self.port = self.server.effective_port
         else:
-            handler = type("_Handler", (_QuietHandler,), {"timeout": channel_timeout})  # (a silent peer lets go)
-            self.server = make_server(host, port, app, server_class=_ThreadingWSGIServer, handler_class=handler)
+            handler = type("_Handler", (_QuietHandler,), {"timeout": channel_timeout,  # (a silent peer lets go)
+                                                          "request_timeout": request_timeout})
+            server_class = type("_Server", (_ThreadingWSGIServer,), {"connection_limit": connection_limit})
+            self.server = make_server(host, port, app, server_class=server_class, handler_class=handler)
             # The handshake happens on the first read, in the connection's own thread and under its
             # timeout: done in accept(), one silent client would hold up every other.
             self.server.socket = ssl_context.wrap_socket(self.server.socket, server_side=True,

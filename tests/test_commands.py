@@ -232,7 +232,7 @@ def test_bad_arguments_and_configuration(tmp_path):
     proc = run("frobnicate")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
     bad = tmp_path / "bad.toml"
-    bad.write_text('[mmsc]\nurls = ["ftp://nowhere"]\nread_timout = 5\nmax_message_size = -1\n[receiver]\nport = 70000\n'
+    bad.write_text('[mmsc]\nurls = ["ftp://nowhere"]\nread_timout = 5\nmax_message_size = -1\n[receiver]\nport = 70000\nrequest_timeout = 0\n'
                    f'auth = "basic"\nhost = "256.1.1.1"\nout_dir = "{tmp_path / "a-file" / "in"}"\n'
                    '[logging]\nlevel = "LOUD"\n', encoding="utf-8")
     (tmp_path / "a-file").write_text("not a folder")
@@ -242,7 +242,8 @@ def test_bad_arguments_and_configuration(tmp_path):
                  "receiver.port: 70000 is not a port number", "receiver.username: auth = 'basic' needs a username",
                  "logging.level: unknown level 'LOUD'", "mmsc.max_message_size: cannot be negative",
                  "receiver.host: '256.1.1.1' is neither an IP address nor a name",
-                 f"receiver.out_dir: {tmp_path / 'a-file' / 'in'} cannot be created or written", "7 error(s)"):
+                 f"receiver.out_dir: {tmp_path / 'a-file' / 'in'} cannot be created or written",
+                 "receiver.request_timeout: must be positive", "8 error(s)"):
         assert text in proc.stdout, proc.stdout
     proc = run("send", "--config", str(bad), "--to", "1")
     assert proc.returncode == 3 and "has problems" in proc.stderr and "read_timout" in proc.stderr

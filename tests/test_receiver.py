@@ -679,3 +679,106 @@ def test_the_connection_limit_is_the_servers():
         assert srv.server.adj.connection_limit == 7
     finally:
         srv.stop()
+
+
+def _trickle_until_closed(sock, limit: float) -> float:
+    """Send a request's headers a byte every 0.2 s; the seconds until the server hung up (or
+    `limit` when it never did)."""
+    start = time.monotonic()
+    head = b"POST /mm7 HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nX-Slow: " + b"a" * 1000
+    sock.settimeout(0.2)
+    for byte in head:
+        if time.monotonic() - start > limit:
+            return limit
+        try:
+            sock.sendall(bytes([byte]))
+            if sock.recv(1) == b"":
+                return time.monotonic() - start
+        except TimeoutError:
+            continue
+        except OSError:  # reset: closed as well
+            return time.monotonic() - start
+    return limit
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_a_request_trickling_in_is_cut_off_at_its_deadline(tls, tmp_path):
+    # channel_timeout counts silence only: a byte now and then held a connection for ever.
+    ssl_ctx = client_ctx = None
+    if tls:
+        trustme = pytest.importorskip("trustme")
+        ca = trustme.CA()
+        ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1").configure_cert(ssl_ctx)
+        client_ctx = ssl.create_default_context()
+        ca.configure_trust(client_ctx)
+    with mm7.serve(mm7.Receiver(), port=0, ssl_context=ssl_ctx, request_timeout=2, channel_timeout=30) as srv:
+        raw = socket.create_connection((srv.host, srv.port))
+        sock = client_ctx.wrap_socket(raw, server_hostname="127.0.0.1") if tls else raw
+        with sock:
+            took = _trickle_until_closed(sock, limit=20)
+        assert 1.5 < took < 10
+        # ... and the server goes on serving.
+        out = mm7.encode(deliver(), transaction_id="after-slow")
+        r = requests.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=10,
+                          verify=str(_ca_file(ca, tmp_path)) if tls else True)
+        assert r.status_code == 200
+
+
+def _ca_file(ca, tmp_path):
+    path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+def test_a_request_slower_than_a_read_but_inside_its_deadline_is_served():
+    # The deadline is for the whole request: a body sent in pieces within it is answered.
+    with mm7.serve(mm7.Receiver(), port=0, request_timeout=5) as srv:
+        out = mm7.encode(deliver(), transaction_id="pieces")
+        body = out.to_bytes()
+        head = (f"POST /mm7 HTTP/1.1\r\nHost: x\r\nContent-Type: {out.content_type}\r\nSOAPAction: \"\"\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+        with socket.create_connection((srv.host, srv.port), timeout=10) as sock:
+            sock.sendall(head)
+            for i in range(0, len(body), len(body) // 4 + 1):
+                time.sleep(0.3)
+                sock.sendall(body[i : i + len(body) // 4 + 1])
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200")
+
+
+def test_serving_tls_directly_holds_connection_limit_connections_at_most(tmp_path):
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    with mm7.serve(mm7.Receiver(), port=0, ssl_context=ctx, connection_limit=2) as srv:
+        idle = [socket.create_connection((srv.host, srv.port)) for _ in range(2)]
+        time.sleep(0.3)  # (accepted: each holds a thread waiting for its handshake)
+        with socket.create_connection((srv.host, srv.port), timeout=5) as third:
+            try:
+                closed = third.recv(1) == b""
+            except ConnectionResetError:
+                closed = True
+            assert closed  # one thread per connection: without a limit, a flood was as many threads
+        for sock in idle:
+            sock.close()
+        out = mm7.encode(deliver(), transaction_id="after-flood")
+        deadline = time.monotonic() + 5
+        while True:  # (the freed slots come back as the idle connections' threads end)
+            try:
+                r = requests.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=5,
+                                  verify=str(_ca_file(ca, tmp_path)))
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert r.status_code == 200
+
+
+def test_request_timeout_must_be_positive():
+    with pytest.raises(ValueError, match="request_timeout"):
+        mm7.serve(mm7.Receiver(), port=0, request_timeout=0)
