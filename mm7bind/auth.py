@@ -1,4 +1,5 @@
-"""Server-side HTTP authentication for the receiver and the simulator: Basic, Digest, IP allow-list.
+"""HTTP authentication. The receiver's and the simulator's checks: Basic, Digest, IP allow-list;
+and the client's answers to a Digest challenge (`DigestAnswer`), without I/O.
 
 Digest nonces are stateless (a timestamp signed with a per-process key), so several threads or a
 restarted server need no shared nonce table; a stale nonce is answered with `stale=true`.
@@ -22,6 +23,136 @@ def _parse_auth_params(value: str) -> dict[str, str]:
     return {k.lower(): v1 if v1 else v2 for k, v1, v2 in re.findall(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))', value)}
 
 
+# RFC 7616's algorithms (MD5 first: what MMSCs and China Mobile's SDK speak); "-sess" variants too.
+_HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
+QOPS = ("auth", "auth-int")
+
+
+def _algorithm(name: str | None):  # noqa: ANN202
+    """(hash function, is -sess) for an algorithm name, or None for one we do not speak."""
+    name = (name or "MD5").upper()
+    sess = name.endswith("-SESS")
+    fn = _HASHES.get(name[:-5] if sess else name)
+    return (fn, sess) if fn else None
+
+
+def _body_hash(fn, body) -> str:  # noqa: ANN001
+    """H(entity-body) for qop=auth-int: of bytes, or of a rewindable stream read and put back."""
+    if body is None:
+        body = b""
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return fn(body).hexdigest()
+    if isinstance(body, str):
+        return fn(body.encode("utf-8")).hexdigest()
+    h, pos = fn(), body.tell()
+    while chunk := body.read(1 << 16):
+        h.update(chunk)
+    body.seek(pos)
+    return h.hexdigest()
+
+
+def digest_response(*, username: str, password: str, realm: str, nonce: str, method: str, uri: str,
+                    algorithm: str | None = "MD5", qop: str | None = "auth", nc: str = "", cnonce: str = "",
+                    body=None) -> str:  # noqa: ANN001
+    """RFC 7616's request-digest: the one computation both sides make (RFC 2069 when qop is None)."""
+    fn, sess = _algorithm(algorithm) or (None, False)
+    if fn is None:
+        raise ValueError(f"unknown Digest algorithm {algorithm!r}")
+
+    def h(text: str) -> str:
+        return fn(text.encode("utf-8")).hexdigest()
+
+    ha1 = h(f"{username}:{realm}:{password}")
+    if sess:
+        ha1 = h(f"{ha1}:{nonce}:{cnonce}")
+    ha2 = h(f"{method}:{uri}:{_body_hash(fn, body)}") if qop == "auth-int" else h(f"{method}:{uri}")
+    if qop is None:
+        return h(f"{ha1}:{nonce}:{ha2}")
+    return h(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
+
+
+def _challenges(header: str) -> list[dict[str, str]]:
+    """The Digest challenges in a WWW-Authenticate value (several may share one header, with
+    other schemes between them)."""
+    pieces = re.split(r"(?:^|,)\s*(?=[A-Za-z][\w-]*\s+[\w-]+\s*=)", header)
+    found = []
+    for piece in pieces:
+        scheme, _, rest = piece.strip().partition(" ")
+        if scheme.lower() == "digest":
+            found.append(_parse_auth_params(rest))
+    return found
+
+
+class DigestAnswer:
+    """The client's side of Digest: takes a server's challenge, then signs each request with its
+    nonce and a growing count until the server calls the nonce stale.
+
+    `qop` is the one to use when the server offers several (China Mobile's `<Digest>` setting):
+    by default "auth"; "auth-int" also signs the body. Of several challenges the strongest
+    algorithm we speak wins. Not thread-safe: give each thread its own (counts must grow in the
+    order requests arrive)."""
+
+    def __init__(self, username: str, password: str, qop: str | None = None):
+        if qop not in (None, *QOPS):
+            raise ValueError(f"qop must be one of {', '.join(QOPS)}")
+        self.username, self.password, self.qop = username, password, qop
+        self.challenge: dict[str, str] | None = None
+        self._qop: str | None = None
+        self._count = 0
+
+    def take(self, header: str | None) -> bool:
+        """Take a 401's WWW-Authenticate; False when it holds no Digest challenge we can answer."""
+        usable = []
+        for c in _challenges(header or ""):
+            offered = [q.strip().lower() for q in c.get("qop", "").split(",") if q.strip()]
+            if "qop" in c:
+                qop = next((q for q in (self.qop, "auth", "auth-int") if q in offered), None)
+                if qop is None:
+                    continue
+            else:
+                qop = None  # RFC 2069: no qop, no count
+            if "nonce" not in c or _algorithm(c.get("algorithm")) is None:
+                continue
+            usable.append((c, qop))
+        if not usable:
+            return False
+        rank = {"SHA-256": 0, "SHA-256-SESS": 1, "MD5": 2, "MD5-SESS": 3}
+        self.challenge, self._qop = min(usable, key=lambda u: rank.get(u[0].get("algorithm", "MD5").upper(), 9))
+        self._count = 0
+        return True
+
+    @staticmethod
+    def stale(header: str | None) -> bool:
+        """Whether a 401 only says the nonce aged (answer again at once) rather than refusing."""
+        return any(c.get("stale", "").lower() == "true" for c in _challenges(header or ""))
+
+    def authorization(self, method: str, uri: str, body=None) -> str | None:  # noqa: ANN001
+        """The Authorization value for a request (`uri`: its path and query), or None before any
+        challenge. `body`: bytes or a rewindable stream, read only for qop=auth-int."""
+        c = self.challenge
+        if c is None:
+            return None
+        self._count += 1
+        nc, cnonce = f"{self._count:08x}", os.urandom(8).hex()
+        algorithm = c.get("algorithm")
+        response = digest_response(username=self.username, password=self.password, realm=c.get("realm", ""),
+                                   nonce=c["nonce"], method=method, uri=uri, algorithm=algorithm, qop=self._qop,
+                                   nc=nc, cnonce=cnonce, body=body)
+        fields = [f'username="{_quoted(self.username)}"', f'realm="{_quoted(c.get("realm", ""))}"',
+                  f'nonce="{_quoted(c["nonce"])}"', f'uri="{_quoted(uri)}"', f'response="{response}"']
+        if algorithm:
+            fields.append(f"algorithm={algorithm}")
+        if "opaque" in c:
+            fields.append(f'opaque="{_quoted(c["opaque"])}"')
+        if self._qop is not None:
+            fields += [f"qop={self._qop}", f"nc={nc}", f'cnonce="{cnonce}"']
+        return "Digest " + ", ".join(fields)
+
+
+def _quoted(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
 @dataclass
 class BasicAuth:
     username: str
@@ -31,7 +162,7 @@ class BasicAuth:
     def challenge(self, stale: bool = False) -> str:
         return f'Basic realm="{self.realm}"'
 
-    def check(self, method: str, uri: str, header: str | None) -> tuple[bool, bool]:
+    def check(self, method: str, uri: str, header: str | None, body=None) -> tuple[bool, bool]:  # noqa: ANN001
         """(accepted, stale)."""
         if not header or not header[:6].lower() == "basic ":
             return False, False
@@ -45,7 +176,9 @@ class BasicAuth:
 
 @dataclass
 class DigestAuth:
-    """RFC 7616 Digest with MD5 (what MMSCs and China Mobile's SDK speak), qop=auth.
+    """RFC 7616 Digest: MD5 and qop=auth by default (what MMSCs and China Mobile's SDK speak);
+    `qop="auth-int"` (or "auth,auth-int") also covers the body, `algorithm` may be MD5-sess,
+    SHA-256 or SHA-256-sess.
 
     A header seen once is not taken again (per process): with qop, each nonce's count (nc) must
     grow; without qop (RFC 2069 clients), a nonce serves one request. A repeat gets a stale
@@ -57,8 +190,17 @@ class DigestAuth:
     realm: str = "mm7"
     nonce_lifetime: float = 300.0
     key: bytes = field(default_factory=lambda: os.urandom(32))
+    qop: str = "auth"
+    algorithm: str = "MD5"
     _seen: dict = field(default_factory=dict, repr=False, compare=False)  # nonce → (its time, highest nc)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._qops = [q.strip().lower() for q in self.qop.split(",") if q.strip()]
+        if not self._qops or any(q not in QOPS for q in self._qops):
+            raise ValueError(f"qop must be auth, auth-int or both, not {self.qop!r}")
+        if _algorithm(self.algorithm) is None:
+            raise ValueError(f"unknown Digest algorithm {self.algorithm!r}")
 
     def _fresh(self, nonce: str, nc: str | None) -> bool:
         """Whether this use of `nonce` is new: its count above any seen, or (no qop) its first use."""
@@ -97,9 +239,11 @@ class DigestAuth:
 
     def challenge(self, stale: bool = False) -> str:
         extra = ", stale=true" if stale else ""
-        return f'Digest realm="{self.realm}", qop="auth", algorithm=MD5, nonce="{self._nonce()}"{extra}'
+        return (f'Digest realm="{self.realm}", qop="{",".join(self._qops)}", algorithm={self.algorithm}, '
+                f'nonce="{self._nonce()}"{extra}')
 
-    def check(self, method: str, uri: str, header: str | None) -> tuple[bool, bool]:
+    def check(self, method: str, uri: str, header: str | None, body=None) -> tuple[bool, bool]:  # noqa: ANN001
+        """(accepted, stale). `body`, the request's, is needed for qop=auth-int."""
         if not header or not header[:7].lower() == "digest ":
             return False, False
         p = _parse_auth_params(header[7:])
@@ -108,16 +252,16 @@ class DigestAuth:
         state = self._nonce_state(p.get("nonce", ""))
         if state != "ok":
             return False, state == "stale"
-        if p.get("algorithm", "MD5").upper() != "MD5":
+        if p.get("algorithm", "MD5").upper() != self.algorithm.upper():
             return False, False
-        ha1 = hashlib.md5(f"{self.username}:{self.realm}:{self.password}".encode()).hexdigest()
-        ha2 = hashlib.md5(f"{method}:{p.get('uri', '')}".encode()).hexdigest()
-        if p.get("qop") == "auth":
-            expected = hashlib.md5(f"{ha1}:{p['nonce']}:{p.get('nc', '')}:{p.get('cnonce', '')}:auth:{ha2}".encode()).hexdigest()
-        elif "qop" not in p:
-            expected = hashlib.md5(f"{ha1}:{p['nonce']}:{ha2}".encode()).hexdigest()
-        else:
+        qop = p.get("qop")
+        if (qop is not None and qop not in self._qops) or (qop is None and self._qops != ["auth"]):
+            return False, False  # (RFC 2069 clients, without qop, only where plain auth is all we ask)
+        if qop == "auth-int" and body is None:
             return False, False
+        expected = digest_response(username=self.username, password=self.password, realm=self.realm,
+                                   nonce=p["nonce"], method=method, uri=p.get("uri", ""), algorithm=self.algorithm,
+                                   qop=qop, nc=p.get("nc", ""), cnonce=p.get("cnonce", ""), body=body)
         # The uri in the header must be the request's (path and query), or the digest is not for it.
         if p.get("uri") not in (uri, uri.split("?", 1)[0]):
             return False, False

@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import random
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from . import __version__
 from . import messages as m
 from . import versions
 from .codec import HttpMessage, decode, encode
+from .auth import DigestAnswer
 from .content import Content
 from .envelope import Fault
 from .errors import (
@@ -65,6 +67,7 @@ class ClientConfig:
     # basic | digest | auto (sent only when a username is set). auto is China Mobile's SDK: Basic on
     # every request, the Digest answer when the MMSC challenges for Digest instead.
     auth: str = "basic"
+    digest_qop: str | None = None  # "auth" | "auth-int": which one when the MMSC offers both (default auth)
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     pool_size: int = 10  # kept-alive connections per MMSC
@@ -93,6 +96,8 @@ class ClientConfig:
                 raise ValueError(f"{url!r} is not an http(s) URL of an MMSC")
         if self.auth not in AUTH_MODES:
             raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
+        if self.digest_qop not in (None, "auth", "auth-int"):
+            raise ValueError(f"digest_qop must be auth or auth-int, not {self.digest_qop!r}")
         if self.role not in ("vasp", "mmsc"):
             raise ValueError("role must be vasp or mmsc")
         if self.connect_timeout <= 0 or self.read_timeout <= 0:
@@ -573,48 +578,90 @@ def _transport_class():
     return MM7Transport
 
 
-def _requests_auth(mode: str, username: str, password: str):
-    from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth  # noqa: PLC0415
+def _requests_auth(mode: str, username: str, password: str, qop: str | None = None):
+    """requests' auth for `mode`. Digest is ours (requests' own answers qop=auth only, so an MMSC
+    asking for auth-int got no answer); each thread keeps its own nonce and count, as requests does."""
+    from requests.auth import AuthBase, HTTPBasicAuth  # noqa: PLC0415
+    from requests.cookies import extract_cookies_to_jar  # noqa: PLC0415
 
-    if mode == "basic":
-        return HTTPBasicAuth(username, password)
-    digest = HTTPDigestAuth(username, password)
-    if mode == "digest":
-        return digest
     basic = HTTPBasicAuth(username, password)
+    if mode == "basic":
+        return basic
+    local = threading.local()
 
-    class BasicThenDigest(AuthBase):
+    def answer() -> DigestAnswer:
+        if getattr(local, "digest", None) is None:
+            local.digest = DigestAnswer(username, password, qop)
+        return local.digest
+
+    def sign(r) -> bool:  # noqa: ANN001
+        header = answer().authorization(r.method, r.path_url, r.body)
+        if header is not None:
+            r.headers["Authorization"] = header
+        return header is not None
+
+    class Digest(AuthBase):
         def __call__(self, r):  # noqa: ANN001, ANN204
-            r = digest(r)  # its 401 hook answers a Digest challenge; once challenged, it signs each request
-            return r if "Authorization" in r.headers else basic(r)
+            if not sign(r) and mode == "auto":
+                r = basic(r)  # China Mobile's SDK: Basic until the MMSC asks for Digest
+            r.register_hook("response", self.on_401)
+            if hasattr(r.body, "seek"):
+                r._mm7_pos = r.body.tell()  # where a stream body starts, to send it again
+            return r
 
-    return BasicThenDigest()
+        def on_401(self, resp, **kwargs):  # noqa: ANN001, ANN003, ANN201
+            for answers in range(2):  # one answer, and one more when the server only says the nonce aged
+                challenge = resp.headers.get("WWW-Authenticate")
+                if resp.status_code != 401 or (answers and not DigestAnswer.stale(challenge)) \
+                        or not answer().take(challenge):
+                    return resp
+                request = resp.request
+                resp.content  # noqa: B018 (read to the end, so the connection can be used again)
+                resp.close()
+                if hasattr(request.body, "seek"):
+                    request.body.seek(request._mm7_pos)
+                retry = request.copy()
+                retry._mm7_pos = getattr(request, "_mm7_pos", 0)
+                extract_cookies_to_jar(retry._cookies, request, resp.raw)
+                retry.prepare_cookies(retry._cookies)
+                sign(retry)
+                answered = resp.connection.send(retry, **kwargs)
+                answered.history.append(resp)
+                answered.request = retry
+                resp = answered
+            return resp
+
+    return Digest()
 
 
-def _httpx_auth(mode: str, username: str, password: str):
+def _httpx_auth(mode: str, username: str, password: str, qop: str | None = None):
     import httpx  # noqa: PLC0415
 
-    if mode == "basic":
-        return httpx.BasicAuth(username, password)
-    digest = httpx.DigestAuth(username, password)
-    if mode == "digest":
-        return digest
     basic = httpx.BasicAuth(username, password)
+    if mode == "basic":
+        return basic
+    digest = DigestAnswer(username, password, qop)  # (one event loop: one nonce for all its requests)
 
-    class BasicThenDigest(httpx.Auth):
+    class Digest(httpx.Auth):
+        requires_request_body = True  # (auth-int signs it)
+
         def auth_flow(self, request):  # noqa: ANN001, ANN202
-            flow = digest.auth_flow(request)  # signs when challenged before, answers a challenge now
-            request = next(flow)
-            if "Authorization" not in request.headers:
+            target = request.url.raw_path.decode("ascii")
+            header = digest.authorization(request.method, target, request.content)
+            if header is not None:
+                request.headers["Authorization"] = header
+            elif mode == "auto":
                 request = next(basic.auth_flow(request))
-            while True:
-                response = yield request
-                try:
-                    request = flow.send(response)
-                except StopIteration:
+            response = yield request
+            for answers in range(2):  # one answer, and one more when only the nonce aged
+                challenge = response.headers.get("WWW-Authenticate")
+                if response.status_code != 401 or (answers and not DigestAnswer.stale(challenge)) \
+                        or not digest.take(challenge):
                     return
+                request.headers["Authorization"] = digest.authorization(request.method, target, request.content)
+                response = yield request
 
-    return BasicThenDigest()
+    return Digest()
 
 
 class Client(_Operations):
@@ -634,7 +681,7 @@ class Client(_Operations):
         session.cert = config.cert
         session.trust_env = False  # proxies and netrc from the environment do not apply to MMSC links
         if config.username is not None:
-            session.auth = _requests_auth(config.auth, config.username, config.password or "")
+            session.auth = _requests_auth(config.auth, config.username, config.password or "", config.digest_qop)
         self.transport = _transport_class()(
             session=session, timeout=config.connect_timeout,
             operation_timeout=(config.connect_timeout, config.read_timeout),
@@ -699,7 +746,7 @@ class AsyncClient(_Operations):
         config = self._setup(urls, config, store, sleep, settings, metrics)
         auth = None
         if config.username is not None:
-            auth = _httpx_auth(config.auth, config.username, config.password or "")
+            auth = _httpx_auth(config.auth, config.username, config.password or "", config.digest_qop)
         verify: Any = config.verify
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),

@@ -32,6 +32,7 @@ class MmscSection:
     username: str = ""
     password: str = ""
     auth: str = "basic"  # basic | digest | auto (Basic, then Digest when challenged: China Mobile's SDK)
+    digest_qop: str = ""  # auth | auth-int: the one to answer with when an MMSC offers both; "" = auth
     dialect: str = "standard"  # standard | cmcc | mbuni
     version: str = ""  # schema version to send; empty: the dialect's
     mm7_version: str = ""
@@ -167,7 +168,7 @@ class Config:
             cert = (m.client_cert, m.client_key) if m.client_key else m.client_cert
         return {
             "urls": tuple(m.urls), "profile": self.profile(), "username": m.username or None,
-            "password": m.password or None, "auth": m.auth, "connect_timeout": m.connect_timeout,
+            "password": m.password or None, "auth": m.auth, "digest_qop": m.digest_qop or None, "connect_timeout": m.connect_timeout,
             "read_timeout": m.read_timeout, "pool_size": m.pool_size,
             "verify": m.ca_file if (m.verify and m.ca_file) else m.verify, "cert": cert,
             "headers": tuple(m.headers.items()) + ((("Connection", "close"),) if not m.keep_alive else ()),
@@ -495,6 +496,8 @@ def check(cfg: Config) -> list[Problem]:
             warn("mmsc.urls", f"{url}: Basic credentials over plain http can be read on the way")
     if m.auth not in AUTH_MODES:
         err("mmsc.auth", f"must be {', '.join(AUTH_MODES)}, not {m.auth!r}")
+    if m.digest_qop not in ("", "auth", "auth-int"):
+        err("mmsc.digest_qop", f"must be auth or auth-int, not {m.digest_qop!r}")
     if m.password and not m.username:
         err("mmsc.username", "a password is set without a username")
     if m.dialect not in DIALECTS:

@@ -151,7 +151,7 @@ class Receiver:
             self._count(None, "forbidden", None, started)
             return Response(403, [("Content-Type", "text/plain")], b"forbidden\n")
         if self.config.auth is not None:
-            ok, stale = self.config.auth.check(method.upper(), uri, _get(headers, "authorization"))
+            ok, stale = self.config.auth.check(method.upper(), uri, _get(headers, "authorization"), body)
             if not ok:
                 self._count(None, "unauthorized", None, started)
                 return Response(401, [("WWW-Authenticate", self.config.auth.challenge(stale)),

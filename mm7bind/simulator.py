@@ -222,7 +222,7 @@ class Simulator:
             return Response(trouble.http_status, [("Content-Type", "text/plain"), *extra], b"scripted trouble\n")
         if self.config.auth is not None:
             ok, stale = self.config.auth.check(method, uri, next((v for k, v in headers.items()
-                                                                  if k.lower() == "authorization"), None))
+                                                                  if k.lower() == "authorization"), None), body)
             if not ok:
                 return Response(401, [("WWW-Authenticate", self.config.auth.challenge(stale))], b"")
         limit = self.profile.max_message_size

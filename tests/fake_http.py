@@ -69,7 +69,7 @@ class FakeServer:
                 body = self.rfile.read(length)
                 req = Request("POST", self.path, dict(self.headers.items()), body, self.client_address[1])
                 if outer.auth is not None:
-                    ok, stale = outer.auth.check("POST", self.path, self.headers.get("Authorization"))
+                    ok, stale = outer.auth.check("POST", self.path, self.headers.get("Authorization"), body)
                     if not ok:
                         outer.unauthorized += 1
                         self.send_response(401)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import ssl
+import time
 
 import pytest
 
@@ -624,3 +626,87 @@ def test_an_mmsc_trickling_its_answer_times_out_as_a_whole():
         with pytest.raises(RequestTimeout):
             asyncio.run(send())
         assert time.monotonic() - started < 20
+
+
+def test_digest_response_matches_the_rfc_examples():
+    # RFC 2617 §3.5 and RFC 7616 §3.9.1: computed by the formula both our sides use.
+    assert mm7.auth.digest_response(
+        username="Mufasa", password="Circle Of Life", realm="testrealm@host.com",
+        nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", method="GET", uri="/dir/index.html", qop="auth",
+        nc="00000001", cnonce="0a4f113b") == "6629fae49393a05397450978507c4ef1"
+    rfc7616 = dict(username="Mufasa", password="Circle of Life", realm="http-auth@example.org",
+                   nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", method="GET", uri="/dir/index.html",
+                   qop="auth", nc="00000001", cnonce="f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ")
+    assert mm7.auth.digest_response(**rfc7616, algorithm="MD5") == "8ca523f5e9506fed4657c9700eebdbec"
+    assert mm7.auth.digest_response(**rfc7616, algorithm="SHA-256") == \
+        "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
+
+
+def test_digest_answer_with_auth_int_signs_the_body():
+    import hashlib
+
+    answer = mm7.auth.DigestAnswer("sp", "pw", qop="auth-int")
+    assert answer.authorization("POST", "/mm7", b"x") is None  # nothing to answer before a challenge
+    assert answer.take('Basic realm="b", Digest realm="r", nonce="n", qop="auth,auth-int", opaque="o"')
+    header = answer.authorization("POST", "/mm7", io.BytesIO(b"the body"))
+    p = mm7.auth._parse_auth_params(header[7:])
+    assert p["qop"] == "auth-int" and p["nc"] == "00000001" and p["opaque"] == "o"
+
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode()).hexdigest()
+
+    ha2 = md5(f"POST:/mm7:{hashlib.md5(b'the body').hexdigest()}")
+    assert p["response"] == md5(f"{md5('sp:r:pw')}:n:00000001:{p['cnonce']}:auth-int:{ha2}")
+    assert mm7.auth._parse_auth_params(answer.authorization("POST", "/mm7", b"")[7:])["nc"] == "00000002"
+    # Offered only what we do not speak: no answer.
+    assert not mm7.auth.DigestAnswer("sp", "pw").take('Digest realm="r", nonce="n", qop="auth-conf"')
+    assert not mm7.auth.DigestAnswer("sp", "pw").take('Digest realm="r", nonce="n", algorithm=SHA-512')
+    # Several challenges: the strongest algorithm.
+    both = mm7.auth.DigestAnswer("sp", "pw")
+    assert both.take('Digest realm="r", nonce="m", algorithm=MD5, qop="auth", '
+                     'Digest realm="r", nonce="s", algorithm=SHA-256, qop="auth"')
+    assert 'nonce="s"' in both.authorization("POST", "/", b"")
+
+
+@pytest.mark.parametrize("qop, algorithm, size", [
+    ("auth-int", "MD5", 1000), ("auth-int", "MD5", 3 * 1024 * 1024),  # bytes, and streamed
+    ("auth", "SHA-256", 1000), ("auth", "MD5-sess", 1000), ("auth-int", "SHA-256-sess", 1000),
+])
+def test_digest_qops_and_algorithms(qop, algorithm, size):
+    # requests' own Digest answered qop=auth only: an MMSC asking for auth-int got no answer at all.
+    auth = mm7.auth.DigestAuth("sp", "secret", qop=qop, algorithm=algorithm)
+    payload = bytes(range(256)) * (size // 256)
+    msg = submit(content=mm7.Content(parts=[mm7.Part.from_bytes(payload, "image/jpeg")]))
+    with FakeServer(auth=auth) as srv, client(srv.url, username="sp", password="secret", auth="digest") as c:
+        assert c.submit(msg).ok and c.submit(msg).ok
+        assert srv.unauthorized == 1  # challenged once, then signed from the start
+        assert srv.requests[0].decode().body.content.parts[0].data == payload
+        assert f"qop={qop}" in srv.requests[1].header("Authorization")
+
+    async def main():
+        with FakeServer(auth=mm7.auth.DigestAuth("sp", "secret", qop=qop, algorithm=algorithm)) as srv:
+            async with AsyncClient(srv.url, username="sp", password="secret", auth="auto", retry=NO_WAIT) as c:
+                assert (await c.submit(msg)).ok and (await c.submit(msg)).ok
+            assert srv.unauthorized == 1
+
+    asyncio.run(main())
+
+
+def test_digest_qop_chosen_when_an_mmsc_offers_both():
+    auth = mm7.auth.DigestAuth("sp", "secret", qop="auth,auth-int")
+    for wanted, expected in ((None, "auth"), ("auth-int", "auth-int")):
+        with FakeServer(auth=auth) as srv, client(srv.url, username="sp", password="secret", auth="auto",
+                                                  digest_qop=wanted) as c:
+            assert c.submit(submit()).ok
+            assert f"qop={expected}," in srv.requests[0].header("Authorization")
+    with pytest.raises(ValueError, match="digest_qop"):
+        ClientConfig(urls=("http://x",), digest_qop="auth-conf")
+
+
+def test_a_stale_nonce_is_answered_again_at_once():
+    auth = mm7.auth.DigestAuth("sp", "secret", nonce_lifetime=2)
+    with FakeServer(auth=auth) as srv, client(srv.url, username="sp", password="secret", auth="digest") as c:
+        assert c.submit(submit()).ok
+        time.sleep(3.1)  # (nonces carry whole seconds)
+        result = c.submit(submit())
+        assert result.ok and result.attempts == 1 and srv.unauthorized == 2 and len(srv.requests) == 2

@@ -124,6 +124,13 @@ def test_config_files_map_onto_settings(tmp_path):
     assert profile.version == "REL-6-MM7-1-0" and profile.xml.encoding == "GB2312"
 
 
+def test_digest_setting_is_the_qop_chosen_when_offered_several(tmp_path):
+    cfg, problems = read_cmcc(mm7config(tmp_path, Digest="auth-int"))
+    assert cfg.mmsc.digest_qop == "auth-int" and cfg.make_client().config.digest_qop == "auth-int"
+    cfg, problems = read_cmcc(mm7config(tmp_path, Digest="MD5"))
+    assert cfg.mmsc.digest_qop == "" and any(p.where.endswith(":Digest") and "no qop" in p.message for p in problems)
+
+
 def test_config_file_problems(tmp_path):
     path = mm7config(tmp_path, logLevel=None, UseSSL="true", mmscIP=["10.0.0.1:8443"], Digest="auth-int")
     text = open(path, encoding="utf-8").read().replace("<ListenPort>", "<listenport>").replace("</ListenPort>", "</listenport>")
@@ -135,7 +142,7 @@ def test_config_file_problems(tmp_path):
     # The SDK never read UseSSL (its shipped files say true): plain http, and a warning saying so.
     assert cfg.mmsc.urls == ["http://10.0.0.1:8443/mm7"]
     assert by["UseSSL"].level == "warning" and "ignored, as in the SDK" in by["UseSSL"].message
-    assert "no effect" in by["Digest"].message
+    assert "Digest" not in by and cfg.mmsc.digest_qop == "auth-int"  # the SDK's choice when offered both
     proc = run("config", "check", path)
     assert proc.returncode == 3 and "case-sensitive" in proc.stdout
     assert "warning: mm7Config.xml:UseSSL: true is ignored, as in the SDK" in proc.stdout

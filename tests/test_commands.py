@@ -232,7 +232,7 @@ def test_bad_arguments_and_configuration(tmp_path):
     proc = run("frobnicate")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
     bad = tmp_path / "bad.toml"
-    bad.write_text('[mmsc]\nurls = ["ftp://nowhere"]\nread_timout = 5\nmax_message_size = -1\n[receiver]\nport = 70000\nrequest_timeout = 0\n'
+    bad.write_text('[mmsc]\nurls = ["ftp://nowhere"]\nread_timout = 5\nmax_message_size = -1\ndigest_qop = "auth-conf"\n[receiver]\nport = 70000\nrequest_timeout = 0\n'
                    f'auth = "basic"\nhost = "256.1.1.1"\nout_dir = "{tmp_path / "a-file" / "in"}"\n'
                    '[logging]\nlevel = "LOUD"\n', encoding="utf-8")
     (tmp_path / "a-file").write_text("not a folder")
@@ -243,7 +243,8 @@ def test_bad_arguments_and_configuration(tmp_path):
                  "logging.level: unknown level 'LOUD'", "mmsc.max_message_size: cannot be negative",
                  "receiver.host: '256.1.1.1' is neither an IP address nor a name",
                  f"receiver.out_dir: {tmp_path / 'a-file' / 'in'} cannot be created or written",
-                 "receiver.request_timeout: must be positive", "8 error(s)"):
+                 "receiver.request_timeout: must be positive", "mmsc.digest_qop: must be auth or auth-int",
+                 "9 error(s)"):
         assert text in proc.stdout, proc.stdout
     proc = run("send", "--config", str(bad), "--to", "1")
     assert proc.returncode == 3 and "has problems" in proc.stderr and "read_timout" in proc.stderr

@@ -782,3 +782,31 @@ def test_serving_tls_directly_holds_connection_limit_connections_at_most(tmp_pat
 def test_request_timeout_must_be_positive():
     with pytest.raises(ValueError, match="request_timeout"):
         mm7.serve(mm7.Receiver(), port=0, request_timeout=0)
+
+
+def test_digest_auth_int_covers_the_body():
+    auth = mm7.auth.DigestAuth("mmsc", "pw", qop="auth-int", algorithm="SHA-256")
+    answer = mm7.auth.DigestAnswer("mmsc", "pw")
+    assert answer.take(auth.challenge())
+    header = answer.authorization("POST", "/mm7", b"the message")
+    assert "qop=auth-int" in header and "algorithm=SHA-256" in header
+    assert auth.check("POST", "/mm7", header, b"another message") == (False, False)  # the body was changed
+    assert auth.check("POST", "/mm7", header, None) == (False, False)
+    assert auth.check("POST", "/mm7", header, b"the message") == (True, False)
+    # Where only auth-int is asked for, a plain-auth answer or one without qop is no answer.
+    plain = mm7.auth.DigestAnswer("mmsc", "pw")
+    assert plain.take(auth.challenge().replace('qop="auth-int"', 'qop="auth"'))
+    assert auth.check("POST", "/mm7", plain.authorization("POST", "/mm7", b"m"), b"m") == (False, False)
+    with pytest.raises(ValueError, match="qop"):
+        mm7.auth.DigestAuth("a", "b", qop="auth-conf")
+    with pytest.raises(ValueError, match="algorithm"):
+        mm7.auth.DigestAuth("a", "b", algorithm="SHA-1")
+
+
+def test_a_receiver_asking_for_auth_int_takes_the_clients_answer():
+    h = Recorder()
+    rx = mm7.Receiver(h, config=mm7.ReceiverConfig(auth=mm7.auth.DigestAuth("mmsc", "pw", qop="auth-int")))
+    with mm7.serve(rx, port=0) as srv, mm7.Client(srv.url + "/mm7", role="mmsc", username="mmsc", password="pw",
+                                                   auth="digest", retry=mm7.RetryPolicy(max_attempts=1)) as c:
+        assert c.send(deliver(), transaction_id="int-1").ok and c.send(deliver(), transaction_id="int-2").ok
+    assert len(h.calls) == 2

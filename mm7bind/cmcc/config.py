@@ -162,9 +162,12 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     else:
         r.auth = {0: "none", 1: "basic", 2: "digest"}[mode]
         r.username, r.password = m.username, m.password
-    if get["Digest"]:
+    qop = (get["Digest"] or "").strip().lower()
+    if qop in ("auth", "auth-int"):
+        m.digest_qop = qop  # the SDK's choice when an MMSC offers both
+    elif qop:
         problems.append(Problem("warning", f"{where}:Digest",
-                                "no effect: the qop of a Digest answer is chosen automatically (auth)"))
+                                f"{get['Digest']!r} is no qop (auth or auth-int): auth is used when offered"))
     if get["MaxMessageSize"] <= 0:
         problems.append(Problem("error", f"{where}:MaxMessageSize", "must be more than 0"))
     else:
