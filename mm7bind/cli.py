@@ -780,13 +780,21 @@ def cmd_store_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from .auth import BasicAuth, DigestAuth  # noqa: PLC0415
     from .simulator import Simulator, SimulatorConfig  # noqa: PLC0415
 
     try:
+        if (args.username is None) != (args.password is None):
+            raise ValueError("--username and --password go together")
+        auth = None
+        if args.username is not None:  # what the VASP must present, as a carrier's MMSC would ask
+            auth = (DigestAuth(args.username, args.password, qop=args.digest_qop) if args.auth == "digest"
+                    else BasicAuth(args.username, args.password))
         config = SimulatorConfig(
             host=args.host, port=args.port, dialect=args.dialect, strict=args.strict, vasp_url=args.vasp_url,
             report_status=args.report_status, report_delay=args.report_delay, read_delay=args.read_delay,
             read_status=args.read_status, vasp_username=args.vasp_username, vasp_password=args.vasp_password,
+            auth=auth,
         )
     except ValueError as exc:
         print(f"mm7bind simulate: {exc}", file=sys.stderr)
@@ -990,6 +998,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_port, default=9090, help="(default %(default)s)")
     p.add_argument("--dialect", default="standard", help="standard, cmcc, cmcc-sdk or mbuni")
     p.add_argument("--strict", action="store_true", help="refuse messages that deviate from their schema")
+    p.add_argument("--username", metavar="USER", help="credentials the VASP must present (none asked by default)")
+    p.add_argument("--password", metavar="PASSWORD")
+    p.add_argument("--auth", choices=("basic", "digest"), default="basic",
+                   help="how the VASP must present them (default %(default)s)")
+    p.add_argument("--digest-qop", default="auth", choices=("auth", "auth-int", "auth,auth-int"),
+                   help="what a Digest challenge offers (default %(default)s; auth-int: the body signed too)")
     p.add_argument("--vasp-url", metavar="URL", type=_http_url,
                    help="where delivery reports, read replies and MO go")
     p.add_argument("--vasp-username", metavar="USER", help="credentials for the VASP (Basic, or Digest when asked)")

@@ -68,6 +68,7 @@ class ReceiverSection:
     path: str = "/mm7"  # "*": any path, as China Mobile's MM7Receiver answered every request URI
     threads: int = 4
     auth: str = "none"  # none | basic | digest
+    digest_qop: str = "auth"  # what a Digest challenge offers: auth | auth-int | "auth,auth-int"
     username: str = ""
     password: str = ""
     allow: list[str] = field(default_factory=list)
@@ -243,7 +244,7 @@ class Config:
         if r.auth == "basic":
             auth = auth_mod.BasicAuth(r.username, r.password)
         elif r.auth == "digest":
-            auth = auth_mod.DigestAuth(r.username, r.password)
+            auth = auth_mod.DigestAuth(r.username, r.password, qop=r.digest_qop)
         allow = auth_mod.IPAllowList.parse(r.allow) if r.allow else None
         return {"auth": auth, "allow": allow, "strict": r.strict, "max_body": r.max_body, "profile": self.profile()}
 
@@ -538,6 +539,8 @@ def check(cfg: Config) -> list[Problem]:
         err("receiver.auth", f"must be none, basic or digest, not {r.auth!r}")
     elif r.auth != "none" and not r.username:
         err("receiver.username", f"auth = {r.auth!r} needs a username (and password)")
+    if r.digest_qop.replace(" ", "") not in ("auth", "auth-int", "auth,auth-int", "auth-int,auth"):
+        err("receiver.digest_qop", f"must be auth, auth-int or \"auth,auth-int\", not {r.digest_qop!r}")
     if r.threads < 1:
         err("receiver.threads", "must be at least 1")
     if r.connection_limit < 1:

@@ -232,7 +232,7 @@ def test_bad_arguments_and_configuration(tmp_path):
     proc = run("frobnicate")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
     bad = tmp_path / "bad.toml"
-    bad.write_text('[mmsc]\nurls = ["ftp://nowhere"]\nread_timout = 5\nmax_message_size = -1\ndigest_qop = "auth-conf"\n[receiver]\nport = 70000\nrequest_timeout = 0\n'
+    bad.write_text('[mmsc]\nurls = ["ftp://nowhere"]\nread_timout = 5\nmax_message_size = -1\ndigest_qop = "auth-conf"\n[receiver]\nport = 70000\nrequest_timeout = 0\ndigest_qop = "auth-conf"\n'
                    f'auth = "basic"\nhost = "256.1.1.1"\nout_dir = "{tmp_path / "a-file" / "in"}"\n'
                    '[logging]\nlevel = "LOUD"\n', encoding="utf-8")
     (tmp_path / "a-file").write_text("not a folder")
@@ -244,7 +244,7 @@ def test_bad_arguments_and_configuration(tmp_path):
                  "receiver.host: '256.1.1.1' is neither an IP address nor a name",
                  f"receiver.out_dir: {tmp_path / 'a-file' / 'in'} cannot be created or written",
                  "receiver.request_timeout: must be positive", "mmsc.digest_qop: must be auth or auth-int",
-                 "9 error(s)"):
+                 "receiver.digest_qop: must be auth, auth-int", "10 error(s)"):
         assert text in proc.stdout, proc.stdout
     proc = run("send", "--config", str(bad), "--to", "1")
     assert proc.returncode == 3 and "has problems" in proc.stderr and "read_timout" in proc.stderr
@@ -458,3 +458,27 @@ def test_the_simulator_signs_in_to_a_vasp_that_asks_for_credentials():
             assert got == expected
     proc = run("simulate", "--report-status", "Bogus")
     assert proc.returncode == 2 and "none of Expired, Retrieved" in proc.stderr, proc.stderr
+
+
+def test_the_simulator_can_ask_the_vasp_for_credentials():
+    import mm7bind as mm7
+
+    port = free_port()
+    sim = Background("simulate", "--port", str(port), "--username", "sp", "--password", "secret",
+                     "--auth", "digest", "--digest-qop", "auth-int")
+    try:
+        sim.wait_for(f"http://127.0.0.1:{port}/control/health")
+        url = f"http://127.0.0.1:{port}/mm7"
+        msg = mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800000000"]), subject="s")
+        with mm7.Client(url, username="sp", password="secret", auth="auto") as c:
+            assert c.submit(msg).ok
+        with mm7.Client(url, username="sp", password="wrong", auth="auto") as c, \
+                pytest.raises(mm7.errors.HTTPStatusError) as err:
+            c.submit(msg)
+        assert err.value.status == 401
+        with mm7.Client(url) as c, pytest.raises(mm7.errors.HTTPStatusError):
+            c.submit(msg)  # no credentials at all
+    finally:
+        sim.stop()
+    proc = run("simulate", "--username", "sp")
+    assert proc.returncode == 2 and "go together" in proc.stderr

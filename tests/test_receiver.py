@@ -810,3 +810,14 @@ def test_a_receiver_asking_for_auth_int_takes_the_clients_answer():
                                                    auth="digest", retry=mm7.RetryPolicy(max_attempts=1)) as c:
         assert c.send(deliver(), transaction_id="int-1").ok and c.send(deliver(), transaction_id="int-2").ok
     assert len(h.calls) == 2
+
+
+def test_receiver_digest_qop_from_the_configuration(tmp_path):
+    from mm7bind import config
+
+    path = tmp_path / "c.toml"
+    path.write_text('[receiver]\nauth = "digest"\nusername = "mmsc"\npassword = "pw"\ndigest_qop = "auth-int"\n',
+                    encoding="utf-8")
+    cfg, problems = config.load(path, env={})
+    assert not [p for p in problems if p.level == "error"]
+    assert 'qop="auth-int"' in cfg.receiver_settings()["auth"].challenge()
