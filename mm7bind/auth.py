@@ -1,8 +1,9 @@
 """HTTP authentication. The receiver's and the simulator's checks: Basic, Digest, IP allow-list;
 and the client's answers to a Digest challenge (`DigestAnswer`), without I/O.
 
-Digest nonces are stateless (a timestamp signed with a per-process key), so several threads or a
-restarted server need no shared nonce table; a stale nonce is answered with `stale=true`.
+Digest nonces are stateless (a timestamp signed with a key derived from the credentials), so
+several threads, processes or hosts, and a restarted server, take each other's nonces without a
+shared table; a stale nonce is answered with `stale=true`.
 """
 
 from __future__ import annotations
@@ -189,13 +190,18 @@ class DigestAuth:
     password: str
     realm: str = "mm7"
     nonce_lifetime: float = 300.0
-    key: bytes = field(default_factory=lambda: os.urandom(32))
+    # Signs nonces. Derived from the credentials unless given: gunicorn workers (or hosts behind one
+    # address) with a random key each refused one another's nonces, costing a challenge per connection.
+    key: bytes | None = None
     qop: str = "auth"
     algorithm: str = "MD5"
     _seen: dict = field(default_factory=dict, repr=False, compare=False)  # nonce → (its time, highest nc)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.key is None:
+            secret = f"{self.username}\0{self.realm}\0{self.password}".encode()
+            self.key = hmac.new(b"mm7bind digest nonce key", secret, hashlib.sha256).digest()
         self._qops = [q.strip().lower() for q in self.qop.split(",") if q.strip()]
         if not self._qops or any(q not in QOPS for q in self._qops):
             raise ValueError(f"qop must be auth, auth-int or both, not {self.qop!r}")

@@ -821,3 +821,16 @@ def test_receiver_digest_qop_from_the_configuration(tmp_path):
     cfg, problems = config.load(path, env={})
     assert not [p for p in problems if p.level == "error"]
     assert 'qop="auth-int"' in cfg.receiver_settings()["auth"].challenge()
+
+
+def test_digest_nonces_are_good_across_processes_with_the_same_credentials():
+    # gunicorn workers each built their own DigestAuth with a random key: a nonce from one was "bad"
+    # (not stale) at the next, a new challenge for every connection that landed elsewhere.
+    one, other = mm7.auth.DigestAuth("mmsc", "pw"), mm7.auth.DigestAuth("mmsc", "pw")
+    answer = mm7.auth.DigestAnswer("mmsc", "pw")
+    assert answer.take(one.challenge())
+    assert other.check("POST", "/mm7", answer.authorization("POST", "/mm7"), b"") == (True, False)
+    stranger = mm7.auth.DigestAuth("mmsc", "another password")
+    forged = mm7.auth.DigestAnswer("mmsc", "another password")
+    assert forged.take(stranger.challenge())  # its nonce is no good where the password differs
+    assert one.check("POST", "/mm7", forged.authorization("POST", "/mm7"), b"") == (False, False)
