@@ -425,6 +425,21 @@ def test_multipart_type_without_boundary_but_bare_xml():
     assert codes(env) == {"mime-no-boundary"}
 
 
+def test_a_nested_multipart_without_boundary_is_split_by_its_first_delimiter_or_kept_whole():
+    inner = mime([(["Content-Type: text/plain"], b"hello"), (["Content-Type: image/gif"], GIF)], boundary="inner")
+    data = mime([(["Content-Type: text/xml"], soap_xml()),
+                 (["Content-ID: <content-1>", "Content-Type: multipart/related"], inner)])
+    env = decode(data)
+    assert "mime-no-boundary" in codes(env)
+    assert [p.data for p in env.body.content.parts] == [b"hello", GIF]
+    # Nothing in it reads as a delimiter: the part is kept whole, as the deviation says.
+    data = mime([(["Content-Type: text/xml"], soap_xml()),
+                 (["Content-ID: <content-1>", "Content-Type: multipart/mixed"], b"no delimiter here")])
+    env = decode(data)
+    assert "mime-no-boundary" in codes(env)
+    assert [(p.content_type, p.data) for p in env.body.content.parts] == [("multipart/mixed", b"no delimiter here")]
+
+
 def test_mime_body_without_headers_sniffs_its_boundary():
     env = mm7.decode(mime([(["Content-Type: text/xml"], soap_xml()), content_part()], boundary="==x=="), None)
     assert env.body.content.parts[0].data == b"hello"
