@@ -678,8 +678,8 @@ class MM7Receiver(_ReceiverBase):
         self.config = config
 
     def start(self, host: str | None = None, port: int | None = None) -> MM7Receiver:
+        receiver = self._receiver(self.store)  # (first: it says when there is no configuration)
         cfg = self.config.config
-        receiver = self._receiver(self.store)
         self.server = EmbeddedServer(wsgi_app(receiver), host or cfg.receiver.host,
                                      cfg.receiver.port if port is None else port,
                                      threads=cfg.receiver.threads, max_body=cfg.receiver.max_body,
