@@ -16,7 +16,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from . import messages as m
 from . import versions
@@ -33,6 +33,8 @@ from .binding import escape_text
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, invalid_xml_char, printable_in_xml
 
 log = logging.getLogger("mm7bind.receiver")
+
+_F = TypeVar("_F", bound=Callable[..., Any])  # a handler function, registered and given back as it is
 
 HANDLED_KINDS = {
     "DeliverReq": "on_deliver",
@@ -117,7 +119,12 @@ class Receiver:
         self.callables: dict[str, Callable] = {}
         self._answers: dict[tuple, tuple] = {}  # plain_answer's templates
 
-    def on(self, kind: str, fn: Callable | None = None):
+    @overload
+    def on(self, kind: str) -> Callable[[_F], _F]: ...
+    @overload
+    def on(self, kind: str, fn: _F) -> _F: ...
+
+    def on(self, kind: str, fn: Callable | None = None) -> Any:
         """Register a callable for "deliver", "delivery_report" or "read_reply" (usable as a decorator)."""
         key = {"deliver": "DeliverReq", "delivery_report": "DeliveryReportReq", "read_reply": "ReadReplyReq"}.get(kind, kind)
         if key not in HANDLED_KINDS:
