@@ -15,8 +15,9 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from . import __version__
@@ -449,8 +450,17 @@ def dump(direction: str, url: str, headers: dict, body) -> None:
 # Operations shared by both clients
 
 
-class _Operations:
+_R = TypeVar("_R")  # what `send` gives: a Result (Client), or a coroutine of one (AsyncClient)
+
+
+class _Operations(Generic[_R]):
     """Message building for the five VASP operations; `send` is the client's own."""
+
+    config: ClientConfig
+    core: ClientCore
+
+    def send(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> _R:
+        raise NotImplementedError
 
     def _setup(self, urls, config: ClientConfig | None, store, sleep,  # noqa: ANN001
                settings: dict, metrics=None) -> ClientConfig:
@@ -464,25 +474,27 @@ class _Operations:
         self.sleep = sleep
         return config
 
-    def submit(self, msg: m.SubmitReq, *, transaction_id: str | None = None, tag: str | None = None):
+    def submit(self, msg: m.SubmitReq, *, transaction_id: str | None = None, tag: str | None = None) -> _R:
         return self.send(msg, transaction_id=transaction_id, tag=tag)
 
-    def cancel(self, message_id: str | m.CancelReq, *, transaction_id: str | None = None, **fields):
+    def cancel(self, message_id: str | m.CancelReq, *, transaction_id: str | None = None,
+               **fields: Any) -> _R:
         msg = message_id if isinstance(message_id, m.CancelReq) else m.CancelReq(message_id=message_id, **fields)
         return self.send(msg, transaction_id=transaction_id)
 
     def replace(self, message_id: str | m.ReplaceReq, content: Content | None = None, *,
-                transaction_id: str | None = None, **fields):
+                transaction_id: str | None = None, **fields: Any) -> _R:
         msg = message_id if isinstance(message_id, m.ReplaceReq) else m.ReplaceReq(
             message_id=message_id, content=content, **fields)
         return self.send(msg, transaction_id=transaction_id)
 
-    def extended_cancel(self, cancel_id: str | m.ExtendedCancelReq, *, transaction_id: str | None = None, **fields):
+    def extended_cancel(self, cancel_id: str | m.ExtendedCancelReq, *, transaction_id: str | None = None,
+                        **fields: Any) -> _R:
         msg = cancel_id if isinstance(cancel_id, m.ExtendedCancelReq) else m.ExtendedCancelReq(cancel_id=cancel_id, **fields)
         return self.send(msg, transaction_id=transaction_id)
 
     def extended_replace(self, replace_id: str | m.ExtendedReplaceReq, content: Content | None = None, *,
-                         transaction_id: str | None = None, **fields):
+                         transaction_id: str | None = None, **fields: Any) -> _R:
         msg = replace_id if isinstance(replace_id, m.ExtendedReplaceReq) else m.ExtendedReplaceReq(
             replace_id=replace_id, content=content, **fields)
         return self.send(msg, transaction_id=transaction_id)
@@ -664,7 +676,7 @@ def _httpx_auth(mode: str, username: str, password: str, qop: str | None = None)
     return Digest()
 
 
-class Client(_Operations):
+class Client(_Operations[Result]):
     """A blocking MM7 client. Thread-safe: one instance can serve many threads (one pool)."""
 
     def __init__(self, urls: str | tuple[str, ...] | ClientConfig | None = None, *, config: ClientConfig | None = None,
@@ -735,7 +747,7 @@ class Client(_Operations):
 # Async client over zeep's AsyncTransport (httpx)
 
 
-class AsyncClient(_Operations):
+class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
     """The same client for asyncio: `await client.submit(msg)`."""
 
     def __init__(self, urls: str | tuple[str, ...] | ClientConfig | None = None, *, config: ClientConfig | None = None,

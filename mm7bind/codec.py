@@ -345,10 +345,17 @@ class _Prefixed(io.RawIOBase):
 
 
 def _read_limited(stream: BinaryIO, limit: int) -> bytes:
-    data = stream.read(limit + 1)
+    """The whole stream, up to `limit` bytes. A read may give less than it was asked for before
+    the end (a pipe, a socket, the peeked head then the rest), so it reads until the end."""
+    data = bytearray()
+    while len(data) <= limit:
+        chunk = stream.read(limit + 1 - len(data))
+        if not chunk:
+            break
+        data += chunk
     if len(data) > limit:
         raise LimitExceededError(f"the SOAP body is larger than {limit} bytes")
-    return data
+    return bytes(data)
 
 
 def _root(parts: list[InPart], start: str | None, devs: list[Deviation]) -> tuple[InPart, list[InPart]]:

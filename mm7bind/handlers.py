@@ -46,19 +46,19 @@ class SavingHandler(Handler):
         (folder / "message.json").write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
         return folder
 
-    def on_deliver(self, msg: m.DeliverReq, ctx: Context):
+    def on_deliver(self, msg: m.DeliverReq, ctx: Context) -> None:
         folder = self._save(msg, ctx)
         parts = len(msg.content.all_parts()) if msg.content else 0
         subject = repr(msg.subject) if msg.subject is not None else "(no subject)"
         self.echo(f"DeliverReq from {msg.sender} to {', '.join(map(str, msg.recipients or []))}: "
                   f"{subject}, {parts} part(s) → {folder}")
 
-    def on_delivery_report(self, msg: m.DeliveryReportReq, ctx: Context):
+    def on_delivery_report(self, msg: m.DeliveryReportReq, ctx: Context) -> None:
         self._save(msg, ctx)
         about = f" (our {ctx.sent.transaction_id})" if ctx.sent else ""
         self.echo(f"DeliveryReportReq {msg.message_id}{about} for {msg.recipient}: {msg.mm_status}")
 
-    def on_read_reply(self, msg: m.ReadReplyReq, ctx: Context):
+    def on_read_reply(self, msg: m.ReadReplyReq, ctx: Context) -> None:
         self._save(msg, ctx)
         self.echo(f"ReadReplyReq {msg.message_id} for {msg.recipient}: {msg.mm_status}")
 
@@ -121,7 +121,7 @@ class ForwardingHandler(Handler):
             "deviations": [{"code": d.code, "path": d.path, "message": d.message} for d in ctx.deviations],
         }
 
-    def forward(self, event: str, msg: m.Message, ctx: Context):
+    def forward(self, event: str, msg: m.Message, ctx: Context) -> m.Status | None:
         import requests  # noqa: PLC0415
         import urllib3  # noqa: PLC0415
 
@@ -155,13 +155,13 @@ class ForwardingHandler(Handler):
             raise ForwardError(f"{self.url} answered with more than {ANSWER_LIMIT} bytes")
         return _outcome(answer.headers.get("Content-Type", ""), text)
 
-    def on_deliver(self, msg: m.DeliverReq, ctx: Context):
+    def on_deliver(self, msg: m.DeliverReq, ctx: Context) -> m.Status | None:
         return self.forward("deliver", msg, ctx)
 
-    def on_delivery_report(self, msg: m.DeliveryReportReq, ctx: Context):
+    def on_delivery_report(self, msg: m.DeliveryReportReq, ctx: Context) -> m.Status | None:
         return self.forward("delivery_report", msg, ctx)
 
-    def on_read_reply(self, msg: m.ReadReplyReq, ctx: Context):
+    def on_read_reply(self, msg: m.ReadReplyReq, ctx: Context) -> m.Status | None:
         return self.forward("read_reply", msg, ctx)
 
 

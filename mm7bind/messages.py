@@ -13,13 +13,14 @@ plain string, with a deviation recorded by the decoder.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
 
 from .content import Content
-from .status import DeliveryStatus, ReadStatus, StatusExtension, lookup
+from .status import DeliveryStatus, ReadStatus, StatusExtension, StatusInfo, lookup
 
 __all__ = [
     "Address",
@@ -171,7 +172,10 @@ def _addresses(items: Any) -> list[Address]:
     return [Address.parse(a) for a in items]
 
 
-@dataclass
+Addresses = Iterable[Address | str] | Address | str | None  # what Recipients takes for each list
+
+
+@dataclass(init=False)
 class Recipients:
     """To, Cc and Bcc lists; plain strings are accepted and parsed with `Address.parse`."""
 
@@ -179,8 +183,10 @@ class Recipients:
     cc: list[Address] = field(default_factory=list)
     bcc: list[Address] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        self.to, self.cc, self.bcc = _addresses(self.to), _addresses(self.cc), _addresses(self.bcc)
+    # Written out: it takes more than the lists hold (strings, a single address), which a generated
+    # __init__ would not tell a type checker.
+    def __init__(self, to: Addresses = None, cc: Addresses = None, bcc: Addresses = None) -> None:
+        self.to, self.cc, self.bcc = _addresses(to), _addresses(cc), _addresses(bcc)
 
     def __len__(self) -> int:
         return len(self.to) + len(self.cc) + len(self.bcc)
@@ -252,7 +258,7 @@ class Status:
         return lookup(self.code).is_success
 
     @property
-    def info(self):
+    def info(self) -> StatusInfo:
         return lookup(self.code)
 
 

@@ -387,6 +387,7 @@ class InPart:
     path: str = ""
     _ctype: tuple[str, dict[str, str]] | None = field(default=None, repr=False)
     _cid: object = field(default=None, repr=False)
+    _unsplit: bool = field(default=False, repr=False)  # a multipart whose boundary nobody could tell
 
     def __post_init__(self) -> None:
         self._cid = _UNSET
@@ -418,7 +419,7 @@ class InPart:
 
     @property
     def is_multipart(self) -> bool:
-        return self.content_type.startswith("multipart/")
+        return self.content_type.startswith("multipart/") and not self._unsplit
 
     def leaves(self) -> list[InPart]:
         if not self.is_multipart:
@@ -701,9 +702,14 @@ class _Reader:
 
     def nested(self, part: InPart, depth: int) -> None:
         boundary = part.params.get("boundary")
-        if not boundary:
-            self.note("mime-no-boundary", part.path, "a multipart part without boundary, kept as one part")
-            return
+        if not boundary:  # as for a whole body without one: the first delimiter line says it
+            with part.blob.open() as fp:
+                boundary = sniff_boundary(fp.read(4096))
+            if boundary is None:
+                self.note("mime-no-boundary", part.path, "a multipart part without boundary, kept as one part")
+                part._unsplit = True  # a leaf then, its bytes as they came
+                return
+            self.note("mime-no-boundary", part.path, f"a multipart part without boundary; found {boundary!r} in it")
         if isinstance(part.blob, ViewBlob):
             part.children = self.read(part.blob.window(), boundary, depth + 1, part.path)
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
+from typing import Self
 
 from . import messages as m
 from .codec import decode, encode
@@ -162,7 +163,7 @@ class Outbox(Periodic):
 
     # -- the worker (Periodic's thread runs run_once) ------------------------------------------
 
-    def start(self) -> Outbox:
+    def start(self) -> Self:
         recovered = self.store.outbox_recover()
         if recovered:
             log.warning("outbox: %d item(s) left 'sending' by a stopped worker are queued again", recovered)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any, Self
 
 log = logging.getLogger("mm7bind")
 
@@ -21,10 +22,10 @@ class Periodic:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def run_once(self):  # pragma: no cover (each subclass has its own)
+    def run_once(self) -> Any:  # pragma: no cover (each subclass has its own)
         raise NotImplementedError
 
-    def start(self):
+    def start(self) -> Self:
         if self._thread is not None and self._thread.is_alive():
             return self  # (one worker per object)
         self._stop.clear()  # (started again after a stop)

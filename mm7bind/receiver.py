@@ -16,7 +16,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from . import messages as m
 from . import versions
@@ -33,6 +33,8 @@ from .binding import escape_text
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, invalid_xml_char, printable_in_xml
 
 log = logging.getLogger("mm7bind.receiver")
+
+_F = TypeVar("_F", bound=Callable[..., Any])  # a handler function, registered and given back as it is
 
 HANDLED_KINDS = {
     "DeliverReq": "on_deliver",
@@ -117,7 +119,12 @@ class Receiver:
         self.callables: dict[str, Callable] = {}
         self._answers: dict[tuple, tuple] = {}  # plain_answer's templates
 
-    def on(self, kind: str, fn: Callable | None = None):
+    @overload
+    def on(self, kind: str) -> Callable[[_F], _F]: ...
+    @overload
+    def on(self, kind: str, fn: _F) -> _F: ...
+
+    def on(self, kind: str, fn: Callable | None = None) -> Any:
         """Register a callable for "deliver", "delivery_report" or "read_reply" (usable as a decorator)."""
         key = {"deliver": "DeliverReq", "delivery_report": "DeliveryReportReq", "read_reply": "ReadReplyReq"}.get(kind, kind)
         if key not in HANDLED_KINDS:
@@ -201,6 +208,7 @@ class Receiver:
         fn = self.callables.get(msg.ELEMENT) or getattr(self.handler, HANDLED_KINDS[msg.ELEMENT])
         try:
             outcome = fn(msg, ctx)
+            response = _response(msg, outcome)  # (an answer that is none is the handler's bug too)
         except Reject as rej:
             self._mark(record, "rejected", rej.status.code, str(rej))
             self._log(msg, ctx, rej.status.code, started, "rejected")
@@ -215,14 +223,6 @@ class Receiver:
                       exc_info=not isinstance(exc, Unavailable))  # (a bug's traceback, not an outage's)
             self._count(msg.ELEMENT, "failed", RequestStatus.SERVER_ERROR, started, env.deviations)
             return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR, "the VASP could not process it")
-        rsp_cls = m.RESPONSE_FOR[msg.ELEMENT]
-        if isinstance(outcome, rsp_cls):
-            response = outcome
-        elif isinstance(outcome, m.Message):
-            raise TypeError(f"a handler for {msg.ELEMENT} must answer {rsp_cls.ELEMENT}, not {outcome.ELEMENT}")
-        else:
-            status = outcome if isinstance(outcome, m.Status) else m.Status(int(outcome) if outcome is not None else 1000)
-            response = rsp_cls(status=status)
         self._mark(record, "handled", response.status.code, None)
         self._log(msg, ctx, response.status.code, started, "handled")
         self._count(msg.ELEMENT, "handled", response.status.code, started, env.deviations)
@@ -345,6 +345,21 @@ class Receiver:
         }
         log.info("%(operation)s tid=%(tid)s from %(peer)s: %(outcome)s %(status)s (%(deviations)d "
                  "deviations) %(duration_ms)sms", {**info, "tid": printable(ctx.transaction_id)}, extra={"mm7": info})
+
+
+def _response(msg: m.Message, outcome: Any) -> m.Message:
+    """The response a handler's outcome stands for: the response itself, or a status for one."""
+    rsp_cls = m.RESPONSE_FOR[msg.ELEMENT]
+    if isinstance(outcome, rsp_cls):
+        return outcome
+    if isinstance(outcome, m.Message):
+        raise TypeError(f"a handler for {msg.ELEMENT} must answer {rsp_cls.ELEMENT}, not {outcome.ELEMENT}")
+    try:
+        status = outcome if isinstance(outcome, m.Status) else m.Status(int(outcome) if outcome is not None else 1000)
+    except (TypeError, ValueError):
+        raise TypeError(f"a handler for {msg.ELEMENT} answers a status code, a Status, {rsp_cls.ELEMENT} or None, "
+                        f"not {outcome!r}") from None
+    return rsp_cls(status=status)
 
 
 def fault_status(status: int, text: str | None = None, details: str | None = None) -> m.Status:

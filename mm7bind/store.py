@@ -505,6 +505,12 @@ class SqliteStore:
             # Every message body is in here: readable by its owner only (SQLite gives its -wal and
             # -shm files the same mode), whatever the umask says.
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        # ":memory:" would be a database per connection: each thread's (and the outcomes' second
+        # one) its own, empty. One named in-memory database shared by them instead, alive while the
+        # store's connections are open; read uncommitted, since in shared-cache mode a reader
+        # would otherwise be refused (not kept waiting) while a writer holds a table.
+        self._memory = self.path == ":memory:"
+        self._target = f"file:mm7bind-{os.urandom(8).hex()}?mode=memory&cache=shared" if self._memory else self.path
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -530,7 +536,10 @@ class SqliteStore:
         name = "db" if sync is None else "db_" + sync
         db = getattr(self._local, name, None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            db = sqlite3.connect(self._target, timeout=30, isolation_level=None, check_same_thread=False,
+                                 uri=self._memory)
+            if self._memory:
+                db.execute("PRAGMA read_uncommitted=true")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={sync or self.sync}")  # an acknowledged message must survive a crash
             db.execute("PRAGMA busy_timeout=30000")

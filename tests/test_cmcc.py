@@ -427,6 +427,13 @@ def test_worked_example_cmcc_shaped(tmp_path, cmcc_simulator_for):
         receiver.stop()
 
 
+def test_a_receiver_without_configuration_says_so():
+    with pytest.raises(ValueError, match="set_config"):
+        cmcc.MM7Receiver().start()
+    with pytest.raises(ValueError, match="set_config"):
+        cmcc.MM7ReceiveServlet()({}, lambda *_: None)
+
+
 def test_receive_servlet_and_reports(tmp_path):
     seen = []
 

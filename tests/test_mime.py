@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import re
 import threading
 
@@ -424,6 +425,21 @@ def test_multipart_type_without_boundary_but_bare_xml():
     assert codes(env) == {"mime-no-boundary"}
 
 
+def test_a_nested_multipart_without_boundary_is_split_by_its_first_delimiter_or_kept_whole():
+    inner = mime([(["Content-Type: text/plain"], b"hello"), (["Content-Type: image/gif"], GIF)], boundary="inner")
+    data = mime([(["Content-Type: text/xml"], soap_xml()),
+                 (["Content-ID: <content-1>", "Content-Type: multipart/related"], inner)])
+    env = decode(data)
+    assert "mime-no-boundary" in codes(env)
+    assert [p.data for p in env.body.content.parts] == [b"hello", GIF]
+    # Nothing in it reads as a delimiter: the part is kept whole, as the deviation says.
+    data = mime([(["Content-Type: text/xml"], soap_xml()),
+                 (["Content-ID: <content-1>", "Content-Type: multipart/mixed"], b"no delimiter here")])
+    env = decode(data)
+    assert "mime-no-boundary" in codes(env)
+    assert [(p.content_type, p.data) for p in env.body.content.parts] == [("multipart/mixed", b"no delimiter here")]
+
+
 def test_mime_body_without_headers_sniffs_its_boundary():
     env = mm7.decode(mime([(["Content-Type: text/xml"], soap_xml()), content_part()], boundary="==x=="), None)
     assert env.body.content.parts[0].data == b"hello"
@@ -578,6 +594,28 @@ def test_decode_from_a_stream_that_cannot_seek():
     _os.close(w)
     with _os.fdopen(r, "rb", buffering=0) as pipe:
         assert mm7.decode(pipe, "text/xml").body.message_id == "m"
+
+
+def test_bare_soap_from_a_stream_is_read_to_its_end():
+    # Longer than the head the decoder looks at first, and than one read of a pipe gives.
+    msg = mm7.SubmitReq(vaspid="800001", recipients=["+8613800000000"], subject="长" * 30_000)
+    xml = mm7.encode(msg, transaction_id="long").to_bytes()
+    assert len(xml) > 65536
+    assert mm7.decode(io.BytesIO(xml), "text/xml").body.subject == msg.subject
+    assert mm7.decode(io.BytesIO(xml), None).body.subject == msg.subject
+    r, w = os.pipe()
+
+    def write() -> None:
+        with os.fdopen(w, "wb") as out:
+            out.write(xml)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    with os.fdopen(r, "rb", buffering=0) as pipe:  # raw: each read gives what the pipe holds
+        assert mm7.decode(pipe, "text/xml").body.subject == msg.subject
+    writer.join()
+    with pytest.raises(mm7.LimitExceededError):
+        mm7.decode(io.BytesIO(xml), "text/xml", xml_limits=mm7.XmlLimits(max_bytes=len(xml) - 1))
 
 
 @pytest.mark.parametrize(("kw", "expected"), [

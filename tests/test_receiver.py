@@ -233,6 +233,27 @@ def test_failed_message_resent_by_the_mmsc_is_processed_again(store):
     assert len(calls) == 2 and len(store.inbox()) == 1 and store.inbox()[0].state == "handled"
 
 
+def test_a_handler_answer_that_is_no_answer_fails_the_message_for_replay(store):
+    answers = iter([mm7.ReadReplyRsp(), "ok", None])
+
+    class Confused(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            return next(answers)
+
+    rcv = mm7.Receiver(Confused(), store=store, repeat_wait=0.05)
+    app = mm7.wsgi_app(rcv)
+    for _ in range(2):  # the wrong response, then something that is no status at all
+        rsp = post(app, deliver(), tid="q")
+        assert rsp["status"] == 500 and mm7.decode(rsp["body"]).body.status.code == 3000
+        [rec] = store.inbox()
+        assert rec.state == "failed" and "TypeError" in rec.error
+    # Stored as failed, not left "processing": the MMSC's next copy runs the handler again,
+    # rather than being told it was handled.
+    rsp = post(app, deliver(), tid="q")
+    assert rsp["status"] == 200 and store.inbox()[0].state == "handled"
+    assert next(answers, "none left") == "none left"
+
+
 def test_duplicates_and_report_keys(store):
     h = Recorder()
     app = mm7.wsgi_app(mm7.Receiver(h, store=store))

@@ -149,3 +149,22 @@ def test_a_new_store_file_is_its_owners_alone(tmp_path):
         if (tmp_path / name).exists():
             assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
     store.close()
+
+
+def test_an_in_memory_store_is_one_database_for_every_thread():
+    store = SqliteStore(":memory:")
+    rec, new = accept(store, "t-0")
+    store.mark(rec.id, "handled", 1000)  # (outcomes go through a connection of their own on a file)
+    assert new and store.inbox_get(rec.id).state == "handled"
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: accept(store, f"t-{i % 20}"), range(60)))
+    assert sum(fresh for _, fresh in results) == 19  # t-0 was there already
+    assert sorted(r.transaction_id for r in store.inbox()) == sorted(f"t-{i}" for i in range(20))
+    seen = []
+    reader = threading.Thread(target=lambda: seen.extend(store.inbox(state="handled")))
+    reader.start()
+    reader.join()
+    assert [r.transaction_id for r in seen] == ["t-0"]
+    store.record_sent(SentRecord(transaction_id="s", operation="SubmitReq", version="REL-6-MM7-1-4"))
+    assert [r.transaction_id for r in store.sent()] == ["s"]
+    store.close()

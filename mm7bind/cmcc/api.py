@@ -13,6 +13,7 @@ raises them instead, as `APIError` subclasses with their negative `code`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any, BinaryIO
 from .. import messages as m
 from ..client import Client
 from ..codec import MessageTooLargeError
+from ..config import Config
 from ..content import Content, Part, sniff_type
 from ..errors import (
     ConnectError,
@@ -50,14 +52,14 @@ class MM7Config:
     def __init__(self, path: str | Path | None = None, conn_config: str | Path | None = None):
         self.path = path
         self.conn_config_name = conn_config
-        self._config = None
+        self._config: Config | None = None
 
     def set_conn_config_name(self, path: str | Path) -> None:
         self.conn_config_name = path
         self._config = None
 
     @property
-    def config(self):
+    def config(self) -> Config:
         """The mm7bind `Config` these files describe (ConfigError if they cannot work)."""
         if self._config is None:
             if self.path is None:
@@ -65,7 +67,7 @@ class MM7Config:
             self._config = load_cmcc(self.path, self.conn_config_name)
         return self._config
 
-    def get(self, key: str):
+    def get(self, key: str) -> Any:
         """A key of mm7Config.xml or ConnConfig.xml as the SDK's getter gave it — `get("MmscURL")`
         for `getMmscURL()`, `get("mmscIP")` (a list) for `getMmscIP()` — typed as the manual says,
         the manual's default when the file leaves it out; KeyError for a key neither file has."""
@@ -678,8 +680,8 @@ class MM7Receiver(_ReceiverBase):
         self.config = config
 
     def start(self, host: str | None = None, port: int | None = None) -> MM7Receiver:
+        receiver = self._receiver(self.store)  # (first: it says when there is no configuration)
         cfg = self.config.config
-        receiver = self._receiver(self.store)
         self.server = EmbeddedServer(wsgi_app(receiver), host or cfg.receiver.host,
                                      cfg.receiver.port if port is None else port,
                                      threads=cfg.receiver.threads, max_body=cfg.receiver.max_body,
@@ -703,9 +705,9 @@ class MM7ReceiveServlet(_ReceiverBase):
     def __init__(self, config: MM7Config | None = None, store=None):
         self.config = config
         self.store = store
-        self._app = None
+        self._app: Callable | None = None
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if self._app is None:
             self._app = wsgi_app(self._receiver(self.store))
         return self._app(environ, start_response)

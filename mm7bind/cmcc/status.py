@@ -92,8 +92,9 @@ ServerFault = _error("ServerFault", -110, "Server Could not fulfill the request"
 ServerError = _error("ServerError", -111, "Server error", "The answer has no Header and is no Fault")
 # V1.5.3 kept its -101 to itself: a read that timed out ReSendCount times reached the application as
 # -102, like every other failure to receive an answer. A subclass, so it can still be told apart.
-ReadTimeout = type("ReadTimeout", (ReceiveFailed,), {"text_en": "Receive failed: no answer in time",
-                                                     "__doc__": "-102: no answer within TimeOut."})
+# (Annotated: type checkers do not take what type() makes for a class, and would refuse it in except.)
+ReadTimeout: type[APIError] = type("ReadTimeout", (ReceiveFailed,), {
+    "text_en": "Receive failed: no answer in time", "__doc__": "-102: no answer within TimeOut."})
 MessageTooLarge = _error("MessageTooLarge", -113, "消息内容的尺寸超出允许发送的大小",
                          "The message is larger than allowed")
 
