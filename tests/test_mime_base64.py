@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import io
-import os
+import random
 
 import pytest
 
 from mm7bind.mime import DEFAULT_MIME_LIMITS, MimeError, read_multipart
 
-DATA = os.urandom(1024)
+# Binary, and fixed: random bytes ending in CR or LF (one run in a hundred) made an unterminated
+# part's end ambiguous, and the test fail now and then.
+DATA = random.Random(1024).randbytes(1023) + b"\xff"
 
 
 def body(encoded: bytes) -> bytes:
