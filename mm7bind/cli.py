@@ -773,9 +773,11 @@ def cmd_store_purge(args: argparse.Namespace) -> int:
     finally:
         store.close()
     verb = "would remove" if args.dry_run else "removed"
-    what = f"{done.bodies} bodies (records kept)" if args.bodies_only else f"{done.inbox} received records"
+    if args.bodies_only:
+        print(f"{verb} {done.bodies} bodies (every record kept) from before {_local(before)}")
+        return EXIT_OK
     outbox = f", {done.outbox} finished outbox items" if done.outbox else ""
-    print(f"{verb} {what} and {done.sent} sent records{outbox} from before {_local(before)}")
+    print(f"{verb} {done.inbox} received records and {done.sent} sent records{outbox} from before {_local(before)}")
     return EXIT_OK
 
 
