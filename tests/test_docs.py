@@ -182,3 +182,59 @@ def test_the_api_table_names_live_where_it_says_with_the_parameters_it_gives():
             for target in targets[:1]:
                 problems += _check_call(name, target, args)
     assert problems == [], problems
+
+
+# -- the command reference -----------------------------------------------------------------------
+
+
+def _subcommands(parser) -> dict:
+    import argparse
+
+    return next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+
+
+def readme_commands() -> dict[tuple[str, ...], set[str]]:
+    """The README's command block: each `mm7bind <command> [<action>]` with the options its lines use."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("## The command"):]
+    block = block[block.index("```\n") + 4:]
+    block = block[: block.index("```")]
+    commands: dict[tuple[str, ...], set[str]] = {}
+    current = None
+    for line in block.splitlines():
+        if line.startswith("mm7bind "):
+            words = []
+            for word in re.split(r"\s{2,}", line)[0].split()[1:]:  # (a description follows a wide gap)
+                if not re.fullmatch(r"[a-z][a-z-]*", word):
+                    break
+                words.append(word)
+            current = tuple(words)
+            commands.setdefault(current, set())
+        assert current is not None, line
+        commands[current] |= set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", line))
+    return commands
+
+
+def test_every_command_and_option_the_readme_shows_exists_and_every_command_is_shown():
+    from mm7bind.cli import build_parser
+
+    documented = readme_commands()
+    top = _subcommands(build_parser())
+    problems = []
+    for words, options in documented.items():
+        parser, path = None, list(words)
+        choices = top
+        while path and path[0] in choices:
+            parser = choices[path.pop(0)]
+            choices = _subcommands(parser)
+        if parser is None or path:
+            problems.append(f"mm7bind {' '.join(words)}: no such command")
+            continue
+        known = {s for a in parser._actions for s in a.option_strings}
+        problems += [f"mm7bind {' '.join(words)}: no option {o}" for o in sorted(options - known)]
+    for name, parser in top.items():
+        actions = _subcommands(parser)
+        for full in [(name, action) for action in actions] if actions else [(name,)]:
+            if full not in documented:
+                problems.append(f"mm7bind {' '.join(full)} is not in the README")
+    assert len(documented) > 15 and problems == [], problems

@@ -174,6 +174,9 @@ def test_store_commands(tmp_path):
     assert failed["transaction_id"] == "d-2" and "handler down" in failed["error"] and "body" not in failed
     replies = run("store", "inbox", "--config", str(cfg), "--kind", "read-reply", "--limit", "5").stdout
     assert replies.count("ReadReplyReq") == 1
+    assert run("store", "inbox", "--config", str(cfg), "--kind", "ReadReplyReq").stdout == replies
+    proc = run("store", "inbox", "--config", str(cfg), "--kind", "read-replies")  # a typo: not "nothing matches"
+    assert proc.returncode == 2 and "none of deliver, delivery-report, read-reply" in proc.stderr, proc.stderr
 
     proc = run("store", "sent", "--config", str(cfg), "--message-id", "M1")
     assert proc.returncode == 0, proc.stderr
