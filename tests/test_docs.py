@@ -60,6 +60,15 @@ def test_every_name_the_readme_uses_exists():
     assert missing == []
 
 
+
+def test_the_readme_python_examples_are_python():
+    """Every python block compiles (what it calls is checked by the tests above and below)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 5
+    for i, block in enumerate(blocks):
+        compile(block, f"README.md python block {i + 1}", "exec")
+
 # -- the one-page API table ----------------------------------------------------------------------
 
 
@@ -238,3 +247,27 @@ def test_every_command_and_option_the_readme_shows_exists_and_every_command_is_s
             if full not in documented:
                 problems.append(f"mm7bind {' '.join(full)} is not in the README")
     assert len(documented) > 15 and problems == [], problems
+
+
+# -- the deviation codes -------------------------------------------------------------------------
+
+
+def test_every_deviation_code_is_in_the_readme_table_and_every_listed_one_is_used():
+    """The README promises stable deviation codes and lists them: one the code starts to report
+    must be added there, one it stops using taken out."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Reading what real MMSCs send"):]
+    listed = set()
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            listed |= set(re.findall(r"`([a-z0-9*-]+)`", line.split(" | ")[0]))
+    source = "\n".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "mm7bind").rglob("*.py")))
+    reported = set(re.findall(r'(?:\.add|note|Deviation)\(\s*"([a-z0-9-]+)"', source))
+    reported |= set(re.findall(r'keep_extra\([^)]*?"([a-z0-9-]+)"', source))
+    assert len(listed) > 50 and len(reported) > 50
+
+    def is_listed(code: str) -> bool:
+        return code in listed or any(p.endswith("*") and code.startswith(p[:-1]) for p in listed)
+
+    assert sorted(c for c in reported if not is_listed(c)) == []
+    assert sorted(c for c in listed if not c.endswith("*") and f'"{c}"' not in source) == []
