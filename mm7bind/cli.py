@@ -786,7 +786,8 @@ def cmd_store_purge(args: argparse.Namespace) -> int:
         print(f"{verb} {done.bodies} bodies (every record kept) from before {_local(before)}")
         return EXIT_OK
     outbox = f", {done.outbox} finished outbox items" if done.outbox else ""
-    print(f"{verb} {done.inbox} received records and {done.sent} sent records{outbox} from before {_local(before)}")
+    print(f"{verb} {done.inbox} received records and {done.sent} sent records{outbox} "
+          f"from before {_local(before)}")
     return EXIT_OK
 
 
@@ -954,7 +955,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = ssub.add_parser("inbox", help="list received messages and reports (the latest first cut by --limit)")
     with_config(s)
     s.add_argument("--state", choices=["processing", "handled", "rejected", "failed"])
-    s.add_argument("--kind", type=_kind_arg, help="deliver, delivery-report, read-reply (or the element name)")
+    s.add_argument("--kind", type=_kind_arg,
+                   help="deliver, delivery-report, read-reply (or the element name)")
     s.add_argument("--message-id", metavar="ID", help="reports about this MessageID")
     listing(s)
     s.set_defaults(func=cmd_store_inbox)

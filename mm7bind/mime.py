@@ -23,7 +23,7 @@ from typing import BinaryIO
 from urllib.parse import quote, unquote_to_bytes
 
 from .content import CHUNK, Blob, BlobWriter, BytesBlob
-from .errors import DecodeError, Deviation, LimitExceededError, MimeError  # noqa: F401 (mime.DecodeError, as before)
+from .errors import DecodeError, Deviation, LimitExceededError, MimeError  # noqa: F401 (mime.DecodeError)
 
 
 @dataclass(frozen=True)

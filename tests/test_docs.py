@@ -91,7 +91,8 @@ def _resolve(obj, dotted: str):
     for name in dotted.split("."):
         if hasattr(obj, name):
             obj = getattr(obj, name)
-        elif isinstance(obj, type) and dataclasses.is_dataclass(obj) and name in {f.name for f in dataclasses.fields(obj)}:
+        elif isinstance(obj, type) and dataclasses.is_dataclass(obj) and name in {
+                f.name for f in dataclasses.fields(obj)}:
             return True if name == dotted.split(".")[-1] else None
         else:
             return None

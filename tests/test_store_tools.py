@@ -175,7 +175,7 @@ def test_store_commands(tmp_path):
     replies = run("store", "inbox", "--config", str(cfg), "--kind", "read-reply", "--limit", "5").stdout
     assert replies.count("ReadReplyReq") == 1
     assert run("store", "inbox", "--config", str(cfg), "--kind", "ReadReplyReq").stdout == replies
-    proc = run("store", "inbox", "--config", str(cfg), "--kind", "read-replies")  # a typo: not "nothing matches"
+    proc = run("store", "inbox", "--config", str(cfg), "--kind", "read-replies")  # a typo, not "none match"
     assert proc.returncode == 2 and "none of deliver, delivery-report, read-reply" in proc.stderr, proc.stderr
 
     proc = run("store", "sent", "--config", str(cfg), "--message-id", "M1")
