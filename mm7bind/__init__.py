@@ -18,19 +18,36 @@ from .receiver import Context, Handler, Receiver, ReceiverConfig, Reject, Unavai
 from .server import EmbeddedServer, asgi_app, serve, wsgi_app
 from .retry import RateLimiter, RetryPolicy
 from .metrics import Metrics
-from .store import InboxRecord, MemoryStore, OutboxItem, Purged, Retention, SentRecord, SqliteStore
+from .store import (
+    InboxRecord,
+    MemoryStore,
+    OutboxItem,
+    Purged,
+    Retention,
+    SentRecord,
+    SqliteStore,
+    TagSummary,
+    summarize,
+)
 from .outbox import Outbox
 from .handlers import ForwardingHandler
 from .sendapi import SendApi
 from .xmlsafe import XmlLimits
 from .errors import (
+    ConnectError,
     DecodeError,
     Deviation,
     EncodeError,
+    FaultError,
+    HTTPStatusError,
     LimitExceededError,
     MalformedXMLError,
     MM7Error,
     NotSOAPError,
+    ProtocolError,
+    RequestTimeout,
+    SendError,
+    TransportError,
     UnknownNamespaceError,
     UnsupportedFieldError,
     UnsupportedOperationError,
@@ -82,13 +99,15 @@ __all__ = [
     "Envelope", "Fault", "XmlStyle", "Profile", "STANDARD", "RequestStatus", "Content", "Part",
     "MimeLimits", "XmlLimits", "MimeError", "MessageTooLargeError",
     "Client", "AsyncClient", "ClientConfig", "Result", "RetryPolicy", "RateLimiter",
-    "MemoryStore", "SqliteStore", "SentRecord", "InboxRecord", "Purged", "Retention", "Metrics",
+    "MemoryStore", "SqliteStore", "SentRecord", "InboxRecord", "Purged", "Retention", "TagSummary",
+    "summarize", "Metrics",
     "Outbox", "OutboxItem", "ForwardingHandler", "SendApi",
     "Receiver", "ReceiverConfig", "Handler", "Reject", "Unavailable",
     "Context", "EmbeddedServer", "asgi_app", "serve", "wsgi_app",
     "MM7Error", "DecodeError", "EncodeError", "Deviation", "LimitExceededError", "MalformedXMLError",
     "NotSOAPError", "UnknownNamespaceError", "UnsupportedFieldError", "UnsupportedOperationError",
-    "ValidationError", "XMLSecurityError",
+    "ValidationError", "XMLSecurityError", "SendError", "TransportError", "ConnectError", "RequestTimeout",
+    "HTTPStatusError", "FaultError", "ProtocolError",
     "Address", "AddressKind", "Number", "RFC2822Address", "ShortCode", "Recipients", "ContentRef",
     "ReplyCharging", "UACapabilities", "Status", "Message", "MessageClass", "Priority",
     "ChargedParty", "ContentClass", "DeliveryStatus", "ReadStatus",

@@ -536,6 +536,15 @@ def _http_url(text: str) -> str:
     return text
 
 
+def _kind_arg(text: str) -> str:
+    """--kind: a short name or the element name; a typo is refused rather than matching nothing."""
+    kind = _KINDS.get(text, text)
+    if kind not in _KINDS.values():
+        raise argparse.ArgumentTypeError(f"{text!r} is none of deliver, delivery-report, read-reply "
+                                         f"({', '.join(sorted(set(_KINDS.values())))})")
+    return kind
+
+
 def _when_arg(text: str) -> datetime:
     try:
         return parse_when(text)
@@ -608,7 +617,7 @@ def _open_store(args, cfg=None):
 def cmd_store_inbox(args: argparse.Namespace) -> int:
     store = _open_store(args)
     try:
-        found = store.inbox(args.state, _KINDS.get(args.kind, args.kind), message_id=args.message_id,
+        found = store.inbox(args.state, args.kind, message_id=args.message_id,
                             since=args.since, limit=args.limit, newest_first=True)
     finally:
         store.close()
@@ -773,9 +782,12 @@ def cmd_store_purge(args: argparse.Namespace) -> int:
     finally:
         store.close()
     verb = "would remove" if args.dry_run else "removed"
-    what = f"{done.bodies} bodies (records kept)" if args.bodies_only else f"{done.inbox} received records"
+    if args.bodies_only:
+        print(f"{verb} {done.bodies} bodies (every record kept) from before {_local(before)}")
+        return EXIT_OK
     outbox = f", {done.outbox} finished outbox items" if done.outbox else ""
-    print(f"{verb} {what} and {done.sent} sent records{outbox} from before {_local(before)}")
+    print(f"{verb} {done.inbox} received records and {done.sent} sent records{outbox} "
+          f"from before {_local(before)}")
     return EXIT_OK
 
 
@@ -936,7 +948,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="run the handler again for stored messages it failed on")
     with_config(p)
     p.add_argument("--id", type=int, help="one stored message (any state)")
-    p.add_argument("--handler", metavar="MODULE:OBJECT")
+    p.add_argument("--handler", metavar="MODULE:OBJECT",
+                   help="the one serve runs (without it, as serve without it: forwarding or saving)")
     p.add_argument("--stale-after", type=float, default=300.0, help="seconds after which 'processing' is stale")
     p.set_defaults(func=cmd_replay)
 
@@ -950,7 +963,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = ssub.add_parser("inbox", help="list received messages and reports (the latest first cut by --limit)")
     with_config(s)
     s.add_argument("--state", choices=["processing", "handled", "rejected", "failed"])
-    s.add_argument("--kind", help="deliver, delivery-report, read-reply (or the element name)")
+    s.add_argument("--kind", type=_kind_arg,
+                   help="deliver, delivery-report, read-reply (or the element name)")
     s.add_argument("--message-id", metavar="ID", help="reports about this MessageID")
     listing(s)
     s.set_defaults(func=cmd_store_inbox)

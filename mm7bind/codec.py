@@ -21,7 +21,8 @@ from . import envelope as soap
 from . import messages as m
 from . import versions
 from .content import Content, Part, make_smil, new_content_id
-from .errors import DecodeError, Deviation, EncodeError, LimitExceededError
+from .envelope import Envelope  # noqa: F401 (what decode returns, importable beside it)
+from .errors import DecodeError, Deviation, EncodeError, LimitExceededError, MessageTooLargeError
 from .mime import (
     DEFAULT_MIME_LIMITS,
     Body,
@@ -42,14 +43,6 @@ from .profiles import STANDARD, Profile
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, charset_codec, decode_text
 
 XML_TYPES = ("text/xml", "application/xml", "application/soap+xml")
-
-
-class MessageTooLargeError(EncodeError):
-    """The encoded message exceeds the profile's maximum size; nothing was sent."""
-
-    def __init__(self, size: int, limit: int):
-        super().__init__(f"the message is {size} bytes, more than the {limit} bytes allowed")
-        self.size, self.limit = size, limit
 
 
 @dataclass

@@ -78,6 +78,12 @@ class UnsupportedOperationError(DecodeError):
     code = "unsupported-operation"
 
 
+class MimeError(DecodeError):
+    """A body that cannot be read as MIME (no boundary, unterminated, bad base64, ...)."""
+
+    code = "mime-error"
+
+
 class ValidationError(DecodeError):
     """The message breaks its schema (strict mode), or misses what we cannot do without."""
 
@@ -96,6 +102,14 @@ class UnsupportedFieldError(EncodeError):
         super().__init__(message)
         self.field = field
         self.version = version
+
+
+class MessageTooLargeError(EncodeError):
+    """The encoded message exceeds the profile's maximum size; nothing was sent."""
+
+    def __init__(self, size: int, limit: int):
+        super().__init__(f"the message is {size} bytes, more than the {limit} bytes allowed")
+        self.size, self.limit = size, limit
 
 
 # ---------------------------------------------------------------------------------------------

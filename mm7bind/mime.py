@@ -23,13 +23,7 @@ from typing import BinaryIO
 from urllib.parse import quote, unquote_to_bytes
 
 from .content import CHUNK, Blob, BlobWriter, BytesBlob
-from .errors import DecodeError, Deviation, LimitExceededError
-
-
-class MimeError(DecodeError):
-    """A body that cannot be read as MIME (no boundary, unterminated, bad base64, ...)."""
-
-    code = "mime-error"
+from .errors import DecodeError, Deviation, LimitExceededError, MimeError  # noqa: F401 (mime.DecodeError)
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,9 @@ class Outbox(Periodic):
     """A durable queue in front of a `Client` (which must have a store).
 
     `first_retry` and `max_retry` bound the pauses between rounds (doubling from the first); an
-    item still unsent `max_age` after it was put in expires. `start()` runs the worker in a thread
-    (`poll` seconds between looks; `put` wakes it at once); `run_once()` does one round in this one.
+    item still unsent `max_age` after it became due (when put in, or at its `at`) expires.
+    `start()` runs the worker in a thread (`poll` seconds between looks; `put` wakes it at once);
+    `run_once()` does one round in this one.
     Items are claimed `batch` at a time (one by default: a claim is a lease on the items for as long
     as sending them can take, after which another worker may take them as abandoned).
     """

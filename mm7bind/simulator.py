@@ -11,6 +11,8 @@ Control endpoints (JSON), next to the MM7 path:
     GET  /control/messages                       the messages received so far
     POST /control/deliver  {"from","to","subject","text","linked_id"}   send an MO to the VASP
     POST /control/report   {"message_id","recipient","status"}          send a delivery report now
+    POST /control/fail     {"count","status","http_status","retry_after","delay"}   trouble (fail_next)
+    GET  /control/health                         200 while it runs
 """
 
 from __future__ import annotations

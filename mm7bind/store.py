@@ -303,6 +303,7 @@ class MemoryStore:
               sent: bool = True, dry_run: bool = False) -> Purged:
         """See `SqliteStore.purge`."""
         _check_purge(states)
+        sent = sent and not bodies_only
         cutoff = _cutoff(before)
         out = Purged()
         with self._lock:
@@ -398,6 +399,9 @@ class MemoryStore:
                      if (state is None or i.state == state) and (tag is None or i.tag == tag)]
         found.sort(key=lambda i: i.id, reverse=newest_first)
         return found[:_limit(limit)]
+
+    def vacuum(self) -> None:
+        """Nothing to give back: purged records are gone from memory already (as SqliteStore's)."""
 
     def close(self) -> None:
         pass
@@ -743,12 +747,14 @@ class SqliteStore:
         them; failed ones wait for replay, and "processing" ones are refused) are deleted, or with
         `bodies_only` kept without their body (their state, keys and report links stay: repeats are
         still recognised, but the message can no longer be replayed or extracted). Sent records
-        and finished outbox items (sent, failed, expired) older than `before` go too unless
-        `sent=False`; queued ones stay. A repeat of a deleted message is taken as
-        new: keep records longer than the MMSC keeps retrying (hours; days for a long outage).
+        and finished outbox items (sent, failed, expired) older than `before` go too, unless
+        `sent=False` or `bodies_only` (which deletes no record); queued ones stay. A repeat of a
+        deleted message is taken as new: keep records longer than the MMSC keeps retrying (hours;
+        days for a long outage).
         The space is reused by new records; VACUUM gives it back to the file system.
         """
         _check_purge(states)
+        sent = sent and not bodies_only  # bodies only: the tag's history and report links stay too
         cutoff = _cutoff(before)
         marks = ",".join("?" * len(states))
         old = (f"SELECT i.id FROM inbox i WHERE i.state IN ({marks}) AND i.received_at < ?", (*states, cutoff))

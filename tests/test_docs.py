@@ -58,3 +58,217 @@ def test_every_name_the_readme_uses_exists():
                     break
             obj = getattr(obj, part)
     assert missing == []
+
+
+
+def test_the_readme_python_examples_are_python():
+    """Every python block compiles (what it calls is checked by the tests above and below)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 5
+    for i, block in enumerate(blocks):
+        compile(block, f"README.md python block {i + 1}", "exec")
+
+# -- the one-page API table ----------------------------------------------------------------------
+
+
+def api_table() -> list[tuple[str, str]]:
+    """(what, where) of every row of the README's "The API on one page" table."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## The API on one page"):]
+    section = section[: section.index("\n## ")]
+    rows = []
+    for line in section.splitlines():
+        if line.startswith("| ") and not line.startswith(("| what", "|---")):
+            what, where = line.replace("\\|", "¦").strip("| ").rsplit(" | ", 1)
+            rows.append((what, where))
+    return rows
+
+
+def _resolve(obj, dotted: str):
+    """`dotted` looked up on obj (attributes, or a dataclass's fields: True for those, which have
+    no class-level value to follow); None when it is not there."""
+    for name in dotted.split("."):
+        if hasattr(obj, name):
+            obj = getattr(obj, name)
+        elif isinstance(obj, type) and dataclasses.is_dataclass(obj) and name in {
+                f.name for f in dataclasses.fields(obj)}:
+            return True if name == dotted.split(".")[-1] else None
+        else:
+            return None
+    return obj
+
+
+def _split_args(text: str) -> list[str]:
+    """The top-level comma-separated arguments of a documented call."""
+    out, depth, quote, current = [], 0, None, ""
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append(current.strip())
+            current = ""
+            continue
+        current += ch
+    return [a for a in out + [current.strip()] if a]
+
+
+def _check_call(name: str, target, args: str) -> list[str]:
+    """Every `keyword=` the README gives a documented callable is one of its parameters, and a
+    default it writes as one literal (`durability="power"`, `numbered=False`) is the real one."""
+    import ast
+    import inspect
+
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return []
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    problems = []
+    for arg in _split_args(args):
+        key, eq, value = arg.partition("=")
+        key = key.strip()
+        if not eq or not key.isidentifier():
+            continue
+        if key not in params:
+            if not takes_any:
+                problems.append(f"{name}: no parameter {key}")
+            continue
+        value = value.strip()
+        if not value or "¦" in value:
+            continue
+        try:
+            literal = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            continue
+        if params[key].default is not inspect.Parameter.empty and params[key].default != literal:
+            problems.append(f"{name}: {key} defaults to {params[key].default!r}, not {literal!r}")
+    return problems
+
+
+def test_the_api_table_names_live_where_it_says_with_the_parameters_it_gives():
+    """Each row of the one-page API table: every class (a capitalised name) is in every module of
+    its "where" column; every `name(keyword=...)` found there or on the row's classes takes those
+    keywords, with the literal defaults written."""
+    import builtins
+    import importlib
+
+    problems = []
+    rows = api_table()
+    assert len(rows) > 15  # the table was found and read
+    for what, where in rows:
+        modules = []
+        for dotted in re.findall(r"`(mm7bind(?:\.\w+)*)`", where):
+            try:
+                modules.append(importlib.import_module(dotted))
+            except ImportError:  # a function pointed at (`mm7bind.envelope.encode`): it must exist
+                module, _, name = dotted.rpartition(".")
+                if not hasattr(importlib.import_module(module), name):
+                    problems.append(f"{where}: no {dotted}")
+        assert modules, where
+        tokens = re.findall(r"`([^`]+)`", what)
+        classes = []
+        for token in tokens:
+            head = re.match(r"([A-Z]\w*(?:\.\w+)*)", token)
+            if head and not hasattr(builtins, head[1].split(".")[0]):
+                for module in modules:
+                    found = _resolve(module, head[1])
+                    if found is None:
+                        problems.append(f"{head[1]} is not in {module.__name__}")
+                    elif isinstance(found, type):
+                        classes.append(found)
+        for token in tokens:
+            call = re.fullmatch(r"(\w+(?:\.\w+)*)\((.*)\)", token, re.S)
+            if not call:
+                continue
+            name, args = call.groups()
+            targets = [t for t in (_resolve(owner, name) for owner in [*modules, *classes]) if callable(t)]
+            for target in targets[:1]:
+                problems += _check_call(name, target, args)
+    assert problems == [], problems
+
+
+# -- the command reference -----------------------------------------------------------------------
+
+
+def _subcommands(parser) -> dict:
+    import argparse
+
+    return next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+
+
+def readme_commands() -> dict[tuple[str, ...], set[str]]:
+    """The README's command block: each `mm7bind <command> [<action>]` with the options its lines use."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("## The command"):]
+    block = block[block.index("```\n") + 4:]
+    block = block[: block.index("```")]
+    commands: dict[tuple[str, ...], set[str]] = {}
+    current = None
+    for line in block.splitlines():
+        if line.startswith("mm7bind "):
+            words = []
+            for word in re.split(r"\s{2,}", line)[0].split()[1:]:  # (a description follows a wide gap)
+                if not re.fullmatch(r"[a-z][a-z-]*", word):
+                    break
+                words.append(word)
+            current = tuple(words)
+            commands.setdefault(current, set())
+        assert current is not None, line
+        commands[current] |= set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", line))
+    return commands
+
+
+def test_every_command_and_option_the_readme_shows_exists_and_every_command_is_shown():
+    from mm7bind.cli import build_parser
+
+    documented = readme_commands()
+    top = _subcommands(build_parser())
+    problems = []
+    for words, options in documented.items():
+        parser, path = None, list(words)
+        choices = top
+        while path and path[0] in choices:
+            parser = choices[path.pop(0)]
+            choices = _subcommands(parser)
+        if parser is None or path:
+            problems.append(f"mm7bind {' '.join(words)}: no such command")
+            continue
+        known = {s for a in parser._actions for s in a.option_strings}
+        problems += [f"mm7bind {' '.join(words)}: no option {o}" for o in sorted(options - known)]
+    for name, parser in top.items():
+        actions = _subcommands(parser)
+        for full in [(name, action) for action in actions] if actions else [(name,)]:
+            if full not in documented:
+                problems.append(f"mm7bind {' '.join(full)} is not in the README")
+    assert len(documented) > 15 and problems == [], problems
+
+
+# -- the deviation codes -------------------------------------------------------------------------
+
+
+def test_every_deviation_code_is_in_the_readme_table_and_every_listed_one_is_used():
+    """The README promises stable deviation codes and lists them: one the code starts to report
+    must be added there, one it stops using taken out."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Reading what real MMSCs send"):]
+    listed = set()
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            listed |= set(re.findall(r"`([a-z0-9*-]+)`", line.split(" | ")[0]))
+    source = "\n".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "mm7bind").rglob("*.py")))
+    reported = set(re.findall(r'(?:\.add|note|Deviation)\(\s*"([a-z0-9-]+)"', source))
+    reported |= set(re.findall(r'keep_extra\([^)]*?"([a-z0-9-]+)"', source))
+    assert len(listed) > 50 and len(reported) > 50
+
+    def is_listed(code: str) -> bool:
+        return code in listed or any(p.endswith("*") and code.startswith(p[:-1]) for p in listed)
+
+    assert sorted(c for c in reported if not is_listed(c)) == []
+    assert sorted(c for c in listed if not c.endswith("*") and f'"{c}"' not in source) == []

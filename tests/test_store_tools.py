@@ -174,6 +174,9 @@ def test_store_commands(tmp_path):
     assert failed["transaction_id"] == "d-2" and "handler down" in failed["error"] and "body" not in failed
     replies = run("store", "inbox", "--config", str(cfg), "--kind", "read-reply", "--limit", "5").stdout
     assert replies.count("ReadReplyReq") == 1
+    assert run("store", "inbox", "--config", str(cfg), "--kind", "ReadReplyReq").stdout == replies
+    proc = run("store", "inbox", "--config", str(cfg), "--kind", "read-replies")  # a typo, not "none match"
+    assert proc.returncode == 2 and "none of deliver, delivery-report, read-reply" in proc.stderr, proc.stderr
 
     proc = run("store", "sent", "--config", str(cfg), "--message-id", "M1")
     assert proc.returncode == 0, proc.stderr
@@ -195,8 +198,8 @@ def test_store_commands(tmp_path):
 
     proc = run("store", "purge", "--config", str(cfg), "--older-than", "0s", "--dry-run")
     assert proc.returncode == 0 and proc.stdout.startswith("would remove 6 received records and 2 sent records")
-    proc = run("store", "purge", "--config", str(cfg), "--older-than", "0s", "--bodies-only", "--keep-sent")
-    assert proc.stdout.startswith("removed 6 bodies (records kept) and 0 sent records"), proc.stdout + proc.stderr
+    proc = run("store", "purge", "--config", str(cfg), "--older-than", "0s", "--bodies-only")
+    assert proc.stdout.startswith("removed 6 bodies (every record kept)"), proc.stdout + proc.stderr
     assert "(body purged)" in run("store", "inbox", "--config", str(cfg)).stdout
     proc = run("store", "purge", "--config", str(cfg), "--older-than", "0s", "--include-failed", "--vacuum")
     assert proc.stdout.startswith("removed 7 received records and 2 sent records"), proc.stdout + proc.stderr
@@ -262,11 +265,11 @@ def test_purge_works_in_batches_so_accepts_are_not_held_up(tmp_path, monkeypatch
     statements = []
     store._conn().set_trace_callback(statements.append)
     later = datetime.now(timezone.utc) + timedelta(seconds=1)
-    assert store.purge(later, bodies_only=True) == mm7.store.Purged(0, 30, 30)
-    assert statements.count("COMMIT") == 11  # 30 rows in batches of 7: five transactions, twice (+1: outbox)
-    assert store.purge(later) == mm7.store.Purged(30, 0, 0)
-    assert statements.count("COMMIT") == 18  # and once more for the records (+1 each: sent, outbox: none left)
-    assert commits == [30, 30, 0, 30, 0, 0] and store.inbox() == [] and store.sent() == []
+    assert store.purge(later, bodies_only=True) == mm7.store.Purged(0, 30, 0)
+    assert statements.count("COMMIT") == 5  # 30 rows in batches of 7: five transactions
+    assert store.purge(later) == mm7.store.Purged(30, 0, 30)
+    assert statements.count("COMMIT") == 16  # five each for the records and the sent ones (+1: outbox, none)
+    assert commits == [30, 30, 30, 0] and store.inbox() == [] and store.sent() == []
     store.close()
 
 
@@ -389,6 +392,34 @@ def test_purge_forgets_finished_outbox_items_and_keeps_queued_ones(store):
     assert store.purge(later, sent=False).outbox == 0
     assert store.purge(later).outbox == 3
     assert [(i.transaction_id, i.state) for i in store.outbox()] == [("o-3", "queued")]
+
+
+def test_purging_bodies_deletes_no_record_whatever_sent_says(store):
+    """Bodies only means bytes only: the sent records (what a resumed campaign skips, what late
+    reports are matched to) and finished outbox items stay, even with `sent` left at True."""
+    rx, _ = fill(store)
+    store.record_sent(SentRecord("c-1", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000009"], message_id="M9",
+                                 status_code=1000, tag="newyear"))
+    now = datetime.now(timezone.utc)
+    [item] = store.outbox_put_many([{"transaction_id": "o-1", "tag": None, "content_type": "text/xml",
+                                     "body": b"<x/>", "due": now, "expires_at": now + timedelta(days=1),
+                                     "recipients": ["1"]}])
+    store.outbox_update(item.id, "sent", attempts=1)
+    later = now + timedelta(seconds=1)
+    assert store.purge(later, bodies_only=True, dry_run=True) == mm7.store.Purged(bodies=5)
+    assert store.purge(later, bodies_only=True) == mm7.store.Purged(bodies=5)
+    assert len(store.sent()) == 3 and len(store.outbox()) == 1 and len(store.inbox()) == 6
+    assert mm7.store.summarize(store, "newyear").accepted == 1  # a resumed run still skips who has it
+    assert store.reports_for("M1")[0].sent_transaction_id == "s-1"
+    store.vacuum()  # both stores have it (an in-memory one has nothing to give back)
+
+
+def test_the_memory_store_answers_every_method_of_the_sqlite_store():
+    """The README lists one set of methods for both: code written against one runs on the other."""
+    def methods(cls):
+        return {n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n))}
+
+    assert methods(SqliteStore) - methods(MemoryStore) == {"extra_schema"}  # (how the file is laid out)
 
 
 def test_a_negative_limit_is_refused_by_every_listing(store):
