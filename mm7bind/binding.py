@@ -935,7 +935,25 @@ def _decode(obj: Any, ncls: type) -> Any:
             kwargs[f.name] = [_value(r, target) for r in raw]
         else:
             kwargs[f.name] = _value(raw, target)
+        if type(kwargs[f.name]) is str and _holds_times(ncls, f.name):
+            kwargs[f.name] = _time_text(kwargs[f.name])
     return ncls(**kwargs)
+
+
+@cache
+def _holds_times(ncls: type, name: str) -> bool:
+    """Whether a neutral field holds a relative-or-absolute time (`messages.When`)."""
+    return timedelta in typing.get_args(_hints(ncls)[name])
+
+
+def _time_text(text: str) -> Any:
+    """A relative-or-absolute time xsdata's parser left as text: its union member types do not
+    collapse white space around a duration as XSD does (``" P1D "`` is valid), the direct reader's do."""
+    stripped = text.strip()
+    try:
+        return scalar_in(XmlDuration(stripped) if _looks_like_duration(stripped) else XmlDateTime.from_string(stripped))
+    except ValueError:
+        return text  # not a time at all: as xsdata kept it (schema validation has reported it)
 
 
 def _get_path(obj: Any, path: str) -> Any:
@@ -994,7 +1012,10 @@ def scalar_in(raw: Any) -> Any:
             return str(raw)
         seconds = (raw.days or 0) * 86400 + (raw.hours or 0) * 3600 + (raw.minutes or 0) * 60
         seconds += raw.seconds or 0
-        return timedelta(seconds=-seconds if raw.negative else seconds)
+        try:
+            return timedelta(seconds=-seconds if raw.negative else seconds)
+        except OverflowError:  # valid, but past timedelta's 999999999 days: kept as written, as P1M is
+            return str(raw)
     return raw
 
 
