@@ -127,3 +127,55 @@ def test_the_simulator_answers_as_its_dialect_does(version, dialect):
     env = answered(rsp.body, rsp.headers)
     assert env.is_fault and env.body.status.code == 2005 and env.transaction_id == "t-2"
     assert env.version.name == ("REL-5-MM7-1-0" if dialect == "mbuni" else version.name)
+
+
+# ---------------------------------------------------------------------------------------------
+# What the client sends: the profile's namespace and MM7Version, for every operation
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=ids)
+def test_the_client_sends_what_the_peer_profile_wants(version):
+    from .fake_http import FakeServer
+
+    requests = [m.SubmitReq, m.CancelReq, m.ReplaceReq, m.ExtendedCancelReq, m.ExtendedReplaceReq]
+    with FakeServer() as srv:
+        for wanted in (None, *version.mm7_versions):
+            profile = mm7.Profile(version=version.name, mm7_version=wanted, soap_action='"urn:mm7"',
+                                  extra_headers=(("X-Carrier", "46000"),))
+            with mm7.Client(srv.url, profile=profile, retry=mm7.RetryPolicy(max_attempts=1)) as client:
+                for cls in requests:
+                    msg = full_message(cls, version) if version.element_class(cls.ELEMENT) else cls()
+                    msg.mm7_version = None
+                    if version.element_class(cls.ELEMENT) is None:  # refused before anything is sent
+                        with pytest.raises(mm7.UnsupportedFieldError, match="extended operations"):
+                            client.send(msg)
+                        continue
+                    result = client.send(msg)
+                    req = srv.requests[-1]
+                    env = req.decode()
+                    assert result.ok and env.deviations == [], (cls.ELEMENT, wanted)
+                    assert (env.version, env.body.mm7_version) == (version, wanted or version.default_mm7_version)
+                    assert req.header("SOAPAction") == '"urn:mm7"' and req.header("X-Carrier") == "46000"
+
+
+@pytest.mark.parametrize("dialect", sorted(profiles.DIALECTS))
+@pytest.mark.parametrize("version", VERSIONS, ids=ids)
+def test_a_configuration_whose_mm7version_the_schema_refuses_is_an_error(version, dialect, tmp_path):
+    """Checked where it is written, not found out at the first send: the MM7Version requests will
+    carry (set, or the dialect's) must be one the configured schema version takes."""
+    from mm7bind import config
+
+    for wanted in (None, "5.3.0", "6.3.0", "6.7.0"):
+        path = tmp_path / "mm7bind.toml"
+        path.write_text(f'[mmsc]\nurls = ["http://127.0.0.1:9/mm7"]\ndialect = "{dialect}"\nversion = "{version.name}"\n'
+                        + (f'mm7_version = "{wanted}"\n' if wanted else ""), encoding="utf-8")
+        cfg, problems = config.load(path, env={})
+        sent = cfg.profile().mm7_version or version.default_mm7_version
+        refused = [p for p in problems if p.where == "mmsc.mm7_version"]
+        assert bool(refused) != valid_mm7_version(version, sent), (wanted, problems)
+        try:  # and the check agrees with the encoder
+            mm7.encode(m.CancelReq(message_id="1"), transaction_id="t", profile=cfg.profile())
+            encodable = True
+        except mm7.EncodeError:
+            encodable = False
+        assert encodable != bool(refused), (wanted, problems)
