@@ -100,6 +100,17 @@ def test_times():
             mm7.SubmitReq(recipients=["1"], earliest_delivery_time=rel))
 
 
+def test_relative_times_are_exact_to_the_microsecond_at_any_size():
+    # (total_seconds() is a float: it rounds microseconds away past some 280 years)
+    for rel, wire in ((timedelta(days=40000, microseconds=1), "P40000DT0.000001S"),
+                      (timedelta(days=200000, microseconds=1), "P200000DT0.000001S"),
+                      (timedelta.max, "P999999999DT23H59M59.999999S"), (timedelta.min, "-P999999999D"),
+                      (-timedelta(days=50000, hours=1, microseconds=250), "-P50000DT1H0.00025S")):
+        text = xml_of(mm7.SubmitReq(recipients=["1"], expiry_date=rel))
+        assert f"<ExpiryDate>{wire}</ExpiryDate>" in text
+        assert mm7.decode_envelope(text.encode(), strict=True).body.expiry_date == rel
+
+
 def test_styles():
     msg = mm7.CancelReq(message_id="m1", vaspid="800001")
     text = xml_of(msg, envelope_prefix="SOAP-ENV", mm7_prefix="mm7")
