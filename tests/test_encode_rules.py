@@ -174,3 +174,12 @@ def test_an_empty_address_is_refused(engine):
                 mm7.DeliverReq(sender=""), mm7.SubmitReq(recipients=mm7.Recipients(bcc=[mm7.ShortCode("")]))):
         with pytest.raises(mm7.EncodeError, match="empty .* address"):
             mm7.encode_envelope(msg, transaction_id="t", version=v, engine=engine)
+
+
+@pytest.mark.parametrize("engine", ["direct", "xsdata"])
+def test_the_extended_responses_carry_only_the_status_code(engine):
+    for rsp in (mm7.ExtendedCancelRsp(status=mm7.Status(2005, "no such message", "m-9")),
+                mm7.ExtendedReplaceRsp(status=mm7.Status(2005, "no such message", "m-9"), message_id="m-10")):
+        data = mm7.encode_envelope(rsp, transaction_id="t", version="REL-6-MM7-1-4", engine=engine)
+        assert b"<Status><StatusCode>2005</StatusCode></Status>" in data
+        assert mm7.decode_envelope(data, strict=True, engine=engine).body.status.code == 2005
