@@ -240,10 +240,12 @@ class Simulator:
         if msg is None or msg.DIRECTION != "vasp->rs":
             return self.fault(env, "Client", RequestStatus.UNSUPPORTED_OPERATION,
                               f"{'a Fault' if msg is None else msg.ELEMENT} is not an operation an MMSC serves")
-        if self.profile.answer_in_own_version and versions.get(self.profile.version).element_class(
-                m.RESPONSE_FOR[msg.ELEMENT].ELEMENT) is None:  # (Mbuni: no extended operations in REL-5-MM7-1-0)
+        answering = versions.get(self.profile.version) if self.profile.answer_in_own_version else env.version
+        if answering.element_class(m.RESPONSE_FOR[msg.ELEMENT].ELEMENT) is None:
+            # An extended operation in a namespace without it (read tolerantly), or sent to Mbuni
+            # (REL-5-MM7-1-0): its response cannot be written there, a Fault can.
             return self.fault(env, "Client", RequestStatus.UNSUPPORTED_OPERATION,
-                              f"{msg.ELEMENT} is not an operation this MMSC serves")
+                              f"{msg.ELEMENT} is not an operation of {answering.name}")
         if self.config.vaspid and getattr(msg, "vaspid", None) != self.config.vaspid:
             return self.fault(env, "Client", RequestStatus.IMPROPER_IDENTIFICATION, "unknown VASPID")
         if trouble is not None and trouble.status is not None:

@@ -360,3 +360,21 @@ def test_lexical_forms_peers_send_are_read_in_every_version(version):
             assert getattr(env.body, name) == expected and env.body.reply_charging.size == 7, (xml, engine)
             if isinstance(expected, datetime):
                 assert getattr(env.body, name).utcoffset() == expected.utcoffset(), (xml, engine)
+
+
+@pytest.mark.parametrize("version", [v for v in VERSIONS if v.element_class("extendedCancelReq") is None], ids=ids)
+def test_the_simulator_refuses_an_extended_operation_its_namespace_lacks(version):
+    """Read tolerantly, an extendedCancelReq in an older namespace still cannot be answered there:
+    a Fault (4003) in that namespace, not an exception."""
+    sim = Simulator()
+    submitted = mm7.encode(m.SubmitReq(recipients=["+8613800000000"]), transaction_id="t-0", version=version)
+    rsp = sim.handle(submitted.to_bytes(), "text/xml", {})
+    mid = answered(rsp.body, rsp.headers).body.message_id
+    latest = mm7.versions.get("REL-6-MM7-1-4")
+    for msg in (m.ExtendedCancelReq(cancel_id=mid), m.ExtendedReplaceReq(replace_id=mid)):
+        data = mm7.encode_envelope(msg, transaction_id="t-1", version=latest).replace(
+            latest.namespace.encode(), version.namespace.encode()).replace(b"6.8.0", version.default_mm7_version.encode())
+        rsp = sim.handle(data, "text/xml", {})
+        env = answered(rsp.body, rsp.headers)
+        assert rsp.status == 500 and env.is_fault and env.body.status.code == 4003, msg.ELEMENT
+        assert (env.version, env.transaction_id) == (version, "t-1")
