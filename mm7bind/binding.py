@@ -838,24 +838,25 @@ def _looks_like_duration(text: str) -> bool:
 
 
 def format_duration(value: timedelta) -> str:
-    """ISO 8601 duration for a timedelta (days, hours, minutes, seconds)."""
-    total = value.total_seconds()
-    sign = "-" if total < 0 else ""
-    total = abs(total)
-    days, rem = divmod(total, 86400)
+    """ISO 8601 duration for a timedelta (days, hours, minutes, seconds), exact to the microsecond
+    (in whole numbers: total_seconds() is a float, which rounds them away past some 280 years)."""
+    sign = "-" if value < timedelta(0) else ""
+    value = abs(value)
+    days, rem = value.days, value.seconds
     hours, rem = divmod(rem, 3600)
     minutes, seconds = divmod(rem, 60)
+    micros = value.microseconds
     out = f"{sign}P"
     if days:
-        out += f"{int(days)}D"
-    if hours or minutes or seconds or not days:
+        out += f"{days}D"
+    if hours or minutes or seconds or micros or not days:
         out += "T"
         if hours:
-            out += f"{int(hours)}H"
+            out += f"{hours}H"
         if minutes:
-            out += f"{int(minutes)}M"
-        if seconds or not (hours or minutes):
-            out += (f"{seconds:.6f}".rstrip("0").rstrip(".") if seconds != int(seconds) else str(int(seconds))) + "S"
+            out += f"{minutes}M"
+        if seconds or micros or not (hours or minutes):
+            out += (f"{seconds}.{micros:06d}".rstrip("0") if micros else str(seconds)) + "S"
     return out
 
 
@@ -935,7 +936,25 @@ def _decode(obj: Any, ncls: type) -> Any:
             kwargs[f.name] = [_value(r, target) for r in raw]
         else:
             kwargs[f.name] = _value(raw, target)
+        if type(kwargs[f.name]) is str and _holds_times(ncls, f.name):
+            kwargs[f.name] = _time_text(kwargs[f.name])
     return ncls(**kwargs)
+
+
+@cache
+def _holds_times(ncls: type, name: str) -> bool:
+    """Whether a neutral field holds a relative-or-absolute time (`messages.When`)."""
+    return timedelta in typing.get_args(_hints(ncls)[name])
+
+
+def _time_text(text: str) -> Any:
+    """A relative-or-absolute time xsdata's parser left as text: its union member types do not
+    collapse white space around a duration as XSD does (``" P1D "`` is valid), the direct reader's do."""
+    stripped = text.strip()
+    try:
+        return scalar_in(XmlDuration(stripped) if _looks_like_duration(stripped) else XmlDateTime.from_string(stripped))
+    except ValueError:
+        return text  # not a time at all: as xsdata kept it (schema validation has reported it)
 
 
 def _get_path(obj: Any, path: str) -> Any:
@@ -992,9 +1011,11 @@ def scalar_in(raw: Any) -> Any:
     if isinstance(raw, XmlDuration):
         if raw.years or raw.months:
             return str(raw)
-        seconds = (raw.days or 0) * 86400 + (raw.hours or 0) * 3600 + (raw.minutes or 0) * 60
-        seconds += raw.seconds or 0
-        return timedelta(seconds=-seconds if raw.negative else seconds)
+        try:  # (by component: whole days and hours stay exact, where a sum of seconds in a float would not)
+            value = timedelta(days=raw.days or 0, hours=raw.hours or 0, minutes=raw.minutes or 0, seconds=raw.seconds or 0)
+            return -value if raw.negative else value
+        except OverflowError:  # valid, but past timedelta's 999999999 days: kept as written, as P1M is
+            return str(raw)
     return raw
 
 

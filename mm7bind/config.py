@@ -475,6 +475,24 @@ def _listenable(host: str) -> bool:
         return False
 
 
+def _check_mm7_version(cfg: Config, err) -> None:
+    """The MM7Version requests will carry must be one the schema version takes: else every request
+    is refused before it is sent (a dialect's own value counts: China Mobile's 6.3.0 is not in
+    REL-5-MM7-1-5's list, and 6.7.0, which some MMSCs send, is not in REL-6-MM7-1-4's)."""
+    from .binding import field_enum_values  # noqa: PLC0415
+
+    try:
+        profile = cfg.profile()
+    except (LookupError, ValueError):
+        return  # a charset or version that is no such thing: reported by its own check
+    version = versions.get(profile.version)
+    allowed = field_enum_values(version, "SubmitReq", "MM7Version")
+    if profile.mm7_version and allowed and profile.mm7_version not in allowed:
+        source = "" if cfg.mmsc.mm7_version else f" (the {profile.name} dialect's)"
+        err("mmsc.mm7_version", f"{profile.mm7_version}{source} is not an MM7Version {version.name} takes "
+                                f"({', '.join(allowed)}): every request would be refused before sending")
+
+
 def check(cfg: Config) -> list[Problem]:
     """Everything wrong with a configuration, each said plainly."""
     from .client import AUTH_MODES, is_http_url  # noqa: PLC0415
@@ -511,6 +529,8 @@ def check(cfg: Config) -> list[Problem]:
     parts = m.mm7_version.split(".")
     if m.mm7_version and not (len(parts) == 3 and all(p.isdigit() for p in parts)):
         err("mmsc.mm7_version", f"{m.mm7_version!r} is not of the form x.y.z")
+    elif m.dialect in DIALECTS and not any(p.where == "mmsc.version" for p in out):
+        _check_mm7_version(cfg, err)
     for name in ("connect_timeout", "read_timeout"):
         if getattr(m, name) <= 0:
             err(f"mmsc.{name}", "must be more than 0 (a request must never wait forever)")

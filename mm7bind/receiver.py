@@ -21,7 +21,7 @@ from typing import Any, TypeVar, overload
 from . import messages as m
 from . import versions
 from .auth import IPAllowList
-from .codec import decode, encode
+from .codec import HttpMessage, decode, encode
 from .display import printable
 from .envelope import Envelope, Fault
 from .errors import DecodeError, Deviation, EncodeError
@@ -274,16 +274,8 @@ class Receiver:
 
     def answer(self, env: Envelope, response: m.Message, tid: str | None = None) -> Response:
         """The response in the caller's version, with its MM7Version when that is valid there."""
-        version = env.version or versions.latest()
-        tid = tid or env.transaction_id or "0"
-        if response.mm7_version is None and env.message is not None and env.message.mm7_version:
-            try:
-                echoed = _with_version(response, env.message.mm7_version)
-                out = encode(echoed, transaction_id=tid, version=version, profile=self.config.profile)
-                return Response(200, _headers(out), out.to_bytes())
-            except EncodeError:
-                pass  # the caller's MM7Version is not valid in its own namespace: use the default
-        out = encode(response, transaction_id=tid, version=version, profile=self.config.profile)
+        out = encode_reply(response, env, env.version or versions.latest(), tid or env.transaction_id or "0",
+                           self.config.profile)
         return Response(200, _headers(out), out.to_bytes())
 
     def plain_answer(self, env: Envelope, response: m.Message) -> Response:
@@ -314,14 +306,7 @@ class Receiver:
         tid = (env.transaction_id if env else None) or "0"
         status_obj = fault_status(status, text, details)
         fault = Fault(code=code, string=status_obj.text, detail=m.VASPErrorRsp(status=status_obj))
-        if env is not None and env.message is not None and env.message.mm7_version:
-            try:
-                fault.detail = _with_version(fault.detail, env.message.mm7_version)
-                out = encode(fault, transaction_id=tid, version=version, profile=self.config.profile)
-                return Response(500, _headers(out), out.to_bytes())
-            except EncodeError:
-                fault.detail.mm7_version = None
-        out = encode(fault, transaction_id=tid, version=version, profile=self.config.profile)
+        out = encode_reply(fault, env, version, tid, self.config.profile)
         return Response(500, _headers(out), out.to_bytes())
 
     def _count(self, operation: str | None, outcome: str, status: int | None, started: float,
@@ -370,10 +355,32 @@ def fault_status(status: int, text: str | None = None, details: str | None = Non
     return m.Status(int(status), text, printable_in_xml(details) if details else details)
 
 
-def _with_version(msg: m.Message, mm7_version: str) -> m.Message:
+def encode_reply(body: m.Message | Fault, env: Envelope | None, version: versions.Version, transaction_id: str,
+                 profile: Profile) -> HttpMessage:
+    """An answer (a response, or a Fault with an error response) in `version` as `profile` writes
+    it. Its MM7Version, unless the answer sets one, is the caller's when that is valid in `version`,
+    else `version`'s own default — never the profile's `mm7_version`, which is what we send as a
+    client (a China Mobile profile's 6.3.0 is no answer to a Rel-5 caller, nor even valid in
+    REL-5-MM7-1-5)."""
+    target = body.detail if isinstance(body, Fault) else body
+    if target is None or target.mm7_version is not None:
+        return encode(body, transaction_id=transaction_id, version=version, profile=profile)
+    callers = env.message.mm7_version if env is not None and env.message is not None else None
+    if callers and callers != version.default_mm7_version:
+        try:
+            return encode(_with_version(body, callers), transaction_id=transaction_id, version=version, profile=profile)
+        except EncodeError:
+            pass  # the caller's MM7Version is not valid in its own namespace: the version's default
+    return encode(_with_version(body, version.default_mm7_version), transaction_id=transaction_id, version=version,
+                  profile=profile)
+
+
+def _with_version(body: m.Message | Fault, mm7_version: str) -> m.Message | Fault:
     import dataclasses  # noqa: PLC0415
 
-    return dataclasses.replace(msg, mm7_version=mm7_version)
+    if isinstance(body, Fault):
+        return dataclasses.replace(body, detail=dataclasses.replace(body.detail, mm7_version=mm7_version))
+    return dataclasses.replace(body, mm7_version=mm7_version)
 
 
 def _headers(out) -> list[tuple[str, str]]:

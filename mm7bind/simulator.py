@@ -36,7 +36,7 @@ from .content import Content, Part
 from .envelope import Envelope, Fault
 from .errors import DecodeError, SendError
 from .profiles import DIALECTS, Profile
-from .receiver import Response, fault_status
+from .receiver import Response, encode_reply, fault_status
 from .server import REASONS, EmbeddedServer, request_headers
 from .status import DeliveryStatus, ReadStatus, RequestStatus
 
@@ -242,6 +242,12 @@ class Simulator:
         if msg is None or msg.DIRECTION != "vasp->rs":
             return self.fault(env, "Client", RequestStatus.UNSUPPORTED_OPERATION,
                               f"{'a Fault' if msg is None else msg.ELEMENT} is not an operation an MMSC serves")
+        answering = versions.get(self.profile.version) if self.profile.answer_in_own_version else env.version
+        if answering.element_class(m.RESPONSE_FOR[msg.ELEMENT].ELEMENT) is None:
+            # An extended operation in a namespace without it (read tolerantly), or sent to Mbuni
+            # (REL-5-MM7-1-0): its response cannot be written there, a Fault can.
+            return self.fault(env, "Client", RequestStatus.UNSUPPORTED_OPERATION,
+                              f"{msg.ELEMENT} is not an operation of {answering.name}")
         if self.config.vaspid and getattr(msg, "vaspid", None) != self.config.vaspid:
             return self.fault(env, "Client", RequestStatus.IMPROPER_IDENTIFICATION, "unknown VASPID")
         if trouble is not None and trouble.status is not None:
@@ -254,18 +260,21 @@ class Simulator:
         return op(env, msg)
 
     def answer(self, env: Envelope, response: m.Message) -> Response:
-        version = versions.get(self.profile.version) if self.profile.answer_in_own_version else env.version
-        out = encode(response, transaction_id=env.transaction_id or "0", version=version, profile=self.profile)
+        out = self._reply(env, response)
         return Response(200, [("Content-Type", out.content_type)], out.to_bytes())
 
     def fault(self, env: Envelope | None, code: str, status: int, text: str | None = None) -> Response:
-        version = env.version if env is not None and env.version and not self.profile.answer_in_own_version else (
-            versions.get(self.profile.version))
         status_obj = fault_status(status, text)
-        fault = Fault(code=code, string=status_obj.text, detail=m.RSErrorRsp(status=status_obj))
-        out = encode(fault, transaction_id=(env.transaction_id if env else None) or "0", version=version,
-                     profile=self.profile)
+        out = self._reply(env, Fault(code=code, string=status_obj.text, detail=m.RSErrorRsp(status=status_obj)))
         return Response(self.profile.fault_http_status, [("Content-Type", out.content_type)], out.to_bytes())
+
+    def _reply(self, env: Envelope | None, body: m.Message | Fault):
+        """In the caller's version and MM7Version, as an MMSC answers; a dialect that answers in its
+        own version (Mbuni) uses the profile's."""
+        tid = (env.transaction_id if env is not None else None) or "0"
+        if self.profile.answer_in_own_version or env is None or env.version is None:
+            return encode(body, transaction_id=tid, version=self.profile.version, profile=self.profile)
+        return encode_reply(body, env, env.version, tid, self.profile)
 
     # -- operations -----------------------------------------------------------------------------
 

@@ -100,6 +100,17 @@ def test_times():
             mm7.SubmitReq(recipients=["1"], earliest_delivery_time=rel))
 
 
+def test_relative_times_are_exact_to_the_microsecond_at_any_size():
+    # (total_seconds() is a float: it rounds microseconds away past some 280 years)
+    for rel, wire in ((timedelta(days=40000, microseconds=1), "P40000DT0.000001S"),
+                      (timedelta(days=200000, microseconds=1), "P200000DT0.000001S"),
+                      (timedelta.max, "P999999999DT23H59M59.999999S"), (timedelta.min, "-P999999999D"),
+                      (-timedelta(days=50000, hours=1, microseconds=250), "-P50000DT1H0.00025S")):
+        text = xml_of(mm7.SubmitReq(recipients=["1"], expiry_date=rel))
+        assert f"<ExpiryDate>{wire}</ExpiryDate>" in text
+        assert mm7.decode_envelope(text.encode(), strict=True).body.expiry_date == rel
+
+
 def test_styles():
     msg = mm7.CancelReq(message_id="m1", vaspid="800001")
     text = xml_of(msg, envelope_prefix="SOAP-ENV", mm7_prefix="mm7")
@@ -163,3 +174,12 @@ def test_an_empty_address_is_refused(engine):
                 mm7.DeliverReq(sender=""), mm7.SubmitReq(recipients=mm7.Recipients(bcc=[mm7.ShortCode("")]))):
         with pytest.raises(mm7.EncodeError, match="empty .* address"):
             mm7.encode_envelope(msg, transaction_id="t", version=v, engine=engine)
+
+
+@pytest.mark.parametrize("engine", ["direct", "xsdata"])
+def test_the_extended_responses_carry_only_the_status_code(engine):
+    for rsp in (mm7.ExtendedCancelRsp(status=mm7.Status(2005, "no such message", "m-9")),
+                mm7.ExtendedReplaceRsp(status=mm7.Status(2005, "no such message", "m-9"), message_id="m-10")):
+        data = mm7.encode_envelope(rsp, transaction_id="t", version="REL-6-MM7-1-4", engine=engine)
+        assert b"<Status><StatusCode>2005</StatusCode></Status>" in data
+        assert mm7.decode_envelope(data, strict=True, engine=engine).body.status.code == 2005

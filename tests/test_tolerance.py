@@ -322,6 +322,30 @@ def test_a_typed_date_or_duration_never_holds_a_string():
     assert months.body.expiry_date == "P1M" and months.deviations == []  # a calendar duration: str by design
 
 
+@pytest.mark.parametrize("engine", ["direct", "xsdata"])
+def test_durations_past_timedelta_stay_as_written(engine):
+    """xs:duration has no upper bound; a timedelta stops at 999999999 days. Such a value is valid:
+    kept as its text, as a calendar duration is, and sent again unchanged (it raised OverflowError)."""
+    for text in ("P1000000000D", "PT24000000000H", "-P99999999999D"):
+        body = f"""<DeliverReq xmlns="{{ns}}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+          <Sender><Number>1</Number></Sender><Previouslysentdateandtime><DateTime>{text}</DateTime>
+          </Previouslysentdateandtime><UACapabilities TimeStamp="{text}"/></DeliverReq>"""
+        env = mm7.decode_envelope(envelope(body), strict=True, engine=engine)
+        assert env.body.ua_capabilities.time_stamp == text and env.body.previously_sent_at[0].when == text
+        again = mm7.encode_envelope(env.body, transaction_id="t", version="REL-6-MM7-1-4")
+        assert mm7.decode_envelope(again, strict=True, engine=engine).body == env.body
+
+
+@pytest.mark.parametrize("engine", ["direct", "xsdata"])
+def test_white_space_around_a_duration_is_collapsed_by_both_engines(engine):
+    body = """<SubmitReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><SenderIdentification/>
+      <Recipients><To><Number>1</Number></To></Recipients><ReplyCharging replyDeadline=" P2D "/>
+      <ExpiryDate>
+        PT90M </ExpiryDate></SubmitReq>"""
+    env = mm7.decode_envelope(envelope(body), strict=True, engine=engine)
+    assert env.body.expiry_date == timedelta(minutes=90) and env.body.reply_charging.deadline == timedelta(days=2)
+
+
 def submit_rsp(status: str) -> bytes:
     return envelope(f"""<SubmitRsp xmlns="{{ns}}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
       <Status>{status}<StatusText>OK</StatusText></Status><MessageID>1</MessageID></SubmitRsp>""")
