@@ -7,6 +7,11 @@ of them into the right SOAP Fault without a table of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # (errors is imported by everything: no import of them at run time)
+    from .envelope import Fault
+    from .messages import Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,13 +156,14 @@ class HTTPStatusError(SendError):
 class FaultError(SendError):
     """The MMSC answered with a SOAP Fault (with HTTP 500 or 200); `fault.detail` is its RSErrorRsp."""
 
-    def __init__(self, message: str, *, fault, http_status: int, **kw):
+    def __init__(self, message: str, *, fault: Fault, http_status: int, **kw):
         super().__init__(message, **kw)
         self.fault = fault
         self.http_status = http_status
 
     @property
-    def status(self):
+    def status(self) -> Status | None:
+        """The Fault's status: from its detail, else read from its faultstring."""
         return self.fault.status
 
 
