@@ -56,7 +56,9 @@ def read_recipients(path: str | Path) -> list[str]:
             except UnicodeDecodeError:
                 raise ValueError(f"{path} is neither UTF-8, UTF-16 nor GBK/GB18030 text") from None
     first = text.split("\n", 1)[0]
-    delimiter = "\t" if "\t" in first and "," not in first else ","
+    # Excel separates with tabs in "Unicode text", and with semicolons where the comma is the
+    # decimal mark (its CSV in European locales): read as commas, a whole row was one "number".
+    delimiter = next((d for d in ("\t", ";") if d in first and "," not in first), ",")
     out = []
     for i, row in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)):
         if not row or not row[0].strip():

@@ -360,6 +360,7 @@ def test_recipient_files_in_the_encodings_excel_writes(tmp_path):
         "bom.csv": b"\xef\xbb\xbf" + rows.encode("utf-8"),
         "gbk.csv": rows.encode("gbk"),  # Excel's CSV on a Chinese Windows
         "unicode.txt": rows.replace(",", "\t").encode("utf-16"),  # Excel's "Unicode text"
+        "semicolons.csv": rows.replace(",", ";").encode("utf-8"),  # Excel's CSV where "," is the decimal mark
     }
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
