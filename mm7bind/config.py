@@ -365,7 +365,10 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
         if section not in SECTIONS or not name:
             problems.append(Problem("warning", key, "environment variable names no known setting"))
             continue
-        data.setdefault(section, {})[name] = _from_env(SECTIONS[section], name, value)
+        table = data.setdefault(section, {})
+        if not isinstance(table, dict):  # (the file's own mistake, reported below)
+            continue
+        table[name] = _from_env(SECTIONS[section], name, value)
         from_env[(section, name)] = key
     cfg = Config(source=source)
     for section, values in data.items():
