@@ -17,6 +17,7 @@ Control endpoints (JSON), next to the MM7 path:
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import json
@@ -141,7 +142,8 @@ class Simulator:
         self._troubles: list[Trouble] = []  # for the next requests, in order
         self.server: EmbeddedServer | None = None
         self._worker: threading.Thread | None = None
-        self._client = None
+        self._clients: dict[str, Any] = {}  # schema version → its client
+        self._clients_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -164,8 +166,10 @@ class Simulator:
             self.server.stop()
         if self._worker is not None:
             self._worker.join(timeout=5)
-        if self._client is not None:
-            self._client.close()
+        with self._clients_lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
 
     def __enter__(self) -> Simulator:
         return self.start()
@@ -338,20 +342,28 @@ class Simulator:
 
     # -- outgoing -------------------------------------------------------------------------------
 
-    def client(self):
-        if self._client is None:
-            from .client import Client  # noqa: PLC0415
-            from .retry import RetryPolicy  # noqa: PLC0415
+    def client(self, version: versions.Version | None = None):
+        """The client for what goes to the VASP; `version`: in that schema version (the standard
+        dialect answers a submit's reports in the version it came in, as an MMSC configured for
+        each VASP does; the carriers' dialects speak their own)."""
+        from .client import Client  # noqa: PLC0415
+        from .retry import RetryPolicy  # noqa: PLC0415
 
-            if not self.config.vasp_url:
-                raise RuntimeError("no VASP URL configured (simulate --vasp-url, SimulatorConfig.vasp_url)")
-            self._client = Client(self.config.vasp_url, role="mmsc", profile=self.profile,
-                                  username=self.config.vasp_username, password=self.config.vasp_password,
-                                  auth="auto",  # Basic, or Digest when the VASP asks for it
-                                  retry=RetryPolicy(max_attempts=2, backoff=0.2),
-                                  rewrite=QUIRKS.get(self.config.dialect) if self.config.quirks else None,
-                                  connect_timeout=5, read_timeout=30)
-        return self._client
+        profile = self.profile
+        if version is not None and self.config.dialect == "standard" and version.name != profile.version:
+            profile = dataclasses.replace(profile, version=version.name, mm7_version=None)
+        with self._clients_lock:
+            if profile.version not in self._clients:
+                if not self.config.vasp_url:
+                    raise RuntimeError("no VASP URL configured (simulate --vasp-url, SimulatorConfig.vasp_url)")
+                self._clients[profile.version] = Client(
+                    self.config.vasp_url, role="mmsc", profile=profile,
+                    username=self.config.vasp_username, password=self.config.vasp_password,
+                    auth="auto",  # Basic, or Digest when the VASP asks for it
+                    retry=RetryPolicy(max_attempts=2, backoff=0.2),
+                    rewrite=QUIRKS.get(self.config.dialect) if self.config.quirks else None,
+                    connect_timeout=5, read_timeout=30)
+            return self._clients[profile.version]
 
     def _sender_of(self, stored: StoredMessage) -> m.Address:
         req = stored.request
@@ -385,7 +397,7 @@ class Simulator:
     def _send(self, stored: StoredMessage | None, msg: m.Message) -> dict:
         outcome: dict[str, Any] = {"operation": msg.ELEMENT, "message_id": getattr(msg, "message_id", None)}
         try:
-            result = self.client().send(msg)
+            result = self.client(stored.version if stored is not None else None).send(msg)
             outcome.update(status=result.status.code, transaction_id=result.transaction_id)
         except SendError as exc:
             outcome.update(error=f"{type(exc).__name__}: {exc}")

@@ -855,3 +855,24 @@ def test_digest_nonces_are_good_across_processes_with_the_same_credentials():
     forged = mm7.auth.DigestAnswer("mmsc", "another password")
     assert forged.take(stranger.challenge())  # its nonce is no good where the password differs
     assert one.check("POST", "/mm7", forged.authorization("POST", "/mm7"), b"") == (False, False)
+
+
+@pytest.mark.parametrize("dialect, submitted, expected", [
+    ("standard", "REL-5-MM7-1-2", "REL-5-MM7-1-2"),  # a generic MMSC speaks each VASP's version
+    ("standard", "REL-6-MM7-1-1", "REL-6-MM7-1-1"),
+    ("cmcc", "REL-5-MM7-1-2", "REL-6-MM7-1-0"),  # China Mobile's speaks its own
+])
+def test_the_simulator_reports_in_the_version_the_message_came_in(dialect, submitted, expected):
+    h = Recorder()
+    with mm7.serve(mm7.Receiver(h), port=0) as srv:
+        config = mm7.simulator.SimulatorConfig(dialect=dialect, vasp_url=srv.url + "/mm7", report_delay=0,
+                                               read_delay=0)
+        with mm7.simulator.Simulator(config) as sim:
+            profile = mm7.Profile(version=submitted)
+            with mm7.Client(sim.url, profile=profile, retry=mm7.RetryPolicy(max_attempts=1)) as c:
+                msg = mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800000000"]), delivery_report=True,
+                                    read_reply=True, subject="s")
+                assert c.submit(msg).ok
+            sim.wait_idle()
+    assert sorted(m.ELEMENT for m, _ in h.calls) == ["DeliveryReportReq", "ReadReplyReq"]
+    assert {ctx.version.name for _, ctx in h.calls} == {expected}
