@@ -11,6 +11,7 @@ store without calling the handler again.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import traceback
 import uuid
@@ -172,7 +173,8 @@ class Receiver:
         except DecodeError as exc:
             log.warning("refused an undecodable request from %s: %s", peer, printable(exc))
             self._count(None, "malformed", exc.status_code, started, exc.deviations or ())
-            return self.fault(None, None, "Client", exc.status_code, str(exc))
+            version, tid = what_it_said(body)
+            return self.fault(None, version, "Client", exc.status_code, str(exc), transaction_id=tid)
         if env.is_fault or env.message.ELEMENT not in HANDLED_KINDS:
             kind = "a Fault" if env.is_fault else env.message.ELEMENT
             self._count("Fault" if env.is_fault else env.message.ELEMENT, "unsupported",
@@ -301,9 +303,9 @@ class Receiver:
         return Response(200, list(headers), head + text + tail)
 
     def fault(self, env: Envelope | None, version, code: str, status: int, text: str | None = None,
-              details: str | None = None) -> Response:
+              details: str | None = None, transaction_id: str | None = None) -> Response:
         version = version or versions.latest()
-        tid = (env.transaction_id if env else None) or "0"
+        tid = (env.transaction_id if env else None) or transaction_id or "0"
         status_obj = fault_status(status, text, details)
         fault = Fault(code=code, string=status_obj.text, detail=m.VASPErrorRsp(status=status_obj))
         out = encode_reply(fault, env, version, tid, self.config.profile)
@@ -345,6 +347,22 @@ def _response(msg: m.Message, outcome: Any) -> m.Message:
         raise TypeError(f"a handler for {msg.ELEMENT} answers a status code, a Status, {rsp_cls.ELEMENT} or None, "
                         f"not {outcome!r}") from None
     return rsp_cls(status=status)
+
+
+_TID_IN_BYTES = re.compile(rb"<(?:[\w.-]{1,64}:)?TransactionID\b[^>]{0,512}>\s*([^<&\s][^<&]{0,199}?)\s*</")
+
+
+def what_it_said(body: bytes, limit: int = 65536) -> tuple[versions.Version | None, str | None]:
+    """The schema version and TransactionID a request too broken to decode names in its first
+    bytes, found without parsing: its Fault then goes in the sender's namespace and echoes the
+    TransactionID its sender needs to tie the refusal to the request."""
+    head = bytes(body[:limit])
+    found = _TID_IN_BYTES.search(head)
+    tid = None
+    if found:
+        text = found.group(1).decode("utf-8", "replace")
+        tid = None if invalid_xml_char(text) else text
+    return versions.sniff(head), tid
 
 
 def fault_status(status: int, text: str | None = None, details: str | None = None) -> m.Status:

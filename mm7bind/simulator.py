@@ -37,7 +37,7 @@ from .content import Content, Part
 from .envelope import Envelope, Fault
 from .errors import DecodeError, SendError
 from .profiles import DIALECTS, Profile
-from .receiver import Response, encode_reply, fault_status
+from .receiver import Response, encode_reply, fault_status, what_it_said
 from .server import REASONS, EmbeddedServer, request_headers
 from .status import DeliveryStatus, ReadStatus, RequestStatus
 
@@ -239,7 +239,7 @@ class Simulator:
             env = decode(body, content_type, strict=self.config.strict)
         except DecodeError as exc:
             log.warning("refused: %s", exc)
-            return self.fault(None, "Client", exc.status_code, str(exc)[:300])
+            return self.fault(None, "Client", exc.status_code, str(exc)[:300], said=what_it_said(body))
         if env.deviations:
             log.info("accepted with %d deviation(s): %s", len(env.deviations), "; ".join(map(str, env.deviations[:8])))
         msg = env.message
@@ -267,18 +267,25 @@ class Simulator:
         out = self._reply(env, response)
         return Response(200, [("Content-Type", out.content_type)], out.to_bytes())
 
-    def fault(self, env: Envelope | None, code: str, status: int, text: str | None = None) -> Response:
+    def fault(self, env: Envelope | None, code: str, status: int, text: str | None = None,
+              said: tuple | None = None) -> Response:
+        """`said`: for a request that could not be decoded, the (version, TransactionID) its bytes
+        named (`receiver.what_it_said`)."""
         status_obj = fault_status(status, text)
-        out = self._reply(env, Fault(code=code, string=status_obj.text, detail=m.RSErrorRsp(status=status_obj)))
+        out = self._reply(env, Fault(code=code, string=status_obj.text, detail=m.RSErrorRsp(status=status_obj)),
+                          said)
         return Response(self.profile.fault_http_status, [("Content-Type", out.content_type)], out.to_bytes())
 
-    def _reply(self, env: Envelope | None, body: m.Message | Fault):
+    def _reply(self, env: Envelope | None, body: m.Message | Fault, said: tuple | None = None):
         """In the caller's version and MM7Version, as an MMSC answers; a dialect that answers in its
         own version (Mbuni) uses the profile's."""
-        tid = (env.transaction_id if env is not None else None) or "0"
-        if self.profile.answer_in_own_version or env is None or env.version is None:
+        version, tid = said or (None, None)
+        tid = (env.transaction_id if env is not None else None) or tid or "0"
+        if env is not None and env.version is not None:
+            version = env.version
+        if self.profile.answer_in_own_version or version is None:
             return encode(body, transaction_id=tid, version=self.profile.version, profile=self.profile)
-        return encode_reply(body, env, env.version, tid, self.profile)
+        return encode_reply(body, env, version, tid, self.profile)
 
     # -- operations -----------------------------------------------------------------------------
 

@@ -165,6 +165,19 @@ def closest_for_namespace(namespace: str) -> Version | None:
     return latest()
 
 
+_NAMESPACE_IN_BYTES = re.compile(rb"23\.140/schema/(REL-\d{1,2}-MM7-\d{1,2}-\d{1,2})")
+
+
+def sniff(data: bytes, limit: int = 65536) -> Version | None:
+    """The version whose namespace the first `limit` bytes of a message name, read without parsing
+    anything: to answer a request too broken to decode in its sender's version."""
+    found = _NAMESPACE_IN_BYTES.search(bytes(data[:limit]))
+    if not found:
+        return None
+    namespace = MM7_NS_BASE + found.group(1).decode("ascii")
+    return by_namespace(namespace) or closest_for_namespace(namespace)
+
+
 def for_mm7_version(value: str) -> Version | None:
     """The version whose namespace normally goes with an MM7Version value (used when a body has none)."""
     for v in _registry().values():

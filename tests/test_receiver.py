@@ -290,7 +290,7 @@ def test_unsupported_operation_and_bad_input():
         b"<Subject>", b"<Vendor>x</Vendor><Subject>")
     rsp = call_wsgi(strict, sloppy, "text/xml")
     env = mm7.decode(rsp["body"])
-    assert rsp["status"] == 500 and env.body.status.code == 4004 and env.transaction_id == "0"
+    assert rsp["status"] == 500 and env.body.status.code == 4004 and env.transaction_id == "t"  # (echoed)
     assert call_wsgi(app, sloppy, "text/xml")["status"] == 200  # tolerant by default
 
 
@@ -876,3 +876,25 @@ def test_the_simulator_reports_in_the_version_the_message_came_in(dialect, submi
             sim.wait_idle()
     assert sorted(m.ELEMENT for m, _ in h.calls) == ["DeliveryReportReq", "ReadReplyReq"]
     assert {ctx.version.name for _, ctx in h.calls} == {expected}
+
+
+@pytest.mark.parametrize("version", ["REL-5-MM7-1-0", "REL-6-MM7-1-2"])
+def test_a_request_too_broken_to_decode_is_refused_in_its_own_version_with_its_transaction_id(version):
+    # The Fault went in REL-6-MM7-1-4 with TransactionID "0": a Rel-5 peer could not read it, and
+    # no peer could tie it to its request.
+    body = mm7.encode(deliver(), transaction_id="mo-77", version=version).to_bytes()
+    broken = body.replace(b"</env:Body>", b"<unclosed></env:Body>")
+    rsp = call_wsgi(mm7.wsgi_app(mm7.Receiver()), broken, "text/xml")
+    env = mm7.decode(rsp["body"], strict=True)
+    assert rsp["status"] == 500 and env.body.status.code == 2007
+    assert (env.version.name, env.transaction_id) == (version, "mo-77")
+    submit = mm7.encode(mm7.SubmitReq(recipients=mm7.Recipients(to=["1"])), transaction_id="mt-5",
+                        version=version).to_bytes().replace(b"</env:Body>", b"<unclosed></env:Body>")
+    answer = mm7.simulator.Simulator().handle(submit, "text/xml", {})
+    env = mm7.decode(answer.body, strict=True)
+    assert (env.version.name, env.transaction_id, env.body.status.code) == (version, "mt-5", 2007)
+    # Nothing to go by: the newest version and "0", as before.
+    rsp = call_wsgi(mm7.wsgi_app(mm7.Receiver()), b"<x", "text/xml")
+    env = mm7.decode(rsp["body"], strict=True)
+    assert (env.version.name, env.transaction_id) == (mm7.versions.latest().name, "0")
+    assert mm7.receiver.what_it_said(b"<TransactionID>a\x01b</TransactionID>")[1] is None  # not XML-safe
