@@ -95,7 +95,7 @@ from .status import RequestStatus
 from .versions import Version
 
 __all__ = [
-    "versions", "Version", "encode", "decode", "encode_envelope", "decode_envelope", "HttpMessage",
+    "versions", "auth", "Version", "encode", "decode", "encode_envelope", "decode_envelope", "HttpMessage",
     "Envelope", "Fault", "XmlStyle", "Profile", "STANDARD", "RequestStatus", "Content", "Part",
     "MimeLimits", "XmlLimits", "MimeError", "MessageTooLargeError",
     "Client", "AsyncClient", "ClientConfig", "Result", "RetryPolicy", "RateLimiter",
