@@ -118,7 +118,8 @@ class DigestAnswer:
         if not usable:
             return False
         rank = {"SHA-256": 0, "SHA-256-SESS": 1, "MD5": 2, "MD5-SESS": 3}
-        self.challenge, self._qop = min(usable, key=lambda u: rank.get(u[0].get("algorithm", "MD5").upper(), 9))
+        self.challenge, self._qop = min(usable,
+                                        key=lambda u: rank.get(u[0].get("algorithm", "MD5").upper(), 9))
         self._count = 0
         return True
 
@@ -137,8 +138,8 @@ class DigestAnswer:
         nc, cnonce = f"{self._count:08x}", os.urandom(8).hex()
         algorithm = c.get("algorithm")
         response = digest_response(username=self.username, password=self.password, realm=c.get("realm", ""),
-                                   nonce=c["nonce"], method=method, uri=uri, algorithm=algorithm, qop=self._qop,
-                                   nc=nc, cnonce=cnonce, body=body)
+                                   nonce=c["nonce"], method=method, uri=uri, algorithm=algorithm,
+                                   qop=self._qop, nc=nc, cnonce=cnonce, body=body)
         fields = [f'username="{_quoted(self.username)}"', f'realm="{_quoted(c.get("realm", ""))}"',
                   f'nonce="{_quoted(c["nonce"])}"', f'uri="{_quoted(uri)}"', f'response="{response}"']
         if algorithm:
@@ -163,7 +164,8 @@ class BasicAuth:
     def challenge(self, stale: bool = False) -> str:
         return f'Basic realm="{self.realm}"'
 
-    def check(self, method: str, uri: str, header: str | None, body=None) -> tuple[bool, bool]:  # noqa: ANN001
+    def check(self, method: str, uri: str, header: str | None,
+              body: bytes | None = None) -> tuple[bool, bool]:
         """(accepted, stale)."""
         if not header or not header[:6].lower() == "basic ":
             return False, False
@@ -248,7 +250,8 @@ class DigestAuth:
         return (f'Digest realm="{self.realm}", qop="{",".join(self._qops)}", algorithm={self.algorithm}, '
                 f'nonce="{self._nonce()}"{extra}')
 
-    def check(self, method: str, uri: str, header: str | None, body=None) -> tuple[bool, bool]:  # noqa: ANN001
+    def check(self, method: str, uri: str, header: str | None,
+              body: bytes | None = None) -> tuple[bool, bool]:
         """(accepted, stale). `body`, the request's, is needed for qop=auth-int."""
         if not header or not header[:7].lower() == "digest ":
             return False, False
@@ -266,8 +269,9 @@ class DigestAuth:
         if qop == "auth-int" and body is None:
             return False, False
         expected = digest_response(username=self.username, password=self.password, realm=self.realm,
-                                   nonce=p["nonce"], method=method, uri=p.get("uri", ""), algorithm=self.algorithm,
-                                   qop=qop, nc=p.get("nc", ""), cnonce=p.get("cnonce", ""), body=body)
+                                   nonce=p["nonce"], method=method, uri=p.get("uri", ""),
+                                   algorithm=self.algorithm, qop=qop, nc=p.get("nc", ""),
+                                   cnonce=p.get("cnonce", ""), body=body)
         # The uri in the header must be the request's (path and query), or the digest is not for it.
         if p.get("uri") not in (uri, uri.split("?", 1)[0]):
             return False, False

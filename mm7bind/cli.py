@@ -414,7 +414,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         srv = serve(receiver, cfg.receiver.host, cfg.receiver.port, path,
                     metrics_path=cfg.receiver.metrics_path or None, threads=cfg.receiver.threads, mounts=mounts,
                     ssl_context=cfg.ssl_context(), backlog=cfg.receiver.backlog,
-                    connection_limit=cfg.receiver.connection_limit, request_timeout=cfg.receiver.request_timeout)
+                    connection_limit=cfg.receiver.connection_limit,
+                    request_timeout=cfg.receiver.request_timeout)
     except (OSError, ValueError) as exc:  # the port is taken or not ours to take; a host that is no address
         print(f"mm7bind serve: cannot listen on {cfg.receiver.host}:{cfg.receiver.port}: "
               f"{getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
@@ -1012,7 +1013,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_port, default=9090, help="(default %(default)s)")
     p.add_argument("--dialect", default="standard", help="standard, cmcc, cmcc-sdk or mbuni")
     p.add_argument("--strict", action="store_true", help="refuse messages that deviate from their schema")
-    p.add_argument("--username", metavar="USER", help="credentials the VASP must present (none asked by default)")
+    p.add_argument("--username", metavar="USER",
+                   help="credentials the VASP must present (none asked by default)")
     p.add_argument("--password", metavar="PASSWORD")
     p.add_argument("--auth", choices=("basic", "digest"), default="basic",
                    help="how the VASP must present them (default %(default)s)")

@@ -670,7 +670,8 @@ def _httpx_auth(mode: str, username: str, password: str, qop: str | None = None)
                 if response.status_code != 401 or (answers and not DigestAnswer.stale(challenge)) \
                         or not digest.take(challenge):
                     return
-                request.headers["Authorization"] = digest.authorization(request.method, target, request.content)
+                request.headers["Authorization"] = digest.authorization(request.method, target,
+                                                                        request.content)
                 response = yield request
 
     return Digest()
@@ -693,7 +694,8 @@ class Client(_Operations[Result]):
         session.cert = config.cert
         session.trust_env = False  # proxies and netrc from the environment do not apply to MMSC links
         if config.username is not None:
-            session.auth = _requests_auth(config.auth, config.username, config.password or "", config.digest_qop)
+            session.auth = _requests_auth(config.auth, config.username, config.password or "",
+                                          config.digest_qop)
         self.transport = _transport_class()(
             session=session, timeout=config.connect_timeout,
             operation_timeout=(config.connect_timeout, config.read_timeout),

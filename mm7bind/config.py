@@ -169,7 +169,8 @@ class Config:
             cert = (m.client_cert, m.client_key) if m.client_key else m.client_cert
         return {
             "urls": tuple(m.urls), "profile": self.profile(), "username": m.username or None,
-            "password": m.password or None, "auth": m.auth, "digest_qop": m.digest_qop or None, "connect_timeout": m.connect_timeout,
+            "password": m.password or None, "auth": m.auth, "digest_qop": m.digest_qop or None,
+            "connect_timeout": m.connect_timeout,
             "read_timeout": m.read_timeout, "pool_size": m.pool_size,
             "verify": m.ca_file if (m.verify and m.ca_file) else m.verify, "cert": cert,
             "headers": tuple(m.headers.items()) + ((("Connection", "close"),) if not m.keep_alive else ()),

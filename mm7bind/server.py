@@ -327,7 +327,8 @@ class EmbeddedServer:
             _timed_waitress(self.server, request_timeout)
             self.port = self.server.effective_port
         else:
-            handler = type("_Handler", (_QuietHandler,), {"timeout": channel_timeout,  # (a silent peer lets go)
+            # (a silent peer lets go after channel_timeout; a trickling one at request_timeout)
+            handler = type("_Handler", (_QuietHandler,), {"timeout": channel_timeout,
                                                           "request_timeout": request_timeout})
             server_class = type("_Server", (_ThreadingWSGIServer,), {"connection_limit": connection_limit})
             self.server = make_server(host, port, app, server_class=server_class, handler_class=handler)

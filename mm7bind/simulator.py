@@ -227,8 +227,8 @@ class Simulator:
             extra = [("Retry-After", f"{trouble.retry_after:g}")] if trouble.retry_after is not None else []
             return Response(trouble.http_status, [("Content-Type", "text/plain"), *extra], b"scripted trouble\n")
         if self.config.auth is not None:
-            ok, stale = self.config.auth.check(method, uri, next((v for k, v in headers.items()
-                                                                  if k.lower() == "authorization"), None), body)
+            header = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+            ok, stale = self.config.auth.check(method, uri, header, body)
             if not ok:
                 return Response(401, [("WWW-Authenticate", self.config.auth.challenge(stale))], b"")
         limit = self.profile.max_message_size
@@ -272,8 +272,8 @@ class Simulator:
         """`said`: for a request that could not be decoded, the (version, TransactionID) its bytes
         named (`receiver.what_it_said`)."""
         status_obj = fault_status(status, text)
-        out = self._reply(env, Fault(code=code, string=status_obj.text, detail=m.RSErrorRsp(status=status_obj)),
-                          said)
+        fault = Fault(code=code, string=status_obj.text, detail=m.RSErrorRsp(status=status_obj))
+        out = self._reply(env, fault, said)
         return Response(self.profile.fault_http_status, [("Content-Type", out.content_type)], out.to_bytes())
 
     def _reply(self, env: Envelope | None, body: m.Message | Fault, said: tuple | None = None):
@@ -362,7 +362,8 @@ class Simulator:
         with self._clients_lock:
             if profile.version not in self._clients:
                 if not self.config.vasp_url:
-                    raise RuntimeError("no VASP URL configured (simulate --vasp-url, SimulatorConfig.vasp_url)")
+                    raise RuntimeError("no VASP URL configured "
+                                       "(simulate --vasp-url, SimulatorConfig.vasp_url)")
                 self._clients[profile.version] = Client(
                     self.config.vasp_url, role="mmsc", profile=profile,
                     username=self.config.vasp_username, password=self.config.vasp_password,
