@@ -69,6 +69,7 @@ class InboxRecord:
     error: str | None = None
     attempts: int = 0
     sent_transaction_id: str | None = None  # the SubmitReq this report is about, when we sent it
+    claimed_at: datetime | None = None  # when it was last taken for processing (stored, or claimed again)
 
 
 @dataclass
@@ -154,6 +155,15 @@ def _cutoff(before: datetime | timedelta) -> str:
     return _utc_text(before)
 
 
+def _claimable(states: tuple[str, ...], stale_before: datetime | None) -> tuple[tuple[str, ...], str | None]:
+    """`claim`'s states other than "processing", and the time before which a "processing" claim
+    is stale (None: a record in hand is never taken)."""
+    if "processing" in states and stale_before is None:
+        raise ValueError("a record in processing is taken only once its claim is stale: give stale_before")
+    return tuple(s for s in states if s != "processing"), (
+        _utc_text(stale_before) if "processing" in states else None)
+
+
 def _check_purge(states: tuple[str, ...]) -> None:
     if "processing" in states:
         raise ValueError("records still 'processing' are in hand (or their worker died: replay them); not purged")
@@ -190,7 +200,8 @@ CREATE TABLE IF NOT EXISTS inbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     sent_transaction_id TEXT,
     tid_key TEXT UNIQUE,
-    report_key TEXT UNIQUE
+    report_key TEXT UNIQUE,
+    claimed_at TEXT
 );
 CREATE INDEX IF NOT EXISTS inbox_state ON inbox (state);
 CREATE INDEX IF NOT EXISTS inbox_message_id ON inbox (message_id);
@@ -205,7 +216,8 @@ CREATE TABLE IF NOT EXISTS inbox_body (
 _INBOX_SELECT = (
     "SELECT i.id, i.kind, i.transaction_id, i.message_id, i.recipient, i.status, i.peer, i.content_type,"
     " COALESCE(b.body, i.body) AS body, i.received_at, i.state, i.response_code, i.error, i.attempts,"
-    " i.sent_transaction_id FROM inbox i LEFT JOIN inbox_body b ON b.id = i.id"
+    " i.sent_transaction_id, COALESCE(i.claimed_at, i.received_at) AS claimed_at"
+    " FROM inbox i LEFT JOIN inbox_body b ON b.id = i.id"
 )
 
 
@@ -225,23 +237,29 @@ class MemoryStore:
         with self._lock:
             for key in (tid_key, report_key):
                 if key is not None and self._keys.get(key) in self._inbox:
-                    return self._inbox[self._keys[key]], False
+                    return dataclasses.replace(self._inbox[self._keys[key]]), False  # (a snapshot, as SQLite's)
+            now = utcnow()
             rec = InboxRecord(self._next_id, kind, transaction_id, message_id, recipient, status, peer,
-                              content_type, bytes(body), utcnow(), "processing", sent_transaction_id=sent_transaction_id)
+                              content_type, bytes(body), now, "processing", sent_transaction_id=sent_transaction_id,
+                              claimed_at=now)
             self._next_id += 1
             self._inbox[rec.id] = rec
             for key in (tid_key, report_key):
                 if key is not None:
                     self._keys[key] = rec.id
-            return rec, True
+            return dataclasses.replace(rec), True
 
-    def claim(self, record_id: int, states: tuple[str, ...] = ("failed",)) -> bool:
+    def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
+              stale_before: datetime | None = None) -> bool:
+        """See `SqliteStore.claim`."""
+        others, stale = _claimable(states, stale_before)
         with self._lock:
             rec = self._inbox.get(record_id)
-            if rec is not None and rec.state in states:
-                rec.state = "processing"
-                return True
-            return False
+            if rec is None or not (rec.state in others or (
+                    rec.state == "processing" and stale is not None and _utc_text(rec.claimed_at) < stale)):
+                return False
+            rec.state, rec.claimed_at = "processing", utcnow()
+            return True
 
     def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None) -> None:
         with self._lock:
@@ -530,6 +548,9 @@ class SqliteStore:
             if "tag" not in {row[1] for row in db.execute("PRAGMA table_info(sent)")}:
                 db.execute("ALTER TABLE sent ADD COLUMN tag TEXT")  # a file from before tags
             db.execute("CREATE INDEX IF NOT EXISTS sent_tag ON sent (tag) WHERE tag IS NOT NULL")
+            inbox = {row[1] for row in db.execute("PRAGMA table_info(inbox)")}
+            if inbox and "claimed_at" not in inbox:  # a file from before claims were stamped
+                db.execute("ALTER TABLE inbox ADD COLUMN claimed_at TEXT")
 
     def extra_schema(self) -> str:
         return INBOX_SCHEMA
@@ -647,7 +668,7 @@ class SqliteStore:
         return InboxRecord(id=pending.rowid, kind=kind, transaction_id=transaction_id, message_id=message_id,
                            recipient=recipient, status=status, peer=peer, content_type=content_type, body=bytes(body),
                            received_at=received_at, state="processing",
-                           sent_transaction_id=sent_transaction_id), True
+                           sent_transaction_id=sent_transaction_id, claimed_at=received_at), True
 
     def _write_batch(self, batch: list[_Pending]) -> None:
         db = self._conn()
@@ -659,8 +680,8 @@ class SqliteStore:
                         try:
                             p.rowid = db.execute(
                                 "INSERT INTO inbox (kind, transaction_id, message_id, recipient, status, peer,"
-                                " content_type, body, received_at, state, tid_key, report_key, sent_transaction_id)"
-                                " VALUES (?,?,?,?,?,?,?,X'',?,'processing',?,?,?)", p.row,
+                                " content_type, body, received_at, state, tid_key, report_key, sent_transaction_id,"
+                                " claimed_at) VALUES (?,?,?,?,?,?,?,X'',?,'processing',?,?,?,?)", (*p.row, p.row[7]),
                             ).lastrowid
                         except sqlite3.IntegrityError as exc:
                             if not db.in_transaction:  # the whole transaction went, not just this row
@@ -684,13 +705,21 @@ class SqliteStore:
             for p in batch:
                 p.done = True
 
-    def claim(self, record_id: int, states: tuple[str, ...] = ("failed",)) -> bool:
-        """Take a record in one of `states` for processing; False if someone else has it."""
-        marks = ",".join("?" * len(states))
+    def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
+              stale_before: datetime | None = None) -> bool:
+        """Take a record in one of `states` for processing (it becomes "processing", claimed now);
+        False if it is in none of them: someone else has it, or had it. "processing" among the
+        states takes a record only if its claim is older than `stale_before` (its worker died):
+        each claim is stamped, so of two taking the same stale record at once one gets it, and a
+        record a live worker claimed a moment ago (say, a repeat of a message that failed long
+        ago) is never taken from it."""
+        others, stale = _claimable(states, stale_before)
+        marks = ",".join("?" * len(others))
         with self._write:
             cur = self._conn().execute(
-                f"UPDATE inbox SET state = 'processing' WHERE id = ? AND state IN ({marks})", (record_id, *states)
-            )
+                f"UPDATE inbox SET state = 'processing', claimed_at = ? WHERE id = ? AND (state IN ({marks}) OR"
+                " (state = 'processing' AND COALESCE(claimed_at, received_at) < ?))",
+                (_utc_text(utcnow()), record_id, *others, stale))
         return cur.rowcount == 1
 
     def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None) -> None:
@@ -710,7 +739,7 @@ class SqliteStore:
             recipient=row["recipient"], status=row["status"], peer=row["peer"], content_type=row["content_type"],
             body=bytes(row["body"]), received_at=datetime.fromisoformat(row["received_at"]), state=row["state"],
             response_code=row["response_code"], error=row["error"], attempts=row["attempts"],
-            sent_transaction_id=row["sent_transaction_id"],
+            sent_transaction_id=row["sent_transaction_id"], claimed_at=datetime.fromisoformat(row["claimed_at"]),
         )
 
     def inbox_get(self, record_id: int) -> InboxRecord | None:

@@ -1,0 +1,284 @@
+"""Concurrency and crash consistency: two workers on one message or outbox item, stop() while work is
+in hand, a process killed between two writes. Interleavings are forced (events, barriers, hooks),
+never waited for, so these tests do not depend on the machine's speed."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+import mm7bind as mm7
+import mm7bind.store as store_module
+from mm7bind.store import MemoryStore, SqliteStore, utcnow
+
+from .test_receiver import deliver, post
+
+WAIT = 10  # seconds an event is waited for before a test gives up (never reached when it passes)
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+def store(request, tmp_path):
+    s = SqliteStore(tmp_path / "vasp.db") if request.param == "sqlite" else MemoryStore()
+    yield s
+    s.close()
+
+
+class Gate(mm7.Handler):
+    """Fails its first call, holds its second until `release` is set, lets every later one through."""
+
+    def __init__(self):
+        self.calls = []
+        self.lock = threading.Lock()
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    def on_deliver(self, msg, ctx):
+        with self.lock:
+            self.calls.append(ctx.replay)
+            n = len(self.calls)
+        if n == 1:
+            raise mm7.Unavailable("down")
+        if n == 2:
+            self.holding.set()
+            assert self.release.wait(WAIT)
+
+
+def _hold_a_repeat(app, handler):
+    """The MMSC sends a failed message again and its handling is held: → the thread doing it."""
+    repeat = threading.Thread(target=post, args=(app, deliver()), kwargs={"tid": "x"})
+    repeat.start()
+    assert handler.holding.wait(WAIT)
+    return repeat
+
+
+def test_replay_leaves_alone_an_old_message_a_repeat_is_handling_right_now(store, monkeypatch):
+    """The message came an hour ago and failed; the MMSC's repeat is being handled when an operator
+    runs replay: the record is "processing" and old, but its claim is fresh, so it is not stale."""
+    handler = Gate()
+    rcv = mm7.Receiver(handler, store=store)
+    app = mm7.wsgi_app(rcv)
+    an_hour_ago = utcnow() - timedelta(hours=1)
+    monkeypatch.setattr(store_module, "utcnow", lambda: an_hour_ago)
+    assert post(app, deliver(), tid="x")["status"] == 500
+    monkeypatch.undo()
+    repeat = _hold_a_repeat(app, handler)
+    try:
+        assert rcv.replay() == []  # (default stale_after: 300 s)
+    finally:
+        handler.release.set()
+        repeat.join(WAIT)
+    assert len(handler.calls) == 2 and store.inbox()[0].state == "handled"
+
+
+def test_replaying_one_message_a_repeat_is_handling_does_not_run_the_handler_twice(store):
+    handler = Gate()
+    rcv = mm7.Receiver(handler, store=store)
+    app = mm7.wsgi_app(rcv)
+    assert post(app, deliver(), tid="x")["status"] == 500
+    [rec] = store.inbox()
+    repeat = _hold_a_repeat(app, handler)
+    try:
+        assert rcv.replay(rec.id) == [(rec.id, "processing")]  # in hand elsewhere: said, not run
+    finally:
+        handler.release.set()
+        repeat.join(WAIT)
+    assert len(handler.calls) == 2 and store.inbox_get(rec.id).state == "handled"
+
+
+def test_two_replays_at_once_handle_a_failed_message_once(store, monkeypatch):
+    """`mm7bind replay` started twice (or by two operators): both list the failed message before
+    either claims it."""
+    calls = []
+
+    class Handler(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            calls.append(ctx.replay)
+            if len(calls) == 1:
+                raise mm7.Unavailable("down")
+
+    rcv = mm7.Receiver(Handler(), store=store)
+    assert post(mm7.wsgi_app(rcv), deliver(), tid="x")["status"] == 500
+    listed = threading.Barrier(2, timeout=WAIT)
+    listing = store.inbox
+
+    def inbox(*args, **kw):
+        found = listing(*args, **kw)
+        if kw.get("state") == "processing" or (args and args[0] == "processing"):
+            listed.wait()  # both replays have their lists: now both claim
+        return found
+
+    monkeypatch.setattr(store, "inbox", inbox)
+    results = []
+    replays = [threading.Thread(target=lambda: results.append(rcv.replay())) for _ in range(2)]
+    for t in replays:
+        t.start()
+    for t in replays:
+        t.join(WAIT)
+    assert sorted(results, key=len) == [[], [(1, "handled")]]
+    assert calls == [False, True]
+
+
+def test_a_repeat_losing_the_claim_to_another_waits_for_its_outcome(store, monkeypatch):
+    """Two repeats of a failed message at once: both find it failed, one claims and handles it.
+    The other must answer with that outcome (here a rejection), not a success read from its stale
+    copy of the record."""
+    handling = threading.Event()
+    release = threading.Event()
+    calls = []
+
+    class Handler(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            calls.append(1)
+            if len(calls) == 1:
+                raise mm7.Unavailable("down")
+            handling.set()
+            assert release.wait(WAIT)
+            raise mm7.Reject(2002, "unknown user")
+
+    app = mm7.wsgi_app(mm7.Receiver(Handler(), store=store))
+    assert post(app, deliver(), tid="x")["status"] == 500
+    accepting = store.accept
+    late = threading.Event()
+
+    def accept(**kw):
+        found = accepting(**kw)
+        if threading.current_thread().name == "late":
+            late.set()
+            assert handling.wait(WAIT)  # it read the record as failed; the other copy claims it now
+        return found
+
+    monkeypatch.setattr(store, "accept", accept)
+    answers = {}
+    slow = threading.Thread(target=lambda: answers.__setitem__("late", post(app, deliver(), tid="x")), name="late")
+    slow.start()
+    assert late.wait(WAIT)
+    fast = threading.Thread(target=lambda: answers.__setitem__("first", post(app, deliver(), tid="x")))
+    fast.start()
+    assert handling.wait(WAIT)
+    release.set()
+    for t in (fast, slow):
+        t.join(WAIT)
+    assert len(calls) == 2 and store.inbox()[0].state == "rejected"
+    assert answers["first"]["status"] == 500
+    assert answers["late"]["status"] == 500 and b"2002" in answers["late"]["body"]  # the rejection, not a 200
+
+
+# -- a process killed at every interesting point --------------------------------------------------
+
+# The child runs one receiver request or one outbox round on a store file and is SIGKILLed where the
+# test says: when a given SQL statement starts (SQLite's trace hook), in the handler, or right
+# after the answer went out. The parent then plays the restart and the MMSC's resend.
+CHILD = r"""
+import os, signal, sys
+import mm7bind as mm7
+from mm7bind import store as st
+
+path, kill_at, job = sys.argv[1], sys.argv[2], sys.argv[3]
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+opening = st.SqliteStore._conn
+def traced(self, sync=None):
+    db = opening(self, sync)
+    db.set_trace_callback(lambda sql: sql.startswith(kill_at) and die())
+    return db
+st.SqliteStore._conn = traced
+store = st.SqliteStore(path)
+
+if job == "receive":
+    from datetime import timedelta
+    now = st.utcnow
+    st.utcnow = lambda: now() - timedelta(hours=1)  # it came an hour ago; the MMSC sends it again now
+
+    class Handler(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            with open(path + ".calls", "a") as f:
+                f.write("child\n")
+            if kill_at == "in the handler":
+                die()
+    body = sys.stdin.buffer.read()
+    answer = mm7.Receiver(Handler(), store=store).handle(body, sys.argv[4])
+    sys.stdout.buffer.write(answer.body)
+    sys.stdout.flush()  # the answer went out
+    if kill_at == "after the answer":
+        die()
+else:
+    from mm7bind.outbox import Outbox
+    outbox = Outbox(mm7.Client(job, store=store))
+    outbox.put(mm7.SubmitReq(recipients=["+8613800000001"]), transaction_id="out-1")
+    print("queued", flush=True)
+    outbox.run_once()
+"""
+
+
+def _child(tmp_path, kill_at, job, *args, stdin=b""):
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "vasp.db"), kill_at, job, *args],
+                          input=stdin, capture_output=True, env=env, cwd=ROOT, timeout=60, check=False)
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGKILL"), reason="POSIX signals")
+@pytest.mark.parametrize("kill_at, answered, stored, calls", [
+    ("INSERT INTO inbox_body", False, None, ["parent"]),  # mid-commit: nothing kept, nothing acknowledged
+    ("in the handler", False, "processing", ["child", "parent"]),  # kept; its resend takes it over
+    ("UPDATE inbox SET state = 'handled'", False, "processing", ["child", "parent"]),  # handled, not marked: again
+    ("after the answer", True, "handled", ["child"]),  # acknowledged: kept, and a resend is answered from it
+])
+def test_a_receiver_killed_anywhere_loses_no_acknowledged_message(tmp_path, kill_at, answered, stored, calls):
+    import signal
+
+    out = mm7.encode(deliver(), transaction_id="k-1")
+    child = _child(tmp_path, kill_at, "receive", out.content_type, stdin=out.to_bytes())
+    assert child.returncode == -signal.SIGKILL
+    assert bool(child.stdout) == answered
+    store = SqliteStore(tmp_path / "vasp.db")
+    assert [r.state for r in store.inbox()] == ([stored] if stored else [])
+    if answered:
+        assert mm7.decode(child.stdout, out.content_type).body.status.code == 1000
+
+    class Handler(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            with open(f"{tmp_path / 'vasp.db'}.calls", "a") as f:
+                f.write("parent\n")
+
+    # Restarted; the MMSC sends the message again (no answer came, or the answer was lost on the way).
+    rcv = mm7.Receiver(Handler(), store=store, repeat_wait=0.5)
+    again = rcv.handle(out.to_bytes(), out.content_type)
+    assert again.status == 200 and [r.state for r in store.inbox()] == ["handled"]
+    calls_file = tmp_path / "vasp.db.calls"
+    assert (calls_file.read_text().split() if calls_file.exists() else []) == calls
+    store.close()
+
+
+def test_a_file_from_before_claims_were_stamped_is_upgraded_and_its_old_claims_are_stale(tmp_path):
+    """An inbox without the claimed_at column: opening it adds the column; a record left
+    "processing" in it counts as claimed when it was received, so a replay takes it."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(store_module.INBOX_SCHEMA.replace(",\n    claimed_at TEXT", ""))
+        db.execute("INSERT INTO inbox (kind, transaction_id, content_type, body, received_at, state, tid_key)"
+                   " VALUES ('DeliverReq', 't-old', 'text/xml', X'', '2024-01-01T00:00:00+00:00', 'processing', 'k')")
+    store = SqliteStore(path)
+    [rec] = store.inbox()
+    assert rec.claimed_at == rec.received_at
+    assert not store.claim(rec.id, ("processing",), stale_before=rec.received_at)
+    assert store.claim(rec.id, ("processing",), stale_before=utcnow())
+    assert store.inbox_get(rec.id).claimed_at > rec.received_at
+    assert not store.claim(rec.id, ("processing",), stale_before=rec.received_at + timedelta(days=1))  # taken
+    store.close()
+
+
+def test_a_record_in_hand_is_taken_only_once_its_claim_is_stale(store):
+    with pytest.raises(ValueError, match="stale_before"):
+        store.claim(1, ("failed", "processing"))
