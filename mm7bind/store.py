@@ -90,6 +90,7 @@ class OutboxItem:
     message_id: str | None = None
     status_code: int | None = None
     error: str | None = None
+    lease_until: datetime | None = None  # set by a claim: the item is its claimer's until then
 
 
 OUTBOX_STATES = ("queued", "sending", "sent", "failed", "expired")
@@ -227,6 +228,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._outbox: dict[int, OutboxItem] = {}
         self._sent: list[SentRecord] = []
+        self._by_tid: dict[str, SentRecord] = {}  # the latest record of each TransactionID (the outbox asks per item)
         self._inbox: dict[int, InboxRecord] = {}
         self._next_id = 1
         self._keys: dict[str, int] = {}
@@ -297,6 +299,7 @@ class MemoryStore:
     def record_sent(self, rec: SentRecord) -> None:
         with self._lock:
             self._sent.append(rec)
+            self._by_tid[rec.transaction_id] = rec
 
     def sent(self, *, message_id: str | None = None, recipient: str | None = None, since: datetime | None = None,
              tag: str | None = None, limit: int | None = None, newest_first: bool = False) -> list[SentRecord]:
@@ -315,7 +318,7 @@ class MemoryStore:
 
     def sent_by_transaction_id(self, transaction_id: str) -> SentRecord | None:
         with self._lock:
-            return next((r for r in reversed(self._sent) if r.transaction_id == transaction_id), None)
+            return self._by_tid.get(transaction_id)
 
     def purge(self, before: datetime | timedelta, *, states: tuple[str, ...] = PURGEABLE, bodies_only: bool = False,
               sent: bool = True, dry_run: bool = False) -> Purged:
@@ -347,6 +350,7 @@ class MemoryStore:
                     del self._inbox[r.id]
             gone_ids = {id(r) for r in gone}
             self._sent = [r for r in self._sent if id(r) not in gone_ids]
+            self._by_tid = {r.transaction_id: r for r in self._sent}
         return out
 
     # -- outbox -------------------------------------------------------------------------------
@@ -367,19 +371,25 @@ class MemoryStore:
             due = sorted((i for i in self._outbox.values() if i.state in ("queued", "sending") and i.next_at <= now),
                          key=lambda i: (i.next_at, i.id))[:limit]  # (as SQLite orders them)
             claimed = []
-            for item in due:
-                claimed.append(dataclasses.replace(item, state="sending"))  # (next_at: when it was due)
+            for item in due:  # (next_at: when it was due)
+                claimed.append(dataclasses.replace(item, state="sending", lease_until=now + lease))
                 item.state, item.next_at = "sending", now + lease
             return claimed
 
     def outbox_update(self, item_id: int, state: str, *, attempts: int, next_at: datetime | None = None,
-                      message_id: str | None = None, status_code: int | None = None, error: str | None = None) -> None:
+                      message_id: str | None = None, status_code: int | None = None, error: str | None = None,
+                      lease_until: datetime | None = None) -> bool:
+        """See `SqliteStore.outbox_update`."""
         with self._lock:
-            item = self._outbox[item_id]
+            item = self._outbox.get(item_id)
+            if item is None or (lease_until is not None and not (
+                    item.state != "sent" if state == "sent" else (item.state == "sending" and item.next_at == lease_until))):
+                return False
             item.state, item.attempts, item.message_id, item.status_code, item.error = (
                 state, attempts, message_id, status_code, error)
             if next_at is not None:
                 item.next_at = next_at
+            return True
 
     def outbox_requeue(self, item_id: int, expires_at: datetime) -> bool:
         with self._lock:
@@ -887,15 +897,25 @@ class SqliteStore:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
-        return [dataclasses.replace(self._outbox_row(r), state="sending") for r in rows]
+        return [dataclasses.replace(self._outbox_row(r), state="sending", lease_until=now + lease) for r in rows]
 
     def outbox_update(self, item_id: int, state: str, *, attempts: int, next_at: datetime | None = None,
-                      message_id: str | None = None, status_code: int | None = None, error: str | None = None) -> None:
+                      message_id: str | None = None, status_code: int | None = None, error: str | None = None,
+                      lease_until: datetime | None = None) -> bool:
+        """Record how an item ended its round; False if nothing was changed. With the
+        `lease_until` its claim gave, only while that claim holds: a worker whose lease ran out
+        (it hung, or the clock jumped) no longer owns the item, and its outcome must not undo the
+        new holder's. Except "sent": the MMSC took the message, whoever tried meanwhile."""
+        fence, args = "", []
+        if lease_until is not None:
+            fence, args = (" AND state != 'sent'", []) if state == "sent" else (
+                " AND state = 'sending' AND next_at = ?", [_utc_text(lease_until)])
         with self._write:
-            self._conn().execute(
+            return self._conn().execute(
                 "UPDATE outbox SET state = ?, attempts = ?, next_at = COALESCE(?, next_at), message_id = ?,"
-                " status_code = ?, error = ? WHERE id = ?",
-                (state, attempts, _utc_text(next_at) if next_at else None, message_id, status_code, error, item_id))
+                " status_code = ?, error = ? WHERE id = ?" + fence,
+                (state, attempts, _utc_text(next_at) if next_at else None, message_id, status_code, error, item_id,
+                 *args)).rowcount == 1
 
     def outbox_requeue(self, item_id: int, expires_at: datetime) -> bool:
         """Put a failed or expired item back in the queue, due now, until `expires_at` (say, once

@@ -165,6 +165,113 @@ def test_a_repeat_losing_the_claim_to_another_waits_for_its_outcome(store, monke
     assert answers["late"]["status"] == 500 and b"2002" in answers["late"]["body"]  # the rejection, not a 200
 
 
+# -- the outbox: two workers on one item ---------------------------------------------------------
+
+
+class Held:
+    """A client's send replaced: each call waits for its turn, then answers as told."""
+
+    def __init__(self, client):
+        self.client, self.calls = client, []
+        self.inside, self.go, self.outcomes = threading.Event(), threading.Event(), []
+
+    def __call__(self, msg, *, transaction_id=None, tag=None):
+        self.calls.append(transaction_id)
+        self.inside.set()
+        assert self.go.wait(WAIT)
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+def accepted(transaction_id: str, message_id: str) -> mm7.Result:
+    return mm7.Result("SubmitReq", transaction_id, mm7.Status(1000), mm7.SubmitRsp(message_id=message_id),
+                      None, "http://mmsc", 1, 0.0, 200)
+
+
+def _worker(store, outcomes):
+    from mm7bind.outbox import Outbox
+
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
+    send = client.send = Held(client)
+    send.outcomes = outcomes
+    return Outbox(client), send
+
+
+def test_a_worker_whose_lease_ran_out_does_not_overwrite_the_new_holders_outcome(store):
+    """Worker A's send outlasts its lease (a hung MMSC, or the wall clock jumping ahead); B takes
+    the item and the MMSC accepts it. A's late failure must not put it back in the queue: it
+    would go out a third time."""
+    a, a_send = _worker(store, [mm7.RequestTimeout("no answer", transaction_id="t", url="u", attempts=1)])
+    b, b_send = _worker(store, [])
+    item = a.put(mm7.SubmitReq(recipients=["1"]))
+    b_send.outcomes.append(accepted(item.transaction_id, "M-1"))
+    t0 = utcnow()
+    first = threading.Thread(target=a.run_once, args=(t0,))
+    first.start()
+    assert a_send.inside.wait(WAIT)
+    b_send.go.set()
+    [done] = b.run_once(t0 + a.lease + timedelta(seconds=1))  # A's lease is over: B takes the item
+    assert done.state == "sent" and done.message_id == "M-1"
+    a_send.go.set()
+    first.join(WAIT)
+    final = store.outbox_get(item.id)
+    assert (final.state, final.message_id) == ("sent", "M-1")
+    assert b.run_once(t0 + 10 * a.lease) == []  # nothing left to send
+    assert a_send.calls == b_send.calls == [item.transaction_id]
+
+
+def test_a_late_acceptance_is_recorded_whoever_holds_the_item(store):
+    """The other way round: B's attempt fails, A's late one was accepted. The MMSC has the
+    message: the item is sent, and B's failure (which came first) does not send it again."""
+    a, a_send = _worker(store, [])
+    b, b_send = _worker(store, [mm7.RequestTimeout("no answer", transaction_id="t", url="u", attempts=1)])
+    item = a.put(mm7.SubmitReq(recipients=["1"]))
+    a_send.outcomes.append(accepted(item.transaction_id, "M-1"))
+    t0 = utcnow()
+    first = threading.Thread(target=a.run_once, args=(t0,))
+    first.start()
+    assert a_send.inside.wait(WAIT)
+    b_send.go.set()
+    assert b.run_once(t0 + a.lease + timedelta(seconds=1))[0].state == "queued"
+    a_send.go.set()
+    first.join(WAIT)
+    final = store.outbox_get(item.id)
+    assert (final.state, final.message_id) == ("sent", "M-1")
+    assert b.run_once(t0 + 10 * a.lease) == [] and len(b_send.calls) == 1
+
+
+def test_an_item_whose_acceptance_was_recorded_is_not_sent_again_after_a_crash(store, monkeypatch):
+    """The process dies after the client recorded the MMSC's acceptance and before the outbox
+    marked the item sent: the next worker finds the record and does not send it again."""
+    from mm7bind.outbox import Outbox
+    from mm7bind.simulator import Simulator, SimulatorConfig
+
+    class Killed(BaseException):
+        pass
+
+    with Simulator(SimulatorConfig()) as sim:
+        outbox = Outbox(mm7.Client(sim.url, store=store))
+        item = outbox.put(mm7.SubmitReq(recipients=["1"]))
+        updating = store.outbox_update
+
+        def die(*args, **kw):
+            raise Killed  # (the process is gone: nothing after this point happens)
+
+        monkeypatch.setattr(store, "outbox_update", die)
+        t0 = utcnow()
+        with pytest.raises(Killed):
+            outbox.run_once(t0)
+        monkeypatch.setattr(store, "outbox_update", updating)
+        assert store.outbox_get(item.id).state == "sending" and len(sim.messages) == 1
+        restarted = Outbox(mm7.Client(sim.url, store=store))
+        [done] = restarted.run_once(t0 + outbox.lease + timedelta(seconds=1))
+        [mid] = sim.messages
+        assert done.state == "sent" and done.message_id == mid
+        assert len(sim.messages) == 1  # not sent twice
+
+
 # -- a process killed at every interesting point --------------------------------------------------
 
 # The child runs one receiver request or one outbox round on a store file and is SIGKILLed where the
@@ -257,6 +364,32 @@ def test_a_receiver_killed_anywhere_loses_no_acknowledged_message(tmp_path, kill
     calls_file = tmp_path / "vasp.db.calls"
     assert (calls_file.read_text().split() if calls_file.exists() else []) == calls
     store.close()
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGKILL"), reason="POSIX signals")
+@pytest.mark.parametrize("kill_at, queued, sends", [
+    ("INSERT INTO outbox", False, 0),  # put did not return: nothing was queued
+    ("INSERT INTO sent", True, 2),  # the MMSC answered, nothing recorded: sent again, same TransactionID
+    ("UPDATE outbox SET state = 'sent'", True, 1),  # the acceptance recorded, the item not marked: not sent again
+])
+def test_an_outbox_killed_anywhere_sends_each_message_until_taken_and_once_taken_never_again(
+        tmp_path, kill_at, queued, sends):
+    import signal
+
+    from mm7bind.outbox import Outbox
+    from mm7bind.simulator import Simulator, SimulatorConfig
+
+    with Simulator(SimulatorConfig()) as sim:
+        child = _child(tmp_path, kill_at, sim.url)
+        assert child.returncode == -signal.SIGKILL
+        assert (child.stdout == b"queued\n") == queued
+        store = SqliteStore(tmp_path / "vasp.db")
+        restarted = Outbox(mm7.Client(sim.url, store=store))
+        done = restarted.run_once(utcnow() + restarted.lease + timedelta(seconds=1))  # the dead one's lease is over
+        assert [i.state for i in done] == (["sent"] if queued else [])
+        assert [i.state for i in store.outbox()] == (["sent"] if queued else [])
+        assert [s.transaction_id for s in sim.messages.values()] == ["out-1"] * sends
+        store.close()
 
 
 def test_a_file_from_before_claims_were_stamped_is_upgraded_and_its_old_claims_are_stale(tmp_path):
