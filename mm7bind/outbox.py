@@ -57,10 +57,17 @@ class Outbox(Periodic):
         self.wake()
         return item
 
-    def put_many(self, msgs: list[m.Message], *, tag: str | None = None, at: datetime | None = None) -> list[OutboxItem]:
+    def put_many(self, msgs: list[m.Message], *, tag: str | None = None, at: datetime | None = None,
+                 transaction_ids: list[str] | None = None, once: bool = False) -> list[OutboxItem]:
         """Keep several messages in one commit (one flush to disk for a campaign's hundreds, not
-        one each): all of them, or none when one cannot be built (EncodeError)."""
-        items = self.store.outbox_put_many([self._entry(msg, None, tag, at) for msg in msgs])
+        one each): all of them, or none when one cannot be built (EncodeError). `transaction_ids`
+        (one per message) instead of new ones; with `once`, a message whose TransactionID an item
+        already has (queued, sending or sent) is left out, in the same commit. → the items put in."""
+        tids = transaction_ids if transaction_ids is not None else [None] * len(msgs)
+        if len(tids) != len(msgs):
+            raise ValueError("one transaction_id per message")
+        entries = [self._entry(msg, tid, tag, at) for msg, tid in zip(msgs, tids, strict=True)]
+        items = self.store.outbox_put_many(entries, once=once)
         self.wake()
         return items
 

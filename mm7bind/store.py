@@ -109,6 +109,7 @@ class Purged:
 REPORT_KINDS = ("DeliveryReportReq", "ReadReplyReq")
 PURGEABLE = ("handled", "rejected")  # states whose messages need nothing more from us
 OUTBOX_DONE = ("sent", "failed", "expired")  # outbox items nothing more will happen to
+OUTBOX_PENDING = ("queued", "sending", "sent")  # outbox items that are going, or went, to the MMSC
 OPEN_STATES = ("processing", "failed", "rejected")  # every state but handled
 
 
@@ -355,10 +356,14 @@ class MemoryStore:
 
     # -- outbox -------------------------------------------------------------------------------
 
-    def outbox_put_many(self, entries: list[dict]) -> list[OutboxItem]:
+    def outbox_put_many(self, entries: list[dict], *, once: bool = False) -> list[OutboxItem]:
+        """See `SqliteStore.outbox_put_many`."""
         with self._lock:
             items = []
             for e in entries:
+                if once and any(i.transaction_id == e["transaction_id"] and i.state in OUTBOX_PENDING
+                                for i in self._outbox.values()):
+                    continue
                 item = OutboxItem(max(self._outbox, default=0) + 1, e["transaction_id"], e["tag"], e["content_type"],
                                   bytes(e["body"]), utcnow(), e["due"], e["expires_at"], list(e["recipients"]))
                 self._outbox[item.id] = item
@@ -382,8 +387,8 @@ class MemoryStore:
         """See `SqliteStore.outbox_update`."""
         with self._lock:
             item = self._outbox.get(item_id)
-            if item is None or (lease_until is not None and not (
-                    item.state != "sent" if state == "sent" else (item.state == "sending" and item.next_at == lease_until))):
+            holds = item is not None and (item.state == "sending" and item.next_at == lease_until)
+            if item is None or (lease_until is not None and not (item.state != "sent" if state == "sent" else holds)):
                 return False
             item.state, item.attempts, item.message_id, item.status_code, item.error = (
                 state, attempts, message_id, status_code, error)
@@ -515,6 +520,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 DROP INDEX IF EXISTS outbox_due;
 CREATE INDEX IF NOT EXISTS outbox_claimable ON outbox (next_at) WHERE state IN ('queued', 'sending');
 CREATE INDEX IF NOT EXISTS outbox_tag ON outbox (tag) WHERE tag IS NOT NULL;
+CREATE INDEX IF NOT EXISTS outbox_transaction_id ON outbox (transaction_id);
 """
 
 
@@ -852,17 +858,23 @@ class SqliteStore:
 
     # -- outbox -------------------------------------------------------------------------------
 
-    def outbox_put_many(self, entries: list[dict]) -> list[OutboxItem]:
+    def outbox_put_many(self, entries: list[dict], *, once: bool = False) -> list[OutboxItem]:
         """Keep requests for sending, each from its `due` until its `expires_at`: one transaction,
         committed (flushed, with durability "power") on return. Each entry: transaction_id, tag,
-        content_type, body, due, expires_at, recipients."""
+        content_type, body, due, expires_at, recipients. With `once`, an entry whose TransactionID
+        an item already has (queued, sending or sent) is left out: checked in the same transaction,
+        so two processes putting the same entries at once put them once. → the items put in."""
         now = utcnow()
         db = self._conn()
         items = []
+        pending = ",".join("?" * len(OUTBOX_PENDING))
         with self._write:
             db.execute("BEGIN IMMEDIATE")
             try:
                 for e in entries:
+                    if once and db.execute(f"SELECT 1 FROM outbox WHERE transaction_id = ? AND state IN ({pending})",
+                                           (e["transaction_id"], *OUTBOX_PENDING)).fetchone():
+                        continue
                     item_id = db.execute(
                         "INSERT INTO outbox (transaction_id, tag, content_type, body, created_at, next_at, expires_at,"
                         " recipients, state) VALUES (?,?,?,?,?,?,?,?,'queued')",

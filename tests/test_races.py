@@ -415,3 +415,38 @@ def test_a_file_from_before_claims_were_stamped_is_upgraded_and_its_old_claims_a
 def test_a_record_in_hand_is_taken_only_once_its_claim_is_stale(store):
     with pytest.raises(ValueError, match="stale_before"):
         store.claim(1, ("failed", "processing"))
+
+
+# -- campaigns queued twice at once ---------------------------------------------------------------
+
+
+def test_a_campaign_queued_twice_at_the_same_time_is_queued_once(store, monkeypatch):
+    """`mm7bind send --queue --tag` run twice together (two operators, a cron job overlapping):
+    both look at the tag before either has queued anything."""
+    from mm7bind import bulk
+    from mm7bind.outbox import Outbox
+
+    outbox = Outbox(mm7.Client("http://127.0.0.1:9/mm7", store=store))
+    outbox.put_many([mm7.SubmitReq(recipients=["+860"])], tag="newyear")  # one queued before
+    looked = threading.Barrier(2, timeout=WAIT)
+    listing = store.outbox
+
+    def outbox_listing(*args, **kw):
+        found = listing(*args, **kw)
+        looked.wait()  # both runs planned: now both queue
+        return found
+
+    monkeypatch.setattr(store, "outbox", outbox_listing)
+    recipients = [f"+86{i}" for i in range(5)]
+    results = []
+    runs = [threading.Thread(target=lambda: results.append(
+        bulk.queue_bulk(outbox, mm7.SubmitReq(subject="s"), recipients, tag="newyear"))) for _ in range(2)]
+    for t in runs:
+        t.start()
+    for t in runs:
+        t.join(WAIT)
+    monkeypatch.undo()
+    queued = sorted(str(i.recipients[0]) for i in store.outbox(tag="newyear"))
+    assert queued == sorted(recipients)  # each once
+    assert sum(r.sent for r in results) == 4  # and the other run says it skipped them
+    assert [r.sent + r.skipped for r in results] == [len(recipients)] * 2 and all(r.total == r.sent for r in results)
