@@ -450,3 +450,39 @@ def test_a_campaign_queued_twice_at_the_same_time_is_queued_once(store, monkeypa
     assert queued == sorted(recipients)  # each once
     assert sum(r.sent for r in results) == 4  # and the other run says it skipped them
     assert [r.sent + r.skipped for r in results] == [len(recipients)] * 2 and all(r.total == r.sent for r in results)
+
+
+# -- background workers: stop() and start() --------------------------------------------------------
+
+
+def test_start_after_a_stop_that_gave_up_waiting_keeps_a_worker_running():
+    """stop(timeout) returns while a long round (a slow send) is still going; start() right after
+    must leave a worker running, not the stopping one, which quits after its round."""
+    from mm7bind.periodic import Periodic
+
+    class Worker(Periodic):
+        interval = 0.01
+
+        def __init__(self):
+            super().__init__()
+            self.rounds, self.in_first, self.end_first, self.second = 0, threading.Event(), threading.Event(), \
+                threading.Event()
+
+        def run_once(self):
+            self.rounds += 1
+            if self.rounds == 1:
+                self.in_first.set()
+                assert self.end_first.wait(WAIT)
+            else:
+                self.second.set()
+
+    worker = Worker().start()
+    assert worker.in_first.wait(WAIT)
+    worker.stop(timeout=0)  # gives up waiting: the first round goes on
+    worker.start()
+    worker.end_first.set()
+    try:
+        assert worker.second.wait(WAIT)  # rounds go on
+    finally:
+        worker.stop()
+    assert not worker._thread.is_alive()
