@@ -228,6 +228,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._outbox: dict[int, OutboxItem] = {}
+        self._outbox_ids = itertools.count(1)  # never one given before (as AUTOINCREMENT), even after a purge
         self._sent: list[SentRecord] = []
         self._by_tid: dict[str, SentRecord] = {}  # the latest record of each TransactionID (the outbox asks per item)
         self._inbox: dict[int, InboxRecord] = {}
@@ -360,11 +361,13 @@ class MemoryStore:
         """See `SqliteStore.outbox_put_many`."""
         with self._lock:
             items = []
+            taken = {i.transaction_id for i in self._outbox.values() if i.state in OUTBOX_PENDING} if once else set()
             for e in entries:
-                if once and any(i.transaction_id == e["transaction_id"] and i.state in OUTBOX_PENDING
-                                for i in self._outbox.values()):
+                if e["transaction_id"] in taken:
                     continue
-                item = OutboxItem(max(self._outbox, default=0) + 1, e["transaction_id"], e["tag"], e["content_type"],
+                if once:
+                    taken.add(e["transaction_id"])
+                item = OutboxItem(next(self._outbox_ids), e["transaction_id"], e["tag"], e["content_type"],
                                   bytes(e["body"]), utcnow(), e["due"], e["expires_at"], list(e["recipients"]))
                 self._outbox[item.id] = item
                 items.append(dataclasses.replace(item))

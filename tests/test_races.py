@@ -486,3 +486,20 @@ def test_start_after_a_stop_that_gave_up_waiting_keeps_a_worker_running():
     finally:
         worker.stop()
     assert not worker._thread.is_alive()
+
+
+def test_an_outbox_item_id_is_never_given_again_after_a_purge(store):
+    """A late outcome (or `store requeue ID`) names an item by its id: a purged item's id given to
+    a new one would land on the wrong message."""
+    now = utcnow()
+
+    def entry(tid):
+        return {"transaction_id": tid, "tag": None, "content_type": "text/xml", "body": b"<x/>", "due": now,
+                "expires_at": now + timedelta(days=1), "recipients": ["1"]}
+
+    first, last = store.outbox_put_many([entry("a"), entry("b")])
+    store.outbox_update(last.id, "sent", attempts=1)
+    assert store.purge(utcnow() + timedelta(seconds=1)).outbox == 1
+    [new] = store.outbox_put_many([entry("c")])
+    assert new.id not in (first.id, last.id)
+    assert not store.outbox_update(last.id, "sent", attempts=1)  # gone: nothing to change
