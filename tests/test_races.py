@@ -503,3 +503,61 @@ def test_an_outbox_item_id_is_never_given_again_after_a_purge(store):
     [new] = store.outbox_put_many([entry("c")])
     assert new.id not in (first.id, last.id)
     assert not store.outbox_update(last.id, "sent", attempts=1)  # gone: nothing to change
+
+
+# -- the saving handler: a message handled again, a folder read while it is written ----------------
+
+
+def test_a_message_saved_again_replaces_its_folder_and_a_folder_appears_whole(store, tmp_path, monkeypatch):
+    """The first attempt saved the message and then failed (its echo hit a closed stdout); the
+    MMSC's repeat saves it again: one copy of each part, not a second set beside the first. And a
+    program watching the output folder never finds a message's folder half-written."""
+    from mm7bind.content import Content
+    from mm7bind.handlers import SavingHandler
+
+    out = tmp_path / "received"
+    echoes = []
+
+    def echo(line):
+        echoes.append(line)
+        if len(echoes) == 1:
+            raise BrokenPipeError("stdout is gone")
+
+    saving = Content.save
+    seen_while_saving = []
+
+    def watched_save(content, folder, numbered=False):
+        seen_while_saving.append(sorted(p.name for p in (out / "DeliverReq").iterdir() if not p.name.startswith(".")))
+        return saving(content, folder, numbered=numbered)
+
+    monkeypatch.setattr(Content, "save", watched_save)
+    app = mm7.wsgi_app(mm7.Receiver(SavingHandler(out, echo=echo), store=store))
+    msg = deliver(content=mm7.Content(parts=[mm7.Part.text("你好", filename="a.txt"),
+                                             mm7.Part.text("again", filename="a.txt")]))
+    assert post(app, msg, tid="s-1")["status"] == 500
+    [folder] = (out / "DeliverReq").iterdir()
+    first = sorted(p.name for p in folder.iterdir())
+    assert post(app, msg, tid="s-1")["status"] == 200
+    assert list((out / "DeliverReq").iterdir()) == [folder]
+    assert sorted(p.name for p in folder.iterdir()) == first  # the same files, not a second set
+    assert seen_while_saving == [[], [folder.name]]  # being written: elsewhere, not under its name
+    import json
+
+    saved = json.loads((folder / "message.json").read_text("utf-8"))["parts"]
+    assert sorted(p["file"] for p in saved) + ["message.json"] == first
+    assert {"01-presentation.smil", "02-a.txt", "03-a.txt"} <= set(first)
+
+
+def test_without_a_store_messages_sharing_a_transaction_id_keep_a_folder_each(tmp_path):
+    from mm7bind.handlers import SavingHandler
+
+    out = tmp_path / "received"
+    app = mm7.wsgi_app(mm7.Receiver(SavingHandler(out, echo=lambda line: None)))
+    for subject in ("one", "two", "three"):
+        assert post(app, deliver(subject=subject), tid="same")["status"] == 200
+    import json
+
+    folders = sorted((out / "DeliverReq").iterdir())
+    assert [f.name for f in folders] == ["000000-same", "000000-same-2", "000000-same-3"]
+    assert [json.loads((f / "message.json").read_text("utf-8"))["message"]["subject"] for f in folders] == [
+        "one", "two", "three"]
