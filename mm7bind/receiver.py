@@ -285,7 +285,14 @@ class Receiver:
                     now = self.store.inbox_get(rec.id)
                     done.append((rec.id, now.state if now is not None else "gone"))
                 continue
-            env = decode(rec.body, rec.content_type, limits=self.config.mime_limits, xml_limits=self.config.xml_limits)
+            try:
+                env = decode(rec.body, rec.content_type, limits=self.config.mime_limits,
+                             xml_limits=self.config.xml_limits)
+            except DecodeError as exc:  # (limits tightened since it came): failed again, not left in hand
+                log.warning("#%d cannot be replayed: %s", rec.id, printable(exc))
+                self.store.mark(rec.id, "failed", None, f"{type(exc).__name__}: {exc}")
+                done.append((rec.id, "failed"))
+                continue
             self.dispatch(env, rec.body, rec.content_type, {}, rec.peer, time.monotonic(), record=rec)
             done.append((rec.id, self.store.inbox_get(rec.id).state))
         return done

@@ -561,3 +561,25 @@ def test_without_a_store_messages_sharing_a_transaction_id_keep_a_folder_each(tm
     assert [f.name for f in folders] == ["000000-same", "000000-same-2", "000000-same-3"]
     assert [json.loads((f / "message.json").read_text("utf-8"))["message"]["subject"] for f in folders] == [
         "one", "two", "three"]
+
+
+def test_a_replay_that_cannot_decode_the_stored_message_leaves_it_failed_not_in_hand(store):
+    """Limits tightened since the message came: replay says so and the message stays failed
+    (another replay can take it once the limits allow), instead of an exception that left it
+    claimed, "processing", and out of reach of replays and repeats until the claim went stale."""
+    calls = []
+
+    class Handler(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            calls.append(ctx.replay)
+            if len(calls) == 1:
+                raise mm7.Unavailable("down")
+
+    handler = Handler()
+    app = mm7.wsgi_app(mm7.Receiver(handler, store=store))
+    assert post(app, deliver(subject="x" * 5000), tid="x")["status"] == 500
+    [rec] = store.inbox()
+    strict = mm7.Receiver(handler, store=store, xml_limits=mm7.xmlsafe.XmlLimits(max_bytes=1000))
+    assert strict.replay() == [(rec.id, "failed")]
+    assert store.inbox_get(rec.id).state == "failed" and "exceeds the limit" in store.inbox_get(rec.id).error
+    assert mm7.Receiver(handler, store=store).replay() == [(rec.id, "handled")] and calls == [False, True]
