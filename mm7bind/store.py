@@ -13,6 +13,7 @@ import logging
 import os
 import sqlite3
 import threading
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -527,6 +528,19 @@ CREATE INDEX IF NOT EXISTS outbox_transaction_id ON outbox (transaction_id);
 """
 
 
+_open_stores: weakref.WeakSet = weakref.WeakSet()  # SqliteStores of this process, for a fork's child
+_inherited: list[sqlite3.Connection] = []  # a forked child's copies of its parent's connections
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_open_stores):
+        store._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class SqliteStore:
     """Records in one SQLite file. Each thread gets its own connection; writes are committed at once.
 
@@ -561,6 +575,7 @@ class SqliteStore:
         self._batch = threading.Condition()  # inserts waiting for the next group commit
         self._queue: list[_Pending] = []
         self._leader = False
+        _open_stores.add(self)
         with self._write:  # (one process at a time creates or upgrades the file)
             db = self._conn()
             db.executescript(SENT_SCHEMA + self.extra_schema())
@@ -573,6 +588,23 @@ class SqliteStore:
 
     def extra_schema(self) -> str:
         return INBOX_SCHEMA
+
+    def _forked(self) -> None:
+        """In a forked child (gunicorn --preload opens the store in the master): new connections,
+        a lock file of its own, fresh thread locks. SQLite forbids using a parent's connection in
+        the child, and closing one there could checkpoint and remove the WAL the parent still
+        uses: they are kept, unused, for the child's lifetime. The inherited lock file descriptor
+        shares its flock with the parent (and every sibling), so it would keep nobody apart."""
+        _inherited.extend(self._all)
+        self._all = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        if self._write.fd is not None:
+            os.close(self._write.fd)  # (our copy only: the parent's stays open, and so does its lock)
+        self._write = _WriteLock(self.path)
+        self._batch = threading.Condition()
+        self._queue = []
+        self._leader = False
 
     def _conn(self, sync: str | None = None) -> sqlite3.Connection:
         """This thread's connection; `sync="NORMAL"` gives its second one, for writes whose loss in a

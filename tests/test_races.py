@@ -583,3 +583,45 @@ def test_a_replay_that_cannot_decode_the_stored_message_leaves_it_failed_not_in_
     assert strict.replay() == [(rec.id, "failed")]
     assert store.inbox_get(rec.id).state == "failed" and "exceeds the limit" in store.inbox_get(rec.id).error
     assert mm7.Receiver(handler, store=store).replay() == [(rec.id, "handled")] and calls == [False, True]
+
+
+# -- a store opened before the process forks (gunicorn --preload) ----------------------------------
+
+
+def _forked_child(store, inherited, pipe):
+    pipe.send(id(store._conn()) in inherited)  # its connections are its own, not its parent's
+    with store._write:
+        pipe.send("holding")
+        pipe.recv()
+    store.record_sent(store_module.SentRecord("child", "SubmitReq", "REL-6-MM7-1-4"))
+    pipe.send("written")
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork")
+def test_a_store_opened_before_a_fork_is_the_childs_own_afterwards(tmp_path):
+    """gunicorn --preload opens the store in the master and forks the workers: a worker must not
+    use its parent's SQLite connections (SQLite forbids it), and its writes must still wait for the
+    parent's: a lock on the inherited `<file>.lock` description is held by both at once."""
+    import fcntl
+    import multiprocessing
+
+    store = SqliteStore(tmp_path / "vasp.db")
+    store.record_sent(store_module.SentRecord("parent", "SubmitReq", "REL-6-MM7-1-4"))  # connection, lock file
+    inherited = [id(db) for db in store._all]
+    ours, theirs = multiprocessing.get_context("fork").Pipe()
+    child = multiprocessing.get_context("fork").Process(target=_forked_child, args=(store, inherited, theirs))
+    child.start()
+    try:
+        assert ours.poll(WAIT) and ours.recv() is False
+        assert ours.poll(WAIT) and ours.recv() == "holding"
+        with pytest.raises(BlockingIOError):  # the child's lock is a lock for us too
+            fcntl.flock(store._write.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        ours.send("go on")
+        assert ours.poll(WAIT) and ours.recv() == "written"
+    finally:
+        child.join(WAIT)
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0
+    assert [r.transaction_id for r in store.sent()] == ["parent", "child"]
+    store.close()
