@@ -14,9 +14,9 @@ import logging
 import time
 import traceback
 import uuid
-from datetime import timedelta
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar, overload
 
 from . import messages as m
@@ -261,7 +261,9 @@ class Receiver:
 
     def replay(self, record_id: int | None = None, stale_after: float = 300.0) -> list[tuple[int, str]]:
         """Run the handler again for failed messages, and for ones left "processing" longer than
-        `stale_after` seconds (their worker died); or for one message. → [(id, new state)]."""
+        `stale_after` seconds (their worker died); or for one message. → [(id, new state)]; a
+        message asked for by its id that a live worker has in hand is not run: its state comes
+        back ("processing")."""
         if self.store is None:
             raise RuntimeError("replay needs a store")
         stale_before = utcnow() - timedelta(seconds=stale_after)
