@@ -97,16 +97,27 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
     accepted or already waiting under it are skipped, so queueing a campaign twice queues it once.
     `sent` counts the items queued, a batch of QUEUE_BATCH per commit; a message that cannot be
     built raises EncodeError, its batch is not queued (the batches before it are: queueing again
-    under the tag adds only the rest)."""
-    recipients, result = _plan(outbox.store, recipients, tag)
+    under the tag adds only the rest). Under a tag each item's TransactionID is
+    `bulk_transaction_id`'s, and one already waiting is not queued again: two runs queueing the
+    same campaign at once queue it once."""
+    tries: Counter = Counter()
+    recipients, result = _plan(outbox.store, recipients, tag, tries)
     started = time.monotonic()
     for i in range(0, len(recipients), QUEUE_BATCH):  # a commit per batch, not per message
         batch = recipients[i : i + QUEUE_BATCH]
+        tids = [bulk_transaction_id(tag, r, tries[r]) for r in batch] if tag is not None else None
         items = outbox.put_many([dataclasses.replace(template, recipients=m.Recipients(to=[r])) for r in batch],
-                                tag=tag, at=at)
-        for rcpt, item in zip(batch, items, strict=True):
+                                tag=tag, at=at, transaction_ids=tids, once=tag is not None)
+        if tids is None:
+            queued = list(zip(batch, items, strict=True))
+        else:
+            recipient_of = dict(zip(tids, batch, strict=True))
+            queued = [(recipient_of[item.transaction_id], item) for item in items]
+        for rcpt, item in queued:
             result.message_ids[rcpt] = f"queued #{item.id}"
         result.sent += len(items)
+        result.skipped += len(batch) - len(items)  # queued meanwhile by another run
+        result.total -= len(batch) - len(items)
     result.elapsed = time.monotonic() - started
     return result
 
@@ -115,10 +126,10 @@ QUEUE_BATCH = 500  # messages per outbox commit when a campaign is queued
 
 
 def bulk_transaction_id(tag: str, recipient: str, tries: int) -> str:
-    """The TransactionID of a tagged bulk send to `recipient`, after `tries` recorded requests: a
-    run killed while a request was in flight (so nothing was recorded) sends it again on resuming
-    with the same TransactionID, which an MMSC that got the first can recognise as a repeat; a
-    request that was refused and recorded gets a new one."""
+    """The TransactionID of a tagged bulk send (or queued item) to `recipient`, after `tries`
+    recorded requests: a run killed while a request was in flight (so nothing was recorded) sends
+    it again on resuming with the same TransactionID, which an MMSC that got the first can
+    recognise as a repeat; a request that was refused and recorded gets a new one."""
     digest = hashlib.sha256(f"{tag}\0{recipient}".encode("utf-8", "surrogatepass")).hexdigest()[:24]
     return f"b{digest}-{tries}"
 

@@ -714,8 +714,8 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
         store.close()
     found.reverse()
     if args.json:
-        print(json.dumps([{k: v for k, v in to_jsonable(i).items() if k != "body"} for i in found],
-                         ensure_ascii=False, indent=2))
+        items = [{k: v for k, v in to_jsonable(i).items() if k not in ("body", "lease_until")} for i in found]
+        print(json.dumps(items, ensure_ascii=False, indent=2))
         return EXIT_OK
     if not found:
         print("the outbox holds nothing that matches")

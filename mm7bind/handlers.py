@@ -4,9 +4,12 @@ application over HTTP as JSON, and loading a user's own."""
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import logging
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,7 +23,10 @@ log = logging.getLogger("mm7bind.serve")
 
 class SavingHandler(Handler):
     """Writes every request as JSON, and a DeliverReq's content parts as files, under `out_dir`:
-    out_dir/<kind>/<n>-<TransactionID>/ (message.json, the parts)."""
+    out_dir/<kind>/<n>-<TransactionID>/ (message.json, the parts). Each folder is written under a
+    hidden name (".<name>.…") and renamed when complete, so a program watching `out_dir` never
+    finds one half-written; a message handled again (a replay, a repeat after a failure) replaces
+    its folder rather than adding a second set of files to it."""
 
     def __init__(self, out_dir: str | Path, echo=print):
         self.out = Path(out_dir)
@@ -28,12 +34,26 @@ class SavingHandler(Handler):
 
     def _folder(self, msg: m.Message, ctx: Context) -> Path:
         n = ctx.record.id if ctx.record is not None else 0
-        folder = self.out / msg.ELEMENT / f"{n:06d}-{(safe_name(ctx.transaction_id or '', 100) or 'no-id')}"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        return self.out / msg.ELEMENT / f"{n:06d}-{(safe_name(ctx.transaction_id or '', 100) or 'no-id')}"
 
     def _save(self, msg: m.Message, ctx: Context) -> Path:
         folder = self._folder(msg, ctx)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            self._write(msg, ctx, work)
+            if ctx.record is None:  # no store, so no record number: never over another message's folder
+                return _rename_to_free(work, folder)
+            if folder.exists():  # an earlier attempt's copy (a message is handled by one worker at a time)
+                shutil.rmtree(folder)
+            work.rename(folder)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        return folder
+
+    @staticmethod
+    def _write(msg: m.Message, ctx: Context, folder: Path) -> None:
         data = to_jsonable(msg)
         data.pop("content", None)
         info = {"transaction_id": ctx.transaction_id, "version": ctx.version.name if ctx.version else None,
@@ -44,7 +64,6 @@ class SavingHandler(Handler):
             info["parts"] = [{"file": name, "content_type": part.content_type, "size": part.size}
                              for name, part in zip(names, content.all_parts(), strict=True)]
         (folder / "message.json").write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
-        return folder
 
     def on_deliver(self, msg: m.DeliverReq, ctx: Context) -> None:
         folder = self._save(msg, ctx)
@@ -61,6 +80,21 @@ class SavingHandler(Handler):
     def on_read_reply(self, msg: m.ReadReplyReq, ctx: Context) -> None:
         self._save(msg, ctx)
         self.echo(f"ReadReplyReq {msg.message_id} for {msg.recipient}: {msg.mm_status}")
+
+
+def _rename_to_free(source: Path, target: Path) -> Path:
+    """`source` renamed to `target`, or to `target`-2, -3... when that is taken."""
+    for n in itertools.count(1):
+        candidate = target if n == 1 else target.with_name(f"{target.name}-{n}")
+        if candidate.exists():
+            continue
+        try:
+            source.rename(candidate)
+            return candidate
+        except OSError:
+            if not candidate.exists():  # not a name taken meanwhile: a real failure
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class ForwardError(Unavailable):

@@ -57,10 +57,17 @@ class Outbox(Periodic):
         self.wake()
         return item
 
-    def put_many(self, msgs: list[m.Message], *, tag: str | None = None, at: datetime | None = None) -> list[OutboxItem]:
+    def put_many(self, msgs: list[m.Message], *, tag: str | None = None, at: datetime | None = None,
+                 transaction_ids: list[str] | None = None, once: bool = False) -> list[OutboxItem]:
         """Keep several messages in one commit (one flush to disk for a campaign's hundreds, not
-        one each): all of them, or none when one cannot be built (EncodeError)."""
-        items = self.store.outbox_put_many([self._entry(msg, None, tag, at) for msg in msgs])
+        one each): all of them, or none when one cannot be built (EncodeError). `transaction_ids`
+        (one per message) instead of new ones; with `once`, a message whose TransactionID an item
+        already has (queued, sending or sent) is left out, in the same commit. → the items put in."""
+        tids = transaction_ids if transaction_ids is not None else [None] * len(msgs)
+        if len(tids) != len(msgs):
+            raise ValueError("one transaction_id per message")
+        entries = [self._entry(msg, tid, tag, at) for msg, tid in zip(msgs, tids, strict=True)]
+        items = self.store.outbox_put_many(entries, once=once)
         self.wake()
         return items
 
@@ -108,7 +115,8 @@ class Outbox(Periodic):
                 if self._stop.is_set():
                     for rest in items[i:]:
                         self.store.outbox_update(rest.id, "queued", attempts=rest.attempts, next_at=rest.next_at,
-                                                 status_code=rest.status_code, error=rest.error)
+                                                 status_code=rest.status_code, error=rest.error,
+                                                 lease_until=rest.lease_until)
                     return done
                 done.append(self._send(item, now or utcnow()))
             if len(items) < self.batch:
@@ -121,6 +129,11 @@ class Outbox(Periodic):
             # last round is due right at it): a stale message is not sent
             return self._end(item, "expired", item.attempts, status_code=item.status_code,
                              error=f"not sent before it expired ({item.error or 'never tried'})")
+        taken = self._taken_before(item)
+        if taken is not None:  # a worker died between the MMSC's acceptance and marking it sent
+            log.warning("outbox #%d tid=%s was accepted before (its worker stopped before marking it sent): not "
+                        "sent again", item.id, item.transaction_id)
+            return self._end(item, "sent", attempts, message_id=taken.message_id, status_code=taken.status_code)
         try:
             msg = decode(item.body, item.content_type).body
             result = self.client.send(msg, transaction_id=item.transaction_id, tag=item.tag)
@@ -144,6 +157,14 @@ class Outbox(Periodic):
             return self._later(item, attempts, now, result.status.code, result.status.text)
         return self._end(item, "failed", attempts, status_code=result.status.code, error=result.status.text)
 
+    def _taken_before(self, item: OutboxItem):
+        """The client's record of an acceptance of this very request (its TransactionID, since the
+        item was put in), or None."""
+        rec = self.store.sent_by_transaction_id(item.transaction_id)
+        if rec is not None and rec.ok and rec.sent_at >= item.created_at:
+            return rec
+        return None
+
     def _later(self, item: OutboxItem, attempts: int, now: datetime, code: int | None, error: str) -> OutboxItem:
         deadline = item.expires_at
         if now >= deadline:
@@ -155,8 +176,12 @@ class Outbox(Periodic):
 
     def _end(self, item: OutboxItem, state: str, attempts: int, *, next_at: datetime | None = None,
              message_id: str | None = None, status_code: int | None = None, error: str | None = None) -> OutboxItem:
-        self.store.outbox_update(item.id, state, attempts=attempts, next_at=next_at, message_id=message_id,
-                                 status_code=status_code, error=error)
+        if not self.store.outbox_update(item.id, state, attempts=attempts, next_at=next_at, message_id=message_id,
+                                        status_code=status_code, error=error, lease_until=item.lease_until):
+            log.warning("outbox #%d tid=%s: its lease ran out while it was being sent and another worker has it "
+                        "(or has sent it): this round's outcome (%s) is not recorded", item.id, item.transaction_id,
+                        state)
+            return self.store.outbox_get(item.id)
         if state in ("failed", "expired"):
             log.warning("outbox #%d tid=%s %s after %d round(s): %s", item.id, item.transaction_id, state, attempts,
                         error)

@@ -19,25 +19,29 @@ class Periodic:
 
     def __init__(self) -> None:
         self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # the running worker's; each worker has its own
         self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
 
     def run_once(self) -> Any:  # pragma: no cover (each subclass has its own)
         raise NotImplementedError
 
     def start(self) -> Self:
-        if self._thread is not None and self._thread.is_alive():
-            return self  # (one worker per object)
-        self._stop.clear()  # (started again after a stop)
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
+        with self._starting:
+            if self._thread is not None and self._thread.is_alive() and not self._stop.is_set():
+                return self  # (one worker per object)
+            # A worker told to stop may still be in its round (stop() stopped waiting for it): it
+            # keeps the stop it was given and ends after that round; the new one gets its own.
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._run, args=(self._stop,), name=self.name, daemon=True)
+            self._thread.start()
         return self
 
     def wake(self) -> None:
         self._wake.set()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             try:
                 self.run_once()
             except Exception:  # noqa: BLE001 (see the class's text)
@@ -46,7 +50,9 @@ class Periodic:
             self._wake.clear()
 
     def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        with self._starting:
+            self._stop.set()
+            self._wake.set()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)

@@ -17,6 +17,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar, overload
 
 from . import messages as m
@@ -29,7 +30,7 @@ from .errors import DecodeError, Deviation, EncodeError
 from .mime import MimeLimits
 from .profiles import STANDARD, Profile
 from .status import RequestStatus, lookup
-from .store import InboxRecord, SentRecord
+from .store import InboxRecord, SentRecord, utcnow
 from .binding import escape_text
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, invalid_xml_char, printable_in_xml
 
@@ -104,6 +105,7 @@ class ReceiverConfig:
     xml_limits: XmlLimits = DEFAULT_LIMITS
     profile: Profile = STANDARD  # XML style and MIME habits of our answers (version: the caller's)
     repeat_wait: float = 10.0  # how long a repeat waits for the first copy's outcome
+    stale_after: float = 300.0  # a message in hand this long lost its worker: a repeat takes it over
 
 
 class Receiver:
@@ -233,16 +235,27 @@ class Receiver:
         return self.answer(env, response)
 
     def _repeat(self, env: Envelope, record: InboxRecord) -> Response | None:
-        """The answer to a request stored before, or None when it is ours to process (again)."""
+        """The answer to a request stored before, or None when it is ours to process (again): it
+        failed, or its worker died with it in hand (claimed longer than `stale_after` ago)."""
         msg = env.message
         deadline = time.monotonic() + self.config.repeat_wait
-        while record.state == "processing" and time.monotonic() < deadline:
-            time.sleep(0.02)  # the first copy is being handled right now: wait for its outcome
+        while True:
+            stale_before = utcnow() - timedelta(seconds=self.config.stale_after)
+            while record.state == "processing" and not _stale(record, stale_before) and time.monotonic() < deadline:
+                time.sleep(0.02)  # the first copy is being handled right now: wait for its outcome
+                record = self.store.inbox_get(record.id)
+            if record.state != "failed" and not _stale(record, stale_before):
+                break
+            if self.store.claim(record.id, ("failed", "processing"), stale_before=stale_before):
+                return None
+            # Another copy (or a replay) took it between our look and our claim: its outcome, then.
             record = self.store.inbox_get(record.id)
-        if record.state == "failed" and self.store.claim(record.id, ("failed",)):
-            return None
+            if time.monotonic() >= deadline:
+                break
         log.info("%s tid=%s repeated (first stored as #%d, %s): answered without calling the handler",
                  msg.ELEMENT, printable(env.transaction_id), record.id, record.state)
+        if record.state == "failed":  # (taken and failed again by others all along): the MMSC tries later
+            return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR, "the VASP could not process it")
         if record.state == "rejected":
             return self.fault(env, env.version, "Client", record.response_code or 4000, "rejected earlier")
         # handled, or still in hand (stored, so not lost: replay picks it up if that worker died)
@@ -250,24 +263,40 @@ class Receiver:
 
     def replay(self, record_id: int | None = None, stale_after: float = 300.0) -> list[tuple[int, str]]:
         """Run the handler again for failed messages, and for ones left "processing" longer than
-        `stale_after` seconds (their worker died); or for one message. → [(id, new state)]."""
+        `stale_after` seconds (their worker died); or for one message. → [(id, new state)]; a
+        message asked for by its id that a live worker has in hand is not run: its state comes
+        back ("processing")."""
         if self.store is None:
             raise RuntimeError("replay needs a store")
+        stale_before = utcnow() - timedelta(seconds=stale_after)
         if record_id is not None:
             records = [self.store.inbox_get(record_id)]
         else:
-            cutoff = time.time() - stale_after
-            records = self.store.inbox(state="failed") + [
-                r for r in self.store.inbox(state="processing") if r.received_at.timestamp() < cutoff]
+            records = self.store.inbox(state="failed") + self.store.inbox(state="processing")
         done = []
         for rec in records:
             if rec is not None and not rec.body:
                 log.warning("#%d cannot be replayed: its body was purged", rec.id)
                 done.append((rec.id, "body purged"))
                 continue
-            if rec is None or not self.store.claim(rec.id, ("failed", "processing", "handled", "rejected")):
+            if rec is None:
                 continue
-            env = decode(rec.body, rec.content_type, limits=self.config.mime_limits, xml_limits=self.config.xml_limits)
+            # Claimed only as listed (a failed one that someone handled meanwhile is not run again),
+            # one in hand only once its claim is stale; one asked for by its id in any state.
+            states = ("failed", "processing", "handled", "rejected") if record_id is not None else (rec.state,)
+            if not self.store.claim(rec.id, states, stale_before=stale_before):
+                if record_id is not None:  # someone else has it in hand right now: said, not run
+                    now = self.store.inbox_get(rec.id)
+                    done.append((rec.id, now.state if now is not None else "gone"))
+                continue
+            try:
+                env = decode(rec.body, rec.content_type, limits=self.config.mime_limits,
+                             xml_limits=self.config.xml_limits)
+            except DecodeError as exc:  # (limits tightened since it came): failed again, not left in hand
+                log.warning("#%d cannot be replayed: %s", rec.id, printable(exc))
+                self.store.mark(rec.id, "failed", None, f"{type(exc).__name__}: {exc}")
+                done.append((rec.id, "failed"))
+                continue
             self.dispatch(env, rec.body, rec.content_type, {}, rec.peer, time.monotonic(), record=rec)
             done.append((rec.id, self.store.inbox_get(rec.id).state))
         return done
@@ -411,6 +440,11 @@ def _get(headers: Mapping[str, str], name: str) -> str | None:
         if k.lower() == name:
             return v
     return None
+
+
+def _stale(record: InboxRecord, stale_before) -> bool:
+    """Whether `record` is in hand since before `stale_before`: its worker died."""
+    return record.state == "processing" and (record.claimed_at or record.received_at) < stale_before
 
 
 def _status_of(answer: Response, record: InboxRecord) -> int | None:

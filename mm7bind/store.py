@@ -13,6 +13,7 @@ import logging
 import os
 import sqlite3
 import threading
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -69,6 +70,7 @@ class InboxRecord:
     error: str | None = None
     attempts: int = 0
     sent_transaction_id: str | None = None  # the SubmitReq this report is about, when we sent it
+    claimed_at: datetime | None = None  # when it was last taken for processing (stored, or claimed again)
 
 
 @dataclass
@@ -89,6 +91,7 @@ class OutboxItem:
     message_id: str | None = None
     status_code: int | None = None
     error: str | None = None
+    lease_until: datetime | None = None  # set by a claim: the item is its claimer's until then
 
 
 OUTBOX_STATES = ("queued", "sending", "sent", "failed", "expired")
@@ -107,6 +110,7 @@ class Purged:
 REPORT_KINDS = ("DeliveryReportReq", "ReadReplyReq")
 PURGEABLE = ("handled", "rejected")  # states whose messages need nothing more from us
 OUTBOX_DONE = ("sent", "failed", "expired")  # outbox items nothing more will happen to
+OUTBOX_PENDING = ("queued", "sending", "sent")  # outbox items that are going, or went, to the MMSC
 OPEN_STATES = ("processing", "failed", "rejected")  # every state but handled
 
 
@@ -154,6 +158,15 @@ def _cutoff(before: datetime | timedelta) -> str:
     return _utc_text(before)
 
 
+def _claimable(states: tuple[str, ...], stale_before: datetime | None) -> tuple[tuple[str, ...], str | None]:
+    """`claim`'s states other than "processing", and the time before which a "processing" claim
+    is stale (None: a record in hand is never taken)."""
+    if "processing" in states and stale_before is None:
+        raise ValueError("a record in processing is taken only once its claim is stale: give stale_before")
+    return tuple(s for s in states if s != "processing"), (
+        _utc_text(stale_before) if "processing" in states else None)
+
+
 def _check_purge(states: tuple[str, ...]) -> None:
     if "processing" in states:
         raise ValueError("records still 'processing' are in hand (or their worker died: replay them); not purged")
@@ -190,7 +203,8 @@ CREATE TABLE IF NOT EXISTS inbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     sent_transaction_id TEXT,
     tid_key TEXT UNIQUE,
-    report_key TEXT UNIQUE
+    report_key TEXT UNIQUE,
+    claimed_at TEXT
 );
 CREATE INDEX IF NOT EXISTS inbox_state ON inbox (state);
 CREATE INDEX IF NOT EXISTS inbox_message_id ON inbox (message_id);
@@ -205,7 +219,8 @@ CREATE TABLE IF NOT EXISTS inbox_body (
 _INBOX_SELECT = (
     "SELECT i.id, i.kind, i.transaction_id, i.message_id, i.recipient, i.status, i.peer, i.content_type,"
     " COALESCE(b.body, i.body) AS body, i.received_at, i.state, i.response_code, i.error, i.attempts,"
-    " i.sent_transaction_id FROM inbox i LEFT JOIN inbox_body b ON b.id = i.id"
+    " i.sent_transaction_id, COALESCE(i.claimed_at, i.received_at) AS claimed_at"
+    " FROM inbox i LEFT JOIN inbox_body b ON b.id = i.id"
 )
 
 
@@ -214,7 +229,9 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._outbox: dict[int, OutboxItem] = {}
+        self._outbox_ids = itertools.count(1)  # never one given before (as AUTOINCREMENT), even after a purge
         self._sent: list[SentRecord] = []
+        self._by_tid: dict[str, SentRecord] = {}  # the latest record of each TransactionID (the outbox asks per item)
         self._inbox: dict[int, InboxRecord] = {}
         self._next_id = 1
         self._keys: dict[str, int] = {}
@@ -225,23 +242,29 @@ class MemoryStore:
         with self._lock:
             for key in (tid_key, report_key):
                 if key is not None and self._keys.get(key) in self._inbox:
-                    return self._inbox[self._keys[key]], False
+                    return dataclasses.replace(self._inbox[self._keys[key]]), False  # (a snapshot, as SQLite's)
+            now = utcnow()
             rec = InboxRecord(self._next_id, kind, transaction_id, message_id, recipient, status, peer,
-                              content_type, bytes(body), utcnow(), "processing", sent_transaction_id=sent_transaction_id)
+                              content_type, bytes(body), now, "processing", sent_transaction_id=sent_transaction_id,
+                              claimed_at=now)
             self._next_id += 1
             self._inbox[rec.id] = rec
             for key in (tid_key, report_key):
                 if key is not None:
                     self._keys[key] = rec.id
-            return rec, True
+            return dataclasses.replace(rec), True
 
-    def claim(self, record_id: int, states: tuple[str, ...] = ("failed",)) -> bool:
+    def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
+              stale_before: datetime | None = None) -> bool:
+        """See `SqliteStore.claim`."""
+        others, stale = _claimable(states, stale_before)
         with self._lock:
             rec = self._inbox.get(record_id)
-            if rec is not None and rec.state in states:
-                rec.state = "processing"
-                return True
-            return False
+            if rec is None or not (rec.state in others or (
+                    rec.state == "processing" and stale is not None and _utc_text(rec.claimed_at) < stale)):
+                return False
+            rec.state, rec.claimed_at = "processing", utcnow()
+            return True
 
     def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None) -> None:
         with self._lock:
@@ -279,6 +302,7 @@ class MemoryStore:
     def record_sent(self, rec: SentRecord) -> None:
         with self._lock:
             self._sent.append(rec)
+            self._by_tid[rec.transaction_id] = rec
 
     def sent(self, *, message_id: str | None = None, recipient: str | None = None, since: datetime | None = None,
              tag: str | None = None, limit: int | None = None, newest_first: bool = False) -> list[SentRecord]:
@@ -297,7 +321,7 @@ class MemoryStore:
 
     def sent_by_transaction_id(self, transaction_id: str) -> SentRecord | None:
         with self._lock:
-            return next((r for r in reversed(self._sent) if r.transaction_id == transaction_id), None)
+            return self._by_tid.get(transaction_id)
 
     def purge(self, before: datetime | timedelta, *, states: tuple[str, ...] = PURGEABLE, bodies_only: bool = False,
               sent: bool = True, dry_run: bool = False) -> Purged:
@@ -329,15 +353,22 @@ class MemoryStore:
                     del self._inbox[r.id]
             gone_ids = {id(r) for r in gone}
             self._sent = [r for r in self._sent if id(r) not in gone_ids]
+            self._by_tid = {r.transaction_id: r for r in self._sent}
         return out
 
     # -- outbox -------------------------------------------------------------------------------
 
-    def outbox_put_many(self, entries: list[dict]) -> list[OutboxItem]:
+    def outbox_put_many(self, entries: list[dict], *, once: bool = False) -> list[OutboxItem]:
+        """See `SqliteStore.outbox_put_many`."""
         with self._lock:
             items = []
+            taken = {i.transaction_id for i in self._outbox.values() if i.state in OUTBOX_PENDING} if once else set()
             for e in entries:
-                item = OutboxItem(max(self._outbox, default=0) + 1, e["transaction_id"], e["tag"], e["content_type"],
+                if e["transaction_id"] in taken:
+                    continue
+                if once:
+                    taken.add(e["transaction_id"])
+                item = OutboxItem(next(self._outbox_ids), e["transaction_id"], e["tag"], e["content_type"],
                                   bytes(e["body"]), utcnow(), e["due"], e["expires_at"], list(e["recipients"]))
                 self._outbox[item.id] = item
                 items.append(dataclasses.replace(item))
@@ -349,19 +380,25 @@ class MemoryStore:
             due = sorted((i for i in self._outbox.values() if i.state in ("queued", "sending") and i.next_at <= now),
                          key=lambda i: (i.next_at, i.id))[:limit]  # (as SQLite orders them)
             claimed = []
-            for item in due:
-                claimed.append(dataclasses.replace(item, state="sending"))  # (next_at: when it was due)
+            for item in due:  # (next_at: when it was due)
+                claimed.append(dataclasses.replace(item, state="sending", lease_until=now + lease))
                 item.state, item.next_at = "sending", now + lease
             return claimed
 
     def outbox_update(self, item_id: int, state: str, *, attempts: int, next_at: datetime | None = None,
-                      message_id: str | None = None, status_code: int | None = None, error: str | None = None) -> None:
+                      message_id: str | None = None, status_code: int | None = None, error: str | None = None,
+                      lease_until: datetime | None = None) -> bool:
+        """See `SqliteStore.outbox_update`."""
         with self._lock:
-            item = self._outbox[item_id]
+            item = self._outbox.get(item_id)
+            holds = item is not None and (item.state == "sending" and item.next_at == lease_until)
+            if item is None or (lease_until is not None and not (item.state != "sent" if state == "sent" else holds)):
+                return False
             item.state, item.attempts, item.message_id, item.status_code, item.error = (
                 state, attempts, message_id, status_code, error)
             if next_at is not None:
                 item.next_at = next_at
+            return True
 
     def outbox_requeue(self, item_id: int, expires_at: datetime) -> bool:
         with self._lock:
@@ -487,7 +524,21 @@ CREATE TABLE IF NOT EXISTS outbox (
 DROP INDEX IF EXISTS outbox_due;
 CREATE INDEX IF NOT EXISTS outbox_claimable ON outbox (next_at) WHERE state IN ('queued', 'sending');
 CREATE INDEX IF NOT EXISTS outbox_tag ON outbox (tag) WHERE tag IS NOT NULL;
+CREATE INDEX IF NOT EXISTS outbox_transaction_id ON outbox (transaction_id);
 """
+
+
+_open_stores: weakref.WeakSet = weakref.WeakSet()  # SqliteStores of this process, for a fork's child
+_inherited: list[sqlite3.Connection] = []  # a forked child's copies of its parent's connections
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_open_stores):
+        store._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class SqliteStore:
@@ -524,15 +575,36 @@ class SqliteStore:
         self._batch = threading.Condition()  # inserts waiting for the next group commit
         self._queue: list[_Pending] = []
         self._leader = False
+        _open_stores.add(self)
         with self._write:  # (one process at a time creates or upgrades the file)
             db = self._conn()
             db.executescript(SENT_SCHEMA + self.extra_schema())
             if "tag" not in {row[1] for row in db.execute("PRAGMA table_info(sent)")}:
                 db.execute("ALTER TABLE sent ADD COLUMN tag TEXT")  # a file from before tags
             db.execute("CREATE INDEX IF NOT EXISTS sent_tag ON sent (tag) WHERE tag IS NOT NULL")
+            inbox = {row[1] for row in db.execute("PRAGMA table_info(inbox)")}
+            if inbox and "claimed_at" not in inbox:  # a file from before claims were stamped
+                db.execute("ALTER TABLE inbox ADD COLUMN claimed_at TEXT")
 
     def extra_schema(self) -> str:
         return INBOX_SCHEMA
+
+    def _forked(self) -> None:
+        """In a forked child (gunicorn --preload opens the store in the master): new connections,
+        a lock file of its own, fresh thread locks. SQLite forbids using a parent's connection in
+        the child, and closing one there could checkpoint and remove the WAL the parent still
+        uses: they are kept, unused, for the child's lifetime. The inherited lock file descriptor
+        shares its flock with the parent (and every sibling), so it would keep nobody apart."""
+        _inherited.extend(self._all)
+        self._all = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        if self._write.fd is not None:
+            os.close(self._write.fd)  # (our copy only: the parent's stays open, and so does its lock)
+        self._write = _WriteLock(self.path)
+        self._batch = threading.Condition()
+        self._queue = []
+        self._leader = False
 
     def _conn(self, sync: str | None = None) -> sqlite3.Connection:
         """This thread's connection; `sync="NORMAL"` gives its second one, for writes whose loss in a
@@ -647,7 +719,7 @@ class SqliteStore:
         return InboxRecord(id=pending.rowid, kind=kind, transaction_id=transaction_id, message_id=message_id,
                            recipient=recipient, status=status, peer=peer, content_type=content_type, body=bytes(body),
                            received_at=received_at, state="processing",
-                           sent_transaction_id=sent_transaction_id), True
+                           sent_transaction_id=sent_transaction_id, claimed_at=received_at), True
 
     def _write_batch(self, batch: list[_Pending]) -> None:
         db = self._conn()
@@ -659,8 +731,8 @@ class SqliteStore:
                         try:
                             p.rowid = db.execute(
                                 "INSERT INTO inbox (kind, transaction_id, message_id, recipient, status, peer,"
-                                " content_type, body, received_at, state, tid_key, report_key, sent_transaction_id)"
-                                " VALUES (?,?,?,?,?,?,?,X'',?,'processing',?,?,?)", p.row,
+                                " content_type, body, received_at, state, tid_key, report_key, sent_transaction_id,"
+                                " claimed_at) VALUES (?,?,?,?,?,?,?,X'',?,'processing',?,?,?,?)", (*p.row, p.row[7]),
                             ).lastrowid
                         except sqlite3.IntegrityError as exc:
                             if not db.in_transaction:  # the whole transaction went, not just this row
@@ -684,13 +756,21 @@ class SqliteStore:
             for p in batch:
                 p.done = True
 
-    def claim(self, record_id: int, states: tuple[str, ...] = ("failed",)) -> bool:
-        """Take a record in one of `states` for processing; False if someone else has it."""
-        marks = ",".join("?" * len(states))
+    def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
+              stale_before: datetime | None = None) -> bool:
+        """Take a record in one of `states` for processing (it becomes "processing", claimed now);
+        False if it is in none of them: someone else has it, or had it. "processing" among the
+        states takes a record only if its claim is older than `stale_before` (its worker died):
+        each claim is stamped, so of two taking the same stale record at once one gets it, and a
+        record a live worker claimed a moment ago (say, a repeat of a message that failed long
+        ago) is never taken from it."""
+        others, stale = _claimable(states, stale_before)
+        marks = ",".join("?" * len(others))
         with self._write:
             cur = self._conn().execute(
-                f"UPDATE inbox SET state = 'processing' WHERE id = ? AND state IN ({marks})", (record_id, *states)
-            )
+                f"UPDATE inbox SET state = 'processing', claimed_at = ? WHERE id = ? AND (state IN ({marks}) OR"
+                " (state = 'processing' AND COALESCE(claimed_at, received_at) < ?))",
+                (_utc_text(utcnow()), record_id, *others, stale))
         return cur.rowcount == 1
 
     def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None) -> None:
@@ -710,7 +790,7 @@ class SqliteStore:
             recipient=row["recipient"], status=row["status"], peer=row["peer"], content_type=row["content_type"],
             body=bytes(row["body"]), received_at=datetime.fromisoformat(row["received_at"]), state=row["state"],
             response_code=row["response_code"], error=row["error"], attempts=row["attempts"],
-            sent_transaction_id=row["sent_transaction_id"],
+            sent_transaction_id=row["sent_transaction_id"], claimed_at=datetime.fromisoformat(row["claimed_at"]),
         )
 
     def inbox_get(self, record_id: int) -> InboxRecord | None:
@@ -813,17 +893,23 @@ class SqliteStore:
 
     # -- outbox -------------------------------------------------------------------------------
 
-    def outbox_put_many(self, entries: list[dict]) -> list[OutboxItem]:
+    def outbox_put_many(self, entries: list[dict], *, once: bool = False) -> list[OutboxItem]:
         """Keep requests for sending, each from its `due` until its `expires_at`: one transaction,
         committed (flushed, with durability "power") on return. Each entry: transaction_id, tag,
-        content_type, body, due, expires_at, recipients."""
+        content_type, body, due, expires_at, recipients. With `once`, an entry whose TransactionID
+        an item already has (queued, sending or sent) is left out: checked in the same transaction,
+        so two processes putting the same entries at once put them once. → the items put in."""
         now = utcnow()
         db = self._conn()
         items = []
+        pending = ",".join("?" * len(OUTBOX_PENDING))
         with self._write:
             db.execute("BEGIN IMMEDIATE")
             try:
                 for e in entries:
+                    if once and db.execute(f"SELECT 1 FROM outbox WHERE transaction_id = ? AND state IN ({pending})",
+                                           (e["transaction_id"], *OUTBOX_PENDING)).fetchone():
+                        continue
                     item_id = db.execute(
                         "INSERT INTO outbox (transaction_id, tag, content_type, body, created_at, next_at, expires_at,"
                         " recipients, state) VALUES (?,?,?,?,?,?,?,?,'queued')",
@@ -858,15 +944,25 @@ class SqliteStore:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
-        return [dataclasses.replace(self._outbox_row(r), state="sending") for r in rows]
+        return [dataclasses.replace(self._outbox_row(r), state="sending", lease_until=now + lease) for r in rows]
 
     def outbox_update(self, item_id: int, state: str, *, attempts: int, next_at: datetime | None = None,
-                      message_id: str | None = None, status_code: int | None = None, error: str | None = None) -> None:
+                      message_id: str | None = None, status_code: int | None = None, error: str | None = None,
+                      lease_until: datetime | None = None) -> bool:
+        """Record how an item ended its round; False if nothing was changed. With the
+        `lease_until` its claim gave, only while that claim holds: a worker whose lease ran out
+        (it hung, or the clock jumped) no longer owns the item, and its outcome must not undo the
+        new holder's. Except "sent": the MMSC took the message, whoever tried meanwhile."""
+        fence, args = "", []
+        if lease_until is not None:
+            fence, args = (" AND state != 'sent'", []) if state == "sent" else (
+                " AND state = 'sending' AND next_at = ?", [_utc_text(lease_until)])
         with self._write:
-            self._conn().execute(
+            return self._conn().execute(
                 "UPDATE outbox SET state = ?, attempts = ?, next_at = COALESCE(?, next_at), message_id = ?,"
-                " status_code = ?, error = ? WHERE id = ?",
-                (state, attempts, _utc_text(next_at) if next_at else None, message_id, status_code, error, item_id))
+                " status_code = ?, error = ? WHERE id = ?" + fence,
+                (state, attempts, _utc_text(next_at) if next_at else None, message_id, status_code, error, item_id,
+                 *args)).rowcount == 1
 
     def outbox_requeue(self, item_id: int, expires_at: datetime) -> bool:
         """Put a failed or expired item back in the queue, due now, until `expires_at` (say, once

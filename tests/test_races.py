@@ -1,0 +1,627 @@
+"""Concurrency and crash consistency: two workers on one message or outbox item, stop() while work is
+in hand, a process killed between two writes. Interleavings are forced (events, barriers, hooks),
+never waited for, so these tests do not depend on the machine's speed."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+import mm7bind as mm7
+import mm7bind.store as store_module
+from mm7bind.store import MemoryStore, SqliteStore, utcnow
+
+from .test_receiver import deliver, post
+
+WAIT = 10  # seconds an event is waited for before a test gives up (never reached when it passes)
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+def store(request, tmp_path):
+    s = SqliteStore(tmp_path / "vasp.db") if request.param == "sqlite" else MemoryStore()
+    yield s
+    s.close()
+
+
+class Gate(mm7.Handler):
+    """Fails its first call, holds its second until `release` is set, lets every later one through."""
+
+    def __init__(self):
+        self.calls = []
+        self.lock = threading.Lock()
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    def on_deliver(self, msg, ctx):
+        with self.lock:
+            self.calls.append(ctx.replay)
+            n = len(self.calls)
+        if n == 1:
+            raise mm7.Unavailable("down")
+        if n == 2:
+            self.holding.set()
+            assert self.release.wait(WAIT)
+
+
+def _hold_a_repeat(app, handler):
+    """The MMSC sends a failed message again and its handling is held: → the thread doing it."""
+    repeat = threading.Thread(target=post, args=(app, deliver()), kwargs={"tid": "x"})
+    repeat.start()
+    assert handler.holding.wait(WAIT)
+    return repeat
+
+
+def test_replay_leaves_alone_an_old_message_a_repeat_is_handling_right_now(store, monkeypatch):
+    """The message came an hour ago and failed; the MMSC's repeat is being handled when an operator
+    runs replay: the record is "processing" and old, but its claim is fresh, so it is not stale."""
+    handler = Gate()
+    rcv = mm7.Receiver(handler, store=store)
+    app = mm7.wsgi_app(rcv)
+    an_hour_ago = utcnow() - timedelta(hours=1)
+    monkeypatch.setattr(store_module, "utcnow", lambda: an_hour_ago)
+    assert post(app, deliver(), tid="x")["status"] == 500
+    monkeypatch.undo()
+    repeat = _hold_a_repeat(app, handler)
+    try:
+        assert rcv.replay() == []  # (default stale_after: 300 s)
+    finally:
+        handler.release.set()
+        repeat.join(WAIT)
+    assert len(handler.calls) == 2 and store.inbox()[0].state == "handled"
+
+
+def test_replaying_one_message_a_repeat_is_handling_does_not_run_the_handler_twice(store):
+    handler = Gate()
+    rcv = mm7.Receiver(handler, store=store)
+    app = mm7.wsgi_app(rcv)
+    assert post(app, deliver(), tid="x")["status"] == 500
+    [rec] = store.inbox()
+    repeat = _hold_a_repeat(app, handler)
+    try:
+        assert rcv.replay(rec.id) == [(rec.id, "processing")]  # in hand elsewhere: said, not run
+    finally:
+        handler.release.set()
+        repeat.join(WAIT)
+    assert len(handler.calls) == 2 and store.inbox_get(rec.id).state == "handled"
+
+
+def test_two_replays_at_once_handle_a_failed_message_once(store, monkeypatch):
+    """`mm7bind replay` started twice (or by two operators): both list the failed message before
+    either claims it."""
+    calls = []
+
+    class Handler(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            calls.append(ctx.replay)
+            if len(calls) == 1:
+                raise mm7.Unavailable("down")
+
+    rcv = mm7.Receiver(Handler(), store=store)
+    assert post(mm7.wsgi_app(rcv), deliver(), tid="x")["status"] == 500
+    listed = threading.Barrier(2, timeout=WAIT)
+    listing = store.inbox
+
+    def inbox(*args, **kw):
+        found = listing(*args, **kw)
+        if kw.get("state") == "processing" or (args and args[0] == "processing"):
+            listed.wait()  # both replays have their lists: now both claim
+        return found
+
+    monkeypatch.setattr(store, "inbox", inbox)
+    results = []
+    replays = [threading.Thread(target=lambda: results.append(rcv.replay())) for _ in range(2)]
+    for t in replays:
+        t.start()
+    for t in replays:
+        t.join(WAIT)
+    assert sorted(results, key=len) == [[], [(1, "handled")]]
+    assert calls == [False, True]
+
+
+def test_a_repeat_losing_the_claim_to_another_waits_for_its_outcome(store, monkeypatch):
+    """Two repeats of a failed message at once: both find it failed, one claims and handles it.
+    The other must answer with that outcome (here a rejection), not a success read from its stale
+    copy of the record."""
+    handling = threading.Event()
+    release = threading.Event()
+    calls = []
+
+    class Handler(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            calls.append(1)
+            if len(calls) == 1:
+                raise mm7.Unavailable("down")
+            handling.set()
+            assert release.wait(WAIT)
+            raise mm7.Reject(2002, "unknown user")
+
+    app = mm7.wsgi_app(mm7.Receiver(Handler(), store=store))
+    assert post(app, deliver(), tid="x")["status"] == 500
+    accepting = store.accept
+    late = threading.Event()
+
+    def accept(**kw):
+        found = accepting(**kw)
+        if threading.current_thread().name == "late":
+            late.set()
+            assert handling.wait(WAIT)  # it read the record as failed; the other copy claims it now
+        return found
+
+    monkeypatch.setattr(store, "accept", accept)
+    answers = {}
+    slow = threading.Thread(target=lambda: answers.__setitem__("late", post(app, deliver(), tid="x")), name="late")
+    slow.start()
+    assert late.wait(WAIT)
+    fast = threading.Thread(target=lambda: answers.__setitem__("first", post(app, deliver(), tid="x")))
+    fast.start()
+    assert handling.wait(WAIT)
+    release.set()
+    for t in (fast, slow):
+        t.join(WAIT)
+    assert len(calls) == 2 and store.inbox()[0].state == "rejected"
+    assert answers["first"]["status"] == 500
+    assert answers["late"]["status"] == 500 and b"2002" in answers["late"]["body"]  # the rejection, not a 200
+
+
+# -- the outbox: two workers on one item ---------------------------------------------------------
+
+
+class Held:
+    """A client's send replaced: each call waits for its turn, then answers as told."""
+
+    def __init__(self, client):
+        self.client, self.calls = client, []
+        self.inside, self.go, self.outcomes = threading.Event(), threading.Event(), []
+
+    def __call__(self, msg, *, transaction_id=None, tag=None):
+        self.calls.append(transaction_id)
+        self.inside.set()
+        assert self.go.wait(WAIT)
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+def accepted(transaction_id: str, message_id: str) -> mm7.Result:
+    return mm7.Result("SubmitReq", transaction_id, mm7.Status(1000), mm7.SubmitRsp(message_id=message_id),
+                      None, "http://mmsc", 1, 0.0, 200)
+
+
+def _worker(store, outcomes):
+    from mm7bind.outbox import Outbox
+
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
+    send = client.send = Held(client)
+    send.outcomes = outcomes
+    return Outbox(client), send
+
+
+def test_a_worker_whose_lease_ran_out_does_not_overwrite_the_new_holders_outcome(store):
+    """Worker A's send outlasts its lease (a hung MMSC, or the wall clock jumping ahead); B takes
+    the item and the MMSC accepts it. A's late failure must not put it back in the queue: it
+    would go out a third time."""
+    a, a_send = _worker(store, [mm7.RequestTimeout("no answer", transaction_id="t", url="u", attempts=1)])
+    b, b_send = _worker(store, [])
+    item = a.put(mm7.SubmitReq(recipients=["1"]))
+    b_send.outcomes.append(accepted(item.transaction_id, "M-1"))
+    t0 = utcnow()
+    first = threading.Thread(target=a.run_once, args=(t0,))
+    first.start()
+    assert a_send.inside.wait(WAIT)
+    b_send.go.set()
+    [done] = b.run_once(t0 + a.lease + timedelta(seconds=1))  # A's lease is over: B takes the item
+    assert done.state == "sent" and done.message_id == "M-1"
+    a_send.go.set()
+    first.join(WAIT)
+    final = store.outbox_get(item.id)
+    assert (final.state, final.message_id) == ("sent", "M-1")
+    assert b.run_once(t0 + 10 * a.lease) == []  # nothing left to send
+    assert a_send.calls == b_send.calls == [item.transaction_id]
+
+
+def test_a_late_acceptance_is_recorded_whoever_holds_the_item(store):
+    """The other way round: B's attempt fails, A's late one was accepted. The MMSC has the
+    message: the item is sent, and B's failure (which came first) does not send it again."""
+    a, a_send = _worker(store, [])
+    b, b_send = _worker(store, [mm7.RequestTimeout("no answer", transaction_id="t", url="u", attempts=1)])
+    item = a.put(mm7.SubmitReq(recipients=["1"]))
+    a_send.outcomes.append(accepted(item.transaction_id, "M-1"))
+    t0 = utcnow()
+    first = threading.Thread(target=a.run_once, args=(t0,))
+    first.start()
+    assert a_send.inside.wait(WAIT)
+    b_send.go.set()
+    assert b.run_once(t0 + a.lease + timedelta(seconds=1))[0].state == "queued"
+    a_send.go.set()
+    first.join(WAIT)
+    final = store.outbox_get(item.id)
+    assert (final.state, final.message_id) == ("sent", "M-1")
+    assert b.run_once(t0 + 10 * a.lease) == [] and len(b_send.calls) == 1
+
+
+def test_an_item_whose_acceptance_was_recorded_is_not_sent_again_after_a_crash(store, monkeypatch):
+    """The process dies after the client recorded the MMSC's acceptance and before the outbox
+    marked the item sent: the next worker finds the record and does not send it again."""
+    from mm7bind.outbox import Outbox
+    from mm7bind.simulator import Simulator, SimulatorConfig
+
+    class Killed(BaseException):
+        pass
+
+    with Simulator(SimulatorConfig()) as sim:
+        outbox = Outbox(mm7.Client(sim.url, store=store))
+        item = outbox.put(mm7.SubmitReq(recipients=["1"]))
+        updating = store.outbox_update
+
+        def die(*args, **kw):
+            raise Killed  # (the process is gone: nothing after this point happens)
+
+        monkeypatch.setattr(store, "outbox_update", die)
+        t0 = utcnow()
+        with pytest.raises(Killed):
+            outbox.run_once(t0)
+        monkeypatch.setattr(store, "outbox_update", updating)
+        assert store.outbox_get(item.id).state == "sending" and len(sim.messages) == 1
+        restarted = Outbox(mm7.Client(sim.url, store=store))
+        [done] = restarted.run_once(t0 + outbox.lease + timedelta(seconds=1))
+        [mid] = sim.messages
+        assert done.state == "sent" and done.message_id == mid
+        assert len(sim.messages) == 1  # not sent twice
+
+
+# -- a process killed at every interesting point --------------------------------------------------
+
+# The child runs one receiver request or one outbox round on a store file and is SIGKILLed where the
+# test says: when a given SQL statement starts (SQLite's trace hook), in the handler, or right
+# after the answer went out. The parent then plays the restart and the MMSC's resend.
+CHILD = r"""
+import os, signal, sys
+import mm7bind as mm7
+from mm7bind import store as st
+
+path, kill_at, job = sys.argv[1], sys.argv[2], sys.argv[3]
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+opening = st.SqliteStore._conn
+def traced(self, sync=None):
+    db = opening(self, sync)
+    db.set_trace_callback(lambda sql: sql.startswith(kill_at) and die())
+    return db
+st.SqliteStore._conn = traced
+store = st.SqliteStore(path)
+
+if job == "receive":
+    from datetime import timedelta
+    now = st.utcnow
+    st.utcnow = lambda: now() - timedelta(hours=1)  # it came an hour ago; the MMSC sends it again now
+
+    class Handler(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            with open(path + ".calls", "a") as f:
+                f.write("child\n")
+            if kill_at == "in the handler":
+                die()
+    body = sys.stdin.buffer.read()
+    answer = mm7.Receiver(Handler(), store=store).handle(body, sys.argv[4])
+    sys.stdout.buffer.write(answer.body)
+    sys.stdout.flush()  # the answer went out
+    if kill_at == "after the answer":
+        die()
+else:
+    from mm7bind.outbox import Outbox
+    outbox = Outbox(mm7.Client(job, store=store))
+    outbox.put(mm7.SubmitReq(recipients=["+8613800000001"]), transaction_id="out-1")
+    print("queued", flush=True)
+    outbox.run_once()
+"""
+
+
+def _child(tmp_path, kill_at, job, *args, stdin=b""):
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "vasp.db"), kill_at, job, *args],
+                          input=stdin, capture_output=True, env=env, cwd=ROOT, timeout=60, check=False)
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGKILL"), reason="POSIX signals")
+@pytest.mark.parametrize("kill_at, answered, stored, calls", [
+    ("INSERT INTO inbox_body", False, None, ["parent"]),  # mid-commit: nothing kept, nothing acknowledged
+    ("in the handler", False, "processing", ["child", "parent"]),  # kept; its resend takes it over
+    ("UPDATE inbox SET state = 'handled'", False, "processing", ["child", "parent"]),  # handled, not marked: again
+    ("after the answer", True, "handled", ["child"]),  # acknowledged: kept, and a resend is answered from it
+])
+def test_a_receiver_killed_anywhere_loses_no_acknowledged_message(tmp_path, kill_at, answered, stored, calls):
+    import signal
+
+    out = mm7.encode(deliver(), transaction_id="k-1")
+    child = _child(tmp_path, kill_at, "receive", out.content_type, stdin=out.to_bytes())
+    assert child.returncode == -signal.SIGKILL
+    assert bool(child.stdout) == answered
+    store = SqliteStore(tmp_path / "vasp.db")
+    assert [r.state for r in store.inbox()] == ([stored] if stored else [])
+    if answered:
+        assert mm7.decode(child.stdout, out.content_type).body.status.code == 1000
+
+    class Handler(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            with open(f"{tmp_path / 'vasp.db'}.calls", "a") as f:
+                f.write("parent\n")
+
+    # Restarted; the MMSC sends the message again (no answer came, or the answer was lost on the way).
+    rcv = mm7.Receiver(Handler(), store=store, repeat_wait=0.5)
+    again = rcv.handle(out.to_bytes(), out.content_type)
+    assert again.status == 200 and [r.state for r in store.inbox()] == ["handled"]
+    calls_file = tmp_path / "vasp.db.calls"
+    assert (calls_file.read_text().split() if calls_file.exists() else []) == calls
+    store.close()
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGKILL"), reason="POSIX signals")
+@pytest.mark.parametrize("kill_at, queued, sends", [
+    ("INSERT INTO outbox", False, 0),  # put did not return: nothing was queued
+    ("INSERT INTO sent", True, 2),  # the MMSC answered, nothing recorded: sent again, same TransactionID
+    ("UPDATE outbox SET state = 'sent'", True, 1),  # the acceptance recorded, the item not marked: not sent again
+])
+def test_an_outbox_killed_anywhere_sends_each_message_until_taken_and_once_taken_never_again(
+        tmp_path, kill_at, queued, sends):
+    import signal
+
+    from mm7bind.outbox import Outbox
+    from mm7bind.simulator import Simulator, SimulatorConfig
+
+    with Simulator(SimulatorConfig()) as sim:
+        child = _child(tmp_path, kill_at, sim.url)
+        assert child.returncode == -signal.SIGKILL
+        assert (child.stdout == b"queued\n") == queued
+        store = SqliteStore(tmp_path / "vasp.db")
+        restarted = Outbox(mm7.Client(sim.url, store=store))
+        done = restarted.run_once(utcnow() + restarted.lease + timedelta(seconds=1))  # the dead one's lease is over
+        assert [i.state for i in done] == (["sent"] if queued else [])
+        assert [i.state for i in store.outbox()] == (["sent"] if queued else [])
+        assert [s.transaction_id for s in sim.messages.values()] == ["out-1"] * sends
+        store.close()
+
+
+def test_a_file_from_before_claims_were_stamped_is_upgraded_and_its_old_claims_are_stale(tmp_path):
+    """An inbox without the claimed_at column: opening it adds the column; a record left
+    "processing" in it counts as claimed when it was received, so a replay takes it."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(store_module.INBOX_SCHEMA.replace(",\n    claimed_at TEXT", ""))
+        db.execute("INSERT INTO inbox (kind, transaction_id, content_type, body, received_at, state, tid_key)"
+                   " VALUES ('DeliverReq', 't-old', 'text/xml', X'', '2024-01-01T00:00:00+00:00', 'processing', 'k')")
+    store = SqliteStore(path)
+    [rec] = store.inbox()
+    assert rec.claimed_at == rec.received_at
+    assert not store.claim(rec.id, ("processing",), stale_before=rec.received_at)
+    assert store.claim(rec.id, ("processing",), stale_before=utcnow())
+    assert store.inbox_get(rec.id).claimed_at > rec.received_at
+    assert not store.claim(rec.id, ("processing",), stale_before=rec.received_at + timedelta(days=1))  # taken
+    store.close()
+
+
+def test_a_record_in_hand_is_taken_only_once_its_claim_is_stale(store):
+    with pytest.raises(ValueError, match="stale_before"):
+        store.claim(1, ("failed", "processing"))
+
+
+# -- campaigns queued twice at once ---------------------------------------------------------------
+
+
+def test_a_campaign_queued_twice_at_the_same_time_is_queued_once(store, monkeypatch):
+    """`mm7bind send --queue --tag` run twice together (two operators, a cron job overlapping):
+    both look at the tag before either has queued anything."""
+    from mm7bind import bulk
+    from mm7bind.outbox import Outbox
+
+    outbox = Outbox(mm7.Client("http://127.0.0.1:9/mm7", store=store))
+    outbox.put_many([mm7.SubmitReq(recipients=["+860"])], tag="newyear")  # one queued before
+    looked = threading.Barrier(2, timeout=WAIT)
+    listing = store.outbox
+
+    def outbox_listing(*args, **kw):
+        found = listing(*args, **kw)
+        looked.wait()  # both runs planned: now both queue
+        return found
+
+    monkeypatch.setattr(store, "outbox", outbox_listing)
+    recipients = [f"+86{i}" for i in range(5)]
+    results = []
+    runs = [threading.Thread(target=lambda: results.append(
+        bulk.queue_bulk(outbox, mm7.SubmitReq(subject="s"), recipients, tag="newyear"))) for _ in range(2)]
+    for t in runs:
+        t.start()
+    for t in runs:
+        t.join(WAIT)
+    monkeypatch.undo()
+    queued = sorted(str(i.recipients[0]) for i in store.outbox(tag="newyear"))
+    assert queued == sorted(recipients)  # each once
+    assert sum(r.sent for r in results) == 4  # and the other run says it skipped them
+    assert [r.sent + r.skipped for r in results] == [len(recipients)] * 2 and all(r.total == r.sent for r in results)
+
+
+# -- background workers: stop() and start() --------------------------------------------------------
+
+
+def test_start_after_a_stop_that_gave_up_waiting_keeps_a_worker_running():
+    """stop(timeout) returns while a long round (a slow send) is still going; start() right after
+    must leave a worker running, not the stopping one, which quits after its round."""
+    from mm7bind.periodic import Periodic
+
+    class Worker(Periodic):
+        interval = 0.01
+
+        def __init__(self):
+            super().__init__()
+            self.rounds, self.in_first, self.end_first, self.second = 0, threading.Event(), threading.Event(), \
+                threading.Event()
+
+        def run_once(self):
+            self.rounds += 1
+            if self.rounds == 1:
+                self.in_first.set()
+                assert self.end_first.wait(WAIT)
+            else:
+                self.second.set()
+
+    worker = Worker().start()
+    assert worker.in_first.wait(WAIT)
+    worker.stop(timeout=0)  # gives up waiting: the first round goes on
+    worker.start()
+    worker.end_first.set()
+    try:
+        assert worker.second.wait(WAIT)  # rounds go on
+    finally:
+        worker.stop()
+    assert not worker._thread.is_alive()
+
+
+def test_an_outbox_item_id_is_never_given_again_after_a_purge(store):
+    """A late outcome (or `store requeue ID`) names an item by its id: a purged item's id given to
+    a new one would land on the wrong message."""
+    now = utcnow()
+
+    def entry(tid):
+        return {"transaction_id": tid, "tag": None, "content_type": "text/xml", "body": b"<x/>", "due": now,
+                "expires_at": now + timedelta(days=1), "recipients": ["1"]}
+
+    first, last = store.outbox_put_many([entry("a"), entry("b")])
+    store.outbox_update(last.id, "sent", attempts=1)
+    assert store.purge(utcnow() + timedelta(seconds=1)).outbox == 1
+    [new] = store.outbox_put_many([entry("c")])
+    assert new.id not in (first.id, last.id)
+    assert not store.outbox_update(last.id, "sent", attempts=1)  # gone: nothing to change
+
+
+# -- the saving handler: a message handled again, a folder read while it is written ----------------
+
+
+def test_a_message_saved_again_replaces_its_folder_and_a_folder_appears_whole(store, tmp_path, monkeypatch):
+    """The first attempt saved the message and then failed (its echo hit a closed stdout); the
+    MMSC's repeat saves it again: one copy of each part, not a second set beside the first. And a
+    program watching the output folder never finds a message's folder half-written."""
+    from mm7bind.content import Content
+    from mm7bind.handlers import SavingHandler
+
+    out = tmp_path / "received"
+    echoes = []
+
+    def echo(line):
+        echoes.append(line)
+        if len(echoes) == 1:
+            raise BrokenPipeError("stdout is gone")
+
+    saving = Content.save
+    seen_while_saving = []
+
+    def watched_save(content, folder, numbered=False):
+        seen_while_saving.append(sorted(p.name for p in (out / "DeliverReq").iterdir() if not p.name.startswith(".")))
+        return saving(content, folder, numbered=numbered)
+
+    monkeypatch.setattr(Content, "save", watched_save)
+    app = mm7.wsgi_app(mm7.Receiver(SavingHandler(out, echo=echo), store=store))
+    msg = deliver(content=mm7.Content(parts=[mm7.Part.text("你好", filename="a.txt"),
+                                             mm7.Part.text("again", filename="a.txt")]))
+    assert post(app, msg, tid="s-1")["status"] == 500
+    [folder] = (out / "DeliverReq").iterdir()
+    first = sorted(p.name for p in folder.iterdir())
+    assert post(app, msg, tid="s-1")["status"] == 200
+    assert list((out / "DeliverReq").iterdir()) == [folder]
+    assert sorted(p.name for p in folder.iterdir()) == first  # the same files, not a second set
+    assert seen_while_saving == [[], [folder.name]]  # being written: elsewhere, not under its name
+    import json
+
+    saved = json.loads((folder / "message.json").read_text("utf-8"))["parts"]
+    assert sorted(p["file"] for p in saved) + ["message.json"] == first
+    assert {"01-presentation.smil", "02-a.txt", "03-a.txt"} <= set(first)
+
+
+def test_without_a_store_messages_sharing_a_transaction_id_keep_a_folder_each(tmp_path):
+    from mm7bind.handlers import SavingHandler
+
+    out = tmp_path / "received"
+    app = mm7.wsgi_app(mm7.Receiver(SavingHandler(out, echo=lambda line: None)))
+    for subject in ("one", "two", "three"):
+        assert post(app, deliver(subject=subject), tid="same")["status"] == 200
+    import json
+
+    folders = sorted((out / "DeliverReq").iterdir())
+    assert [f.name for f in folders] == ["000000-same", "000000-same-2", "000000-same-3"]
+    assert [json.loads((f / "message.json").read_text("utf-8"))["message"]["subject"] for f in folders] == [
+        "one", "two", "three"]
+
+
+def test_a_replay_that_cannot_decode_the_stored_message_leaves_it_failed_not_in_hand(store):
+    """Limits tightened since the message came: replay says so and the message stays failed
+    (another replay can take it once the limits allow), instead of an exception that left it
+    claimed, "processing", and out of reach of replays and repeats until the claim went stale."""
+    calls = []
+
+    class Handler(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            calls.append(ctx.replay)
+            if len(calls) == 1:
+                raise mm7.Unavailable("down")
+
+    handler = Handler()
+    app = mm7.wsgi_app(mm7.Receiver(handler, store=store))
+    assert post(app, deliver(subject="x" * 5000), tid="x")["status"] == 500
+    [rec] = store.inbox()
+    strict = mm7.Receiver(handler, store=store, xml_limits=mm7.xmlsafe.XmlLimits(max_bytes=1000))
+    assert strict.replay() == [(rec.id, "failed")]
+    assert store.inbox_get(rec.id).state == "failed" and "exceeds the limit" in store.inbox_get(rec.id).error
+    assert mm7.Receiver(handler, store=store).replay() == [(rec.id, "handled")] and calls == [False, True]
+
+
+# -- a store opened before the process forks (gunicorn --preload) ----------------------------------
+
+
+def _forked_child(store, inherited, pipe):
+    pipe.send(id(store._conn()) in inherited)  # its connections are its own, not its parent's
+    with store._write:
+        pipe.send("holding")
+        pipe.recv()
+    store.record_sent(store_module.SentRecord("child", "SubmitReq", "REL-6-MM7-1-4"))
+    pipe.send("written")
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork")
+def test_a_store_opened_before_a_fork_is_the_childs_own_afterwards(tmp_path):
+    """gunicorn --preload opens the store in the master and forks the workers: a worker must not
+    use its parent's SQLite connections (SQLite forbids it), and its writes must still wait for the
+    parent's: a lock on the inherited `<file>.lock` description is held by both at once."""
+    import fcntl
+    import multiprocessing
+
+    store = SqliteStore(tmp_path / "vasp.db")
+    store.record_sent(store_module.SentRecord("parent", "SubmitReq", "REL-6-MM7-1-4"))  # connection, lock file
+    inherited = [id(db) for db in store._all]
+    ours, theirs = multiprocessing.get_context("fork").Pipe()
+    child = multiprocessing.get_context("fork").Process(target=_forked_child, args=(store, inherited, theirs))
+    child.start()
+    try:
+        assert ours.poll(WAIT) and ours.recv() is False
+        assert ours.poll(WAIT) and ours.recv() == "holding"
+        with pytest.raises(BlockingIOError):  # the child's lock is a lock for us too
+            fcntl.flock(store._write.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        ours.send("go on")
+        assert ours.poll(WAIT) and ours.recv() == "written"
+    finally:
+        child.join(WAIT)
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0
+    assert [r.transaction_id for r in store.sent()] == ["parent", "child"]
+    store.close()
