@@ -21,7 +21,7 @@ from pathlib import Path
 from . import __version__, versions
 from .codec import decode, split_http
 from .content import Content, Part
-from .display import printable
+from .display import printable, shown_url
 from .envelope import Envelope
 from .errors import ConnectError, DecodeError, MM7Error, RequestTimeout, ValidationError
 from .jsonable import to_jsonable
@@ -430,13 +430,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
             outbox.start()
         _echo(f"receiving MM7 at {srv.url}{path or '/ (any path)'} (store {cfg.store.path}); Ctrl-C stops")
         if cfg.receiver.forward_url and not args.handler:
-            _echo(f"forwarding to {cfg.receiver.forward_url}")
+            _echo(f"forwarding to {shown_url(cfg.receiver.forward_url)}")
         if metrics is not None:
             _echo(f"metrics at {srv.url}{cfg.receiver.metrics_path}")
+        mmscs = ", ".join(map(shown_url, client.config.urls)) if client is not None else ""
         if api is not None:
-            _echo(f"send API at {srv.url}{cfg.api.path.rstrip('/')}/send (to {', '.join(client.config.urls)})")
+            _echo(f"send API at {srv.url}{cfg.api.path.rstrip('/')}/send (to {mmscs})")
         if outbox is not None:
-            _echo(f"sending what the outbox holds (to {', '.join(client.config.urls)})")
+            _echo(f"sending what the outbox holds (to {mmscs})")
         _wait_for_signal()
     if retention is not None:
         retention.stop()

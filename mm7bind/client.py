@@ -26,6 +26,7 @@ from . import versions
 from .codec import HttpMessage, decode, encode
 from .auth import DigestAnswer
 from .content import Content
+from .display import shown_url
 from .envelope import Fault
 from .errors import (
     ConnectError,
@@ -94,7 +95,7 @@ class ClientConfig:
             raise ValueError("at least one MMSC URL is needed")
         for url in self.urls:  # refused here, not after every retry has failed on it
             if not is_http_url(url):
-                raise ValueError(f"{url!r} is not an http(s) URL of an MMSC")
+                raise ValueError(f"{shown_url(url)!r} is not an http(s) URL of an MMSC")
         if self.auth not in AUTH_MODES:
             raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
         if self.digest_qop not in (None, "auth", "auth-int"):
@@ -247,10 +248,11 @@ class ClientCore:
         policy = self.config.retry
         ctype = _header(headers, "content-type")
         retry_after = parse_retry_after(_header(headers, "retry-after"))
-        kw = {"transaction_id": p.transaction_id, "url": url, "attempts": attempt}
+        shown = shown_url(url)  # (what errors, results and logs say: no password of the URL's)
+        kw = {"transaction_id": p.transaction_id, "url": shown, "attempts": attempt}
         if 300 <= status < 400:  # not followed: an MM7 request goes where it is configured to go
-            where = _header(headers, "location")
-            error = HTTPStatusError(f"HTTP {status} from {url}" + (f" (redirect to {where}, not followed)" if where else ""),
+            where = shown_url(_header(headers, "location"))
+            error = HTTPStatusError(f"HTTP {status} from {shown}" + (f" (redirect to {where}, not followed)" if where else ""),
                                     status=status, body=body, headers=dict(headers), **kw)
             return self.again_or_raise(p, attempt, url, error, policy.retries_http(status), retry_after, tried)
         try:
@@ -260,10 +262,10 @@ class ClientCore:
             if status < 400:
                 return self.give_up(p, ProtocolError(f"unreadable answer (HTTP {status}): {exc}", **kw))
         if env is None:
-            error = HTTPStatusError(f"HTTP {status} from {url}" + (f": {_snippet(body)}" if body else ""),
+            error = HTTPStatusError(f"HTTP {status} from {shown}" + (f": {_snippet(body)}" if body else ""),
                                     status=status, body=body, headers=dict(headers), **kw)
             if status < 400:
-                error = ProtocolError(f"empty answer (HTTP {status}) from {url}", **kw)
+                error = ProtocolError(f"empty answer (HTTP {status}) from {shown}", **kw)
             return self.again_or_raise(p, attempt, url, error, policy.retries_http(status), retry_after, tried)
         expected = m.RESPONSE_FOR[p.message.ELEMENT]
         body_msg = env.body
@@ -283,8 +285,8 @@ class ClientCore:
         if env.transaction_id != p.transaction_id:
             devs.append(Deviation("transaction-id-mismatch", "/Envelope/Header/TransactionID",
                                   f"answer carries {env.transaction_id!r}, the request {p.transaction_id!r}"))
-            log.warning("TransactionID mismatch from %s: sent %s, got %s", url, p.transaction_id, env.transaction_id)
-        result = Result(p.message.ELEMENT, p.transaction_id, body_msg.status, body_msg, env.version, url, attempt,
+            log.warning("TransactionID mismatch from %s: sent %s, got %s", shown, p.transaction_id, env.transaction_id)
+        result = Result(p.message.ELEMENT, p.transaction_id, body_msg.status, body_msg, env.version, shown, attempt,
                         time.monotonic() - p.started, status, devs)
         if policy.retries_status(result.status.code) and attempt < policy.max_attempts:
             return Retry(policy.delay(attempt, retry_after, self.rng), url, None)
@@ -294,19 +296,20 @@ class ClientCore:
     def on_transport_error(self, p: Prepared, attempt: int, url: str, kind: str, exc: Exception,
                            tried: set[str]) -> Retry:
         policy = self.config.retry
-        kw = {"transaction_id": p.transaction_id, "url": url, "attempts": attempt}
+        shown = shown_url(url)
+        kw = {"transaction_id": p.transaction_id, "url": shown, "attempts": attempt}
         if kind == "connect":
-            error: SendError = ConnectError(f"cannot connect to {url}: {exc}", **kw)
+            error: SendError = ConnectError(f"cannot connect to {shown}: {exc}", **kw)
             retryable = policy.on_connect_error
             # Nothing reached the MMSC: go straight to another one if there is one.
             other = self.other_url(url, tried)
             if other is not None and attempt < policy.max_attempts:
                 return Retry(0.0, other, error)
         elif kind == "timeout":
-            error = RequestTimeout(f"no answer from {url} within {self.config.read_timeout:g} s: {exc}", **kw)
+            error = RequestTimeout(f"no answer from {shown} within {self.config.read_timeout:g} s: {exc}", **kw)
             retryable = policy.on_timeout
         else:
-            error = TransportError(f"HTTP exchange with {url} failed: {exc}", **kw)
+            error = TransportError(f"HTTP exchange with {shown} failed: {exc}", **kw)
             retryable = policy.on_connect_error
         return self.again_or_raise(p, attempt, url, error, retryable, None, tried)
 
@@ -354,7 +357,7 @@ class ClientCore:
 
     def retried(self, p: Prepared, attempt: int, decision: Retry) -> None:
         log.info("%s tid=%s attempt %d failed (%s); again in %.2f s at %s", p.message.ELEMENT, p.transaction_id,
-                 attempt, decision.error or "retryable status", decision.delay, decision.url)
+                 attempt, decision.error or "retryable status", decision.delay, shown_url(decision.url))
 
     # -- records ----------------------------------------------------------------------------------
 
@@ -431,8 +434,20 @@ def _snippet(body: bytes, limit: int = 200) -> str:
     return text + ("…" if len(body) > limit else "")
 
 
+_SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie")
+_SECRET_WORDS = ("token", "secret", "password", "passwd", "api-key", "apikey")  # (X-Api-Key, X-Auth-Token)
+
+
 def mask_headers(headers: dict) -> dict:
-    return {k: ("***" if k.lower() in ("authorization", "proxy-authorization") else v) for k, v in headers.items()}
+    """`headers` as a log may show them: credentials, session cookies and headers named as
+    credentials (a carrier's `X-Api-Key` in `headers=`) as `***`, a redirect's password too."""
+    def shown(name: str, value: str) -> str:
+        lower = name.lower()
+        if lower in _SECRET_HEADERS or any(w in lower for w in _SECRET_WORDS):
+            return "***"
+        return shown_url(value) if lower == "location" else value
+
+    return {k: shown(k, v) for k, v in headers.items()}
 
 
 def dump(direction: str, url: str, headers: dict, body) -> None:
@@ -443,7 +458,7 @@ def dump(direction: str, url: str, headers: dict, body) -> None:
         shown = _snippet(bytes(body), 4000)
     else:
         shown = f"<stream of {len(body)} bytes>"
-    log.debug("%s %s\n%s\n\n%s", direction, url, "\n".join(f"{k}: {v}" for k, v in mask_headers(headers).items()), shown)
+    log.debug("%s %s\n%s\n\n%s", direction, shown_url(url), "\n".join(f"{k}: {v}" for k, v in mask_headers(headers).items()), shown)
 
 
 # ---------------------------------------------------------------------------------------------

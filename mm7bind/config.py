@@ -496,6 +496,7 @@ def _check_mm7_version(cfg: Config, err) -> None:
 def check(cfg: Config) -> list[Problem]:
     """Everything wrong with a configuration, each said plainly."""
     from .client import AUTH_MODES, is_http_url  # noqa: PLC0415
+    from .display import shown_url  # noqa: PLC0415
 
     out: list[Problem] = []
 
@@ -510,9 +511,10 @@ def check(cfg: Config) -> list[Problem]:
         err("mmsc.urls", "at least one MMSC URL is needed")
     for url in m.urls:
         if not is_http_url(url):
-            err("mmsc.urls", f"{url!r} is not an http(s) URL")
-        elif urlsplit(url).scheme == "http" and m.username and m.auth in ("basic", "auto"):
-            warn("mmsc.urls", f"{url}: Basic credentials over plain http can be read on the way")
+            err("mmsc.urls", f"{shown_url(url)!r} is not an http(s) URL")
+        elif urlsplit(url).scheme == "http" and (m.username and m.auth in ("basic", "auto")
+                                                 or urlsplit(url).password is not None):
+            warn("mmsc.urls", f"{shown_url(url)}: Basic credentials over plain http can be read on the way")
     if m.auth not in AUTH_MODES:
         err("mmsc.auth", f"must be {', '.join(AUTH_MODES)}, not {m.auth!r}")
     if m.digest_qop not in ("", "auth", "auth-int"):
@@ -576,7 +578,7 @@ def check(cfg: Config) -> list[Problem]:
     if r.health_path and (not r.health_path.startswith("/") or r.health_path in (r.path, r.metrics_path)):
         err("receiver.health_path", "must start with / and differ from receiver.path and metrics_path")
     if r.forward_url and not is_http_url(r.forward_url):
-        err("receiver.forward_url", f"{r.forward_url!r} is not an http(s) URL")
+        err("receiver.forward_url", f"{shown_url(r.forward_url)!r} is not an http(s) URL")
     if r.forward_timeout <= 0:
         err("receiver.forward_timeout", "must be more than 0 seconds")
     if r.forward_secret and not r.forward_url:

@@ -33,6 +33,7 @@ from . import messages as m
 from . import versions
 from .codec import decode, encode
 from .content import Content, Part
+from .display import shown_url
 from .envelope import Envelope, Fault
 from .errors import DecodeError, SendError
 from .profiles import DIALECTS, Profile
@@ -389,7 +390,7 @@ class Simulator:
             outcome.update(status=result.status.code, transaction_id=result.transaction_id)
         except SendError as exc:
             outcome.update(error=f"{type(exc).__name__}: {exc}")
-            log.warning("%s to %s failed: %s", msg.ELEMENT, self.config.vasp_url, exc)
+            log.warning("%s to %s failed: %s", msg.ELEMENT, shown_url(self.config.vasp_url), exc)
         if stored is not None:
             stored.reports.append(outcome)
         return outcome

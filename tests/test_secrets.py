@@ -1,0 +1,116 @@
+"""Secrets never show: not in logs at any level, error texts, records, answers or command output.
+
+Each test sets every credential it can to a value holding SECRET and looks for that word in all
+that an operator, a peer or a log collector gets to see."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+import mm7bind as mm7
+from mm7bind.display import shown_url
+from mm7bind.handlers import ForwardingHandler
+from mm7bind.retry import RetryPolicy
+
+from .fake_http import FakeServer, Reply, dead_url, default_responder
+from .test_commands import Background, free_port, run
+
+SECRET = "S3CRET"
+
+
+def test_shown_url_hides_only_the_password():
+    assert shown_url("http://sp:pw%40S3CRET@10.0.0.1:8080/mm7?x=1") == "http://sp:***@10.0.0.1:8080/mm7?x=1"
+    assert shown_url("https://sp@mmsc.example/mm7") == "https://sp@mmsc.example/mm7"  # (no password)
+    assert shown_url("http://mmsc.example/mm7?from=a@b") == "http://mmsc.example/mm7?from=a@b"
+    assert shown_url("http://u:p@S3CRET@[::1/mm7") == "http://***@[::1/mm7"  # (unparsable: all but the host)
+    assert shown_url(None) is None
+
+
+def test_credentials_in_an_mmsc_url_show_in_no_log_error_or_record(tmp_path, caplog):
+    """Carriers hand out Basic credentials in the URL: they are used, and shown nowhere."""
+    answers = [Reply(503, b"busy", {"Content-Type": "text/plain"})]
+
+    def responder(req):
+        if req.path.endswith("/redirected"):  # (to where the credentials are again: shown masked too)
+            return Reply(302, b"", {"Location": f"http://sp:pw-{SECRET}@elsewhere.example/mm7"})
+        reply = answers.pop(0) if answers else default_responder(req)
+        reply.headers["Set-Cookie"] = f"session={SECRET}-cookie"
+        return reply
+
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    with FakeServer(responder, auth=mm7.auth.BasicAuth("sp", f"pw-{SECRET}")) as srv:
+        url = srv.url.replace("http://", f"http://sp:pw-{SECRET}@")
+        errors = []
+        with caplog.at_level(logging.DEBUG, logger="mm7bind"), \
+                mm7.Client(url, store=store, retry=RetryPolicy(max_attempts=2, backoff=0, jitter=0),
+                           headers=(("X-Api-Key", f"key-{SECRET}"),)) as c:
+            result = c.submit(mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800000000"])))
+            for broken in (url + "/redirected", dead_url().replace("http://", f"http://sp:pw-{SECRET}@")):
+                with mm7.Client(broken, store=store, retry=RetryPolicy.never()) as other, \
+                        pytest.raises(mm7.SendError) as err:
+                    other.submit(mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800000000"])))
+                errors.append(err.value)
+    assert result.ok and result.attempts == 2 and srv.unauthorized == 0  # the URL's credentials were sent
+    seen = [caplog.text, result.url, *(f"{e} {e.url}" for e in errors), repr(store.sent())]
+    store.close()
+    assert not [text for text in seen if SECRET in text]
+    assert "sp:***@" in caplog.text and all("sp:***@" in e.url for e in errors)  # (the URL is shown, masked)
+    assert "X-Api-Key: ***" in caplog.text and "Set-Cookie: ***" in caplog.text
+
+
+def test_credentials_in_the_forwarding_url_show_in_no_log_or_record(caplog):
+    dead = dead_url().replace("http://", f"http://app:pw-{SECRET}@")
+    rx = mm7.Receiver(ForwardingHandler(dead, secret=f"hmac-{SECRET}"), store=mm7.MemoryStore())
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", recipients=["1065888"]), transaction_id="f-1")
+    with caplog.at_level(logging.DEBUG, logger="mm7bind"):
+        rsp = rx.handle(out.to_bytes(), out.content_type, {}, "127.0.0.1")
+    [rec] = rx.store.inbox()
+    assert rsp.status == 500 and rec.state == "failed"
+    assert SECRET not in caplog.text + rec.error + rsp.body.decode()
+    assert "app:***@" in rec.error
+
+
+def test_the_command_line_shows_no_credential_of_a_configuration(tmp_path):
+    port, app_port = free_port(), free_port()
+    config = tmp_path / "gw.toml"
+    config.write_text(f"""
+[mmsc]
+urls = ["http://sp:url-{SECRET}@127.0.0.1:{free_port()}/mm7"]
+username = "sp"
+password = "pw-{SECRET}"
+[receiver]
+port = {port}
+auth = "digest"
+username = "mmsc"
+password = "rx-{SECRET}"
+forward_url = "http://app:fwd-{SECRET}@127.0.0.1:{app_port}/in"
+forward_secret = "hmac-{SECRET}"
+[api]
+path = "/api"
+token = "token-{SECRET}"
+[outbox]
+enabled = true
+[store]
+path = "{tmp_path / 'gw.db'}"
+""", encoding="utf-8")
+    checked = run("config", "check", str(config))
+    assert checked.returncode == 0 and "sp:***@" in checked.stdout, checked.stdout
+    serve = Background("serve", "--config", str(config), "-v")
+    try:
+        serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+        deadline = time.monotonic() + 20
+        while "sending what the outbox holds" not in serve.output() and time.monotonic() < deadline:
+            time.sleep(0.05)  # (the port is open a moment before the lines saying so are written)
+    finally:
+        served = serve.stop()
+    assert "send API at" in served and "forwarding to http://app:***@" in served, served
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'[mmsc]\nurls = ["ftp://sp:url-{SECRET}@mmsc/mm7"]\n'
+                   f'[receiver]\nforward_url = "htp://app:fwd-{SECRET}@app/in"\n', encoding="utf-8")
+    refused = run("config", "check", str(bad))
+    assert refused.returncode == 3 and "2 error(s)" in refused.stdout, refused.stdout
+    for text in (checked.stdout, checked.stderr, served, refused.stdout, refused.stderr):
+        assert SECRET not in text, text
