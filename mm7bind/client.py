@@ -29,6 +29,7 @@ from .content import Content
 from .display import shown_url
 from .envelope import Fault
 from .errors import (
+    STORE_ERRORS,
     ConnectError,
     DecodeError,
     Deviation,
@@ -404,7 +405,10 @@ class ClientCore:
         an error: its sender would send it again. Logged instead, with what the record held."""
         try:
             self.store.record_sent(rec)
-        except Exception:  # noqa: BLE001 (whatever the store's trouble)
+        except STORE_ERRORS as exc:  # a full disk, a locked file: the operator's to fix, in one line
+            log.error("%s tid=%s (status %s) could not be recorded in the store: %s: %s", rec.operation,
+                      rec.transaction_id, rec.status_code, type(exc).__name__, exc)
+        except Exception:  # noqa: BLE001 (whatever else: a bug's traceback)
             log.exception("%s tid=%s (status %s) could not be recorded in the store", rec.operation,
                           rec.transaction_id, rec.status_code)
 

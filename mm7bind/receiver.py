@@ -24,7 +24,7 @@ from .auth import IPAllowList
 from .codec import HttpMessage, decode, encode
 from .display import printable
 from .envelope import Envelope, Fault
-from .errors import DecodeError, Deviation, EncodeError
+from .errors import STORE_ERRORS, DecodeError, Deviation, EncodeError
 from .mime import MimeLimits
 from .profiles import STANDARD, Profile
 from .status import RequestStatus, lookup
@@ -187,13 +187,20 @@ class Receiver:
         ctx = Context(env.transaction_id, env.version, env.deviations, peer, headers)
         if self.store is not None and record is None:
             keys = _keys(msg, env.transaction_id, peer)
-            sent = self.store.sent_by_message_id(msg.message_id) if getattr(msg, "message_id", None) else None
-            record, new = self.store.accept(
-                kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
-                recipient=_address(getattr(msg, "recipient", None)), status=_text(getattr(msg, "mm_status", None)),
-                peer=peer, content_type=content_type, body=bytes(body), tid_key=keys[0], report_key=keys[1],
-                sent_transaction_id=sent.transaction_id if sent else None,
-            )
+            try:
+                sent = self.store.sent_by_message_id(msg.message_id) if getattr(msg, "message_id", None) else None
+                record, new = self.store.accept(
+                    kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
+                    recipient=_address(getattr(msg, "recipient", None)), status=_text(getattr(msg, "mm_status", None)),
+                    peer=peer, content_type=content_type, body=bytes(body), tid_key=keys[0], report_key=keys[1],
+                    sent_transaction_id=sent.transaction_id if sent else None,
+                )
+            except STORE_ERRORS as exc:  # a full disk, a locked file: the operator's to fix, said in one line
+                log.error("%s tid=%s from %s not stored (%s: %s): answered 3000, the MMSC will send it again",
+                          msg.ELEMENT, printable(env.transaction_id), peer, type(exc).__name__, exc)
+                self._count(msg.ELEMENT, "store_error", RequestStatus.SERVER_ERROR, started, env.deviations)
+                return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR,
+                                  "the VASP could not store it")
             ctx.sent = sent
             if not new:
                 repeat = self._repeat(env, record)

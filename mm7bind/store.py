@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from .errors import STORE_ERRORS
 from .periodic import Periodic
 
 
@@ -400,6 +401,10 @@ class MemoryStore:
         found.sort(key=lambda i: i.id, reverse=newest_first)
         return found[:_limit(limit)]
 
+    def check(self, reserve: int = 0, wait: float = 2.0) -> str | None:
+        """See `SqliteStore.check`: memory always takes a message."""
+        return None
+
     def vacuum(self) -> None:
         """Nothing to give back: purged records are gone from memory already (as SqliteStore's)."""
 
@@ -409,6 +414,7 @@ class MemoryStore:
 
 try:  # POSIX; elsewhere threads are kept apart by the lock, processes by SQLite's busy handler
     from fcntl import LOCK_EX as _LOCK_EX
+    from fcntl import LOCK_NB as _LOCK_NB
     from fcntl import LOCK_UN as _LOCK_UN
     from fcntl import flock as _flock
 except ImportError:  # pragma: no cover
@@ -442,6 +448,31 @@ class _WriteLock:
         if self.fd is not None:
             _flock(self.fd, _LOCK_UN)
         self.thread_lock.release()
+
+    def acquire(self, timeout: float) -> bool:
+        """Take the lock as `with` does, but give up after `timeout` seconds (→ False)."""
+        import time  # noqa: PLC0415
+
+        deadline = time.monotonic() + timeout
+        if not self.thread_lock.acquire(timeout=max(0.0, timeout)):
+            return False
+        if self.lock_path is None:
+            return True
+        try:
+            if self.fd is None:
+                self.fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            while True:
+                try:
+                    _flock(self.fd, _LOCK_EX | _LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        self.thread_lock.release()
+                        return False
+                    time.sleep(0.01)
+        except BaseException:
+            self.thread_lock.release()
+            raise
 
     def close(self) -> None:
         with self.thread_lock:
@@ -909,6 +940,41 @@ class SqliteStore:
         sql, args = _query("SELECT * FROM outbox", [("state = ?", state), ("tag = ?", tag)], "id", newest_first,
                            limit)
         return [self._outbox_row(r) for r in self._conn().execute(sql, args)]
+
+    def check(self, reserve: int = 0, wait: float = 2.0) -> str | None:
+        """Why the store could not take a message right now, or None when it can: what a health
+        check asks. It reads through the index, needs `reserve` bytes free on the file's disk (the
+        largest message the receiver takes: a nearly full disk passes a small write and fails the
+        next message), and writes a row, waiting at most `wait` seconds for the write lock (held
+        longer by another program, every arriving message would wait as long). Reading alone says
+        nothing of a full disk, a read-only file or a lock held elsewhere."""
+        import shutil  # noqa: PLC0415
+
+        try:
+            self.open_counts()
+            if not self._memory and reserve > 0:
+                free = shutil.disk_usage(Path(self.path).resolve().parent).free
+                if free < reserve:
+                    return f"{free} bytes free on the store's disk, less than one message may need ({reserve})"
+            if not self._write.acquire(wait):
+                return f"the store's write lock ({self._write.lock_path}) was held by another process for {wait:g} s"
+            try:
+                db = self._conn("NORMAL")  # (no flush to disk: what is tested is that it can be written)
+                db.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    db.execute("CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, checked_at TEXT NOT NULL)")
+                    db.execute("INSERT OR REPLACE INTO health (id, checked_at) VALUES (1, ?)", (utcnow().isoformat(),))
+                    db.execute("COMMIT")
+                finally:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    db.execute("PRAGMA busy_timeout=30000")
+            finally:
+                self._write.__exit__(None, None, None)
+        except STORE_ERRORS as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
 
     def vacuum(self) -> None:
         """Give the space of purged records back to the file system (rewrites the file: it takes

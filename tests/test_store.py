@@ -168,3 +168,71 @@ def test_an_in_memory_store_is_one_database_for_every_thread():
     store.record_sent(SentRecord(transaction_id="s", operation="SubmitReq", version="REL-6-MM7-1-4"))
     assert [r.transaction_id for r in store.sent()] == ["s"]
     store.close()
+
+
+def test_check_says_why_the_store_cannot_take_a_message(tmp_path):
+    """What a health check asks: reading is not enough — a full disk, a lock held elsewhere, a
+    file that cannot be written all let reads through while every message would fail."""
+    store = SqliteStore(tmp_path / "inbox.db")
+    assert store.check() is None and store.check(reserve=1024) is None
+    assert "bytes free on the store's disk" in store.check(reserve=2**62)
+    other = sqlite3.connect(tmp_path / "inbox.db", isolation_level=None)  # another program writing
+    other.execute("BEGIN IMMEDIATE")
+    assert "database is locked" in store.check(wait=0.2)
+    assert store.open_counts() == {"processing": 0, "failed": 0, "rejected": 0}  # (reads pass meanwhile)
+    other.execute("ROLLBACK")
+    other.close()
+    assert store.check() is None
+    store.close()
+    full = SqliteStore(tmp_path / "full.db")
+    db = full._conn("NORMAL")  # the file cannot grow (as on a full disk): the probe's write fails
+    db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+    assert "database or disk is full" in full.check()
+    full.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
+def test_check_reports_a_write_lock_held_by_another_process(tmp_path):
+    store = SqliteStore(tmp_path / "inbox.db")
+    other = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "inbox.db.lock")],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "held"
+        assert "write lock" in store.check(wait=0.2) and "held by another process" in store.check(wait=0.2)
+    finally:
+        other.kill()
+        other.wait()
+    assert store.check() is None
+    store.close()
+
+
+def test_background_work_says_store_trouble_once_and_when_it_is_over(caplog):
+    """The outbox polls every second: a full disk must be one line, not a traceback a second."""
+    import logging
+
+    from mm7bind.periodic import Periodic
+
+    class Worker(Periodic):
+        interval = 0.001
+
+        def __init__(self):
+            super().__init__()
+            self.rounds, self.done = 0, threading.Event()
+
+        def run_once(self):
+            self.rounds += 1
+            if self.rounds == 30:
+                self.done.set()
+            elif self.rounds < 20:
+                raise sqlite3.OperationalError("database or disk is full")
+
+    worker = Worker()
+    with caplog.at_level(logging.INFO, logger="mm7bind"):
+        worker.start()
+        assert worker.done.wait(30)
+        worker.stop()
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "mm7bind"]
+    assert said == [("ERROR", "mm7bind-periodic: the store cannot be used (OperationalError: database or disk "
+                              "is full); trying again every 0.001 s"),
+                    ("INFO", "mm7bind-periodic: the store works again")]
+    assert not any(r.exc_info for r in caplog.records)
