@@ -521,6 +521,28 @@ CREATE INDEX IF NOT EXISTS outbox_tag ON outbox (tag) WHERE tag IS NOT NULL;
 """
 
 
+APPLICATION_ID = 0x6D6D3762  # "mm7b" in the file's header (PRAGMA application_id): an mm7bind store
+
+
+def _claim(db: sqlite3.Connection) -> None:
+    """Mark a new file as an mm7bind store, or make sure a file is one: a store path pointing at
+    another program's database by mistake must be refused, not get our tables added to it. (A
+    store written before the mark is recognised by its `sent` table, and marked.)"""
+    app_id = db.execute("PRAGMA application_id").fetchone()[0]
+    if app_id == APPLICATION_ID:
+        return
+    tables = sorted(row[0] for row in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+    columns = {row[1] for row in db.execute("PRAGMA table_info(sent)")}
+    if app_id == 0 and (not tables or {"transaction_id", "operation", "recipients"} <= columns):
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        return
+    holds = f"tables {', '.join(tables[:5])}{', ...' if len(tables) > 5 else ''}" if tables else "no tables"
+    whose = f", application id {app_id:#x}" if app_id else ""
+    raise sqlite3.DatabaseError(f"another program's SQLite database ({holds}{whose}), not an mm7bind store: "
+                                "left as it is")
+
+
 class SqliteStore:
     """Records in one SQLite file. Each thread gets its own connection; writes are committed at once.
 
@@ -556,6 +578,12 @@ class SqliteStore:
         self._queue: list[_Pending] = []
         self._leader = False
         with self._write:  # (one process at a time creates or upgrades the file)
+            if not self._memory:  # (before any setting of ours, WAL mode included, touches it)
+                plain = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                try:
+                    _claim(plain)
+                finally:
+                    plain.close()
             db = self._conn()
             db.executescript(SENT_SCHEMA + self.extra_schema())
             if "tag" not in {row[1] for row in db.execute("PRAGMA table_info(sent)")}:

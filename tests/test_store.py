@@ -236,3 +236,39 @@ def test_background_work_says_store_trouble_once_and_when_it_is_over(caplog):
                               "is full); trying again every 0.001 s"),
                     ("INFO", "mm7bind-periodic: the store works again")]
     assert not any(r.exc_info for r in caplog.records)
+
+
+def test_another_programs_database_is_refused_and_left_as_it_is(tmp_path):
+    """A store path pointing at another program's SQLite file by mistake: refused, not converted
+    to WAL mode and given our tables."""
+    from mm7bind.store import APPLICATION_ID
+
+    theirs = tmp_path / "crm.db"
+    db = sqlite3.connect(theirs)
+    db.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    db.commit()
+    db.close()
+    before = theirs.read_bytes()
+    with pytest.raises(sqlite3.DatabaseError, match=r"another program's SQLite database \(tables customers\)"):
+        SqliteStore(theirs)
+    assert theirs.read_bytes() == before
+    marked = tmp_path / "marked.db"  # an empty file another program has claimed with its own mark
+    db = sqlite3.connect(marked)
+    db.execute("PRAGMA application_id = 1234")
+    db.close()
+    with pytest.raises(sqlite3.DatabaseError, match="application id 0x4d2"):
+        SqliteStore(marked)
+    # A new file is marked as ours; a store from before the mark is recognised and marked.
+    old = SqliteStore(tmp_path / "vasp.db")
+    old.record_sent(SentRecord(transaction_id="t", operation="SubmitReq", version="REL-6-MM7-1-4", attempts=1))
+    old.close()
+    db = sqlite3.connect(tmp_path / "vasp.db")
+    assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    db.execute("PRAGMA application_id = 0")
+    db.close()
+    again = SqliteStore(tmp_path / "vasp.db")
+    assert [r.transaction_id for r in again.sent()] == ["t"]
+    again.close()
+    db = sqlite3.connect(tmp_path / "vasp.db")
+    assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    db.close()
