@@ -258,7 +258,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                            service_code=args.service_code,
                            sender_address=m.Address.parse(args.sender) if args.sender else None)
     if args.verbose or cfg.logging.file:
-        cfg.setup_logging(args.verbose)
+        _setup_logging(cfg, args, "send")
     else:  # the outcome is printed below; the transaction log goes to stderr only with -v
         logging.getLogger("mm7bind").addHandler(logging.NullHandler())
     with cfg.make_client(store=store, **overrides) as client:
@@ -392,7 +392,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cfg.receiver.out_dir = args.out
     if args.forward:
         cfg.receiver.forward_url = args.forward
-    cfg.setup_logging(args.verbose)
+    _setup_logging(cfg, args, "serve")
     handler = _handler(cfg, args, "serve")
     store = _store(cfg)
     metrics = None
@@ -447,6 +447,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         client.close()
     store.close()
     return EXIT_OK
+
+
+def _setup_logging(cfg, args: argparse.Namespace, command: str) -> None:
+    """The configured logging, or one line and exit 3 when its file cannot be opened."""
+    try:
+        cfg.setup_logging(args.verbose)
+    except OSError as exc:
+        print(f"mm7bind {command}: cannot write the log file {cfg.logging.file}: {exc.strerror or exc} "
+              "(see [logging] file)", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
 
 
 def _echo(text: str) -> None:

@@ -642,6 +642,10 @@ def check(cfg: Config) -> list[Problem]:
         err("mmsc.charset", f"unknown charset {m.charset!r}")
     if lg.file and not Path(lg.file).resolve().parent.is_dir():
         err("logging.file", f"the folder of {lg.file} does not exist")
+    elif lg.file and Path(lg.file).is_dir():
+        err("logging.file", f"{lg.file} is a folder, not a file")
+    elif lg.file and not os.access(lg.file if Path(lg.file).exists() else Path(lg.file).resolve().parent, os.W_OK):
+        err("logging.file", f"{lg.file} cannot be written")
     if lg.backups < 0 or lg.max_bytes < 0 or lg.interval < 1:
         err("logging", "backups and max_bytes cannot be negative; interval must be at least 1")
     return out

@@ -482,3 +482,15 @@ def test_the_simulator_can_ask_the_vasp_for_credentials():
         sim.stop()
     proc = run("simulate", "--username", "sp")
     assert proc.returncode == 2 and "go together" in proc.stderr
+
+
+def test_a_log_file_that_cannot_be_opened_is_reported_not_a_traceback(tmp_path):
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n'
+                                       f'[logging]\nfile = "{tmp_path / "logs"}"\n', encoding="utf-8")
+    checked = run("config", "check", str(tmp_path / "cfg.toml"))
+    assert checked.returncode == 3 and "is a folder, not a file" in checked.stdout, checked.stdout
+    for command in (["serve", "--port", str(free_port())], ["send", "--to", "1", "--mmsc", "http://127.0.0.1:9/mm7"]):
+        proc = run(*command, "--config", str(tmp_path / "cfg.toml"))
+        assert proc.returncode == 3 and "Traceback" not in proc.stderr, (command, proc.stderr)
+        assert "logging.file" in proc.stderr and "is a folder, not a file" in proc.stderr, proc.stderr
