@@ -281,6 +281,23 @@ class Config:
         root.addHandler(handler)
 
 
+def reopen_log_files() -> int:
+    """Close the files the "mm7bind" logger writes, each to be opened again by its name at its
+    next record (after logrotate renamed it, a new file) → how many. Rotation done here is unaffected."""
+    count = 0
+    for handler in logging.getLogger("mm7bind").handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.acquire()
+            try:
+                if handler.stream is not None:
+                    handler.stream.close()
+                    handler.stream = None  # (FileHandler opens it again when it next emits)
+                count += 1
+            finally:
+                handler.release()
+    return count
+
+
 class SizeAndTimeRotatingHandler(logging.handlers.TimedRotatingFileHandler):
     """A new file after `interval` (`when` units) or once the file reaches `max_bytes`, whichever
     comes first; `backups` old files are kept (China Mobile's LogInterval + LogSize + LogNum)."""

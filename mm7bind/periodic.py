@@ -59,6 +59,10 @@ class Periodic:
             self._wake.wait(self.interval)
             self._wake.clear()
 
+    def running(self) -> bool:
+        """Whether the worker thread is still at work (after `stop`: still finishing a round)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
         self._wake.set()

@@ -13,6 +13,8 @@ import time
 import pytest
 import requests
 
+import mm7bind as mm7
+
 from .conftest import ROOT
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -494,3 +496,67 @@ def test_a_log_file_that_cannot_be_opened_is_reported_not_a_traceback(tmp_path):
         proc = run(*command, "--config", str(tmp_path / "cfg.toml"))
         assert proc.returncode == 3 and "Traceback" not in proc.stderr, (command, proc.stderr)
         assert "logging.file" in proc.stderr and "is a folder, not a file" in proc.stderr, proc.stderr
+
+
+def _until(condition, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never: {what}")
+        time.sleep(0.05)
+
+
+def test_serve_reopens_its_log_on_sighup_and_stops_on_sigterm_saying_so(tmp_path):
+    """logrotate renames the file and sends SIGHUP: serve writes on in a new file of the old name.
+    (SIGHUP used to end the process on the spot: under systemd's Restart=on-failure, for good.)"""
+    port = free_port()
+    log_file = tmp_path / "serve.log"
+    (tmp_path / "cfg.toml").write_text(
+        f'[receiver]\nport = {port}\nout_dir = "{tmp_path / "in"}"\n[store]\npath = "{tmp_path / "vasp.db"}"\n'
+        f'[logging]\nfile = "{log_file}"\nrotate = "none"\n', encoding="utf-8")
+    store = mm7.SqliteStore(tmp_path / "vasp.db")  # a message a killed run left in hand: said at the start
+    store.accept(kind="DeliverReq", transaction_id="t-1", message_id=None, recipient=None, status=None, peer="p",
+                 content_type="text/xml", body=b"<x/>", tid_key="DeliverReq|t-1", report_key=None)
+    store.close()
+    serve = Background("serve", "--config", str(tmp_path / "cfg.toml"))
+    try:
+        serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+        _until(lambda: "receiving MM7 at" in log_file.read_text(encoding="utf-8"), "the start is logged")
+        log_file.rename(tmp_path / "serve.log.1")
+        serve.proc.send_signal(signal.SIGHUP)
+        _until(lambda: log_file.exists() and "opened again" in log_file.read_text(encoding="utf-8"),
+               "a new log file after SIGHUP")
+        assert serve.proc.poll() is None and requests.get(f"http://127.0.0.1:{port}/mm7", timeout=10).status_code == 405
+        serve.proc.send_signal(signal.SIGTERM)
+        assert serve.proc.wait(timeout=60) == 0
+    finally:
+        serve.stop()
+    lines = log_file.read_text(encoding="utf-8")
+    assert "INFO mm7bind.serve stopping (SIGTERM)" in lines and lines.rstrip().endswith("INFO mm7bind.serve stopped")
+    first = (tmp_path / "serve.log.1").read_text(encoding="utf-8")
+    assert "stopping" not in first and "WARNING mm7bind.serve messages a stopped run left half-handled" in first
+
+
+def test_serve_stops_without_waiting_out_a_send_in_flight(simulator, tmp_path):
+    """A SIGTERM while the outbox waits on a silent MMSC: serve stops within its grace and a few
+    seconds (a service manager's stop timeout is not spent on it), and says what was left."""
+    port = free_port()
+    config = tmp_path / "cfg.toml"
+    config.write_text(f'[mmsc]\nurls = ["{simulator.url}"]\nread_timeout = 120\n[receiver]\nport = {port}\n'
+                      f'out_dir = "{tmp_path / "in"}"\n[outbox]\nenabled = true\n'
+                      f'[store]\npath = "{tmp_path / "vasp.db"}"\nkeep_days = 30\n', encoding="utf-8")
+    requests.post(simulator.control + "/fail", json={"count": 5, "delay": 100}, timeout=10)
+    serve = Background("serve", "--config", str(config))
+    try:
+        serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+        assert run("send", "--config", str(config), "--to", "+8613800000000", "--queue").returncode == 0
+        store = mm7.SqliteStore(tmp_path / "vasp.db")
+        try:
+            _until(lambda: store.outbox(state="sending"), "the outbox sends")
+        finally:
+            store.close()
+        serve.proc.send_signal(signal.SIGTERM)
+        assert serve.proc.wait(timeout=90) == 0
+    finally:
+        out = serve.stop()
+    assert "a send still waiting for its MMSC was left" in out and out.rstrip().endswith("stopped"), out
