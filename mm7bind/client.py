@@ -66,7 +66,7 @@ class ClientConfig:
     urls: tuple[str, ...]
     profile: Profile = STANDARD
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # (reprs are logged and shown)
     # basic | digest | auto (sent only when a username is set). auto is China Mobile's SDK: Basic on
     # every request, the Digest answer when the MMSC challenges for Digest instead.
     auth: str = "basic"

@@ -30,7 +30,7 @@ NOT_SETTINGS = {"MM7BIND_SAMPLES"}  # the test suite's: where the reference capt
 class MmscSection:
     urls: list[str] = field(default_factory=lambda: ["http://127.0.0.1:9090/mm7"])
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # (reprs of a configuration are logged and shown)
     auth: str = "basic"  # basic | digest | auto (Basic, then Digest when challenged: China Mobile's SDK)
     digest_qop: str = ""  # auth | auth-int: the one to answer with when an MMSC offers both; "" = auth
     dialect: str = "standard"  # standard | cmcc | mbuni
@@ -70,7 +70,7 @@ class ReceiverSection:
     auth: str = "none"  # none | basic | digest
     digest_qop: str = "auth"  # what a Digest challenge offers: auth | auth-int | "auth,auth-int"
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
     allow: list[str] = field(default_factory=list)
     max_body: int = 20 * 1024 * 1024
     strict: bool = False
@@ -83,14 +83,14 @@ class ReceiverSection:
     metrics_path: str = ""  # e.g. "/metrics": Prometheus text there (allow-list applies); "" = none
     health_path: str = ""  # e.g. "/health": 200 while the store answers, else 503 (for load balancers)
     forward_url: str = ""  # post every request as JSON to this URL (your application) instead of saving it
-    forward_secret: str = ""  # signs forwarded bodies (X-MM7bind-Signature: sha256=HMAC)
+    forward_secret: str = field(default="", repr=False)  # signs forwarded bodies (X-MM7bind-Signature: sha256=HMAC)
     forward_timeout: float = 10.0
 
 
 @dataclass
 class ApiSection:
     path: str = ""  # e.g. "/api": POST /api/send and /api/cancel as JSON on the serve port; "" = off
-    token: str = ""  # required as "Authorization: Bearer <token>" when set
+    token: str = field(default="", repr=False)  # required as "Authorization: Bearer <token>" when set
     allow: list[str] = field(default_factory=list)  # the applications' addresses; empty = any
 
 

@@ -158,8 +158,13 @@ class Receiver:
             self._count(None, "forbidden", None, started)
             return Response(403, [("Content-Type", "text/plain")], b"forbidden\n")
         if self.config.auth is not None:
-            ok, stale = self.config.auth.check(method.upper(), uri, _get(headers, "authorization"), body)
+            given = _get(headers, "authorization")
+            ok, stale = self.config.auth.check(method.upper(), uri, given, body)
             if not ok:
+                scheme = (given or "").partition(" ")[0].lower()
+                if scheme and scheme == self.config.auth.challenge().partition(" ")[0].lower() and not stale:
+                    # (no header, another scheme, an aged nonce: how a client learns what to send, not news)
+                    log.warning("refused request from %s: wrong %s credentials", peer, scheme.title())
                 self._count(None, "unauthorized", None, started)
                 return Response(401, [("WWW-Authenticate", self.config.auth.challenge(stale)),
                                       ("Content-Type", "text/plain")], b"authentication required\n")

@@ -53,7 +53,7 @@ class SimulatorConfig:
     strict: bool = False
     vasp_url: str | None = None  # where reports and MO go; none: reports are only recorded
     vasp_username: str | None = None
-    vasp_password: str | None = None
+    vasp_password: str | None = field(default=None, repr=False)  # (reprs are logged and shown)
     report_status: str = "Retrieved"  # what every recipient's delivery report says
     report_delay: float = 0.5
     read_status: str = "Read"

@@ -1,4 +1,5 @@
-"""Secrets never show: not in logs at any level, error texts, records, answers or command output.
+"""Credentials: they never show — not in logs at any level, error texts, records, answers, reprs or
+command output — and wrong ones are said in the log.
 
 Each test sets every credential it can to a value holding SECRET and looks for that word in all
 that an operator, a peer or a log collector gets to see."""
@@ -114,3 +115,64 @@ path = "{tmp_path / 'gw.db'}"
     assert refused.returncode == 3 and "2 error(s)" in refused.stdout, refused.stdout
     for text in (checked.stdout, checked.stderr, served, refused.stdout, refused.stderr):
         assert SECRET not in text, text
+
+
+def test_reprs_of_configurations_and_credentials_hold_no_secret():
+    from mm7bind.config import load
+    from mm7bind.simulator import SimulatorConfig
+
+    cfg, _ = load(None, env={"MM7BIND_MMSC_PASSWORD": f"a-{SECRET}", "MM7BIND_RECEIVER_PASSWORD": f"b-{SECRET}",
+                             "MM7BIND_RECEIVER_FORWARD_SECRET": f"c-{SECRET}", "MM7BIND_API_TOKEN": f"d-{SECRET}"})
+    digest = mm7.auth.DigestAuth("mmsc", f"e-{SECRET}")
+    shown = [repr(cfg), repr(digest), repr(mm7.auth.BasicAuth("mmsc", f"f-{SECRET}")),
+             repr(mm7.Client("http://127.0.0.1:9/mm7", username="sp", password=f"g-{SECRET}").config),
+             repr(mm7.Receiver(auth=digest).config), repr(SimulatorConfig(vasp_password=f"h-{SECRET}"))]
+    assert all(SECRET not in text and "password=" not in text for text in shown), shown
+    assert cfg.mmsc.password == f"a-{SECRET}"  # (kept, only not shown)
+
+
+def _deliver(rx, headers):
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", recipients=["1065888"]), transaction_id="a-1")
+    return rx.handle(out.to_bytes(), out.content_type, headers, "10.9.8.7").status
+
+
+def test_wrong_credentials_are_logged_once_each_and_the_usual_challenges_not_at_all(caplog):
+    import base64
+
+    def warnings():
+        return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and r.name == "mm7bind.receiver"]
+
+    basic = mm7.Receiver(auth=mm7.auth.BasicAuth("mmsc", f"pw-{SECRET}"))
+    wrong = "Basic " + base64.b64encode(b"mmsc:guess").decode()
+    with caplog.at_level(logging.INFO, logger="mm7bind"):
+        assert _deliver(basic, {}) == 401 and warnings() == []  # (the first request of any client)
+        assert _deliver(basic, {"Authorization": wrong}) == 401
+    assert warnings() == ["refused request from 10.9.8.7: wrong Basic credentials"]
+    caplog.clear()
+    rx = mm7.Receiver(auth=mm7.auth.DigestAuth("mmsc", f"pw-{SECRET}"), store=mm7.MemoryStore())
+    with caplog.at_level(logging.INFO, logger="mm7bind"), mm7.serve(rx, port=0) as srv:
+        # China Mobile's way: Basic first, then the Digest answer to the challenge — nothing to say.
+        with mm7.Client(srv.url + "/mm7", role="mmsc", username="mmsc", password=f"pw-{SECRET}", auth="auto") as c:
+            assert c.send(mm7.DeliverReq(sender="+8613900000000", recipients=["1065888"])).ok
+        assert warnings() == []
+        with mm7.Client(srv.url + "/mm7", role="mmsc", username="mmsc", password="guess", auth="digest",
+                        retry=RetryPolicy.never()) as c, pytest.raises(mm7.HTTPStatusError):
+            c.send(mm7.DeliverReq(sender="+8613900000000", recipients=["1065888"]))
+    assert warnings() == ["refused request from 127.0.0.1: wrong Digest credentials"]
+    assert SECRET not in caplog.text
+
+
+def test_the_send_api_logs_refused_callers(caplog):
+    from mm7bind.auth import IPAllowList
+    from mm7bind.sendapi import SendApi
+
+    api = SendApi(None, token=f"tok-{SECRET}", allow=IPAllowList.parse(["10.0.0.0/8"]))
+    with caplog.at_level(logging.INFO, logger="mm7bind"):
+        assert api.handle("POST", "/send", b"{}", {}, "192.0.2.1").status == 403
+        assert api.handle("POST", "/send", b"{}", {}, "10.0.0.1").status == 401
+        assert api.handle("POST", "/send", b"{}", {"Authorization": "Bearer guess"}, "10.0.0.2").status == 401
+        assert api.handle("POST", "/send", b"{}", {"Authorization": f"Bearer tok-{SECRET}"}, "10.0.0.3").status == 400
+    assert [r.getMessage() for r in caplog.records] == [
+        "refused API request from 192.0.2.1 (not in the allow-list)",
+        "refused API request from 10.0.0.1: no bearer token",
+        "refused API request from 10.0.0.2: wrong bearer token"]
