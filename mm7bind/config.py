@@ -275,10 +275,41 @@ class Config:
                                                      interval=lg.interval, backups=lg.backups)
             else:
                 handler = logging.FileHandler(lg.file, encoding="utf-8")
+        elif _stderr_is_the_journal():
+            # systemd's journal stamps each line with its time, and reads a "<N>" start as its
+            # syslog priority (so `journalctl -p warning` finds warnings): written that way.
+            fmt = "%(levelname)s %(name)s %(message)s" if lg.format == LoggingSection.format else lg.format
+            handler = logging.StreamHandler()
+            formatter = JournalFormatter(fmt)
         else:
             handler = logging.StreamHandler()
         handler.setFormatter(formatter)
         root.addHandler(handler)
+
+
+def _stderr_is_the_journal() -> bool:
+    """Whether standard error is a stream of systemd's journal: its JOURNAL_STREAM variable names
+    the stream's device and inode (a child given another stderr inherits the variable, not the
+    stream)."""
+    import sys  # noqa: PLC0415
+
+    given = os.environ.get("JOURNAL_STREAM", "")
+    try:
+        st = os.fstat(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):  # (no stderr, or one without a descriptor)
+        return False
+    return bool(given) and given == f"{st.st_dev}:{st.st_ino}"
+
+
+class JournalFormatter(logging.Formatter):
+    """Each line of a record (a traceback's, a payload dump's too) starting with the record's
+    syslog priority as `<N>`, which the journal takes as the line's priority."""
+
+    PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = next((p for level, p in sorted(self.PRIORITIES.items(), reverse=True) if record.levelno >= level), 7)
+        return "\n".join(f"<{priority}>{line}" for line in super().format(record).split("\n"))
 
 
 def reopen_log_files() -> int:

@@ -560,3 +560,41 @@ def test_serve_stops_without_waiting_out_a_send_in_flight(simulator, tmp_path):
     finally:
         out = serve.stop()
     assert "a send still waiting for its MMSC was left" in out and out.rstrip().endswith("stopped"), out
+
+
+def test_under_systemd_the_log_is_written_as_the_journal_reads_it(tmp_path):
+    """stderr being the journal (JOURNAL_STREAM names it): no timestamp of our own (the journal
+    stamps lines), and each line's syslog priority as <N>, so `journalctl -p warning` finds them."""
+    import tempfile
+
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    store = mm7.SqliteStore(tmp_path / "vasp.db")  # (for a warning at the start)
+    store.accept(kind="DeliverReq", transaction_id="t-1", message_id=None, recipient=None, status=None, peer="p",
+                 content_type="text/xml", body=b"<x/>", tid_key="DeliverReq|t-1", report_key=None)
+    store.close()
+    outputs = []
+    for journal in (True, False):
+        port = free_port()
+        with tempfile.TemporaryFile("w+", encoding="utf-8") as out:
+            st = os.fstat(out.fileno())
+            stream = f"{st.st_dev}:{st.st_ino}" if journal else f"{st.st_dev}:{st.st_ino + 1}"
+            proc = subprocess.Popen([sys.executable, "-m", "mm7bind.cli", "serve", "--config", str(tmp_path / "cfg.toml"),
+                                     "--port", str(port), "--out", str(tmp_path / "in")], stdout=out,
+                                    stderr=subprocess.STDOUT, text=True, cwd=ROOT, env={**ENV, "JOURNAL_STREAM": stream})
+
+            def written() -> str:
+                out.seek(0)
+                return out.read()
+
+            try:
+                _until(lambda: "Ctrl-C stops" in written(), "serve starts")
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(timeout=60) == 0
+            outputs.append(written().splitlines())
+    journal_lines, plain_lines = outputs
+    logged = [line for line in journal_lines if line.startswith("<")]
+    assert logged[0].startswith("<4>WARNING mm7bind.serve messages a stopped run left half-handled"), journal_lines
+    assert logged[1].startswith("<6>INFO mm7bind.serve mm7bind ") and logged[-1] == "<6>INFO mm7bind.serve stopped"
+    assert not any(line.startswith("<") for line in plain_lines)
+    assert any(line.endswith("INFO mm7bind.serve stopped") and line[:4].isdigit() for line in plain_lines)
