@@ -192,6 +192,7 @@ class ClientCore:
         self.rng = rng or random.Random()
         self._next = 0
         self.limiters = {u: RateLimiter(config.rate_limit) for u in config.urls} if config.rate_limit else {}
+        self.mismatching: set[str] = set()  # MMSCs seen echoing another TransactionID (said once each)
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -286,7 +287,13 @@ class ClientCore:
         if env.transaction_id != p.transaction_id:
             devs.append(Deviation("transaction-id-mismatch", "/Envelope/Header/TransactionID",
                                   f"answer carries {env.transaction_id!r}, the request {p.transaction_id!r}"))
-            log.warning("TransactionID mismatch from %s: sent %s, got %s", shown, p.transaction_id, env.transaction_id)
+            # Some MMSCs never echo it (InstantCom sends none): a warning for each answer would be one
+            # per request under normal load. Said once per MMSC; each Result has the deviation.
+            first = url not in self.mismatching
+            self.mismatching.add(url)
+            log.log(logging.WARNING if first else logging.DEBUG, "TransactionID mismatch from %s: sent %s, got %s%s",
+                    shown, p.transaction_id, env.transaction_id,
+                    " (said once for this MMSC; every Result lists it in its deviations)" if first else "")
         result = Result(p.message.ELEMENT, p.transaction_id, body_msg.status, body_msg, env.version, shown, attempt,
                         time.monotonic() - p.started, status, devs)
         if policy.retries_status(result.status.code) and attempt < policy.max_attempts:
