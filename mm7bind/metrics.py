@@ -13,6 +13,7 @@ import math
 import threading
 from collections.abc import Callable, Iterable
 
+from .errors import STORE_ERRORS
 from .status import lookup
 
 log = logging.getLogger("mm7bind.metrics")
@@ -121,7 +122,9 @@ class Metrics:
         for name, read in list(self._gauges.items()):
             try:
                 gauges[name] = [(_labels(ls), v) for ls, v in read()]
-            except Exception:  # noqa: BLE001 (a store that cannot answer now: the counters still go out)
+            except STORE_ERRORS as exc:  # a store that cannot answer now: the counters still go out
+                log.warning("metrics: %s could not be read: %s: %s", name, type(exc).__name__, exc)
+            except Exception:  # noqa: BLE001 (anything else: a bug's traceback, and the rest still goes out)
                 log.warning("metrics: %s could not be read", name, exc_info=True)
         names = sorted({n for n, _ in counters} | {n for n, _ in histograms} | set(gauges))
         out: list[str] = []

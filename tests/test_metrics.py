@@ -283,3 +283,22 @@ def test_a_store_that_cannot_take_a_message_is_one_line_a_count_and_a_503(tmp_pa
     assert said == [("WARNING", "health: answering 503, the store cannot take messages: OperationalError: "
                                 "database is locked"), ("INFO", "health: the store takes messages again")]
     store.close()
+
+
+def test_a_gauge_the_store_cannot_read_now_is_one_line_and_the_rest_still_goes_out(caplog):
+    import logging
+    import sqlite3
+
+    metrics = Metrics()
+    metrics.inc("mm7bind_sent_total", operation="SubmitReq", outcome="ok", status="1000")
+
+    def locked():
+        raise sqlite3.OperationalError("database is locked")
+
+    metrics.gauge("mm7bind_inbox_messages", locked)
+    with caplog.at_level(logging.WARNING, logger="mm7bind.metrics"):
+        samples = parse(metrics.render())
+    assert samples == {'mm7bind_sent_total{operation="SubmitReq",outcome="ok",status="1000"}': 1}
+    [line] = caplog.records
+    assert line.getMessage() == ("metrics: mm7bind_inbox_messages could not be read: OperationalError: "
+                                 "database is locked") and line.exc_info is None
