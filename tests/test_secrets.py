@@ -176,3 +176,13 @@ def test_the_send_api_logs_refused_callers(caplog):
         "refused API request from 192.0.2.1 (not in the allow-list)",
         "refused API request from 10.0.0.1: no bearer token",
         "refused API request from 10.0.0.2: wrong bearer token"]
+
+
+def test_config_check_of_a_china_mobile_file_never_quotes_a_password(tmp_path):
+    from .test_cmcc import mm7config
+
+    path = mm7config(tmp_path, Password=f" pw-{SECRET} ")
+    text = open(path, encoding="utf-8").read().replace("<Password>", "<password>").replace("</Password>", "</password>")
+    (tmp_path / "mm7Config.xml").write_text(text, encoding="utf-8")  # a case slip: reported, never quoted
+    checked = run("config", "check", path)
+    assert "password" in checked.stdout and SECRET not in checked.stdout + checked.stderr, checked.stdout
