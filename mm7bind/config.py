@@ -23,6 +23,7 @@ from . import versions
 from .profiles import DIALECTS, Profile
 
 ENV_PREFIX = "MM7BIND_"
+SECRET_SETTINGS = {"password", "forward_secret", "token"}  # never quoted in a problem
 NOT_SETTINGS = {"MM7BIND_SAMPLES"}  # the test suite's: where the reference captures are
 
 
@@ -436,6 +437,8 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
                 continue
             ok, converted, why = _convert(getattr(target, key), value)
             if not ok:
+                if key in SECRET_SETTINGS:  # (said without the value: it may be the secret, mistyped)
+                    why = f"expected text, got a {type(value).__name__}"
                 problems.append(Problem("error", where, why))
                 continue
             setattr(target, key, converted)

@@ -186,3 +186,11 @@ def test_config_check_of_a_china_mobile_file_never_quotes_a_password(tmp_path):
     (tmp_path / "mm7Config.xml").write_text(text, encoding="utf-8")  # a case slip: reported, never quoted
     checked = run("config", "check", path)
     assert "password" in checked.stdout and SECRET not in checked.stdout + checked.stderr, checked.stdout
+
+
+def test_config_check_never_quotes_a_secret_of_the_wrong_type(tmp_path):
+    (tmp_path / "c.toml").write_text(f'[mmsc]\nusername = "sp"\npassword = ["pw-{SECRET}"]\n'
+                                     f'[api]\ntoken = {{ value = "tok-{SECRET}" }}\n', encoding="utf-8")
+    checked = run("config", "check", str(tmp_path / "c.toml"))
+    assert checked.returncode == 3 and "mmsc.password: expected text, got a list" in checked.stdout, checked.stdout
+    assert "api.token: expected text, got a dict" in checked.stdout and SECRET not in checked.stdout
