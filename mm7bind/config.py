@@ -404,6 +404,11 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
             return Config(source=source), [Problem("error", str(path), "file not found")]
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             return Config(source=source), [Problem("error", str(path), f"not valid TOML: {exc}")]
+    if path is not None and _holds_credentials(data):
+        mode = Path(path).stat().st_mode
+        if os.name == "posix" and mode & 0o004:
+            problems.append(Problem("warning", str(path), f"holds credentials and any user of this machine can read "
+                                                          f"it (mode {mode & 0o777:o}): chmod o-r"))
     env = os.environ if env is None else env
     from_env: dict[tuple[str, str], str] = {}  # settings given by a variable: their problems name it
     for key, value in env.items():
@@ -444,6 +449,20 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
             setattr(target, key, converted)
     problems += check(cfg)
     return cfg, problems
+
+
+def _holds_credentials(data: dict) -> bool:
+    """Whether a configuration file's tables set a password, secret or token (URLs' included)."""
+    for section in data.values():
+        if not isinstance(section, dict):
+            continue
+        for key, value in section.items():
+            if key in SECRET_SETTINGS and value:
+                return True
+            for url in value if isinstance(value, list) else [value]:
+                if isinstance(url, str) and "@" in url and urlsplit(url).password:
+                    return True
+    return False
 
 
 def load_checked(path: str | Path | None) -> Config:

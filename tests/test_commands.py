@@ -261,8 +261,9 @@ def test_good_configuration_and_environment(tmp_path):
     good.write_text('[mmsc]\nurls = ["https://mmsc.example/mm7"]\nusername = "sp"\npassword = "pw"\nauth = "digest"\n'
                     'dialect = "cmcc"\n[vasp]\nvaspid = "800001"\n[logging]\nfile = "%s"\nrotate = "time"\n'
                     % (tmp_path / "mm7.log"), encoding="utf-8")
+    good.chmod(0o640)  # (a file holding a password, readable by its owner and group only)
     proc = run("config", "check", str(good))
-    assert proc.returncode == 0 and "0 error(s)" in proc.stdout
+    assert proc.returncode == 0 and "0 error(s), 0 warning(s)" in proc.stdout
     from mm7bind.config import load
 
     _, problems = load(good, env={"MM7BIND_MMSC_READTIMEOUT": "3"})

@@ -7,6 +7,7 @@ that an operator, a peer or a log collector gets to see."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import pytest
@@ -194,3 +195,20 @@ def test_config_check_never_quotes_a_secret_of_the_wrong_type(tmp_path):
     checked = run("config", "check", str(tmp_path / "c.toml"))
     assert checked.returncode == 3 and "mmsc.password: expected text, got a list" in checked.stdout, checked.stdout
     assert "api.token: expected text, got a dict" in checked.stdout and SECRET not in checked.stdout
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_config_check_warns_of_credentials_in_a_file_anyone_can_read(tmp_path):
+    from mm7bind.config import load
+
+    path = tmp_path / "mm7bind.toml"
+    path.write_text(f'[mmsc]\nurls = ["https://sp:pw-{SECRET}@mmsc.example/mm7"]\n', encoding="utf-8")
+    path.chmod(0o644)
+    _, problems = load(path, env={})
+    assert [str(p) for p in problems] == [f"warning: {path}: holds credentials and any user of this machine can "
+                                          "read it (mode 644): chmod o-r"]
+    path.chmod(0o640)  # (root:mm7bind 640, as a service's file usually is)
+    assert load(path, env={})[1] == []
+    path.write_text('[mmsc]\nurls = ["https://mmsc.example/mm7"]\n', encoding="utf-8")
+    path.chmod(0o644)
+    assert load(path, env={})[1] == []
