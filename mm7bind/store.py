@@ -985,7 +985,7 @@ class SqliteStore:
                 if free < reserve:
                     return f"{free} bytes free on the store's disk, less than one message may need ({reserve})"
             if not self._write.acquire(wait):
-                return f"the store's write lock ({self._write.lock_path}) was held by another process for {wait:g} s"
+                return f"the store's write lock was held by another process for {wait:g} s"
             try:
                 db = self._conn("NORMAL")  # (no flush to disk: what is tested is that it can be written)
                 db.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
@@ -1000,8 +1000,8 @@ class SqliteStore:
                     db.execute("PRAGMA busy_timeout=30000")
             finally:
                 self._write.__exit__(None, None, None)
-        except STORE_ERRORS as exc:
-            return f"{type(exc).__name__}: {exc}"
+        except STORE_ERRORS as exc:  # (said to whoever asks /health: without the file's name)
+            return f"{type(exc).__name__}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
         return None
 
     def vacuum(self) -> None:
