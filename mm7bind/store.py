@@ -421,6 +421,9 @@ except ImportError:  # pragma: no cover
     _flock = None
 
 
+LOCK_NOTICE = 5.0  # seconds a new store waits for another process's write lock before saying so
+
+
 class _WriteLock:
     """One writer at a time, among this process's threads and other processes on the same file
     (gunicorn workers, `mm7bind replay`): a thread lock, then an flock on `<file>.lock`. SQLite's own
@@ -577,7 +580,12 @@ class SqliteStore:
         self._batch = threading.Condition()  # inserts waiting for the next group commit
         self._queue: list[_Pending] = []
         self._leader = False
-        with self._write:  # (one process at a time creates or upgrades the file)
+        if not self._write.acquire(LOCK_NOTICE):  # (one process at a time creates or upgrades the file)
+            # Another process writes (a `store purge --vacuum` takes minutes on a big file): waiting
+            # is right, waiting without a word looks like a hang.
+            log.warning("the store %s is being written by another process: waiting for it to finish", self.path)
+            self._write.__enter__()
+        try:
             if not self._memory:  # (before any setting of ours, WAL mode included, touches it)
                 plain = sqlite3.connect(self.path, timeout=30, isolation_level=None)
                 try:
@@ -589,6 +597,8 @@ class SqliteStore:
             if "tag" not in {row[1] for row in db.execute("PRAGMA table_info(sent)")}:
                 db.execute("ALTER TABLE sent ADD COLUMN tag TEXT")  # a file from before tags
             db.execute("CREATE INDEX IF NOT EXISTS sent_tag ON sent (tag) WHERE tag IS NOT NULL")
+        finally:
+            self._write.__exit__(None, None, None)
 
     def extra_schema(self) -> str:
         return INBOX_SCHEMA

@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -274,3 +275,35 @@ def test_another_programs_database_is_refused_and_left_as_it_is(tmp_path):
     db = sqlite3.connect(tmp_path / "vasp.db")
     assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     db.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
+def test_opening_a_store_another_process_is_writing_says_it_waits(tmp_path, monkeypatch, caplog):
+    import logging
+
+    import mm7bind.store
+
+    SqliteStore(tmp_path / "inbox.db").close()
+    monkeypatch.setattr(mm7bind.store, "LOCK_NOTICE", 0.1)
+    other = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "inbox.db.lock")],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    opened = []
+    try:
+        assert other.stdout.readline().strip() == "held"
+        with caplog.at_level(logging.WARNING, logger="mm7bind.store"):
+            opener = threading.Thread(target=lambda: opened.append(SqliteStore(tmp_path / "inbox.db")))
+            opener.start()
+            deadline = time.monotonic() + 30
+            while not caplog.records and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert not opened  # still waiting, and it said so
+            other.stdin.write("\n")
+            other.stdin.flush()
+            opener.join(30)
+    finally:
+        other.kill()
+        other.wait()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"the store {tmp_path / 'inbox.db'} is being written by another process: waiting for it to finish"]
+    assert len(opened) == 1 and opened[0].check() is None
+    opened[0].close()
