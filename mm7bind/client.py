@@ -370,9 +370,12 @@ class ClientCore:
     # -- records ----------------------------------------------------------------------------------
 
     def finish(self, p: Prepared, result: Result | None = None, error: SendError | None = None) -> None:
-        level = logging.INFO if error is None else logging.WARNING
         elapsed = time.monotonic() - p.started
         status = result.status if result else (getattr(error, "status", None) if isinstance(error, FaultError) else None)
+        # An MMSC refusing a message in a Fault (a blocked subscriber, a bad address) is as ordinary
+        # as one refusing it in a response: INFO. A warning is for no usable answer, or its server error.
+        refused = isinstance(error, FaultError) and status is not None and not 3000 <= status.code < 4000
+        level = logging.INFO if error is None or refused else logging.WARNING
         if self.metrics is not None:
             ok = error is None and status is not None and status.is_success
             self.metrics.sent(p.message.ELEMENT, "ok" if ok else ("refused" if status is not None else "error"),
@@ -394,9 +397,13 @@ class ClientCore:
         if error is None:
             log.info("%(operation)s tid=%(transaction_id)s mid=%(message_id)s rcpt=%(recipients)d status=%(status)s "
                      "attempts=%(attempts)d %(duration_ms)sms", info, extra={"mm7": info})
+        elif refused:
+            log.info("%(operation)s tid=%(transaction_id)s rcpt=%(recipients)d refused in a Fault: status=%(status)s "
+                     "attempts=%(attempts)d %(duration_ms)sms", info, extra={"mm7": info})
         else:
             log.warning("%(operation)s tid=%(transaction_id)s rcpt=%(recipients)d failed: %(error)s after "
-                        "%(attempts)d attempt(s) %(duration_ms)sms", info, extra={"mm7": info})
+                        "%(attempts)d attempt(s) %(duration_ms)sms: %(reason)s",
+                        {**info, "reason": _shortened(str(error))}, extra={"mm7": info})
         if self.store is not None:
             self._record(SentRecord(
                 transaction_id=p.transaction_id, operation=msg.ELEMENT,
@@ -438,6 +445,12 @@ def _header(headers, name: str) -> str | None:
         if k.lower() == name:
             return v
     return None
+
+
+def _shortened(text: str, limit: int = 300) -> str:
+    """An error's text for a log line: on one line, and not the whole of a library's nested causes."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _snippet(body: bytes, limit: int = 200) -> str:
