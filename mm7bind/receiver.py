@@ -169,8 +169,7 @@ class Receiver:
                 return Response(401, [("WWW-Authenticate", self.config.auth.challenge(stale)),
                                       ("Content-Type", "text/plain")], b"authentication required\n")
         if len(body) > self.config.max_body:
-            self._count(None, "too_large", None, started)
-            return Response(413, [("Content-Type", "text/plain")], b"request body too large\n")
+            return self.too_large(peer, len(body), started)
         try:
             env = decode(body, content_type, strict=self.config.strict, limits=self.config.mime_limits,
                          xml_limits=self.config.xml_limits)
@@ -180,11 +179,21 @@ class Receiver:
             return self.fault(None, None, "Client", exc.status_code, str(exc))
         if env.is_fault or env.message.ELEMENT not in HANDLED_KINDS:
             kind = "a Fault" if env.is_fault else env.message.ELEMENT
+            log.warning("refused %s from %s: not an operation a VASP serves (4003)", kind, peer)
             self._count("Fault" if env.is_fault else env.message.ELEMENT, "unsupported",
                         RequestStatus.UNSUPPORTED_OPERATION, started, env.deviations)
             return self.fault(env, env.version, "Client", RequestStatus.UNSUPPORTED_OPERATION,
                               f"{kind} is not an operation a VASP serves")
         return self.dispatch(env, body, content_type, headers, peer, started)
+
+    def too_large(self, peer: str | None, size: int | None, started: float | None = None) -> Response:
+        """The 413 for a body over `max_body` (`size` when known: declared or read), logged and
+        counted: an MMSC's large MMS refused here is otherwise lost without a trace on our side.
+        The servers call it for a declared length before reading the body."""
+        log.warning("refused a request from %s: %s over max_body (%d bytes)", peer,
+                    f"{size} bytes," if size is not None else "its body is", self.config.max_body)
+        self._count(None, "too_large", None, time.monotonic() if started is None else started)
+        return Response(413, [("Content-Type", "text/plain")], b"request body too large\n")
 
     def dispatch(self, env: Envelope, body: bytes, content_type: str | None, headers, peer, started,
                  record: InboxRecord | None = None) -> Response:

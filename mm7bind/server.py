@@ -50,8 +50,9 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         except ValueError:
             length = -1
         if length > limit:
-            start_response("413 Request Entity Too Large", [("Content-Type", "text/plain")])
-            return [b"request body too large\n"]
+            rsp = receiver.too_large(environ.get("REMOTE_ADDR"), length)
+            start_response(f"{rsp.status} {REASONS[rsp.status]}", rsp.headers)
+            return [rsp.body]
         stream = environ["wsgi.input"]
         body = stream.read(length) if length >= 0 else stream.read(limit + 1)
         headers = request_headers(environ)
@@ -151,9 +152,10 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             declared = int(headers.get("Content-Length", -1))
         except ValueError:
             declared = -1
-        too_large = (413, [("Content-Type", "text/plain")], b"request body too large\n")
+        peer = scope.get("client")[0] if scope.get("client") else None
         if declared > limit:
-            return await _asgi_answer(send, *too_large)
+            rsp = receiver.too_large(peer, declared)
+            return await _asgi_answer(send, rsp.status, rsp.headers, rsp.body)
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -163,7 +165,8 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             chunks.append(chunk)
             size += len(chunk)
             if size > limit:  # refused without reading the rest
-                return await _asgi_answer(send, *too_large)
+                rsp = receiver.too_large(peer, None)
+                return await _asgi_answer(send, rsp.status, rsp.headers, rsp.body)
             if not message.get("more_body", False):
                 break
         uri = scope.get("root_path", "") + scope.get("path", "")
