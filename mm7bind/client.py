@@ -306,18 +306,19 @@ class ClientCore:
         policy = self.config.retry
         shown = shown_url(url)
         kw = {"transaction_id": p.transaction_id, "url": shown, "attempts": attempt}
+        why = _transport_reason(exc)
         if kind == "connect":
-            error: SendError = ConnectError(f"cannot connect to {shown}: {exc}", **kw)
+            error: SendError = ConnectError(f"cannot connect to {shown}: {why}", **kw)
             retryable = policy.on_connect_error
             # Nothing reached the MMSC: go straight to another one if there is one.
             other = self.other_url(url, tried)
             if other is not None and attempt < policy.max_attempts:
                 return Retry(0.0, other, error)
         elif kind == "timeout":
-            error = RequestTimeout(f"no answer from {shown} within {self.config.read_timeout:g} s: {exc}", **kw)
+            error = RequestTimeout(f"no answer from {shown} within {self.config.read_timeout:g} s: {why}", **kw)
             retryable = policy.on_timeout
         else:
-            error = TransportError(f"HTTP exchange with {shown} failed: {exc}", **kw)
+            error = TransportError(f"HTTP exchange with {shown} failed: {why}", **kw)
             retryable = policy.on_connect_error
         return self.again_or_raise(p, attempt, url, error, retryable, None, tried)
 
@@ -425,6 +426,18 @@ class ClientCore:
         except Exception:  # noqa: BLE001 (whatever else: a bug's traceback)
             log.exception("%s tid=%s (status %s) could not be recorded in the store", rec.operation,
                           rec.transaction_id, rec.status_code)
+
+
+def _transport_reason(exc: Exception) -> str:
+    """What went wrong on the way, in words: the cause requests wraps (urllib3's, in a retry error),
+    without the pool's name and address, which the message gives once already. (For a refused
+    connection: "Failed to establish a new connection: [Errno 111] Connection refused", not three
+    nested exceptions' texts.)"""
+    import re  # noqa: PLC0415
+
+    cause = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
+    cause = getattr(cause, "reason", None) or cause
+    return re.sub(r"^[A-Za-z]+\(host=[^)]*\): ", "", str(cause)) or type(cause).__name__
 
 
 def _never_connected(exc: Exception) -> bool:
