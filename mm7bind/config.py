@@ -718,5 +718,11 @@ def check(cfg: Config) -> list[Problem]:
         err("logging.file", f"{lg.file} cannot be written")
     if lg.backups < 0 or lg.max_bytes < 0 or lg.interval < 1:
         err("logging", "backups and max_bytes cannot be negative; interval must be at least 1")
+    if lg.rotate in ("time", "both") and not re.fullmatch(r"[SMHD]|MIDNIGHT|W[0-6]", lg.when.upper()):
+        err("logging.when", f"must be S, M, H, D, midnight or W0-W6 (W0 is Monday), not {lg.when!r}")
+    try:  # (a format naming no such field would fail every line, each with a traceback)
+        logging.Formatter(lg.format).format(logging.LogRecord("mm7bind", logging.INFO, __file__, 0, "test", (), None))
+    except (ValueError, KeyError, TypeError) as exc:
+        err("logging.format", f"{lg.format!r} cannot format a line: {type(exc).__name__}: {exc}")
     return out
 

@@ -599,3 +599,15 @@ def test_under_systemd_the_log_is_written_as_the_journal_reads_it(tmp_path):
     assert logged[1].startswith("<6>INFO mm7bind.serve mm7bind ") and logged[-1] == "<6>INFO mm7bind.serve stopped"
     assert not any(line.startswith("<") for line in plain_lines)
     assert any(line.endswith("INFO mm7bind.serve stopped") and line[:4].isdigit() for line in plain_lines)
+
+
+def test_logging_settings_that_would_fail_at_start_or_on_every_line_are_configuration_errors(tmp_path):
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n[logging]\n'
+                                       f'file = "{tmp_path / "mm7.log"}"\nrotate = "time"\nwhen = "weekly"\n'
+                                       'format = "%(asctime)s %(levell)s %(message)s"\n', encoding="utf-8")
+    checked = run("config", "check", str(tmp_path / "cfg.toml"))
+    assert checked.returncode == 3 and "2 error(s)" in checked.stdout, checked.stdout
+    assert "logging.when: must be S, M, H, D, midnight or W0-W6" in checked.stdout
+    assert "logging.format: '%(asctime)s %(levell)s %(message)s' cannot format a line" in checked.stdout
+    served = run("serve", "--port", str(free_port()), "--config", str(tmp_path / "cfg.toml"))
+    assert served.returncode == 3 and "Traceback" not in served.stderr and "logging.when" in served.stderr
