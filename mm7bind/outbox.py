@@ -51,7 +51,8 @@ class Outbox(Periodic):
         # turn: trying thousands of items on a dead link costs each its timeouts and a log line.
         self.held_until: datetime | None = None
         self._outage_rounds = 0
-        self._unanswered: SendError | None = None  # set by _send: the item just tried got no answer
+        self._tried = False  # set by _send: the item was sent (not ended before, expired or unbuildable)
+        self._unanswered: SendError | None = None  # ... and no MMSC answered it
 
     def put(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None,
             at: datetime | None = None) -> OutboxItem:
@@ -117,9 +118,10 @@ class Outbox(Periodic):
                         self.store.outbox_update(rest.id, "queued", attempts=rest.attempts, next_at=rest.next_at,
                                                  status_code=rest.status_code, error=rest.error)
                     return done
-                self._unanswered = None
+                self._tried, self._unanswered = False, None
                 done.append(self._send(item, now or utcnow()))
-                self._outage(now or utcnow())
+                if self._tried:
+                    self._outage(now or utcnow())
             if len(items) < self.batch:
                 break
         return done
@@ -149,6 +151,7 @@ class Outbox(Periodic):
                              error=f"not sent before it expired ({item.error or 'never tried'})")
         try:
             msg = decode(item.body, item.content_type).body
+            self._tried = True
             result = self.client.send(msg, transaction_id=item.transaction_id, tag=item.tag)
         except (DecodeError, EncodeError) as exc:  # (it was ours when put in: only a changed profile gets here)
             return self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}")

@@ -399,3 +399,14 @@ def test_while_no_mmsc_answers_the_queue_waits_as_a_whole_and_says_so_once(store
         assert alive.held_until is None and store.outbox_counts()["sent"] == 5
         alive.client.close()
         dead.close()
+
+
+def test_an_item_that_expired_unsent_says_nothing_of_an_outage(store):
+    dead = mm7.Client("http://127.0.0.1:9/mm7", store=store, retry=mm7.RetryPolicy.never())
+    outbox = Outbox(dead, max_age=timedelta(seconds=1))
+    outbox.put(mm7.SubmitReq(recipients=["1"]))
+    [tried] = outbox.run_once()
+    assert tried.state == "queued" and outbox.held_until is not None
+    [expired] = outbox.run_once(utcnow() + timedelta(days=2))  # (not sent: too late)
+    assert expired.state == "expired" and outbox.held_until is not None  # the outage is not over for it
+    dead.close()
