@@ -306,10 +306,10 @@ class JournalFormatter(logging.Formatter):
     """Each line of a record (a traceback's, a payload dump's too) starting with the record's
     syslog priority as `<N>`, which the journal takes as the line's priority."""
 
-    PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+    PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
 
     def format(self, record: logging.LogRecord) -> str:
-        priority = next((p for level, p in sorted(self.PRIORITIES.items(), reverse=True) if record.levelno >= level), 7)
+        priority = next((p for level, p in self.PRIORITIES if record.levelno >= level), 7)
         return "\n".join(f"<{priority}>{line}" for line in super().format(record).split("\n"))
 
 

@@ -476,9 +476,9 @@ def test_a_refusal_is_info_and_no_usable_answer_a_warning_that_says_why(caplog):
         for to in ("1", "2"):
             with pytest.raises(FaultError):
                 c.submit(mm7.SubmitReq(recipients=mm7.Recipients(to=[to])))
-    with client(dead_url(), retry=RetryPolicy.never()) as c, caplog.at_level(logging.INFO, logger="mm7bind.client"):
-        with pytest.raises(ConnectError):
-            c.submit(submit())
+    with client(dead_url(), retry=RetryPolicy.never()) as c, caplog.at_level(logging.INFO, logger="mm7bind.client"), \
+            pytest.raises(ConnectError):
+        c.submit(submit())
     refused, server_fault, unreachable = caplog.records
     assert refused.levelname == "INFO" and "refused in a Fault: status=2002" in refused.getMessage()
     assert server_fault.levelname == "WARNING" and "failed: FaultError" in server_fault.getMessage()

@@ -280,8 +280,8 @@ def test_a_store_that_cannot_take_a_message_is_one_line_a_count_and_a_503(tmp_pa
         other.close()
         assert requests.get(srv.url + "/health", timeout=10).status_code == 200
     said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "mm7bind.server"]
-    assert said == [("WARNING", "health: answering 503, the store cannot take messages: OperationalError: "
-                                "database is locked"), ("INFO", "health: the store takes messages again")]
+    assert said == [("WARNING", ("health: answering 503, the store cannot take messages: OperationalError: "
+                                 "database is locked")), ("INFO", "health: the store takes messages again")]
     store.close()
 
 

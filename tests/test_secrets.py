@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -183,7 +184,7 @@ def test_config_check_of_a_china_mobile_file_never_quotes_a_password(tmp_path):
     from .test_cmcc import mm7config
 
     path = mm7config(tmp_path, Password=f" pw-{SECRET} ")
-    text = open(path, encoding="utf-8").read().replace("<Password>", "<password>").replace("</Password>", "</password>")
+    text = Path(path).read_text(encoding="utf-8").replace("<Password>", "<password>").replace("</Password>", "</password>")
     (tmp_path / "mm7Config.xml").write_text(text, encoding="utf-8")  # a case slip: reported, never quoted
     checked = run("config", "check", path)
     assert "password" in checked.stdout and SECRET not in checked.stdout + checked.stderr, checked.stdout
@@ -205,8 +206,8 @@ def test_config_check_warns_of_credentials_in_a_file_anyone_can_read(tmp_path):
     path.write_text(f'[mmsc]\nurls = ["https://sp:pw-{SECRET}@mmsc.example/mm7"]\n', encoding="utf-8")
     path.chmod(0o644)
     _, problems = load(path, env={})
-    assert [str(p) for p in problems] == [f"warning: {path}: holds credentials and any user of this machine can "
-                                          "read it (mode 644): chmod o-r"]
+    assert [str(p) for p in problems] == [(f"warning: {path}: holds credentials and any user of this machine can "
+                                           "read it (mode 644): chmod o-r")]
     path.chmod(0o640)  # (root:mm7bind 640, as a service's file usually is)
     assert load(path, env={})[1] == []
     path.write_text('[mmsc]\nurls = ["https://mmsc.example/mm7"]\n', encoding="utf-8")

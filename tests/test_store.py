@@ -235,8 +235,8 @@ def test_background_work_says_store_trouble_once_and_when_it_is_over(caplog):
         assert worker.done.wait(30)
         worker.stop()
     said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "mm7bind"]
-    assert said == [("ERROR", "mm7bind-periodic: the store cannot be used (OperationalError: database or disk "
-                              "is full); trying again every 0.001 s"),
+    assert said == [("ERROR", ("mm7bind-periodic: the store cannot be used (OperationalError: database or disk "
+                               "is full); trying again every 0.001 s")),
                     ("INFO", "mm7bind-periodic: the store works again")]
     assert not any(r.exc_info for r in caplog.records)
 
