@@ -158,7 +158,7 @@ def _quoted(text: str) -> str:
 @dataclass
 class BasicAuth:
     username: str
-    password: str
+    password: str = field(repr=False)  # (a repr of it, or of a configuration holding it, is logged and shown)
     realm: str = "mm7"
 
     def challenge(self, stale: bool = False) -> str:
@@ -189,12 +189,12 @@ class DigestAuth:
     on the way cannot be used to send other messages."""
 
     username: str
-    password: str
+    password: str = field(repr=False)
     realm: str = "mm7"
     nonce_lifetime: float = 300.0
     # Signs nonces. Derived from the credentials unless given: gunicorn workers (or hosts behind one
     # address) with a random key each refused one another's nonces, costing a challenge per connection.
-    key: bytes | None = None
+    key: bytes | None = field(default=None, repr=False)
     qop: str = "auth"
     algorithm: str = "MD5"
     _seen: dict = field(default_factory=dict, repr=False, compare=False)  # nonce → (its time, highest nc)

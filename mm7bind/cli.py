@@ -21,7 +21,7 @@ from pathlib import Path
 from . import __version__, versions
 from .codec import decode, split_http
 from .content import Content, Part
-from .display import printable
+from .display import printable, shown_url
 from .envelope import Envelope
 from .errors import ConnectError, DecodeError, MM7Error, RequestTimeout, ValidationError
 from .jsonable import to_jsonable
@@ -29,6 +29,8 @@ from .jsonable import to_jsonable
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
 EXIT_INVALID, EXIT_UNREADABLE = 1, 2
 EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141  # as a shell reports SIGINT and SIGPIPE
+
+log = logging.getLogger("mm7bind.serve")
 
 
 def _read(path: str) -> bytes:
@@ -258,7 +260,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                            service_code=args.service_code,
                            sender_address=m.Address.parse(args.sender) if args.sender else None)
     if args.verbose or cfg.logging.file:
-        cfg.setup_logging(args.verbose)
+        _setup_logging(cfg, args, "send")
     else:  # the outcome is printed below; the transaction log goes to stderr only with -v
         logging.getLogger("mm7bind").addHandler(logging.NullHandler())
     with cfg.make_client(store=store, **overrides) as client:
@@ -372,12 +374,28 @@ class _Progress:
 # Serving, simulating
 
 
-def _wait_for_signal() -> None:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.is_set():
-        stop.wait(0.5)
+def _wait_for_signal(on_hangup=None) -> str:
+    """Wait for SIGINT or SIGTERM (→ its name). With `on_hangup`, SIGHUP runs it (in this thread,
+    not inside the signal handler) and the wait goes on; without, SIGHUP stops too — never the
+    default, which ends the process on the spot (and a service manager counts that as a clean
+    exit: not restarted)."""
+    wake, caught = threading.Event(), []
+
+    def note(sig, _frame) -> None:
+        caught.append(sig)
+        wake.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, note)
+    while True:
+        wake.wait(0.5)
+        wake.clear()
+        while caught:
+            sig = caught.pop(0)
+            if sig == signal.SIGHUP and on_hangup is not None:
+                on_hangup()
+                continue
+            return signal.Signals(sig).name
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -392,7 +410,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cfg.receiver.out_dir = args.out
     if args.forward:
         cfg.receiver.forward_url = args.forward
-    cfg.setup_logging(args.verbose)
+    _setup_logging(cfg, args, "serve")
     handler = _handler(cfg, args, "serve")
     store = _store(cfg)
     metrics = None
@@ -424,29 +442,76 @@ def cmd_serve(args: argparse.Namespace) -> int:
         store.close()
         return EXIT_CONFIG
     retention = cfg.retention(store)
-    with srv:
+    left = store.inbox(state="processing", limit=1)  # (a single serve per store: none is in hand yet)
+    if left:
+        log.warning("messages a stopped run left half-handled are stored as 'processing' (the first #%d): "
+                    "`mm7bind replay` hands them to the handler again", left[0].id)
+    srv.start()
+    why = None  # the signal that stops it
+    try:
         if retention is not None:
             retention.start()
         if outbox is not None:
             outbox.start()
+        log.info("mm7bind %s receiving MM7 at %s%s (store %s)", __version__, srv.url, path or "/", cfg.store.path)
         _echo(f"receiving MM7 at {srv.url}{path or '/ (any path)'} (store {cfg.store.path}); Ctrl-C stops")
         if cfg.receiver.forward_url and not args.handler:
-            _echo(f"forwarding to {cfg.receiver.forward_url}")
+            _echo(f"forwarding to {shown_url(cfg.receiver.forward_url)}")
         if metrics is not None:
             _echo(f"metrics at {srv.url}{cfg.receiver.metrics_path}")
+        mmscs = ", ".join(map(shown_url, client.config.urls)) if client is not None else ""
         if api is not None:
-            _echo(f"send API at {srv.url}{cfg.api.path.rstrip('/')}/send (to {', '.join(client.config.urls)})")
+            _echo(f"send API at {srv.url}{cfg.api.path.rstrip('/')}/send (to {mmscs})")
         if outbox is not None:
-            _echo(f"sending what the outbox holds (to {', '.join(client.config.urls)})")
-        _wait_for_signal()
-    if retention is not None:
-        retention.stop()
-    if outbox is not None:
-        outbox.stop()
-    if client is not None:
-        client.close()
-    store.close()
+            _echo(f"sending what the outbox holds (to {mmscs})")
+        why = _wait_for_signal(on_hangup=lambda: _reopen_logs(cfg))
+    finally:
+        grace = _stop_grace(cfg)
+        log.info("stopping%s: no new connections; requests in hand get %g s to finish",
+                 f" ({why})" if why else "", grace)
+        for worker in (retention, outbox):
+            if worker is not None:
+                worker.stop(timeout=0)  # (told now, waited for below: they stop while the server does)
+        deadline = time.monotonic() + grace + 5
+        srv.stop(grace=grace)
+        for worker in (retention, outbox):
+            if worker is not None:
+                worker.stop(timeout=max(0.0, deadline - time.monotonic()))
+        if outbox is not None and outbox.running():
+            log.warning("outbox: a send still waiting for its MMSC was left; it goes again, with the same "
+                        "TransactionID, once its lease runs out")
+        if client is not None:
+            client.close()
+        store.close()
+        log.info("stopped")
     return EXIT_OK
+
+
+def _stop_grace(cfg) -> float:
+    """How long requests in hand get to finish when serve stops: 5 s, or while forwarding, the
+    application's timeout and a second (a forward cut off would leave its message half-handled).
+    A service manager's stop timeout must exceed this and 5 s more (examples/mm7bind.service)."""
+    return max(5.0, cfg.receiver.forward_timeout + 1) if cfg.receiver.forward_url else 5.0
+
+
+def _reopen_logs(cfg) -> None:
+    """SIGHUP: close the log file, to be opened again (by name) at the next line — what logrotate
+    needs when it renames the file rather than copying and truncating it."""
+    from .config import reopen_log_files  # noqa: PLC0415
+
+    reopened = reopen_log_files()
+    log.info("SIGHUP: %s", f"log file {cfg.logging.file} opened again" if reopened
+             else "nothing to do (the log goes to standard error; configuration changes need a restart)")
+
+
+def _setup_logging(cfg, args: argparse.Namespace, command: str) -> None:
+    """The configured logging, or one line and exit 3 when its file cannot be opened."""
+    try:
+        cfg.setup_logging(args.verbose)
+    except OSError as exc:
+        print(f"mm7bind {command}: cannot write the log file {cfg.logging.file}: {exc.strerror or exc} "
+              "(see [logging] file)", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
 
 
 def _echo(text: str) -> None:

@@ -26,8 +26,10 @@ from . import versions
 from .codec import HttpMessage, decode, encode
 from .auth import DigestAnswer
 from .content import Content
+from .display import shown_url
 from .envelope import Fault
 from .errors import (
+    STORE_ERRORS,
     ConnectError,
     DecodeError,
     Deviation,
@@ -64,7 +66,7 @@ class ClientConfig:
     urls: tuple[str, ...]
     profile: Profile = STANDARD
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # (reprs are logged and shown)
     # basic | digest | auto (sent only when a username is set). auto is China Mobile's SDK: Basic on
     # every request, the Digest answer when the MMSC challenges for Digest instead.
     auth: str = "basic"
@@ -94,7 +96,7 @@ class ClientConfig:
             raise ValueError("at least one MMSC URL is needed")
         for url in self.urls:  # refused here, not after every retry has failed on it
             if not is_http_url(url):
-                raise ValueError(f"{url!r} is not an http(s) URL of an MMSC")
+                raise ValueError(f"{shown_url(url)!r} is not an http(s) URL of an MMSC")
         if self.auth not in AUTH_MODES:
             raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
         if self.digest_qop not in (None, "auth", "auth-int"):
@@ -190,6 +192,7 @@ class ClientCore:
         self.rng = rng or random.Random()
         self._next = 0
         self.limiters = {u: RateLimiter(config.rate_limit) for u in config.urls} if config.rate_limit else {}
+        self.mismatching: set[str] = set()  # MMSCs seen echoing another TransactionID (said once each)
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -247,10 +250,11 @@ class ClientCore:
         policy = self.config.retry
         ctype = _header(headers, "content-type")
         retry_after = parse_retry_after(_header(headers, "retry-after"))
-        kw = {"transaction_id": p.transaction_id, "url": url, "attempts": attempt}
+        shown = shown_url(url)  # (what errors, results and logs say: no password of the URL's)
+        kw = {"transaction_id": p.transaction_id, "url": shown, "attempts": attempt}
         if 300 <= status < 400:  # not followed: an MM7 request goes where it is configured to go
-            where = _header(headers, "location")
-            error = HTTPStatusError(f"HTTP {status} from {url}" + (f" (redirect to {where}, not followed)" if where else ""),
+            where = shown_url(_header(headers, "location"))
+            error = HTTPStatusError(f"HTTP {status} from {shown}" + (f" (redirect to {where}, not followed)" if where else ""),
                                     status=status, body=body, headers=dict(headers), **kw)
             return self.again_or_raise(p, attempt, url, error, policy.retries_http(status), retry_after, tried)
         try:
@@ -260,10 +264,10 @@ class ClientCore:
             if status < 400:
                 return self.give_up(p, ProtocolError(f"unreadable answer (HTTP {status}): {exc}", **kw))
         if env is None:
-            error = HTTPStatusError(f"HTTP {status} from {url}" + (f": {_snippet(body)}" if body else ""),
+            error = HTTPStatusError(f"HTTP {status} from {shown}" + (f": {_snippet(body)}" if body else ""),
                                     status=status, body=body, headers=dict(headers), **kw)
             if status < 400:
-                error = ProtocolError(f"empty answer (HTTP {status}) from {url}", **kw)
+                error = ProtocolError(f"empty answer (HTTP {status}) from {shown}", **kw)
             return self.again_or_raise(p, attempt, url, error, policy.retries_http(status), retry_after, tried)
         expected = m.RESPONSE_FOR[p.message.ELEMENT]
         body_msg = env.body
@@ -283,8 +287,14 @@ class ClientCore:
         if env.transaction_id != p.transaction_id:
             devs.append(Deviation("transaction-id-mismatch", "/Envelope/Header/TransactionID",
                                   f"answer carries {env.transaction_id!r}, the request {p.transaction_id!r}"))
-            log.warning("TransactionID mismatch from %s: sent %s, got %s", url, p.transaction_id, env.transaction_id)
-        result = Result(p.message.ELEMENT, p.transaction_id, body_msg.status, body_msg, env.version, url, attempt,
+            # Some MMSCs never echo it (InstantCom sends none): a warning for each answer would be one
+            # per request under normal load. Said once per MMSC; each Result has the deviation.
+            first = url not in self.mismatching
+            self.mismatching.add(url)
+            log.log(logging.WARNING if first else logging.DEBUG, "TransactionID mismatch from %s: sent %s, got %s%s",
+                    shown, p.transaction_id, env.transaction_id,
+                    " (said once for this MMSC; every Result lists it in its deviations)" if first else "")
+        result = Result(p.message.ELEMENT, p.transaction_id, body_msg.status, body_msg, env.version, shown, attempt,
                         time.monotonic() - p.started, status, devs)
         if policy.retries_status(result.status.code) and attempt < policy.max_attempts:
             return Retry(policy.delay(attempt, retry_after, self.rng), url, None)
@@ -294,19 +304,21 @@ class ClientCore:
     def on_transport_error(self, p: Prepared, attempt: int, url: str, kind: str, exc: Exception,
                            tried: set[str]) -> Retry:
         policy = self.config.retry
-        kw = {"transaction_id": p.transaction_id, "url": url, "attempts": attempt}
+        shown = shown_url(url)
+        kw = {"transaction_id": p.transaction_id, "url": shown, "attempts": attempt}
+        why = _transport_reason(exc)
         if kind == "connect":
-            error: SendError = ConnectError(f"cannot connect to {url}: {exc}", **kw)
+            error: SendError = ConnectError(f"cannot connect to {shown}: {why}", **kw)
             retryable = policy.on_connect_error
             # Nothing reached the MMSC: go straight to another one if there is one.
             other = self.other_url(url, tried)
             if other is not None and attempt < policy.max_attempts:
                 return Retry(0.0, other, error)
         elif kind == "timeout":
-            error = RequestTimeout(f"no answer from {url} within {self.config.read_timeout:g} s: {exc}", **kw)
+            error = RequestTimeout(f"no answer from {shown} within {self.config.read_timeout:g} s: {why}", **kw)
             retryable = policy.on_timeout
         else:
-            error = TransportError(f"HTTP exchange with {url} failed: {exc}", **kw)
+            error = TransportError(f"HTTP exchange with {shown} failed: {why}", **kw)
             retryable = policy.on_connect_error
         return self.again_or_raise(p, attempt, url, error, retryable, None, tried)
 
@@ -354,14 +366,17 @@ class ClientCore:
 
     def retried(self, p: Prepared, attempt: int, decision: Retry) -> None:
         log.info("%s tid=%s attempt %d failed (%s); again in %.2f s at %s", p.message.ELEMENT, p.transaction_id,
-                 attempt, decision.error or "retryable status", decision.delay, decision.url)
+                 attempt, decision.error or "retryable status", decision.delay, shown_url(decision.url))
 
     # -- records ----------------------------------------------------------------------------------
 
     def finish(self, p: Prepared, result: Result | None = None, error: SendError | None = None) -> None:
-        level = logging.INFO if error is None else logging.WARNING
         elapsed = time.monotonic() - p.started
         status = result.status if result else (getattr(error, "status", None) if isinstance(error, FaultError) else None)
+        # An MMSC refusing a message in a Fault (a blocked subscriber, a bad address) is as ordinary
+        # as one refusing it in a response: INFO. A warning is for no usable answer, or its server error.
+        refused = isinstance(error, FaultError) and status is not None and not 3000 <= status.code < 4000
+        level = logging.INFO if error is None or refused else logging.WARNING
         if self.metrics is not None:
             ok = error is None and status is not None and status.is_success
             self.metrics.sent(p.message.ELEMENT, "ok" if ok else ("refused" if status is not None else "error"),
@@ -383,9 +398,13 @@ class ClientCore:
         if error is None:
             log.info("%(operation)s tid=%(transaction_id)s mid=%(message_id)s rcpt=%(recipients)d status=%(status)s "
                      "attempts=%(attempts)d %(duration_ms)sms", info, extra={"mm7": info})
+        elif refused:
+            log.info("%(operation)s tid=%(transaction_id)s rcpt=%(recipients)d refused in a Fault: status=%(status)s "
+                     "attempts=%(attempts)d %(duration_ms)sms", info, extra={"mm7": info})
         else:
             log.warning("%(operation)s tid=%(transaction_id)s rcpt=%(recipients)d failed: %(error)s after "
-                        "%(attempts)d attempt(s) %(duration_ms)sms", info, extra={"mm7": info})
+                        "%(attempts)d attempt(s) %(duration_ms)sms: %(reason)s",
+                        {**info, "reason": _shortened(str(error))}, extra={"mm7": info})
         if self.store is not None:
             self._record(SentRecord(
                 transaction_id=p.transaction_id, operation=msg.ELEMENT,
@@ -401,9 +420,24 @@ class ClientCore:
         an error: its sender would send it again. Logged instead, with what the record held."""
         try:
             self.store.record_sent(rec)
-        except Exception:  # noqa: BLE001 (whatever the store's trouble)
+        except STORE_ERRORS as exc:  # a full disk, a locked file: the operator's to fix, in one line
+            log.error("%s tid=%s (status %s) could not be recorded in the store: %s: %s", rec.operation,
+                      rec.transaction_id, rec.status_code, type(exc).__name__, exc)
+        except Exception:  # noqa: BLE001 (whatever else: a bug's traceback)
             log.exception("%s tid=%s (status %s) could not be recorded in the store", rec.operation,
                           rec.transaction_id, rec.status_code)
+
+
+def _transport_reason(exc: Exception) -> str:
+    """What went wrong on the way, in words: the cause requests wraps (urllib3's, in a retry error),
+    without the pool's name and address, which the message gives once already. (For a refused
+    connection: "Failed to establish a new connection: [Errno 111] Connection refused", not three
+    nested exceptions' texts.)"""
+    import re  # noqa: PLC0415
+
+    cause = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
+    cause = getattr(cause, "reason", None) or cause
+    return re.sub(r"^[A-Za-z]+\(host=[^)]*\): ", "", str(cause)) or type(cause).__name__
 
 
 def _never_connected(exc: Exception) -> bool:
@@ -426,13 +460,31 @@ def _header(headers, name: str) -> str | None:
     return None
 
 
+def _shortened(text: str, limit: int = 300) -> str:
+    """An error's text for a log line: on one line, and not the whole of a library's nested causes."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _snippet(body: bytes, limit: int = 200) -> str:
     text = body[:limit].decode("utf-8", "replace").replace("\r", " ").replace("\n", " ")
     return text + ("…" if len(body) > limit else "")
 
 
+_SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie")
+_SECRET_WORDS = ("token", "secret", "password", "passwd", "api-key", "apikey")  # (X-Api-Key, X-Auth-Token)
+
+
 def mask_headers(headers: dict) -> dict:
-    return {k: ("***" if k.lower() in ("authorization", "proxy-authorization") else v) for k, v in headers.items()}
+    """`headers` as a log may show them: credentials, session cookies and headers named as
+    credentials (a carrier's `X-Api-Key` in `headers=`) as `***`, a redirect's password too."""
+    def shown(name: str, value: str) -> str:
+        lower = name.lower()
+        if lower in _SECRET_HEADERS or any(w in lower for w in _SECRET_WORDS):
+            return "***"
+        return shown_url(value) if lower == "location" else value
+
+    return {k: shown(k, v) for k, v in headers.items()}
 
 
 def dump(direction: str, url: str, headers: dict, body) -> None:
@@ -443,7 +495,7 @@ def dump(direction: str, url: str, headers: dict, body) -> None:
         shown = _snippet(bytes(body), 4000)
     else:
         shown = f"<stream of {len(body)} bytes>"
-    log.debug("%s %s\n%s\n\n%s", direction, url, "\n".join(f"{k}: {v}" for k, v in mask_headers(headers).items()), shown)
+    log.debug("%s %s\n%s\n\n%s", direction, shown_url(url), "\n".join(f"{k}: {v}" for k, v in mask_headers(headers).items()), shown)
 
 
 # ---------------------------------------------------------------------------------------------

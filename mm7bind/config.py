@@ -23,6 +23,7 @@ from . import versions
 from .profiles import DIALECTS, Profile
 
 ENV_PREFIX = "MM7BIND_"
+SECRET_SETTINGS = {"password", "forward_secret", "token"}  # never quoted in a problem
 NOT_SETTINGS = {"MM7BIND_SAMPLES"}  # the test suite's: where the reference captures are
 
 
@@ -30,7 +31,7 @@ NOT_SETTINGS = {"MM7BIND_SAMPLES"}  # the test suite's: where the reference capt
 class MmscSection:
     urls: list[str] = field(default_factory=lambda: ["http://127.0.0.1:9090/mm7"])
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # (reprs of a configuration are logged and shown)
     auth: str = "basic"  # basic | digest | auto (Basic, then Digest when challenged: China Mobile's SDK)
     digest_qop: str = ""  # auth | auth-int: the one to answer with when an MMSC offers both; "" = auth
     dialect: str = "standard"  # standard | cmcc | mbuni
@@ -70,7 +71,7 @@ class ReceiverSection:
     auth: str = "none"  # none | basic | digest
     digest_qop: str = "auth"  # what a Digest challenge offers: auth | auth-int | "auth,auth-int"
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
     allow: list[str] = field(default_factory=list)
     max_body: int = 20 * 1024 * 1024
     strict: bool = False
@@ -83,14 +84,14 @@ class ReceiverSection:
     metrics_path: str = ""  # e.g. "/metrics": Prometheus text there (allow-list applies); "" = none
     health_path: str = ""  # e.g. "/health": 200 while the store answers, else 503 (for load balancers)
     forward_url: str = ""  # post every request as JSON to this URL (your application) instead of saving it
-    forward_secret: str = ""  # signs forwarded bodies (X-MM7bind-Signature: sha256=HMAC)
+    forward_secret: str = field(default="", repr=False)  # signs forwarded bodies (X-MM7bind-Signature: sha256=HMAC)
     forward_timeout: float = 10.0
 
 
 @dataclass
 class ApiSection:
     path: str = ""  # e.g. "/api": POST /api/send and /api/cancel as JSON on the serve port; "" = off
-    token: str = ""  # required as "Authorization: Bearer <token>" when set
+    token: str = field(default="", repr=False)  # required as "Authorization: Bearer <token>" when set
     allow: list[str] = field(default_factory=list)  # the applications' addresses; empty = any
 
 
@@ -276,10 +277,58 @@ class Config:
                                                      interval=lg.interval, backups=lg.backups)
             else:
                 handler = logging.FileHandler(lg.file, encoding="utf-8")
+        elif _stderr_is_the_journal():
+            # systemd's journal stamps each line with its time, and reads a "<N>" start as its
+            # syslog priority (so `journalctl -p warning` finds warnings): written that way.
+            fmt = "%(levelname)s %(name)s %(message)s" if lg.format == LoggingSection.format else lg.format
+            handler = logging.StreamHandler()
+            formatter = JournalFormatter(fmt)
         else:
             handler = logging.StreamHandler()
         handler.setFormatter(formatter)
         root.addHandler(handler)
+
+
+def _stderr_is_the_journal() -> bool:
+    """Whether standard error is a stream of systemd's journal: its JOURNAL_STREAM variable names
+    the stream's device and inode (a child given another stderr inherits the variable, not the
+    stream)."""
+    import sys  # noqa: PLC0415
+
+    given = os.environ.get("JOURNAL_STREAM", "")
+    try:
+        st = os.fstat(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):  # (no stderr, or one without a descriptor)
+        return False
+    return bool(given) and given == f"{st.st_dev}:{st.st_ino}"
+
+
+class JournalFormatter(logging.Formatter):
+    """Each line of a record (a traceback's, a payload dump's too) starting with the record's
+    syslog priority as `<N>`, which the journal takes as the line's priority."""
+
+    PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = next((p for level, p in self.PRIORITIES if record.levelno >= level), 7)
+        return "\n".join(f"<{priority}>{line}" for line in super().format(record).split("\n"))
+
+
+def reopen_log_files() -> int:
+    """Close the files the "mm7bind" logger writes, each to be opened again by its name at its
+    next record (after logrotate renamed it, a new file) → how many. Rotation done here is unaffected."""
+    count = 0
+    for handler in logging.getLogger("mm7bind").handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.acquire()
+            try:
+                if handler.stream is not None:
+                    handler.stream.close()
+                    handler.stream = None  # (FileHandler opens it again when it next emits)
+                count += 1
+            finally:
+                handler.release()
+    return count
 
 
 class SizeAndTimeRotatingHandler(logging.handlers.TimedRotatingFileHandler):
@@ -356,6 +405,11 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
             return Config(source=source), [Problem("error", str(path), "file not found")]
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             return Config(source=source), [Problem("error", str(path), f"not valid TOML: {exc}")]
+    if path is not None and _holds_credentials(data):
+        mode = Path(path).stat().st_mode
+        if os.name == "posix" and mode & 0o004:
+            problems.append(Problem("warning", str(path), f"holds credentials and any user of this machine can read "
+                                                          f"it (mode {mode & 0o777:o}): chmod o-r"))
     env = os.environ if env is None else env
     from_env: dict[tuple[str, str], str] = {}  # settings given by a variable: their problems name it
     for key, value in env.items():
@@ -392,11 +446,27 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
                 continue
             ok, converted, why = _convert(getattr(target, key), value)
             if not ok:
+                if key in SECRET_SETTINGS:  # (said without the value: it may be the secret, mistyped)
+                    why = f"expected text, got a {type(value).__name__}"
                 problems.append(Problem("error", where, why))
                 continue
             setattr(target, key, converted)
     problems += check(cfg)
     return cfg, problems
+
+
+def _holds_credentials(data: dict) -> bool:
+    """Whether a configuration file's tables set a password, secret or token (URLs' included)."""
+    for section in data.values():
+        if not isinstance(section, dict):
+            continue
+        for key, value in section.items():
+            if key in SECRET_SETTINGS and value:
+                return True
+            for url in value if isinstance(value, list) else [value]:
+                if isinstance(url, str) and "@" in url and urlsplit(url).password:
+                    return True
+    return False
 
 
 def load_checked(path: str | Path | None) -> Config:
@@ -500,6 +570,7 @@ def _check_mm7_version(cfg: Config, err) -> None:
 def check(cfg: Config) -> list[Problem]:
     """Everything wrong with a configuration, each said plainly."""
     from .client import AUTH_MODES, is_http_url  # noqa: PLC0415
+    from .display import shown_url  # noqa: PLC0415
 
     out: list[Problem] = []
 
@@ -514,9 +585,10 @@ def check(cfg: Config) -> list[Problem]:
         err("mmsc.urls", "at least one MMSC URL is needed")
     for url in m.urls:
         if not is_http_url(url):
-            err("mmsc.urls", f"{url!r} is not an http(s) URL")
-        elif urlsplit(url).scheme == "http" and m.username and m.auth in ("basic", "auto"):
-            warn("mmsc.urls", f"{url}: Basic credentials over plain http can be read on the way")
+            err("mmsc.urls", f"{shown_url(url)!r} is not an http(s) URL")
+        elif urlsplit(url).scheme == "http" and (m.username and m.auth in ("basic", "auto")
+                                                 or urlsplit(url).password is not None):
+            warn("mmsc.urls", f"{shown_url(url)}: Basic credentials over plain http can be read on the way")
     if m.auth not in AUTH_MODES:
         err("mmsc.auth", f"must be {', '.join(AUTH_MODES)}, not {m.auth!r}")
     if m.digest_qop not in ("", "auth", "auth-int"):
@@ -580,7 +652,7 @@ def check(cfg: Config) -> list[Problem]:
     if r.health_path and (not r.health_path.startswith("/") or r.health_path in (r.path, r.metrics_path)):
         err("receiver.health_path", "must start with / and differ from receiver.path and metrics_path")
     if r.forward_url and not is_http_url(r.forward_url):
-        err("receiver.forward_url", f"{r.forward_url!r} is not an http(s) URL")
+        err("receiver.forward_url", f"{shown_url(r.forward_url)!r} is not an http(s) URL")
     if r.forward_timeout <= 0:
         err("receiver.forward_timeout", "must be more than 0 seconds")
     if r.forward_secret and not r.forward_url:
@@ -644,7 +716,17 @@ def check(cfg: Config) -> list[Problem]:
         err("mmsc.charset", f"unknown charset {m.charset!r}")
     if lg.file and not Path(lg.file).resolve().parent.is_dir():
         err("logging.file", f"the folder of {lg.file} does not exist")
+    elif lg.file and Path(lg.file).is_dir():
+        err("logging.file", f"{lg.file} is a folder, not a file")
+    elif lg.file and not os.access(lg.file if Path(lg.file).exists() else Path(lg.file).resolve().parent, os.W_OK):
+        err("logging.file", f"{lg.file} cannot be written")
     if lg.backups < 0 or lg.max_bytes < 0 or lg.interval < 1:
         err("logging", "backups and max_bytes cannot be negative; interval must be at least 1")
+    if lg.rotate in ("time", "both") and not re.fullmatch(r"[SMHD]|MIDNIGHT|W[0-6]", lg.when.upper()):
+        err("logging.when", f"must be S, M, H, D, midnight or W0-W6 (W0 is Monday), not {lg.when!r}")
+    try:  # (a format naming no such field would fail every line, each with a traceback)
+        logging.Formatter(lg.format).format(logging.LogRecord("mm7bind", logging.INFO, __file__, 0, "test", (), None))
+    except (ValueError, KeyError, TypeError) as exc:
+        err("logging.format", f"{lg.format!r} cannot format a line: {type(exc).__name__}: {exc}")
     return out
 

@@ -6,6 +6,7 @@ of them into the right SOAP Fault without a table of its own.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -169,3 +170,8 @@ class FaultError(SendError):
 
 class ProtocolError(SendError):
     """The answer could not be read as the MM7 response we asked for."""
+
+
+# What a store in trouble raises — a full disk, a file locked by another program, a broken or
+# read-only file: conditions an operator fixes, reported in one line rather than as a bug's traceback.
+STORE_ERRORS = (sqlite3.Error, OSError)

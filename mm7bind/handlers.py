@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import messages as m
 from .content import safe_name
+from .display import shown_url
 from .jsonable import to_jsonable
 from .receiver import Context, Handler, Unavailable
 
@@ -126,6 +127,7 @@ class ForwardingHandler(Handler):
         import requests  # noqa: PLC0415
 
         self.url, self.timeout, self.include_data = url, timeout, include_data
+        self.shown_url = shown_url(url)  # (errors are logged and stored: no password of the URL's)
         self.secret = secret.encode("utf-8") if secret else None
         self.session = session or requests.Session()
         self.session.trust_env = False  # the application's address is configured, not inherited
@@ -176,17 +178,18 @@ class ForwardingHandler(Handler):
                 read = getattr(answer.raw, "read1", answer.raw.read)  # (read1: what has come, not 4096 bytes)
                 while len(text) <= ANSWER_LIMIT:
                     if time.monotonic() > deadline:
-                        raise ForwardError(f"{self.url}: no whole answer within {self.timeout:g} s")
+                        raise ForwardError(f"{self.shown_url}: no whole answer within {self.timeout:g} s")
                     chunk = read(4096, decode_content=True)
                     if not chunk:
                         break
                     text += chunk
         except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:  # (the last two: reading)
-            raise ForwardError(f"{self.url}: {type(exc).__name__}: {exc}") from None
+            why = str(exc).replace(self.url, self.shown_url)
+            raise ForwardError(f"{self.shown_url}: {type(exc).__name__}: {why}") from None
         if not 200 <= answer.status_code < 300:
-            raise ForwardError(f"{self.url} answered HTTP {answer.status_code}: {text[:200]!r}")
+            raise ForwardError(f"{self.shown_url} answered HTTP {answer.status_code}: {text[:200]!r}")
         if len(text) > ANSWER_LIMIT:
-            raise ForwardError(f"{self.url} answered with more than {ANSWER_LIMIT} bytes")
+            raise ForwardError(f"{self.shown_url} answered with more than {ANSWER_LIMIT} bytes")
         return _outcome(answer.headers.get("Content-Type", ""), text)
 
     def on_deliver(self, msg: m.DeliverReq, ctx: Context) -> m.Status | None:

@@ -13,6 +13,7 @@ import math
 import threading
 from collections.abc import Callable, Iterable
 
+from .errors import STORE_ERRORS
 from .status import lookup
 
 log = logging.getLogger("mm7bind.metrics")
@@ -29,7 +30,7 @@ HELP = {
     "mm7bind_send_seconds": ("histogram", "Time from the first attempt to the outcome, retries included."),
     "mm7bind_received_total": ("counter", "Requests the receiver answered, by operation, outcome (handled, "
                                           "rejected, failed, repeat, malformed, unsupported, unauthorized, "
-                                          "forbidden, too_large, not_post, internal_error) and status code."),
+                                          "forbidden, too_large, not_post, store_error, internal_error) and status code."),
     "mm7bind_receive_seconds": ("histogram", "Time to decode, store, handle and answer a request."),
     "mm7bind_deviations_total": ("counter", "Tolerated deviations from the schema in received messages, by code."),
     "mm7bind_inbox_messages": ("gauge", "Stored messages not yet handled, by state (failed ones wait for replay)."),
@@ -121,7 +122,9 @@ class Metrics:
         for name, read in list(self._gauges.items()):
             try:
                 gauges[name] = [(_labels(ls), v) for ls, v in read()]
-            except Exception:  # noqa: BLE001 (a store that cannot answer now: the counters still go out)
+            except STORE_ERRORS as exc:  # a store that cannot answer now: the counters still go out
+                log.warning("metrics: %s could not be read: %s: %s", name, type(exc).__name__, exc)
+            except Exception:  # noqa: BLE001 (anything else: a bug's traceback, and the rest still goes out)
                 log.warning("metrics: %s could not be read", name, exc_info=True)
         names = sorted({n for n, _ in counters} | {n for n, _ in histograms} | set(gauges))
         out: list[str] = []

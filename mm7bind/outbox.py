@@ -14,7 +14,7 @@ from typing import Self
 
 from . import messages as m
 from .codec import decode, encode
-from .errors import DecodeError, EncodeError, FaultError, MM7Error, SendError
+from .errors import ConnectError, DecodeError, EncodeError, FaultError, MM7Error, RequestTimeout, SendError
 from .periodic import Periodic
 from .store import OutboxItem, utcnow
 
@@ -47,6 +47,12 @@ class Outbox(Periodic):
             client.core.metrics.watch_outbox(self.store)
         self.max_age, self.first_retry, self.max_retry = max_age, first_retry, max_retry
         self.interval, self.batch = poll, batch
+        # While no MMSC answers at all, the whole queue waits (doubling pauses), not each item in
+        # turn: trying thousands of items on a dead link costs each its timeouts and a log line.
+        self.held_until: datetime | None = None
+        self._outage_rounds = 0
+        self._tried = False  # set by _send: the item was sent (not ended before, expired or unbuildable)
+        self._unanswered: SendError | None = None  # ... and no MMSC answered it
 
     def put(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None,
             at: datetime | None = None) -> OutboxItem:
@@ -108,20 +114,42 @@ class Outbox(Periodic):
     def run_once(self, now: datetime | None = None) -> list[OutboxItem]:
         """Send every item that is due now; → the items as they ended this round. Stops between
         items once `stop()` is called (what it claimed and did not send goes back to the queue)."""
-        done = []
+        done: list[OutboxItem] = []
+        if self.held_until is not None and (now or utcnow()) < self.held_until:
+            return done  # an outage: the queue waits as a whole
         while not self._stop.is_set():
             items = self.store.outbox_claim(now or utcnow(), self.batch, self.lease)
             for i, item in enumerate(items):
-                if self._stop.is_set():
+                if self._stop.is_set() or self.held_until is not None and (now or utcnow()) < self.held_until:
                     for rest in items[i:]:
                         self.store.outbox_update(rest.id, "queued", attempts=rest.attempts, next_at=rest.next_at,
                                                  status_code=rest.status_code, error=rest.error,
                                                  lease_until=rest.lease_until)
                     return done
+                self._tried, self._unanswered = False, None
                 done.append(self._send(item, now or utcnow()))
+                if self._tried:
+                    self._outage(now or utcnow())
             if len(items) < self.batch:
                 break
         return done
+
+    def _outage(self, now: datetime) -> None:
+        """After each item: an item no MMSC answered holds the whole queue (one line says so, with
+        when it goes on); an answer ends the hold."""
+        if self._unanswered is None:
+            if self._outage_rounds:
+                log.info("outbox: an MMSC answers again; sending goes on")
+            self._outage_rounds, self.held_until = 0, None
+            return
+        self._outage_rounds += 1
+        pause = min(self.max_retry, self.first_retry * 2 ** min(self._outage_rounds - 1, 32))
+        self.held_until = now + pause
+        waiting = self.store.outbox_counts().get("queued", 0)
+        log.log(logging.WARNING if self._outage_rounds == 1 else logging.INFO,
+                "outbox: %sno MMSC answered (%s); sending held until %s, %d item(s) waiting",
+                "still " if self._outage_rounds > 1 else "", self._unanswered,
+                self.held_until.astimezone().strftime("%Y-%m-%d %H:%M:%S"), waiting)
 
     def _send(self, item: OutboxItem, now: datetime) -> OutboxItem:
         attempts = item.attempts + 1
@@ -136,6 +164,7 @@ class Outbox(Periodic):
             return self._end(item, "sent", attempts, message_id=taken.message_id, status_code=taken.status_code)
         try:
             msg = decode(item.body, item.content_type).body
+            self._tried = True
             result = self.client.send(msg, transaction_id=item.transaction_id, tag=item.tag)
         except (DecodeError, EncodeError) as exc:  # (it was ours when put in: only a changed profile gets here)
             return self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}")
@@ -145,6 +174,8 @@ class Outbox(Periodic):
                 return self._end(item, "failed", attempts, status_code=code, error=str(exc))
             return self._later(item, attempts, now, code, str(exc))
         except SendError as exc:  # no MM7 answer: unreachable, timed out, HTTP error
+            if isinstance(exc, (ConnectError, RequestTimeout)):
+                self._unanswered = exc
             return self._later(item, attempts, now, None, f"{type(exc).__name__}: {exc}")
         except MM7Error as exc:
             return self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}")

@@ -6,6 +6,8 @@ import logging
 import threading
 from typing import Any, Self
 
+from .errors import STORE_ERRORS
+
 log = logging.getLogger("mm7bind")
 
 
@@ -41,13 +43,29 @@ class Periodic:
         self._wake.set()
 
     def _run(self, stop: threading.Event) -> None:
+        failing: str | None = None  # the trouble the last round ended in: said once, not every round
         while not stop.is_set():
             try:
                 self.run_once()
+            except STORE_ERRORS as exc:  # a full disk, a locked file: one line, again only when it changes
+                trouble = f"{type(exc).__name__}: {exc}"
+                if trouble != failing:
+                    log.error("%s: the store cannot be used (%s); trying again every %g s", self.name, trouble,
+                              self.interval)
+                failing = trouble
             except Exception:  # noqa: BLE001 (see the class's text)
                 log.exception("%s: a round failed", self.name)
+                failing = None
+            else:
+                if failing is not None:
+                    log.info("%s: the store works again", self.name)
+                failing = None
             self._wake.wait(self.interval)
             self._wake.clear()
+
+    def running(self) -> bool:
+        """Whether the worker thread is still at work (after `stop`: still finishing a round)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self, timeout: float = 30.0) -> None:
         with self._starting:

@@ -26,7 +26,7 @@ from .auth import IPAllowList
 from .codec import HttpMessage, decode, encode
 from .display import printable
 from .envelope import Envelope, Fault
-from .errors import DecodeError, Deviation, EncodeError
+from .errors import STORE_ERRORS, DecodeError, Deviation, EncodeError
 from .mime import MimeLimits
 from .profiles import STANDARD, Profile
 from .status import RequestStatus, lookup
@@ -161,14 +161,18 @@ class Receiver:
             self._count(None, "forbidden", None, started)
             return Response(403, [("Content-Type", "text/plain")], b"forbidden\n")
         if self.config.auth is not None:
-            ok, stale = self.config.auth.check(method.upper(), uri, _get(headers, "authorization"), body)
+            given = _get(headers, "authorization")
+            ok, stale = self.config.auth.check(method.upper(), uri, given, body)
             if not ok:
+                scheme = (given or "").partition(" ")[0].lower()
+                if scheme and scheme == self.config.auth.challenge().partition(" ")[0].lower() and not stale:
+                    # (no header, another scheme, an aged nonce: how a client learns what to send, not news)
+                    log.warning("refused request from %s: wrong %s credentials", peer, scheme.title())
                 self._count(None, "unauthorized", None, started)
                 return Response(401, [("WWW-Authenticate", self.config.auth.challenge(stale)),
                                       ("Content-Type", "text/plain")], b"authentication required\n")
         if len(body) > self.config.max_body:
-            self._count(None, "too_large", None, started)
-            return Response(413, [("Content-Type", "text/plain")], b"request body too large\n")
+            return self.too_large(peer, len(body), started)
         try:
             env = decode(body, content_type, strict=self.config.strict, limits=self.config.mime_limits,
                          xml_limits=self.config.xml_limits)
@@ -179,11 +183,21 @@ class Receiver:
             return self.fault(None, version, "Client", exc.status_code, str(exc), transaction_id=tid)
         if env.is_fault or env.message.ELEMENT not in HANDLED_KINDS:
             kind = "a Fault" if env.is_fault else env.message.ELEMENT
+            log.warning("refused %s from %s: not an operation a VASP serves (4003)", kind, peer)
             self._count("Fault" if env.is_fault else env.message.ELEMENT, "unsupported",
                         RequestStatus.UNSUPPORTED_OPERATION, started, env.deviations)
             return self.fault(env, env.version, "Client", RequestStatus.UNSUPPORTED_OPERATION,
                               f"{kind} is not an operation a VASP serves")
         return self.dispatch(env, body, content_type, headers, peer, started)
+
+    def too_large(self, peer: str | None, size: int | None, started: float | None = None) -> Response:
+        """The 413 for a body over `max_body` (`size` when known: declared or read), logged and
+        counted: an MMSC's large MMS refused here is otherwise lost without a trace on our side.
+        The servers call it for a declared length before reading the body."""
+        log.warning("refused a request from %s: %s over max_body (%d bytes)", peer,
+                    f"{size} bytes," if size is not None else "its body is", self.config.max_body)
+        self._count(None, "too_large", None, time.monotonic() if started is None else started)
+        return Response(413, [("Content-Type", "text/plain")], b"request body too large\n")
 
     def dispatch(self, env: Envelope, body: bytes, content_type: str | None, headers, peer, started,
                  record: InboxRecord | None = None) -> Response:
@@ -191,13 +205,20 @@ class Receiver:
         ctx = Context(env.transaction_id, env.version, env.deviations, peer, headers)
         if self.store is not None and record is None:
             keys = _keys(msg, env.transaction_id, peer)
-            sent = self.store.sent_by_message_id(msg.message_id) if getattr(msg, "message_id", None) else None
-            record, new = self.store.accept(
-                kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
-                recipient=_address(getattr(msg, "recipient", None)), status=_text(getattr(msg, "mm_status", None)),
-                peer=peer, content_type=content_type, body=bytes(body), tid_key=keys[0], report_key=keys[1],
-                sent_transaction_id=sent.transaction_id if sent else None,
-            )
+            try:
+                sent = self.store.sent_by_message_id(msg.message_id) if getattr(msg, "message_id", None) else None
+                record, new = self.store.accept(
+                    kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
+                    recipient=_address(getattr(msg, "recipient", None)), status=_text(getattr(msg, "mm_status", None)),
+                    peer=peer, content_type=content_type, body=bytes(body), tid_key=keys[0], report_key=keys[1],
+                    sent_transaction_id=sent.transaction_id if sent else None,
+                )
+            except STORE_ERRORS as exc:  # a full disk, a locked file: the operator's to fix, said in one line
+                log.error("%s tid=%s from %s not stored (%s: %s): answered 3000, the MMSC will send it again",
+                          msg.ELEMENT, printable(env.transaction_id), peer, type(exc).__name__, exc)
+                self._count(msg.ELEMENT, "store_error", RequestStatus.SERVER_ERROR, started, env.deviations)
+                return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR,
+                                  "the VASP could not store it")
             ctx.sent = sent
             if not new:
                 repeat = self._repeat(env, record)

@@ -189,10 +189,13 @@ class SendApi:
 
     def _handle(self, method: str, path: str, body: bytes, headers: dict[str, str], peer: str | None) -> Response:
         if self.allow is not None and not self.allow.allows(peer):
+            log.warning("refused API request from %s (not in the allow-list)", peer)
             raise ApiError(403, "this address may not send")
         if self.token is not None:
             scheme, _, given = headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8"), self.token):
+                log.warning("refused API request from %s: %s", peer,
+                            "wrong bearer token" if scheme.lower() == "bearer" else "no bearer token")
                 rsp = _json(401, {"ok": False, "error": "unauthorized", "message": "a bearer token is required"})
                 rsp.headers.append(("WWW-Authenticate", 'Bearer realm="mm7bind"'))
                 return rsp

@@ -50,8 +50,9 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         except ValueError:
             length = -1
         if length > limit:
-            start_response("413 Request Entity Too Large", [("Content-Type", "text/plain")])
-            return [b"request body too large\n"]
+            rsp = receiver.too_large(environ.get("REMOTE_ADDR"), length)
+            start_response(f"{rsp.status} {REASONS[rsp.status]}", rsp.headers)
+            return [rsp.body]
         stream = environ["wsgi.input"]
         body = stream.read(length) if length >= 0 else stream.read(limit + 1)
         headers = request_headers(environ)
@@ -82,16 +83,29 @@ REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 
 
 def health_app(receiver: Receiver) -> Callable:
     """A WSGI app for load balancers' health checks: GET → 200 "ok" while the receiver's store
-    answers (a query through its index), 503 with the reason when it does not (a full disk or a
-    broken file means every MMSC request would fail too: better taken out of the pool)."""
+    can take a message (`store.check`: it reads, writes, gets its write lock within 2 s, and its
+    disk has room for a message of the receiver's `max_body`), 503 with the reason when it cannot
+    (a full disk, a file locked or broken means every MMSC request would fail too: better taken
+    out of the pool)."""
+    said: list[str | None] = [None]  # the last problem reported (None: healthy)
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         status, body = "200 OK", b"ok\n"
-        if receiver.store is not None and hasattr(receiver.store, "open_counts"):
+        store = receiver.store
+        if store is not None and (hasattr(store, "check") or hasattr(store, "open_counts")):
             try:
-                receiver.store.open_counts()
+                problem = store.check(reserve=receiver.config.max_body) if hasattr(store, "check") else (
+                    store.open_counts() and None)
             except Exception as exc:  # noqa: BLE001 (whatever the store's trouble, say so)
-                status, body = "503 Service Unavailable", f"store unavailable: {exc}\n".encode("utf-8", "replace")
+                problem = f"{type(exc).__name__}: {exc}"
+            if problem is not None:
+                status, body = "503 Service Unavailable", f"store unavailable: {problem}\n".encode("utf-8", "replace")
+            if (problem is None) != (said[0] is None):  # a line when the answer changes, not one per check
+                if problem is None:
+                    log.info("health: the store takes messages again")
+                else:
+                    log.warning("health: answering 503, the store cannot take messages: %s", problem)
+                said[0] = problem
         start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body))),
                                 ("Cache-Control", "no-store")])
         return [body] if environ.get("REQUEST_METHOD", "GET") != "HEAD" else []
@@ -138,9 +152,10 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             declared = int(headers.get("Content-Length", -1))
         except ValueError:
             declared = -1
-        too_large = (413, [("Content-Type", "text/plain")], b"request body too large\n")
+        peer = scope.get("client")[0] if scope.get("client") else None
         if declared > limit:
-            return await _asgi_answer(send, *too_large)
+            rsp = receiver.too_large(peer, declared)
+            return await _asgi_answer(send, rsp.status, rsp.headers, rsp.body)
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -150,7 +165,8 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             chunks.append(chunk)
             size += len(chunk)
             if size > limit:  # refused without reading the rest
-                return await _asgi_answer(send, *too_large)
+                rsp = receiver.too_large(peer, None)
+                return await _asgi_answer(send, rsp.status, rsp.headers, rsp.body)
             if not message.get("more_body", False):
                 break
         uri = scope.get("root_path", "") + scope.get("path", "")

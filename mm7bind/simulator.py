@@ -34,6 +34,7 @@ from . import messages as m
 from . import versions
 from .codec import decode, encode
 from .content import Content, Part
+from .display import shown_url
 from .envelope import Envelope, Fault
 from .errors import DecodeError, SendError
 from .profiles import DIALECTS, Profile
@@ -53,7 +54,7 @@ class SimulatorConfig:
     strict: bool = False
     vasp_url: str | None = None  # where reports and MO go; none: reports are only recorded
     vasp_username: str | None = None
-    vasp_password: str | None = None
+    vasp_password: str | None = field(default=None, repr=False)  # (reprs are logged and shown)
     report_status: str = "Retrieved"  # what every recipient's delivery report says
     report_delay: float = 0.5
     read_status: str = "Read"
@@ -409,7 +410,7 @@ class Simulator:
             outcome.update(status=result.status.code, transaction_id=result.transaction_id)
         except SendError as exc:
             outcome.update(error=f"{type(exc).__name__}: {exc}")
-            log.warning("%s to %s failed: %s", msg.ELEMENT, self.config.vasp_url, exc)
+            log.warning("%s to %s failed: %s", msg.ELEMENT, shown_url(self.config.vasp_url), exc)
         if stored is not None:
             stored.reports.append(outcome)
         return outcome

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from .errors import STORE_ERRORS
 from .periodic import Periodic
 
 
@@ -437,6 +438,10 @@ class MemoryStore:
         found.sort(key=lambda i: i.id, reverse=newest_first)
         return found[:_limit(limit)]
 
+    def check(self, reserve: int = 0, wait: float = 2.0) -> str | None:
+        """See `SqliteStore.check`: memory always takes a message."""
+        return None
+
     def vacuum(self) -> None:
         """Nothing to give back: purged records are gone from memory already (as SqliteStore's)."""
 
@@ -446,10 +451,14 @@ class MemoryStore:
 
 try:  # POSIX; elsewhere threads are kept apart by the lock, processes by SQLite's busy handler
     from fcntl import LOCK_EX as _LOCK_EX
+    from fcntl import LOCK_NB as _LOCK_NB
     from fcntl import LOCK_UN as _LOCK_UN
     from fcntl import flock as _flock
 except ImportError:  # pragma: no cover
     _flock = None
+
+
+LOCK_NOTICE = 5.0  # seconds a new store waits for another process's write lock before saying so
 
 
 class _WriteLock:
@@ -479,6 +488,31 @@ class _WriteLock:
         if self.fd is not None:
             _flock(self.fd, _LOCK_UN)
         self.thread_lock.release()
+
+    def acquire(self, timeout: float) -> bool:
+        """Take the lock as `with` does, but give up after `timeout` seconds (→ False)."""
+        import time  # noqa: PLC0415
+
+        deadline = time.monotonic() + timeout
+        if not self.thread_lock.acquire(timeout=max(0.0, timeout)):
+            return False
+        if self.lock_path is None:
+            return True
+        try:
+            if self.fd is None:
+                self.fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            while True:
+                try:
+                    _flock(self.fd, _LOCK_EX | _LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        self.thread_lock.release()
+                        return False
+                    time.sleep(0.01)
+        except BaseException:
+            self.thread_lock.release()
+            raise
 
     def close(self) -> None:
         with self.thread_lock:
@@ -541,6 +575,28 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+APPLICATION_ID = 0x6D6D3762  # "mm7b" in the file's header (PRAGMA application_id): an mm7bind store
+
+
+def _claim(db: sqlite3.Connection) -> None:
+    """Mark a new file as an mm7bind store, or make sure a file is one: a store path pointing at
+    another program's database by mistake must be refused, not get our tables added to it. (A
+    store written before the mark is recognised by its `sent` table, and marked.)"""
+    app_id = db.execute("PRAGMA application_id").fetchone()[0]
+    if app_id == APPLICATION_ID:
+        return
+    tables = sorted(row[0] for row in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+    columns = {row[1] for row in db.execute("PRAGMA table_info(sent)")}
+    if app_id == 0 and (not tables or {"transaction_id", "operation", "recipients"} <= columns):
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        return
+    holds = f"tables {', '.join(tables[:5])}{', ...' if len(tables) > 5 else ''}" if tables else "no tables"
+    whose = f", application id {app_id:#x}" if app_id else ""
+    raise sqlite3.DatabaseError(f"another program's SQLite database ({holds}{whose}), not an mm7bind store: "
+                                "left as it is")
+
+
 class SqliteStore:
     """Records in one SQLite file. Each thread gets its own connection; writes are committed at once.
 
@@ -576,7 +632,18 @@ class SqliteStore:
         self._queue: list[_Pending] = []
         self._leader = False
         _open_stores.add(self)
-        with self._write:  # (one process at a time creates or upgrades the file)
+        if not self._write.acquire(LOCK_NOTICE):  # (one process at a time creates or upgrades the file)
+            # Another process writes (a `store purge --vacuum` takes minutes on a big file): waiting
+            # is right, waiting without a word looks like a hang.
+            log.warning("the store %s is being written by another process: waiting for it to finish", self.path)
+            self._write.__enter__()
+        try:
+            if not self._memory:  # (before any setting of ours, WAL mode included, touches it)
+                plain = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                try:
+                    _claim(plain)
+                finally:
+                    plain.close()
             db = self._conn()
             db.executescript(SENT_SCHEMA + self.extra_schema())
             if "tag" not in {row[1] for row in db.execute("PRAGMA table_info(sent)")}:
@@ -585,6 +652,8 @@ class SqliteStore:
             inbox = {row[1] for row in db.execute("PRAGMA table_info(inbox)")}
             if inbox and "claimed_at" not in inbox:  # a file from before claims were stamped
                 db.execute("ALTER TABLE inbox ADD COLUMN claimed_at TEXT")
+        finally:
+            self._write.__exit__(None, None, None)
 
     def extra_schema(self) -> str:
         return INBOX_SCHEMA
@@ -1005,6 +1074,41 @@ class SqliteStore:
         sql, args = _query("SELECT * FROM outbox", [("state = ?", state), ("tag = ?", tag)], "id", newest_first,
                            limit)
         return [self._outbox_row(r) for r in self._conn().execute(sql, args)]
+
+    def check(self, reserve: int = 0, wait: float = 2.0) -> str | None:
+        """Why the store could not take a message right now, or None when it can: what a health
+        check asks. It reads through the index, needs `reserve` bytes free on the file's disk (the
+        largest message the receiver takes: a nearly full disk passes a small write and fails the
+        next message), and writes a row, waiting at most `wait` seconds for the write lock (held
+        longer by another program, every arriving message would wait as long). Reading alone says
+        nothing of a full disk, a read-only file or a lock held elsewhere."""
+        import shutil  # noqa: PLC0415
+
+        try:
+            self.open_counts()
+            if not self._memory and reserve > 0:
+                free = shutil.disk_usage(Path(self.path).resolve().parent).free
+                if free < reserve:
+                    return f"{free} bytes free on the store's disk, less than one message may need ({reserve})"
+            if not self._write.acquire(wait):
+                return f"the store's write lock was held by another process for {wait:g} s"
+            try:
+                db = self._conn("NORMAL")  # (no flush to disk: what is tested is that it can be written)
+                db.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    db.execute("CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, checked_at TEXT NOT NULL)")
+                    db.execute("INSERT OR REPLACE INTO health (id, checked_at) VALUES (1, ?)", (utcnow().isoformat(),))
+                    db.execute("COMMIT")
+                finally:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    db.execute("PRAGMA busy_timeout=30000")
+            finally:
+                self._write.__exit__(None, None, None)
+        except STORE_ERRORS as exc:  # (said to whoever asks /health: without the file's name)
+            return f"{type(exc).__name__}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
+        return None
 
     def vacuum(self) -> None:
         """Give the space of purged records back to the file system (rewrites the file: it takes

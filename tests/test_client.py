@@ -188,13 +188,16 @@ def test_wrong_response_type_is_a_protocol_error():
             c.submit(submit())
 
 
-def test_transaction_id_mismatch_is_reported():
+def test_transaction_id_mismatch_is_reported(caplog):
     def responder(req):
         return mm7_reply(mm7.SubmitRsp(message_id="m"), req.decode(), transaction_id="someone-else")
 
-    with FakeServer(responder) as srv, client(srv.url) as c:
-        result = c.submit(submit())
-        assert result.ok and [d.code for d in result.deviations] == ["transaction-id-mismatch"]
+    with FakeServer(responder) as srv, client(srv.url) as c, caplog.at_level(logging.INFO, logger="mm7bind.client"):
+        results = [c.submit(submit()) for _ in range(3)]
+    assert all(r.ok and [d.code for d in r.deviations] == ["transaction-id-mismatch"] for r in results)
+    # An MMSC that never echoes it: one warning, not one per request.
+    assert [r.getMessage().partition(": sent")[0] for r in caplog.records if r.levelno >= logging.WARNING] == [
+        f"TransactionID mismatch from {srv.url}"]
 
 
 def test_timeout():
@@ -454,6 +457,36 @@ def test_logging_one_record_per_transaction_and_masked_dumps(caplog):
         with caplog.at_level(logging.DEBUG, logger="mm7bind.client"):
             c.submit(submit())
         assert "Authorization: ***" in caplog.text and "tok-123" not in caplog.text
+
+
+def test_a_refusal_is_info_and_no_usable_answer_a_warning_that_says_why(caplog):
+    """A bulk run where the MMSC refuses some recipients (in Faults, as many do) is normal load:
+    no warning each. An unreachable MMSC, an HTTP error or a server fault is one, with the reason."""
+    def responder(req):
+        to = str(req.decode().body.recipients.to[0])
+        status = {"1": 2002, "2": 3001}.get(to)
+        if status is None:
+            return default_responder(req)
+        fault = mm7.Fault(code="Client" if status < 3000 else "Server", string="no",
+                          detail=mm7.RSErrorRsp(status=mm7.Status(status)))
+        return mm7_reply(fault, req.decode(), http_status=500)
+
+    with FakeServer(responder) as srv, client(srv.url, retry=RetryPolicy.never()) as c, \
+            caplog.at_level(logging.INFO, logger="mm7bind.client"):
+        for to in ("1", "2"):
+            with pytest.raises(FaultError):
+                c.submit(mm7.SubmitReq(recipients=mm7.Recipients(to=[to])))
+    with client(dead_url(), retry=RetryPolicy.never()) as c, caplog.at_level(logging.INFO, logger="mm7bind.client"), \
+            pytest.raises(ConnectError):
+        c.submit(submit())
+    refused, server_fault, unreachable = caplog.records
+    assert refused.levelname == "INFO" and "refused in a Fault: status=2002" in refused.getMessage()
+    assert server_fault.levelname == "WARNING" and "failed: FaultError" in server_fault.getMessage()
+    assert server_fault.getMessage().endswith(": SubmitReq refused: 3001 Not Possible")
+    assert unreachable.levelname == "WARNING" and "failed: ConnectError" in unreachable.getMessage()
+    assert f"cannot connect to {dead_url().rsplit(':', 1)[0]}" in unreachable.getMessage()
+    # The cause in words, not requests' and urllib3's wrappers around it.
+    assert unreachable.getMessage().endswith("Connection refused") and "Max retries" not in unreachable.getMessage()
 
 
 def test_retry_policy_and_retry_after():

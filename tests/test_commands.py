@@ -13,6 +13,8 @@ import time
 import pytest
 import requests
 
+import mm7bind as mm7
+
 from .conftest import ROOT
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -259,8 +261,9 @@ def test_good_configuration_and_environment(tmp_path):
     good.write_text('[mmsc]\nurls = ["https://mmsc.example/mm7"]\nusername = "sp"\npassword = "pw"\nauth = "digest"\n'
                     'dialect = "cmcc"\n[vasp]\nvaspid = "800001"\n[logging]\nfile = "%s"\nrotate = "time"\n'
                     % (tmp_path / "mm7.log"), encoding="utf-8")
+    good.chmod(0o640)  # (a file holding a password, readable by its owner and group only)
     proc = run("config", "check", str(good))
-    assert proc.returncode == 0 and "0 error(s)" in proc.stdout
+    assert proc.returncode == 0 and "0 error(s), 0 warning(s)" in proc.stdout
     from mm7bind.config import load
 
     _, problems = load(good, env={"MM7BIND_MMSC_READTIMEOUT": "3"})
@@ -492,3 +495,129 @@ def test_a_variable_for_a_section_the_file_wrote_as_a_value_is_a_problem_not_a_c
     path.write_text('store = "inbox.db"\n', encoding="utf-8")
     cfg, problems = config.load(path, env={"MM7BIND_STORE_PATH": str(tmp_path / "x.db")})
     assert [(p.where, p.message) for p in problems if p.level == "error"] == [("store", "must be a table ([section])")]
+
+
+def test_a_log_file_that_cannot_be_opened_is_reported_not_a_traceback(tmp_path):
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n'
+                                       f'[logging]\nfile = "{tmp_path / "logs"}"\n', encoding="utf-8")
+    checked = run("config", "check", str(tmp_path / "cfg.toml"))
+    assert checked.returncode == 3 and "is a folder, not a file" in checked.stdout, checked.stdout
+    for command in (["serve", "--port", str(free_port())], ["send", "--to", "1", "--mmsc", "http://127.0.0.1:9/mm7"]):
+        proc = run(*command, "--config", str(tmp_path / "cfg.toml"))
+        assert proc.returncode == 3 and "Traceback" not in proc.stderr, (command, proc.stderr)
+        assert "logging.file" in proc.stderr and "is a folder, not a file" in proc.stderr, proc.stderr
+
+
+def _until(condition, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never: {what}")
+        time.sleep(0.05)
+
+
+def test_serve_reopens_its_log_on_sighup_and_stops_on_sigterm_saying_so(tmp_path):
+    """logrotate renames the file and sends SIGHUP: serve writes on in a new file of the old name.
+    (SIGHUP used to end the process on the spot: under systemd's Restart=on-failure, for good.)"""
+    port = free_port()
+    log_file = tmp_path / "serve.log"
+    (tmp_path / "cfg.toml").write_text(
+        f'[receiver]\nport = {port}\nout_dir = "{tmp_path / "in"}"\n[store]\npath = "{tmp_path / "vasp.db"}"\n'
+        f'[logging]\nfile = "{log_file}"\nrotate = "none"\n', encoding="utf-8")
+    store = mm7.SqliteStore(tmp_path / "vasp.db")  # a message a killed run left in hand: said at the start
+    store.accept(kind="DeliverReq", transaction_id="t-1", message_id=None, recipient=None, status=None, peer="p",
+                 content_type="text/xml", body=b"<x/>", tid_key="DeliverReq|t-1", report_key=None)
+    store.close()
+    serve = Background("serve", "--config", str(tmp_path / "cfg.toml"))
+    try:
+        serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+        _until(lambda: "receiving MM7 at" in log_file.read_text(encoding="utf-8"), "the start is logged")
+        log_file.rename(tmp_path / "serve.log.1")
+        serve.proc.send_signal(signal.SIGHUP)
+        _until(lambda: log_file.exists() and "opened again" in log_file.read_text(encoding="utf-8"),
+               "a new log file after SIGHUP")
+        assert serve.proc.poll() is None and requests.get(f"http://127.0.0.1:{port}/mm7", timeout=10).status_code == 405
+        serve.proc.send_signal(signal.SIGTERM)
+        assert serve.proc.wait(timeout=60) == 0
+    finally:
+        serve.stop()
+    lines = log_file.read_text(encoding="utf-8")
+    assert "INFO mm7bind.serve stopping (SIGTERM)" in lines and lines.rstrip().endswith("INFO mm7bind.serve stopped")
+    first = (tmp_path / "serve.log.1").read_text(encoding="utf-8")
+    assert "stopping" not in first and "WARNING mm7bind.serve messages a stopped run left half-handled" in first
+
+
+def test_serve_stops_without_waiting_out_a_send_in_flight(simulator, tmp_path):
+    """A SIGTERM while the outbox waits on a silent MMSC: serve stops within its grace and a few
+    seconds (a service manager's stop timeout is not spent on it), and says what was left."""
+    port = free_port()
+    config = tmp_path / "cfg.toml"
+    config.write_text(f'[mmsc]\nurls = ["{simulator.url}"]\nread_timeout = 120\n[receiver]\nport = {port}\n'
+                      f'out_dir = "{tmp_path / "in"}"\n[outbox]\nenabled = true\n'
+                      f'[store]\npath = "{tmp_path / "vasp.db"}"\nkeep_days = 30\n', encoding="utf-8")
+    requests.post(simulator.control + "/fail", json={"count": 5, "delay": 100}, timeout=10)
+    serve = Background("serve", "--config", str(config))
+    try:
+        serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+        assert run("send", "--config", str(config), "--to", "+8613800000000", "--queue").returncode == 0
+        store = mm7.SqliteStore(tmp_path / "vasp.db")
+        try:
+            _until(lambda: store.outbox(state="sending"), "the outbox sends")
+        finally:
+            store.close()
+        serve.proc.send_signal(signal.SIGTERM)
+        assert serve.proc.wait(timeout=90) == 0
+    finally:
+        out = serve.stop()
+    assert "a send still waiting for its MMSC was left" in out and out.rstrip().endswith("stopped"), out
+
+
+def test_under_systemd_the_log_is_written_as_the_journal_reads_it(tmp_path):
+    """stderr being the journal (JOURNAL_STREAM names it): no timestamp of our own (the journal
+    stamps lines), and each line's syslog priority as <N>, so `journalctl -p warning` finds them."""
+    import tempfile
+
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    store = mm7.SqliteStore(tmp_path / "vasp.db")  # (for a warning at the start)
+    store.accept(kind="DeliverReq", transaction_id="t-1", message_id=None, recipient=None, status=None, peer="p",
+                 content_type="text/xml", body=b"<x/>", tid_key="DeliverReq|t-1", report_key=None)
+    store.close()
+    outputs = []
+    for journal in (True, False):
+        port = free_port()
+        with tempfile.TemporaryFile("w+", encoding="utf-8") as out:
+            st = os.fstat(out.fileno())
+            stream = f"{st.st_dev}:{st.st_ino}" if journal else f"{st.st_dev}:{st.st_ino + 1}"
+            proc = subprocess.Popen([sys.executable, "-m", "mm7bind.cli", "serve", "--config", str(tmp_path / "cfg.toml"),
+                                     "--port", str(port), "--out", str(tmp_path / "in")], stdout=out,
+                                    stderr=subprocess.STDOUT, text=True, cwd=ROOT, env={**ENV, "JOURNAL_STREAM": stream})
+
+            def written() -> str:
+                out.seek(0)
+                return out.read()
+
+            try:
+                _until(lambda: "Ctrl-C stops" in written(), "serve starts")
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(timeout=60) == 0
+            outputs.append(written().splitlines())
+    journal_lines, plain_lines = outputs
+    logged = [line for line in journal_lines if line.startswith("<")]
+    assert logged[0].startswith("<4>WARNING mm7bind.serve messages a stopped run left half-handled"), journal_lines
+    assert logged[1].startswith("<6>INFO mm7bind.serve mm7bind ") and logged[-1] == "<6>INFO mm7bind.serve stopped"
+    assert not any(line.startswith("<") for line in plain_lines)
+    assert any(line.endswith("INFO mm7bind.serve stopped") and line[:4].isdigit() for line in plain_lines)
+
+
+def test_logging_settings_that_would_fail_at_start_or_on_every_line_are_configuration_errors(tmp_path):
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n[logging]\n'
+                                       f'file = "{tmp_path / "mm7.log"}"\nrotate = "time"\nwhen = "weekly"\n'
+                                       'format = "%(asctime)s %(levell)s %(message)s"\n', encoding="utf-8")
+    checked = run("config", "check", str(tmp_path / "cfg.toml"))
+    assert checked.returncode == 3 and "2 error(s)" in checked.stdout, checked.stdout
+    assert "logging.when: must be S, M, H, D, midnight or W0-W6" in checked.stdout
+    assert "logging.format: '%(asctime)s %(levell)s %(message)s' cannot format a line" in checked.stdout
+    served = run("serve", "--port", str(free_port()), "--config", str(tmp_path / "cfg.toml"))
+    assert served.returncode == 3 and "Traceback" not in served.stderr and "logging.when" in served.stderr

@@ -233,3 +233,72 @@ def test_the_async_client_counts_and_tags_too():
         result = asyncio.run(main())
     assert result.ok and [(r.message_id, r.tag) for r in store.sent()] == [(result.message_id, "async")]
     assert metrics.value("mm7bind_sent_total", operation="SubmitReq", outcome="ok") == 1
+
+
+def test_a_store_that_cannot_take_a_message_is_one_line_a_count_and_a_503(tmp_path, caplog):
+    """A full disk or a file locked by another program: each message gets a Server Fault (the MMSC
+    sends it again) and one log line, not a traceback; the health check takes the server out of
+    the pool until the store works again, saying so once each way."""
+    import logging
+    import sqlite3
+
+    from mm7bind.server import health_app
+
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    metrics = Metrics()
+    rx = mm7.Receiver(Picky(), store=store, metrics=metrics)
+    content = mm7.Content()
+    content.add_bytes(bytes(range(256)) * 64, "application/octet-stream")  # (more than the pages left)
+    deliver = mm7.DeliverReq(sender="+8613900000000", recipients=["1065888"], content=content)
+    db = store._conn()  # the file cannot grow (as on a full disk)
+    db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+    out = mm7.encode(deliver, transaction_id="full-1")
+    with caplog.at_level(logging.INFO, logger="mm7bind"):
+        rsp = rx.handle(out.to_bytes(), out.content_type, {}, "10.0.0.1")
+    fault = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"]).body
+    assert rsp.status == 500 and fault.code == "Server" and fault.detail.status.code == 3000
+    assert fault.string == "the VASP could not store it"  # (no file name, no SQLite text to the peer)
+    [line] = [r for r in caplog.records if r.name == "mm7bind.receiver"]
+    assert line.levelname == "ERROR" and line.exc_info is None
+    assert line.getMessage() == ("DeliverReq tid=full-1 from 10.0.0.1 not stored (OperationalError: database or "
+                                 "disk is full): answered 3000, the MMSC will send it again")
+    assert metrics.value("mm7bind_received_total", operation="DeliverReq", outcome="store_error", status="3000") == 1
+    store.close()
+
+    store = mm7.SqliteStore(tmp_path / "other.db")
+    rx = mm7.Receiver(Picky(), store=store)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="mm7bind"), \
+            mm7.serve(rx, port=0, mounts={"/health": health_app(rx)}) as srv:
+        assert requests.get(srv.url + "/health", timeout=10).status_code == 200
+        other = sqlite3.connect(tmp_path / "other.db", isolation_level=None)  # another program writing
+        other.execute("BEGIN IMMEDIATE")
+        for _ in range(2):
+            got = requests.get(srv.url + "/health", timeout=30)
+            assert got.status_code == 503 and "database is locked" in got.text
+        other.execute("ROLLBACK")
+        other.close()
+        assert requests.get(srv.url + "/health", timeout=10).status_code == 200
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "mm7bind.server"]
+    assert said == [("WARNING", ("health: answering 503, the store cannot take messages: OperationalError: "
+                                 "database is locked")), ("INFO", "health: the store takes messages again")]
+    store.close()
+
+
+def test_a_gauge_the_store_cannot_read_now_is_one_line_and_the_rest_still_goes_out(caplog):
+    import logging
+    import sqlite3
+
+    metrics = Metrics()
+    metrics.inc("mm7bind_sent_total", operation="SubmitReq", outcome="ok", status="1000")
+
+    def locked():
+        raise sqlite3.OperationalError("database is locked")
+
+    metrics.gauge("mm7bind_inbox_messages", locked)
+    with caplog.at_level(logging.WARNING, logger="mm7bind.metrics"):
+        samples = parse(metrics.render())
+    assert samples == {'mm7bind_sent_total{operation="SubmitReq",outcome="ok",status="1000"}': 1}
+    [line] = caplog.records
+    assert line.getMessage() == ("metrics: mm7bind_inbox_messages could not be read: OperationalError: "
+                                 "database is locked") and line.exc_info is None

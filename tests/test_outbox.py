@@ -143,11 +143,11 @@ def test_the_queue_is_a_gauge_when_the_client_counts(store):
     outbox = Outbox(client)
     outbox.put(mm7.SubmitReq(recipients=["1"]))
     outbox.put(mm7.SubmitReq(recipients=["2"]))
-    outbox.run_once()  # nobody answers: both wait for the next round
+    outbox.run_once()  # nobody answers the first: both wait for the next round (the second untried)
     outbox.put(mm7.SubmitReq(recipients=["3"]))
     text = metrics.render()
     assert 'mm7bind_outbox_items{state="queued"} 3' in text and 'mm7bind_outbox_items{state="sent"} 0' in text
-    assert metrics.value("mm7bind_sent_total", outcome="error") == 2
+    assert metrics.value("mm7bind_sent_total", outcome="error") == 1
     client.close()
 
 
@@ -369,3 +369,44 @@ def test_long_outages_keep_their_pauses_bounded_and_stale_items_are_not_sent(sto
         assert "2" not in [str(a) for m in sim.messages.values() for a in m.request.recipients]
         late.client.close()
         dead.close()
+
+
+def test_while_no_mmsc_answers_the_queue_waits_as_a_whole_and_says_so_once(store, caplog):
+    """A dead link: one item is tried per round, not all of them (each would cost its timeouts and
+    its log lines); the pauses double; the first answer lets the rest go at once."""
+    import logging
+
+    with Simulator(SimulatorConfig()) as sim:
+        dead = mm7.Client("http://127.0.0.1:9/mm7", store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(dead, first_retry=timedelta(seconds=30), max_retry=timedelta(minutes=10))
+        for n in range(5):
+            outbox.put(mm7.SubmitReq(recipients=[str(n)]))
+        now = utcnow()
+        with caplog.at_level(logging.INFO, logger="mm7bind.outbox"):
+            assert len(outbox.run_once(now)) == 1 and outbox.held_until == now + timedelta(seconds=30)
+            assert outbox.run_once(now + timedelta(seconds=29)) == []  # held: nothing tried
+            assert len(outbox.run_once(now + timedelta(seconds=31))) == 1
+            assert outbox.held_until == now + timedelta(seconds=31 + 60)  # (doubling)
+            alive = Outbox(mm7.Client(sim.url, store=store))
+            alive.held_until, alive._outage_rounds = outbox.held_until, outbox._outage_rounds
+            assert alive.run_once(now + timedelta(seconds=91)) != []  # the link is back
+        said = [(r.levelname, r.getMessage()) for r in caplog.records
+                if r.name == "mm7bind.outbox" and not r.getMessage().startswith("outbox #")]
+        assert [level for level, _ in said] == ["WARNING", "INFO", "INFO"], said
+        assert said[0][1].startswith("outbox: no MMSC answered (cannot connect to http://127.0.0.1:9/mm7")
+        assert said[0][1].endswith("5 item(s) waiting") and said[1][1].startswith("outbox: still no MMSC answered")
+        assert said[2][1] == "outbox: an MMSC answers again; sending goes on"
+        assert alive.held_until is None and store.outbox_counts()["sent"] == 5
+        alive.client.close()
+        dead.close()
+
+
+def test_an_item_that_expired_unsent_says_nothing_of_an_outage(store):
+    dead = mm7.Client("http://127.0.0.1:9/mm7", store=store, retry=mm7.RetryPolicy.never())
+    outbox = Outbox(dead, max_age=timedelta(seconds=1))
+    outbox.put(mm7.SubmitReq(recipients=["1"]))
+    [tried] = outbox.run_once()
+    assert tried.state == "queued" and outbox.held_until is not None
+    [expired] = outbox.run_once(utcnow() + timedelta(days=2))  # (not sent: too late)
+    assert expired.state == "expired" and outbox.held_until is not None  # the outage is not over for it
+    dead.close()

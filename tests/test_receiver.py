@@ -898,3 +898,26 @@ def test_a_request_too_broken_to_decode_is_refused_in_its_own_version_with_its_t
     env = mm7.decode(rsp["body"], strict=True)
     assert (env.version.name, env.transaction_id) == (mm7.versions.latest().name, "0")
     assert mm7.receiver.what_it_said(b"<TransactionID>a\x01b</TransactionID>")[1] is None  # not XML-safe
+
+
+def test_a_message_too_large_or_an_operation_not_served_is_logged_with_why(caplog):
+    """Both are lost on our side unless said: an MMSC's large MMS over max_body, or a request the
+    MMSC should not have sent here."""
+    import logging
+
+    from mm7bind.metrics import Metrics
+
+    rx = mm7.Receiver(max_body=2048, metrics=Metrics())
+    app = mm7.wsgi_app(rx, "/mm7")
+    big = mm7.encode(mm7.DeliverReq(sender="+8613900000000", recipients=["1065888"], subject="x" * 4000),
+                     transaction_id="big-1")
+    submit = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"]), transaction_id="wrong-1")
+    with caplog.at_level(logging.INFO, logger="mm7bind"):
+        assert call_wsgi(app, big.to_bytes(), big.content_type, peer="10.0.0.7")["status"] == 413
+        assert rx.handle(big.to_bytes(), big.content_type, {}, "10.0.0.8").status == 413  # (in code, read already)
+        assert call_wsgi(app, submit.to_bytes(), submit.content_type, peer="10.0.0.9")["status"] == 500
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", f"refused a request from 10.0.0.7: {len(big.to_bytes())} bytes, over max_body (2048 bytes)"),
+        ("WARNING", f"refused a request from 10.0.0.8: {len(big.to_bytes())} bytes, over max_body (2048 bytes)"),
+        ("WARNING", "refused SubmitReq from 10.0.0.9: not an operation a VASP serves (4003)")]
+    assert rx.metrics.value("mm7bind_received_total", outcome="too_large") == 2

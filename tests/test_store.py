@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -168,3 +169,141 @@ def test_an_in_memory_store_is_one_database_for_every_thread():
     store.record_sent(SentRecord(transaction_id="s", operation="SubmitReq", version="REL-6-MM7-1-4"))
     assert [r.transaction_id for r in store.sent()] == ["s"]
     store.close()
+
+
+def test_check_says_why_the_store_cannot_take_a_message(tmp_path):
+    """What a health check asks: reading is not enough — a full disk, a lock held elsewhere, a
+    file that cannot be written all let reads through while every message would fail."""
+    store = SqliteStore(tmp_path / "inbox.db")
+    assert store.check() is None and store.check(reserve=1024) is None
+    assert "bytes free on the store's disk" in store.check(reserve=2**62)
+    other = sqlite3.connect(tmp_path / "inbox.db", isolation_level=None)  # another program writing
+    other.execute("BEGIN IMMEDIATE")
+    assert "database is locked" in store.check(wait=0.2)
+    assert store.open_counts() == {"processing": 0, "failed": 0, "rejected": 0}  # (reads pass meanwhile)
+    other.execute("ROLLBACK")
+    other.close()
+    assert store.check() is None
+    store.close()
+    full = SqliteStore(tmp_path / "full.db")
+    db = full._conn("NORMAL")  # the file cannot grow (as on a full disk): the probe's write fails
+    db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+    assert "database or disk is full" in full.check()
+    full.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
+def test_check_reports_a_write_lock_held_by_another_process(tmp_path):
+    store = SqliteStore(tmp_path / "inbox.db")
+    other = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "inbox.db.lock")],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "held"
+        said = store.check(wait=0.2)
+        assert "write lock" in said and "held by another process" in said
+        assert str(tmp_path) not in said  # (/health says it to whoever asks: no file names)
+    finally:
+        other.kill()
+        other.wait()
+    assert store.check() is None
+    store.close()
+
+
+def test_background_work_says_store_trouble_once_and_when_it_is_over(caplog):
+    """The outbox polls every second: a full disk must be one line, not a traceback a second."""
+    import logging
+
+    from mm7bind.periodic import Periodic
+
+    class Worker(Periodic):
+        interval = 0.001
+
+        def __init__(self):
+            super().__init__()
+            self.rounds, self.done = 0, threading.Event()
+
+        def run_once(self):
+            self.rounds += 1
+            if self.rounds == 30:
+                self.done.set()
+            elif self.rounds < 20:
+                raise sqlite3.OperationalError("database or disk is full")
+
+    worker = Worker()
+    with caplog.at_level(logging.INFO, logger="mm7bind"):
+        worker.start()
+        assert worker.done.wait(30)
+        worker.stop()
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "mm7bind"]
+    assert said == [("ERROR", ("mm7bind-periodic: the store cannot be used (OperationalError: database or disk "
+                               "is full); trying again every 0.001 s")),
+                    ("INFO", "mm7bind-periodic: the store works again")]
+    assert not any(r.exc_info for r in caplog.records)
+
+
+def test_another_programs_database_is_refused_and_left_as_it_is(tmp_path):
+    """A store path pointing at another program's SQLite file by mistake: refused, not converted
+    to WAL mode and given our tables."""
+    from mm7bind.store import APPLICATION_ID
+
+    theirs = tmp_path / "crm.db"
+    db = sqlite3.connect(theirs)
+    db.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    db.commit()
+    db.close()
+    before = theirs.read_bytes()
+    with pytest.raises(sqlite3.DatabaseError, match=r"another program's SQLite database \(tables customers\)"):
+        SqliteStore(theirs)
+    assert theirs.read_bytes() == before
+    marked = tmp_path / "marked.db"  # an empty file another program has claimed with its own mark
+    db = sqlite3.connect(marked)
+    db.execute("PRAGMA application_id = 1234")
+    db.close()
+    with pytest.raises(sqlite3.DatabaseError, match="application id 0x4d2"):
+        SqliteStore(marked)
+    # A new file is marked as ours; a store from before the mark is recognised and marked.
+    old = SqliteStore(tmp_path / "vasp.db")
+    old.record_sent(SentRecord(transaction_id="t", operation="SubmitReq", version="REL-6-MM7-1-4", attempts=1))
+    old.close()
+    db = sqlite3.connect(tmp_path / "vasp.db")
+    assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    db.execute("PRAGMA application_id = 0")
+    db.close()
+    again = SqliteStore(tmp_path / "vasp.db")
+    assert [r.transaction_id for r in again.sent()] == ["t"]
+    again.close()
+    db = sqlite3.connect(tmp_path / "vasp.db")
+    assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    db.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
+def test_opening_a_store_another_process_is_writing_says_it_waits(tmp_path, monkeypatch, caplog):
+    import logging
+
+    import mm7bind.store
+
+    SqliteStore(tmp_path / "inbox.db").close()
+    monkeypatch.setattr(mm7bind.store, "LOCK_NOTICE", 0.1)
+    other = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "inbox.db.lock")],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    opened = []
+    try:
+        assert other.stdout.readline().strip() == "held"
+        with caplog.at_level(logging.WARNING, logger="mm7bind.store"):
+            opener = threading.Thread(target=lambda: opened.append(SqliteStore(tmp_path / "inbox.db")))
+            opener.start()
+            deadline = time.monotonic() + 30
+            while not caplog.records and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert not opened  # still waiting, and it said so
+            other.stdin.write("\n")
+            other.stdin.flush()
+            opener.join(30)
+    finally:
+        other.kill()
+        other.wait()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"the store {tmp_path / 'inbox.db'} is being written by another process: waiting for it to finish"]
+    assert len(opened) == 1 and opened[0].check() is None
+    opened[0].close()

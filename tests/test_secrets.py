@@ -1,0 +1,215 @@
+"""Credentials: they never show — not in logs at any level, error texts, records, answers, reprs or
+command output — and wrong ones are said in the log.
+
+Each test sets every credential it can to a value holding SECRET and looks for that word in all
+that an operator, a peer or a log collector gets to see."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+import mm7bind as mm7
+from mm7bind.display import shown_url
+from mm7bind.handlers import ForwardingHandler
+from mm7bind.retry import RetryPolicy
+
+from .fake_http import FakeServer, Reply, dead_url, default_responder
+from .test_commands import Background, free_port, run
+
+SECRET = "S3CRET"
+
+
+def test_shown_url_hides_only_the_password():
+    assert shown_url("http://sp:pw%40S3CRET@10.0.0.1:8080/mm7?x=1") == "http://sp:***@10.0.0.1:8080/mm7?x=1"
+    assert shown_url("https://sp@mmsc.example/mm7") == "https://sp@mmsc.example/mm7"  # (no password)
+    assert shown_url("http://mmsc.example/mm7?from=a@b") == "http://mmsc.example/mm7?from=a@b"
+    assert shown_url("http://u:p@S3CRET@[::1/mm7") == "http://***@[::1/mm7"  # (unparsable: all but the host)
+    assert shown_url(None) is None
+
+
+def test_credentials_in_an_mmsc_url_show_in_no_log_error_or_record(tmp_path, caplog):
+    """Carriers hand out Basic credentials in the URL: they are used, and shown nowhere."""
+    answers = [Reply(503, b"busy", {"Content-Type": "text/plain"})]
+
+    def responder(req):
+        if req.path.endswith("/redirected"):  # (to where the credentials are again: shown masked too)
+            return Reply(302, b"", {"Location": f"http://sp:pw-{SECRET}@elsewhere.example/mm7"})
+        reply = answers.pop(0) if answers else default_responder(req)
+        reply.headers["Set-Cookie"] = f"session={SECRET}-cookie"
+        return reply
+
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    with FakeServer(responder, auth=mm7.auth.BasicAuth("sp", f"pw-{SECRET}")) as srv:
+        url = srv.url.replace("http://", f"http://sp:pw-{SECRET}@")
+        errors = []
+        with caplog.at_level(logging.DEBUG, logger="mm7bind"), \
+                mm7.Client(url, store=store, retry=RetryPolicy(max_attempts=2, backoff=0, jitter=0),
+                           headers=(("X-Api-Key", f"key-{SECRET}"),)) as c:
+            result = c.submit(mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800000000"])))
+            for broken in (url + "/redirected", dead_url().replace("http://", f"http://sp:pw-{SECRET}@")):
+                with mm7.Client(broken, store=store, retry=RetryPolicy.never()) as other, \
+                        pytest.raises(mm7.SendError) as err:
+                    other.submit(mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800000000"])))
+                errors.append(err.value)
+    assert result.ok and result.attempts == 2 and srv.unauthorized == 0  # the URL's credentials were sent
+    seen = [caplog.text, result.url, *(f"{e} {e.url}" for e in errors), repr(store.sent())]
+    store.close()
+    assert not [text for text in seen if SECRET in text]
+    assert "sp:***@" in caplog.text and all("sp:***@" in e.url for e in errors)  # (the URL is shown, masked)
+    assert "X-Api-Key: ***" in caplog.text and "Set-Cookie: ***" in caplog.text
+
+
+def test_credentials_in_the_forwarding_url_show_in_no_log_or_record(caplog):
+    dead = dead_url().replace("http://", f"http://app:pw-{SECRET}@")
+    rx = mm7.Receiver(ForwardingHandler(dead, secret=f"hmac-{SECRET}"), store=mm7.MemoryStore())
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", recipients=["1065888"]), transaction_id="f-1")
+    with caplog.at_level(logging.DEBUG, logger="mm7bind"):
+        rsp = rx.handle(out.to_bytes(), out.content_type, {}, "127.0.0.1")
+    [rec] = rx.store.inbox()
+    assert rsp.status == 500 and rec.state == "failed"
+    assert SECRET not in caplog.text + rec.error + rsp.body.decode()
+    assert "app:***@" in rec.error
+
+
+def test_the_command_line_shows_no_credential_of_a_configuration(tmp_path):
+    port, app_port = free_port(), free_port()
+    config = tmp_path / "gw.toml"
+    config.write_text(f"""
+[mmsc]
+urls = ["http://sp:url-{SECRET}@127.0.0.1:{free_port()}/mm7"]
+username = "sp"
+password = "pw-{SECRET}"
+[receiver]
+port = {port}
+auth = "digest"
+username = "mmsc"
+password = "rx-{SECRET}"
+forward_url = "http://app:fwd-{SECRET}@127.0.0.1:{app_port}/in"
+forward_secret = "hmac-{SECRET}"
+[api]
+path = "/api"
+token = "token-{SECRET}"
+[outbox]
+enabled = true
+[store]
+path = "{tmp_path / 'gw.db'}"
+""", encoding="utf-8")
+    checked = run("config", "check", str(config))
+    assert checked.returncode == 0 and "sp:***@" in checked.stdout, checked.stdout
+    serve = Background("serve", "--config", str(config), "-v")
+    try:
+        serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+        deadline = time.monotonic() + 20
+        while "sending what the outbox holds" not in serve.output() and time.monotonic() < deadline:
+            time.sleep(0.05)  # (the port is open a moment before the lines saying so are written)
+    finally:
+        served = serve.stop()
+    assert "send API at" in served and "forwarding to http://app:***@" in served, served
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'[mmsc]\nurls = ["ftp://sp:url-{SECRET}@mmsc/mm7"]\n'
+                   f'[receiver]\nforward_url = "htp://app:fwd-{SECRET}@app/in"\n', encoding="utf-8")
+    refused = run("config", "check", str(bad))
+    assert refused.returncode == 3 and "2 error(s)" in refused.stdout, refused.stdout
+    for text in (checked.stdout, checked.stderr, served, refused.stdout, refused.stderr):
+        assert SECRET not in text, text
+
+
+def test_reprs_of_configurations_and_credentials_hold_no_secret():
+    from mm7bind.config import load
+    from mm7bind.simulator import SimulatorConfig
+
+    cfg, _ = load(None, env={"MM7BIND_MMSC_PASSWORD": f"a-{SECRET}", "MM7BIND_RECEIVER_PASSWORD": f"b-{SECRET}",
+                             "MM7BIND_RECEIVER_FORWARD_SECRET": f"c-{SECRET}", "MM7BIND_API_TOKEN": f"d-{SECRET}"})
+    digest = mm7.auth.DigestAuth("mmsc", f"e-{SECRET}")
+    shown = [repr(cfg), repr(digest), repr(mm7.auth.BasicAuth("mmsc", f"f-{SECRET}")),
+             repr(mm7.Client("http://127.0.0.1:9/mm7", username="sp", password=f"g-{SECRET}").config),
+             repr(mm7.Receiver(auth=digest).config), repr(SimulatorConfig(vasp_password=f"h-{SECRET}"))]
+    assert all(SECRET not in text and "password=" not in text for text in shown), shown
+    assert cfg.mmsc.password == f"a-{SECRET}"  # (kept, only not shown)
+
+
+def _deliver(rx, headers):
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", recipients=["1065888"]), transaction_id="a-1")
+    return rx.handle(out.to_bytes(), out.content_type, headers, "10.9.8.7").status
+
+
+def test_wrong_credentials_are_logged_once_each_and_the_usual_challenges_not_at_all(caplog):
+    import base64
+
+    def warnings():
+        return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and r.name == "mm7bind.receiver"]
+
+    basic = mm7.Receiver(auth=mm7.auth.BasicAuth("mmsc", f"pw-{SECRET}"))
+    wrong = "Basic " + base64.b64encode(b"mmsc:guess").decode()
+    with caplog.at_level(logging.INFO, logger="mm7bind"):
+        assert _deliver(basic, {}) == 401 and warnings() == []  # (the first request of any client)
+        assert _deliver(basic, {"Authorization": wrong}) == 401
+    assert warnings() == ["refused request from 10.9.8.7: wrong Basic credentials"]
+    caplog.clear()
+    rx = mm7.Receiver(auth=mm7.auth.DigestAuth("mmsc", f"pw-{SECRET}"), store=mm7.MemoryStore())
+    with caplog.at_level(logging.INFO, logger="mm7bind"), mm7.serve(rx, port=0) as srv:
+        # China Mobile's way: Basic first, then the Digest answer to the challenge — nothing to say.
+        with mm7.Client(srv.url + "/mm7", role="mmsc", username="mmsc", password=f"pw-{SECRET}", auth="auto") as c:
+            assert c.send(mm7.DeliverReq(sender="+8613900000000", recipients=["1065888"])).ok
+        assert warnings() == []
+        with mm7.Client(srv.url + "/mm7", role="mmsc", username="mmsc", password="guess", auth="digest",
+                        retry=RetryPolicy.never()) as c, pytest.raises(mm7.HTTPStatusError):
+            c.send(mm7.DeliverReq(sender="+8613900000000", recipients=["1065888"]))
+    assert warnings() == ["refused request from 127.0.0.1: wrong Digest credentials"]
+    assert SECRET not in caplog.text
+
+
+def test_the_send_api_logs_refused_callers(caplog):
+    from mm7bind.auth import IPAllowList
+    from mm7bind.sendapi import SendApi
+
+    api = SendApi(None, token=f"tok-{SECRET}", allow=IPAllowList.parse(["10.0.0.0/8"]))
+    with caplog.at_level(logging.INFO, logger="mm7bind"):
+        assert api.handle("POST", "/send", b"{}", {}, "192.0.2.1").status == 403
+        assert api.handle("POST", "/send", b"{}", {}, "10.0.0.1").status == 401
+        assert api.handle("POST", "/send", b"{}", {"Authorization": "Bearer guess"}, "10.0.0.2").status == 401
+        assert api.handle("POST", "/send", b"{}", {"Authorization": f"Bearer tok-{SECRET}"}, "10.0.0.3").status == 400
+    assert [r.getMessage() for r in caplog.records] == [
+        "refused API request from 192.0.2.1 (not in the allow-list)",
+        "refused API request from 10.0.0.1: no bearer token",
+        "refused API request from 10.0.0.2: wrong bearer token"]
+
+
+def test_config_check_of_a_china_mobile_file_never_quotes_a_password(tmp_path):
+    from .test_cmcc import mm7config
+
+    path = mm7config(tmp_path, Password=f" pw-{SECRET} ")
+    text = Path(path).read_text(encoding="utf-8").replace("<Password>", "<password>").replace("</Password>", "</password>")
+    (tmp_path / "mm7Config.xml").write_text(text, encoding="utf-8")  # a case slip: reported, never quoted
+    checked = run("config", "check", path)
+    assert "password" in checked.stdout and SECRET not in checked.stdout + checked.stderr, checked.stdout
+
+
+def test_config_check_never_quotes_a_secret_of_the_wrong_type(tmp_path):
+    (tmp_path / "c.toml").write_text(f'[mmsc]\nusername = "sp"\npassword = ["pw-{SECRET}"]\n'
+                                     f'[api]\ntoken = {{ value = "tok-{SECRET}" }}\n', encoding="utf-8")
+    checked = run("config", "check", str(tmp_path / "c.toml"))
+    assert checked.returncode == 3 and "mmsc.password: expected text, got a list" in checked.stdout, checked.stdout
+    assert "api.token: expected text, got a dict" in checked.stdout and SECRET not in checked.stdout
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_config_check_warns_of_credentials_in_a_file_anyone_can_read(tmp_path):
+    from mm7bind.config import load
+
+    path = tmp_path / "mm7bind.toml"
+    path.write_text(f'[mmsc]\nurls = ["https://sp:pw-{SECRET}@mmsc.example/mm7"]\n', encoding="utf-8")
+    path.chmod(0o644)
+    _, problems = load(path, env={})
+    assert [str(p) for p in problems] == [(f"warning: {path}: holds credentials and any user of this machine can "
+                                           "read it (mode 644): chmod o-r")]
+    path.chmod(0o640)  # (root:mm7bind 640, as a service's file usually is)
+    assert load(path, env={})[1] == []
+    path.write_text('[mmsc]\nurls = ["https://mmsc.example/mm7"]\n', encoding="utf-8")
+    path.chmod(0o644)
+    assert load(path, env={})[1] == []
