@@ -399,7 +399,8 @@ def test_a_file_from_before_claims_were_stamped_is_upgraded_and_its_old_claims_a
 
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as db:
-        db.executescript(store_module.INBOX_SCHEMA.replace(",\n    claimed_at TEXT", ""))
+        # (as a store of that time: both schemas, which is how an unmarked file is known as ours)
+        db.executescript(store_module.SENT_SCHEMA + store_module.INBOX_SCHEMA.replace(",\n    claimed_at TEXT", ""))
         db.execute("INSERT INTO inbox (kind, transaction_id, content_type, body, received_at, state, tid_key)"
                    " VALUES ('DeliverReq', 't-old', 'text/xml', X'', '2024-01-01T00:00:00+00:00', 'processing', 'k')")
     store = SqliteStore(path)
