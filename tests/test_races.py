@@ -25,6 +25,18 @@ def store(request, tmp_path):
     s.close()
 
 
+class FailsFirst(mm7.Handler):
+    """Fails its first call, lets every later one through; `calls`: each call's ctx.replay."""
+
+    def __init__(self):
+        self.calls = []
+
+    def on_deliver(self, msg, ctx):
+        self.calls.append(ctx.replay)
+        if len(self.calls) == 1:
+            raise mm7.Unavailable("down")
+
+
 class Gate(mm7.Handler):
     """Fails its first call, holds its second until `release` is set, lets every later one through."""
 
@@ -90,15 +102,9 @@ def test_replaying_one_message_a_repeat_is_handling_does_not_run_the_handler_twi
 def test_two_replays_at_once_handle_a_failed_message_once(store, monkeypatch):
     """`mm7bind replay` started twice (or by two operators): both list the failed message before
     either claims it."""
-    calls = []
-
-    class Handler(mm7.Handler):
-        def on_deliver(self, msg, ctx):
-            calls.append(ctx.replay)
-            if len(calls) == 1:
-                raise mm7.Unavailable("down")
-
-    rcv = mm7.Receiver(Handler(), store=store)
+    handler = FailsFirst()
+    calls = handler.calls
+    rcv = mm7.Receiver(handler, store=store)
     assert post(mm7.wsgi_app(rcv), deliver(), tid="x")["status"] == 500
     listed = threading.Barrier(2, timeout=WAIT)
     listing = store.inbox
@@ -568,15 +574,8 @@ def test_a_replay_that_cannot_decode_the_stored_message_leaves_it_failed_not_in_
     """Limits tightened since the message came: replay says so and the message stays failed
     (another replay can take it once the limits allow), instead of an exception that left it
     claimed, "processing", and out of reach of replays and repeats until the claim went stale."""
-    calls = []
-
-    class Handler(mm7.Handler):
-        def on_deliver(self, msg, ctx):
-            calls.append(ctx.replay)
-            if len(calls) == 1:
-                raise mm7.Unavailable("down")
-
-    handler = Handler()
+    handler = FailsFirst()
+    calls = handler.calls
     app = mm7.wsgi_app(mm7.Receiver(handler, store=store))
     assert post(app, deliver(subject="x" * 5000), tid="x")["status"] == 500
     [rec] = store.inbox()
