@@ -472,7 +472,7 @@ def _check_text(part: Part, path: str, devs: list[Deviation]) -> None:
     try:
         _text, _codec, found = decode_text(part.data, part.charset, None, path)
     except DecodeError as exc:
-        devs.append(Deviation("charset-unreadable", path, str(exc)))
+        devs.append(Deviation("charset-unreadable", path, f"{exc} (text_value reads it as UTF-8 with U+FFFD)"))
         return
     devs += found
 

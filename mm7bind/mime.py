@@ -97,7 +97,7 @@ def decode_words(value: str) -> str:
         codec = "gb18030" if codec in ("gb2312", "gbk", "gb_2312-80", "cp936") else codec
         try:
             out.append(data.decode(codec))
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, UnicodeError):  # (UnicodeError: codecs such as punycode raise their own)
             out.append(data.decode("utf-8", "replace"))
     return "".join(out)
 
@@ -181,7 +181,7 @@ def parse_params(value: str) -> tuple[str, dict[str, str]]:
         codec = "gb18030" if codec in ("gb2312", "gbk") else codec
         try:
             params[base] = raw.decode(codec)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, UnicodeError):
             params[base] = raw.decode("utf-8", "replace")
     return main, params
 

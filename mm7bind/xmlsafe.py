@@ -69,9 +69,19 @@ def charset_codec(name: str | None) -> tuple[str | None, bool]:
     if key in _ALIASES:
         return _ALIASES[key], key in _STRICT_NAMES or key in ("gb_2312-80", "cp936")
     try:
-        return codecs.lookup(key).name, True
+        info = codecs.lookup(key)
     except (LookupError, ValueError):  # ValueError: a NUL in the name
         return None, False
+    # Byte transforms (base64, zlib, rot13: what the codecs module itself marks as no text
+    # encoding) and Python's own codecs are no character set.
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
+        return None, False
+    return info.name, True
+
+
+# Python's own text codecs that no peer means as a charset: host names, escapes, and "undefined"
+# (which refuses every byte).
+_NOT_CHARSETS = {"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"}
 
 
 def decode_text(
@@ -107,7 +117,7 @@ def decode_text(
                 return utf8, "utf-8", devs
         try:
             text = data.decode(codec)
-        except UnicodeDecodeError:
+        except UnicodeError:  # (not only UnicodeDecodeError: some codecs raise their own)
             devs.append(Deviation("charset-mismatch", where, f"bytes are not valid {label} ({origin})"))
             continue
         if codec == "gb18030" and label.lower().replace("_", "") in ("gb2312",):
