@@ -21,6 +21,7 @@ from .errors import Deviation
 from .mime import decode_words
 from .validation import readable_path
 from .versions import MM7_NS_BASE, Version
+from .xmlsafe import invalid_xml_char
 from xsdata.models.datatype import XmlDateTime, XmlDuration
 
 # Misspellings and vendor names seen on the wire → the schema's element, per parent element.
@@ -394,6 +395,11 @@ def decode_encoded_words(el: etree._Element, collector: Collector) -> None:
     for node in el.iter(*_encoded_word_tags(tag[1:tag.find("}")] if tag[:1] == "{" else None)):
         raw = node.text
         if raw and "=?" in raw and (decoded := decode_words(raw)) != raw:
+            if (bad := invalid_xml_char(decoded)) is not None:
+                # (a NUL or a control character: no XML text, nor any sensible subject or address)
+                collector.add("encoded-word", readable_path(node), f"RFC 2047 encoded words {raw!r} decode to "
+                                                                   f"U+{ord(bad):04X}, which XML cannot carry: kept as sent")
+                continue
             node.text = decoded
             collector.add("encoded-word", readable_path(node), f"RFC 2047 encoded words {raw!r} decoded")
 
