@@ -239,7 +239,7 @@ class Simulator:
         if env.deviations:
             log.info("accepted with %d deviation(s): %s", len(env.deviations), "; ".join(map(str, env.deviations[:8])))
         msg = env.message
-        if msg is None or msg.DIRECTION != "vasp->rs":
+        if msg is None or msg.DIRECTION != "vasp->rs" or msg.ELEMENT not in m.RESPONSE_FOR:  # (a VASP's response)
             return self.fault(env, "Client", RequestStatus.UNSUPPORTED_OPERATION,
                               f"{'a Fault' if msg is None else msg.ELEMENT} is not an operation an MMSC serves")
         answering = versions.get(self.profile.version) if self.profile.answer_in_own_version else env.version

@@ -319,6 +319,17 @@ def test_faults_quoting_what_the_peer_sent_stay_sendable():
     assert env.body.code == "Client" and "\\x07" in env.body.status.text
 
 
+@pytest.mark.parametrize("response", [mm7.DeliverRsp(), mm7.DeliveryReportRsp(), mm7.ReadReplyRsp(),
+                                      mm7.VASPErrorRsp(status=mm7.Status(4000))])
+def test_the_simulator_refuses_a_vasps_response_posted_to_it(response):
+    # These go from a VASP to an MMSC, but as answers: there is no response to them (a KeyError
+    # escaped the simulator, and its WSGI server answered with an HTML error page).
+    out = mm7.encode(response, transaction_id="t")
+    rsp = mm7.simulator.Simulator().handle(out.to_bytes(), out.content_type, {})
+    env = mm7.decode(rsp.body, strict=True)
+    assert env.body.code == "Client" and env.body.status.code == 4003 and env.transaction_id == "t"
+
+
 def test_http_level_checks():
     app = mm7.wsgi_app(mm7.Receiver(max_body=1000), "/mm7")
     assert call_wsgi(app, b"", None, method="GET")["status"] == 405
