@@ -315,8 +315,16 @@ def _finish(env: soap.Envelope, strict: bool) -> soap.Envelope:
 
 
 def _peek(stream: BinaryIO, n: int) -> tuple[bytes, BinaryIO]:
-    """The first `n` bytes, and a stream that still yields them (pipes and sockets cannot seek)."""
-    head = stream.read(n)
+    """The first `n` bytes (fewer only when the body is shorter), and a stream that still yields
+    them (pipes and sockets cannot seek). A read may give less than it was asked for before the
+    end, so it reads until it has them: what the body is must not depend on how it arrives."""
+    head = bytearray()
+    while len(head) < n:
+        chunk = stream.read(n - len(head))
+        if not chunk:
+            break
+        head += chunk
+    head = bytes(head)
     return head, _Prefixed(head, stream)
 
 

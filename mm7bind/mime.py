@@ -521,12 +521,16 @@ class _Reader:
             end = i - 1
             return end - 1 if end > pos and buf[end - 1] == 0x0D else end
 
-        # Preamble: up to the first delimiter.
+        # Preamble: up to the first delimiter. A stream may arrive a few bytes per read, so each
+        # search goes on where the last one ended (less a delimiter's length): linear time.
         found = None
+        searched = lo
         while found is None:
-            found = find_delim(lo)
-            if found is None and not fill():
-                raise MimeError(f"{path}: no part starts with the boundary {boundary!r}")
+            found = find_delim(searched)
+            if found is None:
+                searched = max(searched, hi - len(delim))
+                if not fill():
+                    raise MimeError(f"{path}: no part starts with the boundary {boundary!r}")
         parts: list[InPart] = []
         _, pos, closing = found
         while not closing:
@@ -666,10 +670,11 @@ class _Reader:
             while nl < 0:
                 if end() - start > limit:
                     raise LimitExceededError(f"{path}: part headers longer than {limit} bytes")
+                searched = end()
                 if not fill():
                     nl = end()
                     break
-                nl = buf.find(b"\n", pos, end())
+                nl = buf.find(b"\n", searched, end())  # (from where the last search ended: linear time)
             line = bytes(buf[pos:nl]).rstrip(b"\r")
             if nl - start > limit:
                 raise LimitExceededError(f"{path}: part headers longer than {limit} bytes")

@@ -596,6 +596,52 @@ def test_decode_from_a_stream_that_cannot_seek():
         assert mm7.decode(pipe, "text/xml").body.message_id == "m"
 
 
+class Trickle(io.RawIOBase):
+    """A stream that gives at most `size` bytes per read, as a socket does when a peer sends slowly."""
+
+    def __init__(self, data: bytes, size: int):
+        self.data, self.pos, self.size = data, 0, size
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.size if n is None or n < 0 else min(n, self.size)
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += len(chunk)
+        return chunk
+
+
+@pytest.mark.parametrize("with_label", [True, False])
+def test_a_stream_that_arrives_a_few_bytes_per_read_decodes_as_its_bytes_do(with_label):
+    # What the body is (XML or MIME, and its boundary when the label has none) is judged from its
+    # head, which was one read: three bytes made the boundary "-" (or left none at all).
+    c = mm7.Content(parts=[mm7.Part.from_bytes(GIF, "image/gif"), mm7.Part.text("文字", "gb2312")])
+    out = mm7.encode(submit(c), transaction_id="slow", profile=mm7.Profile(mime_preamble="preamble"))
+    ctype = out.content_type if with_label else None
+    expected = mm7.decode(out.to_bytes(), ctype)
+    env = mm7.decode(Trickle(out.to_bytes(), 3), ctype)
+    assert env.body == expected.body and env.deviations == expected.deviations
+
+
+def test_a_stream_that_arrives_a_few_bytes_per_read_is_searched_once(monkeypatch):
+    # A preamble (or a header line) was searched again from its start after every read: work
+    # quadratic in its length when a peer sends a few bytes at a time. The bytes searched count.
+    searched = []
+
+    class CountingBuffer(bytearray):
+        def find(self, sub, start=0, end=None):
+            searched.append((len(self) if end is None else end) - start)
+            return super().find(sub, start, len(self) if end is None else end)
+
+    monkeypatch.setattr(mm7.mime, "bytearray", CountingBuffer, raising=False)
+    body = (b"x" * 20000 + b"\r\n--b\r\nX-Long: " + b"y" * 20000 + b"\r\nContent-Type: text/plain\r\n\r\n"
+            b"hello\r\n--b--\r\n")
+    parts, _ = read_multipart(Trickle(body, 7), "b")
+    assert parts[0].blob.read() == b"hello" and parts[0].headers.get("x-long") == "y" * 20000
+    assert sum(searched) < 20 * len(body)
+
+
 def test_bare_soap_from_a_stream_is_read_to_its_end():
     # Longer than the head the decoder looks at first, and than one read of a pipe gives.
     msg = mm7.SubmitReq(vaspid="800001", recipients=["+8613800000000"], subject="长" * 30_000)
