@@ -20,7 +20,7 @@ from urllib.parse import quote, unquote
 from . import envelope as soap
 from . import messages as m
 from . import versions
-from .content import Content, Part, make_smil, new_content_id
+from .content import BytesBlob, Content, Part, make_smil, new_content_id
 from .envelope import Envelope  # noqa: F401 (what decode returns, importable beside it)
 from .errors import DecodeError, Deviation, EncodeError, LimitExceededError, MessageTooLargeError
 from .mime import (
@@ -109,13 +109,16 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
     soap_id = profile.soap_content_id or new_content_id("soap")
     outer, inner = new_boundaries()
     outer, inner = profile.boundary or outer, profile.inner_boundary or inner
+    soap_cte = profile.soap_transfer_encoding
     soap_part = OutPart(
         [
             ("Content-Type", f'text/xml; charset="{charset}"'),
-            ("Content-Transfer-Encoding", profile.soap_transfer_encoding),
+            ("Content-Transfer-Encoding", soap_cte),
             ("Content-ID", f"<{soap_id}>"),
         ],
-        xml,
+        # In the transfer encoding the header names (written as it is, base64 would be garbage).
+        _Encoded(BytesBlob(xml), "base64") if soap_cte == "base64"
+        else quoted_printable(xml) if soap_cte == "quoted-printable" else xml,
     )
     leaves = ([smil] if smil else []) + list(content.parts)
     mtype = (content.multipart_type or ("related" if smil else "mixed")).lower()

@@ -73,6 +73,15 @@ def test_every_content_kind_round_trips(tmp_path, cte, names):
     assert got.parts[5].filename == "动画.gif"
 
 
+@pytest.mark.parametrize("cte", ["base64", "quoted-printable"])
+def test_the_soap_part_is_written_in_the_transfer_encoding_its_header_names(cte):
+    # It went as it was: under a base64 label unreadable, under a quoted-printable one "=41" read as "A".
+    msg = submit(mm7.Content(parts=[mm7.Part.text("t")]), service_code="=41")
+    out, _, env = roundtrip(msg, mm7.Profile(soap_transfer_encoding=cte))
+    assert f"Content-Transfer-Encoding: {cte}" in out.to_bytes().decode("latin-1")
+    assert env.body.subject == "测试" and env.body.service_code == "=41"
+
+
 def test_user_smil_and_mixed_without_smil():
     smil = mm7.Part.from_bytes(b"<smil><body><par><img src=\"cid:g\"/></par></body></smil>", content_id="s")
     assert smil.content_type == "application/smil"
