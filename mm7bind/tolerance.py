@@ -52,20 +52,26 @@ _DATE = re.compile(
 
 
 class Collector:
-    """Deviations of one message; namespace slips are summarised rather than listed per element."""
+    """Deviations of one message; namespace slips are summarised rather than listed per element,
+    and any other kind is listed up to `MAX_LISTED` times, then counted (a hostile message repeats
+    one slip for each of its 200,000 elements)."""
 
     SUMMARISED = ("unqualified-element", "foreign-namespace")
+    MAX_LISTED = 100
 
     def __init__(self) -> None:
         self.items: list[Deviation] = []
         self._counts: dict[str, list] = {}
+        self._listed: dict[str, int] = {}
 
     def add(self, code: str, path: str, message: str) -> None:
         if code in self.SUMMARISED:
             entry = self._counts.setdefault(code, [path, message, 0])
             entry[2] += 1
             return
-        self.items.append(Deviation(code, path, message))
+        listed = self._listed[code] = self._listed.get(code, 0) + 1
+        if listed <= self.MAX_LISTED:
+            self.items.append(Deviation(code, path, message))
 
     def __bool__(self) -> bool:
         return bool(self.items or self._counts)
@@ -76,6 +82,9 @@ class Collector:
 
     def result(self) -> list[Deviation]:
         out = list(self.items)
+        for code, listed in self._listed.items():
+            if listed > self.MAX_LISTED:
+                out.append(Deviation(code, "", f"{listed - self.MAX_LISTED} more like the above"))
         for code, (path, message, count) in self._counts.items():
             suffix = f" ({count} elements, first shown)" if count > 1 else ""
             out.append(Deviation(code, path, message + suffix))
@@ -84,6 +93,9 @@ class Collector:
 
 def is_mm7_namespace(ns: str | None) -> bool:
     return bool(ns) and (ns.startswith(MM7_NS_BASE) or "/23.140/schema/" in ns)
+
+
+MAX_EXTRAS = 100  # elements kept on `message.extras`; vendors add a few, a hostile message thousands
 
 
 class Normalizer:
@@ -151,15 +163,14 @@ class Normalizer:
             name = tag[len(self._prefix):]
             if name in index and name[0] not in "@#" and name != "text()":
                 return name
-        qn = etree.QName(child)
-        name = qn.localname
-        if qn.namespace not in (self.ns, self.source_ns):
-            if qn.namespace is None:
+        namespace, name = _split(tag)
+        if namespace not in (self.ns, self.source_ns):
+            if namespace is None:
                 self.dev.add("unqualified-element", f"{path}/{name}", "element in no namespace read as MM7")
-            elif is_mm7_namespace(qn.namespace):
-                self.dev.add("foreign-namespace", f"{path}/{name}", f"element in namespace {qn.namespace}")
+            elif is_mm7_namespace(namespace):
+                self.dev.add("foreign-namespace", f"{path}/{name}", f"element in namespace {namespace}")
             else:
-                self.keep_extra(child, f"{path}/{name}", "unknown-element", f"element in foreign namespace {qn.namespace}")
+                self.keep_extra(child, f"{path}/{name}", "unknown-element", f"element in foreign namespace {namespace}")
                 return None
         if name not in index or name.startswith(("@", "#")) or name == "text()":
             renamed = RENAMES.get(parent, {}).get(name) or RENAMES[None].get(name)
@@ -181,24 +192,28 @@ class Normalizer:
         """Attributes written as child elements (InstantCom's `<ReplyCharging><ReplyChargingSize>`)
         become the attributes they stand for; the value is checked like any attribute's."""
         for child in list(el):
-            if not isinstance(child.tag, str) or len(child):
+            tag = child.tag
+            if not isinstance(tag, str) or len(child):
                 continue
-            qn = etree.QName(child)
-            if qn.namespace is not None and not is_mm7_namespace(qn.namespace):
+            namespace, local = _split(tag)  # (no QName object per child: messages can hold 200,000)
+            if namespace is not None and not is_mm7_namespace(namespace):
                 continue
-            name = qn.localname[:1].lower() + qn.localname[1:]
-            if qn.localname in index or "@" + name not in index or el.get(name) is not None:
+            name = local[:1].lower() + local[1:]
+            if local in index or "@" + name not in index or el.get(name) is not None:
                 continue
             el.set(name, (child.text or "").strip())
             el.remove(child)
-            self.dev.add("element-as-attribute", f"{path}/{qn.localname}", f"read as attribute {name}")
+            self.dev.add("element-as-attribute", f"{path}/{local}", f"read as attribute {name}")
 
     def keep_extra(self, child: etree._Element, path: str, code: str, message: str) -> None:
         self.dev.add(code, path, message)
         self.stash(child, path)
 
     def stash(self, child: etree._Element, path: str) -> None:
-        """Move `child` from the tree to the extras."""
+        """Move `child` from the tree to the extras (past `MAX_EXTRAS`, only out of the tree)."""
+        if len(self.extras) >= MAX_EXTRAS:
+            child.getparent().remove(child)
+            return
         qn = etree.QName(child)
         text = "".join(child.itertext()).strip() or None
         self.extras.append(
@@ -336,6 +351,14 @@ class Normalizer:
             el.remove(c)
         for _, c in sorted(zip(keys, range(len(kids)), strict=True), key=lambda kv: kv[0]):
             el.append(kids[c])
+
+
+def _split(tag: str) -> tuple[str | None, str]:
+    """(namespace, local name) of an lxml tag ("{ns}local" or "local")."""
+    if tag[:1] == "{":
+        namespace, _, local = tag[1:].partition("}")
+        return namespace, local
+    return None, tag
 
 
 def _has_elements(index: dict) -> bool:
