@@ -91,6 +91,19 @@ def test_thousands_of_unknown_elements_keep_bounded_records():
     assert len(unknown) == 101 and unknown[-1].message == "4900 more like the above"
 
 
+def test_namespace_values_with_whitespace_and_the_other_quote_are_repaired_in_one_pass():
+    # Repairing a namespace URI broken over lines looked for a quoted value "with whitespace in it"
+    # with a pattern that backtracked over every space of a value holding the other quote: time
+    # quadratic in its length (2 s for 32 KB), and the value was left unrepaired.
+    odd = "urn:x" + " a" * 20000 + "' z"
+    doc = GOOD.decode().replace("<env:Envelope ", f'<env:Envelope xmlns:odd="{odd}" xmlns:broken="urn: y" ', 1)
+    doc = doc.replace("</Subject>", "</Subject><Vendor>v</Vendor>")  # (invalid: not accepted as parsed)
+    env = mm7.decode_envelope(doc.encode())
+    assert env.message.subject == "hello" and env.message.extras[0].text == "v"
+    [dev] = [d for d in env.deviations if d.code == "namespace-whitespace"]
+    assert "2 namespace URI(s)" in dev.message
+
+
 def test_huge_text_node_is_refused_by_the_parser_not_loaded():
     doc = wrap("<x>" + "a" * (11 * 1024 * 1024) + "</x>")
     with pytest.raises((mm7.LimitExceededError, mm7.MalformedXMLError)):
