@@ -455,8 +455,8 @@ class _Reader:
         # version stands.
         if self.valid_as is not None and version is self.valid_as and not self.dev:
             issues = []
-        else:
-            issues = validate_element(self.root, version or versions.latest())
+        else:  # (with an MM7 element to repair, only whether there is anything to repair counts here)
+            issues = validate_element(self.root, version or versions.latest(), limit=1 if mm7_el is not None else None)
         extras: list[m.VendorElement] = []
         normalized = bool(issues and mm7_el is not None)
         if normalized:
