@@ -427,8 +427,10 @@ class _Reader:
             raise NotSOAPError("the SOAP Body holds no MM7 element")
         if len(content) > 1:
             self.dev.add("extra-body-element", "/Envelope/Body", f"{len(content) - 1} more element(s) after the first ignored")
-            for extra in content[1:]:
-                body.remove(extra)
+            extras = content[1:]
+            del content[1:]
+            while extras:  # (one at a time: each removed element holds copies of the namespaces it used)
+                body.remove(extras.pop())
         first = content[0]
         header_version = self.header_version(tid_el)
         if _qname(first).localname == "Fault" and (

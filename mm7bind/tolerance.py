@@ -119,7 +119,9 @@ class Normalizer:
         if len(el):
             self.promote_attribute_children(el, index, path)
         self.attributes(el, index, path)
-        kids = [c for c in el if isinstance(c.tag, str)]
+        # (Tags are read one child at a time: lxml keeps each tag read on its element object, and a
+        # list of 200,000 of them, each with its namespace, would hold all those strings at once.)
+        kids = list(el.iterchildren(etree.Element))
         if "text()" in index:  # simple content (an address, ServiceCode)
             if kids and self.unwrap_nested(el, path):
                 kids = []
@@ -128,7 +130,7 @@ class Normalizer:
             text = (el.text or "").strip()
             if text and not kids and _is_address_holder(index):
                 self.wrap_plain_address(el, path)
-                kids = list(el)
+                kids = list(el.iterchildren(etree.Element))
             elif text:
                 self.dev.add("unexpected-text", path, f"text {text[:40]!r} in an element-only type dropped")
             elif el.text and not kids and not _has_elements(index):
@@ -137,8 +139,13 @@ class Normalizer:
             for child in kids:
                 child.tail = None
         seen: set[str] = set()
+        keys: list[int] = []  # the place in the schema's order of each child kept
+        choice = index.get("#choice")
         parent_name = el.tag[el.tag.find("}") + 1:]
-        for child in kids:
+        for i, child in enumerate(kids):
+            # A child moved out of the tree (to the extras) holds a copy of each namespace
+            # declaration it used as long as it is referenced: one at a time, not all of them.
+            kids[i] = None
             name = self.child_name(child, index, parent_name, path)
             if name is None:
                 continue
@@ -153,7 +160,10 @@ class Normalizer:
             else:
                 self.attributes(child, {}, child_path)
                 self.text_value(child, var, child_path)
-        self.order(el, index, path)
+            if child.getparent() is el:  # (not moved to the extras for an unusable value)
+                # Alternatives of one choice share their group's place (To/Cc/Bcc in any order).
+                keys.append(choice.index if choice is not None and var.name == choice.name else var.index)
+        self.order(el, keys, path)
 
     # -- pieces ---------------------------------------------------------------------------------
 
@@ -191,16 +201,18 @@ class Normalizer:
     def promote_attribute_children(self, el: etree._Element, index: dict, path: str) -> None:
         """Attributes written as child elements (InstantCom's `<ReplyCharging><ReplyChargingSize>`)
         become the attributes they stand for; the value is checked like any attribute's."""
-        for child in list(el):
-            tag = child.tag
-            if not isinstance(tag, str) or len(child):
+        promoted: dict[str, tuple[etree._Element, str]] = {}  # attribute → (child, its local name)
+        for child in el.iterchildren(etree.Element):  # (one at a time: see `element`)
+            if len(child):
                 continue
-            namespace, local = _split(tag)  # (no QName object per child: messages can hold 200,000)
+            namespace, local = _split(child.tag)  # (no QName object per child: messages can hold 200,000)
             if namespace is not None and not is_mm7_namespace(namespace):
                 continue
             name = local[:1].lower() + local[1:]
-            if local in index or "@" + name not in index or el.get(name) is not None:
+            if local in index or "@" + name not in index or el.get(name) is not None or name in promoted:
                 continue
+            promoted[name] = (child, local)
+        for name, (child, local) in promoted.items():
             el.set(name, (child.text or "").strip())
             el.remove(child)
             self.dev.add("element-as-attribute", f"{path}/{local}", f"read as attribute {name}")
@@ -333,22 +345,14 @@ class Normalizer:
         etree.SubElement(el, f"{{{self.ns}}}{form}").text = text
         self.dev.add("plain-text-address", path, f"address without Number/RFC2822Address/ShortCode read as {form}")
 
-    def order(self, el: etree._Element, index: dict, path: str) -> None:
-        kids = list(el)
-        if len(kids) < 2:
-            return
-        choice = index.get("#choice")
-        keys = []
-        for c in kids:
-            tag = c.tag
-            var = index[tag[tag.find("}") + 1:]]
-            # Alternatives of one choice share their group's place (To/Cc/Bcc in any order).
-            keys.append(choice.index if choice is not None and var.name == choice.name else var.index)
+    def order(self, el: etree._Element, keys: list[int], path: str) -> None:
+        """Put `el`'s children (those kept, whose places in the schema's order `keys` gives) in order."""
         if keys == sorted(keys):
             return
+        kids = list(el.iterchildren(etree.Element))
         self.dev.add("element-order", path, "children out of schema order, reordered")
-        for c in kids:
-            el.remove(c)
+        # Appending moves a child to the end: in sorted order, that is the order. (Taken out of the
+        # tree first, each would have carried a copy of every namespace declaration it used.)
         for _, c in sorted(zip(keys, range(len(kids)), strict=True), key=lambda kv: kv[0]):
             el.append(kids[c])
 

@@ -26,6 +26,10 @@ class XmlLimits:
     max_bytes: int = 4 * 1024 * 1024
     max_depth: int = 64
     max_elements: int = 200_000
+    # Characters in a namespace URI (MM7's have 78). Every element's tag carries its namespace, and
+    # an element taken out of the tree a copy of it: a long one in a message of many elements cost
+    # gigabytes.
+    max_namespace: int = 512
 
 
 DEFAULT_LIMITS = XmlLimits()
@@ -241,6 +245,7 @@ def parse_xml(
         markup = b"<!" in data
         if markup and _FORBIDDEN_BYTES.search(data):
             raise XMLSecurityError(f"{where}: DOCTYPE or ENTITY declarations are not allowed in SOAP messages")
+        check_namespaces(data, limits, where)
         if validating is not None:
             try:
                 root = etree.fromstring(data, validating)
@@ -258,7 +263,7 @@ def parse_xml(
                                                               f"{charset_hint!r} charsets differ; the bytes read as utf-8"))
     if root is None:
         markup = True
-        root, used = _parse_decoded(data, declared, charset_hint, where, devs)
+        root, used = _parse_decoded(data, declared, charset_hint, where, devs, limits)
     if root is None:
         raise MalformedXMLError(f"{where}: no root element")
     if markup:
@@ -270,12 +275,13 @@ def parse_xml(
 
 
 def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, where: str,
-                   devs: list[Deviation]) -> tuple[etree._Element, str]:
+                   devs: list[Deviation], limits: XmlLimits) -> tuple[etree._Element, str]:
     """Decode in Python (charset fallbacks recorded), then hand lxml clean UTF-8."""
     text, used, cs_devs = decode_text(data, declared, charset_hint, where)
     devs += cs_devs
     if _FORBIDDEN.search(text):
         raise XMLSecurityError(f"{where}: DOCTYPE or ENTITY declarations are not allowed in SOAP messages")
+    check_namespaces(text, limits, where)
     m = _DECL.match(text)
     if m:
         if m.group(1):
@@ -323,6 +329,26 @@ def check_shape(root: etree._Element, limits: XmlLimits, where: str, tags: int |
 
 # A namespace declaration and its quoted value (one way to match each: linear time, where a value
 # "with whitespace inside" as a pattern backtracked over every space of one not closed as opened).
+_XMLNS = re.compile(rb"""xmlns(?::[^\s=<>]{0,256})?\s{0,64}=\s{0,64}(["'])""")
+_XMLNS_TEXT = re.compile(_XMLNS.pattern.decode("ascii"))
+
+
+def check_namespaces(data: bytes | str, limits: XmlLimits, where: str) -> None:
+    """Refuse a namespace declaration longer than `limits.max_namespace` (looked for in the text,
+    before the parser copies it into every tag)."""
+    limit = limits.max_namespace
+    if len(data) <= limit:
+        return
+    pattern = _XMLNS if isinstance(data, bytes) else _XMLNS_TEXT
+    pos = 0
+    while (found := pattern.search(data, pos)) is not None:
+        end = data.find(found.group(1), found.end())  # (each value is scanned once: linear time)
+        end = len(data) if end < 0 else end
+        if end - found.end() > limit:
+            raise LimitExceededError(f"{where}: a namespace URI longer than {limit} characters")
+        pos = end + 1
+
+
 _NS_DECL = re.compile(r"""(\bxmlns(?::[\w.-]+)?\s*=\s*)(?:"([^"]*)"|'([^']*)')""")
 _SPACE = re.compile(r"\s+")
 
