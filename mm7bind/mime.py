@@ -18,12 +18,14 @@ import re
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from email.errors import HeaderParseError
 from email.header import decode_header
 from typing import BinaryIO
 from urllib.parse import quote, unquote_to_bytes
 
 from .content import CHUNK, Blob, BlobWriter, BytesBlob
 from .errors import DecodeError, Deviation, LimitExceededError, MimeError  # noqa: F401 (mime.DecodeError)
+from .xmlsafe import charset_codec
 
 
 @dataclass(frozen=True)
@@ -87,19 +89,24 @@ def decode_words(value: str) -> str:
     out = []
     try:
         chunks = decode_header(value)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, HeaderParseError):  # (HeaderParseError: "=?utf-8?B?A?=")
         return value
     for data, charset in chunks:
         if isinstance(data, str):
             out.append(data)
             continue
-        codec = (charset or "ascii").lower()
-        codec = "gb18030" if codec in ("gb2312", "gbk", "gb_2312-80", "cp936") else codec
-        try:
-            out.append(data.decode(codec))
-        except (LookupError, UnicodeError):  # (UnicodeError: codecs such as punycode raise their own)
-            out.append(data.decode("utf-8", "replace"))
+        out.append(_decode_in(data, charset, "ascii"))
     return "".join(out)
+
+
+def _decode_in(data: bytes, charset: str | None, default: str) -> str:
+    """`data` in the charset a header names (GB2312 read as GB18030; `default` without one), else
+    as UTF-8 with U+FFFD: a name no charset has (or one of Python's codecs that is none) included."""
+    codec = charset_codec(charset)[0] if charset else default
+    try:
+        return data.decode(codec or "utf-8")
+    except (LookupError, ValueError):  # (ValueError: a UnicodeError, or a NUL in the name)
+        return data.decode("utf-8", "replace")
 
 
 def _split_params(value: str) -> list[str]:
@@ -177,12 +184,7 @@ def parse_params(value: str) -> tuple[str, dict[str, str]]:
                 raw += unquote_to_bytes(val)
             else:
                 raw += val.encode("latin-1", "replace")
-        codec = (charset or "utf-8").lower()
-        codec = "gb18030" if codec in ("gb2312", "gbk") else codec
-        try:
-            params[base] = raw.decode(codec)
-        except (LookupError, UnicodeError):
-            params[base] = raw.decode("utf-8", "replace")
+        params[base] = _decode_in(raw, charset, "utf-8")
     return main, params
 
 

@@ -533,6 +533,18 @@ def test_params_parser():
     assert main == "image/jpeg" and p == {"c": "d", "name": "open.jpg"}
 
 
+def test_header_parameters_whose_encoding_cannot_be_read_are_read_as_far_as_they_can():
+    # "=?utf-8?B?A?=" (base64 cut short) made the email package raise HeaderParseError, and a
+    # charset name with a NUL in it made bytes.decode raise ValueError: decoding a part's
+    # Content-Type crashed instead of reading the parameter.
+    assert parse_params('image/gif; name="=?utf-8?B?A?="')[1] == {"name": "=?utf-8?B?A?="}
+    assert parse_params("image/gif; name*=utf-8\x00''a%E4%B8%AD.gif")[1] == {"name": "a中.gif"}
+    assert parse_params('image/gif; name="=?x\x00?Q?b=E4=B8=AD.gif?="')[1] == {"name": "b中.gif"}
+    data = mime([(["Content-Type: text/xml"], soap_xml()),
+                 (["Content-ID: <content-1>", 'Content-Type: image/gif; name="=?utf-8?B?AAAAA?="'], GIF)])
+    assert decode(data).body.content.parts[0].filename == "=?utf-8?B?AAAAA?="
+
+
 # ---------------------------------------------------------------------------------------------
 # Properties
 
