@@ -37,7 +37,7 @@ from .errors import (
     UnsupportedOperationError,
     ValidationError,
 )
-from .tolerance import Collector, Normalizer, decode_encoded_words, is_mm7_namespace, version_of_namespace
+from .tolerance import Collector, Normalizer, decode_encoded_words, is_mm7_namespace, take_out, version_of_namespace
 from .validation import validate_element, validating_parser
 from .versions import MM7_NS_BASE, SOAP_NS, Version
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, hardened_parser, invalid_xml_char, parse_xml
@@ -430,7 +430,7 @@ class _Reader:
             extras = content[1:]
             del content[1:]
             while extras:  # (one at a time: each removed element holds copies of the namespaces it used)
-                body.remove(extras.pop())
+                take_out(extras.pop())
         first = content[0]
         header_version = self.header_version(tid_el)
         if _qname(first).localname == "Fault" and (

@@ -223,17 +223,12 @@ class Normalizer:
 
     def stash(self, child: etree._Element, path: str) -> None:
         """Move `child` from the tree to the extras (past `MAX_EXTRAS`, only out of the tree)."""
-        if len(self.extras) >= MAX_EXTRAS:
-            child.getparent().remove(child)
-            return
-        qn = etree.QName(child)
-        text = "".join(child.itertext()).strip() or None
-        self.extras.append(
-            m.VendorElement(path, qn.localname, qn.namespace, text, etree.tostring(child, encoding="unicode", with_tail=False))
-        )
-        parent = child.getparent()
-        if parent is not None:
-            parent.remove(child)
+        if len(self.extras) < MAX_EXTRAS:
+            qn = etree.QName(child)
+            text = "".join(child.itertext()).strip() or None
+            self.extras.append(m.VendorElement(path, qn.localname, qn.namespace, text,
+                                               etree.tostring(child, encoding="unicode", with_tail=False)))
+        take_out(child)
 
     def attributes(self, el: etree._Element, index: dict, path: str) -> None:
         for key in list(el.attrib):
@@ -355,6 +350,15 @@ class Normalizer:
         # tree first, each would have carried a copy of every namespace declaration it used.)
         for _, c in sorted(zip(keys, range(len(kids)), strict=True), key=lambda kv: kv[0]):
             el.append(kids[c])
+
+
+def take_out(el: etree._Element) -> None:
+    """Remove `el` from its tree, emptied first: lxml takes an element out in time quadratic in
+    the number of its children (2.6 s for 131,000), and frees them in linear time."""
+    el.clear()
+    parent = el.getparent()
+    if parent is not None:
+        parent.remove(el)
 
 
 def _split(tag: str) -> tuple[str | None, str]:

@@ -141,6 +141,29 @@ def test_a_namespace_uri_longer_than_the_limit_is_refused(encoding):
     assert env.message.subject == "hello" and "unknown-version" in {d.code for d in env.deviations}
 
 
+def test_elements_are_emptied_before_they_are_taken_out_of_the_tree():
+    # lxml takes an element out of its tree in time quadratic in the number of its children (2.6 s
+    # for a vendor element holding 131,000 in a 525 KB body); emptied first, it takes none.
+    from mm7bind import versions
+    from mm7bind.tolerance import Collector, Normalizer
+
+    removed = []
+
+    class Spy(etree.ElementBase):
+        def remove(self, element):
+            removed.append(len(element))
+            super().remove(element)
+
+    parser = etree.XMLParser()
+    parser.set_element_class_lookup(etree.ElementDefaultClassLookup(element=Spy))
+    doc = wrap(f'<SubmitRsp xmlns="{NS}"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000</StatusCode>'
+               f'</Status><MessageID>m</MessageID><Vendor>{"<x/>" * 1000}</Vendor></SubmitRsp>')
+    rsp = etree.fromstring(doc, parser)[1][0]
+    normalizer = Normalizer(NS, Collector())
+    normalizer.run(rsp, versions.latest().element_class("SubmitRsp"))
+    assert removed == [0] and normalizer.extras[0].xml.count("<x/>") == 1000
+
+
 def test_huge_text_node_is_refused_by_the_parser_not_loaded():
     doc = wrap("<x>" + "a" * (11 * 1024 * 1024) + "</x>")
     with pytest.raises((mm7.LimitExceededError, mm7.MalformedXMLError)):
