@@ -427,6 +427,7 @@ _NOT_BASE64 = bytes(b for b in range(256) if chr(b) not in
                     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
 _TAIL = 512  # bytes of a streamed part held back until the next read (see _Reader.unterminated)
+_QP_PENDING = 64 * 1024  # bytes of one quoted-printable line held before it is decoded anyway
 MAX_BASE64_RUNS = 10_000  # padded runs in one base64 part (4 KiB chunks joined: 40 MB)
 _BASE64_OR_SPACE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n\t "
 _BASE64_URLSAFE_OR_SPACE = _BASE64_OR_SPACE + b"-_"
@@ -724,7 +725,8 @@ class _Sink:
     def __init__(self, part: InPart, cte: str, writer: BlobWriter,
                  note: Callable[[str, str, str], None] = lambda *_: None):
         self.part, self.cte, self.writer, self.note = part, cte, writer, note
-        self.rest = b""
+        self.rest = b""  # base64: text of a group not yet whole
+        self.pending = bytearray()  # quoted-printable: the line not yet ended
         self.done = False
         self.padded = False  # base64: a padded group was decoded, so more text means a new run
         self.junk = False  # base64: characters outside the alphabet were ignored
@@ -755,10 +757,22 @@ class _Sink:
                 raw = raw.translate(_FROM_URLSAFE)
             self._b64_runs(self.rest + raw.translate(None, _NOT_BASE64))
         elif self.cte == "quoted-printable":
-            text = self.rest + bytes(data)
-            cut = text.rfind(b"\n") + 1
-            self.rest = text[cut:]
-            self.writer.write(binascii.a2b_qp(text[:cut]))
+            # Decoded up to the last line break; a line longer than _QP_PENDING (hostile: QP lines
+            # have 76 characters) up to its end, less an escape that may be cut. Only the new bytes
+            # are searched and the pending ones copied once: a stream arriving a few bytes per read
+            # cost time quadratic in the line's length, and memory as long as the line.
+            start = len(self.pending)
+            self.pending += data
+            cut = bytes(data).rfind(b"\n") + 1
+            if cut:
+                cut += start
+            elif len(self.pending) > _QP_PENDING:
+                cut = len(self.pending)
+                escape = self.pending.rfind(b"=", cut - 2)  # ("=", "=4", "=\r": the rest comes next)
+                cut = escape if escape >= 0 else cut
+            if cut:
+                self.writer.write(binascii.a2b_qp(bytes(self.pending[:cut])))
+                del self.pending[:cut]
         else:
             self.writer.write(data)
 
@@ -824,8 +838,8 @@ class _Sink:
             elif rest:
                 self.note("base64-unpadded", self.part.path, "base64 text without its final padding")
                 self._b64(rest + b"=" * (-len(rest) % 4))
-        elif self.cte == "quoted-printable" and self.rest:
-            self.writer.write(binascii.a2b_qp(self.rest))
+        elif self.cte == "quoted-printable" and self.pending:
+            self.writer.write(binascii.a2b_qp(bytes(self.pending)))
         self.part.blob = self.writer.blob()
 
 
