@@ -752,7 +752,7 @@ class _Sink:
                 if raw.translate(None, _BASE64_URLSAFE_OR_SPACE):
                     self.junk = True
                     self.note("base64-invalid", self.part.path, "characters outside base64 ignored")
-                else:
+                if b"-" in raw or b"_" in raw:  # (each noted on its own: however the text was cut into reads)
                     self.note("base64-urlsafe", self.part.path, "base64 in the URL-safe alphabet (- and _)")
                 raw = raw.translate(_FROM_URLSAFE)
             self._b64_runs(self.rest + raw.translate(None, _NOT_BASE64))
