@@ -18,8 +18,6 @@ import re
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from email.errors import HeaderParseError
-from email.header import decode_header
 from typing import BinaryIO
 from urllib.parse import quote, unquote_to_bytes
 
@@ -82,20 +80,36 @@ def _decode_header_bytes(raw: bytes) -> str:
     return raw.decode("latin-1")
 
 
+# An RFC 2047 encoded word: charset, B or Q, text (none with "?" or white space in it, so each
+# is found in time linear in the value: the email package's pattern for it takes time quadratic in
+# a value of many "=?" never closed, 8 s for a Subject of 112 KB).
+_ENCODED_WORD = re.compile(r"=\?([^?\s]*)\?([bBqQ])\?([^?\s]*)\?=")
+
+
 def decode_words(value: str) -> str:
-    """RFC 2047 encoded words (``=?GB2312?B?...?=``), with GB2312 read as GB18030."""
+    """RFC 2047 encoded words (``=?GB2312?B?...?=``), with GB2312 read as GB18030. White space
+    between two words goes with them (RFC 2047 §6.2); a word that cannot be decoded stays as it is."""
     if "=?" not in value:
         return value
     out = []
-    try:
-        chunks = decode_header(value)
-    except (binascii.Error, ValueError, HeaderParseError):  # (HeaderParseError: "=?utf-8?B?A?=")
-        return value
-    for data, charset in chunks:
-        if isinstance(data, str):
-            out.append(data)
-            continue
-        out.append(_decode_in(data, charset, "ascii"))
+    pos, after_word = 0, False
+    for word in _ENCODED_WORD.finditer(value):
+        charset, encoding, text = word.groups()
+        try:
+            raw = text.encode("ascii")
+            if encoding in "bB":
+                data = binascii.a2b_base64(raw + b"=" * (-len(raw) % 4))  # (padding left out is added)
+            else:
+                data = binascii.a2b_qp(raw, header=True)  # ("_" is a space)
+            decoded = _decode_in(data, charset.split("*", 1)[0], "ascii")  # ("utf-8*en": RFC 2231 §5)
+        except (binascii.Error, ValueError):  # (ValueError: text that is not ASCII)
+            decoded = None
+        between = value[pos : word.start()]
+        if between and not (after_word and decoded is not None and between.isspace()):
+            out.append(between)
+        out.append(word.group(0) if decoded is None else decoded)
+        pos, after_word = word.end(), decoded is not None
+    out.append(value[pos:])
     return "".join(out)
 
 

@@ -545,6 +545,18 @@ def test_header_parameters_whose_encoding_cannot_be_read_are_read_as_far_as_they
     assert decode(data).body.content.parts[0].filename == "=?utf-8?B?AAAAA?="
 
 
+def test_encoded_words_beside_plain_text_long_values_and_broken_words():
+    # Plain text beside an encoded word came out as Python escapes ("\\u4e2d\\u6587 文"), one word
+    # that could not be decoded kept all the others encoded, and a value of many "=?" never closed
+    # took time quadratic in its length (the email package's pattern: 8 s for 112 KB).
+    from mm7bind.mime import decode_words
+
+    assert decode_words("中文 =?utf-8?B?5paH?=") == "中文 文"
+    assert decode_words("=?utf-8?B?5paH?= =?utf-8?B?A?= =?GB2312?B?1tDOxA==?=") == "文 =?utf-8?B?A?= 中文"
+    assert decode_words("=?utf-8?q?a_b?= \r\n =?utf-8?q?c?=, =?utf-8*en?Q?d?=") == "a bc, d"
+    assert decode_words("=?x?q?a" * 20000) == "=?x?q?a" * 20000
+
+
 # ---------------------------------------------------------------------------------------------
 # Properties
 
