@@ -245,7 +245,6 @@ def parse_xml(
         markup = b"<!" in data
         if markup and _FORBIDDEN_BYTES.search(data):
             raise XMLSecurityError(f"{where}: DOCTYPE or ENTITY declarations are not allowed in SOAP messages")
-        check_namespaces(data, limits, where)
         if validating is not None:
             try:
                 root = etree.fromstring(data, validating)
@@ -263,7 +262,7 @@ def parse_xml(
                                                               f"{charset_hint!r} charsets differ; the bytes read as utf-8"))
     if root is None:
         markup = True
-        root, used = _parse_decoded(data, declared, charset_hint, where, devs, limits)
+        root, used = _parse_decoded(data, declared, charset_hint, where, devs)
     if root is None:
         raise MalformedXMLError(f"{where}: no root element")
     if markup:
@@ -271,17 +270,17 @@ def parse_xml(
         if docinfo.doctype or docinfo.internalDTD is not None:  # belt and braces: the scans
             raise XMLSecurityError(f"{where}: DOCTYPE is not allowed in SOAP messages")
     check_shape(root, limits, where, data.count(b"<"))
+    check_namespaces(root, limits, where)
     return ParsedXml(root=root, deviations=devs, encoding=used, valid=valid)
 
 
 def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, where: str,
-                   devs: list[Deviation], limits: XmlLimits) -> tuple[etree._Element, str]:
+                   devs: list[Deviation]) -> tuple[etree._Element, str]:
     """Decode in Python (charset fallbacks recorded), then hand lxml clean UTF-8."""
     text, used, cs_devs = decode_text(data, declared, charset_hint, where)
     devs += cs_devs
     if _FORBIDDEN.search(text):
         raise XMLSecurityError(f"{where}: DOCTYPE or ENTITY declarations are not allowed in SOAP messages")
-    check_namespaces(text, limits, where)
     m = _DECL.match(text)
     if m:
         if m.group(1):
@@ -315,6 +314,14 @@ def _depth_probe(depth: int) -> etree.XPath:
 _COUNT = etree.XPath("count(//*)")
 
 
+def check_namespaces(root: etree._Element, limits: XmlLimits, where: str) -> None:
+    """Refuse a namespace URI longer than `limits.max_namespace`: every tag read carries it, and
+    every element taken out of the tree a copy (each declaration is looked at once)."""
+    for _event, (_prefix, uri) in etree.iterwalk(root, events=("start-ns",)):
+        if len(uri) > limits.max_namespace:
+            raise LimitExceededError(f"{where}: a namespace URI longer than {limits.max_namespace} characters")
+
+
 def check_shape(root: etree._Element, limits: XmlLimits, where: str, tags: int | None = None) -> None:
     """Depth and element count within limits. `tags` (how many "<" the document's bytes hold)
     skips the checks it cannot fail: every element takes one "<", and n levels of nesting at least
@@ -329,26 +336,6 @@ def check_shape(root: etree._Element, limits: XmlLimits, where: str, tags: int |
 
 # A namespace declaration and its quoted value (one way to match each: linear time, where a value
 # "with whitespace inside" as a pattern backtracked over every space of one not closed as opened).
-_XMLNS = re.compile(rb"""xmlns(?::[^\s=<>]{0,256})?\s{0,64}=\s{0,64}(["'])""")
-_XMLNS_TEXT = re.compile(_XMLNS.pattern.decode("ascii"))
-
-
-def check_namespaces(data: bytes | str, limits: XmlLimits, where: str) -> None:
-    """Refuse a namespace declaration longer than `limits.max_namespace` (looked for in the text,
-    before the parser copies it into every tag)."""
-    limit = limits.max_namespace
-    if len(data) <= limit:
-        return
-    pattern = _XMLNS if isinstance(data, bytes) else _XMLNS_TEXT
-    pos = 0
-    while (found := pattern.search(data, pos)) is not None:
-        end = data.find(found.group(1), found.end())  # (each value is scanned once: linear time)
-        end = len(data) if end < 0 else end
-        if end - found.end() > limit:
-            raise LimitExceededError(f"{where}: a namespace URI longer than {limit} characters")
-        pos = end + 1
-
-
 _NS_DECL = re.compile(r"""(\bxmlns(?::[\w.-]+)?\s*=\s*)(?:"([^"]*)"|'([^']*)')""")
 _SPACE = re.compile(r"\s+")
 

@@ -139,6 +139,9 @@ def test_a_namespace_uri_longer_than_the_limit_is_refused(encoding):
         mm7.decode_envelope(doc)
     env = mm7.decode_envelope(doc, limits=XmlLimits(max_namespace=1000))
     assert env.message.subject == "hello" and "unknown-version" in {d.code for d in env.deviations}
+    # Declarations count, not text that looks like one (a peer's error text quoting XML).
+    quoting = GOOD.replace(b"<Subject>hello", b'<Subject>xmlns="' + b"x" * 600)
+    assert mm7.decode_envelope(quoting).message.subject == 'xmlns="' + "x" * 600
 
 
 def test_elements_are_emptied_before_they_are_taken_out_of_the_tree():
