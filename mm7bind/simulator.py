@@ -273,7 +273,9 @@ class Simulator:
         own version (Mbuni) uses the profile's."""
         tid = (env.transaction_id if env is not None else None) or "0"
         if self.profile.answer_in_own_version or env is None or env.version is None:
-            return encode(body, transaction_id=tid, version=self.profile.version, profile=self.profile)
+            # (The profile's size limit is on the messages it takes, not on its answers.)
+            return encode(body, transaction_id=tid, version=self.profile.version,
+                          profile=self.profile.replace(max_message_size=None))
         return encode_reply(body, env, env.version, tid, self.profile)
 
     # -- operations -----------------------------------------------------------------------------
