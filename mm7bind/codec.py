@@ -20,7 +20,7 @@ from urllib.parse import quote, unquote
 from . import envelope as soap
 from . import messages as m
 from . import versions
-from .content import Content, Part, make_smil, new_content_id
+from .content import BytesBlob, Content, Part, make_smil, new_content_id
 from .envelope import Envelope  # noqa: F401 (what decode returns, importable beside it)
 from .errors import DecodeError, Deviation, EncodeError, LimitExceededError, MessageTooLargeError
 from .mime import (
@@ -109,13 +109,16 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
     soap_id = profile.soap_content_id or new_content_id("soap")
     outer, inner = new_boundaries()
     outer, inner = profile.boundary or outer, profile.inner_boundary or inner
+    soap_cte = profile.soap_transfer_encoding
     soap_part = OutPart(
         [
             ("Content-Type", f'text/xml; charset="{charset}"'),
-            ("Content-Transfer-Encoding", profile.soap_transfer_encoding),
+            ("Content-Transfer-Encoding", soap_cte),
             ("Content-ID", f"<{soap_id}>"),
         ],
-        xml,
+        # In the transfer encoding the header names (written as it is, base64 would be garbage).
+        _Encoded(BytesBlob(xml), "base64") if soap_cte == "base64"
+        else quoted_printable(xml) if soap_cte == "quoted-printable" else xml,
     )
     leaves = ([smil] if smil else []) + list(content.parts)
     mtype = (content.multipart_type or ("related" if smil else "mixed")).lower()
@@ -315,8 +318,16 @@ def _finish(env: soap.Envelope, strict: bool) -> soap.Envelope:
 
 
 def _peek(stream: BinaryIO, n: int) -> tuple[bytes, BinaryIO]:
-    """The first `n` bytes, and a stream that still yields them (pipes and sockets cannot seek)."""
-    head = stream.read(n)
+    """The first `n` bytes (fewer only when the body is shorter), and a stream that still yields
+    them (pipes and sockets cannot seek). A read may give less than it was asked for before the
+    end, so it reads until it has them: what the body is must not depend on how it arrives."""
+    head = bytearray()
+    while len(head) < n:
+        chunk = stream.read(n - len(head))
+        if not chunk:
+            break
+        head += chunk
+    head = bytes(head)
     return head, _Prefixed(head, stream)
 
 
@@ -472,7 +483,7 @@ def _check_text(part: Part, path: str, devs: list[Deviation]) -> None:
     try:
         _text, _codec, found = decode_text(part.data, part.charset, None, path)
     except DecodeError as exc:
-        devs.append(Deviation("charset-unreadable", path, str(exc)))
+        devs.append(Deviation("charset-unreadable", path, f"{exc} (text_value reads it as UTF-8 with U+FFFD)"))
         return
     devs += found
 

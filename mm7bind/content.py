@@ -273,6 +273,18 @@ def file_name(part: Part) -> str:
     return name
 
 
+def text_of(data: bytes, charset: str | None) -> str:
+    """`data` as text in `charset` (unknown or wrong labels recovered as `xmlsafe.decode_text`
+    does), else as UTF-8 with U+FFFD for what is not."""
+    from .errors import DecodeError  # noqa: PLC0415
+    from .xmlsafe import decode_text  # noqa: PLC0415
+
+    try:
+        return decode_text(data, charset, None, "part")[0]
+    except DecodeError:  # in no charset at all: what can be read, rather than no text
+        return data.decode("utf-8", "replace")
+
+
 def media_kind(content_type: str) -> str:
     """'text', 'image', 'audio', 'video', 'smil' or 'other'."""
     ctype = content_type.split(";", 1)[0].strip().lower()
@@ -374,11 +386,10 @@ class Part:
 
     @property
     def text_value(self) -> str:
-        """The text of a text part, decoded with its charset (GB2312 read as GB18030)."""
-        from .xmlsafe import decode_text  # noqa: PLC0415
-
-        text, _codec, _devs = decode_text(self.data, self.charset, None, "part")
-        return text
+        """The text of a text part, decoded with its charset (GB2312 read as GB18030). Bytes that
+        fit no charset we know are read as UTF-8 with U+FFFD for what is not (a received part
+        says so in the deviation `charset-unreadable`): reading a peer's text never fails."""
+        return text_of(self.data, self.charset)
 
     @property
     def kind(self) -> str:

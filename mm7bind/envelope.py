@@ -37,7 +37,7 @@ from .errors import (
     UnsupportedOperationError,
     ValidationError,
 )
-from .tolerance import Collector, Normalizer, decode_encoded_words, is_mm7_namespace, version_of_namespace
+from .tolerance import Collector, Normalizer, decode_encoded_words, is_mm7_namespace, take_out, version_of_namespace
 from .validation import validate_element, validating_parser
 from .versions import MM7_NS_BASE, SOAP_NS, Version
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, hardened_parser, invalid_xml_char, parse_xml
@@ -427,8 +427,10 @@ class _Reader:
             raise NotSOAPError("the SOAP Body holds no MM7 element")
         if len(content) > 1:
             self.dev.add("extra-body-element", "/Envelope/Body", f"{len(content) - 1} more element(s) after the first ignored")
-            for extra in content[1:]:
-                body.remove(extra)
+            extras = content[1:]
+            del content[1:]
+            while extras:  # (one at a time: each removed element holds copies of the namespaces it used)
+                take_out(extras.pop())
         first = content[0]
         header_version = self.header_version(tid_el)
         if _qname(first).localname == "Fault" and (
@@ -455,8 +457,8 @@ class _Reader:
         # version stands.
         if self.valid_as is not None and version is self.valid_as and not self.dev:
             issues = []
-        else:
-            issues = validate_element(self.root, version or versions.latest())
+        else:  # (with an MM7 element to repair, only whether there is anything to repair counts here)
+            issues = validate_element(self.root, version or versions.latest(), limit=1 if mm7_el is not None else None)
         extras: list[m.VendorElement] = []
         normalized = bool(issues and mm7_el is not None)
         if normalized:

@@ -429,7 +429,10 @@ def encode_reply(body: m.Message | Fault, env: Envelope | None, version: version
     it. Its MM7Version, unless the answer sets one, is the caller's when that is valid in `version`,
     else `version`'s own default — never the profile's `mm7_version`, which is what we send as a
     client (a China Mobile profile's 6.3.0 is no answer to a Rel-5 caller, nor even valid in
-    REL-5-MM7-1-5)."""
+    REL-5-MM7-1-5). Nor does the profile's `max_message_size` apply: that is the MMSC's limit on
+    the messages we send, and an answer echoes the caller's TransactionID, whatever its length."""
+    if profile.max_message_size is not None:
+        profile = profile.replace(max_message_size=None)
     target = body.detail if isinstance(body, Fault) else body
     if target is None or target.mm7_version is not None:
         return encode(body, transaction_id=transaction_id, version=version, profile=profile)

@@ -244,7 +244,7 @@ class Simulator:
         if env.deviations:
             log.info("accepted with %d deviation(s): %s", len(env.deviations), "; ".join(map(str, env.deviations[:8])))
         msg = env.message
-        if msg is None or msg.DIRECTION != "vasp->rs":
+        if msg is None or msg.DIRECTION != "vasp->rs" or msg.ELEMENT not in m.RESPONSE_FOR:  # (a VASP's response)
             return self.fault(env, "Client", RequestStatus.UNSUPPORTED_OPERATION,
                               f"{'a Fault' if msg is None else msg.ELEMENT} is not an operation an MMSC serves")
         answering = versions.get(self.profile.version) if self.profile.answer_in_own_version else env.version
@@ -285,7 +285,9 @@ class Simulator:
         if env is not None and env.version is not None:
             version = env.version
         if self.profile.answer_in_own_version or version is None:
-            return encode(body, transaction_id=tid, version=self.profile.version, profile=self.profile)
+            # (The profile's size limit is on the messages it takes, not on its answers.)
+            return encode(body, transaction_id=tid, version=self.profile.version,
+                          profile=self.profile.replace(max_message_size=None))
         return encode_reply(body, env, version, tid, self.profile)
 
     # -- operations -----------------------------------------------------------------------------

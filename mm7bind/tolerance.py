@@ -21,6 +21,7 @@ from .errors import Deviation
 from .mime import decode_words
 from .validation import readable_path
 from .versions import MM7_NS_BASE, Version
+from .xmlsafe import invalid_xml_char
 from xsdata.models.datatype import XmlDateTime, XmlDuration
 
 # Misspellings and vendor names seen on the wire → the schema's element, per parent element.
@@ -51,20 +52,26 @@ _DATE = re.compile(
 
 
 class Collector:
-    """Deviations of one message; namespace slips are summarised rather than listed per element."""
+    """Deviations of one message; namespace slips are summarised rather than listed per element,
+    and any other kind is listed up to `MAX_LISTED` times, then counted (a hostile message repeats
+    one slip for each of its 200,000 elements)."""
 
     SUMMARISED = ("unqualified-element", "foreign-namespace")
+    MAX_LISTED = 100
 
     def __init__(self) -> None:
         self.items: list[Deviation] = []
         self._counts: dict[str, list] = {}
+        self._listed: dict[str, int] = {}
 
     def add(self, code: str, path: str, message: str) -> None:
         if code in self.SUMMARISED:
             entry = self._counts.setdefault(code, [path, message, 0])
             entry[2] += 1
             return
-        self.items.append(Deviation(code, path, message))
+        listed = self._listed[code] = self._listed.get(code, 0) + 1
+        if listed <= self.MAX_LISTED:
+            self.items.append(Deviation(code, path, message))
 
     def __bool__(self) -> bool:
         return bool(self.items or self._counts)
@@ -75,6 +82,9 @@ class Collector:
 
     def result(self) -> list[Deviation]:
         out = list(self.items)
+        for code, listed in self._listed.items():
+            if listed > self.MAX_LISTED:
+                out.append(Deviation(code, "", f"{listed - self.MAX_LISTED} more like the above"))
         for code, (path, message, count) in self._counts.items():
             suffix = f" ({count} elements, first shown)" if count > 1 else ""
             out.append(Deviation(code, path, message + suffix))
@@ -83,6 +93,9 @@ class Collector:
 
 def is_mm7_namespace(ns: str | None) -> bool:
     return bool(ns) and (ns.startswith(MM7_NS_BASE) or "/23.140/schema/" in ns)
+
+
+MAX_EXTRAS = 100  # elements kept on `message.extras`; vendors add a few, a hostile message thousands
 
 
 class Normalizer:
@@ -106,7 +119,9 @@ class Normalizer:
         if len(el):
             self.promote_attribute_children(el, index, path)
         self.attributes(el, index, path)
-        kids = [c for c in el if isinstance(c.tag, str)]
+        # (Tags are read one child at a time: lxml keeps each tag read on its element object, and a
+        # list of 200,000 of them, each with its namespace, would hold all those strings at once.)
+        kids = list(el.iterchildren(etree.Element))
         if "text()" in index:  # simple content (an address, ServiceCode)
             if kids and self.unwrap_nested(el, path):
                 kids = []
@@ -115,7 +130,7 @@ class Normalizer:
             text = (el.text or "").strip()
             if text and not kids and _is_address_holder(index):
                 self.wrap_plain_address(el, path)
-                kids = list(el)
+                kids = list(el.iterchildren(etree.Element))
             elif text:
                 self.dev.add("unexpected-text", path, f"text {text[:40]!r} in an element-only type dropped")
             elif el.text and not kids and not _has_elements(index):
@@ -124,8 +139,13 @@ class Normalizer:
             for child in kids:
                 child.tail = None
         seen: set[str] = set()
+        keys: list[int] = []  # the place in the schema's order of each child kept
+        choice = index.get("#choice")
         parent_name = el.tag[el.tag.find("}") + 1:]
-        for child in kids:
+        for i, child in enumerate(kids):
+            # A child moved out of the tree (to the extras) holds a copy of each namespace
+            # declaration it used as long as it is referenced: one at a time, not all of them.
+            kids[i] = None
             name = self.child_name(child, index, parent_name, path)
             if name is None:
                 continue
@@ -140,7 +160,10 @@ class Normalizer:
             else:
                 self.attributes(child, {}, child_path)
                 self.text_value(child, var, child_path)
-        self.order(el, index, path)
+            if child.getparent() is el:  # (not moved to the extras for an unusable value)
+                # Alternatives of one choice share their group's place (To/Cc/Bcc in any order).
+                keys.append(choice.index if choice is not None and var.name == choice.name else var.index)
+        self.order(el, keys, path)
 
     # -- pieces ---------------------------------------------------------------------------------
 
@@ -150,15 +173,14 @@ class Normalizer:
             name = tag[len(self._prefix):]
             if name in index and name[0] not in "@#" and name != "text()":
                 return name
-        qn = etree.QName(child)
-        name = qn.localname
-        if qn.namespace not in (self.ns, self.source_ns):
-            if qn.namespace is None:
+        namespace, name = _split(tag)
+        if namespace not in (self.ns, self.source_ns):
+            if namespace is None:
                 self.dev.add("unqualified-element", f"{path}/{name}", "element in no namespace read as MM7")
-            elif is_mm7_namespace(qn.namespace):
-                self.dev.add("foreign-namespace", f"{path}/{name}", f"element in namespace {qn.namespace}")
+            elif is_mm7_namespace(namespace):
+                self.dev.add("foreign-namespace", f"{path}/{name}", f"element in namespace {namespace}")
             else:
-                self.keep_extra(child, f"{path}/{name}", "unknown-element", f"element in foreign namespace {qn.namespace}")
+                self.keep_extra(child, f"{path}/{name}", "unknown-element", f"element in foreign namespace {namespace}")
                 return None
         if name not in index or name.startswith(("@", "#")) or name == "text()":
             renamed = RENAMES.get(parent, {}).get(name) or RENAMES[None].get(name)
@@ -179,33 +201,34 @@ class Normalizer:
     def promote_attribute_children(self, el: etree._Element, index: dict, path: str) -> None:
         """Attributes written as child elements (InstantCom's `<ReplyCharging><ReplyChargingSize>`)
         become the attributes they stand for; the value is checked like any attribute's."""
-        for child in list(el):
-            if not isinstance(child.tag, str) or len(child):
+        promoted: dict[str, tuple[etree._Element, str]] = {}  # attribute → (child, its local name)
+        for child in el.iterchildren(etree.Element):  # (one at a time: see `element`)
+            if len(child):
                 continue
-            qn = etree.QName(child)
-            if qn.namespace is not None and not is_mm7_namespace(qn.namespace):
+            namespace, local = _split(child.tag)  # (no QName object per child: messages can hold 200,000)
+            if namespace is not None and not is_mm7_namespace(namespace):
                 continue
-            name = qn.localname[:1].lower() + qn.localname[1:]
-            if qn.localname in index or "@" + name not in index or el.get(name) is not None:
+            name = local[:1].lower() + local[1:]
+            if local in index or "@" + name not in index or el.get(name) is not None or name in promoted:
                 continue
+            promoted[name] = (child, local)
+        for name, (child, local) in promoted.items():
             el.set(name, (child.text or "").strip())
             el.remove(child)
-            self.dev.add("element-as-attribute", f"{path}/{qn.localname}", f"read as attribute {name}")
+            self.dev.add("element-as-attribute", f"{path}/{local}", f"read as attribute {name}")
 
     def keep_extra(self, child: etree._Element, path: str, code: str, message: str) -> None:
         self.dev.add(code, path, message)
         self.stash(child, path)
 
     def stash(self, child: etree._Element, path: str) -> None:
-        """Move `child` from the tree to the extras."""
-        qn = etree.QName(child)
-        text = "".join(child.itertext()).strip() or None
-        self.extras.append(
-            m.VendorElement(path, qn.localname, qn.namespace, text, etree.tostring(child, encoding="unicode", with_tail=False))
-        )
-        parent = child.getparent()
-        if parent is not None:
-            parent.remove(child)
+        """Move `child` from the tree to the extras (past `MAX_EXTRAS`, only out of the tree)."""
+        if len(self.extras) < MAX_EXTRAS:
+            qn = etree.QName(child)
+            text = "".join(child.itertext()).strip() or None
+            self.extras.append(m.VendorElement(path, qn.localname, qn.namespace, text,
+                                               etree.tostring(child, encoding="unicode", with_tail=False)))
+        take_out(child)
 
     def attributes(self, el: etree._Element, index: dict, path: str) -> None:
         for key in list(el.attrib):
@@ -317,24 +340,33 @@ class Normalizer:
         etree.SubElement(el, f"{{{self.ns}}}{form}").text = text
         self.dev.add("plain-text-address", path, f"address without Number/RFC2822Address/ShortCode read as {form}")
 
-    def order(self, el: etree._Element, index: dict, path: str) -> None:
-        kids = list(el)
-        if len(kids) < 2:
-            return
-        choice = index.get("#choice")
-        keys = []
-        for c in kids:
-            tag = c.tag
-            var = index[tag[tag.find("}") + 1:]]
-            # Alternatives of one choice share their group's place (To/Cc/Bcc in any order).
-            keys.append(choice.index if choice is not None and var.name == choice.name else var.index)
+    def order(self, el: etree._Element, keys: list[int], path: str) -> None:
+        """Put `el`'s children (those kept, whose places in the schema's order `keys` gives) in order."""
         if keys == sorted(keys):
             return
+        kids = list(el.iterchildren(etree.Element))
         self.dev.add("element-order", path, "children out of schema order, reordered")
-        for c in kids:
-            el.remove(c)
+        # Appending moves a child to the end: in sorted order, that is the order. (Taken out of the
+        # tree first, each would have carried a copy of every namespace declaration it used.)
         for _, c in sorted(zip(keys, range(len(kids)), strict=True), key=lambda kv: kv[0]):
             el.append(kids[c])
+
+
+def take_out(el: etree._Element) -> None:
+    """Remove `el` from its tree, emptied first: lxml takes an element out in time quadratic in
+    the number of its children (2.6 s for 131,000), and frees them in linear time."""
+    el.clear()
+    parent = el.getparent()
+    if parent is not None:
+        parent.remove(el)
+
+
+def _split(tag: str) -> tuple[str | None, str]:
+    """(namespace, local name) of an lxml tag ("{ns}local" or "local")."""
+    if tag[:1] == "{":
+        namespace, _, local = tag[1:].partition("}")
+        return namespace, local
+    return None, tag
 
 
 def _has_elements(index: dict) -> bool:
@@ -394,6 +426,11 @@ def decode_encoded_words(el: etree._Element, collector: Collector) -> None:
     for node in el.iter(*_encoded_word_tags(tag[1:tag.find("}")] if tag[:1] == "{" else None)):
         raw = node.text
         if raw and "=?" in raw and (decoded := decode_words(raw)) != raw:
+            if (bad := invalid_xml_char(decoded)) is not None:
+                # (a NUL or a control character: no XML text, nor any sensible subject or address)
+                collector.add("encoded-word", readable_path(node), f"RFC 2047 encoded words {raw!r} decode to "
+                                                                   f"U+{ord(bad):04X}, which XML cannot carry: kept as sent")
+                continue
             node.text = decoded
             collector.add("encoded-word", readable_path(node), f"RFC 2047 encoded words {raw!r} decoded")
 

@@ -100,9 +100,11 @@ def readable_path(el: etree._Element) -> str:
     return "/" + "/".join(reversed(parts))
 
 
-def validate_element(root: etree._Element, version: Version | str) -> list[Issue]:
+def validate_element(root: etree._Element, version: Version | str, limit: int | None = None) -> list[Issue]:
     """Schema violations of a document (an Envelope, or a bare MM7 element) in `version` (a
-    Version or its name)."""
+    Version or its name); the first `limit` of them when a limit is given."""
+    if _has_wide_element(root):
+        return _issues_while_parsing(root, versions.get(version))[:limit]
     schema = schema_for(versions.get(version))
     tree = root.getroottree() if root.getparent() is None else etree.ElementTree(root)
     try:
@@ -111,26 +113,64 @@ def validate_element(root: etree._Element, version: Version | str) -> list[Issue
     except etree.XMLSchemaValidateError as exc:  # ("internal error": an entity reference left in the tree)
         return [Issue(readable_path(root), f"cannot be validated: {exc}", None)]
     issues = []
+    known: dict = {}  # what `_resolve` found, for all errors
     for err in schema.error_log:
-        found = _resolve(tree.getroot(), err.path or "")
-        where = readable_path(found) if found is not None else (err.path or "")
+        if limit is not None and len(issues) >= limit:
+            break
+        _found, where = _resolve(tree.getroot(), err.path or "", known)
         issues.append(Issue(where, _QNAME_NS.sub("", err.message), err.line or None))
     return issues
 
 
-def _resolve(root: etree._Element, path: str) -> etree._Element | None:
-    """The element a libxml2 error path (``/env:Envelope/env:Body/*/*[2]``) points at."""
-    steps = [s for s in path.split("/") if s]
-    node = None
-    for i, step in enumerate(steps):
-        m = _STEP.match(step)
-        if not m:
-            return None
-        name, pos = m.group(1), int(m.group(2) or 1)
-        candidates = [root] if i == 0 else [c for c in node if isinstance(c.tag, str)]
-        if name != "*":
-            candidates = [c for c in candidates if etree.QName(c).localname == name]
-        if len(candidates) < pos:
-            return None
-        node = candidates[pos - 1]
-    return node
+# lxml works out each error's element path as libxml2 writes it (/*/*[k]) by counting the element's
+# like-named siblings: an error in every item of a list of 30,000 costs time quadratic in its length
+# (15 s). Past this many children in one element, the errors come from validating while parsing
+# the serialised document instead: linear, but without element paths.
+_WIDE = 1000
+_has_wide_element = etree.XPath(f"boolean(descendant-or-self::*[count(*) > {_WIDE}])")
+
+
+def _issues_while_parsing(root: etree._Element, version: Version) -> list[Issue]:
+    try:
+        etree.fromstring(etree.tostring(root), validating_parser(version))
+    except etree.XMLSyntaxError as exc:
+        where = readable_path(root)
+        note = f" (no element path: the document has an element with more than {_WIDE} children)"
+        return [Issue(where, _QNAME_NS.sub("", err.message) + note, None) for err in exc.error_log] or [
+            Issue(where, str(exc) + note, None)]
+    return []
+
+
+def _resolve(root: etree._Element, path: str, known: dict) -> tuple[etree._Element | None, str]:
+    """The element a libxml2 error path (``/env:Envelope/env:Body/*/*[2]``) points at, and its
+    readable path (as `readable_path` writes it; the error path itself when nothing is there).
+    `known` keeps what was found so far: the errors in a list of 1,000 recipients share their
+    parent, which is then found once and its children listed once, not once per error."""
+    found = known.get(path)
+    if found is None:
+        found = known[path] = _find(root, path, known)
+    return found
+
+
+def _find(root: etree._Element, path: str, known: dict) -> tuple[etree._Element | None, str]:
+    head, _, step = path.rstrip("/").rpartition("/")
+    m = _STEP.match(step)
+    if m is None:
+        return None, path
+    parent, where = _resolve(root, head, known) if head.strip("/") else (None, "")
+    name, pos = m.group(1), int(m.group(2) or 1)
+    if parent is None and head.strip("/"):
+        return None, path
+    if parent is None:  # the first step: the root itself
+        candidates = [root] if name == "*" or etree.QName(root).localname == name else []
+    else:
+        candidates = known.get((parent, name))
+        if candidates is None:
+            candidates = [c for c in parent if isinstance(c.tag, str)]
+            if name != "*":
+                candidates = [c for c in candidates if etree.QName(c).localname == name]
+            known[(parent, name)] = candidates
+    if len(candidates) < pos:
+        return None, path
+    node = candidates[pos - 1]
+    return node, f"{where}/{etree.QName(node).localname}"

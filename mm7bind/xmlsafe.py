@@ -26,6 +26,10 @@ class XmlLimits:
     max_bytes: int = 4 * 1024 * 1024
     max_depth: int = 64
     max_elements: int = 200_000
+    # Characters in a namespace URI (MM7's have 78). Every element's tag carries its namespace, and
+    # an element taken out of the tree a copy of it: a long one in a message of many elements cost
+    # gigabytes.
+    max_namespace: int = 512
 
 
 DEFAULT_LIMITS = XmlLimits()
@@ -69,9 +73,19 @@ def charset_codec(name: str | None) -> tuple[str | None, bool]:
     if key in _ALIASES:
         return _ALIASES[key], key in _STRICT_NAMES or key in ("gb_2312-80", "cp936")
     try:
-        return codecs.lookup(key).name, True
+        info = codecs.lookup(key)
     except (LookupError, ValueError):  # ValueError: a NUL in the name
         return None, False
+    # Byte transforms (base64, zlib, rot13: what the codecs module itself marks as no text
+    # encoding) and Python's own codecs are no character set.
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
+        return None, False
+    return info.name, True
+
+
+# Python's own text codecs that no peer means as a charset: host names, escapes, and "undefined"
+# (which refuses every byte).
+_NOT_CHARSETS = {"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"}
 
 
 def decode_text(
@@ -107,7 +121,7 @@ def decode_text(
                 return utf8, "utf-8", devs
         try:
             text = data.decode(codec)
-        except UnicodeDecodeError:
+        except UnicodeError:  # (not only UnicodeDecodeError: some codecs raise their own)
             devs.append(Deviation("charset-mismatch", where, f"bytes are not valid {label} ({origin})"))
             continue
         if codec == "gb18030" and label.lower().replace("_", "") in ("gb2312",):
@@ -256,6 +270,7 @@ def parse_xml(
         if docinfo.doctype or docinfo.internalDTD is not None:  # belt and braces: the scans
             raise XMLSecurityError(f"{where}: DOCTYPE is not allowed in SOAP messages")
     check_shape(root, limits, where, data.count(b"<"))
+    check_namespaces(root, limits, where)
     return ParsedXml(root=root, deviations=devs, encoding=used, valid=valid)
 
 
@@ -280,8 +295,9 @@ def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, 
             raise MalformedXMLError(f"{where}: not well-formed XML: {exc.msg}") from None
         # Well-formed XML 1.0, but a namespace URI with whitespace in it (a declaration broken
         # over lines); libxml2 refuses those, so close the gaps and say so.
-        text, n = _NS_DECL.subn(_squeeze_ns, text)
-        devs.append(Deviation("namespace-whitespace", where, f"whitespace removed from {n} namespace URI(s)"))
+        squeezed: list[str] = []
+        text = _NS_DECL.sub(lambda mt: _squeeze_ns(mt, squeezed), text)
+        devs.append(Deviation("namespace-whitespace", where, f"whitespace removed from {len(squeezed)} namespace URI(s)"))
         try:
             root = etree.fromstring(text.encode("utf-8"), _pool.parser)
         except etree.XMLSyntaxError as exc2:
@@ -298,6 +314,14 @@ def _depth_probe(depth: int) -> etree.XPath:
 _COUNT = etree.XPath("count(//*)")
 
 
+def check_namespaces(root: etree._Element, limits: XmlLimits, where: str) -> None:
+    """Refuse a namespace URI longer than `limits.max_namespace`: every tag read carries it, and
+    every element taken out of the tree a copy (each declaration is looked at once)."""
+    for _event, (_prefix, uri) in etree.iterwalk(root, events=("start-ns",)):
+        if len(uri) > limits.max_namespace:
+            raise LimitExceededError(f"{where}: a namespace URI longer than {limits.max_namespace} characters")
+
+
 def check_shape(root: etree._Element, limits: XmlLimits, where: str, tags: int | None = None) -> None:
     """Depth and element count within limits. `tags` (how many "<" the document's bytes hold)
     skips the checks it cannot fail: every element takes one "<", and n levels of nesting at least
@@ -310,11 +334,19 @@ def check_shape(root: etree._Element, limits: XmlLimits, where: str, tags: int |
             raise LimitExceededError(f"{where}: more than {limits.max_elements} elements")
 
 
-_NS_DECL = re.compile(r"""(\bxmlns(?::[\w.-]+)?\s*=\s*)(["'])([^"']*\s[^"']*)\2""")
+# A namespace declaration and its quoted value (one way to match each: linear time, where a value
+# "with whitespace inside" as a pattern backtracked over every space of one not closed as opened).
+_NS_DECL = re.compile(r"""(\bxmlns(?::[\w.-]+)?\s*=\s*)(?:"([^"]*)"|'([^']*)')""")
+_SPACE = re.compile(r"\s+")
 
 
-def _squeeze_ns(mt: re.Match) -> str:
-    return mt.group(1) + mt.group(2) + re.sub(r"\s+", "", mt.group(3)) + mt.group(2)
+def _squeeze_ns(mt: re.Match, squeezed: list[str]) -> str:
+    quote = '"' if mt.group(2) is not None else "'"
+    value = mt.group(2) if mt.group(2) is not None else mt.group(3)
+    if not _SPACE.search(value):
+        return mt.group(0)
+    squeezed.append(value)
+    return mt.group(1) + quote + _SPACE.sub("", value) + quote
 
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")

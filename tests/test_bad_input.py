@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
 import mm7bind as mm7
 from mm7bind.xmlsafe import XmlLimits
@@ -77,6 +78,93 @@ def test_element_count_limit():
     many = "<a/>" * 500
     with pytest.raises(mm7.LimitExceededError, match="more than 100 elements"):
         mm7.decode_envelope(wrap(many), limits=XmlLimits(max_elements=100))
+
+
+def test_thousands_of_unknown_elements_keep_bounded_records():
+    # Each was listed as a deviation and kept, serialised, on message.extras: 190,000 of them in a
+    # 760 KB body took 160 MB and seconds. The first 100 are listed and kept; the rest are counted.
+    junk = "<x>v</x>" * 5000
+    body = wrap(f'<DeliverReq xmlns="{NS}"><MM7Version>6.8.0</MM7Version>{junk}<Sender><Number>1</Number></Sender>'
+                f"</DeliverReq>")
+    env = mm7.decode_envelope(body)
+    assert str(env.body.sender) == "1" and len(env.body.extras) == 100
+    unknown = [d for d in env.deviations if d.code == "unknown-element"]
+    assert len(unknown) == 101 and unknown[-1].message == "4900 more like the above"
+
+
+def test_namespace_values_with_whitespace_and_the_other_quote_are_repaired_in_one_pass():
+    # Repairing a namespace URI broken over lines looked for a quoted value "with whitespace in it"
+    # with a pattern that backtracked over every space of a value holding the other quote: time
+    # quadratic in its length (2 s for 32 KB), and the value was left unrepaired.
+    odd = "urn:x" + " a" * 20000 + "' z"
+    doc = GOOD.decode().replace("<env:Envelope ", f'<env:Envelope xmlns:odd="{odd}" xmlns:broken="urn: y" ', 1)
+    doc = doc.replace("</Subject>", "</Subject><Vendor>v</Vendor>")  # (invalid: not accepted as parsed)
+    env = mm7.decode_envelope(doc.encode(), limits=XmlLimits(max_namespace=100_000))  # (the default refuses it)
+    assert env.message.subject == "hello" and env.message.extras[0].text == "v"
+    [dev] = [d for d in env.deviations if d.code == "namespace-whitespace"]
+    assert "2 namespace URI(s)" in dev.message
+
+
+def invalid_recipients(n: int) -> bytes:
+    """A SubmitReq with `n` recipients in one list, each with an attribute value the schema refuses."""
+    msg = mm7.SubmitReq(vaspid="1", vasid="2", sender_address=mm7.ShortCode("1"), service_code="1",
+                        recipients=mm7.Recipients(to=[f"+86{i:08d}" for i in range(n)]))
+    xml = mm7.encode_envelope(msg, transaction_id="t", version="REL-6-MM7-1-4")
+    return xml.replace(b"<Number>", b'<Number addressCoding="bogus">')
+
+
+def test_schema_errors_in_every_item_of_a_long_list_take_linear_time():
+    # lxml finds each error's element path by counting the element's like-named siblings: with an
+    # error in each of 30,000 recipients, validating took 15 s (and listing the errors as long
+    # again). Past 1,000 children in one element the errors are found while parsing, without paths.
+    from mm7bind.validation import validate_element
+
+    issues = validate_element(etree.fromstring(invalid_recipients(1001)), "REL-6-MM7-1-4")
+    assert issues and all("'bogus'" in i.message and "no element path" in i.message for i in issues)
+    env = mm7.decode_envelope(invalid_recipients(1001))
+    assert len(env.message.recipients.to) == 1001 and "no element path" in env.deviations[0].message
+    # Up to 1,000 children, each error with its own element's path.
+    issues = validate_element(etree.fromstring(invalid_recipients(1000)), "REL-6-MM7-1-4")
+    assert len(issues) == 1000 and {i.path for i in issues} == {"/Envelope/Body/SubmitReq/Recipients/To/Number"}
+    assert len(validate_element(etree.fromstring(invalid_recipients(1000)), "REL-6-MM7-1-4", limit=3)) == 3
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_a_namespace_uri_longer_than_the_limit_is_refused(encoding):
+    # Every element's tag carries its namespace, and each element taken out of the tree a copy of
+    # it: a 20 KB namespace over 190,000 unknown elements (780 KB) took 13 s and 3.7 GB to decode.
+    ns = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/" + "x" * 500 + "/REL-6-MM7-1-4"
+    doc = GOOD.decode().replace(NS, ns).replace("UTF-8", encoding.upper()).encode(encoding)
+    with pytest.raises(mm7.LimitExceededError, match="namespace URI longer than 512 characters"):
+        mm7.decode_envelope(doc)
+    env = mm7.decode_envelope(doc, limits=XmlLimits(max_namespace=1000))
+    assert env.message.subject == "hello" and "unknown-version" in {d.code for d in env.deviations}
+    # Declarations count, not text that looks like one (a peer's error text quoting XML).
+    quoting = GOOD.replace(b"<Subject>hello", b'<Subject>xmlns="' + b"x" * 600)
+    assert mm7.decode_envelope(quoting).message.subject == 'xmlns="' + "x" * 600
+
+
+def test_elements_are_emptied_before_they_are_taken_out_of_the_tree():
+    # lxml takes an element out of its tree in time quadratic in the number of its children (2.6 s
+    # for a vendor element holding 131,000 in a 525 KB body); emptied first, it takes none.
+    from mm7bind import versions
+    from mm7bind.tolerance import Collector, Normalizer
+
+    removed = []
+
+    class Spy(etree.ElementBase):
+        def remove(self, element):
+            removed.append(len(element))
+            super().remove(element)
+
+    parser = etree.XMLParser()
+    parser.set_element_class_lookup(etree.ElementDefaultClassLookup(element=Spy))
+    doc = wrap(f'<SubmitRsp xmlns="{NS}"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000</StatusCode>'
+               f'</Status><MessageID>m</MessageID><Vendor>{"<x/>" * 1000}</Vendor></SubmitRsp>')
+    rsp = etree.fromstring(doc, parser)[1][0]
+    normalizer = Normalizer(NS, Collector())
+    normalizer.run(rsp, versions.latest().element_class("SubmitRsp"))
+    assert removed == [0] and normalizer.extras[0].xml.count("<x/>") == 1000
 
 
 def test_huge_text_node_is_refused_by_the_parser_not_loaded():

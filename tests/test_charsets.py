@@ -95,3 +95,42 @@ def test_a_text_part_whose_bytes_do_not_fit_its_label_is_reported_on_arrival():
     [mismatch] = [d for d in env.deviations if d.code == "charset-mismatch"]
     assert mismatch.path.endswith("]") and "UTF-8" in mismatch.message  # the first part only: the second is fine
     assert [p.text_value for p in env.message.content.parts] == ["订阅", "订阅"]
+
+
+# Python knows these names, but as byte transforms (base64, zlib, rot13) or as devices of its own
+# (host names, escapes, "undefined", which refuses every byte): no peer means them as charsets.
+NOT_CHARSETS = ["base64", "zip", "rot13", "punycode", "idna", "undefined", "unicode_escape"]
+
+
+@pytest.mark.parametrize("label", NOT_CHARSETS)
+def test_python_codecs_that_are_no_charset_are_unknown_charsets(label):
+    body = envelope("新年", f'<?xml version="1.0" encoding="{label}"?>').encode()
+    env = mm7.decode(body, "text/xml")
+    assert env.message.subject == "新年" and "charset-unknown" in codes(env.deviations)
+    text_part = (b'--b1\r\nContent-Type: text/xml\r\n\r\n'
+                 + envelope("s").replace("</Subject>", '</Subject><Content href="cid:c"/>').encode()
+                 + f'\r\n--b1\r\nContent-Type: text/plain; charset={label}\r\nContent-ID: <c>\r\n'
+                   f"Content-Disposition: attachment; filename*={label}''a%3Cb.txt\r\n\r\n".encode()
+                 + b"a<b \xe4\xb8\xad\r\n--b1--\r\n")
+    env = mm7.decode(text_part, 'multipart/related; boundary="b1"')
+    [part] = env.message.content.parts
+    assert part.text_value == "a<b 中" and part.filename == "a<b.txt"
+
+
+@pytest.mark.parametrize("label", NOT_CHARSETS)
+def test_encoded_words_in_such_charsets_are_read_as_utf8(label):
+    env = mm7.decode(envelope(f"=?{label}?Q?a&lt;b?=").encode(), "text/xml")
+    assert env.message.subject == "a<b" and "encoded-word" in codes(env.deviations)
+
+
+def test_text_in_no_charset_at_all_still_has_a_text_value():
+    # Bytes no charset reads (0xFF is neither UTF-8 nor GB18030): reported on arrival, and what a
+    # handler reads is the text with U+FFFD in place of them, not an exception (which would fail
+    # the message, and every retry and replay of it).
+    body = (b'--b1\r\nContent-Type: text/xml\r\n\r\n'
+            + envelope("s").replace("</Subject>", '</Subject><Content href="cid:c"/>').encode()
+            + b'\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-ID: <c>\r\n\r\nok \xff\xff\r\n--b1--\r\n')
+    env = mm7.decode(body, 'multipart/related; boundary="b1"')
+    [part] = env.message.content.parts
+    assert part.text_value == "ok \ufffd\ufffd" and "charset-unreadable" in codes(env.deviations)
+    assert mm7.Part.from_bytes(b"\x81\xff", "text/plain").text_value == "\ufffd\ufffd"

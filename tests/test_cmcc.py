@@ -461,6 +461,26 @@ def test_receive_servlet_and_reports(tmp_path):
     assert isinstance(rr, cmcc.MM7ReadReplyReq) and rr.mm_status == cmcc.ReadStatusCode.READ
 
 
+def test_received_text_reads_as_a_string_whatever_its_charset_label(tmp_path):
+    # A charset Python does not know raised LookupError in content_as_string (and bytes in no
+    # charset a DecodeError): the handler failed, and the MMSC got "internal error" for every retry.
+    texts = []
+
+    class Servlet(cmcc.MM7ReceiveServlet):
+        def do_deliver(self, req):
+            texts.extend(sub.content_as_string for sub in req.content.sub_contents if sub.content_type == "text/plain")
+            return cmcc.MM7DeliverRes()
+
+    app = Servlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
+    from .test_receiver import call_wsgi, deliver
+
+    parts = [mm7.Part.from_bytes("中文".encode("gbk"), "text/plain", charset="x-gbk-variant"),
+             mm7.Part.from_bytes(b"ok \xff", "text/plain", charset="utf-8")]
+    out = mm7.encode(deliver(content=mm7.Content(parts=parts)), transaction_id="mo-1", version="REL-6-MM7-1-0")
+    rsp = call_wsgi(app, out.to_bytes(), out.content_type)
+    assert rsp["status"] == 200 and texts == ["中文", "ok \ufffd"]
+
+
 def test_version_command_and_config_driven_send(tmp_path):
     proc = run("version")
     assert proc.returncode == 0 and cmcc.API_VERSION in proc.stdout and "当前使用的MM7 API的版本为" in proc.stdout

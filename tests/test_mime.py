@@ -73,6 +73,15 @@ def test_every_content_kind_round_trips(tmp_path, cte, names):
     assert got.parts[5].filename == "动画.gif"
 
 
+@pytest.mark.parametrize("cte", ["base64", "quoted-printable"])
+def test_the_soap_part_is_written_in_the_transfer_encoding_its_header_names(cte):
+    # It went as it was: under a base64 label unreadable, under a quoted-printable one "=41" read as "A".
+    msg = submit(mm7.Content(parts=[mm7.Part.text("t")]), service_code="=41")
+    out, _, env = roundtrip(msg, mm7.Profile(soap_transfer_encoding=cte))
+    assert f"Content-Transfer-Encoding: {cte}" in out.to_bytes().decode("latin-1")
+    assert env.body.subject == "测试" and env.body.service_code == "=41"
+
+
 def test_user_smil_and_mixed_without_smil():
     smil = mm7.Part.from_bytes(b"<smil><body><par><img src=\"cid:g\"/></par></body></smil>", content_id="s")
     assert smil.content_type == "application/smil"
@@ -524,6 +533,30 @@ def test_params_parser():
     assert main == "image/jpeg" and p == {"c": "d", "name": "open.jpg"}
 
 
+def test_header_parameters_whose_encoding_cannot_be_read_are_read_as_far_as_they_can():
+    # "=?utf-8?B?A?=" (base64 cut short) made the email package raise HeaderParseError, and a
+    # charset name with a NUL in it made bytes.decode raise ValueError: decoding a part's
+    # Content-Type crashed instead of reading the parameter.
+    assert parse_params('image/gif; name="=?utf-8?B?A?="')[1] == {"name": "=?utf-8?B?A?="}
+    assert parse_params("image/gif; name*=utf-8\x00''a%E4%B8%AD.gif")[1] == {"name": "a中.gif"}
+    assert parse_params('image/gif; name="=?x\x00?Q?b=E4=B8=AD.gif?="')[1] == {"name": "b中.gif"}
+    data = mime([(["Content-Type: text/xml"], soap_xml()),
+                 (["Content-ID: <content-1>", 'Content-Type: image/gif; name="=?utf-8?B?AAAAA?="'], GIF)])
+    assert decode(data).body.content.parts[0].filename == "=?utf-8?B?AAAAA?="
+
+
+def test_encoded_words_beside_plain_text_long_values_and_broken_words():
+    # Plain text beside an encoded word came out as Python escapes ("\\u4e2d\\u6587 文"), one word
+    # that could not be decoded kept all the others encoded, and a value of many "=?" never closed
+    # took time quadratic in its length (the email package's pattern: 8 s for 112 KB).
+    from mm7bind.mime import decode_words
+
+    assert decode_words("中文 =?utf-8?B?5paH?=") == "中文 文"
+    assert decode_words("=?utf-8?B?5paH?= =?utf-8?B?A?= =?GB2312?B?1tDOxA==?=") == "文 =?utf-8?B?A?= 中文"
+    assert decode_words("=?utf-8?q?a_b?= \r\n =?utf-8?q?c?=, =?utf-8*en?Q?d?=") == "a bc, d"
+    assert decode_words("=?x?q?a" * 20000) == "=?x?q?a" * 20000
+
+
 # ---------------------------------------------------------------------------------------------
 # Properties
 
@@ -594,6 +627,52 @@ def test_decode_from_a_stream_that_cannot_seek():
     _os.close(w)
     with _os.fdopen(r, "rb", buffering=0) as pipe:
         assert mm7.decode(pipe, "text/xml").body.message_id == "m"
+
+
+class Trickle(io.RawIOBase):
+    """A stream that gives at most `size` bytes per read, as a socket does when a peer sends slowly."""
+
+    def __init__(self, data: bytes, size: int):
+        self.data, self.pos, self.size = data, 0, size
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.size if n is None or n < 0 else min(n, self.size)
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += len(chunk)
+        return chunk
+
+
+@pytest.mark.parametrize("with_label", [True, False])
+def test_a_stream_that_arrives_a_few_bytes_per_read_decodes_as_its_bytes_do(with_label):
+    # What the body is (XML or MIME, and its boundary when the label has none) is judged from its
+    # head, which was one read: three bytes made the boundary "-" (or left none at all).
+    c = mm7.Content(parts=[mm7.Part.from_bytes(GIF, "image/gif"), mm7.Part.text("文字", "gb2312")])
+    out = mm7.encode(submit(c), transaction_id="slow", profile=mm7.Profile(mime_preamble="preamble"))
+    ctype = out.content_type if with_label else None
+    expected = mm7.decode(out.to_bytes(), ctype)
+    env = mm7.decode(Trickle(out.to_bytes(), 3), ctype)
+    assert env.body == expected.body and env.deviations == expected.deviations
+
+
+def test_a_stream_that_arrives_a_few_bytes_per_read_is_searched_once(monkeypatch):
+    # A preamble (or a header line) was searched again from its start after every read: work
+    # quadratic in its length when a peer sends a few bytes at a time. The bytes searched count.
+    searched = []
+
+    class CountingBuffer(bytearray):
+        def find(self, sub, start=0, end=None):
+            searched.append((len(self) if end is None else end) - start)
+            return super().find(sub, start, len(self) if end is None else end)
+
+    monkeypatch.setattr(mm7.mime, "bytearray", CountingBuffer, raising=False)
+    body = (b"x" * 20000 + b"\r\n--b\r\nX-Long: " + b"y" * 20000 + b"\r\nContent-Type: text/plain\r\n\r\n"
+            b"hello\r\n--b--\r\n")
+    parts, _ = read_multipart(Trickle(body, 7), "b")
+    assert parts[0].blob.read() == b"hello" and parts[0].headers.get("x-long") == "y" * 20000
+    assert sum(searched) < 20 * len(body)
 
 
 def test_bare_soap_from_a_stream_is_read_to_its_end():

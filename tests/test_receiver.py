@@ -319,6 +319,38 @@ def test_faults_quoting_what_the_peer_sent_stay_sendable():
     assert env.body.code == "Client" and "\\x07" in env.body.status.text
 
 
+@pytest.mark.parametrize("response", [mm7.DeliverRsp(), mm7.DeliveryReportRsp(), mm7.ReadReplyRsp(),
+                                      mm7.VASPErrorRsp(status=mm7.Status(4000))])
+def test_the_simulator_refuses_a_vasps_response_posted_to_it(response):
+    # These go from a VASP to an MMSC, but as answers: there is no response to them (a KeyError
+    # escaped the simulator, and its WSGI server answered with an HTML error page).
+    out = mm7.encode(response, transaction_id="t")
+    rsp = mm7.simulator.Simulator().handle(out.to_bytes(), out.content_type, {})
+    env = mm7.decode(rsp.body, strict=True)
+    assert env.body.code == "Client" and env.body.status.code == 4003 and env.transaction_id == "t"
+
+
+def test_answers_are_not_held_to_the_profiles_message_size_limit():
+    # max_message_size is an MMSC's limit on the messages sent to it; applied to answers, which
+    # echo the caller's TransactionID, it made a China Mobile profile's receiver answer a long one
+    # with "internal error", and the simulator raise MessageTooLargeError for a request within
+    # its own limit.
+    from mm7bind.profiles import CMCC
+    from mm7bind.simulator import Simulator
+
+    tid = "t" * 150_000
+    out = mm7.encode(mm7.SubmitReq(recipients=["1"]), transaction_id=tid, version="REL-6-MM7-1-0")
+    rsp = mm7.Receiver(profile=CMCC).handle(out.to_bytes(), out.content_type, {}, "127.0.0.1")
+    env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"], strict=True)
+    assert env.body.status.code == 4003 and env.transaction_id == tid
+    short = mm7.encode(mm7.CancelReq(message_id="m"), transaction_id="t", version="REL-6-MM7-1-0").length
+    tid = "t" * (CMCC.max_message_size - short)  # the request just within the simulator's limit
+    out = mm7.encode(mm7.CancelReq(message_id="m"), transaction_id=tid, version="REL-6-MM7-1-0")
+    rsp = Simulator(dialect="cmcc").handle(out.to_bytes(), out.content_type, {})
+    env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"], strict=True)
+    assert env.body.status.code == 2005 and env.transaction_id == tid  # (no such message)
+
+
 def test_http_level_checks():
     app = mm7.wsgi_app(mm7.Receiver(max_body=1000), "/mm7")
     assert call_wsgi(app, b"", None, method="GET")["status"] == 405

@@ -252,6 +252,17 @@ def test_rfc2047_encoded_words_in_subject_and_addresses():
     assert "'=?GB2312?B?1tDOxA==?='" in raw["/Envelope/Body/DeliverReq/Subject"]  # the text as sent is kept
 
 
+@pytest.mark.parametrize("word", ["=?UTF-8?B?AA==?=", "=?UTF-8?Q?a=0Cb?=", "=?UTF-7?Q?+AAA-?=", "=?UTF-8?B?77++?="])
+def test_encoded_words_that_decode_to_characters_xml_cannot_carry_are_kept_as_sent(word):
+    # A NUL, a form feed, U+FFFE: lxml refuses them as text, so putting them back into the tree
+    # raised ValueError (a receiver answered "internal error", which the MMSC retries forever).
+    body = f"""<DeliverReq xmlns="{{ns}}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+      <Sender><RFC2822Address>{word}</RFC2822Address></Sender><Subject>{word}</Subject></DeliverReq>"""
+    env = tolerant(envelope(body), {"encoded-word"})
+    assert env.body.subject == word and env.body.sender == mm7.RFC2822Address(word)
+    assert all("kept as sent" in d.message for d in env.deviations if d.code == "encoded-word")
+
+
 def test_text_that_only_looks_like_an_encoded_word_is_left_alone():
     body = """<DeliverReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
       <Sender><Number>1</Number></Sender><Subject>a=?b</Subject></DeliverReq>"""

@@ -37,7 +37,7 @@ from ..errors import (
 from ..receiver import Context, Handler, Receiver
 from ..server import EmbeddedServer, wsgi_app
 from . import status as st
-from .charsets import content_type_param, python_charset
+from .charsets import JAVA_ALIASES, content_type_param, python_charset
 from .config import load_cmcc
 from .constants import ChargedParty, ContentType, Priority
 from .logs import start_logging
@@ -184,11 +184,14 @@ class MMContent:
 
     @property
     def content_as_string(self) -> str:
-        from ..xmlsafe import decode_text  # noqa: PLC0415
+        """The text, in its charset; a charset Python does not know, or bytes that do not fit it
+        (as received), read as `Part.text_value` reads them: never an error."""
+        from ..content import text_of  # noqa: PLC0415
 
         if self._text is not None:
             return self._text
-        return decode_text(self.content, python_charset(self.text_charset() or "UTF-8"), None, "content")[0]
+        label = self.text_charset() or "UTF-8"
+        return text_of(self.content, JAVA_ALIASES.get(label.strip().lower(), label))
 
     def text_charset(self, default: str | None = None) -> str | None:
         """The charset this part is written in: its own, its content type's, else `default`."""
