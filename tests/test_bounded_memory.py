@@ -5,13 +5,14 @@ proportional to it."""
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import tracemalloc
 
 import mm7bind as mm7
 from mm7bind.content import FileBlob, SpooledBlob
 from mm7bind.mime import MimeLimits, read_multipart
+
+from .streams import Trickle
 
 SIZE = 50 * 1000 * 1000
 
@@ -72,22 +73,6 @@ def test_thousands_of_elements_in_a_long_namespace_in_bounded_memory():
     assert peak < 4 * 1024 * 1024, f"peak Python allocation {peak / 2**20:.1f} MiB"
 
 
-class _Trickle(io.RawIOBase):
-    """A stream giving a few bytes per read, as a socket does when the peer sends slowly."""
-
-    def __init__(self, data: bytes, size: int):
-        self.data, self.pos, self.size = data, 0, size
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        n = self.size if n is None or n < 0 else min(n, self.size)
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += len(chunk)
-        return chunk
-
-
 def test_a_quoted_printable_line_without_end_in_bounded_memory():
     # The reader held a quoted-printable line until its line break came, and joined what it held
     # with every read: a 2 MB part without one, arriving in 1,000-byte reads, was held whole and
@@ -96,7 +81,7 @@ def test_a_quoted_printable_line_without_end_in_bounded_memory():
     body = b"--b\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + line + b"\r\n--b--\r\n"
     tracemalloc.start()
     try:
-        parts, _ = read_multipart(_Trickle(body, 1000), "b", MimeLimits(spool_threshold=64 * 1024))
+        parts, _ = read_multipart(Trickle(body, 1000), "b", MimeLimits(spool_threshold=64 * 1024))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

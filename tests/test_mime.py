@@ -16,6 +16,8 @@ import mm7bind as mm7
 from mm7bind.content import BytesBlob, FileBlob, SpooledBlob, file_name, make_smil, sniff_type
 from mm7bind.mime import MimeLimits, parse_params, read_multipart
 
+from .streams import Trickle
+
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 NS6 = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
 GIF = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
@@ -627,22 +629,6 @@ def test_decode_from_a_stream_that_cannot_seek():
     _os.close(w)
     with _os.fdopen(r, "rb", buffering=0) as pipe:
         assert mm7.decode(pipe, "text/xml").body.message_id == "m"
-
-
-class Trickle(io.RawIOBase):
-    """A stream that gives at most `size` bytes per read, as a socket does when a peer sends slowly."""
-
-    def __init__(self, data: bytes, size: int):
-        self.data, self.pos, self.size = data, 0, size
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        n = self.size if n is None or n < 0 else min(n, self.size)
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += len(chunk)
-        return chunk
 
 
 @pytest.mark.parametrize("with_label", [True, False])

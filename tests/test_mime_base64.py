@@ -10,6 +10,8 @@ import pytest
 
 from mm7bind.mime import DEFAULT_MIME_LIMITS, MimeError, read_multipart
 
+from .streams import Trickle
+
 # Binary, and fixed: random bytes ending in CR or LF (one run in a hundred) made an unterminated
 # part's end ambiguous, and the test fail now and then.
 DATA = random.Random(1024).randbytes(1023) + b"\xff"
@@ -132,22 +134,6 @@ def test_a_limit_hit_while_spooling_leaves_no_temporary_file(tmp_path, monkeypat
         with pytest.raises(DecodeError):
             read_multipart(io.BufferedReader(io.BytesIO(big), buffer_size=65536), "b", limits)
     assert list(tmp_path.iterdir()) == []
-
-
-class Trickle(io.RawIOBase):
-    """A stream giving at most `size` bytes per read."""
-
-    def __init__(self, data: bytes, size: int):
-        self.data, self.pos, self.size = data, 0, size
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        n = self.size if n is None or n < 0 else min(n, self.size)
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += len(chunk)
-        return chunk
 
 
 def test_urlsafe_characters_among_junk_are_reported_however_the_text_arrives():
