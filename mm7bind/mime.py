@@ -514,7 +514,7 @@ class _Reader:
                     closing = buf[j : min(j + 2, hi)] == b"--"
                     k = j + 2 if closing else j
                     while True:
-                        while k >= hi and fill():
+                        while k + 1 >= hi and fill():  # (and the byte after: a CR LF may come in two reads)
                             pass
                         if k < hi and buf[k] in b" \t":
                             k += 1
