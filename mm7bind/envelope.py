@@ -37,7 +37,14 @@ from .errors import (
     UnsupportedOperationError,
     ValidationError,
 )
-from .tolerance import Collector, Normalizer, decode_encoded_words, is_mm7_namespace, take_out, version_of_namespace
+from .tolerance import (
+    Collector,
+    Normalizer,
+    decode_encoded_words,
+    is_mm7_namespace,
+    take_out,
+    version_of_namespace,
+)
 from .validation import validate_element, validating_parser
 from .versions import MM7_NS_BASE, SOAP_NS, Version
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, hardened_parser, invalid_xml_char, parse_xml

@@ -514,7 +514,7 @@ class _Reader:
                     closing = buf[j : min(j + 2, hi)] == b"--"
                     k = j + 2 if closing else j
                     while True:
-                        while k >= hi and fill():
+                        while k + 1 >= hi and fill():  # (and the byte after: a CR LF may come in two reads)
                             pass
                         if k < hi and buf[k] in b" \t":
                             k += 1
@@ -743,6 +743,7 @@ class _Sink:
         self.pending = bytearray()  # quoted-printable: the line not yet ended
         self.done = False
         self.padded = False  # base64: a padded group was decoded, so more text means a new run
+        self.after_pad = False  # base64: the text so far ended with a padded group (and more "=")
         self.junk = False  # base64: characters outside the alphabet were ignored
         self.runs = 0  # base64: padded runs decoded
         self.decoded = 0  # base64: bytes decoded so far
@@ -796,6 +797,10 @@ class _Sink:
         move along `text` (no copy of what is left per run: linear time however many runs), and
         the runs are bounded, since each costs a call."""
         pos, size = 0, len(text)
+        if self.after_pad:  # (the "=" after the last read's padded group go on here: skipped too)
+            while pos < size and text[pos] == 0x3D:
+                pos += 1
+            self.after_pad = pos == size
         while True:
             pad = text.find(b"=", pos)
             if pad < 0:
@@ -819,6 +824,7 @@ class _Sink:
             pos = min(end, size)
             while pos < size and text[pos] == 0x3D:  # "=" beyond the group's own
                 pos += 1
+            self.after_pad = pos == size  # (more "=" in the next read are beyond it too)
         if cut > pos and self.padded:
             self.note("base64-padding-inside", self.part.path, "padding inside base64 text (joined runs)")
         self._b64(text[pos:cut])

@@ -643,6 +643,16 @@ def test_a_stream_that_arrives_a_few_bytes_per_read_decodes_as_its_bytes_do(with
     assert env.body == expected.body and env.deviations == expected.deviations
 
 
+def test_a_delimiter_padded_before_its_line_break_is_found_whatever_the_reads():
+    # After padding ("--b \r\n"), the CR and the LF of the delimiter's line were looked at as they
+    # had arrived: split between two reads, the line was no delimiter, and the part ran on.
+    body = b"--b \r\nContent-Type: text/plain\r\n\r\none\r\n--b\t\r\n\r\ntwo\r\n--b-- \r\n"
+    expected = [p.blob.read() for p in read_multipart(body, "b")[0]]
+    assert expected == [b"one", b"two"]
+    for size in (1, 2, 3, 5):
+        assert [p.blob.read() for p in read_multipart(Trickle(body, size), "b")[0]] == expected
+
+
 def test_a_stream_that_arrives_a_few_bytes_per_read_is_searched_once(monkeypatch):
     # A preamble (or a header line) was searched again from its start after every read: work
     # quadratic in its length when a peer sends a few bytes at a time. The bytes searched count.
