@@ -143,7 +143,7 @@ class Outbox(Periodic):
             self._outage_rounds, self.held_until = 0, None
             return
         self._outage_rounds += 1
-        pause = min(self.max_retry, self.first_retry * 2 ** min(self._outage_rounds - 1, 32))
+        pause = self._pause(self._outage_rounds)
         self.held_until = now + pause
         waiting = self.store.outbox_counts().get("queued", 0)
         log.log(logging.WARNING if self._outage_rounds == 1 else logging.INFO,
@@ -196,11 +196,15 @@ class Outbox(Periodic):
             return rec
         return None
 
+    def _pause(self, rounds: int) -> timedelta:
+        """The wait after `rounds` failed rounds: doubling from first_retry, at most max_retry."""
+        return min(self.max_retry, self.first_retry * 2 ** min(rounds - 1, 32))  # (2**n overflows timedelta)
+
     def _later(self, item: OutboxItem, attempts: int, now: datetime, code: int | None, error: str) -> OutboxItem:
         deadline = item.expires_at
         if now >= deadline:
             return self._end(item, "expired", attempts, status_code=code, error=error)
-        pause = min(self.max_retry, self.first_retry * 2 ** min(attempts - 1, 32))  # (2**n overflows timedelta)
+        pause = self._pause(attempts)
         next_at = min(now + pause, deadline)  # a last round right at the deadline
         log.info("outbox #%d tid=%s not sent (%s); again at %s", item.id, item.transaction_id, error, next_at)
         return self._end(item, "queued", attempts, next_at=next_at, status_code=code, error=error)
