@@ -164,12 +164,13 @@ class Receiver:
             given = _get(headers, "authorization")
             ok, stale = self.config.auth.check(method.upper(), uri, given, body)
             if not ok:
+                challenge = self.config.auth.challenge(stale)  # (one nonce: the answer's)
                 scheme = (given or "").partition(" ")[0].lower()
-                if scheme and scheme == self.config.auth.challenge().partition(" ")[0].lower() and not stale:
+                if scheme and scheme == challenge.partition(" ")[0].lower() and not stale:
                     # (no header, another scheme, an aged nonce: how a client learns what to send, not news)
                     log.warning("refused request from %s: wrong %s credentials", peer, scheme.title())
                 self._count(None, "unauthorized", None, started)
-                return Response(401, [("WWW-Authenticate", self.config.auth.challenge(stale)),
+                return Response(401, [("WWW-Authenticate", challenge),
                                       ("Content-Type", "text/plain")], b"authentication required\n")
         if len(body) > self.config.max_body:
             return self.too_large(peer, len(body), started)
