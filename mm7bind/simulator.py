@@ -17,7 +17,6 @@ Control endpoints (JSON), next to the MM7 path:
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import itertools
 import json
@@ -361,7 +360,7 @@ class Simulator:
 
         profile = self.profile
         if version is not None and self.config.dialect == "standard" and version.name != profile.version:
-            profile = dataclasses.replace(profile, version=version.name, mm7_version=None)
+            profile = profile.replace(version=version.name, mm7_version=None)
         with self._clients_lock:
             if profile.version not in self._clients:
                 if not self.config.vasp_url:
