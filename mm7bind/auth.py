@@ -107,7 +107,7 @@ class DigestAnswer:
         for c in _challenges(header or ""):
             offered = [q.strip().lower() for q in c.get("qop", "").split(",") if q.strip()]
             if "qop" in c:
-                qop = next((q for q in (self.qop, "auth", "auth-int") if q in offered), None)
+                qop = next((q for q in (self.qop, *QOPS) if q in offered), None)
                 if qop is None:
                     continue
             else:

@@ -24,7 +24,7 @@ from . import __version__
 from . import messages as m
 from . import versions
 from .codec import HttpMessage, decode, encode
-from .auth import DigestAnswer
+from .auth import QOPS, DigestAnswer
 from .content import Content
 from .display import shown_url
 from .envelope import Fault
@@ -99,7 +99,7 @@ class ClientConfig:
                 raise ValueError(f"{shown_url(url)!r} is not an http(s) URL of an MMSC")
         if self.auth not in AUTH_MODES:
             raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
-        if self.digest_qop not in (None, "auth", "auth-int"):
+        if self.digest_qop not in (None, *QOPS):
             raise ValueError(f"digest_qop must be auth or auth-int, not {self.digest_qop!r}")
         if self.role not in ("vasp", "mmsc"):
             raise ValueError("role must be vasp or mmsc")

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import versions
+from .auth import QOPS
 from .profiles import DIALECTS, Profile
 
 ENV_PREFIX = "MM7BIND_"
@@ -591,7 +592,7 @@ def check(cfg: Config) -> list[Problem]:
             warn("mmsc.urls", f"{shown_url(url)}: Basic credentials over plain http can be read on the way")
     if m.auth not in AUTH_MODES:
         err("mmsc.auth", f"must be {', '.join(AUTH_MODES)}, not {m.auth!r}")
-    if m.digest_qop not in ("", "auth", "auth-int"):
+    if m.digest_qop not in ("", *QOPS):
         err("mmsc.digest_qop", f"must be auth or auth-int, not {m.digest_qop!r}")
     if m.password and not m.username:
         err("mmsc.username", "a password is set without a username")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from ..auth import QOPS
 from ..config import Config, ConfigError, Problem, check
 from ..errors import DecodeError
 from ..xmlsafe import parse_xml
@@ -164,7 +165,7 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
         r.auth = {0: "none", 1: "basic", 2: "digest"}[mode]
         r.username, r.password = m.username, m.password
     qop = (get["Digest"] or "").strip().lower()
-    if qop in ("auth", "auth-int"):
+    if qop in QOPS:
         m.digest_qop = qop  # the SDK's choice when an MMSC offers both
     elif qop:
         problems.append(Problem("warning", f"{where}:Digest",
