@@ -220,7 +220,7 @@ class ReceiverRate:
     def run_rate(self, min_time: float) -> dict:
         seconds = max(2.0, min_time * 2)
         base = self.load(self.trivial.url + "/mm7", seconds, False)
-        ours = self.load(self.ours.url + "/mm7", seconds, False)
+        ours = self.load(self.ours.endpoint, seconds, False)
         ratio = ours / base
         return {"name": self.name, "description": self.description, "ours_rate": ours, "baseline_rate": base,
                 "ratio": ratio, "target": f"≥{self.target:g}× baseline", "met": ratio >= self.target}

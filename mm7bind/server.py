@@ -319,7 +319,7 @@ class EmbeddedServer:
     def __init__(self, app: Callable, host: str = "127.0.0.1", port: int = 0, *, threads: int = 4,
                  max_body: int = 20 * 1024 * 1024, max_header: int = 64 * 1024, channel_timeout: int = 60,
                  ssl_context: ssl.SSLContext | None = None, backlog: int = 1024, connection_limit: int = 100,
-                 request_timeout: float = 300.0):
+                 request_timeout: float = 300.0, path: str = ""):
         if request_timeout <= 0:
             raise ValueError("request_timeout must be positive")
         self.ssl_context = ssl_context
@@ -354,12 +354,19 @@ class EmbeddedServer:
                                                          do_handshake_on_connect=False)
             self.port = self.server.server_address[1]
         self.host = host
+        self.path = path
 
     @property
     def url(self) -> str:
+        """Scheme, host and port: where the socket listens."""
         scheme = "https" if self.ssl_context else "http"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def endpoint(self) -> str:
+        """The URL to give the MMSC: `url` and the path the receiver answers at (serve's `path`)."""
+        return self.url + self.path
 
     def serve_forever(self) -> None:
         self._looping.set()
@@ -435,4 +442,4 @@ def serve(receiver: Receiver, host: str = "127.0.0.1", port: int = 8080, path: s
     """An embedded server for `receiver` at http://host:port/path (not started); its metrics at
     `metrics_path` when it has some; other WSGI apps at the `mounts` prefixes."""
     return EmbeddedServer(wsgi_app(receiver, path, metrics_path, mounts), host, port,
-                          max_body=receiver.config.max_body, **kw)
+                          max_body=receiver.config.max_body, path=path or "", **kw)

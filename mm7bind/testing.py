@@ -60,7 +60,7 @@ class RunningReceiver:
 
     def __enter__(self) -> RunningReceiver:
         self.server.start()
-        self.url = self.server.url + "/mm7"
+        self.url = self.server.endpoint
         return self
 
     def __exit__(self, *exc) -> None:

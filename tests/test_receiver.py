@@ -379,6 +379,16 @@ def test_auth_over_a_real_socket():
             assert r.status_code == 401
 
 
+def test_the_endpoint_is_where_the_receiver_answers():
+    with mm7.serve(mm7.Receiver(), port=0, path="/vasp/mm7") as srv:
+        assert srv.endpoint == srv.url + "/vasp/mm7"
+        out = mm7.encode(deliver(), transaction_id="t")
+        assert requests.post(srv.endpoint, data=out.to_bytes(), headers=out.headers, timeout=5).status_code == 200
+        assert requests.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=5).status_code == 404
+    with mm7.serve(mm7.Receiver(), port=0, path=None) as srv:  # every path is the receiver's
+        assert srv.endpoint == srv.url
+
+
 def test_a_digest_header_seen_once_is_not_taken_again():
     import hashlib
 
