@@ -232,7 +232,8 @@ class Config:
             return load_handler(spec)
         if r.forward_url:
             return ForwardingHandler(r.forward_url, secret=r.forward_secret or None, timeout=r.forward_timeout)
-        return SavingHandler(r.out_dir, echo=echo)
+        # (durability "process" does without flushes to the disk: so do the saved files)
+        return SavingHandler(r.out_dir, echo=echo, sync=self.store.durability == "power")
 
     def make_receiver(self, handler=None, store=None, metrics=None):
         from .receiver import Receiver  # noqa: PLC0415
