@@ -82,6 +82,7 @@ class ReceiverSection:
     backlog: int = 1024  # listen queue length
     connection_limit: int = 100  # open connections at once (more wait in the backlog)
     request_timeout: float = 300  # seconds for a whole request to arrive (a peer trickling it is cut off)
+    store_wait: float = 5.0  # seconds a request waits for a store locked elsewhere before its 3000 answer
     metrics_path: str = ""  # e.g. "/metrics": Prometheus text there (allow-list applies); "" = none
     health_path: str = ""  # e.g. "/health": 200 while the store answers, else 503 (for load balancers)
     forward_url: str = ""  # post every request as JSON to this URL (your application) instead of saving it
@@ -250,7 +251,8 @@ class Config:
         elif r.auth == "digest":
             auth = auth_mod.DigestAuth(r.username, r.password, qop=r.digest_qop)
         allow = auth_mod.IPAllowList.parse(r.allow) if r.allow else None
-        return {"auth": auth, "allow": allow, "strict": r.strict, "max_body": r.max_body, "profile": self.profile()}
+        return {"auth": auth, "allow": allow, "strict": r.strict, "max_body": r.max_body, "profile": self.profile(),
+                "store_wait": r.store_wait}
 
     def ssl_context(self):
         """A server TLS context when the receiver serves TLS itself, else None."""
@@ -645,6 +647,8 @@ def check(cfg: Config) -> list[Problem]:
         err("receiver.connection_limit", "must be at least 1")
     if not r.request_timeout > 0:
         err("receiver.request_timeout", "must be positive")
+    if not r.store_wait > 0:
+        err("receiver.store_wait", "must be more than 0 seconds")
     if r.max_body < 1024:
         err("receiver.max_body", "must be at least 1024 bytes")
     if r.path != "*" and not r.path.startswith("/"):

@@ -106,6 +106,7 @@ class ReceiverConfig:
     profile: Profile = STANDARD  # XML style and MIME habits of our answers (version: the caller's)
     repeat_wait: float = 10.0  # how long a repeat waits for the first copy's outcome
     stale_after: float = 300.0  # a message in hand this long lost its worker: a repeat takes it over
+    store_wait: float | None = 5.0  # how long a request waits for a locked store before its 3000 (None: 30 s)
 
 
 class Receiver:
@@ -212,7 +213,7 @@ class Receiver:
                     kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
                     recipient=_address(getattr(msg, "recipient", None)), status=_text(getattr(msg, "mm_status", None)),
                     peer=peer, content_type=content_type, body=bytes(body), tid_key=keys[0], report_key=keys[1],
-                    sent_transaction_id=sent.transaction_id if sent else None,
+                    sent_transaction_id=sent.transaction_id if sent else None, wait=self.config.store_wait,
                 )
             except STORE_ERRORS as exc:  # a full disk, a locked file: the operator's to fix, said in one line
                 log.error("%s tid=%s from %s not stored (%s: %s): answered 3000, the MMSC will send it again",

@@ -13,7 +13,9 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -173,13 +175,20 @@ def _check_purge(states: tuple[str, ...]) -> None:
         raise ValueError("records still 'processing' are in hand (or their worker died: replay them); not purged")
 
 
+class StoreBusy(sqlite3.OperationalError):
+    """The store stayed locked (by another process, or a long write of ours) longer than the caller
+    would wait."""
+
+
 class _Pending:
     """One insert waiting for its group commit."""
 
-    __slots__ = ("row", "body", "done", "rowid", "conflict", "error")
+    __slots__ = ("row", "body", "wait", "deadline", "done", "rowid", "conflict", "error")
 
-    def __init__(self, row: tuple, body: bytes):
+    def __init__(self, row: tuple, body: bytes, wait: float | None = None):
         self.row, self.body = row, body
+        self.wait = wait  # seconds its caller waits for a locked store; None: SQLite's 30 s
+        self.deadline = None if wait is None else time.monotonic() + wait
         self.done = False
         self.rowid: int | None = None
         self.conflict: sqlite3.IntegrityError | None = None  # the insert was refused (a repeat?)
@@ -239,7 +248,7 @@ class MemoryStore:
         self._lock = threading.Lock()
 
     def accept(self, *, kind, transaction_id, message_id, recipient, status, peer, content_type, body, tid_key,
-               report_key, sent_transaction_id=None) -> tuple[InboxRecord, bool]:
+               report_key, sent_transaction_id=None, wait: float | None = None) -> tuple[InboxRecord, bool]:
         with self._lock:
             for key in (tid_key, report_key):
                 if key is not None and self._keys.get(key) in self._inbox:
@@ -491,8 +500,6 @@ class _WriteLock:
 
     def acquire(self, timeout: float) -> bool:
         """Take the lock as `with` does, but give up after `timeout` seconds (→ False)."""
-        import time  # noqa: PLC0415
-
         deadline = time.monotonic() + timeout
         if not self.thread_lock.acquire(timeout=max(0.0, timeout)):
             return False
@@ -745,11 +752,14 @@ class SqliteStore:
     def accept(self, *, kind: str, transaction_id: str | None, message_id: str | None, recipient: str | None,
                status: str | None, peer: str | None, content_type: str | None, body: bytes,
                tid_key: str | None, report_key: str | None,
-               sent_transaction_id: str | None = None) -> tuple[InboxRecord, bool]:
+               sent_transaction_id: str | None = None, wait: float | None = None) -> tuple[InboxRecord, bool]:
         """Store an incoming request before anything else happens to it.
 
         Returns the record and whether it is new; a request whose TransactionID (or report key)
-        was seen before is not stored twice: the earlier record comes back instead.
+        was seen before is not stored twice: the earlier record comes back instead. With `wait`,
+        a store locked longer than that many seconds (by another process: a vacuum, a program
+        holding a transaction) raises `StoreBusy` rather than holding the caller for SQLite's 30 s
+        busy timeout: an MMSC waiting for its answer gives up sooner, and sends again.
 
         Requests arriving together are committed together (group commit): one thread writes
         every waiting insert in one transaction, so N concurrent messages cost one flush to disk,
@@ -757,7 +767,7 @@ class SqliteStore:
         """
         received_at = utcnow()
         pending = _Pending((kind, transaction_id, message_id, recipient, status, peer, content_type,
-                            received_at.isoformat(), tid_key, report_key, sent_transaction_id), body)
+                            received_at.isoformat(), tid_key, report_key, sent_transaction_id), body, wait)
         with self._batch:
             self._queue.append(pending)
             while not pending.done:
@@ -792,8 +802,12 @@ class SqliteStore:
 
     def _write_batch(self, batch: list[_Pending]) -> None:
         db = self._conn()
+        # The batch is written by its most impatient caller's deadline (they arrive in order, so
+        # each one's earlier batch was given up on by then too).
+        first = min((p for p in batch if p.deadline is not None), key=lambda p: p.deadline, default=None)
+        timeout = None if first is None else max(0.0, first.deadline - time.monotonic())
         try:
-            with self._write:
+            with self._locked(db, timeout, first.wait if first is not None else None):
                 db.execute("BEGIN IMMEDIATE")
                 try:
                     for p in batch:
@@ -824,6 +838,31 @@ class SqliteStore:
         finally:
             for p in batch:
                 p.done = True
+
+    @contextmanager
+    def _locked(self, db: sqlite3.Connection, timeout: float | None, wait: float | None = None):
+        """The write lock, and SQLite's busy wait on `db`, for at most `timeout` seconds in all
+        (None: as long as the lock takes, then SQLite's 30 s); then `StoreBusy`, saying the
+        caller waited `wait` seconds (its whole wait: `timeout` is what is left of it)."""
+        if timeout is None:
+            with self._write:
+                yield
+            return
+        deadline = time.monotonic() + timeout
+        if not self._write.acquire(timeout):
+            raise StoreBusy(f"the store's write lock was held by another process for {wait or timeout:g} s")
+        try:
+            db.execute(f"PRAGMA busy_timeout={int(max(0.0, deadline - time.monotonic()) * 1000)}")
+            try:
+                yield
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc):  # (SQLITE_BUSY: "database is locked")
+                    raise
+                raise StoreBusy(f"the store was locked by another program for {wait or timeout:g} s") from exc
+            finally:
+                db.execute("PRAGMA busy_timeout=30000")
+        finally:
+            self._write.__exit__(None, None, None)
 
     def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
               stale_before: datetime | None = None) -> bool:

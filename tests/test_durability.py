@@ -83,3 +83,61 @@ def test_the_configured_saving_handler_flushes_as_the_store_does(tmp_path):
     assert cfg.make_handler().sync is True
     cfg.store.durability = "process"
     assert cfg.make_handler().sync is False
+
+
+# -- a store locked by someone else: the MMSC is answered in time --------------------------------
+
+WAIT = 10  # seconds a test waits for a thread before giving up (never reached when it passes)
+
+
+def _answer_in_thread(app, msg, tid):
+    import threading
+
+    answers = []
+    worker = threading.Thread(target=lambda: answers.append(post(app, msg, tid=tid)))
+    worker.start()
+    worker.join(WAIT)
+    return worker, answers
+
+
+def test_a_store_another_program_holds_locked_is_answered_3000_after_store_wait(store, tmp_path, caplog):
+    import sqlite3
+
+    holder = sqlite3.connect(tmp_path / "inbox.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # (the sqlite3 shell, a backup tool: a write transaction left open)
+    app = mm7.wsgi_app(mm7.Receiver(store=store, store_wait=0.2))
+    try:
+        answer = post(app, deliver(), tid="l-1")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert answer["status"] == 500 and b"3000" in answer["body"]
+    assert "StoreBusy" in caplog.text and "0.2 s" in caplog.text  # given up after store_wait, not SQLite's 30 s
+    assert store._conn().execute("PRAGMA busy_timeout").fetchone()[0] == 30000  # other writes wait as before
+    assert post(app, deliver(), tid="l-1")["status"] == 200  # the MMSC's repeat, once the lock is gone
+    assert [r.state for r in store.inbox()] == ["handled"]
+
+
+def test_a_store_another_mm7bind_process_is_writing_is_answered_3000_after_store_wait(store, tmp_path):
+    other = SqliteStore(tmp_path / "inbox.db")  # (its own lock file descriptor: as another process's)
+    other._write.__enter__()  # a `store purge --vacuum` in progress
+    app = mm7.wsgi_app(mm7.Receiver(store=store, store_wait=0.2))
+    try:
+        worker, answers = _answer_in_thread(app, deliver(), "l-2")
+    finally:
+        other._write.__exit__(None, None, None)
+        worker.join(WAIT)
+        other.close()
+    assert answers and answers[0]["status"] == 500 and b"3000" in answers[0]["body"]
+    assert store.inbox() == []
+
+
+def test_store_wait_is_configured_under_receiver(tmp_path):
+    from mm7bind.config import ConfigError, load_checked
+
+    path = tmp_path / "mm7bind.toml"
+    path.write_text("[receiver]\nstore_wait = 2.5\n", encoding="utf-8")
+    assert load_checked(path).make_receiver().config.store_wait == 2.5
+    path.write_text("[receiver]\nstore_wait = 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="store_wait"):
+        load_checked(path)
