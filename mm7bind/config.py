@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from . import versions
 from .auth import QOPS
+from .display import repr_showing_no_secret_header
 from .profiles import DIALECTS, Profile
 
 ENV_PREFIX = "MM7BIND_"
@@ -53,6 +54,8 @@ class MmscSection:
     charset: str = ""  # XML and text encoding; empty: the dialect's (UTF-8, GB2312 for cmcc)
     keep_alive: bool = True  # false: "Connection: close" on every request
     headers: dict[str, str] = field(default_factory=dict)
+
+    __repr__ = repr_showing_no_secret_header  # (a carrier's token header among `headers`)
 
 
 @dataclass

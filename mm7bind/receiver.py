@@ -24,7 +24,7 @@ from . import messages as m
 from . import versions
 from .auth import IPAllowList
 from .codec import HttpMessage, decode, encode
-from .display import printable
+from .display import printable, repr_showing_no_secret_header, shown_header
 from .envelope import Envelope, Fault
 from .errors import STORE_ERRORS, DecodeError, Deviation, EncodeError
 from .mime import MimeLimits
@@ -62,7 +62,10 @@ class Unavailable(Exception):
 
 @dataclass
 class Context:
-    """What a handler knows about the request besides the message."""
+    """What a handler knows about the request besides the message. `headers`: the request's; its
+    Authorization shows only the scheme ("Basic ***") when the receiver checked it (the handler
+    has nothing left to do with the password), and in full when it did not (a handler may check
+    it itself). Its repr masks every secret-looking header."""
 
     transaction_id: str | None
     version: versions.Version
@@ -72,6 +75,8 @@ class Context:
     record: InboxRecord | None = None
     sent: SentRecord | None = None  # for reports: the SubmitReq we sent, when the store knows it
     replay: bool = False
+
+    __repr__ = repr_showing_no_secret_header
 
 
 @dataclass
@@ -204,6 +209,8 @@ class Receiver:
     def dispatch(self, env: Envelope, body: bytes, content_type: str | None, headers, peer, started,
                  record: InboxRecord | None = None) -> Response:
         msg = env.message
+        if self.config.auth is not None:  # checked: the credentials are of no more use, only a risk in a log
+            headers = {k: shown_header(k, v) if k.lower() in _CHECKED else v for k, v in headers.items()}
         ctx = Context(env.transaction_id, env.version, env.deviations, peer, headers)
         if self.store is not None and record is None:
             keys = _keys(msg, env.transaction_id, peer)
@@ -459,6 +466,9 @@ def _with_version(body: m.Message | Fault, mm7_version: str) -> m.Message | Faul
 def _headers(out) -> list[tuple[str, str]]:
     return [("Content-Type", out.content_type)]
 
+
+
+_CHECKED = ("authorization",)  # the request header the receiver's auth reads
 
 
 def _get(headers: Mapping[str, str], name: str) -> str | None:
