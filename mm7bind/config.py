@@ -112,6 +112,7 @@ class StoreSection:
     durability: str = "power"  # power | process
     keep_days: float = 0  # serve purges handled messages and sent records older than this (0: keep all)
     keep_bodies_days: float = 0  # ... and the bodies (records kept) of those older than this
+    check_at_start: str = ""  # "quick" | "full": serve checks the file is intact first (reads it all); "": not
 
 
 @dataclass
@@ -703,6 +704,8 @@ def check(cfg: Config) -> list[Problem]:
         warn("api", "the send API listens beyond loopback with neither a token nor an allow-list: anyone can send")
     if cfg.store.durability not in ("power", "process"):
         err("store.durability", "must be power or process")
+    if cfg.store.check_at_start not in ("", "quick", "full"):
+        err("store.check_at_start", f"must be quick, full or empty (no check), not {cfg.store.check_at_start!r}")
     for name in ("keep_days", "keep_bodies_days"):
         if getattr(cfg.store, name) < 0:
             err(f"store.{name}", "cannot be negative (0 keeps everything)")

@@ -141,3 +141,82 @@ def test_store_wait_is_configured_under_receiver(tmp_path):
     path.write_text("[receiver]\nstore_wait = 0\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="store_wait"):
         load_checked(path)
+
+
+# -- a store file damaged on disk: found by a check, before serve takes messages into it -----------
+
+
+def _damaged_store(path: Path, how: str) -> None:
+    """A store of 300 messages, then damaged: "page" garbles an index's page (quick_check finds
+    it), "index" gives two indexes each other's pages (only integrity_check compares them)."""
+    import sqlite3
+
+    from .test_store import accept
+
+    store = SqliteStore(path)
+    for i in range(300):
+        accept(store, f"t-{i}", b"<x/>" * 50)
+    store.close()  # (the WAL goes into the file)
+    db = sqlite3.connect(path)
+    roots = dict(db.execute("SELECT name, rootpage FROM sqlite_master"))
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    if how == "index":
+        db.execute("PRAGMA writable_schema=ON")
+        db.execute("UPDATE sqlite_master SET rootpage = ? WHERE name = 'inbox_state'", (roots["inbox_message_id"],))
+        db.execute("UPDATE sqlite_master SET rootpage = ? WHERE name = 'inbox_message_id'", (roots["inbox_state"],))
+        db.commit()
+    db.close()
+    if how == "page":
+        with open(path, "r+b") as f:
+            f.seek((roots["inbox_state"] - 1) * page_size)
+            f.write(b"\xff" * page_size)
+
+
+def test_integrity_finds_a_damaged_page_quickly_and_a_mismatched_index_in_full(tmp_path):
+    _damaged_store(tmp_path / "page.db", "page")
+    _damaged_store(tmp_path / "index.db", "index")
+    intact = SqliteStore(tmp_path / "intact.db")
+    page, index = SqliteStore(tmp_path / "page.db"), SqliteStore(tmp_path / "index.db")
+    try:
+        assert intact.integrity() == [] and intact.integrity(full=True) == []
+        assert any("Page" in line for line in page.integrity())
+        assert index.integrity() == [] and any("missing from index" in line for line in index.integrity(full=True))
+    finally:
+        for s in (intact, page, index):
+            s.close()
+    assert mm7.MemoryStore().integrity(full=True) == []
+
+
+def test_store_check_says_whether_the_store_takes_messages_and_its_file_is_intact(tmp_path):
+    from .test_commands import run
+
+    config = tmp_path / "mm7bind.toml"
+    for name in ("intact", "index"):
+        if name == "index":
+            _damaged_store(tmp_path / f"{name}.db", "index")
+        else:
+            SqliteStore(tmp_path / f"{name}.db").close()
+        config.write_text(f'[store]\npath = "{(tmp_path / name).as_posix()}.db"\n', encoding="utf-8")
+        quick = run("store", "check", "--config", str(config))
+        full = run("store", "check", "--full", "--config", str(config))
+        if name == "intact":
+            assert quick.returncode == full.returncode == 0, quick.stdout + quick.stderr
+            assert "takes messages: yes" in quick.stdout and "intact (quick_check)" in quick.stdout
+        else:
+            assert quick.returncode == 0 and full.returncode == 1  # (an index: only the full check compares it)
+            assert "DAMAGED (integrity_check" in full.stdout and "missing from index" in full.stdout
+
+
+def test_serve_with_check_at_start_refuses_a_damaged_store(tmp_path):
+    from mm7bind.cli import EXIT_UNREADABLE
+
+    from .test_commands import run
+
+    _damaged_store(tmp_path / "page.db", "page")
+    config = tmp_path / "mm7bind.toml"
+    config.write_text(f'[receiver]\nport = 0\n[store]\npath = "{(tmp_path / "page.db").as_posix()}"\n'
+                      'check_at_start = "quick"\n', encoding="utf-8")
+    done = run("serve", "--config", str(config), timeout=60)
+    assert done.returncode == EXIT_UNREADABLE and "is damaged" in done.stderr, done.stderr
+    config.write_text('[store]\ncheck_at_start = "always"\n', encoding="utf-8")
+    assert run("serve", "--config", str(config)).returncode == 3  # (a configuration error)
