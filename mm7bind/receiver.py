@@ -376,8 +376,17 @@ class Receiver:
             self.metrics.received(operation, outcome, status, time.monotonic() - started, deviations)
 
     def _mark(self, record: InboxRecord | None, state: str, code: int | None, error: str | None) -> None:
-        if self.store is not None and record is not None:
+        if self.store is None or record is None:
+            return
+        try:
             self.store.mark(record.id, state, code, error)
+        except STORE_ERRORS as exc:
+            # The handler's outcome is the answer all the same: the message is stored, and was
+            # handled (or refused, or failed). Answering 3000 for a handled message would only
+            # have it sent again. The record stays "processing": a repeat once it is stale, or
+            # `replay`, takes it up again.
+            log.error("#%d %s, but the store could not record it (%s: %s): it stays 'processing'",
+                      record.id, state, type(exc).__name__, exc)
 
     @staticmethod
     def _log(msg: m.Message, ctx: Context, code: int, started: float, outcome: str) -> None:

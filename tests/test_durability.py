@@ -220,3 +220,28 @@ def test_serve_with_check_at_start_refuses_a_damaged_store(tmp_path):
     assert done.returncode == EXIT_UNREADABLE and "is damaged" in done.stderr, done.stderr
     config.write_text('[store]\ncheck_at_start = "always"\n', encoding="utf-8")
     assert run("serve", "--config", str(config)).returncode == 3  # (a configuration error)
+
+
+# -- the accept → handler → mark path: a store error after the handler does not change the answer --
+
+
+@pytest.mark.parametrize("outcome, status", [(None, 200), (mm7.Reject(4007), 500), (RuntimeError("bug"), 500)])
+def test_an_outcome_the_store_cannot_record_is_answered_as_the_handler_decided(store, monkeypatch, outcome, status):
+    """The handler saved (or refused) the message; then marking it failed (a full disk, an I/O
+    error). The MMSC must hear the handler's outcome — not an internal error for a handled message,
+    which it would send again."""
+    import sqlite3
+
+    class Handler(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            if outcome is not None:
+                raise outcome
+
+    def mark(*args, **kw):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store, "mark", mark)
+    answer = post(mm7.wsgi_app(mm7.Receiver(Handler(), store=store)), deliver(), tid="m-1")
+    code = {None: 1000, mm7.Reject: 4007, RuntimeError: 3000}[type(outcome) if outcome is not None else None]
+    assert answer["status"] == status and mm7.decode(answer["body"]).body.status.code == code
+    assert store.inbox()[0].state == "processing"  # (taken up again by a stale repeat or replay)
