@@ -286,9 +286,15 @@ class Receiver:
                  msg.ELEMENT, printable(env.transaction_id), record.id, record.state)
         if record.state == "failed":  # (taken and failed again by others all along): the MMSC tries later
             return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR, "the VASP could not process it")
+        if record.state == "processing":
+            # Still in hand after repeat_wait: its outcome is not known, and a 1000 now would be a
+            # promise its worker may not keep (it may yet fail, or be dead): the MMSC would never
+            # send it again. It tries later, and then hears the outcome (or, the claim gone
+            # stale, has it handled here).
+            return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR,
+                              "the VASP is still processing it")
         if record.state == "rejected":
             return self.fault(env, env.version, "Client", record.response_code or 4000, "rejected earlier")
-        # handled, or still in hand (stored, so not lost: replay picks it up if that worker died)
         return self.answer(env, m.RESPONSE_FOR[msg.ELEMENT](status=m.Status(record.response_code or 1000)))
 
     def replay(self, record_id: int | None = None, stale_after: float = 300.0) -> list[tuple[int, str]]:

@@ -245,3 +245,34 @@ def test_an_outcome_the_store_cannot_record_is_answered_as_the_handler_decided(s
     code = {None: 1000, mm7.Reject: 4007, RuntimeError: 3000}[type(outcome) if outcome is not None else None]
     assert answer["status"] == status and mm7.decode(answer["body"]).body.status.code == code
     assert store.inbox()[0].state == "processing"  # (taken up again by a stale repeat or replay)
+
+
+def test_a_repeat_of_a_message_still_in_hand_is_not_acknowledged_before_its_outcome(store):
+    """The first copy's handler is slow and ends up failing: a repeat answered 1000 meanwhile would
+    have the MMSC never send the message again, though nothing handled it."""
+    import threading
+
+    holding, release = threading.Event(), threading.Event()
+    calls = []
+
+    class SlowThenDown(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            calls.append(1)
+            if len(calls) == 1:
+                holding.set()
+                assert release.wait(WAIT)
+                raise mm7.Unavailable("the application is down")
+
+    app = mm7.wsgi_app(mm7.Receiver(SlowThenDown(), store=store, repeat_wait=0.05))
+    first = threading.Thread(target=post, args=(app, deliver()), kwargs={"tid": "h-1"})
+    first.start()
+    try:
+        assert holding.wait(WAIT)
+        repeat = post(app, deliver(), tid="h-1")  # the MMSC's timeout ran out: it sends again
+    finally:
+        release.set()
+        first.join(WAIT)
+    assert repeat["status"] == 500 and mm7.decode(repeat["body"]).body.status.code == 3000
+    assert store.inbox()[0].state == "failed"
+    assert post(app, deliver(), tid="h-1")["status"] == 200  # the next repeat has it handled
+    assert len(calls) == 2 and store.inbox()[0].state == "handled"
