@@ -19,6 +19,7 @@ from .content import safe_name
 from .display import shown_url
 from .jsonable import to_jsonable
 from .receiver import Context, Handler, Unavailable
+from .store import sync_dir
 
 log = logging.getLogger("mm7bind.serve")
 
@@ -64,7 +65,7 @@ class SavingHandler(Handler):
             raise
         if self.sync:  # the rename itself, and the entries of folders made for it
             for directory in dict.fromkeys([folder.parent, *(d.parent for d in created)]):
-                _sync_dir(directory)
+                sync_dir(directory)
         return folder
 
     @staticmethod
@@ -106,19 +107,7 @@ def _sync_folder(folder: Path) -> None:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-    _sync_dir(folder)
-
-
-def _sync_dir(directory: Path) -> None:
-    """Flush a directory's entries (a rename, a new file): POSIX only, where a directory can be
-    opened; elsewhere the file system journals them itself."""
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    sync_dir(folder)
 
 
 def _rename_to_free(source: Path, target: Path) -> Path:

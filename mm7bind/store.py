@@ -471,6 +471,18 @@ except ImportError:  # pragma: no cover
     _flock = None
 
 
+def sync_dir(directory: str | Path) -> None:
+    """Flush a directory's entries (a new file, a rename) to the disk: POSIX only, where a
+    directory can be opened; elsewhere the file system journals them itself."""
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 LOCK_NOTICE = 5.0  # seconds a new store waits for another process's write lock before saying so
 
 
@@ -626,7 +638,10 @@ class SqliteStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             # Every message body is in here: readable by its owner only (SQLite gives its -wal and
             # -shm files the same mode), whatever the umask says.
+            new = not os.path.exists(self.path)
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            if new and durability == "power":  # (SQLite flushes the name of a -wal it makes, not of this file)
+                sync_dir(Path(self.path).parent)
         # ":memory:" would be a database per connection: each thread's (and the outcomes' second
         # one) its own, empty. One named in-memory database shared by them instead, alive while the
         # store's connections are open; read uncommitted, since in shared-cache mode a reader
