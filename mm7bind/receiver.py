@@ -111,7 +111,9 @@ class ReceiverConfig:
     profile: Profile = STANDARD  # XML style and MIME habits of our answers (version: the caller's)
     repeat_wait: float = 10.0  # how long a repeat waits for the first copy's outcome
     stale_after: float = 300.0  # a message in hand this long lost its worker: a repeat takes it over
-    store_wait: float | None = 5.0  # how long a request waits for a locked store before its 3000 (None: 30 s)
+    # How long a request waits for a store locked elsewhere, at each write (storing it: then 3000;
+    # recording its outcome: then the answer all the same). None: as long as the lock is held.
+    store_wait: float | None = 5.0
 
 
 class Receiver:
@@ -230,11 +232,19 @@ class Receiver:
                                   "the VASP could not store it")
             ctx.sent = sent
             if not new:
-                repeat = self._repeat(env, record)
-                if repeat is not None:
-                    self._count(msg.ELEMENT, "repeat", _status_of(repeat, record), started, env.deviations)
-                    return repeat
-                record = self.store.inbox_get(record.id)  # claimed: a failed first attempt, processed again
+                try:
+                    repeat = self._repeat(env, record)
+                    if repeat is not None:
+                        self._count(msg.ELEMENT, "repeat", _status_of(repeat, record), started, env.deviations)
+                        return repeat
+                    record = self.store.inbox_get(record.id)  # claimed: a failed first attempt, processed again
+                except STORE_ERRORS as exc:  # (stored already: the MMSC's next copy is answered from it)
+                    log.error("%s tid=%s from %s repeated, but the store could not be asked its outcome (%s: %s): "
+                              "answered 3000", msg.ELEMENT, printable(env.transaction_id), peer, type(exc).__name__,
+                              exc)
+                    self._count(msg.ELEMENT, "store_error", RequestStatus.SERVER_ERROR, started, env.deviations)
+                    return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR,
+                                      "the VASP could not process it")
         elif self.store is not None and record is not None:
             ctx.replay = True
             ctx.sent = self.store.sent_by_message_id(msg.message_id) if getattr(msg, "message_id", None) else None
@@ -276,7 +286,8 @@ class Receiver:
                 record = self.store.inbox_get(record.id)
             if record.state != "failed" and not _stale(record, stale_before):
                 break
-            if self.store.claim(record.id, ("failed", "processing"), stale_before=stale_before):
+            if self.store.claim(record.id, ("failed", "processing"), stale_before=stale_before,
+                                wait=self.config.store_wait):
                 return None
             # Another copy (or a replay) took it between our look and our claim: its outcome, then.
             record = self.store.inbox_get(record.id)
@@ -385,7 +396,7 @@ class Receiver:
         if self.store is None or record is None:
             return
         try:
-            self.store.mark(record.id, state, code, error)
+            self.store.mark(record.id, state, code, error, wait=self.config.store_wait)
         except STORE_ERRORS as exc:
             # The handler's outcome is the answer all the same: the message is stored, and was
             # handled (or refused, or failed). Answering 3000 for a handled message would only

@@ -265,7 +265,7 @@ class MemoryStore:
             return dataclasses.replace(rec), True
 
     def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
-              stale_before: datetime | None = None) -> bool:
+              stale_before: datetime | None = None, wait: float | None = None) -> bool:
         """See `SqliteStore.claim`."""
         others, stale = _claimable(states, stale_before)
         with self._lock:
@@ -276,7 +276,8 @@ class MemoryStore:
             rec.state, rec.claimed_at = "processing", utcnow()
             return True
 
-    def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None) -> None:
+    def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None, *,
+             wait: float | None = None) -> None:
         with self._lock:
             rec = self._inbox.get(record_id)
             if rec is not None:  # (purged meanwhile: nothing left to mark)
@@ -884,27 +885,30 @@ class SqliteStore:
             self._write.__exit__(None, None, None)
 
     def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
-              stale_before: datetime | None = None) -> bool:
+              stale_before: datetime | None = None, wait: float | None = None) -> bool:
         """Take a record in one of `states` for processing (it becomes "processing", claimed now);
         False if it is in none of them: someone else has it, or had it. "processing" among the
         states takes a record only if its claim is older than `stale_before` (its worker died):
         each claim is stamped, so of two taking the same stale record at once one gets it, and a
         record a live worker claimed a moment ago (say, a repeat of a message that failed long
-        ago) is never taken from it."""
+        ago) is never taken from it. `wait`: as `accept`'s."""
         others, stale = _claimable(states, stale_before)
         marks = ",".join("?" * len(others))
-        with self._write:
-            cur = self._conn().execute(
+        db = self._conn()
+        with self._locked(db, wait, wait):
+            cur = db.execute(
                 f"UPDATE inbox SET state = 'processing', claimed_at = ? WHERE id = ? AND (state IN ({marks}) OR"
                 " (state = 'processing' AND COALESCE(claimed_at, received_at) < ?))",
                 (_utc_text(utcnow()), record_id, *others, stale))
         return cur.rowcount == 1
 
-    def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None) -> None:
+    def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None, *,
+             wait: float | None = None) -> None:
+        """Record a message's outcome. `wait`: as `accept`'s."""
         # The outcome need not reach the disk before the answer: the WAL is flushed in order by the
         # next durable commit, and an outcome lost in a crash only means the message is replayed.
         db = self._conn("NORMAL")
-        with self._write:
+        with self._locked(db, wait, wait):
             db.execute(
                 "UPDATE inbox SET state = ?, response_code = ?, error = ?, attempts = attempts + 1 WHERE id = ?",
                 (state, response_code, error, record_id),

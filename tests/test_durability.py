@@ -296,3 +296,54 @@ def test_a_new_store_file_is_named_on_disk_before_it_takes_a_message(tmp_path, m
     SqliteStore(tmp_path / "process.db", durability="process").close()
     SqliteStore(tmp_path / "power.db").close()  # (there already)
     assert str(tmp_path.resolve()) not in synced
+
+
+def test_a_store_locked_between_accept_and_outcome_holds_the_answer_at_most_store_wait(store, tmp_path, caplog):
+    """Another mm7bind process starts a vacuum while the handler runs: the outcome cannot be
+    recorded for minutes. The MMSC gets the handler's answer after store_wait, not after the vacuum."""
+    other = SqliteStore(tmp_path / "inbox.db")  # (its own lock file descriptor: as another process's)
+
+    class Handler(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            other._write.__enter__()
+
+    app = mm7.wsgi_app(mm7.Receiver(Handler(), store=store, store_wait=0.2))
+    try:
+        worker, answers = _answer_in_thread(app, deliver(), "v-1")
+    finally:
+        other._write.__exit__(None, None, None)
+        worker.join(WAIT)
+        other.close()
+    assert answers and answers[0]["status"] == 200 and mm7.decode(answers[0]["body"]).body.status.code == 1000
+    assert "StoreBusy" in caplog.text and store.inbox()[0].state == "processing"
+
+
+def test_a_repeat_that_cannot_claim_a_failed_message_in_time_is_answered_3000(store, tmp_path, monkeypatch, caplog):
+    other = SqliteStore(tmp_path / "inbox.db")
+    calls = []
+
+    class FailsFirst(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            calls.append(1)
+            if len(calls) == 1:
+                raise mm7.Unavailable("down")
+
+    app = mm7.wsgi_app(mm7.Receiver(FailsFirst(), store=store, store_wait=0.2))
+    assert post(app, deliver(), tid="v-2")["status"] == 500
+    accepting = store.accept
+
+    def accept(**kw):
+        found = accepting(**kw)
+        other._write.__enter__()  # the vacuum starts right after the repeat was looked up
+        return found
+
+    monkeypatch.setattr(store, "accept", accept)
+    try:
+        worker, answers = _answer_in_thread(app, deliver(), "v-2")
+    finally:
+        other._write.__exit__(None, None, None)
+        worker.join(WAIT)
+        other.close()
+    assert answers and answers[0]["status"] == 500 and mm7.decode(answers[0]["body"]).body.status.code == 3000
+    assert "could not be asked its outcome (StoreBusy" in caplog.text
+    assert len(calls) == 1 and store.inbox()[0].state == "failed"  # the MMSC's next copy has it handled
