@@ -413,6 +413,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _setup_logging(cfg, args, "serve")
     handler = _handler(cfg, args, "serve")
     store = _store(cfg)
+    _check_store_at_start(cfg, store)
     metrics = None
     if cfg.receiver.metrics_path:
         from .metrics import Metrics  # noqa: PLC0415
@@ -857,6 +858,39 @@ def cmd_store_purge(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_store_check(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    store = _open_store(args, cfg)
+    try:
+        problem = store.check(reserve=cfg.receiver.max_body)
+        damage = store.integrity(full=args.full)
+    finally:
+        store.close()
+    print("takes messages: " + ("yes" if problem is None else f"no, {problem}"))
+    how = "integrity_check" if args.full else "quick_check"
+    print(f"file: intact ({how})" if not damage else f"file: DAMAGED ({how}; restore a backup, or try sqlite3's .recover):")
+    for line in damage[:20]:
+        print(f"  {printable(line)}")
+    if len(damage) > 20:
+        print(f"  ... and {len(damage) - 20} more")
+    return EXIT_OK if problem is None and not damage else EXIT_REFUSED
+
+
+def _check_store_at_start(cfg, store) -> None:
+    """[store] check_at_start: a damaged store found before any message is taken into it (exit 2)."""
+    if not cfg.store.check_at_start:
+        return
+    full = cfg.store.check_at_start == "full"
+    log.info("checking the store %s (%s)", cfg.store.path, "integrity_check" if full else "quick_check")
+    damage = store.integrity(full=full)
+    if damage:
+        store.close()
+        print(f"mm7bind serve: the store {cfg.store.path} is damaged ({len(damage)} problem(s)), the first: "
+              f"{printable(damage[0])}; `mm7bind store check` lists them (restore a backup, or try sqlite3's "
+              ".recover)", file=sys.stderr)
+        raise SystemExit(EXIT_UNREADABLE)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .auth import BasicAuth, DigestAuth  # noqa: PLC0415
     from .simulator import Simulator, SimulatorConfig  # noqa: PLC0415
@@ -1069,6 +1103,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true", help="count, change nothing")
     s.add_argument("--vacuum", action="store_true", help="then give the space back to the file system")
     s.set_defaults(func=cmd_store_purge)
+    s = ssub.add_parser("check", help="whether the store takes messages and its file is intact (exit 1 if not)")
+    with_config(s)
+    s.add_argument("--full", action="store_true",
+                   help="SQLite's integrity_check (indexes too; slower) rather than quick_check")
+    s.set_defaults(func=cmd_store_check)
 
     p = sub.add_parser("simulate", help="run a fake MMSC on loopback",
                        description="A fake MMSC: takes SubmitReq/CancelReq/ReplaceReq, answers in the dialect, "

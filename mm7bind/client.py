@@ -26,7 +26,7 @@ from . import versions
 from .codec import HttpMessage, decode, encode
 from .auth import QOPS, DigestAnswer
 from .content import Content
-from .display import shown_url
+from .display import repr_showing_no_secret_header, shown_url
 from .envelope import Fault
 from .errors import (
     STORE_ERRORS,
@@ -88,6 +88,8 @@ class ClientConfig:
     vasid: str | None = None
     service_code: str | None = None
     sender_address: str | None = None
+
+    __repr__ = repr_showing_no_secret_header  # (an Authorization or token header among `headers`)
 
     def __post_init__(self) -> None:
         if isinstance(self.urls, str):

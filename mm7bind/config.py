@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from . import versions
 from .auth import QOPS
+from .display import repr_showing_no_secret_header
 from .profiles import DIALECTS, Profile
 
 ENV_PREFIX = "MM7BIND_"
@@ -54,6 +55,8 @@ class MmscSection:
     keep_alive: bool = True  # false: "Connection: close" on every request
     headers: dict[str, str] = field(default_factory=dict)
 
+    __repr__ = repr_showing_no_secret_header  # (a carrier's token header among `headers`)
+
 
 @dataclass
 class VaspSection:
@@ -82,6 +85,7 @@ class ReceiverSection:
     backlog: int = 1024  # listen queue length
     connection_limit: int = 100  # open connections at once (more wait in the backlog)
     request_timeout: float = 300  # seconds for a whole request to arrive (a peer trickling it is cut off)
+    store_wait: float = 5.0  # seconds a request waits for a store locked elsewhere before its 3000 answer
     metrics_path: str = ""  # e.g. "/metrics": Prometheus text there (allow-list applies); "" = none
     health_path: str = ""  # e.g. "/health": 200 while the store answers, else 503 (for load balancers)
     forward_url: str = ""  # post every request as JSON to this URL (your application) instead of saving it
@@ -108,6 +112,7 @@ class StoreSection:
     durability: str = "power"  # power | process
     keep_days: float = 0  # serve purges handled messages and sent records older than this (0: keep all)
     keep_bodies_days: float = 0  # ... and the bodies (records kept) of those older than this
+    check_at_start: str = ""  # "quick" | "full": serve checks the file is intact first (reads it all); "": not
 
 
 @dataclass
@@ -232,7 +237,8 @@ class Config:
             return load_handler(spec)
         if r.forward_url:
             return ForwardingHandler(r.forward_url, secret=r.forward_secret or None, timeout=r.forward_timeout)
-        return SavingHandler(r.out_dir, echo=echo)
+        # (durability "process" does without flushes to the disk: so do the saved files)
+        return SavingHandler(r.out_dir, echo=echo, sync=self.store.durability == "power")
 
     def make_receiver(self, handler=None, store=None, metrics=None):
         from .receiver import Receiver  # noqa: PLC0415
@@ -249,7 +255,8 @@ class Config:
         elif r.auth == "digest":
             auth = auth_mod.DigestAuth(r.username, r.password, qop=r.digest_qop)
         allow = auth_mod.IPAllowList.parse(r.allow) if r.allow else None
-        return {"auth": auth, "allow": allow, "strict": r.strict, "max_body": r.max_body, "profile": self.profile()}
+        return {"auth": auth, "allow": allow, "strict": r.strict, "max_body": r.max_body, "profile": self.profile(),
+                "store_wait": r.store_wait}
 
     def ssl_context(self):
         """A server TLS context when the receiver serves TLS itself, else None."""
@@ -644,6 +651,8 @@ def check(cfg: Config) -> list[Problem]:
         err("receiver.connection_limit", "must be at least 1")
     if not r.request_timeout > 0:
         err("receiver.request_timeout", "must be positive")
+    if not r.store_wait > 0:
+        err("receiver.store_wait", "must be more than 0 seconds")
     if r.max_body < 1024:
         err("receiver.max_body", "must be at least 1024 bytes")
     if r.path != "*" and not r.path.startswith("/"):
@@ -695,6 +704,8 @@ def check(cfg: Config) -> list[Problem]:
         warn("api", "the send API listens beyond loopback with neither a token nor an allow-list: anyone can send")
     if cfg.store.durability not in ("power", "process"):
         err("store.durability", "must be power or process")
+    if cfg.store.check_at_start not in ("", "quick", "full"):
+        err("store.check_at_start", f"must be quick, full or empty (no check), not {cfg.store.check_at_start!r}")
     for name in ("keep_days", "keep_bodies_days"):
         if getattr(cfg.store, name) < 0:
             err(f"store.{name}", "cannot be negative (0 keeps everything)")

@@ -28,3 +28,43 @@ def shown_url(url: str | None) -> str | None:
         return url
     userinfo, _, host = parts.netloc.rpartition("@")
     return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}"))
+
+
+# Header names whose values are credentials (Authorization, a carrier's X-Auth-Token or API key, a
+# session cookie): shown as "***" (an Authorization's scheme kept, to tell Basic from Digest).
+_SECRET_HEADER_WORDS = ("authorization", "token", "key", "secret", "cookie", "password", "signature")
+
+
+def is_secret_header(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in _SECRET_HEADER_WORDS)
+
+
+def shown_header(name: str, value: str) -> str:
+    """A header's value as logs and reprs may show it: masked when the name looks secret."""
+    if not is_secret_header(name):
+        return value
+    scheme, sep, _ = str(value).strip().partition(" ")
+    return f"{scheme} ***" if sep and "authorization" in name.lower() else "***"
+
+
+def shown_headers(headers):
+    """A mapping or (name, value) pairs, as given, with secret-looking values masked."""
+    if hasattr(headers, "items"):
+        return {k: shown_header(k, v) for k, v in headers.items()}
+    return tuple((k, shown_header(k, v)) for k, v in headers)
+
+
+def repr_showing_no_secret_header(obj) -> str:
+    """A dataclass's repr with the values of its `headers` field masked (`__repr__ = this`):
+    reprs get logged and printed."""
+    import dataclasses  # noqa: PLC0415
+
+    shown = []
+    for f in dataclasses.fields(obj):
+        if f.repr:
+            value = getattr(obj, f.name)
+            if f.name == "headers" and value:
+                value = shown_headers(value)
+            shown.append(f"{f.name}={value!r}")
+    return f"{type(obj).__qualname__}({', '.join(shown)})"

@@ -7,6 +7,7 @@ import importlib
 import itertools
 import json
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -18,6 +19,7 @@ from .content import safe_name
 from .display import shown_url
 from .jsonable import to_jsonable
 from .receiver import Context, Handler, Unavailable
+from .store import sync_dir
 
 log = logging.getLogger("mm7bind.serve")
 
@@ -27,11 +29,17 @@ class SavingHandler(Handler):
     out_dir/<kind>/<n>-<TransactionID>/ (message.json, the parts). Each folder is written under a
     hidden name (".<name>.…") and renamed when complete, so a program watching `out_dir` never
     finds one half-written; a message handled again (a replay, a repeat after a failure) replaces
-    its folder rather than adding a second set of files to it."""
+    its folder rather than adding a second set of files to it.
 
-    def __init__(self, out_dir: str | Path, echo=print):
+    With `sync` (the default; `serve` follows [store] durability), the files and the folder's
+    name are flushed to the disk before the message counts as handled: the store says "handled"
+    only of a message whose files survive a power cut. A flush that fails fails the message
+    (stored for replay, the MMSC asked to send it again)."""
+
+    def __init__(self, out_dir: str | Path, echo=print, *, sync: bool = True):
         self.out = Path(out_dir)
         self.echo = echo
+        self.sync = sync
 
     def _folder(self, msg: m.Message, ctx: Context) -> Path:
         n = ctx.record.id if ctx.record is not None else 0
@@ -39,18 +47,25 @@ class SavingHandler(Handler):
 
     def _save(self, msg: m.Message, ctx: Context) -> Path:
         folder = self._folder(msg, ctx)
+        created = [d for d in (folder.parent, *folder.parent.parents) if not d.exists()]
         folder.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         try:
             self._write(msg, ctx, work)
+            if self.sync:  # the contents on the disk before the name that shows them complete
+                _sync_folder(work)
             if ctx.record is None:  # no store, so no record number: never over another message's folder
-                return _rename_to_free(work, folder)
-            if folder.exists():  # an earlier attempt's copy (a message is handled by one worker at a time)
-                shutil.rmtree(folder)
-            work.rename(folder)
+                folder = _rename_to_free(work, folder)
+            else:
+                if folder.exists():  # an earlier attempt's copy (a message is handled by one worker at a time)
+                    shutil.rmtree(folder)
+                work.rename(folder)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
+        if self.sync:  # the rename itself, and the entries of folders made for it
+            for directory in dict.fromkeys([folder.parent, *(d.parent for d in created)]):
+                sync_dir(directory)
         return folder
 
     @staticmethod
@@ -81,6 +96,18 @@ class SavingHandler(Handler):
     def on_read_reply(self, msg: m.ReadReplyReq, ctx: Context) -> None:
         self._save(msg, ctx)
         self.echo(f"ReadReplyReq {msg.message_id} for {msg.recipient}: {msg.mm_status}")
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush the files written in `folder` (not in folders below: none are written), then its entries."""
+    for path in folder.iterdir():
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY if os.name == "posix" else os.O_RDWR)  # (Windows flushes writable ones)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    sync_dir(folder)
 
 
 def _rename_to_free(source: Path, target: Path) -> Path:

@@ -24,7 +24,7 @@ from . import messages as m
 from . import versions
 from .auth import IPAllowList
 from .codec import HttpMessage, decode, encode
-from .display import printable
+from .display import printable, repr_showing_no_secret_header, shown_header
 from .envelope import Envelope, Fault
 from .errors import STORE_ERRORS, DecodeError, Deviation, EncodeError
 from .mime import MimeLimits
@@ -62,7 +62,10 @@ class Unavailable(Exception):
 
 @dataclass
 class Context:
-    """What a handler knows about the request besides the message."""
+    """What a handler knows about the request besides the message. `headers`: the request's; its
+    Authorization shows only the scheme ("Basic ***") when the receiver checked it (the handler
+    has nothing left to do with the password), and in full when it did not (a handler may check
+    it itself). Its repr masks every secret-looking header."""
 
     transaction_id: str | None
     version: versions.Version
@@ -72,6 +75,8 @@ class Context:
     record: InboxRecord | None = None
     sent: SentRecord | None = None  # for reports: the SubmitReq we sent, when the store knows it
     replay: bool = False
+
+    __repr__ = repr_showing_no_secret_header
 
 
 @dataclass
@@ -106,6 +111,9 @@ class ReceiverConfig:
     profile: Profile = STANDARD  # XML style and MIME habits of our answers (version: the caller's)
     repeat_wait: float = 10.0  # how long a repeat waits for the first copy's outcome
     stale_after: float = 300.0  # a message in hand this long lost its worker: a repeat takes it over
+    # How long a request waits for a store locked elsewhere, at each write (storing it: then 3000;
+    # recording its outcome: then the answer all the same). None: as long as the lock is held.
+    store_wait: float | None = 5.0
 
 
 class Receiver:
@@ -203,6 +211,8 @@ class Receiver:
     def dispatch(self, env: Envelope, body: bytes, content_type: str | None, headers, peer, started,
                  record: InboxRecord | None = None) -> Response:
         msg = env.message
+        if self.config.auth is not None:  # checked: the credentials are of no more use, only a risk in a log
+            headers = {k: shown_header(k, v) if k.lower() in _CHECKED else v for k, v in headers.items()}
         ctx = Context(env.transaction_id, env.version, env.deviations, peer, headers)
         if self.store is not None and record is None:
             keys = _keys(msg, env.transaction_id, peer)
@@ -212,7 +222,7 @@ class Receiver:
                     kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
                     recipient=_address(getattr(msg, "recipient", None)), status=_text(getattr(msg, "mm_status", None)),
                     peer=peer, content_type=content_type, body=bytes(body), tid_key=keys[0], report_key=keys[1],
-                    sent_transaction_id=sent.transaction_id if sent else None,
+                    sent_transaction_id=sent.transaction_id if sent else None, wait=self.config.store_wait,
                 )
             except STORE_ERRORS as exc:  # a full disk, a locked file: the operator's to fix, said in one line
                 log.error("%s tid=%s from %s not stored (%s: %s): answered 3000, the MMSC will send it again",
@@ -222,11 +232,19 @@ class Receiver:
                                   "the VASP could not store it")
             ctx.sent = sent
             if not new:
-                repeat = self._repeat(env, record)
-                if repeat is not None:
-                    self._count(msg.ELEMENT, "repeat", _status_of(repeat, record), started, env.deviations)
-                    return repeat
-                record = self.store.inbox_get(record.id)  # claimed: a failed first attempt, processed again
+                try:
+                    repeat = self._repeat(env, record)
+                    if repeat is not None:
+                        self._count(msg.ELEMENT, "repeat", _status_of(repeat, record), started, env.deviations)
+                        return repeat
+                    record = self.store.inbox_get(record.id)  # claimed: a failed first attempt, processed again
+                except STORE_ERRORS as exc:  # (stored already: the MMSC's next copy is answered from it)
+                    log.error("%s tid=%s from %s repeated, but the store could not be asked its outcome (%s: %s): "
+                              "answered 3000", msg.ELEMENT, printable(env.transaction_id), peer, type(exc).__name__,
+                              exc)
+                    self._count(msg.ELEMENT, "store_error", RequestStatus.SERVER_ERROR, started, env.deviations)
+                    return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR,
+                                      "the VASP could not process it")
         elif self.store is not None and record is not None:
             ctx.replay = True
             ctx.sent = self.store.sent_by_message_id(msg.message_id) if getattr(msg, "message_id", None) else None
@@ -268,7 +286,8 @@ class Receiver:
                 record = self.store.inbox_get(record.id)
             if record.state != "failed" and not _stale(record, stale_before):
                 break
-            if self.store.claim(record.id, ("failed", "processing"), stale_before=stale_before):
+            if self.store.claim(record.id, ("failed", "processing"), stale_before=stale_before,
+                                wait=self.config.store_wait):
                 return None
             # Another copy (or a replay) took it between our look and our claim: its outcome, then.
             record = self.store.inbox_get(record.id)
@@ -278,9 +297,15 @@ class Receiver:
                  msg.ELEMENT, printable(env.transaction_id), record.id, record.state)
         if record.state == "failed":  # (taken and failed again by others all along): the MMSC tries later
             return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR, "the VASP could not process it")
+        if record.state == "processing":
+            # Still in hand after repeat_wait: its outcome is not known, and a 1000 now would be a
+            # promise its worker may not keep (it may yet fail, or be dead): the MMSC would never
+            # send it again. It tries later, and then hears the outcome (or, the claim gone
+            # stale, has it handled here).
+            return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR,
+                              "the VASP is still processing it")
         if record.state == "rejected":
             return self.fault(env, env.version, "Client", record.response_code or 4000, "rejected earlier")
-        # handled, or still in hand (stored, so not lost: replay picks it up if that worker died)
         return self.answer(env, m.RESPONSE_FOR[msg.ELEMENT](status=m.Status(record.response_code or 1000)))
 
     def replay(self, record_id: int | None = None, stale_after: float = 300.0) -> list[tuple[int, str]]:
@@ -368,8 +393,17 @@ class Receiver:
             self.metrics.received(operation, outcome, status, time.monotonic() - started, deviations)
 
     def _mark(self, record: InboxRecord | None, state: str, code: int | None, error: str | None) -> None:
-        if self.store is not None and record is not None:
-            self.store.mark(record.id, state, code, error)
+        if self.store is None or record is None:
+            return
+        try:
+            self.store.mark(record.id, state, code, error, wait=self.config.store_wait)
+        except STORE_ERRORS as exc:
+            # The handler's outcome is the answer all the same: the message is stored, and was
+            # handled (or refused, or failed). Answering 3000 for a handled message would only
+            # have it sent again. The record stays "processing": a repeat once it is stale, or
+            # `replay`, takes it up again.
+            log.error("#%d %s, but the store could not record it (%s: %s): it stays 'processing'",
+                      record.id, state, type(exc).__name__, exc)
 
     @staticmethod
     def _log(msg: m.Message, ctx: Context, code: int, started: float, outcome: str) -> None:
@@ -458,6 +492,9 @@ def _with_version(body: m.Message | Fault, mm7_version: str) -> m.Message | Faul
 def _headers(out) -> list[tuple[str, str]]:
     return [("Content-Type", out.content_type)]
 
+
+
+_CHECKED = ("authorization",)  # the request header the receiver's auth reads
 
 
 def _get(headers: Mapping[str, str], name: str) -> str | None:

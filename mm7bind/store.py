@@ -13,7 +13,9 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -173,13 +175,20 @@ def _check_purge(states: tuple[str, ...]) -> None:
         raise ValueError("records still 'processing' are in hand (or their worker died: replay them); not purged")
 
 
+class StoreBusy(sqlite3.OperationalError):
+    """The store stayed locked (by another process, or a long write of ours) longer than the caller
+    would wait."""
+
+
 class _Pending:
     """One insert waiting for its group commit."""
 
-    __slots__ = ("row", "body", "done", "rowid", "conflict", "error")
+    __slots__ = ("row", "body", "wait", "deadline", "done", "rowid", "conflict", "error")
 
-    def __init__(self, row: tuple, body: bytes):
+    def __init__(self, row: tuple, body: bytes, wait: float | None = None):
         self.row, self.body = row, body
+        self.wait = wait  # seconds its caller waits for a locked store; None: SQLite's 30 s
+        self.deadline = None if wait is None else time.monotonic() + wait
         self.done = False
         self.rowid: int | None = None
         self.conflict: sqlite3.IntegrityError | None = None  # the insert was refused (a repeat?)
@@ -239,7 +248,7 @@ class MemoryStore:
         self._lock = threading.Lock()
 
     def accept(self, *, kind, transaction_id, message_id, recipient, status, peer, content_type, body, tid_key,
-               report_key, sent_transaction_id=None) -> tuple[InboxRecord, bool]:
+               report_key, sent_transaction_id=None, wait: float | None = None) -> tuple[InboxRecord, bool]:
         with self._lock:
             for key in (tid_key, report_key):
                 if key is not None and self._keys.get(key) in self._inbox:
@@ -256,7 +265,7 @@ class MemoryStore:
             return dataclasses.replace(rec), True
 
     def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
-              stale_before: datetime | None = None) -> bool:
+              stale_before: datetime | None = None, wait: float | None = None) -> bool:
         """See `SqliteStore.claim`."""
         others, stale = _claimable(states, stale_before)
         with self._lock:
@@ -267,7 +276,8 @@ class MemoryStore:
             rec.state, rec.claimed_at = "processing", utcnow()
             return True
 
-    def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None) -> None:
+    def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None, *,
+             wait: float | None = None) -> None:
         with self._lock:
             rec = self._inbox.get(record_id)
             if rec is not None:  # (purged meanwhile: nothing left to mark)
@@ -442,6 +452,10 @@ class MemoryStore:
         """See `SqliteStore.check`: memory always takes a message."""
         return None
 
+    def integrity(self, full: bool = False) -> list[str]:
+        """See `SqliteStore.integrity`: memory is never damaged on disk."""
+        return []
+
     def vacuum(self) -> None:
         """Nothing to give back: purged records are gone from memory already (as SqliteStore's)."""
 
@@ -456,6 +470,18 @@ try:  # POSIX; elsewhere threads are kept apart by the lock, processes by SQLite
     from fcntl import flock as _flock
 except ImportError:  # pragma: no cover
     _flock = None
+
+
+def sync_dir(directory: str | Path) -> None:
+    """Flush a directory's entries (a new file, a rename) to the disk: POSIX only, where a
+    directory can be opened; elsewhere the file system journals them itself."""
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 LOCK_NOTICE = 5.0  # seconds a new store waits for another process's write lock before saying so
@@ -491,8 +517,6 @@ class _WriteLock:
 
     def acquire(self, timeout: float) -> bool:
         """Take the lock as `with` does, but give up after `timeout` seconds (→ False)."""
-        import time  # noqa: PLC0415
-
         deadline = time.monotonic() + timeout
         if not self.thread_lock.acquire(timeout=max(0.0, timeout)):
             return False
@@ -615,7 +639,10 @@ class SqliteStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             # Every message body is in here: readable by its owner only (SQLite gives its -wal and
             # -shm files the same mode), whatever the umask says.
+            new = not os.path.exists(self.path)
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            if new and durability == "power":  # (SQLite flushes the name of a -wal it makes, not of this file)
+                sync_dir(Path(self.path).parent)
         # ":memory:" would be a database per connection: each thread's (and the outcomes' second
         # one) its own, empty. One named in-memory database shared by them instead, alive while the
         # store's connections are open; read uncommitted, since in shared-cache mode a reader
@@ -745,11 +772,14 @@ class SqliteStore:
     def accept(self, *, kind: str, transaction_id: str | None, message_id: str | None, recipient: str | None,
                status: str | None, peer: str | None, content_type: str | None, body: bytes,
                tid_key: str | None, report_key: str | None,
-               sent_transaction_id: str | None = None) -> tuple[InboxRecord, bool]:
+               sent_transaction_id: str | None = None, wait: float | None = None) -> tuple[InboxRecord, bool]:
         """Store an incoming request before anything else happens to it.
 
         Returns the record and whether it is new; a request whose TransactionID (or report key)
-        was seen before is not stored twice: the earlier record comes back instead.
+        was seen before is not stored twice: the earlier record comes back instead. With `wait`,
+        a store locked longer than that many seconds (by another process: a vacuum, a program
+        holding a transaction) raises `StoreBusy` rather than holding the caller for SQLite's 30 s
+        busy timeout: an MMSC waiting for its answer gives up sooner, and sends again.
 
         Requests arriving together are committed together (group commit): one thread writes
         every waiting insert in one transaction, so N concurrent messages cost one flush to disk,
@@ -757,7 +787,7 @@ class SqliteStore:
         """
         received_at = utcnow()
         pending = _Pending((kind, transaction_id, message_id, recipient, status, peer, content_type,
-                            received_at.isoformat(), tid_key, report_key, sent_transaction_id), body)
+                            received_at.isoformat(), tid_key, report_key, sent_transaction_id), body, wait)
         with self._batch:
             self._queue.append(pending)
             while not pending.done:
@@ -792,8 +822,12 @@ class SqliteStore:
 
     def _write_batch(self, batch: list[_Pending]) -> None:
         db = self._conn()
+        # The batch is written by its most impatient caller's deadline (they arrive in order, so
+        # each one's earlier batch was given up on by then too).
+        first = min((p for p in batch if p.deadline is not None), key=lambda p: p.deadline, default=None)
+        timeout = None if first is None else max(0.0, first.deadline - time.monotonic())
         try:
-            with self._write:
+            with self._locked(db, timeout, first.wait if first is not None else None):
                 db.execute("BEGIN IMMEDIATE")
                 try:
                     for p in batch:
@@ -825,28 +859,56 @@ class SqliteStore:
             for p in batch:
                 p.done = True
 
+    @contextmanager
+    def _locked(self, db: sqlite3.Connection, timeout: float | None, wait: float | None = None):
+        """The write lock, and SQLite's busy wait on `db`, for at most `timeout` seconds in all
+        (None: as long as the lock takes, then SQLite's 30 s); then `StoreBusy`, saying the
+        caller waited `wait` seconds (its whole wait: `timeout` is what is left of it)."""
+        if timeout is None:
+            with self._write:
+                yield
+            return
+        deadline = time.monotonic() + timeout
+        if not self._write.acquire(timeout):
+            raise StoreBusy(f"the store's write lock was held by another process for {wait or timeout:g} s")
+        try:
+            db.execute(f"PRAGMA busy_timeout={int(max(0.0, deadline - time.monotonic()) * 1000)}")
+            try:
+                yield
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc):  # (SQLITE_BUSY: "database is locked")
+                    raise
+                raise StoreBusy(f"the store was locked by another program for {wait or timeout:g} s") from exc
+            finally:
+                db.execute("PRAGMA busy_timeout=30000")
+        finally:
+            self._write.__exit__(None, None, None)
+
     def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
-              stale_before: datetime | None = None) -> bool:
+              stale_before: datetime | None = None, wait: float | None = None) -> bool:
         """Take a record in one of `states` for processing (it becomes "processing", claimed now);
         False if it is in none of them: someone else has it, or had it. "processing" among the
         states takes a record only if its claim is older than `stale_before` (its worker died):
         each claim is stamped, so of two taking the same stale record at once one gets it, and a
         record a live worker claimed a moment ago (say, a repeat of a message that failed long
-        ago) is never taken from it."""
+        ago) is never taken from it. `wait`: as `accept`'s."""
         others, stale = _claimable(states, stale_before)
         marks = ",".join("?" * len(others))
-        with self._write:
-            cur = self._conn().execute(
+        db = self._conn()
+        with self._locked(db, wait, wait):
+            cur = db.execute(
                 f"UPDATE inbox SET state = 'processing', claimed_at = ? WHERE id = ? AND (state IN ({marks}) OR"
                 " (state = 'processing' AND COALESCE(claimed_at, received_at) < ?))",
                 (_utc_text(utcnow()), record_id, *others, stale))
         return cur.rowcount == 1
 
-    def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None) -> None:
+    def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None, *,
+             wait: float | None = None) -> None:
+        """Record a message's outcome. `wait`: as `accept`'s."""
         # The outcome need not reach the disk before the answer: the WAL is flushed in order by the
         # next durable commit, and an outcome lost in a crash only means the message is replayed.
         db = self._conn("NORMAL")
-        with self._write:
+        with self._locked(db, wait, wait):
             db.execute(
                 "UPDATE inbox SET state = ?, response_code = ?, error = ?, attempts = attempts + 1 WHERE id = ?",
                 (state, response_code, error, record_id),
@@ -1109,6 +1171,18 @@ class SqliteStore:
         except STORE_ERRORS as exc:  # (said to whoever asks /health: without the file's name)
             return f"{type(exc).__name__}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
         return None
+
+    def integrity(self, full: bool = False) -> list[str]:
+        """What SQLite finds damaged in the file (a disk or a copy gone wrong): [] when nothing.
+        PRAGMA quick_check, or with `full` integrity_check, which also compares every index with
+        its table (a damaged index is how repeats go unrecognised). Both read the whole file:
+        seconds per hundred megabytes; writers are not held up (WAL)."""
+        try:
+            found = [row[0] for row in self._conn().execute(
+                "PRAGMA integrity_check" if full else "PRAGMA quick_check")]
+        except sqlite3.DatabaseError as exc:  # (damaged beyond what the check can walk)
+            return [f"{type(exc).__name__}: {exc}"]
+        return [] if found == ["ok"] else [line for row in found for line in row.splitlines() if line.strip()]
 
     def vacuum(self) -> None:
         """Give the space of purged records back to the file system (rewrites the file: it takes

@@ -621,3 +621,23 @@ def test_logging_settings_that_would_fail_at_start_or_on_every_line_are_configur
     assert "logging.format: '%(asctime)s %(levell)s %(message)s' cannot format a line" in checked.stdout
     served = run("serve", "--port", str(free_port()), "--config", str(tmp_path / "cfg.toml"))
     assert served.returncode == 3 and "Traceback" not in served.stderr and "logging.when" in served.stderr
+
+
+def test_the_systemd_unit_does_not_restart_serve_on_a_configuration_error(tmp_path):
+    """Restart=on-failure restarted `serve` with a broken configuration until systemd's start
+    limit: the exit status serve gives a configuration error stops it at once."""
+    from mm7bind.cli import EXIT_CONFIG, EXIT_USAGE
+
+    unit = (ROOT / "examples" / "mm7bind.service").read_text(encoding="utf-8")
+    settings = [line.partition("=") for line in unit.splitlines() if "=" in line and not line.startswith("#")]
+    service = {name: value for name, _, value in settings}
+    assert service["Restart"] == "on-failure"
+    prevented = service["RestartPreventExitStatus"].split()
+    assert str(EXIT_CONFIG) in prevented and str(EXIT_USAGE) in prevented
+    assert service["UMask"] == "0027"  # saved messages readable by the service's group at most
+    broken = tmp_path / "mm7bind.toml"
+    broken.write_text("[receiver]\nport = \"eighty\"\n", encoding="utf-8")
+    assert run("serve", "--config", str(broken), "--port", "0").returncode == EXIT_CONFIG
+    broken.write_text("[receiver\n", encoding="utf-8")
+    assert run("serve", "--config", str(broken), "--port", "0").returncode == EXIT_CONFIG
+    assert run("serve", "--config", str(tmp_path / "missing.toml")).returncode == EXIT_CONFIG

@@ -213,3 +213,46 @@ def test_config_check_warns_of_credentials_in_a_file_anyone_can_read(tmp_path):
     path.write_text('[mmsc]\nurls = ["https://mmsc.example/mm7"]\n', encoding="utf-8")
     path.chmod(0o644)
     assert load(path, env={})[1] == []
+
+
+def test_secret_looking_headers_show_masked_in_configuration_reprs():
+    from mm7bind.config import load
+
+    headers = (("Authorization", f"Bearer {SECRET}"), ("X-Auth-Token", f"t-{SECRET}"), ("X-Api-Key", f"k-{SECRET}"),
+               ("Proxy-Authorization", f"Basic {SECRET}"), ("Cookie", f"sid={SECRET}"), ("X-Carrier", "cmcc-01"))
+    config = mm7.Client("http://127.0.0.1:9/mm7", headers=headers).config
+    cfg, _ = load(None, env={})
+    cfg.mmsc.headers = dict(headers)
+    for text in (repr(config), repr(cfg), repr(cfg.mmsc)):
+        assert SECRET not in text, text
+        assert "'Bearer ***'" in text and "'Basic ***'" in text and "'cmcc-01'" in text  # (scheme and the rest kept)
+    assert dict(config.headers)["X-Auth-Token"] == f"t-{SECRET}"  # (sent as given)
+
+
+class _Remember(mm7.Handler):
+    def __init__(self):
+        self.contexts = []
+
+    def on_deliver(self, msg, ctx):
+        self.contexts.append(ctx)
+
+
+def test_a_handler_gets_the_authorization_the_receiver_checked_without_its_credentials():
+    import base64
+
+    handler = _Remember()
+    rx = mm7.Receiver(handler, auth=mm7.auth.BasicAuth("mmsc", f"p-{SECRET}"))
+    given = "Basic " + base64.b64encode(f"mmsc:p-{SECRET}".encode()).decode()
+    assert _deliver(rx, {"Authorization": given, "X-Carrier": "cmcc-01"}) == 200
+    [ctx] = handler.contexts
+    assert ctx.headers["Authorization"] == "Basic ***" and ctx.headers["X-Carrier"] == "cmcc-01"
+    assert base64.b64encode(f"mmsc:p-{SECRET}".encode()).decode() not in repr(ctx)
+
+
+def test_a_handler_checking_credentials_itself_gets_them_but_its_context_never_shows_them():
+    handler = _Remember()
+    rx = mm7.Receiver(handler)  # no auth of the receiver's: the handler's to check
+    assert _deliver(rx, {"Authorization": f"Bearer {SECRET}", "X-Token": SECRET}) == 200
+    [ctx] = handler.contexts
+    assert ctx.headers["Authorization"] == f"Bearer {SECRET}"
+    assert SECRET not in repr(ctx) and "Bearer ***" in repr(ctx)

@@ -1,0 +1,349 @@
+"""What an acknowledged message needs to survive: a power cut after the answer (files flushed
+before the store says "handled"), a store locked by another program (answered in time), a
+store file damaged on disk (found by a check)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import mm7bind as mm7
+from mm7bind.handlers import SavingHandler
+from mm7bind.store import SqliteStore
+
+from .test_receiver import deliver, post
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = SqliteStore(tmp_path / "inbox.db")
+    yield s
+    s.close()
+
+
+def _name_of(fd: int) -> str:
+    return os.readlink(f"/proc/self/fd/{fd}")
+
+
+needs_proc = pytest.mark.skipif(not Path("/proc/self/fd").is_dir() or os.name != "posix",
+                                reason="names a file descriptor through /proc")
+
+
+@needs_proc
+def test_saved_files_reach_the_disk_before_their_folder_is_named_and_the_rename_after(store, tmp_path, monkeypatch):
+    events = []
+    fsync, rename = os.fsync, os.rename
+
+    def recording_fsync(fd):
+        events.append(("fsync", _name_of(fd)))
+        return fsync(fd)
+
+    def recording_rename(src, dst, *a, **kw):
+        events.append(("rename", os.fspath(src), os.fspath(dst)))
+        return rename(src, dst, *a, **kw)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    monkeypatch.setattr(os, "rename", recording_rename)
+    out = (tmp_path / "received").resolve()
+    app = mm7.wsgi_app(mm7.Receiver(SavingHandler(out, echo=lambda line: None), store=store))
+    msg = deliver(content=mm7.Content(parts=[mm7.Part.text("你好", filename="a.txt")]))
+    assert post(app, msg, tid="d-1")["status"] == 200
+    [folder] = (out / "DeliverReq").iterdir()
+    assert store.inbox()[0].state == "handled"
+    [at] = [i for i, e in enumerate(events) if e[0] == "rename" and e[2] == str(folder)]
+    work = events[at][1]
+    before = {e[1] for e in events[:at] if e[0] == "fsync"}
+    after = {e[1] for e in events[at:] if e[0] == "fsync"}
+    written = {os.path.join(work, p.name) for p in folder.iterdir()}
+    assert len(written) == 3 and written <= before  # message.json and both parts (the SMIL made for them)
+    assert work in before  # the work folder's entries, then
+    # the rename itself; and out/ and out/DeliverReq, made for this first message, are named on disk too
+    assert {str(out / "DeliverReq"), str(out), str(tmp_path.resolve())} <= after
+
+
+def test_a_flush_that_fails_fails_the_message_so_it_is_not_marked_handled(store, tmp_path, monkeypatch):
+    def failing_fsync(fd):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    out = tmp_path / "received"
+    app = mm7.wsgi_app(mm7.Receiver(SavingHandler(out, echo=lambda line: None), store=store))
+    assert post(app, deliver(), tid="d-2")["status"] == 500  # the MMSC sends it again
+    [rec] = store.inbox()
+    assert rec.state == "failed" and "Input/output error" in rec.error
+    assert not list((out / "DeliverReq").iterdir())  # no folder, nor the half-done work folder
+
+
+def test_the_configured_saving_handler_flushes_as_the_store_does(tmp_path):
+    from mm7bind.config import Config
+
+    cfg = Config()
+    assert cfg.make_handler().sync is True
+    cfg.store.durability = "process"
+    assert cfg.make_handler().sync is False
+
+
+# -- a store locked by someone else: the MMSC is answered in time --------------------------------
+
+WAIT = 10  # seconds a test waits for a thread before giving up (never reached when it passes)
+
+
+def _answer_in_thread(app, msg, tid):
+    import threading
+
+    answers = []
+    worker = threading.Thread(target=lambda: answers.append(post(app, msg, tid=tid)))
+    worker.start()
+    worker.join(WAIT)
+    return worker, answers
+
+
+def test_a_store_another_program_holds_locked_is_answered_3000_after_store_wait(store, tmp_path, caplog):
+    import sqlite3
+
+    holder = sqlite3.connect(tmp_path / "inbox.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # (the sqlite3 shell, a backup tool: a write transaction left open)
+    app = mm7.wsgi_app(mm7.Receiver(store=store, store_wait=0.2))
+    try:
+        answer = post(app, deliver(), tid="l-1")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert answer["status"] == 500 and b"3000" in answer["body"]
+    assert "StoreBusy" in caplog.text and "0.2 s" in caplog.text  # given up after store_wait, not SQLite's 30 s
+    assert store._conn().execute("PRAGMA busy_timeout").fetchone()[0] == 30000  # other writes wait as before
+    assert post(app, deliver(), tid="l-1")["status"] == 200  # the MMSC's repeat, once the lock is gone
+    assert [r.state for r in store.inbox()] == ["handled"]
+
+
+def test_a_store_another_mm7bind_process_is_writing_is_answered_3000_after_store_wait(store, tmp_path):
+    other = SqliteStore(tmp_path / "inbox.db")  # (its own lock file descriptor: as another process's)
+    other._write.__enter__()  # a `store purge --vacuum` in progress
+    app = mm7.wsgi_app(mm7.Receiver(store=store, store_wait=0.2))
+    try:
+        worker, answers = _answer_in_thread(app, deliver(), "l-2")
+    finally:
+        other._write.__exit__(None, None, None)
+        worker.join(WAIT)
+        other.close()
+    assert answers and answers[0]["status"] == 500 and b"3000" in answers[0]["body"]
+    assert store.inbox() == []
+
+
+def test_store_wait_is_configured_under_receiver(tmp_path):
+    from mm7bind.config import ConfigError, load_checked
+
+    path = tmp_path / "mm7bind.toml"
+    path.write_text("[receiver]\nstore_wait = 2.5\n", encoding="utf-8")
+    assert load_checked(path).make_receiver().config.store_wait == 2.5
+    path.write_text("[receiver]\nstore_wait = 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="store_wait"):
+        load_checked(path)
+
+
+# -- a store file damaged on disk: found by a check, before serve takes messages into it -----------
+
+
+def _damaged_store(path: Path, how: str) -> None:
+    """A store of 300 messages, then damaged: "page" garbles an index's page (quick_check finds
+    it), "index" gives two indexes each other's pages (only integrity_check compares them)."""
+    import sqlite3
+
+    from .test_store import accept
+
+    store = SqliteStore(path)
+    for i in range(300):
+        accept(store, f"t-{i}", b"<x/>" * 50)
+    store.close()  # (the WAL goes into the file)
+    db = sqlite3.connect(path)
+    roots = dict(db.execute("SELECT name, rootpage FROM sqlite_master"))
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    if how == "index":
+        db.execute("PRAGMA writable_schema=ON")
+        db.execute("UPDATE sqlite_master SET rootpage = ? WHERE name = 'inbox_state'", (roots["inbox_message_id"],))
+        db.execute("UPDATE sqlite_master SET rootpage = ? WHERE name = 'inbox_message_id'", (roots["inbox_state"],))
+        db.commit()
+    db.close()
+    if how == "page":
+        with open(path, "r+b") as f:
+            f.seek((roots["inbox_state"] - 1) * page_size)
+            f.write(b"\xff" * page_size)
+
+
+def test_integrity_finds_a_damaged_page_quickly_and_a_mismatched_index_in_full(tmp_path):
+    _damaged_store(tmp_path / "page.db", "page")
+    _damaged_store(tmp_path / "index.db", "index")
+    intact = SqliteStore(tmp_path / "intact.db")
+    page, index = SqliteStore(tmp_path / "page.db"), SqliteStore(tmp_path / "index.db")
+    try:
+        assert intact.integrity() == [] and intact.integrity(full=True) == []
+        assert any("Page" in line for line in page.integrity())
+        assert index.integrity() == [] and any("missing from index" in line for line in index.integrity(full=True))
+    finally:
+        for s in (intact, page, index):
+            s.close()
+    assert mm7.MemoryStore().integrity(full=True) == []
+
+
+def test_store_check_says_whether_the_store_takes_messages_and_its_file_is_intact(tmp_path):
+    from .test_commands import run
+
+    config = tmp_path / "mm7bind.toml"
+    for name in ("intact", "index"):
+        if name == "index":
+            _damaged_store(tmp_path / f"{name}.db", "index")
+        else:
+            SqliteStore(tmp_path / f"{name}.db").close()
+        config.write_text(f'[store]\npath = "{(tmp_path / name).as_posix()}.db"\n', encoding="utf-8")
+        quick = run("store", "check", "--config", str(config))
+        full = run("store", "check", "--full", "--config", str(config))
+        if name == "intact":
+            assert quick.returncode == full.returncode == 0, quick.stdout + quick.stderr
+            assert "takes messages: yes" in quick.stdout and "intact (quick_check)" in quick.stdout
+        else:
+            assert quick.returncode == 0 and full.returncode == 1  # (an index: only the full check compares it)
+            assert "DAMAGED (integrity_check" in full.stdout and "missing from index" in full.stdout
+
+
+def test_serve_with_check_at_start_refuses_a_damaged_store(tmp_path):
+    from mm7bind.cli import EXIT_UNREADABLE
+
+    from .test_commands import run
+
+    _damaged_store(tmp_path / "page.db", "page")
+    config = tmp_path / "mm7bind.toml"
+    config.write_text(f'[receiver]\nport = 0\n[store]\npath = "{(tmp_path / "page.db").as_posix()}"\n'
+                      'check_at_start = "quick"\n', encoding="utf-8")
+    done = run("serve", "--config", str(config), timeout=60)
+    assert done.returncode == EXIT_UNREADABLE and "is damaged" in done.stderr, done.stderr
+    config.write_text('[store]\ncheck_at_start = "always"\n', encoding="utf-8")
+    assert run("serve", "--config", str(config)).returncode == 3  # (a configuration error)
+
+
+# -- the accept → handler → mark path: a store error after the handler does not change the answer --
+
+
+@pytest.mark.parametrize("outcome, status", [(None, 200), (mm7.Reject(4007), 500), (RuntimeError("bug"), 500)])
+def test_an_outcome_the_store_cannot_record_is_answered_as_the_handler_decided(store, monkeypatch, outcome, status):
+    """The handler saved (or refused) the message; then marking it failed (a full disk, an I/O
+    error). The MMSC must hear the handler's outcome — not an internal error for a handled message,
+    which it would send again."""
+    import sqlite3
+
+    class Handler(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            if outcome is not None:
+                raise outcome
+
+    def mark(*args, **kw):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store, "mark", mark)
+    answer = post(mm7.wsgi_app(mm7.Receiver(Handler(), store=store)), deliver(), tid="m-1")
+    code = {None: 1000, mm7.Reject: 4007, RuntimeError: 3000}[type(outcome) if outcome is not None else None]
+    assert answer["status"] == status and mm7.decode(answer["body"]).body.status.code == code
+    assert store.inbox()[0].state == "processing"  # (taken up again by a stale repeat or replay)
+
+
+def test_a_repeat_of_a_message_still_in_hand_is_not_acknowledged_before_its_outcome(store):
+    """The first copy's handler is slow and ends up failing: a repeat answered 1000 meanwhile would
+    have the MMSC never send the message again, though nothing handled it."""
+    import threading
+
+    holding, release = threading.Event(), threading.Event()
+    calls = []
+
+    class SlowThenDown(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            calls.append(1)
+            if len(calls) == 1:
+                holding.set()
+                assert release.wait(WAIT)
+                raise mm7.Unavailable("the application is down")
+
+    app = mm7.wsgi_app(mm7.Receiver(SlowThenDown(), store=store, repeat_wait=0.05))
+    first = threading.Thread(target=post, args=(app, deliver()), kwargs={"tid": "h-1"})
+    first.start()
+    try:
+        assert holding.wait(WAIT)
+        repeat = post(app, deliver(), tid="h-1")  # the MMSC's timeout ran out: it sends again
+    finally:
+        release.set()
+        first.join(WAIT)
+    assert repeat["status"] == 500 and mm7.decode(repeat["body"]).body.status.code == 3000
+    assert store.inbox()[0].state == "failed"
+    assert post(app, deliver(), tid="h-1")["status"] == 200  # the next repeat has it handled
+    assert len(calls) == 2 and store.inbox()[0].state == "handled"
+
+
+@needs_proc
+def test_a_new_store_file_is_named_on_disk_before_it_takes_a_message(tmp_path, monkeypatch):
+    """SQLite flushes the directory entry of a -wal file it creates, not of the main file, which the
+    store makes itself: a power cut soon after the first messages could lose the whole file."""
+    synced = []
+    fsync = os.fsync
+
+    def recording_fsync(fd):
+        synced.append(_name_of(fd))
+        return fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    SqliteStore(tmp_path / "power.db").close()
+    assert str(tmp_path.resolve()) in synced
+    synced.clear()
+    SqliteStore(tmp_path / "process.db", durability="process").close()
+    SqliteStore(tmp_path / "power.db").close()  # (there already)
+    assert str(tmp_path.resolve()) not in synced
+
+
+def test_a_store_locked_between_accept_and_outcome_holds_the_answer_at_most_store_wait(store, tmp_path, caplog):
+    """Another mm7bind process starts a vacuum while the handler runs: the outcome cannot be
+    recorded for minutes. The MMSC gets the handler's answer after store_wait, not after the vacuum."""
+    other = SqliteStore(tmp_path / "inbox.db")  # (its own lock file descriptor: as another process's)
+
+    class Handler(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            other._write.__enter__()
+
+    app = mm7.wsgi_app(mm7.Receiver(Handler(), store=store, store_wait=0.2))
+    try:
+        worker, answers = _answer_in_thread(app, deliver(), "v-1")
+    finally:
+        other._write.__exit__(None, None, None)
+        worker.join(WAIT)
+        other.close()
+    assert answers and answers[0]["status"] == 200 and mm7.decode(answers[0]["body"]).body.status.code == 1000
+    assert "StoreBusy" in caplog.text and store.inbox()[0].state == "processing"
+
+
+def test_a_repeat_that_cannot_claim_a_failed_message_in_time_is_answered_3000(store, tmp_path, monkeypatch, caplog):
+    other = SqliteStore(tmp_path / "inbox.db")
+    calls = []
+
+    class FailsFirst(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            calls.append(1)
+            if len(calls) == 1:
+                raise mm7.Unavailable("down")
+
+    app = mm7.wsgi_app(mm7.Receiver(FailsFirst(), store=store, store_wait=0.2))
+    assert post(app, deliver(), tid="v-2")["status"] == 500
+    accepting = store.accept
+
+    def accept(**kw):
+        found = accepting(**kw)
+        other._write.__enter__()  # the vacuum starts right after the repeat was looked up
+        return found
+
+    monkeypatch.setattr(store, "accept", accept)
+    try:
+        worker, answers = _answer_in_thread(app, deliver(), "v-2")
+    finally:
+        other._write.__exit__(None, None, None)
+        worker.join(WAIT)
+        other.close()
+    assert answers and answers[0]["status"] == 500 and mm7.decode(answers[0]["body"]).body.status.code == 3000
+    assert "could not be asked its outcome (StoreBusy" in caplog.text
+    assert len(calls) == 1 and store.inbox()[0].state == "failed"  # the MMSC's next copy has it handled
