@@ -1,0 +1,123 @@
+"""HTTP-level habits of real peers, over loopback sockets: what the receiver takes from an MMSC,
+what the client takes from an MMSC, and what each produces when a peer's profile asks for it."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+
+import pytest
+
+import mm7bind as mm7
+from mm7bind.client import Client
+from mm7bind.errors import FaultError
+from mm7bind.retry import RetryPolicy
+from mm7bind.simulator import Simulator
+
+NS = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/"
+
+
+class Recorder(mm7.Handler):
+    def __init__(self):
+        self.calls = []
+
+    def on_deliver(self, msg, ctx):
+        self.calls.append((msg, ctx))
+
+
+def mo() -> mm7.HttpMessage:
+    msg = mm7.DeliverReq(recipients=["1065888"], sender="+8613800000000", subject="hi",
+                         content=mm7.Content(parts=[mm7.Part.text("hello")]))
+    return mm7.encode(msg, transaction_id="mo-1")
+
+
+@pytest.fixture(params=[False, True], ids=["waitress", "tls"])
+def server_tls(request, tmp_path):
+    """(server ssl_context, client wrap) for the embedded server in both of its forms."""
+    if not request.param:
+        return None, lambda sock: sock
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    return server_ctx, lambda sock: client_ctx.wrap_socket(sock, server_hostname="127.0.0.1")
+
+
+def read_answer(sock: socket.socket) -> tuple[bytes, bytes]:
+    """Status line and headers, and the body (as long as Content-Length says)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed after {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk
+        body += chunk
+    return head, body
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent(server_tls):
+    """Some MMSCs (and curl, Java and .NET clients) send `Expect: 100-continue` and hold the body
+    back until the server says to go on: the interim answer must come without the body."""
+    server_ctx, wrap = server_tls
+    out = mo()
+    body = out.to_bytes()
+    with (mm7.serve(mm7.Receiver(Recorder()), port=0, ssl_context=server_ctx) as srv,
+          wrap(socket.create_connection((srv.host, srv.port), timeout=10)) as sock):
+        sock.sendall(f"POST /mm7 HTTP/1.1\r\nHost: mmsc\r\nContent-Type: {out.content_type}\r\n"
+                     f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n".encode())
+        interim = b""
+        while b"\r\n\r\n" not in interim:
+            chunk = sock.recv(1)  # (byte by byte: the final answer must stay unread)
+            assert chunk, f"connection closed after {interim!r}"
+            interim += chunk
+        assert interim.split(b" ", 2)[1] == b"100"
+        sock.sendall(body)
+        head, _ = read_answer(sock)
+        assert head.split(b" ", 2)[1] == b"200"
+
+
+def test_folded_headers_soapaction_variants_and_carrier_headers_reach_the_handler(server_tls):
+    """Mbuni folds long headers; SOAPAction comes as "", as the namespace URI, bare or not at all;
+    a carrier routing header (Mblox's X-Mblox-Carrier-Id, Mbuni's carrier-id header) is the
+    handler's to read."""
+    server_ctx, wrap = server_tls
+    out = mo()
+    body = out.to_bytes()
+    media, _, params = out.content_type.partition(";")
+    h = Recorder()
+    soap_actions = ['""', f'"{NS}REL-6-MM7-1-4"', f"{NS}REL-6-MM7-1-4", None]
+    with mm7.serve(mm7.Receiver(h), port=0, ssl_context=server_ctx) as srv:
+        for n, soap_action in enumerate(soap_actions):
+            with wrap(socket.create_connection((srv.host, srv.port), timeout=10)) as sock:
+                sock.sendall(
+                    (f"POST /mm7 HTTP/1.1\r\nHost: mmsc\r\nContent-Type: {media};\r\n\t{params.strip()}\r\n"
+                     + (f"SOAPAction: {soap_action}\r\n" if soap_action is not None else "")
+                     + f"X-Mblox-Carrier-Id: 3100{n}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body)
+                head, answer = read_answer(sock)
+            assert head.split(b" ", 2)[1] == b"200", (soap_action, answer[:300])
+    assert len(h.calls) == len(soap_actions)
+    for n, (msg, ctx) in enumerate(h.calls):
+        assert msg.content.parts[0].data == b"hello"
+        carrier = {k.lower(): v for k, v in ctx.headers.items()}["x-mblox-carrier-id"]
+        assert carrier == f"3100{n}"
+
+
+def test_a_client_takes_answers_in_the_mmscs_own_version_and_faults_in_http_200():
+    """An Mbuni MMSC answers a REL-6 request in REL-5-MM7-1-0 with 5.3.0 and sends Faults with
+    HTTP 200: the answer is the answer, and the refusal a refusal (not taken for a success)."""
+    with Simulator(dialect="mbuni") as sim, Client(sim.url, retry=RetryPolicy(max_attempts=1)) as c:
+        result = c.submit(mm7.SubmitReq(recipients=["+8613800000000"], subject="hi"))
+        assert result.ok and result.message_id and result.version.name == "REL-5-MM7-1-0"
+        assert result.response.mm7_version == "5.3.0"
+        with pytest.raises(FaultError) as err:
+            c.cancel("no-such-message")
+        assert err.value.http_status == 200 and err.value.status.code == 2005
+
+
