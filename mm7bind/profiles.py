@@ -36,9 +36,9 @@ class Profile:
     inner_boundary: str | None = None
     soap_content_id: str | None = None  # fixed Content-ID of the SOAP part; None: generated
     extra_headers: tuple[tuple[str, str], ...] = ()
-    # As a server (the simulator; the receiver's answers):
-    fault_http_status: int = 500  # SOAP 1.1 says 500; some peers send Faults with 200
-    answer_in_own_version: bool = False  # answer in `version` whatever the caller used
+    # As a server:
+    fault_http_status: int = 500  # SOAP 1.1 says 500; some peers send (and want) Faults with 200
+    answer_in_own_version: bool = False  # the simulator answers in `version` whatever the caller used
 
     def __post_init__(self) -> None:
         for name in ("transfer_encoding", "soap_transfer_encoding"):

@@ -7,8 +7,10 @@ import socket
 import ssl
 
 import pytest
+import requests
 
 import mm7bind as mm7
+from mm7bind import profiles
 from mm7bind.client import Client
 from mm7bind.errors import FaultError
 from mm7bind.retry import RetryPolicy
@@ -23,6 +25,11 @@ class Recorder(mm7.Handler):
 
     def on_deliver(self, msg, ctx):
         self.calls.append((msg, ctx))
+
+
+class Refuser(mm7.Handler):
+    def on_deliver(self, msg, ctx):
+        raise mm7.Reject(4007, "no such service")
 
 
 def mo() -> mm7.HttpMessage:
@@ -109,6 +116,21 @@ def test_folded_headers_soapaction_variants_and_carrier_headers_reach_the_handle
         assert carrier == f"3100{n}"
 
 
+def test_a_receiver_answers_faults_with_the_http_status_its_profile_names():
+    """SOAP 1.1 puts a Fault in an HTTP 500; a peer that takes any 500 for a transport failure (and
+    sends the refused message again and again) needs the Fault in a 200, as Mbuni writes it."""
+    out = mo()
+    for profile, expected in ((profiles.STANDARD, 500), (profiles.MBUNI, 200)):
+        with mm7.serve(mm7.Receiver(Refuser(), profile=profile), port=0) as srv:
+            r = requests.post(srv.endpoint, data=out.to_bytes(), headers=out.headers, timeout=10)
+            broken = requests.post(srv.endpoint, data=b"<not-mm7/>", headers={"Content-Type": "text/xml"},
+                                   timeout=10)
+        assert r.status_code == expected, profile.name
+        env = mm7.decode(r.content, r.headers["Content-Type"])
+        assert env.is_fault and env.body.status.code == 4007 and env.transaction_id == "mo-1"
+        assert broken.status_code == expected and mm7.decode(broken.content).is_fault
+
+
 def test_a_client_takes_answers_in_the_mmscs_own_version_and_faults_in_http_200():
     """An Mbuni MMSC answers a REL-6 request in REL-5-MM7-1-0 with 5.3.0 and sends Faults with
     HTTP 200: the answer is the answer, and the refusal a refusal (not taken for a success)."""
@@ -121,3 +143,29 @@ def test_a_client_takes_answers_in_the_mmscs_own_version_and_faults_in_http_200(
         assert err.value.http_status == 200 and err.value.status.code == 2005
 
 
+
+def test_a_repeat_answered_with_a_fault_in_200_is_not_counted_a_success(tmp_path, monkeypatch):
+    """What a repeat stood for was read from the HTTP status of its answer: with Faults in a 200,
+    a repeat of a message that failed (and that another copy has just claimed) counted as 1000."""
+    from mm7bind.metrics import Metrics
+
+    class Down(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            raise mm7.Unavailable("the database is down")
+
+    metrics = Metrics()
+    store = mm7.SqliteStore(tmp_path / "inbox.db")
+    try:
+        rx = mm7.Receiver(Down(), store=store, metrics=metrics, profile=profiles.MBUNI, repeat_wait=0)
+        out = mo()
+        first = rx.handle(out.to_bytes(), out.content_type, {}, "127.0.0.1")
+        monkeypatch.setattr(store, "claim", lambda *a, **kw: False)  # another copy took it first
+        repeat = rx.handle(out.to_bytes(), out.content_type, {}, "127.0.0.1")
+    finally:
+        store.close()
+    for rsp in (first, repeat):
+        env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+        assert rsp.status == 200 and env.is_fault and env.body.status.code == 3000
+    assert metrics.value("mm7bind_received_total", outcome="failed", status="3000") == 1
+    assert metrics.value("mm7bind_received_total", outcome="repeat", status="1000") == 0
+    assert metrics.value("mm7bind_received_total", outcome="repeat") == 1
