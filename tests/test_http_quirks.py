@@ -169,3 +169,49 @@ def test_a_repeat_answered_with_a_fault_in_200_is_not_counted_a_success(tmp_path
     assert metrics.value("mm7bind_received_total", outcome="failed", status="3000") == 1
     assert metrics.value("mm7bind_received_total", outcome="repeat", status="1000") == 0
     assert metrics.value("mm7bind_received_total", outcome="repeat") == 1
+
+
+def test_carrier_routing_headers_reach_a_forwarding_target_and_saved_files_but_credentials_do_not(tmp_path):
+    """Aggregators name the carrier a message came from in a header (X-Mblox-Carrier-Id; Mbuni
+    passes a configured carrier-id header on): an application behind `mm7bind serve` needs it to
+    route replies. The MMSC's credentials stay with the receiver."""
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    from mm7bind.handlers import ForwardingHandler, SavingHandler
+
+    got = []
+
+    class App(BaseHTTPRequestHandler):
+        def do_POST(self):
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    target = ThreadingHTTPServer(("127.0.0.1", 0), App)
+    Thread(target=target.serve_forever, daemon=True).start()
+    out = mo()
+    sent_headers = {**out.headers, "X-Mblox-Carrier-Id": "31002", "Cookie": "session=abc"}
+    try:
+        handlers = (ForwardingHandler(f"http://127.0.0.1:{target.server_address[1]}/in"),
+                    SavingHandler(tmp_path / "saved", echo=lambda *a: None))
+        for handler in handlers:
+            receiver = mm7.Receiver(handler, auth=mm7.auth.BasicAuth("mmsc", "pw"))
+            with mm7.serve(receiver, port=0) as srv:
+                r = requests.post(srv.endpoint, data=out.to_bytes(), headers=sent_headers,
+                                  auth=("mmsc", "pw"), timeout=10)
+            assert r.status_code == 200, r.content[:300]
+    finally:
+        target.shutdown()
+        target.server_close()
+    [saved] = (tmp_path / "saved" / "DeliverReq").iterdir()
+    saved_info = json.loads((saved / "message.json").read_text(encoding="utf-8"))
+    for seen in (got[0]["headers"], saved_info["headers"]):
+        named = {k.lower(): v for k, v in seen.items()}
+        assert named["x-mblox-carrier-id"] == "31002" and named["soapaction"] == '""'
+        assert "authorization" not in named and "cookie" not in named
