@@ -31,6 +31,7 @@ class Profile:
     max_message_size: int | None = None  # whole HTTP body, checked before sending
     soap_action: str = '""'
     content_href: bool = True  # write <Content href="cid:..."> (China Mobile's SDK leaves it out)
+    plus_in_numbers: bool = True  # False: Number "+8613..." goes as "8613..." (Sinch, Skycore refuse "+")
     mime_preamble: str | None = None
     boundary: str | None = None  # fixed outer boundary; None: a random one per message
     inner_boundary: str | None = None

@@ -215,3 +215,28 @@ def test_carrier_routing_headers_reach_a_forwarding_target_and_saved_files_but_c
         named = {k.lower(): v for k, v in seen.items()}
         assert named["x-mblox-carrier-id"] == "31002" and named["soapaction"] == '""'
         assert "authorization" not in named and "cookie" not in named
+
+
+def test_a_profile_writes_international_numbers_without_their_plus_for_peers_that_refuse_it():
+    """Sinch and Skycore take "15551234567", not "+15551234567": numbers given in E.164 go
+    without the "+" to such a peer; e-mail addresses, short codes and the caller's message stay
+    as they were."""
+    from tests.fake_http import FakeServer
+
+    msg = mm7.SubmitReq(recipients=mm7.Recipients(to=["+15551234567", "a+b@example.com"], cc=["15557654321"],
+                                                  bcc=[mm7.ShortCode("+12345")]),
+                        sender_address=mm7.Number("+15550000000", display_only=True), subject="+1 news")
+    with FakeServer() as srv, Client(srv.url, profile=mm7.Profile(plus_in_numbers=False),
+                                     retry=RetryPolicy(max_attempts=1)) as c:
+        assert c.submit(msg).ok
+        with Client(srv.url, retry=RetryPolicy(max_attempts=1)) as standard:
+            assert standard.submit(msg).ok
+    bare, kept = (req.decode().body for req in srv.requests)
+    assert [(a.kind, a.value) for a in bare.recipients.to] == [(mm7.AddressKind.NUMBER, "15551234567"),
+                                                                (mm7.AddressKind.RFC2822, "a+b@example.com")]
+    assert [a.value for a in bare.recipients.cc] == ["15557654321"]
+    assert [a.value for a in bare.recipients.bcc] == ["+12345"]  # (a short code is no international number)
+    assert (bare.sender_address.value, bare.sender_address.display_only) == ("15550000000", True)
+    assert bare.subject == "+1 news"
+    assert kept.recipients.to[0].value == "+15551234567" and kept.sender_address.value == "+15550000000"
+    assert msg.recipients.to[0].value == "+15551234567" and msg.sender_address.value == "+15550000000"
