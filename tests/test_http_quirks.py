@@ -240,3 +240,42 @@ def test_a_profile_writes_international_numbers_without_their_plus_for_peers_tha
     assert bare.subject == "+1 news"
     assert kept.recipients.to[0].value == "+15551234567" and kept.sender_address.value == "+15550000000"
     assert msg.recipients.to[0].value == "+15551234567" and msg.sender_address.value == "+15550000000"
+
+
+def test_a_china_mobile_style_mo_over_a_socket_gb2312_bare_ids_and_content_location_references():
+    """An MO as Chinese MMSCs post it: the XML declared GB2312 while the part header says utf-8,
+    `start` and the Content-IDs without angle brackets, a plain-text Sender, and media the SMIL
+    names only by Content-Location. All of it is read, each slip reported, and the answer goes
+    back in the caller's namespace with its TransactionID."""
+    ns = f"{NS}REL-6-MM7-1-0"
+    soap = ('<?xml version="1.0" encoding="GB2312"?>'
+            '<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/"><env:Header>'
+            f'<TransactionID xmlns="{ns}">gb-1</TransactionID></env:Header><env:Body>'
+            f'<DeliverReq xmlns="{ns}"><MM7Version>6.3.0</MM7Version><Sender>+8613800000000</Sender>'
+            "<Recipients><To><Number>1065888</Number></To></Recipients><Subject>你好</Subject>"
+            '<Content href="cid:mo-content"/></DeliverReq></env:Body></env:Envelope>').encode("gb2312")
+    gif = b"GIF89a" + bytes(30)
+    smil = b'<smil><body><par><img src="pic.gif"/><text src="t.txt"/></par></body></smil>'
+    body = (b"--B\r\nContent-Type: text/xml; charset=utf-8\r\nContent-ID: soap-1\r\n\r\n" + soap
+            + b'\r\n--B\r\nContent-Type: multipart/related; type="application/smil"; start="<s>";'
+            b' boundary="I"\r\nContent-ID: mo-content\r\n\r\n'
+            b"--I\r\nContent-Type: application/smil\r\nContent-ID: <s>\r\n\r\n" + smil
+            + b"\r\n--I\r\nContent-Type: image/gif\r\nContent-Location: pic.gif\r\n\r\n" + gif
+            + b"\r\n--I\r\nContent-Type: text/plain; charset=gb2312\r\nContent-Location: t.txt\r\n\r\n"
+            + "文本".encode("gb2312") + b"\r\n--I--\r\n--B--\r\n")
+    h = Recorder()
+    with mm7.serve(mm7.Receiver(h), port=0) as srv:
+        outer = 'multipart/related; boundary=B; type="text/xml"; start=soap-1'
+        r = requests.post(srv.endpoint, data=body, timeout=10,
+                          headers={"Content-Type": outer, "SOAPAction": '""'})
+    assert r.status_code == 200
+    answer = mm7.decode(r.content, r.headers["Content-Type"])
+    assert (answer.version.name, answer.transaction_id) == ("REL-6-MM7-1-0", "gb-1")
+    assert answer.body.status.code == 1000
+    [(msg, ctx)] = h.calls
+    assert msg.subject == "你好" and msg.sender.value == "+8613800000000"
+    smil_part = msg.content.smil
+    assert smil_part is not None and smil_part.data == smil
+    assert msg.content.by_location("pic.gif").data == gif
+    assert msg.content.by_location("t.txt").text_value == "文本"
+    assert {"mime-start", "charset-conflict", "plain-text-address"} <= {d.code for d in ctx.deviations}
