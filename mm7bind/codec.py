@@ -93,7 +93,9 @@ def encode(
         body = _without_plus(body)
     xml = soap.encode(body, transaction_id=transaction_id, version=version, style=profile.xml, content_ref=content_ref)
     charset = profile.xml.encoding.lower()
-    headers = {"SOAPAction": profile.soap_action, **dict(profile.extra_headers)}
+    # (None: no SOAPAction at all, as some peers send; a header without a value is no header)
+    headers = {**({"SOAPAction": profile.soap_action} if profile.soap_action is not None else {}),
+               **dict(profile.extra_headers)}
     if content is None:
         out = HttpMessage(f'text/xml; charset="{charset}"', Body([xml]), headers)
     else:

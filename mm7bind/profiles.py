@@ -29,7 +29,7 @@ class Profile:
     filename_encoding: str = "rfc2231"  # non-ASCII file names: rfc2231 or rfc2047
     auto_smil: bool = True  # generate a SMIL presentation when the content has none
     max_message_size: int | None = None  # whole HTTP body, checked before sending
-    soap_action: str = '""'
+    soap_action: str | None = '""'  # None: no SOAPAction header
     content_href: bool = True  # write <Content href="cid:..."> (China Mobile's SDK leaves it out)
     plus_in_numbers: bool = True  # False: Number "+8613..." goes as "8613..." (Sinch, Skycore refuse "+")
     mime_preamble: str | None = None

@@ -279,3 +279,28 @@ def test_a_china_mobile_style_mo_over_a_socket_gb2312_bare_ids_and_content_locat
     assert msg.content.by_location("pic.gif").data == gif
     assert msg.content.by_location("t.txt").text_value == "文本"
     assert {"mime-start", "charset-conflict", "plain-text-address"} <= {d.code for d in ctx.deviations}
+
+
+@pytest.mark.parametrize("soap_action", ['""', f'"{NS}REL-6-MM7-1-4"', None])
+def test_soapaction_as_the_profile_names_it_or_none_from_both_clients(soap_action):
+    """SOAPAction "" (the specification), the namespace URI (Sinch's samples), or none at all
+    (soap_action=None): the same from the client and the asyncio client."""
+    import asyncio
+
+    from mm7bind.client import AsyncClient
+    from tests.fake_http import FakeServer
+
+    profile = mm7.Profile(soap_action=soap_action)
+    msg = mm7.SubmitReq(recipients=["+8613800000000"])
+    with FakeServer() as srv:
+        with Client(srv.url, profile=profile, retry=RetryPolicy(max_attempts=1)) as c:
+            assert c.submit(msg).ok
+
+        async def send():
+            async with AsyncClient(srv.url, profile=profile, retry=RetryPolicy(max_attempts=1)) as c:
+                return await c.submit(msg)
+
+        assert asyncio.run(send()).ok
+    assert [req.header("SOAPAction") for req in srv.requests] == [soap_action, soap_action]
+    headers = mm7.encode(msg, transaction_id="t", profile=profile).headers
+    assert headers.get("SOAPAction") == soap_action and (soap_action is not None or "SOAPAction" not in headers)
