@@ -305,3 +305,28 @@ def test_soapaction_as_the_profile_names_it_or_none_from_both_clients(soap_actio
     headers = mm7.encode(msg, transaction_id="t", profile=profile).headers
     assert headers.get("SOAPAction") == soap_action
     assert soap_action is not None or "SOAPAction" not in headers
+
+
+@pytest.mark.parametrize("code, retry_codes, attempts", [
+    (2101, frozenset(), 1),  # a client error: never again
+    (3101, frozenset(), 3),  # a server error: again, with the same TransactionID
+    (4101, frozenset(), 1),
+    (2102, frozenset({2102}), 3),  # SKT's "try later", named in the policy
+])
+def test_carrier_private_status_codes_are_classed_by_their_leading_digit(code, retry_codes, attempts):
+    """SKT's 2101-2104 and 4101 are in no table: their class comes from the first digit, and a
+    carrier's own "try again" code can be named in the retry policy."""
+    from tests.fake_http import FakeServer, mm7_reply
+
+    def refuse(req):
+        fault = mm7.Fault(code="Client", string="refused", detail=mm7.RSErrorRsp(status=mm7.Status(code)))
+        return mm7_reply(fault, req.decode(), 200)
+
+    policy = RetryPolicy(max_attempts=3, backoff=0, jitter=0, retry_codes=retry_codes)
+    with (FakeServer(refuse) as srv, Client(srv.url, retry=policy, sleep=lambda s: None) as c,
+          pytest.raises(FaultError) as err):
+        c.submit(mm7.SubmitReq(recipients=["+821012345678"]))
+    assert err.value.status.code == code and err.value.attempts == attempts == len(srv.requests)
+    by_class = {2: "Client error", 3: "Server Error", 4: "General service error"}
+    assert err.value.status.text == mm7.status.lookup(code).text == by_class[code // 1000]
+    assert len({req.decode().transaction_id for req in srv.requests}) == 1
