@@ -3,6 +3,7 @@ what the client takes from an MMSC, and what each produces when a peer's profile
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 
@@ -11,10 +12,12 @@ import requests
 
 import mm7bind as mm7
 from mm7bind import profiles
-from mm7bind.client import Client
+from mm7bind.client import AsyncClient, Client
 from mm7bind.errors import FaultError
 from mm7bind.retry import RetryPolicy
 from mm7bind.simulator import Simulator
+
+from .fake_http import FakeServer, mm7_reply
 
 NS = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/"
 
@@ -39,7 +42,7 @@ def mo() -> mm7.HttpMessage:
 
 
 @pytest.fixture(params=[False, True], ids=["waitress", "tls"])
-def server_tls(request, tmp_path):
+def server_tls(request):
     """(server ssl_context, client wrap) for the embedded server in both of its forms."""
     if not request.param:
         return None, lambda sock: sock
@@ -221,8 +224,6 @@ def test_a_profile_writes_international_numbers_without_their_plus_for_peers_tha
     """Sinch and Skycore take "15551234567", not "+15551234567": numbers given in E.164 go
     without the "+" to such a peer; e-mail addresses, short codes and the caller's message stay
     as they were."""
-    from tests.fake_http import FakeServer
-
     msg = mm7.SubmitReq(recipients=mm7.Recipients(to=["+15551234567", "a+b@example.com"], cc=["15557654321"],
                                                   bcc=[mm7.ShortCode("+12345")]),
                         sender_address=mm7.Number("+15550000000", display_only=True), subject="+1 news")
@@ -285,11 +286,6 @@ def test_a_china_mobile_style_mo_over_a_socket_gb2312_bare_ids_and_content_locat
 def test_soapaction_as_the_profile_names_it_or_none_from_both_clients(soap_action):
     """SOAPAction "" (the specification), the namespace URI (Sinch's samples), or none at all
     (soap_action=None): the same from the client and the asyncio client."""
-    import asyncio
-
-    from mm7bind.client import AsyncClient
-    from tests.fake_http import FakeServer
-
     profile = mm7.Profile(soap_action=soap_action)
     msg = mm7.SubmitReq(recipients=["+8613800000000"])
     with FakeServer() as srv:
@@ -316,8 +312,6 @@ def test_soapaction_as_the_profile_names_it_or_none_from_both_clients(soap_actio
 def test_carrier_private_status_codes_are_classed_by_their_leading_digit(code, retry_codes, attempts):
     """SKT's 2101-2104 and 4101 are in no table: their class comes from the first digit, and a
     carrier's own "try again" code can be named in the retry policy."""
-    from tests.fake_http import FakeServer, mm7_reply
-
     def refuse(req):
         fault = mm7.Fault(code="Client", string="refused", detail=mm7.RSErrorRsp(status=mm7.Status(code)))
         return mm7_reply(fault, req.decode(), 200)
