@@ -89,9 +89,13 @@ def encode(
             content_ref = m.ContentRef(href="cid:" + container_id, allow_adaptations=allow)
     if isinstance(body, m.Message) and profile.mm7_version and body.mm7_version is None:
         body = dataclasses.replace(body, mm7_version=profile.mm7_version)
+    if isinstance(body, m.Message) and not profile.plus_in_numbers:
+        body = _without_plus(body)
     xml = soap.encode(body, transaction_id=transaction_id, version=version, style=profile.xml, content_ref=content_ref)
     charset = profile.xml.encoding.lower()
-    headers = {"SOAPAction": profile.soap_action, **dict(profile.extra_headers)}
+    # (None: no SOAPAction at all, as some peers send; a header without a value is no header)
+    headers = {**({"SOAPAction": profile.soap_action} if profile.soap_action is not None else {}),
+               **dict(profile.extra_headers)}
     if content is None:
         out = HttpMessage(f'text/xml; charset="{charset}"', Body([xml]), headers)
     else:
@@ -102,6 +106,28 @@ def encode(
     if profile.max_message_size is not None and out.length > profile.max_message_size:
         raise MessageTooLargeError(out.length, profile.max_message_size)
     return out
+
+
+def _without_plus(value):
+    """`value` (a message, or anything in one) with every Number written without a leading "+";
+    what holds none comes back as it is, so the caller's message is never changed."""
+    if isinstance(value, m.Address):
+        if value.kind is m.AddressKind.NUMBER and value.value.startswith("+"):
+            return dataclasses.replace(value, value=value.value[1:])
+        return value
+    if isinstance(value, list):
+        new = [_without_plus(item) for item in value]
+        return new if any(a is not b for a, b in zip(new, value, strict=True)) else value
+    if dataclasses.is_dataclass(value) and not isinstance(value, (type, Content)):
+        changes = {}
+        for f in dataclasses.fields(value):
+            old = getattr(value, f.name)
+            if isinstance(old, (m.Address, list)) or dataclasses.is_dataclass(old):
+                new = _without_plus(old)
+                if new is not old:
+                    changes[f.name] = new
+        return dataclasses.replace(value, **changes) if changes else value
+    return value
 
 
 def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, container_id: str,

@@ -23,6 +23,17 @@ from .store import sync_dir
 
 log = logging.getLogger("mm7bind.serve")
 
+# The MMSC's credentials (and a cookie of its session) are the receiver's business, not the
+# application's, nor to be written to disk.
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+def passed_headers(ctx: Context) -> dict[str, str]:
+    """The request's HTTP headers an application may see: a carrier routing header (Mblox's
+    X-Mblox-Carrier-Id, the one Mbuni is configured to pass on) is how it tells where a message
+    came from. Empty on a replay: the store keeps the body, not the headers."""
+    return {name: value for name, value in ctx.headers.items() if name.lower() not in CREDENTIAL_HEADERS}
+
 
 class SavingHandler(Handler):
     """Writes every request as JSON, and a DeliverReq's content parts as files, under `out_dir`:
@@ -73,7 +84,8 @@ class SavingHandler(Handler):
         data = to_jsonable(msg)
         data.pop("content", None)
         info = {"transaction_id": ctx.transaction_id, "version": ctx.version.name if ctx.version else None,
-                "peer": ctx.peer, "deviations": [str(d) for d in ctx.deviations], "message": data}
+                "peer": ctx.peer, "headers": passed_headers(ctx),
+                "deviations": [str(d) for d in ctx.deviations], "message": data}
         content = getattr(msg, "content", None)
         if content is not None:
             names = content.save(folder, numbered=True)
@@ -134,7 +146,8 @@ class ForwardingHandler(Handler):
     take MO messages and reports over plain HTTP.
 
     The body: `event` (deliver, delivery_report, read_reply), `transaction_id`, `version`,
-    `record_id`, `peer`, `replay`, `message` (the fields), `parts` (content type, charset,
+    `record_id`, `peer`, `replay`, `headers` (the request's HTTP headers but its credentials, so
+    a carrier routing header reaches the application), `message` (the fields), `parts` (content type, charset,
     Content-ID and -Location, file name, size, sha256, `data` in base64, and `text` for text
     parts), `sent` (for reports: the SubmitReq we sent, when the store knows it), `deviations`.
     Headers: `X-MM7bind-Event`, `X-MM7bind-Delivery` (the same on every retry of one message: the
@@ -180,7 +193,8 @@ class ForwardingHandler(Handler):
             "event": event, "transaction_id": ctx.transaction_id,
             "version": ctx.version.name if ctx.version else None,
             "record_id": ctx.record.id if ctx.record is not None else None, "peer": ctx.peer, "replay": ctx.replay,
-            "message": fields, "parts": parts, "sent": to_jsonable(ctx.sent) if ctx.sent is not None else None,
+            "headers": passed_headers(ctx), "message": fields, "parts": parts,
+            "sent": to_jsonable(ctx.sent) if ctx.sent is not None else None,
             "deviations": [{"code": d.code, "path": d.path, "message": d.message} for d in ctx.deviations],
         }
 

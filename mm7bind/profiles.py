@@ -29,16 +29,17 @@ class Profile:
     filename_encoding: str = "rfc2231"  # non-ASCII file names: rfc2231 or rfc2047
     auto_smil: bool = True  # generate a SMIL presentation when the content has none
     max_message_size: int | None = None  # whole HTTP body, checked before sending
-    soap_action: str = '""'
+    soap_action: str | None = '""'  # None: no SOAPAction header
     content_href: bool = True  # write <Content href="cid:..."> (China Mobile's SDK leaves it out)
+    plus_in_numbers: bool = True  # False: Number "+8613..." goes as "8613..." (Sinch, Skycore refuse "+")
     mime_preamble: str | None = None
     boundary: str | None = None  # fixed outer boundary; None: a random one per message
     inner_boundary: str | None = None
     soap_content_id: str | None = None  # fixed Content-ID of the SOAP part; None: generated
     extra_headers: tuple[tuple[str, str], ...] = ()
-    # As a server (the simulator; the receiver's answers):
-    fault_http_status: int = 500  # SOAP 1.1 says 500; some peers send Faults with 200
-    answer_in_own_version: bool = False  # answer in `version` whatever the caller used
+    # As a server:
+    fault_http_status: int = 500  # SOAP 1.1 says 500; some peers send (and want) Faults with 200
+    answer_in_own_version: bool = False  # the simulator answers in `version` whatever the caller used
 
     def __post_init__(self) -> None:
         for name in ("transfer_encoding", "soap_transfer_encoding"):

@@ -235,8 +235,9 @@ class Receiver:
                 try:
                     repeat = self._repeat(env, record)
                     if repeat is not None:
-                        self._count(msg.ELEMENT, "repeat", _status_of(repeat, record), started, env.deviations)
-                        return repeat
+                        answer, code = repeat
+                        self._count(msg.ELEMENT, "repeat", code, started, env.deviations)
+                        return answer
                     record = self.store.inbox_get(record.id)  # claimed: a failed first attempt, processed again
                 except STORE_ERRORS as exc:  # (stored already: the MMSC's next copy is answered from it)
                     log.error("%s tid=%s from %s repeated, but the store could not be asked its outcome (%s: %s): "
@@ -274,9 +275,10 @@ class Receiver:
             return self.plain_answer(env, response)
         return self.answer(env, response)
 
-    def _repeat(self, env: Envelope, record: InboxRecord) -> Response | None:
-        """The answer to a request stored before, or None when it is ours to process (again): it
-        failed, or its worker died with it in hand (claimed longer than `stale_after` ago)."""
+    def _repeat(self, env: Envelope, record: InboxRecord) -> tuple[Response, int | None] | None:
+        """The answer to a request stored before (and the status code it stands for, None for a
+        failure), or None when it is ours to process (again): it failed, or its worker died with
+        it in hand (claimed longer than `stale_after` ago)."""
         msg = env.message
         deadline = time.monotonic() + self.config.repeat_wait
         while True:
@@ -296,17 +298,22 @@ class Receiver:
         log.info("%s tid=%s repeated (first stored as #%d, %s): answered without calling the handler",
                  msg.ELEMENT, printable(env.transaction_id), record.id, record.state)
         if record.state == "failed":  # (taken and failed again by others all along): the MMSC tries later
-            return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR, "the VASP could not process it")
+            failure = self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR,
+                                 "the VASP could not process it")
+            return failure, record.response_code
         if record.state == "processing":
             # Still in hand after repeat_wait: its outcome is not known, and a 1000 now would be a
             # promise its worker may not keep (it may yet fail, or be dead): the MMSC would never
             # send it again. It tries later, and then hears the outcome (or, the claim gone
             # stale, has it handled here).
-            return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR,
-                              "the VASP is still processing it")
+            pending = self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR,
+                                 "the VASP is still processing it")
+            return pending, None
         if record.state == "rejected":
-            return self.fault(env, env.version, "Client", record.response_code or 4000, "rejected earlier")
-        return self.answer(env, m.RESPONSE_FOR[msg.ELEMENT](status=m.Status(record.response_code or 1000)))
+            refusal = self.fault(env, env.version, "Client", record.response_code or 4000, "rejected earlier")
+            return refusal, record.response_code
+        code = record.response_code or 1000
+        return self.answer(env, m.RESPONSE_FOR[msg.ELEMENT](status=m.Status(code))), code
 
     def replay(self, record_id: int | None = None, stale_after: float = 300.0) -> list[tuple[int, str]]:
         """Run the handler again for failed messages, and for ones left "processing" longer than
@@ -385,7 +392,9 @@ class Receiver:
         status_obj = fault_status(status, text, details)
         fault = Fault(code=code, string=status_obj.text, detail=m.VASPErrorRsp(status=status_obj))
         out = encode_reply(fault, env, version, tid, self.config.profile)
-        return Response(500, _headers(out), out.to_bytes())
+        # 500 as SOAP 1.1 says, or what the profile names: an MMSC taking every 500 for a transport
+        # failure sends a refused message again and again unless its Faults come in a 200.
+        return Response(self.config.profile.fault_http_status, _headers(out), out.to_bytes())
 
     def _count(self, operation: str | None, outcome: str, status: int | None, started: float,
                deviations=()) -> None:
@@ -507,10 +516,6 @@ def _get(headers: Mapping[str, str], name: str) -> str | None:
 def _stale(record: InboxRecord, stale_before) -> bool:
     """Whether `record` is in hand since before `stale_before`: its worker died."""
     return record.state == "processing" and (record.claimed_at or record.received_at) < stale_before
-
-
-def _status_of(answer: Response, record: InboxRecord) -> int | None:
-    return record.response_code or (1000 if answer.status == 200 else None)
 
 
 def _address(addr) -> str | None:

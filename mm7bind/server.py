@@ -211,6 +211,18 @@ class _QuietHandler(WSGIRequestHandler):
         self.rfile = _DeadlineReader(self.rfile, self.connection, self.timeout,
                                      time.monotonic() + self.request_timeout)
 
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        # The standard library answers `Expect: 100-continue` only when it speaks HTTP/1.1 itself
+        # (wsgiref speaks 1.0): a client holding its body back for the go-ahead (some MMSCs, curl,
+        # Java, .NET) would wait out its own timer on every request, or give up.
+        expect = self.headers.get("Expect", "").strip().lower()
+        if expect == "100-continue" and self.request_version >= "HTTP/1.1" > self.protocol_version:
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.flush()
+        return True
+
     def log_message(self, fmt, *args):
         log.debug("%s " + fmt, self.client_address[0], *args)
 

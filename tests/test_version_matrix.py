@@ -86,7 +86,7 @@ def test_the_receiver_answers_in_the_callers_namespace_and_mm7version(version, p
             assert (env.version, env.transaction_id) == (version, "t-1"), where
             assert answer_mm7_version(env) == expected, where
             if cls is m.ReadReplyReq:
-                assert rsp.status == 500 and env.body.status.code == 4007, where
+                assert rsp.status == profile.fault_http_status and env.body.status.code == 4007, where
             else:
                 assert rsp.status == 200 and isinstance(env.body, m.RESPONSE_FOR[cls.ELEMENT]), where
 
