@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Self
+from typing import NamedTuple, Self
 
 from . import messages as m
 from .codec import decode, encode
@@ -19,6 +19,15 @@ from .periodic import Periodic
 from .store import OutboxItem, utcnow
 
 log = logging.getLogger("mm7bind.outbox")
+
+
+class Round(NamedTuple):
+    """How one item's round went: the item as it ended, whether it went to the client (not ended
+    before that: expired, accepted earlier, unreadable), and if so the error of no MMSC answering."""
+
+    item: OutboxItem
+    tried: bool = False
+    unanswered: SendError | None = None
 
 
 class Outbox(Periodic):
@@ -51,8 +60,6 @@ class Outbox(Periodic):
         # turn: trying thousands of items on a dead link costs each its timeouts and a log line.
         self.held_until: datetime | None = None
         self._outage_rounds = 0
-        self._tried = False  # set by _send: the item was sent (not ended before, expired or unbuildable)
-        self._unanswered: SendError | None = None  # ... and no MMSC answered it
 
     def put(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None,
             at: datetime | None = None) -> OutboxItem:
@@ -126,18 +133,18 @@ class Outbox(Periodic):
                                                  status_code=rest.status_code, error=rest.error,
                                                  lease_until=rest.lease_until)
                     return done
-                self._tried, self._unanswered = False, None
-                done.append(self._send(item, now or utcnow()))
-                if self._tried:
-                    self._outage(now or utcnow())
+                outcome = self._send(item, now or utcnow())
+                done.append(outcome.item)
+                if outcome.tried:
+                    self._outage(now or utcnow(), outcome.unanswered)
             if len(items) < self.batch:
                 break
         return done
 
-    def _outage(self, now: datetime) -> None:
-        """After each item: an item no MMSC answered holds the whole queue (one line says so, with
-        when it goes on); an answer ends the hold."""
-        if self._unanswered is None:
+    def _outage(self, now: datetime, unanswered: SendError | None) -> None:
+        """After each item sent: an item no MMSC answered (`unanswered`, why) holds the whole queue
+        (one line says so, with when it goes on); an answer ends the hold."""
+        if unanswered is None:
             if self._outage_rounds:
                 log.info("outbox: an MMSC answers again; sending goes on")
             self._outage_rounds, self.held_until = 0, None
@@ -148,45 +155,53 @@ class Outbox(Periodic):
         waiting = self.store.outbox_counts().get("queued", 0)
         log.log(logging.WARNING if self._outage_rounds == 1 else logging.INFO,
                 "outbox: %sno MMSC answered (%s); sending held until %s, %d item(s) waiting",
-                "still " if self._outage_rounds > 1 else "", self._unanswered,
+                "still " if self._outage_rounds > 1 else "", unanswered,
                 self.held_until.astimezone().strftime("%Y-%m-%d %H:%M:%S"), waiting)
 
-    def _send(self, item: OutboxItem, now: datetime) -> OutboxItem:
+    def _send(self, item: OutboxItem, now: datetime) -> Round:
         attempts = item.attempts + 1
         if now > item.expires_at + self.first_retry:  # its worker was away well past the deadline (the
             # last round is due right at it): a stale message is not sent
-            return self._end(item, "expired", item.attempts, status_code=item.status_code,
-                             error=f"not sent before it expired ({item.error or 'never tried'})")
+            return Round(self._end(item, "expired", item.attempts, status_code=item.status_code,
+                                   error=f"not sent before it expired ({item.error or 'never tried'})"))
         taken = self._taken_before(item)
         if taken is not None:  # a worker died between the MMSC's acceptance and marking it sent
             log.warning("outbox #%d tid=%s was accepted before (its worker stopped before marking it sent): not "
                         "sent again", item.id, item.transaction_id)
-            return self._end(item, "sent", attempts, message_id=taken.message_id, status_code=taken.status_code)
+            return Round(self._end(item, "sent", attempts, message_id=taken.message_id,
+                                   status_code=taken.status_code))
         try:
             msg = decode(item.body, item.content_type).body
-            self._tried = True
+        except MM7Error as exc:  # (it was ours when put in: only a changed profile gets here)
+            return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # noqa: BLE001 (a bug of ours: as below)
+            log.exception("outbox #%d tid=%s: internal error", item.id, item.transaction_id)
+            return Round(self._later(item, attempts, now, None, f"internal error: {type(exc).__name__}: {exc}"))
+        try:
             result = self.client.send(msg, transaction_id=item.transaction_id, tag=item.tag)
-        except (DecodeError, EncodeError) as exc:  # (it was ours when put in: only a changed profile gets here)
-            return self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}")
+        except (DecodeError, EncodeError) as exc:
+            return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"), tried=True)
         except FaultError as exc:
             code = exc.status.code if exc.status else None
             if not self.client.config.retry.retries_fault(exc.fault, exc.http_status):
-                return self._end(item, "failed", attempts, status_code=code, error=str(exc))
-            return self._later(item, attempts, now, code, str(exc))
+                return Round(self._end(item, "failed", attempts, status_code=code, error=str(exc)), tried=True)
+            return Round(self._later(item, attempts, now, code, str(exc)), tried=True)
         except SendError as exc:  # no MM7 answer: unreachable, timed out, HTTP error
-            if isinstance(exc, (ConnectError, RequestTimeout)):
-                self._unanswered = exc
-            return self._later(item, attempts, now, None, f"{type(exc).__name__}: {exc}")
+            unanswered = exc if isinstance(exc, (ConnectError, RequestTimeout)) else None
+            return Round(self._later(item, attempts, now, None, f"{type(exc).__name__}: {exc}"), True, unanswered)
         except MM7Error as exc:
-            return self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}")
+            return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"), tried=True)
         except Exception as exc:  # noqa: BLE001 (a bug of ours: the item waits for a later round, not for a restart)
             log.exception("outbox #%d tid=%s: internal error", item.id, item.transaction_id)
-            return self._later(item, attempts, now, None, f"internal error: {type(exc).__name__}: {exc}")
+            return Round(self._later(item, attempts, now, None, f"internal error: {type(exc).__name__}: {exc}"),
+                         tried=True)
         if result.ok:
-            return self._end(item, "sent", attempts, message_id=result.message_id, status_code=result.status.code)
-        if self.client.config.retry.retries_status(result.status.code):
-            return self._later(item, attempts, now, result.status.code, result.status.text)
-        return self._end(item, "failed", attempts, status_code=result.status.code, error=result.status.text)
+            ended = self._end(item, "sent", attempts, message_id=result.message_id, status_code=result.status.code)
+        elif self.client.config.retry.retries_status(result.status.code):
+            ended = self._later(item, attempts, now, result.status.code, result.status.text)
+        else:
+            ended = self._end(item, "failed", attempts, status_code=result.status.code, error=result.status.text)
+        return Round(ended, tried=True)
 
     def _taken_before(self, item: OutboxItem):
         """The client's record of an acceptance of this very request (its TransactionID, since the
