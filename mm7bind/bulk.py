@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import messages as m
+from . import sendonce
 from .errors import MM7Error
 
 
@@ -140,7 +141,10 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     recorded under it, and recipients the MMSC already accepted a message for under that tag are
     skipped: an interrupted run started again goes on where it stopped, sending nobody twice.
     Ctrl-C (KeyboardInterrupt) ends it early: the requests in flight finish, nothing new starts,
-    and the result (`interrupted` set) counts exactly what was sent."""
+    and the result (`interrupted` set) counts exactly what was sent. Two runs under one tag at once
+    (two processes, or threads, on one store) send each recipient once: each request's
+    TransactionID is claimed in the store before it goes out (`mm7bind.sendonce`), and a recipient
+    another run is sending is counted `skipped`."""
     tries: Counter = Counter()
     recipients, result = _plan(client.core.store, recipients, tag, tries)
     resumable = tag is not None and client.core.store is not None
@@ -150,11 +154,27 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     def one(rcpt: str) -> None:
         msg = dataclasses.replace(template, recipients=m.Recipients(to=[rcpt]))
         tid = bulk_transaction_id(tag, rcpt, tries[rcpt]) if resumable else None
+        held = None
+        if resumable:  # another run of the campaign may be sending it right now: one of them does
+            held, mine = sendonce.claim(client.core.store, tid, client.config)
+            done = client.core.store.sent_by_transaction_id(tid)
+            if not mine or (done is not None and done.ok):  # (or it finished between our plan and claim)
+                if mine:
+                    client.core.store.send_done(tid, held.holder, accepted=True)
+                with lock:
+                    result.total -= 1
+                    result.skipped += 1
+                    result.elapsed = time.monotonic() - started
+                return
+        ok = False
         try:
             r = client.submit(msg, tag=tag, transaction_id=tid)
             ok, why = r.ok, f"{r.status.code} {r.status.text}"
         except MM7Error as exc:
             ok, why, r = False, f"{type(exc).__name__}: {exc}", None
+        finally:
+            if held is not None:
+                client.core.store.send_done(tid, held.holder, accepted=ok)
         with lock:
             if ok:
                 result.sent += 1

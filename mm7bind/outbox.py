@@ -16,6 +16,7 @@ from . import messages as m
 from .codec import decode, encode
 from .errors import ConnectError, DecodeError, EncodeError, FaultError, MM7Error, RequestTimeout, SendError
 from .periodic import Periodic
+from .sendonce import exchange_time
 from .store import OutboxItem, utcnow
 
 log = logging.getLogger("mm7bind.outbox")
@@ -113,10 +114,7 @@ class Outbox(Periodic):
         (every attempt waiting out both timeouts, and the pauses between), so that a live worker's
         items are never taken by another, and a dead one's go out again before long (with the
         default batch of one and timeouts, within 10 minutes)."""
-        c = self.client.config
-        attempts = c.retry.max_attempts
-        worst = attempts * (c.connect_timeout + c.read_timeout) + (attempts - 1) * c.retry.max_backoff
-        return max(timedelta(minutes=5), timedelta(seconds=2 * self.batch * worst))
+        return max(timedelta(minutes=5), timedelta(seconds=2 * self.batch * exchange_time(self.client.config)))
 
     def run_once(self, now: datetime | None = None) -> list[OutboxItem]:
         """Send every item that is due now; → the items as they ended this round. Stops between

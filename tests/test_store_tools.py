@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -268,8 +271,9 @@ def test_purge_works_in_batches_so_accepts_are_not_held_up(tmp_path, monkeypatch
     assert store.purge(later, bodies_only=True) == mm7.store.Purged(0, 30, 0)
     assert statements.count("COMMIT") == 5  # 30 rows in batches of 7: five transactions
     assert store.purge(later) == mm7.store.Purged(30, 0, 30)
-    assert statements.count("COMMIT") == 16  # five each for the records and the sent ones (+1: outbox, none)
-    assert commits == [30, 30, 30, 0] and store.inbox() == [] and store.sent() == []
+    assert statements.count("COMMIT") == 17  # five each for the records and the sent ones (+1 each: outbox and
+    # send claims, none)
+    assert commits == [30, 30, 30, 0, 0] and store.inbox() == [] and store.sent() == []
     store.close()
 
 
@@ -471,10 +475,26 @@ def test_a_request_in_flight_when_a_campaign_died_goes_again_with_its_transactio
     from mm7bind.bulk import send_bulk
     from mm7bind.simulator import Simulator, SimulatorConfig
 
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
     class Crashing(SqliteStore):  # the process dies after the MMSC took "+86...01", before recording it
         def record_sent(self, rec):
             if rec.recipients != ["+8613800000001"]:
                 super().record_sent(rec)
+                self.recorded = True
+            else:
+                self.recorded = False
+
+        def send_claim(self, claim, stale):  # (its claims: a process that is gone by the resume)
+            host, _, rest = claim.holder.partition(":")
+            as_gone = dataclasses.replace(claim, holder=f"{host}:{gone}:x")
+            got = super().send_claim(as_gone, stale)
+            return claim if got is as_gone else got
+
+        def send_done(self, transaction_id, holder, accepted):
+            if self.recorded:  # (nothing happened after the request in flight)
+                super().send_done(transaction_id, f"{holder.partition(':')[0]}:{gone}:x", accepted)
 
     numbers = ["+8613800000000", "+8613800000001", "+8613800000002"]
     with Simulator(SimulatorConfig()) as sim:
