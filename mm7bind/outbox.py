@@ -71,6 +71,17 @@ class Outbox(Periodic):
         self.wake()
         return item
 
+    def put_once(self, msg: m.Message, *, transaction_id: str, tag: str | None = None, at: datetime | None = None,
+                 fingerprint: str | None = None) -> tuple[OutboxItem, bool]:
+        """Keep `msg` unless an item already has `transaction_id` (whatever its state): → (that item,
+        False), or (the new one, True); checked and put in one transaction. `fingerprint` is kept
+        with it, for the caller to tell a repeat of the same request from another one."""
+        item, new = self.store.outbox_put_once({**self._entry(msg, transaction_id, tag, at),
+                                                "fingerprint": fingerprint})
+        if new:
+            self.wake()
+        return item, new
+
     def put_many(self, msgs: list[m.Message], *, tag: str | None = None, at: datetime | None = None,
                  transaction_ids: list[str] | None = None, once: bool = False) -> list[OutboxItem]:
         """Keep several messages in one commit (one flush to disk for a campaign's hundreds, not

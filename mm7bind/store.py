@@ -409,6 +409,13 @@ class MemoryStore:
             self._outbox[item.id] = item
             return dataclasses.replace(item), True
 
+    def outbox_find(self, transaction_id: str) -> OutboxItem | None:
+        """See `SqliteStore.outbox_find`."""
+        with self._lock:
+            found = min((i for i in self._outbox.values() if i.transaction_id == transaction_id),
+                        key=lambda i: i.id, default=None)
+            return dataclasses.replace(found) if found is not None else None
+
     # -- sending once ---------------------------------------------------------------------------
 
     def send_claim(self, claim: SendClaim, stale: Callable[[SendClaim], bool]) -> SendClaim:
@@ -1091,6 +1098,12 @@ class SqliteStore:
                     db.execute("ROLLBACK")
                 raise
         return (self._outbox_row(row), False) if row is not None else (item, True)
+
+    def outbox_find(self, transaction_id: str) -> OutboxItem | None:
+        """The (first) item put in with `transaction_id`, whatever its state, or None."""
+        row = self._conn().execute("SELECT * FROM outbox WHERE transaction_id = ? ORDER BY id LIMIT 1",
+                                   (transaction_id,)).fetchone()
+        return self._outbox_row(row) if row else None
 
     # -- sending once ---------------------------------------------------------------------------
 
