@@ -82,13 +82,23 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
     if tag is not None and store is not None:
         records = [rec for rec in store.sent(tag=tag) if rec.operation == "SubmitReq"]
         if tries is not None:
-            tries.update(r for rec in records for r in rec.recipients)
+            tries.update(r for rec in records if not _unanswered(rec) for r in rec.recipients)
         done = {r for rec in records if rec.ok for r in rec.recipients}
         if hasattr(store, "outbox"):
             done |= {r for item in store.outbox(tag=tag) if item.state in ("queued", "sending", "sent")
                      for r in item.recipients}
         todo = [r for r in unique if r not in done]
     return todo, BulkResult(total=len(todo), skipped=len(unique) - len(todo), repeated=len(listed) - len(unique))
+
+
+# Requests recorded with these errors got no MM7 answer, and the MMSC may have taken them all the
+# same (a timeout, a connection dropped after the request went out, a gateway's 504, an answer we
+# could not read): they go again with the TransactionID they had, by which the MMSC can tell.
+UNANSWERED = ("ConnectError", "RequestTimeout", "TransportError", "HTTPStatusError", "ProtocolError")
+
+
+def _unanswered(rec) -> bool:
+    return rec.status_code is None and rec.error is not None and rec.error.split(":", 1)[0] in UNANSWERED
 
 
 def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag: str | None = None,
@@ -128,9 +138,10 @@ QUEUE_BATCH = 500  # messages per outbox commit when a campaign is queued
 
 def bulk_transaction_id(tag: str, recipient: str, tries: int) -> str:
     """The TransactionID of a tagged bulk send (or queued item) to `recipient`, after `tries`
-    recorded requests: a run killed while a request was in flight (so nothing was recorded) sends
-    it again on resuming with the same TransactionID, which an MMSC that got the first can
-    recognise as a repeat; a request that was refused and recorded gets a new one."""
+    recorded requests the MMSC answered: a run killed while a request was in flight (so nothing
+    was recorded), or whose request got no answer (a timeout), sends it again on resuming with the
+    same TransactionID, which an MMSC that got the first can recognise as a repeat; a request that
+    was refused gets a new one."""
     digest = hashlib.sha256(f"{tag}\0{recipient}".encode("utf-8", "surrogatepass")).hexdigest()[:24]
     return f"b{digest}-{tries}"
 

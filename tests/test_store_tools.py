@@ -471,6 +471,41 @@ def test_long_chinese_names_are_cut_to_what_a_file_system_takes(tmp_path):
     assert all(len(n.encode()) <= 255 for n in names) and any(n.endswith(".txt") for n in names)
 
 
+def test_a_request_that_timed_out_in_a_campaign_goes_again_with_its_transaction_id(tmp_path):
+    """No answer in time: the MMSC may have taken it. On resuming it goes again under the same
+    TransactionID (an MMSC can tell the repeat); one the MMSC refused goes under a new one."""
+    from mm7bind.bulk import send_bulk
+
+    from .fake_http import FakeServer, Reply, default_responder, mm7_reply
+
+    seen: dict[str, int] = {}
+
+    def mmsc(req):
+        rcpt = str(req.decode().body.recipients.to[0])
+        seen[rcpt] = seen.get(rcpt, 0) + 1
+        if seen[rcpt] == 1 and rcpt == "+8613800000001":  # answered after the client gave up
+            reply = default_responder(req)
+            return Reply(reply.status, reply.body, reply.headers, delay=1.0)
+        if seen[rcpt] == 1 and rcpt == "+8613800000002":
+            return mm7_reply(mm7.SubmitRsp(message_id="-", status=mm7.Status(4006, "busy")), req.decode())
+        return default_responder(req)
+
+    numbers = ["+8613800000000", "+8613800000001", "+8613800000002"]
+    with FakeServer(mmsc) as server:
+        with mm7.Client(server.url, store=SqliteStore(tmp_path / "vasp.db"), retry=mm7.RetryPolicy.never(),
+                        read_timeout=0.2) as client:
+            first = send_bulk(client, mm7.SubmitReq(subject="s"), numbers, concurrency=1, tag="c")
+            assert (first.sent, first.failed) == (1, 2)
+            resumed = send_bulk(client, mm7.SubmitReq(subject="s"), numbers, concurrency=1, tag="c")
+            assert (resumed.sent, resumed.skipped) == (2, 1)
+        tids: dict[str, list[str]] = {}
+        for req in server.requests:
+            env = req.decode()
+            tids.setdefault(str(env.body.recipients.to[0]), []).append(env.transaction_id)
+    assert len(tids["+8613800000001"]) == 2 and len(set(tids["+8613800000001"])) == 1  # the same: a repeat
+    assert len(tids["+8613800000002"]) == 2 and len(set(tids["+8613800000002"])) == 2  # refused: a new request
+
+
 def test_a_request_in_flight_when_a_campaign_died_goes_again_with_its_transaction_id(tmp_path):
     from mm7bind.bulk import send_bulk
     from mm7bind.simulator import Simulator, SimulatorConfig
@@ -487,7 +522,7 @@ def test_a_request_in_flight_when_a_campaign_died_goes_again_with_its_transactio
                 self.recorded = False
 
         def send_claim(self, claim, stale):  # (its claims: a process that is gone by the resume)
-            host, _, rest = claim.holder.partition(":")
+            host = claim.holder.partition(":")[0]
             as_gone = dataclasses.replace(claim, holder=f"{host}:{gone}:x")
             got = super().send_claim(as_gone, stale)
             return claim if got is as_gone else got
