@@ -146,6 +146,37 @@ def bulk_transaction_id(tag: str, recipient: str, tries: int) -> str:
     return f"b{digest}-{tries}"
 
 
+def send_tagged(client, msg: m.SubmitReq, tag: str):
+    """Send `msg` (to one recipient) under `tag` as a `send_bulk` to that recipient does: → the
+    client's Result, or None when the MMSC already accepted it under the tag (or it waits in the
+    outbox), or another run is sending it right now. Raises what `client.submit` raises."""
+    [rcpt] = [str(a) for a in msg.recipients]
+    tries: Counter = Counter()
+    todo, _ = _plan(client.core.store, [rcpt], tag, tries)
+    return _send_claimed(client, msg, tag, bulk_transaction_id(tag, todo[0], tries[todo[0]])) if todo else None
+
+
+def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str):
+    """`client.submit` under `tid` once claimed in the store (another run of the campaign may be
+    sending it right now: one of them does) → its Result, or None when another run has it or had
+    it accepted."""
+    store = client.core.store
+    held, mine = sendonce.claim(store, tid, client.config)
+    if not mine:
+        return None
+    done = store.sent_by_transaction_id(tid)
+    if done is not None and done.ok:  # accepted since our plan was made
+        store.send_done(tid, held.holder, accepted=True)
+        return None
+    accepted = False
+    try:
+        r = client.submit(msg, tag=tag, transaction_id=tid)
+        accepted = r.ok
+        return r
+    finally:
+        store.send_done(tid, held.holder, accepted=accepted)
+
+
 def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concurrency: int = 4,
               progress: Callable[[BulkResult], None] | None = None, tag: str | None = None) -> BulkResult:
     """Send `template` to each recipient. With a `tag` (and a client with a store) every request is
@@ -164,28 +195,20 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
 
     def one(rcpt: str) -> None:
         msg = dataclasses.replace(template, recipients=m.Recipients(to=[rcpt]))
-        tid = bulk_transaction_id(tag, rcpt, tries[rcpt]) if resumable else None
-        held = None
-        if resumable:  # another run of the campaign may be sending it right now: one of them does
-            held, mine = sendonce.claim(client.core.store, tid, client.config)
-            done = client.core.store.sent_by_transaction_id(tid)
-            if not mine or (done is not None and done.ok):  # (or it finished between our plan and claim)
-                if mine:
-                    client.core.store.send_done(tid, held.holder, accepted=True)
+        try:
+            if resumable:
+                r = _send_claimed(client, msg, tag, bulk_transaction_id(tag, rcpt, tries[rcpt]))
+            else:
+                r = client.submit(msg, tag=tag)
+            if r is None:  # another run has it (or had it accepted between our plan and now)
                 with lock:
                     result.total -= 1
                     result.skipped += 1
                     result.elapsed = time.monotonic() - started
                 return
-        ok = False
-        try:
-            r = client.submit(msg, tag=tag, transaction_id=tid)
             ok, why = r.ok, f"{r.status.code} {r.status.text}"
         except MM7Error as exc:
             ok, why, r = False, f"{type(exc).__name__}: {exc}", None
-        finally:
-            if held is not None:
-                client.core.store.send_done(tid, held.holder, accepted=ok)
         with lock:
             if ok:
                 result.sent += 1
