@@ -704,3 +704,18 @@ def test_a_send_claim_is_taken_over_only_from_a_holder_that_is_gone(store):
     store.send_done("t-4", "elsewhere:1:x", accepted=True)
     store.send_claim(SendClaim("t-4", "x", utcnow() - timedelta(hours=1)), lambda c: True)
     assert store.send_claim_get("t-4").accepted and not sendonce.claim(store, "t-4", config)[1]
+
+
+def test_send_claims_are_purged_with_the_sent_records(store):
+    """A claim kept for an accepted request lives as long as the records do: purged with them, not
+    kept for ever (nor dropped before them)."""
+    from mm7bind.store import SendClaim
+
+    store.send_claim(SendClaim("old", "h:1:x", None, claimed_at=utcnow() - timedelta(days=40)), lambda c: False)
+    store.send_claim(SendClaim("new", "h:1:x", None), lambda c: False)
+    store.purge(timedelta(days=30), dry_run=True)
+    assert store.send_claim_get("old") is not None
+    store.purge(timedelta(days=30), sent=False)
+    assert store.send_claim_get("old") is not None
+    store.purge(timedelta(days=30))
+    assert store.send_claim_get("old") is None and store.send_claim_get("new").accepted
