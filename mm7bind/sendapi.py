@@ -272,9 +272,8 @@ class SendApi:
         if store is None or (how.queue and self.outbox is None):
             return self._enqueue(how) if how.queue else self._send(how.message, how.transaction_id, how.tag)
         tid = how.transaction_id
-        claimed = store.send_claim_get(tid)
         if how.queue:
-            if claimed is not None:
+            if store.send_claim_get(tid) is not None:
                 raise ApiError(409, f"transaction_id {tid!r} was used for a request sent at once, not queued: "
                                     "not queued again")
             return self._enqueue(how, fingerprint)
@@ -361,8 +360,8 @@ class SendApi:
 def _fingerprint(data: dict) -> str:
     """What tells two /send requests apart: their JSON, whatever its key order and spacing (a field
     given as null or an unset "queue" counts as not given)."""
-    given = {k: v for k, v in data.items() if v is not None and k != "transaction_id" and not (k == "queue" and v
-                                                                                                is False)}
+    given = {k: v for k, v in data.items()
+             if v is not None and k != "transaction_id" and not (k == "queue" and v is False)}
     canonical = json.dumps(given, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
