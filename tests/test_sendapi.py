@@ -185,8 +185,15 @@ def test_serve_with_a_queue(sim, tmp_path):
     try:
         serve.wait_for(f"http://127.0.0.1:{port}/mm7")
         got = requests.post(f"http://127.0.0.1:{port}/api/send", json={"to": "1", "text": "q", "queue": True},
-                            timeout=10)
+                            headers={"Idempotency-Key": "q-1"}, timeout=10)
         assert got.status_code == 202, got.text
+        again = requests.post(f"http://127.0.0.1:{port}/api/send", json={"to": "1", "text": "q", "queue": True},
+                              headers={"Idempotency-Key": "q-1"}, timeout=10)
+        assert again.status_code == 202 and (again.json()["queued"], again.json()["repeat"]) == (got.json()["queued"],
+                                                                                                 True)
+        other = requests.post(f"http://127.0.0.1:{port}/api/send", json={"to": "2", "queue": True},
+                              headers={"Idempotency-Key": "q-1"}, timeout=10)
+        assert other.status_code == 409 and other.reason == "Conflict"
         url = f"http://127.0.0.1:{port}/api/queue/{got.json()['queued']}"
         deadline = time.monotonic() + 10
         while requests.get(url, timeout=10).json()["state"] != "sent" and time.monotonic() < deadline:

@@ -547,3 +547,29 @@ def test_a_request_in_flight_when_a_campaign_died_goes_again_with_its_transactio
     unrecorded = tids["+8613800000001"]
     assert len(unrecorded) == 2 and unrecorded[0] == unrecorded[1]  # the MMSC can tell it is a repeat
     assert len(tids["+8613800000000"]) == 1 and len(tids["+8613800000002"]) == 1  # (the refused one: not stored)
+
+
+def test_a_file_from_before_send_claims_is_upgraded_in_place(tmp_path):
+    """An outbox without fingerprints, and no send_claim table: both are added on opening, and the
+    items queued before keep going."""
+    import sqlite3
+
+    from mm7bind.store import SendClaim, utcnow
+
+    store = SqliteStore(tmp_path / "older.db")
+    store.close()
+    old = sqlite3.connect(tmp_path / "older.db")  # as files before send claims have it
+    old.execute("DROP TABLE send_claim")
+    old.execute("ALTER TABLE outbox DROP COLUMN fingerprint")
+    old.execute("INSERT INTO outbox (transaction_id, content_type, body, created_at, next_at, expires_at, state)"
+                " VALUES ('t-old', 'text/xml', x'00', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00',"
+                " '2999-01-01T00:00:00+00:00', 'queued')")
+    old.commit()
+    old.close()
+    store = SqliteStore(tmp_path / "older.db")
+    [item] = store.outbox()
+    assert (item.transaction_id, item.fingerprint) == ("t-old", None)
+    mine = SendClaim("t-new", "h:1:x", utcnow())
+    assert store.send_claim(mine, lambda c: False) is mine
+    store.close()
+    SqliteStore(tmp_path / "older.db").close()  # opening an upgraded file again changes nothing
