@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import messages as m
 from . import sendonce
-from .errors import MM7Error
+from .errors import STORE_ERRORS, MM7Error
 
 
 @dataclass
@@ -166,7 +166,7 @@ def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str):
         return None
     done = store.sent_by_transaction_id(tid)
     if done is not None and done.ok:  # accepted since our plan was made
-        store.send_done(tid, held.holder, accepted=True)
+        sendonce.done(store, held, accepted=True)
         return None
     accepted = False
     try:
@@ -174,7 +174,7 @@ def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str):
         accepted = r.ok
         return r
     finally:
-        store.send_done(tid, held.holder, accepted=accepted)
+        sendonce.done(store, held, accepted)
 
 
 def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concurrency: int = 4,
@@ -209,6 +209,8 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
             ok, why = r.ok, f"{r.status.code} {r.status.text}"
         except MM7Error as exc:
             ok, why, r = False, f"{type(exc).__name__}: {exc}", None
+        except STORE_ERRORS as exc:  # (the claim could not be taken: not sent)
+            ok, why, r = False, f"not sent: the store failed: {type(exc).__name__}: {exc}", None
         with lock:
             if ok:
                 result.sent += 1

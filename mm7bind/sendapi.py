@@ -291,7 +291,7 @@ class SendApi:
         before = store.sent_by_transaction_id(tid)
         if before is not None and before.ok and before.operation == "SubmitReq":
             if mine:  # (accepted before it was claimed: sent by other means, or by an older version)
-                store.send_done(tid, held.holder, accepted=True)
+                sendonce.done(store, held, accepted=True)
                 if sorted(before.recipients) != sorted(map(str, how.message.recipients)):
                     raise ApiError(409, f"transaction_id {tid!r} was used for another request: not sent again")
             return _json(200, {"ok": True, "status": before.status_code, "text": before.status_text,
@@ -305,7 +305,7 @@ class SendApi:
             accepted = rsp.status == 200 and json.loads(rsp.body)["ok"]
             return rsp
         finally:
-            store.send_done(tid, held.holder, accepted=accepted)
+            sendonce.done(store, held, accepted)
 
     def _queued(self, method: str, item_id: str) -> Response:
         if method not in ("GET", "HEAD"):

@@ -7,13 +7,16 @@ again, with the same TransactionID); one the MMSC accepted is kept, and its requ
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
 from datetime import timedelta
 
+from .errors import STORE_ERRORS
 from .store import SendClaim, utcnow
 
+log = logging.getLogger("mm7bind.store")
 _HOST = socket.gethostname()
 
 
@@ -37,6 +40,17 @@ def claim(store, transaction_id: str, config, fingerprint: str | None = None) ->
                      fingerprint)
     held = store.send_claim(mine, _stale)
     return held, held is mine
+
+
+def done(store, held: SendClaim, accepted: bool) -> None:
+    """`store.send_done` for a claim of ours. A store that fails here must not turn a message the
+    MMSC took into an error (its sender would send it again): logged instead, and the claim runs
+    out with its lease."""
+    try:
+        store.send_done(held.transaction_id, held.holder, accepted)
+    except STORE_ERRORS as exc:
+        log.error("tid=%s (%s) could not be marked in the store: %s: %s", held.transaction_id,
+                  "accepted" if accepted else "not accepted", type(exc).__name__, exc)
 
 
 def _stale(held: SendClaim) -> bool:

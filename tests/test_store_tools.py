@@ -573,3 +573,36 @@ def test_a_file_from_before_send_claims_is_upgraded_in_place(tmp_path):
     assert store.send_claim(mine, lambda c: False) is mine
     store.close()
     SqliteStore(tmp_path / "older.db").close()  # opening an upgraded file again changes nothing
+
+
+def test_a_store_failing_around_a_claimed_send_neither_sends_blindly_nor_hides_an_acceptance(tmp_path, caplog):
+    """A claim that cannot be taken (the store fails) sends nothing for that recipient; a claim
+    that cannot be marked after the MMSC's answer leaves the outcome as it was (logged)."""
+    import sqlite3
+
+    from mm7bind.bulk import send_bulk
+    from mm7bind.sendapi import SendApi
+    from mm7bind.simulator import Simulator, SimulatorConfig
+
+    class Failing(SqliteStore):
+        claims = 0
+
+        def send_claim(self, claim, stale):
+            self.claims += 1
+            if self.claims == 1:
+                raise sqlite3.OperationalError("database is locked")
+            return super().send_claim(claim, stale)
+
+        def send_done(self, transaction_id, holder, accepted):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    numbers = ["+8613800000000", "+8613800000001", "+8613800000002"]
+    with Simulator(SimulatorConfig()) as sim:
+        with mm7.Client(sim.url, store=Failing(tmp_path / "vasp.db")) as client:
+            result = send_bulk(client, mm7.SubmitReq(subject="s"), numbers, concurrency=1, tag="c")
+            assert (result.sent, result.failed) == (2, 1) and len(sim.messages) == 2
+            [(rcpt, why)] = result.failures
+            assert rcpt == numbers[0] and "the store failed" in why and "database is locked" in why
+            rsp = SendApi(client).handle("POST", "/send", json.dumps({"to": "1", "transaction_id": "t-1"}).encode())
+            assert rsp.status == 200 and json.loads(rsp.body)["ok"] and len(sim.messages) == 3
+    assert "could not be marked in the store" in caplog.text and "database or disk is full" in caplog.text
