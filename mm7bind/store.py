@@ -106,7 +106,7 @@ class SendClaim:
     holder: str  # who sends it: "host:pid:..." (see mm7bind.sendonce)
     lease_until: datetime | None  # the holder's until then; None: the MMSC accepted it
     fingerprint: str | None = None  # of the request it was taken for
-    claimed_at: datetime = field(default_factory=lambda: utcnow())
+    claimed_at: datetime = field(default_factory=utcnow)
 
     @property
     def accepted(self) -> bool:
