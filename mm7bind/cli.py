@@ -789,7 +789,8 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
         store.close()
     found.reverse()
     if args.json:
-        items = [{k: v for k, v in to_jsonable(i).items() if k not in ("body", "lease_until", "fingerprint")} for i in found]
+        internal = ("body", "lease_until", "fingerprint")
+        items = [{k: v for k, v in to_jsonable(i).items() if k not in internal} for i in found]
         print(json.dumps(items, ensure_ascii=False, indent=2))
         return EXIT_OK
     if not found:
