@@ -21,6 +21,7 @@ from pathlib import Path
 from . import messages as m
 from . import sendonce
 from .errors import STORE_ERRORS, MM7Error
+from .store import OUTBOX_PENDING
 
 
 @dataclass
@@ -110,7 +111,7 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
     built raises EncodeError, its batch is not queued (the batches before it are: queueing again
     under the tag adds only the rest). Under a tag each item's TransactionID is
     `bulk_transaction_id`'s, and one already waiting is not queued again: two runs queueing the
-    same campaign at once queue it once."""
+    same campaign at once queue it once; nor is one a `send_bulk` of the campaign is sending."""
     tries: Counter = Counter()
     recipients, result = _plan(outbox.store, recipients, tag, tries)
     started = time.monotonic()
@@ -167,6 +168,10 @@ def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str):
     done = store.sent_by_transaction_id(tid)
     if done is not None and done.ok:  # accepted since our plan was made
         sendonce.done(store, held, accepted=True)
+        return None
+    queued = store.outbox_find(tid) if hasattr(store, "outbox_find") else None
+    if queued is not None and queued.state in OUTBOX_PENDING:  # queued (--queue) since our plan was made
+        sendonce.done(store, held, accepted=False)
         return None
     accepted = False
     try:

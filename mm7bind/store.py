@@ -385,6 +385,9 @@ class MemoryStore:
         with self._lock:
             items = []
             taken = {i.transaction_id for i in self._outbox.values() if i.state in OUTBOX_PENDING} if once else set()
+            if once:  # (and those a sender holds)
+                now = utcnow()
+                taken |= {t for t, c in self._claims.items() if c.accepted or c.lease_until > now}
             for e in entries:
                 if e["transaction_id"] in taken:
                     continue
@@ -412,7 +415,7 @@ class MemoryStore:
     def outbox_find(self, transaction_id: str) -> OutboxItem | None:
         """See `SqliteStore.outbox_find`."""
         with self._lock:
-            found = min((i for i in self._outbox.values() if i.transaction_id == transaction_id),
+            found = max((i for i in self._outbox.values() if i.transaction_id == transaction_id),
                         key=lambda i: i.id, default=None)
             return dataclasses.replace(found) if found is not None else None
 
@@ -1060,13 +1063,16 @@ class SqliteStore:
     @staticmethod
     def _outbox_insert(db: sqlite3.Connection, entries: list[dict], once: bool) -> list[OutboxItem]:
         """Insert `entries` (in the caller's transaction); with `once`, not those whose TransactionID
-        an item already has (queued, sending or sent)."""
+        an item already has (queued, sending or sent), or a sender holds (`send_claim`: a direct run
+        of the same campaign is sending it, or the MMSC accepted it)."""
         now = utcnow()
         items = []
         pending = ",".join("?" * len(OUTBOX_PENDING))
         for e in entries:
-            if once and db.execute(f"SELECT 1 FROM outbox WHERE transaction_id = ? AND state IN ({pending})",
-                                   (e["transaction_id"], *OUTBOX_PENDING)).fetchone():
+            if once and (db.execute(f"SELECT 1 FROM outbox WHERE transaction_id = ? AND state IN ({pending})",
+                                    (e["transaction_id"], *OUTBOX_PENDING)).fetchone() or db.execute(
+                    "SELECT 1 FROM send_claim WHERE transaction_id = ? AND (lease_until IS NULL OR lease_until > ?)",
+                    (e["transaction_id"], _utc_text(now))).fetchone()):
                 continue
             item_id = db.execute(
                 "INSERT INTO outbox (transaction_id, tag, content_type, body, created_at, next_at, expires_at,"
@@ -1100,8 +1106,8 @@ class SqliteStore:
         return (self._outbox_row(row), False) if row is not None else (item, True)
 
     def outbox_find(self, transaction_id: str) -> OutboxItem | None:
-        """The (first) item put in with `transaction_id`, whatever its state, or None."""
-        row = self._conn().execute("SELECT * FROM outbox WHERE transaction_id = ? ORDER BY id LIMIT 1",
+        """The latest item put in with `transaction_id`, whatever its state, or None."""
+        row = self._conn().execute("SELECT * FROM outbox WHERE transaction_id = ? ORDER BY id DESC LIMIT 1",
                                    (transaction_id,)).fetchone()
         return self._outbox_row(row) if row else None
 

@@ -719,3 +719,28 @@ def test_send_claims_are_purged_with_the_sent_records(store):
     assert store.send_claim_get("old") is not None
     store.purge(timedelta(days=30))
     assert store.send_claim_get("old") is None and store.send_claim_get("new").accepted
+
+
+def test_a_campaign_sent_and_queued_at_the_same_time_goes_to_each_recipient_once(store, monkeypatch):
+    """`mm7bind send --tag` and `mm7bind send --tag --queue` of one campaign together: what the
+    direct run is sending is not queued, and what was queued after the direct run looked is not
+    sent by it."""
+    from mm7bind import bulk, sendonce
+    from mm7bind.outbox import Outbox
+
+    from .fake_http import FakeServer
+
+    with FakeServer() as mmsc, mm7.Client(mmsc.url, store=store) as client:
+        outbox = Outbox(client)
+        in_flight = bulk.bulk_transaction_id("newyear", "+860", 0)
+        held, mine = sendonce.claim(store, in_flight, client.config)  # a direct run is sending to +860
+        assert mine
+        queued = bulk.queue_bulk(outbox, mm7.SubmitReq(subject="s"), ["+860", "+861"], tag="newyear")
+        assert (queued.sent, queued.skipped) == (1, 1) and [i.recipients for i in store.outbox()] == [["+861"]]
+        store.send_done(in_flight, held.holder, accepted=False)
+
+        monkeypatch.setattr(store, "outbox", lambda *a, **kw: [])  # the direct run looked before +861 was queued
+        sent = bulk.send_bulk(client, mm7.SubmitReq(subject="s"), ["+860", "+861"], concurrency=1, tag="newyear")
+        monkeypatch.undo()
+        assert (sent.sent, sent.skipped) == (1, 1)
+        assert [str(r.decode().body.recipients.to[0]) for r in mmsc.requests] == ["+860"]
