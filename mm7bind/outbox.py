@@ -79,9 +79,10 @@ class Outbox(Periodic):
         return item
 
     def put_once(self, msg: m.Message, *, transaction_id: str, tag: str | None = None, at: datetime | None = None,
-                 fingerprint: str | None = None) -> tuple[OutboxItem, bool]:
+                 fingerprint: str | None = None) -> tuple[OutboxItem | None, bool]:
         """Keep `msg` unless an item already has `transaction_id` (whatever its state): → (that item,
-        False), or (the new one, True); checked and put in one transaction. `fingerprint` is kept
+        False), or (the new one, True); (None, False) when a request sent at once holds it (see
+        `mm7bind.sendonce`). Checked and put in one transaction. `fingerprint` is kept
         with it, for the caller to tell a repeat of the same request from another one."""
         item, new = self.store.outbox_put_once({**self._entry(msg, transaction_id, tag, at),
                                                 "fingerprint": fingerprint})

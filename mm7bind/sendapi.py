@@ -256,6 +256,9 @@ class SendApi:
                                                  at=how.send_at, fingerprint=fingerprint)
         except (EncodeError, ValueError) as exc:  # (ValueError: a send_at out of range)
             raise ApiError(400, str(exc)) from None
+        if item is None:  # (its claim: a request sent at once, or being sent)
+            raise ApiError(409, f"transaction_id {how.transaction_id!r} was used for a request sent at once, not "
+                                "queued: not queued again")
         if not new and item.fingerprint != fingerprint:
             raise ApiError(409, f"transaction_id {item.transaction_id!r} was used for another request (queued as "
                                 f"#{item.id}): not queued again")
@@ -273,15 +276,14 @@ class SendApi:
             return self._enqueue(how) if how.queue else self._send(how.message, how.transaction_id, how.tag)
         tid = how.transaction_id
         if how.queue:
-            if store.send_claim_get(tid) is not None:
-                raise ApiError(409, f"transaction_id {tid!r} was used for a request sent at once, not queued: "
-                                    "not queued again")
             return self._enqueue(how, fingerprint)
+        held, mine = sendonce.claim(store, tid, self.client.config, fingerprint)
         queued = store.outbox_find(tid) if hasattr(store, "outbox_find") else None
-        if queued is not None:
+        if queued is not None:  # (looked for once claimed: queueing it from now on finds our claim)
+            if mine:
+                sendonce.done(store, held, accepted=False)
             raise ApiError(409, f"transaction_id {tid!r} was used for a queued request (#{queued.id}): see "
                                 f"/queue/{queued.id}; not sent again")
-        held, mine = sendonce.claim(store, tid, self.client.config, fingerprint)
         if not mine:
             if held.fingerprint != fingerprint:
                 raise ApiError(409, f"transaction_id {tid!r} was used for another request: not sent again")

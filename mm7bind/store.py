@@ -399,13 +399,16 @@ class MemoryStore:
                 items.append(dataclasses.replace(item))
             return items
 
-    def outbox_put_once(self, entry: dict) -> tuple[OutboxItem, bool]:
+    def outbox_put_once(self, entry: dict) -> tuple[OutboxItem | None, bool]:
         """See `SqliteStore.outbox_put_once`."""
         with self._lock:
             found = min((i for i in self._outbox.values() if i.transaction_id == entry["transaction_id"]),
                         key=lambda i: i.id, default=None)
             if found is not None:
                 return dataclasses.replace(found), False
+            held = self._claims.get(entry["transaction_id"])
+            if held is not None and (held.accepted or held.lease_until > utcnow()):
+                return None, False
             item = OutboxItem(next(self._outbox_ids), entry["transaction_id"], entry["tag"], entry["content_type"],
                               bytes(entry["body"]), utcnow(), entry["due"], entry["expires_at"],
                               list(entry["recipients"]), fingerprint=entry.get("fingerprint"))
@@ -1085,25 +1088,26 @@ class SqliteStore:
                                     fingerprint=e.get("fingerprint")))
         return items
 
-    def outbox_put_once(self, entry: dict) -> tuple[OutboxItem, bool]:
+    def outbox_put_once(self, entry: dict) -> tuple[OutboxItem | None, bool]:
         """Keep one request (an entry as `outbox_put_many`'s, with its "fingerprint") unless an item
         already has its TransactionID, whatever its state: → (that item, False), or (the new one,
-        True). Checked and put in one transaction: two callers putting the same request at once put
-        it once."""
+        True); (None, False) when a sender holds it (`send_claim`). Checked and put in one
+        transaction: two callers putting the same request at once put it once."""
         db = self._conn()
         with self._write:
             db.execute("BEGIN IMMEDIATE")
             try:
                 row = db.execute("SELECT * FROM outbox WHERE transaction_id = ? ORDER BY id LIMIT 1",
                                  (entry["transaction_id"],)).fetchone()
-                if row is None:
-                    [item] = self._outbox_insert(db, [entry], False)
+                items = self._outbox_insert(db, [entry], True) if row is None else []
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
-        return (self._outbox_row(row), False) if row is not None else (item, True)
+        if row is not None:
+            return self._outbox_row(row), False
+        return (items[0], True) if items else (None, False)
 
     def outbox_find(self, transaction_id: str) -> OutboxItem | None:
         """The latest item put in with `transaction_id`, whatever its state, or None."""

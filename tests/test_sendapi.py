@@ -212,6 +212,7 @@ def test_a_queued_request_asked_again_is_queued_once(sim, tmp_path):
     """A caller whose request timed out asks again with the same transaction_id (or Idempotency-Key):
     it gets the first one's item back, not a second message; another request under the same key is
     refused."""
+    from mm7bind import sendonce
     from mm7bind.outbox import Outbox
 
     with mm7.Client(sim.url, store=mm7.SqliteStore(tmp_path / "vasp.db")) as client:
@@ -240,6 +241,14 @@ def test_a_queued_request_asked_again_is_queued_once(sim, tmp_path):
         sent_at_once = {k: v for k, v in keyed.items() if k != "queue"}
         assert call(api, sent_at_once, headers={"Idempotency-Key": "k-1"})[0] == 409
         assert len(client.core.store.outbox()) == 2
+
+        direct = {"to": "+8613800000002", "text": "at once", "transaction_id": "order-12"}
+        assert call(api, direct)[0] == 200
+        status, got = call(api, {**direct, "queue": True})  # the same key, queued: another request
+        assert status == 409 and "sent at once" in got["message"]
+        assert sendonce.claim(client.core.store, "order-13", client.config)[1]  # being sent at once right now
+        assert call(api, {**direct, "transaction_id": "order-13", "queue": True})[0] == 409
+        assert len(client.core.store.outbox()) == 2 and len(sim.messages) == 2
 
 
 def test_a_direct_send_asked_again_is_sent_once(sim):
