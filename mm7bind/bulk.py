@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import messages as m
-from .errors import MM7Error
+from . import sendonce
+from .errors import STORE_ERRORS, MM7Error
+from .store import OUTBOX_PENDING
 
 
 @dataclass
@@ -81,13 +83,23 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
     if tag is not None and store is not None:
         records = [rec for rec in store.sent(tag=tag) if rec.operation == "SubmitReq"]
         if tries is not None:
-            tries.update(r for rec in records for r in rec.recipients)
+            tries.update(r for rec in records if not _unanswered(rec) for r in rec.recipients)
         done = {r for rec in records if rec.ok for r in rec.recipients}
         if hasattr(store, "outbox"):
             done |= {r for item in store.outbox(tag=tag) if item.state in ("queued", "sending", "sent")
                      for r in item.recipients}
         todo = [r for r in unique if r not in done]
     return todo, BulkResult(total=len(todo), skipped=len(unique) - len(todo), repeated=len(listed) - len(unique))
+
+
+# Requests recorded with these errors got no MM7 answer, and the MMSC may have taken them all the
+# same (a timeout, a connection dropped after the request went out, a gateway's 504, an answer we
+# could not read): they go again with the TransactionID they had, by which the MMSC can tell.
+UNANSWERED = ("ConnectError", "RequestTimeout", "TransportError", "HTTPStatusError", "ProtocolError")
+
+
+def _unanswered(rec) -> bool:
+    return rec.status_code is None and rec.error is not None and rec.error.split(":", 1)[0] in UNANSWERED
 
 
 def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag: str | None = None,
@@ -99,7 +111,7 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
     built raises EncodeError, its batch is not queued (the batches before it are: queueing again
     under the tag adds only the rest). Under a tag each item's TransactionID is
     `bulk_transaction_id`'s, and one already waiting is not queued again: two runs queueing the
-    same campaign at once queue it once."""
+    same campaign at once queue it once; nor is one a `send_bulk` of the campaign is sending."""
     tries: Counter = Counter()
     recipients, result = _plan(outbox.store, recipients, tag, tries)
     started = time.monotonic()
@@ -127,11 +139,47 @@ QUEUE_BATCH = 500  # messages per outbox commit when a campaign is queued
 
 def bulk_transaction_id(tag: str, recipient: str, tries: int) -> str:
     """The TransactionID of a tagged bulk send (or queued item) to `recipient`, after `tries`
-    recorded requests: a run killed while a request was in flight (so nothing was recorded) sends
-    it again on resuming with the same TransactionID, which an MMSC that got the first can
-    recognise as a repeat; a request that was refused and recorded gets a new one."""
+    recorded requests the MMSC answered: a run killed while a request was in flight (so nothing
+    was recorded), or whose request got no answer (a timeout), sends it again on resuming with the
+    same TransactionID, which an MMSC that got the first can recognise as a repeat; a request that
+    was refused gets a new one."""
     digest = hashlib.sha256(f"{tag}\0{recipient}".encode("utf-8", "surrogatepass")).hexdigest()[:24]
     return f"b{digest}-{tries}"
+
+
+def send_tagged(client, msg: m.SubmitReq, tag: str):
+    """Send `msg` (to one recipient) under `tag` as a `send_bulk` to that recipient does: → the
+    client's Result, or None when the MMSC already accepted it under the tag (or it waits in the
+    outbox), or another run is sending it right now. Raises what `client.submit` raises."""
+    [rcpt] = [str(a) for a in msg.recipients]
+    tries: Counter = Counter()
+    todo, _ = _plan(client.core.store, [rcpt], tag, tries)
+    return _send_claimed(client, msg, tag, bulk_transaction_id(tag, todo[0], tries[todo[0]])) if todo else None
+
+
+def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str):
+    """`client.submit` under `tid` once claimed in the store (another run of the campaign may be
+    sending it right now: one of them does) → its Result, or None when another run has it or had
+    it accepted."""
+    store = client.core.store
+    held, mine = sendonce.claim(store, tid, client.config)
+    if not mine:
+        return None
+    done = store.sent_by_transaction_id(tid)
+    if done is not None and done.ok:  # accepted since our plan was made
+        sendonce.done(store, held, accepted=True)
+        return None
+    queued = store.outbox_find(tid) if hasattr(store, "outbox_find") else None
+    if queued is not None and queued.state in OUTBOX_PENDING:  # queued (--queue) since our plan was made
+        sendonce.done(store, held, accepted=False)
+        return None
+    accepted = False
+    try:
+        r = client.submit(msg, tag=tag, transaction_id=tid)
+        accepted = r.ok
+        return r
+    finally:
+        sendonce.done(store, held, accepted)
 
 
 def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concurrency: int = 4,
@@ -140,7 +188,10 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     recorded under it, and recipients the MMSC already accepted a message for under that tag are
     skipped: an interrupted run started again goes on where it stopped, sending nobody twice.
     Ctrl-C (KeyboardInterrupt) ends it early: the requests in flight finish, nothing new starts,
-    and the result (`interrupted` set) counts exactly what was sent."""
+    and the result (`interrupted` set) counts exactly what was sent. Two runs under one tag at once
+    (two processes, or threads, on one store) send each recipient once: each request's
+    TransactionID is claimed in the store before it goes out (`mm7bind.sendonce`), and a recipient
+    another run is sending is counted `skipped`."""
     tries: Counter = Counter()
     recipients, result = _plan(client.core.store, recipients, tag, tries)
     resumable = tag is not None and client.core.store is not None
@@ -149,12 +200,22 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
 
     def one(rcpt: str) -> None:
         msg = dataclasses.replace(template, recipients=m.Recipients(to=[rcpt]))
-        tid = bulk_transaction_id(tag, rcpt, tries[rcpt]) if resumable else None
         try:
-            r = client.submit(msg, tag=tag, transaction_id=tid)
+            if resumable:
+                r = _send_claimed(client, msg, tag, bulk_transaction_id(tag, rcpt, tries[rcpt]))
+            else:
+                r = client.submit(msg, tag=tag)
+            if r is None:  # another run has it (or had it accepted between our plan and now)
+                with lock:
+                    result.total -= 1
+                    result.skipped += 1
+                    result.elapsed = time.monotonic() - started
+                return
             ok, why = r.ok, f"{r.status.code} {r.status.text}"
         except MM7Error as exc:
             ok, why, r = False, f"{type(exc).__name__}: {exc}", None
+        except STORE_ERRORS as exc:  # (the claim could not be taken: not sent)
+            ok, why, r = False, f"not sent: the store failed: {type(exc).__name__}: {exc}", None
         with lock:
             if ok:
                 result.sent += 1

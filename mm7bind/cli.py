@@ -209,7 +209,7 @@ def _content(args) -> Content | None:
 
 def cmd_send(args: argparse.Namespace) -> int:
     from . import messages as m  # noqa: PLC0415
-    from .bulk import queue_bulk, read_recipients, send_bulk  # noqa: PLC0415
+    from .bulk import queue_bulk, read_recipients, send_bulk, send_tagged  # noqa: PLC0415
 
     cfg = _config(args)
     recipients = list(args.to or [])
@@ -280,7 +280,17 @@ def cmd_send(args: argparse.Namespace) -> int:
             return EXIT_OK
         if len(recipients) == 1:
             try:
-                r = client.submit(template, tag=args.tag)
+                if args.tag is not None and store is not None:  # as a campaign of one: never sent twice
+                    r = send_tagged(client, template, args.tag)
+                    if r is None:
+                        if args.json:
+                            print(json.dumps({"ok": True, "skipped": True, "tag": args.tag}, ensure_ascii=False))
+                        else:
+                            print(f"skipped: {recipients[0]} was accepted (or is queued, or being sent) under tag "
+                                  f"{args.tag!r} already")
+                        return EXIT_OK
+                else:
+                    r = client.submit(template, tag=args.tag)
             except (ConnectError, RequestTimeout) as exc:
                 return _not_sent(args, exc, "not sent", EXIT_UNREACHABLE)
             except MM7Error as exc:
@@ -780,7 +790,8 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
         store.close()
     found.reverse()
     if args.json:
-        items = [{k: v for k, v in to_jsonable(i).items() if k not in ("body", "lease_until")} for i in found]
+        internal = ("body", "lease_until", "fingerprint")
+        items = [{k: v for k, v in to_jsonable(i).items() if k not in internal} for i in found]
         print(json.dumps(items, ensure_ascii=False, indent=2))
         return EXIT_OK
     if not found:

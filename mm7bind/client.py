@@ -319,9 +319,9 @@ class ClientCore:
         elif kind == "timeout":
             error = RequestTimeout(f"no answer from {shown} within {self.config.read_timeout:g} s: {why}", **kw)
             retryable = policy.on_timeout
-        else:
+        else:  # the request went out, the answer never came: as a timeout, the MMSC may have it
             error = TransportError(f"HTTP exchange with {shown} failed: {why}", **kw)
-            retryable = policy.on_connect_error
+            retryable = policy.on_timeout
         return self.again_or_raise(p, attempt, url, error, retryable, None, tried)
 
     def again_or_raise(self, p: Prepared, attempt: int, url: str, error: SendError, retryable: bool,

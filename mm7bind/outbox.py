@@ -10,15 +10,32 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Self
+from typing import NamedTuple, Self
 
 from . import messages as m
 from .codec import decode, encode
-from .errors import ConnectError, DecodeError, EncodeError, FaultError, MM7Error, RequestTimeout, SendError
+from .errors import (ConnectError, DecodeError, EncodeError, FaultError, MM7Error, ProtocolError, RequestTimeout,
+                     SendError, TransportError)
 from .periodic import Periodic
+from .sendonce import exchange_time
 from .store import OutboxItem, utcnow
 
 log = logging.getLogger("mm7bind.outbox")
+
+
+def _may_have_arrived(exc: SendError) -> bool:
+    """Whether a request that failed this way may be at the MMSC all the same: it went out, and no
+    answer (or none we could read) came back."""
+    return isinstance(exc, (TransportError, ProtocolError)) and not isinstance(exc, ConnectError)
+
+
+class Round(NamedTuple):
+    """How one item's round went: the item as it ended, whether it went to the client (not ended
+    before that: expired, accepted earlier, unreadable), and if so the error of no MMSC answering."""
+
+    item: OutboxItem
+    tried: bool = False
+    unanswered: SendError | None = None
 
 
 class Outbox(Periodic):
@@ -51,8 +68,6 @@ class Outbox(Periodic):
         # turn: trying thousands of items on a dead link costs each its timeouts and a log line.
         self.held_until: datetime | None = None
         self._outage_rounds = 0
-        self._tried = False  # set by _send: the item was sent (not ended before, expired or unbuildable)
-        self._unanswered: SendError | None = None  # ... and no MMSC answered it
 
     def put(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None,
             at: datetime | None = None) -> OutboxItem:
@@ -62,6 +77,18 @@ class Outbox(Periodic):
         [item] = self.store.outbox_put_many([self._entry(msg, transaction_id, tag, at)])
         self.wake()
         return item
+
+    def put_once(self, msg: m.Message, *, transaction_id: str, tag: str | None = None, at: datetime | None = None,
+                 fingerprint: str | None = None) -> tuple[OutboxItem | None, bool]:
+        """Keep `msg` unless an item already has `transaction_id` (whatever its state): → (that item,
+        False), or (the new one, True); (None, False) when a request sent at once holds it (see
+        `mm7bind.sendonce`). Checked and put in one transaction. `fingerprint` is kept
+        with it, for the caller to tell a repeat of the same request from another one."""
+        item, new = self.store.outbox_put_once({**self._entry(msg, transaction_id, tag, at),
+                                                "fingerprint": fingerprint})
+        if new:
+            self.wake()
+        return item, new
 
     def put_many(self, msgs: list[m.Message], *, tag: str | None = None, at: datetime | None = None,
                  transaction_ids: list[str] | None = None, once: bool = False) -> list[OutboxItem]:
@@ -106,10 +133,7 @@ class Outbox(Periodic):
         (every attempt waiting out both timeouts, and the pauses between), so that a live worker's
         items are never taken by another, and a dead one's go out again before long (with the
         default batch of one and timeouts, within 10 minutes)."""
-        c = self.client.config
-        attempts = c.retry.max_attempts
-        worst = attempts * (c.connect_timeout + c.read_timeout) + (attempts - 1) * c.retry.max_backoff
-        return max(timedelta(minutes=5), timedelta(seconds=2 * self.batch * worst))
+        return max(timedelta(minutes=5), timedelta(seconds=2 * self.batch * exchange_time(self.client.config)))
 
     def run_once(self, now: datetime | None = None) -> list[OutboxItem]:
         """Send every item that is due now; → the items as they ended this round. Stops between
@@ -126,18 +150,18 @@ class Outbox(Periodic):
                                                  status_code=rest.status_code, error=rest.error,
                                                  lease_until=rest.lease_until)
                     return done
-                self._tried, self._unanswered = False, None
-                done.append(self._send(item, now or utcnow()))
-                if self._tried:
-                    self._outage(now or utcnow())
+                outcome = self._send(item, now or utcnow())
+                done.append(outcome.item)
+                if outcome.tried:
+                    self._outage(now or utcnow(), outcome.unanswered)
             if len(items) < self.batch:
                 break
         return done
 
-    def _outage(self, now: datetime) -> None:
-        """After each item: an item no MMSC answered holds the whole queue (one line says so, with
-        when it goes on); an answer ends the hold."""
-        if self._unanswered is None:
+    def _outage(self, now: datetime, unanswered: SendError | None) -> None:
+        """After each item sent: an item no MMSC answered (`unanswered`, why) holds the whole queue
+        (one line says so, with when it goes on); an answer ends the hold."""
+        if unanswered is None:
             if self._outage_rounds:
                 log.info("outbox: an MMSC answers again; sending goes on")
             self._outage_rounds, self.held_until = 0, None
@@ -148,45 +172,56 @@ class Outbox(Periodic):
         waiting = self.store.outbox_counts().get("queued", 0)
         log.log(logging.WARNING if self._outage_rounds == 1 else logging.INFO,
                 "outbox: %sno MMSC answered (%s); sending held until %s, %d item(s) waiting",
-                "still " if self._outage_rounds > 1 else "", self._unanswered,
+                "still " if self._outage_rounds > 1 else "", unanswered,
                 self.held_until.astimezone().strftime("%Y-%m-%d %H:%M:%S"), waiting)
 
-    def _send(self, item: OutboxItem, now: datetime) -> OutboxItem:
+    def _send(self, item: OutboxItem, now: datetime) -> Round:
         attempts = item.attempts + 1
         if now > item.expires_at + self.first_retry:  # its worker was away well past the deadline (the
             # last round is due right at it): a stale message is not sent
-            return self._end(item, "expired", item.attempts, status_code=item.status_code,
-                             error=f"not sent before it expired ({item.error or 'never tried'})")
+            return Round(self._end(item, "expired", item.attempts, status_code=item.status_code,
+                                   error=f"not sent before it expired ({item.error or 'never tried'})"))
         taken = self._taken_before(item)
         if taken is not None:  # a worker died between the MMSC's acceptance and marking it sent
             log.warning("outbox #%d tid=%s was accepted before (its worker stopped before marking it sent): not "
                         "sent again", item.id, item.transaction_id)
-            return self._end(item, "sent", attempts, message_id=taken.message_id, status_code=taken.status_code)
+            return Round(self._end(item, "sent", attempts, message_id=taken.message_id,
+                                   status_code=taken.status_code))
         try:
             msg = decode(item.body, item.content_type).body
-            self._tried = True
+        except MM7Error as exc:  # (it was ours when put in: only a changed profile gets here)
+            return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # noqa: BLE001 (a bug of ours: as below)
+            log.exception("outbox #%d tid=%s: internal error", item.id, item.transaction_id)
+            return Round(self._later(item, attempts, now, None, f"internal error: {type(exc).__name__}: {exc}"))
+        try:
             result = self.client.send(msg, transaction_id=item.transaction_id, tag=item.tag)
-        except (DecodeError, EncodeError) as exc:  # (it was ours when put in: only a changed profile gets here)
-            return self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}")
+        except (DecodeError, EncodeError) as exc:
+            return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"), tried=True)
         except FaultError as exc:
             code = exc.status.code if exc.status else None
             if not self.client.config.retry.retries_fault(exc.fault, exc.http_status):
-                return self._end(item, "failed", attempts, status_code=code, error=str(exc))
-            return self._later(item, attempts, now, code, str(exc))
+                return Round(self._end(item, "failed", attempts, status_code=code, error=str(exc)), tried=True)
+            return Round(self._later(item, attempts, now, code, str(exc)), tried=True)
         except SendError as exc:  # no MM7 answer: unreachable, timed out, HTTP error
-            if isinstance(exc, (ConnectError, RequestTimeout)):
-                self._unanswered = exc
-            return self._later(item, attempts, now, None, f"{type(exc).__name__}: {exc}")
+            unanswered = exc if isinstance(exc, (ConnectError, RequestTimeout)) else None
+            if not self.client.config.retry.on_timeout and _may_have_arrived(exc):  # (a second copy is worse)
+                return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc} (it may have "
+                                       "arrived; not sent again: retries on timeout are off)"), True, unanswered)
+            return Round(self._later(item, attempts, now, None, f"{type(exc).__name__}: {exc}"), True, unanswered)
         except MM7Error as exc:
-            return self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}")
+            return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"), tried=True)
         except Exception as exc:  # noqa: BLE001 (a bug of ours: the item waits for a later round, not for a restart)
             log.exception("outbox #%d tid=%s: internal error", item.id, item.transaction_id)
-            return self._later(item, attempts, now, None, f"internal error: {type(exc).__name__}: {exc}")
+            return Round(self._later(item, attempts, now, None, f"internal error: {type(exc).__name__}: {exc}"),
+                         tried=True)
         if result.ok:
-            return self._end(item, "sent", attempts, message_id=result.message_id, status_code=result.status.code)
-        if self.client.config.retry.retries_status(result.status.code):
-            return self._later(item, attempts, now, result.status.code, result.status.text)
-        return self._end(item, "failed", attempts, status_code=result.status.code, error=result.status.text)
+            ended = self._end(item, "sent", attempts, message_id=result.message_id, status_code=result.status.code)
+        elif self.client.config.retry.retries_status(result.status.code):
+            ended = self._later(item, attempts, now, result.status.code, result.status.text)
+        else:
+            ended = self._end(item, "failed", attempts, status_code=result.status.code, error=result.status.text)
+        return Round(ended, tried=True)
 
     def _taken_before(self, item: OutboxItem):
         """The client's record of an acceptance of this very request (its TransactionID, since the

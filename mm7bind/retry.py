@@ -25,7 +25,9 @@ class RetryPolicy:
     factor: float = 2.0  # each further wait is this much longer
     max_backoff: float = 30.0
     jitter: float = 0.2  # ± fraction of the wait, so many clients do not retry in step
-    on_connect_error: bool = True
+    on_connect_error: bool = True  # nothing reached the MMSC
+    # No answer (a timeout, or the connection lost after the request went out): the MMSC may have
+    # taken it, and most do not recognise a repeated TransactionID. False: never sent twice by us.
     on_timeout: bool = True
     http_statuses: frozenset[int] = frozenset({500, 502, 503, 504})  # 500 only when no Fault came with it
     retry_codes: frozenset[int] = frozenset({4006})  # besides every 3xxx

@@ -10,6 +10,9 @@ answer back as JSON. `SendApi.handle` works on bytes and headers; `wsgi_app` ada
     POST /send    {..., "queue": true} → 202 {"ok": true, "queued": 7, "transaction_id": "..."} (with an outbox)
     GET  /queue/7 → {"state": "queued" | "sending" | "sent" | "failed" | "expired", "message_id", ...}
 
+A send with a transaction_id (or an Idempotency-Key header) happens once: asked again, it answers
+as the first time did, with "repeat": true; another request under the same key is a 409.
+
 An answer from the MMSC, success or not, is HTTP 200 with `ok`; a request we cannot build is 400;
 an MMSC we could not reach (or that did not answer MM7) is 502.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import json
 import logging
@@ -27,6 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from . import messages as m
+from . import sendonce
 from .content import Content, Part
 from .errors import EncodeError, FaultError, MM7Error, SendError
 from .receiver import Response
@@ -219,6 +224,14 @@ class SendApi:
         tag = None
         if operation == "send":
             how = submit_from_json(data)
+            key = headers.get("idempotency-key")
+            if key is not None:  # the same as a transaction_id in the body (the request's identity)
+                key = key.strip()
+                if not key or how.transaction_id not in (None, key):
+                    raise ApiError(400, "Idempotency-Key and transaction_id differ: give one, or the same")
+                how.transaction_id = key
+            if how.transaction_id is not None:
+                return self._once(how, _fingerprint(data))
             if how.queue:
                 return self._enqueue(how)
             msg, tid, tag = how.message, how.transaction_id, how.tag
@@ -231,15 +244,70 @@ class SendApi:
                 raise ApiError(400, "transaction_id must be a string")
         return self._send(msg, tid, tag)
 
-    def _enqueue(self, how: Submission) -> Response:
+    def _enqueue(self, how: Submission, fingerprint: str | None = None) -> Response:
         if self.outbox is None:
             raise ApiError(400, "queueing is not enabled here ([outbox] enabled = true)")
         try:
-            item = self.outbox.put(how.message, transaction_id=how.transaction_id, tag=how.tag, at=how.send_at)
+            if fingerprint is None:
+                item, new = self.outbox.put(how.message, transaction_id=how.transaction_id, tag=how.tag,
+                                            at=how.send_at), True
+            else:
+                item, new = self.outbox.put_once(how.message, transaction_id=how.transaction_id, tag=how.tag,
+                                                 at=how.send_at, fingerprint=fingerprint)
         except (EncodeError, ValueError) as exc:  # (ValueError: a send_at out of range)
             raise ApiError(400, str(exc)) from None
+        if item is None:  # (its claim: a request sent at once, or being sent)
+            raise ApiError(409, f"transaction_id {how.transaction_id!r} was used for a request sent at once, not "
+                                "queued: not queued again")
+        if not new and item.fingerprint != fingerprint:
+            raise ApiError(409, f"transaction_id {item.transaction_id!r} was used for another request (queued as "
+                                f"#{item.id}): not queued again")
         return _json(202, {"ok": True, "queued": item.id, "transaction_id": item.transaction_id,
-                           "due": item.next_at.isoformat()})
+                           "due": item.next_at.isoformat(), "repeat": True if not new else None,
+                           "state": item.state if not new else None})
+
+    def _once(self, how: Submission, fingerprint: str) -> Response:
+        """A send with a TransactionID (or Idempotency-Key), at most once: a repeat of the same
+        request (the caller timed out and asks again) gets the first one's outcome, a different
+        request under the same TransactionID a 409. Needs the client's store (without one, it is
+        sent as asked)."""
+        store = self.client.core.store
+        if store is None or (how.queue and self.outbox is None):
+            return self._enqueue(how) if how.queue else self._send(how.message, how.transaction_id, how.tag)
+        tid = how.transaction_id
+        if how.queue:
+            return self._enqueue(how, fingerprint)
+        held, mine = sendonce.claim(store, tid, self.client.config, fingerprint)
+        queued = store.outbox_find(tid) if hasattr(store, "outbox_find") else None
+        if queued is not None:  # (looked for once claimed: queueing it from now on finds our claim)
+            if mine:
+                sendonce.done(store, held, accepted=False)
+            raise ApiError(409, f"transaction_id {tid!r} was used for a queued request (#{queued.id}): see "
+                                f"/queue/{queued.id}; not sent again")
+        if not mine:
+            if held.fingerprint != fingerprint:
+                raise ApiError(409, f"transaction_id {tid!r} was used for another request: not sent again")
+            if not held.accepted:
+                raise ApiError(409, f"the request with transaction_id {tid!r} is being sent right now: ask "
+                                    "again for its outcome once it is done")
+        before = store.sent_by_transaction_id(tid)
+        if before is not None and before.ok and before.operation == "SubmitReq":
+            if mine:  # (accepted before it was claimed: sent by other means, or by an older version)
+                sendonce.done(store, held, accepted=True)
+                if sorted(before.recipients) != sorted(map(str, how.message.recipients)):
+                    raise ApiError(409, f"transaction_id {tid!r} was used for another request: not sent again")
+            return _json(200, {"ok": True, "status": before.status_code, "text": before.status_text,
+                               "message_id": before.message_id, "transaction_id": tid, "attempts": before.attempts,
+                               "repeat": True})
+        if not mine:  # accepted, but its record is gone (purged): no outcome to give
+            raise ApiError(409, f"the request with transaction_id {tid!r} was accepted before: not sent again")
+        accepted = False
+        try:
+            rsp = self._send(how.message, tid, how.tag)
+            accepted = rsp.status == 200 and json.loads(rsp.body)["ok"]
+            return rsp
+        finally:
+            sendonce.done(store, held, accepted)
 
     def _queued(self, method: str, item_id: str) -> Response:
         if method not in ("GET", "HEAD"):
@@ -289,6 +357,15 @@ class SendApi:
         start_response(f"{rsp.status} {REASONS.get(rsp.status, '')}",
                        rsp.headers + [("Content-Length", str(len(rsp.body)))])
         return [rsp.body]
+
+
+def _fingerprint(data: dict) -> str:
+    """What tells two /send requests apart: their JSON, whatever its key order and spacing (a field
+    given as null or an unset "queue" counts as not given)."""
+    given = {k: v for k, v in data.items()
+             if v is not None and k != "transaction_id" and not (k == "queue" and v is False)}
+    canonical = json.dumps(given, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _json(status: int, data: dict) -> Response:

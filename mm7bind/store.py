@@ -15,6 +15,7 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -95,6 +96,23 @@ class OutboxItem:
     status_code: int | None = None
     error: str | None = None
     lease_until: datetime | None = None  # set by a claim: the item is its claimer's until then
+    fingerprint: str | None = None  # of the request it was put in for (the send API's repeats compare it)
+
+
+@dataclass
+class SendClaim:
+    """A TransactionID taken for sending (`store.send_claim`): whoever holds it sends the request, the
+    others do not. Kept once the MMSC accepted the request, so that nobody sends it again."""
+
+    transaction_id: str
+    holder: str  # who sends it: "host:pid:..." (see mm7bind.sendonce)
+    lease_until: datetime | None  # the holder's until then; None: the MMSC accepted it
+    fingerprint: str | None = None  # of the request it was taken for
+    claimed_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def accepted(self) -> bool:
+        return self.lease_until is None
 
 
 OUTBOX_STATES = ("queued", "sending", "sent", "failed", "expired")
@@ -245,6 +263,7 @@ class MemoryStore:
         self._inbox: dict[int, InboxRecord] = {}
         self._next_id = 1
         self._keys: dict[str, int] = {}
+        self._claims: dict[str, SendClaim] = {}
         self._lock = threading.Lock()
 
     def accept(self, *, kind, transaction_id, message_id, recipient, status, peer, content_type, body, tid_key,
@@ -357,6 +376,8 @@ class MemoryStore:
                 return out
             for item_id in finished:
                 del self._outbox[item_id]
+            if sent:
+                self._claims = {t: c for t, c in self._claims.items() if _utc_text(c.claimed_at) >= cutoff}
             for r in old:
                 if bodies_only:
                     r.body = b""
@@ -374,6 +395,9 @@ class MemoryStore:
         with self._lock:
             items = []
             taken = {i.transaction_id for i in self._outbox.values() if i.state in OUTBOX_PENDING} if once else set()
+            if once:  # (and those a sender holds)
+                now = utcnow()
+                taken |= {t for t, c in self._claims.items() if c.accepted or c.lease_until > now}
             for e in entries:
                 if e["transaction_id"] in taken:
                     continue
@@ -384,6 +408,54 @@ class MemoryStore:
                 self._outbox[item.id] = item
                 items.append(dataclasses.replace(item))
             return items
+
+    def outbox_put_once(self, entry: dict) -> tuple[OutboxItem | None, bool]:
+        """See `SqliteStore.outbox_put_once`."""
+        with self._lock:
+            found = min((i for i in self._outbox.values() if i.transaction_id == entry["transaction_id"]),
+                        key=lambda i: i.id, default=None)
+            if found is not None:
+                return dataclasses.replace(found), False
+            held = self._claims.get(entry["transaction_id"])
+            if held is not None and (held.accepted or held.lease_until > utcnow()):
+                return None, False
+            item = OutboxItem(next(self._outbox_ids), entry["transaction_id"], entry["tag"], entry["content_type"],
+                              bytes(entry["body"]), utcnow(), entry["due"], entry["expires_at"],
+                              list(entry["recipients"]), fingerprint=entry.get("fingerprint"))
+            self._outbox[item.id] = item
+            return dataclasses.replace(item), True
+
+    def outbox_find(self, transaction_id: str) -> OutboxItem | None:
+        """See `SqliteStore.outbox_find`."""
+        with self._lock:
+            found = max((i for i in self._outbox.values() if i.transaction_id == transaction_id),
+                        key=lambda i: i.id, default=None)
+            return dataclasses.replace(found) if found is not None else None
+
+    # -- sending once ---------------------------------------------------------------------------
+
+    def send_claim(self, claim: SendClaim, stale: Callable[[SendClaim], bool]) -> SendClaim:
+        """See `SqliteStore.send_claim`."""
+        with self._lock:
+            held = self._claims.get(claim.transaction_id)
+            if held is not None and (held.accepted or not stale(held)):
+                return dataclasses.replace(held)
+            self._claims[claim.transaction_id] = dataclasses.replace(claim)
+            return claim
+
+    def send_done(self, transaction_id: str, holder: str, accepted: bool) -> None:
+        """See `SqliteStore.send_done`."""
+        with self._lock:
+            held = self._claims.get(transaction_id)
+            if held is not None and accepted:
+                held.lease_until = None
+            elif held is not None and held.holder == holder and not held.accepted:
+                del self._claims[transaction_id]
+
+    def send_claim_get(self, transaction_id: str) -> SendClaim | None:
+        with self._lock:
+            held = self._claims.get(transaction_id)
+            return dataclasses.replace(held) if held is not None else None
 
     def outbox_claim(self, now: datetime, limit: int = 10, lease: timedelta = OUTBOX_LEASE) -> list[OutboxItem]:
         """See `SqliteStore.outbox_claim`."""
@@ -583,6 +655,13 @@ DROP INDEX IF EXISTS outbox_due;
 CREATE INDEX IF NOT EXISTS outbox_claimable ON outbox (next_at) WHERE state IN ('queued', 'sending');
 CREATE INDEX IF NOT EXISTS outbox_tag ON outbox (tag) WHERE tag IS NOT NULL;
 CREATE INDEX IF NOT EXISTS outbox_transaction_id ON outbox (transaction_id);
+CREATE TABLE IF NOT EXISTS send_claim (
+    transaction_id TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    lease_until TEXT,
+    fingerprint TEXT,
+    claimed_at TEXT NOT NULL
+);
 """
 
 
@@ -679,6 +758,8 @@ class SqliteStore:
             inbox = {row[1] for row in db.execute("PRAGMA table_info(inbox)")}
             if inbox and "claimed_at" not in inbox:  # a file from before claims were stamped
                 db.execute("ALTER TABLE inbox ADD COLUMN claimed_at TEXT")
+            if "fingerprint" not in {row[1] for row in db.execute("PRAGMA table_info(outbox)")}:
+                db.execute("ALTER TABLE outbox ADD COLUMN fingerprint TEXT")  # a file from before the send API's
         finally:
             self._write.__exit__(None, None, None)
 
@@ -995,6 +1076,8 @@ class SqliteStore:
         if sent:
             out.sent = self._in_batches(old_sent, "DELETE FROM sent WHERE id IN ({ids})")
             out.outbox = self._in_batches(old_outbox, "DELETE FROM outbox WHERE id IN ({ids})")
+            self._in_batches(("SELECT rowid FROM send_claim WHERE claimed_at < ?", (cutoff,)),
+                             "DELETE FROM send_claim WHERE rowid IN ({ids})")
         return out
 
     PURGE_BATCH = 500  # rows per transaction: an accept waits for at most one batch, never the whole purge
@@ -1030,30 +1113,118 @@ class SqliteStore:
         content_type, body, due, expires_at, recipients. With `once`, an entry whose TransactionID
         an item already has (queued, sending or sent) is left out: checked in the same transaction,
         so two processes putting the same entries at once put them once. → the items put in."""
-        now = utcnow()
         db = self._conn()
-        items = []
-        pending = ",".join("?" * len(OUTBOX_PENDING))
         with self._write:
             db.execute("BEGIN IMMEDIATE")
             try:
-                for e in entries:
-                    if once and db.execute(f"SELECT 1 FROM outbox WHERE transaction_id = ? AND state IN ({pending})",
-                                           (e["transaction_id"], *OUTBOX_PENDING)).fetchone():
-                        continue
-                    item_id = db.execute(
-                        "INSERT INTO outbox (transaction_id, tag, content_type, body, created_at, next_at, expires_at,"
-                        " recipients, state) VALUES (?,?,?,?,?,?,?,?,'queued')",
-                        (e["transaction_id"], e["tag"], e["content_type"], bytes(e["body"]), _utc_text(now),
-                         _utc_text(e["due"]), _utc_text(e["expires_at"]), json.dumps(list(e["recipients"])))).lastrowid
-                    items.append(OutboxItem(item_id, e["transaction_id"], e["tag"], e["content_type"], bytes(e["body"]),
-                                            now, e["due"], e["expires_at"], list(e["recipients"])))
+                items = self._outbox_insert(db, entries, once)
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
         return items
+
+    @staticmethod
+    def _outbox_insert(db: sqlite3.Connection, entries: list[dict], once: bool) -> list[OutboxItem]:
+        """Insert `entries` (in the caller's transaction); with `once`, not those whose TransactionID
+        an item already has (queued, sending or sent), or a sender holds (`send_claim`: a direct run
+        of the same campaign is sending it, or the MMSC accepted it)."""
+        now = utcnow()
+        items = []
+        pending = ",".join("?" * len(OUTBOX_PENDING))
+        for e in entries:
+            if once and (db.execute(f"SELECT 1 FROM outbox WHERE transaction_id = ? AND state IN ({pending})",
+                                    (e["transaction_id"], *OUTBOX_PENDING)).fetchone() or db.execute(
+                    "SELECT 1 FROM send_claim WHERE transaction_id = ? AND (lease_until IS NULL OR lease_until > ?)",
+                    (e["transaction_id"], _utc_text(now))).fetchone()):
+                continue
+            item_id = db.execute(
+                "INSERT INTO outbox (transaction_id, tag, content_type, body, created_at, next_at, expires_at,"
+                " recipients, state, fingerprint) VALUES (?,?,?,?,?,?,?,?,'queued',?)",
+                (e["transaction_id"], e["tag"], e["content_type"], bytes(e["body"]), _utc_text(now),
+                 _utc_text(e["due"]), _utc_text(e["expires_at"]), json.dumps(list(e["recipients"])),
+                 e.get("fingerprint"))).lastrowid
+            items.append(OutboxItem(item_id, e["transaction_id"], e["tag"], e["content_type"], bytes(e["body"]),
+                                    now, e["due"], e["expires_at"], list(e["recipients"]),
+                                    fingerprint=e.get("fingerprint")))
+        return items
+
+    def outbox_put_once(self, entry: dict) -> tuple[OutboxItem | None, bool]:
+        """Keep one request (an entry as `outbox_put_many`'s, with its "fingerprint") unless an item
+        already has its TransactionID, whatever its state: → (that item, False), or (the new one,
+        True); (None, False) when a sender holds it (`send_claim`). Checked and put in one
+        transaction: two callers putting the same request at once put it once."""
+        db = self._conn()
+        with self._write:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT * FROM outbox WHERE transaction_id = ? ORDER BY id LIMIT 1",
+                                 (entry["transaction_id"],)).fetchone()
+                items = self._outbox_insert(db, [entry], True) if row is None else []
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        if row is not None:
+            return self._outbox_row(row), False
+        return (items[0], True) if items else (None, False)
+
+    def outbox_find(self, transaction_id: str) -> OutboxItem | None:
+        """The latest item put in with `transaction_id`, whatever its state, or None."""
+        row = self._conn().execute("SELECT * FROM outbox WHERE transaction_id = ? ORDER BY id DESC LIMIT 1",
+                                   (transaction_id,)).fetchone()
+        return self._outbox_row(row) if row else None
+
+    # -- sending once ---------------------------------------------------------------------------
+
+    def send_claim(self, claim: SendClaim, stale: Callable[[SendClaim], bool]) -> SendClaim:
+        """Take `claim.transaction_id` for sending, unless someone holds it: → `claim` when it is
+        now ours, else the claim that holds it. A claim whose MMSC accepted the request is never
+        taken; another is when `stale(it)` says its holder is gone (checked in the same
+        transaction: of two callers at once, one gets it)."""
+        db = self._conn()
+        with self._write:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT * FROM send_claim WHERE transaction_id = ?",
+                                 (claim.transaction_id,)).fetchone()
+                held = self._claim_row(row) if row is not None else None
+                if held is None or (not held.accepted and stale(held)):
+                    db.execute("INSERT OR REPLACE INTO send_claim (transaction_id, holder, lease_until, fingerprint,"
+                               " claimed_at) VALUES (?,?,?,?,?)",
+                               (claim.transaction_id, claim.holder,
+                                _utc_text(claim.lease_until) if claim.lease_until else None, claim.fingerprint,
+                                _utc_text(claim.claimed_at)))
+                    held = claim
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return held
+
+    def send_done(self, transaction_id: str, holder: str, accepted: bool) -> None:
+        """The end of a claimed send: accepted by the MMSC, the claim is kept for good (nobody sends
+        it again); otherwise it is let go (if still `holder`'s), so that it can be tried again."""
+        with self._write:
+            if accepted:
+                self._conn().execute("UPDATE send_claim SET lease_until = NULL WHERE transaction_id = ?",
+                                     (transaction_id,))
+            else:
+                self._conn().execute("DELETE FROM send_claim WHERE transaction_id = ? AND holder = ?"
+                                     " AND lease_until IS NOT NULL", (transaction_id, holder))
+
+    def send_claim_get(self, transaction_id: str) -> SendClaim | None:
+        row = self._conn().execute("SELECT * FROM send_claim WHERE transaction_id = ?", (transaction_id,)).fetchone()
+        return self._claim_row(row) if row is not None else None
+
+    @staticmethod
+    def _claim_row(row: sqlite3.Row) -> SendClaim:
+        return SendClaim(row["transaction_id"], row["holder"],
+                         datetime.fromisoformat(row["lease_until"]) if row["lease_until"] else None,
+                         row["fingerprint"], datetime.fromisoformat(row["claimed_at"]))
 
     def outbox_claim(self, now: datetime, limit: int = 10, lease: timedelta = OUTBOX_LEASE) -> list[OutboxItem]:
         """Take up to `limit` queued items that are due: they become "sending" for `lease` (nobody
@@ -1118,7 +1289,8 @@ class SqliteStore:
             body=bytes(row["body"]), created_at=datetime.fromisoformat(row["created_at"]),
             next_at=datetime.fromisoformat(row["next_at"]), expires_at=datetime.fromisoformat(row["expires_at"]),
             recipients=json.loads(row["recipients"]), state=row["state"], attempts=row["attempts"],
-            message_id=row["message_id"], status_code=row["status_code"], error=row["error"])
+            message_id=row["message_id"], status_code=row["status_code"], error=row["error"],
+            fingerprint=row["fingerprint"])
 
     def outbox_counts(self) -> dict[str, int]:
         """How many outbox items are in each state."""

@@ -743,3 +743,27 @@ def test_a_stale_nonce_is_answered_again_at_once():
         time.sleep(3.1)  # (nonces carry whole seconds)
         result = c.submit(submit())
         assert result.ok and result.attempts == 1 and srv.unauthorized == 2 and len(srv.requests) == 2
+
+
+def test_without_retries_on_timeout_a_request_that_may_have_arrived_is_not_sent_again():
+    """on_timeout=False (a second copy is worse than none): a connection lost after the request
+    went out is such a case, as a timeout is; a refused connection is still tried again."""
+    with FakeServer(lambda req: Reply(drop=True)) as srv:
+        with client(srv.url, retry=RetryPolicy(max_attempts=3, backoff=0.0, jitter=0.0, on_timeout=False)) as c:
+            with pytest.raises(mm7.errors.TransportError) as err:
+                c.submit(submit())
+        assert err.value.attempts == 1 and len(srv.requests) == 1
+    with FakeServer() as srv:
+        with client((dead_url(), srv.url), retry=RetryPolicy(max_attempts=3, backoff=0.0, on_timeout=False)) as c:
+            assert c.submit(submit()).attempts == 2
+
+
+def test_the_configuration_can_turn_retries_on_timeout_off(tmp_path):
+    from mm7bind import config
+
+    path = tmp_path / "c.toml"
+    path.write_text("[mmsc]\nretry_on_timeout = false\n", encoding="utf-8")
+    cfg, problems = config.load(str(path), env={})
+    assert not [p for p in problems if p.level == "error"]
+    assert cfg.client_settings()["retry"].on_timeout is False
+    assert config.Config().client_settings()["retry"].on_timeout is True

@@ -641,3 +641,19 @@ def test_the_systemd_unit_does_not_restart_serve_on_a_configuration_error(tmp_pa
     broken.write_text("[receiver\n", encoding="utf-8")
     assert run("serve", "--config", str(broken), "--port", "0").returncode == EXIT_CONFIG
     assert run("serve", "--config", str(tmp_path / "missing.toml")).returncode == EXIT_CONFIG
+
+
+def test_a_tagged_send_to_one_recipient_run_again_is_not_sent_again(simulator, tmp_path):
+    """`mm7bind send --to N --tag T` from a cron job that runs twice, or run again after a timeout:
+    one recipient is a campaign of one, and the MMSC's acceptance under the tag is not repeated."""
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    send = ("send", "--config", str(tmp_path / "c.toml"), "--mmsc", simulator.url, "--to", "+8613800000000",
+            "--text", "once", "--tag", "reminder-42")
+    first = run(*send)
+    assert first.returncode == 0 and first.stdout.strip() == messages(simulator)[0]["message_id"], first.stderr
+    again = run(*send)
+    assert again.returncode == 0 and again.stdout.startswith("skipped: +8613800000000"), again.stdout + again.stderr
+    assert json.loads(run(*send, "--json").stdout) == {"ok": True, "skipped": True, "tag": "reminder-42"}
+    assert len(messages(simulator)) == 1
+    other = run(*send[:-1], "reminder-43")  # another tag: another message
+    assert other.returncode == 0 and len(messages(simulator)) == 2

@@ -410,3 +410,22 @@ def test_an_item_that_expired_unsent_says_nothing_of_an_outage(store):
     [expired] = outbox.run_once(utcnow() + timedelta(days=2))  # (not sent: too late)
     assert expired.state == "expired" and outbox.held_until is not None  # the outage is not over for it
     dead.close()
+
+
+def test_without_retries_on_timeout_an_item_that_may_have_arrived_is_not_sent_again(store):
+    """retry_on_timeout off: an item whose request went out and got no answer ends failed (the
+    operator may requeue it), where by default it waits for another round; one no MMSC took at all
+    (refused connections) still does."""
+    from .fake_http import FakeServer, Reply, dead_url
+
+    with FakeServer(lambda req: Reply(drop=True)) as mmsc:
+        for on_timeout, state in ((False, "failed"), (True, "queued")):
+            retry = mm7.RetryPolicy(max_attempts=1, on_timeout=on_timeout)
+            outbox = Outbox(mm7.Client(mmsc.url, store=store, retry=retry))
+            item = outbox.put(mm7.SubmitReq(recipients=["+8613800000000"]))
+            [done] = outbox.run_once()
+            assert (done.id, done.state) == (item.id, state)
+        assert "it may have arrived" in store.outbox_get(1).error and len(mmsc.requests) == 2
+    outbox = Outbox(mm7.Client(dead_url(), store=store, retry=mm7.RetryPolicy(max_attempts=1, on_timeout=False)))
+    item = outbox.put(mm7.SubmitReq(recipients=["+8613800000000"]))
+    assert [(i.id, i.state) for i in outbox.run_once()] == [(item.id, "queued")]

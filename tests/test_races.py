@@ -625,3 +625,122 @@ def test_a_store_opened_before_a_fork_is_the_childs_own_afterwards(tmp_path):
     assert child.exitcode == 0
     assert [r.transaction_id for r in store.sent()] == ["parent", "child"]
     store.close()
+
+
+def test_a_campaign_sent_twice_at_the_same_time_sends_each_recipient_once(tmp_path, monkeypatch):
+    """`mm7bind send --tag` run twice together on one store (two processes: here two stores on one
+    file, each run in a thread): both look at the tag before either has sent anything, then send
+    through a slow MMSC."""
+    from mm7bind import bulk
+
+    from .fake_http import FakeServer, Reply, default_responder
+
+    def slow(req):
+        reply = default_responder(req)
+        return Reply(reply.status, reply.body, reply.headers, delay=0.05)
+
+    recipients = [f"+86{i}" for i in range(6)]
+    looked = threading.Barrier(2, timeout=WAIT)
+    results = []
+    with FakeServer(slow) as mmsc:
+        clients = []
+        for _ in range(2):
+            store = SqliteStore(tmp_path / "vasp.db")
+            listing = store.sent
+
+            def sent_listing(*args, _listing=listing, **kw):
+                found = _listing(*args, **kw)
+                if kw.get("tag") == "newyear":
+                    looked.wait()  # both runs planned: now both send
+                return found
+
+            monkeypatch.setattr(store, "sent", sent_listing)
+            clients.append(mm7.Client(mmsc.url, store=store))
+        runs = [threading.Thread(target=lambda c=c: results.append(
+            bulk.send_bulk(c, mm7.SubmitReq(subject="s"), recipients, concurrency=2, tag="newyear")))
+            for c in clients]
+        for t in runs:
+            t.start()
+        for t in runs:
+            t.join(WAIT)
+        for c in clients:
+            c.close()
+        sent_to = sorted(str(r.decode().body.recipients.to[0]) for r in mmsc.requests)
+    assert sent_to == recipients  # each once
+    assert sum(r.sent for r in results) == len(recipients)
+    assert [r.sent + r.skipped for r in results] == [len(recipients)] * 2 and all(r.total == r.sent for r in results)
+
+
+def test_a_send_claim_is_taken_over_only_from_a_holder_that_is_gone(store):
+    """What decides whether a run sends a request another one claimed: the other is alive (this
+    process) and its lease holds → no; its process is gone, or the lease ran out → yes; the MMSC
+    accepted it → never again."""
+    import subprocess
+    import sys
+
+    from mm7bind import sendonce
+    from mm7bind.store import SendClaim
+
+    config = mm7.Client("http://127.0.0.1:9/mm7").config
+    held, mine = sendonce.claim(store, "t-1", config)
+    assert mine and held.holder.split(":")[1] == str(__import__("os").getpid())
+    again, mine = sendonce.claim(store, "t-1", config)
+    assert not mine and again.holder == held.holder  # a live holder keeps it
+    store.send_done("t-1", "someone else", accepted=False)  # (only its holder lets it go)
+    assert not sendonce.claim(store, "t-1", config)[1]
+    store.send_done("t-1", held.holder, accepted=False)  # refused: free to be tried again
+    assert sendonce.claim(store, "t-1", config)[1]
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    host = held.holder.split(":")[0]
+    store.send_claim(SendClaim("t-2", f"{host}:{gone.stdout.strip()}:x", utcnow() + timedelta(hours=1)),
+                     lambda c: False)
+    assert sendonce.claim(store, "t-2", config)[1]  # its process died in flight: sent again at once
+    store.send_claim(SendClaim("t-3", "elsewhere:1:x", utcnow() - timedelta(seconds=1)), lambda c: False)
+    assert sendonce.claim(store, "t-3", config)[1]  # another host's, whose lease ran out
+    store.send_claim(SendClaim("t-4", "elsewhere:1:x", utcnow() + timedelta(hours=1)), lambda c: False)
+    assert not sendonce.claim(store, "t-4", config)[1]  # another host's, still within its lease
+    store.send_done("t-4", "elsewhere:1:x", accepted=True)
+    store.send_claim(SendClaim("t-4", "x", utcnow() - timedelta(hours=1)), lambda c: True)
+    assert store.send_claim_get("t-4").accepted and not sendonce.claim(store, "t-4", config)[1]
+
+
+def test_send_claims_are_purged_with_the_sent_records(store):
+    """A claim kept for an accepted request lives as long as the records do: purged with them, not
+    kept for ever (nor dropped before them)."""
+    from mm7bind.store import SendClaim
+
+    store.send_claim(SendClaim("old", "h:1:x", None, claimed_at=utcnow() - timedelta(days=40)), lambda c: False)
+    store.send_claim(SendClaim("new", "h:1:x", None), lambda c: False)
+    store.purge(timedelta(days=30), dry_run=True)
+    assert store.send_claim_get("old") is not None
+    store.purge(timedelta(days=30), sent=False)
+    assert store.send_claim_get("old") is not None
+    store.purge(timedelta(days=30))
+    assert store.send_claim_get("old") is None and store.send_claim_get("new").accepted
+
+
+def test_a_campaign_sent_and_queued_at_the_same_time_goes_to_each_recipient_once(store, monkeypatch):
+    """`mm7bind send --tag` and `mm7bind send --tag --queue` of one campaign together: what the
+    direct run is sending is not queued, and what was queued after the direct run looked is not
+    sent by it."""
+    from mm7bind import bulk, sendonce
+    from mm7bind.outbox import Outbox
+
+    from .fake_http import FakeServer
+
+    with FakeServer() as mmsc, mm7.Client(mmsc.url, store=store) as client:
+        outbox = Outbox(client)
+        in_flight = bulk.bulk_transaction_id("newyear", "+860", 0)
+        held, mine = sendonce.claim(store, in_flight, client.config)  # a direct run is sending to +860
+        assert mine
+        queued = bulk.queue_bulk(outbox, mm7.SubmitReq(subject="s"), ["+860", "+861"], tag="newyear")
+        assert (queued.sent, queued.skipped) == (1, 1) and [i.recipients for i in store.outbox()] == [["+861"]]
+        store.send_done(in_flight, held.holder, accepted=False)
+
+        monkeypatch.setattr(store, "outbox", lambda *a, **kw: [])  # the direct run looked before +861 was queued
+        sent = bulk.send_bulk(client, mm7.SubmitReq(subject="s"), ["+860", "+861"], concurrency=1, tag="newyear")
+        monkeypatch.undo()
+        assert (sent.sent, sent.skipped) == (1, 1)
+        assert [str(r.decode().body.recipients.to[0]) for r in mmsc.requests] == ["+860"]

@@ -185,8 +185,15 @@ def test_serve_with_a_queue(sim, tmp_path):
     try:
         serve.wait_for(f"http://127.0.0.1:{port}/mm7")
         got = requests.post(f"http://127.0.0.1:{port}/api/send", json={"to": "1", "text": "q", "queue": True},
-                            timeout=10)
+                            headers={"Idempotency-Key": "q-1"}, timeout=10)
         assert got.status_code == 202, got.text
+        again = requests.post(f"http://127.0.0.1:{port}/api/send", json={"to": "1", "text": "q", "queue": True},
+                              headers={"Idempotency-Key": "q-1"}, timeout=10)
+        assert again.status_code == 202 and again.json()["repeat"]
+        assert again.json()["queued"] == got.json()["queued"]
+        other = requests.post(f"http://127.0.0.1:{port}/api/send", json={"to": "2", "queue": True},
+                              headers={"Idempotency-Key": "q-1"}, timeout=10)
+        assert other.status_code == 409 and other.reason == "Conflict"
         url = f"http://127.0.0.1:{port}/api/queue/{got.json()['queued']}"
         deadline = time.monotonic() + 10
         while requests.get(url, timeout=10).json()["state"] != "sent" and time.monotonic() < deadline:
@@ -197,5 +204,110 @@ def test_serve_with_a_queue(sim, tmp_path):
     proc = run("store", "outbox", "--config", str(cfg))
     assert proc.returncode == 0 and " sent " in proc.stdout, proc.stdout + proc.stderr
     [item] = json.loads(run("store", "outbox", "--config", str(cfg), "--json").stdout)
-    assert item["state"] == "sent" and "body" not in item and "lease_until" not in item
+    assert item["state"] == "sent" and not {"body", "lease_until", "fingerprint"} & set(item)
     assert item["message_id"].startswith("SIM")
+
+
+def test_a_queued_request_asked_again_is_queued_once(sim, tmp_path):
+    """A caller whose request timed out asks again with the same transaction_id (or Idempotency-Key):
+    it gets the first one's item back, not a second message; another request under the same key is
+    refused."""
+    from mm7bind import sendonce
+    from mm7bind.outbox import Outbox
+
+    with mm7.Client(sim.url, store=mm7.SqliteStore(tmp_path / "vasp.db")) as client:
+        outbox = Outbox(client)
+        api = SendApi(client, outbox=outbox)
+        request = {"to": "+8613800000000", "text": "once", "queue": True, "transaction_id": "order-7"}
+        status, first = call(api, request)
+        assert status == 202 and "repeat" not in first
+        status, again = call(api, dict(reversed(request.items())))  # (the same JSON, keys in another order)
+        assert status == 202 and again["repeat"] and (again["queued"], again["state"]) == (first["queued"], "queued")
+        status, other = call(api, {**request, "text": "another"})
+        assert status == 409 and other["error"] == "conflict" and "another request" in other["message"]
+        outbox.run_once()
+        status, again = call(api, request)
+        assert status == 202 and (again["queued"], again["state"]) == (first["queued"], "sent")
+        outbox.run_once()
+        assert len(sim.messages) == 1 and len(client.core.store.outbox()) == 1
+
+        keyed = {"to": "+8613800000001", "text": "keyed", "queue": True}
+        status, first = call(api, keyed, headers={"Idempotency-Key": "k-1"})
+        assert status == 202 and first["transaction_id"] == "k-1"
+        status, again = call(api, keyed, headers={"Idempotency-Key": "k-1"})
+        assert status == 202 and again["repeat"] and again["queued"] == first["queued"]
+        status, got = call(api, {**keyed, "transaction_id": "k-2"}, headers={"Idempotency-Key": "k-1"})
+        assert status == 400 and "differ" in got["message"]
+        sent_at_once = {k: v for k, v in keyed.items() if k != "queue"}
+        assert call(api, sent_at_once, headers={"Idempotency-Key": "k-1"})[0] == 409
+        assert len(client.core.store.outbox()) == 2
+
+        direct = {"to": "+8613800000002", "text": "at once", "transaction_id": "order-12"}
+        assert call(api, direct)[0] == 200
+        status, got = call(api, {**direct, "queue": True})  # the same key, queued: another request
+        assert status == 409 and "sent at once" in got["message"]
+        assert sendonce.claim(client.core.store, "order-13", client.config)[1]  # being sent at once right now
+        assert call(api, {**direct, "transaction_id": "order-13", "queue": True})[0] == 409
+        assert len(client.core.store.outbox()) == 2 and len(sim.messages) == 2
+
+
+def test_a_direct_send_asked_again_is_sent_once(sim):
+    """Without a queue: a repeat of a request the MMSC accepted gets its outcome again (marked
+    `repeat`), not a second message; one it refused, or that got no answer, goes again when asked."""
+    store = mm7.MemoryStore()
+    with mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never()) as client:
+        api = SendApi(client)
+        request = {"to": "+8613800000000", "text": "once", "transaction_id": "order-8"}
+        status, first = call(api, request)
+        assert status == 200 and first["ok"] and "repeat" not in first
+        status, again = call(api, request)
+        assert status == 200 and again == {**first, "repeat": True}
+        assert call(api, {**request, "subject": "changed"})[0] == 409
+        assert call(api, {**request, "queue": True})[0] == 400  # (no outbox here)
+        assert len(sim.messages) == 1
+
+        sim.fail_next(1, status=4006)
+        refused = {"to": "+8613800000001", "text": "busy", "transaction_id": "order-9"}
+        assert call(api, refused)[1]["status"] == 4006
+        status, got = call(api, refused)  # refused: asking again sends it again
+        assert status == 200 and got["ok"] and "repeat" not in got
+        assert call(api, refused)[1]["repeat"] is True
+        assert len(sim.messages) == 2
+
+        # accepted by another way of sending (no claim, a record): its outcome, for the same recipients
+        result = client.submit(mm7.SubmitReq(recipients=["+8613800000002"]), transaction_id="order-10")
+        status, got = call(api, {"to": "+8613800000002", "text": "x", "transaction_id": "order-10"})
+        assert status == 200 and (got["message_id"], got["repeat"]) == (result.message_id, True)
+        assert call(api, {"to": "+8613800000003", "transaction_id": "order-10"})[0] == 409
+        assert len(sim.messages) == 3
+
+
+def test_a_repeat_while_the_first_is_still_being_sent_is_not_sent(tmp_path):
+    """The caller's timeout is shorter than the MMSC's answer: its repeat arrives while the first
+    request is in flight, and is told so (409), not sent beside it."""
+    import threading
+
+    from .fake_http import FakeServer, default_responder
+
+    answering = threading.Event()
+    inside = threading.Event()
+
+    def slow(req):
+        inside.set()
+        assert answering.wait(10)
+        return default_responder(req)
+
+    with FakeServer(slow) as mmsc, mm7.Client(mmsc.url, store=mm7.SqliteStore(tmp_path / "vasp.db")) as client:
+        api = SendApi(client)
+        request = {"to": "+8613800000000", "text": "slow", "transaction_id": "order-11"}
+        outcome = []
+        first = threading.Thread(target=lambda: outcome.append(call(api, request)))
+        first.start()
+        assert inside.wait(10)
+        status, got = call(api, request)
+        assert status == 409 and "being sent right now" in got["message"]
+        answering.set()
+        first.join(10)
+        assert outcome[0][0] == 200 and outcome[0][1]["ok"]
+        assert call(api, request)[1]["repeat"] is True
+        assert len(mmsc.requests) == 1

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -268,8 +271,9 @@ def test_purge_works_in_batches_so_accepts_are_not_held_up(tmp_path, monkeypatch
     assert store.purge(later, bodies_only=True) == mm7.store.Purged(0, 30, 0)
     assert statements.count("COMMIT") == 5  # 30 rows in batches of 7: five transactions
     assert store.purge(later) == mm7.store.Purged(30, 0, 30)
-    assert statements.count("COMMIT") == 16  # five each for the records and the sent ones (+1: outbox, none)
-    assert commits == [30, 30, 30, 0] and store.inbox() == [] and store.sent() == []
+    assert statements.count("COMMIT") == 17  # five each for the records and the sent ones (+1 each: outbox and
+    # send claims, none)
+    assert commits == [30, 30, 30, 0, 0] and store.inbox() == [] and store.sent() == []
     store.close()
 
 
@@ -467,14 +471,65 @@ def test_long_chinese_names_are_cut_to_what_a_file_system_takes(tmp_path):
     assert all(len(n.encode()) <= 255 for n in names) and any(n.endswith(".txt") for n in names)
 
 
+def test_a_request_that_timed_out_in_a_campaign_goes_again_with_its_transaction_id(tmp_path):
+    """No answer in time: the MMSC may have taken it. On resuming it goes again under the same
+    TransactionID (an MMSC can tell the repeat); one the MMSC refused goes under a new one."""
+    from mm7bind.bulk import send_bulk
+
+    from .fake_http import FakeServer, Reply, default_responder, mm7_reply
+
+    seen: dict[str, int] = {}
+
+    def mmsc(req):
+        rcpt = str(req.decode().body.recipients.to[0])
+        seen[rcpt] = seen.get(rcpt, 0) + 1
+        if seen[rcpt] == 1 and rcpt == "+8613800000001":  # answered after the client gave up
+            reply = default_responder(req)
+            return Reply(reply.status, reply.body, reply.headers, delay=1.0)
+        if seen[rcpt] == 1 and rcpt == "+8613800000002":
+            return mm7_reply(mm7.SubmitRsp(message_id="-", status=mm7.Status(4006, "busy")), req.decode())
+        return default_responder(req)
+
+    numbers = ["+8613800000000", "+8613800000001", "+8613800000002"]
+    with FakeServer(mmsc) as server:
+        with mm7.Client(server.url, store=SqliteStore(tmp_path / "vasp.db"), retry=mm7.RetryPolicy.never(),
+                        read_timeout=0.2) as client:
+            first = send_bulk(client, mm7.SubmitReq(subject="s"), numbers, concurrency=1, tag="c")
+            assert (first.sent, first.failed) == (1, 2)
+            resumed = send_bulk(client, mm7.SubmitReq(subject="s"), numbers, concurrency=1, tag="c")
+            assert (resumed.sent, resumed.skipped) == (2, 1)
+        tids: dict[str, list[str]] = {}
+        for req in server.requests:
+            env = req.decode()
+            tids.setdefault(str(env.body.recipients.to[0]), []).append(env.transaction_id)
+    assert len(tids["+8613800000001"]) == 2 and len(set(tids["+8613800000001"])) == 1  # the same: a repeat
+    assert len(tids["+8613800000002"]) == 2 and len(set(tids["+8613800000002"])) == 2  # refused: a new request
+
+
 def test_a_request_in_flight_when_a_campaign_died_goes_again_with_its_transaction_id(tmp_path):
     from mm7bind.bulk import send_bulk
     from mm7bind.simulator import Simulator, SimulatorConfig
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
 
     class Crashing(SqliteStore):  # the process dies after the MMSC took "+86...01", before recording it
         def record_sent(self, rec):
             if rec.recipients != ["+8613800000001"]:
                 super().record_sent(rec)
+                self.recorded = True
+            else:
+                self.recorded = False
+
+        def send_claim(self, claim, stale):  # (its claims: a process that is gone by the resume)
+            host = claim.holder.partition(":")[0]
+            as_gone = dataclasses.replace(claim, holder=f"{host}:{gone}:x")
+            got = super().send_claim(as_gone, stale)
+            return claim if got is as_gone else got
+
+        def send_done(self, transaction_id, holder, accepted):
+            if self.recorded:  # (nothing happened after the request in flight)
+                super().send_done(transaction_id, f"{holder.partition(':')[0]}:{gone}:x", accepted)
 
     numbers = ["+8613800000000", "+8613800000001", "+8613800000002"]
     with Simulator(SimulatorConfig()) as sim:
@@ -492,3 +547,62 @@ def test_a_request_in_flight_when_a_campaign_died_goes_again_with_its_transactio
     unrecorded = tids["+8613800000001"]
     assert len(unrecorded) == 2 and unrecorded[0] == unrecorded[1]  # the MMSC can tell it is a repeat
     assert len(tids["+8613800000000"]) == 1 and len(tids["+8613800000002"]) == 1  # (the refused one: not stored)
+
+
+def test_a_file_from_before_send_claims_is_upgraded_in_place(tmp_path):
+    """An outbox without fingerprints, and no send_claim table: both are added on opening, and the
+    items queued before keep going."""
+    import sqlite3
+
+    from mm7bind.store import SendClaim, utcnow
+
+    store = SqliteStore(tmp_path / "older.db")
+    store.close()
+    old = sqlite3.connect(tmp_path / "older.db")  # as files before send claims have it
+    old.execute("DROP TABLE send_claim")
+    old.execute("ALTER TABLE outbox DROP COLUMN fingerprint")
+    old.execute("INSERT INTO outbox (transaction_id, content_type, body, created_at, next_at, expires_at, state)"
+                " VALUES ('t-old', 'text/xml', x'00', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00',"
+                " '2999-01-01T00:00:00+00:00', 'queued')")
+    old.commit()
+    old.close()
+    store = SqliteStore(tmp_path / "older.db")
+    [item] = store.outbox()
+    assert (item.transaction_id, item.fingerprint) == ("t-old", None)
+    mine = SendClaim("t-new", "h:1:x", utcnow())
+    assert store.send_claim(mine, lambda c: False) is mine
+    store.close()
+    SqliteStore(tmp_path / "older.db").close()  # opening an upgraded file again changes nothing
+
+
+def test_a_store_failing_around_a_claimed_send_neither_sends_blindly_nor_hides_an_acceptance(tmp_path, caplog):
+    """A claim that cannot be taken (the store fails) sends nothing for that recipient; a claim
+    that cannot be marked after the MMSC's answer leaves the outcome as it was (logged)."""
+    import sqlite3
+
+    from mm7bind.bulk import send_bulk
+    from mm7bind.sendapi import SendApi
+    from mm7bind.simulator import Simulator, SimulatorConfig
+
+    class Failing(SqliteStore):
+        claims = 0
+
+        def send_claim(self, claim, stale):
+            self.claims += 1
+            if self.claims == 1:
+                raise sqlite3.OperationalError("database is locked")
+            return super().send_claim(claim, stale)
+
+        def send_done(self, transaction_id, holder, accepted):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    numbers = ["+8613800000000", "+8613800000001", "+8613800000002"]
+    with Simulator(SimulatorConfig()) as sim:
+        with mm7.Client(sim.url, store=Failing(tmp_path / "vasp.db")) as client:
+            result = send_bulk(client, mm7.SubmitReq(subject="s"), numbers, concurrency=1, tag="c")
+            assert (result.sent, result.failed) == (2, 1) and len(sim.messages) == 2
+            [(rcpt, why)] = result.failures
+            assert rcpt == numbers[0] and "the store failed" in why and "database is locked" in why
+            rsp = SendApi(client).handle("POST", "/send", json.dumps({"to": "1", "transaction_id": "t-1"}).encode())
+            assert rsp.status == 200 and json.loads(rsp.body)["ok"] and len(sim.messages) == 3
+    assert "could not be marked in the store" in caplog.text and "database or disk is full" in caplog.text

@@ -1,0 +1,71 @@
+"""Sending a request once, whoever else tries: its TransactionID is claimed in the store before it
+goes out (`store.send_claim`), so that two runs of one campaign, or an application's repeated API
+request, do not both send it. A claim is its holder's until its lease runs out, or at once when the
+holder was a process on this host that is gone (killed, crashed: then what it had in flight may go
+again, with the same TransactionID); one the MMSC accepted is kept, and its request never sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from datetime import timedelta
+
+from .errors import STORE_ERRORS
+from .store import SendClaim, utcnow
+
+log = logging.getLogger("mm7bind.store")
+_HOST = socket.gethostname()
+
+
+def exchange_time(config) -> float:
+    """Seconds one request can take at worst under a client's `config`: every attempt waiting out
+    both timeouts, and the pauses between."""
+    attempts = config.retry.max_attempts
+    return attempts * (config.connect_timeout + config.read_timeout) + (attempts - 1) * config.retry.max_backoff
+
+
+def lease(config) -> timedelta:
+    """How long a claim is its holder's: twice what the request can take, so that a live sender's
+    claim never runs out under it."""
+    return max(timedelta(minutes=5), timedelta(seconds=2 * exchange_time(config)))
+
+
+def claim(store, transaction_id: str, config, fingerprint: str | None = None) -> tuple[SendClaim, bool]:
+    """Claim `transaction_id` for sending under a client's `config` → (the claim that holds it,
+    whether it is ours). Give it back with `store.send_done(tid, claim.holder, accepted)`."""
+    mine = SendClaim(transaction_id, f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}", utcnow() + lease(config),
+                     fingerprint)
+    held = store.send_claim(mine, _stale)
+    return held, held is mine
+
+
+def done(store, held: SendClaim, accepted: bool) -> None:
+    """`store.send_done` for a claim of ours. A store that fails here must not turn a message the
+    MMSC took into an error (its sender would send it again): logged instead, and the claim runs
+    out with its lease."""
+    try:
+        store.send_done(held.transaction_id, held.holder, accepted)
+    except STORE_ERRORS as exc:
+        log.error("tid=%s (%s) could not be marked in the store: %s: %s", held.transaction_id,
+                  "accepted" if accepted else "not accepted", type(exc).__name__, exc)
+
+
+def _stale(held: SendClaim) -> bool:
+    """Whether a claim's holder is gone: its lease ran out, or it was a process of this host that
+    no longer runs. (A pid given to another process since reads as alive: the lease decides.)"""
+    if held.lease_until is not None and held.lease_until <= utcnow():
+        return True
+    host, _, rest = held.holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != _HOST or not pid.isdigit() or os.name != "posix":
+        return False
+    try:
+        os.kill(int(pid), 0)  # (signal 0: is it there)
+    except ProcessLookupError:
+        return True
+    except OSError:  # there, another user's
+        return False
+    return False
