@@ -270,10 +270,16 @@ def cmd_send(args: argparse.Namespace) -> int:
             except MM7Error as exc:
                 print(f"mm7bind send: not queued: {exc}", file=sys.stderr)
                 return EXIT_REFUSED
-            when = f" for {_local(args.at)}" if args.at else ""
-            print(f"queued {result.sent} message(s){when} in {cfg.store.path}")
-            if result.skipped:
-                print(f"skipped {result.skipped} recipients already accepted or queued under tag {args.tag!r}")
+            if args.json:  # the outbox items' ids, for `store outbox` and the send API's /queue/<id>
+                print(json.dumps({"queued": result.sent, "skipped": result.skipped, "repeated": result.repeated,
+                                  "at": args.at.isoformat() if args.at else None,
+                                  "items": {r: int(v.removeprefix("queued #")) for r, v in result.message_ids.items()}},
+                                 ensure_ascii=False))
+            else:
+                when = f" for {_local(args.at)}" if args.at else ""
+                print(f"queued {result.sent} message(s){when} in {cfg.store.path}")
+                if result.skipped:
+                    print(f"skipped {result.skipped} recipients already accepted or queued under tag {args.tag!r}")
             if not cfg.outbox.enabled:
                 print("note: [outbox] enabled is false here: nothing sends them until `mm7bind serve` runs with "
                       "[outbox] enabled = true on this store", file=sys.stderr)
@@ -291,7 +297,7 @@ def cmd_send(args: argparse.Namespace) -> int:
             else:
                 print(r.message_id if r.ok else f"refused: {r.status.code} {r.status.text}")
             return EXIT_OK if r.ok else EXIT_REFUSED
-        bar = _Progress(len(recipients), enabled=not args.quiet and not args.json)
+        bar = _Progress(enabled=not args.quiet and not args.json)
         result = send_bulk(client, template, recipients, concurrency=args.concurrency, progress=bar.update,
                            tag=args.tag)
         bar.done(result)
@@ -344,22 +350,22 @@ def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int) -> 
 class _Progress:
     """A one-line progress bar on stderr (plain lines when stderr is not a terminal)."""
 
-    def __init__(self, total: int, enabled: bool = True):
-        self.total, self.enabled = total, enabled
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
         self.last = 0.0
         self.shown = 0
         self.tty = sys.stderr.isatty()
 
     def update(self, r) -> None:
         now = time.monotonic()
-        done = r.sent + r.failed
-        if not self.enabled or (now - self.last < (0.2 if self.tty else 1.0) and done < self.total):
+        done, total = r.sent + r.failed, r.total  # (a recipient listed twice, or skipped under --tag, is not in total)
+        if not self.enabled or (now - self.last < (0.2 if self.tty else 1.0) and done < total):
             return
         self.last, self.shown = now, done
         width = 30
-        filled = int(width * done / self.total) if self.total else width
+        filled = int(width * done / total) if total else width
         rate = done / r.elapsed if r.elapsed else 0.0
-        line = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} sent {r.sent} failed {r.failed} {rate:.1f}/s"
+        line = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} sent {r.sent} failed {r.failed} {rate:.1f}/s"
         print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
 
     def done(self, r) -> None:
@@ -822,8 +828,8 @@ def _tag_summary(args: argparse.Namespace) -> int:
         s = summarize(store, args.tag)
     finally:
         store.close()
-    if args.json:
-        print(json.dumps(to_jsonable(s), ensure_ascii=False, indent=2))
+    if args.json:  # every count, 0 and {} too: a script reads s["delivery"] before any report came
+        print(json.dumps(dataclasses.asdict(s), ensure_ascii=False, indent=2))
         return EXIT_OK
     print(printable(f"tag {s.tag}: {s.requests} SubmitReq: {s.accepted} accepted, {s.refused} refused, "
                      f"{s.failed} without answer"))
@@ -914,8 +920,14 @@ def cmd_mo(args: argparse.Namespace) -> int:
     except requests.RequestException as exc:
         print(f"cannot reach the simulator at {base}: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
-    print(json.dumps(r.json(), ensure_ascii=False))
-    return EXIT_OK if r.ok and "error" not in r.json() else EXIT_REFUSED
+    try:
+        answer = r.json()
+    except ValueError:  # something else listens there (the VASP's own receiver, a web server)
+        print(f"{base} is not an mm7bind simulator: /control/deliver answered HTTP {r.status_code} without JSON",
+              file=sys.stderr)
+        return EXIT_REFUSED
+    print(json.dumps(answer, ensure_ascii=False))
+    return EXIT_OK if r.ok and "error" not in answer else EXIT_REFUSED
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1083,8 +1095,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password", metavar="PASSWORD")
     p.add_argument("--auth", choices=("basic", "digest"), default="basic",
                    help="how the VASP must present them (default %(default)s)")
-    p.add_argument("--digest-qop", default="auth", choices=("auth", "auth-int", "auth,auth-int"),
-                   help="what a Digest challenge offers (default %(default)s; auth-int: the body signed too)")
+    p.add_argument("--digest-qop", default="auth", choices=("auth", "auth-int", "auth,auth-int"), metavar="QOP",
+                   help="what a Digest challenge offers: auth, auth-int or auth,auth-int (default %(default)s; "
+                        "auth-int: the body signed too)")
     p.add_argument("--vasp-url", metavar="URL", type=_http_url,
                    help="where delivery reports, read replies and MO go")
     p.add_argument("--vasp-username", metavar="USER", help="credentials for the VASP (Basic, or Digest when asked)")

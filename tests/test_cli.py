@@ -130,3 +130,11 @@ def test_validate_a_directory(tmp_path):
     assert proc.returncode == 0 and len(lines) == 2 and all("valid (CancelRsp, REL-6-MM7-1-2)" in x for x in lines)
     (tmp_path / "caps" / "more" / "c.xml").write_bytes(b"<broken")
     assert cli("validate", str(tmp_path / "caps")).returncode == 2
+
+
+def test_python_dash_m_mm7bind_runs_the_command():
+    proc = subprocess.run([sys.executable, "-m", "mm7bind", "versions", "--json"], capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[-1]["name"] == "REL-6-MM7-1-4"
+    proc = subprocess.run([sys.executable, "-m", "mm7bind", "frobnicate"], capture_output=True)
+    assert proc.returncode == 2 and b"usage: mm7bind" in proc.stderr

@@ -621,3 +621,51 @@ def test_logging_settings_that_would_fail_at_start_or_on_every_line_are_configur
     assert "logging.format: '%(asctime)s %(levell)s %(message)s' cannot format a line" in checked.stdout
     served = run("serve", "--port", str(free_port()), "--config", str(tmp_path / "cfg.toml"))
     assert served.returncode == 3 and "Traceback" not in served.stderr and "logging.when" in served.stderr
+
+
+def test_a_configuration_path_that_is_a_folder_is_a_problem_not_a_traceback(tmp_path):
+    proc = run("config", "check", str(tmp_path))
+    assert proc.returncode == 3 and "cannot read: Is a directory" in proc.stdout, proc.stdout + proc.stderr
+    proc = run("send", "--config", str(tmp_path), "--to", "1")
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr and "cannot read" in proc.stderr
+
+
+def test_mo_aimed_at_something_that_is_not_a_simulator_says_so(tmp_path):
+    with mm7.serve(mm7.Receiver(), port=0) as srv:  # a VASP's receiver: its answers are no JSON
+        proc = run("mo", "--simulator", srv.url + "/mm7", "--text", "hi")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "is not an mm7bind simulator" in proc.stderr and "HTTP 404" in proc.stderr
+
+
+def test_send_queue_json_is_one_object_with_the_outbox_ids(tmp_path):
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    proc = run("send", "--config", str(tmp_path / "c.toml"), "--to", "1", "--to", "2", "--to", "2", "--text", "x",
+               "--queue", "--at", "2030-01-01T09:00+08:00", "--tag", "q", "--json")
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout)
+    assert answer["queued"] == 2 and answer["skipped"] == 0 and answer["repeated"] == 1
+    assert answer["at"] == "2030-01-01T09:00:00+08:00"
+    held = json.loads(run("store", "outbox", "--config", str(tmp_path / "c.toml"), "--json").stdout)
+    assert answer["items"] == {item["recipients"][0]: item["id"] for item in held}
+    again = json.loads(run("send", "--config", str(tmp_path / "c.toml"), "--to", "1", "--text", "x", "--queue",
+                           "--tag", "q", "--json").stdout)
+    assert again["queued"] == 0 and again["skipped"] == 1 and again["items"] == {}
+
+
+def test_the_progress_bar_counts_whom_it_sends_to(simulator, tmp_path):
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    (tmp_path / "to.csv").write_text("1\n2\n2\n3\n", encoding="utf-8")  # one listed twice: sent once
+    proc = run("send", "--config", str(tmp_path / "c.toml"), "--mmsc", simulator.url, "--to-file",
+               str(tmp_path / "to.csv"), "--tag", "p", "--text", "x")
+    progress = [line for line in proc.stderr.splitlines() if line.startswith("[")]
+    assert progress[-1].startswith("[" + "#" * 30 + "] 3/3 sent 3 failed 0"), proc.stderr
+    (tmp_path / "to.csv").write_text("1\n2\n3\n4\n", encoding="utf-8")  # three already have it under the tag
+    proc = run("send", "--config", str(tmp_path / "c.toml"), "--mmsc", simulator.url, "--to-file",
+               str(tmp_path / "to.csv"), "--tag", "p", "--text", "x")
+    progress = [line for line in proc.stderr.splitlines() if line.startswith("[")]
+    assert progress[-1].startswith("[" + "#" * 30 + "] 1/1 sent 1 failed 0"), proc.stderr
+    summary = json.loads(run("store", "sent", "--config", str(tmp_path / "c.toml"), "--tag", "p", "--summary",
+                             "--json").stdout)
+    # Every key, also before the first report: a script reads summary["delivery"] without a guard.
+    assert summary == {"tag": "p", "requests": 4, "accepted": 4, "refused": 0, "failed": 0, "recipients": 4,
+                       "delivery": {}, "awaiting": 4, "read": {}}
