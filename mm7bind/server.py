@@ -285,7 +285,7 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
         elif isinstance(exc, OSError):  # (TimeoutError, ConnectionResetError: the peer's business)
             log.info("connection from %s dropped: %s", client_address[0], exc)
         else:
-            log.error("connection from %s: unexpected error", client_address[0], exc_info=True)
+            log.error("connection from %s: unexpected error", client_address[0], exc_info=exc)
 
 
 def _timed_waitress(server, request_timeout: float) -> None:
