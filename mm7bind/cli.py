@@ -608,6 +608,14 @@ def _http_url(text: str) -> str:
     return text
 
 
+def _readable_file(text: str) -> str:
+    try:
+        Path(text).open("rb").close()
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {text}: {exc.strerror or exc}") from None
+    return text
+
+
 def _kind_arg(text: str) -> str:
     """--kind: a short name or the element name; a typo is refused rather than matching nothing."""
     kind = _KINDS.get(text, text)
@@ -878,7 +886,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             host=args.host, port=args.port, dialect=args.dialect, strict=args.strict, vasp_url=args.vasp_url,
             report_status=args.report_status, report_delay=args.report_delay, read_delay=args.read_delay,
             read_status=args.read_status, vasp_username=args.vasp_username, vasp_password=args.vasp_password,
-            auth=auth,
+            vasp_verify=args.vasp_ca or True, auth=auth,
         )
     except ValueError as exc:
         print(f"mm7bind simulate: {exc}", file=sys.stderr)
@@ -1102,6 +1110,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where delivery reports, read replies and MO go")
     p.add_argument("--vasp-username", metavar="USER", help="credentials for the VASP (Basic, or Digest when asked)")
     p.add_argument("--vasp-password", metavar="PASSWORD")
+    p.add_argument("--vasp-ca", metavar="FILE", type=_readable_file,
+                   help="CA certificate(s) to trust for an https --vasp-url (a self-signed test certificate)")
     p.add_argument("--report-status", default="Retrieved",
                    help="what delivery reports say: Retrieved, Rejected, Expired, Deferred, ... (default %(default)s)")
     p.add_argument("--report-delay", type=float, default=1.0, metavar="SECONDS",

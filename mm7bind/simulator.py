@@ -54,6 +54,7 @@ class SimulatorConfig:
     vasp_url: str | None = None  # where reports and MO go; none: reports are only recorded
     vasp_username: str | None = None
     vasp_password: str | None = field(default=None, repr=False)  # (reprs are logged and shown)
+    vasp_verify: bool | str = True  # the VASP's TLS certificate: checked (True), against this CA file, or not
     report_status: str = "Retrieved"  # what every recipient's delivery report says
     report_delay: float = 0.5
     read_status: str = "Read"
@@ -370,6 +371,7 @@ class Simulator:
                     self.config.vasp_url, role="mmsc", profile=profile,
                     username=self.config.vasp_username, password=self.config.vasp_password,
                     auth="auto",  # Basic, or Digest when the VASP asks for it
+                    verify=self.config.vasp_verify,
                     retry=RetryPolicy(max_attempts=2, backoff=0.2),
                     rewrite=QUIRKS.get(self.config.dialect) if self.config.quirks else None,
                     connect_timeout=5, read_timeout=30)

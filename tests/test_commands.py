@@ -669,3 +669,30 @@ def test_the_progress_bar_counts_whom_it_sends_to(simulator, tmp_path):
     # Every key, also before the first report: a script reads summary["delivery"] without a guard.
     assert summary == {"tag": "p", "requests": 4, "accepted": 4, "refused": 0, "failed": 0, "recipients": 4,
                        "delivery": {}, "awaiting": 4, "read": {}}
+
+
+def test_the_simulator_delivers_to_a_tls_vasp_whose_ca_it_is_given(tmp_path):
+    import ssl
+
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    got = []
+
+    class Inbox(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            got.append(msg.subject)
+
+    with mm7.serve(mm7.Receiver(Inbox()), port=0, ssl_context=ctx) as srv:
+        for trust, expected in (([], []), (["--vasp-ca", str(tmp_path / "ca.pem")], ["over TLS"])):
+            sim = Background("simulate", "--port", str(free_port()), "--vasp-url", srv.url + "/mm7", *trust,
+                             "--mo-text", "x", "--mo-subject", "over TLS", "--mo-after", "0.2")
+            try:
+                _until(lambda: "DeliverReq to" in sim.output() or got, "the MO is sent or fails")
+            finally:
+                sim.stop()
+            assert got == expected, sim.output()
+    proc = run("simulate", "--vasp-url", "https://127.0.0.1:9/mm7", "--vasp-ca", str(tmp_path / "none.pem"))
+    assert proc.returncode == 2 and "cannot read" in proc.stderr
