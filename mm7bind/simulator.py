@@ -130,7 +130,6 @@ QUIRKS: dict[str, Callable[[bytes], bytes]] = {"cmcc": _plain_sender, "cmcc-sdk"
 class Simulator:
     def __init__(self, config: SimulatorConfig | None = None, **settings: Any):
         self.config = config or SimulatorConfig(**settings)
-        self.profile: Profile = DIALECTS[self.config.dialect]
         self.messages: dict[str, StoredMessage] = {}
         self.mo_sent: list[dict] = []
         self.linked_ids: set[str] = set()  # given to MO messages; a reply must cite one of these
@@ -143,8 +142,17 @@ class Simulator:
         self._troubles: list[Trouble] = []  # for the next requests, in order
         self.server: EmbeddedServer | None = None
         self._worker: threading.Thread | None = None
-        self._clients: dict[str, Any] = {}  # schema version → its client
+        self._clients: dict[tuple[str, str], Any] = {}  # (dialect, schema version) → its client
         self._clients_lock = threading.Lock()
+
+    @property
+    def profile(self) -> Profile:
+        """The dialect's profile, read for each request: a test may change `config.dialect` (as it
+        sets `config.vasp_url`) on a running simulator."""
+        try:
+            return DIALECTS[self.config.dialect]
+        except KeyError:
+            raise ValueError(f"unknown dialect {self.config.dialect!r} (known: {', '.join(DIALECTS)})") from None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -363,11 +371,12 @@ class Simulator:
         if version is not None and self.config.dialect == "standard" and version.name != profile.version:
             profile = profile.replace(version=version.name, mm7_version=None)
         with self._clients_lock:
-            if profile.version not in self._clients:
+            key = (self.config.dialect, profile.version)  # (the dialects' quirks differ, not only versions)
+            if key not in self._clients:
                 if not self.config.vasp_url:
                     raise RuntimeError("no VASP URL configured "
                                        "(simulate --vasp-url, SimulatorConfig.vasp_url)")
-                self._clients[profile.version] = Client(
+                self._clients[key] = Client(
                     self.config.vasp_url, role="mmsc", profile=profile,
                     username=self.config.vasp_username, password=self.config.vasp_password,
                     auth="auto",  # Basic, or Digest when the VASP asks for it
@@ -375,7 +384,7 @@ class Simulator:
                     retry=RetryPolicy(max_attempts=2, backoff=0.2),
                     rewrite=QUIRKS.get(self.config.dialect) if self.config.quirks else None,
                     connect_timeout=5, read_timeout=30)
-            return self._clients[profile.version]
+            return self._clients[key]
 
     def _sender_of(self, stored: StoredMessage) -> m.Address:
         req = stored.request

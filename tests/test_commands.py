@@ -696,3 +696,43 @@ def test_the_simulator_delivers_to_a_tls_vasp_whose_ca_it_is_given(tmp_path):
             assert got == expected, sim.output()
     proc = run("simulate", "--vasp-url", "https://127.0.0.1:9/mm7", "--vasp-ca", str(tmp_path / "none.pem"))
     assert proc.returncode == 2 and "cannot read" in proc.stderr
+
+
+def test_pytest_fixtures_take_settings_from_markers(tmp_path):
+    """A user's suite picks the simulator's dialect and the receiver's handler and settings with
+    markers, and can change the dialect of a running simulator as it sets its vasp_url."""
+    test = '''
+import pytest
+import requests
+import mm7bind as mm7
+
+class Mine(mm7.Handler):
+    got = []
+
+    def on_deliver(self, msg, ctx):
+        self.got.append(msg.subject)
+
+def submit():
+    return mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], subject="s"), transaction_id="t")
+
+@pytest.mark.mm7_simulator(dialect="mbuni", vasp_username="mmsc", vasp_password="pw")
+@pytest.mark.mm7_receiver(handler=Mine(), auth=mm7.auth.BasicAuth("mmsc", "pw"))
+def test_markers(mm7_simulator, mm7_receiver):
+    with mm7.Client(mm7_simulator.url) as client:
+        assert client.submit(mm7.SubmitReq(recipients=["+8613800000000"])).version.name == "REL-5-MM7-1-0"
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    mm7_simulator.deliver("+8613900000000", ["1065"], "mine", text="hi")
+    assert Mine.got == ["mine"]
+
+def test_dialect_changed_on_the_running_simulator(mm7_simulator):
+    out = submit()
+    assert "REL-6-MM7-1-4" in requests.post(mm7_simulator.url, data=out.to_bytes(), headers=out.headers).text
+    mm7_simulator.config.dialect = "mbuni"
+    assert "REL-5-MM7-1-0" in requests.post(mm7_simulator.url, data=out.to_bytes(), headers=out.headers).text
+'''
+    (tmp_path / "test_user.py").write_text(test, encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--strict-markers",
+                           str(tmp_path / "test_user.py")], capture_output=True, text=True, cwd=tmp_path,
+                          env={**ENV, "PYTHONPATH": str(ROOT)}, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "2 passed" in proc.stdout
