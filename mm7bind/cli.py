@@ -285,17 +285,30 @@ def cmd_send(args: argparse.Namespace) -> int:
                       "[outbox] enabled = true on this store", file=sys.stderr)
             return EXIT_OK
         if len(recipients) == 1:
+            from .client import new_transaction_id  # noqa: PLC0415
+
+            tid = new_transaction_id()  # (known before it goes: an interrupted send can name it)
             try:
-                r = client.submit(template, tag=args.tag)
+                r = client.submit(template, tag=args.tag, transaction_id=tid)
             except (ConnectError, RequestTimeout) as exc:
                 return _not_sent(args, exc, "not sent", EXIT_UNREACHABLE)
             except MM7Error as exc:
                 return _not_sent(args, exc, "refused", EXIT_REFUSED)
+            except KeyboardInterrupt:
+                what = "interrupted before the MMSC answered: it may have taken the message"
+                if args.json:
+                    print(json.dumps({"ok": False, "error": "interrupted", "message": what, "transaction_id": tid,
+                                      "status": None, "text": None, "http_status": None}))
+                else:
+                    print(f"mm7bind send: {what} (TransactionID {tid})", file=sys.stderr)
+                return EXIT_INTERRUPTED
             if args.json:
                 print(json.dumps({"ok": r.ok, "message_id": r.message_id, "transaction_id": r.transaction_id,
                                   "status": r.status.code, "text": r.status.text}, ensure_ascii=False))
-            else:
-                print(r.message_id if r.ok else f"refused: {r.status.code} {r.status.text}")
+            elif r.ok:
+                print(r.message_id)
+            else:  # (as a refusal in a Fault: stdout carries only a MessageID, for scripts)
+                print(f"refused: {r.status.code} {r.status.text}", file=sys.stderr)
             return EXIT_OK if r.ok else EXIT_REFUSED
         bar = _Progress(enabled=not args.quiet and not args.json)
         result = send_bulk(client, template, recipients, concurrency=args.concurrency, progress=bar.update,

@@ -736,3 +736,50 @@ def test_dialect_changed_on_the_running_simulator(mm7_simulator):
                           env={**ENV, "PYTHONPATH": str(ROOT)}, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "2 passed" in proc.stdout
+
+
+def test_a_refusal_in_a_submit_rsp_goes_to_stderr_as_one_in_a_fault_does():
+    from .fake_http import FakeServer, mm7_reply
+
+    def refuse(req):
+        return mm7_reply(mm7.SubmitRsp(status=mm7.Status(2001), message_id="none"), req.decode())  # (MessageID required)
+
+    with FakeServer(refuse) as srv:
+        proc = run("send", "--mmsc", srv.url, "--to", "1", "--text", "x")
+        assert proc.returncode == 1 and proc.stdout == "" and proc.stderr.startswith("refused: 2001"), proc
+        answer = json.loads(run("send", "--mmsc", srv.url, "--to", "1", "--json").stdout)
+        assert answer["ok"] is False and answer["status"] == 2001
+
+
+def test_an_interrupted_send_names_the_transaction_the_mmsc_may_have_taken():
+    import threading
+
+    from .fake_http import FakeServer, Reply
+
+    arrived, release, seen = threading.Event(), threading.Event(), []
+
+    def hold(req):  # the MMSC has the request and has not answered yet
+        seen.append(req.decode().transaction_id)
+        arrived.set()
+        release.wait(60)
+        return Reply(503)
+
+    with FakeServer(hold) as srv:
+        try:
+            for extra in (["--json"], []):
+                arrived.clear()
+                proc = subprocess.Popen([sys.executable, "-m", "mm7bind.cli", "send", "--mmsc", srv.url, "--to", "1",
+                                         *extra], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True)
+                assert arrived.wait(30)
+                proc.send_signal(signal.SIGINT)
+                out, err = proc.communicate(timeout=30)
+                assert proc.returncode == 130 and "Traceback" not in err, err
+                if extra:
+                    answer = json.loads(out)
+                    assert answer["ok"] is False and answer["error"] == "interrupted"
+                    assert answer["transaction_id"] == seen[-1]
+                else:
+                    assert out == "" and f"TransactionID {seen[-1]}" in err and "may have taken" in err
+        finally:
+            release.set()
