@@ -99,34 +99,47 @@ def _expand(paths: list[str]) -> list[str]:
     return out
 
 
+def _validated(path: str, lenient: bool) -> dict:
+    """What validate finds in one file: its result (valid, accepted, invalid, unreadable), the
+    message's type and version when it was read, the deviations, or the error."""
+    out = {"path": path, "result": "unreadable", "message_type": None, "version": None, "deviations": [],
+           "error": None}  # (every key always there, for scripts)
+    try:
+        data = _read(path)
+    except OSError as exc:
+        return out | {"error": exc.strerror or str(exc)}
+    try:
+        env, _, _ = _decode_capture(data, strict=not lenient)
+    except ValidationError as exc:
+        return out | {"result": "invalid", "deviations": exc.deviations}
+    except DecodeError as exc:
+        return out | {"error": str(exc)}
+    return out | {"result": "accepted" if env.deviations else "valid", "deviations": env.deviations,
+                  "message_type": "Fault" if env.is_fault else env.body.ELEMENT,
+                  "version": env.version.name if env.version else None}
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
-    worst = EXIT_OK
+    worst, found = EXIT_OK, []
     for path in _expand(args.paths):
-        try:
-            data = _read(path)
-        except OSError as exc:
-            print(f"{path}: unreadable: {exc.strerror or exc}")
-            worst = max(worst, EXIT_UNREADABLE)
+        f = _validated(path, args.lenient)
+        worst = max(worst, {"unreadable": EXIT_UNREADABLE, "invalid": EXIT_INVALID}.get(f["result"], EXIT_OK))
+        if args.json:
+            f["deviations"] = [{"code": d.code, "path": d.path, "message": d.message} for d in f["deviations"]]
+            found.append(f)
             continue
-        try:
-            env, _, _ = _decode_capture(data, strict=not args.lenient)
-        except ValidationError as exc:
+        if f["result"] == "unreadable":  # (each file as it is read: a big folder shows progress)
+            print(f"{path}: unreadable: {f['error']}")
+        elif f["result"] == "invalid":
             print(f"{path}: INVALID")
-            for d in exc.deviations:
-                print(f"  {d}")
-            worst = max(worst, EXIT_INVALID)
-            continue
-        except DecodeError as exc:
-            print(f"{path}: unreadable: {exc}")
-            worst = max(worst, EXIT_UNREADABLE)
-            continue
-        kind = "Fault" if env.is_fault else env.body.ELEMENT
-        if env.deviations:
-            print(f"{path}: accepted with {len(env.deviations)} deviation(s) ({kind}, {env.version})")
-            for d in env.deviations:
-                print(f"  {d}")
+        elif f["result"] == "accepted":
+            print(f"{path}: accepted with {len(f['deviations'])} deviation(s) ({f['message_type']}, {f['version']})")
         else:
-            print(f"{path}: valid ({kind}, {env.version})")
+            print(f"{path}: valid ({f['message_type']}, {f['version']})")
+        for d in f["deviations"]:
+            print(f"  {d}")
+    if args.json:
+        print(json.dumps(found, ensure_ascii=False, indent=2))
     return worst
 
 
@@ -1161,6 +1174,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="SOAP XML, MIME bodies or raw HTTP captures; a directory: every file in it ('-' for stdin)")
     p.add_argument("--lenient", action="store_true", help="accept tolerated deviations and list them")
+    p.add_argument("--json", action="store_true", help="a JSON list: each file's path, result (valid, accepted, "
+                   "invalid, unreadable), message_type, version, deviations or error")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("inspect", help="decode a message and print it as JSON")
