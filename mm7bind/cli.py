@@ -259,6 +259,11 @@ def cmd_send(args: argparse.Namespace) -> int:
         except KeyError as exc:
             print(f"mm7bind send: {exc.args[0]}", file=sys.stderr)
             return EXIT_USAGE
+    if args.no_smil:
+        if args.smil:
+            print("mm7bind send: --no-smil and --smil exclude each other", file=sys.stderr)
+            return EXIT_USAGE
+        profile = profile.replace(auto_smil=False)  # (content without a SMIL goes as multipart/mixed)
     overrides["profile"] = profile
     if args.at is not None and not args.queue:
         print("mm7bind send: --at needs --queue (the outbox holds the messages until then)", file=sys.stderr)
@@ -1027,6 +1032,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", help="a text part")
     p.add_argument("--attach", action="append", metavar="FILE", help="an attachment (repeatable)")
     p.add_argument("--smil", metavar="FILE", help="the SMIL presentation (generated when absent)")
+    p.add_argument("--no-smil", action="store_true",
+                   help="generate no SMIL: the parts go as multipart/mixed (as some carriers want them)")
     p.add_argument("--mmsc", action="append", metavar="URL", type=_http_url,
                    help="MMSC URL (repeatable: fail-over order)")
     p.add_argument("--version", metavar="NAME", help="schema version to send, e.g. REL-6-MM7-1-0")

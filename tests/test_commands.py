@@ -783,3 +783,21 @@ def test_an_interrupted_send_names_the_transaction_the_mmsc_may_have_taken():
                     assert out == "" and f"TransactionID {seen[-1]}" in err and "may have taken" in err
         finally:
             release.set()
+
+
+def test_send_no_smil_sends_the_parts_as_multipart_mixed(tmp_path):
+    from .fake_http import FakeServer
+
+    (tmp_path / "pic.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+    (tmp_path / "show.smil").write_text("<smil><body/></smil>", encoding="utf-8")
+    with FakeServer() as srv:
+        for extra in ([], ["--no-smil"]):
+            proc = run("send", "--mmsc", srv.url, "--to", "1", "--text", "hi", "--attach", str(tmp_path / "pic.png"),
+                       *extra)
+            assert proc.returncode == 0, proc.stderr
+        generated, plain = (r.decode().body.content for r in srv.requests)
+    assert generated.multipart_type == "related" and generated.smil is not None
+    assert plain.multipart_type == "mixed" and plain.smil is None
+    assert [p.content_type for p in plain.parts] == ["text/plain", "image/png"]
+    proc = run("send", "--to", "1", "--no-smil", "--smil", str(tmp_path / "show.smil"))
+    assert proc.returncode == 2 and "exclude each other" in proc.stderr
