@@ -447,6 +447,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cfg.receiver.out_dir = args.out
     if args.forward:
         cfg.receiver.forward_url = args.forward
+    if args.out and not args.handler and not cfg.receiver.forward_url:
+        # (the file's out_dir is checked with the configuration; this one is seen only now, and
+        # would otherwise fail every message, each answered with a Server fault)
+        try:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            writable = os.access(args.out, os.W_OK)
+        except OSError as exc:
+            writable, why = False, exc.strerror or str(exc)
+        else:
+            why = "not writable"
+        if not writable:
+            print(f"mm7bind serve: --out {args.out} cannot be created or written ({why})", file=sys.stderr)
+            return EXIT_USAGE
     _setup_logging(cfg, args, "serve")
     handler = _handler(cfg, args, "serve")
     store = _store(cfg)

@@ -801,3 +801,13 @@ def test_send_no_smil_sends_the_parts_as_multipart_mixed(tmp_path):
     assert [p.content_type for p in plain.parts] == ["text/plain", "image/png"]
     proc = run("send", "--to", "1", "--no-smil", "--smil", str(tmp_path / "show.smil"))
     assert proc.returncode == 2 and "exclude each other" in proc.stderr
+
+
+def test_serve_refuses_an_out_folder_it_cannot_write(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    proc = run("serve", "--config", str(tmp_path / "c.toml"), "--port", str(free_port()),
+               "--out", str(tmp_path / "a-file" / "in"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"--out {tmp_path / 'a-file' / 'in'} cannot be created or written (Not a directory)" in proc.stderr
+    assert not (tmp_path / "vasp.db").exists()  # refused before anything was opened
