@@ -23,7 +23,7 @@ from .codec import decode, split_http
 from .content import Content, Part
 from .display import printable, shown_url
 from .envelope import Envelope
-from .errors import ConnectError, DecodeError, MM7Error, RequestTimeout, ValidationError
+from .errors import ConnectError, DecodeError, EncodeError, MM7Error, RequestTimeout, ValidationError
 from .jsonable import to_jsonable
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
@@ -310,6 +310,8 @@ def cmd_send(args: argparse.Namespace) -> int:
                 r = client.submit(template, tag=args.tag, transaction_id=tid)
             except (ConnectError, RequestTimeout) as exc:
                 return _not_sent(args, exc, "not sent", EXIT_UNREACHABLE)
+            except EncodeError as exc:  # our arguments, not the MMSC's doing: nothing went out
+                return _not_sent(args, exc, "mm7bind send: cannot build the message", EXIT_USAGE)
             except MM7Error as exc:
                 return _not_sent(args, exc, "refused", EXIT_REFUSED)
             except KeyboardInterrupt:

@@ -811,3 +811,15 @@ def test_serve_refuses_an_out_folder_it_cannot_write(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"--out {tmp_path / 'a-file' / 'in'} cannot be created or written (Not a directory)" in proc.stderr
     assert not (tmp_path / "vasp.db").exists()  # refused before anything was opened
+
+
+def test_a_message_that_cannot_be_built_is_a_usage_error_not_a_refusal():
+    from .fake_http import FakeServer
+
+    with FakeServer() as srv:
+        proc = run("send", "--mmsc", srv.url, "--to", "1", "--subject", "bell\x07")
+        assert proc.returncode == 2 and "cannot build the message" in proc.stderr and "U+0007" in proc.stderr
+        assert not proc.stderr.startswith("refused")
+        answer = json.loads(run("send", "--mmsc", srv.url, "--to", "1", "--subject", "bell\x07", "--json").stdout)
+        assert answer["ok"] is False and answer["error"] == "EncodeError"
+        assert srv.requests == []  # nothing went out
