@@ -823,3 +823,13 @@ def test_a_message_that_cannot_be_built_is_a_usage_error_not_a_refusal():
         answer = json.loads(run("send", "--mmsc", srv.url, "--to", "1", "--subject", "bell\x07", "--json").stdout)
         assert answer["ok"] is False and answer["error"] == "EncodeError"
         assert srv.requests == []  # nothing went out
+
+
+def test_fixtures_match_reports_to_what_a_client_sharing_the_receivers_store_sent(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    with mm7.Client(mm7_simulator.url, store=mm7_receiver.store) as client:
+        r = client.submit(mm7.SubmitReq(recipients=["+8613800000000"], delivery_report=True), tag="doc")
+    assert mm7_simulator.wait_idle()
+    [(report, ctx)] = mm7_receiver.received
+    assert report.message_id == r.message_id and ctx.sent.transaction_id == r.transaction_id
+    assert ctx.sent.tag == "doc"
