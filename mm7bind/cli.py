@@ -50,6 +50,10 @@ def _config(args):
     from .config import ConfigError, load_checked  # noqa: PLC0415
 
     path = getattr(args, "config", None)
+    if getattr(args, "conn_config", None) and not (path and path.lower().endswith(".xml")):
+        print(f"mm7bind {args.command}: --conn-config goes with a China Mobile mm7Config.xml as --config "
+              "(a TOML configuration holds those settings itself)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
     try:
         if path and path.lower().endswith(".xml"):
             from .cmcc.config import load_cmcc  # noqa: PLC0415
@@ -581,6 +585,10 @@ def _handler(cfg, args: argparse.Namespace, command: str):
 
 def cmd_replay(args: argparse.Namespace) -> int:
     cfg = _config(args)
+    if args.verbose or cfg.logging.file:  # (what the handler does, as serve logs it)
+        _setup_logging(cfg, args, "replay")
+    else:  # each message's outcome is printed below; the log goes to stderr only with -v
+        logging.getLogger("mm7bind").addHandler(logging.NullHandler())
     handler = _handler(cfg, args, "replay")
     store = _store(cfg)
     receiver = cfg.make_receiver(handler, store=store)

@@ -833,3 +833,25 @@ def test_fixtures_match_reports_to_what_a_client_sharing_the_receivers_store_sen
     [(report, ctx)] = mm7_receiver.received
     assert report.message_id == r.message_id and ctx.sent.transaction_id == r.transaction_id
     assert ctx.sent.tag == "doc"
+
+
+def test_replay_logs_as_serve_does_and_conn_config_needs_an_xml_configuration(tmp_path):
+    db = tmp_path / "vasp.db"
+    store = mm7.SqliteStore(db)
+
+    class Broken(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            raise RuntimeError("down")
+
+    out = mm7.encode(mm7.DeliverReq(sender="1", subject="later"), transaction_id="rp-log")
+    assert mm7.Receiver(Broken(), store=store).handle(out.to_bytes(), out.content_type).status == 500
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n[receiver]\nout_dir = "{tmp_path / "out"}"\n'
+                                       f'[logging]\nfile = "{tmp_path / "mm7.log"}"\n', encoding="utf-8")
+    proc = run("replay", "--config", str(tmp_path / "cfg.toml"))
+    assert proc.returncode == 0 and "#1: handled" in proc.stdout, proc.stdout + proc.stderr
+    assert "DeliverReq tid=rp-log" in (tmp_path / "mm7.log").read_text(encoding="utf-8")
+    (tmp_path / "ConnConfig.xml").write_text("<connection><KeepAlive>off</KeepAlive></connection>", encoding="utf-8")
+    for args in ([], ["--config", str(tmp_path / "cfg.toml")]):  # silently ignored, before
+        proc = run("send", *args, "--conn-config", str(tmp_path / "ConnConfig.xml"), "--to", "1")
+        assert proc.returncode == 2 and "--conn-config goes with a China Mobile mm7Config.xml" in proc.stderr
