@@ -86,6 +86,18 @@ class Trouble:
     delay: float = 0.0  # seconds before answering (or before serving normally, with neither above)
 
     def __post_init__(self) -> None:
+        # (checked here, not when a request meets it: a bad one would answer that request with a 500)
+        def number(value) -> bool:
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+        if self.status is not None and not (number(self.status) and int(self.status) == self.status
+                                            and 1000 <= self.status <= 9999):
+            raise ValueError(f"status {self.status!r} is not an MM7 status code (1000-9999)")
+        if self.http_status is not None and not (number(self.http_status) and int(self.http_status) == self.http_status
+                                                 and 100 <= self.http_status <= 599):
+            raise ValueError(f"http_status {self.http_status!r} is not an HTTP status (100-599)")
+        if not number(self.delay) or (self.retry_after is not None and not number(self.retry_after)):
+            raise ValueError("delay and retry_after are seconds (numbers)")
         if self.status is not None and self.http_status is not None:
             raise ValueError("a trouble is an MM7 status or an HTTP status, not both")
         if self.delay < 0 or (self.retry_after is not None and self.retry_after < 0):
@@ -491,6 +503,8 @@ class Simulator:
             args = json.loads(body or b"{}")
         except ValueError:
             return 400, {"error": "the body must be JSON"}
+        if not isinstance(args, dict):
+            return 400, {"error": "the body must be a JSON object"}
         if route == "messages" and method == "GET":
             with self._lock:
                 return 200, [s.summary() for s in self.messages.values()]
@@ -507,8 +521,14 @@ class Simulator:
             if route == "report":
                 return 200, self.send_report(args["message_id"], args["recipient"], args.get("status", "Retrieved"))
             if route == "fail":
-                known = {k: args[k] for k in ("status", "http_status", "retry_after", "delay") if k in args}
-                self.fail_next(int(args.get("count", 1)), **known)
+                fields = ("count", "status", "http_status", "retry_after", "delay")
+                unknown = sorted(set(args) - set(fields))
+                if unknown:  # (a misspelt one would queue a trouble that does nothing)
+                    return 400, {"error": f"unknown field(s) {', '.join(unknown)} (known: {', '.join(fields)})"}
+                count = args.get("count", 1)
+                if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                    return 400, {"error": f"count {count!r} is not a whole number, 0 or more"}
+                self.fail_next(count, **{k: args[k] for k in fields[1:] if k in args})
                 return 200, {"queued": len(self._troubles)}
         except KeyError as exc:
             return 400, {"error": f"missing or unknown {exc.args[0]}"}
