@@ -449,23 +449,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cfg.receiver.host = args.host
     if args.port is not None:
         cfg.receiver.port = args.port
-    if args.out:
-        cfg.receiver.out_dir = args.out
-    if args.forward:
-        cfg.receiver.forward_url = args.forward
-    if args.out and not args.handler and not cfg.receiver.forward_url:
-        # (the file's out_dir is checked with the configuration; this one is seen only now, and
-        # would otherwise fail every message, each answered with a Server fault)
-        try:
-            Path(args.out).mkdir(parents=True, exist_ok=True)
-            writable = os.access(args.out, os.W_OK)
-        except OSError as exc:
-            writable, why = False, exc.strerror or str(exc)
-        else:
-            why = "not writable"
-        if not writable:
-            print(f"mm7bind serve: --out {args.out} cannot be created or written ({why})", file=sys.stderr)
-            return EXIT_USAGE
+    _handling_options(cfg, args, "serve")
     _setup_logging(cfg, args, "serve")
     handler = _handler(cfg, args, "serve")
     store = _store(cfg)
@@ -574,6 +558,28 @@ def _echo(text: str) -> None:
     print(printable(text), flush=True)  # (the saving handler's lines carry the peer's addresses)
 
 
+def _handling_options(cfg, args: argparse.Namespace, command: str) -> None:
+    """--out and --forward over the configuration's, for serve and for replay (which must hand a
+    message to what serve would have: forwarding it, not saving it, when serve forwarded)."""
+    if args.out:
+        cfg.receiver.out_dir = args.out
+    if args.forward:
+        cfg.receiver.forward_url = args.forward
+    if args.out and not args.handler and not cfg.receiver.forward_url:
+        # (the file's out_dir is checked with the configuration; this one is seen only now, and
+        # would otherwise fail every message, each answered with a Server fault)
+        try:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            writable = os.access(args.out, os.W_OK)
+        except OSError as exc:
+            writable, why = False, exc.strerror or str(exc)
+        else:
+            why = "not writable"
+        if not writable:
+            print(f"mm7bind {command}: --out {args.out} cannot be created or written ({why})", file=sys.stderr)
+            raise SystemExit(EXIT_USAGE)
+
+
 def _handler(cfg, args: argparse.Namespace, command: str):
     """The handler serve and replay run (--handler, else forwarding, else saving), or a usage error."""
     try:
@@ -585,6 +591,7 @@ def _handler(cfg, args: argparse.Namespace, command: str):
 
 def cmd_replay(args: argparse.Namespace) -> int:
     cfg = _config(args)
+    _handling_options(cfg, args, "replay")
     if args.verbose or cfg.logging.file:  # (what the handler does, as serve logs it)
         _setup_logging(cfg, args, "replay")
     else:  # each message's outcome is printed below; the log goes to stderr only with -v
@@ -1087,11 +1094,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--forward", metavar="URL", type=_http_url, help="post each message as JSON to your application at URL")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("replay", help="run the handler again for stored messages it failed on")
+    p = sub.add_parser("replay", help="run the handler again for stored messages it failed on",
+                       description="Hand failed (or, with --id, any) stored messages to the handler again: "
+                                   "give the --handler, --forward or --out that serve ran with, else the "
+                                   "configuration's forwarding or saving runs.")
     with_config(p)
     p.add_argument("--id", type=int, help="one stored message (any state)")
     p.add_argument("--handler", metavar="MODULE:OBJECT",
                    help="the one serve runs (without it, as serve without it: forwarding or saving)")
+    p.add_argument("--forward", metavar="URL", type=_http_url, help="forward to URL, as serve --forward does")
+    p.add_argument("--out", metavar="DIR", help="save under DIR, as serve --out does")
     p.add_argument("--stale-after", type=float, default=300.0, help="seconds after which 'processing' is stale")
     p.set_defaults(func=cmd_replay)
 

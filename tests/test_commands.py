@@ -855,3 +855,26 @@ def test_replay_logs_as_serve_does_and_conn_config_needs_an_xml_configuration(tm
     for args in ([], ["--config", str(tmp_path / "cfg.toml")]):  # silently ignored, before
         proc = run("send", *args, "--conn-config", str(tmp_path / "ConnConfig.xml"), "--to", "1")
         assert proc.returncode == 2 and "--conn-config goes with a China Mobile mm7Config.xml" in proc.stderr
+
+
+def test_replay_forwards_as_serve_forward_did(tmp_path):
+    from .fake_http import FakeServer, Reply
+
+    db = tmp_path / "vasp.db"
+    store = mm7.SqliteStore(db)
+
+    class Down(mm7.Handler):  # what forwarding to an application that is down amounts to
+        def on_deliver(self, msg, ctx):
+            raise mm7.Unavailable("the application is down")
+
+    out = mm7.encode(mm7.DeliverReq(sender="1", subject="for the app"), transaction_id="fw-1")
+    assert mm7.Receiver(Down(), store=store).handle(out.to_bytes(), out.content_type).status == 500
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+    with FakeServer(lambda req: Reply(200, b"{}", {"Content-Type": "application/json"})) as app:
+        proc = run("replay", "--config", str(tmp_path / "cfg.toml"), "--forward", app.url,
+                   "--out", str(tmp_path / "unused"))
+        assert proc.returncode == 0 and "#1: handled" in proc.stdout, proc.stdout + proc.stderr
+        [posted] = app.requests
+    assert json.loads(posted.body)["message"]["subject"] == "for the app"  # forwarded, not saved
+    assert not (tmp_path / "unused").exists()
