@@ -23,7 +23,7 @@ from .codec import decode, split_http
 from .content import Content, Part
 from .display import printable, shown_url
 from .envelope import Envelope
-from .errors import ConnectError, DecodeError, MM7Error, RequestTimeout, ValidationError
+from .errors import ConnectError, DecodeError, EncodeError, MM7Error, RequestTimeout, ValidationError
 from .jsonable import to_jsonable
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
@@ -50,6 +50,10 @@ def _config(args):
     from .config import ConfigError, load_checked  # noqa: PLC0415
 
     path = getattr(args, "config", None)
+    if getattr(args, "conn_config", None) and not (path and path.lower().endswith(".xml")):
+        print(f"mm7bind {args.command}: --conn-config goes with a China Mobile mm7Config.xml as --config "
+              "(a TOML configuration holds those settings itself)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
     try:
         if path and path.lower().endswith(".xml"):
             from .cmcc.config import load_cmcc  # noqa: PLC0415
@@ -99,34 +103,47 @@ def _expand(paths: list[str]) -> list[str]:
     return out
 
 
+def _validated(path: str, lenient: bool) -> dict:
+    """What validate finds in one file: its result (valid, accepted, invalid, unreadable), the
+    message's type and version when it was read, the deviations, or the error."""
+    out = {"path": path, "result": "unreadable", "message_type": None, "version": None, "deviations": [],
+           "error": None}  # (every key always there, for scripts)
+    try:
+        data = _read(path)
+    except OSError as exc:
+        return out | {"error": exc.strerror or str(exc)}
+    try:
+        env, _, _ = _decode_capture(data, strict=not lenient)
+    except ValidationError as exc:
+        return out | {"result": "invalid", "deviations": exc.deviations}
+    except DecodeError as exc:
+        return out | {"error": str(exc)}
+    return out | {"result": "accepted" if env.deviations else "valid", "deviations": env.deviations,
+                  "message_type": "Fault" if env.is_fault else env.body.ELEMENT,
+                  "version": env.version.name if env.version else None}
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
-    worst = EXIT_OK
+    worst, found = EXIT_OK, []
     for path in _expand(args.paths):
-        try:
-            data = _read(path)
-        except OSError as exc:
-            print(f"{path}: unreadable: {exc.strerror or exc}")
-            worst = max(worst, EXIT_UNREADABLE)
+        f = _validated(path, args.lenient)
+        worst = max(worst, {"unreadable": EXIT_UNREADABLE, "invalid": EXIT_INVALID}.get(f["result"], EXIT_OK))
+        if args.json:
+            f["deviations"] = [{"code": d.code, "path": d.path, "message": d.message} for d in f["deviations"]]
+            found.append(f)
             continue
-        try:
-            env, _, _ = _decode_capture(data, strict=not args.lenient)
-        except ValidationError as exc:
+        if f["result"] == "unreadable":  # (each file as it is read: a big folder shows progress)
+            print(f"{path}: unreadable: {f['error']}")
+        elif f["result"] == "invalid":
             print(f"{path}: INVALID")
-            for d in exc.deviations:
-                print(f"  {d}")
-            worst = max(worst, EXIT_INVALID)
-            continue
-        except DecodeError as exc:
-            print(f"{path}: unreadable: {exc}")
-            worst = max(worst, EXIT_UNREADABLE)
-            continue
-        kind = "Fault" if env.is_fault else env.body.ELEMENT
-        if env.deviations:
-            print(f"{path}: accepted with {len(env.deviations)} deviation(s) ({kind}, {env.version})")
-            for d in env.deviations:
-                print(f"  {d}")
+        elif f["result"] == "accepted":
+            print(f"{path}: accepted with {len(f['deviations'])} deviation(s) ({f['message_type']}, {f['version']})")
         else:
-            print(f"{path}: valid ({kind}, {env.version})")
+            print(f"{path}: valid ({f['message_type']}, {f['version']})")
+        for d in f["deviations"]:
+            print(f"  {d}")
+    if args.json:
+        print(json.dumps(found, ensure_ascii=False, indent=2))
     return worst
 
 
@@ -246,6 +263,11 @@ def cmd_send(args: argparse.Namespace) -> int:
         except KeyError as exc:
             print(f"mm7bind send: {exc.args[0]}", file=sys.stderr)
             return EXIT_USAGE
+    if args.no_smil:
+        if args.smil:
+            print("mm7bind send: --no-smil and --smil exclude each other", file=sys.stderr)
+            return EXIT_USAGE
+        profile = profile.replace(auto_smil=False)  # (content without a SMIL goes as multipart/mixed)
     overrides["profile"] = profile
     if args.at is not None and not args.queue:
         print("mm7bind send: --at needs --queue (the outbox holds the messages until then)", file=sys.stderr)
@@ -270,17 +292,27 @@ def cmd_send(args: argparse.Namespace) -> int:
             except MM7Error as exc:
                 print(f"mm7bind send: not queued: {exc}", file=sys.stderr)
                 return EXIT_REFUSED
-            when = f" for {_local(args.at)}" if args.at else ""
-            print(f"queued {result.sent} message(s){when} in {cfg.store.path}")
-            if result.skipped:
-                print(f"skipped {result.skipped} recipients already accepted or queued under tag {args.tag!r}")
+            if args.json:  # the outbox items' ids, for `store outbox` and the send API's /queue/<id>
+                print(json.dumps({"queued": result.sent, "skipped": result.skipped, "repeated": result.repeated,
+                                  "at": args.at.isoformat() if args.at else None,
+                                  "items": {r: int(v.removeprefix("queued #")) for r, v in result.message_ids.items()}},
+                                 ensure_ascii=False))
+            else:
+                when = f" for {_local(args.at)}" if args.at else ""
+                print(f"queued {result.sent} message(s){when} in {cfg.store.path}")
+                if result.skipped:
+                    print(f"skipped {result.skipped} recipients already accepted or queued under tag {args.tag!r}")
             if not cfg.outbox.enabled:
                 print("note: [outbox] enabled is false here: nothing sends them until `mm7bind serve` runs with "
                       "[outbox] enabled = true on this store", file=sys.stderr)
             return EXIT_OK
         if len(recipients) == 1:
+            from .client import new_transaction_id  # noqa: PLC0415
+
+            tid = new_transaction_id()  # (known before it goes: an interrupted send can name it)
             try:
                 if args.tag is not None and store is not None:  # as a campaign of one: never sent twice
+                    tid = None  # (the tag's own, chosen as the campaign's are)
                     r = send_tagged(client, template, args.tag)
                     if r is None:
                         if args.json:
@@ -290,18 +322,31 @@ def cmd_send(args: argparse.Namespace) -> int:
                                   f"{args.tag!r} already")
                         return EXIT_OK
                 else:
-                    r = client.submit(template, tag=args.tag)
+                    r = client.submit(template, tag=args.tag, transaction_id=tid)
             except (ConnectError, RequestTimeout) as exc:
                 return _not_sent(args, exc, "not sent", EXIT_UNREACHABLE)
+            except EncodeError as exc:  # our arguments, not the MMSC's doing: nothing went out
+                return _not_sent(args, exc, "mm7bind send: cannot build the message", EXIT_USAGE)
             except MM7Error as exc:
                 return _not_sent(args, exc, "refused", EXIT_REFUSED)
+            except KeyboardInterrupt:
+                what = "interrupted before the MMSC answered: it may have taken the message"
+                if args.json:
+                    print(json.dumps({"ok": False, "error": "interrupted", "message": what, "transaction_id": tid,
+                                      "status": None, "text": None, "http_status": None}))
+                else:
+                    named = f"TransactionID {tid}" if tid else f"tag {args.tag!r}: the same command again resumes it"
+                    print(f"mm7bind send: {what} ({named})", file=sys.stderr)
+                return EXIT_INTERRUPTED
             if args.json:
                 print(json.dumps({"ok": r.ok, "message_id": r.message_id, "transaction_id": r.transaction_id,
                                   "status": r.status.code, "text": r.status.text}, ensure_ascii=False))
-            else:
-                print(r.message_id if r.ok else f"refused: {r.status.code} {r.status.text}")
+            elif r.ok:
+                print(r.message_id)
+            else:  # (as a refusal in a Fault: stdout carries only a MessageID, for scripts)
+                print(f"refused: {r.status.code} {r.status.text}", file=sys.stderr)
             return EXIT_OK if r.ok else EXIT_REFUSED
-        bar = _Progress(len(recipients), enabled=not args.quiet and not args.json)
+        bar = _Progress(enabled=not args.quiet and not args.json)
         result = send_bulk(client, template, recipients, concurrency=args.concurrency, progress=bar.update,
                            tag=args.tag)
         bar.done(result)
@@ -354,22 +399,22 @@ def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int) -> 
 class _Progress:
     """A one-line progress bar on stderr (plain lines when stderr is not a terminal)."""
 
-    def __init__(self, total: int, enabled: bool = True):
-        self.total, self.enabled = total, enabled
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
         self.last = 0.0
         self.shown = 0
         self.tty = sys.stderr.isatty()
 
     def update(self, r) -> None:
         now = time.monotonic()
-        done = r.sent + r.failed
-        if not self.enabled or (now - self.last < (0.2 if self.tty else 1.0) and done < self.total):
+        done, total = r.sent + r.failed, r.total  # (a recipient listed twice, or skipped under --tag, is not in total)
+        if not self.enabled or (now - self.last < (0.2 if self.tty else 1.0) and done < total):
             return
         self.last, self.shown = now, done
         width = 30
-        filled = int(width * done / self.total) if self.total else width
+        filled = int(width * done / total) if total else width
         rate = done / r.elapsed if r.elapsed else 0.0
-        line = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} sent {r.sent} failed {r.failed} {rate:.1f}/s"
+        line = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} sent {r.sent} failed {r.failed} {rate:.1f}/s"
         print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
 
     def done(self, r) -> None:
@@ -416,10 +461,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cfg.receiver.host = args.host
     if args.port is not None:
         cfg.receiver.port = args.port
-    if args.out:
-        cfg.receiver.out_dir = args.out
-    if args.forward:
-        cfg.receiver.forward_url = args.forward
+    _handling_options(cfg, args, "serve")
     _setup_logging(cfg, args, "serve")
     handler = _handler(cfg, args, "serve")
     store = _store(cfg)
@@ -529,6 +571,28 @@ def _echo(text: str) -> None:
     print(printable(text), flush=True)  # (the saving handler's lines carry the peer's addresses)
 
 
+def _handling_options(cfg, args: argparse.Namespace, command: str) -> None:
+    """--out and --forward over the configuration's, for serve and for replay (which must hand a
+    message to what serve would have: forwarding it, not saving it, when serve forwarded)."""
+    if args.out:
+        cfg.receiver.out_dir = args.out
+    if args.forward:
+        cfg.receiver.forward_url = args.forward
+    if args.out and not args.handler and not cfg.receiver.forward_url:
+        # (the file's out_dir is checked with the configuration; this one is seen only now, and
+        # would otherwise fail every message, each answered with a Server fault)
+        try:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            writable = os.access(args.out, os.W_OK)
+        except OSError as exc:
+            writable, why = False, exc.strerror or str(exc)
+        else:
+            why = "not writable"
+        if not writable:
+            print(f"mm7bind {command}: --out {args.out} cannot be created or written ({why})", file=sys.stderr)
+            raise SystemExit(EXIT_USAGE)
+
+
 def _handler(cfg, args: argparse.Namespace, command: str):
     """The handler serve and replay run (--handler, else forwarding, else saving), or a usage error."""
     try:
@@ -540,6 +604,11 @@ def _handler(cfg, args: argparse.Namespace, command: str):
 
 def cmd_replay(args: argparse.Namespace) -> int:
     cfg = _config(args)
+    _handling_options(cfg, args, "replay")
+    if args.verbose or cfg.logging.file:  # (what the handler does, as serve logs it)
+        _setup_logging(cfg, args, "replay")
+    else:  # each message's outcome is printed below; the log goes to stderr only with -v
+        logging.getLogger("mm7bind").addHandler(logging.NullHandler())
     handler = _handler(cfg, args, "replay")
     store = _store(cfg)
     receiver = cfg.make_receiver(handler, store=store)
@@ -610,6 +679,14 @@ def _http_url(text: str) -> str:
 
     if not is_http_url(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL")
+    return text
+
+
+def _readable_file(text: str) -> str:
+    try:
+        Path(text).open("rb").close()
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {text}: {exc.strerror or exc}") from None
     return text
 
 
@@ -834,8 +911,8 @@ def _tag_summary(args: argparse.Namespace) -> int:
         s = summarize(store, args.tag)
     finally:
         store.close()
-    if args.json:
-        print(json.dumps(to_jsonable(s), ensure_ascii=False, indent=2))
+    if args.json:  # every count, 0 and {} too: a script reads s["delivery"] before any report came
+        print(json.dumps(dataclasses.asdict(s), ensure_ascii=False, indent=2))
         return EXIT_OK
     print(printable(f"tag {s.tag}: {s.requests} SubmitReq: {s.accepted} accepted, {s.refused} refused, "
                      f"{s.failed} without answer"))
@@ -917,7 +994,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             host=args.host, port=args.port, dialect=args.dialect, strict=args.strict, vasp_url=args.vasp_url,
             report_status=args.report_status, report_delay=args.report_delay, read_delay=args.read_delay,
             read_status=args.read_status, vasp_username=args.vasp_username, vasp_password=args.vasp_password,
-            auth=auth,
+            vasp_verify=args.vasp_ca or True, auth=auth,
         )
     except ValueError as exc:
         print(f"mm7bind simulate: {exc}", file=sys.stderr)
@@ -959,8 +1036,14 @@ def cmd_mo(args: argparse.Namespace) -> int:
     except requests.RequestException as exc:
         print(f"cannot reach the simulator at {base}: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
-    print(json.dumps(r.json(), ensure_ascii=False))
-    return EXIT_OK if r.ok and "error" not in r.json() else EXIT_REFUSED
+    try:
+        answer = r.json()
+    except ValueError:  # something else listens there (the VASP's own receiver, a web server)
+        print(f"{base} is not an mm7bind simulator: /control/deliver answered HTTP {r.status_code} without JSON",
+              file=sys.stderr)
+        return EXIT_REFUSED
+    print(json.dumps(answer, ensure_ascii=False))
+    return EXIT_OK if r.ok and "error" not in answer else EXIT_REFUSED
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1026,6 +1109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", help="a text part")
     p.add_argument("--attach", action="append", metavar="FILE", help="an attachment (repeatable)")
     p.add_argument("--smil", metavar="FILE", help="the SMIL presentation (generated when absent)")
+    p.add_argument("--no-smil", action="store_true",
+                   help="generate no SMIL: the parts go as multipart/mixed (as some carriers want them)")
     p.add_argument("--mmsc", action="append", metavar="URL", type=_http_url,
                    help="MMSC URL (repeatable: fail-over order)")
     p.add_argument("--version", metavar="NAME", help="schema version to send, e.g. REL-6-MM7-1-0")
@@ -1056,11 +1141,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--forward", metavar="URL", type=_http_url, help="post each message as JSON to your application at URL")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("replay", help="run the handler again for stored messages it failed on")
+    p = sub.add_parser("replay", help="run the handler again for stored messages it failed on",
+                       description="Hand failed (or, with --id, any) stored messages to the handler again: "
+                                   "give the --handler, --forward or --out that serve ran with, else the "
+                                   "configuration's forwarding or saving runs.")
     with_config(p)
     p.add_argument("--id", type=int, help="one stored message (any state)")
     p.add_argument("--handler", metavar="MODULE:OBJECT",
                    help="the one serve runs (without it, as serve without it: forwarding or saving)")
+    p.add_argument("--forward", metavar="URL", type=_http_url, help="forward to URL, as serve --forward does")
+    p.add_argument("--out", metavar="DIR", help="save under DIR, as serve --out does")
     p.add_argument("--stale-after", type=float, default=300.0, help="seconds after which 'processing' is stale")
     p.set_defaults(func=cmd_replay)
 
@@ -1133,12 +1223,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password", metavar="PASSWORD")
     p.add_argument("--auth", choices=("basic", "digest"), default="basic",
                    help="how the VASP must present them (default %(default)s)")
-    p.add_argument("--digest-qop", default="auth", choices=("auth", "auth-int", "auth,auth-int"),
-                   help="what a Digest challenge offers (default %(default)s; auth-int: the body signed too)")
+    p.add_argument("--digest-qop", default="auth", choices=("auth", "auth-int", "auth,auth-int"), metavar="QOP",
+                   help="what a Digest challenge offers: auth, auth-int or auth,auth-int (default %(default)s; "
+                        "auth-int: the body signed too)")
     p.add_argument("--vasp-url", metavar="URL", type=_http_url,
                    help="where delivery reports, read replies and MO go")
     p.add_argument("--vasp-username", metavar="USER", help="credentials for the VASP (Basic, or Digest when asked)")
     p.add_argument("--vasp-password", metavar="PASSWORD")
+    p.add_argument("--vasp-ca", metavar="FILE", type=_readable_file,
+                   help="CA certificate(s) to trust for an https --vasp-url (a self-signed test certificate)")
     p.add_argument("--report-status", default="Retrieved",
                    help="what delivery reports say: Retrieved, Rejected, Expired, Deferred, ... (default %(default)s)")
     p.add_argument("--report-delay", type=float, default=1.0, metavar="SECONDS",
@@ -1175,6 +1268,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="SOAP XML, MIME bodies or raw HTTP captures; a directory: every file in it ('-' for stdin)")
     p.add_argument("--lenient", action="store_true", help="accept tolerated deviations and list them")
+    p.add_argument("--json", action="store_true", help="a JSON list: each file's path, result (valid, accepted, "
+                   "invalid, unreadable), message_type, version, deviations or error")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("inspect", help="decode a message and print it as JSON")

@@ -414,6 +414,8 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
             return Config(source=source), [Problem("error", str(path), "file not found")]
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             return Config(source=source), [Problem("error", str(path), f"not valid TOML: {exc}")]
+        except OSError as exc:  # a directory, a file we may not read
+            return Config(source=source), [Problem("error", str(path), f"cannot read: {exc.strerror or exc}")]
     if path is not None and _holds_credentials(data):
         mode = Path(path).stat().st_mode
         if os.name == "posix" and mode & 0o004:

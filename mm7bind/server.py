@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -285,6 +286,18 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
+
+    def handle_error(self, request, client_address) -> None:
+        """A connection that failed before a request was read — a TLS handshake refused (a client
+        not trusting the certificate, plain HTTP on the TLS port, a port scanner), a peer gone or
+        too slow — is one log line, not the traceback socketserver prints on stderr for each."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ssl.SSLError):  # (worth seeing: an MMSC that cannot reach us this way says nothing)
+            log.warning("TLS connection from %s failed: %s", client_address[0], exc)
+        elif isinstance(exc, OSError):  # (TimeoutError, ConnectionResetError: the peer's business)
+            log.info("connection from %s dropped: %s", client_address[0], exc)
+        else:
+            log.error("connection from %s: unexpected error", client_address[0], exc_info=exc)
 
 
 def _timed_waitress(server, request_timeout: float) -> None:

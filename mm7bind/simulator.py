@@ -54,6 +54,7 @@ class SimulatorConfig:
     vasp_url: str | None = None  # where reports and MO go; none: reports are only recorded
     vasp_username: str | None = None
     vasp_password: str | None = field(default=None, repr=False)  # (reprs are logged and shown)
+    vasp_verify: bool | str = True  # the VASP's TLS certificate: checked (True), against this CA file, or not
     report_status: str = "Retrieved"  # what every recipient's delivery report says
     report_delay: float = 0.5
     read_status: str = "Read"
@@ -85,6 +86,18 @@ class Trouble:
     delay: float = 0.0  # seconds before answering (or before serving normally, with neither above)
 
     def __post_init__(self) -> None:
+        # (checked here, not when a request meets it: a bad one would answer that request with a 500)
+        def number(value) -> bool:
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+        if self.status is not None and not (number(self.status) and int(self.status) == self.status
+                                            and 1000 <= self.status <= 9999):
+            raise ValueError(f"status {self.status!r} is not an MM7 status code (1000-9999)")
+        if self.http_status is not None and not (number(self.http_status) and int(self.http_status) == self.http_status
+                                                 and 100 <= self.http_status <= 599):
+            raise ValueError(f"http_status {self.http_status!r} is not an HTTP status (100-599)")
+        if not number(self.delay) or (self.retry_after is not None and not number(self.retry_after)):
+            raise ValueError("delay and retry_after are seconds (numbers)")
         if self.status is not None and self.http_status is not None:
             raise ValueError("a trouble is an MM7 status or an HTTP status, not both")
         if self.delay < 0 or (self.retry_after is not None and self.retry_after < 0):
@@ -129,7 +142,6 @@ QUIRKS: dict[str, Callable[[bytes], bytes]] = {"cmcc": _plain_sender, "cmcc-sdk"
 class Simulator:
     def __init__(self, config: SimulatorConfig | None = None, **settings: Any):
         self.config = config or SimulatorConfig(**settings)
-        self.profile: Profile = DIALECTS[self.config.dialect]
         self.messages: dict[str, StoredMessage] = {}
         self.mo_sent: list[dict] = []
         self.linked_ids: set[str] = set()  # given to MO messages; a reply must cite one of these
@@ -142,8 +154,17 @@ class Simulator:
         self._troubles: list[Trouble] = []  # for the next requests, in order
         self.server: EmbeddedServer | None = None
         self._worker: threading.Thread | None = None
-        self._clients: dict[str, Any] = {}  # schema version → its client
+        self._clients: dict[tuple[str, str], Any] = {}  # (dialect, schema version) → its client
         self._clients_lock = threading.Lock()
+
+    @property
+    def profile(self) -> Profile:
+        """The dialect's profile, read for each request: a test may change `config.dialect` (as it
+        sets `config.vasp_url`) on a running simulator."""
+        try:
+            return DIALECTS[self.config.dialect]
+        except KeyError:
+            raise ValueError(f"unknown dialect {self.config.dialect!r} (known: {', '.join(DIALECTS)})") from None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -362,18 +383,20 @@ class Simulator:
         if version is not None and self.config.dialect == "standard" and version.name != profile.version:
             profile = profile.replace(version=version.name, mm7_version=None)
         with self._clients_lock:
-            if profile.version not in self._clients:
+            key = (self.config.dialect, profile.version)  # (the dialects' quirks differ, not only versions)
+            if key not in self._clients:
                 if not self.config.vasp_url:
                     raise RuntimeError("no VASP URL configured "
                                        "(simulate --vasp-url, SimulatorConfig.vasp_url)")
-                self._clients[profile.version] = Client(
+                self._clients[key] = Client(
                     self.config.vasp_url, role="mmsc", profile=profile,
                     username=self.config.vasp_username, password=self.config.vasp_password,
                     auth="auto",  # Basic, or Digest when the VASP asks for it
+                    verify=self.config.vasp_verify,
                     retry=RetryPolicy(max_attempts=2, backoff=0.2),
                     rewrite=QUIRKS.get(self.config.dialect) if self.config.quirks else None,
                     connect_timeout=5, read_timeout=30)
-            return self._clients[profile.version]
+            return self._clients[key]
 
     def _sender_of(self, stored: StoredMessage) -> m.Address:
         req = stored.request
@@ -480,6 +503,8 @@ class Simulator:
             args = json.loads(body or b"{}")
         except ValueError:
             return 400, {"error": "the body must be JSON"}
+        if not isinstance(args, dict):
+            return 400, {"error": "the body must be a JSON object"}
         if route == "messages" and method == "GET":
             with self._lock:
                 return 200, [s.summary() for s in self.messages.values()]
@@ -496,8 +521,14 @@ class Simulator:
             if route == "report":
                 return 200, self.send_report(args["message_id"], args["recipient"], args.get("status", "Retrieved"))
             if route == "fail":
-                known = {k: args[k] for k in ("status", "http_status", "retry_after", "delay") if k in args}
-                self.fail_next(int(args.get("count", 1)), **known)
+                fields = ("count", "status", "http_status", "retry_after", "delay")
+                unknown = sorted(set(args) - set(fields))
+                if unknown:  # (a misspelt one would queue a trouble that does nothing)
+                    return 400, {"error": f"unknown field(s) {', '.join(unknown)} (known: {', '.join(fields)})"}
+                count = args.get("count", 1)
+                if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                    return 400, {"error": f"count {count!r} is not a whole number, 0 or more"}
+                self.fail_next(count, **{k: args[k] for k in fields[1:] if k in args})
                 return 200, {"queued": len(self._troubles)}
         except KeyError as exc:
             return 400, {"error": f"missing or unknown {exc.args[0]}"}

@@ -17,6 +17,10 @@ Installed as a pytest plugin (entry point "mm7bind"), so in any project with mm7
         mm7_simulator.fail_next(status=4006)                # or http_status=503, retry_after=, delay=
         assert mm7bind.Client(mm7_simulator.url).submit(my_message).attempts == 2
 
+    @pytest.mark.mm7_simulator(dialect="cmcc", strict=True)   # SimulatorConfig settings
+    @pytest.mark.mm7_receiver(handler=MyHandler(), auth=mm7bind.auth.BasicAuth("mmsc", "pw"))
+    def test_my_handler(mm7_simulator, mm7_receiver): ...   # Receiver settings; .received needs no handler
+
 Both listen on loopback on a free port and are stopped after the test.
 """
 
@@ -67,15 +71,30 @@ class RunningReceiver:
         self.server.stop()
 
 
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "mm7_simulator(**settings): SimulatorConfig settings (dialect=, strict=, "
+                                       "auth=, report_status=, ...) for the mm7_simulator fixture")
+    config.addinivalue_line("markers", "mm7_receiver(handler=None, **settings): your Handler and Receiver "
+                                       "settings (auth=, strict=, ...) for the mm7_receiver fixture")
+
+
+def _marked(request, name: str) -> dict:
+    marker = request.node.get_closest_marker(name)
+    return dict(marker.kwargs) if marker else {}
+
+
 @pytest.fixture
-def mm7_simulator():
-    """A running MMSC simulator (standard dialect, reports after 0.1 s); `.url`, `.messages`."""
-    with Simulator(SimulatorConfig(report_delay=0.1, read_delay=0.2)) as sim:
+def mm7_simulator(request):
+    """A running MMSC simulator (standard dialect, reports after 0.1 s); `.url`, `.messages`.
+    `@pytest.mark.mm7_simulator(dialect=..., ...)` gives it other SimulatorConfig settings."""
+    settings = {"report_delay": 0.1, "read_delay": 0.2, **_marked(request, "mm7_simulator")}
+    with Simulator(SimulatorConfig(**settings)) as sim:
         yield sim
 
 
 @pytest.fixture
-def mm7_receiver():
-    """A running VASP receiver recording what it gets; `.url`, `.received`, `.store`."""
-    with RunningReceiver() as rcv:
+def mm7_receiver(request):
+    """A running VASP receiver recording what it gets; `.url`, `.received`, `.store`.
+    `@pytest.mark.mm7_receiver(handler=..., ...)` runs your handler, with other Receiver settings."""
+    with RunningReceiver(**_marked(request, "mm7_receiver")) as rcv:
         yield rcv

@@ -130,3 +130,29 @@ def test_validate_a_directory(tmp_path):
     assert proc.returncode == 0 and len(lines) == 2 and all("valid (CancelRsp, REL-6-MM7-1-2)" in x for x in lines)
     (tmp_path / "caps" / "more" / "c.xml").write_bytes(b"<broken")
     assert cli("validate", str(tmp_path / "caps")).returncode == 2
+
+
+def test_python_dash_m_mm7bind_runs_the_command():
+    proc = subprocess.run([sys.executable, "-m", "mm7bind", "versions", "--json"], capture_output=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[-1]["name"] == "REL-6-MM7-1-4"
+    proc = subprocess.run([sys.executable, "-m", "mm7bind", "frobnicate"], capture_output=True, check=False)
+    assert proc.returncode == 2 and b"usage: mm7bind" in proc.stderr
+
+
+def test_validate_json_lists_each_file_with_its_result(tmp_path):
+    good = tmp_path / "good.xml"
+    good.write_bytes(mm7.encode_envelope(mm7.CancelReq(message_id="1"), transaction_id="t", version="REL-6-MM7-1-2"))
+    sloppy = tmp_path / "sloppy.xml"
+    sloppy.write_bytes(good.read_bytes().replace(b"<MessageID>1</MessageID>", b"<MessageID>1</MessageID><X>y</X>"))
+    proc = cli("validate", "--json", str(good), str(sloppy), str(tmp_path / "missing.xml"))
+    assert proc.returncode == 2  # the worst of the three, as without --json
+    found = json.loads(proc.stdout)
+    assert found[0] == {"path": str(good), "result": "valid", "message_type": "CancelReq", "version": "REL-6-MM7-1-2",
+                        "deviations": [], "error": None}
+    assert found[1]["result"] == "invalid" and found[1]["deviations"][0]["code"] == "unknown-element"
+    assert found[2] == {"path": str(tmp_path / "missing.xml"), "result": "unreadable", "message_type": None,
+                        "version": None, "error": "No such file or directory", "deviations": []}
+    proc = cli("validate", "--json", "--lenient", str(sloppy))
+    [f] = json.loads(proc.stdout)
+    assert proc.returncode == 0 and f["result"] == "accepted" and f["message_type"] == "CancelReq"

@@ -542,6 +542,23 @@ def test_scripted_troubles_from_the_simulator_drive_the_retry_policy():
         assert err.value.status == 502
 
 
+def test_the_simulators_trouble_control_refuses_what_it_cannot_do():
+    from mm7bind.simulator import Simulator
+
+    sim = Simulator()  # (the control endpoint's logic; no server needed)
+    for body, error in ((b'{"status": "abc"}', "'abc' is not an MM7 status code"),
+                        (b'{"http_status": 42}', "42 is not an HTTP status"),
+                        (b'{"delay": "1s"}', "are seconds"),
+                        (b'{"http-status": 503}', "unknown field(s) http-status"),  # else: a trouble doing nothing
+                        (b'{"count": -1}', "count -1 is not a whole number"),
+                        (b'{"count": "x"}', "count 'x' is not a whole number"),
+                        (b"[1]", "a JSON object")):
+        status, answer = sim.control("POST", "fail", body)
+        assert status == 400 and error in answer["error"], (body, answer)
+    assert sim.control("POST", "fail", b'{"count": 0}') == (200, {"queued": 0})  # nothing was queued
+    assert sim.control("POST", "fail", b'{"count": 2, "status": 4006}') == (200, {"queued": 2})
+
+
 def test_rate_limit_by_counting():
     clock = [0.0]
     waits = []

@@ -657,3 +657,260 @@ def test_a_tagged_send_to_one_recipient_run_again_is_not_sent_again(simulator, t
     assert len(messages(simulator)) == 1
     other = run(*send[:-1], "reminder-43")  # another tag: another message
     assert other.returncode == 0 and len(messages(simulator)) == 2
+
+
+def test_a_configuration_path_that_is_a_folder_is_a_problem_not_a_traceback(tmp_path):
+    proc = run("config", "check", str(tmp_path))
+    assert proc.returncode == 3 and "cannot read: Is a directory" in proc.stdout, proc.stdout + proc.stderr
+    proc = run("send", "--config", str(tmp_path), "--to", "1")
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr and "cannot read" in proc.stderr
+
+
+def test_mo_aimed_at_something_that_is_not_a_simulator_says_so(tmp_path):
+    with mm7.serve(mm7.Receiver(), port=0) as srv:  # a VASP's receiver: its answers are no JSON
+        proc = run("mo", "--simulator", srv.url + "/mm7", "--text", "hi")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "is not an mm7bind simulator" in proc.stderr and "HTTP 404" in proc.stderr
+
+
+def test_send_queue_json_is_one_object_with_the_outbox_ids(tmp_path):
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    proc = run("send", "--config", str(tmp_path / "c.toml"), "--to", "1", "--to", "2", "--to", "2", "--text", "x",
+               "--queue", "--at", "2030-01-01T09:00+08:00", "--tag", "q", "--json")
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout)
+    assert answer["queued"] == 2 and answer["skipped"] == 0 and answer["repeated"] == 1
+    assert answer["at"] == "2030-01-01T09:00:00+08:00"
+    held = json.loads(run("store", "outbox", "--config", str(tmp_path / "c.toml"), "--json").stdout)
+    assert answer["items"] == {item["recipients"][0]: item["id"] for item in held}
+    again = json.loads(run("send", "--config", str(tmp_path / "c.toml"), "--to", "1", "--text", "x", "--queue",
+                           "--tag", "q", "--json").stdout)
+    assert again["queued"] == 0 and again["skipped"] == 1 and again["items"] == {}
+
+
+def test_the_progress_bar_counts_whom_it_sends_to(simulator, tmp_path):
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    (tmp_path / "to.csv").write_text("1\n2\n2\n3\n", encoding="utf-8")  # one listed twice: sent once
+    proc = run("send", "--config", str(tmp_path / "c.toml"), "--mmsc", simulator.url, "--to-file",
+               str(tmp_path / "to.csv"), "--tag", "p", "--text", "x")
+    progress = [line for line in proc.stderr.splitlines() if line.startswith("[")]
+    assert progress[-1].startswith("[" + "#" * 30 + "] 3/3 sent 3 failed 0"), proc.stderr
+    (tmp_path / "to.csv").write_text("1\n2\n3\n4\n", encoding="utf-8")  # three already have it under the tag
+    proc = run("send", "--config", str(tmp_path / "c.toml"), "--mmsc", simulator.url, "--to-file",
+               str(tmp_path / "to.csv"), "--tag", "p", "--text", "x")
+    progress = [line for line in proc.stderr.splitlines() if line.startswith("[")]
+    assert progress[-1].startswith("[" + "#" * 30 + "] 1/1 sent 1 failed 0"), proc.stderr
+    summary = json.loads(run("store", "sent", "--config", str(tmp_path / "c.toml"), "--tag", "p", "--summary",
+                             "--json").stdout)
+    # Every key, also before the first report: a script reads summary["delivery"] without a guard.
+    assert summary == {"tag": "p", "requests": 4, "accepted": 4, "refused": 0, "failed": 0, "recipients": 4,
+                       "delivery": {}, "awaiting": 4, "read": {}}
+
+
+def test_the_simulator_delivers_to_a_tls_vasp_whose_ca_it_is_given(tmp_path):
+    import ssl
+
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    got = []
+
+    class Inbox(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            got.append(msg.subject)
+
+    with mm7.serve(mm7.Receiver(Inbox()), port=0, ssl_context=ctx) as srv:
+        for trust, expected in (([], []), (["--vasp-ca", str(tmp_path / "ca.pem")], ["over TLS"])):
+            sim = Background("simulate", "--port", str(free_port()), "--vasp-url", srv.url + "/mm7", *trust,
+                             "--mo-text", "x", "--mo-subject", "over TLS", "--mo-after", "0.2")
+            try:
+                _until(lambda: "DeliverReq to" in sim.output() or got, "the MO is sent or fails")
+            finally:
+                sim.stop()
+            assert got == expected, sim.output()
+    proc = run("simulate", "--vasp-url", "https://127.0.0.1:9/mm7", "--vasp-ca", str(tmp_path / "none.pem"))
+    assert proc.returncode == 2 and "cannot read" in proc.stderr
+
+
+def test_pytest_fixtures_take_settings_from_markers(tmp_path):
+    """A user's suite picks the simulator's dialect and the receiver's handler and settings with
+    markers, and can change the dialect of a running simulator as it sets its vasp_url."""
+    test = '''
+import pytest
+import requests
+import mm7bind as mm7
+
+class Mine(mm7.Handler):
+    got = []
+
+    def on_deliver(self, msg, ctx):
+        self.got.append(msg.subject)
+
+def submit():
+    return mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], subject="s"), transaction_id="t")
+
+@pytest.mark.mm7_simulator(dialect="mbuni", vasp_username="mmsc", vasp_password="pw")
+@pytest.mark.mm7_receiver(handler=Mine(), auth=mm7.auth.BasicAuth("mmsc", "pw"))
+def test_markers(mm7_simulator, mm7_receiver):
+    with mm7.Client(mm7_simulator.url) as client:
+        assert client.submit(mm7.SubmitReq(recipients=["+8613800000000"])).version.name == "REL-5-MM7-1-0"
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    mm7_simulator.deliver("+8613900000000", ["1065"], "mine", text="hi")
+    assert Mine.got == ["mine"]
+
+def test_dialect_changed_on_the_running_simulator(mm7_simulator):
+    out = submit()
+    assert "REL-6-MM7-1-4" in requests.post(mm7_simulator.url, data=out.to_bytes(), headers=out.headers).text
+    mm7_simulator.config.dialect = "mbuni"
+    assert "REL-5-MM7-1-0" in requests.post(mm7_simulator.url, data=out.to_bytes(), headers=out.headers).text
+'''
+    (tmp_path / "test_user.py").write_text(test, encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--strict-markers",
+                           str(tmp_path / "test_user.py")], capture_output=True, text=True, cwd=tmp_path,
+                          env={**ENV, "PYTHONPATH": str(ROOT)}, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "2 passed" in proc.stdout
+
+
+def test_a_refusal_in_a_submit_rsp_goes_to_stderr_as_one_in_a_fault_does():
+    from .fake_http import FakeServer, mm7_reply
+
+    def refuse(req):
+        return mm7_reply(mm7.SubmitRsp(status=mm7.Status(2001), message_id="none"), req.decode())  # (MessageID required)
+
+    with FakeServer(refuse) as srv:
+        proc = run("send", "--mmsc", srv.url, "--to", "1", "--text", "x")
+        assert proc.returncode == 1 and proc.stdout == "" and proc.stderr.startswith("refused: 2001"), proc
+        answer = json.loads(run("send", "--mmsc", srv.url, "--to", "1", "--json").stdout)
+        assert answer["ok"] is False and answer["status"] == 2001
+
+
+def test_an_interrupted_send_names_the_transaction_the_mmsc_may_have_taken():
+    import threading
+
+    from .fake_http import FakeServer, Reply
+
+    arrived, release, seen = threading.Event(), threading.Event(), []
+
+    def hold(req):  # the MMSC has the request and has not answered yet
+        seen.append(req.decode().transaction_id)
+        arrived.set()
+        release.wait(60)
+        return Reply(503)
+
+    with FakeServer(hold) as srv:
+        try:
+            for extra in (["--json"], []):
+                arrived.clear()
+                proc = subprocess.Popen([sys.executable, "-m", "mm7bind.cli", "send", "--mmsc", srv.url, "--to", "1",
+                                         *extra], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True)
+                assert arrived.wait(30)
+                proc.send_signal(signal.SIGINT)
+                out, err = proc.communicate(timeout=30)
+                assert proc.returncode == 130 and "Traceback" not in err, err
+                if extra:
+                    answer = json.loads(out)
+                    assert answer["ok"] is False and answer["error"] == "interrupted"
+                    assert answer["transaction_id"] == seen[-1]
+                else:
+                    assert out == "" and f"TransactionID {seen[-1]}" in err and "may have taken" in err
+        finally:
+            release.set()
+
+
+def test_send_no_smil_sends_the_parts_as_multipart_mixed(tmp_path):
+    from .fake_http import FakeServer
+
+    (tmp_path / "pic.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+    (tmp_path / "show.smil").write_text("<smil><body/></smil>", encoding="utf-8")
+    with FakeServer() as srv:
+        for extra in ([], ["--no-smil"]):
+            proc = run("send", "--mmsc", srv.url, "--to", "1", "--text", "hi", "--attach", str(tmp_path / "pic.png"),
+                       *extra)
+            assert proc.returncode == 0, proc.stderr
+        generated, plain = (r.decode().body.content for r in srv.requests)
+    assert generated.multipart_type == "related" and generated.smil is not None
+    assert plain.multipart_type == "mixed" and plain.smil is None
+    assert [p.content_type for p in plain.parts] == ["text/plain", "image/png"]
+    proc = run("send", "--to", "1", "--no-smil", "--smil", str(tmp_path / "show.smil"))
+    assert proc.returncode == 2 and "exclude each other" in proc.stderr
+
+
+def test_serve_refuses_an_out_folder_it_cannot_write(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    proc = run("serve", "--config", str(tmp_path / "c.toml"), "--port", str(free_port()),
+               "--out", str(tmp_path / "a-file" / "in"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"--out {tmp_path / 'a-file' / 'in'} cannot be created or written (Not a directory)" in proc.stderr
+    assert not (tmp_path / "vasp.db").exists()  # refused before anything was opened
+
+
+def test_a_message_that_cannot_be_built_is_a_usage_error_not_a_refusal():
+    from .fake_http import FakeServer
+
+    with FakeServer() as srv:
+        proc = run("send", "--mmsc", srv.url, "--to", "1", "--subject", "bell\x07")
+        assert proc.returncode == 2 and "cannot build the message" in proc.stderr and "U+0007" in proc.stderr
+        assert not proc.stderr.startswith("refused")
+        answer = json.loads(run("send", "--mmsc", srv.url, "--to", "1", "--subject", "bell\x07", "--json").stdout)
+        assert answer["ok"] is False and answer["error"] == "EncodeError"
+        assert srv.requests == []  # nothing went out
+
+
+def test_fixtures_match_reports_to_what_a_client_sharing_the_receivers_store_sent(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    with mm7.Client(mm7_simulator.url, store=mm7_receiver.store) as client:
+        r = client.submit(mm7.SubmitReq(recipients=["+8613800000000"], delivery_report=True), tag="doc")
+    assert mm7_simulator.wait_idle()
+    [(report, ctx)] = mm7_receiver.received
+    assert report.message_id == r.message_id and ctx.sent.transaction_id == r.transaction_id
+    assert ctx.sent.tag == "doc"
+
+
+def test_replay_logs_as_serve_does_and_conn_config_needs_an_xml_configuration(tmp_path):
+    db = tmp_path / "vasp.db"
+    store = mm7.SqliteStore(db)
+
+    class Broken(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            raise RuntimeError("down")
+
+    out = mm7.encode(mm7.DeliverReq(sender="1", subject="later"), transaction_id="rp-log")
+    assert mm7.Receiver(Broken(), store=store).handle(out.to_bytes(), out.content_type).status == 500
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n[receiver]\nout_dir = "{tmp_path / "out"}"\n'
+                                       f'[logging]\nfile = "{tmp_path / "mm7.log"}"\n', encoding="utf-8")
+    proc = run("replay", "--config", str(tmp_path / "cfg.toml"))
+    assert proc.returncode == 0 and "#1: handled" in proc.stdout, proc.stdout + proc.stderr
+    assert "DeliverReq tid=rp-log" in (tmp_path / "mm7.log").read_text(encoding="utf-8")
+    (tmp_path / "ConnConfig.xml").write_text("<connection><KeepAlive>off</KeepAlive></connection>", encoding="utf-8")
+    for args in ([], ["--config", str(tmp_path / "cfg.toml")]):  # silently ignored, before
+        proc = run("send", *args, "--conn-config", str(tmp_path / "ConnConfig.xml"), "--to", "1")
+        assert proc.returncode == 2 and "--conn-config goes with a China Mobile mm7Config.xml" in proc.stderr
+
+
+def test_replay_forwards_as_serve_forward_did(tmp_path):
+    from .fake_http import FakeServer, Reply
+
+    db = tmp_path / "vasp.db"
+    store = mm7.SqliteStore(db)
+
+    class Down(mm7.Handler):  # what forwarding to an application that is down amounts to
+        def on_deliver(self, msg, ctx):
+            raise mm7.Unavailable("the application is down")
+
+    out = mm7.encode(mm7.DeliverReq(sender="1", subject="for the app"), transaction_id="fw-1")
+    assert mm7.Receiver(Down(), store=store).handle(out.to_bytes(), out.content_type).status == 500
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+    with FakeServer(lambda req: Reply(200, b"{}", {"Content-Type": "application/json"})) as app:
+        proc = run("replay", "--config", str(tmp_path / "cfg.toml"), "--forward", app.url,
+                   "--out", str(tmp_path / "unused"))
+        assert proc.returncode == 0 and "#1: handled" in proc.stdout, proc.stdout + proc.stderr
+        [posted] = app.requests
+    assert json.loads(posted.body)["message"]["subject"] == "for the app"  # forwarded, not saved
+    assert not (tmp_path / "unused").exists()

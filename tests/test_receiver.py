@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import signal
 import socket
@@ -460,6 +461,25 @@ def test_tls_when_serving_directly(tmp_path):
             r = requests.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, verify=str(ca_path),
                               timeout=10)
             assert r.status_code == 200
+
+
+def test_a_failed_tls_handshake_is_a_warning_line_not_a_traceback(tmp_path, caplog, capsys):
+    trustme = pytest.importorskip("trustme")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert("127.0.0.1").configure_cert(ctx)
+    caplog.set_level(logging.INFO, logger="mm7bind.server")
+    with mm7.serve(mm7.Receiver(), port=0, ssl_context=ctx) as srv:
+        with pytest.raises(requests.exceptions.SSLError):  # a peer that does not trust our certificate
+            requests.post(srv.url + "/mm7", data=b"x", timeout=10)
+        with pytest.raises(requests.ConnectionError):  # plain HTTP on the TLS port
+            requests.post(f"http://{srv.host}:{srv.port}/mm7", data=b"x", timeout=10)
+        deadline = time.monotonic() + 10  # (the server notes each in the connection's thread)
+        while len([r for r in caplog.records if "TLS connection" in r.getMessage()]) < 2:
+            assert time.monotonic() < deadline, caplog.text
+            time.sleep(0.05)
+    failed = [r for r in caplog.records if "TLS connection" in r.getMessage()]
+    assert all(r.levelno == logging.WARNING and r.exc_info is None for r in failed)
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_every_well_formed_deliver_and_report_capture_is_accepted(samples_dir):
