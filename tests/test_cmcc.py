@@ -423,8 +423,63 @@ def test_worked_example_cmcc_shaped(tmp_path, cmcc_simulator_for):
         assert stored[res.message_id]["subject"] == "彩信" and stored[res.message_id]["deviations"] == []
         # The MO came with the China Mobile MMSC's plain-text Sender, and was read all the same.
         assert mo["linked_id"].startswith("LNK")
+        assert receiver.join(timeout=0.01) is False  # still serving
+        import threading
+
+        threading.Thread(target=receiver.stop).start()  # as a handler or another thread would
+        assert receiver.join() is True
     finally:
         receiver.stop()
+
+
+def test_the_readme_china_mobile_example_runs_as_a_program(tmp_path, cmcc_simulator_for):
+    """The README's "China Mobile way" block, copied into a file next to ./config/ as a new user would:
+    it keeps serving after start() (the manual's `for(;;);`), answers an MO with a Submit, and ends
+    cleanly on Ctrl-C."""
+    import signal
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+    from .test_commands import ENV
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    [block] = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if b.startswith("# The China Mobile way")]
+    port = free_port()
+    sim = cmcc_simulator_for(f"http://127.0.0.1:{port}/mm7")
+    (tmp_path / "config").mkdir()
+    mm7config(tmp_path / "config", ListenPort=str(port), AuthenticationMode="0", mmscURL="/mm7",
+              mmscIP=[sim.url.split("//")[1].split("/")[0]])
+    (tmp_path / "config" / "ConnConfig.xml").write_text(CONN, encoding="utf-8")
+    (tmp_path / "example.py").write_text(block, encoding="utf-8")
+    # Ctrl-C as in a terminal, even when the suite itself runs with SIGINT ignored (which a child inherits)
+    run_example = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                   "runpy.run_path('example.py', run_name='__main__')")
+    proc = subprocess.Popen([sys.executable, "-c", run_example], cwd=tmp_path, env={**ENV, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not listening(port) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()  # still serving after the last line of the block
+        mo = requests.post(sim.control + "/deliver", json={"from": "13915002000", "to": ["8888"], "subject": "天气",
+                                                           "text": "CX TQ"}, timeout=10).json()
+        assert mo["status"] == 1000, mo
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    [line] = out.splitlines()
+    assert line.startswith("1000 ") and line.split()[-1].startswith("SIM"), out
+
+
+def listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def test_a_receiver_without_configuration_says_so():

@@ -695,6 +695,21 @@ class MM7Receiver(_ReceiverBase):
     def url(self) -> str:
         return self.server.url if self.server else ""
 
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait while the receiver serves: the manual's `for(;;);` after `start()`, which a program
+        needs because the listening thread, as in the SDK, does not keep it alive. Returns True once
+        the receiver has stopped (`stop()` from a handler or another thread, or Ctrl-C, which stops
+        it: requests in hand are answered first), False when `timeout` seconds passed first."""
+        server = self.server
+        if server is None or server.thread is None:
+            return True
+        try:
+            server.thread.join(timeout)
+        except KeyboardInterrupt:
+            self.stop()
+            return True
+        return not server.thread.is_alive()
+
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
