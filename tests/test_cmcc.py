@@ -646,6 +646,33 @@ def test_sdk_log_files_from_the_api(tmp_path):
         logger.setLevel(before_level)
 
 
+def test_the_full_log_shows_chinese_as_written(tmp_path):
+    """logLevel 6 logs whole messages; GB2312 ones (the configured Charset, here and in the answer)
+    read as Chinese there, not as replacement characters."""
+    from mm7bind.cmcc.logs import stop_logging
+
+    def gb2312_answer(req):
+        env = req.decode()
+        out = mm7.encode(mm7.SubmitRsp(status=mm7.Status(1000, "成功"), message_id="m-1"),
+                         transaction_id=env.transaction_id, version=env.version, profile=CMCC)
+        return Reply(200, out.to_bytes(), {"Content-Type": out.content_type})
+
+    text = cmcc.MMContent.create_from_string("正文")
+    text.content_id = "1.txt"
+    try:
+        with FakeServer(gb2312_answer) as srv:
+            for logged, content in (("plain", None), ("multipart", text)):
+                (tmp_path / logged).mkdir()
+                config = cmcc_config(tmp_path / logged, srv.url, logLevel="6")
+                assert cmcc.MM7Sender(config).send(submit_req(content=content)).status_code == 1000
+                stop_logging()
+                log = (tmp_path / logged / "logs" / "910010.log").read_text(encoding="utf-8")
+                assert "<Subject>测试</Subject>" in log and "<StatusText>成功</StatusText>" in log, log
+                assert "\ufffd" not in log
+    finally:
+        stop_logging()
+
+
 def test_text_parts_take_the_configured_charset(tmp_path):
     """Charset is the default of text parts; a charset= in the SP's content type is kept; the SDK's charset names work."""
     with FakeServer() as srv:
