@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import logging
 import random
-import re
 import threading
 import time
 import uuid
@@ -27,7 +26,7 @@ from . import versions
 from .codec import HttpMessage, decode, encode
 from .auth import QOPS, DigestAnswer
 from .content import Content
-from .display import shown_url
+from .display import shown_http, shown_url
 from .envelope import Fault
 from .errors import (
     STORE_ERRORS,
@@ -44,7 +43,6 @@ from .errors import (
 from .profiles import STANDARD, Profile
 from .retry import RateLimiter, RetryPolicy, parse_retry_after
 from .store import SentRecord
-from .xmlsafe import charset_codec
 
 log = logging.getLogger("mm7bind.client")
 
@@ -468,51 +466,16 @@ def _shortened(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _snippet(body: bytes, limit: int = 200, charset: str = "utf-8") -> str:
-    text = body[:limit].decode(charset, "replace").replace("\r", " ").replace("\n", " ")
+def _snippet(body: bytes, limit: int = 200) -> str:
+    text = body[:limit].decode("utf-8", "replace").replace("\r", " ").replace("\n", " ")
     return text + ("…" if len(body) > limit else "")
-
-
-_XML_ENCODING = re.compile(rb"<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)")
-
-
-def _body_charset(headers: dict, body: bytes) -> str:
-    """The charset a body is written in, for showing it: its Content-Type's, else its XML
-    declaration's (a multipart's SOAP part: GB2312 in China), else UTF-8."""
-    ctype = _header(headers, "content-type") or ""
-    label = next((v.strip().strip('"') for k, _, v in (p.partition("=") for p in ctype.split(";")[1:])
-                  if k.strip().lower() == "charset"), None)
-    if label is None:
-        found = _XML_ENCODING.search(body[:2000])
-        label = found.group(1).decode("ascii") if found else None
-    return charset_codec(label)[0] or "utf-8"
-
-
-_SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie")
-_SECRET_WORDS = ("token", "secret", "password", "passwd", "api-key", "apikey")  # (X-Api-Key, X-Auth-Token)
-
-
-def mask_headers(headers: dict) -> dict:
-    """`headers` as a log may show them: credentials, session cookies and headers named as
-    credentials (a carrier's `X-Api-Key` in `headers=`) as `***`, a redirect's password too."""
-    def shown(name: str, value: str) -> str:
-        lower = name.lower()
-        if lower in _SECRET_HEADERS or any(w in lower for w in _SECRET_WORDS):
-            return "***"
-        return shown_url(value) if lower == "location" else value
-
-    return {k: shown(k, v) for k, v in headers.items()}
 
 
 def dump(direction: str, url: str, headers: dict, body) -> None:
     """A request or answer at DEBUG level: headers (credentials masked) and the start of the body."""
     if not log.isEnabledFor(logging.DEBUG):
         return
-    if isinstance(body, (bytes, bytearray)):
-        shown = _snippet(bytes(body), 4000, _body_charset(headers, bytes(body)))
-    else:
-        shown = f"<stream of {len(body)} bytes>"
-    log.debug("%s %s\n%s\n\n%s", direction, shown_url(url), "\n".join(f"{k}: {v}" for k, v in mask_headers(headers).items()), shown)
+    log.debug("%s %s\n%s", direction, shown_url(url), shown_http(headers, body))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -673,6 +673,32 @@ def test_the_full_log_shows_chinese_as_written(tmp_path):
         stop_logging()
 
 
+def test_the_full_log_of_the_receiver_shows_what_came_and_what_went(tmp_path):
+    """logLevel 6 on the receiving side: the MMSC's request and the answer, in their own charset,
+    with the MMSC's credentials masked (the SDK logged the raw HTTP messages at that level)."""
+    from mm7bind.cmcc.logs import stop_logging
+
+    port = free_port()
+    receiver = cmcc.MM7Receiver(cmcc.MM7Config(mm7config(tmp_path, ListenPort=str(port), AuthenticationMode="1",
+                                                         logLevel="6")))
+    receiver.do_deliver = lambda req: cmcc.MM7DeliverRes(status_text="已收到")
+    content = mm7.Content()
+    content.add_text("订阅天气", charset="gb2312")
+    out = mm7.encode(mm7.DeliverReq(sender="13915002000", recipients=mm7.Recipients(to=["8888"]), subject="天气",
+                                    content=content), transaction_id="mo-1", profile=CMCC)
+    try:
+        receiver.start()
+        answer = requests.post(f"http://127.0.0.1:{port}/mm7", data=out.to_bytes(), auth=("zxme", "zxme"),
+                               headers={"Content-Type": out.content_type}, timeout=10)
+        assert answer.status_code == 200
+    finally:
+        receiver.stop()
+        stop_logging()
+    log = (tmp_path / "logs" / "910010.log").read_text(encoding="utf-8")
+    assert "<Subject>天气</Subject>" in log and "订阅天气" in log and "<StatusText>已收到</StatusText>" in log, log
+    assert "Authorization: ***" in log and "enhtZTp6eG1l" not in log and "\ufffd" not in log
+
+
 def test_text_parts_take_the_configured_charset(tmp_path):
     """Charset is the default of text parts; a charset= in the SP's content type is kept; the SDK's charset names work."""
     with FakeServer() as srv:
