@@ -116,6 +116,10 @@ def test_config_files_map_onto_settings(tmp_path):
     sdk = cmcc.MM7Config(mm7config(tmp_path), tmp_path / "ConnConfig.xml")  # the SDK's getters, by key
     assert sdk.get("MmscURL") == "/mm7" and sdk.get("mmscIP") == ["192.120.231.180", "192.120.231.181:8080"]
     assert sdk.get("TimeOut") == 2000 and sdk.get("MaxKeepAliveRequests") == 30 and sdk.get("UserName") == "zxme"
+    # ... and by the names of the SDK's getters where they differ from the element's
+    assert (sdk.get("MMSCURL"), sdk.get("MMSCIP")[0], sdk.get("MmscId"), sdk.get("MaxMsgSize")) == (
+        "/mm7", "192.120.231.180", "910010", 100000)
+    assert (sdk.get("CharSet"), sdk.get("LogLevel"), sdk.get("ListenPort")) == ("GB2312", 3, 8088)
     with pytest.raises(KeyError, match="neither"):
         sdk.get("NoSuchKey")
     warned = {p.where.split(":")[-1] for p in problems if p.level == "warning"}

@@ -67,13 +67,19 @@ class MM7Config:
             self._config = load_cmcc(self.path, self.conn_config_name)
         return self._config
 
+    # The SDK's getters whose names are not their element's (getMMSCURL() reads <mmscURL>, ...).
+    GETTER_NAMES = {"MMSCURL": "mmscURL", "MmscURL": "mmscURL", "MMSCIP": "mmscIP", "MmscIP": "mmscIP",
+                    "MmscId": "MmscID", "MaxMsgSize": "MaxMessageSize", "CharSet": "Charset", "LogLevel": "logLevel"}
+
     def get(self, key: str) -> Any:
-        """A key of mm7Config.xml or ConnConfig.xml as the SDK's getter gave it — `get("MmscURL")`
-        for `getMmscURL()`, `get("mmscIP")` (a list) for `getMmscIP()` — typed as the manual says,
-        the manual's default when the file leaves it out; KeyError for a key neither file has."""
+        """A key of mm7Config.xml or ConnConfig.xml as the SDK's getter gave it, by its element's
+        name or its getter's — `get("mmscURL")` or `get("MMSCURL")` for `getMMSCURL()`,
+        `get("mmscIP")` (a list) for `getMMSCIP()`, `get("MmscId")` for `getMmscId()` — typed as
+        the manual says, the manual's default when the file leaves it out; KeyError for a key
+        neither file has."""
         from .config import CONN_KEYS, MM7_KEYS, NAMESPACE, _read  # noqa: PLC0415
 
-        name = {"MmscURL": "mmscURL", "MmscIP": "mmscIP"}.get(key, key)  # (getMmscURL() reads mmscURL)
+        name = self.GETTER_NAMES.get(key, key)
         for path, keys, root, ns in ((self.path, MM7_KEYS, "MM7Config", NAMESPACE),
                                      (self.conn_config_name, CONN_KEYS, "connection", None)):
             if name in keys:
