@@ -540,6 +540,38 @@ def test_received_text_reads_as_a_string_whatever_its_charset_label(tmp_path):
     assert rsp["status"] == 200 and texts == ["中文", "ok \ufffd"]
 
 
+def test_received_text_forwarded_is_labelled_with_the_charset_of_its_bytes(tmp_path):
+    """Manual §4.3: a Submit takes the MO's content as it is. A text part that came without a
+    charset (GB2312 bytes), UTF-8 labelled GB2312 (the SDK's own slip) or with a label Python does
+    not know goes on labelled with what its bytes are: never mislabelled, never refused."""
+    from .test_receiver import call_wsgi, deliver
+
+    originals = ["无标签", "标错了", "未知标签", "正常"]
+    parts = [mm7.Part.from_bytes(originals[0].encode("gb2312"), "text/plain"),
+             mm7.Part.from_bytes(originals[1].encode("utf-8"), "text/plain", charset="GB2312"),
+             mm7.Part.from_bytes(originals[2].encode("gbk"), "text/plain", charset="x-gbk-variant"),
+             mm7.Part.from_bytes(originals[3].encode("utf-8"), "text/plain", charset="utf-8"),
+             mm7.Part.from_bytes(b"GIF89a" + bytes(10), "image/gif")]
+    results = []
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))  # Charset GB2312
+
+        class Servlet(cmcc.MM7ReceiveServlet):
+            def do_deliver(self, req):
+                results.append(sender.send(submit_req(content=req.content)))
+                return cmcc.MM7DeliverRes()
+
+        out = mm7.encode(deliver(content=mm7.Content(parts=parts)), transaction_id="mo-1", version="REL-6-MM7-1-0")
+        assert call_wsgi(Servlet(sender.config), out.to_bytes(), out.content_type)["status"] == 200
+        [res] = results
+        assert res.status_code == 1000, res
+        env = srv.requests[0].decode()
+    forwarded = env.body.content.parts
+    assert [p.text_value for p in forwarded[:4]] == originals and forwarded[4].content_type == "image/gif"
+    assert [p.charset.lower() for p in forwarded[:4]] == ["gb2312", "utf-8", "gb2312", "utf-8"]
+    assert not [d for d in env.deviations if d.code.startswith("charset")], env.deviations
+
+
 def test_version_command_and_config_driven_send(tmp_path):
     proc = run("version")
     assert proc.returncode == 0 and cmcc.API_VERSION in proc.stdout and "当前使用的MM7 API的版本为" in proc.stdout

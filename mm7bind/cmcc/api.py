@@ -280,11 +280,43 @@ class MMContent:
         root = cls(b"", ContentType.MULTIPART_RELATED if content.smil else ContentType.MULTIPART_MIXED)
         root.content_id = content.content_id
         for part in content.all_parts():
-            sub = cls(b"", part.content_type, part.charset or "UTF-8")
+            sub = cls(b"", part.content_type, _charset_of_bytes(part) if _is_text(part.content_type) else part.charset)
             sub._blob = part.blob
             sub.content_id, sub.content_location = part.content_id, part.content_location
             root.add_sub_content(sub)
         return root
+
+
+def _is_text(content_type: str | None) -> bool:
+    ctype = str(content_type or "").split(";", 1)[0].strip().lower()
+    return ctype.startswith("text/") or ctype == ContentType.SMIL
+
+
+def _charset_of_bytes(part: Part) -> str:
+    """The charset a received text part is really in: its label when its bytes fit it, else what
+    they were read as — GB2312 bytes that came without a label, UTF-8 labelled GB2312 (the SDK's
+    slip), a label Python does not know — so that the part, forwarded (manual §4.3), says the truth."""
+    from ..errors import DecodeError  # noqa: PLC0415
+    from ..xmlsafe import charset_codec, decode_text  # noqa: PLC0415
+
+    data = part.data
+    try:
+        _, codec, _ = decode_text(data, part.charset, None, "part")
+    except DecodeError:  # in no charset known: as it was labelled
+        return part.charset or "UTF-8"
+    if part.charset and charset_codec(part.charset)[0] == codec:
+        return part.charset
+    if codec == "gb18030":  # (how GB2312 and GBK are read): the narrowest name that fits
+        return next((name for name in ("GB2312", "GBK") if _fits(data, name)), "GB18030")
+    return {"utf-8": "UTF-8", "utf-16-be": "UTF-16BE"}.get(codec, codec)
+
+
+def _fits(data: bytes, charset: str) -> bool:
+    try:
+        data.decode(charset)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
