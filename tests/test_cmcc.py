@@ -159,6 +159,14 @@ def test_config_file_problems(tmp_path):
     _, problems = read_cmcc(bad)
     assert any("not a whole number" in p.message for p in problems)
     assert any("no MMSC address" in p.message for p in problems)
+    # mmscURL written as a whole URL: the SDK sent it as the request-URI (absolute form) to mmscIP,
+    # so the MMSC saw its path; here too, with a warning, never a path made of a URL.
+    cfg, problems = read_cmcc(mm7config(tmp_path, mmscURL="http://211.136.90.202:8080/mm7/submit?x=1"))
+    assert cfg.mmsc.urls == ["http://192.120.231.180/mm7/submit?x=1", "http://192.120.231.181:8080/mm7/submit?x=1"]
+    assert [p.level for p in problems if p.where.endswith("mmscURL")] == ["warning"]
+    # a logLevel the manual does not have says so (the SDK wrote nothing for it)
+    _, problems = read_cmcc(mm7config(tmp_path, logLevel="9"))
+    assert [p.level for p in problems if p.where.endswith("logLevel")] == ["warning"]
 
 
 # -- §5, §7 status ------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import difflib
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from lxml import etree
 
@@ -147,6 +148,13 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     if not ips:
         problems.append(Problem("error", f"{where}:mmscIP", "no MMSC address (mmscIP) given"))
     path_part = str(get["mmscURL"]).strip() or "/"
+    if "://" in path_part:
+        # The SDK wrote it as the request-URI, absolute form, on a connection to mmscIP: the MMSC
+        # went by its path. (A host there was never dialled.)
+        parts = urlsplit(path_part)
+        problems.append(Problem("warning", f"{where}:mmscURL", f"{path_part} is a whole URL: its path is used, "
+                                f"sent to the mmscIP addresses as the SDK did (not to {parts.netloc})"))
+        path_part = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     if not path_part.startswith("/"):
         path_part = "/" + path_part
     # Plain http, as the SDK always spoke; an mmscIP written as a URL keeps its own scheme (https).
@@ -199,6 +207,9 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     r.backlog = max(1, get["BackLog"])
     level = get["logLevel"]
     lg.level = LOG_LEVELS.get(level, "INFO")
+    if level not in LOG_LEVELS:
+        problems.append(Problem("warning", f"{where}:logLevel", f"{level} is none of the manual's levels (0 none, "
+                                "1 errors, 3 information, 6 everything; 0–7): INFO is used"))
     lg.rotate = "both"
     log_folder_missing = False
     if level == 0:
