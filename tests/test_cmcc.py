@@ -494,6 +494,16 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def test_the_sdk_class_hierarchy():
+    """The manual's instanceof checks work on requests too, and MM7AbstractReceiver names the callbacks."""
+    assert all(issubclass(c, cmcc.MM7VASPReq) for c in (cmcc.MM7SubmitReq, cmcc.MM7CancelReq, cmcc.MM7ReplaceReq))
+    assert all(issubclass(c, cmcc.MM7RSReq) for c in (cmcc.MM7DeliverReq, cmcc.MM7DeliveryReportReq,
+                                                       cmcc.MM7ReadReplyReq))
+    assert issubclass(cmcc.MM7VASPReq, cmcc.MM7Message) and not issubclass(cmcc.MM7DeliverReq, cmcc.MM7VASPReq)
+    assert issubclass(cmcc.MM7Receiver, cmcc.MM7AbstractReceiver)
+    assert issubclass(cmcc.MM7ReceiveServlet, cmcc.MM7AbstractReceiver)
+
+
 def test_a_receiver_without_configuration_says_so():
     with pytest.raises(ValueError, match="set_config"):
         cmcc.MM7Receiver().start()

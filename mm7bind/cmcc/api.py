@@ -337,7 +337,12 @@ class MM7Message:
 
 
 @dataclass
-class MM7SubmitReq(MM7Message):
+class MM7VASPReq(MM7Message):
+    """What the VASP sends (Submit, Cancel, Replace); the MMSC answers with an `MM7RSRes`."""
+
+
+@dataclass
+class MM7SubmitReq(MM7VASPReq):
     vaspid: str | None = None
     vasid: str | None = None
     service_code: str | None = None
@@ -395,7 +400,7 @@ class MM7SubmitReq(MM7Message):
 
 
 @dataclass
-class MM7CancelReq(MM7Message):
+class MM7CancelReq(MM7VASPReq):
     vaspid: str | None = None
     vasid: str | None = None
     sender_address: str | None = None
@@ -407,7 +412,7 @@ class MM7CancelReq(MM7Message):
 
 
 @dataclass
-class MM7ReplaceReq(MM7Message):
+class MM7ReplaceReq(MM7VASPReq):
     vaspid: str | None = None
     vasid: str | None = None
     message_id: str | None = None
@@ -688,8 +693,10 @@ class _Bridge(Handler):
         return self._answer(self.target.do_read_reply(_read_req(msg, ctx)), m.ReadReplyRsp)
 
 
-class _ReceiverBase:
-    """do_* default to success (the SDK's default doDeliveryReport/doReadReply returned no status)."""
+class MM7AbstractReceiver:
+    """The SDK's interface of the callbacks an SP implements, shared by `MM7Receiver` and
+    `MM7ReceiveServlet`. do_* default to success (the SDK's default doDeliveryReport/doReadReply
+    returned no status)."""
 
     config: MM7Config | None = None
 
@@ -709,7 +716,7 @@ class _ReceiverBase:
         return self.config.config.make_receiver(_Bridge(self), store=store)
 
 
-class MM7Receiver(_ReceiverBase):
+class MM7Receiver(MM7AbstractReceiver):
     """The standalone listener (manual §4.1.1, 方式1): subclass, `set_config`, `start()`."""
 
     def __init__(self, config: MM7Config | None = None, store=None):
@@ -754,7 +761,7 @@ class MM7Receiver(_ReceiverBase):
             self.server = None
 
 
-class MM7ReceiveServlet(_ReceiverBase):
+class MM7ReceiveServlet(MM7AbstractReceiver):
     """The web-application variant (manual §4.1.2, 方式2) as a WSGI application: subclass, set
     `config`, and serve the instance under any WSGI server (or mount it)."""
 
@@ -770,8 +777,8 @@ class MM7ReceiveServlet(_ReceiverBase):
 
 
 __all__ = [
-    "MM7Config", "MMContent", "MM7Message", "MM7SubmitReq", "MM7CancelReq", "MM7ReplaceReq", "MM7RSRes",
+    "MM7Config", "MMContent", "MM7Message", "MM7VASPReq", "MM7SubmitReq", "MM7CancelReq", "MM7ReplaceReq", "MM7RSRes",
     "MM7SubmitRes", "MM7CancelRes", "MM7ReplaceRes", "MM7RSErrorRes", "MM7Sender", "MM7RSReq", "MM7DeliverReq",
     "MM7DeliveryReportReq", "MM7ReadReplyReq", "MM7VASPRes", "MM7DeliverRes", "MM7DeliveryReportRes",
-    "MM7ReadReplyRes", "MM7VASPErrorRes", "MM7Receiver", "MM7ReceiveServlet",
+    "MM7ReadReplyRes", "MM7VASPErrorRes", "MM7AbstractReceiver", "MM7Receiver", "MM7ReceiveServlet",
 ]  # fmt: skip
