@@ -504,6 +504,34 @@ def test_the_sdk_class_hierarchy():
     assert issubclass(cmcc.MM7ReceiveServlet, cmcc.MM7AbstractReceiver)
 
 
+def test_subclasses_that_set_their_configuration_in_their_own_constructor(tmp_path):
+    """The SDK's MyReceiveServlet sets `Config = new MM7Config(path)` in its constructor and calls no
+    super constructor; ported as is, the servlet and the receiver work."""
+    from .test_receiver import call_wsgi, deliver
+
+    path = mm7config(tmp_path, AuthenticationMode="0", ListenPort=str(free_port()))
+
+    class MyReceiveServlet(cmcc.MM7ReceiveServlet):
+        def __init__(self):
+            self.config = cmcc.MM7Config(path)
+
+    class MyReceiver(cmcc.MM7Receiver):
+        def __init__(self):
+            self.config = cmcc.MM7Config(path)
+
+    out = mm7.encode(deliver(), transaction_id="mo-1", version="REL-6-MM7-1-0")
+    assert call_wsgi(MyReceiveServlet(), out.to_bytes(), out.content_type)["status"] == 200
+    receiver = MyReceiver()
+    assert receiver.url == "" and receiver.join() is True  # not started: nothing to wait for
+    try:
+        receiver.start()
+        answer = requests.post(receiver.url + "/mm7", data=out.to_bytes(), headers={"Content-Type": out.content_type},
+                               timeout=10)
+        assert answer.status_code == 200 and mm7.decode(answer.content, answer.headers["Content-Type"]).body.status.code == 1000
+    finally:
+        receiver.stop()
+
+
 def test_a_receiver_without_configuration_says_so():
     with pytest.raises(ValueError, match="set_config"):
         cmcc.MM7Receiver().start()

@@ -698,7 +698,10 @@ class MM7AbstractReceiver:
     `MM7ReceiveServlet`. do_* default to success (the SDK's default doDeliveryReport/doReadReply
     returned no status)."""
 
+    # (class defaults: a subclass may set its configuration in its own constructor, as the SDK's
+    # examples do, without calling this one's)
     config: MM7Config | None = None
+    store = None
 
     def do_deliver(self, req: MM7DeliverReq) -> MM7VASPRes:
         return MM7DeliverRes()
@@ -718,6 +721,8 @@ class MM7AbstractReceiver:
 
 class MM7Receiver(MM7AbstractReceiver):
     """The standalone listener (manual §4.1.1, 方式1): subclass, `set_config`, `start()`."""
+
+    server: EmbeddedServer | None = None
 
     def __init__(self, config: MM7Config | None = None, store=None):
         self.config = config
@@ -764,6 +769,8 @@ class MM7Receiver(MM7AbstractReceiver):
 class MM7ReceiveServlet(MM7AbstractReceiver):
     """The web-application variant (manual §4.1.2, 方式2) as a WSGI application: subclass, set
     `config`, and serve the instance under any WSGI server (or mount it)."""
+
+    _app: Callable | None = None
 
     def __init__(self, config: MM7Config | None = None, store=None):
         self.config = config
