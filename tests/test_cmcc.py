@@ -728,6 +728,23 @@ def test_sdk_log_files_from_the_api(tmp_path):
         logger.setLevel(before_level)
 
 
+def test_the_error_log_has_the_failed_sends(tmp_path):
+    """logLevel 1 (the manual's "error log", and its samples' value) logs what failed, and only that."""
+    from mm7bind.cmcc.logs import stop_logging
+
+    try:
+        with FakeServer() as srv:
+            assert cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, logLevel="1")).send(
+                submit_req(transaction_id="went-1")).status_code == 1000
+        gone = cmcc.MM7Sender(cmcc_config(tmp_path, dead_url(), logLevel="1", ReSendCount="0"))
+        assert gone.send(submit_req(transaction_id="lost-1")).status_code == -104
+        stop_logging()
+        log = (tmp_path / "logs" / "910010.log").read_text(encoding="utf-8")
+        assert "lost-1" in log and "cannot connect" in log and "went-1" not in log, log
+    finally:
+        stop_logging()
+
+
 def test_the_full_log_shows_chinese_as_written(tmp_path):
     """logLevel 6 logs whole messages; GB2312 ones (the configured Charset, here and in the answer)
     read as Chinese there, not as replacement characters."""
