@@ -738,9 +738,13 @@ def test_the_error_log_has_the_failed_sends(tmp_path):
                 submit_req(transaction_id="went-1")).status_code == 1000
         gone = cmcc.MM7Sender(cmcc_config(tmp_path, dead_url(), logLevel="1", ReSendCount="0"))
         assert gone.send(submit_req(transaction_id="lost-1")).status_code == -104
+        # An API error names the TransactionID the request went with, given or made up, as the log does.
+        lost = gone.send(submit_req())
+        assert lost.status_code == -104 and lost.transaction_id
         stop_logging()
         log = (tmp_path / "logs" / "910010.log").read_text(encoding="utf-8")
         assert "lost-1" in log and "cannot connect" in log and "went-1" not in log, log
+        assert f"tid={lost.transaction_id} " in log
     finally:
         stop_logging()
 

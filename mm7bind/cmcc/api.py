@@ -500,8 +500,10 @@ class MM7Sender:
         except st.APIError as exc:
             if self.errors == "raise":
                 raise
-            return MM7RSErrorRes(transaction_id=getattr(req, "transaction_id", None), status_code=exc.code,
-                                 status_text=exc.text_zh, status_detail=exc.detail)
+            # the TransactionID it went with (made up when the SP gave none), as the log names it
+            tid = getattr(req, "transaction_id", None) or getattr(exc.__cause__, "transaction_id", None)
+            return MM7RSErrorRes(transaction_id=tid, status_code=exc.code, status_text=exc.text_zh,
+                                 status_detail=exc.detail)
 
     def _send(self, req) -> MM7RSRes:
         if self.client is None:
