@@ -317,6 +317,23 @@ def test_sdk_habits_read_and_reproduced_on_request():
     assert b"<Content href=" in plain and b"NextPart" not in plain  # the dialect itself stays clean
 
 
+def test_the_sdk_cancel_req_is_read_with_its_sender_address():
+    """The SDK's CancelReq: children in no namespace, and SenderAddress after SenderIdentification
+    instead of inside it (what an MMSC, or `mm7bind simulate`, gets from an SP still on the SDK)."""
+    mm7ns = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-0"
+    xml = ('<?xml version="1.0" encoding="GB2312"?><env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/">'
+           f'<env:Header><mm7:TransactionID xmlns:mm7="{mm7ns}" env:mustUnderstand="1">c-1</mm7:TransactionID>'
+           f'</env:Header><env:Body><CancelReq xmlns:mm7="{mm7ns}" env:mustUnderstand="1"><MM7Version>6.3.0'
+           '</MM7Version><SenderIdentification><VASPID>805555</VASPID><VASID>5555</VASID></SenderIdentification>'
+           '<SenderAddress>5555</SenderAddress><MessageID>m-1</MessageID></CancelReq></env:Body></env:Envelope>')
+    env = mm7.decode(xml.encode("gb2312"), 'text/xml;charset="GB2312"')
+    body = env.body
+    assert isinstance(body, mm7.CancelReq) and body.message_id == "m-1" and body.vaspid == "805555"
+    assert str(body.sender_address) == "5555"
+    codes = {d.code for d in env.deviations}
+    assert "moved-element" in codes and "unknown-element" not in codes
+
+
 def test_mmcontent(tmp_path):
     gif = tmp_path / "1.gif"
     gif.write_bytes(b"GIF89a" + bytes(30))
