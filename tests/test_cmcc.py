@@ -164,6 +164,9 @@ def test_config_file_problems(tmp_path):
     cfg, problems = read_cmcc(mm7config(tmp_path, mmscURL="http://211.136.90.202:8080/mm7/submit?x=1"))
     assert cfg.mmsc.urls == ["http://192.120.231.180/mm7/submit?x=1", "http://192.120.231.181:8080/mm7/submit?x=1"]
     assert [p.level for p in problems if p.where.endswith("mmscURL")] == ["warning"]
+    # an address with spaces inside is no address (the SDK failed on it too)
+    _, problems = read_cmcc(mm7config(tmp_path, mmscIP=["211.136.90.202 : 8080"]))
+    assert [p.level for p in problems if p.where.endswith("mmscIP")] == ["error"]
     # a logLevel the manual does not have says so (the SDK wrote nothing for it)
     _, problems = read_cmcc(mm7config(tmp_path, logLevel="9"))
     assert [p.level for p in problems if p.where.endswith("logLevel")] == ["warning"]

@@ -148,6 +148,9 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     ips = get["mmscIP"]
     if not ips:
         problems.append(Problem("error", f"{where}:mmscIP", "no MMSC address (mmscIP) given"))
+    for ip in ips:
+        if any(c.isspace() for c in ip):  # (an empty one: check() says it)
+            problems.append(Problem("error", f"{where}:mmscIP", f"{ip!r} is no address (ip or host, :port optional)"))
     path_part = str(get["mmscURL"]).strip() or "/"
     if "://" in path_part:
         # The SDK wrote it as the request-URI, absolute form, on a connection to mmscIP: the MMSC
