@@ -458,7 +458,7 @@ def test_worked_example_cmcc_shaped(tmp_path, cmcc_simulator_for):
         assert receiver.join(timeout=0.01) is False  # still serving
         import threading
 
-        threading.Thread(target=receiver.stop).start()  # as a handler or another thread would
+        threading.Thread(target=receiver.stop).start()  # as another thread would
         assert receiver.join() is True
     finally:
         receiver.stop()

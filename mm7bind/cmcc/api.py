@@ -750,7 +750,7 @@ class MM7Receiver(MM7AbstractReceiver):
     def join(self, timeout: float | None = None) -> bool:
         """Wait while the receiver serves: the manual's `for(;;);` after `start()`, which a program
         needs because the listening thread, as in the SDK, does not keep it alive. Returns True once
-        the receiver has stopped (`stop()` from a handler or another thread, or Ctrl-C, which stops
+        the receiver has stopped (`stop()` from another thread, or Ctrl-C, which stops
         it: requests in hand are answered first), False when `timeout` seconds passed first."""
         server = self.server
         if server is None or server.thread is None:
