@@ -26,7 +26,7 @@ from . import versions
 from .codec import HttpMessage, decode, encode
 from .auth import QOPS, DigestAnswer
 from .content import Content
-from .display import repr_showing_no_secret_header, shown_url
+from .display import repr_showing_no_secret_header, shown_http, shown_url
 from .envelope import Fault
 from .errors import (
     STORE_ERRORS,
@@ -473,31 +473,11 @@ def _snippet(body: bytes, limit: int = 200) -> str:
     return text + ("…" if len(body) > limit else "")
 
 
-_SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie")
-_SECRET_WORDS = ("token", "secret", "password", "passwd", "api-key", "apikey")  # (X-Api-Key, X-Auth-Token)
-
-
-def mask_headers(headers: dict) -> dict:
-    """`headers` as a log may show them: credentials, session cookies and headers named as
-    credentials (a carrier's `X-Api-Key` in `headers=`) as `***`, a redirect's password too."""
-    def shown(name: str, value: str) -> str:
-        lower = name.lower()
-        if lower in _SECRET_HEADERS or any(w in lower for w in _SECRET_WORDS):
-            return "***"
-        return shown_url(value) if lower == "location" else value
-
-    return {k: shown(k, v) for k, v in headers.items()}
-
-
 def dump(direction: str, url: str, headers: dict, body) -> None:
     """A request or answer at DEBUG level: headers (credentials masked) and the start of the body."""
     if not log.isEnabledFor(logging.DEBUG):
         return
-    if isinstance(body, (bytes, bytearray)):
-        shown = _snippet(bytes(body), 4000)
-    else:
-        shown = f"<stream of {len(body)} bytes>"
-    log.debug("%s %s\n%s\n\n%s", direction, shown_url(url), "\n".join(f"{k}: {v}" for k, v in mask_headers(headers).items()), shown)
+    log.debug("%s %s\n%s", direction, shown_url(url), shown_http(headers, body))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+from .xmlsafe import charset_codec
+
 
 def printable(text: object) -> str:
     """`text` with control characters shown as escapes: a line break in a TransactionID or an
@@ -32,7 +36,8 @@ def shown_url(url: str | None) -> str | None:
 
 # Header names whose values are credentials (Authorization, a carrier's X-Auth-Token or API key, a
 # session cookie): shown as "***" (an Authorization's scheme kept, to tell Basic from Digest).
-_SECRET_HEADER_WORDS = ("authorization", "token", "key", "secret", "cookie", "password", "signature")
+_SECRET_HEADER_WORDS = ("authorization", "token", "key", "secret", "cookie", "password", "passwd",
+                        "signature")
 
 
 def is_secret_header(name: str) -> bool:
@@ -68,3 +73,36 @@ def repr_showing_no_secret_header(obj) -> str:
                 value = shown_headers(value)
             shown.append(f"{f.name}={value!r}")
     return f"{type(obj).__qualname__}({', '.join(shown)})"
+
+
+def mask_headers(headers) -> dict:
+    """`headers` as a log may show them: secret-looking values masked (`shown_header`), a
+    redirect's password too."""
+    return {k: shown_url(v) if k.lower() == "location" else shown_header(k, v) for k, v in headers.items()}
+
+
+_XML_ENCODING = re.compile(rb"<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)")
+
+
+def body_charset(headers, body: bytes) -> str:
+    """The charset a body is written in, for showing it: its Content-Type's, else its XML
+    declaration's (a multipart's SOAP part: GB2312 in China), else UTF-8."""
+    ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    label = next((v.strip().strip('"') for k, _, v in (p.partition("=") for p in ctype.split(";")[1:])
+                  if k.strip().lower() == "charset"), None)
+    if label is None:
+        found = _XML_ENCODING.search(body[:2000])
+        label = found.group(1).decode("ascii") if found else None
+    return charset_codec(label)[0] or "utf-8"
+
+
+def shown_http(headers, body, limit: int = 4000) -> str:
+    """An HTTP message for a DEBUG log: its headers (credentials masked), a blank line, and the
+    start of its body in the charset it is written in, on one line."""
+    if isinstance(body, (bytes, bytearray)):
+        body = bytes(body)
+        text = body[:limit].decode(body_charset(headers, body), "replace").replace("\r", " ").replace("\n", " ")
+        shown = text + ("…" if len(body) > limit else "")
+    else:
+        shown = f"<stream of {len(body)} bytes>"
+    return "\n".join(f"{k}: {v}" for k, v in mask_headers(headers).items()) + "\n\n" + shown

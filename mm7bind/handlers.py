@@ -16,23 +16,20 @@ from pathlib import Path
 
 from . import messages as m
 from .content import safe_name
-from .display import shown_url
+from .display import is_secret_header, shown_url
 from .jsonable import to_jsonable
 from .receiver import Context, Handler, Unavailable
 from .store import sync_dir
 
 log = logging.getLogger("mm7bind.serve")
 
-# The MMSC's credentials (and a cookie of its session) are the receiver's business, not the
-# application's, nor to be written to disk.
-CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
-
-
 def passed_headers(ctx: Context) -> dict[str, str]:
     """The request's HTTP headers an application may see: a carrier routing header (Mblox's
     X-Mblox-Carrier-Id, the one Mbuni is configured to pass on) is how it tells where a message
-    came from. Empty on a replay: the store keeps the body, not the headers."""
-    return {name: value for name, value in ctx.headers.items() if name.lower() not in CREDENTIAL_HEADERS}
+    came from. Empty on a replay: the store keeps the body, not the headers. The MMSC's credentials
+    (and anything named like one) are the receiver's business, not the application's, nor to be
+    written to disk."""
+    return {name: value for name, value in ctx.headers.items() if not is_secret_header(name)}
 
 
 class SavingHandler(Handler):

@@ -24,7 +24,7 @@ from . import messages as m
 from . import versions
 from .auth import IPAllowList
 from .codec import HttpMessage, decode, encode
-from .display import printable, repr_showing_no_secret_header, shown_header
+from .display import printable, repr_showing_no_secret_header, shown_header, shown_http
 from .envelope import Envelope, Fault
 from .errors import STORE_ERRORS, DecodeError, Deviation, EncodeError
 from .mime import MimeLimits
@@ -152,12 +152,20 @@ class Receiver:
     def handle(self, body: bytes, content_type: str | None, headers: Mapping[str, str] | None = None,
                peer: str | None = None, method: str = "POST", uri: str = "/") -> Response:
         started = time.monotonic()
+        headers = headers or {}
+        if log.isEnabledFor(logging.DEBUG):  # the payloads, as the client logs its own
+            shown = headers if content_type is None or _get(headers, "content-type") else {
+                **headers, "Content-Type": content_type}
+            log.debug("%s %s from %s\n%s", printable(method), printable(uri), peer, shown_http(shown, body))
         try:
-            return self._handle(body, content_type, headers or {}, peer, method, uri, started)
+            rsp = self._handle(body, content_type, headers, peer, method, uri, started)
         except Exception:  # noqa: BLE001 (a bug of ours must still produce an answer, never a dropped request)
             log.exception("internal error while receiving from %s", peer)
             self._count(None, "internal_error", RequestStatus.SERVER_ERROR, started)
-            return self.fault(None, None, "Server", RequestStatus.SERVER_ERROR, "internal error")
+            rsp = self.fault(None, None, "Server", RequestStatus.SERVER_ERROR, "internal error")
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("HTTP %d to %s\n%s", rsp.status, peer, shown_http(dict(rsp.headers), rsp.body))
+        return rsp
 
     def _handle(self, body: bytes, content_type: str | None, headers: Mapping[str, str], peer: str | None,
                 method: str, uri: str, started: float) -> Response:

@@ -35,6 +35,10 @@ RENAMES: dict[str | None, dict[str, str]] = {
     },
     "DeliveryReportReq": {"TimeStamp": "Date"},  # China Mobile / Unicom gateways
 }
+# Children written beside the element that holds them → that element, per parent element.
+MISPLACED: dict[str, dict[str, str]] = {
+    "CancelReq": {"SenderAddress": "SenderIdentification"},  # China Mobile's SDK
+}
 ENUM_ALIASES = {
     "Unrecognized": "Unrecognised",  # Sinch/Skycore spelling
     "Advertisment": "Advertisement",  # InstantCom's MessageClass
@@ -142,6 +146,8 @@ class Normalizer:
         keys: list[int] = []  # the place in the schema's order of each child kept
         choice = index.get("#choice")
         parent_name = el.tag[el.tag.find("}") + 1:]
+        if parent_name in MISPLACED:
+            kids = self.move_misplaced(el, kids, index, MISPLACED[parent_name], path)
         for i, child in enumerate(kids):
             # A child moved out of the tree (to the extras) holds a copy of each namespace
             # declaration it used as long as it is referenced: one at a time, not all of them.
@@ -197,6 +203,22 @@ class Normalizer:
                 return None
         child.tag = f"{{{self.ns}}}{name}"
         return name
+
+    def move_misplaced(self, el: etree._Element, kids: list, index: dict, moves: dict[str, str],
+                       path: str) -> list:
+        """Children written beside their holder (the SDK's SenderAddress after SenderIdentification)
+        moved into it, when it has none of its own; the children left to read here."""
+        holders = {_split(k.tag)[1]: k for k in kids if _split(k.tag)[1] in moves.values()}
+        kept = []
+        for child in kids:
+            name = _split(child.tag)[1]
+            holder = holders.get(moves.get(name, ""))
+            if name in index or holder is None or any(_split(c.tag)[1] == name for c in holder):
+                kept.append(child)
+                continue
+            holder.append(child)
+            self.dev.add("moved-element", f"{path}/{name}", f"{name} read inside {moves[name]}")
+        return kept
 
     def promote_attribute_children(self, el: etree._Element, index: dict, path: str) -> None:
         """Attributes written as child elements (InstantCom's `<ReplyCharging><ReplyChargingSize>`)

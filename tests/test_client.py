@@ -456,7 +456,7 @@ def test_logging_one_record_per_transaction_and_masked_dumps(caplog):
         caplog.clear()
         with caplog.at_level(logging.DEBUG, logger="mm7bind.client"):
             c.submit(submit())
-        assert "Authorization: ***" in caplog.text and "tok-123" not in caplog.text
+        assert "Authorization: Bearer ***" in caplog.text and "tok-123" not in caplog.text
 
 
 def test_a_refusal_is_info_and_no_usable_answer_a_warning_that_says_why(caplog):

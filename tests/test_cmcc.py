@@ -116,6 +116,10 @@ def test_config_files_map_onto_settings(tmp_path):
     sdk = cmcc.MM7Config(mm7config(tmp_path), tmp_path / "ConnConfig.xml")  # the SDK's getters, by key
     assert sdk.get("MmscURL") == "/mm7" and sdk.get("mmscIP") == ["192.120.231.180", "192.120.231.181:8080"]
     assert sdk.get("TimeOut") == 2000 and sdk.get("MaxKeepAliveRequests") == 30 and sdk.get("UserName") == "zxme"
+    # ... and by the names of the SDK's getters where they differ from the element's
+    assert (sdk.get("MMSCURL"), sdk.get("MMSCIP")[0], sdk.get("MmscId"), sdk.get("MaxMsgSize")) == (
+        "/mm7", "192.120.231.180", "910010", 100000)
+    assert (sdk.get("CharSet"), sdk.get("LogLevel"), sdk.get("ListenPort")) == ("GB2312", 3, 8088)
     with pytest.raises(KeyError, match="neither"):
         sdk.get("NoSuchKey")
     warned = {p.where.split(":")[-1] for p in problems if p.level == "warning"}
@@ -155,6 +159,17 @@ def test_config_file_problems(tmp_path):
     _, problems = read_cmcc(bad)
     assert any("not a whole number" in p.message for p in problems)
     assert any("no MMSC address" in p.message for p in problems)
+    # mmscURL written as a whole URL: the SDK sent it as the request-URI (absolute form) to mmscIP,
+    # so the MMSC saw its path; here too, with a warning, never a path made of a URL.
+    cfg, problems = read_cmcc(mm7config(tmp_path, mmscURL="http://211.136.90.202:8080/mm7/submit?x=1"))
+    assert cfg.mmsc.urls == ["http://192.120.231.180/mm7/submit?x=1", "http://192.120.231.181:8080/mm7/submit?x=1"]
+    assert [p.level for p in problems if p.where.endswith("mmscURL")] == ["warning"]
+    # an address with spaces inside is no address (the SDK failed on it too)
+    _, problems = read_cmcc(mm7config(tmp_path, mmscIP=["211.136.90.202 : 8080"]))
+    assert [p.level for p in problems if p.where.endswith("mmscIP")] == ["error"]
+    # a logLevel the manual does not have says so (the SDK wrote nothing for it)
+    _, problems = read_cmcc(mm7config(tmp_path, logLevel="9"))
+    assert [p.level for p in problems if p.where.endswith("logLevel")] == ["warning"]
 
 
 # -- §5, §7 status ------------------------------------------------------------------------------------
@@ -305,6 +320,23 @@ def test_sdk_habits_read_and_reproduced_on_request():
     assert b"<Content href=" in plain and b"NextPart" not in plain  # the dialect itself stays clean
 
 
+def test_the_sdk_cancel_req_is_read_with_its_sender_address():
+    """The SDK's CancelReq: children in no namespace, and SenderAddress after SenderIdentification
+    instead of inside it (what an MMSC, or `mm7bind simulate`, gets from an SP still on the SDK)."""
+    mm7ns = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-0"
+    xml = ('<?xml version="1.0" encoding="GB2312"?><env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/">'
+           f'<env:Header><mm7:TransactionID xmlns:mm7="{mm7ns}" env:mustUnderstand="1">c-1</mm7:TransactionID>'
+           f'</env:Header><env:Body><CancelReq xmlns:mm7="{mm7ns}" env:mustUnderstand="1"><MM7Version>6.3.0'
+           '</MM7Version><SenderIdentification><VASPID>805555</VASPID><VASID>5555</VASID></SenderIdentification>'
+           '<SenderAddress>5555</SenderAddress><MessageID>m-1</MessageID></CancelReq></env:Body></env:Envelope>')
+    env = mm7.decode(xml.encode("gb2312"), 'text/xml;charset="GB2312"')
+    body = env.body
+    assert isinstance(body, mm7.CancelReq) and body.message_id == "m-1" and body.vaspid == "805555"
+    assert str(body.sender_address) == "5555"
+    codes = {d.code for d in env.deviations}
+    assert "moved-element" in codes and "unknown-element" not in codes
+
+
 def test_mmcontent(tmp_path):
     gif = tmp_path / "1.gif"
     gif.write_bytes(b"GIF89a" + bytes(30))
@@ -423,6 +455,99 @@ def test_worked_example_cmcc_shaped(tmp_path, cmcc_simulator_for):
         assert stored[res.message_id]["subject"] == "彩信" and stored[res.message_id]["deviations"] == []
         # The MO came with the China Mobile MMSC's plain-text Sender, and was read all the same.
         assert mo["linked_id"].startswith("LNK")
+        assert receiver.join(timeout=0.01) is False  # still serving
+        import threading
+
+        threading.Thread(target=receiver.stop).start()  # as another thread would
+        assert receiver.join() is True
+    finally:
+        receiver.stop()
+
+
+def test_the_readme_china_mobile_example_runs_as_a_program(tmp_path, cmcc_simulator_for):
+    """The README's "China Mobile way" block, copied into a file next to ./config/ as a new user would:
+    it keeps serving after start() (the manual's `for(;;);`), answers an MO with a Submit, and ends
+    cleanly on Ctrl-C."""
+    import signal
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+    from .test_commands import ENV
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    [block] = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if b.startswith("# The China Mobile way")]
+    port = free_port()
+    sim = cmcc_simulator_for(f"http://127.0.0.1:{port}/mm7")
+    (tmp_path / "config").mkdir()
+    mm7config(tmp_path / "config", ListenPort=str(port), AuthenticationMode="0", mmscURL="/mm7",
+              mmscIP=[sim.url.split("//")[1].split("/")[0]])
+    (tmp_path / "config" / "ConnConfig.xml").write_text(CONN, encoding="utf-8")
+    (tmp_path / "example.py").write_text(block, encoding="utf-8")
+    # Ctrl-C as in a terminal, even when the suite itself runs with SIGINT ignored (which a child inherits)
+    run_example = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                   "runpy.run_path('example.py', run_name='__main__')")
+    proc = subprocess.Popen([sys.executable, "-c", run_example], cwd=tmp_path, env={**ENV, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not listening(port) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()  # still serving after the last line of the block
+        mo = requests.post(sim.control + "/deliver", json={"from": "13915002000", "to": ["8888"], "subject": "天气",
+                                                           "text": "CX TQ"}, timeout=10).json()
+        assert mo["status"] == 1000, mo
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    [line] = out.splitlines()
+    assert line.startswith("1000 ") and line.split()[-1].startswith("SIM"), out
+
+
+def listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_the_sdk_class_hierarchy():
+    """The manual's instanceof checks work on requests too, and MM7AbstractReceiver names the callbacks."""
+    assert all(issubclass(c, cmcc.MM7VASPReq) for c in (cmcc.MM7SubmitReq, cmcc.MM7CancelReq, cmcc.MM7ReplaceReq))
+    assert all(issubclass(c, cmcc.MM7RSReq) for c in (cmcc.MM7DeliverReq, cmcc.MM7DeliveryReportReq,
+                                                       cmcc.MM7ReadReplyReq))
+    assert issubclass(cmcc.MM7VASPReq, cmcc.MM7Message) and not issubclass(cmcc.MM7DeliverReq, cmcc.MM7VASPReq)
+    assert issubclass(cmcc.MM7Receiver, cmcc.MM7AbstractReceiver)
+    assert issubclass(cmcc.MM7ReceiveServlet, cmcc.MM7AbstractReceiver)
+
+
+def test_subclasses_that_set_their_configuration_in_their_own_constructor(tmp_path):
+    """The SDK's MyReceiveServlet sets `Config = new MM7Config(path)` in its constructor and calls no
+    super constructor; ported as is, the servlet and the receiver work."""
+    from .test_receiver import call_wsgi, deliver
+
+    path = mm7config(tmp_path, AuthenticationMode="0", ListenPort=str(free_port()))
+
+    class MyReceiveServlet(cmcc.MM7ReceiveServlet):
+        def __init__(self):
+            self.config = cmcc.MM7Config(path)
+
+    class MyReceiver(cmcc.MM7Receiver):
+        def __init__(self):
+            self.config = cmcc.MM7Config(path)
+
+    out = mm7.encode(deliver(), transaction_id="mo-1", version="REL-6-MM7-1-0")
+    assert call_wsgi(MyReceiveServlet(), out.to_bytes(), out.content_type)["status"] == 200
+    receiver = MyReceiver()
+    assert receiver.url == "" and receiver.join() is True  # not started: nothing to wait for
+    try:
+        receiver.start()
+        answer = requests.post(receiver.url + "/mm7", data=out.to_bytes(), headers={"Content-Type": out.content_type},
+                               timeout=10)
+        assert answer.status_code == 200 and mm7.decode(answer.content, answer.headers["Content-Type"]).body.status.code == 1000
     finally:
         receiver.stop()
 
@@ -479,6 +604,38 @@ def test_received_text_reads_as_a_string_whatever_its_charset_label(tmp_path):
     out = mm7.encode(deliver(content=mm7.Content(parts=parts)), transaction_id="mo-1", version="REL-6-MM7-1-0")
     rsp = call_wsgi(app, out.to_bytes(), out.content_type)
     assert rsp["status"] == 200 and texts == ["中文", "ok \ufffd"]
+
+
+def test_received_text_forwarded_is_labelled_with_the_charset_of_its_bytes(tmp_path):
+    """Manual §4.3: a Submit takes the MO's content as it is. A text part that came without a
+    charset (GB2312 bytes), UTF-8 labelled GB2312 (the SDK's own slip) or with a label Python does
+    not know goes on labelled with what its bytes are: never mislabelled, never refused."""
+    from .test_receiver import call_wsgi, deliver
+
+    originals = ["无标签", "标错了", "未知标签", "正常"]
+    parts = [mm7.Part.from_bytes(originals[0].encode("gb2312"), "text/plain"),
+             mm7.Part.from_bytes(originals[1].encode("utf-8"), "text/plain", charset="GB2312"),
+             mm7.Part.from_bytes(originals[2].encode("gbk"), "text/plain", charset="x-gbk-variant"),
+             mm7.Part.from_bytes(originals[3].encode("utf-8"), "text/plain", charset="utf-8"),
+             mm7.Part.from_bytes(b"GIF89a" + bytes(10), "image/gif")]
+    results = []
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))  # Charset GB2312
+
+        class Servlet(cmcc.MM7ReceiveServlet):
+            def do_deliver(self, req):
+                results.append(sender.send(submit_req(content=req.content)))
+                return cmcc.MM7DeliverRes()
+
+        out = mm7.encode(deliver(content=mm7.Content(parts=parts)), transaction_id="mo-1", version="REL-6-MM7-1-0")
+        assert call_wsgi(Servlet(sender.config), out.to_bytes(), out.content_type)["status"] == 200
+        [res] = results
+        assert res.status_code == 1000, res
+        env = srv.requests[0].decode()
+    forwarded = env.body.content.parts
+    assert [p.text_value for p in forwarded[:4]] == originals and forwarded[4].content_type == "image/gif"
+    assert [p.charset.lower() for p in forwarded[:4]] == ["gb2312", "utf-8", "gb2312", "utf-8"]
+    assert not [d for d in env.deviations if d.code.startswith("charset")], env.deviations
 
 
 def test_version_command_and_config_driven_send(tmp_path):
@@ -589,6 +746,80 @@ def test_sdk_log_files_from_the_api(tmp_path):
     finally:
         stop_logging()
         logger.setLevel(before_level)
+
+
+def test_the_error_log_has_the_failed_sends(tmp_path):
+    """logLevel 1 (the manual's "error log", and its samples' value) logs what failed, and only that."""
+    from mm7bind.cmcc.logs import stop_logging
+
+    try:
+        with FakeServer() as srv:
+            assert cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, logLevel="1")).send(
+                submit_req(transaction_id="went-1")).status_code == 1000
+        gone = cmcc.MM7Sender(cmcc_config(tmp_path, dead_url(), logLevel="1", ReSendCount="0"))
+        assert gone.send(submit_req(transaction_id="lost-1")).status_code == -104
+        # An API error names the TransactionID the request went with, given or made up, as the log does.
+        lost = gone.send(submit_req())
+        assert lost.status_code == -104 and lost.transaction_id
+        stop_logging()
+        log = (tmp_path / "logs" / "910010.log").read_text(encoding="utf-8")
+        assert "lost-1" in log and "cannot connect" in log and "went-1" not in log, log
+        assert f"tid={lost.transaction_id} " in log
+    finally:
+        stop_logging()
+
+
+def test_the_full_log_shows_chinese_as_written(tmp_path):
+    """logLevel 6 logs whole messages; GB2312 ones (the configured Charset, here and in the answer)
+    read as Chinese there, not as replacement characters."""
+    from mm7bind.cmcc.logs import stop_logging
+
+    def gb2312_answer(req):
+        env = req.decode()
+        out = mm7.encode(mm7.SubmitRsp(status=mm7.Status(1000, "成功"), message_id="m-1"),
+                         transaction_id=env.transaction_id, version=env.version, profile=CMCC)
+        return Reply(200, out.to_bytes(), {"Content-Type": out.content_type})
+
+    text = cmcc.MMContent.create_from_string("正文")
+    text.content_id = "1.txt"
+    try:
+        with FakeServer(gb2312_answer) as srv:
+            for logged, content in (("plain", None), ("multipart", text)):
+                (tmp_path / logged).mkdir()
+                config = cmcc_config(tmp_path / logged, srv.url, logLevel="6")
+                assert cmcc.MM7Sender(config).send(submit_req(content=content)).status_code == 1000
+                stop_logging()
+                log = (tmp_path / logged / "logs" / "910010.log").read_text(encoding="utf-8")
+                assert "<Subject>测试</Subject>" in log and "<StatusText>成功</StatusText>" in log, log
+                assert "\ufffd" not in log
+    finally:
+        stop_logging()
+
+
+def test_the_full_log_of_the_receiver_shows_what_came_and_what_went(tmp_path):
+    """logLevel 6 on the receiving side: the MMSC's request and the answer, in their own charset,
+    with the MMSC's credentials masked (the SDK logged the raw HTTP messages at that level)."""
+    from mm7bind.cmcc.logs import stop_logging
+
+    port = free_port()
+    receiver = cmcc.MM7Receiver(cmcc.MM7Config(mm7config(tmp_path, ListenPort=str(port), AuthenticationMode="1",
+                                                         logLevel="6")))
+    receiver.do_deliver = lambda req: cmcc.MM7DeliverRes(status_text="已收到")
+    content = mm7.Content()
+    content.add_text("订阅天气", charset="gb2312")
+    out = mm7.encode(mm7.DeliverReq(sender="13915002000", recipients=mm7.Recipients(to=["8888"]), subject="天气",
+                                    content=content), transaction_id="mo-1", profile=CMCC)
+    try:
+        receiver.start()
+        answer = requests.post(f"http://127.0.0.1:{port}/mm7", data=out.to_bytes(), auth=("zxme", "zxme"),
+                               headers={"Content-Type": out.content_type}, timeout=10)
+        assert answer.status_code == 200
+    finally:
+        receiver.stop()
+        stop_logging()
+    log = (tmp_path / "logs" / "910010.log").read_text(encoding="utf-8")
+    assert "<Subject>天气</Subject>" in log and "订阅天气" in log and "<StatusText>已收到</StatusText>" in log, log
+    assert "Authorization: Basic ***" in log and "enhtZTp6eG1l" not in log and "\ufffd" not in log
 
 
 def test_text_parts_take_the_configured_charset(tmp_path):

@@ -67,13 +67,19 @@ class MM7Config:
             self._config = load_cmcc(self.path, self.conn_config_name)
         return self._config
 
+    # The SDK's getters whose names are not their element's (getMMSCURL() reads <mmscURL>, ...).
+    GETTER_NAMES = {"MMSCURL": "mmscURL", "MmscURL": "mmscURL", "MMSCIP": "mmscIP", "MmscIP": "mmscIP",
+                    "MmscId": "MmscID", "MaxMsgSize": "MaxMessageSize", "CharSet": "Charset", "LogLevel": "logLevel"}
+
     def get(self, key: str) -> Any:
-        """A key of mm7Config.xml or ConnConfig.xml as the SDK's getter gave it — `get("MmscURL")`
-        for `getMmscURL()`, `get("mmscIP")` (a list) for `getMmscIP()` — typed as the manual says,
-        the manual's default when the file leaves it out; KeyError for a key neither file has."""
+        """A key of mm7Config.xml or ConnConfig.xml as the SDK's getter gave it, by its element's
+        name or its getter's — `get("mmscURL")` or `get("MMSCURL")` for `getMMSCURL()`,
+        `get("mmscIP")` (a list) for `getMMSCIP()`, `get("MmscId")` for `getMmscId()` — typed as
+        the manual says, the manual's default when the file leaves it out; KeyError for a key
+        neither file has."""
         from .config import CONN_KEYS, MM7_KEYS, NAMESPACE, _read  # noqa: PLC0415
 
-        name = {"MmscURL": "mmscURL", "MmscIP": "mmscIP"}.get(key, key)  # (getMmscURL() reads mmscURL)
+        name = self.GETTER_NAMES.get(key, key)
         for path, keys, root, ns in ((self.path, MM7_KEYS, "MM7Config", NAMESPACE),
                                      (self.conn_config_name, CONN_KEYS, "connection", None)):
             if name in keys:
@@ -274,11 +280,43 @@ class MMContent:
         root = cls(b"", ContentType.MULTIPART_RELATED if content.smil else ContentType.MULTIPART_MIXED)
         root.content_id = content.content_id
         for part in content.all_parts():
-            sub = cls(b"", part.content_type, part.charset or "UTF-8")
+            sub = cls(b"", part.content_type, _charset_of_bytes(part) if _is_text(part.content_type) else part.charset)
             sub._blob = part.blob
             sub.content_id, sub.content_location = part.content_id, part.content_location
             root.add_sub_content(sub)
         return root
+
+
+def _is_text(content_type: str | None) -> bool:
+    ctype = str(content_type or "").split(";", 1)[0].strip().lower()
+    return ctype.startswith("text/") or ctype == ContentType.SMIL
+
+
+def _charset_of_bytes(part: Part) -> str:
+    """The charset a received text part is really in: its label when its bytes fit it, else what
+    they were read as — GB2312 bytes that came without a label, UTF-8 labelled GB2312 (the SDK's
+    slip), a label Python does not know — so that the part, forwarded (manual §4.3), says the truth."""
+    from ..errors import DecodeError  # noqa: PLC0415
+    from ..xmlsafe import charset_codec, decode_text  # noqa: PLC0415
+
+    data = part.data
+    try:
+        _, codec, _ = decode_text(data, part.charset, None, "part")
+    except DecodeError:  # in no charset known: as it was labelled
+        return part.charset or "UTF-8"
+    if part.charset and charset_codec(part.charset)[0] == codec:
+        return part.charset
+    if codec == "gb18030":  # (how GB2312 and GBK are read): the narrowest name that fits
+        return next((name for name in ("GB2312", "GBK") if _fits(data, name)), "GB18030")
+    return {"utf-8": "UTF-8", "utf-16-be": "UTF-16BE"}.get(codec, codec)
+
+
+def _fits(data: bytes, charset: str) -> bool:
+    try:
+        data.decode(charset)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,7 +337,12 @@ class MM7Message:
 
 
 @dataclass
-class MM7SubmitReq(MM7Message):
+class MM7VASPReq(MM7Message):
+    """What the VASP sends (Submit, Cancel, Replace); the MMSC answers with an `MM7RSRes`."""
+
+
+@dataclass
+class MM7SubmitReq(MM7VASPReq):
     vaspid: str | None = None
     vasid: str | None = None
     service_code: str | None = None
@@ -357,7 +400,7 @@ class MM7SubmitReq(MM7Message):
 
 
 @dataclass
-class MM7CancelReq(MM7Message):
+class MM7CancelReq(MM7VASPReq):
     vaspid: str | None = None
     vasid: str | None = None
     sender_address: str | None = None
@@ -369,7 +412,7 @@ class MM7CancelReq(MM7Message):
 
 
 @dataclass
-class MM7ReplaceReq(MM7Message):
+class MM7ReplaceReq(MM7VASPReq):
     vaspid: str | None = None
     vasid: str | None = None
     message_id: str | None = None
@@ -457,8 +500,10 @@ class MM7Sender:
         except st.APIError as exc:
             if self.errors == "raise":
                 raise
-            return MM7RSErrorRes(transaction_id=getattr(req, "transaction_id", None), status_code=exc.code,
-                                 status_text=exc.text_zh, status_detail=exc.detail)
+            # the TransactionID it went with (made up when the SP gave none), as the log names it
+            tid = getattr(req, "transaction_id", None) or getattr(exc.__cause__, "transaction_id", None)
+            return MM7RSErrorRes(transaction_id=tid, status_code=exc.code, status_text=exc.text_zh,
+                                 status_detail=exc.detail)
 
     def _send(self, req) -> MM7RSRes:
         if self.client is None:
@@ -650,10 +695,15 @@ class _Bridge(Handler):
         return self._answer(self.target.do_read_reply(_read_req(msg, ctx)), m.ReadReplyRsp)
 
 
-class _ReceiverBase:
-    """do_* default to success (the SDK's default doDeliveryReport/doReadReply returned no status)."""
+class MM7AbstractReceiver:
+    """The SDK's interface of the callbacks an SP implements, shared by `MM7Receiver` and
+    `MM7ReceiveServlet`. do_* default to success (the SDK's default doDeliveryReport/doReadReply
+    returned no status)."""
 
+    # (class defaults: a subclass may set its configuration in its own constructor, as the SDK's
+    # examples do, without calling this one's)
     config: MM7Config | None = None
+    store = None
 
     def do_deliver(self, req: MM7DeliverReq) -> MM7VASPRes:
         return MM7DeliverRes()
@@ -671,8 +721,10 @@ class _ReceiverBase:
         return self.config.config.make_receiver(_Bridge(self), store=store)
 
 
-class MM7Receiver(_ReceiverBase):
+class MM7Receiver(MM7AbstractReceiver):
     """The standalone listener (manual §4.1.1, 方式1): subclass, `set_config`, `start()`."""
+
+    server: EmbeddedServer | None = None
 
     def __init__(self, config: MM7Config | None = None, store=None):
         self.config = config
@@ -695,15 +747,32 @@ class MM7Receiver(_ReceiverBase):
     def url(self) -> str:
         return self.server.url if self.server else ""
 
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait while the receiver serves: the manual's `for(;;);` after `start()`, which a program
+        needs because the listening thread, as in the SDK, does not keep it alive. Returns True once
+        the receiver has stopped (`stop()` from another thread, or Ctrl-C, which stops
+        it: requests in hand are answered first), False when `timeout` seconds passed first."""
+        server = self.server
+        if server is None or server.thread is None:
+            return True
+        try:
+            server.thread.join(timeout)
+        except KeyboardInterrupt:
+            self.stop()
+            return True
+        return not server.thread.is_alive()
+
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
             self.server = None
 
 
-class MM7ReceiveServlet(_ReceiverBase):
+class MM7ReceiveServlet(MM7AbstractReceiver):
     """The web-application variant (manual §4.1.2, 方式2) as a WSGI application: subclass, set
     `config`, and serve the instance under any WSGI server (or mount it)."""
+
+    _app: Callable | None = None
 
     def __init__(self, config: MM7Config | None = None, store=None):
         self.config = config
@@ -717,8 +786,8 @@ class MM7ReceiveServlet(_ReceiverBase):
 
 
 __all__ = [
-    "MM7Config", "MMContent", "MM7Message", "MM7SubmitReq", "MM7CancelReq", "MM7ReplaceReq", "MM7RSRes",
+    "MM7Config", "MMContent", "MM7Message", "MM7VASPReq", "MM7SubmitReq", "MM7CancelReq", "MM7ReplaceReq", "MM7RSRes",
     "MM7SubmitRes", "MM7CancelRes", "MM7ReplaceRes", "MM7RSErrorRes", "MM7Sender", "MM7RSReq", "MM7DeliverReq",
     "MM7DeliveryReportReq", "MM7ReadReplyReq", "MM7VASPRes", "MM7DeliverRes", "MM7DeliveryReportRes",
-    "MM7ReadReplyRes", "MM7VASPErrorRes", "MM7Receiver", "MM7ReceiveServlet",
+    "MM7ReadReplyRes", "MM7VASPErrorRes", "MM7AbstractReceiver", "MM7Receiver", "MM7ReceiveServlet",
 ]  # fmt: skip

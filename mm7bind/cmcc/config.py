@@ -14,6 +14,7 @@ import difflib
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from lxml import etree
 
@@ -65,7 +66,8 @@ CONN_KEYS: dict[str, tuple[type, object]] = {
 LOG_RANGES = (("LogNum", 1, 9999, "files"), ("LogInterval", 1, 1440, "minutes"), ("LogSize", 1, 10_000, "KB"))
 MMSC_MAX_MESSAGE = 128 * 1024  # "目前最大支持128K" (manual §4.2.1, §4.2.3)
 # logLevel 0 is "no log": no level means that, so its records go to the null device (see read()).
-LOG_LEVELS = {0: "CRITICAL", 1: "ERROR", 2: "WARNING", 3: "INFO", 4: "INFO", 5: "DEBUG", 6: "DEBUG", 7: "DEBUG"}
+# 1, the error log, is WARNING: a send or a request that failed is logged at that level.
+LOG_LEVELS = {0: "CRITICAL", 1: "WARNING", 2: "WARNING", 3: "INFO", 4: "INFO", 5: "DEBUG", 6: "DEBUG", 7: "DEBUG"}
 
 
 def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, problems: list[Problem]) -> dict:
@@ -146,7 +148,17 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     ips = get["mmscIP"]
     if not ips:
         problems.append(Problem("error", f"{where}:mmscIP", "no MMSC address (mmscIP) given"))
+    for ip in ips:
+        if any(c.isspace() for c in ip):  # (an empty one: check() says it)
+            problems.append(Problem("error", f"{where}:mmscIP", f"{ip!r} is no address (ip or host, :port optional)"))
     path_part = str(get["mmscURL"]).strip() or "/"
+    if "://" in path_part:
+        # The SDK wrote it as the request-URI, absolute form, on a connection to mmscIP: the MMSC
+        # went by its path. (A host there was never dialled.)
+        parts = urlsplit(path_part)
+        problems.append(Problem("warning", f"{where}:mmscURL", f"{path_part} is a whole URL: its path is used, "
+                                f"sent to the mmscIP addresses as the SDK did (not to {parts.netloc})"))
+        path_part = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     if not path_part.startswith("/"):
         path_part = "/" + path_part
     # Plain http, as the SDK always spoke; an mmscIP written as a URL keeps its own scheme (https).
@@ -199,6 +211,9 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     r.backlog = max(1, get["BackLog"])
     level = get["logLevel"]
     lg.level = LOG_LEVELS.get(level, "INFO")
+    if level not in LOG_LEVELS:
+        problems.append(Problem("warning", f"{where}:logLevel", f"{level} is none of the manual's levels (0 none, "
+                                "1 errors, 3 information, 6 everything; 0–7): INFO is used"))
     lg.rotate = "both"
     log_folder_missing = False
     if level == 0:
