@@ -16,6 +16,7 @@ import requests
 import mm7bind as mm7
 
 from .conftest import ROOT
+from .tls import local_tls
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 ENV.pop("MM7BIND_MMSC_URLS", None)
@@ -300,19 +301,25 @@ def test_rotating_log_files(tmp_path):
     assert "mm7.log" in files and all(re.fullmatch(r"mm7_\d{12}\.\d{4}\.log", f) for f in files if f != "mm7.log")
 
 
-def test_replay_command(tmp_path):
+def stored_failure(folder, transaction_id: str):
+    """A store file holding one DeliverReq its handler failed on (answered 500, kept for replay)."""
     import mm7bind as mm7
 
-    db = tmp_path / "vasp.db"
+    db = folder / "vasp.db"
     store = mm7.SqliteStore(db)
 
     class Broken(mm7.Handler):
         def on_deliver(self, msg, ctx):
             raise RuntimeError("down")
 
-    out = mm7.encode(mm7.DeliverReq(sender="1", subject="later"), transaction_id="rp-1")
+    out = mm7.encode(mm7.DeliverReq(sender="1", subject="later"), transaction_id=transaction_id)
     assert mm7.Receiver(Broken(), store=store).handle(out.to_bytes(), out.content_type).status == 500
     store.close()
+    return db
+
+
+def test_replay_command(tmp_path):
+    db = stored_failure(tmp_path, "rp-1")
     (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n[receiver]\nout_dir = "{tmp_path / "out"}"\n')
     proc = run("replay", "--config", str(tmp_path / "cfg.toml"))
     assert proc.returncode == 0 and "#1: handled" in proc.stdout, proc.stdout + proc.stderr
@@ -708,13 +715,7 @@ def test_the_progress_bar_counts_whom_it_sends_to(simulator, tmp_path):
 
 
 def test_the_simulator_delivers_to_a_tls_vasp_whose_ca_it_is_given(tmp_path):
-    import ssl
-
-    trustme = pytest.importorskip("trustme")
-    ca = trustme.CA()
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(ctx)
-    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    ctx = local_tls(tmp_path).server
     got = []
 
     class Inbox(mm7.Handler):
@@ -872,16 +873,7 @@ def test_fixtures_match_reports_to_what_a_client_sharing_the_receivers_store_sen
 
 
 def test_replay_logs_as_serve_does_and_conn_config_needs_an_xml_configuration(tmp_path):
-    db = tmp_path / "vasp.db"
-    store = mm7.SqliteStore(db)
-
-    class Broken(mm7.Handler):
-        def on_deliver(self, msg, ctx):
-            raise RuntimeError("down")
-
-    out = mm7.encode(mm7.DeliverReq(sender="1", subject="later"), transaction_id="rp-log")
-    assert mm7.Receiver(Broken(), store=store).handle(out.to_bytes(), out.content_type).status == 500
-    store.close()
+    db = stored_failure(tmp_path, "rp-log")
     (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n[receiver]\nout_dir = "{tmp_path / "out"}"\n'
                                        f'[logging]\nfile = "{tmp_path / "mm7.log"}"\n', encoding="utf-8")
     proc = run("replay", "--config", str(tmp_path / "cfg.toml"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import ssl
 
 import pytest
 import requests
@@ -18,6 +17,7 @@ from mm7bind.retry import RetryPolicy
 from mm7bind.simulator import Simulator
 
 from .fake_http import FakeServer, mm7_reply
+from .tls import local_tls
 
 NS = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/"
 
@@ -46,13 +46,8 @@ def server_tls(request):
     """(server ssl_context, client wrap) for the embedded server in both of its forms."""
     if not request.param:
         return None, lambda sock: sock
-    trustme = pytest.importorskip("trustme")
-    ca = trustme.CA()
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
-    client_ctx = ssl.create_default_context()
-    ca.configure_trust(client_ctx)
-    return server_ctx, lambda sock: client_ctx.wrap_socket(sock, server_hostname="127.0.0.1")
+    tls = local_tls()
+    return tls.server, lambda sock: tls.client.wrap_socket(sock, server_hostname="127.0.0.1")
 
 
 def read_answer(sock: socket.socket) -> tuple[bytes, bytes]:

@@ -21,6 +21,7 @@ import mm7bind as mm7
 from mm7bind.store import SentRecord, SqliteStore
 
 from .conftest import ROOT, inbound_captures
+from .tls import local_tls
 
 
 def call_wsgi(app, body: bytes, content_type: str | None, method: str = "POST", path: str = "/mm7",
@@ -446,12 +447,8 @@ def test_oversize_and_attacks_while_the_server_keeps_serving():
 
 
 def test_tls_when_serving_directly(tmp_path):
-    trustme = pytest.importorskip("trustme")
-    ca = trustme.CA()
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(ctx)
-    ca_path = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_path))
+    tls = local_tls(tmp_path)
+    ctx, ca_path = tls.server, tls.ca_file
     with mm7.serve(mm7.Receiver(), port=0, ssl_context=ctx) as srv:
         out = mm7.encode(deliver(), transaction_id="tls")
         r = requests.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, verify=str(ca_path))
@@ -663,11 +660,7 @@ def test_stop_ends_serve_forever_run_in_any_thread(tls, tmp_path):
     connection kept alive: stop() from another thread ends the loop all the same."""
     ssl_ctx = None
     if tls:
-        trustme = pytest.importorskip("trustme")
-        ca = trustme.CA()
-        ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert("127.0.0.1").configure_cert(ssl_ctx)
-        ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+        ssl_ctx = local_tls(tmp_path).server
     srv = mm7.serve(mm7.Receiver(), port=0, ssl_context=ssl_ctx)
     loop = threading.Thread(target=srv.serve_forever, daemon=True)
     loop.start()
@@ -789,12 +782,8 @@ def test_a_request_trickling_in_is_cut_off_at_its_deadline(tls, tmp_path):
     # channel_timeout counts silence only: a byte now and then held a connection for ever.
     ssl_ctx = client_ctx = None
     if tls:
-        trustme = pytest.importorskip("trustme")
-        ca = trustme.CA()
-        ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert("127.0.0.1").configure_cert(ssl_ctx)
-        client_ctx = ssl.create_default_context()
-        ca.configure_trust(client_ctx)
+        pair = local_tls(tmp_path)
+        ssl_ctx, client_ctx = pair.server, pair.client
     with mm7.serve(mm7.Receiver(), port=0, ssl_context=ssl_ctx, request_timeout=2, channel_timeout=30) as srv:
         raw = socket.create_connection((srv.host, srv.port))
         sock = client_ctx.wrap_socket(raw, server_hostname="127.0.0.1") if tls else raw
@@ -804,14 +793,8 @@ def test_a_request_trickling_in_is_cut_off_at_its_deadline(tls, tmp_path):
         # ... and the server goes on serving.
         out = mm7.encode(deliver(), transaction_id="after-slow")
         r = requests.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=10,
-                          verify=str(_ca_file(ca, tmp_path)) if tls else True)
+                          verify=str(pair.ca_file) if tls else True)
         assert r.status_code == 200
-
-
-def _ca_file(ca, tmp_path):
-    path = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return path
 
 
 def test_a_request_slower_than_a_read_but_inside_its_deadline_is_served():
@@ -833,11 +816,8 @@ def test_a_request_slower_than_a_read_but_inside_its_deadline_is_served():
 
 
 def test_serving_tls_directly_holds_connection_limit_connections_at_most(tmp_path):
-    trustme = pytest.importorskip("trustme")
-    ca = trustme.CA()
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(ctx)
-    with mm7.serve(mm7.Receiver(), port=0, ssl_context=ctx, connection_limit=2) as srv:
+    tls = local_tls(tmp_path)
+    with mm7.serve(mm7.Receiver(), port=0, ssl_context=tls.server, connection_limit=2) as srv:
         idle = [socket.create_connection((srv.host, srv.port)) for _ in range(2)]
         time.sleep(0.3)  # (accepted: each holds a thread waiting for its handshake)
         with socket.create_connection((srv.host, srv.port), timeout=5) as third:
@@ -853,7 +833,7 @@ def test_serving_tls_directly_holds_connection_limit_connections_at_most(tmp_pat
         while True:  # (the freed slots come back as the idle connections' threads end)
             try:
                 r = requests.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=5,
-                                  verify=str(_ca_file(ca, tmp_path)))
+                                  verify=str(tls.ca_file))
                 break
             except requests.ConnectionError:
                 if time.monotonic() > deadline:
