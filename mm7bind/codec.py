@@ -20,7 +20,7 @@ from urllib.parse import quote, unquote
 from . import envelope as soap
 from . import messages as m
 from . import versions
-from .content import BytesBlob, Content, Part, make_smil, new_content_id
+from .content import BytesBlob, Content, Part, location_name, make_smil, new_content_id
 from .envelope import Envelope  # noqa: F401 (what decode returns, importable beside it)
 from .errors import DecodeError, Deviation, EncodeError, LimitExceededError, MessageTooLargeError
 from .mime import (
@@ -435,6 +435,7 @@ def _resolve(href: str | None, others: list[InPart], devs: list[Deviation]) -> I
         devs.append(Deviation("content-ref-missing", "", "attachments without a <Content href>; the first one is the content"))
         return others[0]
     ref = href.strip()
+    named = location_name(ref)  # (locations are read as names: "a%20b.gif" is the part "a b.gif")
     if ref.lower().startswith("cid:"):
         cid = unquote(ref[4:].strip())
         if ref[4:5].isspace():
@@ -450,10 +451,10 @@ def _resolve(href: str | None, others: list[InPart], devs: list[Deviation]) -> I
             return found
     else:
         devs.append(Deviation("href-form", "/Content/@href", f"href {href!r} is not a cid: URL"))
-        found = _by_id(others, ref.strip("<>")) or next((p for p in others if p.content_location == ref), None)
+        found = _by_id(others, ref.strip("<>")) or next((p for p in others if p.content_location in (ref, named)), None)
         if found:
             return found
-    found = next((p for p in others if p.content_location and p.content_location == ref), None)
+    found = next((p for p in others if p.content_location and p.content_location in (ref, named)), None)
     if found:
         return found
     devs.append(Deviation("href-dangling", "/Content/@href", f"{href!r} matches no part; the first attachment is the content"))

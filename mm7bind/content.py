@@ -285,6 +285,17 @@ def text_of(data: bytes, charset: str | None) -> str:
         return data.decode("utf-8", "replace")
 
 
+def location_name(location: str) -> str:
+    """A Content-Location (a URL) as the name it spells: URL escapes decoded when they are UTF-8;
+    anything else ("100%.jpg", escapes of other charsets) stays as it is."""
+    if "%" not in location:
+        return location
+    try:
+        return unquote(location, errors="strict")
+    except UnicodeDecodeError:
+        return location
+
+
 def media_kind(content_type: str) -> str:
     """'text', 'image', 'audio', 'video', 'smil' or 'other'."""
     ctype = content_type.split(";", 1)[0].strip().lower()
@@ -458,7 +469,10 @@ class Content:
                 or next((p for p in parts if (p.content_id or "").lower() == cid.lower()), None))
 
     def by_location(self, location: str) -> Part | None:
-        return next((p for p in self.all_parts() if p.content_location == location), None)
+        """The part with this Content-Location, given as the name or as a URL ("%20", "%E6%96%B0")."""
+        parts = self.all_parts()
+        return (next((p for p in parts if p.content_location == location), None)
+                or next((p for p in parts if p.content_location == location_name(location)), None))
 
     def save(self, folder: str | os.PathLike, numbered: bool = False) -> list[str]:
         """Write every part (SMIL first) into `folder` under its own name (see `file_name`);

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 from urllib.parse import quote, unquote_to_bytes
 
-from .content import CHUNK, Blob, BlobWriter, BytesBlob
+from .content import CHUNK, Blob, BlobWriter, BytesBlob, location_name
 from .errors import DecodeError, Deviation, LimitExceededError, MimeError  # noqa: F401 (mime.DecodeError)
 from .xmlsafe import charset_codec
 
@@ -424,8 +424,10 @@ class InPart:
 
     @property
     def content_location(self) -> str | None:
+        """The location as a name: RFC 2047 words and URL escapes ("%20", UTF-8 "%E6%96%B0")
+        decoded, so it reads, compares and is written again (escaped once) as the sender meant."""
         loc = self.headers.get("content-location")
-        return decode_words(loc.strip()) if loc else None
+        return location_name(decode_words(loc.strip())) if loc else None
 
     @property
     def is_multipart(self) -> bool:

@@ -1,0 +1,56 @@
+"""The content model as an SP uses it: names, ids, SMIL, charsets of files, saving received parts."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from lxml import etree
+
+import mm7bind as mm7
+from mm7bind.content import make_smil, new_content_id, sniff_type
+
+GIF = b"GIF89a" + bytes(20)
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(20)
+AMR = b"#!AMR\n" + bytes(40)
+VIDEO = b"\x00\x00\x00\x18ftyp3gp4" + bytes(40)
+
+
+def sent(content: mm7.Content, profile: mm7.Profile = mm7.STANDARD) -> tuple[bytes, mm7.Envelope]:
+    out = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=content), transaction_id="t", profile=profile)
+    data = out.to_bytes()
+    return data, mm7.decode(data, out.content_type)
+
+
+def test_chinese_and_spaced_file_names_come_back_as_they_were_sent(tmp_path):
+    (tmp_path / "新年 贺卡.jpg").write_bytes(JPEG)
+    content = mm7.Content()
+    picture = content.add_file(tmp_path / "新年 贺卡.jpg")
+    data, env = sent(content)
+    assert b"Content-Location: %E6%96%B0%E5%B9%B4%20%E8%B4%BA%E5%8D%A1.jpg\r\n" in data  # a URL on the wire
+    got = env.body.content
+    assert got.parts == content.parts
+    assert got.parts[0].content_location == picture.content_location == "新年 贺卡.jpg"
+    assert got.by_location("新年 贺卡.jpg") is got.parts[0]
+    assert got.by_location("%E6%96%B0%E5%B9%B4%20%E8%B4%BA%E5%8D%A1.jpg") is got.parts[0]  # as a SMIL src says it
+
+
+def test_a_received_percent_encoded_location_is_forwarded_as_it_came():
+    raw = (b'--b\r\nContent-Type: text/xml\r\n\r\n<?xml version="1.0"?><e:Envelope xmlns:e="http://schemas.xmlsoap.org/'
+           b'soap/envelope/" xmlns="http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4">'
+           b'<e:Header><TransactionID>t</TransactionID></e:Header><e:Body><DeliverReq><MM7Version>6.8.0</MM7Version>'
+           b'<Sender><Number>1</Number></Sender><Content href="cid:c"/></DeliverReq></e:Body></e:Envelope>\r\n'
+           b'--b\r\nContent-Type: multipart/related; boundary="i"; type="application/smil"; start="<s>"\r\n'
+           b'Content-ID: <c>\r\n\r\n'
+           b'--i\r\nContent-Type: application/smil\r\nContent-ID: <s>\r\n\r\n'
+           b'<smil><body><par><img src="my%20photo.gif"/></par></body></smil>\r\n'
+           b'--i\r\nContent-Type: image/gif\r\nContent-Location: my%20photo.gif\r\n\r\n' + GIF + b'\r\n--i--\r\n--b--\r\n')
+    received = mm7.decode(raw, 'multipart/related; boundary="b"').body.content
+    assert received.parts[0].content_location == "my photo.gif"
+    data, _ = sent(received)  # forwarded: the SMIL as it came, so the location must be too
+    assert b"Content-Location: my%20photo.gif\r\n" in data and b"%2520" not in data
+
+
+def smil_slides(smil: mm7.Part) -> list[list[tuple[str, str]]]:
+    root = etree.fromstring(smil.data)
+    return [[(el.tag, el.get("src")) for el in par] for par in root.iter("par")]
