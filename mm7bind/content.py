@@ -310,6 +310,7 @@ def media_kind(content_type: str) -> str:
 
 
 _NOT_IN_ID = re.compile(r"[^A-Za-z0-9._-]+")
+_DOTS = re.compile(r"\.{2,}")
 
 
 def new_content_id(hint: str = "part") -> str:
@@ -317,7 +318,9 @@ def new_content_id(hint: str = "part") -> str:
     be unique, not secret, so no system call per part)."""
     safe = _SAFE_HINTS.get(hint)
     if safe is None:
-        safe = _NOT_IN_ID.sub("", hint)[:24] or "part"
+        # (a dot-atom, as RFC 5322 wants the left of an id: "新年.jpg" leaves ".jpg", and a leading,
+        # trailing or doubled dot makes an id strict readers refuse)
+        safe = _DOTS.sub(".", _NOT_IN_ID.sub("", hint)[:24]).strip(".") or "part"
         if len(_SAFE_HINTS) < 256:  # hints are mostly our own words ("soap", "smil"), file names rarely
             _SAFE_HINTS[hint] = safe
     return f"{safe}-{_ids.prefix}{next(_ids.counter):x}@mm7bind"

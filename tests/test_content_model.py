@@ -51,6 +51,15 @@ def test_a_received_percent_encoded_location_is_forwarded_as_it_came():
     assert b"Content-Location: my%20photo.gif\r\n" in data and b"%2520" not in data
 
 
+def test_content_ids_made_from_chinese_file_names_are_valid_message_ids():
+    # RFC 2392 / 5322: id-left is a dot-atom, which neither starts nor ends with a dot.
+    dot_atom = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9.-]+")
+    for hint in ("新年.jpg", "贺卡.", "..x..y", "图"):
+        assert dot_atom.fullmatch(new_content_id(hint)), new_content_id(hint)
+    data, _ = sent(mm7.Content(parts=[mm7.Part.from_bytes(JPEG, filename="新年.jpg")]))
+    assert b"Content-ID: <." not in data
+
+
 def smil_slides(smil: mm7.Part) -> list[list[tuple[str, str]]]:
     root = etree.fromstring(smil.data)
     return [[(el.tag, el.get("src")) for el in par] for par in root.iter("par")]
