@@ -20,7 +20,7 @@ from urllib.parse import quote, unquote
 from . import envelope as soap
 from . import messages as m
 from . import versions
-from .content import BytesBlob, Content, Part, location_name, make_smil, new_content_id
+from .content import BytesBlob, Content, Part, location_name, make_smil, new_content_id, smil_kind
 from .envelope import Envelope  # noqa: F401 (what decode returns, importable beside it)
 from .errors import DecodeError, Deviation, EncodeError, LimitExceededError, MessageTooLargeError
 from .mime import (
@@ -81,7 +81,7 @@ def encode(
     smil = container_id = content_ref = None
     if content is not None:
         smil = content.smil
-        if smil is None and profile.auto_smil and any(p.kind in ("image", "audio", "video", "text") for p in content.parts):
+        if smil is None and profile.auto_smil and any(smil_kind(p) for p in content.parts):
             smil = make_smil(content.parts)
         container_id = _checked_id("the content", content.content_id) if content.content_id else new_content_id("content")
         if profile.content_href:

@@ -512,15 +512,32 @@ class Content:
         return f"<Content {len(self.parts)} parts{smil} {self.total_size} bytes>"
 
 
+_MELODIES = {"text/x-imelody", "text/i-melody", "text/e-melody", "text/x-emelody"}  # ring tones: sounds
+
+
+def smil_kind(part: Part) -> str | None:
+    """How a generated SMIL shows a part: 'text' (plain text only: a vCard or a calendar in the
+    text region would show as its raw lines), 'image', 'video', 'audio' (melodies too), or None
+    for an attachment no slide shows."""
+    ctype = part.content_type.lower()
+    if ctype == "text/plain":
+        return "text"
+    if ctype in _MELODIES:
+        return "audio"
+    kind = part.kind
+    return kind if kind in ("image", "audio", "video") else None
+
+
 def make_smil(parts: list[Part], width: int = 176, height: int = 208, duration_ms: int = 5000) -> Part:
-    """A SMIL presentation: one slide per image/video/audio, text joined to the slide it follows.
+    """A SMIL presentation: one slide per image/video/audio, text joined to the slide it follows;
+    a slide with a video has no other sound (MMS conformance: a video plays its own).
 
     Parts are referenced by `cid:`; parts without a Content-ID get one here.
     """
     shown = []
     for p in parts:
-        kind = p.kind
-        if kind not in ("text", "image", "audio", "video"):
+        kind = smil_kind(p)
+        if kind is None:
             continue
         if p.content_id is None:
             p.content_id = new_content_id(p.filename or kind)
@@ -543,7 +560,9 @@ def _smil_text(shown: list[tuple[str, str]], width: int, height: int, duration_m
     slides: list[dict[str, tuple[str, str]]] = []
     for kind, cid in shown:
         slot = "image" if kind in ("image", "video") else kind
-        if not slides or slot in slides[-1]:  # a slide holds one picture, one text, one sound
+        kinds = {k for k, _ in slides[-1].values()} if slides else set()
+        if (not slides or slot in slides[-1]  # a slide holds one picture, one text, one sound
+                or (kind == "audio" and "video" in kinds) or (kind == "video" and "audio" in kinds)):
             slides.append({})
         slides[-1][slot] = (kind, cid)
     has_image = any("image" in s for s in slides)

@@ -63,3 +63,24 @@ def test_content_ids_made_from_chinese_file_names_are_valid_message_ids():
 def smil_slides(smil: mm7.Part) -> list[list[tuple[str, str]]]:
     root = etree.fromstring(smil.data)
     return [[(el.tag, el.get("src")) for el in par] for par in root.iter("par")]
+
+
+def test_generated_smil_leaves_vcards_and_calendars_out_of_the_text_region():
+    text = mm7.Part.text("名片见附件")
+    card = mm7.Part.from_bytes(b"BEGIN:VCARD\r\nVERSION:2.1\r\nFN:Zhang\r\nEND:VCARD\r\n", "text/x-vcard", charset="utf-8")
+    event = mm7.Part.from_bytes(b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", "text/x-vcalendar")
+    smil = make_smil([text, card, event])
+    assert smil_slides(smil) == [[("text", f"cid:{text.content_id}")]]
+    # Only a vCard: nothing to present, so no SMIL is made and the content goes as multipart/mixed.
+    data, env = sent(mm7.Content(parts=[mm7.Part.from_bytes(b"BEGIN:VCARD\r\nEND:VCARD\r\n", "text/x-vcard")]))
+    assert env.body.content.smil is None and env.body.content.multipart_type == "mixed"
+
+
+def test_generated_smil_never_puts_audio_on_a_video_slide():
+    video, sound, words = mm7.Part.from_bytes(VIDEO), mm7.Part.from_bytes(AMR), mm7.Part.text("hi")
+    slides = smil_slides(make_smil([video, sound, words]))
+    assert slides == [[("video", f"cid:{video.content_id}")],
+                      [("audio", f"cid:{sound.content_id}"), ("text", f"cid:{words.content_id}")]]
+    picture, sound2 = mm7.Part.from_bytes(GIF), mm7.Part.from_bytes(AMR)
+    assert smil_slides(make_smil([picture, sound2])) == [[("img", f"cid:{picture.content_id}"),
+                                                          ("audio", f"cid:{sound2.content_id}")]]
