@@ -8,6 +8,7 @@ decoder spooled a large part into. Nothing here reads a whole file unless asked 
 from __future__ import annotations
 
 import hashlib
+import html
 import io
 import itertools
 import mimetypes
@@ -554,6 +555,36 @@ def make_smil(parts: list[Part], width: int = 176, height: int = 208, duration_m
 
 
 _SMIL_TEXTS: dict[tuple, bytes] = {}
+
+
+_SRC = re.compile(r"""\bsrc\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def smil_references(smil: Part) -> list[str]:
+    """The `src` of every element of a SMIL, as written (XML escapes decoded), in order. Read
+    from the text rather than parsed: a SMIL is often not quite XML (a DOCTYPE, a stray "&"),
+    and what a handset looks up is the reference all the same."""
+    text = _COMMENT.sub("", smil.text_value)
+    return [html.unescape(m.group(1) if m.group(1) is not None else m.group(2)).strip() for m in _SRC.finditer(text)]
+
+
+def dangling_references(content: Content, smil: Part) -> list[str]:
+    """The references of `smil` that name no part of `content`: a `cid:` URL names a Content-ID;
+    anything else a Content-Location (as name or URL) or, as China Mobile's SDK users write them,
+    a bare Content-ID. URLs of another scheme (http:) are outside the message and not looked up."""
+    missing = []
+    for src in smil_references(smil):
+        if src.lower().startswith("cid:"):
+            found = content.by_id(src)
+        elif src and _SCHEME.match(src):
+            continue
+        else:
+            found = (content.by_location(src) or content.by_id(src)) if src else None
+        if found is None and src not in missing:
+            missing.append(src)
+    return missing
 
 
 def _smil_text(shown: list[tuple[str, str]], width: int, height: int, duration_ms: int) -> bytes:

@@ -84,3 +84,19 @@ def test_generated_smil_never_puts_audio_on_a_video_slide():
     picture, sound2 = mm7.Part.from_bytes(GIF), mm7.Part.from_bytes(AMR)
     assert smil_slides(make_smil([picture, sound2])) == [[("img", f"cid:{picture.content_id}"),
                                                           ("audio", f"cid:{sound2.content_id}")]]
+
+
+def test_a_users_smil_must_name_parts_that_are_sent():
+    def content(src: str, **kw) -> mm7.Content:
+        smil = mm7.Part.from_bytes(f'<smil><body><par><img src="{src}" region="Image"/>'
+                                   f'<!-- <audio src="old.amr"/> --></par></body></smil>'.encode(), "application/smil")
+        return mm7.Content(parts=[mm7.Part.from_bytes(GIF, **kw)], smil=smil)
+
+    for src, kw in [("cid:pic@sp", {"content_id": "pic@sp"}), ("cid:pic%40sp", {"content_id": "pic@sp"}),
+                    ("新年.gif", {"content_location": "新年.gif"}), ("%E6%96%B0%E5%B9%B4.gif", {"content_location": "新年.gif"}),
+                    ("1.gif", {"content_id": "1.gif"}),  # a bare Content-ID, as China Mobile's SDK users write it
+                    ("http://example.com/x.gif", {})]:
+        sent(content(src, **kw))  # kept as it is
+    for src, kw in [("cid:missing", {"content_id": "pic"}), ("card.gif", {"filename": "card.gif"})]:
+        with pytest.raises(mm7.EncodeError, match=re.escape(src)):
+            sent(content(src, **kw))
