@@ -7,6 +7,7 @@ decoder spooled a large part into. Nothing here reads a whole file unless asked 
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import html
 import io
@@ -297,6 +298,23 @@ def location_name(location: str) -> str:
         return location
 
 
+_CHARSET_CHECKED = 1024 * 1024  # bytes of a text read to find its charset (texts in MMS are small)
+
+
+def text_charset(blob: Blob) -> str | None:
+    """"utf-8" for bytes that are UTF-8 (ASCII included), "utf-16" for text with a UTF-16 byte
+    order mark, else None. Only the first MiB is read."""
+    with blob.open() as fp:
+        head = fp.read(_CHARSET_CHECKED)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=blob.size <= len(head))
+    except UnicodeDecodeError:
+        return None
+    return "utf-8"
+
+
 def media_kind(content_type: str) -> str:
     """'text', 'image', 'audio', 'video', 'smil' or 'other'."""
     ctype = content_type.split(";", 1)[0].strip().lower()
@@ -360,7 +378,8 @@ class Part:
 
     @classmethod
     def from_bytes(cls, data: bytes, content_type: str | None = None, **kw) -> Part:
-        return cls(BytesBlob(data), content_type or sniff_type(data[:64], kw.get("filename")), **kw)
+        part = cls(BytesBlob(data), content_type or sniff_type(data[:64], kw.get("filename")), **kw)
+        return part._with_found_charset("charset" in kw)
 
     @classmethod
     def text(cls, text: str, charset: str = "utf-8", content_type: str = "text/plain", **kw) -> Part:
@@ -379,7 +398,7 @@ class Part:
                 content_type = sniff_type(fp.read(64), path.name)
         kw.setdefault("filename", path.name)
         kw.setdefault("content_location", path.name)
-        return cls(blob, content_type, **kw)
+        return cls(blob, content_type, **kw)._with_found_charset("charset" in kw)
 
     @classmethod
     def from_stream(cls, stream: BinaryIO, content_type: str | None = None, **kw) -> Part:
@@ -387,7 +406,15 @@ class Part:
         if content_type is None:
             with blob.open() as fp:
                 content_type = sniff_type(fp.read(64), kw.get("filename"))
-        return cls(blob, content_type, **kw)
+        return cls(blob, content_type, **kw)._with_found_charset("charset" in kw)
+
+    def _with_found_charset(self, given: bool) -> Part:
+        """Text without a charset named gets the one its bytes show (UTF-8, or UTF-16 by its byte
+        order mark): without one, readers take text as US-ASCII, and Chinese comes out garbled.
+        Other bytes (GBK, say, which fits almost any bytes) are left unlabelled: that is a guess."""
+        if not given and self.charset is None and self.kind == "text":
+            self.charset = text_charset(self.blob)
+        return self
 
     # -- access ---------------------------------------------------------------------------------
 

@@ -100,3 +100,17 @@ def test_a_users_smil_must_name_parts_that_are_sent():
     for src, kw in [("cid:missing", {"content_id": "pic"}), ("card.gif", {"filename": "card.gif"})]:
         with pytest.raises(mm7.EncodeError, match=re.escape(src)):
             sent(content(src, **kw))
+
+
+def test_a_text_file_is_sent_with_its_charset(tmp_path):
+    (tmp_path / "祝福.txt").write_bytes("新年快乐 😀".encode())
+    (tmp_path / "ascii.txt").write_bytes(b"hello")
+    (tmp_path / "gbk.txt").write_bytes("新年快乐".encode("gbk"))
+    content = mm7.Content()
+    utf8, ascii_, gbk = (content.add_file(tmp_path / n) for n in ("祝福.txt", "ascii.txt", "gbk.txt"))
+    assert (utf8.charset, ascii_.charset) == ("utf-8", "utf-8")
+    assert gbk.charset is None  # not UTF-8: which charset it is cannot be told for sure; left for the user
+    assert content.add_file(tmp_path / "gbk.txt", charset="gbk").charset == "gbk"
+    data, env = sent(content)
+    assert b'Content-Type: text/plain; charset="utf-8"; name="__.txt"' in data
+    assert env.body.content.parts[0].text_value == "新年快乐 😀"
