@@ -227,8 +227,10 @@ def sniff_type(head: bytes, filename: str | None = None) -> str:
         if head.startswith(magic):
             return ctype
     if head[4:8] == b"ftyp":
-        brand = head[8:11]
-        return "video/3gpp" if brand == b"3gp" else "video/3gpp2" if brand == b"3g2" else "video/mp4"
+        brand = head[8:12]
+        if brand in (b"M4A ", b"M4B ", b"M4P "):  # (iTunes' audio brands: an .m4a is no video)
+            return "audio/mp4"
+        return "video/3gpp" if brand[:3] == b"3gp" else "video/3gpp2" if brand[:3] == b"3g2" else "video/mp4"
     if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
         return "audio/wav"
     stripped = head.lstrip()[:64].lower()
@@ -516,10 +518,17 @@ class Content:
             name = f"{i:02d}-{file_name(part)}" if numbered else file_name(part)
             stem, dot, ext = name.rpartition(".")
             candidate, n = name, 1
-            while candidate in written or (target / candidate).exists():
+            while True:
+                try:  # created here or not at all: never over a file, nor through a link, found there
+                    out = open(target / candidate, "xb") if candidate not in written else None
+                except FileExistsError:
+                    out = None
+                if out is not None:
+                    break
                 n += 1
                 candidate = f"{stem}-{n}.{ext}" if dot else f"{name}-{n}"
-            part.blob.save(target / candidate)
+            with out, part.blob.open() as src:
+                shutil.copyfileobj(src, out, CHUNK)
             written.append(candidate)
         return written
 

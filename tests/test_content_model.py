@@ -114,3 +114,17 @@ def test_a_text_file_is_sent_with_its_charset(tmp_path):
     data, env = sent(content)
     assert b'Content-Type: text/plain; charset="utf-8"; name="__.txt"' in data
     assert env.body.content.parts[0].text_value == "新年快乐 😀"
+
+
+def test_audio_only_mp4_is_audio():
+    assert sniff_type(b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00") == "audio/mp4"
+    assert sniff_type(b"\x00\x00\x00\x18ftypisom") == "video/mp4"
+
+
+def test_saving_never_writes_through_a_link_in_the_folder(tmp_path):
+    outside = tmp_path / "outside.txt"
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "a.txt").symlink_to(outside)  # dangling: "exists" is false for it
+    names = mm7.Content(parts=[mm7.Part.text("hostile", filename="a.txt")]).save(folder)
+    assert not outside.exists() and names == ["a-2.txt"] and (folder / "a-2.txt").read_text() == "hostile"
