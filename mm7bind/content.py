@@ -520,7 +520,7 @@ class Content:
             candidate, n = name, 1
             while True:
                 try:  # created here or not at all: never over a file, nor through a link, found there
-                    out = open(target / candidate, "xb") if candidate not in written else None
+                    out = open(target / candidate, "xb") if candidate not in written else None  # noqa: SIM115 (closed below)
                 except FileExistsError:
                     out = None
                 if out is not None:
@@ -578,7 +578,7 @@ def make_smil(parts: list[Part], width: int = 176, height: int = 208, duration_m
             continue
         if p.content_id is None:
             p.content_id = new_content_id(p.filename or kind)
-        shown.append((kind, p.content_id))
+        shown.append((kind, p.content_id, amr_duration_ms(p) if kind == "audio" else None))
     key = (tuple(shown), width, height, duration_ms)
     text = _SMIL_TEXTS.get(key)
     if text is None:  # the same parts are often sent again and again (bulk sending)
@@ -623,15 +623,39 @@ def dangling_references(content: Content, smil: Part) -> list[str]:
     return missing
 
 
-def _smil_text(shown: list[tuple[str, str]], width: int, height: int, duration_ms: int) -> bytes:
-    slides: list[dict[str, tuple[str, str]]] = []
-    for kind, cid in shown:
+# Bytes of an AMR frame (its header byte included) by frame type, RFC 4867 §5.3; every frame is 20 ms.
+_AMR_FRAME = (13, 14, 16, 18, 20, 21, 27, 32, 6, 1, 1, 1, 1, 1, 1, 1)
+_AMR_WB_FRAME = (18, 24, 33, 37, 41, 47, 51, 59, 61, 6, 1, 1, 1, 1, 1, 1)
+
+
+def amr_duration_ms(part: Part) -> int | None:
+    """How long an AMR or AMR-WB sound plays (its frames counted, reading the file in chunks),
+    or None for other sounds."""
+    ctype = part.content_type.lower()
+    if ctype not in ("audio/amr", "audio/amr-wb"):
+        return None
+    magic, sizes = (b"#!AMR-WB\n", _AMR_WB_FRAME) if ctype == "audio/amr-wb" else (b"#!AMR\n", _AMR_FRAME)
+    frames, skip, head = 0, len(magic), b""
+    for chunk in part.blob.chunks():
+        if len(head) < len(magic):
+            head += bytes(chunk[: len(magic) - len(head)])
+        pos, size = skip, len(chunk)
+        while pos < size:
+            frames += 1
+            pos += sizes[(chunk[pos] >> 3) & 0x0F]
+        skip = pos - size
+    return frames * 20 if head == magic else None
+
+
+def _smil_text(shown: list[tuple[str, str, int | None]], width: int, height: int, duration_ms: int) -> bytes:
+    slides: list[dict[str, tuple[str, str, int | None]]] = []
+    for kind, cid, _ms in shown:
         slot = "image" if kind in ("image", "video") else kind
-        kinds = {k for k, _ in slides[-1].values()} if slides else set()
+        kinds = {k for k, _c, _ms in slides[-1].values()} if slides else set()
         if (not slides or slot in slides[-1]  # a slide holds one picture, one text, one sound
                 or (kind == "audio" and "video" in kinds) or (kind == "video" and "audio" in kinds)):
             slides.append({})
-        slides[-1][slot] = (kind, cid)
+        slides[-1][slot] = (kind, cid, _ms)
     has_image = any("image" in s for s in slides)
     has_text = any("text" in s for s in slides)
     text_top = height // 2 if has_image else 0
@@ -647,8 +671,9 @@ def _smil_text(shown: list[tuple[str, str]], width: int, height: int, duration_m
         lines.append(f'<region id="Text" top="{text_top}" left="0" width="{width}" height="{height - text_top}" fit="scroll"/>')
     lines += ["</layout>", "</head>", "<body>"]
     for slide in slides:
-        lines.append(f'<par dur="{duration_ms}ms">')
-        for slot, (kind, cid) in slide.items():
+        # (a slide ends at its dur, cutting its sound off: one with a longer AMR lasts as long)
+        lines.append(f'<par dur="{max([duration_ms] + [ms or 0 for _k, _c, ms in slide.values()])}ms">')
+        for slot, (kind, cid, _ms) in slide.items():
             src = quoteattr("cid:" + cid)
             if slot == "image":
                 tag = "video" if kind == "video" else "img"

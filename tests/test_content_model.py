@@ -72,7 +72,7 @@ def test_generated_smil_leaves_vcards_and_calendars_out_of_the_text_region():
     smil = make_smil([text, card, event])
     assert smil_slides(smil) == [[("text", f"cid:{text.content_id}")]]
     # Only a vCard: nothing to present, so no SMIL is made and the content goes as multipart/mixed.
-    data, env = sent(mm7.Content(parts=[mm7.Part.from_bytes(b"BEGIN:VCARD\r\nEND:VCARD\r\n", "text/x-vcard")]))
+    _, env = sent(mm7.Content(parts=[mm7.Part.from_bytes(b"BEGIN:VCARD\r\nEND:VCARD\r\n", "text/x-vcard")]))
     assert env.body.content.smil is None and env.body.content.multipart_type == "mixed"
 
 
@@ -128,3 +128,18 @@ def test_saving_never_writes_through_a_link_in_the_folder(tmp_path):
     (folder / "a.txt").symlink_to(outside)  # dangling: "exists" is false for it
     names = mm7.Content(parts=[mm7.Part.text("hostile", filename="a.txt")]).save(folder)
     assert not outside.exists() and names == ["a-2.txt"] and (folder / "a-2.txt").read_text() == "hostile"
+
+
+def amr(seconds: float, wide: bool = False) -> bytes:
+    """AMR in its file format (RFC 4867 §5): 20 ms frames, each a header byte and its speech bits."""
+    if wide:  # mode 8 (23.85 kbit/s): 60 bytes after the header
+        return b"#!AMR-WB\n" + (b"\x44" + bytes(60)) * round(seconds * 50)
+    return b"#!AMR\n" + (b"\x3c" + bytes(31)) * round(seconds * 50)  # mode 7 (12.2 kbit/s): 31 bytes
+
+
+def test_a_slide_with_a_long_amr_lasts_as_long_as_the_sound(tmp_path):
+    (tmp_path / "greeting.amr").write_bytes(amr(12.5))
+    song = mm7.Part.from_file(tmp_path / "greeting.amr")
+    wide, short, picture = mm7.Part.from_bytes(amr(7.02, wide=True)), mm7.Part.from_bytes(amr(1)), mm7.Part.from_bytes(GIF)
+    root = etree.fromstring(make_smil([picture, song, mm7.Part.text("新年快乐"), wide, short]).data)
+    assert [par.get("dur") for par in root.iter("par")] == ["12500ms", "7020ms", "5000ms"]
