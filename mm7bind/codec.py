@@ -122,13 +122,13 @@ def encode(
 def _check_references(content: Content, smil: Part) -> None:
     """A SMIL the user gave goes as it is, but each part it shows must be in the message: a
     reference to nothing is a blank slide on the handset, found out only there."""
-    key = (smil.data, tuple((p.content_id, p.content_location) for p in content.parts))
+    key = (smil.data, tuple((p.content_id, p.content_location, p.filename) for p in content.parts))
     if key in _CHECKED_SMILS:  # (the same content is sent again and again: bulk sending)
         return
     missing = dangling_references(content, smil)
     if missing:
         raise EncodeError(f"the SMIL refers to {', '.join(map(repr, missing))}, which no part has as Content-ID "
-                          "(cid:) or Content-Location (a part's file name alone is not looked up by handsets)")
+                          "(cid:), Content-Location or file name")
     if len(_CHECKED_SMILS) >= 256:
         _CHECKED_SMILS.clear()
     _CHECKED_SMILS.add(key)

@@ -608,8 +608,9 @@ def smil_references(smil: Part) -> list[str]:
 
 def dangling_references(content: Content, smil: Part) -> list[str]:
     """The references of `smil` that name no part of `content`: a `cid:` URL names a Content-ID;
-    anything else a Content-Location (as name or URL) or, as China Mobile's SDK users write them,
-    a bare Content-ID. URLs of another scheme (http:) are outside the message and not looked up."""
+    anything else a Content-Location (as name or URL), a bare Content-ID (as China Mobile's SDK
+    users write them) or a file name (handsets look a reference up by all three). URLs of another
+    scheme (http:) are outside the message and not looked up."""
     missing = []
     for src in smil_references(smil):
         if src.lower().startswith("cid:"):
@@ -617,7 +618,9 @@ def dangling_references(content: Content, smil: Part) -> list[str]:
         elif src and _SCHEME.match(src):
             continue
         else:
-            found = (content.by_location(src) or content.by_id(src)) if src else None
+            names = {src, location_name(src)}
+            found = (content.by_location(src) or content.by_id(src)
+                     or next((p for p in content.parts if p.filename in names), None)) if src else None
         if found is None and src not in missing:
             missing.append(src)
     return missing

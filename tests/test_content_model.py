@@ -95,10 +95,11 @@ def test_a_users_smil_must_name_parts_that_are_sent():
     for src, kw in [("cid:pic@sp", {"content_id": "pic@sp"}), ("cid:pic%40sp", {"content_id": "pic@sp"}),
                     ("新年.gif", {"content_location": "新年.gif"}), ("%E6%96%B0%E5%B9%B4.gif", {"content_location": "新年.gif"}),
                     ("1.gif", {"content_id": "1.gif"}),  # a bare Content-ID, as China Mobile's SDK users write it
+                    ("card.gif", {"filename": "card.gif"}),  # a file name (a Content-Type name=), as Android looks it up
                     ("http://example.com/x.gif", {})]:
         sent(content(src, **kw))  # kept as it is
-    for src, kw in [("cid:missing", {"content_id": "pic"}), ("card.gif", {"filename": "card.gif"})]:
-        with pytest.raises(mm7.EncodeError, match=re.escape(src)):
+    for src, kw in [("cid:missing", {"content_id": "pic"}), ("card.gif", {"filename": "other.gif"}), ("", {})]:
+        with pytest.raises(mm7.EncodeError, match=re.escape(repr(src))):
             sent(content(src, **kw))
 
 
@@ -143,3 +144,18 @@ def test_a_slide_with_a_long_amr_lasts_as_long_as_the_sound(tmp_path):
     wide, short, picture = mm7.Part.from_bytes(amr(7.02, wide=True)), mm7.Part.from_bytes(amr(1)), mm7.Part.from_bytes(GIF)
     root = etree.fromstring(make_smil([picture, song, mm7.Part.text("新年快乐"), wide, short]).data)
     assert [par.get("dur") for par in root.iter("par")] == ["12500ms", "7020ms", "5000ms"]
+
+
+def test_escaped_locations_of_received_parts_stay_in_the_folder(tmp_path):
+    raw = (b'--b\r\nContent-Type: text/xml\r\n\r\n<?xml version="1.0"?><e:Envelope xmlns:e="http://schemas.xmlsoap.org/'
+           b'soap/envelope/" xmlns="http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4">'
+           b'<e:Header><TransactionID>t</TransactionID></e:Header><e:Body><DeliverReq><MM7Version>6.8.0</MM7Version>'
+           b'<Sender><Number>1</Number></Sender><Content href="cid:c"/></DeliverReq></e:Body></e:Envelope>\r\n'
+           b'--b\r\nContent-Type: multipart/mixed; boundary="i"\r\nContent-ID: <c>\r\n\r\n')
+    for location in (b"..%2F..%2Fout1.gif", b"%2Fetc%2Fout2.gif", b"%2e%2e"):
+        raw += b"--i\r\nContent-Type: image/gif\r\nContent-Location: " + location + b"\r\n\r\n" + GIF + b"\r\n"
+    received = mm7.decode(raw + b"--i--\r\n--b--\r\n", 'multipart/related; boundary="b"').body.content
+    assert [p.content_location for p in received.parts] == ["../../out1.gif", "/etc/out2.gif", ".."]
+    assert received.save(tmp_path / "a" / "b") == ["out1.gif", "out2.gif", "image.gif"]
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "a", "a/b", "a/b/image.gif", "a/b/out1.gif", "a/b/out2.gif"]
