@@ -194,15 +194,14 @@ _MAGIC = [
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"GIF87a", "image/gif"),
     (b"GIF89a", "image/gif"),
-    (b"BM", "image/bmp"),
     (b"#!AMR-WB\n", "audio/amr-wb"),
     (b"#!AMR\n", "audio/amr"),
-    (b"MThd", "audio/midi"),
-    (b"ID3", "audio/mpeg"),
+    (b"MThd\x00\x00\x00\x06", "audio/midi"),  # (its header chunk's length too: "MThd" alone may be text)
     (b"\xff\xfb", "audio/mpeg"),
     (b"OggS", "audio/ogg"),
     (b"%PDF-", "application/pdf"),
 ]
+_BMP_HEADERS = {12, 16, 40, 52, 56, 64, 108, 124}  # sizes of the header after a bitmap's file header
 _EXTRA_TYPES = {
     ".smil": "application/smil",
     ".smi": "application/smil",
@@ -226,6 +225,12 @@ def sniff_type(head: bytes, filename: str | None = None) -> str:
     for magic, ctype in _MAGIC:
         if head.startswith(magic):
             return ctype
+    # Magic numbers of two or three letters that text may start with ("BMW ...", "ID3 tags"): the
+    # header fields after them must fit as well.
+    if head.startswith(b"BM") and head[6:10] == bytes(4) and int.from_bytes(head[14:18], "little") in _BMP_HEADERS:
+        return "image/bmp"
+    if head.startswith(b"ID3") and head[3:4] in (b"\x02", b"\x03", b"\x04") and head[4:5] != b"\xff":
+        return "audio/mpeg"
     if head[4:8] == b"ftyp":
         brand = head[8:12]
         if brand in (b"M4A ", b"M4B ", b"M4P "):  # (iTunes' audio brands: an .m4a is no video)

@@ -159,3 +159,13 @@ def test_escaped_locations_of_received_parts_stay_in_the_folder(tmp_path):
     assert received.save(tmp_path / "a" / "b") == ["out1.gif", "out2.gif", "image.gif"]
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
         "a", "a/b", "a/b/image.gif", "a/b/out1.gif", "a/b/out2.gif"]
+
+
+def test_text_that_starts_like_a_short_magic_number_stays_text():
+    assert sniff_type("BMW 新款车型到店".encode(), "note.txt") == "text/plain"
+    assert sniff_type(b"ID3 tags, explained", "tags.txt") == "text/plain"
+    assert sniff_type(b"MThd is MIDI's first chunk", "midi.txt") == "text/plain"
+    bmp = b"BM" + (70).to_bytes(4, "little") + bytes(4) + (54).to_bytes(4, "little") + (40).to_bytes(4, "little")
+    assert sniff_type(bmp + bytes(16), "x.txt") == "image/bmp"
+    assert sniff_type(b"ID3\x03\x00\x00\x00\x00\x00\x00", "x.txt") == "audio/mpeg"
+    assert sniff_type(b"MThd\x00\x00\x00\x06\x00\x01", "x.txt") == "audio/midi"
