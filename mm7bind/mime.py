@@ -213,10 +213,23 @@ def format_filename_params(name: str, value: str, style: str = "rfc2231") -> str
     if value.isascii() and value.isprintable():
         return f"; {name}={_quote(value)}"
     if style == "rfc2047":
-        word = "=?UTF-8?B?" + base64.b64encode(value.encode("utf-8")).decode() + "?="
-        return f"; {name}={_quote(word)}"
+        return f"; {name}={_quote(encoded_words(value))}"
     fallback = "".join(c if c.isascii() and c.isprintable() else "_" for c in value)
     return f"; {name}={_quote(fallback)}; {name}*=UTF-8''{quote(value, safe='')}"
+
+
+def encoded_words(value: str) -> str:
+    """`value` as RFC 2047 B words in UTF-8, each at most 75 characters (§2) and cut between
+    characters (each word must decode alone), separated by spaces, which readers drop (§6.2)."""
+    words, chunk = [], b""
+    for ch in value:
+        encoded = ch.encode("utf-8")
+        if len(chunk) + len(encoded) > 45:  # 45 bytes: 60 base64 characters, 72 with "=?UTF-8?B?" and "?="
+            words.append(chunk)
+            chunk = b""
+        chunk += encoded
+    words.append(chunk)
+    return " ".join("=?UTF-8?B?" + base64.b64encode(w).decode() + "?=" for w in words)
 
 
 def strip_id(value: str | None) -> str | None:

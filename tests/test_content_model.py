@@ -169,3 +169,13 @@ def test_text_that_starts_like_a_short_magic_number_stays_text():
     assert sniff_type(bmp + bytes(16), "x.txt") == "image/bmp"
     assert sniff_type(b"ID3\x03\x00\x00\x00\x00\x00\x00", "x.txt") == "audio/mpeg"
     assert sniff_type(b"MThd\x00\x00\x00\x06\x00\x01", "x.txt") == "audio/midi"
+
+
+def test_a_long_chinese_file_name_in_rfc2047_goes_as_words_of_at_most_75_characters():
+    name = "二〇二七年新年快乐全家福合影留念高清原图第一张.jpg"
+    data, env = sent(mm7.Content(parts=[mm7.Part.from_bytes(JPEG, filename=name)]),
+                     mm7.Profile(filename_encoding="rfc2047", auto_smil=False))
+    header = next(line for line in data.split(b"\r\n") if line.startswith(b"Content-Type: image/jpeg"))
+    words = re.findall(rb"=\?[^?]+\?[bB]\?[^?]*\?=", header)
+    assert len(words) > 1 and all(len(w) <= 75 for w in words)  # RFC 2047 §2
+    assert env.body.content.parts[0].filename == name
