@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -642,6 +643,9 @@ def amr_duration_ms(part: Part) -> int | None:
     ctype = part.content_type.lower()
     if ctype not in ("audio/amr", "audio/amr-wb"):
         return None
+    known = _AMR_DURATIONS.get(part.blob)
+    if known is not None:  # (blobs do not change: a campaign's sound is counted once, not per message)
+        return known[0]
     magic, sizes = (b"#!AMR-WB\n", _AMR_WB_FRAME) if ctype == "audio/amr-wb" else (b"#!AMR\n", _AMR_FRAME)
     frames, skip, head = 0, len(magic), b""
     for chunk in part.blob.chunks():
@@ -652,7 +656,12 @@ def amr_duration_ms(part: Part) -> int | None:
             frames += 1
             pos += sizes[(chunk[pos] >> 3) & 0x0F]
         skip = pos - size
-    return frames * 20 if head == magic else None
+    duration = frames * 20 if head == magic else None
+    _AMR_DURATIONS[part.blob] = (duration,)
+    return duration
+
+
+_AMR_DURATIONS: weakref.WeakKeyDictionary[Blob, tuple[int | None]] = weakref.WeakKeyDictionary()
 
 
 def _smil_text(shown: list[tuple[str, str, int | None]], width: int, height: int, duration_ms: int) -> bytes:

@@ -179,3 +179,10 @@ def test_a_long_chinese_file_name_in_rfc2047_goes_as_words_of_at_most_75_charact
     words = re.findall(rb"=\?[^?]+\?[bB]\?[^?]*\?=", header)
     assert len(words) > 1 and all(len(w) <= 75 for w in words)  # RFC 2047 §2
     assert env.body.content.parts[0].filename == name
+
+
+def test_a_sound_is_counted_once_however_often_it_is_sent(monkeypatch):
+    sound = mm7.Part.from_bytes(amr(3))
+    make_smil([sound])
+    monkeypatch.setattr(type(sound.blob), "chunks", lambda *a, **k: pytest.fail("read again"))
+    assert etree.fromstring(make_smil([sound]).data).find(".//par").get("dur") == "5000ms"
