@@ -263,9 +263,16 @@ def safe_name(text: str, limit: int = 120) -> str:
     """`text` as one file or folder name: its last path segment, without characters that are
     unsafe in a name on some system, not hidden (no leading dot), at most `limit` bytes in UTF-8
     (file systems count bytes: 120 Chinese characters are 360, past the usual 255); "" when
-    nothing is left."""
+    nothing is left. Windows' device names (CON, NUL, COM1... with any extension) get a "_" in
+    front, and trailing dots and spaces go (Windows drops them, so "a.txt." would be "a.txt")."""
     name = _UNSAFE_IN_NAME.sub("_", text.replace("\\", "/").rsplit("/", 1)[-1]).strip().lstrip(".")
-    return name.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore").strip()
+    name = name.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore").strip().rstrip(". ")
+    if _DEVICE_NAME.match(name):
+        name = "_" + name
+    return name
+
+
+_DEVICE_NAME = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\.|$)", re.IGNORECASE)
 
 
 def file_name(part: Part) -> str:

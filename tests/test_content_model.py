@@ -186,3 +186,13 @@ def test_a_sound_is_counted_once_however_often_it_is_sent(monkeypatch):
     make_smil([sound])
     monkeypatch.setattr(type(sound.blob), "chunks", lambda *a, **k: pytest.fail("read again"))
     assert etree.fromstring(make_smil([sound]).data).find(".//par").get("dur") == "5000ms"
+
+
+@pytest.mark.parametrize(("received", "saved"), [
+    ("CON.txt", "_CON.txt"), ("nul", "_nul.txt"), ("com1.jpg", "_com1.jpg"), ("Lpt9", "_Lpt9.txt"),
+    ("a.txt. . ", "a.txt"), ("console.txt", "console.txt"), ("CON-1.txt", "CON-1.txt"),
+])
+def test_received_names_that_windows_reserves_are_saved_under_another(received, saved):
+    from mm7bind.content import file_name
+
+    assert file_name(mm7.Part.text("x", filename=received)) == saved
