@@ -673,13 +673,13 @@ _AMR_DURATIONS: weakref.WeakKeyDictionary[Blob, tuple[int | None]] = weakref.Wea
 
 def _smil_text(shown: list[tuple[str, str, int | None]], width: int, height: int, duration_ms: int) -> bytes:
     slides: list[dict[str, tuple[str, str, int | None]]] = []
-    for kind, cid, _ms in shown:
+    for kind, cid, length_ms in shown:
         slot = "image" if kind in ("image", "video") else kind
-        kinds = {k for k, _c, _ms in slides[-1].values()} if slides else set()
+        kinds = {shown_kind for shown_kind, _cid, _length in slides[-1].values()} if slides else set()
         if (not slides or slot in slides[-1]  # a slide holds one picture, one text, one sound
                 or (kind == "audio" and "video" in kinds) or (kind == "video" and "audio" in kinds)):
             slides.append({})
-        slides[-1][slot] = (kind, cid, _ms)
+        slides[-1][slot] = (kind, cid, length_ms)
     has_image = any("image" in s for s in slides)
     has_text = any("text" in s for s in slides)
     text_top = height // 2 if has_image else 0
@@ -696,8 +696,8 @@ def _smil_text(shown: list[tuple[str, str, int | None]], width: int, height: int
     lines += ["</layout>", "</head>", "<body>"]
     for slide in slides:
         # (a slide ends at its dur, cutting its sound off: one with a longer AMR lasts as long)
-        lines.append(f'<par dur="{max([duration_ms] + [ms or 0 for _k, _c, ms in slide.values()])}ms">')
-        for slot, (kind, cid, _ms) in slide.items():
+        lines.append(f'<par dur="{max([duration_ms] + [length or 0 for _kind, _cid, length in slide.values()])}ms">')
+        for slot, (kind, cid, _length) in slide.items():
             src = quoteattr("cid:" + cid)
             if slot == "image":
                 tag = "video" if kind == "video" else "img"
