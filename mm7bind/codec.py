@@ -20,7 +20,16 @@ from urllib.parse import quote, unquote
 from . import envelope as soap
 from . import messages as m
 from . import versions
-from .content import BytesBlob, Content, Part, make_smil, new_content_id
+from .content import (
+    BytesBlob,
+    Content,
+    Part,
+    dangling_references,
+    location_name,
+    make_smil,
+    new_content_id,
+    smil_kind,
+)
 from .envelope import Envelope  # noqa: F401 (what decode returns, importable beside it)
 from .errors import DecodeError, Deviation, EncodeError, LimitExceededError, MessageTooLargeError
 from .mime import (
@@ -81,7 +90,9 @@ def encode(
     smil = container_id = content_ref = None
     if content is not None:
         smil = content.smil
-        if smil is None and profile.auto_smil and any(p.kind in ("image", "audio", "video", "text") for p in content.parts):
+        if smil is not None:
+            _check_references(content, smil)
+        if smil is None and profile.auto_smil and any(smil_kind(p) for p in content.parts):
             smil = make_smil(content.parts)
         container_id = _checked_id("the content", content.content_id) if content.content_id else new_content_id("content")
         if profile.content_href:
@@ -106,6 +117,24 @@ def encode(
     if profile.max_message_size is not None and out.length > profile.max_message_size:
         raise MessageTooLargeError(out.length, profile.max_message_size)
     return out
+
+
+def _check_references(content: Content, smil: Part) -> None:
+    """A SMIL the user gave goes as it is, but each part it shows must be in the message: a
+    reference to nothing is a blank slide on the handset, found out only there."""
+    key = (smil.data, tuple((p.content_id, p.content_location, p.filename) for p in content.parts))
+    if key in _CHECKED_SMILS:  # (the same content is sent again and again: bulk sending)
+        return
+    missing = dangling_references(content, smil)
+    if missing:
+        raise EncodeError(f"the SMIL refers to {', '.join(map(repr, missing))}, which no part has as Content-ID "
+                          "(cid:), Content-Location or file name")
+    if len(_CHECKED_SMILS) >= 256:
+        _CHECKED_SMILS.clear()
+    _CHECKED_SMILS.add(key)
+
+
+_CHECKED_SMILS: set[tuple] = set()
 
 
 def _without_plus(value):
@@ -435,6 +464,7 @@ def _resolve(href: str | None, others: list[InPart], devs: list[Deviation]) -> I
         devs.append(Deviation("content-ref-missing", "", "attachments without a <Content href>; the first one is the content"))
         return others[0]
     ref = href.strip()
+    named = location_name(ref)  # (locations are read as names: "a%20b.gif" is the part "a b.gif")
     if ref.lower().startswith("cid:"):
         cid = unquote(ref[4:].strip())
         if ref[4:5].isspace():
@@ -450,10 +480,10 @@ def _resolve(href: str | None, others: list[InPart], devs: list[Deviation]) -> I
             return found
     else:
         devs.append(Deviation("href-form", "/Content/@href", f"href {href!r} is not a cid: URL"))
-        found = _by_id(others, ref.strip("<>")) or next((p for p in others if p.content_location == ref), None)
+        found = _by_id(others, ref.strip("<>")) or next((p for p in others if p.content_location in (ref, named)), None)
         if found:
             return found
-    found = next((p for p in others if p.content_location and p.content_location == ref), None)
+    found = next((p for p in others if p.content_location and p.content_location in (ref, named)), None)
     if found:
         return found
     devs.append(Deviation("href-dangling", "/Content/@href", f"{href!r} matches no part; the first attachment is the content"))

@@ -7,7 +7,9 @@ decoder spooled a large part into. Nothing here reads a whole file unless asked 
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import html
 import io
 import itertools
 import mimetypes
@@ -15,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,15 +195,14 @@ _MAGIC = [
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"GIF87a", "image/gif"),
     (b"GIF89a", "image/gif"),
-    (b"BM", "image/bmp"),
     (b"#!AMR-WB\n", "audio/amr-wb"),
     (b"#!AMR\n", "audio/amr"),
-    (b"MThd", "audio/midi"),
-    (b"ID3", "audio/mpeg"),
+    (b"MThd\x00\x00\x00\x06", "audio/midi"),  # (its header chunk's length too: "MThd" alone may be text)
     (b"\xff\xfb", "audio/mpeg"),
     (b"OggS", "audio/ogg"),
     (b"%PDF-", "application/pdf"),
 ]
+_BMP_HEADERS = {12, 16, 40, 52, 56, 64, 108, 124}  # sizes of the header after a bitmap's file header
 _EXTRA_TYPES = {
     ".smil": "application/smil",
     ".smi": "application/smil",
@@ -224,9 +226,17 @@ def sniff_type(head: bytes, filename: str | None = None) -> str:
     for magic, ctype in _MAGIC:
         if head.startswith(magic):
             return ctype
+    # Magic numbers of two or three letters that text may start with ("BMW ...", "ID3 tags"): the
+    # header fields after them must fit as well.
+    if head.startswith(b"BM") and head[6:10] == bytes(4) and int.from_bytes(head[14:18], "little") in _BMP_HEADERS:
+        return "image/bmp"
+    if head.startswith(b"ID3") and head[3:4] in (b"\x02", b"\x03", b"\x04") and head[4:5] != b"\xff":
+        return "audio/mpeg"
     if head[4:8] == b"ftyp":
-        brand = head[8:11]
-        return "video/3gpp" if brand == b"3gp" else "video/3gpp2" if brand == b"3g2" else "video/mp4"
+        brand = head[8:12]
+        if brand in (b"M4A ", b"M4B ", b"M4P "):  # (iTunes' audio brands: an .m4a is no video)
+            return "audio/mp4"
+        return "video/3gpp" if brand[:3] == b"3gp" else "video/3gpp2" if brand[:3] == b"3g2" else "video/mp4"
     if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
         return "audio/wav"
     stripped = head.lstrip()[:64].lower()
@@ -253,9 +263,16 @@ def safe_name(text: str, limit: int = 120) -> str:
     """`text` as one file or folder name: its last path segment, without characters that are
     unsafe in a name on some system, not hidden (no leading dot), at most `limit` bytes in UTF-8
     (file systems count bytes: 120 Chinese characters are 360, past the usual 255); "" when
-    nothing is left."""
+    nothing is left. Windows' device names (CON, NUL, COM1... with any extension) get a "_" in
+    front, and trailing dots and spaces go (Windows drops them, so "a.txt." would be "a.txt")."""
     name = _UNSAFE_IN_NAME.sub("_", text.replace("\\", "/").rsplit("/", 1)[-1]).strip().lstrip(".")
-    return name.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore").strip()
+    name = name.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore").strip().rstrip(". ")
+    if _DEVICE_NAME.match(name):
+        name = "_" + name
+    return name
+
+
+_DEVICE_NAME = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\.|$)", re.IGNORECASE)
 
 
 def file_name(part: Part) -> str:
@@ -285,6 +302,34 @@ def text_of(data: bytes, charset: str | None) -> str:
         return data.decode("utf-8", "replace")
 
 
+def location_name(location: str) -> str:
+    """A Content-Location (a URL) as the name it spells: URL escapes decoded when they are UTF-8;
+    anything else ("100%.jpg", escapes of other charsets) stays as it is."""
+    if "%" not in location:
+        return location
+    try:
+        return unquote(location, errors="strict")
+    except UnicodeDecodeError:
+        return location
+
+
+_CHARSET_CHECKED = 1024 * 1024  # bytes of a text read to find its charset (texts in MMS are small)
+
+
+def text_charset(blob: Blob) -> str | None:
+    """"utf-8" for bytes that are UTF-8 (ASCII included), "utf-16" for text with a UTF-16 byte
+    order mark, else None. Only the first MiB is read."""
+    with blob.open() as fp:
+        head = fp.read(_CHARSET_CHECKED)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=blob.size <= len(head))
+    except UnicodeDecodeError:
+        return None
+    return "utf-8"
+
+
 def media_kind(content_type: str) -> str:
     """'text', 'image', 'audio', 'video', 'smil' or 'other'."""
     ctype = content_type.split(";", 1)[0].strip().lower()
@@ -299,6 +344,7 @@ def media_kind(content_type: str) -> str:
 
 
 _NOT_IN_ID = re.compile(r"[^A-Za-z0-9._-]+")
+_DOTS = re.compile(r"\.{2,}")
 
 
 def new_content_id(hint: str = "part") -> str:
@@ -306,7 +352,9 @@ def new_content_id(hint: str = "part") -> str:
     be unique, not secret, so no system call per part)."""
     safe = _SAFE_HINTS.get(hint)
     if safe is None:
-        safe = _NOT_IN_ID.sub("", hint)[:24] or "part"
+        # (a dot-atom, as RFC 5322 wants the left of an id: "新年.jpg" leaves ".jpg", and a leading,
+        # trailing or doubled dot makes an id strict readers refuse)
+        safe = _DOTS.sub(".", _NOT_IN_ID.sub("", hint)[:24]).strip(".") or "part"
         if len(_SAFE_HINTS) < 256:  # hints are mostly our own words ("soap", "smil"), file names rarely
             _SAFE_HINTS[hint] = safe
     return f"{safe}-{_ids.prefix}{next(_ids.counter):x}@mm7bind"
@@ -345,7 +393,8 @@ class Part:
 
     @classmethod
     def from_bytes(cls, data: bytes, content_type: str | None = None, **kw) -> Part:
-        return cls(BytesBlob(data), content_type or sniff_type(data[:64], kw.get("filename")), **kw)
+        part = cls(BytesBlob(data), content_type or sniff_type(data[:64], kw.get("filename")), **kw)
+        return part._with_found_charset("charset" in kw)
 
     @classmethod
     def text(cls, text: str, charset: str = "utf-8", content_type: str = "text/plain", **kw) -> Part:
@@ -364,7 +413,7 @@ class Part:
                 content_type = sniff_type(fp.read(64), path.name)
         kw.setdefault("filename", path.name)
         kw.setdefault("content_location", path.name)
-        return cls(blob, content_type, **kw)
+        return cls(blob, content_type, **kw)._with_found_charset("charset" in kw)
 
     @classmethod
     def from_stream(cls, stream: BinaryIO, content_type: str | None = None, **kw) -> Part:
@@ -372,7 +421,15 @@ class Part:
         if content_type is None:
             with blob.open() as fp:
                 content_type = sniff_type(fp.read(64), kw.get("filename"))
-        return cls(blob, content_type, **kw)
+        return cls(blob, content_type, **kw)._with_found_charset("charset" in kw)
+
+    def _with_found_charset(self, given: bool) -> Part:
+        """Text without a charset named gets the one its bytes show (UTF-8, or UTF-16 by its byte
+        order mark): without one, readers take text as US-ASCII, and Chinese comes out garbled.
+        Other bytes (GBK, say, which fits almost any bytes) are left unlabelled: that is a guess."""
+        if not given and self.charset is None and self.kind == "text":
+            self.charset = text_charset(self.blob)
+        return self
 
     # -- access ---------------------------------------------------------------------------------
 
@@ -458,7 +515,10 @@ class Content:
                 or next((p for p in parts if (p.content_id or "").lower() == cid.lower()), None))
 
     def by_location(self, location: str) -> Part | None:
-        return next((p for p in self.all_parts() if p.content_location == location), None)
+        """The part with this Content-Location, given as the name or as a URL ("%20", "%E6%96%B0")."""
+        parts = self.all_parts()
+        return (next((p for p in parts if p.content_location == location), None)
+                or next((p for p in parts if p.content_location == location_name(location)), None))
 
     def save(self, folder: str | os.PathLike, numbered: bool = False) -> list[str]:
         """Write every part (SMIL first) into `folder` under its own name (see `file_name`);
@@ -471,10 +531,17 @@ class Content:
             name = f"{i:02d}-{file_name(part)}" if numbered else file_name(part)
             stem, dot, ext = name.rpartition(".")
             candidate, n = name, 1
-            while candidate in written or (target / candidate).exists():
+            while True:
+                try:  # created here or not at all: never over a file, nor through a link, found there
+                    out = open(target / candidate, "xb") if candidate not in written else None  # noqa: SIM115 (closed below)
+                except FileExistsError:
+                    out = None
+                if out is not None:
+                    break
                 n += 1
                 candidate = f"{stem}-{n}.{ext}" if dot else f"{name}-{n}"
-            part.blob.save(target / candidate)
+            with out, part.blob.open() as src:
+                shutil.copyfileobj(src, out, CHUNK)
             written.append(candidate)
         return written
 
@@ -495,19 +562,36 @@ class Content:
         return f"<Content {len(self.parts)} parts{smil} {self.total_size} bytes>"
 
 
+_MELODIES = {"text/x-imelody", "text/i-melody", "text/e-melody", "text/x-emelody"}  # ring tones: sounds
+
+
+def smil_kind(part: Part) -> str | None:
+    """How a generated SMIL shows a part: 'text' (plain text only: a vCard or a calendar in the
+    text region would show as its raw lines), 'image', 'video', 'audio' (melodies too), or None
+    for an attachment no slide shows."""
+    ctype = part.content_type.lower()
+    if ctype == "text/plain":
+        return "text"
+    if ctype in _MELODIES:
+        return "audio"
+    kind = part.kind
+    return kind if kind in ("image", "audio", "video") else None
+
+
 def make_smil(parts: list[Part], width: int = 176, height: int = 208, duration_ms: int = 5000) -> Part:
-    """A SMIL presentation: one slide per image/video/audio, text joined to the slide it follows.
+    """A SMIL presentation: one slide per image/video/audio, text joined to the slide it follows;
+    a slide with a video has no other sound (MMS conformance: a video plays its own).
 
     Parts are referenced by `cid:`; parts without a Content-ID get one here.
     """
     shown = []
     for p in parts:
-        kind = p.kind
-        if kind not in ("text", "image", "audio", "video"):
+        kind = smil_kind(p)
+        if kind is None:
             continue
         if p.content_id is None:
             p.content_id = new_content_id(p.filename or kind)
-        shown.append((kind, p.content_id))
+        shown.append((kind, p.content_id, amr_duration_ms(p) if kind == "audio" else None))
     key = (tuple(shown), width, height, duration_ms)
     text = _SMIL_TEXTS.get(key)
     if text is None:  # the same parts are often sent again and again (bulk sending)
@@ -522,13 +606,80 @@ def make_smil(parts: list[Part], width: int = 176, height: int = 208, duration_m
 _SMIL_TEXTS: dict[tuple, bytes] = {}
 
 
-def _smil_text(shown: list[tuple[str, str]], width: int, height: int, duration_ms: int) -> bytes:
-    slides: list[dict[str, tuple[str, str]]] = []
-    for kind, cid in shown:
+_SRC = re.compile(r"""\bsrc\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def smil_references(smil: Part) -> list[str]:
+    """The `src` of every element of a SMIL, as written (XML escapes decoded), in order. Read
+    from the text rather than parsed: a SMIL is often not quite XML (a DOCTYPE, a stray "&"),
+    and what a handset looks up is the reference all the same."""
+    text = _COMMENT.sub("", smil.text_value)
+    return [html.unescape(m.group(1) if m.group(1) is not None else m.group(2)).strip() for m in _SRC.finditer(text)]
+
+
+def dangling_references(content: Content, smil: Part) -> list[str]:
+    """The references of `smil` that name no part of `content`: a `cid:` URL names a Content-ID;
+    anything else a Content-Location (as name or URL), a bare Content-ID (as China Mobile's SDK
+    users write them) or a file name (handsets look a reference up by all three). URLs of another
+    scheme (http:) are outside the message and not looked up."""
+    missing = []
+    for src in smil_references(smil):
+        if src.lower().startswith("cid:"):
+            found = content.by_id(src)
+        elif src and _SCHEME.match(src):
+            continue
+        else:
+            names = {src, location_name(src)}
+            found = (content.by_location(src) or content.by_id(src)
+                     or next((p for p in content.parts if p.filename in names), None)) if src else None
+        if found is None and src not in missing:
+            missing.append(src)
+    return missing
+
+
+# Bytes of an AMR frame (its header byte included) by frame type, RFC 4867 §5.3; every frame is 20 ms.
+_AMR_FRAME = (13, 14, 16, 18, 20, 21, 27, 32, 6, 1, 1, 1, 1, 1, 1, 1)
+_AMR_WB_FRAME = (18, 24, 33, 37, 41, 47, 51, 59, 61, 6, 1, 1, 1, 1, 1, 1)
+
+
+def amr_duration_ms(part: Part) -> int | None:
+    """How long an AMR or AMR-WB sound plays (its frames counted, reading the file in chunks),
+    or None for other sounds."""
+    ctype = part.content_type.lower()
+    if ctype not in ("audio/amr", "audio/amr-wb"):
+        return None
+    known = _AMR_DURATIONS.get(part.blob)
+    if known is not None:  # (blobs do not change: a campaign's sound is counted once, not per message)
+        return known[0]
+    magic, sizes = (b"#!AMR-WB\n", _AMR_WB_FRAME) if ctype == "audio/amr-wb" else (b"#!AMR\n", _AMR_FRAME)
+    frames, skip, head = 0, len(magic), b""
+    for chunk in part.blob.chunks():
+        if len(head) < len(magic):
+            head += bytes(chunk[: len(magic) - len(head)])
+        pos, size = skip, len(chunk)
+        while pos < size:
+            frames += 1
+            pos += sizes[(chunk[pos] >> 3) & 0x0F]
+        skip = pos - size
+    duration = frames * 20 if head == magic else None
+    _AMR_DURATIONS[part.blob] = (duration,)
+    return duration
+
+
+_AMR_DURATIONS: weakref.WeakKeyDictionary[Blob, tuple[int | None]] = weakref.WeakKeyDictionary()
+
+
+def _smil_text(shown: list[tuple[str, str, int | None]], width: int, height: int, duration_ms: int) -> bytes:
+    slides: list[dict[str, tuple[str, str, int | None]]] = []
+    for kind, cid, length_ms in shown:
         slot = "image" if kind in ("image", "video") else kind
-        if not slides or slot in slides[-1]:  # a slide holds one picture, one text, one sound
+        kinds = {shown_kind for shown_kind, _cid, _length in slides[-1].values()} if slides else set()
+        if (not slides or slot in slides[-1]  # a slide holds one picture, one text, one sound
+                or (kind == "audio" and "video" in kinds) or (kind == "video" and "audio" in kinds)):
             slides.append({})
-        slides[-1][slot] = (kind, cid)
+        slides[-1][slot] = (kind, cid, length_ms)
     has_image = any("image" in s for s in slides)
     has_text = any("text" in s for s in slides)
     text_top = height // 2 if has_image else 0
@@ -544,8 +695,9 @@ def _smil_text(shown: list[tuple[str, str]], width: int, height: int, duration_m
         lines.append(f'<region id="Text" top="{text_top}" left="0" width="{width}" height="{height - text_top}" fit="scroll"/>')
     lines += ["</layout>", "</head>", "<body>"]
     for slide in slides:
-        lines.append(f'<par dur="{duration_ms}ms">')
-        for slot, (kind, cid) in slide.items():
+        # (a slide ends at its dur, cutting its sound off: one with a longer AMR lasts as long)
+        lines.append(f'<par dur="{max([duration_ms] + [length or 0 for _kind, _cid, length in slide.values()])}ms">')
+        for slot, (kind, cid, _length) in slide.items():
             src = quoteattr("cid:" + cid)
             if slot == "image":
                 tag = "video" if kind == "video" else "img"

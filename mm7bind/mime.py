@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 from urllib.parse import quote, unquote_to_bytes
 
-from .content import CHUNK, Blob, BlobWriter, BytesBlob
+from .content import CHUNK, Blob, BlobWriter, BytesBlob, location_name
 from .errors import DecodeError, Deviation, LimitExceededError, MimeError  # noqa: F401 (mime.DecodeError)
 from .xmlsafe import charset_codec
 
@@ -213,10 +213,23 @@ def format_filename_params(name: str, value: str, style: str = "rfc2231") -> str
     if value.isascii() and value.isprintable():
         return f"; {name}={_quote(value)}"
     if style == "rfc2047":
-        word = "=?UTF-8?B?" + base64.b64encode(value.encode("utf-8")).decode() + "?="
-        return f"; {name}={_quote(word)}"
+        return f"; {name}={_quote(encoded_words(value))}"
     fallback = "".join(c if c.isascii() and c.isprintable() else "_" for c in value)
     return f"; {name}={_quote(fallback)}; {name}*=UTF-8''{quote(value, safe='')}"
+
+
+def encoded_words(value: str) -> str:
+    """`value` as RFC 2047 B words in UTF-8, each at most 75 characters (§2) and cut between
+    characters (each word must decode alone), separated by spaces, which readers drop (§6.2)."""
+    words, chunk = [], b""
+    for ch in value:
+        encoded = ch.encode("utf-8")
+        if len(chunk) + len(encoded) > 45:  # 45 bytes: 60 base64 characters, 72 with "=?UTF-8?B?" and "?="
+            words.append(chunk)
+            chunk = b""
+        chunk += encoded
+    words.append(chunk)
+    return " ".join("=?UTF-8?B?" + base64.b64encode(w).decode() + "?=" for w in words)
 
 
 def strip_id(value: str | None) -> str | None:
@@ -424,8 +437,10 @@ class InPart:
 
     @property
     def content_location(self) -> str | None:
+        """The location as a name: RFC 2047 words and URL escapes ("%20", UTF-8 "%E6%96%B0")
+        decoded, so it reads, compares and is written again (escaped once) as the sender meant."""
         loc = self.headers.get("content-location")
-        return decode_words(loc.strip()) if loc else None
+        return location_name(decode_words(loc.strip())) if loc else None
 
     @property
     def is_multipart(self) -> bool:

@@ -1,0 +1,198 @@
+"""The content model as an SP uses it: names, ids, SMIL, charsets of files, saving received parts."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from lxml import etree
+
+import mm7bind as mm7
+from mm7bind.content import make_smil, new_content_id, sniff_type
+
+GIF = b"GIF89a" + bytes(20)
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(20)
+AMR = b"#!AMR\n" + bytes(40)
+VIDEO = b"\x00\x00\x00\x18ftyp3gp4" + bytes(40)
+
+
+def sent(content: mm7.Content, profile: mm7.Profile = mm7.STANDARD) -> tuple[bytes, mm7.Envelope]:
+    out = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=content), transaction_id="t", profile=profile)
+    data = out.to_bytes()
+    return data, mm7.decode(data, out.content_type)
+
+
+def test_chinese_and_spaced_file_names_come_back_as_they_were_sent(tmp_path):
+    (tmp_path / "新年 贺卡.jpg").write_bytes(JPEG)
+    content = mm7.Content()
+    picture = content.add_file(tmp_path / "新年 贺卡.jpg")
+    data, env = sent(content)
+    assert b"Content-Location: %E6%96%B0%E5%B9%B4%20%E8%B4%BA%E5%8D%A1.jpg\r\n" in data  # a URL on the wire
+    got = env.body.content
+    assert got.parts == content.parts
+    assert got.parts[0].content_location == picture.content_location == "新年 贺卡.jpg"
+    assert got.by_location("新年 贺卡.jpg") is got.parts[0]
+    assert got.by_location("%E6%96%B0%E5%B9%B4%20%E8%B4%BA%E5%8D%A1.jpg") is got.parts[0]  # as a SMIL src says it
+
+
+def test_a_received_percent_encoded_location_is_forwarded_as_it_came():
+    raw = (b'--b\r\nContent-Type: text/xml\r\n\r\n<?xml version="1.0"?><e:Envelope xmlns:e="http://schemas.xmlsoap.org/'
+           b'soap/envelope/" xmlns="http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4">'
+           b'<e:Header><TransactionID>t</TransactionID></e:Header><e:Body><DeliverReq><MM7Version>6.8.0</MM7Version>'
+           b'<Sender><Number>1</Number></Sender><Content href="cid:c"/></DeliverReq></e:Body></e:Envelope>\r\n'
+           b'--b\r\nContent-Type: multipart/related; boundary="i"; type="application/smil"; start="<s>"\r\n'
+           b'Content-ID: <c>\r\n\r\n'
+           b'--i\r\nContent-Type: application/smil\r\nContent-ID: <s>\r\n\r\n'
+           b'<smil><body><par><img src="my%20photo.gif"/></par></body></smil>\r\n'
+           b'--i\r\nContent-Type: image/gif\r\nContent-Location: my%20photo.gif\r\n\r\n' + GIF + b'\r\n--i--\r\n--b--\r\n')
+    received = mm7.decode(raw, 'multipart/related; boundary="b"').body.content
+    assert received.parts[0].content_location == "my photo.gif"
+    data, _ = sent(received)  # forwarded: the SMIL as it came, so the location must be too
+    assert b"Content-Location: my%20photo.gif\r\n" in data and b"%2520" not in data
+
+
+def test_content_ids_made_from_chinese_file_names_are_valid_message_ids():
+    # RFC 2392 / 5322: id-left is a dot-atom, which neither starts nor ends with a dot.
+    dot_atom = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9.-]+")
+    for hint in ("新年.jpg", "贺卡.", "..x..y", "图"):
+        assert dot_atom.fullmatch(new_content_id(hint)), new_content_id(hint)
+    data, _ = sent(mm7.Content(parts=[mm7.Part.from_bytes(JPEG, filename="新年.jpg")]))
+    assert b"Content-ID: <." not in data
+
+
+def smil_slides(smil: mm7.Part) -> list[list[tuple[str, str]]]:
+    root = etree.fromstring(smil.data)
+    return [[(el.tag, el.get("src")) for el in par] for par in root.iter("par")]
+
+
+def test_generated_smil_leaves_vcards_and_calendars_out_of_the_text_region():
+    text = mm7.Part.text("名片见附件")
+    card = mm7.Part.from_bytes(b"BEGIN:VCARD\r\nVERSION:2.1\r\nFN:Zhang\r\nEND:VCARD\r\n", "text/x-vcard", charset="utf-8")
+    event = mm7.Part.from_bytes(b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", "text/x-vcalendar")
+    smil = make_smil([text, card, event])
+    assert smil_slides(smil) == [[("text", f"cid:{text.content_id}")]]
+    # Only a vCard: nothing to present, so no SMIL is made and the content goes as multipart/mixed.
+    _, env = sent(mm7.Content(parts=[mm7.Part.from_bytes(b"BEGIN:VCARD\r\nEND:VCARD\r\n", "text/x-vcard")]))
+    assert env.body.content.smil is None and env.body.content.multipart_type == "mixed"
+
+
+def test_generated_smil_never_puts_audio_on_a_video_slide():
+    video, sound, words = mm7.Part.from_bytes(VIDEO), mm7.Part.from_bytes(AMR), mm7.Part.text("hi")
+    slides = smil_slides(make_smil([video, sound, words]))
+    assert slides == [[("video", f"cid:{video.content_id}")],
+                      [("audio", f"cid:{sound.content_id}"), ("text", f"cid:{words.content_id}")]]
+    picture, sound2 = mm7.Part.from_bytes(GIF), mm7.Part.from_bytes(AMR)
+    assert smil_slides(make_smil([picture, sound2])) == [[("img", f"cid:{picture.content_id}"),
+                                                          ("audio", f"cid:{sound2.content_id}")]]
+
+
+def test_a_users_smil_must_name_parts_that_are_sent():
+    def content(src: str, **kw) -> mm7.Content:
+        smil = mm7.Part.from_bytes(f'<smil><body><par><img src="{src}" region="Image"/>'
+                                   f'<!-- <audio src="old.amr"/> --></par></body></smil>'.encode(), "application/smil")
+        return mm7.Content(parts=[mm7.Part.from_bytes(GIF, **kw)], smil=smil)
+
+    for src, kw in [("cid:pic@sp", {"content_id": "pic@sp"}), ("cid:pic%40sp", {"content_id": "pic@sp"}),
+                    ("新年.gif", {"content_location": "新年.gif"}), ("%E6%96%B0%E5%B9%B4.gif", {"content_location": "新年.gif"}),
+                    ("1.gif", {"content_id": "1.gif"}),  # a bare Content-ID, as China Mobile's SDK users write it
+                    ("card.gif", {"filename": "card.gif"}),  # a file name (a Content-Type name=), as Android looks it up
+                    ("http://example.com/x.gif", {})]:
+        sent(content(src, **kw))  # kept as it is
+    for src, kw in [("cid:missing", {"content_id": "pic"}), ("card.gif", {"filename": "other.gif"}), ("", {})]:
+        with pytest.raises(mm7.EncodeError, match=re.escape(repr(src))):
+            sent(content(src, **kw))
+
+
+def test_a_text_file_is_sent_with_its_charset(tmp_path):
+    (tmp_path / "祝福.txt").write_bytes("新年快乐 😀".encode())
+    (tmp_path / "ascii.txt").write_bytes(b"hello")
+    (tmp_path / "gbk.txt").write_bytes("新年快乐".encode("gbk"))
+    content = mm7.Content()
+    utf8, ascii_, gbk = (content.add_file(tmp_path / n) for n in ("祝福.txt", "ascii.txt", "gbk.txt"))
+    assert (utf8.charset, ascii_.charset) == ("utf-8", "utf-8")
+    assert gbk.charset is None  # not UTF-8: which charset it is cannot be told for sure; left for the user
+    assert content.add_file(tmp_path / "gbk.txt", charset="gbk").charset == "gbk"
+    data, env = sent(content)
+    assert b'Content-Type: text/plain; charset="utf-8"; name="__.txt"' in data
+    assert env.body.content.parts[0].text_value == "新年快乐 😀"
+
+
+def test_audio_only_mp4_is_audio():
+    assert sniff_type(b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00") == "audio/mp4"
+    assert sniff_type(b"\x00\x00\x00\x18ftypisom") == "video/mp4"
+
+
+def test_saving_never_writes_through_a_link_in_the_folder(tmp_path):
+    outside = tmp_path / "outside.txt"
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "a.txt").symlink_to(outside)  # dangling: "exists" is false for it
+    names = mm7.Content(parts=[mm7.Part.text("hostile", filename="a.txt")]).save(folder)
+    assert not outside.exists() and names == ["a-2.txt"] and (folder / "a-2.txt").read_text() == "hostile"
+
+
+def amr(seconds: float, wide: bool = False) -> bytes:
+    """AMR in its file format (RFC 4867 §5): 20 ms frames, each a header byte and its speech bits."""
+    if wide:  # mode 8 (23.85 kbit/s): 60 bytes after the header
+        return b"#!AMR-WB\n" + (b"\x44" + bytes(60)) * round(seconds * 50)
+    return b"#!AMR\n" + (b"\x3c" + bytes(31)) * round(seconds * 50)  # mode 7 (12.2 kbit/s): 31 bytes
+
+
+def test_a_slide_with_a_long_amr_lasts_as_long_as_the_sound(tmp_path):
+    (tmp_path / "greeting.amr").write_bytes(amr(12.5))
+    song = mm7.Part.from_file(tmp_path / "greeting.amr")
+    wide, short, picture = mm7.Part.from_bytes(amr(7.02, wide=True)), mm7.Part.from_bytes(amr(1)), mm7.Part.from_bytes(GIF)
+    root = etree.fromstring(make_smil([picture, song, mm7.Part.text("新年快乐"), wide, short]).data)
+    assert [par.get("dur") for par in root.iter("par")] == ["12500ms", "7020ms", "5000ms"]
+
+
+def test_escaped_locations_of_received_parts_stay_in_the_folder(tmp_path):
+    raw = (b'--b\r\nContent-Type: text/xml\r\n\r\n<?xml version="1.0"?><e:Envelope xmlns:e="http://schemas.xmlsoap.org/'
+           b'soap/envelope/" xmlns="http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4">'
+           b'<e:Header><TransactionID>t</TransactionID></e:Header><e:Body><DeliverReq><MM7Version>6.8.0</MM7Version>'
+           b'<Sender><Number>1</Number></Sender><Content href="cid:c"/></DeliverReq></e:Body></e:Envelope>\r\n'
+           b'--b\r\nContent-Type: multipart/mixed; boundary="i"\r\nContent-ID: <c>\r\n\r\n')
+    for location in (b"..%2F..%2Fout1.gif", b"%2Fetc%2Fout2.gif", b"%2e%2e"):
+        raw += b"--i\r\nContent-Type: image/gif\r\nContent-Location: " + location + b"\r\n\r\n" + GIF + b"\r\n"
+    received = mm7.decode(raw + b"--i--\r\n--b--\r\n", 'multipart/related; boundary="b"').body.content
+    assert [p.content_location for p in received.parts] == ["../../out1.gif", "/etc/out2.gif", ".."]
+    assert received.save(tmp_path / "a" / "b") == ["out1.gif", "out2.gif", "image.gif"]
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "a", "a/b", "a/b/image.gif", "a/b/out1.gif", "a/b/out2.gif"]
+
+
+def test_text_that_starts_like_a_short_magic_number_stays_text():
+    assert sniff_type("BMW 新款车型到店".encode(), "note.txt") == "text/plain"
+    assert sniff_type(b"ID3 tags, explained", "tags.txt") == "text/plain"
+    assert sniff_type(b"MThd is MIDI's first chunk", "midi.txt") == "text/plain"
+    bmp = b"BM" + (70).to_bytes(4, "little") + bytes(4) + (54).to_bytes(4, "little") + (40).to_bytes(4, "little")
+    assert sniff_type(bmp + bytes(16), "x.txt") == "image/bmp"
+    assert sniff_type(b"ID3\x03\x00\x00\x00\x00\x00\x00", "x.txt") == "audio/mpeg"
+    assert sniff_type(b"MThd\x00\x00\x00\x06\x00\x01", "x.txt") == "audio/midi"
+
+
+def test_a_long_chinese_file_name_in_rfc2047_goes_as_words_of_at_most_75_characters():
+    name = "二〇二七年新年快乐全家福合影留念高清原图第一张.jpg"
+    data, env = sent(mm7.Content(parts=[mm7.Part.from_bytes(JPEG, filename=name)]),
+                     mm7.Profile(filename_encoding="rfc2047", auto_smil=False))
+    header = next(line for line in data.split(b"\r\n") if line.startswith(b"Content-Type: image/jpeg"))
+    words = re.findall(rb"=\?[^?]+\?[bB]\?[^?]*\?=", header)
+    assert len(words) > 1 and all(len(w) <= 75 for w in words)  # RFC 2047 §2
+    assert env.body.content.parts[0].filename == name
+
+
+def test_a_sound_is_counted_once_however_often_it_is_sent(monkeypatch):
+    sound = mm7.Part.from_bytes(amr(3))
+    make_smil([sound])
+    monkeypatch.setattr(type(sound.blob), "chunks", lambda *a, **k: pytest.fail("read again"))
+    assert etree.fromstring(make_smil([sound]).data).find(".//par").get("dur") == "5000ms"
+
+
+@pytest.mark.parametrize(("received", "saved"), [
+    ("CON.txt", "_CON.txt"), ("nul", "_nul.txt"), ("com1.jpg", "_com1.jpg"), ("Lpt9", "_Lpt9.txt"),
+    ("a.txt. . ", "a.txt"), ("console.txt", "console.txt"), ("CON-1.txt", "CON-1.txt"),
+])
+def test_received_names_that_windows_reserves_are_saved_under_another(received, saved):
+    from mm7bind.content import file_name
+
+    assert file_name(mm7.Part.text("x", filename=received)) == saved
