@@ -192,6 +192,27 @@ def test_check_says_why_the_store_cannot_take_a_message(tmp_path):
     full.close()
 
 
+def test_outcomes_go_through_a_connection_with_the_sync_they_need(tmp_path):
+    # durability="process": the thread's one connection is already synchronous=NORMAL, so it
+    # records outcomes too (a second one would re-read the WAL index after every write).
+    store = SqliteStore(tmp_path / "process.db", durability="process")
+    rec, _ = accept(store, "t-1")
+    store.mark(rec.id, "handled", 1000)
+    assert store.inbox_get(rec.id).state == "handled"
+    assert len(store._all) == 1
+    assert store._conn("NORMAL").execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    store.close()
+    # durability="power": accepted messages are flushed (FULL), outcomes are not (NORMAL).
+    power = SqliteStore(tmp_path / "power.db")
+    rec, _ = accept(power, "t-1")
+    power.mark(rec.id, "handled", 1000)
+    assert power.inbox_get(rec.id).state == "handled"
+    assert len(power._all) == 2
+    assert power._conn().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert power._conn("NORMAL").execute("PRAGMA synchronous").fetchone()[0] == 1
+    power.close()
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
 def test_check_reports_a_write_lock_held_by_another_process(tmp_path):
     store = SqliteStore(tmp_path / "inbox.db")
