@@ -213,6 +213,31 @@ def test_outcomes_go_through_a_connection_with_the_sync_they_need(tmp_path):
     power.close()
 
 
+@pytest.mark.parametrize("durability", ["power", "process"])
+def test_a_writes_deadline_holds_for_the_write_and_sqlites_30_s_for_the_rest(tmp_path, durability):
+    store = SqliteStore(tmp_path / "inbox.db", durability=durability)
+    rec, _ = store.accept(kind="DeliverReq", transaction_id="t-0", message_id=None, recipient=None, status=None,
+                          peer=None, content_type="text/xml", body=b"<x/>", tid_key="k:t-0", report_key=None, wait=5.0)
+    store.mark(rec.id, "handled", 1000, wait=5.0)
+    connections = list(store._all)
+    statements = []
+    for db in connections:
+        db.set_trace_callback(statements.append)
+    for i in range(1, 6):  # messages in a row: the deadline's timeout is set once, not per message
+        rec, _ = store.accept(kind="DeliverReq", transaction_id=f"t-{i}", message_id=None, recipient=None,
+                              status=None, peer=None, content_type="text/xml", body=b"<x/>", tid_key=f"k:t-{i}",
+                              report_key=None, wait=5.0)
+        store.mark(rec.id, "handled", 1000, wait=5.0)
+    assert not [s for s in statements if "busy_timeout" in s]
+    assert [r.state for r in store.inbox()] == ["handled"] * 6
+    # Anything else on those connections (the inbox read above, these) waits SQLite's 30 s again.
+    assert store._conn().execute("PRAGMA busy_timeout").fetchone()[0] == 30000
+    assert store._conn("NORMAL").execute("PRAGMA busy_timeout").fetchone()[0] == 30000
+    store.mark(rec.id, "handled", 1000)  # (no deadline: SQLite's 30 s)
+    assert store._conn("NORMAL", busy=None).execute("PRAGMA busy_timeout").fetchone()[0] == 30000
+    store.close()
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
 def test_check_reports_a_write_lock_held_by_another_process(tmp_path):
     store = SqliteStore(tmp_path / "inbox.db")
