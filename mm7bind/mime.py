@@ -149,12 +149,31 @@ def _closed(quoted: str) -> bool:
     return backslashes % 2 == 0
 
 
+_PARAMS_SEEN: dict[str, tuple[str, dict[str, str]]] = {}  # parse_params' results for short values
+_PARAMS_SEEN_MAX = 512
+_PARAMS_SEEN_LONGEST = 256
+
+
 def parse_params(value: str) -> tuple[str, dict[str, str]]:
     """``type/subtype; a=1; B="x;y"; name*=utf-8''%E4%B8%AD`` → ("type/subtype", {"a": "1", ...}).
 
     Parameter names are case-insensitive (lower-cased here); RFC 2231 continuations and charsets
     and RFC 2047 encoded words are decoded.
     """
+    # Most part headers repeat from message to message (``text/xml; charset="utf-8"``): each is
+    # parsed once. Values come from peers: short ones only, and a bounded number of them.
+    seen = _PARAMS_SEEN.get(value)
+    if seen is not None:
+        return seen[0], dict(seen[1])  # (a copy: the caller may change its dict)
+    main, params = _parse_params(value)
+    if len(value) <= _PARAMS_SEEN_LONGEST:
+        if len(_PARAMS_SEEN) >= _PARAMS_SEEN_MAX:
+            _PARAMS_SEEN.clear()
+        _PARAMS_SEEN[value] = (main, dict(params))
+    return main, params
+
+
+def _parse_params(value: str) -> tuple[str, dict[str, str]]:
     if "*" not in value and "=?" not in value and "\\" not in value:
         # The usual header: no RFC 2231/2047, no escapes, and no ";" inside a quoted value.
         quoted = value.split('"')[1::2] if '"' in value else ()
@@ -463,6 +482,8 @@ _BASE64_URLSAFE_OR_SPACE = _BASE64_OR_SPACE + b"-_"
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 _HEADER_LINE = re.compile(rb"^([!-9;-~]+)[ \t]*:(.*)$", re.S)
+_HEADER_LINE_TEXT = re.compile(r"^([!-9;-~]+)[ \t]*:(.*)$", re.S)  # (the same, for ASCII already decoded)
+_HEADER_PREFIXES = ("content-", "x-", "mime-")
 
 
 def _looks_like_header(name: bytes) -> bool:
@@ -670,11 +691,22 @@ class _Reader:
             block = buf[start:head_end]
             if block.count(b"\n") != block.count(b"\r\n") or b"\n " in block or b"\n\t" in block:
                 return None  # bare line ends or folded headers
-            for line in block.split(b"\r\n"):
-                m = _HEADER_LINE.match(line)
-                if not m or not _looks_like_header(m.group(1)) or not line.strip():
-                    return None
-                items.append((m.group(1).decode("latin-1"), _decode_header_bytes(m.group(2).strip()).strip()))
+            if block.isascii():  # (the usual headers: read as text at once, the same rules)
+                for line in block.decode("ascii").split("\r\n"):
+                    m = _HEADER_LINE_TEXT.match(line)
+                    if not m:
+                        return None
+                    name = m.group(1)
+                    low = name.lower()
+                    if not (low.startswith(_HEADER_PREFIXES) or low == "name"):
+                        return None
+                    items.append((name, m.group(2).strip()))
+            else:
+                for line in block.split(b"\r\n"):
+                    m = _HEADER_LINE.match(line)
+                    if not m or not _looks_like_header(m.group(1)) or not line.strip():
+                        return None
+                    items.append((m.group(1).decode("latin-1"), _decode_header_bytes(m.group(2).strip()).strip()))
             self.count += 1
             if self.count > self.limits.max_parts:
                 raise LimitExceededError(f"{path}: more than {self.limits.max_parts} MIME parts")

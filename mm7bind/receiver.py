@@ -321,7 +321,8 @@ class Receiver:
             refusal = self.fault(env, env.version, "Client", record.response_code or 4000, "rejected earlier")
             return refusal, record.response_code
         code = record.response_code or 1000
-        return self.answer(env, m.RESPONSE_FOR[msg.ELEMENT](status=m.Status(code))), code
+        # (a status only, as the first copy's answer mostly was: the same template answers it)
+        return self.plain_answer(env, m.RESPONSE_FOR[msg.ELEMENT](status=m.Status(code))), code
 
     def replay(self, record_id: int | None = None, stale_after: float = 300.0) -> list[tuple[int, str]]:
         """Run the handler again for failed messages, and for ones left "processing" longer than

@@ -176,3 +176,52 @@ def test_canonical_split_stops_counting_at_the_part_limit(monkeypatch):
     with pytest.raises(mime.LimitExceededError, match="more than 256 MIME parts"):
         mime.read_multipart(body, "b1")
     assert seen == [None]
+
+
+HEADER_NAME = st.sampled_from(["Content-Type", "content-id", "CONTENT-LOCATION", "X-Mms-Thing", "MIME-Version",
+                               "Name", "name", "Subject", "Content Type", "Content-Type ", "Content-Type\t", ":"])
+HEADER_VALUE = st.text(st.sampled_from(list("ab;=\"<> \t\x0b\x0c\x1c\x1f\r:") + ["é", "中", "\x85", "\xa0"]),
+                       max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(headers=st.lists(st.tuples(HEADER_NAME, HEADER_VALUE), min_size=1, max_size=4))
+def test_canonical_split_reads_header_lines_as_the_general_reader(headers):
+    # Part headers in ASCII are read as text at once, others line by line from their bytes: the
+    # same names and values either way (white space, control characters, names that are none).
+    lines = [f"{name}:{value}".encode("utf-8") for name, value in headers]
+    body = b"--b1\r\n" + b"\r\n".join(lines) + b"\r\n\r\nbody\r\n--b1--\r\n"
+    _read_both(body, "b1")
+
+
+def test_ascii_part_headers_are_not_decoded_line_by_line(monkeypatch):
+    decoded = []
+    real = mime._decode_header_bytes
+
+    def per_line(raw: bytes) -> str:
+        decoded.append(raw)
+        return real(raw)
+
+    monkeypatch.setattr(mime, "_decode_header_bytes", per_line)
+    body = (b"--b1\r\nContent-Type: text/plain; charset=\"utf-8\"\r\nContent-ID:  <a>\t\r\n\r\n"
+            b"hi\r\n--b1\r\nContent-Type: image/jpeg\r\nContent-Location: \xe4\xb8\xad.jpg\r\n\r\n\xff\xd8\r\n--b1--\r\n")
+    parts, devs = mime.read_multipart(body, "b1")
+    assert [p.headers.items for p in parts] == [
+        [("Content-Type", 'text/plain; charset="utf-8"'), ("Content-ID", "<a>")],
+        [("Content-Type", "image/jpeg"), ("Content-Location", "中.jpg")]]
+    assert devs == []
+    assert decoded == [b"image/jpeg", "中.jpg".encode()]  # (only the part whose headers are not ASCII)
+
+
+def test_parameters_parsed_once_are_handed_out_as_copies():
+    value = 'text/xml; charset="utf-8"; x-test-copy=1'
+    main, params = mime.parse_params(value)
+    params["charset"] = "changed"
+    assert mime.parse_params(value) == ("text/xml", {"charset": "utf-8", "x-test-copy": "1"})
+    assert value in mime._PARAMS_SEEN  # parsed once, looked up since
+    long_value = "text/plain; name=" + "x" * 300
+    assert mime.parse_params(long_value)[1]["name"] == "x" * 300
+    assert long_value not in mime._PARAMS_SEEN  # (values from peers: only short ones are kept)
+    for i in range(mime._PARAMS_SEEN_MAX + 10):
+        mime.parse_params(f"a/b; n={i}")
+    assert len(mime._PARAMS_SEEN) <= mime._PARAMS_SEEN_MAX

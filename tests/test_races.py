@@ -294,8 +294,8 @@ def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 opening = st.SqliteStore._conn
-def traced(self, sync=None):
-    db = opening(self, sync)
+def traced(self, *args, **kwargs):
+    db = opening(self, *args, **kwargs)
     db.set_trace_callback(lambda sql: sql.startswith(kill_at) and die())
     return db
 st.SqliteStore._conn = traced

@@ -142,6 +142,19 @@ def test_status_answers_from_a_template_are_the_encoder_s_bytes(profile):
                     assert mm7.decode(fast.body, dict(fast.headers)["Content-Type"]).transaction_id == tid.strip()
 
 
+def test_repeats_of_a_handled_message_are_answered_from_the_status_template(store, monkeypatch):
+    rcv = mm7.Receiver(store=store)
+    out = mm7.encode(deliver(), transaction_id="again-1")
+    first = rcv.handle(out.to_bytes(), out.content_type, {}, "127.0.0.1")
+    encoded = []
+    real = mm7.receiver.encode_reply
+    monkeypatch.setattr(mm7.receiver, "encode_reply", lambda *a: encoded.append(a) or real(*a))
+    again = rcv.handle(out.to_bytes(), out.content_type, {}, "127.0.0.1")
+    assert (again.status, again.headers, again.body) == (first.status, first.headers, first.body)
+    assert encoded == []  # (the first answer's template, only the TransactionID filled in)
+    assert [r.attempts for r in store.inbox()] == [1]  # (answered from the store, not handled again)
+
+
 def test_handler_outcomes_and_registered_callables(store):
     rcv = mm7.Receiver(store=store)
     seen = []

@@ -192,6 +192,52 @@ def test_check_says_why_the_store_cannot_take_a_message(tmp_path):
     full.close()
 
 
+def test_outcomes_go_through_a_connection_with_the_sync_they_need(tmp_path):
+    # durability="process": the thread's one connection is already synchronous=NORMAL, so it
+    # records outcomes too (a second one would re-read the WAL index after every write).
+    store = SqliteStore(tmp_path / "process.db", durability="process")
+    rec, _ = accept(store, "t-1")
+    store.mark(rec.id, "handled", 1000)
+    assert store.inbox_get(rec.id).state == "handled"
+    assert len(store._all) == 1
+    assert store._conn("NORMAL").execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    store.close()
+    # durability="power": accepted messages are flushed (FULL), outcomes are not (NORMAL).
+    power = SqliteStore(tmp_path / "power.db")
+    rec, _ = accept(power, "t-1")
+    power.mark(rec.id, "handled", 1000)
+    assert power.inbox_get(rec.id).state == "handled"
+    assert len(power._all) == 2
+    assert power._conn().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert power._conn("NORMAL").execute("PRAGMA synchronous").fetchone()[0] == 1
+    power.close()
+
+
+@pytest.mark.parametrize("durability", ["power", "process"])
+def test_a_writes_deadline_holds_for_the_write_and_sqlites_30_s_for_the_rest(tmp_path, durability):
+    store = SqliteStore(tmp_path / "inbox.db", durability=durability)
+    rec, _ = store.accept(kind="DeliverReq", transaction_id="t-0", message_id=None, recipient=None, status=None,
+                          peer=None, content_type="text/xml", body=b"<x/>", tid_key="k:t-0", report_key=None, wait=5.0)
+    store.mark(rec.id, "handled", 1000, wait=5.0)
+    connections = list(store._all)
+    statements = []
+    for db in connections:
+        db.set_trace_callback(statements.append)
+    for i in range(1, 6):  # messages in a row: the deadline's timeout is set once, not per message
+        rec, _ = store.accept(kind="DeliverReq", transaction_id=f"t-{i}", message_id=None, recipient=None,
+                              status=None, peer=None, content_type="text/xml", body=b"<x/>", tid_key=f"k:t-{i}",
+                              report_key=None, wait=5.0)
+        store.mark(rec.id, "handled", 1000, wait=5.0)
+    assert not [s for s in statements if "busy_timeout" in s]
+    assert [r.state for r in store.inbox()] == ["handled"] * 6
+    # Anything else on those connections (the inbox read above, these) waits SQLite's 30 s again.
+    assert store._conn().execute("PRAGMA busy_timeout").fetchone()[0] == 30000
+    assert store._conn("NORMAL").execute("PRAGMA busy_timeout").fetchone()[0] == 30000
+    store.mark(rec.id, "handled", 1000)  # (no deadline: SQLite's 30 s)
+    assert store._conn("NORMAL", busy=None).execute("PRAGMA busy_timeout").fetchone()[0] == 30000
+    store.close()
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
 def test_check_reports_a_write_lock_held_by_another_process(tmp_path):
     store = SqliteStore(tmp_path / "inbox.db")
