@@ -2,8 +2,9 @@
 
 `ClientCore` holds every decision (what to send, what an answer means, whether and when to try
 again, where next) and does no I/O. `Client` carries its bytes over zeep's `Transport` (a requests
-session: keep-alive pool, TLS, Basic/Digest auth); `AsyncClient` does the same over zeep's
-`AsyncTransport` (httpx). Both always set connect and read timeouts.
+session: keep-alive pool, TLS, Basic/Digest auth); `AsyncClient` does the same over the httpx
+client of zeep's `AsyncTransport`. Both always set connect and read timeouts and read at most
+`max_answer_bytes` of an answer.
 """
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ class ClientConfig:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     pool_size: int = 10  # kept-alive connections per MMSC
+    # An MM7 answer is a few kilobytes: a longer one (a proxy's stream, a wrong port) is refused
+    # once this much has come, not read into memory whole.
+    max_answer_bytes: int = 4 * 1024 * 1024
     verify: bool | str = True  # TLS: True, False, or a CA bundle path
     cert: str | tuple[str, str] | None = None  # client certificate (mutual TLS): path, or (cert, key)
     headers: tuple[tuple[str, str], ...] = ()  # extra HTTP headers (carrier id, ...)
@@ -107,6 +111,8 @@ class ClientConfig:
             raise ValueError("role must be vasp or mmsc")
         if self.connect_timeout <= 0 or self.read_timeout <= 0:
             raise ValueError("timeouts must be positive: a request must never wait forever")
+        if self.max_answer_bytes < 1:
+            raise ValueError("max_answer_bytes must be positive")
 
 
 @dataclass
@@ -169,8 +175,16 @@ class Answer:
 
 @dataclass
 class Failure:
-    kind: str  # connect | timeout | other
+    kind: str  # connect | timeout | other | too-large
     error: Exception
+
+
+class AnswerTooLarge(Exception):
+    """The answer went on past `ClientConfig.max_answer_bytes`; the rest was not read."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"larger than {limit} bytes")
+        self.limit = limit
 
 
 @dataclass
@@ -309,6 +323,8 @@ class ClientCore:
         shown = shown_url(url)
         kw = {"transaction_id": p.transaction_id, "url": shown, "attempts": attempt}
         why = _transport_reason(exc)
+        if kind == "too-large":  # an answer, but no MM7 one: the same request would get it again
+            return self.give_up(p, ProtocolError(f"answer from {shown} {exc}: not read further", **kw))
         if kind == "connect":
             error: SendError = ConnectError(f"cannot connect to {shown}: {why}", **kw)
             retryable = policy.on_connect_error
@@ -571,9 +587,10 @@ def _transport_class():
         """zeep's Transport, posting our bytes. Its own debug logging decodes bodies as UTF-8
         (binary MIME would fail) and ignores credentials; ours masks and truncates instead."""
 
-        def __init__(self, *args, **kwargs):  # noqa: ANN002, ANN003
+        def __init__(self, *args, max_answer_bytes: int = 4 * 1024 * 1024, **kwargs):  # noqa: ANN002, ANN003
             super().__init__(*args, **kwargs)
             self._urls: dict[str, tuple[str, Any]] = {}
+            self.max_answer_bytes = max_answer_bytes
 
         def post(self, address, message, headers):  # noqa: ANN001, ANN201
             # Redirects are not followed: requests would repeat a POST answered 301/302 as a GET.
@@ -588,12 +605,17 @@ def _transport_class():
 
         def read_whole(self, resp: requests.Response) -> requests.Response:
             """The answer's body, read within the read timeout as a whole: requests' own timeout is
-            per read, so an MMSC trickling bytes would hold the send (and an outbox) indefinitely."""
+            per read, so an MMSC trickling bytes would hold the send (and an outbox) indefinitely.
+            At most `max_answer_bytes` of it (decompressed): an endless answer is not kept."""
             deadline = time.monotonic() + self.operation_timeout[1]
             read = getattr(resp.raw, "read1", resp.raw.read)  # (read1: what has come, not the whole amount)
-            chunks = []
+            chunks, size = [], 0
             try:
                 while (chunk := read(65536, decode_content=True)) and time.monotonic() <= deadline:
+                    size += len(chunk)
+                    if size > self.max_answer_bytes:
+                        resp.close()  # (the rest is abandoned, with its connection)
+                        raise AnswerTooLarge(self.max_answer_bytes)
                     chunks.append(chunk)
             except urllib3.exceptions.ReadTimeoutError as exc:  # mapped as requests maps them when it reads
                 raise requests.exceptions.ReadTimeout(exc, response=resp) from exc
@@ -753,6 +775,7 @@ class Client(_Operations[Result]):
         self.transport = _transport_class()(
             session=session, timeout=config.connect_timeout,
             operation_timeout=(config.connect_timeout, config.read_timeout),
+            max_answer_bytes=config.max_answer_bytes,
         )
         self.session = session
 
@@ -777,6 +800,8 @@ class Client(_Operations[Result]):
         dump("POST", url, p.headers, body)
         try:
             resp = self.transport.post(url, body, p.headers)
+        except AnswerTooLarge as exc:
+            return Failure("too-large", exc)
         except requests.exceptions.ConnectTimeout as exc:
             return Failure("connect", exc)
         except requests.exceptions.ConnectionError as exc:
@@ -845,14 +870,27 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         dump("POST", url, p.headers, body)
         limit = self.config.connect_timeout + self.config.read_timeout  # (httpx's timeouts are per read)
         try:
-            resp = await asyncio.wait_for(self.transport.post(url, body, p.headers), limit)
+            return await asyncio.wait_for(self._exchange(url, body, p.headers), limit)
+        except AnswerTooLarge as exc:
+            return Failure("too-large", exc)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             return Failure("connect", exc)
         except (httpx.TimeoutException, asyncio.TimeoutError) as exc:
             return Failure("timeout", exc)
         except httpx.HTTPError as exc:
             return Failure("other", exc)
-        return Answer(resp.status_code, resp.headers, resp.content)
+
+    async def _exchange(self, url: str, body: bytes, headers: dict) -> Answer:
+        """POST and read at most `max_answer_bytes` of the answer (zeep's `AsyncTransport.post`
+        reads it whole, however long it goes on)."""
+        limit, chunks, size = self.config.max_answer_bytes, [], 0
+        async with self.http.stream("POST", url, content=body, headers=headers) as resp:
+            async for chunk in resp.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise AnswerTooLarge(limit)
+                chunks.append(chunk)
+        return Answer(resp.status_code, resp.headers, b"".join(chunks))
 
     async def aclose(self) -> None:
         await self.http.aclose()

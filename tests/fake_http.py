@@ -157,3 +157,24 @@ class TricklingServer:
     def __exit__(self, *exc):
         self.stop.set()
         self.listener.close()
+
+
+class FloodingServer(TricklingServer):
+    """Answers every request 200 with a body that never ends (a misbehaving proxy, a wrong port
+    streaming something else): it writes until the client hangs up. `requests` counts them."""
+
+    def __init__(self):
+        super().__init__()
+        self.requests = 0
+
+    def _trickle(self, conn):
+        conn.recv(65536)
+        self.requests += 1
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 100000000000\r\n\r\n")
+        chunk = b"<x>" + b" " * 65530 + b"</x>"
+        while not self.stop.is_set():
+            try:
+                conn.sendall(chunk)
+            except OSError:
+                break
+        conn.close()

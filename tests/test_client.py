@@ -16,7 +16,7 @@ from mm7bind.errors import ConnectError, FaultError, HTTPStatusError, ProtocolEr
 from mm7bind.retry import RateLimiter, RetryPolicy, parse_retry_after
 from mm7bind.store import MemoryStore, SqliteStore
 
-from .fake_http import FakeServer, Reply, TricklingServer, dead_url, default_responder, mm7_reply
+from .fake_http import FakeServer, FloodingServer, Reply, TricklingServer, dead_url, default_responder, mm7_reply
 
 NO_WAIT = RetryPolicy(max_attempts=3, backoff=0.5, factor=2.0, jitter=0.0)
 
@@ -767,3 +767,23 @@ def test_the_configuration_can_turn_retries_on_timeout_off(tmp_path):
     assert not [p for p in problems if p.level == "error"]
     assert cfg.client_settings()["retry"].on_timeout is False
     assert config.Config().client_settings()["retry"].on_timeout is True
+
+
+def test_an_answer_larger_than_the_limit_is_not_read_into_memory():
+    # An MM7 answer is a few kilobytes: an endless one must not be read whole (nor until the read
+    # timeout, which a steady stream never reaches per read) before it is refused.
+    with FloodingServer() as flood:
+        with client(flood.url, read_timeout=120, max_answer_bytes=256 * 1024) as c:
+            with pytest.raises(ProtocolError, match="larger than 262144 bytes") as err:
+                c.submit(submit())
+        assert err.value.attempts == 1 and flood.requests == 1  # (the same answer again would not help)
+
+        async def send():
+            async with AsyncClient(flood.url, read_timeout=120, max_answer_bytes=256 * 1024, retry=NO_WAIT) as c:
+                await c.submit(submit())
+
+        with pytest.raises(ProtocolError, match="larger than 262144 bytes"):
+            asyncio.run(send())
+        assert flood.requests == 2
+    with pytest.raises(ValueError, match="max_answer_bytes"):
+        ClientConfig(urls=("http://x",), max_answer_bytes=0)
