@@ -284,7 +284,8 @@ class ClientCore:
                                     status=status, body=body, headers=dict(headers), **kw)
             if status < 400:
                 error = ProtocolError(f"empty answer (HTTP {status}) from {shown}", **kw)
-            return self.again_or_raise(p, attempt, url, error, policy.retries_http(status), retry_after, tried)
+            return self.again_or_raise(p, attempt, url, error, policy.retries_http(status), retry_after, tried,
+                                       elsewhere=policy.fails_over(http_status=status))
         expected = m.RESPONSE_FOR[p.message.ELEMENT]
         body_msg = env.body
         if isinstance(body_msg, m.RSErrorRsp):  # an error response outside a Fault (HTTP 200 senders)
@@ -296,7 +297,8 @@ class ClientCore:
                 fault=body_msg, http_status=status, **kw,
             )
             retryable = policy.retries_fault(body_msg, status)
-            return self.again_or_raise(p, attempt, url, error, retryable, retry_after, tried)
+            return self.again_or_raise(p, attempt, url, error, retryable, retry_after, tried,
+                                       elsewhere=code is not None and policy.fails_over(code=code))
         if not isinstance(body_msg, expected):
             return self.give_up(p, ProtocolError(f"expected {expected.ELEMENT}, got {body_msg.ELEMENT}", **kw))
         devs = list(env.deviations)
@@ -313,6 +315,9 @@ class ClientCore:
         result = Result(p.message.ELEMENT, p.transaction_id, body_msg.status, body_msg, env.version, shown, attempt,
                         time.monotonic() - p.started, status, devs)
         if policy.retries_status(result.status.code) and attempt < policy.max_attempts:
+            other = self.other_url(url, tried) if policy.fails_over(code=result.status.code) else None
+            if other is not None:
+                return Retry(0.0, other, None)
             return Retry(policy.delay(attempt, retry_after, self.rng), url, None)
         self.finish(p, result=result)
         return result
@@ -341,8 +346,14 @@ class ClientCore:
         return self.again_or_raise(p, attempt, url, error, retryable, None, tried)
 
     def again_or_raise(self, p: Prepared, attempt: int, url: str, error: SendError, retryable: bool,
-                       retry_after: float | None, tried: set[str]) -> Retry:
+                       retry_after: float | None, tried: set[str], elsewhere: bool = False) -> Retry:
+        """The next attempt, or the error raised. `elsewhere`: the MMSC took nothing and is
+        unavailable, so an MMSC not tried yet gets the next attempt at once (its own Retry-After
+        is no other MMSC's)."""
         if retryable and attempt < self.config.retry.max_attempts:
+            other = self.other_url(url, tried) if elsewhere else None
+            if other is not None:
+                return Retry(0.0, other, error)
             return Retry(self.config.retry.delay(attempt, retry_after, self.rng), url, error)
         return self.give_up(p, error)
 

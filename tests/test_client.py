@@ -787,3 +787,57 @@ def test_an_answer_larger_than_the_limit_is_not_read_into_memory():
         assert flood.requests == 2
     with pytest.raises(ValueError, match="max_answer_bytes"):
         ClientConfig(urls=("http://x",), max_answer_bytes=0)
+
+
+def _unavailable_fault(req):
+    return mm7_reply(mm7.Fault(code="Server", detail=mm7.RSErrorRsp(status=mm7.Status(4006))), req.decode(), 500)
+
+
+def _refusal_fault(req):
+    return mm7_reply(mm7.Fault(code="Client", detail=mm7.RSErrorRsp(status=mm7.Status(4004))), req.decode(), 500)
+
+
+@pytest.mark.parametrize(("responder", "fails_over"), [
+    (lambda req: Reply(503, b"<html>maintenance</html>", {"Content-Type": "text/html", "Retry-After": "600"}), True),
+    (_unavailable_fault, True),  # MM7 4006 Service unavailable: taken by nobody
+    (lambda req: mm7_reply(mm7.SubmitRsp(status=mm7.Status(4006), message_id="-"), req.decode()), True),  # not in a Fault
+    (_refusal_fault, False),  # a refusal of the message itself: no other MMSC is asked either
+    (lambda req: Reply(504, b"<html>gateway timeout</html>", {"Content-Type": "text/html"}), False),  # A may have it
+    (lambda req: Reply(500, b""), False),
+])
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_an_mmsc_saying_it_is_unavailable_fails_over_to_the_next_url_at_once(responder, fails_over, asynchronous):
+    with FakeServer(responder) as a, FakeServer() as b:
+        slept = Sleeps()
+        if asynchronous:
+            async def no_sleep(seconds):
+                slept.append(seconds)
+
+            async def send():
+                async with AsyncClient((a.url, b.url), retry=NO_WAIT, sleep=no_sleep) as c:
+                    return await c.submit(submit())
+
+            def run():
+                return asyncio.run(send())
+        else:
+            def run():
+                with client((a.url, b.url), sleep=slept) as c:
+                    return c.submit(submit())
+
+        if fails_over:
+            result = run()
+            assert result.ok and result.url == b.url and result.attempts == 2 and slept == []
+            assert len(a.requests) == 1 and len(b.requests) == 1
+            assert a.requests[0].decode().transaction_id == b.requests[0].decode().transaction_id
+        else:
+            with pytest.raises((FaultError, HTTPStatusError)):
+                run()
+            assert b.requests == []
+
+
+def test_when_every_mmsc_is_unavailable_the_last_one_is_retried_after_its_wait():
+    with FakeServer(lambda req: Reply(503)) as a, FakeServer(lambda req: Reply(503)) as b:
+        with client((a.url, b.url)) as c, pytest.raises(HTTPStatusError) as err:
+            c.submit(submit())
+        assert err.value.attempts == 3 and c.sleeps == [1.0]  # (after attempt 2: the first went elsewhere)
+        assert (len(a.requests), len(b.requests)) == (1, 2)
