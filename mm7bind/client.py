@@ -39,6 +39,7 @@ from .errors import (
     ProtocolError,
     RequestTimeout,
     SendError,
+    SendInterrupted,
     TransportError,
 )
 from .profiles import STANDARD, Profile
@@ -372,15 +373,18 @@ class ClientCore:
         url = self.first_url()
         tried: set[str] = set()
         attempt = 0
+        last: SendError | None = None  # what the latest attempt ended with
+        unanswered = False  # an attempt got no answer: the MMSC may have taken it
         while True:
             attempt += 1
             tried.add(url)
             if url in self.limiters:
                 wait = self.limiters[url].reserve()
                 if wait > 0:
-                    yield Sleep(wait)
-            outcome = yield Post(url, p)
+                    yield from self.step(Sleep(wait), p, attempt - 1, url, "waiting to send to", unanswered, last)
+            outcome = yield from self.step(Post(url, p), p, attempt, url, "waiting for the answer from", True, last)
             if isinstance(outcome, Failure):
+                unanswered = unanswered or outcome.kind in ("timeout", "other")
                 decision = self.on_transport_error(p, attempt, url, outcome.kind, outcome.error, tried)
             else:
                 if log.isEnabledFor(logging.DEBUG):
@@ -388,10 +392,38 @@ class ClientCore:
                 decision = self.on_response(p, attempt, url, outcome.status, outcome.headers, outcome.body, tried)
             if isinstance(decision, Result):
                 return decision
+            last = decision.error
             self.retried(p, attempt, decision)
             if decision.delay:
-                yield Sleep(decision.delay)
+                yield from self.step(Sleep(decision.delay), p, attempt, decision.url, "waiting to try again at",
+                                     unanswered, last)
             url = decision.url
+
+    def step(self, action: Post | Sleep, p: Prepared, attempts: int, url: str, doing: str,
+             may_have_arrived: bool, last: SendError | None):
+        """Yield `action`; a cancellation or Ctrl-C the client throws in while it is carried out is
+        recorded (`interrupted`) and raised on."""
+        try:
+            return (yield action)
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            self.interrupted(p, attempts, url, exc, doing, may_have_arrived, last)
+            raise
+
+    def interrupted(self, p: Prepared, attempts: int, url: str, exc: BaseException, doing: str,
+                    may_have_arrived: bool, last: SendError | None) -> None:
+        """A send cancelled or interrupted (`exc`, raised on to the caller) while `doing`: recorded
+        and logged as what the MMSC may have, so a resend can use the same TransactionID."""
+        if may_have_arrived:
+            self.finish(p, error=SendInterrupted(
+                f"{type(exc).__name__} while {doing} {shown_url(url)}: the MMSC may have taken it "
+                f"(TransactionID {p.transaction_id})", transaction_id=p.transaction_id, url=shown_url(url),
+                attempts=max(1, attempts)))
+        elif last is not None:  # every attempt so far ended taken by nobody: as it failed
+            self.finish(p, error=last)
+        else:
+            log.info("%s tid=%s: %s before it was sent", p.message.ELEMENT, p.transaction_id, type(exc).__name__)
 
     def retried(self, p: Prepared, attempt: int, decision: Retry) -> None:
         log.info("%s tid=%s attempt %d failed (%s); again in %.2f s at %s", p.message.ELEMENT, p.transaction_id,
@@ -798,11 +830,15 @@ class Client(_Operations[Result]):
                 action = steps.send(reply)
             except StopIteration as done:
                 return done.value
-            if isinstance(action, Sleep):
-                self.sleep(action.seconds)
-                reply = None
-            else:
-                reply = self._post(action.url, action.prepared)
+            try:
+                if isinstance(action, Sleep):
+                    self.sleep(action.seconds)
+                    reply = None
+                else:
+                    reply = self._post(action.url, action.prepared)
+            except BaseException as exc:  # (Ctrl-C: the core records what the MMSC may have, and raises it on)
+                steps.throw(exc)
+                raise
 
     def _post(self, url: str, p: Prepared) -> Answer | Failure:
         import requests  # noqa: PLC0415
@@ -868,11 +904,15 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
                 action = steps.send(reply)
             except StopIteration as done:
                 return done.value
-            if isinstance(action, Sleep):
-                await self.sleep(action.seconds)
-                reply = None
-            else:
-                reply = await self._post(action.url, action.prepared)
+            try:
+                if isinstance(action, Sleep):
+                    await self.sleep(action.seconds)
+                    reply = None
+                else:
+                    reply = await self._post(action.url, action.prepared)
+            except BaseException as exc:  # (cancelled: the core records what the MMSC may have, and raises it on)
+                steps.throw(exc)
+                raise
 
     async def _post(self, url: str, p: Prepared) -> Answer | Failure:
         import httpx  # noqa: PLC0415

@@ -841,3 +841,57 @@ def test_when_every_mmsc_is_unavailable_the_last_one_is_retried_after_its_wait()
             c.submit(submit())
         assert err.value.attempts == 3 and c.sleeps == [1.0]  # (after attempt 2: the first went elsewhere)
         assert (len(a.requests), len(b.requests)) == (1, 2)
+
+
+def test_a_send_cancelled_while_its_request_is_out_is_recorded_as_one_the_mmsc_may_have(caplog):
+    store = MemoryStore()
+
+    async def main():
+        with FakeServer(lambda req: Reply(**{**vars(default_responder(req)), "delay": 3.0})) as srv:
+            async with AsyncClient(srv.url, store=store, retry=NO_WAIT) as c:
+                task = asyncio.create_task(c.submit(submit(), transaction_id="tid-cancelled"))
+                while not srv.requests:  # (the MMSC has it, and has not answered yet)
+                    await asyncio.sleep(0.01)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+
+    with caplog.at_level(logging.INFO, logger="mm7bind.client"):
+        asyncio.run(main())
+    [rec] = store.sent()
+    assert rec.transaction_id == "tid-cancelled" and rec.status_code is None and rec.attempts == 1
+    assert rec.error.startswith("SendInterrupted: CancelledError while waiting for the answer") and "may have" in rec.error
+    assert any(r.levelno == logging.WARNING and "tid-cancelled" in r.getMessage() for r in caplog.records)
+
+
+def test_a_send_interrupted_between_attempts_says_whether_an_earlier_one_may_have_arrived():
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    store = MemoryStore()
+    with FakeServer(lambda req: Reply(delay=1.0)) as srv:  # a timeout: the MMSC may have it
+        with client(srv.url, read_timeout=0.2, store=store, sleep=interrupt) as c, pytest.raises(KeyboardInterrupt):
+            c.submit(submit(), transaction_id="tid-timed-out")
+    with client(dead_url(), store=store, sleep=interrupt) as c, pytest.raises(KeyboardInterrupt):
+        c.submit(submit(), transaction_id="tid-refused")  # nothing reached an MMSC
+    records = {rec.transaction_id: rec for rec in store.sent()}
+    timed_out, refused = records["tid-timed-out"], records["tid-refused"]
+    assert timed_out.error.startswith("SendInterrupted: KeyboardInterrupt while waiting to try again")
+    assert "may have" in timed_out.error
+    assert refused.error.startswith("ConnectError")  # what the attempt ended with: sent again on resume
+
+
+def test_a_send_interrupted_as_its_answer_is_read_is_recorded():
+    store = MemoryStore()
+    with FakeServer() as srv, client(srv.url, store=store) as c:
+        post = c._post
+
+        def post_then_interrupt(url, p):
+            post(url, p)
+            raise KeyboardInterrupt
+
+        c._post = post_then_interrupt
+        with pytest.raises(KeyboardInterrupt):
+            c.submit(submit())
+    [rec] = store.sent()
+    assert rec.error.startswith("SendInterrupted: KeyboardInterrupt while waiting for the answer")
