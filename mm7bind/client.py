@@ -875,6 +875,30 @@ class Client(_Operations[Result]):
 # Async client over zeep's AsyncTransport (httpx)
 
 
+def _ssl_context(verify: bool | str, cert: str | tuple[str, str] | None):
+    """The TLS settings as an SSLContext for httpx, as requests reads them: certifi's CAs, none, or
+    a CA file or directory; and the client certificate. (httpx 0.28 ignores `cert=` when `verify`
+    is a path, so a mutual-TLS MMSC saw no client certificate.)"""
+    import os  # noqa: PLC0415
+    import ssl  # noqa: PLC0415
+
+    if verify is False:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    elif verify is True:
+        import certifi  # noqa: PLC0415 (httpx's own dependency)
+
+        ctx = ssl.create_default_context(cafile=certifi.where())
+    elif os.path.isdir(verify):
+        ctx = ssl.create_default_context(capath=verify)
+    else:
+        ctx = ssl.create_default_context(cafile=verify)
+    if cert:
+        ctx.load_cert_chain(*((cert,) if isinstance(cert, str) else cert))
+    return ctx
+
+
 class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
     """The same client for asyncio: `await client.submit(msg)`."""
 
@@ -887,12 +911,12 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         auth = None
         if config.username is not None:
             auth = _httpx_auth(config.auth, config.username, config.password or "", config.digest_qop)
-        verify: Any = config.verify
+        verify = _ssl_context(config.verify, config.cert)
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
             limits=httpx.Limits(max_connections=config.pool_size * len(config.urls),
                                 max_keepalive_connections=config.pool_size),
-            verify=verify, cert=config.cert, auth=auth, trust_env=False,
+            verify=verify, auth=auth, trust_env=False,
         )
         self.transport = AsyncTransport(client=self.http)
 
