@@ -81,6 +81,9 @@ class ClientConfig:
     max_answer_bytes: int = 4 * 1024 * 1024
     verify: bool | str = True  # TLS: True, False, or a CA bundle path
     cert: str | tuple[str, str] | None = None  # client certificate (mutual TLS): path, or (cert, key)
+    # An HTTP(S) proxy to reach the MMSCs through. HTTP(S)_PROXY from the environment never applies:
+    # an MM7 link is a direct one (a VPN, a leased line) a shell's proxy must not divert.
+    proxy: str | None = field(default=None, repr=False)  # (may hold credentials)
     headers: tuple[tuple[str, str], ...] = ()  # extra HTTP headers (carrier id, ...)
     user_agent: str = f"mm7bind/{__version__}"
     round_robin: bool = False
@@ -104,6 +107,8 @@ class ClientConfig:
         for url in self.urls:  # refused here, not after every retry has failed on it
             if not is_http_url(url):
                 raise ValueError(f"{shown_url(url)!r} is not an http(s) URL of an MMSC")
+        if self.proxy is not None and not is_http_url(self.proxy):
+            raise ValueError(f"proxy {shown_url(self.proxy)!r} is not an http(s) URL")
         if self.auth not in AUTH_MODES:
             raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
         if self.digest_qop not in (None, *QOPS):
@@ -812,6 +817,8 @@ class Client(_Operations[Result]):
         session.verify = config.verify
         session.cert = config.cert
         session.trust_env = False  # proxies and netrc from the environment do not apply to MMSC links
+        if config.proxy is not None:
+            session.proxies = {"http": config.proxy, "https": config.proxy}
         if config.username is not None:
             session.auth = _requests_auth(config.auth, config.username, config.password or "",
                                           config.digest_qop)
@@ -916,7 +923,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
             limits=httpx.Limits(max_connections=config.pool_size * len(config.urls),
                                 max_keepalive_connections=config.pool_size),
-            verify=verify, auth=auth, trust_env=False,
+            verify=verify, auth=auth, trust_env=False, proxy=config.proxy,
         )
         self.transport = AsyncTransport(client=self.http)
 

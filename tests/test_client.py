@@ -914,3 +914,45 @@ def test_tls_and_mutual_tls_from_the_async_client(tmp_path):
         assert asyncio.run(send(srv.url, verify=False)).ok
         with pytest.raises(ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
             asyncio.run(send(srv.url))  # verification is on by default: an unknown CA is refused
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_proxies_only_as_configured_never_from_the_environment(asynchronous, monkeypatch):
+    def send(url, **kw):
+        if not asynchronous:
+            with client(url, retry=RetryPolicy.never(), **kw) as c:
+                return c.submit(submit())
+
+        async def main():
+            async with AsyncClient(url, retry=RetryPolicy.never(), **kw) as c:
+                return await c.submit(submit())
+
+        return asyncio.run(main())
+
+    dead = dead_url()
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(name, dead)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with FakeServer() as srv:  # an MMSC link does not go through a proxy an environment names
+        assert send(srv.url).ok and srv.requests[0].path == "/mm7"
+    with FakeServer() as proxy:  # ... but through one configured for it (a proxy sees the absolute URL)
+        assert send("http://mmsc.example:8080/mm7", proxy=proxy.url.removesuffix("/mm7")).ok
+        assert proxy.requests[0].path == "http://mmsc.example:8080/mm7"
+    with pytest.raises(ValueError, match="proxy"):
+        ClientConfig(urls=("http://x",), proxy="socks9://nowhere")
+
+
+def test_the_configuration_names_a_proxy(tmp_path):
+    from mm7bind import config
+
+    path = tmp_path / "c.toml"
+    path.write_text('[mmsc]\nproxy = "http://sp:pw@proxy.example:3128"\n', encoding="utf-8")
+    cfg, problems = config.load(str(path), env={})
+    assert not [p for p in problems if p.level == "error"]
+    assert cfg.client_settings()["proxy"] == "http://sp:pw@proxy.example:3128"
+    assert "pw" not in repr(cfg) and "pw" not in repr(ClientConfig(**cfg.client_settings()))
+    path.write_text('[mmsc]\nproxy = "proxy.example:3128"\n', encoding="utf-8")
+    _, problems = config.load(str(path), env={})
+    assert [p.where for p in problems if p.level == "error"] == ["mmsc.proxy"]
+    assert config.Config().client_settings()["proxy"] is None
