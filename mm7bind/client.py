@@ -843,8 +843,9 @@ class Client(_Operations[Result]):
                     reply = None
                 else:
                     reply = self._post(action.url, action.prepared)
-            except BaseException as exc:  # (Ctrl-C: the core records what the MMSC may have, and raises it on)
-                steps.throw(exc)
+            except BaseException as exc:
+                if not isinstance(exc, Exception):  # Ctrl-C: the core records what the MMSC may have, raises it on
+                    steps.throw(exc)
                 raise
 
     def _post(self, url: str, p: Prepared) -> Answer | Failure:
@@ -941,8 +942,9 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
                     reply = None
                 else:
                     reply = await self._post(action.url, action.prepared)
-            except BaseException as exc:  # (cancelled: the core records what the MMSC may have, and raises it on)
-                steps.throw(exc)
+            except BaseException as exc:
+                if not isinstance(exc, Exception):  # cancelled: the core records what the MMSC may have, raises it on
+                    steps.throw(exc)
                 raise
 
     async def _post(self, url: str, p: Prepared) -> Answer | Failure:

@@ -956,3 +956,18 @@ def test_the_configuration_names_a_proxy(tmp_path):
     _, problems = config.load(str(path), env={})
     assert [p.where for p in problems if p.level == "error"] == ["mmsc.proxy"]
     assert config.Config().client_settings()["proxy"] is None
+
+
+def test_a_closed_async_client_refuses_to_send_and_records_nothing():
+    store = MemoryStore()
+
+    async def main():
+        with FakeServer() as srv:
+            c = AsyncClient(srv.url, store=store)
+            await c.aclose()
+            with pytest.raises(RuntimeError, match="closed"):
+                await c.submit(submit())
+        assert srv.requests == []
+
+    asyncio.run(main())
+    assert store.sent() == []  # (nothing went out: no record of a request the MMSC may have)
