@@ -75,7 +75,7 @@ class ClientConfig:
     digest_qop: str | None = None  # "auth" | "auth-int": which one when the MMSC offers both (default auth)
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
-    pool_size: int = 10  # kept-alive connections per MMSC
+    pool_size: int = 10  # connections per MMSC, kept alive; at most this many: further senders wait for one
     # An MM7 answer is a few kilobytes: a longer one (a proxy's stream, a wrong port) is refused
     # once this much has come, not read into memory whole.
     max_answer_bytes: int = 4 * 1024 * 1024
@@ -811,7 +811,8 @@ class Client(_Operations[Result]):
 
         config = self._setup(urls, config, store, sleep, settings, metrics)
         session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=max(1, len(config.urls)), pool_maxsize=config.pool_size, max_retries=0)
+        adapter = HTTPAdapter(pool_connections=max(1, len(config.urls)), pool_maxsize=config.pool_size, max_retries=0,
+                              pool_block=True)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.verify = config.verify

@@ -971,3 +971,49 @@ def test_a_closed_async_client_refuses_to_send_and_records_nothing():
 
     asyncio.run(main())
     assert store.sent() == []  # (nothing went out: no record of a request the MMSC may have)
+
+
+def test_pool_size_bounds_the_connections_to_an_mmsc_however_many_threads_send():
+    # More threads than pool_size wait for a pooled connection: they did open one each, then drop
+    # it (with a warning per request), so the connections an MMSC saw were unbounded.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with FakeServer(lambda req: Reply(**{**vars(default_responder(req)), "delay": 0.02})) as srv:
+        with client(srv.url, pool_size=2) as c, ThreadPoolExecutor(16) as pool:
+            assert all(pool.map(lambda _: c.submit(submit()).ok, range(200)))
+        assert len(srv.requests) == 200 and len({r.peer_port for r in srv.requests}) <= 2
+
+
+def test_every_way_an_exchange_ends_gives_its_pooled_connection_back():
+    # With one pooled connection, a send after any failure would wait for ever if one kept it.
+    import threading
+
+    answers = iter([Reply(delay=1.0), Reply(drop=True), Reply(503), Reply(302, b"", {"Location": "/x"}),
+                    Reply(200, b"<html/>", {"Content-Type": "text/html"}), Reply(500, b"x" * 5000)])
+
+    def responder(req):
+        return next(answers, None) or default_responder(req)
+
+    outcomes = []
+
+    def sends():
+        auth = mm7.auth.DigestAuth("sp", "secret")
+        with FakeServer(responder, auth=auth) as srv, client(srv.url, pool_size=1, read_timeout=0.3, username="sp",
+                                                             password="secret", auth="digest", max_answer_bytes=4000,
+                                                             retry=RetryPolicy.never()) as c:
+            for _ in range(8):
+                try:
+                    outcomes.append(c.submit(submit()).ok)
+                except mm7.errors.SendError as exc:
+                    outcomes.append(type(exc).__name__)
+        with client(dead_url(), pool_size=1, retry=RetryPolicy.never()) as c:
+            for _ in range(2):
+                with pytest.raises(ConnectError):
+                    c.submit(submit())
+                outcomes.append("ConnectError")
+
+    worker = threading.Thread(target=sends, daemon=True)
+    worker.start()
+    worker.join(60)  # (a hang guard, not a measure: each step takes well under a second)
+    assert outcomes == ["RequestTimeout", "TransportError", "HTTPStatusError", "HTTPStatusError", "ProtocolError",
+                        "ProtocolError", True, True, "ConnectError", "ConnectError"]
