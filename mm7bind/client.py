@@ -924,10 +924,13 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
             limits=httpx.Limits(max_connections=config.pool_size * len(config.urls),
-                                max_keepalive_connections=config.pool_size),
+                                max_keepalive_connections=config.pool_size * len(config.urls)),
             verify=verify, auth=auth, trust_env=False, proxy=config.proxy,
         )
         self.transport = AsyncTransport(client=self.http)
+        # pool_size exchanges per MMSC at a time; the others wait here, before their timeouts start
+        # (httpx counts a wait for a pooled connection against them: a RequestTimeout never sent).
+        self._slots: dict[str, asyncio.Semaphore] = {}
 
     async def send(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> Result:
         steps = self.core.exchange(msg, transaction_id, tag)
@@ -954,8 +957,10 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         body = p.http.to_bytes()  # httpx replays bytes for Digest; streams it cannot
         dump("POST", url, p.headers, body)
         limit = self.config.connect_timeout + self.config.read_timeout  # (httpx's timeouts are per read)
+        slot = self._slots.get(url) or self._slots.setdefault(url, asyncio.Semaphore(self.config.pool_size))
         try:
-            return await asyncio.wait_for(self._exchange(url, body, p.headers), limit)
+            async with slot:
+                return await asyncio.wait_for(self._exchange(url, body, p.headers), limit)
         except AnswerTooLarge as exc:
             return Failure("too-large", exc)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:

@@ -1017,3 +1017,17 @@ def test_every_way_an_exchange_ends_gives_its_pooled_connection_back():
     worker.join(60)  # (a hang guard, not a measure: each step takes well under a second)
     assert outcomes == ["RequestTimeout", "TransportError", "HTTPStatusError", "HTTPStatusError", "ProtocolError",
                         "ProtocolError", True, True, "ConnectError", "ConnectError"]
+
+
+def test_async_sends_beyond_pool_size_wait_for_a_connection_without_timing_out_unsent():
+    # Many tasks on one AsyncClient: those waiting for one of pool_size connections timed out as if
+    # the MMSC had not answered (RequestTimeout: it may have it), though they were never sent.
+    async def main(srv):
+        async with AsyncClient(srv.url, pool_size=1, connect_timeout=0.5, read_timeout=1,
+                               retry=RetryPolicy(max_attempts=1, on_timeout=False)) as c:
+            return await asyncio.gather(*[c.submit(submit()) for _ in range(24)], return_exceptions=True)
+
+    with FakeServer(lambda req: Reply(**{**vars(default_responder(req)), "delay": 0.1})) as srv:
+        results = asyncio.run(main(srv))
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    assert len(srv.requests) == 24 and len({r.peer_port for r in srv.requests}) == 1
