@@ -776,12 +776,23 @@ def _httpx_auth(mode: str, username: str, password: str, qop: str | None = None)
     basic = httpx.BasicAuth(username, password)
     if mode == "basic":
         return basic
-    digest = DigestAnswer(username, password, qop)  # (one event loop: one nonce for all its requests)
+    # Answers no request in flight uses. Each request signs with one of its own, as each thread of
+    # the sync client does: requests signed from one nonce and sent at once over several
+    # connections arrive with their counts out of order, which an MMSC guarding against replays
+    # refuses. (One event loop: no lock needed.)
+    idle: list[DigestAnswer] = []
 
     class Digest(httpx.Auth):
         requires_request_body = True  # (auth-int signs it)
 
         def auth_flow(self, request):  # noqa: ANN001, ANN202
+            digest = idle.pop() if idle else DigestAnswer(username, password, qop)
+            try:
+                yield from self.signed(request, digest)
+            finally:
+                idle.append(digest)
+
+        def signed(self, request, digest: DigestAnswer):  # noqa: ANN001, ANN202
             target = request.url.raw_path.decode("ascii")
             header = digest.authorization(request.method, target, request.content)
             if header is not None:

@@ -1031,3 +1031,23 @@ def test_async_sends_beyond_pool_size_wait_for_a_connection_without_timing_out_u
         results = asyncio.run(main(srv))
     assert [r for r in results if isinstance(r, BaseException)] == []
     assert len(srv.requests) == 24 and len({r.peer_port for r in srv.requests}) == 1
+
+
+@pytest.mark.parametrize("mode", ["digest", "auto"])
+def test_async_digest_under_concurrent_sends(mode):
+    # Concurrent requests signed from one nonce reach the MMSC over several connections, their
+    # counts out of order: an MMSC refusing a count below one it saw (replay protection) refused
+    # them again after the fresh challenge, and the sends failed with HTTP 401.
+    auth = mm7.auth.DigestAuth("sp", "secret")
+
+    async def main(url):
+        async with AsyncClient(url, username="sp", password="secret", auth=mode, pool_size=8,
+                               retry=RetryPolicy.never()) as c:
+            await c.submit(submit())  # (the nonce is known from here on)
+            for _ in range(3):
+                results = await asyncio.gather(*[c.submit(submit()) for _ in range(60)], return_exceptions=True)
+                assert [r for r in results if isinstance(r, BaseException)] == []
+
+    with FakeServer(auth=auth) as srv:
+        asyncio.run(main(srv.url))
+        assert len(srv.requests) == 181
