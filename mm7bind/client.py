@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import logging
 import random
+import socket
 import threading
 import time
 import uuid
@@ -622,6 +624,92 @@ class _Operations(Generic[_R]):
 # Sync client over zeep's Transport
 
 
+_answer_deadline = threading.local()  # when the answer being read must have come, whole (monotonic)
+
+
+class _DeadlineReader(socket.SocketIO):
+    """A socket's bytes, each read given only the time left until the answer's deadline:
+    requests' read timeout is per read, so a peer sending its answer's head a byte at a time
+    could otherwise hold a send for hours."""
+
+    def __init__(self, sock, deadline: float):  # noqa: ANN001
+        super().__init__(sock, "rb")
+        self.deadline = deadline
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")  # (as the socket says it: the read timeout's error)
+        sock = self._sock
+        before = sock.gettimeout()
+        sock.settimeout(left if before is None else min(left, before))
+        try:
+            return super().readinto(buffer)
+        finally:
+            sock.settimeout(before)  # (the connection's next request sends with its own)
+
+
+class _DeadlineSocket:
+    """A connection's socket as http.client sees it while reading an answer: its reads bounded."""
+
+    def __init__(self, sock, deadline: float):  # noqa: ANN001
+        self._sock, self._deadline = sock, deadline
+
+    def makefile(self, mode: str = "rb", *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        self._sock._io_refs += 1  # (as socket.makefile: the socket outlives a close until this is closed)
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self._sock, name)
+
+
+def _adapter_class():
+    """requests' HTTPAdapter, its connections reading answers by `_answer_deadline`."""
+    from requests.adapters import HTTPAdapter  # noqa: PLC0415
+    from urllib3.connection import HTTPConnection, HTTPSConnection  # noqa: PLC0415
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool  # noqa: PLC0415
+
+    def getresponse(self, base):  # noqa: ANN001, ANN202
+        deadline = getattr(_answer_deadline, "at", None)
+        sock = self.sock
+        if deadline is None or sock is None:
+            return base.getresponse(self)
+        self.sock = _DeadlineSocket(sock, deadline)
+        try:
+            return base.getresponse(self)
+        finally:
+            if self.sock is not None:  # (None: http.client closed it, the answer ending the connection)
+                self.sock = sock
+
+    class Connection(HTTPConnection):
+        def getresponse(self):  # noqa: ANN202
+            return getresponse(self, HTTPConnection)
+
+    class TLSConnection(HTTPSConnection):
+        def getresponse(self):  # noqa: ANN202
+            return getresponse(self, HTTPSConnection)
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = Connection
+
+    class TLSPool(HTTPSConnectionPool):
+        ConnectionCls = TLSConnection
+
+    pools = {"http": Pool, "https": TLSPool}
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = pools
+
+        def proxy_manager_for(self, proxy, **kwargs):  # noqa: ANN001, ANN003, ANN201
+            manager = super().proxy_manager_for(proxy, **kwargs)
+            manager.pool_classes_by_scheme = pools
+            return manager
+
+    return Adapter
+
+
 def _transport_class():
     import requests  # noqa: PLC0415
     from requests.auth import HTTPBasicAuth  # noqa: PLC0415
@@ -643,12 +731,17 @@ def _transport_class():
         def post(self, address, message, headers):  # noqa: ANN001, ANN201
             # Redirects are not followed: requests would repeat a POST answered 301/302 as a GET.
             session = self.session
-            if type(message) is not bytes or session.trust_env or session.params:  # streams, environment, query
-                resp = session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
-                                    allow_redirects=False, stream=True)
-            else:
-                resp = session.send(self.prepare(address, message, headers), timeout=self.operation_timeout,
-                                    allow_redirects=False, proxies=session.proxies, stream=True)
+            # The head of the answer (and a Digest challenge's answer) must come by then too.
+            _answer_deadline.at = time.monotonic() + sum(self.operation_timeout)
+            try:
+                if type(message) is not bytes or session.trust_env or session.params:  # streams, environment, query
+                    resp = session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
+                                        allow_redirects=False, stream=True)
+                else:
+                    resp = session.send(self.prepare(address, message, headers), timeout=self.operation_timeout,
+                                        allow_redirects=False, proxies=session.proxies, stream=True)
+            finally:
+                _answer_deadline.at = None
             return self.read_whole(resp)
 
         def read_whole(self, resp: requests.Response) -> requests.Response:
@@ -818,12 +911,11 @@ class Client(_Operations[Result]):
     def __init__(self, urls: str | tuple[str, ...] | ClientConfig | None = None, *, config: ClientConfig | None = None,
                  store=None, sleep=time.sleep, metrics=None, **settings: Any):
         import requests  # noqa: PLC0415
-        from requests.adapters import HTTPAdapter  # noqa: PLC0415
 
         config = self._setup(urls, config, store, sleep, settings, metrics)
         session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=max(1, len(config.urls)), pool_maxsize=config.pool_size, max_retries=0,
-                              pool_block=True)
+        adapter = _adapter_class()(pool_connections=max(1, len(config.urls)), pool_maxsize=config.pool_size,
+                                   max_retries=0, pool_block=True)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.verify = config.verify

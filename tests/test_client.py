@@ -1051,3 +1051,71 @@ def test_async_digest_under_concurrent_sends(mode):
     with FakeServer(auth=auth) as srv:
         asyncio.run(main(srv.url))
         assert len(srv.requests) == 181
+
+
+def test_an_mmsc_trickling_its_headers_times_out_as_a_whole():
+    # read_timeout bounds the whole answer, its head too: requests' timeout is per read, so a
+    # head arriving a byte at a time held the sync client (64 KiB a header line, 100 lines).
+    import threading
+
+    from .fake_http import HeaderTricklingServer
+
+    outcome = []
+
+    def send(url):
+        with client(url, connect_timeout=1, read_timeout=1, retry=RetryPolicy.never()) as c:
+            try:
+                c.submit(submit())
+            except mm7.errors.SendError as exc:
+                outcome.append(type(exc))
+
+    with HeaderTricklingServer() as slow:
+        worker = threading.Thread(target=send, args=(slow.url,), daemon=True)
+        worker.start()
+        worker.join(30)  # (a hang guard, not a measure: the answer is due within 2 s)
+        assert outcome == [RequestTimeout]
+
+        async def send_async():  # the same for the asyncio client
+            async with AsyncClient(slow.url, read_timeout=1, connect_timeout=1, retry=RetryPolicy.never()) as c:
+                await c.submit(submit())
+
+        with pytest.raises(RequestTimeout):
+            asyncio.run(send_async())
+
+
+def _framed(kind):
+    import gzip
+
+    def frame(ctype, body):
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\n"
+        if kind == "gzip":
+            body = gzip.compress(body)
+            return f"{head}Content-Encoding: gzip\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+        if kind == "chunked":
+            chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 100]), body[i:i + 100]) for i in range(0, len(body), 100))
+            return f"{head}Transfer-Encoding: chunked\r\n\r\n".encode() + chunks + b"0\r\n\r\n"
+        if kind == "close-without-length":
+            return f"{head}Connection: close\r\n\r\n".encode() + body
+        if kind == "100-continue-first":
+            return f"HTTP/1.1 100 Continue\r\n\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+        raise AssertionError(kind)
+
+    return frame
+
+
+@pytest.mark.parametrize("kind", ["gzip", "chunked", "close-without-length", "100-continue-first"])
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_answers_framed_every_way_http_allows(kind, asynchronous):
+    from .fake_http import FramingServer
+
+    async def send_async(url):
+        async with AsyncClient(url, retry=RetryPolicy.never()) as c:
+            return [await c.submit(submit()) for _ in range(3)]
+
+    with FramingServer(_framed(kind)) as srv:
+        if asynchronous:
+            results = asyncio.run(send_async(srv.url))
+        else:
+            with client(srv.url, retry=RetryPolicy.never()) as c:
+                results = [c.submit(submit()) for _ in range(3)]
+    assert [(r.ok, r.message_id) for r in results] == [(True, "framed")] * 3
