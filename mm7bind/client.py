@@ -518,7 +518,9 @@ def _never_connected(exc: Exception) -> bool:
         return True
     cause = exc.args[0] if exc.args else None
     cause = getattr(cause, "reason", cause)  # (urllib3's MaxRetryError wraps the cause)
-    return isinstance(cause, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
+    # urllib3 says ProxyError only before the proxy was reached (refused, timed out, its TLS).
+    return isinstance(cause, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError,
+                              urllib3.exceptions.ProxyError))
 
 
 def _header(headers, name: str) -> str | None:

@@ -939,6 +939,8 @@ def test_proxies_only_as_configured_never_from_the_environment(asynchronous, mon
     with FakeServer() as proxy:  # ... but through one configured for it (a proxy sees the absolute URL)
         assert send("http://mmsc.example:8080/mm7", proxy=proxy.url.removesuffix("/mm7")).ok
         assert proxy.requests[0].path == "http://mmsc.example:8080/mm7"
+    with pytest.raises(ConnectError):  # a proxy that cannot be reached: nothing went out
+        send("http://mmsc.example:8080/mm7", proxy=dead.removesuffix("/mm7"))
     with pytest.raises(ValueError, match="proxy"):
         ClientConfig(urls=("http://x",), proxy="socks9://nowhere")
 
