@@ -869,9 +869,9 @@ def test_a_send_interrupted_between_attempts_says_whether_an_earlier_one_may_hav
         raise KeyboardInterrupt
 
     store = MemoryStore()
-    with FakeServer(lambda req: Reply(delay=1.0)) as srv:  # a timeout: the MMSC may have it
-        with client(srv.url, read_timeout=0.2, store=store, sleep=interrupt) as c, pytest.raises(KeyboardInterrupt):
-            c.submit(submit(), transaction_id="tid-timed-out")
+    with FakeServer(lambda req: Reply(delay=1.0)) as srv, \
+            client(srv.url, read_timeout=0.2, store=store, sleep=interrupt) as c, pytest.raises(KeyboardInterrupt):
+        c.submit(submit(), transaction_id="tid-timed-out")  # a timeout: the MMSC may have it
     with client(dead_url(), store=store, sleep=interrupt) as c, pytest.raises(KeyboardInterrupt):
         c.submit(submit(), transaction_id="tid-refused")  # nothing reached an MMSC
     records = {rec.transaction_id: rec for rec in store.sent()}
