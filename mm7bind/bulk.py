@@ -95,7 +95,8 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
 # Requests recorded with these errors got no MM7 answer, and the MMSC may have taken them all the
 # same (a timeout, a connection dropped after the request went out, a gateway's 504, an answer we
 # could not read): they go again with the TransactionID they had, by which the MMSC can tell.
-UNANSWERED = ("ConnectError", "RequestTimeout", "TransportError", "HTTPStatusError", "ProtocolError")
+UNANSWERED = ("ConnectError", "RequestTimeout", "TransportError", "HTTPStatusError", "ProtocolError",
+              "SendInterrupted")
 
 
 def _unanswered(rec) -> bool:

@@ -2,16 +2,19 @@
 
 `ClientCore` holds every decision (what to send, what an answer means, whether and when to try
 again, where next) and does no I/O. `Client` carries its bytes over zeep's `Transport` (a requests
-session: keep-alive pool, TLS, Basic/Digest auth); `AsyncClient` does the same over zeep's
-`AsyncTransport` (httpx). Both always set connect and read timeouts.
+session: keep-alive pool, TLS, Basic/Digest auth); `AsyncClient` does the same over the httpx
+client of zeep's `AsyncTransport`. Both always set connect and read timeouts and read at most
+`max_answer_bytes` of an answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import logging
 import random
+import socket
 import threading
 import time
 import uuid
@@ -38,6 +41,7 @@ from .errors import (
     ProtocolError,
     RequestTimeout,
     SendError,
+    SendInterrupted,
     TransportError,
 )
 from .profiles import STANDARD, Profile
@@ -73,9 +77,15 @@ class ClientConfig:
     digest_qop: str | None = None  # "auth" | "auth-int": which one when the MMSC offers both (default auth)
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
-    pool_size: int = 10  # kept-alive connections per MMSC
+    pool_size: int = 10  # connections per MMSC, kept alive; at most this many: further senders wait for one
+    # An MM7 answer is a few kilobytes: a longer one (a proxy's stream, a wrong port) is refused
+    # once this much has come, not read into memory whole.
+    max_answer_bytes: int = 4 * 1024 * 1024
     verify: bool | str = True  # TLS: True, False, or a CA bundle path
     cert: str | tuple[str, str] | None = None  # client certificate (mutual TLS): path, or (cert, key)
+    # An HTTP(S) proxy to reach the MMSCs through. HTTP(S)_PROXY from the environment never applies:
+    # an MM7 link is a direct one (a VPN, a leased line) a shell's proxy must not divert.
+    proxy: str | None = field(default=None, repr=False)  # (may hold credentials)
     headers: tuple[tuple[str, str], ...] = ()  # extra HTTP headers (carrier id, ...)
     user_agent: str = f"mm7bind/{__version__}"
     round_robin: bool = False
@@ -99,6 +109,8 @@ class ClientConfig:
         for url in self.urls:  # refused here, not after every retry has failed on it
             if not is_http_url(url):
                 raise ValueError(f"{shown_url(url)!r} is not an http(s) URL of an MMSC")
+        if self.proxy is not None and not is_http_url(self.proxy):
+            raise ValueError(f"proxy {shown_url(self.proxy)!r} is not an http(s) URL")
         if self.auth not in AUTH_MODES:
             raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
         if self.digest_qop not in (None, *QOPS):
@@ -107,6 +119,8 @@ class ClientConfig:
             raise ValueError("role must be vasp or mmsc")
         if self.connect_timeout <= 0 or self.read_timeout <= 0:
             raise ValueError("timeouts must be positive: a request must never wait forever")
+        if self.max_answer_bytes < 1:
+            raise ValueError("max_answer_bytes must be positive")
 
 
 @dataclass
@@ -169,8 +183,16 @@ class Answer:
 
 @dataclass
 class Failure:
-    kind: str  # connect | timeout | other
+    kind: str  # connect | timeout | other | too-large
     error: Exception
+
+
+class AnswerTooLarge(Exception):
+    """The answer went on past `ClientConfig.max_answer_bytes`; the rest was not read."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"larger than {limit} bytes")
+        self.limit = limit
 
 
 @dataclass
@@ -270,7 +292,8 @@ class ClientCore:
                                     status=status, body=body, headers=dict(headers), **kw)
             if status < 400:
                 error = ProtocolError(f"empty answer (HTTP {status}) from {shown}", **kw)
-            return self.again_or_raise(p, attempt, url, error, policy.retries_http(status), retry_after, tried)
+            return self.again_or_raise(p, attempt, url, error, policy.retries_http(status), retry_after, tried,
+                                       elsewhere=policy.fails_over(http_status=status))
         expected = m.RESPONSE_FOR[p.message.ELEMENT]
         body_msg = env.body
         if isinstance(body_msg, m.RSErrorRsp):  # an error response outside a Fault (HTTP 200 senders)
@@ -282,7 +305,8 @@ class ClientCore:
                 fault=body_msg, http_status=status, **kw,
             )
             retryable = policy.retries_fault(body_msg, status)
-            return self.again_or_raise(p, attempt, url, error, retryable, retry_after, tried)
+            return self.again_or_raise(p, attempt, url, error, retryable, retry_after, tried,
+                                       elsewhere=code is not None and policy.fails_over(code=code))
         if not isinstance(body_msg, expected):
             return self.give_up(p, ProtocolError(f"expected {expected.ELEMENT}, got {body_msg.ELEMENT}", **kw))
         devs = list(env.deviations)
@@ -299,6 +323,9 @@ class ClientCore:
         result = Result(p.message.ELEMENT, p.transaction_id, body_msg.status, body_msg, env.version, shown, attempt,
                         time.monotonic() - p.started, status, devs)
         if policy.retries_status(result.status.code) and attempt < policy.max_attempts:
+            other = self.other_url(url, tried) if policy.fails_over(code=result.status.code) else None
+            if other is not None:
+                return Retry(0.0, other, None)
             return Retry(policy.delay(attempt, retry_after, self.rng), url, None)
         self.finish(p, result=result)
         return result
@@ -309,6 +336,8 @@ class ClientCore:
         shown = shown_url(url)
         kw = {"transaction_id": p.transaction_id, "url": shown, "attempts": attempt}
         why = _transport_reason(exc)
+        if kind == "too-large":  # an answer, but no MM7 one: the same request would get it again
+            return self.give_up(p, ProtocolError(f"answer from {shown} {exc}: not read further", **kw))
         if kind == "connect":
             error: SendError = ConnectError(f"cannot connect to {shown}: {why}", **kw)
             retryable = policy.on_connect_error
@@ -325,8 +354,14 @@ class ClientCore:
         return self.again_or_raise(p, attempt, url, error, retryable, None, tried)
 
     def again_or_raise(self, p: Prepared, attempt: int, url: str, error: SendError, retryable: bool,
-                       retry_after: float | None, tried: set[str]) -> Retry:
+                       retry_after: float | None, tried: set[str], elsewhere: bool = False) -> Retry:
+        """The next attempt, or the error raised. `elsewhere`: the MMSC took nothing and is
+        unavailable, so an MMSC not tried yet gets the next attempt at once (its own Retry-After
+        is no other MMSC's)."""
         if retryable and attempt < self.config.retry.max_attempts:
+            other = self.other_url(url, tried) if elsewhere else None
+            if other is not None:
+                return Retry(0.0, other, error)
             return Retry(self.config.retry.delay(attempt, retry_after, self.rng), url, error)
         return self.give_up(p, error)
 
@@ -345,15 +380,18 @@ class ClientCore:
         url = self.first_url()
         tried: set[str] = set()
         attempt = 0
+        last: SendError | None = None  # what the latest attempt ended with
+        unanswered = False  # an attempt got no answer: the MMSC may have taken it
         while True:
             attempt += 1
             tried.add(url)
             if url in self.limiters:
                 wait = self.limiters[url].reserve()
                 if wait > 0:
-                    yield Sleep(wait)
-            outcome = yield Post(url, p)
+                    yield from self.step(Sleep(wait), p, attempt - 1, url, "waiting to send to", unanswered, last)
+            outcome = yield from self.step(Post(url, p), p, attempt, url, "waiting for the answer from", True, last)
             if isinstance(outcome, Failure):
+                unanswered = unanswered or outcome.kind in ("timeout", "other")
                 decision = self.on_transport_error(p, attempt, url, outcome.kind, outcome.error, tried)
             else:
                 if log.isEnabledFor(logging.DEBUG):
@@ -361,10 +399,38 @@ class ClientCore:
                 decision = self.on_response(p, attempt, url, outcome.status, outcome.headers, outcome.body, tried)
             if isinstance(decision, Result):
                 return decision
+            last = decision.error
             self.retried(p, attempt, decision)
             if decision.delay:
-                yield Sleep(decision.delay)
+                yield from self.step(Sleep(decision.delay), p, attempt, decision.url, "waiting to try again at",
+                                     unanswered, last)
             url = decision.url
+
+    def step(self, action: Post | Sleep, p: Prepared, attempts: int, url: str, doing: str,
+             may_have_arrived: bool, last: SendError | None):
+        """Yield `action`; a cancellation or Ctrl-C the client throws in while it is carried out is
+        recorded (`interrupted`) and raised on."""
+        try:
+            return (yield action)
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            self.interrupted(p, attempts, url, exc, doing, may_have_arrived, last)
+            raise
+
+    def interrupted(self, p: Prepared, attempts: int, url: str, exc: BaseException, doing: str,
+                    may_have_arrived: bool, last: SendError | None) -> None:
+        """A send cancelled or interrupted (`exc`, raised on to the caller) while `doing`: recorded
+        and logged as what the MMSC may have, so a resend can use the same TransactionID."""
+        if may_have_arrived:
+            self.finish(p, error=SendInterrupted(
+                f"{type(exc).__name__} while {doing} {shown_url(url)}: the MMSC may have taken it "
+                f"(TransactionID {p.transaction_id})", transaction_id=p.transaction_id, url=shown_url(url),
+                attempts=max(1, attempts)))
+        elif last is not None:  # every attempt so far ended taken by nobody: as it failed
+            self.finish(p, error=last)
+        else:
+            log.info("%s tid=%s: %s before it was sent", p.message.ELEMENT, p.transaction_id, type(exc).__name__)
 
     def retried(self, p: Prepared, attempt: int, decision: Retry) -> None:
         log.info("%s tid=%s attempt %d failed (%s); again in %.2f s at %s", p.message.ELEMENT, p.transaction_id,
@@ -452,7 +518,9 @@ def _never_connected(exc: Exception) -> bool:
         return True
     cause = exc.args[0] if exc.args else None
     cause = getattr(cause, "reason", cause)  # (urllib3's MaxRetryError wraps the cause)
-    return isinstance(cause, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
+    # urllib3 says ProxyError only before the proxy was reached (refused, timed out, its TLS).
+    return isinstance(cause, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError,
+                              urllib3.exceptions.ProxyError))
 
 
 def _header(headers, name: str) -> str | None:
@@ -538,6 +606,92 @@ class _Operations(Generic[_R]):
 # Sync client over zeep's Transport
 
 
+_answer_deadline = threading.local()  # when the answer being read must have come, whole (monotonic)
+
+
+class _DeadlineReader(socket.SocketIO):
+    """A socket's bytes, each read given only the time left until the answer's deadline:
+    requests' read timeout is per read, so a peer sending its answer's head a byte at a time
+    could otherwise hold a send for hours."""
+
+    def __init__(self, sock, deadline: float):  # noqa: ANN001
+        super().__init__(sock, "rb")
+        self.deadline = deadline
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")  # (as the socket says it: the read timeout's error)
+        sock = self._sock
+        before = sock.gettimeout()
+        sock.settimeout(left if before is None else min(left, before))
+        try:
+            return super().readinto(buffer)
+        finally:
+            sock.settimeout(before)  # (the connection's next request sends with its own)
+
+
+class _DeadlineSocket:
+    """A connection's socket as http.client sees it while reading an answer: its reads bounded."""
+
+    def __init__(self, sock, deadline: float):  # noqa: ANN001
+        self._sock, self._deadline = sock, deadline
+
+    def makefile(self, mode: str = "rb", *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        self._sock._io_refs += 1  # (as socket.makefile: the socket outlives a close until this is closed)
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self._sock, name)
+
+
+def _adapter_class():
+    """requests' HTTPAdapter, its connections reading answers by `_answer_deadline`."""
+    from requests.adapters import HTTPAdapter  # noqa: PLC0415
+    from urllib3.connection import HTTPConnection, HTTPSConnection  # noqa: PLC0415
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool  # noqa: PLC0415
+
+    def getresponse(self, base):  # noqa: ANN001, ANN202
+        deadline = getattr(_answer_deadline, "at", None)
+        sock = self.sock
+        if deadline is None or sock is None:
+            return base.getresponse(self)
+        self.sock = _DeadlineSocket(sock, deadline)
+        try:
+            return base.getresponse(self)
+        finally:
+            if self.sock is not None:  # (None: http.client closed it, the answer ending the connection)
+                self.sock = sock
+
+    class Connection(HTTPConnection):
+        def getresponse(self):  # noqa: ANN202
+            return getresponse(self, HTTPConnection)
+
+    class TLSConnection(HTTPSConnection):
+        def getresponse(self):  # noqa: ANN202
+            return getresponse(self, HTTPSConnection)
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = Connection
+
+    class TLSPool(HTTPSConnectionPool):
+        ConnectionCls = TLSConnection
+
+    pools = {"http": Pool, "https": TLSPool}
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = pools
+
+        def proxy_manager_for(self, proxy, **kwargs):  # noqa: ANN001, ANN003, ANN201
+            manager = super().proxy_manager_for(proxy, **kwargs)
+            manager.pool_classes_by_scheme = pools
+            return manager
+
+    return Adapter
+
+
 def _transport_class():
     import requests  # noqa: PLC0415
     from requests.auth import HTTPBasicAuth  # noqa: PLC0415
@@ -551,29 +705,40 @@ def _transport_class():
         """zeep's Transport, posting our bytes. Its own debug logging decodes bodies as UTF-8
         (binary MIME would fail) and ignores credentials; ours masks and truncates instead."""
 
-        def __init__(self, *args, **kwargs):  # noqa: ANN002, ANN003
+        def __init__(self, *args, max_answer_bytes: int = 4 * 1024 * 1024, **kwargs):  # noqa: ANN002, ANN003
             super().__init__(*args, **kwargs)
             self._urls: dict[str, tuple[str, Any]] = {}
+            self.max_answer_bytes = max_answer_bytes
 
         def post(self, address, message, headers):  # noqa: ANN001, ANN201
             # Redirects are not followed: requests would repeat a POST answered 301/302 as a GET.
             session = self.session
-            if type(message) is not bytes or session.trust_env or session.params:  # streams, environment, query
-                resp = session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
-                                    allow_redirects=False, stream=True)
-            else:
-                resp = session.send(self.prepare(address, message, headers), timeout=self.operation_timeout,
-                                    allow_redirects=False, proxies=session.proxies, stream=True)
+            # The head of the answer (and a Digest challenge's answer) must come by then too.
+            _answer_deadline.at = time.monotonic() + sum(self.operation_timeout)
+            try:
+                if type(message) is not bytes or session.trust_env or session.params:  # streams, environment, query
+                    resp = session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
+                                        allow_redirects=False, stream=True)
+                else:
+                    resp = session.send(self.prepare(address, message, headers), timeout=self.operation_timeout,
+                                        allow_redirects=False, proxies=session.proxies, stream=True)
+            finally:
+                _answer_deadline.at = None
             return self.read_whole(resp)
 
         def read_whole(self, resp: requests.Response) -> requests.Response:
             """The answer's body, read within the read timeout as a whole: requests' own timeout is
-            per read, so an MMSC trickling bytes would hold the send (and an outbox) indefinitely."""
+            per read, so an MMSC trickling bytes would hold the send (and an outbox) indefinitely.
+            At most `max_answer_bytes` of it (decompressed): an endless answer is not kept."""
             deadline = time.monotonic() + self.operation_timeout[1]
             read = getattr(resp.raw, "read1", resp.raw.read)  # (read1: what has come, not the whole amount)
-            chunks = []
+            chunks, size = [], 0
             try:
                 while (chunk := read(65536, decode_content=True)) and time.monotonic() <= deadline:
+                    size += len(chunk)
+                    if size > self.max_answer_bytes:
+                        resp.close()  # (the rest is abandoned, with its connection)
+                        raise AnswerTooLarge(self.max_answer_bytes)
                     chunks.append(chunk)
             except urllib3.exceptions.ReadTimeoutError as exc:  # mapped as requests maps them when it reads
                 raise requests.exceptions.ReadTimeout(exc, response=resp) from exc
@@ -686,12 +851,23 @@ def _httpx_auth(mode: str, username: str, password: str, qop: str | None = None)
     basic = httpx.BasicAuth(username, password)
     if mode == "basic":
         return basic
-    digest = DigestAnswer(username, password, qop)  # (one event loop: one nonce for all its requests)
+    # Answers no request in flight uses. Each request signs with one of its own, as each thread of
+    # the sync client does: requests signed from one nonce and sent at once over several
+    # connections arrive with their counts out of order, which an MMSC guarding against replays
+    # refuses. (One event loop: no lock needed.)
+    idle: list[DigestAnswer] = []
 
     class Digest(httpx.Auth):
         requires_request_body = True  # (auth-int signs it)
 
         def auth_flow(self, request):  # noqa: ANN001, ANN202
+            digest = idle.pop() if idle else DigestAnswer(username, password, qop)
+            try:
+                yield from self.signed(request, digest)
+            finally:
+                idle.append(digest)
+
+        def signed(self, request, digest: DigestAnswer):  # noqa: ANN001, ANN202
             target = request.url.raw_path.decode("ascii")
             header = digest.authorization(request.method, target, request.content)
             if header is not None:
@@ -717,22 +893,25 @@ class Client(_Operations[Result]):
     def __init__(self, urls: str | tuple[str, ...] | ClientConfig | None = None, *, config: ClientConfig | None = None,
                  store=None, sleep=time.sleep, metrics=None, **settings: Any):
         import requests  # noqa: PLC0415
-        from requests.adapters import HTTPAdapter  # noqa: PLC0415
 
         config = self._setup(urls, config, store, sleep, settings, metrics)
         session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=max(1, len(config.urls)), pool_maxsize=config.pool_size, max_retries=0)
+        adapter = _adapter_class()(pool_connections=max(1, len(config.urls)), pool_maxsize=config.pool_size,
+                                   max_retries=0, pool_block=True)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.verify = config.verify
         session.cert = config.cert
         session.trust_env = False  # proxies and netrc from the environment do not apply to MMSC links
+        if config.proxy is not None:
+            session.proxies = {"http": config.proxy, "https": config.proxy}
         if config.username is not None:
             session.auth = _requests_auth(config.auth, config.username, config.password or "",
                                           config.digest_qop)
         self.transport = _transport_class()(
             session=session, timeout=config.connect_timeout,
             operation_timeout=(config.connect_timeout, config.read_timeout),
+            max_answer_bytes=config.max_answer_bytes,
         )
         self.session = session
 
@@ -744,11 +923,16 @@ class Client(_Operations[Result]):
                 action = steps.send(reply)
             except StopIteration as done:
                 return done.value
-            if isinstance(action, Sleep):
-                self.sleep(action.seconds)
-                reply = None
-            else:
-                reply = self._post(action.url, action.prepared)
+            try:
+                if isinstance(action, Sleep):
+                    self.sleep(action.seconds)
+                    reply = None
+                else:
+                    reply = self._post(action.url, action.prepared)
+            except BaseException as exc:
+                if not isinstance(exc, Exception):  # Ctrl-C: the core records what the MMSC may have, raises it on
+                    steps.throw(exc)
+                raise
 
     def _post(self, url: str, p: Prepared) -> Answer | Failure:
         import requests  # noqa: PLC0415
@@ -757,6 +941,8 @@ class Client(_Operations[Result]):
         dump("POST", url, p.headers, body)
         try:
             resp = self.transport.post(url, body, p.headers)
+        except AnswerTooLarge as exc:
+            return Failure("too-large", exc)
         except requests.exceptions.ConnectTimeout as exc:
             return Failure("connect", exc)
         except requests.exceptions.ConnectionError as exc:
@@ -783,6 +969,30 @@ class Client(_Operations[Result]):
 # Async client over zeep's AsyncTransport (httpx)
 
 
+def _ssl_context(verify: bool | str, cert: str | tuple[str, str] | None):
+    """The TLS settings as an SSLContext for httpx, as requests reads them: certifi's CAs, none, or
+    a CA file or directory; and the client certificate. (httpx 0.28 ignores `cert=` when `verify`
+    is a path, so a mutual-TLS MMSC saw no client certificate.)"""
+    import os  # noqa: PLC0415
+    import ssl  # noqa: PLC0415
+
+    if verify is False:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    elif verify is True:
+        import certifi  # noqa: PLC0415 (httpx's own dependency)
+
+        ctx = ssl.create_default_context(cafile=certifi.where())
+    elif os.path.isdir(verify):
+        ctx = ssl.create_default_context(capath=verify)
+    else:
+        ctx = ssl.create_default_context(cafile=verify)
+    if cert:
+        ctx.load_cert_chain(*((cert,) if isinstance(cert, str) else cert))
+    return ctx
+
+
 class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
     """The same client for asyncio: `await client.submit(msg)`."""
 
@@ -795,14 +1005,17 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         auth = None
         if config.username is not None:
             auth = _httpx_auth(config.auth, config.username, config.password or "", config.digest_qop)
-        verify: Any = config.verify
+        verify = _ssl_context(config.verify, config.cert)
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
             limits=httpx.Limits(max_connections=config.pool_size * len(config.urls),
-                                max_keepalive_connections=config.pool_size),
-            verify=verify, cert=config.cert, auth=auth, trust_env=False,
+                                max_keepalive_connections=config.pool_size * len(config.urls)),
+            verify=verify, auth=auth, trust_env=False, proxy=config.proxy,
         )
         self.transport = AsyncTransport(client=self.http)
+        # pool_size exchanges per MMSC at a time; the others wait here, before their timeouts start
+        # (httpx counts a wait for a pooled connection against them: a RequestTimeout never sent).
+        self._slots: dict[str, asyncio.Semaphore] = {}
 
     async def send(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> Result:
         steps = self.core.exchange(msg, transaction_id, tag)
@@ -812,11 +1025,16 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
                 action = steps.send(reply)
             except StopIteration as done:
                 return done.value
-            if isinstance(action, Sleep):
-                await self.sleep(action.seconds)
-                reply = None
-            else:
-                reply = await self._post(action.url, action.prepared)
+            try:
+                if isinstance(action, Sleep):
+                    await self.sleep(action.seconds)
+                    reply = None
+                else:
+                    reply = await self._post(action.url, action.prepared)
+            except BaseException as exc:
+                if not isinstance(exc, Exception):  # cancelled: the core records what the MMSC may have, raises it on
+                    steps.throw(exc)
+                raise
 
     async def _post(self, url: str, p: Prepared) -> Answer | Failure:
         import httpx  # noqa: PLC0415
@@ -824,15 +1042,30 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         body = p.http.to_bytes()  # httpx replays bytes for Digest; streams it cannot
         dump("POST", url, p.headers, body)
         limit = self.config.connect_timeout + self.config.read_timeout  # (httpx's timeouts are per read)
+        slot = self._slots.get(url) or self._slots.setdefault(url, asyncio.Semaphore(self.config.pool_size))
         try:
-            resp = await asyncio.wait_for(self.transport.post(url, body, p.headers), limit)
+            async with slot:
+                return await asyncio.wait_for(self._exchange(url, body, p.headers), limit)
+        except AnswerTooLarge as exc:
+            return Failure("too-large", exc)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             return Failure("connect", exc)
         except (httpx.TimeoutException, asyncio.TimeoutError) as exc:
             return Failure("timeout", exc)
         except httpx.HTTPError as exc:
             return Failure("other", exc)
-        return Answer(resp.status_code, resp.headers, resp.content)
+
+    async def _exchange(self, url: str, body: bytes, headers: dict) -> Answer:
+        """POST and read at most `max_answer_bytes` of the answer (zeep's `AsyncTransport.post`
+        reads it whole, however long it goes on)."""
+        limit, chunks, size = self.config.max_answer_bytes, [], 0
+        async with self.http.stream("POST", url, content=body, headers=headers) as resp:
+            async for chunk in resp.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise AnswerTooLarge(limit)
+                chunks.append(chunk)
+        return Answer(resp.status_code, resp.headers, b"".join(chunks))
 
     async def aclose(self) -> None:
         await self.http.aclose()

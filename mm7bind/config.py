@@ -46,6 +46,7 @@ class MmscSection:
     ca_file: str = ""
     client_cert: str = ""
     client_key: str = ""
+    proxy: str = field(default="", repr=False)  # an HTTP(S) proxy to the MMSCs; the environment's is never used
     max_attempts: int = 3
     backoff: float = 0.5
     retry_on_timeout: bool = True  # false: a request that got no answer (it may have arrived) is not sent again
@@ -181,6 +182,7 @@ class Config:
             "connect_timeout": m.connect_timeout,
             "read_timeout": m.read_timeout, "pool_size": m.pool_size,
             "verify": m.ca_file if (m.verify and m.ca_file) else m.verify, "cert": cert,
+            "proxy": m.proxy or None,
             "headers": tuple(m.headers.items()) + ((("Connection", "close"),) if not m.keep_alive else ()),
             "round_robin": m.round_robin,
             "retry": RetryPolicy(max_attempts=m.max_attempts, backoff=m.backoff, on_timeout=m.retry_on_timeout),
@@ -635,6 +637,8 @@ def check(cfg: Config) -> list[Problem]:
         path = getattr(m, name)
         if path and not Path(path).is_file():
             err(f"mmsc.{name}", f"no such file: {path}")
+    if m.proxy and not is_http_url(m.proxy):
+        err("mmsc.proxy", f"{shown_url(m.proxy)!r} is not an http(s) URL")
     if m.client_key and not m.client_cert:
         err("mmsc.client_key", "a key without client_cert")
     if not m.verify:

@@ -172,6 +172,12 @@ class ProtocolError(SendError):
     """The answer could not be read as the MM7 response we asked for."""
 
 
+class SendInterrupted(SendError):
+    """What a send cancelled (asyncio) or interrupted (Ctrl-C) is recorded and logged as, when its
+    request may have reached the MMSC: it was out, or an earlier attempt got no answer. The caller
+    gets the cancellation itself."""
+
+
 # What a store in trouble raises — a full disk, a file locked by another program, a broken or
 # read-only file: conditions an operator fixes, reported in one line rather than as a bug's traceback.
 STORE_ERRORS = (sqlite3.Error, OSError)

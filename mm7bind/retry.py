@@ -33,6 +33,11 @@ class RetryPolicy:
     retry_codes: frozenset[int] = frozenset({4006})  # besides every 3xxx
     no_retry_codes: frozenset[int] = frozenset()  # carrier codes that must not be retried
     max_retry_after: float = 300.0
+    # Answers saying the MMSC is unavailable and took nothing: the next of several URLs is tried at
+    # once, as after a refused connection. Any other retry goes to the same MMSC (only it can
+    # recognise a repeat it may have taken), and a refusal of the message goes to none.
+    fail_over_http: frozenset[int] = frozenset({503})
+    fail_over_codes: frozenset[int] = frozenset({4006})
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -49,6 +54,13 @@ class RetryPolicy:
 
     def retries_http(self, status: int) -> bool:
         return status in self.http_statuses
+
+    def fails_over(self, *, http_status: int | None = None, code: int | None = None) -> bool:
+        """Whether this answer (an HTTP status without an MM7 one, or an MM7 status) sends the
+        next attempt to another MMSC."""
+        if code is not None:
+            return code in self.fail_over_codes and self.retries_status(code)
+        return http_status in self.fail_over_http and self.retries_http(http_status)
 
     def retries_fault(self, fault, http_status: int) -> bool:
         """A SOAP Fault: by its MM7 status; without one by its fault code — the sender's fault

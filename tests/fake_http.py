@@ -157,3 +157,76 @@ class TricklingServer:
     def __exit__(self, *exc):
         self.stop.set()
         self.listener.close()
+
+
+class FloodingServer(TricklingServer):
+    """Answers every request 200 with a body that never ends (a misbehaving proxy, a wrong port
+    streaming something else): it writes until the client hangs up. `requests` counts them."""
+
+    def __init__(self):
+        super().__init__()
+        self.requests = 0
+
+    def _trickle(self, conn):
+        conn.recv(65536)
+        self.requests += 1
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 100000000000\r\n\r\n")
+        chunk = b"<x>" + b" " * 65530 + b"</x>"
+        while not self.stop.is_set():
+            try:
+                conn.sendall(chunk)
+            except OSError:
+                break
+        conn.close()
+
+
+class HeaderTricklingServer(TricklingServer):
+    """Answers every request with its status line, then one byte of a header every 0.2 s: each
+    read of the head gets something in time, the head never ends."""
+
+    def _trickle(self, conn):
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        while not self.stop.wait(0.2):
+            try:
+                conn.sendall(b"x")
+            except OSError:
+                break
+        conn.close()
+
+
+class FramingServer(TricklingServer):
+    """Answers each request on a connection with `frame(content_type, body)` (the raw answer
+    bytes, to frame it as HTTP allows: chunked, gzip, Connection: close without a length, ...);
+    closes the connection after an answer that says so."""
+
+    def __init__(self, frame):
+        super().__init__()
+        self.frame = frame
+
+    def _trickle(self, conn):
+        buffered = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buffered:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buffered += data
+                head, _, buffered = buffered.partition(b"\r\n\r\n")
+                fields = dict(line.split(b":", 1) for line in head.split(b"\r\n")[1:])
+                fields = {k.strip().lower().decode(): v.strip().decode() for k, v in fields.items()}
+                while len(buffered) < int(fields["content-length"]):
+                    buffered += conn.recv(65536)
+                body, buffered = buffered[:int(fields["content-length"])], buffered[int(fields["content-length"]):]
+                env = mm7.decode(body, fields["content-type"])
+                out = mm7.encode(mm7.SubmitRsp(message_id="framed"), transaction_id=env.transaction_id,
+                                 version=env.version)
+                answer = self.frame(out.content_type, out.to_bytes())
+                conn.sendall(answer)
+                if b"connection: close" in answer.lower().partition(b"\r\n\r\n")[0]:
+                    return
+        except OSError:
+            pass
+        finally:
+            conn.close()

@@ -16,7 +16,7 @@ from mm7bind.errors import ConnectError, FaultError, HTTPStatusError, ProtocolEr
 from mm7bind.retry import RateLimiter, RetryPolicy, parse_retry_after
 from mm7bind.store import MemoryStore, SqliteStore
 
-from .fake_http import FakeServer, Reply, TricklingServer, dead_url, default_responder, mm7_reply
+from .fake_http import FakeServer, FloodingServer, Reply, TricklingServer, dead_url, default_responder, mm7_reply
 
 NO_WAIT = RetryPolicy(max_attempts=3, backoff=0.5, factor=2.0, jitter=0.0)
 
@@ -784,3 +784,357 @@ def test_the_configuration_can_turn_retries_on_timeout_off(tmp_path):
     assert not [p for p in problems if p.level == "error"]
     assert cfg.client_settings()["retry"].on_timeout is False
     assert config.Config().client_settings()["retry"].on_timeout is True
+
+
+def test_an_answer_larger_than_the_limit_is_not_read_into_memory():
+    # An MM7 answer is a few kilobytes: an endless one must not be read whole (nor until the read
+    # timeout, which a steady stream never reaches per read) before it is refused.
+    with FloodingServer() as flood:
+        with client(flood.url, read_timeout=120, max_answer_bytes=256 * 1024) as c:
+            with pytest.raises(ProtocolError, match="larger than 262144 bytes") as err:
+                c.submit(submit())
+        assert err.value.attempts == 1 and flood.requests == 1  # (the same answer again would not help)
+
+        async def send():
+            async with AsyncClient(flood.url, read_timeout=120, max_answer_bytes=256 * 1024, retry=NO_WAIT) as c:
+                await c.submit(submit())
+
+        with pytest.raises(ProtocolError, match="larger than 262144 bytes"):
+            asyncio.run(send())
+        assert flood.requests == 2
+    with pytest.raises(ValueError, match="max_answer_bytes"):
+        ClientConfig(urls=("http://x",), max_answer_bytes=0)
+
+
+def _unavailable_fault(req):
+    return mm7_reply(mm7.Fault(code="Server", detail=mm7.RSErrorRsp(status=mm7.Status(4006))), req.decode(), 500)
+
+
+def _refusal_fault(req):
+    return mm7_reply(mm7.Fault(code="Client", detail=mm7.RSErrorRsp(status=mm7.Status(4004))), req.decode(), 500)
+
+
+@pytest.mark.parametrize(("responder", "fails_over"), [
+    (lambda req: Reply(503, b"<html>maintenance</html>", {"Content-Type": "text/html", "Retry-After": "600"}), True),
+    (_unavailable_fault, True),  # MM7 4006 Service unavailable: taken by nobody
+    (lambda req: mm7_reply(mm7.SubmitRsp(status=mm7.Status(4006), message_id="-"), req.decode()), True),  # not in a Fault
+    (_refusal_fault, False),  # a refusal of the message itself: no other MMSC is asked either
+    (lambda req: Reply(504, b"<html>gateway timeout</html>", {"Content-Type": "text/html"}), False),  # A may have it
+    (lambda req: Reply(500, b""), False),
+])
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_an_mmsc_saying_it_is_unavailable_fails_over_to_the_next_url_at_once(responder, fails_over, asynchronous):
+    with FakeServer(responder) as a, FakeServer() as b:
+        slept = Sleeps()
+        if asynchronous:
+            async def no_sleep(seconds):
+                slept.append(seconds)
+
+            async def send():
+                async with AsyncClient((a.url, b.url), retry=NO_WAIT, sleep=no_sleep) as c:
+                    return await c.submit(submit())
+
+            def run():
+                return asyncio.run(send())
+        else:
+            def run():
+                with client((a.url, b.url), sleep=slept) as c:
+                    return c.submit(submit())
+
+        if fails_over:
+            result = run()
+            assert result.ok and result.url == b.url and result.attempts == 2 and slept == []
+            assert len(a.requests) == 1 and len(b.requests) == 1
+            assert a.requests[0].decode().transaction_id == b.requests[0].decode().transaction_id
+        else:
+            with pytest.raises((FaultError, HTTPStatusError)):
+                run()
+            assert b.requests == []
+
+
+def test_when_every_mmsc_is_unavailable_the_last_one_is_retried_after_its_wait():
+    with FakeServer(lambda req: Reply(503)) as a, FakeServer(lambda req: Reply(503)) as b:
+        with client((a.url, b.url)) as c, pytest.raises(HTTPStatusError) as err:
+            c.submit(submit())
+        assert err.value.attempts == 3 and c.sleeps == [1.0]  # (after attempt 2: the first went elsewhere)
+        assert (len(a.requests), len(b.requests)) == (1, 2)
+
+
+def test_a_send_cancelled_while_its_request_is_out_is_recorded_as_one_the_mmsc_may_have(caplog):
+    store = MemoryStore()
+
+    async def main():
+        with FakeServer(lambda req: Reply(**{**vars(default_responder(req)), "delay": 3.0})) as srv:
+            async with AsyncClient(srv.url, store=store, retry=NO_WAIT) as c:
+                task = asyncio.create_task(c.submit(submit(), transaction_id="tid-cancelled"))
+                while not srv.requests:  # (the MMSC has it, and has not answered yet)
+                    await asyncio.sleep(0.01)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+
+    with caplog.at_level(logging.INFO, logger="mm7bind.client"):
+        asyncio.run(main())
+    [rec] = store.sent()
+    assert rec.transaction_id == "tid-cancelled" and rec.status_code is None and rec.attempts == 1
+    assert rec.error.startswith("SendInterrupted: CancelledError while waiting for the answer") and "may have" in rec.error
+    assert any(r.levelno == logging.WARNING and "tid-cancelled" in r.getMessage() for r in caplog.records)
+
+
+def test_a_send_interrupted_between_attempts_says_whether_an_earlier_one_may_have_arrived():
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    store = MemoryStore()
+    with FakeServer(lambda req: Reply(delay=1.0)) as srv, \
+            client(srv.url, read_timeout=0.2, store=store, sleep=interrupt) as c, pytest.raises(KeyboardInterrupt):
+        c.submit(submit(), transaction_id="tid-timed-out")  # a timeout: the MMSC may have it
+    with client(dead_url(), store=store, sleep=interrupt) as c, pytest.raises(KeyboardInterrupt):
+        c.submit(submit(), transaction_id="tid-refused")  # nothing reached an MMSC
+    records = {rec.transaction_id: rec for rec in store.sent()}
+    timed_out, refused = records["tid-timed-out"], records["tid-refused"]
+    assert timed_out.error.startswith("SendInterrupted: KeyboardInterrupt while waiting to try again")
+    assert "may have" in timed_out.error
+    assert refused.error.startswith("ConnectError")  # what the attempt ended with: sent again on resume
+
+
+def test_a_send_interrupted_as_its_answer_is_read_is_recorded():
+    store = MemoryStore()
+    with FakeServer() as srv, client(srv.url, store=store) as c:
+        post = c._post
+
+        def post_then_interrupt(url, p):
+            post(url, p)
+            raise KeyboardInterrupt
+
+        c._post = post_then_interrupt
+        with pytest.raises(KeyboardInterrupt):
+            c.submit(submit())
+    [rec] = store.sent()
+    assert rec.error.startswith("SendInterrupted: KeyboardInterrupt while waiting for the answer")
+
+
+def test_tls_and_mutual_tls_from_the_async_client(tmp_path):
+    # httpx (0.28) drops the client certificate when the CA is given as a path: the MMSC never saw one.
+    async def send(url, **kw):
+        async with AsyncClient(url, retry=RetryPolicy.never(), **kw) as c:
+            return await c.submit(submit())
+
+    srv, ca_path, pem = tls_server(tmp_path, require_client_cert=True)
+    with srv:
+        assert asyncio.run(send(srv.url, verify=str(ca_path), cert=str(pem))).ok
+        with pytest.raises(mm7.errors.TransportError):
+            asyncio.run(send(srv.url, verify=str(ca_path)))  # no client certificate: refused
+    srv, ca_path, _ = tls_server(tmp_path)
+    with srv:
+        assert asyncio.run(send(srv.url, verify=str(ca_path))).ok
+        assert asyncio.run(send(srv.url, verify=False)).ok
+        with pytest.raises(ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            asyncio.run(send(srv.url))  # verification is on by default: an unknown CA is refused
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_proxies_only_as_configured_never_from_the_environment(asynchronous, monkeypatch):
+    def send(url, **kw):
+        if not asynchronous:
+            with client(url, retry=RetryPolicy.never(), **kw) as c:
+                return c.submit(submit())
+
+        async def main():
+            async with AsyncClient(url, retry=RetryPolicy.never(), **kw) as c:
+                return await c.submit(submit())
+
+        return asyncio.run(main())
+
+    dead = dead_url()
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(name, dead)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with FakeServer() as srv:  # an MMSC link does not go through a proxy an environment names
+        assert send(srv.url).ok and srv.requests[0].path == "/mm7"
+    with FakeServer() as proxy:  # ... but through one configured for it (a proxy sees the absolute URL)
+        assert send("http://mmsc.example:8080/mm7", proxy=proxy.url.removesuffix("/mm7")).ok
+        assert proxy.requests[0].path == "http://mmsc.example:8080/mm7"
+    with pytest.raises(ConnectError):  # a proxy that cannot be reached: nothing went out
+        send("http://mmsc.example:8080/mm7", proxy=dead.removesuffix("/mm7"))
+    with pytest.raises(ValueError, match="proxy"):
+        ClientConfig(urls=("http://x",), proxy="socks9://nowhere")
+
+
+def test_the_configuration_names_a_proxy(tmp_path):
+    from mm7bind import config
+
+    path = tmp_path / "c.toml"
+    path.write_text('[mmsc]\nproxy = "http://sp:pw@proxy.example:3128"\n', encoding="utf-8")
+    cfg, problems = config.load(str(path), env={})
+    assert not [p for p in problems if p.level == "error"]
+    assert cfg.client_settings()["proxy"] == "http://sp:pw@proxy.example:3128"
+    assert "pw" not in repr(cfg) and "pw" not in repr(ClientConfig(**cfg.client_settings()))
+    path.write_text('[mmsc]\nproxy = "proxy.example:3128"\n', encoding="utf-8")
+    _, problems = config.load(str(path), env={})
+    assert [p.where for p in problems if p.level == "error"] == ["mmsc.proxy"]
+    assert config.Config().client_settings()["proxy"] is None
+
+
+def test_a_closed_async_client_refuses_to_send_and_records_nothing():
+    store = MemoryStore()
+
+    async def main():
+        with FakeServer() as srv:
+            c = AsyncClient(srv.url, store=store)
+            await c.aclose()
+            with pytest.raises(RuntimeError, match="closed"):
+                await c.submit(submit())
+        assert srv.requests == []
+
+    asyncio.run(main())
+    assert store.sent() == []  # (nothing went out: no record of a request the MMSC may have)
+
+
+def test_pool_size_bounds_the_connections_to_an_mmsc_however_many_threads_send():
+    # More threads than pool_size wait for a pooled connection: they did open one each, then drop
+    # it (with a warning per request), so the connections an MMSC saw were unbounded.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with FakeServer(lambda req: Reply(**{**vars(default_responder(req)), "delay": 0.02})) as srv:
+        with client(srv.url, pool_size=2) as c, ThreadPoolExecutor(16) as pool:
+            assert all(pool.map(lambda _: c.submit(submit()).ok, range(200)))
+        assert len(srv.requests) == 200 and len({r.peer_port for r in srv.requests}) <= 2
+
+
+def test_every_way_an_exchange_ends_gives_its_pooled_connection_back():
+    # With one pooled connection, a send after any failure would wait for ever if one kept it.
+    import threading
+
+    answers = iter([Reply(delay=1.0), Reply(drop=True), Reply(503), Reply(302, b"", {"Location": "/x"}),
+                    Reply(200, b"<html/>", {"Content-Type": "text/html"}), Reply(500, b"x" * 5000)])
+
+    def responder(req):
+        return next(answers, None) or default_responder(req)
+
+    outcomes = []
+
+    def sends():
+        auth = mm7.auth.DigestAuth("sp", "secret")
+        with FakeServer(responder, auth=auth) as srv, client(srv.url, pool_size=1, read_timeout=0.3, username="sp",
+                                                             password="secret", auth="digest", max_answer_bytes=4000,
+                                                             retry=RetryPolicy.never()) as c:
+            for _ in range(8):
+                try:
+                    outcomes.append(c.submit(submit()).ok)
+                except mm7.errors.SendError as exc:
+                    outcomes.append(type(exc).__name__)
+        with client(dead_url(), pool_size=1, retry=RetryPolicy.never()) as c:
+            for _ in range(2):
+                with pytest.raises(ConnectError):
+                    c.submit(submit())
+                outcomes.append("ConnectError")
+
+    worker = threading.Thread(target=sends, daemon=True)
+    worker.start()
+    worker.join(60)  # (a hang guard, not a measure: each step takes well under a second)
+    assert outcomes == ["RequestTimeout", "TransportError", "HTTPStatusError", "HTTPStatusError", "ProtocolError",
+                        "ProtocolError", True, True, "ConnectError", "ConnectError"]
+
+
+def test_async_sends_beyond_pool_size_wait_for_a_connection_without_timing_out_unsent():
+    # Many tasks on one AsyncClient: those waiting for one of pool_size connections timed out as if
+    # the MMSC had not answered (RequestTimeout: it may have it), though they were never sent.
+    async def main(srv):
+        async with AsyncClient(srv.url, pool_size=1, connect_timeout=0.5, read_timeout=1,
+                               retry=RetryPolicy(max_attempts=1, on_timeout=False)) as c:
+            return await asyncio.gather(*[c.submit(submit()) for _ in range(24)], return_exceptions=True)
+
+    with FakeServer(lambda req: Reply(**{**vars(default_responder(req)), "delay": 0.1})) as srv:
+        results = asyncio.run(main(srv))
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    assert len(srv.requests) == 24 and len({r.peer_port for r in srv.requests}) == 1
+
+
+@pytest.mark.parametrize("mode", ["digest", "auto"])
+def test_async_digest_under_concurrent_sends(mode):
+    # Concurrent requests signed from one nonce reach the MMSC over several connections, their
+    # counts out of order: an MMSC refusing a count below one it saw (replay protection) refused
+    # them again after the fresh challenge, and the sends failed with HTTP 401.
+    auth = mm7.auth.DigestAuth("sp", "secret")
+
+    async def main(url):
+        async with AsyncClient(url, username="sp", password="secret", auth=mode, pool_size=8,
+                               retry=RetryPolicy.never()) as c:
+            await c.submit(submit())  # (the nonce is known from here on)
+            for _ in range(3):
+                results = await asyncio.gather(*[c.submit(submit()) for _ in range(60)], return_exceptions=True)
+                assert [r for r in results if isinstance(r, BaseException)] == []
+
+    with FakeServer(auth=auth) as srv:
+        asyncio.run(main(srv.url))
+        assert len(srv.requests) == 181
+
+
+def test_an_mmsc_trickling_its_headers_times_out_as_a_whole():
+    # read_timeout bounds the whole answer, its head too: requests' timeout is per read, so a
+    # head arriving a byte at a time held the sync client (64 KiB a header line, 100 lines).
+    import threading
+
+    from .fake_http import HeaderTricklingServer
+
+    outcome = []
+
+    def send(url):
+        with client(url, connect_timeout=1, read_timeout=1, retry=RetryPolicy.never()) as c:
+            try:
+                c.submit(submit())
+            except mm7.errors.SendError as exc:
+                outcome.append(type(exc))
+
+    with HeaderTricklingServer() as slow:
+        worker = threading.Thread(target=send, args=(slow.url,), daemon=True)
+        worker.start()
+        worker.join(30)  # (a hang guard, not a measure: the answer is due within 2 s)
+        assert outcome == [RequestTimeout]
+
+        async def send_async():  # the same for the asyncio client
+            async with AsyncClient(slow.url, read_timeout=1, connect_timeout=1, retry=RetryPolicy.never()) as c:
+                await c.submit(submit())
+
+        with pytest.raises(RequestTimeout):
+            asyncio.run(send_async())
+
+
+def _framed(kind):
+    import gzip
+
+    def frame(ctype, body):
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\n"
+        if kind == "gzip":
+            body = gzip.compress(body)
+            return f"{head}Content-Encoding: gzip\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+        if kind == "chunked":
+            chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 100]), body[i:i + 100]) for i in range(0, len(body), 100))
+            return f"{head}Transfer-Encoding: chunked\r\n\r\n".encode() + chunks + b"0\r\n\r\n"
+        if kind == "close-without-length":
+            return f"{head}Connection: close\r\n\r\n".encode() + body
+        if kind == "100-continue-first":
+            return f"HTTP/1.1 100 Continue\r\n\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+        raise AssertionError(kind)
+
+    return frame
+
+
+@pytest.mark.parametrize("kind", ["gzip", "chunked", "close-without-length", "100-continue-first"])
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_answers_framed_every_way_http_allows(kind, asynchronous):
+    from .fake_http import FramingServer
+
+    async def send_async(url):
+        async with AsyncClient(url, retry=RetryPolicy.never()) as c:
+            return [await c.submit(submit()) for _ in range(3)]
+
+    with FramingServer(_framed(kind)) as srv:
+        if asynchronous:
+            results = asyncio.run(send_async(srv.url))
+        else:
+            with client(srv.url, retry=RetryPolicy.never()) as c:
+                results = [c.submit(submit()) for _ in range(3)]
+    assert [(r.ok, r.message_id) for r in results] == [(True, "framed")] * 3
