@@ -34,13 +34,14 @@ def test_generated_is_up_to_date():
 
 def test_check_reports_drift(project):
     target = project / "generated" / "rel6_mm7_1_4" / "bindings.py"
-    target.write_text(target.read_text().replace("class SubmitRequest", "class SubmitRequestEdited"))
+    # (an element's class: type names differ between our schemas and official ones)
+    target.write_text(target.read_text().replace("class SubmitReq(", "class SubmitReqEdited("))
     (project / "generated" / "stray.py").write_text("x = 1\n")
     (project / "generated" / "rel5_mm7_1_0" / "__init__.py").unlink()
     proc = run(project, "check")
     assert proc.returncode == 1
     assert "changed   generated/rel6_mm7_1_4/bindings.py" in proc.stdout
-    assert "SubmitRequestEdited" in proc.stdout
+    assert "SubmitReqEdited" in proc.stdout
     assert "unexpected generated/stray.py" in proc.stdout
     assert "missing   generated/rel5_mm7_1_0/__init__.py" in proc.stdout
     assert run(project, "generate").returncode == 0
@@ -166,3 +167,88 @@ def test_import_from_a_url(project, tmp_path):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def snapshot(project: Path) -> dict[str, bytes]:
+    return {p.relative_to(project).as_posix(): p.read_bytes()
+            for d in ("schemas", "generated") for p in sorted((project / d).rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts}
+
+
+def test_import_under_another_versions_name_is_refused(project, tmp_path):
+    """A REL-6-MM7-1-4 file filed as REL-6-MM7-1-3 would give two versions one namespace and
+    replace REL-6-MM7-1-4's generated classes; the tool says which version the file is."""
+    source = tmp_path / "official.xsd"
+    source.write_bytes(official_like(project / "schemas" / "REL-6-MM7-1-4.xsd"))
+    before = snapshot(project)
+    proc = run(project, "import", str(source), "--version", "REL-6-MM7-1-3")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "is that of REL-6-MM7-1-4" in proc.stderr and "--version REL-6-MM7-1-4" in proc.stderr
+    assert snapshot(project) == before
+
+
+def test_import_takes_the_version_from_the_namespace(project, tmp_path):
+    """Whatever the file is called, its namespace names the version it is."""
+    source = tmp_path / "mm7-schema-from-3gpp.xsd"
+    data = official_like(project / "schemas" / "REL-6-MM7-1-4.xsd")
+    source.write_bytes(data)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-4"]
+    assert entry["file"] == "REL-6-MM7-1-4.xsd" and entry["origin"] == "official"
+    assert (project / "schemas" / "REL-6-MM7-1-4.xsd").read_bytes() == data
+    assert run(project, "check").returncode == 0
+
+
+def test_generate_refuses_two_versions_with_one_namespace(project):
+    manifest = project / "schemas" / "versions.toml"
+    text = manifest.read_text()
+    manifest.write_text(text.replace('namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-3"',
+                                     'namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"'))
+    before = snapshot(project)
+    for command in ("generate", "check"):
+        proc = run(project, command)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "REL-6-MM7-1-3 and REL-6-MM7-1-4 both have the namespace" in proc.stderr
+    assert snapshot(project) == before
+
+
+MM7VERSION_NAMED = """<xs:element name="MM7Version" type="versionType"/>"""
+
+
+def new_version_schema(project: Path, mm7version: str, extra_types: str = "") -> str:
+    """Our REL-6-MM7-1-3 as a new REL-6-MM7-1-5, its MM7Version declared as `mm7version` says."""
+    text = (project / "schemas" / "REL-6-MM7-1-3.xsd").read_text().replace("REL-6-MM7-1-3", "REL-6-MM7-1-5")
+    text = text.replace('<xs:element name="MM7Version" type="VersionString"/>', mm7version)
+    return text.replace("</xs:schema>", extra_types + "</xs:schema>")
+
+
+def test_a_new_version_sends_the_newest_mm7version_its_schema_lists(project, tmp_path):
+    """Official files may list the values oldest first; the default is the newest either way."""
+    source = tmp_path / "REL-6-MM7-1-5.xsd"
+    source.write_text(new_version_schema(project, MM7VERSION_NAMED, """
+  <xs:simpleType name="versionType"><xs:restriction base="xs:string">
+    <xs:enumeration value="5.3.0"/><xs:enumeration value="6.8.0"/><xs:enumeration value="6.10.0"/>
+    <xs:enumeration value="6.9.0"/></xs:restriction></xs:simpleType>
+"""))
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-5"]
+    assert entry["mm7_versions"] == ["6.10.0", "6.9.0", "6.8.0", "5.3.0"]
+
+
+def test_an_mm7version_type_written_inside_the_element_is_read(project, tmp_path):
+    """Not some other anonymous enumeration of the file (here the one in Priority's place)."""
+    inline = ('<xs:element name="MM7Version"><xs:simpleType><xs:restriction base="xs:string">'
+              '<xs:enumeration value="6.9.0"/></xs:restriction></xs:simpleType></xs:element>')
+    text = new_version_schema(project, inline)
+    text = text.replace('<xs:element name="Priority" type="PriorityValue" minOccurs="0"/>',
+                        '<xs:element name="Priority" minOccurs="0"><xs:simpleType><xs:restriction base="xs:string">'
+                        '<xs:enumeration value="Normal"/><xs:enumeration value="High"/>'
+                        '</xs:restriction></xs:simpleType></xs:element>')
+    source = tmp_path / "REL-6-MM7-1-5.xsd"
+    source.write_text(text)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-5"]
+    assert entry["mm7_versions"] == ["6.9.0"]
