@@ -303,3 +303,35 @@ def test_an_official_style_file_drops_in(project):
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.split() == sorted(MESSAGE_TYPES)  # all 18 body elements of REL-6-MM7-1-4
+
+
+PLAIN_HEADER = """
+import sys, pathlib
+root = pathlib.Path(sys.argv[1])
+import mm7bind, mm7bind.generated, mm7bind.schemas
+mm7bind.generated.__path__[:] = [str(root / 'generated')]
+mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
+import mm7bind.versions as V
+V.schema_dir = lambda: root / 'schemas'
+msg = mm7bind.SubmitReq(recipients=['+8613800000000'], subject='s')
+for engine in ('direct', 'xsdata'):
+    data = mm7bind.encode_envelope(msg, transaction_id='t-1', version='REL-6-MM7-1-4', engine=engine)
+    assert b'<TransactionID>t-1</TransactionID>' in data, data
+    env = mm7bind.decode_envelope(data, strict=True)
+    assert env.transaction_id == 't-1' and env.body.subject == 's', env
+print('ok')
+"""
+
+
+def test_a_transaction_id_declared_without_soap_attributes_is_written_without_them(project, tmp_path):
+    """A schema may declare TransactionID as plain text: env:mustUnderstand is then invalid there
+    (the header is checked against that declaration), so it is left out rather than failing."""
+    text = OFFICIAL_STYLE.read_text()
+    start = text.index('  <element name="TransactionID">')
+    end = text.index("  </element>\n", start) + len("  </element>\n")
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_text(text[:start] + '  <element name="TransactionID" type="string"/>\n' + text[end:])
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = subprocess.run([sys.executable, "-c", PLAIN_HEADER, str(project)], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
