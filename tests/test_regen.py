@@ -215,42 +215,42 @@ def test_generate_refuses_two_versions_with_one_namespace(project):
     assert snapshot(project) == before
 
 
-MM7VERSION_NAMED = """<xs:element name="MM7Version" type="versionType"/>"""
-
-
-def new_version_schema(project: Path, mm7version: str, extra_types: str = "") -> str:
-    """Our REL-6-MM7-1-3 as a new REL-6-MM7-1-5, its MM7Version declared as `mm7version` says."""
-    text = (project / "schemas" / "REL-6-MM7-1-3.xsd").read_text().replace("REL-6-MM7-1-3", "REL-6-MM7-1-5")
-    text = text.replace('<xs:element name="MM7Version" type="VersionString"/>', mm7version)
-    return text.replace("</xs:schema>", extra_types + "</xs:schema>")
+def new_version_schema(mm7version: str | None = None, read_status: str | None = None) -> str:
+    """The official-style fixture as a new REL-6-MM7-1-5, with MM7Version's and ReadReplyReq's
+    MMStatus declarations replaced when given."""
+    text = OFFICIAL_STYLE.read_text().replace("REL-6-MM7-1-4", "REL-6-MM7-1-5")
+    if mm7version is not None:
+        text = text.replace('<element name="MM7Version" type="mm7:versionType"/>', mm7version)
+    if read_status is not None:
+        text = text.replace('<element name="MMStatus" type="mm7:mmReadStatusType"/>', read_status)
+    return text
 
 
 def test_a_new_version_sends_the_newest_mm7version_its_schema_lists(project, tmp_path):
-    """Official files may list the values oldest first; the default is the newest either way."""
+    """Official files may list the values oldest first (as the fixture does); the default is the
+    newest either way."""
+    text = new_version_schema()
+    text = text.replace('<enumeration value="6.8.0"/>',
+                        '<enumeration value="6.8.0"/><enumeration value="6.10.0"/><enumeration value="6.9.0"/>')
     source = tmp_path / "REL-6-MM7-1-5.xsd"
-    source.write_text(new_version_schema(project, MM7VERSION_NAMED, """
-  <xs:simpleType name="versionType"><xs:restriction base="xs:string">
-    <xs:enumeration value="5.3.0"/><xs:enumeration value="6.8.0"/><xs:enumeration value="6.10.0"/>
-    <xs:enumeration value="6.9.0"/></xs:restriction></xs:simpleType>
-"""))
-    proc = run(project, "import", str(source))
+    source.write_text(text)
+    proc = run(project, "import", str(source), "--version", "REL-6-MM7-1-5")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-5"]
-    assert entry["mm7_versions"] == ["6.10.0", "6.9.0", "6.8.0", "5.3.0"]
+    assert entry["mm7_versions"] == ["6.10.0", "6.9.0", "6.8.0", "6.6.0", "6.5.0", "6.4.0", "6.3.0",
+                                     "5.10.0", "5.8.0", "5.6.0", "5.5.0", "5.3.0"]
 
 
 def test_an_mm7version_type_written_inside_the_element_is_read(project, tmp_path):
-    """Not some other anonymous enumeration of the file (here the one in Priority's place)."""
-    inline = ('<xs:element name="MM7Version"><xs:simpleType><xs:restriction base="xs:string">'
-              '<xs:enumeration value="6.9.0"/></xs:restriction></xs:simpleType></xs:element>')
-    text = new_version_schema(project, inline)
-    text = text.replace('<xs:element name="Priority" type="PriorityValue" minOccurs="0"/>',
-                        '<xs:element name="Priority" minOccurs="0"><xs:simpleType><xs:restriction base="xs:string">'
-                        '<xs:enumeration value="Normal"/><xs:enumeration value="High"/>'
-                        '</xs:restriction></xs:simpleType></xs:element>')
+    """Not some other anonymous enumeration of the file (here a read status, declared after it)."""
+    text = new_version_schema(
+        mm7version='<element name="MM7Version"><simpleType><restriction base="string">'
+                   '<enumeration value="6.9.0"/></restriction></simpleType></element>',
+        read_status='<element name="MMStatus"><simpleType><restriction base="string">'
+                    '<enumeration value="Read"/><enumeration value="Deleted"/></restriction></simpleType></element>')
     source = tmp_path / "REL-6-MM7-1-5.xsd"
     source.write_text(text)
-    proc = run(project, "import", str(source))
+    proc = run(project, "import", str(source), "--version", "REL-6-MM7-1-5")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-5"]
     assert entry["mm7_versions"] == ["6.9.0"]
