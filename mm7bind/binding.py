@@ -894,7 +894,9 @@ def _transaction_id(version: Version, value: str, must_understand: bool, builder
     cls = version.element_class("TransactionID")
     index = _index(cls)
     items = [(index["text()"], value)]
-    if must_understand:
+    # A schema whose TransactionID does not declare env:mustUnderstand refuses it there (the
+    # header is validated against the MM7 declaration): the attribute is optional, so leave it out.
+    if must_understand and "@mustUnderstand" in index:
         items.append((index["@mustUnderstand"], "1"))
     return builder.make(cls, None, items)
 

@@ -69,7 +69,7 @@ class XmlStyle:
     mm7_prefix: str | None = None  # None: MM7 as the default namespace; "mm7": prefixed elements
     encoding: str = "UTF-8"  # XML declaration and bytes: UTF-8, GB2312, GBK, GB18030
     xml_declaration: bool = True
-    must_understand: bool = True  # env:mustUnderstand="1" on TransactionID
+    must_understand: bool = True  # env:mustUnderstand="1" on TransactionID (if its schema declares it)
     timezone: tzinfo | None = None  # datetimes written in this zone; None keeps theirs (naive = local)
     drop_unsupported: bool = False  # drop fields the target version lacks instead of refusing
 

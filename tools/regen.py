@@ -2,7 +2,7 @@
 
     python -m tools.regen generate                 write generated/ from schemas/
     python -m tools.regen check                    exit 1 if generated/ differs from what schemas/ give
-    python -m tools.regen import SOURCE --version NAME [--mm7-version X.Y.Z ...]
+    python -m tools.regen import SOURCE [--version NAME] [--mm7-version X.Y.Z ...]
                                                    take an XSD (path or URL) into schemas/, record it
                                                    in the manifest and regenerate
 
@@ -181,6 +181,7 @@ def xsdata_config(manifest: Manifest) -> str:
 
 def run_xsdata(manifest: Manifest, workdir: Path) -> Path:
     """Run xsdata into `workdir`; return the folder holding the generated package."""
+    check_namespaces(manifest)
     src, cfg, out, home = (workdir / d for d in ("src", "cfg", "out", "home"))
     for d in (src, cfg, out, home):
         d.mkdir()
@@ -216,6 +217,15 @@ def generated_files(root: Path) -> dict[str, Path]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and "__pycache__" not in p.parts
     }
+
+
+def check_namespaces(manifest: Manifest) -> None:
+    """Each version has a namespace of its own: the generated packages are keyed by namespace."""
+    seen: dict[str, str] = {}
+    for entry in manifest.versions.values():
+        other = seen.setdefault(entry.namespace, entry.name)
+        if other != entry.name:
+            raise RegenError(f"{other} and {entry.name} both have the namespace {entry.namespace}")
 
 
 def generate(manifest: Manifest | None = None) -> None:
@@ -290,28 +300,58 @@ def inspect_schema(data: bytes) -> tuple[str, list[str]]:
     tns = root.get("targetNamespace") or ""
     if not tns.startswith(MM7_NS_PREFIX):
         raise RegenError(f"target namespace {tns!r} is not an MM7 namespace ({MM7_NS_PREFIX}...)")
-    # MM7Version's simple type, wherever the file declares it.
-    type_name = None
+    return tns, mm7version_values(root)
+
+
+def mm7version_values(root: etree._Element) -> list[str]:
+    """The values MM7Version's simple type enumerates: a named type, wherever the file declares
+    it, or one written inside the element. Empty when it has none (a pattern, say)."""
+    named = {st.get("name"): st for st in root.iter(f"{{{XS_NS}}}simpleType") if st.get("name")}
     for el in root.iter(f"{{{XS_NS}}}element"):
-        if el.get("name") == "MM7Version" and el.get("type"):
-            type_name = el.get("type").split(":")[-1]
-            break
-    values: list[str] = []
-    for st in root.iter(f"{{{XS_NS}}}simpleType"):
-        if st.get("name") == type_name:
-            values = [e.get("value") for e in st.iter(f"{{{XS_NS}}}enumeration")]
-    return tns, values
+        if el.get("name") != "MM7Version":
+            continue
+        if el.get("type"):
+            simple = named.get(el.get("type").split(":")[-1])
+        else:
+            simple = el.find(f"{{{XS_NS}}}simpleType")
+        if simple is not None:
+            return [e.get("value") for e in simple.iter(f"{{{XS_NS}}}enumeration")]
+    return []
 
 
-def import_schema(source: str, version: str, mm7_versions: list[str] | None) -> None:
+def newest_first(values: list[str]) -> list[str]:
+    """MM7Version values with the newest TS 23.140 version first, whatever order the schema lists
+    them in: the first one is what mm7bind sends by default."""
+    def key(value: str) -> tuple[int, ...]:
+        return tuple(int(part) if part.isdigit() else -1 for part in value.split("."))
+    return sorted(values, key=key, reverse=True)
+
+
+def version_of_namespace(namespace: str) -> str | None:
+    """The version name a namespace ends in (``.../REL-6-MM7-1-4`` → ``REL-6-MM7-1-4``)."""
+    tail = namespace.rstrip("/").rsplit("/", 1)[-1]
+    return tail if VERSION_NAME.match(tail) else None
+
+
+def import_schema(source: str, version: str | None, mm7_versions: list[str] | None) -> None:
     manifest = Manifest.load()
     data, origin_url = read_source(source)
     namespace, enumerated = inspect_schema(data)
+    named = version_of_namespace(namespace)
+    if version is None:
+        if named is None:
+            raise RegenError(f"the file's namespace {namespace} does not name a version: pass --version")
+        version = named
     package = package_name(version)
-    if not namespace.endswith("/" + version):
+    # The namespace is what identifies a version on the wire; filing a file under another
+    # version's name would give two versions one namespace (and replace the other's classes).
+    if named is not None and named != version:
+        raise RegenError(f"the file's namespace {namespace} is that of {named}, not {version}: "
+                         f"import it as --version {named}")
+    if named is None:
         print(f"note: the file's namespace {namespace} does not end in {version}")
     previous = manifest.versions.get(version)
-    values = mm7_versions or (previous.mm7_versions if previous else None) or enumerated
+    values = mm7_versions or (previous.mm7_versions if previous else None) or newest_first(enumerated)
     if not values:
         raise RegenError(f"no MM7Version values known for {version}: pass --mm7-version X.Y.Z")
     # Keep the default (first) value if the schema still accepts it.
@@ -351,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check", help="fail if generated/ differs from what schemas/ produce")
     imp = sub.add_parser("import", help="take an XSD file or URL into schemas/ and regenerate")
     imp.add_argument("source", help="path or URL of the XSD")
-    imp.add_argument("--version", required=True, help="version name, e.g. REL-6-MM7-1-4")
+    imp.add_argument("--version", help="version name, e.g. REL-6-MM7-1-4 (default: the one the file's namespace names)")
     imp.add_argument("--mm7-version", action="append", dest="mm7_versions", metavar="X.Y.Z",
                      help="MM7Version value(s) for this namespace, default first")
     args = parser.parse_args(argv)
