@@ -1054,6 +1054,8 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             return Failure("timeout", exc)
         except httpx.HTTPError as exc:
             return Failure("other", exc)
+        except OSError as exc:  # (a TLS alert read after the request went out reaches us unwrapped by httpx)
+            return Failure("other", exc)
 
     async def _exchange(self, url: str, body: bytes, headers: dict) -> Answer:
         """POST and read at most `max_answer_bytes` of the answer (zeep's `AsyncTransport.post`

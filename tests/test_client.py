@@ -933,6 +933,26 @@ def test_tls_and_mutual_tls_from_the_async_client(tmp_path):
             asyncio.run(send(srv.url))  # verification is on by default: an unknown CA is refused
 
 
+def test_an_unwrapped_tls_error_from_the_async_transport_is_a_transport_error():
+    # An MMSC refusing a missing client certificate alerts after the client sent its request
+    # (TLS 1.3): httpx lets that ssl.SSLError through as it is, and it escaped the client.
+    import ssl
+
+    import httpx
+
+    def alert(request):
+        raise ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required")
+
+    async def main():
+        async with AsyncClient("https://mmsc.example/mm7", retry=RetryPolicy.never()) as c:
+            await c.http.aclose()
+            c.http = httpx.AsyncClient(transport=httpx.MockTransport(alert))
+            return await c.submit(submit())
+
+    with pytest.raises(mm7.errors.TransportError, match="CERTIFICATE_REQUIRED"):
+        asyncio.run(main())
+
+
 @pytest.mark.parametrize("asynchronous", [False, True])
 def test_proxies_only_as_configured_never_from_the_environment(asynchronous, monkeypatch):
     def send(url, **kw):
