@@ -148,6 +148,7 @@ class Simulator:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._queue: list = []
+        self._running = 0  # scheduled jobs taken off the queue and not finished yet
         self._seq = itertools.count()
         self._wake = threading.Condition()
         self._stopping = False
@@ -463,7 +464,7 @@ class Simulator:
     def schedule(self, delay: float, fn: Callable, *args: Any) -> None:
         with self._wake:
             heapq.heappush(self._queue, (time.monotonic() + delay, next(self._seq), fn, args))
-            self._wake.notify()
+            self._wake.notify_all()  # (wait_idle waits on it too: notify() could wake it, not the worker)
 
     def _run_queue(self) -> None:
         while True:
@@ -474,27 +475,32 @@ class Simulator:
                 if self._stopping:
                     return
                 _, _, fn, args = heapq.heappop(self._queue)
-            if not self.config.vasp_url:
-                continue
+                self._running += 1
             try:
-                fn(*args)
+                if self.config.vasp_url:
+                    fn(*args)
             except Exception:  # noqa: BLE001 (a failed report must not stop the schedule)
                 log.exception("scheduled %s failed", getattr(fn, "__name__", fn))
+            finally:
+                with self._wake:
+                    self._running -= 1
+                    self._wake.notify_all()
 
     def idle(self) -> bool:
+        """Nothing scheduled and nothing on its way (a report waiting for the VASP's answer is busy)."""
         with self._wake:
-            return not self._queue
+            return not self._queue and not self._running
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Wait until every scheduled report has gone out (for tests and the demo)."""
+        """Wait until every scheduled report has gone out and been answered (for tests and the demo)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.idle():
-                time.sleep(0.05)  # the one being sent right now
-                if self.idle():
-                    return True
-            time.sleep(0.02)
-        return False
+        with self._wake:
+            while self._queue or self._running:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._wake.wait(left)
+        return True
 
     # -- control --------------------------------------------------------------------------------
 

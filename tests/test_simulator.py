@@ -1,0 +1,40 @@
+"""The MMSC simulator as a service provider's tests use it: reports, replacements, the control API."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import requests
+
+import mm7bind as mm7
+from mm7bind import messages as m
+from mm7bind.simulator import Simulator
+from mm7bind.testing import RecordingHandler, RunningReceiver
+
+
+class HeldReports(RecordingHandler):
+    """A VASP that answers a delivery report only when the test lets it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+
+    def on_delivery_report(self, msg, ctx):
+        self.arrived.set()
+        self.release.wait(10)
+        self._keep(msg, ctx)
+
+
+def test_wait_idle_waits_for_a_report_still_on_its_way():
+    handler = HeldReports()
+    with Simulator(report_delay=0) as sim, RunningReceiver(handler) as rcv:
+        sim.config.vasp_url = rcv.url
+        with mm7.Client(sim.url) as client:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True))
+        assert handler.arrived.wait(10)  # taken off the schedule, not answered yet
+        assert not sim.wait_idle(timeout=0.3)
+        handler.release.set()
+        assert sim.wait_idle()
+        assert [msg.ELEMENT for msg, ctx in rcv.received] == ["DeliveryReportReq"]
