@@ -114,6 +114,12 @@ class StoredMessage:
     state: str = "accepted"  # accepted | delivered | cancelled | replaced
     deviations: list = field(default_factory=list)
     reports: list[dict] = field(default_factory=list)  # what was sent back, with the VASP's answers
+    # Whom it goes to: the request's, or for an extendedReplaceReq (which names none) the replaced message's.
+    recipients: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.recipients is None:
+            self.recipients = [str(a) for a in getattr(self.request, "recipients", None) or []]
 
     def summary(self) -> dict:
         msg = self.request
@@ -121,7 +127,7 @@ class StoredMessage:
         return {
             "message_id": self.message_id, "transaction_id": self.transaction_id, "operation": msg.ELEMENT,
             "version": self.version.name, "state": self.state, "received_at": self.received_at.isoformat(),
-            "recipients": [str(a) for a in getattr(msg, "recipients", None) or []],
+            "recipients": list(self.recipients or []),
             "vaspid": getattr(msg, "vaspid", None), "vasid": getattr(msg, "vasid", None),
             "service_code": str(msg.service_code) if getattr(msg, "service_code", None) is not None else None,
             "sender": str(msg.sender_address) if getattr(msg, "sender_address", None) is not None else None,
@@ -327,13 +333,19 @@ class Simulator:
         with self._lock:
             self.messages[mid] = stored
         log.info("SubmitReq tid=%s → MessageID %s for %d recipient(s)", env.transaction_id, mid, len(msg.recipients))
-        if msg.delivery_report:
-            for rcpt in msg.recipients:
-                self.schedule(self.config.report_delay, self.send_report, mid, str(rcpt), self.config.report_status)
-        if msg.read_reply and self.config.report_status == "Retrieved":
-            for rcpt in msg.recipients:
-                self.schedule(self.config.read_delay, self.send_read_reply, mid, str(rcpt), self.config.read_status)
+        self._schedule_reports(stored, msg)
         return self.answer(env, m.SubmitRsp(message_id=mid))
+
+    def _schedule_reports(self, stored: StoredMessage, msg) -> None:
+        """The delivery reports and read replies `msg` asked for, one per recipient."""
+        if msg.delivery_report:
+            for rcpt in stored.recipients:
+                self.schedule(self.config.report_delay, self.send_report, stored.message_id, rcpt,
+                              self.config.report_status)
+        if msg.read_reply and self.config.report_status == "Retrieved":
+            for rcpt in stored.recipients:
+                self.schedule(self.config.read_delay, self.send_read_reply, stored.message_id, rcpt,
+                              self.config.read_status)
 
     def _lookup(self, mid: str | None) -> StoredMessage | None:
         with self._lock:
@@ -366,9 +378,13 @@ class Simulator:
             return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {msg.replace_id}")
         old.state = "replaced"
         mid = self._new_id()
+        # The new message goes to the old one's recipients; its reports, under the new MessageID, are
+        # all the VASP hears from now on (the replaced message is never delivered).
+        stored = StoredMessage(mid, env.transaction_id or "", msg, env.version, datetime.now(timezone.utc),
+                               deviations=env.deviations, recipients=list(old.recipients or []))
         with self._lock:
-            self.messages[mid] = StoredMessage(mid, env.transaction_id or "", msg, env.version, datetime.now(timezone.utc),
-                                               deviations=env.deviations)
+            self.messages[mid] = stored
+        self._schedule_reports(stored, msg)
         return self.answer(env, m.ExtendedReplaceRsp(message_id=mid))
 
     # -- outgoing -------------------------------------------------------------------------------
@@ -407,8 +423,8 @@ class Simulator:
         stored = self._lookup(message_id)
         if stored is None:
             raise KeyError(message_id)
-        if stored.state == "cancelled":
-            return {"skipped": "cancelled"}
+        if stored.state in ("cancelled", "replaced"):
+            return {"skipped": stored.state}
         if status == "Retrieved":
             stored.state = "delivered"
         msg = m.DeliveryReportReq(
@@ -420,8 +436,8 @@ class Simulator:
 
     def send_read_reply(self, message_id: str, recipient: str, status: str = "Read") -> dict:
         stored = self._lookup(message_id)
-        if stored is None or stored.state == "cancelled":
-            return {"skipped": "cancelled or unknown"}
+        if stored is None or stored.state in ("cancelled", "replaced"):
+            return {"skipped": "unknown" if stored is None else stored.state}
         msg = m.ReadReplyReq(
             relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=m.Address.parse(recipient),
             sender=self._sender_of(stored), time_stamp=datetime.now(timezone.utc), mm_status=ReadStatus(status),

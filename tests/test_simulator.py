@@ -38,3 +38,16 @@ def test_wait_idle_waits_for_a_report_still_on_its_way():
         handler.release.set()
         assert sim.wait_idle()
         assert [msg.ELEMENT for msg, ctx in rcv.received] == ["DeliveryReportReq"]
+
+
+def test_an_extended_replace_is_reported_under_its_new_message_id_and_the_replaced_one_not_at_all():
+    with Simulator(report_delay=0.2) as sim, RunningReceiver() as rcv:
+        sim.config.vasp_url = rcv.url
+        with mm7.Client(sim.url) as client:
+            first = client.submit(m.SubmitReq(recipients=["+8613800000000", "+8613800000001"], delivery_report=True))
+            second = client.send(m.ExtendedReplaceReq(replace_id=first.message_id, delivery_report=True))
+        assert sim.wait_idle()
+        assert sim.messages[first.message_id].state == "replaced"
+        reports = sorted((msg.message_id, str(msg.recipient)) for msg, ctx in rcv.received)
+        assert reports == [(second.message_id, "+8613800000000"), (second.message_id, "+8613800000001")]
+        assert sim.messages[second.message_id].summary()["recipients"] == ["+8613800000000", "+8613800000001"]
