@@ -12,6 +12,7 @@ Control endpoints (JSON), next to the MM7 path:
     POST /control/deliver  {"from","to","subject","text","linked_id"}   send an MO to the VASP
     POST /control/report   {"message_id","recipient","status"}          send a delivery report now
     POST /control/fail     {"count","status","http_status","retry_after","delay"}   trouble (fail_next)
+    POST /control/reset                          forget messages, scheduled reports and trouble (reset)
     GET  /control/health                         200 while it runs
 """
 
@@ -241,6 +242,18 @@ class Simulator:
         t = Trouble(**trouble)
         with self._lock:
             self._troubles.extend([t] * count)
+
+    def reset(self) -> None:
+        """Forget the messages, MO sent, scheduled reports and scripted trouble, as a fresh simulator
+        would (one kept running for a whole test session, between tests). MessageIDs keep counting:
+        a VASP's store never sees one given twice. A report already on its way still arrives."""
+        with self._wake:
+            self._queue.clear()
+        with self._lock:
+            self.messages.clear()
+            self._troubles.clear()
+        self.mo_sent.clear()
+        self.linked_ids.clear()
 
     def _next_trouble(self) -> Trouble | None:
         with self._lock:
@@ -532,10 +545,13 @@ class Simulator:
                 return 200, [s.summary() for s in self.messages.values()]
         if route == "health":
             return 200, {"ok": True, "dialect": self.config.dialect, "messages": len(self.messages)}
-        if route not in ("deliver", "report", "fail"):
-            return 404, {"error": f"no control action {route!r} (messages, health, deliver, report, fail)"}
+        if route not in ("deliver", "report", "fail", "reset"):
+            return 404, {"error": f"no control action {route!r} (messages, health, deliver, report, fail, reset)"}
         if method != "POST":
             return 405, {"error": f"{route} takes POST"}
+        if route == "reset":
+            self.reset()
+            return 200, {"ok": True}
         try:
             if route == "deliver":
                 return 200, self.deliver(args["from"], args.get("to") or ["1065888"], args.get("subject"),

@@ -51,3 +51,19 @@ def test_an_extended_replace_is_reported_under_its_new_message_id_and_the_replac
         reports = sorted((msg.message_id, str(msg.recipient)) for msg, ctx in rcv.received)
         assert reports == [(second.message_id, "+8613800000000"), (second.message_id, "+8613800000001")]
         assert sim.messages[second.message_id].summary()["recipients"] == ["+8613800000000", "+8613800000001"]
+
+
+def test_reset_forgets_messages_scheduled_reports_and_trouble_between_tests():
+    with Simulator(report_delay=0.5) as sim, RunningReceiver() as rcv:
+        sim.config.vasp_url = rcv.url
+        with mm7.Client(sim.url) as client:
+            first = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True))
+            sim.fail_next(status=3001)
+            answer = requests.post(sim.url.replace("/mm7", "/control/reset"), data=b"{}", timeout=5)
+            assert answer.status_code == 200, answer.text
+            assert json.loads(requests.get(sim.url.replace("/mm7", "/control/messages"), timeout=5).text) == []
+            second = client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        assert second.status.code == 1000 and second.attempts == 1
+        assert second.message_id != first.message_id  # (MessageIDs are never given twice)
+        assert sim.wait_idle()
+        assert rcv.received == []
