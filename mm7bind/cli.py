@@ -993,7 +993,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         config = SimulatorConfig(
             host=args.host, port=args.port, dialect=args.dialect, strict=args.strict, vasp_url=args.vasp_url,
             report_status=args.report_status, report_delay=args.report_delay, read_delay=args.read_delay,
-            read_status=args.read_status, vasp_username=args.vasp_username, vasp_password=args.vasp_password,
+            read_status=args.read_status, report_attempts=args.report_attempts,
+            report_retry_delay=args.report_retry_delay, vasp_username=args.vasp_username, vasp_password=args.vasp_password,
             vasp_verify=args.vasp_ca or True, auth=auth,
         )
     except ValueError as exc:
@@ -1236,6 +1237,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what delivery reports say: Retrieved, Rejected, Expired, Deferred, ... (default %(default)s)")
     p.add_argument("--report-delay", type=float, default=1.0, metavar="SECONDS",
                    help="after the SubmitReq (default %(default)s)")
+    p.add_argument("--report-attempts", type=int, default=2, metavar="N",
+                   help="tries of a report or MO the VASP does not take (down, 5xx, 3xxx), in all (default %(default)s)")
+    p.add_argument("--report-retry-delay", type=float, default=0.2, metavar="SECONDS",
+                   help="wait before the second try, doubling after (default %(default)s)")
     p.add_argument("--read-status", default="Read", help="what read replies say (default %(default)s)")
     p.add_argument("--read-delay", type=float, default=2.0, metavar="SECONDS",
                    help="after the SubmitReq (default %(default)s)")

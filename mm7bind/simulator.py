@@ -25,6 +25,7 @@ import logging
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -36,8 +37,9 @@ from .codec import decode, encode
 from .content import Content, Part
 from .display import shown_url
 from .envelope import Envelope, Fault
-from .errors import DecodeError, SendError
+from .errors import ConnectError, DecodeError, FaultError, HTTPStatusError, SendError, TransportError
 from .profiles import DIALECTS, Profile
+from .retry import RetryPolicy
 from .receiver import Response, encode_reply, fault_status, what_it_said
 from .server import REASONS, EmbeddedServer, request_headers
 from .status import DeliveryStatus, ReadStatus, RequestStatus
@@ -60,6 +62,10 @@ class SimulatorConfig:
     report_delay: float = 0.5
     read_status: str = "Read"
     read_delay: float = 1.0
+    # A report or MO the VASP does not take (down, timed out, 5xx, a 3xxx or 4006 status) is sent again
+    # with the same TransactionID, as MMSCs do, up to this many times in all; the waits double.
+    report_attempts: int = 2
+    report_retry_delay: float = 0.2
     auth: Any = None  # BasicAuth/DigestAuth the VASP must present
     vaspid: str | None = None  # when set, a SubmitReq from another VASPID is refused (4001)
     message_id_prefix: str = "SIM"
@@ -72,8 +78,10 @@ class SimulatorConfig:
         for name, enum in (("report_status", DeliveryStatus), ("read_status", ReadStatus)):
             if getattr(self, name) not in {e.value for e in enum}:
                 raise ValueError(f"{name} {getattr(self, name)!r} is none of {', '.join(e.value for e in enum)}")
-        if self.report_delay < 0 or self.read_delay < 0:
-            raise ValueError("report_delay and read_delay cannot be negative")
+        if self.report_delay < 0 or self.read_delay < 0 or self.report_retry_delay < 0:
+            raise ValueError("report_delay, read_delay and report_retry_delay cannot be negative")
+        if self.report_attempts < 1:
+            raise ValueError("report_attempts must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,19 @@ class StoredMessage:
 def _plain_sender(data: bytes) -> bytes:
     """China Mobile / Unicom MMSCs write Sender as plain text, not wrapped in Number."""
     return re.sub(rb"<((?:\w+:)?Sender)><(?:\w+:)?Number>([^<]*)</(?:\w+:)?Number></\1>", rb"<\1>\2</\1>", data)
+
+
+_RETRY = RetryPolicy()  # which of the VASP's answers are worth sending again (the attempts are the config's)
+
+
+def _worth_sending_again(exc: SendError) -> bool:
+    if isinstance(exc, (ConnectError, TransportError)):  # down, timed out, or the connection lost
+        return True
+    if isinstance(exc, FaultError):
+        return _RETRY.retries_fault(exc.fault, exc.http_status)
+    if isinstance(exc, HTTPStatusError):
+        return _RETRY.retries_http(exc.status)
+    return False  # an answer that is not MM7: sending it again would get the same
 
 
 QUIRKS: dict[str, Callable[[bytes], bytes]] = {"cmcc": _plain_sender, "cmcc-sdk": _plain_sender}
@@ -407,7 +428,6 @@ class Simulator:
         dialect answers a submit's reports in the version it came in, as an MMSC configured for
         each VASP does; the carriers' dialects speak their own)."""
         from .client import Client  # noqa: PLC0415
-        from .retry import RetryPolicy  # noqa: PLC0415
 
         profile = self.profile
         if version is not None and self.config.dialect == "standard" and version.name != profile.version:
@@ -423,7 +443,7 @@ class Simulator:
                     username=self.config.vasp_username, password=self.config.vasp_password,
                     auth="auto",  # Basic, or Digest when the VASP asks for it
                     verify=self.config.vasp_verify,
-                    retry=RetryPolicy(max_attempts=2, backoff=0.2),
+                    retry=RetryPolicy.never(),  # (sent again from the schedule: see _send)
                     rewrite=QUIRKS.get(self.config.dialect) if self.config.quirks else None,
                     connect_timeout=5, read_timeout=30)
             return self._clients[key]
@@ -457,16 +477,34 @@ class Simulator:
         )
         return self._send(stored, msg)
 
-    def _send(self, stored: StoredMessage | None, msg: m.Message) -> dict:
-        outcome: dict[str, Any] = {"operation": msg.ELEMENT, "message_id": getattr(msg, "message_id", None)}
+    def _send(self, stored: StoredMessage | None, msg: m.Message, attempt: int = 1,
+              transaction_id: str | None = None, linked_id: str | None = None) -> dict:
+        """One attempt; one the VASP did not take is scheduled again (not waited for here: the other
+        reports go on meanwhile). The last attempt's outcome is kept: in `stored.reports`, or for an MO
+        in `mo_sent`."""
+        tid = transaction_id or uuid.uuid4().hex
+        outcome: dict[str, Any] = {"operation": msg.ELEMENT, "message_id": getattr(msg, "message_id", None),
+                                   "transaction_id": tid, "attempts": attempt}
+        if linked_id is not None:
+            outcome["linked_id"] = linked_id
         try:
-            result = self.client(stored.version if stored is not None else None).send(msg)
-            outcome.update(status=result.status.code, transaction_id=result.transaction_id)
+            result = self.client(stored.version if stored is not None else None).send(msg, transaction_id=tid)
+            outcome["status"] = result.status.code
+            again = _RETRY.retries_status(result.status.code)
         except SendError as exc:
-            outcome.update(error=f"{type(exc).__name__}: {exc}")
+            outcome["error"] = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, FaultError) and exc.status is not None:
+                outcome["status"] = exc.status.code
+            again = _worth_sending_again(exc)
             log.warning("%s to %s failed: %s", msg.ELEMENT, shown_url(self.config.vasp_url), exc)
+        if again and attempt < self.config.report_attempts:
+            wait = self.config.report_retry_delay * 2 ** (attempt - 1)
+            self.schedule(wait, self._send, stored, msg, attempt + 1, tid, linked_id)
+            return {**outcome, "again_in": wait}
         if stored is not None:
             stored.reports.append(outcome)
+        elif msg.ELEMENT == "DeliverReq":
+            self.mo_sent.append(outcome)
         return outcome
 
     def deliver(self, sender: str, recipients: list[str] | str, subject: str | None = None, text: str | None = None,
@@ -483,10 +521,7 @@ class Simulator:
             recipients=m.Recipients(to=recipients), subject=subject, linked_id=linked_id,
             time_stamp=datetime.now(timezone.utc), content=content if content.parts else None,
         )
-        outcome = self._send(None, msg)
-        outcome["linked_id"] = linked_id
-        self.mo_sent.append(outcome)
-        return outcome
+        return self._send(None, msg, linked_id=linked_id)
 
     # -- the schedule ---------------------------------------------------------------------------
 

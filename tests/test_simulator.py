@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 
 import requests
@@ -67,3 +68,57 @@ def test_reset_forgets_messages_scheduled_reports_and_trouble_between_tests():
         assert second.message_id != first.message_id  # (MessageIDs are never given twice)
         assert sim.wait_idle()
         assert rcv.received == []
+
+
+class BusyThenFine(RecordingHandler):
+    """A VASP whose first `busy` delivery reports fail in its handler (answered with a 3000 Fault),
+    then taken (1000)."""
+
+    def __init__(self, busy: int) -> None:
+        super().__init__()
+        self.busy = busy
+
+    def on_delivery_report(self, msg, ctx):
+        self._keep(msg, ctx)
+        with self._lock:
+            self.busy -= 1
+            if self.busy >= 0:
+                raise RuntimeError("the VASP's database is down")
+
+
+def test_a_report_the_vasp_answers_3000_is_sent_again_up_to_report_attempts_then_no_more():
+    handler = BusyThenFine(busy=2)
+    with Simulator(report_delay=0, report_attempts=4, report_retry_delay=0.05) as sim, \
+            RunningReceiver(handler) as rcv:
+        sim.config.vasp_url = rcv.url
+        with mm7.Client(sim.url) as client:
+            sent = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True))
+        assert sim.wait_idle()
+        tids = [ctx.transaction_id for msg, ctx in rcv.received]
+        assert len(tids) == 3 and len(set(tids)) == 1  # the same report, repeated as such, until 1000
+        assert [(r["status"], r["attempts"]) for r in sim.messages[sent.message_id].reports] == [(1000, 3)]
+
+
+def test_a_report_is_given_up_after_report_attempts():
+    handler = BusyThenFine(busy=100)
+    with Simulator(report_delay=0, report_attempts=3, report_retry_delay=0.05) as sim, \
+            RunningReceiver(handler) as rcv:
+        sim.config.vasp_url = rcv.url
+        with mm7.Client(sim.url) as client:
+            sent = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True))
+        assert sim.wait_idle()
+        assert len(rcv.received) == 3
+        assert [(r["status"], r["attempts"]) for r in sim.messages[sent.message_id].reports] == [(3000, 3)]
+
+
+def test_a_report_to_a_vasp_that_is_down_is_tried_report_attempts_times_and_the_failure_kept():
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    nobody = f"http://127.0.0.1:{probe.getsockname()[1]}/mm7"
+    probe.close()
+    with Simulator(report_delay=0, report_attempts=3, report_retry_delay=0.01, vasp_url=nobody) as sim:
+        with mm7.Client(sim.url) as client:
+            sent = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True))
+        assert sim.wait_idle()
+        [outcome] = sim.messages[sent.message_id].reports
+        assert outcome["attempts"] == 3 and outcome["error"].startswith("ConnectError")
