@@ -39,8 +39,8 @@ from .display import shown_url
 from .envelope import Envelope, Fault
 from .errors import ConnectError, DecodeError, FaultError, HTTPStatusError, SendError, TransportError
 from .profiles import DIALECTS, Profile
-from .retry import RetryPolicy
 from .receiver import Response, encode_reply, fault_status, what_it_said
+from .retry import RetryPolicy
 from .server import REASONS, EmbeddedServer, request_headers
 from .status import DeliveryStatus, ReadStatus, RequestStatus
 
