@@ -1243,7 +1243,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wait before the second try, doubling after (default %(default)s)")
     p.add_argument("--read-status", default="Read", help="what read replies say (default %(default)s)")
     p.add_argument("--read-delay", type=float, default=2.0, metavar="SECONDS",
-                   help="after the SubmitReq (default %(default)s)")
+                   help="after the SubmitReq, never before its delivery report (default %(default)s)")
     p.add_argument("--mo-text", metavar="TEXT", help="send one MO message with this text after start")
     p.add_argument("--mo-from", default="+8613800138000", help="its sender (default %(default)s)")
     p.add_argument("--mo-to", default="1065888", help="its recipient (default %(default)s)")

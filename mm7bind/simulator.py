@@ -377,9 +377,10 @@ class Simulator:
                 self.schedule(self.config.report_delay, self.send_report, stored.message_id, rcpt,
                               self.config.report_status)
         if msg.read_reply and self.config.report_status == "Retrieved":
+            # Read once retrieved: never before the delivery report (same time: scheduled after it).
+            delay = max(self.config.read_delay, self.config.report_delay)
             for rcpt in stored.recipients:
-                self.schedule(self.config.read_delay, self.send_read_reply, stored.message_id, rcpt,
-                              self.config.read_status)
+                self.schedule(delay, self.send_read_reply, stored.message_id, rcpt, self.config.read_status)
 
     def _lookup(self, mid: str | None) -> StoredMessage | None:
         with self._lock:

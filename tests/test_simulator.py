@@ -122,3 +122,12 @@ def test_a_report_to_a_vasp_that_is_down_is_tried_report_attempts_times_and_the_
         assert sim.wait_idle()
         [outcome] = sim.messages[sent.message_id].reports
         assert outcome["attempts"] == 3 and outcome["error"].startswith("ConnectError")
+
+
+def test_a_read_reply_never_comes_before_the_delivery_report_whatever_the_delays():
+    with Simulator(report_delay=0.2, read_delay=0) as sim, RunningReceiver() as rcv:
+        sim.config.vasp_url = rcv.url
+        with mm7.Client(sim.url) as client:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True, read_reply=True))
+        assert sim.wait_idle()
+        assert [msg.ELEMENT for msg, ctx in rcv.received] == ["DeliveryReportReq", "ReadReplyReq"]
