@@ -34,7 +34,7 @@ from typing import Any
 from . import messages as m
 from . import versions
 from .codec import decode, encode
-from .content import Content, Part
+from .content import Content, Part, media_kind
 from .display import shown_url
 from .envelope import Envelope, Fault
 from .errors import ConnectError, DecodeError, FaultError, HTTPStatusError, SendError, TransportError
@@ -71,6 +71,10 @@ class SimulatorConfig:
     message_id_prefix: str = "SIM"
     relay_server_id: str = "mm7bind-simulator"
     quirks: bool = True  # reproduce the dialect's known deviations on what it sends
+    # Some providers' rules (no dialect of their own): one recipient per SubmitReq (more: 3003), and
+    # content with a SMIL presentation (without: 2004).
+    max_recipients: int | None = None
+    require_smil: bool = False
 
     def __post_init__(self) -> None:
         if self.dialect not in DIALECTS:
@@ -80,6 +84,8 @@ class SimulatorConfig:
                 raise ValueError(f"{name} {getattr(self, name)!r} is none of {', '.join(e.value for e in enum)}")
         if self.report_delay < 0 or self.read_delay < 0 or self.report_retry_delay < 0:
             raise ValueError("report_delay, read_delay and report_retry_delay cannot be negative")
+        if self.max_recipients is not None and self.max_recipients < 1:
+            raise ValueError("max_recipients must be at least 1 (or None: no limit)")
         if self.report_attempts < 1:
             raise ValueError("report_attempts must be at least 1")
 
@@ -359,6 +365,13 @@ class Simulator:
     def _submit(self, env: Envelope, msg: m.SubmitReq) -> Response:
         if not msg.recipients:
             return self.fault(env, "Client", RequestStatus.ADDRESS_ERROR, "no recipients")
+        count = len(msg.recipients.to) + len(msg.recipients.cc) + len(msg.recipients.bcc)
+        if self.config.max_recipients is not None and count > self.config.max_recipients:
+            return self.fault(env, "Server", RequestStatus.MULTIPLE_ADDRESSES_NOT_SUPPORTED,
+                              f"{count} recipients, at most {self.config.max_recipients} per SubmitReq")
+        if self.config.require_smil and not (msg.content is not None and any(
+                media_kind(p.content_type) == "smil" for p in msg.content.all_parts())):
+            return self.fault(env, "Client", RequestStatus.MULTIMEDIA_CONTENT_REFUSED, "no SMIL presentation")
         if msg.linked_id and msg.linked_id not in self.linked_ids and msg.linked_id not in self.messages:
             return self.fault(env, "Client", RequestStatus.LINKED_ID_NOT_FOUND, f"no message {msg.linked_id} to link to")
         mid = self._new_id()

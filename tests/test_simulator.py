@@ -131,3 +131,29 @@ def test_a_read_reply_never_comes_before_the_delivery_report_whatever_the_delays
             client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True, read_reply=True))
         assert sim.wait_idle()
         assert [msg.ELEMENT for msg, ctx in rcv.received] == ["DeliveryReportReq", "ReadReplyReq"]
+
+
+def test_a_simulator_set_like_a_provider_taking_one_recipient_per_submit_refuses_more_with_3003():
+    with Simulator(max_recipients=1) as sim, mm7.Client(sim.url) as client:
+        assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).status.code == 1000
+        try:
+            client.submit(m.SubmitReq(recipients=m.Recipients(to=["+8613800000000"], cc=["+8613800000001"])))
+        except mm7.errors.FaultError as exc:
+            assert exc.status.code == 3003
+        else:
+            raise AssertionError("a second recipient was taken")
+        assert len(sim.messages) == 1
+
+
+def test_a_simulator_set_like_a_provider_requiring_smil_refuses_content_without_one_with_2004():
+    text = mm7.Content(parts=[mm7.Part.text("hello")])
+    with Simulator(require_smil=True) as sim, mm7.Client(sim.url) as client, \
+            mm7.Client(sim.url, profile=mm7.profiles.STANDARD.replace(auto_smil=False)) as bare:
+        assert client.submit(m.SubmitReq(recipients=["+8613800000000"], content=text)).status.code == 1000
+        try:
+            bare.submit(m.SubmitReq(recipients=["+8613800000000"], content=text))
+        except mm7.errors.FaultError as exc:
+            assert exc.status.code == 2004
+        else:
+            raise AssertionError("content without SMIL was taken")
+        assert len(sim.messages) == 1
