@@ -179,7 +179,8 @@ class Simulator:
         self.messages: dict[str, StoredMessage] = {}
         self.mo_sent: list[dict] = []
         self.linked_ids: set[str] = set()  # given to MO messages; a reply must cite one of these
-        self._ids = itertools.count(1)
+        self._ids = itertools.count(1)  # MessageIDs: SIM0000000001, 2... in the order submits came
+        self._linked = itertools.count(1)  # MO LinkedIDs, apart: an MO leaves the next MessageID as it was
         self._lock = threading.Lock()
         self._queue: list = []
         self._running = 0  # scheduled jobs taken off the queue and not finished yet
@@ -528,7 +529,7 @@ class Simulator:
         if text is not None:
             content.parts.insert(0, Part.text(text, charset="utf-8"))
         if linked_id is None:  # every MO gets one, so that the VASP's answer can cite it
-            linked_id = f"LNK{next(self._ids):010d}"
+            linked_id = f"LNK{next(self._linked):010d}"
         self.linked_ids.add(linked_id)
         msg = m.DeliverReq(
             relay_server_id=self.config.relay_server_id, sender=m.Address.parse(sender),

@@ -157,3 +157,11 @@ def test_a_simulator_set_like_a_provider_requiring_smil_refuses_content_without_
         else:
             raise AssertionError("content without SMIL was taken")
         assert len(sim.messages) == 1
+
+
+def test_message_ids_count_submits_only_so_a_test_can_predict_them():
+    with Simulator() as sim, RunningReceiver() as rcv, mm7.Client(sim.url) as client:
+        sim.config.vasp_url = rcv.url
+        sim.deliver("+8613900000000", ["1065"], "mo", text="hi")  # (its LinkedID counts apart)
+        assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id == "SIM0000000001"
+        assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id == "SIM0000000002"
