@@ -389,12 +389,12 @@ class Simulator:
         if msg.delivery_report:
             for rcpt in stored.recipients:
                 self.schedule(self.config.report_delay, self.send_report, stored.message_id, rcpt,
-                              self.config.report_status)
+                              self.config.report_status, False)
         if msg.read_reply and self.config.report_status == "Retrieved":
             # Read once retrieved: never before the delivery report (same time: scheduled after it).
             delay = max(self.config.read_delay, self.config.report_delay)
             for rcpt in stored.recipients:
-                self.schedule(delay, self.send_read_reply, stored.message_id, rcpt, self.config.read_status)
+                self.schedule(delay, self.send_read_reply, stored.message_id, rcpt, self.config.read_status, False)
 
     def _lookup(self, mid: str | None) -> StoredMessage | None:
         with self._lock:
@@ -467,7 +467,8 @@ class Simulator:
         req = stored.request
         return getattr(req, "sender_address", None) or m.ShortCode(getattr(req, "vasid", None) or "0")
 
-    def send_report(self, message_id: str, recipient: str, status: str = "Retrieved") -> dict:
+    def send_report(self, message_id: str, recipient: str, status: str = "Retrieved", wait: bool = True) -> dict:
+        """A delivery report now; `wait`: its repeats too, then the last outcome (else they are scheduled)."""
         stored = self._lookup(message_id)
         if stored is None:
             raise KeyError(message_id)
@@ -480,9 +481,9 @@ class Simulator:
             sender=self._sender_of(stored), date=datetime.now(timezone.utc), mm_status=DeliveryStatus(status),
             status_text=status,
         )
-        return self._send(stored, msg)
+        return self._send(stored, msg, wait=wait)
 
-    def send_read_reply(self, message_id: str, recipient: str, status: str = "Read") -> dict:
+    def send_read_reply(self, message_id: str, recipient: str, status: str = "Read", wait: bool = True) -> dict:
         stored = self._lookup(message_id)
         if stored is None or stored.state in ("cancelled", "replaced"):
             return {"skipped": "unknown" if stored is None else stored.state}
@@ -490,13 +491,13 @@ class Simulator:
             relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=m.Address.parse(recipient),
             sender=self._sender_of(stored), time_stamp=datetime.now(timezone.utc), mm_status=ReadStatus(status),
         )
-        return self._send(stored, msg)
+        return self._send(stored, msg, wait=wait)
 
     def _send(self, stored: StoredMessage | None, msg: m.Message, attempt: int = 1,
-              transaction_id: str | None = None, linked_id: str | None = None) -> dict:
-        """One attempt; one the VASP did not take is scheduled again (not waited for here: the other
-        reports go on meanwhile). The last attempt's outcome is kept: in `stored.reports`, or for an MO
-        in `mo_sent`."""
+              transaction_id: str | None = None, linked_id: str | None = None, wait: bool = False) -> dict:
+        """One attempt; one the VASP did not take is sent again: after a sleep with `wait` (sent on
+        demand: the caller wants the outcome), else from the schedule (the other reports go on
+        meanwhile). The last attempt's outcome is kept: in `stored.reports`, or for an MO in `mo_sent`."""
         tid = transaction_id or uuid.uuid4().hex
         outcome: dict[str, Any] = {"operation": msg.ELEMENT, "message_id": getattr(msg, "message_id", None),
                                    "transaction_id": tid, "attempts": attempt}
@@ -513,9 +514,12 @@ class Simulator:
             again = _worth_sending_again(exc)
             log.warning("%s to %s failed: %s", msg.ELEMENT, shown_url(self.config.vasp_url), exc)
         if again and attempt < self.config.report_attempts:
-            wait = self.config.report_retry_delay * 2 ** (attempt - 1)
-            self.schedule(wait, self._send, stored, msg, attempt + 1, tid, linked_id)
-            return {**outcome, "again_in": wait}
+            pause = self.config.report_retry_delay * 2 ** (attempt - 1)
+            if wait:
+                time.sleep(pause)
+                return self._send(stored, msg, attempt + 1, tid, linked_id, wait=True)
+            self.schedule(pause, self._send, stored, msg, attempt + 1, tid, linked_id)
+            return {**outcome, "again_in": pause}
         if stored is not None:
             stored.reports.append(outcome)
         elif msg.ELEMENT == "DeliverReq":
@@ -524,7 +528,8 @@ class Simulator:
 
     def deliver(self, sender: str, recipients: list[str] | str, subject: str | None = None, text: str | None = None,
                 parts: list[Part] | None = None, linked_id: str | None = None) -> dict:
-        """Send a mobile-originated message (DeliverReq) to the VASP now."""
+        """Send a mobile-originated message (DeliverReq) to the VASP now, with its repeats if the VASP
+        does not take it (`report_attempts`); → the last attempt's outcome."""
         content = Content(parts=list(parts or []))
         if text is not None:
             content.parts.insert(0, Part.text(text, charset="utf-8"))
@@ -536,7 +541,7 @@ class Simulator:
             recipients=m.Recipients(to=recipients), subject=subject, linked_id=linked_id,
             time_stamp=datetime.now(timezone.utc), content=content if content.parts else None,
         )
-        return self._send(None, msg, linked_id=linked_id)
+        return self._send(None, msg, linked_id=linked_id, wait=True)
 
     # -- the schedule ---------------------------------------------------------------------------
 

@@ -165,3 +165,24 @@ def test_message_ids_count_submits_only_so_a_test_can_predict_them():
         sim.deliver("+8613900000000", ["1065"], "mo", text="hi")  # (its LinkedID counts apart)
         assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id == "SIM0000000001"
         assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id == "SIM0000000002"
+
+
+class MOBusyOnce(RecordingHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy = 1
+
+    def on_deliver(self, msg, ctx):
+        self._keep(msg, ctx)
+        with self._lock:
+            self.busy -= 1
+            if self.busy >= 0:
+                raise RuntimeError("not ready yet")
+
+
+def test_an_mo_sent_on_demand_answers_with_its_last_attempts_outcome():
+    with Simulator(report_attempts=2, report_retry_delay=0.01) as sim, RunningReceiver(MOBusyOnce()) as rcv:
+        sim.config.vasp_url = rcv.url
+        outcome = sim.deliver("+8613900000000", ["1065"], "mo", text="hi")
+        assert (outcome["status"], outcome["attempts"]) == (1000, 2) and "error" not in outcome
+        assert sim.mo_sent == [outcome] and len(rcv.received) == 2
