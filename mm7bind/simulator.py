@@ -406,8 +406,8 @@ class Simulator:
         rsp_cls = m.CancelRsp if isinstance(msg, m.CancelReq) else m.ExtendedCancelRsp
         if stored is None:
             return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {mid}")
-        if stored.state == "delivered":
-            return self.answer(env, rsp_cls(status=m.Status(RequestStatus.NOT_POSSIBLE, "already delivered")))
+        if stored.state != "accepted":  # delivered, or no longer there to cancel (cancelled, replaced)
+            return self.answer(env, rsp_cls(status=m.Status(RequestStatus.NOT_POSSIBLE, f"already {stored.state}")))
         stored.state = "cancelled"
         return self.answer(env, rsp_cls())
 

@@ -186,3 +186,14 @@ def test_an_mo_sent_on_demand_answers_with_its_last_attempts_outcome():
         outcome = sim.deliver("+8613900000000", ["1065"], "mo", text="hi")
         assert (outcome["status"], outcome["attempts"]) == (1000, 2) and "error" not in outcome
         assert sim.mo_sent == [outcome] and len(rcv.received) == 2
+
+
+def test_cancelling_a_message_already_cancelled_or_replaced_is_not_possible():
+    with Simulator() as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        first = client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        assert client.send(m.CancelReq(message_id=first.message_id)).status.code == 1000
+        assert client.send(m.CancelReq(message_id=first.message_id)).status.code == 3001
+        second = client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        client.send(m.ExtendedReplaceReq(replace_id=second.message_id))
+        assert client.send(m.ExtendedCancelReq(cancel_id=second.message_id)).status.code == 3001
+        assert sim.messages[second.message_id].state == "replaced"
