@@ -993,7 +993,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         config = SimulatorConfig(
             host=args.host, port=args.port, dialect=args.dialect, strict=args.strict, vasp_url=args.vasp_url,
             report_status=args.report_status, report_delay=args.report_delay, read_delay=args.read_delay,
-            read_status=args.read_status, vasp_username=args.vasp_username, vasp_password=args.vasp_password,
+            read_status=args.read_status, report_attempts=args.report_attempts,
+            report_retry_delay=args.report_retry_delay, max_recipients=args.max_recipients,
+            require_smil=args.require_smil, vasp_username=args.vasp_username, vasp_password=args.vasp_password,
             vasp_verify=args.vasp_ca or True, auth=auth,
         )
     except ValueError as exc:
@@ -1236,9 +1238,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what delivery reports say: Retrieved, Rejected, Expired, Deferred, ... (default %(default)s)")
     p.add_argument("--report-delay", type=float, default=1.0, metavar="SECONDS",
                    help="after the SubmitReq (default %(default)s)")
+    p.add_argument("--max-recipients", type=int, metavar="N",
+                   help="refuse a SubmitReq to more recipients with 3003, as some providers do (1: one per submit)")
+    p.add_argument("--require-smil", action="store_true",
+                   help="refuse content without a SMIL presentation with 2004, as some providers do")
+    p.add_argument("--report-attempts", type=int, default=2, metavar="N",
+                   help="tries of a report or MO the VASP does not take (down, 5xx, 3xxx), in all (default %(default)s)")
+    p.add_argument("--report-retry-delay", type=float, default=0.2, metavar="SECONDS",
+                   help="wait before the second try, doubling after (default %(default)s)")
     p.add_argument("--read-status", default="Read", help="what read replies say (default %(default)s)")
     p.add_argument("--read-delay", type=float, default=2.0, metavar="SECONDS",
-                   help="after the SubmitReq (default %(default)s)")
+                   help="after the SubmitReq, never before its delivery report (default %(default)s)")
     p.add_argument("--mo-text", metavar="TEXT", help="send one MO message with this text after start")
     p.add_argument("--mo-from", default="+8613800138000", help="its sender (default %(default)s)")
     p.add_argument("--mo-to", default="1065888", help="its recipient (default %(default)s)")

@@ -12,6 +12,7 @@ Control endpoints (JSON), next to the MM7 path:
     POST /control/deliver  {"from","to","subject","text","linked_id"}   send an MO to the VASP
     POST /control/report   {"message_id","recipient","status"}          send a delivery report now
     POST /control/fail     {"count","status","http_status","retry_after","delay"}   trouble (fail_next)
+    POST /control/reset                          forget messages, scheduled reports and trouble (reset)
     GET  /control/health                         200 while it runs
 """
 
@@ -24,6 +25,7 @@ import logging
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -32,12 +34,13 @@ from typing import Any
 from . import messages as m
 from . import versions
 from .codec import decode, encode
-from .content import Content, Part
+from .content import Content, Part, media_kind
 from .display import shown_url
 from .envelope import Envelope, Fault
-from .errors import DecodeError, SendError
+from .errors import ConnectError, DecodeError, FaultError, HTTPStatusError, SendError, TransportError
 from .profiles import DIALECTS, Profile
 from .receiver import Response, encode_reply, fault_status, what_it_said
+from .retry import RetryPolicy
 from .server import REASONS, EmbeddedServer, request_headers
 from .status import DeliveryStatus, ReadStatus, RequestStatus
 
@@ -59,11 +62,19 @@ class SimulatorConfig:
     report_delay: float = 0.5
     read_status: str = "Read"
     read_delay: float = 1.0
+    # A report or MO the VASP does not take (down, timed out, 5xx, a 3xxx or 4006 status) is sent again
+    # with the same TransactionID, as MMSCs do, up to this many times in all; the waits double.
+    report_attempts: int = 2
+    report_retry_delay: float = 0.2
     auth: Any = None  # BasicAuth/DigestAuth the VASP must present
     vaspid: str | None = None  # when set, a SubmitReq from another VASPID is refused (4001)
     message_id_prefix: str = "SIM"
     relay_server_id: str = "mm7bind-simulator"
     quirks: bool = True  # reproduce the dialect's known deviations on what it sends
+    # Some providers' rules (no dialect of their own): one recipient per SubmitReq (more: 3003), and
+    # content with a SMIL presentation (without: 2004).
+    max_recipients: int | None = None
+    require_smil: bool = False
 
     def __post_init__(self) -> None:
         if self.dialect not in DIALECTS:
@@ -71,8 +82,12 @@ class SimulatorConfig:
         for name, enum in (("report_status", DeliveryStatus), ("read_status", ReadStatus)):
             if getattr(self, name) not in {e.value for e in enum}:
                 raise ValueError(f"{name} {getattr(self, name)!r} is none of {', '.join(e.value for e in enum)}")
-        if self.report_delay < 0 or self.read_delay < 0:
-            raise ValueError("report_delay and read_delay cannot be negative")
+        if self.report_delay < 0 or self.read_delay < 0 or self.report_retry_delay < 0:
+            raise ValueError("report_delay, read_delay and report_retry_delay cannot be negative")
+        if self.max_recipients is not None and self.max_recipients < 1:
+            raise ValueError("max_recipients must be at least 1 (or None: no limit)")
+        if self.report_attempts < 1:
+            raise ValueError("report_attempts must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -114,6 +129,12 @@ class StoredMessage:
     state: str = "accepted"  # accepted | delivered | cancelled | replaced
     deviations: list = field(default_factory=list)
     reports: list[dict] = field(default_factory=list)  # what was sent back, with the VASP's answers
+    # Whom it goes to: the request's, or for an extendedReplaceReq (which names none) the replaced message's.
+    recipients: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.recipients is None:
+            self.recipients = [str(a) for a in getattr(self.request, "recipients", None) or []]
 
     def summary(self) -> dict:
         msg = self.request
@@ -121,7 +142,7 @@ class StoredMessage:
         return {
             "message_id": self.message_id, "transaction_id": self.transaction_id, "operation": msg.ELEMENT,
             "version": self.version.name, "state": self.state, "received_at": self.received_at.isoformat(),
-            "recipients": [str(a) for a in getattr(msg, "recipients", None) or []],
+            "recipients": list(self.recipients or []),
             "vaspid": getattr(msg, "vaspid", None), "vasid": getattr(msg, "vasid", None),
             "service_code": str(msg.service_code) if getattr(msg, "service_code", None) is not None else None,
             "sender": str(msg.sender_address) if getattr(msg, "sender_address", None) is not None else None,
@@ -136,6 +157,19 @@ def _plain_sender(data: bytes) -> bytes:
     return re.sub(rb"<((?:\w+:)?Sender)><(?:\w+:)?Number>([^<]*)</(?:\w+:)?Number></\1>", rb"<\1>\2</\1>", data)
 
 
+_RETRY = RetryPolicy()  # which of the VASP's answers are worth sending again (the attempts are the config's)
+
+
+def _worth_sending_again(exc: SendError) -> bool:
+    if isinstance(exc, (ConnectError, TransportError)):  # down, timed out, or the connection lost
+        return True
+    if isinstance(exc, FaultError):
+        return _RETRY.retries_fault(exc.fault, exc.http_status)
+    if isinstance(exc, HTTPStatusError):
+        return _RETRY.retries_http(exc.status)
+    return False  # an answer that is not MM7: sending it again would get the same
+
+
 QUIRKS: dict[str, Callable[[bytes], bytes]] = {"cmcc": _plain_sender, "cmcc-sdk": _plain_sender}
 
 
@@ -145,9 +179,11 @@ class Simulator:
         self.messages: dict[str, StoredMessage] = {}
         self.mo_sent: list[dict] = []
         self.linked_ids: set[str] = set()  # given to MO messages; a reply must cite one of these
-        self._ids = itertools.count(1)
+        self._ids = itertools.count(1)  # MessageIDs: SIM0000000001, 2... in the order submits came
+        self._linked = itertools.count(1)  # MO LinkedIDs, apart: an MO leaves the next MessageID as it was
         self._lock = threading.Lock()
         self._queue: list = []
+        self._running = 0  # scheduled jobs taken off the queue and not finished yet
         self._seq = itertools.count()
         self._wake = threading.Condition()
         self._stopping = False
@@ -235,6 +271,18 @@ class Simulator:
         with self._lock:
             self._troubles.extend([t] * count)
 
+    def reset(self) -> None:
+        """Forget the messages, MO sent, scheduled reports and scripted trouble, as a fresh simulator
+        would (one kept running for a whole test session, between tests). MessageIDs keep counting:
+        a VASP's store never sees one given twice. A report already on its way still arrives."""
+        with self._wake:
+            self._queue.clear()
+        with self._lock:
+            self.messages.clear()
+            self._troubles.clear()
+        self.mo_sent.clear()
+        self.linked_ids.clear()
+
     def _next_trouble(self) -> Trouble | None:
         with self._lock:
             return self._troubles.pop(0) if self._troubles else None
@@ -318,6 +366,13 @@ class Simulator:
     def _submit(self, env: Envelope, msg: m.SubmitReq) -> Response:
         if not msg.recipients:
             return self.fault(env, "Client", RequestStatus.ADDRESS_ERROR, "no recipients")
+        count = len(msg.recipients.to) + len(msg.recipients.cc) + len(msg.recipients.bcc)
+        if self.config.max_recipients is not None and count > self.config.max_recipients:
+            return self.fault(env, "Server", RequestStatus.MULTIPLE_ADDRESSES_NOT_SUPPORTED,
+                              f"{count} recipients, at most {self.config.max_recipients} per SubmitReq")
+        if self.config.require_smil and not (msg.content is not None and any(
+                media_kind(p.content_type) == "smil" for p in msg.content.all_parts())):
+            return self.fault(env, "Client", RequestStatus.MULTIMEDIA_CONTENT_REFUSED, "no SMIL presentation")
         if msg.linked_id and msg.linked_id not in self.linked_ids and msg.linked_id not in self.messages:
             return self.fault(env, "Client", RequestStatus.LINKED_ID_NOT_FOUND, f"no message {msg.linked_id} to link to")
         mid = self._new_id()
@@ -326,13 +381,20 @@ class Simulator:
         with self._lock:
             self.messages[mid] = stored
         log.info("SubmitReq tid=%s → MessageID %s for %d recipient(s)", env.transaction_id, mid, len(msg.recipients))
-        if msg.delivery_report:
-            for rcpt in msg.recipients:
-                self.schedule(self.config.report_delay, self.send_report, mid, str(rcpt), self.config.report_status)
-        if msg.read_reply and self.config.report_status == "Retrieved":
-            for rcpt in msg.recipients:
-                self.schedule(self.config.read_delay, self.send_read_reply, mid, str(rcpt), self.config.read_status)
+        self._schedule_reports(stored, msg)
         return self.answer(env, m.SubmitRsp(message_id=mid))
+
+    def _schedule_reports(self, stored: StoredMessage, msg) -> None:
+        """The delivery reports and read replies `msg` asked for, one per recipient."""
+        if msg.delivery_report:
+            for rcpt in stored.recipients:
+                self.schedule(self.config.report_delay, self.send_report, stored.message_id, rcpt,
+                              self.config.report_status, False)
+        if msg.read_reply and self.config.report_status == "Retrieved":
+            # Read once retrieved: never before the delivery report (same time: scheduled after it).
+            delay = max(self.config.read_delay, self.config.report_delay)
+            for rcpt in stored.recipients:
+                self.schedule(delay, self.send_read_reply, stored.message_id, rcpt, self.config.read_status, False)
 
     def _lookup(self, mid: str | None) -> StoredMessage | None:
         with self._lock:
@@ -344,8 +406,8 @@ class Simulator:
         rsp_cls = m.CancelRsp if isinstance(msg, m.CancelReq) else m.ExtendedCancelRsp
         if stored is None:
             return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {mid}")
-        if stored.state == "delivered":
-            return self.answer(env, rsp_cls(status=m.Status(RequestStatus.NOT_POSSIBLE, "already delivered")))
+        if stored.state != "accepted":  # delivered, or no longer there to cancel (cancelled, replaced)
+            return self.answer(env, rsp_cls(status=m.Status(RequestStatus.NOT_POSSIBLE, f"already {stored.state}")))
         stored.state = "cancelled"
         return self.answer(env, rsp_cls())
 
@@ -365,9 +427,13 @@ class Simulator:
             return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {msg.replace_id}")
         old.state = "replaced"
         mid = self._new_id()
+        # The new message goes to the old one's recipients; its reports, under the new MessageID, are
+        # all the VASP hears from now on (the replaced message is never delivered).
+        stored = StoredMessage(mid, env.transaction_id or "", msg, env.version, datetime.now(timezone.utc),
+                               deviations=env.deviations, recipients=list(old.recipients or []))
         with self._lock:
-            self.messages[mid] = StoredMessage(mid, env.transaction_id or "", msg, env.version, datetime.now(timezone.utc),
-                                               deviations=env.deviations)
+            self.messages[mid] = stored
+        self._schedule_reports(stored, msg)
         return self.answer(env, m.ExtendedReplaceRsp(message_id=mid))
 
     # -- outgoing -------------------------------------------------------------------------------
@@ -377,7 +443,6 @@ class Simulator:
         dialect answers a submit's reports in the version it came in, as an MMSC configured for
         each VASP does; the carriers' dialects speak their own)."""
         from .client import Client  # noqa: PLC0415
-        from .retry import RetryPolicy  # noqa: PLC0415
 
         profile = self.profile
         if version is not None and self.config.dialect == "standard" and version.name != profile.version:
@@ -393,7 +458,7 @@ class Simulator:
                     username=self.config.vasp_username, password=self.config.vasp_password,
                     auth="auto",  # Basic, or Digest when the VASP asks for it
                     verify=self.config.vasp_verify,
-                    retry=RetryPolicy(max_attempts=2, backoff=0.2),
+                    retry=RetryPolicy.never(),  # (sent again from the schedule: see _send)
                     rewrite=QUIRKS.get(self.config.dialect) if self.config.quirks else None,
                     connect_timeout=5, read_timeout=30)
             return self._clients[key]
@@ -402,12 +467,13 @@ class Simulator:
         req = stored.request
         return getattr(req, "sender_address", None) or m.ShortCode(getattr(req, "vasid", None) or "0")
 
-    def send_report(self, message_id: str, recipient: str, status: str = "Retrieved") -> dict:
+    def send_report(self, message_id: str, recipient: str, status: str = "Retrieved", wait: bool = True) -> dict:
+        """A delivery report now; `wait`: its repeats too, then the last outcome (else they are scheduled)."""
         stored = self._lookup(message_id)
         if stored is None:
             raise KeyError(message_id)
-        if stored.state == "cancelled":
-            return {"skipped": "cancelled"}
+        if stored.state in ("cancelled", "replaced"):
+            return {"skipped": stored.state}
         if status == "Retrieved":
             stored.state = "delivered"
         msg = m.DeliveryReportReq(
@@ -415,55 +481,74 @@ class Simulator:
             sender=self._sender_of(stored), date=datetime.now(timezone.utc), mm_status=DeliveryStatus(status),
             status_text=status,
         )
-        return self._send(stored, msg)
+        return self._send(stored, msg, wait=wait)
 
-    def send_read_reply(self, message_id: str, recipient: str, status: str = "Read") -> dict:
+    def send_read_reply(self, message_id: str, recipient: str, status: str = "Read", wait: bool = True) -> dict:
         stored = self._lookup(message_id)
-        if stored is None or stored.state == "cancelled":
-            return {"skipped": "cancelled or unknown"}
+        if stored is None or stored.state in ("cancelled", "replaced"):
+            return {"skipped": "unknown" if stored is None else stored.state}
         msg = m.ReadReplyReq(
             relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=m.Address.parse(recipient),
             sender=self._sender_of(stored), time_stamp=datetime.now(timezone.utc), mm_status=ReadStatus(status),
         )
-        return self._send(stored, msg)
+        return self._send(stored, msg, wait=wait)
 
-    def _send(self, stored: StoredMessage | None, msg: m.Message) -> dict:
-        outcome: dict[str, Any] = {"operation": msg.ELEMENT, "message_id": getattr(msg, "message_id", None)}
+    def _send(self, stored: StoredMessage | None, msg: m.Message, attempt: int = 1,
+              transaction_id: str | None = None, linked_id: str | None = None, wait: bool = False) -> dict:
+        """One attempt; one the VASP did not take is sent again: after a sleep with `wait` (sent on
+        demand: the caller wants the outcome), else from the schedule (the other reports go on
+        meanwhile). The last attempt's outcome is kept: in `stored.reports`, or for an MO in `mo_sent`."""
+        tid = transaction_id or uuid.uuid4().hex
+        outcome: dict[str, Any] = {"operation": msg.ELEMENT, "message_id": getattr(msg, "message_id", None),
+                                   "transaction_id": tid, "attempts": attempt}
+        if linked_id is not None:
+            outcome["linked_id"] = linked_id
         try:
-            result = self.client(stored.version if stored is not None else None).send(msg)
-            outcome.update(status=result.status.code, transaction_id=result.transaction_id)
+            result = self.client(stored.version if stored is not None else None).send(msg, transaction_id=tid)
+            outcome["status"] = result.status.code
+            again = _RETRY.retries_status(result.status.code)
         except SendError as exc:
-            outcome.update(error=f"{type(exc).__name__}: {exc}")
+            outcome["error"] = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, FaultError) and exc.status is not None:
+                outcome["status"] = exc.status.code
+            again = _worth_sending_again(exc)
             log.warning("%s to %s failed: %s", msg.ELEMENT, shown_url(self.config.vasp_url), exc)
+        if again and attempt < self.config.report_attempts:
+            pause = self.config.report_retry_delay * 2 ** (attempt - 1)
+            if wait:
+                time.sleep(pause)
+                return self._send(stored, msg, attempt + 1, tid, linked_id, wait=True)
+            self.schedule(pause, self._send, stored, msg, attempt + 1, tid, linked_id)
+            return {**outcome, "again_in": pause}
         if stored is not None:
             stored.reports.append(outcome)
+        elif msg.ELEMENT == "DeliverReq":
+            self.mo_sent.append(outcome)
         return outcome
 
     def deliver(self, sender: str, recipients: list[str] | str, subject: str | None = None, text: str | None = None,
                 parts: list[Part] | None = None, linked_id: str | None = None) -> dict:
-        """Send a mobile-originated message (DeliverReq) to the VASP now."""
+        """Send a mobile-originated message (DeliverReq) to the VASP now, with its repeats if the VASP
+        does not take it (`report_attempts`); → the last attempt's outcome."""
         content = Content(parts=list(parts or []))
         if text is not None:
             content.parts.insert(0, Part.text(text, charset="utf-8"))
         if linked_id is None:  # every MO gets one, so that the VASP's answer can cite it
-            linked_id = f"LNK{next(self._ids):010d}"
+            linked_id = f"LNK{next(self._linked):010d}"
         self.linked_ids.add(linked_id)
         msg = m.DeliverReq(
             relay_server_id=self.config.relay_server_id, sender=m.Address.parse(sender),
             recipients=m.Recipients(to=recipients), subject=subject, linked_id=linked_id,
             time_stamp=datetime.now(timezone.utc), content=content if content.parts else None,
         )
-        outcome = self._send(None, msg)
-        outcome["linked_id"] = linked_id
-        self.mo_sent.append(outcome)
-        return outcome
+        return self._send(None, msg, linked_id=linked_id, wait=True)
 
     # -- the schedule ---------------------------------------------------------------------------
 
     def schedule(self, delay: float, fn: Callable, *args: Any) -> None:
         with self._wake:
             heapq.heappush(self._queue, (time.monotonic() + delay, next(self._seq), fn, args))
-            self._wake.notify()
+            self._wake.notify_all()  # (wait_idle waits on it too: notify() could wake it, not the worker)
 
     def _run_queue(self) -> None:
         while True:
@@ -474,27 +559,32 @@ class Simulator:
                 if self._stopping:
                     return
                 _, _, fn, args = heapq.heappop(self._queue)
-            if not self.config.vasp_url:
-                continue
+                self._running += 1
             try:
-                fn(*args)
+                if self.config.vasp_url:
+                    fn(*args)
             except Exception:  # noqa: BLE001 (a failed report must not stop the schedule)
                 log.exception("scheduled %s failed", getattr(fn, "__name__", fn))
+            finally:
+                with self._wake:
+                    self._running -= 1
+                    self._wake.notify_all()
 
     def idle(self) -> bool:
+        """Nothing scheduled and nothing on its way (a report waiting for the VASP's answer is busy)."""
         with self._wake:
-            return not self._queue
+            return not self._queue and not self._running
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Wait until every scheduled report has gone out (for tests and the demo)."""
+        """Wait until every scheduled report has gone out and been answered (for tests and the demo)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.idle():
-                time.sleep(0.05)  # the one being sent right now
-                if self.idle():
-                    return True
-            time.sleep(0.02)
-        return False
+        with self._wake:
+            while self._queue or self._running:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._wake.wait(left)
+        return True
 
     # -- control --------------------------------------------------------------------------------
 
@@ -510,10 +600,13 @@ class Simulator:
                 return 200, [s.summary() for s in self.messages.values()]
         if route == "health":
             return 200, {"ok": True, "dialect": self.config.dialect, "messages": len(self.messages)}
-        if route not in ("deliver", "report", "fail"):
-            return 404, {"error": f"no control action {route!r} (messages, health, deliver, report, fail)"}
+        if route not in ("deliver", "report", "fail", "reset"):
+            return 404, {"error": f"no control action {route!r} (messages, health, deliver, report, fail, reset)"}
         if method != "POST":
             return 405, {"error": f"{route} takes POST"}
+        if route == "reset":
+            self.reset()
+            return 200, {"ok": True}
         try:
             if route == "deliver":
                 return 200, self.deliver(args["from"], args.get("to") or ["1065888"], args.get("subject"),

@@ -1,0 +1,199 @@
+"""The MMSC simulator as a service provider's tests use it: reports, replacements, the control API."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+
+import requests
+
+import mm7bind as mm7
+from mm7bind import messages as m
+from mm7bind.simulator import Simulator
+from mm7bind.testing import RecordingHandler, RunningReceiver
+
+
+class HeldReports(RecordingHandler):
+    """A VASP that answers a delivery report only when the test lets it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+
+    def on_delivery_report(self, msg, ctx):
+        self.arrived.set()
+        self.release.wait(10)
+        self._keep(msg, ctx)
+
+
+def test_wait_idle_waits_for_a_report_still_on_its_way():
+    handler = HeldReports()
+    with Simulator(report_delay=0) as sim, RunningReceiver(handler) as rcv:
+        sim.config.vasp_url = rcv.url
+        with mm7.Client(sim.url) as client:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True))
+        assert handler.arrived.wait(10)  # taken off the schedule, not answered yet
+        assert not sim.wait_idle(timeout=0.3)
+        handler.release.set()
+        assert sim.wait_idle()
+        assert [msg.ELEMENT for msg, ctx in rcv.received] == ["DeliveryReportReq"]
+
+
+def test_an_extended_replace_is_reported_under_its_new_message_id_and_the_replaced_one_not_at_all():
+    with Simulator(report_delay=0.2) as sim, RunningReceiver() as rcv:
+        sim.config.vasp_url = rcv.url
+        with mm7.Client(sim.url) as client:
+            first = client.submit(m.SubmitReq(recipients=["+8613800000000", "+8613800000001"], delivery_report=True))
+            second = client.send(m.ExtendedReplaceReq(replace_id=first.message_id, delivery_report=True))
+        assert sim.wait_idle()
+        assert sim.messages[first.message_id].state == "replaced"
+        reports = sorted((msg.message_id, str(msg.recipient)) for msg, ctx in rcv.received)
+        assert reports == [(second.message_id, "+8613800000000"), (second.message_id, "+8613800000001")]
+        assert sim.messages[second.message_id].summary()["recipients"] == ["+8613800000000", "+8613800000001"]
+
+
+def test_reset_forgets_messages_scheduled_reports_and_trouble_between_tests():
+    with Simulator(report_delay=0.5) as sim, RunningReceiver() as rcv:
+        sim.config.vasp_url = rcv.url
+        with mm7.Client(sim.url) as client:
+            first = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True))
+            sim.fail_next(status=3001)
+            answer = requests.post(sim.url.replace("/mm7", "/control/reset"), data=b"{}", timeout=5)
+            assert answer.status_code == 200, answer.text
+            assert json.loads(requests.get(sim.url.replace("/mm7", "/control/messages"), timeout=5).text) == []
+            second = client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        assert second.status.code == 1000 and second.attempts == 1
+        assert second.message_id != first.message_id  # (MessageIDs are never given twice)
+        assert sim.wait_idle()
+        assert rcv.received == []
+
+
+class BusyThenFine(RecordingHandler):
+    """A VASP whose first `busy` delivery reports fail in its handler (answered with a 3000 Fault),
+    then taken (1000)."""
+
+    def __init__(self, busy: int) -> None:
+        super().__init__()
+        self.busy = busy
+
+    def on_delivery_report(self, msg, ctx):
+        self._keep(msg, ctx)
+        with self._lock:
+            self.busy -= 1
+            if self.busy >= 0:
+                raise RuntimeError("the VASP's database is down")
+
+
+def test_a_report_the_vasp_answers_3000_is_sent_again_up_to_report_attempts_then_no_more():
+    handler = BusyThenFine(busy=2)
+    with Simulator(report_delay=0, report_attempts=4, report_retry_delay=0.05) as sim, \
+            RunningReceiver(handler) as rcv:
+        sim.config.vasp_url = rcv.url
+        with mm7.Client(sim.url) as client:
+            sent = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True))
+        assert sim.wait_idle()
+        tids = [ctx.transaction_id for msg, ctx in rcv.received]
+        assert len(tids) == 3 and len(set(tids)) == 1  # the same report, repeated as such, until 1000
+        assert [(r["status"], r["attempts"]) for r in sim.messages[sent.message_id].reports] == [(1000, 3)]
+
+
+def test_a_report_is_given_up_after_report_attempts():
+    handler = BusyThenFine(busy=100)
+    with Simulator(report_delay=0, report_attempts=3, report_retry_delay=0.05) as sim, \
+            RunningReceiver(handler) as rcv:
+        sim.config.vasp_url = rcv.url
+        with mm7.Client(sim.url) as client:
+            sent = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True))
+        assert sim.wait_idle()
+        assert len(rcv.received) == 3
+        assert [(r["status"], r["attempts"]) for r in sim.messages[sent.message_id].reports] == [(3000, 3)]
+
+
+def test_a_report_to_a_vasp_that_is_down_is_tried_report_attempts_times_and_the_failure_kept():
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    nobody = f"http://127.0.0.1:{probe.getsockname()[1]}/mm7"
+    probe.close()
+    with Simulator(report_delay=0, report_attempts=3, report_retry_delay=0.01, vasp_url=nobody) as sim:
+        with mm7.Client(sim.url) as client:
+            sent = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True))
+        assert sim.wait_idle()
+        [outcome] = sim.messages[sent.message_id].reports
+        assert outcome["attempts"] == 3 and outcome["error"].startswith("ConnectError")
+
+
+def test_a_read_reply_never_comes_before_the_delivery_report_whatever_the_delays():
+    with Simulator(report_delay=0.2, read_delay=0) as sim, RunningReceiver() as rcv:
+        sim.config.vasp_url = rcv.url
+        with mm7.Client(sim.url) as client:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True, read_reply=True))
+        assert sim.wait_idle()
+        assert [msg.ELEMENT for msg, ctx in rcv.received] == ["DeliveryReportReq", "ReadReplyReq"]
+
+
+def test_a_simulator_set_like_a_provider_taking_one_recipient_per_submit_refuses_more_with_3003():
+    with Simulator(max_recipients=1) as sim, mm7.Client(sim.url) as client:
+        assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).status.code == 1000
+        try:
+            client.submit(m.SubmitReq(recipients=m.Recipients(to=["+8613800000000"], cc=["+8613800000001"])))
+        except mm7.errors.FaultError as exc:
+            assert exc.status.code == 3003
+        else:
+            raise AssertionError("a second recipient was taken")
+        assert len(sim.messages) == 1
+
+
+def test_a_simulator_set_like_a_provider_requiring_smil_refuses_content_without_one_with_2004():
+    text = mm7.Content(parts=[mm7.Part.text("hello")])
+    with Simulator(require_smil=True) as sim, mm7.Client(sim.url) as client, \
+            mm7.Client(sim.url, profile=mm7.profiles.STANDARD.replace(auto_smil=False)) as bare:
+        assert client.submit(m.SubmitReq(recipients=["+8613800000000"], content=text)).status.code == 1000
+        try:
+            bare.submit(m.SubmitReq(recipients=["+8613800000000"], content=text))
+        except mm7.errors.FaultError as exc:
+            assert exc.status.code == 2004
+        else:
+            raise AssertionError("content without SMIL was taken")
+        assert len(sim.messages) == 1
+
+
+def test_message_ids_count_submits_only_so_a_test_can_predict_them():
+    with Simulator() as sim, RunningReceiver() as rcv, mm7.Client(sim.url) as client:
+        sim.config.vasp_url = rcv.url
+        sim.deliver("+8613900000000", ["1065"], "mo", text="hi")  # (its LinkedID counts apart)
+        assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id == "SIM0000000001"
+        assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id == "SIM0000000002"
+
+
+class MOBusyOnce(RecordingHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy = 1
+
+    def on_deliver(self, msg, ctx):
+        self._keep(msg, ctx)
+        with self._lock:
+            self.busy -= 1
+            if self.busy >= 0:
+                raise RuntimeError("not ready yet")
+
+
+def test_an_mo_sent_on_demand_answers_with_its_last_attempts_outcome():
+    with Simulator(report_attempts=2, report_retry_delay=0.01) as sim, RunningReceiver(MOBusyOnce()) as rcv:
+        sim.config.vasp_url = rcv.url
+        outcome = sim.deliver("+8613900000000", ["1065"], "mo", text="hi")
+        assert (outcome["status"], outcome["attempts"]) == (1000, 2) and "error" not in outcome
+        assert sim.mo_sent == [outcome] and len(rcv.received) == 2
+
+
+def test_cancelling_a_message_already_cancelled_or_replaced_is_not_possible():
+    with Simulator() as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        first = client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        assert client.send(m.CancelReq(message_id=first.message_id)).status.code == 1000
+        assert client.send(m.CancelReq(message_id=first.message_id)).status.code == 3001
+        second = client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        client.send(m.ExtendedReplaceReq(replace_id=second.message_id))
+        assert client.send(m.ExtendedCancelReq(cancel_id=second.message_id)).status.code == 3001
+        assert sim.messages[second.message_id].state == "replaced"
