@@ -132,18 +132,19 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
                     return
         if scope["type"] != "http":
             raise ValueError(f"mm7bind's ASGI app serves HTTP, not {scope['type']}")
+        head = scope.get("method") == "HEAD"
         if metrics_path is not None and receiver.metrics is not None and scope.get("path") == metrics_path:
             client = scope.get("client")
             allow = receiver.config.allow
             if allow is not None and not allow.allows(client[0] if client else None):
-                return await _asgi_answer(send, 403, [("Content-Type", "text/plain")], b"forbidden\n")
+                return await _asgi_answer(send, 403, [("Content-Type", "text/plain")], b"forbidden\n", head)
             if scope.get("method", "GET") not in ("GET", "HEAD"):
                 return await _asgi_answer(send, 405, [("Allow", "GET"), ("Content-Type", "text/plain")],
                                           b"metrics take GET\n")
             text = await asyncio.to_thread(receiver.metrics.render)  # (the inbox gauge reads the store)
-            return await _asgi_answer(send, 200, [("Content-Type", METRICS_TYPE)], text.encode("utf-8"))
+            return await _asgi_answer(send, 200, [("Content-Type", METRICS_TYPE)], text.encode("utf-8"), head)
         if path is not None and scope.get("path", "") not in (path, path.rstrip("/") + "/"):
-            return await _asgi_answer(send, 404, [("Content-Type", "text/plain")], b"not found\n")
+            return await _asgi_answer(send, 404, [("Content-Type", "text/plain")], b"not found\n", head)
         limit = receiver.config.max_body
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope.get("headers", ()):
@@ -156,7 +157,7 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         peer = scope.get("client")[0] if scope.get("client") else None
         if declared > limit:
             rsp = receiver.too_large(peer, declared)
-            return await _asgi_answer(send, rsp.status, rsp.headers, rsp.body)
+            return await _asgi_answer(send, rsp.status, rsp.headers, rsp.body, head)
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -167,7 +168,7 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             size += len(chunk)
             if size > limit:  # refused without reading the rest
                 rsp = receiver.too_large(peer, None)
-                return await _asgi_answer(send, rsp.status, rsp.headers, rsp.body)
+                return await _asgi_answer(send, rsp.status, rsp.headers, rsp.body, head)
             if not message.get("more_body", False):
                 break
         uri = scope.get("root_path", "") + scope.get("path", "")
@@ -176,7 +177,7 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         client = scope.get("client")
         rsp = await asyncio.to_thread(receiver.handle, b"".join(chunks), headers.get("Content-Type"), headers,
                                       client[0] if client else None, scope.get("method", "POST"), uri)
-        await _asgi_answer(send, rsp.status, rsp.headers, rsp.body)
+        await _asgi_answer(send, rsp.status, rsp.headers, rsp.body, head)
 
     return _Asgi(app)
 
@@ -194,11 +195,13 @@ class _Asgi:
         await self.app(scope, receive, send)
 
 
-async def _asgi_answer(send: Callable, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+async def _asgi_answer(send: Callable, status: int, headers: list[tuple[str, str]], body: bytes,
+                       head: bool = False) -> None:
+    """The answer; to a HEAD its headers only (ASGI servers need not drop the body as WSGI ones do)."""
     raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
     raw.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": b"" if head else body})
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -302,3 +302,19 @@ def test_a_gauge_the_store_cannot_read_now_is_one_line_and_the_rest_still_goes_o
     [line] = caplog.records
     assert line.getMessage() == ("metrics: mm7bind_inbox_messages could not be read: OperationalError: "
                                  "database is locked") and line.exc_info is None
+
+
+def test_asgi_head_has_the_headers_and_no_body():
+    # As the WSGI app (whose server drops a HEAD's body): a body after a HEAD's headers breaks
+    # the connection for a strict server or client (it reads the bytes as the next response).
+    from .test_receiver import call_asgi
+
+    metrics = Metrics()
+    metrics.inc("mm7bind_sent_total", operation="SubmitReq", outcome="ok", status="1000")
+    app = mm7.asgi_app(mm7.Receiver(Picky(), metrics=metrics), "/mm7", metrics_path="/metrics")
+    get, _ = call_asgi(app, [b""], {}, path="/metrics", method="GET")
+    head, _ = call_asgi(app, [b""], {}, path="/metrics", method="HEAD")
+    assert head["status"] == 200 and head["body"] == b""
+    assert head["headers"]["content-length"] == str(len(get["body"])) != "0"
+    refused, _ = call_asgi(app, [b""], {}, path="/mm7", method="HEAD")
+    assert refused["status"] == 405 and refused["headers"]["allow"] == "POST" and refused["body"] == b""
