@@ -318,3 +318,24 @@ def test_asgi_head_has_the_headers_and_no_body():
     assert head["headers"]["content-length"] == str(len(get["body"])) != "0"
     refused, _ = call_asgi(app, [b""], {}, path="/mm7", method="HEAD")
     assert refused["status"] == 405 and refused["headers"]["allow"] == "POST" and refused["body"] == b""
+
+
+def test_asgi_health_path_for_load_balancers(tmp_path):
+    # An ASGI deployment (uvicorn alone) has no WSGI mounts: the health check is the app's own.
+    import sqlite3
+
+    from .test_receiver import call_asgi
+
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    app = mm7.asgi_app(mm7.Receiver(Picky(), store=store, allow=IPAllowList.parse(["127.0.0.1"])), "/mm7",
+                       health_path="/health")
+    got, _ = call_asgi(app, [b""], {}, path="/health", method="GET")  # (a balancer outside the MMSC allow-list)
+    assert (got["status"], got["body"], got["headers"]["cache-control"]) == (200, b"ok\n", "no-store")
+
+    def broken(**kw):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    store.check = broken
+    got, _ = call_asgi(app, [b""], {}, path="/health", method="GET")
+    assert got["status"] == 503 and b"disk I/O error" in got["body"]
+    store.close()
