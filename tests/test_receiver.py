@@ -976,3 +976,29 @@ def test_a_message_too_large_or_an_operation_not_served_is_logged_with_why(caplo
         ("WARNING", f"refused a request from 10.0.0.8: {len(big.to_bytes())} bytes, over max_body (2048 bytes)"),
         ("WARNING", "refused SubmitReq from 10.0.0.9: not an operation a VASP serves (4003)")]
     assert rx.metrics.value("mm7bind_received_total", outcome="too_large") == 2
+
+
+def test_every_outcome_line_carries_the_structured_fields(store, caplog):
+    # A JSON log pipeline reads `record.mm7`; the lines an operator alerts on (a handler failing,
+    # the store refusing a message) must carry it as the handled ones do.
+    import sqlite3
+
+    class Handler(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            if msg.subject == "bug":
+                raise KeyError("bug")
+
+    caplog.set_level(logging.INFO, logger="mm7bind.receiver")
+    app = mm7.wsgi_app(mm7.Receiver(Handler(), store=store))
+    assert post(app, mm7.DeliverReq(sender="+8613900000000", subject="ok"), tid="s-ok")["status"] == 200
+    assert post(app, mm7.DeliverReq(sender="+8613900000000", subject="bug"), tid="s-bug")["status"] == 500
+
+    def full(**kw):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    store.accept = full
+    assert post(app, mm7.DeliverReq(sender="+8613900000000", subject="x"), tid="s-full")["status"] == 500
+    fields = {r.mm7["transaction_id"]: r.mm7 for r in caplog.records if hasattr(r, "mm7")}
+    assert {tid: f["outcome"] for tid, f in fields.items()} == {
+        "s-ok": "handled", "s-bug": "failed", "s-full": "store_error"}
+    assert fields["s-bug"]["operation"] == "DeliverReq" and fields["s-full"]["status"] == 3000
