@@ -147,10 +147,11 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         if scope["type"] != "http":
             raise ValueError(f"mm7bind's ASGI app serves HTTP, not {scope['type']}")
         head = scope.get("method") == "HEAD"
-        if health is not None and scope.get("path") == health_path:
+        here, full = _asgi_paths(scope)
+        if health is not None and here == health_path:
             status, checked, body = await asyncio.to_thread(health)  # (the check writes to the store)
             return await _asgi_answer(send, status, [h for h in checked if h[0] != "Content-Length"], body, head)
-        if metrics_path is not None and receiver.metrics is not None and scope.get("path") == metrics_path:
+        if metrics_path is not None and receiver.metrics is not None and here == metrics_path:
             client = scope.get("client")
             allow = receiver.config.allow
             if allow is not None and not allow.allows(client[0] if client else None):
@@ -160,7 +161,7 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
                                           b"metrics take GET\n")
             text = await asyncio.to_thread(receiver.metrics.render)  # (the inbox gauge reads the store)
             return await _asgi_answer(send, 200, [("Content-Type", METRICS_TYPE)], text.encode("utf-8"), head)
-        if path is not None and scope.get("path", "") not in (path, path.rstrip("/") + "/"):
+        if path is not None and here not in (path, path.rstrip("/") + "/"):
             return await _asgi_answer(send, 404, [("Content-Type", "text/plain")], b"not found\n", head)
         limit = receiver.config.max_body
         headers: dict[str, str] = {}
@@ -188,7 +189,7 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
                 return await _asgi_answer(send, rsp.status, rsp.headers, rsp.body, head)
             if not message.get("more_body", False):
                 break
-        uri = scope.get("root_path", "") + scope.get("path", "")
+        uri = full
         if scope.get("query_string"):
             uri += "?" + scope["query_string"].decode("latin-1")
         client = scope.get("client")
@@ -197,6 +198,16 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         await _asgi_answer(send, rsp.status, rsp.headers, rsp.body, head)
 
     return _Asgi(app)
+
+
+def _asgi_paths(scope: dict) -> tuple[str, str]:
+    """The request's path below the root path (the app's own, as WSGI's PATH_INFO) and the whole
+    path the client asked for. Servers now put the root path in `path` too (uvicorn since 0.26,
+    what Starlette and Django expect); older ones leave it out: either reading is taken."""
+    path, root = scope.get("path", ""), scope.get("root_path", "").rstrip("/")
+    if root and (path == root or path.startswith(root + "/")):
+        return path[len(root):], path
+    return path, root + path
 
 
 class _Asgi:
