@@ -182,10 +182,10 @@ class Receiver:
             if not ok:
                 challenge = self.config.auth.challenge(stale)  # (one nonce: the answer's)
                 scheme = (given or "").partition(" ")[0].lower()
-                if scheme and scheme == challenge.partition(" ")[0].lower() and not stale:
-                    # (no header, another scheme, an aged nonce: how a client learns what to send, not news)
+                wrong = bool(scheme) and scheme == challenge.partition(" ")[0].lower() and not stale
+                if wrong:  # (no header, another scheme, an aged nonce: how a client learns what to send, not news)
                     log.warning("refused request from %s: wrong %s credentials", peer, scheme.title())
-                self._count(None, "unauthorized", None, started)
+                self._count(None, "unauthorized" if wrong else "challenged", None, started)
                 return Response(401, [("WWW-Authenticate", challenge),
                                       ("Content-Type", "text/plain")], b"authentication required\n")
         if len(body) > self.config.max_body:
