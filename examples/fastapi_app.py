@@ -24,12 +24,20 @@ app = FastAPI()
 app.add_route("/mm7", mm7.asgi_app(receiver), methods=["POST"])
 
 
-# 2. Or an endpoint: read the body, run the (blocking) receiver in the thread pool.
+# 2. Or an endpoint: read the body (no more than max_body: a peer's 1 GB is refused, not held in
+#    memory), run the (blocking) receiver in the thread pool.
 @app.post("/mm7-endpoint")
 async def mm7_endpoint(request: Request) -> Response:
-    body = await request.body()
-    rsp = await run_in_threadpool(
-        receiver.handle, body, request.headers.get("content-type"), dict(request.headers),
-        request.client.host if request.client else None, request.method, request.url.path,
-    )
+    peer = request.client.host if request.client else None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > receiver.config.max_body:
+            rsp = receiver.too_large(peer, None)
+            break
+    else:
+        rsp = await run_in_threadpool(
+            receiver.handle, bytes(body), request.headers.get("content-type"), dict(request.headers),
+            peer, request.method, request.url.path,
+        )
     return Response(rsp.body, status_code=rsp.status, headers=dict(rsp.headers))

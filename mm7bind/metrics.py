@@ -29,8 +29,9 @@ HELP = {
     "mm7bind_send_attempts_total": ("counter", "HTTP attempts the client made (retries and fail-over included)."),
     "mm7bind_send_seconds": ("histogram", "Time from the first attempt to the outcome, retries included."),
     "mm7bind_received_total": ("counter", "Requests the receiver answered, by operation, outcome (handled, "
-                                          "rejected, failed, repeat, malformed, unsupported, unauthorized, "
-                                          "forbidden, too_large, not_post, store_error, internal_error) and status code."),
+                                          "rejected, failed, repeat, malformed, unsupported, challenged: a 401 to no "
+                                          "or outdated credentials, unauthorized: a 401 to wrong ones, forbidden, "
+                                          "too_large, not_post, store_error, internal_error) and status code."),
     "mm7bind_receive_seconds": ("histogram", "Time to decode, store, handle and answer a request."),
     "mm7bind_deviations_total": ("counter", "Tolerated deviations from the schema in received messages, by code."),
     "mm7bind_inbox_messages": ("gauge", "Stored messages not yet handled, by state (failed ones wait for replay)."),

@@ -182,10 +182,10 @@ class Receiver:
             if not ok:
                 challenge = self.config.auth.challenge(stale)  # (one nonce: the answer's)
                 scheme = (given or "").partition(" ")[0].lower()
-                if scheme and scheme == challenge.partition(" ")[0].lower() and not stale:
-                    # (no header, another scheme, an aged nonce: how a client learns what to send, not news)
+                wrong = bool(scheme) and scheme == challenge.partition(" ")[0].lower() and not stale
+                if wrong:  # (no header, another scheme, an aged nonce: how a client learns what to send, not news)
                     log.warning("refused request from %s: wrong %s credentials", peer, scheme.title())
-                self._count(None, "unauthorized", None, started)
+                self._count(None, "unauthorized" if wrong else "challenged", None, started)
                 return Response(401, [("WWW-Authenticate", challenge),
                                       ("Content-Type", "text/plain")], b"authentication required\n")
         if len(body) > self.config.max_body:
@@ -234,7 +234,8 @@ class Receiver:
                 )
             except STORE_ERRORS as exc:  # a full disk, a locked file: the operator's to fix, said in one line
                 log.error("%s tid=%s from %s not stored (%s: %s): answered 3000, the MMSC will send it again",
-                          msg.ELEMENT, printable(env.transaction_id), peer, type(exc).__name__, exc)
+                          msg.ELEMENT, printable(env.transaction_id), peer, type(exc).__name__, exc,
+                          extra={"mm7": _fields(msg, ctx, RequestStatus.SERVER_ERROR, started, "store_error")})
                 self._count(msg.ELEMENT, "store_error", RequestStatus.SERVER_ERROR, started, env.deviations)
                 return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR,
                                   "the VASP could not store it")
@@ -250,7 +251,7 @@ class Receiver:
                 except STORE_ERRORS as exc:  # (stored already: the MMSC's next copy is answered from it)
                     log.error("%s tid=%s from %s repeated, but the store could not be asked its outcome (%s: %s): "
                               "answered 3000", msg.ELEMENT, printable(env.transaction_id), peer, type(exc).__name__,
-                              exc)
+                              exc, extra={"mm7": _fields(msg, ctx, RequestStatus.SERVER_ERROR, started, "store_error")})
                     self._count(msg.ELEMENT, "store_error", RequestStatus.SERVER_ERROR, started, env.deviations)
                     return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR,
                                       "the VASP could not process it")
@@ -273,7 +274,8 @@ class Receiver:
             log.error("handler for %s tid=%s failed%s; stored as #%s for replay", msg.ELEMENT,
                       printable(env.transaction_id), f": {printable(exc)}" if isinstance(exc, Unavailable) else "",
                       record.id if record else "-",
-                      exc_info=not isinstance(exc, Unavailable))  # (a bug's traceback, not an outage's)
+                      exc_info=not isinstance(exc, Unavailable),  # (a bug's traceback, not an outage's)
+                      extra={"mm7": _fields(msg, ctx, RequestStatus.SERVER_ERROR, started, "failed")})
             self._count(msg.ELEMENT, "failed", RequestStatus.SERVER_ERROR, started, env.deviations)
             return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR, "the VASP could not process it")
         self._mark(record, "handled", response.status.code, None)
@@ -427,14 +429,19 @@ class Receiver:
     def _log(msg: m.Message, ctx: Context, code: int, started: float, outcome: str) -> None:
         if not log.isEnabledFor(logging.INFO):
             return
-        info = {
-            "operation": msg.ELEMENT, "transaction_id": ctx.transaction_id,
-            "message_id": getattr(msg, "message_id", None), "status": code, "outcome": outcome,
-            "peer": ctx.peer, "deviations": len(ctx.deviations), "version": ctx.version.name if ctx.version else None,
-            "duration_ms": round((time.monotonic() - started) * 1000, 1), "replay": ctx.replay,
-        }
+        info = _fields(msg, ctx, code, started, outcome)
         log.info("%(operation)s tid=%(tid)s from %(peer)s: %(outcome)s %(status)s (%(deviations)d "
                  "deviations) %(duration_ms)sms", {**info, "tid": printable(ctx.transaction_id)}, extra={"mm7": info})
+
+
+def _fields(msg: m.Message, ctx: Context, code: int | None, started: float, outcome: str) -> dict[str, Any]:
+    """A request's outcome as the `mm7` attribute of its log record (for structured logging)."""
+    return {
+        "operation": msg.ELEMENT, "transaction_id": ctx.transaction_id,
+        "message_id": getattr(msg, "message_id", None), "status": code, "outcome": outcome,
+        "peer": ctx.peer, "deviations": len(ctx.deviations), "version": ctx.version.name if ctx.version else None,
+        "duration_ms": round((time.monotonic() - started) * 1000, 1), "replay": ctx.replay,
+    }
 
 
 def _response(msg: m.Message, outcome: Any) -> m.Message:

@@ -79,7 +79,7 @@ def request_headers(environ: dict) -> dict[str, str]:
 
 REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 409: "Conflict", 413: "Request Entity Too Large", 500: "Internal Server Error",
-           502: "Bad Gateway"}
+           502: "Bad Gateway", 503: "Service Unavailable"}
 
 
 def health_app(receiver: Receiver) -> Callable:
@@ -88,10 +88,22 @@ def health_app(receiver: Receiver) -> Callable:
     disk has room for a message of the receiver's `max_body`), 503 with the reason when it cannot
     (a full disk, a file locked or broken means every MMSC request would fail too: better taken
     out of the pool)."""
-    said: list[str | None] = [None]  # the last problem reported (None: healthy)
+    probe = health_probe(receiver)
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        status, body = "200 OK", b"ok\n"
+        status, headers, body = probe()
+        start_response(f"{status} {REASONS[status]}", headers)
+        return [body] if environ.get("REQUEST_METHOD", "GET") != "HEAD" else []
+
+    return app
+
+
+def health_probe(receiver: Receiver) -> Callable[[], tuple[int, list[tuple[str, str]], bytes]]:
+    """The health check as a function → (status, headers, body), for either kind of app."""
+    said: list[str | None] = [None]  # the last problem reported (None: healthy)
+
+    def probe() -> tuple[int, list[tuple[str, str]], bytes]:
+        status, body = 200, b"ok\n"
         store = receiver.store
         if store is not None and (hasattr(store, "check") or hasattr(store, "open_counts")):
             try:
@@ -100,26 +112,28 @@ def health_app(receiver: Receiver) -> Callable:
             except Exception as exc:  # noqa: BLE001 (whatever the store's trouble, say so)
                 problem = f"{type(exc).__name__}: {exc}"
             if problem is not None:
-                status, body = "503 Service Unavailable", f"store unavailable: {problem}\n".encode("utf-8", "replace")
+                status, body = 503, f"store unavailable: {problem}\n".encode("utf-8", "replace")
             if (problem is None) != (said[0] is None):  # a line when the answer changes, not one per check
                 if problem is None:
                     log.info("health: the store takes messages again")
                 else:
                     log.warning("health: answering 503, the store cannot take messages: %s", problem)
                 said[0] = problem
-        start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body))),
-                                ("Cache-Control", "no-store")])
-        return [body] if environ.get("REQUEST_METHOD", "GET") != "HEAD" else []
+        return status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body))),
+                        ("Cache-Control", "no-store")], body
 
-    return app
+    return probe
 
 
-def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | None = None) -> Callable:
+def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | None = None,
+             health_path: str | None = None) -> Callable:
     """An ASGI (3.0) application around `receiver`, for asyncio stacks: `app.add_route("/mm7",
     mm7.asgi_app(receiver), methods=["POST"])` in Starlette or FastAPI (a mount would redirect a
     POST to /mm7 to /mm7/), or on its own under uvicorn. The receiver
     (its store and your handler) runs in a worker thread, so handlers stay plain functions and the
-    event loop never waits on a disk flush. Paths, metrics and limits as `wsgi_app`."""
+    event loop never waits on a disk flush. Paths, metrics and limits as `wsgi_app`; at `health_path`
+    the load balancers' check of `health_app` (for any peer, as that one mounted)."""
+    health = health_probe(receiver) if health_path is not None else None
 
     async def app(scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "lifespan":  # nothing to set up or tear down; say so, as the protocol asks
@@ -132,18 +146,23 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
                     return
         if scope["type"] != "http":
             raise ValueError(f"mm7bind's ASGI app serves HTTP, not {scope['type']}")
-        if metrics_path is not None and receiver.metrics is not None and scope.get("path") == metrics_path:
+        head = scope.get("method") == "HEAD"
+        here, full = _asgi_paths(scope)
+        if health is not None and here == health_path:
+            status, checked, body = await asyncio.to_thread(health)  # (the check writes to the store)
+            return await _asgi_answer(send, status, [h for h in checked if h[0] != "Content-Length"], body, head)
+        if metrics_path is not None and receiver.metrics is not None and here == metrics_path:
             client = scope.get("client")
             allow = receiver.config.allow
             if allow is not None and not allow.allows(client[0] if client else None):
-                return await _asgi_answer(send, 403, [("Content-Type", "text/plain")], b"forbidden\n")
+                return await _asgi_answer(send, 403, [("Content-Type", "text/plain")], b"forbidden\n", head)
             if scope.get("method", "GET") not in ("GET", "HEAD"):
                 return await _asgi_answer(send, 405, [("Allow", "GET"), ("Content-Type", "text/plain")],
                                           b"metrics take GET\n")
             text = await asyncio.to_thread(receiver.metrics.render)  # (the inbox gauge reads the store)
-            return await _asgi_answer(send, 200, [("Content-Type", METRICS_TYPE)], text.encode("utf-8"))
-        if path is not None and scope.get("path", "") not in (path, path.rstrip("/") + "/"):
-            return await _asgi_answer(send, 404, [("Content-Type", "text/plain")], b"not found\n")
+            return await _asgi_answer(send, 200, [("Content-Type", METRICS_TYPE)], text.encode("utf-8"), head)
+        if path is not None and here not in (path, path.rstrip("/") + "/"):
+            return await _asgi_answer(send, 404, [("Content-Type", "text/plain")], b"not found\n", head)
         limit = receiver.config.max_body
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope.get("headers", ()):
@@ -156,7 +175,7 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         peer = scope.get("client")[0] if scope.get("client") else None
         if declared > limit:
             rsp = receiver.too_large(peer, declared)
-            return await _asgi_answer(send, rsp.status, rsp.headers, rsp.body)
+            return await _asgi_answer(send, rsp.status, rsp.headers, rsp.body, head)
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -167,18 +186,28 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             size += len(chunk)
             if size > limit:  # refused without reading the rest
                 rsp = receiver.too_large(peer, None)
-                return await _asgi_answer(send, rsp.status, rsp.headers, rsp.body)
+                return await _asgi_answer(send, rsp.status, rsp.headers, rsp.body, head)
             if not message.get("more_body", False):
                 break
-        uri = scope.get("root_path", "") + scope.get("path", "")
+        uri = full
         if scope.get("query_string"):
             uri += "?" + scope["query_string"].decode("latin-1")
         client = scope.get("client")
         rsp = await asyncio.to_thread(receiver.handle, b"".join(chunks), headers.get("Content-Type"), headers,
                                       client[0] if client else None, scope.get("method", "POST"), uri)
-        await _asgi_answer(send, rsp.status, rsp.headers, rsp.body)
+        await _asgi_answer(send, rsp.status, rsp.headers, rsp.body, head)
 
     return _Asgi(app)
+
+
+def _asgi_paths(scope: dict) -> tuple[str, str]:
+    """The request's path below the root path (the app's own, as WSGI's PATH_INFO) and the whole
+    path the client asked for. Servers now put the root path in `path` too (uvicorn since 0.26,
+    what Starlette and Django expect); older ones leave it out: either reading is taken."""
+    path, root = scope.get("path", ""), scope.get("root_path", "").rstrip("/")
+    if root and (path == root or path.startswith(root + "/")):
+        return path[len(root):], path
+    return path, root + path
 
 
 class _Asgi:
@@ -194,11 +223,13 @@ class _Asgi:
         await self.app(scope, receive, send)
 
 
-async def _asgi_answer(send: Callable, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+async def _asgi_answer(send: Callable, status: int, headers: list[tuple[str, str]], body: bytes,
+                       head: bool = False) -> None:
+    """The answer; to a HEAD its headers only (ASGI servers need not drop the body as WSGI ones do)."""
     raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
     raw.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": b"" if head else body})
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -86,12 +86,16 @@ def test_the_receiver_counts_each_answer_once_by_outcome(tmp_path):
 
     guarded = mm7.Receiver(Picky(), metrics=metrics, auth=BasicAuth("sp", "pw"), max_body=2048,
                            allow=IPAllowList.parse(["127.0.0.1"]))
+    # A request without credentials only learns the challenge (every Digest exchange starts so):
+    # counted apart from wrong credentials, the figure worth an alert.
     assert post(guarded, mm7.DeliverReq(sender="1"), "g-1") == 401
+    assert post(guarded, mm7.DeliverReq(sender="1"), "g-0", headers={"Authorization": "Basic c3A6d3Jvbmc="}) == 401
     assert post(guarded, mm7.DeliverReq(sender="1"), "g-2", peer="10.0.0.1") == 403
     big = mm7.Content(parts=[mm7.Part.from_bytes(b"x" * 4096, "application/octet-stream")])
     assert post(guarded, mm7.DeliverReq(sender="1", content=big), "g-3",
                 headers={"Authorization": "Basic c3A6cHc="}) == 413
-    assert (value(outcome="unauthorized"), value(outcome="forbidden"), value(outcome="too_large")) == (1, 1, 1)
+    assert (value(outcome="challenged"), value(outcome="unauthorized"), value(outcome="forbidden"),
+            value(outcome="too_large")) == (1, 1, 1, 1)
 
 
 def test_the_client_counts_outcomes_and_attempts():
@@ -302,3 +306,40 @@ def test_a_gauge_the_store_cannot_read_now_is_one_line_and_the_rest_still_goes_o
     [line] = caplog.records
     assert line.getMessage() == ("metrics: mm7bind_inbox_messages could not be read: OperationalError: "
                                  "database is locked") and line.exc_info is None
+
+
+def test_asgi_head_has_the_headers_and_no_body():
+    # As the WSGI app (whose server drops a HEAD's body): a body after a HEAD's headers breaks
+    # the connection for a strict server or client (it reads the bytes as the next response).
+    from .test_receiver import call_asgi
+
+    metrics = Metrics()
+    metrics.inc("mm7bind_sent_total", operation="SubmitReq", outcome="ok", status="1000")
+    app = mm7.asgi_app(mm7.Receiver(Picky(), metrics=metrics), "/mm7", metrics_path="/metrics")
+    get, _ = call_asgi(app, [b""], {}, path="/metrics", method="GET")
+    head, _ = call_asgi(app, [b""], {}, path="/metrics", method="HEAD")
+    assert head["status"] == 200 and head["body"] == b""
+    assert head["headers"]["content-length"] == str(len(get["body"])) != "0"
+    refused, _ = call_asgi(app, [b""], {}, path="/mm7", method="HEAD")
+    assert refused["status"] == 405 and refused["headers"]["allow"] == "POST" and refused["body"] == b""
+
+
+def test_asgi_health_path_for_load_balancers(tmp_path):
+    # An ASGI deployment (uvicorn alone) has no WSGI mounts: the health check is the app's own.
+    import sqlite3
+
+    from .test_receiver import call_asgi
+
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    app = mm7.asgi_app(mm7.Receiver(Picky(), store=store, allow=IPAllowList.parse(["127.0.0.1"])), "/mm7",
+                       health_path="/health")
+    got, _ = call_asgi(app, [b""], {}, path="/health", method="GET")  # (a balancer outside the MMSC allow-list)
+    assert (got["status"], got["body"], got["headers"]["cache-control"]) == (200, b"ok\n", "no-store")
+
+    def broken(**kw):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    store.check = broken
+    got, _ = call_asgi(app, [b""], {}, path="/health", method="GET")
+    assert got["status"] == 503 and b"disk I/O error" in got["body"]
+    store.close()

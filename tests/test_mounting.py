@@ -83,3 +83,31 @@ def test_fastapi(example):
                 check(r.status_code, r.content, r.headers["content-type"])
 
     asyncio.run(post_both())
+
+
+def test_fastapi_endpoint_refuses_an_oversize_body_without_holding_it(example):
+    # As the ASGI route does: a peer's oversize request is a 413 once max_body is passed, not a
+    # body of any size read into memory first.
+    pytest.importorskip("fastapi")
+    import asyncio
+
+    import httpx
+
+    mod = example("fastapi_app")
+    mod.receiver.config.max_body = 10_000
+    pulled = []
+
+    async def body():
+        for i in range(100):
+            pulled.append(i)
+            yield b"x" * 1000
+
+    async def post() -> tuple[int, int]:
+        transport = httpx.ASGITransport(app=mod.app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            streamed = await client.post("/mm7-endpoint", content=body(), headers={"Content-Type": "text/xml"})
+            declared = await client.post("/mm7-endpoint", content=b"x" * 20_000, headers={"Content-Type": "text/xml"})
+            return streamed.status_code, declared.status_code
+
+    assert asyncio.run(post()) == (413, 413)
+    assert len(pulled) < 100

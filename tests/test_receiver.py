@@ -562,14 +562,14 @@ def test_sigkill_right_after_200_loses_nothing(tmp_path):
 
 
 def call_asgi(app, chunks: list[bytes], headers: dict, path: str = "/mm7", scope_type: str = "http",
-              disconnect: bool = False, method: str = "POST"):
+              disconnect: bool = False, method: str = "POST", extra_scope: dict | None = None):
     """Drive an ASGI app as a server would: the body in `chunks`, the answer collected."""
     import asyncio
 
     scope = {"type": scope_type, "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
              "scheme": "http", "path": path, "root_path": "", "query_string": b"",
              "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-             "client": ("10.0.0.7", 40000), "server": ("127.0.0.1", 8080)}
+             "client": ("10.0.0.7", 40000), "server": ("127.0.0.1", 8080), **(extra_scope or {})}
     incoming = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
     if disconnect:
         incoming = incoming[:1] + [{"type": "http.disconnect"}]
@@ -976,3 +976,48 @@ def test_a_message_too_large_or_an_operation_not_served_is_logged_with_why(caplo
         ("WARNING", f"refused a request from 10.0.0.8: {len(big.to_bytes())} bytes, over max_body (2048 bytes)"),
         ("WARNING", "refused SubmitReq from 10.0.0.9: not an operation a VASP serves (4003)")]
     assert rx.metrics.value("mm7bind_received_total", outcome="too_large") == 2
+
+
+def test_every_outcome_line_carries_the_structured_fields(store, caplog):
+    # A JSON log pipeline reads `record.mm7`; the lines an operator alerts on (a handler failing,
+    # the store refusing a message) must carry it as the handled ones do.
+    import sqlite3
+
+    class Handler(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            if msg.subject == "bug":
+                raise KeyError("bug")
+
+    caplog.set_level(logging.INFO, logger="mm7bind.receiver")
+    app = mm7.wsgi_app(mm7.Receiver(Handler(), store=store))
+    assert post(app, mm7.DeliverReq(sender="+8613900000000", subject="ok"), tid="s-ok")["status"] == 200
+    assert post(app, mm7.DeliverReq(sender="+8613900000000", subject="bug"), tid="s-bug")["status"] == 500
+
+    def full(**kw):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    store.accept = full
+    assert post(app, mm7.DeliverReq(sender="+8613900000000", subject="x"), tid="s-full")["status"] == 500
+    fields = {r.mm7["transaction_id"]: r.mm7 for r in caplog.records if hasattr(r, "mm7")}
+    assert {tid: f["outcome"] for tid, f in fields.items()} == {
+        "s-ok": "handled", "s-bug": "failed", "s-full": "store_error"}
+    assert fields["s-bug"]["operation"] == "DeliverReq" and fields["s-full"]["status"] == 3000
+
+
+def test_asgi_app_challenges_and_takes_digest_at_its_path_under_a_root_path():
+    # Under an ASGI server given a root path (uvicorn --root-path /gw behind a proxy), `path`
+    # holds the root path too, as Starlette and Django read it: the app's own path is what
+    # follows it, and the URI a Digest answer covers is the whole path the client asked for.
+    out = mm7.encode(deliver(), transaction_id="dg-1")
+    body = out.to_bytes()
+    for extra, uri in (({}, "/mm7"), ({"path": "/gw/mm7", "root_path": "/gw"}, "/gw/mm7"),
+                       ({"path": "/mm7", "root_path": "/gw"}, "/gw/mm7")):  # (the older reading: path without it)
+        auth = mm7.auth.DigestAuth("mmsc", "pw")
+        app = mm7.asgi_app(mm7.Receiver(Recorder(), auth=auth), "/mm7")
+        asked, _ = call_asgi(app, [body], {"Content-Type": out.content_type}, extra_scope=extra)
+        assert asked["status"] == 401 and asked["headers"]["www-authenticate"].startswith("Digest ")
+        answer = mm7.auth.DigestAnswer("mmsc", "pw")
+        assert answer.take(asked["headers"]["www-authenticate"])
+        headers = {"Content-Type": out.content_type, "Authorization": answer.authorization("POST", uri)}
+        rsp, _ = call_asgi(app, [body], headers, extra_scope=extra)
+        assert rsp["status"] == 200, (extra, rsp)
