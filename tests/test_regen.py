@@ -226,17 +226,22 @@ def new_version_schema(mm7version: str | None = None, read_status: str | None = 
     return text
 
 
+def imported_entry(project, tmp_path, text: str) -> dict:
+    """The manifest's entry for `text` imported as REL-6-MM7-1-5."""
+    source = tmp_path / "REL-6-MM7-1-5.xsd"
+    source.write_text(text)
+    proc = run(project, "import", str(source), "--version", "REL-6-MM7-1-5")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-5"]
+
+
 def test_a_new_version_sends_the_newest_mm7version_its_schema_lists(project, tmp_path):
     """Official files may list the values oldest first (as the fixture does); the default is the
     newest either way."""
     text = new_version_schema()
     text = text.replace('<enumeration value="6.8.0"/>',
                         '<enumeration value="6.8.0"/><enumeration value="6.10.0"/><enumeration value="6.9.0"/>')
-    source = tmp_path / "REL-6-MM7-1-5.xsd"
-    source.write_text(text)
-    proc = run(project, "import", str(source), "--version", "REL-6-MM7-1-5")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-5"]
+    entry = imported_entry(project, tmp_path, text)
     assert entry["mm7_versions"] == ["6.10.0", "6.9.0", "6.8.0", "6.6.0", "6.5.0", "6.4.0", "6.3.0",
                                      "5.10.0", "5.8.0", "5.6.0", "5.5.0", "5.3.0"]
 
@@ -248,11 +253,7 @@ def test_an_mm7version_type_written_inside_the_element_is_read(project, tmp_path
                    '<enumeration value="6.9.0"/></restriction></simpleType></element>',
         read_status='<element name="MMStatus"><simpleType><restriction base="string">'
                     '<enumeration value="Read"/><enumeration value="Deleted"/></restriction></simpleType></element>')
-    source = tmp_path / "REL-6-MM7-1-5.xsd"
-    source.write_text(text)
-    proc = run(project, "import", str(source), "--version", "REL-6-MM7-1-5")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-5"]
+    entry = imported_entry(project, tmp_path, text)
     assert entry["mm7_versions"] == ["6.9.0"]
 
 

@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 
+import pytest
 import requests
 
 import mm7bind as mm7
@@ -71,44 +72,38 @@ def test_reset_forgets_messages_scheduled_reports_and_trouble_between_tests():
 
 
 class BusyThenFine(RecordingHandler):
-    """A VASP whose first `busy` delivery reports fail in its handler (answered with a 3000 Fault),
-    then taken (1000)."""
+    """A VASP whose first `busy` requests (delivery reports, MO) fail in its handler (answered
+    with a 3000 Fault), then taken (1000)."""
 
     def __init__(self, busy: int) -> None:
         super().__init__()
         self.busy = busy
 
-    def on_delivery_report(self, msg, ctx):
+    def _keep_or_fail(self, msg, ctx):
         self._keep(msg, ctx)
         with self._lock:
             self.busy -= 1
             if self.busy >= 0:
                 raise RuntimeError("the VASP's database is down")
 
+    on_deliver = on_delivery_report = _keep_or_fail
 
-def test_a_report_the_vasp_answers_3000_is_sent_again_up_to_report_attempts_then_no_more():
-    handler = BusyThenFine(busy=2)
-    with Simulator(report_delay=0, report_attempts=4, report_retry_delay=0.05) as sim, \
+
+@pytest.mark.parametrize("busy, attempts, outcome", [
+    (2, 4, (1000, 3)),  # taken at the third: no more after it
+    (100, 3, (3000, 3)),  # never taken: given up after report_attempts, the last answer kept
+])
+def test_a_report_the_vasp_answers_3000_is_sent_again_up_to_report_attempts(busy, attempts, outcome):
+    handler = BusyThenFine(busy=busy)
+    with Simulator(report_delay=0, report_attempts=attempts, report_retry_delay=0.05) as sim, \
             RunningReceiver(handler) as rcv:
         sim.config.vasp_url = rcv.url
         with mm7.Client(sim.url) as client:
             sent = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True))
         assert sim.wait_idle()
         tids = [ctx.transaction_id for msg, ctx in rcv.received]
-        assert len(tids) == 3 and len(set(tids)) == 1  # the same report, repeated as such, until 1000
-        assert [(r["status"], r["attempts"]) for r in sim.messages[sent.message_id].reports] == [(1000, 3)]
-
-
-def test_a_report_is_given_up_after_report_attempts():
-    handler = BusyThenFine(busy=100)
-    with Simulator(report_delay=0, report_attempts=3, report_retry_delay=0.05) as sim, \
-            RunningReceiver(handler) as rcv:
-        sim.config.vasp_url = rcv.url
-        with mm7.Client(sim.url) as client:
-            sent = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True))
-        assert sim.wait_idle()
-        assert len(rcv.received) == 3
-        assert [(r["status"], r["attempts"]) for r in sim.messages[sent.message_id].reports] == [(3000, 3)]
+        assert len(tids) == 3 and len(set(tids)) == 1  # the same report, repeated as such
+        assert [(r["status"], r["attempts"]) for r in sim.messages[sent.message_id].reports] == [outcome]
 
 
 def test_a_report_to_a_vasp_that_is_down_is_tried_report_attempts_times_and_the_failure_kept():
@@ -136,12 +131,9 @@ def test_a_read_reply_never_comes_before_the_delivery_report_whatever_the_delays
 def test_a_simulator_set_like_a_provider_taking_one_recipient_per_submit_refuses_more_with_3003():
     with Simulator(max_recipients=1) as sim, mm7.Client(sim.url) as client:
         assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).status.code == 1000
-        try:
+        with pytest.raises(mm7.errors.FaultError) as refused:
             client.submit(m.SubmitReq(recipients=m.Recipients(to=["+8613800000000"], cc=["+8613800000001"])))
-        except mm7.errors.FaultError as exc:
-            assert exc.status.code == 3003
-        else:
-            raise AssertionError("a second recipient was taken")
+        assert refused.value.status.code == 3003
         assert len(sim.messages) == 1
 
 
@@ -150,12 +142,9 @@ def test_a_simulator_set_like_a_provider_requiring_smil_refuses_content_without_
     with Simulator(require_smil=True) as sim, mm7.Client(sim.url) as client, \
             mm7.Client(sim.url, profile=mm7.profiles.STANDARD.replace(auto_smil=False)) as bare:
         assert client.submit(m.SubmitReq(recipients=["+8613800000000"], content=text)).status.code == 1000
-        try:
+        with pytest.raises(mm7.errors.FaultError) as refused:
             bare.submit(m.SubmitReq(recipients=["+8613800000000"], content=text))
-        except mm7.errors.FaultError as exc:
-            assert exc.status.code == 2004
-        else:
-            raise AssertionError("content without SMIL was taken")
+        assert refused.value.status.code == 2004
         assert len(sim.messages) == 1
 
 
@@ -167,21 +156,8 @@ def test_message_ids_count_submits_only_so_a_test_can_predict_them():
         assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id == "SIM0000000002"
 
 
-class MOBusyOnce(RecordingHandler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.busy = 1
-
-    def on_deliver(self, msg, ctx):
-        self._keep(msg, ctx)
-        with self._lock:
-            self.busy -= 1
-            if self.busy >= 0:
-                raise RuntimeError("not ready yet")
-
-
 def test_an_mo_sent_on_demand_answers_with_its_last_attempts_outcome():
-    with Simulator(report_attempts=2, report_retry_delay=0.01) as sim, RunningReceiver(MOBusyOnce()) as rcv:
+    with Simulator(report_attempts=2, report_retry_delay=0.01) as sim, RunningReceiver(BusyThenFine(busy=1)) as rcv:
         sim.config.vasp_url = rcv.url
         outcome = sim.deliver("+8613900000000", ["1065"], "mo", text="hi")
         assert (outcome["status"], outcome["attempts"]) == (1000, 2) and "error" not in outcome
