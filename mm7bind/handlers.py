@@ -26,7 +26,7 @@ log = logging.getLogger("mm7bind.serve")
 def passed_headers(ctx: Context) -> dict[str, str]:
     """The request's HTTP headers an application may see: a carrier routing header (Mblox's
     X-Mblox-Carrier-Id, the one Mbuni is configured to pass on) is how it tells where a message
-    came from. Empty on a replay: the store keeps the body, not the headers. The MMSC's credentials
+    came from. A replay has the same ones: the store keeps them with the body. The MMSC's credentials
     (and anything named like one) are the receiver's business, not the application's, nor to be
     written to disk."""
     return {name: value for name, value in ctx.headers.items() if not is_secret_header(name)}

@@ -10,6 +10,7 @@ store without calling the handler again.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import time
@@ -30,7 +31,7 @@ from .errors import STORE_ERRORS, DecodeError, Deviation, EncodeError
 from .mime import MimeLimits
 from .profiles import STANDARD, Profile
 from .status import RequestStatus, lookup
-from .store import InboxRecord, SentRecord, utcnow
+from .store import InboxRecord, SentRecord, kept_headers, utcnow
 from .binding import escape_text
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, invalid_xml_char, printable_in_xml
 
@@ -65,7 +66,8 @@ class Context:
     """What a handler knows about the request besides the message. `headers`: the request's; its
     Authorization shows only the scheme ("Basic ***") when the receiver checked it (the handler
     has nothing left to do with the password), and in full when it did not (a handler may check
-    it itself). Its repr masks every secret-looking header."""
+    it itself). A replay has the headers the message came with, as the store kept them: without
+    credentials (nor anything named like one). Its repr masks every secret-looking header."""
 
     transaction_id: str | None
     version: versions.Version
@@ -129,6 +131,7 @@ class Receiver:
         self.config = config or ReceiverConfig(**settings)
         self.callables: dict[str, Callable] = {}
         self._answers: dict[tuple, tuple] = {}  # plain_answer's templates
+        self._accept_takes_headers: tuple[Any, bool] = (None, False)  # (the store's accept, whether it does)
 
     @overload
     def on(self, kind: str) -> Callable[[_F], _F]: ...
@@ -226,11 +229,12 @@ class Receiver:
             keys = _keys(msg, env.transaction_id, peer)
             try:
                 sent = self.store.sent_by_message_id(msg.message_id) if getattr(msg, "message_id", None) else None
+                more = {"headers": kept_headers(headers)} if self._takes_headers(self.store.accept) else {}
                 record, new = self.store.accept(
                     kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
                     recipient=_address(getattr(msg, "recipient", None)), status=_text(getattr(msg, "mm_status", None)),
                     peer=peer, content_type=content_type, body=bytes(body), tid_key=keys[0], report_key=keys[1],
-                    sent_transaction_id=sent.transaction_id if sent else None, wait=self.config.store_wait,
+                    sent_transaction_id=sent.transaction_id if sent else None, wait=self.config.store_wait, **more,
                 )
             except STORE_ERRORS as exc:  # a full disk, a locked file: the operator's to fix, said in one line
                 log.error("%s tid=%s from %s not stored (%s: %s): answered 3000, the MMSC will send it again",
@@ -284,6 +288,19 @@ class Receiver:
         if response is not outcome:  # built here from a status: the template for it will do
             return self.plain_answer(env, response)
         return self.answer(env, response)
+
+    def _takes_headers(self, accept: Callable) -> bool:
+        """Whether the store's `accept` takes `headers`: a store of one's own written before
+        headers were kept still works (its replays show no headers)."""
+        known, takes = self._accept_takes_headers
+        if known != accept:  # (asked once per store method, not per message)
+            try:
+                params = inspect.signature(accept).parameters.values()
+            except (TypeError, ValueError):  # (no signature to read: not offered what it may refuse)
+                params = ()
+            takes = any(p.name == "headers" or p.kind is p.VAR_KEYWORD for p in params)
+            self._accept_takes_headers = (accept, takes)
+        return takes
 
     def _repeat(self, env: Envelope, record: InboxRecord) -> tuple[Response, int | None] | None:
         """The answer to a request stored before (and the status code it stands for, None for a
@@ -362,7 +379,9 @@ class Receiver:
                 self.store.mark(rec.id, "failed", None, f"{type(exc).__name__}: {exc}")
                 done.append((rec.id, "failed"))
                 continue
-            self.dispatch(env, rec.body, rec.content_type, {}, rec.peer, time.monotonic(), record=rec)
+            # (the headers it came with, but credentials; none from a store that does not keep them)
+            headers = getattr(rec, "headers", None) or {}
+            self.dispatch(env, rec.body, rec.content_type, headers, rec.peer, time.monotonic(), record=rec)
             done.append((rec.id, self.store.inbox_get(rec.id).state))
         return done
 

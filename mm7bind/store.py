@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from .display import is_secret_header
 from .errors import STORE_ERRORS
 from .periodic import Periodic
 
@@ -75,6 +76,7 @@ class InboxRecord:
     attempts: int = 0
     sent_transaction_id: str | None = None  # the SubmitReq this report is about, when we sent it
     claimed_at: datetime | None = None  # when it was last taken for processing (stored, or claimed again)
+    headers: dict[str, str] = field(default_factory=dict)  # the request's, but its credentials (see kept_headers)
 
 
 @dataclass
@@ -133,6 +135,38 @@ PURGEABLE = ("handled", "rejected")  # states whose messages need nothing more f
 OUTBOX_DONE = ("sent", "failed", "expired")  # outbox items nothing more will happen to
 OUTBOX_PENDING = ("queued", "sending", "sent")  # outbox items that are going, or went, to the MMSC
 OPEN_STATES = ("processing", "failed", "rejected")  # every state but handled
+
+
+HEADERS_KEPT_MAX = 16 * 1024  # bytes of JSON: a carrier header is a few dozen; whatever the server let in
+
+
+def kept_headers(headers) -> dict[str, str]:
+    """What of a request's HTTP headers is stored with it, for a replay to show its handler: all
+    but credentials (Authorization, cookies, anything named like one: the store file is no place
+    for them), in their order, each one that still fits in HEADERS_KEPT_MAX (one oversized header
+    does not push out the carrier header after it)."""
+    kept: dict[str, str] = {}
+    size = 2  # "{}"
+    for name, value in (headers.items() if hasattr(headers, "items") else headers or ()):
+        name, value = str(name), str(value)
+        if is_secret_header(name):
+            continue
+        cost = len(json.dumps([name, value], ensure_ascii=False).encode("utf-8"))  # ≥ its '"name": "value", '
+        if size + cost <= HEADERS_KEPT_MAX:
+            size += cost
+            kept[name] = value
+    return kept
+
+
+def _headers_json(text: str | None) -> dict[str, str]:
+    """A stored headers column as a dict: {} for a record from before headers were kept."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def _utc_text(when: datetime) -> str:
@@ -232,7 +266,8 @@ CREATE TABLE IF NOT EXISTS inbox (
     sent_transaction_id TEXT,
     tid_key TEXT UNIQUE,
     report_key TEXT UNIQUE,
-    claimed_at TEXT
+    claimed_at TEXT,
+    headers TEXT
 );
 CREATE INDEX IF NOT EXISTS inbox_state ON inbox (state);
 CREATE INDEX IF NOT EXISTS inbox_message_id ON inbox (message_id);
@@ -247,7 +282,7 @@ CREATE TABLE IF NOT EXISTS inbox_body (
 _INBOX_SELECT = (
     "SELECT i.id, i.kind, i.transaction_id, i.message_id, i.recipient, i.status, i.peer, i.content_type,"
     " COALESCE(b.body, i.body) AS body, i.received_at, i.state, i.response_code, i.error, i.attempts,"
-    " i.sent_transaction_id, COALESCE(i.claimed_at, i.received_at) AS claimed_at"
+    " i.sent_transaction_id, COALESCE(i.claimed_at, i.received_at) AS claimed_at, i.headers"
     " FROM inbox i LEFT JOIN inbox_body b ON b.id = i.id"
 )
 
@@ -267,7 +302,8 @@ class MemoryStore:
         self._lock = threading.Lock()
 
     def accept(self, *, kind, transaction_id, message_id, recipient, status, peer, content_type, body, tid_key,
-               report_key, sent_transaction_id=None, wait: float | None = None) -> tuple[InboxRecord, bool]:
+               report_key, sent_transaction_id=None, wait: float | None = None,
+               headers=None) -> tuple[InboxRecord, bool]:
         with self._lock:
             for key in (tid_key, report_key):
                 if key is not None and self._keys.get(key) in self._inbox:
@@ -275,7 +311,7 @@ class MemoryStore:
             now = utcnow()
             rec = InboxRecord(self._next_id, kind, transaction_id, message_id, recipient, status, peer,
                               content_type, bytes(body), now, "processing", sent_transaction_id=sent_transaction_id,
-                              claimed_at=now)
+                              claimed_at=now, headers=kept_headers(headers))
             self._next_id += 1
             self._inbox[rec.id] = rec
             for key in (tid_key, report_key):
@@ -760,6 +796,8 @@ class SqliteStore:
             inbox = {row[1] for row in db.execute("PRAGMA table_info(inbox)")}
             if inbox and "claimed_at" not in inbox:  # a file from before claims were stamped
                 db.execute("ALTER TABLE inbox ADD COLUMN claimed_at TEXT")
+            if inbox and "headers" not in inbox:  # a file from before headers were kept (its records: none)
+                db.execute("ALTER TABLE inbox ADD COLUMN headers TEXT")
             if "fingerprint" not in {row[1] for row in db.execute("PRAGMA table_info(outbox)")}:
                 db.execute("ALTER TABLE outbox ADD COLUMN fingerprint TEXT")  # a file from before the send API's
         finally:
@@ -871,8 +909,11 @@ class SqliteStore:
     def accept(self, *, kind: str, transaction_id: str | None, message_id: str | None, recipient: str | None,
                status: str | None, peer: str | None, content_type: str | None, body: bytes,
                tid_key: str | None, report_key: str | None,
-               sent_transaction_id: str | None = None, wait: float | None = None) -> tuple[InboxRecord, bool]:
-        """Store an incoming request before anything else happens to it.
+               sent_transaction_id: str | None = None, wait: float | None = None,
+               headers=None) -> tuple[InboxRecord, bool]:
+        """Store an incoming request before anything else happens to it, with its HTTP
+        `headers` (a mapping or pairs) as `kept_headers` keeps them: a replay shows them to its
+        handler.
 
         Returns the record and whether it is new; a request whose TransactionID (or report key)
         was seen before is not stored twice: the earlier record comes back instead. With `wait`,
@@ -885,8 +926,10 @@ class SqliteStore:
         not N; each caller returns only once its own row is durable.
         """
         received_at = utcnow()
+        kept = kept_headers(headers)
         pending = _Pending((kind, transaction_id, message_id, recipient, status, peer, content_type,
-                            received_at.isoformat(), tid_key, report_key, sent_transaction_id), body, wait)
+                            received_at.isoformat(), tid_key, report_key, sent_transaction_id,
+                            json.dumps(kept, ensure_ascii=False) if kept else None), body, wait)
         with self._batch:
             self._queue.append(pending)
             while not pending.done:
@@ -917,7 +960,7 @@ class SqliteStore:
         return InboxRecord(id=pending.rowid, kind=kind, transaction_id=transaction_id, message_id=message_id,
                            recipient=recipient, status=status, peer=peer, content_type=content_type, body=bytes(body),
                            received_at=received_at, state="processing",
-                           sent_transaction_id=sent_transaction_id, claimed_at=received_at), True
+                           sent_transaction_id=sent_transaction_id, claimed_at=received_at, headers=kept), True
 
     def _write_batch(self, batch: list[_Pending]) -> None:
         db = self._conn(busy=None)
@@ -934,7 +977,8 @@ class SqliteStore:
                             p.rowid = db.execute(
                                 "INSERT INTO inbox (kind, transaction_id, message_id, recipient, status, peer,"
                                 " content_type, body, received_at, state, tid_key, report_key, sent_transaction_id,"
-                                " claimed_at) VALUES (?,?,?,?,?,?,?,X'',?,'processing',?,?,?,?)", (*p.row, p.row[7]),
+                                " headers, claimed_at) VALUES (?,?,?,?,?,?,?,X'',?,'processing',?,?,?,?,?)",
+                                (*p.row, p.row[7]),
                             ).lastrowid
                         except sqlite3.IntegrityError as exc:
                             if not db.in_transaction:  # the whole transaction went, not just this row
@@ -1021,6 +1065,7 @@ class SqliteStore:
             body=bytes(row["body"]), received_at=datetime.fromisoformat(row["received_at"]), state=row["state"],
             response_code=row["response_code"], error=row["error"], attempts=row["attempts"],
             sent_transaction_id=row["sent_transaction_id"], claimed_at=datetime.fromisoformat(row["claimed_at"]),
+            headers=_headers_json(row["headers"]),
         )
 
     def inbox_get(self, record_id: int) -> InboxRecord | None:

@@ -1,0 +1,152 @@
+"""A request's HTTP headers are stored with it (but credentials), so that a replay shows its
+handler what the first handling saw: a carrier routing header above all."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+
+import pytest
+
+import mm7bind as mm7
+from mm7bind import store as store_module
+from mm7bind.handlers import passed_headers
+from mm7bind.store import HEADERS_KEPT_MAX, MemoryStore, SqliteStore
+
+from .test_commands import run
+from .test_receiver import call_wsgi, deliver
+
+CARRIER = {"X-Mblox-Carrier-Id": "46000", "X-Mbuni-Carrier-Id": "cmcc"}
+BASIC = "Basic " + base64.b64encode(b"mmsc:pw").decode()
+
+
+class FailsFirst(mm7.Handler):
+    """Sees every handling's headers; the first one fails (the application was down)."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_deliver(self, msg, ctx):
+        self.seen.append((ctx.replay, dict(ctx.headers), passed_headers(ctx)))
+        if len(self.seen) == 1:
+            raise mm7.Unavailable("application down")
+
+
+def post(app, tid: str, headers: dict):
+    out = mm7.encode(deliver(), transaction_id=tid)
+    return call_wsgi(app, out.to_bytes(), out.content_type, headers=headers)
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+def store(request, tmp_path):
+    s = SqliteStore(tmp_path / "inbox.db") if request.param == "sqlite" else MemoryStore()
+    yield s
+    s.close()
+
+
+def test_a_replay_sees_the_carrier_header_but_not_the_credentials(store):
+    handler = FailsFirst()
+    rx = mm7.Receiver(handler, store=store, auth=mm7.auth.BasicAuth("mmsc", "pw"))
+    app = mm7.wsgi_app(rx)
+    headers = {**CARRIER, "Authorization": BASIC, "Cookie": "session=s3cr3t"}
+    assert post(app, "c-1", headers)["status"] == 500
+    [rec] = store.inbox(state="failed")
+    assert rx.replay() == [(rec.id, "handled")]
+
+    (_, first, first_passed), (replayed, again, again_passed) = handler.seen
+    assert replayed and first["X-Mblox-Carrier-Id"] == again["X-Mblox-Carrier-Id"] == "46000"
+    assert first["Authorization"] == "Basic ***" and "Authorization" not in again and "Cookie" not in again
+    assert again == {k: v for k, v in first.items() if k not in ("Authorization", "Cookie")}
+    assert again_passed == first_passed  # what a forwarded or saved message carries: the same both times
+    assert store.inbox_get(rec.id).headers == again
+    if isinstance(store, SqliteStore):  # the password is nowhere in the file
+        raw = sqlite3.connect(store.path).execute("SELECT headers FROM inbox").fetchone()[0]
+        assert json.loads(raw) == again and "s3cr3t" not in raw and "bW1zYzpwdw" not in raw
+
+
+def test_a_failed_first_handling_taken_up_by_a_repeat_sees_the_repeats_headers(store):
+    handler = FailsFirst()
+    app = mm7.wsgi_app(mm7.Receiver(handler, store=store))
+    assert post(app, "c-2", CARRIER)["status"] == 500
+    assert post(app, "c-2", {**CARRIER, "Authorization": BASIC})["status"] == 200
+    assert [seen[1].get("Authorization") for seen in handler.seen] == [None, BASIC]  # no auth: the handler's
+
+
+def test_what_is_kept_is_bounded_and_one_big_header_does_not_push_out_the_carrier(store):
+    huge = {"X-Padding": "x" * HEADERS_KEPT_MAX, **CARRIER}
+    rec, _ = store.accept(kind="DeliverReq", transaction_id="big", message_id=None, recipient=None, status=None,
+                          peer=None, content_type="text/xml", body=b"<x/>", tid_key="big", report_key=None,
+                          headers=huge)
+    for kept in (rec.headers, store.inbox_get(rec.id).headers):
+        assert kept == CARRIER
+    many = [(f"X-Header-{i}", "v" * 100) for i in range(1000)]
+    rec, _ = store.accept(kind="DeliverReq", transaction_id="many", message_id=None, recipient=None, status=None,
+                          peer=None, content_type="text/xml", body=b"<x/>", tid_key="many", report_key=None,
+                          headers=many)
+    kept = store.inbox_get(rec.id).headers
+    assert 0 < len(kept) < 1000 and list(kept) == [name for name, _ in many[:len(kept)]]
+    assert len(json.dumps(kept, ensure_ascii=False).encode()) <= HEADERS_KEPT_MAX
+
+
+def test_a_store_file_from_before_headers_were_kept_is_upgraded_and_replays_with_none(tmp_path):
+    path = tmp_path / "old.db"
+    previous = store_module.INBOX_SCHEMA.replace(",\n    headers TEXT", "")
+    assert previous != store_module.INBOX_SCHEMA
+    body = mm7.encode(deliver(), transaction_id="old-1")
+    with sqlite3.connect(path) as db:  # (as a store of that time wrote it)
+        db.executescript(store_module.SENT_SCHEMA + previous)
+        rowid = db.execute(
+            "INSERT INTO inbox (kind, transaction_id, content_type, body, received_at, state, tid_key, claimed_at)"
+            " VALUES ('DeliverReq', 'old-1', ?, X'', '2026-01-01T00:00:00+00:00', 'failed', 'DeliverReq|old-1',"
+            " '2026-01-01T00:00:00+00:00')", (body.content_type,)).lastrowid
+        db.execute("INSERT INTO inbox_body (id, body) VALUES (?, ?)", (rowid, body.to_bytes()))
+    db.close()
+
+    store = SqliteStore(path)
+    try:
+        assert "headers" in {row[1] for row in store._conn().execute("PRAGMA table_info(inbox)")}
+        assert store.inbox_get(rowid).headers == {}
+        seen = []
+        rx = mm7.Receiver(store=store)
+        rx.on("deliver", lambda msg, ctx: seen.append((ctx.replay, dict(ctx.headers))))
+        assert rx.replay() == [(rowid, "handled")]
+        assert seen == [(True, {})]
+        # New messages in the upgraded file keep theirs.
+        assert post(mm7.wsgi_app(rx), "new-1", CARRIER)["status"] == 200
+        [new] = [r for r in store.inbox() if r.transaction_id == "new-1"]
+        assert new.headers["X-Mblox-Carrier-Id"] == "46000"
+    finally:
+        store.close()
+
+
+def test_a_store_of_ones_own_without_headers_still_works_and_replays_with_none():
+    class OwnStore(MemoryStore):
+        def accept(self, *, kind, transaction_id, message_id, recipient, status, peer, content_type, body, tid_key,
+                   report_key, sent_transaction_id=None, wait=None):  # (as written before headers were kept)
+            return super().accept(kind=kind, transaction_id=transaction_id, message_id=message_id,
+                                  recipient=recipient, status=status, peer=peer, content_type=content_type,
+                                  body=body, tid_key=tid_key, report_key=report_key,
+                                  sent_transaction_id=sent_transaction_id, wait=wait)
+
+    store, handler = OwnStore(), FailsFirst()
+    rx = mm7.Receiver(handler, store=store)
+    assert post(mm7.wsgi_app(rx), "own-1", CARRIER)["status"] == 500
+    [rec] = store.inbox(state="failed")
+    assert rx.replay() == [(rec.id, "handled")]
+    assert handler.seen[0][1]["X-Mblox-Carrier-Id"] == "46000" and handler.seen[1][:2] == (True, {})
+
+
+def test_store_show_prints_the_kept_headers(tmp_path):
+    db = tmp_path / "vasp.db"
+    store = SqliteStore(db)
+    app = mm7.wsgi_app(mm7.Receiver(FailsFirst(), store=store))
+    assert post(app, "show-1", {**CARRIER, "Authorization": BASIC})["status"] == 500
+    [rec] = store.inbox()
+    store.close()
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+    proc = run("store", "show", str(rec.id), "--config", str(cfg))
+    assert proc.returncode == 0, proc.stderr
+    shown = json.loads(proc.stdout)["record"]["headers"]
+    assert shown["X-Mblox-Carrier-Id"] == "46000" and "Authorization" not in shown
