@@ -810,3 +810,40 @@ def test_a_cancel_while_the_simulator_reports_retrieved_is_either_a_cancel_or_re
         lock.contended.set()  # (lets the watcher thread end)
         outcome = (cancelled["code"], sim.messages[mid].state, len(vasp.received))
         assert outcome in {(1000, "cancelled", 0), (3001, "delivered", 1)}, (outcome, reported)
+
+
+def test_round_robin_gives_each_mmsc_its_share_when_threads_send_at_once():
+    """Threads sharing one client each take their own turn over its URLs: with a multiple of their
+    number of requests, every MMSC gets exactly its share. Each thread picks its URL at the same
+    moment as the others (the URL list makes them all meet there), where a turn read and then
+    counted separately would give several threads the same one."""
+    from .fake_http import FakeServer
+
+    threads, rounds = 8, 3
+    meet = threading.Barrier(threads, timeout=WAIT)
+
+    class MeetingUrls(tuple):
+        def __len__(self) -> int:  # (asked by the round robin as it picks a URL)
+            meet.wait()
+            return super().__len__()
+
+    with FakeServer() as a, FakeServer() as b, FakeServer() as c, FakeServer() as d, \
+            mm7.Client((a.url, b.url, c.url, d.url), round_robin=True, retry=mm7.RetryPolicy.never()) as client:
+        object.__setattr__(client.config, "urls", MeetingUrls(client.config.urls))
+        errors = []
+
+        def send():
+            try:
+                for _ in range(rounds):
+                    assert client.submit(mm7.SubmitReq(recipients=["+8613800000000"])).ok
+            except Exception as exc:  # noqa: BLE001 (reported below)
+                errors.append(exc)
+
+        senders = [threading.Thread(target=send) for _ in range(threads)]
+        for t in senders:
+            t.start()
+        for t in senders:
+            t.join(WAIT * rounds)
+        assert errors == []
+        share = threads * rounds // 4
+        assert [len(s.requests) for s in (a, b, c, d)] == [share] * 4
