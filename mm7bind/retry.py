@@ -2,8 +2,9 @@
 
 Outcomes are classified, not guessed: connection errors and timeouts, HTTP 5xx (503 with
 Retry-After honoured), and MM7 statuses 3xxx and 4006 (service unavailable) retry; MM7 2xxx
-(client errors) never do, nor 3001, 3003 and 3004, which say the request cannot succeed as sent. Every attempt of one request carries the same TransactionID, so an MMSC
-that saw the first can recognise the repeat.
+(client errors) never do, nor 3001, 3003 and 3004, which say the request cannot succeed as sent.
+Every attempt of one request carries the same TransactionID, so an MMSC that saw the first can
+recognise the repeat.
 """
 
 from __future__ import annotations

@@ -265,7 +265,7 @@ class Simulator:
         return app
 
     def fail_next(self, count: int = 1, **trouble: Any) -> None:
-        """Make the next `count` requests fail: `status=3001` (a Fault), `http_status=503`,
+        """Make the next `count` requests fail: `status=3000` (a Fault), `http_status=503`,
         `retry_after=` seconds, `delay=` seconds before the answer (a client's read timeout)."""
         t = Trouble(**trouble)
         with self._lock:
