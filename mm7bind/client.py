@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
+import itertools
 import logging
 import random
 import socket
@@ -214,7 +215,9 @@ class ClientCore:
         self.store = store
         self.metrics = metrics  # a mm7bind.metrics.Metrics; None counts nothing
         self.rng = rng or random.Random()
-        self._next = 0
+        # Turns over the URLs, taken atomically: threads sharing a client each get their own turn
+        # (`self._next += 1` let two read the same one, so some MMSC got more than its share).
+        self._turns = itertools.count()
         self.limiters = {u: RateLimiter(config.rate_limit) for u in config.urls} if config.rate_limit else {}
         self.mismatching: set[str] = set()  # MMSCs seen echoing another TransactionID (said once each)
 
@@ -253,9 +256,7 @@ class ClientCore:
     def first_url(self) -> str:
         urls = self.config.urls
         if self.config.round_robin:
-            url = urls[self._next % len(urls)]
-            self._next += 1
-            return url
+            return urls[next(self._turns) % len(urls)]
         return urls[0]
 
     def other_url(self, url: str, tried: set[str]) -> str | None:

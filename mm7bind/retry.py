@@ -2,8 +2,9 @@
 
 Outcomes are classified, not guessed: connection errors and timeouts, HTTP 5xx (503 with
 Retry-After honoured), and MM7 statuses 3xxx and 4006 (service unavailable) retry; MM7 2xxx
-(client errors) never do. Every attempt of one request carries the same TransactionID, so an MMSC
-that saw the first can recognise the repeat.
+(client errors) never do, nor 3001, 3003 and 3004, which say the request cannot succeed as sent.
+Every attempt of one request carries the same TransactionID, so an MMSC that saw the first can
+recognise the repeat.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .status import StatusClass, classify
+from .status import FINAL_SERVER_ERRORS, StatusClass, classify
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,8 @@ class RetryPolicy:
     # taken it, and most do not recognise a repeated TransactionID. False: never sent twice by us.
     on_timeout: bool = True
     http_statuses: frozenset[int] = frozenset({500, 502, 503, 504})  # 500 only when no Fault came with it
-    retry_codes: frozenset[int] = frozenset({4006})  # besides every 3xxx
+    # Besides every 3xxx but FINAL_SERVER_ERRORS (3001, 3003, 3004), which a code named here retries.
+    retry_codes: frozenset[int] = frozenset({4006})
     no_retry_codes: frozenset[int] = frozenset()  # carrier codes that must not be retried
     max_retry_after: float = 300.0
     # Answers saying the MMSC is unavailable and took nothing: the next of several URLs is tried at
@@ -50,7 +52,9 @@ class RetryPolicy:
     def retries_status(self, code: int) -> bool:
         if code in self.no_retry_codes:
             return False
-        return code in self.retry_codes or classify(code) is StatusClass.SERVER_ERROR
+        if code in self.retry_codes:
+            return True
+        return classify(code) is StatusClass.SERVER_ERROR and code not in FINAL_SERVER_ERRORS
 
     def retries_http(self, status: int) -> bool:
         return status in self.http_statuses

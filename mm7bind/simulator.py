@@ -265,7 +265,7 @@ class Simulator:
         return app
 
     def fail_next(self, count: int = 1, **trouble: Any) -> None:
-        """Make the next `count` requests fail: `status=3001` (a Fault), `http_status=503`,
+        """Make the next `count` requests fail: `status=3000` (a Fault), `http_status=503`,
         `retry_after=` seconds, `delay=` seconds before the answer (a client's read timeout)."""
         t = Trouble(**trouble)
         with self._lock:
@@ -406,26 +406,34 @@ class Simulator:
         rsp_cls = m.CancelRsp if isinstance(msg, m.CancelReq) else m.ExtendedCancelRsp
         if stored is None:
             return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {mid}")
-        if stored.state != "accepted":  # delivered, or no longer there to cancel (cancelled, replaced)
-            return self.answer(env, rsp_cls(status=m.Status(RequestStatus.NOT_POSSIBLE, f"already {stored.state}")))
-        stored.state = "cancelled"
+        # Check and set as one, under the lock the report worker takes: else a "Retrieved" report at
+        # the same moment could deliver a message this answers 1000 for.
+        with self._lock:
+            state = stored.state
+            if state == "accepted":
+                stored.state = "cancelled"
+        if state != "accepted":  # delivered, or no longer there to cancel (cancelled, replaced)
+            return self.answer(env, rsp_cls(status=m.Status(RequestStatus.NOT_POSSIBLE, f"already {state}")))
         return self.answer(env, rsp_cls())
 
     def _replace(self, env: Envelope, msg: m.ReplaceReq) -> Response:
         stored = self._lookup(msg.message_id)
         if stored is None:
             return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {msg.message_id}")
-        if stored.state != "accepted":
-            return self.answer(env, m.ReplaceRsp(status=m.Status(RequestStatus.NOT_POSSIBLE, f"message {stored.state}")))
-        if msg.content is not None:
-            stored.request.content = msg.content
+        with self._lock:  # (as in _cancel: no report may deliver it in between)
+            state = stored.state
+            if state == "accepted" and msg.content is not None:
+                stored.request.content = msg.content
+        if state != "accepted":
+            return self.answer(env, m.ReplaceRsp(status=m.Status(RequestStatus.NOT_POSSIBLE, f"message {state}")))
         return self.answer(env, m.ReplaceRsp())
 
     def _extended_replace(self, env: Envelope, msg: m.ExtendedReplaceReq) -> Response:
         old = self._lookup(msg.replace_id)
         if old is None:
             return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {msg.replace_id}")
-        old.state = "replaced"
+        with self._lock:
+            old.state = "replaced"
         mid = self._new_id()
         # The new message goes to the old one's recipients; its reports, under the new MessageID, are
         # all the VASP hears from now on (the replaced message is never delivered).
@@ -472,10 +480,12 @@ class Simulator:
         stored = self._lookup(message_id)
         if stored is None:
             raise KeyError(message_id)
-        if stored.state in ("cancelled", "replaced"):
-            return {"skipped": stored.state}
-        if status == "Retrieved":
-            stored.state = "delivered"
+        with self._lock:  # check and set as one (see _cancel)
+            state = stored.state
+            if state not in ("cancelled", "replaced") and status == "Retrieved":
+                stored.state = "delivered"
+        if state in ("cancelled", "replaced"):
+            return {"skipped": state}
         msg = m.DeliveryReportReq(
             relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=m.Address.parse(recipient),
             sender=self._sender_of(stored), date=datetime.now(timezone.utc), mm_status=DeliveryStatus(status),
@@ -485,8 +495,10 @@ class Simulator:
 
     def send_read_reply(self, message_id: str, recipient: str, status: str = "Read", wait: bool = True) -> dict:
         stored = self._lookup(message_id)
-        if stored is None or stored.state in ("cancelled", "replaced"):
-            return {"skipped": "unknown" if stored is None else stored.state}
+        with self._lock:
+            state = "unknown" if stored is None else stored.state
+        if state in ("unknown", "cancelled", "replaced"):
+            return {"skipped": state}
         msg = m.ReadReplyReq(
             relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=m.Address.parse(recipient),
             sender=self._sender_of(stored), time_stamp=datetime.now(timezone.utc), mm_status=ReadStatus(status),

@@ -140,9 +140,22 @@ def is_success(code: int) -> bool:
     return classify(code) is StatusClass.SUCCESS
 
 
+# Server errors that say the request can never succeed as sent: repeating it only spends the retry
+# budget and delays the caller's own remedy (e.g. one recipient per SubmitReq after a 3003).
+# 3002 "Message rejected" is not among them: its TS 23.140 text ("could not complete the services
+# requested") names no lasting cause, so it stays retryable like 3000.
+FINAL_SERVER_ERRORS: frozenset[int] = frozenset({
+    RequestStatus.NOT_POSSIBLE, RequestStatus.MULTIPLE_ADDRESSES_NOT_SUPPORTED,
+    RequestStatus.APPLICATION_ADDRESSING_NOT_SUPPORTED})
+
+
 def is_retryable(code: int) -> bool:
-    """Server errors and "service unavailable" may succeed later; client errors never will."""
-    return classify(code) is StatusClass.SERVER_ERROR or int(code) == RequestStatus.SERVICE_UNAVAILABLE
+    """Server errors and "service unavailable" may succeed later; client errors never will, nor the
+    server errors in FINAL_SERVER_ERRORS."""
+    code = int(code)
+    if code in FINAL_SERVER_ERRORS:
+        return False
+    return classify(code) is StatusClass.SERVER_ERROR or code == RequestStatus.SERVICE_UNAVAILABLE
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import logging
 import ssl
@@ -138,13 +139,44 @@ def test_retries_exhausted_raise_the_last_error():
 
 def test_server_error_status_in_a_normal_response_is_retried_then_returned():
     def responder(req):
-        return mm7_reply(mm7.SubmitRsp(status=mm7.Status(3001), message_id="x"), req.decode())
+        return mm7_reply(mm7.SubmitRsp(status=mm7.Status(3000), message_id="x"), req.decode())
 
     with FakeServer(responder) as srv, client(srv.url) as c:
         result = c.submit(submit())
-        assert not result.ok and result.status.code == 3001 and result.attempts == 3
-        with pytest.raises(mm7.errors.SendError, match="3001"):
+        assert not result.ok and result.status.code == 3000 and result.attempts == 3
+        with pytest.raises(mm7.errors.SendError, match="3000"):
             result.raise_for_status()
+
+
+@pytest.mark.parametrize("code", [3001, 3003, 3004])
+@pytest.mark.parametrize("in_fault", [False, True])
+def test_a_server_error_saying_the_request_cannot_succeed_as_sent_is_final(code, in_fault):
+    """3001 Not Possible, 3003 Multiple addresses not supported, 3004 Application Addressing not
+    supported: the same request would be refused again, so the caller hears at once (to split a
+    multi-recipient submit, say) — unless the policy names the code as worth another try."""
+    def responder(req):
+        if in_fault:
+            fault = mm7.Fault(code="Server", detail=mm7.RSErrorRsp(status=mm7.Status(code)))
+            return mm7_reply(fault, req.decode(), 500)
+        return mm7_reply(mm7.SubmitRsp(status=mm7.Status(code), message_id="-"), req.decode())
+
+    def attempts(policy, urls):
+        with client(urls, retry=policy) as c:
+            try:
+                return c.submit(submit()).attempts
+            except FaultError as exc:
+                assert exc.status.code == code
+                return exc.attempts
+
+    with FakeServer(responder) as srv, FakeServer() as other:
+        assert attempts(NO_WAIT, srv.url) == 1 and len(srv.requests) == 1
+        # Failing over does not make it worth repeating either: no other MMSC is asked.
+        assert attempts(dataclasses.replace(NO_WAIT, fail_over_codes=frozenset({code})), (srv.url, other.url)) == 1
+        assert other.requests == []
+        assert attempts(dataclasses.replace(NO_WAIT, retry_codes=frozenset({code})), srv.url) == 3
+        assert attempts(dataclasses.replace(NO_WAIT, retry_codes=frozenset({code}), no_retry_codes=frozenset({code})),
+                        srv.url) == 1
+        assert len(srv.requests) == 1 + 1 + 3 + 1
 
 
 def test_http_503_with_retry_after():
@@ -495,8 +527,8 @@ def test_retry_policy_and_retry_after():
     assert p.delay(1, retry_after=20) == 20 and p.delay(1, retry_after=10_000) == p.max_retry_after
     jittery = RetryPolicy(backoff=1, jitter=0.2)
     assert all(0.8 <= jittery.delay(1) <= 1.2 for _ in range(50))
-    assert p.retries_status(3001) and p.retries_status(4006) and not p.retries_status(2002)
-    assert not p.retries_status(4004) and not RetryPolicy(no_retry_codes=frozenset({3001})).retries_status(3001)
+    assert p.retries_status(3000) and p.retries_status(4006) and not p.retries_status(2002)
+    assert not p.retries_status(4004) and not RetryPolicy(no_retry_codes=frozenset({3000})).retries_status(3000)
     assert RetryPolicy(retry_codes=frozenset({4101})).retries_status(4101)
     assert parse_retry_after("120") == 120 and parse_retry_after("soon") is None
     assert 0 <= parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412400) <= 80
@@ -522,7 +554,7 @@ def test_scripted_troubles_from_the_simulator_drive_the_retry_policy():
             with pytest.raises(FaultError) as err:
                 c.submit(submit())
             assert err.value.status.code == 2001 and err.value.attempts == 1 and err.value.fault.code == "Client"
-            sim.fail_next(count=3, status=3001)
+            sim.fail_next(count=3, status=3000)
             with pytest.raises(FaultError) as err:
                 c.submit(submit())
             assert err.value.attempts == 3 and err.value.fault.code == "Server"

@@ -63,13 +63,29 @@ def test_an_outage_is_waited_out_and_a_refusal_is_final(store):
         assert first[a.id].next_at == now + timedelta(seconds=30)
         assert (first[b.id].state, first[b.id].status_code) == ("failed", 2001)
         assert outbox.run_once(now + timedelta(seconds=10)) == []  # not due yet
-        sim.fail_next(1, status=3001)  # a server error: worth another round, after a longer pause
+        sim.fail_next(1, status=3000)  # a server error: worth another round, after a longer pause
         [again] = outbox.run_once(now + timedelta(seconds=31))
-        assert (again.state, again.attempts, again.status_code) == ("queued", 2, 3001)
+        assert (again.state, again.attempts, again.status_code) == ("queued", 2, 3000)
         assert again.next_at == now + timedelta(seconds=31) + timedelta(seconds=60)
         [sent] = outbox.run_once(now + timedelta(seconds=92))
         assert (sent.state, sent.attempts) == ("sent", 3)
         assert [m.request.subject for m in sim.messages.values()] == ["a"]
+        client.close()
+
+
+def test_a_submit_the_mmsc_can_never_take_as_sent_is_not_queued_again(store):
+    """A provider taking one recipient per SubmitReq answers 3003 for more: another round would get
+    the same answer, so the item fails at once for its sender to split."""
+    with Simulator(SimulatorConfig(max_recipients=1)) as sim:
+        client = mm7.Client(sim.url, store=store)
+        outbox = Outbox(client, first_retry=timedelta(seconds=30), max_age=timedelta(minutes=5))
+        item = outbox.put(mm7.SubmitReq(recipients=["1", "2"]))
+        now = utcnow()
+        [done] = outbox.run_once(now)
+        assert (done.state, done.attempts, done.status_code) == ("failed", 1, 3003)
+        assert outbox.run_once(now + timedelta(minutes=1)) == [] and sim.messages == {}
+        [rec] = store.sent()  # one request, not the client's retries on top
+        assert rec.transaction_id == item.transaction_id and rec.status_code == 3003
         client.close()
 
 

@@ -744,3 +744,106 @@ def test_a_campaign_sent_and_queued_at_the_same_time_goes_to_each_recipient_once
         monkeypatch.undo()
         assert (sent.sent, sent.skipped) == (1, 1)
         assert [str(r.decode().body.recipients.to[0]) for r in mmsc.requests] == ["+860"]
+
+
+class _ContentionSignallingLock:
+    """A lock that tells when a thread had to wait for it (the moment a race would happen)."""
+
+    def __init__(self, lock) -> None:
+        self._lock = lock
+        self.contended = threading.Event()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if self._lock.acquire(blocking=False):
+            return True
+        self.contended.set()
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def test_a_cancel_while_the_simulator_reports_retrieved_is_either_a_cancel_or_refused():
+    """The report worker holds the message between its look at the state and its "delivered"; a
+    CancelReq comes in that very moment. Either the cancel wins (1000, no report) or the delivery
+    does (3001 and the report), never a 1000 for a message reported delivered."""
+    from mm7bind.simulator import Simulator, StoredMessage
+    from mm7bind.testing import RunningReceiver
+
+    checked, go = threading.Event(), threading.Event()
+
+    class PausingOnReportCheck(StoredMessage):
+        def __getattribute__(self, name):
+            value = super().__getattribute__(name)
+            if name == "state" and threading.current_thread() is reporter and not checked.is_set():
+                checked.set()  # the report path has seen "accepted"...
+                assert go.wait(WAIT)  # ...and sets "delivered" only once the cancel is under way
+            return value
+
+    with Simulator() as sim, RunningReceiver() as vasp, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = vasp.url
+        mid = client.submit(mm7.SubmitReq(recipients=["+8613800000000"])).message_id
+        sim.messages[mid] = PausingOnReportCheck(**{f: getattr(sim.messages[mid], f)
+                                                    for f in StoredMessage.__dataclass_fields__})
+        sim._lock = lock = _ContentionSignallingLock(sim._lock)
+        reported = {}
+        reporter = threading.Thread(target=lambda: reported.update(sim.send_report(mid, "+8613800000000")))
+        reporter.start()
+        assert checked.wait(WAIT)
+        cancelled = {}
+        canceller = threading.Thread(target=lambda: cancelled.update(
+            code=client.send(mm7.CancelReq(message_id=mid)).status.code))
+        canceller.start()
+        # The cancel has answered, or waits for the report path to finish with the state.
+        done_or_waiting = threading.Event()
+        threading.Thread(target=lambda: (canceller.join(), done_or_waiting.set()), daemon=True).start()
+        threading.Thread(target=lambda: (lock.contended.wait(), done_or_waiting.set()), daemon=True).start()
+        assert done_or_waiting.wait(WAIT)
+        go.set()
+        reporter.join(WAIT)
+        canceller.join(WAIT)
+        lock.contended.set()  # (lets the watcher thread end)
+        outcome = (cancelled["code"], sim.messages[mid].state, len(vasp.received))
+        assert outcome in {(1000, "cancelled", 0), (3001, "delivered", 1)}, (outcome, reported)
+
+
+def test_round_robin_gives_each_mmsc_its_share_when_threads_send_at_once():
+    """Threads sharing one client each take their own turn over its URLs: with a multiple of their
+    number of requests, every MMSC gets exactly its share. Each thread picks its URL at the same
+    moment as the others (the URL list makes them all meet there), where a turn read and then
+    counted separately would give several threads the same one."""
+    from .fake_http import FakeServer
+
+    threads, rounds = 8, 3
+    meet = threading.Barrier(threads, timeout=WAIT)
+
+    class MeetingUrls(tuple):
+        def __len__(self) -> int:  # (asked by the round robin as it picks a URL)
+            meet.wait()
+            return super().__len__()
+
+    with FakeServer() as a, FakeServer() as b, FakeServer() as c, FakeServer() as d, \
+            mm7.Client((a.url, b.url, c.url, d.url), round_robin=True, retry=mm7.RetryPolicy.never()) as client:
+        object.__setattr__(client.config, "urls", MeetingUrls(client.config.urls))
+        errors = []
+
+        def send():
+            try:
+                for _ in range(rounds):
+                    assert client.submit(mm7.SubmitReq(recipients=["+8613800000000"])).ok
+            except Exception as exc:  # noqa: BLE001 (reported below)
+                errors.append(exc)
+
+        senders = [threading.Thread(target=send) for _ in range(threads)]
+        for t in senders:
+            t.start()
+        for t in senders:
+            t.join(WAIT * rounds)
+        assert errors == []
+        share = threads * rounds // 4
+        assert [len(s.requests) for s in (a, b, c, d)] == [share] * 4

@@ -76,6 +76,10 @@ def test_china_mobile_partial_success_alias():
     (2104, status.StatusClass.CLIENT_ERROR, False),  # carrier-private: classified by its thousands digit
     (3000, status.StatusClass.SERVER_ERROR, True),
     (3999, status.StatusClass.SERVER_ERROR, True),
+    (3001, status.StatusClass.SERVER_ERROR, False),  # the request cannot succeed as sent
+    (3002, status.StatusClass.SERVER_ERROR, True),
+    (3003, status.StatusClass.SERVER_ERROR, False),
+    (3004, status.StatusClass.SERVER_ERROR, False),
     (4006, status.StatusClass.SERVICE_ERROR, True),
     (4101, status.StatusClass.SERVICE_ERROR, False),
     (999, status.StatusClass.UNKNOWN, False),
