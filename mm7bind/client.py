@@ -30,6 +30,7 @@ from . import versions
 from .codec import HttpMessage, decode, encode
 from .auth import QOPS, DigestAnswer
 from .content import Content
+from .deadline import DeadlineReader
 from .display import repr_showing_no_secret_header, shown_http, shown_url
 from .envelope import Fault
 from .errors import (
@@ -610,28 +611,6 @@ class _Operations(Generic[_R]):
 _answer_deadline = threading.local()  # when the answer being read must have come, whole (monotonic)
 
 
-class _DeadlineReader(socket.SocketIO):
-    """A socket's bytes, each read given only the time left until the answer's deadline:
-    requests' read timeout is per read, so a peer sending its answer's head a byte at a time
-    could otherwise hold a send for hours."""
-
-    def __init__(self, sock, deadline: float):  # noqa: ANN001
-        super().__init__(sock, "rb")
-        self.deadline = deadline
-
-    def readinto(self, buffer) -> int:  # noqa: ANN001
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("timed out")  # (as the socket says it: the read timeout's error)
-        sock = self._sock
-        before = sock.gettimeout()
-        sock.settimeout(left if before is None else min(left, before))
-        try:
-            return super().readinto(buffer)
-        finally:
-            sock.settimeout(before)  # (the connection's next request sends with its own)
-
-
 class _DeadlineSocket:
     """A connection's socket as http.client sees it while reading an answer: its reads bounded."""
 
@@ -640,7 +619,8 @@ class _DeadlineSocket:
 
     def makefile(self, mode: str = "rb", *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
         self._sock._io_refs += 1  # (as socket.makefile: the socket outlives a close until this is closed)
-        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+        sock = self._sock
+        return io.BufferedReader(DeadlineReader(socket.SocketIO(sock, "rb"), sock, sock.gettimeout(), self._deadline))
 
     def __getattr__(self, name: str):  # noqa: ANN204
         return getattr(self._sock, name)

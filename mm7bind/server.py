@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from .deadline import DeadlineReader
 from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .receiver import Receiver
 
@@ -240,7 +241,7 @@ class _QuietHandler(WSGIRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.rfile = _DeadlineReader(self.rfile, self.connection, self.timeout,
+        self.rfile = DeadlineReader(self.rfile, self.connection, self.timeout,
                                      time.monotonic() + self.request_timeout)
 
     def parse_request(self) -> bool:
@@ -257,36 +258,6 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log_message(self, fmt, *args):
         log.debug("%s " + fmt, self.client_address[0], *args)
-
-
-class _DeadlineReader:
-    """A connection's reader whose every read waits at most until the request's deadline (and at
-    most `timeout` for one read), so the TLS handshake, headers and body all share one budget."""
-
-    def __init__(self, raw, sock, timeout: float | None, deadline: float):
-        self._raw, self._sock, self._timeout, self._deadline = raw, sock, timeout, deadline
-
-    def _bounded(self, read: Callable, *args):
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the request took longer than its deadline")
-        self._sock.settimeout(left if self._timeout is None else min(left, self._timeout))
-        try:
-            return read(*args)
-        finally:
-            self._sock.settimeout(self._timeout)  # (the answer is written under the plain timeout)
-
-    def read(self, *args):
-        return self._bounded(self._raw.read, *args)
-
-    def readline(self, *args):
-        return self._bounded(self._raw.readline, *args)
-
-    def readinto(self, buf):
-        return self._bounded(self._raw.readinto, buf)
-
-    def __getattr__(self, name: str):
-        return getattr(self._raw, name)
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
