@@ -70,10 +70,15 @@ CMCC = Profile(
     extra_headers=(("MM7APIVersion", f"mm7bind-{__version__}"),),
 )
 
+# The API version China Mobile's SDK V1.5.3 sends in its MM7APIVersion header.
+CMCC_SDK_API_VERSION = "V1.5.3_20040621"
+
 # The same with the SDK's fixed MIME habits reproduced: a preamble, boundaries starting with "--",
-# fixed ids, and no <Content href> (readers then take the first attachment as the content).
+# fixed ids, and no <Content href> (readers then take the first attachment as the content); and
+# the SDK's own API version, for a gateway that checks it.
 CMCC_SDK = CMCC.replace(
     name="cmcc-sdk",
+    extra_headers=(("MM7APIVersion", CMCC_SDK_API_VERSION),),
     mime_preamble="this is a multi-part message in MIME format",
     boundary="--NextPart_0_2817_24856",
     inner_boundary="SubPart_7452684322002_77645",

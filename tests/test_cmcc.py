@@ -638,6 +638,17 @@ def test_received_text_forwarded_is_labelled_with_the_charset_of_its_bytes(tmp_p
     assert not [d for d in env.deviations if d.code.startswith("charset")], env.deviations
 
 
+def test_the_sdk_dialect_sends_the_sdks_api_version():
+    # A gateway checking MM7APIVersion against the SDK's sees the SDK's string from cmcc-sdk; the
+    # cmcc dialect says what it is (mm7bind's version).
+    for profile, expected in ((mm7.profiles.CMCC_SDK, "V1.5.3_20040621"), (mm7.profiles.CMCC, cmcc.API_VERSION)):
+        with FakeServer() as srv, mm7.Client(srv.url, profile=profile) as client:
+            client.submit(mm7.SubmitReq(recipients=["13915002000"]))
+            [req] = srv.requests
+            assert req.header("MM7APIVersion") == expected
+    assert mm7.cmcc.constants.SDK_API_VERSION == "V1.5.3_20040621"
+
+
 def test_version_command_and_config_driven_send(tmp_path):
     proc = run("version")
     assert proc.returncode == 0 and cmcc.API_VERSION in proc.stdout and "当前使用的MM7 API的版本为" in proc.stdout

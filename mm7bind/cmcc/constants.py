@@ -10,13 +10,14 @@ from __future__ import annotations
 from ..messages import ChargedParty as _CP
 from ..messages import MessageClass as _MC
 from ..messages import Priority as _P
+from ..profiles import CMCC_SDK_API_VERSION
 from .. import __version__
 from ..status import RequestStatus as _RS
 from ..status import lookup as _lookup
 
 # What `mm7bind version` prints; the cmcc dialect sends it in the MM7APIVersion header.
 API_VERSION = f"mm7bind-{__version__}"
-SDK_API_VERSION = "V1.5.3_20040621"  # what the original SDK sends, for peers that insist on it
+SDK_API_VERSION = CMCC_SDK_API_VERSION  # what the original SDK sends (the cmcc-sdk dialect too)
 
 
 class ContentType:
