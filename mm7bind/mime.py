@@ -483,12 +483,13 @@ _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 _HEADER_LINE = re.compile(rb"^([!-9;-~]+)[ \t]*:(.*)$", re.S)
 _HEADER_LINE_TEXT = re.compile(r"^([!-9;-~]+)[ \t]*:(.*)$", re.S)  # (the same, for ASCII already decoded)
-_HEADER_PREFIXES = ("content-", "x-", "mime-")
+_HEADER_PREFIXES = ("content-", "x-", "mime-")  # part header names we take as such (and "name")
+_HEADER_PREFIXES_BYTES = tuple(p.encode("ascii") for p in _HEADER_PREFIXES)
 
 
 def _looks_like_header(name: bytes) -> bool:
     n = name.lower()
-    return n.startswith((b"content-", b"x-", b"mime-")) or n in (b"name",)
+    return n.startswith(_HEADER_PREFIXES_BYTES) or n == b"name"
 
 
 class _Reader:
