@@ -86,6 +86,7 @@ class ReceiverSection:
     tls_key: str = ""
     backlog: int = 1024  # listen queue length
     connection_limit: int = 100  # open connections at once (more wait in the backlog)
+    keep_alive: bool = True  # false: each connection is closed once its answer is out ("Connection: close")
     request_timeout: float = 300  # seconds for a whole request to arrive (a peer trickling it is cut off)
     store_wait: float = 5.0  # seconds a request waits for a store locked elsewhere before its 3000 answer
     metrics_path: str = ""  # e.g. "/metrics": Prometheus text there (allow-list applies); "" = none

@@ -552,6 +552,54 @@ def test_subclasses_that_set_their_configuration_in_their_own_constructor(tmp_pa
         receiver.stop()
 
 
+def _two_requests_on_one_connection(url: str, body: bytes, content_type: str) -> tuple[bytes, bytes]:
+    """Two HTTP/1.1 requests over one connection, as an MMSC keeping its links open sends them: the
+    first answer, and what came after it (the second answer, or b"" when the connection was closed)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    head = (f"POST /mm7 HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        reader = sock.makefile("rb")
+        sock.sendall(head + body)
+        first = b""
+        while not first.endswith(b"\r\n\r\n"):
+            first += reader.readline()
+        length = int(re.search(rb"(?i)content-length: *(\d+)", first)[1])
+        first += reader.read(length)
+        try:
+            sock.sendall(head + body)
+            return first, reader.readline()
+        except OSError:  # (the request written to a closed connection: reset)
+            return first, b""
+
+
+@pytest.mark.parametrize("keep_alive", ["on", "off"])
+def test_the_receiver_honours_keep_alive_off(tmp_path, keep_alive):
+    """ConnConfig.xml KeepAlive=off: the SDK's MM7Receiver closed the connection after each answer
+    (and said so); on, the MMSC sends its next request on the same connection."""
+    from .test_receiver import deliver
+
+    (tmp_path / "ConnConfig.xml").write_text(CONN.replace("<KeepAlive>on<", f"<KeepAlive>{keep_alive}<"),
+                                             encoding="utf-8")
+    config = cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0", ListenPort="0"), tmp_path / "ConnConfig.xml")
+    assert config.config.receiver.keep_alive is (keep_alive == "on")
+    out = mm7.encode(deliver(), transaction_id="mo-1", version="REL-6-MM7-1-0")
+    receiver = cmcc.MM7Receiver(config)
+    try:
+        receiver.start()
+        first, then = _two_requests_on_one_connection(receiver.url, out.to_bytes(), out.content_type)
+    finally:
+        receiver.stop()
+    assert first.startswith(b"HTTP/1.1 200 ") and b"<StatusCode>1000</StatusCode>" in first
+    if keep_alive == "off":
+        assert re.search(rb"(?im)^connection: *close\r$", first) and then == b""
+    else:
+        assert not re.search(rb"(?im)^connection: *close", first) and then.startswith(b"HTTP/1.1 200 ")
+
+
 def test_a_receiver_without_configuration_says_so():
     with pytest.raises(ValueError, match="set_config"):
         cmcc.MM7Receiver().start()

@@ -740,7 +740,7 @@ class MM7Receiver(MM7AbstractReceiver):
         self.server = EmbeddedServer(wsgi_app(receiver), host or cfg.receiver.host,
                                      cfg.receiver.port if port is None else port,
                                      threads=cfg.receiver.threads, max_body=cfg.receiver.max_body,
-                                     backlog=cfg.receiver.backlog).start()
+                                     backlog=cfg.receiver.backlog, keep_alive=cfg.receiver.keep_alive).start()
         return self
 
     @property

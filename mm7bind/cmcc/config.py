@@ -246,7 +246,9 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
         if "KeepAlive" in c:
             if str(c["KeepAlive"]).lower() not in ("on", "off"):
                 problems.append(Problem("error", f"{cw}:KeepAlive", "must be on or off"))
-            m.keep_alive = str(c["KeepAlive"]).lower() != "off"
+            # both ways, as in the SDK: its sender said Connection: close, its receiver closed
+            # the connection after each answer
+            m.keep_alive = r.keep_alive = str(c["KeepAlive"]).lower() != "off"
         if "MaxKeepAliveRequests" in c:
             m.pool_size = max(1, int(c["MaxKeepAliveRequests"]))
         if "ServerMaxKeepAlive" in c:
