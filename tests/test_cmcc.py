@@ -112,7 +112,7 @@ def test_config_files_map_onto_settings(tmp_path):
     assert m.read_timeout == 2.0 and m.max_attempts == 3 and m.max_message_size == 100000 and m.pool_size == 30
     assert (r.auth, r.host, r.port, r.backlog, r.threads) == ("digest", "127.0.0.1", 8088, 50, 12)
     assert lg.level == "INFO" and lg.file.endswith("910010.log") and lg.rotate == "both"
-    assert (lg.max_bytes, lg.backups, lg.when, lg.interval) == (500 * 1024, 100, "M", 60)
+    assert (lg.max_bytes, lg.backups, lg.when, lg.interval) == (500 * 1024, 99, "M", 60)
     sdk = cmcc.MM7Config(mm7config(tmp_path), tmp_path / "ConnConfig.xml")  # the SDK's getters, by key
     assert sdk.get("MmscURL") == "/mm7" and sdk.get("mmscIP") == ["192.120.231.180", "192.120.231.181:8080"]
     assert sdk.get("TimeOut") == 2000 and sdk.get("MaxKeepAliveRequests") == 30 and sdk.get("UserName") == "zxme"
@@ -805,6 +805,24 @@ def test_sdk_log_files_from_the_api(tmp_path):
     finally:
         stop_logging()
         logger.setLevel(before_level)
+
+
+@pytest.mark.parametrize("log_num", [1, 3])
+def test_log_num_is_the_number_of_log_files_kept(tmp_path, log_num):
+    """LogNum is "the maximum number of log files" (manual §3.2), the one being written included:
+    the SDK deleted the oldest before it started a new one."""
+    from mm7bind.cmcc.logs import start_logging, stop_logging
+
+    config = cmcc.MM7Config(mm7config(tmp_path, LogSize="1", LogNum=str(log_num), logLevel="1"))
+    try:
+        assert start_logging(config.config) is not None
+        for n in range(40):  # ~12 KB at 1 KB a file: many new files
+            logging.getLogger("mm7bind.client").warning("SubmitReq tid=t-%02d failed: %s", n, "x" * 250)
+    finally:
+        stop_logging()
+    files = sorted(p.name for p in (tmp_path / "logs").iterdir() if "910010" in p.name)
+    assert len(files) == log_num and "910010.log" in files, files
+    assert "t-39" in (tmp_path / "logs" / "910010.log").read_text(encoding="utf-8")
 
 
 def test_the_error_log_has_the_failed_sends(tmp_path):

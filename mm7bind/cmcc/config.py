@@ -230,7 +230,7 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
                                     f"folder {get['LogPath']} does not exist; it is created when logging starts"))
     lg.when, lg.interval = "M", max(1, get["LogInterval"])
     lg.max_bytes = max(1, get["LogSize"]) * 1024
-    lg.backups = max(1, get["LogNum"])
+    lg.backups = max(1, get["LogNum"]) - 1  # LogNum counts every file, the one being written too
     for key, low, high, unit in LOG_RANGES:
         if not low <= get[key] <= high:
             problems.append(Problem("warning", f"{where}:{key}", f"{get[key]} is outside the manual's range "
