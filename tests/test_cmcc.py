@@ -243,6 +243,9 @@ def test_api_errors_in_their_situations(tmp_path):
     for reply, error, code in (
             (Reply(200, b"<html>oops</html>", {"Content-Type": "text/html"}), cst.BadRequest, -108),
             (Reply(502, b"<html>bad gateway</html>", {"Content-Type": "text/html"}), cst.BadRequest, -108),
+            # no XML at all is -108 too, whatever the answer is instead (it was -111 and -109)
+            (Reply(200, b"Service temporarily unavailable", {"Content-Type": "text/plain"}), cst.BadRequest, -108),
+            (Reply(200, b"busy"), cst.BadRequest, -108),
             (Reply(200, b"<?xml version='1.0'?><env:Envelope", {"Content-Type": "text/xml"}), cst.XMLParseError, -109),
             (Reply(500, b""), cst.EmptyResponse, -107),
             (Reply(401, b"", {"WWW-Authenticate": 'Basic realm="realm"'}), cst.ReceiveFailed, -102),
