@@ -1026,3 +1026,9 @@ def test_sdk_constant_names_and_manual_ranges(tmp_path):
     assert all(by[k].level == "warning" for k in ("LogNum", "LogInterval", "LogSize", "MaxMessageSize"))
     _, problems = read_cmcc(mm7config(tmp_path))
     assert not {"LogNum", "LogInterval", "LogSize", "MaxMessageSize"} & {p.where.split(":")[-1] for p in problems}
+    # TimeOut 0 was the SDK's "no read timeout": such a file worked there, so it loads, with a bound.
+    cfg, problems = read_cmcc(mm7config(tmp_path, TimeOut="0"))
+    assert [(p.level, p.where) for p in problems if "TimeOut" in p.where] == [("warning", "mm7Config.xml:TimeOut")]
+    assert cfg.mmsc.read_timeout == 90.0 and cmcc.MM7Sender(cmcc.MM7Config(mm7config(tmp_path, TimeOut="0"))).client
+    _, problems = read_cmcc(mm7config(tmp_path, TimeOut="-1"))
+    assert [p.level for p in problems if "TimeOut" in p.where] == ["error"]

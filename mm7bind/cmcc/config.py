@@ -194,7 +194,12 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
         problems.append(Problem("warning", f"{where}:Charset", f"{get['Charset']} is written as {m.charset} "
                                 "(Java's other name for it); few MMSCs read SOAP XML in UTF-16"))
     timeout_s = get["TimeOut"] / 1000.0
-    if timeout_s <= 0:
+    if timeout_s == 0:
+        # The SDK's socket then waited for ever; an answer that never comes must not hold a sender here.
+        timeout_s = MM7_KEYS["TimeOut"][1] / 1000.0
+        problems.append(Problem("warning", f"{where}:TimeOut", f"0 waited for ever in the SDK; {timeout_s:g} s is "
+                                "used (the manual advises 2000 ms)"))
+    if timeout_s < 0:
         problems.append(Problem("error", f"{where}:TimeOut", "must be more than 0 milliseconds"))
     else:
         m.read_timeout = timeout_s
