@@ -1014,6 +1014,12 @@ def test_sdk_constant_names_and_manual_ranges(tmp_path):
     assert cmcc.RequestStatus.TEXT_SUCCESS == "成功" and cmcc.RequestStatus.TEXT_PARTIAL_SUCCESS == "部分成功"
     assert cmcc.RequestStatus.TEXT_MULTIADDRESS_NOTSUPPORT == "不支持多个地址"
     assert cmcc.ReadStatus is cmcc.ReadStatusCode and cmcc.ReadStatus.DELETED == 1
+    # ... and under the name the manual's samples use: MMConstants.X.Y, as written in Java
+    constants = cmcc.MMConstants
+    assert (constants.RequestStatus.SUCCESS, constants.ContentType.MULTIPART_MIXED, constants.Priority.HIGH) == (
+        1000, "multipart/mixed", 2)
+    assert (constants.MMStatus.FORWARDED, constants.ReadStatus.DELETED, constants.ChargedParty.THIRD_PARTY) == (5, 1, 4)
+    assert (constants.MessageClass.AUTO, constants.Charset.GB2312) == ("Auto", "GB2312")
     # The SDK's names, meaning what they say on the wire (its RECEIVER=2 was sent as Both).
     req = submit_req(charged_party=cmcc.ChargedParty.RECEIVER)
     assert req.to_message().charged_party is mm7.ChargedParty.RECIPIENT
