@@ -1010,6 +1010,27 @@ def test_serve_with_china_mobile_config_answers_any_path(tmp_path, monkeypatch):
     assert "(any path)" in output
 
 
+def test_serve_with_keep_alive_off_closes_each_connection(tmp_path, monkeypatch):
+    """`serve --config mm7Config.xml --conn-config ConnConfig.xml` with KeepAlive=off, as MM7Receiver."""
+    from . import test_commands
+    from .conftest import ROOT
+    from .test_receiver import deliver
+
+    monkeypatch.setattr(test_commands, "ENV", {**test_commands.ENV, "PYTHONPATH": str(ROOT)})
+    port = free_port()
+    path = mm7config(tmp_path, ListenPort=str(port), AuthenticationMode="0")
+    (tmp_path / "ConnConfig.xml").write_text(CONN.replace("<KeepAlive>on<", "<KeepAlive>off<"), encoding="utf-8")
+    server = Background("serve", "--config", path, "--conn-config", str(tmp_path / "ConnConfig.xml"),
+                        "--out", str(tmp_path / "in"), cwd=tmp_path)
+    try:
+        server.wait_for(f"http://127.0.0.1:{port}/")
+        out = mm7.encode(deliver(), transaction_id="mo-1", version="REL-6-MM7-1-0")
+        first, then = _two_requests_on_one_connection(f"http://127.0.0.1:{port}", out.to_bytes(), out.content_type)
+    finally:
+        server.stop()
+    assert first.startswith(b"HTTP/1.1 200 ") and re.search(rb"(?im)^connection: *close\r$", first) and then == b""
+
+
 def test_sdk_constant_names_and_manual_ranges(tmp_path):
     assert cmcc.RequestStatus.TEXT_SUCCESS == "成功" and cmcc.RequestStatus.TEXT_PARTIAL_SUCCESS == "部分成功"
     assert cmcc.RequestStatus.TEXT_MULTIADDRESS_NOTSUPPORT == "不支持多个地址"
