@@ -828,6 +828,36 @@ def test_log_num_is_the_number_of_log_files_kept(tmp_path, log_num):
     assert "t-39" in (tmp_path / "logs" / "910010.log").read_text(encoding="utf-8")
 
 
+def test_log_file_names_carry_the_minute_their_period_began(tmp_path):
+    """The SDK names a log file <MmscID>_<yyyyMMddHHmm>.<NNNN>.log: the minute its LogInterval period
+    began, and a counter for the files LogSize cut that period into."""
+    from mm7bind.config import SizeAndTimeRotatingHandler
+
+    def minute(*when):
+        return datetime(*when).timestamp()  # (local time, as the names are)
+
+    log_file = tmp_path / "910010.log"
+    log_file.write_text("from a run in 2020\n", encoding="utf-8")
+    os.utime(log_file, (minute(2020, 1, 2, 3, 4), minute(2020, 1, 2, 3, 4)))
+    handler = SizeAndTimeRotatingHandler(str(log_file), max_bytes=1000, when="M", interval=60)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+
+    def write(n):
+        for i in range(n):
+            handler.emit(logging.makeLogRecord({"msg": f"line {i} " + "x" * 90}))
+
+    try:
+        write(1)  # the file's period ended long ago: it goes, named by its own minute
+        assert (tmp_path / "910010_202001020304.0001.log").read_text(encoding="utf-8") == "from a run in 2020\n"
+        handler.period_began = minute(2021, 5, 6, 7, 8)  # (the period now running, as if it began then)
+        write(25)  # ~2.5 KB at 1000 bytes a file: two files cut by size within that period
+    finally:
+        handler.close()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["910010.log", "910010_202001020304.0001.log", "910010_202105060708.0001.log",
+                     "910010_202105060708.0002.log"], names
+
+
 def test_the_error_log_has_the_failed_sends(tmp_path):
     """logLevel 1 (the manual's "error log", and its samples' value) logs what failed, and only that."""
     from mm7bind.cmcc.logs import stop_logging
