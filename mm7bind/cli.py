@@ -486,7 +486,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     metrics_path=cfg.receiver.metrics_path or None, threads=cfg.receiver.threads, mounts=mounts,
                     ssl_context=cfg.ssl_context(), backlog=cfg.receiver.backlog,
                     connection_limit=cfg.receiver.connection_limit,
-                    request_timeout=cfg.receiver.request_timeout)
+                    request_timeout=cfg.receiver.request_timeout, keep_alive=cfg.receiver.keep_alive)
     except (OSError, ValueError) as exc:  # the port is taken or not ours to take; a host that is no address
         print(f"mm7bind serve: cannot listen on {cfg.receiver.host}:{cfg.receiver.port}: "
               f"{getattr(exc, 'strerror', None) or exc}", file=sys.stderr)

@@ -288,7 +288,9 @@ class ClientCore:
         except DecodeError as exc:
             env = None
             if status < 400:
-                return self.give_up(p, ProtocolError(f"unreadable answer (HTTP {status}): {exc}", **kw))
+                error = ProtocolError(f"unreadable answer (HTTP {status}): {exc}", **kw)
+                error.__cause__ = exc  # (which kind of unreadable: callers map them apart)
+                return self.give_up(p, error)
         if env is None:
             error = HTTPStatusError(f"HTTP {status} from {shown}" + (f": {_snippet(body)}" if body else ""),
                                     status=status, body=body, headers=dict(headers), **kw)

@@ -13,6 +13,7 @@ import logging.handlers
 import math
 import os
 import re
+import time
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -86,6 +87,7 @@ class ReceiverSection:
     tls_key: str = ""
     backlog: int = 1024  # listen queue length
     connection_limit: int = 100  # open connections at once (more wait in the backlog)
+    keep_alive: bool = True  # false: each connection is closed once its answer is out ("Connection: close")
     request_timeout: float = 300  # seconds for a whole request to arrive (a peer trickling it is cut off)
     store_wait: float = 5.0  # seconds a request waits for a store locked elsewhere before its 3000 answer
     metrics_path: str = ""  # e.g. "/metrics": Prometheus text there (allow-list applies); "" = none
@@ -349,6 +351,9 @@ class SizeAndTimeRotatingHandler(logging.handlers.TimedRotatingFileHandler):
     def __init__(self, filename: str, max_bytes: int, when: str = "M", interval: int = 60, backups: int = 100):
         super().__init__(filename, when=when, interval=interval, backupCount=backups, encoding="utf-8")
         self.max_bytes = max_bytes
+        # When the current period (`interval`) began: the stamp of its files' names. A file already
+        # there began it at its last write, as the time rollover counts from then too.
+        self.period_began = os.stat(filename).st_mtime if os.path.exists(filename) else time.time()
 
     def shouldRollover(self, record: logging.LogRecord) -> bool:  # noqa: N802 (logging's name)
         if super().shouldRollover(record):
@@ -360,15 +365,15 @@ class SizeAndTimeRotatingHandler(logging.handlers.TimedRotatingFileHandler):
 
     def doRollover(self) -> None:  # noqa: N802
         """name.log → name_<yyyyMMddHHmm>.<NNNN>.log, as China Mobile's SDK names its files (so
-        tools that collect them find ours); the counter keeps several rollovers in a minute apart."""
+        tools that collect them find ours): the minute its period began, and a counter for the files
+        the size limit cut that period into."""
         import glob  # noqa: PLC0415
-        import time  # noqa: PLC0415
 
         if self.stream:
             self.stream.close()
             self.stream = None
         stem, suffix = os.path.splitext(self.baseFilename)
-        stamp = time.strftime("%Y%m%d%H%M")
+        stamp = time.strftime("%Y%m%d%H%M", time.localtime(self.period_began))
         n = 1
         while os.path.exists(f"{stem}_{stamp}.{n:04d}{suffix}"):
             n += 1
@@ -380,7 +385,10 @@ class SizeAndTimeRotatingHandler(logging.handlers.TimedRotatingFileHandler):
         for path in old[: max(0, len(old) - self.backupCount)]:
             os.remove(path)
         self.stream = self._open()
-        self.rolloverAt = self.computeRollover(int(time.time()))
+        now = time.time()
+        if now >= self.rolloverAt:  # a new period, not only a new file of this one
+            self.period_began = now
+        self.rolloverAt = self.computeRollover(int(now))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -302,22 +302,32 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
             log.error("connection from %s: unexpected error", client_address[0], exc_info=exc)
 
 
-def _timed_waitress(server, request_timeout: float) -> None:
+def _timed_waitress(server, request_timeout: float, keep_alive: bool = True) -> None:
     """Give a waitress server a deadline for each whole request: its channel timeout counts silence
     only, so a peer sending a byte now and then kept a connection (one of `connection_limit`) for
     ever. The parser's creation (the request's first bytes) starts the clock; waitress's periodic
-    maintenance closes what overran it. (waitress picks the server class itself: its instance is
+    maintenance closes what overran it. Without `keep_alive`, every answer says `Connection: close`
+    and its connection is closed once it is out (a WSGI application may not say so itself: waitress
+    refuses hop-by-hop headers from it). (waitress picks the server class itself: its instance is
     adjusted.)"""
     from waitress.channel import HTTPChannel
     from waitress.parser import HTTPRequestParser
+    from waitress.task import WSGITask
 
     class Parser(HTTPRequestParser):
         def __init__(self, adj) -> None:
             super().__init__(adj)
             self.started = time.time()  # (waitress's maintenance clock)
 
+    class ClosingTask(WSGITask):
+        def build_response_header(self):
+            self.set_close_on_finish()  # (adds Connection: close while the headers are unwritten)
+            return super().build_response_header()
+
     class Channel(HTTPChannel):
         parser_class = Parser
+        if not keep_alive:
+            task_class = ClosingTask
 
     plain = server.maintenance
 
@@ -340,13 +350,14 @@ class EmbeddedServer:
 
     Plain HTTP is served by waitress (threads, body and header limits, channel timeout). With an
     `ssl_context` (serving TLS directly, without a proxy in front) the standard library's threaded
-    WSGI server is used, since waitress speaks no TLS.
+    WSGI server is used, since waitress speaks no TLS; it answers one request per connection (HTTP/1.0),
+    so `keep_alive=False` (close each connection after its answer) is what it always does.
     """
 
     def __init__(self, app: Callable, host: str = "127.0.0.1", port: int = 0, *, threads: int = 4,
                  max_body: int = 20 * 1024 * 1024, max_header: int = 64 * 1024, channel_timeout: int = 60,
                  ssl_context: ssl.SSLContext | None = None, backlog: int = 1024, connection_limit: int = 100,
-                 request_timeout: float = 300.0, path: str = ""):
+                 request_timeout: float = 300.0, path: str = "", keep_alive: bool = True):
         if request_timeout <= 0:
             raise ValueError("request_timeout must be positive")
         self.ssl_context = ssl_context
@@ -367,7 +378,7 @@ class EmbeddedServer:
                 # (maintenance runs this often: a deadline is kept to within a quarter of itself)
                 cleanup_interval=max(1, min(30, int(request_timeout / 4))),
             )
-            _timed_waitress(self.server, request_timeout)
+            _timed_waitress(self.server, request_timeout, keep_alive)
             self.port = self.server.effective_port
         else:
             # (a silent peer lets go after channel_timeout; a trickling one at request_timeout)

@@ -112,7 +112,7 @@ def test_config_files_map_onto_settings(tmp_path):
     assert m.read_timeout == 2.0 and m.max_attempts == 3 and m.max_message_size == 100000 and m.pool_size == 30
     assert (r.auth, r.host, r.port, r.backlog, r.threads) == ("digest", "127.0.0.1", 8088, 50, 12)
     assert lg.level == "INFO" and lg.file.endswith("910010.log") and lg.rotate == "both"
-    assert (lg.max_bytes, lg.backups, lg.when, lg.interval) == (500 * 1024, 100, "M", 60)
+    assert (lg.max_bytes, lg.backups, lg.when, lg.interval) == (500 * 1024, 99, "M", 60)
     sdk = cmcc.MM7Config(mm7config(tmp_path), tmp_path / "ConnConfig.xml")  # the SDK's getters, by key
     assert sdk.get("MmscURL") == "/mm7" and sdk.get("mmscIP") == ["192.120.231.180", "192.120.231.181:8080"]
     assert sdk.get("TimeOut") == 2000 and sdk.get("MaxKeepAliveRequests") == 30 and sdk.get("UserName") == "zxme"
@@ -243,6 +243,9 @@ def test_api_errors_in_their_situations(tmp_path):
     for reply, error, code in (
             (Reply(200, b"<html>oops</html>", {"Content-Type": "text/html"}), cst.BadRequest, -108),
             (Reply(502, b"<html>bad gateway</html>", {"Content-Type": "text/html"}), cst.BadRequest, -108),
+            # no XML at all is -108 too, whatever the answer is instead (it was -111 and -109)
+            (Reply(200, b"Service temporarily unavailable", {"Content-Type": "text/plain"}), cst.BadRequest, -108),
+            (Reply(200, b"busy"), cst.BadRequest, -108),
             (Reply(200, b"<?xml version='1.0'?><env:Envelope", {"Content-Type": "text/xml"}), cst.XMLParseError, -109),
             (Reply(500, b""), cst.EmptyResponse, -107),
             (Reply(401, b"", {"WWW-Authenticate": 'Basic realm="realm"'}), cst.ReceiveFailed, -102),
@@ -552,6 +555,54 @@ def test_subclasses_that_set_their_configuration_in_their_own_constructor(tmp_pa
         receiver.stop()
 
 
+def _two_requests_on_one_connection(url: str, body: bytes, content_type: str) -> tuple[bytes, bytes]:
+    """Two HTTP/1.1 requests over one connection, as an MMSC keeping its links open sends them: the
+    first answer, and what came after it (the second answer, or b"" when the connection was closed)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    head = (f"POST /mm7 HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        reader = sock.makefile("rb")
+        sock.sendall(head + body)
+        first = b""
+        while not first.endswith(b"\r\n\r\n"):
+            first += reader.readline()
+        length = int(re.search(rb"(?i)content-length: *(\d+)", first)[1])
+        first += reader.read(length)
+        try:
+            sock.sendall(head + body)
+            return first, reader.readline()
+        except OSError:  # (the request written to a closed connection: reset)
+            return first, b""
+
+
+@pytest.mark.parametrize("keep_alive", ["on", "off"])
+def test_the_receiver_honours_keep_alive_off(tmp_path, keep_alive):
+    """ConnConfig.xml KeepAlive=off: the SDK's MM7Receiver closed the connection after each answer
+    (and said so); on, the MMSC sends its next request on the same connection."""
+    from .test_receiver import deliver
+
+    (tmp_path / "ConnConfig.xml").write_text(CONN.replace("<KeepAlive>on<", f"<KeepAlive>{keep_alive}<"),
+                                             encoding="utf-8")
+    config = cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0", ListenPort="0"), tmp_path / "ConnConfig.xml")
+    assert config.config.receiver.keep_alive is (keep_alive == "on")
+    out = mm7.encode(deliver(), transaction_id="mo-1", version="REL-6-MM7-1-0")
+    receiver = cmcc.MM7Receiver(config)
+    try:
+        receiver.start()
+        first, then = _two_requests_on_one_connection(receiver.url, out.to_bytes(), out.content_type)
+    finally:
+        receiver.stop()
+    assert first.startswith(b"HTTP/1.1 200 ") and b"<StatusCode>1000</StatusCode>" in first
+    if keep_alive == "off":
+        assert re.search(rb"(?im)^connection: *close\r$", first) and then == b""
+    else:
+        assert not re.search(rb"(?im)^connection: *close", first) and then.startswith(b"HTTP/1.1 200 ")
+
+
 def test_a_receiver_without_configuration_says_so():
     with pytest.raises(ValueError, match="set_config"):
         cmcc.MM7Receiver().start()
@@ -759,6 +810,54 @@ def test_sdk_log_files_from_the_api(tmp_path):
         logger.setLevel(before_level)
 
 
+@pytest.mark.parametrize("log_num", [1, 3])
+def test_log_num_is_the_number_of_log_files_kept(tmp_path, log_num):
+    """LogNum is "the maximum number of log files" (manual §3.2), the one being written included:
+    the SDK deleted the oldest before it started a new one."""
+    from mm7bind.cmcc.logs import start_logging, stop_logging
+
+    config = cmcc.MM7Config(mm7config(tmp_path, LogSize="1", LogNum=str(log_num), logLevel="1"))
+    try:
+        assert start_logging(config.config) is not None
+        for n in range(40):  # ~12 KB at 1 KB a file: many new files
+            logging.getLogger("mm7bind.client").warning("SubmitReq tid=t-%02d failed: %s", n, "x" * 250)
+    finally:
+        stop_logging()
+    files = sorted(p.name for p in (tmp_path / "logs").iterdir() if "910010" in p.name)
+    assert len(files) == log_num and "910010.log" in files, files
+    assert "t-39" in (tmp_path / "logs" / "910010.log").read_text(encoding="utf-8")
+
+
+def test_log_file_names_carry_the_minute_their_period_began(tmp_path):
+    """The SDK names a log file <MmscID>_<yyyyMMddHHmm>.<NNNN>.log: the minute its LogInterval period
+    began, and a counter for the files LogSize cut that period into."""
+    from mm7bind.config import SizeAndTimeRotatingHandler
+
+    def minute(*when):
+        return datetime(*when).timestamp()  # (local time, as the names are)
+
+    log_file = tmp_path / "910010.log"
+    log_file.write_text("from a run in 2020\n", encoding="utf-8")
+    os.utime(log_file, (minute(2020, 1, 2, 3, 4), minute(2020, 1, 2, 3, 4)))
+    handler = SizeAndTimeRotatingHandler(str(log_file), max_bytes=1000, when="M", interval=60)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+
+    def write(n):
+        for i in range(n):
+            handler.emit(logging.makeLogRecord({"msg": f"line {i} " + "x" * 90}))
+
+    try:
+        write(1)  # the file's period ended long ago: it goes, named by its own minute
+        assert (tmp_path / "910010_202001020304.0001.log").read_text(encoding="utf-8") == "from a run in 2020\n"
+        handler.period_began = minute(2021, 5, 6, 7, 8)  # (the period now running, as if it began then)
+        write(25)  # ~2.5 KB at 1000 bytes a file: two files cut by size within that period
+    finally:
+        handler.close()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["910010.log", "910010_202001020304.0001.log", "910010_202105060708.0001.log",
+                     "910010_202105060708.0002.log"], names
+
+
 def test_the_error_log_has_the_failed_sends(tmp_path):
     """logLevel 1 (the manual's "error log", and its samples' value) logs what failed, and only that."""
     from mm7bind.cmcc.logs import stop_logging
@@ -941,10 +1040,37 @@ def test_serve_with_china_mobile_config_answers_any_path(tmp_path, monkeypatch):
     assert "(any path)" in output
 
 
+def test_serve_with_keep_alive_off_closes_each_connection(tmp_path, monkeypatch):
+    """`serve --config mm7Config.xml --conn-config ConnConfig.xml` with KeepAlive=off, as MM7Receiver."""
+    from . import test_commands
+    from .conftest import ROOT
+    from .test_receiver import deliver
+
+    monkeypatch.setattr(test_commands, "ENV", {**test_commands.ENV, "PYTHONPATH": str(ROOT)})
+    port = free_port()
+    path = mm7config(tmp_path, ListenPort=str(port), AuthenticationMode="0")
+    (tmp_path / "ConnConfig.xml").write_text(CONN.replace("<KeepAlive>on<", "<KeepAlive>off<"), encoding="utf-8")
+    server = Background("serve", "--config", path, "--conn-config", str(tmp_path / "ConnConfig.xml"),
+                        "--out", str(tmp_path / "in"), cwd=tmp_path)
+    try:
+        server.wait_for(f"http://127.0.0.1:{port}/")
+        out = mm7.encode(deliver(), transaction_id="mo-1", version="REL-6-MM7-1-0")
+        first, then = _two_requests_on_one_connection(f"http://127.0.0.1:{port}", out.to_bytes(), out.content_type)
+    finally:
+        server.stop()
+    assert first.startswith(b"HTTP/1.1 200 ") and re.search(rb"(?im)^connection: *close\r$", first) and then == b""
+
+
 def test_sdk_constant_names_and_manual_ranges(tmp_path):
     assert cmcc.RequestStatus.TEXT_SUCCESS == "成功" and cmcc.RequestStatus.TEXT_PARTIAL_SUCCESS == "部分成功"
     assert cmcc.RequestStatus.TEXT_MULTIADDRESS_NOTSUPPORT == "不支持多个地址"
     assert cmcc.ReadStatus is cmcc.ReadStatusCode and cmcc.ReadStatus.DELETED == 1
+    # ... and under the name the manual's samples use: MMConstants.X.Y, as written in Java
+    constants = cmcc.MMConstants
+    assert (constants.RequestStatus.SUCCESS, constants.ContentType.MULTIPART_MIXED, constants.Priority.HIGH) == (
+        1000, "multipart/mixed", 2)
+    assert (constants.MMStatus.FORWARDED, constants.ReadStatus.DELETED, constants.ChargedParty.THIRD_PARTY) == (5, 1, 4)
+    assert (constants.MessageClass.AUTO, constants.Charset.GB2312) == ("Auto", "GB2312")
     # The SDK's names, meaning what they say on the wire (its RECEIVER=2 was sent as Both).
     req = submit_req(charged_party=cmcc.ChargedParty.RECEIVER)
     assert req.to_message().charged_party is mm7.ChargedParty.RECIPIENT
@@ -957,3 +1083,9 @@ def test_sdk_constant_names_and_manual_ranges(tmp_path):
     assert all(by[k].level == "warning" for k in ("LogNum", "LogInterval", "LogSize", "MaxMessageSize"))
     _, problems = read_cmcc(mm7config(tmp_path))
     assert not {"LogNum", "LogInterval", "LogSize", "MaxMessageSize"} & {p.where.split(":")[-1] for p in problems}
+    # TimeOut 0 was the SDK's "no read timeout": such a file worked there, so it loads, with a bound.
+    cfg, problems = read_cmcc(mm7config(tmp_path, TimeOut="0"))
+    assert [(p.level, p.where) for p in problems if "TimeOut" in p.where] == [("warning", "mm7Config.xml:TimeOut")]
+    assert cfg.mmsc.read_timeout == 90.0 and cmcc.MM7Sender(cmcc.MM7Config(mm7config(tmp_path, TimeOut="0"))).client
+    _, problems = read_cmcc(mm7config(tmp_path, TimeOut="-1"))
+    assert [p.level for p in problems if "TimeOut" in p.where] == ["error"]

@@ -26,9 +26,11 @@ from ..config import Config
 from ..content import Content, Part, sniff_type
 from ..errors import (
     ConnectError,
+    DecodeError,
     EncodeError,
     FaultError,
     HTTPStatusError,
+    MimeError,
     MM7Error,
     ProtocolError,
     RequestTimeout,
@@ -539,13 +541,17 @@ class MM7Sender:
                 raise st.EmptyResponse(f"HTTP {exc.status}") from exc
             raise st.BadRequest(f"HTTP {exc.status}") from exc
         except ProtocolError as exc:
-            text = str(exc)
+            text, unreadable = str(exc), exc.__cause__
             if "empty answer" in text:
                 raise st.EmptyResponse(text) from exc
-            if "expected" in text:
+            if isinstance(unreadable, DecodeError):
+                # The SDK's test: no XML in the answer at all (plain text, JSON, an HTML page) is
+                # -108; XML it could not parse, -109.
+                if isinstance(unreadable, MimeError) or "root element html" in text.lower():
+                    raise st.BadRequest(text) from exc
+                raise st.XMLParseError(text) from exc
+            if "expected" in text:  # a well-formed answer, but not the response to this request
                 raise st.ServerError(text) from exc
-            if "root element html" in text.lower() or "unexpected content-type" in text.lower():
-                raise st.BadRequest(text) from exc  # the SDK's test: no XML in the answer at all
             raise st.XMLParseError(text) from exc
         except TransportError as exc:
             raise st.ReceiveFailed(str(exc)) from exc
@@ -740,7 +746,7 @@ class MM7Receiver(MM7AbstractReceiver):
         self.server = EmbeddedServer(wsgi_app(receiver), host or cfg.receiver.host,
                                      cfg.receiver.port if port is None else port,
                                      threads=cfg.receiver.threads, max_body=cfg.receiver.max_body,
-                                     backlog=cfg.receiver.backlog).start()
+                                     backlog=cfg.receiver.backlog, keep_alive=cfg.receiver.keep_alive).start()
         return self
 
     @property

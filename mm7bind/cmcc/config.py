@@ -194,7 +194,12 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
         problems.append(Problem("warning", f"{where}:Charset", f"{get['Charset']} is written as {m.charset} "
                                 "(Java's other name for it); few MMSCs read SOAP XML in UTF-16"))
     timeout_s = get["TimeOut"] / 1000.0
-    if timeout_s <= 0:
+    if timeout_s == 0:
+        # The SDK's socket then waited for ever; an answer that never comes must not hold a sender here.
+        timeout_s = MM7_KEYS["TimeOut"][1] / 1000.0
+        problems.append(Problem("warning", f"{where}:TimeOut", f"0 waited for ever in the SDK; {timeout_s:g} s is "
+                                "used (the manual advises 2000 ms)"))
+    if timeout_s < 0:
         problems.append(Problem("error", f"{where}:TimeOut", "must be more than 0 milliseconds"))
     else:
         m.read_timeout = timeout_s
@@ -230,7 +235,7 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
                                     f"folder {get['LogPath']} does not exist; it is created when logging starts"))
     lg.when, lg.interval = "M", max(1, get["LogInterval"])
     lg.max_bytes = max(1, get["LogSize"]) * 1024
-    lg.backups = max(1, get["LogNum"])
+    lg.backups = max(1, get["LogNum"]) - 1  # LogNum counts every file, the one being written too
     for key, low, high, unit in LOG_RANGES:
         if not low <= get[key] <= high:
             problems.append(Problem("warning", f"{where}:{key}", f"{get[key]} is outside the manual's range "
@@ -246,7 +251,9 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
         if "KeepAlive" in c:
             if str(c["KeepAlive"]).lower() not in ("on", "off"):
                 problems.append(Problem("error", f"{cw}:KeepAlive", "must be on or off"))
-            m.keep_alive = str(c["KeepAlive"]).lower() != "off"
+            # both ways, as in the SDK: its sender said Connection: close, its receiver closed
+            # the connection after each answer
+            m.keep_alive = r.keep_alive = str(c["KeepAlive"]).lower() != "off"
         if "MaxKeepAliveRequests" in c:
             m.pool_size = max(1, int(c["MaxKeepAliveRequests"]))
         if "ServerMaxKeepAlive" in c:

@@ -14,6 +14,7 @@ from ..profiles import CMCC_SDK_API_VERSION
 from .. import __version__
 from ..status import RequestStatus as _RS
 from ..status import lookup as _lookup
+from .status import MMStatus, ReadStatusCode
 
 # What `mm7bind version` prints; the cmcc dialect sends it in the MM7APIVersion header.
 API_VERSION = f"mm7bind-{__version__}"
@@ -108,3 +109,12 @@ class Charset:
     UTF_8 = "UTF-8"
     GBK = "GBK"
     GB2312 = "GB2312"
+
+
+class MMConstants:
+    """The SDK's MMConstants under its own name, so code ported as written reads the same
+    (`MMConstants.RequestStatus.SUCCESS`, `MMConstants.ContentType.GIF`, as the manual's samples)."""
+
+    ContentType, Priority, MessageClass, ChargedParty, RequestStatus, Charset = (
+        ContentType, Priority, MessageClass, ChargedParty, RequestStatus, Charset)
+    MMStatus, ReadStatus = MMStatus, ReadStatusCode

@@ -81,6 +81,8 @@ def _error(name: str, code: int, zh: str, en: str) -> type[APIError]:
 SystemError_ = _error("SystemError_", -100, "系统错误", "System error")
 SendTimeout = _error("SendTimeout", -101, "超时发送失败", "Send failed: timeout")
 ReceiveFailed = _error("ReceiveFailed", -102, "接收失败", "Receive failed")
+# Never raised: V1.5.3 could not reach its own -103 (a failed write, then a re-send bringing nothing),
+# and a failed write cannot be told from a failed read here either (both are -102). Kept for the table.
 NoCorrectMessage = _error("NoCorrectMessage", -103, "没有返回正确的消息", "No correct message returned")
 SocketUnreachable = _error("SocketUnreachable", -104, "Socket不通", "Socket unreachable")
 EmptyMessage = _error("EmptyMessage", -105, "待发送的消息为空", "The message to send is empty")
