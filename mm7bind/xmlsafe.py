@@ -12,7 +12,7 @@ import codecs
 import re
 import threading
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 
 from lxml import etree
 
@@ -205,12 +205,17 @@ def parse_xml(
     limits: XmlLimits = DEFAULT_LIMITS,
     where: str = "XML",
     validating: etree.XMLParser | None = None,
+    repair_ampersands: bool = False,
 ) -> ParsedXml:
     """Parse untrusted XML bytes into an lxml tree, or raise a DecodeError subclass saying why.
 
     `validating` (a hardened parser with a schema, see validation.validating_parser) is tried
     first on well-labelled UTF-8: one pass both parses and validates, and `ParsedXml.valid` says
-    the schema accepted the document as it is. Anything it refuses is parsed again as usual."""
+    the schema accepted the document as it is. Anything it refuses is parsed again as usual.
+
+    `repair_ampersands`: a document that is not well-formed because of an `&` in text that starts
+    no reference (a sender that does not escape values, such as China Mobile's SDK with a Subject
+    "A&B") is parsed again with each such `&` read as text (see `escape_bare_ampersands`)."""
     if len(data) > limits.max_bytes:
         raise LimitExceededError(f"{where}: {len(data)} bytes exceeds the limit of {limits.max_bytes}")
     if not data.strip():
@@ -262,7 +267,7 @@ def parse_xml(
                                                               f"{charset_hint!r} charsets differ; the bytes read as utf-8"))
     if root is None:
         markup = True
-        root, used = _parse_decoded(data, declared, charset_hint, where, devs)
+        root, used = _parse_decoded(data, declared, charset_hint, where, devs, repair_ampersands)
     if root is None:
         raise MalformedXMLError(f"{where}: no root element")
     if markup:
@@ -275,7 +280,7 @@ def parse_xml(
 
 
 def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, where: str,
-                   devs: list[Deviation]) -> tuple[etree._Element, str]:
+                   devs: list[Deviation], repair_ampersands: bool = False) -> tuple[etree._Element, str]:
     """Decode in Python (charset fallbacks recorded), then hand lxml clean UTF-8."""
     text, used, cs_devs = decode_text(data, declared, charset_hint, where)
     devs += cs_devs
@@ -288,21 +293,77 @@ def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, 
         text = text[m.end():]
     elif text[:1].isspace():
         text = text.lstrip()
-    try:
-        root = etree.fromstring(text.encode("utf-8"), _pool.parser)
-    except etree.XMLSyntaxError as exc:
-        if "is not a valid URI" not in exc.msg:
-            raise MalformedXMLError(f"{where}: not well-formed XML: {exc.msg}") from None
-        # Well-formed XML 1.0, but a namespace URI with whitespace in it (a declaration broken
-        # over lines); libxml2 refuses those, so close the gaps and say so.
-        squeezed: list[str] = []
-        text = _NS_DECL.sub(lambda mt: _squeeze_ns(mt, squeezed), text)
-        devs.append(Deviation("namespace-whitespace", where, f"whitespace removed from {len(squeezed)} namespace URI(s)"))
+    squeezed: list[str] | None = None
+    escaped: int | None = None
+    while True:  # each repair is tried at most once: three parses at most, never one per error
         try:
             root = etree.fromstring(text.encode("utf-8"), _pool.parser)
-        except etree.XMLSyntaxError as exc2:
-            raise MalformedXMLError(f"{where}: not well-formed XML: {exc2.msg}") from None
+            break
+        except etree.XMLSyntaxError as exc:
+            if "is not a valid URI" in exc.msg and squeezed is None:
+                # Well-formed XML 1.0, but a namespace URI with whitespace in it (a declaration
+                # broken over lines); libxml2 refuses those, so close the gaps and say so.
+                squeezed = []
+                text = _NS_DECL.sub(partial(_squeeze_ns, squeezed=squeezed), text)
+                devs.append(Deviation("namespace-whitespace", where,
+                                      f"whitespace removed from {len(squeezed)} namespace URI(s)"))
+                continue
+            if repair_ampersands and _REFERENCE_ERROR.search(exc.msg) and escaped is None:
+                text, escaped = escape_bare_ampersands(text)
+                if escaped:
+                    devs.append(Deviation("unescaped-ampersand", where,
+                                          f"{escaped} '&' starting no character or entity reference read as text"))
+                    continue
+            after = f" (after reading {escaped} bare '&' as text)" if escaped else ""
+            raise MalformedXMLError(f"{where}: not well-formed XML: {exc.msg}{after}") from None
     return root, used
+
+
+# What libxml2 says of an "&" that starts no reference ("A & B", "A&B", "&#x;").
+_REFERENCE_ERROR = re.compile(r"EntityRef|CharRef")
+# An "&" that starts no reference: not followed by a name or a character number and ";". One that
+# does ("&nbsp;", "&xxe;") is left alone, so a reference to an entity no DTD declares is still
+# refused by the parser as it is.
+_BARE_AMPERSAND = re.compile(r"&(?![^\W\d][\w.:-]*;|:[\w.:-]*;|#[0-9]+;|#x[0-9A-Fa-f]+;)")
+# Markup whose inside is not character data, and where it ends.
+_MARKUP_ENDS = (("<![CDATA[", "]]>"), ("<!--", "-->"), ("<?", "?>"))
+# The rest of a start or end tag after its "<": quoted attribute values may hold ">".
+_TAG_REST = re.compile(r"""[^>"']*+(?:(?:"[^"]*+"|'[^']*+')[^>"']*+)*+>""")
+
+
+def escape_bare_ampersands(text: str) -> tuple[str, int]:
+    """`text` with each "&" of character data that starts no reference written as "&amp;", and how
+    many there were. Senders that do not escape values (China Mobile's SDK) write a Subject "A&B"
+    as it is; no well-formed document has such an "&", so reading it as text changes the meaning
+    of none (and, as nothing is declared or expanded, adds no entity). Attribute values, CDATA sections, comments and processing instructions are left as
+    they are, and so is the rest of a document once a piece of markup is not closed. One pass over
+    the text (a bare "<" cannot be told from markup and is not repaired)."""
+    out: list[str] = []
+    count = 0
+    i, n = 0, len(text)
+    while i < n:
+        lt = text.find("<", i)
+        data = text[i:] if lt < 0 else text[i:lt]
+        if "&" in data:
+            data, k = _BARE_AMPERSAND.subn("&amp;", data)
+            count += k
+        out.append(data)
+        if lt < 0:
+            break
+        for opening, closing in _MARKUP_ENDS:
+            if text.startswith(opening, lt):
+                end = text.find(closing, lt + len(opening))
+                end = -1 if end < 0 else end + len(closing)
+                break
+        else:
+            m = _TAG_REST.match(text, lt + 1)
+            end = m.end() if m else -1
+        if end < 0:  # markup never closed: leave the rest as it is (the parser will say why)
+            out.append(text[lt:])
+            break
+        out.append(text[lt:end])
+        i = end
+    return "".join(out), count
 
 
 @cache

@@ -518,3 +518,51 @@ def test_numbers_and_booleans_that_cannot_be_read_never_reach_a_typed_field():
     env = submit("<DeliveryReport>yes</DeliveryReport><ReadReply>N</ReadReply>")
     assert (env.message.delivery_report, env.message.read_reply) == (True, False)
     assert {d.code for d in env.deviations} == {"boolean-case"}
+
+
+# China Mobile's SDK writes values into the XML as they are: a Subject "A&B" makes a document
+# that is not well-formed, which an MMSC taking that SDK's traffic reads anyway.
+SDK_SUBMIT = """<SubmitReq xmlns="{ns}REL-6-MM7-1-0"><MM7Version>6.3.0</MM7Version><SenderIdentification>
+<VASPID>805555</VASPID><VASID>5555</VASID><SenderAddress><ShortCode>5555</ShortCode></SenderAddress>
+</SenderIdentification><Recipients><To><Number>13800000000</Number></To></Recipients>
+<ServiceCode>S&amp;P</ServiceCode><Subject>{subject}</Subject></SubmitReq>"""
+
+
+@pytest.mark.parametrize("subject, read", [
+    ("A&B", "A&B"), ("Tom & Jerry", "Tom & Jerry"), ("&#12 &#xZZ; &1;", "&#12 &#xZZ; &1;"),
+    ("A&B &lt;ok&gt; &#x4E2D;", "A&B <ok> 中"),  # the references a document may hold keep their meaning
+])
+def test_an_ampersand_starting_no_reference_is_read_as_text(subject, read):
+    data = envelope(SDK_SUBMIT.replace("{subject}", subject))
+    env = tolerant(data, {"unescaped-ampersand"})
+    assert env.body.subject == read and env.body.service_code == "S&P"
+    assert mm7.decode(data, 'text/xml; charset="utf-8"').body.subject == read  # the HTTP path alike
+
+
+def test_only_a_document_that_is_not_well_formed_is_repaired():
+    data = envelope(SDK_SUBMIT.replace("{subject}", "x&amp;y &lt;"))
+    env = mm7.decode_envelope(data, strict=True)  # escaped as XML says: no deviation, read as meant
+    assert env.body.subject == "x&y <"
+    cdata = envelope(SDK_SUBMIT.replace("{subject}", "<![CDATA[a&amp;b]]>A&B"))
+    assert mm7.decode_envelope(cdata).body.subject == "a&amp;bA&B"  # a CDATA section stays as written
+
+
+@pytest.mark.parametrize("broken, error", [
+    # a reference to an entity no DTD declares stays a reference (and is refused): nothing expands
+    (SDK_SUBMIT.replace("{subject}", "A&B &xxe;"), "Entity 'xxe' not defined"),
+    (SDK_SUBMIT.replace("{subject}", "<tag>"), "tag mismatch"),  # a bare "<" cannot be told from markup
+    (SDK_SUBMIT.replace("{subject}", "a<b"), "attribute"),
+    (SDK_SUBMIT.replace("<ServiceCode>", '<ServiceCode a="x&y">').replace("{subject}", "A&B"), "EntityRef"),
+    (SDK_SUBMIT.replace("{subject}", "A&B a<b"), r"after reading 1 bare '&' as text"),
+])
+def test_what_the_ampersand_repair_cannot_read_is_refused_by_name(broken, error):
+    with pytest.raises(mm7.MalformedXMLError, match=error):
+        mm7.decode_envelope(envelope(broken))
+
+
+def test_the_ampersand_repair_keeps_the_hardened_parsing():
+    doctype = '<!DOCTYPE e [<!ENTITY x "boom">]>'
+    with pytest.raises(mm7.XMLSecurityError):
+        mm7.decode_envelope(envelope(SDK_SUBMIT.replace("{subject}", "A&B &x;"), decl=doctype))
+    with pytest.raises(mm7.XMLSecurityError):  # nor can the repair make a declaration appear
+        mm7.decode_envelope(envelope(SDK_SUBMIT.replace("{subject}", "A&B<!ENTITY x 'y'>")))
