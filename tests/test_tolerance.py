@@ -566,3 +566,24 @@ def test_the_ampersand_repair_keeps_the_hardened_parsing():
         mm7.decode_envelope(envelope(SDK_SUBMIT.replace("{subject}", "A&B &x;"), decl=doctype))
     with pytest.raises(mm7.XMLSecurityError):  # nor can the repair make a declaration appear
         mm7.decode_envelope(envelope(SDK_SUBMIT.replace("{subject}", "A&B<!ENTITY x 'y'>")))
+
+
+SPEC_SUBMIT_RSP = ("<MM7Version>5.3.0</MM7Version><Status><StatusCode>1000</StatusCode><StatusText>Success"
+                   "</StatusText></Status><MessageID>041502073667</MessageID>")
+
+
+@pytest.mark.parametrize("engine", ["direct", "xsdata"])
+def test_response_children_without_their_element_are_read_only_as_the_expected_response(engine):
+    data = envelope(SPEC_SUBMIT_RSP, tid='<m:TransactionID xmlns:m="{ns}REL-5-MM7-1-0">vas00001-sub</m:TransactionID>')
+    with pytest.raises(mm7.UnsupportedOperationError, match="MM7Version, Status, MessageID without the operation"):
+        mm7.decode_envelope(data, engine=engine)
+    env = mm7.decode_envelope(data, engine=engine, expect="SubmitRsp")
+    assert isinstance(env.body, mm7.SubmitRsp) and env.body.message_id == "041502073667"
+    assert env.version.name == "REL-5-MM7-1-0" and env.transaction_id == "vas00001-sub"
+    assert codes(env) == {"missing-body-element", "unqualified-body"}
+    with pytest.raises(mm7.ValidationError):
+        mm7.decode_envelope(data, engine=engine, expect="SubmitRsp", strict=True)
+    qualified = envelope(f'<SubmitRsp xmlns="{{ns}}REL-5-MM7-1-0">{SPEC_SUBMIT_RSP}</SubmitRsp>')
+    assert "missing-body-element" not in codes(mm7.decode_envelope(qualified, expect="SubmitRsp"))
+    with pytest.raises(ValueError, match="not an MM7 operation"):
+        mm7.decode_envelope(data, expect="Submit")
