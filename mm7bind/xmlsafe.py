@@ -221,6 +221,7 @@ def parse_xml(
     if not data.strip():
         raise MalformedXMLError(f"{where}: empty document")
     devs: list[Deviation] = []
+    wrong_declaration = False  # one naming a 16- or 32-bit encoding on 8-bit text (lxml would heed it)
     if data.startswith(_UTF8_DECL):  # the declaration most senders write: no need to read it
         declared_bom, declared = None, "utf-8"
     else:
@@ -240,12 +241,25 @@ def parse_xml(
             enc = _ENCODING.search(m.group(2))
             if enc and not declared_bom:
                 declared = enc.group(1)
+        if declared_bom in (None, "utf-8"):
+            # The first characters ("<" or white space) are single bytes, so the document is in an
+            # 8-bit encoding whatever its labels say: a 16- or 32-bit one begins with a byte order
+            # mark or zero bytes. Vibes' callbacks declare encoding="utf-16" on UTF-8 text, which
+            # read as UTF-16 makes either an error or, as often, nonsense.
+            if _wide(declared):
+                devs.append(Deviation("charset-mismatch", where, f"declared charset {declared!r}, "
+                                                                  "but the document is in an 8-bit encoding"))
+                declared, wrong_declaration = None, True
+            if _wide(charset_hint):
+                devs.append(Deviation("charset-mismatch", where, f"transport charset {charset_hint!r}, "
+                                                                  "but the document is in an 8-bit encoding"))
+                charset_hint = None
     markup = True  # whether "<!" (DOCTYPE, ENTITY, comment, CDATA) may be in the document
     root = None
     valid = False
     used = "utf-8"
     label = (declared if declared is not None else charset_hint or "utf-8").strip().lower()
-    if label == "utf-8" and not declared_bom and not data[:1].isspace():
+    if label == "utf-8" and not declared_bom and not data[:1].isspace() and not wrong_declaration:
         # The usual case: UTF-8 as labelled. lxml reads the bytes as they are (it checks the UTF-8).
         markup = b"<!" in data
         if markup and _FORBIDDEN_BYTES.search(data):
@@ -277,6 +291,12 @@ def parse_xml(
     check_shape(root, limits, where, data.count(b"<"))
     check_namespaces(root, limits, where)
     return ParsedXml(root=root, deviations=devs, encoding=used, valid=valid)
+
+
+def _wide(charset: str | None) -> bool:
+    """Whether a charset name means a 16- or 32-bit encoding (UTF-16, UCS-2, UTF-32)."""
+    codec = charset_codec(charset)[0]
+    return codec is not None and codec.startswith(("utf-16", "utf-32"))
 
 
 def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, where: str,
