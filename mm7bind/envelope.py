@@ -316,7 +316,7 @@ def decode(
     sniffed = _sniff_version(data)
     parsed = parse_xml(data, charset_hint=charset_hint, limits=limits, where="SOAP envelope",
                        validating=validating_parser(sniffed) if sniffed is not None else None,
-                       repair_ampersands=True)
+                       repair_unescaped=True)
     dev = Collector()
     dev.extend(parsed.deviations)
     reader = _Reader(parsed.root, dev, engine, sniffed if parsed.valid else None, expect)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import codecs
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, partial
+from xml.parsers import expat
 
 from lxml import etree
 
@@ -205,7 +206,7 @@ def parse_xml(
     limits: XmlLimits = DEFAULT_LIMITS,
     where: str = "XML",
     validating: etree.XMLParser | None = None,
-    repair_ampersands: bool = False,
+    repair_unescaped: bool = False,
 ) -> ParsedXml:
     """Parse untrusted XML bytes into an lxml tree, or raise a DecodeError subclass saying why.
 
@@ -213,9 +214,9 @@ def parse_xml(
     first on well-labelled UTF-8: one pass both parses and validates, and `ParsedXml.valid` says
     the schema accepted the document as it is. Anything it refuses is parsed again as usual.
 
-    `repair_ampersands`: a document that is not well-formed because of an `&` in text that starts
-    no reference (a sender that does not escape values, such as China Mobile's SDK with a Subject
-    "A&B") is parsed again with each such `&` read as text (see `escape_bare_ampersands`)."""
+    `repair_unescaped`: a document that is not well-formed because a sender did not escape its
+    values (China Mobile's SDK, with a Subject "A&B" or "<新品>") is parsed once more with what
+    cannot be markup read as text (see `repair_unescaped`)."""
     if len(data) > limits.max_bytes:
         raise LimitExceededError(f"{where}: {len(data)} bytes exceeds the limit of {limits.max_bytes}")
     if not data.strip():
@@ -281,7 +282,7 @@ def parse_xml(
                                                               f"{charset_hint!r} charsets differ; the bytes read as utf-8"))
     if root is None:
         markup = True
-        root, used = _parse_decoded(data, declared, charset_hint, where, devs, repair_ampersands)
+        root, used = _parse_decoded(data, declared, charset_hint, where, devs, repair_unescaped)
     if root is None:
         raise MalformedXMLError(f"{where}: no root element")
     if markup:
@@ -300,7 +301,7 @@ def _wide(charset: str | None) -> bool:
 
 
 def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, where: str,
-                   devs: list[Deviation], repair_ampersands: bool = False) -> tuple[etree._Element, str]:
+                   devs: list[Deviation], repair_unescaped: bool = False) -> tuple[etree._Element, str]:
     """Decode in Python (charset fallbacks recorded), then hand lxml clean UTF-8."""
     text, used, cs_devs = decode_text(data, declared, charset_hint, where)
     devs += cs_devs
@@ -314,7 +315,7 @@ def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, 
     elif text[:1].isspace():
         text = text.lstrip()
     squeezed: list[str] | None = None
-    escaped: int | None = None
+    unescaped: Unescaped | None = None
     while True:  # each repair is tried at most once: three parses at most, never one per error
         try:
             root = etree.fromstring(text.encode("utf-8"), _pool.parser)
@@ -328,19 +329,21 @@ def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, 
                 devs.append(Deviation("namespace-whitespace", where,
                                       f"whitespace removed from {len(squeezed)} namespace URI(s)"))
                 continue
-            if repair_ampersands and _REFERENCE_ERROR.search(exc.msg) and escaped is None:
-                text, escaped = escape_bare_ampersands(text)
-                if escaped:
-                    devs.append(Deviation("unescaped-ampersand", where,
-                                          f"{escaped} '&' starting no character or entity reference read as text"))
+            if repair_unescaped and unescaped is None:
+                text, unescaped = repair_unescaped_text(text)
+                if unescaped.ampersands:
+                    devs.append(Deviation("unescaped-ampersand", where, f"{unescaped.ampersands} '&' starting "
+                                                                        "no character or entity reference read as text"))
+                for name, count in unescaped.elements.items():
+                    times = f" ({count} elements)" if count > 1 else ""
+                    devs.append(Deviation("unescaped-markup", where, f"'<' in {name} read as text{times}"))
+                if unescaped:
                     continue
-            after = f" (after reading {escaped} bare '&' as text)" if escaped else ""
+            after = f" (after reading {unescaped} as text)" if unescaped else ""
             raise MalformedXMLError(f"{where}: not well-formed XML: {exc.msg}{after}") from None
     return root, used
 
 
-# What libxml2 says of an "&" that starts no reference ("A & B", "A&B", "&#x;").
-_REFERENCE_ERROR = re.compile(r"EntityRef|CharRef")
 # An "&" that starts no reference: not followed by a name or a character number and ";". One that
 # does ("&nbsp;", "&xxe;") is left alone, so a reference to an entity no DTD declares is still
 # refused by the parser as it is.
@@ -349,24 +352,50 @@ _BARE_AMPERSAND = re.compile(r"&(?![^\W\d][\w.:-]*;|:[\w.:-]*;|#[0-9]+;|#x[0-9A-
 _MARKUP_ENDS = (("<![CDATA[", "]]>"), ("<!--", "-->"), ("<?", "?>"))
 # The rest of a start or end tag after its "<": quoted attribute values may hold ">".
 _TAG_REST = re.compile(r"""[^>"']*+(?:(?:"[^"]*+"|'[^']*+')[^>"']*+)*+>""")
+_START_TAG = re.compile(r"<((?:[\w.-]+:)?([\w.-]+))(?:\s[^>]*)?>")
+_END_TAG_REST = re.compile(r"\s*>")
+# Elements of free text, typed in by people, that hold no markup: a "<" in one that is not
+# well-formed as it stands ("<新品>", "a<b", "Li <li@example.com>") is text.
+FREE_TEXT = frozenset({"Subject", "RFC2822Address", "StatusText", "faultstring"})
 
 
-def escape_bare_ampersands(text: str) -> tuple[str, int]:
-    """`text` with each "&" of character data that starts no reference written as "&amp;", and how
-    many there were. Senders that do not escape values (China Mobile's SDK) write a Subject "A&B"
-    as it is; no well-formed document has such an "&", so reading it as text changes the meaning
-    of none (and, as nothing is declared or expanded, adds no entity). Attribute values, CDATA sections, comments and processing instructions are left as
-    they are, and so is the rest of a document once a piece of markup is not closed. One pass over
-    the text (a bare "<" cannot be told from markup and is not repaired)."""
+@dataclass
+class Unescaped:
+    """What `repair_unescaped_text` read as text."""
+
+    ampersands: int = 0
+    elements: dict[str, int] = field(default_factory=dict)  # element name → how many had "<" read as text
+
+    def __bool__(self) -> bool:
+        return bool(self.ampersands or self.elements)
+
+    def __str__(self) -> str:
+        said = [f"{self.ampersands} bare '&'"] if self.ampersands else []
+        return ", ".join(said + [f"'<' in {name}" for name in self.elements])
+
+
+def repair_unescaped_text(text: str) -> tuple[str, Unescaped]:
+    """`text` with what a sender that does not escape values (China Mobile's SDK) left unescaped
+    written as XML wants it, and what that was:
+
+    * an "&" of character data that starts no reference becomes "&amp;" — no well-formed document
+      has one, and nothing is declared or expanded;
+    * in an element of free text (`FREE_TEXT`) whose content is not well-formed as it stands, each
+      "<" becomes "&lt;" (a "<" elsewhere cannot be told from markup).
+
+    Attribute values, CDATA sections, comments and processing instructions are left as they are,
+    and so is the rest of a document once a piece of markup is not closed. One pass over the text,
+    each free-text element checked once."""
     out: list[str] = []
-    count = 0
+    found = Unescaped()
+    unclosed: set[str] = set()  # free-text elements with no end tag after some point
     i, n = 0, len(text)
     while i < n:
         lt = text.find("<", i)
         data = text[i:] if lt < 0 else text[i:lt]
         if "&" in data:
             data, k = _BARE_AMPERSAND.subn("&amp;", data)
-            count += k
+            found.ampersands += k
         out.append(data)
         if lt < 0:
             break
@@ -383,7 +412,41 @@ def escape_bare_ampersands(text: str) -> tuple[str, int]:
             break
         out.append(text[lt:end])
         i = end
-    return "".join(out), count
+        tag = _START_TAG.fullmatch(text, lt, end)
+        if tag and tag.group(2) in FREE_TEXT and tag.group(1) not in unclosed and text[end - 2] != "/":
+            close = _end_tag(text, tag.group(1), end)
+            if close < 0:
+                unclosed.add(tag.group(1))
+                continue
+            inner = text[end:close]
+            # (an "&" alone, the usual scan reads; CDATA content is opaque, so "&amp;" written
+            # into one here changes no verdict)
+            if "<" in inner and not _well_formed_content(_BARE_AMPERSAND.sub("&amp;", inner)):
+                inner, k = _BARE_AMPERSAND.subn("&amp;", inner)
+                found.ampersands += k
+                found.elements[tag.group(2)] = found.elements.get(tag.group(2), 0) + 1
+                out.append(inner.replace("<", "&lt;"))
+                i = close
+    return "".join(out), found
+
+
+def _end_tag(text: str, name: str, start: int) -> int:
+    """Where the first end tag of `name` after `start` begins, or -1."""
+    close = text.find("</" + name, start)
+    while close >= 0 and not _END_TAG_REST.match(text, close + 2 + len(name)):
+        close = text.find("</" + name, close + 1)
+    return close
+
+
+def _well_formed_content(inner: str) -> bool:
+    """Whether `inner` is well-formed as the content of an element (namespaces aside: a prefix
+    declared further out is not declared here)."""
+    parser = expat.ParserCreate()  # (no namespace processing; element content cannot hold a DTD)
+    try:
+        parser.Parse("<x>" + inner + "</x>", True)
+    except expat.ExpatError:
+        return False
+    return True
 
 
 @cache

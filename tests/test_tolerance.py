@@ -520,12 +520,16 @@ def test_numbers_and_booleans_that_cannot_be_read_never_reach_a_typed_field():
     assert {d.code for d in env.deviations} == {"boolean-case"}
 
 
-# China Mobile's SDK writes values into the XML as they are: a Subject "A&B" makes a document
-# that is not well-formed, which an MMSC taking that SDK's traffic reads anyway.
+# China Mobile's SDK writes values into the XML as they are: a Subject "A&B" or "<新品>" makes a
+# document that is not well-formed, which an MMSC taking that SDK's traffic reads anyway.
 SDK_SUBMIT = """<SubmitReq xmlns="{ns}REL-6-MM7-1-0"><MM7Version>6.3.0</MM7Version><SenderIdentification>
 <VASPID>805555</VASPID><VASID>5555</VASID><SenderAddress><ShortCode>5555</ShortCode></SenderAddress>
-</SenderIdentification><Recipients><To><Number>13800000000</Number></To></Recipients>
+</SenderIdentification><Recipients><To><RFC2822Address>{to}</RFC2822Address></To></Recipients>
 <ServiceCode>S&amp;P</ServiceCode><Subject>{subject}</Subject></SubmitReq>"""
+
+
+def sdk_submit(subject: str, to: str = "li@example.com") -> bytes:
+    return envelope(SDK_SUBMIT.replace("{subject}", subject).replace("{to}", to))
 
 
 @pytest.mark.parametrize("subject, read", [
@@ -533,39 +537,55 @@ SDK_SUBMIT = """<SubmitReq xmlns="{ns}REL-6-MM7-1-0"><MM7Version>6.3.0</MM7Versi
     ("A&B &lt;ok&gt; &#x4E2D;", "A&B <ok> 中"),  # the references a document may hold keep their meaning
 ])
 def test_an_ampersand_starting_no_reference_is_read_as_text(subject, read):
-    data = envelope(SDK_SUBMIT.replace("{subject}", subject))
+    data = sdk_submit(subject)
     env = tolerant(data, {"unescaped-ampersand"})
+    assert codes(env) == {"unescaped-ampersand"}
     assert env.body.subject == read and env.body.service_code == "S&P"
     assert mm7.decode(data, 'text/xml; charset="utf-8"').body.subject == read  # the HTTP path alike
 
 
-def test_only_a_document_that_is_not_well_formed_is_repaired():
-    data = envelope(SDK_SUBMIT.replace("{subject}", "x&amp;y &lt;"))
-    env = mm7.decode_envelope(data, strict=True)  # escaped as XML says: no deviation, read as meant
+@pytest.mark.parametrize("subject, to, read", [
+    ("<新品>", "li@example.com", ("<新品>", "li@example.com")),
+    ("a<b", "li@example.com", ("a<b", "li@example.com")),
+    ("<<A&B>> <x/>", "Li <li@example.com>", ("<<A&B>> <x/>", "Li <li@example.com>")),
+])
+def test_markup_that_is_not_well_formed_in_a_free_text_element_is_read_as_text(subject, to, read):
+    env = tolerant(sdk_submit(subject, to), {"unescaped-markup"})
+    assert (env.body.subject, str(env.body.recipients.to[0])) == read
+
+
+def test_only_what_is_not_well_formed_is_repaired():
+    env = mm7.decode_envelope(sdk_submit("x&amp;y &lt;"), strict=True)  # escaped as XML says: as meant
     assert env.body.subject == "x&y <"
-    cdata = envelope(SDK_SUBMIT.replace("{subject}", "<![CDATA[a&amp;b]]>A&B"))
-    assert mm7.decode_envelope(cdata).body.subject == "a&amp;bA&B"  # a CDATA section stays as written
+    cdata = mm7.decode_envelope(sdk_submit("<![CDATA[a&amp;b<c]]>A&B"))  # a CDATA section stays one
+    assert cdata.body.subject == "a&amp;b<cA&B" and codes(cdata) == {"unescaped-ampersand"}
+    both = mm7.decode_envelope(sdk_submit("A&B", to="Li <li@example.com>"))  # a well-formed Subject kept
+    assert both.body.subject == "A&B" and [d.message for d in both.deviations if d.code == "unescaped-markup"] \
+        == ["'<' in RFC2822Address read as text"]
 
 
 @pytest.mark.parametrize("broken, error", [
     # a reference to an entity no DTD declares stays a reference (and is refused): nothing expands
     (SDK_SUBMIT.replace("{subject}", "A&B &xxe;"), "Entity 'xxe' not defined"),
-    (SDK_SUBMIT.replace("{subject}", "<tag>"), "tag mismatch"),  # a bare "<" cannot be told from markup
-    (SDK_SUBMIT.replace("{subject}", "a<b"), "attribute"),
+    # a "<" outside the elements of free text cannot be told from markup
+    (SDK_SUBMIT.replace("S&amp;P", "S<P").replace("{subject}", "A&B"), r"after reading 1 bare '&' as text"),
+    (SDK_SUBMIT.replace("S&amp;P", "<tag>").replace("{subject}", "x"), "tag mismatch"),
+    # nor is an attribute repaired
     (SDK_SUBMIT.replace("<ServiceCode>", '<ServiceCode a="x&y">').replace("{subject}", "A&B"), "EntityRef"),
-    (SDK_SUBMIT.replace("{subject}", "A&B a<b"), r"after reading 1 bare '&' as text"),
+    (SDK_SUBMIT.replace("{subject}</Subject>", "a<b"), "not well-formed"),  # a Subject never closed
 ])
-def test_what_the_ampersand_repair_cannot_read_is_refused_by_name(broken, error):
+def test_what_the_repair_cannot_read_is_refused_by_name(broken, error):
     with pytest.raises(mm7.MalformedXMLError, match=error):
-        mm7.decode_envelope(envelope(broken))
+        mm7.decode_envelope(envelope(broken.replace("{to}", "li@example.com")))
 
 
-def test_the_ampersand_repair_keeps_the_hardened_parsing():
+def test_the_repair_keeps_the_hardened_parsing():
     doctype = '<!DOCTYPE e [<!ENTITY x "boom">]>'
     with pytest.raises(mm7.XMLSecurityError):
-        mm7.decode_envelope(envelope(SDK_SUBMIT.replace("{subject}", "A&B &x;"), decl=doctype))
-    with pytest.raises(mm7.XMLSecurityError):  # nor can the repair make a declaration appear
-        mm7.decode_envelope(envelope(SDK_SUBMIT.replace("{subject}", "A&B<!ENTITY x 'y'>")))
+        mm7.decode_envelope(envelope(SDK_SUBMIT.replace("{subject}", "A&B &x;").replace("{to}", "a@b"), decl=doctype))
+    for subject in ("A&B<!ENTITY x 'y'>", "<!DOCTYPE x>a<b"):  # nor can the repair make a declaration
+        with pytest.raises(mm7.XMLSecurityError):
+            mm7.decode_envelope(sdk_submit(subject))
 
 
 SPEC_SUBMIT_RSP = ("<MM7Version>5.3.0</MM7Version><Status><StatusCode>1000</StatusCode><StatusText>Success"
