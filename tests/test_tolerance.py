@@ -524,12 +524,12 @@ def test_numbers_and_booleans_that_cannot_be_read_never_reach_a_typed_field():
 # document that is not well-formed, which an MMSC taking that SDK's traffic reads anyway.
 SDK_SUBMIT = """<SubmitReq xmlns="{ns}REL-6-MM7-1-0"><MM7Version>6.3.0</MM7Version><SenderIdentification>
 <VASPID>805555</VASPID><VASID>5555</VASID><SenderAddress><ShortCode>5555</ShortCode></SenderAddress>
-</SenderIdentification><Recipients><To><RFC2822Address>{to}</RFC2822Address></To></Recipients>
-<ServiceCode>S&amp;P</ServiceCode><Subject>{subject}</Subject></SubmitReq>"""
+</SenderIdentification><Recipients><To><RFC2822Address>%TO%</RFC2822Address></To></Recipients>
+<ServiceCode>S&amp;P</ServiceCode><Subject>%SUBJECT%</Subject></SubmitReq>"""
 
 
 def sdk_submit(subject: str, to: str = "li@example.com") -> bytes:
-    return envelope(SDK_SUBMIT.replace("{subject}", subject).replace("{to}", to))
+    return envelope(SDK_SUBMIT.replace("%SUBJECT%", subject).replace("%TO%", to))
 
 
 @pytest.mark.parametrize("subject, read", [
@@ -566,23 +566,23 @@ def test_only_what_is_not_well_formed_is_repaired():
 
 @pytest.mark.parametrize("broken, error", [
     # a reference to an entity no DTD declares stays a reference (and is refused): nothing expands
-    (SDK_SUBMIT.replace("{subject}", "A&B &xxe;"), "Entity 'xxe' not defined"),
+    (SDK_SUBMIT.replace("%SUBJECT%", "A&B &xxe;"), "Entity 'xxe' not defined"),
     # a "<" outside the elements of free text cannot be told from markup
-    (SDK_SUBMIT.replace("S&amp;P", "S<P").replace("{subject}", "A&B"), r"after reading 1 bare '&' as text"),
-    (SDK_SUBMIT.replace("S&amp;P", "<tag>").replace("{subject}", "x"), "tag mismatch"),
+    (SDK_SUBMIT.replace("S&amp;P", "S<P").replace("%SUBJECT%", "A&B"), r"after reading 1 bare '&' as text"),
+    (SDK_SUBMIT.replace("S&amp;P", "<tag>").replace("%SUBJECT%", "x"), "tag mismatch"),
     # nor is an attribute repaired
-    (SDK_SUBMIT.replace("<ServiceCode>", '<ServiceCode a="x&y">').replace("{subject}", "A&B"), "EntityRef"),
-    (SDK_SUBMIT.replace("{subject}</Subject>", "a<b"), "not well-formed"),  # a Subject never closed
+    (SDK_SUBMIT.replace("<ServiceCode>", '<ServiceCode a="x&y">').replace("%SUBJECT%", "A&B"), "EntityRef"),
+    (SDK_SUBMIT.replace("%SUBJECT%</Subject>", "a<b"), "not well-formed"),  # a Subject never closed
 ])
 def test_what_the_repair_cannot_read_is_refused_by_name(broken, error):
     with pytest.raises(mm7.MalformedXMLError, match=error):
-        mm7.decode_envelope(envelope(broken.replace("{to}", "li@example.com")))
+        mm7.decode_envelope(envelope(broken.replace("%TO%", "li@example.com")))
 
 
 def test_the_repair_keeps_the_hardened_parsing():
     doctype = '<!DOCTYPE e [<!ENTITY x "boom">]>'
     with pytest.raises(mm7.XMLSecurityError):
-        mm7.decode_envelope(envelope(SDK_SUBMIT.replace("{subject}", "A&B &x;").replace("{to}", "a@b"), decl=doctype))
+        mm7.decode_envelope(envelope(SDK_SUBMIT.replace("%SUBJECT%", "A&B &x;").replace("%TO%", "a@b"), decl=doctype))
     for subject in ("A&B<!ENTITY x 'y'>", "<!DOCTYPE x>a<b"):  # nor can the repair make a declaration
         with pytest.raises(mm7.XMLSecurityError):
             mm7.decode_envelope(sdk_submit(subject))
