@@ -126,6 +126,25 @@ def test_china_gateway_delivery_report():
     assert [e.name for e in msg.extras] == ["MMSStatusErrorCode"]
 
 
+# A C MM7 library used in MMSC gateways writes the one recipient of a report in <Recipients>.
+REPORT_IN_RECIPIENTS = """<DeliveryReportReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+  <MMSRelayServerID>gw</MMSRelayServerID><MessageID>m-1</MessageID><Recipients><Number>13800000000</Number>
+  </Recipients><Sender><Number>10658000</Number></Sender><Date>2024-03-01T10:00:00+08:00</Date>
+  <MMStatus>Retrieved</MMStatus></DeliveryReportReq>"""
+
+
+def test_the_recipient_of_a_report_written_in_recipients():
+    env = tolerant(envelope(REPORT_IN_RECIPIENTS), {"renamed-element"})
+    assert env.body.recipient == mm7.Number("13800000000") and env.body.extras == []
+    read_reply = REPORT_IN_RECIPIENTS.replace("DeliveryReportReq", "ReadReplyReq").replace("<Date>", "<TimeStamp>") \
+        .replace("</Date>", "</TimeStamp>").replace("Retrieved", "Read")
+    env = tolerant(envelope(read_reply), {"renamed-element"})
+    assert env.body.recipient == mm7.Number("13800000000") and env.body.mm_status is mm7.ReadStatus.READ
+    both = REPORT_IN_RECIPIENTS.replace("<Recipients>", "<Recipient><Number>1</Number></Recipient><Recipients>")
+    env = tolerant(envelope(both), {"unknown-element"})  # beside a Recipient of its own: an extra
+    assert env.body.recipient == mm7.Number("1") and [e.name for e in env.body.extras] == ["Recipients"]
+
+
 def test_plain_text_email_sender_and_capitalised_booleans():
     body = """<SubmitReq xmlns="{ns}REL-5-MM7-1-0"><MM7Version>5.3.0</MM7Version>
       <SenderIdentification><SenderAddress>sp@example.com</SenderAddress></SenderIdentification>
