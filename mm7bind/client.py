@@ -284,7 +284,7 @@ class ClientCore:
                                     status=status, body=body, headers=dict(headers), **kw)
             return self.again_or_raise(p, attempt, url, error, policy.retries_http(status), retry_after, tried)
         try:
-            env = decode(body, ctype) if body.strip() else None
+            env = decode(body, ctype, expect=m.RESPONSE_FOR[p.message.ELEMENT].ELEMENT) if body.strip() else None
         except DecodeError as exc:
             env = None
             if status < 400:

@@ -290,15 +290,18 @@ def decode(
     strict: bool = False,
     limits: MimeLimits = DEFAULT_MIME_LIMITS,
     xml_limits: XmlLimits = DEFAULT_LIMITS,
+    expect: str | None = None,
 ) -> soap.Envelope:
-    """Read an MM7 HTTP body (bare SOAP, or SOAP with attachments) with its Content-Type."""
+    """Read an MM7 HTTP body (bare SOAP, or SOAP with attachments) with its Content-Type.
+
+    `expect`: the response the caller's request calls for (see `envelope.decode`)."""
     in_memory = isinstance(body, (bytes, bytearray, memoryview))
     if in_memory:
         body = bytes(body) if not isinstance(body, bytes) else body
     devs: list[Deviation] = []
     ctype, params = parse_params(content_type or "")
     if ctype == "text/xml" and in_memory and not body.startswith(b"--"):  # bare SOAP as labelled
-        env = soap.decode(body, charset_hint=params.get("charset"), limits=xml_limits)
+        env = soap.decode(body, charset_hint=params.get("charset"), limits=xml_limits, expect=expect)
         return _finish(env, strict)
     if in_memory:
         head = body[:4096]
@@ -345,7 +348,7 @@ def decode(
             devs.append(Deviation("soap-content-type", "", f"SOAP 1.1 is text/xml, not {ctype}"))
     if boundary is None:
         xml = body if in_memory else _read_limited(body, xml_limits.max_bytes)
-        env = soap.decode(xml, charset_hint=params.get("charset"), limits=xml_limits)
+        env = soap.decode(xml, charset_hint=params.get("charset"), limits=xml_limits, expect=expect)
         env.deviations[:0] = devs
         return _finish(env, strict)
     parts, mime_devs = read_multipart(body, boundary, limits)
@@ -354,7 +357,7 @@ def decode(
     xml_size = root.blob.size if root.blob else 0
     if xml_size > xml_limits.max_bytes:
         raise LimitExceededError(f"the SOAP part is {xml_size} bytes, more than {xml_limits.max_bytes}")
-    env = soap.decode(root.blob.read() if root.blob else b"", charset_hint=root.params.get("charset"), limits=xml_limits)
+    env = soap.decode(root.blob.read() if root.blob else b"", charset_hint=root.params.get("charset"), limits=xml_limits, expect=expect)
     devs += env.deviations
     env.deviations = devs
     _attach(env, others)

@@ -299,20 +299,27 @@ def decode(
     charset_hint: str | None = None,
     limits: XmlLimits = DEFAULT_LIMITS,
     engine: str = "direct",
+    expect: str | None = None,
 ) -> Envelope:
     """Read a SOAP envelope carrying MM7. Tolerant by default; `strict` refuses any deviation.
 
     `engine="xsdata"` reads the repaired tree with xsdata's parser into the generated classes
     (the reference); the default reads the same tree directly, with the same converters.
+    `expect` names the response the caller's request calls for ("SubmitRsp"): only with it is a
+    Body holding a response's children without the response element around them (the Rel-5
+    specification's SubmitRsp example) read, as that response.
     """
     if engine not in ("direct", "xsdata"):
         raise ValueError(f"unknown engine {engine!r} (direct or xsdata)")
+    if expect is not None and expect not in m.MESSAGE_TYPES:
+        raise ValueError(f"expect: {expect!r} is not an MM7 operation")
     sniffed = _sniff_version(data)
     parsed = parse_xml(data, charset_hint=charset_hint, limits=limits, where="SOAP envelope",
-                       validating=validating_parser(sniffed) if sniffed is not None else None)
+                       validating=validating_parser(sniffed) if sniffed is not None else None,
+                       repair_unescaped=True)
     dev = Collector()
     dev.extend(parsed.deviations)
-    reader = _Reader(parsed.root, dev, engine, sniffed if parsed.valid else None)
+    reader = _Reader(parsed.root, dev, engine, sniffed if parsed.valid else None, expect)
     env = reader.read()
     env.encoding = parsed.encoding
     env.deviations = dev.result()
@@ -370,11 +377,13 @@ _ENVELOPE, _HEADER, _BODY = (f"{{{SOAP_NS}}}{n}" for n in ("Envelope", "Header",
 
 
 class _Reader:
-    def __init__(self, root: etree._Element, dev: Collector, engine: str = "direct", valid_as: Version | None = None):
+    def __init__(self, root: etree._Element, dev: Collector, engine: str = "direct", valid_as: Version | None = None,
+                 expect: str | None = None):
         self.root = root
         self.dev = dev
         self.engine = engine
         self.valid_as = valid_as  # the version whose schema accepted the tree while it was parsed
+        self.expect = expect  # the response the caller's request calls for, if known
 
     def read(self) -> Envelope:
         if self.valid_as is not None:
@@ -432,6 +441,8 @@ class _Reader:
         content = [c for c in body if isinstance(c.tag, str)]
         if not content:
             raise NotSOAPError("the SOAP Body holds no MM7 element")
+        if _qname(content[0]).localname == "MM7Version":
+            content = [self.unwrapped(body, content)]
         if len(content) > 1:
             self.dev.add("extra-body-element", "/Envelope/Body", f"{len(content) - 1} more element(s) after the first ignored")
             extras = content[1:]
@@ -562,6 +573,23 @@ class _Reader:
         if not value:
             self.dev.add("missing-transaction-id", path, "empty TransactionID")
         return value or None
+
+    def unwrapped(self, body: etree._Element, content: list[etree._Element]) -> etree._Element:
+        """The response element the Rel-5 specification's SubmitRsp example leaves out (MM7Version,
+        Status and MessageID directly in the Body), put back around its children: the children do
+        not say which response they are, so only a caller that knows what it asked may read them."""
+        names = ", ".join(dict.fromkeys(_qname(c).localname for c in content))
+        if self.expect is None or any(_qname(c).localname in m.MESSAGE_TYPES for c in content):
+            raise UnsupportedOperationError(
+                f"the SOAP Body holds {names} without the operation element around them; "
+                "only the sender of the request can tell which response this is")
+        wrapper = etree.Element(etree.QName(_qname(content[0]).namespace, self.expect).text
+                                if _qname(content[0]).namespace else self.expect)
+        body.insert(body.index(content[0]), wrapper)
+        wrapper.extend(content)  # (moved, not copied)
+        self.dev.add("missing-body-element", f"/Envelope/Body/{self.expect}",
+                     f"{names} directly in the Body, read as the {self.expect} the request calls for")
+        return wrapper
 
     # -- MM7 content ---------------------------------------------------------------------------
 

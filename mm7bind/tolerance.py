@@ -33,7 +33,9 @@ RENAMES: dict[str | None, dict[str, str]] = {
         "ReplayChargingID": "ReplyChargingID",  # MSAG
         "Detail": "Details",  # spec example
     },
-    "DeliveryReportReq": {"TimeStamp": "Date"},  # China Mobile / Unicom gateways
+    "DeliveryReportReq": {"TimeStamp": "Date",  # China Mobile / Unicom gateways
+                          "Recipients": "Recipient"},  # a C MM7 library's reports: <Recipients><Number>
+    "ReadReplyReq": {"Recipients": "Recipient"},  # (the same library's read replies)
 }
 # Children written beside the element that holds them → that element, per parent element.
 MISPLACED: dict[str, dict[str, str]] = {

@@ -11,8 +11,9 @@ from __future__ import annotations
 import codecs
 import re
 import threading
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, field
+from functools import cache, partial
+from xml.parsers import expat
 
 from lxml import etree
 
@@ -205,17 +206,23 @@ def parse_xml(
     limits: XmlLimits = DEFAULT_LIMITS,
     where: str = "XML",
     validating: etree.XMLParser | None = None,
+    repair_unescaped: bool = False,
 ) -> ParsedXml:
     """Parse untrusted XML bytes into an lxml tree, or raise a DecodeError subclass saying why.
 
     `validating` (a hardened parser with a schema, see validation.validating_parser) is tried
     first on well-labelled UTF-8: one pass both parses and validates, and `ParsedXml.valid` says
-    the schema accepted the document as it is. Anything it refuses is parsed again as usual."""
+    the schema accepted the document as it is. Anything it refuses is parsed again as usual.
+
+    `repair_unescaped`: a document that is not well-formed because a sender did not escape its
+    values (China Mobile's SDK, with a Subject "A&B" or "<新品>") is parsed once more with what
+    cannot be markup read as text (see `repair_unescaped`)."""
     if len(data) > limits.max_bytes:
         raise LimitExceededError(f"{where}: {len(data)} bytes exceeds the limit of {limits.max_bytes}")
     if not data.strip():
         raise MalformedXMLError(f"{where}: empty document")
     devs: list[Deviation] = []
+    wrong_declaration = False  # one naming a 16- or 32-bit encoding on 8-bit text (lxml would heed it)
     if data.startswith(_UTF8_DECL):  # the declaration most senders write: no need to read it
         declared_bom, declared = None, "utf-8"
     else:
@@ -235,12 +242,25 @@ def parse_xml(
             enc = _ENCODING.search(m.group(2))
             if enc and not declared_bom:
                 declared = enc.group(1)
+        if declared_bom in (None, "utf-8"):
+            # The first characters ("<" or white space) are single bytes, so the document is in an
+            # 8-bit encoding whatever its labels say: a 16- or 32-bit one begins with a byte order
+            # mark or zero bytes. Vibes' callbacks declare encoding="utf-16" on UTF-8 text, which
+            # read as UTF-16 makes either an error or, as often, nonsense.
+            if _wide(declared):
+                devs.append(Deviation("charset-mismatch", where, f"declared charset {declared!r}, "
+                                                                  "but the document is in an 8-bit encoding"))
+                declared, wrong_declaration = None, True
+            if _wide(charset_hint):
+                devs.append(Deviation("charset-mismatch", where, f"transport charset {charset_hint!r}, "
+                                                                  "but the document is in an 8-bit encoding"))
+                charset_hint = None
     markup = True  # whether "<!" (DOCTYPE, ENTITY, comment, CDATA) may be in the document
     root = None
     valid = False
     used = "utf-8"
     label = (declared if declared is not None else charset_hint or "utf-8").strip().lower()
-    if label == "utf-8" and not declared_bom and not data[:1].isspace():
+    if label == "utf-8" and not declared_bom and not data[:1].isspace() and not wrong_declaration:
         # The usual case: UTF-8 as labelled. lxml reads the bytes as they are (it checks the UTF-8).
         markup = b"<!" in data
         if markup and _FORBIDDEN_BYTES.search(data):
@@ -262,7 +282,7 @@ def parse_xml(
                                                               f"{charset_hint!r} charsets differ; the bytes read as utf-8"))
     if root is None:
         markup = True
-        root, used = _parse_decoded(data, declared, charset_hint, where, devs)
+        root, used = _parse_decoded(data, declared, charset_hint, where, devs, repair_unescaped)
     if root is None:
         raise MalformedXMLError(f"{where}: no root element")
     if markup:
@@ -274,8 +294,14 @@ def parse_xml(
     return ParsedXml(root=root, deviations=devs, encoding=used, valid=valid)
 
 
+def _wide(charset: str | None) -> bool:
+    """Whether a charset name means a 16- or 32-bit encoding (UTF-16, UCS-2, UTF-32)."""
+    codec = charset_codec(charset)[0]
+    return codec is not None and codec.startswith(("utf-16", "utf-32"))
+
+
 def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, where: str,
-                   devs: list[Deviation]) -> tuple[etree._Element, str]:
+                   devs: list[Deviation], repair_unescaped: bool = False) -> tuple[etree._Element, str]:
     """Decode in Python (charset fallbacks recorded), then hand lxml clean UTF-8."""
     text, used, cs_devs = decode_text(data, declared, charset_hint, where)
     devs += cs_devs
@@ -288,21 +314,139 @@ def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, 
         text = text[m.end():]
     elif text[:1].isspace():
         text = text.lstrip()
-    try:
-        root = etree.fromstring(text.encode("utf-8"), _pool.parser)
-    except etree.XMLSyntaxError as exc:
-        if "is not a valid URI" not in exc.msg:
-            raise MalformedXMLError(f"{where}: not well-formed XML: {exc.msg}") from None
-        # Well-formed XML 1.0, but a namespace URI with whitespace in it (a declaration broken
-        # over lines); libxml2 refuses those, so close the gaps and say so.
-        squeezed: list[str] = []
-        text = _NS_DECL.sub(lambda mt: _squeeze_ns(mt, squeezed), text)
-        devs.append(Deviation("namespace-whitespace", where, f"whitespace removed from {len(squeezed)} namespace URI(s)"))
+    squeezed: list[str] | None = None
+    unescaped: Unescaped | None = None
+    while True:  # each repair is tried at most once: three parses at most, never one per error
         try:
             root = etree.fromstring(text.encode("utf-8"), _pool.parser)
-        except etree.XMLSyntaxError as exc2:
-            raise MalformedXMLError(f"{where}: not well-formed XML: {exc2.msg}") from None
+            break
+        except etree.XMLSyntaxError as exc:
+            if "is not a valid URI" in exc.msg and squeezed is None:
+                # Well-formed XML 1.0, but a namespace URI with whitespace in it (a declaration
+                # broken over lines); libxml2 refuses those, so close the gaps and say so.
+                squeezed = []
+                text = _NS_DECL.sub(partial(_squeeze_ns, squeezed=squeezed), text)
+                devs.append(Deviation("namespace-whitespace", where,
+                                      f"whitespace removed from {len(squeezed)} namespace URI(s)"))
+                continue
+            if repair_unescaped and unescaped is None:
+                text, unescaped = repair_unescaped_text(text)
+                if unescaped.ampersands:
+                    devs.append(Deviation("unescaped-ampersand", where, f"{unescaped.ampersands} '&' starting "
+                                                                        "no character or entity reference read as text"))
+                for name, count in unescaped.elements.items():
+                    times = f" ({count} elements)" if count > 1 else ""
+                    devs.append(Deviation("unescaped-markup", where, f"'<' in {name} read as text{times}"))
+                if unescaped:
+                    continue
+            after = f" (after reading {unescaped} as text)" if unescaped else ""
+            raise MalformedXMLError(f"{where}: not well-formed XML: {exc.msg}{after}") from None
     return root, used
+
+
+# An "&" that starts no reference: not followed by a name or a character number and ";". One that
+# does ("&nbsp;", "&xxe;") is left alone, so a reference to an entity no DTD declares is still
+# refused by the parser as it is.
+_BARE_AMPERSAND = re.compile(r"&(?![^\W\d][\w.:-]*;|:[\w.:-]*;|#[0-9]+;|#x[0-9A-Fa-f]+;)")
+# Markup whose inside is not character data, and where it ends.
+_MARKUP_ENDS = (("<![CDATA[", "]]>"), ("<!--", "-->"), ("<?", "?>"))
+# The rest of a start or end tag after its "<": quoted attribute values may hold ">".
+_TAG_REST = re.compile(r"""[^>"']*+(?:(?:"[^"]*+"|'[^']*+')[^>"']*+)*+>""")
+_START_TAG = re.compile(r"<((?:[\w.-]+:)?([\w.-]+))(?:\s[^>]*)?>")
+_END_TAG_REST = re.compile(r"\s*>")
+# Elements of free text, typed in by people, that hold no markup: a "<" in one that is not
+# well-formed as it stands ("<新品>", "a<b", "Li <li@example.com>") is text.
+FREE_TEXT = frozenset({"Subject", "RFC2822Address", "StatusText", "faultstring"})
+
+
+@dataclass
+class Unescaped:
+    """What `repair_unescaped_text` read as text."""
+
+    ampersands: int = 0
+    elements: dict[str, int] = field(default_factory=dict)  # element name → how many had "<" read as text
+
+    def __bool__(self) -> bool:
+        return bool(self.ampersands or self.elements)
+
+    def __str__(self) -> str:
+        said = [f"{self.ampersands} bare '&'"] if self.ampersands else []
+        return ", ".join(said + [f"'<' in {name}" for name in self.elements])
+
+
+def repair_unescaped_text(text: str) -> tuple[str, Unescaped]:
+    """`text` with what a sender that does not escape values (China Mobile's SDK) left unescaped
+    written as XML wants it, and what that was:
+
+    * an "&" of character data that starts no reference becomes "&amp;" — no well-formed document
+      has one, and nothing is declared or expanded;
+    * in an element of free text (`FREE_TEXT`) whose content is not well-formed as it stands, each
+      "<" becomes "&lt;" (a "<" elsewhere cannot be told from markup).
+
+    Attribute values, CDATA sections, comments and processing instructions are left as they are,
+    and so is the rest of a document once a piece of markup is not closed. One pass over the text,
+    each free-text element checked once."""
+    out: list[str] = []
+    found = Unescaped()
+    unclosed: set[str] = set()  # free-text elements with no end tag after some point
+    i, n = 0, len(text)
+    while i < n:
+        lt = text.find("<", i)
+        data = text[i:] if lt < 0 else text[i:lt]
+        if "&" in data:
+            data, k = _BARE_AMPERSAND.subn("&amp;", data)
+            found.ampersands += k
+        out.append(data)
+        if lt < 0:
+            break
+        for opening, closing in _MARKUP_ENDS:
+            if text.startswith(opening, lt):
+                end = text.find(closing, lt + len(opening))
+                end = -1 if end < 0 else end + len(closing)
+                break
+        else:
+            m = _TAG_REST.match(text, lt + 1)
+            end = m.end() if m else -1
+        if end < 0:  # markup never closed: leave the rest as it is (the parser will say why)
+            out.append(text[lt:])
+            break
+        out.append(text[lt:end])
+        i = end
+        tag = _START_TAG.fullmatch(text, lt, end)
+        if tag and tag.group(2) in FREE_TEXT and tag.group(1) not in unclosed and text[end - 2] != "/":
+            close = _end_tag(text, tag.group(1), end)
+            if close < 0:
+                unclosed.add(tag.group(1))
+                continue
+            inner = text[end:close]
+            # (an "&" alone, the usual scan reads; CDATA content is opaque, so "&amp;" written
+            # into one here changes no verdict)
+            if "<" in inner and not _well_formed_content(_BARE_AMPERSAND.sub("&amp;", inner)):
+                inner, k = _BARE_AMPERSAND.subn("&amp;", inner)
+                found.ampersands += k
+                found.elements[tag.group(2)] = found.elements.get(tag.group(2), 0) + 1
+                out.append(inner.replace("<", "&lt;"))
+                i = close
+    return "".join(out), found
+
+
+def _end_tag(text: str, name: str, start: int) -> int:
+    """Where the first end tag of `name` after `start` begins, or -1."""
+    close = text.find("</" + name, start)
+    while close >= 0 and not _END_TAG_REST.match(text, close + 2 + len(name)):
+        close = text.find("</" + name, close + 1)
+    return close
+
+
+def _well_formed_content(inner: str) -> bool:
+    """Whether `inner` is well-formed as the content of an element (namespaces aside: a prefix
+    declared further out is not declared here)."""
+    parser = expat.ParserCreate()  # (no namespace processing; element content cannot hold a DTD)
+    try:
+        parser.Parse("<x>" + inner + "</x>", True)
+    except expat.ExpatError:
+        return False
+    return True
 
 
 @cache

@@ -62,6 +62,21 @@ def test_a_charset_conflict_read_right_is_still_reported():
     assert "charset-conflict" not in codes(env.deviations)  # (ASCII reads the same in both)
 
 
+@pytest.mark.parametrize("subject", ["ok", "ok!", "已送达", "已送达!"])  # (odd and even lengths)
+def test_a_16_bit_declaration_on_8_bit_text_is_not_believed(subject):
+    # Vibes' callbacks declare encoding="utf-16" on UTF-8: read as UTF-16, an even number of bytes
+    # made nonsense (not well-formed), an odd number an error; the first byte, "<", says 8-bit.
+    body = envelope(subject, '<?xml version="1.0" encoding="utf-16"?>').encode("utf-8")
+    for ctype in ("text/xml", "text/xml; charset=utf-8"):
+        env = mm7.decode(body, ctype)
+        assert env.message.subject == subject and "charset-mismatch" in codes(env.deviations)
+    env = mm7.decode(envelope(subject, "").encode("utf-8"), "text/xml; charset=UTF-16")  # the label says it
+    assert env.message.subject == subject and "charset-mismatch" in codes(env.deviations)
+    real = envelope(subject, '<?xml version="1.0" encoding="utf-16"?>').encode("utf-16")  # with its BOM
+    env = mm7.decode(real, "text/xml")
+    assert env.message.subject == subject and "charset-mismatch" not in codes(env.deviations)
+
+
 def test_undeclared_gb_text_is_read_and_reported():
     # No declaration, no transport charset: XML says UTF-8; GB text is recovered, not silently.
     body = envelope("中文", "").encode("gb18030")

@@ -112,6 +112,29 @@ def test_service_error_in_a_nonstandard_fault_is_not_retried(detail, string):
         assert c.sleeps == [] and len(srv.requests) == 1
 
 
+def unwrapped_answer(req, status: int = 1000):
+    """The Rel-5 specification's SubmitRsp example, as an MMSC copying it answers: MM7Version,
+    Status and MessageID directly in the Body, no SubmitRsp element around them."""
+    env = req.decode()
+    xml = ('<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/"><env:Header>'
+           f'<mm7:TransactionID xmlns:mm7="{env.version.namespace}" env:mustUnderstand="1">{env.transaction_id}'
+           f'</mm7:TransactionID></env:Header><env:Body><MM7Version>5.3.0</MM7Version><Status><StatusCode>{status}'
+           '</StatusCode><StatusText>Success</StatusText></Status><MessageID>041502073667</MessageID>'
+           "</env:Body></env:Envelope>")
+    return Reply(200, xml.encode(), {"Content-Type": 'text/xml; charset="utf-8"'})
+
+
+def test_an_answer_without_its_response_element_is_read_as_the_response_the_request_called_for():
+    with FakeServer(unwrapped_answer) as srv, client(srv.url, profile=mm7.Profile(version="REL-5-MM7-1-0")) as c:
+        result = c.submit(submit())
+        assert result.ok and result.message_id == "041502073667" and isinstance(result.response, mm7.SubmitRsp)
+        assert "missing-body-element" in {d.code for d in result.deviations}
+        cancelled = c.cancel(mm7.CancelReq(message_id="041502073667"))
+        assert isinstance(cancelled.response, mm7.CancelRsp) and cancelled.status.code == 1000
+    with pytest.raises(mm7.UnsupportedOperationError, match="only the sender of the request can tell"):
+        mm7.decode(unwrapped_answer(srv.requests[0]).body, "text/xml")  # who did not ask cannot read it
+
+
 def test_service_unavailable_fault_is_retried_with_the_same_transaction_id():
     def responder(req):
         env = req.decode()

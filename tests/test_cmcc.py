@@ -20,6 +20,7 @@ from mm7bind.cmcc import codes
 from mm7bind.cmcc import status as cst
 from mm7bind.cmcc.config import read as read_cmcc
 from mm7bind.profiles import CMCC, CMCC_SDK
+from mm7bind.simulator import Simulator
 
 from .fake_http import FakeServer, Reply, dead_url, mm7_reply
 from .test_commands import Background, free_port, run
@@ -338,6 +339,24 @@ def test_the_sdk_cancel_req_is_read_with_its_sender_address():
     assert str(body.sender_address) == "5555"
     codes = {d.code for d in env.deviations}
     assert "moved-element" in codes and "unknown-element" not in codes
+
+
+def test_an_mmsc_reads_the_sdks_unescaped_values():
+    """The SDK writes values into the XML unescaped: a Subject with "&" or "<" is not well-formed
+    XML, and an MMSC (`mm7bind simulate`) still takes the message, with the deviations noted."""
+    mm7ns = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-0"
+    xml = ('<?xml version="1.0" encoding="GB2312"?><env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/">'
+           f'<env:Header><mm7:TransactionID xmlns:mm7="{mm7ns}" env:mustUnderstand="1">s-1</mm7:TransactionID>'
+           f'</env:Header><env:Body><SubmitReq xmlns="{mm7ns}"><MM7Version>6.3.0</MM7Version><SenderIdentification>'
+           '<VASPID>805555</VASPID><VASID>5555</VASID><SenderAddress>5555</SenderAddress></SenderIdentification>'
+           '<Recipients><To><Number>13915002000</Number></To></Recipients><ServiceCode>A&B</ServiceCode>'
+           '<Subject><新品> 优惠 & 活动</Subject></SubmitReq></env:Body></env:Envelope>')
+    with Simulator(dialect="cmcc-sdk") as sim:
+        answer = sim.handle(xml.encode("gb2312"), 'text/xml;charset="GB2312"', {})
+        assert answer.status == 200, answer.body
+        [stored] = sim.messages.values()
+    assert stored.request.subject == "<新品> 优惠 & 活动" and str(stored.request.service_code) == "A&B"
+    assert {"unescaped-ampersand", "unescaped-markup"} <= {d.code for d in stored.deviations}
 
 
 def test_mmcontent(tmp_path):

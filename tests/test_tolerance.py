@@ -126,6 +126,25 @@ def test_china_gateway_delivery_report():
     assert [e.name for e in msg.extras] == ["MMSStatusErrorCode"]
 
 
+# A C MM7 library used in MMSC gateways writes the one recipient of a report in <Recipients>.
+REPORT_IN_RECIPIENTS = """<DeliveryReportReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+  <MMSRelayServerID>gw</MMSRelayServerID><MessageID>m-1</MessageID><Recipients><Number>13800000000</Number>
+  </Recipients><Sender><Number>10658000</Number></Sender><Date>2024-03-01T10:00:00+08:00</Date>
+  <MMStatus>Retrieved</MMStatus></DeliveryReportReq>"""
+
+
+def test_the_recipient_of_a_report_written_in_recipients():
+    env = tolerant(envelope(REPORT_IN_RECIPIENTS), {"renamed-element"})
+    assert env.body.recipient == mm7.Number("13800000000") and env.body.extras == []
+    read_reply = REPORT_IN_RECIPIENTS.replace("DeliveryReportReq", "ReadReplyReq").replace("<Date>", "<TimeStamp>") \
+        .replace("</Date>", "</TimeStamp>").replace("Retrieved", "Read")
+    env = tolerant(envelope(read_reply), {"renamed-element"})
+    assert env.body.recipient == mm7.Number("13800000000") and env.body.mm_status is mm7.ReadStatus.READ
+    both = REPORT_IN_RECIPIENTS.replace("<Recipients>", "<Recipient><Number>1</Number></Recipient><Recipients>")
+    env = tolerant(envelope(both), {"unknown-element"})  # beside a Recipient of its own: an extra
+    assert env.body.recipient == mm7.Number("1") and [e.name for e in env.body.extras] == ["Recipients"]
+
+
 def test_plain_text_email_sender_and_capitalised_booleans():
     body = """<SubmitReq xmlns="{ns}REL-5-MM7-1-0"><MM7Version>5.3.0</MM7Version>
       <SenderIdentification><SenderAddress>sp@example.com</SenderAddress></SenderIdentification>
@@ -518,3 +537,92 @@ def test_numbers_and_booleans_that_cannot_be_read_never_reach_a_typed_field():
     env = submit("<DeliveryReport>yes</DeliveryReport><ReadReply>N</ReadReply>")
     assert (env.message.delivery_report, env.message.read_reply) == (True, False)
     assert {d.code for d in env.deviations} == {"boolean-case"}
+
+
+# China Mobile's SDK writes values into the XML as they are: a Subject "A&B" or "<新品>" makes a
+# document that is not well-formed, which an MMSC taking that SDK's traffic reads anyway.
+SDK_SUBMIT = """<SubmitReq xmlns="{ns}REL-6-MM7-1-0"><MM7Version>6.3.0</MM7Version><SenderIdentification>
+<VASPID>805555</VASPID><VASID>5555</VASID><SenderAddress><ShortCode>5555</ShortCode></SenderAddress>
+</SenderIdentification><Recipients><To><RFC2822Address>%TO%</RFC2822Address></To></Recipients>
+<ServiceCode>S&amp;P</ServiceCode><Subject>%SUBJECT%</Subject></SubmitReq>"""
+
+
+def sdk_submit(subject: str, to: str = "li@example.com") -> bytes:
+    return envelope(SDK_SUBMIT.replace("%SUBJECT%", subject).replace("%TO%", to))
+
+
+@pytest.mark.parametrize("subject, read", [
+    ("A&B", "A&B"), ("Tom & Jerry", "Tom & Jerry"), ("&#12 &#xZZ; &1;", "&#12 &#xZZ; &1;"),
+    ("A&B &lt;ok&gt; &#x4E2D;", "A&B <ok> 中"),  # the references a document may hold keep their meaning
+])
+def test_an_ampersand_starting_no_reference_is_read_as_text(subject, read):
+    data = sdk_submit(subject)
+    env = tolerant(data, {"unescaped-ampersand"})
+    assert codes(env) == {"unescaped-ampersand"}
+    assert env.body.subject == read and env.body.service_code == "S&P"
+    assert mm7.decode(data, 'text/xml; charset="utf-8"').body.subject == read  # the HTTP path alike
+
+
+@pytest.mark.parametrize("subject, to, read", [
+    ("<新品>", "li@example.com", ("<新品>", "li@example.com")),
+    ("a<b", "li@example.com", ("a<b", "li@example.com")),
+    ("<<A&B>> <x/>", "Li <li@example.com>", ("<<A&B>> <x/>", "Li <li@example.com>")),
+])
+def test_markup_that_is_not_well_formed_in_a_free_text_element_is_read_as_text(subject, to, read):
+    env = tolerant(sdk_submit(subject, to), {"unescaped-markup"})
+    assert (env.body.subject, str(env.body.recipients.to[0])) == read
+
+
+def test_only_what_is_not_well_formed_is_repaired():
+    env = mm7.decode_envelope(sdk_submit("x&amp;y &lt;"), strict=True)  # escaped as XML says: as meant
+    assert env.body.subject == "x&y <"
+    cdata = mm7.decode_envelope(sdk_submit("<![CDATA[a&amp;b<c]]>A&B"))  # a CDATA section stays one
+    assert cdata.body.subject == "a&amp;b<cA&B" and codes(cdata) == {"unescaped-ampersand"}
+    both = mm7.decode_envelope(sdk_submit("A&B", to="Li <li@example.com>"))  # a well-formed Subject kept
+    assert both.body.subject == "A&B" and [d.message for d in both.deviations if d.code == "unescaped-markup"] \
+        == ["'<' in RFC2822Address read as text"]
+
+
+@pytest.mark.parametrize("broken, error", [
+    # a reference to an entity no DTD declares stays a reference (and is refused): nothing expands
+    (SDK_SUBMIT.replace("%SUBJECT%", "A&B &xxe;"), "Entity 'xxe' not defined"),
+    # a "<" outside the elements of free text cannot be told from markup
+    (SDK_SUBMIT.replace("S&amp;P", "S<P").replace("%SUBJECT%", "A&B"), r"after reading 1 bare '&' as text"),
+    (SDK_SUBMIT.replace("S&amp;P", "<tag>").replace("%SUBJECT%", "x"), "tag mismatch"),
+    # nor is an attribute repaired
+    (SDK_SUBMIT.replace("<ServiceCode>", '<ServiceCode a="x&y">').replace("%SUBJECT%", "A&B"), "EntityRef"),
+    (SDK_SUBMIT.replace("%SUBJECT%</Subject>", "a<b"), "not well-formed"),  # a Subject never closed
+])
+def test_what_the_repair_cannot_read_is_refused_by_name(broken, error):
+    with pytest.raises(mm7.MalformedXMLError, match=error):
+        mm7.decode_envelope(envelope(broken.replace("%TO%", "li@example.com")))
+
+
+def test_the_repair_keeps_the_hardened_parsing():
+    doctype = '<!DOCTYPE e [<!ENTITY x "boom">]>'
+    with pytest.raises(mm7.XMLSecurityError):
+        mm7.decode_envelope(envelope(SDK_SUBMIT.replace("%SUBJECT%", "A&B &x;").replace("%TO%", "a@b"), decl=doctype))
+    for subject in ("A&B<!ENTITY x 'y'>", "<!DOCTYPE x>a<b"):  # nor can the repair make a declaration
+        with pytest.raises(mm7.XMLSecurityError):
+            mm7.decode_envelope(sdk_submit(subject))
+
+
+SPEC_SUBMIT_RSP = ("<MM7Version>5.3.0</MM7Version><Status><StatusCode>1000</StatusCode><StatusText>Success"
+                   "</StatusText></Status><MessageID>041502073667</MessageID>")
+
+
+@pytest.mark.parametrize("engine", ["direct", "xsdata"])
+def test_response_children_without_their_element_are_read_only_as_the_expected_response(engine):
+    data = envelope(SPEC_SUBMIT_RSP, tid='<m:TransactionID xmlns:m="{ns}REL-5-MM7-1-0">vas00001-sub</m:TransactionID>')
+    with pytest.raises(mm7.UnsupportedOperationError, match="MM7Version, Status, MessageID without the operation"):
+        mm7.decode_envelope(data, engine=engine)
+    env = mm7.decode_envelope(data, engine=engine, expect="SubmitRsp")
+    assert isinstance(env.body, mm7.SubmitRsp) and env.body.message_id == "041502073667"
+    assert env.version.name == "REL-5-MM7-1-0" and env.transaction_id == "vas00001-sub"
+    assert codes(env) == {"missing-body-element", "unqualified-body"}
+    with pytest.raises(mm7.ValidationError):
+        mm7.decode_envelope(data, engine=engine, expect="SubmitRsp", strict=True)
+    qualified = envelope(f'<SubmitRsp xmlns="{{ns}}REL-5-MM7-1-0">{SPEC_SUBMIT_RSP}</SubmitRsp>')
+    assert "missing-body-element" not in codes(mm7.decode_envelope(qualified, expect="SubmitRsp"))
+    with pytest.raises(ValueError, match="not an MM7 operation"):
+        mm7.decode_envelope(data, expect="Submit")
