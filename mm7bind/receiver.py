@@ -246,7 +246,7 @@ class Receiver:
             ctx.sent = sent
             if not new:
                 try:
-                    repeat = self._repeat(env, record)
+                    repeat = self._repeat(env, record, ctx, started)
                     if repeat is not None:
                         answer, code = repeat
                         self._count(msg.ELEMENT, "repeat", code, started, env.deviations)
@@ -302,7 +302,8 @@ class Receiver:
             self._accept_takes_headers = (accept, takes)
         return takes
 
-    def _repeat(self, env: Envelope, record: InboxRecord) -> tuple[Response, int | None] | None:
+    def _repeat(self, env: Envelope, record: InboxRecord, ctx: Context,
+                started: float) -> tuple[Response, int | None] | None:
         """The answer to a request stored before (and the status code it stands for, None for a
         failure), or None when it is ours to process (again): it failed, or its worker died with
         it in hand (claimed longer than `stale_after` ago)."""
@@ -322,26 +323,30 @@ class Receiver:
             record = self.store.inbox_get(record.id)
             if time.monotonic() >= deadline:
                 break
-        log.info("%s tid=%s repeated (first stored as #%d, %s): answered without calling the handler",
-                 msg.ELEMENT, printable(env.transaction_id), record.id, record.state)
         if record.state == "failed":  # (taken and failed again by others all along): the MMSC tries later
-            failure = self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR,
-                                 "the VASP could not process it")
-            return failure, record.response_code
-        if record.state == "processing":
+            answered = RequestStatus.SERVER_ERROR
+            answer = self.fault(env, env.version, "Server", answered, "the VASP could not process it")
+            code = record.response_code
+        elif record.state == "processing":
             # Still in hand after repeat_wait: its outcome is not known, and a 1000 now would be a
             # promise its worker may not keep (it may yet fail, or be dead): the MMSC would never
             # send it again. It tries later, and then hears the outcome (or, the claim gone
             # stale, has it handled here).
-            pending = self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR,
-                                 "the VASP is still processing it")
-            return pending, None
-        if record.state == "rejected":
-            refusal = self.fault(env, env.version, "Client", record.response_code or 4000, "rejected earlier")
-            return refusal, record.response_code
-        code = record.response_code or 1000
-        # (a status only, as the first copy's answer mostly was: the same template answers it)
-        return self.plain_answer(env, m.RESPONSE_FOR[msg.ELEMENT](status=m.Status(code))), code
+            answered = RequestStatus.SERVER_ERROR
+            answer = self.fault(env, env.version, "Server", answered, "the VASP is still processing it")
+            code = None
+        elif record.state == "rejected":
+            answered = code = record.response_code or 4000
+            answer = self.fault(env, env.version, "Client", answered, "rejected earlier")
+            code = record.response_code
+        else:
+            answered = code = record.response_code or 1000
+            # (a status only, as the first copy's answer mostly was: the same template answers it)
+            answer = self.plain_answer(env, m.RESPONSE_FOR[msg.ELEMENT](status=m.Status(code)))
+        log.info("%s tid=%s repeated (first stored as #%d, %s): answered %s without calling the handler",
+                 msg.ELEMENT, printable(env.transaction_id), record.id, record.state, int(answered),
+                 extra={"mm7": _fields(msg, ctx, int(answered), started, "repeat")})
+        return answer, code
 
     def replay(self, record_id: int | None = None, stale_after: float = 300.0) -> list[tuple[int, str]]:
         """Run the handler again for failed messages, and for ones left "processing" longer than
