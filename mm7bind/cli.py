@@ -610,7 +610,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     else:  # each message's outcome is printed below; the log goes to stderr only with -v
         logging.getLogger("mm7bind").addHandler(logging.NullHandler())
     handler = _handler(cfg, args, "replay")
-    store = _store(cfg)
+    # A store another process keeps locked (a vacuum, a program holding a transaction) is waited
+    # for as a request is, [receiver] store_wait, then said: never a silent wait without end.
+    store = _store(cfg, wait=cfg.receiver.store_wait)
     receiver = cfg.make_receiver(handler, store=store)
     if args.id is not None and store.inbox_get(args.id) is None:
         print(f"mm7bind replay: no stored message #{args.id}", file=sys.stderr)
@@ -622,6 +624,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"#{record_id}: {state}" + (f" ({printable(rec.error)})" if rec is not None and rec.error else ""))
     if not done:
         print("nothing to replay")
+    if any(state == "store busy" for _, state in done):
+        print(f"mm7bind replay: the store {cfg.store.path} stayed locked by another process for more than "
+              f"{cfg.receiver.store_wait:g} s ([receiver] store_wait); the rest is left for the next replay",
+              file=sys.stderr)
     store.close()
     return EXIT_OK if all(state == "handled" for _, state in done) else EXIT_REFUSED
 
@@ -749,12 +755,19 @@ def _record_json(rec) -> dict:
     return out
 
 
-def _store(cfg):
-    """The configured store, or a clear message (not a traceback) when its file cannot be used."""
+def _store(cfg, wait: float | None = None):
+    """The configured store, or a clear message (not a traceback) when its file cannot be used
+    (or, with `wait`, another process kept it locked that long)."""
     import sqlite3  # noqa: PLC0415
 
+    from .store import StoreBusy  # noqa: PLC0415
+
     try:
-        return cfg.open_store()
+        return cfg.open_store(wait=wait)
+    except StoreBusy as exc:
+        print(f"mm7bind: the store {cfg.store.path} is being written by another process ({exc}): "
+              "try again once it is done", file=sys.stderr)
+        raise SystemExit(EXIT_UNREADABLE) from None
     except (sqlite3.Error, OSError) as exc:
         print(f"mm7bind: the store {cfg.store.path} cannot be used: {exc} (see [store] path)", file=sys.stderr)
         raise SystemExit(EXIT_UNREADABLE) from None

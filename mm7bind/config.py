@@ -195,10 +195,11 @@ class Config:
 
         return Client(store=store, **{**self.client_settings(), **overrides})
 
-    def open_store(self):
+    def open_store(self, wait: float | None = None):
+        """The configured store; `wait`: see `SqliteStore`."""
         from .store import SqliteStore  # noqa: PLC0415
 
-        return SqliteStore(self.store.path, durability=self.store.durability)
+        return SqliteStore(self.store.path, durability=self.store.durability, wait=wait)
 
     def retention(self, store):
         """The store's purge schedule from keep_days and keep_bodies_days; None when both are 0."""

@@ -352,7 +352,9 @@ class Receiver:
         """Run the handler again for failed messages, and for ones left "processing" longer than
         `stale_after` seconds (their worker died); or for one message. → [(id, new state)]; a
         message asked for by its id that a live worker has in hand is not run: its state comes
-        back ("processing")."""
+        back ("processing"). A store locked elsewhere for longer than `store_wait` ends the
+        replay there: that message comes back as "store busy", and the rest wait for the next
+        one (an ERROR line says so)."""
         if self.store is None:
             raise RuntimeError("replay needs a store")
         stale_before = utcnow() - timedelta(seconds=stale_after)
@@ -371,7 +373,14 @@ class Receiver:
             # Claimed only as listed (a failed one that someone handled meanwhile is not run again),
             # one in hand only once its claim is stale; one asked for by its id in any state.
             states = ("failed", "processing", "handled", "rejected") if record_id is not None else (rec.state,)
-            if not self.store.claim(rec.id, states, stale_before=stale_before):
+            try:
+                claimed = self.store.claim(rec.id, states, stale_before=stale_before, wait=self.config.store_wait)
+            except STORE_ERRORS as exc:  # (a vacuum, another program's transaction: not waited for without end)
+                log.error("#%d not replayed: the store could not be written (%s: %s); nothing more replayed now",
+                          rec.id, type(exc).__name__, exc)
+                done.append((rec.id, "store busy"))
+                break
+            if not claimed:
                 if record_id is not None:  # someone else has it in hand right now: said, not run
                     now = self.store.inbox_get(rec.id)
                     done.append((rec.id, now.state if now is not None else "gone"))
@@ -381,7 +390,7 @@ class Receiver:
                              xml_limits=self.config.xml_limits)
             except DecodeError as exc:  # (limits tightened since it came): failed again, not left in hand
                 log.warning("#%d cannot be replayed: %s", rec.id, printable(exc))
-                self.store.mark(rec.id, "failed", None, f"{type(exc).__name__}: {exc}")
+                self._mark(rec, "failed", None, f"{type(exc).__name__}: {exc}")
                 done.append((rec.id, "failed"))
                 continue
             # (the headers it came with, but credentials; none from a store that does not keep them)

@@ -744,9 +744,12 @@ class SqliteStore:
     goes out, so it survives a power cut; `"process"` leaves the flush to the OS (WAL,
     synchronous=NORMAL): it survives the process being killed, not the machine going down, and
     takes one fsync less per message.
+
+    Opening waits for another process writing the file (a vacuum, an upgrade) as long as it takes,
+    saying so after a few seconds; with `wait`, at most that many seconds, then `StoreBusy`.
     """
 
-    def __init__(self, path: str | Path, durability: str = "power"):
+    def __init__(self, path: str | Path, durability: str = "power", *, wait: float | None = None):
         if durability not in ("power", "process"):
             raise ValueError("durability must be 'power' or 'process'")
         self.sync = "FULL" if durability == "power" else "NORMAL"
@@ -776,9 +779,13 @@ class SqliteStore:
         self._queue: list[_Pending] = []
         self._leader = False
         _open_stores.add(self)
-        if not self._write.acquire(LOCK_NOTICE):  # (one process at a time creates or upgrades the file)
-            # Another process writes (a `store purge --vacuum` takes minutes on a big file): waiting
-            # is right, waiting without a word looks like a hang.
+        if not self._write.acquire(LOCK_NOTICE if wait is None else wait):  # (one process at a time creates
+            # or upgrades the file). Another process writes (a `store purge --vacuum` takes minutes on
+            # a big file): waiting is right, waiting without a word looks like a hang; a caller that
+            # gives a `wait` (`mm7bind replay`) hears StoreBusy instead.
+            if wait is not None:
+                self._write.close()
+                raise StoreBusy(f"the store's write lock was held by another process for {wait:g} s")
             log.warning("the store %s is being written by another process: waiting for it to finish", self.path)
             self._write.__enter__()
         try:

@@ -347,3 +347,50 @@ def test_a_repeat_that_cannot_claim_a_failed_message_in_time_is_answered_3000(st
     assert answers and answers[0]["status"] == 500 and mm7.decode(answers[0]["body"]).body.status.code == 3000
     assert "could not be asked its outcome (StoreBusy" in caplog.text
     assert len(calls) == 1 and store.inbox()[0].state == "failed"  # the MMSC's next copy has it handled
+
+
+def test_a_replay_finding_the_store_locked_stops_after_store_wait_and_says_so(store, tmp_path, caplog):
+    import threading
+
+    class Broken(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            raise RuntimeError("down")
+
+    app = mm7.wsgi_app(mm7.Receiver(Broken(), store=store))
+    assert post(app, deliver(), tid="rl-1")["status"] == 500
+    assert post(app, deliver(), tid="rl-2")["status"] == 500
+    other = SqliteStore(tmp_path / "inbox.db")  # (its own lock file descriptor: as another process's)
+    other._write.__enter__()  # a `store purge --vacuum` in progress
+    replayer = mm7.Receiver(store=store, store_wait=0.2)
+    done = []
+    try:
+        worker = threading.Thread(target=lambda: done.append(replayer.replay()))
+        worker.start()
+        worker.join(WAIT)
+    finally:
+        other._write.__exit__(None, None, None)
+        worker.join(WAIT)
+        other.close()
+    assert done == [[(1, "store busy")]]  # given up on, not waited for without end; #2 left for the next replay
+    assert "#1 not replayed: the store could not be written (StoreBusy" in caplog.text
+    assert [r.state for r in store.inbox()] == ["failed", "failed"]
+    assert replayer.replay() == [(1, "handled"), (2, "handled")]  # once the lock is gone
+
+
+def test_the_replay_command_does_not_wait_without_end_for_a_locked_store(tmp_path):
+    from .test_commands import run, stored_failure
+
+    db = stored_failure(tmp_path, "rc-1")
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n[receiver]\nout_dir = "{tmp_path / "out"}"\n'
+                                       'store_wait = 0.5\n')
+    other = SqliteStore(db)
+    other._write.__enter__()  # another process writing (a vacuum): held for the whole run
+    try:
+        proc = run("replay", "--config", str(tmp_path / "cfg.toml"), timeout=60)
+    finally:
+        other._write.__exit__(None, None, None)
+        other.close()
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "is being written by another process" in proc.stderr and "try again" in proc.stderr
+    proc = run("replay", "--config", str(tmp_path / "cfg.toml"))
+    assert proc.returncode == 0 and "#1: handled" in proc.stdout
