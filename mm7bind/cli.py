@@ -951,7 +951,7 @@ def cmd_store_purge(args: argparse.Namespace) -> int:
         store.close()
     verb = "would remove" if args.dry_run else "removed"
     if args.bodies_only:
-        print(f"{verb} {done.bodies} bodies (every record kept) from before {_local(before)}")
+        print(f"{verb} {done.bodies} bodies and their headers (every record kept) from before {_local(before)}")
         return EXIT_OK
     outbox = f", {done.outbox} finished outbox items" if done.outbox else ""
     print(f"{verb} {done.inbox} received records and {done.sent} sent records{outbox} "
@@ -1213,7 +1213,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--older-than", required=True, metavar="AGE|TIME", type=_when_arg,
                    help="e.g. 30d, 12h, 2026-10-01")
     s.add_argument("--bodies-only", action="store_true",
-                   help="keep the records (repeats still recognised), drop the message bodies")
+                   help="keep the records (repeats still recognised), drop the message bodies and the "
+                        "request headers stored with them")
     s.add_argument("--include-failed", action="store_true", help="failed messages too (they can no longer be replayed)")
     s.add_argument("--keep-sent", action="store_true", help="leave the sent records and finished outbox items")
     s.add_argument("--dry-run", action="store_true", help="count, change nothing")

@@ -113,7 +113,7 @@ class StoreSection:
     path: str = "mm7bind.db"
     durability: str = "power"  # power | process
     keep_days: float = 0  # serve purges handled messages and sent records older than this (0: keep all)
-    keep_bodies_days: float = 0  # ... and the bodies (records kept) of those older than this
+    keep_bodies_days: float = 0  # ... and the bodies and headers (records kept) of those older than this
     check_at_start: str = ""  # "quick" | "full": serve checks the file is intact first (reads it all); "": not
 
 

@@ -125,7 +125,7 @@ class Purged:
     """What `purge` removed (or, with `dry_run`, would remove)."""
 
     inbox: int = 0  # records deleted
-    bodies: int = 0  # records kept without their body
+    bodies: int = 0  # records kept without their body (and its headers)
     sent: int = 0  # sent records deleted
     outbox: int = 0  # outbox items deleted (sent, failed or expired ones)
 
@@ -399,7 +399,7 @@ class MemoryStore:
         with self._lock:
             old = [r for r in self._inbox.values() if r.state in states and _utc_text(r.received_at) < cutoff]
             if bodies_only:
-                old = [r for r in old if r.body]
+                old = [r for r in old if r.body or r.headers]
                 out.bodies = len(old)
             else:
                 out.inbox = len(old)
@@ -416,7 +416,7 @@ class MemoryStore:
                 self._claims = {t: c for t, c in self._claims.items() if _utc_text(c.claimed_at) >= cutoff}
             for r in old:
                 if bodies_only:
-                    r.body = b""
+                    r.body, r.headers = b"", {}
                 else:
                     del self._inbox[r.id]
             gone_ids = {id(r) for r in gone}
@@ -1107,8 +1107,9 @@ class SqliteStore:
 
         Received records in `states` (by default handled and rejected: nothing more is owed to
         them; failed ones wait for replay, and "processing" ones are refused) are deleted, or with
-        `bodies_only` kept without their body (their state, keys and report links stay: repeats are
-        still recognised, but the message can no longer be replayed or extracted). Sent records
+        `bodies_only` kept without their body and its HTTP headers (their state, keys and report
+        links stay: repeats are still recognised, but the message can no longer be replayed or
+        extracted; the headers served only a replay, and a carrier's may name the subscriber). Sent records
         and finished outbox items (sent, failed, expired) older than `before` go too, unless
         `sent=False` or `bodies_only` (which deletes no record); queued ones stay. A repeat of a
         deleted message is taken as new: keep records longer than the MMSC keeps retrying (hours;
@@ -1120,8 +1121,8 @@ class SqliteStore:
         cutoff = _cutoff(before)
         marks = ",".join("?" * len(states))
         old = (f"SELECT i.id FROM inbox i WHERE i.state IN ({marks}) AND i.received_at < ?", (*states, cutoff))
-        if bodies_only:
-            old = (old[0] + " AND (length(i.body) > 0 OR EXISTS"
+        if bodies_only:  # (and their headers: a body purged before headers went with it too)
+            old = (old[0] + " AND (length(i.body) > 0 OR i.headers IS NOT NULL OR EXISTS"
                    " (SELECT 1 FROM inbox_body b WHERE b.id = i.id AND length(b.body) > 0))", old[1])
         old_sent = ("SELECT id FROM sent WHERE sent_at < ?", (cutoff,))
         old_outbox = (f"SELECT id FROM outbox WHERE state IN ({','.join('?' * len(OUTBOX_DONE))}) AND created_at < ?",
@@ -1139,7 +1140,7 @@ class SqliteStore:
             return out
         if bodies_only:
             out.bodies = self._in_batches(old, "UPDATE inbox_body SET body = X'' WHERE id IN ({ids})",
-                                          "UPDATE inbox SET body = X'' WHERE id IN ({ids}) AND length(body) > 0")
+                                          "UPDATE inbox SET body = X'', headers = NULL WHERE id IN ({ids})")
         else:
             out.inbox = self._in_batches(old, "DELETE FROM inbox_body WHERE id IN ({ids})",
                                          "DELETE FROM inbox WHERE id IN ({ids})")
