@@ -755,13 +755,17 @@ class SqliteStore:
         self.sync = "FULL" if durability == "power" else "NORMAL"
         self.path = str(path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(self.path).parent
+            made = [d for d in (folder, *folder.parents) if not d.exists()]  # (named on disk below, too)
+            folder.mkdir(parents=True, exist_ok=True)
             # Every message body is in here: readable by its owner only (SQLite gives its -wal and
             # -shm files the same mode), whatever the umask says.
             new = not os.path.exists(self.path)
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-            if new and durability == "power":  # (SQLite flushes the name of a -wal it makes, not of this file)
-                sync_dir(Path(self.path).parent)
+            if new and durability == "power":  # (SQLite flushes the name of a -wal it makes, not of this file,
+                # nor of the folders made for it: each one's name is in its parent)
+                for directory in dict.fromkeys([folder, *(d.parent for d in made)]):
+                    sync_dir(directory)
         # ":memory:" would be a database per connection: each thread's (and the outcomes' second
         # one) its own, empty. One named in-memory database shared by them instead, alive while the
         # store's connections are open; read uncommitted, since in shared-cache mode a reader

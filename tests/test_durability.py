@@ -394,3 +394,24 @@ def test_the_replay_command_does_not_wait_without_end_for_a_locked_store(tmp_pat
     assert "is being written by another process" in proc.stderr and "try again" in proc.stderr
     proc = run("replay", "--config", str(tmp_path / "cfg.toml"))
     assert proc.returncode == 0 and "#1: handled" in proc.stdout
+
+
+@needs_proc
+def test_folders_made_for_a_new_store_are_named_on_disk_too(tmp_path, monkeypatch):
+    """A store in a folder that did not exist: the folders' own entries must reach the disk, or a
+    power cut takes the folder, and the acknowledged messages in the file, with it."""
+    synced = []
+    fsync = os.fsync
+
+    def recording_fsync(fd):
+        synced.append(_name_of(fd))
+        return fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    base = tmp_path.resolve()
+    SqliteStore(base / "var" / "mm7" / "power.db").close()
+    assert {str(base), str(base / "var"), str(base / "var" / "mm7")} <= set(synced)
+    synced.clear()
+    monkeypatch.chdir(base)
+    SqliteStore(os.path.join("rel", "power.db")).close()  # (a relative path: its folders as well)
+    assert {str(base), str(base / "rel")} <= set(synced)
