@@ -415,3 +415,24 @@ def test_folders_made_for_a_new_store_are_named_on_disk_too(tmp_path, monkeypatc
     monkeypatch.chdir(base)
     SqliteStore(os.path.join("rel", "power.db")).close()  # (a relative path: its folders as well)
     assert {str(base), str(base / "rel")} <= set(synced)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+@pytest.mark.parametrize("umask, folder_mode, file_mode", [(0o027, 0o750, 0o640), (0o077, 0o700, 0o600)])
+def test_saved_folders_take_the_umask_as_their_files_do(store, tmp_path, umask, folder_mode, file_mode):
+    # The systemd unit's UMask=0027: a group the operator adds (a program reading what arrives)
+    # reads the files, so it must be able to enter their folder; others get neither.
+    import stat
+
+    out = tmp_path / "received"
+    old = os.umask(umask)
+    try:
+        app = mm7.wsgi_app(mm7.Receiver(SavingHandler(out, echo=lambda line: None), store=store))
+        assert post(app, deliver(content=mm7.Content(parts=[mm7.Part.text("hi", filename="a.txt")])),
+                    tid="m-1")["status"] == 200
+    finally:
+        os.umask(old)
+    [folder] = (out / "DeliverReq").iterdir()
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (out, out / "DeliverReq", folder)}
+    assert modes == {"received": folder_mode, "DeliverReq": folder_mode, folder.name: folder_mode}
+    assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {file_mode}
