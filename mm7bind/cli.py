@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -1320,6 +1321,14 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `mm7bind store inbox | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (no second error at exit's flush)
         return EXIT_BROKEN_PIPE
+    except sqlite3.Error as exc:
+        # A store that opened but fails mid-command (a damaged page, a disk error): one line that
+        # says what to do, not a traceback. (Other commands' store trouble is their own to say.)
+        if args.command not in ("store", "replay"):
+            raise
+        print(f"mm7bind {args.command}: the store failed: {type(exc).__name__}: {exc} (`mm7bind store check` "
+              "says whether its file is damaged)", file=sys.stderr)
+        return EXIT_UNREADABLE
 
 
 if __name__ == "__main__":

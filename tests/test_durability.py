@@ -436,3 +436,26 @@ def test_saved_folders_take_the_umask_as_their_files_do(store, tmp_path, umask, 
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (out, out / "DeliverReq", folder)}
     assert modes == {"received": folder_mode, "DeliverReq": folder_mode, folder.name: folder_mode}
     assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {file_mode}
+
+
+def test_replay_and_store_commands_on_a_store_damaged_on_disk_say_so_in_one_line(tmp_path):
+    # The file opens (its header is intact) and then a page read fails: the operator is told
+    # what failed and what to run, not shown a traceback.
+    import sqlite3
+
+    from .test_commands import run, stored_failure
+
+    db = stored_failure(tmp_path, "dm-1")
+    plain = sqlite3.connect(db)
+    root = plain.execute("SELECT rootpage FROM sqlite_master WHERE name = 'inbox_state'").fetchone()[0]
+    page_size = plain.execute("PRAGMA page_size").fetchone()[0]
+    plain.close()
+    with open(db, "r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\xff" * page_size)
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n[receiver]\nout_dir = "{tmp_path / "out"}"\n')
+    for command in (["replay"], ["store", "inbox", "--state", "failed"]):
+        proc = run(*command, "--config", str(tmp_path / "cfg.toml"))
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert f"mm7bind {command[0]}: the store failed: DatabaseError: database disk image is malformed" \
+               in proc.stderr and "mm7bind store check" in proc.stderr
