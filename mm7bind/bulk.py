@@ -20,6 +20,7 @@ from pathlib import Path
 
 from . import messages as m
 from . import sendonce
+from .arrival import ANSWERED, arrival
 from .errors import STORE_ERRORS, MM7Error
 from .store import OUTBOX_PENDING
 
@@ -92,15 +93,13 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
     return todo, BulkResult(total=len(todo), skipped=len(unique) - len(todo), repeated=len(listed) - len(unique))
 
 
-# Requests recorded with these errors got no MM7 answer, and the MMSC may have taken them all the
-# same (a timeout, a connection dropped after the request went out, a gateway's 504, an answer we
-# could not read): they go again with the TransactionID they had, by which the MMSC can tell.
-UNANSWERED = ("ConnectError", "RequestTimeout", "TransportError", "HTTPStatusError", "ProtocolError",
-              "SendInterrupted")
-
-
 def _unanswered(rec) -> bool:
-    return rec.status_code is None and rec.error is not None and rec.error.split(":", 1)[0] in UNANSWERED
+    """Whether a recorded request got no MM7 answer (`mm7bind.arrival`): it goes again with the
+    TransactionID it had. One the MMSC may have taken (a timeout, a connection lost after it went
+    out, a gateway's 502 or 504) must, so that the MMSC can tell; one it did not take (refused
+    connections, a 503) may as well, since an earlier try under it may have arrived. Only an MM7
+    answer (a status, a Fault) uses the TransactionID up."""
+    return rec.status_code is None and rec.error is not None and arrival(rec.error) != ANSWERED
 
 
 def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag: str | None = None,

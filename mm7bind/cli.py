@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -610,7 +611,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     else:  # each message's outcome is printed below; the log goes to stderr only with -v
         logging.getLogger("mm7bind").addHandler(logging.NullHandler())
     handler = _handler(cfg, args, "replay")
-    store = _store(cfg)
+    # A store another process keeps locked (a vacuum, a program holding a transaction) is waited
+    # for as a request is, [receiver] store_wait, then said: never a silent wait without end.
+    store = _store(cfg, wait=cfg.receiver.store_wait)
     receiver = cfg.make_receiver(handler, store=store)
     if args.id is not None and store.inbox_get(args.id) is None:
         print(f"mm7bind replay: no stored message #{args.id}", file=sys.stderr)
@@ -622,6 +625,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"#{record_id}: {state}" + (f" ({printable(rec.error)})" if rec is not None and rec.error else ""))
     if not done:
         print("nothing to replay")
+    if any(state == "store busy" for _, state in done):
+        print(f"mm7bind replay: the store {cfg.store.path} stayed locked by another process for more than "
+              f"{cfg.receiver.store_wait:g} s ([receiver] store_wait); the rest is left for the next replay",
+              file=sys.stderr)
     store.close()
     return EXIT_OK if all(state == "handled" for _, state in done) else EXIT_REFUSED
 
@@ -749,12 +756,19 @@ def _record_json(rec) -> dict:
     return out
 
 
-def _store(cfg):
-    """The configured store, or a clear message (not a traceback) when its file cannot be used."""
+def _store(cfg, wait: float | None = None):
+    """The configured store, or a clear message (not a traceback) when its file cannot be used
+    (or, with `wait`, another process kept it locked that long)."""
     import sqlite3  # noqa: PLC0415
 
+    from .store import StoreBusy  # noqa: PLC0415
+
     try:
-        return cfg.open_store()
+        return cfg.open_store(wait=wait)
+    except StoreBusy as exc:
+        print(f"mm7bind: the store {cfg.store.path} is being written by another process ({exc}): "
+              "try again once it is done", file=sys.stderr)
+        raise SystemExit(EXIT_UNREADABLE) from None
     except (sqlite3.Error, OSError) as exc:
         print(f"mm7bind: the store {cfg.store.path} cannot be used: {exc} (see [store] path)", file=sys.stderr)
         raise SystemExit(EXIT_UNREADABLE) from None
@@ -938,7 +952,7 @@ def cmd_store_purge(args: argparse.Namespace) -> int:
         store.close()
     verb = "would remove" if args.dry_run else "removed"
     if args.bodies_only:
-        print(f"{verb} {done.bodies} bodies (every record kept) from before {_local(before)}")
+        print(f"{verb} {done.bodies} bodies and their headers (every record kept) from before {_local(before)}")
         return EXIT_OK
     outbox = f", {done.outbox} finished outbox items" if done.outbox else ""
     print(f"{verb} {done.inbox} received records and {done.sent} sent records{outbox} "
@@ -1200,7 +1214,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--older-than", required=True, metavar="AGE|TIME", type=_when_arg,
                    help="e.g. 30d, 12h, 2026-10-01")
     s.add_argument("--bodies-only", action="store_true",
-                   help="keep the records (repeats still recognised), drop the message bodies")
+                   help="keep the records (repeats still recognised), drop the message bodies and the "
+                        "request headers stored with them")
     s.add_argument("--include-failed", action="store_true", help="failed messages too (they can no longer be replayed)")
     s.add_argument("--keep-sent", action="store_true", help="leave the sent records and finished outbox items")
     s.add_argument("--dry-run", action="store_true", help="count, change nothing")
@@ -1306,6 +1321,14 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `mm7bind store inbox | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (no second error at exit's flush)
         return EXIT_BROKEN_PIPE
+    except sqlite3.Error as exc:
+        # A store that opened but fails mid-command (a damaged page, a disk error): one line that
+        # says what to do, not a traceback. (Other commands' store trouble is their own to say.)
+        if args.command not in ("store", "replay"):
+            raise
+        print(f"mm7bind {args.command}: the store failed: {type(exc).__name__}: {exc} (`mm7bind store check` "
+              "says whether its file is damaged)", file=sys.stderr)
+        return EXIT_UNREADABLE
 
 
 if __name__ == "__main__":

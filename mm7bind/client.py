@@ -28,6 +28,7 @@ from . import __version__
 from . import messages as m
 from . import versions
 from .codec import HttpMessage, decode, encode
+from .arrival import may_have_arrived
 from .auth import QOPS, DigestAnswer
 from .content import Content
 from .deadline import DeadlineReader
@@ -296,7 +297,9 @@ class ClientCore:
                                     status=status, body=body, headers=dict(headers), **kw)
             if status < 400:
                 error = ProtocolError(f"empty answer (HTTP {status}) from {shown}", **kw)
-            return self.again_or_raise(p, attempt, url, error, policy.retries_http(status), retry_after, tried,
+            # A gateway's 502 or 504: the MMSC behind it may have the request, as after a timeout.
+            retryable = policy.retries_http(status) and (policy.on_timeout or not may_have_arrived(error))
+            return self.again_or_raise(p, attempt, url, error, retryable, retry_after, tried,
                                        elsewhere=policy.fails_over(http_status=status))
         expected = m.RESPONSE_FOR[p.message.ELEMENT]
         body_msg = env.body
@@ -395,7 +398,6 @@ class ClientCore:
                     yield from self.step(Sleep(wait), p, attempt - 1, url, "waiting to send to", unanswered, last)
             outcome = yield from self.step(Post(url, p), p, attempt, url, "waiting for the answer from", True, last)
             if isinstance(outcome, Failure):
-                unanswered = unanswered or outcome.kind in ("timeout", "other")
                 decision = self.on_transport_error(p, attempt, url, outcome.kind, outcome.error, tried)
             else:
                 if log.isEnabledFor(logging.DEBUG):
@@ -404,6 +406,8 @@ class ClientCore:
             if isinstance(decision, Result):
                 return decision
             last = decision.error
+            # (a timeout, a connection lost after the request went out, a gateway's 502 or 504)
+            unanswered = unanswered or (last is not None and may_have_arrived(last))
             self.retried(p, attempt, decision)
             if decision.delay:
                 yield from self.step(Sleep(decision.delay), p, attempt, decision.url, "waiting to try again at",

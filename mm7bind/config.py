@@ -115,7 +115,7 @@ class StoreSection:
     path: str = "mm7bind.db"
     durability: str = "power"  # power | process
     keep_days: float = 0  # serve purges handled messages and sent records older than this (0: keep all)
-    keep_bodies_days: float = 0  # ... and the bodies (records kept) of those older than this
+    keep_bodies_days: float = 0  # ... and the bodies and headers (records kept) of those older than this
     check_at_start: str = ""  # "quick" | "full": serve checks the file is intact first (reads it all); "": not
 
 
@@ -197,10 +197,11 @@ class Config:
 
         return Client(store=store, **{**self.client_settings(), **overrides})
 
-    def open_store(self):
+    def open_store(self, wait: float | None = None):
+        """The configured store; `wait`: see `SqliteStore`."""
         from .store import SqliteStore  # noqa: PLC0415
 
-        return SqliteStore(self.store.path, durability=self.store.durability)
+        return SqliteStore(self.store.path, durability=self.store.durability, wait=wait)
 
     def retention(self, store):
         """The store's purge schedule from keep_days and keep_bodies_days; None when both are 0."""

@@ -10,7 +10,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -57,7 +56,7 @@ class SavingHandler(Handler):
         folder = self._folder(msg, ctx)
         created = [d for d in (folder.parent, *folder.parent.parents) if not d.exists()]
         folder.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        work = _work_folder(folder)
         try:
             self._write(msg, ctx, work)
             if self.sync:  # the contents on the disk before the name that shows them complete
@@ -105,6 +104,21 @@ class SavingHandler(Handler):
     def on_read_reply(self, msg: m.ReadReplyReq, ctx: Context) -> None:
         self._save(msg, ctx)
         self.echo(f"ReadReplyReq {msg.message_id} for {msg.recipient}: {msg.mm_status}")
+
+
+def _work_folder(folder: Path) -> Path:
+    """A new hidden folder beside `folder` to write its message in (".<name>.<random>"). Made as
+    mkdtemp makes one, but with the mode the umask gives, as the files written in it and the
+    folders above it get: not 0700 whatever the umask, which kept out the group that may read
+    every file inside (systemd's UMask=0027: folders 0750, files 0640)."""
+    for _ in range(100):
+        work = folder.parent / f".{folder.name}.{os.urandom(6).hex()}"
+        try:
+            os.mkdir(work, 0o777)
+        except FileExistsError:
+            continue
+        return work
+    raise FileExistsError(f"no free work folder name beside {folder}")  # pragma: no cover
 
 
 def _sync_folder(folder: Path) -> None:

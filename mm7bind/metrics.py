@@ -56,6 +56,7 @@ class Metrics:
         self._counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         self._histograms: dict[tuple[str, tuple[tuple[str, str], ...]], _Histogram] = {}
         self._gauges: dict[str, Callable[[], Iterable[tuple[dict[str, str], float]]]] = {}
+        self._watched: dict[str, dict[object, object]] = {}  # gauge name → the stores it sums, by identity
 
     def inc(self, name: str, amount: float = 1, **labels: object) -> None:
         key = (name, _labels(labels))
@@ -105,12 +106,29 @@ class Metrics:
             self.inc("mm7bind_deviations_total", code=d.code)
 
     def watch_inbox(self, store) -> None:
-        """Report the store's unhandled messages (failed, processing, rejected) as a gauge."""
-        self.gauge("mm7bind_inbox_messages", lambda: [({"state": s}, n) for s, n in store.open_counts().items()])
+        """Report the store's unhandled messages (failed, processing, rejected) as a gauge: summed
+        over every store watched (two receivers sharing these metrics, each with its store), each
+        store counted once however often it is watched."""
+        self._watch("mm7bind_inbox_messages", store, "open_counts")
 
     def watch_outbox(self, store) -> None:
-        """Report the store's outbox items by state as a gauge."""
-        self.gauge("mm7bind_outbox_items", lambda: [({"state": s}, n) for s, n in store.outbox_counts().items()])
+        """Report the store's outbox items by state as a gauge (summed as `watch_inbox`'s)."""
+        self._watch("mm7bind_outbox_items", store, "outbox_counts")
+
+    def _watch(self, name: str, store, method: str) -> None:
+        with self._lock:
+            stores = self._watched.setdefault(name, {})
+            stores.setdefault(_store_key(store), store)
+            watched = list(stores.values())
+
+        def read() -> list[tuple[dict[str, str], float]]:
+            total: dict[str, float] = {}
+            for each in watched:
+                for state, n in getattr(each, method)().items():
+                    total[state] = total.get(state, 0) + n
+            return [({"state": state}, n) for state, n in total.items()]
+
+        self.gauge(name, read)
 
     # -- exposition ---------------------------------------------------------------------------
 
@@ -158,6 +176,17 @@ class Metrics:
         body = self.render().encode("utf-8")
         start_response("200 OK", [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))])
         return [body] if environ.get("REQUEST_METHOD", "GET") == "GET" else []
+
+
+def _store_key(store) -> object:
+    """What makes two store objects one store: the same file (two SqliteStores opened on one path
+    hold the same messages), else the object itself."""
+    path = getattr(store, "path", None)
+    if isinstance(path, str) and path != ":memory:":
+        import os  # noqa: PLC0415
+
+        return ("file", os.path.realpath(path))
+    return ("object", id(store))
 
 
 def _labels(labels: dict) -> tuple[tuple[str, str], ...]:

@@ -14,19 +14,13 @@ from typing import NamedTuple, Self
 
 from . import messages as m
 from .codec import decode, encode
-from .errors import (ConnectError, DecodeError, EncodeError, FaultError, MM7Error, ProtocolError, RequestTimeout,
-                     SendError, TransportError)
+from .arrival import may_have_arrived
+from .errors import ConnectError, DecodeError, EncodeError, FaultError, MM7Error, RequestTimeout, SendError
 from .periodic import Periodic
 from .sendonce import exchange_time
 from .store import OutboxItem, utcnow
 
 log = logging.getLogger("mm7bind.outbox")
-
-
-def _may_have_arrived(exc: SendError) -> bool:
-    """Whether a request that failed this way may be at the MMSC all the same: it went out, and no
-    answer (or none we could read) came back."""
-    return isinstance(exc, (TransportError, ProtocolError)) and not isinstance(exc, ConnectError)
 
 
 class Round(NamedTuple):
@@ -205,7 +199,7 @@ class Outbox(Periodic):
             return Round(self._later(item, attempts, now, code, str(exc)), tried=True)
         except SendError as exc:  # no MM7 answer: unreachable, timed out, HTTP error
             unanswered = exc if isinstance(exc, (ConnectError, RequestTimeout)) else None
-            if not self.client.config.retry.on_timeout and _may_have_arrived(exc):  # (a second copy is worse)
+            if not self.client.config.retry.on_timeout and may_have_arrived(exc):  # (a second copy is worse)
                 return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc} (it may have "
                                        "arrived; not sent again: retries on timeout are off)"), True, unanswered)
             return Round(self._later(item, attempts, now, None, f"{type(exc).__name__}: {exc}"), True, unanswered)

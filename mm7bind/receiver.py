@@ -246,7 +246,7 @@ class Receiver:
             ctx.sent = sent
             if not new:
                 try:
-                    repeat = self._repeat(env, record)
+                    repeat = self._repeat(env, record, ctx, started)
                     if repeat is not None:
                         answer, code = repeat
                         self._count(msg.ELEMENT, "repeat", code, started, env.deviations)
@@ -302,7 +302,8 @@ class Receiver:
             self._accept_takes_headers = (accept, takes)
         return takes
 
-    def _repeat(self, env: Envelope, record: InboxRecord) -> tuple[Response, int | None] | None:
+    def _repeat(self, env: Envelope, record: InboxRecord, ctx: Context,
+                started: float) -> tuple[Response, int | None] | None:
         """The answer to a request stored before (and the status code it stands for, None for a
         failure), or None when it is ours to process (again): it failed, or its worker died with
         it in hand (claimed longer than `stale_after` ago)."""
@@ -322,32 +323,38 @@ class Receiver:
             record = self.store.inbox_get(record.id)
             if time.monotonic() >= deadline:
                 break
-        log.info("%s tid=%s repeated (first stored as #%d, %s): answered without calling the handler",
-                 msg.ELEMENT, printable(env.transaction_id), record.id, record.state)
         if record.state == "failed":  # (taken and failed again by others all along): the MMSC tries later
-            failure = self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR,
-                                 "the VASP could not process it")
-            return failure, record.response_code
-        if record.state == "processing":
+            answered = RequestStatus.SERVER_ERROR
+            answer = self.fault(env, env.version, "Server", answered, "the VASP could not process it")
+            code = record.response_code
+        elif record.state == "processing":
             # Still in hand after repeat_wait: its outcome is not known, and a 1000 now would be a
             # promise its worker may not keep (it may yet fail, or be dead): the MMSC would never
             # send it again. It tries later, and then hears the outcome (or, the claim gone
             # stale, has it handled here).
-            pending = self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR,
-                                 "the VASP is still processing it")
-            return pending, None
-        if record.state == "rejected":
-            refusal = self.fault(env, env.version, "Client", record.response_code or 4000, "rejected earlier")
-            return refusal, record.response_code
-        code = record.response_code or 1000
-        # (a status only, as the first copy's answer mostly was: the same template answers it)
-        return self.plain_answer(env, m.RESPONSE_FOR[msg.ELEMENT](status=m.Status(code))), code
+            answered = RequestStatus.SERVER_ERROR
+            answer = self.fault(env, env.version, "Server", answered, "the VASP is still processing it")
+            code = None
+        elif record.state == "rejected":
+            answered = code = record.response_code or 4000
+            answer = self.fault(env, env.version, "Client", answered, "rejected earlier")
+            code = record.response_code
+        else:
+            answered = code = record.response_code or 1000
+            # (a status only, as the first copy's answer mostly was: the same template answers it)
+            answer = self.plain_answer(env, m.RESPONSE_FOR[msg.ELEMENT](status=m.Status(code)))
+        log.info("%s tid=%s repeated (first stored as #%d, %s): answered %s without calling the handler",
+                 msg.ELEMENT, printable(env.transaction_id), record.id, record.state, int(answered),
+                 extra={"mm7": _fields(msg, ctx, int(answered), started, "repeat")})
+        return answer, code
 
     def replay(self, record_id: int | None = None, stale_after: float = 300.0) -> list[tuple[int, str]]:
         """Run the handler again for failed messages, and for ones left "processing" longer than
         `stale_after` seconds (their worker died); or for one message. → [(id, new state)]; a
         message asked for by its id that a live worker has in hand is not run: its state comes
-        back ("processing")."""
+        back ("processing"). A store locked elsewhere for longer than `store_wait` ends the
+        replay there: that message comes back as "store busy", and the rest wait for the next
+        one (an ERROR line says so)."""
         if self.store is None:
             raise RuntimeError("replay needs a store")
         stale_before = utcnow() - timedelta(seconds=stale_after)
@@ -366,7 +373,14 @@ class Receiver:
             # Claimed only as listed (a failed one that someone handled meanwhile is not run again),
             # one in hand only once its claim is stale; one asked for by its id in any state.
             states = ("failed", "processing", "handled", "rejected") if record_id is not None else (rec.state,)
-            if not self.store.claim(rec.id, states, stale_before=stale_before):
+            try:
+                claimed = self.store.claim(rec.id, states, stale_before=stale_before, wait=self.config.store_wait)
+            except STORE_ERRORS as exc:  # (a vacuum, another program's transaction: not waited for without end)
+                log.error("#%d not replayed: the store could not be written (%s: %s); nothing more replayed now",
+                          rec.id, type(exc).__name__, exc)
+                done.append((rec.id, "store busy"))
+                break
+            if not claimed:
                 if record_id is not None:  # someone else has it in hand right now: said, not run
                     now = self.store.inbox_get(rec.id)
                     done.append((rec.id, now.state if now is not None else "gone"))
@@ -376,7 +390,7 @@ class Receiver:
                              xml_limits=self.config.xml_limits)
             except DecodeError as exc:  # (limits tightened since it came): failed again, not left in hand
                 log.warning("#%d cannot be replayed: %s", rec.id, printable(exc))
-                self.store.mark(rec.id, "failed", None, f"{type(exc).__name__}: {exc}")
+                self._mark(rec, "failed", None, f"{type(exc).__name__}: {exc}")
                 done.append((rec.id, "failed"))
                 continue
             # (the headers it came with, but credentials; none from a store that does not keep them)

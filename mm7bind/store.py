@@ -125,7 +125,7 @@ class Purged:
     """What `purge` removed (or, with `dry_run`, would remove)."""
 
     inbox: int = 0  # records deleted
-    bodies: int = 0  # records kept without their body
+    bodies: int = 0  # records kept without their body (and its headers)
     sent: int = 0  # sent records deleted
     outbox: int = 0  # outbox items deleted (sent, failed or expired ones)
 
@@ -399,7 +399,7 @@ class MemoryStore:
         with self._lock:
             old = [r for r in self._inbox.values() if r.state in states and _utc_text(r.received_at) < cutoff]
             if bodies_only:
-                old = [r for r in old if r.body]
+                old = [r for r in old if r.body or r.headers]
                 out.bodies = len(old)
             else:
                 out.inbox = len(old)
@@ -416,7 +416,7 @@ class MemoryStore:
                 self._claims = {t: c for t, c in self._claims.items() if _utc_text(c.claimed_at) >= cutoff}
             for r in old:
                 if bodies_only:
-                    r.body = b""
+                    r.body, r.headers = b"", {}
                 else:
                     del self._inbox[r.id]
             gone_ids = {id(r) for r in gone}
@@ -744,21 +744,28 @@ class SqliteStore:
     goes out, so it survives a power cut; `"process"` leaves the flush to the OS (WAL,
     synchronous=NORMAL): it survives the process being killed, not the machine going down, and
     takes one fsync less per message.
+
+    Opening waits for another process writing the file (a vacuum, an upgrade) as long as it takes,
+    saying so after a few seconds; with `wait`, at most that many seconds, then `StoreBusy`.
     """
 
-    def __init__(self, path: str | Path, durability: str = "power"):
+    def __init__(self, path: str | Path, durability: str = "power", *, wait: float | None = None):
         if durability not in ("power", "process"):
             raise ValueError("durability must be 'power' or 'process'")
         self.sync = "FULL" if durability == "power" else "NORMAL"
         self.path = str(path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(self.path).parent
+            made = [d for d in (folder, *folder.parents) if not d.exists()]  # (named on disk below, too)
+            folder.mkdir(parents=True, exist_ok=True)
             # Every message body is in here: readable by its owner only (SQLite gives its -wal and
             # -shm files the same mode), whatever the umask says.
             new = not os.path.exists(self.path)
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-            if new and durability == "power":  # (SQLite flushes the name of a -wal it makes, not of this file)
-                sync_dir(Path(self.path).parent)
+            if new and durability == "power":  # (SQLite flushes the name of a -wal it makes, not of this file,
+                # nor of the folders made for it: each one's name is in its parent)
+                for directory in dict.fromkeys([folder, *(d.parent for d in made)]):
+                    sync_dir(directory)
         # ":memory:" would be a database per connection: each thread's (and the outcomes' second
         # one) its own, empty. One named in-memory database shared by them instead, alive while the
         # store's connections are open; read uncommitted, since in shared-cache mode a reader
@@ -776,9 +783,13 @@ class SqliteStore:
         self._queue: list[_Pending] = []
         self._leader = False
         _open_stores.add(self)
-        if not self._write.acquire(LOCK_NOTICE):  # (one process at a time creates or upgrades the file)
-            # Another process writes (a `store purge --vacuum` takes minutes on a big file): waiting
-            # is right, waiting without a word looks like a hang.
+        if not self._write.acquire(LOCK_NOTICE if wait is None else wait):  # (one process at a time creates
+            # or upgrades the file). Another process writes (a `store purge --vacuum` takes minutes on
+            # a big file): waiting is right, waiting without a word looks like a hang; a caller that
+            # gives a `wait` (`mm7bind replay`) hears StoreBusy instead.
+            if wait is not None:
+                self._write.close()
+                raise StoreBusy(f"the store's write lock was held by another process for {wait:g} s")
             log.warning("the store %s is being written by another process: waiting for it to finish", self.path)
             self._write.__enter__()
         try:
@@ -1100,8 +1111,9 @@ class SqliteStore:
 
         Received records in `states` (by default handled and rejected: nothing more is owed to
         them; failed ones wait for replay, and "processing" ones are refused) are deleted, or with
-        `bodies_only` kept without their body (their state, keys and report links stay: repeats are
-        still recognised, but the message can no longer be replayed or extracted). Sent records
+        `bodies_only` kept without their body and its HTTP headers (their state, keys and report
+        links stay: repeats are still recognised, but the message can no longer be replayed or
+        extracted; the headers served only a replay, and a carrier's may name the subscriber). Sent records
         and finished outbox items (sent, failed, expired) older than `before` go too, unless
         `sent=False` or `bodies_only` (which deletes no record); queued ones stay. A repeat of a
         deleted message is taken as new: keep records longer than the MMSC keeps retrying (hours;
@@ -1113,8 +1125,8 @@ class SqliteStore:
         cutoff = _cutoff(before)
         marks = ",".join("?" * len(states))
         old = (f"SELECT i.id FROM inbox i WHERE i.state IN ({marks}) AND i.received_at < ?", (*states, cutoff))
-        if bodies_only:
-            old = (old[0] + " AND (length(i.body) > 0 OR EXISTS"
+        if bodies_only:  # (and their headers: a body purged before headers went with it too)
+            old = (old[0] + " AND (length(i.body) > 0 OR i.headers IS NOT NULL OR EXISTS"
                    " (SELECT 1 FROM inbox_body b WHERE b.id = i.id AND length(b.body) > 0))", old[1])
         old_sent = ("SELECT id FROM sent WHERE sent_at < ?", (cutoff,))
         old_outbox = (f"SELECT id FROM outbox WHERE state IN ({','.join('?' * len(OUTBOX_DONE))}) AND created_at < ?",
@@ -1132,7 +1144,7 @@ class SqliteStore:
             return out
         if bodies_only:
             out.bodies = self._in_batches(old, "UPDATE inbox_body SET body = X'' WHERE id IN ({ids})",
-                                          "UPDATE inbox SET body = X'' WHERE id IN ({ids}) AND length(body) > 0")
+                                          "UPDATE inbox SET body = X'', headers = NULL WHERE id IN ({ids})")
         else:
             out.inbox = self._in_batches(old, "DELETE FROM inbox_body WHERE id IN ({ids})",
                                          "DELETE FROM inbox WHERE id IN ({ids})")

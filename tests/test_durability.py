@@ -347,3 +347,115 @@ def test_a_repeat_that_cannot_claim_a_failed_message_in_time_is_answered_3000(st
     assert answers and answers[0]["status"] == 500 and mm7.decode(answers[0]["body"]).body.status.code == 3000
     assert "could not be asked its outcome (StoreBusy" in caplog.text
     assert len(calls) == 1 and store.inbox()[0].state == "failed"  # the MMSC's next copy has it handled
+
+
+def test_a_replay_finding_the_store_locked_stops_after_store_wait_and_says_so(store, tmp_path, caplog):
+    import threading
+
+    class Broken(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            raise RuntimeError("down")
+
+    app = mm7.wsgi_app(mm7.Receiver(Broken(), store=store))
+    assert post(app, deliver(), tid="rl-1")["status"] == 500
+    assert post(app, deliver(), tid="rl-2")["status"] == 500
+    other = SqliteStore(tmp_path / "inbox.db")  # (its own lock file descriptor: as another process's)
+    other._write.__enter__()  # a `store purge --vacuum` in progress
+    replayer = mm7.Receiver(store=store, store_wait=0.2)
+    done = []
+    try:
+        worker = threading.Thread(target=lambda: done.append(replayer.replay()))
+        worker.start()
+        worker.join(WAIT)
+    finally:
+        other._write.__exit__(None, None, None)
+        worker.join(WAIT)
+        other.close()
+    assert done == [[(1, "store busy")]]  # given up on, not waited for without end; #2 left for the next replay
+    assert "#1 not replayed: the store could not be written (StoreBusy" in caplog.text
+    assert [r.state for r in store.inbox()] == ["failed", "failed"]
+    assert replayer.replay() == [(1, "handled"), (2, "handled")]  # once the lock is gone
+
+
+def test_the_replay_command_does_not_wait_without_end_for_a_locked_store(tmp_path):
+    from .test_commands import run, stored_failure
+
+    db = stored_failure(tmp_path, "rc-1")
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n[receiver]\nout_dir = "{tmp_path / "out"}"\n'
+                                       'store_wait = 0.5\n')
+    other = SqliteStore(db)
+    other._write.__enter__()  # another process writing (a vacuum): held for the whole run
+    try:
+        proc = run("replay", "--config", str(tmp_path / "cfg.toml"), timeout=60)
+    finally:
+        other._write.__exit__(None, None, None)
+        other.close()
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "is being written by another process" in proc.stderr and "try again" in proc.stderr
+    proc = run("replay", "--config", str(tmp_path / "cfg.toml"))
+    assert proc.returncode == 0 and "#1: handled" in proc.stdout
+
+
+@needs_proc
+def test_folders_made_for_a_new_store_are_named_on_disk_too(tmp_path, monkeypatch):
+    """A store in a folder that did not exist: the folders' own entries must reach the disk, or a
+    power cut takes the folder, and the acknowledged messages in the file, with it."""
+    synced = []
+    fsync = os.fsync
+
+    def recording_fsync(fd):
+        synced.append(_name_of(fd))
+        return fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    base = tmp_path.resolve()
+    SqliteStore(base / "var" / "mm7" / "power.db").close()
+    assert {str(base), str(base / "var"), str(base / "var" / "mm7")} <= set(synced)
+    synced.clear()
+    monkeypatch.chdir(base)
+    SqliteStore(os.path.join("rel", "power.db")).close()  # (a relative path: its folders as well)
+    assert {str(base), str(base / "rel")} <= set(synced)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+@pytest.mark.parametrize("umask, folder_mode, file_mode", [(0o027, 0o750, 0o640), (0o077, 0o700, 0o600)])
+def test_saved_folders_take_the_umask_as_their_files_do(store, tmp_path, umask, folder_mode, file_mode):
+    # The systemd unit's UMask=0027: a group the operator adds (a program reading what arrives)
+    # reads the files, so it must be able to enter their folder; others get neither.
+    import stat
+
+    out = tmp_path / "received"
+    old = os.umask(umask)
+    try:
+        app = mm7.wsgi_app(mm7.Receiver(SavingHandler(out, echo=lambda line: None), store=store))
+        assert post(app, deliver(content=mm7.Content(parts=[mm7.Part.text("hi", filename="a.txt")])),
+                    tid="m-1")["status"] == 200
+    finally:
+        os.umask(old)
+    [folder] = (out / "DeliverReq").iterdir()
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (out, out / "DeliverReq", folder)}
+    assert modes == {"received": folder_mode, "DeliverReq": folder_mode, folder.name: folder_mode}
+    assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {file_mode}
+
+
+def test_replay_and_store_commands_on_a_store_damaged_on_disk_say_so_in_one_line(tmp_path):
+    # The file opens (its header is intact) and then a page read fails: the operator is told
+    # what failed and what to run, not shown a traceback.
+    import sqlite3
+
+    from .test_commands import run, stored_failure
+
+    db = stored_failure(tmp_path, "dm-1")
+    plain = sqlite3.connect(db)
+    root = plain.execute("SELECT rootpage FROM sqlite_master WHERE name = 'inbox_state'").fetchone()[0]
+    page_size = plain.execute("PRAGMA page_size").fetchone()[0]
+    plain.close()
+    with open(db, "r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\xff" * page_size)
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n[receiver]\nout_dir = "{tmp_path / "out"}"\n')
+    for command in (["replay"], ["store", "inbox", "--state", "failed"]):
+        proc = run(*command, "--config", str(tmp_path / "cfg.toml"))
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert f"mm7bind {command[0]}: the store failed: DatabaseError: database disk image is malformed" \
+               in proc.stderr and "mm7bind store check" in proc.stderr

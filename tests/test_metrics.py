@@ -343,3 +343,27 @@ def test_asgi_health_path_for_load_balancers(tmp_path):
     got, _ = call_asgi(app, [b""], {}, path="/health", method="GET")
     assert got["status"] == 503 and b"disk I/O error" in got["body"]
     store.close()
+
+
+def test_receivers_sharing_metrics_sum_their_stores_open_messages(tmp_path):
+    # Two receivers (two MMSC connections, each with its store) behind one metrics path: the
+    # gauge covers both stores, not whichever receiver was made last; a store watched twice
+    # (a second receiver, or another object on the same file) is counted once.
+    from mm7bind.store import SqliteStore
+
+    metrics = Metrics()
+    first, second = SqliteStore(tmp_path / "a.db"), SqliteStore(tmp_path / "b.db")
+    again = SqliteStore(tmp_path / "a.db")
+    try:
+        for store, tids in ((first, ["a-1", "a-2"]), (second, ["b-1"])):
+            rx = mm7.Receiver(Picky(), store=store, metrics=metrics)
+            for tid in tids:
+                assert post(rx, mm7.DeliverReq(sender="+8613900000000", subject="boom"), tid) == 500
+        mm7.Receiver(Picky(), store=first, metrics=metrics)
+        mm7.Receiver(Picky(), store=again, metrics=metrics)
+        samples = parse(metrics.render())
+        assert samples['mm7bind_inbox_messages{state="failed"}'] == 3
+        assert samples['mm7bind_inbox_messages{state="processing"}'] == 0
+    finally:
+        for store in (first, second, again):
+            store.close()

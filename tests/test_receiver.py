@@ -1021,3 +1021,22 @@ def test_asgi_app_challenges_and_takes_digest_at_its_path_under_a_root_path():
         headers = {"Content-Type": out.content_type, "Authorization": answer.authorization("POST", uri)}
         rsp, _ = call_asgi(app, [body], headers, extra_scope=extra)
         assert rsp["status"] == 200, (extra, rsp)
+
+
+def test_a_repeat_line_carries_the_structured_fields_too(store, caplog):
+    # A JSON log pipeline reading `record.mm7` must see repeats as well: an MMSC resending what
+    # was answered (its answer lost on the way) is what an operator counts and looks for.
+    class Handler(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            if msg.subject == "refuse":
+                raise mm7.Reject(4007)
+
+    caplog.set_level(logging.INFO, logger="mm7bind.receiver")
+    app = mm7.wsgi_app(mm7.Receiver(Handler(), store=store))
+    for tid, subject in (("r-ok", "ok"), ("r-no", "refuse")):
+        post(app, deliver(subject=subject), tid=tid)
+        post(app, deliver(subject=subject), tid=tid)
+    repeats = [r for r in caplog.records if "repeated" in r.getMessage()]
+    assert [(r.mm7["transaction_id"], r.mm7["outcome"], r.mm7["status"]) for r in repeats] == [
+        ("r-ok", "repeat", 1000), ("r-no", "repeat", 4007)]
+    assert repeats[0].mm7["operation"] == "DeliverReq" and repeats[0].mm7["peer"] is not None

@@ -202,7 +202,7 @@ def test_store_commands(tmp_path):
     proc = run("store", "purge", "--config", str(cfg), "--older-than", "0s", "--dry-run")
     assert proc.returncode == 0 and proc.stdout.startswith("would remove 6 received records and 2 sent records")
     proc = run("store", "purge", "--config", str(cfg), "--older-than", "0s", "--bodies-only")
-    assert proc.stdout.startswith("removed 6 bodies (every record kept)"), proc.stdout + proc.stderr
+    assert proc.stdout.startswith("removed 6 bodies and their headers (every record kept)"), proc.stdout + proc.stderr
     assert "(body purged)" in run("store", "inbox", "--config", str(cfg)).stdout
     proc = run("store", "purge", "--config", str(cfg), "--older-than", "0s", "--include-failed", "--vacuum")
     assert proc.stdout.startswith("removed 7 received records and 2 sent records"), proc.stdout + proc.stderr

@@ -1,0 +1,64 @@
+"""Whether the MMSC may have a request that got no MM7 answer: the one rule the client (retries
+with `on_timeout` off), the outbox (an item not sent again) and a resumed campaign (a request sent
+again with the TransactionID it had) go by.
+
+It reads the error a send ended with — the exception, or the text a `SentRecord` keeps of it
+("HTTPStatusError: HTTP 504 from ...") — as one of three outcomes:
+
+- NOT_TAKEN: nothing reached the MMSC, or what answered says it took nothing: no connection
+  (refused, unreachable, no name, a TLS handshake or a client certificate refused), a redirect,
+  an HTTP error that is no gateway's (4xx, 500: the MMSC's own failure page; 503: unavailable,
+  taken by no one, which the client also moves to the next MMSC for).
+- MAY_HAVE_ARRIVED: the request went out and no answer we could read came back: a timeout, the
+  connection lost after it went out (a reset), an answer that is no MM7 response, a send
+  interrupted in flight, and a gateway's 502 or 504 (a proxy, a load balancer, the MMSC's front
+  end passed it on, and got no answer, or none it could read).
+- ANSWERED: the MMSC answered in MM7 (a Fault, or a status): it has seen the request.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import HTTPStatusError
+
+NOT_TAKEN, MAY_HAVE_ARRIVED, ANSWERED = "not taken", "may have arrived", "answered"
+
+# HTTP statuses a gateway answers with when it passed the request on and no (readable) answer came
+# back: the MMSC behind it may have taken the request.
+GATEWAY_STATUSES = frozenset({502, 504})
+
+# By error class name, as a SentRecord's `error` starts with it (HTTPStatusError: by its status).
+_BY_KIND = {
+    "ConnectError": NOT_TAKEN,
+    "RequestTimeout": MAY_HAVE_ARRIVED,
+    "TransportError": MAY_HAVE_ARRIVED,  # (the connection lost after the request went out)
+    "ProtocolError": MAY_HAVE_ARRIVED,
+    "SendInterrupted": MAY_HAVE_ARRIVED,
+    "FaultError": ANSWERED,
+}
+_RECORDED_HTTP = re.compile(r"HTTPStatusError: HTTP (\d{3})\b")
+
+
+def arrival(error: BaseException | str) -> str:
+    """NOT_TAKEN, MAY_HAVE_ARRIVED or ANSWERED for a send that failed with `error`: the exception,
+    or a SentRecord's `error` text. An error this rule does not know is taken as MAY_HAVE_ARRIVED:
+    a second copy the MMSC cannot tell from the first is what must not happen unawares."""
+    if isinstance(error, HTTPStatusError):
+        return _http(error.status)
+    if isinstance(error, BaseException):  # (its class, or the nearest one named: ConnectError first)
+        named = [k.__name__ for k in type(error).__mro__ if k.__name__ in _BY_KIND]
+        return _BY_KIND[named[0]] if named else MAY_HAVE_ARRIVED
+    recorded = _RECORDED_HTTP.match(error)
+    if recorded:
+        return _http(int(recorded.group(1)))
+    return _BY_KIND.get(error.split(":", 1)[0].strip(), MAY_HAVE_ARRIVED)
+
+
+def may_have_arrived(error: BaseException | str) -> bool:
+    """Whether the MMSC may have taken a request that failed with `error` (see `arrival`)."""
+    return arrival(error) == MAY_HAVE_ARRIVED
+
+
+def _http(status: int) -> str:
+    return MAY_HAVE_ARRIVED if status in GATEWAY_STATUSES else NOT_TAKEN
