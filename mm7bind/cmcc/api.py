@@ -23,7 +23,7 @@ from .. import messages as m
 from ..client import Client
 from ..codec import MessageTooLargeError
 from ..config import Config
-from ..content import Content, Part, sniff_type
+from ..content import SNIFF_BYTES, Content, Part, sniff_type
 from ..errors import (
     ConnectError,
     EncodeError,
@@ -223,7 +223,7 @@ class MMContent:
         if self.content_type:
             return str(self.content_type).split(";", 1)[0].strip()
         # §4.3: a part may leave out its type if it has a ContentID; the type follows from it.
-        return sniff_type(self.content[:64], self.content_id or self.content_location)
+        return sniff_type(self.content[:SNIFF_BYTES], self.content_id or self.content_location, len(self.content))
 
     def to_part(self, default_charset: str = "UTF-8") -> Part:
         """This part for mm7bind; `default_charset` (the configuration's) for text without one."""
