@@ -116,6 +116,27 @@ class SpooledBlob(FileBlob):
             pass
 
 
+class TailBlob(Blob):
+    """Another blob without its first `skip` bytes (a UTF-8 byte order mark, say); it keeps that
+    blob, and so a spooled file, alive."""
+
+    def __init__(self, blob: Blob, skip: int):
+        self.blob, self.skip = blob, min(skip, blob.size)
+        self.size = blob.size - self.skip
+
+    def open(self) -> BinaryIO:
+        fp = self.blob.open()
+        if fp.seekable():
+            fp.seek(self.skip, io.SEEK_CUR)
+        else:
+            fp.read(self.skip)
+        return fp
+
+    def in_memory(self) -> bytes | memoryview | None:
+        data = self.blob.in_memory()
+        return None if data is None else memoryview(data)[self.skip :]
+
+
 class _Window(io.RawIOBase):
     """Read at most `size` bytes of an open file from its current position."""
 
@@ -388,9 +409,11 @@ def text_of(data: bytes, charset: str | None) -> str:
     from .xmlsafe import decode_text  # noqa: PLC0415
 
     try:
-        return decode_text(data, charset, None, "part")[0]
+        text = decode_text(data, charset, None, "part")[0]
     except DecodeError:  # in no charset at all: what can be read, rather than no text
-        return data.decode("utf-8", "replace")
+        text = data.decode("utf-8", "replace")
+    # (a byte order mark is no character of the text: kept, an MO "\ufeffTD" is no keyword "TD")
+    return text.removeprefix("\ufeff")
 
 
 def location_name(location: str) -> str:
@@ -419,6 +442,11 @@ def text_charset(blob: Blob) -> str | None:
     except UnicodeDecodeError:
         return None
     return "utf-8"
+
+
+def _starts_with(blob: Blob, prefix: bytes) -> bool:
+    with blob.open() as fp:
+        return fp.read(len(prefix)) == prefix
 
 
 def media_kind(content_type: str) -> str:
@@ -517,9 +545,13 @@ class Part:
     def _with_found_charset(self, given: bool) -> Part:
         """Text without a charset named gets the one its bytes show (UTF-8, or UTF-16 by its byte
         order mark): without one, readers take text as US-ASCII, and Chinese comes out garbled.
-        Other bytes (GBK, say, which fits almost any bytes) are left unlabelled: that is a guess."""
+        Other bytes (GBK, say, which fits almost any bytes) are left unlabelled: that is a guess.
+        A UTF-8 byte order mark (Windows editors write one) goes: labelled UTF-8, the text needs
+        none, and a handset that shows it shows a stray sign before the first word."""
         if not given and self.charset is None and self.kind == "text":
             self.charset = text_charset(self.blob)
+            if self.charset == "utf-8" and _starts_with(self.blob, codecs.BOM_UTF8):
+                self.blob = TailBlob(self.blob, len(codecs.BOM_UTF8))
         return self
 
     # -- access ---------------------------------------------------------------------------------

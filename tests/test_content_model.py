@@ -197,3 +197,14 @@ def test_received_names_that_windows_reserves_are_saved_under_another(received, 
     from mm7bind.content import file_name
 
     assert file_name(mm7.Part.text("x", filename=received)) == saved
+
+
+def test_a_utf8_byte_order_mark_is_neither_sent_nor_read_as_text(tmp_path):
+    # Windows editors save UTF-8 with a byte order mark: labelled utf-8, the text goes without it.
+    (tmp_path / "greeting.txt").write_bytes("\ufeff新年快乐".encode())
+    data, env = sent(mm7.Content(parts=[mm7.Part.from_file(tmp_path / "greeting.txt"),
+                                        mm7.Part.from_bytes("\ufeff你好".encode(), filename="b.txt")]))
+    assert b"\xef\xbb\xbf" not in data and [p.data.decode() for p in env.body.content.parts] == ["新年快乐", "你好"]
+    # Received with one (an MO keyword, say), the text is the text without it.
+    mo = mm7.Part.from_bytes("\ufeffTD".encode(), "text/plain", charset="utf-8")
+    assert mo.text_value == "TD" and mo.data.startswith(b"\xef\xbb\xbf")  # (its bytes stay as they came)
