@@ -129,6 +129,18 @@ class MM7Config:
 # Content
 
 
+def _own_charset(blob) -> str | None:  # noqa: ANN001 (a content.Blob)
+    """"utf-16" for text with its byte order mark, "utf-8" for UTF-8 beyond ASCII, else None."""
+    from ..content import text_charset  # noqa: PLC0415
+
+    found = text_charset(blob)
+    if found == "utf-8":
+        with blob.open() as fp:
+            if fp.read(1024 * 1024).isascii():
+                return None  # (the configuration's charset holds ASCII as well)
+    return found
+
+
 class MMContent:
     """A content body (manual §4.2.3): a leaf part, or a container of sub-contents.
 
@@ -233,6 +245,10 @@ class MMContent:
         is_text = ctype.startswith("text/") or ctype == ContentType.SMIL
         charset = python_charset(self.text_charset(default_charset)) if is_text else None
         blob = self._blob or BytesBlob(self._data)
+        if is_text and self._text is None and self.text_charset() is None:
+            # Bytes (a file, say) whose charset no one named: the configuration's is for text in
+            # no other; UTF-8 Chinese labelled GB2312 comes out garbled on the handset.
+            charset = _own_charset(blob) or charset
         if self._text is not None:
             try:
                 blob = BytesBlob(self._text.encode(charset or "UTF-8"))
