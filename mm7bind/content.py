@@ -254,6 +254,7 @@ _EXTRA_TYPES = {
     ".mid": "audio/midi",
     ".midi": "audio/midi",
     ".imy": "text/x-imelody",
+    ".mmf": "application/vnd.smaf",
     ".vcf": "text/x-vcard",
     ".txt": "text/plain",
     ".jpg": "image/jpeg",
@@ -292,6 +293,10 @@ def sniff_type(head: bytes, filename: str | None = None, size: int | None = None
             return ctype
     if head[4:8] == b"ftyp" and 16 <= int.from_bytes(head[:4], "big") <= SNIFF_BYTES:  # (text: a huge size)
         return _mp4_type(head[8:12])
+    if head.startswith(b"MMMD") and head[8:12] == b"CNTI":  # (SMAF: its contents-info chunk comes first)
+        return "application/vnd.smaf"
+    if head.startswith(b"BEGIN:IMELODY"):
+        return "text/x-imelody"
     if head.startswith(b"RIFF") and head[8:12] in (b"WAVE", b"WEBP"):
         return "audio/wav" if head[8:12] == b"WAVE" else "image/webp"
     if size is not None and _is_wbmp(head, size):
@@ -685,7 +690,9 @@ class Content:
         return f"<Content {len(self.parts)} parts{smil} {self.total_size} bytes>"
 
 
-_MELODIES = {"text/x-imelody", "text/i-melody", "text/e-melody", "text/x-emelody"}  # ring tones: sounds
+# Ring tones: sounds, though typed as text or application (SMAF: Yamaha's, in Chinese handsets).
+_MELODIES = {"text/x-imelody", "text/i-melody", "text/e-melody", "text/x-emelody",
+             "application/vnd.smaf", "application/x-smaf"}
 
 
 def smil_kind(part: Part) -> str | None:

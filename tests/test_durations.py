@@ -246,6 +246,12 @@ def test_slides_last_as_long_as_their_sound_or_video(tmp_path):
     ]
 
 
+def test_a_smaf_ring_tone_plays_on_a_slide():
+    tone = mm7.Part.from_bytes(b"MMMD" + struct.pack(">I", 40) + b"CNTI" + bytes(36))
+    slides = [[el.tag for el in par] for par in etree.fromstring(make_smil([tone]).data).iter("par")]
+    assert tone.content_type == "application/vnd.smaf" and slides == [["audio"]]
+
+
 def test_unknown_and_endless_sounds_get_the_default_or_the_cap():
     unknown = mm7.Part.from_bytes(b"OggS" + bytes(100))
     assert dur(unknown) == ["5000ms"]
@@ -279,6 +285,8 @@ def test_measuring_any_bytes_never_fails_and_stays_in_bounds():
     (mp4(b"kddi"), None, "video/3gpp2"),
     (mp4(b"heic"), None, "image/heic"),
     (b"RIFF" + struct.pack("<I", 30) + b"WEBPVP8 " + bytes(22), None, "image/webp"),
+    (b"MMMD" + struct.pack(">I", 40) + b"CNTI" + bytes(36), None, "application/vnd.smaf"),
+    (b"BEGIN:IMELODY\r\nVERSION:1.2\r\nMELODY:c2d2e2\r\nEND:IMELODY\r\n", None, "text/x-imelody"),
     (b"\x00\x00\x10\x02" + bytes(4), 8, "image/vnd.wap.wbmp"),  # 16×2 pixels: 2 bytes a row
     (b"\x00\x00\x81\x00\x01" + bytes(16), 21, "image/vnd.wap.wbmp"),  # 128×1: a two-byte width
 ])
@@ -291,6 +299,7 @@ def test_sniffing_common_mms_types(head, size, ctype):
     "ÿûé and more".encode("latin-1"),
     "ÿóôõ, ÿ".encode("latin-1"),
     b"    ftyp is a box type" + bytes(10),
+    b"MMMD, the SMAF header, explained",
     b"\x00\x00\x10\x02" + bytes(5),  # a WBMP's header, a byte too many
 ])
 def test_text_and_odd_bytes_are_not_taken_for_media(text):
