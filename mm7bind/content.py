@@ -301,7 +301,7 @@ def sniff_type(head: bytes, filename: str | None = None, size: int | None = None
         return "audio/wav" if head[8:12] == b"WAVE" else "image/webp"
     if size is not None and _is_wbmp(head, size):
         return "image/vnd.wap.wbmp"
-    stripped = head.lstrip()[:64].lower()
+    stripped = head.removeprefix(codecs.BOM_UTF8).lstrip()[:64].lower()  # (Windows editors write the mark)
     if stripped.startswith(b"<smil") or (stripped.startswith(b"<?xml") and b"<smil" in head[:512].lower()):
         return "application/smil"
     if filename:

@@ -170,6 +170,7 @@ def test_text_that_starts_like_a_short_magic_number_stays_text():
     assert sniff_type(bmp + bytes(16), "x.txt") == "image/bmp"
     assert sniff_type(b"ID3\x03\x00\x00\x00\x00\x00\x00", "x.txt") == "audio/mpeg"
     assert sniff_type(b"MThd\x00\x00\x00\x06\x00\x01", "x.txt") == "audio/midi"
+    assert sniff_type(b"\xef\xbb\xbf<?xml version='1.0'?>\r\n<smil>", "x.txt") == "application/smil"
 
 
 def test_a_long_chinese_file_name_in_rfc2047_goes_as_words_of_at_most_75_characters():
