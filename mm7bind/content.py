@@ -237,7 +237,7 @@ _MAGIC = [
     (b"#!AMR-WB\n", "audio/amr-wb"),
     (b"#!AMR\n", "audio/amr"),
     (b"MThd\x00\x00\x00\x06", "audio/midi"),  # (its header chunk's length too: "MThd" alone may be text)
-    (b"OggS", "audio/ogg"),
+    (b"OggS\x00", "audio/ogg"),  # (its stream structure version too: "OggS" alone may be text)
     (b"%PDF-", "application/pdf"),
 ]
 _BMP_HEADERS = {12, 16, 40, 52, 56, 64, 108, 124}  # sizes of the header after a bitmap's file header

@@ -300,6 +300,7 @@ def test_sniffing_common_mms_types(head, size, ctype):
     "ÿóôõ, ÿ".encode("latin-1"),
     b"    ftyp is a box type" + bytes(10),
     b"MMMD, the SMAF header, explained",
+    b"OggS is where an Ogg page starts",
     b"\x00\x00\x10\x02" + bytes(5),  # a WBMP's header, a byte too many
 ])
 def test_text_and_odd_bytes_are_not_taken_for_media(text):
