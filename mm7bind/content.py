@@ -126,11 +126,11 @@ class TailBlob(Blob):
 
     def open(self) -> BinaryIO:
         fp = self.blob.open()
-        if fp.seekable():
-            fp.seek(self.skip, io.SEEK_CUR)
-        else:
+        if not fp.seekable():
             fp.read(self.skip)
-        return fp
+            return fp
+        fp.seek(self.skip, io.SEEK_CUR)
+        return _Window(fp, self.size)  # (offsets from the tail's start, as a reader seeking expects)
 
     def in_memory(self) -> bytes | memoryview | None:
         data = self.blob.in_memory()

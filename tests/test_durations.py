@@ -231,6 +231,18 @@ def test_amr_wb_and_files_on_disk(tmp_path):
     assert duration_ms(FileBlob(tmp_path / "mixed", 400, len(wav(1.5)))) == 1500
 
 
+def test_a_blob_without_its_first_bytes_is_read_from_where_it_starts(tmp_path):
+    from mm7bind.content import TailBlob
+
+    (tmp_path / "w").write_bytes(b"\xef\xbb\xbf" + wav(1.25))
+    for inner in (FileBlob(tmp_path / "w"), BytesBlob(b"\xef\xbb\xbf" + wav(1.25))):
+        tail = TailBlob(inner, 3)
+        assert duration_ms(tail) == 1250 and tail.read() == wav(1.25)
+        with tail.open() as fp:
+            fp.seek(4)
+            assert fp.read(4) == wav(1.25)[4:8]
+
+
 def test_slides_last_as_long_as_their_sound_or_video(tmp_path):
     picture = mm7.Part.from_bytes(b"GIF89a" + bytes(20))
     song, clip, words = mm7.Part.from_bytes(mp3(21)), mm7.Part.from_bytes(mp4(length=600 * 9)), mm7.Part.text("hi")
