@@ -209,3 +209,30 @@ def test_a_utf8_byte_order_mark_is_neither_sent_nor_read_as_text(tmp_path):
     # Received with one (an MO keyword, say), the text is the text without it.
     mo = mm7.Part.from_bytes("\ufeffTD".encode(), "text/plain", charset="utf-8")
     assert mo.text_value == "TD" and mo.data.startswith(b"\xef\xbb\xbf")  # (its bytes stay as they came)
+
+
+def test_two_parts_never_go_with_one_content_id():
+    # A SMIL's cid: finds the first part with an id: the second would never be shown.
+    same = mm7.Content(parts=[mm7.Part.from_bytes(GIF, content_id="img"), mm7.Part.from_bytes(JPEG, content_id="IMG")])
+    with pytest.raises(mm7.EncodeError, match="Content-ID <IMG> of <Part image/gif img"):
+        sent(same)
+    picture = mm7.Part.from_bytes(GIF)
+    with pytest.raises(mm7.EncodeError, match="in the content twice"):
+        sent(mm7.Content(parts=[picture, picture]))
+
+
+def test_content_read_from_flat_parts_is_forwarded_with_ids_of_its_own():
+    # Parts at the top level with the href naming the SMIL: read, the content has the SMIL's id;
+    # written again, the container around the parts must not have it too.
+    soap = mm7.encode_envelope(mm7.DeliverReq(sender="+8613800000000", content_ref=mm7.ContentRef(href="cid:pres")),
+                               transaction_id="mo-1", version="REL-6-MM7-1-0")
+    smil = b'<smil><body><par><img src="cid:pic"/></par></body></smil>'
+    body = (b"--b\r\nContent-Type: text/xml\r\n\r\n" + soap + b"\r\n--b\r\nContent-Type: application/smil\r\n"
+            b"Content-ID: <pres>\r\n\r\n" + smil + b"\r\n--b\r\nContent-Type: image/gif\r\nContent-ID: <pic>\r\n\r\n"
+            + GIF + b"\r\n--b--\r\n")
+    received = mm7.decode(body, 'multipart/related; boundary="b"').body.content
+    assert received.content_id == "pres" and received.smil.content_id == "pres"
+    data, env = sent(received)
+    ids = re.findall(rb"Content-ID: <([^>]+)>", data)
+    assert len(ids) == len(set(ids)) == 4 and ids.count(b"pres") == 1  # SOAP, container, SMIL, picture
+    assert env.body.content.smil.data == smil and env.body.content.content_id != "pres"
