@@ -531,9 +531,15 @@ def _content(target: InPart, others: list[InPart], devs: list[Deviation]) -> Con
         devs.append(Deviation("content-spread", "", f"{len(containers)} content parts at the top level, read as one content"))
     leaves = [leaf for c in containers for leaf in c.leaves()]
     parts = [_part(leaf, devs) for leaf in leaves]
+    ids: set[str] = set()
     for leaf, part in zip(leaves, parts, strict=True):
         if part.kind == "text" and part.size <= _TEXT_CHECKED:
             _check_text(part, leaf.path, devs)
+        if part.content_id:
+            if part.content_id.lower() in ids:  # (a cid: finds the first: this one is shown nowhere)
+                devs.append(Deviation("mime-duplicate-content-id", leaf.path,
+                                      f"Content-ID <{part.content_id}> of an earlier part too"))
+            ids.add(part.content_id.lower())
     smil = None
     if target.is_multipart:
         start = strip_id(target.params.get("start"))

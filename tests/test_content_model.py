@@ -216,6 +216,14 @@ def test_two_parts_never_go_with_one_content_id():
     same = mm7.Content(parts=[mm7.Part.from_bytes(GIF, content_id="img"), mm7.Part.from_bytes(JPEG, content_id="IMG")])
     with pytest.raises(mm7.EncodeError, match="Content-ID <IMG> of <Part image/gif img"):
         sent(same)
+    # Received so, the content is read (and says so); sent on, refused as above.
+    body = (b"--b\r\nContent-Type: text/xml\r\n\r\n" + mm7.encode_envelope(
+        mm7.DeliverReq(sender="+8613800000000"), transaction_id="mo", version="REL-6-MM7-1-0") + b"\r\n")
+    for data in (GIF, JPEG):
+        body += b"--b\r\nContent-Type: image/gif\r\nContent-ID: <img>\r\n\r\n" + data + b"\r\n"
+    env = mm7.decode(body + b"--b--\r\n", 'multipart/related; boundary="b"')
+    assert [p.data for p in env.body.content.parts] == [GIF, JPEG]
+    assert [d.path for d in env.deviations if d.code == "mime-duplicate-content-id"] == ["/part[3]"]
     picture = mm7.Part.from_bytes(GIF)
     with pytest.raises(mm7.EncodeError, match="in the content twice"):
         sent(mm7.Content(parts=[picture, picture]))
