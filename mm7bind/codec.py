@@ -95,7 +95,8 @@ def encode(
         if smil is None and profile.auto_smil and any(smil_kind(p) for p in content.parts):
             smil = make_smil(content.parts)
         container_id = _checked_id("the content", content.content_id) if content.content_id else new_content_id("content")
-        if any((p.content_id or "").lower() == container_id.lower() for p in ([smil] if smil else []) + content.parts):
+        leaves = ([smil] if smil else []) + content.parts
+        if any((p.content_id or "").lower() == container_id.lower() for p in leaves):
             # Content read from flat parts has the id its href gave, a part's own (the SMIL's, say):
             # the container we write is another part and needs another (the href names it alone).
             container_id = new_content_id("content")

@@ -517,7 +517,8 @@ class Part:
 
     @classmethod
     def from_bytes(cls, data: bytes, content_type: str | None = None, **kw) -> Part:
-        part = cls(BytesBlob(data), content_type or sniff_type(data[:SNIFF_BYTES], kw.get("filename"), len(data)), **kw)
+        content_type = content_type or sniff_type(data[:SNIFF_BYTES], kw.get("filename"), len(data))
+        part = cls(BytesBlob(data), content_type, **kw)
         return part._with_found_charset("charset" in kw)
 
     @classmethod
@@ -723,7 +724,8 @@ def make_smil(parts: list[Part], width: int = 176, height: int = 208, duration_m
             continue
         if p.content_id is None:
             p.content_id = new_content_id(p.filename or kind)
-        shown.append((kind, p.content_id, durations.duration_ms(p.blob) if kind in ("audio", "video") else None))
+        length = durations.duration_ms(p.blob) if kind in ("audio", "video") else None
+        shown.append((kind, p.content_id, length))
     key = (tuple(shown), width, height, duration_ms)
     text = _SMIL_TEXTS.get(key)
     if text is None:  # the same parts are often sent again and again (bulk sending)

@@ -128,7 +128,7 @@ def mpeg_frame(h: bytes) -> tuple[int, int, int, int] | None:
     handset never got one; free-format and reserved values are not a frame either."""
     if len(h) < 4 or h[0] != 0xFF or h[1] & 0xE0 != 0xE0:
         return None
-    version, layer = (h[1] >> 3) & 3, (h[1] >> 1) & 3  # version 3: MPEG-1, 2: MPEG-2, 0: MPEG-2.5; layer 1: III
+    version, layer = (h[1] >> 3) & 3, (h[1] >> 1) & 3  # version 3: MPEG-1, 2: -2, 0: -2.5; layer 1: III
     bitrate_index, rate_index = h[2] >> 4, (h[2] >> 2) & 3
     if version == 1 or layer not in (1, 2) or bitrate_index in (0, 15) or rate_index == 3 or h[3] & 3 == 2:
         return None
@@ -192,7 +192,7 @@ def _mpeg_or_adts(src: _Reader) -> int | None:
 
 
 def _frames(src: _Reader, first: int, h: bytes, frame: tuple[int, int, int, int]) -> int | None:
-    size, samples, rate, _kbps = frame
+    _size, samples, rate, _kbps = frame
     if mpeg_frame(h):
         claimed = _vbr_frames(src.at(first, 256), h)
         if claimed:
@@ -216,7 +216,8 @@ def _frames(src: _Reader, first: int, h: bytes, frame: tuple[int, int, int, int]
     rest = src.size - audio_end
     # What follows the frames: nothing, a tag (ID3v1 is 128 bytes, APE and Lyrics3 a few more),
     # or junk; a file whose frames stop early is not one whose length we know.
-    if rest > 0 and not src.at(audio_end, 8).startswith((b"TAG", b"APETAGEX", b"LYRICS")) and rest > (audio_end - first) // 10:
+    trailer = src.at(audio_end, 8).startswith((b"TAG", b"APETAGEX", b"LYRICS"))
+    if rest > 0 and not trailer and rest > (audio_end - first) // 10:
         return None
     return round(ms_total)
 

@@ -235,7 +235,8 @@ class MMContent:
         if self.content_type:
             return str(self.content_type).split(";", 1)[0].strip()
         # §4.3: a part may leave out its type if it has a ContentID; the type follows from it.
-        return sniff_type(self.content[:SNIFF_BYTES], self.content_id or self.content_location, len(self.content))
+        data = self.content
+        return sniff_type(data[:SNIFF_BYTES], self.content_id or self.content_location, len(data))
 
     def to_part(self, default_charset: str = "UTF-8") -> Part:
         """This part for mm7bind; `default_charset` (the configuration's) for text without one."""
