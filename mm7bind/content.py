@@ -383,6 +383,12 @@ def safe_name(text: str, limit: int = 120) -> str:
     nothing is left. Windows' device names (CON, NUL, COM1... with any extension) get a "_" in
     front, and trailing dots and spaces go (Windows drops them, so "a.txt." would be "a.txt")."""
     name = _UNSAFE_IN_NAME.sub("_", text.replace("\\", "/").rsplit("/", 1)[-1]).strip().lstrip(".")
+    encoded = name.encode("utf-8", "replace")
+    if len(encoded) > limit:  # (shortened before its extension: "….docx" stays a document)
+        ext = _HAS_EXTENSION.search(name)
+        ext_text = ext.group(0) if ext and len(ext.group(0)) < limit // 2 else ""
+        stem = encoded[: limit - len(ext_text)].decode("utf-8", "ignore").strip().rstrip(". ")
+        name = stem + ext_text if stem else ""
     name = name.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore").strip().rstrip(". ")
     if _DEVICE_NAME.match(name):
         name = "_" + name

@@ -244,3 +244,11 @@ def test_content_read_from_flat_parts_is_forwarded_with_ids_of_its_own():
     ids = re.findall(rb"Content-ID: <([^>]+)>", data)
     assert len(ids) == len(set(ids)) == 4 and ids.count(b"pres") == 1  # SOAP, container, SMIL, picture
     assert env.body.content.smil.data == smil and env.body.content.content_id != "pres"
+
+
+def test_a_long_received_name_is_shortened_before_its_extension():
+    from mm7bind.content import file_name
+
+    name = "二〇二七年度全国优秀营销方案汇编及附件说明（最终定稿版本，请勿外传，谢谢合作）第三部分.docx"
+    saved = file_name(mm7.Part.from_bytes(b"PK\x03\x04" + bytes(20), "application/octet-stream", filename=name))
+    assert saved.endswith("谢谢合作.docx") and len(saved.encode()) <= 120  # (not "….bin": the type says nothing)
