@@ -95,6 +95,11 @@ def encode(
         if smil is None and profile.auto_smil and any(smil_kind(p) for p in content.parts):
             smil = make_smil(content.parts)
         container_id = _checked_id("the content", content.content_id) if content.content_id else new_content_id("content")
+        leaves = ([smil] if smil else []) + content.parts
+        if any((p.content_id or "").lower() == container_id.lower() for p in leaves):
+            # Content read from flat parts has the id its href gave, a part's own (the SMIL's, say):
+            # the container we write is another part and needs another (the href names it alone).
+            container_id = new_content_id("content")
         if profile.content_href:
             allow = body.content_ref.allow_adaptations if body.content_ref else True
             content_ref = m.ContentRef(href="cid:" + container_id, allow_adaptations=allow)
@@ -190,6 +195,7 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
         ctype = f'multipart/{mtype}; boundary="{inner}"'  # (mixed: the SMIL, if any, is one part among them)
     container = OutPart([("Content-Type", ctype), ("Content-ID", f"<{container_id}>")], boundary=inner)
     container.children = [_leaf(p, profile) for p in leaves]
+    _check_unique_ids(leaves, container_id, soap_id)
     segments = write_multipart([soap_part, container], outer, profile.mime_preamble)
     content_type = f'multipart/related; boundary="{outer}"; type="text/xml"; start="<{soap_id}>"'
     sent = Content(parts=list(content.parts), smil=smil, content_id=container_id, multipart_type=mtype)
@@ -202,6 +208,22 @@ _CHARSET = re.compile(_TOKEN)
 _NOT_IN_ID = re.compile(r"[\x00-\x1f\x7f<>]")
 _GOOD_TYPES: set[str] = set()  # content types already checked (they repeat)
 _LOOSE_TYPE = re.compile(rf'\s*"?\s*({_TOKEN})\s*/\s*({_TOKEN})')  # spaces around "/", quotes, junk after
+
+
+def _check_unique_ids(leaves: list[Part], container_id: str, soap_id: str) -> None:
+    """Each part's Content-ID names it alone: a SMIL's `cid:` (and a reader's lookup) finds the
+    first part with an id, so a second part with the same one would never be shown. Ids are
+    compared as readers look them up, without regard to case."""
+    seen: dict[str, Part | None] = {soap_id.lower(): None, container_id.lower(): None}
+    for part in leaves:
+        key = part.content_id.lower()
+        if key in seen:
+            other = seen[key]
+            what = ("is in the content twice" if other is part
+                    else f"has the Content-ID <{part.content_id}> of {other!r}" if other is not None
+                    else f"has the Content-ID <{part.content_id}> of the SOAP part or of the content")
+            raise EncodeError(f"{part!r} {what}: each part needs its own")
+        seen[key] = part
 
 
 def _checked_id(what: object, content_id: str) -> str:
@@ -513,9 +535,15 @@ def _content(target: InPart, others: list[InPart], devs: list[Deviation]) -> Con
         devs.append(Deviation("content-spread", "", f"{len(containers)} content parts at the top level, read as one content"))
     leaves = [leaf for c in containers for leaf in c.leaves()]
     parts = [_part(leaf, devs) for leaf in leaves]
+    ids: set[str] = set()
     for leaf, part in zip(leaves, parts, strict=True):
         if part.kind == "text" and part.size <= _TEXT_CHECKED:
             _check_text(part, leaf.path, devs)
+        if part.content_id:
+            if part.content_id.lower() in ids:  # (a cid: finds the first: this one is shown nowhere)
+                devs.append(Deviation("mime-duplicate-content-id", leaf.path,
+                                      f"Content-ID <{part.content_id}> of an earlier part too"))
+            ids.add(part.content_id.lower())
     smil = None
     if target.is_multipart:
         start = strip_id(target.params.get("start"))

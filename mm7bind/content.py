@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import tempfile
-import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,8 @@ from typing import BinaryIO
 from urllib.parse import unquote
 from xml.sax.saxutils import quoteattr
 
+from . import durations
+from .durations import LONGEST_MS, adts_frame, id3_size, mpeg_frame, same_stream
 from .errors import EncodeError
 
 CHUNK = 256 * 1024
@@ -115,14 +116,50 @@ class SpooledBlob(FileBlob):
             pass
 
 
+class TailBlob(Blob):
+    """Another blob without its first `skip` bytes (a UTF-8 byte order mark, say); it keeps that
+    blob, and so a spooled file, alive."""
+
+    def __init__(self, blob: Blob, skip: int):
+        self.blob, self.skip = blob, min(skip, blob.size)
+        self.size = blob.size - self.skip
+
+    def open(self) -> BinaryIO:
+        fp = self.blob.open()
+        if not fp.seekable():
+            fp.read(self.skip)
+            return fp
+        fp.seek(self.skip, io.SEEK_CUR)
+        return _Window(fp, self.size)  # (offsets from the tail's start, as a reader seeking expects)
+
+    def in_memory(self) -> bytes | memoryview | None:
+        data = self.blob.in_memory()
+        return None if data is None else memoryview(data)[self.skip :]
+
+
 class _Window(io.RawIOBase):
     """Read at most `size` bytes of an open file from its current position."""
 
     def __init__(self, fp: BinaryIO, size: int):
         self.fp, self.left = fp, size
+        self.start, self.size = fp.tell(), size
 
     def readable(self) -> bool:
         return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        here = self.size - self.left
+        target = {io.SEEK_SET: offset, io.SEEK_CUR: here + offset, io.SEEK_END: self.size + offset}[whence]
+        target = max(0, min(target, self.size))
+        self.fp.seek(self.start + target)
+        self.left = self.size - target
+        return target
+
+    def tell(self) -> int:
+        return self.size - self.left
 
     def readinto(self, b) -> int:  # noqa: ANN001
         n = min(len(b), self.left)
@@ -190,6 +227,8 @@ def spool(stream: BinaryIO, threshold: int = 4 * 1024 * 1024) -> Blob:
 # ---------------------------------------------------------------------------------------------
 # Types
 
+SNIFF_BYTES = 4096  # the head of a part its type is told from
+
 _MAGIC = [
     (b"\xff\xd8\xff", "image/jpeg"),
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -198,11 +237,12 @@ _MAGIC = [
     (b"#!AMR-WB\n", "audio/amr-wb"),
     (b"#!AMR\n", "audio/amr"),
     (b"MThd\x00\x00\x00\x06", "audio/midi"),  # (its header chunk's length too: "MThd" alone may be text)
-    (b"\xff\xfb", "audio/mpeg"),
-    (b"OggS", "audio/ogg"),
+    (b"OggS\x00", "audio/ogg"),  # (its stream structure version too: "OggS" alone may be text)
     (b"%PDF-", "application/pdf"),
 ]
 _BMP_HEADERS = {12, 16, 40, 52, 56, 64, 108, 124}  # sizes of the header after a bitmap's file header
+_HEIF_BRANDS = {b"heic": "image/heic", b"heix": "image/heic", b"heim": "image/heic", b"heis": "image/heic",
+                b"mif1": "image/heif", b"msf1": "image/heif"}
 _EXTRA_TYPES = {
     ".smil": "application/smil",
     ".smi": "application/smil",
@@ -214,15 +254,29 @@ _EXTRA_TYPES = {
     ".mid": "audio/midi",
     ".midi": "audio/midi",
     ".imy": "text/x-imelody",
+    ".mmf": "application/vnd.smaf",
     ".vcf": "text/x-vcard",
     ".txt": "text/plain",
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
+    # (Python's own table lacks some of these, and a system's may name others: the same everywhere)
+    ".mp3": "audio/mpeg",
+    ".wav": "audio/wav",
+    ".aac": "audio/aac",
+    ".m4a": "audio/mp4",
+    ".mp4": "video/mp4",
+    ".ogg": "audio/ogg",
+    ".bmp": "image/bmp",
+    ".webp": "image/webp",
+    ".heic": "image/heic",
+    ".heif": "image/heif",
 }
 
 
-def sniff_type(head: bytes, filename: str | None = None) -> str:
-    """Content type from the first bytes, else from the file name, else application/octet-stream."""
+def sniff_type(head: bytes, filename: str | None = None, size: int | None = None) -> str:
+    """Content type from the first bytes (`SNIFF_BYTES` of them tell the most; `size`, the whole
+    part's, lets a WBMP be told, which has no magic number), else from the file name, else
+    application/octet-stream."""
     for magic, ctype in _MAGIC:
         if head.startswith(magic):
             return ctype
@@ -231,15 +285,23 @@ def sniff_type(head: bytes, filename: str | None = None) -> str:
     if head.startswith(b"BM") and head[6:10] == bytes(4) and int.from_bytes(head[14:18], "little") in _BMP_HEADERS:
         return "image/bmp"
     if head.startswith(b"ID3") and head[3:4] in (b"\x02", b"\x03", b"\x04") and head[4:5] != b"\xff":
-        return "audio/mpeg"
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in (b"M4A ", b"M4B ", b"M4P "):  # (iTunes' audio brands: an .m4a is no video)
-            return "audio/mp4"
-        return "video/3gpp" if brand[:3] == b"3gp" else "video/3gpp2" if brand[:3] == b"3g2" else "video/mp4"
-    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
-        return "audio/wav"
-    stripped = head.lstrip()[:64].lower()
+        tag = id3_size(head)  # (AAC is tagged as MP3 is: what follows the tag tells)
+        return "audio/aac" if tag and adts_frame(head[tag:]) and not mpeg_frame(head[tag:]) else "audio/mpeg"
+    if head[:1] == b"\xff":  # MPEG audio and AAC: no magic, a frame header (FF FE, a UTF-16 text, is none)
+        ctype = _frame_type(head)
+        if ctype:
+            return ctype
+    if head[4:8] == b"ftyp" and 16 <= int.from_bytes(head[:4], "big") <= SNIFF_BYTES:  # (text: a huge size)
+        return _mp4_type(head[8:12])
+    if head.startswith(b"MMMD") and head[8:12] == b"CNTI":  # (SMAF: its contents-info chunk comes first)
+        return "application/vnd.smaf"
+    if head.startswith(b"BEGIN:IMELODY"):
+        return "text/x-imelody"
+    if head.startswith(b"RIFF") and head[8:12] in (b"WAVE", b"WEBP"):
+        return "audio/wav" if head[8:12] == b"WAVE" else "image/webp"
+    if size is not None and _is_wbmp(head, size):
+        return "image/vnd.wap.wbmp"
+    stripped = head.removeprefix(codecs.BOM_UTF8).lstrip()[:64].lower()  # (Windows editors write the mark)
     if stripped.startswith(b"<smil") or (stripped.startswith(b"<?xml") and b"<smil" in head[:512].lower()):
         return "application/smil"
     if filename:
@@ -248,7 +310,62 @@ def sniff_type(head: bytes, filename: str | None = None) -> str:
     return "application/octet-stream"
 
 
+def _frame_type(head: bytes) -> str | None:
+    """audio/mpeg or audio/aac for a head that starts with a frame header followed by another of
+    the same stream (a frame is at most 1728 bytes: the second is in the head), or that is one
+    whole frame. One header alone is four bytes that a text in Latin-1 could start with ("ÿû")."""
+    for parse, ctype in ((mpeg_frame, "audio/mpeg"), (adts_frame, "audio/aac")):
+        frame = parse(head)
+        if frame is not None:
+            following = head[frame[0] : frame[0] + 10]
+            if (parse(following) and same_stream(head, following)) or len(head) == frame[0]:
+                return ctype
+    return None
+
+
+def _mp4_type(brand: bytes) -> str:
+    """The type of an ISO media file by its major brand: 3GPP's (3gp4, 3gr6, 3gs7, 3ge7...),
+    3GPP2's (3g2a..., KDDI's), iTunes' audio (an .m4a is no video), HEIF pictures, else MP4."""
+    if brand in (b"M4A ", b"M4B ", b"M4P "):
+        return "audio/mp4"
+    if brand in _HEIF_BRANDS:
+        return _HEIF_BRANDS[brand]
+    if brand.startswith(b"3g2") or brand == b"kddi":
+        return "video/3gpp2"
+    if brand.startswith(b"3g") and brand[2:3].isalpha():
+        return "video/3gpp"
+    return "video/mp4"
+
+
+def _is_wbmp(head: bytes, size: int) -> bool:
+    """A WAP bitmap: type 0, no extension headers, a width and a height (as uintvars), then
+    exactly one bit a pixel, rows padded to bytes: the size must be that to the byte."""
+    if not head.startswith(b"\x00\x00"):
+        return False
+    pos, dims = 2, []
+    for _ in range(2):
+        value = 0
+        for _ in range(3):  # (a uintvar of three bytes is up to 2 million pixels: far past any screen)
+            if pos >= len(head):
+                return False
+            value = (value << 7) | (head[pos] & 0x7F)
+            pos += 1
+            if not head[pos - 1] & 0x80:
+                break
+        else:
+            return False
+        dims.append(value)
+    width, height = dims
+    return width > 0 and height > 0 and size == pos + (width + 7) // 8 * height
+
+
 _EXTENSION_FOR = {t: ext for ext, t in reversed(_EXTRA_TYPES.items())}  # the first listed wins
+_EXTENSION_FOR.update({  # other names handsets and gateways give the same types
+    "audio/x-wav": ".wav", "audio/wave": ".wav", "audio/mp3": ".mp3", "audio/x-mp3": ".mp3",
+    "audio/mid": ".mid", "audio/x-midi": ".mid", "audio/sp-midi": ".mid", "audio/x-m4a": ".m4a",
+    "audio/x-aac": ".aac", "audio/3gpp": ".3gp", "audio/3gpp2": ".3g2", "image/jpg": ".jpg",
+    "image/pjpeg": ".jpg", "image/x-ms-bmp": ".bmp", "text/i-melody": ".imy", "text/x-vcalendar": ".vcs",
+})
 _UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f\x7f<>:"|?*]')
 _HAS_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,8}$")
 
@@ -266,6 +383,12 @@ def safe_name(text: str, limit: int = 120) -> str:
     nothing is left. Windows' device names (CON, NUL, COM1... with any extension) get a "_" in
     front, and trailing dots and spaces go (Windows drops them, so "a.txt." would be "a.txt")."""
     name = _UNSAFE_IN_NAME.sub("_", text.replace("\\", "/").rsplit("/", 1)[-1]).strip().lstrip(".")
+    encoded = name.encode("utf-8", "replace")
+    if len(encoded) > limit:  # (shortened before its extension: "….docx" stays a document)
+        ext = _HAS_EXTENSION.search(name)
+        ext_text = ext.group(0) if ext and len(ext.group(0)) < limit // 2 else ""
+        stem = encoded[: limit - len(ext_text)].decode("utf-8", "ignore").strip().rstrip(". ")
+        name = stem + ext_text if stem else ""
     name = name.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore").strip().rstrip(". ")
     if _DEVICE_NAME.match(name):
         name = "_" + name
@@ -297,9 +420,11 @@ def text_of(data: bytes, charset: str | None) -> str:
     from .xmlsafe import decode_text  # noqa: PLC0415
 
     try:
-        return decode_text(data, charset, None, "part")[0]
+        text = decode_text(data, charset, None, "part")[0]
     except DecodeError:  # in no charset at all: what can be read, rather than no text
-        return data.decode("utf-8", "replace")
+        text = data.decode("utf-8", "replace")
+    # (a byte order mark is no character of the text: kept, an MO "\ufeffTD" is no keyword "TD")
+    return text.removeprefix("\ufeff")
 
 
 def location_name(location: str) -> str:
@@ -328,6 +453,11 @@ def text_charset(blob: Blob) -> str | None:
     except UnicodeDecodeError:
         return None
     return "utf-8"
+
+
+def _starts_with(blob: Blob, prefix: bytes) -> bool:
+    with blob.open() as fp:
+        return fp.read(len(prefix)) == prefix
 
 
 def media_kind(content_type: str) -> str:
@@ -393,7 +523,8 @@ class Part:
 
     @classmethod
     def from_bytes(cls, data: bytes, content_type: str | None = None, **kw) -> Part:
-        part = cls(BytesBlob(data), content_type or sniff_type(data[:64], kw.get("filename")), **kw)
+        content_type = content_type or sniff_type(data[:SNIFF_BYTES], kw.get("filename"), len(data))
+        part = cls(BytesBlob(data), content_type, **kw)
         return part._with_found_charset("charset" in kw)
 
     @classmethod
@@ -410,7 +541,7 @@ class Part:
         blob = FileBlob(path)
         if content_type is None:
             with open(path, "rb") as fp:
-                content_type = sniff_type(fp.read(64), path.name)
+                content_type = sniff_type(fp.read(SNIFF_BYTES), path.name, blob.size)
         kw.setdefault("filename", path.name)
         kw.setdefault("content_location", path.name)
         return cls(blob, content_type, **kw)._with_found_charset("charset" in kw)
@@ -420,15 +551,19 @@ class Part:
         blob = spool(stream)
         if content_type is None:
             with blob.open() as fp:
-                content_type = sniff_type(fp.read(64), kw.get("filename"))
+                content_type = sniff_type(fp.read(SNIFF_BYTES), kw.get("filename"), blob.size)
         return cls(blob, content_type, **kw)._with_found_charset("charset" in kw)
 
     def _with_found_charset(self, given: bool) -> Part:
         """Text without a charset named gets the one its bytes show (UTF-8, or UTF-16 by its byte
         order mark): without one, readers take text as US-ASCII, and Chinese comes out garbled.
-        Other bytes (GBK, say, which fits almost any bytes) are left unlabelled: that is a guess."""
+        Other bytes (GBK, say, which fits almost any bytes) are left unlabelled: that is a guess.
+        A UTF-8 byte order mark (Windows editors write one) goes: labelled UTF-8, the text needs
+        none, and a handset that shows it shows a stray sign before the first word."""
         if not given and self.charset is None and self.kind == "text":
             self.charset = text_charset(self.blob)
+            if self.charset == "utf-8" and _starts_with(self.blob, codecs.BOM_UTF8):
+                self.blob = TailBlob(self.blob, len(codecs.BOM_UTF8))
         return self
 
     # -- access ---------------------------------------------------------------------------------
@@ -562,7 +697,9 @@ class Content:
         return f"<Content {len(self.parts)} parts{smil} {self.total_size} bytes>"
 
 
-_MELODIES = {"text/x-imelody", "text/i-melody", "text/e-melody", "text/x-emelody"}  # ring tones: sounds
+# Ring tones: sounds, though typed as text or application (SMAF: Yamaha's, in Chinese handsets).
+_MELODIES = {"text/x-imelody", "text/i-melody", "text/e-melody", "text/x-emelody",
+             "application/vnd.smaf", "application/x-smaf"}
 
 
 def smil_kind(part: Part) -> str | None:
@@ -580,7 +717,9 @@ def smil_kind(part: Part) -> str | None:
 
 def make_smil(parts: list[Part], width: int = 176, height: int = 208, duration_ms: int = 5000) -> Part:
     """A SMIL presentation: one slide per image/video/audio, text joined to the slide it follows;
-    a slide with a video has no other sound (MMS conformance: a video plays its own).
+    a slide with a video has no other sound (MMS conformance: a video plays its own). A slide
+    lasts `duration_ms`, or as long as its sound or video when that is longer; a slide with
+    nothing but a sound or a video lasts as long as it (see `slide_ms`).
 
     Parts are referenced by `cid:`; parts without a Content-ID get one here.
     """
@@ -591,7 +730,8 @@ def make_smil(parts: list[Part], width: int = 176, height: int = 208, duration_m
             continue
         if p.content_id is None:
             p.content_id = new_content_id(p.filename or kind)
-        shown.append((kind, p.content_id, amr_duration_ms(p) if kind == "audio" else None))
+        length = durations.duration_ms(p.blob) if kind in ("audio", "video") else None
+        shown.append((kind, p.content_id, length))
     key = (tuple(shown), width, height, duration_ms)
     text = _SMIL_TEXTS.get(key)
     if text is None:  # the same parts are often sent again and again (bulk sending)
@@ -639,36 +779,22 @@ def dangling_references(content: Content, smil: Part) -> list[str]:
     return missing
 
 
-# Bytes of an AMR frame (its header byte included) by frame type, RFC 4867 §5.3; every frame is 20 ms.
-_AMR_FRAME = (13, 14, 16, 18, 20, 21, 27, 32, 6, 1, 1, 1, 1, 1, 1, 1)
-_AMR_WB_FRAME = (18, 24, 33, 37, 41, 47, 51, 59, 61, 6, 1, 1, 1, 1, 1, 1)
+SHORTEST_SLIDE_MS = 1000  # a slide a handset shows at all
 
 
-def amr_duration_ms(part: Part) -> int | None:
-    """How long an AMR or AMR-WB sound plays (its frames counted, reading the file in chunks),
-    or None for other sounds."""
-    ctype = part.content_type.lower()
-    if ctype not in ("audio/amr", "audio/amr-wb"):
-        return None
-    known = _AMR_DURATIONS.get(part.blob)
-    if known is not None:  # (blobs do not change: a campaign's sound is counted once, not per message)
-        return known[0]
-    magic, sizes = (b"#!AMR-WB\n", _AMR_WB_FRAME) if ctype == "audio/amr-wb" else (b"#!AMR\n", _AMR_FRAME)
-    frames, skip, head = 0, len(magic), b""
-    for chunk in part.blob.chunks():
-        if len(head) < len(magic):
-            head += bytes(chunk[: len(magic) - len(head)])
-        pos, size = skip, len(chunk)
-        while pos < size:
-            frames += 1
-            pos += sizes[(chunk[pos] >> 3) & 0x0F]
-        skip = pos - size
-    duration = frames * 20 if head == magic else None
-    _AMR_DURATIONS[part.blob] = (duration,)
-    return duration
-
-
-_AMR_DURATIONS: weakref.WeakKeyDictionary[Blob, tuple[int | None]] = weakref.WeakKeyDictionary()
+def slide_ms(shown: list[tuple[str, str, int | None]], default_ms: int) -> int:
+    """How long a slide of (kind, id, measured length) lasts. A slide ends at its `dur`, cutting
+    off its sound or video: it lasts as long as its longest one. A picture or a text beside it
+    needs `default_ms` to be seen; a sound or video alone, nothing more (a blank screen held after
+    a short sound is the next slide late). A sound not measured (None) gets at least `default_ms`.
+    At least `SHORTEST_SLIDE_MS`, at most `durations.LONGEST_MS` (or `default_ms` if longer)."""
+    lengths = [length for kind, _cid, length in shown if kind in ("audio", "video")]
+    if not lengths:
+        return default_ms
+    still = any(kind in ("image", "text") for kind, _cid, _length in shown)
+    known = [length for length in lengths if length is not None]
+    ms = max(known + ([default_ms] if still or len(known) < len(lengths) else []))
+    return max(SHORTEST_SLIDE_MS, min(ms, max(LONGEST_MS, default_ms)))
 
 
 def _smil_text(shown: list[tuple[str, str, int | None]], width: int, height: int, duration_ms: int) -> bytes:
@@ -695,8 +821,7 @@ def _smil_text(shown: list[tuple[str, str, int | None]], width: int, height: int
         lines.append(f'<region id="Text" top="{text_top}" left="0" width="{width}" height="{height - text_top}" fit="scroll"/>')
     lines += ["</layout>", "</head>", "<body>"]
     for slide in slides:
-        # (a slide ends at its dur, cutting its sound off: one with a longer AMR lasts as long)
-        lines.append(f'<par dur="{max([duration_ms] + [length or 0 for _kind, _cid, length in slide.values()])}ms">')
+        lines.append(f'<par dur="{slide_ms(list(slide.values()), duration_ms)}ms">')
         for slot, (kind, cid, _length) in slide.items():
             src = quoteattr("cid:" + cid)
             if slot == "image":

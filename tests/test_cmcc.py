@@ -991,6 +991,22 @@ def test_text_parts_take_the_configured_charset(tmp_path):
     assert any("UTF-16BE" in p.message for p in problems if p.where.endswith("Charset"))
 
 
+def test_a_utf8_text_file_is_labelled_utf8_not_with_the_configured_charset(tmp_path):
+    (tmp_path / "utf8.txt").write_bytes("\ufeff新年快乐".encode())  # (as Windows editors save it)
+    (tmp_path / "gbk.txt").write_bytes("新年快乐".encode("gbk"))
+    (tmp_path / "plain.txt").write_bytes(b"Happy new year")
+    root = cmcc.MMContent()
+    root.content_type = cmcc.ContentType.MULTIPART_MIXED
+    for name in ("utf8.txt", "gbk.txt", "plain.txt"):
+        root.add_sub_content(cmcc.MMContent.create_from_file(tmp_path / name))
+    utf8_bytes = cmcc.MMContent("新年".encode())
+    utf8_bytes.content_type = cmcc.ContentType.TEXT
+    root.add_sub_content(utf8_bytes)
+    parts = root.to_content("GB2312").parts
+    assert [p.charset.lower() for p in parts] == ["utf-8", "gb2312", "gb2312", "utf-8"]
+    assert [p.data.decode(p.charset) for p in parts] == ["新年快乐", "新年快乐", "Happy new year", "新年"]
+
+
 def test_nested_content_is_flattened_never_sent_empty(tmp_path):
     def leaf(maker, ctype, cid):
         sub = maker()

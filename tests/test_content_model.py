@@ -143,7 +143,8 @@ def test_a_slide_with_a_long_amr_lasts_as_long_as_the_sound(tmp_path):
     song = mm7.Part.from_file(tmp_path / "greeting.amr")
     wide, short, picture = mm7.Part.from_bytes(amr(7.02, wide=True)), mm7.Part.from_bytes(amr(1)), mm7.Part.from_bytes(GIF)
     root = etree.fromstring(make_smil([picture, song, mm7.Part.text("新年快乐"), wide, short]).data)
-    assert [par.get("dur") for par in root.iter("par")] == ["12500ms", "7020ms", "5000ms"]
+    # (the last slide has nothing but its 1 s sound: no blank screen held after it)
+    assert [par.get("dur") for par in root.iter("par")] == ["12500ms", "7020ms", "1000ms"]
 
 
 def test_escaped_locations_of_received_parts_stay_in_the_folder(tmp_path):
@@ -169,6 +170,7 @@ def test_text_that_starts_like_a_short_magic_number_stays_text():
     assert sniff_type(bmp + bytes(16), "x.txt") == "image/bmp"
     assert sniff_type(b"ID3\x03\x00\x00\x00\x00\x00\x00", "x.txt") == "audio/mpeg"
     assert sniff_type(b"MThd\x00\x00\x00\x06\x00\x01", "x.txt") == "audio/midi"
+    assert sniff_type(b"\xef\xbb\xbf<?xml version='1.0'?>\r\n<smil>", "x.txt") == "application/smil"
 
 
 def test_a_long_chinese_file_name_in_rfc2047_goes_as_words_of_at_most_75_characters():
@@ -185,7 +187,7 @@ def test_a_sound_is_counted_once_however_often_it_is_sent(monkeypatch):
     sound = mm7.Part.from_bytes(amr(3))
     make_smil([sound])
     monkeypatch.setattr(type(sound.blob), "chunks", lambda *a, **k: pytest.fail("read again"))
-    assert etree.fromstring(make_smil([sound]).data).find(".//par").get("dur") == "5000ms"
+    assert etree.fromstring(make_smil([sound]).data).find(".//par").get("dur") == "3000ms"
 
 
 @pytest.mark.parametrize(("received", "saved"), [
@@ -196,3 +198,57 @@ def test_received_names_that_windows_reserves_are_saved_under_another(received, 
     from mm7bind.content import file_name
 
     assert file_name(mm7.Part.text("x", filename=received)) == saved
+
+
+def test_a_utf8_byte_order_mark_is_neither_sent_nor_read_as_text(tmp_path):
+    # Windows editors save UTF-8 with a byte order mark: labelled utf-8, the text goes without it.
+    (tmp_path / "greeting.txt").write_bytes("\ufeff新年快乐".encode())
+    data, env = sent(mm7.Content(parts=[mm7.Part.from_file(tmp_path / "greeting.txt"),
+                                        mm7.Part.from_bytes("\ufeff你好".encode(), filename="b.txt")]))
+    assert b"\xef\xbb\xbf" not in data and [p.data.decode() for p in env.body.content.parts] == ["新年快乐", "你好"]
+    # Received with one (an MO keyword, say), the text is the text without it.
+    mo = mm7.Part.from_bytes("\ufeffTD".encode(), "text/plain", charset="utf-8")
+    assert mo.text_value == "TD" and mo.data.startswith(b"\xef\xbb\xbf")  # (its bytes stay as they came)
+
+
+def test_two_parts_never_go_with_one_content_id():
+    # A SMIL's cid: finds the first part with an id: the second would never be shown.
+    same = mm7.Content(parts=[mm7.Part.from_bytes(GIF, content_id="img"), mm7.Part.from_bytes(JPEG, content_id="IMG")])
+    with pytest.raises(mm7.EncodeError, match="Content-ID <IMG> of <Part image/gif img"):
+        sent(same)
+    # Received so, the content is read (and says so); sent on, refused as above.
+    body = (b"--b\r\nContent-Type: text/xml\r\n\r\n" + mm7.encode_envelope(
+        mm7.DeliverReq(sender="+8613800000000"), transaction_id="mo", version="REL-6-MM7-1-0") + b"\r\n")
+    for data in (GIF, JPEG):
+        body += b"--b\r\nContent-Type: image/gif\r\nContent-ID: <img>\r\n\r\n" + data + b"\r\n"
+    env = mm7.decode(body + b"--b--\r\n", 'multipart/related; boundary="b"')
+    assert [p.data for p in env.body.content.parts] == [GIF, JPEG]
+    assert [d.path for d in env.deviations if d.code == "mime-duplicate-content-id"] == ["/part[3]"]
+    picture = mm7.Part.from_bytes(GIF)
+    with pytest.raises(mm7.EncodeError, match="in the content twice"):
+        sent(mm7.Content(parts=[picture, picture]))
+
+
+def test_content_read_from_flat_parts_is_forwarded_with_ids_of_its_own():
+    # Parts at the top level with the href naming the SMIL: read, the content has the SMIL's id;
+    # written again, the container around the parts must not have it too.
+    soap = mm7.encode_envelope(mm7.DeliverReq(sender="+8613800000000", content_ref=mm7.ContentRef(href="cid:pres")),
+                               transaction_id="mo-1", version="REL-6-MM7-1-0")
+    smil = b'<smil><body><par><img src="cid:pic"/></par></body></smil>'
+    body = (b"--b\r\nContent-Type: text/xml\r\n\r\n" + soap + b"\r\n--b\r\nContent-Type: application/smil\r\n"
+            b"Content-ID: <pres>\r\n\r\n" + smil + b"\r\n--b\r\nContent-Type: image/gif\r\nContent-ID: <pic>\r\n\r\n"
+            + GIF + b"\r\n--b--\r\n")
+    received = mm7.decode(body, 'multipart/related; boundary="b"').body.content
+    assert received.content_id == "pres" and received.smil.content_id == "pres"
+    data, env = sent(received)
+    ids = re.findall(rb"Content-ID: <([^>]+)>", data)
+    assert len(ids) == len(set(ids)) == 4 and ids.count(b"pres") == 1  # SOAP, container, SMIL, picture
+    assert env.body.content.smil.data == smil and env.body.content.content_id != "pres"
+
+
+def test_a_long_received_name_is_shortened_before_its_extension():
+    from mm7bind.content import file_name
+
+    name = "二〇二七年度全国优秀营销方案汇编及附件说明（最终定稿版本，请勿外传，谢谢合作）第三部分.docx"
+    saved = file_name(mm7.Part.from_bytes(b"PK\x03\x04" + bytes(20), "application/octet-stream", filename=name))
+    assert saved.endswith("谢谢合作.docx") and len(saved.encode()) <= 120  # (not "….bin": the type says nothing)

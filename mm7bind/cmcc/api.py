@@ -23,7 +23,7 @@ from .. import messages as m
 from ..client import Client
 from ..codec import MessageTooLargeError
 from ..config import Config
-from ..content import Content, Part, sniff_type
+from ..content import SNIFF_BYTES, Content, Part, sniff_type
 from ..errors import (
     ConnectError,
     DecodeError,
@@ -131,6 +131,18 @@ class MM7Config:
 # Content
 
 
+def _own_charset(blob) -> str | None:  # noqa: ANN001 (a content.Blob)
+    """"utf-16" for text with its byte order mark, "utf-8" for UTF-8 beyond ASCII, else None."""
+    from ..content import text_charset  # noqa: PLC0415
+
+    found = text_charset(blob)
+    if found == "utf-8":
+        with blob.open() as fp:
+            if fp.read(1024 * 1024).isascii():
+                return None  # (the configuration's charset holds ASCII as well)
+    return found
+
+
 class MMContent:
     """A content body (manual §4.2.3): a leaf part, or a container of sub-contents.
 
@@ -225,7 +237,8 @@ class MMContent:
         if self.content_type:
             return str(self.content_type).split(";", 1)[0].strip()
         # §4.3: a part may leave out its type if it has a ContentID; the type follows from it.
-        return sniff_type(self.content[:64], self.content_id or self.content_location)
+        data = self.content
+        return sniff_type(data[:SNIFF_BYTES], self.content_id or self.content_location, len(data))
 
     def to_part(self, default_charset: str = "UTF-8") -> Part:
         """This part for mm7bind; `default_charset` (the configuration's) for text without one."""
@@ -235,6 +248,10 @@ class MMContent:
         is_text = ctype.startswith("text/") or ctype == ContentType.SMIL
         charset = python_charset(self.text_charset(default_charset)) if is_text else None
         blob = self._blob or BytesBlob(self._data)
+        if is_text and self._text is None and self.text_charset() is None:
+            # Bytes (a file, say) whose charset no one named: the configuration's is for text in
+            # no other; UTF-8 Chinese labelled GB2312 comes out garbled on the handset.
+            charset = _own_charset(blob) or charset
         if self._text is not None:
             try:
                 blob = BytesBlob(self._text.encode(charset or "UTF-8"))

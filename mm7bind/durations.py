@@ -1,0 +1,426 @@
+"""How long a sound or a video plays, measured from its bytes: AMR and AMR-WB, MP3 (MPEG-1, -2
+and -2.5 layers II and III), AAC in ADTS, WAV, MIDI, and MP4/3GP/M4A.
+
+A generated SMIL gives each slide a length; a slide shorter than its sound cuts it off, one longer
+than a lone sound shows a blank screen. The length is what the bytes show, not what a header
+claims: a claim that the bytes around it contradict (an MP3's VBR frame count against its size, a
+track that says more than the file holds) is not believed, and anything unsure is None, for the
+caller's default. The work is bounded: files are read in small pieces at the places that matter,
+MIDI and MP4 index data past a few MiB are not read at all, and counting frames stops at
+`LONGEST_MS`, which is also the most any answer says.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from .content import Blob
+
+LONGEST_MS = 10 * 60 * 1000  # past what any MMS carries (300 KB of AMR at its lowest rate is 8 min)
+_MIDI_MAX_BYTES = 1024 * 1024  # a ring tone is kilobytes; a bigger "MIDI" is not worth parsing
+_MOOV_MAX_BYTES = 1024 * 1024  # an MP4's index; a clip an MMS carries has one of kilobytes
+_MP4_MIN_BITS_PER_SECOND = 1000  # below any codec's rate: a file that small cannot last that long
+_ID3_SEARCH = 64 * 1024  # bytes after an ID3 tag searched for the first frame (padding, junk)
+
+_durations: weakref.WeakKeyDictionary[Blob, tuple[int | None]] = weakref.WeakKeyDictionary()
+
+
+def duration_ms(blob: Blob) -> int | None:
+    """How long the sound or video in `blob` plays, in milliseconds (at most `LONGEST_MS`), or
+    None when its format is not one of those measured or its bytes leave the length unsure.
+    Blobs do not change: each is measured once (a campaign's sound, not once per message)."""
+    known = _durations.get(blob)
+    if known is not None:
+        return known[0]
+    try:
+        with blob.open() as fp:
+            ms = _measure(_Reader(fp, blob.size))
+    except OSError:
+        ms = None
+    if ms is not None:
+        ms = min(ms, LONGEST_MS) if ms > 0 else None  # (nothing to play: no length to give a slide)
+    _durations[blob] = (ms,)
+    return ms
+
+
+class _Reader:
+    """Bytes at any offset of an open blob, read where asked (seeking when the stream can)."""
+
+    def __init__(self, fp: BinaryIO, size: int):
+        self.fp, self.size, self.pos = fp, size, 0
+
+    def at(self, offset: int, n: int) -> bytes:
+        if offset < 0 or offset >= self.size or n <= 0:
+            return b""
+        if offset != self.pos:
+            if self.fp.seekable():
+                self.fp.seek(offset)
+            elif offset > self.pos:
+                _skip(self.fp, offset - self.pos)
+            else:
+                raise OSError("cannot go back in this stream")
+        want, pieces = min(n, self.size - offset), []
+        while want > 0 and (piece := self.fp.read(want)):
+            pieces.append(piece)
+            want -= len(piece)
+        data = b"".join(pieces)
+        self.pos = offset + len(data)
+        return data
+
+
+def _skip(fp: BinaryIO, n: int) -> None:
+    while n > 0:
+        got = fp.read(min(n, 64 * 1024))
+        if not got:
+            return
+        n -= len(got)
+
+
+def _measure(src: _Reader) -> int | None:
+    head = src.at(0, 16)
+    if head.startswith(b"#!AMR-WB\n"):
+        return _amr(src, 9, _AMR_WB_FRAME)
+    if head.startswith(b"#!AMR\n"):
+        return _amr(src, 6, _AMR_FRAME)
+    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+        return _wav(src)
+    if head.startswith(b"MThd"):
+        return _midi(src)
+    if head[4:8] == b"ftyp":
+        return _mp4(src)
+    return _mpeg_or_adts(src)
+
+
+# -- AMR: 20 ms frames, each a header byte whose frame type gives its size -------------------------
+
+# Bytes of an AMR frame (its header byte included) by frame type, RFC 4867 §5.3.
+_AMR_FRAME = (13, 14, 16, 18, 20, 21, 27, 32, 6, 1, 1, 1, 1, 1, 1, 1)
+_AMR_WB_FRAME = (18, 24, 33, 37, 41, 47, 51, 59, 61, 6, 1, 1, 1, 1, 1, 1)
+
+
+def _amr(src: _Reader, magic: int, sizes: tuple[int, ...]) -> int:
+    frames, pos, most = 0, magic, LONGEST_MS // 20 + 1
+    while pos < src.size and frames < most:
+        chunk = src.at(pos, 64 * 1024)
+        i, n = 0, len(chunk)
+        while i < n and frames < most:
+            frames += 1
+            i += sizes[(chunk[i] >> 3) & 0x0F]
+        pos += i
+    return frames * 20
+
+
+# -- MPEG audio (MP3) and AAC in ADTS ------------------------------------------------------------
+
+_MPEG_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}  # by version bits
+_MPEG1_L3 = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+_MPEG1_L2 = (0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384)
+_MPEG2_L23 = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
+_ADTS_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
+
+
+def mpeg_frame(h: bytes) -> tuple[int, int, int, int] | None:
+    """(frame bytes, samples, sample rate, kbit/s) of an MPEG audio layer II or III frame header,
+    or None. Layer I is left out: its sync bytes are a UTF-16 byte order mark (FF FE), and a
+    handset never got one; free-format and reserved values are not a frame either."""
+    if len(h) < 4 or h[0] != 0xFF or h[1] & 0xE0 != 0xE0:
+        return None
+    version, layer = (h[1] >> 3) & 3, (h[1] >> 1) & 3  # version 3: MPEG-1, 2: -2, 0: -2.5; layer 1: III
+    bitrate_index, rate_index = h[2] >> 4, (h[2] >> 2) & 3
+    if version == 1 or layer not in (1, 2) or bitrate_index in (0, 15) or rate_index == 3 or h[3] & 3 == 2:
+        return None
+    rate = _MPEG_RATES[version][rate_index]
+    if version == 3:
+        kbps = (_MPEG1_L3 if layer == 1 else _MPEG1_L2)[bitrate_index]
+    else:
+        kbps = _MPEG2_L23[bitrate_index]
+    samples = 576 if layer == 1 and version != 3 else 1152
+    return samples // 8 * kbps * 1000 // rate + ((h[2] >> 1) & 1), samples, rate, kbps
+
+
+def adts_frame(h: bytes) -> tuple[int, int, int, int] | None:
+    """(frame bytes, samples, sample rate, 0) of an AAC ADTS frame header, or None."""
+    if len(h) < 7 or h[0] != 0xFF or h[1] & 0xF6 != 0xF0:  # 12 sync bits, then layer 00
+        return None
+    rate_index = (h[2] >> 2) & 0x0F
+    size = ((h[3] & 3) << 11) | (h[4] << 3) | (h[5] >> 5)
+    if rate_index >= len(_ADTS_RATES) or size < (7 if h[1] & 1 else 9):
+        return None
+    return size, 1024 * ((h[6] & 3) + 1), _ADTS_RATES[rate_index], 0
+
+
+def same_stream(a: bytes, b: bytes) -> bool:
+    """Whether two frame headers are of one stream: the same version, layer and sample rate (and
+    AAC profile), which never change within one, where the bit rate may."""
+    fixed = 0x0C if mpeg_frame(a) else 0xFC
+    return len(b) >= 4 and a[1] & 0xFE == b[1] & 0xFE and a[2] & fixed == b[2] & fixed
+
+
+def id3_size(h: bytes) -> int:
+    """Bytes of the ID3v2 tag `h` starts with (header and footer included), else 0."""
+    if len(h) < 10 or not h.startswith(b"ID3") or h[3] not in (2, 3, 4) or any(b & 0x80 for b in h[6:10]):
+        return 0
+    size = 10 + ((h[6] << 21) | (h[7] << 14) | (h[8] << 7) | h[9])
+    return size + 10 if h[5] & 0x10 else size
+
+
+def _mpeg_or_adts(src: _Reader) -> int | None:
+    start = 0
+    for _ in range(4):  # (tags repeated by careless taggers)
+        skip = id3_size(src.at(start, 10))
+        if not skip:
+            break
+        start += skip
+    window = src.at(start, _ID3_SEARCH if start else 4)
+    for i in range(len(window) - 3):  # the first frame whose successor (or the end) confirms it
+        if window[i] != 0xFF:
+            continue
+        h = src.at(start + i, 10)
+        frame = mpeg_frame(h) or adts_frame(h)
+        if frame is None:
+            continue
+        after = start + i + frame[0]
+        following = src.at(after, 10)
+        if after >= src.size or ((mpeg_frame(following) or adts_frame(following)) and same_stream(h, following)):
+            return _frames(src, start + i, h, frame)
+        if not start:
+            return None  # (no tag: the first bytes are the first frame, or this is no MPEG audio)
+    return None
+
+
+def _frames(src: _Reader, first: int, h: bytes, frame: tuple[int, int, int, int]) -> int | None:
+    _size, samples, rate, _kbps = frame
+    if mpeg_frame(h):
+        claimed = _vbr_frames(src.at(first, 256), h)
+        if claimed:
+            ms = claimed * samples * 1000 // rate
+            kbps = (src.size - first) * 8 / max(ms, 1)
+            table = _MPEG1_L3 if h[1] & 0x18 == 0x18 else _MPEG2_L23
+            if table[1] * 0.5 <= kbps <= table[14] * 1.5:  # (a size it could have: else count the frames)
+                return ms
+    parse = mpeg_frame if mpeg_frame(h) else adts_frame
+    pos, ms_total, audio_end = first, 0.0, first
+    while pos < src.size and ms_total < LONGEST_MS:
+        here = src.at(pos, 10)
+        frame = parse(here)
+        if frame is None or not same_stream(h, here):
+            break
+        ms_total += frame[1] * 1000 / frame[2]
+        pos += frame[0]
+        audio_end = min(pos, src.size)
+    if ms_total >= LONGEST_MS:
+        return LONGEST_MS
+    rest = src.size - audio_end
+    # What follows the frames: nothing, a tag (ID3v1 is 128 bytes, APE and Lyrics3 a few more),
+    # or junk; a file whose frames stop early is not one whose length we know.
+    trailer = src.at(audio_end, 8).startswith((b"TAG", b"APETAGEX", b"LYRICS"))
+    if rest > 0 and not trailer and rest > (audio_end - first) // 10:
+        return None
+    return round(ms_total)
+
+
+def _vbr_frames(frame: bytes, h: bytes) -> int | None:
+    """The frame count a Xing/Info or VBRI header in the first frame claims, else None."""
+    mpeg1, mono = h[1] & 0x18 == 0x18, h[3] >> 6 == 3
+    xing = 4 + ((17 if mono else 32) if mpeg1 else (9 if mono else 17))
+    if frame[xing : xing + 4] in (b"Xing", b"Info") and len(frame) >= xing + 12 and frame[xing + 7] & 1:
+        return int.from_bytes(frame[xing + 8 : xing + 12], "big") or None
+    if frame[36:40] == b"VBRI" and len(frame) >= 54:
+        return int.from_bytes(frame[50:54], "big") or None
+    return None
+
+
+# -- WAV -------------------------------------------------------------------------------------------
+
+_LINEAR_FORMATS = {1, 3, 6, 7, 0xFFFE}  # PCM, float, A-law, mu-law, extensible: bytes = rate × block
+
+
+def _wav(src: _Reader) -> int | None:
+    pos, byte_rate = 12, 0
+    for _ in range(64):
+        chunk = src.at(pos, 8)
+        if len(chunk) < 8:
+            return None
+        cid, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+        if cid == b"fmt ":
+            f = src.at(pos + 8, 16)
+            if len(f) < 16:
+                return None
+            tag, rate = int.from_bytes(f[0:2], "little"), int.from_bytes(f[4:8], "little")
+            byte_rate, block = int.from_bytes(f[8:12], "little"), int.from_bytes(f[12:14], "little")
+            if tag in _LINEAR_FORMATS:
+                byte_rate = rate * block  # (computed: the header's own figure is often wrong)
+        elif cid == b"data":
+            left = src.size - pos - 8
+            data = left if size in (0, 0xFFFFFFFF) else min(size, left)  # (0 and ~0: writers that streamed)
+            return data * 1000 // byte_rate if byte_rate else None
+        pos += 8 + size + (size & 1)
+    return None
+
+
+# -- MIDI: ticks of each track, turned into time by the tempo map ----------------------------------
+
+
+def _midi(src: _Reader) -> int | None:
+    if src.size > _MIDI_MAX_BYTES:
+        return None
+    data = src.at(0, src.size)
+    header = int.from_bytes(data[4:8], "big")
+    if header < 6 or len(data) < 14:
+        return None
+    form, tracks, division = (int.from_bytes(data[i : i + 2], "big") for i in (8, 10, 12))
+    if form > 1 or tracks == 0:
+        return None  # (format 2: independent patterns, played in an order of the player's)
+    pos, tempos, end = 8 + header, [], 0
+    while pos + 8 <= len(data) and tracks:
+        length = int.from_bytes(data[pos + 4 : pos + 8], "big")
+        if data[pos : pos + 4] == b"MTrk":  # (other chunk types are to be skipped, says the standard)
+            tracks -= 1
+            last = _track(memoryview(data)[pos + 8 : pos + 8 + length], tempos)
+            if last is None:
+                return None
+            end = max(end, last)
+        pos += 8 + length
+    if division & 0x8000:  # SMPTE: frames a second and ticks a frame, no tempo
+        fps = 256 - (division >> 8)
+        per_second = (29.97 if fps == 29 else fps) * (division & 0xFF)
+        return round(end * 1000 / per_second) if per_second else None
+    if division == 0:
+        return None
+    tempos.sort(key=lambda t: t[0])
+    us, tick, tempo = 0.0, 0, 500_000  # 120 beats a minute until told otherwise
+    for at, new in tempos:
+        if at >= end:
+            break
+        us += (at - tick) * tempo / division
+        tick, tempo = at, new
+    return round((us + (end - tick) * tempo / division) / 1000)
+
+
+def _track(t: memoryview, tempos: list[tuple[int, int]]) -> int | None:
+    """The tick of a track's last event (its tempo changes added to `tempos`), or None when its
+    events make no sense (data without a status); a track cut short ends where it was cut."""
+    i, n, tick, last, status = 0, len(t), 0, 0, 0
+    while i < n:
+        delta, i = _varlen(t, i)
+        if delta is None or i >= n:
+            break
+        tick += delta
+        b = t[i]
+        if b == 0xFF or b in (0xF0, 0xF7):  # meta and sysex events: a length, then the data
+            kind = t[i + 1] if b == 0xFF and i + 1 < n else None
+            length, j = _varlen(t, i + (2 if b == 0xFF else 1))
+            if length is None or j + length > n:
+                break
+            if kind == 0x51 and length == 3:
+                tempo = int.from_bytes(t[j : j + 3], "big")
+                if tempo:
+                    tempos.append((tick, tempo))
+            i, status, last = j + length, 0, tick  # (they end a running status)
+            if kind == 0x2F:  # end of track
+                break
+            continue
+        if b & 0x80:
+            status, i = b, i + 1
+        elif not status:
+            return None
+        i += 1 if status & 0xE0 == 0xC0 else 2  # program change and channel pressure have one data byte
+        if i > n:
+            break
+        last = tick
+    return last
+
+
+def _varlen(t: memoryview, i: int) -> tuple[int | None, int]:
+    value = 0
+    for j in range(i, min(i + 4, len(t))):
+        value = (value << 7) | (t[j] & 0x7F)
+        if not t[j] & 0x80:
+            return value, j + 1
+    return None, len(t)
+
+
+# -- MP4, 3GP, M4A: the movie header's duration in its time scale ---------------------------------
+
+
+def _mp4(src: _Reader) -> int | None:
+    pos = 0
+    for _ in range(256):
+        box = _box(src.at(pos, 16), src.size - pos)
+        if box is None:
+            return None
+        kind, header, size = box
+        if kind == b"moov":
+            if size > _MOOV_MAX_BYTES:
+                return None
+            ms = _movie_ms(memoryview(src.at(pos + header, size - header)))
+            if ms is None or src.size * 8 * 1000 < ms * _MP4_MIN_BITS_PER_SECOND:
+                return None  # (a length this file is too small to hold)
+            return ms
+        pos += size
+        if pos >= src.size:
+            return None
+    return None
+
+
+def _box(h: bytes | memoryview, left: int) -> tuple[bytes, int, int] | None:
+    """(type, header bytes, box bytes) of the box `h` starts with, if it fits in `left` bytes."""
+    if len(h) < 8:
+        return None
+    size, kind, header = int.from_bytes(h[:4], "big"), bytes(h[4:8]), 8
+    if size == 1:  # a 64-bit size follows the type
+        if len(h) < 16:
+            return None
+        size, header = int.from_bytes(h[8:16], "big"), 16
+    elif size == 0:  # to the end of the file
+        size = left
+    return (kind, header, size) if header <= size <= left else None
+
+
+def _boxes(data: memoryview) -> Iterator[tuple[bytes, memoryview]]:
+    pos = 0
+    while pos < len(data):
+        box = _box(data[pos : pos + 16], len(data) - pos)
+        if box is None:
+            return
+        kind, header, size = box
+        yield kind, data[pos + header : pos + size]
+        pos += size
+
+
+def _child(data: memoryview, kind: bytes) -> memoryview | None:
+    return next((payload for found, payload in _boxes(data) if found == kind), None)
+
+
+def _header_ms(box: memoryview) -> int | None:
+    """The duration an mvhd or mdhd box gives, or None for an unknown or unreadable one."""
+    if len(box) < 20:
+        return None
+    if box[0] == 1:
+        if len(box) < 32:
+            return None
+        scale, length, unknown = int.from_bytes(box[20:24], "big"), int.from_bytes(box[24:32], "big"), 2**64 - 1
+    else:
+        scale, length, unknown = int.from_bytes(box[12:16], "big"), int.from_bytes(box[16:20], "big"), 2**32 - 1
+    if not scale or not length or length == unknown:
+        return None
+    return length * 1000 // scale
+
+
+def _movie_ms(moov: memoryview) -> int | None:
+    tracks = []  # (if the movie header leaves the length unknown: the longest track's own)
+    for kind, payload in _boxes(moov):
+        if kind == b"mvhd":
+            ms = _header_ms(payload)
+            if ms is not None:
+                return ms
+        elif kind == b"trak":
+            mdia = _child(payload, b"mdia")
+            mdhd = _child(mdia, b"mdhd") if mdia is not None else None
+            track_ms = _header_ms(mdhd) if mdhd is not None else None
+            if track_ms:
+                tracks.append(track_ms)
+    return max(tracks, default=None)
