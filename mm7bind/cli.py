@@ -215,9 +215,15 @@ def _content(args) -> Content | None:
     if args.text is not None:
         content.add_text(args.text, charset="utf-8")
     for path in args.attach or []:
-        content.add_file(path)
+        try:
+            content.add_file(path)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot read the attachment {path}: {exc.strerror or exc}") from exc
     if args.smil:
-        content.smil = Part.from_file(args.smil, "application/smil")
+        try:
+            content.smil = Part.from_file(args.smil, "application/smil")
+        except OSError as exc:  # (said as such: it is no attachment)
+            raise OSError(exc.errno, f"cannot read the SMIL {args.smil}: {exc.strerror or exc}") from exc
         head = content.smil.blob.read()[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
         if not head.startswith(b"<") or b"<smil" not in head.lower():
             raise ValueError(f"--smil {args.smil} is not a SMIL document (no <smil> element at its start)")
@@ -248,7 +254,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     try:
         content = _content(args)
     except OSError as exc:
-        print(f"mm7bind send: cannot read an attachment: {exc}", file=sys.stderr)
+        print(f"mm7bind send: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     except ValueError as exc:
         print(f"mm7bind send: {exc}", file=sys.stderr)
