@@ -1142,9 +1142,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "each is stored before the answer, then saved under --out, passed to "
                                    "--handler or forwarded to --forward.")
     with_config(p)
-    p.add_argument("--host")
-    p.add_argument("--port", type=_port)
-    p.add_argument("--out", metavar="DIR", help="where received messages and content are written")
+    from .config import ReceiverSection  # noqa: PLC0415 (its defaults, shown)
+
+    receiver = ReceiverSection()
+    p.add_argument("--host", help=f"address to listen on (else [receiver] host; default {receiver.host})")
+    p.add_argument("--port", type=_port, help=f"(else [receiver] port; default {receiver.port})")
+    p.add_argument("--out", metavar="DIR", help="where received messages and content are written "
+                                                f"(else [receiver] out_dir; default {receiver.out_dir})")
     p.add_argument("--handler", metavar="MODULE:OBJECT", help="your own handler instead of saving to --out")
     p.add_argument("--forward", metavar="URL", type=_http_url, help="post each message as JSON to your application at URL")
     p.set_defaults(func=cmd_serve)

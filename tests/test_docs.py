@@ -366,3 +366,15 @@ class MyHandler(mm7bind.Handler):
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_readme.py"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "2 passed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
+
+
+def test_serve_help_says_where_it_listens_and_saves_by_default():
+    """`serve --help` gave --host and --port no text at all: where does it listen, then?"""
+    from mm7bind.cli import build_parser
+    from mm7bind.config import ReceiverSection
+
+    serve = _subcommands(build_parser())["serve"]
+    texts = {a.option_strings[0]: a.help or "" for a in serve._actions if a.option_strings}
+    defaults = ReceiverSection()
+    assert f"default {defaults.host}" in texts["--host"] and f"default {defaults.port}" in texts["--port"]
+    assert f"default {defaults.out_dir}" in texts["--out"]
