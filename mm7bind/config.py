@@ -36,7 +36,7 @@ class MmscSection:
     password: str = field(default="", repr=False)  # (reprs of a configuration are logged and shown)
     auth: str = "basic"  # basic | digest | auto (Basic, then Digest when challenged: China Mobile's SDK)
     digest_qop: str = ""  # auth | auth-int: the one to answer with when an MMSC offers both; "" = auth
-    dialect: str = "standard"  # standard | cmcc | mbuni
+    dialect: str = "standard"  # standard | cmcc | cmcc-sdk | mbuni
     version: str = ""  # schema version to send; empty: the dialect's
     mm7_version: str = ""
     connect_timeout: float = 10.0
