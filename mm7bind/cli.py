@@ -1163,7 +1163,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the one serve runs (without it, as serve without it: forwarding or saving)")
     p.add_argument("--forward", metavar="URL", type=_http_url, help="forward to URL, as serve --forward does")
     p.add_argument("--out", metavar="DIR", help="save under DIR, as serve --out does")
-    p.add_argument("--stale-after", type=float, default=300.0, help="seconds after which 'processing' is stale")
+    p.add_argument("--stale-after", type=float, default=300.0, metavar="SECONDS",
+                   help="a message 'processing' this long is taken as left by a dead run and replayed "
+                        "(default %(default)g)")
     p.set_defaults(func=cmd_replay)
 
     def listing(p: argparse.ArgumentParser) -> None:

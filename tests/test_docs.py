@@ -228,7 +228,7 @@ def readme_commands() -> dict[tuple[str, ...], set[str]]:
     return commands
 
 
-def test_every_command_and_option_the_readme_shows_exists_and_every_command_is_shown():
+def test_every_command_and_option_the_readme_shows_exists_and_every_one_is_shown():
     from mm7bind.cli import build_parser
 
     documented = readme_commands()
@@ -245,11 +245,16 @@ def test_every_command_and_option_the_readme_shows_exists_and_every_command_is_s
             continue
         known = {s for a in parser._actions for s in a.option_strings}
         problems += [f"mm7bind {' '.join(words)}: no option {o}" for o in sorted(options - known)]
+    shared = {"-h", "--help", "--config", "-c", "--conn-config", "--verbose", "-v"}  # (said once, above the block)
     for name, parser in top.items():
         actions = _subcommands(parser)
         for full in [(name, action) for action in actions] if actions else [(name,)]:
             if full not in documented:
                 problems.append(f"mm7bind {' '.join(full)} is not in the README")
+                continue
+            command = actions[full[1]] if actions else parser
+            options = {s for a in command._actions for s in a.option_strings if s.startswith("--")} - shared
+            problems += [f"mm7bind {' '.join(full)}: {o} is not in the README" for o in sorted(options - documented[full])]
     assert len(documented) > 15 and problems == [], problems
 
 
