@@ -383,3 +383,14 @@ def test_serve_help_says_where_it_listens_and_saves_by_default():
     defaults = ReceiverSection()
     assert f"default {defaults.host}" in texts["--host"] and f"default {defaults.port}" in texts["--port"]
     assert f"default {defaults.out_dir}" in texts["--out"]
+
+
+def test_every_public_name_is_on_the_api_page():
+    """What `import mm7bind` offers is findable on one page: every name in `mm7bind.__all__` is in
+    the README's API section (a name exported and documented nowhere cannot be found)."""
+    import mm7bind
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## The API on one page"):]
+    section = section[: section.index("\n## ")]
+    assert [n for n in mm7bind.__all__ if not re.search(rf"`[^`]*\b{re.escape(n)}\b[^`]*`", section)] == []
