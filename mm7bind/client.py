@@ -345,15 +345,16 @@ class ClientCore:
         challenge = _header(headers, "www-authenticate") or ""
         wanted = challenge.split(None, 1)[0].capitalize() if challenge.strip() else ""
         c = self.config
+        peer = "the MMSC" if c.role == "vasp" else "the VASP"  # (the simulator's client sends to a VASP)
         in_url = urlsplit(url).username is not None  # (sent as Basic, whatever `auth` says)
         if c.username is None and not in_url:
-            return f"the MMSC asks for {wanted or 'credentials'}; none were given: set username and password"
+            return f"{peer} asks for {wanted or 'credentials'}; none were given: set username and password"
         sent = "Basic" if c.username is None or c.auth == "basic" else "Digest" if c.auth == "digest" else ""
         if wanted in ("Basic", "Digest") and sent and wanted != sent:
             why = "credentials in the URL go as Basic" if c.username is None else f'auth is "{c.auth}"'
-            return (f'the MMSC asks for {wanted}, {why}: set auth = "{wanted.lower()}" (or "auto")'
+            return (f'{peer} asks for {wanted}, {why}: set auth = "{wanted.lower()}" (or "auto")'
                     + (" with username and password" if c.username is None else ""))
-        return "the MMSC refused the credentials: check username and password"
+        return f"{peer} refused the credentials: check username and password"
 
     def on_transport_error(self, p: Prepared, attempt: int, url: str, kind: str, exc: Exception,
                            tried: set[str]) -> Retry:

@@ -319,6 +319,15 @@ def test_an_http_401_says_which_credentials_setting_to_change(server_auth, setti
     assert not password or password not in str(err.value)
 
 
+def test_an_http_401_to_the_simulators_client_names_the_vasp():
+    from .test_receiver import deliver
+
+    with FakeServer(auth=mm7.auth.BasicAuth("mmsc", "pw")) as vasp, \
+            client(vasp.url, role="mmsc", username="mmsc", password="bad") as c, pytest.raises(HTTPStatusError) as err:
+        c.send(deliver())
+    assert "(the VASP refused the credentials: check username and password)" in str(err.value)
+
+
 def test_an_http_404_says_to_check_the_path():
     with FakeServer(lambda req: Reply(404, b"not found\n", {"Content-Type": "text/plain"})) as srv, \
             client(srv.url) as c, pytest.raises(HTTPStatusError) as err:
