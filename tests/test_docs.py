@@ -394,3 +394,16 @@ def test_every_public_name_is_on_the_api_page():
     section = text[text.index("## The API on one page"):]
     section = section[: section.index("\n## ")]
     assert [n for n in mm7bind.__all__ if not re.search(rf"`[^`]*\b{re.escape(n)}\b[^`]*`", section)] == []
+
+
+def test_the_quick_start_is_two_commands_and_ci_runs_the_second_as_written():
+    """The Quick start promises two commands — the demo on built-in defaults, then the test suite
+    "the same command CI runs": CI's script must run that line as the README writes it."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Quick start"):]
+    [block] = re.findall(r"```sh\n(.*?)```", section[: section.index("\n## ")], re.S)
+    demo, tests = block.splitlines()
+    assert demo.endswith(" && .venv/bin/mm7bind demo") and "pip install -q -e . " in demo
+    assert tests.endswith(" && .venv/bin/python -m pytest -q") and "'.[test]'" in tests
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert tests in ci.splitlines()
