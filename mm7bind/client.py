@@ -1019,7 +1019,10 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
 
     def __init__(self, urls: str | tuple[str, ...] | ClientConfig | None = None, *, config: ClientConfig | None = None,
                  store=None, sleep=asyncio.sleep, metrics=None, **settings: Any):
-        import httpx  # noqa: PLC0415
+        try:
+            import httpx  # noqa: PLC0415
+        except ImportError as exc:  # (an optional dependency: say how to get it)
+            raise ImportError("AsyncClient needs httpx: pip install 'mm7bind[async]'", name=exc.name) from exc
         from zeep.transports import AsyncTransport  # noqa: PLC0415
 
         config = self._setup(urls, config, store, sleep, settings, metrics)

@@ -7,6 +7,7 @@ import dataclasses
 import io
 import logging
 import ssl
+import sys
 import time
 
 import pytest
@@ -370,6 +371,12 @@ def test_auto_auth_sends_basic_and_answers_a_digest_challenge(size):
     with FakeServer(auth=mm7.auth.DigestAuth("sp", "secret")) as srv, \
             client(srv.url, username="sp", password="wrong", auth="auto") as c, pytest.raises(HTTPStatusError):
         c.submit(submit())
+
+
+def test_the_async_client_without_its_extra_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "httpx", None)  # (as where it is not installed: importing it fails)
+    with pytest.raises(ImportError, match=r"AsyncClient needs httpx: pip install 'mm7bind\[async\]'"):
+        AsyncClient("http://127.0.0.1:9/mm7")
 
 
 def test_auto_auth_in_the_async_client():
