@@ -53,7 +53,7 @@ class MmscSection:
     rate_limit: float = 0.0  # messages per second per MMSC; 0: unlimited
     round_robin: bool = False
     max_message_size: int = 0  # bytes; 0: the dialect's
-    charset: str = ""  # XML and text encoding; empty: the dialect's (UTF-8, GB2312 for cmcc)
+    charset: str = ""  # the XML's encoding; empty: the dialect's (UTF-8, GB2312 for cmcc)
     keep_alive: bool = True  # false: "Connection: close" on every request
     headers: dict[str, str] = field(default_factory=dict)
 
