@@ -115,7 +115,8 @@ class MessageTooLargeError(EncodeError):
 
     def __init__(self, size: int, limit: int):
         # (named, since the limit may be the dialect's, which the user never wrote down)
-        super().__init__(f"the message is {size} bytes, more than the {limit} bytes allowed (max_message_size)")
+        super().__init__(f"the message is {size} bytes, more than the {limit} bytes allowed "
+                         "(max_message_size)")
         self.size, self.limit = size, limit
 
 

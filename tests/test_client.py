@@ -324,8 +324,9 @@ def test_an_http_401_to_the_simulators_client_names_the_vasp():
     from .test_receiver import deliver
 
     with FakeServer(auth=mm7.auth.BasicAuth("mmsc", "pw")) as vasp, \
-            client(vasp.url, role="mmsc", username="mmsc", password="bad") as c, pytest.raises(HTTPStatusError) as err:
-        c.send(deliver())
+            client(vasp.url, role="mmsc", username="mmsc", password="bad") as c:
+        with pytest.raises(HTTPStatusError) as err:
+            c.send(deliver())
     assert "(the VASP refused the credentials: check username and password)" in str(err.value)
 
 

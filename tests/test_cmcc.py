@@ -521,7 +521,8 @@ def test_the_readme_pythonic_example_runs_as_a_program(tmp_path, cmcc_simulator_
     sim = cmcc_simulator_for(f"http://127.0.0.1:{port}/mm7")
     (tmp_path / "example.py").write_text(adapted(python_block("# The Pythonic way\n"), {
         '"http://127.0.0.1:9090/mm7"': repr(sim.url), "port=8088": f"port={port}"}), encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "example.py"], cwd=tmp_path, env={**ENV, "PYTHONPATH": str(ROOT)},
+    proc = subprocess.Popen([sys.executable, "example.py"], cwd=tmp_path,
+                            env={**ENV, "PYTHONPATH": str(ROOT)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20
@@ -531,7 +532,8 @@ def test_the_readme_pythonic_example_runs_as_a_program(tmp_path, cmcc_simulator_
         mo = requests.post(sim.control + "/deliver", json={"from": "13915002000", "to": ["8888"], "subject": "天气",
                                                            "text": "CX TQ"}, timeout=10).json()
         assert mo["status"] == 1000, mo
-        [reply] = [s for s in requests.get(sim.control + "/messages", timeout=10).json() if s["subject"] == "Re: 天气"]
+        stored = requests.get(sim.control + "/messages", timeout=10).json()
+        [reply] = [s for s in stored if s["subject"] == "Re: 天气"]
         assert reply["recipients"] == ["13915002000"] and reply["state"] == "accepted"
     finally:
         proc.terminate()
