@@ -411,4 +411,4 @@ def test_the_quick_start_is_two_commands_and_ci_runs_the_second_as_written():
     assert tests in ci.splitlines()
     # and it says which Python `python3` must be: the one the package requires
     oldest = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["requires-python"]
-    assert f"Python {oldest.removeprefix('>=')} or later" in section[: section.index("\n## ")]
+    assert f"Python {oldest.removeprefix('>=')} or later" in " ".join(section[: section.index("\n## ")].split())
