@@ -338,7 +338,8 @@ def test_the_readme_api_and_client_examples_run(tmp_path, monkeypatch):
     assert [r.tag for r in mm7.SqliteStore(str(tmp_path / "mm7.db")).sent(tag="newyear")] == ["newyear"]
 
 
-def test_the_readme_receiver_example_runs(monkeypatch):
+def test_the_readme_receiver_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # (its store, inbox.db, is made here)
     ns: dict = {"save": lambda *args: None}
     block = adapted(python_block("import mm7bind as mm7\n\nclass Inbox(mm7.Handler):\n"), {
         'host="0.0.0.0", port=8080': 'host="127.0.0.1", port=0',  # (loopback, and a free port)
