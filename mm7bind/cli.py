@@ -216,9 +216,15 @@ def _content(args) -> Content | None:
     if args.text is not None:
         content.add_text(args.text, charset="utf-8")
     for path in args.attach or []:
-        content.add_file(path)
+        try:
+            content.add_file(path)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot read the attachment {path}: {exc.strerror or exc}") from exc
     if args.smil:
-        content.smil = Part.from_file(args.smil, "application/smil")
+        try:
+            content.smil = Part.from_file(args.smil, "application/smil")
+        except OSError as exc:  # (said as such: it is no attachment)
+            raise OSError(exc.errno, f"cannot read the SMIL {args.smil}: {exc.strerror or exc}") from exc
         head = content.smil.blob.read()[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
         if not head.startswith(b"<") or b"<smil" not in head.lower():
             raise ValueError(f"--smil {args.smil} is not a SMIL document (no <smil> element at its start)")
@@ -249,7 +255,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     try:
         content = _content(args)
     except OSError as exc:
-        print(f"mm7bind send: cannot read an attachment: {exc}", file=sys.stderr)
+        print(f"mm7bind send: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     except ValueError as exc:
         print(f"mm7bind send: {exc}", file=sys.stderr)
@@ -1150,9 +1156,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "each is stored before the answer, then saved under --out, passed to "
                                    "--handler or forwarded to --forward.")
     with_config(p)
-    p.add_argument("--host")
-    p.add_argument("--port", type=_port)
-    p.add_argument("--out", metavar="DIR", help="where received messages and content are written")
+    from .config import ReceiverSection  # noqa: PLC0415 (its defaults, shown)
+
+    receiver = ReceiverSection()
+    p.add_argument("--host", help=f"address to listen on (else [receiver] host; default {receiver.host})")
+    p.add_argument("--port", type=_port, help=f"(else [receiver] port; default {receiver.port})")
+    p.add_argument("--out", metavar="DIR", help="where received messages and content are written "
+                                                f"(else [receiver] out_dir; default {receiver.out_dir})")
     p.add_argument("--handler", metavar="MODULE:OBJECT", help="your own handler instead of saving to --out")
     p.add_argument("--forward", metavar="URL", type=_http_url, help="post each message as JSON to your application at URL")
     p.set_defaults(func=cmd_serve)
@@ -1167,7 +1177,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the one serve runs (without it, as serve without it: forwarding or saving)")
     p.add_argument("--forward", metavar="URL", type=_http_url, help="forward to URL, as serve --forward does")
     p.add_argument("--out", metavar="DIR", help="save under DIR, as serve --out does")
-    p.add_argument("--stale-after", type=float, default=300.0, help="seconds after which 'processing' is stale")
+    p.add_argument("--stale-after", type=float, default=300.0, metavar="SECONDS",
+                   help="a message 'processing' this long is taken as left by a dead run and replayed "
+                        "(default %(default)g)")
     p.set_defaults(func=cmd_replay)
 
     def listing(p: argparse.ArgumentParser) -> None:

@@ -293,7 +293,9 @@ class ClientCore:
                 error.__cause__ = exc  # (which kind of unreadable: callers map them apart)
                 return self.give_up(p, error)
         if env is None:
-            error = HTTPStatusError(f"HTTP {status} from {shown}" + (f": {_snippet(body)}" if body else ""),
+            hint = self.http_hint(status, url, headers)
+            error = HTTPStatusError(f"HTTP {status} from {shown}" + (f" ({hint})" if hint else "")
+                                    + (f": {_snippet(body)}" if body.strip() else ""),
                                     status=status, body=body, headers=dict(headers), **kw)
             if status < 400:
                 error = ProtocolError(f"empty answer (HTTP {status}) from {shown}", **kw)
@@ -336,6 +338,28 @@ class ClientCore:
             return Retry(policy.delay(attempt, retry_after, self.rng), url, None)
         self.finish(p, result=result)
         return result
+
+    def http_hint(self, status: int, url: str, headers: dict) -> str:
+        """What to change, for the HTTP errors a wrong setting causes: a 401 says which of the
+        credentials the MMSC wants (a bare "HTTP 401" left the user guessing between none, the wrong
+        scheme and a wrong password), a 404 that the URL's path is wrong."""
+        if status == 404:
+            return "nothing at this path: check the URL"
+        if status != 401:
+            return ""
+        challenge = _header(headers, "www-authenticate") or ""
+        wanted = challenge.split(None, 1)[0].capitalize() if challenge.strip() else ""
+        c = self.config
+        peer = "the MMSC" if c.role == "vasp" else "the VASP"  # (the simulator's client sends to a VASP)
+        in_url = urlsplit(url).username is not None  # (sent as Basic, whatever `auth` says)
+        if c.username is None and not in_url:
+            return f"{peer} asks for {wanted or 'credentials'}; none were given: set username and password"
+        sent = "Basic" if c.username is None or c.auth == "basic" else "Digest" if c.auth == "digest" else ""
+        if wanted in ("Basic", "Digest") and sent and wanted != sent:
+            why = "credentials in the URL go as Basic" if c.username is None else f'auth is "{c.auth}"'
+            return (f'{peer} asks for {wanted}, {why}: set auth = "{wanted.lower()}" (or "auto")'
+                    + (" with username and password" if c.username is None else ""))
+        return f"{peer} refused the credentials: check username and password"
 
     def on_transport_error(self, p: Prepared, attempt: int, url: str, kind: str, exc: Exception,
                            tried: set[str]) -> Retry:
@@ -511,9 +535,23 @@ def _transport_reason(exc: Exception) -> str:
     nested exceptions' texts.)"""
     import re  # noqa: PLC0415
 
+    if _in_tls_handshake(exc):
+        return "the TLS handshake got no answer within the connect timeout (an http port, not https?)"
     cause = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
     cause = getattr(cause, "reason", None) or cause
     return re.sub(r"^[A-Za-z]+\(host=[^)]*\): ", "", str(cause)) or type(cause).__name__
+
+
+def _in_tls_handshake(exc: BaseException) -> bool:
+    """Whether a timeout happened in the TLS handshake: the ssl module's own error, which urllib3
+    wraps in its read timeout, is somewhere in the chain."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if "handshake operation timed out" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _never_connected(exc: Exception) -> bool:
@@ -545,7 +583,7 @@ def _shortened(text: str, limit: int = 300) -> str:
 
 
 def _snippet(body: bytes, limit: int = 200) -> str:
-    text = body[:limit].decode("utf-8", "replace").replace("\r", " ").replace("\n", " ")
+    text = body[:limit].decode("utf-8", "replace").replace("\r", " ").replace("\n", " ").strip()
     return text + ("…" if len(body) > limit else "")
 
 
@@ -937,7 +975,9 @@ class Client(_Operations[Result]):
             # out: then the MMSC may have it, and only the same MMSC can tell a repeat.
             return Failure("connect" if _never_connected(exc) else "other", exc)
         except requests.exceptions.Timeout as exc:
-            return Failure("timeout", exc)
+            # urllib3 reports a TLS handshake that never completes (https to a plain-http port) as a
+            # read timeout: nothing was sent, so it is a failure to connect, as httpx has it.
+            return Failure("connect" if _in_tls_handshake(exc) else "timeout", exc)
         except requests.exceptions.RequestException as exc:
             return Failure("other", exc)
         return Answer(resp.status_code, resp.headers, resp.content)
@@ -985,7 +1025,10 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
 
     def __init__(self, urls: str | tuple[str, ...] | ClientConfig | None = None, *, config: ClientConfig | None = None,
                  store=None, sleep=asyncio.sleep, metrics=None, **settings: Any):
-        import httpx  # noqa: PLC0415
+        try:
+            import httpx  # noqa: PLC0415
+        except ImportError as exc:  # (an optional dependency: say how to get it)
+            raise ImportError("AsyncClient needs httpx: pip install 'mm7bind[async]'", name=exc.name) from exc
         from zeep.transports import AsyncTransport  # noqa: PLC0415
 
         config = self._setup(urls, config, store, sleep, settings, metrics)

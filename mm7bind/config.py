@@ -37,7 +37,7 @@ class MmscSection:
     password: str = field(default="", repr=False)  # (reprs of a configuration are logged and shown)
     auth: str = "basic"  # basic | digest | auto (Basic, then Digest when challenged: China Mobile's SDK)
     digest_qop: str = ""  # auth | auth-int: the one to answer with when an MMSC offers both; "" = auth
-    dialect: str = "standard"  # standard | cmcc | mbuni
+    dialect: str = "standard"  # standard | cmcc | cmcc-sdk | mbuni
     version: str = ""  # schema version to send; empty: the dialect's
     mm7_version: str = ""
     connect_timeout: float = 10.0
@@ -54,7 +54,7 @@ class MmscSection:
     rate_limit: float = 0.0  # messages per second per MMSC; 0: unlimited
     round_robin: bool = False
     max_message_size: int = 0  # bytes; 0: the dialect's
-    charset: str = ""  # XML and text encoding; empty: the dialect's (UTF-8, GB2312 for cmcc)
+    charset: str = ""  # the XML's encoding; empty: the dialect's (UTF-8, GB2312 for cmcc)
     keep_alive: bool = True  # false: "Connection: close" on every request
     headers: dict[str, str] = field(default_factory=dict)
 

@@ -114,7 +114,9 @@ class MessageTooLargeError(EncodeError):
     """The encoded message exceeds the profile's maximum size; nothing was sent."""
 
     def __init__(self, size: int, limit: int):
-        super().__init__(f"the message is {size} bytes, more than the {limit} bytes allowed")
+        # (named, since the limit may be the dialect's, which the user never wrote down)
+        super().__init__(f"the message is {size} bytes, more than the {limit} bytes allowed "
+                         "(max_message_size)")
         self.size, self.limit = size, limit
 
 

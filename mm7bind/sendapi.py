@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 import hashlib
 import hmac
 import json
@@ -50,6 +51,15 @@ _ENUMS = {"priority": m.Priority, "message_class": m.MessageClass, "charged_part
           "content_class": m.ContentClass}
 
 
+def _with_hints(unknown: list[str], known: Iterable[str]) -> str:
+    """The unknown names, each with the known one it is likely a typo of (as `config check` does)."""
+    def hinted(name: str) -> str:
+        close = difflib.get_close_matches(name, list(known), 1)
+        return f"{name} (did you mean {close[0]}?)" if close else name
+
+    return ", ".join(hinted(name) for name in unknown)
+
+
 @dataclass
 class Submission:
     """What a JSON request to /send asks for: the message, and how to send it."""
@@ -74,7 +84,7 @@ def submit_from_json(data: Any) -> Submission:
         raise ApiError(400, "the body must be a JSON object")
     unknown = sorted(set(data) - set(_STR) - set(_BOOL) - set(_CONTENT))
     if unknown:
-        raise ApiError(400, f"unknown field(s): {', '.join(unknown)}")
+        raise ApiError(400, f"unknown field(s): {_with_hints(unknown, (*_STR, *_BOOL, *_CONTENT))}")
     fields: dict[str, Any] = {}
     for key in _STR:
         if data.get(key) is not None:
@@ -154,7 +164,7 @@ def _part(item: Any, i: int) -> Part:
         raise ApiError(400, f"{where} must be an object")
     unknown = sorted(set(item) - set(_PART_KEYS))
     if unknown:
-        raise ApiError(400, f"{where}: unknown field(s): {', '.join(unknown)}")
+        raise ApiError(400, f"{where}: unknown field(s): {_with_hints(unknown, _PART_KEYS)}")
     for key in _PART_KEYS:
         if item.get(key) is not None and not isinstance(item[key], str):
             raise ApiError(400, f"{where}.{key} must be a string")

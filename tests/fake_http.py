@@ -159,6 +159,16 @@ class TricklingServer:
         self.listener.close()
 
 
+class SilentServer(TricklingServer):
+    """Takes every connection and what comes on it, and never answers: a plain-http port waiting
+    for a request line that a TLS ClientHello never ends."""
+
+    def _trickle(self, conn):
+        while not self.stop.wait(0.05):
+            pass
+        conn.close()
+
+
 class FloodingServer(TricklingServer):
     """Answers every request 200 with a body that never ends (a misbehaving proxy, a wrong port
     streaming something else): it writes until the client hangs up. `requests` counts them."""

@@ -7,6 +7,7 @@ import dataclasses
 import io
 import logging
 import ssl
+import sys
 import time
 
 import pytest
@@ -17,7 +18,16 @@ from mm7bind.errors import ConnectError, FaultError, HTTPStatusError, ProtocolEr
 from mm7bind.retry import RateLimiter, RetryPolicy, parse_retry_after
 from mm7bind.store import MemoryStore, SqliteStore
 
-from .fake_http import FakeServer, FloodingServer, Reply, TricklingServer, dead_url, default_responder, mm7_reply
+from .fake_http import (
+    FakeServer,
+    FloodingServer,
+    Reply,
+    SilentServer,
+    TricklingServer,
+    dead_url,
+    default_responder,
+    mm7_reply,
+)
 
 NO_WAIT = RetryPolicy(max_attempts=3, backoff=0.5, factor=2.0, jitter=0.0)
 
@@ -305,6 +315,66 @@ def test_basic_auth_and_wrong_credentials():
         assert err.value.status == 401 and err.value.attempts == 1
 
 
+@pytest.mark.parametrize(("server_auth", "settings", "says"), [
+    (mm7.auth.DigestAuth("sp", "secret"), {}, "asks for Digest; none were given: set username and password"),
+    (mm7.auth.BasicAuth("sp", "secret"), {}, "asks for Basic; none were given: set username and password"),
+    (mm7.auth.DigestAuth("sp", "secret"), {"username": "sp", "password": "secret"},
+     'asks for Digest, auth is "basic": set auth = "digest" (or "auto")'),
+    (mm7.auth.BasicAuth("sp", "secret"), {"username": "sp", "password": "secret", "auth": "digest"},
+     'asks for Basic, auth is "digest": set auth = "basic" (or "auto")'),
+    (mm7.auth.DigestAuth("sp", "secret"), {"url_credentials": "sp:secret"},
+     'asks for Digest, credentials in the URL go as Basic: set auth = "digest" (or "auto") with username'),
+    (mm7.auth.DigestAuth("sp", "secret"), {"username": "sp", "password": "wrong", "auth": "auto"},
+     "refused the credentials: check username and password"),
+    (mm7.auth.BasicAuth("sp", "secret"), {"url_credentials": "sp:wrong"},
+     "refused the credentials: check username and password"),
+])
+def test_an_http_401_says_which_credentials_setting_to_change(server_auth, settings, says):
+    """A bare "HTTP 401" left the user to guess whether credentials were missing, sent with the
+    wrong scheme or wrong; the error names the setting to change (the password never shown)."""
+    settings = dict(settings)
+    userinfo = settings.pop("url_credentials", None)
+    with FakeServer(auth=server_auth) as srv:
+        url = srv.url.replace("://", f"://{userinfo}@") if userinfo else srv.url
+        with client(url, **settings) as c, pytest.raises(HTTPStatusError) as err:
+            c.submit(submit())
+    assert err.value.status == 401 and says in str(err.value), str(err.value)
+    password = settings.get("password") or (userinfo or ":").split(":")[1]
+    assert not password or password not in str(err.value)
+
+
+def test_an_http_401_to_the_simulators_client_names_the_vasp():
+    from .test_receiver import deliver
+
+    with FakeServer(auth=mm7.auth.BasicAuth("mmsc", "pw")) as vasp, \
+            client(vasp.url, role="mmsc", username="mmsc", password="bad") as c:
+        with pytest.raises(HTTPStatusError) as err:
+            c.send(deliver())
+    assert "(the VASP refused the credentials: check username and password)" in str(err.value)
+
+
+def test_an_http_404_says_to_check_the_path():
+    with FakeServer(lambda req: Reply(404, b"not found\n", {"Content-Type": "text/plain"})) as srv, \
+            client(srv.url) as c, pytest.raises(HTTPStatusError) as err:
+        c.submit(submit())
+    assert str(err.value) == f"HTTP 404 from {srv.url} (nothing at this path: check the URL): not found"
+
+
+def test_https_to_a_plain_http_port_is_a_failure_to_connect_that_says_so():
+    """urllib3 reports a TLS handshake nobody answers as a read timeout: it was taken for an
+    answer that never came to a request that went out (the MMSC may have it), said "within
+    <read_timeout>", and never failed over. Nothing was sent: it is a failure to connect."""
+    with SilentServer() as silent, FakeServer() as other:
+        url = silent.url.replace("http://", "https://")
+        with client(url, connect_timeout=0.3, retry=RetryPolicy(max_attempts=1)) as c, \
+                pytest.raises(ConnectError) as err:
+            c.submit(submit())
+        assert "TLS handshake got no answer" in str(err.value) and "http port, not https?" in str(err.value)
+        with client((url, other.url), connect_timeout=0.3, retry=RetryPolicy(max_attempts=2)) as c:
+            result = c.submit(submit())  # on to the next MMSC at once, as for a refused connection
+        assert result.ok and result.url == other.url and c.sleeps == []
+
+
 @pytest.mark.parametrize("size", [10 * 1024, 3 * 1024 * 1024])  # sent as bytes, and streamed
 def test_auto_auth_sends_basic_and_answers_a_digest_challenge(size):
     """auth="auto", China Mobile's SDK behaviour: Basic on every request; when the MMSC challenges
@@ -325,6 +395,12 @@ def test_auto_auth_sends_basic_and_answers_a_digest_challenge(size):
     with FakeServer(auth=mm7.auth.DigestAuth("sp", "secret")) as srv, \
             client(srv.url, username="sp", password="wrong", auth="auto") as c, pytest.raises(HTTPStatusError):
         c.submit(submit())
+
+
+def test_the_async_client_without_its_extra_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "httpx", None)  # (as where it is not installed: importing it fails)
+    with pytest.raises(ImportError, match=r"AsyncClient needs httpx: pip install 'mm7bind\[async\]'"):
+        AsyncClient("http://127.0.0.1:9/mm7")
 
 
 def test_auto_auth_in_the_async_client():

@@ -529,6 +529,39 @@ def test_the_readme_china_mobile_example_runs_as_a_program(tmp_path, cmcc_simula
     assert line.startswith("1000 ") and line.split()[-1].startswith("SIM"), out
 
 
+def test_the_readme_pythonic_example_runs_as_a_program(tmp_path, cmcc_simulator_for):
+    """The README's "Pythonic way" block, copied into a file as a new user would (with the
+    simulator's address and a free port for its own): it serves, and answers an MO with a Submit."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+    from .test_commands import ENV
+    from .test_docs import adapted, python_block
+
+    port = free_port()
+    sim = cmcc_simulator_for(f"http://127.0.0.1:{port}/mm7")
+    (tmp_path / "example.py").write_text(adapted(python_block("# The Pythonic way\n"), {
+        '"http://127.0.0.1:9090/mm7"': repr(sim.url), "port=8088": f"port={port}"}), encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "example.py"], cwd=tmp_path,
+                            env={**ENV, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not listening(port) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()
+        mo = requests.post(sim.control + "/deliver", json={"from": "13915002000", "to": ["8888"], "subject": "天气",
+                                                           "text": "CX TQ"}, timeout=10).json()
+        assert mo["status"] == 1000, mo
+        stored = requests.get(sim.control + "/messages", timeout=10).json()
+        [reply] = [s for s in stored if s["subject"] == "Re: 天气"]
+        assert reply["recipients"] == ["13915002000"] and reply["state"] == "accepted"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
 def listening(port: int) -> bool:
     import socket
 

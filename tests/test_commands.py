@@ -222,7 +222,11 @@ def test_bad_arguments_and_configuration(tmp_path):
     proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7")
     assert proc.returncode == 2 and "at least one recipient" in proc.stderr
     proc = run("send", "--to", "1", "--attach", str(tmp_path / "missing.jpg"))
-    assert proc.returncode == 2 and "cannot read an attachment" in proc.stderr
+    assert proc.returncode == 2 and proc.stderr == (
+        f"mm7bind send: cannot read the attachment {tmp_path / 'missing.jpg'}: No such file or directory\n")
+    proc = run("send", "--to", "1", "--smil", str(tmp_path / "missing.smil"))  # (not called an attachment)
+    assert proc.returncode == 2 and proc.stderr == (
+        f"mm7bind send: cannot read the SMIL {tmp_path / 'missing.smil'}: No such file or directory\n")
     (tmp_path / "card.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(100))
     proc = run("send", "--to", "1", "--smil", str(tmp_path / "card.jpg"))
     assert proc.returncode == 2 and "is not a SMIL document" in proc.stderr

@@ -228,7 +228,7 @@ def readme_commands() -> dict[tuple[str, ...], set[str]]:
     return commands
 
 
-def test_every_command_and_option_the_readme_shows_exists_and_every_command_is_shown():
+def test_every_command_and_option_the_readme_shows_exists_and_every_one_is_shown():
     from mm7bind.cli import build_parser
 
     documented = readme_commands()
@@ -245,11 +245,17 @@ def test_every_command_and_option_the_readme_shows_exists_and_every_command_is_s
             continue
         known = {s for a in parser._actions for s in a.option_strings}
         problems += [f"mm7bind {' '.join(words)}: no option {o}" for o in sorted(options - known)]
+    shared = {"-h", "--help", "--config", "-c", "--conn-config", "--verbose", "-v"}  # (said once, above)
     for name, parser in top.items():
         actions = _subcommands(parser)
         for full in [(name, action) for action in actions] if actions else [(name,)]:
             if full not in documented:
                 problems.append(f"mm7bind {' '.join(full)} is not in the README")
+                continue
+            command = actions[full[1]] if actions else parser
+            options = {s for a in command._actions for s in a.option_strings if s.startswith("--")} - shared
+            problems += [f"mm7bind {' '.join(full)}: {o} is not in the README"
+                         for o in sorted(options - documented[full])]
     assert len(documented) > 15 and problems == [], problems
 
 
@@ -275,3 +281,135 @@ def test_every_deviation_code_is_in_the_readme_table_and_every_listed_one_is_use
 
     assert sorted(c for c in reported if not is_listed(c)) == []
     assert sorted(c for c in listed if not c.endswith("*") and f'"{c}"' not in source) == []
+
+
+# -- the README's code, run ----------------------------------------------------------------------
+
+
+def python_block(first_lines: str) -> str:
+    """The README's one python block that starts with `first_lines`."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    [block] = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if b.startswith(first_lines)]
+    return block
+
+
+def adapted(block: str, changes: dict[str, str]) -> str:
+    """`block` with what only a reader can supply (a real MMSC, a free port) put in: each text
+    replaced must be there, so an edit of the README that moves it fails here, not silently."""
+    for old, new in changes.items():
+        assert block.count(old) == 1, f"the README example no longer has {old!r}: update this test"
+        block = block.replace(old, new)
+    return block
+
+
+def test_the_readme_api_and_client_examples_run(tmp_path, monkeypatch):
+    """"The API on one page" and "Sending: the client" as a reader runs them, one after the other
+    (the second uses the first's `msg`), the client against the simulator behind a dead MMSC."""
+    from mm7bind.simulator import Simulator, SimulatorConfig
+
+    from .fake_http import dead_url
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "card.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64) + b"\xff\xd9")
+    api = python_block("import mm7bind as mm7\nfrom datetime import timedelta\n")
+    head, tail = api.split("\nenv = ", 1)
+    ns: dict = {}
+    exec(compile(head, "README.md (the API on one page)", "exec"), ns)  # noqa: S102 (the README's own code)
+    ns["body_bytes_or_stream"], ns["content_type"] = ns["out"].body, ns["out"].content_type  # what was sent
+    exec(compile("env = " + tail, "README.md (the API on one page, decoding)", "exec"), ns)  # noqa: S102
+    env, mm7 = ns["env"], ns["mm7"]
+    assert env.deviations == [] and env.version.name == "REL-6-MM7-1-0" and env.body.subject == "新年快乐"
+    assert [p.content_type for p in env.body.content.parts] == ["text/plain", "image/jpeg"]
+    assert env.body.content.parts[0].text_value == "新年快乐！" and env.body.content.smil is not None
+    assert mm7.decode(ns["fault"].to_bytes(), ns["fault"].content_type).body.status.code == 4004
+
+    ns["new_content"] = mm7.Content(parts=[mm7.Part.text("新内容")])
+    ns["any_request"] = ns["msg"]
+    auth = mm7.auth.DigestAuth("sp", "secret", qop="auth,auth-int")
+    with Simulator(SimulatorConfig(auth=auth)) as sim:
+        client_block = adapted(python_block("from mm7bind import Client, RetryPolicy, SqliteStore\n"), {
+            '("https://mmsc-a.example/mm7", "https://mmsc-b.example/mm7")': f"({dead_url()!r}, {sim.url!r})",
+            'verify="/etc/mm7/carrier-ca.pem", cert=("client.pem", "client.key"),': "",
+        })
+        exec(compile(client_block, "README.md (the client)", "exec"), ns)  # noqa: S102
+        result = ns["result"]
+        assert result.ok and result.url == sim.url and result.version.name == "REL-6-MM7-1-4"
+        assert sim.messages[result.message_id].request.subject == "新年快乐"
+    assert [r.tag for r in mm7.SqliteStore(str(tmp_path / "mm7.db")).sent(tag="newyear")] == ["newyear"]
+
+
+def test_the_readme_receiver_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # (its store, inbox.db, is made here)
+    ns: dict = {"save": lambda *args: None}
+    block = adapted(python_block("import mm7bind as mm7\n\nclass Inbox(mm7.Handler):\n"), {
+        'host="0.0.0.0", port=8080': 'host="127.0.0.1", port=0',  # (loopback, and a free port)
+    })
+    exec(compile(block, "README.md (the receiver)", "exec"), ns)  # noqa: S102 (the README's own code)
+    server = ns["server"]
+    assert server.endpoint == f"http://127.0.0.1:{server.port}/mm7"
+    assert callable(ns["app"]) and isinstance(ns["receiver"], ns["mm7"].Receiver)
+
+
+def test_the_readme_pytest_plugin_example_runs(tmp_path):
+    """The fixtures' example, as a user's test file (the names it leaves to the user supplied)."""
+    import os
+    import subprocess
+    import sys
+
+    preamble = '''import pytest
+import mm7bind
+
+my_message_with_delivery_report = mm7bind.SubmitReq(
+    recipients=mm7bind.Recipients(to=["+8613800138000"]), subject="...", delivery_report=True)
+
+
+class MyHandler(mm7bind.Handler):
+    pass
+
+
+'''
+    test_file = preamble + python_block("def test_my_service(")
+    (tmp_path / "test_readme.py").write_text(test_file, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_readme.py"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0 and "2 passed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
+
+
+def test_serve_help_says_where_it_listens_and_saves_by_default():
+    """`serve --help` gave --host and --port no text at all: where does it listen, then?"""
+    from mm7bind.cli import build_parser
+    from mm7bind.config import ReceiverSection
+
+    serve = _subcommands(build_parser())["serve"]
+    texts = {a.option_strings[0]: a.help or "" for a in serve._actions if a.option_strings}
+    defaults = ReceiverSection()
+    assert f"default {defaults.host}" in texts["--host"] and f"default {defaults.port}" in texts["--port"]
+    assert f"default {defaults.out_dir}" in texts["--out"]
+
+
+def test_every_public_name_is_on_the_api_page():
+    """What `import mm7bind` offers is findable on one page: every name in `mm7bind.__all__` is in
+    the README's API section (a name exported and documented nowhere cannot be found)."""
+    import mm7bind
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## The API on one page"):]
+    section = section[: section.index("\n## ")]
+    assert [n for n in mm7bind.__all__ if not re.search(rf"`[^`]*\b{re.escape(n)}\b[^`]*`", section)] == []
+
+
+def test_the_quick_start_is_two_commands_and_ci_runs_the_second_as_written():
+    """The Quick start promises two commands — the demo on built-in defaults, then the test suite
+    "the same command CI runs": CI's script must run that line as the README writes it."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Quick start"):]
+    [block] = re.findall(r"```sh\n(.*?)```", section[: section.index("\n## ")], re.S)
+    demo, tests = block.splitlines()
+    assert demo.endswith(" && .venv/bin/mm7bind demo") and "pip install -q -e . " in demo
+    assert tests.endswith(" && .venv/bin/python -m pytest -q") and "'.[test]'" in tests
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert tests in ci.splitlines()
+    # and it says which Python `python3` must be: the one the package requires
+    oldest = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["requires-python"]
+    assert f"Python {oldest.removeprefix('>=')} or later" in " ".join(section[: section.index("\n## ")].split())
