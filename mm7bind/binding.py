@@ -1335,6 +1335,10 @@ def field_enum_values(version: Version, element: str, child: str) -> tuple[str, 
     """Enumeration values of a child element's type in one version (from the generated enum)."""
     cls = version.element_class(element)
     var = _index(cls).get(child) if cls else None
+    if var is not None and var.clazz is not None:
+        # A child declared globally and used by reference (as official files may declare
+        # MM7Version) has a class of its own: the enumeration is its text's type.
+        var = _index(var.clazz).get("text()")
     for t in var.types if var else ():
         if isinstance(t, type) and issubclass(t, Enum):
             return tuple(e.value for e in t)

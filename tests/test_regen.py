@@ -263,6 +263,44 @@ def test_an_mm7version_type_written_inside_the_element_is_read(project, tmp_path
     assert entry["mm7_versions"] == ["6.9.0"]
 
 
+REFERENCED_ENUMERATIONS = """
+import sys, pathlib
+root, config_file = pathlib.Path(sys.argv[1]), sys.argv[2]
+import mm7bind, mm7bind.generated, mm7bind.schemas
+mm7bind.generated.__path__[:] = [str(root / 'generated')]
+mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
+import mm7bind.versions as V
+V.schema_dir = lambda: root / 'schemas'
+from mm7bind import config, status
+from mm7bind.binding import field_enum_values
+v = V.get('REL-6-MM7-1-5')
+assert field_enum_values(v, 'SubmitReq', 'MM7Version') == ('5.3.0', '5.5.0', '5.6.0', '5.8.0', '5.10.0', '6.3.0',
+                                                           '6.4.0', '6.5.0', '6.6.0', '6.8.0')
+assert status.read_statuses(v) == ('Indeterminate', 'Read', 'Deleted')
+_, problems = config.load(config_file, env={})
+assert [p.where for p in problems] == ['mmsc.mm7_version'], problems
+print('ok')
+"""
+
+
+def test_enumerations_of_elements_declared_globally_are_read(project, tmp_path):
+    """MM7Version and MMStatus declared once and used by reference (each then has a class of its
+    own in the generated code): the MM7Version list still says which values a configuration may
+    send, and the read statuses are still known."""
+    text = new_version_schema(mm7version='<element ref="mm7:MM7Version"/>', read_status='<element ref="mm7:MMStatus"/>')
+    text = text.replace('<element name="ServiceCode" type="mm7:serviceCodeType"/>',
+                        '<element name="ServiceCode" type="mm7:serviceCodeType"/>\n'
+                        '  <element name="MM7Version" type="mm7:versionType"/>\n'
+                        '  <element name="MMStatus" type="mm7:mmReadStatusType"/>')
+    assert imported_entry(project, tmp_path, text)["mm7_versions"][0] == "6.8.0"
+    config_file = tmp_path / "mm7bind.toml"
+    config_file.write_text('[mmsc]\nurls = ["http://127.0.0.1:9/mm7"]\nversion = "REL-6-MM7-1-5"\n'
+                           'mm7_version = "6.7.0"\n', encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-c", REFERENCED_ENUMERATIONS, str(project), str(config_file)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
+
+
 OFFICIAL_STYLE = Path(__file__).parent / "schemas" / "official-style-REL-6-MM7-1-4.xsd"
 # Another layout (named model and attribute groups, restriction, an all group, anonymous body
 # types, global declarations used by reference) for a Rel-5 version.
