@@ -9,8 +9,8 @@ REL-6-MM7-1-0 … 1-3. A schema edited out of line with that fails here, whateve
 
 The schemas are read through `xsd_model`, which answers by element name whatever the layout (type
 names, references, groups, derivations), so an official 3GPP file imported for a version is held to
-the same tables. The official-style fixtures in tests/schemas/ are checked here too, to keep the
-reading honest about that.
+the same tables (where it disagrees with them, the official file is right: correct the tables). The
+official-style fixtures in tests/schemas/ are checked here too, to keep the reading honest about that.
 """
 
 from __future__ import annotations
