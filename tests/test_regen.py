@@ -263,6 +263,17 @@ def test_an_mm7version_type_written_inside_the_element_is_read(project, tmp_path
     assert entry["mm7_versions"] == ["6.9.0"]
 
 
+def test_an_mm7version_enumeration_on_a_base_type_is_read(project, tmp_path):
+    """MM7Version's type may restrict another type of the file that holds the enumeration."""
+    text = new_version_schema(mm7version='<element name="MM7Version" type="mm7:mm7VersionType"/>')
+    text = text.replace('<simpleType name="versionType">',
+                        '<simpleType name="mm7VersionType"><restriction base="mm7:versionType"/></simpleType>\n'
+                        '  <simpleType name="versionType">')
+    entry = imported_entry(project, tmp_path, text)
+    assert entry["mm7_versions"] == ["6.8.0", "6.6.0", "6.5.0", "6.4.0", "6.3.0", "5.10.0", "5.8.0", "5.6.0",
+                                     "5.5.0", "5.3.0"]
+
+
 REFERENCED_ENUMERATIONS = """
 import sys, pathlib
 root, config_file = pathlib.Path(sys.argv[1]), sys.argv[2]
