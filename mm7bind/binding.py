@@ -733,18 +733,42 @@ def _structured_op(name: str, var: XmlVar, tag: str, path: str, builder: TextBui
 
             return recipients_op
     text_var = index.get("text()")
-    if text_var is not None and text_var.types == _STR and not any(v.required for v in index.values() if v is not text_var):
-        check = _text_check(version, var.local_name)
+    if text_var is None or any(v.required for v in index.values() if v is not text_var):
+        return None
+    plain = text_var.types == _STR
+    # Text of an enumeration or boolean type, in a class of its own: an element declared globally
+    # and used by reference, as official files do (Priority). Its values are written as constants,
+    # valid by construction, as those of an element declared in place are.
+    literal = _literal_texts(text_var)
+    if not (plain or literal):
+        return None
+    check = _text_check(version, var.local_name) if plain else None
 
-        def text_op(enc: _Encoder, values: dict[str, Any], where: str) -> str | None:
-            value = values[name]
-            if type(value) is str and invalid_xml_char(value) is None:
-                _prove(enc, check, value)
-                return f"<{tag}>{escape_text(value)}</{tag}>"
-            return None if value is None else builder.item(var, enc.convert(var, value, f"{where}/{path}"))
+    def text_op(enc: _Encoder, values: dict[str, Any], where: str) -> str | None:
+        value = values[name]
+        kind_ = type(value)
+        if plain and kind_ is str and invalid_xml_char(value) is None:
+            _prove(enc, check, value)
+            return f"<{tag}>{escape_text(value)}</{tag}>"
+        if literal:
+            key = value.value if isinstance(value, Enum) else value if kind_ is str or kind_ is bool else None
+            text = literal.get(key) if key is not None else None
+            if text is not None:
+                return f"<{tag}>{text}</{tag}>"
+        return None if value is None else builder.item(var, enc.convert(var, value, f"{where}/{path}"))
 
-        return text_op
-    return None
+    return text_op
+
+
+def _literal_texts(var: XmlVar) -> dict[Any, str]:
+    """The escaped texts of a boolean or (string) enumeration variable's values; empty for others."""
+    if var.list_element or var.tokens:
+        return {}
+    if var.types == (bool,):
+        return {True: "true", False: "false"}
+    if len(var.types) == 1 and isinstance(var.types[0], type) and issubclass(var.types[0], Enum):
+        return {e.value: escape_text(e.value) for e in var.types[0] if isinstance(e.value, str)}
+    return {}
 
 
 def _slot_op(cls: type, slot: _Slot, builder: TextBuilder, version: Version) -> tuple[int, Callable]:
@@ -1311,6 +1335,10 @@ def field_enum_values(version: Version, element: str, child: str) -> tuple[str, 
     """Enumeration values of a child element's type in one version (from the generated enum)."""
     cls = version.element_class(element)
     var = _index(cls).get(child) if cls else None
+    if var is not None and var.clazz is not None:
+        # A child declared globally and used by reference (as official files may declare
+        # MM7Version) has a class of its own: the enumeration is its text's type.
+        var = _index(var.clazz).get("text()")
     for t in var.types if var else ():
         if isinstance(t, type) and issubclass(t, Enum):
             return tuple(e.value for e in t)

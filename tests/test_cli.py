@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 
 import mm7bind as mm7
 
@@ -21,8 +22,13 @@ def test_versions():
     lines = proc.stdout.decode().splitlines()
     assert len(lines) == 11 and lines[-1].startswith("REL-6-MM7-1-4 ")
     assert "6.8.0" in lines[-1] and "/schema/REL-6-MM7-1-4" in lines[-1]
+    # Each version's origin as the manifest records it: "reconstructed" for our own files,
+    # "official" for one imported with tools.regen (tests/test_regen.py shows one).
+    manifest = tomllib.loads((mm7.versions.schema_dir() / "versions.toml").read_text(encoding="utf-8"))
+    assert [line.rsplit(" ", 1)[-1] for line in lines] == [f"({e['origin']})" for e in manifest["versions"].values()]
     data = json.loads(cli("versions", "--json").stdout)
-    assert data[6] == {"name": "REL-6-MM7-1-0", "mm7_versions": ["6.3.0"], "origin": "reconstructed",
+    assert data[6] == {"name": "REL-6-MM7-1-0", "mm7_versions": ["6.3.0"],
+                       "origin": manifest["versions"]["REL-6-MM7-1-0"]["origin"],
                        "namespace": "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-0"}
     rel5_last = next(v for v in data if v["name"] == "REL-5-MM7-1-5")["mm7_versions"]
     assert rel5_last[-1] == "5.10.0" and rel5_last.index("5.8.0") < rel5_last.index("5.10.0")  # numbers, not text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from mm7bind.messages import MESSAGE_TYPES
+from tools.regen import package_name
 
 from .conftest import ROOT
 
@@ -36,8 +38,9 @@ def test_generated_is_up_to_date():
 
 def test_check_reports_drift(project):
     target = project / "generated" / "rel6_mm7_1_4" / "bindings.py"
-    # (an element's class: type names differ between our schemas and official ones)
-    target.write_text(target.read_text().replace("class SubmitReq(", "class SubmitReqEdited("))
+    # (an element's class: type names differ between our schemas and official ones, and an element
+    # with an anonymous type has no base class)
+    target.write_text(re.sub(r"^class SubmitReq\b", "class SubmitReqEdited", target.read_text(), count=1, flags=re.MULTILINE))
     (project / "generated" / "stray.py").write_text("x = 1\n")
     (project / "generated" / "rel5_mm7_1_0" / "__init__.py").unlink()
     proc = run(project, "check")
@@ -50,20 +53,17 @@ def test_check_reports_drift(project):
     assert run(project, "check").returncode == 0
 
 
-def official_like(schema: Path) -> bytes:
-    """Our REL-6-MM7-1-4 shaped as a 3GPP file would be: remote envelope import, other type names."""
-    text = schema.read_text()
-    text = text.replace('schemaLocation="soap-envelope.xsd"', 'schemaLocation="http://schemas.xmlsoap.org/soap/envelope/"')
-    text = text.replace('"SubmitRequest"', '"submitReqType"').replace('type="SubmitRequest"', 'type="submitReqType"')
-    text = text.replace('<xs:element name="Subject" type="xs:string" minOccurs="0"/>',
-                        '<xs:element name="Subject" type="xs:string" minOccurs="0"/><!-- official -->', 1)
-    return text.encode()
+def official_like() -> bytes:
+    """A REL-6-MM7-1-4 file as a 3GPP file would be: remote envelope import, other type names than
+    ours. Taken from the fixture, not from schemas/ (which may hold the official file by then)."""
+    return OFFICIAL_STYLE.read_bytes()
 
 
 def test_import_an_official_file(project, tmp_path):
     source = tmp_path / "REL-6-MM7-1-4-official.xsd"
-    data = official_like(project / "schemas" / "REL-6-MM7-1-4.xsd")
+    data = official_like()
     source.write_bytes(data)
+    before = tomllib.loads((project / "schemas" / "versions.toml").read_text())
     proc = run(project, "import", str(source), "--version", "REL-6-MM7-1-4")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     manifest = tomllib.loads((project / "schemas" / "versions.toml").read_text())
@@ -75,15 +75,16 @@ def test_import_an_official_file(project, tmp_path):
     bindings = (project / "generated" / "rel6_mm7_1_4" / "bindings.py").read_text()
     assert "class SubmitReqType" in bindings and "mustUnderstand" in bindings
     assert run(project, "check").returncode == 0
-    # Other versions untouched, manifest still lists all of them.
+    # Other versions untouched (whatever their origin), manifest still lists all of them.
     assert len(manifest["versions"]) == 11
-    assert manifest["versions"]["REL-5-MM7-1-0"]["origin"] == "reconstructed"
+    del manifest["versions"]["REL-6-MM7-1-4"], before["versions"]["REL-6-MM7-1-4"]
+    assert manifest == before
 
 
 def test_imported_schema_binds_through_the_public_api(project, tmp_path):
     """The runtime matches by element names, so a file with other type names binds unchanged."""
     source = tmp_path / "official.xsd"
-    source.write_bytes(official_like(project / "schemas" / "REL-6-MM7-1-4.xsd"))
+    source.write_bytes(official_like())
     assert run(project, "import", str(source), "--version", "REL-6-MM7-1-4").returncode == 0
     script = (
         "import sys, importlib.util, pathlib\n"
@@ -128,7 +129,8 @@ def test_import_missing_file(project):
 
 
 def test_import_a_new_version_needs_its_mm7version(project, tmp_path):
-    schema = (project / "schemas" / "REL-6-MM7-1-3.xsd").read_text().replace("REL-6-MM7-1-3", "REL-6-MM7-1-5")
+    """A schema whose MM7Version is a dotted-number pattern names no value to send."""
+    schema = new_version_schema(mm7version=DOTTED_MM7VERSION)
     source = tmp_path / "REL-6-MM7-1-5.xsd"
     source.write_text(schema)
     proc = run(project, "import", str(source), "--version", "REL-6-MM7-1-5")
@@ -148,7 +150,7 @@ def test_import_from_a_url(project, tmp_path):
 
     served = tmp_path / "www"
     served.mkdir()
-    data = official_like(project / "schemas" / "REL-6-MM7-1-4.xsd")
+    data = official_like()
     (served / "REL-6-MM7-1-4.xsd").write_bytes(data)
 
     class Quiet(SimpleHTTPRequestHandler):
@@ -181,7 +183,7 @@ def test_import_under_another_versions_name_is_refused(project, tmp_path):
     """A REL-6-MM7-1-4 file filed as REL-6-MM7-1-3 would give two versions one namespace and
     replace REL-6-MM7-1-4's generated classes; the tool says which version the file is."""
     source = tmp_path / "official.xsd"
-    source.write_bytes(official_like(project / "schemas" / "REL-6-MM7-1-4.xsd"))
+    source.write_bytes(official_like())
     before = snapshot(project)
     proc = run(project, "import", str(source), "--version", "REL-6-MM7-1-3")
     assert proc.returncode == 2, proc.stdout + proc.stderr
@@ -192,7 +194,7 @@ def test_import_under_another_versions_name_is_refused(project, tmp_path):
 def test_import_takes_the_version_from_the_namespace(project, tmp_path):
     """Whatever the file is called, its namespace names the version it is."""
     source = tmp_path / "mm7-schema-from-3gpp.xsd"
-    data = official_like(project / "schemas" / "REL-6-MM7-1-4.xsd")
+    data = official_like()
     source.write_bytes(data)
     proc = run(project, "import", str(source))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -226,6 +228,10 @@ def new_version_schema(mm7version: str | None = None, read_status: str | None = 
     return text
 
 
+DOTTED_MM7VERSION = ('<element name="MM7Version"><simpleType><restriction base="string">'
+                     '<pattern value="[0-9]+\\.[0-9]+\\.[0-9]+"/></restriction></simpleType></element>')
+
+
 def imported_entry(project, tmp_path, text: str) -> dict:
     """The manifest's entry for `text` imported as REL-6-MM7-1-5."""
     source = tmp_path / "REL-6-MM7-1-5.xsd"
@@ -257,12 +263,66 @@ def test_an_mm7version_type_written_inside_the_element_is_read(project, tmp_path
     assert entry["mm7_versions"] == ["6.9.0"]
 
 
+def test_an_mm7version_enumeration_on_a_base_type_is_read(project, tmp_path):
+    """MM7Version's type may restrict another type of the file that holds the enumeration."""
+    text = new_version_schema(mm7version='<element name="MM7Version" type="mm7:mm7VersionType"/>')
+    text = text.replace('<simpleType name="versionType">',
+                        '<simpleType name="mm7VersionType"><restriction base="mm7:versionType"/></simpleType>\n'
+                        '  <simpleType name="versionType">')
+    entry = imported_entry(project, tmp_path, text)
+    assert entry["mm7_versions"] == ["6.8.0", "6.6.0", "6.5.0", "6.4.0", "6.3.0", "5.10.0", "5.8.0", "5.6.0",
+                                     "5.5.0", "5.3.0"]
+
+
+REFERENCED_ENUMERATIONS = """
+import sys, pathlib
+root, config_file = pathlib.Path(sys.argv[1]), sys.argv[2]
+import mm7bind, mm7bind.generated, mm7bind.schemas
+mm7bind.generated.__path__[:] = [str(root / 'generated')]
+mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
+import mm7bind.versions as V
+V.schema_dir = lambda: root / 'schemas'
+from mm7bind import config, status
+from mm7bind.binding import field_enum_values
+v = V.get('REL-6-MM7-1-5')
+assert field_enum_values(v, 'SubmitReq', 'MM7Version') == ('5.3.0', '5.5.0', '5.6.0', '5.8.0', '5.10.0', '6.3.0',
+                                                           '6.4.0', '6.5.0', '6.6.0', '6.8.0')
+assert status.read_statuses(v) == ('Indeterminate', 'Read', 'Deleted')
+_, problems = config.load(config_file, env={})
+assert [p.where for p in problems] == ['mmsc.mm7_version'], problems
+print('ok')
+"""
+
+
+def test_enumerations_of_elements_declared_globally_are_read(project, tmp_path):
+    """MM7Version and MMStatus declared once and used by reference (each then has a class of its
+    own in the generated code): the MM7Version list still says which values a configuration may
+    send, and the read statuses are still known."""
+    text = new_version_schema(mm7version='<element ref="mm7:MM7Version"/>', read_status='<element ref="mm7:MMStatus"/>')
+    text = text.replace('<element name="ServiceCode" type="mm7:serviceCodeType"/>',
+                        '<element name="ServiceCode" type="mm7:serviceCodeType"/>\n'
+                        '  <element name="MM7Version" type="mm7:versionType"/>\n'
+                        '  <element name="MMStatus" type="mm7:mmReadStatusType"/>')
+    assert imported_entry(project, tmp_path, text)["mm7_versions"][0] == "6.8.0"
+    config_file = tmp_path / "mm7bind.toml"
+    config_file.write_text('[mmsc]\nurls = ["http://127.0.0.1:9/mm7"]\nversion = "REL-6-MM7-1-5"\n'
+                           'mm7_version = "6.7.0"\n', encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-c", REFERENCED_ENUMERATIONS, str(project), str(config_file)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
+
+
 OFFICIAL_STYLE = Path(__file__).parent / "schemas" / "official-style-REL-6-MM7-1-4.xsd"
+# Another layout (named model and attribute groups, restriction, an all group, anonymous body
+# types, global declarations used by reference) for a Rel-5 version.
+OFFICIAL_STYLE_REL5 = Path(__file__).parent / "schemas" / "official-style-REL-5-MM7-1-3.xsd"
 
 ROUND_TRIP = """
 import sys, pathlib
-root, tests = pathlib.Path(sys.argv[1]), sys.argv[2]
+root, tests, name = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 import mm7bind, mm7bind.generated, mm7bind.schemas
+from lxml import etree
+from mm7bind.validation import validate_element
 # Point the package's generated/ and schemas/ at the scratch copy.
 mm7bind.generated.__path__[:] = [str(root / 'generated')]
 mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
@@ -271,16 +331,33 @@ V.schema_dir = lambda: root / 'schemas'
 sys.path.insert(0, tests)
 from builders import full_message
 from mm7bind import messages as m
-v = V.get('REL-6-MM7-1-4')
+v = V.get(name)
 assert v.origin == 'official' and v.element_class('SubmitReq').__mro__[1].__name__ == 'SubmitReqType'
 done = []
 for name, ncls in m.MESSAGE_TYPES.items():
+    if v.element_class(name) is None:  # (an operation of a later release)
+        continue
     msg = full_message(ncls, v)
     for engine in ('direct', 'xsdata'):
-        data = mm7bind.encode_envelope(msg, transaction_id='t-1', version=v, engine=engine, validate='always')
-        env = mm7bind.decode_envelope(data, strict=True)
-        assert (env.version, env.transaction_id, env.body) == (v, 't-1', msg), (name, engine, env)
+        for validate in ('always', True):  # checked by lxml, or proven while written
+            data = mm7bind.encode_envelope(msg, transaction_id='t-1', version=v, engine=engine, validate=validate)
+            assert validate_element(etree.fromstring(data), v) == [], (name, engine, validate)
+            env = mm7bind.decode_envelope(data, strict=True)
+            assert (env.version, env.transaction_id, env.body) == (v, 't-1', msg), (name, engine, env)
     done.append(name)
+# A typical message is proven valid as it is written, as in our own layout: no schema pass.
+from mm7bind import envelope
+parsed, real = [], envelope.validating_parser
+envelope.validating_parser = lambda version: parsed.append(version) or real(version)
+for priority in ('High', mm7bind.Priority.LOW):
+    typical = mm7bind.SubmitReq(vaspid='800001', vasid='1065888', service_code='100001',
+                                recipients=['+8613800000000'], sender_address=mm7bind.ShortCode('1065888'),
+                                subject='s', delivery_report=True, priority=priority)
+    parsed.clear()
+    data = mm7bind.encode_envelope(typical, transaction_id='t-3', version=v)
+    assert parsed == [] and validate_element(etree.fromstring(data), v) == [], (parsed, data)
+    assert data == mm7bind.encode_envelope(typical, transaction_id='t-3', version=v, engine='xsdata')
+envelope.validating_parser = real
 # With content, through the HTTP codec (SwA).
 msg = full_message(mm7bind.SubmitReq, v)
 msg.content = mm7bind.Content(parts=[mm7bind.Part.text('hello', content_id='t1')])
@@ -290,20 +367,46 @@ assert env.body.content.parts[0].blob.read() == b'hello' and env.body.subject ==
 print(' '.join(sorted(done)))
 """
 
+VERSIONS_SHOWN = """
+import sys, pathlib
+root = pathlib.Path(sys.argv[1])
+import mm7bind, mm7bind.generated, mm7bind.schemas
+mm7bind.generated.__path__[:] = [str(root / 'generated')]
+mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
+import mm7bind.versions as V
+V.schema_dir = lambda: root / 'schemas'
+from mm7bind import cli
+sys.exit(cli.main(['versions']))
+"""
 
-def test_an_official_style_file_drops_in(project):
+EXTENDED = {"extendedCancelReq", "extendedCancelRsp", "extendedReplaceReq", "extendedReplaceRsp"}
+
+
+@pytest.mark.parametrize(("fixture", "version", "operations"), [
+    (OFFICIAL_STYLE, "REL-6-MM7-1-4", sorted(MESSAGE_TYPES)),  # all 18 body elements
+    (OFFICIAL_STYLE_REL5, "REL-5-MM7-1-3", sorted(set(MESSAGE_TYPES) - EXTENDED)),
+], ids=["REL-6-MM7-1-4", "REL-5-MM7-1-3"])
+def test_an_official_style_file_drops_in(project, fixture, version, operations):
     """A file in the official files' layout (other type names, global and anonymous declarations,
-    annotations, another file name, no --version) imports, and every operation of the version
-    encodes and decodes through the public API with both engines, validated against it."""
-    proc = run(project, "import", str(OFFICIAL_STYLE))
+    annotations, another file name, no --version) imports, `mm7bind versions` says it is the
+    official file, and every operation of the version encodes and decodes through the public API
+    with both engines, valid against it."""
+    proc = run(project, "import", str(fixture))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert run(project, "check").returncode == 0
-    bindings = (project / "generated" / "rel6_mm7_1_4" / "bindings.py").read_text()
+    bindings = (project / "generated" / package_name(version) / "bindings.py").read_text()
     assert "class MultiAddressType" in bindings and "class SubmitRequest" not in bindings
-    proc = subprocess.run([sys.executable, "-c", ROUND_TRIP, str(project), str(Path(__file__).parent)],
+    shown = subprocess.run([sys.executable, "-c", VERSIONS_SHOWN, str(project)], capture_output=True, text=True,
+                           cwd=ROOT)
+    assert shown.returncode == 0, shown.stderr
+    origins = {line.split()[0]: line.rsplit(" ", 1)[-1] for line in shown.stdout.splitlines()}
+    recorded = tomllib.loads((ROOT / "schemas" / "versions.toml").read_text())["versions"]
+    assert origins.pop(version) == "(official)"
+    assert origins == {name: f"({entry['origin']})" for name, entry in recorded.items() if name != version}
+    proc = subprocess.run([sys.executable, "-c", ROUND_TRIP, str(project), str(Path(__file__).parent), version],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.split() == sorted(MESSAGE_TYPES)  # all 18 body elements of REL-6-MM7-1-4
+    assert proc.stdout.split() == operations
 
 
 PLAIN_HEADER = """

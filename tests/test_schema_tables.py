@@ -6,18 +6,27 @@ element's content model — element names in order, minOccurs/maxOccurs, value t
 attributes — is compared with the structure the protocol publishes for REL-6-MM7-1-4, minus what
 Rel-6 added for the Rel-5 schemas and minus MMStatusExtension and the extended operations for
 REL-6-MM7-1-0 … 1-3. A schema edited out of line with that fails here, whatever it still validates.
+
+The schemas are read through `xsd_model`, which answers by element name whatever the layout (type
+names, references, groups, derivations), so an official 3GPP file imported for a version is held to
+the same tables (where it disagrees with them, the official file is right: correct the tables). The
+official-style fixtures in tests/schemas/ are checked here too, to keep the reading honest about that.
 """
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
-from lxml import etree
 
 import mm7bind as mm7
 
-XS = "{http://www.w3.org/2001/XMLSchema}"
-UNBOUNDED = None
+from .xsd_model import UNBOUNDED, Schema
+
 VERSIONS = mm7.versions.all_versions()
+# Files in the official files' layout, each standing for the version its namespace names.
+OFFICIAL_STYLE = sorted((Path(__file__).parent / "schemas").glob("official-style-*.xsd"))
 
 # Marks on the REL-6-MM7-1-4 tables: "6" = added in Rel-6, "14" = only in REL-6-MM7-1-4.
 VASP_BASE = [("MM7Version", 1, 1), ("SenderIdentification", 1, 1)]
@@ -122,127 +131,72 @@ def expected_bodies(version: mm7.Version) -> dict[str, list[tuple[str, int, int 
     return out
 
 
-class Schema:
-    """Just enough of an XSD reader for these tables: named types, extensions, sequences."""
-
-    def __init__(self, version: mm7.Version):
-        self.root = etree.parse(str(version.schema_path)).getroot()
-        self.ns = self.root.get("targetNamespace")
-        self.complex = {t.get("name"): t for t in self.root.findall(f"{XS}complexType")}
-        self.simple = {t.get("name"): t for t in self.root.findall(f"{XS}simpleType")}
-        self.elements = {e.get("name"): e for e in self.root.findall(f"{XS}element")}
-
-    def local(self, qname: str) -> tuple[bool, str]:
-        """(is an XML Schema built-in, local name)."""
-        prefix, _, name = qname.rpartition(":")
-        return self.root.nsmap.get(prefix or None) == XS[1:-1], name
-
-    def type_of(self, el: etree._Element) -> etree._Element:
-        builtin, name = self.local(el.get("type"))
-        assert not builtin, f"{el.get('name')} has no structure"
-        return self.complex[name]
-
-    def children(self, ctype: etree._Element) -> list[tuple[str, int, int | None]]:
-        """Element children of a complex type, inherited ones first, as (name, min, max)."""
-        out: list[tuple[str, int, int | None]] = []
-        ext = ctype.find(f"{XS}complexContent/{XS}extension")
-        if ext is not None:
-            out += self.children(self.complex[self.local(ext.get("base"))[1]])
-            ctype = ext
-        seq = ctype.find(f"{XS}sequence")
-        for el in seq if seq is not None else ():
-            if el.tag == f"{XS}element":
-                high = el.get("maxOccurs", "1")
-                out.append((el.get("name"), int(el.get("minOccurs", "1")), None if high == "unbounded" else int(high)))
-        return out
-
-    def child(self, ctype: etree._Element, name: str) -> etree._Element:
-        for el in ctype.iter(f"{XS}element"):
-            if el.get("name") == name:
-                return el
-        ext = ctype.find(f"{XS}complexContent/{XS}extension")
-        assert ext is not None, f"no child {name}"
-        return self.child(self.complex[self.local(ext.get("base"))[1]], name)
-
-    def value_kinds(self, type_name: str) -> tuple[str, ...]:
-        """The built-in types a simple type (or simple content) comes down to."""
-        builtin, name = self.local(type_name)
-        if builtin:
-            return (name,)
-        if name in self.complex:
-            ext = self.complex[name].find(f"{XS}simpleContent/{XS}extension")
-            return self.value_kinds(ext.get("base"))
-        node = self.simple[name]
-        union = node.find(f"{XS}union")
-        if union is not None:
-            return tuple(k for member in union.get("memberTypes").split() for k in self.value_kinds(member))
-        return self.value_kinds(node.find(f"{XS}restriction").get("base"))
-
-    def enumeration(self, type_name: str) -> list[str]:
-        builtin, name = self.local(type_name)
-        node = None if builtin else self.simple.get(name)
-        return [] if node is None else [e.get("value") for e in node.iter(f"{XS}enumeration")]
-
-    def attributes(self, ctype: etree._Element) -> dict[str, etree._Element]:
-        return {a.get("name") or a.get("ref"): a for a in ctype.iter(f"{XS}attribute")}
+def schema_files() -> list[tuple[mm7.Version, Path, str]]:
+    out = [(v, v.schema_path, v.name) for v in VERSIONS]
+    for path in OFFICIAL_STYLE:
+        version = mm7.versions.get(path.stem.removeprefix("official-style-"))
+        out.append((version, path, f"{version.name}-official-style"))
+    return out
 
 
-@pytest.fixture(scope="module", params=VERSIONS, ids=lambda v: v.name)
+@pytest.fixture(scope="module", params=schema_files(), ids=lambda p: p[2])
 def schema(request) -> tuple[mm7.Version, Schema]:
-    return request.param, Schema(request.param)
+    version, path, _ = request.param
+    return version, Schema(path)
+
+
+def test_the_official_style_fixtures_are_checked():
+    assert {p.stem for p in OFFICIAL_STYLE} == {"official-style-REL-5-MM7-1-3", "official-style-REL-6-MM7-1-4"}
 
 
 def test_namespace_and_body_elements(schema):
+    """The body elements are the global elements with MM7Version first; any other global element
+    than TransactionID is a declaration the file shares by reference."""
     version, xsd = schema
     assert xsd.ns == version.namespace == mm7.versions.MM7_NS_BASE + version.name
     assert xsd.root.get("elementFormDefault") == "qualified"
     assert xsd.root.get("attributeFormDefault", "unqualified") == "unqualified"
-    assert set(xsd.elements) == {"TransactionID", *expected_bodies(version)}
+    elements = xsd.global_elements
+    bodies = {name for name, decl in elements.items() if xsd.children(decl)[:1] == [("MM7Version", 1, 1)]}
+    assert bodies == set(expected_bodies(version))
+    assert "TransactionID" in elements
+    assert set(elements) - bodies - {"TransactionID"} <= xsd.ref_names()
 
 
 def test_every_body_element_in_order_with_its_cardinality(schema):
     version, xsd = schema
     for name, children in expected_bodies(version).items():
-        assert xsd.children(xsd.type_of(xsd.elements[name])) == children, f"{version.name} {name}"
+        assert xsd.children(xsd.element(name)) == children, f"{version.name} {name}"
 
 
 def test_shared_structures(schema):
     version, xsd = schema
     bodies = expected_bodies(version)
     for (owner, child), children in PARTS.items():
-        if owner not in bodies or child not in dict((c[0], c) for c in bodies[owner]):
+        if owner not in bodies or child not in {c[0] for c in bodies[owner]}:
             continue
-        el = xsd.child(xsd.type_of(xsd.elements[owner]), child)
-        assert xsd.children(xsd.type_of(el)) == children, f"{owner}/{child}"
+        assert xsd.children(xsd.path(owner, child)) == children, f"{owner}/{child}"
     # Recipients: To, Cc and Bcc in any order and number, at least one; each a list of addresses.
-    recipients = xsd.type_of(xsd.child(xsd.type_of(xsd.elements["SubmitReq"]), "Recipients"))
-    roles = recipients.find(f"{XS}choice")
-    assert roles is not None and roles.get("maxOccurs") == "unbounded" and roles.get("minOccurs", "1") == "1"
-    assert [e.get("name") for e in roles.findall(f"{XS}element")] == ["To", "Cc", "Bcc"]
-    # An address is one of three forms (a group reference or an inline choice, repeated in To).
-    sender = xsd.type_of(xsd.child(xsd.type_of(xsd.elements["DeliverReq"]), "Sender"))
-    to = xsd.type_of(roles.findall(f"{XS}element")[0])
-    for holder, high in ((sender, "1"), (to, "unbounded")):
-        ref = holder.find(f"{XS}sequence/{XS}group")
-        forms = holder if ref is None else xsd.root.find(f"{XS}group[@name='{xsd.local(ref.get('ref'))[1]}']")
-        assert [e.get("name") for e in forms.iter(f"{XS}element")] == ["RFC2822Address", "Number", "ShortCode"]
-        assert (ref.get("maxOccurs", "1") if ref is not None else "1") == high
+    roles = xsd.model(xsd.path("SubmitReq", "Recipients"))
+    assert (roles.kind, roles.min, roles.max) == ("choice", 1, UNBOUNDED)
+    assert [(e.decl.name, e.min, e.max) for e in roles.items] == [("To", 1, 1), ("Cc", 1, 1), ("Bcc", 1, 1)]
+    # An address is one of three forms: once in Sender, repeated in To.
+    for holder, high in ((xsd.path("DeliverReq", "Sender"), 1), (xsd.path("SubmitReq", "Recipients", "To"), UNBOUNDED)):
+        forms = xsd.model(holder)
+        assert (forms.kind, forms.min, forms.max) == ("choice", 1, high), holder.name
+        assert [(e.kind, e.decl.name, e.min, e.max) for e in forms.items] == [
+            ("element", name, 1, 1) for name in ("RFC2822Address", "Number", "ShortCode")]
 
 
 def test_value_types(schema):
     version, xsd = schema
     for name in expected_bodies(version):
-        ctype = xsd.type_of(xsd.elements[name])
-        for child, _, _ in xsd.children(ctype):
+        for child, _, _ in xsd.children(xsd.element(name)):
             if child in TYPES:
-                el = xsd.child(ctype, child)
-                assert xsd.value_kinds(el.get("type")) == TYPES[child], f"{name}/{child}"
-    for owner, child in (("DeliverReq", "Previouslysentdateandtime"),):
-        if version.release >= 6:
-            holder = xsd.type_of(xsd.child(xsd.type_of(xsd.elements[owner]), child))
-            el = holder.find(f"{XS}sequence/{XS}element")
-            assert xsd.value_kinds(xsd.complex[xsd.local(el.get("type"))[1]].find(
-                f"{XS}simpleContent/{XS}extension").get("base")) == WHEN
+                assert xsd.value_kinds(xsd.path(name, child)) == TYPES[child], f"{name}/{child}"
+    if version.release >= 6:
+        dated = xsd.path("DeliverReq", "Previouslysentdateandtime", "DateTime")
+        assert xsd.value_kinds(dated) == WHEN
 
 
 def test_enumerations(schema):
@@ -251,14 +205,13 @@ def test_enumerations(schema):
     for (owner, child), (rel5, rel6) in ENUMS.items():
         values = rel5 + (rel6 if version.release >= 6 else [])
         if child in [c[0] for c in bodies[owner]]:  # (the tables above say which versions have it)
-            assert sorted(xsd.enumeration(xsd.child(xsd.type_of(xsd.elements[owner]), child).get("type"))) == \
-                sorted(values), f"{owner}/{child}"
-    mm7_version = xsd.child(xsd.type_of(xsd.elements["SubmitReq"]), "MM7Version").get("type")
+            assert sorted(xsd.enumeration(xsd.path(owner, child))) == sorted(values), f"{owner}/{child}"
+    mm7_version = xsd.path("SubmitReq", "MM7Version")
     listed = xsd.enumeration(mm7_version)
-    assert listed == MM7_VERSION_LISTS.get(version.name, []), "MM7Version"
+    # (in any order: the manifest, not the schema, says which value is sent by default)
+    assert sorted(listed) == sorted(MM7_VERSION_LISTS.get(version.name, [])), "MM7Version"
     if not listed:  # a dotted x.y.z
-        pattern = xsd.simple[xsd.local(mm7_version)[1]].find(f"{XS}restriction/{XS}pattern").get("value")
-        assert pattern == r"[0-9]+\.[0-9]+\.[0-9]+"
+        assert xsd.patterns(mm7_version) == [r"[0-9]+\.[0-9]+\.[0-9]+"]
 
 
 def test_manifest_values_are_the_schemas(schema):
@@ -268,6 +221,10 @@ def test_manifest_values_are_the_schemas(schema):
     listed = MM7_VERSION_LISTS.get(version.name)
     if listed:
         assert sorted(version.mm7_versions) == sorted(listed)
+    mm7_version = xsd.path("SubmitReq", "MM7Version")
+    taken = xsd.enumeration(mm7_version)
+    for value in version.mm7_versions:
+        assert value in taken if taken else re.fullmatch(xsd.patterns(mm7_version)[0], value), value
     expected_default = {"REL-6-MM7-1-0": "6.3.0", "REL-6-MM7-1-1": "6.4.0", "REL-6-MM7-1-2": "6.5.0",
                         "REL-6-MM7-1-3": "6.6.0", "REL-6-MM7-1-4": "6.8.0"}.get(version.name, "5.3.0")
     assert version.default_mm7_version == expected_default
@@ -275,26 +232,24 @@ def test_manifest_values_are_the_schemas(schema):
 
 def test_attributes(schema):
     version, xsd = schema
-    submit = xsd.type_of(xsd.elements["SubmitReq"])
-    address = xsd.complex[xsd.local(next(
-        e for e in xsd.root.iter(f"{XS}element") if e.get("name") == "Number").get("type"))[1]]
-    attrs = xsd.attributes(address)
+    attrs = xsd.attributes(xsd.path("SubmitReq", "Recipients", "To", "Number"))
     assert set(attrs) == ({"displayOnly", "addressCoding", "id"} if version.release >= 6 else {"displayOnly"})
-    assert attrs["displayOnly"].get("default") == "false" and xsd.value_kinds(attrs["displayOnly"].get("type")) == ("boolean",)
+    assert attrs["displayOnly"].node.get("default") == "false" and xsd.value_kinds(attrs["displayOnly"]) == ("boolean",)
     if version.release >= 6:
-        assert sorted(xsd.enumeration(attrs["addressCoding"].get("type"))) == ["encrypted", "obfuscated"]
-        assert attrs["id"].get("type") == "xs:ID"
-    content = xsd.attributes(xsd.type_of(xsd.child(submit, "Content")))
+        assert sorted(xsd.enumeration(attrs["addressCoding"])) == ["encrypted", "obfuscated"]
+        assert xsd.value_kinds(attrs["id"]) == ("ID",)
+    content = xsd.attributes(xsd.path("SubmitReq", "Content"))
     assert set(content) == {"href", "allowAdaptations"}
-    assert content["href"].get("use") == "required" and xsd.value_kinds(content["href"].get("type")) == ("anyURI",)
-    assert content["allowAdaptations"].get("default") == "true"
-    charging = xsd.attributes(xsd.type_of(xsd.child(submit, "ReplyCharging")))
-    assert {k: xsd.value_kinds(a.get("type")) for k, a in charging.items()} == {
+    assert content["href"].node.get("use") == "required" and xsd.value_kinds(content["href"]) == ("anyURI",)
+    assert content["allowAdaptations"].node.get("default") == "true"
+    charging = xsd.attributes(xsd.path("SubmitReq", "ReplyCharging"))
+    assert {k: xsd.value_kinds(a) for k, a in charging.items()} == {
         "replyChargingSize": ("positiveInteger",), "replyDeadline": WHEN}
     if version.release >= 6:
-        caps = xsd.attributes(xsd.type_of(xsd.child(xsd.type_of(xsd.elements["DeliverReq"]), "UACapabilities")))
-        assert {k: xsd.value_kinds(a.get("type")) for k, a in caps.items()} == {"UAProf": ("string",), "TimeStamp": WHEN}
-    header = xsd.elements["TransactionID"].find(f"{XS}complexType/{XS}simpleContent/{XS}extension")
-    assert xsd.value_kinds(header.get("base")) == ("string",)
-    assert sorted(a.get("ref").split(":")[1] for a in header.findall(f"{XS}attribute")) == [
-        "actor", "encodingStyle", "mustUnderstand"]
+        caps = xsd.attributes(xsd.path("DeliverReq", "UACapabilities"))
+        assert {k: xsd.value_kinds(a) for k, a in caps.items()} == {"UAProf": ("string",), "TimeStamp": WHEN}
+    header = xsd.element("TransactionID")
+    assert xsd.value_kinds(header) == ("string",) and xsd.children(header) == []
+    soap = mm7.versions.SOAP_NS
+    assert {k: a.namespace for k, a in xsd.attributes(header).items()} == {
+        "actor": soap, "encodingStyle": soap, "mustUnderstand": soap}

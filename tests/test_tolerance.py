@@ -13,6 +13,8 @@ from lxml import etree
 
 import mm7bind as mm7
 
+from .xsd_model import Schema
+
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 NS = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/"
 
@@ -442,7 +444,15 @@ def test_extended_cancel_in_an_earlier_rel6_namespace():
 def test_status_children_in_any_order():
     body = '<SubmitRsp xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status><StatusText>x</StatusText>' \
            "<StatusCode>2002</StatusCode></Status><MessageID>1</MessageID></SubmitRsp>"
-    env = tolerant(envelope(body), {"element-order"})
+    data = envelope(body)
+    # Out of order for a Status written as a sequence (ours); valid as it is for one written as an
+    # all group, as one transcription of the official file has it.
+    xsd = Schema(mm7.versions.get("REL-6-MM7-1-4").schema_path)
+    if xsd.model(xsd.path("SubmitRsp", "Status")).kind == "all":
+        env = mm7.decode_envelope(data, strict=True)
+        assert codes(env) == set()
+    else:
+        env = tolerant(data, {"element-order"})
     assert env.body.status == mm7.Status(2002, "x")
 
 

@@ -305,7 +305,8 @@ def inspect_schema(data: bytes) -> tuple[str, list[str]]:
 
 def mm7version_values(root: etree._Element) -> list[str]:
     """The values MM7Version's simple type enumerates: a named type, wherever the file declares
-    it, or one written inside the element. Empty when it has none (a pattern, say)."""
+    it, or one written inside the element; the enumeration may sit on a type it restricts. Empty
+    when there is none (a pattern, say)."""
     named = {st.get("name"): st for st in root.iter(f"{{{XS_NS}}}simpleType") if st.get("name")}
     for el in root.iter(f"{{{XS_NS}}}element"):
         if el.get("name") != "MM7Version":
@@ -314,8 +315,16 @@ def mm7version_values(root: etree._Element) -> list[str]:
             simple = named.get(el.get("type").split(":")[-1])
         else:
             simple = el.find(f"{{{XS_NS}}}simpleType")
-        if simple is not None:
-            return [e.get("value") for e in simple.iter(f"{{{XS_NS}}}enumeration")]
+        if simple is None:
+            continue
+        for _ in range(len(named) + 1):  # (a derivation loop is an invalid schema: stop anyway)
+            values = [e.get("value") for e in simple.iter(f"{{{XS_NS}}}enumeration")]
+            restriction = simple.find(f"{{{XS_NS}}}restriction")
+            base = restriction.get("base") if restriction is not None else None
+            if values or not base or base.split(":")[-1] not in named:
+                return values
+            simple = named[base.split(":")[-1]]
+        return []
     return []
 
 
