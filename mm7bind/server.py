@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import email.errors
+import io
 import logging
 import re
 import socket
@@ -255,8 +256,13 @@ class _QuietHandler(WSGIRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.rfile = DeadlineReader(self.rfile, self.connection, self.timeout,
-                                     time.monotonic() + self.request_timeout)
+        # The deadline bounds each recv, under the buffer: a buffered read or readline loops over
+        # recvs until its line or length is there, so a deadline checked per call let one header
+        # line or the body trickle in for ever.
+        self.rfile.close()
+        self.connection._io_refs += 1  # (as socket.makefile does: the socket outlives a close until this is closed)
+        self.rfile = io.BufferedReader(DeadlineReader(socket.SocketIO(self.connection, "rb"), self.connection,
+                                                      self.timeout, time.monotonic() + self.request_timeout))
 
     def handle(self) -> None:
         """wsgiref's, with the body's reader and the error answers of our own."""

@@ -260,3 +260,36 @@ def test_a_body_refused_on_its_declared_length_gets_the_413_not_a_reset(tmp_path
             except requests.ConnectionError as exc:
                 seen.append(type(exc).__name__)
     assert seen == [413] * 10
+
+
+def _closed_while_trickling(srv, wrap, prefix: bytes, limit: float = 20) -> bool:
+    """Send `prefix` at once, then a byte every 0.2 s (for far longer than `limit`): whether the
+    server closed the connection within `limit` seconds (a hang guard, not a measure)."""
+    import time
+
+    with wrap(socket.create_connection((srv.host, srv.port), timeout=10)) as sock:
+        sock.sendall(prefix)
+        sock.settimeout(0.2)
+        start = time.monotonic()
+        while time.monotonic() - start < limit:
+            try:
+                sock.sendall(b"a")
+                if sock.recv(65536) == b"":
+                    return True
+            except TimeoutError:
+                continue
+            except OSError:  # reset: closed as well
+                return True
+            # (an answer came, the 408: read on until the close)
+    return False
+
+
+@pytest.mark.parametrize("part", ["header line", "body"])
+def test_one_header_line_or_a_body_trickling_in_is_cut_off_at_the_deadline(served, part):
+    """The TLS server checked its deadline once per buffered read: one header line (up to 64 KiB)
+    or a whole body, a byte now and then, was a single read that never ended."""
+    kw, wrap = served
+    prefix = b"POST /mm7 HTTP/1.1\r\nHost: x\r\n" + (b"X-Slow: " if part == "header line" else
+                                                     b"Content-Type: text/xml\r\nContent-Length: 100000\r\n\r\n")
+    with mm7.serve(mm7.Receiver(Recorder()), port=0, request_timeout=2, channel_timeout=30, **kw) as srv:
+        assert _closed_while_trickling(srv, wrap, prefix)
