@@ -78,7 +78,36 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
                        rsp.headers + [("Content-Length", str(len(rsp.body)))])
         return [rsp.body]
 
-    return app
+    return without_body_for_head(app)
+
+
+def without_body_for_head(app: Callable) -> Callable:
+    """`app`, its answers to HEAD given their headers only (RFC 9110 §9.3.2): waitress and wsgiref
+    send whatever the app returns, and a client keeping the connection would read the body of a
+    405 or 404 as the start of its next answer."""
+
+    def headless(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "HEAD":
+            return app(environ, start_response)
+        held: dict = {}
+
+        def hold(status: str, headers: list, exc_info=None) -> Callable:  # noqa: ANN001
+            held["status"], held["headers"] = status, headers
+            return lambda data: None
+
+        result = app(environ, hold)
+        try:
+            size = sum(len(chunk) for chunk in result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        headers = held["headers"]
+        if not any(name.lower() == "content-length" for name, _ in headers):
+            headers = [*headers, ("Content-Length", str(size))]
+        start_response(held["status"], headers)
+        return []
+
+    return headless
 
 
 def request_headers(environ: dict) -> dict[str, str]:

@@ -293,3 +293,24 @@ def test_one_header_line_or_a_body_trickling_in_is_cut_off_at_the_deadline(serve
                                                      b"Content-Type: text/xml\r\nContent-Length: 100000\r\n\r\n")
     with mm7.serve(mm7.Receiver(Recorder()), port=0, request_timeout=2, channel_timeout=30, **kw) as srv:
         assert _closed_while_trickling(srv, wrap, prefix)
+
+
+@pytest.mark.parametrize("target", ["/mm7", "/elsewhere"])
+def test_an_answer_to_head_has_no_body(served, target):
+    """RFC 9110 §9.3.2: the 405 (or 404) said to a HEAD went out with its body, which a client
+    keeping the connection reads as the start of its next answer."""
+    kw, wrap = served
+    with mm7.serve(mm7.Receiver(Recorder()), port=0, **kw) as srv:
+        answer = exchange(srv, wrap, f"HEAD {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    head_, _, body = answer.partition(b"\r\n\r\n")
+    assert statuses(answer) == [405 if target == "/mm7" else 404] and body == b""
+    assert b"content-length:" in head_.lower()
+
+
+def test_the_simulator_answers_head_without_a_body():
+    from mm7bind.simulator import Simulator
+
+    with Simulator() as sim:
+        answer = exchange(sim.server, lambda sock: sock,
+                          b"HEAD /control/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert statuses(answer) == [200] and answer.partition(b"\r\n\r\n")[2] == b""
