@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -1020,6 +1021,31 @@ def _ssl_context(verify: bool | str, cert: str | tuple[str, str] | None):
     return ctx
 
 
+_INFLATED = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+
+
+async def _inflated(resp, coding: str, step: int = 65536):  # noqa: ANN001
+    """A gzip or deflate answer's bytes, inflated at most `step` at a time: httpx inflates each
+    network read whole, and 64 KiB of a gzip bomb is 64 MiB, held before max_answer_bytes counts
+    it. (Other codings are left to httpx.)"""
+    import httpx  # noqa: PLC0415
+
+    inflater, first = zlib.decompressobj(_INFLATED[coding]), coding == "deflate"
+    async for data in resp.aiter_raw():
+        while data:
+            try:
+                out = inflater.decompress(data, step)
+            except zlib.error as exc:
+                if first:  # deflate without its zlib wrapper, as some servers write it (httpx takes both)
+                    inflater, first = zlib.decompressobj(-zlib.MAX_WBITS), False
+                    continue
+                raise httpx.DecodingError(f"cannot inflate the {coding} answer: {exc}",
+                                          request=resp.request) from exc
+            first, data = False, inflater.unconsumed_tail
+            if out:
+                yield out
+
+
 class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
     """The same client for asyncio: `await client.submit(msg)`."""
 
@@ -1092,7 +1118,9 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         reads it whole, however long it goes on)."""
         limit, chunks, size = self.config.max_answer_bytes, [], 0
         async with self.http.stream("POST", url, content=body, headers=headers) as resp:
-            async for chunk in resp.aiter_bytes():
+            coding = resp.headers.get("content-encoding", "").strip().lower()
+            pieces = _inflated(resp, coding) if coding in _INFLATED else resp.aiter_bytes()
+            async for chunk in pieces:
                 size += len(chunk)
                 if size > limit:
                     raise AnswerTooLarge(limit)

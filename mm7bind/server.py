@@ -5,15 +5,21 @@ gunicorn or an ASGI server."""
 from __future__ import annotations
 
 import asyncio
+import email.errors
+import io
 import logging
+import re
+import socket
 import ssl
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
+from .chunked import ChunkedReader, FramingError
 from .deadline import DeadlineReader
 from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .receiver import Receiver
@@ -57,6 +63,11 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             return [rsp.body]
         stream = environ["wsgi.input"]
         body = stream.read(length) if length >= 0 else stream.read(limit + 1)
+        if len(body) < length:  # the peer closed before the end: what came is no whole message
+            log.warning("request from %s not taken: its body ended after %d of %d bytes",
+                        environ.get("REMOTE_ADDR"), len(body), length)
+            start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "23")])
+            return [b"request body cut short\n"]
         headers = request_headers(environ)
         uri = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         if environ.get("QUERY_STRING"):
@@ -67,7 +78,36 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
                        rsp.headers + [("Content-Length", str(len(rsp.body)))])
         return [rsp.body]
 
-    return app
+    return without_body_for_head(app)
+
+
+def without_body_for_head(app: Callable) -> Callable:
+    """`app`, its answers to HEAD given their headers only (RFC 9110 §9.3.2): waitress and wsgiref
+    send whatever the app returns, and a client keeping the connection would read the body of a
+    405 or 404 as the start of its next answer."""
+
+    def headless(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "HEAD":
+            return app(environ, start_response)
+        held: dict = {}
+
+        def hold(status: str, headers: list, exc_info=None) -> Callable:  # noqa: ANN001
+            held["status"], held["headers"] = status, headers
+            return lambda data: None
+
+        result = app(environ, hold)
+        try:
+            size = sum(len(chunk) for chunk in result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        headers = held["headers"]
+        if not any(name.lower() == "content-length" for name, _ in headers):
+            headers = [*headers, ("Content-Length", str(size))]
+        start_response(held["status"], headers)
+        return []
+
+    return headless
 
 
 def request_headers(environ: dict) -> dict[str, str]:
@@ -235,18 +275,48 @@ async def _asgi_answer(send: Callable, status: int, headers: list[tuple[str, str
 
 class _QuietHandler(WSGIRequestHandler):
     """One request per connection (wsgiref), read under a deadline for the whole request: the
-    socket's per-read timeout alone lets a peer trickling a byte at a time hold its thread forever."""
+    socket's per-read timeout alone lets a peer trickling a byte at a time hold its thread forever.
+    The request's framing is checked as RFC 9112 asks, which wsgiref leaves to the application: a
+    chunked body is decoded, a request with neither length nor chunks has no body (not one read
+    until the peer closes), a malformed or conflicting length is a 400 at once."""
 
     request_timeout = 300.0
+    default_request_version = "HTTP/1.0"  # (the standard library's 0.9 answers errors without a status line)
 
     def setup(self) -> None:
         super().setup()
-        self.rfile = DeadlineReader(self.rfile, self.connection, self.timeout,
-                                     time.monotonic() + self.request_timeout)
+        # The deadline bounds each recv, under the buffer: a buffered read or readline loops over
+        # recvs until its line or length is there, so a deadline checked per call let one header
+        # line or the body trickle in for ever.
+        self.rfile.close()
+        self.connection._io_refs += 1  # (as socket.makefile does: the socket outlives a close until this is closed)
+        self.rfile = io.BufferedReader(DeadlineReader(socket.SocketIO(self.connection, "rb"), self.connection,
+                                                      self.timeout, time.monotonic() + self.request_timeout))
+
+    def handle(self) -> None:
+        """wsgiref's, with the body's reader and the error answers of our own."""
+        self.raw_requestline = self.rfile.readline(65537)
+        if len(self.raw_requestline) > 65536:
+            self.requestline, self.request_version, self.command = "", "", ""
+            self.send_error(414)
+            return
+        if not self.parse_request():
+            return
+        body = ChunkedReader(self.rfile) if self.chunked else self.rfile
+        handler = _ServerHandler(body, self.wfile, self.get_stderr(), self.get_environ(), multithread=False)
+        handler.request_handler = self
+        handler.run(self.server.get_app())
 
     def parse_request(self) -> bool:
         if not super().parse_request():
             return False
+        problem = self._framing()
+        if problem is not None:
+            self.send_error(*problem)
+            return False
+        if _ABSOLUTE_FORM.match(self.path):  # (what a client sends to a proxy: an origin server takes it too)
+            target = urllib.parse.urlsplit(self.path)
+            self.path = (target.path or "/") + (f"?{target.query}" if target.query else "")
         # The standard library answers `Expect: 100-continue` only when it speaks HTTP/1.1 itself
         # (wsgiref speaks 1.0): a client holding its body back for the go-ahead (some MMSCs, curl,
         # Java, .NET) would wait out its own timer on every request, or give up.
@@ -256,8 +326,70 @@ class _QuietHandler(WSGIRequestHandler):
             self.wfile.flush()
         return True
 
+    def _framing(self) -> tuple[int, str] | None:
+        """What is wrong with how the request delimits its body (None: nothing); sets `chunked`
+        and `length` (None: no body)."""
+        self.chunked, self.length = False, None
+        # A line that is no field ("Content-Length : 5") ends the standard library's header section,
+        # the fields after it left unread: the request cannot be read as its sender meant it.
+        unread = email.errors.MissingHeaderBodySeparatorDefect
+        if any(isinstance(d, unread) for d in self.headers.defects) or any(not _TOKEN.fullmatch(name) for name in self.headers):
+            return 400, "malformed header section"
+        lengths = {v.strip(" \t\r\n") for value in self.headers.get_all("Content-Length") or ()
+                   for v in value.split(",")}
+        if lengths and (len(lengths) > 1 or not all(v.isascii() and v.isdigit() for v in lengths)):
+            return 400, "invalid or conflicting Content-Length"
+        codings = [c.strip(" \t").lower() for value in self.headers.get_all("Transfer-Encoding") or ()
+                   for c in value.split(",") if c.strip(" \t")]
+        if codings:
+            # Both ways of delimiting the body at once is how requests are smuggled past a proxy.
+            if lengths or self.request_version < "HTTP/1.1":
+                return 400, "Transfer-Encoding with Content-Length, or in HTTP/1.0"
+            if codings != ["chunked"]:
+                return 501, "only the chunked transfer coding is supported"
+            self.chunked = True
+        elif lengths:
+            self.length = int(lengths.pop())
+        return None
+
+    def get_environ(self) -> dict:
+        environ = super().get_environ()
+        # Chunked: the decoded body's length is known once it is read (the app reads to its end).
+        environ["CONTENT_LENGTH"] = "" if self.chunked else str(self.length or 0)
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        return environ
+
     def log_message(self, fmt, *args):
         log.debug("%s " + fmt, self.client_address[0], *args)
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_ABSOLUTE_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+class _ServerHandler(ServerHandler):
+    """wsgiref's handler, answering a request that could not be read as such: a broken body 400,
+    a body not complete by the deadline 408 (and not the 500 and traceback on stderr wsgiref gives
+    every exception); a peer gone gets no answer, a line in the log."""
+
+    def error_output(self, environ: dict, start_response: Callable) -> list[bytes]:
+        exc = sys.exc_info()[1]
+        status, text = ("400 Bad Request", str(exc)) if isinstance(exc, FramingError) else (
+            ("408 Request Timeout", "request not complete in time") if isinstance(exc, TimeoutError) else
+            ("500 Internal Server Error", "internal error"))
+        body = f"{text}\n".encode()
+        start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))],
+                       sys.exc_info())
+        return [body]
+
+    def log_exception(self, exc_info) -> None:
+        exc, peer = exc_info[1], self.environ.get("REMOTE_ADDR")
+        if isinstance(exc, (FramingError, TimeoutError)):
+            log.warning("request from %s not taken: %s", peer, exc)
+        elif isinstance(exc, OSError):
+            log.info("connection from %s dropped: %s", peer, exc)
+        else:
+            log.error("request from %s: unexpected error", peer, exc_info=exc_info)
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
@@ -275,7 +407,7 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
         if not self._slots.acquire(blocking=False):
             log.warning("refused a connection from %s: %d connections open already", client_address[0],
                         self.connection_limit)
-            self.shutdown_request(request)
+            self.close_request(request)  # (at once: lingering here would hold up the accepting loop)
             return
         try:
             super().process_request(request, client_address)
@@ -288,6 +420,23 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
+
+    linger = 2.0  # seconds a closing connection waits for the peer's next bytes (5 waits at most)
+
+    def shutdown_request(self, request) -> None:
+        """Close after the answer as RFC 9112 §9.6 asks: our side first, then what the peer still
+        sends is read and dropped until it closes too (or stays silent). Closed with bytes unread,
+        the connection is reset, and a peer still sending a body refused before it was read (a 413
+        on its declared length, a 400) lost the answer with it, most of the time."""
+        try:
+            request.shutdown(socket.SHUT_WR)  # (TLS: no close_notify, as before; the answer says its length)
+            request.settimeout(self.linger)
+            deadline = time.monotonic() + 5 * self.linger
+            while request.recv(65536) and time.monotonic() < deadline:
+                pass
+        except OSError:
+            pass
+        self.close_request(request)
 
     def handle_error(self, request, client_address) -> None:
         """A connection that failed before a request was read — a TLS handshake refused (a client
@@ -302,30 +451,49 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
             log.error("connection from %s: unexpected error", client_address[0], exc_info=exc)
 
 
-def _timed_waitress(server, request_timeout: float, keep_alive: bool = True) -> None:
+def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
+                     on_too_large: Callable[[str | None, int | None], object] | None = None) -> None:
     """Give a waitress server a deadline for each whole request: its channel timeout counts silence
     only, so a peer sending a byte now and then kept a connection (one of `connection_limit`) for
     ever. The parser's creation (the request's first bytes) starts the clock; waitress's periodic
     maintenance closes what overran it. Without `keep_alive`, every answer says `Connection: close`
     and its connection is closed once it is out (a WSGI application may not say so itself: waitress
-    refuses hop-by-hop headers from it). (waitress picks the server class itself: its instance is
-    adjusted.)"""
+    refuses hop-by-hop headers from it). A body over its limit, which waitress refuses itself, is
+    told to `on_too_large(peer, declared length or None)`. (waitress picks the server class itself:
+    its instance is adjusted.)"""
     from waitress.channel import HTTPChannel
     from waitress.parser import HTTPRequestParser
-    from waitress.task import WSGITask
+    from waitress.task import ErrorTask, WSGITask
+    from waitress.utilities import RequestEntityTooLarge
 
     class Parser(HTTPRequestParser):
         def __init__(self, adj) -> None:
             super().__init__(adj)
             self.started = time.time()  # (waitress's maintenance clock)
 
+        def parse_header(self, header_plus: bytes) -> None:
+            super().parse_header(header_plus)
+            if self.chunked and "CONTENT_LENGTH" in self.headers:
+                # Delimited by its chunks, and the connection ends with it (RFC 9112 §6.1): both
+                # lengths at once is how a request is smuggled past a proxy reading the other one.
+                self.headers["CONNECTION"] = "close"
+
     class ClosingTask(WSGITask):
         def build_response_header(self):
             self.set_close_on_finish()  # (adds Connection: close while the headers are unwritten)
             return super().build_response_header()
 
+    class Refusal(ErrorTask):
+        def execute(self) -> None:
+            if on_too_large is not None and isinstance(self.request.error, RequestEntityTooLarge):
+                request = self.request
+                on_too_large(self.channel.addr[0] if self.channel.addr else None,
+                             None if request.chunked else request.content_length)
+            super().execute()
+
     class Channel(HTTPChannel):
         parser_class = Parser
+        error_task_class = Refusal
         if not keep_alive:
             task_class = ClosingTask
 
@@ -352,12 +520,15 @@ class EmbeddedServer:
     `ssl_context` (serving TLS directly, without a proxy in front) the standard library's threaded
     WSGI server is used, since waitress speaks no TLS; it answers one request per connection (HTTP/1.0),
     so `keep_alive=False` (close each connection after its answer) is what it always does.
+    `on_too_large(peer, declared length or None)` hears of each body waitress refuses over
+    `max_body` before the app sees it (`serve` passes the receiver's, which logs and counts it).
     """
 
     def __init__(self, app: Callable, host: str = "127.0.0.1", port: int = 0, *, threads: int = 4,
                  max_body: int = 20 * 1024 * 1024, max_header: int = 64 * 1024, channel_timeout: int = 60,
                  ssl_context: ssl.SSLContext | None = None, backlog: int = 1024, connection_limit: int = 100,
-                 request_timeout: float = 300.0, path: str = "", keep_alive: bool = True):
+                 request_timeout: float = 300.0, path: str = "", keep_alive: bool = True,
+                 on_too_large: Callable[[str | None, int | None], object] | None = None):
         if request_timeout <= 0:
             raise ValueError("request_timeout must be positive")
         self.ssl_context = ssl_context
@@ -372,13 +543,14 @@ class EmbeddedServer:
 
             self._map: dict = {}  # every socket the server's loop watches (see stop)
             self.server = waitress.server.create_server(
-                app, map=self._map, host=host, port=port, threads=threads, max_request_body_size=max_body,
+                # (waitress refuses a body of its limit already, and the receiver takes one of max_body)
+                app, map=self._map, host=host, port=port, threads=threads, max_request_body_size=max_body + 1,
                 max_request_header_size=max_header, channel_timeout=channel_timeout, ident="mm7bind",
                 clear_untrusted_proxy_headers=True, backlog=backlog, connection_limit=connection_limit,
                 # (maintenance runs this often: a deadline is kept to within a quarter of itself)
                 cleanup_interval=max(1, min(30, int(request_timeout / 4))),
             )
-            _timed_waitress(self.server, request_timeout, keep_alive)
+            _adjust_waitress(self.server, request_timeout, keep_alive, on_too_large)
             self.port = self.server.effective_port
         else:
             # (a silent peer lets go after channel_timeout; a trickling one at request_timeout)
@@ -479,5 +651,6 @@ def serve(receiver: Receiver, host: str = "127.0.0.1", port: int = 8080, path: s
           metrics_path: str | None = None, mounts: dict[str, Callable] | None = None, **kw) -> EmbeddedServer:
     """An embedded server for `receiver` at http://host:port/path (not started); its metrics at
     `metrics_path` when it has some; other WSGI apps at the `mounts` prefixes."""
+    kw.setdefault("on_too_large", receiver.too_large)  # (logged and counted like those the app refuses)
     return EmbeddedServer(wsgi_app(receiver, path, metrics_path, mounts), host, port,
                           max_body=receiver.config.max_body, path=path or "", **kw)

@@ -41,7 +41,7 @@ from .errors import ConnectError, DecodeError, FaultError, HTTPStatusError, Send
 from .profiles import DIALECTS, Profile
 from .receiver import Response, encode_reply, fault_status, what_it_said
 from .retry import RetryPolicy
-from .server import REASONS, EmbeddedServer, request_headers
+from .server import REASONS, EmbeddedServer, request_headers, without_body_for_head
 from .status import DeliveryStatus, ReadStatus, RequestStatus
 
 log = logging.getLogger("mm7bind.simulator")
@@ -262,7 +262,7 @@ class Simulator:
                            rsp.headers + [("Content-Length", str(len(rsp.body)))])
             return [rsp.body]
 
-        return app
+        return without_body_for_head(app)
 
     def fail_next(self, count: int = 1, **trouble: Any) -> None:
         """Make the next `count` requests fail: `status=3000` (a Fault), `http_status=503`,

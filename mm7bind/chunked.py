@@ -1,0 +1,75 @@
+"""A chunked request body (RFC 9112 §7.1) read as the plain bytes it carries. The standard
+library's WSGI server, under the embedded TLS server, hands the application the raw stream: the
+chunk sizes would be read as part of the message, and the end of the body never found."""
+
+from __future__ import annotations
+
+import re
+
+_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")  # (16 digits: far beyond any body a receiver takes)
+
+
+class FramingError(ValueError):
+    """A request whose body cannot be delimited (a malformed chunk, a body cut short): answered
+    400, nothing of it taken."""
+
+
+class ChunkedReader:
+    """The decoded body of a chunked request on `raw` (a buffered binary reader): `read` gives
+    the chunks' data and ends (b"") after the last chunk and its trailer section, which is read
+    and dropped. Broken framing, or the stream ending before the last chunk, raises FramingError."""
+
+    max_line = 4096  # a chunk-size line with its extensions, or one trailer line
+    max_trailer = 64 * 1024
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._left = 0  # data still to read in the current chunk (0: a chunk-size line comes next)
+        self._done = False
+
+    def read(self, size: int | None = -1) -> bytes:
+        want = None if size is None or size < 0 else size
+        out: list[bytes] = []
+        while not self._done and (want is None or want > 0):
+            if self._left == 0:
+                self._start_chunk()
+                continue
+            data = self._raw.read(self._left if want is None else min(self._left, want))
+            if not data:
+                raise FramingError("chunked body cut short")
+            out.append(data)
+            self._left -= len(data)
+            if want is not None:
+                want -= len(data)
+            if self._left == 0:
+                self._end_chunk()
+        return b"".join(out)
+
+    def _line(self) -> bytes:
+        line = self._raw.readline(self.max_line + 1)
+        if len(line) > self.max_line:
+            raise FramingError("chunked body: a line too long")
+        if not line.endswith(b"\n"):
+            raise FramingError("chunked body cut short")
+        return line
+
+    def _start_chunk(self) -> None:
+        size, _, _extensions = self._line().rstrip(b"\r\n").partition(b";")  # (extensions are ignored)
+        size = size.rstrip(b" \t")
+        if not _SIZE.fullmatch(size):
+            raise FramingError(f"chunked body: chunk size {size[:20]!r} is not a hexadecimal number")
+        self._left = int(size, 16)
+        if self._left == 0:
+            self._skip_trailers()
+            self._done = True
+
+    def _end_chunk(self) -> None:
+        if self._line() not in (b"\r\n", b"\n"):
+            raise FramingError("chunked body: a chunk longer than its size")
+
+    def _skip_trailers(self) -> None:
+        total = 0
+        while (line := self._line()) not in (b"\r\n", b"\n"):
+            total += len(line)
+            if total > self.max_trailer:
+                raise FramingError("chunked body: trailer section too large")

@@ -1,0 +1,316 @@
+"""How the embedded servers delimit a request's body (RFC 9112 §6), over raw loopback sockets:
+chunked bodies, malformed or conflicting lengths, bodies cut short, and what is answered when a
+request cannot be read. waitress serves plain HTTP; the TLS server is the standard library's
+WSGI server, which leaves all of this to the application unless the server does it."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+
+import pytest
+
+import mm7bind as mm7
+from mm7bind.chunked import ChunkedReader, FramingError
+from mm7bind.store import SqliteStore
+
+from .tls import local_tls
+
+
+class Recorder(mm7.Handler):
+    def __init__(self):
+        self.calls = []
+
+    def on_deliver(self, msg, ctx):
+        self.calls.append(msg)
+
+
+def mo(tid: str = "mo-1", size: int = 20_000) -> mm7.HttpMessage:
+    picture = bytes(range(256)) * (size // 256)
+    parts = [mm7.Part.text("hello"), mm7.Part.from_bytes(picture, "image/jpeg")]
+    msg = mm7.DeliverReq(recipients=["1065888"], sender="+8613800000000", subject="hi", content=mm7.Content(parts=parts))
+    return mm7.encode(msg, transaction_id=tid)
+
+
+def chunked(data: bytes, size: int = 1000, extension: bytes = b"") -> bytes:
+    return b"".join(b"%x%s\r\n%s\r\n" % (len(data[i:i + size]), extension, data[i:i + size])
+                    for i in range(0, len(data), size)) + b"0\r\n"
+
+
+@pytest.fixture(params=[False, True], ids=["waitress", "tls"])
+def served(request):
+    """(serve's keyword arguments, a function wrapping a client socket) for either server."""
+    if not request.param:
+        return {}, lambda sock: sock
+    tls = local_tls()
+    return {"ssl_context": tls.server}, lambda sock: tls.client.wrap_socket(sock, server_hostname="127.0.0.1")
+
+
+def exchange(srv, wrap, data: bytes, timeout: float = 10) -> bytes:
+    """Send `data` on a new connection and read until the server closes it (a hang guard, not a
+    measure: every case here is answered at once, or closed at once)."""
+    with wrap(socket.create_connection((srv.host, srv.port), timeout=timeout)) as sock:
+        sock.sendall(data)
+        answer = b""
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            answer += chunk
+            if b"HTTP/1.1 200" in answer or b"HTTP/1.0 200" in answer:
+                head, _, body = answer.partition(b"\r\n\r\n")
+                length = [int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:")]
+                if length and len(body) >= length[0]:
+                    break  # (waitress keeps the connection: the answer is whole)
+        return answer
+
+
+def statuses(answer: bytes) -> list[int]:
+    return [int(line.split(b" ")[1]) for line in answer.split(b"\r\n") if line.startswith(b"HTTP/1.")]
+
+
+def head(out: mm7.HttpMessage, *fields: str, target: str = "/mm7") -> bytes:
+    return (f"POST {target} HTTP/1.1\r\nHost: x\r\nContent-Type: {out.content_type}\r\nSOAPAction: \"\"\r\n"
+            + "".join(f"{f}\r\n" for f in fields) + "\r\n").encode()
+
+
+def test_a_body_cut_short_is_not_taken_and_the_whole_one_sent_again_is(served, tmp_path):
+    """A peer closing half-way: what came is no message. Taken, it was stored under its
+    TransactionID, and the MMSC's whole copy, sent again, answered as a repeat: lost."""
+    kw, wrap = served
+    h = Recorder()
+    store = SqliteStore(tmp_path / "inbox.db")
+    out = mo("cut-1")
+    body = out.to_bytes()
+    try:
+        with mm7.serve(mm7.Receiver(h, store=store), port=0, **kw) as srv:
+            sock = wrap(socket.create_connection((srv.host, srv.port), timeout=10))
+            sock.sendall(head(out, f"Content-Length: {len(body)}") + body[: len(body) * 2 // 3])
+            if kw:  # TLS closed properly (the server reads an end, not an error)...
+                with contextlib.suppress(ssl.SSLError):  # (... and its answer comes before its close_notify)
+                    sock.unwrap()
+            else:
+                sock.shutdown(socket.SHUT_WR)
+                while sock.recv(65536):  # until the server has done with it
+                    pass
+            sock.close()
+            whole = head(out, f"Content-Length: {len(body)}", "Connection: close") + body
+            answer = exchange(srv, wrap, whole)
+        assert statuses(answer) == [200]
+        assert [[p.size for p in msg.content.parts] for msg in h.calls] == [[5, 256 * (20_000 // 256)]]
+    finally:
+        store.close()
+
+
+def test_chunked_bodies_are_decoded_whatever_their_extensions_and_trailers(served):
+    kw, wrap = served
+    h = Recorder()
+    out = mo("chunked-1")
+    with mm7.serve(mm7.Receiver(h), port=0, **kw) as srv:
+        answer = exchange(srv, wrap, head(out, "Transfer-Encoding: chunked", "Connection: close")
+                          + chunked(out.to_bytes(), 777, b';name="value"') + b"X-Checksum: 1\r\n\r\n")
+    assert statuses(answer) == [200]
+    assert [[p.size for p in msg.content.parts] for msg in h.calls] == [[5, 256 * (20_000 // 256)]]
+
+
+@pytest.mark.parametrize(("fields", "body", "status"), [
+    (["Transfer-Encoding: chunked"], b"zz\r\nhello\r\n0\r\n\r\n", 400),  # no hexadecimal size
+    (["Transfer-Encoding: chunked"], b"3\r\nhello\r\n0\r\n\r\n", 400),  # a chunk longer than its size
+    (["Transfer-Encoding: gzip, chunked"], b"0\r\n\r\n", 501),
+    (["Content-Length: 5", "Content-Length: 7"], b"hello", 400),
+    (["Content-Length: -1"], b"hello", 400),
+    (["Content-Length: 5x"], b"hello", 400),
+    (["Content-Length : 5"], b"hello", 400),  # (a field name may not end in a space)
+])
+def test_a_body_that_cannot_be_delimited_is_refused_at_once(served, fields, body, status):
+    """RFC 9112 §6.3: invalid framing is a 400 (an unknown coding 501), answered now: the TLS
+    server read such a body until the peer closed or its timer ran out, then answered 500."""
+    kw, wrap = served
+    h = Recorder()
+    with mm7.serve(mm7.Receiver(h), port=0, channel_timeout=60, request_timeout=120, **kw) as srv:
+        answer = exchange(srv, wrap, head(mo(), *fields) + body)
+    assert statuses(answer) == [status] and h.calls == []
+
+
+def test_a_request_with_both_lengths_is_taken_by_its_chunks_and_ends_the_connection(served):
+    """Content-Length beside Transfer-Encoding is how a request is smuggled past a proxy that
+    reads the other one: the chunks delimit the body (waitress) or it is refused (the TLS server),
+    and either way no request after it on the connection is read (RFC 9112 §6.1)."""
+    kw, wrap = served
+    h = Recorder()
+    out = mo("both-1")
+    body = out.to_bytes()
+    smuggled = head(out, f"Content-Length: {len(body)}")[:-2] + b"Connection: close\r\n\r\n" + body
+    with mm7.serve(mm7.Receiver(h), port=0, **kw) as srv:
+        answer = exchange(srv, wrap, head(out, "Content-Length: 10", "Transfer-Encoding: chunked")
+                          + chunked(body) + b"\r\n" + smuggled)
+    assert statuses(answer) == ([400] if kw else [200]) and len(h.calls) == (0 if kw else 1)
+
+
+def test_a_request_without_a_body_is_answered_at_once(served):
+    """No Content-Length and no chunks: no body (RFC 9112 §6.3), not one read until the peer
+    closes; a GET to the MM7 path is a 405 at once, a bare POST the receiver's fault."""
+    kw, wrap = served
+    with mm7.serve(mm7.Receiver(Recorder()), port=0, channel_timeout=60, request_timeout=120, **kw) as srv:
+        got = exchange(srv, wrap, b"GET /mm7 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert statuses(got) == [405]
+        bare = exchange(srv, wrap, b"POST /mm7 HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\n"
+                                   b"Connection: close\r\n\r\n")
+        assert statuses(bare) == [500] and b"Envelope" in bare
+
+
+def test_an_absolute_form_target_is_served_at_its_path(served):
+    kw, wrap = served
+    h = Recorder()
+    out = mo("absolute-1")
+    with mm7.serve(mm7.Receiver(h), port=0, **kw) as srv:
+        target = f"{srv.url}/mm7"
+        answer = exchange(srv, wrap, head(out, f"Content-Length: {len(out.to_bytes())}", "Connection: close",
+                                          target=target) + out.to_bytes())
+    assert statuses(answer) == [200] and len(h.calls) == 1
+
+
+def test_a_body_not_complete_in_time_is_a_408_and_a_log_line_not_a_traceback(caplog, capsys):
+    import logging
+
+    tls = local_tls()
+    caplog.set_level(logging.WARNING, logger="mm7bind.server")
+    with mm7.serve(mm7.Receiver(Recorder()), port=0, ssl_context=tls.server, channel_timeout=1) as srv:
+        answer = exchange(srv, lambda sock: tls.client.wrap_socket(sock, server_hostname="127.0.0.1"),
+                          head(mo(), "Content-Length: 100") + b"partial")
+    assert statuses(answer) == [408]
+    assert any("not taken" in r.getMessage() for r in caplog.records)
+    assert "Traceback" not in capsys.readouterr().err
+
+
+class Pieces:
+    """A reader giving at most `step` bytes a read, as a socket may."""
+
+    def __init__(self, data: bytes, step: int = 3):
+        import io
+
+        self.raw, self.step = io.BytesIO(data), step
+
+    def read(self, n: int = -1) -> bytes:
+        return self.raw.read(self.step if n < 0 else min(n, self.step))
+
+    def readline(self, limit: int = -1) -> bytes:
+        return self.raw.readline(limit)
+
+
+def test_the_chunked_reader_reads_in_any_amounts_and_refuses_what_is_not_chunked():
+    data = bytes(range(256)) * 40
+    for amount in (1, 7, 1000, -1):
+        reader, got = ChunkedReader(Pieces(chunked(data, 999) + b"\r\n")), b""
+        while chunk := reader.read(amount):
+            got += chunk
+        assert got == data
+    assert ChunkedReader(Pieces(chunked(data) + b"\r\n")).read(len(data) + 1) == data  # (as the app reads)
+    for broken in (b"", b"5\r\nhel", chunked(data)[:-3], b"-5\r\nhello\r\n0\r\n\r\n", b"5" * 5000 + b"\r\n",
+                   b"0\r\n" + b"X-T: 1\r\n" * 20000 + b"\r\n", b"0x5\r\nhello\r\n0\r\n\r\n"):
+        with pytest.raises(FramingError):
+            ChunkedReader(Pieces(broken)).read(-1)
+
+
+def test_a_body_over_max_body_refused_by_waitress_is_logged_and_counted_and_one_of_max_body_is_taken(caplog):
+    """waitress refuses a body over its limit before the app sees it: the refusal went unsaid (an
+    MMSC's large MMS lost without a trace on our side), and a body of exactly max_body was refused
+    there while every other server takes it."""
+    import logging
+
+    from mm7bind.metrics import Metrics
+
+    h = Recorder()
+    out = mo("limit-1")
+    size = len(out.to_bytes())
+    caplog.set_level(logging.WARNING, logger="mm7bind.receiver")
+    rx = mm7.Receiver(h, max_body=size, metrics=Metrics())
+    big = mo("limit-2", size=30_000)
+    plain = lambda sock: sock  # noqa: E731
+    with mm7.serve(rx, port=0) as srv:
+        taken = exchange(srv, plain, head(out, f"Content-Length: {size}", "Connection: close") + out.to_bytes())
+        refused = exchange(srv, plain, head(big, f"Content-Length: {len(big.to_bytes())}") + big.to_bytes())
+        streamed = exchange(srv, plain, head(big, "Transfer-Encoding: chunked") + chunked(big.to_bytes()) + b"\r\n")
+    assert [statuses(taken), statuses(refused), statuses(streamed)] == [[200], [413], [413]]
+    assert len(h.calls) == 1
+    assert [r.getMessage() for r in caplog.records if "refused" in r.getMessage()] == [
+        f"refused a request from 127.0.0.1: {len(big.to_bytes())} bytes, over max_body ({size} bytes)",
+        f"refused a request from 127.0.0.1: its body is over max_body ({size} bytes)"]
+    assert rx.metrics.value("mm7bind_received_total", outcome="too_large") == 2
+
+
+def test_a_body_refused_on_its_declared_length_gets_the_413_not_a_reset(tmp_path):
+    """The TLS server answered 413 without reading the body and closed: the peer, still sending,
+    got a reset most of the time, our answer lost with it (and an MMSC sends again what it cannot
+    know was refused). It now closes its side and reads what still comes, as RFC 9112 §9.6 asks."""
+    import requests
+
+    tls = local_tls(tmp_path)
+    with mm7.serve(mm7.Receiver(max_body=100_000), port=0, ssl_context=tls.server) as srv:
+        seen = []
+        for _ in range(10):
+            try:
+                seen.append(requests.post(srv.url + "/mm7", data=bytes(3_000_000), headers={"Content-Type": "text/xml"},
+                                          verify=str(tls.ca_file), timeout=10).status_code)
+            except requests.ConnectionError as exc:
+                seen.append(type(exc).__name__)
+    assert seen == [413] * 10
+
+
+def _closed_while_trickling(srv, wrap, prefix: bytes, limit: float = 20) -> bool:
+    """Send `prefix` at once, then a byte every 0.2 s (for far longer than `limit`): whether the
+    server closed the connection within `limit` seconds (a hang guard, not a measure)."""
+    import time
+
+    with wrap(socket.create_connection((srv.host, srv.port), timeout=10)) as sock:
+        sock.sendall(prefix)
+        sock.settimeout(0.2)
+        start = time.monotonic()
+        while time.monotonic() - start < limit:
+            try:
+                sock.sendall(b"a")
+                if sock.recv(65536) == b"":
+                    return True
+            except TimeoutError:
+                continue
+            except OSError:  # reset: closed as well
+                return True
+            # (an answer came, the 408: read on until the close)
+    return False
+
+
+@pytest.mark.parametrize("part", ["header line", "body"])
+def test_one_header_line_or_a_body_trickling_in_is_cut_off_at_the_deadline(served, part):
+    """The TLS server checked its deadline once per buffered read: one header line (up to 64 KiB)
+    or a whole body, a byte now and then, was a single read that never ended."""
+    kw, wrap = served
+    prefix = b"POST /mm7 HTTP/1.1\r\nHost: x\r\n" + (b"X-Slow: " if part == "header line" else
+                                                     b"Content-Type: text/xml\r\nContent-Length: 100000\r\n\r\n")
+    with mm7.serve(mm7.Receiver(Recorder()), port=0, request_timeout=2, channel_timeout=30, **kw) as srv:
+        assert _closed_while_trickling(srv, wrap, prefix)
+
+
+@pytest.mark.parametrize("target", ["/mm7", "/elsewhere"])
+def test_an_answer_to_head_has_no_body(served, target):
+    """RFC 9110 §9.3.2: the 405 (or 404) said to a HEAD went out with its body, which a client
+    keeping the connection reads as the start of its next answer."""
+    kw, wrap = served
+    with mm7.serve(mm7.Receiver(Recorder()), port=0, **kw) as srv:
+        answer = exchange(srv, wrap, f"HEAD {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    head_, _, body = answer.partition(b"\r\n\r\n")
+    assert statuses(answer) == [405 if target == "/mm7" else 404] and body == b""
+    assert b"content-length:" in head_.lower()
+
+
+def test_the_simulator_answers_head_without_a_body():
+    from mm7bind.simulator import Simulator
+
+    with Simulator() as sim:
+        answer = exchange(sim.server, lambda sock: sock,
+                          b"HEAD /control/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert statuses(answer) == [200] and answer.partition(b"\r\n\r\n")[2] == b""
