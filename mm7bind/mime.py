@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 from urllib.parse import quote, unquote_to_bytes
 
-from .content import CHUNK, Blob, BlobWriter, BytesBlob, location_name
+from .content import CHUNK, Blob, BlobWriter, location_name
 from .errors import DecodeError, Deviation, LimitExceededError, MimeError  # noqa: F401 (mime.DecodeError)
 from .xmlsafe import charset_codec
 
@@ -989,6 +989,3 @@ def sniff_boundary(head: bytes) -> str | None:
             return line[2:].decode("latin-1")
     return None
 
-
-def bytes_part(headers: Iterable[tuple[str, str]], data: bytes) -> InPart:
-    return InPart(Headers(headers), BytesBlob(data))
