@@ -226,7 +226,7 @@ class Receiver:
             headers = {k: shown_header(k, v) if k.lower() in _CHECKED else v for k, v in headers.items()}
         ctx = Context(env.transaction_id, env.version, env.deviations, peer, headers)
         if self.store is not None and record is None:
-            keys = _keys(msg, env.transaction_id, peer)
+            keys = _keys(msg, env.transaction_id)
             try:
                 sent = self.store.sent_by_message_id(msg.message_id) if getattr(msg, "message_id", None) else None
                 more = {"headers": kept_headers(headers)} if self._takes_headers(self.store.accept) else {}
@@ -575,7 +575,7 @@ def _text(value) -> str | None:
     return None if value is None else str(value.value if hasattr(value, "value") else value)
 
 
-def _keys(msg: m.Message, transaction_id: str | None, peer: str | None) -> tuple[str | None, str | None]:
+def _keys(msg: m.Message, transaction_id: str | None) -> tuple[str | None, str | None]:
     """Duplicate keys: the TransactionID, and for reports the message, recipient and
     status (a Deferred report followed by a Retrieved one is two reports, not a repeat)."""
     tid_key = f"{msg.ELEMENT}|{transaction_id}" if transaction_id else None
