@@ -26,6 +26,7 @@ from .display import printable, shown_url
 from .envelope import Envelope
 from .errors import ConnectError, DecodeError, EncodeError, MM7Error, RequestTimeout, ValidationError
 from .jsonable import to_jsonable
+from .mime import header_value
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
 EXIT_INVALID, EXIT_UNREADABLE = 1, 2
@@ -43,7 +44,7 @@ def _read(path: str) -> bytes:
 def _decode_capture(data: bytes, strict: bool = False) -> tuple[Envelope, str | None, dict[str, str]]:
     """A SOAP XML file, a MIME body, or a raw HTTP request/response capture."""
     start_line, headers, body = split_http(data)
-    ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+    ctype = header_value(headers, "content-type")
     return decode(body, ctype, strict=strict), start_line, headers
 
 

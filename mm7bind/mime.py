@@ -16,7 +16,7 @@ import binascii
 import io
 import re
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
 from urllib.parse import quote, unquote_to_bytes
@@ -69,6 +69,13 @@ class Headers:
 
     def __repr__(self) -> str:
         return f"Headers({self.items!r})"
+
+
+def header_value(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of header `name`, whatever the case of its name, in a plain mapping (an HTTP
+    message's headers as the client, the receiver and a capture give them)."""
+    name = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == name), None)
 
 
 def _decode_header_bytes(raw: bytes) -> str:

@@ -28,7 +28,7 @@ from .codec import HttpMessage, decode, encode
 from .display import printable, repr_showing_no_secret_header, shown_header, shown_http
 from .envelope import Envelope, Fault
 from .errors import STORE_ERRORS, DecodeError, Deviation, EncodeError
-from .mime import MimeLimits
+from .mime import MimeLimits, header_value
 from .profiles import STANDARD, Profile
 from .status import RequestStatus, lookup
 from .store import InboxRecord, SentRecord, kept_headers, utcnow
@@ -157,7 +157,7 @@ class Receiver:
         started = time.monotonic()
         headers = headers or {}
         if log.isEnabledFor(logging.DEBUG):  # the payloads, as the client logs its own
-            shown = headers if content_type is None or _get(headers, "content-type") else {
+            shown = headers if content_type is None or header_value(headers, "content-type") else {
                 **headers, "Content-Type": content_type}
             log.debug("%s %s from %s\n%s", printable(method), printable(uri), peer, shown_http(shown, body))
         try:
@@ -180,7 +180,7 @@ class Receiver:
             self._count(None, "forbidden", None, started)
             return Response(403, [("Content-Type", "text/plain")], b"forbidden\n")
         if self.config.auth is not None:
-            given = _get(headers, "authorization")
+            given = header_value(headers, "authorization")
             ok, stale = self.config.auth.check(method.upper(), uri, given, body)
             if not ok:
                 challenge = self.config.auth.challenge(stale)  # (one nonce: the answer's)
@@ -553,13 +553,6 @@ def _headers(out) -> list[tuple[str, str]]:
 
 
 _CHECKED = ("authorization",)  # the request header the receiver's auth reads
-
-
-def _get(headers: Mapping[str, str], name: str) -> str | None:
-    for k, v in headers.items():
-        if k.lower() == name:
-            return v
-    return None
 
 
 def _stale(record: InboxRecord, stale_before) -> bool:

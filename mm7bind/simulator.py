@@ -38,6 +38,7 @@ from .content import Content, Part, media_kind
 from .display import shown_url
 from .envelope import Envelope, Fault
 from .errors import ConnectError, DecodeError, FaultError, HTTPStatusError, SendError, TransportError
+from .mime import header_value
 from .profiles import DIALECTS, Profile
 from .receiver import Response, encode_reply, fault_status, what_it_said
 from .retry import RetryPolicy
@@ -296,7 +297,7 @@ class Simulator:
             extra = [("Retry-After", f"{trouble.retry_after:g}")] if trouble.retry_after is not None else []
             return Response(trouble.http_status, [("Content-Type", "text/plain"), *extra], b"scripted trouble\n")
         if self.config.auth is not None:
-            header = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+            header = header_value(headers, "authorization")
             ok, stale = self.config.auth.check(method, uri, header, body)
             if not ok:
                 return Response(401, [("WWW-Authenticate", self.config.auth.challenge(stale))], b"")
