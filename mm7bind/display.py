@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from .mime import header_value
 from .xmlsafe import charset_codec
@@ -15,6 +16,11 @@ def printable(text: object) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def shown_time(when: datetime) -> str:
+    """A point in time as a person reads it in a table or a log line: local time, to the second."""
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def shown_url(url: str | None) -> str | None:
