@@ -25,7 +25,6 @@ import logging
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -511,7 +510,9 @@ class Simulator:
         """One attempt; one the VASP did not take is sent again: after a sleep with `wait` (sent on
         demand: the caller wants the outcome), else from the schedule (the other reports go on
         meanwhile). The last attempt's outcome is kept: in `stored.reports`, or for an MO in `mo_sent`."""
-        tid = transaction_id or uuid.uuid4().hex
+        from .client import new_transaction_id  # noqa: PLC0415
+
+        tid = transaction_id or new_transaction_id()
         outcome: dict[str, Any] = {"operation": msg.ELEMENT, "message_id": getattr(msg, "message_id", None),
                                    "transaction_id": tid, "attempts": attempt}
         if linked_id is not None:
