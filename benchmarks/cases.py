@@ -84,7 +84,7 @@ def content_of(size: int) -> mm7.Content:
     return mm7.Content(parts=[image], smil=mm7.Part.from_bytes(SMIL, "application/smil", content_id="smil"))
 
 
-def raw_envelope(href: str | None, message_id: str = "") -> bytes:
+def raw_envelope(href: str | None) -> bytes:
     """The SubmitReq envelope built with plain lxml, as a hand-written client would."""
     E = etree.Element
     env = E(f"{{{SOAP_NS}}}Envelope", nsmap={"env": SOAP_NS, None: NS})

@@ -1276,7 +1276,7 @@ def _reader(var: XmlVar) -> Callable[[str], Any]:
 
 def _element_value(node, var: XmlVar | None, target: type | None) -> Any:
     if target is m.Address:
-        return _element_address(node, var.clazz if var is not None else None)
+        return _element_address(node)
     if target is m.Recipients:
         out = m.Recipients()
         for role in node:
@@ -1305,7 +1305,7 @@ def _element_value(node, var: XmlVar | None, target: type | None) -> Any:
     return _neutral_scalar(value, target)
 
 
-def _element_address(node, cls: type | None) -> m.Address | None:
+def _element_address(node) -> m.Address | None:
     for leaf in node:
         if isinstance(leaf.tag, str):
             return _leaf_from_element(leaf)

@@ -22,10 +22,11 @@ from pathlib import Path
 from . import __version__, versions
 from .codec import decode, split_http
 from .content import Content, Part
-from .display import printable, shown_url
+from .display import printable, shown_time, shown_url
 from .envelope import Envelope
 from .errors import ConnectError, DecodeError, EncodeError, MM7Error, RequestTimeout, ValidationError
 from .jsonable import to_jsonable
+from .mime import header_value
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
 EXIT_INVALID, EXIT_UNREADABLE = 1, 2
@@ -43,7 +44,7 @@ def _read(path: str) -> bytes:
 def _decode_capture(data: bytes, strict: bool = False) -> tuple[Envelope, str | None, dict[str, str]]:
     """A SOAP XML file, a MIME body, or a raw HTTP request/response capture."""
     start_line, headers, body = split_http(data)
-    ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+    ctype = header_value(headers, "content-type")
     return decode(body, ctype, strict=strict), start_line, headers
 
 
@@ -305,7 +306,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                                   "items": {r: int(v.removeprefix("queued #")) for r, v in result.message_ids.items()}},
                                  ensure_ascii=False))
             else:
-                when = f" for {_local(args.at)}" if args.at else ""
+                when = f" for {shown_time(args.at)}" if args.at else ""
                 print(f"queued {result.sent} message(s){when} in {cfg.store.path}")
                 if result.skipped:
                     print(f"skipped {result.skipped} recipients already accepted or queued under tag {args.tag!r}")
@@ -727,10 +728,6 @@ def _when_at(text: str) -> datetime:
     return when if when.tzinfo else when.astimezone()
 
 
-def _local(when: datetime) -> str:
-    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
 
 
 def _summary(rec) -> str:
@@ -805,7 +802,7 @@ def cmd_store_inbox(args: argparse.Namespace) -> int:
     print(f"{'ID':>6}  {'RECEIVED':19}  {'KIND':17}  {'STATE':10}  {'CODE':>4}  WHAT")
     for r in found:
         code = "" if r.response_code is None else str(r.response_code)
-        print(f"{r.id:>6}  {_local(r.received_at)}  {r.kind:17}  {r.state:10}  {code:>4}  {_summary(r)}")
+        print(f"{r.id:>6}  {shown_time(r.received_at)}  {r.kind:17}  {r.state:10}  {code:>4}  {_summary(r)}")
     return EXIT_OK
 
 
@@ -870,12 +867,12 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
     for r in found:
         status = str(r.status_code) if r.status_code is not None else ("error" if r.error else "")
         line = f"{r.operation:18}  {status:>6}  {r.message_id or '-':24}  {', '.join(r.recipients)}"
-        print(f"{_local(r.sent_at)}  {printable(line)}")
+        print(f"{shown_time(r.sent_at)}  {printable(line)}")
         if r.error:
             print(f"{'':19}  {printable(r.error)}")
         for x in reports.get(r.message_id, []):
             what = "delivery" if x.kind == "DeliveryReportReq" else "read"
-            print(f"{'':19}  {what} report {_local(x.received_at)}: {printable(_what(x))}")
+            print(f"{'':19}  {what} report {shown_time(x.received_at)}: {printable(_what(x))}")
     return EXIT_OK
 
 
@@ -896,12 +893,12 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"{'ID':>6}  {'PUT IN':19}  {'STATE':8}  {'TRIES':>5}  {'STATUS':>6}  WHAT")
     for i in found:
-        what = i.message_id if i.state == "sent" else (f"next {_local(i.next_at)}" if i.state == "queued" else "")
+        what = i.message_id if i.state == "sent" else (f"next {shown_time(i.next_at)}" if i.state == "queued" else "")
         if i.error and i.state != "sent":
             what = f"{what}  {i.error}".strip()
         status = "" if i.status_code is None else str(i.status_code)
         label = f"{i.transaction_id} {i.tag or '-'} {what}"
-        print(f"{i.id:>6}  {_local(i.created_at)}  {i.state:8}  {i.attempts:>5}  {status:>6}  {printable(label)}")
+        print(f"{i.id:>6}  {shown_time(i.created_at)}  {i.state:8}  {i.attempts:>5}  {status:>6}  {printable(label)}")
     return EXIT_OK
 
 
@@ -958,11 +955,11 @@ def cmd_store_purge(args: argparse.Namespace) -> int:
         store.close()
     verb = "would remove" if args.dry_run else "removed"
     if args.bodies_only:
-        print(f"{verb} {done.bodies} bodies and their headers (every record kept) from before {_local(before)}")
+        print(f"{verb} {done.bodies} bodies and their headers (every record kept) from before {shown_time(before)}")
         return EXIT_OK
     outbox = f", {done.outbox} finished outbox items" if done.outbox else ""
     print(f"{verb} {done.inbox} received records and {done.sent} sent records{outbox} "
-          f"from before {_local(before)}")
+          f"from before {shown_time(before)}")
     return EXIT_OK
 
 

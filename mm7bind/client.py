@@ -48,6 +48,7 @@ from .errors import (
     SendInterrupted,
     TransportError,
 )
+from .mime import header_value
 from .profiles import STANDARD, Profile
 from .retry import RateLimiter, RetryPolicy, parse_retry_after
 from .store import SentRecord
@@ -276,12 +277,12 @@ class ClientCore:
     def on_response(self, p: Prepared, attempt: int, url: str, status: int, headers: dict, body: bytes,
                     tried: set[str]) -> Result | Retry:
         policy = self.config.retry
-        ctype = _header(headers, "content-type")
-        retry_after = parse_retry_after(_header(headers, "retry-after"))
+        ctype = header_value(headers, "content-type")
+        retry_after = parse_retry_after(header_value(headers, "retry-after"))
         shown = shown_url(url)  # (what errors, results and logs say: no password of the URL's)
         kw = {"transaction_id": p.transaction_id, "url": shown, "attempts": attempt}
         if 300 <= status < 400:  # not followed: an MM7 request goes where it is configured to go
-            where = shown_url(_header(headers, "location"))
+            where = shown_url(header_value(headers, "location"))
             error = HTTPStatusError(f"HTTP {status} from {shown}" + (f" (redirect to {where}, not followed)" if where else ""),
                                     status=status, body=body, headers=dict(headers), **kw)
             return self.again_or_raise(p, attempt, url, error, policy.retries_http(status), retry_after, tried)
@@ -348,7 +349,7 @@ class ClientCore:
             return "nothing at this path: check the URL"
         if status != 401:
             return ""
-        challenge = _header(headers, "www-authenticate") or ""
+        challenge = header_value(headers, "www-authenticate") or ""
         wanted = challenge.split(None, 1)[0].capitalize() if challenge.strip() else ""
         c = self.config
         peer = "the MMSC" if c.role == "vasp" else "the VASP"  # (the simulator's client sends to a VASP)
@@ -568,13 +569,6 @@ def _never_connected(exc: Exception) -> bool:
     # urllib3 says ProxyError only before the proxy was reached (refused, timed out, its TLS).
     return isinstance(cause, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError,
                               urllib3.exceptions.ProxyError))
-
-
-def _header(headers, name: str) -> str | None:
-    for k, v in headers.items():
-        if k.lower() == name:
-            return v
-    return None
 
 
 def _shortened(text: str, limit: int = 300) -> str:

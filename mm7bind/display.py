@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
+from .mime import header_value
 from .xmlsafe import charset_codec
 
 
@@ -14,6 +16,11 @@ def printable(text: object) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def shown_time(when: datetime) -> str:
+    """A point in time as a person reads it in a table or a log line: local time, to the second."""
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def shown_url(url: str | None) -> str | None:
@@ -87,7 +94,7 @@ _XML_ENCODING = re.compile(rb"<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)
 def body_charset(headers, body: bytes) -> str:
     """The charset a body is written in, for showing it: its Content-Type's, else its XML
     declaration's (a multipart's SOAP part: GB2312 in China), else UTF-8."""
-    ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    ctype = header_value(headers, "content-type") or ""
     label = next((v.strip().strip('"') for k, _, v in (p.partition("=") for p in ctype.split(";")[1:])
                   if k.strip().lower() == "charset"), None)
     if label is None:

@@ -58,7 +58,6 @@ WRONG_SOAP_NS = {
 DETAIL_ALIASES = {"MM7RSErrorRsp": "RSErrorRsp", "MM7VASPErrorRsp": "VASPErrorRsp"}
 # A Fault whose only status is a code at the start of faultstring ("3001", "3001 Server busy").
 _STATUS_IN_STRING = re.compile(r"([1-4]\d{3})(?!\d)\W*(.*)", re.DOTALL)
-ENVELOPE_PREFIXES = ("env", "soap-env", "SOAP-ENV", "soap", "soapenv", "S")
 
 
 @dataclass(frozen=True)

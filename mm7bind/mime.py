@@ -16,12 +16,12 @@ import binascii
 import io
 import re
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
 from urllib.parse import quote, unquote_to_bytes
 
-from .content import CHUNK, Blob, BlobWriter, BytesBlob, location_name
+from .content import CHUNK, Blob, BlobWriter, location_name
 from .errors import DecodeError, Deviation, LimitExceededError, MimeError  # noqa: F401 (mime.DecodeError)
 from .xmlsafe import charset_codec
 
@@ -69,6 +69,13 @@ class Headers:
 
     def __repr__(self) -> str:
         return f"Headers({self.items!r})"
+
+
+def header_value(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of header `name`, whatever the case of its name, in a plain mapping (an HTTP
+    message's headers as the client, the receiver and a capture give them)."""
+    name = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == name), None)
 
 
 def _decode_header_bytes(raw: bytes) -> str:
@@ -989,6 +996,3 @@ def sniff_boundary(head: bytes) -> str | None:
             return line[2:].decode("latin-1")
     return None
 
-
-def bytes_part(headers: Iterable[tuple[str, str]], data: bytes) -> InPart:
-    return InPart(Headers(headers), BytesBlob(data))

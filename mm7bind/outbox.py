@@ -15,6 +15,7 @@ from typing import NamedTuple, Self
 from . import messages as m
 from .codec import decode, encode
 from .arrival import may_have_arrived
+from .display import shown_time
 from .errors import ConnectError, DecodeError, EncodeError, FaultError, MM7Error, RequestTimeout, SendError
 from .periodic import Periodic
 from .sendonce import exchange_time
@@ -167,7 +168,7 @@ class Outbox(Periodic):
         log.log(logging.WARNING if self._outage_rounds == 1 else logging.INFO,
                 "outbox: %sno MMSC answered (%s); sending held until %s, %d item(s) waiting",
                 "still " if self._outage_rounds > 1 else "", unanswered,
-                self.held_until.astimezone().strftime("%Y-%m-%d %H:%M:%S"), waiting)
+                shown_time(self.held_until), waiting)
 
     def _send(self, item: OutboxItem, now: datetime) -> Round:
         attempts = item.attempts + 1

@@ -28,7 +28,7 @@ from .codec import HttpMessage, decode, encode
 from .display import printable, repr_showing_no_secret_header, shown_header, shown_http
 from .envelope import Envelope, Fault
 from .errors import STORE_ERRORS, DecodeError, Deviation, EncodeError
-from .mime import MimeLimits
+from .mime import MimeLimits, header_value
 from .profiles import STANDARD, Profile
 from .status import RequestStatus, lookup
 from .store import InboxRecord, SentRecord, kept_headers, utcnow
@@ -157,7 +157,7 @@ class Receiver:
         started = time.monotonic()
         headers = headers or {}
         if log.isEnabledFor(logging.DEBUG):  # the payloads, as the client logs its own
-            shown = headers if content_type is None or _get(headers, "content-type") else {
+            shown = headers if content_type is None or header_value(headers, "content-type") else {
                 **headers, "Content-Type": content_type}
             log.debug("%s %s from %s\n%s", printable(method), printable(uri), peer, shown_http(shown, body))
         try:
@@ -180,7 +180,7 @@ class Receiver:
             self._count(None, "forbidden", None, started)
             return Response(403, [("Content-Type", "text/plain")], b"forbidden\n")
         if self.config.auth is not None:
-            given = _get(headers, "authorization")
+            given = header_value(headers, "authorization")
             ok, stale = self.config.auth.check(method.upper(), uri, given, body)
             if not ok:
                 challenge = self.config.auth.challenge(stale)  # (one nonce: the answer's)
@@ -226,7 +226,7 @@ class Receiver:
             headers = {k: shown_header(k, v) if k.lower() in _CHECKED else v for k, v in headers.items()}
         ctx = Context(env.transaction_id, env.version, env.deviations, peer, headers)
         if self.store is not None and record is None:
-            keys = _keys(msg, env.transaction_id, peer)
+            keys = _keys(msg, env.transaction_id)
             try:
                 sent = self.store.sent_by_message_id(msg.message_id) if getattr(msg, "message_id", None) else None
                 more = {"headers": kept_headers(headers)} if self._takes_headers(self.store.accept) else {}
@@ -555,13 +555,6 @@ def _headers(out) -> list[tuple[str, str]]:
 _CHECKED = ("authorization",)  # the request header the receiver's auth reads
 
 
-def _get(headers: Mapping[str, str], name: str) -> str | None:
-    for k, v in headers.items():
-        if k.lower() == name:
-            return v
-    return None
-
-
 def _stale(record: InboxRecord, stale_before) -> bool:
     """Whether `record` is in hand since before `stale_before`: its worker died."""
     return record.state == "processing" and (record.claimed_at or record.received_at) < stale_before
@@ -575,7 +568,7 @@ def _text(value) -> str | None:
     return None if value is None else str(value.value if hasattr(value, "value") else value)
 
 
-def _keys(msg: m.Message, transaction_id: str | None, peer: str | None) -> tuple[str | None, str | None]:
+def _keys(msg: m.Message, transaction_id: str | None) -> tuple[str | None, str | None]:
     """Duplicate keys: the TransactionID, and for reports the message, recipient and
     status (a Deferred report followed by a Retrieved one is two reports, not a repeat)."""
     tid_key = f"{msg.ELEMENT}|{transaction_id}" if transaction_id else None

@@ -27,8 +27,9 @@ class RetryPolicy:
     max_backoff: float = 30.0
     jitter: float = 0.2  # ± fraction of the wait, so many clients do not retry in step
     on_connect_error: bool = True  # nothing reached the MMSC
-    # No answer (a timeout, or the connection lost after the request went out): the MMSC may have
-    # taken it, and most do not recognise a repeated TransactionID. False: never sent twice by us.
+    # No answer (a timeout, the connection lost after the request went out, a gateway's 502 or 504:
+    # see mm7bind.arrival): the MMSC may have taken it, and most do not recognise a repeated
+    # TransactionID. False: never sent twice by us.
     on_timeout: bool = True
     http_statuses: frozenset[int] = frozenset({500, 502, 503, 504})  # 500 only when no Fault came with it
     # Besides every 3xxx but FINAL_SERVER_ERRORS (3001, 3003, 3004), which a code named here retries.

@@ -25,7 +25,6 @@ import logging
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -38,6 +37,7 @@ from .content import Content, Part, media_kind
 from .display import shown_url
 from .envelope import Envelope, Fault
 from .errors import ConnectError, DecodeError, FaultError, HTTPStatusError, SendError, TransportError
+from .mime import header_value
 from .profiles import DIALECTS, Profile
 from .receiver import Response, encode_reply, fault_status, what_it_said
 from .retry import RetryPolicy
@@ -296,7 +296,7 @@ class Simulator:
             extra = [("Retry-After", f"{trouble.retry_after:g}")] if trouble.retry_after is not None else []
             return Response(trouble.http_status, [("Content-Type", "text/plain"), *extra], b"scripted trouble\n")
         if self.config.auth is not None:
-            header = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+            header = header_value(headers, "authorization")
             ok, stale = self.config.auth.check(method, uri, header, body)
             if not ok:
                 return Response(401, [("WWW-Authenticate", self.config.auth.challenge(stale))], b"")
@@ -510,7 +510,9 @@ class Simulator:
         """One attempt; one the VASP did not take is sent again: after a sleep with `wait` (sent on
         demand: the caller wants the outcome), else from the schedule (the other reports go on
         meanwhile). The last attempt's outcome is kept: in `stored.reports`, or for an MO in `mo_sent`."""
-        tid = transaction_id or uuid.uuid4().hex
+        from .client import new_transaction_id  # noqa: PLC0415
+
+        tid = transaction_id or new_transaction_id()
         outcome: dict[str, Any] = {"operation": msg.ELEMENT, "message_id": getattr(msg, "message_id", None),
                                    "transaction_id": tid, "attempts": attempt}
         if linked_id is not None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from .display import is_secret_header
 from .errors import STORE_ERRORS
 from .periodic import Periodic
+from .status import is_success
 
 
 log = logging.getLogger("mm7bind.store")
@@ -53,7 +54,7 @@ class SentRecord:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.status_code is not None and 1000 <= self.status_code < 2000
+        return self.error is None and self.status_code is not None and is_success(self.status_code)
 
 
 @dataclass

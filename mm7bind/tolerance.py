@@ -149,7 +149,7 @@ class Normalizer:
         choice = index.get("#choice")
         parent_name = el.tag[el.tag.find("}") + 1:]
         if parent_name in MISPLACED:
-            kids = self.move_misplaced(el, kids, index, MISPLACED[parent_name], path)
+            kids = self.move_misplaced(kids, index, MISPLACED[parent_name], path)
         for i, child in enumerate(kids):
             # A child moved out of the tree (to the extras) holds a copy of each namespace
             # declaration it used as long as it is referenced: one at a time, not all of them.
@@ -206,7 +206,7 @@ class Normalizer:
         child.tag = f"{{{self.ns}}}{name}"
         return name
 
-    def move_misplaced(self, el: etree._Element, kids: list, index: dict, moves: dict[str, str],
+    def move_misplaced(self, kids: list, index: dict, moves: dict[str, str],
                        path: str) -> list:
         """Children written beside their holder (the SDK's SenderAddress after SenderIdentification)
         moved into it, when it has none of its own; the children left to read here."""

@@ -36,6 +36,17 @@ def inbound_captures():
         yield path.name, body, ctype, env
 
 
+@pytest.fixture(params=["sqlite", "memory"])
+def store(request, tmp_path):
+    """Each kind of store: a test taking `store` runs once over an SQLite file, once in memory
+    (a module that needs SQLite alone defines its own `store`)."""
+    from mm7bind.store import MemoryStore, SqliteStore  # noqa: PLC0415
+
+    s = SqliteStore(tmp_path / "vasp.db") if request.param == "sqlite" else MemoryStore()
+    yield s
+    s.close()
+
+
 @pytest.fixture
 def samples_dir() -> Path:
     if not SAMPLES.is_dir():

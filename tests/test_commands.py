@@ -338,7 +338,7 @@ def test_replay_command(tmp_path):
     assert proc.returncode == 1 and "#1: failed (RuntimeError: still down)" in proc.stdout, proc.stdout + proc.stderr
 
 
-def test_pytest_fixtures(pytester_or_skip=None):
+def test_pytest_fixtures():
     """The plugin's fixtures, used as a user's suite would (in a subprocess pytest run)."""
     import tempfile
 

@@ -31,6 +31,20 @@ needs_proc = pytest.mark.skipif(not Path("/proc/self/fd").is_dir() or os.name !=
                                 reason="names a file descriptor through /proc")
 
 
+@pytest.fixture
+def synced(monkeypatch) -> list[str]:
+    """The names of the files and folders os.fsync is called on from now on, in order."""
+    names = []
+    fsync = os.fsync
+
+    def recording_fsync(fd):
+        names.append(_name_of(fd))
+        return fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    return names
+
+
 @needs_proc
 def test_saved_files_reach_the_disk_before_their_folder_is_named_and_the_rename_after(store, tmp_path, monkeypatch):
     events = []
@@ -279,17 +293,9 @@ def test_a_repeat_of_a_message_still_in_hand_is_not_acknowledged_before_its_outc
 
 
 @needs_proc
-def test_a_new_store_file_is_named_on_disk_before_it_takes_a_message(tmp_path, monkeypatch):
+def test_a_new_store_file_is_named_on_disk_before_it_takes_a_message(tmp_path, synced):
     """SQLite flushes the directory entry of a -wal file it creates, not of the main file, which the
     store makes itself: a power cut soon after the first messages could lose the whole file."""
-    synced = []
-    fsync = os.fsync
-
-    def recording_fsync(fd):
-        synced.append(_name_of(fd))
-        return fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", recording_fsync)
     SqliteStore(tmp_path / "power.db").close()
     assert str(tmp_path.resolve()) in synced
     synced.clear()
@@ -397,17 +403,9 @@ def test_the_replay_command_does_not_wait_without_end_for_a_locked_store(tmp_pat
 
 
 @needs_proc
-def test_folders_made_for_a_new_store_are_named_on_disk_too(tmp_path, monkeypatch):
+def test_folders_made_for_a_new_store_are_named_on_disk_too(tmp_path, synced, monkeypatch):
     """A store in a folder that did not exist: the folders' own entries must reach the disk, or a
     power cut takes the folder, and the acknowledged messages in the file, with it."""
-    synced = []
-    fsync = os.fsync
-
-    def recording_fsync(fd):
-        synced.append(_name_of(fd))
-        return fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", recording_fsync)
     base = tmp_path.resolve()
     SqliteStore(base / "var" / "mm7" / "power.db").close()
     assert {str(base), str(base / "var"), str(base / "var" / "mm7")} <= set(synced)

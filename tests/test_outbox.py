@@ -14,13 +14,6 @@ from mm7bind.simulator import Simulator, SimulatorConfig
 from mm7bind.store import utcnow
 
 
-@pytest.fixture(params=["sqlite", "memory"])
-def store(request, tmp_path):
-    s = mm7.SqliteStore(tmp_path / "vasp.db") if request.param == "sqlite" else mm7.MemoryStore()
-    yield s
-    s.close()
-
-
 def picture() -> mm7.Content:
     content = mm7.Content()
     content.add_text("你好", charset="gb2312")

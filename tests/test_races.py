@@ -11,18 +11,11 @@ import pytest
 
 import mm7bind as mm7
 import mm7bind.store as store_module
-from mm7bind.store import MemoryStore, SqliteStore, utcnow
+from mm7bind.store import SqliteStore, utcnow
 
 from .test_receiver import deliver, post
 
 WAIT = 10  # seconds an event is waited for before a test gives up (never reached when it passes)
-
-
-@pytest.fixture(params=["sqlite", "memory"])
-def store(request, tmp_path):
-    s = SqliteStore(tmp_path / "vasp.db") if request.param == "sqlite" else MemoryStore()
-    yield s
-    s.close()
 
 
 class FailsFirst(mm7.Handler):

@@ -65,13 +65,6 @@ def fill(store) -> tuple[mm7.Receiver, Keep]:
     return rx, handler
 
 
-@pytest.fixture(params=["sqlite", "memory"])
-def store(request, tmp_path):
-    s = SqliteStore(tmp_path / "vasp.db") if request.param == "sqlite" else MemoryStore()
-    yield s
-    s.close()
-
-
 def test_reports_about_a_sent_message_and_filters(store):
     fill(store)
     reports = store.reports_for("M1")

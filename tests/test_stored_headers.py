@@ -7,8 +7,6 @@ import base64
 import json
 import sqlite3
 
-import pytest
-
 import mm7bind as mm7
 from mm7bind import store as store_module
 from mm7bind.handlers import passed_headers
@@ -36,13 +34,6 @@ class FailsFirst(mm7.Handler):
 def post(app, tid: str, headers: dict):
     out = mm7.encode(deliver(), transaction_id=tid)
     return call_wsgi(app, out.to_bytes(), out.content_type, headers=headers)
-
-
-@pytest.fixture(params=["sqlite", "memory"])
-def store(request, tmp_path):
-    s = SqliteStore(tmp_path / "inbox.db") if request.param == "sqlite" else MemoryStore()
-    yield s
-    s.close()
 
 
 def test_a_replay_sees_the_carrier_header_but_not_the_credentials(store):

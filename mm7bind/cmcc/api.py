@@ -148,7 +148,8 @@ class MMContent:
 
     The charset of a text part is its own `charset`, else the `charset=` of its content type
     ("text/plain;charset=GB2312"), else the configuration's `Charset` when it is sent (the SDK's
-    default for text parts).
+    default for text parts); text bytes no one named a charset for (a file, say) that are UTF-8
+    beyond ASCII, or begin with a UTF-16 byte order mark, go labelled as what they are instead.
     """
 
     def __init__(self, content: bytes = b"", content_type: str | None = None, charset: str | None = None):

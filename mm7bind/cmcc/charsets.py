@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import codecs
 
-SDK_CHARSETS = ("US-ASCII", "ISO-8859-1", "ISO-8859-2", "ISO-10646-UCS-2", "UTF-8", "GBK", "GB2312")
 JAVA_ALIASES = {"iso-10646-ucs-2": "UTF-16BE", "unicodebigunmarked": "UTF-16BE"}
 
 
