@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,7 @@ from typing import Any
 
 from . import messages as m
 from . import sendonce
+from .codec import _CHARSET, _MEDIA_TYPE
 from .content import Content, Part
 from .errors import EncodeError, FaultError, MM7Error, SendError
 from .receiver import Response
@@ -140,21 +142,23 @@ def _addresses(data: dict, key: str) -> list[str]:
 
 def _content(data: dict) -> Content | None:
     content = Content()
-    charset = data.get("charset") or "utf-8"
-    if not isinstance(charset, str):
-        raise ApiError(400, "charset must be a string")
+    # (a wrong type is refused even when falsy: "parts": {} or "charset": false must not pass as unset)
+    charset = _typed(data, "charset", str) if data.get("charset") is not None else ""
+    parts = data.get("parts") if data.get("parts") is not None else []
+    if not isinstance(parts, list):
+        raise ApiError(400, "parts must be a list")
     try:
         if data.get("text") is not None:
-            content.add_text(_typed(data, "text", str), charset=charset)
-        parts = data.get("parts") or []
-        if not isinstance(parts, list):
-            raise ApiError(400, "parts must be a list")
-        for i, item in enumerate(parts, 1):
-            content.add(_part(item, i))
+            content.add_text(_typed(data, "text", str), charset=charset or "utf-8")
         if data.get("smil") is not None:
             content.smil = Part.text(_typed(data, "smil", str), content_type="application/smil")
     except EncodeError as exc:
         raise ApiError(400, str(exc)) from None
+    for i, item in enumerate(parts, 1):
+        try:
+            content.add(_part(item, i))
+        except EncodeError as exc:  # (named: with many parts, which one is the caller's question)
+            raise ApiError(400, f"parts[{i}]: {exc}") from None
     return content if content.parts or content.smil else None
 
 
@@ -168,6 +172,12 @@ def _part(item: Any, i: int) -> Part:
     for key in _PART_KEYS:
         if item.get(key) is not None and not isinstance(item[key], str):
             raise ApiError(400, f"{where}.{key} must be a string")
+    # The encoder's own rules, checked here too so that the refusal names the part.
+    if item.get("content_type") and not _MEDIA_TYPE.fullmatch(item["content_type"]):
+        raise ApiError(400, f"{where}.content_type: {item['content_type']!r} is not type/subtype "
+                            "(parameters go elsewhere: charset, filename)")
+    if item.get("charset") and not _CHARSET.fullmatch(item["charset"]):
+        raise ApiError(400, f"{where}.charset: {item['charset']!r} is not a charset name")
     extra = {k: item[k] for k in ("filename", "content_id", "content_location") if item.get(k)}
     if ("data" in item) == ("text" in item):
         raise ApiError(400, f"{where}: give either data (base64) or text")
@@ -226,11 +236,12 @@ class SendApi:
         if len(body) > self.max_body:
             raise ApiError(413, f"body larger than {self.max_body} bytes")
         try:
-            data = json.loads(body)
+            data = json.loads(body, object_pairs_hook=_no_duplicates)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ApiError(400, f"the body is not JSON: {exc}") from None
         except RecursionError:  # [[[[...: the parser gives up on nesting this deep
             raise ApiError(400, "the body is JSON nested too deeply") from None
+        _refuse_lone_surrogates(data)
         tag = None
         if operation == "send":
             how = submit_from_json(data)
@@ -376,6 +387,38 @@ def _fingerprint(data: dict) -> str:
              if v is not None and k != "transaction_id" and not (k == "queue" and v is False)}
     canonical = json.dumps(given, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object, refused when it names a key twice (parsers disagree on which one counts)."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ApiError(400, f"field {twice!r} given twice")
+    return data
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # (json.loads pairs the valid ones: what is left is alone)
+
+
+def _refuse_lone_surrogates(data: Any, where: str = "") -> None:
+    """A 400 naming the field where a \\ud800-style escape left half a character: no encoding can
+    write it (it would fail deep in the encoder, or in the store after the message went out)."""
+    stack = [(where, data)]
+    while stack:
+        here, value = stack.pop()
+        if isinstance(value, str):
+            half = _SURROGATE.search(value)  # (a search: a 20 MB base64 string is not copied)
+            if half:
+                raise ApiError(400, f"{here or 'the body'}: \\u{ord(half.group()):04x} is half a character "
+                                    "(a lone surrogate), not text")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                stack.append((f"{here}.{key}" if here else key, item))
+                stack.append((f"{here} (a key)" if here else "a key", key))
+        elif isinstance(value, list):
+            stack.extend((f"{here}[{i}]", item) for i, item in enumerate(value, 1))
 
 
 def _json(status: int, data: dict) -> Response:

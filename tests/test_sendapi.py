@@ -81,6 +81,22 @@ def test_a_message_sent_as_json_reaches_the_mmsc(sim):
     ({"to": "1", "expiry_date": "tomorrow"}, "ExpiryDate: 'tomorrow' is not valid"),
     ({"to": "1", "parts": [{"data": "AA==", "content_id": "a\r\nX-Evil: 1"}]}, "Content-ID"),
     (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    # hostile JSON: each a 400 naming the field (a lone surrogate in a filename was a 500, in a tag a
+    # message sent and then not recorded; a duplicate key or a falsy wrong type passed unnoticed)
+    (b'{"to": "1", "to": "2"}', "field 'to' given twice"),
+    (b'{"to": "1", "parts": [{"data": "AA==", "data": "AQ=="}]}', "field 'data' given twice"),
+    (b'{"to": "1", "parts": [{"data": "AA==", "filename": "\\ud800.gif"}]}',
+     "parts[1].filename: \\ud800 is half a character"),
+    (b'{"to": "1", "parts": [{"data": "AA==", "content_type": "image/\\udfff"}]}', "parts[1].content_type: \\udfff"),
+    (b'{"to": "1", "tag": "\\ud83d"}', "tag: \\ud83d is half a character"),
+    (b'{"to": ["1", "2\\udc00"]}', "to[2]: \\udc00"),
+    (b'{"to": "1", "\\ud800": 1}', "a key: \\ud800"),
+    ({"to": "1", "parts": {}}, "parts must be a list"),
+    ({"to": "1", "parts": False}, "parts must be a list"),
+    ({"to": "1", "text": "x", "charset": False}, "charset must be a string"),
+    ({"to": "1", "parts": [{"data": "AA=="}, {"data": "AA==", "content_type": "not a type"}]},
+     "parts[2].content_type: 'not a type' is not type/subtype"),
+    ({"to": "1", "parts": [{"text": "x", "charset": "utf-8; x=1"}]}, "parts[1].charset: 'utf-8; x=1' is not"),
 ])
 def test_what_cannot_be_built_is_a_400_that_says_why(sim, body, message):
     with mm7.Client(sim.url) as client:
