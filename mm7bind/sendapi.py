@@ -14,7 +14,8 @@ A send with a transaction_id (or an Idempotency-Key header) happens once: asked 
 as the first time did, with "repeat": true; another request under the same key is a 409.
 
 An answer from the MMSC, success or not, is HTTP 200 with `ok`; a request we cannot build is 400;
-an MMSC we could not reach (or that did not answer MM7) is 502.
+an MMSC we could not reach (or that did not answer MM7) is 502, with `may_have_arrived` saying
+whether the request went out before the answer failed to come.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 
 from . import messages as m
 from . import sendonce
+from .arrival import may_have_arrived
 from .codec import _CHARSET, _MEDIA_TYPE
 from .content import Content, Part
 from .errors import EncodeError, FaultError, MM7Error, SendError
@@ -356,8 +358,13 @@ class SendApi:
                                "text": status.text if status else str(exc), "transaction_id": exc.transaction_id,
                                "attempts": exc.attempts})
         except SendError as exc:  # no MM7 answer: unreachable, timed out, not MM7
-            return _json(502, {"ok": False, "error": type(exc).__name__, "message": str(exc),
-                               "transaction_id": exc.transaction_id, "attempts": exc.attempts})
+            # Said either way: after a timeout the message may be on its way to the phone, and a
+            # caller that took "502" for "not sent" would send it twice under a new TransactionID.
+            arrived = may_have_arrived(exc)
+            return _json(502, {"ok": False, "error": type(exc).__name__, "message": str(exc) + (
+                "; the MMSC may have taken it: ask again with the same transaction_id, not a new one"
+                if arrived else "; the MMSC did not take it"), "may_have_arrived": arrived,
+                "transaction_id": exc.transaction_id, "attempts": exc.attempts})
         except MM7Error as exc:
             return _json(502, {"ok": False, "error": type(exc).__name__, "message": str(exc)})
         return _json(200, {"ok": result.ok, "status": result.status.code, "text": result.status.text,

@@ -120,6 +120,7 @@ def test_refusals_unreachable_mmscs_and_access(sim):
     with mm7.Client("http://127.0.0.1:9/mm7", retry=mm7.RetryPolicy.never()) as dead:
         status, got = call(SendApi(dead), {"to": "1"})
         assert status == 502 and got["error"] == "ConnectError" and got["transaction_id"]
+        assert got["may_have_arrived"] is False and "did not take it" in got["message"]
     assert call(SendApi(None, max_body=10), {"to": "1", "subject": "long enough"})[0] == 413
 
 
@@ -330,3 +331,17 @@ def test_a_repeat_while_the_first_is_still_being_sent_is_not_sent(tmp_path):
         assert outcome[0][0] == 200 and outcome[0][1]["ok"]
         assert call(api, request)[1]["repeat"] is True
         assert len(mmsc.requests) == 1
+
+
+def test_a_request_that_went_out_unanswered_is_not_called_unsent():
+    """The MMSC read the request and the connection was lost before its answer: the 502 says the
+    message may be on its way, so that the caller asks again under the same transaction_id instead
+    of sending a second copy under a new one."""
+    from .fake_http import FakeServer, Reply
+
+    with FakeServer(lambda req: Reply(drop=True)) as mmsc, \
+            mm7.Client(mmsc.url, retry=mm7.RetryPolicy.never()) as client:
+        status, got = call(SendApi(client), {"to": "+8613800000000", "text": "hi", "transaction_id": "order-20"})
+        assert len(mmsc.requests) == 1  # it went out
+    assert status == 502 and got["ok"] is False and got["may_have_arrived"] is True, got
+    assert got["transaction_id"] == "order-20" and "ask again with the same transaction_id" in got["message"]
