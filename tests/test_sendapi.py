@@ -345,3 +345,21 @@ def test_a_request_that_went_out_unanswered_is_not_called_unsent():
         assert len(mmsc.requests) == 1  # it went out
     assert status == 502 and got["ok"] is False and got["may_have_arrived"] is True, got
     assert got["transaction_id"] == "order-20" and "ask again with the same transaction_id" in got["message"]
+
+
+def test_config_check_warns_when_the_mmsc_could_use_the_send_api(tmp_path):
+    """The send API shares the receiver's port: an allow-list that admits the MMSC's addresses,
+    without a token, lets the MMSC send as the operator; a token with white space around it can
+    never be matched (the header's value is trimmed)."""
+    from mm7bind import config
+
+    def problems(api: str) -> list[str]:
+        path = tmp_path / "cfg.toml"
+        path.write_text(f'[receiver]\nhost = "0.0.0.0"\nallow = ["10.1.0.0/16"]\n[api]\npath = "/api"\n{api}',
+                        encoding="utf-8")
+        return [str(p) for p in config.load(path)[1]]
+
+    assert any("the MMSC could send through the API" in p for p in problems('allow = ["10.0.0.0/8"]\n'))
+    assert not any("api" in p for p in problems('allow = ["10.0.0.0/8"]\ntoken = "k"\n'))
+    assert not any("api" in p for p in problems('allow = ["192.168.1.10"]\n'))
+    assert any("api.token" in p and "white space" in p for p in problems('token = "k "\n'))
