@@ -51,6 +51,8 @@ _STR = ("subject", "service_code", "linked_id", "vaspid", "vasid", "sender_addre
 _BOOL = ("delivery_report", "read_reply", "distribution_indicator", "drm_content", "queue")
 _CONTENT = ("to", "cc", "bcc", "text", "charset", "parts", "smil")
 _PART_KEYS = ("data", "text", "content_type", "charset", "filename", "content_id", "content_location")
+# (an empty key made the request "at most once" under "", while it went out under a made-up ID)
+_EMPTY_KEY = "{} is empty: leave it out (one is made up, and the request is not kept from repeats) or give one"
 _ENUMS = {"priority": m.Priority, "message_class": m.MessageClass, "charged_party": m.ChargedParty,
           "content_class": m.ContentClass}
 
@@ -103,6 +105,8 @@ def submit_from_json(data: Any) -> Submission:
             except StopIteration:
                 known = ", ".join(e.value for e in enum)
                 raise ApiError(400, f"{key}: {fields[key]!r} is not one of {known}") from None
+    if fields.get("transaction_id") == "":
+        raise ApiError(400, _EMPTY_KEY.format("transaction_id"))
     how = Submission(None, fields.pop("transaction_id", None), fields.pop("tag", None), fields.pop("queue", False))
     send_at = fields.pop("send_at", None)
     if send_at is not None:
@@ -250,7 +254,9 @@ class SendApi:
             key = headers.get("idempotency-key")
             if key is not None:  # the same as a transaction_id in the body (the request's identity)
                 key = key.strip()
-                if not key or how.transaction_id not in (None, key):
+                if not key:
+                    raise ApiError(400, _EMPTY_KEY.format("Idempotency-Key"))
+                if how.transaction_id not in (None, key):
                     raise ApiError(400, "Idempotency-Key and transaction_id differ: give one, or the same")
                 how.transaction_id = key
             if how.transaction_id is not None:
@@ -265,6 +271,8 @@ class SendApi:
             msg, tid = m.CancelReq(message_id=data["message_id"]), data.get("transaction_id")
             if tid is not None and not isinstance(tid, str):
                 raise ApiError(400, "transaction_id must be a string")
+            if tid == "":
+                raise ApiError(400, _EMPTY_KEY.format("transaction_id"))
         return self._send(msg, tid, tag)
 
     def _enqueue(self, how: Submission, fingerprint: str | None = None) -> Response:

@@ -284,6 +284,11 @@ def test_a_direct_send_asked_again_is_sent_once(sim):
         assert status == 200 and again == {**first, "repeat": True}
         assert call(api, {**request, "subject": "changed"})[0] == 409
         assert call(api, {**request, "queue": True})[0] == 400  # (no outbox here)
+        # an empty key was the key "": the next request with one was a 409, though it went out under a made-up ID
+        for body, headers in (({"to": "1", "transaction_id": ""}, {}), ({"to": "2"}, {"Idempotency-Key": " "})):
+            status, got = call(api, body, headers=headers)
+            assert status == 400 and "is empty: leave it out" in got["message"], got
+        assert "transaction_id is empty" in call(api, {"message_id": "m", "transaction_id": ""}, "/cancel")[1]["message"]
         assert len(sim.messages) == 1
 
         sim.fail_next(1, status=4006)
