@@ -215,8 +215,7 @@ class SendApi:
         try:
             return self._handle(method.upper(), path, body, {k.lower(): v for k, v in (headers or {}).items()}, peer)
         except ApiError as exc:
-            return _json(exc.status, {"ok": False, "error": REASONS.get(exc.status, "refused").lower(),
-                                      "message": str(exc)})
+            return _refusal(exc.status, str(exc))
 
     def _handle(self, method: str, path: str, body: bytes, headers: dict[str, str], peer: str | None) -> Response:
         if self.allow is not None and not self.allow.allows(peer):
@@ -236,7 +235,7 @@ class SendApi:
         if operation is None:
             raise ApiError(404, f"no such operation {path!r}: POST /send or /cancel, GET /queue/<id>")
         if method != "POST":
-            rsp = _json(405, {"ok": False, "error": "method", "message": "POST a JSON object"})
+            rsp = _refusal(405, "POST a JSON object")
             rsp.headers.append(("Allow", "POST"))
             return rsp
         if len(body) > self.max_body:
@@ -342,7 +341,7 @@ class SendApi:
 
     def _queued(self, method: str, item_id: str) -> Response:
         if method not in ("GET", "HEAD"):
-            rsp = _json(405, {"ok": False, "error": "method", "message": "GET the queued item"})
+            rsp = _refusal(405, "GET the queued item")
             rsp.headers.append(("Allow", "GET"))
             return rsp
         known = self.outbox is not None and item_id.isascii() and item_id.isdigit() and len(item_id) <= 18
@@ -385,7 +384,7 @@ class SendApi:
         except ValueError:
             length = 0
         if length > self.max_body:
-            rsp = _json(413, {"ok": False, "error": "refused", "message": f"body larger than {self.max_body} bytes"})
+            rsp = _refusal(413, f"body larger than {self.max_body} bytes")  # (as handle says it: not read)
         else:
             body = environ["wsgi.input"].read(length) if length > 0 else b""
             rsp = self.handle(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "") or "/", body,
@@ -434,6 +433,11 @@ def _refuse_lone_surrogates(data: Any, where: str = "") -> None:
                 stack.append((f"{here} (a key)" if here else "a key", key))
         elif isinstance(value, list):
             stack.extend((f"{here}[{i}]", item) for i, item in enumerate(value, 1))
+
+
+def _refusal(status: int, message: str) -> Response:
+    """A request refused: `error` is the HTTP reason in lower case, one vocabulary for callers to test."""
+    return _json(status, {"ok": False, "error": REASONS.get(status, "refused").lower(), "message": message})
 
 
 def _json(status: int, data: dict) -> Response:

@@ -113,7 +113,8 @@ def test_refusals_unreachable_mmscs_and_access(sim):
         assert call(api, {"to": "1"}, headers={"Authorization": "Bearer wrong"})[0] == 401
         assert call(api, {"to": "1"}, headers=auth, peer="10.0.0.9")[0] == 403
         assert call(api, {"to": "1"}, "/nothing", headers=auth)[0] == 404
-        assert call(api, {"to": "1"}, headers=auth, method="GET")[0] == 405
+        assert call(api, {"to": "1"}, headers=auth, method="GET") == (
+            405, {"ok": False, "error": "method not allowed", "message": "POST a JSON object"})
         sim.fail_next(1, status=4004)
         status, got = call(api, {"to": "1"}, headers=auth)
         assert status == 200 and got["ok"] is False and got["status"] == 4004  # the MMSC's answer
@@ -121,7 +122,14 @@ def test_refusals_unreachable_mmscs_and_access(sim):
         status, got = call(SendApi(dead), {"to": "1"})
         assert status == 502 and got["error"] == "ConnectError" and got["transaction_id"]
         assert got["may_have_arrived"] is False and "did not take it" in got["message"]
-    assert call(SendApi(None, max_body=10), {"to": "1", "subject": "long enough"})[0] == 413
+    too_large = {"ok": False, "error": "request entity too large", "message": "body larger than 10 bytes"}
+    assert call(SendApi(None, max_body=10), {"to": "1", "subject": "long enough"}) == (413, too_large)
+    # refused from its Content-Length, unread, by the WSGI adapter: the same answer
+    answered = []
+    body = SendApi(None, max_body=10).wsgi_app(
+        {"REQUEST_METHOD": "POST", "PATH_INFO": "/send", "CONTENT_LENGTH": "11", "wsgi.input": None},
+        lambda status, headers: answered.append(status))
+    assert answered == ["413 Request Entity Too Large"] and json.loads(b"".join(body)) == too_large
 
 
 def test_submit_from_json_names_schema_spellings_whatever_the_case():
