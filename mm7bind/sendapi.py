@@ -38,7 +38,7 @@ from . import sendonce
 from .arrival import may_have_arrived
 from .codec import _CHARSET, _MEDIA_TYPE
 from .content import Content, Part
-from .errors import EncodeError, FaultError, MM7Error, SendError
+from .errors import STORE_ERRORS, EncodeError, FaultError, MM7Error, SendError
 from .receiver import Response
 from .server import REASONS, request_headers
 
@@ -216,6 +216,13 @@ class SendApi:
             return self._handle(method.upper(), path, body, {k.lower(): v for k, v in (headers or {}).items()}, peer)
         except ApiError as exc:
             return _refusal(exc.status, str(exc))
+        except STORE_ERRORS as exc:  # a full disk, a locked file: before anything went out (the client's
+            # own records and the claim's release log theirs), so the caller can ask again once it is fixed
+            log.error("send API: the store failed: %s: %s", type(exc).__name__, exc)
+            rsp = _refusal(503, f"the store cannot be used ({type(exc).__name__}: {exc}): nothing was sent "
+                                "or queued; ask again later")
+            rsp.headers.append(("Retry-After", "60"))
+            return rsp
 
     def _handle(self, method: str, path: str, body: bytes, headers: dict[str, str], peer: str | None) -> Response:
         if self.allow is not None and not self.allow.allows(peer):

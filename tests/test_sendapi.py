@@ -376,3 +376,27 @@ def test_config_check_warns_when_the_mmsc_could_use_the_send_api(tmp_path):
     assert not any("api" in p for p in problems('allow = ["10.0.0.0/8"]\ntoken = "k"\n'))
     assert not any("api" in p for p in problems('allow = ["192.168.1.10"]\n'))
     assert any("api.token" in p and "white space" in p for p in problems('token = "k "\n'))
+
+
+def test_a_store_in_trouble_is_a_503_that_says_nothing_went_out(sim, caplog):
+    """A locked or full store where the request is claimed or queued: an answer in the API's JSON
+    saying that nothing was sent (it was a bare 500 and a traceback)."""
+    import sqlite3
+
+    from mm7bind.outbox import Outbox
+
+    class LockedStore(mm7.MemoryStore):
+        def send_claim(self, claim, stale):
+            raise sqlite3.OperationalError("database is locked")
+
+        def outbox_put_many(self, entries, *, once=False):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    with mm7.Client(sim.url, store=LockedStore()) as client:
+        api = SendApi(client, outbox=Outbox(client))
+        status, got = call(api, {"to": "1", "transaction_id": "order-30"})
+        assert status == 503 and got["error"] == "service unavailable" and "nothing was sent" in got["message"]
+        assert "database is locked" in got["message"] and "database is locked" in caplog.text
+        status, got = call(api, {"to": "1", "queue": True})
+        assert status == 503 and "disk is full" in got["message"]
+    assert sim.messages == {}
