@@ -315,7 +315,13 @@ class SendApi:
         if how.queue:
             return self._enqueue(how, fingerprint)
         held, mine = sendonce.claim(store, tid, self.client.config, fingerprint)
-        queued = store.outbox_find(tid) if hasattr(store, "outbox_find") else None
+        try:
+            queued = store.outbox_find(tid) if hasattr(store, "outbox_find") else None
+            before = store.sent_by_transaction_id(tid)
+        except STORE_ERRORS:  # nothing sent: the claim is given back, or repeats would wait out its lease (409s)
+            if mine:
+                sendonce.done(store, held, accepted=False)
+            raise
         if queued is not None:  # (looked for once claimed: queueing it from now on finds our claim)
             if mine:
                 sendonce.done(store, held, accepted=False)
@@ -327,7 +333,6 @@ class SendApi:
             if not held.accepted:
                 raise ApiError(409, f"the request with transaction_id {tid!r} is being sent right now: ask "
                                     "again for its outcome once it is done")
-        before = store.sent_by_transaction_id(tid)
         if before is not None and before.ok and before.operation == "SubmitReq":
             if mine:  # (accepted before it was claimed: sent by other means, or by an older version)
                 sendonce.done(store, held, accepted=True)

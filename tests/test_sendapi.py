@@ -400,3 +400,19 @@ def test_a_store_in_trouble_is_a_503_that_says_nothing_went_out(sim, caplog):
         status, got = call(api, {"to": "1", "queue": True})
         assert status == 503 and "disk is full" in got["message"]
     assert sim.messages == {}
+
+    class FlakyStore(mm7.MemoryStore):  # claims, then fails to read the records once
+        failed = False
+
+        def sent_by_transaction_id(self, transaction_id):
+            if not self.failed:
+                self.failed = True
+                raise sqlite3.OperationalError("disk I/O error")
+            return super().sent_by_transaction_id(transaction_id)
+
+    with mm7.Client(sim.url, store=FlakyStore()) as client:
+        api = SendApi(client)
+        assert call(api, {"to": "1", "transaction_id": "order-31"})[0] == 503
+        status, got = call(api, {"to": "1", "transaction_id": "order-31"})  # (not "being sent right now")
+        assert status == 200 and got["ok"] and "repeat" not in got, got
+    assert len(sim.messages) == 1
