@@ -740,6 +740,9 @@ def check(cfg: Config) -> list[Problem]:
                           "send through the API; set [api] token")
     if a.token and a.token.strip() != a.token:
         err("api.token", "has white space around it, which no request's Authorization header keeps")
+    elif a.token and not (a.token.isascii() and a.token.isprintable()):
+        err("api.token", "must be printable ASCII: a header's other bytes are read as Latin-1, so no request "
+                         "could match it")
     if cfg.store.durability not in ("power", "process"):
         err("store.durability", "must be power or process")
     if cfg.store.check_at_start not in ("", "quick", "full"):

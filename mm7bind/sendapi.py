@@ -208,7 +208,10 @@ class SendApi:
     def __init__(self, client, *, token: str | None = None, allow=None, max_body: int = 20 * 1024 * 1024,
                  outbox=None):
         self.client, self.allow, self.max_body, self.outbox = client, allow, max_body, outbox
-        self.token = token.encode("utf-8") if token else None
+        if token and not (token.isascii() and token.isprintable() and token.strip() == token):
+            # (WSGI reads a header's bytes as Latin-1, and the given token is trimmed: none would match)
+            raise ValueError("the API token must be printable ASCII without white space around it")
+        self.token = token.encode("ascii") if token else None
 
     def handle(self, method: str, path: str, body: bytes, headers: Mapping[str, str] | None = None,
                peer: str | None = None) -> Response:

@@ -376,6 +376,11 @@ def test_config_check_warns_when_the_mmsc_could_use_the_send_api(tmp_path):
     assert not any("api" in p for p in problems('allow = ["10.0.0.0/8"]\ntoken = "k"\n'))
     assert not any("api" in p for p in problems('allow = ["192.168.1.10"]\n'))
     assert any("api.token" in p and "white space" in p for p in problems('token = "k "\n'))
+    # a header's bytes reach the application as Latin-1: a token beyond ASCII could never match
+    assert any("api.token" in p and "printable ASCII" in p for p in problems('token = "pässwörd"\n'))
+    for token in ("pässwörd", " k", "k\n"):
+        with pytest.raises(ValueError, match="printable ASCII"):
+            SendApi(None, token=token)
 
 
 def test_a_store_in_trouble_is_a_503_that_says_nothing_went_out(sim, caplog):
