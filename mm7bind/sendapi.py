@@ -359,7 +359,9 @@ class SendApi:
             rsp = _refusal(405, "GET the queued item")
             rsp.headers.append(("Allow", "GET"))
             return rsp
-        known = self.outbox is not None and item_id.isascii() and item_id.isdigit() and len(item_id) <= 18
+        if self.outbox is None:  # (not "no such item": none ever will be)
+            raise ApiError(404, "queueing is not enabled here ([outbox] enabled = true)")
+        known = item_id.isascii() and item_id.isdigit() and len(item_id) <= 18
         item = self.outbox.store.outbox_get(int(item_id)) if known else None
         if item is None:
             raise ApiError(404, f"no queued item {item_id!r}")

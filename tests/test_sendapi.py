@@ -174,6 +174,8 @@ def test_queued_sends(sim):
     with mm7.Client(sim.url, store=store) as client:
         assert call(SendApi(client), {"to": "1", "queue": True}) == (
             400, {"ok": False, "error": "bad request", "message": "queueing is not enabled here ([outbox] enabled = true)"})
+        assert call(SendApi(client), b"", "/queue/1", method="GET") == (
+            404, {"ok": False, "error": "not found", "message": "queueing is not enabled here ([outbox] enabled = true)"})
         outbox = Outbox(client)
         api = SendApi(client, outbox=outbox)
         status, got = call(api, {"to": "+8613800000000", "text": "later", "queue": True, "tag": "q",
