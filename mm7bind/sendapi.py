@@ -108,6 +108,9 @@ def submit_from_json(data: Any) -> Submission:
     if fields.get("transaction_id") == "":
         raise ApiError(400, _EMPTY_KEY.format("transaction_id"))
     how = Submission(None, fields.pop("transaction_id", None), fields.pop("tag", None), fields.pop("queue", False))
+    for key in ("expiry_date", "earliest_delivery_time"):
+        if fields.get(key, "").strip().startswith("-"):  # (a valid xs:duration, and a time already past)
+            raise ApiError(400, f"{key}: {fields[key]!r} is a negative duration: give one from now, as \"P2D\"")
     send_at = fields.pop("send_at", None)
     if send_at is not None:
         try:

@@ -79,6 +79,8 @@ def test_a_message_sent_as_json_reaches_the_mmsc(sim):
     ({"to": "1", "text": "中文", "charset": "ascii"}, "cannot be written in ascii"),
     ({"to": "1", "text": "x", "charset": "utf\u00008"}, "cannot be written in"),
     ({"to": "1", "expiry_date": "tomorrow"}, "ExpiryDate: 'tomorrow' is not valid"),
+    ({"to": "1", "expiry_date": "-P2D"}, "expiry_date: '-P2D' is a negative duration"),  # (schema-valid: it went)
+    ({"to": "1", "earliest_delivery_time": "-PT1H"}, "earliest_delivery_time: '-PT1H' is a negative"),
     ({"to": "1", "parts": [{"data": "AA==", "content_id": "a\r\nX-Evil: 1"}]}, "Content-ID"),
     (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     # hostile JSON: each a 400 naming the field (a lone surrogate in a filename was a 500, in a tag a
