@@ -450,7 +450,7 @@ def _refuse_lone_surrogates(data: Any, where: str = "") -> None:
         elif isinstance(value, dict):
             for key, item in value.items():
                 stack.append((f"{here}.{key}" if here else key, item))
-                stack.append((f"{here} (a key)" if here else "a key", key))
+                stack.append((f"{here} (a key)" if here else "a key", key))  # (popped first: the path above quotes it)
         elif isinstance(value, list):
             stack.extend((f"{here}[{i}]", item) for i, item in enumerate(value, 1))
 
