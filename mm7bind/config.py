@@ -589,6 +589,22 @@ def _check_mm7_version(cfg: Config, err) -> None:
                                 f"({', '.join(allowed)}): every request would be refused before sending")
 
 
+def _overlap(some: list[str], others: list[str]) -> bool:
+    """Whether an address list admits an address the other does (the unreadable are reported apart)."""
+    import ipaddress  # noqa: PLC0415
+
+    def networks(items: list[str]) -> list:
+        out = []
+        for item in items:
+            try:
+                out.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                pass
+        return out
+
+    return any(a.version == b.version and a.overlaps(b) for a in networks(some) for b in networks(others))
+
+
 def check(cfg: Config) -> list[Problem]:
     """Everything wrong with a configuration, each said plainly."""
     from .client import AUTH_MODES, is_http_url  # noqa: PLC0415
@@ -718,6 +734,15 @@ def check(cfg: Config) -> list[Problem]:
         err("outbox.max_age_hours", "must be more than 0")
     if a.path and not a.token and not a.allow and r.host not in ("127.0.0.1", "::1", "localhost"):
         warn("api", "the send API listens beyond loopback with neither a token nor an allow-list: anyone can send")
+    if a.path and not a.token and a.allow and r.allow and _overlap(a.allow, r.allow):
+        # (the send API shares the receiver's port: what the MMSC reaches, it reaches too)
+        warn("api.allow", "admits addresses of receiver.allow (the MMSC's) and no token is set: the MMSC could "
+                          "send through the API; set [api] token")
+    if a.token and a.token.strip() != a.token:
+        err("api.token", "has white space around it, which no request's Authorization header keeps")
+    elif a.token and not (a.token.isascii() and a.token.isprintable()):
+        err("api.token", "must be printable ASCII: a header's other bytes are read as Latin-1, so no request "
+                         "could match it")
     if cfg.store.durability not in ("power", "process"):
         err("store.durability", "must be power or process")
     if cfg.store.check_at_start not in ("", "quick", "full"):

@@ -14,7 +14,8 @@ A send with a transaction_id (or an Idempotency-Key header) happens once: asked 
 as the first time did, with "repeat": true; another request under the same key is a 409.
 
 An answer from the MMSC, success or not, is HTTP 200 with `ok`; a request we cannot build is 400;
-an MMSC we could not reach (or that did not answer MM7) is 502.
+an MMSC we could not reach (or that did not answer MM7) is 502, with `may_have_arrived` saying
+whether the request went out before the answer failed to come.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,8 +35,10 @@ from typing import Any
 
 from . import messages as m
 from . import sendonce
+from .arrival import may_have_arrived
+from .codec import _CHARSET, _MEDIA_TYPE
 from .content import Content, Part
-from .errors import EncodeError, FaultError, MM7Error, SendError
+from .errors import STORE_ERRORS, EncodeError, FaultError, MM7Error, SendError
 from .receiver import Response
 from .server import REASONS, request_headers
 
@@ -47,6 +51,8 @@ _STR = ("subject", "service_code", "linked_id", "vaspid", "vasid", "sender_addre
 _BOOL = ("delivery_report", "read_reply", "distribution_indicator", "drm_content", "queue")
 _CONTENT = ("to", "cc", "bcc", "text", "charset", "parts", "smil")
 _PART_KEYS = ("data", "text", "content_type", "charset", "filename", "content_id", "content_location")
+# (an empty key made the request "at most once" under "", while it went out under a made-up ID)
+_EMPTY_KEY = "{} is empty: leave it out (one is made up, and the request is not kept from repeats) or give one"
 _ENUMS = {"priority": m.Priority, "message_class": m.MessageClass, "charged_party": m.ChargedParty,
           "content_class": m.ContentClass}
 
@@ -99,7 +105,12 @@ def submit_from_json(data: Any) -> Submission:
             except StopIteration:
                 known = ", ".join(e.value for e in enum)
                 raise ApiError(400, f"{key}: {fields[key]!r} is not one of {known}") from None
+    if fields.get("transaction_id") == "":
+        raise ApiError(400, _EMPTY_KEY.format("transaction_id"))
     how = Submission(None, fields.pop("transaction_id", None), fields.pop("tag", None), fields.pop("queue", False))
+    for key in ("expiry_date", "earliest_delivery_time"):
+        if fields.get(key, "").strip().startswith("-"):  # (a valid xs:duration, and a time already past)
+            raise ApiError(400, f"{key}: {fields[key]!r} is a negative duration: give one from now, as \"P2D\"")
     send_at = fields.pop("send_at", None)
     if send_at is not None:
         try:
@@ -140,21 +151,23 @@ def _addresses(data: dict, key: str) -> list[str]:
 
 def _content(data: dict) -> Content | None:
     content = Content()
-    charset = data.get("charset") or "utf-8"
-    if not isinstance(charset, str):
-        raise ApiError(400, "charset must be a string")
+    # (a wrong type is refused even when falsy: "parts": {} or "charset": false must not pass as unset)
+    charset = _typed(data, "charset", str) if data.get("charset") is not None else ""
+    parts = data.get("parts") if data.get("parts") is not None else []
+    if not isinstance(parts, list):
+        raise ApiError(400, "parts must be a list")
     try:
         if data.get("text") is not None:
-            content.add_text(_typed(data, "text", str), charset=charset)
-        parts = data.get("parts") or []
-        if not isinstance(parts, list):
-            raise ApiError(400, "parts must be a list")
-        for i, item in enumerate(parts, 1):
-            content.add(_part(item, i))
+            content.add_text(_typed(data, "text", str), charset=charset or "utf-8")
         if data.get("smil") is not None:
             content.smil = Part.text(_typed(data, "smil", str), content_type="application/smil")
     except EncodeError as exc:
         raise ApiError(400, str(exc)) from None
+    for i, item in enumerate(parts, 1):
+        try:
+            content.add(_part(item, i))
+        except EncodeError as exc:  # (named: with many parts, which one is the caller's question)
+            raise ApiError(400, f"parts[{i}]: {exc}") from None
     return content if content.parts or content.smil else None
 
 
@@ -168,6 +181,12 @@ def _part(item: Any, i: int) -> Part:
     for key in _PART_KEYS:
         if item.get(key) is not None and not isinstance(item[key], str):
             raise ApiError(400, f"{where}.{key} must be a string")
+    # The encoder's own rules, checked here too so that the refusal names the part.
+    if item.get("content_type") and not _MEDIA_TYPE.fullmatch(item["content_type"]):
+        raise ApiError(400, f"{where}.content_type: {item['content_type']!r} is not type/subtype "
+                            "(parameters go elsewhere: charset, filename)")
+    if item.get("charset") and not _CHARSET.fullmatch(item["charset"]):
+        raise ApiError(400, f"{where}.charset: {item['charset']!r} is not a charset name")
     extra = {k: item[k] for k in ("filename", "content_id", "content_location") if item.get(k)}
     if ("data" in item) == ("text" in item):
         raise ApiError(400, f"{where}: give either data (base64) or text")
@@ -192,15 +211,24 @@ class SendApi:
     def __init__(self, client, *, token: str | None = None, allow=None, max_body: int = 20 * 1024 * 1024,
                  outbox=None):
         self.client, self.allow, self.max_body, self.outbox = client, allow, max_body, outbox
-        self.token = token.encode("utf-8") if token else None
+        if token and not (token.isascii() and token.isprintable() and token.strip() == token):
+            # (WSGI reads a header's bytes as Latin-1, and the given token is trimmed: none would match)
+            raise ValueError("the API token must be printable ASCII without white space around it")
+        self.token = token.encode("ascii") if token else None
 
     def handle(self, method: str, path: str, body: bytes, headers: Mapping[str, str] | None = None,
                peer: str | None = None) -> Response:
         try:
             return self._handle(method.upper(), path, body, {k.lower(): v for k, v in (headers or {}).items()}, peer)
         except ApiError as exc:
-            return _json(exc.status, {"ok": False, "error": REASONS.get(exc.status, "refused").lower(),
-                                      "message": str(exc)})
+            return _refusal(exc.status, str(exc))
+        except STORE_ERRORS as exc:  # a full disk, a locked file: before anything went out (the client's
+            # own records and the claim's release log theirs), so the caller can ask again once it is fixed
+            log.error("send API: the store failed: %s: %s", type(exc).__name__, exc)
+            rsp = _refusal(503, f"the store cannot be used ({type(exc).__name__}: {exc}): nothing was sent "
+                                "or queued; ask again later")
+            rsp.headers.append(("Retry-After", "60"))
+            return rsp
 
     def _handle(self, method: str, path: str, body: bytes, headers: dict[str, str], peer: str | None) -> Response:
         if self.allow is not None and not self.allow.allows(peer):
@@ -220,24 +248,27 @@ class SendApi:
         if operation is None:
             raise ApiError(404, f"no such operation {path!r}: POST /send or /cancel, GET /queue/<id>")
         if method != "POST":
-            rsp = _json(405, {"ok": False, "error": "method", "message": "POST a JSON object"})
+            rsp = _refusal(405, "POST a JSON object")
             rsp.headers.append(("Allow", "POST"))
             return rsp
         if len(body) > self.max_body:
             raise ApiError(413, f"body larger than {self.max_body} bytes")
         try:
-            data = json.loads(body)
+            data = json.loads(body, object_pairs_hook=_no_duplicates)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ApiError(400, f"the body is not JSON: {exc}") from None
         except RecursionError:  # [[[[...: the parser gives up on nesting this deep
             raise ApiError(400, "the body is JSON nested too deeply") from None
+        _refuse_lone_surrogates(data)
         tag = None
         if operation == "send":
             how = submit_from_json(data)
             key = headers.get("idempotency-key")
             if key is not None:  # the same as a transaction_id in the body (the request's identity)
                 key = key.strip()
-                if not key or how.transaction_id not in (None, key):
+                if not key:
+                    raise ApiError(400, _EMPTY_KEY.format("Idempotency-Key"))
+                if how.transaction_id not in (None, key):
                     raise ApiError(400, "Idempotency-Key and transaction_id differ: give one, or the same")
                 how.transaction_id = key
             if how.transaction_id is not None:
@@ -252,6 +283,8 @@ class SendApi:
             msg, tid = m.CancelReq(message_id=data["message_id"]), data.get("transaction_id")
             if tid is not None and not isinstance(tid, str):
                 raise ApiError(400, "transaction_id must be a string")
+            if tid == "":
+                raise ApiError(400, _EMPTY_KEY.format("transaction_id"))
         return self._send(msg, tid, tag)
 
     def _enqueue(self, how: Submission, fingerprint: str | None = None) -> Response:
@@ -288,7 +321,13 @@ class SendApi:
         if how.queue:
             return self._enqueue(how, fingerprint)
         held, mine = sendonce.claim(store, tid, self.client.config, fingerprint)
-        queued = store.outbox_find(tid) if hasattr(store, "outbox_find") else None
+        try:
+            queued = store.outbox_find(tid) if hasattr(store, "outbox_find") else None
+            before = store.sent_by_transaction_id(tid)
+        except STORE_ERRORS:  # nothing sent: the claim is given back, or repeats would wait out its lease (409s)
+            if mine:
+                sendonce.done(store, held, accepted=False)
+            raise
         if queued is not None:  # (looked for once claimed: queueing it from now on finds our claim)
             if mine:
                 sendonce.done(store, held, accepted=False)
@@ -300,7 +339,6 @@ class SendApi:
             if not held.accepted:
                 raise ApiError(409, f"the request with transaction_id {tid!r} is being sent right now: ask "
                                     "again for its outcome once it is done")
-        before = store.sent_by_transaction_id(tid)
         if before is not None and before.ok and before.operation == "SubmitReq":
             if mine:  # (accepted before it was claimed: sent by other means, or by an older version)
                 sendonce.done(store, held, accepted=True)
@@ -321,10 +359,12 @@ class SendApi:
 
     def _queued(self, method: str, item_id: str) -> Response:
         if method not in ("GET", "HEAD"):
-            rsp = _json(405, {"ok": False, "error": "method", "message": "GET the queued item"})
+            rsp = _refusal(405, "GET the queued item")
             rsp.headers.append(("Allow", "GET"))
             return rsp
-        known = self.outbox is not None and item_id.isascii() and item_id.isdigit() and len(item_id) <= 18
+        if self.outbox is None:  # (not "no such item": none ever will be)
+            raise ApiError(404, "queueing is not enabled here ([outbox] enabled = true)")
+        known = item_id.isascii() and item_id.isdigit() and len(item_id) <= 18
         item = self.outbox.store.outbox_get(int(item_id)) if known else None
         if item is None:
             raise ApiError(404, f"no queued item {item_id!r}")
@@ -345,8 +385,13 @@ class SendApi:
                                "text": status.text if status else str(exc), "transaction_id": exc.transaction_id,
                                "attempts": exc.attempts})
         except SendError as exc:  # no MM7 answer: unreachable, timed out, not MM7
-            return _json(502, {"ok": False, "error": type(exc).__name__, "message": str(exc),
-                               "transaction_id": exc.transaction_id, "attempts": exc.attempts})
+            # Said either way: after a timeout the message may be on its way to the phone, and a
+            # caller that took "502" for "not sent" would send it twice under a new TransactionID.
+            arrived = may_have_arrived(exc)
+            return _json(502, {"ok": False, "error": type(exc).__name__, "message": str(exc) + (
+                "; the MMSC may have taken it: ask again with the same transaction_id, not a new one"
+                if arrived else "; the MMSC did not take it"), "may_have_arrived": arrived,
+                "transaction_id": exc.transaction_id, "attempts": exc.attempts})
         except MM7Error as exc:
             return _json(502, {"ok": False, "error": type(exc).__name__, "message": str(exc)})
         return _json(200, {"ok": result.ok, "status": result.status.code, "text": result.status.text,
@@ -359,7 +404,7 @@ class SendApi:
         except ValueError:
             length = 0
         if length > self.max_body:
-            rsp = _json(413, {"ok": False, "error": "refused", "message": f"body larger than {self.max_body} bytes"})
+            rsp = _refusal(413, f"body larger than {self.max_body} bytes")  # (as handle says it: not read)
         else:
             body = environ["wsgi.input"].read(length) if length > 0 else b""
             rsp = self.handle(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "") or "/", body,
@@ -376,6 +421,43 @@ def _fingerprint(data: dict) -> str:
              if v is not None and k != "transaction_id" and not (k == "queue" and v is False)}
     canonical = json.dumps(given, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object, refused when it names a key twice (parsers disagree on which one counts)."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ApiError(400, f"field {twice!r} given twice")
+    return data
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # (json.loads pairs the valid ones: what is left is alone)
+
+
+def _refuse_lone_surrogates(data: Any, where: str = "") -> None:
+    """A 400 naming the field where a \\ud800-style escape left half a character: no encoding can
+    write it (it would fail deep in the encoder, or in the store after the message went out)."""
+    stack = [(where, data)]
+    while stack:
+        here, value = stack.pop()
+        if isinstance(value, str):
+            half = _SURROGATE.search(value)  # (a search: a 20 MB base64 string is not copied)
+            if half:
+                raise ApiError(400, f"{here or 'the body'}: \\u{ord(half.group()):04x} is half a character "
+                                    "(a lone surrogate), not text")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                stack.append((f"{here}.{key}" if here else key, item))
+                stack.append((f"{here} (a key)" if here else "a key", key))  # (popped first: the path above quotes it)
+        elif isinstance(value, list):
+            stack.extend((f"{here}[{i}]", item) for i, item in enumerate(value, 1))
+
+
+def _refusal(status: int, message: str) -> Response:
+    """A request refused: `error` is the HTTP reason in lower case, one vocabulary for callers to test."""
+    return _json(status, {"ok": False, "error": REASONS.get(status, "refused").lower(), "message": message})
 
 
 def _json(status: int, data: dict) -> Response:

@@ -79,8 +79,26 @@ def test_a_message_sent_as_json_reaches_the_mmsc(sim):
     ({"to": "1", "text": "中文", "charset": "ascii"}, "cannot be written in ascii"),
     ({"to": "1", "text": "x", "charset": "utf\u00008"}, "cannot be written in"),
     ({"to": "1", "expiry_date": "tomorrow"}, "ExpiryDate: 'tomorrow' is not valid"),
+    ({"to": "1", "expiry_date": "-P2D"}, "expiry_date: '-P2D' is a negative duration"),  # (schema-valid: it went)
+    ({"to": "1", "earliest_delivery_time": "-PT1H"}, "earliest_delivery_time: '-PT1H' is a negative"),
     ({"to": "1", "parts": [{"data": "AA==", "content_id": "a\r\nX-Evil: 1"}]}, "Content-ID"),
     (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    # hostile JSON: each a 400 naming the field (a lone surrogate in a filename was a 500, in a tag a
+    # message sent and then not recorded; a duplicate key or a falsy wrong type passed unnoticed)
+    (b'{"to": "1", "to": "2"}', "field 'to' given twice"),
+    (b'{"to": "1", "parts": [{"data": "AA==", "data": "AQ=="}]}', "field 'data' given twice"),
+    (b'{"to": "1", "parts": [{"data": "AA==", "filename": "\\ud800.gif"}]}',
+     "parts[1].filename: \\ud800 is half a character"),
+    (b'{"to": "1", "parts": [{"data": "AA==", "content_type": "image/\\udfff"}]}', "parts[1].content_type: \\udfff"),
+    (b'{"to": "1", "tag": "\\ud83d"}', "tag: \\ud83d is half a character"),
+    (b'{"to": ["1", "2\\udc00"]}', "to[2]: \\udc00"),
+    (b'{"to": "1", "\\ud800": 1}', "a key: \\ud800"),
+    ({"to": "1", "parts": {}}, "parts must be a list"),
+    ({"to": "1", "parts": False}, "parts must be a list"),
+    ({"to": "1", "text": "x", "charset": False}, "charset must be a string"),
+    ({"to": "1", "parts": [{"data": "AA=="}, {"data": "AA==", "content_type": "not a type"}]},
+     "parts[2].content_type: 'not a type' is not type/subtype"),
+    ({"to": "1", "parts": [{"text": "x", "charset": "utf-8; x=1"}]}, "parts[1].charset: 'utf-8; x=1' is not"),
 ])
 def test_what_cannot_be_built_is_a_400_that_says_why(sim, body, message):
     with mm7.Client(sim.url) as client:
@@ -97,14 +115,23 @@ def test_refusals_unreachable_mmscs_and_access(sim):
         assert call(api, {"to": "1"}, headers={"Authorization": "Bearer wrong"})[0] == 401
         assert call(api, {"to": "1"}, headers=auth, peer="10.0.0.9")[0] == 403
         assert call(api, {"to": "1"}, "/nothing", headers=auth)[0] == 404
-        assert call(api, {"to": "1"}, headers=auth, method="GET")[0] == 405
+        assert call(api, {"to": "1"}, headers=auth, method="GET") == (
+            405, {"ok": False, "error": "method not allowed", "message": "POST a JSON object"})
         sim.fail_next(1, status=4004)
         status, got = call(api, {"to": "1"}, headers=auth)
         assert status == 200 and got["ok"] is False and got["status"] == 4004  # the MMSC's answer
     with mm7.Client("http://127.0.0.1:9/mm7", retry=mm7.RetryPolicy.never()) as dead:
         status, got = call(SendApi(dead), {"to": "1"})
         assert status == 502 and got["error"] == "ConnectError" and got["transaction_id"]
-    assert call(SendApi(None, max_body=10), {"to": "1", "subject": "long enough"})[0] == 413
+        assert got["may_have_arrived"] is False and "did not take it" in got["message"]
+    too_large = {"ok": False, "error": "request entity too large", "message": "body larger than 10 bytes"}
+    assert call(SendApi(None, max_body=10), {"to": "1", "subject": "long enough"}) == (413, too_large)
+    # refused from its Content-Length, unread, by the WSGI adapter: the same answer
+    answered = []
+    body = SendApi(None, max_body=10).wsgi_app(
+        {"REQUEST_METHOD": "POST", "PATH_INFO": "/send", "CONTENT_LENGTH": "11", "wsgi.input": None},
+        lambda status, headers: answered.append(status))
+    assert answered == ["413 Request Entity Too Large"] and json.loads(b"".join(body)) == too_large
 
 
 def test_submit_from_json_names_schema_spellings_whatever_the_case():
@@ -149,6 +176,8 @@ def test_queued_sends(sim):
     with mm7.Client(sim.url, store=store) as client:
         assert call(SendApi(client), {"to": "1", "queue": True}) == (
             400, {"ok": False, "error": "bad request", "message": "queueing is not enabled here ([outbox] enabled = true)"})
+        assert call(SendApi(client), b"", "/queue/1", method="GET") == (
+            404, {"ok": False, "error": "not found", "message": "queueing is not enabled here ([outbox] enabled = true)"})
         outbox = Outbox(client)
         api = SendApi(client, outbox=outbox)
         status, got = call(api, {"to": "+8613800000000", "text": "later", "queue": True, "tag": "q",
@@ -267,6 +296,11 @@ def test_a_direct_send_asked_again_is_sent_once(sim):
         assert status == 200 and again == {**first, "repeat": True}
         assert call(api, {**request, "subject": "changed"})[0] == 409
         assert call(api, {**request, "queue": True})[0] == 400  # (no outbox here)
+        # an empty key was the key "": the next request with one was a 409, though it went out under a made-up ID
+        for body, headers in (({"to": "1", "transaction_id": ""}, {}), ({"to": "2"}, {"Idempotency-Key": " "})):
+            status, got = call(api, body, headers=headers)
+            assert status == 400 and "is empty: leave it out" in got["message"], got
+        assert "transaction_id is empty" in call(api, {"message_id": "m", "transaction_id": ""}, "/cancel")[1]["message"]
         assert len(sim.messages) == 1
 
         sim.fail_next(1, status=4006)
@@ -314,3 +348,80 @@ def test_a_repeat_while_the_first_is_still_being_sent_is_not_sent(tmp_path):
         assert outcome[0][0] == 200 and outcome[0][1]["ok"]
         assert call(api, request)[1]["repeat"] is True
         assert len(mmsc.requests) == 1
+
+
+def test_a_request_that_went_out_unanswered_is_not_called_unsent():
+    """The MMSC read the request and the connection was lost before its answer: the 502 says the
+    message may be on its way, so that the caller asks again under the same transaction_id instead
+    of sending a second copy under a new one."""
+    from .fake_http import FakeServer, Reply
+
+    with FakeServer(lambda req: Reply(drop=True)) as mmsc, \
+            mm7.Client(mmsc.url, retry=mm7.RetryPolicy.never()) as client:
+        status, got = call(SendApi(client), {"to": "+8613800000000", "text": "hi", "transaction_id": "order-20"})
+        assert len(mmsc.requests) == 1  # it went out
+    assert status == 502 and got["ok"] is False and got["may_have_arrived"] is True, got
+    assert got["transaction_id"] == "order-20" and "ask again with the same transaction_id" in got["message"]
+
+
+def test_config_check_warns_when_the_mmsc_could_use_the_send_api(tmp_path):
+    """The send API shares the receiver's port: an allow-list that admits the MMSC's addresses,
+    without a token, lets the MMSC send as the operator; a token with white space around it can
+    never be matched (the header's value is trimmed)."""
+    from mm7bind import config
+
+    def problems(api: str) -> list[str]:
+        path = tmp_path / "cfg.toml"
+        path.write_text(f'[receiver]\nhost = "0.0.0.0"\nallow = ["10.1.0.0/16"]\n[api]\npath = "/api"\n{api}',
+                        encoding="utf-8")
+        return [str(p) for p in config.load(path)[1]]
+
+    assert any("the MMSC could send through the API" in p for p in problems('allow = ["10.0.0.0/8"]\n'))
+    assert not any("api" in p for p in problems('allow = ["10.0.0.0/8"]\ntoken = "k"\n'))
+    assert not any("api" in p for p in problems('allow = ["192.168.1.10"]\n'))
+    assert any("api.token" in p and "white space" in p for p in problems('token = "k "\n'))
+    # a header's bytes reach the application as Latin-1: a token beyond ASCII could never match
+    assert any("api.token" in p and "printable ASCII" in p for p in problems('token = "pässwörd"\n'))
+    for token in ("pässwörd", " k", "k\n"):
+        with pytest.raises(ValueError, match="printable ASCII"):
+            SendApi(None, token=token)
+
+
+def test_a_store_in_trouble_is_a_503_that_says_nothing_went_out(sim, caplog):
+    """A locked or full store where the request is claimed or queued: an answer in the API's JSON
+    saying that nothing was sent (it was a bare 500 and a traceback)."""
+    import sqlite3
+
+    from mm7bind.outbox import Outbox
+
+    class LockedStore(mm7.MemoryStore):
+        def send_claim(self, claim, stale):
+            raise sqlite3.OperationalError("database is locked")
+
+        def outbox_put_many(self, entries, *, once=False):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    with mm7.Client(sim.url, store=LockedStore()) as client:
+        api = SendApi(client, outbox=Outbox(client))
+        status, got = call(api, {"to": "1", "transaction_id": "order-30"})
+        assert status == 503 and got["error"] == "service unavailable" and "nothing was sent" in got["message"]
+        assert "database is locked" in got["message"] and "database is locked" in caplog.text
+        status, got = call(api, {"to": "1", "queue": True})
+        assert status == 503 and "disk is full" in got["message"]
+    assert sim.messages == {}
+
+    class FlakyStore(mm7.MemoryStore):  # claims, then fails to read the records once
+        failed = False
+
+        def sent_by_transaction_id(self, transaction_id):
+            if not self.failed:
+                self.failed = True
+                raise sqlite3.OperationalError("disk I/O error")
+            return super().sent_by_transaction_id(transaction_id)
+
+    with mm7.Client(sim.url, store=FlakyStore()) as client:
+        api = SendApi(client)
+        assert call(api, {"to": "1", "transaction_id": "order-31"})[0] == 503
+        status, got = call(api, {"to": "1", "transaction_id": "order-31"})  # (not "being sent right now")
+        assert status == 200 and got["ok"] and "repeat" not in got, got
+    assert len(sim.messages) == 1
