@@ -845,6 +845,8 @@ def cmd_store_show(args: argparse.Namespace) -> int:
 
 
 def cmd_store_sent(args: argparse.Namespace) -> int:
+    from .store import reports_about  # noqa: PLC0415
+
     if args.summary:
         return _tag_summary(args)
     store = _open_store(args)
@@ -852,14 +854,14 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
         found = store.sent(message_id=args.message_id, recipient=args.to, since=args.since, tag=args.tag,
                            limit=args.limit, newest_first=True)
         found.reverse()
-        reports = {r.message_id: store.reports_for(r.message_id) for r in found if r.message_id}
+        reports = {r.transaction_id: reports_about(store, r) for r in found}
     finally:
         store.close()
     if args.json:
         rows = []
         for r in found:
             row = to_jsonable(r)
-            row["reports"] = [_record_json(x) for x in reports.get(r.message_id, [])]
+            row["reports"] = [_record_json(x) for x in reports[r.transaction_id]]
             rows.append(row)
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -873,7 +875,7 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
         print(f"{_local(r.sent_at)}  {printable(line)}")
         if r.error:
             print(f"{'':19}  {printable(r.error)}")
-        for x in reports.get(r.message_id, []):
+        for x in reports[r.transaction_id]:
             what = "delivery" if x.kind == "DeliveryReportReq" else "read"
             print(f"{'':19}  {what} report {_local(x.received_at)}: {printable(_what(x))}")
     return EXIT_OK

@@ -228,7 +228,7 @@ class Receiver:
         if self.store is not None and record is None:
             keys = _keys(msg, env.transaction_id, peer)
             try:
-                sent = self.store.sent_by_message_id(msg.message_id) if getattr(msg, "message_id", None) else None
+                sent = self._sent_about(msg)
                 more = {"headers": kept_headers(headers)} if self._takes_headers(self.store.accept) else {}
                 record, new = self.store.accept(
                     kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
@@ -261,7 +261,7 @@ class Receiver:
                                       "the VASP could not process it")
         elif self.store is not None and record is not None:
             ctx.replay = True
-            ctx.sent = self.store.sent_by_message_id(msg.message_id) if getattr(msg, "message_id", None) else None
+            ctx.sent = self._sent_about(msg)
         ctx.record = record
         fn = self.callables.get(msg.ELEMENT) or getattr(self.handler, HANDLED_KINDS[msg.ELEMENT])
         try:
@@ -288,6 +288,18 @@ class Receiver:
         if response is not outcome:  # built here from a status: the template for it will do
             return self.plain_answer(env, response)
         return self.answer(env, response)
+
+    def _sent_about(self, msg) -> SentRecord | None:
+        """Our SubmitReq a report is about: by its MessageID and, as two of ours may share one
+        (two MMSCs, a counter reset), its recipient."""
+        message_id = getattr(msg, "message_id", None)
+        if not message_id:
+            return None
+        recipient = _address(getattr(msg, "recipient", None))
+        try:
+            return self.store.sent_by_message_id(message_id, recipient)
+        except TypeError:  # a store of one's own taking the MessageID alone
+            return self.store.sent_by_message_id(message_id)
 
     def _takes_headers(self, accept: Callable) -> bool:
         """Whether the store's `accept` takes `headers`: a store of one's own written before
