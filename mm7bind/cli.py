@@ -233,7 +233,7 @@ def _content(args) -> Content | None:
 
 def cmd_send(args: argparse.Namespace) -> int:
     from . import messages as m  # noqa: PLC0415
-    from .bulk import queue_bulk, read_recipients, send_bulk, send_tagged  # noqa: PLC0415
+    from .bulk import UNREACHABLE_STOP, queue_bulk, read_recipients, send_bulk, send_tagged  # noqa: PLC0415
 
     cfg = _config(args)
     recipients = list(args.to or [])
@@ -367,6 +367,12 @@ def cmd_send(args: argparse.Namespace) -> int:
         again = (f"`--tag {args.tag}` again sends only to those the MMSC has not accepted" if args.tag
                  else "give --tag NAME (with a store) to be able to resume where a run stopped")
         print(f"interrupted: {left} recipients not tried; {again}", file=sys.stderr)
+    elif result.unreachable:
+        left = result.total - result.sent - result.failed
+        again = (f"the same command (`--tag {args.tag}`) sends only to those the MMSC has not accepted"
+                 if args.tag else "give --tag NAME (with a store) to be able to resume where a run stopped")
+        print(f"stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests in a row, each after its retries); "
+              f"{left} recipients not tried; once it is back, {again}", file=sys.stderr)
     if result.skipped:
         print(f"skipped {result.skipped} recipients the MMSC already accepted under tag {args.tag!r}")
     if result.repeated:
@@ -383,6 +389,8 @@ def _bulk_exit(result) -> int:
         return EXIT_INTERRUPTED
     if result.failed == 0:
         return EXIT_OK
+    if result.unreachable:
+        return EXIT_UNREACHABLE
     unreachable = all(why.startswith(("ConnectError", "RequestTimeout")) for _, why in result.failures)
     return EXIT_UNREACHABLE if result.sent == 0 and unreachable else EXIT_REFUSED
 
