@@ -538,6 +538,15 @@ class MemoryStore:
                 item.state = "queued"
             return len(stuck)
 
+    def outbox_retry_now(self, now: datetime | None = None) -> int:
+        """See `SqliteStore.outbox_retry_now`."""
+        now = now or utcnow()
+        with self._lock:
+            waiting = [i for i in self._outbox.values() if i.state == "queued" and i.attempts and i.next_at > now]
+            for item in waiting:
+                item.next_at = now
+            return len(waiting)
+
     def outbox_counts(self) -> dict[str, int]:
         with self._lock:
             counts = dict.fromkeys(OUTBOX_STATES, 0)
@@ -1362,6 +1371,14 @@ class SqliteStore:
         with self._write:
             return self._conn().execute("UPDATE outbox SET state = 'queued' WHERE state = 'sending' AND next_at <= ?",
                                         (_utc_text(now or utcnow()),)).rowcount
+
+    def outbox_retry_now(self, now: datetime | None = None) -> int:
+        """Items queued again after a failed round, waiting out their pause, are due now (not those
+        put in for a later time and never tried)."""
+        now_text = _utc_text(now or utcnow())
+        with self._write:
+            return self._conn().execute("UPDATE outbox SET next_at = ? WHERE state = 'queued' AND attempts > 0"
+                                        " AND next_at > ?", (now_text, now_text)).rowcount
 
     @staticmethod
     def _outbox_row(row: sqlite3.Row) -> OutboxItem:
