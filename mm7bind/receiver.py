@@ -226,9 +226,9 @@ class Receiver:
             headers = {k: shown_header(k, v) if k.lower() in _CHECKED else v for k, v in headers.items()}
         ctx = Context(env.transaction_id, env.version, env.deviations, peer, headers)
         if self.store is not None and record is None:
-            keys = _keys(msg, env.transaction_id, peer)
             try:
                 sent = self._sent_about(msg)
+                keys = _keys(msg, env.transaction_id, peer, sent)
                 more = {"headers": kept_headers(headers)} if self._takes_headers(self.store.accept) else {}
                 record, new = self.store.accept(
                     kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
@@ -587,12 +587,17 @@ def _text(value) -> str | None:
     return None if value is None else str(value.value if hasattr(value, "value") else value)
 
 
-def _keys(msg: m.Message, transaction_id: str | None, peer: str | None) -> tuple[str | None, str | None]:
+def _keys(msg: m.Message, transaction_id: str | None, peer: str | None,
+          sent: SentRecord | None = None) -> tuple[str | None, str | None]:
     """Duplicate keys: the TransactionID, and for reports the message, recipient and
-    status (a Deferred report followed by a Retrieved one is two reports, not a repeat)."""
+    status (a Deferred report followed by a Retrieved one is two reports, not a repeat), and the
+    send of ours it is about: two of ours given one MessageID (by two MMSCs, or one whose counter
+    started again) to one recipient get a report each, neither taken for a repeat of the other."""
     tid_key = f"{msg.ELEMENT}|{transaction_id}" if transaction_id else None
     report_key = None
     if isinstance(msg, (m.DeliveryReportReq, m.ReadReplyReq)) and msg.message_id:
         report_key = "|".join([msg.ELEMENT, msg.message_id, _address(msg.recipient) or "", _text(msg.mm_status) or ""])
+        if sent is not None:  # (unmatched reports keep the key they always had)
+            report_key += f"|{sent.transaction_id}"
     return tid_key, report_key
 

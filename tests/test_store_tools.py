@@ -107,6 +107,14 @@ def test_two_sends_given_one_message_id_each_get_their_own_reports(store):
     spring, summer = mm7.store.summarize(store, "spring"), mm7.store.summarize(store, "summer")
     assert (spring.recipients, spring.delivery, spring.awaiting) == (1, {"Rejected": 1}, 0)
     assert (summer.recipients, summer.delivery, summer.awaiting) == (1, {"Retrieved": 1}, 0)
+    # The same recipient sent to again later under the reused MessageID: its report is a new one,
+    # not a repeat of the first send's (which would be answered and dropped); a real repeat still is.
+    store.record_sent(SentRecord("again", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000001"], message_id="SIM1",
+                                 status_code=1000, tag="autumn"))
+    assert post(rx, report("SIM1", "+8613800000001", "Rejected"), "r-again") == 200
+    assert post(rx, report("SIM1", "+8613800000001", "Rejected"), "r-again-repeat") == 200
+    assert mm7.store.summarize(store, "autumn").delivery == {"Rejected": 1}
+    assert [r.transaction_id for r in store.reports_for("SIM1")] == ["r-new", "r-old", "r-again"]
 
 
 def test_store_sent_lists_under_each_send_only_its_own_reports(tmp_path):
