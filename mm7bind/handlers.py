@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from . import messages as m
-from .content import safe_name
 from .client import _transport_reason
+from .content import safe_name
 from .display import is_secret_header, shown_url
 from .jsonable import to_jsonable
 from .receiver import Context, Handler, Unavailable
