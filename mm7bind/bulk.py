@@ -21,7 +21,7 @@ from pathlib import Path
 from . import messages as m
 from . import sendonce
 from .arrival import ANSWERED, arrival
-from .errors import STORE_ERRORS, MM7Error
+from .errors import STORE_ERRORS, ConnectError, MM7Error
 from .store import OUTBOX_PENDING
 
 
@@ -34,6 +34,7 @@ class BulkResult:
     repeated: int = 0  # recipients listed more than once (sent once)
     elapsed: float = 0.0
     interrupted: bool = False  # stopped (Ctrl-C) before every recipient was tried
+    unreachable: bool = False  # stopped because no MMSC took a connection (UNREACHABLE_STOP in a row)
     message_ids: dict[str, str] = field(default_factory=dict)  # recipient → MessageID
     failures: list[tuple[str, str]] = field(default_factory=list)  # (recipient, why)
 
@@ -182,8 +183,12 @@ def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str):
         sendonce.done(store, held, accepted)
 
 
+UNREACHABLE_STOP = 10  # requests in a row no MMSC took a connection for (each after its retries): stop
+
+
 def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concurrency: int = 4,
-              progress: Callable[[BulkResult], None] | None = None, tag: str | None = None) -> BulkResult:
+              progress: Callable[[BulkResult], None] | None = None, tag: str | None = None,
+              stop_after_unreachable: int = UNREACHABLE_STOP) -> BulkResult:
     """Send `template` to each recipient. With a `tag` (and a client with a store) every request is
     recorded under it, and recipients the MMSC already accepted a message for under that tag are
     skipped: an interrupted run started again goes on where it stopped, sending nobody twice.
@@ -191,14 +196,23 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     and the result (`interrupted` set) counts exactly what was sent. Two runs under one tag at once
     (two processes, or threads, on one store) send each recipient once: each request's
     TransactionID is claimed in the store before it goes out (`mm7bind.sendonce`), and a recipient
-    another run is sending is counted `skipped`."""
+    another run is sending is counted `skipped`.
+
+    When `stop_after_unreachable` requests in a row found no MMSC taking connections (each after
+    the client's retries and fail-over), the MMSC is down: nothing new starts (`unreachable` set),
+    rather than every remaining recipient waiting out its retries to fail the same way; under a
+    tag, the same run started again later sends the rest. 0: never stop."""
     tries: Counter = Counter()
     recipients, result = _plan(client.core.store, recipients, tag, tries)
     resumable = tag is not None and client.core.store is not None
     lock = threading.Lock()
     started = time.monotonic()
+    unreached_in_a_row = 0
 
     def one(rcpt: str) -> None:
+        nonlocal unreached_in_a_row
+        if result.unreachable:  # (not tried: the run says how many are left)
+            return
         msg = dataclasses.replace(template, recipients=m.Recipients(to=[rcpt]))
         try:
             if resumable:
@@ -212,11 +226,19 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
                     result.elapsed = time.monotonic() - started
                 return
             ok, why = r.ok, f"{r.status.code} {r.status.text}"
+        except ConnectError as exc:  # (refused by every MMSC, each try: it never went out)
+            ok, why, r = False, f"{type(exc).__name__}: {exc}", None
+            with lock:
+                unreached_in_a_row += 1
+                if stop_after_unreachable and unreached_in_a_row >= stop_after_unreachable:
+                    result.unreachable = True
         except MM7Error as exc:
             ok, why, r = False, f"{type(exc).__name__}: {exc}", None
         except STORE_ERRORS as exc:  # (the claim could not be taken: not sent)
             ok, why, r = False, f"not sent: the store failed: {type(exc).__name__}: {exc}", None
         with lock:
+            if r is not None:  # an MMSC answered
+                unreached_in_a_row = 0
             if ok:
                 result.sent += 1
                 result.message_ids[rcpt] = r.message_id

@@ -234,7 +234,7 @@ def _content(args) -> Content | None:
 
 def cmd_send(args: argparse.Namespace) -> int:
     from . import messages as m  # noqa: PLC0415
-    from .bulk import queue_bulk, read_recipients, send_bulk, send_tagged  # noqa: PLC0415
+    from .bulk import UNREACHABLE_STOP, queue_bulk, read_recipients, send_bulk, send_tagged  # noqa: PLC0415
 
     cfg = _config(args)
     recipients = list(args.to or [])
@@ -368,6 +368,12 @@ def cmd_send(args: argparse.Namespace) -> int:
         again = (f"`--tag {args.tag}` again sends only to those the MMSC has not accepted" if args.tag
                  else "give --tag NAME (with a store) to be able to resume where a run stopped")
         print(f"interrupted: {left} recipients not tried; {again}", file=sys.stderr)
+    elif result.unreachable:
+        left = result.total - result.sent - result.failed
+        again = (f"the same command (`--tag {args.tag}`) sends only to those the MMSC has not accepted"
+                 if args.tag else "give --tag NAME (with a store) to be able to resume where a run stopped")
+        print(f"stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests in a row, each after its retries); "
+              f"{left} recipients not tried; once it is back, {again}", file=sys.stderr)
     if result.skipped:
         print(f"skipped {result.skipped} recipients the MMSC already accepted under tag {args.tag!r}")
     if result.repeated:
@@ -384,6 +390,8 @@ def _bulk_exit(result) -> int:
         return EXIT_INTERRUPTED
     if result.failed == 0:
         return EXIT_OK
+    if result.unreachable:
+        return EXIT_UNREACHABLE
     unreachable = all(why.startswith(("ConnectError", "RequestTimeout")) for _, why in result.failures)
     return EXIT_UNREACHABLE if result.sent == 0 and unreachable else EXIT_REFUSED
 
@@ -842,6 +850,8 @@ def cmd_store_show(args: argparse.Namespace) -> int:
 
 
 def cmd_store_sent(args: argparse.Namespace) -> int:
+    from .store import reports_about  # noqa: PLC0415
+
     if args.summary:
         return _tag_summary(args)
     store = _open_store(args)
@@ -849,14 +859,14 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
         found = store.sent(message_id=args.message_id, recipient=args.to, since=args.since, tag=args.tag,
                            limit=args.limit, newest_first=True)
         found.reverse()
-        reports = {r.message_id: store.reports_for(r.message_id) for r in found if r.message_id}
+        reports = {r.transaction_id: reports_about(store, r) for r in found}
     finally:
         store.close()
     if args.json:
         rows = []
         for r in found:
             row = to_jsonable(r)
-            row["reports"] = [_record_json(x) for x in reports.get(r.message_id, [])]
+            row["reports"] = [_record_json(x) for x in reports[r.transaction_id]]
             rows.append(row)
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -870,7 +880,7 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
         print(f"{shown_time(r.sent_at)}  {printable(line)}")
         if r.error:
             print(f"{'':19}  {printable(r.error)}")
-        for x in reports.get(r.message_id, []):
+        for x in reports[r.transaction_id]:
             what = "delivery" if x.kind == "DeliveryReportReq" else "read"
             print(f"{'':19}  {what} report {shown_time(x.received_at)}: {printable(_what(x))}")
     return EXIT_OK

@@ -258,4 +258,9 @@ class Outbox(Periodic):
         recovered = self.store.outbox_recover()
         if recovered:
             log.warning("outbox: %d item(s) left 'sending' by a stopped worker are queued again", recovered)
+        # A restart is most often a changed configuration (rotated credentials, another MMSC URL):
+        # what failed before is tried once now, not after a pause of up to max_retry.
+        retried = self.store.outbox_retry_now()
+        if retried:
+            log.info("outbox: %d item(s) waiting to be tried again are due now", retried)
         return super().start()

@@ -226,9 +226,9 @@ class Receiver:
             headers = {k: shown_header(k, v) if k.lower() in _CHECKED else v for k, v in headers.items()}
         ctx = Context(env.transaction_id, env.version, env.deviations, peer, headers)
         if self.store is not None and record is None:
-            keys = _keys(msg, env.transaction_id)
             try:
-                sent = self.store.sent_by_message_id(msg.message_id) if getattr(msg, "message_id", None) else None
+                sent = self._sent_about(msg)
+                keys = _keys(msg, env.transaction_id, sent)
                 more = {"headers": kept_headers(headers)} if self._takes_headers(self.store.accept) else {}
                 record, new = self.store.accept(
                     kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
@@ -261,7 +261,7 @@ class Receiver:
                                       "the VASP could not process it")
         elif self.store is not None and record is not None:
             ctx.replay = True
-            ctx.sent = self.store.sent_by_message_id(msg.message_id) if getattr(msg, "message_id", None) else None
+            ctx.sent = self._sent_about(msg)
         ctx.record = record
         fn = self.callables.get(msg.ELEMENT) or getattr(self.handler, HANDLED_KINDS[msg.ELEMENT])
         try:
@@ -288,6 +288,18 @@ class Receiver:
         if response is not outcome:  # built here from a status: the template for it will do
             return self.plain_answer(env, response)
         return self.answer(env, response)
+
+    def _sent_about(self, msg) -> SentRecord | None:
+        """Our SubmitReq a report is about: by its MessageID and, as two of ours may share one
+        (two MMSCs, a counter reset), its recipient."""
+        message_id = getattr(msg, "message_id", None)
+        if not message_id:
+            return None
+        recipient = _address(getattr(msg, "recipient", None))
+        try:
+            return self.store.sent_by_message_id(message_id, recipient)
+        except TypeError:  # a store of one's own taking the MessageID alone
+            return self.store.sent_by_message_id(message_id)
 
     def _takes_headers(self, accept: Callable) -> bool:
         """Whether the store's `accept` takes `headers`: a store of one's own written before
@@ -568,12 +580,17 @@ def _text(value) -> str | None:
     return None if value is None else str(value.value if hasattr(value, "value") else value)
 
 
-def _keys(msg: m.Message, transaction_id: str | None) -> tuple[str | None, str | None]:
+def _keys(msg: m.Message, transaction_id: str | None,
+          sent: SentRecord | None = None) -> tuple[str | None, str | None]:
     """Duplicate keys: the TransactionID, and for reports the message, recipient and
-    status (a Deferred report followed by a Retrieved one is two reports, not a repeat)."""
+    status (a Deferred report followed by a Retrieved one is two reports, not a repeat), and the
+    send of ours it is about: two of ours given one MessageID (by two MMSCs, or one whose counter
+    started again) to one recipient get a report each, neither taken for a repeat of the other."""
     tid_key = f"{msg.ELEMENT}|{transaction_id}" if transaction_id else None
     report_key = None
     if isinstance(msg, (m.DeliveryReportReq, m.ReadReplyReq)) and msg.message_id:
         report_key = "|".join([msg.ELEMENT, msg.message_id, _address(msg.recipient) or "", _text(msg.mm_status) or ""])
+        if sent is not None:  # (unmatched reports keep the key they always had)
+            report_key += f"|{sent.transaction_id}"
     return tid_key, report_key
 

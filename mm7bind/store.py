@@ -382,9 +382,11 @@ class MemoryStore:
             found.reverse()
         return found[:_limit(limit)]
 
-    def sent_by_message_id(self, message_id: str) -> SentRecord | None:
+    def sent_by_message_id(self, message_id: str, recipient: str | None = None) -> SentRecord | None:
+        """See `SqliteStore.sent_by_message_id`."""
         with self._lock:
-            return next((r for r in reversed(self._sent) if r.message_id == message_id and r.operation == "SubmitReq"), None)
+            found = [r for r in reversed(self._sent) if r.message_id == message_id and r.operation == "SubmitReq"]
+        return next((r for r in found if recipient in r.recipients), found[0] if found else None)
 
     def sent_by_transaction_id(self, transaction_id: str) -> SentRecord | None:
         with self._lock:
@@ -536,6 +538,15 @@ class MemoryStore:
             for item in stuck:
                 item.state = "queued"
             return len(stuck)
+
+    def outbox_retry_now(self, now: datetime | None = None) -> int:
+        """See `SqliteStore.outbox_retry_now`."""
+        now = now or utcnow()
+        with self._lock:
+            waiting = [i for i in self._outbox.values() if i.state == "queued" and i.attempts and i.next_at > now]
+            for item in waiting:
+                item.next_at = now
+            return len(waiting)
 
     def outbox_counts(self) -> dict[str, int]:
         with self._lock:
@@ -904,11 +915,15 @@ class SqliteStore:
             found = (r for r in found if recipient in r.recipients)
         return list(itertools.islice(found, _limit(limit)))
 
-    def sent_by_message_id(self, message_id: str) -> SentRecord | None:
-        row = self._conn().execute(
-            "SELECT * FROM sent WHERE message_id = ? AND operation = 'SubmitReq' ORDER BY id DESC LIMIT 1", (message_id,)
-        ).fetchone()
-        return self._sent_row(row) if row else None
+    def sent_by_message_id(self, message_id: str, recipient: str | None = None) -> SentRecord | None:
+        """The latest SubmitReq the MMSC gave `message_id`, preferring one sent to `recipient` (a
+        report's): MessageIDs are unique per MMSC only, so two MMSCs (fail-over) or one restarted
+        with its counter reset (a simulator) may give the same one to two of our messages."""
+        rows = self._conn().execute(
+            "SELECT * FROM sent WHERE message_id = ? AND operation = 'SubmitReq' ORDER BY id DESC", (message_id,)
+        ).fetchall()
+        found = [self._sent_row(row) for row in rows]
+        return next((r for r in found if recipient in r.recipients), found[0] if found else None)
 
     def sent_by_transaction_id(self, transaction_id: str) -> SentRecord | None:
         row = self._conn().execute(
@@ -1358,6 +1373,14 @@ class SqliteStore:
             return self._conn().execute("UPDATE outbox SET state = 'queued' WHERE state = 'sending' AND next_at <= ?",
                                         (_utc_text(now or utcnow()),)).rowcount
 
+    def outbox_retry_now(self, now: datetime | None = None) -> int:
+        """Items queued again after a failed round, waiting out their pause, are due now (not those
+        put in for a later time and never tried)."""
+        now_text = _utc_text(now or utcnow())
+        with self._write:
+            return self._conn().execute("UPDATE outbox SET next_at = ? WHERE state = 'queued' AND attempts > 0"
+                                        " AND next_at > ?", (now_text, now_text)).rowcount
+
     @staticmethod
     def _outbox_row(row: sqlite3.Row) -> OutboxItem:
         return OutboxItem(
@@ -1463,6 +1486,18 @@ class TagSummary:
     read: dict[str, int] = field(default_factory=dict)  # latest read reply status → recipients
 
 
+def reports_about(store, rec: SentRecord) -> list[InboxRecord]:
+    """The delivery reports and read replies about one sent request, oldest first: those received
+    with its MessageID that the receiver matched to it (`sent_transaction_id`), or, not matched to
+    any, name one of its recipients. Another of our messages may carry the same MessageID (from
+    another MMSC, or one whose counter was reset): its reports are not this one's."""
+    if not rec.message_id:
+        return []
+    return [r for r in store.reports_for(rec.message_id)
+            if (r.sent_transaction_id == rec.transaction_id if r.sent_transaction_id
+                else r.recipient is None or r.recipient in rec.recipients)]
+
+
 def summarize(store, tag: str) -> TagSummary:
     """Count the outcomes of every SubmitReq sent under `tag`, and the reports received about them
     (for each recipient only the latest: a Deferred report followed by Retrieved counts once)."""
@@ -1485,7 +1520,7 @@ def summarize(store, tag: str) -> TagSummary:
             continue
         out.recipients += len(rec.recipients)
         statuses: dict[tuple[str, str], str] = {}
-        for report in store.reports_for(rec.message_id) if rec.message_id else []:
+        for report in reports_about(store, rec):
             statuses[(report.kind, report.recipient or "")] = report.status or "?"
         delivered = 0
         for (kind, _), status in statuses.items():

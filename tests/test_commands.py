@@ -218,6 +218,32 @@ def test_bulk_partial_failure_exit_code(tmp_path):
     assert proc.returncode == 4 and "sent 0, failed 2" in proc.stdout and "ConnectError" in proc.stdout
 
 
+def test_a_campaign_stops_when_the_mmsc_is_down_and_resumes_once_it_is_back(tmp_path):
+    from mm7bind.bulk import UNREACHABLE_STOP
+    from mm7bind.simulator import Simulator, SimulatorConfig
+
+    port = free_port()
+    cfg = tmp_path / "sp.toml"
+    cfg.write_text(f'[mmsc]\nurls = ["http://127.0.0.1:{port}/mm7"]\nmax_attempts = 1\n'
+                   f'[store]\npath = "{(tmp_path / "sp.db").as_posix()}"\n', encoding="utf-8")
+    numbers = tmp_path / "to.csv"
+    numbers.write_text("".join(f"+86138{i:08d}\n" for i in range(30)), encoding="utf-8")
+    send = ("send", "--config", str(cfg), "--to-file", str(numbers), "--tag", "promo", "--concurrency", "1")
+    # The MMSC is down: the run stops rather than failing all 30, one connection refused after another.
+    proc = run(*send, "--json")
+    out = json.loads(proc.stdout)
+    assert proc.returncode == 4 and out["unreachable"] is True
+    assert (out["sent"], out["failed"]) == (0, UNREACHABLE_STOP)
+    proc = run(*send, "--quiet")
+    assert proc.returncode == 4 and f"stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests" in proc.stderr
+    assert f"{30 - UNREACHABLE_STOP} recipients not tried" in proc.stderr and "--tag promo" in proc.stderr
+    with Simulator(SimulatorConfig(port=port)) as sim:  # back: the same command sends to everyone once
+        proc = run(*send, "--quiet")
+        assert proc.returncode == 0 and "sent 30, failed 0" in proc.stdout
+        assert sorted(str(a) for msg in sim.messages.values() for a in msg.request.recipients) == sorted(
+            numbers.read_text(encoding="utf-8").split())
+
+
 def test_bad_arguments_and_configuration(tmp_path):
     proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7")
     assert proc.returncode == 2 and "at least one recipient" in proc.stderr

@@ -359,6 +359,28 @@ def test_stop_stops_between_items_and_start_starts_again(store):
         assert len(sim.messages) == 40 and {i.state for i in store.outbox()} == {"sent"}
 
 
+def test_a_restart_tries_at_once_what_waits_for_another_round(store):
+    # The MMSC refuses our credentials; they are rotated in the configuration and serve restarted:
+    # the queued message goes then, not after the pause its last failure set (up to an hour).
+    with Simulator(SimulatorConfig(auth=mm7.auth.BasicAuth("sp", "new"))) as sim:
+        old = mm7.Client(sim.url, store=store, username="sp", password="old", retry=mm7.RetryPolicy.never())
+        outbox = Outbox(old)
+        item = outbox.put(mm7.SubmitReq(recipients=["1"]))
+        later = outbox.put(mm7.SubmitReq(recipients=["2"]), at=utcnow() + timedelta(hours=2))  # a campaign's hour
+        [done] = outbox.run_once()
+        assert (done.state, done.attempts) == ("queued", 1) and "401" in done.error and done.next_at > utcnow()
+        old.close()
+        new = mm7.Client(sim.url, store=store, username="sp", password="new")
+        restarted = Outbox(new)
+        restarted.start()
+        restarted.stop()
+        Outbox(new).run_once()  # (what the worker's thread did not send before it stopped)
+        assert store.outbox_get(item.id).state == "sent" and len(sim.messages) == 1
+        held = store.outbox_get(later.id)  # one never tried keeps its time
+        assert (held.state, held.attempts, held.next_at) == ("queued", 0, later.next_at)
+        new.close()
+
+
 def test_long_outages_keep_their_pauses_bounded_and_stale_items_are_not_sent(store):
     with Simulator(SimulatorConfig()) as sim:
         dead = mm7.Client("http://127.0.0.1:9/mm7", store=store, retry=mm7.RetryPolicy.never())

@@ -85,6 +85,48 @@ def test_reports_about_a_sent_message_and_filters(store):
     assert store.inbox(since=datetime.now(timezone.utc) + timedelta(minutes=5)) == []
 
 
+def test_two_sends_given_one_message_id_each_get_their_own_reports(store):
+    # A restarted MMSC counting its MessageIDs from 1 again (the simulator), or two MMSCs in
+    # fail-over, give two of our messages one MessageID: the older's report, late, stays its own.
+    store.record_sent(SentRecord("old", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000001"], message_id="SIM1",
+                                 status_code=1000, tag="spring"))
+    store.record_sent(SentRecord("new", "SubmitReq", "REL-6-MM7-1-4", ["+8613700000001"], message_id="SIM1",
+                                 status_code=1000, tag="summer"))
+    rx = mm7.Receiver(mm7.Handler(), store=store)
+    assert post(rx, report("SIM1", "+8613700000001", "Retrieved"), "r-new") == 200
+    assert post(rx, report("SIM1", "+8613800000001", "Rejected"), "r-old") == 200
+    assert [r.sent_transaction_id for r in store.reports_for("SIM1")] == ["new", "old"]
+    assert [r.transaction_id for r in mm7.store.reports_about(store, store.sent_by_transaction_id("old"))] == ["r-old"]
+    spring, summer = mm7.store.summarize(store, "spring"), mm7.store.summarize(store, "summer")
+    assert (spring.recipients, spring.delivery, spring.awaiting) == (1, {"Rejected": 1}, 0)
+    assert (summer.recipients, summer.delivery, summer.awaiting) == (1, {"Retrieved": 1}, 0)
+    # The same recipient sent to again later under the reused MessageID: its report is a new one,
+    # not a repeat of the first send's (which would be answered and dropped); a real repeat still is.
+    store.record_sent(SentRecord("again", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000001"], message_id="SIM1",
+                                 status_code=1000, tag="autumn"))
+    assert post(rx, report("SIM1", "+8613800000001", "Rejected"), "r-again") == 200
+    assert post(rx, report("SIM1", "+8613800000001", "Rejected"), "r-again-repeat") == 200
+    assert mm7.store.summarize(store, "autumn").delivery == {"Rejected": 1}
+    assert [r.transaction_id for r in store.reports_for("SIM1")] == ["r-new", "r-old", "r-again"]
+
+
+def test_store_sent_lists_under_each_send_only_its_own_reports(tmp_path):
+    db, cfg = tmp_path / "vasp.db", tmp_path / "cfg.toml"
+    store = SqliteStore(db)
+    store.record_sent(SentRecord("old", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000001"], message_id="SIM1",
+                                 status_code=1000))
+    rx = mm7.Receiver(mm7.Handler(), store=store)
+    assert post(rx, report("SIM1", "+8613800000001", "Rejected"), "r-old") == 200
+    store.record_sent(SentRecord("new", "SubmitReq", "REL-6-MM7-1-4", ["+8613700000001"], message_id="SIM1",
+                                 status_code=1000))
+    assert post(rx, report("SIM1", "+8613700000001", "Retrieved"), "r-new") == 200
+    store.close()
+    cfg.write_text(f'[store]\npath = "{db.as_posix()}"\n', encoding="utf-8")
+    rows = json.loads(run("store", "sent", "--config", str(cfg), "--message-id", "SIM1", "--json").stdout)
+    assert {row["transaction_id"]: [x["transaction_id"] for x in row["reports"]] for row in rows} == {
+        "old": ["r-old"], "new": ["r-new"]}
+
+
 def test_purge_keeps_what_is_still_owed_and_forgets_the_rest(store):
     rx, handler = fill(store)
     later = datetime.now(timezone.utc) + timedelta(seconds=1)
