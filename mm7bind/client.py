@@ -368,7 +368,7 @@ class ClientCore:
         policy = self.config.retry
         shown = shown_url(url)
         kw = {"transaction_id": p.transaction_id, "url": shown, "attempts": attempt}
-        why = _transport_reason(exc)
+        why = transport_reason(exc)
         if kind == "too-large":  # an answer, but no MM7 one: the same request would get it again
             return self.give_up(p, ProtocolError(f"answer from {shown} {exc}: not read further", **kw))
         if kind == "connect":
@@ -530,7 +530,7 @@ class ClientCore:
                           rec.transaction_id, rec.status_code)
 
 
-def _transport_reason(exc: Exception) -> str:
+def transport_reason(exc: Exception) -> str:
     """What went wrong on the way, in words: the cause requests wraps (urllib3's, in a retry error),
     without the pool's name and address, which the message gives once already. (For a refused
     connection: "Failed to establish a new connection: [Errno 111] Connection refused", not three

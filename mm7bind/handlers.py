@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from . import messages as m
-from .client import _transport_reason
+from .client import transport_reason
 from .content import safe_name
 from .display import is_secret_header, shown_url
 from .jsonable import to_jsonable
@@ -238,7 +238,7 @@ class ForwardingHandler(Handler):
                     text += chunk
         except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:  # (the last two: reading)
             # (the cause in words, as the client logs its own: not urllib3's pool and retry wrappers)
-            why = _transport_reason(exc).replace(self.url, self.shown_url)
+            why = transport_reason(exc).replace(self.url, self.shown_url)
             raise ForwardError(f"{self.shown_url}: {type(exc).__name__}: {why}") from None
         if not 200 <= answer.status_code < 300:
             raise ForwardError(f"{self.shown_url} answered HTTP {answer.status_code}: {text[:200]!r}")
