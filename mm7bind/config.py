@@ -589,24 +589,15 @@ def _check_mm7_version(cfg: Config, err) -> None:
                                 f"({', '.join(allowed)}): every request would be refused before sending")
 
 
-def _overlap(some: list[str], others: list[str]) -> bool:
-    """Whether an address list admits an address the other does (the unreadable are reported apart)."""
-    import ipaddress  # noqa: PLC0415
-
-    def networks(items: list[str]) -> list:
-        out = []
-        for item in items:
-            try:
-                out.append(ipaddress.ip_network(item, strict=False))
-            except ValueError:
-                pass
-        return out
-
-    return any(a.version == b.version and a.overlaps(b) for a in networks(some) for b in networks(others))
+def _overlap(some: list, others: list) -> bool:
+    """Whether a list of networks admits an address the other does."""
+    return any(a.version == b.version and a.overlaps(b) for a in some for b in others)
 
 
 def check(cfg: Config) -> list[Problem]:
     """Everything wrong with a configuration, each said plainly."""
+    import ipaddress  # noqa: PLC0415
+
     from .client import AUTH_MODES, is_http_url  # noqa: PLC0415
     from .display import shown_url  # noqa: PLC0415
 
@@ -617,6 +608,16 @@ def check(cfg: Config) -> list[Problem]:
 
     def warn(where: str, msg: str) -> None:
         out.append(Problem("warning", where, msg))
+
+    def networks(where: str, items: list[str]) -> list:
+        """The networks of an allow-list; each item that is none is an error."""
+        found = []
+        for item in items:
+            try:
+                found.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                err(where, f"{item!r} is not an address or network")
+        return found
 
     m = cfg.mmsc
     if not m.urls:
@@ -705,8 +706,6 @@ def check(cfg: Config) -> list[Problem]:
         path = getattr(r, name)
         if path and not Path(path).is_file():
             err(f"receiver.{name}", f"no such file: {path}")
-    import ipaddress  # noqa: PLC0415
-
     if not _listenable(r.host):
         err("receiver.host", f"{r.host!r} is neither an IP address nor a name this machine resolves")
     folder = Path(r.out_dir)
@@ -714,27 +713,19 @@ def check(cfg: Config) -> list[Problem]:
         folder = folder.parent  # (saving creates the missing folders: the first existing one must take them)
     if r.out_dir and not r.forward_url and not (folder.is_dir() and os.access(folder, os.W_OK)):
         warn("receiver.out_dir", f"{r.out_dir} cannot be created or written: the saving handler would fail")
-    for item in r.allow:
-        try:
-            ipaddress.ip_network(item, strict=False)
-        except ValueError:
-            err("receiver.allow", f"{item!r} is not an address or network")
+    receiver_allow = networks("receiver.allow", r.allow)
     if r.auth == "none" and not r.allow and r.host not in ("127.0.0.1", "::1", "localhost"):
         warn("receiver", "listening beyond loopback with neither auth nor an allow-list")
     a = cfg.api
     if a.path and (not a.path.startswith("/")
                    or a.path.rstrip("/") in (r.path.rstrip("/"), r.metrics_path, r.health_path)):
         err("api.path", "must start with / and differ from the receiver's path, metrics_path and health_path")
-    for item in a.allow:
-        try:
-            ipaddress.ip_network(item, strict=False)
-        except ValueError:
-            err("api.allow", f"{item!r} is not an address or network")
+    api_allow = networks("api.allow", a.allow)
     if cfg.outbox.max_age_hours <= 0:
         err("outbox.max_age_hours", "must be more than 0")
     if a.path and not a.token and not a.allow and r.host not in ("127.0.0.1", "::1", "localhost"):
         warn("api", "the send API listens beyond loopback with neither a token nor an allow-list: anyone can send")
-    if a.path and not a.token and a.allow and r.allow and _overlap(a.allow, r.allow):
+    if a.path and not a.token and _overlap(api_allow, receiver_allow):
         # (the send API shares the receiver's port: what the MMSC reaches, it reaches too)
         warn("api.allow", "admits addresses of receiver.allow (the MMSC's) and no token is set: the MMSC could "
                           "send through the API; set [api] token")

@@ -441,9 +441,10 @@ def location_name(location: str) -> str:
 _CHARSET_CHECKED = 1024 * 1024  # bytes of a text read to find its charset (texts in MMS are small)
 
 
-def text_charset(blob: Blob) -> str | None:
-    """"utf-8" for bytes that are UTF-8 (ASCII included), "utf-16" for text with a UTF-16 byte
-    order mark, else None. Only the first MiB is read."""
+def text_charset(blob: Blob, if_ascii: str | None = "utf-8") -> str | None:
+    """"utf-8" for bytes that are UTF-8, "utf-16" for text with a UTF-16 byte order mark, else
+    None; `if_ascii` for bytes that are ASCII alone (None: any ASCII-compatible label fits them).
+    Only the first MiB is read."""
     with blob.open() as fp:
         head = fp.read(_CHARSET_CHECKED)
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -452,7 +453,7 @@ def text_charset(blob: Blob) -> str | None:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=blob.size <= len(head))
     except UnicodeDecodeError:
         return None
-    return "utf-8"
+    return if_ascii if head.isascii() else "utf-8"
 
 
 def _starts_with(blob: Blob, prefix: bytes) -> bool:

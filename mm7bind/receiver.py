@@ -348,9 +348,8 @@ class Receiver:
             answer = self.fault(env, env.version, "Server", answered, "the VASP is still processing it")
             code = None
         elif record.state == "rejected":
-            answered = code = record.response_code or 4000
+            answered, code = record.response_code or 4000, record.response_code
             answer = self.fault(env, env.version, "Client", answered, "rejected earlier")
-            code = record.response_code
         else:
             answered = code = record.response_code or 1000
             # (a status only, as the first copy's answer mostly was: the same template answers it)

@@ -419,10 +419,12 @@ def repair_unescaped_text(text: str) -> tuple[str, Unescaped]:
                 unclosed.add(tag.group(1))
                 continue
             inner = text[end:close]
+            if "<" not in inner:
+                continue
             # (an "&" alone, the usual scan reads; CDATA content is opaque, so "&amp;" written
             # into one here changes no verdict)
-            if "<" in inner and not _well_formed_content(_BARE_AMPERSAND.sub("&amp;", inner)):
-                inner, k = _BARE_AMPERSAND.subn("&amp;", inner)
+            inner, k = _BARE_AMPERSAND.subn("&amp;", inner)
+            if not _well_formed_content(inner):
                 found.ampersands += k
                 found.elements[tag.group(2)] = found.elements.get(tag.group(2), 0) + 1
                 out.append(inner.replace("<", "&lt;"))

@@ -36,6 +36,18 @@ def inbound_captures():
         yield path.name, body, ctype, env
 
 
+@pytest.fixture(params=[False, True], ids=["waitress", "tls"])
+def server_tls(request):
+    """(server ssl_context, client wrap) for the embedded server in both of its forms: waitress
+    for plain HTTP (None), the standard library's WSGI server for TLS."""
+    if not request.param:
+        return None, lambda sock: sock
+    from .tls import local_tls  # noqa: PLC0415
+
+    tls = local_tls()
+    return tls.server, lambda sock: tls.client.wrap_socket(sock, server_hostname="127.0.0.1")
+
+
 @pytest.fixture(params=["sqlite", "memory"])
 def store(request, tmp_path):
     """Each kind of store: a test taking `store` runs once over an SQLite file, once in memory

@@ -112,6 +112,28 @@ class FakeServer:
         self.httpd.server_close()
 
 
+def async_submit_raising(error: BaseException, message: mm7.SubmitReq) -> mm7.Result:
+    """Submit `message` with an AsyncClient (no retries) whose transport raises `error` as it sends:
+    what httpx lets through as it is, without a server to make it happen."""
+    import asyncio  # noqa: PLC0415
+
+    import httpx  # noqa: PLC0415
+
+    from mm7bind.client import AsyncClient  # noqa: PLC0415
+    from mm7bind.retry import RetryPolicy  # noqa: PLC0415
+
+    def fail(request):
+        raise error
+
+    async def main():
+        async with AsyncClient("https://mmsc.example/mm7", retry=RetryPolicy.never()) as c:
+            await c.http.aclose()
+            c.http = httpx.AsyncClient(transport=httpx.MockTransport(fail))
+            return await c.submit(message)
+
+    return asyncio.run(main())
+
+
 def dead_url() -> str:
     """A loopback URL nothing listens on (connection refused)."""
     s = socket.socket()

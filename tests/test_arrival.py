@@ -4,7 +4,6 @@ the same way, from the exception and from the text a sent record keeps of it."""
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 
 import pytest
@@ -12,12 +11,11 @@ import pytest
 import mm7bind as mm7
 from mm7bind import bulk
 from mm7bind.arrival import ANSWERED, MAY_HAVE_ARRIVED, NOT_TAKEN, arrival, may_have_arrived
-from mm7bind.client import AsyncClient
 from mm7bind.outbox import Outbox
 from mm7bind.retry import RetryPolicy
 from mm7bind.store import MemoryStore
 
-from .fake_http import FakeServer, Reply, dead_url, default_responder
+from .fake_http import FakeServer, Reply, async_submit_raising, dead_url, default_responder
 from .test_client import tls_server
 
 # What an MMSC (or what stands in front of it) does with a request, and what that tells.
@@ -165,17 +163,6 @@ def test_a_client_certificate_refused_after_the_request_went_out_is_read_alike_e
 
 
 def test_a_tls_connection_closed_without_goodbye_after_sending_may_have_arrived():
-    import httpx
-
-    def closed(request):
-        raise ssl.SSLEOFError(8, "EOF occurred in violation of protocol")
-
-    async def main():
-        async with AsyncClient("https://mmsc.example/mm7", retry=RetryPolicy.never()) as c:
-            await c.http.aclose()
-            c.http = httpx.AsyncClient(transport=httpx.MockTransport(closed))
-            return await c.submit(_submit())
-
     with pytest.raises(mm7.errors.TransportError) as failed:
-        asyncio.run(main())
+        async_submit_raising(ssl.SSLEOFError(8, "EOF occurred in violation of protocol"), _submit())
     assert not isinstance(failed.value, mm7.errors.ConnectError) and may_have_arrived(failed.value)

@@ -24,6 +24,7 @@ from .fake_http import (
     Reply,
     SilentServer,
     TricklingServer,
+    async_submit_raising,
     dead_url,
     default_responder,
     mm7_reply,
@@ -1067,21 +1068,9 @@ def test_tls_and_mutual_tls_from_the_async_client(tmp_path):
 def test_an_unwrapped_tls_error_from_the_async_transport_is_a_transport_error():
     # An MMSC refusing a missing client certificate alerts after the client sent its request
     # (TLS 1.3): httpx lets that ssl.SSLError through as it is, and it escaped the client.
-    import ssl
-
-    import httpx
-
-    def alert(request):
-        raise ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required")
-
-    async def main():
-        async with AsyncClient("https://mmsc.example/mm7", retry=RetryPolicy.never()) as c:
-            await c.http.aclose()
-            c.http = httpx.AsyncClient(transport=httpx.MockTransport(alert))
-            return await c.submit(submit())
-
+    alert = ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required")
     with pytest.raises(mm7.errors.TransportError, match="CERTIFICATE_REQUIRED"):
-        asyncio.run(main())
+        async_submit_raising(alert, submit())
 
 
 @pytest.mark.parametrize("asynchronous", [False, True])

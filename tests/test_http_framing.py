@@ -38,15 +38,6 @@ def chunked(data: bytes, size: int = 1000, extension: bytes = b"") -> bytes:
                     for i in range(0, len(data), size)) + b"0\r\n"
 
 
-@pytest.fixture(params=[False, True], ids=["waitress", "tls"])
-def served(request):
-    """(serve's keyword arguments, a function wrapping a client socket) for either server."""
-    if not request.param:
-        return {}, lambda sock: sock
-    tls = local_tls()
-    return {"ssl_context": tls.server}, lambda sock: tls.client.wrap_socket(sock, server_hostname="127.0.0.1")
-
-
 def exchange(srv, wrap, data: bytes, timeout: float = 10) -> bytes:
     """Send `data` on a new connection and read until the server closes it (a hang guard, not a
     measure: every case here is answered at once, or closed at once)."""
@@ -79,19 +70,19 @@ def head(out: mm7.HttpMessage, *fields: str, target: str = "/mm7") -> bytes:
             + "".join(f"{f}\r\n" for f in fields) + "\r\n").encode()
 
 
-def test_a_body_cut_short_is_not_taken_and_the_whole_one_sent_again_is(served, tmp_path):
+def test_a_body_cut_short_is_not_taken_and_the_whole_one_sent_again_is(server_tls, tmp_path):
     """A peer closing half-way: what came is no message. Taken, it was stored under its
     TransactionID, and the MMSC's whole copy, sent again, answered as a repeat: lost."""
-    kw, wrap = served
+    tls_context, wrap = server_tls
     h = Recorder()
     store = SqliteStore(tmp_path / "inbox.db")
     out = mo("cut-1")
     body = out.to_bytes()
     try:
-        with mm7.serve(mm7.Receiver(h, store=store), port=0, **kw) as srv:
+        with mm7.serve(mm7.Receiver(h, store=store), port=0, ssl_context=tls_context) as srv:
             sock = wrap(socket.create_connection((srv.host, srv.port), timeout=10))
             sock.sendall(head(out, f"Content-Length: {len(body)}") + body[: len(body) * 2 // 3])
-            if kw:  # TLS closed properly (the server reads an end, not an error)...
+            if tls_context:  # TLS closed properly (the server reads an end, not an error)...
                 with contextlib.suppress(ssl.SSLError):  # (... and its answer comes before its close_notify)
                     sock.unwrap()
             else:
@@ -107,11 +98,11 @@ def test_a_body_cut_short_is_not_taken_and_the_whole_one_sent_again_is(served, t
         store.close()
 
 
-def test_chunked_bodies_are_decoded_whatever_their_extensions_and_trailers(served):
-    kw, wrap = served
+def test_chunked_bodies_are_decoded_whatever_their_extensions_and_trailers(server_tls):
+    tls_context, wrap = server_tls
     h = Recorder()
     out = mo("chunked-1")
-    with mm7.serve(mm7.Receiver(h), port=0, **kw) as srv:
+    with mm7.serve(mm7.Receiver(h), port=0, ssl_context=tls_context) as srv:
         answer = exchange(srv, wrap, head(out, "Transfer-Encoding: chunked", "Connection: close")
                           + chunked(out.to_bytes(), 777, b';name="value"') + b"X-Checksum: 1\r\n\r\n")
     assert statuses(answer) == [200]
@@ -127,36 +118,36 @@ def test_chunked_bodies_are_decoded_whatever_their_extensions_and_trailers(serve
     (["Content-Length: 5x"], b"hello", 400),
     (["Content-Length : 5"], b"hello", 400),  # (a field name may not end in a space)
 ])
-def test_a_body_that_cannot_be_delimited_is_refused_at_once(served, fields, body, status):
+def test_a_body_that_cannot_be_delimited_is_refused_at_once(server_tls, fields, body, status):
     """RFC 9112 §6.3: invalid framing is a 400 (an unknown coding 501), answered now: the TLS
     server read such a body until the peer closed or its timer ran out, then answered 500."""
-    kw, wrap = served
+    tls_context, wrap = server_tls
     h = Recorder()
-    with mm7.serve(mm7.Receiver(h), port=0, channel_timeout=60, request_timeout=120, **kw) as srv:
+    with mm7.serve(mm7.Receiver(h), port=0, channel_timeout=60, request_timeout=120, ssl_context=tls_context) as srv:
         answer = exchange(srv, wrap, head(mo(), *fields) + body)
     assert statuses(answer) == [status] and h.calls == []
 
 
-def test_a_request_with_both_lengths_is_taken_by_its_chunks_and_ends_the_connection(served):
+def test_a_request_with_both_lengths_is_taken_by_its_chunks_and_ends_the_connection(server_tls):
     """Content-Length beside Transfer-Encoding is how a request is smuggled past a proxy that
     reads the other one: the chunks delimit the body (waitress) or it is refused (the TLS server),
     and either way no request after it on the connection is read (RFC 9112 §6.1)."""
-    kw, wrap = served
+    tls_context, wrap = server_tls
     h = Recorder()
     out = mo("both-1")
     body = out.to_bytes()
     smuggled = head(out, f"Content-Length: {len(body)}")[:-2] + b"Connection: close\r\n\r\n" + body
-    with mm7.serve(mm7.Receiver(h), port=0, **kw) as srv:
+    with mm7.serve(mm7.Receiver(h), port=0, ssl_context=tls_context) as srv:
         answer = exchange(srv, wrap, head(out, "Content-Length: 10", "Transfer-Encoding: chunked")
                           + chunked(body) + b"\r\n" + smuggled)
-    assert statuses(answer) == ([400] if kw else [200]) and len(h.calls) == (0 if kw else 1)
+    assert statuses(answer) == ([400] if tls_context else [200]) and len(h.calls) == (0 if tls_context else 1)
 
 
-def test_a_request_without_a_body_is_answered_at_once(served):
+def test_a_request_without_a_body_is_answered_at_once(server_tls):
     """No Content-Length and no chunks: no body (RFC 9112 §6.3), not one read until the peer
     closes; a GET to the MM7 path is a 405 at once, a bare POST the receiver's fault."""
-    kw, wrap = served
-    with mm7.serve(mm7.Receiver(Recorder()), port=0, channel_timeout=60, request_timeout=120, **kw) as srv:
+    tls_context, wrap = server_tls
+    with mm7.serve(mm7.Receiver(Recorder()), port=0, channel_timeout=60, request_timeout=120, ssl_context=tls_context) as srv:
         got = exchange(srv, wrap, b"GET /mm7 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert statuses(got) == [405]
         bare = exchange(srv, wrap, b"POST /mm7 HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\n"
@@ -164,11 +155,11 @@ def test_a_request_without_a_body_is_answered_at_once(served):
         assert statuses(bare) == [500] and b"Envelope" in bare
 
 
-def test_an_absolute_form_target_is_served_at_its_path(served):
-    kw, wrap = served
+def test_an_absolute_form_target_is_served_at_its_path(server_tls):
+    tls_context, wrap = server_tls
     h = Recorder()
     out = mo("absolute-1")
-    with mm7.serve(mm7.Receiver(h), port=0, **kw) as srv:
+    with mm7.serve(mm7.Receiver(h), port=0, ssl_context=tls_context) as srv:
         target = f"{srv.url}/mm7"
         answer = exchange(srv, wrap, head(out, f"Content-Length: {len(out.to_bytes())}", "Connection: close",
                                           target=target) + out.to_bytes())
@@ -285,22 +276,22 @@ def _closed_while_trickling(srv, wrap, prefix: bytes, limit: float = 20) -> bool
 
 
 @pytest.mark.parametrize("part", ["header line", "body"])
-def test_one_header_line_or_a_body_trickling_in_is_cut_off_at_the_deadline(served, part):
+def test_one_header_line_or_a_body_trickling_in_is_cut_off_at_the_deadline(server_tls, part):
     """The TLS server checked its deadline once per buffered read: one header line (up to 64 KiB)
     or a whole body, a byte now and then, was a single read that never ended."""
-    kw, wrap = served
+    tls_context, wrap = server_tls
     prefix = b"POST /mm7 HTTP/1.1\r\nHost: x\r\n" + (b"X-Slow: " if part == "header line" else
                                                      b"Content-Type: text/xml\r\nContent-Length: 100000\r\n\r\n")
-    with mm7.serve(mm7.Receiver(Recorder()), port=0, request_timeout=2, channel_timeout=30, **kw) as srv:
+    with mm7.serve(mm7.Receiver(Recorder()), port=0, request_timeout=2, channel_timeout=30, ssl_context=tls_context) as srv:
         assert _closed_while_trickling(srv, wrap, prefix)
 
 
 @pytest.mark.parametrize("target", ["/mm7", "/elsewhere"])
-def test_an_answer_to_head_has_no_body(served, target):
+def test_an_answer_to_head_has_no_body(server_tls, target):
     """RFC 9110 §9.3.2: the 405 (or 404) said to a HEAD went out with its body, which a client
     keeping the connection reads as the start of its next answer."""
-    kw, wrap = served
-    with mm7.serve(mm7.Receiver(Recorder()), port=0, **kw) as srv:
+    tls_context, wrap = server_tls
+    with mm7.serve(mm7.Receiver(Recorder()), port=0, ssl_context=tls_context) as srv:
         answer = exchange(srv, wrap, f"HEAD {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
     head_, _, body = answer.partition(b"\r\n\r\n")
     assert statuses(answer) == [405 if target == "/mm7" else 404] and body == b""

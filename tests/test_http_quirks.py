@@ -17,7 +17,6 @@ from mm7bind.retry import RetryPolicy
 from mm7bind.simulator import Simulator
 
 from .fake_http import FakeServer, mm7_reply
-from .tls import local_tls
 
 NS = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/"
 
@@ -39,15 +38,6 @@ def mo() -> mm7.HttpMessage:
     msg = mm7.DeliverReq(recipients=["1065888"], sender="+8613800000000", subject="hi",
                          content=mm7.Content(parts=[mm7.Part.text("hello")]))
     return mm7.encode(msg, transaction_id="mo-1")
-
-
-@pytest.fixture(params=[False, True], ids=["waitress", "tls"])
-def server_tls(request):
-    """(server ssl_context, client wrap) for the embedded server in both of its forms."""
-    if not request.param:
-        return None, lambda sock: sock
-    tls = local_tls()
-    return tls.server, lambda sock: tls.client.wrap_socket(sock, server_hostname="127.0.0.1")
 
 
 def read_answer(sock: socket.socket) -> tuple[bytes, bytes]:

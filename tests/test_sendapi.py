@@ -387,6 +387,18 @@ def test_config_check_warns_when_the_mmsc_could_use_the_send_api(tmp_path):
             SendApi(None, token=token)
 
 
+def test_config_check_names_each_unreadable_allow_item_and_compares_the_others(tmp_path):
+    from mm7bind import config
+
+    path = tmp_path / "cfg.toml"
+    path.write_text('[receiver]\nhost = "0.0.0.0"\nallow = ["10.1.0.0/16", "mmsc.example"]\n'
+                    '[api]\npath = "/api"\nallow = ["10.0.0.0/8", "10.0.0.300"]\n', encoding="utf-8")
+    problems = [str(p) for p in config.load(path)[1]]
+    assert any("receiver.allow" in p and "'mmsc.example' is not an address or network" in p for p in problems)
+    assert any("api.allow" in p and "'10.0.0.300' is not an address or network" in p for p in problems)
+    assert any("the MMSC could send through the API" in p for p in problems), problems
+
+
 def test_a_store_in_trouble_is_a_503_that_says_nothing_went_out(sim, caplog):
     """A locked or full store where the request is claimed or queued: an answer in the API's JSON
     saying that nothing was sent (it was a bare 500 and a traceback)."""

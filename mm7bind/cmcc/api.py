@@ -24,6 +24,7 @@ from ..client import Client
 from ..codec import MessageTooLargeError
 from ..config import Config
 from ..content import SNIFF_BYTES, Content, Part, sniff_type
+from ..content import text_charset as bytes_charset
 from ..errors import (
     ConnectError,
     DecodeError,
@@ -129,18 +130,6 @@ class MM7Config:
 
 # ---------------------------------------------------------------------------------------------
 # Content
-
-
-def _own_charset(blob) -> str | None:  # noqa: ANN001 (a content.Blob)
-    """"utf-16" for text with its byte order mark, "utf-8" for UTF-8 beyond ASCII, else None."""
-    from ..content import text_charset  # noqa: PLC0415
-
-    found = text_charset(blob)
-    if found == "utf-8":
-        with blob.open() as fp:
-            if fp.read(1024 * 1024).isascii():
-                return None  # (the configuration's charset holds ASCII as well)
-    return found
 
 
 class MMContent:
@@ -252,7 +241,8 @@ class MMContent:
         if is_text and self._text is None and self.text_charset() is None:
             # Bytes (a file, say) whose charset no one named: the configuration's is for text in
             # no other; UTF-8 Chinese labelled GB2312 comes out garbled on the handset.
-            charset = _own_charset(blob) or charset
+            # (ASCII alone keeps the configuration's charset: it holds ASCII as well)
+            charset = bytes_charset(blob, if_ascii=None) or charset
         if self._text is not None:
             try:
                 blob = BytesBlob(self._text.encode(charset or "UTF-8"))
