@@ -94,11 +94,11 @@ def encode(
             _check_references(content, smil)
         if smil is None and profile.auto_smil and any(smil_kind(p) for p in content.parts):
             smil = make_smil(content.parts)
-        container_id = _checked_id("the content", content.content_id) if content.content_id else new_content_id("content")
-        leaves = ([smil] if smil else []) + content.parts
-        if any((p.content_id or "").lower() == container_id.lower() for p in leaves):
-            # Content read from flat parts has the id its href gave, a part's own (the SMIL's, say):
-            # the container we write is another part and needs another (the href names it alone).
+        container_id = _checked_id("the content", content.content_id) if content.content_id else None
+        # Content read from flat parts has the id its href gave, a part's own (the SMIL's, say): the
+        # container we write is another part and needs another (the href names it alone).
+        if container_id is None or any((p.content_id or "").lower() == container_id.lower()
+                                       for p in ([smil] if smil else []) + content.parts):
             container_id = new_content_id("content")
         if profile.content_href:
             allow = body.content_ref.allow_adaptations if body.content_ref else True
@@ -214,6 +214,9 @@ def _check_unique_ids(leaves: list[Part], container_id: str, soap_id: str) -> No
     """Each part's Content-ID names it alone: a SMIL's `cid:` (and a reader's lookup) finds the
     first part with an id, so a second part with the same one would never be shown. Ids are
     compared as readers look them up, without regard to case."""
+    ids = {soap_id.lower(), container_id.lower(), *(part.content_id.lower() for part in leaves)}
+    if len(ids) == len(leaves) + 2:  # (all distinct: the usual case, told apart in one set)
+        return
     seen: dict[str, Part | None] = {soap_id.lower(): None, container_id.lower(): None}
     for part in leaves:
         key = part.content_id.lower()
