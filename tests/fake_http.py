@@ -147,6 +147,9 @@ class TricklingServer:
     """Answers every connection with headers promising 1000 bytes, then one byte every 0.2 s: each
     read of the answer gets something in time, the whole answer never comes."""
 
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 1000\r\n\r\n"
+    drip = b" "  # (sent every 0.2 s after the head)
+
     def __init__(self):
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
@@ -165,10 +168,10 @@ class TricklingServer:
 
     def _trickle(self, conn):
         conn.recv(65536)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 1000\r\n\r\n")
+        conn.sendall(self.head)
         while not self.stop.wait(0.2):
             try:
-                conn.sendall(b" ")
+                conn.sendall(self.drip)
             except OSError:
                 break
         conn.close()
@@ -216,15 +219,8 @@ class HeaderTricklingServer(TricklingServer):
     """Answers every request with its status line, then one byte of a header every 0.2 s: each
     read of the head gets something in time, the head never ends."""
 
-    def _trickle(self, conn):
-        conn.recv(65536)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
-        while not self.stop.wait(0.2):
-            try:
-                conn.sendall(b"x")
-            except OSError:
-                break
-        conn.close()
+    head = b"HTTP/1.1 200 OK\r\nX-Slow: "
+    drip = b"x"
 
 
 class FramingServer(TricklingServer):
