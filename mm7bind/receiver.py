@@ -131,7 +131,7 @@ class Receiver:
         self.config = config or ReceiverConfig(**settings)
         self.callables: dict[str, Callable] = {}
         self._answers: dict[tuple, tuple] = {}  # plain_answer's templates
-        self._accept_takes_headers: tuple[Any, bool] = (None, False)  # (the store's accept, whether it does)
+        self._signatures: dict[tuple[Callable, str], bool] = {}  # _takes' answers, by (store method, name)
 
     @overload
     def on(self, kind: str) -> Callable[[_F], _F]: ...
@@ -229,7 +229,7 @@ class Receiver:
             try:
                 sent = self._sent_about(msg)
                 keys = _keys(msg, env.transaction_id, sent)
-                more = {"headers": kept_headers(headers)} if self._takes_headers(self.store.accept) else {}
+                more = {"headers": kept_headers(headers)} if self._takes(self.store.accept, "headers") else {}
                 record, new = self.store.accept(
                     kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
                     recipient=_address(getattr(msg, "recipient", None)), status=_text(getattr(msg, "mm_status", None)),
@@ -295,23 +295,23 @@ class Receiver:
         message_id = getattr(msg, "message_id", None)
         if not message_id:
             return None
-        recipient = _address(getattr(msg, "recipient", None))
-        try:
-            return self.store.sent_by_message_id(message_id, recipient)
-        except TypeError:  # a store of one's own taking the MessageID alone
-            return self.store.sent_by_message_id(message_id)
+        find = self.store.sent_by_message_id
+        if not self._takes(find, "recipient"):  # a store of one's own taking the MessageID alone
+            return find(message_id)
+        return find(message_id, recipient=_address(getattr(msg, "recipient", None)))
 
-    def _takes_headers(self, accept: Callable) -> bool:
-        """Whether the store's `accept` takes `headers`: a store of one's own written before
-        headers were kept still works (its replays show no headers)."""
-        known, takes = self._accept_takes_headers
-        if known != accept:  # (asked once per store method, not per message)
+    def _takes(self, method: Callable, name: str) -> bool:
+        """Whether a store's `method` takes the keyword `name`: a store of one's own written for an
+        earlier mm7bind still works, offered only what it takes (asked once per method, not per
+        message; never by calling it and catching TypeError, which would hide its own bugs)."""
+        takes = self._signatures.get((method, name))
+        if takes is None:
             try:
-                params = inspect.signature(accept).parameters.values()
+                params = inspect.signature(method).parameters.values()
             except (TypeError, ValueError):  # (no signature to read: not offered what it may refuse)
                 params = ()
-            takes = any(p.name == "headers" or p.kind is p.VAR_KEYWORD for p in params)
-            self._accept_takes_headers = (accept, takes)
+            takes = any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
+            self._signatures[(method, name)] = takes
         return takes
 
     def _repeat(self, env: Envelope, record: InboxRecord, ctx: Context,

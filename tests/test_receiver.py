@@ -18,7 +18,7 @@ import pytest
 import requests
 
 import mm7bind as mm7
-from mm7bind.store import SentRecord, SqliteStore
+from mm7bind.store import MemoryStore, SentRecord, SqliteStore
 
 from .conftest import ROOT, inbound_captures
 from .tls import local_tls
@@ -290,6 +290,38 @@ def test_reports_are_linked_to_what_we_sent(store):
     for msg, ctx in h.calls:
         assert ctx.sent.transaction_id == "sub-1" and ctx.record.sent_transaction_id == "sub-1"
 
+
+
+def test_a_store_of_ones_own_is_asked_for_the_send_as_its_signature_says():
+    # One written before reports were matched by recipient is asked by MessageID alone; one that
+    # takes the recipient and fails with a TypeError of its own is not asked again without it
+    # (that would hide its bug and match the report by MessageID alone, to any campaign).
+    sent = SentRecord(transaction_id="sub-1", operation="SubmitReq", version="REL-6-MM7-1-4",
+                      recipients=["+8613800000000"], message_id="m-1", status_code=1000)
+
+    class OneArgument(MemoryStore):
+        def sent_by_message_id(self, message_id):
+            return super().sent_by_message_id(message_id)
+
+    class Buggy(MemoryStore):
+        asked: list = []
+
+        def sent_by_message_id(self, message_id, recipient=None):
+            self.asked.append((message_id, recipient))
+            if recipient is not None:
+                raise TypeError("a bug of its own")
+            return super().sent_by_message_id(message_id)
+
+    own = OneArgument()
+    own.record_sent(sent)
+    h = Recorder()
+    assert post(mm7.wsgi_app(mm7.Receiver(h, store=own)), report(), tid="r1")["status"] == 200
+    assert h.calls[0][1].sent.transaction_id == "sub-1"
+    buggy = Buggy()
+    buggy.record_sent(sent)
+    rsp = post(mm7.wsgi_app(mm7.Receiver(Recorder(), store=buggy)), report(), tid="r2")
+    assert rsp["status"] == 500 and mm7.decode(rsp["body"]).body.status.code == 3000
+    assert buggy.asked == [("m-1", "+8613800000000")]
 
 def test_unsupported_operation_and_bad_input():
     app = mm7.wsgi_app(mm7.Receiver())
