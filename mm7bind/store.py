@@ -11,6 +11,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -152,11 +153,22 @@ def kept_headers(headers) -> dict[str, str]:
         name, value = str(name), str(value)
         if is_secret_header(name):
             continue
-        cost = len(json.dumps([name, value], ensure_ascii=False).encode("utf-8"))  # ≥ its '"name": "value", '
+        cost = _json_size(name) + _json_size(value) + 4  # json.dumps([name, value]): ≥ its '"name": "value", '
         if size + cost <= HEADERS_KEPT_MAX:
             size += cost
             kept[name] = value
     return kept
+
+
+_PRINTABLE_ASCII = re.compile(r"[ -~]*\Z")
+
+
+def _json_size(text: str) -> int:
+    """The bytes `text` takes as a JSON string, quotes included (as json.dumps writes it with
+    ensure_ascii=False), counted without writing it when it is printable ASCII: every request asks."""
+    if _PRINTABLE_ASCII.match(text):
+        return len(text) + 2 + text.count('"') + text.count("\\")  # (the only two escaped there)
+    return len(json.dumps(text, ensure_ascii=False).encode("utf-8"))
 
 
 def _headers_json(text: str | None) -> dict[str, str]:

@@ -7,8 +7,12 @@ import base64
 import json
 import sqlite3
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 import mm7bind as mm7
 from mm7bind import store as store_module
+from mm7bind.display import is_secret_header
 from mm7bind.handlers import passed_headers
 from mm7bind.store import HEADERS_KEPT_MAX, MemoryStore, SqliteStore
 
@@ -110,6 +114,31 @@ def test_a_store_file_from_before_headers_were_kept_is_upgraded_and_replays_with
     finally:
         store.close()
 
+
+
+@given(st.lists(st.tuples(st.text(max_size=20), st.text(st.sampled_from('a"\\\x01\x7f中é '), max_size=60)),
+                max_size=30))
+@settings(max_examples=200, deadline=None)
+def test_the_kept_headers_fill_the_limit_exactly_as_their_json_counts(pairs):
+    # Sizes are counted without writing JSON for plain headers: quotes, backslashes, control
+    # characters and Chinese text must count as json.dumps writes them, so the kept set never
+    # passes the limit, and a header that fits is never dropped. (A small limit makes it bite.)
+    headers = [(f"X-{i}-{name}", value) for i, (name, value) in enumerate(pairs)]
+    limit = store_module.HEADERS_KEPT_MAX
+    store_module.HEADERS_KEPT_MAX = 300
+    try:
+        kept = store_module.kept_headers(headers)
+    finally:
+        store_module.HEADERS_KEPT_MAX = limit
+    expected, size = {}, 2
+    for name, value in headers:
+        if is_secret_header(name):
+            continue
+        cost = len(json.dumps([name, value], ensure_ascii=False).encode("utf-8"))
+        if size + cost <= 300:
+            size += cost
+            expected[name] = value
+    assert kept == expected
 
 def test_a_store_of_ones_own_without_headers_still_works_and_replays_with_none():
     class OwnStore(MemoryStore):
