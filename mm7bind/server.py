@@ -281,6 +281,8 @@ class _QuietHandler(WSGIRequestHandler):
     until the peer closes), a malformed or conflicting length is a 400 at once."""
 
     request_timeout = 300.0
+    max_body = 20 * 1024 * 1024  # a declared body over it is refused before it is read
+    on_too_large: tuple = ()  # (EmbeddedServer's on_too_large, if any: a 1-tuple, not to be bound as a method)
     default_request_version = "HTTP/1.0"  # (the standard library's 0.9 answers errors without a status line)
 
     def setup(self) -> None:
@@ -313,6 +315,13 @@ class _QuietHandler(WSGIRequestHandler):
         problem = self._framing()
         if problem is not None:
             self.send_error(*problem)
+            return False
+        if self.length is not None and self.length > self.max_body:
+            # Refused before the go-ahead and before the body, as waitress does: a client holding
+            # back 50 MB for a 100 Continue must hear 413, not send it all to be refused after.
+            if self.on_too_large:
+                self.on_too_large[0](self.client_address[0], self.length)
+            self.send_error(413, "request body too large")
             return False
         if _ABSOLUTE_FORM.match(self.path):  # (what a client sends to a proxy: an origin server takes it too)
             target = urllib.parse.urlsplit(self.path)
@@ -497,6 +506,14 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
         if not keep_alive:
             task_class = ClosingTask
 
+        def send_continue(self) -> None:
+            # waitress says "go on" to a request it has already refused (a declared body over its
+            # limit) and then waits for that body: the client sends all of it to hear 413 after.
+            if self.request is not None and self.request.error is not None:
+                self.request.expect_continue = False
+                return
+            super().send_continue()
+
     plain = server.maintenance
 
     def maintenance(now: float) -> None:
@@ -520,7 +537,7 @@ class EmbeddedServer:
     `ssl_context` (serving TLS directly, without a proxy in front) the standard library's threaded
     WSGI server is used, since waitress speaks no TLS; it answers one request per connection (HTTP/1.0),
     so `keep_alive=False` (close each connection after its answer) is what it always does.
-    `on_too_large(peer, declared length or None)` hears of each body waitress refuses over
+    `on_too_large(peer, declared length or None)` hears of each body either server refuses over
     `max_body` before the app sees it (`serve` passes the receiver's, which logs and counts it).
     """
 
@@ -554,8 +571,9 @@ class EmbeddedServer:
             self.port = self.server.effective_port
         else:
             # (a silent peer lets go after channel_timeout; a trickling one at request_timeout)
-            handler = type("_Handler", (_QuietHandler,), {"timeout": channel_timeout,
-                                                          "request_timeout": request_timeout})
+            handler = type("_Handler", (_QuietHandler,), {"timeout": channel_timeout, "request_timeout": request_timeout,
+                                                          "max_body": max_body, "on_too_large": (on_too_large,)
+                                                          if on_too_large is not None else ()})
             server_class = type("_Server", (_ThreadingWSGIServer,), {"connection_limit": connection_limit})
             self.server = make_server(host, port, app, server_class=server_class, handler_class=handler)
             # The handshake happens on the first read, in the connection's own thread and under its

@@ -78,6 +78,24 @@ def test_expect_100_continue_is_answered_before_the_body_is_sent(server_tls):
         assert head.split(b" ", 2)[1] == b"200"
 
 
+
+def test_a_declared_body_over_the_limit_is_refused_before_the_go_ahead(server_tls, caplog):
+    """A client holding back a body too large for `max_body` until told to go on hears 413 at
+    once, not 100 Continue and then 413 after sending all of it; logged as the receiver's own."""
+    server_ctx, wrap = server_tls
+    h = Recorder()
+    with (mm7.serve(mm7.Receiver(h, max_body=4096), port=0, ssl_context=server_ctx) as srv,
+          wrap(socket.create_connection((srv.host, srv.port), timeout=10)) as sock):
+        sock.sendall(b"POST /mm7 HTTP/1.1\r\nHost: mmsc\r\nContent-Type: text/xml\r\n"
+                     b"Content-Length: 50000000\r\nExpect: 100-continue\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            assert chunk, f"connection closed after {head!r}"
+            head += chunk
+    assert head.split(b" ", 2)[1] == b"413" and not h.calls
+    assert any("50000000 bytes, over max_body" in r.getMessage() for r in caplog.records)
+
 def test_folded_headers_soapaction_variants_and_carrier_headers_reach_the_handler(server_tls):
     """Mbuni folds long headers; SOAPAction comes as "", as the namespace URI, bare or not at all;
     a carrier routing header (Mblox's X-Mblox-Carrier-Id, Mbuni's carrier-id header) is the
