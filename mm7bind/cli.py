@@ -27,6 +27,7 @@ from .envelope import Envelope
 from .errors import ConnectError, DecodeError, EncodeError, MM7Error, RequestTimeout, ValidationError
 from .jsonable import to_jsonable
 from .mime import header_value
+from .pcap import CapturedMessage, is_packet_capture, read_capture
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
 EXIT_INVALID, EXIT_UNREADABLE = 1, 2
@@ -105,45 +106,83 @@ def _expand(paths: list[str]) -> list[str]:
     return out
 
 
-def _validated(path: str, lenient: bool) -> dict:
-    """What validate finds in one file: its result (valid, accepted, invalid, unreadable), the
-    message's type and version when it was read, the deviations, or the error."""
+def _validated(path: str, lenient: bool) -> list[dict]:
+    """What validate finds in one file, for each message in it (one, or a packet capture's): its
+    result (valid, accepted, invalid, unreadable), the message's type and version when it was
+    read, the deviations, or the error."""
     out = {"path": path, "result": "unreadable", "message_type": None, "version": None, "deviations": [],
            "error": None}  # (every key always there, for scripts)
     try:
         data = _read(path)
     except OSError as exc:
-        return out | {"error": exc.strerror or str(exc)}
+        return [out | {"error": exc.strerror or str(exc)}]
+    if not is_packet_capture(data):
+        try:
+            env, _, _ = _decode_capture(data, strict=not lenient)
+        except DecodeError as exc:
+            return [out | _validation(None, exc)]
+        return [out | _validation(env)]
     try:
-        env, _, _ = _decode_capture(data, strict=not lenient)
-    except ValidationError as exc:
-        return out | {"result": "invalid", "deviations": exc.deviations}
+        capture = read_capture(data)
     except DecodeError as exc:
-        return out | {"error": str(exc)}
-    return out | {"result": "accepted" if env.deviations else "valid", "deviations": env.deviations,
-                  "message_type": "Fault" if env.is_fault else env.body.ELEMENT,
-                  "version": env.version.name if env.version else None}
+        return [out | {"error": str(exc)}]
+    found = []
+    for msg in capture.messages:
+        if not msg.body:  # (100 Continue, a 401's challenge: no message to validate)
+            continue
+        entry = out | {"path": f"{path}#{msg.number}", "capture": _captured(msg)}
+        try:
+            env = decode(msg.body, header_value(msg.headers, "content-type"), strict=not lenient)
+        except DecodeError as exc:
+            found.append(entry | _validation(None, exc))
+            continue
+        found.append(entry | _validation(env))
+    if not found:
+        return [out | {"error": "no HTTP message with a body in the capture"
+                       + (f" ({'; '.join(capture.notes[:3])})" if capture.notes else "")}]
+    return found
+
+
+def _validation(env: Envelope | None, exc: DecodeError | None = None) -> dict:
+    if isinstance(exc, ValidationError):
+        return {"result": "invalid", "deviations": exc.deviations}
+    if exc is not None:
+        return {"error": str(exc)}
+    return {"result": "accepted" if env.deviations else "valid", "deviations": env.deviations,
+            "message_type": "Fault" if env.is_fault else env.body.ELEMENT,
+            "version": env.version.name if env.version else None}
+
+
+def _captured(msg: CapturedMessage) -> dict:
+    """Where a message of a packet capture was, for validate and inspect."""
+    return {"connection": msg.connection, "from": msg.source, "to": msg.destination,
+            "time": msg.time.isoformat() if msg.time else None, "start_line": msg.start_line}
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     worst, found = EXIT_OK, []
     for path in _expand(args.paths):
-        f = _validated(path, args.lenient)
-        worst = max(worst, {"unreadable": EXIT_UNREADABLE, "invalid": EXIT_INVALID}.get(f["result"], EXIT_OK))
-        if args.json:
-            f["deviations"] = [{"code": d.code, "path": d.path, "message": d.message} for d in f["deviations"]]
-            found.append(f)
-            continue
-        if f["result"] == "unreadable":  # (each file as it is read: a big folder shows progress)
-            print(f"{path}: unreadable: {f['error']}")
-        elif f["result"] == "invalid":
-            print(f"{path}: INVALID")
-        elif f["result"] == "accepted":
-            print(f"{path}: accepted with {len(f['deviations'])} deviation(s) ({f['message_type']}, {f['version']})")
-        else:
-            print(f"{path}: valid ({f['message_type']}, {f['version']})")
-        for d in f["deviations"]:
-            print(f"  {d}")
+        for f in _validated(path, args.lenient):
+            worst = max(worst, {"unreadable": EXIT_UNREADABLE, "invalid": EXIT_INVALID}.get(f["result"], EXIT_OK))
+            if args.json:
+                f["deviations"] = [{"code": d.code, "path": d.path, "message": d.message} for d in f["deviations"]]
+                found.append(f)
+                continue
+            where = f["path"]
+            if "capture" in f:
+                c = f["capture"]
+                where += f" ({c['from']} → {c['to']}: {printable(c['start_line'])})"
+            if f["result"] == "unreadable":  # (each file as it is read: a big folder shows progress)
+                print(f"{where}: unreadable: {f['error']}")
+            elif f["result"] == "invalid":
+                print(f"{where}: INVALID")
+            elif f["result"] == "accepted":
+                print(f"{where}: accepted with {len(f['deviations'])} deviation(s) ({f['message_type']}, "
+                      f"{f['version']})")
+            else:
+                print(f"{where}: valid ({f['message_type']}, {f['version']})")
+            for d in f["deviations"]:
+                print(f"  {d}")
     if args.json:
         print(json.dumps(found, ensure_ascii=False, indent=2))
     return worst
@@ -183,6 +222,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"{args.path}: unreadable: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_UNREADABLE
+    if is_packet_capture(data):
+        return _inspect_capture(args, data)
     try:
         env, start_line, headers = _decode_capture(data)
     except DecodeError as exc:
@@ -195,6 +236,34 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         out["extracted"] = _extract(env, args.extract, "inspect")
     print(json.dumps(out, ensure_ascii=False, indent=2))
     return EXIT_OK
+
+
+def _inspect_capture(args: argparse.Namespace, data: bytes) -> int:
+    """inspect of a packet capture: every HTTP message in it, each MM7 one decoded; --extract
+    writes each one's parts into a folder named after its number."""
+    try:
+        capture = read_capture(data)
+    except DecodeError as exc:
+        print(json.dumps({"error": type(exc).__name__, "message": str(exc)}, ensure_ascii=False, indent=2))
+        return EXIT_UNREADABLE
+    shown = []
+    for msg in capture.messages:
+        entry: dict = {"number": msg.number, **_captured(msg), "http": {"start_line": msg.start_line,
+                                                                         "headers": msg.headers}}
+        if msg.notes:
+            entry["notes"] = msg.notes
+        if msg.body:
+            try:
+                env = decode(msg.body, header_value(msg.headers, "content-type"))
+            except DecodeError as exc:
+                entry["error"] = {"error": type(exc).__name__, "message": str(exc)}
+            else:
+                entry.update(describe(env))
+                if args.extract:
+                    entry["extracted"] = _extract(env, os.path.join(args.extract, str(msg.number)), "inspect")
+        shown.append(entry)
+    print(json.dumps({"messages": shown, "notes": capture.notes}, ensure_ascii=False, indent=2))
+    return EXIT_OK if any("message_type" in e for e in shown) else EXIT_UNREADABLE
 
 
 def _extract(env: Envelope, folder: str, command: str) -> list[str]:
@@ -1310,15 +1379,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check messages against their schema version")
     p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="SOAP XML, MIME bodies or raw HTTP captures; a directory: every file in it ('-' for stdin)")
+                   help="SOAP XML, MIME bodies, raw HTTP captures or packet captures (pcap, pcapng: each "
+                        "HTTP message in them); a directory: every file in it ('-' for stdin)")
     p.add_argument("--lenient", action="store_true", help="accept tolerated deviations and list them")
     p.add_argument("--json", action="store_true", help="a JSON list: each file's path, result (valid, accepted, "
                    "invalid, unreadable), message_type, version, deviations or error")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("inspect", help="decode a message and print it as JSON")
-    p.add_argument("path", metavar="PATH", help="SOAP XML, MIME body or raw HTTP capture ('-' for stdin)")
-    p.add_argument("--extract", metavar="DIR", help="write the attachments into DIR")
+    p.add_argument("path", metavar="PATH", help="SOAP XML, MIME body, raw HTTP capture or packet capture "
+                   "(pcap, pcapng: every HTTP message in it, as a list) ('-' for stdin)")
+    p.add_argument("--extract", metavar="DIR", help="write the attachments into DIR (a packet capture's: into "
+                   "DIR/<message number>)")
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("config", help="configuration tools")

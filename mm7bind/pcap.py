@@ -1,0 +1,501 @@
+"""Packet captures (tcpdump's pcap, Wireshark's pcapng) read as the HTTP messages in them.
+
+An interoperability problem with an MMSC is usually shown as a capture taken on a server: this
+module finds every HTTP/1.x request and response in one, by reassembling each TCP connection, so
+that `mm7bind inspect` and `validate` can decode the MM7 messages as they went over the wire.
+Bytes in, messages out (no files, no sockets). Checksums are not checked: a capture taken on the
+sending host has the ones the network card fills in later.
+
+Read: pcap (either byte order, micro- or nanosecond times) and pcapng (any number of sections and
+interfaces, enhanced, simple and obsolete packet blocks, each interface's time resolution); links
+Ethernet (VLAN tags included), Linux cooked (SLL, SLL2), raw IP, BSD loopback; IPv4 and IPv6;
+TCP segments in any order, repeated or overlapping. What cannot be read (a packet cut short by the
+snapshot length, a segment never captured, a fragmented IP packet, a connection that is not HTTP)
+is said in `notes`, and reading goes on from the next message it can find.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from ipaddress import IPv4Address, IPv6Address
+
+from .errors import DecodeError, LimitExceededError
+
+PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
+               b"\x4d\x3c\xb2\xa1": ("<", 1e-9), b"\xa1\xb2\x3c\x4d": (">", 1e-9)}
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+
+_NO_TIME = datetime.min.replace(tzinfo=timezone.utc)  # (pcapng's simple packets have none)
+MAX_INFLATED = 64 * 1024 * 1024  # bytes a gzip or deflate body may grow to (a bomb stops there)
+
+
+def is_packet_capture(data: bytes) -> bool:
+    """Whether `data` starts as a pcap or pcapng file does."""
+    return data[:4] in PCAP_MAGICS or (data[:4] == PCAPNG_MAGIC and data[8:12] in (b"\x4d\x3c\x2b\x1a",
+                                                                                     b"\x1a\x2b\x3c\x4d"))
+
+
+@dataclass
+class CapturedMessage:
+    """One HTTP request or response found in a capture. `body` is as the application saw it:
+    chunks joined, gzip or deflate inflated (each said in `notes`)."""
+
+    number: int  # its place in the capture, from 1, in the order the messages began
+    connection: int  # which TCP connection, from 1, in the order they appear
+    source: str  # "address:port" of its sender
+    destination: str
+    time: datetime | None  # (UTC) when its first byte was captured (None: the capture has no times)
+    start_line: str
+    headers: dict[str, str]
+    body: bytes
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def is_request(self) -> bool:
+        return not self.start_line.startswith("HTTP/")
+
+
+@dataclass
+class Capture:
+    messages: list[CapturedMessage]
+    notes: list[str]  # what could not be read, for the capture as a whole
+
+
+def read_capture(data: bytes) -> Capture:
+    """Every HTTP/1.x message in a pcap or pcapng capture; DecodeError if `data` is neither."""
+    notes: list[str] = []
+    tcp = _Connections(notes)
+    for number, when, link, frame, cut in _frames(data, notes):
+        segment = _tcp_segment(link, frame, notes, number)
+        if segment is not None:
+            if cut:
+                notes.append(f"packet {number}: cut short by the capture's snapshot length: bytes are missing")
+            tcp.add(when, number, *segment)
+    messages = []
+    for conn in tcp.connections:
+        messages += _http_messages(conn, notes)
+    messages.sort(key=lambda m: (m.time or _NO_TIME, m.connection, not m.is_request))
+    for n, msg in enumerate(messages, 1):
+        msg.number = n
+    return Capture(messages, notes)
+
+
+# -- files: (packet number, time, link type, frame, cut short) -------------------------------------
+
+
+def _frames(data: bytes, notes: list[str]):
+    if data[:4] in PCAP_MAGICS:
+        yield from _pcap_frames(data, notes)
+    elif is_packet_capture(data):
+        yield from _pcapng_frames(data, notes)
+    else:
+        raise DecodeError("not a packet capture (no pcap or pcapng header)")
+
+
+def _pcap_frames(data: bytes, notes: list[str]):
+    order, unit = PCAP_MAGICS[data[:4]]
+    if len(data) < 24:
+        raise DecodeError("a pcap file cut short in its header")
+    link = struct.unpack_from(order + "I", data, 20)[0] & 0x0FFFFFFF  # (the top bits: an FCS flag)
+    pos, number = 24, 0
+    while pos + 16 <= len(data):
+        sec, frac, caplen, origlen = struct.unpack_from(order + "IIII", data, pos)
+        number += 1
+        if pos + 16 + caplen > len(data):
+            notes.append(f"packet {number}: the file ends inside it")
+            return
+        yield number, _time(sec + frac * unit), link, data[pos + 16 : pos + 16 + caplen], caplen < origlen
+        pos += 16 + caplen
+    if pos != len(data):
+        notes.append(f"the file ends inside the header of packet {number + 1}")
+
+
+def _pcapng_frames(data: bytes, notes: list[str]):
+    pos, number, order = 0, 0, "<"
+    interfaces: list[tuple[int, float, int]] = []  # (link type, seconds per time unit, snapshot length)
+    while pos + 12 <= len(data):
+        if data[pos : pos + 4] == PCAPNG_MAGIC:  # a section: its own byte order and interfaces
+            order = "<" if data[pos + 8 : pos + 12] == b"\x4d\x3c\x2b\x1a" else ">"
+            interfaces = []
+        kind, length = struct.unpack_from(order + "II", data, pos)
+        if length < 12 or length % 4 or pos + length > len(data):
+            notes.append(f"the file ends inside a block (or a block's length is broken) at byte {pos}")
+            return
+        body = data[pos + 8 : pos + length - 4]
+        pos += length
+        if kind == 1 and len(body) >= 8:  # interface description
+            link, _, snaplen = struct.unpack_from(order + "HHI", body, 0)
+            interfaces.append((link, _resolution(body[8:], order), snaplen))
+        elif kind in (6, 2) and len(body) >= 20:  # enhanced packet, obsolete packet
+            if kind == 6:
+                iface, high, low, caplen, origlen = struct.unpack_from(order + "IIIII", body, 0)
+            else:
+                iface, _, high, low, caplen, origlen = struct.unpack_from(order + "HHIIII", body, 0)
+            number += 1
+            if iface >= len(interfaces) or 20 + caplen > len(body):
+                notes.append(f"packet {number}: an unknown interface or a broken length, skipped")
+                continue
+            link, unit, _ = interfaces[iface]
+            yield number, _time(((high << 32) | low) * unit), link, body[20 : 20 + caplen], caplen < origlen
+        elif kind == 3 and len(body) >= 4 and interfaces:  # simple packet: interface 0, no time
+            number += 1
+            origlen = struct.unpack_from(order + "I", body, 0)[0]
+            link, _, snaplen = interfaces[0]
+            caplen = min(origlen, len(body) - 4, snaplen or origlen)
+            yield number, None, link, body[4 : 4 + caplen], caplen < origlen
+
+
+def _resolution(options: bytes, order: str) -> float:
+    """An interface's time unit in seconds, from its if_tsresol option (default microseconds)."""
+    pos = 0
+    while pos + 4 <= len(options):
+        code, length = struct.unpack_from(order + "HH", options, pos)
+        if code == 0:
+            break
+        if code == 9 and length >= 1 and pos + 4 < len(options):
+            value = options[pos + 4]
+            return 2.0 ** -(value & 0x7F) if value & 0x80 else 10.0 ** -value
+        pos += 4 + (length + 3) // 4 * 4
+    return 1e-6
+
+
+def _time(seconds: float | None) -> datetime | None:
+    if seconds is None:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+# -- links and IP: (source, source port, destination, destination port, seq, flags, payload) -------
+
+
+_ETHERNET, _RAW, _NULL, _LOOP, _SLL, _SLL2, _IPV4, _IPV6 = 1, 101, 0, 108, 113, 276, 228, 229
+_RAW_ALIASES = (12, 14)  # raw IP on some systems' own link numbers
+_SYN, _ACK, _FIN, _RST = 0x02, 0x10, 0x01, 0x04
+
+
+def _tcp_segment(link: int, frame: bytes, notes: list[str], number: int):
+    ip = _ip_packet(link, frame)
+    if ip is None:
+        return None
+    version = ip[0] >> 4 if ip else 0
+    if version == 4 and len(ip) >= 20:
+        header = (ip[0] & 0x0F) * 4
+        total = struct.unpack_from("!H", ip, 2)[0]
+        flags_offset = struct.unpack_from("!H", ip, 6)[0]
+        if ip[9] != 6:
+            return None
+        if flags_offset & 0x3FFF:  # more fragments, or not the first one
+            notes.append(f"packet {number}: a fragment of an IPv4 packet, not reassembled (skipped)")
+            return None
+        src, dst = str(IPv4Address(ip[12:16])), str(IPv4Address(ip[16:20]))
+        segment = ip[header : total if header <= total <= len(ip) else len(ip)]  # (less Ethernet padding)
+    elif version == 6 and len(ip) >= 40:
+        nxt, pos = ip[6], 40
+        end = min(len(ip), 40 + struct.unpack_from("!H", ip, 4)[0])
+        while nxt in (0, 43, 60) and pos + 8 <= end:  # hop-by-hop, routing, destination options
+            nxt, pos = ip[pos], pos + (ip[pos + 1] + 1) * 8
+        if nxt == 44:
+            notes.append(f"packet {number}: a fragment of an IPv6 packet, not reassembled (skipped)")
+            return None
+        if nxt != 6:
+            return None
+        src, dst = f"[{IPv6Address(ip[8:24])}]", f"[{IPv6Address(ip[24:40])}]"
+        segment = ip[pos:end]
+    else:
+        return None
+    if len(segment) < 20:
+        return None
+    sport, dport, seq, _, offset_flags = struct.unpack_from("!HHIIH", segment, 0)
+    return src, sport, dst, dport, seq, offset_flags & 0x3F, segment[(offset_flags >> 12) * 4 :]
+
+
+def _ip_packet(link: int, frame: bytes) -> bytes | None:
+    if link == _ETHERNET:
+        pos, kind = 12, None
+        while pos + 2 <= len(frame):
+            kind = struct.unpack_from("!H", frame, pos)[0]
+            if kind in (0x8100, 0x88A8, 0x9100):  # VLAN tags, stacked or not
+                pos += 4
+                continue
+            break
+        return frame[pos + 2 :] if kind in (0x0800, 0x86DD) else None
+    if link in (_RAW, _IPV4, _IPV6, *_RAW_ALIASES):
+        return frame
+    if link == _SLL:
+        return frame[16:] if frame[14:16] in (b"\x08\x00", b"\x86\xdd") else None
+    if link == _SLL2:
+        return frame[20:] if frame[0:2] in (b"\x08\x00", b"\x86\xdd") else None
+    if link in (_NULL, _LOOP):  # the address family, in the capturing host's byte order (LOOP: network)
+        family = {struct.unpack("<I", frame[:4])[0], struct.unpack(">I", frame[:4])[0]} if len(frame) >= 4 else set()
+        return frame[4:] if family & {2, 10, 24, 28, 30} else None
+    return None
+
+
+# -- TCP ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Direction:
+    segments: list[tuple[int, int, datetime | None, bytes]] = field(default_factory=list)  # (seq, packet, time, data)
+    start: int | None = None  # the sequence number of its first byte, once its SYN is seen
+
+
+@dataclass
+class _Connection:
+    number: int
+    client: tuple[str, int]  # (who sent the SYN; else the first sender, set right by what it sent)
+    server: tuple[str, int]
+    sides: dict[tuple[str, int], _Direction]
+    closed: bool = False
+
+
+class _Connections:
+    def __init__(self, notes: list[str]):
+        self.connections: list[_Connection] = []
+        self.current: dict[frozenset, _Connection] = {}
+        self.notes = notes
+
+    def add(self, when, number, src, sport, dst, dport, seq, flags, payload) -> None:
+        key = frozenset(((src, sport), (dst, dport)))
+        conn = self.current.get(key)
+        opening = flags & _SYN and not flags & _ACK
+        if conn is None or (opening and (conn.closed or any(d.segments for d in conn.sides.values()))):
+            client, server = ((src, sport), (dst, dport))
+            conn = _Connection(len(self.connections) + 1, client, server,
+                               {client: _Direction(), server: _Direction()})
+            self.connections.append(conn)
+            self.current[key] = conn
+        side = conn.sides[(src, sport)]
+        if flags & _SYN:
+            side.start = (seq + 1) & 0xFFFFFFFF
+        if flags & (_FIN | _RST):
+            conn.closed = True
+        if payload:
+            side.segments.append((seq, number, when, payload))
+
+
+def _stream(side: _Direction) -> tuple[list[tuple[int, bytes]], list[tuple[int, datetime | None]], list[tuple[int, int]]]:
+    """A direction's bytes as (offset, run) runs without gaps between them, each offset's time, and
+    the gaps (offset, bytes missing): segments in sequence order, each byte taken once."""
+    if not side.segments:
+        return [], [], []
+    base = side.start if side.start is not None else side.segments[0][0]
+
+    def offset(seq: int) -> int:
+        rel = (seq - base) & 0xFFFFFFFF
+        return rel - (1 << 32) if rel >= 1 << 31 else rel  # (before the start: a retransmission of the SYN's)
+
+    ordered = sorted(((offset(seq), number, when, data) for seq, number, when, data in side.segments),
+                     key=lambda s: (s[0], s[1]))
+    if side.start is None:  # joined mid-stream: it begins at the earliest byte captured
+        shift = ordered[0][0]
+        ordered = [(off - shift, n, w, d) for off, n, w, d in ordered]
+    runs: list[tuple[int, bytearray]] = []
+    times: list[tuple[int, datetime | None]] = []
+    gaps: list[tuple[int, int]] = []
+    end: int | None = None  # where the bytes taken so far end
+    for off, _, when, data in ordered:
+        if off < 0:  # (bytes before the stream's first: not this connection's)
+            data, off = data[-off:], 0
+        if not data or (end is not None and off + len(data) <= end):
+            continue  # all of it taken already: a retransmission
+        if end is None or off > end:
+            if end is not None or off > 0:  # (off > 0 at first: its first bytes were never captured)
+                gaps.append((end or 0, off - (end or 0)))
+            runs.append((off, bytearray()))
+            end = off
+        data = data[end - off :]
+        times.append((end, when))
+        runs[-1][1].extend(data)
+        end += len(data)
+    return [(off, bytes(run)) for off, run in runs], times, gaps
+
+
+# -- HTTP --------------------------------------------------------------------------------------------
+
+
+_REQUEST_LINE = re.compile(rb"(?:GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH|TRACE|CONNECT) [^\s]+ HTTP/1\.[01]\r?\n")
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9][^\r\n]*\r?\n")
+
+
+def _http_messages(conn: _Connection, notes: list[str]) -> list[CapturedMessage]:
+    streams = {who: _stream(side) for who, side in conn.sides.items()}
+    if not any(runs for runs, _, _ in streams.values()):
+        return []
+
+    def starts_with_request(who) -> bool:
+        runs = streams[who][0]
+        return bool(runs) and _REQUEST_LINE.match(runs[0][1]) is not None
+
+    if not starts_with_request(conn.client) and starts_with_request(conn.server):
+        conn.client, conn.server = conn.server, conn.client  # (joined mid-connection: the requests say who)
+    name = f"connection {conn.number} ({_endpoint(conn.client)} → {_endpoint(conn.server)})"
+    requests = _parse(streams[conn.client], True, conn, conn.client, conn.server, [], notes, name)
+    methods = [m.start_line.split(" ", 1)[0] for m in requests]
+    responses = _parse(streams[conn.server], False, conn, conn.server, conn.client, methods, notes, name)
+    if not requests and not responses:
+        notes.append(f"{name}: no HTTP/1.x in it (TLS, HTTP/2 or another protocol), skipped")
+    return requests + responses
+
+
+def _endpoint(who: tuple[str, int]) -> str:
+    return f"{who[0]}:{who[1]}"
+
+
+def _parse(stream, requests: bool, conn: _Connection, source, destination, methods: list[str],
+           notes: list[str], name: str) -> list[CapturedMessage]:
+    runs, times, gaps = stream
+    for off, missing in gaps:
+        notes.append(f"{name}: {missing} bytes from {_endpoint(source)} were not captured (after byte {off}): "
+                     "the message they were in is left out")
+    start = _REQUEST_LINE if requests else _STATUS_LINE
+    out: list[CapturedMessage] = []
+    answered = 0  # responses so far that were final (not 1xx): which request the next one answers
+    for run_offset, run in runs:
+        pos = 0
+        while pos < len(run):
+            if not start.match(run, pos):
+                found = _next_start(run, pos, start)
+                if found is None:
+                    if run[pos:].strip():
+                        notes.append(f"{name}: {len(run) - pos} bytes from {_endpoint(source)} that are no "
+                                     "HTTP message (or the rest of one whose start was not captured), skipped")
+                    break
+                if run[pos:found].strip():
+                    notes.append(f"{name}: {found - pos} bytes from {_endpoint(source)} before the next message "
+                                 "are no HTTP message (or the rest of one whose start was not captured), skipped")
+                pos = found
+            head_end, skip = run.find(b"\r\n\r\n", pos), 4
+            lf_end = run.find(b"\n\n", pos)
+            if head_end < 0 or 0 <= lf_end < head_end:
+                head_end, skip = lf_end, 2
+            if head_end < 0:
+                notes.append(f"{name}: a message from {_endpoint(source)} whose headers end after the capture")
+                break
+            line, headers = _head(run[pos:head_end])
+            body_start = head_end + skip
+            msg_notes: list[str] = []
+            status = int(line[9:12]) if not requests else None  # (digits: the status line matched)
+            method = methods[answered] if not requests and answered < len(methods) else None
+            coding = _header(headers, "transfer-encoding").lower()
+            length_text = _header(headers, "content-length")
+            if status is not None and (status < 200 or status in (204, 304) or method == "HEAD"):
+                body, end = b"", body_start
+            elif "chunked" in coding:
+                body, end, complete = _dechunk(run, body_start)
+                if not complete:
+                    msg_notes.append("its chunked body is cut short in the capture: what was captured of it is shown")
+            elif length_text.strip().isascii() and length_text.strip().isdigit():
+                end = body_start + int(length_text.strip())
+                body = run[body_start:end]
+                if end > len(run):
+                    msg_notes.append(f"its body is cut short in the capture: {len(body)} of its "
+                                     f"{length_text.strip()} bytes were captured")
+            elif requests:
+                body, end = b"", body_start
+            else:  # a response without a length: its body runs until the connection closes
+                body, end = run[body_start:], len(run)
+                if not conn.closed:
+                    msg_notes.append("a body without a length, and the connection's end was not captured")
+            encoding = _header(headers, "content-encoding").strip().lower()
+            if encoding in ("gzip", "x-gzip", "deflate") and body:
+                body = _inflate(body, encoding, msg_notes)
+            out.append(CapturedMessage(0, conn.number, _endpoint(source), _endpoint(destination),
+                                       _time_at(times, run_offset + pos), line, headers, body, msg_notes))
+            if status is not None and status >= 200:
+                answered += 1
+            pos = end
+    return out
+
+
+def _next_start(run: bytes, pos: int, start: re.Pattern) -> int | None:
+    """Where the next message begins after bytes that are none: anywhere, since a message follows
+    the end of the last one's body directly (no line break between them)."""
+    found = start.search(run, pos + 1)
+    return found.start() if found else None
+
+
+def _head(raw: bytes) -> tuple[str, dict[str, str]]:
+    """The start line and the headers (folded lines joined, repeated names joined by ", ")."""
+    lines = raw.decode("latin-1").replace("\r\n", "\n").split("\n")
+    headers: dict[str, str] = {}
+    last = None
+    for hl in lines[1:]:
+        if hl[:1] in (" ", "\t") and last:
+            headers[last] += " " + hl.strip()
+        elif ":" in hl:
+            k, _, v = hl.partition(":")
+            last = k.strip()
+            headers[last] = f"{headers[last]}, {v.strip()}" if last in headers else v.strip()
+    return lines[0].strip(), headers
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    return next((v for k, v in headers.items() if k.lower() == name), "")
+
+
+def _dechunk(run: bytes, pos: int) -> tuple[bytes, int, bool]:
+    body = bytearray()
+    while True:
+        eol = run.find(b"\n", pos)
+        if eol < 0:
+            return bytes(body), len(run), False
+        size_text = run[pos:eol].split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            return bytes(body), eol + 1, False
+        pos = eol + 1
+        if size == 0:  # the last chunk: trailers, up to a blank line
+            while True:
+                eol = run.find(b"\n", pos)
+                if eol < 0:
+                    return bytes(body), len(run), True
+                line, pos = run[pos:eol].strip(), eol + 1
+                if not line:
+                    return bytes(body), pos, True
+        body += run[pos : pos + size]
+        if pos + size > len(run):
+            return bytes(body), len(run), False
+        pos += size
+        pos += 2 if run[pos : pos + 2] == b"\r\n" else 1 if run[pos : pos + 1] == b"\n" else 0
+
+
+def _inflate(body: bytes, encoding: str, notes: list[str]) -> bytes:
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16 if encoding != "deflate" else zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, MAX_INFLATED + 1)
+    except zlib.error as exc:
+        if encoding == "deflate":  # (some send raw deflate without zlib's header)
+            try:
+                out = zlib.decompressobj(-zlib.MAX_WBITS).decompress(body, MAX_INFLATED + 1)
+            except zlib.error:
+                notes.append(f"its {encoding} body could not be inflated ({exc}): shown as captured")
+                return body
+        else:
+            notes.append(f"its {encoding} body could not be inflated ({exc}): shown as captured")
+            return body
+    if len(out) > MAX_INFLATED:
+        raise LimitExceededError(f"a {encoding} body inflates past {MAX_INFLATED} bytes")
+    notes.append(f"its body was sent {encoding}: shown inflated")
+    return out
+
+
+def _time_at(times: list[tuple[int, datetime | None]], offset: int) -> datetime | None:
+    """When the byte at `offset` was captured: the time of the segment it came in."""
+    found = None
+    lo, hi = 0, len(times)
+    while lo < hi:  # the last segment starting at or before it
+        mid = (lo + hi) // 2
+        if times[mid][0] <= offset:
+            found, lo = times[mid][1], mid + 1
+        else:
+            hi = mid
+    return found

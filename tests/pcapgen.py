@@ -1,0 +1,137 @@
+"""Packet captures written for the tests: TCP conversations as tcpdump and Wireshark save them
+(pcap, pcapng), with the links, byte orders and time resolutions real captures come in."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from ipaddress import ip_address
+
+SYN, ACK, FIN, PSH, RST = 0x02, 0x10, 0x01, 0x08, 0x04
+
+
+@dataclass
+class Packet:
+    time: float  # seconds since the epoch
+    ip: bytes  # the IP packet (header, TCP header, payload)
+
+
+@dataclass
+class Flow:
+    """One TCP connection between a client and a server, its packets in the order they are made."""
+
+    client: tuple[str, int] = ("10.0.0.1", 40000)
+    server: tuple[str, int] = ("10.0.0.2", 8080)
+    time: float = 1764000000.0
+    seq: dict = field(default_factory=lambda: {"c": 1000, "s": 900000})
+    packets: list[Packet] = field(default_factory=list)
+
+    def _ip(self, from_client: bool, flags: int, seq: int, payload: bytes) -> bytes:
+        (src, sport), (dst, dport) = (self.client, self.server) if from_client else (self.server, self.client)
+        tcp = struct.pack("!HHIIHHHH", sport, dport, seq & 0xFFFFFFFF, 0, (5 << 12) | flags, 65535, 0, 0) + payload
+        a, b = ip_address(src), ip_address(dst)
+        if a.version == 4:
+            return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0, a.packed, b.packed) + tcp
+        return struct.pack("!IHBB16s16s", 6 << 28, len(tcp), 6, 64, a.packed, b.packed) + tcp
+
+    def add(self, from_client: bool, flags: int, payload: bytes = b"", seq: int | None = None) -> Packet:
+        side = "c" if from_client else "s"
+        self.time += 0.001
+        packet = Packet(self.time, self._ip(from_client, flags, self.seq[side] if seq is None else seq, payload))
+        self.packets.append(packet)
+        return packet
+
+    def open(self) -> Flow:
+        self.add(True, SYN)
+        self.add(False, SYN | ACK)
+        self.seq["c"] += 1
+        self.seq["s"] += 1
+        self.add(True, ACK)
+        return self
+
+    def send(self, from_client: bool, data: bytes, mss: int = 1400) -> list[Packet]:
+        """`data` in segments of `mss` bytes, in order."""
+        side = "c" if from_client else "s"
+        sent = []
+        for i in range(0, len(data), mss):
+            sent.append(self.add(from_client, ACK | PSH, data[i : i + mss]))
+            self.seq[side] += len(data[i : i + mss])
+        return sent
+
+    def close(self) -> Flow:
+        self.add(True, FIN | ACK)
+        self.add(False, FIN | ACK)
+        return self
+
+
+def http(start_line: str, headers: dict[str, str], body: bytes = b"") -> bytes:
+    head = start_line + "\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    return head.encode("latin-1") + body
+
+
+# -- links ----------------------------------------------------------------------------------------
+
+
+def ethernet(ip: bytes, vlan: int | None = None) -> bytes:
+    kind = b"\x08\x00" if ip[0] >> 4 == 4 else b"\x86\xdd"
+    tag = b"\x81\x00" + struct.pack("!H", vlan) if vlan is not None else b""
+    return b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + tag + kind + ip
+
+
+def sll(ip: bytes) -> bytes:
+    kind = b"\x08\x00" if ip[0] >> 4 == 4 else b"\x86\xdd"
+    return struct.pack("!HHH", 0, 1, 6) + b"\x02\x00\x00\x00\x00\x01\x00\x00" + kind + ip
+
+
+def sll2(ip: bytes) -> bytes:
+    kind = b"\x08\x00" if ip[0] >> 4 == 4 else b"\x86\xdd"
+    return kind + b"\x00\x00" + struct.pack("!IHBB", 1, 1, 0, 6) + b"\x02\x00\x00\x00\x00\x01\x00\x00" + ip
+
+
+def null(ip: bytes) -> bytes:
+    return struct.pack("<I", 2 if ip[0] >> 4 == 4 else 30) + ip
+
+
+LINKS = {"ethernet": (1, ethernet), "raw": (101, lambda ip: ip), "sll": (113, sll), "sll2": (276, sll2),
+         "null": (0, null)}
+
+
+# -- files ----------------------------------------------------------------------------------------
+
+
+def pcap(packets: list[Packet], link: str = "ethernet", order: str = "<", nano: bool = False,
+         snaplen: int = 262144) -> bytes:
+    number, wrap = LINKS[link]
+    magic = 0xA1B23C4D if nano else 0xA1B2C3D4
+    out = [struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, snaplen, number)]
+    for p in packets:
+        frame = wrap(p.ip)
+        sec = int(p.time)
+        frac = round((p.time - sec) * (1e9 if nano else 1e6))
+        kept = frame[:snaplen]
+        out.append(struct.pack(order + "IIII", sec, frac, len(kept), len(frame)) + kept)
+    return b"".join(out)
+
+
+def _block(order: str, kind: int, body: bytes) -> bytes:
+    body += b"\x00" * (-len(body) % 4)
+    return struct.pack(order + "II", kind, len(body) + 12) + body + struct.pack(order + "I", len(body) + 12)
+
+
+def pcapng(sections: list[list[tuple[str, int, list[Packet]]]], order: str = "<") -> bytes:
+    """Sections, each a list of interfaces (link, time resolution as if_tsresol's byte, packets)."""
+    out = []
+    for interfaces in sections:
+        out.append(_block(order, 0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1)))
+        for link, tsresol, _ in interfaces:
+            options = struct.pack(order + "HHB", 9, 1, tsresol) + b"\x00" * 3 + struct.pack(order + "HH", 0, 0)
+            out.append(_block(order, 1, struct.pack(order + "HHI", LINKS[link][0], 0, 0) + options))
+        packets = sorted(((p, n) for n, (_, _, ps) in enumerate(interfaces) for p in ps), key=lambda x: x[0].time)
+        for p, n in packets:
+            link, tsresol, _ = interfaces[n]
+            frame = LINKS[link][1](p.ip)
+            unit = 2.0 ** -(tsresol & 0x7F) if tsresol & 0x80 else 10.0 ** -tsresol
+            ticks = round(p.time / unit)
+            out.append(_block(order, 6, struct.pack(order + "IIIII", n, ticks >> 32, ticks & 0xFFFFFFFF,
+                                                    len(frame), len(frame)) + frame))
+    return b"".join(out)

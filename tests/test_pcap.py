@@ -1,0 +1,240 @@
+"""Packet captures (pcap, pcapng) read as the HTTP messages in them, and `inspect` and `validate`
+of one: how an interoperability problem is usually handed over."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import json
+import struct
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import mm7bind as mm7
+from mm7bind.errors import DecodeError
+from mm7bind.pcap import is_packet_capture, read_capture
+
+from .pcapgen import ACK, FIN, PSH, RST, SYN, Flow, http, pcap, pcapng
+from .test_commands import run
+
+MB = "multipart/related"
+
+
+@functools.cache
+def submit() -> tuple[bytes, bytes]:
+    """A SubmitReq as an SP's client sends it, and the MMSC's answer (the same bytes each time)."""
+    msg = mm7.SubmitReq(vaspid="800001", vasid="1065888", recipients=["+8613800138000"], subject="你好",
+                        content=mm7.Content(parts=[mm7.Part.text("hello"),
+                                                   mm7.Part.from_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 12,
+                                                                       "image/jpeg")]))
+    out = mm7.encode(msg, transaction_id="cap-1", version="REL-6-MM7-1-4")
+    body = out.to_bytes()
+    request = http("POST /mm7 HTTP/1.1", {"Host": "mmsc", "Content-Type": out.content_type, "SOAPAction": '""',
+                                          "Content-Length": str(len(body))}, body)
+    rsp = mm7.encode(mm7.SubmitRsp(message_id="m-1"), transaction_id="cap-1", version="REL-6-MM7-1-4").to_bytes()
+    response = http("HTTP/1.1 200 OK", {"Content-Type": "text/xml; charset=utf-8", "Content-Length": str(len(rsp))},
+                    rsp)
+    return request, response
+
+
+def conversation(flow: Flow | None = None, mss: int = 700) -> Flow:
+    request, response = submit()
+    flow = (flow or Flow()).open()
+    flow.send(True, request, mss)
+    flow.send(False, response, mss)
+    return flow.close()
+
+
+def decoded(msg):
+    return mm7.decode(msg.body, next(v for k, v in msg.headers.items() if k.lower() == "content-type"))
+
+
+def test_a_submit_and_its_answer_are_read_from_a_tcpdump_capture():
+    request, response = submit()
+    capture = read_capture(pcap(conversation().packets))
+    assert capture.notes == []
+    req, rsp = capture.messages
+    assert (req.number, req.connection, req.source, req.destination) == (1, 1, "10.0.0.1:40000", "10.0.0.2:8080")
+    assert req.is_request and req.start_line == "POST /mm7 HTTP/1.1" and request.endswith(req.body)
+    assert not rsp.is_request and rsp.start_line == "HTTP/1.1 200 OK" and response.endswith(rsp.body)
+    assert req.time < rsp.time and req.time.year == 2025
+    env = decoded(req)
+    assert env.body.ELEMENT == "SubmitReq" and env.body.subject == "你好" and env.transaction_id == "cap-1"
+    assert decoded(rsp).body.message_id == "m-1"
+
+
+@pytest.mark.parametrize("link", ["ethernet", "raw", "sll", "sll2", "null"])
+@pytest.mark.parametrize("order,nano", [("<", False), (">", True)])
+def test_every_link_byte_order_and_time_resolution(link, order, nano):
+    flow = conversation(Flow(client=("2001:db8::1", 40000), server=("2001:db8::2", 80)) if link == "sll2" else None)
+    data = pcap(flow.packets, link=link, order=order, nano=nano)
+    assert is_packet_capture(data)
+    req, rsp = read_capture(data).messages
+    assert decoded(req).body.ELEMENT == "SubmitReq" and decoded(rsp).body.ELEMENT == "SubmitRsp"
+    if link == "sll2":
+        assert req.source == "[2001:db8::1]:40000"
+    assert abs(req.time.timestamp() - flow.packets[3].time) < 1e-5
+
+
+def test_vlan_tagged_ethernet_and_padding_after_a_short_packet():
+    from .pcapgen import ethernet
+
+    flow = conversation()
+    frames = [ethernet(p.ip, vlan=42) + b"\x00" * 6 for p in flow.packets]  # (padded as a switch pads short frames)
+    data = pcap([]) + b"".join(
+        struct.pack("<IIII", int(p.time), 0, len(f), len(f)) + f for p, f in zip(flow.packets, frames))
+    req, rsp = read_capture(data).messages
+    assert decoded(req).body.ELEMENT == "SubmitReq" and decoded(rsp).body.message_id == "m-1"
+
+
+def test_pcapng_sections_interfaces_and_their_time_resolutions():
+    first = conversation(Flow(client=("192.0.2.7", 50000)))
+    second = conversation(Flow(client=("2001:db8::7", 50001), server=("2001:db8::2", 80), time=1764000100.0))
+    data = pcapng([[("ethernet", 6, first.packets), ("sll2", 9, second.packets)]], order=">")
+    data += pcapng([[("raw", 0x80 | 20, conversation(Flow(time=1764000200.0)).packets)]])  # a second section, LE
+    capture = read_capture(data)
+    assert capture.notes == []
+    assert [m.connection for m in capture.messages] == [1, 1, 2, 2, 3, 3]
+    assert capture.messages[2].source == "[2001:db8::7]:50001"
+    assert abs(capture.messages[2].time.timestamp() - second.packets[3].time) < 1e-6
+    assert all(decoded(m).body.ELEMENT in ("SubmitReq", "SubmitRsp") for m in capture.messages)
+
+
+def test_segments_out_of_order_repeated_and_overlapping_are_put_back_together():
+    request, _ = submit()
+    flow = Flow().open()
+    sent = flow.send(True, request, 300)
+    flow.packets = flow.packets[:3] + sent[::-1]  # every segment, last first
+    flow.packets.insert(5, sent[2])  # a retransmission
+    # A segment re-sent with more data than the first time (overlapping two others).
+    base = flow.seq["c"] - len(request)
+    flow.add(True, ACK | PSH, request[250:700], seq=base + 250)
+    req, = read_capture(pcap(flow.packets)).messages
+    assert req.body == request.split(b"\r\n\r\n", 1)[1]
+
+
+def test_a_lost_segment_is_said_and_the_next_message_on_the_connection_is_still_read():
+    request, response = submit()
+    flow = Flow().open()
+    sent = flow.send(True, request, 500)
+    flow.packets.remove(sent[1])  # never captured
+    flow.send(False, response, 500)
+    flow.send(True, request.replace(b"cap-1", b"cap-2"), 500)
+    capture = read_capture(pcap(flow.packets))
+    assert any("500 bytes from 10.0.0.1:40000 were not captured" in n for n in capture.notes)
+    first, answer, second = capture.messages
+    assert "cut short" in first.notes[0]
+    assert decoded(second).transaction_id == "cap-2" and decoded(answer).body.message_id == "m-1"
+
+
+def test_chunked_bodies_100_continue_gzip_and_a_response_to_head():
+    request, response = submit()
+    head, _, body = request.partition(b"\r\n\r\n")
+    head = head.replace(b"Content-Length", b"X-Length") + b"\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue"
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(body[i : i + 999]), body[i : i + 999]) for i in range(0, len(body), 999))
+    rsp_head, _, rsp_body = response.partition(b"\r\n\r\n")
+    zipped = gzip.compress(rsp_body)
+    flow = Flow().open()
+    flow.send(True, head + b"\r\n\r\n")
+    flow.send(False, b"HTTP/1.1 100 Continue\r\n\r\n")
+    flow.send(True, chunked + b"0\r\nX-Trailer: 1\r\n\r\n")
+    flow.send(False, rsp_head.replace(str(len(rsp_body)).encode(), str(len(zipped)).encode())
+              + b"\r\nContent-Encoding: gzip\r\n\r\n" + zipped)
+    flow.send(True, b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    flow.send(False, b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n")
+    flow.send(True, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    flow.send(False, b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+    messages = read_capture(pcap(flow.packets)).messages
+    assert [m.start_line for m in messages] == ["POST /mm7 HTTP/1.1", "HTTP/1.1 100 Continue", "HTTP/1.1 200 OK",
+                                                "HEAD /health HTTP/1.1", "HTTP/1.1 200 OK", "GET /health HTTP/1.1",
+                                                "HTTP/1.1 200 OK"]
+    assert messages[0].body == body and decoded(messages[0]).body.ELEMENT == "SubmitReq"
+    assert messages[2].body == rsp_body and "gzip" in messages[2].notes[0]
+    assert messages[4].body == b"" and messages[6].body == b"ok\n"
+
+
+def test_a_capture_begun_mid_connection_and_a_port_used_again():
+    request, response = submit()
+    late = Flow()
+    late.send(False, response[-200:])  # the end of an answer whose start was not captured
+    late.send(True, request)
+    late.send(False, response)
+    late.add(True, RST)
+    again = Flow(time=late.time + 1)  # the same ports, a new connection
+    conversation(again)
+    capture = read_capture(pcap(late.packets + again.packets))
+    numbers = [(m.connection, m.is_request) for m in capture.messages]
+    assert numbers == [(1, True), (1, False), (2, True), (2, False)]
+    assert capture.messages[0].source == "10.0.0.1:40000"  # the side sending requests is the client
+    assert any("200 bytes from 10.0.0.2:8080 before the next message" in n for n in capture.notes)
+    assert decoded(capture.messages[1]).body.message_id == "m-1"
+
+
+def test_what_is_no_http_is_said_and_skipped():
+    flow = Flow(server=("10.0.0.2", 443)).open()
+    flow.send(True, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(500))
+    flow.send(False, b"\x16\x03\x03\x00\x7a\x02\x00\x00\x76" + bytes(100))
+    capture = read_capture(pcap(flow.packets + conversation(Flow(time=flow.time + 1,
+                                                                 client=("10.0.0.1", 40001))).packets))
+    assert len(capture.messages) == 2 and any("no HTTP/1.x" in n for n in capture.notes)
+
+
+def test_a_file_cut_short_and_packets_cut_by_the_snapshot_length():
+    data = pcap(conversation().packets)
+    capture = read_capture(data[:-30])
+    assert any("the file ends inside" in n for n in capture.notes) and len(capture.messages) == 2
+    short = read_capture(pcap(conversation().packets, snaplen=200))
+    assert any("snapshot length" in n for n in short.notes)
+    with pytest.raises(DecodeError, match="not a packet capture"):
+        read_capture(b"<soap/>")
+
+
+@given(st.data())
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_damaged_captures_are_read_as_far_as_they_go_never_crash(data):
+    # Hostile or broken files: whatever the bytes, the reader says what it found or refuses with
+    # a DecodeError; nothing else escapes it.
+    whole = data.draw(st.sampled_from([
+        pcap(conversation(mss=300).packets),
+        pcap(conversation(Flow(client=("2001:db8::1", 1), server=("2001:db8::2", 2))).packets, link="sll2"),
+        pcapng([[("ethernet", 9, conversation().packets)]]),
+    ]))
+    raw = bytearray(whole)
+    for _ in range(data.draw(st.integers(0, 8))):
+        at = data.draw(st.integers(0, len(raw) - 1))
+        raw[at] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(raw)))
+    try:
+        capture = read_capture(bytes(raw[:cut]))
+    except DecodeError:
+        return
+    for msg in capture.messages:
+        assert isinstance(msg.body, bytes) and msg.start_line
+
+
+def test_inspect_and_validate_read_a_capture(tmp_path):
+    path = tmp_path / "mmsc.pcap"
+    flow = conversation()
+    bad = Flow(client=("10.0.0.1", 40002), time=flow.time + 1).open()
+    bad.send(True, http("POST /mm7 HTTP/1.1", {"Content-Type": "text/xml", "Content-Length": "7"}, b"<soap/>"))
+    path.write_bytes(pcap(flow.packets + bad.packets))
+    proc = run("inspect", str(path), "--extract", str(tmp_path / "parts"))
+    assert proc.returncode == 0, proc.stderr
+    shown = json.loads(proc.stdout)
+    first, answer, broken = shown["messages"]
+    assert first["message_type"] == "SubmitReq" and first["from"] == "10.0.0.1:40000" and first["connection"] == 1
+    assert first["http"]["start_line"] == "POST /mm7 HTTP/1.1" and first["fields"]["subject"] == "你好"
+    assert answer["message_type"] == "SubmitRsp" and broken["error"]["error"] == "MalformedXMLError" or broken["error"]
+    assert sorted(p.name for p in (tmp_path / "parts" / "1").iterdir()) == sorted(first["extracted"])
+    proc = run("validate", str(path))
+    assert proc.returncode == 2, proc.stdout  # the third one is no MM7 message
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(f"{path}#1 (10.0.0.1:40000 → 10.0.0.2:8080: POST /mm7 HTTP/1.1): valid (SubmitReq")
+    assert lines[1].startswith(f"{path}#2 (10.0.0.2:8080 → 10.0.0.1:40000: HTTP/1.1 200 OK): valid (SubmitRsp")
+    assert "#3" in lines[2] and "unreadable" in lines[2]
+    proc = run("validate", "--json", str(path))
+    found = json.loads(proc.stdout)
+    assert [f["result"] for f in found] == ["valid", "valid", "unreadable"]
+    assert found[0]["capture"]["connection"] == 1 and found[0]["path"] == f"{path}#1"
