@@ -16,7 +16,7 @@ import mm7bind as mm7
 from mm7bind.errors import DecodeError
 from mm7bind.pcap import is_packet_capture, read_capture
 
-from .pcapgen import ACK, FIN, PSH, RST, SYN, Flow, http, pcap, pcapng
+from .pcapgen import ACK, PSH, RST, Flow, http, pcap, pcapng
 from .test_commands import run
 
 MB = "multipart/related"
