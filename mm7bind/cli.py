@@ -248,8 +248,8 @@ def _inspect_capture(args: argparse.Namespace, data: bytes) -> int:
         return EXIT_UNREADABLE
     shown = []
     for msg in capture.messages:
-        entry: dict = {"number": msg.number, **_captured(msg), "http": {"start_line": msg.start_line,
-                                                                         "headers": msg.headers}}
+        entry: dict = {"number": msg.number, **_captured(msg)}
+        entry["http"] = {"start_line": entry.pop("start_line"), "headers": msg.headers}
         if msg.notes:
             entry["notes"] = msg.notes
         if msg.body:
