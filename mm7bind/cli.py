@@ -1144,6 +1144,45 @@ def cmd_mo(args: argparse.Namespace) -> int:
     return EXIT_OK if r.ok and "error" not in answer else EXIT_REFUSED
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    from .client import ClientConfig  # noqa: PLC0415
+    from .probe import OPERATIONS, probe  # noqa: PLC0415
+
+    if (args.username is None) != (args.password is None):
+        print("mm7bind probe: --username and --password go together", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        chosen = [versions.get(v).name for v in args.version] if args.version else None
+    except KeyError as exc:
+        print(f"mm7bind probe: {exc.args[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    names = {"deliver": "DeliverReq", "report": "DeliveryReportReq", "read-reply": "ReadReplyReq"}
+    operations = tuple(names[o] for o in args.operation) if args.operation else OPERATIONS
+    config = ClientConfig(urls=(args.url,), username=args.username, password=args.password, auth=args.auth,
+                          verify=args.ca or True, connect_timeout=min(10.0, args.timeout), read_timeout=args.timeout)
+
+    def said(r) -> None:
+        if args.json:
+            return
+        outcome = "ok" if r.ok else "FAILED"
+        status = f"{r.status} {r.status_text or ''}".strip() if r.status is not None else "-"
+        print(f"{r.version:<14} {r.operation + (' again' if r.repeat else ''):<24} {outcome:<6} {status} "
+              f"({r.elapsed * 1000:.0f} ms)")
+        for problem in r.problems:
+            print(f"  {printable(problem)}")
+
+    results = probe(args.url, version_names=chosen, operations=operations, repeat=not args.no_repeat,
+                    sender=args.sender, recipient=args.to, config=config, on_result=said)
+    failed = [r for r in results if not r.ok]
+    if args.json:
+        print(json.dumps([dataclasses.asdict(r) | {"ok": r.ok} for r in results], ensure_ascii=False, indent=2))
+    else:
+        print(f"{len(results) - len(failed)} of {len(results)} answered as they should")
+    if results and results[-1].problems and results[-1].problems[0].startswith("unreachable"):
+        return EXIT_UNREACHABLE
+    return EXIT_REFUSED if failed else EXIT_OK
+
+
 # ---------------------------------------------------------------------------------------------
 # Configuration, version, demo
 
@@ -1369,6 +1408,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", default="hello", help="the text part (default %(default)s)")
     p.add_argument("--linked-id", help="LinkedID (the message this answers)")
     p.set_defaults(func=cmd_mo)
+
+    p = sub.add_parser("probe", help="check a VASP's receiver answers every MMSC request in every version",
+                       description="Sends a DeliverReq, a DeliveryReportReq and a ReadReplyReq in each schema "
+                                   "version to URL as an MMSC would (and the first again, as an MMSC that got no "
+                                   "answer does), and checks each answer: the right response, success, in the "
+                                   "request's version, its TransactionID echoed, nothing tolerated. The requests are "
+                                   "real to the VASP (its handler runs): use a test instance.")
+    p.add_argument("url", metavar="URL", type=_http_url, help="the VASP's MM7 endpoint")
+    p.add_argument("--version", action="append", metavar="VERSION",
+                   help="only this schema version, e.g. REL-5-MM7-1-2 (repeatable; default: every one)")
+    p.add_argument("--operation", action="append", choices=("deliver", "report", "read-reply"),
+                   help="only this operation (repeatable; default: all three)")
+    p.add_argument("--no-repeat", action="store_true", help="do not send a request again")
+    p.add_argument("--from", dest="sender", default="+8613800138000", help="the handset (default %(default)s)")
+    p.add_argument("--to", default="1065888", help="the service's number (default %(default)s)")
+    p.add_argument("--username", metavar="USER", help="credentials the VASP asks for")
+    p.add_argument("--password", metavar="PASSWORD")
+    p.add_argument("--auth", choices=("auto", "basic", "digest"), default="auto",
+                   help="how to present them (default %(default)s: Basic, or Digest when asked)")
+    p.add_argument("--ca", metavar="FILE", type=_readable_file, help="CA certificate(s) to trust for https")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="for each answer (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="a JSON list: each request's version, operation, "
+                   "transaction_id, repeat, status, status_text, answered_version, problems, elapsed, ok")
+    p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("versions", help="list the MM7 schema versions")
     p.add_argument("--json", action="store_true", help="machine-readable output")

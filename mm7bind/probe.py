@@ -1,0 +1,128 @@
+"""Probing a VASP's receiving endpoint as an MMSC would: every operation an MMSC sends, in every
+schema version, and the same request again.
+
+"Accept any version in, answer in the caller's version" is where receivers (China Mobile's SDK,
+home-grown servlets, ours behind a proxy) most often fall short, and nothing shows it until an
+MMSC is upgraded. `probe` sends a DeliverReq, a DeliveryReportReq and a ReadReplyReq in each
+version and checks each answer: the response the operation calls for, success, in the request's
+version and namespace, its TransactionID echoed, nothing the decoder had to tolerate; then a
+request sent again with its TransactionID (an MMSC that got no answer does that) must be answered
+as the first one was. The requests are real to the VASP: point it at a test instance.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+
+from . import messages as m
+from . import versions
+from .client import Client, ClientConfig, new_transaction_id
+from .content import Content, Part
+from .errors import ConnectError, FaultError, SendError
+from .profiles import Profile
+from .retry import RetryPolicy
+from .status import DeliveryStatus, ReadStatus
+
+OPERATIONS = ("DeliverReq", "DeliveryReportReq", "ReadReplyReq")
+
+
+@dataclass
+class ProbeResult:
+    version: str
+    operation: str
+    transaction_id: str
+    repeat: bool = False  # the same request sent again
+    status: int | None = None  # the answer's status code (a Fault's too)
+    status_text: str | None = None
+    answered_version: str | None = None
+    problems: list[str] = field(default_factory=list)  # what is wrong with the answer, or why there was none
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def probe_message(operation: str, sender: str, recipient: str, n: int) -> m.Message:
+    """The request `probe` sends for `operation`, marked as a probe's wherever text can say so."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    if operation == "DeliverReq":
+        return m.DeliverReq(sender=m.Address.parse(sender), recipients=m.Recipients(to=[recipient]),
+                            subject="mm7bind probe", time_stamp=now, linked_id=f"mm7bind-probe-{n}",
+                            content=Content(parts=[Part.text("mm7bind probe: please ignore", charset="utf-8")]))
+    if operation == "DeliveryReportReq":
+        return m.DeliveryReportReq(message_id=f"mm7bind-probe-{n}", recipient=m.Address.parse(sender),
+                                   sender=m.Address.parse(recipient), date=now, mm_status=DeliveryStatus("Retrieved"),
+                                   status_text="mm7bind probe")
+    if operation == "ReadReplyReq":
+        return m.ReadReplyReq(message_id=f"mm7bind-probe-{n}", recipient=m.Address.parse(sender),
+                              sender=m.Address.parse(recipient), time_stamp=now, mm_status=ReadStatus("Read"))
+    raise ValueError(f"not an operation an MMSC sends to a VASP: {operation}")
+
+
+def probe(url: str, *, version_names: list[str] | None = None, operations: tuple[str, ...] = OPERATIONS,
+          repeat: bool = True, sender: str = "+8613800138000", recipient: str = "1065888",
+          config: ClientConfig | None = None, on_result=None) -> list[ProbeResult]:
+    """Probe the VASP at `url`; → one result per request sent (in order; `on_result(result)` hears
+    each as it comes). `config`: credentials, TLS and timeouts (its role, profile and retries are
+    the probe's own). Stops early, with what it has, when the VASP cannot be reached at all."""
+    config = config or ClientConfig(urls=(url,))
+    chosen = [versions.get(name) for name in version_names] if version_names else versions.all_versions()
+    results: list[ProbeResult] = []
+    n = 0
+    for version in chosen:
+        client = Client(config=_for_probe(config, url, version.name))
+        try:
+            for operation in operations:
+                n += 1
+                msg = probe_message(operation, sender, recipient, n)
+                tid = f"mm7bind-probe-{new_transaction_id()[:12]}"
+                first = _one(client, msg, tid, version.name, False)
+                results.append(first)
+                if on_result:
+                    on_result(first)
+                if first.problems and first.status is None and first.answered_version is None and \
+                        first.problems[0].startswith("unreachable"):
+                    return results
+                if repeat and first.ok and operation == operations[0]:
+                    again = _one(client, msg, tid, version.name, True)
+                    if again.ok and (again.status, again.status_text) != (first.status, first.status_text):
+                        again.problems.append(f"answered {again.status} the second time, {first.status} the first")
+                    results.append(again)
+                    if on_result:
+                        on_result(again)
+        finally:
+            client.close()
+    return results
+
+
+def _for_probe(config: ClientConfig, url: str, version: str) -> ClientConfig:
+    return replace(config, urls=(url,), role="mmsc", profile=Profile(version=version), retry=RetryPolicy.never())
+
+
+def _one(client: Client, msg: m.Message, tid: str, version: str, repeat: bool) -> ProbeResult:
+    result = ProbeResult(version, msg.ELEMENT, tid, repeat)
+    started = time.monotonic()
+    try:
+        answer = client.send(msg, transaction_id=tid)
+    except ConnectError as exc:
+        result.problems.append(f"unreachable: {exc}")
+    except FaultError as exc:
+        status = exc.status
+        result.status, result.status_text = (status.code, status.text) if status is not None else (None, None)
+        result.problems.append(f"a Fault: {exc}")
+    except SendError as exc:
+        result.problems.append(f"{type(exc).__name__}: {exc}")
+    else:
+        result.status, result.status_text = answer.status.code, answer.status.text
+        result.answered_version = answer.version.name if answer.version else None
+        if not answer.ok:
+            result.problems.append(f"status {answer.status.code} {answer.status.text or ''}".rstrip())
+        if result.answered_version != version:
+            result.problems.append(f"answered in {result.answered_version or 'no known version'}, asked in {version}")
+        for d in answer.deviations:
+            result.problems.append(f"{d.code} at {d.path}: {d.message}")
+    result.elapsed = time.monotonic() - started
+    return result

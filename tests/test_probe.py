@@ -1,0 +1,62 @@
+"""`mm7bind probe`: a VASP's receiver asked every MMSC request in every version, each answer checked."""
+
+from __future__ import annotations
+
+import json
+
+import mm7bind as mm7
+from mm7bind.probe import probe
+
+from .test_commands import free_port, run
+
+
+def test_our_receiver_answers_every_request_in_every_version():
+    seen = []
+    rx = mm7.Receiver(store=mm7.MemoryStore())
+    for kind in ("deliver", "delivery_report", "read_reply"):
+        rx.on(kind, lambda msg, ctx: seen.append((msg.ELEMENT, ctx.version.name)))
+    with mm7.serve(rx, port=0) as srv:
+        results = probe(srv.endpoint)
+    assert all(r.ok for r in results), [(r.version, r.operation, r.problems) for r in results if not r.ok]
+    assert len(results) == 11 * 4 and sum(r.repeat for r in results) == 11
+    assert {r.answered_version for r in results} == {v.name for v in mm7.versions.all_versions()}
+    assert len(seen) == 11 * 3  # (the request sent again is answered from the store, not handled twice)
+
+
+def version_blind(environ, start_response):
+    """A receiver as too many are written: one canned answer, whatever was asked."""
+    environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    body = mm7.encode(mm7.DeliverRsp(), transaction_id="canned", version="REL-6-MM7-1-4").to_bytes()
+    start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def test_a_receiver_answering_in_one_version_with_one_answer_is_found_out():
+    with mm7.EmbeddedServer(version_blind, port=0) as srv:
+        results = probe(srv.url + "/mm7", version_names=["REL-5-MM7-1-2", "REL-6-MM7-1-4"])
+    by = {(r.version, r.operation, r.repeat): r for r in results}
+    old = by[("REL-5-MM7-1-2", "DeliverReq", False)]
+    assert "answered in REL-6-MM7-1-4, asked in REL-5-MM7-1-2" in old.problems
+    assert any(p.startswith("transaction-id-mismatch") for p in old.problems)
+    report = by[("REL-6-MM7-1-4", "DeliveryReportReq", False)]
+    assert any("expected DeliveryReportRsp, got DeliverRsp" in p for p in report.problems)
+    assert not any(r.ok for r in results)
+
+
+def test_probe_command_with_digest_credentials_json_and_its_exit_codes(tmp_path):
+    rx = mm7.Receiver(auth=mm7.auth.DigestAuth("mmsc", "secret"))
+    with mm7.serve(rx, port=0) as srv:
+        proc = run("probe", srv.endpoint, "--version", "REL-6-MM7-1-0", "--username", "mmsc", "--password", "secret")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "4 of 4 answered as they should" in proc.stdout and "DeliverReq again" in proc.stdout
+        proc = run("probe", srv.endpoint, "--version", "6-1-0", "--operation", "report", "--json")
+        assert proc.returncode == 1
+        [result] = json.loads(proc.stdout)
+        assert not result["ok"] and "401" in result["problems"][0] and result["operation"] == "DeliveryReportReq"
+    with mm7.EmbeddedServer(version_blind, port=0) as srv:
+        proc = run("probe", srv.url, "--version", "REL-5-MM7-1-0", "--operation", "read-reply")
+        assert proc.returncode == 1 and "FAILED" in proc.stdout and "expected ReadReplyRsp" in proc.stdout
+    proc = run("probe", f"http://127.0.0.1:{free_port()}/mm7", "--timeout", "2")
+    assert proc.returncode == 4 and "unreachable" in proc.stdout and proc.stdout.count("FAILED") == 1
+    proc = run("probe", "http://127.0.0.1:1/mm7", "--version", "REL-9")
+    assert proc.returncode == 2 and "unknown MM7 schema version" in proc.stderr
