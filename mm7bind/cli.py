@@ -128,7 +128,7 @@ def _validated(path: str, lenient: bool) -> list[dict]:
         return [out | {"error": str(exc)}]
     found = []
     for msg in capture.messages:
-        if not msg.body:  # (100 Continue, a 401's challenge: no message to validate)
+        if not _may_be_mm7(msg):  # (100 Continue, a 401's challenge, a health check: no MM7 to validate)
             continue
         entry = out | {"path": f"{path}#{msg.number}", "capture": _captured(msg)}
         try:
@@ -138,7 +138,7 @@ def _validated(path: str, lenient: bool) -> list[dict]:
             continue
         found.append(entry | _validation(env))
     if not found:
-        return [out | {"error": "no HTTP message with a body in the capture"
+        return [out | {"error": "no HTTP message in the capture holds XML or a multipart body"
                        + (f" ({'; '.join(capture.notes[:3])})" if capture.notes else "")}]
     return found
 
@@ -151,6 +151,13 @@ def _validation(env: Envelope | None, exc: DecodeError | None = None) -> dict:
     return {"result": "accepted" if env.deviations else "valid", "deviations": env.deviations,
             "message_type": "Fault" if env.is_fault else env.body.ELEMENT,
             "version": env.version.name if env.version else None}
+
+
+def _may_be_mm7(msg: CapturedMessage) -> bool:
+    """Whether a captured HTTP message may hold MM7: a body, labelled as XML or multipart (or not
+    labelled at all); a 401's "authentication required" or an HTML error page is no MM7 to read."""
+    media = (header_value(msg.headers, "content-type") or "").partition(";")[0].strip().lower()
+    return bool(msg.body) and (not media or media.startswith("multipart/") or media.endswith(("/xml", "+xml")))
 
 
 def _captured(msg: CapturedMessage) -> dict:
@@ -252,7 +259,9 @@ def _inspect_capture(args: argparse.Namespace, data: bytes) -> int:
         entry["http"] = {"start_line": entry.pop("start_line"), "headers": msg.headers}
         if msg.notes:
             entry["notes"] = msg.notes
-        if msg.body:
+        if msg.body and not _may_be_mm7(msg):
+            entry["body"] = {"content_type": header_value(msg.headers, "content-type"), "size": len(msg.body)}
+        elif msg.body:
             try:
                 env = decode(msg.body, header_value(msg.headers, "content-type"))
             except DecodeError as exc:

@@ -219,14 +219,17 @@ def test_inspect_and_validate_read_a_capture(tmp_path):
     flow = conversation()
     bad = Flow(client=("10.0.0.1", 40002), time=flow.time + 1).open()
     bad.send(True, http("POST /mm7 HTTP/1.1", {"Content-Type": "text/xml", "Content-Length": "7"}, b"<soap/>"))
+    bad.send(False, http("HTTP/1.1 401 Unauthorized", {"Content-Type": "text/plain", "Content-Length": "24"},
+                         b"authentication required\n"))  # (no MM7: listed by inspect, not validated)
     path.write_bytes(pcap(flow.packets + bad.packets))
     proc = run("inspect", str(path), "--extract", str(tmp_path / "parts"))
     assert proc.returncode == 0, proc.stderr
     shown = json.loads(proc.stdout)
-    first, answer, broken = shown["messages"]
+    first, answer, broken, challenge = shown["messages"]
+    assert challenge["body"] == {"content_type": "text/plain", "size": 24} and "error" not in challenge
     assert first["message_type"] == "SubmitReq" and first["from"] == "10.0.0.1:40000" and first["connection"] == 1
     assert first["http"]["start_line"] == "POST /mm7 HTTP/1.1" and first["fields"]["subject"] == "你好"
-    assert answer["message_type"] == "SubmitRsp" and broken["error"]["error"] == "MalformedXMLError" or broken["error"]
+    assert answer["message_type"] == "SubmitRsp" and "message_type" not in broken and broken["error"]["message"]
     assert sorted(p.name for p in (tmp_path / "parts" / "1").iterdir()) == sorted(first["extracted"])
     proc = run("validate", str(path))
     assert proc.returncode == 2, proc.stdout  # the third one is no MM7 message
