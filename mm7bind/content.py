@@ -270,6 +270,7 @@ _EXTRA_TYPES = {
     ".webp": "image/webp",
     ".heic": "image/heic",
     ".heif": "image/heif",
+    ".avi": "video/x-msvideo",
 }
 
 
@@ -297,8 +298,8 @@ def sniff_type(head: bytes, filename: str | None = None, size: int | None = None
         return "application/vnd.smaf"
     if head.startswith(b"BEGIN:IMELODY"):
         return "text/x-imelody"
-    if head.startswith(b"RIFF") and head[8:12] in (b"WAVE", b"WEBP"):
-        return "audio/wav" if head[8:12] == b"WAVE" else "image/webp"
+    if head.startswith(b"RIFF") and head[8:12] in (b"WAVE", b"WEBP", b"AVI "):
+        return {b"WAVE": "audio/wav", b"WEBP": "image/webp"}.get(head[8:12], "video/x-msvideo")
     if size is not None and _is_wbmp(head, size):
         return "image/vnd.wap.wbmp"
     stripped = head.removeprefix(codecs.BOM_UTF8).lstrip()[:64].lower()  # (Windows editors write the mark)
