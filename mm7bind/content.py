@@ -311,6 +311,22 @@ def sniff_type(head: bytes, filename: str | None = None, size: int | None = None
     return "application/octet-stream"
 
 
+_AUDIO_ONLY = {"video/3gpp": "audio/3gpp", "video/3gpp2": "audio/3gpp2", "video/mp4": "audio/mp4"}
+
+
+def sniff_blob_type(blob: Blob, filename: str | None = None) -> str:
+    """`sniff_type` of a blob's first bytes, and then an MP4 or 3GP whose tracks are all sounds (a
+    handset's voice recording) typed as audio, which a handset plays rather than shows: its index
+    may follow the media (a recorder writes it last), so it is looked up in the blob (`durations.
+    has_video`: 256 boxes and a MiB of index at the most); one that cannot be read stays video."""
+    with blob.open() as fp:
+        head = fp.read(SNIFF_BYTES)
+    ctype = sniff_type(head, filename, blob.size)
+    if ctype in _AUDIO_ONLY and head[4:8] == b"ftyp" and durations.has_video(blob) is False:
+        return _AUDIO_ONLY[ctype]
+    return ctype
+
+
 def _frame_type(head: bytes) -> str | None:
     """audio/mpeg or audio/aac for a head that starts with a frame header followed by another of
     the same stream (a frame is at most 1728 bytes: the second is in the head), or that is one
@@ -525,8 +541,8 @@ class Part:
 
     @classmethod
     def from_bytes(cls, data: bytes, content_type: str | None = None, **kw) -> Part:
-        content_type = content_type or sniff_type(data[:SNIFF_BYTES], kw.get("filename"), len(data))
-        part = cls(BytesBlob(data), content_type, **kw)
+        blob = BytesBlob(data)
+        part = cls(blob, content_type or sniff_blob_type(blob, kw.get("filename")), **kw)
         return part._with_found_charset("charset" in kw)
 
     @classmethod
@@ -542,8 +558,7 @@ class Part:
         path = Path(path)
         blob = FileBlob(path)
         if content_type is None:
-            with open(path, "rb") as fp:
-                content_type = sniff_type(fp.read(SNIFF_BYTES), path.name, blob.size)
+            content_type = sniff_blob_type(blob, path.name)
         kw.setdefault("filename", path.name)
         kw.setdefault("content_location", path.name)
         return cls(blob, content_type, **kw)._with_found_charset("charset" in kw)
@@ -552,8 +567,7 @@ class Part:
     def from_stream(cls, stream: BinaryIO, content_type: str | None = None, **kw) -> Part:
         blob = spool(stream)
         if content_type is None:
-            with blob.open() as fp:
-                content_type = sniff_type(fp.read(SNIFF_BYTES), kw.get("filename"), blob.size)
+            content_type = sniff_blob_type(blob, kw.get("filename"))
         return cls(blob, content_type, **kw)._with_found_charset("charset" in kw)
 
     def _with_found_charset(self, given: bool) -> Part:

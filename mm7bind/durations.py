@@ -1,5 +1,6 @@
 """How long a sound or a video plays, measured from its bytes: AMR and AMR-WB, MP3 (MPEG-1, -2
-and -2.5 layers II and III, free format too), AAC in ADTS, WAV, MIDI, MP4/3GP/M4A and AVI.
+and -2.5 layers II and III, free format too), AAC in ADTS, WAV, MIDI, MP4/3GP/M4A and AVI; and
+whether an MP4/3GP holds a video track at all (`has_video`).
 
 A generated SMIL gives each slide a length; a slide shorter than its sound cuts it off, one longer
 than a lone sound shows a blank screen. The length is what the bytes show, not what a header
@@ -483,6 +484,35 @@ def _moov(src: _Reader) -> memoryview | None:
         if pos >= src.size:
             return None
     return None
+
+
+def has_video(blob: Blob) -> bool | None:
+    """Whether the MP4/3GP in `blob` holds a video track: False for one whose tracks are sounds
+    (a voice recorder's .3gp), True for one with a video track, None when its index cannot be
+    read whole (truncated, too big, not an MP4) or it holds neither: no telling."""
+    try:
+        with blob.open() as fp:
+            moov = _moov(_Reader(fp, blob.size))
+    except OSError:
+        return None
+    if moov is None:
+        return None
+    handlers, pos = set(), 0
+    while pos < len(moov):
+        box = _box(moov[pos : pos + 16], len(moov) - pos)
+        if box is None:
+            return None  # (a track past a broken box could be the video)
+        kind, header, size = box
+        if kind == b"trak":
+            mdia = _child(moov[pos + header : pos + size], b"mdia")
+            hdlr = _child(mdia, b"hdlr") if mdia is not None else None
+            if hdlr is None or len(hdlr) < 12:
+                return None
+            handlers.add(bytes(hdlr[8:12]))  # (after version, flags and a predefined word)
+        pos += size
+    if b"vide" in handlers:
+        return True
+    return False if b"soun" in handlers else None
 
 
 def _box(h: bytes | memoryview, left: int) -> tuple[bytes, int, int] | None:

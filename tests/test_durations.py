@@ -389,3 +389,53 @@ def test_a_free_format_mp3_lasts_as_its_frames_whose_length_the_sync_words_show(
     assert duration_ms(BytesBlob(free_mp3(100) + b"\x00" * 3000)) is None
     assert dur(mm7.Part.from_bytes(free_mp3(383), filename="song.mp3")) == ["10005ms"]
 
+
+# -- A 3GP without a video track is a sound ----------------------------------------------------
+
+
+def track(handler: bytes) -> bytes:
+    hdlr = box(b"hdlr", bytes(4) + bytes(4) + handler + bytes(12) + b"\x00")  # (version, flags, predefined)
+    return box(b"trak", box(b"tkhd", bytes(84)) + box(b"mdia", box(b"mdhd", bytes(24)) + hdlr))
+
+
+def iso_media(brand: bytes, handlers: list[bytes], index_last: bool = True) -> bytes:
+    ftyp = box(b"ftyp", brand + bytes(4) + brand + b"isom")
+    moov = box(b"moov", mvhd(1000, 3000) + b"".join(track(h) for h in handlers))
+    mdat = box(b"mdat", bytes(8000))  # (more than the 4 KiB a type is sniffed from: the index is past it)
+    return ftyp + (mdat + moov if index_last else moov + mdat)
+
+
+@pytest.mark.parametrize(("brand", "handlers", "ctype"), [
+    (b"3gp4", [b"soun"], "audio/3gpp"),
+    (b"3gp6", [b"soun", b"hint"], "audio/3gpp"),
+    (b"3g2a", [b"soun"], "audio/3gpp2"),
+    (b"isom", [b"soun"], "audio/mp4"),
+    (b"3gp4", [b"soun", b"vide"], "video/3gpp"),
+    (b"3g2a", [b"vide"], "video/3gpp2"),
+    (b"3gp4", [], "video/3gpp"),  # no track at all, or none of sound: no telling
+    (b"3gp4", [b"text"], "video/3gpp"),
+])
+def test_a_3gp_without_a_video_track_is_audio(brand, handlers, ctype, tmp_path):
+    data = iso_media(brand, handlers)
+    (tmp_path / "clip.3gp").write_bytes(data)
+    assert mm7.Part.from_bytes(data).content_type == ctype
+    assert mm7.Part.from_file(tmp_path / "clip.3gp").content_type == ctype
+    assert mm7.Part.from_bytes(iso_media(brand, handlers, index_last=False)).content_type == ctype
+    assert mm7.Part.from_bytes(data, "video/3gpp").content_type == "video/3gpp"  # (a type given is kept)
+
+
+def test_a_3gp_whose_index_cannot_be_read_whole_stays_video():
+    data = iso_media(b"3gp4", [b"soun", b"vide"])
+    assert mm7.Part.from_bytes(data[:-30]).content_type == "video/3gpp"  # cut in its last track
+    ftyp = box(b"ftyp", b"3gp4" + bytes(4))
+    broken = box(b"moov", mvhd(1000, 3000) + track(b"soun") + b"\x00\x00\x00\x04trak" + track(b"vide"))
+    assert mm7.Part.from_bytes(ftyp + broken).content_type == "video/3gpp"  # a track past a broken box
+    no_handler = box(b"moov", box(b"trak", box(b"mdia", box(b"mdhd", bytes(24)))) + track(b"soun"))
+    assert mm7.Part.from_bytes(ftyp + no_handler).content_type == "video/3gpp"
+
+
+def test_an_audio_only_3gp_plays_on_its_slide_as_a_sound():
+    voice, picture = mm7.Part.from_bytes(iso_media(b"3gp4", [b"soun"])), mm7.Part.from_bytes(b"GIF89a" + bytes(20))
+    root = etree.fromstring(make_smil([picture, voice]).data)
+    assert [[el.tag for el in par] for par in root.iter("par")] == [["img", "audio"]]
+    assert mm7.content.file_name(voice).endswith(".3gp")
