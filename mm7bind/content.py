@@ -24,7 +24,7 @@ from typing import BinaryIO
 from urllib.parse import unquote
 from xml.sax.saxutils import quoteattr
 
-from . import durations
+from . import durations, gbk
 from .durations import LONGEST_MS, adts_frame, id3_size, mpeg_frame, same_stream
 from .errors import EncodeError
 
@@ -459,7 +459,8 @@ _CHARSET_CHECKED = 1024 * 1024  # bytes of a text read to find its charset (text
 
 
 def text_charset(blob: Blob, if_ascii: str | None = "utf-8") -> str | None:
-    """"utf-8" for bytes that are UTF-8, "utf-16" for text with a UTF-16 byte order mark, else
+    """"utf-8" for bytes that are UTF-8, "utf-16" for text with a UTF-16 byte order mark,
+    "gb2312" (or "gbk") for bytes that are Chinese text in it and not UTF-8 (see `gbk`), else
     None; `if_ascii` for bytes that are ASCII alone (None: any ASCII-compatible label fits them).
     Only the first MiB is read."""
     with blob.open() as fp:
@@ -469,7 +470,7 @@ def text_charset(blob: Blob, if_ascii: str | None = "utf-8") -> str | None:
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=blob.size <= len(head))
     except UnicodeDecodeError:
-        return None
+        return gbk.text_charset(head, final=blob.size <= len(head))
     return if_ascii if head.isascii() else "utf-8"
 
 
@@ -571,9 +572,10 @@ class Part:
         return cls(blob, content_type, **kw)._with_found_charset("charset" in kw)
 
     def _with_found_charset(self, given: bool) -> Part:
-        """Text without a charset named gets the one its bytes show (UTF-8, or UTF-16 by its byte
-        order mark): without one, readers take text as US-ASCII, and Chinese comes out garbled.
-        Other bytes (GBK, say, which fits almost any bytes) are left unlabelled: that is a guess.
+        """Text without a charset named gets the one its bytes show (UTF-8, UTF-16 by its byte
+        order mark, GB2312/GBK when they are Chinese text in it and not UTF-8, as Chinese Windows
+        and handsets write): without one, readers take text as US-ASCII, and Chinese comes out
+        garbled. Other bytes are left unlabelled: any label would be a guess.
         A UTF-8 byte order mark (Windows editors write one) goes: labelled UTF-8, the text needs
         none, and a handset that shows it shows a stray sign before the first word."""
         if not given and self.charset is None and self.kind == "text":

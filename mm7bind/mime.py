@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 from urllib.parse import quote, unquote_to_bytes
 
+from . import gbk
 from .content import CHUNK, Blob, BlobWriter, location_name
 from .errors import DecodeError, Deviation, LimitExceededError, MimeError  # noqa: F401 (mime.DecodeError)
 from .xmlsafe import charset_codec
@@ -81,9 +82,12 @@ def header_value(headers: Mapping[str, str], name: str) -> str | None:
 def _decode_header_bytes(raw: bytes) -> str:
     for codec in ("utf-8", "gb18030"):
         try:
-            return raw.decode(codec)
+            text = raw.decode(codec)
         except UnicodeDecodeError:
             continue
+        if codec == "utf-8" and len(text) != len(raw):  # (a GBK name may be valid UTF-8 as well)
+            return gbk.name_reading(raw, text) or text
+        return text
     return raw.decode("latin-1")
 
 
