@@ -124,9 +124,12 @@ def decode_words(value: str) -> str:
     return "".join(out)
 
 
-def _decode_in(data: bytes, charset: str | None, default: str) -> str:
-    """`data` in the charset a header names (GB2312 read as GB18030; `default` without one), else
-    as UTF-8 with U+FFFD: a name no charset has (or one of Python's codecs that is none) included."""
+def _decode_in(data: bytes, charset: str | None, default: str | None) -> str:
+    """`data` in the charset a header names (GB2312 read as GB18030; `default` without one, or as
+    raw header bytes are read if None), else as UTF-8 with U+FFFD: a name no charset has (or one of
+    Python's codecs that is none) included."""
+    if not charset and default is None:
+        return _decode_header_bytes(data)
     codec = charset_codec(charset)[0] if charset else default
     try:
         return data.decode(codec or "utf-8")
@@ -219,7 +222,7 @@ def _parse_params(value: str) -> tuple[str, dict[str, str]]:
             params[name] = decode_words(val)
     for base, pieces_ in extended.items():
         raw = b""
-        charset = "utf-8"
+        charset = ""  # (none named, as in "name*=''%CD%BC.gif": read as raw bytes in a header are)
         for i in sorted(pieces_):
             val, encoded = pieces_[i]
             if encoded:
@@ -228,7 +231,7 @@ def _parse_params(value: str) -> tuple[str, dict[str, str]]:
                 raw += unquote_to_bytes(val)
             else:
                 raw += val.encode("latin-1", "replace")
-        params[base] = _decode_in(raw, charset, "utf-8")
+        params[base] = _decode_in(raw, charset, None)
     return main, params
 
 

@@ -206,3 +206,14 @@ def test_a_gbk_text_file_is_labelled_and_read_as_chinese(tmp_path):
 ])
 def test_bytes_that_are_not_chinese_text_stay_unlabelled(data):
     assert mm7.Part.from_bytes(data, "text/plain").charset is None
+
+
+@pytest.mark.parametrize(("param", "name"), [
+    ("name*=''%CD%BC.gif", "图.gif"),                 # RFC 2231 without its charset: GBK, valid UTF-8 too
+    ("name*=''%C4%E3%BA%C3.gif", "你好.gif"),         # GBK, not UTF-8: was read as UTF-8, "��.gif"
+    ("name*0*=''%C4%E3; name*1=.gif", "你.gif"),
+    ("name*=''%E5%9B%BE.gif", "图.gif"),              # UTF-8
+    ("name*=UTF-8''%CD%BC.gif", "ͼ.gif"),             # a charset named is a charset believed
+])
+def test_an_rfc2231_name_without_its_charset_is_read_as_raw_bytes_are(param, name):
+    assert mm7.mime.parse_params(f"image/gif; {param}")[1]["name"] == name
