@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 LONGEST_MS = 10 * 60 * 1000  # past what any MMS carries (300 KB of AMR at its lowest rate is 8 min)
 _MIDI_MAX_BYTES = 1024 * 1024  # a ring tone is kilobytes; a bigger "MIDI" is not worth parsing
 _MOOV_MAX_BYTES = 1024 * 1024  # an MP4's index; a clip an MMS carries has one of kilobytes
-_MP4_MIN_BITS_PER_SECOND = 1000  # below any codec's rate: a file that small cannot last that long
+_MIN_BITS_PER_SECOND = 1000  # below any codec's rate: a file that small cannot last that long
 _ID3_SEARCH = 64 * 1024  # bytes after an ID3 tag searched for the first frame (padding, junk)
 
 _durations: weakref.WeakKeyDictionary[Blob, tuple[int | None]] = weakref.WeakKeyDictionary()
@@ -360,7 +360,7 @@ def _avi(src: _Reader) -> int | None:
             if not 0 < us <= _AVI_LONGEST_FRAME_US or not frames or frames * 8 > src.size:
                 return None
             ms = us * frames // 1000
-            return None if src.size * 8 * 1000 < ms * _MP4_MIN_BITS_PER_SECOND else ms
+            return None if src.size * 8 * 1000 < ms * _MIN_BITS_PER_SECOND else ms
         pos += 8 + size + (size & 1)
     return None
 
@@ -465,7 +465,7 @@ def _mp4(src: _Reader) -> int | None:
     if moov is None:
         return None
     ms = _movie_ms(moov)
-    if ms is None or src.size * 8 * 1000 < ms * _MP4_MIN_BITS_PER_SECOND:
+    if ms is None or src.size * 8 * 1000 < ms * _MIN_BITS_PER_SECOND:
         return None  # (a length this file is too small to hold)
     return ms
 
