@@ -192,6 +192,8 @@ def test_a_gbk_text_file_is_labelled_and_read_as_chinese(tmp_path):
     assert mm7.Part.from_bytes(news.encode("gbk"), "text/plain").charset == "gbk"
     out = mm7.encode(mm7.SubmitReq(recipients=["1"], content=mm7.Content(parts=[part])), transaction_id="t")
     assert b'Content-Type: text/plain; charset="gb2312"' in out.to_bytes()
+    notice = "尊敬的用户您好，您订阅的手机报今日内容已送达，请查收。"
+    assert mm7.Part.from_bytes(notice.encode("gb2312"), "text/plain").charset == "gb2312"
     # UTF-8 Chinese stays UTF-8, whatever GBK would make of its bytes.
     assert mm7.Part.from_bytes(text.encode(), "text/plain").charset == "utf-8"
 
@@ -200,6 +202,7 @@ def test_a_gbk_text_file_is_labelled_and_read_as_chinese(tmp_path):
     "Müller, Straße 5".encode("latin-1"),        # Latin-1: what follows an accent is a plain letter
     "日本語のテキストです".encode("shift_jis"),
     "中文測試內容，繁體字".encode("big5"),
+    "안녕하세요. 오늘 날씨가 좋습니다. 우리 같이 공원에 산책하러 갑시다.".encode("euc-kr"),  # (GB2312's shape)
     "新年".encode("utf-16-le"),                  # no byte order mark: NULs
     b"\x89PNG\r\n\x1a\n" + bytes(range(256)),     # not text at all
     "新年快乐".encode("gbk") + b"\x01\x02",       # Chinese, but with control characters: data
