@@ -17,7 +17,7 @@ import re
 import unicodedata
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ue000-\uf8ff]")  # (and GBK's user-defined rows)
-_CHINESE = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")  # ideographs, CJK and full-width signs
+_NOT_CHINESE = re.compile(r"[^\x00-\x7f\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")  # (nor ASCII)
 
 
 def text_charset(head: bytes, final: bool) -> str | None:
@@ -36,13 +36,18 @@ def text_charset(head: bytes, final: bool) -> str | None:
         return None
     gb2312 = text.encode("gb2312", "ignore")
     in_gb2312 = (len(gb2312) - ascii_count) // 2
-    if in_gb2312 * 10 < others * 9 or len(_CHINESE.findall(text)) * 2 < others:
+    if in_gb2312 * 10 < others * 9 or len(_NOT_CHINESE.findall(text)) * 2 > others:
         return None
     # Korean in EUC-KR reads as GB2312 characters of rows B0-C8 alone (its syllables' rows); a third
     # to a half of a Chinese text's characters are in the rows after: a dozen with none is Korean.
-    rows = [pair[0] for pair in _GB2312_PAIR.findall(gb2312) if pair[0] >= 0xB0]
-    if len(rows) >= _KOREAN_SHAPED and max(rows) < 0xC9:
-        return None
+    early = 0
+    for pair in _GB2312_PAIR.finditer(gb2312):  # (a Chinese text soon has a character past row C8)
+        if pair.group()[0] >= 0xC9:
+            break
+        early += pair.group()[0] >= 0xB0
+    else:
+        if early >= _KOREAN_SHAPED:
+            return None
     return "gb2312" if in_gb2312 == others else "gbk"
 
 
