@@ -24,7 +24,7 @@ from typing import BinaryIO
 from urllib.parse import unquote
 from xml.sax.saxutils import quoteattr
 
-from . import durations
+from . import durations, gbk
 from .durations import LONGEST_MS, adts_frame, id3_size, mpeg_frame, same_stream
 from .errors import EncodeError
 
@@ -270,6 +270,7 @@ _EXTRA_TYPES = {
     ".webp": "image/webp",
     ".heic": "image/heic",
     ".heif": "image/heif",
+    ".avi": "video/x-msvideo",
 }
 
 
@@ -297,8 +298,8 @@ def sniff_type(head: bytes, filename: str | None = None, size: int | None = None
         return "application/vnd.smaf"
     if head.startswith(b"BEGIN:IMELODY"):
         return "text/x-imelody"
-    if head.startswith(b"RIFF") and head[8:12] in (b"WAVE", b"WEBP"):
-        return "audio/wav" if head[8:12] == b"WAVE" else "image/webp"
+    if head.startswith(b"RIFF") and head[8:12] in (b"WAVE", b"WEBP", b"AVI "):
+        return {b"WAVE": "audio/wav", b"WEBP": "image/webp"}.get(head[8:12], "video/x-msvideo")
     if size is not None and _is_wbmp(head, size):
         return "image/vnd.wap.wbmp"
     stripped = head.removeprefix(codecs.BOM_UTF8).lstrip()[:64].lower()  # (Windows editors write the mark)
@@ -308,6 +309,22 @@ def sniff_type(head: bytes, filename: str | None = None, size: int | None = None
         ext = os.path.splitext(filename)[1].lower()
         return _EXTRA_TYPES.get(ext) or mimetypes.guess_type("x" + ext)[0] or "application/octet-stream"
     return "application/octet-stream"
+
+
+_AUDIO_ONLY = {"video/3gpp": "audio/3gpp", "video/3gpp2": "audio/3gpp2", "video/mp4": "audio/mp4"}
+
+
+def sniff_blob_type(blob: Blob, filename: str | None = None) -> str:
+    """`sniff_type` of a blob's first bytes, and then an MP4 or 3GP whose tracks are all sounds (a
+    handset's voice recording) typed as audio, which a handset plays rather than shows: its index
+    may follow the media (a recorder writes it last), so it is looked up in the blob (`durations.
+    has_video`: 256 boxes and a MiB of index at the most); one that cannot be read stays video."""
+    with blob.open() as fp:
+        head = fp.read(SNIFF_BYTES)
+    ctype = sniff_type(head, filename, blob.size)
+    if ctype in _AUDIO_ONLY and head[4:8] == b"ftyp" and durations.has_video(blob) is False:
+        return _AUDIO_ONLY[ctype]
+    return ctype
 
 
 def _frame_type(head: bytes) -> str | None:
@@ -442,7 +459,8 @@ _CHARSET_CHECKED = 1024 * 1024  # bytes of a text read to find its charset (text
 
 
 def text_charset(blob: Blob, if_ascii: str | None = "utf-8") -> str | None:
-    """"utf-8" for bytes that are UTF-8, "utf-16" for text with a UTF-16 byte order mark, else
+    """"utf-8" for bytes that are UTF-8, "utf-16" for text with a UTF-16 byte order mark,
+    "gb2312" (or "gbk") for bytes that are Chinese text in it and not UTF-8 (see `gbk`), else
     None; `if_ascii` for bytes that are ASCII alone (None: any ASCII-compatible label fits them).
     Only the first MiB is read."""
     with blob.open() as fp:
@@ -452,7 +470,7 @@ def text_charset(blob: Blob, if_ascii: str | None = "utf-8") -> str | None:
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=blob.size <= len(head))
     except UnicodeDecodeError:
-        return None
+        return gbk.text_charset(head, final=blob.size <= len(head))
     return if_ascii if head.isascii() else "utf-8"
 
 
@@ -524,8 +542,8 @@ class Part:
 
     @classmethod
     def from_bytes(cls, data: bytes, content_type: str | None = None, **kw) -> Part:
-        content_type = content_type or sniff_type(data[:SNIFF_BYTES], kw.get("filename"), len(data))
-        part = cls(BytesBlob(data), content_type, **kw)
+        blob = BytesBlob(data)
+        part = cls(blob, content_type or sniff_blob_type(blob, kw.get("filename")), **kw)
         return part._with_found_charset("charset" in kw)
 
     @classmethod
@@ -541,8 +559,7 @@ class Part:
         path = Path(path)
         blob = FileBlob(path)
         if content_type is None:
-            with open(path, "rb") as fp:
-                content_type = sniff_type(fp.read(SNIFF_BYTES), path.name, blob.size)
+            content_type = sniff_blob_type(blob, path.name)
         kw.setdefault("filename", path.name)
         kw.setdefault("content_location", path.name)
         return cls(blob, content_type, **kw)._with_found_charset("charset" in kw)
@@ -551,14 +568,14 @@ class Part:
     def from_stream(cls, stream: BinaryIO, content_type: str | None = None, **kw) -> Part:
         blob = spool(stream)
         if content_type is None:
-            with blob.open() as fp:
-                content_type = sniff_type(fp.read(SNIFF_BYTES), kw.get("filename"), blob.size)
+            content_type = sniff_blob_type(blob, kw.get("filename"))
         return cls(blob, content_type, **kw)._with_found_charset("charset" in kw)
 
     def _with_found_charset(self, given: bool) -> Part:
-        """Text without a charset named gets the one its bytes show (UTF-8, or UTF-16 by its byte
-        order mark): without one, readers take text as US-ASCII, and Chinese comes out garbled.
-        Other bytes (GBK, say, which fits almost any bytes) are left unlabelled: that is a guess.
+        """Text without a charset named gets the one its bytes show (UTF-8, UTF-16 by its byte
+        order mark, GB2312/GBK when they are Chinese text in it and not UTF-8, as Chinese Windows
+        and handsets write): without one, readers take text as US-ASCII, and Chinese comes out
+        garbled. Other bytes are left unlabelled: any label would be a guess.
         A UTF-8 byte order mark (Windows editors write one) goes: labelled UTF-8, the text needs
         none, and a handset that shows it shows a stray sign before the first word."""
         if not given and self.charset is None and self.kind == "text":

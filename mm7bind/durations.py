@@ -1,5 +1,6 @@
 """How long a sound or a video plays, measured from its bytes: AMR and AMR-WB, MP3 (MPEG-1, -2
-and -2.5 layers II and III), AAC in ADTS, WAV, MIDI, and MP4/3GP/M4A.
+and -2.5 layers II and III, free format too), AAC in ADTS, WAV, MIDI, MP4/3GP/M4A and AVI; and
+whether an MP4/3GP holds a video track at all (`has_video`).
 
 A generated SMIL gives each slide a length; a slide shorter than its sound cuts it off, one longer
 than a lone sound shows a blank screen. The length is what the bytes show, not what a header
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 LONGEST_MS = 10 * 60 * 1000  # past what any MMS carries (300 KB of AMR at its lowest rate is 8 min)
 _MIDI_MAX_BYTES = 1024 * 1024  # a ring tone is kilobytes; a bigger "MIDI" is not worth parsing
 _MOOV_MAX_BYTES = 1024 * 1024  # an MP4's index; a clip an MMS carries has one of kilobytes
-_MP4_MIN_BITS_PER_SECOND = 1000  # below any codec's rate: a file that small cannot last that long
+_MIN_BITS_PER_SECOND = 1000  # below any codec's rate: a file that small cannot last that long
 _ID3_SEARCH = 64 * 1024  # bytes after an ID3 tag searched for the first frame (padding, junk)
 
 _durations: weakref.WeakKeyDictionary[Blob, tuple[int | None]] = weakref.WeakKeyDictionary()
@@ -87,6 +88,8 @@ def _measure(src: _Reader) -> int | None:
         return _amr(src, 6, _AMR_FRAME)
     if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
         return _wav(src)
+    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
+        return _avi(src)
     if head.startswith(b"MThd"):
         return _midi(src)
     if head[4:8] == b"ftyp":
@@ -175,12 +178,20 @@ def _mpeg_or_adts(src: _Reader) -> int | None:
             break
         start += skip
     window = src.at(start, _ID3_SEARCH if start else 4)
+    free_tried = False
     for i in range(len(window) - 3):  # the first frame whose successor (or the end) confirms it
         if window[i] != 0xFF:
             continue
         h = src.at(start + i, 10)
         frame = mpeg_frame(h) or adts_frame(h)
         if frame is None:
+            if not free_tried and _free_header(h):  # (once: its frames are walked, a bounded search)
+                free_tried = True
+                free = _free_format(src, start + i, h)
+                if free is not None:
+                    return free
+            if not start:
+                return None
             continue
         after = start + i + frame[0]
         following = src.at(after, 10)
@@ -222,6 +233,71 @@ def _frames(src: _Reader, first: int, h: bytes, frame: tuple[int, int, int, int]
     return round(ms_total)
 
 
+_FREE_SHORTEST = 24  # bytes of a free-format frame at the least (its header and side information)
+_FREE_LONGEST = 4032  # at the most: 640 kbit/s (twice layer III's highest) at 32 kHz, 2880, and more
+_FREE_TRIED = 8  # distances to the next sync word tried (a frame's data may hold its pattern)
+_FREE_FEWEST = 4  # frames a free-format stream must chain at the least to be believed
+
+
+def _free_format(src: _Reader, first: int, h: bytes) -> int | None:
+    """The length of a free-format MPEG audio stream (bit rate index 0: a fixed rate the header
+    does not give) whose first frame starts at `first`. The frame length is the distance to the
+    next header of the same stream (one byte less when the first frame is padded), and it is
+    believed only when the frames, each that long (a byte more when padded), run on header to
+    header to the end of the file, or to a tag; else None, for the caller's default."""
+    shape = _free_header(h)
+    if shape is None:
+        return None
+    samples, rate = shape
+    window = src.at(first + _FREE_SHORTEST, _FREE_LONGEST + 1 - _FREE_SHORTEST)
+    tried, at = 0, -1
+    while tried < _FREE_TRIED:
+        at = window.find(h[:2], at + 1)
+        if at < 0:
+            return None
+        if not _same_free_stream(h, window[at : at + 4]):
+            continue
+        tried += 1
+        ms = _free_frames(src, first, h, _FREE_SHORTEST + at - ((h[2] >> 1) & 1), samples, rate)
+        if ms is not None:
+            return ms
+    return None
+
+
+def _free_header(h: bytes) -> tuple[int, int] | None:
+    """(samples, sample rate) of a free-format layer II or III frame header, else None."""
+    if len(h) < 4 or h[0] != 0xFF or h[1] & 0xE0 != 0xE0 or h[2] >> 4:
+        return None
+    version, layer, rate_index = (h[1] >> 3) & 3, (h[1] >> 1) & 3, (h[2] >> 2) & 3
+    if version == 1 or layer not in (1, 2) or rate_index == 3 or h[3] & 3 == 2:
+        return None
+    return (576 if layer == 1 and version != 3 else 1152), _MPEG_RATES[version][rate_index]
+
+
+def _same_free_stream(a: bytes, b: bytes) -> bool:
+    """Headers of one free-format stream: sync, version, layer, protection, rate index and channel
+    mode alike (the padding, private and mode extension bits may change)."""
+    return len(b) >= 4 and b[:2] == a[:2] and b[2] & 0xFC == a[2] & 0xFC and b[3] & 0xC3 == a[3] & 0xC3
+
+
+def _free_frames(src: _Reader, first: int, h: bytes, unpadded: int, samples: int, rate: int) -> int | None:
+    if unpadded < _FREE_SHORTEST:
+        return None
+    pos, frames, most = first, 0, LONGEST_MS * rate // (samples * 1000) + 1
+    while pos < src.size and frames < most:
+        here = src.at(pos, 4)
+        if len(here) < 4 or not _same_free_stream(h, here):
+            break
+        frames += 1
+        pos += unpadded + ((here[2] >> 1) & 1)
+    audio_end = min(pos, src.size)
+    rest = src.size - audio_end
+    trailer = src.at(audio_end, 8).startswith((b"TAG", b"APETAGEX", b"LYRICS"))
+    if frames < _FREE_FEWEST or (frames < most and rest > 0 and not trailer):
+        return None  # (frames that stop short of the end: a wrong length, or not free format at all)
+    return round(frames * samples * 1000 / rate)
+
+
 def _vbr_frames(frame: bytes, h: bytes) -> int | None:
     """The frame count a Xing/Info or VBRI header in the first frame claims, else None."""
     mpeg1, mono = h[1] & 0x18 == 0x18, h[3] >> 6 == 3
@@ -261,6 +337,34 @@ def _wav(src: _Reader) -> int | None:
     return None
 
 
+# -- AVI: the main header's time a frame and its frames ------------------------------------------
+
+_AVI_LONGEST_FRAME_US = 10_000_000  # a frame shown 10 s: slower than any slide show a camera wrote
+
+
+def _avi(src: _Reader) -> int | None:
+    """RIFF 'AVI ', LIST 'hdrl', whose first chunk is 'avih': microseconds a frame and the frame
+    count (an OpenDML file past 1 GiB counts its first RIFF's only: no MMS is that big). Each
+    frame is a chunk of 8 bytes at least in the file: a count it cannot hold is not believed."""
+    pos = 12
+    for _ in range(16):  # (the header list comes first; JUNK may pad before it)
+        chunk = src.at(pos, 12)
+        if len(chunk) < 12:
+            return None
+        cid, size = chunk[:4], int.from_bytes(chunk[4:8], "little")
+        if cid == b"LIST" and chunk[8:12] == b"hdrl":
+            avih = src.at(pos + 12, 8 + 20)
+            if len(avih) < 28 or avih[:4] != b"avih":
+                return None
+            us, frames = int.from_bytes(avih[8:12], "little"), int.from_bytes(avih[24:28], "little")
+            if not 0 < us <= _AVI_LONGEST_FRAME_US or not frames or frames * 8 > src.size:
+                return None
+            ms = us * frames // 1000
+            return None if src.size * 8 * 1000 < ms * _MIN_BITS_PER_SECOND else ms
+        pos += 8 + size + (size & 1)
+    return None
+
+
 # -- MIDI: ticks of each track, turned into time by the tempo map ----------------------------------
 
 
@@ -272,24 +376,34 @@ def _midi(src: _Reader) -> int | None:
     if header < 6 or len(data) < 14:
         return None
     form, tracks, division = (int.from_bytes(data[i : i + 2], "big") for i in (8, 10, 12))
-    if form > 1 or tracks == 0:
-        return None  # (format 2: independent patterns, played in an order of the player's)
-    pos, tempos, end = 8 + header, [], 0
+    if form > 2 or tracks == 0 or division == 0:
+        return None
+    # Formats 0 and 1 play their tracks at once, to one tempo map (the first track's, in practice
+    # anyone's): the last event of any track ends the tune. Format 2's tracks are patterns played
+    # one after another, each with its own tempo: the tune lasts as long as they do, end to end.
+    pos, tempos, end, total_ms = 8 + header, [], 0, 0
     while pos + 8 <= len(data) and tracks:
         length = int.from_bytes(data[pos + 4 : pos + 8], "big")
         if data[pos : pos + 4] == b"MTrk":  # (other chunk types are to be skipped, says the standard)
             tracks -= 1
+            if form == 2:
+                tempos = []
             last = _track(memoryview(data)[pos + 8 : pos + 8 + length], tempos)
             if last is None:
                 return None
+            if form == 2:
+                total_ms += _ticks_ms(last, tempos, division)
             end = max(end, last)
         pos += 8 + length
+    return round(total_ms) if form == 2 else round(_ticks_ms(end, tempos, division))
+
+
+def _ticks_ms(end: int, tempos: list[tuple[int, int]], division: int) -> float:
+    """Milliseconds from the start to tick `end`, at the tempos (tick, microseconds a quarter) given."""
     if division & 0x8000:  # SMPTE: frames a second and ticks a frame, no tempo
         fps = 256 - (division >> 8)
         per_second = (29.97 if fps == 29 else fps) * (division & 0xFF)
-        return round(end * 1000 / per_second) if per_second else None
-    if division == 0:
-        return None
+        return end * 1000 / per_second if per_second else 0
     tempos.sort(key=lambda t: t[0])
     us, tick, tempo = 0.0, 0, 500_000  # 120 beats a minute until told otherwise
     for at, new in tempos:
@@ -297,7 +411,7 @@ def _midi(src: _Reader) -> int | None:
             break
         us += (at - tick) * tempo / division
         tick, tempo = at, new
-    return round((us + (end - tick) * tempo / division) / 1000)
+    return (us + (end - tick) * tempo / division) / 1000
 
 
 def _track(t: memoryview, tempos: list[tuple[int, int]]) -> int | None:
@@ -347,6 +461,17 @@ def _varlen(t: memoryview, i: int) -> tuple[int | None, int]:
 
 
 def _mp4(src: _Reader) -> int | None:
+    moov = _moov(src)
+    if moov is None:
+        return None
+    ms = _movie_ms(moov)
+    if ms is None or src.size * 8 * 1000 < ms * _MIN_BITS_PER_SECOND:
+        return None  # (a length this file is too small to hold)
+    return ms
+
+
+def _moov(src: _Reader) -> memoryview | None:
+    """The movie box's payload (before or after the media data), if whole and not too big."""
     pos = 0
     for _ in range(256):
         box = _box(src.at(pos, 16), src.size - pos)
@@ -354,16 +479,40 @@ def _mp4(src: _Reader) -> int | None:
             return None
         kind, header, size = box
         if kind == b"moov":
-            if size > _MOOV_MAX_BYTES:
-                return None
-            ms = _movie_ms(memoryview(src.at(pos + header, size - header)))
-            if ms is None or src.size * 8 * 1000 < ms * _MP4_MIN_BITS_PER_SECOND:
-                return None  # (a length this file is too small to hold)
-            return ms
+            return memoryview(src.at(pos + header, size - header)) if size <= _MOOV_MAX_BYTES else None
         pos += size
         if pos >= src.size:
             return None
     return None
+
+
+def has_video(blob: Blob) -> bool | None:
+    """Whether the MP4/3GP in `blob` holds a video track: False for one whose tracks are sounds
+    (a voice recorder's .3gp), True for one with a video track, None when its index cannot be
+    read whole (truncated, too big, not an MP4) or it holds neither: no telling."""
+    try:
+        with blob.open() as fp:
+            moov = _moov(_Reader(fp, blob.size))
+    except OSError:
+        return None
+    if moov is None:
+        return None
+    handlers, pos = set(), 0
+    while pos < len(moov):
+        box = _box(moov[pos : pos + 16], len(moov) - pos)
+        if box is None:
+            return None  # (a track past a broken box could be the video)
+        kind, header, size = box
+        if kind == b"trak":
+            mdia = _child(moov[pos + header : pos + size], b"mdia")
+            hdlr = _child(mdia, b"hdlr") if mdia is not None else None
+            if hdlr is None or len(hdlr) < 12:
+                return None
+            handlers.add(bytes(hdlr[8:12]))  # (after version, flags and a predefined word)
+        pos += size
+    if b"vide" in handlers:
+        return True
+    return False if b"soun" in handlers else None
 
 
 def _box(h: bytes | memoryview, left: int) -> tuple[bytes, int, int] | None:

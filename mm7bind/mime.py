@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 from urllib.parse import quote, unquote_to_bytes
 
+from . import gbk
 from .content import CHUNK, Blob, BlobWriter, location_name
 from .errors import DecodeError, Deviation, LimitExceededError, MimeError  # noqa: F401 (mime.DecodeError)
 from .xmlsafe import charset_codec
@@ -81,9 +82,12 @@ def header_value(headers: Mapping[str, str], name: str) -> str | None:
 def _decode_header_bytes(raw: bytes) -> str:
     for codec in ("utf-8", "gb18030"):
         try:
-            return raw.decode(codec)
+            text = raw.decode(codec)
         except UnicodeDecodeError:
             continue
+        if codec == "utf-8" and len(text) != len(raw):  # (a GBK name may be valid UTF-8 as well)
+            return gbk.name_reading(raw, text) or text
+        return text
     return raw.decode("latin-1")
 
 
@@ -120,9 +124,12 @@ def decode_words(value: str) -> str:
     return "".join(out)
 
 
-def _decode_in(data: bytes, charset: str | None, default: str) -> str:
-    """`data` in the charset a header names (GB2312 read as GB18030; `default` without one), else
-    as UTF-8 with U+FFFD: a name no charset has (or one of Python's codecs that is none) included."""
+def _decode_in(data: bytes, charset: str | None, default: str | None) -> str:
+    """`data` in the charset a header names (GB2312 read as GB18030; `default` without one, or as
+    raw header bytes are read if None), else as UTF-8 with U+FFFD: a name no charset has (or one of
+    Python's codecs that is none) included."""
+    if not charset and default is None:
+        return _decode_header_bytes(data)
     codec = charset_codec(charset)[0] if charset else default
     try:
         return data.decode(codec or "utf-8")
@@ -215,7 +222,7 @@ def _parse_params(value: str) -> tuple[str, dict[str, str]]:
             params[name] = decode_words(val)
     for base, pieces_ in extended.items():
         raw = b""
-        charset = "utf-8"
+        charset = ""  # (none named, as in "name*=''%CD%BC.gif": read as raw bytes in a header are)
         for i in sorted(pieces_):
             val, encoded = pieces_[i]
             if encoded:
@@ -224,7 +231,7 @@ def _parse_params(value: str) -> tuple[str, dict[str, str]]:
                 raw += unquote_to_bytes(val)
             else:
                 raw += val.encode("latin-1", "replace")
-        params[base] = _decode_in(raw, charset, "utf-8")
+        params[base] = _decode_in(raw, charset, None)
     return main, params
 
 

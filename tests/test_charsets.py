@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 import mm7bind as mm7
@@ -149,3 +151,72 @@ def test_text_in_no_charset_at_all_still_has_a_text_value():
     [part] = env.message.content.parts
     assert part.text_value == "ok \ufffd\ufffd" and "charset-unreadable" in codes(env.deviations)
     assert mm7.Part.from_bytes(b"\x81\xff", "text/plain").text_value == "\ufffd\ufffd"
+
+
+# -- GBK where nothing says which charset ------------------------------------------------------
+
+
+def received_names(raw_name: bytes, stream: bool = False) -> tuple[str, str]:
+    """(file name, location) of a part whose headers give its name as raw 8-bit bytes."""
+    body = (b'--b1\r\nContent-Type: text/xml\r\n\r\n'
+            + envelope("s").replace("</Subject>", '</Subject><Content href="cid:c"/>').encode()
+            + b'\r\n--b1\r\nContent-Type: image/gif; name="' + raw_name + b'"\r\nContent-ID: <c>\r\n'
+            + b"Content-Location: " + raw_name + b"\r\n\r\nGIF89a\r\n--b1--\r\n")
+    env = mm7.decode(io.BytesIO(body) if stream else body, 'multipart/related; boundary="b1"')
+    [part] = env.message.content.parts
+    return part.filename, part.content_location
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(("name", "charset"), [
+    ("图.gif", "gbk"),          # CD BC: UTF-8's "ͼ"
+    ("为什么.gif", "gbk"),      # UTF-8's "Ϊʲô": Greek, a modifier letter, Latin
+    ("路.gif", "gbk"),          # UTF-8's "·": a sign beside no letter nor digit
+    ("新年快乐.gif", "gbk"),    # not UTF-8 at all
+    ("新年快乐.gif", "utf-8"),  # UTF-8 Chinese: three bytes a character
+    ("café.gif", "utf-8"),      # GB2312 reads it too: "caf茅"
+    ("Müller-Lüdenscheid.gif", "utf-8"),
+    ("βιβλίο.gif", "utf-8"),    # all six GB2312 Chinese characters as well
+    ("10°C.gif", "utf-8"),
+])
+def test_a_raw_file_name_is_read_in_the_charset_it_makes_sense_in(name, charset, stream):
+    assert received_names(name.encode(charset), stream) == (name, name)
+
+
+def test_a_gbk_text_file_is_labelled_and_read_as_chinese(tmp_path):
+    text = "新年快乐！\r\n恭喜发财，万事如意。"
+    (tmp_path / "祝福.txt").write_bytes(text.encode("gbk"))
+    part = mm7.Part.from_file(tmp_path / "祝福.txt")
+    assert part.charset == "gb2312" and part.text_value == text
+    news = "朱镕基总理今天访问了上海市"  # (镕: GBK's, not GB2312's)
+    assert mm7.Part.from_bytes(news.encode("gbk"), "text/plain").charset == "gbk"
+    out = mm7.encode(mm7.SubmitReq(recipients=["1"], content=mm7.Content(parts=[part])), transaction_id="t")
+    assert b'Content-Type: text/plain; charset="gb2312"' in out.to_bytes()
+    notice = "尊敬的用户您好，您订阅的手机报今日内容已送达，请查收。"
+    assert mm7.Part.from_bytes(notice.encode("gb2312"), "text/plain").charset == "gb2312"
+    # UTF-8 Chinese stays UTF-8, whatever GBK would make of its bytes.
+    assert mm7.Part.from_bytes(text.encode(), "text/plain").charset == "utf-8"
+
+
+@pytest.mark.parametrize("data", [
+    "Müller, Straße 5".encode("latin-1"),        # Latin-1: what follows an accent is a plain letter
+    "日本語のテキストです".encode("shift_jis"),
+    "中文測試內容，繁體字".encode("big5"),
+    "안녕하세요. 오늘 날씨가 좋습니다. 우리 같이 공원에 산책하러 갑시다.".encode("euc-kr"),  # (GB2312's shape)
+    "新年".encode("utf-16-le"),                  # no byte order mark: NULs
+    b"\x89PNG\r\n\x1a\n" + bytes(range(256)),     # not text at all
+    "新年快乐".encode("gbk") + b"\x01\x02",       # Chinese, but with control characters: data
+])
+def test_bytes_that_are_not_chinese_text_stay_unlabelled(data):
+    assert mm7.Part.from_bytes(data, "text/plain").charset is None
+
+
+@pytest.mark.parametrize(("param", "name"), [
+    ("name*=''%CD%BC.gif", "图.gif"),                 # RFC 2231 without its charset: GBK, valid UTF-8 too
+    ("name*=''%C4%E3%BA%C3.gif", "你好.gif"),         # GBK, not UTF-8: was read as UTF-8, "��.gif"
+    ("name*0*=''%C4%E3; name*1=.gif", "你.gif"),
+    ("name*=''%E5%9B%BE.gif", "图.gif"),              # UTF-8
+    ("name*=UTF-8''%CD%BC.gif", "ͼ.gif"),             # a charset named is a charset believed
+])
+def test_an_rfc2231_name_without_its_charset_is_read_as_raw_bytes_are(param, name):
+    assert mm7.mime.parse_params(f"image/gif; {param}")[1]["name"] == name

@@ -1038,6 +1038,9 @@ def test_a_utf8_text_file_is_labelled_utf8_not_with_the_configured_charset(tmp_p
     parts = root.to_content("GB2312").parts
     assert [p.charset.lower() for p in parts] == ["utf-8", "gb2312", "gb2312", "utf-8"]
     assert [p.data.decode(p.charset) for p in parts] == ["新年快乐", "新年快乐", "Happy new year", "新年"]
+    # A configuration in UTF-8 does not make a GBK file UTF-8: its bytes are Chinese in GB2312.
+    parts = root.to_content("UTF-8").parts
+    assert [p.charset.lower() for p in parts] == ["utf-8", "gb2312", "utf-8", "utf-8"]
 
 
 def test_nested_content_is_flattened_never_sent_empty(tmp_path):

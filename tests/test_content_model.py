@@ -110,7 +110,7 @@ def test_a_text_file_is_sent_with_its_charset(tmp_path):
     content = mm7.Content()
     utf8, ascii_, gbk = (content.add_file(tmp_path / n) for n in ("祝福.txt", "ascii.txt", "gbk.txt"))
     assert (utf8.charset, ascii_.charset) == ("utf-8", "utf-8")
-    assert gbk.charset is None  # not UTF-8: which charset it is cannot be told for sure; left for the user
+    assert gbk.charset == "gb2312"  # not UTF-8, and Chinese text in GB2312 (as Chinese Windows writes it)
     assert content.add_file(tmp_path / "gbk.txt", charset="gbk").charset == "gbk"
     data, env = sent(content)
     assert b'Content-Type: text/plain; charset="utf-8"; name="__.txt"' in data

@@ -278,7 +278,9 @@ def test_unknown_and_endless_sounds_get_the_default_or_the_cap():
 def test_measuring_any_bytes_never_fails_and_stays_in_bounds():
     rng = random.Random(7)
     seeds = [mp3(1), id3v2() + mp3(0.5), xing_mp3(50, 50), adts(1), wav(1), mp4(), mp4(version=1, large=True),
-             midi([tempo(0, 400_000) + notes(4, 96)]), b"#!AMR\n" + bytes(50)]
+             midi([tempo(0, 400_000) + notes(4, 96)]), b"#!AMR\n" + bytes(50),
+             avi(20, 40_000, frame_bytes=10), midi([notes(2, 96), tempo(0, 300_000) + notes(3, 96)], form=2)]
+    seeds += [free_mp3(12, kbps=32, rate=32000)]  # (frames of 144 bytes: a few of them)
     for seed in seeds:
         for _ in range(150):
             data = bytearray(seed)
@@ -326,3 +328,114 @@ def test_received_parts_of_sniffed_types_are_saved_under_their_extension(tmp_pat
                                  mm7.Part.from_bytes(mp4(b"M4A ")), mm7.Part.from_bytes(b"OggS" + bytes(10)),
                                  mm7.Part.from_bytes(b"x", "audio/x-midi"), mm7.Part.from_bytes(b"x", "audio/3gpp")])
     assert content.save(tmp_path) == ["audio.wav", "audio.aac", "audio.m4a", "audio.ogg", "audio.mid", "audio.3gp"]
+
+
+# -- AVI, MIDI format 2, free-format MP3 -------------------------------------------------------
+
+
+def avi(frames: int, us_per_frame: int, frame_bytes: int = 100, junk: bytes = b"", claimed: int | None = None) -> bytes:
+    """An AVI (RIFF 'AVI '): LIST 'hdrl' starting with its 56-byte 'avih', then LIST 'movi' with a
+    chunk a frame."""
+    avih = struct.pack("<14I", us_per_frame, 0, 0, 0x10, frames if claimed is None else claimed, 0, 1, 0,
+                       176, 144, 0, 0, 0, 0)
+    hdrl = b"hdrl" + b"avih" + struct.pack("<I", len(avih)) + avih
+    movi = b"movi" + (b"00dc" + struct.pack("<I", frame_bytes) + bytes(frame_bytes)) * frames
+    body = b"AVI " + junk + b"LIST" + struct.pack("<I", len(hdrl)) + hdrl + b"LIST" + struct.pack("<I", len(movi)) + movi
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def test_an_avi_lasts_as_its_main_header_says_when_the_file_can_hold_its_frames():
+    assert duration_ms(BytesBlob(avi(75, 66_666))) == 4999  # 75 frames at 15 a second
+    assert duration_ms(BytesBlob(avi(50, 40_000, junk=b"JUNK" + struct.pack("<I", 3) + b"abc\x00"))) == 2000
+    assert sniff_type(avi(1, 40_000)) == "video/x-msvideo"
+    assert dur(mm7.Part.from_bytes(avi(250, 40_000))) == ["10000ms"]
+    # A frame count no file of this size holds, or no time a frame: the default.
+    assert duration_ms(BytesBlob(avi(10, 40_000, claimed=1_000_000))) is None
+    assert duration_ms(BytesBlob(avi(10, 0))) is None
+    assert duration_ms(BytesBlob(avi(10, 40_000)[:40])) is None  # cut inside its header
+
+
+def test_a_midi_of_format_2_lasts_as_its_patterns_played_one_after_another():
+    # Three patterns: 2 s at 120 a minute, 2 s at 60 (its own tempo), 1 s at 120 again.
+    patterns = [notes(4, 480), tempo(0, 1_000_000) + notes(2, 480), notes(2, 480)]
+    assert duration_ms(BytesBlob(midi(patterns, form=2))) == 5000
+    # Format 1 plays them at once, to one tempo map: the longest, 4 quarters at 60 a minute.
+    assert duration_ms(BytesBlob(midi(patterns, form=1))) == 4000
+    assert duration_ms(BytesBlob(midi(patterns, form=3))) is None
+
+
+def free_mp3(frames: int, kbps: int = 448, rate: int = 44100, seed: int = 1) -> bytes:
+    """Free-format MPEG-1 layer III (bit rate index 0): frames of 144 × rate / sample rate bytes,
+    padded a byte now and then to keep that rate, their data random, with a sync word inside."""
+    rng, out, owed = random.Random(seed), [], 0
+    base, fraction = divmod(144 * kbps * 1000, rate)
+    for _ in range(frames):
+        owed += fraction
+        pad = int(owed >= rate)
+        owed -= rate * pad
+        header = bytes([0xFF, 0xFB, _RATES["1"].index(rate) << 2 | pad << 1, 0x44])
+        data = bytearray(rng.randbytes(base + pad - 4))
+        data[40:44] = header  # (the next frame's header, as far as a search for sync words knows)
+        out.append(header + bytes(data))
+    return b"".join(out)
+
+
+def test_a_free_format_mp3_lasts_as_its_frames_whose_length_the_sync_words_show():
+    assert duration_ms(BytesBlob(free_mp3(383))) == round(383 * 1152 * 1000 / 44100)  # 10 s
+    assert duration_ms(BytesBlob(id3v2(500) + free_mp3(100, kbps=500, rate=32000))) == 3600
+    assert duration_ms(BytesBlob(free_mp3(100) + b"TAG" + bytes(125))) == round(100 * 1152 * 1000 / 44100)
+    # Unsure: too few frames to tell a length, or frames that stop short of the end.
+    assert duration_ms(BytesBlob(free_mp3(3))) is None
+    assert duration_ms(BytesBlob(free_mp3(100) + b"\x00" * 3000)) is None
+    assert dur(mm7.Part.from_bytes(free_mp3(383), filename="song.mp3")) == ["10005ms"]
+
+
+# -- A 3GP without a video track is a sound ----------------------------------------------------
+
+
+def track(handler: bytes) -> bytes:
+    hdlr = box(b"hdlr", bytes(4) + bytes(4) + handler + bytes(12) + b"\x00")  # (version, flags, predefined)
+    return box(b"trak", box(b"tkhd", bytes(84)) + box(b"mdia", box(b"mdhd", bytes(24)) + hdlr))
+
+
+def iso_media(brand: bytes, handlers: list[bytes], index_last: bool = True) -> bytes:
+    ftyp = box(b"ftyp", brand + bytes(4) + brand + b"isom")
+    moov = box(b"moov", mvhd(1000, 3000) + b"".join(track(h) for h in handlers))
+    mdat = box(b"mdat", bytes(8000))  # (more than the 4 KiB a type is sniffed from: the index is past it)
+    return ftyp + (mdat + moov if index_last else moov + mdat)
+
+
+@pytest.mark.parametrize(("brand", "handlers", "ctype"), [
+    (b"3gp4", [b"soun"], "audio/3gpp"),
+    (b"3gp6", [b"soun", b"hint"], "audio/3gpp"),
+    (b"3g2a", [b"soun"], "audio/3gpp2"),
+    (b"isom", [b"soun"], "audio/mp4"),
+    (b"3gp4", [b"soun", b"vide"], "video/3gpp"),
+    (b"3g2a", [b"vide"], "video/3gpp2"),
+    (b"3gp4", [], "video/3gpp"),  # no track at all, or none of sound: no telling
+    (b"3gp4", [b"text"], "video/3gpp"),
+])
+def test_a_3gp_without_a_video_track_is_audio(brand, handlers, ctype, tmp_path):
+    data = iso_media(brand, handlers)
+    (tmp_path / "clip.3gp").write_bytes(data)
+    assert mm7.Part.from_bytes(data).content_type == ctype
+    assert mm7.Part.from_file(tmp_path / "clip.3gp").content_type == ctype
+    assert mm7.Part.from_bytes(iso_media(brand, handlers, index_last=False)).content_type == ctype
+    assert mm7.Part.from_bytes(data, "video/3gpp").content_type == "video/3gpp"  # (a type given is kept)
+
+
+def test_a_3gp_whose_index_cannot_be_read_whole_stays_video():
+    data = iso_media(b"3gp4", [b"soun", b"vide"])
+    assert mm7.Part.from_bytes(data[:-30]).content_type == "video/3gpp"  # cut in its last track
+    ftyp = box(b"ftyp", b"3gp4" + bytes(4))
+    broken = box(b"moov", mvhd(1000, 3000) + track(b"soun") + b"\x00\x00\x00\x04trak" + track(b"vide"))
+    assert mm7.Part.from_bytes(ftyp + broken).content_type == "video/3gpp"  # a track past a broken box
+    no_handler = box(b"moov", box(b"trak", box(b"mdia", box(b"mdhd", bytes(24)))) + track(b"soun"))
+    assert mm7.Part.from_bytes(ftyp + no_handler).content_type == "video/3gpp"
+
+
+def test_an_audio_only_3gp_plays_on_its_slide_as_a_sound():
+    voice, picture = mm7.Part.from_bytes(iso_media(b"3gp4", [b"soun"])), mm7.Part.from_bytes(b"GIF89a" + bytes(20))
+    root = etree.fromstring(make_smil([picture, voice]).data)
+    assert [[el.tag for el in par] for par in root.iter("par")] == [["img", "audio"]]
+    assert mm7.content.file_name(voice).endswith(".3gp")

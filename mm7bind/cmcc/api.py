@@ -23,7 +23,7 @@ from .. import messages as m
 from ..client import Client
 from ..codec import MessageTooLargeError
 from ..config import Config
-from ..content import SNIFF_BYTES, Content, Part, sniff_type
+from ..content import BytesBlob, Content, Part, sniff_blob_type
 from ..content import text_charset as bytes_charset
 from ..errors import (
     ConnectError,
@@ -227,13 +227,10 @@ class MMContent:
         if self.content_type:
             return str(self.content_type).split(";", 1)[0].strip()
         # §4.3: a part may leave out its type if it has a ContentID; the type follows from it.
-        data = self.content
-        return sniff_type(data[:SNIFF_BYTES], self.content_id or self.content_location, len(data))
+        return sniff_blob_type(self._blob or BytesBlob(self.content), self.content_id or self.content_location)
 
     def to_part(self, default_charset: str = "UTF-8") -> Part:
         """This part for mm7bind; `default_charset` (the configuration's) for text without one."""
-        from ..content import BytesBlob  # noqa: PLC0415
-
         ctype = self._type()
         is_text = ctype.startswith("text/") or ctype == ContentType.SMIL
         charset = python_charset(self.text_charset(default_charset)) if is_text else None

@@ -1,0 +1,109 @@
+"""GBK (GB2312) told from other bytes where no label says which charset they are in: a text file
+given without a charset, a file name sent as raw 8-bit bytes in a part's headers.
+
+Chinese handsets, Windows' Notepad ("ANSI") and China Mobile's SDK write GB2312/GBK. GBK reads
+almost any bytes, so it is taken only when its reading is Chinese and no other reading is likely:
+UTF-8 Chinese is three bytes a character, which GB2312 never reads as Chinese characters alone;
+Latin-1, Shift_JIS and Big5 land mostly outside GB2312 or in its kana, symbols and user-defined
+rows. EUC-KR has GB2312's very shape, but Korean lands in a third of its rows of Chinese characters
+alone, which a Chinese text of a dozen characters does not: a shorter Korean text is taken for
+Chinese (nothing an SP in China exchanges messages with writes EUC-KR).
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import unicodedata
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ue000-\uf8ff]")  # (and GBK's user-defined rows)
+_NOT_CHINESE = re.compile(r"[^\x00-\x7f\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")  # (nor ASCII)
+
+
+def text_charset(head: bytes, final: bool) -> str | None:
+    """"gb2312" (or "gbk" when it needs GBK's characters) for bytes that are Chinese text in it,
+    else None. `head` is a text's first bytes (`final`: all of them: else its last character may
+    be cut). Chinese text: every byte read, no control character but tab, line breaks and form
+    feed, at least nine in ten of its other characters GB2312's, and half Chinese characters or
+    signs (GB2312's kana, Greek, Cyrillic and box drawing are where other charsets' text lands)."""
+    try:
+        text = codecs.getincrementaldecoder("gbk")().decode(head, final=final)
+    except UnicodeDecodeError:
+        return None
+    ascii_count = len(text.encode("ascii", "ignore"))
+    others = len(text) - ascii_count
+    if not others or _CONTROL.search(text):
+        return None
+    gb2312 = text.encode("gb2312", "ignore")
+    in_gb2312 = (len(gb2312) - ascii_count) // 2
+    if in_gb2312 * 10 < others * 9 or len(_NOT_CHINESE.findall(text)) * 2 > others:
+        return None
+    # Korean in EUC-KR reads as GB2312 characters of rows B0-C8 alone (its syllables' rows); a third
+    # to a half of a Chinese text's characters are in the rows after: a dozen with none is Korean.
+    early = 0
+    for pair in _GB2312_PAIR.finditer(gb2312):  # (a Chinese text soon has a character past row C8)
+        if pair.group()[0] >= 0xC9:
+            break
+        early += pair.group()[0] >= 0xB0
+    else:
+        if early >= _KOREAN_SHAPED:
+            return None
+    return "gb2312" if in_gb2312 == others else "gbk"
+
+
+_GB2312_PAIR = re.compile(rb"[\xa1-\xf7][\xa1-\xfe]")  # (ASCII between pairs: the search stays aligned)
+_KOREAN_SHAPED = 12
+
+
+def name_reading(raw: bytes, utf8: str) -> str | None:
+    """The GB2312 reading of a name's raw bytes that UTF-8 reads as `utf8` too, when only it makes
+    sense; else None (the UTF-8 reading stands). A GBK name is often valid UTF-8 ("图" is CD BC,
+    UTF-8's "ͼ"), but then of two-byte characters, or of ones no text has (unassigned, private):
+    a name holding any other character of three bytes or more (UTF-8 Chinese) is UTF-8. GB2312
+    must read every other byte pair as a Chinese character, and the UTF-8 reading must be no
+    words: a word is a run of letters of one alphabet (Latin, Greek, Cyrillic, Armenian, Hebrew,
+    Arabic), two or more, or for Latin letters ("café", which GB2312 reads as "caf茅") beside a
+    plain letter; a sign such as "°" or "©" is one beside a digit or a letter ("10°C")."""
+    if any(ord(c) >= 0x800 and unicodedata.category(c) not in ("Cn", "Co") for c in utf8):
+        return None
+    try:
+        gb = raw.decode("gb2312")
+    except UnicodeDecodeError:
+        return None
+    if not all(c.isascii() or "\u4e00" <= c <= "\u9fff" for c in gb):
+        return None
+    return None if all(_is_word(m.group(0), utf8, m.start()) for m in _NOT_ASCII.finditer(utf8)) else gb
+
+
+_NOT_ASCII = re.compile(r"[^\x00-\x7f]+")
+# The letters of two bytes in UTF-8 that names are written in (the alphabets of Europe and the
+# Middle East as their languages use them, not the rarer letters of their blocks, nor IPA).
+_ALPHABETS = (
+    ("Latin", re.compile("[\u00c0-\u017f\u01a0\u01a1\u01af\u01b0\u0218-\u021b]")),
+    ("Greek", re.compile("[\u0386-\u03ce]")),
+    ("Cyrillic", re.compile("[\u0400-\u045f\u0490\u0491]")),
+    ("Armenian", re.compile("[\u0531-\u0587]")),
+    ("Hebrew", re.compile("[\u05b0-\u05c7\u05d0-\u05ea]")),
+    ("Arabic", re.compile("[\u0620-\u0652\u067e\u0686\u0698\u06a9\u06af\u06cc\u0679\u0688\u0691\u06ba\u06be\u06c1\u06d2]")),
+)
+
+
+def _is_word(run: str, text: str, start: int) -> bool:
+    before, after = text[start - 1 : start], text[start + len(run) : start + len(run) + 1]  # (ASCII)
+    if len(run) == 1 and "\u00a1" <= run <= "\u00bf":  # a Latin-1 sign
+        return before.isalnum() or after.isalnum()
+    if not unicodedata.category(run[0]).startswith("L"):  # (a word starts with a letter)
+        return False
+    scripts: set[str] = set()
+    for c in run:
+        if "\u0300" <= c <= "\u0362" and scripts and scripts <= {"Latin", "Greek", "Cyrillic"}:
+            continue  # (an accent written after its letter)
+        script = next((name for name, letters in _ALPHABETS if letters.match(c)), None)
+        if script is None or not unicodedata.category(c).startswith(("L", "M")):
+            return False
+        scripts.add(script)
+    if len(scripts) != 1:
+        return False
+    if scripts == {"Latin"}:
+        return before.isalpha() or after.isalpha()
+    return len(run) >= 2
