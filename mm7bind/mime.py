@@ -221,7 +221,8 @@ def _parse_params(value: str) -> tuple[str, dict[str, str]]:
         else:
             params[name] = decode_words(val)
     for base, pieces_ in extended.items():
-        raw = b""
+        text: list[str] = []
+        raw = b""  # encoded pieces in a row: one character's bytes may be split between them
         charset = ""  # (none named, as in "name*=''%CD%BC.gif": read as raw bytes in a header are)
         for i in sorted(pieces_):
             val, encoded = pieces_[i]
@@ -229,9 +230,15 @@ def _parse_params(value: str) -> tuple[str, dict[str, str]]:
                 if i == 0 and val.count("'") >= 2:
                     charset, _lang, val = val.split("'", 2)
                 raw += unquote_to_bytes(val)
-            else:
-                raw += val.encode("latin-1", "replace")
-        params[base] = _decode_in(raw, charset, None)
+                continue
+            if raw:
+                text.append(_decode_in(raw, charset, None))
+                raw = b""
+            # ASCII, by the RFC; raw 8-bit text (name*0="新") was read with the header already
+            text.append(val)
+        if raw:
+            text.append(_decode_in(raw, charset, None))
+        params[base] = "".join(text)
     return main, params
 
 

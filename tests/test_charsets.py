@@ -217,6 +217,9 @@ def test_bytes_that_are_not_chinese_text_stay_unlabelled(data):
     ("name*0*=''%C4%E3; name*1=.gif", "你.gif"),
     ("name*=''%E5%9B%BE.gif", "图.gif"),              # UTF-8
     ("name*=UTF-8''%CD%BC.gif", "ͼ.gif"),             # a charset named is a charset believed
+    ('name*0="新"; name*1="年.gif"', "新年.gif"),      # raw 8-bit continuations (read with the header): were "??"
+    ("name*0*=UTF-8''%E6%96%B0; name*1=\"年.gif\"", "新年.gif"),
+    ("name*0*=UTF-8''%E6%96; name*1*=%B0; name*2=.gif", "新.gif"),  # one character split between pieces
 ])
 def test_an_rfc2231_name_without_its_charset_is_read_as_raw_bytes_are(param, name):
     assert mm7.mime.parse_params(f"image/gif; {param}")[1]["name"] == name
