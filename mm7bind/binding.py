@@ -279,6 +279,9 @@ class _Encoder:
         # Whether every value written so far is proven to be what the schema accepts (see
         # lexical.py); the generic paths do not prove, so they clear it.
         self.proven = True
+        # Address ids given so far → where: an xs:ID names one element per document, and libxml2
+        # checks that only on a whole tree, not while parsing (the check `envelope.encode` runs).
+        self.address_ids: dict[str, str] = {}
 
     def message(self, msg: m.Message, content_ref: m.ContentRef | None = None) -> Any:
         cls = self.version.element_class(msg.ELEMENT)
@@ -401,8 +404,17 @@ class _Encoder:
             if var is None:
                 self.unsupported(f"{where}/{addr.kind}/{key}", key.lstrip("@"))
                 continue
+            if key == "@id":
+                self.claim_address_id(value, f"{where}/{addr.kind}")
             items.append((var, self.scalar(var.types, value, f"{where}/{key}")))
         return self.builder.make(choice.clazz, choice, items)
+
+    def claim_address_id(self, value: str, where: str) -> None:
+        first = self.address_ids.get(value)
+        if first is not None:
+            raise EncodeError(f"{where}: address id {value!r} is already used at {first} "
+                              "(an id names one address per message)")
+        self.address_ids[value] = where
 
     def recipients(self, var: XmlVar, rcpts: m.Recipients, where: str) -> Any:
         roles = {c.local_name: c for c in _choice_var(var.clazz).elements.values()}

@@ -318,7 +318,10 @@ def decode(
                        repair_unescaped=True)
     dev = Collector()
     dev.extend(parsed.deviations)
-    reader = _Reader(parsed.root, dev, engine, sniffed if parsed.valid else None, expect)
+    # (validating while parsing does not check that each xs:ID, an address id, is unique: a
+    # document with ids is read as one not known valid, and the tolerant reading checks the tree)
+    valid_as = sniffed if parsed.valid and not _HAS_IDS(parsed.root) else None
+    reader = _Reader(parsed.root, dev, engine, valid_as, expect)
     env = reader.read()
     env.encoding = parsed.encoding
     env.deviations = dev.result()
@@ -331,6 +334,7 @@ def decode(
 
 
 _MM7_NS = MM7_NS_BASE.encode("ascii")
+_HAS_IDS = etree.XPath("boolean(//@id)")
 
 
 def _sniff_version(data: bytes) -> Version | None:

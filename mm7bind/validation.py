@@ -138,7 +138,26 @@ def _issues_while_parsing(root: etree._Element, version: Version) -> list[Issue]
         note = f" (no element path: the document has an element with more than {_WIDE} children)"
         return [Issue(where, _QNAME_NS.sub("", err.message) + note, None) for err in exc.error_log] or [
             Issue(where, str(exc) + note, None)]
-    return []
+    return _reused_ids(root)
+
+
+_IDS = etree.XPath("descendant-or-self::*/@id")
+
+
+def _reused_ids(root: etree._Element) -> list[Issue]:
+    """The `id` attributes (the addresses' xs:ID) whose value an earlier one has: libxml2 checks
+    that an ID is unique only when it validates a tree, not while it parses."""
+    seen: set[str] = set()
+    issues = []
+    for value in _IDS(root):
+        if value in seen:
+            owner = value.getparent()
+            name = etree.QName(owner).localname
+            message = (f"Element '{name}', attribute 'id': '{value}' is not a valid value of the atomic type "
+                       "'xs:ID' (an earlier element has it).")
+            issues.append(Issue(readable_path(owner), message, owner.sourceline))
+        seen.add(str(value))
+    return issues
 
 
 def _resolve(root: etree._Element, path: str, known: dict) -> tuple[etree._Element | None, str]:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import mm7bind as mm7
+from mm7bind.validation import validate_element
 from mm7bind.xmlsafe import parse_xml
 
 CST = timezone(timedelta(hours=8))
@@ -183,3 +184,26 @@ def test_the_extended_responses_carry_only_the_status_code(engine):
         data = mm7.encode_envelope(rsp, transaction_id="t", version="REL-6-MM7-1-4", engine=engine)
         assert b"<Status><StatusCode>2005</StatusCode></Status>" in data
         assert mm7.decode_envelope(data, strict=True, engine=engine).body.status.code == 2005
+
+
+@pytest.mark.parametrize("engine", ["direct", "xsdata"])
+def test_an_address_id_used_twice_is_refused(engine):
+    """The address `id` is an xs:ID: one value names one element of the document. libxml2 checks
+    that only when it validates a whole tree, not while it parses (the encoder's own check), so a
+    message giving two addresses one id left here valid and was refused by validating peers."""
+    v = mm7.versions.get("REL-6-MM7-1-4")
+    first, second = mm7.Number("+8613800000000", id="r1"), mm7.Number("+8613800000001", id="r1")
+    for msg in (mm7.SubmitReq(recipients=[first, second]),
+                mm7.SubmitReq(sender_address=mm7.ShortCode("1065888", id="a"),
+                              recipients=mm7.Recipients(cc=[mm7.RFC2822Address("x@example.com", id="a")]))):
+        with pytest.raises(mm7.EncodeError, match="id 'r1'|id 'a'"):
+            mm7.encode_envelope(msg, transaction_id="t", version=v, engine=engine)
+    distinct = mm7.SubmitReq(sender_address=mm7.ShortCode("1065888", id="s1"),
+                             recipients=[first, mm7.Number("+8613800000001", id="r2")])
+    data = mm7.encode_envelope(distinct, transaction_id="t", version=v, engine=engine)
+    assert validate_element(parse_xml(data).root, v) == []
+    # Where the version has no address id, ids dropped on request are not written, so not counted.
+    dropping = mm7.XmlStyle(drop_unsupported=True)
+    data = mm7.encode_envelope(mm7.SubmitReq(recipients=[first, second]), transaction_id="t",
+                               version="REL-5-MM7-1-5", engine=engine, style=dropping)
+    assert b"r1" not in data

@@ -22,7 +22,7 @@ import pytest
 
 import mm7bind as mm7
 
-from .xsd_model import UNBOUNDED, Schema
+from .xsd_model import UNBOUNDED, XS, Schema
 
 VERSIONS = mm7.versions.all_versions()
 # Files in the official files' layout, each standing for the version its namespace names.
@@ -253,3 +253,146 @@ def test_attributes(schema):
     soap = mm7.versions.SOAP_NS
     assert {k: a.namespace for k, a in xsd.attributes(header).items()} == {
         "actor": soap, "encodingStyle": soap, "mustUnderstand": soap}
+
+
+# ---------------------------------------------------------------------------------------------
+# Every occurrence, not only the first: the structures below are shared by several messages (and
+# an official file may give each message its own copy of a type), so each is checked wherever it
+# sits in any body element of the version.
+
+ADDRESS_FORMS = ["RFC2822Address", "Number", "ShortCode"]
+# Elements holding one address, or (To, Cc, Bcc) one or more in any mix of forms.
+ADDRESS_HOLDERS = {"SenderAddress": 1, "Sender": 1, "Recipient": 1, "UserAgent": 1,
+                   "To": UNBOUNDED, "Cc": UNBOUNDED, "Bcc": UNBOUNDED}
+# Elements that carry nothing but attributes.
+EMPTY = {"Content", "ReplyCharging", "UACapabilities"}
+
+
+def everywhere(version: mm7.Version, xsd: Schema):
+    """(body element, path below it, declaration) of every element inside every body element."""
+    for name in expected_bodies(version):
+        for path, decl in xsd.descendants(xsd.element(name)):
+            yield name, path, decl
+
+
+def test_addresses_wherever_they_occur(schema):
+    """Each address holder is a choice of the three forms (once, or repeated in To/Cc/Bcc); each
+    form is text with displayOnly (default false), plus addressCoding and id from Rel-6 on."""
+    version, xsd = schema
+    rel6 = version.release >= 6
+    holders = set()
+    for body, path, decl in everywhere(version, xsd):
+        where = f"{body}/{'/'.join(path)}"
+        if decl.name in ADDRESS_FORMS:
+            assert path[-2:-1] and path[-2] in ADDRESS_HOLDERS, f"{where}: an address form outside an address"
+            assert xsd.value_kinds(decl) == ("string",), where
+            attrs = xsd.attributes(decl)
+            assert set(attrs) == ({"displayOnly", "addressCoding", "id"} if rel6 else {"displayOnly"}), where
+            assert attrs["displayOnly"].node.get("default") == "false", where
+            assert xsd.value_kinds(attrs["displayOnly"]) == ("boolean",), where
+            if rel6:
+                assert sorted(xsd.enumeration(attrs["addressCoding"])) == ["encrypted", "obfuscated"], where
+                assert xsd.value_kinds(attrs["id"]) == ("ID",), where
+            assert xsd.attribute_wildcard(decl) is None, where
+        elif decl.name in ADDRESS_HOLDERS:
+            holders.add(decl.name)
+            forms = xsd.model(decl)
+            assert (forms.kind, forms.min, forms.max) == ("choice", 1, ADDRESS_HOLDERS[decl.name]), where
+            assert [(e.kind, e.decl.name, e.min, e.max) for e in forms.items] == [
+                ("element", name, 1, 1) for name in ADDRESS_FORMS], where
+            sequence = {"sequence"} if decl.name == "UserAgent" else set()
+            assert set(xsd.attributes(decl)) == sequence, where
+            if sequence:
+                assert xsd.value_kinds(xsd.attributes(decl)["sequence"]) == ("positiveInteger",), where
+    assert holders == set(ADDRESS_HOLDERS) - (set() if rel6 else {"UserAgent"})
+
+
+ENUMERATED = {child: values for (_, child), values in ENUMS.items() if child != "MMStatus"}
+
+
+def test_enumerations_wherever_they_occur(schema):
+    """The enumerated elements take the same values in every message that has them (MMStatus: the
+    delivery or the read statuses, by report), and no other element is enumerated."""
+    version, xsd = schema
+    rel6 = version.release >= 6
+    for body, path, decl in everywhere(version, xsd):
+        where = f"{body}/{'/'.join(path)}"
+        if path == ("MM7Version",) or not xsd.has_text(decl) or xsd.mixed(decl):
+            continue  # (MM7Version: test_enumerations; the others hold elements or nothing)
+        if decl.name == "MMStatus":
+            rel5_values, rel6_values = ENUMS[(body, "MMStatus")]
+        else:
+            rel5_values, rel6_values = ENUMERATED.get(decl.name, ([], []))
+        expected = rel5_values + (rel6_values if rel6 else [])
+        assert sorted(xsd.enumeration(decl)) == sorted(expected), where
+
+
+def test_the_status_of_every_response(schema):
+    """Status: StatusCode (a positive integer), StatusText (mandatory, free text) and Details (any
+    content: text, elements and attributes of any namespace); StatusCode alone in the extended
+    operations' responses."""
+    version, xsd = schema
+    responses = [name for name, kids in expected_bodies(version).items() if ("Status", 1, 1) in kids]
+    assert set(responses) == {n for n in expected_bodies(version) if n.endswith("Rsp")}
+    for name in responses:
+        status = xsd.path(name, "Status")
+        code_only = name in EXTENDED
+        assert xsd.children(status) == PARTS[("extendedCancelRsp" if code_only else "SubmitRsp", "Status")], name
+        assert xsd.attributes(status) == {} and xsd.attribute_wildcard(status) is None, name
+        code = xsd.child(status, "StatusCode")
+        assert xsd.value_kinds(code) == ("positiveInteger",) and xsd.attributes(code) == {}, name
+        if code_only:
+            continue
+        text = xsd.child(status, "StatusText")
+        assert xsd.value_kinds(text) == ("string",) and xsd.enumeration(text) == [], name
+        details = xsd.child(status, "Details")
+        content = xsd.model(details)
+        assert (content.kind, content.min, content.max) == ("any", 0, UNBOUNDED), name
+        assert xsd.mixed(details) and xsd.attribute_wildcard(details) is not None, name
+
+
+def test_attribute_only_elements_and_service_code_wherever_they_occur(schema):
+    """Content, ReplyCharging and UACapabilities are empty elements with attributes (Content:
+    href required, allowAdaptations default true); ServiceCode is text with any attributes."""
+    version, xsd = schema
+    seen = set()
+    for body, path, decl in everywhere(version, xsd):
+        where = f"{body}/{'/'.join(path)}"
+        if decl.name in EMPTY:
+            seen.add(decl.name)
+            assert xsd.children(decl) == [] and not xsd.has_text(decl), f"{where} is not empty"
+            assert xsd.attribute_wildcard(decl) is None, where
+            attrs = xsd.attributes(decl)
+            kinds = {k: xsd.value_kinds(a) for k, a in attrs.items()}
+            if decl.name == "Content":
+                assert kinds == {"href": ("anyURI",), "allowAdaptations": ("boolean",)}, where
+                assert attrs["href"].node.get("use") == "required", where
+                assert attrs["allowAdaptations"].node.get("default") == "true", where
+            elif decl.name == "ReplyCharging":
+                assert kinds == {"replyChargingSize": ("positiveInteger",), "replyDeadline": WHEN}, where
+            else:
+                assert kinds == {"UAProf": ("string",), "TimeStamp": WHEN}, where
+                assert all(a.node.get("use", "optional") == "optional" for a in attrs.values()), where
+        elif decl.name == "ServiceCode":
+            seen.add(decl.name)
+            assert xsd.value_kinds(decl) == ("string",) and xsd.children(decl) == [], where
+            assert xsd.attributes(decl) == {} and xsd.attribute_wildcard(decl) is not None, where
+        elif decl.name == "DateTime":
+            attrs = xsd.attributes(decl)
+            assert {k: xsd.value_kinds(a) for k, a in attrs.items()} == {"sequence": ("positiveInteger",)}, where
+    assert seen == {"Content", "ReplyCharging", "ServiceCode"} | ({"UACapabilities"} if version.release >= 6 else set())
+
+
+def test_the_soap_envelope_attributes_transaction_id_takes():
+    """mustUnderstand is a boolean written 0 or 1 only, encodingStyle a list of URIs (so the empty
+    string Nokia sends is valid), actor a URI; Fault children are unqualified."""
+    soap = Schema(mm7.versions.envelope_schema_path())
+    assert soap.ns == mm7.versions.SOAP_NS
+    must = soap.global_attribute("mustUnderstand")
+    assert soap.value_kinds(must) == ("boolean",) and soap.patterns(must) == ["0|1"]
+    items = soap.global_attribute("encodingStyle").type.find(f"{XS}list")
+    assert items is not None and soap.type_ref(items, items.get("itemType")) == "anyURI"
+    assert soap.value_kinds(soap.global_attribute("actor")) == ("anyURI",)
+    assert soap.root.get("elementFormDefault", "unqualified") == "unqualified"
+    assert soap.children(soap.element("Fault")) == [
+        ("faultcode", 1, 1), ("faultstring", 1, 1), ("faultactor", 0, 1), ("detail", 0, 1)]

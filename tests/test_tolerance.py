@@ -636,3 +636,33 @@ def test_response_children_without_their_element_are_read_only_as_the_expected_r
     assert "missing-body-element" not in codes(mm7.decode_envelope(qualified, expect="SubmitRsp"))
     with pytest.raises(ValueError, match="not an MM7 operation"):
         mm7.decode_envelope(data, expect="Submit")
+
+
+@pytest.mark.parametrize("engine", ["direct", "xsdata"])
+def test_two_addresses_with_one_id_are_a_schema_deviation(engine):
+    """An address id is an xs:ID, unique in the document. Validating while parsing (the fast path
+    of decode) does not check that, so such a message was read as valid, also by strict decoding."""
+    v = mm7.versions.get("REL-6-MM7-1-4")
+    msg = mm7.DeliverReq(sender=mm7.Number("+8613800000000", id="a1"),
+                         recipients=[mm7.ShortCode("1065888", id="a2")])
+    data = mm7.encode_envelope(msg, transaction_id="t", version=v).replace(b'"a2"', b'"a1"')
+    env = mm7.decode_envelope(data, engine=engine)
+    assert [(d.code, d.path) for d in env.deviations] == [("schema", "/Envelope/Body/DeliverReq/Recipients/To/ShortCode")]
+    assert env.body.recipients.to == [mm7.ShortCode("1065888", id="a1")]  # read all the same
+    with pytest.raises(mm7.ValidationError, match="xs:ID"):
+        mm7.decode_envelope(data, strict=True, engine=engine)
+
+
+def test_two_addresses_with_one_id_among_thousands_of_recipients_are_a_schema_deviation():
+    """Past a thousand children in one element the tree is validated while parsed again (see
+    validation._WIDE), which does not check xs:ID uniqueness either: checked there on its own."""
+    v = mm7.versions.get("REL-6-MM7-1-4")
+    to = [mm7.Number(f"+86138{i:08d}") for i in range(1200)]
+    to[5] = mm7.Number("+8613900000005", id="dup")
+    to[900] = mm7.Number("+8613900000900", id="other")
+    data = mm7.encode_envelope(mm7.SubmitReq(recipients=to), transaction_id="t", version=v)
+    data = data.replace(b'"other"', b'"dup"')
+    env = mm7.decode_envelope(data)
+    assert [(d.code, d.path) for d in env.deviations] == [("schema", "/Envelope/Body/SubmitReq/Recipients/To/Number")]
+    assert "'dup'" in env.deviations[0].message
+    assert len(env.body.recipients.to) == 1200

@@ -199,6 +199,18 @@ class Schema:
             decl = self.child(decl, name)
         return decl
 
+    def descendants(self, decl: Decl, _above: tuple = ()) -> list[tuple[tuple[str, ...], Decl]]:
+        """Every element declaration inside `decl` at any depth, as (names from below `decl` down
+        to it, declaration), in document order; a type met again inside itself is not re-entered."""
+        above = (*_above, decl.type)
+        out = []
+        for particle in self.model(decl).elements():
+            child = particle.decl
+            out.append(((child.name,), child))
+            if not isinstance(child.type, str) and not any(child.type is t for t in above):
+                out += [((child.name, *sub), d) for sub, d in self.descendants(child, above)]
+        return out
+
     # -- values --------------------------------------------------------------------------------
 
     def _simple_base(self, kind: etree._Element | str) -> etree._Element | str:
@@ -289,6 +301,54 @@ class Schema:
             elif node.tag == f"{XS}attributeGroup":
                 out.update(self._declared_attributes(self.lookup(node, node.get("ref"), "attributeGroup")))
         return out
+
+    def global_attribute(self, name: str) -> Attr:
+        node = self.top["attribute"][name]
+        return Attr(name, node, self.ns, self._attribute_type(node))
+
+    def attribute_wildcard(self, decl: Decl) -> etree._Element | None:
+        """The xs:anyAttribute an element's type has (inherited or from an attribute group)."""
+        return None if isinstance(decl.type, str) else self._type_wildcard(decl.type)
+
+    def _type_wildcard(self, kind: etree._Element) -> etree._Element | None:
+        if kind.tag != f"{XS}complexType":
+            return None
+        holder = kind
+        for content_tag in ("complexContent", "simpleContent"):
+            content = kind.find(f"{XS}{content_tag}")
+            if content is not None:
+                holder = content[0] if content[0].tag != f"{XS}annotation" else content[1]
+                base = self.type_ref(holder, holder.get("base"))
+                found = self._type_wildcard(base) if not isinstance(base, str) else None
+                if found is not None and holder.tag == f"{XS}extension":
+                    return found
+        return self._declared_wildcard(holder)
+
+    def _declared_wildcard(self, holder: etree._Element) -> etree._Element | None:
+        for node in holder:
+            if node.tag == f"{XS}anyAttribute":
+                return node
+            if node.tag == f"{XS}attributeGroup":
+                found = self._declared_wildcard(self.lookup(node, node.get("ref"), "attributeGroup"))
+                if found is not None:
+                    return found
+        return None
+
+    def mixed(self, decl: Decl) -> bool:
+        """Whether an element with element content also takes text between its children."""
+        if isinstance(decl.type, str) or decl.type.tag != f"{XS}complexType":
+            return False
+        content = decl.type.find(f"{XS}complexContent")
+        flag = content.get("mixed") if content is not None and content.get("mixed") else decl.type.get("mixed")
+        return flag in ("true", "1")
+
+    def has_text(self, decl: Decl) -> bool:
+        """Whether the element holds text: a simple type, simple content, or mixed content."""
+        if isinstance(decl.type, str):  # a built-in simple type, or anyType
+            return True
+        if decl.type.tag == f"{XS}simpleType":
+            return True
+        return decl.type.find(f"{XS}simpleContent") is not None or self.mixed(decl)
 
     def _attribute_type(self, node: etree._Element) -> etree._Element | str:
         if node.get("type"):

@@ -114,7 +114,8 @@ MANIFEST_HEADER = """\
 # Every [versions."NAME"] entry names one XSD in this folder. `mm7_versions` lists the MM7Version
 # values that go with the namespace; the first one is what mm7bind sends by default.
 # origin = "reconstructed": written by the mm7bind project from the published structure of TS 23.140,
-#          because the official 3GPP file could not be obtained. Not the 3GPP text.
+#          because the official 3GPP file could not be obtained. Not the 3GPP text. What such a
+#          file infers rather than follows from two sources is listed in README.md, "Schema versions".
 # origin = "official": imported with `python -m tools.regen import`; `url` and `sha256` say from where.
 #
 # This file is read by mm7bind at run time and rewritten by `python -m tools.regen import`.
