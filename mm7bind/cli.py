@@ -48,7 +48,10 @@ def _decode_capture(data: bytes, strict: bool = False) -> tuple[Envelope, str | 
     return decode(body, ctype, strict=strict), start_line, headers
 
 
-def _config(args):
+def _config(args, uses: tuple[str, ...] | None = ()):
+    """The configuration, or its problems and exit 3. Its warnings that concern `uses` (what the
+    command does: see `Config.say_warnings`) are said now, on standard error; None: the command
+    says them itself once its logging is set up (serve: into its log)."""
     from .config import ConfigError, load_checked  # noqa: PLC0415
 
     path = getattr(args, "config", None)
@@ -60,13 +63,17 @@ def _config(args):
         if path and path.lower().endswith(".xml"):
             from .cmcc.config import load_cmcc  # noqa: PLC0415
 
-            return load_cmcc(path, getattr(args, "conn_config", None))
-        return load_checked(path)
+            cfg = load_cmcc(path, getattr(args, "conn_config", None), say_warnings=False)
+        else:
+            cfg = load_checked(path, say_warnings=False)
     except ConfigError as exc:
         print(f"configuration {path or '(defaults)'} has problems:", file=sys.stderr)
         for p in exc.problems:
             print(f"  {p}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
+    if uses is not None:
+        cfg.say_warnings(uses)
+    return cfg
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,7 +243,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     from . import messages as m  # noqa: PLC0415
     from .bulk import UNREACHABLE_STOP, queue_bulk, read_recipients, send_bulk, send_tagged  # noqa: PLC0415
 
-    cfg = _config(args)
+    cfg = _config(args, uses=("sending",))
     recipients = list(args.to or [])
     if args.to_file:
         try:
@@ -472,13 +479,15 @@ def _wait_for_signal(on_hangup=None) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .server import health_app, serve  # noqa: PLC0415
 
-    cfg = _config(args)
+    cfg = _config(args, uses=None)
     if args.host:
         cfg.receiver.host = args.host
     if args.port is not None:
         cfg.receiver.port = args.port
     _handling_options(cfg, args, "serve")
     _setup_logging(cfg, args, "serve")
+    sends = bool(cfg.api.path or cfg.outbox.enabled)  # (else [mmsc] is not used)
+    cfg.say_warnings(("serving",) + (("sending",) if sends else ()) + (() if args.handler else ("handling",)))
     handler = _handler(cfg, args, "serve")
     store = _store(cfg)
     _check_store_at_start(cfg, store)
@@ -488,7 +497,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         metrics = Metrics()
     receiver = cfg.make_receiver(handler, store=store, metrics=metrics)
-    client = cfg.make_client(store=store, metrics=metrics) if cfg.api.path or cfg.outbox.enabled else None
+    client = cfg.make_client(store=store, metrics=metrics) if sends else None
     outbox = cfg.make_outbox(client) if cfg.outbox.enabled else None
     api = cfg.make_send_api(client, outbox) if cfg.api.path else None
     mounts = {}
@@ -584,7 +593,7 @@ def _setup_logging(cfg, args: argparse.Namespace, command: str) -> None:
 
 
 def _echo(text: str) -> None:
-    print(printable(text), flush=True)  # (the saving handler's lines carry the peer's addresses)
+    print(printable(text), flush=True)
 
 
 def _handling_options(cfg, args: argparse.Namespace, command: str) -> None:
@@ -612,14 +621,14 @@ def _handling_options(cfg, args: argparse.Namespace, command: str) -> None:
 def _handler(cfg, args: argparse.Namespace, command: str):
     """The handler serve and replay run (--handler, else forwarding, else saving), or a usage error."""
     try:
-        return cfg.make_handler(args.handler, echo=_echo)
+        return cfg.make_handler(args.handler)
     except ValueError as exc:
         print(f"mm7bind {command}: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    cfg = _config(args)
+    cfg = _config(args, uses=() if args.handler else ("handling",))
     _handling_options(cfg, args, "replay")
     if args.verbose or cfg.logging.file:  # (what the handler does, as serve logs it)
         _setup_logging(cfg, args, "replay")

@@ -268,22 +268,22 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     return cfg, problems
 
 
-def load_cmcc(path: str | Path, conn_path: str | Path | None = None) -> Config:
+def load_cmcc(path: str | Path, conn_path: str | Path | None = None, *, say_warnings: bool = True) -> Config:
+    """A usable Config from the files, or ConfigError; warnings as `config.load_checked` has them."""
     cfg, problems = read(path, conn_path)
     if any(p.level == "error" for p in problems):
         raise ConfigError(problems)
-    import logging  # noqa: PLC0415
-
-    for p in problems:
-        logging.getLogger("mm7bind.config").warning("%s", p)
     if cfg.logging.file and cfg.logging.file != os.devnull:
         folder = Path(cfg.logging.file).parent
         try:
             folder.mkdir(parents=True, exist_ok=True)  # as the SDK, which created its log files there
         except OSError as exc:  # the SDK went on without its log files too
-            logging.getLogger("mm7bind.config").warning("%s", Problem(
-                "warning", f"{Path(path).name}:LogPath", f"cannot create {folder} ({exc.strerror or exc}): no log file"))
+            problems.append(Problem("warning", f"{Path(path).name}:LogPath",
+                                    f"cannot create {folder} ({exc.strerror or exc}): no log file"))
             cfg.logging.file = ""
+    cfg.warnings = problems
+    if say_warnings:
+        cfg.say_warnings()
     return cfg
 
 
