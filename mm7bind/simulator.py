@@ -172,6 +172,16 @@ def _worth_sending_again(exc: SendError) -> bool:
 
 QUIRKS: dict[str, Callable[[bytes], bytes]] = {"cmcc": _plain_sender, "cmcc-sdk": _plain_sender}
 
+_runs_lock = threading.Lock()
+_last_run = [0]  # (the last run ID's milliseconds: two simulators made in one millisecond differ too)
+
+
+def _new_run_id() -> str:
+    """The time, UTC to the millisecond, as yymmddHHMMSSfff: later than any before in this process."""
+    with _runs_lock:
+        ms = _last_run[0] = max(time.time_ns() // 1_000_000, _last_run[0] + 1)
+    return datetime.fromtimestamp(ms // 1000, timezone.utc).strftime("%y%m%d%H%M%S") + f"{ms % 1000:03d}"
+
 
 class Simulator:
     def __init__(self, config: SimulatorConfig | None = None, **settings: Any):
@@ -179,7 +189,10 @@ class Simulator:
         self.messages: dict[str, StoredMessage] = {}
         self.mo_sent: list[dict] = []
         self.linked_ids: set[str] = set()  # given to MO messages; a reply must cite one of these
-        self._ids = itertools.count(1)  # MessageIDs: SIM0000000001, 2... in the order submits came
+        # MessageIDs: SIM<run_id>-000001, 2... in the order submits came. The run_id (when this
+        # simulator was made) keeps a VASP store kept across restarts from seeing an ID given twice.
+        self.run_id = _new_run_id()
+        self._ids = itertools.count(1)
         self._linked = itertools.count(1)  # MO LinkedIDs, apart: an MO leaves the next MessageID as it was
         self._lock = threading.Lock()
         self._queue: list = []
@@ -361,7 +374,7 @@ class Simulator:
     # -- operations -----------------------------------------------------------------------------
 
     def _new_id(self) -> str:
-        return f"{self.config.message_id_prefix}{next(self._ids):010d}"
+        return f"{self.config.message_id_prefix}{self.run_id}-{next(self._ids):06d}"
 
     def _submit(self, env: Envelope, msg: m.SubmitReq) -> Response:
         if not msg.recipients:
@@ -548,7 +561,7 @@ class Simulator:
         if text is not None:
             content.parts.insert(0, Part.text(text, charset="utf-8"))
         if linked_id is None:  # every MO gets one, so that the VASP's answer can cite it
-            linked_id = f"LNK{next(self._linked):010d}"
+            linked_id = f"LNK{self.run_id}-{next(self._linked):06d}"
         self.linked_ids.add(linked_id)
         msg = m.DeliverReq(
             relay_server_id=self.config.relay_server_id, sender=m.Address.parse(sender),
@@ -584,21 +597,11 @@ class Simulator:
                     self._running -= 1
                     self._wake.notify_all()
 
-    def idle(self) -> bool:
-        """Nothing scheduled and nothing on its way (a report waiting for the VASP's answer is busy)."""
-        with self._wake:
-            return not self._queue and not self._running
-
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Wait until every scheduled report has gone out and been answered (for tests and the demo)."""
-        deadline = time.monotonic() + timeout
+        """Wait until every scheduled report has gone out and been answered (for tests and the demo):
+        nothing scheduled, nothing on its way (a report waiting for the VASP's answer is busy)."""
         with self._wake:
-            while self._queue or self._running:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._wake.wait(left)
-        return True
+            return self._wake.wait_for(lambda: not self._queue and not self._running, timeout)
 
     # -- control --------------------------------------------------------------------------------
 

@@ -152,8 +152,19 @@ def test_message_ids_count_submits_only_so_a_test_can_predict_them():
     with Simulator() as sim, RunningReceiver() as rcv, mm7.Client(sim.url) as client:
         sim.config.vasp_url = rcv.url
         sim.deliver("+8613900000000", ["1065"], "mo", text="hi")  # (its LinkedID counts apart)
-        assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id == "SIM0000000001"
-        assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id == "SIM0000000002"
+        assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id == f"SIM{sim.run_id}-000001"
+        assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id == f"SIM{sim.run_id}-000002"
+        assert rcv.received[0][0].linked_id == f"LNK{sim.run_id}-000001"
+
+
+def test_a_simulator_started_again_gives_message_ids_it_never_gave_before():
+    """A VASP's store keeps reports across simulator restarts: a MessageID given again would
+    match a report to the wrong message."""
+    given = []
+    for _ in range(3):
+        with Simulator() as sim, mm7.Client(sim.url) as client:
+            given.append(client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id)
+    assert len(set(given)) == 3 and all(mid.startswith("SIM") for mid in given), given
 
 
 def test_an_mo_sent_on_demand_answers_with_its_last_attempts_outcome():
