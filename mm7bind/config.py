@@ -7,7 +7,6 @@ store and the logging, so the command, the library and the China Mobile layer ag
 
 from __future__ import annotations
 
-import difflib
 import logging
 import logging.handlers
 import math
@@ -15,15 +14,16 @@ import os
 import re
 import time
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import versions
 from .auth import QOPS
 from .display import repr_showing_no_secret_header
+from .hints import did_you_mean
 from .profiles import DIALECTS, Profile
 
 ENV_PREFIX = "MM7BIND_"
@@ -465,8 +465,7 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
     cfg = Config(source=source)
     for section, values in data.items():
         if section not in SECTIONS:
-            hint = difflib.get_close_matches(section, SECTIONS, 1)
-            problems.append(Problem("error", section, "unknown section" + (f" (did you mean [{hint[0]}]?)" if hint else "")))
+            problems.append(Problem("error", section, "unknown section" + did_you_mean(section, SECTIONS)))
             continue
         if not isinstance(values, dict):
             problems.append(Problem("error", section, "must be a table ([section])"))
@@ -478,8 +477,7 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
             if (section, key) in from_env:
                 where = f"{from_env[section, key]} ({where})"
             if key not in known:
-                hint = difflib.get_close_matches(key, known, 1)
-                problems.append(Problem("error", where, "unknown setting" + (f" (did you mean {hint[0]}?)" if hint else "")))
+                problems.append(Problem("error", where, "unknown setting" + did_you_mean(key, known)))
                 continue
             ok, converted, why = _convert(getattr(target, key), value)
             if not ok:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import difflib
 import hashlib
 import hmac
 import json
@@ -39,6 +38,7 @@ from .arrival import may_have_arrived
 from .codec import _CHARSET, _MEDIA_TYPE
 from .content import Content, Part
 from .errors import STORE_ERRORS, EncodeError, FaultError, MM7Error, SendError
+from .hints import did_you_mean
 from .receiver import Response
 from .server import REASONS, request_headers
 
@@ -59,11 +59,7 @@ _ENUMS = {"priority": m.Priority, "message_class": m.MessageClass, "charged_part
 
 def _with_hints(unknown: list[str], known: Iterable[str]) -> str:
     """The unknown names, each with the known one it is likely a typo of (as `config check` does)."""
-    def hinted(name: str) -> str:
-        close = difflib.get_close_matches(name, list(known), 1)
-        return f"{name} (did you mean {close[0]}?)" if close else name
-
-    return ", ".join(hinted(name) for name in unknown)
+    return ", ".join(name + did_you_mean(name, known) for name in unknown)
 
 
 @dataclass

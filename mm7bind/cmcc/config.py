@@ -10,7 +10,6 @@ numeric keys fall back to the manual's defaults (the SDK crashed).
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from pathlib import Path
@@ -21,6 +20,7 @@ from lxml import etree
 from ..auth import QOPS
 from ..config import Config, ConfigError, Problem, check
 from ..errors import DecodeError
+from ..hints import did_you_mean
 from ..xmlsafe import parse_xml
 from .charsets import python_charset
 
@@ -108,9 +108,8 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
                 problems.append(Problem("error", f"{where}:{name}",
                                         f"element names are case-sensitive: {name} is not {same[0]} (the SDK ignores it)"))
             else:
-                hint = difflib.get_close_matches(name, keys, 1)
                 problems.append(Problem("warning", f"{where}:{name}", "unknown element, ignored"
-                                        + (f" (did you mean {hint[0]}?)" if hint else "")))
+                                        + did_you_mean(name, keys)))
             continue
         kind = keys[name][0]
         if kind is list:
