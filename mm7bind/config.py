@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import versions
-from .auth import QOPS
+from .auth import QOPS, bearer_token_problem
 from .display import repr_showing_no_secret_header
 from .hints import did_you_mean
 from .profiles import DIALECTS, Profile
@@ -750,11 +750,8 @@ def check(cfg: Config) -> list[Problem]:
         # (the send API shares the receiver's port: what the MMSC reaches, it reaches too)
         warn("api.allow", "admits addresses of receiver.allow (the MMSC's) and no token is set: the MMSC could "
                           "send through the API; set [api] token", "serving")
-    if a.token and a.token.strip() != a.token:
-        err("api.token", "has white space around it, which no request's Authorization header keeps")
-    elif a.token and not (a.token.isascii() and a.token.isprintable()):
-        err("api.token", "must be printable ASCII: a header's other bytes are read as Latin-1, so no request "
-                         "could match it")
+    if a.token and (why := bearer_token_problem(a.token)):  # (the send API refuses it in the same words)
+        err("api.token", why)
     if cfg.store.durability not in ("power", "process"):
         err("store.durability", "must be power or process")
     if cfg.store.check_at_start not in ("", "quick", "full"):

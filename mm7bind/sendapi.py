@@ -35,6 +35,7 @@ from typing import Any
 from . import messages as m
 from . import sendonce
 from .arrival import may_have_arrived
+from .auth import bearer_token_problem
 from .codec import _CHARSET, _MEDIA_TYPE
 from .content import Content, Part
 from .errors import STORE_ERRORS, EncodeError, FaultError, MM7Error, SendError
@@ -207,9 +208,9 @@ class SendApi:
     def __init__(self, client, *, token: str | None = None, allow=None, max_body: int = 20 * 1024 * 1024,
                  outbox=None):
         self.client, self.allow, self.max_body, self.outbox = client, allow, max_body, outbox
-        if token and not (token.isascii() and token.isprintable() and token.strip() == token):
-            # (WSGI reads a header's bytes as Latin-1, and the given token is trimmed: none would match)
-            raise ValueError("the API token must be printable ASCII without white space around it")
+        problem = bearer_token_problem(token) if token else None
+        if problem is not None:
+            raise ValueError(f"the API token {problem}")
         self.token = token.encode("ascii") if token else None
 
     def handle(self, method: str, path: str, body: bytes, headers: Mapping[str, str] | None = None,
