@@ -76,6 +76,16 @@ def _config(args, uses: tuple[str, ...] | None = ()):
     return cfg
 
 
+def _say_warnings(cfg, uses: tuple[str, ...]) -> None:
+    """The configuration's warnings that concern `uses` (see `Config.say_warnings`), found again on
+    what the command line changed (--mmsc, --host, --out, --forward): the file's value of those is
+    not what runs, nor what a warning should be about."""
+    from .config import check  # noqa: PLC0415
+
+    cfg.warnings = [p for p in cfg.warnings if not p.about] + [p for p in check(cfg) if p.level == "warning"]
+    cfg.say_warnings(uses)
+
+
 # ---------------------------------------------------------------------------------------------
 # Inspecting messages
 
@@ -243,7 +253,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     from . import messages as m  # noqa: PLC0415
     from .bulk import UNREACHABLE_STOP, queue_bulk, read_recipients, send_bulk, send_tagged  # noqa: PLC0415
 
-    cfg = _config(args, uses=("sending",))
+    cfg = _config(args, uses=None)
     recipients = list(args.to or [])
     if args.to_file:
         try:
@@ -270,7 +280,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     overrides = {}
     if args.mmsc:
-        overrides["urls"] = tuple(args.mmsc)
+        cfg.mmsc.urls = list(args.mmsc)
     profile = cfg.profile()
     if args.version:
         try:
@@ -296,6 +306,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                            recipients=m.Recipients(to=recipients[:1]), vaspid=args.vaspid, vasid=args.vasid,
                            service_code=args.service_code,
                            sender_address=m.Address.parse(args.sender) if args.sender else None)
+    _say_warnings(cfg, ("sending",))  # (on stderr: a command's user is there, whatever the log's file)
     if args.verbose or cfg.logging.file:
         _setup_logging(cfg, args, "send")
     else:  # the outcome is printed below; the transaction log goes to stderr only with -v
@@ -487,7 +498,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _handling_options(cfg, args, "serve")
     _setup_logging(cfg, args, "serve")
     sends = bool(cfg.api.path or cfg.outbox.enabled)  # (else [mmsc] is not used)
-    cfg.say_warnings(("serving",) + (("sending",) if sends else ()) + (() if args.handler else ("handling",)))
+    _say_warnings(cfg, ("serving",) + (("sending",) if sends else ()) + (() if args.handler else ("handling",)))
     handler = _handler(cfg, args, "serve")
     store = _store(cfg)
     _check_store_at_start(cfg, store)
@@ -628,8 +639,9 @@ def _handler(cfg, args: argparse.Namespace, command: str):
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    cfg = _config(args, uses=() if args.handler else ("handling",))
+    cfg = _config(args, uses=None)
     _handling_options(cfg, args, "replay")
+    _say_warnings(cfg, () if args.handler else ("handling",))  # (on stderr, as send's)
     if args.verbose or cfg.logging.file:  # (what the handler does, as serve logs it)
         _setup_logging(cfg, args, "replay")
     else:  # each message's outcome is printed below; the log goes to stderr only with -v
@@ -1069,8 +1081,11 @@ def cmd_mo(args: argparse.Namespace) -> int:
         base = base[: -len("/mm7")]
     payload = {"from": args.sender, "to": args.to or ["1065888"], "subject": args.subject, "text": args.text,
                "linked_id": args.linked_id}
+    session = requests.Session()
+    session.trust_env = False  # (an http_proxy of the environment would take even a loopback simulator's requests)
     try:
-        r = requests.post(base + "/control/deliver", json=payload, timeout=30)
+        with session:
+            r = session.post(base + "/control/deliver", json=payload, timeout=30)
     except requests.RequestException as exc:
         print(f"cannot reach the simulator at {base}: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE

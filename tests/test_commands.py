@@ -987,3 +987,39 @@ def test_serve_logging_to_a_file_says_each_saved_message_there_not_on_stdout(tmp
     logged = log_file.read_text(encoding="utf-8")
     assert logged.count("INFO mm7bind.serve DeliverReq from +8613900000000") == 3, logged
     assert "DeliverReq from" not in out and "receiving MM7 at" in out, out
+
+
+def test_warnings_are_about_what_runs_not_what_the_command_line_replaced(tmp_path):
+    """--host, --out and --mmsc replace the file's settings: a warning is about what runs."""
+    port = free_port()
+    (tmp_path / "a-file").write_text("not a folder")
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[mmsc]\nurls = ["https://127.0.0.1:{free_port()}/mm7"]\nusername = "sp"\npassword = "pw"\n'
+                   f'[receiver]\nhost = "0.0.0.0"\nport = {port}\nout_dir = "{tmp_path / "a-file" / "in"}"\n'
+                   f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    cfg.chmod(0o600)
+    checked = run("config", "check", str(cfg)).stdout
+    assert "listening beyond loopback" in checked and "cannot be created or written" in checked
+    serve = Background("serve", "--config", str(cfg), "--host", "127.0.0.1", "--out", str(tmp_path / "in"))
+    try:
+        serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+    finally:
+        out = serve.stop()
+    assert "receiving MM7 at" in out and "WARNING" not in out and "warning:" not in out, out
+    plain = f"http://127.0.0.1:{free_port()}/mm7"
+    proc = run("send", "--config", str(cfg), "--mmsc", plain, "--to", "1")
+    assert proc.returncode == 4 and f"Basic credentials over plain http can be read on the way: {plain}" in proc.stderr
+
+
+def test_mo_reaches_a_loopback_simulator_whatever_proxy_the_environment_names():
+    from mm7bind.simulator import Simulator
+    from mm7bind.testing import RunningReceiver
+
+    env = {**ENV, "http_proxy": f"http://127.0.0.1:{free_port()}", "NO_PROXY": "", "no_proxy": ""}
+    env["HTTP_PROXY"] = env["http_proxy"]
+    with Simulator() as sim, RunningReceiver() as vasp:
+        sim.config.vasp_url = vasp.url
+        proc = subprocess.run([sys.executable, "-m", "mm7bind.cli", "mo", "--simulator", sim.server.url, "--text", "hi"],
+                              capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+        assert proc.returncode == 0 and json.loads(proc.stdout)["status"] == 1000, proc.stdout + proc.stderr
+        assert [msg.ELEMENT for msg, _ in vasp.received] == ["DeliverReq"]
