@@ -1176,3 +1176,16 @@ def test_a_misspelt_name_gets_the_same_hint_in_every_file_and_request(tmp_path):
     assert "error: receiver.prot: unknown setting (did you mean port?)" in problems
     with pytest.raises(ApiError, match=r"^unknown field\(s\): subjet \(did you mean subject\?\)$"):
         submit_from_json({"to": "1", "subjet": "typo"})
+
+
+def test_a_receiver_is_not_warned_of_the_senders_plain_http_credentials(tmp_path, caplog):
+    """The SDK spoke plain http to the MMSC: a sender's Basic credentials can be read on the way,
+    said once by the sender; a receiver sharing the configuration never sends, and says nothing of it."""
+    config = cmcc.MM7Config(mm7config(tmp_path, logLevel="0"))
+    warning = "Basic credentials over plain http"
+    with caplog.at_level("WARNING", logger="mm7bind.config"):
+        cmcc.MM7Receiver(config)._receiver()
+        assert not [r for r in caplog.records if warning in r.getMessage()]
+        for _ in range(2):
+            cmcc.MM7Sender(config).client.close()
+    assert len([r for r in caplog.records if warning in r.getMessage()]) == 1
