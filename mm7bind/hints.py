@@ -11,3 +11,9 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     """' (did you mean <the closest known name>?)', or '' when none is close."""
     close = difflib.get_close_matches(name, list(known), 1)
     return f" (did you mean {close[0]}?)" if close else ""
+
+
+def with_hints(unknown: Iterable[str], known: Iterable[str]) -> str:
+    """The unknown names, comma-separated, each with its hint: "subjet (did you mean subject?), zzz"."""
+    known = list(known)
+    return ", ".join(name + did_you_mean(name, known) for name in unknown)

@@ -39,7 +39,7 @@ from .auth import bearer_token_problem
 from .codec import _CHARSET, _MEDIA_TYPE
 from .content import Content, Part
 from .errors import STORE_ERRORS, EncodeError, FaultError, MM7Error, SendError
-from .hints import did_you_mean
+from .hints import with_hints
 from .receiver import Response
 from .server import REASONS, request_headers
 
@@ -56,11 +56,6 @@ _PART_KEYS = ("data", "text", "content_type", "charset", "filename", "content_id
 _EMPTY_KEY = "{} is empty: leave it out (one is made up, and the request is not kept from repeats) or give one"
 _ENUMS = {"priority": m.Priority, "message_class": m.MessageClass, "charged_party": m.ChargedParty,
           "content_class": m.ContentClass}
-
-
-def _with_hints(unknown: list[str], known: Iterable[str]) -> str:
-    """The unknown names, each with the known one it is likely a typo of (as `config check` does)."""
-    return ", ".join(name + did_you_mean(name, known) for name in unknown)
 
 
 @dataclass
@@ -87,7 +82,7 @@ def submit_from_json(data: Any) -> Submission:
         raise ApiError(400, "the body must be a JSON object")
     unknown = sorted(set(data) - set(_STR) - set(_BOOL) - set(_CONTENT))
     if unknown:
-        raise ApiError(400, f"unknown field(s): {_with_hints(unknown, (*_STR, *_BOOL, *_CONTENT))}")
+        raise ApiError(400, f"unknown field(s): {with_hints(unknown, (*_STR, *_BOOL, *_CONTENT))}")
     fields: dict[str, Any] = {}
     for key in _STR:
         if data.get(key) is not None:
@@ -174,7 +169,7 @@ def _part(item: Any, i: int) -> Part:
         raise ApiError(400, f"{where} must be an object")
     unknown = sorted(set(item) - set(_PART_KEYS))
     if unknown:
-        raise ApiError(400, f"{where}: unknown field(s): {_with_hints(unknown, _PART_KEYS)}")
+        raise ApiError(400, f"{where}: unknown field(s): {with_hints(unknown, _PART_KEYS)}")
     for key in _PART_KEYS:
         if item.get(key) is not None and not isinstance(item[key], str):
             raise ApiError(400, f"{where}.{key} must be a string")

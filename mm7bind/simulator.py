@@ -37,6 +37,7 @@ from .content import Content, Part, media_kind
 from .display import shown_url
 from .envelope import Envelope, Fault
 from .errors import ConnectError, DecodeError, FaultError, HTTPStatusError, SendError, TransportError
+from .hints import with_hints
 from .mime import header_value
 from .profiles import DIALECTS, Profile
 from .receiver import Response, encode_reply, fault_status, what_it_said
@@ -171,6 +172,11 @@ def _worth_sending_again(exc: SendError) -> bool:
 
 
 QUIRKS: dict[str, Callable[[bytes], bytes]] = {"cmcc": _plain_sender, "cmcc-sdk": _plain_sender}
+
+# What each POST /control/ action takes.
+TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay")
+CONTROL_FIELDS = {"deliver": ("from", "to", "subject", "text", "linked_id"),
+                  "report": ("message_id", "recipient", "status"), "fail": TROUBLE_FIELDS, "reset": ()}
 
 _runs_lock = threading.Lock()
 _last_run = [0]  # (the last run ID's milliseconds: two simulators made in one millisecond differ too)
@@ -621,6 +627,14 @@ class Simulator:
             return 404, {"error": f"no control action {route!r} (messages, health, deliver, report, fail, reset)"}
         if method != "POST":
             return 405, {"error": f"{route} takes POST"}
+        known = CONTROL_FIELDS[route]
+        unknown = sorted(set(args) - set(known))
+        if unknown:  # (a misspelt one would be left out: an MO without its text, a trouble that does nothing)
+            return 400, {"error": f"unknown field(s): {with_hints(unknown, known)}"}
+        not_text = [k for k in known if route != "fail" and k != "to" and args.get(k) is not None
+                    and not isinstance(args[k], str)]  # (deliver's and report's are all text but "to")
+        if not_text:
+            return 400, {"error": f"{not_text[0]} must be a string"}
         if route == "reset":
             self.reset()
             return 200, {"ok": True}
@@ -631,14 +645,10 @@ class Simulator:
             if route == "report":
                 return 200, self.send_report(args["message_id"], args["recipient"], args.get("status", "Retrieved"))
             if route == "fail":
-                fields = ("count", "status", "http_status", "retry_after", "delay")
-                unknown = sorted(set(args) - set(fields))
-                if unknown:  # (a misspelt one would queue a trouble that does nothing)
-                    return 400, {"error": f"unknown field(s) {', '.join(unknown)} (known: {', '.join(fields)})"}
                 count = args.get("count", 1)
                 if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                     return 400, {"error": f"count {count!r} is not a whole number, 0 or more"}
-                self.fail_next(count, **{k: args[k] for k in fields[1:] if k in args})
+                self.fail_next(count, **{k: args[k] for k in TROUBLE_FIELDS[1:] if k in args})
                 return 200, {"queued": len(self._troubles)}
         except KeyError as exc:
             return 400, {"error": f"missing or unknown {exc.args[0]}"}

@@ -184,3 +184,28 @@ def test_cancelling_a_message_already_cancelled_or_replaced_is_not_possible():
         client.send(m.ExtendedReplaceReq(replace_id=second.message_id))
         assert client.send(m.ExtendedCancelReq(cancel_id=second.message_id)).status.code == 3001
         assert sim.messages[second.message_id].state == "replaced"
+
+
+def test_control_actions_refuse_a_misspelt_field_or_text_that_is_not_a_string():
+    """A misspelt field used to be dropped without a word (an MO sent without its text), and a
+    number for text failed with a traceback."""
+    import json
+
+    import requests
+
+    with Simulator() as sim, RunningReceiver() as rcv:
+        sim.config.vasp_url = rcv.url
+
+        def post(action: str, body: dict) -> tuple[int, dict]:
+            r = requests.post(f"{sim.server.url}/control/{action}", data=json.dumps(body), timeout=10)
+            return r.status_code, r.json()
+
+        assert post("deliver", {"from": "+8613900000000", "txt": "hi"}) == (
+            400, {"error": "unknown field(s): txt (did you mean text?)"})
+        assert post("deliver", {"from": "+8613900000000", "text": 5}) == (400, {"error": "text must be a string"})
+        assert post("report", {"message_id": "x", "recipient": "1", "status": 1}) == (
+            400, {"error": "status must be a string"})
+        assert post("fail", {"count": 1, "http_stauts": 503}) == (
+            400, {"error": "unknown field(s): http_stauts (did you mean http_status?)"})
+        assert rcv.received == [] and sim.mo_sent == []
+        assert post("deliver", {"from": "+8613900000000", "text": "hi"})[1]["status"] == 1000
