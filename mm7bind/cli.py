@@ -51,7 +51,7 @@ def _decode_capture(data: bytes, strict: bool = False) -> tuple[Envelope, str | 
 def _config(args, uses: tuple[str, ...] | None = ()):
     """The configuration, or its problems and exit 3. Its warnings that concern `uses` (what the
     command does: see `Config.say_warnings`) are said now, on standard error; None: the command
-    says them itself once its logging is set up (serve: into its log)."""
+    says them itself (`_say_warnings`), once its options have changed what they change."""
     from .config import ConfigError, load_checked  # noqa: PLC0415
 
     path = getattr(args, "config", None)
