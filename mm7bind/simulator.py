@@ -228,7 +228,10 @@ class Simulator:
         return self.server.url + self.config.path
 
     def start(self) -> Simulator:
+        """Serve (again, after `stop`: the MMSC back from an outage, the same messages and IDs)."""
         self.server = EmbeddedServer(self.wsgi_app(), self.config.host, self.config.port, threads=4).start()
+        with self._wake:
+            self._stopping = False  # (a stop before left it set: the new worker would end at once)
         self._worker = threading.Thread(target=self._run_queue, name="mm7bind-simulator", daemon=True)
         self._worker.start()
         log.info("MMSC simulator (%s) at %s", self.config.dialect, self.url)

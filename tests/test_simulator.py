@@ -209,3 +209,15 @@ def test_control_actions_refuse_a_misspelt_field_or_text_that_is_not_a_string():
             400, {"error": "unknown field(s): http_stauts (did you mean http_status?)"})
         assert rcv.received == [] and sim.mo_sent == []
         assert post("deliver", {"from": "+8613900000000", "text": "hi"})[1]["status"] == 1000
+
+
+def test_a_simulator_started_again_after_a_stop_sends_its_reports():
+    """An MMSC back from an outage: the same simulator, started again, keeps sending reports (its
+    report worker used to end at once, the stop still in force)."""
+    with RunningReceiver() as rcv:
+        sim = Simulator(report_delay=0.05, vasp_url=rcv.url)
+        sim.start().stop()
+        with sim, mm7.Client(sim.url) as client:
+            mid = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True)).message_id
+            assert sim.wait_idle()
+        assert [(msg.ELEMENT, msg.message_id) for msg, _ in rcv.received] == [("DeliveryReportReq", mid)]
