@@ -1110,6 +1110,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         from .cmcc.config import check_cmcc  # noqa: PLC0415
 
         problems = check_cmcc(args.file, args.conn_config)
+    elif args.conn_config:  # (as the other commands refuse it: it was left unchecked without a word)
+        print("mm7bind config check: --conn-config goes with a China Mobile mm7Config.xml (a TOML configuration "
+              "holds those settings itself)", file=sys.stderr)
+        return EXIT_USAGE
     else:
         _, problems = load(args.file)
     for p in problems:

@@ -913,6 +913,8 @@ def test_replay_logs_as_serve_does_and_conn_config_needs_an_xml_configuration(tm
     for args in ([], ["--config", str(tmp_path / "cfg.toml")]):  # silently ignored, before
         proc = run("send", *args, "--conn-config", str(tmp_path / "ConnConfig.xml"), "--to", "1")
         assert proc.returncode == 2 and "--conn-config goes with a China Mobile mm7Config.xml" in proc.stderr
+    proc = run("config", "check", str(tmp_path / "cfg.toml"), "--conn-config", str(tmp_path / "ConnConfig.xml"))
+    assert proc.returncode == 2 and "--conn-config goes with a China Mobile mm7Config.xml" in proc.stderr
 
 
 def test_replay_forwards_as_serve_forward_did(tmp_path):
