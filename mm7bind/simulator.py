@@ -22,6 +22,7 @@ import heapq
 import itertools
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -83,8 +84,9 @@ class SimulatorConfig:
         for name, enum in (("report_status", DeliveryStatus), ("read_status", ReadStatus)):
             if getattr(self, name) not in {e.value for e in enum}:
                 raise ValueError(f"{name} {getattr(self, name)!r} is none of {', '.join(e.value for e in enum)}")
-        if self.report_delay < 0 or self.read_delay < 0 or self.report_retry_delay < 0:
-            raise ValueError("report_delay, read_delay and report_retry_delay cannot be negative")
+        if not all(0 <= delay < math.inf for delay in (self.report_delay, self.read_delay, self.report_retry_delay)):
+            # (nan ran at once, inf ended the report worker: nothing more was ever sent)
+            raise ValueError("report_delay, read_delay and report_retry_delay must be 0 or more seconds")
         if self.max_recipients is not None and self.max_recipients < 1:
             raise ValueError("max_recipients must be at least 1 (or None: no limit)")
         if self.report_attempts < 1:
@@ -116,8 +118,8 @@ class Trouble:
             raise ValueError("delay and retry_after are seconds (numbers)")
         if self.status is not None and self.http_status is not None:
             raise ValueError("a trouble is an MM7 status or an HTTP status, not both")
-        if self.delay < 0 or (self.retry_after is not None and self.retry_after < 0):
-            raise ValueError("delay and retry_after cannot be negative")
+        if not 0 <= self.delay < math.inf or (self.retry_after is not None and not 0 <= self.retry_after < math.inf):
+            raise ValueError("delay and retry_after must be 0 or more seconds")  # (JSON's Infinity and NaN too)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import socket
 import threading
 
@@ -189,10 +190,6 @@ def test_cancelling_a_message_already_cancelled_or_replaced_is_not_possible():
 def test_control_actions_refuse_a_misspelt_field_or_text_that_is_not_a_string():
     """A misspelt field used to be dropped without a word (an MO sent without its text), and a
     number for text failed with a traceback."""
-    import json
-
-    import requests
-
     with Simulator() as sim, RunningReceiver() as rcv:
         sim.config.vasp_url = rcv.url
 
@@ -221,3 +218,16 @@ def test_a_simulator_started_again_after_a_stop_sends_its_reports():
             mid = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True)).message_id
             assert sim.wait_idle()
         assert [(msg.ELEMENT, msg.message_id) for msg, _ in rcv.received] == [("DeliveryReportReq", mid)]
+
+
+def test_delays_that_are_not_a_number_of_seconds_are_refused():
+    """An infinite report delay ended the report worker (nothing more was sent), NaN ran at once;
+    JSON as Python reads it carries both to /control/fail."""
+    for delay in (math.inf, math.nan, -1):
+        with pytest.raises(ValueError, match="must be 0 or more seconds"):
+            Simulator(report_delay=delay)
+    with Simulator() as sim:
+        for body in (b'{"delay": Infinity}', b'{"delay": NaN}', b'{"http_status": 503, "retry_after": Infinity}'):
+            r = requests.post(f"{sim.server.url}/control/fail", data=body, timeout=10)
+            assert r.status_code == 400 and "must be 0 or more seconds" in r.json()["error"], r.text
+        assert sim._troubles == []
