@@ -1021,7 +1021,7 @@ def test_mo_reaches_a_loopback_simulator_whatever_proxy_the_environment_names():
     env["HTTP_PROXY"] = env["http_proxy"]
     with Simulator() as sim, RunningReceiver() as vasp:
         sim.config.vasp_url = vasp.url
-        proc = subprocess.run([sys.executable, "-m", "mm7bind.cli", "mo", "--simulator", sim.server.url, "--text", "hi"],
+        proc = subprocess.run([sys.executable, "-m", "mm7bind.cli", "mo", "--simulator", sim.server.url],
                               capture_output=True, text=True, cwd=ROOT, env=env, timeout=60, check=False)
         assert proc.returncode == 0 and json.loads(proc.stdout)["status"] == 1000, proc.stdout + proc.stderr
         assert [msg.ELEMENT for msg, _ in vasp.received] == ["DeliverReq"]
