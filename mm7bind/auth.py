@@ -29,6 +29,17 @@ _HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 QOPS = ("auth", "auth-int")
 
 
+def bearer_token_problem(token: str) -> str | None:
+    """Why no request could ever present `token` as "Authorization: Bearer <token>" (None: one can):
+    a header's value reaches us trimmed, and its bytes beyond ASCII read as Latin-1 (WSGI). The
+    send API refuses such a token, and `config check` says it of [api] token, in these words."""
+    if token.strip() != token:
+        return "has white space around it, which no request's Authorization header keeps"
+    if not (token.isascii() and token.isprintable()):
+        return "must be printable ASCII: a header's other bytes are read as Latin-1, so no request could match it"
+    return None
+
+
 def _algorithm(name: str | None):  # noqa: ANN202
     """(hash function, is -sess) for an algorithm name, or None for one we do not speak."""
     name = (name or "MD5").upper()

@@ -49,7 +49,10 @@ def _decode_capture(data: bytes, strict: bool = False) -> tuple[Envelope, str | 
     return decode(body, ctype, strict=strict), start_line, headers
 
 
-def _config(args):
+def _config(args, uses: tuple[str, ...] | None = ()):
+    """The configuration, or its problems and exit 3. Its warnings that concern `uses` (what the
+    command does: see `Config.say_warnings`) are said now, on standard error; None: the command
+    says them itself (`_say_warnings`), once its options have changed what they change."""
     from .config import ConfigError, load_checked  # noqa: PLC0415
 
     path = getattr(args, "config", None)
@@ -61,13 +64,27 @@ def _config(args):
         if path and path.lower().endswith(".xml"):
             from .cmcc.config import load_cmcc  # noqa: PLC0415
 
-            return load_cmcc(path, getattr(args, "conn_config", None))
-        return load_checked(path)
+            cfg = load_cmcc(path, getattr(args, "conn_config", None), say_warnings=False)
+        else:
+            cfg = load_checked(path, say_warnings=False)
     except ConfigError as exc:
         print(f"configuration {path or '(defaults)'} has problems:", file=sys.stderr)
         for p in exc.problems:
             print(f"  {p}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
+    if uses is not None:
+        cfg.say_warnings(uses)
+    return cfg
+
+
+def _say_warnings(cfg, uses: tuple[str, ...]) -> None:
+    """The configuration's warnings that concern `uses` (see `Config.say_warnings`), found again on
+    what the command line changed (--mmsc, --host, --out, --forward): the file's value of those is
+    not what runs, nor what a warning should be about."""
+    from .config import check  # noqa: PLC0415
+
+    cfg.warnings = [p for p in cfg.warnings if not p.about] + [p for p in check(cfg) if p.level == "warning"]
+    cfg.say_warnings(uses)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,7 +331,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     from . import messages as m  # noqa: PLC0415
     from .bulk import UNREACHABLE_STOP, queue_bulk, read_recipients, send_bulk, send_tagged  # noqa: PLC0415
 
-    cfg = _config(args)
+    cfg = _config(args, uses=None)
     recipients = list(args.to or [])
     if args.to_file:
         try:
@@ -341,7 +358,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     overrides = {}
     if args.mmsc:
-        overrides["urls"] = tuple(args.mmsc)
+        cfg.mmsc.urls = list(args.mmsc)
     profile = cfg.profile()
     if args.version:
         try:
@@ -367,6 +384,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                            recipients=m.Recipients(to=recipients[:1]), vaspid=args.vaspid, vasid=args.vasid,
                            service_code=args.service_code,
                            sender_address=m.Address.parse(args.sender) if args.sender else None)
+    _say_warnings(cfg, ("sending",))  # (on stderr: a command's user is there, whatever the log's file)
     if args.verbose or cfg.logging.file:
         _setup_logging(cfg, args, "send")
     else:  # the outcome is printed below; the transaction log goes to stderr only with -v
@@ -550,13 +568,15 @@ def _wait_for_signal(on_hangup=None) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .server import health_app, serve  # noqa: PLC0415
 
-    cfg = _config(args)
+    cfg = _config(args, uses=None)
     if args.host:
         cfg.receiver.host = args.host
     if args.port is not None:
         cfg.receiver.port = args.port
     _handling_options(cfg, args, "serve")
     _setup_logging(cfg, args, "serve")
+    sends = bool(cfg.api.path or cfg.outbox.enabled)  # (else [mmsc] is not used)
+    _say_warnings(cfg, ("serving",) + (("sending",) if sends else ()) + (() if args.handler else ("handling",)))
     handler = _handler(cfg, args, "serve")
     store = _store(cfg)
     _check_store_at_start(cfg, store)
@@ -566,7 +586,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         metrics = Metrics()
     receiver = cfg.make_receiver(handler, store=store, metrics=metrics)
-    client = cfg.make_client(store=store, metrics=metrics) if cfg.api.path or cfg.outbox.enabled else None
+    client = cfg.make_client(store=store, metrics=metrics) if sends else None
     outbox = cfg.make_outbox(client) if cfg.outbox.enabled else None
     api = cfg.make_send_api(client, outbox) if cfg.api.path else None
     mounts = {}
@@ -662,7 +682,7 @@ def _setup_logging(cfg, args: argparse.Namespace, command: str) -> None:
 
 
 def _echo(text: str) -> None:
-    print(printable(text), flush=True)  # (the saving handler's lines carry the peer's addresses)
+    print(printable(text), flush=True)
 
 
 def _handling_options(cfg, args: argparse.Namespace, command: str) -> None:
@@ -690,15 +710,16 @@ def _handling_options(cfg, args: argparse.Namespace, command: str) -> None:
 def _handler(cfg, args: argparse.Namespace, command: str):
     """The handler serve and replay run (--handler, else forwarding, else saving), or a usage error."""
     try:
-        return cfg.make_handler(args.handler, echo=_echo)
+        return cfg.make_handler(args.handler)
     except ValueError as exc:
         print(f"mm7bind {command}: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    cfg = _config(args)
+    cfg = _config(args, uses=None)
     _handling_options(cfg, args, "replay")
+    _say_warnings(cfg, () if args.handler else ("handling",))  # (on stderr, as send's)
     if args.verbose or cfg.logging.file:  # (what the handler does, as serve logs it)
         _setup_logging(cfg, args, "replay")
     else:  # each message's outcome is printed below; the log goes to stderr only with -v
@@ -1138,8 +1159,11 @@ def cmd_mo(args: argparse.Namespace) -> int:
         base = base[: -len("/mm7")]
     payload = {"from": args.sender, "to": args.to or ["1065888"], "subject": args.subject, "text": args.text,
                "linked_id": args.linked_id}
+    session = requests.Session()
+    session.trust_env = False  # (an http_proxy of the environment would take even a loopback simulator's requests)
     try:
-        r = requests.post(base + "/control/deliver", json=payload, timeout=30)
+        with session:
+            r = session.post(base + "/control/deliver", json=payload, timeout=30)
     except requests.RequestException as exc:
         print(f"cannot reach the simulator at {base}: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
@@ -1203,6 +1227,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         from .cmcc.config import check_cmcc  # noqa: PLC0415
 
         problems = check_cmcc(args.file, args.conn_config)
+    elif args.conn_config:  # (as the other commands refuse it: it was left unchecked without a word)
+        print("mm7bind config check: --conn-config goes with a China Mobile mm7Config.xml (a TOML configuration "
+              "holds those settings itself)", file=sys.stderr)
+        return EXIT_USAGE
     else:
         _, problems = load(args.file)
     for p in problems:

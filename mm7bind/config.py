@@ -7,7 +7,6 @@ store and the logging, so the command, the library and the China Mobile layer ag
 
 from __future__ import annotations
 
-import difflib
 import logging
 import logging.handlers
 import math
@@ -15,14 +14,16 @@ import os
 import re
 import time
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import versions
-from .auth import QOPS
+from .auth import QOPS, bearer_token_problem
 from .display import repr_showing_no_secret_header
+from .hints import did_you_mean
 from .profiles import DIALECTS, Profile
 
 ENV_PREFIX = "MM7BIND_"
@@ -152,6 +153,19 @@ class Config:
     store: StoreSection = field(default_factory=StoreSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
     source: str = "(defaults)"
+    # The warnings found when it was loaded and not said yet (see say_warnings).
+    warnings: list[Problem] = field(default_factory=list, repr=False, compare=False)
+
+    def say_warnings(self, uses: Iterable[str] | None = None) -> None:
+        """Log (logger "mm7bind.config") the warnings that concern `uses`, what the program does with
+        this configuration: "sending" (to the MMSC), "serving" (listening for the MMSC and the send
+        API's callers), "handling" (the saving or forwarding handler); None: every one. A warning
+        about the file itself concerns every use. Each is said once, however often this is called:
+        `mm7bind store inbox` has no business with [mmsc]'s credentials, a send has."""
+        log = logging.getLogger("mm7bind.config")
+        for problem in [p for p in self.warnings if uses is None or not p.about or p.about in uses]:
+            self.warnings.remove(problem)
+            log.warning("%s", problem)
 
     # -- what it builds -------------------------------------------------------------------------
 
@@ -233,9 +247,9 @@ class Config:
 
         return Outbox(client, max_age=timedelta(hours=self.outbox.max_age_hours))
 
-    def make_handler(self, spec: str | None = None, echo=print):
+    def make_handler(self, spec: str | None = None, echo=None):
         """The handler `serve` and `replay` run: `spec` ("module:object"), else forwarding to
-        forward_url, else saving under out_dir."""
+        forward_url, else saving under out_dir (each message logged, or given to `echo`)."""
         from .handlers import ForwardingHandler, SavingHandler, load_handler  # noqa: PLC0415
 
         r = self.receiver
@@ -401,6 +415,7 @@ class Problem:
     level: str  # error | warning
     where: str  # section.key
     message: str
+    about: str = ""  # what a warning concerns: sending, serving, handling; "": every use (see say_warnings)
 
     def __str__(self) -> str:
         return f"{self.level}: {self.where}: {self.message}"
@@ -450,8 +465,7 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
     cfg = Config(source=source)
     for section, values in data.items():
         if section not in SECTIONS:
-            hint = difflib.get_close_matches(section, SECTIONS, 1)
-            problems.append(Problem("error", section, "unknown section" + (f" (did you mean [{hint[0]}]?)" if hint else "")))
+            problems.append(Problem("error", section, "unknown section" + did_you_mean(section, SECTIONS)))
             continue
         if not isinstance(values, dict):
             problems.append(Problem("error", section, "must be a table ([section])"))
@@ -463,8 +477,7 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
             if (section, key) in from_env:
                 where = f"{from_env[section, key]} ({where})"
             if key not in known:
-                hint = difflib.get_close_matches(key, known, 1)
-                problems.append(Problem("error", where, "unknown setting" + (f" (did you mean {hint[0]}?)" if hint else "")))
+                problems.append(Problem("error", where, "unknown setting" + did_you_mean(key, known)))
                 continue
             ok, converted, why = _convert(getattr(target, key), value)
             if not ok:
@@ -491,13 +504,15 @@ def _holds_credentials(data: dict) -> bool:
     return False
 
 
-def load_checked(path: str | Path | None) -> Config:
-    """A usable Config, or ConfigError listing what is wrong; warnings are logged."""
+def load_checked(path: str | Path | None, *, say_warnings: bool = True) -> Config:
+    """A usable Config, or ConfigError listing what is wrong. Its warnings are logged, or without
+    `say_warnings` kept in `cfg.warnings` for `cfg.say_warnings(uses)` to say those that matter."""
     cfg, problems = load(path)
     if any(p.level == "error" for p in problems):
         raise ConfigError(problems)
-    for p in problems:
-        logging.getLogger("mm7bind.config").warning("%s", p)
+    cfg.warnings = problems
+    if say_warnings:
+        cfg.say_warnings()
     return cfg
 
 
@@ -606,8 +621,8 @@ def check(cfg: Config) -> list[Problem]:
     def err(where: str, msg: str) -> None:
         out.append(Problem("error", where, msg))
 
-    def warn(where: str, msg: str) -> None:
-        out.append(Problem("warning", where, msg))
+    def warn(where: str, msg: str, about: str) -> None:
+        out.append(Problem("warning", where, msg, about))
 
     def networks(where: str, items: list[str]) -> list:
         """The networks of an allow-list; each item that is none is an error."""
@@ -622,12 +637,16 @@ def check(cfg: Config) -> list[Problem]:
     m = cfg.mmsc
     if not m.urls:
         err("mmsc.urls", "at least one MMSC URL is needed")
+    exposed = []  # plain http URLs Basic credentials would go to
     for url in m.urls:
         if not is_http_url(url):
             err("mmsc.urls", f"{shown_url(url)!r} is not an http(s) URL")
         elif urlsplit(url).scheme == "http" and (m.username and m.auth in ("basic", "auto")
                                                  or urlsplit(url).password is not None):
-            warn("mmsc.urls", f"{shown_url(url)}: Basic credentials over plain http can be read on the way")
+            exposed.append(shown_url(url))
+    if exposed:  # (one warning, however many MMSCs)
+        warn("mmsc.urls", f"Basic credentials over plain http can be read on the way: {', '.join(exposed)}",
+             "sending")
     if m.auth not in AUTH_MODES:
         err("mmsc.auth", f"must be {', '.join(AUTH_MODES)}, not {m.auth!r}")
     if m.digest_qop not in ("", *QOPS):
@@ -668,7 +687,7 @@ def check(cfg: Config) -> list[Problem]:
     if m.client_key and not m.client_cert:
         err("mmsc.client_key", "a key without client_cert")
     if not m.verify:
-        warn("mmsc.verify", "TLS certificates are not checked")
+        warn("mmsc.verify", "TLS certificates are not checked", "sending")
     r = cfg.receiver
     if not 0 <= r.port <= 65535:
         err("receiver.port", f"{r.port} is not a port number")
@@ -699,7 +718,7 @@ def check(cfg: Config) -> list[Problem]:
     if r.forward_timeout <= 0:
         err("receiver.forward_timeout", "must be more than 0 seconds")
     if r.forward_secret and not r.forward_url:
-        warn("receiver.forward_secret", "set without forward_url: nothing is forwarded")
+        warn("receiver.forward_secret", "set without forward_url: nothing is forwarded", "handling")
     if bool(r.tls_cert) != bool(r.tls_key):
         err("receiver.tls_cert", "tls_cert and tls_key go together")
     for name in ("tls_cert", "tls_key"):
@@ -712,10 +731,11 @@ def check(cfg: Config) -> list[Problem]:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent  # (saving creates the missing folders: the first existing one must take them)
     if r.out_dir and not r.forward_url and not (folder.is_dir() and os.access(folder, os.W_OK)):
-        warn("receiver.out_dir", f"{r.out_dir} cannot be created or written: the saving handler would fail")
+        warn("receiver.out_dir", f"{r.out_dir} cannot be created or written: the saving handler would fail",
+             "handling")
     receiver_allow = networks("receiver.allow", r.allow)
     if r.auth == "none" and not r.allow and r.host not in ("127.0.0.1", "::1", "localhost"):
-        warn("receiver", "listening beyond loopback with neither auth nor an allow-list")
+        warn("receiver", "listening beyond loopback with neither auth nor an allow-list", "serving")
     a = cfg.api
     if a.path and (not a.path.startswith("/")
                    or a.path.rstrip("/") in (r.path.rstrip("/"), r.metrics_path, r.health_path)):
@@ -724,16 +744,14 @@ def check(cfg: Config) -> list[Problem]:
     if cfg.outbox.max_age_hours <= 0:
         err("outbox.max_age_hours", "must be more than 0")
     if a.path and not a.token and not a.allow and r.host not in ("127.0.0.1", "::1", "localhost"):
-        warn("api", "the send API listens beyond loopback with neither a token nor an allow-list: anyone can send")
+        warn("api", "the send API listens beyond loopback with neither a token nor an allow-list: anyone can send",
+             "serving")
     if a.path and not a.token and _overlap(api_allow, receiver_allow):
         # (the send API shares the receiver's port: what the MMSC reaches, it reaches too)
         warn("api.allow", "admits addresses of receiver.allow (the MMSC's) and no token is set: the MMSC could "
-                          "send through the API; set [api] token")
-    if a.token and a.token.strip() != a.token:
-        err("api.token", "has white space around it, which no request's Authorization header keeps")
-    elif a.token and not (a.token.isascii() and a.token.isprintable()):
-        err("api.token", "must be printable ASCII: a header's other bytes are read as Latin-1, so no request "
-                         "could match it")
+                          "send through the API; set [api] token", "serving")
+    if a.token and (why := bearer_token_problem(a.token)):  # (the send API refuses it in the same words)
+        err("api.token", why)
     if cfg.store.durability not in ("power", "process"):
         err("store.durability", "must be power or process")
     if cfg.store.check_at_start not in ("", "quick", "full"):
@@ -742,10 +760,10 @@ def check(cfg: Config) -> list[Problem]:
         if getattr(cfg.store, name) < 0:
             err(f"store.{name}", "cannot be negative (0 keeps everything)")
     if 0 < cfg.store.keep_days < cfg.store.keep_bodies_days:
-        warn("store.keep_bodies_days", "longer than keep_days: the records (bodies and all) go first")
+        warn("store.keep_bodies_days", "longer than keep_days: the records (bodies and all) go first", "serving")
     if 0 < cfg.store.keep_days < 1 or 0 < cfg.store.keep_bodies_days < 1:
         warn("store", "keeping records less than a day: an MMSC still retrying a forgotten message"
-                      " gets it handled again")
+                      " gets it handled again", "serving")
     lg = cfg.logging
     if lg.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         err("logging.level", f"unknown level {lg.level!r}")

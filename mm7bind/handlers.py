@@ -16,7 +16,7 @@ from pathlib import Path
 from . import messages as m
 from .client import transport_reason
 from .content import safe_name
-from .display import is_secret_header, shown_url
+from .display import is_secret_header, printable, shown_url
 from .jsonable import to_jsonable
 from .receiver import Context, Handler, Unavailable
 from .store import sync_dir
@@ -42,12 +42,22 @@ class SavingHandler(Handler):
     With `sync` (the default; `serve` follows [store] durability), the files and the folder's
     name are flushed to the disk before the message counts as handled: the store says "handled"
     only of a message whose files survive a power cut. A flush that fails fails the message
-    (stored for replay, the MMSC asked to send it again)."""
+    (stored for replay, the MMSC asked to send it again).
 
-    def __init__(self, out_dir: str | Path, echo=print, *, sync: bool = True):
+    Each message saved is said in one line, logged at INFO (logger "mm7bind.serve": where the
+    configured log goes, never flooding a daemon's standard output), or given to `echo`."""
+
+    def __init__(self, out_dir: str | Path, echo=None, *, sync: bool = True):
         self.out = Path(out_dir)
         self.echo = echo
         self.sync = sync
+
+    def _say(self, line: str) -> None:
+        line = printable(line)  # (the peer's addresses and IDs: no forged line, no terminal escape)
+        if self.echo is not None:
+            self.echo(line)
+        else:
+            log.info("%s", line)
 
     def _folder(self, msg: m.Message, ctx: Context) -> Path:
         n = ctx.record.id if ctx.record is not None else 0
@@ -94,17 +104,17 @@ class SavingHandler(Handler):
         folder = self._save(msg, ctx)
         parts = len(msg.content.all_parts()) if msg.content else 0
         subject = repr(msg.subject) if msg.subject is not None else "(no subject)"
-        self.echo(f"DeliverReq from {msg.sender} to {', '.join(map(str, msg.recipients or []))}: "
+        self._say(f"DeliverReq from {msg.sender} to {', '.join(map(str, msg.recipients or []))}: "
                   f"{subject}, {parts} part(s) → {folder}")
 
     def on_delivery_report(self, msg: m.DeliveryReportReq, ctx: Context) -> None:
         self._save(msg, ctx)
         about = f" (our {ctx.sent.transaction_id})" if ctx.sent else ""
-        self.echo(f"DeliveryReportReq {msg.message_id}{about} for {msg.recipient}: {msg.mm_status}")
+        self._say(f"DeliveryReportReq {msg.message_id}{about} for {msg.recipient}: {msg.mm_status}")
 
     def on_read_reply(self, msg: m.ReadReplyReq, ctx: Context) -> None:
         self._save(msg, ctx)
-        self.echo(f"ReadReplyReq {msg.message_id} for {msg.recipient}: {msg.mm_status}")
+        self._say(f"ReadReplyReq {msg.message_id} for {msg.recipient}: {msg.mm_status}")
 
 
 def _work_folder(folder: Path) -> Path:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import difflib
 import hashlib
 import hmac
 import json
@@ -36,9 +35,11 @@ from typing import Any
 from . import messages as m
 from . import sendonce
 from .arrival import may_have_arrived
+from .auth import bearer_token_problem
 from .codec import _CHARSET, _MEDIA_TYPE
 from .content import Content, Part
 from .errors import STORE_ERRORS, EncodeError, FaultError, MM7Error, SendError
+from .hints import with_hints
 from .receiver import Response
 from .server import REASONS, request_headers
 
@@ -55,15 +56,6 @@ _PART_KEYS = ("data", "text", "content_type", "charset", "filename", "content_id
 _EMPTY_KEY = "{} is empty: leave it out (one is made up, and the request is not kept from repeats) or give one"
 _ENUMS = {"priority": m.Priority, "message_class": m.MessageClass, "charged_party": m.ChargedParty,
           "content_class": m.ContentClass}
-
-
-def _with_hints(unknown: list[str], known: Iterable[str]) -> str:
-    """The unknown names, each with the known one it is likely a typo of (as `config check` does)."""
-    def hinted(name: str) -> str:
-        close = difflib.get_close_matches(name, list(known), 1)
-        return f"{name} (did you mean {close[0]}?)" if close else name
-
-    return ", ".join(hinted(name) for name in unknown)
 
 
 @dataclass
@@ -90,7 +82,7 @@ def submit_from_json(data: Any) -> Submission:
         raise ApiError(400, "the body must be a JSON object")
     unknown = sorted(set(data) - set(_STR) - set(_BOOL) - set(_CONTENT))
     if unknown:
-        raise ApiError(400, f"unknown field(s): {_with_hints(unknown, (*_STR, *_BOOL, *_CONTENT))}")
+        raise ApiError(400, f"unknown field(s): {with_hints(unknown, (*_STR, *_BOOL, *_CONTENT))}")
     fields: dict[str, Any] = {}
     for key in _STR:
         if data.get(key) is not None:
@@ -177,7 +169,7 @@ def _part(item: Any, i: int) -> Part:
         raise ApiError(400, f"{where} must be an object")
     unknown = sorted(set(item) - set(_PART_KEYS))
     if unknown:
-        raise ApiError(400, f"{where}: unknown field(s): {_with_hints(unknown, _PART_KEYS)}")
+        raise ApiError(400, f"{where}: unknown field(s): {with_hints(unknown, _PART_KEYS)}")
     for key in _PART_KEYS:
         if item.get(key) is not None and not isinstance(item[key], str):
             raise ApiError(400, f"{where}.{key} must be a string")
@@ -211,9 +203,9 @@ class SendApi:
     def __init__(self, client, *, token: str | None = None, allow=None, max_body: int = 20 * 1024 * 1024,
                  outbox=None):
         self.client, self.allow, self.max_body, self.outbox = client, allow, max_body, outbox
-        if token and not (token.isascii() and token.isprintable() and token.strip() == token):
-            # (WSGI reads a header's bytes as Latin-1, and the given token is trimmed: none would match)
-            raise ValueError("the API token must be printable ASCII without white space around it")
+        problem = bearer_token_problem(token) if token else None
+        if problem is not None:
+            raise ValueError(f"the API token {problem}")
         self.token = token.encode("ascii") if token else None
 
     def handle(self, method: str, path: str, body: bytes, headers: Mapping[str, str] | None = None,

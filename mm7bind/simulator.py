@@ -22,6 +22,7 @@ import heapq
 import itertools
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -37,6 +38,7 @@ from .content import Content, Part, media_kind
 from .display import shown_url
 from .envelope import Envelope, Fault
 from .errors import ConnectError, DecodeError, FaultError, HTTPStatusError, SendError, TransportError
+from .hints import with_hints
 from .mime import header_value
 from .profiles import DIALECTS, Profile
 from .receiver import Response, encode_reply, fault_status, what_it_said
@@ -82,8 +84,9 @@ class SimulatorConfig:
         for name, enum in (("report_status", DeliveryStatus), ("read_status", ReadStatus)):
             if getattr(self, name) not in {e.value for e in enum}:
                 raise ValueError(f"{name} {getattr(self, name)!r} is none of {', '.join(e.value for e in enum)}")
-        if self.report_delay < 0 or self.read_delay < 0 or self.report_retry_delay < 0:
-            raise ValueError("report_delay, read_delay and report_retry_delay cannot be negative")
+        if not all(0 <= delay < math.inf for delay in (self.report_delay, self.read_delay, self.report_retry_delay)):
+            # (nan ran at once, inf ended the report worker: nothing more was ever sent)
+            raise ValueError("report_delay, read_delay and report_retry_delay must be 0 or more seconds")
         if self.max_recipients is not None and self.max_recipients < 1:
             raise ValueError("max_recipients must be at least 1 (or None: no limit)")
         if self.report_attempts < 1:
@@ -115,8 +118,8 @@ class Trouble:
             raise ValueError("delay and retry_after are seconds (numbers)")
         if self.status is not None and self.http_status is not None:
             raise ValueError("a trouble is an MM7 status or an HTTP status, not both")
-        if self.delay < 0 or (self.retry_after is not None and self.retry_after < 0):
-            raise ValueError("delay and retry_after cannot be negative")
+        if not 0 <= self.delay < math.inf or (self.retry_after is not None and not 0 <= self.retry_after < math.inf):
+            raise ValueError("delay and retry_after must be 0 or more seconds")  # (JSON's Infinity and NaN too)
 
 
 @dataclass
@@ -172,6 +175,21 @@ def _worth_sending_again(exc: SendError) -> bool:
 
 QUIRKS: dict[str, Callable[[bytes], bytes]] = {"cmcc": _plain_sender, "cmcc-sdk": _plain_sender}
 
+# What each POST /control/ action takes.
+TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay")
+CONTROL_FIELDS = {"deliver": ("from", "to", "subject", "text", "linked_id"),
+                  "report": ("message_id", "recipient", "status"), "fail": TROUBLE_FIELDS, "reset": ()}
+
+_runs_lock = threading.Lock()
+_last_run = [0]  # (the last run ID's milliseconds: two simulators made in one millisecond differ too)
+
+
+def _new_run_id() -> str:
+    """The time, UTC to the millisecond, as yymmddHHMMSSfff: later than any before in this process."""
+    with _runs_lock:
+        ms = _last_run[0] = max(time.time_ns() // 1_000_000, _last_run[0] + 1)
+    return datetime.fromtimestamp(ms // 1000, timezone.utc).strftime("%y%m%d%H%M%S") + f"{ms % 1000:03d}"
+
 
 class Simulator:
     def __init__(self, config: SimulatorConfig | None = None, **settings: Any):
@@ -179,7 +197,10 @@ class Simulator:
         self.messages: dict[str, StoredMessage] = {}
         self.mo_sent: list[dict] = []
         self.linked_ids: set[str] = set()  # given to MO messages; a reply must cite one of these
-        self._ids = itertools.count(1)  # MessageIDs: SIM0000000001, 2... in the order submits came
+        # MessageIDs: SIM<run_id>-000001, 2... in the order submits came. The run_id (when this
+        # simulator was made) keeps a VASP store kept across restarts from seeing an ID given twice.
+        self.run_id = _new_run_id()
+        self._ids = itertools.count(1)
         self._linked = itertools.count(1)  # MO LinkedIDs, apart: an MO leaves the next MessageID as it was
         self._lock = threading.Lock()
         self._queue: list = []
@@ -209,7 +230,10 @@ class Simulator:
         return self.server.url + self.config.path
 
     def start(self) -> Simulator:
+        """Serve (again, after `stop`: the MMSC back from an outage, the same messages and IDs)."""
         self.server = EmbeddedServer(self.wsgi_app(), self.config.host, self.config.port, threads=4).start()
+        with self._wake:
+            self._stopping = False  # (a stop before left it set: the new worker would end at once)
         self._worker = threading.Thread(target=self._run_queue, name="mm7bind-simulator", daemon=True)
         self._worker.start()
         log.info("MMSC simulator (%s) at %s", self.config.dialect, self.url)
@@ -361,7 +385,7 @@ class Simulator:
     # -- operations -----------------------------------------------------------------------------
 
     def _new_id(self) -> str:
-        return f"{self.config.message_id_prefix}{next(self._ids):010d}"
+        return f"{self.config.message_id_prefix}{self.run_id}-{next(self._ids):06d}"
 
     def _submit(self, env: Envelope, msg: m.SubmitReq) -> Response:
         if not msg.recipients:
@@ -548,7 +572,7 @@ class Simulator:
         if text is not None:
             content.parts.insert(0, Part.text(text, charset="utf-8"))
         if linked_id is None:  # every MO gets one, so that the VASP's answer can cite it
-            linked_id = f"LNK{next(self._linked):010d}"
+            linked_id = f"LNK{self.run_id}-{next(self._linked):06d}"
         self.linked_ids.add(linked_id)
         msg = m.DeliverReq(
             relay_server_id=self.config.relay_server_id, sender=m.Address.parse(sender),
@@ -584,21 +608,11 @@ class Simulator:
                     self._running -= 1
                     self._wake.notify_all()
 
-    def idle(self) -> bool:
-        """Nothing scheduled and nothing on its way (a report waiting for the VASP's answer is busy)."""
-        with self._wake:
-            return not self._queue and not self._running
-
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Wait until every scheduled report has gone out and been answered (for tests and the demo)."""
-        deadline = time.monotonic() + timeout
+        """Wait until every scheduled report has gone out and been answered (for tests and the demo):
+        nothing scheduled, nothing on its way (a report waiting for the VASP's answer is busy)."""
         with self._wake:
-            while self._queue or self._running:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._wake.wait(left)
-        return True
+            return self._wake.wait_for(lambda: not self._queue and not self._running, timeout)
 
     # -- control --------------------------------------------------------------------------------
 
@@ -618,6 +632,14 @@ class Simulator:
             return 404, {"error": f"no control action {route!r} (messages, health, deliver, report, fail, reset)"}
         if method != "POST":
             return 405, {"error": f"{route} takes POST"}
+        known = CONTROL_FIELDS[route]
+        unknown = sorted(set(args) - set(known))
+        if unknown:  # (a misspelt one would be left out: an MO without its text, a trouble that does nothing)
+            return 400, {"error": f"unknown field(s): {with_hints(unknown, known)}"}
+        not_text = [k for k in known if route != "fail" and k != "to" and args.get(k) is not None
+                    and not isinstance(args[k], str)]  # (deliver's and report's are all text but "to")
+        if not_text:
+            return 400, {"error": f"{not_text[0]} must be a string"}
         if route == "reset":
             self.reset()
             return 200, {"ok": True}
@@ -628,14 +650,10 @@ class Simulator:
             if route == "report":
                 return 200, self.send_report(args["message_id"], args["recipient"], args.get("status", "Retrieved"))
             if route == "fail":
-                fields = ("count", "status", "http_status", "retry_after", "delay")
-                unknown = sorted(set(args) - set(fields))
-                if unknown:  # (a misspelt one would queue a trouble that does nothing)
-                    return 400, {"error": f"unknown field(s) {', '.join(unknown)} (known: {', '.join(fields)})"}
                 count = args.get("count", 1)
                 if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                     return 400, {"error": f"count {count!r} is not a whole number, 0 or more"}
-                self.fail_next(count, **{k: args[k] for k in fields[1:] if k in args})
+                self.fail_next(count, **{k: args[k] for k in TROUBLE_FIELDS[1:] if k in args})
                 return 200, {"queued": len(self._troubles)}
         except KeyError as exc:
             return 400, {"error": f"missing or unknown {exc.args[0]}"}

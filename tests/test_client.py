@@ -681,7 +681,8 @@ def test_the_simulators_trouble_control_refuses_what_it_cannot_do():
     for body, error in ((b'{"status": "abc"}', "'abc' is not an MM7 status code"),
                         (b'{"http_status": 42}', "42 is not an HTTP status"),
                         (b'{"delay": "1s"}', "are seconds"),
-                        (b'{"http-status": 503}', "unknown field(s) http-status"),  # else: a trouble doing nothing
+                        # (else a trouble doing nothing)
+                        (b'{"http-status": 503}', "unknown field(s): http-status (did you mean http_status?)"),
                         (b'{"count": -1}', "count -1 is not a whole number"),
                         (b'{"count": "x"}', "count 'x' is not a whole number"),
                         (b"[1]", "a JSON object")):

@@ -1160,3 +1160,35 @@ def test_sdk_constant_names_and_manual_ranges(tmp_path):
     assert cfg.mmsc.read_timeout == 90.0 and cmcc.MM7Sender(cmcc.MM7Config(mm7config(tmp_path, TimeOut="0"))).client
     _, problems = read_cmcc(mm7config(tmp_path, TimeOut="-1"))
     assert [p.level for p in problems if "TimeOut" in p.where] == ["error"]
+
+
+def test_a_misspelt_name_gets_the_same_hint_in_every_file_and_request(tmp_path):
+    """mm7Config.xml, the TOML configuration and the send API's JSON name the likely key alike."""
+    from mm7bind.config import load
+    from mm7bind.sendapi import ApiError, submit_from_json
+
+    xml = tmp_path / "mm7Config.xml"
+    xml.write_text(f'<MM7Config xmlns="{NS}"><mmscIP>127.0.0.1:9090</mmscIP><UserNme>sp</UserNme></MM7Config>',
+                   encoding="utf-8")
+    assert "warning: mm7Config.xml:UserNme: unknown element, ignored (did you mean UserName?)" in [
+        str(p) for p in read_cmcc(xml)[1]]
+    toml = tmp_path / "cfg.toml"
+    toml.write_text('[mmcs]\nurls = []\n[receiver]\nprot = 1\n', encoding="utf-8")
+    problems = [str(p) for p in load(toml, env={})[1]]
+    assert "error: mmcs: unknown section (did you mean mmsc?)" in problems
+    assert "error: receiver.prot: unknown setting (did you mean port?)" in problems
+    with pytest.raises(ApiError, match=r"^unknown field\(s\): subjet \(did you mean subject\?\)$"):
+        submit_from_json({"to": "1", "subjet": "typo"})
+
+
+def test_a_receiver_is_not_warned_of_the_senders_plain_http_credentials(tmp_path, caplog):
+    """The SDK spoke plain http to the MMSC: a sender's Basic credentials can be read on the way,
+    said once by the sender; a receiver sharing the configuration never sends, and says nothing of it."""
+    config = cmcc.MM7Config(mm7config(tmp_path, logLevel="0"))
+    warning = "Basic credentials over plain http"
+    with caplog.at_level("WARNING", logger="mm7bind.config"):
+        cmcc.MM7Receiver(config)._receiver()
+        assert not [r for r in caplog.records if warning in r.getMessage()]
+        for _ in range(2):
+            cmcc.MM7Sender(config).client.close()
+    assert len([r for r in caplog.records if warning in r.getMessage()]) == 1

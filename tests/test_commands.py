@@ -913,6 +913,8 @@ def test_replay_logs_as_serve_does_and_conn_config_needs_an_xml_configuration(tm
     for args in ([], ["--config", str(tmp_path / "cfg.toml")]):  # silently ignored, before
         proc = run("send", *args, "--conn-config", str(tmp_path / "ConnConfig.xml"), "--to", "1")
         assert proc.returncode == 2 and "--conn-config goes with a China Mobile mm7Config.xml" in proc.stderr
+    proc = run("config", "check", str(tmp_path / "cfg.toml"), "--conn-config", str(tmp_path / "ConnConfig.xml"))
+    assert proc.returncode == 2 and "--conn-config goes with a China Mobile mm7Config.xml" in proc.stderr
 
 
 def test_replay_forwards_as_serve_forward_did(tmp_path):
@@ -936,3 +938,90 @@ def test_replay_forwards_as_serve_forward_did(tmp_path):
         [posted] = app.requests
     assert json.loads(posted.body)["message"]["subject"] == "for the app"  # forwarded, not saved
     assert not (tmp_path / "unused").exists()
+
+
+def test_the_plain_http_credentials_warning_is_said_by_what_sends_once(tmp_path):
+    """Basic credentials over plain http concern sending: `send`, a `serve` that sends (its send
+    API) and `config check` say it, once for all the MMSCs; commands that never send do not."""
+    db, log_file = tmp_path / "vasp.db", tmp_path / "serve.log"
+    mmscs = f'["http://127.0.0.1:{free_port()}/mm7", "http://127.0.0.1:{free_port()}/mm7"]'
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[mmsc]\nurls = {mmscs}\nusername = "sp"\npassword = "pw"\n[store]\npath = "{db}"\n'
+                   f'[receiver]\nout_dir = "{tmp_path / "in"}"\n', encoding="utf-8")
+    cfg.chmod(0o600)
+    mm7.SqliteStore(db).close()
+    warning = "Basic credentials over plain http can be read on the way"
+    for command in (("store", "inbox"), ("store", "check"), ("replay",)):
+        proc = run(*command, "--config", str(cfg))
+        assert proc.returncode == 0 and warning not in proc.stdout + proc.stderr, (command, proc.stderr)
+    proc = run("send", "--config", str(cfg), "--to", "1")
+    assert proc.returncode == 4 and proc.stderr.count(warning) == 1, proc.stderr
+    proc = run("config", "check", str(cfg))
+    assert proc.stdout.count(warning) == 1 and "0 error(s), 1 warning(s)" in proc.stdout
+    port = free_port()
+    with cfg.open("a", encoding="utf-8") as f:
+        f.write(f'[api]\npath = "/api"\n[logging]\nfile = "{log_file}"\n')
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("[receiver]\n", f"[receiver]\nport = {port}\n"),
+                   encoding="utf-8")
+    serve = Background("serve", "--config", str(cfg))
+    try:
+        serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+        _until(lambda: "receiving MM7 at" in log_file.read_text(encoding="utf-8"), "the start is logged")
+    finally:
+        out = serve.stop()
+    assert log_file.read_text(encoding="utf-8").count(warning) == 1 and warning not in out  # (into its log)
+
+
+def test_serve_logging_to_a_file_says_each_saved_message_there_not_on_stdout(tmp_path):
+    """A daemon's standard output is not where a line per message goes: the configured log is."""
+    port, log_file = free_port(), tmp_path / "serve.log"
+    (tmp_path / "cfg.toml").write_text(
+        f'[receiver]\nport = {port}\nout_dir = "{tmp_path / "in"}"\n[store]\npath = "{tmp_path / "vasp.db"}"\n'
+        f'[logging]\nfile = "{log_file}"\n', encoding="utf-8")
+    serve = Background("serve", "--config", str(tmp_path / "cfg.toml"))
+    try:
+        serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+        with mm7.Client(f"http://127.0.0.1:{port}/mm7", role="mmsc") as mmsc:
+            for n in range(3):
+                assert mmsc.send(mm7.DeliverReq(sender="+8613900000000", subject=f"mo {n}")).ok
+    finally:
+        out = serve.stop()
+    logged = log_file.read_text(encoding="utf-8")
+    assert logged.count("INFO mm7bind.serve DeliverReq from +8613900000000") == 3, logged
+    assert "DeliverReq from" not in out and "receiving MM7 at" in out, out
+
+
+def test_warnings_are_about_what_runs_not_what_the_command_line_replaced(tmp_path):
+    """--host, --out and --mmsc replace the file's settings: a warning is about what runs."""
+    port = free_port()
+    (tmp_path / "a-file").write_text("not a folder")
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[mmsc]\nurls = ["https://127.0.0.1:{free_port()}/mm7"]\nusername = "sp"\npassword = "pw"\n'
+                   f'[receiver]\nhost = "0.0.0.0"\nport = {port}\nout_dir = "{tmp_path / "a-file" / "in"}"\n'
+                   f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    cfg.chmod(0o600)
+    checked = run("config", "check", str(cfg)).stdout
+    assert "listening beyond loopback" in checked and "cannot be created or written" in checked
+    serve = Background("serve", "--config", str(cfg), "--host", "127.0.0.1", "--out", str(tmp_path / "in"))
+    try:
+        serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+    finally:
+        out = serve.stop()
+    assert "receiving MM7 at" in out and "WARNING" not in out and "warning:" not in out, out
+    plain = f"http://127.0.0.1:{free_port()}/mm7"
+    proc = run("send", "--config", str(cfg), "--mmsc", plain, "--to", "1")
+    assert proc.returncode == 4 and f"Basic credentials over plain http can be read on the way: {plain}" in proc.stderr
+
+
+def test_mo_reaches_a_loopback_simulator_whatever_proxy_the_environment_names():
+    from mm7bind.simulator import Simulator
+    from mm7bind.testing import RunningReceiver
+
+    env = {**ENV, "http_proxy": f"http://127.0.0.1:{free_port()}", "NO_PROXY": "", "no_proxy": ""}
+    env["HTTP_PROXY"] = env["http_proxy"]
+    with Simulator() as sim, RunningReceiver() as vasp:
+        sim.config.vasp_url = vasp.url
+        proc = subprocess.run([sys.executable, "-m", "mm7bind.cli", "mo", "--simulator", sim.server.url],
+                              capture_output=True, text=True, cwd=ROOT, env=env, timeout=60, check=False)
+        assert proc.returncode == 0 and json.loads(proc.stdout)["status"] == 1000, proc.stdout + proc.stderr
+        assert [msg.ELEMENT for msg, _ in vasp.received] == ["DeliverReq"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import socket
 import threading
 
@@ -152,8 +153,19 @@ def test_message_ids_count_submits_only_so_a_test_can_predict_them():
     with Simulator() as sim, RunningReceiver() as rcv, mm7.Client(sim.url) as client:
         sim.config.vasp_url = rcv.url
         sim.deliver("+8613900000000", ["1065"], "mo", text="hi")  # (its LinkedID counts apart)
-        assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id == "SIM0000000001"
-        assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id == "SIM0000000002"
+        assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id == f"SIM{sim.run_id}-000001"
+        assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id == f"SIM{sim.run_id}-000002"
+        assert rcv.received[0][0].linked_id == f"LNK{sim.run_id}-000001"
+
+
+def test_a_simulator_started_again_gives_message_ids_it_never_gave_before():
+    """A VASP's store keeps reports across simulator restarts: a MessageID given again would
+    match a report to the wrong message."""
+    given = []
+    for _ in range(3):
+        with Simulator() as sim, mm7.Client(sim.url) as client:
+            given.append(client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id)
+    assert len(set(given)) == 3 and all(mid.startswith("SIM") for mid in given), given
 
 
 def test_an_mo_sent_on_demand_answers_with_its_last_attempts_outcome():
@@ -173,3 +185,49 @@ def test_cancelling_a_message_already_cancelled_or_replaced_is_not_possible():
         client.send(m.ExtendedReplaceReq(replace_id=second.message_id))
         assert client.send(m.ExtendedCancelReq(cancel_id=second.message_id)).status.code == 3001
         assert sim.messages[second.message_id].state == "replaced"
+
+
+def test_control_actions_refuse_a_misspelt_field_or_text_that_is_not_a_string():
+    """A misspelt field used to be dropped without a word (an MO sent without its text), and a
+    number for text failed with a traceback."""
+    with Simulator() as sim, RunningReceiver() as rcv:
+        sim.config.vasp_url = rcv.url
+
+        def post(action: str, body: dict) -> tuple[int, dict]:
+            r = requests.post(f"{sim.server.url}/control/{action}", data=json.dumps(body), timeout=10)
+            return r.status_code, r.json()
+
+        assert post("deliver", {"from": "+8613900000000", "txt": "hi"}) == (
+            400, {"error": "unknown field(s): txt (did you mean text?)"})
+        assert post("deliver", {"from": "+8613900000000", "text": 5}) == (400, {"error": "text must be a string"})
+        assert post("report", {"message_id": "x", "recipient": "1", "status": 1}) == (
+            400, {"error": "status must be a string"})
+        assert post("fail", {"count": 1, "http_stauts": 503}) == (
+            400, {"error": "unknown field(s): http_stauts (did you mean http_status?)"})
+        assert rcv.received == [] and sim.mo_sent == []
+        assert post("deliver", {"from": "+8613900000000", "text": "hi"})[1]["status"] == 1000
+
+
+def test_a_simulator_started_again_after_a_stop_sends_its_reports():
+    """An MMSC back from an outage: the same simulator, started again, keeps sending reports (its
+    report worker used to end at once, the stop still in force)."""
+    with RunningReceiver() as rcv:
+        sim = Simulator(report_delay=0.05, vasp_url=rcv.url)
+        sim.start().stop()
+        with sim, mm7.Client(sim.url) as client:
+            mid = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True)).message_id
+            assert sim.wait_idle()
+        assert [(msg.ELEMENT, msg.message_id) for msg, _ in rcv.received] == [("DeliveryReportReq", mid)]
+
+
+def test_delays_that_are_not_a_number_of_seconds_are_refused():
+    """An infinite report delay ended the report worker (nothing more was sent), NaN ran at once;
+    JSON as Python reads it carries both to /control/fail."""
+    for delay in (math.inf, math.nan, -1):
+        with pytest.raises(ValueError, match="must be 0 or more seconds"):
+            Simulator(report_delay=delay)
+    with Simulator() as sim:
+        for body in (b'{"delay": Infinity}', b'{"delay": NaN}', b'{"http_status": 503, "retry_after": Infinity}'):
+            r = requests.post(f"{sim.server.url}/control/fail", data=body, timeout=10)
+            assert r.status_code == 400 and "must be 0 or more seconds" in r.json()["error"], r.text
+        assert sim._troubles == []

@@ -470,16 +470,16 @@ def test_a_negative_limit_is_refused_by_every_listing(store):
     assert run("store", "inbox", "--limit", "0").returncode == 2  # (argparse: a positive number)
 
 
-def test_the_saving_handler_keeps_peer_text_in_its_place(tmp_path, capsys):
-    from mm7bind.cli import _echo
+def test_the_saving_handler_keeps_peer_text_in_its_place(tmp_path, caplog):
     from mm7bind.handlers import SavingHandler
 
-    rx = mm7.Receiver(SavingHandler(tmp_path / "out", echo=_echo), store=MemoryStore())
+    rx = mm7.Receiver(SavingHandler(tmp_path / "out"), store=MemoryStore())
     msg = mm7.DeliverReq(sender="+8613900000000\nDeliverReq from forged", subject="s",
                          content=mm7.Content(parts=[mm7.Part.text("x", filename="../../escape.txt")]))
-    assert post(rx, msg, "../../../tid") == 200
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1 and "\\nDeliverReq from forged" in lines[0]  # one line, the break shown
+    with caplog.at_level("INFO", logger="mm7bind.serve"):
+        assert post(rx, msg, "../../../tid") == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "mm7bind.serve"]
+    assert len(lines) == 1 and "\n" not in lines[0] and "\\nDeliverReq from forged" in lines[0]  # the break shown
     saved = [p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file()]
     assert "DeliverReq/000001-tid/message.json" in saved and "DeliverReq/000001-tid/02-escape.txt" in saved
     assert all(name.startswith("DeliverReq/000001-tid/") for name in saved)

@@ -63,11 +63,14 @@ class MM7Config:
 
     @property
     def config(self) -> Config:
-        """The mm7bind `Config` these files describe (ConfigError if they cannot work)."""
+        """The mm7bind `Config` these files describe (ConfigError if they cannot work). The files'
+        warnings are logged now; those about sending, or receiving, by the sender or the receiver
+        that uses them (into the log file they start), each once."""
         if self._config is None:
             if self.path is None:
                 raise ValueError("MM7Config needs the path of mm7Config.xml")
-            self._config = load_cmcc(self.path, self.conn_config_name)
+            self._config = load_cmcc(self.path, self.conn_config_name, say_warnings=False)
+            self._config.say_warnings(())
         return self._config
 
     # The SDK's getters whose names are not their element's (getMMSCURL() reads <mmscURL>, ...).
@@ -497,6 +500,7 @@ class MM7Sender:
         """The SDK's `new MM7Sender()` + `setConfig(cfg)`; ConfigError when the files cannot work."""
         client = Client(store=self.store, **config.config.client_settings())
         start_logging(config.config)
+        config.config.say_warnings(("sending",))
         if self.client is not None:
             self.client.close()
         self.config, self.client = config, client
@@ -729,6 +733,7 @@ class MM7AbstractReceiver:
         if self.config is None:
             raise ValueError("set_config(MM7Config(...)) first")
         start_logging(self.config.config)
+        self.config.config.say_warnings(("serving", "handling"))
         return self.config.config.make_receiver(_Bridge(self), store=store)
 
 

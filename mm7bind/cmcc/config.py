@@ -10,7 +10,6 @@ numeric keys fall back to the manual's defaults (the SDK crashed).
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from pathlib import Path
@@ -21,6 +20,7 @@ from lxml import etree
 from ..auth import QOPS
 from ..config import Config, ConfigError, Problem, check
 from ..errors import DecodeError
+from ..hints import did_you_mean
 from ..xmlsafe import parse_xml
 from .charsets import python_charset
 
@@ -108,9 +108,8 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
                 problems.append(Problem("error", f"{where}:{name}",
                                         f"element names are case-sensitive: {name} is not {same[0]} (the SDK ignores it)"))
             else:
-                hint = difflib.get_close_matches(name, keys, 1)
                 problems.append(Problem("warning", f"{where}:{name}", "unknown element, ignored"
-                                        + (f" (did you mean {hint[0]}?)" if hint else "")))
+                                        + did_you_mean(name, keys)))
             continue
         kind = keys[name][0]
         if kind is list:
@@ -268,22 +267,22 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     return cfg, problems
 
 
-def load_cmcc(path: str | Path, conn_path: str | Path | None = None) -> Config:
+def load_cmcc(path: str | Path, conn_path: str | Path | None = None, *, say_warnings: bool = True) -> Config:
+    """A usable Config from the files, or ConfigError; warnings as `config.load_checked` has them."""
     cfg, problems = read(path, conn_path)
     if any(p.level == "error" for p in problems):
         raise ConfigError(problems)
-    import logging  # noqa: PLC0415
-
-    for p in problems:
-        logging.getLogger("mm7bind.config").warning("%s", p)
     if cfg.logging.file and cfg.logging.file != os.devnull:
         folder = Path(cfg.logging.file).parent
         try:
             folder.mkdir(parents=True, exist_ok=True)  # as the SDK, which created its log files there
         except OSError as exc:  # the SDK went on without its log files too
-            logging.getLogger("mm7bind.config").warning("%s", Problem(
-                "warning", f"{Path(path).name}:LogPath", f"cannot create {folder} ({exc.strerror or exc}): no log file"))
+            problems.append(Problem("warning", f"{Path(path).name}:LogPath",
+                                    f"cannot create {folder} ({exc.strerror or exc}): no log file"))
             cfg.logging.file = ""
+    cfg.warnings = problems
+    if say_warnings:
+        cfg.say_warnings()
     return cfg
 
 
