@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import re
 
-from .errors import HTTPStatusError
+from .errors import HTTPStatusError, TransportError
 
 NOT_TAKEN, MAY_HAVE_ARRIVED, ANSWERED = "not taken", "may have arrived", "answered"
 
 # HTTP statuses a gateway answers with when it passed the request on and no (readable) answer came
 # back: the MMSC behind it may have taken the request.
 GATEWAY_STATUSES = frozenset({502, 504})
+# HTTP statuses that say no MMSC is there to answer (a gateway finding none, or too slow, or the MMSC
+# itself unavailable): a failure of the link, as a refused connection or a timeout is, not of the
+# request (unlike a 4xx or the MMSC's own 500 about it).
+UNAVAILABLE_STATUSES = GATEWAY_STATUSES | {503}
 
 # By error class name, as a SentRecord's `error` starts with it (HTTPStatusError: by its status).
 _BY_KIND = {
@@ -58,6 +62,15 @@ def arrival(error: BaseException | str) -> str:
 def may_have_arrived(error: BaseException | str) -> bool:
     """Whether the MMSC may have taken a request that failed with `error` (see `arrival`)."""
     return arrival(error) == MAY_HAVE_ARRIVED
+
+
+def no_mmsc_answered(error: BaseException) -> bool:
+    """Whether a send failed for want of an MMSC to answer, whatever it says of arrival: no
+    connection, a timeout, a connection lost, a gateway's 502, 503 or 504. (The outbox holds its
+    whole queue then: the next request would fare no better.)"""
+    if isinstance(error, HTTPStatusError):
+        return error.status in UNAVAILABLE_STATUSES
+    return isinstance(error, TransportError)
 
 
 def _http(status: int) -> str:

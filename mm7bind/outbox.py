@@ -14,9 +14,9 @@ from typing import NamedTuple, Self
 
 from . import messages as m
 from .codec import decode, encode
-from .arrival import may_have_arrived
+from .arrival import may_have_arrived, no_mmsc_answered
 from .display import shown_time
-from .errors import ConnectError, DecodeError, EncodeError, FaultError, MM7Error, RequestTimeout, SendError
+from .errors import DecodeError, EncodeError, FaultError, MM7Error, SendError
 from .periodic import Periodic
 from .sendonce import exchange_time
 from .store import OutboxItem, utcnow
@@ -199,7 +199,8 @@ class Outbox(Periodic):
                 return Round(self._end(item, "failed", attempts, status_code=code, error=str(exc)), tried=True)
             return Round(self._later(item, attempts, now, code, str(exc)), tried=True)
         except SendError as exc:  # no MM7 answer: unreachable, timed out, HTTP error
-            unanswered = exc if isinstance(exc, (ConnectError, RequestTimeout)) else None
+            # (a gateway's 502/503/504 too: the MMSC behind it is down for the next item as well)
+            unanswered = exc if no_mmsc_answered(exc) else None
             if not self.client.config.retry.on_timeout and may_have_arrived(exc):  # (a second copy is worse)
                 return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc} (it may have "
                                        "arrived; not sent again: retries on timeout are off)"), True, unanswered)
