@@ -107,6 +107,36 @@ def test_what_cannot_be_built_is_a_400_that_says_why(sim, body, message):
     assert sim.messages == {}  # nothing went out
 
 
+def test_more_recipients_or_parts_than_allowed_are_a_400_naming_the_field(sim, tmp_path):
+    """max_body alone let one request name a million recipients or parts: each built and checked
+    before anything said no. The caps count to, cc and bcc together, and the parts before any is
+    decoded; at the cap, it goes."""
+    part = {"data": base64.b64encode(GIF).decode(), "content_type": "image/gif"}
+    with mm7.Client(sim.url) as client:
+        api = SendApi(client, max_recipients=3, max_parts=2)
+        status, got = call(api, {"to": ["1", "2"], "cc": "3", "bcc": ["4"]})
+        assert (status, got["error"]) == (400, "bad request") and got["message"].startswith(
+            "to, cc, bcc: 4 recipients, more than the 3 one request may have here (max_recipients)"), got
+        status, got = call(api, {"to": "1", "parts": [part, part, {"data": "not base64"}]})
+        assert status == 400 and got["message"].startswith("parts: 3 parts, more than the 2"), got
+        assert sim.messages == {}  # nothing went out
+        assert call(api, {"to": ["1", "2"], "bcc": "3", "parts": [part, part]})[0] == 200
+        with pytest.raises(ValueError, match="at least 1"):
+            SendApi(client, max_parts=0)
+    # From the configuration: [api] max_recipients and max_parts, which config check knows.
+    from mm7bind.config import load
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[mmsc]\nurls = ["{sim.url}"]\n[api]\npath = "/api"\nmax_recipients = 2\nmax_parts = 0\n')
+    assert [str(p) for p in load(cfg)[1]] == ["error: api.max_parts: must be at least 1"]
+    cfg.write_text(f'[mmsc]\nurls = ["{sim.url}"]\n[api]\npath = "/api"\nmax_recipients = 2\n')
+    config, problems = load(cfg)
+    with mm7.Client(sim.url) as client:
+        api = config.make_send_api(client)
+        assert problems == [] and (api.max_recipients, api.max_parts) == (2, 100)
+        assert call(api, {"to": ["1", "2", "3"]})[0] == 400
+
+
 def test_refusals_unreachable_mmscs_and_access(sim):
     with mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
         api = SendApi(client, token="t0ken", allow=IPAllowList.parse(["127.0.0.1"]))
