@@ -6,7 +6,9 @@ It reads the error a send ended with — the exception, or the text a `SentRecor
 ("HTTPStatusError: HTTP 504 from ...") — as one of three outcomes:
 
 - NOT_TAKEN: nothing reached the MMSC, or what answered says it took nothing: no connection
-  (refused, unreachable, no name, a TLS handshake or a client certificate refused), a redirect,
+  (refused, unreachable, no name, a TLS handshake or a client certificate refused: in TLS 1.3 that
+  refusal comes after the request was written, but the MMSC's TLS layer passed nothing on, and the
+  clients say ConnectError for it, see `mm7bind.tlsrefusal`), a redirect,
   an HTTP error that is no gateway's (4xx, 500: the MMSC's own failure page; 503: unavailable,
   taken by no one, which the client also moves to the next MMSC for).
 - MAY_HAVE_ARRIVED: the request went out and no answer we could read came back: a timeout, the
