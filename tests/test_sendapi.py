@@ -137,6 +137,41 @@ def test_more_recipients_or_parts_than_allowed_are_a_400_naming_the_field(sim, t
         assert call(api, {"to": ["1", "2", "3"]})[0] == 400
 
 
+def test_a_chunked_request_is_read_whole_by_either_embedded_server(sim, server_tls):
+    """A body without Content-Length (chunked, as an application streaming its JSON sends it) was
+    read as empty where the server leaves its length unsaid (serving TLS directly, gunicorn): 400
+    "not JSON". Over max_body, it is a 413 as a declared length is."""
+    import socket
+
+    tls_context, wrap = server_tls
+    body = json.dumps({"to": "+8613800000000", "text": "chunked"}).encode()
+
+    def post(chunks: bytes) -> bytes:
+        request = (b"POST /api/send HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunks)
+        with wrap(socket.create_connection((srv.host, srv.port), timeout=10)) as sock:
+            sock.sendall(request)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        return answer
+
+    def chunked(data: bytes) -> bytes:
+        return b"".join(b"%x\r\n%s\r\n" % (len(data[i:i + 7]), data[i:i + 7])
+                        for i in range(0, len(data), 7)) + b"0\r\n\r\n"
+
+    with mm7.Client(sim.url) as client:
+        api = SendApi(client, max_body=len(body))
+        with mm7.serve(mm7.Receiver(mm7.Handler()), port=0, ssl_context=tls_context,
+                       mounts={"/api": api.wsgi_app}) as srv:
+            answer = post(chunked(body))
+            assert answer.split(b" ", 2)[1] == b"200" and b'"ok": true' in answer, answer
+            answer = post(chunked(body + b" "))
+            assert answer.split(b" ", 2)[1] == b"413", answer
+    [got] = sim.messages.values()
+    assert got.request.content.parts[0].text_value == "chunked"
+
+
 def test_refusals_unreachable_mmscs_and_access(sim):
     with mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
         api = SendApi(client, token="t0ken", allow=IPAllowList.parse(["127.0.0.1"]))
