@@ -25,8 +25,9 @@ log = logging.getLogger("mm7bind.outbox")
 
 
 class Round(NamedTuple):
-    """How one item's round went: the item as it ended, whether it went to the client (not ended
-    before that: expired, accepted earlier, unreadable), and if so the error of no MMSC answering."""
+    """How one item's round went: the item as it ended, whether it tells of the MMSCs (its request
+    went out: not ended before that, expired, accepted earlier, unreadable, one the client could not
+    build), and if so the error of no MMSC answering."""
 
     item: OutboxItem
     tried: bool = False
@@ -191,8 +192,8 @@ class Outbox(Periodic):
             return Round(self._later(item, attempts, now, None, f"internal error: {type(exc).__name__}: {exc}"))
         try:
             result = self.client.send(msg, transaction_id=item.transaction_id, tag=item.tag)
-        except (DecodeError, EncodeError) as exc:
-            return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"), tried=True)
+        except (DecodeError, EncodeError) as exc:  # (not built: nothing went out, nothing learnt of the MMSCs)
+            return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"))
         except FaultError as exc:
             code = exc.status.code if exc.status else None
             if not self.client.config.retry.retries_fault(exc.fault, exc.http_status):

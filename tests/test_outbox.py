@@ -469,6 +469,36 @@ def test_the_mmscs_own_failure_page_holds_no_queue(store):
         client.close()
 
 
+def test_an_item_that_cannot_be_sent_at_all_says_nothing_of_an_outage(store, caplog):
+    """An item the client cannot even build (a profile changed since it was put in: too large now)
+    reached no MMSC: it must not end a hold as an answer does ("an MMSC answers again"), which sent
+    the next item to the dead link at once and started the pauses over from the first."""
+    import dataclasses
+    import logging
+
+    from .fake_http import dead_url
+
+    url, never = dead_url(), mm7.RetryPolicy.never()
+    roomy = mm7.Client(url, store=store, retry=never)
+    outbox = Outbox(roomy, first_retry=timedelta(seconds=30))
+    outbox.put(mm7.SubmitReq(recipients=["1"]))
+    outbox.put(mm7.SubmitReq(recipients=["2"], content=mm7.Content(parts=[mm7.Part.text("x" * 5000)])))
+    outbox.put(mm7.SubmitReq(recipients=["3"]))
+    now = utcnow()
+    outbox.run_once(now)  # the first finds the link dead
+    assert outbox.held_until == now + timedelta(seconds=30)
+    outbox.client = mm7.Client(url, store=store, retry=never,
+                               profile=dataclasses.replace(roomy.config.profile, max_message_size=4000))
+    later = now + timedelta(seconds=31)
+    with caplog.at_level(logging.INFO, logger="mm7bind.outbox"):
+        states = [i.state for i in outbox.run_once(later)]
+    assert states == ["failed", "queued"]  # the second cannot be built; the third finds the link dead
+    assert "answers again" not in caplog.text
+    assert outbox.held_until == later + timedelta(seconds=60)  # the outage goes on, its pauses doubling
+    roomy.close()
+    outbox.client.close()
+
+
 def test_an_item_that_expired_unsent_says_nothing_of_an_outage(store):
     dead = mm7.Client("http://127.0.0.1:9/mm7", store=store, retry=mm7.RetryPolicy.never())
     outbox = Outbox(dead, max_age=timedelta(seconds=1))
