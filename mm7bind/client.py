@@ -127,6 +127,8 @@ class ClientConfig:
             raise ValueError("timeouts must be positive: a request must never wait forever")
         if self.max_answer_bytes < 1:
             raise ValueError("max_answer_bytes must be positive")
+        if self.pool_size < 1:  # (no connection to wait for: the first send waited forever)
+            raise ValueError("pool_size must be at least 1")
 
 
 @dataclass

@@ -276,6 +276,15 @@ def test_timeout():
         ClientConfig(urls=("http://x",), read_timeout=0)
 
 
+@pytest.mark.parametrize("pool_size", [0, -1])
+def test_a_pool_without_connections_is_refused_not_waited_on_forever(pool_size):
+    # (the configuration file checked it; the Python API let the first send wait for a connection
+    # there would never be, past every timeout)
+    for make in (Client, AsyncClient):
+        with pytest.raises(ValueError, match="pool_size must be at least 1"):
+            make("http://127.0.0.1:9/mm7", pool_size=pool_size)
+
+
 def test_refused_connection_fails_over_without_waiting():
     with FakeServer() as srv:
         dead = dead_url()
