@@ -54,6 +54,8 @@ class Outbox(Periodic):
             raise ValueError("an outbox keeps its messages in the client's store: give the client a store")
         if first_retry <= timedelta(0) or max_retry < first_retry:
             raise ValueError("first_retry must be positive and max_retry at least first_retry")
+        if batch < 1:  # (claiming none at a time, a round never ended)
+            raise ValueError("batch must be at least 1")
         super().__init__()
         self.client, self.store = client, client.core.store
         if client.core.metrics is not None:  # the client's sends are counted there; so is the queue

@@ -469,6 +469,13 @@ def test_the_mmscs_own_failure_page_holds_no_queue(store):
         client.close()
 
 
+def test_a_batch_of_none_is_refused_not_a_round_that_never_ends(store):
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
+    with pytest.raises(ValueError, match="batch must be at least 1"):
+        Outbox(client, batch=0)
+    client.close()
+
+
 def test_an_item_that_cannot_be_sent_at_all_says_nothing_of_an_outage(store, caplog):
     """An item the client cannot even build (a profile changed since it was put in: too large now)
     reached no MMSC: it must not end a hold as an answer does ("an MMSC answers again"), which sent
