@@ -6,7 +6,9 @@ It reads the error a send ended with — the exception, or the text a `SentRecor
 ("HTTPStatusError: HTTP 504 from ...") — as one of three outcomes:
 
 - NOT_TAKEN: nothing reached the MMSC, or what answered says it took nothing: no connection
-  (refused, unreachable, no name, a TLS handshake or a client certificate refused), a redirect,
+  (refused, unreachable, no name, a TLS handshake or a client certificate refused: in TLS 1.3 that
+  refusal comes after the request was written, but the MMSC's TLS layer passed nothing on, and the
+  clients say ConnectError for it, see `mm7bind.tlsrefusal`), a redirect,
   an HTTP error that is no gateway's (4xx, 500: the MMSC's own failure page; 503: unavailable,
   taken by no one, which the client also moves to the next MMSC for).
 - MAY_HAVE_ARRIVED: the request went out and no answer we could read came back: a timeout, the
@@ -20,13 +22,17 @@ from __future__ import annotations
 
 import re
 
-from .errors import HTTPStatusError
+from .errors import HTTPStatusError, TransportError
 
 NOT_TAKEN, MAY_HAVE_ARRIVED, ANSWERED = "not taken", "may have arrived", "answered"
 
 # HTTP statuses a gateway answers with when it passed the request on and no (readable) answer came
 # back: the MMSC behind it may have taken the request.
 GATEWAY_STATUSES = frozenset({502, 504})
+# HTTP statuses that say no MMSC is there to answer (a gateway finding none, or too slow, or the MMSC
+# itself unavailable): a failure of the link, as a refused connection or a timeout is, not of the
+# request (unlike a 4xx or the MMSC's own 500 about it).
+UNAVAILABLE_STATUSES = GATEWAY_STATUSES | {503}
 
 # By error class name, as a SentRecord's `error` starts with it (HTTPStatusError: by its status).
 _BY_KIND = {
@@ -58,6 +64,15 @@ def arrival(error: BaseException | str) -> str:
 def may_have_arrived(error: BaseException | str) -> bool:
     """Whether the MMSC may have taken a request that failed with `error` (see `arrival`)."""
     return arrival(error) == MAY_HAVE_ARRIVED
+
+
+def no_mmsc_answered(error: BaseException) -> bool:
+    """Whether a send failed for want of an MMSC to answer, whatever it says of arrival: no
+    connection, a timeout, a connection lost, a gateway's 502, 503 or 504. (The outbox holds its
+    whole queue then: the next request would fare no better.)"""
+    if isinstance(error, HTTPStatusError):
+        return error.status in UNAVAILABLE_STATUSES
+    return isinstance(error, TransportError)
 
 
 def _http(status: int) -> str:

@@ -16,6 +16,7 @@ import itertools
 import logging
 import random
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -27,7 +28,7 @@ from urllib.parse import urlsplit
 
 from . import __version__
 from . import messages as m
-from . import versions
+from . import tlsrefusal, versions
 from .codec import HttpMessage, decode, encode
 from .arrival import may_have_arrived
 from .auth import QOPS, DigestAnswer
@@ -126,6 +127,8 @@ class ClientConfig:
             raise ValueError("timeouts must be positive: a request must never wait forever")
         if self.max_answer_bytes < 1:
             raise ValueError("max_answer_bytes must be positive")
+        if self.pool_size < 1:  # (no connection to wait for: the first send waited forever)
+            raise ValueError("pool_size must be at least 1")
 
 
 @dataclass
@@ -369,6 +372,10 @@ class ClientCore:
         shown = shown_url(url)
         kw = {"transaction_id": p.transaction_id, "url": shown, "attempts": attempt}
         why = transport_reason(exc)
+        peer = "the MMSC" if self.config.role == "vasp" else "the VASP"
+        tls = tlsrefusal.hint(exc, self.config.cert is not None, peer)
+        if tls:  # (which setting to change: the client certificate, or the CA)
+            why = tls if tlsrefusal.certificate_alert(exc) else f"{why} ({tls})"
         if kind == "too-large":  # an answer, but no MM7 one: the same request would get it again
             return self.give_up(p, ProtocolError(f"answer from {shown} {exc}: not read further", **kw))
         if kind == "connect":
@@ -563,12 +570,54 @@ def _never_connected(exc: Exception) -> bool:
     import urllib3  # noqa: PLC0415
 
     if isinstance(exc, requests.exceptions.SSLError):
-        return True
+        # A TLS error in the handshake, or a refusal of our certificate (in TLS 1.3 it comes after
+        # the request went out, but the server's TLS layer passed nothing on); not one reading the
+        # answer (a connection closed without TLS's goodbye: the MMSC may have the request).
+        return _in_tls_handshake_step(exc) or tlsrefusal.certificate_alert(exc) is not None
     cause = exc.args[0] if exc.args else None
     cause = getattr(cause, "reason", cause)  # (urllib3's MaxRetryError wraps the cause)
     # urllib3 says ProxyError only before the proxy was reached (refused, timed out, its TLS).
     return isinstance(cause, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError,
                               urllib3.exceptions.ProxyError))
+
+
+def lost(config: ClientConfig, url: str, exc: Exception, tls_context) -> Failure:  # noqa: ANN001
+    """What an exchange that failed after its request may have gone out (`exc`) comes to: a failure
+    to connect when the MMSC refused our TLS client certificate — said in an alert, or, when the
+    alert was lost to the connection's reset (TLS 1.3), found by asking it again (`tls_context`
+    gives the SSLContext; None: not asked) — for it never took the request; else "other" (it
+    may have arrived)."""
+    if tlsrefusal.certificate_alert(exc) is not None:
+        return Failure("connect", exc)
+    if tls_context is not None and _may_be_lost_refusal(config, url):
+        try:
+            context = tls_context()
+        except (OSError, ValueError):  # (settings the session took and this does not: nothing asked)
+            return Failure("other", exc)
+        alert = tlsrefusal.refused_certificate(url, context, config.connect_timeout)
+        if alert is not None:
+            refused = tlsrefusal.CertificateRefused(alert)
+            refused.__cause__ = exc
+            return Failure("connect", refused)
+    return Failure("other", exc)
+
+
+def _may_be_lost_refusal(config: ClientConfig, url: str) -> bool:
+    """Whether a lost connection to `url` may hide a refused client certificate we can ask about:
+    over https, directly (through a proxy, the MMSC is not ours to reach)."""
+    return urlsplit(url).scheme == "https" and config.proxy is None
+
+
+def _in_tls_handshake_step(exc: BaseException) -> bool:
+    """Whether the ssl module's error in `exc` came from the TLS handshake (nothing sent yet), not
+    from a read or a write after it."""
+    for e in tlsrefusal.chain(exc):
+        tb = e.__traceback__ if isinstance(e, ssl.SSLError) else None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_name == "do_handshake":
+                return True
+            tb = tb.tb_next
+    return False
 
 
 def _shortened(text: str, limit: int = 300) -> str:
@@ -934,6 +983,7 @@ class Client(_Operations[Result]):
             max_answer_bytes=config.max_answer_bytes,
         )
         self.session = session
+        self._tls = None  # (made when first needed: see `lost`)
 
     def send(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> Result:
         steps = self.core.exchange(msg, transaction_id, tag)
@@ -968,7 +1018,9 @@ class Client(_Operations[Result]):
         except requests.exceptions.ConnectionError as exc:
             # requests says ConnectionError also when the connection dropped after the request went
             # out: then the MMSC may have it, and only the same MMSC can tell a repeat.
-            return Failure("connect" if _never_connected(exc) else "other", exc)
+            if _never_connected(exc):
+                return Failure("connect", exc)
+            return lost(self.config, url, exc, self._tls_context)
         except requests.exceptions.Timeout as exc:
             # urllib3 reports a TLS handshake that never completes (https to a plain-http port) as a
             # read timeout: nothing was sent, so it is a failure to connect, as httpx has it.
@@ -976,6 +1028,12 @@ class Client(_Operations[Result]):
         except requests.exceptions.RequestException as exc:
             return Failure("other", exc)
         return Answer(resp.status_code, resp.headers, resp.content)
+
+    def _tls_context(self):  # noqa: ANN202
+        """The session's TLS settings as an SSLContext (to ask an MMSC about our certificate)."""
+        if self._tls is None:
+            self._tls = _ssl_context(self.config.verify, self.config.cert)
+        return self._tls
 
     def close(self) -> None:
         self.session.close()
@@ -1055,7 +1113,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         auth = None
         if config.username is not None:
             auth = _httpx_auth(config.auth, config.username, config.password or "", config.digest_qop)
-        verify = _ssl_context(config.verify, config.cert)
+        verify = self._tls = _ssl_context(config.verify, config.cert)
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
             limits=httpx.Limits(max_connections=config.pool_size * len(config.urls),
@@ -1102,10 +1160,9 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             return Failure("connect", exc)
         except (httpx.TimeoutException, asyncio.TimeoutError) as exc:
             return Failure("timeout", exc)
-        except httpx.HTTPError as exc:
-            return Failure("other", exc)
-        except OSError as exc:  # (a TLS alert read after the request went out reaches us unwrapped by httpx)
-            return Failure("other", exc)
+        except (httpx.HTTPError, OSError) as exc:  # (OSError: a TLS alert read after the request went
+            # out reaches us unwrapped by httpx)
+            return await asyncio.to_thread(lost, self.config, url, exc, lambda: self._tls)
 
     async def _exchange(self, url: str, body: bytes, headers: dict) -> Answer:
         """POST and read at most `max_answer_bytes` of the answer (zeep's `AsyncTransport.post`

@@ -103,6 +103,8 @@ class ApiSection:
     path: str = ""  # e.g. "/api": POST /api/send and /api/cancel as JSON on the serve port; "" = off
     token: str = field(default="", repr=False)  # required as "Authorization: Bearer <token>" when set
     allow: list[str] = field(default_factory=list)  # the applications' addresses; empty = any
+    max_recipients: int = 1000  # to, cc and bcc of one /send together; more is refused (400)
+    max_parts: int = 100  # parts of one /send; more is refused (400)
 
 
 @dataclass
@@ -237,7 +239,8 @@ class Config:
         if not a.path:
             return None
         return SendApi(client, token=a.token or None, allow=auth_mod.IPAllowList.parse(a.allow) if a.allow else None,
-                       max_body=self.receiver.max_body, outbox=outbox)
+                       max_body=self.receiver.max_body, outbox=outbox, max_recipients=a.max_recipients,
+                       max_parts=a.max_parts)
 
     def make_outbox(self, client):
         """An outbox over `client` (which has the store), with [outbox] max_age_hours."""
@@ -741,6 +744,9 @@ def check(cfg: Config) -> list[Problem]:
                    or a.path.rstrip("/") in (r.path.rstrip("/"), r.metrics_path, r.health_path)):
         err("api.path", "must start with / and differ from the receiver's path, metrics_path and health_path")
     api_allow = networks("api.allow", a.allow)
+    for name in ("max_recipients", "max_parts"):
+        if getattr(a, name) < 1:
+            err(f"api.{name}", "must be at least 1")
     if cfg.outbox.max_age_hours <= 0:
         err("outbox.max_age_hours", "must be more than 0")
     if a.path and not a.token and not a.allow and r.host not in ("127.0.0.1", "::1", "localhost"):

@@ -14,9 +14,9 @@ from typing import NamedTuple, Self
 
 from . import messages as m
 from .codec import decode, encode
-from .arrival import may_have_arrived
+from .arrival import may_have_arrived, no_mmsc_answered
 from .display import shown_time
-from .errors import ConnectError, DecodeError, EncodeError, FaultError, MM7Error, RequestTimeout, SendError
+from .errors import DecodeError, EncodeError, FaultError, MM7Error, SendError
 from .periodic import Periodic
 from .sendonce import exchange_time
 from .store import OutboxItem, utcnow
@@ -25,8 +25,9 @@ log = logging.getLogger("mm7bind.outbox")
 
 
 class Round(NamedTuple):
-    """How one item's round went: the item as it ended, whether it went to the client (not ended
-    before that: expired, accepted earlier, unreadable), and if so the error of no MMSC answering."""
+    """How one item's round went: the item as it ended, whether it tells of the MMSCs (its request
+    went out: not ended before that, expired, accepted earlier, unreadable, one the client could not
+    build), and if so the error of no MMSC answering."""
 
     item: OutboxItem
     tried: bool = False
@@ -53,6 +54,8 @@ class Outbox(Periodic):
             raise ValueError("an outbox keeps its messages in the client's store: give the client a store")
         if first_retry <= timedelta(0) or max_retry < first_retry:
             raise ValueError("first_retry must be positive and max_retry at least first_retry")
+        if batch < 1:  # (claiming none at a time, a round never ended)
+            raise ValueError("batch must be at least 1")
         super().__init__()
         self.client, self.store = client, client.core.store
         if client.core.metrics is not None:  # the client's sends are counted there; so is the queue
@@ -191,15 +194,16 @@ class Outbox(Periodic):
             return Round(self._later(item, attempts, now, None, f"internal error: {type(exc).__name__}: {exc}"))
         try:
             result = self.client.send(msg, transaction_id=item.transaction_id, tag=item.tag)
-        except (DecodeError, EncodeError) as exc:
-            return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"), tried=True)
+        except (DecodeError, EncodeError) as exc:  # (not built: nothing went out, nothing learnt of the MMSCs)
+            return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"))
         except FaultError as exc:
             code = exc.status.code if exc.status else None
             if not self.client.config.retry.retries_fault(exc.fault, exc.http_status):
                 return Round(self._end(item, "failed", attempts, status_code=code, error=str(exc)), tried=True)
             return Round(self._later(item, attempts, now, code, str(exc)), tried=True)
         except SendError as exc:  # no MM7 answer: unreachable, timed out, HTTP error
-            unanswered = exc if isinstance(exc, (ConnectError, RequestTimeout)) else None
+            # (a gateway's 502/503/504 too: the MMSC behind it is down for the next item as well)
+            unanswered = exc if no_mmsc_answered(exc) else None
             if not self.client.config.retry.on_timeout and may_have_arrived(exc):  # (a second copy is worse)
                 return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc} (it may have "
                                        "arrived; not sent again: retries on timeout are off)"), True, unanswered)

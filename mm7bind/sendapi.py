@@ -56,6 +56,11 @@ _PART_KEYS = ("data", "text", "content_type", "charset", "filename", "content_id
 _EMPTY_KEY = "{} is empty: leave it out (one is made up, and the request is not kept from repeats) or give one"
 _ENUMS = {"priority": m.Priority, "message_class": m.MessageClass, "charged_party": m.ChargedParty,
           "content_class": m.ContentClass}
+# What one /send may ask for. max_body alone let a 20 MB body name a million recipients or parts: each
+# costs its object, its check and its MIME headers before anything is refused, and no MMSC takes a
+# SubmitReq anywhere near that (most cap recipients at tens or hundreds: more go as several requests).
+MAX_RECIPIENTS = 1000
+MAX_PARTS = 100
 
 
 @dataclass
@@ -75,9 +80,10 @@ class ApiError(Exception):
         self.status = status
 
 
-def submit_from_json(data: Any) -> Submission:
+def submit_from_json(data: Any, *, max_recipients: int = MAX_RECIPIENTS, max_parts: int = MAX_PARTS) -> Submission:
     """The SubmitReq a JSON object describes, and how it asks to be sent.
-    Unknown keys are refused (a misspelt "subjet" would otherwise go out without a subject)."""
+    Unknown keys are refused (a misspelt "subjet" would otherwise go out without a subject); so are
+    more than `max_recipients` addresses (to, cc and bcc together) and more than `max_parts` parts."""
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object")
     unknown = sorted(set(data) - set(_STR) - set(_BOOL) - set(_CONTENT))
@@ -114,7 +120,10 @@ def submit_from_json(data: Any) -> Submission:
     to, cc, bcc = (_addresses(data, key) for key in ("to", "cc", "bcc"))
     if not (to or cc or bcc):
         raise ApiError(400, "no recipient: give to (and/or cc, bcc)")
-    content = _content(data)
+    if len(to) + len(cc) + len(bcc) > max_recipients:
+        raise ApiError(400, f"to, cc, bcc: {len(to) + len(cc) + len(bcc)} recipients, more than the {max_recipients} "
+                            "one request may have here (max_recipients): send them in several requests")
+    content = _content(data, max_parts)
     try:
         msg = m.SubmitReq(recipients=m.Recipients(to=to, cc=cc, bcc=bcc), content=content, **fields)
     except (TypeError, ValueError) as exc:
@@ -141,13 +150,16 @@ def _addresses(data: dict, key: str) -> list[str]:
     return [v.strip() for v in value]
 
 
-def _content(data: dict) -> Content | None:
+def _content(data: dict, max_parts: int) -> Content | None:
     content = Content()
     # (a wrong type is refused even when falsy: "parts": {} or "charset": false must not pass as unset)
     charset = _typed(data, "charset", str) if data.get("charset") is not None else ""
     parts = data.get("parts") if data.get("parts") is not None else []
     if not isinstance(parts, list):
         raise ApiError(400, "parts must be a list")
+    if len(parts) > max_parts:  # (before any is decoded)
+        raise ApiError(400, f"parts: {len(parts)} parts, more than the {max_parts} one message may have here "
+                            "(max_parts)")
     try:
         if data.get("text") is not None:
             content.add_text(_typed(data, "text", str), charset=charset or "utf-8")
@@ -198,11 +210,15 @@ class SendApi:
     `token`: requests must carry `Authorization: Bearer <token>`; `allow`: an IPAllowList of the
     applications' addresses. Without either, anyone who reaches the port can send: keep it on
     loopback. With an `outbox` (mm7bind.outbox.Outbox), `"queue": true` puts a message in it and
-    answers 202 at once; GET /queue/<id> tells how it went."""
+    answers 202 at once; GET /queue/<id> tells how it went. `max_recipients` (to, cc and bcc
+    together) and `max_parts` bound what one /send may ask for: more is a 400 naming the field."""
 
     def __init__(self, client, *, token: str | None = None, allow=None, max_body: int = 20 * 1024 * 1024,
-                 outbox=None):
+                 outbox=None, max_recipients: int = MAX_RECIPIENTS, max_parts: int = MAX_PARTS):
+        if max_recipients < 1 or max_parts < 1:
+            raise ValueError("max_recipients and max_parts must be at least 1")
         self.client, self.allow, self.max_body, self.outbox = client, allow, max_body, outbox
+        self.max_recipients, self.max_parts = max_recipients, max_parts
         problem = bearer_token_problem(token) if token else None
         if problem is not None:
             raise ValueError(f"the API token {problem}")
@@ -254,7 +270,7 @@ class SendApi:
         _refuse_lone_surrogates(data)
         tag = None
         if operation == "send":
-            how = submit_from_json(data)
+            how = submit_from_json(data, max_recipients=self.max_recipients, max_parts=self.max_parts)
             key = headers.get("idempotency-key")
             if key is not None:  # the same as a transaction_id in the body (the request's identity)
                 key = key.strip()
@@ -392,13 +408,15 @@ class SendApi:
 
     def wsgi_app(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
+            length = int(environ.get("CONTENT_LENGTH") or -1)
         except ValueError:
-            length = 0
+            length = -1
         if length > self.max_body:
             rsp = _refusal(413, f"body larger than {self.max_body} bytes")  # (as handle says it: not read)
         else:
-            body = environ["wsgi.input"].read(length) if length > 0 else b""
+            # No length (a chunked body: the TLS server, gunicorn): read to its end, up to one byte
+            # past the limit, which handle refuses. (Read as empty, it was "not JSON".)
+            body = environ["wsgi.input"].read(length if length >= 0 else self.max_body + 1)
             rsp = self.handle(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "") or "/", body,
                               request_headers(environ), environ.get("REMOTE_ADDR"))
         start_response(f"{rsp.status} {REASONS.get(rsp.status, '')}",

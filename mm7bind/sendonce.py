@@ -22,9 +22,10 @@ _HOST = socket.gethostname()
 
 def exchange_time(config) -> float:
     """Seconds one request can take at worst under a client's `config`: every attempt waiting out
-    both timeouts, and the pauses between."""
+    both timeouts (and the connect timeout once more, asking the MMSC about our TLS certificate
+    after a connection lost: `mm7bind.tlsrefusal`), and the pauses between."""
     attempts = config.retry.max_attempts
-    return attempts * (config.connect_timeout + config.read_timeout) + (attempts - 1) * config.retry.max_backoff
+    return attempts * (2 * config.connect_timeout + config.read_timeout) + (attempts - 1) * config.retry.max_backoff
 
 
 def lease(config) -> timedelta:

@@ -35,6 +35,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     drop: bool = False  # close the connection without answering
+    garble: bool = False  # (TLS) answer with bytes that are no TLS record, then close: a TLS error reading it
 
 
 def mm7_reply(body, env: mm7.Envelope, http_status: int = 200, transaction_id: str | None = None) -> Reply:
@@ -81,6 +82,9 @@ class FakeServer:
                 reply = outer.responder(req)
                 if reply.delay:
                     time.sleep(reply.delay)
+                if reply.garble:  # (written past the TLS layer, onto the bare socket)
+                    socket.socket.sendall(self.connection, b"HTTP/1.1 200 OK\r\n\r\n")
+                    reply = Reply(drop=True)
                 if reply.drop:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -126,7 +130,9 @@ def async_submit_raising(error: BaseException, message: mm7.SubmitReq) -> mm7.Re
         raise error
 
     async def main():
-        async with AsyncClient("https://mmsc.example/mm7", retry=RetryPolicy.never()) as c:
+        # (an https URL nothing listens on: a lost connection is followed by asking the MMSC whether
+        # it refuses our certificate, and that must find nobody, not look a name up)
+        async with AsyncClient(dead_url().replace("http:", "https:"), retry=RetryPolicy.never()) as c:
             await c.http.aclose()
             c.http = httpx.AsyncClient(transport=httpx.MockTransport(fail))
             return await c.submit(message)

@@ -4,13 +4,19 @@ the same way, from the exception and from the text a sent record keeps of it."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
 import ssl
+import struct
+import threading
 
 import pytest
 
 import mm7bind as mm7
 from mm7bind import bulk
 from mm7bind.arrival import ANSWERED, MAY_HAVE_ARRIVED, NOT_TAKEN, arrival, may_have_arrived
+from mm7bind.client import AsyncClient
 from mm7bind.outbox import Outbox
 from mm7bind.retry import RetryPolicy
 from mm7bind.store import MemoryStore
@@ -138,10 +144,25 @@ def test_a_recorded_error_this_rule_does_not_know_is_taken_as_one_that_may_have_
     assert arrival("SendInterrupted: KeyboardInterrupt while waiting for the answer") == MAY_HAVE_ARRIVED
 
 
-def test_a_client_certificate_refused_after_the_request_went_out_is_read_alike_everywhere(tmp_path):
+def _send(url, asynchronous, **kw):
+    """A submit by the sync client or the async one (no retries)."""
+    if not asynchronous:
+        with mm7.Client(url, retry=_policy(), **kw) as c:
+            return c.submit(_submit())
+
+    async def main():
+        async with AsyncClient(url, retry=_policy(), **kw) as c:
+            return await c.submit(_submit())
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_client_certificate_refused_after_the_request_went_out_is_read_alike_everywhere(tmp_path, asynchronous):
     # TLS 1.3: the MMSC refuses a missing client certificate with an alert the client reads only
-    # after it sent its request; the MMSC's TLS layer never passed the request on (requests says
-    # SSLError: nothing taken). The record, the outbox and a resumed campaign read it so too.
+    # after it sent its request (or, the alert overtaken by the connection's reset, a bare reset:
+    # httpx nearly always); the MMSC's TLS layer never passed the request on. Both clients say so,
+    # and which setting to change; the record, the outbox and a resumed campaign read it so too.
     srv, ca_path, _ = tls_server(tmp_path, require_client_cert=True)
     store = MemoryStore()
 
@@ -150,19 +171,124 @@ def test_a_client_certificate_refused_after_the_request_went_out_is_read_alike_e
 
     with srv:
         with pytest.raises(mm7.errors.SendError) as failed:
-            client(store).submit(_submit())
+            _send(srv.url, asynchronous, verify=str(ca_path), store=store)
         outbox = Outbox(client(MemoryStore()))
         outbox.put(_submit())
         [item] = outbox.run_once()
         bulk.send_bulk(client(store), _submit(), ["+8613800000001"], tag="tls")
         bulk.send_bulk(client(store), _submit(), ["+8613800000001"], tag="tls")
-    assert isinstance(failed.value, mm7.errors.ConnectError)  # (the alert, or a write after it: by timing)
+    assert isinstance(failed.value, mm7.errors.ConnectError), repr(failed.value)
+    assert "refused the connection for want of a TLS client certificate (TLSV13_ALERT_CERTIFICATE_REQUIRED): " \
+           "set cert" in str(failed.value)
     assert arrival(failed.value) == arrival(store.sent()[0].error) == NOT_TAKEN
     assert item.state == "queued"  # tried again in a later round (once the certificate is configured)
     assert {r.transaction_id for r in store.sent(tag="tls")} == {bulk.bulk_transaction_id("tls", "+8613800000001", 0)}
+
+
+class AlertLostToReset:
+    """A TLS server requiring a client certificate whose refusal of the first connection never
+    arrives: the connection is reset instead (as when the reset the unread request causes overtakes
+    the alert, which timing decides on a real link). Later connections get the alert."""
+
+    def __init__(self, context):
+        self.context, self.connections = context, 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.05)  # (to see `stopped`)
+        self.stopped = threading.Event()
+        self.url = f"https://127.0.0.1:{self.listener.getsockname()[1]}/mm7"
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+
+    def serve(self):
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(5)
+            self.connections += 1
+            with conn:
+                if self.connections == 1:
+                    self.refuse_without_alert(conn)
+                else:
+                    with contextlib.suppress(OSError):
+                        self.context.wrap_socket(conn, server_side=True).close()
+
+    def refuse_without_alert(self, conn):
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.context.wrap_bio(incoming, outgoing, server_side=True)
+        while True:
+            try:
+                tls.do_handshake()
+            except ssl.SSLWantReadError:
+                conn.sendall(outgoing.read())
+                incoming.write(conn.recv(65536) or b"")
+                continue
+            except ssl.SSLError:  # the certificate refused: its alert waits in `outgoing`, unsent
+                pass
+            break
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # (close = reset)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        self.thread.join(5)
+        self.listener.close()
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_refusal_whose_alert_the_reset_overtook_is_found_by_asking_the_mmsc_again(tmp_path, asynchronous):
+    """A reset alone would say "the request went out and no answer came: it may have arrived". The
+    client asks the MMSC again, sending nothing, and hears the refusal: nothing was taken."""
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    context.verify_mode = ssl.CERT_REQUIRED
+    ca.configure_trust(context)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    with AlertLostToReset(context) as mmsc, pytest.raises(mm7.errors.SendError) as failed:
+        _send(mmsc.url, asynchronous, verify=str(tmp_path / "ca.pem"))
+    assert mmsc.connections == 2  # the request's, and the one that asked
+    assert isinstance(failed.value, mm7.errors.ConnectError) and arrival(failed.value) == NOT_TAKEN, failed.value
+    assert "for want of a TLS client certificate (TLSV13_ALERT_CERTIFICATE_REQUIRED): set cert" in str(failed.value)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("how", ["closed", "garbled"])
+def test_a_tls_connection_lost_after_the_mmsc_read_the_request_may_have_arrived(tmp_path, asynchronous, how):
+    # The MMSC took the request (our certificate passed) and the connection ended without an
+    # answer: closed, or with bytes TLS cannot read. The sync client took any TLS error for a failed
+    # handshake ("nothing taken": a retry sent a second copy); asking the MMSC again finds no refusal.
+    srv, ca_path, pem = tls_server(tmp_path, require_client_cert=True)
+    srv.responder = lambda req: Reply(drop=True) if how == "closed" else Reply(garble=True)
+    with srv, pytest.raises(mm7.errors.TransportError) as failed:
+        _send(srv.url, asynchronous, verify=str(ca_path), cert=str(pem))
+    assert len(srv.requests) == 1  # it went out
+    assert not isinstance(failed.value, mm7.errors.ConnectError), failed.value
+    assert arrival(failed.value) == MAY_HAVE_ARRIVED
 
 
 def test_a_tls_connection_closed_without_goodbye_after_sending_may_have_arrived():
     with pytest.raises(mm7.errors.TransportError) as failed:
         async_submit_raising(ssl.SSLEOFError(8, "EOF occurred in violation of protocol"), _submit())
     assert not isinstance(failed.value, mm7.errors.ConnectError) and may_have_arrived(failed.value)
+
+
+def test_asking_the_mmsc_about_our_certificate_hears_a_refusal_and_nothing_else(tmp_path):
+    from mm7bind.client import _ssl_context
+    from mm7bind.tlsrefusal import refused_certificate
+
+    srv, ca_path, pem = tls_server(tmp_path, require_client_cert=True)
+    with srv:
+        assert refused_certificate(srv.url, _ssl_context(str(ca_path), None), 5) == "TLSV13_ALERT_CERTIFICATE_REQUIRED"
+        assert refused_certificate(srv.url, _ssl_context(str(ca_path), str(pem)), 5) is None  # (its tickets say so)
+        assert srv.requests == []  # asking sent nothing
+    srv, ca_path, pem = tls_server(tmp_path, require_client_cert=True)
+    srv.httpd.socket.context.num_tickets = 0  # an MMSC that says nothing once it accepted: asked until the timeout
+    with srv:
+        assert refused_certificate(srv.url, _ssl_context(str(ca_path), str(pem)), 0.3) is None
+    assert refused_certificate(dead_url().replace("http:", "https:"), _ssl_context(False, None), 5) is None
+    assert refused_certificate(dead_url(), _ssl_context(False, None), 5) is None  # (not TLS: not asked)

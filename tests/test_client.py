@@ -276,6 +276,15 @@ def test_timeout():
         ClientConfig(urls=("http://x",), read_timeout=0)
 
 
+@pytest.mark.parametrize("pool_size", [0, -1])
+def test_a_pool_without_connections_is_refused_not_waited_on_forever(pool_size):
+    # (the configuration file checked it; the Python API let the first send wait for a connection
+    # there would never be, past every timeout)
+    for make in (Client, AsyncClient):
+        with pytest.raises(ValueError, match="pool_size must be at least 1"):
+            make("http://127.0.0.1:9/mm7", pool_size=pool_size)
+
+
 def test_refused_connection_fails_over_without_waiting():
     with FakeServer() as srv:
         dead = dead_url()
@@ -449,6 +458,43 @@ def test_mutual_tls(tmp_path):
             assert c.submit(submit()).ok
         with client(srv.url, verify=str(ca_path), retry=RetryPolicy.never()) as c, pytest.raises(mm7.errors.TransportError):
             c.submit(submit())
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_tls_failure_says_which_setting_to_change(tmp_path, asynchronous):
+    trustme = pytest.importorskip("trustme")
+
+    def refusal(url, **kw):
+        async def main():
+            async with AsyncClient(url, retry=RetryPolicy.never(), **kw) as c:
+                return await c.submit(submit())
+
+        with pytest.raises(ConnectError) as failed:
+            if asynchronous:
+                asyncio.run(main())
+            else:
+                with client(url, retry=RetryPolicy.never(), **kw) as c:
+                    c.submit(submit())
+        return str(failed.value)
+
+    srv, ca_path, pem = tls_server(tmp_path, require_client_cert=True)
+    stranger = tmp_path / "stranger.pem"  # a certificate from a CA the MMSC does not know
+    trustme.CA().issue_cert("vasp.example").private_key_and_cert_chain_pem.write_to_path(str(stranger))
+    with srv:
+        assert ("the MMSC refused the connection for want of a TLS client certificate "
+                "(TLSV13_ALERT_CERTIFICATE_REQUIRED): set cert ([mmsc] client_cert, client_key)") in refusal(
+            srv.url, verify=str(ca_path))
+        assert "the MMSC refused the TLS client certificate (TLSV1_ALERT_UNKNOWN_CA): check cert" in refusal(
+            srv.url, verify=str(ca_path), cert=str(stranger))
+        said = refusal(srv.url, cert=str(pem))  # the MMSC's own certificate: from a CA not trusted here
+        assert "CERTIFICATE_VERIFY_FAILED" in said and "set verify ([mmsc] ca_file)" in said
+    ca = trustme.CA()  # an MMSC whose certificate names another host than the URL does
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("mmsc.example").configure_cert(context)
+    ca.cert_pem.write_to_path(str(tmp_path / "other-ca.pem"))
+    with FakeServer(ssl_context=context) as srv:
+        said = refusal(srv.url, verify=str(tmp_path / "other-ca.pem"))
+        assert "mismatch" in said and "the MMSC's certificate is for another name: use that name in the URL" in said
 
 
 def _as_requests_would(session, url, body, headers):
@@ -1068,9 +1114,10 @@ def test_tls_and_mutual_tls_from_the_async_client(tmp_path):
 
 def test_an_unwrapped_tls_error_from_the_async_transport_is_a_transport_error():
     # An MMSC refusing a missing client certificate alerts after the client sent its request
-    # (TLS 1.3): httpx lets that ssl.SSLError through as it is, and it escaped the client.
+    # (TLS 1.3): httpx lets that ssl.SSLError through as it is, and it escaped the client. The
+    # MMSC's TLS layer passed nothing on: nothing was taken.
     alert = ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required")
-    with pytest.raises(mm7.errors.TransportError, match="CERTIFICATE_REQUIRED"):
+    with pytest.raises(ConnectError, match="CERTIFICATE_REQUIRED"):
         async_submit_raising(alert, submit())
 
 

@@ -46,10 +46,10 @@ def test_an_outage_is_waited_out_and_a_refusal_is_final(store):
         client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
         outbox = Outbox(client, first_retry=timedelta(seconds=30), max_retry=timedelta(minutes=2),
                         max_age=timedelta(minutes=5))
-        a = outbox.put(mm7.SubmitReq(recipients=["1"], subject="a"))
         b = outbox.put(mm7.SubmitReq(recipients=["2"], subject="b"))
-        sim.fail_next(1, http_status=503)  # a is caught in an outage
+        a = outbox.put(mm7.SubmitReq(recipients=["1"], subject="a"))
         sim.fail_next(1, status=2001)  # b is refused: not worth trying again
+        sim.fail_next(1, http_status=503)  # a is caught in an outage
         now = utcnow()
         first = {i.id: i for i in outbox.run_once(now)}
         assert first[a.id].state == "queued" and "HTTP 503" in first[a.id].error
@@ -430,6 +430,80 @@ def test_while_no_mmsc_answers_the_queue_waits_as_a_whole_and_says_so_once(store
         assert alive.held_until is None and store.outbox_counts()["sent"] == 5
         alive.client.close()
         dead.close()
+
+
+@pytest.mark.parametrize("http_status", [502, 503, 504])
+@pytest.mark.parametrize("on_timeout", [True, False])
+def test_a_gateway_finding_no_mmsc_holds_the_queue_as_a_dead_link_does(store, http_status, on_timeout):
+    """A proxy or load balancer in front of the MMSC answering 502, 503 or 504 says no MMSC is
+    there to answer: the next item would get the same, so the queue waits as a whole. The item
+    itself goes as the one rule says: a 503 took nothing (tried again), a 502 or 504 may have
+    arrived (not sent again without retries on timeout)."""
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy(max_attempts=1, on_timeout=on_timeout))
+        outbox = Outbox(client, first_retry=timedelta(seconds=30))
+        for n in range(3):
+            outbox.put(mm7.SubmitReq(recipients=[str(n)]))
+        sim.fail_next(1, http_status=http_status)
+        now = utcnow()
+        [tried] = outbox.run_once(now)  # the others wait with it
+        assert outbox.held_until == now + timedelta(seconds=30) and f"HTTP {http_status}" in tried.error
+        assert tried.state == ("queued" if http_status == 503 or on_timeout else "failed")
+        assert store.outbox_counts()["queued"] == (3 if tried.state == "queued" else 2)
+        assert len(outbox.run_once(now + timedelta(seconds=31))) == 3 - (tried.state == "failed")
+        assert outbox.held_until is None and store.outbox_counts()["sent"] == 3 - (tried.state == "failed")
+        client.close()
+
+
+def test_the_mmscs_own_failure_page_holds_no_queue(store):
+    """A 500 without a Fault is the MMSC answering about this request (one it chokes on, say): the
+    others still go."""
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client)
+        for n in range(3):
+            outbox.put(mm7.SubmitReq(recipients=[str(n)]))
+        sim.fail_next(1, http_status=500)
+        assert [i.state for i in outbox.run_once()] == ["queued", "sent", "sent"]
+        assert outbox.held_until is None
+        client.close()
+
+
+def test_a_batch_of_none_is_refused_not_a_round_that_never_ends(store):
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
+    with pytest.raises(ValueError, match="batch must be at least 1"):
+        Outbox(client, batch=0)
+    client.close()
+
+
+def test_an_item_that_cannot_be_sent_at_all_says_nothing_of_an_outage(store, caplog):
+    """An item the client cannot even build (a profile changed since it was put in: too large now)
+    reached no MMSC: it must not end a hold as an answer does ("an MMSC answers again"), which sent
+    the next item to the dead link at once and started the pauses over from the first."""
+    import dataclasses
+    import logging
+
+    from .fake_http import dead_url
+
+    url, never = dead_url(), mm7.RetryPolicy.never()
+    roomy = mm7.Client(url, store=store, retry=never)
+    outbox = Outbox(roomy, first_retry=timedelta(seconds=30))
+    outbox.put(mm7.SubmitReq(recipients=["1"]))
+    outbox.put(mm7.SubmitReq(recipients=["2"], content=mm7.Content(parts=[mm7.Part.text("x" * 5000)])))
+    outbox.put(mm7.SubmitReq(recipients=["3"]))
+    now = utcnow()
+    outbox.run_once(now)  # the first finds the link dead
+    assert outbox.held_until == now + timedelta(seconds=30)
+    outbox.client = mm7.Client(url, store=store, retry=never,
+                               profile=dataclasses.replace(roomy.config.profile, max_message_size=4000))
+    later = now + timedelta(seconds=31)
+    with caplog.at_level(logging.INFO, logger="mm7bind.outbox"):
+        states = [i.state for i in outbox.run_once(later)]
+    assert states == ["failed", "queued"]  # the second cannot be built; the third finds the link dead
+    assert "answers again" not in caplog.text
+    assert outbox.held_until == later + timedelta(seconds=60)  # the outage goes on, its pauses doubling
+    roomy.close()
+    outbox.client.close()
 
 
 def test_an_item_that_expired_unsent_says_nothing_of_an_outage(store):

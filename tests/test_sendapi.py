@@ -107,6 +107,71 @@ def test_what_cannot_be_built_is_a_400_that_says_why(sim, body, message):
     assert sim.messages == {}  # nothing went out
 
 
+def test_more_recipients_or_parts_than_allowed_are_a_400_naming_the_field(sim, tmp_path):
+    """max_body alone let one request name a million recipients or parts: each built and checked
+    before anything said no. The caps count to, cc and bcc together, and the parts before any is
+    decoded; at the cap, it goes."""
+    part = {"data": base64.b64encode(GIF).decode(), "content_type": "image/gif"}
+    with mm7.Client(sim.url) as client:
+        api = SendApi(client, max_recipients=3, max_parts=2)
+        status, got = call(api, {"to": ["1", "2"], "cc": "3", "bcc": ["4"]})
+        assert (status, got["error"]) == (400, "bad request") and got["message"].startswith(
+            "to, cc, bcc: 4 recipients, more than the 3 one request may have here (max_recipients)"), got
+        status, got = call(api, {"to": "1", "parts": [part, part, {"data": "not base64"}]})
+        assert status == 400 and got["message"].startswith("parts: 3 parts, more than the 2"), got
+        assert sim.messages == {}  # nothing went out
+        assert call(api, {"to": ["1", "2"], "bcc": "3", "parts": [part, part]})[0] == 200
+        with pytest.raises(ValueError, match="at least 1"):
+            SendApi(client, max_parts=0)
+    # From the configuration: [api] max_recipients and max_parts, which config check knows.
+    from mm7bind.config import load
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[mmsc]\nurls = ["{sim.url}"]\n[api]\npath = "/api"\nmax_recipients = 2\nmax_parts = 0\n')
+    assert [str(p) for p in load(cfg)[1]] == ["error: api.max_parts: must be at least 1"]
+    cfg.write_text(f'[mmsc]\nurls = ["{sim.url}"]\n[api]\npath = "/api"\nmax_recipients = 2\n')
+    config, problems = load(cfg)
+    with mm7.Client(sim.url) as client:
+        api = config.make_send_api(client)
+        assert problems == [] and (api.max_recipients, api.max_parts) == (2, 100)
+        assert call(api, {"to": ["1", "2", "3"]})[0] == 400
+
+
+def test_a_chunked_request_is_read_whole_by_either_embedded_server(sim, server_tls):
+    """A body without Content-Length (chunked, as an application streaming its JSON sends it) was
+    read as empty where the server leaves its length unsaid (serving TLS directly, gunicorn): 400
+    "not JSON". Over max_body, it is a 413 as a declared length is."""
+    import socket
+
+    tls_context, wrap = server_tls
+    body = json.dumps({"to": "+8613800000000", "text": "chunked"}).encode()
+
+    def post(chunks: bytes) -> bytes:
+        request = (b"POST /api/send HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunks)
+        with wrap(socket.create_connection((srv.host, srv.port), timeout=10)) as sock:
+            sock.sendall(request)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        return answer
+
+    def chunked(data: bytes) -> bytes:
+        return b"".join(b"%x\r\n%s\r\n" % (len(data[i:i + 7]), data[i:i + 7])
+                        for i in range(0, len(data), 7)) + b"0\r\n\r\n"
+
+    with mm7.Client(sim.url) as client:
+        api = SendApi(client, max_body=len(body))
+        with mm7.serve(mm7.Receiver(mm7.Handler()), port=0, ssl_context=tls_context,
+                       mounts={"/api": api.wsgi_app}) as srv:
+            answer = post(chunked(body))
+            assert answer.split(b" ", 2)[1] == b"200" and b'"ok": true' in answer, answer
+            answer = post(chunked(body + b" "))
+            assert answer.split(b" ", 2)[1] == b"413", answer
+    [got] = sim.messages.values()
+    assert got.request.content.parts[0].text_value == "chunked"
+
+
 def test_refusals_unreachable_mmscs_and_access(sim):
     with mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
         api = SendApi(client, token="t0ken", allow=IPAllowList.parse(["127.0.0.1"]))
