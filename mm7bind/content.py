@@ -271,6 +271,7 @@ _EXTRA_TYPES = {
     ".heic": "image/heic",
     ".heif": "image/heif",
     ".avi": "video/x-msvideo",
+    ".qcp": "audio/qcelp",  # (RFC 3625: CDMA handsets' voice notes)
 }
 
 
@@ -298,8 +299,8 @@ def sniff_type(head: bytes, filename: str | None = None, size: int | None = None
         return "application/vnd.smaf"
     if head.startswith(b"BEGIN:IMELODY"):
         return "text/x-imelody"
-    if head.startswith(b"RIFF") and head[8:12] in (b"WAVE", b"WEBP", b"AVI "):
-        return {b"WAVE": "audio/wav", b"WEBP": "image/webp"}.get(head[8:12], "video/x-msvideo")
+    if head.startswith(b"RIFF") and head[8:12] in (b"WAVE", b"WEBP", b"AVI ", b"QLCM"):
+        return {b"WAVE": "audio/wav", b"WEBP": "image/webp", b"QLCM": "audio/qcelp"}.get(head[8:12], "video/x-msvideo")
     if size is not None and _is_wbmp(head, size):
         return "image/vnd.wap.wbmp"
     stripped = head.removeprefix(codecs.BOM_UTF8).lstrip()[:64].lower()  # (Windows editors write the mark)

@@ -1,5 +1,5 @@
 """How long a sound or a video plays, measured from its bytes: AMR and AMR-WB, MP3 (MPEG-1, -2
-and -2.5 layers II and III, free format too), AAC in ADTS, WAV, MIDI, MP4/3GP/M4A and AVI; and
+and -2.5 layers II and III, free format too), AAC in ADTS, WAV, QCP, MIDI, MP4/3GP/M4A and AVI; and
 whether an MP4/3GP holds a video track at all (`has_video`).
 
 A generated SMIL gives each slide a length; a slide shorter than its sound cuts it off, one longer
@@ -90,6 +90,8 @@ def _measure(src: _Reader) -> int | None:
         return _wav(src)
     if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
         return _avi(src)
+    if head.startswith(b"RIFF") and head[8:12] == b"QLCM":
+        return _qcp(src)
     if head.startswith(b"MThd"):
         return _midi(src)
     if head[4:8] == b"ftyp":
@@ -361,6 +363,40 @@ def _avi(src: _Reader) -> int | None:
                 return None
             ms = us * frames // 1000
             return None if src.size * 8 * 1000 < ms * _MIN_BITS_PER_SECOND else ms
+        pos += 8 + size + (size & 1)
+    return None
+
+
+# -- QCP (QCELP, EVRC: CDMA handsets' voice notes): packets of one block of samples each ---------
+
+
+def _qcp(src: _Reader) -> int | None:
+    """RIFF 'QLCM' (RFC 3625): 'fmt ' gives the samples a packet holds (a block, 160: 20 ms at
+    8 kHz), the sample rate and, for a fixed rate, the bytes of a packet; a variable-rate file
+    counts its packets in 'vrat'. A count the data cannot hold (a packet is a byte at least) is
+    not believed."""
+    pos, packets, packet_bytes, block, rate = 12, None, 0, 0, 0
+    for _ in range(16):
+        chunk = src.at(pos, 8)
+        if len(chunk) < 8:
+            return None
+        cid, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+        if cid == b"fmt ":
+            f = src.at(pos + 8, 110)  # (version, codec GUID and name, then the figures at 100)
+            if len(f) < 110:
+                return None
+            packet_bytes, block, rate = (int.from_bytes(f[i : i + 2], "little") for i in (102, 104, 106))
+        elif cid == b"vrat":
+            v = src.at(pos + 8, 8)
+            if len(v) == 8 and int.from_bytes(v[:4], "little"):  # (a variable rate: the count is the one to trust)
+                packets = int.from_bytes(v[4:], "little")
+        elif cid == b"data":
+            data = min(size, src.size - pos - 8)
+            if packets is None:
+                packets = data // packet_bytes if packet_bytes else 0
+            if not block or not rate or not 0 < packets <= data:
+                return None
+            return packets * block * 1000 // rate
         pos += 8 + size + (size & 1)
     return None
 

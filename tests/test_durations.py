@@ -280,7 +280,7 @@ def test_measuring_any_bytes_never_fails_and_stays_in_bounds():
     seeds = [mp3(1), id3v2() + mp3(0.5), xing_mp3(50, 50), adts(1), wav(1), mp4(), mp4(version=1, large=True),
              midi([tempo(0, 400_000) + notes(4, 96)]), b"#!AMR\n" + bytes(50),
              avi(20, 40_000, frame_bytes=10), midi([notes(2, 96), tempo(0, 300_000) + notes(3, 96)], form=2)]
-    seeds += [free_mp3(12, kbps=32, rate=32000)]  # (frames of 144 bytes: a few of them)
+    seeds += [free_mp3(12, kbps=32, rate=32000), qcp(30), qcp(30, variable=True)]  # (free format: frames of 144 bytes)
     for seed in seeds:
         for _ in range(150):
             data = bytearray(seed)
@@ -354,6 +354,30 @@ def test_an_avi_lasts_as_its_main_header_says_when_the_file_can_hold_its_frames(
     assert duration_ms(BytesBlob(avi(10, 0))) is None
     assert duration_ms(BytesBlob(avi(10, 40_000)[:40])) is None  # cut inside its header
 
+
+
+def qcp(packets: int, packet_bytes: int = 35, variable: bool = False, claimed: int | None = None) -> bytes:
+    """A QCP file (RFC 3625) of QCELP-13K: a 150-byte 'fmt ' (version, codec GUID and name, average
+    bit rate, packet size, block size 160, 8000 Hz, 16-bit samples, the rate map), 'vrat' when the
+    rate varies, then 'data'."""
+    fmt = bytes([1, 0]) + bytes(16) + struct.pack("<H", 2) + b"Qcelp 13K".ljust(80, b"\x00")
+    fmt += struct.pack("<HHHHH", 14000, packet_bytes, 160, 8000, 16) + bytes(150 - 110)
+    chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    if variable:
+        chunks += b"vrat" + struct.pack("<III", 8, 1, packets if claimed is None else claimed)
+    data = bytes(packet_bytes * packets if not variable else 20 * packets)  # (a variable rate: shorter packets)
+    body = b"QLCM" + chunks + b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def test_a_cdma_voice_note_lasts_its_packets_of_20_ms():
+    assert sniff_type(qcp(1)) == "audio/qcelp" and sniff_type(b"", "note.qcp") == "audio/qcelp"
+    assert duration_ms(BytesBlob(qcp(150))) == 3000  # fixed rate: the data's bytes over a packet's
+    assert duration_ms(BytesBlob(qcp(400, variable=True))) == 8000  # variable: the count 'vrat' keeps
+    assert dur(mm7.Part.from_bytes(qcp(100))) == ["2000ms"]
+    # A count the data cannot hold, a file cut inside its header: the default.
+    assert duration_ms(BytesBlob(qcp(10, variable=True, claimed=1_000_000))) is None
+    assert duration_ms(BytesBlob(qcp(10)[:60])) is None
 
 def test_a_midi_of_format_2_lasts_as_its_patterns_played_one_after_another():
     # Three patterns: 2 s at 120 a minute, 2 s at 60 (its own tempo), 1 s at 120 again.
