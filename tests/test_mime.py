@@ -438,6 +438,56 @@ def test_multipart_type_without_boundary_but_bare_xml():
     assert codes(env) == {"mime-no-boundary"}
 
 
+def test_a_nested_boundary_with_spaces_padded_delimiters_and_a_trailing_semicolon():
+    """The spec example's inner boundary "StoryParts 74526 8432 2002-77645" (spaces are allowed
+    inside a boundary), its delimiter lines padded with spaces, and `image/gif; ` with nothing after
+    the semicolon: all MIME allows, so no deviation."""
+    spaced = "StoryParts 74526 8432 2002-77645"
+    inner = mime([(["Content-Type: text/plain; charset=us-ascii"], b"story"),
+                  (["Content-Type: image/gif; ", "Content-ID: <pic>"], GIF)], boundary=spaced, pad=b" ")
+    env = decode(mime([(["Content-Type: text/xml"], soap_xml()),
+                       (["Content-ID: <content-1>", f'Content-Type: multipart/mixed; boundary="{spaced}"'], inner)]))
+    assert env.deviations == []
+    assert [(p.content_type, p.data) for p in env.body.content.parts] == [("text/plain", b"story"), ("image/gif", GIF)]
+
+
+def test_nokia_style_smil_last_found_by_a_capitalised_start_and_media_by_location():
+    """Nokia MMSCs: `Start=`/`Type=` capitalised, the SMIL the last part, `Name=`/`Charset=`
+    capitalised, the picture with only a Content-Location that the SMIL's `src` names."""
+    smil = b'<smil><body><par><img src="Bomb.gif"/></par></body></smil>'
+    inner = mime([(["Content-Type: image/gif", "Content-Location: Bomb.gif"], GIF),
+                  (["Content-Type: application/smil; Name=main.smil; Charset=UTF-8", "Content-ID: <5802>"], smil)],
+                 boundary="in")
+    env = decode(mime([(["Content-Type: text/xml"], soap_xml()),
+                       (["Content-ID: <content-1>", 'Content-Type: multipart/related; Start="<5802>"; '
+                         'Type="application/smil"; boundary="in"'], inner)]))
+    c = env.body.content
+    assert env.deviations == []
+    assert c.smil.data == smil and c.smil.filename == "main.smil" and c.smil.charset == "UTF-8"
+    [gif] = c.parts
+    assert gif.content_id is None and c.by_location("Bomb.gif") is gif
+
+
+def test_momentum_style_inline_soap_part_charset_on_the_container_and_a_mixed_preamble():
+    """Momentum's example: the SOAP part marked `Content-Disposition: inline`, a charset parameter
+    on the outer multipart/related, and the attachments in a multipart/mixed with a preamble line."""
+    inner = b"This is a multipart message\r\n" + mime([(["Content-Type: text/plain"], b"hi"),
+                                                      (["Content-Type: image/gif"], GIF)], boundary="in")
+    env = decode(mime([(["Content-Type: text/xml", "Content-ID: <soap>", "Content-Disposition: inline"], soap_xml()),
+                       (["Content-ID: <content-1>", 'Content-Type: multipart/mixed; boundary="in"'], inner)]),
+                 'multipart/related; charset=utf-8; boundary="b1"; type="text/xml"; start="<soap>"')
+    assert env.deviations == [] and [p.data for p in env.body.content.parts] == [b"hi", GIF]
+
+
+def test_content_ids_without_angle_brackets_are_matched_and_reported():
+    """`Content-ID: content_15` (JavaMail, Chinese MMSCs): the href finds it, and the slip is named."""
+    xml = soap_xml('<DeliverReq><MM7Version>6.8.0</MM7Version><Sender><Number>1</Number></Sender>'
+                   '<Content href="cid:content_15"/></DeliverReq>')
+    env = decode(mime([(["Content-Type: text/xml"], xml), (["Content-ID: content_15", "Content-Type: image/gif"], GIF)]))
+    assert codes(env) == {"mime-content-id"}
+    assert env.body.content.content_id == "content_15" and env.body.content.parts[0].data == GIF
+
+
 def test_a_nested_multipart_without_boundary_is_split_by_its_first_delimiter_or_kept_whole():
     inner = mime([(["Content-Type: text/plain"], b"hello"), (["Content-Type: image/gif"], GIF)], boundary="inner")
     data = mime([(["Content-Type: text/xml"], soap_xml()),
