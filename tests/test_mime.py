@@ -458,9 +458,8 @@ def test_nokia_style_smil_last_found_by_a_capitalised_start_and_media_by_locatio
     inner = mime([(["Content-Type: image/gif", "Content-Location: Bomb.gif"], GIF),
                   (["Content-Type: application/smil; Name=main.smil; Charset=UTF-8", "Content-ID: <5802>"], smil)],
                  boundary="in")
-    env = decode(mime([(["Content-Type: text/xml"], soap_xml()),
-                       (["Content-ID: <content-1>", 'Content-Type: multipart/related; Start="<5802>"; '
-                         'Type="application/smil"; boundary="in"'], inner)]))
+    container = 'Content-Type: multipart/related; Start="<5802>"; Type="application/smil"; boundary="in"'
+    env = decode(mime([(["Content-Type: text/xml"], soap_xml()), (["Content-ID: <content-1>", container], inner)]))
     c = env.body.content
     assert env.deviations == []
     assert c.smil.data == smil and c.smil.filename == "main.smil" and c.smil.charset == "UTF-8"
