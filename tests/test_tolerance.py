@@ -82,6 +82,23 @@ def test_header_and_body_in_different_namespaces():
     assert env.version.name == "REL-6-MM7-1-4" and env.transaction_id == "t"
 
 
+def test_vendor_extension_namespace_and_children_in_another_mm7_namespace():
+    """Openwave-style extensions (a header entry, an attribute and an element in the vendor's own
+    namespace) and a child written in another MM7 namespace than its message: each is named; the
+    vendor element is kept on `extras`, the MM7 child read as the message's own."""
+    ow = "http://www.openwave.com/mms/mm7_extensions/1-0"
+    body = f"""<DeliverReq xmlns="{{ns}}REL-6-MM7-1-4" xmlns:ow="{ow}"><MM7Version>6.8.0</MM7Version>
+      <Sender ow:kind="msisdn"><Number xmlns="{{ns}}REL-5-MM7-1-0">+8613800000000</Number></Sender>
+      <ow:HandsetModel>X1</ow:HandsetModel><Subject>hi</Subject></DeliverReq>"""
+    tid = f'<TransactionID xmlns="{{ns}}REL-6-MM7-1-4">t</TransactionID><ow:Route xmlns:ow="{ow}">r1</ow:Route>'
+    env = tolerant(envelope(body, tid=tid),
+                   {"unknown-header", "unknown-attribute", "unknown-element", "foreign-namespace"})
+    msg = env.body
+    assert msg.sender == mm7.Number("+8613800000000") and msg.subject == "hi"
+    [extra] = msg.extras
+    assert (extra.name, extra.namespace, extra.text) == ("HandsetModel", ow, "X1")
+
+
 def test_header_and_body_in_the_same_invented_namespace():
     body = '<SubmitRsp xmlns="{ns}REL-6-MM7-6-7"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000' \
            "</StatusCode><StatusText>OK</StatusText></Status><MessageID>1</MessageID></SubmitRsp>"
