@@ -117,6 +117,32 @@ def test_whitespace_around_transaction_id():
     assert env.transaction_id == "vas00324-dlvr"
 
 
+@pytest.mark.parametrize("engine", ["direct", "xsdata"])
+def test_xml_comments_anywhere_are_no_deviation(engine):
+    """The spec example (and InstantCom's copy of it) has a comment inside the Body; comments inside
+    a value split its text, which is read whole."""
+    tid = '<m:TransactionID xmlns:m="{ns}REL-6-MM7-1-4">t<!-- id -->-1</m:TransactionID>'
+    body = """<!-- the request --><DeliverReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+      <!-- who --><Sender><Number>+86138<!-- x -->00000000</Number></Sender><Subject>hel<!-- y -->lo</Subject>
+      </DeliverReq><!-- end -->"""
+    env = mm7.decode_envelope(envelope(body, tid=tid), strict=True, engine=engine)
+    assert env.transaction_id == "t-1" and env.deviations == []
+    assert env.body.sender == mm7.Number("+8613800000000") and env.body.subject == "hello"
+
+
+def test_nokia_style_prefixes_and_soap_attributes_on_the_transaction_id():
+    """Nokia MMSCs: every element under the prefix mm7p6a0, and a TransactionID carrying
+    `soap:encodingStyle=""` and its own copy of the SOAP namespace declaration: all valid SOAP."""
+    tid = ('<mm7p6a0:TransactionID e:mustUnderstand="1" e:encodingStyle="" xmlns:mm7p6a0="{ns}REL-6-MM7-1-4" '
+           f'xmlns:e="{SOAP}">4E073C7A</mm7p6a0:TransactionID>')
+    body = """<mm7p6a0:DeliverReq xmlns:mm7p6a0="{ns}REL-6-MM7-1-4"><mm7p6a0:MM7Version>6.8.0</mm7p6a0:MM7Version>
+      <mm7p6a0:MMSRelayServerID>Nokia MMS Center</mm7p6a0:MMSRelayServerID><mm7p6a0:Sender>
+      <mm7p6a0:Number>+3859100010010/TYPE=PLMN</mm7p6a0:Number></mm7p6a0:Sender></mm7p6a0:DeliverReq>"""
+    env = mm7.decode_envelope(envelope(body, tid=tid), strict=True)
+    assert env.transaction_id == "4E073C7A" and env.body.relay_server_id == "Nokia MMS Center"
+    assert env.body.sender.msisdn == "+3859100010010"
+
+
 def test_elements_out_of_schema_order_and_vendor_elements():
     body = """<DeliverReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
       <VASPID>800001</VASPID><VASID>1065</VASID><MMSRelayServerID>relay-7</MMSRelayServerID>
