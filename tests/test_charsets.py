@@ -84,6 +84,20 @@ def test_undeclared_gb_text_is_read_and_reported():
     assert env.message.subject == "中文" and "charset-undeclared" in codes(env.deviations)
 
 
+@pytest.mark.parametrize(("text", "encoding", "expected"), [
+    ("中文短信内容", "utf-8", set()), ("中文短信内容", "gbk", {"charset-undeclared"}), ("plain", "ascii", set())])
+def test_text_parts_without_a_charset_are_read_as_their_bytes_say(text, encoding, expected):
+    """Mbuni drops the charset of text parts, and the CMCC world writes them in GB2312: UTF-8 (and
+    ASCII) bytes are read as such without a word, GB bytes recovered and reported."""
+    body = (b'--b1\r\nContent-Type: text/xml\r\n\r\n'
+            + envelope("s").replace("</Subject>", '</Subject><Content href="cid:c"/>').encode()
+            + b"\r\n--b1\r\nContent-Type: text/plain\r\nContent-ID: <c>\r\n\r\n" + text.encode(encoding)
+            + b"\r\n--b1--\r\n")
+    env = mm7.decode(body, 'multipart/related; boundary="b1"')
+    [part] = env.message.content.parts
+    assert part.charset is None and part.text_value == text and codes(env.deviations) == expected
+
+
 @pytest.mark.parametrize("label", ["utf-16", "UTF-16", "iso-10646-ucs-2", "ucs-2"])
 def test_16_bit_text_without_a_byte_order_mark_is_big_endian(label):
     part = mm7.Part.from_bytes("新年快乐".encode("utf-16-be"), "text/plain", charset=label)
