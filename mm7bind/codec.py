@@ -108,7 +108,7 @@ def encode(
     if isinstance(body, m.Message) and not profile.plus_in_numbers:
         body = _without_plus(body)
     xml = soap.encode(body, transaction_id=transaction_id, version=version, style=profile.xml, content_ref=content_ref)
-    charset = profile.xml.encoding.lower()
+    charset = soap.charset_label(profile.xml.encoding).lower()  # (what the XML declaration says)
     # (None: no SOAPAction at all, as some peers send; a header without a value is no header)
     headers = {**({"SOAPAction": profile.soap_action} if profile.soap_action is not None else {}),
                **dict(profile.extra_headers)}
