@@ -253,7 +253,7 @@ def _leaf(part: Part, profile: Profile) -> OutPart:
     if part.charset and (part.kind in ("text", "smil") or ctype.endswith("+xml")):
         if not _CHARSET.fullmatch(part.charset):
             raise EncodeError(f"{part!r}: charset {part.charset!r} is not a charset name")
-        ctype += f'; charset="{part.charset}"'
+        ctype += f'; charset="{_charset_param(part.charset)}"'
     if part.filename:
         ctype += format_filename_params("name", part.filename, profile.filename_encoding)
     cte = profile.transfer_encoding
@@ -267,6 +267,13 @@ def _leaf(part: Part, profile: Profile) -> OutPart:
     else:
         payload = _Encoded(part.blob, "base64" if cte == "base64" else "binary")
     return OutPart(headers, payload)
+
+
+def _charset_param(label: str) -> str:
+    """A part's charset as written: the label given, unless it is a name readers take only as a
+    slip (Python's `utf8`, `utf_8`; `x-gbk`), which goes as the IANA name of the same charset."""
+    codec, standard = charset_codec(label)
+    return label if codec is None or standard else soap.charset_label(codec).lower()
 
 
 def _location(location: str) -> str:

@@ -84,6 +84,19 @@ def test_undeclared_gb_text_is_read_and_reported():
     assert env.message.subject == "中文" and "charset-undeclared" in codes(env.deviations)
 
 
+@pytest.mark.parametrize(("label", "encoding", "sent"), [
+    ("utf8", "utf-8", "utf-8"), ("UTF_8", "utf-8", "utf-8"), ("x-gbk", "gbk", "gb18030"), ("GB2312", "gb2312", "GB2312")])
+def test_a_text_part_labelled_with_a_slip_goes_under_the_standard_name(label, encoding, sent):
+    """A part labelled `utf8` (a Python alias, the slip the reader reports from peers) went out so,
+    and our own strict reader refused the message; a standard label goes as it was given."""
+    part = mm7.Part.from_bytes("订阅".encode(encoding), "text/plain", charset=label)
+    out = mm7.encode(mm7.DeliverReq(sender="1", content=mm7.Content(parts=[part])), transaction_id="t")
+    data = out.to_bytes()
+    assert f'Content-Type: text/plain; charset="{sent}"'.encode() in data
+    [back] = mm7.decode(data, out.content_type, strict=True).message.content.parts
+    assert back.text_value == "订阅"
+
+
 @pytest.mark.parametrize(("text", "encoding", "expected"), [
     ("中文短信内容", "utf-8", set()), ("中文短信内容", "gbk", {"charset-undeclared"}), ("plain", "ascii", set())])
 def test_text_parts_without_a_charset_are_read_as_their_bytes_say(text, encoding, expected):
