@@ -563,9 +563,10 @@ def _content(target: InPart, others: list[InPart], devs: list[Deviation]) -> Con
         # The root is the presentation when it is one; a related content without SMIL has an
         # ordinary part for root (RFC 2387), which stays among the parts.
         smil = root if root is not None and root.kind == "smil" else next((p for p in parts if p.kind == "smil"), None)
-    elif parts[0].kind == "smil":
-        # Flat layout: the SMIL is the part the href names (alone, or with the others beside it).
-        smil = parts[0]
+    else:
+        # Flat layout: the SMIL is the part the href names (alone, or with the others beside it),
+        # else one beside it: parts spread at the top level are one content, its SMIL among them.
+        smil = next((p for p in parts if p.kind == "smil"), None)
     if smil is not None:
         parts.remove(smil)
     return Content(parts=parts, smil=smil, content_id=target.content_id,

@@ -433,6 +433,26 @@ def test_attachments_spread_at_top_level():
     assert "content-spread" in codes(env) and [p.data for p in env.body.content.parts] == [b"hello", GIF]
 
 
+@pytest.mark.parametrize("href", ["cid:pic", None])
+def test_a_smil_spread_beside_the_part_the_href_names_is_the_presentation(href):
+    """Parts spread at the top level are read as one content: its SMIL, wherever it stands, is the
+    presentation. It was kept only when the href named it (or it came first), else it went among
+    the parts, and forwarding the content made a second SMIL for it."""
+    ref = f'<Content href="{href}"/>' if href else ""
+    xml = soap_xml("<SubmitReq><MM7Version>6.8.0</MM7Version><SenderIdentification/><Recipients><To><Number>1"
+                   f"</Number></To></Recipients>{ref}</SubmitReq>")
+    smil = b'<smil><body><par><img src="cid:pic"/><text src="cid:txt"/></par></body></smil>'
+    env = decode(mime([(["Content-Type: text/xml"], xml), (["Content-ID: <pic>", "Content-Type: image/gif"], GIF),
+                       (["Content-ID: <txt>", "Content-Type: text/plain"], b"hello"),
+                       (["Content-ID: <pres>", "Content-Type: application/smil"], smil)]))
+    content = env.body.content
+    assert "content-spread" in codes(env)
+    assert content.smil.data == smil and [p.content_id for p in content.parts] == ["pic", "txt"]
+    out = mm7.encode(mm7.SubmitReq(recipients=["1"], content=content), transaction_id="f")
+    sent = mm7.decode(out.to_bytes(), out.content_type, strict=True).body.content
+    assert sent.smil.data == smil and [p.kind for p in sent.parts] == ["image", "text"]
+
+
 def test_multipart_type_without_boundary_but_bare_xml():
     env = decode(soap_xml(), 'multipart/related; type="text/xml";')
     assert codes(env) == {"mime-no-boundary"}
