@@ -468,6 +468,15 @@ def test_missing_transaction_id_and_extra_body_element():
     assert env.transaction_id is None
 
 
+def test_an_empty_self_closed_transaction_id_is_a_missing_one():
+    """A .NET endpoint's `<TransactionID xmlns="…"/>` (REL-5-MM7-1-5): no id, said so, nothing else."""
+    body = '<DeliverRsp xmlns="{ns}REL-5-MM7-1-5"><MM7Version>5.10.0</MM7Version><Status><StatusCode>1000' \
+           "</StatusCode><StatusText>ok</StatusText></Status></DeliverRsp>"
+    env = tolerant(envelope(body, tid='<TransactionID xmlns="{ns}REL-5-MM7-1-5"/>'), {"missing-transaction-id"})
+    assert env.transaction_id is None and codes(env) == {"missing-transaction-id"}
+    assert env.version.name == "REL-5-MM7-1-5" and env.body.mm7_version == "5.10.0"
+
+
 def test_value_not_allowed_in_the_callers_version_is_reported_not_lost():
     body = """<SubmitReq xmlns="{ns}REL-5-MM7-1-0"><MM7Version>5.3.0</MM7Version><SenderIdentification/>
       <Recipients><To><Number>1</Number></To></Recipients><ChargedParty>ThirdParty</ChargedParty>
