@@ -463,6 +463,9 @@ def _root(parts: list[InPart], start: str | None, devs: list[Deviation]) -> tupl
         root = next((p for p in parts if p.content_id == wanted), None)
         if root is None:
             root = next((p for p in parts if (p.content_id or "").lower() == (wanted or "").lower()), None)
+            if root is not None:
+                devs.append(Deviation("mime-start", "", f"start={start!r} matches Content-ID <{root.content_id}> "
+                                                        "only ignoring case"))
         if root is None:
             devs.append(Deviation("mime-start", "", f"start={start!r} matches no part; the first part is the SOAP part"))
     if root is None:
@@ -504,7 +507,7 @@ def _resolve(href: str | None, others: list[InPart], devs: list[Deviation]) -> I
         cid = unquote(ref[4:].strip())
         if ref[4:5].isspace():
             devs.append(Deviation("href-form", "/Content/@href", f"space after cid: in {href!r}"))
-        found = _by_id(others, cid)
+        found = _by_id(others, cid, href, devs)
         if found:
             return found
         # Gateways that drop Content-IDs keep the name as Content-Location (Nokia's parts have only that).
@@ -515,7 +518,7 @@ def _resolve(href: str | None, others: list[InPart], devs: list[Deviation]) -> I
             return found
     else:
         devs.append(Deviation("href-form", "/Content/@href", f"href {href!r} is not a cid: URL"))
-        found = _by_id(others, ref.strip("<>")) or next((p for p in others if p.content_location in (ref, named)), None)
+        found = _by_id(others, ref.strip("<>"), href, devs) or next((p for p in others if p.content_location in (ref, named)), None)
         if found:
             return found
     found = next((p for p in others if p.content_location and p.content_location in (ref, named)), None)
@@ -525,16 +528,21 @@ def _resolve(href: str | None, others: list[InPart], devs: list[Deviation]) -> I
     return others[0]
 
 
-def _by_id(parts: list[InPart], cid: str) -> InPart | None:
+def _by_id(parts: list[InPart], cid: str, href: str, devs: list[Deviation]) -> InPart | None:
+    """The part whose Content-ID `cid` is; failing that, one it names only loosely, reported."""
     for p in parts:
         if p.content_id == cid:
             return p
     for p in parts:
         if (p.content_id or "").lower() == cid.lower():
+            devs.append(Deviation("href-inexact", "/Content/@href",
+                                  f"{href!r} matches Content-ID <{p.content_id}> only ignoring case"))
             return p
     # The reference may name a part inside a nested multipart (some send the SMIL's id).
     for p in parts:
         if p.is_multipart and any(leaf.content_id == cid for leaf in p.leaves()):
+            devs.append(Deviation("href-inexact", "/Content/@href",
+                                  f"{href!r} names a part inside the content, not the content: the multipart holding it is"))
             return p
     return None
 

@@ -385,6 +385,7 @@ def test_root_found_by_start_with_or_without_brackets():
     ("cid:%63ontent-1", ["Content-ID: <content-1>"], None),
     ("pic.txt", ["Content-Location: pic.txt"], "href-form"),
     ("cid:nowhere", ["Content-ID: <content-1>"], "href-dangling"),
+    ("cid:Content-1", ["Content-ID: <content-1>"], "href-inexact"),  # (found ignoring case: said so)
 ])
 def test_href_resolution(href, headers, code):
     xml = soap_xml(f'<DeliverReq><MM7Version>6.8.0</MM7Version><Sender><Number>1</Number></Sender>'
@@ -394,6 +395,25 @@ def test_href_resolution(href, headers, code):
     assert ({code} if code else set()) <= codes(env)
     if code is None:
         assert not {"href-form", "href-dangling"} & codes(env)
+
+
+def test_an_href_naming_the_smil_inside_the_content_takes_the_content_and_says_so():
+    """Some senders name the SMIL's Content-ID in the href, not the multipart around it: the
+    multipart is the content, and the loose reference is reported (it was tolerated silently)."""
+    xml = soap_xml('<DeliverReq><MM7Version>6.8.0</MM7Version><Sender><Number>1</Number></Sender>'
+                   '<Content href="cid:sm"/></DeliverReq>')
+    inner = mime([(["Content-Type: application/smil", "Content-ID: <sm>"], b"<smil/>"),
+                  (["Content-Type: text/plain"], b"one")], boundary="in")
+    env = decode(mime([(["Content-Type: text/xml"], xml),
+                       (["Content-ID: <content-1>", 'Content-Type: multipart/related; start="<sm>"; boundary=in'], inner)]))
+    assert codes(env) == {"href-inexact"}
+    assert env.body.content.smil.data == b"<smil/>" and [p.data for p in env.body.content.parts] == [b"one"]
+
+
+def test_a_start_matching_a_content_id_only_ignoring_case_is_reported():
+    parts = [(["Content-Type: text/xml", "Content-ID: <Soap-1>"], soap_xml()), content_part()]
+    env = decode(mime(parts), 'multipart/related; boundary=b1; start="<soap-1>"')
+    assert codes(env) == {"mime-start"} and env.body.content.parts[0].data == b"hello"
 
 
 def test_cid_href_resolved_by_content_location_when_no_part_has_that_id():
