@@ -30,6 +30,16 @@ def test_utf8_bytes_under_a_gb2312_declaration_are_read_as_utf8():
     assert env.message.subject == "新年快乐" and "charset-mismatch" in codes(env.deviations)
 
 
+def test_an_answer_labelled_gb2312_only_on_http_but_written_in_utf8():
+    """China Mobile's SDK receiver answers with `Content-Type: text/xml;charset=GB2312` and a
+    declaration without encoding, its bytes in the JVM's charset (often UTF-8): read right, reported."""
+    body = envelope("成功发送", '<?xml version="1.0"?>').encode("utf-8")
+    env = mm7.decode(body, "text/xml;charset=GB2312")
+    assert env.message.subject == "成功发送" and codes(env.deviations) == {"charset-mismatch"}
+    env = mm7.decode(envelope("成功发送", '<?xml version="1.0"?>').encode("gb2312"), "text/xml;charset=GB2312")
+    assert env.message.subject == "成功发送" and env.deviations == []
+
+
 def test_real_gb_text_stays_gb_text():
     for label in ("GB2312", "GBK", "gb18030"):
         body = envelope("新年快乐，恭喜发财", f'<?xml version="1.0" encoding="{label}"?>').encode("gb18030")
