@@ -596,7 +596,9 @@ class _Reader:
     def locate(self, el: etree._Element, header_version: Version | None) -> Version:
         qn = _qname(el)
         if qn.localname not in m.MESSAGE_TYPES:
-            alias = next((k for k in m.MESSAGE_TYPES if k.lower() == qn.localname.lower()), None)
+            # (the misnamed error responses are met in a Fault's detail, and outside one from HTTP 200 senders)
+            alias = DETAIL_ALIASES.get(qn.localname) or next(
+                (k for k in m.MESSAGE_TYPES if k.lower() == qn.localname.lower()), None)
             if alias is None:
                 ns = f" in {qn.namespace}" if qn.namespace else ""
                 raise UnsupportedOperationError(f"{qn.localname}{ns} is not an MM7 operation")

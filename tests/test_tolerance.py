@@ -270,6 +270,16 @@ def test_fault_detail_under_a_vendor_element_name(name, cls):
     assert env.body.status.text == "Validation error" and env.body.detail_text is None
 
 
+@pytest.mark.parametrize("name, cls", [("MM7VASPErrorRsp", mm7.VASPErrorRsp), ("MM7RSErrorRsp", mm7.RSErrorRsp)])
+def test_an_error_response_under_a_vendor_element_name_outside_a_fault(name, cls):
+    """The same misnamed error response sent without a Fault around it (peers that answer errors
+    with HTTP 200) was refused as "not an MM7 operation", so a client could not read the refusal."""
+    body = f"""<{name} xmlns="{{ns}}REL-6-MM7-1-0"><MM7Version>6.3.0</MM7Version><Status>
+      <StatusCode>4004</StatusCode><StatusText>Validation error</StatusText></Status></{name}>"""
+    env = tolerant(envelope(body), {"element-name"})
+    assert isinstance(env.body, cls) and env.body.status.code == 4004 and env.version.name == "REL-6-MM7-1-0"
+
+
 @pytest.mark.parametrize("string, text", [("3001", "Not Possible"), ("3001 - Server busy", "Server busy")])
 def test_fault_status_only_in_faultstring(string, text):
     fault = f"<e:Fault><faultcode>e:Server</faultcode><faultstring>{string}</faultstring></e:Fault>"
