@@ -310,7 +310,9 @@ class ClientCore:
                                        elsewhere=policy.fails_over(http_status=status))
         expected = m.RESPONSE_FOR[p.message.ELEMENT]
         body_msg = env.body
-        if isinstance(body_msg, m.RSErrorRsp):  # an error response outside a Fault (HTTP 200 senders)
+        # An error response outside a Fault (HTTP 200 senders): the MMSC's RSErrorRsp, or the
+        # VASPErrorRsp a VASP answers the simulator's DeliverReq or report with.
+        if isinstance(body_msg, (m.RSErrorRsp, m.VASPErrorRsp)):
             body_msg = Fault(code="Server", string=body_msg.status.text or "", detail=body_msg)
         if isinstance(body_msg, Fault):
             code = body_msg.status.code if body_msg.status else None

@@ -108,7 +108,7 @@ def encode(
     if isinstance(body, m.Message) and not profile.plus_in_numbers:
         body = _without_plus(body)
     xml = soap.encode(body, transaction_id=transaction_id, version=version, style=profile.xml, content_ref=content_ref)
-    charset = profile.xml.encoding.lower()
+    charset = soap.charset_label(profile.xml.encoding).lower()  # (what the XML declaration says)
     # (None: no SOAPAction at all, as some peers send; a header without a value is no header)
     headers = {**({"SOAPAction": profile.soap_action} if profile.soap_action is not None else {}),
                **dict(profile.extra_headers)}
@@ -253,7 +253,7 @@ def _leaf(part: Part, profile: Profile) -> OutPart:
     if part.charset and (part.kind in ("text", "smil") or ctype.endswith("+xml")):
         if not _CHARSET.fullmatch(part.charset):
             raise EncodeError(f"{part!r}: charset {part.charset!r} is not a charset name")
-        ctype += f'; charset="{part.charset}"'
+        ctype += f'; charset="{_charset_param(part.charset)}"'
     if part.filename:
         ctype += format_filename_params("name", part.filename, profile.filename_encoding)
     cte = profile.transfer_encoding
@@ -267,6 +267,13 @@ def _leaf(part: Part, profile: Profile) -> OutPart:
     else:
         payload = _Encoded(part.blob, "base64" if cte == "base64" else "binary")
     return OutPart(headers, payload)
+
+
+def _charset_param(label: str) -> str:
+    """A part's charset as written: the label given, unless it is a name readers take only as a
+    slip (Python's `utf8`, `utf_8`; `x-gbk`), which goes as the IANA name of the same charset."""
+    codec, standard = charset_codec(label)
+    return label if codec is None or standard else soap.charset_label(codec).lower()
 
 
 def _location(location: str) -> str:
@@ -456,6 +463,9 @@ def _root(parts: list[InPart], start: str | None, devs: list[Deviation]) -> tupl
         root = next((p for p in parts if p.content_id == wanted), None)
         if root is None:
             root = next((p for p in parts if (p.content_id or "").lower() == (wanted or "").lower()), None)
+            if root is not None:
+                devs.append(Deviation("mime-start", "", f"start={start!r} matches Content-ID <{root.content_id}> "
+                                                        "only ignoring case"))
         if root is None:
             devs.append(Deviation("mime-start", "", f"start={start!r} matches no part; the first part is the SOAP part"))
     if root is None:
@@ -497,7 +507,7 @@ def _resolve(href: str | None, others: list[InPart], devs: list[Deviation]) -> I
         cid = unquote(ref[4:].strip())
         if ref[4:5].isspace():
             devs.append(Deviation("href-form", "/Content/@href", f"space after cid: in {href!r}"))
-        found = _by_id(others, cid)
+        found = _by_id(others, cid, href, devs)
         if found:
             return found
         # Gateways that drop Content-IDs keep the name as Content-Location (Nokia's parts have only that).
@@ -508,7 +518,7 @@ def _resolve(href: str | None, others: list[InPart], devs: list[Deviation]) -> I
             return found
     else:
         devs.append(Deviation("href-form", "/Content/@href", f"href {href!r} is not a cid: URL"))
-        found = _by_id(others, ref.strip("<>")) or next((p for p in others if p.content_location in (ref, named)), None)
+        found = _by_id(others, ref.strip("<>"), href, devs) or next((p for p in others if p.content_location in (ref, named)), None)
         if found:
             return found
     found = next((p for p in others if p.content_location and p.content_location in (ref, named)), None)
@@ -518,16 +528,21 @@ def _resolve(href: str | None, others: list[InPart], devs: list[Deviation]) -> I
     return others[0]
 
 
-def _by_id(parts: list[InPart], cid: str) -> InPart | None:
+def _by_id(parts: list[InPart], cid: str, href: str, devs: list[Deviation]) -> InPart | None:
+    """The part whose Content-ID `cid` is; failing that, one it names only loosely, reported."""
     for p in parts:
         if p.content_id == cid:
             return p
     for p in parts:
         if (p.content_id or "").lower() == cid.lower():
+            devs.append(Deviation("href-inexact", "/Content/@href",
+                                  f"{href!r} matches Content-ID <{p.content_id}> only ignoring case"))
             return p
     # The reference may name a part inside a nested multipart (some send the SMIL's id).
     for p in parts:
         if p.is_multipart and any(leaf.content_id == cid for leaf in p.leaves()):
+            devs.append(Deviation("href-inexact", "/Content/@href",
+                                  f"{href!r} names a part inside the content, not the content: the multipart holding it is"))
             return p
     return None
 
@@ -556,9 +571,10 @@ def _content(target: InPart, others: list[InPart], devs: list[Deviation]) -> Con
         # The root is the presentation when it is one; a related content without SMIL has an
         # ordinary part for root (RFC 2387), which stays among the parts.
         smil = root if root is not None and root.kind == "smil" else next((p for p in parts if p.kind == "smil"), None)
-    elif parts[0].kind == "smil":
-        # Flat layout: the SMIL is the part the href names (alone, or with the others beside it).
-        smil = parts[0]
+    else:
+        # Flat layout: the SMIL is the part the href names (alone, or with the others beside it),
+        # else one beside it: parts spread at the top level are one content, its SMIL among them.
+        smil = next((p for p in parts if p.kind == "smil"), None)
     if smil is not None:
         parts.remove(smil)
     return Content(parts=parts, smil=smil, content_id=target.content_id,

@@ -172,7 +172,7 @@ def encode(
     options = _options(style.timezone, style.drop_unsupported)
     # A Fault's detail resets the default namespace; a prefix reads better there.
     mm7_prefix = style.mm7_prefix or ("mm7" if isinstance(body, Fault) else None)
-    label = _label(style.encoding)
+    label = charset_label(style.encoding)
     proven = False
     if engine == "xsdata":
         data = _encode_objects(body, str(transaction_id), version, style, options, mm7_prefix, label, content_ref)
@@ -197,8 +197,9 @@ def _options(timezone: tzinfo | None, drop_unsupported: bool) -> binding.EncodeO
 
 
 @cache
-def _label(encoding: str) -> str:
-    """The IANA name for the XML declaration: Python's codec names are not all IANA's ("ascii")."""
+def charset_label(encoding: str) -> str:
+    """The IANA name for the XML declaration and the charset parameters: Python's codec names and
+    aliases are not all IANA's ("ascii", "utf8", "cp936")."""
     label = codecs.lookup(encoding).name.upper().replace("_", "-")
     if label.startswith("ISO8859-"):
         return "ISO-8859-" + label[8:]
@@ -599,7 +600,9 @@ class _Reader:
     def locate(self, el: etree._Element, header_version: Version | None) -> Version:
         qn = _qname(el)
         if qn.localname not in m.MESSAGE_TYPES:
-            alias = next((k for k in m.MESSAGE_TYPES if k.lower() == qn.localname.lower()), None)
+            # (the misnamed error responses are met in a Fault's detail, and outside one from HTTP 200 senders)
+            alias = DETAIL_ALIASES.get(qn.localname) or next(
+                (k for k in m.MESSAGE_TYPES if k.lower() == qn.localname.lower()), None)
             if alias is None:
                 ns = f" in {qn.namespace}" if qn.namespace else ""
                 raise UnsupportedOperationError(f"{qn.localname}{ns} is not an MM7 operation")

@@ -32,6 +32,16 @@ def test_utf8_bytes_under_a_gb2312_declaration_are_read_as_utf8():
     assert env.message.subject == "新年快乐" and "charset-mismatch" in codes(env.deviations)
 
 
+def test_an_answer_labelled_gb2312_only_on_http_but_written_in_utf8():
+    """China Mobile's SDK receiver answers with `Content-Type: text/xml;charset=GB2312` and a
+    declaration without encoding, its bytes in the JVM's charset (often UTF-8): read right, reported."""
+    body = envelope("成功发送", '<?xml version="1.0"?>').encode("utf-8")
+    env = mm7.decode(body, "text/xml;charset=GB2312")
+    assert env.message.subject == "成功发送" and codes(env.deviations) == {"charset-mismatch"}
+    env = mm7.decode(envelope("成功发送", '<?xml version="1.0"?>').encode("gb2312"), "text/xml;charset=GB2312")
+    assert env.message.subject == "成功发送" and env.deviations == []
+
+
 def test_real_gb_text_stays_gb_text():
     for label in ("GB2312", "GBK", "gb18030"):
         body = envelope("新年快乐，恭喜发财", f'<?xml version="1.0" encoding="{label}"?>').encode("gb18030")
@@ -84,6 +94,33 @@ def test_undeclared_gb_text_is_read_and_reported():
     body = envelope("中文", "").encode("gb18030")
     env = mm7.decode(body, "text/xml")
     assert env.message.subject == "中文" and "charset-undeclared" in codes(env.deviations)
+
+
+@pytest.mark.parametrize(("label", "encoding", "sent"), [
+    ("utf8", "utf-8", "utf-8"), ("UTF_8", "utf-8", "utf-8"), ("x-gbk", "gbk", "gb18030"), ("GB2312", "gb2312", "GB2312")])
+def test_a_text_part_labelled_with_a_slip_goes_under_the_standard_name(label, encoding, sent):
+    """A part labelled `utf8` (a Python alias, the slip the reader reports from peers) went out so,
+    and our own strict reader refused the message; a standard label goes as it was given."""
+    part = mm7.Part.from_bytes("订阅".encode(encoding), "text/plain", charset=label)
+    out = mm7.encode(mm7.DeliverReq(sender="1", content=mm7.Content(parts=[part])), transaction_id="t")
+    data = out.to_bytes()
+    assert f'Content-Type: text/plain; charset="{sent}"'.encode() in data
+    [back] = mm7.decode(data, out.content_type, strict=True).message.content.parts
+    assert back.text_value == "订阅"
+
+
+@pytest.mark.parametrize(("text", "encoding", "expected"), [
+    ("中文短信内容", "utf-8", set()), ("中文短信内容", "gbk", {"charset-undeclared"}), ("plain", "ascii", set())])
+def test_text_parts_without_a_charset_are_read_as_their_bytes_say(text, encoding, expected):
+    """Mbuni drops the charset of text parts, and the CMCC world writes them in GB2312: UTF-8 (and
+    ASCII) bytes are read as such without a word, GB bytes recovered and reported."""
+    body = (b'--b1\r\nContent-Type: text/xml\r\n\r\n'
+            + envelope("s").replace("</Subject>", '</Subject><Content href="cid:c"/>').encode()
+            + b"\r\n--b1\r\nContent-Type: text/plain\r\nContent-ID: <c>\r\n\r\n" + text.encode(encoding)
+            + b"\r\n--b1--\r\n")
+    env = mm7.decode(body, 'multipart/related; boundary="b1"')
+    [part] = env.message.content.parts
+    assert part.charset is None and part.text_value == text and codes(env.deviations) == expected
 
 
 @pytest.mark.parametrize("label", ["utf-16", "UTF-16", "iso-10646-ucs-2", "ucs-2"])

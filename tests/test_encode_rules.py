@@ -112,6 +112,24 @@ def test_relative_times_are_exact_to_the_microsecond_at_any_size():
         assert mm7.decode_envelope(text.encode(), strict=True).body.expiry_date == rel
 
 
+@pytest.mark.parametrize(("encoding", "label"), [
+    ("utf8", "UTF-8"), ("utf_8", "UTF-8"), ("GB2312", "GB2312"), ("euc_cn", "GB2312"), ("cp936", "GBK"),
+    ("gb18030", "GB18030")])
+@pytest.mark.parametrize("with_content", [False, True])
+def test_the_charset_parameters_name_the_charset_the_xml_declaration_names(encoding, label, with_content):
+    """An encoding given by one of Python's aliases went out as it was written in the charset
+    parameter (`charset="utf8"`, the very slip the reader reports from peers) beside the IANA name
+    in the declaration; `euc_cn` made a message our own strict reader refused as a conflict."""
+    content = mm7.Content(parts=[mm7.Part.text("中文")]) if with_content else None
+    msg = mm7.SubmitReq(recipients=["1"], subject="中文", content=content)
+    out = mm7.encode(msg, transaction_id="t", profile=mm7.Profile(xml=mm7.XmlStyle(encoding=encoding)))
+    data = out.to_bytes()
+    assert f'<?xml version="1.0" encoding="{label}"?>'.encode() in data
+    soap_type = out.content_type if not with_content else data.split(b"\r\n")[1].decode()
+    assert soap_type.endswith(f'text/xml; charset="{label.lower()}"')
+    assert mm7.decode(data, out.content_type, strict=True).body.subject == "中文"
+
+
 def test_styles():
     msg = mm7.CancelReq(message_id="m1", vaspid="800001")
     text = xml_of(msg, envelope_prefix="SOAP-ENV", mm7_prefix="mm7")

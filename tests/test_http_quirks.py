@@ -150,6 +150,31 @@ def test_a_client_takes_answers_in_the_mmscs_own_version_and_faults_in_http_200(
 
 
 
+@pytest.mark.parametrize("role, error_rsp, msg", [
+    ("vasp", mm7.RSErrorRsp, mm7.SubmitReq(recipients=["+8613800000000"])),
+    ("mmsc", mm7.VASPErrorRsp, mm7.DeliverReq(sender="+8613800000000", recipients=["1065888"])),
+])
+@pytest.mark.parametrize("misnamed", [False, True])
+def test_an_error_response_outside_a_fault_is_a_refusal_from_either_side(role, error_rsp, msg, misnamed):
+    """Peers that answer errors with HTTP 200 may leave out the Fault around the error response:
+    the MMSC's RSErrorRsp and a VASP's VASPErrorRsp (to the simulator's DeliverReq) are refusals
+    with their status, retried as their status says, not answers of the wrong kind; so are they
+    under the names some peers give them (MM7RSErrorRsp, MM7VASPErrorRsp)."""
+    def refuse(req):
+        reply = mm7_reply(error_rsp(status=mm7.Status(3000, "busy")), req.decode(), 200)
+        if misnamed:
+            name = error_rsp.ELEMENT.encode()
+            reply.body = reply.body.replace(b"<" + name, b"<MM7" + name).replace(b"</" + name, b"</MM7" + name)
+        return reply
+
+    policy = RetryPolicy(max_attempts=2, backoff=0, jitter=0)
+    with (FakeServer(refuse) as srv, Client(srv.url, role=role, retry=policy, sleep=lambda s: None) as c,
+          pytest.raises(FaultError) as err):
+        c.send(msg)
+    assert (err.value.status.code, err.value.status.text, err.value.http_status) == (3000, "busy", 200)
+    assert err.value.attempts == len(srv.requests) == 2  # 3000: a server error, tried again
+
+
 def test_a_repeat_answered_with_a_fault_in_200_is_not_counted_a_success(tmp_path, monkeypatch):
     """What a repeat stood for was read from the HTTP status of its answer: with Faults in a 200,
     a repeat of a message that failed (and that another copy has just claimed) counted as 1000."""

@@ -385,6 +385,7 @@ def test_root_found_by_start_with_or_without_brackets():
     ("cid:%63ontent-1", ["Content-ID: <content-1>"], None),
     ("pic.txt", ["Content-Location: pic.txt"], "href-form"),
     ("cid:nowhere", ["Content-ID: <content-1>"], "href-dangling"),
+    ("cid:Content-1", ["Content-ID: <content-1>"], "href-inexact"),  # (found ignoring case: said so)
 ])
 def test_href_resolution(href, headers, code):
     xml = soap_xml(f'<DeliverReq><MM7Version>6.8.0</MM7Version><Sender><Number>1</Number></Sender>'
@@ -394,6 +395,25 @@ def test_href_resolution(href, headers, code):
     assert ({code} if code else set()) <= codes(env)
     if code is None:
         assert not {"href-form", "href-dangling"} & codes(env)
+
+
+def test_an_href_naming_the_smil_inside_the_content_takes_the_content_and_says_so():
+    """Some senders name the SMIL's Content-ID in the href, not the multipart around it: the
+    multipart is the content, and the loose reference is reported (it was tolerated silently)."""
+    xml = soap_xml('<DeliverReq><MM7Version>6.8.0</MM7Version><Sender><Number>1</Number></Sender>'
+                   '<Content href="cid:sm"/></DeliverReq>')
+    inner = mime([(["Content-Type: application/smil", "Content-ID: <sm>"], b"<smil/>"),
+                  (["Content-Type: text/plain"], b"one")], boundary="in")
+    env = decode(mime([(["Content-Type: text/xml"], xml),
+                       (["Content-ID: <content-1>", 'Content-Type: multipart/related; start="<sm>"; boundary=in'], inner)]))
+    assert codes(env) == {"href-inexact"}
+    assert env.body.content.smil.data == b"<smil/>" and [p.data for p in env.body.content.parts] == [b"one"]
+
+
+def test_a_start_matching_a_content_id_only_ignoring_case_is_reported():
+    parts = [(["Content-Type: text/xml", "Content-ID: <Soap-1>"], soap_xml()), content_part()]
+    env = decode(mime(parts), 'multipart/related; boundary=b1; start="<soap-1>"')
+    assert codes(env) == {"mime-start"} and env.body.content.parts[0].data == b"hello"
 
 
 def test_cid_href_resolved_by_content_location_when_no_part_has_that_id():
@@ -433,9 +453,78 @@ def test_attachments_spread_at_top_level():
     assert "content-spread" in codes(env) and [p.data for p in env.body.content.parts] == [b"hello", GIF]
 
 
+@pytest.mark.parametrize("href", ["cid:pic", None])
+def test_a_smil_spread_beside_the_part_the_href_names_is_the_presentation(href):
+    """Parts spread at the top level are read as one content: its SMIL, wherever it stands, is the
+    presentation. It was kept only when the href named it (or it came first), else it went among
+    the parts, and forwarding the content made a second SMIL for it."""
+    ref = f'<Content href="{href}"/>' if href else ""
+    xml = soap_xml("<SubmitReq><MM7Version>6.8.0</MM7Version><SenderIdentification/><Recipients><To><Number>1"
+                   f"</Number></To></Recipients>{ref}</SubmitReq>")
+    smil = b'<smil><body><par><img src="cid:pic"/><text src="cid:txt"/></par></body></smil>'
+    env = decode(mime([(["Content-Type: text/xml"], xml), (["Content-ID: <pic>", "Content-Type: image/gif"], GIF),
+                       (["Content-ID: <txt>", "Content-Type: text/plain"], b"hello"),
+                       (["Content-ID: <pres>", "Content-Type: application/smil"], smil)]))
+    content = env.body.content
+    assert "content-spread" in codes(env)
+    assert content.smil.data == smil and [p.content_id for p in content.parts] == ["pic", "txt"]
+    out = mm7.encode(mm7.SubmitReq(recipients=["1"], content=content), transaction_id="f")
+    sent = mm7.decode(out.to_bytes(), out.content_type, strict=True).body.content
+    assert sent.smil.data == smil and [p.kind for p in sent.parts] == ["image", "text"]
+
+
 def test_multipart_type_without_boundary_but_bare_xml():
     env = decode(soap_xml(), 'multipart/related; type="text/xml";')
     assert codes(env) == {"mime-no-boundary"}
+
+
+def test_a_nested_boundary_with_spaces_padded_delimiters_and_a_trailing_semicolon():
+    """The spec example's inner boundary "StoryParts 74526 8432 2002-77645" (spaces are allowed
+    inside a boundary), its delimiter lines padded with spaces, and `image/gif; ` with nothing after
+    the semicolon: all MIME allows, so no deviation."""
+    spaced = "StoryParts 74526 8432 2002-77645"
+    inner = mime([(["Content-Type: text/plain; charset=us-ascii"], b"story"),
+                  (["Content-Type: image/gif; ", "Content-ID: <pic>"], GIF)], boundary=spaced, pad=b" ")
+    env = decode(mime([(["Content-Type: text/xml"], soap_xml()),
+                       (["Content-ID: <content-1>", f'Content-Type: multipart/mixed; boundary="{spaced}"'], inner)]))
+    assert env.deviations == []
+    assert [(p.content_type, p.data) for p in env.body.content.parts] == [("text/plain", b"story"), ("image/gif", GIF)]
+
+
+def test_nokia_style_smil_last_found_by_a_capitalised_start_and_media_by_location():
+    """Nokia MMSCs: `Start=`/`Type=` capitalised, the SMIL the last part, `Name=`/`Charset=`
+    capitalised, the picture with only a Content-Location that the SMIL's `src` names."""
+    smil = b'<smil><body><par><img src="Bomb.gif"/></par></body></smil>'
+    inner = mime([(["Content-Type: image/gif", "Content-Location: Bomb.gif"], GIF),
+                  (["Content-Type: application/smil; Name=main.smil; Charset=UTF-8", "Content-ID: <5802>"], smil)],
+                 boundary="in")
+    container = 'Content-Type: multipart/related; Start="<5802>"; Type="application/smil"; boundary="in"'
+    env = decode(mime([(["Content-Type: text/xml"], soap_xml()), (["Content-ID: <content-1>", container], inner)]))
+    c = env.body.content
+    assert env.deviations == []
+    assert c.smil.data == smil and c.smil.filename == "main.smil" and c.smil.charset == "UTF-8"
+    [gif] = c.parts
+    assert gif.content_id is None and c.by_location("Bomb.gif") is gif
+
+
+def test_momentum_style_inline_soap_part_charset_on_the_container_and_a_mixed_preamble():
+    """Momentum's example: the SOAP part marked `Content-Disposition: inline`, a charset parameter
+    on the outer multipart/related, and the attachments in a multipart/mixed with a preamble line."""
+    inner = b"This is a multipart message\r\n" + mime([(["Content-Type: text/plain"], b"hi"),
+                                                      (["Content-Type: image/gif"], GIF)], boundary="in")
+    env = decode(mime([(["Content-Type: text/xml", "Content-ID: <soap>", "Content-Disposition: inline"], soap_xml()),
+                       (["Content-ID: <content-1>", 'Content-Type: multipart/mixed; boundary="in"'], inner)]),
+                 'multipart/related; charset=utf-8; boundary="b1"; type="text/xml"; start="<soap>"')
+    assert env.deviations == [] and [p.data for p in env.body.content.parts] == [b"hi", GIF]
+
+
+def test_content_ids_without_angle_brackets_are_matched_and_reported():
+    """`Content-ID: content_15` (JavaMail, Chinese MMSCs): the href finds it, and the slip is named."""
+    xml = soap_xml('<DeliverReq><MM7Version>6.8.0</MM7Version><Sender><Number>1</Number></Sender>'
+                   '<Content href="cid:content_15"/></DeliverReq>')
+    env = decode(mime([(["Content-Type: text/xml"], xml), (["Content-ID: content_15", "Content-Type: image/gif"], GIF)]))
+    assert codes(env) == {"mime-content-id"}
+    assert env.body.content.content_id == "content_15" and env.body.content.parts[0].data == GIF
 
 
 def test_a_nested_multipart_without_boundary_is_split_by_its_first_delimiter_or_kept_whole():

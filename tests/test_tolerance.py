@@ -82,6 +82,23 @@ def test_header_and_body_in_different_namespaces():
     assert env.version.name == "REL-6-MM7-1-4" and env.transaction_id == "t"
 
 
+def test_vendor_extension_namespace_and_children_in_another_mm7_namespace():
+    """Openwave-style extensions (a header entry, an attribute and an element in the vendor's own
+    namespace) and a child written in another MM7 namespace than its message: each is named; the
+    vendor element is kept on `extras`, the MM7 child read as the message's own."""
+    ow = "http://www.openwave.com/mms/mm7_extensions/1-0"
+    body = f"""<DeliverReq xmlns="{{ns}}REL-6-MM7-1-4" xmlns:ow="{ow}"><MM7Version>6.8.0</MM7Version>
+      <Sender ow:kind="msisdn"><Number xmlns="{{ns}}REL-5-MM7-1-0">+8613800000000</Number></Sender>
+      <ow:HandsetModel>X1</ow:HandsetModel><Subject>hi</Subject></DeliverReq>"""
+    tid = f'<TransactionID xmlns="{{ns}}REL-6-MM7-1-4">t</TransactionID><ow:Route xmlns:ow="{ow}">r1</ow:Route>'
+    env = tolerant(envelope(body, tid=tid),
+                   {"unknown-header", "unknown-attribute", "unknown-element", "foreign-namespace"})
+    msg = env.body
+    assert msg.sender == mm7.Number("+8613800000000") and msg.subject == "hi"
+    [extra] = msg.extras
+    assert (extra.name, extra.namespace, extra.text) == ("HandsetModel", ow, "X1")
+
+
 def test_header_and_body_in_the_same_invented_namespace():
     body = '<SubmitRsp xmlns="{ns}REL-6-MM7-6-7"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000' \
            "</StatusCode><StatusText>OK</StatusText></Status><MessageID>1</MessageID></SubmitRsp>"
@@ -98,6 +115,32 @@ def test_whitespace_around_transaction_id():
            "</StatusCode><StatusText>ok</StatusText></Status></DeliverRsp>"
     env = tolerant(envelope(body, tid=tid), {"whitespace"})
     assert env.transaction_id == "vas00324-dlvr"
+
+
+@pytest.mark.parametrize("engine", ["direct", "xsdata"])
+def test_xml_comments_anywhere_are_no_deviation(engine):
+    """The spec example (and InstantCom's copy of it) has a comment inside the Body; comments inside
+    a value split its text, which is read whole."""
+    tid = '<m:TransactionID xmlns:m="{ns}REL-6-MM7-1-4">t<!-- id -->-1</m:TransactionID>'
+    body = """<!-- the request --><DeliverReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
+      <!-- who --><Sender><Number>+86138<!-- x -->00000000</Number></Sender><Subject>hel<!-- y -->lo</Subject>
+      </DeliverReq><!-- end -->"""
+    env = mm7.decode_envelope(envelope(body, tid=tid), strict=True, engine=engine)
+    assert env.transaction_id == "t-1" and env.deviations == []
+    assert env.body.sender == mm7.Number("+8613800000000") and env.body.subject == "hello"
+
+
+def test_nokia_style_prefixes_and_soap_attributes_on_the_transaction_id():
+    """Nokia MMSCs: every element under the prefix mm7p6a0, and a TransactionID carrying
+    `soap:encodingStyle=""` and its own copy of the SOAP namespace declaration: all valid SOAP."""
+    tid = ('<mm7p6a0:TransactionID e:mustUnderstand="1" e:encodingStyle="" xmlns:mm7p6a0="{ns}REL-6-MM7-1-4" '
+           f'xmlns:e="{SOAP}">4E073C7A</mm7p6a0:TransactionID>')
+    body = """<mm7p6a0:DeliverReq xmlns:mm7p6a0="{ns}REL-6-MM7-1-4"><mm7p6a0:MM7Version>6.8.0</mm7p6a0:MM7Version>
+      <mm7p6a0:MMSRelayServerID>Nokia MMS Center</mm7p6a0:MMSRelayServerID><mm7p6a0:Sender>
+      <mm7p6a0:Number>+3859100010010/TYPE=PLMN</mm7p6a0:Number></mm7p6a0:Sender></mm7p6a0:DeliverReq>"""
+    env = mm7.decode_envelope(envelope(body, tid=tid), strict=True)
+    assert env.transaction_id == "4E073C7A" and env.body.relay_server_id == "Nokia MMS Center"
+    assert env.body.sender.msisdn == "+3859100010010"
 
 
 def test_elements_out_of_schema_order_and_vendor_elements():
@@ -225,6 +268,16 @@ def test_fault_detail_under_a_vendor_element_name(name, cls):
     env = tolerant(envelope(fault), {"element-name"})
     assert isinstance(env.body.detail, cls) and env.body.status.code == 4004
     assert env.body.status.text == "Validation error" and env.body.detail_text is None
+
+
+@pytest.mark.parametrize("name, cls", [("MM7VASPErrorRsp", mm7.VASPErrorRsp), ("MM7RSErrorRsp", mm7.RSErrorRsp)])
+def test_an_error_response_under_a_vendor_element_name_outside_a_fault(name, cls):
+    """The same misnamed error response sent without a Fault around it (peers that answer errors
+    with HTTP 200) was refused as "not an MM7 operation", so a client could not read the refusal."""
+    body = f"""<{name} xmlns="{{ns}}REL-6-MM7-1-0"><MM7Version>6.3.0</MM7Version><Status>
+      <StatusCode>4004</StatusCode><StatusText>Validation error</StatusText></Status></{name}>"""
+    env = tolerant(envelope(body), {"element-name"})
+    assert isinstance(env.body, cls) and env.body.status.code == 4004 and env.version.name == "REL-6-MM7-1-0"
 
 
 @pytest.mark.parametrize("string, text", [("3001", "Not Possible"), ("3001 - Server busy", "Server busy")])
@@ -423,6 +476,15 @@ def test_missing_transaction_id_and_extra_body_element():
            '</StatusCode><StatusText>ok</StatusText></Status></CancelRsp><x:Other xmlns:x="urn:x"/>'
     env = tolerant(envelope(body, tid=""), {"missing-transaction-id", "extra-body-element"})
     assert env.transaction_id is None
+
+
+def test_an_empty_self_closed_transaction_id_is_a_missing_one():
+    """A .NET endpoint's `<TransactionID xmlns="…"/>` (REL-5-MM7-1-5): no id, said so, nothing else."""
+    body = '<DeliverRsp xmlns="{ns}REL-5-MM7-1-5"><MM7Version>5.10.0</MM7Version><Status><StatusCode>1000' \
+           "</StatusCode><StatusText>ok</StatusText></Status></DeliverRsp>"
+    env = tolerant(envelope(body, tid='<TransactionID xmlns="{ns}REL-5-MM7-1-5"/>'), {"missing-transaction-id"})
+    assert env.transaction_id is None and codes(env) == {"missing-transaction-id"}
+    assert env.version.name == "REL-5-MM7-1-5" and env.body.mm7_version == "5.10.0"
 
 
 def test_value_not_allowed_in_the_callers_version_is_reported_not_lost():
