@@ -268,18 +268,23 @@ class Schema:
         """Attributes of an element by local name, inherited and from attribute groups included."""
         return {} if isinstance(decl.type, str) else self._type_attributes(decl.type)
 
-    def _type_attributes(self, kind: etree._Element) -> dict[str, Attr]:
-        if kind.tag != f"{XS}complexType":
-            return {}
-        out: dict[str, Attr] = {}
-        holder = kind
+    def _derivation(self, kind: etree._Element) -> tuple[etree._Element, etree._Element | None]:
+        """Where a complex type declares its own attributes (itself, or its complex or simple
+        content's extension or restriction), and the schema type it derives from (None: none, or
+        a built-in one)."""
         for content_tag in ("complexContent", "simpleContent"):
             content = kind.find(f"{XS}{content_tag}")
             if content is not None:
                 holder = content[0] if content[0].tag != f"{XS}annotation" else content[1]
                 base = self.type_ref(holder, holder.get("base"))
-                if not isinstance(base, str):
-                    out.update(self._type_attributes(base))
+                return holder, None if isinstance(base, str) else base
+        return kind, None
+
+    def _type_attributes(self, kind: etree._Element) -> dict[str, Attr]:
+        if kind.tag != f"{XS}complexType":
+            return {}
+        holder, base = self._derivation(kind)
+        out: dict[str, Attr] = self._type_attributes(base) if base is not None else {}
         for name, attr in self._declared_attributes(holder).items():
             if attr.node.get("use") == "prohibited":
                 out.pop(name, None)
@@ -313,15 +318,10 @@ class Schema:
     def _type_wildcard(self, kind: etree._Element) -> etree._Element | None:
         if kind.tag != f"{XS}complexType":
             return None
-        holder = kind
-        for content_tag in ("complexContent", "simpleContent"):
-            content = kind.find(f"{XS}{content_tag}")
-            if content is not None:
-                holder = content[0] if content[0].tag != f"{XS}annotation" else content[1]
-                base = self.type_ref(holder, holder.get("base"))
-                found = self._type_wildcard(base) if not isinstance(base, str) else None
-                if found is not None and holder.tag == f"{XS}extension":
-                    return found
+        holder, base = self._derivation(kind)
+        found = self._type_wildcard(base) if base is not None else None
+        if found is not None and holder.tag == f"{XS}extension":
+            return found
         return self._declared_wildcard(holder)
 
     def _declared_wildcard(self, holder: etree._Element) -> etree._Element | None:
