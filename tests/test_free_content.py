@@ -200,3 +200,21 @@ def test_inspect_view_shows_the_structure():
     status = mm7.decode_envelope(submit_rsp(V6)).body.status
     view = to_jsonable(status)
     assert view["details_xml"] == status.details_xml and view["details_attributes"]["lang"] == "en"
+
+
+def test_a_handler_s_structured_details_are_answered_as_given():
+    """Answers built from a handler's status are written once and reused as templates; a status
+    with markup or attributes is not the same answer as another with the same text."""
+    rcv = mm7.Receiver()
+    markup = iter(['<v:code xmlns:v="urn:v">x</v:code>', '<v:other xmlns:v="urn:v">x</v:other>'])
+
+    @rcv.on("deliver")
+    def on_deliver(msg, ctx):
+        return mm7.Status(4000, "no", details_xml=next(markup))
+
+    got = []
+    for tid in ("t-1", "t-2"):
+        out = mm7.encode(mm7.DeliverReq(sender="+1", subject="s"), transaction_id=tid, version=V6)
+        rsp = rcv.handle(out.to_bytes(), out.content_type, {}, "127.0.0.1")
+        got.append(mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"], strict=True).body.status.details_xml)
+    assert got == ['<ns0:code xmlns:ns0="urn:v">x</ns0:code>', '<ns0:other xmlns:ns0="urn:v">x</ns0:other>']
