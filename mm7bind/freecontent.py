@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from lxml import etree
@@ -139,7 +140,20 @@ def check_attributes(attributes: Any, where: str) -> dict[str, str]:
         for text in (value, namespace or ""):
             if (bad := invalid_xml_char(text)) is not None:
                 raise EncodeError(f"{where}/@{local}: character U+{ord(bad):04X} cannot be sent in XML")
+        if namespace is not None and not _namespace_readable(namespace):
+            raise EncodeError(f"{where}/@{local}: {namespace!r} is not a namespace URI an XML parser takes")
     return attributes
+
+
+@lru_cache(maxsize=256)
+def _namespace_readable(namespace: str) -> bool:
+    """Whether a declaration of `namespace` parses (libxml2 refuses a URI with spaces or quotes,
+    as a peer's parser may: a namespace read from a document always passed)."""
+    try:
+        etree.fromstring(f'<a xmlns:p="{escape_attribute(namespace)}"/>'.encode(), hardened_parser())
+    except etree.XMLSyntaxError:
+        return False
+    return True
 
 
 def split(name: str) -> tuple[str | None, str]:

@@ -140,7 +140,7 @@ def test_markup_cannot_break_out_of_details(markup):
 
 @pytest.mark.parametrize("attributes", [
     {'a="1" b': "x"}, {"xmlns": "urn:x"}, {"{http://www.w3.org/2000/xmlns/}p": "urn:x"}, {"{}a": "x"},
-    {"a>": "x"}, {"a": "\x01"}, {"a": 1},
+    {"a>": "x"}, {"a": "\x01"}, {"a": 1}, {'{urn:a"b}c': "x"}, {"{urn:a b}c": "x"},
 ])
 def test_attribute_names_and_values_cannot_inject_markup(attributes):
     for msg in (mm7.SubmitReq(recipients=["+1"], service_code="100", service_code_attributes=attributes),
