@@ -175,10 +175,7 @@ class Outbox(Periodic):
             self._outage_rounds, self.held_until = 0, None
             return
         self._outage_rounds += 1
-        pause = self._pause(self._outage_rounds)
-        if retry_after is not None:  # (bounded before it is a timedelta: a peer's number can overflow one)
-            pause = max(pause, timedelta(seconds=min(retry_after, self.max_retry.total_seconds())))
-        self.held_until = now + pause
+        self.held_until = now + self._pause(self._outage_rounds, retry_after)
         waiting = self.store.outbox_counts().get("queued", 0)
         what, why = hold
         log.log(logging.WARNING if self._outage_rounds == 1 else logging.INFO,
@@ -220,7 +217,8 @@ class Outbox(Periodic):
             if not policy.retries_fault(exc.fault, exc.http_status):
                 return Round(self._end(item, "failed", attempts, status_code=code, error=str(exc)), True, hold,
                              exc.retry_after)
-            return Round(self._later(item, attempts, now, code, str(exc)), True, hold, exc.retry_after)
+            return Round(self._later(item, attempts, now, code, str(exc), exc.retry_after), True, hold,
+                         exc.retry_after)
         except SendError as exc:  # no MM7 answer: unreachable, timed out, HTTP error
             # (a gateway's 502/503/504 too: the MMSC behind it is down for the next item as well)
             hold = (NO_ANSWER, str(exc)) if no_mmsc_answered(exc) else None
@@ -228,8 +226,8 @@ class Outbox(Periodic):
                 return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc} (it may have "
                                        "arrived; not sent again: retries on timeout are off)"), True, hold,
                              exc.retry_after)
-            return Round(self._later(item, attempts, now, None, f"{type(exc).__name__}: {exc}"), True, hold,
-                         exc.retry_after)
+            return Round(self._later(item, attempts, now, None, f"{type(exc).__name__}: {exc}", exc.retry_after),
+                         True, hold, exc.retry_after)
         except MM7Error as exc:
             return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"), tried=True)
         except Exception as exc:  # noqa: BLE001 (a bug of ours: the item waits for a later round, not for a restart)
@@ -245,7 +243,7 @@ class Outbox(Periodic):
         # included) are about this request: one item's pause, not the queue's.
         hold = (UNAVAILABLE, f"{code} {result.status.text} from {result.url}") if policy.fails_over(code=code) else None
         if policy.retries_status(code):
-            ended = self._later(item, attempts, now, code, result.status.text)
+            ended = self._later(item, attempts, now, code, result.status.text, result.retry_after)
         else:
             ended = self._end(item, "failed", attempts, status_code=code, error=result.status.text)
         return Round(ended, True, hold, result.retry_after)
@@ -258,15 +256,20 @@ class Outbox(Periodic):
             return rec
         return None
 
-    def _pause(self, rounds: int) -> timedelta:
-        """The wait after `rounds` failed rounds: doubling from first_retry, at most max_retry."""
-        return min(self.max_retry, self.first_retry * 2 ** min(rounds - 1, 32))  # (2**n overflows timedelta)
+    def _pause(self, rounds: int, retry_after: float | None = None) -> timedelta:
+        """The wait after `rounds` failed rounds: doubling from first_retry, or as long as the
+        MMSC's Retry-After asks if that is longer (as the client's own waits go), at most max_retry."""
+        pause = min(self.max_retry, self.first_retry * 2 ** min(rounds - 1, 32))  # (2**n overflows timedelta)
+        if retry_after is not None:  # (bounded before it is a timedelta: a peer's number can overflow one)
+            pause = max(pause, timedelta(seconds=min(retry_after, self.max_retry.total_seconds())))
+        return pause
 
-    def _later(self, item: OutboxItem, attempts: int, now: datetime, code: int | None, error: str) -> OutboxItem:
+    def _later(self, item: OutboxItem, attempts: int, now: datetime, code: int | None, error: str,
+               retry_after: float | None = None) -> OutboxItem:
         deadline = item.expires_at
         if now >= deadline:
             return self._end(item, "expired", attempts, status_code=code, error=error)
-        pause = self._pause(attempts)
+        pause = self._pause(attempts, retry_after)
         next_at = min(now + pause, deadline)  # a last round right at the deadline
         log.info("outbox #%d tid=%s not sent (%s); again at %s", item.id, item.transaction_id, error, next_at)
         return self._end(item, "queued", attempts, next_at=next_at, status_code=code, error=error)

@@ -621,7 +621,9 @@ def test_a_server_error_about_one_request_holds_no_queue(store, code):
         for n in range(3):
             outbox.put(mm7.SubmitReq(recipients=[str(n)]))
         sim.fail_next(1, status=code, retry_after=60)
-        ended = outbox.run_once()
+        now = utcnow()
+        ended = outbox.run_once(now)
         assert [(i.state, i.status_code) for i in ended] == [("queued", code), ("sent", 1000), ("sent", 1000)]
         assert outbox.held_until is None
+        assert ended[0].next_at == now + timedelta(seconds=60)  # (its own pause: as long as the MMSC asked)
         client.close()
