@@ -23,14 +23,13 @@ from xsdata.exceptions import ConverterError, ConverterWarning
 from xsdata.formats.converter import converter
 from xsdata.formats.dataclass.context import XmlContext
 from xsdata.formats.dataclass.models.elements import XmlMeta, XmlVar
-from xsdata.formats.dataclass.models.generics import AnyElement
 from xsdata.models.datatype import XmlDateTime, XmlDuration
 
-from . import lexical
+from . import freecontent, lexical
 from . import messages as m
 from .errors import EncodeError, UnsupportedFieldError
 from .versions import Version
-from .xmlsafe import invalid_xml_char
+from .xmlsafe import escape_attribute, escape_text, invalid_xml_char
 
 log = logging.getLogger("mm7bind.binding")
 
@@ -68,6 +67,8 @@ def _index(cls: type) -> dict[str, XmlVar]:
             out[var.local_name] = var
         elif var.is_wildcard:
             out["#any"] = var
+        elif var.is_attributes:
+            out["@*"] = var  # xs:anyAttribute
     return out
 
 
@@ -162,15 +163,6 @@ class Markup(str):
     __slots__ = ()
 
 
-def escape_text(text: str) -> str:
-    # The escapes libxml2 writes, so both engines give identical bytes (CR would be lost otherwise).
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
-
-
-def escape_attribute(text: str) -> str:
-    return (escape_text(text).replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;"))
-
-
 class TextBuilder:
     """Writes the XML text directly from the walk: no intermediate objects or trees.
 
@@ -197,6 +189,11 @@ class TextBuilder:
             return escape_text(_text(value, var))
         return escape_text("".join(value if isinstance(value, list) else [value]))
 
+    def scope(self) -> dict[str | None, str]:
+        """The namespaces in scope inside the body (prefix → namespace, None for the default),
+        in the order the envelope declares them."""
+        return {prefix or None: ns for ns, prefix in self.prefixes.items()}
+
     def name(self, qname: str) -> str:
         name = self.names.get(qname)
         if name is None:
@@ -221,6 +218,8 @@ class TextBuilder:
         if var.is_attribute:
             role = _ATTRIBUTE
             name = self.name(_qname(var)) if var.namespaces and var.namespaces[0] else var.local_name
+        elif var.is_attributes:
+            role, name = _ATTRIBUTES, ""
         else:
             role = _TEXT if var.is_text else _WILDCARD if var.is_wildcard else _ELEMENT
             name = self.name(_qname(var)) if role == _ELEMENT else ""
@@ -244,6 +243,8 @@ class TextBuilder:
                     kids.append(x if type(x) is Markup else f"<{name}>{escape_text(_text(x, v))}</{name}>")
             elif role is _ATTRIBUTE:
                 attrs = (attrs or "") + f' {name}="{escape_attribute(_text(value, v))}"'
+            elif role is _ATTRIBUTES:
+                attrs = (attrs or "") + freecontent.write_attributes(value, self.scope())
             elif role is _TEXT:
                 text = escape_text(_text(value, v))
             else:
@@ -253,7 +254,7 @@ class TextBuilder:
         return Markup(f"<{tag}{attrs or ''}>{text or ''}{''.join(kids)}</{tag}>")
 
 
-_ELEMENT, _ATTRIBUTE, _TEXT, _WILDCARD = 0, 1, 2, 3
+_ELEMENT, _ATTRIBUTE, _TEXT, _WILDCARD, _ATTRIBUTES = 0, 1, 2, 3, 4
 
 
 @cache
@@ -322,6 +323,13 @@ class _Encoder:
                     out.append((var, self.element(var.clazz, var, slot.sub, values, f"{where}/{slot.head}")))
                 continue
             value = values[slot.name]
+            if slot.attrs is not None and values[slot.attrs]:
+                if kind is _VALUE:
+                    built = self.with_attributes(slot, value, values[slot.attrs], where)
+                    if built is not None:
+                        out.append((slot.var, built))
+                    continue
+                self.unsupported(f"{where}/{slot.head}/@*", slot.attrs)
             if value is None or (isinstance(value, (list, m.Recipients)) and len(value) == 0):
                 continue
             if kind is _VALUE:
@@ -344,6 +352,21 @@ class _Encoder:
             if added:
                 out.sort(key=layout.order)
         return out
+
+    def with_attributes(self, slot: _Slot, value: Any, attributes: dict[str, str], where: str) -> Any:
+        """A simple-content element (ServiceCode) with attributes beyond its declared ones."""
+        self.proven = False  # (attributes in a namespace the schema declares are checked by validation)
+        var, where = slot.var, f"{where}/{slot.head}"
+        attributes_var = _index(var.clazz).get("@*") if var.clazz is not None else None
+        if attributes_var is None:
+            self.unsupported(f"{where}/@*", slot.attrs)
+            return None if value is None else self.convert(var, value, where)
+        if value is None:
+            raise EncodeError(f"{where}: attributes given ({slot.attrs}) without the element's value ({slot.name})")
+        freecontent.check_attributes(attributes, where)
+        text_var = _index(var.clazz)["text()"]
+        return self.builder.make(var.clazz, var, [(text_var, self.scalar(text_var.types, value, where)),
+                                                  (attributes_var, dict(attributes))])
 
     def unsupported(self, path: str, field_name: str) -> None:
         msg = f"{path} does not exist in {self.version.name}"
@@ -430,11 +453,35 @@ class _Encoder:
         index = _index(var.clazz)
         vals = {"code": status.code, "text": status.text}
         items = self.items(var.clazz, _layout(var.clazz, _STATUS_FIELDS), vals, where)
-        if status.details is not None and "Details" in index:
-            details_var = index["Details"]
-            self.scalar((str,), status.details, f"{where}/Details")
-            content_var = _index(details_var.clazz)["#any"]
-            items.append((details_var, self.builder.make(details_var.clazz, details_var, [(content_var, [status.details])])))
+        if "Details" in index and (status.details is not None or status.details_xml is not None
+                                   or status.details_attributes):
+            items.append((index["Details"], self.details(index["Details"], status, f"{where}/Details")))
+        return self.builder.make(var.clazz, var, items)
+
+    def details(self, var: XmlVar, status: m.Status, where: str) -> Any:
+        """Details: its text, or the content it was read with (elements and all) while `details`
+        is still that content's text."""
+        if status.details_xml is not None:
+            content = freecontent.parse(status.details_xml, f"{where} (details_xml)")
+            if freecontent.text_of(content) != status.details:
+                raise EncodeError(f"{where}: details {status.details!r} is not the text of details_xml "
+                                  f"({freecontent.text_of(content)!r}); set details_xml to None to send the text alone")
+        else:
+            content = () if status.details is None else (self.scalar(_STR, status.details, where),)
+        index = _index(var.clazz)
+        attributes = {}
+        if status.details_attributes:
+            if "@*" not in index:
+                self.unsupported(f"{where}/@*", "details_attributes")
+            else:
+                attributes = dict(freecontent.check_attributes(status.details_attributes, where))
+        if type(self.builder) is TextBuilder:
+            scope = freecontent.scope_inside(attributes, self.builder.scope())
+            items = [(index["#any"], Markup(freecontent.write(content, scope)))]
+        else:
+            items = [(index["#any"], freecontent.to_generic(content))]
+        if attributes:
+            items.append((index["@*"], attributes))
         return self.builder.make(var.clazz, var, items)
 
     def scalar(self, types: tuple[type, ...], value: Any, where: str) -> Any:
@@ -496,9 +543,11 @@ def _plan(ncls: type) -> list[tuple[dataclasses.Field, str]]:
 
 
 @cache
-def _fields(ncls: type) -> tuple[tuple[str, str, bool], ...]:
-    """A neutral class's XML fields as (name, path, optional_in_schema): the key of its layouts."""
-    return tuple((f.name, path, bool(f.metadata.get("optional_in_schema"))) for f, path in _plan(ncls))
+def _fields(ncls: type) -> tuple[tuple[str, str, bool, str | None], ...]:
+    """A neutral class's XML fields as (name, path, optional_in_schema, the field holding the
+    element's further attributes): the key of its layouts."""
+    return tuple((f.name, path, bool(f.metadata.get("optional_in_schema")), f.metadata.get("attributes"))
+                 for f, path in _plan(ncls))
 
 
 _STATUS_FIELDS = tuple(f for f in _fields(m.Status) if f[0] != "details")  # Details is free content
@@ -529,6 +578,7 @@ class _Slot:
     names: tuple[str, ...] = ()  # _GROUP: the fields below it
     optional: bool = False  # _ABSENT: left out silently (optional_in_schema)
     plain: bool = False  # _VALUE: a plain string child or attribute (a str value needs no conversion)
+    attrs: str | None = None  # _VALUE, _ABSENT: the field holding the element's further attributes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -551,7 +601,7 @@ _LAYOUTS: dict[tuple[type, type], Any] = {}
 
 
 @cache
-def _layout(cls: type, fields: tuple[tuple[str, str, bool], ...]) -> _Layout:
+def _layout(cls: type, fields: tuple[tuple[str, str, bool, str | None], ...]) -> _Layout:
     """The walk for `fields` into generated `cls`, worked out once: paths split, children looked up
     in xsdata's metadata, slots put in schema order. The official XSD binds the same way."""
     index = _index(cls)
@@ -562,24 +612,24 @@ def _layout(cls: type, fields: tuple[tuple[str, str, bool], ...]) -> _Layout:
         return order((var, None))
 
     slots: list[_Slot] = []
-    nested: dict[str, list[tuple[str, str, bool]]] = {}
-    for name, path, optional in fields:
+    nested: dict[str, list[tuple[str, str, bool, str | None]]] = {}
+    for name, path, optional, attrs in fields:
         head, _, rest = path.partition("/")
         if rest:
-            nested.setdefault(head, []).append((name, rest, optional))
+            nested.setdefault(head, []).append((name, rest, optional, attrs))
         elif head == "":
             slots.append(_Slot(choice_pos if choice_pos is not None else -1, _CHOICE, name, head))
         elif (var := index.get(head)) is None:
-            slots.append(_Slot(-1, _ABSENT, name, head, optional=optional))
+            slots.append(_Slot(-1, _ABSENT, name, head, optional=optional, attrs=attrs))
         else:
             plain = var.clazz is None and var.types == _STR and not var.is_wildcard
-            slots.append(_Slot(key(var), _VALUE, name, head, var, plain=plain))
+            slots.append(_Slot(key(var), _VALUE, name, head, var, plain=plain, attrs=attrs))
     for head, sub in nested.items():
         var = index.get(head)
         if var is None:
-            slots.extend(_Slot(-1, _ABSENT, name, head) for name, _, _ in sub)
+            slots.extend(_Slot(-1, _ABSENT, name, head) for name, _, _, _ in sub)
         else:
-            slots.append(_Slot(key(var), _GROUP, None, head, var, _layout(var.clazz, tuple(sub)), tuple(n for n, _, _ in sub)))
+            slots.append(_Slot(key(var), _GROUP, None, head, var, _layout(var.clazz, tuple(sub)), tuple(n for n, *_ in sub)))
     slots.sort(key=lambda s: s.key)  # stable: fields keep their order within one position
     return _Layout(tuple(slots), required, order)
 
@@ -631,7 +681,8 @@ class _TextProgram:
         entries: list[tuple[int, int, str | None, Callable]] = []
         for slot in layout.slots:
             role, op = _slot_op(cls, slot, builder, version)
-            skip_if_none = slot.name if slot.kind in (_VALUE, _CHOICE, _ABSENT) else None
+            # (a field whose element takes further attributes: those may be given alone, and refused)
+            skip_if_none = slot.name if slot.kind in (_VALUE, _CHOICE, _ABSENT) and slot.attrs is None else None
             if slot.var is not None and slot.var.name in required:
                 op, skip_if_none = _or_missing(op, *required[slot.var.name]), None
             entries.append((slot.key, role, skip_if_none, op))
@@ -786,11 +837,13 @@ def _literal_texts(var: XmlVar) -> dict[Any, str]:
 def _slot_op(cls: type, slot: _Slot, builder: TextBuilder, version: Version) -> tuple[int, Callable]:
     name, head, var, kind = slot.name, slot.head, slot.var, slot.kind
     if kind is _ABSENT:
-        optional = slot.optional
+        optional, attrs = slot.optional, slot.attrs
 
         def absent(enc: _Encoder, values: dict[str, Any], where: str) -> None:
             if not optional and _given(values[name]):
                 enc.unsupported(f"{where}/{head}", name)
+            if attrs is not None and values[attrs]:
+                enc.unsupported(f"{where}/{head}/@*", attrs)
 
         return _ELEMENT, absent
     if kind is _CHOICE:
@@ -812,6 +865,22 @@ def _slot_op(cls: type, slot: _Slot, builder: TextBuilder, version: Version) -> 
             return None
 
         return _ELEMENT, group
+    role, op = _value_op(cls, slot, builder, version)
+    if slot.attrs is None:
+        return role, op
+    attrs = slot.attrs
+
+    def value_with_attributes(enc: _Encoder, values: dict[str, Any], where: str) -> str | None:
+        if not values[attrs]:
+            return None if values[name] is None else op(enc, values, where)
+        built = enc.with_attributes(slot, values[name], values[attrs], where)
+        return None if built is None else builder.item(var, built)
+
+    return role, value_with_attributes
+
+
+def _value_op(cls: type, slot: _Slot, builder: TextBuilder, version: Version) -> tuple[int, Callable]:
+    name, head, var = slot.name, slot.head, slot.var
     role, tag = builder.role(var)
     path = head.lstrip("@")
     if role is _ELEMENT and var.clazz is not None and not var.list_element:
@@ -1105,13 +1174,11 @@ def _recipients(raw: Any) -> m.Recipients:
 
 
 def _status(raw: Any) -> m.Status:
+    """Status without its Details, which `read_free_content` reads (for both engines)."""
     index = _index(type(raw))
     code = getattr(raw, index["StatusCode"].name)
     text = getattr(raw, index["StatusText"].name) if "StatusText" in index else None
-    details = None
-    if "Details" in index:
-        details = _flatten(getattr(raw, index["Details"].name))
-    return m.Status(code=status_code(code), text=text, details=details)
+    return m.Status(code=status_code(code), text=text)
 
 
 def status_code(raw: Any) -> int:
@@ -1124,31 +1191,50 @@ def status_code(raw: Any) -> int:
         raise ValueError(f"StatusCode {raw!r} is not a number") from None
 
 
-def _flatten(value: Any) -> str | None:
-    """Text of a free-content element (Status/Details), child elements included."""
-    if value is None:
-        return None
-    parts: list[str] = []
+def read_free_content(el: etree._Element, ncls: type, cls: type) -> dict[str, Any]:
+    """What the schema leaves open in message element `el` (generated class `cls`): Status/Details
+    and the further attributes of a child such as ServiceCode, as neutral field values.
 
-    def walk(item: Any) -> None:
-        if isinstance(item, str):
-            parts.append(item)
-        elif isinstance(item, AnyElement):
-            if item.text:
-                parts.append(item.text)
-            for child in item.children:
-                walk(child)
-            if item.tail:
-                parts.append(item.tail)
-        elif dataclasses.is_dataclass(item):
-            for f in dataclasses.fields(item):
-                v = getattr(item, f.name)
-                for x in v if isinstance(v, list) else [v]:
-                    walk(x)
+    Read from the tree for both engines alike: xsdata's generic elements drop text after a comment
+    and white space between elements, rewrite attribute values that look like prefixed names, and
+    bind an element of free content to a generated class when their names match.
+    """
+    out: dict[str, Any] = {}
+    index = _index(cls)
+    ns = el.tag[: el.tag.find("}") + 1]  # (the tree is in schema shape: children in its namespace)
+    for name, path, _, attrs in _fields(ncls):
+        if (attrs is None and path != "Status") or (var := index.get(path)) is None or var.clazz is None:
+            continue
+        node = el.find(ns + path)
+        if node is None:
+            continue
+        if attrs is not None:
+            out[attrs] = _further_attributes(node, var.clazz)
+        elif (details := node.find(ns + "Details")) is not None:
+            content = freecontent.read(details)
+            out[name] = (freecontent.text_of(content),
+                         freecontent.serialize(content) if freecontent.has_elements(content) else None,
+                         dict(details.attrib))
+    return out
 
-    walk(value)
-    text = "".join(parts).strip()
-    return text or None
+
+def _further_attributes(node: etree._Element, cls: type) -> dict[str, str]:
+    """`node`'s attributes that its type does not declare (those its attribute wildcard took)."""
+    index = _index(cls)
+    if "@*" not in index:
+        return {}
+    declared = {_qname(v) if v.namespaces and v.namespaces[0] else v.local_name
+                for k, v in index.items() if k.startswith("@") and k != "@*"}
+    return {k: v for k, v in node.attrib.items() if k not in declared}
+
+
+def keep_free_content(msg: m.Message, free: dict[str, Any]) -> None:
+    """Put what `read_free_content` read on the message."""
+    for name, value in free.items():
+        if name == "status":
+            msg.status.details, msg.status.details_xml, msg.status.details_attributes = value
+        else:
+            setattr(msg, name, value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1300,11 +1386,9 @@ def _element_value(node, var: XmlVar | None, target: type | None) -> Any:
         kids = _children_by_name(node)
         code = kids.get("StatusCode")
         text = kids.get("StatusText")
-        details = kids.get("Details")
-        return m.Status(
+        return m.Status(  # (Details: see `read_free_content`)
             code=status_code((code[0].text or "") if code else None),
             text=text[0].text or "" if text else None,
-            details=(("".join(details[0].itertext()).strip() or None) if details else None),
         )
     if target is not None and dataclasses.is_dataclass(target):
         return from_element(node, target, var.clazz)

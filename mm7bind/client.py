@@ -145,6 +145,7 @@ class Result:
     elapsed: float
     http_status: int
     deviations: list[Deviation] = field(default_factory=list)
+    retry_after: float | None = None  # seconds the answer's Retry-After asked for (an MMSC busy: 4006)
 
     @property
     def message_id(self) -> str | None:
@@ -283,7 +284,7 @@ class ClientCore:
         ctype = header_value(headers, "content-type")
         retry_after = parse_retry_after(header_value(headers, "retry-after"))
         shown = shown_url(url)  # (what errors, results and logs say: no password of the URL's)
-        kw = {"transaction_id": p.transaction_id, "url": shown, "attempts": attempt}
+        kw = {"transaction_id": p.transaction_id, "url": shown, "attempts": attempt, "retry_after": retry_after}
         if 300 <= status < 400:  # not followed: an MM7 request goes where it is configured to go
             where = shown_url(header_value(headers, "location"))
             error = HTTPStatusError(f"HTTP {status} from {shown}" + (f" (redirect to {where}, not followed)" if where else ""),
@@ -337,7 +338,7 @@ class ClientCore:
                     shown, p.transaction_id, env.transaction_id,
                     " (said once for this MMSC; every Result lists it in its deviations)" if first else "")
         result = Result(p.message.ELEMENT, p.transaction_id, body_msg.status, body_msg, env.version, shown, attempt,
-                        time.monotonic() - p.started, status, devs)
+                        time.monotonic() - p.started, status, devs, retry_after)
         if policy.retries_status(result.status.code) and attempt < policy.max_attempts:
             other = self.other_url(url, tried) if policy.fails_over(code=result.status.code) else None
             if other is not None:

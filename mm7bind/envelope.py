@@ -712,6 +712,12 @@ class _Reader:
 
     def bind(self, el: etree._Element, ncls: type, gen_cls: type, version: Version) -> m.Message:
         decode_encoded_words(el, self.dev)
+        free = binding.read_free_content(el, ncls, gen_cls)  # (before the reference engine renames the tree)
+        message = self.bind_typed(el, ncls, gen_cls, version)
+        binding.keep_free_content(message, free)
+        return message
+
+    def bind_typed(self, el: etree._Element, ncls: type, gen_cls: type, version: Version) -> m.Message:
         if self.engine == "direct":
             try:
                 return binding.from_element(el, ncls, gen_cls)

@@ -125,13 +125,16 @@ class MessageTooLargeError(EncodeError):
 
 
 class SendError(MM7Error):
-    """A request that did not get a usable MM7 answer. `attempts` says how often it was tried."""
+    """A request that did not get a usable MM7 answer. `attempts` says how often it was tried;
+    `retry_after`, the seconds the last answer's Retry-After asked for (None without one)."""
 
-    def __init__(self, message: str, *, transaction_id: str | None = None, url: str | None = None, attempts: int = 1):
+    def __init__(self, message: str, *, transaction_id: str | None = None, url: str | None = None, attempts: int = 1,
+                 retry_after: float | None = None):
         super().__init__(message)
         self.transaction_id = transaction_id
         self.url = url
         self.attempts = attempts
+        self.retry_after = retry_after
 
 
 class TransportError(SendError):

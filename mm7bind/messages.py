@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from . import freecontent
 from .content import Content
 from .status import DeliveryStatus, ReadStatus, StatusExtension, StatusInfo, lookup
 
@@ -58,13 +59,16 @@ __all__ = [
 When = datetime | timedelta | str  # relative-or-absolute date: an xs:dateTime or xs:duration
 
 
-def xml(path: str, default: Any = None, *, factory: Any = None, optional_in_schema: bool = False) -> Any:
+def xml(path: str, default: Any = None, *, factory: Any = None, optional_in_schema: bool = False,
+        attributes: str | None = None) -> Any:
     """A field mapped to the XML element/attribute at `path` (``A/B``, ``@attr``, ``text()``, ``""``).
 
     `optional_in_schema`: silently left out where the target type has no such child (StatusText in
     the code-only Status of the extended responses) instead of being refused.
+    `attributes`: the field holding the attributes the element takes beyond its declared ones
+    (``xs:anyAttribute``: ServiceCode's), as ``{"{namespace}name": value}``.
     """
-    md = {"xml": path, "optional_in_schema": optional_in_schema}
+    md = {"xml": path, "optional_in_schema": optional_in_schema, "attributes": attributes}
     if factory is not None:
         return field(default_factory=factory, metadata=md)
     return field(default=default, metadata=md)
@@ -242,16 +246,31 @@ class ForwardTime:
 
 @dataclass
 class Status:
-    """Status of a response. `text` defaults to the standard English text of the code."""
+    """Status of a response. `text` defaults to the standard English text of the code.
+
+    Details may hold elements as well as text (vendors put structured detail there): `details` is
+    its text; `details_xml` its content as XML when it holds elements (each element declaring the
+    namespaces it uses; prefixes, comments and processing instructions are not kept), written in
+    place of `details` while `details` is its text; `details_attributes` the attributes of Details
+    itself (``{"{namespace}name": value}``).
+    """
 
     code: int = xml("StatusCode", 1000)
     text: str | None = xml("StatusText", optional_in_schema=True)
     details: str | None = xml("Details", optional_in_schema=True)
+    details_xml: str | None = None
+    details_attributes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.code = int(self.code)
         if self.text is None:
             self.text = lookup(self.code).text
+        if self.details_xml is not None:  # kept in the form it is read in, so that equal content compares equal
+            text, self.details_xml = freecontent.canonical(self.details_xml, "Status.details_xml")
+            if self.details is None:
+                self.details = text
+            elif self.details != text:
+                raise ValueError(f"Status: details {self.details!r} is not the text of details_xml ({text!r})")
 
     @property
     def is_success(self) -> bool:
@@ -336,7 +355,8 @@ class SubmitReq(_VaspRequest):
     ELEMENT: ClassVar[str] = "SubmitReq"
 
     recipients: Recipients | list | None = xml("Recipients", factory=Recipients)
-    service_code: str | None = xml("ServiceCode")
+    service_code: str | None = xml("ServiceCode", attributes="service_code_attributes")
+    service_code_attributes: dict[str, str] = field(default_factory=dict)
     linked_id: str | None = xml("LinkedID")
     message_class: MessageClass | str | None = xml("MessageClass")
     time_stamp: datetime | None = xml("TimeStamp")
@@ -408,7 +428,8 @@ class DeliverRsp(_Response):
     ELEMENT: ClassVar[str] = "DeliverRsp"
     DIRECTION: ClassVar[str] = "vasp->rs"
 
-    service_code: str | None = xml("ServiceCode")
+    service_code: str | None = xml("ServiceCode", attributes="service_code_attributes")
+    service_code_attributes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)
@@ -441,7 +462,8 @@ class ReplaceReq(_VaspRequest):
     ELEMENT: ClassVar[str] = "ReplaceReq"
 
     message_id: str | None = xml("MessageID")
-    service_code: str | None = xml("ServiceCode")
+    service_code: str | None = xml("ServiceCode", attributes="service_code_attributes")
+    service_code_attributes: dict[str, str] = field(default_factory=dict)
     time_stamp: datetime | None = xml("TimeStamp")
     read_reply: bool | None = xml("ReadReply")
     earliest_delivery_time: When | None = xml("EarliestDeliveryTime")
@@ -488,7 +510,8 @@ class ExtendedReplaceReq(Message):
 
     vaspid: str | None = xml("VASPID")
     vasid: str | None = xml("VASID")
-    service_code: str | None = xml("ServiceCode")
+    service_code: str | None = xml("ServiceCode", attributes="service_code_attributes")
+    service_code_attributes: dict[str, str] = field(default_factory=dict)
     replace_id: str | None = xml("ReplaceID")
     time_stamp: datetime | None = xml("TimeStamp")
     earliest_delivery_time: When | None = xml("EarliestDeliveryTime")

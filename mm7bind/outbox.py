@@ -4,6 +4,7 @@
 commits it to the store; a worker sends what is due through the client (its retries and fail-over
 included) and, while no MMSC answers or one answers with a status worth trying again, tries later
 with growing pauses until `max_age`. What an MMSC refuses for good is marked failed, with its status.
+While no MMSC answers, or every one tried says it is unavailable (4006), the whole queue waits.
 """
 
 from __future__ import annotations
@@ -27,11 +28,16 @@ log = logging.getLogger("mm7bind.outbox")
 class Round(NamedTuple):
     """How one item's round went: the item as it ended, whether it tells of the MMSCs (its request
     went out: not ended before that, expired, accepted earlier, unreadable, one the client could not
-    build), and if so the error of no MMSC answering."""
+    build), and if so why the whole queue waits — (what, the answer or error) — if it does, and the
+    seconds the MMSC's Retry-After asked for."""
 
     item: OutboxItem
     tried: bool = False
-    unanswered: SendError | None = None
+    hold: tuple[str, str] | None = None
+    retry_after: float | None = None
+
+
+NO_ANSWER, UNAVAILABLE = "no MMSC answered", "no MMSC available"
 
 
 class Outbox(Periodic):
@@ -62,8 +68,10 @@ class Outbox(Periodic):
             client.core.metrics.watch_outbox(self.store)
         self.max_age, self.first_retry, self.max_retry = max_age, first_retry, max_retry
         self.interval, self.batch = poll, batch
-        # While no MMSC answers at all, the whole queue waits (doubling pauses), not each item in
-        # turn: trying thousands of items on a dead link costs each its timeouts and a log line.
+        # While no MMSC answers at all, or those answering say they are unavailable (an overload,
+        # a rate limit: 4006), the whole queue waits (doubling pauses, or as long as the MMSC asks),
+        # not each item in turn: trying thousands of items on a dead link costs each its timeouts
+        # and a log line, and on a busy MMSC adds to its load.
         self.held_until: datetime | None = None
         self._outage_rounds = 0
 
@@ -151,26 +159,29 @@ class Outbox(Periodic):
                 outcome = self._send(item, now or utcnow())
                 done.append(outcome.item)
                 if outcome.tried:
-                    self._outage(now or utcnow(), outcome.unanswered)
+                    self._outage(now or utcnow(), outcome.hold, outcome.retry_after)
             if len(items) < self.batch:
                 break
         return done
 
-    def _outage(self, now: datetime, unanswered: SendError | None) -> None:
-        """After each item sent: an item no MMSC answered (`unanswered`, why) holds the whole queue
-        (one line says so, with when it goes on); an answer ends the hold."""
-        if unanswered is None:
+    def _outage(self, now: datetime, hold: tuple[str, str] | None, retry_after: float | None) -> None:
+        """After each item sent: an item no MMSC answered, or none could take (`hold`: what, and
+        the error or answer), holds the whole queue (one line says so, with when it goes on); any
+        other answer ends the hold. The pause doubles from `first_retry`, or is as long as the
+        MMSC's Retry-After asks if that is longer, up to `max_retry` either way."""
+        if hold is None:
             if self._outage_rounds:
                 log.info("outbox: an MMSC answers again; sending goes on")
             self._outage_rounds, self.held_until = 0, None
             return
         self._outage_rounds += 1
-        pause = self._pause(self._outage_rounds)
-        self.held_until = now + pause
+        self.held_until = now + self._pause(self._outage_rounds, retry_after)
         waiting = self.store.outbox_counts().get("queued", 0)
+        what, why = hold
         log.log(logging.WARNING if self._outage_rounds == 1 else logging.INFO,
-                "outbox: %sno MMSC answered (%s); sending held until %s, %d item(s) waiting",
-                "still " if self._outage_rounds > 1 else "", unanswered,
+                "outbox: %s%s (%s%s); sending held until %s, %d item(s) waiting",
+                "still " if self._outage_rounds > 1 else "", what, why,
+                f"; Retry-After {retry_after:g} s" if retry_after is not None else "",
                 shown_time(self.held_until), waiting)
 
     def _send(self, item: OutboxItem, now: datetime) -> Round:
@@ -198,16 +209,25 @@ class Outbox(Periodic):
             return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"))
         except FaultError as exc:
             code = exc.status.code if exc.status else None
-            if not self.client.config.retry.retries_fault(exc.fault, exc.http_status):
-                return Round(self._end(item, "failed", attempts, status_code=code, error=str(exc)), tried=True)
-            return Round(self._later(item, attempts, now, code, str(exc)), tried=True)
+            policy = self.client.config.retry
+            # (by its status; without one, a server's Fault by the HTTP status, as the client goes)
+            unavailable = policy.fails_over(code=code) if code is not None else (
+                exc.fault.code.split(".", 1)[0] != "Client" and policy.fails_over(http_status=exc.http_status))
+            hold = (UNAVAILABLE, str(exc)) if unavailable else None
+            if not policy.retries_fault(exc.fault, exc.http_status):
+                return Round(self._end(item, "failed", attempts, status_code=code, error=str(exc)), True, hold,
+                             exc.retry_after)
+            return Round(self._later(item, attempts, now, code, str(exc), exc.retry_after), True, hold,
+                         exc.retry_after)
         except SendError as exc:  # no MM7 answer: unreachable, timed out, HTTP error
             # (a gateway's 502/503/504 too: the MMSC behind it is down for the next item as well)
-            unanswered = exc if no_mmsc_answered(exc) else None
+            hold = (NO_ANSWER, str(exc)) if no_mmsc_answered(exc) else None
             if not self.client.config.retry.on_timeout and may_have_arrived(exc):  # (a second copy is worse)
                 return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc} (it may have "
-                                       "arrived; not sent again: retries on timeout are off)"), True, unanswered)
-            return Round(self._later(item, attempts, now, None, f"{type(exc).__name__}: {exc}"), True, unanswered)
+                                       "arrived; not sent again: retries on timeout are off)"), True, hold,
+                             exc.retry_after)
+            return Round(self._later(item, attempts, now, None, f"{type(exc).__name__}: {exc}", exc.retry_after),
+                         True, hold, exc.retry_after)
         except MM7Error as exc:
             return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"), tried=True)
         except Exception as exc:  # noqa: BLE001 (a bug of ours: the item waits for a later round, not for a restart)
@@ -215,12 +235,18 @@ class Outbox(Periodic):
             return Round(self._later(item, attempts, now, None, f"internal error: {type(exc).__name__}: {exc}"),
                          tried=True)
         if result.ok:
-            ended = self._end(item, "sent", attempts, message_id=result.message_id, status_code=result.status.code)
-        elif self.client.config.retry.retries_status(result.status.code):
-            ended = self._later(item, attempts, now, result.status.code, result.status.text)
+            return Round(self._end(item, "sent", attempts, message_id=result.message_id,
+                                   status_code=result.status.code), tried=True)
+        code, policy = result.status.code, self.client.config.retry
+        # An MMSC saying it is unavailable (4006: overloaded, rate limiting; the answers the client
+        # goes to another MMSC for) would say so to the next item too. Other statuses (3xxx
+        # included) are about this request: one item's pause, not the queue's.
+        hold = (UNAVAILABLE, f"{code} {result.status.text} from {result.url}") if policy.fails_over(code=code) else None
+        if policy.retries_status(code):
+            ended = self._later(item, attempts, now, code, result.status.text, result.retry_after)
         else:
-            ended = self._end(item, "failed", attempts, status_code=result.status.code, error=result.status.text)
-        return Round(ended, tried=True)
+            ended = self._end(item, "failed", attempts, status_code=code, error=result.status.text)
+        return Round(ended, True, hold, result.retry_after)
 
     def _taken_before(self, item: OutboxItem):
         """The client's record of an acceptance of this very request (its TransactionID, since the
@@ -230,15 +256,20 @@ class Outbox(Periodic):
             return rec
         return None
 
-    def _pause(self, rounds: int) -> timedelta:
-        """The wait after `rounds` failed rounds: doubling from first_retry, at most max_retry."""
-        return min(self.max_retry, self.first_retry * 2 ** min(rounds - 1, 32))  # (2**n overflows timedelta)
+    def _pause(self, rounds: int, retry_after: float | None = None) -> timedelta:
+        """The wait after `rounds` failed rounds: doubling from first_retry, or as long as the
+        MMSC's Retry-After asks if that is longer (as the client's own waits go), at most max_retry."""
+        pause = min(self.max_retry, self.first_retry * 2 ** min(rounds - 1, 32))  # (2**n overflows timedelta)
+        if retry_after is not None:  # (bounded before it is a timedelta: a peer's number can overflow one)
+            pause = max(pause, timedelta(seconds=min(retry_after, self.max_retry.total_seconds())))
+        return pause
 
-    def _later(self, item: OutboxItem, attempts: int, now: datetime, code: int | None, error: str) -> OutboxItem:
+    def _later(self, item: OutboxItem, attempts: int, now: datetime, code: int | None, error: str,
+               retry_after: float | None = None) -> OutboxItem:
         deadline = item.expires_at
         if now >= deadline:
             return self._end(item, "expired", attempts, status_code=code, error=error)
-        pause = self._pause(attempts)
+        pause = self._pause(attempts, retry_after)
         next_at = min(now + pause, deadline)  # a last round right at the deadline
         log.info("outbox #%d tid=%s not sent (%s); again at %s", item.id, item.transaction_id, error, next_at)
         return self._end(item, "queued", attempts, next_at=next_at, status_code=code, error=error)

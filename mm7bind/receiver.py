@@ -421,6 +421,8 @@ class Receiver:
     def plain_answer(self, env: Envelope, response: m.Message) -> Response:
         """`answer` for a response that is only a status (what most handlers give): its bytes are
         encoded once per kind, status and version, and then only the TransactionID is filled in."""
+        if response.status.details_xml is not None or response.status.details_attributes:
+            return self.answer(env, response)  # (markup of its own: not the template's)
         tid = env.transaction_id or "0"
         key = (type(response), response.status.code, response.status.text, response.status.details, env.version,
                env.message.mm7_version if env.message is not None else None, self.config.profile)

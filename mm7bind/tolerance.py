@@ -260,6 +260,8 @@ class Normalizer:
             value = el.attrib[key]
             name = "@" + qn.localname
             var = index.get(name)
+            if var is None and "@*" in index:
+                continue  # taken by the type's attribute wildcard (ServiceCode's): valid, and kept
             if qn.namespace and (var is None or qn.namespace not in (var.namespaces or ())):
                 if var is not None and not var.namespaces:
                     del el.attrib[key]

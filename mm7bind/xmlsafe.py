@@ -498,6 +498,15 @@ def _squeeze_ns(mt: re.Match, squeezed: list[str]) -> str:
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
+def escape_text(text: str) -> str:
+    # The escapes libxml2 writes, so both engines give identical bytes (CR would be lost otherwise).
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+
+
+def escape_attribute(text: str) -> str:
+    return (escape_text(text).replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;"))
+
+
 def invalid_xml_char(text: str) -> str | None:
     """The first character XML 1.0 cannot carry, if any."""
     m = _XML_INVALID.search(text)

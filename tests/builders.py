@@ -63,7 +63,10 @@ def values(version: mm7.Version, ncls: type) -> dict:
         "content_class": mm7.ContentClass.IMAGE_RICH,
         "drm_content": True,
         "content_ref": mm7.ContentRef(href="cid:content-1@example", allow_adaptations=False),
-        "status": mm7.Status(1100, "Partial success", "2 of 3 <ok>") if status_full else mm7.Status(1000),
+        # Details with elements and attributes of its own, as vendors send them (xs:any, mixed)
+        "status": mm7.Status(1100, "Partial success", details_xml=DETAILS_XML,
+                             details_attributes={"{urn:example:vendor}ref": "A-1", "lang": "en"})
+                  if status_full else mm7.Status(1000),
         "message_id": "MSG-0001",
         "relay_server_id": "MMSC-01",
         "sender": mm7.Number("+8613800138000"),
@@ -83,6 +86,12 @@ def values(version: mm7.Version, ncls: type) -> dict:
     }
 
 
+DETAILS_XML = ('2 of 3 &lt;ok&gt; <v:reason xmlns:v="urn:example:vendor" code="7">quota <b xmlns="">day</b></v:reason>'
+               '<v:next xmlns:v="urn:example:vendor"/>')
+# ServiceCode's further attributes (xs:anyAttribute), one in a namespace and one in none
+SERVICE_CODE_ATTRIBUTES = {"{urn:example:billing}feeType": "2", "plan": "A&B"}
+
+
 def full_message(ncls: type[mm7.Message], version: mm7.Version) -> mm7.Message:
     """`ncls` with every field `version` supports set (and mm7_version filled in)."""
     table = values(version, ncls)
@@ -92,6 +101,8 @@ def full_message(ncls: type[mm7.Message], version: mm7.Version) -> mm7.Message:
             continue
         if supported(version, ncls, f.metadata["xml"]):
             kwargs[f.name] = table[f.name]
+            if f.metadata.get("attributes") and supported(version, ncls, f.metadata["xml"] + "/@*"):
+                kwargs[f.metadata["attributes"]] = SERVICE_CODE_ATTRIBUTES
     return ncls(**kwargs)
 
 

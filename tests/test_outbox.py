@@ -534,3 +534,96 @@ def test_without_retries_on_timeout_an_item_that_may_have_arrived_is_not_sent_ag
     outbox = Outbox(mm7.Client(dead_url(), store=store, retry=mm7.RetryPolicy(max_attempts=1, on_timeout=False)))
     item = outbox.put(mm7.SubmitReq(recipients=["+8613800000000"]))
     assert [(i.id, i.state) for i in outbox.run_once()] == [(item.id, "queued")]
+
+
+def _busy_mmsc(retry_after: str | None):
+    """An MMSC answering SubmitReq with status 4006 in a SubmitRsp (HTTP 200), as rate limiters do."""
+    from .fake_http import FakeServer, mm7_reply
+
+    def responder(req):
+        reply = mm7_reply(mm7.SubmitRsp(status=mm7.Status(4006, "Service unavailable: rate limit"), message_id="-"),
+                          req.decode())
+        if retry_after is not None:
+            reply.headers["Retry-After"] = retry_after
+        return reply
+
+    return FakeServer(responder)
+
+
+@pytest.mark.parametrize("how", ["fault", "response"])
+def test_an_mmsc_saying_it_is_unavailable_holds_the_queue(store, caplog, how):
+    """4006 (an overload, a rate limit) says nothing of the request and everything of the MMSC:
+    the next item would get it too, and adds to its load. The queue waits as a whole, as for a dead
+    link; the item itself is tried again (the MMSC took nothing)."""
+    import logging
+
+    with Simulator(SimulatorConfig()) as sim, _busy_mmsc(None) as busy:
+        client = mm7.Client(sim.url if how == "fault" else busy.url, store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client, first_retry=timedelta(seconds=30))
+        for n in range(3):
+            outbox.put(mm7.SubmitReq(recipients=[str(n)]))
+        sim.fail_next(1, status=4006)
+        now = utcnow()
+        with caplog.at_level(logging.INFO, logger="mm7bind.outbox"):
+            [tried] = outbox.run_once(now)  # the others wait with it
+        assert (tried.state, tried.status_code) == ("queued", 4006)
+        assert outbox.held_until == now + timedelta(seconds=30) and store.outbox_counts()["queued"] == 3
+        [said] = [r for r in caplog.records if r.getMessage().startswith("outbox: no MMSC available (")]
+        assert said.levelname == "WARNING" and "4006" in said.getMessage()
+        assert outbox.run_once(now + timedelta(seconds=29)) == []
+        if how == "response":
+            client.close()
+            client = outbox.client = mm7.Client(sim.url, store=store)
+        assert [i.state for i in outbox.run_once(now + timedelta(seconds=31))] == ["sent"] * 3
+        assert outbox.held_until is None
+        client.close()
+
+
+@pytest.mark.parametrize(("trouble", "retry_after", "held_for"), [
+    ({"status": 4006}, 120, 120),  # longer than the pause: as the MMSC asks
+    ({"status": 4006}, 10, 30),  # shorter: the outbox's own pause (the client, too, waits the longer)
+    ({"status": 4006}, 86400, 600),  # a day: no longer than max_retry
+    ({"http_status": 503}, 90, 90),  # an unavailable MMSC or gateway, with Retry-After
+])
+def test_the_hold_honours_retry_after_within_bounds(store, trouble, retry_after, held_for):
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client, first_retry=timedelta(seconds=30), max_retry=timedelta(minutes=10))
+        for n in range(2):
+            outbox.put(mm7.SubmitReq(recipients=[str(n)]))
+        sim.fail_next(1, retry_after=retry_after, **trouble)
+        now = utcnow()
+        assert len(outbox.run_once(now)) == 1
+        assert outbox.held_until == now + timedelta(seconds=held_for)
+        client.close()
+
+
+def test_a_4006_in_a_response_with_retry_after_holds_as_long_as_asked(store):
+    with _busy_mmsc("45") as busy:
+        client = mm7.Client(busy.url, store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client, first_retry=timedelta(seconds=30))
+        outbox.put(mm7.SubmitReq(recipients=["1"]))
+        outbox.put(mm7.SubmitReq(recipients=["2"]))
+        now = utcnow()
+        [tried] = outbox.run_once(now)
+        assert tried.status_code == 4006 and outbox.held_until == now + timedelta(seconds=45)
+        assert len(busy.requests) == 1
+        client.close()
+
+
+@pytest.mark.parametrize("code", [3000, 3002])
+def test_a_server_error_about_one_request_holds_no_queue(store, code):
+    """3xxx says what became of this request (one the MMSC chokes on, say): it waits for its own
+    next round; the others still go."""
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client)
+        for n in range(3):
+            outbox.put(mm7.SubmitReq(recipients=[str(n)]))
+        sim.fail_next(1, status=code, retry_after=60)
+        now = utcnow()
+        ended = outbox.run_once(now)
+        assert [(i.state, i.status_code) for i in ended] == [("queued", code), ("sent", 1000), ("sent", 1000)]
+        assert outbox.held_until is None
+        assert ended[0].next_at == now + timedelta(seconds=60)  # (its own pause: as long as the MMSC asked)
+        client.close()

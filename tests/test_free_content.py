@@ -1,0 +1,220 @@
+"""What the schemas leave open — elements and attributes in Status/Details, attributes on
+ServiceCode — is read as received, kept, and written back schema-valid (never pasted)."""
+
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+
+import mm7bind as mm7
+from mm7bind.jsonable import to_jsonable
+from mm7bind.validation import validate_element
+from mm7bind.xmlsafe import parse_xml
+
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+V6 = mm7.versions.get("REL-6-MM7-1-4")
+V5 = mm7.versions.get("REL-5-MM7-1-2")
+ENGINES = ["direct", "xsdata"]
+
+
+def envelope(version: mm7.Version, body: str) -> bytes:
+    return (f'<?xml version="1.0"?>\n<env:Envelope xmlns:env="{SOAP}" xmlns="{version.namespace}">'
+            f'<env:Header><TransactionID env:mustUnderstand="1">t-1</TransactionID></env:Header>'
+            f"<env:Body>{body}</env:Body></env:Envelope>").encode()
+
+
+# A carrier's structured error detail, pretty-printed, with a prefixed vendor namespace, an
+# unqualified element under the default (MM7) namespace, and attributes on Details itself.
+VENDOR_DETAILS = """<Details xmlns:x="urn:example:carrier" x:ref="E-42" lang="en">
+        <x:error code="7" x:severity="high">quota <x:unit>day</x:unit></x:error>
+        <note xmlns="">limit &amp; more</note>
+        tail</Details>"""
+
+
+def submit_rsp(version: mm7.Version, details: str = VENDOR_DETAILS) -> bytes:
+    return envelope(version, f"<SubmitRsp><MM7Version>{version.default_mm7_version}</MM7Version>"
+                             f"<Status><StatusCode>4006</StatusCode><StatusText>Service unavailable</StatusText>"
+                             f"{details}</Status><MessageID>m-1</MessageID></SubmitRsp>")
+
+
+def shape(el: etree._Element) -> tuple:
+    """An element's content with prefixes and insignificant white space out of the way."""
+    kids = [shape(k) for k in el if isinstance(k.tag, str)]
+    texts = [(el.text or "").strip()] + [(k.tail or "").strip() for k in el if isinstance(k.tag, str)]
+    return el.tag, sorted(el.attrib.items()), texts, kids
+
+
+def details_of(data: bytes) -> etree._Element:
+    return next(parse_xml(data).root.iter("{*}Details"))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("version", [V6, V5], ids=lambda v: v.name)
+def test_structured_details_are_kept_alongside_their_text(version, engine):
+    data = submit_rsp(version)
+    env = mm7.decode_envelope(data, strict=True, engine=engine)  # valid as it stands
+    status = env.body.status
+    assert status.details == "quota day\n        limit & more\n        tail"  # (its text, as before)
+    assert status.details_attributes == {"{urn:example:carrier}ref": "E-42", "lang": "en"}
+    kept = etree.fromstring(f"<d>{status.details_xml}</d>")
+    error = kept.find("{urn:example:carrier}error")
+    assert error.get("code") == "7" and error.get("{urn:example:carrier}severity") == "high"
+    assert error.findtext("{urn:example:carrier}unit") == "day"
+    assert kept.find("note").text == "limit & more"  # in no namespace, as sent
+    # Both engines read it alike.
+    other = mm7.decode_envelope(data, engine="xsdata" if engine == "direct" else "direct")
+    assert other.body == env.body
+
+
+@pytest.mark.parametrize("style", [mm7.XmlStyle(), mm7.XmlStyle(envelope_prefix="soap", mm7_prefix="mm7")],
+                         ids=["default-ns", "prefixed"])
+@pytest.mark.parametrize("target", [V6, V5], ids=lambda v: v.name)
+def test_received_details_are_written_back_as_received(target, style):
+    """A response forwarded, or a Fault built from a received status, carries the same detail."""
+    received = mm7.decode_envelope(submit_rsp(V6)).body
+    want = shape(details_of(submit_rsp(V6)))
+    for body in (received, mm7.Fault(code="Server", detail=mm7.RSErrorRsp(status=received.status))):
+        if isinstance(body, mm7.SubmitRsp):
+            body.mm7_version = None  # (the target version's own)
+        data = mm7.encode_envelope(body, transaction_id="t-2", version=target, style=style)
+        assert validate_element(parse_xml(data).root, target) == []
+        assert shape(details_of(data))[1:] == want[1:]
+        assert data == mm7.encode_envelope(body, transaction_id="t-2", version=target, style=style, engine="xsdata")
+        again = mm7.decode_envelope(data, strict=True).body
+        assert (again.status if isinstance(body, mm7.SubmitRsp) else again.detail.status) == received.status
+
+
+def test_details_in_the_mm7_namespace_keep_their_namespace_in_both_engines():
+    # (the reference engine renames the message's namespace before parsing: not inside Details)
+    data = submit_rsp(V5, "<Details><Extra>x</Extra></Details>")
+    envs = [mm7.decode_envelope(data, strict=True, engine=e) for e in ENGINES]
+    assert envs[0].body == envs[1].body
+    assert etree.fromstring(f"<d>{envs[0].body.status.details_xml}</d>")[0].tag == f"{{{V5.namespace}}}Extra"
+
+
+def test_text_only_details_read_and_write_as_before():
+    env = mm7.decode_envelope(submit_rsp(V6, "<Details>  quota &lt;exceeded&gt; </Details>"), strict=True)
+    assert env.body.status == mm7.Status(4006, "Service unavailable", "quota <exceeded>")
+    assert env.body.status.details_xml is None and env.body.status.details_attributes == {}
+
+
+def test_details_xml_given_by_the_user():
+    status = mm7.Status(2002, details_xml='<v:why xmlns:v="urn:v">no such <v:n>user</v:n></v:why>')
+    assert status.details == "no such user"
+    # Kept in the form it is read back in: equal content compares equal.
+    assert status.details_xml == '<ns0:why xmlns:ns0="urn:v">no such <ns0:n>user</ns0:n></ns0:why>'
+    data = mm7.encode_envelope(mm7.DeliverRsp(status=status), transaction_id="t", version=V6)
+    assert mm7.decode_envelope(data, strict=True).body.status == status
+    with pytest.raises(ValueError, match="not the text of details_xml"):
+        mm7.Status(2002, "x", "other text", details_xml="<a>why</a>")
+
+
+def test_changed_text_is_not_silently_replaced_by_the_markup():
+    status = mm7.decode_envelope(submit_rsp(V6)).body.status
+    status.details = "a new explanation"
+    with pytest.raises(mm7.EncodeError, match="set details_xml to None"):
+        mm7.encode_envelope(mm7.VASPErrorRsp(status=status), transaction_id="t", version=V6)
+    status.details_xml = None
+    data = mm7.encode_envelope(mm7.VASPErrorRsp(status=status), transaction_id="t", version=V6)
+    assert mm7.decode_envelope(data, strict=True).body.status.details == "a new explanation"
+
+
+@pytest.mark.parametrize("markup", [
+    "</Details><StatusCode>1000</StatusCode><Details>",
+    "a]]>b",
+    "<a>unclosed",
+    "<x:a>undeclared prefix</x:a>",
+    '<!DOCTYPE a [<!ENTITY e "x">]><a>&e;</a>',
+    "<?xml version='1.0'?><a/>",
+    "&unknown;",
+])
+def test_markup_cannot_break_out_of_details(markup):
+    status = mm7.Status(2002)
+    status.details_xml = markup  # (set after construction: checked again when written)
+    for engine in ENGINES:
+        with pytest.raises(mm7.EncodeError, match="well-formed"):
+            mm7.encode_envelope(mm7.DeliverRsp(status=status), transaction_id="t", version=V6, engine=engine)
+    with pytest.raises(ValueError, match="well-formed"):
+        mm7.Status(2002, details_xml=markup)
+
+
+@pytest.mark.parametrize("attributes", [
+    {'a="1" b': "x"}, {"xmlns": "urn:x"}, {"{http://www.w3.org/2000/xmlns/}p": "urn:x"}, {"{}a": "x"},
+    {"a>": "x"}, {"a": "\x01"}, {"a": 1}, {'{urn:a"b}c': "x"}, {"{urn:a b}c": "x"},
+])
+def test_attribute_names_and_values_cannot_inject_markup(attributes):
+    for msg in (mm7.SubmitReq(recipients=["+1"], service_code="100", service_code_attributes=attributes),
+                mm7.DeliverRsp(status=mm7.Status(2002, details_attributes=attributes))):
+        for engine in ENGINES:
+            with pytest.raises(mm7.EncodeError):
+                mm7.encode_envelope(msg, transaction_id="t", version=V6, engine=engine)
+
+
+def test_attribute_values_and_text_are_escaped():
+    value = 'a"b<c>&d\'e'
+    msg = mm7.SubmitReq(recipients=["+1"], service_code="100", service_code_attributes={"{urn:b}v": value},
+                        subject="s")
+    data = mm7.encode_envelope(msg, transaction_id="t", version=V6)
+    got = mm7.decode_envelope(data, strict=True).body
+    assert got.service_code_attributes == {"{urn:b}v": value}
+
+
+SUBMIT = """<SubmitReq><MM7Version>6.8.0</MM7Version><SenderIdentification><VASPID>sp</VASPID>
+    </SenderIdentification><Recipients><To><Number>+8613800000000</Number></To></Recipients>
+    <ServiceCode xmlns:b="urn:example:billing" b:feeType="2" plan="A">100001</ServiceCode>{more}</SubmitReq>"""
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_service_code_attributes_are_kept_and_forwarded(engine):
+    data = envelope(V6, SUBMIT.format(more=""))
+    msg = mm7.decode_envelope(data, strict=True, engine=engine).body
+    assert msg.service_code == "100001"
+    assert msg.service_code_attributes == {"{urn:example:billing}feeType": "2", "plan": "A"}
+    assert to_jsonable(msg)["service_code_attributes"] == msg.service_code_attributes  # (inspect's view)
+    for version in (V6, V5):  # forwarded to an MMSC, in its version
+        msg.mm7_version = None
+        out = mm7.encode_envelope(msg, transaction_id="t", version=version)
+        assert validate_element(parse_xml(out).root, version) == []
+        assert mm7.decode_envelope(out, strict=True).body.service_code_attributes == msg.service_code_attributes
+        assert out == mm7.encode_envelope(msg, transaction_id="t", version=version, engine="xsdata")
+
+
+def test_service_code_attributes_survive_the_repair_of_something_else():
+    # Out of order: the normaliser reorders the children, and keeps what ServiceCode's wildcard took.
+    data = envelope(V6, SUBMIT.format(more="<Subject>s</Subject><Priority>High</Priority>"))
+    env = mm7.decode_envelope(data)
+    assert "element-order" in {d.code for d in env.deviations}
+    assert "unknown-attribute" not in {d.code for d in env.deviations}
+    assert env.body.service_code_attributes == {"{urn:example:billing}feeType": "2", "plan": "A"}
+    assert mm7.decode_envelope(data, engine="xsdata").body == env.body
+
+
+def test_attributes_without_a_service_code_are_refused():
+    msg = mm7.SubmitReq(recipients=["+1"], service_code_attributes={"a": "1"})
+    for engine in ENGINES:
+        with pytest.raises(mm7.EncodeError, match="without the element's value"):
+            mm7.encode_envelope(msg, transaction_id="t", version=V6, engine=engine)
+
+
+def test_inspect_view_shows_the_structure():
+    status = mm7.decode_envelope(submit_rsp(V6)).body.status
+    view = to_jsonable(status)
+    assert view["details_xml"] == status.details_xml and view["details_attributes"]["lang"] == "en"
+
+
+def test_a_handler_s_structured_details_are_answered_as_given():
+    """Answers built from a handler's status are written once and reused as templates; a status
+    with markup or attributes is not the same answer as another with the same text."""
+    rcv = mm7.Receiver()
+    markup = iter(['<v:code xmlns:v="urn:v">x</v:code>', '<v:other xmlns:v="urn:v">x</v:other>'])
+
+    @rcv.on("deliver")
+    def on_deliver(msg, ctx):
+        return mm7.Status(4000, "no", details_xml=next(markup))
+
+    got = []
+    for tid in ("t-1", "t-2"):
+        out = mm7.encode(mm7.DeliverReq(sender="+1", subject="s"), transaction_id=tid, version=V6)
+        rsp = rcv.handle(out.to_bytes(), out.content_type, {}, "127.0.0.1")
+        got.append(mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"], strict=True).body.status.details_xml)
+    assert got == ['<ns0:code xmlns:ns0="urn:v">x</ns0:code>', '<ns0:other xmlns:ns0="urn:v">x</ns0:other>']
