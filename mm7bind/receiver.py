@@ -272,7 +272,7 @@ class Receiver:
             self._log(msg, ctx, rej.status.code, started, "rejected")
             self._count(msg.ELEMENT, "rejected", rej.status.code, started, env.deviations)
             return self.fault(env, env.version, "Client" if rej.status.code < 3000 else "Server", rej.status.code,
-                              rej.status.text, rej.status.details)
+                              rej.status.text, rej.status.details, given=rej.status)
         except Exception as exc:  # noqa: BLE001 (any handler bug: keep the message, answer honestly)
             self._mark(record, "failed", None, "".join(traceback.format_exception_only(exc)).strip())
             log.error("handler for %s tid=%s failed%s; stored as #%s for replay", msg.ELEMENT,
@@ -443,10 +443,16 @@ class Receiver:
         return Response(200, list(headers), head + text + tail)
 
     def fault(self, env: Envelope | None, version, code: str, status: int, text: str | None = None,
-              details: str | None = None, transaction_id: str | None = None) -> Response:
+              details: str | None = None, transaction_id: str | None = None, *,
+              given: m.Status | None = None) -> Response:
+        """A Fault with VASPErrorRsp. `given`: the handler's own Status (a Reject's), whose
+        structured details (elements, attributes) go as they are: they were checked when it was made."""
         version = version or versions.latest()
         tid = (env.transaction_id if env else None) or transaction_id or "0"
         status_obj = fault_status(status, text, details)
+        if given is not None and (given.details_xml is not None or given.details_attributes):
+            status_obj = m.Status(status_obj.code, status_obj.text, given.details, given.details_xml,
+                                  dict(given.details_attributes))
         fault = Fault(code=code, string=status_obj.text, detail=m.VASPErrorRsp(status=status_obj))
         out = encode_reply(fault, env, version, tid, self.config.profile)
         # 500 as SOAP 1.1 says, or what the profile names: an MMSC taking every 500 for a transport

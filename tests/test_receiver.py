@@ -341,6 +341,21 @@ def test_unsupported_operation_and_bad_input():
     assert call_wsgi(app, sloppy, "text/xml")["status"] == 200  # tolerant by default
 
 
+
+def test_a_reject_with_structured_details_sends_them_in_its_fault():
+    detail = '<x:why xmlns:x="urn:vasp">quota <x:left>0</x:left></x:why>'
+
+    class Quota(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            raise mm7.Reject(mm7.Status(4007, "over quota", details_xml=detail,
+                                        details_attributes={"{urn:vasp}ref": "E-42"}))
+
+    rsp = post(mm7.wsgi_app(mm7.Receiver(Quota())), deliver())
+    status = mm7.decode(rsp["body"], strict=True).body.detail.status
+    assert (status.code, status.text, status.details) == (4007, "over quota", "quota 0")
+    assert "urn:vasp" in status.details_xml and ">0<" in status.details_xml
+    assert status.details_attributes == {"{urn:vasp}ref": "E-42"}
+
 def test_faults_quoting_what_the_peer_sent_stay_sendable():
     """An error message quoting the peer's bytes (a control character in its boundary), or a
     handler's Reject text, must not make the Fault unsendable: that would turn a Client fault
