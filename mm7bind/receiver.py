@@ -27,7 +27,7 @@ from .auth import IPAllowList
 from .codec import HttpMessage, decode, encode
 from .display import printable, repr_showing_no_secret_header, shown_header, shown_http
 from .envelope import Envelope, Fault
-from .errors import STORE_ERRORS, DecodeError, Deviation, EncodeError
+from .errors import STORE_ERRORS, DecodeError, Deviation, EncodeError, ValidationError
 from .mime import MimeLimits, header_value
 from .profiles import STANDARD, Profile
 from .status import RequestStatus, lookup
@@ -196,6 +196,11 @@ class Receiver:
         try:
             env = decode(body, content_type, strict=self.config.strict, limits=self.config.mime_limits,
                          xml_limits=self.config.xml_limits)
+            if not (content_type or "").strip():  # (decode reads such a body, as from a file; over HTTP, a slip)
+                missing = Deviation("soap-content-type", "", "the request has no Content-Type")
+                if self.config.strict:
+                    raise ValidationError(f"1 deviation(s): {missing}", deviations=[missing])
+                env.deviations.insert(0, missing)
         except DecodeError as exc:
             log.warning("refused an undecodable request from %s: %s", peer, printable(exc))
             self._count(None, "malformed", exc.status_code, started, exc.deviations or ())

@@ -356,6 +356,18 @@ def test_a_reject_with_structured_details_sends_them_in_its_fault():
     assert "urn:vasp" in status.details_xml and ">0<" in status.details_xml
     assert status.details_attributes == {"{urn:vasp}ref": "E-42"}
 
+
+def test_a_request_without_a_content_type_is_read_and_reported():
+    h = Recorder()
+    out = mm7.encode(deliver(content=mm7.Content(parts=[mm7.Part.text("hi")])), transaction_id="no-type",
+                     version="REL-6-MM7-1-4")
+    rsp = call_wsgi(mm7.wsgi_app(mm7.Receiver(h)), out.to_bytes(), None)  # (a MIME body: its boundary found)
+    assert rsp["status"] == 200
+    [(msg, ctx)] = h.calls
+    assert [d.code for d in ctx.deviations] == ["soap-content-type"] and msg.content.parts
+    strict = call_wsgi(mm7.wsgi_app(mm7.Receiver(strict=True)), out.to_bytes(), None)
+    assert strict["status"] == 500 and mm7.decode(strict["body"]).body.status.code == 4004
+
 def test_faults_quoting_what_the_peer_sent_stay_sendable():
     """An error message quoting the peer's bytes (a control character in its boundary), or a
     handler's Reject text, must not make the Fault unsendable: that would turn a Client fault
