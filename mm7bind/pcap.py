@@ -16,6 +16,7 @@ is said in `notes`, and reading goes on from the next message it can find.
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 import zlib
@@ -101,21 +102,21 @@ def _pcap_frames(data: bytes, notes: list[str]):
     if len(data) < 24:
         raise DecodeError("a pcap file cut short in its header")
     link = struct.unpack_from(order + "I", data, 20)[0] & 0x0FFFFFFF  # (the top bits: an FCS flag)
-    pos, number = 24, 0
+    pos, number, view = 24, 0, memoryview(data)  # (frames are views: a big capture is not copied packet by packet)
     while pos + 16 <= len(data):
         sec, frac, caplen, origlen = struct.unpack_from(order + "IIII", data, pos)
         number += 1
         if pos + 16 + caplen > len(data):
             notes.append(f"packet {number}: the file ends inside it")
             return
-        yield number, _time(sec + frac * unit), link, data[pos + 16 : pos + 16 + caplen], caplen < origlen
+        yield number, _time(sec + frac * unit), link, view[pos + 16 : pos + 16 + caplen], caplen < origlen
         pos += 16 + caplen
     if pos != len(data):
         notes.append(f"the file ends inside the header of packet {number + 1}")
 
 
 def _pcapng_frames(data: bytes, notes: list[str]):
-    pos, number, order = 0, 0, "<"
+    pos, number, order, view = 0, 0, "<", memoryview(data)
     interfaces: list[tuple[int, float, int]] = []  # (link type, seconds per time unit, snapshot length)
     while pos + 12 <= len(data):
         if data[pos : pos + 4] == PCAPNG_MAGIC:  # a section: its own byte order and interfaces
@@ -125,7 +126,7 @@ def _pcapng_frames(data: bytes, notes: list[str]):
         if length < 12 or length % 4 or pos + length > len(data):
             notes.append(f"the file ends inside a block (or a block's length is broken) at byte {pos}")
             return
-        body = data[pos + 8 : pos + length - 4]
+        body = view[pos + 8 : pos + length - 4]
         pos += length
         if kind == 1 and len(body) >= 8:  # interface description
             link, _, snaplen = struct.unpack_from(order + "HHI", body, 0)
@@ -194,11 +195,14 @@ def _tcp_segment(link: int, frame: bytes, notes: list[str], number: int):
         if flags_offset & 0x3FFF:  # more fragments, or not the first one
             notes.append(f"packet {number}: a fragment of an IPv4 packet, not reassembled (skipped)")
             return None
-        src, dst = str(IPv4Address(ip[12:16])), str(IPv4Address(ip[16:20]))
+        src, dst = _address(bytes(ip[12:16])), _address(bytes(ip[16:20]))
         segment = ip[header : total if header <= total <= len(ip) else len(ip)]  # (less Ethernet padding)
     elif version == 6 and len(ip) >= 40:
         nxt, pos = ip[6], 40
-        end = min(len(ip), 40 + struct.unpack_from("!H", ip, 4)[0])
+        length = struct.unpack_from("!H", ip, 4)[0]
+        # 0: a jumbogram, as Linux's BIG TCP super-segments are captured (its length is in a
+        # hop-by-hop option; the frame ends where the packet does)
+        end = min(len(ip), 40 + length) if length else len(ip)
         while nxt in (0, 43, 60) and pos + 8 <= end:  # hop-by-hop, routing, destination options
             nxt, pos = ip[pos], pos + (ip[pos + 1] + 1) * 8
         if nxt == 44:
@@ -206,7 +210,7 @@ def _tcp_segment(link: int, frame: bytes, notes: list[str], number: int):
             return None
         if nxt != 6:
             return None
-        src, dst = f"[{IPv6Address(ip[8:24])}]", f"[{IPv6Address(ip[24:40])}]"
+        src, dst = _address(bytes(ip[8:24])), _address(bytes(ip[24:40]))
         segment = ip[pos:end]
     else:
         return None
@@ -214,6 +218,11 @@ def _tcp_segment(link: int, frame: bytes, notes: list[str], number: int):
         return None
     sport, dport, seq, _, offset_flags = struct.unpack_from("!HHIIH", segment, 0)
     return src, sport, dst, dport, seq, offset_flags & 0x3F, segment[(offset_flags >> 12) * 4 :]
+
+
+@functools.lru_cache(maxsize=4096)
+def _address(packed: bytes) -> str:
+    return str(IPv4Address(packed)) if len(packed) == 4 else f"[{IPv6Address(packed)}]"
 
 
 def _ip_packet(link: int, frame: bytes) -> bytes | None:
@@ -277,8 +286,8 @@ class _Connections:
             side.start = (seq + 1) & 0xFFFFFFFF
         if flags & (_FIN | _RST):
             conn.closed = True
-        if payload:
-            side.segments.append((seq, number, when, payload))
+        if payload:  # (data sent with a SYN, as TCP Fast Open does, follows the SYN's number)
+            side.segments.append(((seq + 1) & 0xFFFFFFFF if flags & _SYN else seq, number, when, payload))
 
 
 def _stream(side: _Direction) -> tuple[list[tuple[int, bytes]], list[tuple[int, datetime | None]], list[tuple[int, int]]]:
@@ -297,7 +306,7 @@ def _stream(side: _Direction) -> tuple[list[tuple[int, bytes]], list[tuple[int, 
     if side.start is None:  # joined mid-stream: it begins at the earliest byte captured
         shift = ordered[0][0]
         ordered = [(off - shift, n, w, d) for off, n, w, d in ordered]
-    runs: list[tuple[int, bytearray]] = []
+    runs: list[tuple[int, list]] = []  # (offset, its pieces)
     times: list[tuple[int, datetime | None]] = []
     gaps: list[tuple[int, int]] = []
     end: int | None = None  # where the bytes taken so far end
@@ -309,19 +318,20 @@ def _stream(side: _Direction) -> tuple[list[tuple[int, bytes]], list[tuple[int, 
         if end is None or off > end:
             if end is not None or off > 0:  # (off > 0 at first: its first bytes were never captured)
                 gaps.append((end or 0, off - (end or 0)))
-            runs.append((off, bytearray()))
+            runs.append((off, []))
             end = off
         data = data[end - off :]
         times.append((end, when))
-        runs[-1][1].extend(data)
+        runs[-1][1].append(data)
         end += len(data)
-    return [(off, bytes(run)) for off, run in runs], times, gaps
+    return [(off, b"".join(pieces)) for off, pieces in runs], times, gaps
 
 
 # -- HTTP --------------------------------------------------------------------------------------------
 
 
 _REQUEST_LINE = re.compile(rb"(?:GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH|TRACE|CONNECT) [^\s]+ HTTP/1\.[01]\r?\n")
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9][^\r\n]*\r?\n")
 
 
@@ -372,15 +382,15 @@ def _parse(stream, requests: bool, conn: _Connection, source, destination, metho
                     notes.append(f"{name}: {found - pos} bytes from {_endpoint(source)} before the next message "
                                  "are no HTTP message (or the rest of one whose start was not captured), skipped")
                 pos = found
-            head_end, skip = run.find(b"\r\n\r\n", pos), 4
-            lf_end = run.find(b"\n\n", pos)
-            if head_end < 0 or 0 <= lf_end < head_end:
-                head_end, skip = lf_end, 2
-            if head_end < 0:
+            # The first blank line, of either kind (a search for one kind alone ran on through
+            # every body after it when the message had the other: a long keep-alive connection
+            # took minutes)
+            blank = _HEAD_END.search(run, pos)
+            if blank is None:
                 notes.append(f"{name}: a message from {_endpoint(source)} whose headers end after the capture")
                 break
-            line, headers = _head(run[pos:head_end])
-            body_start = head_end + skip
+            line, headers = _head(run[pos : blank.start()])
+            body_start = blank.end()
             msg_notes: list[str] = []
             status = int(line[9:12]) if not requests else None  # (digits: the status line matched)
             method = methods[answered] if not requests and answered < len(methods) else None
