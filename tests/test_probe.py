@@ -8,6 +8,7 @@ import mm7bind as mm7
 from mm7bind.probe import probe
 
 from .test_commands import free_port, run
+from .tls import local_tls
 
 
 def test_our_receiver_answers_every_request_in_every_version():
@@ -56,7 +57,22 @@ def test_probe_command_with_digest_credentials_json_and_its_exit_codes(tmp_path)
     with mm7.EmbeddedServer(version_blind, port=0) as srv:
         proc = run("probe", srv.url, "--version", "REL-5-MM7-1-0", "--operation", "read-reply")
         assert proc.returncode == 1 and "FAILED" in proc.stdout and "expected ReadReplyRsp" in proc.stdout
+        # Said once, in the report: not again by the client's log on stderr.
+        assert proc.stderr == ""
     proc = run("probe", f"http://127.0.0.1:{free_port()}/mm7", "--timeout", "2")
     assert proc.returncode == 4 and "unreachable" in proc.stdout and proc.stdout.count("FAILED") == 1
     proc = run("probe", "http://127.0.0.1:1/mm7", "--version", "REL-9")
     assert proc.returncode == 2 and "unknown MM7 schema version" in proc.stderr
+
+
+def test_probe_of_a_tls_receiver_signed_by_a_private_ca_and_timeouts_refused_as_usage(tmp_path):
+    tls = local_tls(tmp_path)
+    with mm7.serve(mm7.Receiver(store=mm7.MemoryStore()), port=0, ssl_context=tls.server) as srv:
+        proc = run("probe", srv.endpoint, "--version", "REL-6-MM7-1-4", "--no-repeat")
+        assert proc.returncode == 4 and "not signed by a CA" in proc.stdout and "--ca FILE" in proc.stdout
+        assert proc.stderr == ""
+        proc = run("probe", srv.endpoint, "--version", "REL-6-MM7-1-4", "--ca", str(tls.ca_file))
+        assert proc.returncode == 0 and "4 of 4 answered as they should" in proc.stdout, proc.stdout
+    for timeout in ("0", "-1", "nan"):
+        proc = run("probe", "http://127.0.0.1:1/mm7", "--timeout", timeout)
+        assert proc.returncode == 2 and "not a positive number of seconds" in proc.stderr, proc.stderr
