@@ -70,12 +70,16 @@ def read_capture(data: bytes) -> Capture:
     """Every HTTP/1.x message in a pcap or pcapng capture; DecodeError if `data` is neither."""
     notes: list[str] = []
     tcp = _Connections(notes)
+    cut_short: list[int] = []
     for number, when, link, frame, cut in _frames(data, notes):
         segment = _tcp_segment(link, frame, notes, number)
         if segment is not None:
             if cut:
-                notes.append(f"packet {number}: cut short by the capture's snapshot length: bytes are missing")
+                cut_short.append(number)
             tcp.add(when, number, *segment)
+    if cut_short:  # (said once: with tcpdump -s 96 it is every packet with data)
+        notes.append(f"{len(cut_short)} packet(s) cut short by the capture's snapshot length (the first: packet "
+                     f"{cut_short[0]}): bytes are missing (tcpdump -s 0 keeps whole packets)")
     messages = []
     for conn in tcp.connections:
         messages += _http_messages(conn, notes)
@@ -362,11 +366,16 @@ def _endpoint(who: tuple[str, int]) -> str:
 def _parse(stream, requests: bool, conn: _Connection, source, destination, methods: list[str],
            notes: list[str], name: str) -> list[CapturedMessage]:
     runs, times, gaps = stream
-    for off, missing in gaps:
+    if len(gaps) > 3:  # (a capture cut by its snapshot length has a gap in every packet)
+        notes.append(f"{name}: {sum(missing for _, missing in gaps)} bytes from {_endpoint(source)} were not "
+                     f"captured, in {len(gaps)} places (the first after byte {gaps[0][0]}): the messages they "
+                     "were in are shown cut short, or left out where their start is missing")
+    for off, missing in gaps if len(gaps) <= 3 else ():
         notes.append(f"{name}: {missing} bytes from {_endpoint(source)} were not captured (after byte {off}): "
-                     "the message they were in is left out")
+                     "the message they were in is shown cut short, or left out if its start is missing")
     start = _REQUEST_LINE if requests else _STATUS_LINE
     out: list[CapturedMessage] = []
+    unread: list[str] = []  # (each place that could not be read: said in full up to 3, else counted)
     answered = 0  # responses so far that were final (not 1xx): which request the next one answers
     for run_offset, run in runs:
         pos = 0
@@ -375,19 +384,19 @@ def _parse(stream, requests: bool, conn: _Connection, source, destination, metho
                 found = _next_start(run, pos, start)
                 if found is None:
                     if run[pos:].strip():
-                        notes.append(f"{name}: {len(run) - pos} bytes from {_endpoint(source)} that are no "
-                                     "HTTP message (or the rest of one whose start was not captured), skipped")
+                        unread.append(f"{len(run) - pos} bytes from {_endpoint(source)} that are no HTTP message "
+                                      "(or the rest of one whose start was not captured), skipped")
                     break
                 if run[pos:found].strip():
-                    notes.append(f"{name}: {found - pos} bytes from {_endpoint(source)} before the next message "
-                                 "are no HTTP message (or the rest of one whose start was not captured), skipped")
+                    unread.append(f"{found - pos} bytes from {_endpoint(source)} before the next message are no "
+                                  "HTTP message (or the rest of one whose start was not captured), skipped")
                 pos = found
             # The first blank line, of either kind (a search for one kind alone ran on through
             # every body after it when the message had the other: a long keep-alive connection
             # took minutes)
             blank = _HEAD_END.search(run, pos)
             if blank is None:
-                notes.append(f"{name}: a message from {_endpoint(source)} whose headers end after the capture")
+                unread.append(f"a message from {_endpoint(source)} whose headers were not all captured, left out")
                 break
             line, headers = _head(run[pos : blank.start()])
             body_start = blank.end()
@@ -422,6 +431,11 @@ def _parse(stream, requests: bool, conn: _Connection, source, destination, metho
             if status is not None and status >= 200:
                 answered += 1
             pos = end
+    if len(unread) <= 3:
+        notes += [f"{name}: {u}" for u in unread]
+    else:
+        notes.append(f"{name}: {len(unread)} places in what {_endpoint(source)} sent could not be read as HTTP "
+                     f"messages; the first: {unread[0]}")
     return out
 
 

@@ -185,8 +185,17 @@ def test_a_file_cut_short_and_packets_cut_by_the_snapshot_length():
     data = pcap(conversation().packets)
     capture = read_capture(data[:-30])
     assert any("the file ends inside" in n for n in capture.notes) and len(capture.messages) == 2
-    short = read_capture(pcap(conversation().packets, snaplen=200))
-    assert any("snapshot length" in n for n in short.notes)
+    short = read_capture(pcap(conversation(mss=300).packets, snaplen=200))
+    # Said once each, not for every packet (tcpdump -s 96 cuts every one with data).
+    assert [n for n in short.notes if "snapshot length" in n] == [
+        "20 packet(s) cut short by the capture's snapshot length (the first: packet 4): bytes are missing "
+        "(tcpdump -s 0 keeps whole packets)"]
+    gaps = [n for n in short.notes if "were not captured" in n]
+    assert len(gaps) == 2 and "bytes from 10.0.0.1:40000 were not captured, in 17 places" in gaps[0]
+    unread = [n for n in short.notes if "could not be read" in n]
+    assert unread[0].endswith("18 places in what 10.0.0.1:40000 sent could not be read as HTTP messages; the first: "
+                              "a message from 10.0.0.1:40000 whose headers were not all captured, left out")
+    assert len(short.notes) == 5
     with pytest.raises(DecodeError, match="not a packet capture"):
         read_capture(b"<soap/>")
 
