@@ -344,12 +344,17 @@ def _http_messages(conn: _Connection, notes: list[str]) -> list[CapturedMessage]
     if not any(runs for runs, _, _ in streams.values()):
         return []
 
-    def starts_with_request(who) -> bool:
+    def sends(who, start: re.Pattern) -> bool:  # (at its start, else anywhere: joined mid-message)
         runs = streams[who][0]
-        return bool(runs) and _REQUEST_LINE.match(runs[0][1]) is not None
+        return bool(runs) and (start.match(runs[0][1]) is not None or any(start.search(r) for _, r in runs))
 
-    if not starts_with_request(conn.client) and starts_with_request(conn.server):
-        conn.client, conn.server = conn.server, conn.client  # (joined mid-connection: the requests say who)
+    # Joined mid-connection, the first packet seen (often a bare ACK of the server's) says nothing
+    # of who is the client: the requests say it, or else the responses.
+    if sends(conn.client, _REQUEST_LINE):
+        pass
+    elif sends(conn.server, _REQUEST_LINE) or (sends(conn.client, _STATUS_LINE)
+                                               and not sends(conn.server, _STATUS_LINE)):
+        conn.client, conn.server = conn.server, conn.client
     name = f"connection {conn.number} ({_endpoint(conn.client)} → {_endpoint(conn.server)})"
     requests = _parse(streams[conn.client], True, conn, conn.client, conn.server, [], notes, name)
     methods = [m.start_line.split(" ", 1)[0] for m in requests]

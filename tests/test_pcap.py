@@ -298,3 +298,19 @@ def test_a_long_keep_alive_connection_is_read_in_one_pass():
         flow.send(False, http("HTTP/1.1 204 No Content", {}))
     capture = read_capture(pcap(flow.close().packets, link="raw"))
     assert len(capture.messages) == 20000 and capture.notes == []
+
+
+def test_a_capture_begun_with_a_bare_ack_of_the_server_in_the_middle_of_a_request():
+    # Joined mid-connection, the first packet is as often as not the server's ACK: it says nothing
+    # of who the client is; the requests that follow do.
+    request, response = submit()
+    flow = Flow()
+    flow.add(False, ACK)
+    flow.send(True, request[len(request) // 2 :])  # (the rest of a request whose start was missed)
+    flow.send(False, response)
+    flow.send(True, request.replace(b"cap-1", b"cap-2"))
+    flow.send(False, response)
+    capture = read_capture(pcap(flow.packets))
+    assert [(m.source, m.is_request) for m in capture.messages] == [
+        ("10.0.0.2:8080", False), ("10.0.0.1:40000", True), ("10.0.0.2:8080", False)]
+    assert decoded(capture.messages[1]).transaction_id == "cap-2"
