@@ -356,11 +356,18 @@ def _http_messages(conn: _Connection, notes: list[str]) -> list[CapturedMessage]
                                                and not sends(conn.server, _STATUS_LINE)):
         conn.client, conn.server = conn.server, conn.client
     name = f"connection {conn.number} ({_endpoint(conn.client)} → {_endpoint(conn.server)})"
+    said = len(notes)
     requests = _parse(streams[conn.client], True, conn, conn.client, conn.server, [], notes, name)
     methods = [m.start_line.split(" ", 1)[0] for m in requests]
     responses = _parse(streams[conn.server], False, conn, conn.server, conn.client, methods, notes, name)
-    if not requests and not responses:
-        notes.append(f"{name}: no HTTP/1.x in it (TLS, HTTP/2 or another protocol), skipped")
+    if not requests and not responses:  # (one note for it, not one for each side's bytes as well)
+        del notes[said:]
+        first = streams[conn.client][0][0][1][:3] if streams[conn.client][0] else b""
+        if first[:1] == b"\x16" and first[1:2] == b"\x03":  # (a TLS handshake record)
+            notes.append(f"{name}: TLS, skipped (its HTTP can be read only in a capture on the plain side of the "
+                         "TLS: behind the proxy ending it, or with the keys)")
+        else:
+            notes.append(f"{name}: no HTTP/1.x in it (HTTP/2 or another protocol), skipped")
     return requests + responses
 
 

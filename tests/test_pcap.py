@@ -178,7 +178,14 @@ def test_what_is_no_http_is_said_and_skipped():
     flow.send(False, b"\x16\x03\x03\x00\x7a\x02\x00\x00\x76" + bytes(100))
     capture = read_capture(pcap(flow.packets + conversation(Flow(time=flow.time + 1,
                                                                  client=("10.0.0.1", 40001))).packets))
-    assert len(capture.messages) == 2 and any("no HTTP/1.x" in n for n in capture.notes)
+    assert len(capture.messages) == 2
+    assert capture.notes == ["connection 1 (10.0.0.1:40000 → 10.0.0.2:443): TLS, skipped (its HTTP can be read "
+                             "only in a capture on the plain side of the TLS: behind the proxy ending it, or with "
+                             "the keys)"]
+    other = Flow().open()
+    other.send(True, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes(100))
+    assert read_capture(pcap(other.packets)).notes == [
+        "connection 1 (10.0.0.1:40000 → 10.0.0.2:8080): no HTTP/1.x in it (HTTP/2 or another protocol), skipped"]
 
 
 def test_a_file_cut_short_and_packets_cut_by_the_snapshot_length():
