@@ -416,19 +416,23 @@ def _parse(stream, requests: bool, conn: _Connection, source, destination, metho
             status = int(line[9:12]) if not requests else None  # (digits: the status line matched)
             method = methods[answered] if not requests and answered < len(methods) else None
             coding = _header(headers, "transfer-encoding").lower()
-            length_text = _header(headers, "content-length")
+            # (a Content-Length repeated with the same value, as some proxies send it, is one length)
+            lengths = {v.strip() for v in _header(headers, "content-length").split(",")} - {""}
+            length_text = next(iter(lengths)) if len(lengths) == 1 else ""
+            if lengths and not (length_text.isascii() and length_text.isdigit()):
+                msg_notes.append(f"its Content-Length ({', '.join(sorted(lengths))}) is no length: read as none")
             if status is not None and (status < 200 or status in (204, 304) or method == "HEAD"):
                 body, end = b"", body_start
             elif "chunked" in coding:
                 body, end, complete = _dechunk(run, body_start)
                 if not complete:
                     msg_notes.append("its chunked body is cut short in the capture: what was captured of it is shown")
-            elif length_text.strip().isascii() and length_text.strip().isdigit():
-                end = body_start + int(length_text.strip())
+            elif length_text.isascii() and length_text.isdigit():
+                end = body_start + int(length_text)
                 body = run[body_start:end]
                 if end > len(run):
                     msg_notes.append(f"its body is cut short in the capture: {len(body)} of its "
-                                     f"{length_text.strip()} bytes were captured")
+                                     f"{length_text} bytes were captured")
             elif requests:
                 body, end = b"", body_start
             else:  # a response without a length: its body runs until the connection closes

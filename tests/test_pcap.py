@@ -179,9 +179,9 @@ def test_what_is_no_http_is_said_and_skipped():
     capture = read_capture(pcap(flow.packets + conversation(Flow(time=flow.time + 1,
                                                                  client=("10.0.0.1", 40001))).packets))
     assert len(capture.messages) == 2
-    assert capture.notes == ["connection 1 (10.0.0.1:40000 → 10.0.0.2:443): TLS, skipped (its HTTP can be read "
-                             "only in a capture on the plain side of the TLS: behind the proxy ending it, or with "
-                             "the keys)"]
+    assert capture.notes == [("connection 1 (10.0.0.1:40000 → 10.0.0.2:443): TLS, skipped (its HTTP can be read "
+                              "only in a capture on the plain side of the TLS: behind the proxy ending it, or with "
+                              "the keys)")]
     other = Flow().open()
     other.send(True, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes(100))
     assert read_capture(pcap(other.packets)).notes == [
@@ -195,8 +195,8 @@ def test_a_file_cut_short_and_packets_cut_by_the_snapshot_length():
     short = read_capture(pcap(conversation(mss=300).packets, snaplen=200))
     # Said once each, not for every packet (tcpdump -s 96 cuts every one with data).
     assert [n for n in short.notes if "snapshot length" in n] == [
-        "20 packet(s) cut short by the capture's snapshot length (the first: packet 4): bytes are missing "
-        "(tcpdump -s 0 keeps whole packets)"]
+        ("20 packet(s) cut short by the capture's snapshot length (the first: packet 4): bytes are missing "
+         "(tcpdump -s 0 keeps whole packets)")]
     gaps = [n for n in short.notes if "were not captured" in n]
     assert len(gaps) == 2 and "bytes from 10.0.0.1:40000 were not captured, in 17 places" in gaps[0]
     unread = [n for n in short.notes if "could not be read" in n]
@@ -321,3 +321,17 @@ def test_a_capture_begun_with_a_bare_ack_of_the_server_in_the_middle_of_a_reques
     assert [(m.source, m.is_request) for m in capture.messages] == [
         ("10.0.0.2:8080", False), ("10.0.0.1:40000", True), ("10.0.0.2:8080", False)]
     assert decoded(capture.messages[1]).transaction_id == "cap-2"
+
+
+def test_a_content_length_repeated_with_one_value_is_one_length():
+    request, response = submit()
+    head, _, body = request.partition(b"\r\n\r\n")
+    length = b"Content-Length: %d" % len(body)
+    twice = head.replace(length, length + b"\r\n" + length) + b"\r\n\r\n" + body  # (as some proxies pass it on)
+    flow = Flow().open()
+    flow.send(True, twice)
+    flow.send(False, response)
+    flow.send(True, http("POST /mm7 HTTP/1.1", {"Content-Length": "7, 8"}, b"<soap/>"))
+    first, _, broken = read_capture(pcap(flow.packets)).messages
+    assert first.body == body and decoded(first).body.ELEMENT == "SubmitReq" and not first.notes
+    assert broken.body == b"" and broken.notes == ["its Content-Length (7, 8) is no length: read as none"]
