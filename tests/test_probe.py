@@ -76,3 +76,22 @@ def test_probe_of_a_tls_receiver_signed_by_a_private_ca_and_timeouts_refused_as_
     for timeout in ("0", "-1", "nan"):
         proc = run("probe", "http://127.0.0.1:1/mm7", "--timeout", timeout)
         assert proc.returncode == 2 and "not a positive number of seconds" in proc.stderr, proc.stderr
+
+
+def one_mm7_version(environ, start_response):
+    """A receiver answering in the request's namespace, but always with MM7Version 6.3.0 (a value
+    fixed in it, as China Mobile's SDK has it)."""
+    env = mm7.decode(environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"])), environ["CONTENT_TYPE"])
+    answer = mm7.DeliverRsp(mm7_version="6.3.0")
+    body = mm7.encode(answer, transaction_id=env.transaction_id, version=env.version.name).to_bytes()
+    start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def test_an_answer_whose_mm7_version_is_another_releases_is_found_out():
+    with mm7.EmbeddedServer(one_mm7_version, port=0) as srv:
+        results = probe(srv.url + "/mm7", version_names=["REL-5-MM7-1-0", "REL-6-MM7-1-0"], operations=("DeliverReq",),
+                        repeat=False)
+    old, new = results
+    assert old.problems == ["MM7Version 6.3.0 in a REL-5-MM7-1-0 answer (it goes with 5.3.0)"]
+    assert new.ok, new.problems
