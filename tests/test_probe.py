@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import ssl
+
+import pytest
 
 import mm7bind as mm7
 from mm7bind.probe import probe
@@ -95,3 +98,20 @@ def test_an_answer_whose_mm7_version_is_another_releases_is_found_out():
     old, new = results
     assert old.problems == ["MM7Version 6.3.0 in a REL-5-MM7-1-0 answer (it goes with 5.3.0)"]
     assert new.ok, new.problems
+
+
+def test_probe_of_a_receiver_that_asks_for_a_client_certificate(tmp_path):
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    server.verify_mode = ssl.CERT_REQUIRED  # (the MMSC must present one the VASP's CA issued)
+    ca.configure_trust(server)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    ca.issue_cert("mmsc.example").private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "mmsc.pem"))
+    trust = ("--ca", str(tmp_path / "ca.pem"))
+    with mm7.serve(mm7.Receiver(store=mm7.MemoryStore()), port=0, ssl_context=server) as srv:
+        proc = run("probe", srv.endpoint, "--version", "REL-6-MM7-1-4", "--no-repeat", *trust)
+        assert proc.returncode == 4 and "--cert FILE" in proc.stdout, proc.stdout
+        proc = run("probe", srv.endpoint, "--version", "REL-6-MM7-1-4", *trust, "--cert", str(tmp_path / "mmsc.pem"))
+        assert proc.returncode == 0 and "4 of 4 answered as they should" in proc.stdout, proc.stdout
