@@ -795,6 +795,16 @@ def _port(text: str) -> int:
     return port
 
 
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):  # (0, a negative or nan: a request must never wait forever)
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return seconds
+
+
 def _http_url(text: str) -> str:
     from .client import is_http_url  # noqa: PLC0415
 
@@ -1192,7 +1202,11 @@ def cmd_probe(args: argparse.Namespace) -> int:
     names = {"deliver": "DeliverReq", "report": "DeliveryReportReq", "read-reply": "ReadReplyReq"}
     operations = tuple(names[o] for o in args.operation) if args.operation else OPERATIONS
     config = ClientConfig(urls=(args.url,), username=args.username, password=args.password, auth=args.auth,
-                          verify=args.ca or True, connect_timeout=min(10.0, args.timeout), read_timeout=args.timeout)
+                          verify=args.ca or True, cert=args.cert, connect_timeout=min(10.0, args.timeout),
+                          read_timeout=args.timeout)
+    # Each failure is in the probe's own report: the client's log lines (on stderr, in the library's
+    # terms) said them again, out of order with it.
+    logging.getLogger("mm7bind").addHandler(logging.NullHandler())
 
     def said(r) -> None:
         if args.json:
@@ -1203,6 +1217,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
               f"({r.elapsed * 1000:.0f} ms)")
         for problem in r.problems:
             print(f"  {printable(problem)}")
+            if "not signed by a CA this client trusts" in problem:  # (the hints name the library's settings)
+                print("  (--ca FILE: the CA certificate(s) that signed the VASP's, PEM)")
+            elif "TLS client certificate" in problem:
+                print("  (--cert FILE: the certificate and key, PEM, the VASP has on file for its MMSC)")
 
     results = probe(args.url, version_names=chosen, operations=operations, repeat=not args.no_repeat,
                     sender=args.sender, recipient=args.to, config=config, on_result=said)
@@ -1465,7 +1483,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", choices=("auto", "basic", "digest"), default="auto",
                    help="how to present them (default %(default)s: Basic, or Digest when asked)")
     p.add_argument("--ca", metavar="FILE", type=_readable_file, help="CA certificate(s) to trust for https")
-    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+    p.add_argument("--cert", metavar="FILE", type=_readable_file,
+                   help="a TLS client certificate and its key (PEM), for a VASP that asks the MMSC for one")
+    p.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
                    help="for each answer (default %(default)s)")
     p.add_argument("--json", action="store_true", help="a JSON list: each request's version, operation, "
                    "transaction_id, repeat, status, status_text, answered_version, problems, elapsed, ok")

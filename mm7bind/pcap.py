@@ -16,6 +16,7 @@ is said in `notes`, and reading goes on from the next message it can find.
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 import zlib
@@ -69,12 +70,16 @@ def read_capture(data: bytes) -> Capture:
     """Every HTTP/1.x message in a pcap or pcapng capture; DecodeError if `data` is neither."""
     notes: list[str] = []
     tcp = _Connections(notes)
+    cut_short: list[int] = []
     for number, when, link, frame, cut in _frames(data, notes):
         segment = _tcp_segment(link, frame, notes, number)
         if segment is not None:
             if cut:
-                notes.append(f"packet {number}: cut short by the capture's snapshot length: bytes are missing")
+                cut_short.append(number)
             tcp.add(when, number, *segment)
+    if cut_short:  # (said once: with tcpdump -s 96 it is every packet with data)
+        notes.append(f"{len(cut_short)} packet(s) cut short by the capture's snapshot length (the first: packet "
+                     f"{cut_short[0]}): bytes are missing (tcpdump -s 0 keeps whole packets)")
     messages = []
     for conn in tcp.connections:
         messages += _http_messages(conn, notes)
@@ -101,21 +106,21 @@ def _pcap_frames(data: bytes, notes: list[str]):
     if len(data) < 24:
         raise DecodeError("a pcap file cut short in its header")
     link = struct.unpack_from(order + "I", data, 20)[0] & 0x0FFFFFFF  # (the top bits: an FCS flag)
-    pos, number = 24, 0
+    pos, number, view = 24, 0, memoryview(data)  # (frames are views: a big capture is not copied packet by packet)
     while pos + 16 <= len(data):
         sec, frac, caplen, origlen = struct.unpack_from(order + "IIII", data, pos)
         number += 1
         if pos + 16 + caplen > len(data):
             notes.append(f"packet {number}: the file ends inside it")
             return
-        yield number, _time(sec + frac * unit), link, data[pos + 16 : pos + 16 + caplen], caplen < origlen
+        yield number, _time(sec + frac * unit), link, view[pos + 16 : pos + 16 + caplen], caplen < origlen
         pos += 16 + caplen
     if pos != len(data):
         notes.append(f"the file ends inside the header of packet {number + 1}")
 
 
 def _pcapng_frames(data: bytes, notes: list[str]):
-    pos, number, order = 0, 0, "<"
+    pos, number, order, view = 0, 0, "<", memoryview(data)
     interfaces: list[tuple[int, float, int]] = []  # (link type, seconds per time unit, snapshot length)
     while pos + 12 <= len(data):
         if data[pos : pos + 4] == PCAPNG_MAGIC:  # a section: its own byte order and interfaces
@@ -125,7 +130,7 @@ def _pcapng_frames(data: bytes, notes: list[str]):
         if length < 12 or length % 4 or pos + length > len(data):
             notes.append(f"the file ends inside a block (or a block's length is broken) at byte {pos}")
             return
-        body = data[pos + 8 : pos + length - 4]
+        body = view[pos + 8 : pos + length - 4]
         pos += length
         if kind == 1 and len(body) >= 8:  # interface description
             link, _, snaplen = struct.unpack_from(order + "HHI", body, 0)
@@ -194,11 +199,14 @@ def _tcp_segment(link: int, frame: bytes, notes: list[str], number: int):
         if flags_offset & 0x3FFF:  # more fragments, or not the first one
             notes.append(f"packet {number}: a fragment of an IPv4 packet, not reassembled (skipped)")
             return None
-        src, dst = str(IPv4Address(ip[12:16])), str(IPv4Address(ip[16:20]))
+        src, dst = _address(bytes(ip[12:16])), _address(bytes(ip[16:20]))
         segment = ip[header : total if header <= total <= len(ip) else len(ip)]  # (less Ethernet padding)
     elif version == 6 and len(ip) >= 40:
         nxt, pos = ip[6], 40
-        end = min(len(ip), 40 + struct.unpack_from("!H", ip, 4)[0])
+        length = struct.unpack_from("!H", ip, 4)[0]
+        # 0: a jumbogram, as Linux's BIG TCP super-segments are captured (its length is in a
+        # hop-by-hop option; the frame ends where the packet does)
+        end = min(len(ip), 40 + length) if length else len(ip)
         while nxt in (0, 43, 60) and pos + 8 <= end:  # hop-by-hop, routing, destination options
             nxt, pos = ip[pos], pos + (ip[pos + 1] + 1) * 8
         if nxt == 44:
@@ -206,7 +214,7 @@ def _tcp_segment(link: int, frame: bytes, notes: list[str], number: int):
             return None
         if nxt != 6:
             return None
-        src, dst = f"[{IPv6Address(ip[8:24])}]", f"[{IPv6Address(ip[24:40])}]"
+        src, dst = _address(bytes(ip[8:24])), _address(bytes(ip[24:40]))
         segment = ip[pos:end]
     else:
         return None
@@ -214,6 +222,11 @@ def _tcp_segment(link: int, frame: bytes, notes: list[str], number: int):
         return None
     sport, dport, seq, _, offset_flags = struct.unpack_from("!HHIIH", segment, 0)
     return src, sport, dst, dport, seq, offset_flags & 0x3F, segment[(offset_flags >> 12) * 4 :]
+
+
+@functools.lru_cache(maxsize=4096)
+def _address(packed: bytes) -> str:
+    return str(IPv4Address(packed)) if len(packed) == 4 else f"[{IPv6Address(packed)}]"
 
 
 def _ip_packet(link: int, frame: bytes) -> bytes | None:
@@ -277,8 +290,8 @@ class _Connections:
             side.start = (seq + 1) & 0xFFFFFFFF
         if flags & (_FIN | _RST):
             conn.closed = True
-        if payload:
-            side.segments.append((seq, number, when, payload))
+        if payload:  # (data sent with a SYN, as TCP Fast Open does, follows the SYN's number)
+            side.segments.append(((seq + 1) & 0xFFFFFFFF if flags & _SYN else seq, number, when, payload))
 
 
 def _stream(side: _Direction) -> tuple[list[tuple[int, bytes]], list[tuple[int, datetime | None]], list[tuple[int, int]]]:
@@ -297,7 +310,7 @@ def _stream(side: _Direction) -> tuple[list[tuple[int, bytes]], list[tuple[int, 
     if side.start is None:  # joined mid-stream: it begins at the earliest byte captured
         shift = ordered[0][0]
         ordered = [(off - shift, n, w, d) for off, n, w, d in ordered]
-    runs: list[tuple[int, bytearray]] = []
+    runs: list[tuple[int, list]] = []  # (offset, its pieces)
     times: list[tuple[int, datetime | None]] = []
     gaps: list[tuple[int, int]] = []
     end: int | None = None  # where the bytes taken so far end
@@ -309,19 +322,20 @@ def _stream(side: _Direction) -> tuple[list[tuple[int, bytes]], list[tuple[int, 
         if end is None or off > end:
             if end is not None or off > 0:  # (off > 0 at first: its first bytes were never captured)
                 gaps.append((end or 0, off - (end or 0)))
-            runs.append((off, bytearray()))
+            runs.append((off, []))
             end = off
         data = data[end - off :]
         times.append((end, when))
-        runs[-1][1].extend(data)
+        runs[-1][1].append(data)
         end += len(data)
-    return [(off, bytes(run)) for off, run in runs], times, gaps
+    return [(off, b"".join(pieces)) for off, pieces in runs], times, gaps
 
 
 # -- HTTP --------------------------------------------------------------------------------------------
 
 
 _REQUEST_LINE = re.compile(rb"(?:GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH|TRACE|CONNECT) [^\s]+ HTTP/1\.[01]\r?\n")
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9][^\r\n]*\r?\n")
 
 
@@ -330,18 +344,30 @@ def _http_messages(conn: _Connection, notes: list[str]) -> list[CapturedMessage]
     if not any(runs for runs, _, _ in streams.values()):
         return []
 
-    def starts_with_request(who) -> bool:
+    def sends(who, start: re.Pattern) -> bool:  # (at its start, else anywhere: joined mid-message)
         runs = streams[who][0]
-        return bool(runs) and _REQUEST_LINE.match(runs[0][1]) is not None
+        return bool(runs) and (start.match(runs[0][1]) is not None or any(start.search(r) for _, r in runs))
 
-    if not starts_with_request(conn.client) and starts_with_request(conn.server):
-        conn.client, conn.server = conn.server, conn.client  # (joined mid-connection: the requests say who)
+    # Joined mid-connection, the first packet seen (often a bare ACK of the server's) says nothing
+    # of who is the client: the requests say it, or else the responses.
+    if sends(conn.client, _REQUEST_LINE):
+        pass
+    elif sends(conn.server, _REQUEST_LINE) or (sends(conn.client, _STATUS_LINE)
+                                               and not sends(conn.server, _STATUS_LINE)):
+        conn.client, conn.server = conn.server, conn.client
     name = f"connection {conn.number} ({_endpoint(conn.client)} → {_endpoint(conn.server)})"
+    said = len(notes)
     requests = _parse(streams[conn.client], True, conn, conn.client, conn.server, [], notes, name)
     methods = [m.start_line.split(" ", 1)[0] for m in requests]
     responses = _parse(streams[conn.server], False, conn, conn.server, conn.client, methods, notes, name)
-    if not requests and not responses:
-        notes.append(f"{name}: no HTTP/1.x in it (TLS, HTTP/2 or another protocol), skipped")
+    if not requests and not responses:  # (one note for it, not one for each side's bytes as well)
+        del notes[said:]
+        first = streams[conn.client][0][0][1][:3] if streams[conn.client][0] else b""
+        if first[:1] == b"\x16" and first[1:2] == b"\x03":  # (a TLS handshake record)
+            notes.append(f"{name}: TLS, skipped (its HTTP can be read only in a capture on the plain side of the "
+                         "TLS: behind the proxy ending it, or with the keys)")
+        else:
+            notes.append(f"{name}: no HTTP/1.x in it (HTTP/2 or another protocol), skipped")
     return requests + responses
 
 
@@ -352,11 +378,16 @@ def _endpoint(who: tuple[str, int]) -> str:
 def _parse(stream, requests: bool, conn: _Connection, source, destination, methods: list[str],
            notes: list[str], name: str) -> list[CapturedMessage]:
     runs, times, gaps = stream
-    for off, missing in gaps:
+    if len(gaps) > 3:  # (a capture cut by its snapshot length has a gap in every packet)
+        notes.append(f"{name}: {sum(missing for _, missing in gaps)} bytes from {_endpoint(source)} were not "
+                     f"captured, in {len(gaps)} places (the first after byte {gaps[0][0]}): the messages they "
+                     "were in are shown cut short, or left out where their start is missing")
+    for off, missing in gaps if len(gaps) <= 3 else ():
         notes.append(f"{name}: {missing} bytes from {_endpoint(source)} were not captured (after byte {off}): "
-                     "the message they were in is left out")
+                     "the message they were in is shown cut short, or left out if its start is missing")
     start = _REQUEST_LINE if requests else _STATUS_LINE
     out: list[CapturedMessage] = []
+    unread: list[str] = []  # (each place that could not be read: said in full up to 3, else counted)
     answered = 0  # responses so far that were final (not 1xx): which request the next one answers
     for run_offset, run in runs:
         pos = 0
@@ -365,39 +396,43 @@ def _parse(stream, requests: bool, conn: _Connection, source, destination, metho
                 found = _next_start(run, pos, start)
                 if found is None:
                     if run[pos:].strip():
-                        notes.append(f"{name}: {len(run) - pos} bytes from {_endpoint(source)} that are no "
-                                     "HTTP message (or the rest of one whose start was not captured), skipped")
+                        unread.append(f"{len(run) - pos} bytes from {_endpoint(source)} that are no HTTP message "
+                                      "(or the rest of one whose start was not captured), skipped")
                     break
                 if run[pos:found].strip():
-                    notes.append(f"{name}: {found - pos} bytes from {_endpoint(source)} before the next message "
-                                 "are no HTTP message (or the rest of one whose start was not captured), skipped")
+                    unread.append(f"{found - pos} bytes from {_endpoint(source)} before the next message are no "
+                                  "HTTP message (or the rest of one whose start was not captured), skipped")
                 pos = found
-            head_end, skip = run.find(b"\r\n\r\n", pos), 4
-            lf_end = run.find(b"\n\n", pos)
-            if head_end < 0 or 0 <= lf_end < head_end:
-                head_end, skip = lf_end, 2
-            if head_end < 0:
-                notes.append(f"{name}: a message from {_endpoint(source)} whose headers end after the capture")
+            # The first blank line, of either kind (a search for one kind alone ran on through
+            # every body after it when the message had the other: a long keep-alive connection
+            # took minutes)
+            blank = _HEAD_END.search(run, pos)
+            if blank is None:
+                unread.append(f"a message from {_endpoint(source)} whose headers were not all captured, left out")
                 break
-            line, headers = _head(run[pos:head_end])
-            body_start = head_end + skip
+            line, headers = _head(run[pos : blank.start()])
+            body_start = blank.end()
             msg_notes: list[str] = []
             status = int(line[9:12]) if not requests else None  # (digits: the status line matched)
             method = methods[answered] if not requests and answered < len(methods) else None
             coding = _header(headers, "transfer-encoding").lower()
-            length_text = _header(headers, "content-length")
+            # (a Content-Length repeated with the same value, as some proxies send it, is one length)
+            lengths = {v.strip() for v in _header(headers, "content-length").split(",")} - {""}
+            length_text = next(iter(lengths)) if len(lengths) == 1 else ""
+            if lengths and not (length_text.isascii() and length_text.isdigit()):
+                msg_notes.append(f"its Content-Length ({', '.join(sorted(lengths))}) is no length: read as none")
             if status is not None and (status < 200 or status in (204, 304) or method == "HEAD"):
                 body, end = b"", body_start
             elif "chunked" in coding:
                 body, end, complete = _dechunk(run, body_start)
                 if not complete:
                     msg_notes.append("its chunked body is cut short in the capture: what was captured of it is shown")
-            elif length_text.strip().isascii() and length_text.strip().isdigit():
-                end = body_start + int(length_text.strip())
+            elif length_text.isascii() and length_text.isdigit():
+                end = body_start + int(length_text)
                 body = run[body_start:end]
                 if end > len(run):
                     msg_notes.append(f"its body is cut short in the capture: {len(body)} of its "
-                                     f"{length_text.strip()} bytes were captured")
+                                     f"{length_text} bytes were captured")
             elif requests:
                 body, end = b"", body_start
             else:  # a response without a length: its body runs until the connection closes
@@ -412,6 +447,11 @@ def _parse(stream, requests: bool, conn: _Connection, source, destination, metho
             if status is not None and status >= 200:
                 answered += 1
             pos = end
+    if len(unread) <= 3:
+        notes += [f"{name}: {u}" for u in unread]
+    else:
+        notes.append(f"{name}: {len(unread)} places in what {_endpoint(source)} sent could not be read as HTTP "
+                     f"messages; the first: {unread[0]}")
     return out
 
 

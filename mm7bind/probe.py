@@ -124,5 +124,11 @@ def _one(client: Client, msg: m.Message, tid: str, version: str, repeat: bool) -
             result.problems.append(f"answered in {result.answered_version or 'no known version'}, asked in {version}")
         for d in answer.deviations:
             result.problems.append(f"{d.code} at {d.path}: {d.message}")
+        # The namespace right, its MM7Version another release's (a receiver with one value fixed, as
+        # China Mobile's SDK has 6.3.0): where the schema lists the values, the deviations said it.
+        said, fitting = getattr(answer.response, "mm7_version", None), versions.get(version).mm7_versions
+        if result.answered_version == version and said and said not in fitting and \
+                not any(d.path.endswith("/MM7Version") for d in answer.deviations):
+            result.problems.append(f"MM7Version {said} in a {version} answer (it goes with {', '.join(fitting)})")
     result.elapsed = time.monotonic() - started
     return result

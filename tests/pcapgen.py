@@ -30,9 +30,15 @@ class Flow:
         (src, sport), (dst, dport) = (self.client, self.server) if from_client else (self.server, self.client)
         tcp = struct.pack("!HHIIHHHH", sport, dport, seq & 0xFFFFFFFF, 0, (5 << 12) | flags, 65535, 0, 0) + payload
         a, b = ip_address(src), ip_address(dst)
+        # Longer than an IP length can say: a super-segment as Linux's BIG TCP hands them to
+        # tcpdump (IPv4: total length 0; IPv6: payload length 0, a hop-by-hop jumbo option)
         if a.version == 4:
-            return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0, a.packed, b.packed) + tcp
-        return struct.pack("!IHBB16s16s", 6 << 28, len(tcp), 6, 64, a.packed, b.packed) + tcp
+            total = 20 + len(tcp) if 20 + len(tcp) <= 65535 else 0
+            return struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 1, 0x4000, 64, 6, 0, a.packed, b.packed) + tcp
+        if len(tcp) <= 65535:
+            return struct.pack("!IHBB16s16s", 6 << 28, len(tcp), 6, 64, a.packed, b.packed) + tcp
+        jumbo = struct.pack("!BBBBI", 6, 0, 0xC2, 4, 8 + len(tcp))
+        return struct.pack("!IHBB16s16s", 6 << 28, 0, 0, 64, a.packed, b.packed) + jumbo + tcp
 
     def add(self, from_client: bool, flags: int, payload: bytes = b"", seq: int | None = None) -> Packet:
         side = "c" if from_client else "s"

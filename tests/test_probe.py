@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import ssl
+
+import pytest
 
 import mm7bind as mm7
 from mm7bind.probe import probe
 
 from .test_commands import free_port, run
+from .tls import local_tls
 
 
 def test_our_receiver_answers_every_request_in_every_version():
@@ -56,7 +60,58 @@ def test_probe_command_with_digest_credentials_json_and_its_exit_codes(tmp_path)
     with mm7.EmbeddedServer(version_blind, port=0) as srv:
         proc = run("probe", srv.url, "--version", "REL-5-MM7-1-0", "--operation", "read-reply")
         assert proc.returncode == 1 and "FAILED" in proc.stdout and "expected ReadReplyRsp" in proc.stdout
+        # Said once, in the report: not again by the client's log on stderr.
+        assert proc.stderr == ""
     proc = run("probe", f"http://127.0.0.1:{free_port()}/mm7", "--timeout", "2")
     assert proc.returncode == 4 and "unreachable" in proc.stdout and proc.stdout.count("FAILED") == 1
     proc = run("probe", "http://127.0.0.1:1/mm7", "--version", "REL-9")
     assert proc.returncode == 2 and "unknown MM7 schema version" in proc.stderr
+
+
+def test_probe_of_a_tls_receiver_signed_by_a_private_ca_and_timeouts_refused_as_usage(tmp_path):
+    tls = local_tls(tmp_path)
+    with mm7.serve(mm7.Receiver(store=mm7.MemoryStore()), port=0, ssl_context=tls.server) as srv:
+        proc = run("probe", srv.endpoint, "--version", "REL-6-MM7-1-4", "--no-repeat")
+        assert proc.returncode == 4 and "not signed by a CA" in proc.stdout and "--ca FILE" in proc.stdout
+        assert proc.stderr == ""
+        proc = run("probe", srv.endpoint, "--version", "REL-6-MM7-1-4", "--ca", str(tls.ca_file))
+        assert proc.returncode == 0 and "4 of 4 answered as they should" in proc.stdout, proc.stdout
+    for timeout in ("0", "-1", "nan"):
+        proc = run("probe", "http://127.0.0.1:1/mm7", "--timeout", timeout)
+        assert proc.returncode == 2 and "not a positive number of seconds" in proc.stderr, proc.stderr
+
+
+def one_mm7_version(environ, start_response):
+    """A receiver answering in the request's namespace, but always with MM7Version 6.3.0 (a value
+    fixed in it, as China Mobile's SDK has it)."""
+    env = mm7.decode(environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"])), environ["CONTENT_TYPE"])
+    answer = mm7.DeliverRsp(mm7_version="6.3.0")
+    body = mm7.encode(answer, transaction_id=env.transaction_id, version=env.version.name).to_bytes()
+    start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def test_an_answer_whose_mm7_version_is_another_releases_is_found_out():
+    with mm7.EmbeddedServer(one_mm7_version, port=0) as srv:
+        results = probe(srv.url + "/mm7", version_names=["REL-5-MM7-1-0", "REL-6-MM7-1-0"], operations=("DeliverReq",),
+                        repeat=False)
+    old, new = results
+    assert old.problems == ["MM7Version 6.3.0 in a REL-5-MM7-1-0 answer (it goes with 5.3.0)"]
+    assert new.ok, new.problems
+
+
+def test_probe_of_a_receiver_that_asks_for_a_client_certificate(tmp_path):
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    server.verify_mode = ssl.CERT_REQUIRED  # (the MMSC must present one the VASP's CA issued)
+    ca.configure_trust(server)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    ca.issue_cert("mmsc.example").private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "mmsc.pem"))
+    trust = ("--ca", str(tmp_path / "ca.pem"))
+    with mm7.serve(mm7.Receiver(store=mm7.MemoryStore()), port=0, ssl_context=server) as srv:
+        proc = run("probe", srv.endpoint, "--version", "REL-6-MM7-1-4", "--no-repeat", *trust)
+        assert proc.returncode == 4 and "--cert FILE" in proc.stdout, proc.stdout
+        proc = run("probe", srv.endpoint, "--version", "REL-6-MM7-1-4", *trust, "--cert", str(tmp_path / "mmsc.pem"))
+        assert proc.returncode == 0 and "4 of 4 answered as they should" in proc.stdout, proc.stdout
