@@ -20,12 +20,13 @@ from . import messages as m
 from . import versions
 from .client import Client, ClientConfig, new_transaction_id
 from .content import Content, Part
-from .errors import ConnectError, FaultError, SendError
+from .errors import ConnectError, FaultError, RequestTimeout, SendError
 from .profiles import Profile
 from .retry import RetryPolicy
 from .status import DeliveryStatus, ReadStatus
 
 OPERATIONS = ("DeliverReq", "DeliveryReportReq", "ReadReplyReq")
+SILENT_STOP = 3  # requests in a row left unanswered in time, after which the probe stops
 
 
 @dataclass
@@ -39,6 +40,7 @@ class ProbeResult:
     answered_version: str | None = None
     problems: list[str] = field(default_factory=list)  # what is wrong with the answer, or why there was none
     elapsed: float = 0.0
+    timed_out: bool = False  # no answer within the read timeout
 
     @property
     def ok(self) -> bool:
@@ -67,11 +69,13 @@ def probe(url: str, *, version_names: list[str] | None = None, operations: tuple
           config: ClientConfig | None = None, on_result=None) -> list[ProbeResult]:
     """Probe the VASP at `url`; → one result per request sent (in order; `on_result(result)` hears
     each as it comes). `config`: credentials, TLS and timeouts (its role, profile and retries are
-    the probe's own). Stops early, with what it has, when the VASP cannot be reached at all."""
+    the probe's own). Stops early, with what it has, when the VASP cannot be reached at all, or
+    has left `SILENT_STOP` requests in a row unanswered in time (a receiver that never answers
+    would hold the probe for every request's timeout: a quarter of an hour by default)."""
     config = config or ClientConfig(urls=(url,))
     chosen = [versions.get(name) for name in version_names] if version_names else versions.all_versions()
     results: list[ProbeResult] = []
-    n = 0
+    n = silent = 0
     for version in chosen:
         client = Client(config=_for_probe(config, url, version.name))
         try:
@@ -85,6 +89,10 @@ def probe(url: str, *, version_names: list[str] | None = None, operations: tuple
                     on_result(first)
                 if first.problems and first.status is None and first.answered_version is None and \
                         first.problems[0].startswith("unreachable"):
+                    return results
+                silent = silent + 1 if first.timed_out else 0
+                if silent >= SILENT_STOP:
+                    first.problems.append(f"stopped: {silent} requests in a row were not answered in time")
                     return results
                 if repeat and first.ok and operation == operations[0]:
                     again = _one(client, msg, tid, version.name, True)
@@ -109,6 +117,9 @@ def _one(client: Client, msg: m.Message, tid: str, version: str, repeat: bool) -
         answer = client.send(msg, transaction_id=tid)
     except ConnectError as exc:
         result.problems.append(f"unreachable: {exc}")
+    except RequestTimeout as exc:
+        result.timed_out = True
+        result.problems.append(f"{type(exc).__name__}: {exc}")
     except FaultError as exc:
         status = exc.status
         result.status, result.status_text = (status.code, status.text) if status is not None else (None, None)
