@@ -29,7 +29,13 @@ from . import freecontent, lexical
 from . import messages as m
 from .errors import EncodeError, UnsupportedFieldError
 from .versions import Version
-from .xmlsafe import escape_attribute, escape_text, invalid_xml_char
+from .xmlsafe import (
+    escape_attribute,
+    escape_text,
+    escapes_or_invalid_in_attribute,
+    escapes_or_invalid_in_text,
+    invalid_xml_char,
+)
 
 log = logging.getLogger("mm7bind.binding")
 
@@ -661,7 +667,7 @@ class _TextProgram:
                 if k is not None:
                     kids.append(k)
         attrs = "".join([a for name, op in self.attr_ops if (name is None or values[name] is not None)
-                         and (a := op(enc, values, where)) is not None])
+                         and (a := op(enc, values, where)) is not None]) if self.attr_ops else ""
         if not kids:
             return Markup(f"<{tag}{attrs}/>")
         return Markup(f"<{tag}{attrs}>{''.join(kids)}</{tag}>")
@@ -714,8 +720,9 @@ def _or_missing(op: Callable, name: str, var: XmlVar) -> Callable:
     return required_op
 
 
-def _bare_forms(cls: type, builder: TextBuilder) -> dict[str, str] | None:
-    """For a class holding an address choice whose leaves are plain text: form → element name."""
+def _bare_forms(cls: type, builder: TextBuilder, version: Version) -> dict[str, tuple[str, Any]] | None:
+    """For a class holding an address choice whose leaves are plain text: form → (element name,
+    the check of its text)."""
     forms = _address_forms(cls)
     if not forms or any(v.required and n != "#choice" and n not in forms for n, v in _index(cls).items()):
         return None
@@ -724,11 +731,11 @@ def _bare_forms(cls: type, builder: TextBuilder) -> dict[str, str] | None:
         text_var = _index(choice.clazz).get("text()") if choice.clazz is not None else None
         if text_var is None or text_var.types != _STR:
             return None
-        out[kind] = builder.role(choice)[1]
+        out[kind] = (builder.role(choice)[1], _text_check(version, kind))
     return out
 
 
-def _bare(addr: Any, forms: dict[str, str], enc: _Encoder) -> str | None:
+def _bare(addr: Any, forms: dict[str, tuple[str, Any]], enc: _Encoder) -> str | None:
     """`<Number>…</Number>` for an address with nothing but its value, else None (the general path)."""
     if type(addr) is str:
         addr = m.Address.parse(addr)
@@ -737,11 +744,20 @@ def _bare(addr: Any, forms: dict[str, str], enc: _Encoder) -> str | None:
     if (addr.display_only or addr.address_coding is not None or addr.id is not None or type(addr.value) is not str
             or not addr.value.strip()):
         return None  # (an empty one is refused there, with where it is)
-    tag = forms.get(addr.kind)
-    if tag is None or invalid_xml_char(addr.value) is not None:
+    form = forms.get(addr.kind)
+    if form is None:
         return None
-    _prove(enc, _text_check(enc.version, addr.kind), addr.value)
-    return f"<{tag}>{escape_text(addr.value)}</{tag}>"
+    tag, check = form
+    value = addr.value
+    if escapes_or_invalid_in_text(value) is None:
+        if check is None or not check(value):
+            enc.proven = False
+        return f"<{tag}>{value}</{tag}>"
+    if invalid_xml_char(value) is not None:
+        return None
+    if check is None or not check(value):
+        enc.proven = False
+    return f"<{tag}>{escape_text(value)}</{tag}>"
 
 
 def _text_check(version: Version, local_name: str, attribute: bool = False) -> Callable[[str], bool] | None:
@@ -758,7 +774,7 @@ def _structured_op(name: str, var: XmlVar, tag: str, path: str, builder: TextBui
     """Fast ops for the structured children every message has: an address, the recipients, and
     simple content with optional attributes (ServiceCode); None when `var` is none of these."""
     index = _index(var.clazz)
-    forms = _bare_forms(var.clazz, builder)
+    forms = _bare_forms(var.clazz, builder, version)
     if forms is not None:
 
         def address_op(enc: _Encoder, values: dict[str, Any], where: str) -> str | None:
@@ -772,7 +788,7 @@ def _structured_op(name: str, var: XmlVar, tag: str, path: str, builder: TextBui
     choice = index.get("#choice")
     roles = {c.local_name: c for c in choice.elements.values()} if choice is not None else {}
     if roles and set(roles) <= {"To", "Cc", "Bcc"} and len(index) == len(roles) + 1:
-        role_forms = {r: (builder.role(v)[1], _bare_forms(v.clazz, builder)) for r, v in roles.items()}
+        role_forms = {r: (builder.role(v)[1], _bare_forms(v.clazz, builder, version)) for r, v in roles.items()}
         if all(f is not None for _, f in role_forms.values()):
 
             def recipients_op(enc: _Encoder, values: dict[str, Any], where: str) -> str | None:
@@ -810,9 +826,14 @@ def _structured_op(name: str, var: XmlVar, tag: str, path: str, builder: TextBui
     def text_op(enc: _Encoder, values: dict[str, Any], where: str) -> str | None:
         value = values[name]
         kind_ = type(value)
-        if plain and kind_ is str and invalid_xml_char(value) is None:
-            _prove(enc, check, value)
-            return f"<{tag}>{escape_text(value)}</{tag}>"
+        if plain and kind_ is str:
+            if escapes_or_invalid_in_text(value) is None:  # (most values: nothing to escape)
+                if check is None or not check(value):
+                    enc.proven = False
+                return f"<{tag}>{value}</{tag}>"
+            if invalid_xml_char(value) is None:
+                _prove(enc, check, value)
+                return f"<{tag}>{escape_text(value)}</{tag}>"
         if literal:
             key = value.value if isinstance(value, Enum) else value if kind_ is str or kind_ is bool else None
             text = literal.get(key) if key is not None else None
@@ -888,7 +909,10 @@ def _value_op(cls: type, slot: _Slot, builder: TextBuilder, version: Version) ->
         if special is not None:
             return role, special
     esc = escape_attribute if role is _ATTRIBUTE else escape_text
-    fmt = (f' {tag}="{{}}"' if role is _ATTRIBUTE else f"<{tag}>{{}}</{tag}>" if role is _ELEMENT else "{}").format
+    as_is = escapes_or_invalid_in_attribute if role is _ATTRIBUTE else escapes_or_invalid_in_text
+    before, after = ((f' {tag}="', '"') if role is _ATTRIBUTE else (f"<{tag}>", f"</{tag}>") if role is _ELEMENT
+                     else ("", ""))
+    fmt = f"{before}{{}}{after}".format
     literal: dict[Any, str] = {}  # values written as constants: booleans, enumeration members
     if var.clazz is None and not var.list_element and not var.tokens:
         if var.types == (bool,):
@@ -906,9 +930,14 @@ def _value_op(cls: type, slot: _Slot, builder: TextBuilder, version: Version) ->
             return None
         kind_ = type(value)
         if kind_ is str:
-            if plain and invalid_xml_char(value) is None:
-                _prove(enc, check, value)
-                return fmt(esc(value))
+            if plain:
+                if as_is(value) is None:  # (most values: nothing to escape)
+                    if check is None or not check(value):
+                        enc.proven = False
+                    return before + value + after
+                if invalid_xml_char(value) is None:
+                    _prove(enc, check, value)
+                    return fmt(esc(value))
             if literal and value in literal:
                 return literal[value]
         elif kind_ is bool:

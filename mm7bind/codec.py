@@ -182,7 +182,7 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
     )
     leaves = ([smil] if smil else []) + list(content.parts)
     mtype = (content.multipart_type or ("related" if smil else "mixed")).lower()
-    if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", mtype):
+    if not _SUBTYPE.fullmatch(mtype):
         raise EncodeError(f"multipart type {content.multipart_type!r} is not a MIME subtype")
     if mtype == "related":
         # RFC 2387: the root (the SMIL, else the first part) is named by start, its type by type.
@@ -203,6 +203,7 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
 
 
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # RFC 2045's token
+_SUBTYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # a multipart subtype as we write it
 _MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")
 _CHARSET = re.compile(_TOKEN)
 _NOT_IN_ID = re.compile(r"[\x00-\x1f\x7f<>]")

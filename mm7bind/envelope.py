@@ -229,18 +229,38 @@ def _encode_objects(body, transaction_id, version, style, options, mm7_prefix, l
 def _encode_text(body, transaction_id, version, style, options, mm7_prefix, content_ref) -> tuple[str, bool]:
     """The envelope's text, and whether all of it is proven valid as written (Faults never are)."""
     env = style.envelope_prefix
-    ns = version.namespace
-    builder = binding.text_builder((SOAP_NS, env), (ns, mm7_prefix or ""))
-    declare = f'xmlns:{env}="{SOAP_NS}" ' + (f'xmlns:{mm7_prefix}="{ns}"' if mm7_prefix else f'xmlns="{ns}"')
+    builder, head, middle, tail = _frame(env, version.namespace, mm7_prefix or "")
     header = binding.transaction_id(version, transaction_id, style.must_understand, builder)
     if isinstance(body, Fault):
         content, proven = _fault_text(body, env, builder, version, options), False
     else:
         content, proven = binding.write_text(body, version, builder, options, content_ref)
-        check = lexical.checks(version)[0].get("TransactionID")
-        proven = proven and check is not None and check(transaction_id)
-    return (f"<{env}:Envelope {declare}><{env}:Header>{header}</{env}:Header>"
-            f"<{env}:Body>{content}</{env}:Body></{env}:Envelope>"), proven
+        if proven:
+            check = _transaction_id_check(version)
+            proven = check is not None and check(transaction_id)
+    return f"{head}{header}{middle}{content}{tail}", proven
+
+
+@cache
+def _frame(env: str, ns: str, mm7_prefix: str) -> tuple[binding.TextBuilder, str, str, str]:
+    """The text builder for these prefixes, and the envelope's markup around the header and body
+    (the same for every message written this way)."""
+    builder = binding.text_builder((SOAP_NS, env), (ns, mm7_prefix))
+    declare = f'xmlns:{env}="{SOAP_NS}" ' + (f'xmlns:{mm7_prefix}="{ns}"' if mm7_prefix else f'xmlns="{ns}"')
+    return (builder, f"<{env}:Envelope {declare}><{env}:Header>", f"</{env}:Header><{env}:Body>",
+            f"</{env}:Body></{env}:Envelope>")
+
+
+def _transaction_id_check(version: Version):
+    """The schema's check of a TransactionID in `version` (looked up by the object itself: hashing a
+    Version costs more than the rest of the lookup)."""
+    found = _TRANSACTION_ID_CHECKS.get(id(version))
+    if found is None or found[0] is not version:
+        found = _TRANSACTION_ID_CHECKS[id(version)] = (version, lexical.checks(version)[0].get("TransactionID"))
+    return found[1]
+
+
+_TRANSACTION_ID_CHECKS: dict[int, tuple[Version, object]] = {}
 
 
 def _fault_text(fault: Fault, env: str, builder: binding.TextBuilder, version: Version, options) -> str:

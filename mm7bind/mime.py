@@ -326,6 +326,9 @@ class _Encoded:
             first = False
 
 
+_NOTHING = memoryview(b"")
+
+
 class Body(io.RawIOBase):
     """A request body: bytes and encoded blobs in sequence. Length known; rewindable (retries,
     Digest auth resends); read in chunks, so large attachments stream from disk."""
@@ -337,8 +340,8 @@ class Body(io.RawIOBase):
         self._rewind()
 
     def _rewind(self) -> None:
-        self._iter = self._generate()
-        self._pending = memoryview(b"")  # the current chunk, consumed from the front
+        self._iter: Iterator[bytes] | None = None  # made on the first read (most bodies are joined whole)
+        self._pending = _NOTHING  # the current chunk, consumed from the front
         self._pos = 0
 
     def _generate(self) -> Iterator[bytes]:
@@ -371,6 +374,8 @@ class Body(io.RawIOBase):
 
     def readinto(self, b) -> int:  # noqa: ANN001
         while not len(self._pending):
+            if self._iter is None:
+                self._iter = self._generate()
             nxt = next(self._iter, None)
             if nxt is None:
                 return 0

@@ -507,6 +507,15 @@ def escape_attribute(text: str) -> str:
     return (escape_text(text).replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;"))
 
 
+# A character `escape_text` (or `escape_attribute`) rewrites, or one XML cannot carry: text with
+# none of them is written as it is, found in one search instead of a search and the replacements.
+_TEXT_NOT_AS_IS = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_ATTRIBUTE_NOT_AS_IS = re.compile('[&<>\r"\n\t\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]')
+# (bound searches, not functions: these run for every value written; a match or None)
+escapes_or_invalid_in_text = _TEXT_NOT_AS_IS.search  # None: `text` is its own escaped form, and valid
+escapes_or_invalid_in_attribute = _ATTRIBUTE_NOT_AS_IS.search  # the same for an attribute value
+
+
 def invalid_xml_char(text: str) -> str | None:
     """The first character XML 1.0 cannot carry, if any."""
     m = _XML_INVALID.search(text)

@@ -196,6 +196,9 @@ def test_body_streams_and_rewinds():
     body.seek(0)
     assert body.read() == whole
     assert b"".join(iter(body)) == whole
+    body.seek(0)
+    assert body.read(100) == whole[:100]
+    assert out.to_bytes() == whole and body.read() == whole  # (joining it whole starts reading over)
 
 
 # ---------------------------------------------------------------------------------------------

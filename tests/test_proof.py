@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 import mm7bind as mm7
-from mm7bind import binding, envelope, lexical, validation
+from mm7bind import binding, envelope, lexical, validation, xmlsafe
 from mm7bind import messages as m
 from mm7bind.errors import EncodeError
 from mm7bind.profiles import STANDARD
@@ -119,6 +119,17 @@ def test_typical_messages_are_proven_and_the_check_is_skipped():
                 mm7.encode(mm7.SubmitReq(mm7_version="6.8", recipients=["1"]), transaction_id="t", version=version)
         env = mm7.decode(out.to_bytes(), out.content_type, strict=True)
         assert env.body.subject == "你好 & <hi>"
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.one_of(st.text(max_size=16), TEXT, st.sampled_from(["a\x00", "\ud800", "\ufffe", "x\x7f", "\x85\u2028"])))
+def test_text_written_as_it_is_is_what_escaping_would_leave_alone(text):
+    # The writer's shortcut for values with nothing to escape: one search must find exactly what
+    # escaping would change or the XML check would refuse.
+    as_is = xmlsafe.escape_text(text) == text and xmlsafe.invalid_xml_char(text) is None
+    assert (xmlsafe.escapes_or_invalid_in_text(text) is None) == as_is
+    as_is = xmlsafe.escape_attribute(text) == text and xmlsafe.invalid_xml_char(text) is None
+    assert (xmlsafe.escapes_or_invalid_in_attribute(text) is None) == as_is
 
 
 def test_always_validates_on_request(monkeypatch):
