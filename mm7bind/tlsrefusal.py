@@ -107,9 +107,20 @@ def refused_certificate(url: str, context: ssl.SSLContext, timeout: float) -> st
     except OSError:
         return None
     try:
-        raw.settimeout(max(0.001, deadline - time.monotonic()))  # (the handshake: within the same time)
-        with context.wrap_socket(raw, server_hostname=parts.hostname) as tls:
-            tls.setblocking(False)
+        # The handshake within the same time, as a whole: a socket's timeout bounds each read alone,
+        # and a server sending its handshake a byte at a time would keep the send waiting for hours.
+        raw.setblocking(False)
+        with context.wrap_socket(raw, server_hostname=parts.hostname, do_handshake_on_connect=False) as tls:
+            while True:
+                if (left := deadline - time.monotonic()) <= 0:
+                    return None
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    select.select([tls], [], [], left)
+                except ssl.SSLWantWriteError:
+                    select.select([], [tls], [], left)
             while (left := deadline - time.monotonic()) > 0:
                 select.select([tls], [], [], left)
                 try:

@@ -10,6 +10,7 @@ import socket
 import ssl
 import struct
 import threading
+import types
 
 import pytest
 
@@ -292,3 +293,39 @@ def test_asking_the_mmsc_about_our_certificate_hears_a_refusal_and_nothing_else(
         assert refused_certificate(srv.url, _ssl_context(str(ca_path), str(pem)), 0.3) is None
     assert refused_certificate(dead_url().replace("http:", "https:"), _ssl_context(False, None), 5) is None
     assert refused_certificate(dead_url(), _ssl_context(False, None), 5) is None  # (not TLS: not asked)
+
+
+def test_asking_the_mmsc_about_our_certificate_keeps_to_its_time_however_slowly_it_answers(monkeypatch):
+    # A socket's timeout bounds each read alone: a server sending its handshake a byte at a time
+    # kept the check (and the send that asked) waiting as long as it liked. The clock here moves a
+    # second at each look: the check must give up after a few looks, not after the server's 400 bytes.
+    from mm7bind import tlsrefusal
+    from mm7bind.client import _ssl_context
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    sent, stop = [], threading.Event()
+
+    def trickle():
+        conn, _ = listener.accept()
+        with conn:
+            try:  # a handshake record announcing 16 KiB, its bytes then one at a time
+                conn.sendall(b"\x16\x03\x03\x40\x00")
+                while len(sent) < 400 and not stop.wait(0.01):
+                    conn.sendall(b"\x00")
+                    sent.append(1)
+            except OSError:
+                pass  # (the client hung up)
+
+    server = threading.Thread(target=trickle)
+    server.start()
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(tlsrefusal, "time", types.SimpleNamespace(monotonic=lambda: float(next(ticks))))
+    try:
+        url = f"https://127.0.0.1:{listener.getsockname()[1]}/mm7"
+        assert tlsrefusal.refused_certificate(url, _ssl_context(False, None), 5) is None
+        done = len(sent)
+    finally:
+        stop.set()
+        server.join()
+        listener.close()
+    assert done < 50

@@ -11,6 +11,8 @@ import sys
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mm7bind as mm7
 from mm7bind.client import AsyncClient, Client, ClientConfig
@@ -680,6 +682,16 @@ def test_retry_policy_and_retry_after():
     assert 0 <= parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412400) <= 80
     with pytest.raises(ValueError):
         RetryPolicy(max_attempts=0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.text(st.characters(max_codepoint=0xFF)), st.sampled_from(["\xb2", "1\xb9", "9" * 400])))
+def test_any_retry_after_header_is_a_wait_or_nothing(value):
+    # Header bytes are read as Latin-1: a byte 0xB2 is "²", which isdigit() takes and float() refuses,
+    # and the send raised ValueError instead of reporting the MMSC's answer.
+    wait = parse_retry_after(value, now=0)
+    assert wait is None or wait >= 0
+    assert RetryPolicy(jitter=0).delay(1, retry_after=wait) <= RetryPolicy().max_retry_after
 
 
 def test_scripted_troubles_from_the_simulator_drive_the_retry_policy():

@@ -9,6 +9,8 @@ import random
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 import mm7bind as mm7
@@ -463,3 +465,21 @@ def test_an_audio_only_3gp_plays_on_its_slide_as_a_sound():
     root = etree.fromstring(make_smil([picture, voice]).data)
     assert [[el.tag for el in par] for par in root.iter("par")] == [["img", "audio"]]
     assert mm7.content.file_name(voice).endswith(".3gp")
+
+
+_MAGICS = [b"#!AMR\n", b"#!AMR-WB\n", b"RIFF\xff\xff\xff\xffWAVE", b"RIFF\x00\x00\x00\x00AVI LIST\x10\x00\x00\x00hdrlavih",
+           b"RIFF\x00\x00\x00\x00QLCM", b"MThd\x00\x00\x00\x06\x00\x02", b"\x00\x00\x00\x10ftyp3gp4\x00\x00\x00\x00",
+           b"\xff\xfb\x04\x00", b"ID3\x03\x00\x00\x00\x00\x00\x10", b"\xff\xf1"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_MAGICS), st.binary(max_size=300), st.integers(1, 4))
+def test_any_bytes_behind_a_known_start_are_measured_or_not_never_an_exception(magic, rest, repeats):
+    from mm7bind.content import sniff_blob_type
+    from mm7bind.durations import has_video
+
+    blob = BytesBlob(magic + rest * repeats)
+    ms = duration_ms(blob)
+    assert ms is None or 0 < ms <= LONGEST_MS
+    assert has_video(blob) in (True, False, None)
+    assert sniff_blob_type(blob)
