@@ -1229,22 +1229,36 @@ def read_free_content(el: etree._Element, ncls: type, cls: type) -> dict[str, An
     bind an element of free content to a generated class when their names match.
     """
     out: dict[str, Any] = {}
-    index = _index(cls)
+    plan = _free_plan(ncls, cls)
+    if not plan:  # (most messages: no Status, no element taking further attributes)
+        return out
     ns = el.tag[: el.tag.find("}") + 1]  # (the tree is in schema shape: children in its namespace)
-    for name, path, _, attrs in _fields(ncls):
-        if (attrs is None and path != "Status") or (var := index.get(path)) is None or var.clazz is None:
-            continue
+    for name, path, attrs, clazz in plan:
         node = el.find(ns + path)
         if node is None:
             continue
         if attrs is not None:
-            out[attrs] = _further_attributes(node, var.clazz)
+            out[attrs] = _further_attributes(node, clazz)
         elif (details := node.find(ns + "Details")) is not None:
             content = freecontent.read(details)
             out[name] = (freecontent.text_of(content),
                          freecontent.serialize(content) if freecontent.has_elements(content) else None,
                          dict(freecontent.attributes_of(details)))
     return out
+
+
+@cache
+def _free_plan(ncls: type, cls: type) -> tuple[tuple[str, str, str | None, type], ...]:
+    """The children of a message where free content may be, as (field, element, the field holding
+    its further attributes or None for Status/Details, the child's generated class): the same for
+    every message of a type, so worked out once."""
+    index = _index(cls)
+    plan = []
+    for name, path, _, attrs in _fields(ncls):
+        if (attrs is None and path != "Status") or (var := index.get(path)) is None or var.clazz is None:
+            continue
+        plan.append((name, path, attrs, var.clazz))
+    return tuple(plan)
 
 
 def _further_attributes(node: etree._Element, cls: type) -> dict[str, str]:

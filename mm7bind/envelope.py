@@ -341,7 +341,8 @@ def decode(
     dev.extend(parsed.deviations)
     # (validating while parsing does not check that each xs:ID, an address id, is unique: a
     # document with ids is read as one not known valid, and the tolerant reading checks the tree)
-    valid_as = sniffed if parsed.valid and not _HAS_IDS(parsed.root) else None
+    # (parsed valid: UTF-8, where an id attribute is written "id=", maybe spaced: looked for in the tree only then)
+    valid_as = sniffed if parsed.valid and not (_MAY_HAVE_IDS(data) and _HAS_IDS(parsed.root)) else None
     reader = _Reader(parsed.root, dev, engine, valid_as, expect)
     env = reader.read()
     env.encoding = parsed.encoding
@@ -356,6 +357,7 @@ def decode(
 
 _MM7_NS = MM7_NS_BASE.encode("ascii")
 _HAS_IDS = etree.XPath("boolean(//@id)")
+_MAY_HAVE_IDS = re.compile(rb"id\s*=").search
 
 
 def _sniff_version(data: bytes) -> Version | None:

@@ -713,6 +713,8 @@ def test_two_addresses_with_one_id_are_a_schema_deviation(engine):
     assert env.body.recipients.to == [mm7.ShortCode("1065888", id="a1")]  # read all the same
     with pytest.raises(mm7.ValidationError, match="xs:ID"):
         mm7.decode_envelope(data, strict=True, engine=engine)
+    spaced = data.replace(b'id="a1"', b'id\n =\t"a1"')  # (ids are looked for in the bytes first: spaced too)
+    assert [d.code for d in mm7.decode_envelope(spaced, engine=engine).deviations] == ["schema"]
 
 
 def test_two_addresses_with_one_id_among_thousands_of_recipients_are_a_schema_deviation():
