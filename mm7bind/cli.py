@@ -1509,7 +1509,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("inspect", help="decode a message and print it as JSON")
     p.add_argument("path", metavar="PATH", help="SOAP XML, MIME body, raw HTTP capture or packet capture "
-                   "(pcap, pcapng: every HTTP message in it, as a list) ('-' for stdin)")
+                   "(pcap, pcapng: {messages: every HTTP message in it, notes}) ('-' for stdin)")
     p.add_argument("--extract", metavar="DIR", help="write the attachments into DIR (a packet capture's: into "
                    "DIR/<message number>)")
     p.set_defaults(func=cmd_inspect)
