@@ -1440,7 +1440,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--require-smil", action="store_true",
                    help="refuse content without a SMIL presentation with 2004, as some providers do")
     p.add_argument("--report-attempts", type=int, default=2, metavar="N",
-                   help="tries of a report or MO the VASP does not take (down, 5xx, 3xxx), in all (default %(default)s)")
+                   help="tries of a report or MO the VASP does not take (down, timed out, 5xx, a 3xxx or 4006 status: as "
+                   "RetryPolicy retries), in all (default %(default)s)")
     p.add_argument("--report-retry-delay", type=float, default=0.2, metavar="SECONDS",
                    help="wait before the second try, doubling after (default %(default)s)")
     p.add_argument("--read-status", default="Read", help="what read replies say (default %(default)s)")
@@ -1509,7 +1510,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("inspect", help="decode a message and print it as JSON")
     p.add_argument("path", metavar="PATH", help="SOAP XML, MIME body, raw HTTP capture or packet capture "
-                   "(pcap, pcapng: every HTTP message in it, as a list) ('-' for stdin)")
+                   "(pcap, pcapng: {messages: every HTTP message in it, notes}) ('-' for stdin)")
     p.add_argument("--extract", metavar="DIR", help="write the attachments into DIR (a packet capture's: into "
                    "DIR/<message number>)")
     p.set_defaults(func=cmd_inspect)

@@ -241,6 +241,8 @@ def test_inspect_and_validate_read_a_capture(tmp_path):
     proc = run("inspect", str(path), "--extract", str(tmp_path / "parts"))
     assert proc.returncode == 0, proc.stderr
     shown = json.loads(proc.stdout)
+    assert sorted(shown) == ["messages", "notes"]  # (an object, as `inspect --help` says: not a bare list)
+    assert "{messages: every HTTP message in it, notes}" in " ".join(run("inspect", "--help").stdout.split())
     first, answer, broken, challenge = shown["messages"]
     assert challenge["body"] == {"content_type": "text/plain", "size": 24} and "error" not in challenge
     assert first["message_type"] == "SubmitReq" and first["from"] == "10.0.0.1:40000" and first["connection"] == 1

@@ -107,6 +107,18 @@ def test_a_report_the_vasp_answers_3000_is_sent_again_up_to_report_attempts(busy
         assert [(r["status"], r["attempts"]) for r in sim.messages[sent.message_id].reports] == [outcome]
 
 
+def test_simulate_help_names_every_kind_of_answer_a_report_is_sent_again_for():
+    # A VASP answering 4006 (busy) gets the report again, as one answering 3000 does: the option's
+    # help says so, beside the policy that decides it.
+    from mm7bind.cli import build_parser
+    from mm7bind.simulator import _RETRY
+
+    simulate = next(a for a in build_parser()._actions if a.dest == "command").choices["simulate"]
+    [attempts] = [a for a in simulate._actions if "--report-attempts" in a.option_strings]
+    assert _RETRY.retries_status(4006) and _RETRY.retries_status(3000) and not _RETRY.retries_status(2001)
+    assert "3xxx or 4006" in attempts.help and "timed out" in attempts.help
+
+
 def test_a_report_to_a_vasp_that_is_down_is_tried_report_attempts_times_and_the_failure_kept():
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
