@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from ipaddress import IPv4Address, IPv6Address
 
+from .chunked import CHUNK_SIZE
 from .errors import DecodeError, LimitExceededError
 
 PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
@@ -488,10 +489,9 @@ def _dechunk(run: bytes, pos: int) -> tuple[bytes, int, bool]:
         if eol < 0:
             return bytes(body), len(run), False
         size_text = run[pos:eol].split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
+        if not CHUNK_SIZE.fullmatch(size_text):  # (int() would take "-5": a step back, read again for ever)
             return bytes(body), eol + 1, False
+        size = int(size_text, 16)
         pos = eol + 1
         if size == 0:  # the last chunk: trailers, up to a blank line
             while True:
