@@ -26,6 +26,7 @@ from ipaddress import IPv4Address, IPv6Address
 
 from .chunked import CHUNK_SIZE
 from .errors import DecodeError, LimitExceededError
+from .mime import header_fields, header_value
 
 PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
                b"\x4d\x3c\xb2\xa1": ("<", 1e-9), b"\xa1\xb2\x3c\x4d": (">", 1e-9)}
@@ -416,9 +417,9 @@ def _parse(stream, requests: bool, conn: _Connection, source, destination, metho
             msg_notes: list[str] = []
             status = int(line[9:12]) if not requests else None  # (digits: the status line matched)
             method = methods[answered] if not requests and answered < len(methods) else None
-            coding = _header(headers, "transfer-encoding").lower()
+            coding = (header_value(headers, "transfer-encoding") or "").lower()
             # (a Content-Length repeated with the same value, as some proxies send it, is one length)
-            lengths = {v.strip() for v in _header(headers, "content-length").split(",")} - {""}
+            lengths = {v.strip() for v in (header_value(headers, "content-length") or "").split(",")} - {""}
             length_text = next(iter(lengths)) if len(lengths) == 1 else ""
             if lengths and not (length_text.isascii() and length_text.isdigit()):
                 msg_notes.append(f"its Content-Length ({', '.join(sorted(lengths))}) is no length: read as none")
@@ -440,7 +441,7 @@ def _parse(stream, requests: bool, conn: _Connection, source, destination, metho
                 body, end = run[body_start:], len(run)
                 if not conn.closed:
                     msg_notes.append("a body without a length, and the connection's end was not captured")
-            encoding = _header(headers, "content-encoding").strip().lower()
+            encoding = (header_value(headers, "content-encoding") or "").strip().lower()
             if encoding in ("gzip", "x-gzip", "deflate") and body:
                 body = _inflate(body, encoding, msg_notes)
             out.append(CapturedMessage(0, conn.number, _endpoint(source), _endpoint(destination),
@@ -466,20 +467,7 @@ def _next_start(run: bytes, pos: int, start: re.Pattern) -> int | None:
 def _head(raw: bytes) -> tuple[str, dict[str, str]]:
     """The start line and the headers (folded lines joined, repeated names joined by ", ")."""
     lines = raw.decode("latin-1").replace("\r\n", "\n").split("\n")
-    headers: dict[str, str] = {}
-    last = None
-    for hl in lines[1:]:
-        if hl[:1] in (" ", "\t") and last:
-            headers[last] += " " + hl.strip()
-        elif ":" in hl:
-            k, _, v = hl.partition(":")
-            last = k.strip()
-            headers[last] = f"{headers[last]}, {v.strip()}" if last in headers else v.strip()
-    return lines[0].strip(), headers
-
-
-def _header(headers: dict[str, str], name: str) -> str:
-    return next((v for k, v in headers.items() if k.lower() == name), "")
+    return lines[0].strip(), header_fields(lines[1:], join_repeated=True)
 
 
 def _dechunk(run: bytes, pos: int) -> tuple[bytes, int, bool]:
