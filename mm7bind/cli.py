@@ -1227,7 +1227,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         print(json.dumps([dataclasses.asdict(r) | {"ok": r.ok} for r in results], ensure_ascii=False, indent=2))
     else:
         print(f"{len(results) - len(failed)} of {len(results)} answered as they should")
-    if results and results[-1].problems and results[-1].problems[0].startswith("unreachable"):
+    if results and results[-1].unreachable:
         return EXIT_UNREACHABLE
     return EXIT_REFUSED if failed else EXIT_OK
 
