@@ -497,19 +497,18 @@ def _dechunk(run: bytes, pos: int) -> tuple[bytes, int, bool]:
 
 
 def _inflate(body: bytes, encoding: str, notes: list[str]) -> bytes:
-    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16 if encoding != "deflate" else zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(body, MAX_INFLATED + 1)
-    except zlib.error as exc:
-        if encoding == "deflate":  # (some send raw deflate without zlib's header)
-            try:
-                out = zlib.decompressobj(-zlib.MAX_WBITS).decompress(body, MAX_INFLATED + 1)
-            except zlib.error:
-                notes.append(f"its {encoding} body could not be inflated ({exc}): shown as captured")
-                return body
-        else:
-            notes.append(f"its {encoding} body could not be inflated ({exc}): shown as captured")
-            return body
+    # (deflate: some send it raw, without zlib's header)
+    forms = (zlib.MAX_WBITS, -zlib.MAX_WBITS) if encoding == "deflate" else (zlib.MAX_WBITS | 16,)
+    error = None
+    for wbits in forms:
+        try:
+            out = zlib.decompressobj(wbits).decompress(body, MAX_INFLATED + 1)
+            break
+        except zlib.error as exc:
+            error = error or exc  # (the first form's: the one the header names)
+    else:
+        notes.append(f"its {encoding} body could not be inflated ({error}): shown as captured")
+        return body
     if len(out) > MAX_INFLATED:
         raise LimitExceededError(f"a {encoding} body inflates past {MAX_INFLATED} bytes")
     notes.append(f"its body was sent {encoding}: shown inflated")
