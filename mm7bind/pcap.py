@@ -20,9 +20,11 @@ import functools
 import re
 import struct
 import zlib
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from ipaddress import IPv4Address, IPv6Address
+from operator import itemgetter
 
 from .chunked import CHUNK_SIZE
 from .errors import DecodeError, LimitExceededError
@@ -516,13 +518,7 @@ def _inflate(body: bytes, encoding: str, notes: list[str]) -> bytes:
 
 
 def _time_at(times: list[tuple[int, datetime | None]], offset: int) -> datetime | None:
-    """When the byte at `offset` was captured: the time of the segment it came in."""
-    found = None
-    lo, hi = 0, len(times)
-    while lo < hi:  # the last segment starting at or before it
-        mid = (lo + hi) // 2
-        if times[mid][0] <= offset:
-            found, lo = times[mid][1], mid + 1
-        else:
-            hi = mid
-    return found
+    """When the byte at `offset` was captured: the time of the segment it came in (the last one
+    starting at or before it)."""
+    i = bisect_right(times, offset, key=itemgetter(0))
+    return times[i - 1][1] if i else None
