@@ -33,6 +33,7 @@ from .mime import header_fields, header_value
 PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
                b"\x4d\x3c\xb2\xa1": ("<", 1e-9), b"\xa1\xb2\x3c\x4d": (">", 1e-9)}
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+_PCAPNG_BYTE_ORDERS = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}  # (a section's byte-order magic)
 
 _NO_TIME = datetime.min.replace(tzinfo=timezone.utc)  # (pcapng's simple packets have none)
 MAX_INFLATED = 64 * 1024 * 1024  # bytes a gzip or deflate body may grow to (a bomb stops there)
@@ -40,8 +41,7 @@ MAX_INFLATED = 64 * 1024 * 1024  # bytes a gzip or deflate body may grow to (a b
 
 def is_packet_capture(data: bytes) -> bool:
     """Whether `data` starts as a pcap or pcapng file does."""
-    return data[:4] in PCAP_MAGICS or (data[:4] == PCAPNG_MAGIC and data[8:12] in (b"\x4d\x3c\x2b\x1a",
-                                                                                     b"\x1a\x2b\x3c\x4d"))
+    return data[:4] in PCAP_MAGICS or (data[:4] == PCAPNG_MAGIC and data[8:12] in _PCAPNG_BYTE_ORDERS)
 
 
 @dataclass
@@ -128,7 +128,7 @@ def _pcapng_frames(data: bytes, notes: list[str]):
     interfaces: list[tuple[int, float, int]] = []  # (link type, seconds per time unit, snapshot length)
     while pos + 12 <= len(data):
         if data[pos : pos + 4] == PCAPNG_MAGIC:  # a section: its own byte order and interfaces
-            order = "<" if data[pos + 8 : pos + 12] == b"\x4d\x3c\x2b\x1a" else ">"
+            order = _PCAPNG_BYTE_ORDERS.get(data[pos + 8 : pos + 12], ">")
             interfaces = []
         kind, length = struct.unpack_from(order + "II", data, pos)
         if length < 12 or length % 4 or pos + length > len(data):
