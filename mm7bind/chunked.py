@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")  # (16 digits: far beyond any body a receiver takes)
+CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")  # (16 digits: far beyond any body a receiver takes)
 
 
 class FramingError(ValueError):
@@ -56,7 +56,7 @@ class ChunkedReader:
     def _start_chunk(self) -> None:
         size, _, _extensions = self._line().rstrip(b"\r\n").partition(b";")  # (extensions are ignored)
         size = size.rstrip(b" \t")
-        if not _SIZE.fullmatch(size):
+        if not CHUNK_SIZE.fullmatch(size):
             raise FramingError(f"chunked body: chunk size {size[:20]!r} is not a hexadecimal number")
         self._left = int(size, 16)
         if self._left == 0:

@@ -356,7 +356,6 @@ def cmd_send(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"mm7bind send: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    overrides = {}
     if args.mmsc:
         cfg.mmsc.urls = list(args.mmsc)
     profile = cfg.profile()
@@ -371,7 +370,6 @@ def cmd_send(args: argparse.Namespace) -> int:
             print("mm7bind send: --no-smil and --smil exclude each other", file=sys.stderr)
             return EXIT_USAGE
         profile = profile.replace(auto_smil=False)  # (content without a SMIL goes as multipart/mixed)
-    overrides["profile"] = profile
     if args.at is not None and not args.queue:
         print("mm7bind send: --at needs --queue (the outbox holds the messages until then)", file=sys.stderr)
         return EXIT_USAGE
@@ -389,7 +387,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         _setup_logging(cfg, args, "send")
     else:  # the outcome is printed below; the transaction log goes to stderr only with -v
         logging.getLogger("mm7bind").addHandler(logging.NullHandler())
-    with cfg.make_client(store=store, **overrides) as client:
+    with cfg.make_client(store=store, profile=profile) as client:
         if args.queue:
             try:
                 result = queue_bulk(cfg.make_outbox(client), template, recipients, tag=args.tag, at=args.at)
@@ -1229,7 +1227,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         print(json.dumps([dataclasses.asdict(r) | {"ok": r.ok} for r in results], ensure_ascii=False, indent=2))
     else:
         print(f"{len(results) - len(failed)} of {len(results)} answered as they should")
-    if results and results[-1].problems and results[-1].problems[0].startswith("unreachable"):
+    if results and results[-1].unreachable:
         return EXIT_UNREACHABLE
     return EXIT_REFUSED if failed else EXIT_OK
 

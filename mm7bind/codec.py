@@ -41,6 +41,7 @@ from .mime import (
     OutPart,
     _Encoded,
     format_filename_params,
+    header_fields,
     new_boundaries,
     parse_params,
     read_multipart,
@@ -647,14 +648,5 @@ def split_http(data: bytes) -> tuple[str | None, dict[str, str], bytes]:
         skip = 4
     if end < 0:
         raise DecodeError("an HTTP capture without the blank line after its headers")
-    raw_headers = data[len(first) + 1 : end].decode("latin-1")
-    headers: dict[str, str] = {}
-    last = None
-    for hl in raw_headers.splitlines():
-        if hl[:1] in (" ", "\t") and last:
-            headers[last] += " " + hl.strip()
-        elif ":" in hl:
-            k, _, v = hl.partition(":")
-            last = k.strip()
-            headers[last] = v.strip()
+    headers = header_fields(data[len(first) + 1 : end].decode("latin-1").splitlines())
     return line.decode("latin-1"), headers, data[end + skip :]

@@ -235,18 +235,21 @@ def write(content: Content, scope: dict[str | None, str]) -> str:
 def write_attributes(attributes: dict[str, str], scope: dict[str | None, str]) -> str:
     """Attributes (and the declarations of their namespaces) for the start tag of an element
     whose namespaces in scope are `scope`."""
-    names = _Scope(scope)
-    for key in attributes:
-        names.declare(split(key)[0], attribute=True)
+    names = _with_attributes(attributes, scope)
     return names.declarations(0) + names.attributes(attributes.items())
 
 
 def scope_inside(attributes: dict[str, str], scope: dict[str | None, str]) -> dict[str | None, str]:
     """The namespaces in scope inside an element given `attributes` (those declare theirs)."""
+    return dict(_with_attributes(attributes, scope).bindings)
+
+
+def _with_attributes(attributes: dict[str, str], scope: dict[str | None, str]) -> _Scope:
+    """`scope` with the namespaces of `attributes` bound, as their element's start tag declares them."""
     names = _Scope(scope)
     for key in attributes:
         names.declare(split(key)[0], attribute=True)
-    return dict(names.bindings)
+    return names
 
 
 _UNBOUND = object()

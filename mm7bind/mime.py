@@ -79,6 +79,22 @@ def header_value(headers: Mapping[str, str], name: str) -> str | None:
     return next((v for k, v in headers.items() if k.lower() == name), None)
 
 
+def header_fields(lines: Iterable[str], join_repeated: bool = False) -> dict[str, str]:
+    """An HTTP head's header lines (after its start line) as a dict: a folded line joined to the
+    one before it; a name given again replaces its value, or with `join_repeated` is appended to
+    it after ", " (as RFC 9110 §5.3 combines them)."""
+    headers: dict[str, str] = {}
+    last = None
+    for hl in lines:
+        if hl[:1] in (" ", "\t") and last:
+            headers[last] += " " + hl.strip()
+        elif ":" in hl:
+            k, _, v = hl.partition(":")
+            last = k.strip()
+            headers[last] = f"{headers[last]}, {v.strip()}" if join_repeated and last in headers else v.strip()
+    return headers
+
+
 def _decode_header_bytes(raw: bytes) -> str:
     for codec in ("utf-8", "gb18030"):
         try:

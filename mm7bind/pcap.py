@@ -20,15 +20,20 @@ import functools
 import re
 import struct
 import zlib
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from ipaddress import IPv4Address, IPv6Address
+from operator import itemgetter
 
+from .chunked import CHUNK_SIZE
 from .errors import DecodeError, LimitExceededError
+from .mime import header_fields, header_value
 
 PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
                b"\x4d\x3c\xb2\xa1": ("<", 1e-9), b"\xa1\xb2\x3c\x4d": (">", 1e-9)}
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+_PCAPNG_BYTE_ORDERS = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}  # (a section's byte-order magic)
 
 _NO_TIME = datetime.min.replace(tzinfo=timezone.utc)  # (pcapng's simple packets have none)
 MAX_INFLATED = 64 * 1024 * 1024  # bytes a gzip or deflate body may grow to (a bomb stops there)
@@ -36,8 +41,7 @@ MAX_INFLATED = 64 * 1024 * 1024  # bytes a gzip or deflate body may grow to (a b
 
 def is_packet_capture(data: bytes) -> bool:
     """Whether `data` starts as a pcap or pcapng file does."""
-    return data[:4] in PCAP_MAGICS or (data[:4] == PCAPNG_MAGIC and data[8:12] in (b"\x4d\x3c\x2b\x1a",
-                                                                                     b"\x1a\x2b\x3c\x4d"))
+    return data[:4] in PCAP_MAGICS or (data[:4] == PCAPNG_MAGIC and data[8:12] in _PCAPNG_BYTE_ORDERS)
 
 
 @dataclass
@@ -124,7 +128,7 @@ def _pcapng_frames(data: bytes, notes: list[str]):
     interfaces: list[tuple[int, float, int]] = []  # (link type, seconds per time unit, snapshot length)
     while pos + 12 <= len(data):
         if data[pos : pos + 4] == PCAPNG_MAGIC:  # a section: its own byte order and interfaces
-            order = "<" if data[pos + 8 : pos + 12] == b"\x4d\x3c\x2b\x1a" else ">"
+            order = _PCAPNG_BYTE_ORDERS.get(data[pos + 8 : pos + 12], ">")
             interfaces = []
         kind, length = struct.unpack_from(order + "II", data, pos)
         if length < 12 or length % 4 or pos + length > len(data):
@@ -415,9 +419,9 @@ def _parse(stream, requests: bool, conn: _Connection, source, destination, metho
             msg_notes: list[str] = []
             status = int(line[9:12]) if not requests else None  # (digits: the status line matched)
             method = methods[answered] if not requests and answered < len(methods) else None
-            coding = _header(headers, "transfer-encoding").lower()
+            coding = (header_value(headers, "transfer-encoding") or "").lower()
             # (a Content-Length repeated with the same value, as some proxies send it, is one length)
-            lengths = {v.strip() for v in _header(headers, "content-length").split(",")} - {""}
+            lengths = {v.strip() for v in (header_value(headers, "content-length") or "").split(",")} - {""}
             length_text = next(iter(lengths)) if len(lengths) == 1 else ""
             if lengths and not (length_text.isascii() and length_text.isdigit()):
                 msg_notes.append(f"its Content-Length ({', '.join(sorted(lengths))}) is no length: read as none")
@@ -439,7 +443,7 @@ def _parse(stream, requests: bool, conn: _Connection, source, destination, metho
                 body, end = run[body_start:], len(run)
                 if not conn.closed:
                     msg_notes.append("a body without a length, and the connection's end was not captured")
-            encoding = _header(headers, "content-encoding").strip().lower()
+            encoding = (header_value(headers, "content-encoding") or "").strip().lower()
             if encoding in ("gzip", "x-gzip", "deflate") and body:
                 body = _inflate(body, encoding, msg_notes)
             out.append(CapturedMessage(0, conn.number, _endpoint(source), _endpoint(destination),
@@ -465,20 +469,7 @@ def _next_start(run: bytes, pos: int, start: re.Pattern) -> int | None:
 def _head(raw: bytes) -> tuple[str, dict[str, str]]:
     """The start line and the headers (folded lines joined, repeated names joined by ", ")."""
     lines = raw.decode("latin-1").replace("\r\n", "\n").split("\n")
-    headers: dict[str, str] = {}
-    last = None
-    for hl in lines[1:]:
-        if hl[:1] in (" ", "\t") and last:
-            headers[last] += " " + hl.strip()
-        elif ":" in hl:
-            k, _, v = hl.partition(":")
-            last = k.strip()
-            headers[last] = f"{headers[last]}, {v.strip()}" if last in headers else v.strip()
-    return lines[0].strip(), headers
-
-
-def _header(headers: dict[str, str], name: str) -> str:
-    return next((v for k, v in headers.items() if k.lower() == name), "")
+    return lines[0].strip(), header_fields(lines[1:], join_repeated=True)
 
 
 def _dechunk(run: bytes, pos: int) -> tuple[bytes, int, bool]:
@@ -488,10 +479,9 @@ def _dechunk(run: bytes, pos: int) -> tuple[bytes, int, bool]:
         if eol < 0:
             return bytes(body), len(run), False
         size_text = run[pos:eol].split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
+        if not CHUNK_SIZE.fullmatch(size_text):  # (int() would take "-5": a step back, read again for ever)
             return bytes(body), eol + 1, False
+        size = int(size_text, 16)
         pos = eol + 1
         if size == 0:  # the last chunk: trailers, up to a blank line
             while True:
@@ -509,19 +499,18 @@ def _dechunk(run: bytes, pos: int) -> tuple[bytes, int, bool]:
 
 
 def _inflate(body: bytes, encoding: str, notes: list[str]) -> bytes:
-    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16 if encoding != "deflate" else zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(body, MAX_INFLATED + 1)
-    except zlib.error as exc:
-        if encoding == "deflate":  # (some send raw deflate without zlib's header)
-            try:
-                out = zlib.decompressobj(-zlib.MAX_WBITS).decompress(body, MAX_INFLATED + 1)
-            except zlib.error:
-                notes.append(f"its {encoding} body could not be inflated ({exc}): shown as captured")
-                return body
-        else:
-            notes.append(f"its {encoding} body could not be inflated ({exc}): shown as captured")
-            return body
+    # (deflate: some send it raw, without zlib's header)
+    forms = (zlib.MAX_WBITS, -zlib.MAX_WBITS) if encoding == "deflate" else (zlib.MAX_WBITS | 16,)
+    error = None
+    for wbits in forms:
+        try:
+            out = zlib.decompressobj(wbits).decompress(body, MAX_INFLATED + 1)
+            break
+        except zlib.error as exc:
+            error = error or exc  # (the first form's: the one the header names)
+    else:
+        notes.append(f"its {encoding} body could not be inflated ({error}): shown as captured")
+        return body
     if len(out) > MAX_INFLATED:
         raise LimitExceededError(f"a {encoding} body inflates past {MAX_INFLATED} bytes")
     notes.append(f"its body was sent {encoding}: shown inflated")
@@ -529,13 +518,7 @@ def _inflate(body: bytes, encoding: str, notes: list[str]) -> bytes:
 
 
 def _time_at(times: list[tuple[int, datetime | None]], offset: int) -> datetime | None:
-    """When the byte at `offset` was captured: the time of the segment it came in."""
-    found = None
-    lo, hi = 0, len(times)
-    while lo < hi:  # the last segment starting at or before it
-        mid = (lo + hi) // 2
-        if times[mid][0] <= offset:
-            found, lo = times[mid][1], mid + 1
-        else:
-            hi = mid
-    return found
+    """When the byte at `offset` was captured: the time of the segment it came in (the last one
+    starting at or before it)."""
+    i = bisect_right(times, offset, key=itemgetter(0))
+    return times[i - 1][1] if i else None

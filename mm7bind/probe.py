@@ -27,6 +27,7 @@ from .status import DeliveryStatus, ReadStatus
 
 OPERATIONS = ("DeliverReq", "DeliveryReportReq", "ReadReplyReq")
 SILENT_STOP = 3  # requests in a row left unanswered in time, after which the probe stops
+_UNREACHABLE = "unreachable"  # (how a problem saying there was no connection begins)
 
 
 @dataclass
@@ -45,6 +46,11 @@ class ProbeResult:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def unreachable(self) -> bool:
+        """The request never reached the VASP (no connection): nothing further can."""
+        return bool(self.problems) and self.problems[0].startswith(_UNREACHABLE)
 
 
 def probe_message(operation: str, sender: str, recipient: str, n: int) -> m.Message:
@@ -87,8 +93,7 @@ def probe(url: str, *, version_names: list[str] | None = None, operations: tuple
                 results.append(first)
                 if on_result:
                     on_result(first)
-                if first.problems and first.status is None and first.answered_version is None and \
-                        first.problems[0].startswith("unreachable"):
+                if first.unreachable:
                     return results
                 silent = silent + 1 if first.timed_out else 0
                 if silent >= SILENT_STOP:
@@ -116,7 +121,7 @@ def _one(client: Client, msg: m.Message, tid: str, version: str, repeat: bool) -
     try:
         answer = client.send(msg, transaction_id=tid)
     except ConnectError as exc:
-        result.problems.append(f"unreachable: {exc}")
+        result.problems.append(f"{_UNREACHABLE}: {exc}")
     except RequestTimeout as exc:
         result.timed_out = True
         result.problems.append(f"{type(exc).__name__}: {exc}")

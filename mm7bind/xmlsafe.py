@@ -495,7 +495,8 @@ def _squeeze_ns(mt: re.Match, squeezed: list[str]) -> str:
     return mt.group(1) + quote + _SPACE.sub("", value) + quote
 
 
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_NOT_IN_XML = "\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff"  # (a character class's ranges)
+_XML_INVALID = re.compile(f"[{_NOT_IN_XML}]")
 
 
 def escape_text(text: str) -> str:
@@ -509,8 +510,8 @@ def escape_attribute(text: str) -> str:
 
 # A character `escape_text` (or `escape_attribute`) rewrites, or one XML cannot carry: text with
 # none of them is written as it is, found in one search instead of a search and the replacements.
-_TEXT_NOT_AS_IS = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-_ATTRIBUTE_NOT_AS_IS = re.compile('[&<>\r"\n\t\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]')
+_TEXT_NOT_AS_IS = re.compile(f"[&<>\r{_NOT_IN_XML}]")
+_ATTRIBUTE_NOT_AS_IS = re.compile(f'[&<>\r"\n\t{_NOT_IN_XML}]')
 # (bound searches, not functions: these run for every value written; a match or None)
 escapes_or_invalid_in_text = _TEXT_NOT_AS_IS.search  # None: `text` is its own escaped form, and valid
 escapes_or_invalid_in_attribute = _ATTRIBUTE_NOT_AS_IS.search  # the same for an attribute value

@@ -337,3 +337,14 @@ def test_a_content_length_repeated_with_one_value_is_one_length():
     first, _, broken = read_capture(pcap(flow.packets)).messages
     assert first.body == body and decoded(first).body.ELEMENT == "SubmitReq" and not first.notes
     assert broken.body == b"" and broken.notes == ["its Content-Length (7, 8) is no length: read as none"]
+
+
+@pytest.mark.parametrize("size", [b"-5", b"+5", b"0x5"])
+def test_a_chunk_size_that_is_no_hexadecimal_number_ends_the_body(size):
+    # (a negative size once sent the reader back to the same line, for ever)
+    flow = Flow().open()
+    flow.send(True, b"POST /mm7 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n" + size
+              + b"\r\nxxxxx\r\n0\r\n\r\n")
+    (msg,) = read_capture(pcap(flow.packets)).messages
+    assert msg.body == b"hello"
+    assert msg.notes == ["its chunked body is cut short in the capture: what was captured of it is shown"]
