@@ -316,13 +316,22 @@ def _vbr_frames(frame: bytes, h: bytes) -> int | None:
 _LINEAR_FORMATS = {1, 3, 6, 7, 0xFFFE}  # PCM, float, A-law, mu-law, extensible: bytes = rate × block
 
 
-def _wav(src: _Reader) -> int | None:
-    pos, byte_rate = 12, 0
-    for _ in range(64):
+def _riff_chunks(src: _Reader, most: int) -> Iterator[tuple[int, bytes, int]]:
+    """(offset, id, size) of the first `most` chunks after a RIFF file's 12-byte header, up to
+    one whose 8-byte header is cut short. The size is the chunk's own word (no padding), unchecked."""
+    pos = 12
+    for _ in range(most):
         chunk = src.at(pos, 8)
         if len(chunk) < 8:
-            return None
-        cid, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+            return
+        size = int.from_bytes(chunk[4:], "little")
+        yield pos, chunk[:4], size
+        pos += 8 + size + (size & 1)
+
+
+def _wav(src: _Reader) -> int | None:
+    byte_rate = 0
+    for pos, cid, size in _riff_chunks(src, 64):
         if cid == b"fmt ":
             f = src.at(pos + 8, 16)
             if len(f) < 16:
@@ -335,7 +344,6 @@ def _wav(src: _Reader) -> int | None:
             left = src.size - pos - 8
             data = left if size in (0, 0xFFFFFFFF) else min(size, left)  # (0 and ~0: writers that streamed)
             return data * 1000 // byte_rate if byte_rate else None
-        pos += 8 + size + (size & 1)
     return None
 
 
@@ -348,13 +356,8 @@ def _avi(src: _Reader) -> int | None:
     """RIFF 'AVI ', LIST 'hdrl', whose first chunk is 'avih': microseconds a frame and the frame
     count (an OpenDML file past 1 GiB counts its first RIFF's only: no MMS is that big). Each
     frame is a chunk of 8 bytes at least in the file: a count it cannot hold is not believed."""
-    pos = 12
-    for _ in range(16):  # (the header list comes first; JUNK may pad before it)
-        chunk = src.at(pos, 12)
-        if len(chunk) < 12:
-            return None
-        cid, size = chunk[:4], int.from_bytes(chunk[4:8], "little")
-        if cid == b"LIST" and chunk[8:12] == b"hdrl":
+    for pos, cid, _size in _riff_chunks(src, 16):  # (the header list comes first; JUNK may pad before it)
+        if cid == b"LIST" and src.at(pos + 8, 4) == b"hdrl":
             avih = src.at(pos + 12, 8 + 20)
             if len(avih) < 28 or avih[:4] != b"avih":
                 return None
@@ -363,7 +366,6 @@ def _avi(src: _Reader) -> int | None:
                 return None
             ms = us * frames // 1000
             return None if src.size * 8 * 1000 < ms * _MIN_BITS_PER_SECOND else ms
-        pos += 8 + size + (size & 1)
     return None
 
 
@@ -375,12 +377,8 @@ def _qcp(src: _Reader) -> int | None:
     8 kHz), the sample rate and, for a fixed rate, the bytes of a packet; a variable-rate file
     counts its packets in 'vrat'. A count the data cannot hold (a packet is a byte at least) is
     not believed."""
-    pos, packets, packet_bytes, block, rate = 12, None, 0, 0, 0
-    for _ in range(16):
-        chunk = src.at(pos, 8)
-        if len(chunk) < 8:
-            return None
-        cid, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+    packets, packet_bytes, block, rate = None, 0, 0, 0
+    for pos, cid, size in _riff_chunks(src, 16):
         if cid == b"fmt ":
             f = src.at(pos + 8, 110)  # (version, codec GUID and name, then the figures at 100)
             if len(f) < 110:
@@ -397,7 +395,6 @@ def _qcp(src: _Reader) -> int | None:
             if not block or not rate or not 0 < packets <= data:
                 return None
             return packets * block * 1000 // rate
-        pos += 8 + size + (size & 1)
     return None
 
 
