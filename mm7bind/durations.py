@@ -530,19 +530,15 @@ def has_video(blob: Blob) -> bool | None:
         return None
     if moov is None:
         return None
-    handlers, pos = set(), 0
-    while pos < len(moov):
-        box = _box(moov[pos : pos + 16], len(moov) - pos)
-        if box is None:
+    handlers = set()
+    for kind, payload in _boxes(moov):
+        if kind is None:
             return None  # (a track past a broken box could be the video)
-        kind, header, size = box
         if kind == b"trak":
-            mdia = _child(moov[pos + header : pos + size], b"mdia")
-            hdlr = _child(mdia, b"hdlr") if mdia is not None else None
+            hdlr = _media_box(payload, b"hdlr")
             if hdlr is None or len(hdlr) < 12:
                 return None
             handlers.add(bytes(hdlr[8:12]))  # (after version, flags and a predefined word)
-        pos += size
     if b"vide" in handlers:
         return True
     return False if b"soun" in handlers else None
@@ -562,11 +558,13 @@ def _box(h: bytes | memoryview, left: int) -> tuple[bytes, int, int] | None:
     return (kind, header, size) if header <= size <= left else None
 
 
-def _boxes(data: memoryview) -> Iterator[tuple[bytes, memoryview]]:
+def _boxes(data: memoryview) -> Iterator[tuple[bytes | None, memoryview]]:
+    """(type, payload) of each box in `data`; a tail that is no whole box ends them as (None, the tail)."""
     pos = 0
     while pos < len(data):
         box = _box(data[pos : pos + 16], len(data) - pos)
         if box is None:
+            yield None, data[pos:]
             return
         kind, header, size = box
         yield kind, data[pos + header : pos + size]
@@ -575,6 +573,12 @@ def _boxes(data: memoryview) -> Iterator[tuple[bytes, memoryview]]:
 
 def _child(data: memoryview, kind: bytes) -> memoryview | None:
     return next((payload for found, payload in _boxes(data) if found == kind), None)
+
+
+def _media_box(trak: memoryview, kind: bytes) -> memoryview | None:
+    """The payload of the box `kind` (mdhd, hdlr) in a track's media box, if it has one."""
+    mdia = _child(trak, b"mdia")
+    return _child(mdia, kind) if mdia is not None else None
 
 
 def _header_ms(box: memoryview) -> int | None:
@@ -600,8 +604,7 @@ def _movie_ms(moov: memoryview) -> int | None:
             if ms is not None:
                 return ms
         elif kind == b"trak":
-            mdia = _child(payload, b"mdia")
-            mdhd = _child(mdia, b"mdhd") if mdia is not None else None
+            mdhd = _media_box(payload, b"mdhd")
             track_ms = _header_ms(mdhd) if mdhd is not None else None
             if track_ms:
                 tracks.append(track_ms)
