@@ -127,22 +127,32 @@ _MPEG2_L23 = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
 _ADTS_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
 
 
-def mpeg_frame(h: bytes) -> tuple[int, int, int, int] | None:
-    """(frame bytes, samples, sample rate, kbit/s) of an MPEG audio layer II or III frame header,
-    or None. Layer I is left out: its sync bytes are a UTF-16 byte order mark (FF FE), and a
-    handset never got one; free-format and reserved values are not a frame either."""
+def _mpeg_header(h: bytes) -> tuple[int, int, int, int, int] | None:
+    """(version bits, layer bits, bit rate index, samples, sample rate) of an MPEG audio layer II
+    or III frame header, free format (bit rate index 0) included, or None. Layer I is left out:
+    its sync bytes are a UTF-16 byte order mark (FF FE), and a handset never got one; reserved
+    values are not a frame either."""
     if len(h) < 4 or h[0] != 0xFF or h[1] & 0xE0 != 0xE0:
         return None
     version, layer = (h[1] >> 3) & 3, (h[1] >> 1) & 3  # version 3: MPEG-1, 2: -2, 0: -2.5; layer 1: III
     bitrate_index, rate_index = h[2] >> 4, (h[2] >> 2) & 3
-    if version == 1 or layer not in (1, 2) or bitrate_index in (0, 15) or rate_index == 3 or h[3] & 3 == 2:
+    if version == 1 or layer not in (1, 2) or bitrate_index == 15 or rate_index == 3 or h[3] & 3 == 2:
         return None
-    rate = _MPEG_RATES[version][rate_index]
+    samples = 576 if layer == 1 and version != 3 else 1152
+    return version, layer, bitrate_index, samples, _MPEG_RATES[version][rate_index]
+
+
+def mpeg_frame(h: bytes) -> tuple[int, int, int, int] | None:
+    """(frame bytes, samples, sample rate, kbit/s) of an MPEG audio layer II or III frame header,
+    or None (free format too: its header gives no frame length)."""
+    header = _mpeg_header(h)
+    if header is None or not header[2]:
+        return None
+    version, layer, bitrate_index, samples, rate = header
     if version == 3:
         kbps = (_MPEG1_L3 if layer == 1 else _MPEG1_L2)[bitrate_index]
     else:
         kbps = _MPEG2_L23[bitrate_index]
-    samples = 576 if layer == 1 and version != 3 else 1152
     return samples // 8 * kbps * 1000 // rate + ((h[2] >> 1) & 1), samples, rate, kbps
 
 
@@ -268,12 +278,8 @@ def _free_format(src: _Reader, first: int, h: bytes) -> int | None:
 
 def _free_header(h: bytes) -> tuple[int, int] | None:
     """(samples, sample rate) of a free-format layer II or III frame header, else None."""
-    if len(h) < 4 or h[0] != 0xFF or h[1] & 0xE0 != 0xE0 or h[2] >> 4:
-        return None
-    version, layer, rate_index = (h[1] >> 3) & 3, (h[1] >> 1) & 3, (h[2] >> 2) & 3
-    if version == 1 or layer not in (1, 2) or rate_index == 3 or h[3] & 3 == 2:
-        return None
-    return (576 if layer == 1 and version != 3 else 1152), _MPEG_RATES[version][rate_index]
+    header = _mpeg_header(h)
+    return header[3:] if header is not None and not header[2] else None
 
 
 def _same_free_stream(a: bytes, b: bytes) -> bool:
