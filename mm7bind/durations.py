@@ -237,12 +237,17 @@ def _frames(src: _Reader, first: int, h: bytes, frame: tuple[int, int, int, int]
     if ms_total >= LONGEST_MS:
         return LONGEST_MS
     rest = src.size - audio_end
-    # What follows the frames: nothing, a tag (ID3v1 is 128 bytes, APE and Lyrics3 a few more),
-    # or junk; a file whose frames stop early is not one whose length we know.
-    trailer = src.at(audio_end, 8).startswith((b"TAG", b"APETAGEX", b"LYRICS"))
-    if rest > 0 and not trailer and rest > (audio_end - first) // 10:
+    # What follows the frames: nothing, a tag, or junk; a file whose frames stop early is not one
+    # whose length we know.
+    if rest > 0 and not _tag_at(src, audio_end) and rest > (audio_end - first) // 10:
         return None
     return round(ms_total)
+
+
+def _tag_at(src: _Reader, pos: int) -> bool:
+    """Whether a tag that may follow MPEG audio frames starts at `pos` (ID3v1 is 128 bytes, APE
+    and Lyrics3 a few more)."""
+    return src.at(pos, 8).startswith((b"TAG", b"APETAGEX", b"LYRICS"))
 
 
 _FREE_SHORTEST = 24  # bytes of a free-format frame at the least (its header and side information)
@@ -300,8 +305,7 @@ def _free_frames(src: _Reader, first: int, h: bytes, unpadded: int, samples: int
         pos += unpadded + ((here[2] >> 1) & 1)
     audio_end = min(pos, src.size)
     rest = src.size - audio_end
-    trailer = src.at(audio_end, 8).startswith((b"TAG", b"APETAGEX", b"LYRICS"))
-    if frames < _FREE_FEWEST or (frames < most and rest > 0 and not trailer):
+    if frames < _FREE_FEWEST or (frames < most and rest > 0 and not _tag_at(src, audio_end)):
         return None  # (frames that stop short of the end: a wrong length, or not free format at all)
     return round(frames * samples * 1000 / rate)
 
