@@ -197,9 +197,9 @@ def _mpeg_or_adts(src: _Reader) -> int | None:
         h = src.at(start + i, 10)
         frame = mpeg_frame(h) or adts_frame(h)
         if frame is None:
-            if not free_tried and _free_header(h):  # (once: its frames are walked, a bounded search)
+            if not free_tried and (shape := _free_header(h)):  # (once: a bounded walk of its frames)
                 free_tried = True
-                free = _free_format(src, start + i, h)
+                free = _free_format(src, start + i, h, *shape)
                 if free is not None:
                     return free
             if not start:
@@ -256,16 +256,13 @@ _FREE_TRIED = 8  # distances to the next sync word tried (a frame's data may hol
 _FREE_FEWEST = 4  # frames a free-format stream must chain at the least to be believed
 
 
-def _free_format(src: _Reader, first: int, h: bytes) -> int | None:
+def _free_format(src: _Reader, first: int, h: bytes, samples: int, rate: int) -> int | None:
     """The length of a free-format MPEG audio stream (bit rate index 0: a fixed rate the header
     does not give) whose first frame starts at `first`. The frame length is the distance to the
     next header of the same stream (one byte less when the first frame is padded), and it is
     believed only when the frames, each that long (a byte more when padded), run on header to
-    header to the end of the file, or to a tag; else None, for the caller's default."""
-    shape = _free_header(h)
-    if shape is None:
-        return None
-    samples, rate = shape
+    header to the end of the file, or to a tag; else None, for the caller's default. (`samples`
+    and `rate`: what `_free_header` reads in `h`.)"""
     window = src.at(first + _FREE_SHORTEST, _FREE_LONGEST + 1 - _FREE_SHORTEST)
     tried, at = 0, -1
     while tried < _FREE_TRIED:
