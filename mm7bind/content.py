@@ -275,6 +275,10 @@ _EXTRA_TYPES = {
 }
 
 
+# RIFF files by their form type (what follows the size)
+_RIFF_TYPES = {b"WAVE": "audio/wav", b"WEBP": "image/webp", b"AVI ": "video/x-msvideo", b"QLCM": "audio/qcelp"}
+
+
 def sniff_type(head: bytes, filename: str | None = None, size: int | None = None) -> str:
     """Content type from the first bytes (`SNIFF_BYTES` of them tell the most; `size`, the whole
     part's, lets a WBMP be told, which has no magic number), else from the file name, else
@@ -299,8 +303,8 @@ def sniff_type(head: bytes, filename: str | None = None, size: int | None = None
         return "application/vnd.smaf"
     if head.startswith(b"BEGIN:IMELODY"):
         return "text/x-imelody"
-    if head.startswith(b"RIFF") and head[8:12] in (b"WAVE", b"WEBP", b"AVI ", b"QLCM"):
-        return {b"WAVE": "audio/wav", b"WEBP": "image/webp", b"QLCM": "audio/qcelp"}.get(head[8:12], "video/x-msvideo")
+    if head.startswith(b"RIFF") and head[8:12] in _RIFF_TYPES:
+        return _RIFF_TYPES[head[8:12]]
     if size is not None and _is_wbmp(head, size):
         return "image/vnd.wap.wbmp"
     stripped = head.removeprefix(codecs.BOM_UTF8).lstrip()[:64].lower()  # (Windows editors write the mark)

@@ -127,22 +127,32 @@ _MPEG2_L23 = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
 _ADTS_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
 
 
-def mpeg_frame(h: bytes) -> tuple[int, int, int, int] | None:
-    """(frame bytes, samples, sample rate, kbit/s) of an MPEG audio layer II or III frame header,
-    or None. Layer I is left out: its sync bytes are a UTF-16 byte order mark (FF FE), and a
-    handset never got one; free-format and reserved values are not a frame either."""
+def _mpeg_header(h: bytes) -> tuple[int, int, int, int, int] | None:
+    """(version bits, layer bits, bit rate index, samples, sample rate) of an MPEG audio layer II
+    or III frame header, free format (bit rate index 0) included, or None. Layer I is left out:
+    its sync bytes are a UTF-16 byte order mark (FF FE), and a handset never got one; reserved
+    values are not a frame either."""
     if len(h) < 4 or h[0] != 0xFF or h[1] & 0xE0 != 0xE0:
         return None
     version, layer = (h[1] >> 3) & 3, (h[1] >> 1) & 3  # version 3: MPEG-1, 2: -2, 0: -2.5; layer 1: III
     bitrate_index, rate_index = h[2] >> 4, (h[2] >> 2) & 3
-    if version == 1 or layer not in (1, 2) or bitrate_index in (0, 15) or rate_index == 3 or h[3] & 3 == 2:
+    if version == 1 or layer not in (1, 2) or bitrate_index == 15 or rate_index == 3 or h[3] & 3 == 2:
         return None
-    rate = _MPEG_RATES[version][rate_index]
+    samples = 576 if layer == 1 and version != 3 else 1152
+    return version, layer, bitrate_index, samples, _MPEG_RATES[version][rate_index]
+
+
+def mpeg_frame(h: bytes) -> tuple[int, int, int, int] | None:
+    """(frame bytes, samples, sample rate, kbit/s) of an MPEG audio layer II or III frame header,
+    or None (free format too: its header gives no frame length)."""
+    header = _mpeg_header(h)
+    if header is None or not header[2]:
+        return None
+    version, layer, bitrate_index, samples, rate = header
     if version == 3:
         kbps = (_MPEG1_L3 if layer == 1 else _MPEG1_L2)[bitrate_index]
     else:
         kbps = _MPEG2_L23[bitrate_index]
-    samples = 576 if layer == 1 and version != 3 else 1152
     return samples // 8 * kbps * 1000 // rate + ((h[2] >> 1) & 1), samples, rate, kbps
 
 
@@ -187,9 +197,9 @@ def _mpeg_or_adts(src: _Reader) -> int | None:
         h = src.at(start + i, 10)
         frame = mpeg_frame(h) or adts_frame(h)
         if frame is None:
-            if not free_tried and _free_header(h):  # (once: its frames are walked, a bounded search)
+            if not free_tried and (shape := _free_header(h)):  # (once: a bounded walk of its frames)
                 free_tried = True
-                free = _free_format(src, start + i, h)
+                free = _free_format(src, start + i, h, *shape)
                 if free is not None:
                     return free
             if not start:
@@ -227,12 +237,17 @@ def _frames(src: _Reader, first: int, h: bytes, frame: tuple[int, int, int, int]
     if ms_total >= LONGEST_MS:
         return LONGEST_MS
     rest = src.size - audio_end
-    # What follows the frames: nothing, a tag (ID3v1 is 128 bytes, APE and Lyrics3 a few more),
-    # or junk; a file whose frames stop early is not one whose length we know.
-    trailer = src.at(audio_end, 8).startswith((b"TAG", b"APETAGEX", b"LYRICS"))
-    if rest > 0 and not trailer and rest > (audio_end - first) // 10:
+    # What follows the frames: nothing, a tag, or junk; a file whose frames stop early is not one
+    # whose length we know.
+    if rest > 0 and not _tag_at(src, audio_end) and rest > (audio_end - first) // 10:
         return None
     return round(ms_total)
+
+
+def _tag_at(src: _Reader, pos: int) -> bool:
+    """Whether a tag that may follow MPEG audio frames starts at `pos` (ID3v1 is 128 bytes, APE
+    and Lyrics3 a few more)."""
+    return src.at(pos, 8).startswith((b"TAG", b"APETAGEX", b"LYRICS"))
 
 
 _FREE_SHORTEST = 24  # bytes of a free-format frame at the least (its header and side information)
@@ -241,16 +256,13 @@ _FREE_TRIED = 8  # distances to the next sync word tried (a frame's data may hol
 _FREE_FEWEST = 4  # frames a free-format stream must chain at the least to be believed
 
 
-def _free_format(src: _Reader, first: int, h: bytes) -> int | None:
+def _free_format(src: _Reader, first: int, h: bytes, samples: int, rate: int) -> int | None:
     """The length of a free-format MPEG audio stream (bit rate index 0: a fixed rate the header
     does not give) whose first frame starts at `first`. The frame length is the distance to the
     next header of the same stream (one byte less when the first frame is padded), and it is
     believed only when the frames, each that long (a byte more when padded), run on header to
-    header to the end of the file, or to a tag; else None, for the caller's default."""
-    shape = _free_header(h)
-    if shape is None:
-        return None
-    samples, rate = shape
+    header to the end of the file, or to a tag; else None, for the caller's default. (`samples`
+    and `rate`: what `_free_header` reads in `h`.)"""
     window = src.at(first + _FREE_SHORTEST, _FREE_LONGEST + 1 - _FREE_SHORTEST)
     tried, at = 0, -1
     while tried < _FREE_TRIED:
@@ -268,12 +280,8 @@ def _free_format(src: _Reader, first: int, h: bytes) -> int | None:
 
 def _free_header(h: bytes) -> tuple[int, int] | None:
     """(samples, sample rate) of a free-format layer II or III frame header, else None."""
-    if len(h) < 4 or h[0] != 0xFF or h[1] & 0xE0 != 0xE0 or h[2] >> 4:
-        return None
-    version, layer, rate_index = (h[1] >> 3) & 3, (h[1] >> 1) & 3, (h[2] >> 2) & 3
-    if version == 1 or layer not in (1, 2) or rate_index == 3 or h[3] & 3 == 2:
-        return None
-    return (576 if layer == 1 and version != 3 else 1152), _MPEG_RATES[version][rate_index]
+    header = _mpeg_header(h)
+    return header[3:] if header is not None and not header[2] else None
 
 
 def _same_free_stream(a: bytes, b: bytes) -> bool:
@@ -294,8 +302,7 @@ def _free_frames(src: _Reader, first: int, h: bytes, unpadded: int, samples: int
         pos += unpadded + ((here[2] >> 1) & 1)
     audio_end = min(pos, src.size)
     rest = src.size - audio_end
-    trailer = src.at(audio_end, 8).startswith((b"TAG", b"APETAGEX", b"LYRICS"))
-    if frames < _FREE_FEWEST or (frames < most and rest > 0 and not trailer):
+    if frames < _FREE_FEWEST or (frames < most and rest > 0 and not _tag_at(src, audio_end)):
         return None  # (frames that stop short of the end: a wrong length, or not free format at all)
     return round(frames * samples * 1000 / rate)
 
@@ -316,13 +323,22 @@ def _vbr_frames(frame: bytes, h: bytes) -> int | None:
 _LINEAR_FORMATS = {1, 3, 6, 7, 0xFFFE}  # PCM, float, A-law, mu-law, extensible: bytes = rate × block
 
 
-def _wav(src: _Reader) -> int | None:
-    pos, byte_rate = 12, 0
-    for _ in range(64):
+def _riff_chunks(src: _Reader, most: int) -> Iterator[tuple[int, bytes, int]]:
+    """(offset, id, size) of the first `most` chunks after a RIFF file's 12-byte header, up to
+    one whose 8-byte header is cut short. The size is the chunk's own word (no padding), unchecked."""
+    pos = 12
+    for _ in range(most):
         chunk = src.at(pos, 8)
         if len(chunk) < 8:
-            return None
-        cid, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+            return
+        size = int.from_bytes(chunk[4:], "little")
+        yield pos, chunk[:4], size
+        pos += 8 + size + (size & 1)
+
+
+def _wav(src: _Reader) -> int | None:
+    byte_rate = 0
+    for pos, cid, size in _riff_chunks(src, 64):
         if cid == b"fmt ":
             f = src.at(pos + 8, 16)
             if len(f) < 16:
@@ -335,7 +351,6 @@ def _wav(src: _Reader) -> int | None:
             left = src.size - pos - 8
             data = left if size in (0, 0xFFFFFFFF) else min(size, left)  # (0 and ~0: writers that streamed)
             return data * 1000 // byte_rate if byte_rate else None
-        pos += 8 + size + (size & 1)
     return None
 
 
@@ -348,13 +363,8 @@ def _avi(src: _Reader) -> int | None:
     """RIFF 'AVI ', LIST 'hdrl', whose first chunk is 'avih': microseconds a frame and the frame
     count (an OpenDML file past 1 GiB counts its first RIFF's only: no MMS is that big). Each
     frame is a chunk of 8 bytes at least in the file: a count it cannot hold is not believed."""
-    pos = 12
-    for _ in range(16):  # (the header list comes first; JUNK may pad before it)
-        chunk = src.at(pos, 12)
-        if len(chunk) < 12:
-            return None
-        cid, size = chunk[:4], int.from_bytes(chunk[4:8], "little")
-        if cid == b"LIST" and chunk[8:12] == b"hdrl":
+    for pos, cid, _size in _riff_chunks(src, 16):  # (the header list comes first; JUNK may pad before it)
+        if cid == b"LIST" and src.at(pos + 8, 4) == b"hdrl":
             avih = src.at(pos + 12, 8 + 20)
             if len(avih) < 28 or avih[:4] != b"avih":
                 return None
@@ -363,7 +373,6 @@ def _avi(src: _Reader) -> int | None:
                 return None
             ms = us * frames // 1000
             return None if src.size * 8 * 1000 < ms * _MIN_BITS_PER_SECOND else ms
-        pos += 8 + size + (size & 1)
     return None
 
 
@@ -375,12 +384,8 @@ def _qcp(src: _Reader) -> int | None:
     8 kHz), the sample rate and, for a fixed rate, the bytes of a packet; a variable-rate file
     counts its packets in 'vrat'. A count the data cannot hold (a packet is a byte at least) is
     not believed."""
-    pos, packets, packet_bytes, block, rate = 12, None, 0, 0, 0
-    for _ in range(16):
-        chunk = src.at(pos, 8)
-        if len(chunk) < 8:
-            return None
-        cid, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+    packets, packet_bytes, block, rate = None, 0, 0, 0
+    for pos, cid, size in _riff_chunks(src, 16):
         if cid == b"fmt ":
             f = src.at(pos + 8, 110)  # (version, codec GUID and name, then the figures at 100)
             if len(f) < 110:
@@ -397,7 +402,6 @@ def _qcp(src: _Reader) -> int | None:
             if not block or not rate or not 0 < packets <= data:
                 return None
             return packets * block * 1000 // rate
-        pos += 8 + size + (size & 1)
     return None
 
 
@@ -533,19 +537,15 @@ def has_video(blob: Blob) -> bool | None:
         return None
     if moov is None:
         return None
-    handlers, pos = set(), 0
-    while pos < len(moov):
-        box = _box(moov[pos : pos + 16], len(moov) - pos)
-        if box is None:
+    handlers = set()
+    for kind, payload in _boxes(moov):
+        if kind is None:
             return None  # (a track past a broken box could be the video)
-        kind, header, size = box
         if kind == b"trak":
-            mdia = _child(moov[pos + header : pos + size], b"mdia")
-            hdlr = _child(mdia, b"hdlr") if mdia is not None else None
+            hdlr = _media_box(payload, b"hdlr")
             if hdlr is None or len(hdlr) < 12:
                 return None
             handlers.add(bytes(hdlr[8:12]))  # (after version, flags and a predefined word)
-        pos += size
     if b"vide" in handlers:
         return True
     return False if b"soun" in handlers else None
@@ -565,11 +565,13 @@ def _box(h: bytes | memoryview, left: int) -> tuple[bytes, int, int] | None:
     return (kind, header, size) if header <= size <= left else None
 
 
-def _boxes(data: memoryview) -> Iterator[tuple[bytes, memoryview]]:
+def _boxes(data: memoryview) -> Iterator[tuple[bytes | None, memoryview]]:
+    """(type, payload) of each box in `data`; a tail that is no whole box ends them as (None, the tail)."""
     pos = 0
     while pos < len(data):
         box = _box(data[pos : pos + 16], len(data) - pos)
         if box is None:
+            yield None, data[pos:]
             return
         kind, header, size = box
         yield kind, data[pos + header : pos + size]
@@ -578,6 +580,12 @@ def _boxes(data: memoryview) -> Iterator[tuple[bytes, memoryview]]:
 
 def _child(data: memoryview, kind: bytes) -> memoryview | None:
     return next((payload for found, payload in _boxes(data) if found == kind), None)
+
+
+def _media_box(trak: memoryview, kind: bytes) -> memoryview | None:
+    """The payload of the box `kind` (mdhd, hdlr) in a track's media box, if it has one."""
+    mdia = _child(trak, b"mdia")
+    return _child(mdia, kind) if mdia is not None else None
 
 
 def _header_ms(box: memoryview) -> int | None:
@@ -603,8 +611,7 @@ def _movie_ms(moov: memoryview) -> int | None:
             if ms is not None:
                 return ms
         elif kind == b"trak":
-            mdia = _child(payload, b"mdia")
-            mdhd = _child(mdia, b"mdhd") if mdia is not None else None
+            mdhd = _media_box(payload, b"mdhd")
             track_ms = _header_ms(mdhd) if mdhd is not None else None
             if track_ms:
                 tracks.append(track_ms)

@@ -13,7 +13,11 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def with_hints(unknown: Iterable[str], known: Iterable[str]) -> str:
-    """The unknown names, comma-separated, each with its hint: "subjet (did you mean subject?), zzz"."""
+def unknown_fields(given: Iterable[str], known: Iterable[str]) -> str | None:
+    """What to say of the names of `given` that are not `known` (a JSON object's fields), sorted,
+    each with its hint: "unknown field(s): subjet (did you mean subject?), zzz"; None if there are none."""
     known = list(known)
-    return ", ".join(name + did_you_mean(name, known) for name in unknown)
+    unknown = sorted(set(given) - set(known))
+    if not unknown:
+        return None
+    return "unknown field(s): " + ", ".join(name + did_you_mean(name, known) for name in unknown)

@@ -210,10 +210,7 @@ class Outbox(Periodic):
         except FaultError as exc:
             code = exc.status.code if exc.status else None
             policy = self.client.config.retry
-            # (by its status; without one, a server's Fault by the HTTP status, as the client goes)
-            unavailable = policy.fails_over(code=code) if code is not None else (
-                exc.fault.code.split(".", 1)[0] != "Client" and policy.fails_over(http_status=exc.http_status))
-            hold = (UNAVAILABLE, str(exc)) if unavailable else None
+            hold = (UNAVAILABLE, str(exc)) if policy.fails_over_fault(exc.fault, exc.http_status) else None
             if not policy.retries_fault(exc.fault, exc.http_status):
                 return Round(self._end(item, "failed", attempts, status_code=code, error=str(exc)), True, hold,
                              exc.retry_after)

@@ -426,7 +426,7 @@ class Receiver:
     def plain_answer(self, env: Envelope, response: m.Message) -> Response:
         """`answer` for a response that is only a status (what most handlers give): its bytes are
         encoded once per kind, status and version, and then only the TransactionID is filled in."""
-        if response.status.details_xml is not None or response.status.details_attributes:
+        if _has_markup(response.status):
             return self.answer(env, response)  # (markup of its own: not the template's)
         tid = env.transaction_id or "0"
         key = (type(response), response.status.code, response.status.text, response.status.details, env.version,
@@ -455,7 +455,7 @@ class Receiver:
         version = version or versions.latest()
         tid = (env.transaction_id if env else None) or transaction_id or "0"
         status_obj = fault_status(status, text, details)
-        if given is not None and (given.details_xml is not None or given.details_attributes):
+        if given is not None and _has_markup(given):
             status_obj = m.Status(status_obj.code, status_obj.text, given.details, given.details_xml,
                                   dict(given.details_attributes))
         fault = Fault(code=code, string=status_obj.text, detail=m.VASPErrorRsp(status=status_obj))
@@ -530,6 +530,11 @@ def what_it_said(body: bytes, limit: int = 65536) -> tuple[versions.Version | No
         text = found.group(1).decode("utf-8", "replace")
         tid = None if invalid_xml_char(text) else text
     return versions.sniff(head), tid
+
+
+def _has_markup(status: m.Status) -> bool:
+    """Whether a Status's Details hold elements or attributes, not text alone."""
+    return status.details_xml is not None or bool(status.details_attributes)
 
 
 def fault_status(status: int, text: str | None = None, details: str | None = None) -> m.Status:

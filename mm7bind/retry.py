@@ -72,7 +72,14 @@ class RetryPolicy:
         ("Client", "Client.Auth"...) is final, the server's goes by the HTTP status."""
         if fault.status is not None:
             return self.retries_status(fault.status.code)
-        return fault.code.split(".", 1)[0] != "Client" and self.retries_http(http_status)
+        return not _senders_fault(fault) and self.retries_http(http_status)
+
+    def fails_over_fault(self, fault, http_status: int) -> bool:
+        """Whether a SOAP Fault says the MMSC is unavailable (`fails_over`), read as `retries_fault`
+        reads it: by its MM7 status; without one, a server's fault by the HTTP status."""
+        if fault.status is not None:
+            return self.fails_over(code=fault.status.code)
+        return not _senders_fault(fault) and self.fails_over(http_status=http_status)
 
     def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
@@ -82,6 +89,11 @@ class RetryPolicy:
         if retry_after is not None:
             base = max(base, min(retry_after, self.max_retry_after))
         return max(0.0, base)
+
+
+def _senders_fault(fault) -> bool:
+    """A fault code of the sender's ("Client", "Client.Auth"...): final, whatever the HTTP status."""
+    return fault.code.split(".", 1)[0] == "Client"
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

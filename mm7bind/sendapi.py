@@ -39,7 +39,7 @@ from .auth import bearer_token_problem
 from .codec import _CHARSET, _MEDIA_TYPE
 from .content import Content, Part
 from .errors import STORE_ERRORS, EncodeError, FaultError, MM7Error, SendError
-from .hints import with_hints
+from .hints import unknown_fields
 from .receiver import Response
 from .server import REASONS, request_headers
 
@@ -86,9 +86,9 @@ def submit_from_json(data: Any, *, max_recipients: int = MAX_RECIPIENTS, max_par
     more than `max_recipients` addresses (to, cc and bcc together) and more than `max_parts` parts."""
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object")
-    unknown = sorted(set(data) - set(_STR) - set(_BOOL) - set(_CONTENT))
+    unknown = unknown_fields(data, (*_STR, *_BOOL, *_CONTENT))
     if unknown:
-        raise ApiError(400, f"unknown field(s): {with_hints(unknown, (*_STR, *_BOOL, *_CONTENT))}")
+        raise ApiError(400, unknown)
     fields: dict[str, Any] = {}
     for key in _STR:
         if data.get(key) is not None:
@@ -179,9 +179,9 @@ def _part(item: Any, i: int) -> Part:
     where = f"parts[{i}]"
     if not isinstance(item, dict):
         raise ApiError(400, f"{where} must be an object")
-    unknown = sorted(set(item) - set(_PART_KEYS))
+    unknown = unknown_fields(item, _PART_KEYS)
     if unknown:
-        raise ApiError(400, f"{where}: unknown field(s): {with_hints(unknown, _PART_KEYS)}")
+        raise ApiError(400, f"{where}: {unknown}")
     for key in _PART_KEYS:
         if item.get(key) is not None and not isinstance(item[key], str):
             raise ApiError(400, f"{where}.{key} must be a string")

@@ -282,7 +282,7 @@ class _QuietHandler(WSGIRequestHandler):
 
     request_timeout = 300.0
     max_body = 20 * 1024 * 1024  # a declared body over it is refused before it is read
-    on_too_large: tuple = ()  # (EmbeddedServer's on_too_large, if any: a 1-tuple, not to be bound as a method)
+    on_too_large: Callable[[str | None, int | None], object] | None = None  # (EmbeddedServer's, a staticmethod)
     default_request_version = "HTTP/1.0"  # (the standard library's 0.9 answers errors without a status line)
 
     def setup(self) -> None:
@@ -319,8 +319,8 @@ class _QuietHandler(WSGIRequestHandler):
         if self.length is not None and self.length > self.max_body:
             # Refused before the go-ahead and before the body, as waitress does: a client holding
             # back 50 MB for a 100 Continue must hear 413, not send it all to be refused after.
-            if self.on_too_large:
-                self.on_too_large[0](self.client_address[0], self.length)
+            if self.on_too_large is not None:
+                self.on_too_large(self.client_address[0], self.length)
             self.send_error(413, "request body too large")
             return False
         if _ABSOLUTE_FORM.match(self.path):  # (what a client sends to a proxy: an origin server takes it too)
@@ -571,9 +571,9 @@ class EmbeddedServer:
             self.port = self.server.effective_port
         else:
             # (a silent peer lets go after channel_timeout; a trickling one at request_timeout)
-            handler = type("_Handler", (_QuietHandler,), {"timeout": channel_timeout, "request_timeout": request_timeout,
-                                                          "max_body": max_body, "on_too_large": (on_too_large,)
-                                                          if on_too_large is not None else ()})
+            handler = type("_Handler", (_QuietHandler,), {
+                "timeout": channel_timeout, "request_timeout": request_timeout, "max_body": max_body,
+                "on_too_large": staticmethod(on_too_large) if on_too_large is not None else None})
             server_class = type("_Server", (_ThreadingWSGIServer,), {"connection_limit": connection_limit})
             self.server = make_server(host, port, app, server_class=server_class, handler_class=handler)
             # The handshake happens on the first read, in the connection's own thread and under its

@@ -38,7 +38,7 @@ from .content import Content, Part, media_kind
 from .display import shown_url
 from .envelope import Envelope, Fault
 from .errors import ConnectError, DecodeError, FaultError, HTTPStatusError, SendError, TransportError
-from .hints import with_hints
+from .hints import unknown_fields
 from .mime import header_value
 from .profiles import DIALECTS, Profile
 from .receiver import Response, encode_reply, fault_status, what_it_said
@@ -633,9 +633,9 @@ class Simulator:
         if method != "POST":
             return 405, {"error": f"{route} takes POST"}
         known = CONTROL_FIELDS[route]
-        unknown = sorted(set(args) - set(known))
+        unknown = unknown_fields(args, known)
         if unknown:  # (a misspelt one would be left out: an MO without its text, a trouble that does nothing)
-            return 400, {"error": f"unknown field(s): {with_hints(unknown, known)}"}
+            return 400, {"error": unknown}
         not_text = [k for k in known if route != "fail" and k != "to" and args.get(k) is not None
                     and not isinstance(args[k], str)]  # (deliver's and report's are all text but "to")
         if not_text:

@@ -840,6 +840,17 @@ def test_a_client_fault_without_a_status_is_final():
     assert not retry.retries_fault(mm7.Fault(code="Client.Authentication", string="x"), 500)
 
 
+def test_a_fault_says_the_mmsc_is_unavailable_as_it_says_it_is_worth_retrying():
+    retry = RetryPolicy()
+    busy = mm7.Fault(code="Server", string="busy", detail=mm7.RSErrorRsp(status=mm7.Status(4006)))
+    assert retry.fails_over_fault(busy, 500) and retry.fails_over_fault(busy, 200)
+    assert not retry.fails_over_fault(mm7.Fault(code="Server", string="x", detail=mm7.RSErrorRsp(
+        status=mm7.Status(3000))), 503)  # (its status says what it is: not the HTTP status)
+    server_fault = mm7.Fault(code="Server", string="busy")
+    assert retry.fails_over_fault(server_fault, 503) and not retry.fails_over_fault(server_fault, 500)
+    assert not retry.fails_over_fault(mm7.Fault(code="Client.Authentication", string="x"), 503)
+
+
 def test_a_store_that_fails_to_record_does_not_undo_an_accepted_message(caplog):
     class Broken(MemoryStore):
         def record_sent(self, rec):

@@ -68,14 +68,22 @@ def adts(seconds: float, rate: int = 22050, size: int = 200) -> bytes:
 # -- WAV, MIDI, MP4 ----------------------------------------------------------------------------
 
 
+def chunk(cid: bytes, payload: bytes, size: int | None = None) -> bytes:
+    """A RIFF chunk: its id, its size (the payload's, unless another is declared), its payload."""
+    return cid + struct.pack("<I", len(payload) if size is None else size) + payload
+
+
+def riff(form: bytes, chunks: bytes) -> bytes:
+    """A RIFF file of `form` (WAVE, AVI, QLCM) holding `chunks`."""
+    return chunk(b"RIFF", form + chunks)
+
+
 def wav(seconds: float, rate: int = 8000, channels: int = 1, bits: int = 16, extra: bytes = b"",
         declared: int | None = None, byte_rate: int | None = None) -> bytes:
     block = channels * bits // 8
     data = bytes(round(seconds * rate) * block)
     fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * block if byte_rate is None else byte_rate, block, bits)
-    body = (b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + extra
-            + b"data" + struct.pack("<I", len(data) if declared is None else declared) + data)
-    return b"RIFF" + struct.pack("<I", len(body)) + body
+    return riff(b"WAVE", chunk(b"fmt ", fmt) + extra + chunk(b"data", data, declared))
 
 
 def varlen(n: int) -> bytes:
@@ -340,10 +348,9 @@ def avi(frames: int, us_per_frame: int, frame_bytes: int = 100, junk: bytes = b"
     chunk a frame."""
     avih = struct.pack("<14I", us_per_frame, 0, 0, 0x10, frames if claimed is None else claimed, 0, 1, 0,
                        176, 144, 0, 0, 0, 0)
-    hdrl = b"hdrl" + b"avih" + struct.pack("<I", len(avih)) + avih
-    movi = b"movi" + (b"00dc" + struct.pack("<I", frame_bytes) + bytes(frame_bytes)) * frames
-    body = b"AVI " + junk + b"LIST" + struct.pack("<I", len(hdrl)) + hdrl + b"LIST" + struct.pack("<I", len(movi)) + movi
-    return b"RIFF" + struct.pack("<I", len(body)) + body
+    hdrl = b"hdrl" + chunk(b"avih", avih)
+    movi = b"movi" + chunk(b"00dc", bytes(frame_bytes)) * frames
+    return riff(b"AVI ", junk + chunk(b"LIST", hdrl) + chunk(b"LIST", movi))
 
 
 def test_an_avi_lasts_as_its_main_header_says_when_the_file_can_hold_its_frames():
@@ -364,12 +371,11 @@ def qcp(packets: int, packet_bytes: int = 35, variable: bool = False, claimed: i
     rate varies, then 'data'."""
     fmt = bytes([1, 0]) + bytes(16) + struct.pack("<H", 2) + b"Qcelp 13K".ljust(80, b"\x00")
     fmt += struct.pack("<HHHHH", 14000, packet_bytes, 160, 8000, 16) + bytes(150 - 110)
-    chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    chunks = chunk(b"fmt ", fmt)
     if variable:
-        chunks += b"vrat" + struct.pack("<III", 8, 1, packets if claimed is None else claimed)
+        chunks += chunk(b"vrat", struct.pack("<II", 1, packets if claimed is None else claimed))
     data = bytes(packet_bytes * packets if not variable else 20 * packets)  # (a variable rate: shorter packets)
-    body = b"QLCM" + chunks + b"data" + struct.pack("<I", len(data)) + data
-    return b"RIFF" + struct.pack("<I", len(body)) + body
+    return riff(b"QLCM", chunks + chunk(b"data", data))
 
 
 def test_a_cdma_voice_note_lasts_its_packets_of_20_ms():

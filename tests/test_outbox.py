@@ -579,6 +579,25 @@ def test_an_mmsc_saying_it_is_unavailable_holds_the_queue(store, caplog, how):
         client.close()
 
 
+@pytest.mark.parametrize(("fault_code", "held"), [("Server", True), ("Client", False)])
+def test_a_fault_without_a_status_over_503_holds_the_queue_if_it_is_the_server_s(store, fault_code, held):
+    from .fake_http import FakeServer, mm7_reply
+
+    def unavailable(req):
+        return mm7_reply(mm7.Fault(code=fault_code, string="no capacity"), req.decode(), 503)
+
+    with FakeServer(unavailable) as srv:
+        client = mm7.Client(srv.url, store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client, first_retry=timedelta(seconds=30))
+        for n in range(2):
+            outbox.put(mm7.SubmitReq(recipients=[str(n)]))
+        now = utcnow()
+        done = outbox.run_once(now)
+        assert len(done) == (1 if held else 2)
+        assert outbox.held_until == (now + timedelta(seconds=30) if held else None)
+        client.close()
+
+
 @pytest.mark.parametrize(("trouble", "retry_after", "held_for"), [
     ({"status": 4006}, 120, 120),  # longer than the pause: as the MMSC asks
     ({"status": 4006}, 10, 30),  # shorter: the outbox's own pause (the client, too, waits the longer)
