@@ -344,7 +344,9 @@ def test_stop_stops_between_items_and_start_starts_again(store):
         outbox = Outbox(mm7.Client(sim.url, store=store), poll=0.05)
         outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(40)])
         outbox.start()
-        time.sleep(0.3)
+        deadline = time.monotonic() + 20  # (stopped once some are out, however slow the machine)
+        while not sim.messages and time.monotonic() < deadline:
+            time.sleep(0.02)
         outbox.stop(timeout=5)
         assert not outbox._thread.is_alive()
         sent = len(sim.messages)
