@@ -14,6 +14,7 @@ import dataclasses
 import io
 import itertools
 import logging
+import math
 import random
 import socket
 import ssl
@@ -123,8 +124,9 @@ class ClientConfig:
             raise ValueError(f"digest_qop must be auth or auth-int, not {self.digest_qop!r}")
         if self.role not in ("vasp", "mmsc"):
             raise ValueError("role must be vasp or mmsc")
-        if self.connect_timeout <= 0 or self.read_timeout <= 0:
-            raise ValueError("timeouts must be positive: a request must never wait forever")
+        if not (0 < self.connect_timeout < math.inf and 0 < self.read_timeout < math.inf):
+            # (NaN passed a "<= 0" check, then failed every send with a bare ValueError; inf with an OverflowError)
+            raise ValueError("timeouts must be positive and finite: a request must never wait forever")
         if self.max_answer_bytes < 1:
             raise ValueError("max_answer_bytes must be positive")
         if self.pool_size < 1:  # (no connection to wait for: the first send waited forever)

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import io
 import logging
+import math
 import ssl
 import sys
 import time
@@ -285,6 +286,16 @@ def test_a_pool_without_connections_is_refused_not_waited_on_forever(pool_size):
     for make in (Client, AsyncClient):
         with pytest.raises(ValueError, match="pool_size must be at least 1"):
             make("http://127.0.0.1:9/mm7", pool_size=pool_size)
+
+
+@pytest.mark.parametrize("setting", ["connect_timeout", "read_timeout"])
+@pytest.mark.parametrize("seconds", [math.nan, math.inf])
+def test_a_timeout_that_is_not_a_finite_number_of_seconds_is_refused(setting, seconds):
+    # (the configuration file refuses nan and inf; the Python API took them, and then every send
+    # failed with a bare ValueError or OverflowError, not a SendError)
+    for make in (Client, AsyncClient):
+        with pytest.raises(ValueError, match="timeouts must be positive and finite"):
+            make("http://127.0.0.1:9/mm7", **{setting: seconds})
 
 
 def test_refused_connection_fails_over_without_waiting():
