@@ -559,13 +559,7 @@ def transport_reason(exc: Exception) -> str:
 def _in_tls_handshake(exc: BaseException) -> bool:
     """Whether a timeout happened in the TLS handshake: the ssl module's own error, which urllib3
     wraps in its read timeout, is somewhere in the chain."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if "handshake operation timed out" in str(exc):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+    return any("handshake operation timed out" in str(e) for e in tlsrefusal.chain(exc))
 
 
 def _never_connected(exc: Exception) -> bool:
