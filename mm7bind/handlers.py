@@ -118,7 +118,7 @@ class SavingHandler(Handler):
         self._say(f"ReadReplyReq {_report_line(msg)}")
 
 
-def _or(value, missing: str) -> str:  # noqa: ANN001
+def _or(value: object, missing: str) -> str:
     """`value` as text, or `missing` when the message left it out (tolerant in: a field the schema
     requires may be absent), rather than "None" or nothing at all."""
     return missing if value is None or value == "" else str(value)
