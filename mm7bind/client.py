@@ -549,7 +549,7 @@ def transport_reason(exc: Exception) -> str:
     nested exceptions' texts.)"""
     import re  # noqa: PLC0415
 
-    if _in_tls_handshake(exc):
+    if _in_tls_handshake(exc) or _handshake_cut_off(exc):
         return "the TLS handshake got no answer within the connect timeout (an http port, not https?)"
     cause = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
     cause = getattr(cause, "reason", None) or cause
@@ -560,6 +560,12 @@ def _in_tls_handshake(exc: BaseException) -> bool:
     """Whether a timeout happened in the TLS handshake: the ssl module's own error, which urllib3
     wraps in its read timeout, is somewhere in the chain."""
     return any("handshake operation timed out" in str(e) for e in tlsrefusal.chain(exc))
+
+
+def _handshake_cut_off(exc: BaseException) -> bool:
+    """httpx's TLS handshake that got no answer: a ConnectTimeout without words, over the timeout
+    that cancelled the ssl module's handshake step (which the sync client's words name)."""
+    return any(isinstance(e, TimeoutError) for e in tlsrefusal.chain(exc)) and _in_tls_handshake_step(exc)
 
 
 def _never_connected(exc: Exception) -> bool:
