@@ -856,6 +856,15 @@ def test_the_simulators_trouble_control_refuses_what_it_cannot_do():
     assert sim.control("POST", "fail", b'{"count": 2, "status": 4006}') == (200, {"queued": 2})
 
 
+@pytest.mark.parametrize("rate", [-1, math.nan])
+def test_a_rate_limit_that_is_no_number_of_messages_a_second_is_refused(rate):
+    # (NaN passed the check, and no send ever waited: the limit silently off)
+    with pytest.raises(ValueError, match="rate must be positive"):
+        RateLimiter(rate)
+    with pytest.raises(ValueError, match="rate must be positive"):
+        Client("http://127.0.0.1:9/mm7", rate_limit=rate)  # (0 or None: no limit)
+
+
 def test_rate_limit_by_counting():
     clock = [0.0]
     waits = []
