@@ -454,9 +454,9 @@ def test_a_tls_handshake_timeout_is_found_however_requests_and_urllib3_wrap_it()
                 throw()
             try:
                 raise handling
-            except BaseException:
+            except type(handling):
                 throw()
-        except BaseException as exc:
+        except (OSError, urllib3.exceptions.HTTPError) as exc:  # (requests: OSErrors)
             return exc
 
     pool = urllib3.HTTPSConnectionPool("127.0.0.1", 9)

@@ -495,13 +495,14 @@ def test_what_a_message_left_out_is_said_as_missing_not_as_none_or_nothing(tmp_p
     from mm7bind.cli import _what
     from mm7bind.handlers import SavingHandler
 
-    from .test_receiver import read_reply, report as full_report
+    from .test_receiver import read_reply
+    from .test_receiver import report as full_report
 
     def without(msg: mm7.Message, tid: str, *elements: str) -> int:
         out = mm7.encode(msg, transaction_id=tid, version="REL-6-MM7-1-4")
         body = out.to_bytes()
         for name in elements:
-            body = re.sub(rf"<{name}>.*?</{name}>".encode(), b"", body, flags=re.S)
+            body = re.sub(rf"<{name}>.*?</{name}>".encode(), b"", body, flags=re.DOTALL)
         return rx.handle(body, out.content_type, {}, "127.0.0.1").status
 
     lines: list[str] = []
