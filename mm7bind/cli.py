@@ -854,7 +854,7 @@ def _what(rec) -> str:
     from .store import REPORT_KINDS  # noqa: PLC0415
 
     if rec.kind in REPORT_KINDS:
-        return f"{rec.message_id} {rec.recipient or '?'}: {rec.status or '?'}"
+        return f"{rec.message_id or '?'} {rec.recipient or '?'}: {rec.status or '?'}"
     if not rec.body:
         return "(body purged)"
     try:

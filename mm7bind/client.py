@@ -14,6 +14,7 @@ import dataclasses
 import io
 import itertools
 import logging
+import math
 import random
 import socket
 import ssl
@@ -123,8 +124,9 @@ class ClientConfig:
             raise ValueError(f"digest_qop must be auth or auth-int, not {self.digest_qop!r}")
         if self.role not in ("vasp", "mmsc"):
             raise ValueError("role must be vasp or mmsc")
-        if self.connect_timeout <= 0 or self.read_timeout <= 0:
-            raise ValueError("timeouts must be positive: a request must never wait forever")
+        if not (0 < self.connect_timeout < math.inf and 0 < self.read_timeout < math.inf):
+            # (NaN passed a "<= 0" check, then failed every send with a bare ValueError; inf with an OverflowError)
+            raise ValueError("timeouts must be positive and finite: a request must never wait forever")
         if self.max_answer_bytes < 1:
             raise ValueError("max_answer_bytes must be positive")
         if self.pool_size < 1:  # (no connection to wait for: the first send waited forever)
@@ -547,7 +549,7 @@ def transport_reason(exc: Exception) -> str:
     nested exceptions' texts.)"""
     import re  # noqa: PLC0415
 
-    if _in_tls_handshake(exc):
+    if _in_tls_handshake(exc) or _handshake_cut_off(exc):
         return "the TLS handshake got no answer within the connect timeout (an http port, not https?)"
     cause = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
     cause = getattr(cause, "reason", None) or cause
@@ -557,13 +559,13 @@ def transport_reason(exc: Exception) -> str:
 def _in_tls_handshake(exc: BaseException) -> bool:
     """Whether a timeout happened in the TLS handshake: the ssl module's own error, which urllib3
     wraps in its read timeout, is somewhere in the chain."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if "handshake operation timed out" in str(exc):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+    return any("handshake operation timed out" in str(e) for e in tlsrefusal.chain(exc))
+
+
+def _handshake_cut_off(exc: BaseException) -> bool:
+    """httpx's TLS handshake that got no answer: a ConnectTimeout without words, over the timeout
+    that cancelled the ssl module's handshake step (which the sync client's words name)."""
+    return any(isinstance(e, TimeoutError) for e in tlsrefusal.chain(exc)) and _in_tls_handshake_step(exc)
 
 
 def _never_connected(exc: Exception) -> bool:

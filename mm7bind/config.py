@@ -508,9 +508,15 @@ def _holds_credentials(data: dict) -> bool:
 
 
 def load_checked(path: str | Path | None, *, say_warnings: bool = True) -> Config:
-    """A usable Config, or ConfigError listing what is wrong. Its warnings are logged, or without
-    `say_warnings` kept in `cfg.warnings` for `cfg.say_warnings(uses)` to say those that matter."""
-    cfg, problems = load(path)
+    """A usable Config, or ConfigError listing what is wrong. Its warnings are logged (those of this
+    load: each call reads the file again, and says what it finds), or without `say_warnings` kept
+    in `cfg.warnings` for `cfg.say_warnings(uses)` to say those that matter."""
+    return usable(*load(path), say_warnings=say_warnings)
+
+
+def usable(cfg: Config, problems: list[Problem], *, say_warnings: bool) -> Config:
+    """`cfg`, or ConfigError when one of `problems` is an error; its warnings kept in
+    `cfg.warnings`, and with `say_warnings` said now (the loaders' common end)."""
     if any(p.level == "error" for p in problems):
         raise ConfigError(problems)
     cfg.warnings = problems

@@ -104,17 +104,29 @@ class SavingHandler(Handler):
         folder = self._save(msg, ctx)
         parts = len(msg.content.all_parts()) if msg.content else 0
         subject = repr(msg.subject) if msg.subject is not None else "(no subject)"
-        self._say(f"DeliverReq from {msg.sender} to {', '.join(map(str, msg.recipients or []))}: "
+        to = ", ".join(map(str, msg.recipients or []))
+        self._say(f"DeliverReq from {_or(msg.sender, '(no sender)')} to {_or(to, '(no recipients)')}: "
                   f"{subject}, {parts} part(s) → {folder}")
 
     def on_delivery_report(self, msg: m.DeliveryReportReq, ctx: Context) -> None:
         self._save(msg, ctx)
         about = f" (our {ctx.sent.transaction_id})" if ctx.sent else ""
-        self._say(f"DeliveryReportReq {msg.message_id}{about} for {msg.recipient}: {msg.mm_status}")
+        self._say(f"DeliveryReportReq {_report_line(msg, about)}")
 
     def on_read_reply(self, msg: m.ReadReplyReq, ctx: Context) -> None:
         self._save(msg, ctx)
-        self._say(f"ReadReplyReq {msg.message_id} for {msg.recipient}: {msg.mm_status}")
+        self._say(f"ReadReplyReq {_report_line(msg)}")
+
+
+def _or(value: object, missing: str) -> str:
+    """`value` as text, or `missing` when the message left it out (tolerant in: a field the schema
+    requires may be absent), rather than "None" or nothing at all."""
+    return missing if value is None or value == "" else str(value)
+
+
+def _report_line(msg: m.DeliveryReportReq | m.ReadReplyReq, about: str = "") -> str:
+    return (f"{_or(msg.message_id, '(no MessageID)')}{about} for {_or(msg.recipient, '(no recipient)')}: "
+            f"{_or(msg.mm_status, '(no MMStatus)')}")
 
 
 def _work_folder(folder: Path) -> Path:

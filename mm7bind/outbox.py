@@ -18,7 +18,7 @@ from .codec import decode, encode
 from .arrival import may_have_arrived, no_mmsc_answered
 from .display import shown_time
 from .errors import DecodeError, EncodeError, FaultError, MM7Error, SendError
-from .periodic import Periodic
+from .periodic import Periodic, seconds_between_rounds
 from .sendonce import exchange_time
 from .store import OutboxItem, utcnow
 
@@ -62,12 +62,13 @@ class Outbox(Periodic):
             raise ValueError("first_retry must be positive and max_retry at least first_retry")
         if batch < 1:  # (claiming none at a time, a round never ended)
             raise ValueError("batch must be at least 1")
+        interval = seconds_between_rounds("poll", poll)
         super().__init__()
         self.client, self.store = client, client.core.store
         if client.core.metrics is not None:  # the client's sends are counted there; so is the queue
             client.core.metrics.watch_outbox(self.store)
         self.max_age, self.first_retry, self.max_retry = max_age, first_retry, max_retry
-        self.interval, self.batch = poll, batch
+        self.interval, self.batch = interval, batch
         # While no MMSC answers at all, or those answering say they are unavailable (an overload,
         # a rate limit: 4006), the whole queue waits (doubling pauses, or as long as the MMSC asks),
         # not each item in turn: trying thousands of items on a dead link costs each its timeouts

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from typing import Any, Self
 
 from .errors import STORE_ERRORS
 
 log = logging.getLogger("mm7bind")
+
+
+def seconds_between_rounds(name: str, value: Any) -> float:
+    """`value` (the setting called `name`) as a worker's pause between rounds, or ValueError: a
+    pause of 0 or less, or NaN, ran round after round without one (thousands of store queries a
+    second); an infinite one ended the worker at its first wait (too long for the clock)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+    return float(value)
 
 
 class Periodic:

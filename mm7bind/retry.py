@@ -126,7 +126,7 @@ class RateLimiter:
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        if self.rate <= 0:
+        if not self.rate > 0:  # (NaN passed "<= 0": every wait came out NaN, and no send waited)
             raise ValueError("rate must be positive")
         self._tokens = self.burst
         self._last = self.clock()

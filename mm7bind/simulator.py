@@ -14,6 +14,7 @@ Control endpoints (JSON), next to the MM7 path:
     POST /control/fail     {"count","status","http_status","retry_after","delay"}   trouble (fail_next)
     POST /control/reset                          forget messages, scheduled reports and trouble (reset)
     GET  /control/health                         200 while it runs
+(HEAD as GET; another method: 405 with Allow.)
 """
 
 from __future__ import annotations
@@ -179,6 +180,9 @@ QUIRKS: dict[str, Callable[[bytes], bytes]] = {"cmcc": _plain_sender, "cmcc-sdk"
 TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay")
 CONTROL_FIELDS = {"deliver": ("from", "to", "subject", "text", "linked_id"),
                   "report": ("message_id", "recipient", "status"), "fail": TROUBLE_FIELDS, "reset": ()}
+# The methods each control endpoint answers (HEAD as GET): another one is a 405 naming these.
+CONTROL_METHODS = {"messages": ("GET", "HEAD"), "health": ("GET", "HEAD"),
+                   **{action: ("POST",) for action in CONTROL_FIELDS}}
 
 _runs_lock = threading.Lock()
 _last_run = [0]  # (the last run ID's milliseconds: two simulators made in one millisecond differ too)
@@ -269,10 +273,13 @@ class Simulator:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length) if length else b""
             if route.startswith("/control/"):
-                status, payload = self.control(method, route[len("/control/"):], body)
+                action = route[len("/control/"):]
+                status, payload = self.control(method, action, body)
                 data = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
-                start_response(f"{status} {'OK' if status == 200 else 'Error'}",
-                               [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data)))])
+                headers = [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data)))]
+                if status == 405:
+                    headers.append(("Allow", ", ".join(CONTROL_METHODS[action])))
+                start_response(f"{status} {REASONS.get(status, 'Error')}", headers)
                 return [data]
             if route != path:
                 start_response("404 Not Found", [("Content-Type", "text/plain")])
@@ -288,12 +295,14 @@ class Simulator:
 
         return without_body_for_head(app)
 
-    def fail_next(self, count: int = 1, **trouble: Any) -> None:
+    def fail_next(self, count: int = 1, **trouble: Any) -> int:
         """Make the next `count` requests fail: `status=3000` (a Fault), `http_status=503`,
-        `retry_after=` seconds, `delay=` seconds before the answer (a client's read timeout)."""
+        `retry_after=` seconds, `delay=` seconds before the answer (a client's read timeout).
+        → how many requests will now fail (these and those queued before)."""
         t = Trouble(**trouble)
         with self._lock:
             self._troubles.extend([t] * count)
+            return len(self._troubles)
 
     def reset(self) -> None:
         """Forget the messages, MO sent, scheduled reports and scripted trouble, as a fresh simulator
@@ -617,21 +626,24 @@ class Simulator:
     # -- control --------------------------------------------------------------------------------
 
     def control(self, method: str, route: str, body: bytes) -> tuple[int, Any]:
+        """A control request → (HTTP status, the JSON answer); a 405's Allow is CONTROL_METHODS[route]."""
+        if route not in CONTROL_METHODS:
+            return 404, {"error": f"no control action {route!r} ({', '.join(CONTROL_METHODS)})"}
+        if method not in CONTROL_METHODS[route]:
+            return 405, {"error": f"{route} takes {' or '.join(CONTROL_METHODS[route])}"}
+        if route == "messages":
+            with self._lock:
+                return 200, [s.summary() for s in self.messages.values()]
+        if route == "health":
+            with self._lock:
+                count = len(self.messages)
+            return 200, {"ok": True, "dialect": self.config.dialect, "messages": count}
         try:
             args = json.loads(body or b"{}")
         except ValueError:
             return 400, {"error": "the body must be JSON"}
         if not isinstance(args, dict):
             return 400, {"error": "the body must be a JSON object"}
-        if route == "messages" and method == "GET":
-            with self._lock:
-                return 200, [s.summary() for s in self.messages.values()]
-        if route == "health":
-            return 200, {"ok": True, "dialect": self.config.dialect, "messages": len(self.messages)}
-        if route not in ("deliver", "report", "fail", "reset"):
-            return 404, {"error": f"no control action {route!r} (messages, health, deliver, report, fail, reset)"}
-        if method != "POST":
-            return 405, {"error": f"{route} takes POST"}
         known = CONTROL_FIELDS[route]
         unknown = unknown_fields(args, known)
         if unknown:  # (a misspelt one would be left out: an MO without its text, a trouble that does nothing)
@@ -653,8 +665,8 @@ class Simulator:
                 count = args.get("count", 1)
                 if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                     return 400, {"error": f"count {count!r} is not a whole number, 0 or more"}
-                self.fail_next(count, **{k: args[k] for k in TROUBLE_FIELDS[1:] if k in args})
-                return 200, {"queued": len(self._troubles)}
+                queued = self.fail_next(count, **{k: args[k] for k in TROUBLE_FIELDS[1:] if k in args})
+                return 200, {"queued": queued}
         except KeyError as exc:
             return 400, {"error": f"missing or unknown {exc.args[0]}"}
         except (RuntimeError, ValueError, TypeError) as exc:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .display import is_secret_header
 from .errors import STORE_ERRORS
-from .periodic import Periodic
+from .periodic import Periodic, seconds_between_rounds
 from .status import is_success
 
 
@@ -1555,8 +1555,9 @@ class Retention(Periodic):
                  every: float = 3600.0):
         if keep is None and keep_bodies is None:
             raise ValueError("nothing to purge: give keep or keep_bodies")
+        interval = seconds_between_rounds("every", every)
         super().__init__()
-        self.store, self.keep, self.keep_bodies, self.interval = store, keep, keep_bodies, every
+        self.store, self.keep, self.keep_bodies, self.interval = store, keep, keep_bodies, interval
 
     def run_once(self, now: datetime | None = None) -> Purged:
         now = now or utcnow()

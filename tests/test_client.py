@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import io
 import logging
+import math
 import ssl
 import sys
 import time
@@ -287,6 +288,16 @@ def test_a_pool_without_connections_is_refused_not_waited_on_forever(pool_size):
             make("http://127.0.0.1:9/mm7", pool_size=pool_size)
 
 
+@pytest.mark.parametrize("setting", ["connect_timeout", "read_timeout"])
+@pytest.mark.parametrize("seconds", [math.nan, math.inf])
+def test_a_timeout_that_is_not_a_finite_number_of_seconds_is_refused(setting, seconds):
+    # (the configuration file refuses nan and inf; the Python API took them, and then every send
+    # failed with a bare ValueError or OverflowError, not a SendError)
+    for make in (Client, AsyncClient):
+        with pytest.raises(ValueError, match="timeouts must be positive and finite"):
+            make("http://127.0.0.1:9/mm7", **{setting: seconds})
+
+
 def test_refused_connection_fails_over_without_waiting():
     with FakeServer() as srv:
         dead = dead_url()
@@ -385,6 +396,101 @@ def test_https_to_a_plain_http_port_is_a_failure_to_connect_that_says_so():
         with client((url, other.url), connect_timeout=0.3, retry=RetryPolicy(max_attempts=2)) as c:
             result = c.submit(submit())  # on to the next MMSC at once, as for a refused connection
         assert result.ok and result.url == other.url and c.sleeps == []
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_only_a_tls_handshake_that_timed_out_is_taken_for_one(tmp_path, asynchronous):
+    """Which failures are a failure to connect, and which are said to be a TLS handshake that got
+    no answer: a read timeout over plain HTTP or after a TLS handshake is not one, nor a
+    certificate refused, nor a refused connection. (httpx reports the handshake's timeout as a
+    ConnectTimeout without words: the async client said only "ConnectTimeout".)"""
+    said = "TLS handshake got no answer"
+
+    def failure(url, **kw):
+        kw = {"connect_timeout": 0.3, "read_timeout": 0.3, "retry": RetryPolicy.never(), **kw}
+
+        async def main():
+            async with AsyncClient(url, **kw) as c:
+                return await c.submit(submit())
+
+        with pytest.raises(mm7.errors.SendError) as failed:
+            if asynchronous:
+                asyncio.run(main())
+            else:
+                with client(url, **kw) as c:
+                    c.submit(submit())
+        return type(failed.value), said in str(failed.value)
+
+    with SilentServer() as silent:
+        assert failure(silent.url.replace("http://", "https://")) == (ConnectError, True)
+        assert failure(silent.url) == (RequestTimeout, False)
+    srv, ca_path, _ = tls_server(tmp_path)
+    srv.responder = lambda req: Reply(delay=1)
+    with srv:
+        assert failure(srv.url, verify=str(ca_path)) == (RequestTimeout, False)
+        assert failure(srv.url) == (ConnectError, False)  # (its CA unknown)
+    assert failure(dead_url()) == (ConnectError, False)
+    assert failure(dead_url().replace("http://", "https://")) == (ConnectError, False)
+
+
+def test_a_tls_handshake_timeout_is_found_however_requests_and_urllib3_wrap_it():
+    """The exceptions as requests and urllib3 build them: each wrapper raised while the error it
+    wraps is handled (its context, and its first argument), urllib3's MaxRetryError from its reason,
+    its timeouts from the socket's error."""
+    import requests
+    import urllib3
+
+    from mm7bind.client import _in_tls_handshake, transport_reason
+
+    def raised(make, handling=None, cause=None):
+        """make(), raised while `handling` is handled, from `cause` if given."""
+        def throw():
+            if cause is None:
+                raise make()
+            raise make() from cause
+
+        try:
+            if handling is None:
+                throw()
+            try:
+                raise handling
+            except type(handling):
+                throw()
+        except (OSError, urllib3.exceptions.HTTPError) as exc:  # (requests: OSErrors)
+            return exc
+
+    pool = urllib3.HTTPSConnectionPool("127.0.0.1", 9)
+
+    def timeout(text):  # (urllib3's _raise_timeout)
+        socket_error = TimeoutError(text)
+        return raised(lambda: urllib3.exceptions.ReadTimeoutError(pool, "/mm7", "Read timed out."), socket_error,
+                      socket_error)
+
+    def gave_up(reason):  # (urllib3's Retry.increment, then requests' adapter)
+        return raised(lambda: urllib3.exceptions.MaxRetryError(pool, "/mm7", reason), reason, reason)
+
+    handshake, read = timeout("_ssl.c:983: The handshake operation timed out"), timeout("The read operation timed out")
+    refused = urllib3.exceptions.NewConnectionError(pool, "Failed to establish a new connection: [Errno 111]")
+    untrusted = urllib3.exceptions.SSLError(
+        ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"))
+    connect_timeout = urllib3.exceptions.ConnectTimeoutError(pool, "timed out. (connect timeout=0.3)")
+    in_handshake = [
+        raised(lambda: requests.exceptions.ReadTimeout(handshake), handshake),
+        handshake,  # (as a forwarding handler reading its answer may meet it)
+        raised(lambda: requests.exceptions.ConnectionError(gave_up(handshake)), gave_up(handshake)),
+        handshake.__cause__,
+    ]
+    elsewhere = [
+        raised(lambda: requests.exceptions.ReadTimeout(read), read),
+        read,
+        raised(lambda: requests.exceptions.SSLError(gave_up(untrusted)), gave_up(untrusted)),
+        raised(lambda: requests.exceptions.ConnectionError(gave_up(refused)), gave_up(refused)),
+        raised(lambda: requests.exceptions.ConnectTimeout(gave_up(connect_timeout)), gave_up(connect_timeout)),
+    ]
+    assert [_in_tls_handshake(e) for e in in_handshake] == [True] * len(in_handshake)
+    assert [_in_tls_handshake(e) for e in elsewhere] == [False] * len(elsewhere)
+    assert transport_reason(in_handshake[0]).startswith("the TLS handshake got no answer")
+    assert transport_reason(elsewhere[0]) == "Read timed out."
 
 
 @pytest.mark.parametrize("size", [10 * 1024, 3 * 1024 * 1024])  # sent as bytes, and streamed
@@ -748,6 +854,15 @@ def test_the_simulators_trouble_control_refuses_what_it_cannot_do():
         assert status == 400 and error in answer["error"], (body, answer)
     assert sim.control("POST", "fail", b'{"count": 0}') == (200, {"queued": 0})  # nothing was queued
     assert sim.control("POST", "fail", b'{"count": 2, "status": 4006}') == (200, {"queued": 2})
+
+
+@pytest.mark.parametrize("rate", [-1, math.nan])
+def test_a_rate_limit_that_is_no_number_of_messages_a_second_is_refused(rate):
+    # (NaN passed the check, and no send ever waited: the limit silently off)
+    with pytest.raises(ValueError, match="rate must be positive"):
+        RateLimiter(rate)
+    with pytest.raises(ValueError, match="rate must be positive"):
+        Client("http://127.0.0.1:9/mm7", rate_limit=rate)  # (0 or None: no limit)
 
 
 def test_rate_limit_by_counting():

@@ -648,3 +648,19 @@ def test_a_server_error_about_one_request_holds_no_queue(store, code):
         assert outbox.held_until is None
         assert ended[0].next_at == now + timedelta(seconds=60)  # (its own pause: as long as the MMSC asked)
         client.close()
+
+
+@pytest.mark.parametrize("pause", [0, -1, float("nan"), float("inf"), "1", True])
+def test_a_pause_between_rounds_that_is_none_or_endless_is_refused(store, pause):
+    """A poll of 0 (or less, or NaN) ran round after round with no pause — some hundred thousand
+    store queries a second — and an infinite one ended the worker at its first wait, leaving the
+    queue unsent. Retention's `every` is the same pause."""
+    from mm7bind.store import Retention
+
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
+    with pytest.raises(ValueError, match=r"^poll must be a positive number of seconds, not "):
+        Outbox(client, poll=pause)
+    with pytest.raises(ValueError, match=r"^every must be a positive number of seconds, not "):
+        Retention(store, keep=timedelta(days=1), every=pause)
+    assert Outbox(client, poll=0.5).interval == 0.5
+    client.close()

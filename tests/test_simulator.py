@@ -243,3 +243,45 @@ def test_delays_that_are_not_a_number_of_seconds_are_refused():
             r = requests.post(f"{sim.server.url}/control/fail", data=body, timeout=10)
             assert r.status_code == 400 and "must be 0 or more seconds" in r.json()["error"], r.text
         assert sim._troubles == []
+
+
+def test_every_control_endpoint_answers_a_method_it_does_not_take_with_405_and_allow():
+    """POST /control/messages said 404 (no such endpoint), HEAD /control/messages too while HEAD
+    /control/health said 200, health answered any method, and the 405s named no method to use."""
+    with Simulator() as sim:
+        base = f"{sim.server.url}/control/"
+        for action, allowed in (("messages", "GET, HEAD"), ("health", "GET, HEAD"), ("deliver", "POST"),
+                                ("report", "POST"), ("fail", "POST"), ("reset", "POST")):
+            for method in ("GET", "HEAD", "POST", "PUT", "DELETE"):
+                if method in allowed:
+                    continue
+                r = requests.request(method, base + action, data=b"{}", timeout=5)
+                assert (r.status_code, r.headers.get("Allow")) == (405, allowed), (method, action)
+                assert r.reason == "Method Not Allowed"
+                if method != "HEAD":
+                    assert r.json() == {"error": f"{action} takes {allowed.replace(', ', ' or ')}"}
+        for action in ("messages", "health"):
+            got, head = requests.get(base + action, timeout=5), requests.head(base + action, timeout=5)
+            assert (got.status_code, head.status_code, head.content) == (200, 200, b"")
+            assert head.headers["Content-Length"] == got.headers["Content-Length"]
+            # (what a GET carries is not read: no "the body must be JSON" for a GET)
+            assert requests.get(base + action, data=b"not json", timeout=5).status_code == 200
+        nope = requests.post(base + "nope", timeout=5)
+        assert nope.status_code == 404 and "Allow" not in nope.headers
+
+
+def test_the_trouble_count_answered_is_read_under_the_lock_that_guards_it():
+    """POST /control/fail answered with len() of the trouble list taken without the lock every
+    other access holds: a request taking a trouble meanwhile made the count another moment's."""
+    sim = Simulator()
+    under_lock = []
+
+    class Watched(list):
+        def __len__(self):
+            under_lock.append(sim._lock.locked())
+            return super().__len__()
+
+    sim._troubles = Watched()
+    assert sim.control("POST", "fail", b'{"count": 2, "status": 4006}') == (200, {"queued": 2})
+    assert under_lock and all(under_lock)
+    assert sim.fail_next(http_status=503) == 3  # (fail_next says it: counted as it queued them)

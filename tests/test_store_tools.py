@@ -486,6 +486,40 @@ def test_the_saving_handler_keeps_peer_text_in_its_place(tmp_path, caplog):
     assert not (tmp_path / "escape.txt").exists()
 
 
+def test_what_a_message_left_out_is_said_as_missing_not_as_none_or_nothing(tmp_path):
+    """Tolerant in: a DeliverReq without recipients or sender, a report without its MessageID,
+    recipient or status are taken. The saving handler's line said "to :", "from None" and
+    "DeliveryReportReq None for None: None"; `store inbox` said "None" for a report's MessageID."""
+    import re
+
+    from mm7bind.cli import _what
+    from mm7bind.handlers import SavingHandler
+
+    from .test_receiver import read_reply
+    from .test_receiver import report as full_report
+
+    def without(msg: mm7.Message, tid: str, *elements: str) -> int:
+        out = mm7.encode(msg, transaction_id=tid, version="REL-6-MM7-1-4")
+        body = out.to_bytes()
+        for name in elements:
+            body = re.sub(rf"<{name}>.*?</{name}>".encode(), b"", body, flags=re.DOTALL)
+        return rx.handle(body, out.content_type, {}, "127.0.0.1").status
+
+    lines: list[str] = []
+    store = MemoryStore()
+    rx = mm7.Receiver(SavingHandler(tmp_path / "out", echo=lines.append), store=store)
+    assert post(rx, mm7.DeliverReq(sender="+8613900000000", subject="s"), "no-to") == 200
+    assert without(mm7.DeliverReq(sender="+8613900000000", recipients=["1065888"]), "no-from", "Sender") == 200
+    assert without(full_report(), "no-report-fields", "MessageID", "Recipient", "MMStatus") == 200
+    assert without(read_reply(), "no-reply-fields", "MessageID", "Recipient", "MMStatus") == 200
+    said = [line.split(" → ")[0] for line in lines]
+    assert said == ["DeliverReq from +8613900000000 to (no recipients): 's', 0 part(s)",
+                    "DeliverReq from (no sender) to 1065888: (no subject), 0 part(s)",
+                    "DeliveryReportReq (no MessageID) for (no recipient): (no MMStatus)",
+                    "ReadReplyReq (no MessageID) for (no recipient): (no MMStatus)"]
+    assert [_what(r) for r in store.inbox()[2:]] == ["? ?: ?", "? ?: ?"]
+
+
 def test_purge_takes_an_age_too(store):
     assert post(mm7.Receiver(store=store), mm7.DeliverReq(sender="+8613900000000"), "age-1") == 200
     assert store.purge(timedelta(days=1)).inbox == 0  # a minute old, not a day

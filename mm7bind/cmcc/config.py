@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from lxml import etree
 
 from ..auth import QOPS
-from ..config import Config, ConfigError, Problem, check
+from ..config import Config, ConfigError, Problem, check, usable
 from ..errors import DecodeError
 from ..hints import did_you_mean
 from ..xmlsafe import parse_xml
@@ -270,7 +270,7 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
 def load_cmcc(path: str | Path, conn_path: str | Path | None = None, *, say_warnings: bool = True) -> Config:
     """A usable Config from the files, or ConfigError; warnings as `config.load_checked` has them."""
     cfg, problems = read(path, conn_path)
-    if any(p.level == "error" for p in problems):
+    if any(p.level == "error" for p in problems):  # (before making a log folder for files that cannot work)
         raise ConfigError(problems)
     if cfg.logging.file and cfg.logging.file != os.devnull:
         folder = Path(cfg.logging.file).parent
@@ -280,10 +280,7 @@ def load_cmcc(path: str | Path, conn_path: str | Path | None = None, *, say_warn
             problems.append(Problem("warning", f"{Path(path).name}:LogPath",
                                     f"cannot create {folder} ({exc.strerror or exc}): no log file"))
             cfg.logging.file = ""
-    cfg.warnings = problems
-    if say_warnings:
-        cfg.say_warnings()
-    return cfg
+    return usable(cfg, problems, say_warnings=say_warnings)
 
 
 def check_cmcc(path: str | Path, conn_path: str | Path | None = None) -> list[Problem]:
