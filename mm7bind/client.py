@@ -549,6 +549,8 @@ def transport_reason(exc: Exception) -> str:
 
     if _in_tls_handshake(exc):
         return "the TLS handshake got no answer within the connect timeout (an http port, not https?)"
+    if type(exc).__name__ == "ProxyError" and type(exc).__module__.startswith("httpx"):
+        return f"the proxy refused to connect us: {exc}"  # (httpx says only the proxy's status)
     cause = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
     cause = getattr(cause, "reason", None) or cause
     return re.sub(r"^[A-Za-z]+\(host=[^)]*\): ", "", str(cause)) or type(cause).__name__
@@ -1101,6 +1103,19 @@ async def _inflated(resp, coding: str, step: int = 65536):  # noqa: ANN001
                 yield out
 
 
+def _as_sent(headers) -> dict[str, str]:
+    """An httpx answer's headers under the names the MMSC gave them, a repeated one's values joined
+    (as requests has them): httpx's own mapping lowercases every name, and an HTTPStatusError's
+    `headers["Retry-After"]` found nothing."""
+    joined: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for raw_name, raw_value in headers.raw:
+        name, value = raw_name.decode("latin-1"), raw_value.decode(headers.encoding)
+        first = names.setdefault(name.lower(), name)
+        joined[first] = f"{joined[first]}, {value}" if first in joined else value
+    return joined
+
+
 class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
     """The same client for asyncio: `await client.submit(msg)`."""
 
@@ -1159,7 +1174,8 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
                 return await asyncio.wait_for(self._exchange(url, body, p.headers), limit)
         except AnswerTooLarge as exc:
             return Failure("too-large", exc)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
+            # (ProxyError: the proxy refused the tunnel to the MMSC, as requests' ProxyError says)
             return Failure("connect", exc)
         except (httpx.TimeoutException, asyncio.TimeoutError) as exc:
             return Failure("timeout", exc)
@@ -1179,7 +1195,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
                 if size > limit:
                     raise AnswerTooLarge(limit)
                 chunks.append(chunk)
-        return Answer(resp.status_code, resp.headers, b"".join(chunks))
+        return Answer(resp.status_code, _as_sent(resp.headers), b"".join(chunks))
 
     async def aclose(self) -> None:
         await self.http.aclose()

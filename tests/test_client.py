@@ -1173,6 +1173,58 @@ def test_proxies_only_as_configured_never_from_the_environment(asynchronous, mon
         ClientConfig(urls=("http://x",), proxy="socks9://nowhere")
 
 
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_proxy_refusing_the_tunnel_is_a_failure_to_connect_from_both_clients(asynchronous):
+    # Nothing reached an MMSC: the async client said TransportError (the MMSC may have it), so
+    # no other MMSC was tried, and a resumed campaign or the outbox held the message as one
+    # that may have arrived.
+    from mm7bind.arrival import NOT_TAKEN, arrival
+
+    from .fake_http import RefusingProxy
+
+    store = MemoryStore()
+    with RefusingProxy() as proxy, FakeServer() as other:
+        settings = {"proxy": proxy.url, "store": store, "retry": RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0)}
+        urls = ("https://mmsc-a.example/mm7", "https://mmsc-b.example/mm7")
+        if asynchronous:
+            async def main():
+                async with AsyncClient(urls, **settings) as c:
+                    await c.submit(submit())
+
+            send = lambda: asyncio.run(main())
+        else:
+            def send():
+                with client(urls, **settings) as c:
+                    c.submit(submit())
+        with pytest.raises(ConnectError, match="proxy") as failed:
+            send()
+        # (both MMSCs asked for, the second at once: a connection refused is a reason to go elsewhere)
+        assert [line.rsplit(" ", 1)[0] for line in proxy.asked] == ["CONNECT mmsc-a.example:443",
+                                                                  "CONNECT mmsc-b.example:443"]
+        assert other.requests == []
+    [rec] = store.sent()
+    assert arrival(failed.value) == arrival(rec.error) == NOT_TAKEN and rec.error.startswith("ConnectError")
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_an_http_error_keeps_the_header_names_the_mmsc_gave(asynchronous):
+    # httpx lowercases header names: an HTTPStatusError from the async client had no "Retry-After".
+    reply = Reply(503, b"busy", {"Retry-After": "7", "X-Reason": "overload", "Content-Type": "text/plain"})
+    with FakeServer(lambda req: reply) as srv:
+        if asynchronous:
+            async def main():
+                async with AsyncClient(srv.url, retry=RetryPolicy.never()) as c:
+                    await c.submit(submit())
+
+            with pytest.raises(HTTPStatusError) as failed:
+                asyncio.run(main())
+        else:
+            with client(srv.url, retry=RetryPolicy.never()) as c, pytest.raises(HTTPStatusError) as failed:
+                c.submit(submit())
+    headers = failed.value.headers
+    assert headers["Retry-After"] == "7" and headers["X-Reason"] == "overload" and failed.value.retry_after == 7
+
+
 def test_the_configuration_names_a_proxy(tmp_path):
     from mm7bind import config
 
