@@ -170,6 +170,7 @@ class Prepared:
     headers: dict[str, str]
     started: float = field(default_factory=time.monotonic)
     tag: str | None = None  # recorded with the SentRecord (a campaign's name, an order number)
+    records: list | None = None  # where its SentRecord goes for its sender to write (None: written at once)
 
 
 @dataclass
@@ -194,6 +195,16 @@ class Answer:
 class Failure:
     kind: str  # connect | timeout | other | too-large
     error: Exception
+
+
+class NotSent(BaseException):
+    """Thrown into `ClientCore.exchange` at a `Post` interrupted (`interruption`, raised on)
+    before any of its request went out (waiting its turn for a connection): recorded as the
+    attempts before it ended, not as a request in flight."""
+
+    def __init__(self, interruption: BaseException):
+        super().__init__(interruption)
+        self.interruption = interruption
 
 
 class AnswerTooLarge(Exception):
@@ -412,14 +423,17 @@ class ClientCore:
         self.finish(p, error=error)
         raise error
 
-    def exchange(self, msg: m.Message, transaction_id: str | None = None, tag: str | None = None):
+    def exchange(self, msg: m.Message, transaction_id: str | None = None, tag: str | None = None,
+                 records: list | None = None):
         """The whole request, attempts and waits included, as a generator of I/O to do.
 
         It yields `Post(url, prepared)` (send back `Answer(...)` or `Failure(kind, exc)`) and
         `Sleep(seconds)` (send back None), and returns the `Result` (or raises the final error).
-        The sync and async clients only carry these out.
+        The sync and async clients only carry these out. With `records`, the send's SentRecord is
+        put there for the caller to write to the store, not written by the generator.
         """
         p = self.prepare(msg, transaction_id, tag)
+        p.records = records
         url = self.first_url()
         tried: set[str] = set()
         attempt = 0
@@ -432,7 +446,8 @@ class ClientCore:
                 wait = self.limiters[url].reserve()
                 if wait > 0:
                     yield from self.step(Sleep(wait), p, attempt - 1, url, "waiting to send to", unanswered, last)
-            outcome = yield from self.step(Post(url, p), p, attempt, url, "waiting for the answer from", True, last)
+            outcome = yield from self.step(Post(url, p), p, attempt, url, "waiting for the answer from", True, last,
+                                           unanswered)
             if isinstance(outcome, Failure):
                 decision = self.on_transport_error(p, attempt, url, outcome.kind, outcome.error, tried)
             else:
@@ -451,13 +466,17 @@ class ClientCore:
             url = decision.url
 
     def step(self, action: Post | Sleep, p: Prepared, attempts: int, url: str, doing: str,
-             may_have_arrived: bool, last: SendError | None):
+             may_have_arrived: bool, last: SendError | None, before: bool = False):
         """Yield `action`; a cancellation or Ctrl-C the client throws in while it is carried out is
-        recorded (`interrupted`) and raised on."""
+        recorded (`interrupted`) and raised on. `before`: whether the MMSC may have the request
+        from the attempts before this one (what a `NotSent` thrown in is recorded as)."""
         try:
             return (yield action)
         except GeneratorExit:
             raise
+        except NotSent as unsent:
+            self.interrupted(p, attempts - 1, url, unsent.interruption, "waiting to send to", before, last)
+            raise unsent.interruption from None
         except BaseException as exc:
             self.interrupted(p, attempts, url, exc, doing, may_have_arrived, last)
             raise
@@ -518,7 +537,7 @@ class ClientCore:
                         "%(attempts)d attempt(s) %(duration_ms)sms: %(reason)s",
                         {**info, "reason": _shortened(str(error))}, extra={"mm7": info})
         if self.store is not None:
-            self._record(SentRecord(
+            (self._record if p.records is None else p.records.append)(SentRecord(
                 transaction_id=p.transaction_id, operation=msg.ELEMENT,
                 version=(result.version.name if result and result.version else str(self.config.profile.version)),
                 recipients=recipients, message_id=message_id, url=info["url"],
@@ -1144,23 +1163,31 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         self._slots: dict[str, asyncio.Semaphore] = {}
 
     async def send(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> Result:
-        steps = self.core.exchange(msg, transaction_id, tag)
+        records: list[SentRecord] = []
+        steps = self.core.exchange(msg, transaction_id, tag, records)
         reply = None
-        while True:
-            try:
-                action = steps.send(reply)
-            except StopIteration as done:
-                return done.value
-            try:
-                if isinstance(action, Sleep):
-                    await self.sleep(action.seconds)
-                    reply = None
-                else:
-                    reply = await self._post(action.url, action.prepared)
-            except BaseException as exc:
-                if not isinstance(exc, Exception):  # cancelled: the core records what the MMSC may have, raises it on
-                    steps.throw(exc)
-                raise
+        try:
+            while True:
+                try:
+                    action = steps.send(reply)
+                except StopIteration as done:
+                    return done.value
+                try:
+                    if isinstance(action, Sleep):
+                        await self.sleep(action.seconds)
+                        reply = None
+                    else:
+                        reply = await self._post(action.url, action.prepared)
+                except BaseException as exc:
+                    if not isinstance(exc, Exception):  # cancelled: the core records what the MMSC may have, raises it on
+                        steps.throw(exc)
+                    raise
+        finally:
+            # Written before the outcome is told, as the sync client does, but from a worker thread:
+            # a store write waits for the disk, and for a lock another program holds (seconds): on
+            # the event loop, every other task (sends timing out meanwhile) would wait with it.
+            for rec in records:
+                await asyncio.to_thread(self.core._record, rec)
 
     async def _post(self, url: str, p: Prepared) -> Answer | Failure:
         import httpx  # noqa: PLC0415
@@ -1170,8 +1197,14 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         limit = self.config.connect_timeout + self.config.read_timeout  # (httpx's timeouts are per read)
         slot = self._slots.get(url) or self._slots.setdefault(url, asyncio.Semaphore(self.config.pool_size))
         try:
-            async with slot:
+            await slot.acquire()
+        except asyncio.CancelledError as exc:  # (while waiting its turn: nothing of it went out)
+            raise NotSent(exc) from None
+        try:
+            try:
                 return await asyncio.wait_for(self._exchange(url, body, p.headers), limit)
+            finally:
+                slot.release()
         except AnswerTooLarge as exc:
             return Failure("too-large", exc)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:

@@ -1083,6 +1083,68 @@ def test_a_send_cancelled_while_its_request_is_out_is_recorded_as_one_the_mmsc_m
     assert any(r.levelno == logging.WARNING and "tid-cancelled" in r.getMessage() for r in caplog.records)
 
 
+def test_a_send_cancelled_while_waiting_for_a_connection_is_not_recorded_as_one_the_mmsc_may_have(caplog):
+    # With pool_size sends out, the next waits its turn: cancelled then, nothing of it went out,
+    # yet it was recorded as SendInterrupted, "the MMSC may have taken it" (an outbox item failed
+    # for a person to look at, where it could simply be sent).
+    store = MemoryStore()
+
+    async def main():
+        with FakeServer(lambda req: Reply(**{**vars(default_responder(req)), "delay": 1.0})) as srv:
+            async with AsyncClient(srv.url, store=store, pool_size=1, retry=NO_WAIT) as c:
+                out = asyncio.create_task(c.submit(submit(), transaction_id="tid-out"))
+                while not srv.requests:  # (the one connection is taken)
+                    await asyncio.sleep(0.01)
+                queued = asyncio.create_task(c.submit(submit(), transaction_id="tid-queued"))
+                for _ in range(5):  # (it runs up to its wait for that connection)
+                    await asyncio.sleep(0)
+                queued.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await queued
+                assert (await out).ok
+            assert [r.decode().transaction_id for r in srv.requests] == ["tid-out"]
+
+    with caplog.at_level(logging.INFO, logger="mm7bind.client"):
+        asyncio.run(main())
+    assert [(r.transaction_id, r.error) for r in store.sent()] == [("tid-out", None)]
+    assert any("tid-queued: CancelledError before it was sent" in r.getMessage() for r in caplog.records)
+
+
+def test_the_async_client_writes_its_records_without_holding_up_its_event_loop():
+    # A store write waits for the disk, and for a lock another program holds (seconds): written
+    # on the event loop, every other task on it waited as long (sends timing out meanwhile).
+    import threading
+
+    writing, loop_ran = threading.Event(), threading.Event()
+
+    class SlowStore(MemoryStore):
+        loop_was_free: list[bool] = []
+
+        def record_sent(self, rec):
+            writing.set()
+            self.loop_was_free.append(loop_ran.wait(10))  # (a hang guard: the loop answers at once)
+            super().record_sent(rec)
+
+    store = SlowStore()
+
+    async def meanwhile():
+        while not writing.is_set():
+            await asyncio.sleep(0.01)
+        loop_ran.set()
+
+    async def main(url):
+        async with AsyncClient(url, store=store, retry=RetryPolicy.never()) as c:
+            other = asyncio.create_task(meanwhile())
+            result = await c.submit(submit(), transaction_id="tid-slow-store")
+            await other
+            assert [r.transaction_id for r in store.sent()] == ["tid-slow-store"]  # (written before the answer is told)
+            return result
+
+    with FakeServer() as srv:
+        assert asyncio.run(main(srv.url)).ok
+    assert store.loop_was_free == [True]
+
+
 def test_a_send_interrupted_between_attempts_says_whether_an_earlier_one_may_have_arrived():
     def interrupt(seconds):
         raise KeyboardInterrupt
