@@ -1160,7 +1160,8 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         self.transport = AsyncTransport(client=self.http)
         # pool_size exchanges per MMSC at a time; the others wait here, before their timeouts start
         # (httpx counts a wait for a pooled connection against them: a RequestTimeout never sent).
-        self._slots: dict[str, asyncio.Semaphore] = {}
+        # (by origin, as requests pools them: two URLs of one MMSC share its pool_size)
+        self._slots: dict[tuple, asyncio.Semaphore] = {}
 
     async def send(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> Result:
         records: list[SentRecord] = []
@@ -1195,7 +1196,9 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         body = p.http.to_bytes()  # httpx replays bytes for Digest; streams it cannot
         dump("POST", url, p.headers, body)
         limit = self.config.connect_timeout + self.config.read_timeout  # (httpx's timeouts are per read)
-        slot = self._slots.get(url) or self._slots.setdefault(url, asyncio.Semaphore(self.config.pool_size))
+        origin = urlsplit(url)
+        origin = (origin.scheme, origin.hostname, origin.port)
+        slot = self._slots.get(origin) or self._slots.setdefault(origin, asyncio.Semaphore(self.config.pool_size))
         try:
             await slot.acquire()
         except asyncio.CancelledError as exc:  # (while waiting its turn: nothing of it went out)

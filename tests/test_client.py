@@ -1377,6 +1377,27 @@ def test_async_sends_beyond_pool_size_wait_for_a_connection_without_timing_out_u
     assert len(srv.requests) == 24 and len({r.peer_port for r in srv.requests}) == 1
 
 
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_pool_size_is_per_mmsc_not_per_url(asynchronous):
+    # Two URLs of one MMSC (two paths at one host and port) are one MMSC's connections, as requests
+    # pools them; the async client allowed pool_size for each URL, so the MMSC saw twice as many.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with FakeServer(lambda req: Reply(**{**vars(default_responder(req)), "delay": 0.05})) as srv:
+        urls = (srv.url, srv.url.replace("/mm7", "/mm7-b"))
+        if asynchronous:
+            async def main():
+                async with AsyncClient(urls, pool_size=1, round_robin=True, retry=RetryPolicy.never()) as c:
+                    return await asyncio.gather(*[c.submit(submit()) for _ in range(8)])
+
+            results = asyncio.run(main())
+        else:
+            with client(urls, pool_size=1, round_robin=True) as c, ThreadPoolExecutor(8) as pool:
+                results = list(pool.map(lambda _: c.submit(submit()), range(8)))
+        assert all(r.ok for r in results) and {r.path for r in srv.requests} == {"/mm7", "/mm7-b"}
+        assert len({r.peer_port for r in srv.requests}) == 1
+
+
 @pytest.mark.parametrize("mode", ["digest", "auto"])
 def test_async_digest_under_concurrent_sends(mode):
     # Concurrent requests signed from one nonce reach the MMSC over several connections, their
