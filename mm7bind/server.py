@@ -220,8 +220,10 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         chunks, size = [], 0
         while True:
             message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the sender went away: nothing was acknowledged, nothing to answer
+            if message["type"] == "http.disconnect":  # the sender went away: nothing acknowledged, nothing to answer
+                log.warning("request from %s not taken: the connection closed after %d bytes of its body%s", peer,
+                            size, f" (of {declared})" if declared >= 0 else "")
+                return
             chunk = message.get("body", b"")
             chunks.append(chunk)
             size += len(chunk)
