@@ -1162,6 +1162,9 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         # (httpx counts a wait for a pooled connection against them: a RequestTimeout never sent).
         # (by origin, as requests pools them: two URLs of one MMSC share its pool_size)
         self._slots: dict[tuple, asyncio.Semaphore] = {}
+        self._exchanges = 0  # requests on their way (aclose lets them end)
+        self._no_exchange = asyncio.Event()
+        self._no_exchange.set()
 
     async def send(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> Result:
         records: list[SentRecord] = []
@@ -1204,10 +1207,15 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         except asyncio.CancelledError as exc:  # (while waiting its turn: nothing of it went out)
             raise NotSent(exc) from None
         try:
+            self._exchanges += 1
+            self._no_exchange.clear()
             try:
                 return await asyncio.wait_for(self._exchange(url, body, p.headers), limit)
             finally:
                 slot.release()
+                self._exchanges -= 1
+                if not self._exchanges:
+                    self._no_exchange.set()
         except AnswerTooLarge as exc:
             return Failure("too-large", exc)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
@@ -1234,7 +1242,13 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         return Answer(resp.status_code, _as_sent(resp.headers), b"".join(chunks))
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        """Close the connections once the requests on their way have their answers (each within its
+        timeouts), as the sync client's `close` lets them finish: cut off, an answer the MMSC sent
+        was lost, and the send recorded as one it may have taken."""
+        try:
+            await self._no_exchange.wait()
+        finally:
+            await self.http.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -1317,6 +1317,27 @@ def test_a_closed_async_client_refuses_to_send_and_records_nothing():
     assert store.sent() == []  # (nothing went out: no record of a request the MMSC may have)
 
 
+def test_closing_an_async_client_lets_the_requests_on_their_way_have_their_answers():
+    # aclose() cut off a request the MMSC had and was answering: its answer was lost, and the send
+    # recorded as one the MMSC may have taken (the sync client's close lets a send under way end).
+    store = MemoryStore()
+
+    async def main():
+        with FakeServer(lambda req: Reply(**{**vars(default_responder(req)), "delay": 0.5})) as srv:
+            c = AsyncClient(srv.url, store=store, retry=RetryPolicy.never())
+            sending = asyncio.create_task(c.submit(submit(), transaction_id="tid-closing"))
+            while not srv.requests:
+                await asyncio.sleep(0.01)
+            await c.aclose()
+            assert (await sending).ok
+            with pytest.raises(RuntimeError, match="closed"):  # (and nothing more goes out)
+                await c.submit(submit())
+            assert len(srv.requests) == 1
+
+    asyncio.run(main())
+    assert [(r.transaction_id, r.error) for r in store.sent()] == [("tid-closing", None)]
+
+
 def test_pool_size_bounds_the_connections_to_an_mmsc_however_many_threads_send():
     # More threads than pool_size wait for a pooled connection: they did open one each, then drop
     # it (with a warning per request), so the connections an MMSC saw were unbounded.
