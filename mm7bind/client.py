@@ -1163,6 +1163,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         # (by origin, as requests pools them: two URLs of one MMSC share its pool_size)
         self._slots: dict[tuple, asyncio.Semaphore] = {}
         self._exchanges = 0  # requests on their way (aclose lets them end)
+        self._closing = False
         self._no_exchange = asyncio.Event()
         self._no_exchange.set()
 
@@ -1206,6 +1207,9 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             await slot.acquire()
         except asyncio.CancelledError as exc:  # (while waiting its turn: nothing of it went out)
             raise NotSent(exc) from None
+        if self._closing:  # (a first attempt, or a retry: recorded as the attempts before it ended)
+            slot.release()
+            raise NotSent(RuntimeError("the AsyncClient is closed: nothing more is sent"))
         try:
             self._exchanges += 1
             self._no_exchange.clear()
@@ -1242,11 +1246,13 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         return Answer(resp.status_code, _as_sent(resp.headers), b"".join(chunks))
 
     async def aclose(self) -> None:
-        """Close the connections once the requests on their way have their answers (each within its
-        timeouts), as the sync client's `close` lets them finish: cut off, an answer the MMSC sent
-        was lost, and the send recorded as one it may have taken."""
+        """Send nothing more, and close the connections once the requests on their way have their
+        answers (each within its timeouts), as the sync client's `close` lets them finish: cut off,
+        an answer the MMSC sent was lost, and the send recorded as one it may have taken."""
+        self._closing = True
         try:
-            await self._no_exchange.wait()
+            while self._exchanges:
+                await self._no_exchange.wait()
         finally:
             await self.http.aclose()
 

@@ -1338,6 +1338,25 @@ def test_closing_an_async_client_lets_the_requests_on_their_way_have_their_answe
     assert [(r.transaction_id, r.error) for r in store.sent()] == [("tid-closing", None)]
 
 
+def test_a_retry_the_closed_async_client_refuses_is_recorded_as_its_first_attempt_ended():
+    # Closed between two attempts, the client refused the second with a RuntimeError and recorded
+    # nothing, though the first had timed out: the MMSC may have it, and the store did not say so.
+    store = MemoryStore()
+
+    async def main(url):
+        c = AsyncClient(url, store=store, read_timeout=0.2, retry=RetryPolicy(max_attempts=2, on_timeout=True),
+                        sleep=lambda seconds: c.aclose())  # (closed while it waits to try again)
+        with pytest.raises(RuntimeError, match="closed"):
+            await c.submit(submit(), transaction_id="tid-retry-refused")
+
+    with FakeServer(lambda req: Reply(delay=1.0)) as srv:
+        asyncio.run(main(srv.url))
+        assert len(srv.requests) == 1
+    [rec] = store.sent()
+    assert rec.transaction_id == "tid-retry-refused" and rec.attempts == 1
+    assert rec.error.startswith("SendInterrupted: RuntimeError while waiting to send to") and "may have" in rec.error
+
+
 def test_pool_size_bounds_the_connections_to_an_mmsc_however_many_threads_send():
     # More threads than pool_size wait for a pooled connection: they did open one each, then drop
     # it (with a warning per request), so the connections an MMSC saw were unbounded.
