@@ -172,6 +172,7 @@ class Prepared:
     headers: dict[str, str]
     started: float = field(default_factory=time.monotonic)
     tag: str | None = None  # recorded with the SentRecord (a campaign's name, an order number)
+    records: list | None = None  # where its SentRecord goes for its sender to write (None: written at once)
 
 
 @dataclass
@@ -196,6 +197,16 @@ class Answer:
 class Failure:
     kind: str  # connect | timeout | other | too-large
     error: Exception
+
+
+class NotSent(BaseException):
+    """Thrown into `ClientCore.exchange` at a `Post` interrupted (`interruption`, raised on)
+    before any of its request went out (waiting its turn for a connection): recorded as the
+    attempts before it ended, not as a request in flight."""
+
+    def __init__(self, interruption: BaseException):
+        super().__init__(interruption)
+        self.interruption = interruption
 
 
 class AnswerTooLarge(Exception):
@@ -414,14 +425,17 @@ class ClientCore:
         self.finish(p, error=error)
         raise error
 
-    def exchange(self, msg: m.Message, transaction_id: str | None = None, tag: str | None = None):
+    def exchange(self, msg: m.Message, transaction_id: str | None = None, tag: str | None = None,
+                 records: list | None = None):
         """The whole request, attempts and waits included, as a generator of I/O to do.
 
         It yields `Post(url, prepared)` (send back `Answer(...)` or `Failure(kind, exc)`) and
         `Sleep(seconds)` (send back None), and returns the `Result` (or raises the final error).
-        The sync and async clients only carry these out.
+        The sync and async clients only carry these out. With `records`, the send's SentRecord is
+        put there for the caller to write to the store, not written by the generator.
         """
         p = self.prepare(msg, transaction_id, tag)
+        p.records = records
         url = self.first_url()
         tried: set[str] = set()
         attempt = 0
@@ -434,7 +448,8 @@ class ClientCore:
                 wait = self.limiters[url].reserve()
                 if wait > 0:
                     yield from self.step(Sleep(wait), p, attempt - 1, url, "waiting to send to", unanswered, last)
-            outcome = yield from self.step(Post(url, p), p, attempt, url, "waiting for the answer from", True, last)
+            outcome = yield from self.step(Post(url, p), p, attempt, url, "waiting for the answer from", True, last,
+                                           unanswered)
             if isinstance(outcome, Failure):
                 decision = self.on_transport_error(p, attempt, url, outcome.kind, outcome.error, tried)
             else:
@@ -453,13 +468,17 @@ class ClientCore:
             url = decision.url
 
     def step(self, action: Post | Sleep, p: Prepared, attempts: int, url: str, doing: str,
-             may_have_arrived: bool, last: SendError | None):
+             may_have_arrived: bool, last: SendError | None, before: bool = False):
         """Yield `action`; a cancellation or Ctrl-C the client throws in while it is carried out is
-        recorded (`interrupted`) and raised on."""
+        recorded (`interrupted`) and raised on. `before`: whether the MMSC may have the request
+        from the attempts before this one (what a `NotSent` thrown in is recorded as)."""
         try:
             return (yield action)
         except GeneratorExit:
             raise
+        except NotSent as unsent:
+            self.interrupted(p, attempts - 1, url, unsent.interruption, "waiting to send to", before, last)
+            raise unsent.interruption from None
         except BaseException as exc:
             self.interrupted(p, attempts, url, exc, doing, may_have_arrived, last)
             raise
@@ -520,7 +539,7 @@ class ClientCore:
                         "%(attempts)d attempt(s) %(duration_ms)sms: %(reason)s",
                         {**info, "reason": _shortened(str(error))}, extra={"mm7": info})
         if self.store is not None:
-            self._record(SentRecord(
+            (self._record if p.records is None else p.records.append)(SentRecord(
                 transaction_id=p.transaction_id, operation=msg.ELEMENT,
                 version=(result.version.name if result and result.version else str(self.config.profile.version)),
                 recipients=recipients, message_id=message_id, url=info["url"],
@@ -551,6 +570,8 @@ def transport_reason(exc: Exception) -> str:
 
     if _in_tls_handshake(exc) or _handshake_cut_off(exc):
         return "the TLS handshake got no answer within the connect timeout (an http port, not https?)"
+    if type(exc).__name__ == "ProxyError" and type(exc).__module__.startswith("httpx"):
+        return f"the proxy refused to connect us: {exc}"  # (httpx says only the proxy's status)
     cause = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
     cause = getattr(cause, "reason", None) or cause
     return re.sub(r"^[A-Za-z]+\(host=[^)]*\): ", "", str(cause)) or type(cause).__name__
@@ -1103,6 +1124,19 @@ async def _inflated(resp, coding: str, step: int = 65536):  # noqa: ANN001
                 yield out
 
 
+def _as_sent(headers) -> dict[str, str]:
+    """An httpx answer's headers under the names the MMSC gave them, a repeated one's values joined
+    (as requests has them): httpx's own mapping lowercases every name, and an HTTPStatusError's
+    `headers["Retry-After"]` found nothing."""
+    joined: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for raw_name, raw_value in headers.raw:
+        name, value = raw_name.decode("latin-1"), raw_value.decode(headers.encoding)
+        first = names.setdefault(name.lower(), name)
+        joined[first] = f"{joined[first]}, {value}" if first in joined else value
+    return joined
+
+
 class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
     """The same client for asyncio: `await client.submit(msg)`."""
 
@@ -1128,26 +1162,39 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         self.transport = AsyncTransport(client=self.http)
         # pool_size exchanges per MMSC at a time; the others wait here, before their timeouts start
         # (httpx counts a wait for a pooled connection against them: a RequestTimeout never sent).
-        self._slots: dict[str, asyncio.Semaphore] = {}
+        # (by origin, as requests pools them: two URLs of one MMSC share its pool_size)
+        self._slots: dict[tuple, asyncio.Semaphore] = {}
+        self._exchanges = 0  # requests on their way (aclose lets them end)
+        self._closing = False
+        self._no_exchange = asyncio.Event()
+        self._no_exchange.set()
 
     async def send(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> Result:
-        steps = self.core.exchange(msg, transaction_id, tag)
+        records: list[SentRecord] = []
+        steps = self.core.exchange(msg, transaction_id, tag, records)
         reply = None
-        while True:
-            try:
-                action = steps.send(reply)
-            except StopIteration as done:
-                return done.value
-            try:
-                if isinstance(action, Sleep):
-                    await self.sleep(action.seconds)
-                    reply = None
-                else:
-                    reply = await self._post(action.url, action.prepared)
-            except BaseException as exc:
-                if not isinstance(exc, Exception):  # cancelled: the core records what the MMSC may have, raises it on
-                    steps.throw(exc)
-                raise
+        try:
+            while True:
+                try:
+                    action = steps.send(reply)
+                except StopIteration as done:
+                    return done.value
+                try:
+                    if isinstance(action, Sleep):
+                        await self.sleep(action.seconds)
+                        reply = None
+                    else:
+                        reply = await self._post(action.url, action.prepared)
+                except BaseException as exc:
+                    if not isinstance(exc, Exception):  # cancelled: the core records what the MMSC may have, raises it on
+                        steps.throw(exc)
+                    raise
+        finally:
+            # Written before the outcome is told, as the sync client does, but from a worker thread:
+            # a store write waits for the disk, and for a lock another program holds (seconds): on
+            # the event loop, every other task (sends timing out meanwhile) would wait with it.
+            for rec in records:
+                await asyncio.to_thread(self.core._record, rec)
 
     async def _post(self, url: str, p: Prepared) -> Answer | Failure:
         import httpx  # noqa: PLC0415
@@ -1155,13 +1202,30 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         body = p.http.to_bytes()  # httpx replays bytes for Digest; streams it cannot
         dump("POST", url, p.headers, body)
         limit = self.config.connect_timeout + self.config.read_timeout  # (httpx's timeouts are per read)
-        slot = self._slots.get(url) or self._slots.setdefault(url, asyncio.Semaphore(self.config.pool_size))
+        origin = urlsplit(url)
+        origin = (origin.scheme, origin.hostname, origin.port)
+        slot = self._slots.get(origin) or self._slots.setdefault(origin, asyncio.Semaphore(self.config.pool_size))
         try:
-            async with slot:
+            await slot.acquire()
+        except asyncio.CancelledError as exc:  # (while waiting its turn: nothing of it went out)
+            raise NotSent(exc) from None
+        if self._closing:  # (a first attempt, or a retry: recorded as the attempts before it ended)
+            slot.release()
+            raise NotSent(RuntimeError("the AsyncClient is closed: nothing more is sent"))
+        try:
+            self._exchanges += 1
+            self._no_exchange.clear()
+            try:
                 return await asyncio.wait_for(self._exchange(url, body, p.headers), limit)
+            finally:
+                slot.release()
+                self._exchanges -= 1
+                if not self._exchanges:
+                    self._no_exchange.set()
         except AnswerTooLarge as exc:
             return Failure("too-large", exc)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
+            # (ProxyError: the proxy refused the tunnel to the MMSC, as requests' ProxyError says)
             return Failure("connect", exc)
         except (httpx.TimeoutException, asyncio.TimeoutError) as exc:
             return Failure("timeout", exc)
@@ -1181,10 +1245,18 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
                 if size > limit:
                     raise AnswerTooLarge(limit)
                 chunks.append(chunk)
-        return Answer(resp.status_code, resp.headers, b"".join(chunks))
+        return Answer(resp.status_code, _as_sent(resp.headers), b"".join(chunks))
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        """Send nothing more, and close the connections once the requests on their way have their
+        answers (each within its timeouts), as the sync client's `close` lets them finish: cut off,
+        an answer the MMSC sent was lost, and the send recorded as one it may have taken."""
+        self._closing = True
+        try:
+            while self._exchanges:
+                await self._no_exchange.wait()
+        finally:
+            await self.http.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         return self

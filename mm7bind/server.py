@@ -220,8 +220,10 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         chunks, size = [], 0
         while True:
             message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the sender went away: nothing was acknowledged, nothing to answer
+            if message["type"] == "http.disconnect":  # the sender went away: nothing acknowledged, nothing to answer
+                log.warning("request from %s not taken: the connection closed after %d bytes of its body%s", peer,
+                            size, f" (of {declared})" if declared >= 0 else "")
+                return
             chunk = message.get("body", b"")
             chunks.append(chunk)
             size += len(chunk)
@@ -234,11 +236,17 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         if scope.get("query_string"):
             uri += "?" + scope["query_string"].decode("latin-1")
         client = scope.get("client")
-        rsp = await asyncio.to_thread(receiver.handle, b"".join(chunks), headers.get("Content-Type"), headers,
+        # (the body's framing was the server's business: a WSGI app never sees it among the headers,
+        # and the handler and the store get the same headers from either app)
+        given = {name: value for name, value in headers.items() if name not in _FRAMING}
+        rsp = await asyncio.to_thread(receiver.handle, b"".join(chunks), headers.get("Content-Type"), given,
                                       client[0] if client else None, scope.get("method", "POST"), uri)
         await _asgi_answer(send, rsp.status, rsp.headers, rsp.body, head)
 
     return _Asgi(app)
+
+
+_FRAMING = ("Content-Length", "Transfer-Encoding")
 
 
 def _asgi_paths(scope: dict) -> tuple[str, str]:
@@ -363,6 +371,8 @@ class _QuietHandler(WSGIRequestHandler):
 
     def get_environ(self) -> dict:
         environ = super().get_environ()
+        if self.headers.get("Content-Type") is None:  # (wsgiref puts in "text/plain" for a request without one)
+            environ.pop("CONTENT_TYPE", None)
         # Chunked: the decoded body's length is known once it is read (the app reads to its end).
         environ["CONTENT_LENGTH"] = "" if self.chunked else str(self.length or 0)
         environ.pop("HTTP_TRANSFER_ENCODING", None)

@@ -264,3 +264,24 @@ class FramingServer(TricklingServer):
             pass
         finally:
             conn.close()
+
+
+class RefusingProxy(TricklingServer):
+    """An HTTP proxy answering every request (a CONNECT to an https MMSC among them) with
+    `status`, then closing: nothing it is asked for reaches an MMSC. `asked` holds the request lines."""
+
+    def __init__(self, status: bytes = b"403 Forbidden"):
+        super().__init__()
+        self.status, self.asked = status, []
+        self.url = self.url.removesuffix("/mm7")
+
+    def _trickle(self, conn):
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = conn.recv(65536)
+            if not data:
+                break
+            head += data
+        self.asked.append(head.split(b"\r\n", 1)[0].decode("latin-1"))
+        conn.sendall(b"HTTP/1.1 " + self.status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        conn.close()

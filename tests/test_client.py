@@ -1198,6 +1198,68 @@ def test_a_send_cancelled_while_its_request_is_out_is_recorded_as_one_the_mmsc_m
     assert any(r.levelno == logging.WARNING and "tid-cancelled" in r.getMessage() for r in caplog.records)
 
 
+def test_a_send_cancelled_while_waiting_for_a_connection_is_not_recorded_as_one_the_mmsc_may_have(caplog):
+    # With pool_size sends out, the next waits its turn: cancelled then, nothing of it went out,
+    # yet it was recorded as SendInterrupted, "the MMSC may have taken it" (an outbox item failed
+    # for a person to look at, where it could simply be sent).
+    store = MemoryStore()
+
+    async def main():
+        with FakeServer(lambda req: Reply(**{**vars(default_responder(req)), "delay": 1.0})) as srv:
+            async with AsyncClient(srv.url, store=store, pool_size=1, retry=NO_WAIT) as c:
+                out = asyncio.create_task(c.submit(submit(), transaction_id="tid-out"))
+                while not srv.requests:  # (the one connection is taken)
+                    await asyncio.sleep(0.01)
+                queued = asyncio.create_task(c.submit(submit(), transaction_id="tid-queued"))
+                for _ in range(5):  # (it runs up to its wait for that connection)
+                    await asyncio.sleep(0)
+                queued.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await queued
+                assert (await out).ok
+            assert [r.decode().transaction_id for r in srv.requests] == ["tid-out"]
+
+    with caplog.at_level(logging.INFO, logger="mm7bind.client"):
+        asyncio.run(main())
+    assert [(r.transaction_id, r.error) for r in store.sent()] == [("tid-out", None)]
+    assert any("tid-queued: CancelledError before it was sent" in r.getMessage() for r in caplog.records)
+
+
+def test_the_async_client_writes_its_records_without_holding_up_its_event_loop():
+    # A store write waits for the disk, and for a lock another program holds (seconds): written
+    # on the event loop, every other task on it waited as long (sends timing out meanwhile).
+    import threading
+
+    writing, loop_ran = threading.Event(), threading.Event()
+
+    class SlowStore(MemoryStore):
+        loop_was_free: list[bool] = []
+
+        def record_sent(self, rec):
+            writing.set()
+            self.loop_was_free.append(loop_ran.wait(10))  # (a hang guard: the loop answers at once)
+            super().record_sent(rec)
+
+    store = SlowStore()
+
+    async def meanwhile():
+        while not writing.is_set():
+            await asyncio.sleep(0.01)
+        loop_ran.set()
+
+    async def main(url):
+        async with AsyncClient(url, store=store, retry=RetryPolicy.never()) as c:
+            other = asyncio.create_task(meanwhile())
+            result = await c.submit(submit(), transaction_id="tid-slow-store")
+            await other
+            assert [r.transaction_id for r in store.sent()] == ["tid-slow-store"]  # (written before the answer is told)
+            return result
+
+    with FakeServer() as srv:
+        assert asyncio.run(main(srv.url)).ok
+    assert store.loop_was_free == [True]
+
+
 def test_a_send_interrupted_between_attempts_says_whether_an_earlier_one_may_have_arrived():
     def interrupt(seconds):
         raise KeyboardInterrupt
@@ -1288,6 +1350,58 @@ def test_proxies_only_as_configured_never_from_the_environment(asynchronous, mon
         ClientConfig(urls=("http://x",), proxy="socks9://nowhere")
 
 
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_proxy_refusing_the_tunnel_is_a_failure_to_connect_from_both_clients(asynchronous):
+    # Nothing reached an MMSC: the async client said TransportError (the MMSC may have it), so
+    # no other MMSC was tried, and a resumed campaign or the outbox held the message as one
+    # that may have arrived.
+    from mm7bind.arrival import NOT_TAKEN, arrival
+
+    from .fake_http import RefusingProxy
+
+    store = MemoryStore()
+    with RefusingProxy() as proxy, FakeServer() as other:
+        settings = {"proxy": proxy.url, "store": store, "retry": RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0)}
+        urls = ("https://mmsc-a.example/mm7", "https://mmsc-b.example/mm7")
+        if asynchronous:
+            async def main():
+                async with AsyncClient(urls, **settings) as c:
+                    await c.submit(submit())
+
+            send = lambda: asyncio.run(main())
+        else:
+            def send():
+                with client(urls, **settings) as c:
+                    c.submit(submit())
+        with pytest.raises(ConnectError, match="proxy") as failed:
+            send()
+        # (both MMSCs asked for, the second at once: a connection refused is a reason to go elsewhere)
+        assert [line.rsplit(" ", 1)[0] for line in proxy.asked] == ["CONNECT mmsc-a.example:443",
+                                                                  "CONNECT mmsc-b.example:443"]
+        assert other.requests == []
+    [rec] = store.sent()
+    assert arrival(failed.value) == arrival(rec.error) == NOT_TAKEN and rec.error.startswith("ConnectError")
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_an_http_error_keeps_the_header_names_the_mmsc_gave(asynchronous):
+    # httpx lowercases header names: an HTTPStatusError from the async client had no "Retry-After".
+    reply = Reply(503, b"busy", {"Retry-After": "7", "X-Reason": "overload", "Content-Type": "text/plain"})
+    with FakeServer(lambda req: reply) as srv:
+        if asynchronous:
+            async def main():
+                async with AsyncClient(srv.url, retry=RetryPolicy.never()) as c:
+                    await c.submit(submit())
+
+            with pytest.raises(HTTPStatusError) as failed:
+                asyncio.run(main())
+        else:
+            with client(srv.url, retry=RetryPolicy.never()) as c, pytest.raises(HTTPStatusError) as failed:
+                c.submit(submit())
+    headers = failed.value.headers
+    assert headers["Retry-After"] == "7" and headers["X-Reason"] == "overload" and failed.value.retry_after == 7
+
+
 def test_the_configuration_names_a_proxy(tmp_path):
     from mm7bind import config
 
@@ -1316,6 +1430,46 @@ def test_a_closed_async_client_refuses_to_send_and_records_nothing():
 
     asyncio.run(main())
     assert store.sent() == []  # (nothing went out: no record of a request the MMSC may have)
+
+
+def test_closing_an_async_client_lets_the_requests_on_their_way_have_their_answers():
+    # aclose() cut off a request the MMSC had and was answering: its answer was lost, and the send
+    # recorded as one the MMSC may have taken (the sync client's close lets a send under way end).
+    store = MemoryStore()
+
+    async def main():
+        with FakeServer(lambda req: Reply(**{**vars(default_responder(req)), "delay": 0.5})) as srv:
+            c = AsyncClient(srv.url, store=store, retry=RetryPolicy.never())
+            sending = asyncio.create_task(c.submit(submit(), transaction_id="tid-closing"))
+            while not srv.requests:
+                await asyncio.sleep(0.01)
+            await c.aclose()
+            assert (await sending).ok
+            with pytest.raises(RuntimeError, match="closed"):  # (and nothing more goes out)
+                await c.submit(submit())
+            assert len(srv.requests) == 1
+
+    asyncio.run(main())
+    assert [(r.transaction_id, r.error) for r in store.sent()] == [("tid-closing", None)]
+
+
+def test_a_retry_the_closed_async_client_refuses_is_recorded_as_its_first_attempt_ended():
+    # Closed between two attempts, the client refused the second with a RuntimeError and recorded
+    # nothing, though the first had timed out: the MMSC may have it, and the store did not say so.
+    store = MemoryStore()
+
+    async def main(url):
+        c = AsyncClient(url, store=store, read_timeout=0.2, retry=RetryPolicy(max_attempts=2, on_timeout=True),
+                        sleep=lambda seconds: c.aclose())  # (closed while it waits to try again)
+        with pytest.raises(RuntimeError, match="closed"):
+            await c.submit(submit(), transaction_id="tid-retry-refused")
+
+    with FakeServer(lambda req: Reply(delay=1.0)) as srv:
+        asyncio.run(main(srv.url))
+        assert len(srv.requests) == 1
+    [rec] = store.sent()
+    assert rec.transaction_id == "tid-retry-refused" and rec.attempts == 1
+    assert rec.error.startswith("SendInterrupted: RuntimeError while waiting to send to") and "may have" in rec.error
 
 
 def test_pool_size_bounds_the_connections_to_an_mmsc_however_many_threads_send():
@@ -1376,6 +1530,27 @@ def test_async_sends_beyond_pool_size_wait_for_a_connection_without_timing_out_u
         results = asyncio.run(main(srv))
     assert [r for r in results if isinstance(r, BaseException)] == []
     assert len(srv.requests) == 24 and len({r.peer_port for r in srv.requests}) == 1
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_pool_size_is_per_mmsc_not_per_url(asynchronous):
+    # Two URLs of one MMSC (two paths at one host and port) are one MMSC's connections, as requests
+    # pools them; the async client allowed pool_size for each URL, so the MMSC saw twice as many.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with FakeServer(lambda req: Reply(**{**vars(default_responder(req)), "delay": 0.05})) as srv:
+        urls = (srv.url, srv.url.replace("/mm7", "/mm7-b"))
+        if asynchronous:
+            async def main():
+                async with AsyncClient(urls, pool_size=1, round_robin=True, retry=RetryPolicy.never()) as c:
+                    return await asyncio.gather(*[c.submit(submit()) for _ in range(8)])
+
+            results = asyncio.run(main())
+        else:
+            with client(urls, pool_size=1, round_robin=True) as c, ThreadPoolExecutor(8) as pool:
+                results = list(pool.map(lambda _: c.submit(submit()), range(8)))
+        assert all(r.ok for r in results) and {r.path for r in srv.requests} == {"/mm7", "/mm7-b"}
+        assert len({r.peer_port for r in srv.requests}) == 1
 
 
 @pytest.mark.parametrize("mode", ["digest", "auto"])

@@ -352,3 +352,43 @@ def test_carrier_private_status_codes_are_classed_by_their_leading_digit(code, r
     by_class = {2: "Client error", 3: "Server Error", 4: "General service error"}
     assert err.value.status.text == mm7.status.lookup(code).text == by_class[code // 1000]
     assert len({req.decode().transaction_id for req in srv.requests}) == 1
+
+
+@pytest.mark.parametrize("how", ["waitress", "tls", "asgi", "asgi-chunked"])
+def test_every_server_gives_the_handler_and_the_store_the_same_request(how):
+    """A request without Content-Type (a slip some MMSCs make) and with a carrier header comes to
+    the handler and into the store alike from each way of serving: the deviation saying so, no
+    Content-Type made up (the standard library's server, serving TLS, put in "text/plain"), and the
+    headers without the body's framing (the ASGI app passed on Content-Length and Transfer-Encoding,
+    which a WSGI app never sees)."""
+    from mm7bind.store import MemoryStore
+
+    from .test_receiver import call_asgi
+
+    body = mo().to_bytes()
+    h, store = Recorder(), MemoryStore()
+    receiver = mm7.Receiver(h, store=store)
+    if how.startswith("asgi"):
+        framing = {"Transfer-Encoding": "chunked"} if how == "asgi-chunked" else {"Content-Length": str(len(body))}
+        rsp, _ = call_asgi(mm7.asgi_app(receiver, "/mm7"), [body[:100], body[100:]],
+                           {"Host": "mmsc", "X-Carrier-Id": "42", **framing})
+        status = rsp["status"]
+    else:
+        tls = None
+        if how == "tls":
+            from .tls import local_tls
+
+            tls = local_tls()
+        with mm7.serve(receiver, port=0, ssl_context=tls.server if tls else None) as srv:
+            sock = socket.create_connection((srv.host, srv.port), timeout=10)
+            with tls.client.wrap_socket(sock, server_hostname="127.0.0.1") if tls else sock as conn:
+                conn.sendall(f"POST /mm7 HTTP/1.1\r\nHost: mmsc\r\nX-Carrier-Id: 42\r\n"
+                             f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                head, _ = read_answer(conn)
+        status = int(head.split(b" ", 2)[1])
+    assert status == 200
+    [(_, ctx)] = h.calls
+    assert [(d.code, d.message) for d in ctx.deviations][:1] == [("soap-content-type", "the request has no Content-Type")]
+    assert dict(ctx.headers) == {"Host": "mmsc", "X-Carrier-Id": "42"}
+    [rec] = store.inbox()
+    assert rec.content_type is None and rec.headers == {"Host": "mmsc", "X-Carrier-Id": "42"}
