@@ -446,10 +446,15 @@ def decode_encoded_words(el: etree._Element, collector: Collector) -> None:
     """Decode RFC 2047 encoded words in the text of `el`'s Subject and RFC2822Address elements.
 
     Such values are schema-valid strings, so this runs on every message, not only on those
-    the normaliser repairs; the raw text stays in the deviation.
+    the normaliser repairs; the raw text stays in the deviation. Elements of those names inside
+    Status/Details are free content, not MM7 fields: kept as written.
     """
     tag = el.tag
-    for node in el.iter(*_encoded_word_tags(tag[1:tag.find("}")] if tag[:1] == "{" else None)):
+    ns = tag[1:tag.find("}")] if tag[:1] == "{" else None
+    details = f"{{{ns}}}Details" if ns else "Details"
+    for node in el.iter(*_encoded_word_tags(ns)):
+        if next(node.iterancestors(details), None) is not None:
+            continue
         raw = node.text
         if raw and "=?" in raw and (decoded := decode_words(raw)) != raw:
             if (bad := invalid_xml_char(decoded)) is not None:

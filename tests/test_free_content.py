@@ -100,6 +100,22 @@ def test_details_in_the_mm7_namespace_keep_their_namespace_in_both_engines():
     assert etree.fromstring(f"<d>{envs[0].body.status.details_xml}</d>")[0].tag == f"{{{V5.namespace}}}Extra"
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_mm7_field_names_inside_details_are_content_kept_as_written(engine):
+    # RFC 2047 words are decoded in a message's own Subject and RFC2822Address, not in elements of
+    # those names that a carrier puts in Details: that content is passed on as it came.
+    words = "=?UTF-8?B?5Lit5paH?="
+    data = submit_rsp(V6, f'<Details><Subject>{words}</Subject><v:RFC2822Address xmlns:v="urn:v">{words}'
+                          f"</v:RFC2822Address></Details>")
+    env = mm7.decode_envelope(data, strict=True, engine=engine)
+    assert env.body.status.details == words + words
+    assert [e.text for e in etree.fromstring(f"<d>{env.body.status.details_xml}</d>")] == [words, words]
+    deliver = mm7.decode_envelope(envelope(V6, f"<DeliverReq><MM7Version>6.8.0</MM7Version><Sender><Number>1"
+                                               f"</Number></Sender><Subject>{words}</Subject></DeliverReq>"),
+                                  engine=engine)
+    assert deliver.body.subject == "中文" and "encoded-word" in {d.code for d in deliver.deviations}
+
+
 def test_text_only_details_read_and_write_as_before():
     env = mm7.decode_envelope(submit_rsp(V6, "<Details>  quota &lt;exceeded&gt; </Details>"), strict=True)
     assert env.body.status == mm7.Status(4006, "Service unavailable", "quota <exceeded>")
