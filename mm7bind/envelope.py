@@ -38,6 +38,7 @@ from .errors import (
     ValidationError,
 )
 from .tolerance import (
+    SOAP_ENCODING_STYLE,
     Collector,
     Normalizer,
     decode_encoded_words,
@@ -402,6 +403,14 @@ def _qname(el: etree._Element) -> _Name:
 _ENVELOPE, _HEADER, _BODY = (f"{{{SOAP_NS}}}{n}" for n in ("Envelope", "Header", "Body"))
 
 
+def _drop_encoding_style(el: etree._Element | None) -> None:
+    """SOAP's encodingStyle taken off an element of the envelope: SOAP 1.1 allows it on any element,
+    the envelope schema (which admits only other namespaces' attributes on Envelope, Header and
+    Fault) does not; a header entry keeps it (TransactionID declares it)."""
+    if el is not None and SOAP_ENCODING_STYLE in el.attrib:
+        del el.attrib[SOAP_ENCODING_STYLE]
+
+
 class _Reader:
     def __init__(self, root: etree._Element, dev: Collector, engine: str = "direct", valid_as: Version | None = None,
                  expect: str | None = None):
@@ -463,6 +472,8 @@ class _Reader:
             self.soap_element(child, f"/Envelope/{cq.localname}")
         if body is None:
             raise NotSOAPError("the SOAP envelope has no Body")
+        for el in (root, header, body):
+            _drop_encoding_style(el)
         tid_el = self.transaction_element(header)
         content = [c for c in body if isinstance(c.tag, str)]
         if not content:
@@ -481,6 +492,7 @@ class _Reader:
             _qname(first).namespace in (SOAP_NS, *WRONG_SOAP_NS) or _qname(first).namespace is None
         ):
             self.soap_element(first, "/Envelope/Body/Fault")
+            _drop_encoding_style(first)
             fault, mm7_el, version = self.fault(first, header_version)
         else:
             fault = None
@@ -669,6 +681,7 @@ class _Reader:
             if cq.namespace is not None:
                 self.dev.add("qualified-fault-child", path, f"{cq.localname} should be unqualified")
                 child.tag = cq.localname
+            _drop_encoding_style(child)
             parts.setdefault(cq.localname, child)
         code_el = parts.get("faultcode")
         if code_el is None or not (code_el.text or "").strip():

@@ -143,6 +143,40 @@ def test_nokia_style_prefixes_and_soap_attributes_on_the_transaction_id():
     assert env.body.sender.msisdn == "+3859100010010"
 
 
+ENCODING_STYLE = 'e:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"'
+
+
+@pytest.mark.parametrize("engine", ["direct", "xsdata"])
+def test_soap_encoding_style_is_allowed_on_any_element(engine):
+    """SOAP 1.1 (4.1.1): encodingStyle "MAY appear on any element" (its own first example has it
+    on the Envelope); neither the envelope schema nor MM7's declare it there. Read without a
+    deviation, the message the same as without it; inside Details it is content, kept."""
+    body = ('<DeliverRsp xmlns="{ns}REL-6-MM7-1-4" %s><MM7Version>6.8.0</MM7Version><Status %s>'
+            "<StatusCode>1000</StatusCode><StatusText>ok</StatusText><Details>why</Details></Status></DeliverRsp>")
+    plain = mm7.decode_envelope(envelope(body % ("", "")), strict=True, engine=engine)
+    data = envelope(body % (ENCODING_STYLE, ENCODING_STYLE)).replace(b"<e:Header>", f"<e:Header {ENCODING_STYLE}>".encode())
+    data = data.replace(b"<e:Body>", f"<e:Body {ENCODING_STYLE}>".encode()).replace(b"<e:Envelope ", f"<e:Envelope {ENCODING_STYLE} ".encode())
+    env = mm7.decode_envelope(data, strict=True, engine=engine)
+    assert env.deviations == [] and env.body == plain.body and env.transaction_id == "t-1"
+    fault = f"""<e:Fault {ENCODING_STYLE}><faultcode {ENCODING_STYLE}>e:Client</faultcode>
+      <faultstring {ENCODING_STYLE}>refused</faultstring><detail {ENCODING_STYLE}>
+      <VASPErrorRsp xmlns="{{ns}}REL-6-MM7-1-4" {ENCODING_STYLE}><MM7Version>6.8.0</MM7Version><Status>
+      <StatusCode>2000</StatusCode><StatusText>no</StatusText><Details><x:why xmlns:x="urn:x" {ENCODING_STYLE}/>
+      </Details></Status></VASPErrorRsp></detail></e:Fault>"""
+    env = mm7.decode_envelope(envelope(fault), strict=True, engine=engine)
+    assert env.deviations == [] and env.body.string == "refused" and env.body.status.code == 2000
+    assert "encodingStyle" in env.body.detail.status.details_xml
+
+
+@pytest.mark.parametrize("attribute", ['e:mustUnderstand="1"', 'e:actor="http://example.com/next"'])
+def test_soap_header_attributes_on_a_body_element_are_reported(attribute):
+    """mustUnderstand and actor are for header entries (SOAP 1.1, 4.2.2 and 4.2.3): on the body's
+    MM7 element they mean nothing, and are reported (strict mode refuses them)."""
+    body = ('<DeliverRsp xmlns="{ns}REL-6-MM7-1-4" %s><MM7Version>6.8.0</MM7Version><Status>'
+            "<StatusCode>1000</StatusCode><StatusText>ok</StatusText></Status></DeliverRsp>") % attribute
+    tolerant(envelope(body), {"unknown-attribute"})
+
+
 def test_elements_out_of_schema_order_and_vendor_elements():
     body = """<DeliverReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>
       <VASPID>800001</VASPID><VASID>1065</VASID><MMSRelayServerID>relay-7</MMSRelayServerID>
