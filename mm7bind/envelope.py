@@ -157,13 +157,17 @@ def encode(
     `content_ref` replaces the message's own (the codec points it at the content part).
     """
     version = versions.get(version)
-    if not transaction_id or not str(transaction_id).strip():
+    if not isinstance(body, (m.Message, Fault)):
+        raise TypeError(f"cannot encode {type(body).__name__}: expected an MM7 message or a Fault")
+    # An answer echoes the request's TransactionID, and one that came empty or without any is
+    # echoed empty: a placeholder ("0") would claim an id the caller never used. A request of ours
+    # always has one.
+    answer = isinstance(body, Fault) or not body.IS_REQUEST
+    if transaction_id is None or (not str(transaction_id).strip() and (str(transaction_id) or not answer)):
         raise EncodeError("a TransactionID is required")
     if str(transaction_id).strip() != str(transaction_id):
         raise EncodeError(f"TransactionID {transaction_id!r} has white space around it, which readers strip "
                           "(ours too): answers would not match it")
-    if not isinstance(body, (m.Message, Fault)):
-        raise TypeError(f"cannot encode {type(body).__name__}: expected an MM7 message or a Fault")
     texts = [("TransactionID", str(transaction_id))]
     if isinstance(body, Fault):
         texts += [("faultcode", body.code), ("faultstring", body.string), ("faultactor", body.actor or "")]
