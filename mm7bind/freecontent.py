@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from lxml import etree
 from xsdata.formats.dataclass.models.generics import AnyElement
 
 from .errors import EncodeError
-from .xmlsafe import escape_attribute, escape_text, hardened_parser, invalid_xml_char
+from .xmlsafe import declaration_readable, escape_attribute, escape_text, hardened_parser, invalid_xml_char
 
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 XMLNS_NS = "http://www.w3.org/2000/xmlns/"
@@ -155,15 +154,10 @@ def check_attributes(attributes: Any, where: str) -> dict[str, str]:
     return attributes
 
 
-@lru_cache(maxsize=256)
 def _namespace_readable(namespace: str) -> bool:
     """Whether a declaration of `namespace` parses (libxml2 refuses a URI with spaces or quotes,
     as a peer's parser may: a namespace read from a document always passed)."""
-    try:
-        etree.fromstring(f'<a xmlns:p="{escape_attribute(namespace)}"/>'.encode(), hardened_parser())
-    except etree.XMLSyntaxError:
-        return False
-    return True
+    return declaration_readable("p", namespace)
 
 
 def split(name: str) -> tuple[str | None, str]:

@@ -265,6 +265,36 @@ def test_namespace_uri_broken_over_lines():
     assert env.version.name == "REL-6-MM7-1-4"
 
 
+def details_envelope(details: str, charset: str) -> bytes:
+    body = ('<DeliverRsp xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000'
+            f"</StatusCode><StatusText>ok</StatusText><Details>{details}</Details></Status></DeliverRsp>")
+    return envelope(body, decl=f'<?xml version="1.0" encoding="{charset}"?>\n')
+
+
+# UTF-8 as labelled is validated while it is parsed; GB2312 is decoded first, then parsed plainly.
+@pytest.mark.parametrize("charset", ["UTF-8", "GB2312"])
+def test_namespace_errors_are_read_alike_whichever_way_the_document_is_parsed(charset):
+    """libxml2 validating as it parses let namespace errors by (a vendor namespace URI with a space
+    or a non-ASCII character, a prefix nobody declared): read without a deviation, then refused
+    when sent on. Such a document is now read as the plain parser reads any other."""
+    spaced = details_envelope('<v:why xmlns:v="urn:example: vendor">quota</v:why>', charset)
+    env = tolerant(spaced, {"namespace-whitespace"})
+    assert 'xmlns:ns0="urn:example:vendor"' in env.body.status.details_xml
+    for engine in ("direct", "xsdata"):  # and what was read can be sent on
+        mm7.encode_envelope(env.body, transaction_id="t", version="REL-6-MM7-1-4", engine=engine)
+    for details, error in [('<v:why xmlns:v="urn:%zz">q</v:why>', "is not a valid URI"),
+                           ('<v:why xmlns:v="http://例え.jp/">q</v:why>', "is not a valid URI"),
+                           ('<v:why xmlns:v="">q</v:why>', "Empty XML namespace"),
+                           ("<v:why>q</v:why>", "prefix v on why is not defined"),
+                           ('<why v:code="7">q</why>', "prefix v for code on why is not defined")]:
+        with pytest.raises(mm7.MalformedXMLError, match=error):
+            mm7.decode_envelope(details_envelope(details, charset))
+    # A relative URI is one every parser takes: read and sent on as it is.
+    env = mm7.decode_envelope(details_envelope('<v:why xmlns:v="vendor/errors">q</v:why>', charset), strict=True)
+    assert mm7.decode_envelope(mm7.encode_envelope(env.body, transaction_id="t", version="REL-6-MM7-1-4"),
+                               strict=True).body == env.body
+
+
 def test_spec_example_soap_namespace():
     body = '<CancelRsp xmlns="{ns}REL-5-MM7-1-0"><MM7Version>5.3.0</MM7Version><Status>' \
            "<StatusCode>1000</StatusCode><StatusText>ok</StatusText></Status></CancelRsp>"
