@@ -770,13 +770,22 @@ class _Reader:
         parser = _parser()
         try:
             # xsdata's lxml handler clears each element it has read; a copy keeps the tree for a retry.
-            obj = parser.parse(copy.deepcopy(el), gen_cls)
+            obj = parser.parse(_copy_in_scope(el), gen_cls)
         except (ParserError, TypeError, ValueError) as exc:
             raise ValidationError(f"cannot read {_qname(el).localname}: {exc}", deviations=self.dev.result()) from None
         try:
             return binding.from_generated(obj, ncls)
         except (TypeError, ValueError) as exc:
             raise DecodeError(f"cannot read {_qname(el).localname}: {exc}", deviations=self.dev.result()) from None
+
+
+def _copy_in_scope(el: etree._Element) -> etree._Element:
+    """A copy of `el` under the namespace declarations in scope where it stands: lxml's copy keeps
+    only those its names use, and a prefixed value (xsi:type="v:T", v declared further out) would
+    name an unknown prefix to xsdata's parser."""
+    holder = etree.Element("scope", nsmap=el.nsmap)
+    holder.append(copy.deepcopy(el))
+    return holder[0]
 
 
 _PARSER_CONFIG = ParserConfig(

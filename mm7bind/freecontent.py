@@ -8,6 +8,10 @@ Namespace prefixes, comments and processing instructions carry no content here a
 Markup is never pasted into a document: it is parsed, and written again from the tree, with the
 namespace declarations it needs where the same walk (and xsdata's serializer, which writes the
 same bytes) would put them. Nothing in it can close the element it sits in or add markup around it.
+
+An xsi:type value is a prefixed name whose prefix may be declared anywhere up the document (on the
+Envelope, say): it is kept as ``{namespace}local`` and written back under a prefix declared for it,
+so that what was valid as received is valid as sent on.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ from typing import Any
 
 from lxml import etree
 from xsdata.formats.dataclass.models.generics import AnyElement
+from xsdata.models.enums import DataType
 
 from .errors import EncodeError
 from .xmlsafe import declaration_readable, escape_attribute, escape_text, hardened_parser, invalid_xml_char
 
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 XMLNS_NS = "http://www.w3.org/2000/xmlns/"
+XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 # The prefixes xsdata's serializer gives these namespaces (the rest get ns0, ns1, ...).
 _KNOWN_PREFIXES = {
     "http://www.w3.org/2001/XMLSchema": "xs",
@@ -71,9 +77,23 @@ def read(el: etree._Element) -> Content:
     text(el.text)
     for child in el:
         if isinstance(child.tag, str):
-            out.append(Node(child.tag, attributes_of(child), read(child)))
+            attributes = attributes_of(child)
+            if child.get(XSI_TYPE) is not None:
+                attributes = tuple((k, resolved_type(v, child.nsmap) if k == XSI_TYPE else v) for k, v in attributes)
+            out.append(Node(child.tag, attributes, read(child)))
         text(child.tail)
     return tuple(out)
+
+
+def resolved_type(value: str, nsmap: dict) -> str:
+    """An xsi:type value ("v:T", or "T" under a default namespace) as ``{namespace}T``: its prefix
+    means nothing once the declarations in scope are gone. Left as written when its prefix is bound
+    to nothing (invalid as received, and as sent on)."""
+    prefix, _, local = value.strip().rpartition(":")
+    namespace = nsmap.get(prefix or None)
+    if namespace is None:
+        return value if prefix else value.strip()
+    return f"{{{namespace}}}{local}"
 
 
 _ATTRIBUTES = etree.XPath("@*")
@@ -200,12 +220,13 @@ def write(content: Content, scope: dict[str | None, str]) -> str:
         mark = names.mark()
         namespace, local = split(node.name)
         names.declare(namespace)
-        for key, _ in node.attributes:
+        attributes = names.with_names_as_values(node.attributes)
+        for key, _ in attributes:
             names.declare(split(key)[0], attribute=True)
         if namespace is None and names.bindings.get(None, "") != "":
             names.bind(None, "")  # an unqualified element under a default namespace: xmlns=""
         tag = names.name(namespace, local)
-        out.append(f"<{tag}{names.declarations(mark)}{names.attributes(node.attributes)}")
+        out.append(f"<{tag}{names.declarations(mark)}{names.attributes(attributes)}")
         if not node.content:
             out.append("/>")
         else:
@@ -229,21 +250,29 @@ def write(content: Content, scope: dict[str | None, str]) -> str:
 def write_attributes(attributes: dict[str, str], scope: dict[str | None, str]) -> str:
     """Attributes (and the declarations of their namespaces) for the start tag of an element
     whose namespaces in scope are `scope`."""
-    names = _with_attributes(attributes, scope)
-    return names.declarations(0) + names.attributes(attributes.items())
+    names, written = _with_attributes(attributes, scope)
+    return names.declarations(0) + names.attributes(written)
 
 
 def scope_inside(attributes: dict[str, str], scope: dict[str | None, str]) -> dict[str | None, str]:
     """The namespaces in scope inside an element given `attributes` (those declare theirs)."""
-    return dict(_with_attributes(attributes, scope).bindings)
+    return dict(_with_attributes(attributes, scope)[0].bindings)
 
 
-def _with_attributes(attributes: dict[str, str], scope: dict[str | None, str]) -> _Scope:
-    """`scope` with the namespaces of `attributes` bound, as their element's start tag declares them."""
+def _with_attributes(attributes: dict[str, str], scope: dict[str | None, str]) -> tuple[_Scope, list]:
+    """`scope` with the namespaces of `attributes` bound, as their element's start tag declares
+    them, and the attributes as written there."""
     names = _Scope(scope)
-    for key in attributes:
+    written = names.with_names_as_values(attributes.items())
+    for key, _ in written:
         names.declare(split(key)[0], attribute=True)
-    return names
+    return names, written
+
+
+def _is_name_value(key: str, value: str) -> bool:
+    """Whether xsdata's serializer writes an attribute value as a prefixed name: ``{namespace}local``
+    in xsi:type, or naming one of XML Schema's types in any attribute."""
+    return value[:1] == "{" and (key == XSI_TYPE or DataType.from_qname(value) is not None)
 
 
 _UNBOUND = object()
@@ -325,6 +354,22 @@ class _Scope:
                 prefix is None or self.position[None] < self.position[prefix]):
             prefix = None
         return f"{prefix}:{local}" if prefix else local
+
+    def with_names_as_values(self, attributes: Any) -> list[tuple[str, str]]:
+        """`attributes` with each ``{namespace}local`` value that is a name written prefixed, its
+        namespace bound first if it is not (as xsdata's serializer does, before the attributes'
+        own namespaces)."""
+        out = []
+        for key, value in attributes:
+            if _is_name_value(key, value):
+                namespace, local = split(value)
+                if namespace:
+                    self.declare(namespace)
+                    value = self.name(namespace, local)
+                else:
+                    value = local
+            out.append((key, value))
+        return out
 
     def attributes(self, attributes: Any) -> str:
         return "".join(f' {self.name(*split(key), attribute=True)}="{escape_attribute(value)}"'

@@ -116,6 +116,50 @@ def test_mm7_field_names_inside_details_are_content_kept_as_written(engine):
     assert deliver.body.subject == "中文" and "encoded-word" in {d.code for d in deliver.deviations}
 
 
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+XS = "http://www.w3.org/2001/XMLSchema"
+
+
+# xsi:type values whose prefixes are declared up the document, on the element, or not at all (the
+# default namespace: here MM7's own, whose VersionString a carrier's element may well claim).
+@pytest.mark.parametrize("declared, details", [
+    (f'xmlns:t="{XS}"', f'<v:limit xmlns:v="urn:v" xmlns:xsi="{XSI}" xsi:type="t:int">5</v:limit>'),
+    (f'xmlns:xsi="{XSI}" xmlns:t="{XS}"', '<v:limit xmlns:v="urn:v" xsi:type="t:string">five</v:limit>'),
+    ("", f'<v:limit xmlns:v="urn:v" xmlns:xsi="{XSI}" xmlns:t="{XS}" xsi:type="t:int">5</v:limit>'),
+    (f'xmlns:xsi="{XSI}"', '<v:ver xmlns:v="urn:v" xsi:type="VersionString">6.8.0</v:ver>'),
+    (f'xmlns:xsi="{XSI}" xmlns:t="{XS}"', '<v:limit xmlns:v="urn:v"><v:n xsi:type="t:int">5</v:n></v:limit>'),
+], ids=["on-the-envelope", "xsi-and-type-up", "on-the-element", "default-namespace", "nested"])
+@pytest.mark.parametrize("style", [mm7.XmlStyle(), mm7.XmlStyle(mm7_prefix="mm7")], ids=["default", "prefixed"])
+def test_xsi_type_values_keep_their_namespace_and_are_sent_on_valid(declared, details, style):
+    """The prefix in an xsi:type value is bound by a declaration wherever it is in scope; written
+    back without it, what was valid as received would be refused. Kept as the name it stands for,
+    it is written under a prefix declared for it — the same bytes from both engines."""
+    data = submit_rsp(V6, f"<Details>{details}</Details>").replace(b"<env:Envelope ", f"<env:Envelope {declared} ".encode())
+    envs = [mm7.decode_envelope(data, strict=True, engine=e) for e in ENGINES]
+    assert envs[0].body == envs[1].body
+    sent = {mm7.encode_envelope(envs[0].body, transaction_id="t", version=V6, style=style, engine=e) for e in ENGINES}
+    assert len(sent) == 1
+    again = mm7.decode_envelope(sent.pop(), strict=True)
+    assert again.body == envs[0].body
+    # What the type names is what it named on receipt.
+    received = [el for el in details_of(data).iter() if el.get(f"{{{XSI}}}type")]
+    written = [el for el in etree.fromstring(f'<d xmlns="{V6.namespace}">{again.body.status.details_xml}</d>').iter()
+               if el.get(f"{{{XSI}}}type")]
+    assert [etree.QName(*_resolve(el)) for el in written] == [etree.QName(*_resolve(el)) for el in received]
+
+
+def _resolve(el: etree._Element) -> tuple[str | None, str]:
+    prefix, _, local = el.get(f"{{{XSI}}}type").strip().rpartition(":")
+    return el.nsmap.get(prefix or None), local
+
+
+def test_an_xsi_type_given_in_details_xml_is_written_with_its_declaration():
+    status = mm7.Status(2002, details_xml=f'<v:n xmlns:v="urn:v" xmlns:xsi="{XSI}" xmlns:t="{XS}" xsi:type="t:int">5</v:n>')
+    assert 'xsi:type="xs:int"' in status.details_xml and f'xmlns:xs="{XS}"' in status.details_xml
+    sent = {mm7.encode_envelope(mm7.DeliverRsp(status=status), transaction_id="t", version=V6, engine=e) for e in ENGINES}
+    assert len(sent) == 1 and mm7.decode_envelope(sent.pop(), strict=True).body.status == status
+
+
 def test_text_only_details_read_and_write_as_before():
     env = mm7.decode_envelope(submit_rsp(V6, "<Details>  quota &lt;exceeded&gt; </Details>"), strict=True)
     assert env.body.status == mm7.Status(4006, "Service unavailable", "quota <exceeded>")
