@@ -134,7 +134,8 @@ def test_xsi_type_values_keep_their_namespace_and_are_sent_on_valid(declared, de
     """The prefix in an xsi:type value is bound by a declaration wherever it is in scope; written
     back without it, what was valid as received would be refused. Kept as the name it stands for,
     it is written under a prefix declared for it — the same bytes from both engines."""
-    data = submit_rsp(V6, f"<Details>{details}</Details>").replace(b"<env:Envelope ", f"<env:Envelope {declared} ".encode())
+    data = submit_rsp(V6, f"<Details>{details}</Details>")
+    data = data.replace(b"<env:Envelope ", f"<env:Envelope {declared} ".encode())
     envs = [mm7.decode_envelope(data, strict=True, engine=e) for e in ENGINES]
     assert envs[0].body == envs[1].body
     sent = {mm7.encode_envelope(envs[0].body, transaction_id="t", version=V6, style=style, engine=e) for e in ENGINES}
@@ -154,9 +155,11 @@ def _resolve(el: etree._Element) -> tuple[str | None, str]:
 
 
 def test_an_xsi_type_given_in_details_xml_is_written_with_its_declaration():
-    status = mm7.Status(2002, details_xml=f'<v:n xmlns:v="urn:v" xmlns:xsi="{XSI}" xmlns:t="{XS}" xsi:type="t:int">5</v:n>')
+    given = f'<v:n xmlns:v="urn:v" xmlns:xsi="{XSI}" xmlns:t="{XS}" xsi:type="t:int">5</v:n>'
+    status = mm7.Status(2002, details_xml=given)
     assert 'xsi:type="xs:int"' in status.details_xml and f'xmlns:xs="{XS}"' in status.details_xml
-    sent = {mm7.encode_envelope(mm7.DeliverRsp(status=status), transaction_id="t", version=V6, engine=e) for e in ENGINES}
+    sent = {mm7.encode_envelope(mm7.DeliverRsp(status=status), transaction_id="t", version=V6, engine=e)
+            for e in ENGINES}
     assert len(sent) == 1 and mm7.decode_envelope(sent.pop(), strict=True).body.status == status
 
 

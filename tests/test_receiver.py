@@ -356,7 +356,8 @@ def test_a_request_without_a_transaction_id_is_answered_with_an_empty_one(how, s
     """TransactionID is mandatory in every MM7 message, and an answer echoes the request's: to a
     request that had none (InstantCom's habit) or an empty one, an empty one — a placeholder such
     as "0" would claim an id the caller never used, one it may have given another request."""
-    request = _without_transaction_id(mm7.encode(deliver(), transaction_id="t-1", version="REL-6-MM7-1-4").to_bytes(), how)
+    request = mm7.encode(deliver(), transaction_id="t-1", version="REL-6-MM7-1-4").to_bytes()
+    request = _without_transaction_id(request, how)
     handler = Recorder()
     rsp = call_wsgi(mm7.wsgi_app(mm7.Receiver(handler, strict=strict)), request, "text/xml")
     assert rsp["status"] == (500 if strict else 200)
@@ -379,7 +380,8 @@ def test_only_an_answer_may_carry_an_empty_transaction_id():
     for engine in ("direct", "xsdata"):
         with pytest.raises(mm7.EncodeError, match="TransactionID is required"):
             mm7.encode_envelope(deliver(), transaction_id="", version="REL-6-MM7-1-4", engine=engine)
-        answers = [mm7.DeliverRsp(), mm7.envelope.Fault("Client", "no", detail=mm7.VASPErrorRsp(status=mm7.Status(4004)))]
+        answers = [mm7.DeliverRsp(),
+                   mm7.envelope.Fault("Client", "no", detail=mm7.VASPErrorRsp(status=mm7.Status(4004)))]
         for answer in answers:
             data = mm7.encode_envelope(answer, transaction_id="", version="REL-6-MM7-1-4", engine=engine)
             assert data == mm7.encode_envelope(answer, transaction_id="", version="REL-6-MM7-1-4", engine="direct")
