@@ -415,6 +415,19 @@ def _drop_encoding_style(el: etree._Element | None) -> None:
         del el.attrib[SOAP_ENCODING_STYLE]
 
 
+_MUST_UNDERSTAND = f"{{{SOAP_NS}}}mustUnderstand"
+_ACTOR = f"{{{SOAP_NS}}}actor"
+_NEXT = "http://schemas.xmlsoap.org/soap/actor/next"
+_MUST_UNDERSTAND_IGNORED = (", although it is marked mustUnderstand for us (SOAP 1.1, 4.2.3, would refuse the "
+                            "message with a MustUnderstand Fault)")
+
+
+def _asks_to_be_understood(entry: etree._Element) -> bool:
+    """Whether a header entry is marked mustUnderstand="1" for its ultimate recipient (no actor, or
+    the next one): SOAP 1.1 has such an entry obeyed or the message refused."""
+    return (entry.get(_MUST_UNDERSTAND) or "").strip() == "1" and entry.get(_ACTOR, _NEXT).strip() == _NEXT
+
+
 class _Reader:
     def __init__(self, root: etree._Element, dev: Collector, engine: str = "direct", valid_as: Version | None = None,
                  expect: str | None = None):
@@ -572,7 +585,8 @@ class _Reader:
             if _qname(child).localname == "TransactionID" and found is None:
                 found = child
             else:
-                self.dev.add("unknown-header", f"/Envelope/Header/{_qname(child).localname}", "header entry ignored")
+                self.dev.add("unknown-header", f"/Envelope/Header/{_qname(child).localname}", "header entry ignored"
+                             + (_MUST_UNDERSTAND_IGNORED if _asks_to_be_understood(child) else ""))
         if found is None:
             self.dev.add("missing-transaction-id", "/Envelope/Header", "no TransactionID in the SOAP Header")
         return found

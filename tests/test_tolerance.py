@@ -99,6 +99,24 @@ def test_vendor_extension_namespace_and_children_in_another_mm7_namespace():
     assert (extra.name, extra.namespace, extra.text) == ("HandsetModel", ow, "X1")
 
 
+@pytest.mark.parametrize("attributes, flagged", [
+    ('e:mustUnderstand="1"', True),
+    ('e:mustUnderstand="1" e:actor="http://schemas.xmlsoap.org/soap/actor/next"', True),
+    ('e:mustUnderstand="0"', False), ('e:mustUnderstand="1" e:actor="http://example.com/billing"', False),
+])
+def test_an_ignored_header_entry_says_when_soap_would_have_it_understood(attributes, flagged):
+    """SOAP 1.1 (4.2.3): an entry marked mustUnderstand="1" for us must be obeyed or the message
+    refused. Read tolerantly it is still ignored, and the deviation says what SOAP would do; one
+    meant for another actor is no business of ours."""
+    body = ('<CancelRsp xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000'
+            "</StatusCode><StatusText>ok</StatusText></Status></CancelRsp>")
+    tid = ('<m:TransactionID xmlns:m="{ns}REL-6-MM7-1-4">t</m:TransactionID>'
+           f'<x:Route xmlns:x="urn:x" {attributes}>r1</x:Route>')
+    env = tolerant(envelope(body, tid=tid), {"unknown-header"})
+    [dev] = env.deviations
+    assert ("MustUnderstand Fault" in dev.message) == flagged
+
+
 def test_header_and_body_in_the_same_invented_namespace():
     body = '<SubmitRsp xmlns="{ns}REL-6-MM7-6-7"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000' \
            "</StatusCode><StatusText>OK</StatusText></Status><MessageID>1</MessageID></SubmitRsp>"
