@@ -65,6 +65,11 @@ Content = tuple  # of str | Node, in document order
 
 def read(el: etree._Element) -> Content:
     """The content of `el` (text and elements) as received; comments and PIs left out, their tails kept."""
+    types = _TypeScope(el) if _HAS_XSI_TYPE(el) else None
+    return _read(el, types)
+
+
+def _read(el: etree._Element, types: _TypeScope | None) -> Content:
     out: list[Any] = []
 
     def text(piece: str | None) -> None:
@@ -78,22 +83,52 @@ def read(el: etree._Element) -> Content:
     for child in el:
         if isinstance(child.tag, str):
             attributes = attributes_of(child)
-            if child.get(XSI_TYPE) is not None:
-                attributes = tuple((k, resolved_type(v, child.nsmap) if k == XSI_TYPE else v) for k, v in attributes)
-            out.append(Node(child.tag, attributes, read(child)))
+            if types is not None and child.get(XSI_TYPE) is not None:
+                attributes = tuple((k, types.resolved(child, v) if k == XSI_TYPE else v) for k, v in attributes)
+            out.append(Node(child.tag, attributes, _read(child, types)))
         text(child.tail)
     return tuple(out)
 
 
-def resolved_type(value: str, nsmap: dict) -> str:
-    """An xsi:type value ("v:T", or "T" under a default namespace) as ``{namespace}T``: its prefix
-    means nothing once the declarations in scope are gone. Left as written when its prefix is bound
-    to nothing (invalid as received, and as sent on)."""
-    prefix, _, local = value.strip().rpartition(":")
-    namespace = nsmap.get(prefix or None)
-    if namespace is None:
-        return value if prefix else value.strip()
-    return f"{{{namespace}}}{local}"
+_HAS_XSI_TYPE = etree.XPath("boolean(.//@xsi:type)", namespaces={"xsi": "http://www.w3.org/2001/XMLSchema-instance"})
+
+
+class _TypeScope:
+    """The prefixes in scope inside one element, for its xsi:type values: those declared outside it
+    looked up once, those inside it kept per element that declares any. (An element's `nsmap` is a
+    copy of every declaration in scope: asked for each of thousands of elements under thousands of
+    declarations, it would cost their product.)"""
+
+    def __init__(self, top: etree._Element) -> None:
+        self.top = top
+        self.outside = top.nsmap
+        self.own: dict[etree._Element, dict[str | None, str]] = {}
+        declared: list[tuple[str, str]] = []
+        for event, item in etree.iterwalk(top, events=("start-ns", "start")):
+            if event == "start-ns":
+                declared.append(item)
+                continue
+            if declared and item is not top:
+                self.own[item] = {prefix or None: uri for prefix, uri in declared}
+            declared = []
+
+    def namespace(self, el: etree._Element, prefix: str | None) -> str | None:
+        while el is not None and el is not self.top:
+            own = self.own.get(el)
+            if own is not None and prefix in own:
+                return own[prefix]
+            el = el.getparent()
+        return self.outside.get(prefix)
+
+    def resolved(self, el: etree._Element, value: str) -> str:
+        """An xsi:type value ("v:T", or "T" under a default namespace) as ``{namespace}T``: its
+        prefix means nothing once the declarations in scope are gone. Left as written when its
+        prefix is bound to nothing (invalid as received, and as sent on)."""
+        prefix, _, local = value.strip().rpartition(":")
+        namespace = self.namespace(el, prefix or None)
+        if namespace is None:
+            return value if prefix else value.strip()
+        return f"{{{namespace}}}{local}"
 
 
 _ATTRIBUTES = etree.XPath("@*")
