@@ -794,12 +794,20 @@ class _Reader:
 
 
 def _copy_in_scope(el: etree._Element) -> etree._Element:
-    """A copy of `el` under the namespace declarations in scope where it stands: lxml's copy keeps
-    only those its names use, and a prefixed value (xsi:type="v:T", v declared further out) would
-    name an unknown prefix to xsdata's parser."""
-    holder = etree.Element("scope", nsmap=el.nsmap)
+    """A copy of `el` under the declarations its xsi:type values use where it stands: lxml's copy
+    keeps only those its names use, and xsi:type="v:T" with v declared further out would name an
+    unknown prefix to xsdata's parser. (Only those: each element xsdata reads copies every one.)"""
+    types = _XSI_TYPES(el)
+    if not types:
+        return copy.deepcopy(el)
+    outside = el.nsmap
+    used = {prefix or None for prefix, _, _ in (t.strip().rpartition(":") for t in types)}
+    holder = etree.Element("scope", nsmap={p: outside[p] for p in used if p in outside})
     holder.append(copy.deepcopy(el))
     return holder[0]
+
+
+_XSI_TYPES = etree.XPath(".//@xsi:type", namespaces={"xsi": "http://www.w3.org/2001/XMLSchema-instance"})
 
 
 _PARSER_CONFIG = ParserConfig(
