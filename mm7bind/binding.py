@@ -1020,6 +1020,8 @@ def transaction_id(version: Version, value: str, must_understand: bool = True, b
         template = builder.headers.get(key)
         if template is None:
             template = builder.headers[key] = _transaction_id(version, "{}", must_understand, builder)
+        if not value:  # (an answer echoing none) closed empty, as xsdata's serializer writes it
+            return Markup(template.partition(">{}<")[0] + "/>")
         return Markup(template.format(escape_text(value)))
     return _transaction_id(version, value, must_understand, builder)
 

@@ -38,6 +38,7 @@ from .errors import (
     ValidationError,
 )
 from .tolerance import (
+    SOAP_ENCODING_STYLE,
     Collector,
     Normalizer,
     decode_encoded_words,
@@ -156,13 +157,17 @@ def encode(
     `content_ref` replaces the message's own (the codec points it at the content part).
     """
     version = versions.get(version)
-    if not transaction_id or not str(transaction_id).strip():
+    if not isinstance(body, (m.Message, Fault)):
+        raise TypeError(f"cannot encode {type(body).__name__}: expected an MM7 message or a Fault")
+    # An answer echoes the request's TransactionID, and one that came empty or without any is
+    # echoed empty: a placeholder ("0") would claim an id the caller never used. A request of ours
+    # always has one.
+    answer = isinstance(body, Fault) or not body.IS_REQUEST
+    if transaction_id is None or (not str(transaction_id).strip() and (str(transaction_id) or not answer)):
         raise EncodeError("a TransactionID is required")
     if str(transaction_id).strip() != str(transaction_id):
         raise EncodeError(f"TransactionID {transaction_id!r} has white space around it, which readers strip "
                           "(ours too): answers would not match it")
-    if not isinstance(body, (m.Message, Fault)):
-        raise TypeError(f"cannot encode {type(body).__name__}: expected an MM7 message or a Fault")
     texts = [("TransactionID", str(transaction_id))]
     if isinstance(body, Fault):
         texts += [("faultcode", body.code), ("faultstring", body.string), ("faultactor", body.actor or "")]
@@ -402,6 +407,27 @@ def _qname(el: etree._Element) -> _Name:
 _ENVELOPE, _HEADER, _BODY = (f"{{{SOAP_NS}}}{n}" for n in ("Envelope", "Header", "Body"))
 
 
+def _drop_encoding_style(el: etree._Element | None) -> None:
+    """SOAP's encodingStyle taken off an element of the envelope: SOAP 1.1 allows it on any element,
+    the envelope schema (which admits only other namespaces' attributes on Envelope, Header and
+    Fault) does not; a header entry keeps it (TransactionID declares it)."""
+    if el is not None and SOAP_ENCODING_STYLE in el.attrib:
+        del el.attrib[SOAP_ENCODING_STYLE]
+
+
+_MUST_UNDERSTAND = f"{{{SOAP_NS}}}mustUnderstand"
+_ACTOR = f"{{{SOAP_NS}}}actor"
+_NEXT = "http://schemas.xmlsoap.org/soap/actor/next"
+_MUST_UNDERSTAND_IGNORED = (", although it is marked mustUnderstand for us (SOAP 1.1, 4.2.3, would refuse the "
+                            "message with a MustUnderstand Fault)")
+
+
+def _asks_to_be_understood(entry: etree._Element) -> bool:
+    """Whether a header entry is marked mustUnderstand="1" for its ultimate recipient (no actor, or
+    the next one): SOAP 1.1 has such an entry obeyed or the message refused."""
+    return (entry.get(_MUST_UNDERSTAND) or "").strip() == "1" and entry.get(_ACTOR, _NEXT).strip() == _NEXT
+
+
 class _Reader:
     def __init__(self, root: etree._Element, dev: Collector, engine: str = "direct", valid_as: Version | None = None,
                  expect: str | None = None):
@@ -463,6 +489,8 @@ class _Reader:
             self.soap_element(child, f"/Envelope/{cq.localname}")
         if body is None:
             raise NotSOAPError("the SOAP envelope has no Body")
+        for el in (root, header, body):
+            _drop_encoding_style(el)
         tid_el = self.transaction_element(header)
         content = [c for c in body if isinstance(c.tag, str)]
         if not content:
@@ -481,6 +509,7 @@ class _Reader:
             _qname(first).namespace in (SOAP_NS, *WRONG_SOAP_NS) or _qname(first).namespace is None
         ):
             self.soap_element(first, "/Envelope/Body/Fault")
+            _drop_encoding_style(first)
             fault, mm7_el, version = self.fault(first, header_version)
         else:
             fault = None
@@ -556,7 +585,8 @@ class _Reader:
             if _qname(child).localname == "TransactionID" and found is None:
                 found = child
             else:
-                self.dev.add("unknown-header", f"/Envelope/Header/{_qname(child).localname}", "header entry ignored")
+                self.dev.add("unknown-header", f"/Envelope/Header/{_qname(child).localname}", "header entry ignored"
+                             + (_MUST_UNDERSTAND_IGNORED if _asks_to_be_understood(child) else ""))
         if found is None:
             self.dev.add("missing-transaction-id", "/Envelope/Header", "no TransactionID in the SOAP Header")
         return found
@@ -669,6 +699,7 @@ class _Reader:
             if cq.namespace is not None:
                 self.dev.add("qualified-fault-child", path, f"{cq.localname} should be unqualified")
                 child.tag = cq.localname
+            _drop_encoding_style(child)
             parts.setdefault(cq.localname, child)
         code_el = parts.get("faultcode")
         if code_el is None or not (code_el.text or "").strip():
@@ -753,13 +784,30 @@ class _Reader:
         parser = _parser()
         try:
             # xsdata's lxml handler clears each element it has read; a copy keeps the tree for a retry.
-            obj = parser.parse(copy.deepcopy(el), gen_cls)
+            obj = parser.parse(_copy_in_scope(el), gen_cls)
         except (ParserError, TypeError, ValueError) as exc:
             raise ValidationError(f"cannot read {_qname(el).localname}: {exc}", deviations=self.dev.result()) from None
         try:
             return binding.from_generated(obj, ncls)
         except (TypeError, ValueError) as exc:
             raise DecodeError(f"cannot read {_qname(el).localname}: {exc}", deviations=self.dev.result()) from None
+
+
+def _copy_in_scope(el: etree._Element) -> etree._Element:
+    """A copy of `el` under the declarations its xsi:type values use where it stands: lxml's copy
+    keeps only those its names use, and xsi:type="v:T" with v declared further out would name an
+    unknown prefix to xsdata's parser. (Only those: each element xsdata reads copies every one.)"""
+    types = _XSI_TYPES(el)
+    if not types:
+        return copy.deepcopy(el)
+    outside = el.nsmap
+    used = {prefix or None for prefix, _, _ in (t.strip().rpartition(":") for t in types)}
+    holder = etree.Element("scope", nsmap={p: outside[p] for p in used if p in outside})
+    holder.append(copy.deepcopy(el))
+    return holder[0]
+
+
+_XSI_TYPES = etree.XPath(".//@xsi:type", namespaces={"xsi": "http://www.w3.org/2001/XMLSchema-instance"})
 
 
 _PARSER_CONFIG = ParserConfig(

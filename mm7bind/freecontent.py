@@ -8,23 +8,28 @@ Namespace prefixes, comments and processing instructions carry no content here a
 Markup is never pasted into a document: it is parsed, and written again from the tree, with the
 namespace declarations it needs where the same walk (and xsdata's serializer, which writes the
 same bytes) would put them. Nothing in it can close the element it sits in or add markup around it.
+
+An xsi:type value is a prefixed name whose prefix may be declared anywhere up the document (on the
+Envelope, say): it is kept as ``{namespace}local`` and written back under a prefix declared for it,
+so that what was valid as received is valid as sent on.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from lxml import etree
 from xsdata.formats.dataclass.models.generics import AnyElement
+from xsdata.models.enums import DataType
 
 from .errors import EncodeError
-from .xmlsafe import escape_attribute, escape_text, hardened_parser, invalid_xml_char
+from .xmlsafe import declaration_readable, escape_attribute, escape_text, hardened_parser, invalid_xml_char
 
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 XMLNS_NS = "http://www.w3.org/2000/xmlns/"
+XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 # The prefixes xsdata's serializer gives these namespaces (the rest get ns0, ns1, ...).
 _KNOWN_PREFIXES = {
     "http://www.w3.org/2001/XMLSchema": "xs",
@@ -60,6 +65,11 @@ Content = tuple  # of str | Node, in document order
 
 def read(el: etree._Element) -> Content:
     """The content of `el` (text and elements) as received; comments and PIs left out, their tails kept."""
+    types = _TypeScope(el) if _HAS_XSI_TYPE(el) else None
+    return _read(el, types)
+
+
+def _read(el: etree._Element, types: _TypeScope | None) -> Content:
     out: list[Any] = []
 
     def text(piece: str | None) -> None:
@@ -72,9 +82,53 @@ def read(el: etree._Element) -> Content:
     text(el.text)
     for child in el:
         if isinstance(child.tag, str):
-            out.append(Node(child.tag, attributes_of(child), read(child)))
+            attributes = attributes_of(child)
+            if types is not None and child.get(XSI_TYPE) is not None:
+                attributes = tuple((k, types.resolved(child, v) if k == XSI_TYPE else v) for k, v in attributes)
+            out.append(Node(child.tag, attributes, _read(child, types)))
         text(child.tail)
     return tuple(out)
+
+
+_HAS_XSI_TYPE = etree.XPath("boolean(.//@xsi:type)", namespaces={"xsi": "http://www.w3.org/2001/XMLSchema-instance"})
+
+
+class _TypeScope:
+    """The prefixes in scope inside one element, for its xsi:type values: those declared outside it
+    looked up once, those inside it kept per element that declares any. (An element's `nsmap` is a
+    copy of every declaration in scope: asked for each of thousands of elements under thousands of
+    declarations, it would cost their product.)"""
+
+    def __init__(self, top: etree._Element) -> None:
+        self.top = top
+        self.outside = top.nsmap
+        self.own: dict[etree._Element, dict[str | None, str]] = {}
+        declared: list[tuple[str, str]] = []
+        for event, item in etree.iterwalk(top, events=("start-ns", "start")):
+            if event == "start-ns":
+                declared.append(item)
+                continue
+            if declared and item is not top:
+                self.own[item] = {prefix or None: uri for prefix, uri in declared}
+            declared = []
+
+    def namespace(self, el: etree._Element, prefix: str | None) -> str | None:
+        while el is not None and el is not self.top:
+            own = self.own.get(el)
+            if own is not None and prefix in own:
+                return own[prefix]
+            el = el.getparent()
+        return self.outside.get(prefix)
+
+    def resolved(self, el: etree._Element, value: str) -> str:
+        """An xsi:type value ("v:T", or "T" under a default namespace) as ``{namespace}T``: its
+        prefix means nothing once the declarations in scope are gone. Left as written when its
+        prefix is bound to nothing (invalid as received, and as sent on)."""
+        prefix, _, local = value.strip().rpartition(":")
+        namespace = self.namespace(el, prefix or None)
+        if namespace is None:
+            return value if prefix else value.strip()
+        return f"{{{namespace}}}{local}"
 
 
 _ATTRIBUTES = etree.XPath("@*")
@@ -155,15 +209,10 @@ def check_attributes(attributes: Any, where: str) -> dict[str, str]:
     return attributes
 
 
-@lru_cache(maxsize=256)
 def _namespace_readable(namespace: str) -> bool:
     """Whether a declaration of `namespace` parses (libxml2 refuses a URI with spaces or quotes,
     as a peer's parser may: a namespace read from a document always passed)."""
-    try:
-        etree.fromstring(f'<a xmlns:p="{escape_attribute(namespace)}"/>'.encode(), hardened_parser())
-    except etree.XMLSyntaxError:
-        return False
-    return True
+    return declaration_readable("p", namespace)
 
 
 def split(name: str) -> tuple[str | None, str]:
@@ -206,12 +255,13 @@ def write(content: Content, scope: dict[str | None, str]) -> str:
         mark = names.mark()
         namespace, local = split(node.name)
         names.declare(namespace)
-        for key, _ in node.attributes:
+        attributes = names.with_names_as_values(node.attributes)
+        for key, _ in attributes:
             names.declare(split(key)[0], attribute=True)
         if namespace is None and names.bindings.get(None, "") != "":
             names.bind(None, "")  # an unqualified element under a default namespace: xmlns=""
         tag = names.name(namespace, local)
-        out.append(f"<{tag}{names.declarations(mark)}{names.attributes(node.attributes)}")
+        out.append(f"<{tag}{names.declarations(mark)}{names.attributes(attributes)}")
         if not node.content:
             out.append("/>")
         else:
@@ -235,21 +285,29 @@ def write(content: Content, scope: dict[str | None, str]) -> str:
 def write_attributes(attributes: dict[str, str], scope: dict[str | None, str]) -> str:
     """Attributes (and the declarations of their namespaces) for the start tag of an element
     whose namespaces in scope are `scope`."""
-    names = _with_attributes(attributes, scope)
-    return names.declarations(0) + names.attributes(attributes.items())
+    names, written = _with_attributes(attributes, scope)
+    return names.declarations(0) + names.attributes(written)
 
 
 def scope_inside(attributes: dict[str, str], scope: dict[str | None, str]) -> dict[str | None, str]:
     """The namespaces in scope inside an element given `attributes` (those declare theirs)."""
-    return dict(_with_attributes(attributes, scope).bindings)
+    return dict(_with_attributes(attributes, scope)[0].bindings)
 
 
-def _with_attributes(attributes: dict[str, str], scope: dict[str | None, str]) -> _Scope:
-    """`scope` with the namespaces of `attributes` bound, as their element's start tag declares them."""
+def _with_attributes(attributes: dict[str, str], scope: dict[str | None, str]) -> tuple[_Scope, list]:
+    """`scope` with the namespaces of `attributes` bound, as their element's start tag declares
+    them, and the attributes as written there."""
     names = _Scope(scope)
-    for key in attributes:
+    written = names.with_names_as_values(attributes.items())
+    for key, _ in written:
         names.declare(split(key)[0], attribute=True)
-    return names
+    return names, written
+
+
+def _is_name_value(key: str, value: str) -> bool:
+    """Whether xsdata's serializer writes an attribute value as a prefixed name: ``{namespace}local``
+    in xsi:type, or naming one of XML Schema's types in any attribute."""
+    return value[:1] == "{" and (key == XSI_TYPE or DataType.from_qname(value) is not None)
 
 
 _UNBOUND = object()
@@ -331,6 +389,22 @@ class _Scope:
                 prefix is None or self.position[None] < self.position[prefix]):
             prefix = None
         return f"{prefix}:{local}" if prefix else local
+
+    def with_names_as_values(self, attributes: Any) -> list[tuple[str, str]]:
+        """`attributes` with each ``{namespace}local`` value that is a name written prefixed, its
+        namespace bound first if it is not (as xsdata's serializer does, before the attributes'
+        own namespaces)."""
+        out = []
+        for key, value in attributes:
+            if _is_name_value(key, value):
+                namespace, local = split(value)
+                if namespace:
+                    self.declare(namespace)
+                    value = self.name(namespace, local)
+                else:
+                    value = local
+            out.append((key, value))
+        return out
 
     def attributes(self, attributes: Any) -> str:
         return "".join(f' {self.name(*split(key), attribute=True)}="{escape_attribute(value)}"'

@@ -419,16 +419,16 @@ class Receiver:
 
     def answer(self, env: Envelope, response: m.Message, tid: str | None = None) -> Response:
         """The response in the caller's version, with its MM7Version when that is valid there."""
-        out = encode_reply(response, env, env.version or versions.latest(), tid or env.transaction_id or "0",
+        out = encode_reply(response, env, env.version or versions.latest(), tid or env.transaction_id or "",
                            self.config.profile)
         return Response(200, _headers(out), out.to_bytes())
 
     def plain_answer(self, env: Envelope, response: m.Message) -> Response:
         """`answer` for a response that is only a status (what most handlers give): its bytes are
         encoded once per kind, status and version, and then only the TransactionID is filled in."""
-        if _has_markup(response.status):
-            return self.answer(env, response)  # (markup of its own: not the template's)
-        tid = env.transaction_id or "0"
+        tid = env.transaction_id
+        if _has_markup(response.status) or not tid:
+            return self.answer(env, response)  # (markup of its own, or no id to fill in: not the template's)
         key = (type(response), response.status.code, response.status.text, response.status.details, env.version,
                env.message.mm7_version if env.message is not None else None, self.config.profile)
         template = self._answers.get(key)
@@ -453,7 +453,7 @@ class Receiver:
         """A Fault with VASPErrorRsp. `given`: the handler's own Status (a Reject's), whose
         structured details (elements, attributes) go as they are: they were checked when it was made."""
         version = version or versions.latest()
-        tid = (env.transaction_id if env else None) or transaction_id or "0"
+        tid = (env.transaction_id if env else None) or transaction_id or ""
         status_obj = fault_status(status, text, details)
         if given is not None and _has_markup(given):
             status_obj = m.Status(status_obj.code, status_obj.text, given.details, given.details_xml,

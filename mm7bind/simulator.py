@@ -382,7 +382,7 @@ class Simulator:
         """In the caller's version and MM7Version, as an MMSC answers; a dialect that answers in its
         own version (Mbuni) uses the profile's."""
         version, tid = said or (None, None)
-        tid = (env.transaction_id if env is not None else None) or tid or "0"
+        tid = (env.transaction_id if env is not None else None) or tid or ""  # (none: echoed empty)
         if env is not None and env.version is not None:
             version = env.version
         if self.profile.answer_in_own_version or version is None:

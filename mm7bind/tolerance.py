@@ -20,7 +20,7 @@ from . import messages as m
 from .errors import Deviation
 from .mime import decode_words
 from .validation import readable_path
-from .versions import MM7_NS_BASE, Version
+from .versions import MM7_NS_BASE, SOAP_NS, Version
 from .xmlsafe import invalid_xml_char
 from xsdata.models.datatype import XmlDateTime, XmlDuration
 
@@ -41,6 +41,9 @@ RENAMES: dict[str | None, dict[str, str]] = {
 MISPLACED: dict[str, dict[str, str]] = {
     "CancelReq": {"SenderAddress": "SenderIdentification"},  # China Mobile's SDK
 }
+# SOAP 1.1 (4.1.1) lets encodingStyle stand on any element; the schemas declare it on TransactionID
+# alone. It names serialization rules, and MM7 is read as the literal XML it is whatever it names.
+SOAP_ENCODING_STYLE = f"{{{SOAP_NS}}}encodingStyle"
 ENUM_ALIASES = {
     "Unrecognized": "Unrecognised",  # Sinch/Skycore spelling
     "Advertisment": "Advertisement",  # InstantCom's MessageClass
@@ -262,6 +265,9 @@ class Normalizer:
             var = index.get(name)
             if var is None and "@*" in index:
                 continue  # taken by the type's attribute wildcard (ServiceCode's): valid, and kept
+            if key == SOAP_ENCODING_STYLE and var is None:
+                del el.attrib[key]  # SOAP's own, allowed anywhere (see SOAP_ENCODING_STYLE): no deviation
+                continue
             if qn.namespace and (var is None or qn.namespace not in (var.namespaces or ())):
                 if var is not None and not var.namespaces:
                     del el.attrib[key]
@@ -446,10 +452,15 @@ def decode_encoded_words(el: etree._Element, collector: Collector) -> None:
     """Decode RFC 2047 encoded words in the text of `el`'s Subject and RFC2822Address elements.
 
     Such values are schema-valid strings, so this runs on every message, not only on those
-    the normaliser repairs; the raw text stays in the deviation.
+    the normaliser repairs; the raw text stays in the deviation. Elements of those names inside
+    Status/Details are free content, not MM7 fields: kept as written.
     """
     tag = el.tag
-    for node in el.iter(*_encoded_word_tags(tag[1:tag.find("}")] if tag[:1] == "{" else None)):
+    ns = tag[1:tag.find("}")] if tag[:1] == "{" else None
+    details = f"{{{ns}}}Details" if ns else "Details"
+    for node in el.iter(*_encoded_word_tags(ns)):
+        if next(node.iterancestors(details), None) is not None:
+            continue
         raw = node.text
         if raw and "=?" in raw and (decoded := decode_words(raw)) != raw:
             if (bad := invalid_xml_char(decoded)) is not None:

@@ -12,7 +12,7 @@ import codecs
 import re
 import threading
 from dataclasses import dataclass, field
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 from xml.parsers import expat
 
 from lxml import etree
@@ -271,6 +271,11 @@ def parse_xml(
                 valid = True
             except etree.XMLSyntaxError:
                 root = None  # invalid (or malformed): the plain parser and the reader's repairs decide
+            if root is not None and not namespace_well_formed(root):
+                # libxml2 validating as it parses lets namespace errors by (an undeclared prefix, a
+                # declaration the plain parser refuses): such a document goes the plain parser's
+                # way, as any other would (namespace URIs with spaces squeezed, the rest refused).
+                root, valid = None, False
         if root is None:
             try:
                 root = etree.fromstring(data, _pool.parser)
@@ -458,6 +463,32 @@ def _depth_probe(depth: int) -> etree.XPath:
 
 
 _COUNT = etree.XPath("count(//*)")
+
+
+# An element or attribute whose prefix no declaration binds: libxml2 keeps "p:name" in no namespace.
+_UNBOUND_PREFIX = etree.XPath("boolean(//*[namespace-uri() = '' and contains(local-name(), ':')]"
+                              " | //@*[namespace-uri() = '' and contains(local-name(), ':')])")
+
+
+def namespace_well_formed(root: etree._Element) -> bool:
+    """Whether a tree from the validating parser holds nothing the plain parser would refuse:
+    every prefix used declared, every declaration one it takes."""
+    for _event, (prefix, uri) in etree.iterwalk(root, events=("start-ns",)):
+        if not declaration_readable(prefix or None, uri):
+            return False
+    return not _UNBOUND_PREFIX(root)
+
+
+@lru_cache(maxsize=256)
+def declaration_readable(prefix: str | None, namespace: str) -> bool:
+    """Whether the plain parser takes a declaration of `namespace` (libxml2 refuses a URI with
+    spaces, quotes or characters outside ASCII, an empty one for a prefix, a rebound xml prefix)."""
+    name = f"xmlns:{prefix}" if prefix else "xmlns"
+    try:
+        etree.fromstring(f'<a {name}="{escape_attribute(namespace)}"/>'.encode(), _pool.parser)
+    except etree.XMLSyntaxError:
+        return False
+    return True
 
 
 def check_namespaces(root: etree._Element, limits: XmlLimits, where: str) -> None:

@@ -48,6 +48,24 @@ def test_a_receiver_answering_in_one_version_with_one_answer_is_found_out():
     assert not any(r.ok for r in results)
 
 
+def echoing_nothing(environ, start_response):
+    """A receiver answering right in every way but the TransactionID: empty, as one echoes a request
+    that had none."""
+    env = mm7.decode(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)), environ["CONTENT_TYPE"])
+    answer = mm7.messages.RESPONSE_FOR[env.message.ELEMENT]()
+    body = mm7.encode(answer, transaction_id="", version=env.version.name).to_bytes()
+    start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def test_an_answer_with_an_empty_transaction_id_is_a_problem_to_the_probe():
+    with mm7.EmbeddedServer(echoing_nothing, port=0) as srv:
+        [result] = probe(srv.url + "/mm7", version_names=["REL-6-MM7-1-4"], operations=("DeliverReq",), repeat=False)
+    assert result.status == 1000 and not result.ok
+    assert any(p.startswith("transaction-id-mismatch") for p in result.problems)
+    assert any(p.startswith("missing-transaction-id") for p in result.problems)
+
+
 def test_probe_command_with_digest_credentials_json_and_its_exit_codes(tmp_path):
     rx = mm7.Receiver(auth=mm7.auth.DigestAuth("mmsc", "secret"))
     with mm7.serve(rx, port=0) as srv:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import signal
 import socket
 import ssl
@@ -342,6 +343,53 @@ def test_unsupported_operation_and_bad_input():
 
 
 
+def _without_transaction_id(data: bytes, how: str) -> bytes:
+    header = re.search(rb"<env:Header>.*</env:Header>", data).group(0)
+    tid = re.search(rb"<TransactionID[^>]*>[^<]*</TransactionID>", data).group(0)
+    return {"empty": data.replace(tid, re.sub(rb">[^<]*<", b"><", tid)),
+            "absent": data.replace(tid, b""), "no Header": data.replace(header, b"")}[how]
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["tolerant", "strict"])
+@pytest.mark.parametrize("how", ["empty", "absent", "no Header"])
+def test_a_request_without_a_transaction_id_is_answered_with_an_empty_one(how, strict):
+    """TransactionID is mandatory in every MM7 message, and an answer echoes the request's: to a
+    request that had none (InstantCom's habit) or an empty one, an empty one — a placeholder such
+    as "0" would claim an id the caller never used, one it may have given another request."""
+    request = mm7.encode(deliver(), transaction_id="t-1", version="REL-6-MM7-1-4").to_bytes()
+    request = _without_transaction_id(request, how)
+    handler = Recorder()
+    rsp = call_wsgi(mm7.wsgi_app(mm7.Receiver(handler, strict=strict)), request, "text/xml")
+    assert rsp["status"] == (500 if strict else 200)
+    assert re.search(rb"<(?:\w+:)?TransactionID[^>]*/>", rsp["body"])
+    env = mm7.decode(rsp["body"])
+    assert env.transaction_id is None and {d.code for d in env.deviations} == {"missing-transaction-id"}
+    assert env.is_fault == strict and len(handler.calls) == (0 if strict else 1)
+    if not strict:
+        assert handler.calls[0][1].transaction_id is None
+        assert "missing-transaction-id" in {d.code for d in handler.calls[0][1].deviations}  # (still reported)
+    # The simulator answers such a SubmitReq so too.
+    submit = _without_transaction_id(mm7.encode(mm7.SubmitReq(recipients=mm7.Recipients(to=["1"])),
+                                                transaction_id="t-1", version="REL-6-MM7-1-4").to_bytes(), how)
+    answer = mm7.simulator.Simulator().handle(submit, "text/xml", {})
+    assert answer.status == 200 and re.search(rb"<(?:\w+:)?TransactionID[^>]*/>", answer.body)
+    assert mm7.decode(answer.body).transaction_id is None
+
+
+def test_only_an_answer_may_carry_an_empty_transaction_id():
+    for engine in ("direct", "xsdata"):
+        with pytest.raises(mm7.EncodeError, match="TransactionID is required"):
+            mm7.encode_envelope(deliver(), transaction_id="", version="REL-6-MM7-1-4", engine=engine)
+        answers = [mm7.DeliverRsp(),
+                   mm7.envelope.Fault("Client", "no", detail=mm7.VASPErrorRsp(status=mm7.Status(4004)))]
+        for answer in answers:
+            data = mm7.encode_envelope(answer, transaction_id="", version="REL-6-MM7-1-4", engine=engine)
+            assert data == mm7.encode_envelope(answer, transaction_id="", version="REL-6-MM7-1-4", engine="direct")
+            assert mm7.decode_envelope(data).transaction_id is None
+    with pytest.raises(mm7.EncodeError, match="TransactionID is required"):
+        mm7.encode_envelope(mm7.DeliverRsp(), transaction_id=None, version="REL-6-MM7-1-4")
+
+
 def test_a_reject_with_structured_details_sends_them_in_its_fault():
     detail = '<x:why xmlns:x="urn:vasp">quota <x:left>0</x:left></x:why>'
 
@@ -374,7 +422,8 @@ def test_faults_quoting_what_the_peer_sent_stay_sendable():
     (not retried) into a Server "internal error" (retried by the MMSC, forever)."""
     app = mm7.wsgi_app(mm7.Receiver())
     rsp = call_wsgi(app, b"--b\x07\xe9\r\nContent-Type: text/xml\r\n\r\n<x/>", 'multipart/related; boundary="b\x07\xe9"')
-    env = mm7.decode(rsp["body"], strict=True)
+    env = mm7.decode(rsp["body"])  # (echoing the request's TransactionID: none)
+    assert [d.code for d in env.deviations] == ["missing-transaction-id"]
     assert rsp["status"] == 500 and env.body.code == "Client" and env.body.status.code == 2007
     assert "b\\x07" in env.body.status.text
 
@@ -389,7 +438,8 @@ def test_faults_quoting_what_the_peer_sent_stay_sendable():
 
     sim = mm7.simulator.Simulator()
     rsp = sim.handle(b"--b\x07\xe9\r\n", 'multipart/related; boundary="b\x07\xe9"', {})
-    env = mm7.decode(rsp.body, strict=True)
+    env = mm7.decode(rsp.body)
+    assert [d.code for d in env.deviations] == ["missing-transaction-id"]
     assert env.body.code == "Client" and "\\x07" in env.body.status.text
 
 
@@ -1012,10 +1062,11 @@ def test_a_request_too_broken_to_decode_is_refused_in_its_own_version_with_its_t
     answer = mm7.simulator.Simulator().handle(submit, "text/xml", {})
     env = mm7.decode(answer.body, strict=True)
     assert (env.version.name, env.transaction_id, env.body.status.code) == (version, "mt-5", 2007)
-    # Nothing to go by: the newest version and "0", as before.
+    # Nothing to go by: the newest version, and the TransactionID empty (no invented one).
     rsp = call_wsgi(mm7.wsgi_app(mm7.Receiver()), b"<x", "text/xml")
-    env = mm7.decode(rsp["body"], strict=True)
-    assert (env.version.name, env.transaction_id) == (mm7.versions.latest().name, "0")
+    env = mm7.decode(rsp["body"])
+    assert (env.version.name, env.transaction_id) == (mm7.versions.latest().name, None)
+    assert {d.code for d in env.deviations} == {"missing-transaction-id"}
     assert mm7.receiver.what_it_said(b"<TransactionID>a\x01b</TransactionID>")[1] is None  # not XML-safe
 
 

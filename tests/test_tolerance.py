@@ -99,6 +99,24 @@ def test_vendor_extension_namespace_and_children_in_another_mm7_namespace():
     assert (extra.name, extra.namespace, extra.text) == ("HandsetModel", ow, "X1")
 
 
+@pytest.mark.parametrize("attributes, flagged", [
+    ('e:mustUnderstand="1"', True),
+    ('e:mustUnderstand="1" e:actor="http://schemas.xmlsoap.org/soap/actor/next"', True),
+    ('e:mustUnderstand="0"', False), ('e:mustUnderstand="1" e:actor="http://example.com/billing"', False),
+])
+def test_an_ignored_header_entry_says_when_soap_would_have_it_understood(attributes, flagged):
+    """SOAP 1.1 (4.2.3): an entry marked mustUnderstand="1" for us must be obeyed or the message
+    refused. Read tolerantly it is still ignored, and the deviation says what SOAP would do; one
+    meant for another actor is no business of ours."""
+    body = ('<CancelRsp xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000'
+            "</StatusCode><StatusText>ok</StatusText></Status></CancelRsp>")
+    tid = ('<m:TransactionID xmlns:m="{ns}REL-6-MM7-1-4">t</m:TransactionID>'
+           f'<x:Route xmlns:x="urn:x" {attributes}>r1</x:Route>')
+    env = tolerant(envelope(body, tid=tid), {"unknown-header"})
+    [dev] = env.deviations
+    assert ("MustUnderstand Fault" in dev.message) == flagged
+
+
 def test_header_and_body_in_the_same_invented_namespace():
     body = '<SubmitRsp xmlns="{ns}REL-6-MM7-6-7"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000' \
            "</StatusCode><StatusText>OK</StatusText></Status><MessageID>1</MessageID></SubmitRsp>"
@@ -141,6 +159,42 @@ def test_nokia_style_prefixes_and_soap_attributes_on_the_transaction_id():
     env = mm7.decode_envelope(envelope(body, tid=tid), strict=True)
     assert env.transaction_id == "4E073C7A" and env.body.relay_server_id == "Nokia MMS Center"
     assert env.body.sender.msisdn == "+3859100010010"
+
+
+ENCODING_STYLE = 'e:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"'
+
+
+@pytest.mark.parametrize("engine", ["direct", "xsdata"])
+def test_soap_encoding_style_is_allowed_on_any_element(engine):
+    """SOAP 1.1 (4.1.1): encodingStyle "MAY appear on any element" (its own first example has it
+    on the Envelope); neither the envelope schema nor MM7's declare it there. Read without a
+    deviation, the message the same as without it; inside Details it is content, kept."""
+    body = ('<DeliverRsp xmlns="{ns}REL-6-MM7-1-4" STYLE><MM7Version>6.8.0</MM7Version><Status STYLE>'
+            "<StatusCode>1000</StatusCode><StatusText>ok</StatusText><Details>why</Details></Status></DeliverRsp>")
+    plain = mm7.decode_envelope(envelope(body.replace("STYLE", "")), strict=True, engine=engine)
+    data = envelope(body.replace("STYLE", ENCODING_STYLE))
+    for start in (b"<e:Envelope", b"<e:Header", b"<e:Body"):
+        data = data.replace(start, start + b" " + ENCODING_STYLE.encode(), 1)
+    env = mm7.decode_envelope(data, strict=True, engine=engine)
+    assert env.deviations == [] and env.body == plain.body and env.transaction_id == "t-1"
+    fault = f"""<e:Fault {ENCODING_STYLE}><faultcode {ENCODING_STYLE}>e:Client</faultcode>
+      <faultstring {ENCODING_STYLE}>refused</faultstring><detail {ENCODING_STYLE}>
+      <VASPErrorRsp xmlns="{{ns}}REL-6-MM7-1-4" {ENCODING_STYLE}><MM7Version>6.8.0</MM7Version><Status>
+      <StatusCode>2000</StatusCode><StatusText>no</StatusText><Details><x:why xmlns:x="urn:x" {ENCODING_STYLE}/>
+      </Details></Status></VASPErrorRsp></detail></e:Fault>"""
+    env = mm7.decode_envelope(envelope(fault), strict=True, engine=engine)
+    assert env.deviations == [] and env.body.string == "refused" and env.body.status.code == 2000
+    assert "encodingStyle" in env.body.detail.status.details_xml
+
+
+@pytest.mark.parametrize("attribute", ['e:mustUnderstand="1"', 'e:actor="http://example.com/next"'])
+def test_soap_header_attributes_on_a_body_element_are_reported(attribute):
+    """mustUnderstand and actor are for header entries (SOAP 1.1, 4.2.2 and 4.2.3): on the body's
+    MM7 element they mean nothing, and are reported (strict mode refuses them)."""
+    body = ('<DeliverRsp xmlns="{ns}REL-6-MM7-1-4" ATTRIBUTE><MM7Version>6.8.0</MM7Version><Status>'
+            "<StatusCode>1000</StatusCode><StatusText>ok</StatusText></Status></DeliverRsp>")
+    body = body.replace("ATTRIBUTE", attribute)
+    tolerant(envelope(body), {"unknown-attribute"})
 
 
 def test_elements_out_of_schema_order_and_vendor_elements():
@@ -229,6 +283,36 @@ def test_namespace_uri_broken_over_lines():
            "<StatusCode>1000</StatusCode><StatusText>ok</StatusText></Status></DeliverRsp>"
     env = tolerant(envelope(body), {"namespace-whitespace"})
     assert env.version.name == "REL-6-MM7-1-4"
+
+
+def details_envelope(details: str, charset: str) -> bytes:
+    body = ('<DeliverRsp xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000'
+            f"</StatusCode><StatusText>ok</StatusText><Details>{details}</Details></Status></DeliverRsp>")
+    return envelope(body, decl=f'<?xml version="1.0" encoding="{charset}"?>\n')
+
+
+# UTF-8 as labelled is validated while it is parsed; GB2312 is decoded first, then parsed plainly.
+@pytest.mark.parametrize("charset", ["UTF-8", "GB2312"])
+def test_namespace_errors_are_read_alike_whichever_way_the_document_is_parsed(charset):
+    """libxml2 validating as it parses let namespace errors by (a vendor namespace URI with a space
+    or a non-ASCII character, a prefix nobody declared): read without a deviation, then refused
+    when sent on. Such a document is now read as the plain parser reads any other."""
+    spaced = details_envelope('<v:why xmlns:v="urn:example: vendor">quota</v:why>', charset)
+    env = tolerant(spaced, {"namespace-whitespace"})
+    assert 'xmlns:ns0="urn:example:vendor"' in env.body.status.details_xml
+    for engine in ("direct", "xsdata"):  # and what was read can be sent on
+        mm7.encode_envelope(env.body, transaction_id="t", version="REL-6-MM7-1-4", engine=engine)
+    for details, error in [('<v:why xmlns:v="urn:%zz">q</v:why>', "is not a valid URI"),
+                           ('<v:why xmlns:v="http://例え.jp/">q</v:why>', "is not a valid URI"),
+                           ('<v:why xmlns:v="">q</v:why>', "Empty XML namespace"),
+                           ("<v:why>q</v:why>", "prefix v on why is not defined"),
+                           ('<why v:code="7">q</why>', "prefix v for code on why is not defined")]:
+        with pytest.raises(mm7.MalformedXMLError, match=error):
+            mm7.decode_envelope(details_envelope(details, charset))
+    # A relative URI is one every parser takes: read and sent on as it is.
+    env = mm7.decode_envelope(details_envelope('<v:why xmlns:v="vendor/errors">q</v:why>', charset), strict=True)
+    assert mm7.decode_envelope(mm7.encode_envelope(env.body, transaction_id="t", version="REL-6-MM7-1-4"),
+                               strict=True).body == env.body
 
 
 def test_spec_example_soap_namespace():
