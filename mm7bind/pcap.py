@@ -7,8 +7,9 @@ Bytes in, messages out (no files, no sockets). Checksums are not checked: a capt
 sending host has the ones the network card fills in later.
 
 Read: pcap (either byte order, micro- or nanosecond times) and pcapng (any number of sections and
-interfaces, enhanced, simple and obsolete packet blocks, each interface's time resolution); links
-Ethernet (VLAN tags included), Linux cooked (SLL, SLL2), raw IP, BSD loopback; IPv4 and IPv6;
+interfaces, enhanced, simple and obsolete packet blocks, each interface's time resolution and
+offset); links Ethernet (VLAN tags included), Linux cooked (SLL, SLL2), raw IP, BSD loopback; IPv4
+and IPv6;
 TCP segments in any order, repeated or overlapping. What cannot be read (a packet cut short by the
 snapshot length, a segment never captured, a fragmented IP packet, a connection that is not HTTP)
 is said in `notes`, and reading goes on from the next message it can find.
@@ -125,7 +126,8 @@ def _pcap_frames(data: bytes, notes: list[str]):
 
 def _pcapng_frames(data: bytes, notes: list[str]):
     pos, number, order, view = 0, 0, "<", memoryview(data)
-    interfaces: list[tuple[int, float, int]] = []  # (link type, seconds per time unit, snapshot length)
+    interfaces: list[tuple[int, float, int, int]] = []  # (link type, seconds per time unit, snapshot length,
+    #                                                       seconds added to its times)
     while pos + 12 <= len(data):
         if data[pos : pos + 4] == PCAPNG_MAGIC:  # a section: its own byte order and interfaces
             order = _PCAPNG_BYTE_ORDERS.get(data[pos + 8 : pos + 12], ">")
@@ -138,7 +140,8 @@ def _pcapng_frames(data: bytes, notes: list[str]):
         pos += length
         if kind == 1 and len(body) >= 8:  # interface description
             link, _, snaplen = struct.unpack_from(order + "HHI", body, 0)
-            interfaces.append((link, _resolution(body[8:], order), snaplen))
+            unit, offset = _clock(body[8:], order)
+            interfaces.append((link, unit, snaplen, offset))
         elif kind in (6, 2) and len(body) >= 20:  # enhanced packet, obsolete packet
             if kind == 6:
                 iface, high, low, caplen, origlen = struct.unpack_from(order + "IIIII", body, 0)
@@ -148,28 +151,32 @@ def _pcapng_frames(data: bytes, notes: list[str]):
             if iface >= len(interfaces) or 20 + caplen > len(body):
                 notes.append(f"packet {number}: an unknown interface or a broken length, skipped")
                 continue
-            link, unit, _ = interfaces[iface]
-            yield number, _time(((high << 32) | low) * unit), link, body[20 : 20 + caplen], caplen < origlen
+            link, unit, _, offset = interfaces[iface]
+            yield number, _time(((high << 32) | low) * unit + offset), link, body[20 : 20 + caplen], caplen < origlen
         elif kind == 3 and len(body) >= 4 and interfaces:  # simple packet: interface 0, no time
             number += 1
             origlen = struct.unpack_from(order + "I", body, 0)[0]
-            link, _, snaplen = interfaces[0]
+            link, _, snaplen, _ = interfaces[0]
             caplen = min(origlen, len(body) - 4, snaplen or origlen)
             yield number, None, link, body[4 : 4 + caplen], caplen < origlen
 
 
-def _resolution(options: bytes, order: str) -> float:
-    """An interface's time unit in seconds, from its if_tsresol option (default microseconds)."""
-    pos = 0
+def _clock(options: bytes, order: str) -> tuple[float, int]:
+    """An interface's time unit in seconds (its if_tsresol option, default microseconds) and the
+    seconds its if_tsoffset option says to add to each of its times (they are then counted from
+    that moment, not from 1970)."""
+    unit, offset, pos = 1e-6, 0, 0
     while pos + 4 <= len(options):
         code, length = struct.unpack_from(order + "HH", options, pos)
         if code == 0:
             break
         if code == 9 and length >= 1 and pos + 4 < len(options):
             value = options[pos + 4]
-            return 2.0 ** -(value & 0x7F) if value & 0x80 else 10.0 ** -value
+            unit = 2.0 ** -(value & 0x7F) if value & 0x80 else 10.0 ** -value
+        elif code == 14 and length == 8 and pos + 12 <= len(options):
+            offset = struct.unpack_from(order + "q", options, pos + 4)[0]
         pos += 4 + (length + 3) // 4 * 4
-    return 1e-6
+    return unit, offset
 
 
 def _time(seconds: float | None) -> datetime | None:

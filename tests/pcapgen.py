@@ -124,20 +124,24 @@ def _block(order: str, kind: int, body: bytes) -> bytes:
     return struct.pack(order + "II", kind, len(body) + 12) + body + struct.pack(order + "I", len(body) + 12)
 
 
-def pcapng(sections: list[list[tuple[str, int, list[Packet]]]], order: str = "<") -> bytes:
-    """Sections, each a list of interfaces (link, time resolution as if_tsresol's byte, packets)."""
+def pcapng(sections: list[list[tuple]], order: str = "<") -> bytes:
+    """Sections, each a list of interfaces: (link, time resolution as if_tsresol's byte, packets),
+    and optionally an if_tsoffset (seconds its times are counted from)."""
     out = []
     for interfaces in sections:
         out.append(_block(order, 0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1)))
-        for link, tsresol, _ in interfaces:
-            options = struct.pack(order + "HHB", 9, 1, tsresol) + b"\x00" * 3 + struct.pack(order + "HH", 0, 0)
+        for link, tsresol, _, *tsoffset in interfaces:
+            options = struct.pack(order + "HHB", 9, 1, tsresol) + b"\x00" * 3
+            if tsoffset:
+                options += struct.pack(order + "HHq", 14, 8, tsoffset[0])
+            options += struct.pack(order + "HH", 0, 0)
             out.append(_block(order, 1, struct.pack(order + "HHI", LINKS[link][0], 0, 0) + options))
-        packets = sorted(((p, n) for n, (_, _, ps) in enumerate(interfaces) for p in ps), key=lambda x: x[0].time)
+        packets = sorted(((p, n) for n, (_, _, ps, *_) in enumerate(interfaces) for p in ps), key=lambda x: x[0].time)
         for p, n in packets:
-            link, tsresol, _ = interfaces[n]
+            link, tsresol, _, *tsoffset = interfaces[n]
             frame = LINKS[link][1](p.ip)
             unit = 2.0 ** -(tsresol & 0x7F) if tsresol & 0x80 else 10.0 ** -tsresol
-            ticks = round(p.time / unit)
+            ticks = round((p.time - (tsoffset[0] if tsoffset else 0)) / unit)
             out.append(_block(order, 6, struct.pack(order + "IIIII", n, ticks >> 32, ticks & 0xFFFFFFFF,
                                                     len(frame), len(frame)) + frame))
     return b"".join(out)

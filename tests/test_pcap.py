@@ -102,6 +102,20 @@ def test_pcapng_sections_interfaces_and_their_time_resolutions():
     assert all(decoded(m).body.ELEMENT in ("SubmitReq", "SubmitRsp") for m in capture.messages)
 
 
+def test_pcapng_time_offsets_apply_to_their_own_interface_and_section():
+    # if_tsoffset: an interface's times counted from a moment other than 1970 (seconds added to
+    # each); another interface, or the same one's number in the next section, has its own.
+    first = conversation(Flow(client=("192.0.2.7", 50000)))
+    second = conversation(Flow(client=("192.0.2.8", 50001), time=1764000100.0))
+    third = conversation(Flow(client=("192.0.2.9", 50002), time=1764000200.0))
+    data = pcapng([[("ethernet", 6, first.packets, 1700000000), ("raw", 9, second.packets, -86400)]], order=">")
+    data += pcapng([[("raw", 6, third.packets)]])
+    capture = read_capture(data)
+    assert capture.notes == [] and [m.connection for m in capture.messages] == [1, 1, 2, 2, 3, 3]
+    for msg, flow in zip(capture.messages[::2], (first, second, third)):
+        assert abs(msg.time.timestamp() - flow.packets[3].time) < 1e-5
+
+
 def test_segments_out_of_order_repeated_and_overlapping_are_put_back_together():
     request, _ = submit()
     flow = Flow().open()
