@@ -118,7 +118,7 @@ def _pcap_frames(data: bytes, notes: list[str]):
         if pos + 16 + caplen > len(data):
             notes.append(f"packet {number}: the file ends inside it")
             return
-        yield number, _time(sec + frac * unit), link, view[pos + 16 : pos + 16 + caplen], caplen < origlen
+        yield number, sec + frac * unit, link, view[pos + 16 : pos + 16 + caplen], caplen < origlen
         pos += 16 + caplen
     if pos != len(data):
         notes.append(f"the file ends inside the header of packet {number + 1}")
@@ -152,7 +152,7 @@ def _pcapng_frames(data: bytes, notes: list[str]):
                 notes.append(f"packet {number}: an unknown interface or a broken length, skipped")
                 continue
             link, unit, _, offset = interfaces[iface]
-            yield number, _time(((high << 32) | low) * unit + offset), link, body[20 : 20 + caplen], caplen < origlen
+            yield number, ((high << 32) | low) * unit + offset, link, body[20 : 20 + caplen], caplen < origlen
         elif kind == 3 and len(body) >= 4 and interfaces:  # simple packet: interface 0, no time
             number += 1
             origlen = struct.unpack_from(order + "I", body, 0)[0]
@@ -210,7 +210,7 @@ def _tcp_segment(link: int, frame: bytes, notes: list[str], number: int):
         if flags_offset & 0x3FFF:  # more fragments, or not the first one
             notes.append(f"packet {number}: a fragment of an IPv4 packet, not reassembled (skipped)")
             return None
-        src, dst = _address(bytes(ip[12:16])), _address(bytes(ip[16:20]))
+        src, dst = bytes(ip[12:16]), bytes(ip[16:20])
         segment = ip[header : total if header <= total <= len(ip) else len(ip)]  # (less Ethernet padding)
     elif version == 6 and len(ip) >= 40:
         nxt, pos = ip[6], 40
@@ -225,14 +225,15 @@ def _tcp_segment(link: int, frame: bytes, notes: list[str], number: int):
             return None
         if nxt != 6:
             return None
-        src, dst = _address(bytes(ip[8:24])), _address(bytes(ip[24:40]))
+        src, dst = bytes(ip[8:24]), bytes(ip[24:40])
         segment = ip[pos:end]
     else:
         return None
     if len(segment) < 20:
         return None
-    sport, dport, seq, _, offset_flags = struct.unpack_from("!HHIIH", segment, 0)
-    return src, sport, dst, dport, seq, offset_flags & 0x3F, segment[(offset_flags >> 12) * 4 :]
+    seq, _, offset_flags = struct.unpack_from("!IIH", segment, 4)
+    # (each end as its address and port, packed: a connection's key, made into text only for one with data)
+    return src + segment[0:2], dst + segment[2:4], seq, offset_flags & 0x3F, segment[(offset_flags >> 12) * 4 :]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -265,68 +266,102 @@ def _ip_packet(link: int, frame: bytes) -> bytes | None:
 # -- TCP ---------------------------------------------------------------------------------------------
 
 
-@dataclass
+_SEQ_MASK, _HALF = 0xFFFFFFFF, 1 << 31
+
+
 class _Direction:
-    segments: list[tuple[int, int, datetime | None, bytes]] = field(default_factory=list)  # (seq, packet, time, data)
-    start: int | None = None  # the sequence number of its first byte, once its SYN is seen
+    """What one end of a connection sent, made once it sends data."""
+
+    __slots__ = ("segments", "last", "start")
+
+    def __init__(self, seq: int, start: int | None):
+        self.segments: list[tuple[int, int, float | None, bytes]] = []  # (position, packet, time, data)
+        self.last = seq  # the position of the latest segment
+        self.start = start  # the position of its first byte, once its SYN is seen
+
+    def nearest(self, seq: int) -> int:
+        """A sequence number as a position in the stream: the one nearest the latest segment's
+        (sequence numbers wrap every 4 GiB; positions count on, so a stream may go past 2 GiB)."""
+        step = (seq - self.last) & _SEQ_MASK
+        return self.last + (step - (1 << 32) if step >= _HALF else step)
 
 
-@dataclass
 class _Connection:
-    number: int
-    client: tuple[str, int]  # (who sent the SYN; else the first sender, set right by what it sent)
-    server: tuple[str, int]
-    sides: dict[tuple[str, int], _Direction]
-    closed: bool = False
+    """A TCP connection, kept small until data comes (a SYN scan, or a capture of many refused or
+    idle connections, makes hundreds of thousands with none)."""
+
+    __slots__ = ("number", "key", "client", "start0", "start1", "sides", "closed")
+
+    def __init__(self, number: int, key: bytes, client: int):
+        self.number = number
+        self.key = key  # both ends packed (address, port), in byte order: either way, one key
+        self.client = client  # which end is the client (0, 1): who sent the SYN, else the first sender
+        self.start0 = self.start1 = None  # each end's first sequence number, from its SYN
+        self.sides: list[_Direction | None] | None = None  # each end's data, once there is any
+        self.closed = False
+
+    def end(self, which: int) -> str:
+        """An end as "address:port"."""
+        half = len(self.key) // 2
+        packed = self.key[:half] if which == 0 else self.key[half:]
+        return f"{_address(packed[:-2])}:{int.from_bytes(packed[-2:], 'big')}"
 
 
 class _Connections:
     def __init__(self, notes: list[str]):
         self.connections: list[_Connection] = []
-        self.current: dict[frozenset, _Connection] = {}
+        self.current: dict[bytes, _Connection] = {}
         self.notes = notes
 
-    def add(self, when, number, src, sport, dst, dport, seq, flags, payload) -> None:
-        key = frozenset(((src, sport), (dst, dport)))
+    def add(self, when, number, src: bytes, dst: bytes, seq: int, flags: int, payload) -> None:
+        key, which = (src + dst, 0) if src <= dst else (dst + src, 1)
         conn = self.current.get(key)
-        opening = flags & _SYN and not flags & _ACK
-        if conn is None or (opening and (conn.closed or any(d.segments for d in conn.sides.values()))):
-            client, server = ((src, sport), (dst, dport))
-            conn = _Connection(len(self.connections) + 1, client, server,
-                               {client: _Direction(), server: _Direction()})
+        if conn is None or (flags & _SYN and not flags & _ACK and (conn.closed or conn.sides is not None)):
+            conn = _Connection(len(self.connections) + 1, key, which)
             self.connections.append(conn)
             self.current[key] = conn
-        side = conn.sides[(src, sport)]
+        side = conn.sides[which] if conn.sides is not None else None
         if flags & _SYN:
-            side.start = (seq + 1) & 0xFFFFFFFF
+            start = (seq + 1) & _SEQ_MASK
+            if side is not None:
+                side.start = side.nearest(start)
+            elif which == 0:
+                conn.start0 = start
+            else:
+                conn.start1 = start
         if flags & (_FIN | _RST):
             conn.closed = True
         if payload:  # (data sent with a SYN, as TCP Fast Open does, follows the SYN's number)
-            side.segments.append(((seq + 1) & 0xFFFFFFFF if flags & _SYN else seq, number, when, payload))
+            if flags & _SYN:
+                seq = (seq + 1) & _SEQ_MASK
+            if side is None:
+                start = conn.start0 if which == 0 else conn.start1
+                side = _Direction(seq if start is None else start, start)
+                if conn.sides is None:
+                    conn.sides = [None, None]
+                conn.sides[which] = side
+            side.last = side.nearest(seq)
+            side.segments.append((side.last, number, when, payload))
 
 
-def _stream(side: _Direction) -> tuple[list[tuple[int, bytes]], list[tuple[int, datetime | None]], list[tuple[int, int]]]:
-    """A direction's bytes as (offset, run) runs without gaps between them, each offset's time, and
-    the gaps (offset, bytes missing): segments in sequence order, each byte taken once."""
-    if not side.segments:
+def _stream(side: _Direction | None) -> tuple[list[tuple[int, bytes]], list[tuple[int, int, float | None]],
+                                              list[tuple[int, int]]]:
+    """A direction's bytes as (offset, run) runs without gaps between them, each segment's
+    (offset, packet number, time), and the gaps (offset, bytes missing): segments in sequence
+    order, each byte taken once (the first captured of it)."""
+    if side is None or not side.segments:
         return [], [], []
-    base = side.start if side.start is not None else side.segments[0][0]
-
-    def offset(seq: int) -> int:
-        rel = (seq - base) & 0xFFFFFFFF
-        return rel - (1 << 32) if rel >= 1 << 31 else rel  # (before the start: a retransmission of the SYN's)
-
-    ordered = sorted(((offset(seq), number, when, data) for seq, number, when, data in side.segments),
-                     key=lambda s: (s[0], s[1]))
-    if side.start is None:  # joined mid-stream: it begins at the earliest byte captured
-        shift = ordered[0][0]
-        ordered = [(off - shift, n, w, d) for off, n, w, d in ordered]
+    # Joined mid-stream (no SYN): it begins at the earliest byte captured
+    base = side.start if side.start is not None else min(segment[0] for segment in side.segments)
+    # (sorted by position alone: a stable sort keeps repeats in the order they were captured)
+    ordered = sorted(side.segments, key=itemgetter(0))
     runs: list[tuple[int, list]] = []  # (offset, its pieces)
-    times: list[tuple[int, datetime | None]] = []
+    times: list[tuple[int, int, float | None]] = []
     gaps: list[tuple[int, int]] = []
     end: int | None = None  # where the bytes taken so far end
-    for off, _, when, data in ordered:
-        if off < 0:  # (bytes before the stream's first: not this connection's)
+    for position, number, when, data in ordered:
+        off = position - base
+        if off < 0:  # (bytes before the stream's first: a retransmission of the SYN's, or not this connection's)
             data, off = data[-off:], 0
         if not data or (end is not None and off + len(data) <= end):
             continue  # all of it taken already: a retransmission
@@ -336,7 +371,7 @@ def _stream(side: _Direction) -> tuple[list[tuple[int, bytes]], list[tuple[int, 
             runs.append((off, []))
             end = off
         data = data[end - off :]
-        times.append((end, when))
+        times.append((end, number, when))
         runs[-1][1].append(data)
         end += len(data)
     return [(off, b"".join(pieces)) for off, pieces in runs], times, gaps
@@ -351,9 +386,10 @@ _STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9][^\r\n]*\r?\n")
 
 
 def _http_messages(conn: _Connection, notes: list[str]) -> list[CapturedMessage]:
-    streams = {who: _stream(side) for who, side in conn.sides.items()}
-    if not any(runs for runs, _, _ in streams.values()):
+    if conn.sides is None:
         return []
+    streams = [_stream(side) for side in conn.sides]
+    conn.sides = None  # (the segments are joined: not kept twice)
 
     def sends(who, start: re.Pattern) -> bool:  # (at its start, else anywhere: joined mid-message)
         runs = streams[who][0]
@@ -361,19 +397,20 @@ def _http_messages(conn: _Connection, notes: list[str]) -> list[CapturedMessage]
 
     # Joined mid-connection, the first packet seen (often a bare ACK of the server's) says nothing
     # of who is the client: the requests say it, or else the responses.
-    if sends(conn.client, _REQUEST_LINE):
+    client = conn.client
+    if sends(client, _REQUEST_LINE):
         pass
-    elif sends(conn.server, _REQUEST_LINE) or (sends(conn.client, _STATUS_LINE)
-                                               and not sends(conn.server, _STATUS_LINE)):
-        conn.client, conn.server = conn.server, conn.client
-    name = f"connection {conn.number} ({_endpoint(conn.client)} → {_endpoint(conn.server)})"
+    elif sends(1 - client, _REQUEST_LINE) or (sends(client, _STATUS_LINE) and not sends(1 - client, _STATUS_LINE)):
+        client = 1 - client
+    server = 1 - client
+    name = f"connection {conn.number} ({conn.end(client)} → {conn.end(server)})"
     said = len(notes)
-    requests = _parse(streams[conn.client], True, conn, conn.client, conn.server, [], notes, name)
+    requests = _parse(streams[client], True, conn, conn.end(client), conn.end(server), [], notes, name)
     methods = [m.start_line.split(" ", 1)[0] for m in requests]
-    responses = _parse(streams[conn.server], False, conn, conn.server, conn.client, methods, notes, name)
+    responses = _parse(streams[server], False, conn, conn.end(server), conn.end(client), methods, notes, name)
     if not requests and not responses:  # (one note for it, not one for each side's bytes as well)
         del notes[said:]
-        first = streams[conn.client][0][0][1][:3] if streams[conn.client][0] else b""
+        first = streams[client][0][0][1][:3] if streams[client][0] else b""
         if first[:1] == b"\x16" and first[1:2] == b"\x03":  # (a TLS handshake record)
             notes.append(f"{name}: TLS, skipped (its HTTP can be read only in a capture on the plain side of the "
                          "TLS: behind the proxy ending it, or with the keys)")
@@ -382,19 +419,15 @@ def _http_messages(conn: _Connection, notes: list[str]) -> list[CapturedMessage]
     return requests + responses
 
 
-def _endpoint(who: tuple[str, int]) -> str:
-    return f"{who[0]}:{who[1]}"
-
-
-def _parse(stream, requests: bool, conn: _Connection, source, destination, methods: list[str],
+def _parse(stream, requests: bool, conn: _Connection, source: str, destination: str, methods: list[str],
            notes: list[str], name: str) -> list[CapturedMessage]:
     runs, times, gaps = stream
     if len(gaps) > 3:  # (a capture cut by its snapshot length has a gap in every packet)
-        notes.append(f"{name}: {sum(missing for _, missing in gaps)} bytes from {_endpoint(source)} were not "
+        notes.append(f"{name}: {sum(missing for _, missing in gaps)} bytes from {source} were not "
                      f"captured, in {len(gaps)} places (the first after byte {gaps[0][0]}): the messages they "
                      "were in are shown cut short, or left out where their start is missing")
     for off, missing in gaps if len(gaps) <= 3 else ():
-        notes.append(f"{name}: {missing} bytes from {_endpoint(source)} were not captured (after byte {off}): "
+        notes.append(f"{name}: {missing} bytes from {source} were not captured (after byte {off}): "
                      "the message they were in is shown cut short, or left out if its start is missing")
     start = _REQUEST_LINE if requests else _STATUS_LINE
     out: list[CapturedMessage] = []
@@ -407,11 +440,11 @@ def _parse(stream, requests: bool, conn: _Connection, source, destination, metho
                 found = _next_start(run, pos, start)
                 if found is None:
                     if run[pos:].strip():
-                        unread.append(f"{len(run) - pos} bytes from {_endpoint(source)} that are no HTTP message "
+                        unread.append(f"{len(run) - pos} bytes from {source} that are no HTTP message "
                                       "(or the rest of one whose start was not captured), skipped")
                     break
                 if run[pos:found].strip():
-                    unread.append(f"{found - pos} bytes from {_endpoint(source)} before the next message are no "
+                    unread.append(f"{found - pos} bytes from {source} before the next message are no "
                                   "HTTP message (or the rest of one whose start was not captured), skipped")
                 pos = found
             # The first blank line, of either kind (a search for one kind alone ran on through
@@ -419,7 +452,7 @@ def _parse(stream, requests: bool, conn: _Connection, source, destination, metho
             # took minutes)
             blank = _HEAD_END.search(run, pos)
             if blank is None:
-                unread.append(f"a message from {_endpoint(source)} whose headers were not all captured, left out")
+                unread.append(f"a message from {source} whose headers were not all captured, left out")
                 break
             line, headers = _head(run[pos : blank.start()])
             body_start = blank.end()
@@ -453,15 +486,15 @@ def _parse(stream, requests: bool, conn: _Connection, source, destination, metho
             encoding = (header_value(headers, "content-encoding") or "").strip().lower()
             if encoding in ("gzip", "x-gzip", "deflate") and body:
                 body = _inflate(body, encoding, msg_notes)
-            out.append(CapturedMessage(0, conn.number, _endpoint(source), _endpoint(destination),
-                                       _time_at(times, run_offset + pos), line, headers, body, msg_notes))
+            out.append(CapturedMessage(0, conn.number, source, destination,
+                                       _time(_segment_at(times, run_offset + pos)[2]), line, headers, body, msg_notes))
             if status is not None and status >= 200:
                 answered += 1
             pos = end
     if len(unread) <= 3:
         notes += [f"{name}: {u}" for u in unread]
     else:
-        notes.append(f"{name}: {len(unread)} places in what {_endpoint(source)} sent could not be read as HTTP "
+        notes.append(f"{name}: {len(unread)} places in what {source} sent could not be read as HTTP "
                      f"messages; the first: {unread[0]}")
     return out
 
@@ -524,8 +557,8 @@ def _inflate(body: bytes, encoding: str, notes: list[str]) -> bytes:
     return out
 
 
-def _time_at(times: list[tuple[int, datetime | None]], offset: int) -> datetime | None:
-    """When the byte at `offset` was captured: the time of the segment it came in (the last one
-    starting at or before it)."""
+def _segment_at(times: list[tuple[int, int, float | None]], offset: int) -> tuple[int, int, float | None]:
+    """(offset, packet number, time) of the segment the byte at `offset` came in: the last one
+    starting at or before it."""
     i = bisect_right(times, offset, key=itemgetter(0))
-    return times[i - 1][1] if i else None
+    return times[i - 1] if i else (0, 0, None)

@@ -362,3 +362,42 @@ def test_a_chunk_size_that_is_no_hexadecimal_number_ends_the_body(size):
     (msg,) = read_capture(pcap(flow.packets)).messages
     assert msg.body == b"hello"
     assert msg.notes == ["its chunked body is cut short in the capture: what was captured of it is shown"]
+
+
+def test_a_stream_past_2_gib_is_read_on_past_the_sequence_numbers_wrapping():
+    # TCP's sequence numbers wrap every 4 GiB: a direction sending more than 2 GiB was cut there
+    # (its later segments taken for ones before the stream's start) with no word of it. Here the
+    # client's requests are captured every GiB of its stream, the bytes between them not.
+    flow = Flow().open()
+    for n in range(6):
+        flow.seq["c"] = (1001 + n * (1 << 30)) & 0xFFFFFFFF
+        flow.send(True, http("POST /mm7 HTTP/1.1", {"Content-Length": "3", "X-N": str(n)}, b"abc"))
+    capture = read_capture(pcap(flow.packets))
+    assert [m.headers["X-N"] for m in capture.messages] == ["0", "1", "2", "3", "4", "5"]
+    assert [m.body for m in capture.messages] == [b"abc"] * 6
+    (gaps,) = [n for n in capture.notes if "were not captured" in n]
+    assert f"{5 * ((1 << 30) - len(http('POST /mm7 HTTP/1.1', {'Content-Length': '3', 'X-N': '0'}, b'abc')))} bytes" in gaps
+
+
+def test_connections_without_data_take_little_memory():
+    # A SYN scan, or a capture of a server refusing connections: hundreds of thousands of
+    # connections without a byte of data. Each took about 1.4 KB (20 times its packets' size).
+    import tracemalloc
+
+    from .pcapgen import SYN
+
+    packets = []
+    for i in range(20000):
+        flow = Flow(client=(f"10.1.{i >> 8 & 255}.{i & 255}", 1024 + i), time=1764000000.0 + i / 1000)
+        flow.add(True, SYN)
+        flow.add(False, RST | ACK)
+        packets += flow.packets
+    data = pcap(packets, link="raw")
+    tracemalloc.start()
+    try:
+        capture = read_capture(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert capture.messages == [] and capture.notes == []
+    assert peak < 5 * len(data), peak / len(data)
