@@ -9,10 +9,10 @@ sending host has the ones the network card fills in later.
 Read: pcap (either byte order, micro- or nanosecond times) and pcapng (any number of sections and
 interfaces, enhanced, simple and obsolete packet blocks, each interface's time resolution and
 offset); links Ethernet (VLAN tags included), Linux cooked (SLL, SLL2), raw IP, BSD loopback; IPv4
-and IPv6;
-TCP segments in any order, repeated or overlapping. What cannot be read (a packet cut short by the
-snapshot length, a segment never captured, a fragmented IP packet, a connection that is not HTTP)
-is said in `notes`, and reading goes on from the next message it can find.
+and IPv6 (extension headers walked), fragmented packets put back together; TCP segments in any
+order, repeated or overlapping, streams of any length. What cannot be read (a packet cut short by
+the snapshot length, a segment or a fragment never captured, overlapping fragments, a connection
+that is not HTTP) is said in `notes`, and reading goes on from the next message it can find.
 """
 
 from __future__ import annotations
@@ -74,17 +74,12 @@ class Capture:
 def read_capture(data: bytes) -> Capture:
     """Every HTTP/1.x message in a pcap or pcapng capture; DecodeError if `data` is neither."""
     notes: list[str] = []
-    tcp = _Connections(notes)
-    cut_short: list[int] = []
+    ip, tcp = _IP(), _Connections(notes)
     for number, when, link, frame, cut in _frames(data, notes):
-        segment = _tcp_segment(link, frame, notes, number)
+        segment = ip.segment(link, frame, number, when, cut)
         if segment is not None:
-            if cut:
-                cut_short.append(number)
             tcp.add(when, number, *segment)
-    if cut_short:  # (said once: with tcpdump -s 96 it is every packet with data)
-        notes.append(f"{len(cut_short)} packet(s) cut short by the capture's snapshot length (the first: packet "
-                     f"{cut_short[0]}): bytes are missing (tcpdump -s 0 keeps whole packets)")
+    notes += ip.notes()
     messages = []
     for conn in tcp.connections:
         messages += _http_messages(conn, notes)
@@ -188,52 +183,223 @@ def _time(seconds: float | None) -> datetime | None:
         return None
 
 
-# -- links and IP: (source, source port, destination, destination port, seq, flags, payload) -------
+# -- links and IP: (source, destination, seq, flags, payload) ---------------------------------------
 
 
 _ETHERNET, _RAW, _NULL, _LOOP, _SLL, _SLL2, _IPV4, _IPV6 = 1, 101, 0, 108, 113, 276, 228, 229
 _RAW_ALIASES = (12, 14)  # raw IP on some systems' own link numbers
 _SYN, _ACK, _FIN, _RST = 0x02, 0x10, 0x01, 0x04
+_TCP, _HOP_BY_HOP, _ROUTING, _FRAGMENT, _DESTINATION = 6, 0, 43, 44, 60
+
+# Bounds on what a capture's fragments may hold (a flood of fragments that never complete must
+# not take the memory): fragments of one packet (64 KiB in 576-byte packets takes 120), packets
+# waiting for fragments at once, seconds a receiver waits for them (RFC 8200; Linux: 30 for IPv4),
+# and IPv6 extension headers in one packet (a real one has two or three)
+MAX_FRAGMENTS, MAX_PENDING, FRAGMENT_WAIT, MAX_EXTENSION_HEADERS = 128, 1024, 60.0, 16
+
+_INCOMPLETE = "fragmented IP packet(s) not put back together: fragments of them were not captured, skipped"
+_OVERLAPPING = ("fragmented IP packet(s) with overlapping or inconsistent fragments, discarded (as a receiver "
+                "discards them: which bytes it would have taken cannot be known)")
+_TOO_LONG = "fragmented IP packet(s) with a fragment reaching past 65,535 bytes, discarded"
+_TOO_MANY_FRAGMENTS = f"fragmented IP packet(s) in more than {MAX_FRAGMENTS} fragments, discarded"
+_TOO_MANY_PENDING = (f"fragmented IP packet(s) dropped unfinished: more than {MAX_PENDING} were waiting for "
+                     "fragments at once")
+_BAD_EXTENSIONS = "IPv6 packet(s) whose extension headers are out of place, repeated or cut short, skipped"
+_TOO_MANY_EXTENSIONS = f"IPv6 packet(s) with more than {MAX_EXTENSION_HEADERS} extension headers, skipped"
 
 
-def _tcp_segment(link: int, frame: bytes, notes: list[str], number: int):
-    ip = _ip_packet(link, frame)
-    if ip is None:
-        return None
-    version = ip[0] >> 4 if ip else 0
-    if version == 4 and len(ip) >= 20:
-        header = (ip[0] & 0x0F) * 4
-        total = struct.unpack_from("!H", ip, 2)[0]
-        flags_offset = struct.unpack_from("!H", ip, 6)[0]
-        if ip[9] != 6:
+class _Datagram:
+    """A fragmented IP packet, until all its fragments have come."""
+
+    __slots__ = ("failed", "first", "length", "pieces", "protocol", "size", "time")
+
+    def __init__(self, number: int, when: float | None):
+        self.pieces: list[tuple[int, bytes]] = []  # (offset, data)
+        self.size = 0  # bytes held
+        self.length: int | None = None  # its payload's, once its last fragment came
+        self.protocol: int | None = None  # (IPv6: the header after the fragment header, from the first fragment)
+        self.first = number  # the packet of its first fragment
+        self.time = when
+        self.failed = False  # discarded: its later fragments are too
+
+
+class _IP:
+    """IP packets to TCP segments: fragments put back together, IPv6 extension headers walked.
+    What cannot be read is counted by kind and said once for each (a flood of broken packets
+    makes a few notes, not one for each)."""
+
+    def __init__(self):
+        self.pending: dict[tuple, _Datagram] = {}  # (version, addresses, identification) → its fragments
+        self.done: dict[tuple, tuple[float | None, int]] = {}  # the latest put together: (time, length)
+        self.problems: dict[str, list[int]] = {}  # what → [how many, the first packet]
+        self.cut_short: list[int] = []  # [how many, the first packet]: TCP packets cut by the snapshot length
+
+    def problem(self, what: str, number: int) -> None:
+        self.problems.setdefault(what, [0, number])[0] += 1
+
+    def cut(self, number: int) -> None:
+        self.cut_short = [self.cut_short[0] + 1, self.cut_short[1]] if self.cut_short else [1, number]
+
+    def notes(self) -> list[str]:
+        for datagram in self.pending.values():
+            if not datagram.failed:
+                self.problem(_INCOMPLETE, datagram.first)
+        self.pending.clear()
+        out = []
+        if self.cut_short:  # (said once: with tcpdump -s 96 it is every packet with data)
+            out.append(f"{self.cut_short[0]} packet(s) cut short by the capture's snapshot length (the first: "
+                       f"packet {self.cut_short[1]}): bytes are missing (tcpdump -s 0 keeps whole packets)")
+        return out + [f"{count} {what} (the first: packet {first})" for what, (count, first) in self.problems.items()]
+
+    def segment(self, link: int, frame: bytes, number: int, when: float | None, cut: bool):
+        """(source, destination, seq, flags, payload) of a TCP segment, or None (not TCP, or a
+        fragment of a packet not complete yet)."""
+        ip = _ip_packet(link, frame)
+        if ip is None:
             return None
-        if flags_offset & 0x3FFF:  # more fragments, or not the first one
-            notes.append(f"packet {number}: a fragment of an IPv4 packet, not reassembled (skipped)")
+        version = ip[0] >> 4 if ip else 0
+        if version == 4 and len(ip) >= 20:
+            header = (ip[0] & 0x0F) * 4
+            total, ident, flags_offset = struct.unpack_from("!HHH", ip, 2)
+            if ip[9] != _TCP or header < 20:
+                return None
+            end = total if header <= total <= len(ip) else len(ip)  # (less Ethernet padding)
+            cut = cut or total > len(ip)
+            src, dst = bytes(ip[12:16]), bytes(ip[16:20])
+            segment = ip[header:end]
+            if flags_offset & 0x3FFF:  # more fragments, or not the first one
+                whole = self.fragment((4, src + dst, ident), (flags_offset & 0x1FFF) * 8, flags_offset & 0x2000,
+                                      segment, number, when, cut, 65535 - header)
+                if whole is None:
+                    return None
+                segment = memoryview(whole[0])
+        elif version == 6 and len(ip) >= 40:
+            length = struct.unpack_from("!H", ip, 4)[0]
+            # 0: a jumbogram, as Linux's BIG TCP super-segments are captured (its length is in a
+            # hop-by-hop option; the frame ends where the packet does)
+            end = min(len(ip), 40 + length) if length else len(ip)
+            cut = cut or 40 + length > len(ip)
+            src, dst = bytes(ip[8:24]), bytes(ip[24:40])
+            found = self.extensions(ip, ip[6], 40, end, number, fragmented=False)
+            if found is None:
+                return None
+            nxt, pos = found
+            if nxt == _FRAGMENT:
+                following, offset_flags, ident = struct.unpack_from("!BxHI", ip, pos)
+                offset, more = offset_flags & 0xFFF8, offset_flags & 1
+                if offset or more:
+                    if following not in (_TCP, _HOP_BY_HOP, _ROUTING, _FRAGMENT, _DESTINATION):
+                        return None  # (another protocol's: not put together for nothing)
+                    whole = self.fragment((6, src + dst, ident), offset, more, ip[pos + 8 : end], number, when, cut,
+                                          65535, following)
+                    if whole is None:
+                        return None
+                    ip, protocol = memoryview(whole[0]), whole[1]
+                    pos, end = 0, len(ip)
+                else:  # an atomic fragment (RFC 6946): a whole packet, with a fragment header
+                    protocol, pos = following, pos + 8
+                found = self.extensions(ip, protocol, pos, end, number, fragmented=True)
+                if found is None:
+                    return None
+                nxt, pos = found
+            if nxt != _TCP:
+                return None
+            segment = ip[pos:end]
+        else:
             return None
-        src, dst = bytes(ip[12:16]), bytes(ip[16:20])
-        segment = ip[header : total if header <= total <= len(ip) else len(ip)]  # (less Ethernet padding)
-    elif version == 6 and len(ip) >= 40:
-        nxt, pos = ip[6], 40
-        length = struct.unpack_from("!H", ip, 4)[0]
-        # 0: a jumbogram, as Linux's BIG TCP super-segments are captured (its length is in a
-        # hop-by-hop option; the frame ends where the packet does)
-        end = min(len(ip), 40 + length) if length else len(ip)
-        while nxt in (0, 43, 60) and pos + 8 <= end:  # hop-by-hop, routing, destination options
+        if len(segment) < 20:
+            return None
+        if cut:
+            self.cut(number)
+        seq, _, offset_flags = struct.unpack_from("!IIH", segment, 4)
+        # (each end as its address and port, packed: a connection's key, made into text only for one with data)
+        return src + segment[0:2], dst + segment[2:4], seq, offset_flags & 0x3F, segment[(offset_flags >> 12) * 4 :]
+
+    def extensions(self, ip, nxt: int, pos: int, end: int, number: int, fragmented: bool) -> tuple[int, int] | None:
+        """(the header that follows, where) past IPv6 extension headers: at a fragment header
+        (`fragmented`: after one, where another is no packet's), or past the last."""
+        for _ in range(MAX_EXTENSION_HEADERS + 1):
+            if nxt not in (_HOP_BY_HOP, _ROUTING, _DESTINATION, _FRAGMENT):
+                if pos > end:  # (the last one's length reaches past the packet)
+                    self.problem(_BAD_EXTENSIONS, number)
+                    return None
+                return nxt, pos
+            # (hop-by-hop options only right after the IPv6 header; one fragment header)
+            if pos + 8 > end or (nxt == _HOP_BY_HOP and pos != 40) or (nxt == _FRAGMENT and fragmented):
+                self.problem(_BAD_EXTENSIONS, number)
+                return None
+            if nxt == _FRAGMENT:
+                return nxt, pos
             nxt, pos = ip[pos], pos + (ip[pos + 1] + 1) * 8
-        if nxt == 44:
-            notes.append(f"packet {number}: a fragment of an IPv6 packet, not reassembled (skipped)")
-            return None
-        if nxt != 6:
-            return None
-        src, dst = bytes(ip[8:24]), bytes(ip[24:40])
-        segment = ip[pos:end]
-    else:
+        self.problem(_TOO_MANY_EXTENSIONS, number)
         return None
-    if len(segment) < 20:
-        return None
-    seq, _, offset_flags = struct.unpack_from("!IIH", segment, 4)
-    # (each end as its address and port, packed: a connection's key, made into text only for one with data)
-    return src + segment[0:2], dst + segment[2:4], seq, offset_flags & 0x3F, segment[(offset_flags >> 12) * 4 :]
+
+    def fragment(self, key: tuple, offset: int, more: int, data, number: int, when: float | None, cut: bool,
+                 limit: int, protocol: int | None = None) -> tuple[bytes, int | None] | None:
+        """A fragment taken in: (the packet's payload, and for IPv6 the header it begins with) once
+        all its fragments have come, else None."""
+        done = self.done.get(key)
+        if done is not None:
+            # A fragment of a packet put together already, captured again (as a capture on all of
+            # a router's or a container host's interfaces sees each packet twice)
+            if (None in (when, done[0]) or abs(when - done[0]) <= FRAGMENT_WAIT) and offset + len(data) <= done[1]:
+                return None
+            del self.done[key]
+        datagram = self.pending.get(key)
+        if datagram is not None and None not in (when, datagram.time) and abs(when - datagram.time) > FRAGMENT_WAIT:
+            # (its other fragments never came, and a receiver has given up on it: this one is
+            # another packet's, its identification used again)
+            del self.pending[key]
+            if not datagram.failed:
+                self.problem(_INCOMPLETE, datagram.first)
+            datagram = None
+        if datagram is None:
+            if len(self.pending) >= MAX_PENDING:  # (the oldest goes, as a receiver's memory limit drops it)
+                oldest = self.pending.pop(next(iter(self.pending)))
+                if not oldest.failed:
+                    self.problem(_TOO_MANY_PENDING, oldest.first)
+            datagram = self.pending[key] = _Datagram(number, when)
+        if datagram.failed:
+            return None
+        if cut:  # (the snapshot length's note says its bytes are missing)
+            self.cut(number)
+            datagram.failed, datagram.pieces = True, []
+            return None
+        end = offset + len(data)
+        # Each fragment but the last is a multiple of 8 bytes long, none reaches past the last's
+        # end, none overlaps another (RFC 5722: a receiver discards the whole packet, since which
+        # bytes win is up to each), except one captured twice: the first is kept.
+        ragged = not data or (more and len(data) % 8)
+        past_the_last = datagram.length is not None and end > datagram.length
+        another_last = not more and (datagram.length not in (None, end)
+                                     or any(o + len(d) > end for o, d in datagram.pieces))
+        problem = _TOO_LONG if end > limit else _OVERLAPPING if ragged or past_the_last or another_last else None
+        for o, d in datagram.pieces if problem is None else ():
+            if o < end and offset < o + len(d):
+                if o == offset and len(d) == len(data):
+                    return None
+                problem = _OVERLAPPING
+                break
+        if problem is None and len(datagram.pieces) >= MAX_FRAGMENTS:
+            problem = _TOO_MANY_FRAGMENTS
+        if problem:
+            self.problem(problem, number)
+            datagram.failed, datagram.pieces = True, []
+            return None
+        # (a view into the capture saves copying a fragment, but costs more than a copy of a few bytes)
+        datagram.pieces.append((offset, data if len(data) > 128 else bytes(data)))
+        datagram.size += len(data)
+        if not more:
+            datagram.length = end
+        if offset == 0:
+            datagram.protocol = protocol
+        if datagram.size != datagram.length:
+            return None
+        del self.pending[key]
+        self.done[key] = (when, datagram.length)
+        if len(self.done) > MAX_PENDING:
+            del self.done[next(iter(self.done))]
+        return b"".join(d for _, d in sorted(datagram.pieces, key=itemgetter(0))), datagram.protocol
 
 
 @functools.lru_cache(maxsize=4096)
@@ -272,7 +438,7 @@ _SEQ_MASK, _HALF = 0xFFFFFFFF, 1 << 31
 class _Direction:
     """What one end of a connection sent, made once it sends data."""
 
-    __slots__ = ("segments", "last", "start")
+    __slots__ = ("last", "segments", "start")
 
     def __init__(self, seq: int, start: int | None):
         self.segments: list[tuple[int, int, float | None, bytes]] = []  # (position, packet, time, data)
@@ -290,7 +456,7 @@ class _Connection:
     """A TCP connection, kept small until data comes (a SYN scan, or a capture of many refused or
     idle connections, makes hundreds of thousands with none)."""
 
-    __slots__ = ("number", "key", "client", "start0", "start1", "sides", "closed")
+    __slots__ = ("client", "closed", "key", "number", "sides", "start0", "start1")
 
     def __init__(self, number: int, key: bytes, client: int):
         self.number = number

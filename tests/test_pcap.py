@@ -16,7 +16,7 @@ import mm7bind as mm7
 from mm7bind.errors import DecodeError
 from mm7bind.pcap import is_packet_capture, read_capture
 
-from .pcapgen import ACK, PSH, RST, Flow, http, pcap, pcapng
+from .pcapgen import ACK, PSH, RST, Flow, Packet, http, pcap, pcapng
 from .test_commands import run
 
 MB = "multipart/related"
@@ -45,6 +45,15 @@ def conversation(flow: Flow | None = None, mss: int = 700) -> Flow:
     flow.send(True, request, mss)
     flow.send(False, response, mss)
     return flow.close()
+
+
+def fragmented(packets, **extension_headers):
+    """Each packet longer than 300 bytes in fragments of 256 (an IPv6 one with the extension
+    headers given, as pcapgen.fragments takes them)."""
+    from .pcapgen import fragments
+
+    return [piece for n, packet in enumerate(packets)
+            for piece in (fragments(packet, 256, ident=n, **extension_headers) if len(packet.ip) > 300 else [packet])]
 
 
 def decoded(msg):
@@ -230,6 +239,9 @@ def test_damaged_captures_are_read_as_far_as_they_go_never_crash(data):
         pcap(conversation(mss=300).packets),
         pcap(conversation(Flow(client=("2001:db8::1", 1), server=("2001:db8::2", 2))).packets, link="sll2"),
         pcapng([[("ethernet", 9, conversation().packets)]]),
+        pcap(fragmented(conversation(Flow(client=("2001:db8::1", 1), server=("2001:db8::2", 2))).packets,
+                        before=(0,), after=(60,))),
+        pcap(fragmented(conversation().packets)),
     ]))
     raw = bytearray(whole)
     for _ in range(data.draw(st.integers(0, 8))):
@@ -401,3 +413,121 @@ def test_connections_without_data_take_little_memory():
         tracemalloc.stop()
     assert capture.messages == [] and capture.notes == []
     assert peak < 5 * len(data), peak / len(data)
+
+
+@pytest.mark.parametrize("client,server,before,after", [
+    (("10.0.0.1", 40000), ("10.0.0.2", 8080), (), ()),
+    (("2001:db8::1", 40000), ("2001:db8::2", 80), (), ()),
+    # (extension headers before the fragment header, in each fragment, and after it, in the payload)
+    (("2001:db8::1", 40000), ("2001:db8::2", 80), (0, 60, 43), (60,)),
+])
+def test_fragmented_ip_packets_are_put_back_together(client, server, before, after):
+    # A path with a small MTU (a tunnel, a VPN) and no path MTU discovery: each segment reaches the
+    # capturing host in fragments, here last first, one of them captured twice.
+    from .pcapgen import fragments
+
+    request, response = submit()
+    flow = Flow(client=client, server=server).open()
+    sent = flow.send(True, request, 1400)
+    flow.send(False, response, 1400)
+    flow.close()
+    packets = []
+    for n, packet in enumerate(flow.packets):
+        if packet in sent:
+            pieces = fragments(packet, 512, ident=n, before=before, after=after)[::-1]
+            packets += pieces + pieces[1:2]
+        else:
+            packets.append(packet)
+    capture = read_capture(pcap(packets))
+    assert capture.notes == []
+    req, rsp = capture.messages
+    assert req.body == request.partition(b"\r\n\r\n")[2] and decoded(req).body.ELEMENT == "SubmitReq"
+    assert decoded(rsp).body.message_id == "m-1"
+    assert abs(req.time.timestamp() - sent[0].time) < 1e-5
+
+
+def test_fragments_that_cannot_be_put_back_together_are_said():
+    from .pcapgen import fragments
+
+    request, response = submit()
+    flow = Flow().open()
+    sent = flow.send(True, request, 1400)
+    flow.send(False, response, 1400)
+    packets = []
+    for n, packet in enumerate(flow.packets):
+        pieces = fragments(packet, 512, ident=n) if packet in sent else [packet]
+        if packet is sent[1]:
+            del pieces[1]  # never captured
+        if packet is sent[2]:  # sent again with other bytes over the same place (as an attack does)
+            pieces.insert(1, Packet(packet.time, pieces[1].ip[:-8] + b"XXXXXXXX"))
+            pieces[1] = Packet(packet.time, pieces[1].ip[:6] + struct.pack("!H", 0x2000 | 66) + pieces[1].ip[8:])
+        packets += pieces
+    capture = read_capture(pcap(packets))
+    assert capture.notes[:2] == [
+        ("1 fragmented IP packet(s) with overlapping or inconsistent fragments, discarded (as a receiver discards "
+         "them: which bytes it would have taken cannot be known) (the first: packet 11)"),
+        ("1 fragmented IP packet(s) not put back together: fragments of them were not captured, skipped (the first: "
+         "packet 7)")]
+    assert any("2800 bytes from 10.0.0.1:40000 were not captured (after byte 1400)" in n for n in capture.notes)
+    req, rsp = capture.messages
+    assert "cut short" in req.notes[0] and decoded(rsp).body.message_id == "m-1"
+
+
+def test_hostile_fragments_and_extension_headers_end_quickly_with_a_note():
+    # Whatever a capture's fragments and extension headers say, reading ends soon, in bounded
+    # memory, each kind of trouble said once with its count; the rest of the capture is read.
+    import tracemalloc
+
+    from mm7bind.pcap import MAX_EXTENSION_HEADERS, MAX_FRAGMENTS, MAX_PENDING
+
+    from .pcapgen import extension, ipv4_fragment, ipv6_packet
+
+    def frag6(ident: int, offset: int, more: bool, data: bytes, following: int = 6) -> bytes:
+        return struct.pack("!BBHI", following, 0, offset | more, ident) + data
+
+    made: list[bytes] = []
+    # One packet in thousands of 8-byte fragments.
+    made += [ipv4_fragment(1, n * 8, True, bytes(8), src="10.8.0.1") for n in range(10000)]
+    # Overlapping fragments (different bytes over the same place), a thousand packets of them.
+    for n in range(1000):
+        made += [ipv4_fragment(n, 0, True, bytes(16), src="10.7.0.1"), ipv4_fragment(n, 8, False, b"\xff" * 16,
+                                                                                     src="10.7.0.1")]
+    # A fragment reaching past 64 KiB, in IPv4, in IPv6, and a jumbogram's (which cannot be fragmented).
+    made.append(ipv4_fragment(2, 65528, False, bytes(16), src="10.6.0.1"))
+    made.append(ipv6_packet(44, frag6(3, 65528, False, bytes(16))))
+    made.append(ipv6_packet(0, struct.pack("!BBBBI", 44, 0, 0xC2, 4, 200016) + frag6(4, 8, False, bytes(200000))))
+    # Extension headers chained without end, out of place, pointing past the packet, and a
+    # fragment header inside a fragmented packet (a fragment of a fragment).
+    chain = b"".join(extension(60, 60) for _ in range(5000)) + extension(60, 6)
+    made += [ipv6_packet(60, chain)] * 100
+    made.append(ipv6_packet(60, extension(60, 0) + extension(0, 6) + bytes(20)))
+    made.append(ipv6_packet(60, bytes([6, 200]) + bytes(6)))
+    inner = frag6(5, 0, True, bytes(16))
+    made += [ipv6_packet(44, frag6(6, 0, True, inner[:8], 44)), ipv6_packet(44, frag6(6, 8, False, inner[8:], 44))]
+    # A flood of first fragments whose others never come: each a packet waiting.
+    flood = len(made) + 1
+    made += [ipv4_fragment(n, 0, True, bytes(8), src=f"10.9.{n >> 16}.1") for n in range(MAX_PENDING * 30)]
+    packets = [Packet(1764000000.0 + n / 1000, ip) for n, ip in enumerate(made)]
+    flow = conversation(Flow(time=packets[-1].time + 1))
+    data = pcap(packets + flow.packets, link="raw")
+    tracemalloc.start()
+    try:
+        capture = read_capture(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [m.start_line for m in capture.messages] == ["POST /mm7 HTTP/1.1", "HTTP/1.1 200 OK"]
+    assert capture.notes == [
+        f"1 fragmented IP packet(s) in more than {MAX_FRAGMENTS} fragments, discarded (the first: packet 129)",
+        ("1000 fragmented IP packet(s) with overlapping or inconsistent fragments, discarded (as a receiver discards "
+         "them: which bytes it would have taken cannot be known) (the first: packet 10002)"),
+        "3 fragmented IP packet(s) with a fragment reaching past 65,535 bytes, discarded (the first: packet 12001)",
+        (f"100 IPv6 packet(s) with more than {MAX_EXTENSION_HEADERS} extension headers, skipped (the first: packet "
+         "12004)"),
+        ("3 IPv6 packet(s) whose extension headers are out of place, repeated or cut short, skipped (the first: "
+         "packet 12104)"),
+        (f"{MAX_PENDING * 29} fragmented IP packet(s) dropped unfinished: more than {MAX_PENDING} were waiting for "
+         f"fragments at once (the first: packet {flood})"),
+        (f"{MAX_PENDING} fragmented IP packet(s) not put back together: fragments of them were not captured, "
+         f"skipped (the first: packet {flood + MAX_PENDING * 29})")]
+    assert peak < len(data) / 2, peak / len(data)  # (the waiting fragments' memory is bounded)
