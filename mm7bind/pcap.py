@@ -10,9 +10,11 @@ Read: pcap (either byte order, micro- or nanosecond times) and pcapng (any numbe
 interfaces, enhanced, simple and obsolete packet blocks, each interface's time resolution and
 offset); links Ethernet (VLAN tags included), Linux cooked (SLL, SLL2), raw IP, BSD loopback; IPv4
 and IPv6 (extension headers walked), fragmented packets put back together; TCP segments in any
-order, repeated or overlapping, streams of any length. What cannot be read (a packet cut short by
-the snapshot length, a segment or a fragment never captured, overlapping fragments, a connection
-that is not HTTP) is said in `notes`, and reading goes on from the next message it can find.
+order, repeated or overlapping, streams of any length; HTTP/1.x messages, a request's body left
+unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
+packet cut short by the snapshot length, a segment or a fragment never captured, overlapping
+fragments, a connection that is not HTTP) is said in `notes`, and reading goes on from the next
+message it can find.
 """
 
 from __future__ import annotations
@@ -571,9 +573,13 @@ def _http_messages(conn: _Connection, notes: list[str]) -> list[CapturedMessage]
     server = 1 - client
     name = f"connection {conn.number} ({conn.end(client)} → {conn.end(server)})"
     said = len(notes)
-    requests = _parse(streams[client], True, conn, conn.end(client), conn.end(server), [], notes, name)
-    methods = [m.start_line.split(" ", 1)[0] for m in requests]
-    responses = _parse(streams[server], False, conn, conn.end(server), conn.end(client), methods, notes, name)
+    # The responses are read as the requests need them: which request one answers depends on the
+    # methods before it (HEAD), and whether a request's body was sent may depend on its answer.
+    methods: list[str] = []
+    answers = _Answers(_read(streams[server], False, conn, conn.end(server), conn.end(client), methods, notes, name))
+    requests = [m for m, _, _ in _read(streams[client], True, conn, conn.end(client), conn.end(server), methods,
+                                         notes, name, answers)]
+    responses = answers.all()
     if not requests and not responses:  # (one note for it, not one for each side's bytes as well)
         del notes[said:]
         first = streams[client][0][0][1][:3] if streams[client][0] else b""
@@ -585,8 +591,35 @@ def _http_messages(conn: _Connection, notes: list[str]) -> list[CapturedMessage]
     return requests + responses
 
 
-def _parse(stream, requests: bool, conn: _Connection, source: str, destination: str, methods: list[str],
-           notes: list[str], name: str) -> list[CapturedMessage]:
+class _Answers:
+    """A connection's responses, read as far as asked: the first one to each request."""
+
+    def __init__(self, reader):
+        self.reader = reader  # of (message, packet of its first byte, which request it answers)
+        self.messages: list[CapturedMessage] = []
+        self.first: dict[int, tuple[int, int]] = {}  # request → (status, packet) of its first response
+
+    def first_to(self, request: int) -> tuple[int, int] | None:
+        while request not in self.first:
+            read = next(self.reader, None)
+            if read is None:
+                return None
+            msg, packet, answering = read
+            self.messages.append(msg)
+            self.first.setdefault(answering, (int(msg.start_line[9:12]), packet))
+            if answering > request:  # (its answer is not in the capture)
+                return None
+        return self.first[request]
+
+    def all(self) -> list[CapturedMessage]:
+        self.messages += [msg for msg, _, _ in self.reader]
+        return self.messages
+
+
+def _read(stream, requests: bool, conn: _Connection, source: str, destination: str, methods: list[str],
+          notes: list[str], name: str, answers: _Answers | None = None):
+    """The messages of one side of a connection: (message, packet of its first byte, which request
+    it answers (responses)). A request's method is added to `methods` as it is read."""
     runs, times, gaps = stream
     if len(gaps) > 3:  # (a capture cut by its snapshot length has a gap in every packet)
         notes.append(f"{name}: {sum(missing for _, missing in gaps)} bytes from {source} were not "
@@ -596,10 +629,9 @@ def _parse(stream, requests: bool, conn: _Connection, source: str, destination: 
         notes.append(f"{name}: {missing} bytes from {source} were not captured (after byte {off}): "
                      "the message they were in is shown cut short, or left out if its start is missing")
     start = _REQUEST_LINE if requests else _STATUS_LINE
-    out: list[CapturedMessage] = []
     unread: list[str] = []  # (each place that could not be read: said in full up to 3, else counted)
     answered = 0  # responses so far that were final (not 1xx): which request the next one answers
-    for run_offset, run in runs:
+    for index, (run_offset, run) in enumerate(runs):
         pos = 0
         while pos < len(run):
             if not start.match(run, pos):
@@ -624,6 +656,8 @@ def _parse(stream, requests: bool, conn: _Connection, source: str, destination: 
             body_start = blank.end()
             msg_notes: list[str] = []
             status = int(line[9:12]) if not requests else None  # (digits: the status line matched)
+            if requests:
+                methods.append(line.split(" ", 1)[0])
             method = methods[answered] if not requests and answered < len(methods) else None
             coding = (header_value(headers, "transfer-encoding") or "").lower()
             # (a Content-Length repeated with the same value, as some proxies send it, is one length)
@@ -631,7 +665,15 @@ def _parse(stream, requests: bool, conn: _Connection, source: str, destination: 
             length_text = next(iter(lengths)) if len(lengths) == 1 else ""
             if lengths and not (length_text.isascii() and length_text.isdigit()):
                 msg_notes.append(f"its Content-Length ({', '.join(sorted(lengths))}) is no length: read as none")
-            if status is not None and (status < 200 or status in (204, 304) or method == "HEAD"):
+            unsent = None
+            if requests and "100-continue" in (header_value(headers, "expect") or "").lower() \
+                    and ("chunked" in coding or (length_text.isascii() and length_text.isdigit() and int(length_text))):
+                unsent = _body_unsent(run, body_start, index == len(runs) - 1, times, run_offset,
+                                      answers.first_to(len(methods) - 1) if answers else None)
+            if unsent:
+                body, end = b"", body_start
+                msg_notes.append(unsent)
+            elif status is not None and (status < 200 or status in (204, 304) or method == "HEAD"):
                 body, end = b"", body_start
             elif "chunked" in coding:
                 body, end, complete = _dechunk(run, body_start)
@@ -652,8 +694,9 @@ def _parse(stream, requests: bool, conn: _Connection, source: str, destination: 
             encoding = (header_value(headers, "content-encoding") or "").strip().lower()
             if encoding in ("gzip", "x-gzip", "deflate") and body:
                 body = _inflate(body, encoding, msg_notes)
-            out.append(CapturedMessage(0, conn.number, source, destination,
-                                       _time(_segment_at(times, run_offset + pos)[2]), line, headers, body, msg_notes))
+            _, packet, when = _segment_at(times, run_offset + pos)
+            yield (CapturedMessage(0, conn.number, source, destination, _time(when), line, headers, body, msg_notes),
+                   packet, answered)
             if status is not None and status >= 200:
                 answered += 1
             pos = end
@@ -662,7 +705,33 @@ def _parse(stream, requests: bool, conn: _Connection, source: str, destination: 
     else:
         notes.append(f"{name}: {len(unread)} places in what {source} sent could not be read as HTTP "
                      f"messages; the first: {unread[0]}")
-    return out
+
+
+def _body_unsent(run: bytes, body_start: int, last_run: bool, times, run_offset: int,
+                 answer: tuple[int, int] | None) -> str | None:
+    """Why a request sent with `Expect: 100-continue` is read without its body, or None: it has
+    one. A server may answer such a request at once with a final status (401, 413, 417...); the
+    client then either sends the body all the same, or closes the connection, or (keeping it)
+    sends its next request without the body. Its bytes say which: a request line where the body
+    would begin is the next request (a body beginning as one is not credible), nothing more is no
+    body; and they are so only if the final answer came before them."""
+    follows = _REQUEST_LINE.match(run, body_start) is not None
+    if not follows and not (body_start >= len(run) and last_run):
+        return None
+    if answer is None:
+        if follows:
+            return ("read without its body, which the bytes after its headers do not begin (the next request "
+                    "does): its Expect: 100-continue was answered in what the capture lacks (a guess)")
+        return None
+    status, answered_in = answer
+    if status < 200:  # (a 100 Continue: the body was to follow)
+        return None
+    if not follows:
+        return f"sent without its body: the server answered {status} to its Expect: 100-continue, and no more came"
+    if answered_in < _segment_at(times, run_offset + body_start)[1]:
+        return (f"sent without its body: the server answered {status} to its Expect: 100-continue, and the "
+                "next request followed")
+    return None
 
 
 def _next_start(run: bytes, pos: int, start: re.Pattern) -> int | None:

@@ -531,3 +531,50 @@ def test_hostile_fragments_and_extension_headers_end_quickly_with_a_note():
         (f"{MAX_PENDING} fragmented IP packet(s) not put back together: fragments of them were not captured, "
          f"skipped (the first: packet {flood + MAX_PENDING * 29})")]
     assert peak < len(data) / 2, peak / len(data)  # (the waiting fragments' memory is bounded)
+
+
+def test_a_request_whose_expect_100_continue_got_a_final_answer_may_come_without_its_body():
+    # A client sending Expect: 100-continue and answered at once with a final status (401 for its
+    # credentials, 413, 417) sends the body all the same, or closes the connection, or sends its
+    # next request without the body: that request was read as the first one's body.
+    request, response = submit()
+    head, _, body = request.partition(b"\r\n\r\n")
+    expecting = head + b"\r\nExpect: 100-continue\r\n\r\n"
+    challenge = http("HTTP/1.1 401 Unauthorized", {"WWW-Authenticate": 'Basic realm="mm7"', "Content-Length": "0"})
+    flow = Flow().open()  # the next request follows, with credentials
+    flow.send(True, expecting)
+    flow.send(False, challenge)
+    flow.send(True, expecting.replace(b"Expect:", b"Authorization: Basic dTpw\r\nExpect:"))
+    flow.send(False, b"HTTP/1.1 100 Continue\r\n\r\n")
+    flow.send(True, body)
+    flow.send(False, response)
+    sent = Flow(client=("10.0.0.1", 40001), time=flow.time + 1).open()  # the body sent all the same
+    sent.send(True, expecting)
+    sent.send(False, http("HTTP/1.1 413 Payload Too Large", {"Content-Length": "0"}))
+    sent.send(True, body + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    closed = Flow(client=("10.0.0.1", 40002), time=sent.time + 1).open()  # the connection closed instead
+    closed.send(True, expecting)
+    closed.send(False, http("HTTP/1.1 417 Expectation Failed", {"Content-Length": "0"}))
+    closed.close()
+    half = Flow(client=("10.0.0.1", 40003), time=closed.time + 1).open()  # the server's side not captured
+    half.send(True, expecting + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    half.packets = [p for p in half.packets if p.ip[12:16] == bytes([10, 0, 0, 1])]
+    capture = read_capture(pcap(flow.packets + sent.packets + closed.packets + half.packets))
+    assert capture.notes == []
+    shown = [(m.connection, m.start_line, len(m.body), m.notes) for m in capture.messages]
+    assert shown == [
+        (1, "POST /mm7 HTTP/1.1", 0, [("sent without its body: the server answered 401 to its Expect: "
+                                       "100-continue, and the next request followed")]),
+        (1, "HTTP/1.1 401 Unauthorized", 0, []),
+        (1, "POST /mm7 HTTP/1.1", len(body), []), (1, "HTTP/1.1 100 Continue", 0, []),
+        (1, "HTTP/1.1 200 OK", len(response.partition(b"\r\n\r\n")[2]), []),
+        (2, "POST /mm7 HTTP/1.1", len(body), []), (2, "HTTP/1.1 413 Payload Too Large", 0, []),
+        (2, "GET /health HTTP/1.1", 0, []),
+        (3, "POST /mm7 HTTP/1.1", 0, [("sent without its body: the server answered 417 to its Expect: "
+                                       "100-continue, and no more came")]),
+        (3, "HTTP/1.1 417 Expectation Failed", 0, []),
+        (4, "POST /mm7 HTTP/1.1", 0, [("read without its body, which the bytes after its headers do not begin "
+                                       "(the next request does): its Expect: 100-continue was answered in what the "
+                                       "capture lacks (a guess)")]),
+        (4, "GET /health HTTP/1.1", 0, [])]
+    assert decoded(capture.messages[2]).body.ELEMENT == "SubmitReq"
