@@ -198,6 +198,7 @@ _TCP, _HOP_BY_HOP, _ROUTING, _FRAGMENT, _DESTINATION = 6, 0, 43, 44, 60
 # waiting for fragments at once, seconds a receiver waits for them (RFC 8200; Linux: 30 for IPv4),
 # and IPv6 extension headers in one packet (a real one has two or three)
 MAX_FRAGMENTS, MAX_PENDING, FRAGMENT_WAIT, MAX_EXTENSION_HEADERS = 128, 1024, 60.0, 16
+_TWICE = 1.0  # seconds within which a fragment of a packet put together already is the same one captured again
 
 _INCOMPLETE = "fragmented IP packet(s) not put back together: fragments of them were not captured, skipped"
 _OVERLAPPING = ("fragmented IP packet(s) with overlapping or inconsistent fragments, discarded (as a receiver "
@@ -343,8 +344,9 @@ class _IP:
         done = self.done.get(key)
         if done is not None:
             # A fragment of a packet put together already, captured again (as a capture on all of
-            # a router's or a container host's interfaces sees each packet twice)
-            if (None in (when, done[0]) or abs(when - done[0]) <= FRAGMENT_WAIT) and offset + len(data) <= done[1]:
+            # a router's or a container host's interfaces sees each packet twice, moments apart);
+            # later, its identification is another packet's
+            if (None in (when, done[0]) or abs(when - done[0]) <= _TWICE) and offset + len(data) <= done[1]:
                 return None
             del self.done[key]
         datagram = self.pending.get(key)

@@ -578,3 +578,21 @@ def test_a_request_whose_expect_100_continue_got_a_final_answer_may_come_without
                                        "capture lacks (a guess)")]),
         (4, "GET /health HTTP/1.1", 0, [])]
     assert decoded(capture.messages[2]).body.ELEMENT == "SubmitReq"
+
+
+def test_a_fragment_identification_used_again_later_is_another_packet():
+    # Identifications are 16 bits in IPv4: a busy sender uses one again. A fragment with that of a
+    # packet put together moments before is that packet captured twice; seconds later, another.
+    from .pcapgen import fragments
+
+    flow = Flow().open()
+    packets = list(flow.packets)
+    for n in range(2):
+        flow.time += 5
+        (segment,) = flow.send(True, http("POST /mm7 HTTP/1.1", {"Content-Length": "1000", "X-N": str(n)},
+                                          bytes([n]) * 1000))
+        pieces = fragments(segment, 512, ident=7)
+        packets += pieces + pieces[:1]  # (captured twice)
+    capture = read_capture(pcap(packets))
+    assert capture.notes == []
+    assert [(m.headers["X-N"], m.body) for m in capture.messages] == [("0", bytes(1000)), ("1", b"\x01" * 1000)]
