@@ -7,11 +7,14 @@ Bytes in, messages out (no files, no sockets). Checksums are not checked: a capt
 sending host has the ones the network card fills in later.
 
 Read: pcap (either byte order, micro- or nanosecond times) and pcapng (any number of sections and
-interfaces, enhanced, simple and obsolete packet blocks, each interface's time resolution); links
-Ethernet (VLAN tags included), Linux cooked (SLL, SLL2), raw IP, BSD loopback; IPv4 and IPv6;
-TCP segments in any order, repeated or overlapping. What cannot be read (a packet cut short by the
-snapshot length, a segment never captured, a fragmented IP packet, a connection that is not HTTP)
-is said in `notes`, and reading goes on from the next message it can find.
+interfaces, enhanced, simple and obsolete packet blocks, each interface's time resolution and
+offset); links Ethernet (VLAN tags included), Linux cooked (SLL, SLL2), raw IP, BSD loopback; IPv4
+and IPv6 (extension headers walked), fragmented packets put back together; TCP segments in any
+order, repeated or overlapping, streams of any length; HTTP/1.x messages, a request's body left
+unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
+packet cut short by the snapshot length, a segment or a fragment never captured, overlapping
+fragments, a connection that is not HTTP) is said in `notes`, and reading goes on from the next
+message it can find.
 """
 
 from __future__ import annotations
@@ -73,17 +76,12 @@ class Capture:
 def read_capture(data: bytes) -> Capture:
     """Every HTTP/1.x message in a pcap or pcapng capture; DecodeError if `data` is neither."""
     notes: list[str] = []
-    tcp = _Connections(notes)
-    cut_short: list[int] = []
+    ip, tcp = _IP(), _Connections(notes)
     for number, when, link, frame, cut in _frames(data, notes):
-        segment = _tcp_segment(link, frame, notes, number)
+        segment = ip.segment(link, frame, number, when, cut)
         if segment is not None:
-            if cut:
-                cut_short.append(number)
             tcp.add(when, number, *segment)
-    if cut_short:  # (said once: with tcpdump -s 96 it is every packet with data)
-        notes.append(f"{len(cut_short)} packet(s) cut short by the capture's snapshot length (the first: packet "
-                     f"{cut_short[0]}): bytes are missing (tcpdump -s 0 keeps whole packets)")
+    notes += ip.notes()
     messages = []
     for conn in tcp.connections:
         messages += _http_messages(conn, notes)
@@ -117,7 +115,7 @@ def _pcap_frames(data: bytes, notes: list[str]):
         if pos + 16 + caplen > len(data):
             notes.append(f"packet {number}: the file ends inside it")
             return
-        yield number, _time(sec + frac * unit), link, view[pos + 16 : pos + 16 + caplen], caplen < origlen
+        yield number, sec + frac * unit, link, view[pos + 16 : pos + 16 + caplen], caplen < origlen
         pos += 16 + caplen
     if pos != len(data):
         notes.append(f"the file ends inside the header of packet {number + 1}")
@@ -125,7 +123,8 @@ def _pcap_frames(data: bytes, notes: list[str]):
 
 def _pcapng_frames(data: bytes, notes: list[str]):
     pos, number, order, view = 0, 0, "<", memoryview(data)
-    interfaces: list[tuple[int, float, int]] = []  # (link type, seconds per time unit, snapshot length)
+    interfaces: list[tuple[int, float, int, int]] = []  # (link type, seconds per time unit, snapshot length,
+    #                                                       seconds added to its times)
     while pos + 12 <= len(data):
         if data[pos : pos + 4] == PCAPNG_MAGIC:  # a section: its own byte order and interfaces
             order = _PCAPNG_BYTE_ORDERS.get(data[pos + 8 : pos + 12], ">")
@@ -138,7 +137,8 @@ def _pcapng_frames(data: bytes, notes: list[str]):
         pos += length
         if kind == 1 and len(body) >= 8:  # interface description
             link, _, snaplen = struct.unpack_from(order + "HHI", body, 0)
-            interfaces.append((link, _resolution(body[8:], order), snaplen))
+            unit, offset = _clock(body[8:], order)
+            interfaces.append((link, unit, snaplen, offset))
         elif kind in (6, 2) and len(body) >= 20:  # enhanced packet, obsolete packet
             if kind == 6:
                 iface, high, low, caplen, origlen = struct.unpack_from(order + "IIIII", body, 0)
@@ -148,28 +148,32 @@ def _pcapng_frames(data: bytes, notes: list[str]):
             if iface >= len(interfaces) or 20 + caplen > len(body):
                 notes.append(f"packet {number}: an unknown interface or a broken length, skipped")
                 continue
-            link, unit, _ = interfaces[iface]
-            yield number, _time(((high << 32) | low) * unit), link, body[20 : 20 + caplen], caplen < origlen
+            link, unit, _, offset = interfaces[iface]
+            yield number, ((high << 32) | low) * unit + offset, link, body[20 : 20 + caplen], caplen < origlen
         elif kind == 3 and len(body) >= 4 and interfaces:  # simple packet: interface 0, no time
             number += 1
             origlen = struct.unpack_from(order + "I", body, 0)[0]
-            link, _, snaplen = interfaces[0]
+            link, _, snaplen, _ = interfaces[0]
             caplen = min(origlen, len(body) - 4, snaplen or origlen)
             yield number, None, link, body[4 : 4 + caplen], caplen < origlen
 
 
-def _resolution(options: bytes, order: str) -> float:
-    """An interface's time unit in seconds, from its if_tsresol option (default microseconds)."""
-    pos = 0
+def _clock(options: bytes, order: str) -> tuple[float, int]:
+    """An interface's time unit in seconds (its if_tsresol option, default microseconds) and the
+    seconds its if_tsoffset option says to add to each of its times (they are then counted from
+    that moment, not from 1970)."""
+    unit, offset, pos = 1e-6, 0, 0
     while pos + 4 <= len(options):
         code, length = struct.unpack_from(order + "HH", options, pos)
         if code == 0:
             break
         if code == 9 and length >= 1 and pos + 4 < len(options):
             value = options[pos + 4]
-            return 2.0 ** -(value & 0x7F) if value & 0x80 else 10.0 ** -value
+            unit = 2.0 ** -(value & 0x7F) if value & 0x80 else 10.0 ** -value
+        elif code == 14 and length == 8 and pos + 12 <= len(options):
+            offset = struct.unpack_from(order + "q", options, pos + 4)[0]
         pos += 4 + (length + 3) // 4 * 4
-    return 1e-6
+    return unit, offset
 
 
 def _time(seconds: float | None) -> datetime | None:
@@ -181,51 +185,225 @@ def _time(seconds: float | None) -> datetime | None:
         return None
 
 
-# -- links and IP: (source, source port, destination, destination port, seq, flags, payload) -------
+# -- links and IP: (source, destination, seq, flags, payload) ---------------------------------------
 
 
 _ETHERNET, _RAW, _NULL, _LOOP, _SLL, _SLL2, _IPV4, _IPV6 = 1, 101, 0, 108, 113, 276, 228, 229
 _RAW_ALIASES = (12, 14)  # raw IP on some systems' own link numbers
 _SYN, _ACK, _FIN, _RST = 0x02, 0x10, 0x01, 0x04
+_TCP, _HOP_BY_HOP, _ROUTING, _FRAGMENT, _DESTINATION = 6, 0, 43, 44, 60
+
+# Bounds on what a capture's fragments may hold (a flood of fragments that never complete must
+# not take the memory): fragments of one packet (64 KiB in 576-byte packets takes 120), packets
+# waiting for fragments at once, seconds a receiver waits for them (RFC 8200; Linux: 30 for IPv4),
+# and IPv6 extension headers in one packet (a real one has two or three)
+MAX_FRAGMENTS, MAX_PENDING, FRAGMENT_WAIT, MAX_EXTENSION_HEADERS = 128, 1024, 60.0, 16
+_TWICE = 1.0  # seconds within which a fragment of a packet put together already is the same one captured again
+
+_INCOMPLETE = "fragmented IP packet(s) not put back together: fragments of them were not captured, skipped"
+_OVERLAPPING = ("fragmented IP packet(s) with overlapping or inconsistent fragments, discarded (as a receiver "
+                "discards them: which bytes it would have taken cannot be known)")
+_TOO_LONG = "fragmented IP packet(s) with a fragment reaching past 65,535 bytes, discarded"
+_TOO_MANY_FRAGMENTS = f"fragmented IP packet(s) in more than {MAX_FRAGMENTS} fragments, discarded"
+_TOO_MANY_PENDING = (f"fragmented IP packet(s) dropped unfinished: more than {MAX_PENDING} were waiting for "
+                     "fragments at once")
+_BAD_EXTENSIONS = "IPv6 packet(s) whose extension headers are out of place, repeated or cut short, skipped"
+_TOO_MANY_EXTENSIONS = f"IPv6 packet(s) with more than {MAX_EXTENSION_HEADERS} extension headers, skipped"
 
 
-def _tcp_segment(link: int, frame: bytes, notes: list[str], number: int):
-    ip = _ip_packet(link, frame)
-    if ip is None:
-        return None
-    version = ip[0] >> 4 if ip else 0
-    if version == 4 and len(ip) >= 20:
-        header = (ip[0] & 0x0F) * 4
-        total = struct.unpack_from("!H", ip, 2)[0]
-        flags_offset = struct.unpack_from("!H", ip, 6)[0]
-        if ip[9] != 6:
+class _Datagram:
+    """A fragmented IP packet, until all its fragments have come."""
+
+    __slots__ = ("failed", "first", "length", "pieces", "protocol", "size", "time")
+
+    def __init__(self, number: int, when: float | None):
+        self.pieces: list[tuple[int, bytes]] = []  # (offset, data)
+        self.size = 0  # bytes held
+        self.length: int | None = None  # its payload's, once its last fragment came
+        self.protocol: int | None = None  # (IPv6: the header after the fragment header, from the first fragment)
+        self.first = number  # the packet of its first fragment
+        self.time = when
+        self.failed = False  # discarded: its later fragments are too
+
+
+class _IP:
+    """IP packets to TCP segments: fragments put back together, IPv6 extension headers walked.
+    What cannot be read is counted by kind and said once for each (a flood of broken packets
+    makes a few notes, not one for each)."""
+
+    def __init__(self):
+        self.pending: dict[tuple, _Datagram] = {}  # (version, addresses, identification) → its fragments
+        self.done: dict[tuple, tuple[float | None, int]] = {}  # the latest put together: (time, length)
+        self.problems: dict[str, list[int]] = {}  # what → [how many, the first packet]
+        self.cut_short: list[int] = []  # [how many, the first packet]: TCP packets cut by the snapshot length
+
+    def problem(self, what: str, number: int) -> None:
+        self.problems.setdefault(what, [0, number])[0] += 1
+
+    def cut(self, number: int) -> None:
+        self.cut_short = [self.cut_short[0] + 1, self.cut_short[1]] if self.cut_short else [1, number]
+
+    def notes(self) -> list[str]:
+        for datagram in self.pending.values():
+            if not datagram.failed:
+                self.problem(_INCOMPLETE, datagram.first)
+        self.pending.clear()
+        out = []
+        if self.cut_short:  # (said once: with tcpdump -s 96 it is every packet with data)
+            out.append(f"{self.cut_short[0]} packet(s) cut short by the capture's snapshot length (the first: "
+                       f"packet {self.cut_short[1]}): bytes are missing (tcpdump -s 0 keeps whole packets)")
+        return out + [f"{count} {what} (the first: packet {first})" for what, (count, first) in self.problems.items()]
+
+    def segment(self, link: int, frame: bytes, number: int, when: float | None, cut: bool):
+        """(source, destination, seq, flags, payload) of a TCP segment, or None (not TCP, or a
+        fragment of a packet not complete yet)."""
+        ip = _ip_packet(link, frame)
+        if ip is None:
             return None
-        if flags_offset & 0x3FFF:  # more fragments, or not the first one
-            notes.append(f"packet {number}: a fragment of an IPv4 packet, not reassembled (skipped)")
+        version = ip[0] >> 4 if ip else 0
+        if version == 4 and len(ip) >= 20:
+            header = (ip[0] & 0x0F) * 4
+            total, ident, flags_offset = struct.unpack_from("!HHH", ip, 2)
+            if ip[9] != _TCP or header < 20:
+                return None
+            end = total if header <= total <= len(ip) else len(ip)  # (less Ethernet padding)
+            cut = cut or total > len(ip)
+            src, dst = bytes(ip[12:16]), bytes(ip[16:20])
+            segment = ip[header:end]
+            if flags_offset & 0x3FFF:  # more fragments, or not the first one
+                whole = self.fragment((4, src + dst, ident), (flags_offset & 0x1FFF) * 8, flags_offset & 0x2000,
+                                      segment, number, when, cut, 65535 - header)
+                if whole is None:
+                    return None
+                segment = memoryview(whole[0])
+        elif version == 6 and len(ip) >= 40:
+            length = struct.unpack_from("!H", ip, 4)[0]
+            # 0: a jumbogram, as Linux's BIG TCP super-segments are captured (its length is in a
+            # hop-by-hop option; the frame ends where the packet does)
+            end = min(len(ip), 40 + length) if length else len(ip)
+            cut = cut or 40 + length > len(ip)
+            src, dst = bytes(ip[8:24]), bytes(ip[24:40])
+            found = self.extensions(ip, ip[6], 40, end, number, fragmented=False)
+            if found is None:
+                return None
+            nxt, pos = found
+            if nxt == _FRAGMENT:
+                following, offset_flags, ident = struct.unpack_from("!BxHI", ip, pos)
+                offset, more = offset_flags & 0xFFF8, offset_flags & 1
+                if offset or more:
+                    if following not in (_TCP, _HOP_BY_HOP, _ROUTING, _FRAGMENT, _DESTINATION):
+                        return None  # (another protocol's: not put together for nothing)
+                    whole = self.fragment((6, src + dst, ident), offset, more, ip[pos + 8 : end], number, when, cut,
+                                          65535, following)
+                    if whole is None:
+                        return None
+                    ip, protocol = memoryview(whole[0]), whole[1]
+                    pos, end = 0, len(ip)
+                else:  # an atomic fragment (RFC 6946): a whole packet, with a fragment header
+                    protocol, pos = following, pos + 8
+                found = self.extensions(ip, protocol, pos, end, number, fragmented=True)
+                if found is None:
+                    return None
+                nxt, pos = found
+            if nxt != _TCP:
+                return None
+            segment = ip[pos:end]
+        else:
             return None
-        src, dst = _address(bytes(ip[12:16])), _address(bytes(ip[16:20]))
-        segment = ip[header : total if header <= total <= len(ip) else len(ip)]  # (less Ethernet padding)
-    elif version == 6 and len(ip) >= 40:
-        nxt, pos = ip[6], 40
-        length = struct.unpack_from("!H", ip, 4)[0]
-        # 0: a jumbogram, as Linux's BIG TCP super-segments are captured (its length is in a
-        # hop-by-hop option; the frame ends where the packet does)
-        end = min(len(ip), 40 + length) if length else len(ip)
-        while nxt in (0, 43, 60) and pos + 8 <= end:  # hop-by-hop, routing, destination options
+        if len(segment) < 20:
+            return None
+        if cut:
+            self.cut(number)
+        seq, _, offset_flags = struct.unpack_from("!IIH", segment, 4)
+        # (each end as its address and port, packed: a connection's key, made into text only for one with data)
+        return src + segment[0:2], dst + segment[2:4], seq, offset_flags & 0x3F, segment[(offset_flags >> 12) * 4 :]
+
+    def extensions(self, ip, nxt: int, pos: int, end: int, number: int, fragmented: bool) -> tuple[int, int] | None:
+        """(the header that follows, where) past IPv6 extension headers: at a fragment header
+        (`fragmented`: after one, where another is no packet's), or past the last."""
+        for _ in range(MAX_EXTENSION_HEADERS + 1):
+            if nxt not in (_HOP_BY_HOP, _ROUTING, _DESTINATION, _FRAGMENT):
+                if pos > end:  # (the last one's length reaches past the packet)
+                    self.problem(_BAD_EXTENSIONS, number)
+                    return None
+                return nxt, pos
+            # (hop-by-hop options only right after the IPv6 header; one fragment header)
+            if pos + 8 > end or (nxt == _HOP_BY_HOP and pos != 40) or (nxt == _FRAGMENT and fragmented):
+                self.problem(_BAD_EXTENSIONS, number)
+                return None
+            if nxt == _FRAGMENT:
+                return nxt, pos
             nxt, pos = ip[pos], pos + (ip[pos + 1] + 1) * 8
-        if nxt == 44:
-            notes.append(f"packet {number}: a fragment of an IPv6 packet, not reassembled (skipped)")
-            return None
-        if nxt != 6:
-            return None
-        src, dst = _address(bytes(ip[8:24])), _address(bytes(ip[24:40]))
-        segment = ip[pos:end]
-    else:
+        self.problem(_TOO_MANY_EXTENSIONS, number)
         return None
-    if len(segment) < 20:
-        return None
-    sport, dport, seq, _, offset_flags = struct.unpack_from("!HHIIH", segment, 0)
-    return src, sport, dst, dport, seq, offset_flags & 0x3F, segment[(offset_flags >> 12) * 4 :]
+
+    def fragment(self, key: tuple, offset: int, more: int, data, number: int, when: float | None, cut: bool,
+                 limit: int, protocol: int | None = None) -> tuple[bytes, int | None] | None:
+        """A fragment taken in: (the packet's payload, and for IPv6 the header it begins with) once
+        all its fragments have come, else None."""
+        done = self.done.get(key)
+        if done is not None:
+            # A fragment of a packet put together already, captured again (as a capture on all of
+            # a router's or a container host's interfaces sees each packet twice, moments apart);
+            # later, its identification is another packet's
+            if (None in (when, done[0]) or abs(when - done[0]) <= _TWICE) and offset + len(data) <= done[1]:
+                return None
+            del self.done[key]
+        datagram = self.pending.get(key)
+        if datagram is not None and None not in (when, datagram.time) and abs(when - datagram.time) > FRAGMENT_WAIT:
+            # (its other fragments never came, and a receiver has given up on it: this one is
+            # another packet's, its identification used again)
+            del self.pending[key]
+            if not datagram.failed:
+                self.problem(_INCOMPLETE, datagram.first)
+            datagram = None
+        if datagram is None:
+            if len(self.pending) >= MAX_PENDING:  # (the oldest goes, as a receiver's memory limit drops it)
+                oldest = self.pending.pop(next(iter(self.pending)))
+                if not oldest.failed:
+                    self.problem(_TOO_MANY_PENDING, oldest.first)
+            datagram = self.pending[key] = _Datagram(number, when)
+        if datagram.failed:
+            return None
+        if cut:  # (the snapshot length's note says its bytes are missing)
+            self.cut(number)
+            datagram.failed, datagram.pieces = True, []
+            return None
+        end = offset + len(data)
+        # Each fragment but the last is a multiple of 8 bytes long, none reaches past the last's
+        # end, none overlaps another (RFC 5722: a receiver discards the whole packet, since which
+        # bytes win is up to each), except one captured twice: the first is kept.
+        ragged = not data or (more and len(data) % 8)
+        past_the_last = datagram.length is not None and end > datagram.length
+        another_last = not more and (datagram.length not in (None, end)
+                                     or any(o + len(d) > end for o, d in datagram.pieces))
+        problem = _TOO_LONG if end > limit else _OVERLAPPING if ragged or past_the_last or another_last else None
+        for o, d in datagram.pieces if problem is None else ():
+            if o < end and offset < o + len(d):
+                if o == offset and len(d) == len(data):
+                    return None
+                problem = _OVERLAPPING
+                break
+        if problem is None and len(datagram.pieces) >= MAX_FRAGMENTS:
+            problem = _TOO_MANY_FRAGMENTS
+        if problem:
+            self.problem(problem, number)
+            datagram.failed, datagram.pieces = True, []
+            return None
+        # (a view into the capture saves copying a fragment, but costs more than a copy of a few bytes)
+        datagram.pieces.append((offset, data if len(data) > 128 else bytes(data)))
+        datagram.size += len(data)
+        if not more:
+            datagram.length = end
+        if offset == 0:
+            datagram.protocol = protocol
+        if datagram.size != datagram.length:
+            return None
+        del self.pending[key]
+        self.done[key] = (when, datagram.length)
+        if len(self.done) > MAX_PENDING:
+            del self.done[next(iter(self.done))]
+        return b"".join(d for _, d in sorted(datagram.pieces, key=itemgetter(0))), datagram.protocol
 
 
 @functools.lru_cache(maxsize=4096)
@@ -258,68 +436,102 @@ def _ip_packet(link: int, frame: bytes) -> bytes | None:
 # -- TCP ---------------------------------------------------------------------------------------------
 
 
-@dataclass
+_SEQ_MASK, _HALF = 0xFFFFFFFF, 1 << 31
+
+
 class _Direction:
-    segments: list[tuple[int, int, datetime | None, bytes]] = field(default_factory=list)  # (seq, packet, time, data)
-    start: int | None = None  # the sequence number of its first byte, once its SYN is seen
+    """What one end of a connection sent, made once it sends data."""
+
+    __slots__ = ("last", "segments", "start")
+
+    def __init__(self, seq: int, start: int | None):
+        self.segments: list[tuple[int, int, float | None, bytes]] = []  # (position, packet, time, data)
+        self.last = seq  # the position of the latest segment
+        self.start = start  # the position of its first byte, once its SYN is seen
+
+    def nearest(self, seq: int) -> int:
+        """A sequence number as a position in the stream: the one nearest the latest segment's
+        (sequence numbers wrap every 4 GiB; positions count on, so a stream may go past 2 GiB)."""
+        step = (seq - self.last) & _SEQ_MASK
+        return self.last + (step - (1 << 32) if step >= _HALF else step)
 
 
-@dataclass
 class _Connection:
-    number: int
-    client: tuple[str, int]  # (who sent the SYN; else the first sender, set right by what it sent)
-    server: tuple[str, int]
-    sides: dict[tuple[str, int], _Direction]
-    closed: bool = False
+    """A TCP connection, kept small until data comes (a SYN scan, or a capture of many refused or
+    idle connections, makes hundreds of thousands with none)."""
+
+    __slots__ = ("client", "closed", "key", "number", "sides", "start0", "start1")
+
+    def __init__(self, number: int, key: bytes, client: int):
+        self.number = number
+        self.key = key  # both ends packed (address, port), in byte order: either way, one key
+        self.client = client  # which end is the client (0, 1): who sent the SYN, else the first sender
+        self.start0 = self.start1 = None  # each end's first sequence number, from its SYN
+        self.sides: list[_Direction | None] | None = None  # each end's data, once there is any
+        self.closed = False
+
+    def end(self, which: int) -> str:
+        """An end as "address:port"."""
+        half = len(self.key) // 2
+        packed = self.key[:half] if which == 0 else self.key[half:]
+        return f"{_address(packed[:-2])}:{int.from_bytes(packed[-2:], 'big')}"
 
 
 class _Connections:
     def __init__(self, notes: list[str]):
         self.connections: list[_Connection] = []
-        self.current: dict[frozenset, _Connection] = {}
+        self.current: dict[bytes, _Connection] = {}
         self.notes = notes
 
-    def add(self, when, number, src, sport, dst, dport, seq, flags, payload) -> None:
-        key = frozenset(((src, sport), (dst, dport)))
+    def add(self, when, number, src: bytes, dst: bytes, seq: int, flags: int, payload) -> None:
+        key, which = (src + dst, 0) if src <= dst else (dst + src, 1)
         conn = self.current.get(key)
-        opening = flags & _SYN and not flags & _ACK
-        if conn is None or (opening and (conn.closed or any(d.segments for d in conn.sides.values()))):
-            client, server = ((src, sport), (dst, dport))
-            conn = _Connection(len(self.connections) + 1, client, server,
-                               {client: _Direction(), server: _Direction()})
+        if conn is None or (flags & _SYN and not flags & _ACK and (conn.closed or conn.sides is not None)):
+            conn = _Connection(len(self.connections) + 1, key, which)
             self.connections.append(conn)
             self.current[key] = conn
-        side = conn.sides[(src, sport)]
+        side = conn.sides[which] if conn.sides is not None else None
         if flags & _SYN:
-            side.start = (seq + 1) & 0xFFFFFFFF
+            start = (seq + 1) & _SEQ_MASK
+            if side is not None:
+                side.start = side.nearest(start)
+            elif which == 0:
+                conn.start0 = start
+            else:
+                conn.start1 = start
         if flags & (_FIN | _RST):
             conn.closed = True
         if payload:  # (data sent with a SYN, as TCP Fast Open does, follows the SYN's number)
-            side.segments.append(((seq + 1) & 0xFFFFFFFF if flags & _SYN else seq, number, when, payload))
+            if flags & _SYN:
+                seq = (seq + 1) & _SEQ_MASK
+            if side is None:
+                start = conn.start0 if which == 0 else conn.start1
+                side = _Direction(seq if start is None else start, start)
+                if conn.sides is None:
+                    conn.sides = [None, None]
+                conn.sides[which] = side
+            side.last = side.nearest(seq)
+            side.segments.append((side.last, number, when, payload))
 
 
-def _stream(side: _Direction) -> tuple[list[tuple[int, bytes]], list[tuple[int, datetime | None]], list[tuple[int, int]]]:
-    """A direction's bytes as (offset, run) runs without gaps between them, each offset's time, and
-    the gaps (offset, bytes missing): segments in sequence order, each byte taken once."""
-    if not side.segments:
+def _stream(side: _Direction | None) -> tuple[list[tuple[int, bytes]], list[tuple[int, int, float | None]],
+                                              list[tuple[int, int]]]:
+    """A direction's bytes as (offset, run) runs without gaps between them, each segment's
+    (offset, packet number, time), and the gaps (offset, bytes missing): segments in sequence
+    order, each byte taken once (the first captured of it)."""
+    if side is None or not side.segments:
         return [], [], []
-    base = side.start if side.start is not None else side.segments[0][0]
-
-    def offset(seq: int) -> int:
-        rel = (seq - base) & 0xFFFFFFFF
-        return rel - (1 << 32) if rel >= 1 << 31 else rel  # (before the start: a retransmission of the SYN's)
-
-    ordered = sorted(((offset(seq), number, when, data) for seq, number, when, data in side.segments),
-                     key=lambda s: (s[0], s[1]))
-    if side.start is None:  # joined mid-stream: it begins at the earliest byte captured
-        shift = ordered[0][0]
-        ordered = [(off - shift, n, w, d) for off, n, w, d in ordered]
+    # Joined mid-stream (no SYN): it begins at the earliest byte captured
+    base = side.start if side.start is not None else min(segment[0] for segment in side.segments)
+    # (sorted by position alone: a stable sort keeps repeats in the order they were captured)
+    ordered = sorted(side.segments, key=itemgetter(0))
     runs: list[tuple[int, list]] = []  # (offset, its pieces)
-    times: list[tuple[int, datetime | None]] = []
+    times: list[tuple[int, int, float | None]] = []
     gaps: list[tuple[int, int]] = []
     end: int | None = None  # where the bytes taken so far end
-    for off, _, when, data in ordered:
-        if off < 0:  # (bytes before the stream's first: not this connection's)
+    for position, number, when, data in ordered:
+        off = position - base
+        if off < 0:  # (bytes before the stream's first: a retransmission of the SYN's, or not this connection's)
             data, off = data[-off:], 0
         if not data or (end is not None and off + len(data) <= end):
             continue  # all of it taken already: a retransmission
@@ -329,7 +541,7 @@ def _stream(side: _Direction) -> tuple[list[tuple[int, bytes]], list[tuple[int, 
             runs.append((off, []))
             end = off
         data = data[end - off :]
-        times.append((end, when))
+        times.append((end, number, when))
         runs[-1][1].append(data)
         end += len(data)
     return [(off, b"".join(pieces)) for off, pieces in runs], times, gaps
@@ -344,9 +556,10 @@ _STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9][^\r\n]*\r?\n")
 
 
 def _http_messages(conn: _Connection, notes: list[str]) -> list[CapturedMessage]:
-    streams = {who: _stream(side) for who, side in conn.sides.items()}
-    if not any(runs for runs, _, _ in streams.values()):
+    if conn.sides is None:
         return []
+    streams = [_stream(side) for side in conn.sides]
+    conn.sides = None  # (the segments are joined: not kept twice)
 
     def sends(who, start: re.Pattern) -> bool:  # (at its start, else anywhere: joined mid-message)
         runs = streams[who][0]
@@ -354,19 +567,24 @@ def _http_messages(conn: _Connection, notes: list[str]) -> list[CapturedMessage]
 
     # Joined mid-connection, the first packet seen (often a bare ACK of the server's) says nothing
     # of who is the client: the requests say it, or else the responses.
-    if sends(conn.client, _REQUEST_LINE):
+    client = conn.client
+    if sends(client, _REQUEST_LINE):
         pass
-    elif sends(conn.server, _REQUEST_LINE) or (sends(conn.client, _STATUS_LINE)
-                                               and not sends(conn.server, _STATUS_LINE)):
-        conn.client, conn.server = conn.server, conn.client
-    name = f"connection {conn.number} ({_endpoint(conn.client)} → {_endpoint(conn.server)})"
+    elif sends(1 - client, _REQUEST_LINE) or (sends(client, _STATUS_LINE) and not sends(1 - client, _STATUS_LINE)):
+        client = 1 - client
+    server = 1 - client
+    name = f"connection {conn.number} ({conn.end(client)} → {conn.end(server)})"
     said = len(notes)
-    requests = _parse(streams[conn.client], True, conn, conn.client, conn.server, [], notes, name)
-    methods = [m.start_line.split(" ", 1)[0] for m in requests]
-    responses = _parse(streams[conn.server], False, conn, conn.server, conn.client, methods, notes, name)
+    # The responses are read as the requests need them: which request one answers depends on the
+    # methods before it (HEAD), and whether a request's body was sent may depend on its answer.
+    methods: list[str] = []
+    answers = _Answers(_read(streams[server], False, conn, conn.end(server), conn.end(client), methods, notes, name))
+    requests = [m for m, _, _ in _read(streams[client], True, conn, conn.end(client), conn.end(server), methods,
+                                         notes, name, answers)]
+    responses = answers.all()
     if not requests and not responses:  # (one note for it, not one for each side's bytes as well)
         del notes[said:]
-        first = streams[conn.client][0][0][1][:3] if streams[conn.client][0] else b""
+        first = streams[client][0][0][1][:3] if streams[client][0] else b""
         if first[:1] == b"\x16" and first[1:2] == b"\x03":  # (a TLS handshake record)
             notes.append(f"{name}: TLS, skipped (its HTTP can be read only in a capture on the plain side of the "
                          "TLS: behind the proxy ending it, or with the keys)")
@@ -375,36 +593,58 @@ def _http_messages(conn: _Connection, notes: list[str]) -> list[CapturedMessage]
     return requests + responses
 
 
-def _endpoint(who: tuple[str, int]) -> str:
-    return f"{who[0]}:{who[1]}"
+class _Answers:
+    """A connection's responses, read as far as asked: the first one to each request."""
+
+    def __init__(self, reader):
+        self.reader = reader  # of (message, packet of its first byte, which request it answers)
+        self.messages: list[CapturedMessage] = []
+        self.first: dict[int, tuple[int, int]] = {}  # request → (status, packet) of its first response
+
+    def first_to(self, request: int) -> tuple[int, int] | None:
+        while request not in self.first:
+            read = next(self.reader, None)
+            if read is None:
+                return None
+            msg, packet, answering = read
+            self.messages.append(msg)
+            self.first.setdefault(answering, (int(msg.start_line[9:12]), packet))
+            if answering > request:  # (its answer is not in the capture)
+                return None
+        return self.first[request]
+
+    def all(self) -> list[CapturedMessage]:
+        self.messages += [msg for msg, _, _ in self.reader]
+        return self.messages
 
 
-def _parse(stream, requests: bool, conn: _Connection, source, destination, methods: list[str],
-           notes: list[str], name: str) -> list[CapturedMessage]:
+def _read(stream, requests: bool, conn: _Connection, source: str, destination: str, methods: list[str],
+          notes: list[str], name: str, answers: _Answers | None = None):
+    """The messages of one side of a connection: (message, packet of its first byte, which request
+    it answers (responses)). A request's method is added to `methods` as it is read."""
     runs, times, gaps = stream
     if len(gaps) > 3:  # (a capture cut by its snapshot length has a gap in every packet)
-        notes.append(f"{name}: {sum(missing for _, missing in gaps)} bytes from {_endpoint(source)} were not "
+        notes.append(f"{name}: {sum(missing for _, missing in gaps)} bytes from {source} were not "
                      f"captured, in {len(gaps)} places (the first after byte {gaps[0][0]}): the messages they "
                      "were in are shown cut short, or left out where their start is missing")
     for off, missing in gaps if len(gaps) <= 3 else ():
-        notes.append(f"{name}: {missing} bytes from {_endpoint(source)} were not captured (after byte {off}): "
+        notes.append(f"{name}: {missing} bytes from {source} were not captured (after byte {off}): "
                      "the message they were in is shown cut short, or left out if its start is missing")
     start = _REQUEST_LINE if requests else _STATUS_LINE
-    out: list[CapturedMessage] = []
     unread: list[str] = []  # (each place that could not be read: said in full up to 3, else counted)
     answered = 0  # responses so far that were final (not 1xx): which request the next one answers
-    for run_offset, run in runs:
+    for index, (run_offset, run) in enumerate(runs):
         pos = 0
         while pos < len(run):
             if not start.match(run, pos):
                 found = _next_start(run, pos, start)
                 if found is None:
                     if run[pos:].strip():
-                        unread.append(f"{len(run) - pos} bytes from {_endpoint(source)} that are no HTTP message "
+                        unread.append(f"{len(run) - pos} bytes from {source} that are no HTTP message "
                                       "(or the rest of one whose start was not captured), skipped")
                     break
                 if run[pos:found].strip():
-                    unread.append(f"{found - pos} bytes from {_endpoint(source)} before the next message are no "
+                    unread.append(f"{found - pos} bytes from {source} before the next message are no "
                                   "HTTP message (or the rest of one whose start was not captured), skipped")
                 pos = found
             # The first blank line, of either kind (a search for one kind alone ran on through
@@ -412,12 +652,14 @@ def _parse(stream, requests: bool, conn: _Connection, source, destination, metho
             # took minutes)
             blank = _HEAD_END.search(run, pos)
             if blank is None:
-                unread.append(f"a message from {_endpoint(source)} whose headers were not all captured, left out")
+                unread.append(f"a message from {source} whose headers were not all captured, left out")
                 break
             line, headers = _head(run[pos : blank.start()])
             body_start = blank.end()
             msg_notes: list[str] = []
             status = int(line[9:12]) if not requests else None  # (digits: the status line matched)
+            if requests:
+                methods.append(line.split(" ", 1)[0])
             method = methods[answered] if not requests and answered < len(methods) else None
             coding = (header_value(headers, "transfer-encoding") or "").lower()
             # (a Content-Length repeated with the same value, as some proxies send it, is one length)
@@ -425,7 +667,15 @@ def _parse(stream, requests: bool, conn: _Connection, source, destination, metho
             length_text = next(iter(lengths)) if len(lengths) == 1 else ""
             if lengths and not (length_text.isascii() and length_text.isdigit()):
                 msg_notes.append(f"its Content-Length ({', '.join(sorted(lengths))}) is no length: read as none")
-            if status is not None and (status < 200 or status in (204, 304) or method == "HEAD"):
+            unsent = None
+            if requests and "100-continue" in (header_value(headers, "expect") or "").lower() \
+                    and ("chunked" in coding or (length_text.isascii() and length_text.isdigit() and int(length_text))):
+                unsent = _body_unsent(run, body_start, index == len(runs) - 1, times, run_offset,
+                                      answers.first_to(len(methods) - 1) if answers else None)
+            if unsent:
+                body, end = b"", body_start
+                msg_notes.append(unsent)
+            elif status is not None and (status < 200 or status in (204, 304) or method == "HEAD"):
                 body, end = b"", body_start
             elif "chunked" in coding:
                 body, end, complete = _dechunk(run, body_start)
@@ -446,17 +696,44 @@ def _parse(stream, requests: bool, conn: _Connection, source, destination, metho
             encoding = (header_value(headers, "content-encoding") or "").strip().lower()
             if encoding in ("gzip", "x-gzip", "deflate") and body:
                 body = _inflate(body, encoding, msg_notes)
-            out.append(CapturedMessage(0, conn.number, _endpoint(source), _endpoint(destination),
-                                       _time_at(times, run_offset + pos), line, headers, body, msg_notes))
+            _, packet, when = _segment_at(times, run_offset + pos)
+            yield (CapturedMessage(0, conn.number, source, destination, _time(when), line, headers, body, msg_notes),
+                   packet, answered)
             if status is not None and status >= 200:
                 answered += 1
             pos = end
     if len(unread) <= 3:
         notes += [f"{name}: {u}" for u in unread]
     else:
-        notes.append(f"{name}: {len(unread)} places in what {_endpoint(source)} sent could not be read as HTTP "
+        notes.append(f"{name}: {len(unread)} places in what {source} sent could not be read as HTTP "
                      f"messages; the first: {unread[0]}")
-    return out
+
+
+def _body_unsent(run: bytes, body_start: int, last_run: bool, times, run_offset: int,
+                 answer: tuple[int, int] | None) -> str | None:
+    """Why a request sent with `Expect: 100-continue` is read without its body, or None: it has
+    one. A server may answer such a request at once with a final status (401, 413, 417...); the
+    client then either sends the body all the same, or closes the connection, or (keeping it)
+    sends its next request without the body. Its bytes say which: a request line where the body
+    would begin is the next request (a body beginning as one is not credible), nothing more is no
+    body; and they are so only if the final answer came before them."""
+    follows = _REQUEST_LINE.match(run, body_start) is not None
+    if not follows and not (body_start >= len(run) and last_run):
+        return None
+    if answer is None:
+        if follows:
+            return ("read without its body, which the bytes after its headers do not begin (the next request "
+                    "does): its Expect: 100-continue was answered in what the capture lacks (a guess)")
+        return None
+    status, answered_in = answer
+    if status < 200:  # (a 100 Continue: the body was to follow)
+        return None
+    if not follows:
+        return f"sent without its body: the server answered {status} to its Expect: 100-continue, and no more came"
+    if answered_in < _segment_at(times, run_offset + body_start)[1]:
+        return (f"sent without its body: the server answered {status} to its Expect: 100-continue, and the "
+                "next request followed")
+    return None
 
 
 def _next_start(run: bytes, pos: int, start: re.Pattern) -> int | None:
@@ -517,8 +794,8 @@ def _inflate(body: bytes, encoding: str, notes: list[str]) -> bytes:
     return out
 
 
-def _time_at(times: list[tuple[int, datetime | None]], offset: int) -> datetime | None:
-    """When the byte at `offset` was captured: the time of the segment it came in (the last one
-    starting at or before it)."""
+def _segment_at(times: list[tuple[int, int, float | None]], offset: int) -> tuple[int, int, float | None]:
+    """(offset, packet number, time) of the segment the byte at `offset` came in: the last one
+    starting at or before it."""
     i = bisect_right(times, offset, key=itemgetter(0))
-    return times[i - 1][1] if i else None
+    return times[i - 1] if i else (0, 0, None)

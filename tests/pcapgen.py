@@ -70,6 +70,56 @@ class Flow:
         return self
 
 
+def extension(kind: int, following: int, length: int = 8) -> bytes:
+    """An IPv6 extension header (hop-by-hop or destination options: padding; routing: a type
+    with no segments left, which a host passes over) of `length` bytes, a multiple of 8."""
+    if kind == 43:
+        return bytes([following, length // 8 - 1, 253, 0]) + bytes(length - 4)
+    return bytes([following, length // 8 - 1, 1, length - 4]) + bytes(length - 4)
+
+
+def fragments(packet: Packet, size: int, ident: int = 0x1234, before: tuple[int, ...] = (),
+              after: tuple[int, ...] = ()) -> list[Packet]:
+    """The IP packet in fragments carrying `size` bytes of its payload each (a multiple of 8), as a
+    host sends it over a path with a smaller MTU, in order. IPv6: extension headers of the kinds
+    `before` are in every fragment (the unfragmentable part), those of `after` in the payload cut."""
+    ip = packet.ip
+    if ip[0] >> 4 == 4:
+        header, payload = ip[:20], ip[20 : struct.unpack_from("!H", ip, 2)[0] or len(ip)]
+        out = []
+        for at in range(0, len(payload), size):
+            piece = payload[at : at + size]
+            more = 0x2000 if at + size < len(payload) else 0
+            out.append(Packet(packet.time, header[:2] + struct.pack("!HHH", 20 + len(piece), ident, more | at // 8)
+                              + header[8:] + piece))
+        return out
+    kinds = (*before, 44, *after, 6)
+    unfragmentable = b"".join(extension(kind, kinds[i + 1]) for i, kind in enumerate(before))
+    payload = b"".join(extension(kind, kinds[len(before) + 2 + i]) for i, kind in enumerate(after)) + ip[40:]
+    out = []
+    for at in range(0, len(payload), size):
+        piece = payload[at : at + size]
+        more = 1 if at + size < len(payload) else 0
+        head = struct.pack("!BBHI", after[0] if after else 6, 0, at | more, ident)
+        rest = unfragmentable + head + piece
+        out.append(Packet(packet.time, ip[:4] + struct.pack("!HB", len(rest), kinds[0]) + ip[7:40] + rest))
+    return out
+
+
+def ipv4_fragment(ident: int, offset: int, more: bool, data: bytes, src: str = "10.9.0.1",
+                  dst: str = "10.0.0.2") -> bytes:
+    """One IPv4 fragment of a TCP packet, made up (offset in bytes)."""
+    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(data), ident, (0x2000 if more else 0) | offset // 8, 64, 6,
+                       0, ip_address(src).packed, ip_address(dst).packed) + data
+
+
+def ipv6_packet(next_header: int, payload: bytes, src: str = "2001:db8::9", dst: str = "2001:db8::2") -> bytes:
+    """An IPv6 packet whose payload (extension headers, then TCP or not) is made up."""
+    length = len(payload) if len(payload) <= 65535 else 0
+    return struct.pack("!IHBB16s16s", 6 << 28, length, next_header, 64, ip_address(src).packed,
+                       ip_address(dst).packed) + payload
+
+
 def http(start_line: str, headers: dict[str, str], body: bytes = b"") -> bytes:
     head = start_line + "\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
     return head.encode("latin-1") + body
@@ -124,20 +174,24 @@ def _block(order: str, kind: int, body: bytes) -> bytes:
     return struct.pack(order + "II", kind, len(body) + 12) + body + struct.pack(order + "I", len(body) + 12)
 
 
-def pcapng(sections: list[list[tuple[str, int, list[Packet]]]], order: str = "<") -> bytes:
-    """Sections, each a list of interfaces (link, time resolution as if_tsresol's byte, packets)."""
+def pcapng(sections: list[list[tuple]], order: str = "<") -> bytes:
+    """Sections, each a list of interfaces: (link, time resolution as if_tsresol's byte, packets),
+    and optionally an if_tsoffset (seconds its times are counted from)."""
     out = []
     for interfaces in sections:
         out.append(_block(order, 0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1)))
-        for link, tsresol, _ in interfaces:
-            options = struct.pack(order + "HHB", 9, 1, tsresol) + b"\x00" * 3 + struct.pack(order + "HH", 0, 0)
+        for link, tsresol, _, *tsoffset in interfaces:
+            options = struct.pack(order + "HHB", 9, 1, tsresol) + b"\x00" * 3
+            if tsoffset:
+                options += struct.pack(order + "HHq", 14, 8, tsoffset[0])
+            options += struct.pack(order + "HH", 0, 0)
             out.append(_block(order, 1, struct.pack(order + "HHI", LINKS[link][0], 0, 0) + options))
-        packets = sorted(((p, n) for n, (_, _, ps) in enumerate(interfaces) for p in ps), key=lambda x: x[0].time)
+        packets = sorted(((p, n) for n, (_, _, ps, *_) in enumerate(interfaces) for p in ps), key=lambda x: x[0].time)
         for p, n in packets:
-            link, tsresol, _ = interfaces[n]
+            link, tsresol, _, *tsoffset = interfaces[n]
             frame = LINKS[link][1](p.ip)
             unit = 2.0 ** -(tsresol & 0x7F) if tsresol & 0x80 else 10.0 ** -tsresol
-            ticks = round(p.time / unit)
+            ticks = round((p.time - (tsoffset[0] if tsoffset else 0)) / unit)
             out.append(_block(order, 6, struct.pack(order + "IIIII", n, ticks >> 32, ticks & 0xFFFFFFFF,
                                                     len(frame), len(frame)) + frame))
     return b"".join(out)

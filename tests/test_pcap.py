@@ -16,7 +16,7 @@ import mm7bind as mm7
 from mm7bind.errors import DecodeError
 from mm7bind.pcap import is_packet_capture, read_capture
 
-from .pcapgen import ACK, PSH, RST, Flow, http, pcap, pcapng
+from .pcapgen import ACK, PSH, RST, Flow, Packet, http, pcap, pcapng
 from .test_commands import run
 
 MB = "multipart/related"
@@ -45,6 +45,15 @@ def conversation(flow: Flow | None = None, mss: int = 700) -> Flow:
     flow.send(True, request, mss)
     flow.send(False, response, mss)
     return flow.close()
+
+
+def fragmented(packets, **extension_headers):
+    """Each packet longer than 300 bytes in fragments of 256 (an IPv6 one with the extension
+    headers given, as pcapgen.fragments takes them)."""
+    from .pcapgen import fragments
+
+    return [piece for n, packet in enumerate(packets)
+            for piece in (fragments(packet, 256, ident=n, **extension_headers) if len(packet.ip) > 300 else [packet])]
 
 
 def decoded(msg):
@@ -100,6 +109,20 @@ def test_pcapng_sections_interfaces_and_their_time_resolutions():
     assert capture.messages[2].source == "[2001:db8::7]:50001"
     assert abs(capture.messages[2].time.timestamp() - second.packets[3].time) < 1e-6
     assert all(decoded(m).body.ELEMENT in ("SubmitReq", "SubmitRsp") for m in capture.messages)
+
+
+def test_pcapng_time_offsets_apply_to_their_own_interface_and_section():
+    # if_tsoffset: an interface's times counted from a moment other than 1970 (seconds added to
+    # each); another interface, or the same one's number in the next section, has its own.
+    first = conversation(Flow(client=("192.0.2.7", 50000)))
+    second = conversation(Flow(client=("192.0.2.8", 50001), time=1764000100.0))
+    third = conversation(Flow(client=("192.0.2.9", 50002), time=1764000200.0))
+    data = pcapng([[("ethernet", 6, first.packets, 1700000000), ("raw", 9, second.packets, -86400)]], order=">")
+    data += pcapng([[("raw", 6, third.packets)]])
+    capture = read_capture(data)
+    assert capture.notes == [] and [m.connection for m in capture.messages] == [1, 1, 2, 2, 3, 3]
+    for msg, flow in zip(capture.messages[::2], (first, second, third)):
+        assert abs(msg.time.timestamp() - flow.packets[3].time) < 1e-5
 
 
 def test_segments_out_of_order_repeated_and_overlapping_are_put_back_together():
@@ -216,6 +239,9 @@ def test_damaged_captures_are_read_as_far_as_they_go_never_crash(data):
         pcap(conversation(mss=300).packets),
         pcap(conversation(Flow(client=("2001:db8::1", 1), server=("2001:db8::2", 2))).packets, link="sll2"),
         pcapng([[("ethernet", 9, conversation().packets)]]),
+        pcap(fragmented(conversation(Flow(client=("2001:db8::1", 1), server=("2001:db8::2", 2))).packets,
+                        before=(0,), after=(60,))),
+        pcap(fragmented(conversation().packets)),
     ]))
     raw = bytearray(whole)
     for _ in range(data.draw(st.integers(0, 8))):
@@ -348,3 +374,225 @@ def test_a_chunk_size_that_is_no_hexadecimal_number_ends_the_body(size):
     (msg,) = read_capture(pcap(flow.packets)).messages
     assert msg.body == b"hello"
     assert msg.notes == ["its chunked body is cut short in the capture: what was captured of it is shown"]
+
+
+def test_a_stream_past_2_gib_is_read_on_past_the_sequence_numbers_wrapping():
+    # TCP's sequence numbers wrap every 4 GiB: a direction sending more than 2 GiB was cut there
+    # (its later segments taken for ones before the stream's start) with no word of it. Here the
+    # client's requests are captured every GiB of its stream, the bytes between them not.
+    flow = Flow().open()
+    for n in range(6):
+        flow.seq["c"] = (1001 + n * (1 << 30)) & 0xFFFFFFFF
+        flow.send(True, http("POST /mm7 HTTP/1.1", {"Content-Length": "3", "X-N": str(n)}, b"abc"))
+    capture = read_capture(pcap(flow.packets))
+    assert [m.headers["X-N"] for m in capture.messages] == ["0", "1", "2", "3", "4", "5"]
+    assert [m.body for m in capture.messages] == [b"abc"] * 6
+    (gaps,) = [n for n in capture.notes if "were not captured" in n]
+    assert f"{5 * ((1 << 30) - len(http('POST /mm7 HTTP/1.1', {'Content-Length': '3', 'X-N': '0'}, b'abc')))} bytes" in gaps
+
+
+def test_connections_without_data_take_little_memory():
+    # A SYN scan, or a capture of a server refusing connections: hundreds of thousands of
+    # connections without a byte of data. Each took about 1.4 KB (20 times its packets' size).
+    import tracemalloc
+
+    from .pcapgen import SYN
+
+    packets = []
+    for i in range(20000):
+        flow = Flow(client=(f"10.1.{i >> 8 & 255}.{i & 255}", 1024 + i), time=1764000000.0 + i / 1000)
+        flow.add(True, SYN)
+        flow.add(False, RST | ACK)
+        packets += flow.packets
+    data = pcap(packets, link="raw")
+    tracemalloc.start()
+    try:
+        capture = read_capture(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert capture.messages == [] and capture.notes == []
+    assert peak < 5 * len(data), peak / len(data)
+
+
+@pytest.mark.parametrize("client,server,before,after", [
+    (("10.0.0.1", 40000), ("10.0.0.2", 8080), (), ()),
+    (("2001:db8::1", 40000), ("2001:db8::2", 80), (), ()),
+    # (extension headers before the fragment header, in each fragment, and after it, in the payload)
+    (("2001:db8::1", 40000), ("2001:db8::2", 80), (0, 60, 43), (60,)),
+])
+def test_fragmented_ip_packets_are_put_back_together(client, server, before, after):
+    # A path with a small MTU (a tunnel, a VPN) and no path MTU discovery: each segment reaches the
+    # capturing host in fragments, here last first, one of them captured twice.
+    from .pcapgen import fragments
+
+    request, response = submit()
+    flow = Flow(client=client, server=server).open()
+    sent = flow.send(True, request, 1400)
+    flow.send(False, response, 1400)
+    flow.close()
+    packets = []
+    for n, packet in enumerate(flow.packets):
+        if packet in sent:
+            pieces = fragments(packet, 512, ident=n, before=before, after=after)[::-1]
+            packets += pieces + pieces[1:2]
+        else:
+            packets.append(packet)
+    capture = read_capture(pcap(packets))
+    assert capture.notes == []
+    req, rsp = capture.messages
+    assert req.body == request.partition(b"\r\n\r\n")[2] and decoded(req).body.ELEMENT == "SubmitReq"
+    assert decoded(rsp).body.message_id == "m-1"
+    assert abs(req.time.timestamp() - sent[0].time) < 1e-5
+
+
+def test_fragments_that_cannot_be_put_back_together_are_said():
+    from .pcapgen import fragments
+
+    request, response = submit()
+    flow = Flow().open()
+    sent = flow.send(True, request, 1400)
+    flow.send(False, response, 1400)
+    packets = []
+    for n, packet in enumerate(flow.packets):
+        pieces = fragments(packet, 512, ident=n) if packet in sent else [packet]
+        if packet is sent[1]:
+            del pieces[1]  # never captured
+        if packet is sent[2]:  # sent again with other bytes over the same place (as an attack does)
+            pieces.insert(1, Packet(packet.time, pieces[1].ip[:-8] + b"XXXXXXXX"))
+            pieces[1] = Packet(packet.time, pieces[1].ip[:6] + struct.pack("!H", 0x2000 | 66) + pieces[1].ip[8:])
+        packets += pieces
+    capture = read_capture(pcap(packets))
+    assert capture.notes[:2] == [
+        ("1 fragmented IP packet(s) with overlapping or inconsistent fragments, discarded (as a receiver discards "
+         "them: which bytes it would have taken cannot be known) (the first: packet 11)"),
+        ("1 fragmented IP packet(s) not put back together: fragments of them were not captured, skipped (the first: "
+         "packet 7)")]
+    assert any("2800 bytes from 10.0.0.1:40000 were not captured (after byte 1400)" in n for n in capture.notes)
+    req, rsp = capture.messages
+    assert "cut short" in req.notes[0] and decoded(rsp).body.message_id == "m-1"
+
+
+def test_hostile_fragments_and_extension_headers_end_quickly_with_a_note():
+    # Whatever a capture's fragments and extension headers say, reading ends soon, in bounded
+    # memory, each kind of trouble said once with its count; the rest of the capture is read.
+    import tracemalloc
+
+    from mm7bind.pcap import MAX_EXTENSION_HEADERS, MAX_FRAGMENTS, MAX_PENDING
+
+    from .pcapgen import extension, ipv4_fragment, ipv6_packet
+
+    def frag6(ident: int, offset: int, more: bool, data: bytes, following: int = 6) -> bytes:
+        return struct.pack("!BBHI", following, 0, offset | more, ident) + data
+
+    made: list[bytes] = []
+    # One packet in thousands of 8-byte fragments.
+    made += [ipv4_fragment(1, n * 8, True, bytes(8), src="10.8.0.1") for n in range(10000)]
+    # Overlapping fragments (different bytes over the same place), a thousand packets of them.
+    for n in range(1000):
+        made += [ipv4_fragment(n, 0, True, bytes(16), src="10.7.0.1"), ipv4_fragment(n, 8, False, b"\xff" * 16,
+                                                                                     src="10.7.0.1")]
+    # A fragment reaching past 64 KiB, in IPv4, in IPv6, and a jumbogram's (which cannot be fragmented).
+    made.append(ipv4_fragment(2, 65528, False, bytes(16), src="10.6.0.1"))
+    made.append(ipv6_packet(44, frag6(3, 65528, False, bytes(16))))
+    made.append(ipv6_packet(0, struct.pack("!BBBBI", 44, 0, 0xC2, 4, 200016) + frag6(4, 8, False, bytes(200000))))
+    # Extension headers chained without end, out of place, pointing past the packet, and a
+    # fragment header inside a fragmented packet (a fragment of a fragment).
+    chain = b"".join(extension(60, 60) for _ in range(5000)) + extension(60, 6)
+    made += [ipv6_packet(60, chain)] * 100
+    made.append(ipv6_packet(60, extension(60, 0) + extension(0, 6) + bytes(20)))
+    made.append(ipv6_packet(60, bytes([6, 200]) + bytes(6)))
+    inner = frag6(5, 0, True, bytes(16))
+    made += [ipv6_packet(44, frag6(6, 0, True, inner[:8], 44)), ipv6_packet(44, frag6(6, 8, False, inner[8:], 44))]
+    # A flood of first fragments whose others never come: each a packet waiting.
+    flood = len(made) + 1
+    made += [ipv4_fragment(n, 0, True, bytes(8), src=f"10.9.{n >> 16}.1") for n in range(MAX_PENDING * 30)]
+    packets = [Packet(1764000000.0 + n / 1000, ip) for n, ip in enumerate(made)]
+    flow = conversation(Flow(time=packets[-1].time + 1))
+    data = pcap(packets + flow.packets, link="raw")
+    tracemalloc.start()
+    try:
+        capture = read_capture(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [m.start_line for m in capture.messages] == ["POST /mm7 HTTP/1.1", "HTTP/1.1 200 OK"]
+    assert capture.notes == [
+        f"1 fragmented IP packet(s) in more than {MAX_FRAGMENTS} fragments, discarded (the first: packet 129)",
+        ("1000 fragmented IP packet(s) with overlapping or inconsistent fragments, discarded (as a receiver discards "
+         "them: which bytes it would have taken cannot be known) (the first: packet 10002)"),
+        "3 fragmented IP packet(s) with a fragment reaching past 65,535 bytes, discarded (the first: packet 12001)",
+        (f"100 IPv6 packet(s) with more than {MAX_EXTENSION_HEADERS} extension headers, skipped (the first: packet "
+         "12004)"),
+        ("3 IPv6 packet(s) whose extension headers are out of place, repeated or cut short, skipped (the first: "
+         "packet 12104)"),
+        (f"{MAX_PENDING * 29} fragmented IP packet(s) dropped unfinished: more than {MAX_PENDING} were waiting for "
+         f"fragments at once (the first: packet {flood})"),
+        (f"{MAX_PENDING} fragmented IP packet(s) not put back together: fragments of them were not captured, "
+         f"skipped (the first: packet {flood + MAX_PENDING * 29})")]
+    assert peak < len(data) / 2, peak / len(data)  # (the waiting fragments' memory is bounded)
+
+
+def test_a_request_whose_expect_100_continue_got_a_final_answer_may_come_without_its_body():
+    # A client sending Expect: 100-continue and answered at once with a final status (401 for its
+    # credentials, 413, 417) sends the body all the same, or closes the connection, or sends its
+    # next request without the body: that request was read as the first one's body.
+    request, response = submit()
+    head, _, body = request.partition(b"\r\n\r\n")
+    expecting = head + b"\r\nExpect: 100-continue\r\n\r\n"
+    challenge = http("HTTP/1.1 401 Unauthorized", {"WWW-Authenticate": 'Basic realm="mm7"', "Content-Length": "0"})
+    flow = Flow().open()  # the next request follows, with credentials
+    flow.send(True, expecting)
+    flow.send(False, challenge)
+    flow.send(True, expecting.replace(b"Expect:", b"Authorization: Basic dTpw\r\nExpect:"))
+    flow.send(False, b"HTTP/1.1 100 Continue\r\n\r\n")
+    flow.send(True, body)
+    flow.send(False, response)
+    sent = Flow(client=("10.0.0.1", 40001), time=flow.time + 1).open()  # the body sent all the same
+    sent.send(True, expecting)
+    sent.send(False, http("HTTP/1.1 413 Payload Too Large", {"Content-Length": "0"}))
+    sent.send(True, body + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    closed = Flow(client=("10.0.0.1", 40002), time=sent.time + 1).open()  # the connection closed instead
+    closed.send(True, expecting)
+    closed.send(False, http("HTTP/1.1 417 Expectation Failed", {"Content-Length": "0"}))
+    closed.close()
+    half = Flow(client=("10.0.0.1", 40003), time=closed.time + 1).open()  # the server's side not captured
+    half.send(True, expecting + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    half.packets = [p for p in half.packets if p.ip[12:16] == bytes([10, 0, 0, 1])]
+    capture = read_capture(pcap(flow.packets + sent.packets + closed.packets + half.packets))
+    assert capture.notes == []
+    shown = [(m.connection, m.start_line, len(m.body), m.notes) for m in capture.messages]
+    assert shown == [
+        (1, "POST /mm7 HTTP/1.1", 0, [("sent without its body: the server answered 401 to its Expect: "
+                                       "100-continue, and the next request followed")]),
+        (1, "HTTP/1.1 401 Unauthorized", 0, []),
+        (1, "POST /mm7 HTTP/1.1", len(body), []), (1, "HTTP/1.1 100 Continue", 0, []),
+        (1, "HTTP/1.1 200 OK", len(response.partition(b"\r\n\r\n")[2]), []),
+        (2, "POST /mm7 HTTP/1.1", len(body), []), (2, "HTTP/1.1 413 Payload Too Large", 0, []),
+        (2, "GET /health HTTP/1.1", 0, []),
+        (3, "POST /mm7 HTTP/1.1", 0, [("sent without its body: the server answered 417 to its Expect: "
+                                       "100-continue, and no more came")]),
+        (3, "HTTP/1.1 417 Expectation Failed", 0, []),
+        (4, "POST /mm7 HTTP/1.1", 0, [("read without its body, which the bytes after its headers do not begin "
+                                       "(the next request does): its Expect: 100-continue was answered in what the "
+                                       "capture lacks (a guess)")]),
+        (4, "GET /health HTTP/1.1", 0, [])]
+    assert decoded(capture.messages[2]).body.ELEMENT == "SubmitReq"
+
+
+def test_a_fragment_identification_used_again_later_is_another_packet():
+    # Identifications are 16 bits in IPv4: a busy sender uses one again. A fragment with that of a
+    # packet put together moments before is that packet captured twice; seconds later, another.
+    from .pcapgen import fragments
+
+    flow = Flow().open()
+    packets = list(flow.packets)
+    for n in range(2):
+        flow.time += 5
+        (segment,) = flow.send(True, http("POST /mm7 HTTP/1.1", {"Content-Length": "1000", "X-N": str(n)},
+                                          bytes([n]) * 1000))
+        pieces = fragments(segment, 512, ident=7)
+        packets += pieces + pieces[:1]  # (captured twice)
+    capture = read_capture(pcap(packets))
+    assert capture.notes == []
+    assert [(m.headers["X-N"], m.body) for m in capture.messages] == [("0", bytes(1000)), ("1", b"\x01" * 1000)]
