@@ -608,9 +608,8 @@ class _Answers:
                 return None
             msg, packet, answering = read
             self.messages.append(msg)
+            # (responses are counted in order: the first with a number is read before any later one)
             self.first.setdefault(answering, (int(msg.start_line[9:12]), packet))
-            if answering > request:  # (its answer is not in the capture)
-                return None
         return self.first[request]
 
     def all(self) -> list[CapturedMessage]:
