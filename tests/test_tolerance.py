@@ -316,8 +316,9 @@ def test_namespace_errors_are_read_alike_whichever_way_the_document_is_parsed(ch
 
 
 # Namespace errors libxml2 validating as it parses repairs without a trace in the tree: it drops
-# a declaration it refuses (the reserved xml and xmlns prefixes and names, a prefix bound to "")
-# and keeps a name that is no QName as a local name in the namespace in scope.
+# a declaration it refuses (the reserved xml and xmlns prefixes and names, a prefix bound to ""),
+# keeps a name that is no QName as a local name in the namespace in scope, and drops an attribute
+# naming what another one named.
 @pytest.mark.parametrize("charset", ["UTF-8", "GB2312"])
 @pytest.mark.parametrize("details, error", [
     ('<a xmlns:xml="urn:example:x">q</a>', "xml namespace prefix mapped to wrong URI"),
@@ -327,6 +328,9 @@ def test_namespace_errors_are_read_alike_whichever_way_the_document_is_parsed(ch
     ('<v:a xmlns:v="urn:example:v"><v:b xmlns:v="">q</v:b></v:a>', "Empty XML namespace is not allowed"),
     ('<v:a:b xmlns:v="urn:example:v">q</v:a:b>', "Failed to parse QName 'v:a:b'"),
     ("<a:b:c>q</a:b:c>", "Failed to parse QName 'a:b:c'"),
+    # (and of two attributes of one name in one namespace, under two prefixes, it keeps the first)
+    ('<a xmlns:v="urn:example:v" xmlns:w="urn:example:v" v:x="1" w:x="2">q</a>',
+     "Namespaced Attribute x in 'urn:example:v' redefined"),
 ])
 def test_namespace_errors_leaving_no_trace_in_the_tree_are_refused_alike(details, error, charset):
     with pytest.raises(mm7.MalformedXMLError, match=error):
