@@ -608,7 +608,8 @@ class _Answers:
                 return None
             msg, packet, answering = read
             self.messages.append(msg)
-            # (responses are counted in order: the first with a number is read before any later one)
+            # (the request a response answers is the count of final ones before it: the first to each
+            # request is read before any to a later one)
             self.first.setdefault(answering, (int(msg.start_line[9:12]), packet))
         return self.first[request]
 
