@@ -163,12 +163,13 @@ def encode(
     # echoed empty: a placeholder ("0") would claim an id the caller never used. A request of ours
     # always has one.
     answer = isinstance(body, Fault) or not body.IS_REQUEST
-    if transaction_id is None or (not str(transaction_id).strip() and (str(transaction_id) or not answer)):
+    tid = None if transaction_id is None else str(transaction_id)
+    if tid is None or tid.isspace() or (not tid and not answer):
         raise EncodeError("a TransactionID is required")
-    if str(transaction_id).strip() != str(transaction_id):
+    if tid.strip() != tid:
         raise EncodeError(f"TransactionID {transaction_id!r} has white space around it, which readers strip "
                           "(ours too): answers would not match it")
-    texts = [("TransactionID", str(transaction_id))]
+    texts = [("TransactionID", tid)]
     if isinstance(body, Fault):
         texts += [("faultcode", body.code), ("faultstring", body.string), ("faultactor", body.actor or "")]
     for where, text in texts:
@@ -180,9 +181,9 @@ def encode(
     label = charset_label(style.encoding)
     proven = False
     if engine == "xsdata":
-        data = _encode_objects(body, str(transaction_id), version, style, options, mm7_prefix, label, content_ref)
+        data = _encode_objects(body, tid, version, style, options, mm7_prefix, label, content_ref)
     elif engine == "direct":
-        text, proven = _encode_text(body, str(transaction_id), version, style, options, mm7_prefix, content_ref)
+        text, proven = _encode_text(body, tid, version, style, options, mm7_prefix, content_ref)
         head = f'<?xml version="1.0" encoding="{label}"?>\n' if style.xml_declaration else ""
         data = (head + text).encode(style.encoding, errors="xmlcharrefreplace")
     else:

@@ -608,9 +608,9 @@ class _Answers:
                 return None
             msg, packet, answering = read
             self.messages.append(msg)
+            # (the request a response answers is the count of final ones before it: the first to each
+            # request is read before any to a later one)
             self.first.setdefault(answering, (int(msg.start_line[9:12]), packet))
-            if answering > request:  # (its answer is not in the capture)
-                return None
         return self.first[request]
 
     def all(self) -> list[CapturedMessage]:

@@ -8,6 +8,7 @@ import asyncio
 import email.errors
 import io
 import logging
+import math
 import re
 import socket
 import ssl
@@ -556,8 +557,8 @@ class EmbeddedServer:
                  ssl_context: ssl.SSLContext | None = None, backlog: int = 1024, connection_limit: int = 100,
                  request_timeout: float = 300.0, path: str = "", keep_alive: bool = True,
                  on_too_large: Callable[[str | None, int | None], object] | None = None):
-        if request_timeout <= 0:
-            raise ValueError("request_timeout must be positive")
+        if not 0 < request_timeout < math.inf:  # (NaN passed "<= 0", and served TLS without a deadline)
+            raise ValueError("request_timeout must be a positive, finite number of seconds")
         self.ssl_context = ssl_context
         self.thread: threading.Thread | None = None
         self._looping = threading.Event()  # the serving loop runs (or start() is starting it)

@@ -459,10 +459,12 @@ def decode_encoded_words(el: etree._Element, collector: Collector) -> None:
     ns = tag[1:tag.find("}")] if tag[:1] == "{" else None
     details = f"{{{ns}}}Details" if ns else "Details"
     for node in el.iter(*_encoded_word_tags(ns)):
-        if next(node.iterancestors(details), None) is not None:
-            continue
         raw = node.text
-        if raw and "=?" in raw and (decoded := decode_words(raw)) != raw:
+        # (the ancestors looked at only for a text with encoded words: a message may have
+        # thousands of addresses)
+        if not raw or "=?" not in raw or next(node.iterancestors(details), None) is not None:
+            continue
+        if (decoded := decode_words(raw)) != raw:
             if (bad := invalid_xml_char(decoded)) is not None:
                 # (a NUL or a control character: no XML text, nor any sensible subject or address)
                 collector.add("encoded-word", readable_path(node), f"RFC 2047 encoded words {raw!r} decode to "

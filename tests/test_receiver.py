@@ -969,9 +969,19 @@ def test_serving_tls_directly_holds_connection_limit_connections_at_most(tmp_pat
         assert r.status_code == 200
 
 
-def test_request_timeout_must_be_positive():
-    with pytest.raises(ValueError, match="request_timeout"):
-        mm7.serve(mm7.Receiver(), port=0, request_timeout=0)
+@pytest.mark.parametrize("tls", [False, True], ids=["waitress", "tls"])
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf")])
+def test_request_timeout_must_be_positive_and_finite(timeout, tls):
+    # NaN passed a "<= 0" check: waitress's server then failed to be made with a bare ValueError
+    # (inf with an OverflowError), and the TLS server never cut off a request trickling in.
+    ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER) if tls else None
+    made = []
+    try:
+        with pytest.raises(ValueError, match="request_timeout"):
+            made.append(mm7.serve(mm7.Receiver(), port=0, request_timeout=timeout, ssl_context=ssl_context))
+    finally:
+        for server in made:  # (made all the same: its socket closed again)
+            server.stop()
 
 
 def test_digest_auth_int_covers_the_body():

@@ -315,6 +315,35 @@ def test_namespace_errors_are_read_alike_whichever_way_the_document_is_parsed(ch
                                strict=True).body == env.body
 
 
+# Namespace errors libxml2 validating as it parses repairs without a trace in the tree: it drops
+# a declaration it refuses (the reserved xml and xmlns prefixes and names, a prefix bound to ""),
+# keeps a name that is no QName as a local name in the namespace in scope, and drops an attribute
+# naming what another one named.
+@pytest.mark.parametrize("charset", ["UTF-8", "GB2312"])
+@pytest.mark.parametrize("details, error", [
+    ('<a xmlns:xml="urn:example:x">q</a>', "xml namespace prefix mapped to wrong URI"),
+    ('<a xmlns:xmlns="urn:example:x">q</a>', "redefinition of the xmlns prefix is forbidden"),
+    ('<a xmlns="http://www.w3.org/XML/1998/namespace">q</a>', "xml namespace URI cannot be the default namespace"),
+    ('<a xmlns:v="http://www.w3.org/2000/xmlns/">q</a>', "reuse of the xmlns namespace name is forbidden"),
+    ('<v:a xmlns:v="urn:example:v"><v:b xmlns:v="">q</v:b></v:a>', "Empty XML namespace is not allowed"),
+    ('<v:a:b xmlns:v="urn:example:v">q</v:a:b>', "Failed to parse QName 'v:a:b'"),
+    ("<a:b:c>q</a:b:c>", "Failed to parse QName 'a:b:c'"),
+    # (and of two attributes of one name in one namespace, under two prefixes, it keeps the first)
+    ('<a xmlns:v="urn:example:v" xmlns:w="urn:example:v" v:x="1" w:x="2">q</a>',
+     "Namespaced Attribute x in 'urn:example:v' redefined"),
+])
+def test_namespace_errors_leaving_no_trace_in_the_tree_are_refused_alike(details, error, charset):
+    with pytest.raises(mm7.MalformedXMLError, match=error):
+        mm7.decode_envelope(details_envelope(details, charset))
+
+
+def test_a_document_redeclaring_the_xml_prefix_as_it_is_is_read():
+    """(the validating parser drops even this declaration: the plain parser reads the document)"""
+    details = '<a xmlns:xml="http://www.w3.org/XML/1998/namespace" xml:lang="en">q</a>'
+    env = mm7.decode_envelope(details_envelope(details, "UTF-8"), strict=True)
+    assert 'xml:lang="en"' in env.body.status.details_xml
+
+
 def test_spec_example_soap_namespace():
     body = '<CancelRsp xmlns="{ns}REL-5-MM7-1-0"><MM7Version>5.3.0</MM7Version><Status>' \
            "<StatusCode>1000</StatusCode><StatusText>ok</StatusText></Status></CancelRsp>"
