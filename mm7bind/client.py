@@ -67,6 +67,19 @@ def is_http_url(url: object) -> bool:
         return False
     parts = urlsplit(url)
     return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    """The server a URL names (scheme, host, port), its port filled in when the URL leaves it out:
+    "http://h/mm7" and "http://h:80/mm7" reach one MMSC and share its connections."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname, parts.port or _DEFAULT_PORTS.get(scheme)
+
+
 STREAM_ABOVE = 1024 * 1024  # bodies larger than this are streamed from their parts, not joined
 
 
@@ -1202,8 +1215,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         body = p.http.to_bytes()  # httpx replays bytes for Digest; streams it cannot
         dump("POST", url, p.headers, body)
         limit = self.config.connect_timeout + self.config.read_timeout  # (httpx's timeouts are per read)
-        origin = urlsplit(url)
-        origin = (origin.scheme, origin.hostname, origin.port)
+        origin = _origin(url)
         slot = self._slots.get(origin) or self._slots.setdefault(origin, asyncio.Semaphore(self.config.pool_size))
         try:
             await slot.acquire()

@@ -1553,6 +1553,17 @@ def test_pool_size_is_per_mmsc_not_per_url(asynchronous):
         assert len({r.peer_port for r in srv.requests}) == 1
 
 
+def test_a_url_without_its_port_names_the_same_mmsc_as_one_with_the_default_port():
+    # The async client's connection limit is kept per MMSC: "http://h/mm7" and "http://h:80/x"
+    # took two limits, so that MMSC could see twice pool_size connections.
+    from mm7bind.client import _origin
+
+    assert _origin("http://mmsc.example/mm7") == _origin("http://MMSC.example:80/other") == ("http", "mmsc.example", 80)
+    assert _origin("https://mmsc.example/mm7") == _origin("https://mmsc.example:443/mm7")
+    assert _origin("https://mmsc.example/mm7") != _origin("http://mmsc.example/mm7")
+    assert _origin("http://mmsc.example:8080/mm7") != _origin("http://mmsc.example/mm7")
+
+
 @pytest.mark.parametrize("mode", ["digest", "auto"])
 def test_async_digest_under_concurrent_sends(mode):
     # Concurrent requests signed from one nonce reach the MMSC over several connections, their
