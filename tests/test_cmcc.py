@@ -1076,14 +1076,27 @@ def test_nested_content_is_flattened_never_sent_empty(tmp_path):
     assert [p.text_value for p in content.parts[1:]] == ["图片说明", "附言"]
 
 
-def test_sdk_saved_spelling_and_exact_password(tmp_path):
-    cfg, problems = read_cmcc(mm7config(tmp_path, MmscID=None, MmscId="910011", Password=" pa ss  "))
+def test_sdk_saved_spelling_and_password_trimmed_as_the_sdk_did(tmp_path):
+    cfg, problems = read_cmcc(mm7config(tmp_path, MmscID=None, MmscId="910011", Password="\n    pa ss\t\n  "))
     assert [p for p in problems if p.level == "error"] == []
     [case] = [p for p in problems if p.where.endswith("MmscId")]
     assert case.level == "warning" and "read as MmscID" in case.message
     assert cfg.logging.file.endswith("910011.log")
-    assert cfg.mmsc.password == cfg.receiver.password == " pa ss  "
-    assert not [p for p in problems if p.where.endswith("Password")]
+    # The SDK read every value with getTextTrim(): the MMSC knows the password without the
+    # spaces and line breaks a pretty-printed file puts around it. Said, never quoted.
+    assert cfg.mmsc.password == cfg.receiver.password == "pa ss"
+    [trimmed] = [p for p in problems if p.where.endswith("Password")]
+    assert trimmed.level == "warning" and "pa ss" not in trimmed.message
+    assert cmcc.MM7Config(cfg.source).get("Password") == "pa ss"
+    # Java's trim() removes what is U+0020 or below, no other blank: an ideographic space stays.
+    cfg, _ = read_cmcc(mm7config(tmp_path, Password=" pa ss\u3000"))
+    assert cfg.mmsc.password == "pa ss\u3000"
+
+
+def test_a_number_that_is_not_one_is_not_said_to_be_missing(tmp_path):
+    _, problems = read_cmcc(mm7config(tmp_path, BackLog=""))
+    assert [(p.level, p.message) for p in problems if p.where.endswith(":BackLog")] == [
+        ("error", "'' is not a whole number")]
 
 
 def test_serve_with_china_mobile_config_answers_any_path(tmp_path, monkeypatch):

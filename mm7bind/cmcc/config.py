@@ -63,6 +63,7 @@ CONN_KEYS: dict[str, tuple[type, object]] = {
     "KeepAliveTimeout": (int, 50_000),
     "step": (int, 1),
 }
+JAVA_TRIMMED = "".join(map(chr, range(0x21)))  # what Java's String.trim() removes: U+0000–U+0020
 LOG_RANGES = (("LogNum", 1, 9999, "files"), ("LogInterval", 1, 1440, "minutes"), ("LogSize", 1, 10_000, "KB"))
 MMSC_MAX_MESSAGE = 128 * 1024  # "目前最大支持128K" (manual §4.2.1, §4.2.3)
 # logLevel 0 is "no log": no level means that, so its records go to the null device (see read()).
@@ -97,8 +98,9 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
             problems.append(Problem("warning", f"{where}:{name}", f"read as {SDK_SPELLINGS[name]} (the SDK's save() "
                                     f"writes {name}, which its load() did not read back)"))
             name = SDK_SPELLINGS[name]
-        # A password is whatever was written, spaces included: trimming it would only fail the login.
-        text = (el.text or "") if name == "Password" else (el.text or "").strip()
+        # Trimmed as the SDK's getTextTrim() did (Java's trim: control characters and spaces, no
+        # other blank), the password too: the MMSC was set up with the password the SDK sent.
+        text = (el.text or "").strip(JAVA_TRIMMED)
         if (el.text or "") != text:  # (a misspelt <password> is no less secret: its value is not quoted)
             shown = "the value" if "password" in name.lower() else repr(text)
             problems.append(Problem("warning", f"{where}:{name}", f"spaces around {shown} removed"))
@@ -137,7 +139,7 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
         return Config(source=str(path)), problems
     where = Path(path).name
     for key in SDK_REQUIRED:
-        if key not in v:
+        if key not in v and not any(p.where == f"{where}:{key}" for p in problems):  # (not when it said why)
             default = MM7_KEYS[key][1]
             problems.append(Problem("warning", f"{where}:{key}", f"missing (the SDK would fail); using {default}"))
     get = {k: v.get(k, d) for k, (_, d) in MM7_KEYS.items()}
