@@ -655,6 +655,18 @@ def test_the_receiver_honours_keep_alive_off(tmp_path, keep_alive):
         assert not re.search(rb"(?im)^connection: *close", first) and then.startswith(b"HTTP/1.1 200 ")
 
 
+@pytest.mark.parametrize("text", ["true", "yes", "1", ""])
+def test_a_keep_alive_neither_on_nor_off_is_off_as_in_the_sdk(tmp_path, text):
+    """The SDK kept connections for "on" only and closed them for anything else: such a file worked
+    with it (closing each connection), so it loads, closing them, with a warning."""
+    conn = tmp_path / "ConnConfig.xml"
+    conn.write_text(CONN.replace("<KeepAlive>on<", f"<KeepAlive>{text}<"), encoding="utf-8")
+    cfg, problems = read_cmcc(mm7config(tmp_path), conn)
+    assert [p.level for p in problems if p.where.endswith(":KeepAlive")] == ["warning"]
+    assert [p for p in problems if p.level == "error"] == []
+    assert cfg.mmsc.keep_alive is False and cfg.receiver.keep_alive is False
+
+
 def test_a_receiver_without_configuration_says_so():
     with pytest.raises(ValueError, match="set_config"):
         cmcc.MM7Receiver().start()

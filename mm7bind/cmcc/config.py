@@ -250,11 +250,15 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
         problems += conn_problems
         cw = Path(conn_path).name
         if "KeepAlive" in c:
-            if str(c["KeepAlive"]).lower() not in ("on", "off"):
-                problems.append(Problem("error", f"{cw}:KeepAlive", "must be on or off"))
+            keep_alive = str(c["KeepAlive"]).lower()
+            if keep_alive not in ("on", "off"):
+                # The SDK kept connections only for "on" and closed them for any other text: a
+                # file saying "true" or "yes" worked with it, closing each connection; so here.
+                problems.append(Problem("warning", f"{cw}:KeepAlive", f"{c['KeepAlive']!r} is neither on nor off: "
+                                        "off, as the SDK read it (each connection closed after its answer)"))
             # both ways, as in the SDK: its sender said Connection: close, its receiver closed
             # the connection after each answer
-            m.keep_alive = r.keep_alive = str(c["KeepAlive"]).lower() != "off"
+            m.keep_alive = r.keep_alive = keep_alive == "on"
         if "MaxKeepAliveRequests" in c:
             m.pool_size = max(1, int(c["MaxKeepAliveRequests"]))
         if "ServerMaxKeepAlive" in c:
