@@ -670,6 +670,29 @@ def test_a_keep_alive_neither_on_nor_off_is_off_as_in_the_sdk(tmp_path, text):
 def test_a_receiver_without_configuration_says_so():
     with pytest.raises(ValueError, match="set_config"):
         cmcc.MM7Receiver().start()
+    from .test_receiver import call_wsgi
+
+    with pytest.raises(ValueError, match="set_config"):  # a method the servlet has too
+        call_wsgi(cmcc.MM7ReceiveServlet(), b"<x/>", "text/xml")
+
+
+def test_a_servlet_configured_as_the_sdks_examples_configure_it(tmp_path):
+    """The SDK's servlet has a protected field `Config`, which its example servlet sets in its
+    constructor (`Config = new MM7Config(path)`): ported word for word, or with `set_config`, it works."""
+    from .test_receiver import call_wsgi, deliver
+
+    path = mm7config(tmp_path, AuthenticationMode="0")
+
+    class AsInTheExample(cmcc.MM7ReceiveServlet):
+        def __init__(self):
+            self.Config = cmcc.MM7Config(path)
+
+    configured = cmcc.MM7ReceiveServlet()
+    configured.set_config(cmcc.MM7Config(path))
+    out = mm7.encode(deliver(), transaction_id="mo-1", version="REL-6-MM7-1-0")
+    for servlet in (AsInTheExample(), configured):
+        answer = call_wsgi(servlet, out.to_bytes(), out.content_type)
+        assert answer["status"] == 200 and mm7.decode(answer["body"]).body.status.code == 1000
     with pytest.raises(ValueError, match="set_config"):
         cmcc.MM7ReceiveServlet()({}, lambda *_: None)
 

@@ -729,9 +729,15 @@ class MM7AbstractReceiver:
     def do_read_reply(self, req: MM7ReadReplyReq) -> MM7VASPRes:
         return MM7ReadReplyRes()
 
+    def set_config(self, config: MM7Config) -> None:
+        self.config = config
+
     def _receiver(self, store=None) -> Receiver:
+        if self.config is None and isinstance(getattr(self, "Config", None), MM7Config):
+            self.config = self.Config  # the SDK servlet's field, set as its examples set it
         if self.config is None:
-            raise ValueError("set_config(MM7Config(...)) first")
+            raise ValueError("no configuration: set_config(MM7Config(path)) first, or set self.config "
+                             "in the constructor")
         start_logging(self.config.config)
         self.config.config.say_warnings(("serving", "handling"))
         return self.config.config.make_receiver(_Bridge(self), store=store)
@@ -746,9 +752,6 @@ class MM7Receiver(MM7AbstractReceiver):
         self.config = config
         self.store = store
         self.server: EmbeddedServer | None = None
-
-    def set_config(self, config: MM7Config) -> None:
-        self.config = config
 
     def start(self, host: str | None = None, port: int | None = None) -> MM7Receiver:
         receiver = self._receiver(self.store)  # (first: it says when there is no configuration)
