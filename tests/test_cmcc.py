@@ -724,6 +724,38 @@ def test_receive_servlet_and_reports(tmp_path):
     assert isinstance(rr, cmcc.MM7ReadReplyReq) and rr.mm_status == cmcc.ReadStatusCode.READ
 
 
+def test_what_the_answer_of_a_callback_means(tmp_path):
+    """do_deliver's answer goes to the MMSC: a status below 2000 in the DeliverRsp; 2000 or more
+    (an MM7DeliverRes too) as 3GPP answers an error, a Fault with VASPErrorRsp; None is success; an
+    exception a Server Fault (3000), which the MMSC sends again later."""
+    from .test_receiver import call_wsgi, deliver
+
+    answers = {"ok": cmcc.MM7DeliverRes(service_code="111201", status_text="收到"),
+               "partial": cmcc.MM7DeliverRes(status_code=cmcc.RequestStatus.PARTIAL_SUCCESS),
+               "refused": cmcc.MM7DeliverRes(status_code=cmcc.RequestStatus.OPERATION_RESTRICTED, status_text="受限"),
+               "none": None}
+
+    class Servlet(cmcc.MM7ReceiveServlet):
+        def do_deliver(self, req):
+            if req.subject == "boom":
+                raise RuntimeError("the SP's bug")
+            return answers[req.subject]
+
+    app = Servlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
+    seen = {}
+    for subject in (*answers, "boom"):
+        out = mm7.encode(deliver(subject=subject), transaction_id=f"t-{subject}", version="REL-6-MM7-1-0")
+        answer = call_wsgi(app, out.to_bytes(), out.content_type)
+        env = mm7.decode(answer["body"])
+        assert env.transaction_id == f"t-{subject}"  # echoed, though no callback set it
+        body = env.body
+        seen[subject] = (answer["status"], type(body).__name__, body.status.code,
+                         body.status.text if subject in ("ok", "refused") else None)
+    assert seen == {"ok": (200, "DeliverRsp", 1000, "收到"), "partial": (200, "DeliverRsp", 1001, None),
+                    "refused": (500, "Fault", 2001, "受限"), "none": (200, "DeliverRsp", 1000, None),
+                    "boom": (500, "Fault", 3000, None)}
+
+
 def test_received_text_reads_as_a_string_whatever_its_charset_label(tmp_path):
     # A charset Python does not know raised LookupError in content_as_string (and bytes in no
     # charset a DecodeError): the handler failed, and the MMSC got "internal error" for every retry.
