@@ -1160,6 +1160,18 @@ def test_sdk_saved_spelling_and_password_trimmed_as_the_sdk_did(tmp_path):
     assert cfg.mmsc.password == "pa ss\u3000"
 
 
+@pytest.mark.parametrize("key", ["UserName", "Password", "Charset", "mmscURL", "LogPath", "MmscID"])
+def test_a_text_key_left_out_is_said_with_what_is_used_instead(tmp_path, key):
+    """The SDK read these as null (no path in its request line, credentials "null:null", a log file
+    named null_...): a file without one did not work as meant, and is not read silently here."""
+    _, problems = read_cmcc(mm7config(tmp_path, **{key: None}))
+    [missing] = [p for p in problems if p.where.endswith(f":{key}")]
+    assert missing.level == "warning" and missing.message.startswith("missing")
+    # ListenIP left out is every interface, as the SDK's null; the log file's keys matter only with a log
+    _, problems = read_cmcc(mm7config(tmp_path, ListenIP=None, LogPath=None, MmscID=None, logLevel="0"))
+    assert not [p for p in problems if p.where.split(":")[-1] in ("ListenIP", "LogPath", "MmscID")]
+
+
 def test_a_number_that_is_not_one_is_not_said_to_be_missing(tmp_path):
     _, problems = read_cmcc(mm7config(tmp_path, BackLog=""))
     assert [(p.level, p.message) for p in problems if p.where.endswith(":BackLog")] == [

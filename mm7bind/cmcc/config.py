@@ -52,6 +52,11 @@ MM7_KEYS: dict[str, tuple[type, object]] = {
 # The SDK parses these with Integer.parseInt and no guard: a file without them made it crash.
 SDK_REQUIRED = ("AuthenticationMode", "MaxMessageSize", "logLevel", "ListenPort", "BackLog", "TimeOut",
                 "ReSendCount", "LogNum", "LogInterval", "LogSize")
+# Read by the SDK as text, null when left out (a request line without a path, a log file named
+# null_..., credentials "null:null"): a file without them did not work as meant, so each is said,
+# with what is used instead.
+SDK_TEXTS = {"UserName": "no username", "Password": "an empty password", "Charset": "UTF-8, the manual's default",
+             "mmscURL": "the path /mm7", "LogPath": "no log file", "MmscID": "the log file is named mmsc.log"}
 # Spellings the SDK itself wrote for a key (MM7Config.save()), read with a warning.
 SDK_SPELLINGS = {"MmscId": "MmscID"}
 CONN_KEYS: dict[str, tuple[type, object]] = {
@@ -142,6 +147,12 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
         if key not in v and not any(p.where == f"{where}:{key}" for p in problems):  # (not when it said why)
             default = MM7_KEYS[key][1]
             problems.append(Problem("warning", f"{where}:{key}", f"missing (the SDK would fail); using {default}"))
+    logs = v.get("logLevel", MM7_KEYS["logLevel"][1]) != 0
+    for key, instead in SDK_TEXTS.items():
+        if key in ("LogPath", "MmscID") and not (logs and (key == "LogPath" or v.get("LogPath"))):
+            continue  # (they name the log file: no matter when there is none)
+        if key not in v and not any(p.where == f"{where}:{key}" for p in problems):
+            problems.append(Problem("warning", f"{where}:{key}", f"missing (the SDK read it as null): {instead}"))
     get = {k: v.get(k, d) for k, (_, d) in MM7_KEYS.items()}
     cfg = Config(source=str(path))
     m, r, lg = cfg.mmsc, cfg.receiver, cfg.logging
