@@ -1172,6 +1172,16 @@ def test_a_text_key_left_out_is_said_with_what_is_used_instead(tmp_path, key):
     assert not [p for p in problems if p.where.split(":")[-1] in ("ListenIP", "LogPath", "MmscID")]
 
 
+def test_the_mmsc_list_of_a_file_without_one_is_the_callers_own(tmp_path):
+    """getMMSCIP().add(ip), as Java code adds an address: on a file without mmscIP it changed the
+    default every later file without one was read with."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = cmcc.MM7Config(mm7config(tmp_path / "a", mmscIP=[]))
+    first.get("MMSCIP").append("10.0.0.1")
+    assert cmcc.MM7Config(mm7config(tmp_path / "b", mmscIP=[])).get("mmscIP") == []
+
+
 def test_a_number_that_is_not_one_is_not_said_to_be_missing(tmp_path):
     _, problems = read_cmcc(mm7config(tmp_path, BackLog=""))
     assert [(p.level, p.message) for p in problems if p.where.endswith(":BackLog")] == [

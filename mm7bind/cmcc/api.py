@@ -90,7 +90,8 @@ class MM7Config:
                                      (self.conn_config_name, CONN_KEYS, "connection", None)):
             if name in keys:
                 values = _read(path, keys, root, ns, []) if path is not None else {}
-                return values.get(name, keys[name][1])
+                value = values.get(name, keys[name][1])
+                return list(value) if isinstance(value, list) else value  # (never the shared default)
         raise KeyError(f"{key!r} is a key of neither mm7Config.xml nor ConnConfig.xml")
 
     # The manual's getters, read-only views of the mapped settings:
