@@ -676,6 +676,17 @@ def test_a_receiver_without_configuration_says_so():
         call_wsgi(cmcc.MM7ReceiveServlet(), b"<x/>", "text/xml")
 
 
+@pytest.mark.parametrize(("name", "meant"), [("doDeliver", "do_deliver"), ("doDeliveryReport", "do_delivery_report"),
+                                           ("doDelivery", "do_delivery_report"), ("do_delivery", "do_delivery_report"),
+                                           ("doReadReply", "do_read_reply")])
+@pytest.mark.parametrize("base", [cmcc.MM7Receiver, cmcc.MM7ReceiveServlet])
+def test_a_callback_under_the_sdks_name_is_refused_not_ignored(base, name, meant):
+    """Ported with its Java name, or the manual's doDelivery (§4.4.2), a callback was never called:
+    every message was answered 1000 by the default, and lost. Refused when the class is made."""
+    with pytest.raises(TypeError, match=f"{name} would never be called: the callback is {meant}$"):
+        type("MyReceiver", (base,), {name: lambda self, req: cmcc.MM7DeliverRes()})
+
+
 def test_a_servlet_configured_as_the_sdks_examples_configure_it(tmp_path):
     """The SDK's servlet has a protected field `Config`, which its example servlet sets in its
     constructor (`Config = new MM7Config(path)`): ported word for word, or with `set_config`, it works."""

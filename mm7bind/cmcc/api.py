@@ -721,6 +721,18 @@ class MM7AbstractReceiver:
     config: MM7Config | None = None
     store = None
 
+    # A callback under its Java name (doDeliver) or the manual's slip (§4.4.2 doDelivery) would
+    # never be called: every message would be answered 1000 by the default, and lost.
+    _CALLBACKS = {"dodeliver": "do_deliver", "dodeliveryreport": "do_delivery_report",
+                  "dodelivery": "do_delivery_report", "doreadreply": "do_read_reply"}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name, value in vars(cls).items():
+            meant = cls._CALLBACKS.get(name.replace("_", "").lower())
+            if meant and name != meant and callable(value):
+                raise TypeError(f"{cls.__name__}.{name} would never be called: the callback is {meant}")
+
     def do_deliver(self, req: MM7DeliverReq) -> MM7VASPRes:
         return MM7DeliverRes()
 
