@@ -569,6 +569,23 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def test_a_field_set_under_its_java_name_is_refused_not_kept_unsent():
+    """req.VASPID = ..., as Java code reads ported, made an attribute beside `vaspid` that was never
+    sent (a Submit without its SP code, an answer without its status): refused, naming the field."""
+    req = submit_req()
+    for name, field in (("VASPID", "vaspid"), ("SenderAddress", "sender_address"), ("Subject", "subject"),
+                        ("ChargedPartyID", "charged_party_id")):
+        with pytest.raises(AttributeError, match=rf"^MM7SubmitReq has no field {name} \(the field is {field}\)$"):
+            setattr(req, name, "x")
+    with pytest.raises(AttributeError, match=r"did you mean message_id"):
+        cmcc.MM7CancelReq().mesage_id = "m-1"  # the manual's §4.6 setMesageID
+    res = cmcc.MM7DeliverRes()
+    with pytest.raises(AttributeError, match=r"the field is status_code"):
+        res.StatusCode = 2001
+    res.status_code, req.vaspid = 2001, "801235"  # the fields themselves, as ever
+    assert (res.status_code, req.vaspid) == (2001, "801235")
+
+
 def test_the_sdk_class_hierarchy():
     """The manual's instanceof checks work on requests too, and MM7AbstractReceiver names the callbacks."""
     assert all(issubclass(c, cmcc.MM7VASPReq) for c in (cmcc.MM7SubmitReq, cmcc.MM7CancelReq, cmcc.MM7ReplaceReq))

@@ -37,6 +37,7 @@ from ..errors import (
     RequestTimeout,
     TransportError,
 )
+from ..hints import did_you_mean
 from ..receiver import Context, Handler, Receiver
 from ..server import EmbeddedServer, wsgi_app
 from . import status as st
@@ -345,6 +346,16 @@ def _when(value: datetime | int | timedelta | None):
 class MM7Message:
     transaction_id: str | None = None
     mm7_version: str | None = None  # the SDK fixed 6.3.0; the dialect's default here
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A field set under its Java name (req.VASPID, res.StatusCode) or misspelt would be kept
+        # beside the real one and never sent: said at once instead.
+        if not name.startswith("_") and name not in self.__dataclass_fields__:
+            fields = list(self.__dataclass_fields__)
+            same = next((f for f in fields if f.replace("_", "") == name.replace("_", "").lower()), None)
+            hint = f" (the field is {same})" if same else did_you_mean(name, fields)
+            raise AttributeError(f"{type(self).__name__} has no field {name}{hint}")
+        super().__setattr__(name, value)
 
 
 @dataclass
