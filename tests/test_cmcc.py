@@ -1210,6 +1210,21 @@ def test_the_mmsc_list_of_a_file_without_one_is_the_callers_own(tmp_path):
     assert cmcc.MM7Config(mm7config(tmp_path / "b", mmscIP=[])).get("mmscIP") == []
 
 
+def test_conn_config_keys_the_sdk_needed_are_said_when_left_out(tmp_path):
+    """The SDK's pool parsed KeepAlive, ServerMaxKeepAlive, KeepAliveTimeout... with no guard: a
+    ConnConfig.xml without one failed; here its default is used, with a warning, as in mm7Config.xml."""
+    conn = tmp_path / "ConnConfig.xml"
+    conn.write_text("<connection><KeepAlive>on</KeepAlive><ServerMaxKeepAlive>12</ServerMaxKeepAlive></connection>",
+                    encoding="utf-8")
+    cfg, problems = read_cmcc(mm7config(tmp_path), conn)
+    missing = {p.where.split(":")[-1]: p for p in problems if p.message.startswith("missing")}
+    assert set(missing) == {"MaxKeepAliveRequests", "MinKeepAliveRequests", "KeepAliveTimeout", "step"}
+    assert all(p.level == "warning" for p in missing.values()) and "using 30" in missing["MaxKeepAliveRequests"].message
+    assert cfg.mmsc.pool_size == 30 and cfg.receiver.threads == 12
+    conn.write_text(CONN, encoding="utf-8")  # the manual's file: nothing missing (ScanInterval is V1.5.6's)
+    assert not [p for p in read_cmcc(mm7config(tmp_path), conn)[1] if p.message.startswith("missing")]
+
+
 def test_a_number_that_is_not_one_is_not_said_to_be_missing(tmp_path):
     _, problems = read_cmcc(mm7config(tmp_path, BackLog=""))
     assert [(p.level, p.message) for p in problems if p.where.endswith(":BackLog")] == [

@@ -59,6 +59,10 @@ SDK_TEXTS = {"UserName": "no username", "Password": "an empty password", "Charse
              "mmscURL": "the path /mm7", "LogPath": "no log file", "MmscID": "the log file is named mmsc.log"}
 # Spellings the SDK itself wrote for a key (MM7Config.save()), read with a warning.
 SDK_SPELLINGS = {"MmscId": "MmscID"}
+# ConnConfig.xml's keys the SDK's connection pool read with no guard (KeepAliveTimeout as soon as a
+# sender was made): a file without one made it fail. ScanInterval came after V1.5.3.
+CONN_SDK_REQUIRED = ("KeepAlive", "MaxKeepAliveRequests", "ServerMaxKeepAlive", "MinKeepAliveRequests",
+                     "KeepAliveTimeout", "step")
 CONN_KEYS: dict[str, tuple[type, object]] = {
     "KeepAlive": (str, "on"),
     "MaxKeepAliveRequests": (int, 30),
@@ -260,6 +264,11 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
         c = _read(conn_path, CONN_KEYS, "connection", None, conn_problems)
         problems += conn_problems
         cw = Path(conn_path).name
+        if not any(p.level == "error" and p.where == cw for p in conn_problems):  # (a file read at all)
+            for key in CONN_SDK_REQUIRED:
+                if key not in c and not any(p.where == f"{cw}:{key}" for p in conn_problems):
+                    problems.append(Problem("warning", f"{cw}:{key}",
+                                            f"missing (the SDK would fail); using {CONN_KEYS[key][1]}"))
         if "KeepAlive" in c:
             keep_alive = str(c["KeepAlive"]).lower()
             if keep_alive not in ("on", "off"):
@@ -270,10 +279,9 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
             # both ways, as in the SDK: its sender said Connection: close, its receiver closed
             # the connection after each answer
             m.keep_alive = r.keep_alive = keep_alive == "on"
-        if "MaxKeepAliveRequests" in c:
-            m.pool_size = max(1, int(c["MaxKeepAliveRequests"]))
-        if "ServerMaxKeepAlive" in c:
-            r.threads = max(1, int(c["ServerMaxKeepAlive"]))
+        # (the manual's values when left out, as the warnings above say)
+        m.pool_size = max(1, int(c.get("MaxKeepAliveRequests", CONN_KEYS["MaxKeepAliveRequests"][1])))
+        r.threads = max(1, int(c.get("ServerMaxKeepAlive", CONN_KEYS["ServerMaxKeepAlive"][1])))
         for key, why in (("MinKeepAliveRequests", "connections are opened when first needed"),
                          ("ScanInterval", "the pool checks a connection when it is reused"),
                          ("KeepAliveTimeout", "idle connections are dropped by the server, and redialled"),
