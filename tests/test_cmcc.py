@@ -1195,6 +1195,8 @@ def test_a_text_key_left_out_is_said_with_what_is_used_instead(tmp_path, key):
     _, problems = read_cmcc(mm7config(tmp_path, **{key: None}))
     [missing] = [p for p in problems if p.where.endswith(f":{key}")]
     assert missing.level == "warning" and missing.message.startswith("missing")
+    if key == "MmscID":  # the name it says, and the same for an empty one
+        assert read_cmcc(mm7config(tmp_path, MmscID=""))[0].logging.file.endswith("/mmsc.log")
     # ListenIP left out is every interface, as the SDK's null; the log file's keys matter only with a log
     _, problems = read_cmcc(mm7config(tmp_path, ListenIP=None, LogPath=None, MmscID=None, logLevel="0"))
     assert not [p for p in problems if p.where.split(":")[-1] in ("ListenIP", "LogPath", "MmscID")]

@@ -244,7 +244,7 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
         problems.append(Problem("warning", f"{where}:LogPath",
                                 f"{get['LogPath']} is a Windows path (the manual asks to change it): no log file"))
     elif get["LogPath"]:
-        lg.file = str(Path(get["LogPath"]) / f"{get['MmscID'] or 'mm7'}.log")
+        lg.file = str(Path(get["LogPath"]) / f"{get['MmscID'] or MM7_KEYS['MmscID'][1]}.log")  # (empty: as left out)
         if not Path(get["LogPath"]).is_dir():
             log_folder_missing = True
             problems.append(Problem("warning", f"{where}:LogPath",
