@@ -1227,6 +1227,22 @@ def test_conn_config_keys_the_sdk_needed_are_said_when_left_out(tmp_path):
     assert not [p for p in read_cmcc(mm7config(tmp_path), conn)[1] if p.message.startswith("missing")]
 
 
+@pytest.mark.parametrize("address", ["10.0.0.1,10.0.0.2", "10.0.0.1:8080/", "10.0.0.1:", "10.0.0.1:abc",
+                                     "10.0.0.1:70000", "10.0.0.1 8080", "mmsc/mm7"])
+def test_an_mmsc_address_that_is_none_is_said_when_read(tmp_path, address):
+    """An mmscIP that is no host[:port] failed at every send of the SDK (its port parsed as a number,
+    its host looked up); here it made a URL that failed or posted to another path ("//mm7")."""
+    _, problems = read_cmcc(mm7config(tmp_path, mmscIP=[address]))
+    assert [p.level for p in problems if p.where.endswith(":mmscIP")] == ["error"]
+
+
+def test_mmsc_addresses_as_the_sdk_took_them(tmp_path):
+    ips = ["211.136.90.202", "192.120.231.180:8080", "mmsc-gw.example.com:80", "[2001:db8::1]:8080", "https://10.0.0.1:8443"]
+    cfg, problems = read_cmcc(mm7config(tmp_path, mmscIP=ips))
+    assert not [p for p in problems if p.where.endswith(":mmscIP")]
+    assert cfg.mmsc.urls[3] == "http://[2001:db8::1]:8080/mm7" and cfg.mmsc.urls[4] == "https://10.0.0.1:8443/mm7"
+
+
 def test_a_number_that_is_not_one_is_not_said_to_be_missing(tmp_path):
     _, problems = read_cmcc(mm7config(tmp_path, BackLog=""))
     assert [(p.level, p.message) for p in problems if p.where.endswith(":BackLog")] == [

@@ -80,6 +80,12 @@ MMSC_MAX_MESSAGE = 128 * 1024  # "目前最大支持128K" (manual §4.2.1, §4.2
 LOG_LEVELS = {0: "CRITICAL", 1: "WARNING", 2: "WARNING", 3: "INFO", 4: "INFO", 5: "DEBUG", 6: "DEBUG", 7: "DEBUG"}
 
 
+def _is_host_and_port(address: str) -> bool:
+    """Whether an mmscIP is a host (name, IPv4, or [IPv6]) with an optional :port of 1-65535."""
+    found = re.fullmatch(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(\d{1,5}))?", address)
+    return found is not None and (found[1] is None or 0 < int(found[1]) < 65536)
+
+
 def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, problems: list[Problem]) -> dict:
     where = Path(path).name
     try:
@@ -165,7 +171,9 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     if not ips:
         problems.append(Problem("error", f"{where}:mmscIP", "no MMSC address (mmscIP) given"))
     for ip in ips:
-        if any(c.isspace() for c in ip):  # (an empty one: check() says it)
+        # ip or host, :port optional (the SDK split it at the colon and dialled it): anything else
+        # failed there at every send, and here made a URL that fails or posts to another path
+        if ip and "://" not in ip and not _is_host_and_port(ip):  # (an empty one: check() says it)
             problems.append(Problem("error", f"{where}:mmscIP", f"{ip!r} is no address (ip or host, :port optional)"))
     path_part = str(get["mmscURL"]).strip() or "/"
     if "://" in path_part:
