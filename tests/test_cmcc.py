@@ -1243,6 +1243,13 @@ def test_mmsc_addresses_as_the_sdk_took_them(tmp_path):
     assert cfg.mmsc.urls[3] == "http://[2001:db8::1]:8080/mm7" and cfg.mmsc.urls[4] == "https://10.0.0.1:8443/mm7"
 
 
+@pytest.mark.parametrize(("written", "backlog"), [("0", 50), ("-5", 50), ("1", 1), ("200", 200)])
+def test_a_backlog_of_0_or_less_is_javas_default_as_in_the_sdk(tmp_path, written, backlog):
+    """The SDK's ServerSocket took a backlog of 0 or less as Java's default, 50; it was read as 1,
+    a listener turning the MMSC's connections away as soon as two came at once."""
+    assert read_cmcc(mm7config(tmp_path, BackLog=written))[0].receiver.backlog == backlog
+
+
 def test_a_number_that_is_not_one_is_not_said_to_be_missing(tmp_path):
     _, problems = read_cmcc(mm7config(tmp_path, BackLog=""))
     assert [(p.level, p.message) for p in problems if p.where.endswith(":BackLog")] == [

@@ -237,7 +237,8 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     r.path = "*"  # the SDK's MM7Receiver answered whatever request URI the MMSC posted to
     r.host = get["ListenIP"] or "0.0.0.0"
     r.port = get["ListenPort"]
-    r.backlog = max(1, get["BackLog"])
+    # Java's ServerSocket takes a backlog of 0 or less as its default, 50 (the manual's too)
+    r.backlog = get["BackLog"] if get["BackLog"] > 0 else MM7_KEYS["BackLog"][1]
     level = get["logLevel"]
     lg.level = LOG_LEVELS.get(level, "INFO")
     if level not in LOG_LEVELS:
