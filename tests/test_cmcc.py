@@ -1250,6 +1250,14 @@ def test_a_backlog_of_0_or_less_is_javas_default_as_in_the_sdk(tmp_path, written
     assert read_cmcc(mm7config(tmp_path, BackLog=written))[0].receiver.backlog == backlog
 
 
+def test_a_negative_resend_count_is_no_resend_as_in_the_sdk(tmp_path):
+    """The SDK's re-send loop (for j < ReSendCount) never ran for a negative count: such a file
+    worked, sending once; it was refused."""
+    cfg, problems = read_cmcc(mm7config(tmp_path, ReSendCount="-1"))
+    assert [p.level for p in problems if p.where.endswith(":ReSendCount")] == ["warning"]
+    assert not [p for p in problems if p.level == "error"] and cfg.mmsc.max_attempts == 1
+
+
 def test_a_number_that_is_not_one_is_not_said_to_be_missing(tmp_path):
     _, problems = read_cmcc(mm7config(tmp_path, BackLog=""))
     assert [(p.level, p.message) for p in problems if p.where.endswith(":BackLog")] == [

@@ -228,12 +228,11 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     else:
         m.read_timeout = timeout_s
         m.connect_timeout = min(10.0, timeout_s)
-    if get["ReSendCount"] < 0:
-        problems.append(Problem("error", f"{where}:ReSendCount", "cannot be negative"))
-    else:
-        m.max_attempts = get["ReSendCount"] + 1
-        if get["ReSendCount"] > 3:
-            problems.append(Problem("warning", f"{where}:ReSendCount", "the manual advises 3 or fewer (2 is usual)"))
+    if get["ReSendCount"] < 0:  # the SDK's re-send loop then never ran: one attempt, as 0
+        problems.append(Problem("warning", f"{where}:ReSendCount", "negative: no re-send, as 0 (and in the SDK)"))
+    m.max_attempts = max(0, get["ReSendCount"]) + 1
+    if get["ReSendCount"] > 3:
+        problems.append(Problem("warning", f"{where}:ReSendCount", "the manual advises 3 or fewer (2 is usual)"))
     r.path = "*"  # the SDK's MM7Receiver answered whatever request URI the MMSC posted to
     r.host = get["ListenIP"] or "0.0.0.0"
     r.port = get["ListenPort"]
