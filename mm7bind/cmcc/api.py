@@ -335,6 +335,14 @@ def _fits(data: bytes, charset: str) -> bool:
 # Requests from the VASP
 
 
+def _content_of(content: MMContent | None, charset: str) -> Content | None:
+    if content is not None and not isinstance(content, MMContent):
+        # (the manual's §4.2.2.1 sample writes submitReq.setContent("多媒体消息的内容"), a string)
+        raise TypeError(f"content must be an MMContent, not {type(content).__name__} "
+                        "(MMContent.create_from_string(text) for a text)")
+    return content.to_content(charset) if content is not None else None
+
+
 def _when(value: datetime | int | timedelta | None):
     """Absolute (datetime) or relative (seconds, as the SDK's long) time."""
     if value is None or isinstance(value, (datetime, timedelta)):
@@ -404,7 +412,7 @@ class MM7SubmitReq(MM7VASPReq):
         rc = None
         if self.reply_charging or self.reply_deadline is not None or self.reply_charging_size is not None:
             rc = m.ReplyCharging(size=self.reply_charging_size, deadline=_when(self.reply_deadline))
-        content = self.content.to_content(charset) if self.content is not None else None
+        content = _content_of(self.content, charset)
         return m.SubmitReq(
             mm7_version=self.mm7_version, vaspid=self.vaspid, vasid=self.vasid, service_code=self.service_code,
             sender_address=self.sender_address, charged_party_id=self.charged_party_id,
@@ -452,7 +460,7 @@ class MM7ReplaceReq(MM7VASPReq):
             service_code=self.service_code, time_stamp=self.time_stamp,
             earliest_delivery_time=_when(self.earliest_delivery_time), read_reply=self.read_reply,
             distribution_indicator=self.distribution_indicator,
-            content=self.content.to_content(charset) if self.content is not None else None,
+            content=_content_of(self.content, charset),
             content_ref=m.ContentRef(href="cid:content", allow_adaptations=False)
             if self.content is not None and not self.allow_adaptations else None,
         )
