@@ -18,6 +18,7 @@ from .client import transport_reason
 from .content import safe_name
 from .display import is_secret_header, printable, shown_url
 from .jsonable import to_jsonable
+from .periodic import seconds_between_rounds
 from .receiver import Context, Handler, Unavailable
 from .store import sync_dir
 
@@ -200,7 +201,8 @@ class ForwardingHandler(Handler):
                  headers: dict[str, str] | None = None, include_data: bool = True, session=None):
         import requests  # noqa: PLC0415
 
-        self.url, self.timeout, self.include_data = url, timeout, include_data
+        # (NaN or inf failed every forward with a ValueError from the HTTP library: refused here)
+        self.url, self.timeout, self.include_data = url, seconds_between_rounds("timeout", timeout), include_data
         self.shown_url = shown_url(url)  # (errors are logged and stored: no password of the URL's)
         self.secret = secret.encode("utf-8") if secret else None
         self.session = session or requests.Session()

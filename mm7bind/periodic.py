@@ -15,7 +15,8 @@ log = logging.getLogger("mm7bind")
 def seconds_between_rounds(name: str, value: Any) -> float:
     """`value` (the setting called `name`) as a worker's pause between rounds, or ValueError: a
     pause of 0 or less, or NaN, ran round after round without one (thousands of store queries a
-    second); an infinite one ended the worker at its first wait (too long for the clock)."""
+    second); an infinite one ended the worker at its first wait (too long for the clock). A
+    timeout is checked with it too (ForwardingHandler): the same positive, finite seconds."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
         raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
     return float(value)

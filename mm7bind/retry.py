@@ -10,6 +10,7 @@ recognise the repeat.
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import threading
 import time
@@ -45,6 +46,11 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        for name in ("backoff", "factor", "max_backoff", "jitter", "max_retry_after"):
+            # (NaN passed every comparison in delay(): a NaN backoff waited max_backoff each time,
+            # a NaN jitter not at all; an infinite wait ended the sender with an OverflowError)
+            if not 0 <= getattr(self, name) < math.inf:
+                raise ValueError(f"{name} must be a finite number, 0 or more, not {getattr(self, name)!r}")
 
     @classmethod
     def never(cls) -> RetryPolicy:

@@ -790,6 +790,15 @@ def test_retry_policy_and_retry_after():
         RetryPolicy(max_attempts=0)
 
 
+@pytest.mark.parametrize("setting", ["backoff", "factor", "max_backoff", "jitter", "max_retry_after"])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -1.0])
+def test_retry_policy_refuses_waits_that_are_no_number_of_seconds(setting, value):
+    """A NaN backoff made every retry wait max_backoff, a NaN jitter made none wait: refused when made."""
+    with pytest.raises(ValueError, match=setting):
+        RetryPolicy(**{setting: value})
+    assert RetryPolicy(**{setting: 0}).delay(1) >= 0  # 0 is a setting (no wait, no jitter)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.one_of(st.text(st.characters(max_codepoint=0xFF)), st.sampled_from(["\xb2", "1\xb9", "9" * 400])))
 def test_any_retry_after_header_is_a_wait_or_nothing(value):

@@ -221,8 +221,10 @@ def test_api_errors_in_their_situations(tmp_path):
         bad_subject = submit_req()
         bad_subject.subject = "bell \x07"
         returning = cmcc.MM7Sender(sender.config)  # the SDK's way, and the default
+        text_content = submit_req()
+        text_content.content = "多媒体消息的内容"  # as the manual's §4.2.2.1 sample has it
         for req, why in ((no_recipient, "Recipients is required"), (bad_priority, "urgent!"),
-                         (bad_subject, "character U.0007")):
+                         (bad_subject, "character U.0007"), (text_content, r"MMContent.create_from_string\(text\)")):
             with pytest.raises(cst.WrongMessage, match=why):
                 sender.send(req)
             res = returning.send(req)
@@ -569,6 +571,23 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def test_a_field_set_under_its_java_name_is_refused_not_kept_unsent():
+    """req.VASPID = ..., as Java code reads ported, made an attribute beside `vaspid` that was never
+    sent (a Submit without its SP code, an answer without its status): refused, naming the field."""
+    req = submit_req()
+    for name, field in (("VASPID", "vaspid"), ("SenderAddress", "sender_address"), ("Subject", "subject"),
+                        ("ChargedPartyID", "charged_party_id")):
+        with pytest.raises(AttributeError, match=rf"^MM7SubmitReq has no field {name} \(the field is {field}\)$"):
+            setattr(req, name, "x")
+    with pytest.raises(AttributeError, match=r"did you mean message_id"):
+        cmcc.MM7CancelReq().mesage_id = "m-1"  # the manual's §4.6 setMesageID
+    res = cmcc.MM7DeliverRes()
+    with pytest.raises(AttributeError, match=r"the field is status_code"):
+        res.StatusCode = 2001
+    res.status_code, req.vaspid = 2001, "801235"  # the fields themselves, as ever
+    assert (res.status_code, req.vaspid) == (2001, "801235")
+
+
 def test_the_sdk_class_hierarchy():
     """The manual's instanceof checks work on requests too, and MM7AbstractReceiver names the callbacks."""
     assert all(issubclass(c, cmcc.MM7VASPReq) for c in (cmcc.MM7SubmitReq, cmcc.MM7CancelReq, cmcc.MM7ReplaceReq))
@@ -655,9 +674,55 @@ def test_the_receiver_honours_keep_alive_off(tmp_path, keep_alive):
         assert not re.search(rb"(?im)^connection: *close", first) and then.startswith(b"HTTP/1.1 200 ")
 
 
+@pytest.mark.parametrize("text", ["true", "yes", "1", ""])
+def test_a_keep_alive_neither_on_nor_off_is_off_as_in_the_sdk(tmp_path, text):
+    """The SDK kept connections for "on" only and closed them for anything else: such a file worked
+    with it (closing each connection), so it loads, closing them, with a warning."""
+    conn = tmp_path / "ConnConfig.xml"
+    conn.write_text(CONN.replace("<KeepAlive>on<", f"<KeepAlive>{text}<"), encoding="utf-8")
+    cfg, problems = read_cmcc(mm7config(tmp_path), conn)
+    assert [p.level for p in problems if p.where.endswith(":KeepAlive")] == ["warning"]
+    assert [p for p in problems if p.level == "error"] == []
+    assert cfg.mmsc.keep_alive is False and cfg.receiver.keep_alive is False
+
+
 def test_a_receiver_without_configuration_says_so():
     with pytest.raises(ValueError, match="set_config"):
         cmcc.MM7Receiver().start()
+    from .test_receiver import call_wsgi
+
+    with pytest.raises(ValueError, match="set_config"):  # a method the servlet has too
+        call_wsgi(cmcc.MM7ReceiveServlet(), b"<x/>", "text/xml")
+
+
+@pytest.mark.parametrize(("name", "meant"), [("doDeliver", "do_deliver"), ("doDeliveryReport", "do_delivery_report"),
+                                           ("doDelivery", "do_delivery_report"), ("do_delivery", "do_delivery_report"),
+                                           ("doReadReply", "do_read_reply")])
+@pytest.mark.parametrize("base", [cmcc.MM7Receiver, cmcc.MM7ReceiveServlet])
+def test_a_callback_under_the_sdks_name_is_refused_not_ignored(base, name, meant):
+    """Ported with its Java name, or the manual's doDelivery (§4.4.2), a callback was never called:
+    every message was answered 1000 by the default, and lost. Refused when the class is made."""
+    with pytest.raises(TypeError, match=f"{name} would never be called: the callback is {meant}$"):
+        type("MyReceiver", (base,), {name: lambda self, req: cmcc.MM7DeliverRes()})
+
+
+def test_a_servlet_configured_as_the_sdks_examples_configure_it(tmp_path):
+    """The SDK's servlet has a protected field `Config`, which its example servlet sets in its
+    constructor (`Config = new MM7Config(path)`): ported word for word, or with `set_config`, it works."""
+    from .test_receiver import call_wsgi, deliver
+
+    path = mm7config(tmp_path, AuthenticationMode="0")
+
+    class AsInTheExample(cmcc.MM7ReceiveServlet):
+        def __init__(self):
+            self.Config = cmcc.MM7Config(path)
+
+    configured = cmcc.MM7ReceiveServlet()
+    configured.set_config(cmcc.MM7Config(path))
+    out = mm7.encode(deliver(), transaction_id="mo-1", version="REL-6-MM7-1-0")
+    for servlet in (AsInTheExample(), configured):
+        answer = call_wsgi(servlet, out.to_bytes(), out.content_type)
+        assert answer["status"] == 200 and mm7.decode(answer["body"]).body.status.code == 1000
     with pytest.raises(ValueError, match="set_config"):
         cmcc.MM7ReceiveServlet()({}, lambda *_: None)
 
@@ -687,6 +752,38 @@ def test_receive_servlet_and_reports(tmp_path):
     assert isinstance(dr, cmcc.MM7DeliveryReportReq) and dr.mm_status == cmcc.MMStatus.SYSTEM_REJECT
     assert dr.transaction_id == "dr-1" and dr.message_id == "m-1"
     assert isinstance(rr, cmcc.MM7ReadReplyReq) and rr.mm_status == cmcc.ReadStatusCode.READ
+
+
+def test_what_the_answer_of_a_callback_means(tmp_path):
+    """do_deliver's answer goes to the MMSC: a status below 2000 in the DeliverRsp; 2000 or more
+    (an MM7DeliverRes too) as 3GPP answers an error, a Fault with VASPErrorRsp; None is success; an
+    exception a Server Fault (3000), which the MMSC sends again later."""
+    from .test_receiver import call_wsgi, deliver
+
+    answers = {"ok": cmcc.MM7DeliverRes(service_code="111201", status_text="收到"),
+               "partial": cmcc.MM7DeliverRes(status_code=cmcc.RequestStatus.PARTIAL_SUCCESS),
+               "refused": cmcc.MM7DeliverRes(status_code=cmcc.RequestStatus.OPERATION_RESTRICTED, status_text="受限"),
+               "none": None}
+
+    class Servlet(cmcc.MM7ReceiveServlet):
+        def do_deliver(self, req):
+            if req.subject == "boom":
+                raise RuntimeError("the SP's bug")
+            return answers[req.subject]
+
+    app = Servlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
+    seen = {}
+    for subject in (*answers, "boom"):
+        out = mm7.encode(deliver(subject=subject), transaction_id=f"t-{subject}", version="REL-6-MM7-1-0")
+        answer = call_wsgi(app, out.to_bytes(), out.content_type)
+        env = mm7.decode(answer["body"])
+        assert env.transaction_id == f"t-{subject}"  # echoed, though no callback set it
+        body = env.body
+        seen[subject] = (answer["status"], type(body).__name__, body.status.code,
+                         body.status.text if subject in ("ok", "refused") else None)
+    assert seen == {"ok": (200, "DeliverRsp", 1000, "收到"), "partial": (200, "DeliverRsp", 1001, None),
+                    "refused": (500, "Fault", 2001, "受限"), "none": (200, "DeliverRsp", 1000, None),
+                    "boom": (500, "Fault", 3000, None)}
 
 
 def test_received_text_reads_as_a_string_whatever_its_charset_label(tmp_path):
@@ -1076,14 +1173,97 @@ def test_nested_content_is_flattened_never_sent_empty(tmp_path):
     assert [p.text_value for p in content.parts[1:]] == ["图片说明", "附言"]
 
 
-def test_sdk_saved_spelling_and_exact_password(tmp_path):
-    cfg, problems = read_cmcc(mm7config(tmp_path, MmscID=None, MmscId="910011", Password=" pa ss  "))
+def test_sdk_saved_spelling_and_password_trimmed_as_the_sdk_did(tmp_path):
+    cfg, problems = read_cmcc(mm7config(tmp_path, MmscID=None, MmscId="910011", Password="\n    pa ss\t\n  "))
     assert [p for p in problems if p.level == "error"] == []
     [case] = [p for p in problems if p.where.endswith("MmscId")]
     assert case.level == "warning" and "read as MmscID" in case.message
     assert cfg.logging.file.endswith("910011.log")
-    assert cfg.mmsc.password == cfg.receiver.password == " pa ss  "
-    assert not [p for p in problems if p.where.endswith("Password")]
+    # The SDK read every value with getTextTrim(): the MMSC knows the password without the
+    # spaces and line breaks a pretty-printed file puts around it. Said, never quoted.
+    assert cfg.mmsc.password == cfg.receiver.password == "pa ss"
+    [trimmed] = [p for p in problems if p.where.endswith("Password")]
+    assert trimmed.level == "warning" and "pa ss" not in trimmed.message
+    assert cmcc.MM7Config(cfg.source).get("Password") == "pa ss"
+    # Java's trim() removes what is U+0020 or below, no other blank: an ideographic space stays.
+    cfg, _ = read_cmcc(mm7config(tmp_path, Password=" pa ss\u3000"))
+    assert cfg.mmsc.password == "pa ss\u3000"
+
+
+@pytest.mark.parametrize("key", ["UserName", "Password", "Charset", "mmscURL", "LogPath", "MmscID"])
+def test_a_text_key_left_out_is_said_with_what_is_used_instead(tmp_path, key):
+    """The SDK read these as null (no path in its request line, credentials "null:null", a log file
+    named null_...): a file without one did not work as meant, and is not read silently here."""
+    _, problems = read_cmcc(mm7config(tmp_path, **{key: None}))
+    [missing] = [p for p in problems if p.where.endswith(f":{key}")]
+    assert missing.level == "warning" and missing.message.startswith("missing")
+    if key == "MmscID":  # the name it says, and the same for an empty one
+        assert read_cmcc(mm7config(tmp_path, MmscID=""))[0].logging.file.endswith("/mmsc.log")
+    # ListenIP left out is every interface, as the SDK's null; the log file's keys matter only with a log
+    _, problems = read_cmcc(mm7config(tmp_path, ListenIP=None, LogPath=None, MmscID=None, logLevel="0"))
+    assert not [p for p in problems if p.where.split(":")[-1] in ("ListenIP", "LogPath", "MmscID")]
+
+
+def test_the_mmsc_list_of_a_file_without_one_is_the_callers_own(tmp_path):
+    """getMMSCIP().add(ip), as Java code adds an address: on a file without mmscIP it changed the
+    default every later file without one was read with."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = cmcc.MM7Config(mm7config(tmp_path / "a", mmscIP=[]))
+    first.get("MMSCIP").append("10.0.0.1")
+    assert cmcc.MM7Config(mm7config(tmp_path / "b", mmscIP=[])).get("mmscIP") == []
+
+
+def test_conn_config_keys_the_sdk_needed_are_said_when_left_out(tmp_path):
+    """The SDK's pool parsed KeepAlive, ServerMaxKeepAlive, KeepAliveTimeout... with no guard: a
+    ConnConfig.xml without one failed; here its default is used, with a warning, as in mm7Config.xml."""
+    conn = tmp_path / "ConnConfig.xml"
+    conn.write_text("<connection><KeepAlive>on</KeepAlive><ServerMaxKeepAlive>12</ServerMaxKeepAlive></connection>",
+                    encoding="utf-8")
+    cfg, problems = read_cmcc(mm7config(tmp_path), conn)
+    missing = {p.where.split(":")[-1]: p for p in problems if p.message.startswith("missing")}
+    assert set(missing) == {"MaxKeepAliveRequests", "MinKeepAliveRequests", "KeepAliveTimeout", "step"}
+    assert all(p.level == "warning" for p in missing.values()) and "using 30" in missing["MaxKeepAliveRequests"].message
+    assert cfg.mmsc.pool_size == 30 and cfg.receiver.threads == 12
+    conn.write_text(CONN, encoding="utf-8")  # the manual's file: nothing missing (ScanInterval is V1.5.6's)
+    assert not [p for p in read_cmcc(mm7config(tmp_path), conn)[1] if p.message.startswith("missing")]
+
+
+@pytest.mark.parametrize("address", ["10.0.0.1,10.0.0.2", "10.0.0.1:8080/", "10.0.0.1:", "10.0.0.1:abc",
+                                     "10.0.0.1:70000", "10.0.0.1 8080", "mmsc/mm7"])
+def test_an_mmsc_address_that_is_none_is_said_when_read(tmp_path, address):
+    """An mmscIP that is no host[:port] failed at every send of the SDK (its port parsed as a number,
+    its host looked up); here it made a URL that failed or posted to another path ("//mm7")."""
+    _, problems = read_cmcc(mm7config(tmp_path, mmscIP=[address]))
+    assert [p.level for p in problems if p.where.endswith(":mmscIP")] == ["error"]
+
+
+def test_mmsc_addresses_as_the_sdk_took_them(tmp_path):
+    ips = ["211.136.90.202", "192.120.231.180:8080", "mmsc-gw.example.com:80", "[2001:db8::1]:8080", "https://10.0.0.1:8443"]
+    cfg, problems = read_cmcc(mm7config(tmp_path, mmscIP=ips))
+    assert not [p for p in problems if p.where.endswith(":mmscIP")]
+    assert cfg.mmsc.urls[3] == "http://[2001:db8::1]:8080/mm7" and cfg.mmsc.urls[4] == "https://10.0.0.1:8443/mm7"
+
+
+@pytest.mark.parametrize(("written", "backlog"), [("0", 50), ("-5", 50), ("1", 1), ("200", 200)])
+def test_a_backlog_of_0_or_less_is_javas_default_as_in_the_sdk(tmp_path, written, backlog):
+    """The SDK's ServerSocket took a backlog of 0 or less as Java's default, 50; it was read as 1,
+    a listener turning the MMSC's connections away as soon as two came at once."""
+    assert read_cmcc(mm7config(tmp_path, BackLog=written))[0].receiver.backlog == backlog
+
+
+def test_a_negative_resend_count_is_no_resend_as_in_the_sdk(tmp_path):
+    """The SDK's re-send loop (for j < ReSendCount) never ran for a negative count: such a file
+    worked, sending once; it was refused."""
+    cfg, problems = read_cmcc(mm7config(tmp_path, ReSendCount="-1"))
+    assert [p.level for p in problems if p.where.endswith(":ReSendCount")] == ["warning"]
+    assert not [p for p in problems if p.level == "error"] and cfg.mmsc.max_attempts == 1
+
+
+def test_a_number_that_is_not_one_is_not_said_to_be_missing(tmp_path):
+    _, problems = read_cmcc(mm7config(tmp_path, BackLog=""))
+    assert [(p.level, p.message) for p in problems if p.where.endswith(":BackLog")] == [
+        ("error", "'' is not a whole number")]
 
 
 def test_serve_with_china_mobile_config_answers_any_path(tmp_path, monkeypatch):

@@ -154,6 +154,14 @@ def test_a_message_the_application_did_not_take_is_kept_and_sent_again(app):
     assert "Max retries" not in why and "HTTPConnectionPool" not in why
 
 
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 0, -1])
+def test_a_timeout_that_is_no_number_of_seconds_is_refused_when_made(timeout):
+    """A NaN timeout failed every forward with a ValueError of the HTTP library, after the MMSC's
+    message had been taken: refused when the handler is made, as Client and Outbox refuse theirs."""
+    with pytest.raises(ValueError, match="timeout"):
+        ForwardingHandler("http://127.0.0.1:9/app", timeout=timeout)
+
+
 def test_reports_carry_what_we_sent(app):
     store = mm7.MemoryStore()
     store.record_sent(SentRecord("sub-1", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000000"], message_id="M9"))

@@ -37,6 +37,7 @@ from ..errors import (
     RequestTimeout,
     TransportError,
 )
+from ..hints import did_you_mean
 from ..receiver import Context, Handler, Receiver
 from ..server import EmbeddedServer, wsgi_app
 from . import status as st
@@ -90,7 +91,8 @@ class MM7Config:
                                      (self.conn_config_name, CONN_KEYS, "connection", None)):
             if name in keys:
                 values = _read(path, keys, root, ns, []) if path is not None else {}
-                return values.get(name, keys[name][1])
+                value = values.get(name, keys[name][1])
+                return list(value) if isinstance(value, list) else value  # (never the shared default)
         raise KeyError(f"{key!r} is a key of neither mm7Config.xml nor ConnConfig.xml")
 
     # The manual's getters, read-only views of the mapped settings:
@@ -333,6 +335,14 @@ def _fits(data: bytes, charset: str) -> bool:
 # Requests from the VASP
 
 
+def _content_of(content: MMContent | None, charset: str) -> Content | None:
+    if content is not None and not isinstance(content, MMContent):
+        # (the manual's §4.2.2.1 sample writes submitReq.setContent("多媒体消息的内容"), a string)
+        raise TypeError(f"content must be an MMContent, not {type(content).__name__} "
+                        "(MMContent.create_from_string(text) for a text)")
+    return content.to_content(charset) if content is not None else None
+
+
 def _when(value: datetime | int | timedelta | None):
     """Absolute (datetime) or relative (seconds, as the SDK's long) time."""
     if value is None or isinstance(value, (datetime, timedelta)):
@@ -344,6 +354,16 @@ def _when(value: datetime | int | timedelta | None):
 class MM7Message:
     transaction_id: str | None = None
     mm7_version: str | None = None  # the SDK fixed 6.3.0; the dialect's default here
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A field set under its Java name (req.VASPID, res.StatusCode) or misspelt would be kept
+        # beside the real one and never sent: said at once instead.
+        if not name.startswith("_") and name not in self.__dataclass_fields__:
+            fields = list(self.__dataclass_fields__)
+            same = next((f for f in fields if f.replace("_", "") == name.replace("_", "").lower()), None)
+            hint = f" (the field is {same})" if same else did_you_mean(name, fields)
+            raise AttributeError(f"{type(self).__name__} has no field {name}{hint}")
+        super().__setattr__(name, value)
 
 
 @dataclass
@@ -392,7 +412,7 @@ class MM7SubmitReq(MM7VASPReq):
         rc = None
         if self.reply_charging or self.reply_deadline is not None or self.reply_charging_size is not None:
             rc = m.ReplyCharging(size=self.reply_charging_size, deadline=_when(self.reply_deadline))
-        content = self.content.to_content(charset) if self.content is not None else None
+        content = _content_of(self.content, charset)
         return m.SubmitReq(
             mm7_version=self.mm7_version, vaspid=self.vaspid, vasid=self.vasid, service_code=self.service_code,
             sender_address=self.sender_address, charged_party_id=self.charged_party_id,
@@ -440,7 +460,7 @@ class MM7ReplaceReq(MM7VASPReq):
             service_code=self.service_code, time_stamp=self.time_stamp,
             earliest_delivery_time=_when(self.earliest_delivery_time), read_reply=self.read_reply,
             distribution_indicator=self.distribution_indicator,
-            content=self.content.to_content(charset) if self.content is not None else None,
+            content=_content_of(self.content, charset),
             content_ref=m.ContentRef(href="cid:content", allow_adaptations=False)
             if self.content is not None and not self.allow_adaptations else None,
         )
@@ -720,6 +740,18 @@ class MM7AbstractReceiver:
     config: MM7Config | None = None
     store = None
 
+    # A callback under its Java name (doDeliver) or the manual's slip (§4.4.2 doDelivery) would
+    # never be called: every message would be answered 1000 by the default, and lost.
+    _CALLBACKS = {"dodeliver": "do_deliver", "dodeliveryreport": "do_delivery_report",
+                  "dodelivery": "do_delivery_report", "doreadreply": "do_read_reply"}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name, value in vars(cls).items():
+            meant = cls._CALLBACKS.get(name.replace("_", "").lower())
+            if meant and name != meant and callable(value):
+                raise TypeError(f"{cls.__name__}.{name} would never be called: the callback is {meant}")
+
     def do_deliver(self, req: MM7DeliverReq) -> MM7VASPRes:
         return MM7DeliverRes()
 
@@ -729,9 +761,15 @@ class MM7AbstractReceiver:
     def do_read_reply(self, req: MM7ReadReplyReq) -> MM7VASPRes:
         return MM7ReadReplyRes()
 
+    def set_config(self, config: MM7Config) -> None:
+        self.config = config
+
     def _receiver(self, store=None) -> Receiver:
+        if self.config is None and isinstance(getattr(self, "Config", None), MM7Config):
+            self.config = self.Config  # the SDK servlet's field, set as its examples set it
         if self.config is None:
-            raise ValueError("set_config(MM7Config(...)) first")
+            raise ValueError("no configuration: set_config(MM7Config(path)) first, or set self.config "
+                             "in the constructor")
         start_logging(self.config.config)
         self.config.config.say_warnings(("serving", "handling"))
         return self.config.config.make_receiver(_Bridge(self), store=store)
@@ -746,9 +784,6 @@ class MM7Receiver(MM7AbstractReceiver):
         self.config = config
         self.store = store
         self.server: EmbeddedServer | None = None
-
-    def set_config(self, config: MM7Config) -> None:
-        self.config = config
 
     def start(self, host: str | None = None, port: int | None = None) -> MM7Receiver:
         receiver = self._receiver(self.store)  # (first: it says when there is no configuration)

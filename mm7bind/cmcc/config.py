@@ -52,8 +52,17 @@ MM7_KEYS: dict[str, tuple[type, object]] = {
 # The SDK parses these with Integer.parseInt and no guard: a file without them made it crash.
 SDK_REQUIRED = ("AuthenticationMode", "MaxMessageSize", "logLevel", "ListenPort", "BackLog", "TimeOut",
                 "ReSendCount", "LogNum", "LogInterval", "LogSize")
+# Read by the SDK as text, null when left out (a request line without a path, a log file named
+# null_..., credentials "null:null"): a file without them did not work as meant, so each is said,
+# with what is used instead.
+SDK_TEXTS = {"UserName": "no username", "Password": "an empty password", "Charset": "UTF-8, the manual's default",
+             "mmscURL": "the path /mm7", "LogPath": "no log file", "MmscID": "the log file is named mmsc.log"}
 # Spellings the SDK itself wrote for a key (MM7Config.save()), read with a warning.
 SDK_SPELLINGS = {"MmscId": "MmscID"}
+# ConnConfig.xml's keys the SDK's connection pool read with no guard (KeepAliveTimeout as soon as a
+# sender was made): a file without one made it fail. ScanInterval came after V1.5.3.
+CONN_SDK_REQUIRED = ("KeepAlive", "MaxKeepAliveRequests", "ServerMaxKeepAlive", "MinKeepAliveRequests",
+                     "KeepAliveTimeout", "step")
 CONN_KEYS: dict[str, tuple[type, object]] = {
     "KeepAlive": (str, "on"),
     "MaxKeepAliveRequests": (int, 30),
@@ -63,11 +72,18 @@ CONN_KEYS: dict[str, tuple[type, object]] = {
     "KeepAliveTimeout": (int, 50_000),
     "step": (int, 1),
 }
+JAVA_TRIMMED = "".join(map(chr, range(0x21)))  # what Java's String.trim() removes: U+0000–U+0020
 LOG_RANGES = (("LogNum", 1, 9999, "files"), ("LogInterval", 1, 1440, "minutes"), ("LogSize", 1, 10_000, "KB"))
 MMSC_MAX_MESSAGE = 128 * 1024  # "目前最大支持128K" (manual §4.2.1, §4.2.3)
 # logLevel 0 is "no log": no level means that, so its records go to the null device (see read()).
 # 1, the error log, is WARNING: a send or a request that failed is logged at that level.
 LOG_LEVELS = {0: "CRITICAL", 1: "WARNING", 2: "WARNING", 3: "INFO", 4: "INFO", 5: "DEBUG", 6: "DEBUG", 7: "DEBUG"}
+
+
+def _is_host_and_port(address: str) -> bool:
+    """Whether an mmscIP is a host (name, IPv4, or [IPv6]) with an optional :port of 1-65535."""
+    found = re.fullmatch(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(\d{1,5}))?", address)
+    return found is not None and (found[1] is None or 0 < int(found[1]) < 65536)
 
 
 def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, problems: list[Problem]) -> dict:
@@ -97,8 +113,9 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
             problems.append(Problem("warning", f"{where}:{name}", f"read as {SDK_SPELLINGS[name]} (the SDK's save() "
                                     f"writes {name}, which its load() did not read back)"))
             name = SDK_SPELLINGS[name]
-        # A password is whatever was written, spaces included: trimming it would only fail the login.
-        text = (el.text or "") if name == "Password" else (el.text or "").strip()
+        # Trimmed as the SDK's getTextTrim() did (Java's trim: control characters and spaces, no
+        # other blank), the password too: the MMSC was set up with the password the SDK sent.
+        text = (el.text or "").strip(JAVA_TRIMMED)
         if (el.text or "") != text:  # (a misspelt <password> is no less secret: its value is not quoted)
             shown = "the value" if "password" in name.lower() else repr(text)
             problems.append(Problem("warning", f"{where}:{name}", f"spaces around {shown} removed"))
@@ -137,9 +154,15 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
         return Config(source=str(path)), problems
     where = Path(path).name
     for key in SDK_REQUIRED:
-        if key not in v:
+        if key not in v and not any(p.where == f"{where}:{key}" for p in problems):  # (not when it said why)
             default = MM7_KEYS[key][1]
             problems.append(Problem("warning", f"{where}:{key}", f"missing (the SDK would fail); using {default}"))
+    logs = v.get("logLevel", MM7_KEYS["logLevel"][1]) != 0
+    for key, instead in SDK_TEXTS.items():
+        if key in ("LogPath", "MmscID") and not (logs and (key == "LogPath" or v.get("LogPath"))):
+            continue  # (they name the log file: no matter when there is none)
+        if key not in v and not any(p.where == f"{where}:{key}" for p in problems):
+            problems.append(Problem("warning", f"{where}:{key}", f"missing (the SDK read it as null): {instead}"))
     get = {k: v.get(k, d) for k, (_, d) in MM7_KEYS.items()}
     cfg = Config(source=str(path))
     m, r, lg = cfg.mmsc, cfg.receiver, cfg.logging
@@ -148,7 +171,9 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     if not ips:
         problems.append(Problem("error", f"{where}:mmscIP", "no MMSC address (mmscIP) given"))
     for ip in ips:
-        if any(c.isspace() for c in ip):  # (an empty one: check() says it)
+        # ip or host, :port optional (the SDK split it at the colon and dialled it): anything else
+        # failed there at every send, and here made a URL that fails or posts to another path
+        if ip and "://" not in ip and not _is_host_and_port(ip):  # (an empty one: check() says it)
             problems.append(Problem("error", f"{where}:mmscIP", f"{ip!r} is no address (ip or host, :port optional)"))
     path_part = str(get["mmscURL"]).strip() or "/"
     if "://" in path_part:
@@ -203,16 +228,16 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     else:
         m.read_timeout = timeout_s
         m.connect_timeout = min(10.0, timeout_s)
-    if get["ReSendCount"] < 0:
-        problems.append(Problem("error", f"{where}:ReSendCount", "cannot be negative"))
-    else:
-        m.max_attempts = get["ReSendCount"] + 1
-        if get["ReSendCount"] > 3:
-            problems.append(Problem("warning", f"{where}:ReSendCount", "the manual advises 3 or fewer (2 is usual)"))
+    if get["ReSendCount"] < 0:  # the SDK's re-send loop then never ran: one attempt, as 0
+        problems.append(Problem("warning", f"{where}:ReSendCount", "negative: no re-send, as 0 (and in the SDK)"))
+    m.max_attempts = max(0, get["ReSendCount"]) + 1
+    if get["ReSendCount"] > 3:
+        problems.append(Problem("warning", f"{where}:ReSendCount", "the manual advises 3 or fewer (2 is usual)"))
     r.path = "*"  # the SDK's MM7Receiver answered whatever request URI the MMSC posted to
     r.host = get["ListenIP"] or "0.0.0.0"
     r.port = get["ListenPort"]
-    r.backlog = max(1, get["BackLog"])
+    # Java's ServerSocket takes a backlog of 0 or less as its default, 50 (the manual's too)
+    r.backlog = get["BackLog"] if get["BackLog"] > 0 else MM7_KEYS["BackLog"][1]
     level = get["logLevel"]
     lg.level = LOG_LEVELS.get(level, "INFO")
     if level not in LOG_LEVELS:
@@ -227,7 +252,7 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
         problems.append(Problem("warning", f"{where}:LogPath",
                                 f"{get['LogPath']} is a Windows path (the manual asks to change it): no log file"))
     elif get["LogPath"]:
-        lg.file = str(Path(get["LogPath"]) / f"{get['MmscID'] or 'mm7'}.log")
+        lg.file = str(Path(get["LogPath"]) / f"{get['MmscID'] or MM7_KEYS['MmscID'][1]}.log")  # (empty: as left out)
         if not Path(get["LogPath"]).is_dir():
             log_folder_missing = True
             problems.append(Problem("warning", f"{where}:LogPath",
@@ -247,16 +272,24 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
         c = _read(conn_path, CONN_KEYS, "connection", None, conn_problems)
         problems += conn_problems
         cw = Path(conn_path).name
+        if not any(p.level == "error" and p.where == cw for p in conn_problems):  # (a file read at all)
+            for key in CONN_SDK_REQUIRED:
+                if key not in c and not any(p.where == f"{cw}:{key}" for p in conn_problems):
+                    problems.append(Problem("warning", f"{cw}:{key}",
+                                            f"missing (the SDK would fail); using {CONN_KEYS[key][1]}"))
         if "KeepAlive" in c:
-            if str(c["KeepAlive"]).lower() not in ("on", "off"):
-                problems.append(Problem("error", f"{cw}:KeepAlive", "must be on or off"))
+            keep_alive = str(c["KeepAlive"]).lower()
+            if keep_alive not in ("on", "off"):
+                # The SDK kept connections only for "on" and closed them for any other text: a
+                # file saying "true" or "yes" worked with it, closing each connection; so here.
+                problems.append(Problem("warning", f"{cw}:KeepAlive", f"{c['KeepAlive']!r} is neither on nor off: "
+                                        "off, as the SDK read it (each connection closed after its answer)"))
             # both ways, as in the SDK: its sender said Connection: close, its receiver closed
             # the connection after each answer
-            m.keep_alive = r.keep_alive = str(c["KeepAlive"]).lower() != "off"
-        if "MaxKeepAliveRequests" in c:
-            m.pool_size = max(1, int(c["MaxKeepAliveRequests"]))
-        if "ServerMaxKeepAlive" in c:
-            r.threads = max(1, int(c["ServerMaxKeepAlive"]))
+            m.keep_alive = r.keep_alive = keep_alive == "on"
+        # (the manual's values when left out, as the warnings above say)
+        m.pool_size = max(1, int(c.get("MaxKeepAliveRequests", CONN_KEYS["MaxKeepAliveRequests"][1])))
+        r.threads = max(1, int(c.get("ServerMaxKeepAlive", CONN_KEYS["ServerMaxKeepAlive"][1])))
         for key, why in (("MinKeepAliveRequests", "connections are opened when first needed"),
                          ("ScanInterval", "the pool checks a connection when it is reused"),
                          ("KeepAliveTimeout", "idle connections are dropped by the server, and redialled"),
