@@ -10,11 +10,12 @@ import csv
 import dataclasses
 import hashlib
 import io
+import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from . import sendonce
 from .arrival import ANSWERED, arrival
 from .errors import STORE_ERRORS, ConnectError, MM7Error
 from .store import OUTBOX_PENDING
+
+log = logging.getLogger("mm7bind.bulk")
 
 
 @dataclass
@@ -201,13 +204,18 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     When `stop_after_unreachable` requests in a row found no MMSC taking connections (each after
     the client's retries and fail-over), the MMSC is down: nothing new starts (`unreachable` set),
     rather than every remaining recipient waiting out its retries to fail the same way; under a
-    tag, the same run started again later sends the rest. 0: never stop."""
+    tag, the same run started again later sends the rest. 0: never stop.
+
+    Only a few requests wait ahead of the workers (twice `concurrency`), so a campaign's memory is
+    its list of recipients and its result, not a pending task per recipient. A `progress` callback
+    that raises is logged (logger "mm7bind.bulk", WARNING) and not called again: the campaign goes on."""
     tries: Counter = Counter()
     recipients, result = _plan(client.core.store, recipients, tag, tries)
     resumable = tag is not None and client.core.store is not None
     lock = threading.Lock()
     started = time.monotonic()
     unreached_in_a_row = 0
+    progress_calls = [progress] if progress else []  # (emptied when the callback fails)
 
     def one(rcpt: str) -> None:
         nonlocal unreached_in_a_row
@@ -246,12 +254,30 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
                 result.failed += 1
                 result.failures.append((rcpt, why))
             result.elapsed = time.monotonic() - started
-            if progress:
-                progress(result)
+            if progress_calls:
+                try:
+                    progress(result)
+                except Exception:
+                    # (a progress display that breaks, say a closed stderr, must not end a campaign
+                    # half-way with its counts lost: it is said once, and the sending goes on)
+                    progress_calls.clear()
+                    log.warning("the progress callback failed; the campaign goes on without it", exc_info=True)
 
-    pool = ThreadPoolExecutor(max(1, concurrency))
+    workers = max(1, concurrency)
+    pool = ThreadPoolExecutor(workers)
     try:
-        for future in [pool.submit(one, rcpt) for rcpt in recipients]:
+        # A few requests queued ahead of the workers, not one per recipient: a pending future
+        # takes about 2 KB, and a million-recipient campaign must not take gigabytes for them.
+        in_flight: set = set()
+        for rcpt in recipients:
+            if len(in_flight) >= 2 * workers:
+                finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    future.result()
+            if result.unreachable:
+                break
+            in_flight.add(pool.submit(one, rcpt))
+        for future in in_flight:
             future.result()
     except KeyboardInterrupt:
         # Ctrl-C: nothing new starts; the requests in flight finish and are counted, so that the

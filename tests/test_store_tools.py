@@ -540,6 +540,26 @@ def test_long_chinese_names_are_cut_to_what_a_file_system_takes(tmp_path):
     assert all(len(n.encode()) <= 255 for n in names) and any(n.endswith(".txt") for n in names)
 
 
+def test_a_progress_callback_that_fails_does_not_end_the_campaign(tmp_path, caplog):
+    """A progress display that breaks (a closed stderr, say) is said, and the sending goes on: the
+    campaign is not left half-done with its counts lost."""
+    from mm7bind.bulk import send_bulk
+    from mm7bind.simulator import Simulator, SimulatorConfig
+
+    calls = []
+
+    def progress(result):
+        calls.append(result.sent)
+        raise BrokenPipeError(32, "Broken pipe")
+
+    numbers = [f"+86138000000{i:02d}" for i in range(6)]
+    with Simulator(SimulatorConfig()) as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        result = send_bulk(client, mm7.SubmitReq(subject="s"), numbers, concurrency=2, progress=progress)
+        assert (result.sent, result.failed, result.interrupted) == (6, 0, False) and len(sim.messages) == 6
+    assert len(calls) == 1  # not called again once it failed
+    assert "progress callback failed" in caplog.text
+
+
 def test_a_request_that_timed_out_in_a_campaign_goes_again_with_its_transaction_id(tmp_path):
     """No answer in time: the MMSC may have taken it. On resuming it goes again under the same
     TransactionID (an MMSC can tell the repeat); one the MMSC refused goes under a new one."""
