@@ -185,8 +185,8 @@ class ForwardingHandler(Handler):
     a carrier routing header reaches the application), `message` (the fields), `parts` (content type, charset,
     Content-ID and -Location, file name, size, sha256, `data` in base64, and `text` for text
     parts), `sent` (for reports: the SubmitReq we sent, when the store knows it), `deviations`.
-    Headers: `X-MM7bind-Event`, `X-MM7bind-Delivery` (the same on every retry of one message: the
-    application can drop repeats), `X-MM7bind-Timestamp` (Unix seconds) and, with a `secret`,
+    Headers: `X-MM7bind-Event`, `X-MM7bind-Delivery` (the same on every retry of one message, never
+    the same for two, `delivery_id`: the application can drop repeats), `X-MM7bind-Timestamp` (Unix seconds) and, with a `secret`,
     `X-MM7bind-Signature: sha256=<HMAC-SHA256 of "<timestamp>.<delivery>." + the body>` — signing
     the time and the delivery id too, so a captured request cannot be passed off as another
     delivery, nor sent again after a few minutes (the application checks the time).
@@ -238,8 +238,9 @@ class ForwardingHandler(Handler):
         import requests  # noqa: PLC0415
         import urllib3  # noqa: PLC0415
 
-        body = json.dumps(self.payload(event, msg, ctx), ensure_ascii=False).encode("utf-8")
-        delivery = f"{msg.ELEMENT}-{ctx.record.id}" if ctx.record is not None else f"{msg.ELEMENT}-{ctx.transaction_id}"
+        payload = self.payload(event, msg, ctx)
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        delivery = delivery_id(msg, ctx, payload)
         timestamp = str(int(time.time()))
         headers = {**self.headers, "Content-Type": "application/json; charset=utf-8", "X-MM7bind-Event": event,
                    "X-MM7bind-Delivery": delivery, "X-MM7bind-Timestamp": timestamp}
@@ -281,6 +282,23 @@ class ForwardingHandler(Handler):
 
 
 ANSWER_LIMIT = 64 * 1024  # bytes of an application's answer we read
+
+
+def delivery_id(msg: m.Message, ctx: Context, payload: dict) -> str:
+    """X-MM7bind-Delivery: the same on every try of one message (a replay, the MMSC sending it again),
+    never the same for two, so that an application dropping repeats by it drops no new message.
+    A record number alone comes again from another store (a new file, a MemoryStore after a
+    restart), and a TransactionID alone from an MMSC whose counter started again: the record's
+    time of arrival, or without a store the message itself, goes with them. Plain ASCII whatever
+    the peer's TransactionID holds (an HTTP header carries no other)."""
+    import hashlib  # noqa: PLC0415
+
+    if ctx.record is not None:
+        basis = f"{ctx.record.received_at.isoformat()}\0{ctx.record.transaction_id}"
+        return f"{msg.ELEMENT}-{ctx.record.id}-{hashlib.sha256(basis.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
+    basis = json.dumps([ctx.transaction_id, payload["message"], [p["sha256"] for p in payload["parts"]]],
+                       sort_keys=True, ensure_ascii=True)
+    return f"{msg.ELEMENT}-{hashlib.sha256(basis.encode('ascii')).hexdigest()[:24]}"
 
 
 def signature(secret: bytes, timestamp: str, delivery: str, body: bytes) -> str:

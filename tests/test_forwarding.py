@@ -89,8 +89,9 @@ def test_a_message_arrives_at_the_application_whole_and_signed(app):
     assert status == 200 and answer.body.status.code == 1000
     [(headers, body)] = app.got
     assert headers["X-MM7bind-Event"] == "deliver" and headers["X-Tenant"] == "sp1"
-    assert headers["X-MM7bind-Delivery"] == "DeliverReq-1"
-    signed = f'{headers["X-MM7bind-Timestamp"]}.DeliverReq-1.'.encode() + app.raw  # time, delivery id, body
+    delivery = headers["X-MM7bind-Delivery"]
+    assert delivery.startswith("DeliverReq-1-")
+    signed = f'{headers["X-MM7bind-Timestamp"]}.{delivery}.'.encode() + app.raw  # time, delivery id, body
     expected = hmac.new(b"s3cret", signed, hashlib.sha256).hexdigest()
     assert headers["X-MM7bind-Signature"] == f"sha256={expected}"
     assert abs(int(headers["X-MM7bind-Timestamp"]) - time.time()) < 60
@@ -143,7 +144,7 @@ def test_a_message_the_application_did_not_take_is_kept_and_sent_again(app):
     status, answer = post(rx, mo(), "r-1")  # and now it takes it
     assert status == 200 and store.inbox_get(1).state == "handled"
     deliveries = [h["X-MM7bind-Delivery"] for h, _ in app.got]
-    assert deliveries == ["DeliverReq-1"] * 3  # one message: the application can drop repeats
+    assert len(set(deliveries)) == 1 and len(deliveries) == 3  # one message: the application can drop repeats
     status, answer = post(rx, mo(), "r-1")  # a repeat after success is answered from the store
     assert status == 200 and len(app.got) == 3
     dead = mm7.Receiver(ForwardingHandler("http://127.0.0.1:9/nothing"), store=store)
@@ -152,6 +153,27 @@ def test_a_message_the_application_did_not_take_is_kept_and_sent_again(app):
     why = store.inbox_get(2).error
     assert "http://127.0.0.1:9/nothing: ConnectionError: " in why and why.endswith("Connection refused")
     assert "Max retries" not in why and "HTTPConnectionPool" not in why
+
+
+def test_a_new_message_never_comes_with_the_delivery_id_of_an_earlier_one(app):
+    """An application drops repeats by X-MM7bind-Delivery: a new message with an earlier one's id
+    would be answered 1000 and lost. A record number comes again from another store (a new file, a
+    MemoryStore after a restart), a TransactionID from an MMSC whose counter started again."""
+    for _ in range(2):  # the same service restarted with a fresh store
+        rx = mm7.Receiver(ForwardingHandler(app.url), store=mm7.MemoryStore())
+        assert post(rx, mo("first"), "1")[0] == 200
+    assert post(rx, mo("first"), "1")[0] == 200  # the MMSC's repeat: answered from the store
+    first, second = (h["X-MM7bind-Delivery"] for h, _ in app.got)
+    assert first != second and first.startswith("DeliverReq-1-") and second.startswith("DeliverReq-1-")
+    app.got.clear()
+    rx = mm7.Receiver(ForwardingHandler(app.url))  # no store: its repeats are the MMSC's alone
+    sent = mm7.encode(mo("一"), transaction_id="交易-7")  # (not Latin-1: no HTTP header can carry it)
+    again = mm7.encode(mo("二"), transaction_id="交易-7")
+    for out in (sent, sent, again):  # a repeat, then a new message under a TransactionID used again
+        rsp = rx.handle(out.to_bytes(), out.content_type, {}, "10.1.2.3")
+        assert rsp.status == 200 and mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"]).body.status.code == 1000
+    one, repeat, other = (h["X-MM7bind-Delivery"] for h, _ in app.got)
+    assert one == repeat != other and one.isascii()
 
 
 @pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 0, -1])
@@ -203,6 +225,7 @@ def test_serve_forwards_and_replay_sends_again(app, tmp_path):
     proc = run("replay", "--config", str(cfg))  # the application is back: replay forwards it
     assert proc.returncode == 0 and "#1: handled" in proc.stdout, proc.stdout + proc.stderr
     assert len(app.got) == 2 and app.got[1][1]["replay"] is True
+    assert app.got[1][0]["X-MM7bind-Delivery"] == headers["X-MM7bind-Delivery"]  # a replay is a repeat
     cfg.write_text('[receiver]\nforward_url = "ftp://x"\nforward_timeout = 0\n', encoding="utf-8")
     proc = run("config", "check", str(cfg))
     assert proc.returncode == 3 and "receiver.forward_url" in proc.stdout + proc.stderr
