@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import messages as m
 from . import sendonce
-from .arrival import ANSWERED, arrival
+from .arrival import ANSWERED, arrival, may_have_arrived
 from .errors import STORE_ERRORS, ConnectError, MM7Error
 from .store import OUTBOX_PENDING
 
@@ -33,6 +33,7 @@ class BulkResult:
     total: int = 0
     sent: int = 0
     failed: int = 0
+    may_have_arrived: int = 0  # of the failed: no answer came, the MMSC may have taken it (`mm7bind.arrival`)
     skipped: int = 0  # already sent under the same tag (an earlier, interrupted run)
     repeated: int = 0  # recipients listed more than once (sent once)
     elapsed: float = 0.0
@@ -233,17 +234,17 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
                     result.skipped += 1
                     result.elapsed = time.monotonic() - started
                 return
-            ok, why = r.ok, f"{r.status.code} {r.status.text}"
+            ok, why, unsure = r.ok, f"{r.status.code} {r.status.text}", False
         except ConnectError as exc:  # (refused by every MMSC, each try: it never went out)
-            ok, why, r = False, f"{type(exc).__name__}: {exc}", None
+            ok, why, r, unsure = False, f"{type(exc).__name__}: {exc}", None, False
             with lock:
                 unreached_in_a_row += 1
                 if stop_after_unreachable and unreached_in_a_row >= stop_after_unreachable:
                     result.unreachable = True
         except MM7Error as exc:
-            ok, why, r = False, f"{type(exc).__name__}: {exc}", None
+            ok, why, r, unsure = False, f"{type(exc).__name__}: {exc}", None, may_have_arrived(exc)
         except STORE_ERRORS as exc:  # (the claim could not be taken: not sent)
-            ok, why, r = False, f"not sent: the store failed: {type(exc).__name__}: {exc}", None
+            ok, why, r, unsure = False, f"not sent: the store failed: {type(exc).__name__}: {exc}", None, False
         with lock:
             if r is not None:  # an MMSC answered
                 unreached_in_a_row = 0
@@ -252,6 +253,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
                 result.message_ids[rcpt] = r.message_id
             else:
                 result.failed += 1
+                result.may_have_arrived += unsure
                 result.failures.append((rcpt, why))
             result.elapsed = time.monotonic() - started
             if progress_calls:

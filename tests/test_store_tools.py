@@ -585,8 +585,14 @@ def test_a_request_that_timed_out_in_a_campaign_goes_again_with_its_transaction_
                         read_timeout=0.2) as client:
             first = send_bulk(client, mm7.SubmitReq(subject="s"), numbers, concurrency=1, tag="c")
             assert (first.sent, first.failed) == (1, 2)
+            # The refusal is a failure; the timeout may have arrived: said apart, so that it is not
+            # sent again by other means as if it had failed.
+            assert first.may_have_arrived == 1
+            s = mm7.store.summarize(client.core.store, "c")
+            assert (s.requests, s.accepted, s.refused, s.failed, s.may_have_arrived) == (3, 1, 1, 1, 1)
             resumed = send_bulk(client, mm7.SubmitReq(subject="s"), numbers, concurrency=1, tag="c")
-            assert (resumed.sent, resumed.skipped) == (2, 1)
+            assert (resumed.sent, resumed.skipped, resumed.may_have_arrived) == (2, 1, 0)
+            assert mm7.store.summarize(client.core.store, "c").may_have_arrived == 0
         tids: dict[str, list[str]] = {}
         for req in server.requests:
             env = req.decode()
