@@ -192,7 +192,8 @@ class ForwardingHandler(Handler):
     delivery, nor sent again after a few minutes (the application checks the time).
 
     A 2xx answer is success; its JSON body may say `{"status": 1000}` or refuse with
-    `{"status": 4xxx, "text": "..."}` (the MMSC gets that status). No whole answer within
+    `{"status": 4xxx, "text": "..."}` (the MMSC gets that status), but for a status that says
+    "later" (`status.is_retryable`: 4006, 3000, 3002), which fails the message as below. No whole answer within
     `timeout` (the answer's bytes included) or any other HTTP status fails the message: the MMSC
     gets a Server fault and sends it again, and the store keeps it for `mm7bind replay`.
     """
@@ -312,6 +313,7 @@ def signature(secret: bytes, timestamp: str, delivery: str, body: bytes) -> str:
 def _outcome(content_type: str, body: bytes) -> m.Status | None:
     """What the application's answer says the MMSC should hear: nothing said is success."""
     from .receiver import Reject  # noqa: PLC0415
+    from .status import is_retryable  # noqa: PLC0415
 
     if not body or "json" not in content_type:
         return None
@@ -325,6 +327,11 @@ def _outcome(content_type: str, body: bytes) -> m.Status | None:
     if not isinstance(code, int) or isinstance(code, bool) or not 1000 <= code <= 4999 or (
             text is not None and not isinstance(text, str)):
         raise ForwardError(f"the application's status is not an MM7 status code (and text): {said!r}")
+    if is_retryable(code):
+        # "Busy, try later" (4006, a 3xxx server error): a Reject would mark the message rejected,
+        # answered so on every copy the MMSC sends again and left out of replays: lost. Failed, it
+        # stays stored for replay, and the MMSC is asked to send it again.
+        raise ForwardError(f"the application answered {code} {text or ''}".rstrip() + ": to be sent again")
     if code >= 2000:
         raise Reject(code, text)
     return m.Status(code, text)

@@ -110,14 +110,14 @@ def test_a_message_arrives_at_the_application_whole_and_signed(app):
 def test_the_application_decides_the_status(app):
     rx = mm7.Receiver(ForwardingHandler(app.url), store=mm7.MemoryStore())
     app.answers = [(200, b'{"status": 1100, "text": "partly"}', "application/json"),
-                   (200, b'{"status": 4006, "text": "busy"}', "application/json"),
+                   (200, b'{"status": 4007, "text": "denied"}', "application/json"),
                    (200, b'{"status": "ok"}', "application/json"),
                    (200, b"{not json", "application/json"),
                    (200, b'{"received": true}', "application/json")]
     status, answer = post(rx, mo(), "s-1")
     assert status == 200 and (answer.body.status.code, answer.body.status.text) == (1100, "partly")
     status, answer = post(rx, mo(), "s-2")
-    assert status == 500 and answer.body.detail.status.code == 4006 and answer.body.code == "Server"
+    assert status == 500 and answer.body.detail.status.code == 4007 and answer.body.code == "Server"
     assert rx.store.inbox_get(2).state == "rejected"
     for tid in ("s-3", "s-4"):  # an answer that means nothing: not taken as success
         status, answer = post(rx, mo(), tid)
@@ -129,6 +129,21 @@ def test_the_application_decides_the_status(app):
     app.answers = [(200, b" " * 70_000 + b'{"status": 1000}', "application/json")]  # a runaway answer
     status, answer = post(rx, mo(), "s-6")
     assert status == 500 and "more than 65536 bytes" in rx.store.inbox_get(6).error
+
+
+@pytest.mark.parametrize("later", [b'{"status": 4006, "text": "busy"}', b'{"status": 3000}'])
+def test_an_application_that_says_later_gets_the_message_again(app, later):
+    """4006 (busy) or a server error from the application is no refusal: a message marked rejected
+    is answered so on every copy the MMSC sends again, and left out of replays — lost."""
+    rx = mm7.Receiver(ForwardingHandler(app.url), store=mm7.MemoryStore())
+    app.answers = [(200, later, "application/json")]
+    status, answer = post(rx, mo(), "l-1")
+    assert status == 500 and answer.body.code == "Server"  # the MMSC sends it again
+    record = rx.store.inbox_get(1)
+    assert record.state == "failed" and "the application answered" in record.error  # kept for replay
+    status, answer = post(rx, mo(), "l-1")  # it does: the application is asked again, and takes it
+    assert status == 200 and answer.body.status.code == 1000
+    assert rx.store.inbox_get(1).state == "handled" and len(app.got) == 2
 
 
 def test_a_message_the_application_did_not_take_is_kept_and_sent_again(app):
