@@ -206,7 +206,16 @@ class ForwardingHandler(Handler):
         self.url, self.timeout, self.include_data = url, seconds_between_rounds("timeout", timeout), include_data
         self.shown_url = shown_url(url)  # (errors are logged and stored: no password of the URL's)
         self.secret = secret.encode("utf-8") if secret else None
-        self.session = session or requests.Session()
+        if session is None:
+            # (the client's connections, whose answer, head included, is read against one deadline:
+            # a read's timeout alone let an application trickling its head hold us for ever)
+            from .client import _adapter_class  # noqa: PLC0415
+
+            session = requests.Session()
+            adapter = _adapter_class()()
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        self.session = session
         self.session.trust_env = False  # the application's address is configured, not inherited
         self.headers = dict(headers or {})
 
@@ -239,6 +248,8 @@ class ForwardingHandler(Handler):
         import requests  # noqa: PLC0415
         import urllib3  # noqa: PLC0415
 
+        from .client import _answer_deadline  # noqa: PLC0415
+
         payload = self.payload(event, msg, ctx)
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         delivery = delivery_id(msg, ctx, payload)
@@ -248,6 +259,7 @@ class ForwardingHandler(Handler):
         if self.secret is not None:
             headers["X-MM7bind-Signature"] = "sha256=" + signature(self.secret, timestamp, delivery, body)
         deadline = time.monotonic() + self.timeout
+        _answer_deadline.at = deadline
         try:
             with self.session.post(self.url, data=body, headers=headers, timeout=self.timeout,
                                    allow_redirects=False, stream=True) as answer:
@@ -266,6 +278,8 @@ class ForwardingHandler(Handler):
             # (the cause in words, as the client logs its own: not urllib3's pool and retry wrappers)
             why = transport_reason(exc).replace(self.url, self.shown_url)
             raise ForwardError(f"{self.shown_url}: {type(exc).__name__}: {why}") from None
+        finally:
+            _answer_deadline.at = None
         if not 200 <= answer.status_code < 300:
             raise ForwardError(f"{self.shown_url} answered HTTP {answer.status_code}: {text[:200]!r}")
         if len(text) > ANSWER_LIMIT:

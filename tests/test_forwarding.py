@@ -304,3 +304,18 @@ def test_an_application_trickling_its_answer_fails_within_the_timeout():
         started = time.monotonic()
         assert post(rx, mo(), "slow-1")[0] == 500  # failed: kept for replay, the MMSC told to resend
         assert time.monotonic() - started < 10  # (was: as long as the application kept trickling)
+
+
+class _TricklingHead(TricklingServer):
+    head = b"HTTP/1.1 200 OK\r\n"
+    drip = b"X-Slow: 1\r\n"  # (a header line every 0.2 s: the head never ends)
+
+
+def test_an_application_trickling_the_head_of_its_answer_fails_within_the_timeout():
+    """A read's timeout bounds one read: an answer's head coming a line at a time held the
+    forward (and the receiver's worker, the message in hand) for as long as it went on."""
+    with _TricklingHead() as slow:
+        rx = mm7.Receiver(ForwardingHandler(slow.url, timeout=1), store=mm7.MemoryStore())
+        assert post(rx, mo(), "slow-head")[0] == 500  # failed: kept for replay, the MMSC told to resend
+        error = rx.store.inbox_get(1).error
+        assert "timed out" in error and "more than 100 headers" not in error, error
