@@ -10,19 +10,22 @@ import csv
 import dataclasses
 import hashlib
 import io
+import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import messages as m
 from . import sendonce
-from .arrival import ANSWERED, arrival
+from .arrival import ANSWERED, arrival, may_have_arrived
 from .errors import STORE_ERRORS, ConnectError, MM7Error
 from .store import OUTBOX_PENDING
+
+log = logging.getLogger("mm7bind.bulk")
 
 
 @dataclass
@@ -30,6 +33,7 @@ class BulkResult:
     total: int = 0
     sent: int = 0
     failed: int = 0
+    may_have_arrived: int = 0  # of the failed: no answer came, the MMSC may have taken it (`mm7bind.arrival`)
     skipped: int = 0  # already sent under the same tag (an earlier, interrupted run)
     repeated: int = 0  # recipients listed more than once (sent once)
     elapsed: float = 0.0
@@ -201,13 +205,18 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     When `stop_after_unreachable` requests in a row found no MMSC taking connections (each after
     the client's retries and fail-over), the MMSC is down: nothing new starts (`unreachable` set),
     rather than every remaining recipient waiting out its retries to fail the same way; under a
-    tag, the same run started again later sends the rest. 0: never stop."""
+    tag, the same run started again later sends the rest. 0: never stop.
+
+    Only a few requests wait ahead of the workers (twice `concurrency`), so a campaign's memory is
+    its list of recipients and its result, not a pending task per recipient. A `progress` callback
+    that raises is logged (logger "mm7bind.bulk", WARNING) and not called again: the campaign goes on."""
     tries: Counter = Counter()
     recipients, result = _plan(client.core.store, recipients, tag, tries)
     resumable = tag is not None and client.core.store is not None
     lock = threading.Lock()
     started = time.monotonic()
     unreached_in_a_row = 0
+    progress_calls = [progress] if progress else []  # (emptied when the callback fails)
 
     def one(rcpt: str) -> None:
         nonlocal unreached_in_a_row
@@ -225,17 +234,17 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
                     result.skipped += 1
                     result.elapsed = time.monotonic() - started
                 return
-            ok, why = r.ok, f"{r.status.code} {r.status.text}"
+            ok, why, unsure = r.ok, f"{r.status.code} {r.status.text}", False
         except ConnectError as exc:  # (refused by every MMSC, each try: it never went out)
-            ok, why, r = False, f"{type(exc).__name__}: {exc}", None
+            ok, why, r, unsure = False, f"{type(exc).__name__}: {exc}", None, False
             with lock:
                 unreached_in_a_row += 1
                 if stop_after_unreachable and unreached_in_a_row >= stop_after_unreachable:
                     result.unreachable = True
         except MM7Error as exc:
-            ok, why, r = False, f"{type(exc).__name__}: {exc}", None
+            ok, why, r, unsure = False, f"{type(exc).__name__}: {exc}", None, may_have_arrived(exc)
         except STORE_ERRORS as exc:  # (the claim could not be taken: not sent)
-            ok, why, r = False, f"not sent: the store failed: {type(exc).__name__}: {exc}", None
+            ok, why, r, unsure = False, f"not sent: the store failed: {type(exc).__name__}: {exc}", None, False
         with lock:
             if r is not None:  # an MMSC answered
                 unreached_in_a_row = 0
@@ -244,14 +253,33 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
                 result.message_ids[rcpt] = r.message_id
             else:
                 result.failed += 1
+                result.may_have_arrived += unsure
                 result.failures.append((rcpt, why))
             result.elapsed = time.monotonic() - started
-            if progress:
-                progress(result)
+            if progress_calls:
+                try:
+                    progress(result)
+                except Exception:
+                    # (a progress display that breaks, say a closed stderr, must not end a campaign
+                    # half-way with its counts lost: it is said once, and the sending goes on)
+                    progress_calls.clear()
+                    log.warning("the progress callback failed; the campaign goes on without it", exc_info=True)
 
-    pool = ThreadPoolExecutor(max(1, concurrency))
+    workers = max(1, concurrency)
+    pool = ThreadPoolExecutor(workers)
     try:
-        for future in [pool.submit(one, rcpt) for rcpt in recipients]:
+        # A few requests queued ahead of the workers, not one per recipient: a pending future
+        # takes about 2 KB, and a million-recipient campaign must not take gigabytes for them.
+        in_flight: set = set()
+        for rcpt in recipients:
+            if len(in_flight) >= 2 * workers:
+                finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    future.result()
+            if result.unreachable:
+                break
+            in_flight.add(pool.submit(one, rcpt))
+        for future in in_flight:
             future.result()
     except KeyboardInterrupt:
         # Ctrl-C: nothing new starts; the requests in flight finish and are counted, so that the

@@ -457,6 +457,9 @@ def cmd_send(args: argparse.Namespace) -> int:
         return _bulk_exit(result)
     print(f"sent {result.sent}, failed {result.failed}, {result.total} recipients in {result.elapsed:.1f} s "
           f"({result.rate:.1f}/s)")
+    if result.may_have_arrived:  # (not to be sent again by other means: the MMSC may have them)
+        again = f"`--tag {args.tag}` again sends them with the same TransactionID" if args.tag else "check before sending again"
+        print(f"{result.may_have_arrived} of the failed got no answer: the MMSC may have taken them ({again})")
     if result.interrupted:
         left = result.total - result.sent - result.failed
         again = (f"`--tag {args.tag}` again sends only to those the MMSC has not accepted" if args.tag
@@ -1049,7 +1052,8 @@ def _tag_summary(args: argparse.Namespace) -> int:
         print(json.dumps(dataclasses.asdict(s), ensure_ascii=False, indent=2))
         return EXIT_OK
     print(printable(f"tag {s.tag}: {s.requests} SubmitReq: {s.accepted} accepted, {s.refused} refused, "
-                     f"{s.failed} without answer"))
+                     f"{s.failed} without answer" + (f" ({s.may_have_arrived} of them may have reached the MMSC)"
+                                                     if s.may_have_arrived else "")))
     delivery = ", ".join(f"{status} {n}" for status, n in sorted(s.delivery.items(), key=lambda i: -i[1]))
     print(printable(f"{s.recipients} recipients: {delivery + ', ' if delivery else ''}no report yet {s.awaiting}"))
     if s.read:

@@ -185,14 +185,15 @@ class ForwardingHandler(Handler):
     a carrier routing header reaches the application), `message` (the fields), `parts` (content type, charset,
     Content-ID and -Location, file name, size, sha256, `data` in base64, and `text` for text
     parts), `sent` (for reports: the SubmitReq we sent, when the store knows it), `deviations`.
-    Headers: `X-MM7bind-Event`, `X-MM7bind-Delivery` (the same on every retry of one message: the
-    application can drop repeats), `X-MM7bind-Timestamp` (Unix seconds) and, with a `secret`,
+    Headers: `X-MM7bind-Event`, `X-MM7bind-Delivery` (the same on every retry of one message, never
+    the same for two, `delivery_id`: the application can drop repeats), `X-MM7bind-Timestamp` (Unix seconds) and, with a `secret`,
     `X-MM7bind-Signature: sha256=<HMAC-SHA256 of "<timestamp>.<delivery>." + the body>` — signing
     the time and the delivery id too, so a captured request cannot be passed off as another
     delivery, nor sent again after a few minutes (the application checks the time).
 
     A 2xx answer is success; its JSON body may say `{"status": 1000}` or refuse with
-    `{"status": 4xxx, "text": "..."}` (the MMSC gets that status). No whole answer within
+    `{"status": 4xxx, "text": "..."}` (the MMSC gets that status), but for a status that says
+    "later" (`status.is_retryable`: 4006, 3000, 3002), which fails the message as below. No whole answer within
     `timeout` (the answer's bytes included) or any other HTTP status fails the message: the MMSC
     gets a Server fault and sends it again, and the store keeps it for `mm7bind replay`.
     """
@@ -205,7 +206,16 @@ class ForwardingHandler(Handler):
         self.url, self.timeout, self.include_data = url, seconds_between_rounds("timeout", timeout), include_data
         self.shown_url = shown_url(url)  # (errors are logged and stored: no password of the URL's)
         self.secret = secret.encode("utf-8") if secret else None
-        self.session = session or requests.Session()
+        if session is None:
+            # (the client's connections, whose answer, head included, is read against one deadline:
+            # a read's timeout alone let an application trickling its head hold us for ever)
+            from .client import _adapter_class  # noqa: PLC0415
+
+            session = requests.Session()
+            adapter = _adapter_class()()
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        self.session = session
         self.session.trust_env = False  # the application's address is configured, not inherited
         self.headers = dict(headers or {})
 
@@ -238,14 +248,18 @@ class ForwardingHandler(Handler):
         import requests  # noqa: PLC0415
         import urllib3  # noqa: PLC0415
 
-        body = json.dumps(self.payload(event, msg, ctx), ensure_ascii=False).encode("utf-8")
-        delivery = f"{msg.ELEMENT}-{ctx.record.id}" if ctx.record is not None else f"{msg.ELEMENT}-{ctx.transaction_id}"
+        from .client import _answer_deadline  # noqa: PLC0415
+
+        payload = self.payload(event, msg, ctx)
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        delivery = delivery_id(msg, ctx, payload)
         timestamp = str(int(time.time()))
         headers = {**self.headers, "Content-Type": "application/json; charset=utf-8", "X-MM7bind-Event": event,
                    "X-MM7bind-Delivery": delivery, "X-MM7bind-Timestamp": timestamp}
         if self.secret is not None:
             headers["X-MM7bind-Signature"] = "sha256=" + signature(self.secret, timestamp, delivery, body)
         deadline = time.monotonic() + self.timeout
+        _answer_deadline.at = deadline
         try:
             with self.session.post(self.url, data=body, headers=headers, timeout=self.timeout,
                                    allow_redirects=False, stream=True) as answer:
@@ -264,6 +278,8 @@ class ForwardingHandler(Handler):
             # (the cause in words, as the client logs its own: not urllib3's pool and retry wrappers)
             why = transport_reason(exc).replace(self.url, self.shown_url)
             raise ForwardError(f"{self.shown_url}: {type(exc).__name__}: {why}") from None
+        finally:
+            _answer_deadline.at = None
         if not 200 <= answer.status_code < 300:
             raise ForwardError(f"{self.shown_url} answered HTTP {answer.status_code}: {text[:200]!r}")
         if len(text) > ANSWER_LIMIT:
@@ -283,6 +299,23 @@ class ForwardingHandler(Handler):
 ANSWER_LIMIT = 64 * 1024  # bytes of an application's answer we read
 
 
+def delivery_id(msg: m.Message, ctx: Context, payload: dict) -> str:
+    """X-MM7bind-Delivery: the same on every try of one message (a replay, the MMSC sending it again),
+    never the same for two, so that an application dropping repeats by it drops no new message.
+    A record number alone comes again from another store (a new file, a MemoryStore after a
+    restart), and a TransactionID alone from an MMSC whose counter started again: the record's
+    time of arrival, or without a store the message itself, goes with them. Plain ASCII whatever
+    the peer's TransactionID holds (an HTTP header carries no other)."""
+    import hashlib  # noqa: PLC0415
+
+    if ctx.record is not None:
+        basis = f"{ctx.record.received_at.isoformat()}\0{ctx.record.transaction_id}"
+        return f"{msg.ELEMENT}-{ctx.record.id}-{hashlib.sha256(basis.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
+    basis = json.dumps([ctx.transaction_id, payload["message"], [p["sha256"] for p in payload["parts"]]],
+                       sort_keys=True, ensure_ascii=True)
+    return f"{msg.ELEMENT}-{hashlib.sha256(basis.encode('ascii')).hexdigest()[:24]}"
+
+
 def signature(secret: bytes, timestamp: str, delivery: str, body: bytes) -> str:
     """The hex HMAC-SHA256 a forwarded request carries (X-MM7bind-Signature: sha256=...)."""
     import hashlib  # noqa: PLC0415
@@ -294,6 +327,7 @@ def signature(secret: bytes, timestamp: str, delivery: str, body: bytes) -> str:
 def _outcome(content_type: str, body: bytes) -> m.Status | None:
     """What the application's answer says the MMSC should hear: nothing said is success."""
     from .receiver import Reject  # noqa: PLC0415
+    from .status import is_retryable  # noqa: PLC0415
 
     if not body or "json" not in content_type:
         return None
@@ -307,6 +341,11 @@ def _outcome(content_type: str, body: bytes) -> m.Status | None:
     if not isinstance(code, int) or isinstance(code, bool) or not 1000 <= code <= 4999 or (
             text is not None and not isinstance(text, str)):
         raise ForwardError(f"the application's status is not an MM7 status code (and text): {said!r}")
+    if is_retryable(code):
+        # "Busy, try later" (4006, a 3xxx server error): a Reject would mark the message rejected,
+        # answered so on every copy the MMSC sends again and left out of replays: lost. Failed, it
+        # stays stored for replay, and the MMSC is asked to send it again.
+        raise ForwardError(f"the application answered {code} {text or ''}".rstrip() + ": to be sent again")
     if code >= 2000:
         raise Reject(code, text)
     return m.Status(code, text)

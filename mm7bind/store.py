@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from .arrival import may_have_arrived
 from .display import is_secret_header
 from .errors import STORE_ERRORS
 from .periodic import Periodic, seconds_between_rounds
@@ -1492,6 +1493,7 @@ class TagSummary:
     accepted: int = 0  # ... that the MMSC took (a 1xxx status)
     refused: int = 0  # ... that it answered with another status
     failed: int = 0  # ... that got no MM7 answer at all
+    may_have_arrived: int = 0  # ... of those, the ones the MMSC may have taken all the same (`mm7bind.arrival`)
     recipients: int = 0  # recipients of the accepted ones
     delivery: dict[str, int] = field(default_factory=dict)  # latest delivery report status → recipients
     awaiting: int = 0  # recipients of accepted messages without a delivery report yet
@@ -1528,6 +1530,7 @@ def summarize(store, tag: str) -> TagSummary:
             out.refused += 1
         else:
             out.failed += 1
+            out.may_have_arrived += rec.error is None or may_have_arrived(rec.error)
         if not rec.ok:
             continue
         out.recipients += len(rec.recipients)

@@ -87,3 +87,40 @@ def test_a_quoted_printable_line_without_end_in_bounded_memory():
         tracemalloc.stop()
     assert isinstance(parts[0].blob, SpooledBlob) and parts[0].blob.read() == b"abc=" * (len(line) // 6)
     assert peak < 2 * 1024 * 1024, f"peak Python allocation {peak / 2**20:.1f} MiB"  # (the read buffer: 1 MiB)
+
+
+def test_a_campaign_keeps_a_few_requests_queued_not_one_per_recipient(monkeypatch):
+    """A pending request (a future) takes about 2 KB: a million recipients must not mean a million
+    of them at once."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from mm7bind import bulk
+
+    outstanding, most = [0], [0]
+    lock = threading.Lock()
+
+    class CountingPool(ThreadPoolExecutor):
+        def submit(self, fn, *args, **kwargs):
+            def ended(_future):
+                with lock:
+                    outstanding[0] -= 1
+
+            with lock:
+                outstanding[0] += 1
+                most[0] = max(most[0], outstanding[0])
+            future = super().submit(fn, *args, **kwargs)
+            future.add_done_callback(ended)
+            return future
+
+    def submit(msg, tag=None):
+        time.sleep(0.002)  # (an MMSC's answer takes a while: the list is read faster than it is sent)
+        return SimpleNamespace(ok=True, message_id=f"m-{msg.recipients.to[0]}", status=mm7.Status(1000, "ok"))
+
+    client = SimpleNamespace(core=SimpleNamespace(store=None), submit=submit)
+    monkeypatch.setattr(bulk, "ThreadPoolExecutor", CountingPool)
+    result = bulk.send_bulk(client, mm7.SubmitReq(subject="s"), (f"+86{i}" for i in range(300)), concurrency=4)
+    assert (result.sent, result.failed) == (300, 0) and len(result.message_ids) == 300
+    assert most[0] <= 8  # twice the workers, whatever the length of the list

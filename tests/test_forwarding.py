@@ -89,8 +89,9 @@ def test_a_message_arrives_at_the_application_whole_and_signed(app):
     assert status == 200 and answer.body.status.code == 1000
     [(headers, body)] = app.got
     assert headers["X-MM7bind-Event"] == "deliver" and headers["X-Tenant"] == "sp1"
-    assert headers["X-MM7bind-Delivery"] == "DeliverReq-1"
-    signed = f'{headers["X-MM7bind-Timestamp"]}.DeliverReq-1.'.encode() + app.raw  # time, delivery id, body
+    delivery = headers["X-MM7bind-Delivery"]
+    assert delivery.startswith("DeliverReq-1-")
+    signed = f'{headers["X-MM7bind-Timestamp"]}.{delivery}.'.encode() + app.raw  # time, delivery id, body
     expected = hmac.new(b"s3cret", signed, hashlib.sha256).hexdigest()
     assert headers["X-MM7bind-Signature"] == f"sha256={expected}"
     assert abs(int(headers["X-MM7bind-Timestamp"]) - time.time()) < 60
@@ -109,14 +110,14 @@ def test_a_message_arrives_at_the_application_whole_and_signed(app):
 def test_the_application_decides_the_status(app):
     rx = mm7.Receiver(ForwardingHandler(app.url), store=mm7.MemoryStore())
     app.answers = [(200, b'{"status": 1100, "text": "partly"}', "application/json"),
-                   (200, b'{"status": 4006, "text": "busy"}', "application/json"),
+                   (200, b'{"status": 4007, "text": "denied"}', "application/json"),
                    (200, b'{"status": "ok"}', "application/json"),
                    (200, b"{not json", "application/json"),
                    (200, b'{"received": true}', "application/json")]
     status, answer = post(rx, mo(), "s-1")
     assert status == 200 and (answer.body.status.code, answer.body.status.text) == (1100, "partly")
     status, answer = post(rx, mo(), "s-2")
-    assert status == 500 and answer.body.detail.status.code == 4006 and answer.body.code == "Server"
+    assert status == 500 and answer.body.detail.status.code == 4007 and answer.body.code == "Server"
     assert rx.store.inbox_get(2).state == "rejected"
     for tid in ("s-3", "s-4"):  # an answer that means nothing: not taken as success
         status, answer = post(rx, mo(), tid)
@@ -128,6 +129,21 @@ def test_the_application_decides_the_status(app):
     app.answers = [(200, b" " * 70_000 + b'{"status": 1000}', "application/json")]  # a runaway answer
     status, answer = post(rx, mo(), "s-6")
     assert status == 500 and "more than 65536 bytes" in rx.store.inbox_get(6).error
+
+
+@pytest.mark.parametrize("later", [b'{"status": 4006, "text": "busy"}', b'{"status": 3000}'])
+def test_an_application_that_says_later_gets_the_message_again(app, later):
+    """4006 (busy) or a server error from the application is no refusal: a message marked rejected
+    is answered so on every copy the MMSC sends again, and left out of replays — lost."""
+    rx = mm7.Receiver(ForwardingHandler(app.url), store=mm7.MemoryStore())
+    app.answers = [(200, later, "application/json")]
+    status, answer = post(rx, mo(), "l-1")
+    assert status == 500 and answer.body.code == "Server"  # the MMSC sends it again
+    record = rx.store.inbox_get(1)
+    assert record.state == "failed" and "the application answered" in record.error  # kept for replay
+    status, answer = post(rx, mo(), "l-1")  # it does: the application is asked again, and takes it
+    assert status == 200 and answer.body.status.code == 1000
+    assert rx.store.inbox_get(1).state == "handled" and len(app.got) == 2
 
 
 def test_a_message_the_application_did_not_take_is_kept_and_sent_again(app):
@@ -143,7 +159,7 @@ def test_a_message_the_application_did_not_take_is_kept_and_sent_again(app):
     status, answer = post(rx, mo(), "r-1")  # and now it takes it
     assert status == 200 and store.inbox_get(1).state == "handled"
     deliveries = [h["X-MM7bind-Delivery"] for h, _ in app.got]
-    assert deliveries == ["DeliverReq-1"] * 3  # one message: the application can drop repeats
+    assert len(set(deliveries)) == 1 and len(deliveries) == 3  # one message: the application can drop repeats
     status, answer = post(rx, mo(), "r-1")  # a repeat after success is answered from the store
     assert status == 200 and len(app.got) == 3
     dead = mm7.Receiver(ForwardingHandler("http://127.0.0.1:9/nothing"), store=store)
@@ -152,6 +168,27 @@ def test_a_message_the_application_did_not_take_is_kept_and_sent_again(app):
     why = store.inbox_get(2).error
     assert "http://127.0.0.1:9/nothing: ConnectionError: " in why and why.endswith("Connection refused")
     assert "Max retries" not in why and "HTTPConnectionPool" not in why
+
+
+def test_a_new_message_never_comes_with_the_delivery_id_of_an_earlier_one(app):
+    """An application drops repeats by X-MM7bind-Delivery: a new message with an earlier one's id
+    would be answered 1000 and lost. A record number comes again from another store (a new file, a
+    MemoryStore after a restart), a TransactionID from an MMSC whose counter started again."""
+    for _ in range(2):  # the same service restarted with a fresh store
+        rx = mm7.Receiver(ForwardingHandler(app.url), store=mm7.MemoryStore())
+        assert post(rx, mo("first"), "1")[0] == 200
+    assert post(rx, mo("first"), "1")[0] == 200  # the MMSC's repeat: answered from the store
+    first, second = (h["X-MM7bind-Delivery"] for h, _ in app.got)
+    assert first != second and first.startswith("DeliverReq-1-") and second.startswith("DeliverReq-1-")
+    app.got.clear()
+    rx = mm7.Receiver(ForwardingHandler(app.url))  # no store: its repeats are the MMSC's alone
+    sent = mm7.encode(mo("一"), transaction_id="交易-7")  # (not Latin-1: no HTTP header can carry it)
+    again = mm7.encode(mo("二"), transaction_id="交易-7")
+    for out in (sent, sent, again):  # a repeat, then a new message under a TransactionID used again
+        rsp = rx.handle(out.to_bytes(), out.content_type, {}, "10.1.2.3")
+        assert rsp.status == 200 and mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"]).body.status.code == 1000
+    one, repeat, other = (h["X-MM7bind-Delivery"] for h, _ in app.got)
+    assert one == repeat != other and one.isascii()
 
 
 @pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 0, -1])
@@ -203,6 +240,7 @@ def test_serve_forwards_and_replay_sends_again(app, tmp_path):
     proc = run("replay", "--config", str(cfg))  # the application is back: replay forwards it
     assert proc.returncode == 0 and "#1: handled" in proc.stdout, proc.stdout + proc.stderr
     assert len(app.got) == 2 and app.got[1][1]["replay"] is True
+    assert app.got[1][0]["X-MM7bind-Delivery"] == headers["X-MM7bind-Delivery"]  # a replay is a repeat
     cfg.write_text('[receiver]\nforward_url = "ftp://x"\nforward_timeout = 0\n', encoding="utf-8")
     proc = run("config", "check", str(cfg))
     assert proc.returncode == 3 and "receiver.forward_url" in proc.stdout + proc.stderr
@@ -266,3 +304,18 @@ def test_an_application_trickling_its_answer_fails_within_the_timeout():
         started = time.monotonic()
         assert post(rx, mo(), "slow-1")[0] == 500  # failed: kept for replay, the MMSC told to resend
         assert time.monotonic() - started < 10  # (was: as long as the application kept trickling)
+
+
+class _TricklingHead(TricklingServer):
+    head = b"HTTP/1.1 200 OK\r\n"
+    drip = b"X-Slow: 1\r\n"  # (a header line every 0.2 s: the head never ends)
+
+
+def test_an_application_trickling_the_head_of_its_answer_fails_within_the_timeout():
+    """A read's timeout bounds one read: an answer's head coming a line at a time held the
+    forward (and the receiver's worker, the message in hand) for as long as it went on."""
+    with _TricklingHead() as slow:
+        rx = mm7.Receiver(ForwardingHandler(slow.url, timeout=1), store=mm7.MemoryStore())
+        assert post(rx, mo(), "slow-head")[0] == 500  # failed: kept for replay, the MMSC told to resend
+        error = rx.store.inbox_get(1).error
+        assert "timed out" in error and "more than 100 headers" not in error, error

@@ -540,6 +540,26 @@ def test_long_chinese_names_are_cut_to_what_a_file_system_takes(tmp_path):
     assert all(len(n.encode()) <= 255 for n in names) and any(n.endswith(".txt") for n in names)
 
 
+def test_a_progress_callback_that_fails_does_not_end_the_campaign(tmp_path, caplog):
+    """A progress display that breaks (a closed stderr, say) is said, and the sending goes on: the
+    campaign is not left half-done with its counts lost."""
+    from mm7bind.bulk import send_bulk
+    from mm7bind.simulator import Simulator, SimulatorConfig
+
+    calls = []
+
+    def progress(result):
+        calls.append(result.sent)
+        raise BrokenPipeError(32, "Broken pipe")
+
+    numbers = [f"+86138000000{i:02d}" for i in range(6)]
+    with Simulator(SimulatorConfig()) as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        result = send_bulk(client, mm7.SubmitReq(subject="s"), numbers, concurrency=2, progress=progress)
+        assert (result.sent, result.failed, result.interrupted) == (6, 0, False) and len(sim.messages) == 6
+    assert len(calls) == 1  # not called again once it failed
+    assert "progress callback failed" in caplog.text
+
+
 def test_a_request_that_timed_out_in_a_campaign_goes_again_with_its_transaction_id(tmp_path):
     """No answer in time: the MMSC may have taken it. On resuming it goes again under the same
     TransactionID (an MMSC can tell the repeat); one the MMSC refused goes under a new one."""
@@ -565,8 +585,14 @@ def test_a_request_that_timed_out_in_a_campaign_goes_again_with_its_transaction_
                         read_timeout=0.2) as client:
             first = send_bulk(client, mm7.SubmitReq(subject="s"), numbers, concurrency=1, tag="c")
             assert (first.sent, first.failed) == (1, 2)
+            # The refusal is a failure; the timeout may have arrived: said apart, so that it is not
+            # sent again by other means as if it had failed.
+            assert first.may_have_arrived == 1
+            s = mm7.store.summarize(client.core.store, "c")
+            assert (s.requests, s.accepted, s.refused, s.failed, s.may_have_arrived) == (3, 1, 1, 1, 1)
             resumed = send_bulk(client, mm7.SubmitReq(subject="s"), numbers, concurrency=1, tag="c")
-            assert (resumed.sent, resumed.skipped) == (2, 1)
+            assert (resumed.sent, resumed.skipped, resumed.may_have_arrived) == (2, 1, 0)
+            assert mm7.store.summarize(client.core.store, "c").may_have_arrived == 0
         tids: dict[str, list[str]] = {}
         for req in server.requests:
             env = req.decode()
