@@ -1,0 +1,99 @@
+"""The pytest plugin as a user meets it: a test file of their own, run by pytest in a subprocess,
+with mm7bind installed as this tree's pyproject.toml declares it (its pytest11 entry point)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# pytest run with mm7bind's entry points as this tree declares them (not those of whatever copy
+# of mm7bind happens to be installed): pytest reads them from importlib.metadata's distributions.
+RUNNER = """\
+import importlib.metadata, pathlib, sys
+import pytest
+ours = importlib.metadata.PathDistribution(pathlib.Path(sys.argv[1]))
+found = importlib.metadata.distributions
+def distributions(**kw):
+    return [ours, *(d for d in found(**kw) if (d.metadata["Name"] or "").lower() != "mm7bind")]
+importlib.metadata.distributions = distributions
+sys.exit(pytest.main(sys.argv[2:]))
+"""
+
+USER_TESTS = '''\
+import pytest
+import mm7bind
+
+
+def test_submit_and_report(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    with mm7bind.Client(mm7_simulator.url) as client:
+        result = client.submit(mm7bind.SubmitReq(recipients=["+8613800138000"], subject="hello",
+                                                 delivery_report=True))
+    assert mm7_simulator.messages[result.message_id].request.subject == "hello"
+    assert mm7_simulator.wait_idle()
+    assert [m.ELEMENT for m, ctx in mm7_receiver.received] == ["DeliveryReportReq"]
+
+
+@pytest.mark.mm7_simulator(dialect="cmcc")
+def test_marker(mm7_simulator):
+    assert mm7_simulator.config.dialect == "cmcc"
+'''
+
+
+def installed_as_declared(where: Path) -> Path:
+    """A dist-info for mm7bind holding this tree's entry points, as pip would write it."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    info = where / f"mm7bind-{project['version']}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: mm7bind\nVersion: {project['version']}\n")
+    lines = []
+    for group, entries in project.get("entry-points", {}).items():
+        lines += [f"[{group}]", *(f"{name} = {target}" for name, target in entries.items()), ""]
+    (info / "entry_points.txt").write_text("\n".join(lines))
+    return info
+
+
+def run_pytest(project: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    info = installed_as_declared(project.parent)
+    runner = project.parent / "run_pytest.py"
+    runner.write_text(RUNNER)
+    inherited = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")}
+    return subprocess.run([sys.executable, str(runner), str(info), "-q", "-p", "no:cacheprovider", *args],
+                          cwd=project, env={**inherited, "PYTHONPATH": str(ROOT), **(env or {})},
+                          capture_output=True, text=True, timeout=180, check=False)
+
+
+@pytest.fixture
+def project(tmp_path):
+    where = tmp_path / "project"
+    where.mkdir()
+    (where / "test_mine.py").write_text(USER_TESTS, encoding="utf-8")
+    return where
+
+
+def said(proc: subprocess.CompletedProcess) -> str:
+    return proc.stdout[-4000:] + proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize("how", ["autoloaded", "-p", "pytest_plugins", "-p without autoload"])
+def test_the_plugin_loads_every_documented_way(project, how):
+    # Named otherwise than its module, the entry point made pytest refuse to start ("Plugin
+    # already registered under a different name") when a user also named the module: with -p,
+    # or in a conftest's pytest_plugins, as pytest's documentation shows for any plugin.
+    args, env = [], {}
+    if how == "-p":
+        args = ["-p", "mm7bind.testing"]
+    elif how == "pytest_plugins":
+        (project / "conftest.py").write_text('pytest_plugins = ["mm7bind.testing"]\n')
+    elif how == "-p without autoload":
+        args, env = ["-p", "mm7bind.testing"], {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    proc = run_pytest(project, *args, env=env)
+    assert proc.returncode == 0 and "2 passed" in proc.stdout, said(proc)
