@@ -213,6 +213,9 @@ def test_health_path_for_load_balancers(tmp_path):
         got = requests.get(srv.url + "/health", timeout=10)
         assert (got.status_code, got.text, got.headers["Cache-Control"]) == (200, "ok\n", "no-store")
         assert requests.head(srv.url + "/health", timeout=10).status_code == 200
+        for method in ("POST", "PUT", "DELETE"):  # no check: the probe writes to the store
+            refused = requests.request(method, srv.url + "/health", data=b"x", timeout=10)
+            assert (refused.status_code, refused.headers["Allow"]) == (405, "GET, HEAD")
 
         def broken():
             raise sqlite3.OperationalError("disk I/O error")
@@ -335,6 +338,8 @@ def test_asgi_health_path_for_load_balancers(tmp_path):
                        health_path="/health")
     got, _ = call_asgi(app, [b""], {}, path="/health", method="GET")  # (a balancer outside the MMSC allow-list)
     assert (got["status"], got["body"], got["headers"]["cache-control"]) == (200, b"ok\n", "no-store")
+    refused, _ = call_asgi(app, [b""], {}, path="/health")  # (POST)
+    assert (refused["status"], refused["headers"]["allow"]) == (405, "GET, HEAD")
 
     def broken(**kw):
         raise sqlite3.OperationalError("disk I/O error")
