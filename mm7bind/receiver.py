@@ -272,6 +272,10 @@ class Receiver:
         try:
             outcome = fn(msg, ctx)
             response = _response(msg, outcome)  # (an answer that is none is the handler's bug too)
+            # Encoded here: an answer that cannot be sent (a character XML cannot carry) is the
+            # handler's failure, not a message handled and then an internal error, counted twice.
+            # (a response built here from a status: its template will do)
+            answer = self.plain_answer(env, response) if response is not outcome else self.answer(env, response)
         except Reject as rej:
             self._mark(record, "rejected", rej.status.code, str(rej))
             self._log(msg, ctx, rej.status.code, started, "rejected")
@@ -290,9 +294,7 @@ class Receiver:
         self._mark(record, "handled", response.status.code, None)
         self._log(msg, ctx, response.status.code, started, "handled")
         self._count(msg.ELEMENT, "handled", response.status.code, started, env.deviations)
-        if response is not outcome:  # built here from a status: the template for it will do
-            return self.plain_answer(env, response)
-        return self.answer(env, response)
+        return answer
 
     def _sent_about(self, msg) -> SentRecord | None:
         """Our SubmitReq a report is about: by its MessageID and, as two of ours may share one

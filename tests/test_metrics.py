@@ -372,3 +372,22 @@ def test_receivers_sharing_metrics_sum_their_stores_open_messages(tmp_path):
     finally:
         for store in (first, second, again):
             store.close()
+
+
+def test_a_handler_answer_that_cannot_be_sent_is_one_failure_not_handled_and_an_internal_error():
+    # Its answer was encoded after the message was counted (and stored) as handled: the encoding
+    # error then made an internal error of it as well, two counts and two timings for one request,
+    # and a stored "handled" for a message the MMSC was told to send again.
+    class Unsendable(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            return mm7.DeliverRsp(status=mm7.Status(1000), service_code="bell\x07")
+
+    metrics, store = Metrics(), mm7.MemoryStore()
+    rx = mm7.Receiver(Unsendable(), store=store, metrics=metrics)
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000"), transaction_id="u-1")
+    rsp = rx.handle(out.to_bytes(), out.content_type, {}, "127.0.0.1")
+    fault = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+    assert rsp.status == 500 and fault.body.detail.status.code == 3000 and fault.transaction_id == "u-1"
+    assert metrics.value("mm7bind_received_total") == 1 and metrics.count("mm7bind_receive_seconds") == 1
+    assert metrics.value("mm7bind_received_total", operation="DeliverReq", outcome="failed", status="3000") == 1
+    assert [r.state for r in store.inbox()] == ["failed"]  # (for replay, once the handler is fixed)
