@@ -32,6 +32,8 @@ HELP = {
                                           "rejected, failed, repeat, malformed, unsupported, challenged: a 401 to no "
                                           "or outdated credentials, unauthorized: a 401 to wrong ones, forbidden, "
                                           "too_large, not_post, store_error, internal_error) and status code."),
+    "mm7bind_replayed_total": ("counter", "Stored messages handed to the handler again by a replay (no request "
+                                          "came), by operation, outcome (handled, rejected, failed) and status code."),
     "mm7bind_receive_seconds": ("histogram", "Time to decode, store, handle and answer a request."),
     "mm7bind_deviations_total": ("counter", "Tolerated deviations from the schema in received messages, by code."),
     "mm7bind_inbox_messages": ("gauge", "Stored messages not yet handled, by state (failed ones wait for replay)."),
@@ -104,6 +106,9 @@ class Metrics:
         self.observe("mm7bind_receive_seconds", seconds, operation=operation or "")
         for d in deviations:
             self.inc("mm7bind_deviations_total", code=d.code)
+
+    def replayed(self, operation: str, outcome: str, status: int | None) -> None:
+        self.inc("mm7bind_replayed_total", operation=operation, outcome=outcome, status=_status(status))
 
     def watch_inbox(self, store) -> None:
         """Report the store's unhandled messages (failed, processing, rejected) as a gauge: summed
