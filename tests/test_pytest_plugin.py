@@ -96,3 +96,66 @@ def test_the_plugin_loads_every_documented_way(project, how):
         args, env = ["-p", "mm7bind.testing"], {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     proc = run_pytest(project, *args, env=env)
     assert proc.returncode == 0 and "2 passed" in proc.stdout, said(proc)
+
+
+BEHAVIOUR = '''\
+import socket
+
+import pytest
+import mm7bind
+
+started = {}
+
+
+class Counting(mm7bind.Handler):
+    def __init__(self):
+        self.calls = 0
+
+    def on_deliver(self, msg, ctx):
+        self.calls += 1
+
+
+mine = Counting()
+
+
+@pytest.mark.mm7_receiver(handler=mine)
+def test_what_your_own_handler_is_given_is_recorded_too(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    mm7_simulator.deliver("+8613900000000", ["1065"], "first", text="hi")
+    [(msg, ctx)] = mm7_receiver.wait_for("DeliverReq")
+    assert msg.subject == "first" and mine.calls == 1
+
+
+def test_waiting_for_a_report_that_never_comes(mm7_simulator, mm7_receiver):
+    started["urls"] = (mm7_simulator.url, mm7_receiver.url)
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    mm7_simulator.deliver("+8613900000000", ["1065"], "an MO", text="hi")
+    mm7_receiver.wait_for("DeliveryReportReq", timeout=0.2)
+
+
+@pytest.mark.mm7_receiver(auth=mm7bind.auth.BasicAuth("mmsc", "pw"))
+def test_waiting_for_an_mo_the_receiver_refused(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url  # (the simulator has no credentials)
+    mm7_simulator.deliver("+8613900000000", ["1065"], "refused", text="hi")
+    mm7_receiver.wait_for("DeliverReq", timeout=0.2)
+
+
+def test_the_failed_tests_servers_were_stopped():
+    for url in started["urls"]:
+        host, port = url.split("/")[2].rsplit(":", 1)
+        with pytest.raises(OSError):
+            socket.create_connection((host, int(port)), timeout=5).close()
+'''
+
+
+def test_what_a_user_sees_your_handler_recorded_a_clear_wait_and_servers_stopped_after_a_failure(project):
+    # With a handler of one's own, `received` stayed empty, and there was no way to wait for a
+    # request but polling it: a test waiting for a report that never came said only `[] == [...]`.
+    (project / "test_mine.py").write_text(BEHAVIOUR, encoding="utf-8")
+    proc = run_pytest(project)
+    out = proc.stdout
+    assert proc.returncode == 1 and "2 failed, 2 passed" in out, said(proc)
+    assert ("AssertionError: waited 0.2 s at http://127.0.0.1:" in out
+            and "for 1 DeliveryReportReq(s), 0 came. Handed to the handler: DeliverReq tid=" in out), said(proc)
+    assert "0 came. Handed to the handler: nothing. Refused before the handler (by outcome): challenged: " in out, \
+        said(proc)
