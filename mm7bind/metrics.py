@@ -176,7 +176,7 @@ class Metrics:
     def wsgi_app(self, environ: dict, start_response: Callable) -> list[bytes]:
         """The metrics as a WSGI app (GET only)."""
         if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
-            start_response("405 Method Not Allowed", [("Allow", "GET"), ("Content-Type", "text/plain")])
+            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Type", "text/plain")])
             return [b"metrics take GET\n"]
         body = self.render().encode("utf-8")
         start_response("200 OK", [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))])

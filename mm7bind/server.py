@@ -209,7 +209,7 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             if allow is not None and not allow.allows(client[0] if client else None):
                 return await _asgi_answer(send, 403, [("Content-Type", "text/plain")], b"forbidden\n", head)
             if scope.get("method", "GET") not in ("GET", "HEAD"):
-                return await _asgi_answer(send, 405, [("Allow", "GET"), ("Content-Type", "text/plain")],
+                return await _asgi_answer(send, 405, [("Allow", "GET, HEAD"), ("Content-Type", "text/plain")],
                                           b"metrics take GET\n")
             text = await asyncio.to_thread(receiver.metrics.render)  # (the inbox gauge reads the store)
             return await _asgi_answer(send, 200, [("Content-Type", METRICS_TYPE)], text.encode("utf-8"), head)

@@ -158,7 +158,8 @@ def test_served_metrics(tmp_path):
         got = requests.get(srv.url + "/metrics", timeout=10)
         assert got.status_code == 200 and got.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         assert parse(got.text)['mm7bind_received_total{operation="DeliverReq",outcome="handled",status="1000"}'] == 1
-        assert requests.post(srv.url + "/metrics", timeout=10).status_code == 405
+        refused = requests.post(srv.url + "/metrics", timeout=10)  # (HEAD is served too: Allow says so)
+        assert (refused.status_code, refused.headers["Allow"]) == (405, "GET, HEAD")
     outsider = mm7.Receiver(Picky(), metrics=metrics, allow=IPAllowList.parse(["10.0.0.0/8"]))
     with mm7.serve(outsider, port=0, metrics_path="/metrics") as srv:
         assert requests.get(srv.url + "/metrics", timeout=10).status_code == 403
@@ -191,7 +192,8 @@ def test_asgi_metrics():
     assert rsp["status"] == 200 and rsp["headers"]["content-type"].startswith("text/plain; version=0.0.4")
     samples = parse(rsp["body"].decode())
     assert samples['mm7bind_received_total{operation="DeliverReq",outcome="handled",status="1000"}'] == 1
-    assert call_asgi(app, [b""], {}, path="/metrics")[0]["status"] == 405  # (POST)
+    refused = call_asgi(app, [b""], {}, path="/metrics")[0]  # (POST)
+    assert (refused["status"], refused["headers"]["allow"]) == (405, "GET, HEAD")
     fenced = mm7.asgi_app(mm7.Receiver(Picky(), metrics=metrics, allow=IPAllowList.parse(["127.0.0.1"])),
                           metrics_path="/metrics")
     assert call_asgi(fenced, [b""], {}, path="/metrics", method="GET")[0]["status"] == 403  # (from 10.0.0.7)
