@@ -141,6 +141,9 @@ def test_waiting_for_an_mo_the_receiver_refused(mm7_simulator, mm7_receiver):
 
 
 def test_the_failed_tests_servers_were_stopped():
+    import threading
+
+    assert [t.name for t in threading.enumerate() if t.name.startswith("mm7bind-")] == []
     for url in started["urls"]:
         host, port = url.split("/")[2].rsplit(":", 1)
         with pytest.raises(OSError):
