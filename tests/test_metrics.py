@@ -396,3 +396,34 @@ def test_a_handler_answer_that_cannot_be_sent_is_one_failure_not_handled_and_an_
     assert metrics.value("mm7bind_received_total") == 1 and metrics.count("mm7bind_receive_seconds") == 1
     assert metrics.value("mm7bind_received_total", operation="DeliverReq", outcome="failed", status="3000") == 1
     assert [r.state for r in store.inbox()] == ["failed"]  # (for replay, once the handler is fixed)
+
+
+def test_concurrent_requests_are_each_counted_once_and_a_scrape_meanwhile_is_consistent():
+    import threading
+
+    metrics = Metrics()
+    rx = mm7.Receiver(Picky(), store=mm7.MemoryStore(), metrics=metrics)
+    bodies = [mm7.encode(mm7.DeliverReq(sender="+8613900000000"), transaction_id=f"c-{i}") for i in range(160)]
+    scraped: list[dict] = []
+
+    def send(share):
+        for out in share:
+            assert rx.handle(out.to_bytes(), out.content_type, {}, "127.0.0.1").status == 200
+
+    def scrape():
+        for _ in range(20):
+            scraped.append(parse(metrics.render()))
+
+    threads = [threading.Thread(target=send, args=(bodies[i::8],)) for i in range(8)]
+    threads.append(threading.Thread(target=scrape))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert metrics.value("mm7bind_received_total", outcome="handled") == 160
+    for samples in [*scraped, parse(metrics.render())]:  # (each scrape a whole: +Inf bucket = count)
+        key = '{operation="DeliverReq"}'
+        if f"mm7bind_receive_seconds_count{key}" in samples:
+            assert samples[f'mm7bind_receive_seconds_bucket{{operation="DeliverReq",le="+Inf"}}'] == \
+                samples[f"mm7bind_receive_seconds_count{key}"]
+    assert parse(metrics.render())['mm7bind_receive_seconds_count{operation="DeliverReq"}'] == 160
