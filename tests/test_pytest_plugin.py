@@ -162,3 +162,8 @@ def test_what_a_user_sees_your_handler_recorded_a_clear_wait_and_servers_stopped
             and "for 1 DeliveryReportReq(s), 0 came. Handed to the handler: DeliverReq tid=" in out), said(proc)
     assert "0 came. Handed to the handler: nothing. Refused before the handler (by outcome): challenged: " in out, \
         said(proc)
+
+
+def test_the_plugin_is_left_out_by_the_name_the_readme_gives(project):
+    proc = run_pytest(project, "-p", "no:mm7bind.testing")
+    assert proc.returncode != 0 and "fixture 'mm7_simulator' not found" in proc.stdout, said(proc)
