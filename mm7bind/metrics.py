@@ -124,9 +124,12 @@ class Metrics:
         with self._lock:
             stores = self._watched.setdefault(name, {})
             stores.setdefault(_store_key(store), store)
-            watched = list(stores.values())
 
         def read() -> list[tuple[dict[str, str], float]]:
+            # The stores watched when read, not when this was made: two receivers made at once in
+            # two threads would otherwise leave whichever registered last, with one store only.
+            with self._lock:
+                watched = list(stores.values())
             total: dict[str, float] = {}
             for each in watched:
                 for state, n in getattr(each, method)().items():

@@ -427,3 +427,23 @@ def test_concurrent_requests_are_each_counted_once_and_a_scrape_meanwhile_is_con
             assert samples[f'mm7bind_receive_seconds_bucket{{operation="DeliverReq",le="+Inf"}}'] == \
                 samples[f"mm7bind_receive_seconds_count{key}"]
     assert parse(metrics.render())['mm7bind_receive_seconds_count{operation="DeliverReq"}'] == 160
+
+
+def test_receivers_made_at_once_in_two_threads_both_have_their_store_in_the_gauge():
+    # Each registration put in a list of the stores known at that moment: one overtaken by
+    # another thread's (registered after it, with its older list) left the other store out.
+    metrics, first, second = Metrics(), mm7.MemoryStore(), mm7.MemoryStore()
+    for store in (first, second):  # (a failed message in each)
+        assert post(mm7.Receiver(Picky(), store=store), mm7.DeliverReq(sender="1", subject="boom"), "t-1") == 500
+    register = metrics.gauge
+
+    def overtaken(name, read):  # the first thread is paused here while the second registers
+        if not overtaken.done:
+            overtaken.done = True
+            metrics.watch_inbox(second)
+        register(name, read)
+
+    overtaken.done = False
+    metrics.gauge = overtaken
+    metrics.watch_inbox(first)
+    assert parse(metrics.render())['mm7bind_inbox_messages{state="failed"}'] == 2
