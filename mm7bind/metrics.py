@@ -36,8 +36,11 @@ HELP = {
                                           "came), by operation, outcome (handled, rejected, failed) and status code."),
     "mm7bind_receive_seconds": ("histogram", "Time to decode, store, handle and answer a request."),
     "mm7bind_deviations_total": ("counter", "Tolerated deviations from the schema in received messages, by code."),
-    "mm7bind_inbox_messages": ("gauge", "Stored messages not yet handled, by state (failed ones wait for replay)."),
-    "mm7bind_outbox_items": ("gauge", "Outbox items by state (queued: waiting to be sent; expired, failed: not sent)."),
+    "mm7bind_inbox_messages": ("gauge", "Stored messages by state, handled ones aside: failed (waiting for "
+                                        "replay), processing (in a handler's hands), rejected (refused by the "
+                                        "handler, kept until purged)."),
+    "mm7bind_outbox_items": ("gauge", "Outbox items by state: queued (waiting to be sent), sending, sent, "
+                                      "expired and failed (not sent)."),
 }
 
 

@@ -447,3 +447,19 @@ def test_receivers_made_at_once_in_two_threads_both_have_their_store_in_the_gaug
     metrics.gauge = overtaken
     metrics.watch_inbox(first)
     assert parse(metrics.render())['mm7bind_inbox_messages{state="failed"}'] == 2
+
+
+def test_every_state_a_gauge_reports_is_explained_in_its_help(tmp_path):
+    # The inbox gauge's help said "not yet handled (failed ones wait for replay)" and the outbox's
+    # named three of its five states: a scraper's reader could not tell what "rejected" or "sent" meant.
+    metrics, store = Metrics(), mm7.SqliteStore(tmp_path / "vasp.db")
+    try:
+        mm7.Receiver(Picky(), store=store, metrics=metrics)
+        metrics.watch_outbox(store)
+        text = metrics.render()
+        helps = {line.split()[2]: line for line in text.splitlines() if line.startswith("# HELP ")}
+        states = re.findall(r'^(mm7bind_\w+)\{state="(\w+)"\}', text, re.M)
+        assert {name for name, _ in states} == {"mm7bind_inbox_messages", "mm7bind_outbox_items"}
+        assert [(name, state) for name, state in states if not re.search(rf"\b{state}\b", helps[name])] == []
+    finally:
+        store.close()
