@@ -226,6 +226,8 @@ def _escape(value: str) -> str:
 
 
 def _number(value: float) -> str:
+    if isinstance(value, float) and not math.isfinite(value):  # (Python's "inf", "nan" are not the format's)
+        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
     if isinstance(value, int) or (math.isfinite(value) and value == int(value) and abs(value) < 1e15):
         return str(int(value))
     return repr(float(value))

@@ -463,3 +463,13 @@ def test_every_state_a_gauge_reports_is_explained_in_its_help(tmp_path):
         assert [(name, state) for name, state in states if not re.search(rf"\b{state}\b", helps[name])] == []
     finally:
         store.close()
+
+
+def test_values_that_are_not_finite_are_written_as_the_format_spells_them():
+    import math
+
+    metrics = Metrics()
+    metrics.gauge("mm7bind_inbox_messages", lambda: [({"state": "a"}, math.inf), ({"state": "b"}, -math.inf),
+                                                     ({"state": "c"}, math.nan)])
+    lines = metrics.render().splitlines()
+    assert [line.rsplit(" ", 1)[1] for line in lines if not line.startswith("#")] == ["+Inf", "-Inf", "NaN"]
