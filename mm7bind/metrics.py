@@ -32,10 +32,15 @@ HELP = {
                                           "rejected, failed, repeat, malformed, unsupported, challenged: a 401 to no "
                                           "or outdated credentials, unauthorized: a 401 to wrong ones, forbidden, "
                                           "too_large, not_post, store_error, internal_error) and status code."),
+    "mm7bind_replayed_total": ("counter", "Stored messages handed to the handler again by a replay (no request "
+                                          "came), by operation, outcome (handled, rejected, failed) and status code."),
     "mm7bind_receive_seconds": ("histogram", "Time to decode, store, handle and answer a request."),
     "mm7bind_deviations_total": ("counter", "Tolerated deviations from the schema in received messages, by code."),
-    "mm7bind_inbox_messages": ("gauge", "Stored messages not yet handled, by state (failed ones wait for replay)."),
-    "mm7bind_outbox_items": ("gauge", "Outbox items by state (queued: waiting to be sent; expired, failed: not sent)."),
+    "mm7bind_inbox_messages": ("gauge", "Stored messages by state, handled ones aside: failed (waiting for "
+                                        "replay), processing (in a handler's hands), rejected (refused by the "
+                                        "handler, kept until purged)."),
+    "mm7bind_outbox_items": ("gauge", "Outbox items by state: queued (waiting to be sent), sending, sent, "
+                                      "expired and failed (not sent)."),
 }
 
 
@@ -105,6 +110,9 @@ class Metrics:
         for d in deviations:
             self.inc("mm7bind_deviations_total", code=d.code)
 
+    def replayed(self, operation: str, outcome: str, status: int | None) -> None:
+        self.inc("mm7bind_replayed_total", operation=operation, outcome=outcome, status=_status(status))
+
     def watch_inbox(self, store) -> None:
         """Report the store's unhandled messages (failed, processing, rejected) as a gauge: summed
         over every store watched (two receivers sharing these metrics, each with its store), each
@@ -119,9 +127,12 @@ class Metrics:
         with self._lock:
             stores = self._watched.setdefault(name, {})
             stores.setdefault(_store_key(store), store)
-            watched = list(stores.values())
 
         def read() -> list[tuple[dict[str, str], float]]:
+            # The stores watched when read, not when this was made: two receivers made at once in
+            # two threads would otherwise leave whichever registered last, with one store only.
+            with self._lock:
+                watched = list(stores.values())
             total: dict[str, float] = {}
             for each in watched:
                 for state, n in getattr(each, method)().items():
@@ -171,7 +182,7 @@ class Metrics:
     def wsgi_app(self, environ: dict, start_response: Callable) -> list[bytes]:
         """The metrics as a WSGI app (GET only)."""
         if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
-            start_response("405 Method Not Allowed", [("Allow", "GET"), ("Content-Type", "text/plain")])
+            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Type", "text/plain")])
             return [b"metrics take GET\n"]
         body = self.render().encode("utf-8")
         start_response("200 OK", [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))])
@@ -215,6 +226,8 @@ def _escape(value: str) -> str:
 
 
 def _number(value: float) -> str:
+    if isinstance(value, float) and not math.isfinite(value):  # (Python's "inf", "nan" are not the format's)
+        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
     if isinstance(value, int) or (math.isfinite(value) and value == int(value) and abs(value) < 1e15):
         return str(int(value))
     return repr(float(value))

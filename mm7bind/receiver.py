@@ -272,10 +272,14 @@ class Receiver:
         try:
             outcome = fn(msg, ctx)
             response = _response(msg, outcome)  # (an answer that is none is the handler's bug too)
+            # Encoded here: an answer that cannot be sent (a character XML cannot carry) is the
+            # handler's failure, not a message handled and then an internal error, counted twice.
+            # (a response built here from a status: its template will do)
+            answer = self.plain_answer(env, response) if response is not outcome else self.answer(env, response)
         except Reject as rej:
             self._mark(record, "rejected", rej.status.code, str(rej))
             self._log(msg, ctx, rej.status.code, started, "rejected")
-            self._count(msg.ELEMENT, "rejected", rej.status.code, started, env.deviations)
+            self._count(msg.ELEMENT, "rejected", rej.status.code, started, env.deviations, replay=ctx.replay)
             return self.fault(env, env.version, "Client" if rej.status.code < 3000 else "Server", rej.status.code,
                               rej.status.text, rej.status.details, given=rej.status)
         except Exception as exc:  # noqa: BLE001 (any handler bug: keep the message, answer honestly)
@@ -285,14 +289,13 @@ class Receiver:
                       record.id if record else "-",
                       exc_info=not isinstance(exc, Unavailable),  # (a bug's traceback, not an outage's)
                       extra={"mm7": _fields(msg, ctx, RequestStatus.SERVER_ERROR, started, "failed")})
-            self._count(msg.ELEMENT, "failed", RequestStatus.SERVER_ERROR, started, env.deviations)
+            self._count(msg.ELEMENT, "failed", RequestStatus.SERVER_ERROR, started, env.deviations,
+                        replay=ctx.replay)
             return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR, "the VASP could not process it")
         self._mark(record, "handled", response.status.code, None)
         self._log(msg, ctx, response.status.code, started, "handled")
-        self._count(msg.ELEMENT, "handled", response.status.code, started, env.deviations)
-        if response is not outcome:  # built here from a status: the template for it will do
-            return self.plain_answer(env, response)
-        return self.answer(env, response)
+        self._count(msg.ELEMENT, "handled", response.status.code, started, env.deviations, replay=ctx.replay)
+        return answer
 
     def _sent_about(self, msg) -> SentRecord | None:
         """Our SubmitReq a report is about: by its MessageID and, as two of ours may share one
@@ -465,8 +468,12 @@ class Receiver:
         return Response(self.config.profile.fault_http_status, _headers(out), out.to_bytes())
 
     def _count(self, operation: str | None, outcome: str, status: int | None, started: float,
-               deviations=()) -> None:
-        if self.metrics is not None:
+               deviations=(), replay: bool = False) -> None:
+        if self.metrics is None:
+            return
+        if replay:  # no request came: counted apart, or the MMSC's traffic would seem to grow
+            self.metrics.replayed(operation, outcome, status)
+        else:
             self.metrics.received(operation, outcome, status, time.monotonic() - started, deviations)
 
     def _mark(self, record: InboxRecord | None, state: str, code: int | None, error: str | None) -> None:

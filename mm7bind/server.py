@@ -133,11 +133,19 @@ def health_app(receiver: Receiver) -> Callable:
     probe = health_probe(receiver)
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):  # (no check run: it writes to the store)
+            headers, body = HEALTH_NOT_ALLOWED
+            start_response("405 Method Not Allowed", [*headers, ("Content-Length", str(len(body)))])
+            return [body]
         status, headers, body = probe()
         start_response(f"{status} {REASONS[status]}", headers)
         return [body] if environ.get("REQUEST_METHOD", "GET") != "HEAD" else []
 
     return app
+
+
+# A POST, PUT or DELETE to the health path is no load balancer's check: refused, as the metrics do.
+HEALTH_NOT_ALLOWED = ([("Allow", "GET, HEAD"), ("Content-Type", "text/plain")], b"health takes GET, HEAD\n")
 
 
 def health_probe(receiver: Receiver) -> Callable[[], tuple[int, list[tuple[str, str]], bytes]]:
@@ -191,6 +199,8 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         head = scope.get("method") == "HEAD"
         here, full = _asgi_paths(scope)
         if health is not None and here == health_path:
+            if scope.get("method", "GET") not in ("GET", "HEAD"):
+                return await _asgi_answer(send, 405, *HEALTH_NOT_ALLOWED)
             status, checked, body = await asyncio.to_thread(health)  # (the check writes to the store)
             return await _asgi_answer(send, status, [h for h in checked if h[0] != "Content-Length"], body, head)
         if metrics_path is not None and receiver.metrics is not None and here == metrics_path:
@@ -199,7 +209,7 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             if allow is not None and not allow.allows(client[0] if client else None):
                 return await _asgi_answer(send, 403, [("Content-Type", "text/plain")], b"forbidden\n", head)
             if scope.get("method", "GET") not in ("GET", "HEAD"):
-                return await _asgi_answer(send, 405, [("Allow", "GET"), ("Content-Type", "text/plain")],
+                return await _asgi_answer(send, 405, [("Allow", "GET, HEAD"), ("Content-Type", "text/plain")],
                                           b"metrics take GET\n")
             text = await asyncio.to_thread(receiver.metrics.render)  # (the inbox gauge reads the store)
             return await _asgi_answer(send, 200, [("Content-Type", METRICS_TYPE)], text.encode("utf-8"), head)

@@ -1,6 +1,6 @@
 """pytest fixtures for users' own test suites: a running MMSC simulator and a VASP receiver.
 
-Installed as a pytest plugin (entry point "mm7bind"), so in any project with mm7bind installed:
+Installed as a pytest plugin (entry point "mm7bind.testing"), so in any project with mm7bind installed:
 
     def test_my_service(mm7_simulator):
         client = mm7bind.Client(mm7_simulator.url)
@@ -10,7 +10,7 @@ Installed as a pytest plugin (entry point "mm7bind"), so in any project with mm7
     def test_reports(mm7_simulator, mm7_receiver):
         mm7_simulator.config.vasp_url = mm7_receiver.url   # reports and MO go to your receiver
         ...
-        mm7_simulator.wait_idle()
+        [(report, ctx)] = mm7_receiver.wait_for("DeliveryReportReq")  # else: what came instead
         assert mm7_receiver.received                        # (message, context) pairs
 
     def test_retries(mm7_simulator):
@@ -19,7 +19,7 @@ Installed as a pytest plugin (entry point "mm7bind"), so in any project with mm7
 
     @pytest.mark.mm7_simulator(dialect="cmcc", strict=True)   # SimulatorConfig settings
     @pytest.mark.mm7_receiver(handler=MyHandler(), auth=mm7bind.auth.BasicAuth("mmsc", "pw"))
-    def test_my_handler(mm7_simulator, mm7_receiver): ...   # Receiver settings; .received needs no handler
+    def test_my_handler(mm7_simulator, mm7_receiver): ...   # Receiver settings; .received all the same
 
 Both listen on loopback on a free port and are stopped after the test.
 """
@@ -30,6 +30,7 @@ import threading
 
 import pytest
 
+from .metrics import Metrics
 from .receiver import Handler, Receiver
 from .server import serve
 from .simulator import Simulator, SimulatorConfig
@@ -37,30 +38,74 @@ from .store import MemoryStore
 
 
 class RecordingHandler(Handler):
-    """Keeps every request it is given (thread-safe)."""
+    """Keeps every request it is given (thread-safe), then hands it to `inner` (your handler) when
+    there is one: what came is in `received` whichever handler answered it."""
 
-    def __init__(self) -> None:
+    def __init__(self, inner: Handler | None = None) -> None:
+        self.inner = inner
         self.received: list = []
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # (a lock that also wakes whoever waits for a request)
 
-    def _keep(self, msg, ctx):
+    def _keep(self, msg, ctx) -> None:
         with self._lock:
             self.received.append((msg, ctx))
+            self._lock.notify_all()
 
-    on_deliver = on_delivery_report = on_read_reply = _keep
+    def _pass_on(self, name: str, msg, ctx):
+        self._keep(msg, ctx)
+        handle = getattr(self.inner, name, None)
+        return handle(msg, ctx) if handle is not None else None
+
+    def on_deliver(self, msg, ctx):
+        return self._pass_on("on_deliver", msg, ctx)
+
+    def on_delivery_report(self, msg, ctx):
+        return self._pass_on("on_delivery_report", msg, ctx)
+
+    def on_read_reply(self, msg, ctx):
+        return self._pass_on("on_read_reply", msg, ctx)
+
+
+# What the receiver answered without calling a handler: said when a wait ends empty-handed.
+REFUSALS = ("challenged", "unauthorized", "forbidden", "too_large", "malformed", "unsupported", "not_post",
+            "store_error", "internal_error")
 
 
 class RunningReceiver:
     def __init__(self, handler: Handler | None = None, **settings):
-        self.handler = handler or RecordingHandler()
-        self.store = MemoryStore()
-        self.receiver = Receiver(self.handler, store=self.store, **settings)
+        self.handler = handler  # yours, or None
+        self.recorder = RecordingHandler(handler)
+        self.store = settings.pop("store", None) or MemoryStore()
+        self.metrics = settings.pop("metrics", None) or Metrics()
+        self.receiver = Receiver(self.recorder, store=self.store, metrics=self.metrics, **settings)
         self.server = serve(self.receiver, port=0, path="/mm7")
         self.url = ""
 
     @property
     def received(self) -> list:
-        return getattr(self.handler, "received", [])
+        """(message, context) of every request handed to the handler, in the order they came."""
+        return self.recorder.received
+
+    def wait_for(self, kind: str | None = None, count: int = 1, timeout: float = 10.0) -> list:
+        """Wait until `count` requests (of `kind`: "DeliverReq", "DeliveryReportReq",
+        "ReadReplyReq"; any without) have come → their (message, context) pairs. If they do not
+        come within `timeout` seconds, an AssertionError says what did, and what was refused."""
+        __tracebackhide__ = True  # (the user's test is where it failed, not this helper)
+
+        def matching() -> list:
+            return [(msg, ctx) for msg, ctx in self.recorder.received if kind is None or msg.ELEMENT == kind]
+
+        with self.recorder._lock:
+            self.recorder._lock.wait_for(lambda: len(matching()) >= count, timeout)
+            got, everything = matching(), list(self.recorder.received)
+        if len(got) >= count:
+            return got
+        came = "; ".join(_described(msg, ctx) for msg, ctx in everything) or "nothing"
+        refused = {o: int(self.metrics.value("mm7bind_received_total", outcome=o)) for o in REFUSALS}
+        refused_text = ", ".join(f"{o}: {n}" for o, n in refused.items() if n)
+        raise AssertionError(f"waited {timeout:g} s at {self.url} for {count} {kind or 'request'}(s), "
+                             f"{len(got)} came. Handed to the handler: {came}"
+                             + (f". Refused before the handler (by outcome): {refused_text}" if refused_text else ""))
 
     def __enter__(self) -> RunningReceiver:
         self.server.start()
@@ -69,6 +114,15 @@ class RunningReceiver:
 
     def __exit__(self, *exc) -> None:
         self.server.stop()
+
+
+def _described(msg, ctx) -> str:
+    said = [msg.ELEMENT, f"tid={ctx.transaction_id}"]
+    for name in ("message_id", "mm_status"):
+        value = getattr(msg, name, None)
+        if value is not None:
+            said.append(f"{name}={getattr(value, 'value', value)}")
+    return " ".join(said)
 
 
 def pytest_configure(config) -> None:
@@ -94,7 +148,8 @@ def mm7_simulator(request):
 
 @pytest.fixture
 def mm7_receiver(request):
-    """A running VASP receiver recording what it gets; `.url`, `.received`, `.store`.
-    `@pytest.mark.mm7_receiver(handler=..., ...)` runs your handler, with other Receiver settings."""
+    """A running VASP receiver recording what it gets; `.url`, `.received`, `.wait_for(kind)`,
+    `.store`, `.metrics`. `@pytest.mark.mm7_receiver(handler=..., ...)` runs your handler (what it
+    is given is recorded all the same), with other Receiver settings."""
     with RunningReceiver(**_marked(request, "mm7_receiver")) as rcv:
         yield rcv

@@ -80,8 +80,11 @@ def test_the_receiver_counts_each_answer_once_by_outcome(tmp_path):
     assert samples['mm7bind_inbox_messages{state="failed"}'] == 1  # waiting for replay
     assert samples['mm7bind_inbox_messages{state="rejected"}'] == 1
     assert samples['mm7bind_inbox_messages{state="processing"}'] == 0
-    rx.replay()  # (the handler still fails: counted again)
-    assert value(outcome="failed") == 2
+    rx.replay()  # (the handler still fails): no request came, so apart from what the MMSC sent
+    assert value(outcome="failed") == 1 and value() == 8 and metrics.count("mm7bind_receive_seconds") == 8
+    assert metrics.value("mm7bind_replayed_total", operation="DeliverReq", outcome="failed", status="3000") == 1
+    assert parse(metrics.render())[
+        'mm7bind_replayed_total{operation="DeliverReq",outcome="failed",status="3000"}'] == 1
     store.close()
 
     guarded = mm7.Receiver(Picky(), metrics=metrics, auth=BasicAuth("sp", "pw"), max_body=2048,
@@ -155,7 +158,8 @@ def test_served_metrics(tmp_path):
         got = requests.get(srv.url + "/metrics", timeout=10)
         assert got.status_code == 200 and got.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         assert parse(got.text)['mm7bind_received_total{operation="DeliverReq",outcome="handled",status="1000"}'] == 1
-        assert requests.post(srv.url + "/metrics", timeout=10).status_code == 405
+        refused = requests.post(srv.url + "/metrics", timeout=10)  # (HEAD is served too: Allow says so)
+        assert (refused.status_code, refused.headers["Allow"]) == (405, "GET, HEAD")
     outsider = mm7.Receiver(Picky(), metrics=metrics, allow=IPAllowList.parse(["10.0.0.0/8"]))
     with mm7.serve(outsider, port=0, metrics_path="/metrics") as srv:
         assert requests.get(srv.url + "/metrics", timeout=10).status_code == 403
@@ -188,7 +192,8 @@ def test_asgi_metrics():
     assert rsp["status"] == 200 and rsp["headers"]["content-type"].startswith("text/plain; version=0.0.4")
     samples = parse(rsp["body"].decode())
     assert samples['mm7bind_received_total{operation="DeliverReq",outcome="handled",status="1000"}'] == 1
-    assert call_asgi(app, [b""], {}, path="/metrics")[0]["status"] == 405  # (POST)
+    refused = call_asgi(app, [b""], {}, path="/metrics")[0]  # (POST)
+    assert (refused["status"], refused["headers"]["allow"]) == (405, "GET, HEAD")
     fenced = mm7.asgi_app(mm7.Receiver(Picky(), metrics=metrics, allow=IPAllowList.parse(["127.0.0.1"])),
                           metrics_path="/metrics")
     assert call_asgi(fenced, [b""], {}, path="/metrics", method="GET")[0]["status"] == 403  # (from 10.0.0.7)
@@ -213,6 +218,9 @@ def test_health_path_for_load_balancers(tmp_path):
         got = requests.get(srv.url + "/health", timeout=10)
         assert (got.status_code, got.text, got.headers["Cache-Control"]) == (200, "ok\n", "no-store")
         assert requests.head(srv.url + "/health", timeout=10).status_code == 200
+        for method in ("POST", "PUT", "DELETE"):  # no check: the probe writes to the store
+            refused = requests.request(method, srv.url + "/health", data=b"x", timeout=10)
+            assert (refused.status_code, refused.headers["Allow"]) == (405, "GET, HEAD")
 
         def broken():
             raise sqlite3.OperationalError("disk I/O error")
@@ -335,6 +343,8 @@ def test_asgi_health_path_for_load_balancers(tmp_path):
                        health_path="/health")
     got, _ = call_asgi(app, [b""], {}, path="/health", method="GET")  # (a balancer outside the MMSC allow-list)
     assert (got["status"], got["body"], got["headers"]["cache-control"]) == (200, b"ok\n", "no-store")
+    refused, _ = call_asgi(app, [b""], {}, path="/health")  # (POST)
+    assert (refused["status"], refused["headers"]["allow"]) == (405, "GET, HEAD")
 
     def broken(**kw):
         raise sqlite3.OperationalError("disk I/O error")
@@ -367,3 +377,99 @@ def test_receivers_sharing_metrics_sum_their_stores_open_messages(tmp_path):
     finally:
         for store in (first, second, again):
             store.close()
+
+
+def test_a_handler_answer_that_cannot_be_sent_is_one_failure_not_handled_and_an_internal_error():
+    # Its answer was encoded after the message was counted (and stored) as handled: the encoding
+    # error then made an internal error of it as well, two counts and two timings for one request,
+    # and a stored "handled" for a message the MMSC was told to send again.
+    class Unsendable(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            return mm7.DeliverRsp(status=mm7.Status(1000), service_code="bell\x07")
+
+    metrics, store = Metrics(), mm7.MemoryStore()
+    rx = mm7.Receiver(Unsendable(), store=store, metrics=metrics)
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000"), transaction_id="u-1")
+    rsp = rx.handle(out.to_bytes(), out.content_type, {}, "127.0.0.1")
+    fault = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+    assert rsp.status == 500 and fault.body.detail.status.code == 3000 and fault.transaction_id == "u-1"
+    assert metrics.value("mm7bind_received_total") == 1 and metrics.count("mm7bind_receive_seconds") == 1
+    assert metrics.value("mm7bind_received_total", operation="DeliverReq", outcome="failed", status="3000") == 1
+    assert [r.state for r in store.inbox()] == ["failed"]  # (for replay, once the handler is fixed)
+
+
+def test_concurrent_requests_are_each_counted_once_and_a_scrape_meanwhile_is_consistent():
+    import threading
+
+    metrics = Metrics()
+    rx = mm7.Receiver(Picky(), store=mm7.MemoryStore(), metrics=metrics)
+    bodies = [mm7.encode(mm7.DeliverReq(sender="+8613900000000"), transaction_id=f"c-{i}") for i in range(160)]
+    scraped: list[dict] = []
+
+    def send(share):
+        for out in share:
+            assert rx.handle(out.to_bytes(), out.content_type, {}, "127.0.0.1").status == 200
+
+    def scrape():
+        for _ in range(20):
+            scraped.append(parse(metrics.render()))
+
+    threads = [threading.Thread(target=send, args=(bodies[i::8],)) for i in range(8)]
+    threads.append(threading.Thread(target=scrape))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert metrics.value("mm7bind_received_total", outcome="handled") == 160
+    for samples in [*scraped, parse(metrics.render())]:  # (each scrape a whole: +Inf bucket = count)
+        key = '{operation="DeliverReq"}'
+        if f"mm7bind_receive_seconds_count{key}" in samples:
+            assert samples[f'mm7bind_receive_seconds_bucket{{operation="DeliverReq",le="+Inf"}}'] == \
+                samples[f"mm7bind_receive_seconds_count{key}"]
+    assert parse(metrics.render())['mm7bind_receive_seconds_count{operation="DeliverReq"}'] == 160
+
+
+def test_receivers_made_at_once_in_two_threads_both_have_their_store_in_the_gauge():
+    # Each registration put in a list of the stores known at that moment: one overtaken by
+    # another thread's (registered after it, with its older list) left the other store out.
+    metrics, first, second = Metrics(), mm7.MemoryStore(), mm7.MemoryStore()
+    for store in (first, second):  # (a failed message in each)
+        assert post(mm7.Receiver(Picky(), store=store), mm7.DeliverReq(sender="1", subject="boom"), "t-1") == 500
+    register = metrics.gauge
+
+    def overtaken(name, read):  # the first thread is paused here while the second registers
+        if not overtaken.done:
+            overtaken.done = True
+            metrics.watch_inbox(second)
+        register(name, read)
+
+    overtaken.done = False
+    metrics.gauge = overtaken
+    metrics.watch_inbox(first)
+    assert parse(metrics.render())['mm7bind_inbox_messages{state="failed"}'] == 2
+
+
+def test_every_state_a_gauge_reports_is_explained_in_its_help(tmp_path):
+    # The inbox gauge's help said "not yet handled (failed ones wait for replay)" and the outbox's
+    # named three of its five states: a scraper's reader could not tell what "rejected" or "sent" meant.
+    metrics, store = Metrics(), mm7.SqliteStore(tmp_path / "vasp.db")
+    try:
+        mm7.Receiver(Picky(), store=store, metrics=metrics)
+        metrics.watch_outbox(store)
+        text = metrics.render()
+        helps = {line.split()[2]: line for line in text.splitlines() if line.startswith("# HELP ")}
+        states = re.findall(r'^(mm7bind_\w+)\{state="(\w+)"\}', text, re.M)
+        assert {name for name, _ in states} == {"mm7bind_inbox_messages", "mm7bind_outbox_items"}
+        assert [(name, state) for name, state in states if not re.search(rf"\b{state}\b", helps[name])] == []
+    finally:
+        store.close()
+
+
+def test_values_that_are_not_finite_are_written_as_the_format_spells_them():
+    import math
+
+    metrics = Metrics()
+    metrics.gauge("mm7bind_inbox_messages", lambda: [({"state": "a"}, math.inf), ({"state": "b"}, -math.inf),
+                                                     ({"state": "c"}, math.nan)])
+    lines = metrics.render().splitlines()
+    assert [line.rsplit(" ", 1)[1] for line in lines if not line.startswith("#")] == ["+Inf", "-Inf", "NaN"]

@@ -1,0 +1,169 @@
+"""The pytest plugin as a user meets it: a test file of their own, run by pytest in a subprocess,
+with mm7bind installed as this tree's pyproject.toml declares it (its pytest11 entry point)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# pytest run with mm7bind's entry points as this tree declares them (not those of whatever copy
+# of mm7bind happens to be installed): pytest reads them from importlib.metadata's distributions.
+RUNNER = """\
+import importlib.metadata, pathlib, sys
+import pytest
+ours = importlib.metadata.PathDistribution(pathlib.Path(sys.argv[1]))
+found = importlib.metadata.distributions
+def distributions(**kw):
+    return [ours, *(d for d in found(**kw) if (d.metadata["Name"] or "").lower() != "mm7bind")]
+importlib.metadata.distributions = distributions
+sys.exit(pytest.main(sys.argv[2:]))
+"""
+
+USER_TESTS = '''\
+import pytest
+import mm7bind
+
+
+def test_submit_and_report(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    with mm7bind.Client(mm7_simulator.url) as client:
+        result = client.submit(mm7bind.SubmitReq(recipients=["+8613800138000"], subject="hello",
+                                                 delivery_report=True))
+    assert mm7_simulator.messages[result.message_id].request.subject == "hello"
+    assert mm7_simulator.wait_idle()
+    assert [m.ELEMENT for m, ctx in mm7_receiver.received] == ["DeliveryReportReq"]
+
+
+@pytest.mark.mm7_simulator(dialect="cmcc")
+def test_marker(mm7_simulator):
+    assert mm7_simulator.config.dialect == "cmcc"
+'''
+
+
+def installed_as_declared(where: Path) -> Path:
+    """A dist-info for mm7bind holding this tree's entry points, as pip would write it."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    info = where / f"mm7bind-{project['version']}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: mm7bind\nVersion: {project['version']}\n")
+    lines = []
+    for group, entries in project.get("entry-points", {}).items():
+        lines += [f"[{group}]", *(f"{name} = {target}" for name, target in entries.items()), ""]
+    (info / "entry_points.txt").write_text("\n".join(lines))
+    return info
+
+
+def run_pytest(project: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    info = installed_as_declared(project.parent)
+    runner = project.parent / "run_pytest.py"
+    runner.write_text(RUNNER)
+    inherited = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")}
+    return subprocess.run([sys.executable, str(runner), str(info), "-q", "-p", "no:cacheprovider", *args],
+                          cwd=project, env={**inherited, "PYTHONPATH": str(ROOT), **(env or {})},
+                          capture_output=True, text=True, timeout=180, check=False)
+
+
+@pytest.fixture
+def project(tmp_path):
+    where = tmp_path / "project"
+    where.mkdir()
+    (where / "test_mine.py").write_text(USER_TESTS, encoding="utf-8")
+    return where
+
+
+def said(proc: subprocess.CompletedProcess) -> str:
+    return proc.stdout[-4000:] + proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize("how", ["autoloaded", "-p", "pytest_plugins", "-p without autoload"])
+def test_the_plugin_loads_every_documented_way(project, how):
+    # Named otherwise than its module, the entry point made pytest refuse to start ("Plugin
+    # already registered under a different name") when a user also named the module: with -p,
+    # or in a conftest's pytest_plugins, as pytest's documentation shows for any plugin.
+    args, env = [], {}
+    if how == "-p":
+        args = ["-p", "mm7bind.testing"]
+    elif how == "pytest_plugins":
+        (project / "conftest.py").write_text('pytest_plugins = ["mm7bind.testing"]\n')
+    elif how == "-p without autoload":
+        args, env = ["-p", "mm7bind.testing"], {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    proc = run_pytest(project, *args, env=env)
+    assert proc.returncode == 0 and "2 passed" in proc.stdout, said(proc)
+
+
+BEHAVIOUR = '''\
+import socket
+
+import pytest
+import mm7bind
+
+started = {}
+
+
+class Counting(mm7bind.Handler):
+    def __init__(self):
+        self.calls = 0
+
+    def on_deliver(self, msg, ctx):
+        self.calls += 1
+
+
+mine = Counting()
+
+
+@pytest.mark.mm7_receiver(handler=mine)
+def test_what_your_own_handler_is_given_is_recorded_too(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    mm7_simulator.deliver("+8613900000000", ["1065"], "first", text="hi")
+    [(msg, ctx)] = mm7_receiver.wait_for("DeliverReq")
+    assert msg.subject == "first" and mine.calls == 1
+
+
+def test_waiting_for_a_report_that_never_comes(mm7_simulator, mm7_receiver):
+    started["urls"] = (mm7_simulator.url, mm7_receiver.url)
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    mm7_simulator.deliver("+8613900000000", ["1065"], "an MO", text="hi")
+    mm7_receiver.wait_for("DeliveryReportReq", timeout=0.2)
+
+
+@pytest.mark.mm7_receiver(auth=mm7bind.auth.BasicAuth("mmsc", "pw"))
+def test_waiting_for_an_mo_the_receiver_refused(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url  # (the simulator has no credentials)
+    mm7_simulator.deliver("+8613900000000", ["1065"], "refused", text="hi")
+    mm7_receiver.wait_for("DeliverReq", timeout=0.2)
+
+
+def test_the_failed_tests_servers_were_stopped():
+    import threading
+
+    assert [t.name for t in threading.enumerate() if t.name.startswith("mm7bind-")] == []
+    for url in started["urls"]:
+        host, port = url.split("/")[2].rsplit(":", 1)
+        with pytest.raises(OSError):
+            socket.create_connection((host, int(port)), timeout=5).close()
+'''
+
+
+def test_what_a_user_sees_your_handler_recorded_a_clear_wait_and_servers_stopped_after_a_failure(project):
+    # With a handler of one's own, `received` stayed empty, and there was no way to wait for a
+    # request but polling it: a test waiting for a report that never came said only `[] == [...]`.
+    (project / "test_mine.py").write_text(BEHAVIOUR, encoding="utf-8")
+    proc = run_pytest(project)
+    out = proc.stdout
+    assert proc.returncode == 1 and "2 failed, 2 passed" in out, said(proc)
+    assert ("AssertionError: waited 0.2 s at http://127.0.0.1:" in out
+            and "for 1 DeliveryReportReq(s), 0 came. Handed to the handler: DeliverReq tid=" in out), said(proc)
+    assert "0 came. Handed to the handler: nothing. Refused before the handler (by outcome): challenged: " in out, \
+        said(proc)
+
+
+def test_the_plugin_is_left_out_by_the_name_the_readme_gives(project):
+    proc = run_pytest(project, "-p", "no:mm7bind.testing")
+    assert proc.returncode != 0 and "fixture 'mm7_simulator' not found" in proc.stdout, said(proc)
