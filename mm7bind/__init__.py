@@ -147,25 +147,29 @@ _SUBMODULE_OF: dict[str, str] = {
 _RENAMED = {"decode_envelope": ("envelope", "decode"), "encode_envelope": ("envelope", "encode")}
 
 
-def __getattr__(name: str) -> Any:
-    """A public name, or a submodule (`mm7bind.auth.BasicAuth`, `mm7bind.versions.get(...)` after a
-    bare `import mm7bind`, as when everything was imported eagerly): imported now, then kept."""
-    if name in _RENAMED or name in _SUBMODULE_OF:
-        module, attribute = _RENAMED.get(name) or (_SUBMODULE_OF[name], name)
-        value = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
-        globals()[name] = value
-        return value
-    if name.isidentifier() and not name.startswith("_"):
-        try:
-            return importlib.import_module(f"{__name__}.{name}")  # (which also sets it here)
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise  # (the submodule is there, but something it imports is not)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Hidden from type checkers, which take a module __getattr__ to mean that any name is there (a
+# misspelt one too): they read the imports above.
+if not TYPE_CHECKING:
 
+    def __getattr__(name: str) -> Any:
+        """A public name, or a submodule (`mm7bind.auth.BasicAuth`, `mm7bind.versions.get(...)` after a
+        bare `import mm7bind`, as when everything was imported eagerly): imported now, then kept."""
+        if name in _RENAMED or name in _SUBMODULE_OF:
+            module, attribute = _RENAMED.get(name) or (_SUBMODULE_OF[name], name)
+            value = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+            globals()[name] = value
+            return value
+        if name.isidentifier() and not name.startswith("_"):
+            try:
+                return importlib.import_module(f"{__name__}.{name}")  # (which also sets it here)
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{__name__}.{name}":
+                    raise  # (the submodule is there, but something it imports is not)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "versions", "auth", "Version", "encode", "decode", "encode_envelope", "decode_envelope", "HttpMessage",

@@ -27,7 +27,7 @@ Both listen on loopback on a free port and are stopped after the test.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -35,15 +35,19 @@ import pytest
 # of mm7bind's own is imported here (the XML bindings, the receiver, the simulator take half a
 # second), only when a fixture is used, or one of these names (PEP 562).
 _ELSEWHERE = {"RecordingHandler": "testreceiver", "RunningReceiver": "testreceiver", "REFUSALS": "testreceiver"}
-# (No module __dir__ listing them: pytest reads every name a plugin's dir() gives, for fixtures.)
 
+if TYPE_CHECKING:
+    from .testreceiver import REFUSALS, RecordingHandler, RunningReceiver  # noqa: F401 (importable from here)
+else:  # (hidden from type checkers, for which a module __getattr__ would make any name valid)
 
-def __getattr__(name: str) -> Any:
-    if name not in _ELSEWHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"mm7bind.{_ELSEWHERE[name]}"), name)
-    globals()[name] = value
-    return value
+    def __getattr__(name: str) -> Any:
+        # (No module __dir__ listing these names: pytest reads every name a plugin's dir() gives,
+        # looking for fixtures, which would import them all.)
+        if name not in _ELSEWHERE:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"mm7bind.{_ELSEWHERE[name]}"), name)
+        globals()[name] = value
+        return value
 
 
 def pytest_configure(config) -> None:
