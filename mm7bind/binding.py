@@ -11,7 +11,6 @@ import dataclasses
 import logging
 import re
 import typing
-import warnings
 from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
 from enum import Enum
@@ -19,7 +18,7 @@ from functools import cache
 from typing import Any
 
 from lxml import etree
-from xsdata.exceptions import ConverterError, ConverterWarning
+from xsdata.exceptions import ConverterError
 from xsdata.formats.converter import converter
 from xsdata.formats.dataclass.context import XmlContext
 from xsdata.formats.dataclass.models.elements import XmlMeta, XmlVar
@@ -41,11 +40,6 @@ log = logging.getLogger("mm7bind.binding")
 
 # One context for the whole process: building class metadata is the expensive part of xsdata.
 CONTEXT = XmlContext()
-
-# Invalid enum or date values are reported by our own tolerance layer (schema validation of the
-# normalised tree), so xsdata's duplicate warning is noise.
-warnings.filterwarnings("ignore", category=ConverterWarning)
-
 
 @dataclasses.dataclass(frozen=True)
 class EncodeOptions:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from .test_lazy_import import HEAVY
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # pytest run with mm7bind's entry points as this tree declares them (not those of whatever copy
@@ -167,3 +169,25 @@ def test_what_a_user_sees_your_handler_recorded_a_clear_wait_and_servers_stopped
 def test_the_plugin_is_left_out_by_the_name_the_readme_gives(project):
     proc = run_pytest(project, "-p", "no:mm7bind.testing")
     assert proc.returncode != 0 and "fixture 'mm7_simulator' not found" in proc.stdout, said(proc)
+
+
+NOTHING_HEAVY = '''\
+import sys
+
+
+def test_loading_the_plugin_imported_nothing_heavy(pytestconfig):
+    assert pytestconfig.pluginmanager.has_plugin("mm7bind.testing")
+    assert sys.modules["mm7bind.testing"].__file__ == {plugin!r}
+    assert [name for name in {heavy!r} if name in sys.modules] == []
+'''
+
+
+@pytest.mark.parametrize("how", ["autoloaded", "-p without autoload"])
+def test_a_project_that_does_not_use_the_plugin_does_not_pay_for_it(project, how):
+    # pytest loads the plugin in every project on a machine where mm7bind is installed: importing
+    # the whole package (the XML bindings, the client, the receiver, the store) took half a second.
+    (project / "test_mine.py").write_text(NOTHING_HEAVY.format(plugin=str(ROOT / "mm7bind" / "testing.py"),
+                                                               heavy=HEAVY), encoding="utf-8")
+    args, env = ([], {}) if how == "autoloaded" else (["-p", "mm7bind.testing"], {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    proc = run_pytest(project, *args, env=env)
+    assert proc.returncode == 0 and "1 passed" in proc.stdout, said(proc)

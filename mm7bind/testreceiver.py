@@ -1,0 +1,99 @@
+"""A VASP receiver for tests, behind mm7bind.testing's mm7_receiver fixture: runs on loopback on a
+free port, keeps every request handed to the handler, and waits for one with a clear failure."""
+
+from __future__ import annotations
+
+import threading
+
+from .metrics import Metrics
+from .receiver import Handler, Receiver
+from .server import serve
+from .store import MemoryStore
+
+
+class RecordingHandler(Handler):
+    """Keeps every request it is given (thread-safe), then hands it to `inner` (your handler) when
+    there is one: what came is in `received` whichever handler answered it."""
+
+    def __init__(self, inner: Handler | None = None) -> None:
+        self.inner = inner
+        self.received: list = []
+        self._lock = threading.Condition()  # (a lock that also wakes whoever waits for a request)
+
+    def _keep(self, msg, ctx) -> None:
+        with self._lock:
+            self.received.append((msg, ctx))
+            self._lock.notify_all()
+
+    def _pass_on(self, name: str, msg, ctx):
+        self._keep(msg, ctx)
+        handle = getattr(self.inner, name, None)
+        return handle(msg, ctx) if handle is not None else None
+
+    def on_deliver(self, msg, ctx):
+        return self._pass_on("on_deliver", msg, ctx)
+
+    def on_delivery_report(self, msg, ctx):
+        return self._pass_on("on_delivery_report", msg, ctx)
+
+    def on_read_reply(self, msg, ctx):
+        return self._pass_on("on_read_reply", msg, ctx)
+
+
+# What the receiver answered without calling a handler: said when a wait ends empty-handed.
+REFUSALS = ("challenged", "unauthorized", "forbidden", "too_large", "malformed", "unsupported", "not_post",
+            "store_error", "internal_error")
+
+
+class RunningReceiver:
+    def __init__(self, handler: Handler | None = None, **settings):
+        self.handler = handler  # yours, or None
+        self.recorder = RecordingHandler(handler)
+        self.store = settings.pop("store", None) or MemoryStore()
+        self.metrics = settings.pop("metrics", None) or Metrics()
+        self.receiver = Receiver(self.recorder, store=self.store, metrics=self.metrics, **settings)
+        self.server = serve(self.receiver, port=0, path="/mm7")
+        self.url = ""
+
+    @property
+    def received(self) -> list:
+        """(message, context) of every request handed to the handler, in the order they came."""
+        return self.recorder.received
+
+    def wait_for(self, kind: str | None = None, count: int = 1, timeout: float = 10.0) -> list:
+        """Wait until `count` requests (of `kind`: "DeliverReq", "DeliveryReportReq",
+        "ReadReplyReq"; any without) have come → their (message, context) pairs. If they do not
+        come within `timeout` seconds, an AssertionError says what did, and what was refused."""
+        __tracebackhide__ = True  # (the user's test is where it failed, not this helper)
+
+        def matching() -> list:
+            return [(msg, ctx) for msg, ctx in self.recorder.received if kind is None or msg.ELEMENT == kind]
+
+        with self.recorder._lock:
+            self.recorder._lock.wait_for(lambda: len(matching()) >= count, timeout)
+            got, everything = matching(), list(self.recorder.received)
+        if len(got) >= count:
+            return got
+        came = "; ".join(_described(msg, ctx) for msg, ctx in everything) or "nothing"
+        refused = {o: int(self.metrics.value("mm7bind_received_total", outcome=o)) for o in REFUSALS}
+        refused_text = ", ".join(f"{o}: {n}" for o, n in refused.items() if n)
+        raise AssertionError(f"waited {timeout:g} s at {self.url} for {count} {kind or 'request'}(s), "
+                             f"{len(got)} came. Handed to the handler: {came}"
+                             + (f". Refused before the handler (by outcome): {refused_text}" if refused_text else ""))
+
+    def __enter__(self) -> RunningReceiver:
+        self.server.start()
+        self.url = self.server.endpoint
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.stop()
+
+
+def _described(msg, ctx) -> str:
+    said = [msg.ELEMENT, f"tid={ctx.transaction_id}"]
+    for name in ("message_id", "mm_status"):
+        value = getattr(msg, name, None)
+        if value is not None:
+            said.append(f"{name}={getattr(value, 'value', value)}")
+    return " ".join(said)
