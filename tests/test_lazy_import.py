@@ -91,3 +91,28 @@ print(json.dumps([env.body.mm7_version, sorted({d.code for d in env.deviations})
     version, deviations, warned = found
     assert version == "6.7.0" and "schema" in deviations  # (reported as a deviation, as it should be)
     assert warned == []
+
+
+def test_what_type_checkers_read_is_what_is_imported_on_use():
+    # The names are written twice, as imports for type checkers and as a table for the lazy
+    # imports: one added to, moved in or dropped from only one of them would type-check and fail
+    # at run time, or the reverse.
+    import ast
+
+    import mm7bind
+
+    tree = ast.parse((ROOT / "mm7bind" / "__init__.py").read_text(encoding="utf-8"))
+    [block] = [node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"]
+    for_checkers = {}
+    for node in block.body:
+        assert isinstance(node, ast.ImportFrom) and node.level == 1, ast.unparse(node)
+        for alias in node.names:
+            if node.module is None:  # `from . import auth`: a submodule
+                for_checkers[alias.name] = (alias.name, None)
+            else:
+                for_checkers[alias.asname or alias.name] = (node.module, alias.name)
+    on_use = {name: (module, name) for name, module in mm7bind._SUBMODULE_OF.items()}
+    on_use |= {name: tuple(where) for name, where in mm7bind._RENAMED.items()}
+    submodules = {name for name, (_module, attribute) in for_checkers.items() if attribute is None}
+    assert {n: w for n, w in for_checkers.items() if n not in submodules} == on_use
+    assert set(for_checkers) == set(mm7bind.__all__)
