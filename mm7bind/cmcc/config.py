@@ -86,6 +86,12 @@ def _is_host_and_port(address: str) -> bool:
     return found is not None and (found[1] is None or 0 < int(found[1]) < 65536)
 
 
+def _missing(keys, found: dict, where: str, problems: list[Problem]) -> list[str]:
+    """The `keys` a file left out that nothing is said about yet (a value refused, say, is said
+    with its reason, not also as missing)."""
+    return [key for key in keys if key not in found and not any(p.where == f"{where}:{key}" for p in problems)]
+
+
 def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, problems: list[Problem]) -> dict:
     where = Path(path).name
     try:
@@ -153,16 +159,14 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     if any(p.level == "error" and p.where == Path(path).name for p in problems):
         return Config(source=str(path)), problems
     where = Path(path).name
-    for key in SDK_REQUIRED:
-        if key not in v and not any(p.where == f"{where}:{key}" for p in problems):  # (not when it said why)
-            default = MM7_KEYS[key][1]
-            problems.append(Problem("warning", f"{where}:{key}", f"missing (the SDK would fail); using {default}"))
+    for key in _missing(SDK_REQUIRED, v, where, problems):
+        default = MM7_KEYS[key][1]
+        problems.append(Problem("warning", f"{where}:{key}", f"missing (the SDK would fail); using {default}"))
     logs = v.get("logLevel", MM7_KEYS["logLevel"][1]) != 0
-    for key, instead in SDK_TEXTS.items():
+    for key in _missing(SDK_TEXTS, v, where, problems):
         if key in ("LogPath", "MmscID") and not (logs and (key == "LogPath" or v.get("LogPath"))):
             continue  # (they name the log file: no matter when there is none)
-        if key not in v and not any(p.where == f"{where}:{key}" for p in problems):
-            problems.append(Problem("warning", f"{where}:{key}", f"missing (the SDK read it as null): {instead}"))
+        problems.append(Problem("warning", f"{where}:{key}", f"missing (the SDK read it as null): {SDK_TEXTS[key]}"))
     get = {k: v.get(k, d) for k, (_, d) in MM7_KEYS.items()}
     cfg = Config(source=str(path))
     m, r, lg = cfg.mmsc, cfg.receiver, cfg.logging
@@ -273,10 +277,9 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
         problems += conn_problems
         cw = Path(conn_path).name
         if not any(p.level == "error" and p.where == cw for p in conn_problems):  # (a file read at all)
-            for key in CONN_SDK_REQUIRED:
-                if key not in c and not any(p.where == f"{cw}:{key}" for p in conn_problems):
-                    problems.append(Problem("warning", f"{cw}:{key}",
-                                            f"missing (the SDK would fail); using {CONN_KEYS[key][1]}"))
+            for key in _missing(CONN_SDK_REQUIRED, c, cw, conn_problems):
+                problems.append(Problem("warning", f"{cw}:{key}",
+                                        f"missing (the SDK would fail); using {CONN_KEYS[key][1]}"))
         if "KeepAlive" in c:
             keep_alive = str(c["KeepAlive"]).lower()
             if keep_alive not in ("on", "off"):
