@@ -149,6 +149,18 @@ def test_exposition_format():
     assert not any(k.startswith("mm7bind_inbox_messages") for k in samples)
 
 
+def test_a_counter_only_goes_up():
+    """A negative amount made a counter fall, which Prometheus' rate() reads as a restart (and a
+    burst of everything counted since)."""
+    metrics = Metrics()
+    metrics.inc("mm7bind_sent_total", 2, outcome="ok")
+    metrics.inc("mm7bind_sent_total", 0, outcome="ok")
+    for amount in (-1, -0.5, float("nan")):
+        with pytest.raises(ValueError, match="only goes up"):
+            metrics.inc("mm7bind_sent_total", amount, outcome="ok")
+    assert metrics.value("mm7bind_sent_total") == 2
+
+
 def test_served_metrics(tmp_path):
     metrics = Metrics()
     rx = mm7.Receiver(Picky(), metrics=metrics, allow=IPAllowList.parse(["127.0.0.1"]))
