@@ -14,7 +14,7 @@ Control endpoints (JSON), next to the MM7 path:
     POST /control/fail     {"count","status","http_status","retry_after","delay"}   trouble (fail_next)
     POST /control/reset                          forget messages, scheduled reports and trouble (reset)
     GET  /control/health                         200 while it runs
-(HEAD as GET; another method: 405 with Allow.)
+(HEAD as GET; another method: 405 with Allow. Never cached: Cache-Control: no-store.)
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ class StoredMessage:
             "sender": str(msg.sender_address) if getattr(msg, "sender_address", None) is not None else None,
             "subject": getattr(msg, "subject", None),
             "parts": [{"content_type": p.content_type, "size": p.size} for p in content.all_parts()] if content else [],
-            "deviations": [str(d) for d in self.deviations], "reports": self.reports,
+            "deviations": [str(d) for d in self.deviations], "reports": list(self.reports),  # (a copy: it grows)
         }
 
 
@@ -276,7 +276,9 @@ class Simulator:
                 action = route[len("/control/"):]
                 status, payload = self.control(method, action, body)
                 data = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
-                headers = [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data)))]
+                # (the state of the moment: a proxy or client cache would show messages and reports as they were)
+                headers = [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data))),
+                           ("Cache-Control", "no-store")]
                 if status == 405:
                     headers.append(("Allow", ", ".join(CONTROL_METHODS[action])))
                 start_response(f"{status} {REASONS.get(status, 'Error')}", headers)
@@ -313,8 +315,8 @@ class Simulator:
         with self._lock:
             self.messages.clear()
             self._troubles.clear()
-        self.mo_sent.clear()
-        self.linked_ids.clear()
+            self.mo_sent.clear()
+            self.linked_ids.clear()
 
     def _next_trouble(self) -> Trouble | None:
         with self._lock:
@@ -406,7 +408,9 @@ class Simulator:
         if self.config.require_smil and not (msg.content is not None and any(
                 media_kind(p.content_type) == "smil" for p in msg.content.all_parts())):
             return self.fault(env, "Client", RequestStatus.MULTIMEDIA_CONTENT_REFUSED, "no SMIL presentation")
-        if msg.linked_id and msg.linked_id not in self.linked_ids and msg.linked_id not in self.messages:
+        with self._lock:
+            unknown_link = msg.linked_id and msg.linked_id not in self.linked_ids and msg.linked_id not in self.messages
+        if unknown_link:
             return self.fault(env, "Client", RequestStatus.LINKED_ID_NOT_FOUND, f"no message {msg.linked_id} to link to")
         mid = self._new_id()
         stored = StoredMessage(mid, env.transaction_id or "", msg, env.version, datetime.now(timezone.utc),
@@ -567,10 +571,11 @@ class Simulator:
                 return self._send(stored, msg, attempt + 1, tid, linked_id, wait=True)
             self.schedule(pause, self._send, stored, msg, attempt + 1, tid, linked_id)
             return {**outcome, "again_in": pause}
-        if stored is not None:
-            stored.reports.append(outcome)
-        elif msg.ELEMENT == "DeliverReq":
-            self.mo_sent.append(outcome)
+        with self._lock:  # (the report worker, on-demand sends and /control/messages meet here)
+            if stored is not None:
+                stored.reports.append(outcome)
+            elif msg.ELEMENT == "DeliverReq":
+                self.mo_sent.append(outcome)
         return outcome
 
     def deliver(self, sender: str, recipients: list[str] | str, subject: str | None = None, text: str | None = None,
@@ -582,7 +587,8 @@ class Simulator:
             content.parts.insert(0, Part.text(text, charset="utf-8"))
         if linked_id is None:  # every MO gets one, so that the VASP's answer can cite it
             linked_id = f"LNK{self.run_id}-{next(self._linked):06d}"
-        self.linked_ids.add(linked_id)
+        with self._lock:
+            self.linked_ids.add(linked_id)
         msg = m.DeliverReq(
             relay_server_id=self.config.relay_server_id, sender=m.Address.parse(sender),
             recipients=m.Recipients(to=recipients), subject=subject, linked_id=linked_id,

@@ -285,3 +285,56 @@ def test_the_trouble_count_answered_is_read_under_the_lock_that_guards_it():
     assert sim.control("POST", "fail", b'{"count": 2, "status": 4006}') == (200, {"queued": 2})
     assert under_lock and all(under_lock)
     assert sim.fail_next(http_status=503) == 3  # (fail_next says it: counted as it queued them)
+
+
+def test_reports_mo_and_linked_ids_change_under_the_lock_that_guards_the_messages():
+    """What was sent back (a message's reports, mo_sent) and the LinkedIDs given were changed
+    without the lock /control/messages and reset hold: a report arriving as they read or cleared
+    them went to a list being copied, or survived a reset."""
+    with Simulator(report_delay=0) as sim, RunningReceiver() as rcv:
+        sim.config.vasp_url = rcv.url
+        under_lock = []
+
+        def watched(kind):
+            class Watched(kind):
+                def _note(self):
+                    under_lock.append((kind.__name__, sim._lock.locked()))
+
+            for name in ("append", "add", "clear", "__contains__"):
+                if hasattr(kind, name):
+                    def method(self, *args, _name=name):
+                        self._note()
+                        return getattr(kind, _name)(self, *args)
+
+                    setattr(Watched, name, method)
+            return Watched()
+
+        sim.mo_sent, sim.linked_ids = watched(list), watched(set)
+        sim.deliver("+8613900000000", ["1065"], "mo", text="hi")
+        [mo] = sim.mo_sent
+        with mm7.Client(sim.url) as client:
+            reply = client.submit(m.SubmitReq(recipients=["+8613900000000"], linked_id=mo["linked_id"],
+                                              delivery_report=True))
+            stored = sim.messages[reply.message_id]
+            stored.reports = watched(list)
+            assert sim.wait_idle()
+        assert [r["status"] for r in stored.reports] == [1000]
+        [summary] = sim.control("GET", "messages", b"")[1]
+        sim.reset()
+        assert under_lock and all(locked for _, locked in under_lock), under_lock
+        assert {kind for kind, _ in under_lock} == {"list", "set"}
+        assert summary["reports"] is not stored.reports  # (a copy: serialized after the lock is let go)
+
+
+def test_control_answers_are_not_cached():
+    """The control answers are the simulator's state of the moment: a cache between a test and the
+    simulator (a proxy, a client's) would show messages and reports as they were."""
+    with Simulator() as sim:
+        base = f"{sim.server.url}/control/"
+        answers = [requests.get(base + "messages", timeout=5), requests.head(base + "health", timeout=5),
+                   requests.post(base + "reset", data=b"{}", timeout=5),
+                   requests.post(base + "deliver", data=b"[]", timeout=5),  # 400
+                   requests.post(base + "messages", timeout=5),  # 405
+                   requests.get(base + "nope", timeout=5)]  # 404
+        assert [r.status_code for r in answers] == [200, 200, 200, 400, 405, 404]
+        assert [r.headers.get("Cache-Control") for r in answers] == ["no-store"] * len(answers)
