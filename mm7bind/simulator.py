@@ -57,7 +57,7 @@ class SimulatorConfig:
     path: str = "/mm7"
     dialect: str = "standard"
     strict: bool = False
-    vasp_url: str | None = None  # where reports and MO go; none: reports are only recorded
+    vasp_url: str | None = None  # where reports and MO go; none: none are sent (messages are delivered all the same)
     vasp_username: str | None = None
     vasp_password: str | None = field(default=None, repr=False)  # (reprs are logged and shown)
     vasp_verify: bool | str = True  # the VASP's TLS certificate: checked (True), against this CA file, or not
@@ -409,8 +409,8 @@ class Simulator:
                 media_kind(p.content_type) == "smil" for p in msg.content.all_parts())):
             return self.fault(env, "Client", RequestStatus.MULTIMEDIA_CONTENT_REFUSED, "no SMIL presentation")
         with self._lock:
-            unknown_link = msg.linked_id and msg.linked_id not in self.linked_ids and msg.linked_id not in self.messages
-        if unknown_link:
+            known = not msg.linked_id or msg.linked_id in self.linked_ids or msg.linked_id in self.messages
+        if not known:
             return self.fault(env, "Client", RequestStatus.LINKED_ID_NOT_FOUND, f"no message {msg.linked_id} to link to")
         mid = self._new_id()
         stored = StoredMessage(mid, env.transaction_id or "", msg, env.version, datetime.now(timezone.utc),
@@ -422,11 +422,11 @@ class Simulator:
         return self.answer(env, m.SubmitRsp(message_id=mid))
 
     def _schedule_reports(self, stored: StoredMessage, msg) -> None:
-        """The delivery reports and read replies `msg` asked for, one per recipient."""
-        if msg.delivery_report:
-            for rcpt in stored.recipients:
-                self.schedule(self.config.report_delay, self.send_report, stored.message_id, rcpt,
-                              self.config.report_status, False)
+        """Each recipient's delivery, `report_delay` from now, with the report if `msg` asked for one;
+        then the read replies it asked for."""
+        for rcpt in stored.recipients:
+            self.schedule(self.config.report_delay, self._reached, stored.message_id, rcpt,
+                          self.config.report_status, bool(msg.delivery_report))
         if msg.read_reply and self.config.report_status == "Retrieved":
             # Read once retrieved: never before the delivery report (same time: scheduled after it).
             delay = max(self.config.read_delay, self.config.report_delay)
@@ -512,15 +512,30 @@ class Simulator:
         req = stored.request
         return getattr(req, "sender_address", None) or m.ShortCode(getattr(req, "vasid", None) or "0")
 
+    def _reached(self, message_id: str, recipient: str, status: str, report: bool) -> None:
+        """The message's fate at `recipient`, as scheduled: retrieved (so no longer cancellable)
+        whether or not a report was asked for and a VASP URL given; the report when one was."""
+        if report and self.config.vasp_url:
+            self.send_report(message_id, recipient, status, wait=False)
+        else:
+            stored = self._lookup(message_id)
+            if stored is not None:
+                self._settle(stored, status)
+
+    def _settle(self, stored: StoredMessage, status: str) -> str:
+        """A delivery status reached: "Retrieved" makes an accepted message delivered. → the state before."""
+        with self._lock:  # check and set as one (see _cancel)
+            state = stored.state
+            if state not in ("cancelled", "replaced") and status == "Retrieved":
+                stored.state = "delivered"
+        return state
+
     def send_report(self, message_id: str, recipient: str, status: str = "Retrieved", wait: bool = True) -> dict:
         """A delivery report now; `wait`: its repeats too, then the last outcome (else they are scheduled)."""
         stored = self._lookup(message_id)
         if stored is None:
             raise KeyError(message_id)
-        with self._lock:  # check and set as one (see _cancel)
-            state = stored.state
-            if state not in ("cancelled", "replaced") and status == "Retrieved":
-                stored.state = "delivered"
+        state = self._settle(stored, status)
         if state in ("cancelled", "replaced"):
             return {"skipped": state}
         msg = m.DeliveryReportReq(
@@ -614,7 +629,7 @@ class Simulator:
                 _, _, fn, args = heapq.heappop(self._queue)
                 self._running += 1
             try:
-                if self.config.vasp_url:
+                if self.config.vasp_url or fn == self._reached:  # (delivered even with no VASP to tell)
                     fn(*args)
             except Exception:  # noqa: BLE001 (a failed report must not stop the schedule)
                 log.exception("scheduled %s failed", getattr(fn, "__name__", fn))

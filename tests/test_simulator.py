@@ -189,7 +189,7 @@ def test_an_mo_sent_on_demand_answers_with_its_last_attempts_outcome():
 
 
 def test_cancelling_a_message_already_cancelled_or_replaced_is_not_possible():
-    with Simulator() as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+    with Simulator(report_delay=60) as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
         first = client.submit(m.SubmitReq(recipients=["+8613800000000"]))
         assert client.send(m.CancelReq(message_id=first.message_id)).status.code == 1000
         assert client.send(m.CancelReq(message_id=first.message_id)).status.code == 3001
@@ -338,3 +338,18 @@ def test_control_answers_are_not_cached():
                    requests.get(base + "nope", timeout=5)]  # 404
         assert [r.status_code for r in answers] == [200, 200, 200, 400, 405, 404]
         assert [r.headers.get("Cache-Control") for r in answers] == ["no-store"] * len(answers)
+
+
+@pytest.mark.parametrize("vasp, asked", [(False, True), (True, False)])
+def test_a_message_is_delivered_whether_or_not_a_report_was_asked_for_or_can_be_sent(vasp, asked):
+    """Without a report asked for, or a VASP URL to send it to, a message stayed "accepted" for
+    ever: cancellable with 1000 long after it had reached the phone, even after its read reply."""
+    with Simulator(report_delay=0, read_delay=0) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url if vasp else None
+        mid = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=asked,
+                                        read_reply=not asked)).message_id
+        assert sim.wait_idle()
+        assert sim.messages[mid].state == "delivered"
+        assert client.send(m.CancelReq(message_id=mid)).status.code == 3001
+        assert [msg.ELEMENT for msg, _ in rcv.received] == (["ReadReplyReq"] if vasp else [])
