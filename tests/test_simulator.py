@@ -353,3 +353,31 @@ def test_a_message_is_delivered_whether_or_not_a_report_was_asked_for_or_can_be_
         assert sim.messages[mid].state == "delivered"
         assert client.send(m.CancelReq(message_id=mid)).status.code == 3001
         assert [msg.ELEMENT for msg, _ in rcv.received] == (["ReadReplyReq"] if vasp else [])
+
+
+class SlowVasp(mm7.Handler):
+    """A VASP's own handler that takes its time over a delivery report (a database write)."""
+
+    def __init__(self) -> None:
+        self.arrived, self.release = threading.Event(), threading.Event()
+        self.written: list[str] = []
+
+    def on_delivery_report(self, msg, ctx):
+        self.arrived.set()
+        assert self.release.wait(10)
+        self.written.append(msg.message_id)
+
+
+def test_wait_for_returns_once_your_handler_is_done_with_the_request():
+    """A request was recorded before your handler ran: a test that waited for a report, then
+    looked at what its handler made of it, looked too early (a race, lost on a busy machine)."""
+    mine = SlowVasp()
+    with Simulator(report_delay=0) as sim, RunningReceiver(mine) as rcv, mm7.Client(sim.url) as client:
+        sim.config.vasp_url = rcv.url
+        mid = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True)).message_id
+        assert mine.arrived.wait(10)
+        with pytest.raises(AssertionError, match="0 came"):  # in your handler's hands still
+            rcv.wait_for("DeliveryReportReq", timeout=0.2)
+        mine.release.set()
+        [(report, _)] = rcv.wait_for("DeliveryReportReq")
+        assert report.message_id == mid and mine.written == [mid]
