@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import messages as m
@@ -159,6 +159,17 @@ class StoredMessage:
 def _plain_sender(data: bytes) -> bytes:
     """China Mobile / Unicom MMSCs write Sender as plain text, not wrapped in Number."""
     return re.sub(rb"<((?:\w+:)?Sender)><(?:\w+:)?Number>([^<]*)</(?:\w+:)?Number></\1>", rb"<\1>\2</\1>", data)
+
+
+def _seconds_until(when: m.When | None) -> float:
+    """How long an EarliestDeliveryTime holds a message from now: 0 when it is past or none. A time
+    without a zone is taken as UTC; a duration in months or years (kept as text) is not waited for."""
+    if isinstance(when, timedelta):
+        return max(0.0, when.total_seconds())
+    if isinstance(when, datetime):
+        aware = when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+        return max(0.0, (aware - datetime.now(timezone.utc)).total_seconds())
+    return 0.0
 
 
 _RETRY = RetryPolicy()  # which of the VASP's answers are worth sending again (the attempts are the config's)
@@ -422,14 +433,15 @@ class Simulator:
         return self.answer(env, m.SubmitRsp(message_id=mid))
 
     def _schedule_reports(self, stored: StoredMessage, msg) -> None:
-        """Each recipient's delivery, `report_delay` from now, with the report if `msg` asked for one;
-        then the read replies it asked for."""
+        """Each recipient's delivery, `report_delay` from now (from `msg`'s EarliestDeliveryTime, when
+        it names a later one), with the report if `msg` asked for one; then the read replies it asked for."""
+        held = _seconds_until(getattr(msg, "earliest_delivery_time", None))
         for rcpt in stored.recipients:
-            self.schedule(self.config.report_delay, self._reached, stored.message_id, rcpt,
+            self.schedule(held + self.config.report_delay, self._reached, stored.message_id, rcpt,
                           self.config.report_status, bool(msg.delivery_report))
         if msg.read_reply and self.config.report_status == "Retrieved":
             # Read once retrieved: never before the delivery report (same time: scheduled after it).
-            delay = max(self.config.read_delay, self.config.report_delay)
+            delay = held + max(self.config.read_delay, self.config.report_delay)
             for rcpt in stored.recipients:
                 self.schedule(delay, self.send_read_reply, stored.message_id, rcpt, self.config.read_status, False)
 
@@ -623,7 +635,9 @@ class Simulator:
             with self._wake:
                 while not self._stopping and (not self._queue or self._queue[0][0] > time.monotonic()):
                     timeout = (self._queue[0][0] - time.monotonic()) if self._queue else None
-                    self._wake.wait(timeout)
+                    # (at most an hour at a time: a wait beyond what the platform's clock can count
+                    # raised OverflowError, and the worker ended: nothing more was ever sent)
+                    self._wake.wait(None if timeout is None else min(timeout, 3600.0))
                 if self._stopping:
                     return
                 _, _, fn, args = heapq.heappop(self._queue)

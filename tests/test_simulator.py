@@ -381,3 +381,38 @@ def test_wait_for_returns_once_your_handler_is_done_with_the_request():
         mine.release.set()
         [(report, _)] = rcv.wait_for("DeliveryReportReq")
         assert report.message_id == mid and mine.written == [mid]
+
+
+def test_a_message_is_held_until_its_earliest_delivery_time():
+    """An MMSC keeps a message with an EarliestDeliveryTime until then (cancellable meanwhile, its
+    report not sent); the simulator reported it delivered at once. A time past is no hold."""
+    from datetime import datetime, timedelta, timezone
+
+    with Simulator(report_delay=0) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+
+        def submit(earliest) -> str:
+            return client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True,
+                                             earliest_delivery_time=earliest)).message_id
+
+        later = [submit(timedelta(hours=1)), submit(datetime.now(timezone.utc) + timedelta(hours=1))]
+        past = submit(datetime.now(timezone.utc) - timedelta(hours=1))
+        [(report, _)] = rcv.wait_for("DeliveryReportReq")
+        assert report.message_id == past and sim.messages[past].state == "delivered"
+        assert [sim.messages[mid].state for mid in later] == ["accepted", "accepted"]
+        assert [client.send(m.CancelReq(message_id=mid)).status.code for mid in later] == [1000, 1000]
+        assert client.send(m.CancelReq(message_id=past)).status.code == 3001
+
+
+def test_a_delay_longer_than_the_clock_can_count_does_not_end_the_report_worker():
+    """A wait beyond what the platform's clock counts raised OverflowError in the report worker,
+    which ended: no report was sent again. An EarliestDeliveryTime from a VASP can ask for one."""
+    with Simulator(report_delay=0) as sim, RunningReceiver() as rcv, mm7.Client(sim.url) as client:
+        sim.config.vasp_url = rcv.url
+        client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True,
+                                  earliest_delivery_time="P99999999D"))
+        sim.schedule(1e12, lambda: None)
+        sent = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True)).message_id
+        [(report, _)] = rcv.wait_for("DeliveryReportReq")
+        assert report.message_id == sent and sim._worker.is_alive()
