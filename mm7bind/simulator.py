@@ -504,19 +504,25 @@ class Simulator:
         profile = self.profile
         if version is not None and self.config.dialect == "standard" and version.name != profile.version:
             profile = profile.replace(version=version.name, mm7_version=None)
+        cfg = self.config
+        # The VASP as configured now: a test may point a running simulator at another receiver,
+        # or give it other credentials, between two reports (a client made before kept the old ones).
+        vasp = (cfg.vasp_url, cfg.vasp_username, cfg.vasp_password, cfg.vasp_verify, cfg.quirks)
         with self._clients_lock:
-            key = (self.config.dialect, profile.version)  # (the dialects' quirks differ, not only versions)
+            key = (cfg.dialect, profile.version, *vasp)  # (the dialects' quirks differ, not only versions)
             if key not in self._clients:
-                if not self.config.vasp_url:
+                if not cfg.vasp_url:
                     raise RuntimeError("no VASP URL configured "
                                        "(simulate --vasp-url, SimulatorConfig.vasp_url)")
+                for old in [k for k in self._clients if k[2:] != vasp]:  # (that VASP is no longer ours)
+                    self._clients.pop(old).close()
                 self._clients[key] = Client(
-                    self.config.vasp_url, role="mmsc", profile=profile,
-                    username=self.config.vasp_username, password=self.config.vasp_password,
+                    cfg.vasp_url, role="mmsc", profile=profile,
+                    username=cfg.vasp_username, password=cfg.vasp_password,
                     auth="auto",  # Basic, or Digest when the VASP asks for it
-                    verify=self.config.vasp_verify,
+                    verify=cfg.vasp_verify,
                     retry=RetryPolicy.never(),  # (sent again from the schedule: see _send)
-                    rewrite=QUIRKS.get(self.config.dialect) if self.config.quirks else None,
+                    rewrite=QUIRKS.get(cfg.dialect) if cfg.quirks else None,
                     connect_timeout=5, read_timeout=30)
             return self._clients[key]
 

@@ -416,3 +416,20 @@ def test_a_delay_longer_than_the_clock_can_count_does_not_end_the_report_worker(
         sent = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True)).message_id
         [(report, _)] = rcv.wait_for("DeliveryReportReq")
         assert report.message_id == sent and sim._worker.is_alive()
+
+
+def test_reports_go_to_the_vasp_configured_now_not_the_first_one_sent_to():
+    """A simulator kept running across tests, each with its own receiver (as reset is for): its
+    client for the VASP was made once, so every report after the first test's went to that
+    receiver, long stopped; new credentials were not used either."""
+    with Simulator(report_delay=0) as sim, mm7.Client(sim.url) as client:
+        for settings in ({}, {}, {"auth": mm7.auth.BasicAuth("mmsc", "pw")}):
+            with RunningReceiver(**settings) as rcv:
+                sim.reset()
+                sim.config.vasp_url = rcv.url
+                if settings:
+                    sim.config.vasp_username, sim.config.vasp_password = "mmsc", "pw"
+                mid = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True)).message_id
+                [(report, _)] = rcv.wait_for("DeliveryReportReq")
+                assert report.message_id == mid
+        assert len(sim._clients) == 1  # (those of VASPs no longer configured: closed)
