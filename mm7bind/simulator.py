@@ -354,7 +354,10 @@ class Simulator:
             env = decode(body, content_type, strict=self.config.strict)
         except DecodeError as exc:
             log.warning("refused: %s", exc)
-            return self.fault(None, "Client", exc.status_code, str(exc)[:300], said=what_it_said(body))
+            status = exc.status_code
+            if any(d.path.endswith("/MM7Version") for d in exc.deviations):  # (strict: an MM7Version the
+                status = RequestStatus.UNSUPPORTED_VERSION  # namespace does not list is TS 23.140's 4002)
+            return self.fault(None, "Client", status, str(exc)[:300], said=what_it_said(body))
         if env.deviations:
             log.info("accepted with %d deviation(s): %s", len(env.deviations), "; ".join(map(str, env.deviations[:8])))
         msg = env.message

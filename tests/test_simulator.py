@@ -433,3 +433,15 @@ def test_reports_go_to_the_vasp_configured_now_not_the_first_one_sent_to():
                 [(report, _)] = rcv.wait_for("DeliveryReportReq")
                 assert report.message_id == mid
         assert len(sim._clients) == 1  # (those of VASPs no longer configured: closed)
+
+
+@pytest.mark.parametrize("strict, code", [(True, 4002), (False, 1000)])
+def test_an_mm7_version_the_namespace_does_not_list_is_an_unsupported_version_to_a_strict_mmsc(strict, code):
+    """TS 23.140 has a status for it (4002, Unsupported version); strict, the simulator said 4004
+    (Validation error), as for any other deviation. Lenient, it takes it, answering in its default."""
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"]), transaction_id="t-v")
+    data = out.to_bytes().replace(b"<MM7Version>6.8.0</MM7Version>", b"<MM7Version>9.9.9</MM7Version>")
+    rsp = Simulator(strict=strict).handle(data, out.content_type, {})
+    env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+    assert env.transaction_id == "t-v" and env.version.name == "REL-6-MM7-1-4"
+    assert (env.body.detail.status.code if env.is_fault else env.body.status.code) == code
