@@ -135,10 +135,24 @@ class StoredMessage:
     reports: list[dict] = field(default_factory=list)  # what was sent back, with the VASP's answers
     # Whom it goes to: the request's, or for an extendedReplaceReq (which names none) the replaced message's.
     recipients: list[str] | None = None
+    addresses: list[m.Address] | None = field(default=None, repr=False)  # the same, as the VASP wrote them
 
     def __post_init__(self) -> None:
         if self.recipients is None:
             self.recipients = [str(a) for a in getattr(self.request, "recipients", None) or []]
+        if self.addresses is None:
+            self.addresses = [m.Address.parse(a) if isinstance(a, str) else a
+                              for a in getattr(self.request, "recipients", None) or []]
+
+    def _address(self, recipient: str) -> m.Address:
+        """`recipient` as the VASP wrote it (a ShortCode stays one, its coding kept), for the reports
+        about it; one it did not name, as read."""
+        return next((a for a in self.addresses or () if str(a) == recipient), None) or m.Address.parse(recipient)
+
+    def _delivered_to(self) -> list[str]:
+        """The recipients it reaches: a displayOnly address is shown to them, not delivered to."""
+        shown = {str(a) for a in self.addresses or () if a.display_only}
+        return [r for r in self.recipients or () if r not in shown]
 
     def summary(self) -> dict:
         msg = self.request
@@ -439,13 +453,13 @@ class Simulator:
         """Each recipient's delivery, `report_delay` from now (from `msg`'s EarliestDeliveryTime, when
         it names a later one), with the report if `msg` asked for one; then the read replies it asked for."""
         held = _seconds_until(getattr(msg, "earliest_delivery_time", None))
-        for rcpt in stored.recipients:
+        for rcpt in stored._delivered_to():
             self.schedule(held + self.config.report_delay, self._reached, stored.message_id, rcpt,
                           self.config.report_status, bool(msg.delivery_report))
         if msg.read_reply and self.config.report_status == "Retrieved":
             # Read once retrieved: never before the delivery report (same time: scheduled after it).
             delay = held + max(self.config.read_delay, self.config.report_delay)
-            for rcpt in stored.recipients:
+            for rcpt in stored._delivered_to():
                 self.schedule(delay, self.send_read_reply, stored.message_id, rcpt, self.config.read_status, False)
 
     def _lookup(self, mid: str | None) -> StoredMessage | None:
@@ -490,7 +504,8 @@ class Simulator:
         # The new message goes to the old one's recipients; its reports, under the new MessageID, are
         # all the VASP hears from now on (the replaced message is never delivered).
         stored = StoredMessage(mid, env.transaction_id or "", msg, env.version, datetime.now(timezone.utc),
-                               deviations=env.deviations, recipients=list(old.recipients or []))
+                               deviations=env.deviations, recipients=list(old.recipients or []),
+                               addresses=list(old.addresses or []))
         with self._lock:
             self.messages[mid] = stored
         self._schedule_reports(stored, msg)
@@ -560,7 +575,7 @@ class Simulator:
         if state in ("cancelled", "replaced"):
             return {"skipped": state}
         msg = m.DeliveryReportReq(
-            relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=m.Address.parse(recipient),
+            relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=stored._address(recipient),
             sender=self._sender_of(stored), date=datetime.now(timezone.utc), mm_status=DeliveryStatus(status),
             status_text=status,
         )
@@ -573,7 +588,7 @@ class Simulator:
         if state in ("unknown", "cancelled", "replaced"):
             return {"skipped": state}
         msg = m.ReadReplyReq(
-            relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=m.Address.parse(recipient),
+            relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=stored._address(recipient),
             sender=self._sender_of(stored), time_stamp=datetime.now(timezone.utc), mm_status=ReadStatus(status),
         )
         return self._send(stored, msg, wait=wait)

@@ -445,3 +445,19 @@ def test_an_mm7_version_the_namespace_does_not_list_is_an_unsupported_version_to
     env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
     assert env.transaction_id == "t-v" and env.version.name == "REL-6-MM7-1-4"
     assert (env.body.detail.status.code if env.is_fault else env.body.status.code) == code
+
+
+def test_reports_name_each_recipient_as_the_submit_did_and_none_is_sent_for_a_display_only_one():
+    """A delivery report's Recipient was read back from text: a ShortCode came back as a Number.
+    And a displayOnly address (shown to the recipients, not delivered to) got reports of its own."""
+    to = m.Recipients(to=[m.ShortCode("10658"), m.Number("+8613800000000")],
+                      cc=[m.Number("+8613800000009", display_only=True), m.RFC2822Address("a@example.com")])
+    with Simulator(report_delay=0, read_delay=0) as sim, RunningReceiver() as rcv, mm7.Client(sim.url) as client:
+        sim.config.vasp_url = rcv.url
+        mid = client.submit(m.SubmitReq(recipients=to, delivery_report=True, read_reply=True)).message_id
+        assert sim.wait_idle()
+        got = sorted((msg.ELEMENT, msg.recipient.kind.value, str(msg.recipient)) for msg, _ in rcv.received)
+        assert got == sorted((kind, a.kind.value, str(a)) for kind in ("DeliveryReportReq", "ReadReplyReq")
+                             for a in (to.to[0], to.to[1], to.cc[1]))
+        assert {msg.message_id for msg, _ in rcv.received} == {mid}
+        assert sim.messages[mid].recipients == ["10658", "+8613800000000", "+8613800000009", "a@example.com"]
