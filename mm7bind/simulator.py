@@ -130,7 +130,7 @@ class StoredMessage:
     request: m.Message
     version: versions.Version
     received_at: datetime
-    state: str = "accepted"  # accepted | delivered | cancelled | replaced
+    state: str = "accepted"  # accepted | delivered | undelivered | cancelled | replaced
     deviations: list = field(default_factory=list)
     reports: list[dict] = field(default_factory=list)  # what was sent back, with the VASP's answers
     # Whom it goes to: the request's, or for an extendedReplaceReq (which names none) the replaced message's.
@@ -185,6 +185,13 @@ def _seconds_until(when: m.When | None) -> float:
         return max(0.0, (aware - datetime.now(timezone.utc)).total_seconds())
     return 0.0
 
+
+# What a delivery status makes of a message: no longer pending (a CancelReq is too late), but for
+# Deferred and Indeterminate, after which the MMSC still holds it. (Forwarded: it reached the
+# recipient, who sent it on unread.)
+_DELIVERED = (DeliveryStatus.RETRIEVED, DeliveryStatus.FORWARDED)
+_ENDS = {s.value: "delivered" if s in _DELIVERED else "undelivered" for s in DeliveryStatus
+         if s not in (DeliveryStatus.DEFERRED, DeliveryStatus.INDETERMINATE)}
 
 _RETRY = RetryPolicy()  # which of the VASP's answers are worth sending again (the attempts are the config's)
 
@@ -478,7 +485,7 @@ class Simulator:
             state = stored.state
             if state == "accepted":
                 stored.state = "cancelled"
-        if state != "accepted":  # delivered, or no longer there to cancel (cancelled, replaced)
+        if state != "accepted":  # (un)delivered, or no longer there to cancel (cancelled, replaced)
             return self.answer(env, rsp_cls(status=m.Status(RequestStatus.NOT_POSSIBLE, f"already {state}")))
         return self.answer(env, rsp_cls())
 
@@ -559,11 +566,14 @@ class Simulator:
                 self._settle(stored, status)
 
     def _settle(self, stored: StoredMessage, status: str) -> str:
-        """A delivery status reached: "Retrieved" makes an accepted message delivered. → the state before."""
+        """A delivery status reached: Retrieved (or Forwarded) makes an accepted message delivered, another
+        final one (Expired, Rejected...) undelivered; Deferred and Indeterminate leave it pending.
+        → the state before."""
+        ended = _ENDS.get(status)
         with self._lock:  # check and set as one (see _cancel)
             state = stored.state
-            if state not in ("cancelled", "replaced") and status == "Retrieved":
-                stored.state = "delivered"
+            if state not in ("cancelled", "replaced") and ended is not None:
+                stored.state = ended
         return state
 
     def send_report(self, message_id: str, recipient: str, status: str = "Retrieved", wait: bool = True) -> dict:

@@ -461,3 +461,18 @@ def test_reports_name_each_recipient_as_the_submit_did_and_none_is_sent_for_a_di
                              for a in (to.to[0], to.to[1], to.cc[1]))
         assert {msg.message_id for msg, _ in rcv.received} == {mid}
         assert sim.messages[mid].recipients == ["10658", "+8613800000000", "+8613800000009", "a@example.com"]
+
+
+@pytest.mark.parametrize("status, state, cancelled", [
+    ("Retrieved", "delivered", 3001), ("Expired", "undelivered", 3001), ("Rejected", "undelivered", 3001),
+    ("Deferred", "accepted", 1000), ("Indeterminate", "accepted", 1000)])
+def test_a_message_reported_expired_or_rejected_can_no_longer_be_cancelled(status, state, cancelled):
+    """Reported Expired (or Rejected...), a message stayed accepted: a CancelReq after the report
+    was answered 1000, as if the MMSC still held it. Deferred, it does."""
+    with Simulator(report_delay=0, report_status=status) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+        mid = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True)).message_id
+        [(report, _)] = rcv.wait_for("DeliveryReportReq")
+        assert report.mm_status == status and sim.messages[mid].state == state
+        assert client.send(m.CancelReq(message_id=mid)).status.code == cancelled
