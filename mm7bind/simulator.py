@@ -12,7 +12,7 @@ Control endpoints (JSON), next to the MM7 path:
     POST /control/deliver  {"from","to","subject","text","linked_id"}   send an MO to the VASP
     POST /control/report   {"message_id","recipient","status"}          send a delivery report now
     POST /control/fail     {"count","status","http_status","retry_after","delay"}   trouble (fail_next)
-    POST /control/reset                          forget messages, scheduled reports and trouble (reset)
+    POST /control/reset                          forget messages, MO, scheduled reports and trouble (reset)
     GET  /control/health                         200 while it runs
 (HEAD as GET; another method: 405 with Allow. Never cached: Cache-Control: no-store.)
 """
