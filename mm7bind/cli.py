@@ -1436,7 +1436,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-status", default="Retrieved",
                    help="what delivery reports say: Retrieved, Rejected, Expired, Deferred, ... (default %(default)s)")
     p.add_argument("--report-delay", type=float, default=1.0, metavar="SECONDS",
-                   help="after the SubmitReq (default %(default)s)")
+                   help="delivery (and its report) after the SubmitReq, or its EarliestDeliveryTime "
+                        "(default %(default)s)")
     p.add_argument("--max-recipients", type=int, metavar="N",
                    help="refuse a SubmitReq to more recipients with 3003, as some providers do (1: one per submit)")
     p.add_argument("--require-smil", action="store_true",

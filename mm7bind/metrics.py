@@ -64,6 +64,9 @@ class Metrics:
         self._watched: dict[str, dict[object, object]] = {}  # gauge name → the stores it sums, by identity
 
     def inc(self, name: str, amount: float = 1, **labels: object) -> None:
+        """Add `amount` (0 or more: a counter only goes up, and a scraper takes a fall for a restart)."""
+        if not amount >= 0:  # (NaN too)
+            raise ValueError(f"a counter only goes up: {name} cannot be increased by {amount!r}")
         key = (name, _labels(labels))
         with self._lock:
             self._counters[key] = self._counters.get(key, 0) + amount

@@ -368,7 +368,7 @@ class SendApi:
     def _queued(self, method: str, item_id: str) -> Response:
         if method not in ("GET", "HEAD"):
             rsp = _refusal(405, "GET the queued item")
-            rsp.headers.append(("Allow", "GET"))
+            rsp.headers.append(("Allow", "GET, HEAD"))
             return rsp
         if self.outbox is None:  # (not "no such item": none ever will be)
             raise ApiError(404, "queueing is not enabled here ([outbox] enabled = true)")

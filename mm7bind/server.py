@@ -127,9 +127,10 @@ REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 
 def health_app(receiver: Receiver) -> Callable:
     """A WSGI app for load balancers' health checks: GET → 200 "ok" while the receiver's store
     can take a message (`store.check`: it reads, writes, gets its write lock within 2 s, and its
-    disk has room for a message of the receiver's `max_body`), 503 with the reason when it cannot
-    (a full disk, a file locked or broken means every MMSC request would fail too: better taken
-    out of the pool)."""
+    disk has room for a message of the receiver's `max_body`), 503 with the kind of reason when it
+    cannot ("store unavailable: disk full", "locked" or "error"; the details are logged): a full
+    disk, a file locked or broken means every MMSC request would fail too: better taken out of the
+    pool."""
     probe = health_probe(receiver)
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -144,13 +145,25 @@ def health_app(receiver: Receiver) -> Callable:
     return app
 
 
+def _health_reason(problem: str) -> str:
+    """What the health check tells whoever asks (no credentials) of the store's problem: its kind,
+    one of "disk full", "locked" and "error". The problem itself (exception texts, the bytes free
+    on the disk) goes to the log only."""
+    said = problem.lower()
+    if "bytes free" in said or "disk is full" in said or "no space left" in said:
+        return "disk full"
+    if "locked" in said or "lock was held" in said:
+        return "locked"
+    return "error"
+
+
 # A POST, PUT or DELETE to the health path is no load balancer's check: refused, as the metrics do.
 HEALTH_NOT_ALLOWED = ([("Allow", "GET, HEAD"), ("Content-Type", "text/plain")], b"health takes GET, HEAD\n")
 
 
 def health_probe(receiver: Receiver) -> Callable[[], tuple[int, list[tuple[str, str]], bytes]]:
     """The health check as a function → (status, headers, body), for either kind of app."""
-    said: list[str | None] = [None]  # the last problem reported (None: healthy)
+    said: list[str | None] = [None]  # the last reason answered (None: healthy)
 
     def probe() -> tuple[int, list[tuple[str, str]], bytes]:
         status, body = 200, b"ok\n"
@@ -161,14 +174,15 @@ def health_probe(receiver: Receiver) -> Callable[[], tuple[int, list[tuple[str, 
                     store.open_counts() and None)
             except Exception as exc:  # noqa: BLE001 (whatever the store's trouble, say so)
                 problem = f"{type(exc).__name__}: {exc}"
-            if problem is not None:
-                status, body = 503, f"store unavailable: {problem}\n".encode("utf-8", "replace")
-            if (problem is None) != (said[0] is None):  # a line when the answer changes, not one per check
+            reason = None if problem is None else _health_reason(problem)
+            if reason is not None:
+                status, body = 503, f"store unavailable: {reason}\n".encode()
+            if reason != said[0]:  # a line when the answer changes, not one per check
                 if problem is None:
                     log.info("health: the store takes messages again")
                 else:
                     log.warning("health: answering 503, the store cannot take messages: %s", problem)
-                said[0] = problem
+                said[0] = reason
         return status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body))),
                         ("Cache-Control", "no-store")], body
 

@@ -12,9 +12,9 @@ Control endpoints (JSON), next to the MM7 path:
     POST /control/deliver  {"from","to","subject","text","linked_id"}   send an MO to the VASP
     POST /control/report   {"message_id","recipient","status"}          send a delivery report now
     POST /control/fail     {"count","status","http_status","retry_after","delay"}   trouble (fail_next)
-    POST /control/reset                          forget messages, scheduled reports and trouble (reset)
+    POST /control/reset                          forget messages, MO, scheduled reports and trouble (reset)
     GET  /control/health                         200 while it runs
-(HEAD as GET; another method: 405 with Allow.)
+(HEAD as GET; another method: 405 with Allow. Never cached: Cache-Control: no-store.)
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import messages as m
@@ -57,7 +57,7 @@ class SimulatorConfig:
     path: str = "/mm7"
     dialect: str = "standard"
     strict: bool = False
-    vasp_url: str | None = None  # where reports and MO go; none: reports are only recorded
+    vasp_url: str | None = None  # where reports and MO go; none: none are sent (messages are delivered all the same)
     vasp_username: str | None = None
     vasp_password: str | None = field(default=None, repr=False)  # (reprs are logged and shown)
     vasp_verify: bool | str = True  # the VASP's TLS certificate: checked (True), against this CA file, or not
@@ -130,15 +130,29 @@ class StoredMessage:
     request: m.Message
     version: versions.Version
     received_at: datetime
-    state: str = "accepted"  # accepted | delivered | cancelled | replaced
+    state: str = "accepted"  # accepted | delivered | undelivered | cancelled | replaced
     deviations: list = field(default_factory=list)
     reports: list[dict] = field(default_factory=list)  # what was sent back, with the VASP's answers
     # Whom it goes to: the request's, or for an extendedReplaceReq (which names none) the replaced message's.
     recipients: list[str] | None = None
+    addresses: list[m.Address] | None = field(default=None, repr=False)  # the same, as the VASP wrote them
 
     def __post_init__(self) -> None:
         if self.recipients is None:
             self.recipients = [str(a) for a in getattr(self.request, "recipients", None) or []]
+        if self.addresses is None:
+            self.addresses = [m.Address.parse(a) if isinstance(a, str) else a
+                              for a in getattr(self.request, "recipients", None) or []]
+
+    def _address(self, recipient: str) -> m.Address:
+        """`recipient` as the VASP wrote it (a ShortCode stays one, its coding kept), for the reports
+        about it; one it did not name, as read."""
+        return next((a for a in self.addresses or () if str(a) == recipient), None) or m.Address.parse(recipient)
+
+    def _delivered_to(self) -> list[str]:
+        """The recipients it reaches: a displayOnly address is shown to them, not delivered to."""
+        shown = {str(a) for a in self.addresses or () if a.display_only}
+        return [r for r in self.recipients or () if r not in shown]
 
     def summary(self) -> dict:
         msg = self.request
@@ -152,7 +166,7 @@ class StoredMessage:
             "sender": str(msg.sender_address) if getattr(msg, "sender_address", None) is not None else None,
             "subject": getattr(msg, "subject", None),
             "parts": [{"content_type": p.content_type, "size": p.size} for p in content.all_parts()] if content else [],
-            "deviations": [str(d) for d in self.deviations], "reports": self.reports,
+            "deviations": [str(d) for d in self.deviations], "reports": list(self.reports),  # (a copy: it grows)
         }
 
 
@@ -160,6 +174,24 @@ def _plain_sender(data: bytes) -> bytes:
     """China Mobile / Unicom MMSCs write Sender as plain text, not wrapped in Number."""
     return re.sub(rb"<((?:\w+:)?Sender)><(?:\w+:)?Number>([^<]*)</(?:\w+:)?Number></\1>", rb"<\1>\2</\1>", data)
 
+
+def _seconds_until(when: m.When | None) -> float:
+    """How long an EarliestDeliveryTime holds a message from now: 0 when it is past or none. A time
+    without a zone is taken as UTC; a duration in months or years (kept as text) is not waited for."""
+    if isinstance(when, timedelta):
+        return max(0.0, when.total_seconds())
+    if isinstance(when, datetime):
+        aware = when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+        return max(0.0, (aware - datetime.now(timezone.utc)).total_seconds())
+    return 0.0
+
+
+# What a delivery status makes of a message: no longer pending (a CancelReq is too late), but for
+# Deferred and Indeterminate, after which the MMSC still holds it. (Forwarded: it reached the
+# recipient, who sent it on unread.)
+_DELIVERED = (DeliveryStatus.RETRIEVED, DeliveryStatus.FORWARDED)
+_ENDS = {s.value: "delivered" if s in _DELIVERED else "undelivered" for s in DeliveryStatus
+         if s not in (DeliveryStatus.DEFERRED, DeliveryStatus.INDETERMINATE)}
 
 _RETRY = RetryPolicy()  # which of the VASP's answers are worth sending again (the attempts are the config's)
 
@@ -276,7 +308,9 @@ class Simulator:
                 action = route[len("/control/"):]
                 status, payload = self.control(method, action, body)
                 data = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
-                headers = [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data)))]
+                # (the state of the moment: a proxy or client cache would show messages and reports as they were)
+                headers = [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data))),
+                           ("Cache-Control", "no-store")]
                 if status == 405:
                     headers.append(("Allow", ", ".join(CONTROL_METHODS[action])))
                 start_response(f"{status} {REASONS.get(status, 'Error')}", headers)
@@ -313,8 +347,8 @@ class Simulator:
         with self._lock:
             self.messages.clear()
             self._troubles.clear()
-        self.mo_sent.clear()
-        self.linked_ids.clear()
+            self.mo_sent.clear()
+            self.linked_ids.clear()
 
     def _next_trouble(self) -> Trouble | None:
         with self._lock:
@@ -341,7 +375,10 @@ class Simulator:
             env = decode(body, content_type, strict=self.config.strict)
         except DecodeError as exc:
             log.warning("refused: %s", exc)
-            return self.fault(None, "Client", exc.status_code, str(exc)[:300], said=what_it_said(body))
+            status = exc.status_code
+            if any(d.path.endswith("/MM7Version") for d in exc.deviations):  # (strict: an MM7Version the
+                status = RequestStatus.UNSUPPORTED_VERSION  # namespace does not list is TS 23.140's 4002)
+            return self.fault(None, "Client", status, str(exc)[:300], said=what_it_said(body))
         if env.deviations:
             log.info("accepted with %d deviation(s): %s", len(env.deviations), "; ".join(map(str, env.deviations[:8])))
         msg = env.message
@@ -406,7 +443,9 @@ class Simulator:
         if self.config.require_smil and not (msg.content is not None and any(
                 media_kind(p.content_type) == "smil" for p in msg.content.all_parts())):
             return self.fault(env, "Client", RequestStatus.MULTIMEDIA_CONTENT_REFUSED, "no SMIL presentation")
-        if msg.linked_id and msg.linked_id not in self.linked_ids and msg.linked_id not in self.messages:
+        with self._lock:
+            known = not msg.linked_id or msg.linked_id in self.linked_ids or msg.linked_id in self.messages
+        if not known:
             return self.fault(env, "Client", RequestStatus.LINKED_ID_NOT_FOUND, f"no message {msg.linked_id} to link to")
         mid = self._new_id()
         stored = StoredMessage(mid, env.transaction_id or "", msg, env.version, datetime.now(timezone.utc),
@@ -418,15 +457,16 @@ class Simulator:
         return self.answer(env, m.SubmitRsp(message_id=mid))
 
     def _schedule_reports(self, stored: StoredMessage, msg) -> None:
-        """The delivery reports and read replies `msg` asked for, one per recipient."""
-        if msg.delivery_report:
-            for rcpt in stored.recipients:
-                self.schedule(self.config.report_delay, self.send_report, stored.message_id, rcpt,
-                              self.config.report_status, False)
+        """Each recipient's delivery, `report_delay` from now (from `msg`'s EarliestDeliveryTime, when
+        it names a later one), with the report if `msg` asked for one; then the read replies it asked for."""
+        held = _seconds_until(getattr(msg, "earliest_delivery_time", None))
+        for rcpt in stored._delivered_to():
+            self.schedule(held + self.config.report_delay, self._reached, stored.message_id, rcpt,
+                          self.config.report_status, bool(msg.delivery_report))
         if msg.read_reply and self.config.report_status == "Retrieved":
             # Read once retrieved: never before the delivery report (same time: scheduled after it).
-            delay = max(self.config.read_delay, self.config.report_delay)
-            for rcpt in stored.recipients:
+            delay = held + max(self.config.read_delay, self.config.report_delay)
+            for rcpt in stored._delivered_to():
                 self.schedule(delay, self.send_read_reply, stored.message_id, rcpt, self.config.read_status, False)
 
     def _lookup(self, mid: str | None) -> StoredMessage | None:
@@ -445,7 +485,7 @@ class Simulator:
             state = stored.state
             if state == "accepted":
                 stored.state = "cancelled"
-        if state != "accepted":  # delivered, or no longer there to cancel (cancelled, replaced)
+        if state != "accepted":  # (un)delivered, or no longer there to cancel (cancelled, replaced)
             return self.answer(env, rsp_cls(status=m.Status(RequestStatus.NOT_POSSIBLE, f"already {state}")))
         return self.answer(env, rsp_cls())
 
@@ -471,7 +511,8 @@ class Simulator:
         # The new message goes to the old one's recipients; its reports, under the new MessageID, are
         # all the VASP hears from now on (the replaced message is never delivered).
         stored = StoredMessage(mid, env.transaction_id or "", msg, env.version, datetime.now(timezone.utc),
-                               deviations=env.deviations, recipients=list(old.recipients or []))
+                               deviations=env.deviations, recipients=list(old.recipients or []),
+                               addresses=list(old.addresses or []))
         with self._lock:
             self.messages[mid] = stored
         self._schedule_reports(stored, msg)
@@ -488,19 +529,25 @@ class Simulator:
         profile = self.profile
         if version is not None and self.config.dialect == "standard" and version.name != profile.version:
             profile = profile.replace(version=version.name, mm7_version=None)
+        cfg = self.config
+        # The VASP as configured now: a test may point a running simulator at another receiver,
+        # or give it other credentials, between two reports (a client made before kept the old ones).
+        vasp = (cfg.vasp_url, cfg.vasp_username, cfg.vasp_password, cfg.vasp_verify, cfg.quirks)
         with self._clients_lock:
-            key = (self.config.dialect, profile.version)  # (the dialects' quirks differ, not only versions)
+            key = (cfg.dialect, profile.version, *vasp)  # (the dialects' quirks differ, not only versions)
             if key not in self._clients:
-                if not self.config.vasp_url:
+                if not cfg.vasp_url:
                     raise RuntimeError("no VASP URL configured "
                                        "(simulate --vasp-url, SimulatorConfig.vasp_url)")
+                for old in [k for k in self._clients if k[2:] != vasp]:  # (that VASP is no longer ours)
+                    self._clients.pop(old).close()
                 self._clients[key] = Client(
-                    self.config.vasp_url, role="mmsc", profile=profile,
-                    username=self.config.vasp_username, password=self.config.vasp_password,
+                    cfg.vasp_url, role="mmsc", profile=profile,
+                    username=cfg.vasp_username, password=cfg.vasp_password,
                     auth="auto",  # Basic, or Digest when the VASP asks for it
-                    verify=self.config.vasp_verify,
+                    verify=cfg.vasp_verify,
                     retry=RetryPolicy.never(),  # (sent again from the schedule: see _send)
-                    rewrite=QUIRKS.get(self.config.dialect) if self.config.quirks else None,
+                    rewrite=QUIRKS.get(cfg.dialect) if cfg.quirks else None,
                     connect_timeout=5, read_timeout=30)
             return self._clients[key]
 
@@ -508,19 +555,37 @@ class Simulator:
         req = stored.request
         return getattr(req, "sender_address", None) or m.ShortCode(getattr(req, "vasid", None) or "0")
 
+    def _reached(self, message_id: str, recipient: str, status: str, report: bool) -> None:
+        """The message's fate at `recipient`, as scheduled: retrieved (so no longer cancellable)
+        whether or not a report was asked for and a VASP URL given; the report when one was."""
+        if report and self.config.vasp_url:
+            self.send_report(message_id, recipient, status, wait=False)
+        else:
+            stored = self._lookup(message_id)
+            if stored is not None:
+                self._settle(stored, status)
+
+    def _settle(self, stored: StoredMessage, status: str) -> str:
+        """A delivery status reached: Retrieved (or Forwarded) makes an accepted message delivered, another
+        final one (Expired, Rejected...) undelivered; Deferred and Indeterminate leave it pending.
+        → the state before."""
+        ended = _ENDS.get(status)
+        with self._lock:  # check and set as one (see _cancel)
+            state = stored.state
+            if state not in ("cancelled", "replaced") and ended is not None:
+                stored.state = ended
+        return state
+
     def send_report(self, message_id: str, recipient: str, status: str = "Retrieved", wait: bool = True) -> dict:
         """A delivery report now; `wait`: its repeats too, then the last outcome (else they are scheduled)."""
         stored = self._lookup(message_id)
         if stored is None:
             raise KeyError(message_id)
-        with self._lock:  # check and set as one (see _cancel)
-            state = stored.state
-            if state not in ("cancelled", "replaced") and status == "Retrieved":
-                stored.state = "delivered"
+        state = self._settle(stored, status)
         if state in ("cancelled", "replaced"):
             return {"skipped": state}
         msg = m.DeliveryReportReq(
-            relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=m.Address.parse(recipient),
+            relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=stored._address(recipient),
             sender=self._sender_of(stored), date=datetime.now(timezone.utc), mm_status=DeliveryStatus(status),
             status_text=status,
         )
@@ -533,7 +598,7 @@ class Simulator:
         if state in ("unknown", "cancelled", "replaced"):
             return {"skipped": state}
         msg = m.ReadReplyReq(
-            relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=m.Address.parse(recipient),
+            relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=stored._address(recipient),
             sender=self._sender_of(stored), time_stamp=datetime.now(timezone.utc), mm_status=ReadStatus(status),
         )
         return self._send(stored, msg, wait=wait)
@@ -567,10 +632,11 @@ class Simulator:
                 return self._send(stored, msg, attempt + 1, tid, linked_id, wait=True)
             self.schedule(pause, self._send, stored, msg, attempt + 1, tid, linked_id)
             return {**outcome, "again_in": pause}
-        if stored is not None:
-            stored.reports.append(outcome)
-        elif msg.ELEMENT == "DeliverReq":
-            self.mo_sent.append(outcome)
+        with self._lock:  # (the report worker, on-demand sends and /control/messages meet here)
+            if stored is not None:
+                stored.reports.append(outcome)
+            elif msg.ELEMENT == "DeliverReq":
+                self.mo_sent.append(outcome)
         return outcome
 
     def deliver(self, sender: str, recipients: list[str] | str, subject: str | None = None, text: str | None = None,
@@ -582,7 +648,8 @@ class Simulator:
             content.parts.insert(0, Part.text(text, charset="utf-8"))
         if linked_id is None:  # every MO gets one, so that the VASP's answer can cite it
             linked_id = f"LNK{self.run_id}-{next(self._linked):06d}"
-        self.linked_ids.add(linked_id)
+        with self._lock:
+            self.linked_ids.add(linked_id)
         msg = m.DeliverReq(
             relay_server_id=self.config.relay_server_id, sender=m.Address.parse(sender),
             recipients=m.Recipients(to=recipients), subject=subject, linked_id=linked_id,
@@ -602,13 +669,15 @@ class Simulator:
             with self._wake:
                 while not self._stopping and (not self._queue or self._queue[0][0] > time.monotonic()):
                     timeout = (self._queue[0][0] - time.monotonic()) if self._queue else None
-                    self._wake.wait(timeout)
+                    # (at most an hour at a time: a wait beyond what the platform's clock can count
+                    # raised OverflowError, and the worker ended: nothing more was ever sent)
+                    self._wake.wait(None if timeout is None else min(timeout, 3600.0))
                 if self._stopping:
                     return
                 _, _, fn, args = heapq.heappop(self._queue)
                 self._running += 1
             try:
-                if self.config.vasp_url:
+                if self.config.vasp_url or fn == self._reached:  # (delivered even with no VASP to tell)
                     fn(*args)
             except Exception:  # noqa: BLE001 (a failed report must not stop the schedule)
                 log.exception("scheduled %s failed", getattr(fn, "__name__", fn))

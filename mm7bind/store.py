@@ -1452,7 +1452,7 @@ class SqliteStore:
                     self._busy_timeout(db, BUSY_TIMEOUT)
             finally:
                 self._write.__exit__(None, None, None)
-        except STORE_ERRORS as exc:  # (said to whoever asks /health: without the file's name)
+        except STORE_ERRORS as exc:  # (logged by /health: without the file's name all the same)
             return f"{type(exc).__name__}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
         return None
 

@@ -64,7 +64,8 @@ def _marked(request, name: str) -> dict:
 
 @pytest.fixture
 def mm7_simulator(request):
-    """A running MMSC simulator (standard dialect, reports after 0.1 s); `.url`, `.messages`.
+    """A running MMSC simulator (standard dialect, messages delivered and reported after 0.1 s,
+    read after 0.2 s); `.url`, `.messages`.
     `@pytest.mark.mm7_simulator(dialect=..., ...)` gives it other SimulatorConfig settings."""
     from .simulator import Simulator, SimulatorConfig  # noqa: PLC0415
 

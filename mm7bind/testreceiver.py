@@ -12,8 +12,9 @@ from .store import MemoryStore
 
 
 class RecordingHandler(Handler):
-    """Keeps every request it is given (thread-safe), then hands it to `inner` (your handler) when
-    there is one: what came is in `received` whichever handler answered it."""
+    """Hands every request it is given to `inner` (your handler) when there is one, then keeps it
+    (thread-safe) whatever that handler did, answered, refused or raised: what came is in `received`
+    whichever handler answered it, and once it is there your handler is done with it."""
 
     def __init__(self, inner: Handler | None = None) -> None:
         self.inner = inner
@@ -26,9 +27,13 @@ class RecordingHandler(Handler):
             self._lock.notify_all()
 
     def _pass_on(self, name: str, msg, ctx):
-        self._keep(msg, ctx)
-        handle = getattr(self.inner, name, None)
-        return handle(msg, ctx) if handle is not None else None
+        # Kept after your handler ran: a test that waited for a report, then looks at what your
+        # handler made of it (a row written, a reply sent) would otherwise look too early.
+        try:
+            handle = getattr(self.inner, name, None)
+            return handle(msg, ctx) if handle is not None else None
+        finally:
+            self._keep(msg, ctx)
 
     def on_deliver(self, msg, ctx):
         return self._pass_on("on_deliver", msg, ctx)
@@ -57,13 +62,14 @@ class RunningReceiver:
 
     @property
     def received(self) -> list:
-        """(message, context) of every request handed to the handler, in the order they came."""
+        """(message, context) of every request handed to the handler, in the order it was done with them."""
         return self.recorder.received
 
     def wait_for(self, kind: str | None = None, count: int = 1, timeout: float = 10.0) -> list:
         """Wait until `count` requests (of `kind`: "DeliverReq", "DeliveryReportReq",
-        "ReadReplyReq"; any without) have come → their (message, context) pairs. If they do not
-        come within `timeout` seconds, an AssertionError says what did, and what was refused."""
+        "ReadReplyReq"; any without) have come and your handler is done with them → their
+        (message, context) pairs. If they do not come within `timeout` seconds, an AssertionError
+        says what did, and what was refused."""
         __tracebackhide__ = True  # (the user's test is where it failed, not this helper)
 
         def matching() -> list:

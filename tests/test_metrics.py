@@ -149,6 +149,18 @@ def test_exposition_format():
     assert not any(k.startswith("mm7bind_inbox_messages") for k in samples)
 
 
+def test_a_counter_only_goes_up():
+    """A negative amount made a counter fall, which Prometheus' rate() reads as a restart (and a
+    burst of everything counted since)."""
+    metrics = Metrics()
+    metrics.inc("mm7bind_sent_total", 2, outcome="ok")
+    metrics.inc("mm7bind_sent_total", 0, outcome="ok")
+    for amount in (-1, -0.5, float("nan")):
+        with pytest.raises(ValueError, match="only goes up"):
+            metrics.inc("mm7bind_sent_total", amount, outcome="ok")
+    assert metrics.value("mm7bind_sent_total") == 2
+
+
 def test_served_metrics(tmp_path):
     metrics = Metrics()
     rx = mm7.Receiver(Picky(), metrics=metrics, allow=IPAllowList.parse(["127.0.0.1"]))
@@ -227,10 +239,54 @@ def test_health_path_for_load_balancers(tmp_path):
 
         store.open_counts = broken
         got = requests.get(srv.url + "/health", timeout=10)
-        assert got.status_code == 503 and "disk I/O error" in got.text
+        assert (got.status_code, got.text) == (503, "store unavailable: error\n")  # (the details: logged)
     store.close()
     with mm7.serve(mm7.Receiver(), port=0, mounts={"/health": health_app(mm7.Receiver())}) as srv:
         assert requests.get(srv.url + "/health", timeout=10).status_code == 200  # (no store to ask)
+
+
+def test_health_tells_anyone_the_kind_of_trouble_and_the_log_its_details(caplog):
+    """/health asks no credentials: its 503 said the exception's text and the bytes free on the
+    disk to whoever reached the port. It says the kind now; the log has the rest, again when the
+    kind changes."""
+    import logging
+
+    from mm7bind.server import health_app
+
+    class Troubled(mm7.MemoryStore):
+        problem: str | None = None
+
+        def check(self, reserve=0, wait=2.0):
+            if isinstance(self.problem, Exception):
+                raise self.problem
+            return self.problem
+
+    store = Troubled()
+    rx = mm7.Receiver(Picky(), store=store)
+    seen = [
+        ("123456 bytes free on the store's disk, less than one message may need (20971520)", "disk full"),
+        ("OperationalError: database or disk is full", "disk full"),
+        ("the store's write lock was held by another process for 2 s", "locked"),
+        ("OperationalError: database is locked", "locked"),
+        (PermissionError(13, "Permission denied", "/srv/mm7/vasp.db"), "error"),
+        ("OperationalError: unable to open database file", "error"),
+    ]
+    with caplog.at_level(logging.INFO, logger="mm7bind.server"), \
+            mm7.serve(rx, port=0, mounts={"/health": health_app(rx)}) as srv:
+        for problem, kind in seen:
+            store.problem = problem
+            got = requests.get(srv.url + "/health", timeout=10)
+            assert (got.status_code, got.text) == (503, f"store unavailable: {kind}\n"), problem
+        store.problem = None
+        assert requests.get(srv.url + "/health", timeout=10).text == "ok\n"
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["health: answering 503, the store cannot take messages: 123456 bytes free on the store's "
+                    "disk, less than one message may need (20971520)",
+                    "health: answering 503, the store cannot take messages: the store's write lock was held by "
+                    "another process for 2 s",
+                    "health: answering 503, the store cannot take messages: PermissionError: [Errno 13] "
+                    "Permission denied: '/srv/mm7/vasp.db'",
+                    "health: the store takes messages again"]
 
 
 def test_the_async_client_counts_and_tags_too():
@@ -287,7 +343,7 @@ def test_a_store_that_cannot_take_a_message_is_one_line_a_count_and_a_503(tmp_pa
         other.execute("BEGIN IMMEDIATE")
         for _ in range(2):
             got = requests.get(srv.url + "/health", timeout=30)
-            assert got.status_code == 503 and "database is locked" in got.text
+            assert (got.status_code, got.text) == (503, "store unavailable: locked\n")
         other.execute("ROLLBACK")
         other.close()
         assert requests.get(srv.url + "/health", timeout=10).status_code == 200
@@ -351,7 +407,7 @@ def test_asgi_health_path_for_load_balancers(tmp_path):
 
     store.check = broken
     got, _ = call_asgi(app, [b""], {}, path="/health", method="GET")
-    assert got["status"] == 503 and b"disk I/O error" in got["body"]
+    assert (got["status"], got["body"]) == (503, b"store unavailable: error\n")
     store.close()
 
 

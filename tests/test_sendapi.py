@@ -506,3 +506,20 @@ def test_a_store_in_trouble_is_a_503_that_says_nothing_went_out(sim, caplog):
         status, got = call(api, {"to": "1", "transaction_id": "order-31"})  # (not "being sent right now")
         assert status == 200 and got["ok"] and "repeat" not in got, got
     assert len(sim.messages) == 1
+
+
+def test_a_405_allows_every_method_the_path_answers(sim):
+    """GET /queue/<id> is answered for HEAD too: the 405 to another method said "Allow: GET" alone,
+    so a client going by it never learnt HEAD works there."""
+    from mm7bind.outbox import Outbox
+
+    with mm7.Client(sim.url, store=mm7.MemoryStore()) as client:
+        api = SendApi(client, outbox=Outbox(client))
+        assert call(api, {"to": "+8613800000000", "queue": True})[0] == 202
+        for method in ("GET", "HEAD"):
+            assert call(api, b"", "/queue/1", method=method)[0] == 200
+        for method in ("POST", "PUT", "DELETE"):
+            rsp = api.handle(method, "/queue/1", b"", {}, "127.0.0.1")
+            assert (rsp.status, dict(rsp.headers)["Allow"]) == (405, "GET, HEAD"), method
+        rsp = api.handle("GET", "/send", b"", {}, "127.0.0.1")
+        assert (rsp.status, dict(rsp.headers)["Allow"]) == (405, "POST")

@@ -189,7 +189,7 @@ def test_an_mo_sent_on_demand_answers_with_its_last_attempts_outcome():
 
 
 def test_cancelling_a_message_already_cancelled_or_replaced_is_not_possible():
-    with Simulator() as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+    with Simulator(report_delay=60) as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
         first = client.submit(m.SubmitReq(recipients=["+8613800000000"]))
         assert client.send(m.CancelReq(message_id=first.message_id)).status.code == 1000
         assert client.send(m.CancelReq(message_id=first.message_id)).status.code == 3001
@@ -285,3 +285,194 @@ def test_the_trouble_count_answered_is_read_under_the_lock_that_guards_it():
     assert sim.control("POST", "fail", b'{"count": 2, "status": 4006}') == (200, {"queued": 2})
     assert under_lock and all(under_lock)
     assert sim.fail_next(http_status=503) == 3  # (fail_next says it: counted as it queued them)
+
+
+def test_reports_mo_and_linked_ids_change_under_the_lock_that_guards_the_messages():
+    """What was sent back (a message's reports, mo_sent) and the LinkedIDs given were changed
+    without the lock /control/messages and reset hold: a report arriving as they read or cleared
+    them went to a list being copied, or survived a reset."""
+    with Simulator(report_delay=0) as sim, RunningReceiver() as rcv:
+        sim.config.vasp_url = rcv.url
+        under_lock = []
+
+        def watched(kind):
+            class Watched(kind):
+                def _note(self):
+                    under_lock.append((kind.__name__, sim._lock.locked()))
+
+            for name in ("append", "add", "clear", "__contains__"):
+                if hasattr(kind, name):
+                    def method(self, *args, _name=name):
+                        self._note()
+                        return getattr(kind, _name)(self, *args)
+
+                    setattr(Watched, name, method)
+            return Watched()
+
+        sim.mo_sent, sim.linked_ids = watched(list), watched(set)
+        sim.deliver("+8613900000000", ["1065"], "mo", text="hi")
+        [mo] = sim.mo_sent
+        with mm7.Client(sim.url) as client:
+            reply = client.submit(m.SubmitReq(recipients=["+8613900000000"], linked_id=mo["linked_id"],
+                                              delivery_report=True))
+            stored = sim.messages[reply.message_id]
+            stored.reports = watched(list)
+            assert sim.wait_idle()
+        assert [r["status"] for r in stored.reports] == [1000]
+        [summary] = sim.control("GET", "messages", b"")[1]
+        sim.reset()
+        assert under_lock and all(locked for _, locked in under_lock), under_lock
+        assert {kind for kind, _ in under_lock} == {"list", "set"}
+        assert summary["reports"] is not stored.reports  # (a copy: serialized after the lock is let go)
+
+
+def test_control_answers_are_not_cached():
+    """The control answers are the simulator's state of the moment: a cache between a test and the
+    simulator (a proxy, a client's) would show messages and reports as they were."""
+    with Simulator() as sim:
+        base = f"{sim.server.url}/control/"
+        answers = [requests.get(base + "messages", timeout=5), requests.head(base + "health", timeout=5),
+                   requests.post(base + "reset", data=b"{}", timeout=5),
+                   requests.post(base + "deliver", data=b"[]", timeout=5),  # 400
+                   requests.post(base + "messages", timeout=5),  # 405
+                   requests.get(base + "nope", timeout=5)]  # 404
+        assert [r.status_code for r in answers] == [200, 200, 200, 400, 405, 404]
+        assert [r.headers.get("Cache-Control") for r in answers] == ["no-store"] * len(answers)
+
+
+@pytest.mark.parametrize("vasp, asked", [(False, True), (True, False)])
+def test_a_message_is_delivered_whether_or_not_a_report_was_asked_for_or_can_be_sent(vasp, asked):
+    """Without a report asked for, or a VASP URL to send it to, a message stayed "accepted" for
+    ever: cancellable with 1000 long after it had reached the phone, even after its read reply."""
+    with Simulator(report_delay=0, read_delay=0) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url if vasp else None
+        mid = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=asked,
+                                        read_reply=not asked)).message_id
+        assert sim.wait_idle()
+        assert sim.messages[mid].state == "delivered"
+        assert client.send(m.CancelReq(message_id=mid)).status.code == 3001
+        assert [msg.ELEMENT for msg, _ in rcv.received] == (["ReadReplyReq"] if vasp else [])
+
+
+class SlowVasp(mm7.Handler):
+    """A VASP's own handler that takes its time over a delivery report (a database write)."""
+
+    def __init__(self) -> None:
+        self.arrived, self.release = threading.Event(), threading.Event()
+        self.written: list[str] = []
+
+    def on_delivery_report(self, msg, ctx):
+        self.arrived.set()
+        assert self.release.wait(10)
+        self.written.append(msg.message_id)
+
+
+def test_wait_for_returns_once_your_handler_is_done_with_the_request():
+    """A request was recorded before your handler ran: a test that waited for a report, then
+    looked at what its handler made of it, looked too early (a race, lost on a busy machine)."""
+    mine = SlowVasp()
+    with Simulator(report_delay=0) as sim, RunningReceiver(mine) as rcv, mm7.Client(sim.url) as client:
+        sim.config.vasp_url = rcv.url
+        mid = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True)).message_id
+        assert mine.arrived.wait(10)
+        with pytest.raises(AssertionError, match="0 came"):  # in your handler's hands still
+            rcv.wait_for("DeliveryReportReq", timeout=0.2)
+        mine.release.set()
+        [(report, _)] = rcv.wait_for("DeliveryReportReq")
+        assert report.message_id == mid and mine.written == [mid]
+
+
+def test_a_message_is_held_until_its_earliest_delivery_time():
+    """An MMSC keeps a message with an EarliestDeliveryTime until then (cancellable meanwhile, its
+    report not sent); the simulator reported it delivered at once. A time past is no hold."""
+    from datetime import datetime, timedelta, timezone
+
+    with Simulator(report_delay=0) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+
+        def submit(earliest) -> str:
+            return client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True,
+                                             earliest_delivery_time=earliest)).message_id
+
+        later = [submit(timedelta(hours=1)), submit(datetime.now(timezone.utc) + timedelta(hours=1))]
+        past = submit(datetime.now(timezone.utc) - timedelta(hours=1))
+        [(report, _)] = rcv.wait_for("DeliveryReportReq")
+        assert report.message_id == past and sim.messages[past].state == "delivered"
+        assert [sim.messages[mid].state for mid in later] == ["accepted", "accepted"]
+        assert [client.send(m.CancelReq(message_id=mid)).status.code for mid in later] == [1000, 1000]
+        assert client.send(m.CancelReq(message_id=past)).status.code == 3001
+
+
+def test_a_delay_longer_than_the_clock_can_count_does_not_end_the_report_worker():
+    """A wait beyond what the platform's clock counts raised OverflowError in the report worker,
+    which ended: no report was sent again. An EarliestDeliveryTime from a VASP can ask for one."""
+    with Simulator(report_delay=0) as sim, RunningReceiver() as rcv, mm7.Client(sim.url) as client:
+        sim.config.vasp_url = rcv.url
+        client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True,
+                                  earliest_delivery_time="P99999999D"))
+        sim.schedule(1e12, lambda: None)
+        sent = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True)).message_id
+        [(report, _)] = rcv.wait_for("DeliveryReportReq")
+        assert report.message_id == sent and sim._worker.is_alive()
+
+
+def test_reports_go_to_the_vasp_configured_now_not_the_first_one_sent_to():
+    """A simulator kept running across tests, each with its own receiver (as reset is for): its
+    client for the VASP was made once, so every report after the first test's went to that
+    receiver, long stopped; new credentials were not used either."""
+    with Simulator(report_delay=0) as sim, mm7.Client(sim.url) as client:
+        for settings in ({}, {}, {"auth": mm7.auth.BasicAuth("mmsc", "pw")}):
+            with RunningReceiver(**settings) as rcv:
+                sim.reset()
+                sim.config.vasp_url = rcv.url
+                if settings:
+                    sim.config.vasp_username, sim.config.vasp_password = "mmsc", "pw"
+                mid = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True)).message_id
+                [(report, _)] = rcv.wait_for("DeliveryReportReq")
+                assert report.message_id == mid
+        assert len(sim._clients) == 1  # (those of VASPs no longer configured: closed)
+
+
+@pytest.mark.parametrize("strict, code", [(True, 4002), (False, 1000)])
+def test_an_mm7_version_the_namespace_does_not_list_is_an_unsupported_version_to_a_strict_mmsc(strict, code):
+    """TS 23.140 has a status for it (4002, Unsupported version); strict, the simulator said 4004
+    (Validation error), as for any other deviation. Lenient, it takes it, answering in its default."""
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"]), transaction_id="t-v")
+    data = out.to_bytes().replace(b"<MM7Version>6.8.0</MM7Version>", b"<MM7Version>9.9.9</MM7Version>")
+    rsp = Simulator(strict=strict).handle(data, out.content_type, {})
+    env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+    assert env.transaction_id == "t-v" and env.version.name == "REL-6-MM7-1-4"
+    assert (env.body.detail.status.code if env.is_fault else env.body.status.code) == code
+
+
+def test_reports_name_each_recipient_as_the_submit_did_and_none_is_sent_for_a_display_only_one():
+    """A delivery report's Recipient was read back from text: a ShortCode came back as a Number.
+    And a displayOnly address (shown to the recipients, not delivered to) got reports of its own."""
+    to = m.Recipients(to=[m.ShortCode("10658"), m.Number("+8613800000000")],
+                      cc=[m.Number("+8613800000009", display_only=True), m.RFC2822Address("a@example.com")])
+    with Simulator(report_delay=0, read_delay=0) as sim, RunningReceiver() as rcv, mm7.Client(sim.url) as client:
+        sim.config.vasp_url = rcv.url
+        mid = client.submit(m.SubmitReq(recipients=to, delivery_report=True, read_reply=True)).message_id
+        assert sim.wait_idle()
+        got = sorted((msg.ELEMENT, msg.recipient.kind.value, str(msg.recipient)) for msg, _ in rcv.received)
+        assert got == sorted((kind, a.kind.value, str(a)) for kind in ("DeliveryReportReq", "ReadReplyReq")
+                             for a in (to.to[0], to.to[1], to.cc[1]))
+        assert {msg.message_id for msg, _ in rcv.received} == {mid}
+        assert sim.messages[mid].recipients == ["10658", "+8613800000000", "+8613800000009", "a@example.com"]
+
+
+@pytest.mark.parametrize("status, state, cancelled", [
+    ("Retrieved", "delivered", 3001), ("Expired", "undelivered", 3001), ("Rejected", "undelivered", 3001),
+    ("Deferred", "accepted", 1000), ("Indeterminate", "accepted", 1000)])
+def test_a_message_reported_expired_or_rejected_can_no_longer_be_cancelled(status, state, cancelled):
+    """Reported Expired (or Rejected...), a message stayed accepted: a CancelReq after the report
+    was answered 1000, as if the MMSC still held it. Deferred, it does."""
+    with Simulator(report_delay=0, report_status=status) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+        mid = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True)).message_id
+        [(report, _)] = rcv.wait_for("DeliveryReportReq")
+        assert report.mm_status == status and sim.messages[mid].state == state
+        assert client.send(m.CancelReq(message_id=mid)).status.code == cancelled
