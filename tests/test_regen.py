@@ -69,7 +69,7 @@ def test_import_an_official_file(project, tmp_path):
     manifest = tomllib.loads((project / "schemas" / "versions.toml").read_text())
     entry = manifest["versions"]["REL-6-MM7-1-4"]
     assert entry["origin"] == "official" and entry["sha256"] == hashlib.sha256(data).hexdigest()
-    assert entry["url"] == source.as_uri()
+    assert entry["url"] == source.name
     assert entry["mm7_versions"][0] == "6.8.0"
     assert (project / "schemas" / "REL-6-MM7-1-4.xsd").read_bytes() == data
     bindings = (project / "generated" / "rel6_mm7_1_4" / "bindings.py").read_text()
@@ -439,3 +439,227 @@ def test_a_transaction_id_declared_without_soap_attributes_is_written_without_th
     assert proc.returncode == 0, proc.stdout + proc.stderr
     proc = subprocess.run([sys.executable, "-c", PLAIN_HEADER, str(project)], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
+
+
+class CountingServer:
+    """An HTTP server on 127.0.0.1 that answers every GET with a tiny schema and records the paths
+    asked for: a schema tool that fetches what a file names shows up here."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requested: list[str] = []
+        requested = self.requested
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                requested.append(self.path)
+                body = (b'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:other">'
+                        b'<xs:simpleType name="t"><xs:restriction base="xs:string"/></xs:simpleType></xs:schema>')
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def counting_server():
+    server = CountingServer()
+    yield server
+    server.close()
+
+
+def with_reference(reference: str) -> str:
+    """The official-style fixture with `reference` (an xs:import or xs:include) among its imports."""
+    text = OFFICIAL_STYLE.read_text()
+    anchor = '  <complexType name="genericVASPRequestType">'
+    return text.replace(anchor, f"  {reference}\n{anchor}", 1)
+
+
+@pytest.mark.parametrize("reference", [
+    '<import namespace="urn:other" schemaLocation="{url}/types.xsd"/>',
+    '<include schemaLocation="{url}/common.xsd"/>',
+    '<redefine schemaLocation="{url}/common.xsd"/>',
+    '<include schemaLocation="common.xsd"/>',  # (a file beside it is not taken along either)
+], ids=["remote-import", "remote-include", "redefine", "local-include"])
+def test_import_refuses_a_file_that_refers_to_other_files(project, tmp_path, counting_server, reference):
+    """xsdata would download what an xs:import or xs:include names while generating; the tool
+    refuses such a file before anything is fetched or written, and says why."""
+    (tmp_path / "common.xsd").write_text('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"/>')
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_text(with_reference(reference.format(url=counting_server.url)))
+    before = snapshot(project)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "refers to another file" in proc.stderr and "merge the parts into one file" in proc.stderr
+    assert counting_server.requested == []
+    assert snapshot(project) == before
+
+
+def test_generate_refuses_a_schema_in_the_folder_that_refers_to_other_files(project, counting_server):
+    """The same for a file put in schemas/ by hand: `generate` and `check` fetch nothing."""
+    target = project / "schemas" / "REL-6-MM7-1-4.xsd"
+    text = target.read_text()
+    end_of_imports = text.index("<xs:element ")
+    target.write_text(text[:end_of_imports]
+                      + f'<xs:import namespace="urn:other" schemaLocation="{counting_server.url}/t.xsd"/>\n  '
+                      + text[end_of_imports:])
+    before = snapshot(project)
+    for command in ("generate", "check"):
+        proc = run(project, command)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "schemas/REL-6-MM7-1-4.xsd refers to another file" in proc.stderr
+    assert counting_server.requested == []
+    assert snapshot(project) == before
+
+
+def test_import_refuses_a_dtd(project, tmp_path):
+    """Entities could pull local files or endless text into generated code; an XSD needs no DTD."""
+    text = OFFICIAL_STYLE.read_text()
+    declaration, rest = text.split("\n", 1)
+    text = (declaration + '\n<!DOCTYPE schema [<!ENTITY high "High">]>\n'
+            + rest.replace('<enumeration value="High"/>', '<enumeration value="&high;"/>', 1))
+    assert "&high;" in text
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_text(text)
+    before = snapshot(project)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 2 and "has a DOCTYPE" in proc.stderr, proc.stdout + proc.stderr
+    assert snapshot(project) == before
+
+
+def test_import_refuses_a_schema_lxml_cannot_compile(project, tmp_path):
+    """xsdata generates from a file whose type reference resolves to nothing; mm7bind's validation
+    (lxml) could not compile it, and then nothing could be sent in that version."""
+    text = OFFICIAL_STYLE.read_text().replace('<element name="Subject" type="string" minOccurs="0"/>',
+                                              '<element name="Subject" type="mm7:noSuchType" minOccurs="0"/>', 1)
+    assert "noSuchType" in text
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_text(text)
+    before = snapshot(project)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "does not compile with lxml" in proc.stderr and "noSuchType" in proc.stderr
+    assert snapshot(project) == before
+
+
+INTERRUPTED = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import tools.regen as regen
+def interrupted(*args, **kwargs):
+    raise KeyboardInterrupt
+regen.{name} = interrupted
+try:
+    regen.main(sys.argv[2:])
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+def test_an_interrupted_import_leaves_the_tree_as_it_was(project, tmp_path):
+    """Ctrl-C while xsdata runs (the longest step) changes neither schemas/ nor generated/."""
+    source = tmp_path / "official.xsd"
+    source.write_bytes(official_like())
+    before = snapshot(project)
+    proc = subprocess.run([sys.executable, "-c", INTERRUPTED.format(name="run_xsdata"), str(project), "import",
+                           str(source)], capture_output=True, text=True, cwd=project)
+    assert proc.stdout.strip() == "interrupted", proc.stdout + proc.stderr
+    assert snapshot(project) == before
+
+
+FULL_DISK = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import tools.regen as regen
+real = regen.shutil.copytree
+def full_disk(src, dst, **kwargs):
+    real(src, dst, ignore=lambda folder, names: [n for n in names if n != "__init__.py"])
+    raise OSError(28, "No space left on device")
+regen.shutil.copytree = full_disk
+sys.exit(regen.main(["generate"]))
+"""
+
+
+def test_generate_that_cannot_write_leaves_generated_whole(project):
+    """A copy that fails half way (a full disk) leaves the old generated/ in place, and says why."""
+    before = snapshot(project)
+    proc = subprocess.run([sys.executable, "-c", FULL_DISK, str(project)], capture_output=True, text=True,
+                          cwd=project)
+    assert proc.returncode == 2 and "No space left on device" in proc.stderr, proc.stdout + proc.stderr
+    assert snapshot(project) == before
+    assert sorted(p.name for p in project.iterdir()) == ["generated", "schemas", "tools"]
+
+
+def test_check_says_when_only_line_ends_differ(project):
+    """A checkout that turned LF into CRLF: the lines are the same, and `check` says what differs."""
+    target = project / "generated" / "rel6_mm7_1_4" / "bindings.py"
+    target.write_bytes(target.read_bytes().replace(b"\n", b"\r\n"))
+    proc = run(project, "check")
+    assert proc.returncode == 1
+    assert ("changed   generated/rel6_mm7_1_4/bindings.py (same lines; CRLF line ends where LF is expected"
+            in proc.stdout), proc.stdout
+    assert "0 lines differ" not in proc.stdout
+
+
+def test_import_records_the_same_manifest_wherever_the_file_was(project, tmp_path):
+    """The manifest names a local file by its name: the folder it was in on one machine is nobody
+    else's business, and two maintainers importing one file get the same versions.toml."""
+    manifests = []
+    for folder in ("downloads", "elsewhere/deeper"):
+        source = tmp_path / folder / "REL-6-MM7-1-4.xsd"
+        source.parent.mkdir(parents=True)
+        source.write_bytes(official_like())
+        proc = run(project, "import", str(source))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        manifests.append((project / "schemas" / "versions.toml").read_text())
+    assert manifests[0] == manifests[1]
+    assert str(tmp_path) not in manifests[0] and 'url = "REL-6-MM7-1-4.xsd"' in manifests[0]
+
+
+def test_import_refuses_an_endless_source(project, tmp_path):
+    """A source far larger than any schema (a device, a URL that never ends) is refused, not read whole."""
+    source = tmp_path / "huge.xsd"
+    with source.open("wb") as f:
+        f.write(b"<schema>")
+        f.truncate(17 * 1024 * 1024)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 2 and "over 16 MiB" in proc.stderr, proc.stdout + proc.stderr
+
+
+def test_a_carrier_copy_with_bom_crlf_and_other_prefixes_generates_the_same_classes(project, tmp_path):
+    """A BOM, CRLF line ends, an xsd: prefix instead of the default namespace: schemas/ keeps the
+    file's bytes (its sha256 is recorded), and the generated classes are those of the plain file."""
+    plain = tmp_path / "plain" / "REL-6-MM7-1-4.xsd"
+    plain.parent.mkdir()
+    plain.write_bytes(official_like())
+    assert run(project, "import", str(plain)).returncode == 0
+    expected = snapshot(project)
+    text = official_like().decode().replace('xmlns="http://www.w3.org/2001/XMLSchema"',
+                                            'xmlns:xsd="http://www.w3.org/2001/XMLSchema"')
+    text = re.sub(r"<(/?)([A-Za-z]+)(?=[\s/>])", r"<\1xsd:\2", text)  # the XML Schema elements, prefixed
+    text = re.sub(r'\b(type|base|memberTypes)="([^"]*)"',  # and the built-in types they name
+                  lambda m: m[1] + '="' + " ".join(t if ":" in t else "xsd:" + t for t in m[2].split()) + '"', text)
+    carrier = tmp_path / "carrier" / "REL-6-MM7-1-4.xsd"
+    carrier.parent.mkdir()
+    data = b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode()
+    carrier.write_bytes(data)
+    proc = run(project, "import", str(carrier))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (project / "schemas" / "REL-6-MM7-1-4.xsd").read_bytes() == data
+    got = snapshot(project)
+    assert {k: v for k, v in got.items() if k.startswith("generated/")} == {
+        k: v for k, v in expected.items() if k.startswith("generated/")}
+    assert run(project, "check").returncode == 0

@@ -104,9 +104,6 @@ class Manifest:
                 out.append(f"sha256 = {q(e.sha256)}")
         return "\n".join(out) + "\n"
 
-    def save(self, path: Path = MANIFEST) -> None:
-        path.write_text(self.dump(), encoding="utf-8")
-
 
 MANIFEST_HEADER = """\
 # MM7 schema versions known to mm7bind.
@@ -138,19 +135,94 @@ def package_name(version: str) -> str:
 # Generation
 
 
-def stage_schemas(manifest: Manifest, dest: Path) -> None:
-    """Copy the schemas into `dest`, pointing every SOAP-envelope import at the local copy.
+def stage_schemas(manifest: Manifest, dest: Path, overrides: dict[str, bytes] | None = None) -> dict[str, bytes]:
+    """Copy the schemas into `dest`, pointing every SOAP-envelope import at the local copy; return
+    each version's file as it is (what mm7bind will read).
 
     Official 3GPP files import the envelope from its http URL; generation runs offline, and a
-    remote import would silently lose the TransactionID attribute types.
+    remote import would silently lose the TransactionID attribute types. `overrides` gives a
+    version's file as bytes instead of the one in schemas/ (an import not yet committed).
     """
+    overrides = overrides or {}
     shutil.copyfile(SCHEMAS / manifest.envelope["file"], dest / "soap-envelope.xsd")
+    files = {}
     for entry in manifest.versions.values():
-        doc = etree.parse(str(SCHEMAS / entry.file), etree.XMLParser(no_network=True, resolve_entities=False))
-        for imp in doc.getroot().iter(f"{{{XS_NS}}}import"):
+        data = overrides.get(entry.name)
+        if data is None:
+            try:
+                data = (SCHEMAS / entry.file).read_bytes()
+            except OSError as exc:
+                raise RegenError(f"cannot read schemas/{entry.file}: {exc}") from exc
+        root = parse_schema(data, f"schemas/{entry.file}")
+        for imp in root.iter(f"{{{XS_NS}}}import"):
             if imp.get("namespace") == SOAP_NS:
                 imp.set("schemaLocation", "soap-envelope.xsd")
-        doc.write(str(dest / f"{entry.name}.xsd"), xml_declaration=True, encoding="UTF-8")
+        root.getroottree().write(str(dest / f"{entry.name}.xsd"), xml_declaration=True, encoding="UTF-8")
+        files[entry.name] = data
+    return files
+
+
+def parse_schema(data: bytes, what: str) -> etree._Element:
+    """The root of an XSD that refers to nothing but the SOAP envelope and has no DTD.
+
+    Nothing a schema names is fetched: xsdata would download an xs:import or xs:include from
+    any URL (or read any local path) while generating, and entities could pull in local files.
+    """
+    try:
+        root = etree.fromstring(data, etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False))
+    except etree.XMLSyntaxError as exc:
+        raise RegenError(f"{what} is not well-formed XML: {exc}") from exc
+    if root.getroottree().docinfo.doctype:
+        raise RegenError(f"{what} has a DOCTYPE (a DTD, entity declarations): refused, an XML Schema needs none")
+    if root.tag != f"{{{XS_NS}}}schema":
+        raise RegenError(f"{what} is not an XML Schema document (root element is not xs:schema)")
+    for ref in root.iter(*(f"{{{XS_NS}}}{kind}" for kind in ("include", "import", "redefine", "override"))):
+        location = ref.get("schemaLocation")
+        kind = etree.QName(ref).localname
+        if kind == "import" and (ref.get("namespace") == SOAP_NS or location is None):
+            continue  # the envelope resolves to the local copy; without a location nothing is loaded
+        raise RegenError(
+            f"{what} refers to another file (xs:{kind} schemaLocation={location!r}): only the SOAP "
+            "envelope may be imported, and nothing else is fetched. A schema split over several files "
+            "is not supported: merge the parts into one file and import that")
+    return root
+
+
+# Where official files say the envelope is; mm7bind.validation reads the local copy for these.
+REMOTE_ENVELOPE = {SOAP_NS, SOAP_NS.rstrip("/"), "http://schemas.xmlsoap.org/soap/envelope/envelope.xsd"}
+
+
+class _LocalEnvelope(etree.Resolver):
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def resolve(self, url, pubid, context):
+        return self.resolve_filename(str(self.path), context) if url in REMOTE_ENVELOPE else None
+
+
+def check_compiles(manifest: Manifest, files: dict[str, bytes], workdir: Path) -> None:
+    """Each version's file compiles with lxml (libxml2) as mm7bind.validation compiles it: xsdata
+    generates from schemas libxml2 refuses (an undefined type, say), and mm7bind could then neither
+    validate nor send in that version."""
+    envelope = workdir / "soap-envelope.xsd"
+    shutil.copyfile(SCHEMAS / manifest.envelope["file"], envelope)
+    for entry in manifest.versions.values():
+        (workdir / entry.file).write_bytes(files[entry.name])
+        parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
+        parser.resolvers.add(_LocalEnvelope(envelope))
+        driver = (
+            f'<xs:schema xmlns:xs="{XS_NS}">'
+            f'<xs:import namespace="{SOAP_NS}" schemaLocation="soap-envelope.xsd"/>'
+            f'<xs:import namespace="{entry.namespace}" schemaLocation="{entry.file}"/>'
+            "</xs:schema>"
+        )
+        doc = etree.fromstring(driver.encode(), parser, base_url=(workdir / "driver.xsd").as_uri())
+        try:
+            etree.XMLSchema(doc)
+        except etree.XMLSchemaParseError as exc:
+            raise RegenError(f"schemas/{entry.file} does not compile with lxml (libxml2), which mm7bind "
+                             f"validates with: {exc}") from exc
 
 
 def xsdata_config(manifest: Manifest) -> str:
@@ -180,13 +252,13 @@ def xsdata_config(manifest: Manifest) -> str:
     return "\n".join(lines)
 
 
-def run_xsdata(manifest: Manifest, workdir: Path) -> Path:
+def run_xsdata(manifest: Manifest, workdir: Path, overrides: dict[str, bytes] | None = None) -> Path:
     """Run xsdata into `workdir`; return the folder holding the generated package."""
     check_namespaces(manifest)
-    src, cfg, out, home = (workdir / d for d in ("src", "cfg", "out", "home"))
-    for d in (src, cfg, out, home):
+    src, raw, cfg, out, home = (workdir / d for d in ("src", "raw", "cfg", "out", "home"))
+    for d in (src, raw, cfg, out, home):
         d.mkdir()
-    stage_schemas(manifest, src)
+    check_compiles(manifest, stage_schemas(manifest, src, overrides), raw)
     (cfg / "xsdata.xml").write_text(xsdata_config(manifest), encoding="utf-8")
     bindir = str(Path(sys.executable).parent)
     if shutil.which("ruff", path=bindir + os.pathsep + os.environ.get("PATH", "")) is None:
@@ -232,11 +304,26 @@ def check_namespaces(manifest: Manifest) -> None:
 def generate(manifest: Manifest | None = None) -> None:
     manifest = manifest or Manifest.load()
     with tempfile.TemporaryDirectory(prefix="mm7bind-regen-") as tmp:
-        fresh = run_xsdata(manifest, Path(tmp))
-        if GENERATED.exists():
-            shutil.rmtree(GENERATED)
-        shutil.copytree(fresh, GENERATED, ignore=shutil.ignore_patterns("__pycache__"))
+        replace_generated(run_xsdata(manifest, Path(tmp)))
     print(f"generated/ written from {len(manifest.versions)} MM7 schemas and the SOAP envelope")
+
+
+def replace_generated(fresh: Path) -> None:
+    """Put `fresh` in place of generated/ by renames beside it: a failed copy (a full disk, an
+    interrupt) leaves the old generated/ whole rather than half deleted."""
+    new, old = GENERATED.with_name(".generated.new"), GENERATED.with_name(".generated.old")
+    for leftover in (new, old):  # (from an earlier run that was stopped)
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    try:
+        shutil.copytree(fresh, new, ignore=shutil.ignore_patterns("__pycache__"))
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    if GENERATED.exists():
+        GENERATED.rename(old)
+    new.rename(GENERATED)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def check() -> int:
@@ -260,44 +347,66 @@ def check() -> int:
         for name in extra:
             print(f"  unexpected generated/{name}")
         for name in changed:
-            old = current[name].read_text(encoding="utf-8").splitlines()
-            new = fresh[name].read_text(encoding="utf-8").splitlines()
+            old_bytes, new_bytes = current[name].read_bytes(), fresh[name].read_bytes()
+            old = old_bytes.decode("utf-8", "replace").splitlines()
+            new = new_bytes.decode("utf-8", "replace").splitlines()
             diff = list(difflib.unified_diff(old, new, f"generated/{name}", "expected", n=0, lineterm=""))
             changes = sum(1 for line in diff[2:] if line[:1] in "+-")
+            if not changes:  # (the lines are the same: say which bytes are not)
+                print(f"  changed   generated/{name} (same lines; {invisible_difference(old_bytes, new_bytes)})")
+                continue
             print(f"  changed   generated/{name} ({changes} lines differ)")
             for line in diff[2:14]:
                 print(f"      {line}")
         return 1
 
 
+def invisible_difference(current: bytes, expected: bytes) -> str:
+    """What separates two files whose lines are equal."""
+    if b"\r\n" in current and current.replace(b"\r\n", b"\n") == expected:
+        return "CRLF line ends where LF is expected: a checkout that converts line ends?"
+    if current.startswith(b"\xef\xbb\xbf") and current[3:] == expected:
+        return "a byte-order mark at the start"
+    return "line ends, or the newline at the end of the file, differ"
+
+
 # ----------------------------------------------------------------------------------------------
 # Import
 
 
+# Far above any MM7 schema (the official files are tens of kB): a URL that streams without end,
+# or a device given for a path, fails instead of filling memory.
+MAX_SCHEMA_BYTES = 16 * 1024 * 1024
+
+
 def read_source(source: str) -> tuple[bytes, str]:
-    """Bytes of a local file or URL, and the provenance string recorded for it."""
+    """Bytes of a local file or URL, and the provenance string recorded for it: the URL, or a local
+    file's name (its folder says nothing to anyone else, and would make the manifest depend on
+    where the importing machine kept the file)."""
     scheme = urllib.parse.urlparse(source).scheme
     if scheme in ("http", "https", "ftp", "file"):
         try:
             with urllib.request.urlopen(source, timeout=60) as resp:  # noqa: S310 (user-given URL)
-                return resp.read(), source
+                return bounded(resp.read(MAX_SCHEMA_BYTES + 1), source), source
         except OSError as exc:
             raise RegenError(f"cannot download {source}: {exc}") from exc
     path = Path(source)
     try:
-        return path.read_bytes(), path.resolve().as_uri()
+        with path.open("rb") as f:
+            return bounded(f.read(MAX_SCHEMA_BYTES + 1), source), path.name
     except OSError as exc:
         raise RegenError(f"cannot read {source}: {exc}") from exc
 
 
+def bounded(data: bytes, source: str) -> bytes:
+    if len(data) > MAX_SCHEMA_BYTES:
+        raise RegenError(f"{source} is over {MAX_SCHEMA_BYTES // 2**20} MiB: not an MM7 schema")
+    return data
+
+
 def inspect_schema(data: bytes) -> tuple[str, list[str]]:
     """Target namespace and the MM7Version enumeration (if the schema has one)."""
-    try:
-        root = etree.fromstring(data, etree.XMLParser(no_network=True, resolve_entities=False))
-    except etree.XMLSyntaxError as exc:
-        raise RegenError(f"not well-formed XML: {exc}") from exc
-    if root.tag != f"{{{XS_NS}}}schema":
-        raise RegenError("not an XML Schema document (root element is not xs:schema)")
+    root = parse_schema(data, "the file")
     tns = root.get("targetNamespace") or ""
     if not tns.startswith(MM7_NS_PREFIX):
         raise RegenError(f"target namespace {tns!r} is not an MM7 namespace ({MM7_NS_PREFIX}...)")
@@ -368,8 +477,6 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
     if enumerated and values[0] not in enumerated:
         print(f"note: {values[0]} is not in the schema's MM7Version list {enumerated}")
     target = SCHEMAS / f"{version}.xsd"
-    old_bytes = target.read_bytes() if target.exists() else None
-    target.write_bytes(data)
     manifest.versions[version] = VersionEntry(
         name=version,
         file=target.name,
@@ -381,16 +488,20 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
         url=origin_url,
         sha256=hashlib.sha256(data).hexdigest(),
     )
-    try:
-        generate(manifest)
-    except RegenError:
-        # Leave schemas/ as it was: a file that does not generate must not stay behind.
-        if old_bytes is None:
-            target.unlink()
-        else:
-            target.write_bytes(old_bytes)
-        raise
-    manifest.save()
+    # Everything is generated and checked before anything in the tree changes; then three renames.
+    with tempfile.TemporaryDirectory(prefix="mm7bind-regen-") as tmp:
+        fresh = run_xsdata(manifest, Path(tmp), {version: data})
+        new_schema, new_manifest = target.with_name(target.name + ".new"), MANIFEST.with_name(MANIFEST.name + ".new")
+        try:
+            new_schema.write_bytes(data)
+            new_manifest.write_text(manifest.dump(), encoding="utf-8")
+            replace_generated(fresh)
+            os.replace(new_schema, target)
+            os.replace(new_manifest, MANIFEST)
+        finally:
+            new_schema.unlink(missing_ok=True)
+            new_manifest.unlink(missing_ok=True)
+    print(f"generated/ written from {len(manifest.versions)} MM7 schemas and the SOAP envelope")
     print(f"imported {version} from {origin_url} (sha256 {manifest.versions[version].sha256[:16]}...)")
 
 
@@ -413,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
             return check()
         import_schema(args.source, args.version, args.mm7_versions)
         return 0
-    except RegenError as exc:
+    except (RegenError, OSError) as exc:  # (OSError: writing the tree, a full disk say)
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
