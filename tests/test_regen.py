@@ -663,3 +663,33 @@ def test_a_carrier_copy_with_bom_crlf_and_other_prefixes_generates_the_same_clas
     assert {k: v for k, v in got.items() if k.startswith("generated/")} == {
         k: v for k, v in expected.items() if k.startswith("generated/")}
     assert run(project, "check").returncode == 0
+
+
+OTHER_XSDATA = """
+import importlib.metadata, sys
+sys.path.insert(0, sys.argv[1])
+real = importlib.metadata.version
+importlib.metadata.version = lambda name: "26.11" if name == "xsdata" else real(name)
+import tools.regen as regen
+sys.exit(regen.main(["check"]))
+"""
+
+
+def test_another_generator_version_is_named_not_taken_for_drift(project):
+    """xsdata's output changes between releases: with another version installed, `check` says so
+    (and `generate` writes nothing) instead of listing every generated file as drifted."""
+    proc = subprocess.run([sys.executable, "-c", OTHER_XSDATA, str(project)], capture_output=True, text=True,
+                          cwd=project)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "xsdata 26.11 is installed, generated/ is made with xsdata 26.10" in proc.stderr
+    assert "pip install -e '.[codegen]'" in proc.stderr
+
+
+def test_the_pins_are_those_of_pyproject():
+    from tools.regen import PINNED
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for extra in ("codegen", "test"):
+        pins = dict(re.fullmatch(r"([a-z]+)(?:\[cli\])?==(.+)", req).groups()
+                    for req in extras[extra] if "==" in req)
+        assert pins == PINNED, extra

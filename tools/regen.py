@@ -16,6 +16,7 @@ import argparse
 import difflib
 import filecmp
 import hashlib
+import importlib.metadata
 import os
 import re
 import shutil
@@ -48,6 +49,12 @@ CLASS_RENAMES = {
     "VasperrorRsp": "VASPErrorRsp",
     "TransactionId": "TransactionID",
 }
+
+
+# The generator's versions shape every byte of generated/ (pyproject.toml pins the same, extra
+# "codegen"; a test keeps the two equal). Another version is refused rather than let its output
+# pass for schema drift.
+PINNED = {"xsdata": "26.10", "ruff": "0.17.6"}
 
 
 class RegenError(Exception):
@@ -267,6 +274,7 @@ def run_xsdata(manifest: Manifest, workdir: Path, overrides: dict[str, bytes] | 
     # xsdata calls `ruff` by name; use the pinned one next to this interpreter, and keep any
     # user-level ruff configuration out of the formatting.
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    check_tool_versions(env)
     env["XDG_CONFIG_HOME"] = str(home)
     env["HOME"] = str(home)
     proc = subprocess.run(
@@ -282,6 +290,15 @@ def run_xsdata(manifest: Manifest, workdir: Path, overrides: dict[str, bytes] | 
     if problems:
         raise RegenError("xsdata could not resolve:\n" + "\n".join(problems))
     return out / "generated"
+
+
+def check_tool_versions(env: dict[str, str]) -> None:
+    ruff = subprocess.run(["ruff", "--version"], env=env, capture_output=True, text=True).stdout.split()
+    installed = {"xsdata": importlib.metadata.version("xsdata"), "ruff": ruff[-1] if ruff else "?"}
+    wrong = [f"{name} {installed[name]} is installed, generated/ is made with {name} {pin}"
+             for name, pin in PINNED.items() if installed[name] != pin]
+    if wrong:
+        raise RegenError("; ".join(wrong) + ": pip install -e '.[codegen]'")
 
 
 def generated_files(root: Path) -> dict[str, Path]:
