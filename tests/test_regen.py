@@ -615,14 +615,15 @@ def test_check_says_when_only_line_ends_differ(project):
 
 
 def test_import_records_the_same_manifest_wherever_the_file_was(project, tmp_path):
-    """The manifest names a local file by its name: the folder it was in on one machine is nobody
-    else's business, and two maintainers importing one file get the same versions.toml."""
+    """The manifest names a local file (a path or a file: URL) by its name: the folder it was in on
+    one machine is nobody else's business, and two maintainers importing one file get the same
+    versions.toml."""
     manifests = []
-    for folder in ("downloads", "elsewhere/deeper"):
+    for folder, given in (("downloads", str), ("elsewhere/deeper", Path.as_uri)):
         source = tmp_path / folder / "REL-6-MM7-1-4.xsd"
         source.parent.mkdir(parents=True)
         source.write_bytes(official_like())
-        proc = run(project, "import", str(source))
+        proc = run(project, "import", given(source))
         assert proc.returncode == 0, proc.stdout + proc.stderr
         manifests.append((project / "schemas" / "versions.toml").read_text())
     assert manifests[0] == manifests[1]
@@ -693,3 +694,29 @@ def test_the_pins_are_those_of_pyproject():
         pins = dict(re.fullmatch(r"([a-z]+)(?:\[cli\])?==(.+)", req).groups()
                     for req in extras[extra] if "==" in req)
         assert pins == PINNED, extra
+
+
+def test_import_refuses_a_file_without_transaction_id(project, tmp_path):
+    """Every message's header is a TransactionID: a file that declares none imported, and then no
+    message could be encoded in that version (an XmlContextError from deep inside)."""
+    text = OFFICIAL_STYLE.read_text()
+    start = text.index('  <element name="TransactionID">')
+    end = text.index("  </element>\n", start) + len("  </element>\n")
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_text(text[:start] + text[end:])
+    before = snapshot(project)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "declares no global element TransactionID" in proc.stderr
+    assert snapshot(project) == before
+
+
+def test_import_names_the_messages_a_file_leaves_out(project, tmp_path):
+    text = OFFICIAL_STYLE.read_text()
+    for name in ("ReadReplyReq", "ReadReplyRsp"):
+        text = re.sub(rf'\n  <element name="{name}" [^>]*/>', "", text)
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_text(text)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "note: the file declares no ReadReplyReq, ReadReplyRsp" in proc.stdout

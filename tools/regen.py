@@ -400,11 +400,12 @@ def read_source(source: str) -> tuple[bytes, str]:
     """Bytes of a local file or URL, and the provenance string recorded for it: the URL, or a local
     file's name (its folder says nothing to anyone else, and would make the manifest depend on
     where the importing machine kept the file)."""
-    scheme = urllib.parse.urlparse(source).scheme
-    if scheme in ("http", "https", "ftp", "file"):
+    url = urllib.parse.urlparse(source)
+    if url.scheme in ("http", "https", "ftp", "file"):
+        recorded = urllib.parse.unquote(url.path.rsplit("/", 1)[-1]) if url.scheme == "file" else source
         try:
             with urllib.request.urlopen(source, timeout=60) as resp:  # noqa: S310 (user-given URL)
-                return bounded(resp.read(MAX_SCHEMA_BYTES + 1), source), source
+                return bounded(resp.read(MAX_SCHEMA_BYTES + 1), source), recorded
         except OSError as exc:
             raise RegenError(f"cannot download {source}: {exc}") from exc
     path = Path(source)
@@ -421,12 +422,28 @@ def bounded(data: bytes, source: str) -> bytes:
     return data
 
 
+# The global elements every MM7 schema declares (Rel-6 files add the extended operations).
+MM7_ELEMENTS = (
+    "SubmitReq", "SubmitRsp", "DeliverReq", "DeliverRsp", "CancelReq", "CancelRsp", "ReplaceReq", "ReplaceRsp",
+    "DeliveryReportReq", "DeliveryReportRsp", "ReadReplyReq", "ReadReplyRsp", "RSErrorRsp", "VASPErrorRsp",
+)
+
+
 def inspect_schema(data: bytes) -> tuple[str, list[str]]:
     """Target namespace and the MM7Version enumeration (if the schema has one)."""
     root = parse_schema(data, "the file")
     tns = root.get("targetNamespace") or ""
     if not tns.startswith(MM7_NS_PREFIX):
         raise RegenError(f"target namespace {tns!r} is not an MM7 namespace ({MM7_NS_PREFIX}...)")
+    declared = {el.get("name") for el in root.iterchildren(f"{{{XS_NS}}}element")}
+    # Every message carries TransactionID in its SOAP header: without it nothing could be sent.
+    if "TransactionID" not in declared:
+        raise RegenError("the file declares no global element TransactionID (the SOAP header of every "
+                         "MM7 message): not an MM7 message schema")
+    missing = [name for name in MM7_ELEMENTS if name not in declared]
+    if missing:
+        print(f"note: the file declares no {', '.join(missing)}: those messages cannot be sent or read "
+              "in this version")
     return tns, mm7version_values(root)
 
 
