@@ -641,8 +641,9 @@ def test_import_refuses_an_endless_source(project, tmp_path):
 
 
 def test_a_carrier_copy_with_bom_crlf_and_other_prefixes_generates_the_same_classes(project, tmp_path):
-    """A BOM, CRLF line ends, an xsd: prefix instead of the default namespace: schemas/ keeps the
-    file's bytes (its sha256 is recorded), and the generated classes are those of the plain file."""
+    """A BOM, CRLF line ends, other prefixes (xsd: for XML Schema, tns: for MM7): schemas/ keeps the
+    file's bytes (its sha256 is recorded), the generated classes are those of the plain file, and
+    every operation goes through the public API valid against it."""
     plain = tmp_path / "plain" / "REL-6-MM7-1-4.xsd"
     plain.parent.mkdir()
     plain.write_bytes(official_like())
@@ -653,6 +654,8 @@ def test_a_carrier_copy_with_bom_crlf_and_other_prefixes_generates_the_same_clas
     text = re.sub(r"<(/?)([A-Za-z]+)(?=[\s/>])", r"<\1xsd:\2", text)  # the XML Schema elements, prefixed
     text = re.sub(r'\b(type|base|memberTypes)="([^"]*)"',  # and the built-in types they name
                   lambda m: m[1] + '="' + " ".join(t if ":" in t else "xsd:" + t for t in m[2].split()) + '"', text)
+    text = text.replace("xmlns:mm7=", "xmlns:tns=").replace('"mm7:', '"tns:').replace(" mm7:", " tns:")
+    assert "mm7:" not in text
     carrier = tmp_path / "carrier" / "REL-6-MM7-1-4.xsd"
     carrier.parent.mkdir()
     data = b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode()
@@ -664,6 +667,10 @@ def test_a_carrier_copy_with_bom_crlf_and_other_prefixes_generates_the_same_clas
     assert {k: v for k, v in got.items() if k.startswith("generated/")} == {
         k: v for k, v in expected.items() if k.startswith("generated/")}
     assert run(project, "check").returncode == 0
+    proc = subprocess.run([sys.executable, "-c", ROUND_TRIP, str(project), str(Path(__file__).parent), "REL-6-MM7-1-4"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.split() == sorted(MESSAGE_TYPES)
 
 
 OTHER_XSDATA = """
