@@ -13,6 +13,7 @@ The output depends only on the schema files, the manifest and the pinned xsdata 
 from __future__ import annotations
 
 import argparse
+import copy
 import difflib
 import filecmp
 import hashlib
@@ -76,6 +77,7 @@ class VersionEntry:
     origin: str = "reconstructed"
     url: str = ""
     sha256: str = ""
+    includes: list[str] = field(default_factory=list)  # files beside `file` that it xs:includes
 
 
 @dataclass
@@ -100,7 +102,10 @@ class Manifest:
         for name in sorted(self.versions, key=version_sort_key):
             e = self.versions[name]
             out += ["", f"[versions.{q(name)}]"]
-            out += [f"file = {q(e.file)}", f"namespace = {q(e.namespace)}", f"package = {q(e.package)}"]
+            out.append(f"file = {q(e.file)}")
+            if e.includes:
+                out.append("includes = [" + ", ".join(q(v) for v in e.includes) + "]")
+            out += [f"namespace = {q(e.namespace)}", f"package = {q(e.package)}"]
             out.append("mm7_versions = [" + ", ".join(q(v) for v in e.mm7_versions) + "]")
             if e.note:
                 out.append(f"note = {q(e.note)}")
@@ -115,7 +120,8 @@ class Manifest:
 MANIFEST_HEADER = """\
 # MM7 schema versions known to mm7bind.
 #
-# Every [versions."NAME"] entry names one XSD in this folder. `mm7_versions` lists the MM7Version
+# Every [versions."NAME"] entry names one XSD in this folder (`includes`: the files beside it that
+# it is split into, xs:include'd by name). `mm7_versions` lists the MM7Version
 # values that go with the namespace; the first one is what mm7bind sends by default.
 # origin = "reconstructed": written by the mm7bind project from the published structure of TS 23.140,
 #          because the official 3GPP file could not be obtained. Not the 3GPP text. What such a
@@ -144,33 +150,42 @@ def package_name(version: str) -> str:
 
 def stage_schemas(manifest: Manifest, dest: Path, overrides: dict[str, bytes] | None = None) -> dict[str, bytes]:
     """Copy the schemas into `dest`, pointing every SOAP-envelope import at the local copy; return
-    each version's file as it is (what mm7bind will read).
+    each file as it is (what mm7bind will read), by its name in schemas/.
 
     Official 3GPP files import the envelope from its http URL; generation runs offline, and a
-    remote import would silently lose the TransactionID attribute types. `overrides` gives a
-    version's file as bytes instead of the one in schemas/ (an import not yet committed).
+    remote import would silently lose the TransactionID attribute types. The files a version
+    includes go to dest/parts/, where xsdata reads them only through the include (read as
+    schemas of their own, their types would be generated twice). `overrides` gives files as
+    bytes instead of the ones in schemas/ (an import not yet committed).
     """
     overrides = overrides or {}
     shutil.copyfile(SCHEMAS / manifest.envelope["file"], dest / "soap-envelope.xsd")
+    (dest / "parts").mkdir()
     files = {}
     for entry in manifest.versions.values():
-        data = overrides.get(entry.name)
-        if data is None:
-            try:
-                data = (SCHEMAS / entry.file).read_bytes()
-            except OSError as exc:
-                raise RegenError(f"cannot read schemas/{entry.file}: {exc}") from exc
-        root = parse_schema(data, f"schemas/{entry.file}")
-        for imp in root.iter(f"{{{XS_NS}}}import"):
-            if imp.get("namespace") == SOAP_NS:
-                imp.set("schemaLocation", "soap-envelope.xsd")
-        root.getroottree().write(str(dest / f"{entry.name}.xsd"), xml_declaration=True, encoding="UTF-8")
-        files[entry.name] = data
+        for name in [entry.file, *entry.includes]:
+            data = overrides.get(name)
+            if data is None:
+                try:
+                    data = (SCHEMAS / name).read_bytes()
+                except OSError as exc:
+                    raise RegenError(f"cannot read schemas/{name}: {exc}") from exc
+            root = parse_schema(data, f"schemas/{name}", entry.includes)
+            part = name != entry.file
+            for ref in root.iterchildren(f"{{{XS_NS}}}import", f"{{{XS_NS}}}include"):
+                if ref.tag == f"{{{XS_NS}}}import" and ref.get("namespace") == SOAP_NS:
+                    ref.set("schemaLocation", "../soap-envelope.xsd" if part else "soap-envelope.xsd")
+                elif ref.tag == f"{{{XS_NS}}}include" and not part:
+                    ref.set("schemaLocation", "parts/" + ref.get("schemaLocation"))
+            staged = dest / "parts" / name if part else dest / f"{entry.name}.xsd"
+            root.getroottree().write(str(staged), xml_declaration=True, encoding="UTF-8")
+            files[name] = data
     return files
 
 
-def parse_schema(data: bytes, what: str) -> etree._Element:
-    """The root of an XSD that refers to nothing but the SOAP envelope and has no DTD.
+def parse_schema(data: bytes, what: str, includes: list[str] | tuple[str, ...] | None = ()) -> etree._Element:
+    """The root of an XSD that refers to nothing but the SOAP envelope and the files `includes`
+    names (beside it in schemas/; None: any file name, for `import` to take along), and has no DTD.
 
     Nothing a schema names is fetched: xsdata would download an xs:import or xs:include from
     any URL (or read any local path) while generating, and entities could pull in local files.
@@ -188,11 +203,22 @@ def parse_schema(data: bytes, what: str) -> etree._Element:
         kind = etree.QName(ref).localname
         if kind == "import" and (ref.get("namespace") == SOAP_NS or location is None):
             continue  # the envelope resolves to the local copy; without a location nothing is loaded
+        if kind == "include" and (PLAIN_NAME.fullmatch(location or "") if includes is None else location in includes):
+            continue
         raise RegenError(
             f"{what} refers to another file (xs:{kind} schemaLocation={location!r}): only the SOAP "
-            "envelope may be imported, and nothing else is fetched. A schema split over several files "
-            "is not supported: merge the parts into one file and import that")
+            "envelope may be imported, and only files beside it included by name (import takes them "
+            "along); nothing else is fetched. Merge the other parts into the file, or put them beside it")
     return root
+
+
+def included_names(root: etree._Element) -> list[str]:
+    """The file names a schema xs:includes that `import` takes along: plain names, beside it."""
+    return [ref.get("schemaLocation") for ref in root.iterchildren(f"{{{XS_NS}}}include")
+            if PLAIN_NAME.fullmatch(ref.get("schemaLocation") or "")]
+
+
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.xsd")
 
 
 # Where official files say the envelope is; mm7bind.validation reads the local copy for these.
@@ -214,8 +240,9 @@ def check_compiles(manifest: Manifest, files: dict[str, bytes], workdir: Path) -
     validate nor send in that version."""
     envelope = workdir / "soap-envelope.xsd"
     shutil.copyfile(SCHEMAS / manifest.envelope["file"], envelope)
+    for name, data in files.items():
+        (workdir / name).write_bytes(data)
     for entry in manifest.versions.values():
-        (workdir / entry.file).write_bytes(files[entry.name])
         parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
         parser.resolvers.add(_LocalEnvelope(envelope))
         driver = (
@@ -394,6 +421,7 @@ def invisible_difference(current: bytes, expected: bytes) -> str:
 # Far above any MM7 schema (the official files are tens of kB): a URL that streams without end,
 # or a device given for a path, fails instead of filling memory.
 MAX_SCHEMA_BYTES = 16 * 1024 * 1024
+URL_SCHEMES = ("http", "https", "ftp", "file")
 
 
 def read_source(source: str) -> tuple[bytes, str]:
@@ -401,7 +429,7 @@ def read_source(source: str) -> tuple[bytes, str]:
     file's name (its folder says nothing to anyone else, and would make the manifest depend on
     where the importing machine kept the file)."""
     url = urllib.parse.urlparse(source)
-    if url.scheme in ("http", "https", "ftp", "file"):
+    if url.scheme in URL_SCHEMES:
         recorded = urllib.parse.unquote(url.path.rsplit("/", 1)[-1]) if url.scheme == "file" else source
         try:
             with urllib.request.urlopen(source, timeout=60) as resp:  # noqa: S310 (user-given URL)
@@ -429,13 +457,21 @@ MM7_ELEMENTS = (
 )
 
 
-def inspect_schema(data: bytes) -> tuple[str, list[str]]:
-    """Target namespace and the MM7Version enumeration (if the schema has one)."""
-    root = parse_schema(data, "the file")
+def inspect_schema(data: bytes, parts: dict[str, bytes]) -> tuple[str, list[str]]:
+    """Target namespace and the MM7Version enumeration (if the schema has one) of a file and the
+    parts it includes."""
+    root = parse_schema(data, "the file", None)
     tns = root.get("targetNamespace") or ""
     if not tns.startswith(MM7_NS_PREFIX):
         raise RegenError(f"target namespace {tns!r} is not an MM7 namespace ({MM7_NS_PREFIX}...)")
-    declared = {el.get("name") for el in root.iterchildren(f"{{{XS_NS}}}element")}
+    whole = copy.deepcopy(root)  # (the parts' declarations with the file's, for the look-ups below)
+    for name, part in parts.items():
+        part_root = parse_schema(part, name, None)
+        if part_root.get("targetNamespace") not in (None, tns):
+            raise RegenError(f"{name}, which the file includes, has another target namespace "
+                             f"({part_root.get('targetNamespace')})")
+        whole.extend(copy.deepcopy(list(part_root)))
+    declared = {el.get("name") for el in whole.iterchildren(f"{{{XS_NS}}}element")}
     # Every message carries TransactionID in its SOAP header: without it nothing could be sent.
     if "TransactionID" not in declared:
         raise RegenError("the file declares no global element TransactionID (the SOAP header of every "
@@ -444,7 +480,31 @@ def inspect_schema(data: bytes) -> tuple[str, list[str]]:
     if missing:
         print(f"note: the file declares no {', '.join(missing)}: those messages cannot be sent or read "
               "in this version")
-    return tns, mm7version_values(root)
+    return tns, mm7version_values(whole)
+
+
+# A schema split over more files than this is not an MM7 schema (and the includes may loop).
+MAX_PARTS = 20
+
+
+def read_parts(source: str, data: bytes) -> dict[str, bytes]:
+    """The files a schema includes by name, read from beside it (the same folder or URL path),
+    and those they include in turn."""
+    parts: dict[str, bytes] = {}
+    pending = included_names(parse_schema(data, "the file", None))
+    while pending:
+        name = pending.pop(0)
+        if name in parts:
+            continue
+        if len(parts) == MAX_PARTS:
+            raise RegenError(f"the file includes more than {MAX_PARTS} files")
+        if urllib.parse.urlparse(source).scheme in URL_SCHEMES:
+            part, _ = read_source(urllib.parse.urljoin(source, name))
+        else:
+            part, _ = read_source(str(Path(source).parent / name))
+        parts[name] = part
+        pending += included_names(parse_schema(part, name, None))
+    return parts
 
 
 def mm7version_values(root: etree._Element) -> list[str]:
@@ -489,7 +549,8 @@ def version_of_namespace(namespace: str) -> str | None:
 def import_schema(source: str, version: str | None, mm7_versions: list[str] | None) -> None:
     manifest = Manifest.load()
     data, origin_url = read_source(source)
-    namespace, enumerated = inspect_schema(data)
+    parts = read_parts(source, data)
+    namespace, enumerated = inspect_schema(data, parts)
     named = version_of_namespace(namespace)
     if version is None:
         if named is None:
@@ -511,6 +572,7 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
     if enumerated and values[0] not in enumerated:
         print(f"note: {values[0]} is not in the schema's MM7Version list {enumerated}")
     target = SCHEMAS / f"{version}.xsd"
+    check_part_names(manifest, version, target.name, parts)
     manifest.versions[version] = VersionEntry(
         name=version,
         file=target.name,
@@ -521,22 +583,46 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
         origin="official",
         url=origin_url,
         sha256=hashlib.sha256(data).hexdigest(),
+        includes=sorted(parts),
     )
-    # Everything is generated and checked before anything in the tree changes; then three renames.
+    files = {target.name: data, **parts}
+    # Everything is generated and checked before anything in the tree changes; then renames.
     with tempfile.TemporaryDirectory(prefix="mm7bind-regen-") as tmp:
-        fresh = run_xsdata(manifest, Path(tmp), {version: data})
-        new_schema, new_manifest = target.with_name(target.name + ".new"), MANIFEST.with_name(MANIFEST.name + ".new")
+        fresh = run_xsdata(manifest, Path(tmp), files)
+        staged = {SCHEMAS / name: content for name, content in files.items()}
+        staged[MANIFEST] = manifest.dump().encode()
         try:
-            new_schema.write_bytes(data)
-            new_manifest.write_text(manifest.dump(), encoding="utf-8")
+            for path, content in staged.items():
+                path.with_name(path.name + ".new").write_bytes(content)
             replace_generated(fresh)
-            os.replace(new_schema, target)
-            os.replace(new_manifest, MANIFEST)
+            for path in staged:
+                os.replace(path.with_name(path.name + ".new"), path)
         finally:
-            new_schema.unlink(missing_ok=True)
-            new_manifest.unlink(missing_ok=True)
+            for path in staged:
+                path.with_name(path.name + ".new").unlink(missing_ok=True)
+    in_use = {name for e in manifest.versions.values() for name in [e.file, *e.includes]}
+    for name in set(previous.includes if previous else ()) - in_use:
+        (SCHEMAS / name).unlink(missing_ok=True)
     print(f"generated/ written from {len(manifest.versions)} MM7 schemas and the SOAP envelope")
-    print(f"imported {version} from {origin_url} (sha256 {manifest.versions[version].sha256[:16]}...)")
+    print(f"imported {version} from {origin_url} (sha256 {manifest.versions[version].sha256[:16]}...)"
+          + (f" with {', '.join(sorted(parts))}" if parts else ""))
+
+
+def check_part_names(manifest: Manifest, version: str, file: str, parts: dict[str, bytes]) -> None:
+    """The parts go beside the file in schemas/: none may take the name of another file there."""
+    ours = {manifest.envelope["file"], MANIFEST.name} | {e.file for e in manifest.versions.values()} | {file}
+    previous = manifest.versions.get(version)
+    for name, content in parts.items():
+        if name in ours:
+            raise RegenError(f"the file includes {name}, a name schemas/ already has for another file: "
+                             "rename that part (and its xs:include)")
+        existing = SCHEMAS / name
+        if existing.exists() and existing.read_bytes() != content:
+            others = [e.name for e in manifest.versions.values() if name in e.includes and e.name != version]
+            if others or previous is None or name not in previous.includes:
+                held = f"{others[0]} includes" if others else "schemas/ holds"
+                raise RegenError(f"the file includes {name}, and {held} another {name}: rename that part "
+                                 "(and its xs:include)")
 
 
 def main(argv: list[str] | None = None) -> int:
