@@ -828,3 +828,17 @@ def test_the_manifest_is_as_import_writes_it():
     from tools.regen import MANIFEST, Manifest
 
     assert Manifest.load().dump() == MANIFEST.read_text(encoding="utf-8")
+
+
+def test_import_says_when_a_versions_namespace_changes(project, tmp_path):
+    """A carrier's copy may spell the namespace its own way (here with a trailing slash): it names
+    the same version, and mm7bind then sends in that spelling, which the maintainer is told."""
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_text(OFFICIAL_STYLE.read_text().replace("schema/REL-6-MM7-1-4\"", "schema/REL-6-MM7-1-4/\""))
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    standard = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+    assert f"note: REL-6-MM7-1-4's namespace changes from {standard} to {standard}/" in proc.stdout
+    entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-4"]
+    assert entry["namespace"] == standard + "/"
+    assert run(project, "check").returncode == 0

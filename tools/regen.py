@@ -565,6 +565,10 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
     if named is None:
         print(f"note: the file's namespace {namespace} does not end in {version}")
     previous = manifest.versions.get(version)
+    if previous is not None and previous.namespace != namespace:
+        # (a carrier's spelling, say: what goes on the wire changes with it)
+        print(f"note: {version}'s namespace changes from {previous.namespace} to {namespace}: "
+              "messages in this version are sent in the new one")
     values = mm7_versions or (previous.mm7_versions if previous else None) or newest_first(enumerated)
     if not values:
         raise RegenError(f"no MM7Version values known for {version}: pass --mm7-version X.Y.Z")
