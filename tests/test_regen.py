@@ -842,3 +842,23 @@ def test_import_says_when_a_versions_namespace_changes(project, tmp_path):
     entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-4"]
     assert entry["namespace"] == standard + "/"
     assert run(project, "check").returncode == 0
+
+
+def test_check_fails_for_an_imported_file_edited_in_place(project, tmp_path):
+    """versions.toml records the sha256 of what was imported: an official file edited by hand and
+    regenerated would pass for the official one. Importing the edited file records it anew."""
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_bytes(official_like())
+    assert run(project, "import", str(source)).returncode == 0
+    target = project / "schemas" / "REL-6-MM7-1-4.xsd"
+    edited = official_like().replace(b'<enumeration value="Low"/>', b'<enumeration value="Low"/><enumeration value="Urgent"/>')
+    assert edited != official_like()
+    target.write_bytes(edited)
+    assert run(project, "generate").returncode == 0
+    proc = run(project, "check")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "schemas/REL-6-MM7-1-4.xsd is not the file imported as REL-6-MM7-1-4" in proc.stdout
+    assert "generated/ is up to date" in proc.stdout
+    source.write_bytes(edited)
+    assert run(project, "import", str(source)).returncode == 0
+    assert run(project, "check").returncode == 0
