@@ -34,6 +34,7 @@ class Version:
     url: str = ""
     sha256: str = ""
     note: str = ""
+    includes: tuple[str, ...] = ()  # files beside `file` that it is split into (xs:include)
 
     @property
     def release(self) -> int:
@@ -91,6 +92,7 @@ def _registry() -> dict[str, Version]:
     for name, entry in data["versions"].items():
         entry = dict(entry)
         entry["mm7_versions"] = tuple(entry["mm7_versions"])
+        entry["includes"] = tuple(entry.get("includes", ()))
         versions[name] = Version(name=name, **entry)
     return dict(sorted(versions.items(), key=lambda kv: sort_key(kv[0])))
 

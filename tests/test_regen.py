@@ -69,7 +69,7 @@ def test_import_an_official_file(project, tmp_path):
     manifest = tomllib.loads((project / "schemas" / "versions.toml").read_text())
     entry = manifest["versions"]["REL-6-MM7-1-4"]
     assert entry["origin"] == "official" and entry["sha256"] == hashlib.sha256(data).hexdigest()
-    assert entry["url"] == source.as_uri()
+    assert entry["url"] == source.name
     assert entry["mm7_versions"][0] == "6.8.0"
     assert (project / "schemas" / "REL-6-MM7-1-4.xsd").read_bytes() == data
     bindings = (project / "generated" / "rel6_mm7_1_4" / "bindings.py").read_text()
@@ -355,7 +355,8 @@ for priority in ('High', mm7bind.Priority.LOW):
                                 subject='s', delivery_report=True, priority=priority)
     parsed.clear()
     data = mm7bind.encode_envelope(typical, transaction_id='t-3', version=v)
-    assert parsed == [] and validate_element(etree.fromstring(data), v) == [], (parsed, data)
+    # (a schema split into parts is not read for proofs: its messages get the schema pass)
+    assert (parsed == []) == (not v.includes) and validate_element(etree.fromstring(data), v) == [], (parsed, data)
     assert data == mm7bind.encode_envelope(typical, transaction_id='t-3', version=v, engine='xsdata')
 envelope.validating_parser = real
 # With content, through the HTTP codec (SwA).
@@ -439,3 +440,425 @@ def test_a_transaction_id_declared_without_soap_attributes_is_written_without_th
     assert proc.returncode == 0, proc.stdout + proc.stderr
     proc = subprocess.run([sys.executable, "-c", PLAIN_HEADER, str(project)], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
+
+
+class CountingServer:
+    """An HTTP server on 127.0.0.1 that answers every GET with a tiny schema and records the paths
+    asked for: a schema tool that fetches what a file names shows up here."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requested: list[str] = []
+        requested = self.requested
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                requested.append(self.path)
+                body = (b'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:other">'
+                        b'<xs:simpleType name="t"><xs:restriction base="xs:string"/></xs:simpleType></xs:schema>')
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def counting_server():
+    server = CountingServer()
+    yield server
+    server.close()
+
+
+def with_reference(reference: str) -> str:
+    """The official-style fixture with `reference` (an xs:import or xs:include) among its imports."""
+    text = OFFICIAL_STYLE.read_text()
+    anchor = '  <complexType name="genericVASPRequestType">'
+    return text.replace(anchor, f"  {reference}\n{anchor}", 1)
+
+
+@pytest.mark.parametrize("reference", [
+    '<import namespace="urn:other" schemaLocation="{url}/types.xsd"/>',
+    '<include schemaLocation="{url}/common.xsd"/>',
+    '<redefine schemaLocation="{url}/common.xsd"/>',
+    '<import namespace="urn:other" schemaLocation="common.xsd"/>',  # (beside it, but another namespace)
+], ids=["remote-import", "remote-include", "redefine", "local-import"])
+def test_import_refuses_a_file_that_refers_to_other_files(project, tmp_path, counting_server, reference):
+    """xsdata would download what an xs:import or xs:include names while generating; the tool
+    refuses such a file (other than one including parts beside it) before anything is fetched or
+    written, and says why."""
+    (tmp_path / "common.xsd").write_text('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"/>')
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_text(with_reference(reference.format(url=counting_server.url)))
+    before = snapshot(project)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "refers to another file" in proc.stderr and "Merge the other parts into the file" in proc.stderr
+    assert counting_server.requested == []
+    assert snapshot(project) == before
+
+
+def test_generate_refuses_a_schema_in_the_folder_that_refers_to_other_files(project, counting_server):
+    """The same for a file put in schemas/ by hand: `generate` and `check` fetch nothing."""
+    target = project / "schemas" / "REL-6-MM7-1-4.xsd"
+    text = target.read_text()
+    end_of_imports = text.index("<xs:element ")
+    target.write_text(text[:end_of_imports]
+                      + f'<xs:import namespace="urn:other" schemaLocation="{counting_server.url}/t.xsd"/>\n  '
+                      + text[end_of_imports:])
+    before = snapshot(project)
+    for command in ("generate", "check"):
+        proc = run(project, command)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "schemas/REL-6-MM7-1-4.xsd refers to another file" in proc.stderr
+    assert counting_server.requested == []
+    assert snapshot(project) == before
+
+
+def test_import_refuses_a_dtd(project, tmp_path):
+    """Entities could pull local files or endless text into generated code; an XSD needs no DTD."""
+    text = OFFICIAL_STYLE.read_text()
+    declaration, rest = text.split("\n", 1)
+    text = (declaration + '\n<!DOCTYPE schema [<!ENTITY high "High">]>\n'
+            + rest.replace('<enumeration value="High"/>', '<enumeration value="&high;"/>', 1))
+    assert "&high;" in text
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_text(text)
+    before = snapshot(project)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 2 and "has a DOCTYPE" in proc.stderr, proc.stdout + proc.stderr
+    assert snapshot(project) == before
+
+
+def test_import_refuses_a_schema_lxml_cannot_compile(project, tmp_path):
+    """xsdata generates from a file whose type reference resolves to nothing; mm7bind's validation
+    (lxml) could not compile it, and then nothing could be sent in that version."""
+    text = OFFICIAL_STYLE.read_text().replace('<element name="Subject" type="string" minOccurs="0"/>',
+                                              '<element name="Subject" type="mm7:noSuchType" minOccurs="0"/>', 1)
+    assert "noSuchType" in text
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_text(text)
+    before = snapshot(project)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "does not compile with lxml" in proc.stderr and "noSuchType" in proc.stderr
+    assert snapshot(project) == before
+
+
+INTERRUPTED = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import tools.regen as regen
+def interrupted(*args, **kwargs):
+    raise KeyboardInterrupt
+regen.{name} = interrupted
+try:
+    regen.main(sys.argv[2:])
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+def test_an_interrupted_import_leaves_the_tree_as_it_was(project, tmp_path):
+    """Ctrl-C while xsdata runs (the longest step) changes neither schemas/ nor generated/."""
+    source = tmp_path / "official.xsd"
+    source.write_bytes(official_like())
+    before = snapshot(project)
+    proc = subprocess.run([sys.executable, "-c", INTERRUPTED.format(name="run_xsdata"), str(project), "import",
+                           str(source)], capture_output=True, text=True, cwd=project)
+    assert proc.stdout.strip() == "interrupted", proc.stdout + proc.stderr
+    assert snapshot(project) == before
+
+
+FULL_DISK = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import tools.regen as regen
+real = regen.shutil.copytree
+def full_disk(src, dst, **kwargs):
+    real(src, dst, ignore=lambda folder, names: [n for n in names if n != "__init__.py"])
+    raise OSError(28, "No space left on device")
+regen.shutil.copytree = full_disk
+sys.exit(regen.main(["generate"]))
+"""
+
+
+def test_generate_that_cannot_write_leaves_generated_whole(project):
+    """A copy that fails half way (a full disk) leaves the old generated/ in place, and says why."""
+    before = snapshot(project)
+    proc = subprocess.run([sys.executable, "-c", FULL_DISK, str(project)], capture_output=True, text=True,
+                          cwd=project)
+    assert proc.returncode == 2 and "No space left on device" in proc.stderr, proc.stdout + proc.stderr
+    assert snapshot(project) == before
+    assert sorted(p.name for p in project.iterdir()) == ["generated", "schemas", "tools"]
+
+
+def test_check_says_when_only_line_ends_differ(project):
+    """A checkout that turned LF into CRLF: the lines are the same, and `check` says what differs."""
+    target = project / "generated" / "rel6_mm7_1_4" / "bindings.py"
+    target.write_bytes(target.read_bytes().replace(b"\n", b"\r\n"))
+    proc = run(project, "check")
+    assert proc.returncode == 1
+    assert ("changed   generated/rel6_mm7_1_4/bindings.py (same lines; CRLF line ends where LF is expected"
+            in proc.stdout), proc.stdout
+    assert "0 lines differ" not in proc.stdout
+
+
+def test_import_records_the_same_manifest_wherever_the_file_was(project, tmp_path):
+    """The manifest names a local file (a path or a file: URL) by its name: the folder it was in on
+    one machine is nobody else's business, and two maintainers importing one file get the same
+    versions.toml."""
+    manifests = []
+    for folder, given in (("downloads", str), ("elsewhere/deeper", Path.as_uri)):
+        source = tmp_path / folder / "REL-6-MM7-1-4.xsd"
+        source.parent.mkdir(parents=True)
+        source.write_bytes(official_like())
+        proc = run(project, "import", given(source))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        manifests.append((project / "schemas" / "versions.toml").read_text())
+    assert manifests[0] == manifests[1]
+    assert str(tmp_path) not in manifests[0] and 'url = "REL-6-MM7-1-4.xsd"' in manifests[0]
+
+
+def test_import_refuses_an_endless_source(project, tmp_path):
+    """A source far larger than any schema (a device, a URL that never ends) is refused, not read whole."""
+    source = tmp_path / "huge.xsd"
+    with source.open("wb") as f:
+        f.write(b"<schema>")
+        f.truncate(17 * 1024 * 1024)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 2 and "over 16 MiB" in proc.stderr, proc.stdout + proc.stderr
+
+
+def test_a_carrier_copy_with_bom_crlf_and_other_prefixes_generates_the_same_classes(project, tmp_path):
+    """A BOM, CRLF line ends, other prefixes (xsd: for XML Schema, tns: for MM7): schemas/ keeps the
+    file's bytes (its sha256 is recorded), the generated classes are those of the plain file, and
+    every operation goes through the public API valid against it."""
+    plain = tmp_path / "plain" / "REL-6-MM7-1-4.xsd"
+    plain.parent.mkdir()
+    plain.write_bytes(official_like())
+    assert run(project, "import", str(plain)).returncode == 0
+    expected = snapshot(project)
+    text = official_like().decode().replace('xmlns="http://www.w3.org/2001/XMLSchema"',
+                                            'xmlns:xsd="http://www.w3.org/2001/XMLSchema"')
+    text = re.sub(r"<(/?)([A-Za-z]+)(?=[\s/>])", r"<\1xsd:\2", text)  # the XML Schema elements, prefixed
+    text = re.sub(r'\b(type|base|memberTypes)="([^"]*)"',  # and the built-in types they name
+                  lambda m: m[1] + '="' + " ".join(t if ":" in t else "xsd:" + t for t in m[2].split()) + '"', text)
+    text = text.replace("xmlns:mm7=", "xmlns:tns=").replace('"mm7:', '"tns:').replace(" mm7:", " tns:")
+    assert "mm7:" not in text
+    carrier = tmp_path / "carrier" / "REL-6-MM7-1-4.xsd"
+    carrier.parent.mkdir()
+    data = b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode()
+    carrier.write_bytes(data)
+    proc = run(project, "import", str(carrier))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (project / "schemas" / "REL-6-MM7-1-4.xsd").read_bytes() == data
+    got = snapshot(project)
+    assert {k: v for k, v in got.items() if k.startswith("generated/")} == {
+        k: v for k, v in expected.items() if k.startswith("generated/")}
+    assert run(project, "check").returncode == 0
+    proc = subprocess.run([sys.executable, "-c", ROUND_TRIP, str(project), str(Path(__file__).parent), "REL-6-MM7-1-4"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.split() == sorted(MESSAGE_TYPES)
+
+
+OTHER_XSDATA = """
+import importlib.metadata, sys
+sys.path.insert(0, sys.argv[1])
+real = importlib.metadata.version
+importlib.metadata.version = lambda name: "26.11" if name == "xsdata" else real(name)
+import tools.regen as regen
+sys.exit(regen.main(["check"]))
+"""
+
+
+def test_another_generator_version_is_named_not_taken_for_drift(project):
+    """xsdata's output changes between releases: with another version installed, `check` says so
+    (and `generate` writes nothing) instead of listing every generated file as drifted."""
+    proc = subprocess.run([sys.executable, "-c", OTHER_XSDATA, str(project)], capture_output=True, text=True,
+                          cwd=project)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "xsdata 26.11 is installed, generated/ is made with xsdata 26.10" in proc.stderr
+    assert "pip install -e '.[codegen]'" in proc.stderr
+
+
+def test_the_pins_are_those_of_pyproject():
+    from tools.regen import PINNED
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for extra in ("codegen", "test"):
+        pins = dict(re.fullmatch(r"([a-z]+)(?:\[cli\])?==(.+)", req).groups()
+                    for req in extras[extra] if "==" in req)
+        assert pins == PINNED, extra
+
+
+def test_import_refuses_a_file_without_transaction_id(project, tmp_path):
+    """Every message's header is a TransactionID: a file that declares none imported, and then no
+    message could be encoded in that version (an XmlContextError from deep inside)."""
+    text = OFFICIAL_STYLE.read_text()
+    start = text.index('  <element name="TransactionID">')
+    end = text.index("  </element>\n", start) + len("  </element>\n")
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_text(text[:start] + text[end:])
+    before = snapshot(project)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "declares no global element TransactionID" in proc.stderr
+    assert snapshot(project) == before
+
+
+def test_import_names_the_messages_a_file_leaves_out(project, tmp_path):
+    text = OFFICIAL_STYLE.read_text()
+    for name in ("ReadReplyReq", "ReadReplyRsp"):
+        text = re.sub(rf'\n  <element name="{name}" [^>]*/>', "", text)
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_text(text)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "note: the file declares no ReadReplyReq, ReadReplyRsp" in proc.stdout
+
+
+def split(text: str) -> tuple[str, str]:
+    """The official-style fixture as a file that includes its simple types from mm7-types.xsd."""
+    types = re.findall(r'\n  <simpleType name="[^"]+">.*?\n  </simpleType>', text, flags=re.DOTALL)
+    assert types
+    for block in types:
+        text = text.replace(block, "", 1)
+    anchor = '  <complexType name="genericVASPRequestType">'
+    text = text.replace(anchor, f'  <include schemaLocation="mm7-types.xsd"/>\n{anchor}', 1)
+    opening = text[text.index("<schema "):text.index(">", text.index("<schema ")) + 1]
+    return text, f'<?xml version="1.0" encoding="UTF-8"?>\n{opening}{"".join(types)}\n</schema>\n'
+
+
+@pytest.mark.parametrize("by_url", [False, True], ids=["file", "url"])
+def test_a_file_split_into_parts_imports_with_them(project, tmp_path, by_url):
+    """A file that includes a common types file beside it (in its folder, or at its URL): import
+    takes the part along into schemas/, lists it in the manifest, and mm7bind validates, encodes
+    and decodes every operation with the two."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from .xsd_model import Schema
+
+    main, part = split(OFFICIAL_STYLE.read_text())
+    served = tmp_path / "www"
+    served.mkdir()
+    (served / "REL-6-MM7-1-4.xsd").write_text(main)
+    (served / "mm7-types.xsd").write_text(part)
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        source = (f"http://127.0.0.1:{httpd.server_address[1]}/REL-6-MM7-1-4.xsd" if by_url
+                  else str(served / "REL-6-MM7-1-4.xsd"))
+        proc = run(project, "import", source)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "with mm7-types.xsd" in proc.stdout
+    assert (project / "schemas" / "mm7-types.xsd").read_text() == part
+    entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-4"]
+    assert entry["includes"] == ["mm7-types.xsd"] and entry["mm7_versions"][0] == "6.8.0"
+    assert run(project, "check").returncode == 0
+    xsd = Schema(project / "schemas" / "REL-6-MM7-1-4.xsd")  # (how the element tables read it)
+    assert xsd.type_ref(xsd.root, "mm7:priorityType").get("name") == "priorityType"
+    proc = subprocess.run([sys.executable, "-c", ROUND_TRIP, str(project), str(Path(__file__).parent), "REL-6-MM7-1-4"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.split() == sorted(MESSAGE_TYPES)
+    # The file again in one piece: the part goes.
+    whole = tmp_path / "REL-6-MM7-1-4.xsd"
+    whole.write_bytes(official_like())
+    assert run(project, "import", str(whole)).returncode == 0
+    assert not (project / "schemas" / "mm7-types.xsd").exists()
+    assert "includes" not in tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"][
+        "REL-6-MM7-1-4"]
+    assert run(project, "check").returncode == 0
+
+
+@pytest.mark.parametrize(("part_name", "message"), [
+    ("../mm7-types.xsd", "refers to another file"),  # not beside it
+    ("REL-5-MM7-1-0.xsd", "a name schemas/ already has for another file"),
+    ("soap-envelope.xsd", "a name schemas/ already has for another file"),
+])
+def test_a_part_that_would_land_elsewhere_is_refused(project, tmp_path, part_name, message):
+    main, part = split(OFFICIAL_STYLE.read_text())
+    folder = tmp_path / "a" / "b"
+    folder.mkdir(parents=True)
+    (folder / "REL-6-MM7-1-4.xsd").write_text(main.replace('"mm7-types.xsd"', f'"{part_name}"'))
+    (folder / part_name).write_text(part)
+    before = snapshot(project)
+    proc = run(project, "import", str(folder / "REL-6-MM7-1-4.xsd"))
+    assert proc.returncode == 2 and message in proc.stderr, proc.stdout + proc.stderr
+    assert snapshot(project) == before
+
+
+def test_a_part_of_another_namespace_is_refused(project, tmp_path):
+    main, part = split(OFFICIAL_STYLE.read_text())
+    (tmp_path / "REL-6-MM7-1-4.xsd").write_text(main)
+    (tmp_path / "mm7-types.xsd").write_text(part.replace('targetNamespace="http', 'targetNamespace="urn:x:http', 1))
+    before = snapshot(project)
+    proc = run(project, "import", str(tmp_path / "REL-6-MM7-1-4.xsd"))
+    assert proc.returncode == 2 and "has another target namespace" in proc.stderr, proc.stdout + proc.stderr
+    assert snapshot(project) == before
+
+
+def test_the_manifest_is_as_import_writes_it():
+    """An import rewrites versions.toml: the file as committed is what the tool writes, so an import
+    changes the imported version's entry alone."""
+    from tools.regen import MANIFEST, Manifest
+
+    assert Manifest.load().dump() == MANIFEST.read_text(encoding="utf-8")
+
+
+def test_import_says_when_a_versions_namespace_changes(project, tmp_path):
+    """A carrier's copy may spell the namespace its own way (here with a trailing slash): it names
+    the same version, and mm7bind then sends in that spelling, which the maintainer is told."""
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_text(OFFICIAL_STYLE.read_text().replace("schema/REL-6-MM7-1-4\"", "schema/REL-6-MM7-1-4/\""))
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    standard = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+    assert f"note: REL-6-MM7-1-4's namespace changes from {standard} to {standard}/" in proc.stdout
+    entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-4"]
+    assert entry["namespace"] == standard + "/"
+    assert run(project, "check").returncode == 0
+
+
+def test_check_fails_for_an_imported_file_edited_in_place(project, tmp_path):
+    """versions.toml records the sha256 of what was imported: an official file edited by hand and
+    regenerated would pass for the official one. Importing the edited file records it anew."""
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_bytes(official_like())
+    assert run(project, "import", str(source)).returncode == 0
+    target = project / "schemas" / "REL-6-MM7-1-4.xsd"
+    edited = official_like().replace(b'<enumeration value="Low"/>', b'<enumeration value="Low"/><enumeration value="Urgent"/>')
+    assert edited != official_like()
+    target.write_bytes(edited)
+    assert run(project, "generate").returncode == 0
+    proc = run(project, "check")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "schemas/REL-6-MM7-1-4.xsd is not the file imported as REL-6-MM7-1-4" in proc.stdout
+    assert "generated/ is up to date" in proc.stdout
+    source.write_bytes(edited)
+    assert run(project, "import", str(source)).returncode == 0
+    assert run(project, "check").returncode == 0

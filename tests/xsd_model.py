@@ -70,9 +70,12 @@ class Schema:
     def __init__(self, path: str | Path):
         self.root = etree.parse(str(path)).getroot()
         self.ns = self.root.get("targetNamespace")
+        # A file split into parts (xs:include of files beside it): their declarations are its own.
+        self.roots = [self.root] + [etree.parse(str(Path(path).parent / inc.get("schemaLocation"))).getroot()
+                                    for inc in self.root.findall(f"{XS}include")]
         top = {}
         for tag in ("complexType", "simpleType", "element", "group", "attributeGroup", "attribute"):
-            top[tag] = {n.get("name"): n for n in self.root.findall(f"{XS}{tag}")}
+            top[tag] = {n.get("name"): n for root in self.roots for n in root.findall(f"{XS}{tag}")}
         self.top = top
 
     # -- names ---------------------------------------------------------------------------------
@@ -115,7 +118,8 @@ class Schema:
 
     def ref_names(self) -> set[str]:
         """Local names of the global elements the file uses by reference."""
-        return {self.qname(e, e.get("ref"))[1] for e in self.root.iter(f"{XS}element") if e.get("ref")}
+        return {self.qname(e, e.get("ref"))[1] for root in self.roots for e in root.iter(f"{XS}element")
+                if e.get("ref")}
 
     # -- content models ------------------------------------------------------------------------
 

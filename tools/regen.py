@@ -13,9 +13,11 @@ The output depends only on the schema files, the manifest and the pinned xsdata 
 from __future__ import annotations
 
 import argparse
+import copy
 import difflib
 import filecmp
 import hashlib
+import importlib.metadata
 import os
 import re
 import shutil
@@ -50,6 +52,12 @@ CLASS_RENAMES = {
 }
 
 
+# The generator's versions shape every byte of generated/ (pyproject.toml pins the same, extra
+# "codegen"; a test keeps the two equal). Another version is refused rather than let its output
+# pass for schema drift.
+PINNED = {"xsdata": "26.10", "ruff": "0.17.6"}
+
+
 class RegenError(Exception):
     """A problem the user can fix (bad input file, missing tool)."""
 
@@ -69,6 +77,7 @@ class VersionEntry:
     origin: str = "reconstructed"
     url: str = ""
     sha256: str = ""
+    includes: list[str] = field(default_factory=list)  # files beside `file` that it xs:includes
 
 
 @dataclass
@@ -93,7 +102,10 @@ class Manifest:
         for name in sorted(self.versions, key=version_sort_key):
             e = self.versions[name]
             out += ["", f"[versions.{q(name)}]"]
-            out += [f"file = {q(e.file)}", f"namespace = {q(e.namespace)}", f"package = {q(e.package)}"]
+            out.append(f"file = {q(e.file)}")
+            if e.includes:
+                out.append("includes = [" + ", ".join(q(v) for v in e.includes) + "]")
+            out += [f"namespace = {q(e.namespace)}", f"package = {q(e.package)}"]
             out.append("mm7_versions = [" + ", ".join(q(v) for v in e.mm7_versions) + "]")
             if e.note:
                 out.append(f"note = {q(e.note)}")
@@ -104,14 +116,12 @@ class Manifest:
                 out.append(f"sha256 = {q(e.sha256)}")
         return "\n".join(out) + "\n"
 
-    def save(self, path: Path = MANIFEST) -> None:
-        path.write_text(self.dump(), encoding="utf-8")
-
 
 MANIFEST_HEADER = """\
 # MM7 schema versions known to mm7bind.
 #
-# Every [versions."NAME"] entry names one XSD in this folder. `mm7_versions` lists the MM7Version
+# Every [versions."NAME"] entry names one XSD in this folder (`includes`: the files beside it that
+# it is split into, xs:include'd by name). `mm7_versions` lists the MM7Version
 # values that go with the namespace; the first one is what mm7bind sends by default.
 # origin = "reconstructed": written by the mm7bind project from the published structure of TS 23.140,
 #          because the official 3GPP file could not be obtained. Not the 3GPP text. What such a
@@ -138,19 +148,115 @@ def package_name(version: str) -> str:
 # Generation
 
 
-def stage_schemas(manifest: Manifest, dest: Path) -> None:
-    """Copy the schemas into `dest`, pointing every SOAP-envelope import at the local copy.
+def stage_schemas(manifest: Manifest, dest: Path, overrides: dict[str, bytes] | None = None) -> dict[str, bytes]:
+    """Copy the schemas into `dest`, pointing every SOAP-envelope import at the local copy; return
+    each file as it is (what mm7bind will read), by its name in schemas/.
 
     Official 3GPP files import the envelope from its http URL; generation runs offline, and a
-    remote import would silently lose the TransactionID attribute types.
+    remote import would silently lose the TransactionID attribute types. The files a version
+    includes go to dest/parts/, where xsdata reads them only through the include (read as
+    schemas of their own, their types would be generated twice). `overrides` gives files as
+    bytes instead of the ones in schemas/ (an import not yet committed).
     """
+    overrides = overrides or {}
     shutil.copyfile(SCHEMAS / manifest.envelope["file"], dest / "soap-envelope.xsd")
+    (dest / "parts").mkdir()
+    files = {}
     for entry in manifest.versions.values():
-        doc = etree.parse(str(SCHEMAS / entry.file), etree.XMLParser(no_network=True, resolve_entities=False))
-        for imp in doc.getroot().iter(f"{{{XS_NS}}}import"):
-            if imp.get("namespace") == SOAP_NS:
-                imp.set("schemaLocation", "soap-envelope.xsd")
-        doc.write(str(dest / f"{entry.name}.xsd"), xml_declaration=True, encoding="UTF-8")
+        for name in [entry.file, *entry.includes]:
+            data = overrides.get(name)
+            if data is None:
+                try:
+                    data = (SCHEMAS / name).read_bytes()
+                except OSError as exc:
+                    raise RegenError(f"cannot read schemas/{name}: {exc}") from exc
+            root = parse_schema(data, f"schemas/{name}", entry.includes)
+            part = name != entry.file
+            for ref in root.iterchildren(f"{{{XS_NS}}}import", f"{{{XS_NS}}}include"):
+                if ref.tag == f"{{{XS_NS}}}import" and ref.get("namespace") == SOAP_NS:
+                    ref.set("schemaLocation", "../soap-envelope.xsd" if part else "soap-envelope.xsd")
+                elif ref.tag == f"{{{XS_NS}}}include" and not part:
+                    ref.set("schemaLocation", "parts/" + ref.get("schemaLocation"))
+            staged = dest / "parts" / name if part else dest / f"{entry.name}.xsd"
+            root.getroottree().write(str(staged), xml_declaration=True, encoding="UTF-8")
+            files[name] = data
+    return files
+
+
+def parse_schema(data: bytes, what: str, includes: list[str] | tuple[str, ...] | None = ()) -> etree._Element:
+    """The root of an XSD that refers to nothing but the SOAP envelope and the files `includes`
+    names (beside it in schemas/; None: any file name, for `import` to take along), and has no DTD.
+
+    Nothing a schema names is fetched: xsdata would download an xs:import or xs:include from
+    any URL (or read any local path) while generating, and entities could pull in local files.
+    """
+    try:
+        root = etree.fromstring(data, etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False))
+    except etree.XMLSyntaxError as exc:
+        raise RegenError(f"{what} is not well-formed XML: {exc}") from exc
+    if root.getroottree().docinfo.doctype:
+        raise RegenError(f"{what} has a DOCTYPE (a DTD, entity declarations): refused, an XML Schema needs none")
+    if root.tag != f"{{{XS_NS}}}schema":
+        raise RegenError(f"{what} is not an XML Schema document (root element is not xs:schema)")
+    for ref in root.iter(*(f"{{{XS_NS}}}{kind}" for kind in ("include", "import", "redefine", "override"))):
+        location = ref.get("schemaLocation")
+        kind = etree.QName(ref).localname
+        if kind == "import" and (ref.get("namespace") == SOAP_NS or location is None):
+            continue  # the envelope resolves to the local copy; without a location nothing is loaded
+        if kind == "include" and (PLAIN_NAME.fullmatch(location or "") if includes is None else location in includes):
+            continue
+        raise RegenError(
+            f"{what} refers to another file (xs:{kind} schemaLocation={location!r}): only the SOAP "
+            "envelope may be imported, and only files beside it included by name (import takes them "
+            "along); nothing else is fetched. Merge the other parts into the file, or put them beside it")
+    return root
+
+
+def included_names(root: etree._Element) -> list[str]:
+    """The file names a schema xs:includes that `import` takes along: plain names, beside it."""
+    return [ref.get("schemaLocation") for ref in root.iterchildren(f"{{{XS_NS}}}include")
+            if PLAIN_NAME.fullmatch(ref.get("schemaLocation") or "")]
+
+
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.xsd")
+
+
+# Where official files say the envelope is; mm7bind.validation reads the local copy for these.
+REMOTE_ENVELOPE = {SOAP_NS, SOAP_NS.rstrip("/"), "http://schemas.xmlsoap.org/soap/envelope/envelope.xsd"}
+
+
+class _LocalEnvelope(etree.Resolver):
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def resolve(self, url, pubid, context):
+        return self.resolve_filename(str(self.path), context) if url in REMOTE_ENVELOPE else None
+
+
+def check_compiles(manifest: Manifest, files: dict[str, bytes], workdir: Path) -> None:
+    """Each version's file compiles with lxml (libxml2) as mm7bind.validation compiles it: xsdata
+    generates from schemas libxml2 refuses (an undefined type, say), and mm7bind could then neither
+    validate nor send in that version."""
+    envelope = workdir / "soap-envelope.xsd"
+    shutil.copyfile(SCHEMAS / manifest.envelope["file"], envelope)
+    for name, data in files.items():
+        (workdir / name).write_bytes(data)
+    for entry in manifest.versions.values():
+        parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
+        parser.resolvers.add(_LocalEnvelope(envelope))
+        driver = (
+            f'<xs:schema xmlns:xs="{XS_NS}">'
+            f'<xs:import namespace="{SOAP_NS}" schemaLocation="soap-envelope.xsd"/>'
+            f'<xs:import namespace="{entry.namespace}" schemaLocation="{entry.file}"/>'
+            "</xs:schema>"
+        )
+        doc = etree.fromstring(driver.encode(), parser, base_url=(workdir / "driver.xsd").as_uri())
+        try:
+            etree.XMLSchema(doc)
+        except etree.XMLSchemaParseError as exc:
+            raise RegenError(f"schemas/{entry.file} does not compile with lxml (libxml2), which mm7bind "
+                             f"validates with: {exc}") from exc
 
 
 def xsdata_config(manifest: Manifest) -> str:
@@ -180,13 +286,13 @@ def xsdata_config(manifest: Manifest) -> str:
     return "\n".join(lines)
 
 
-def run_xsdata(manifest: Manifest, workdir: Path) -> Path:
+def run_xsdata(manifest: Manifest, workdir: Path, overrides: dict[str, bytes] | None = None) -> Path:
     """Run xsdata into `workdir`; return the folder holding the generated package."""
     check_namespaces(manifest)
-    src, cfg, out, home = (workdir / d for d in ("src", "cfg", "out", "home"))
-    for d in (src, cfg, out, home):
+    src, raw, cfg, out, home = (workdir / d for d in ("src", "raw", "cfg", "out", "home"))
+    for d in (src, raw, cfg, out, home):
         d.mkdir()
-    stage_schemas(manifest, src)
+    check_compiles(manifest, stage_schemas(manifest, src, overrides), raw)
     (cfg / "xsdata.xml").write_text(xsdata_config(manifest), encoding="utf-8")
     bindir = str(Path(sys.executable).parent)
     if shutil.which("ruff", path=bindir + os.pathsep + os.environ.get("PATH", "")) is None:
@@ -195,6 +301,7 @@ def run_xsdata(manifest: Manifest, workdir: Path) -> Path:
     # xsdata calls `ruff` by name; use the pinned one next to this interpreter, and keep any
     # user-level ruff configuration out of the formatting.
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    check_tool_versions(env)
     env["XDG_CONFIG_HOME"] = str(home)
     env["HOME"] = str(home)
     proc = subprocess.run(
@@ -210,6 +317,15 @@ def run_xsdata(manifest: Manifest, workdir: Path) -> Path:
     if problems:
         raise RegenError("xsdata could not resolve:\n" + "\n".join(problems))
     return out / "generated"
+
+
+def check_tool_versions(env: dict[str, str]) -> None:
+    ruff = subprocess.run(["ruff", "--version"], env=env, capture_output=True, text=True).stdout.split()
+    installed = {"xsdata": importlib.metadata.version("xsdata"), "ruff": ruff[-1] if ruff else "?"}
+    wrong = [f"{name} {installed[name]} is installed, generated/ is made with {name} {pin}"
+             for name, pin in PINNED.items() if installed[name] != pin]
+    if wrong:
+        raise RegenError("; ".join(wrong) + ": pip install -e '.[codegen]'")
 
 
 def generated_files(root: Path) -> dict[str, Path]:
@@ -232,15 +348,37 @@ def check_namespaces(manifest: Manifest) -> None:
 def generate(manifest: Manifest | None = None) -> None:
     manifest = manifest or Manifest.load()
     with tempfile.TemporaryDirectory(prefix="mm7bind-regen-") as tmp:
-        fresh = run_xsdata(manifest, Path(tmp))
-        if GENERATED.exists():
-            shutil.rmtree(GENERATED)
-        shutil.copytree(fresh, GENERATED, ignore=shutil.ignore_patterns("__pycache__"))
+        replace_generated(run_xsdata(manifest, Path(tmp)))
     print(f"generated/ written from {len(manifest.versions)} MM7 schemas and the SOAP envelope")
+
+
+def replace_generated(fresh: Path) -> None:
+    """Put `fresh` in place of generated/ by renames beside it: a failed copy (a full disk, an
+    interrupt) leaves the old generated/ whole rather than half deleted."""
+    new, old = GENERATED.with_name(".generated.new"), GENERATED.with_name(".generated.old")
+    for leftover in (new, old):  # (from an earlier run that was stopped)
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    try:
+        shutil.copytree(fresh, new, ignore=shutil.ignore_patterns("__pycache__"))
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    if GENERATED.exists():
+        GENERATED.rename(old)
+    new.rename(GENERATED)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def check() -> int:
     manifest = Manifest.load()
+    # An imported file is taken as the protocol's word (the tests correct their tables to it): one
+    # edited in place since would pass for the file its sha256 names. Edits go through `import`.
+    altered = [e for e in manifest.versions.values()
+               if e.sha256 and hashlib.sha256((SCHEMAS / e.file).read_bytes()).hexdigest() != e.sha256]
+    for e in altered:
+        print(f"schemas/{e.file} is not the file imported as {e.name} (its sha256 is not the one versions.toml "
+              f"records): import the file you mean, edited or not (python -m tools.regen import FILE)")
     with tempfile.TemporaryDirectory(prefix="mm7bind-regen-") as tmp:
         fresh = generated_files(run_xsdata(manifest, Path(tmp)))
         current = generated_files(GENERATED) if GENERATED.exists() else {}
@@ -253,55 +391,127 @@ def check() -> int:
         )
         if not (missing or extra or changed):
             print(f"generated/ is up to date ({len(fresh)} files)")
-            return 0
+            return 1 if altered else 0
         print("generated/ does not match schemas/ (run: python -m tools.regen generate)")
         for name in missing:
             print(f"  missing   generated/{name}")
         for name in extra:
             print(f"  unexpected generated/{name}")
         for name in changed:
-            old = current[name].read_text(encoding="utf-8").splitlines()
-            new = fresh[name].read_text(encoding="utf-8").splitlines()
+            old_bytes, new_bytes = current[name].read_bytes(), fresh[name].read_bytes()
+            old = old_bytes.decode("utf-8", "replace").splitlines()
+            new = new_bytes.decode("utf-8", "replace").splitlines()
             diff = list(difflib.unified_diff(old, new, f"generated/{name}", "expected", n=0, lineterm=""))
             changes = sum(1 for line in diff[2:] if line[:1] in "+-")
+            if not changes:  # (the lines are the same: say which bytes are not)
+                print(f"  changed   generated/{name} (same lines; {invisible_difference(old_bytes, new_bytes)})")
+                continue
             print(f"  changed   generated/{name} ({changes} lines differ)")
             for line in diff[2:14]:
                 print(f"      {line}")
         return 1
 
 
+def invisible_difference(current: bytes, expected: bytes) -> str:
+    """What separates two files whose lines are equal."""
+    if b"\r\n" in current and current.replace(b"\r\n", b"\n") == expected:
+        return "CRLF line ends where LF is expected: a checkout that converts line ends?"
+    if current.startswith(b"\xef\xbb\xbf") and current[3:] == expected:
+        return "a byte-order mark at the start"
+    return "line ends, or the newline at the end of the file, differ"
+
+
 # ----------------------------------------------------------------------------------------------
 # Import
 
 
+# Far above any MM7 schema (the official files are tens of kB): a URL that streams without end,
+# or a device given for a path, fails instead of filling memory.
+MAX_SCHEMA_BYTES = 16 * 1024 * 1024
+URL_SCHEMES = ("http", "https", "ftp", "file")
+
+
 def read_source(source: str) -> tuple[bytes, str]:
-    """Bytes of a local file or URL, and the provenance string recorded for it."""
-    scheme = urllib.parse.urlparse(source).scheme
-    if scheme in ("http", "https", "ftp", "file"):
+    """Bytes of a local file or URL, and the provenance string recorded for it: the URL, or a local
+    file's name (its folder says nothing to anyone else, and would make the manifest depend on
+    where the importing machine kept the file)."""
+    url = urllib.parse.urlparse(source)
+    if url.scheme in URL_SCHEMES:
+        recorded = urllib.parse.unquote(url.path.rsplit("/", 1)[-1]) if url.scheme == "file" else source
         try:
             with urllib.request.urlopen(source, timeout=60) as resp:  # noqa: S310 (user-given URL)
-                return resp.read(), source
+                return bounded(resp.read(MAX_SCHEMA_BYTES + 1), source), recorded
         except OSError as exc:
             raise RegenError(f"cannot download {source}: {exc}") from exc
     path = Path(source)
     try:
-        return path.read_bytes(), path.resolve().as_uri()
+        with path.open("rb") as f:
+            return bounded(f.read(MAX_SCHEMA_BYTES + 1), source), path.name
     except OSError as exc:
         raise RegenError(f"cannot read {source}: {exc}") from exc
 
 
-def inspect_schema(data: bytes) -> tuple[str, list[str]]:
-    """Target namespace and the MM7Version enumeration (if the schema has one)."""
-    try:
-        root = etree.fromstring(data, etree.XMLParser(no_network=True, resolve_entities=False))
-    except etree.XMLSyntaxError as exc:
-        raise RegenError(f"not well-formed XML: {exc}") from exc
-    if root.tag != f"{{{XS_NS}}}schema":
-        raise RegenError("not an XML Schema document (root element is not xs:schema)")
+def bounded(data: bytes, source: str) -> bytes:
+    if len(data) > MAX_SCHEMA_BYTES:
+        raise RegenError(f"{source} is over {MAX_SCHEMA_BYTES // 2**20} MiB: not an MM7 schema")
+    return data
+
+
+# The global elements every MM7 schema declares (Rel-6 files add the extended operations).
+MM7_ELEMENTS = (
+    "SubmitReq", "SubmitRsp", "DeliverReq", "DeliverRsp", "CancelReq", "CancelRsp", "ReplaceReq", "ReplaceRsp",
+    "DeliveryReportReq", "DeliveryReportRsp", "ReadReplyReq", "ReadReplyRsp", "RSErrorRsp", "VASPErrorRsp",
+)
+
+
+def inspect_schema(data: bytes, parts: dict[str, bytes]) -> tuple[str, list[str]]:
+    """Target namespace and the MM7Version enumeration (if the schema has one) of a file and the
+    parts it includes."""
+    root = parse_schema(data, "the file", None)
     tns = root.get("targetNamespace") or ""
     if not tns.startswith(MM7_NS_PREFIX):
         raise RegenError(f"target namespace {tns!r} is not an MM7 namespace ({MM7_NS_PREFIX}...)")
-    return tns, mm7version_values(root)
+    whole = copy.deepcopy(root)  # (the parts' declarations with the file's, for the look-ups below)
+    for name, part in parts.items():
+        part_root = parse_schema(part, name, None)
+        if part_root.get("targetNamespace") not in (None, tns):
+            raise RegenError(f"{name}, which the file includes, has another target namespace "
+                             f"({part_root.get('targetNamespace')})")
+        whole.extend(copy.deepcopy(list(part_root)))
+    declared = {el.get("name") for el in whole.iterchildren(f"{{{XS_NS}}}element")}
+    # Every message carries TransactionID in its SOAP header: without it nothing could be sent.
+    if "TransactionID" not in declared:
+        raise RegenError("the file declares no global element TransactionID (the SOAP header of every "
+                         "MM7 message): not an MM7 message schema")
+    missing = [name for name in MM7_ELEMENTS if name not in declared]
+    if missing:
+        print(f"note: the file declares no {', '.join(missing)}: those messages cannot be sent or read "
+              "in this version")
+    return tns, mm7version_values(whole)
+
+
+# A schema split over more files than this is not an MM7 schema (and the includes may loop).
+MAX_PARTS = 20
+
+
+def read_parts(source: str, data: bytes) -> dict[str, bytes]:
+    """The files a schema includes by name, read from beside it (the same folder or URL path),
+    and those they include in turn."""
+    parts: dict[str, bytes] = {}
+    pending = included_names(parse_schema(data, "the file", None))
+    while pending:
+        name = pending.pop(0)
+        if name in parts:
+            continue
+        if len(parts) == MAX_PARTS:
+            raise RegenError(f"the file includes more than {MAX_PARTS} files")
+        if urllib.parse.urlparse(source).scheme in URL_SCHEMES:
+            part, _ = read_source(urllib.parse.urljoin(source, name))
+        else:
+            part, _ = read_source(str(Path(source).parent / name))
+        parts[name] = part
+        pending += included_names(parse_schema(part, name, None))
+    return parts
 
 
 def mm7version_values(root: etree._Element) -> list[str]:
@@ -346,7 +556,8 @@ def version_of_namespace(namespace: str) -> str | None:
 def import_schema(source: str, version: str | None, mm7_versions: list[str] | None) -> None:
     manifest = Manifest.load()
     data, origin_url = read_source(source)
-    namespace, enumerated = inspect_schema(data)
+    parts = read_parts(source, data)
+    namespace, enumerated = inspect_schema(data, parts)
     named = version_of_namespace(namespace)
     if version is None:
         if named is None:
@@ -361,6 +572,10 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
     if named is None:
         print(f"note: the file's namespace {namespace} does not end in {version}")
     previous = manifest.versions.get(version)
+    if previous is not None and previous.namespace != namespace:
+        # (a carrier's spelling, say: what goes on the wire changes with it)
+        print(f"note: {version}'s namespace changes from {previous.namespace} to {namespace}: "
+              "messages in this version are sent in the new one")
     values = mm7_versions or (previous.mm7_versions if previous else None) or newest_first(enumerated)
     if not values:
         raise RegenError(f"no MM7Version values known for {version}: pass --mm7-version X.Y.Z")
@@ -368,8 +583,7 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
     if enumerated and values[0] not in enumerated:
         print(f"note: {values[0]} is not in the schema's MM7Version list {enumerated}")
     target = SCHEMAS / f"{version}.xsd"
-    old_bytes = target.read_bytes() if target.exists() else None
-    target.write_bytes(data)
+    check_part_names(manifest, version, target.name, parts)
     manifest.versions[version] = VersionEntry(
         name=version,
         file=target.name,
@@ -380,18 +594,46 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
         origin="official",
         url=origin_url,
         sha256=hashlib.sha256(data).hexdigest(),
+        includes=sorted(parts),
     )
-    try:
-        generate(manifest)
-    except RegenError:
-        # Leave schemas/ as it was: a file that does not generate must not stay behind.
-        if old_bytes is None:
-            target.unlink()
-        else:
-            target.write_bytes(old_bytes)
-        raise
-    manifest.save()
-    print(f"imported {version} from {origin_url} (sha256 {manifest.versions[version].sha256[:16]}...)")
+    files = {target.name: data, **parts}
+    # Everything is generated and checked before anything in the tree changes; then renames.
+    with tempfile.TemporaryDirectory(prefix="mm7bind-regen-") as tmp:
+        fresh = run_xsdata(manifest, Path(tmp), files)
+        staged = {SCHEMAS / name: content for name, content in files.items()}
+        staged[MANIFEST] = manifest.dump().encode()
+        try:
+            for path, content in staged.items():
+                path.with_name(path.name + ".new").write_bytes(content)
+            replace_generated(fresh)
+            for path in staged:
+                os.replace(path.with_name(path.name + ".new"), path)
+        finally:
+            for path in staged:
+                path.with_name(path.name + ".new").unlink(missing_ok=True)
+    in_use = {name for e in manifest.versions.values() for name in [e.file, *e.includes]}
+    for name in set(previous.includes if previous else ()) - in_use:
+        (SCHEMAS / name).unlink(missing_ok=True)
+    print(f"generated/ written from {len(manifest.versions)} MM7 schemas and the SOAP envelope")
+    print(f"imported {version} from {origin_url} (sha256 {manifest.versions[version].sha256[:16]}...)"
+          + (f" with {', '.join(sorted(parts))}" if parts else ""))
+
+
+def check_part_names(manifest: Manifest, version: str, file: str, parts: dict[str, bytes]) -> None:
+    """The parts go beside the file in schemas/: none may take the name of another file there."""
+    ours = {manifest.envelope["file"], MANIFEST.name} | {e.file for e in manifest.versions.values()} | {file}
+    previous = manifest.versions.get(version)
+    for name, content in parts.items():
+        if name in ours:
+            raise RegenError(f"the file includes {name}, a name schemas/ already has for another file: "
+                             "rename that part (and its xs:include)")
+        existing = SCHEMAS / name
+        if existing.exists() and existing.read_bytes() != content:
+            others = [e.name for e in manifest.versions.values() if name in e.includes and e.name != version]
+            if others or previous is None or name not in previous.includes:
+                held = f"{others[0]} includes" if others else "schemas/ holds"
+                raise RegenError(f"the file includes {name}, and {held} another {name}: rename that part "
+                                 "(and its xs:include)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -413,7 +655,7 @@ def main(argv: list[str] | None = None) -> int:
             return check()
         import_schema(args.source, args.version, args.mm7_versions)
         return 0
-    except RegenError as exc:
+    except (RegenError, OSError) as exc:  # (OSError: writing the tree, a full disk say)
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
