@@ -862,3 +862,14 @@ def test_check_fails_for_an_imported_file_edited_in_place(project, tmp_path):
     source.write_bytes(edited)
     assert run(project, "import", str(source)).returncode == 0
     assert run(project, "check").returncode == 0
+
+
+def test_no_checkout_converts_the_line_ends_of_generated_or_schemas():
+    """A Windows checkout with core.autocrlf would write CRLF into generated/ and schemas/, and
+    `check` would fail there for every file: .gitattributes keeps their bytes as committed."""
+    if not (ROOT / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("not a git checkout")
+    files = ["generated/rel6_mm7_1_4/bindings.py", "schemas/REL-6-MM7-1-4.xsd", "schemas/versions.toml"]
+    proc = subprocess.run(["git", "check-attr", "text", "--", *files], cwd=ROOT, capture_output=True, text=True,
+                          check=True)
+    assert proc.stdout.splitlines() == [f"{name}: text: unset" for name in files]
