@@ -768,12 +768,20 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
         except ValueError:
             amount = float("nan")
         if amount >= 0 and amount != float("inf"):
-            return now - timedelta(seconds=amount * unit)
+            try:
+                return now - timedelta(seconds=amount * unit)
+            except OverflowError:  # (before the year 1: "9999999d" for "everything")
+                raise ValueError(f"{text!r} is out of the range of times the store compares") from None
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{text!r} is neither an age (30d, 12h, 90m, 2w, 45s) nor an ISO 8601 date or time") from None
-    return when if when.tzinfo else when.astimezone()
+    when = when if when.tzinfo else when.astimezone()
+    try:
+        when.astimezone(timezone.utc)  # (as the store compares it)
+    except OverflowError:  # the year 1 at +08:00, 9999-12-31 at -05:00
+        raise ValueError(f"{text!r} is out of the range of times the store compares") from None
+    return when
 
 
 def _count(text: str) -> int:

@@ -189,6 +189,11 @@ def test_parse_when():
     for bad in ("-5d", "soon", "nand", "infd", ""):
         with pytest.raises(ValueError, match="neither an age"):
             parse_when(bad, now)
+    # Out of range (as ages, or once in UTC, which the store compares): a ValueError, which
+    # argparse says in one line, not an OverflowError's traceback.
+    for far in ("9999999d", "1e10d", "1e300w", "0001-01-01T00:00+08:00", "9999-12-31T23:00-05:00"):
+        with pytest.raises(ValueError, match="out of the range"):
+            parse_when(far, now)
 
 
 def test_store_commands(tmp_path):
