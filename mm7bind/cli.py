@@ -814,6 +814,16 @@ def _seconds(text: str) -> float:
     return seconds
 
 
+def _age_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # (nan too; a negative age would take what a live serve has in hand right now)
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return seconds
+
+
 def _http_url(text: str) -> str:
     from .client import is_http_url  # noqa: PLC0415
 
@@ -1357,7 +1367,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the one serve runs (without it, as serve without it: forwarding or saving)")
     p.add_argument("--forward", metavar="URL", type=_http_url, help="forward to URL, as serve --forward does")
     p.add_argument("--out", metavar="DIR", help="save under DIR, as serve --out does")
-    p.add_argument("--stale-after", type=float, default=300.0, metavar="SECONDS",
+    p.add_argument("--stale-after", type=_age_seconds, default=300.0, metavar="SECONDS",
                    help="a message 'processing' this long is taken as left by a dead run and replayed "
                         "(default %(default)g)")
     p.set_defaults(func=cmd_replay)

@@ -18,7 +18,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar, overload
 
 from . import messages as m
@@ -376,7 +376,12 @@ class Receiver:
         one (an ERROR line says so)."""
         if self.store is None:
             raise RuntimeError("replay needs a store")
-        stale_before = utcnow() - timedelta(seconds=stale_after)
+        if not stale_after >= 0:  # (nan too) a negative age would take what a live worker claimed just now
+            raise ValueError(f"stale_after must be 0 or more seconds, not {stale_after!r}")
+        try:
+            stale_before = utcnow() - timedelta(seconds=stale_after)
+        except OverflowError:  # (inf: no claim is ever stale)
+            stale_before = datetime.min.replace(tzinfo=timezone.utc)
         if record_id is not None:
             records = [self.store.inbox_get(record_id)]
         else:

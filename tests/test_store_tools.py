@@ -706,3 +706,26 @@ def test_a_store_failing_around_a_claimed_send_neither_sends_blindly_nor_hides_a
             rsp = SendApi(client).handle("POST", "/send", json.dumps({"to": "1", "transaction_id": "t-1"}).encode())
             assert rsp.status == 200 and json.loads(rsp.body)["ok"] and len(sim.messages) == 3
     assert "could not be marked in the store" in caplog.text and "database or disk is full" in caplog.text
+
+
+def test_replay_refuses_an_age_that_would_take_messages_in_hand(store, tmp_path):
+    """A negative stale_after put "stale" in the future: a message a live worker claimed a moment
+    ago was taken from it and handled twice; nan and inf ended in a traceback."""
+    handler = Keep()
+    rx = mm7.Receiver(handler, store=store)
+    assert post(rx, mm7.DeliverReq(sender="+8613900000000", subject="explode"), "f-1") == 500
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="in hand"), transaction_id="p-1")
+    in_hand, _ = store.accept(kind="DeliverReq", transaction_id="p-1", message_id=None, recipient=None, status=None,
+                              peer="127.0.0.1", content_type=out.content_type, body=out.to_bytes(), tid_key="p-1",
+                              report_key=None)  # (claimed now: a worker is handling it)
+    for bad in (-60.0, float("nan")):
+        with pytest.raises(ValueError, match="stale_after"):
+            rx.replay(stale_after=bad)
+    assert handler.calls == ["f-1"] and store.inbox_get(in_hand.id).state == "processing"
+    assert rx.replay(stale_after=float("inf")) == [(1, "failed")]  # failed ones only: no claim is ever stale
+    assert store.inbox_get(in_hand.id).state == "processing"
+    assert (1, "failed") in rx.replay(stale_after=0)  # (0: the operator knows no worker is left)
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n')
+    for bad in ("-5", "nan"):
+        proc = run("replay", "--config", str(tmp_path / "cfg.toml"), "--stale-after", bad)
+        assert proc.returncode == 2 and "is not a number of seconds" in proc.stderr, proc.stderr
