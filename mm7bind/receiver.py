@@ -382,21 +382,22 @@ class Receiver:
             stale_before = utcnow() - timedelta(seconds=stale_after)
         except OverflowError:  # (inf: no claim is ever stale)
             stale_before = datetime.min.replace(tzinfo=timezone.utc)
-        if record_id is not None:
-            records = [self.store.inbox_get(record_id)]
-        else:
-            records = self.store.inbox(state="failed") + self.store.inbox(state="processing")
+        # Listed by id, each read when its turn comes: a day of failures can be more bodies than
+        # the memory holds.
+        listed = [(record_id, None)] if record_id is not None else [
+            (i, state) for state in ("failed", "processing") for i in self._inbox_ids(state)]
         done = []
-        for rec in records:
-            if rec is not None and not rec.body:
+        for rec_id, listed_state in listed:
+            rec = self.store.inbox_get(rec_id)
+            if rec is None or (listed_state is not None and rec.state != listed_state):
+                continue  # purged, or taken by another replay (or a repeat) since it was listed
+            if not rec.body:
                 log.warning("#%d cannot be replayed: its body was purged", rec.id)
                 done.append((rec.id, "body purged"))
                 continue
-            if rec is None:
-                continue
             # Claimed only as listed (a failed one that someone handled meanwhile is not run again),
             # one in hand only once its claim is stale; one asked for by its id in any state.
-            states = ("failed", "processing", "handled", "rejected") if record_id is not None else (rec.state,)
+            states = ("failed", "processing", "handled", "rejected") if record_id is not None else (listed_state,)
             try:
                 claimed = self.store.claim(rec.id, states, stale_before=stale_before, wait=self.config.store_wait)
             except STORE_ERRORS as exc:  # (a vacuum, another program's transaction: not waited for without end)
@@ -422,6 +423,12 @@ class Receiver:
             self.dispatch(env, rec.body, rec.content_type, headers, rec.peer, time.monotonic(), record=rec)
             done.append((rec.id, self.store.inbox_get(rec.id).state))
         return done
+
+    def _inbox_ids(self, state: str) -> list[int]:
+        """The ids of the stored messages in `state`, oldest first (a store of one's own without
+        `inbox_ids`: from its records)."""
+        ids = getattr(self.store, "inbox_ids", None)
+        return ids(state) if ids is not None else [r.id for r in self.store.inbox(state=state)]
 
     # -- answers ----------------------------------------------------------------------------------
 

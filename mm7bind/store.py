@@ -368,6 +368,11 @@ class MemoryStore:
         found.sort(key=lambda r: r.id, reverse=newest_first)
         return found[:_limit(limit)]
 
+    def inbox_ids(self, state: str | None = None) -> list[int]:
+        """See `SqliteStore.inbox_ids`."""
+        with self._lock:
+            return sorted(i for i, r in self._inbox.items() if state is None or r.state == state)
+
     def reports_for(self, message_id: str) -> list[InboxRecord]:
         return [r for r in self.inbox(message_id=message_id) if r.kind in REPORT_KINDS]
 
@@ -1119,6 +1124,12 @@ class SqliteStore:
             ("i.state = ?", state or None), ("i.kind = ?", kind or None), ("i.message_id = ?", message_id),
             ("i.received_at >= ?", _utc_text(since) if since is not None else None)], "i.id", newest_first, limit)
         return [self._inbox_row(r) for r in self._conn().execute(sql, args)]
+
+    def inbox_ids(self, state: str | None = None) -> list[int]:
+        """The ids of the received records (in `state`), oldest first: what a walk through many of
+        them lists, reading each with `inbox_get` (not every body at once)."""
+        sql, args = _query("SELECT id FROM inbox", [("state = ?", state)], "id")
+        return [row[0] for row in self._conn().execute(sql, args)]
 
     def reports_for(self, message_id: str) -> list[InboxRecord]:
         """The delivery reports and read replies received about one MessageID, oldest first."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import time
@@ -729,3 +730,35 @@ def test_replay_refuses_an_age_that_would_take_messages_in_hand(store, tmp_path)
     for bad in ("-5", "nan"):
         proc = run("replay", "--config", str(tmp_path / "cfg.toml"), "--stale-after", bad)
         assert proc.returncode == 2 and "is not a number of seconds" in proc.stderr, proc.stderr
+
+
+def test_replay_reads_one_stored_message_at_a_time(tmp_path):
+    """A day of failures can be more bodies than the memory holds: replay lists ids, not records."""
+    import tracemalloc
+
+    store = SqliteStore(tmp_path / "vasp.db")
+
+    class DownThenUp(mm7.Handler):
+        down = True
+
+        def on_deliver(self, msg, ctx):
+            if self.down:
+                raise RuntimeError("down")
+
+    handler = DownThenUp()
+    rx = mm7.Receiver(handler, store=store, max_body=2 << 20)
+    count, size = 24, 256 * 1024
+    for i in range(count):
+        content = mm7.Content()
+        content.add_bytes(os.urandom(size), "application/octet-stream", content_id=f"p{i}")
+        assert post(rx, mm7.DeliverReq(sender="+8613900000000", content=content), f"big-{i}") == 500
+    handler.down = False
+    tracemalloc.start()
+    try:
+        done = rx.replay()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [state for _, state in done] == ["handled"] * count
+    store.close()
+    assert peak < count * size / 3, f"{peak} bytes at the peak for {count} bodies of {size}"
