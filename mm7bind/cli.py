@@ -744,6 +744,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"mm7bind replay: the store {cfg.store.path} stayed locked by another process for more than "
               f"{cfg.receiver.store_wait:g} s ([receiver] store_wait); the rest is left for the next replay",
               file=sys.stderr)
+    elif any(state == "store error" for _, state in done):  # (check says a full disk as such)
+        why = store.check(reserve=cfg.receiver.max_body) or "-v logs why"
+        print(f"mm7bind replay: the store {cfg.store.path} could not be written ({printable(why)}); the rest "
+              "is left for the next replay", file=sys.stderr)
     store.close()
     return EXIT_OK if all(state == "handled" for _, state in done) else EXIT_REFUSED
 

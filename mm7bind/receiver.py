@@ -31,7 +31,7 @@ from .errors import STORE_ERRORS, DecodeError, Deviation, EncodeError, Validatio
 from .mime import MimeLimits, header_value
 from .profiles import STANDARD, Profile
 from .status import RequestStatus, lookup
-from .store import InboxRecord, SentRecord, kept_headers, utcnow
+from .store import InboxRecord, SentRecord, StoreBusy, kept_headers, utcnow
 from .binding import escape_text
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, invalid_xml_char, printable_in_xml
 
@@ -373,7 +373,8 @@ class Receiver:
         message asked for by its id that a live worker has in hand is not run: its state comes
         back ("processing"). A store locked elsewhere for longer than `store_wait` ends the
         replay there: that message comes back as "store busy", and the rest wait for the next
-        one (an ERROR line says so)."""
+        one (an ERROR line says so); a store that cannot be written for another reason (a full
+        disk, a read-only file) ends it as well, the message as "store error"."""
         if self.store is None:
             raise RuntimeError("replay needs a store")
         if not stale_after >= 0:  # (nan too) a negative age would take what a live worker claimed just now
@@ -403,7 +404,10 @@ class Receiver:
             except STORE_ERRORS as exc:  # (a vacuum, another program's transaction: not waited for without end)
                 log.error("#%d not replayed: the store could not be written (%s: %s); nothing more replayed now",
                           rec.id, type(exc).__name__, exc)
-                done.append((rec.id, "store busy"))
+                # Locked elsewhere, or something to fix (a full disk, a read-only file): said apart,
+                # or the operator looks for a process holding the file.
+                busy = isinstance(exc, StoreBusy) or "locked" in str(exc)
+                done.append((rec.id, "store busy" if busy else "store error"))
                 break
             if not claimed:
                 if record_id is not None:  # someone else has it in hand right now: said, not run

@@ -402,6 +402,35 @@ def test_the_replay_command_does_not_wait_without_end_for_a_locked_store(tmp_pat
     assert proc.returncode == 0 and "#1: handled" in proc.stdout
 
 
+def test_a_replay_finding_the_disk_full_says_so_not_that_the_store_is_locked(store, tmp_path, monkeypatch):
+    """A full disk (or a read-only file) ends a replay as a lock does, but is not one: the command
+    said "locked by another process", and the operator looked for a process that was not there."""
+    import sqlite3
+
+    from .test_commands import run, stored_failure
+
+    class Broken(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            raise RuntimeError("down")
+
+    assert post(mm7.wsgi_app(mm7.Receiver(Broken(), store=store)), deliver(), tid="df-1")["status"] == 500
+
+    def full(*args, **kw):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store, "claim", full)
+    assert mm7.Receiver(store=store).replay() == [(1, "store error")]
+    db = stored_failure(tmp_path / "cli", "df-2")
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n')
+    (tmp_path / "full.py").write_text(  # (imported by the command as its handler: the disk fills up)
+        "import sqlite3\nfrom mm7bind.store import SqliteStore\n\n"
+        "def claim(*args, **kw):\n    raise sqlite3.OperationalError('database or disk is full')\n\n"
+        "SqliteStore.claim = claim\n\nclass Handler:\n    def on_deliver(self, msg, ctx):\n        pass\n")
+    proc = run("replay", "--config", str(tmp_path / "cfg.toml"), "--handler", "full:Handler", cwd=tmp_path)
+    assert proc.returncode == 1 and "#1: store error" in proc.stdout, proc.stdout + proc.stderr
+    assert "could not be written" in proc.stderr and "locked" not in proc.stderr, proc.stderr
+
+
 @needs_proc
 def test_folders_made_for_a_new_store_are_named_on_disk_too(tmp_path, synced, monkeypatch):
     """A store in a folder that did not exist: the folders' own entries must reach the disk, or a
