@@ -1065,6 +1065,12 @@ def _tag_summary(args: argparse.Namespace) -> int:
     if not args.tag:
         print("mm7bind store sent: --summary needs --tag", file=sys.stderr)
         return EXIT_USAGE
+    narrowed = [name for name, value in (("--since", args.since), ("--to", args.to), ("--message-id", args.message_id))
+                if value is not None]
+    if narrowed:  # (not counted over the whole tag without a word: a day's part read as the campaign's)
+        print(f"mm7bind store sent: --summary counts the whole tag: {', '.join(narrowed)} would not narrow it",
+              file=sys.stderr)
+        return EXIT_USAGE
     store = _open_store(args)
     try:
         s = summarize(store, args.tag)

@@ -370,6 +370,9 @@ def test_a_tagged_bulk_send_resumes_without_sending_anyone_twice(tmp_path):
                       )["accepted"] == 2
     assert run("store", "sent", "--config", str(cfg), "--tag", "spring").stdout.count("SubmitReq") == 2
     assert run("store", "sent", "--config", str(cfg), "--summary").returncode == 2  # (which tag?)
+    for narrowing in (["--since", "1d"], ["--to", "+8613800000001"], ["--message-id", "M1"]):
+        proc = run("store", "sent", "--config", str(cfg), "--tag", "newyear", "--summary", *narrowing)
+        assert proc.returncode == 2 and f"{narrowing[0]} would not narrow it" in proc.stderr, proc.stderr
 
 
 def test_files_from_before_tags_are_upgraded_in_place(tmp_path):
