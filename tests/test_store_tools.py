@@ -765,3 +765,26 @@ def test_replay_reads_one_stored_message_at_a_time(tmp_path):
     assert [state for _, state in done] == ["handled"] * count
     store.close()
     assert peak < count * size / 3, f"{peak} bytes at the peak for {count} bodies of {size}"
+
+
+def test_vacuum_gives_the_space_back_while_another_process_has_the_store_open(tmp_path):
+    """`mm7bind store purge --vacuum` while serve runs: the rewritten file went through the WAL, the
+    old one stayed whole until a checkpoint and the WAL as large as it, for as long as serve ran."""
+    path = tmp_path / "vasp.db"
+    store = SqliteStore(path, durability="process")
+    for i in range(40):
+        store.accept(kind="DeliverReq", transaction_id=f"v-{i}", message_id=None, recipient=None, status=None,
+                     peer="127.0.0.1", content_type="text/xml", body=os.urandom(50_000), tid_key=f"v-{i}",
+                     report_key=None)
+        store.mark(i + 1, "handled", 1000)
+    store.close()
+    full = path.stat().st_size
+    serve = SqliteStore(path)  # (its connection open all along, as serve's)
+    assert len(serve.inbox(limit=1)) == 1
+    operator = SqliteStore(path)
+    assert operator.purge(datetime.now(timezone.utc) + timedelta(seconds=1)).inbox == 40
+    operator.vacuum()
+    operator.close()
+    on_disk = sum(p.stat().st_size for p in tmp_path.iterdir() if p.name.startswith("vasp.db"))
+    serve.close()
+    assert on_disk < full / 4, f"{on_disk} bytes on disk after the vacuum, {full} before"
