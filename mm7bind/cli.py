@@ -928,22 +928,24 @@ def _open_store(args, cfg=None):
 def cmd_store_inbox(args: argparse.Namespace) -> int:
     store = _open_store(args)
     try:
-        found = store.inbox(args.state, args.kind, message_id=args.message_id,
-                            since=args.since, limit=args.limit, newest_first=True)
+        ids = store.inbox_ids(args.state, args.kind, message_id=args.message_id,
+                              since=args.since, limit=args.limit, newest_first=True)
+        ids.reverse()  # the latest LIMIT, listed in the order they came
+        # Each record read when its line is written: a large --limit must not hold every body at once.
+        found = (rec for rec in map(store.inbox_get, ids) if rec is not None)  # (None: purged meanwhile)
+        if args.json:
+            print(json.dumps([_record_json(r) for r in found], ensure_ascii=False, indent=2))
+            return EXIT_OK
+        if not ids:
+            print("no stored messages match")
+            return EXIT_OK
+        print(f"{'ID':>6}  {'RECEIVED':19}  {'KIND':17}  {'STATE':10}  {'CODE':>4}  WHAT")
+        for r in found:
+            code = "" if r.response_code is None else str(r.response_code)
+            print(f"{r.id:>6}  {shown_time(r.received_at)}  {r.kind:17}  {r.state:10}  {code:>4}  {_summary(r)}")
+        return EXIT_OK
     finally:
         store.close()
-    found.reverse()  # the latest LIMIT, listed in the order they came
-    if args.json:
-        print(json.dumps([_record_json(r) for r in found], ensure_ascii=False, indent=2))
-        return EXIT_OK
-    if not found:
-        print("no stored messages match")
-        return EXIT_OK
-    print(f"{'ID':>6}  {'RECEIVED':19}  {'KIND':17}  {'STATE':10}  {'CODE':>4}  WHAT")
-    for r in found:
-        code = "" if r.response_code is None else str(r.response_code)
-        print(f"{r.id:>6}  {shown_time(r.received_at)}  {r.kind:17}  {r.state:10}  {code:>4}  {_summary(r)}")
-    return EXIT_OK
 
 
 def cmd_store_show(args: argparse.Namespace) -> int:

@@ -368,10 +368,11 @@ class MemoryStore:
         found.sort(key=lambda r: r.id, reverse=newest_first)
         return found[:_limit(limit)]
 
-    def inbox_ids(self, state: str | None = None) -> list[int]:
+    def inbox_ids(self, state: str | None = None, kind: str | None = None, *, message_id: str | None = None,
+                  since: datetime | None = None, limit: int | None = None, newest_first: bool = False) -> list[int]:
         """See `SqliteStore.inbox_ids`."""
-        with self._lock:
-            return sorted(i for i, r in self._inbox.items() if state is None or r.state == state)
+        return [r.id for r in self.inbox(state, kind, message_id=message_id, since=since, limit=limit,
+                                         newest_first=newest_first)]  # (snapshots sharing the bodies: no copy)
 
     def reports_for(self, message_id: str) -> list[InboxRecord]:
         return [r for r in self.inbox(message_id=message_id) if r.kind in REPORT_KINDS]
@@ -1120,16 +1121,22 @@ class SqliteStore:
     def inbox(self, state: str | None = None, kind: str | None = None, *, message_id: str | None = None,
               since: datetime | None = None, limit: int | None = None, newest_first: bool = False) -> list[InboxRecord]:
         """Received records, oldest first (`newest_first` and `limit` for the latest few)."""
-        sql, args = _query(_INBOX_SELECT, [
-            ("i.state = ?", state or None), ("i.kind = ?", kind or None), ("i.message_id = ?", message_id),
-            ("i.received_at >= ?", _utc_text(since) if since is not None else None)], "i.id", newest_first, limit)
+        sql, args = _query(_INBOX_SELECT, self._inbox_conditions(state, kind, message_id, since), "i.id", newest_first,
+                           limit)
         return [self._inbox_row(r) for r in self._conn().execute(sql, args)]
 
-    def inbox_ids(self, state: str | None = None) -> list[int]:
-        """The ids of the received records (in `state`), oldest first: what a walk through many of
-        them lists, reading each with `inbox_get` (not every body at once)."""
-        sql, args = _query("SELECT id FROM inbox", [("state = ?", state)], "id")
+    def inbox_ids(self, state: str | None = None, kind: str | None = None, *, message_id: str | None = None,
+                  since: datetime | None = None, limit: int | None = None, newest_first: bool = False) -> list[int]:
+        """The ids of the records `inbox(...)` lists: what a walk through many of them lists,
+        reading each with `inbox_get` (not every body at once)."""
+        sql, args = _query("SELECT i.id FROM inbox i", self._inbox_conditions(state, kind, message_id, since), "i.id",
+                           newest_first, limit)
         return [row[0] for row in self._conn().execute(sql, args)]
+
+    @staticmethod
+    def _inbox_conditions(state, kind, message_id, since) -> list[tuple[str, object]]:
+        return [("i.state = ?", state or None), ("i.kind = ?", kind or None), ("i.message_id = ?", message_id),
+                ("i.received_at >= ?", _utc_text(since) if since is not None else None)]
 
     def reports_for(self, message_id: str) -> list[InboxRecord]:
         """The delivery reports and read replies received about one MessageID, oldest first."""

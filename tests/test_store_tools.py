@@ -735,36 +735,71 @@ def test_replay_refuses_an_age_that_would_take_messages_in_hand(store, tmp_path)
         assert proc.returncode == 2 and "is not a number of seconds" in proc.stderr, proc.stderr
 
 
-def test_replay_reads_one_stored_message_at_a_time(tmp_path):
-    """A day of failures can be more bodies than the memory holds: replay lists ids, not records."""
-    import tracemalloc
+class DownThenUp(mm7.Handler):
+    down = True
 
-    store = SqliteStore(tmp_path / "vasp.db")
+    def on_deliver(self, msg, ctx):
+        if self.down:
+            raise RuntimeError("down")
 
-    class DownThenUp(mm7.Handler):
-        down = True
 
-        def on_deliver(self, msg, ctx):
-            if self.down:
-                raise RuntimeError("down")
+BIG_COUNT, BIG_SIZE = 24, 256 * 1024
 
+
+def failed_big_messages(store) -> mm7.Receiver:
+    """BIG_COUNT MO messages of BIG_SIZE bytes each, stored as failed; → a receiver whose handler
+    now takes them."""
     handler = DownThenUp()
     rx = mm7.Receiver(handler, store=store, max_body=2 << 20)
-    count, size = 24, 256 * 1024
-    for i in range(count):
+    for i in range(BIG_COUNT):
         content = mm7.Content()
-        content.add_bytes(os.urandom(size), "application/octet-stream", content_id=f"p{i}")
+        content.add_bytes(os.urandom(BIG_SIZE), "application/octet-stream", content_id=f"p{i}")
         assert post(rx, mm7.DeliverReq(sender="+8613900000000", content=content), f"big-{i}") == 500
     handler.down = False
+    return rx
+
+
+def peak_memory(fn):
+    """→ (what fn() returned, the most memory it held at once, in bytes)."""
+    import tracemalloc
+
     tracemalloc.start()
     try:
-        done = rx.replay()
-        peak = tracemalloc.get_traced_memory()[1]
+        out = fn()
+        return out, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert [state for _, state in done] == ["handled"] * count
+
+
+def test_replay_reads_one_stored_message_at_a_time(tmp_path):
+    """A day of failures can be more bodies than the memory holds: replay lists ids, not records."""
+    store = SqliteStore(tmp_path / "vasp.db")
+    rx = failed_big_messages(store)
+    done, peak = peak_memory(rx.replay)
+    assert [state for _, state in done] == ["handled"] * BIG_COUNT
     store.close()
-    assert peak < count * size / 3, f"{peak} bytes at the peak for {count} bodies of {size}"
+    assert peak < BIG_COUNT * BIG_SIZE / 3, f"{peak} bytes at the peak for {BIG_COUNT} bodies of {BIG_SIZE}"
+
+
+def test_listing_the_inbox_reads_one_stored_message_at_a_time(tmp_path, capsys):
+    """`store inbox --limit 100000 --json` (every failed id, for a script) on a store of large
+    messages: the listing held every body at once, and printed none of them."""
+    from mm7bind.cli import main
+
+    store = SqliteStore(tmp_path / "vasp.db")
+    failed_big_messages(store)
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n')
+    assert main(["store", "inbox", "--config", str(tmp_path / "cfg.toml"), "--limit", "1"]) == 0  # (imports done)
+    for output in (["--json"], []):
+        capsys.readouterr()
+        code, peak = peak_memory(lambda: main(["store", "inbox", "--config", str(tmp_path / "cfg.toml"),
+                                               "--state", "failed", "--limit", "100000", *output]))
+        listed = capsys.readouterr().out
+        assert code == 0 and listed.count("failed") == BIG_COUNT, listed
+        assert peak < BIG_COUNT * BIG_SIZE / 3, f"{peak} bytes at the peak for {BIG_COUNT} bodies of {BIG_SIZE}"
+        if output:
+            assert [r["body_size"] > BIG_SIZE for r in json.loads(listed)] == [True] * BIG_COUNT
 
 
 def test_vacuum_gives_the_space_back_while_another_process_has_the_store_open(tmp_path):
