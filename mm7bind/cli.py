@@ -1023,27 +1023,30 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
 def cmd_store_outbox(args: argparse.Namespace) -> int:
     store = _open_store(args)
     try:
-        found = store.outbox(args.state, limit=args.limit, newest_first=True)
+        ids = store.outbox_ids(args.state, limit=args.limit, newest_first=True)
+        ids.reverse()
+        # Each item (its request, attachments and all) read when its line is written, as store inbox does.
+        found = (item for item in map(store.outbox_get, ids) if item is not None)  # (None: purged meanwhile)
+        if args.json:
+            internal = ("body", "lease_until", "fingerprint")
+            items = [{k: v for k, v in to_jsonable(i).items() if k not in internal} for i in found]
+            print(json.dumps(items, ensure_ascii=False, indent=2))
+            return EXIT_OK
+        if not ids:
+            print("the outbox holds nothing that matches")
+            return EXIT_OK
+        print(f"{'ID':>6}  {'PUT IN':19}  {'STATE':8}  {'TRIES':>5}  {'STATUS':>6}  WHAT")
+        for i in found:
+            what = i.message_id if i.state == "sent" else (
+                f"next {shown_time(i.next_at)}" if i.state == "queued" else "")
+            if i.error and i.state != "sent":
+                what = f"{what}  {i.error}".strip()
+            status = "" if i.status_code is None else str(i.status_code)
+            label = f"{i.transaction_id} {i.tag or '-'} {what}"
+            print(f"{i.id:>6}  {shown_time(i.created_at)}  {i.state:8}  {i.attempts:>5}  {status:>6}  {printable(label)}")
+        return EXIT_OK
     finally:
         store.close()
-    found.reverse()
-    if args.json:
-        internal = ("body", "lease_until", "fingerprint")
-        items = [{k: v for k, v in to_jsonable(i).items() if k not in internal} for i in found]
-        print(json.dumps(items, ensure_ascii=False, indent=2))
-        return EXIT_OK
-    if not found:
-        print("the outbox holds nothing that matches")
-        return EXIT_OK
-    print(f"{'ID':>6}  {'PUT IN':19}  {'STATE':8}  {'TRIES':>5}  {'STATUS':>6}  WHAT")
-    for i in found:
-        what = i.message_id if i.state == "sent" else (f"next {shown_time(i.next_at)}" if i.state == "queued" else "")
-        if i.error and i.state != "sent":
-            what = f"{what}  {i.error}".strip()
-        status = "" if i.status_code is None else str(i.status_code)
-        label = f"{i.transaction_id} {i.tag or '-'} {what}"
-        print(f"{i.id:>6}  {shown_time(i.created_at)}  {i.state:8}  {i.attempts:>5}  {status:>6}  {printable(label)}")
-    return EXIT_OK
 
 
 def cmd_store_requeue(args: argparse.Namespace) -> int:

@@ -579,6 +579,11 @@ class MemoryStore:
             item = self._outbox.get(item_id)
             return dataclasses.replace(item) if item is not None else None
 
+    def outbox_ids(self, state: str | None = None, *, tag: str | None = None, limit: int | None = None,
+                   newest_first: bool = False) -> list[int]:
+        """See `SqliteStore.outbox_ids`."""
+        return [i.id for i in self.outbox(state, tag=tag, limit=limit, newest_first=newest_first)]
+
     def outbox(self, state: str | None = None, *, tag: str | None = None, limit: int | None = None,
                newest_first: bool = False) -> list[OutboxItem]:
         with self._lock:
@@ -1432,6 +1437,14 @@ class SqliteStore:
     def outbox_get(self, item_id: int) -> OutboxItem | None:
         row = self._conn().execute("SELECT * FROM outbox WHERE id = ?", (item_id,)).fetchone()
         return self._outbox_row(row) if row else None
+
+    def outbox_ids(self, state: str | None = None, *, tag: str | None = None, limit: int | None = None,
+                   newest_first: bool = False) -> list[int]:
+        """The ids of the items `outbox(...)` lists, to be read one at a time with `outbox_get`:
+        each holds its request, attachments and all."""
+        sql, args = _query("SELECT id FROM outbox", [("state = ?", state), ("tag = ?", tag)], "id", newest_first,
+                           limit)
+        return [row[0] for row in self._conn().execute(sql, args)]
 
     def outbox(self, state: str | None = None, *, tag: str | None = None, limit: int | None = None,
                newest_first: bool = False) -> list[OutboxItem]:
