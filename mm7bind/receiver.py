@@ -425,7 +425,8 @@ class Receiver:
             # (the headers it came with, but credentials; none from a store that does not keep them)
             headers = getattr(rec, "headers", None) or {}
             self.dispatch(env, rec.body, rec.content_type, headers, rec.peer, time.monotonic(), record=rec)
-            done.append((rec.id, self.store.inbox_get(rec.id).state))
+            now = self.store.inbox_get(rec.id)  # (None: handled, and purged at once by a purge up to now)
+            done.append((rec.id, now.state if now is not None else "gone"))
         return done
 
     def _inbox_ids(self, state: str) -> list[int]:

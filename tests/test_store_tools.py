@@ -823,3 +823,22 @@ def test_vacuum_gives_the_space_back_while_another_process_has_the_store_open(tm
     on_disk = sum(p.stat().st_size for p in tmp_path.iterdir() if p.name.startswith("vasp.db"))
     serve.close()
     assert on_disk < full / 4, f"{on_disk} bytes on disk after the vacuum, {full} before"
+
+
+def test_a_replayed_message_purged_as_soon_as_it_is_handled_does_not_end_the_replay(store, monkeypatch):
+    """`store purge --older-than 0s` (a test system emptied) while a replay runs: a message purged
+    between its outcome and the replay's look at it ended the replay with an AttributeError, and
+    the messages after it were not replayed."""
+    rx = mm7.Receiver(DownThenUp(), store=store)
+    for tid in ("g-1", "g-2"):
+        assert post(rx, mm7.DeliverReq(sender="+8613900000000"), tid) == 500
+    rx.handler.down = False
+    marking = store.mark
+
+    def mark_then_purge(record_id, state, *args, **kw):
+        marking(record_id, state, *args, **kw)
+        if record_id == 1:
+            store.purge(datetime.now(timezone.utc) + timedelta(seconds=1))
+
+    monkeypatch.setattr(store, "mark", mark_then_purge)
+    assert rx.replay() == [(1, "gone"), (2, "handled")]
