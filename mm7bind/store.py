@@ -819,6 +819,7 @@ class SqliteStore:
         self._queue: list[_Pending] = []
         self._leader = False
         _open_stores.add(self)
+        lock_made = self._write.lock_path is not None and not os.path.exists(self._write.lock_path)
         if not self._write.acquire(LOCK_NOTICE if wait is None else wait):  # (one process at a time creates
             # or upgrades the file). Another process writes (a `store purge --vacuum` takes minutes on
             # a big file): waiting is right, waiting without a word looks like a hang; a caller that
@@ -828,11 +829,15 @@ class SqliteStore:
                 raise StoreBusy(f"the store's write lock was held by another process for {wait:g} s")
             log.warning("the store %s is being written by another process: waiting for it to finish", self.path)
             self._write.__enter__()
+        refused = False
         try:
             if not self._memory:  # (before any setting of ours, WAL mode included, touches it)
                 plain = sqlite3.connect(self.path, timeout=30, isolation_level=None)
                 try:
                     _claim(plain)
+                except sqlite3.DatabaseError as exc:
+                    refused = not isinstance(exc, sqlite3.OperationalError)  # (not a lock held elsewhere)
+                    raise
                 finally:
                     plain.close()
             db = self._conn()
@@ -849,6 +854,11 @@ class SqliteStore:
                 db.execute("ALTER TABLE outbox ADD COLUMN fingerprint TEXT")  # a file from before the send API's
         finally:
             self._write.__exit__(None, None, None)
+            if refused:  # another program's file (or no database): no lock file of ours left beside
+                # it, and no descriptor held open for each try
+                self._write.close()
+                if lock_made:
+                    Path(self._write.lock_path).unlink(missing_ok=True)
 
     def extra_schema(self) -> str:
         return INBOX_SCHEMA
