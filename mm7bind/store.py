@@ -850,8 +850,16 @@ class SqliteStore:
                 db.execute("ALTER TABLE inbox ADD COLUMN claimed_at TEXT")
             if inbox and "headers" not in inbox:  # a file from before headers were kept (its records: none)
                 db.execute("ALTER TABLE inbox ADD COLUMN headers TEXT")
-            if "fingerprint" not in {row[1] for row in db.execute("PRAGMA table_info(outbox)")}:
+            outbox = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+            if "fingerprint" not in outbox:
                 db.execute("ALTER TABLE outbox ADD COLUMN fingerprint TEXT")  # a file from before the send API's
+            if "recipients" not in outbox:  # a file from the outbox's first days (its items: none known)
+                db.execute("ALTER TABLE outbox ADD COLUMN recipients TEXT NOT NULL DEFAULT '[]'")
+            if "expires_at" not in outbox:  # ... and before items expired: a day after they were due, as then
+                db.execute("ALTER TABLE outbox ADD COLUMN expires_at TEXT NOT NULL DEFAULT ''")
+                for item_id, next_at in db.execute("SELECT id, next_at FROM outbox").fetchall():
+                    db.execute("UPDATE outbox SET expires_at = ? WHERE id = ?",
+                               (_utc_text(datetime.fromisoformat(next_at) + timedelta(days=1)), item_id))
         finally:
             self._write.__exit__(None, None, None)
             if refused:  # another program's file (or no database): no lock file of ours left beside

@@ -679,6 +679,33 @@ def test_a_file_from_before_send_claims_is_upgraded_in_place(tmp_path):
     SqliteStore(tmp_path / "older.db").close()  # opening an upgraded file again changes nothing
 
 
+def test_a_file_from_the_outboxs_first_days_is_upgraded_in_place(tmp_path):
+    """Items without expires_at and recipients (the outbox's first schema): listing them ended in
+    an IndexError, queueing another in "no column named expires_at"."""
+    import sqlite3
+
+    store = SqliteStore(tmp_path / "older.db")
+    store.close()
+    old = sqlite3.connect(tmp_path / "older.db")
+    old.execute("ALTER TABLE outbox DROP COLUMN expires_at")
+    old.execute("ALTER TABLE outbox DROP COLUMN recipients")
+    old.execute("INSERT INTO outbox (transaction_id, content_type, body, created_at, next_at, state)"
+                " VALUES ('t-old', 'text/xml', x'00', '2026-01-01T00:00:00+00:00', '2026-01-01T08:00:00+00:00',"
+                " 'queued')")
+    old.commit()
+    old.close()
+    store = SqliteStore(tmp_path / "older.db")
+    [item] = store.outbox()
+    assert (item.transaction_id, item.recipients) == ("t-old", [])
+    assert item.expires_at == datetime(2026, 1, 2, 8, tzinfo=timezone.utc)  # (a day after it was due)
+    entry = {"transaction_id": "t-new", "tag": None, "content_type": "text/xml", "body": b"<x/>", "due": NOW,
+             "expires_at": NOW + timedelta(days=1), "recipients": ["+8613800000001"]}
+    [new] = store.outbox_put_many([entry])
+    assert store.outbox_get(new.id).recipients == ["+8613800000001"]
+    store.close()
+    SqliteStore(tmp_path / "older.db").close()  # opening an upgraded file again changes nothing
+
+
 def test_a_store_failing_around_a_claimed_send_neither_sends_blindly_nor_hides_an_acceptance(tmp_path, caplog):
     """A claim that cannot be taken (the store fails) sends nothing for that recipient; a claim
     that cannot be marked after the MMSC's answer leaves the outcome as it was (logged)."""
