@@ -993,14 +993,16 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
         found = store.sent(message_id=args.message_id, recipient=args.to, since=args.since, tag=args.tag,
                            limit=args.limit, newest_first=True)
         found.reverse()
-        reports = {r.transaction_id: reports_about(store, r) for r in found}
+        # Each record's own: a request tried again keeps its TransactionID (the outbox, a resumed
+        # campaign), and the try that timed out has no MessageID, nor any report.
+        reports = [reports_about(store, r) for r in found]
     finally:
         store.close()
     if args.json:
         rows = []
-        for r in found:
+        for r, about in zip(found, reports, strict=True):
             row = to_jsonable(r)
-            row["reports"] = [_record_json(x) for x in reports[r.transaction_id]]
+            row["reports"] = [_record_json(x) for x in about]
             rows.append(row)
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -1008,13 +1010,13 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
         print("no sent records match")
         return EXIT_OK
     print(f"{'SENT':19}  {'OPERATION':18}  {'STATUS':>6}  {'MESSAGE-ID':24}  RECIPIENTS / REPORTS")
-    for r in found:
+    for r, about in zip(found, reports, strict=True):
         status = str(r.status_code) if r.status_code is not None else ("error" if r.error else "")
         line = f"{r.operation:18}  {status:>6}  {r.message_id or '-':24}  {', '.join(r.recipients)}"
         print(f"{shown_time(r.sent_at)}  {printable(line)}")
         if r.error:
             print(f"{'':19}  {printable(r.error)}")
-        for x in reports[r.transaction_id]:
+        for x in about:
             what = "delivery" if x.kind == "DeliveryReportReq" else "read"
             print(f"{'':19}  {what} report {shown_time(x.received_at)}: {printable(_what(x))}")
     return EXIT_OK

@@ -128,6 +128,24 @@ def test_store_sent_lists_under_each_send_only_its_own_reports(tmp_path):
         "old": ["r-old"], "new": ["r-new"]}
 
 
+def test_store_sent_lists_the_reports_under_the_try_they_are_about(tmp_path):
+    """A request that timed out and went again with its TransactionID (the outbox, a resumed
+    campaign): the try without a MessageID was listed with the accepted one's reports."""
+    db, cfg = tmp_path / "vasp.db", tmp_path / "cfg.toml"
+    store = SqliteStore(db)
+    store.record_sent(SentRecord("tid-1", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000001"],
+                                 error="ReadTimeout: timed out"))
+    store.record_sent(SentRecord("tid-1", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000001"], message_id="M9",
+                                 status_code=1000, attempts=2))
+    assert post(mm7.Receiver(mm7.Handler(), store=store), report("M9", "+8613800000001", "Retrieved"), "r-9") == 200
+    store.close()
+    cfg.write_text(f'[store]\npath = "{db.as_posix()}"\n', encoding="utf-8")
+    rows = json.loads(run("store", "sent", "--config", str(cfg), "--json").stdout)
+    assert [(row.get("message_id"), [x["transaction_id"] for x in row["reports"]]) for row in rows] == [
+        (None, []), ("M9", ["r-9"])]
+    assert run("store", "sent", "--config", str(cfg)).stdout.count("delivery report") == 1
+
+
 def test_purge_keeps_what_is_still_owed_and_forgets_the_rest(store):
     rx, handler = fill(store)
     later = datetime.now(timezone.utc) + timedelta(seconds=1)
