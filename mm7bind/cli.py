@@ -740,6 +740,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"#{record_id}: {state}" + (f" ({printable(rec.error)})" if rec is not None and rec.error else ""))
     if not done:
         print("nothing to replay")
+    if args.id is None and not any(state in ("store busy", "store error") for _, state in done):
+        # Right after a crash, what the dead run had in hand is not stale yet: "nothing to replay"
+        # alone would read as nothing being left.
+        replayed = {record_id for record_id, _ in done}
+        in_hand = [i for i in store.inbox_ids("processing") if i not in replayed]
+        if in_hand:
+            print(f"{len(in_hand)} message(s) in hand ('processing', the first #{in_hand[0]}) claimed less than "
+                  f"{args.stale_after:g} s ago: left to their worker (if none runs, as after a crash, "
+                  "--stale-after 0 replays them)")
     if any(state == "store busy" for _, state in done):
         print(f"mm7bind replay: the store {cfg.store.path} stayed locked by another process for more than "
               f"{cfg.receiver.store_wait:g} s ([receiver] store_wait); the rest is left for the next replay",

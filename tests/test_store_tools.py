@@ -887,3 +887,21 @@ def test_a_replayed_message_purged_as_soon_as_it_is_handled_does_not_end_the_rep
 
     monkeypatch.setattr(store, "mark", mark_then_purge)
     assert rx.replay() == [(1, "gone"), (2, "handled")]
+
+
+def test_replay_right_after_a_crash_says_what_it_left_in_hand(tmp_path):
+    """serve killed with messages in hand says "`mm7bind replay` hands them to the handler again";
+    run at once, replay found them not stale yet and said only "nothing to replay" (exit 0)."""
+    store = SqliteStore(tmp_path / "vasp.db")
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="in hand"), transaction_id="k-1")
+    store.accept(kind="DeliverReq", transaction_id="k-1", message_id=None, recipient=None, status=None,
+                 peer="127.0.0.1", content_type=out.content_type, body=out.to_bytes(), tid_key="k-1",
+                 report_key=None)  # (and then the process died)
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n'
+                                       f'[receiver]\nout_dir = "{tmp_path / "out"}"\n')
+    proc = run("replay", "--config", str(tmp_path / "cfg.toml"))
+    assert proc.returncode == 0 and "nothing to replay" in proc.stdout, proc.stdout + proc.stderr
+    assert "1 message(s) in hand ('processing', the first #1) claimed less than 300 s ago" in proc.stdout
+    proc = run("replay", "--config", str(tmp_path / "cfg.toml"), "--stale-after", "0")
+    assert proc.returncode == 0 and proc.stdout.splitlines() == ["#1: handled"], proc.stdout + proc.stderr
