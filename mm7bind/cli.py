@@ -908,9 +908,9 @@ def _record_json(rec) -> dict:
     return out
 
 
-def _store(cfg, wait: float | None = None):
+def _store(cfg, wait: float | None = None, *, say_busy: bool = True):
     """The configured store, or a clear message (not a traceback) when its file cannot be used
-    (or, with `wait`, another process kept it locked that long)."""
+    (or, with `wait`, another process kept it locked that long: StoreBusy raised unless `say_busy`)."""
     import sqlite3  # noqa: PLC0415
 
     from .store import StoreBusy  # noqa: PLC0415
@@ -918,6 +918,8 @@ def _store(cfg, wait: float | None = None):
     try:
         return cfg.open_store(wait=wait)
     except StoreBusy as exc:
+        if not say_busy:
+            raise
         print(f"mm7bind: the store {cfg.store.path} is being written by another process ({exc}): "
               "try again once it is done", file=sys.stderr)
         raise SystemExit(EXIT_UNREADABLE) from None
@@ -926,12 +928,12 @@ def _store(cfg, wait: float | None = None):
         raise SystemExit(EXIT_UNREADABLE) from None
 
 
-def _open_store(args, cfg=None):
+def _open_store(args, cfg=None, wait: float | None = None, *, say_busy: bool = True):
     cfg = cfg or _config(args)
     if not Path(cfg.store.path).exists():  # opening would create an empty one
         print(f"mm7bind store: no store at {cfg.store.path} (see [store] path in the configuration)", file=sys.stderr)
         raise SystemExit(EXIT_UNREADABLE)
-    return _store(cfg)
+    return _store(cfg, wait, say_busy=say_busy)
 
 
 def cmd_store_inbox(args: argparse.Namespace) -> int:
@@ -1129,8 +1131,15 @@ def cmd_store_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_store_check(args: argparse.Namespace) -> int:
+    from .store import StoreBusy  # noqa: PLC0415
+
     cfg = _config(args)
-    store = _open_store(args, cfg)
+    try:  # (a health check answers: it does not wait for a vacuum of minutes, as a message would not)
+        store = _open_store(args, cfg, wait=cfg.receiver.store_wait, say_busy=False)
+    except StoreBusy as exc:
+        print(f"takes messages: no, {exc}")
+        print("file: not checked (another process is writing it: a vacuum, an upgrade)")
+        return EXIT_REFUSED
     try:
         problem = store.check(reserve=cfg.receiver.max_body)
         damage = store.integrity(full=args.full)

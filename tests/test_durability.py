@@ -431,6 +431,26 @@ def test_a_replay_finding_the_disk_full_says_so_not_that_the_store_is_locked(sto
     assert "could not be written" in proc.stderr and "locked" not in proc.stderr, proc.stderr
 
 
+def test_store_check_answers_while_another_process_writes_the_store(tmp_path):
+    """A monitor running `store check` during a `store purge --vacuum` of minutes: it waited for
+    the vacuum without end, where a message would have waited store_wait and been answered 3000."""
+    from .test_commands import run, stored_failure
+
+    db = stored_failure(tmp_path, "sc-1")
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n[receiver]\nstore_wait = 0.5\n')
+    other = SqliteStore(db)
+    other._write.__enter__()  # (a vacuum in progress)
+    try:
+        proc = run("store", "check", "--config", str(tmp_path / "cfg.toml"), timeout=30)
+    finally:
+        other._write.__exit__(None, None, None)
+        other.close()
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("takes messages: no, the store's write lock was held by another process for 0.5 s")
+    proc = run("store", "check", "--config", str(tmp_path / "cfg.toml"))
+    assert proc.returncode == 0 and proc.stdout.startswith("takes messages: yes"), proc.stdout + proc.stderr
+
+
 @needs_proc
 def test_folders_made_for_a_new_store_are_named_on_disk_too(tmp_path, synced, monkeypatch):
     """A store in a folder that did not exist: the folders' own entries must reach the disk, or a
