@@ -971,6 +971,10 @@ def cmd_store_show(args: argparse.Namespace) -> int:
     out = {"record": _record_json(rec)}
     if not rec.body:
         out["message"] = None  # purged: the record is all there is
+        if args.raw or args.extract:  # (a script asking for the file must not find it silently missing)
+            print(json.dumps(out, ensure_ascii=False, indent=2))
+            print(f"mm7bind store show: the body of #{rec.id} was purged: nothing to write", file=sys.stderr)
+            return EXIT_REFUSED
     else:
         try:
             env = decode(rec.body, rec.content_type)

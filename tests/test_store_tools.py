@@ -263,6 +263,9 @@ def test_store_commands(tmp_path):
     proc = run("store", "purge", "--config", str(cfg), "--older-than", "0s", "--bodies-only")
     assert proc.stdout.startswith("removed 6 bodies and their headers (every record kept)"), proc.stdout + proc.stderr
     assert "(body purged)" in run("store", "inbox", "--config", str(cfg)).stdout
+    proc = run("store", "show", str(mo_id), "--config", str(cfg), "--raw", str(tmp_path / "gone.http"))
+    assert proc.returncode == 1 and "was purged: nothing to write" in proc.stderr, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["message"] is None and not (tmp_path / "gone.http").exists()
     proc = run("store", "purge", "--config", str(cfg), "--older-than", "0s", "--include-failed", "--vacuum")
     assert proc.stdout.startswith("removed 7 received records and 2 sent records"), proc.stdout + proc.stderr
     assert run("store", "inbox", "--config", str(cfg)).stdout.strip() == "no stored messages match"
