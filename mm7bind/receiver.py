@@ -424,7 +424,13 @@ class Receiver:
                 continue
             # (the headers it came with, but credentials; none from a store that does not keep them)
             headers = getattr(rec, "headers", None) or {}
-            self.dispatch(env, rec.body, rec.content_type, headers, rec.peer, time.monotonic(), record=rec)
+            try:
+                self.dispatch(env, rec.body, rec.content_type, headers, rec.peer, time.monotonic(), record=rec)
+            except BaseException:  # Ctrl-C in the handler: failed again, not in hand until the claim is stale
+                now = self.store.inbox_get(rec.id)
+                if now is not None and now.state == "processing":  # (no outcome recorded yet)
+                    self._mark(rec, "failed", None, "replay interrupted")
+                raise
             now = self.store.inbox_get(rec.id)  # (None: handled, and purged at once by a purge up to now)
             done.append((rec.id, now.state if now is not None else "gone"))
         return done

@@ -908,3 +908,21 @@ def test_replay_right_after_a_crash_says_what_it_left_in_hand(tmp_path):
     assert "1 message(s) in hand ('processing', the first #1) claimed less than 300 s ago" in proc.stdout
     proc = run("replay", "--config", str(tmp_path / "cfg.toml"), "--stale-after", "0")
     assert proc.returncode == 0 and proc.stdout.splitlines() == ["#1: handled"], proc.stdout + proc.stderr
+
+
+def test_a_replay_interrupted_in_the_handler_leaves_the_message_failed_not_in_hand(store):
+    """Ctrl-C while the handler runs: the message stayed "processing", and the next replay, run at
+    once, left it alone for stale_after (5 minutes) as in a live worker's hands."""
+
+    class CtrlC(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            raise KeyboardInterrupt
+
+    assert post(mm7.Receiver(DownThenUp(), store=store), mm7.DeliverReq(sender="+8613900000000"), "i-1") == 500
+    with pytest.raises(KeyboardInterrupt):
+        mm7.Receiver(CtrlC(), store=store).replay()
+    rec = store.inbox_get(1)
+    assert (rec.state, rec.error) == ("failed", "replay interrupted")
+    up = DownThenUp()
+    up.down = False
+    assert mm7.Receiver(up, store=store).replay() == [(1, "handled")]
