@@ -1525,8 +1525,9 @@ class SqliteStore:
             db.execute("VACUUM")
             # In WAL mode the rewritten file goes through the WAL: while another process (serve)
             # has the store open, the old file stayed whole until a checkpoint and the WAL, as large,
-            # for good. (Busy, it is left to a later checkpoint: nothing is lost.)
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            # for good. A reader holding its snapshot is waited for briefly (writers wait meanwhile);
+            # busy, it is left to a later checkpoint: nothing is lost.
+            self._conn(busy=2000).execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:
         with self._lock:
