@@ -807,13 +807,13 @@ def failed_big_messages(store) -> mm7.Receiver:
     return rx
 
 
-def peak_memory(fn):
-    """→ (what fn() returned, the most memory it held at once, in bytes)."""
+def peak_memory(fn, *args):
+    """→ (what fn(*args) returned, the most memory it held at once, in bytes)."""
     import tracemalloc
 
     tracemalloc.start()
     try:
-        out = fn()
+        out = fn(*args)
         return out, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -841,8 +841,8 @@ def test_listing_the_inbox_reads_one_stored_message_at_a_time(tmp_path, capsys):
     assert main(["store", "inbox", "--config", str(tmp_path / "cfg.toml"), "--limit", "1"]) == 0  # (imports done)
     for output in (["--json"], []):
         capsys.readouterr()
-        code, peak = peak_memory(lambda: main(["store", "inbox", "--config", str(tmp_path / "cfg.toml"),
-                                               "--state", "failed", "--limit", "100000", *output]))
+        code, peak = peak_memory(main, ["store", "inbox", "--config", str(tmp_path / "cfg.toml"),
+                                        "--state", "failed", "--limit", "100000", *output])
         listed = capsys.readouterr().out
         assert code == 0 and listed.count("failed") == BIG_COUNT, listed
         assert peak < BIG_COUNT * BIG_SIZE / 3, f"{peak} bytes at the peak for {BIG_COUNT} bodies of {BIG_SIZE}"
