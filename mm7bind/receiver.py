@@ -367,9 +367,10 @@ class Receiver:
                  extra={"mm7": _fields(msg, ctx, int(answered), started, "repeat")})
         return answer, code
 
-    def replay(self, record_id: int | None = None, stale_after: float = 300.0) -> list[tuple[int, str]]:
+    def replay(self, record_id: int | None = None, stale_after: float | None = None) -> list[tuple[int, str]]:
         """Run the handler again for failed messages, and for ones left "processing" longer than
-        `stale_after` seconds (their worker died); or for one message. → [(id, new state)]; a
+        `stale_after` seconds (their worker died; by default the receiver's `stale_after`, after
+        which a repeat takes one over too); or for one message. → [(id, new state)]; a
         message asked for by its id that a live worker has in hand is not run: its state comes
         back ("processing"). A store locked elsewhere for longer than `store_wait` ends the
         replay there: that message comes back as "store busy", and the rest wait for the next
@@ -377,6 +378,8 @@ class Receiver:
         disk, a read-only file) ends it as well, the message as "store error"."""
         if self.store is None:
             raise RuntimeError("replay needs a store")
+        if stale_after is None:  # as a repeat takes one over: a receiver whose handler may take an hour says so
+            stale_after = self.config.stale_after
         if not stale_after >= 0:  # (nan too) a negative age would take what a live worker claimed just now
             raise ValueError(f"stale_after must be 0 or more seconds, not {stale_after!r}")
         try:

@@ -926,3 +926,21 @@ def test_a_replay_interrupted_in_the_handler_leaves_the_message_failed_not_in_ha
     up = DownThenUp()
     up.down = False
     assert mm7.Receiver(up, store=store).replay() == [(1, "handled")]
+
+
+def test_replay_takes_over_a_message_in_hand_only_after_the_receivers_stale_after(store, monkeypatch):
+    """A receiver whose handler may take an hour (stale_after=3600): its repeats leave a message in
+    hand alone for an hour, but replay() took it over after its own fixed 5 minutes, and handled it
+    a second time while the first worker was still at it."""
+    import mm7bind.store as store_module
+
+    rx = mm7.Receiver(Keep(), store=store, stale_after=3600)
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="slow"), transaction_id="h-1")
+    ten_minutes_ago = datetime.now(timezone.utc) - timedelta(minutes=10)
+    monkeypatch.setattr(store_module, "utcnow", lambda: ten_minutes_ago)
+    store.accept(kind="DeliverReq", transaction_id="h-1", message_id=None, recipient=None, status=None,
+                 peer="127.0.0.1", content_type=out.content_type, body=out.to_bytes(), tid_key="h-1",
+                 report_key=None)  # (claimed ten minutes ago by a worker still at it)
+    monkeypatch.undo()
+    assert rx.replay() == [] and rx.handler.calls == []
+    assert rx.replay(stale_after=300) == [(1, "handled")]  # (said: that worker is gone)
