@@ -740,10 +740,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"#{record_id}: {state}" + (f" ({printable(rec.error)})" if rec is not None and rec.error else ""))
     if not done:
         print("nothing to replay")
+    if args.id is None and not any(state in ("store busy", "store error") for _, state in done):
+        # Right after a crash, what the dead run had in hand is not stale yet: "nothing to replay"
+        # alone would read as nothing being left.
+        replayed = {record_id for record_id, _ in done}
+        in_hand = [i for i in store.inbox_ids("processing") if i not in replayed]
+        if in_hand:
+            print(f"{len(in_hand)} message(s) in hand ('processing', the first #{in_hand[0]}) claimed less than "
+                  f"{args.stale_after:g} s ago: left to their worker (if none runs, as after a crash, "
+                  "--stale-after 0 replays them)")
     if any(state == "store busy" for _, state in done):
         print(f"mm7bind replay: the store {cfg.store.path} stayed locked by another process for more than "
               f"{cfg.receiver.store_wait:g} s ([receiver] store_wait); the rest is left for the next replay",
               file=sys.stderr)
+    elif any(state == "store error" for _, state in done):  # (check says a full disk as such)
+        why = store.check(reserve=cfg.receiver.max_body) or "-v logs why"
+        print(f"mm7bind replay: the store {cfg.store.path} could not be written ({printable(why)}); the rest "
+              "is left for the next replay", file=sys.stderr)
     store.close()
     return EXIT_OK if all(state == "handled" for _, state in done) else EXIT_REFUSED
 
@@ -768,12 +781,20 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
         except ValueError:
             amount = float("nan")
         if amount >= 0 and amount != float("inf"):
-            return now - timedelta(seconds=amount * unit)
+            try:
+                return now - timedelta(seconds=amount * unit)
+            except OverflowError:  # (before the year 1: "9999999d" for "everything")
+                raise ValueError(f"{text!r} is out of the range of times the store compares") from None
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{text!r} is neither an age (30d, 12h, 90m, 2w, 45s) nor an ISO 8601 date or time") from None
-    return when if when.tzinfo else when.astimezone()
+    when = when if when.tzinfo else when.astimezone()
+    try:
+        when.astimezone(timezone.utc)  # (as the store compares it)
+    except OverflowError:  # the year 1 at +08:00, 9999-12-31 at -05:00
+        raise ValueError(f"{text!r} is out of the range of times the store compares") from None
+    return when
 
 
 def _count(text: str) -> int:
@@ -803,6 +824,16 @@ def _seconds(text: str) -> float:
         seconds = -1.0
     if not 0 < seconds < float("inf"):  # (0, a negative or nan: a request must never wait forever)
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return seconds
+
+
+def _age_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # (nan too; a negative age would take what a live serve has in hand right now)
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
     return seconds
 
 
@@ -877,9 +908,9 @@ def _record_json(rec) -> dict:
     return out
 
 
-def _store(cfg, wait: float | None = None):
+def _store(cfg, wait: float | None = None, *, say_busy: bool = True):
     """The configured store, or a clear message (not a traceback) when its file cannot be used
-    (or, with `wait`, another process kept it locked that long)."""
+    (or, with `wait`, another process kept it locked that long: StoreBusy raised unless `say_busy`)."""
     import sqlite3  # noqa: PLC0415
 
     from .store import StoreBusy  # noqa: PLC0415
@@ -887,6 +918,8 @@ def _store(cfg, wait: float | None = None):
     try:
         return cfg.open_store(wait=wait)
     except StoreBusy as exc:
+        if not say_busy:
+            raise
         print(f"mm7bind: the store {cfg.store.path} is being written by another process ({exc}): "
               "try again once it is done", file=sys.stderr)
         raise SystemExit(EXIT_UNREADABLE) from None
@@ -895,33 +928,35 @@ def _store(cfg, wait: float | None = None):
         raise SystemExit(EXIT_UNREADABLE) from None
 
 
-def _open_store(args, cfg=None):
+def _open_store(args, cfg=None, wait: float | None = None, *, say_busy: bool = True):
     cfg = cfg or _config(args)
     if not Path(cfg.store.path).exists():  # opening would create an empty one
         print(f"mm7bind store: no store at {cfg.store.path} (see [store] path in the configuration)", file=sys.stderr)
         raise SystemExit(EXIT_UNREADABLE)
-    return _store(cfg)
+    return _store(cfg, wait, say_busy=say_busy)
 
 
 def cmd_store_inbox(args: argparse.Namespace) -> int:
     store = _open_store(args)
     try:
-        found = store.inbox(args.state, args.kind, message_id=args.message_id,
-                            since=args.since, limit=args.limit, newest_first=True)
+        ids = store.inbox_ids(args.state, args.kind, message_id=args.message_id,
+                              since=args.since, limit=args.limit, newest_first=True)
+        ids.reverse()  # the latest LIMIT, listed in the order they came
+        # Each record read when its line is written: a large --limit must not hold every body at once.
+        found = (rec for rec in map(store.inbox_get, ids) if rec is not None)  # (None: purged meanwhile)
+        if args.json:
+            print(json.dumps([_record_json(r) for r in found], ensure_ascii=False, indent=2))
+            return EXIT_OK
+        if not ids:
+            print("no stored messages match")
+            return EXIT_OK
+        print(f"{'ID':>6}  {'RECEIVED':19}  {'KIND':17}  {'STATE':10}  {'CODE':>4}  WHAT")
+        for r in found:
+            code = "" if r.response_code is None else str(r.response_code)
+            print(f"{r.id:>6}  {shown_time(r.received_at)}  {r.kind:17}  {r.state:10}  {code:>4}  {_summary(r)}")
+        return EXIT_OK
     finally:
         store.close()
-    found.reverse()  # the latest LIMIT, listed in the order they came
-    if args.json:
-        print(json.dumps([_record_json(r) for r in found], ensure_ascii=False, indent=2))
-        return EXIT_OK
-    if not found:
-        print("no stored messages match")
-        return EXIT_OK
-    print(f"{'ID':>6}  {'RECEIVED':19}  {'KIND':17}  {'STATE':10}  {'CODE':>4}  WHAT")
-    for r in found:
-        code = "" if r.response_code is None else str(r.response_code)
-        print(f"{r.id:>6}  {shown_time(r.received_at)}  {r.kind:17}  {r.state:10}  {code:>4}  {_summary(r)}")
-    return EXIT_OK
 
 
 def cmd_store_show(args: argparse.Namespace) -> int:
@@ -936,6 +971,10 @@ def cmd_store_show(args: argparse.Namespace) -> int:
     out = {"record": _record_json(rec)}
     if not rec.body:
         out["message"] = None  # purged: the record is all there is
+        if args.raw or args.extract:  # (a script asking for the file must not find it silently missing)
+            print(json.dumps(out, ensure_ascii=False, indent=2))
+            print(f"mm7bind store show: the body of #{rec.id} was purged: nothing to write", file=sys.stderr)
+            return EXIT_REFUSED
     else:
         try:
             env = decode(rec.body, rec.content_type)
@@ -969,14 +1008,16 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
         found = store.sent(message_id=args.message_id, recipient=args.to, since=args.since, tag=args.tag,
                            limit=args.limit, newest_first=True)
         found.reverse()
-        reports = {r.transaction_id: reports_about(store, r) for r in found}
+        # Each record's own: a request tried again keeps its TransactionID (the outbox, a resumed
+        # campaign), and the try that timed out has no MessageID, nor any report.
+        reports = [reports_about(store, r) for r in found]
     finally:
         store.close()
     if args.json:
         rows = []
-        for r in found:
+        for r, about in zip(found, reports, strict=True):
             row = to_jsonable(r)
-            row["reports"] = [_record_json(x) for x in reports[r.transaction_id]]
+            row["reports"] = [_record_json(x) for x in about]
             rows.append(row)
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -984,13 +1025,13 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
         print("no sent records match")
         return EXIT_OK
     print(f"{'SENT':19}  {'OPERATION':18}  {'STATUS':>6}  {'MESSAGE-ID':24}  RECIPIENTS / REPORTS")
-    for r in found:
+    for r, about in zip(found, reports, strict=True):
         status = str(r.status_code) if r.status_code is not None else ("error" if r.error else "")
         line = f"{r.operation:18}  {status:>6}  {r.message_id or '-':24}  {', '.join(r.recipients)}"
         print(f"{shown_time(r.sent_at)}  {printable(line)}")
         if r.error:
             print(f"{'':19}  {printable(r.error)}")
-        for x in reports[r.transaction_id]:
+        for x in about:
             what = "delivery" if x.kind == "DeliveryReportReq" else "read"
             print(f"{'':19}  {what} report {shown_time(x.received_at)}: {printable(_what(x))}")
     return EXIT_OK
@@ -999,27 +1040,30 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
 def cmd_store_outbox(args: argparse.Namespace) -> int:
     store = _open_store(args)
     try:
-        found = store.outbox(args.state, limit=args.limit, newest_first=True)
+        ids = store.outbox_ids(args.state, limit=args.limit, newest_first=True)
+        ids.reverse()
+        # Each item (its request, attachments and all) read when its line is written, as store inbox does.
+        found = (item for item in map(store.outbox_get, ids) if item is not None)  # (None: purged meanwhile)
+        if args.json:
+            internal = ("body", "lease_until", "fingerprint")
+            items = [{k: v for k, v in to_jsonable(i).items() if k not in internal} for i in found]
+            print(json.dumps(items, ensure_ascii=False, indent=2))
+            return EXIT_OK
+        if not ids:
+            print("the outbox holds nothing that matches")
+            return EXIT_OK
+        print(f"{'ID':>6}  {'PUT IN':19}  {'STATE':8}  {'TRIES':>5}  {'STATUS':>6}  WHAT")
+        for i in found:
+            what = i.message_id if i.state == "sent" else (
+                f"next {shown_time(i.next_at)}" if i.state == "queued" else "")
+            if i.error and i.state != "sent":
+                what = f"{what}  {i.error}".strip()
+            status = "" if i.status_code is None else str(i.status_code)
+            label = f"{i.transaction_id} {i.tag or '-'} {what}"
+            print(f"{i.id:>6}  {shown_time(i.created_at)}  {i.state:8}  {i.attempts:>5}  {status:>6}  {printable(label)}")
+        return EXIT_OK
     finally:
         store.close()
-    found.reverse()
-    if args.json:
-        internal = ("body", "lease_until", "fingerprint")
-        items = [{k: v for k, v in to_jsonable(i).items() if k not in internal} for i in found]
-        print(json.dumps(items, ensure_ascii=False, indent=2))
-        return EXIT_OK
-    if not found:
-        print("the outbox holds nothing that matches")
-        return EXIT_OK
-    print(f"{'ID':>6}  {'PUT IN':19}  {'STATE':8}  {'TRIES':>5}  {'STATUS':>6}  WHAT")
-    for i in found:
-        what = i.message_id if i.state == "sent" else (f"next {shown_time(i.next_at)}" if i.state == "queued" else "")
-        if i.error and i.state != "sent":
-            what = f"{what}  {i.error}".strip()
-        status = "" if i.status_code is None else str(i.status_code)
-        label = f"{i.transaction_id} {i.tag or '-'} {what}"
-        print(f"{i.id:>6}  {shown_time(i.created_at)}  {i.state:8}  {i.attempts:>5}  {status:>6}  {printable(label)}")
-    return EXIT_OK
 
 
 def cmd_store_requeue(args: argparse.Namespace) -> int:
@@ -1042,6 +1086,12 @@ def _tag_summary(args: argparse.Namespace) -> int:
 
     if not args.tag:
         print("mm7bind store sent: --summary needs --tag", file=sys.stderr)
+        return EXIT_USAGE
+    narrowed = [name for name, value in (("--since", args.since), ("--to", args.to), ("--message-id", args.message_id))
+                if value is not None]
+    if narrowed:  # (not counted over the whole tag without a word: a day's part read as the campaign's)
+        print(f"mm7bind store sent: --summary counts the whole tag: {', '.join(narrowed)} would not narrow it",
+              file=sys.stderr)
         return EXIT_USAGE
     store = _open_store(args)
     try:
@@ -1085,8 +1135,15 @@ def cmd_store_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_store_check(args: argparse.Namespace) -> int:
+    from .store import StoreBusy  # noqa: PLC0415
+
     cfg = _config(args)
-    store = _open_store(args, cfg)
+    try:  # (a health check answers: it does not wait for a vacuum of minutes, as a message would not)
+        store = _open_store(args, cfg, wait=cfg.receiver.store_wait, say_busy=False)
+    except StoreBusy as exc:
+        print(f"takes messages: no, {exc}")
+        print("file: not checked (another process is writing it: a vacuum, an upgrade)")
+        return EXIT_REFUSED
     try:
         problem = store.check(reserve=cfg.receiver.max_body)
         damage = store.integrity(full=args.full)
@@ -1349,7 +1406,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the one serve runs (without it, as serve without it: forwarding or saving)")
     p.add_argument("--forward", metavar="URL", type=_http_url, help="forward to URL, as serve --forward does")
     p.add_argument("--out", metavar="DIR", help="save under DIR, as serve --out does")
-    p.add_argument("--stale-after", type=float, default=300.0, metavar="SECONDS",
+    p.add_argument("--stale-after", type=_age_seconds, default=300.0, metavar="SECONDS",
                    help="a message 'processing' this long is taken as left by a dead run and replayed "
                         "(default %(default)g)")
     p.set_defaults(func=cmd_replay)

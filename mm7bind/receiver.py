@@ -18,7 +18,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar, overload
 
 from . import messages as m
@@ -31,7 +31,7 @@ from .errors import STORE_ERRORS, DecodeError, Deviation, EncodeError, Validatio
 from .mime import MimeLimits, header_value
 from .profiles import STANDARD, Profile
 from .status import RequestStatus, lookup
-from .store import InboxRecord, SentRecord, kept_headers, utcnow
+from .store import InboxRecord, SentRecord, StoreBusy, kept_headers, utcnow
 from .binding import escape_text
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, invalid_xml_char, printable_in_xml
 
@@ -367,37 +367,50 @@ class Receiver:
                  extra={"mm7": _fields(msg, ctx, int(answered), started, "repeat")})
         return answer, code
 
-    def replay(self, record_id: int | None = None, stale_after: float = 300.0) -> list[tuple[int, str]]:
+    def replay(self, record_id: int | None = None, stale_after: float | None = None) -> list[tuple[int, str]]:
         """Run the handler again for failed messages, and for ones left "processing" longer than
-        `stale_after` seconds (their worker died); or for one message. → [(id, new state)]; a
+        `stale_after` seconds (their worker died; by default the receiver's `stale_after`, after
+        which a repeat takes one over too); or for one message. → [(id, new state)]; a
         message asked for by its id that a live worker has in hand is not run: its state comes
         back ("processing"). A store locked elsewhere for longer than `store_wait` ends the
         replay there: that message comes back as "store busy", and the rest wait for the next
-        one (an ERROR line says so)."""
+        one (an ERROR line says so); a store that cannot be written for another reason (a full
+        disk, a read-only file) ends it as well, the message as "store error"."""
         if self.store is None:
             raise RuntimeError("replay needs a store")
-        stale_before = utcnow() - timedelta(seconds=stale_after)
-        if record_id is not None:
-            records = [self.store.inbox_get(record_id)]
-        else:
-            records = self.store.inbox(state="failed") + self.store.inbox(state="processing")
+        if stale_after is None:  # as a repeat takes one over: a receiver whose handler may take an hour says so
+            stale_after = self.config.stale_after
+        if not stale_after >= 0:  # (nan too) a negative age would take what a live worker claimed just now
+            raise ValueError(f"stale_after must be 0 or more seconds, not {stale_after!r}")
+        try:
+            stale_before = utcnow() - timedelta(seconds=stale_after)
+        except OverflowError:  # (inf: no claim is ever stale)
+            stale_before = datetime.min.replace(tzinfo=timezone.utc)
+        # Listed by id, each read when its turn comes: a day of failures can be more bodies than
+        # the memory holds.
+        listed = [(record_id, None)] if record_id is not None else [
+            (i, state) for state in ("failed", "processing") for i in self._inbox_ids(state)]
         done = []
-        for rec in records:
-            if rec is not None and not rec.body:
+        for rec_id, listed_state in listed:
+            rec = self.store.inbox_get(rec_id)
+            if rec is None or (listed_state is not None and rec.state != listed_state):
+                continue  # purged, or taken by another replay (or a repeat) since it was listed
+            if not rec.body:
                 log.warning("#%d cannot be replayed: its body was purged", rec.id)
                 done.append((rec.id, "body purged"))
                 continue
-            if rec is None:
-                continue
             # Claimed only as listed (a failed one that someone handled meanwhile is not run again),
             # one in hand only once its claim is stale; one asked for by its id in any state.
-            states = ("failed", "processing", "handled", "rejected") if record_id is not None else (rec.state,)
+            states = ("failed", "processing", "handled", "rejected") if record_id is not None else (listed_state,)
             try:
                 claimed = self.store.claim(rec.id, states, stale_before=stale_before, wait=self.config.store_wait)
             except STORE_ERRORS as exc:  # (a vacuum, another program's transaction: not waited for without end)
                 log.error("#%d not replayed: the store could not be written (%s: %s); nothing more replayed now",
                           rec.id, type(exc).__name__, exc)
-                done.append((rec.id, "store busy"))
+                # Locked elsewhere, or something to fix (a full disk, a read-only file): said apart,
+                # or the operator looks for a process holding the file.
+                busy = isinstance(exc, StoreBusy) or "locked" in str(exc)
+                done.append((rec.id, "store busy" if busy else "store error"))
                 break
             if not claimed:
                 if record_id is not None:  # someone else has it in hand right now: said, not run
@@ -414,9 +427,22 @@ class Receiver:
                 continue
             # (the headers it came with, but credentials; none from a store that does not keep them)
             headers = getattr(rec, "headers", None) or {}
-            self.dispatch(env, rec.body, rec.content_type, headers, rec.peer, time.monotonic(), record=rec)
-            done.append((rec.id, self.store.inbox_get(rec.id).state))
+            try:
+                self.dispatch(env, rec.body, rec.content_type, headers, rec.peer, time.monotonic(), record=rec)
+            except BaseException:  # Ctrl-C in the handler: failed again, not in hand until the claim is stale
+                now = self.store.inbox_get(rec.id)
+                if now is not None and now.state == "processing":  # (no outcome recorded yet)
+                    self._mark(rec, "failed", None, "replay interrupted")
+                raise
+            now = self.store.inbox_get(rec.id)  # (None: handled, and purged at once by a purge up to now)
+            done.append((rec.id, now.state if now is not None else "gone"))
         return done
+
+    def _inbox_ids(self, state: str) -> list[int]:
+        """The ids of the stored messages in `state`, oldest first (a store of one's own without
+        `inbox_ids`: from its records)."""
+        ids = getattr(self.store, "inbox_ids", None)
+        return ids(state) if ids is not None else [r.id for r in self.store.inbox(state=state)]
 
     # -- answers ----------------------------------------------------------------------------------
 

@@ -368,6 +368,12 @@ class MemoryStore:
         found.sort(key=lambda r: r.id, reverse=newest_first)
         return found[:_limit(limit)]
 
+    def inbox_ids(self, state: str | None = None, kind: str | None = None, *, message_id: str | None = None,
+                  since: datetime | None = None, limit: int | None = None, newest_first: bool = False) -> list[int]:
+        """See `SqliteStore.inbox_ids`."""
+        return [r.id for r in self.inbox(state, kind, message_id=message_id, since=since, limit=limit,
+                                         newest_first=newest_first)]  # (snapshots sharing the bodies: no copy)
+
     def reports_for(self, message_id: str) -> list[InboxRecord]:
         return [r for r in self.inbox(message_id=message_id) if r.kind in REPORT_KINDS]
 
@@ -572,6 +578,11 @@ class MemoryStore:
         with self._lock:
             item = self._outbox.get(item_id)
             return dataclasses.replace(item) if item is not None else None
+
+    def outbox_ids(self, state: str | None = None, *, tag: str | None = None, limit: int | None = None,
+                   newest_first: bool = False) -> list[int]:
+        """See `SqliteStore.outbox_ids`."""
+        return [i.id for i in self.outbox(state, tag=tag, limit=limit, newest_first=newest_first)]
 
     def outbox(self, state: str | None = None, *, tag: str | None = None, limit: int | None = None,
                newest_first: bool = False) -> list[OutboxItem]:
@@ -808,6 +819,7 @@ class SqliteStore:
         self._queue: list[_Pending] = []
         self._leader = False
         _open_stores.add(self)
+        lock_made = self._write.lock_path is not None and not os.path.exists(self._write.lock_path)
         if not self._write.acquire(LOCK_NOTICE if wait is None else wait):  # (one process at a time creates
             # or upgrades the file). Another process writes (a `store purge --vacuum` takes minutes on
             # a big file): waiting is right, waiting without a word looks like a hang; a caller that
@@ -817,11 +829,15 @@ class SqliteStore:
                 raise StoreBusy(f"the store's write lock was held by another process for {wait:g} s")
             log.warning("the store %s is being written by another process: waiting for it to finish", self.path)
             self._write.__enter__()
+        refused = False
         try:
             if not self._memory:  # (before any setting of ours, WAL mode included, touches it)
                 plain = sqlite3.connect(self.path, timeout=30, isolation_level=None)
                 try:
                     _claim(plain)
+                except sqlite3.DatabaseError as exc:
+                    refused = not isinstance(exc, sqlite3.OperationalError)  # (not a lock held elsewhere)
+                    raise
                 finally:
                     plain.close()
             db = self._conn()
@@ -834,10 +850,23 @@ class SqliteStore:
                 db.execute("ALTER TABLE inbox ADD COLUMN claimed_at TEXT")
             if inbox and "headers" not in inbox:  # a file from before headers were kept (its records: none)
                 db.execute("ALTER TABLE inbox ADD COLUMN headers TEXT")
-            if "fingerprint" not in {row[1] for row in db.execute("PRAGMA table_info(outbox)")}:
+            outbox = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+            if "fingerprint" not in outbox:
                 db.execute("ALTER TABLE outbox ADD COLUMN fingerprint TEXT")  # a file from before the send API's
+            if "recipients" not in outbox:  # a file from the outbox's first days (its items: none known)
+                db.execute("ALTER TABLE outbox ADD COLUMN recipients TEXT NOT NULL DEFAULT '[]'")
+            if "expires_at" not in outbox:  # ... and before items expired: a day after they were due, as then
+                db.execute("ALTER TABLE outbox ADD COLUMN expires_at TEXT NOT NULL DEFAULT ''")
+                for item_id, next_at in db.execute("SELECT id, next_at FROM outbox").fetchall():
+                    db.execute("UPDATE outbox SET expires_at = ? WHERE id = ?",
+                               (_utc_text(datetime.fromisoformat(next_at) + timedelta(days=1)), item_id))
         finally:
             self._write.__exit__(None, None, None)
+            if refused:  # another program's file (or no database): no lock file of ours left beside
+                # it, and no descriptor held open for each try
+                self._write.close()
+                if lock_made:
+                    Path(self._write.lock_path).unlink(missing_ok=True)
 
     def extra_schema(self) -> str:
         return INBOX_SCHEMA
@@ -1115,10 +1144,22 @@ class SqliteStore:
     def inbox(self, state: str | None = None, kind: str | None = None, *, message_id: str | None = None,
               since: datetime | None = None, limit: int | None = None, newest_first: bool = False) -> list[InboxRecord]:
         """Received records, oldest first (`newest_first` and `limit` for the latest few)."""
-        sql, args = _query(_INBOX_SELECT, [
-            ("i.state = ?", state or None), ("i.kind = ?", kind or None), ("i.message_id = ?", message_id),
-            ("i.received_at >= ?", _utc_text(since) if since is not None else None)], "i.id", newest_first, limit)
+        sql, args = _query(_INBOX_SELECT, self._inbox_conditions(state, kind, message_id, since), "i.id", newest_first,
+                           limit)
         return [self._inbox_row(r) for r in self._conn().execute(sql, args)]
+
+    def inbox_ids(self, state: str | None = None, kind: str | None = None, *, message_id: str | None = None,
+                  since: datetime | None = None, limit: int | None = None, newest_first: bool = False) -> list[int]:
+        """The ids of the records `inbox(...)` lists: what a walk through many of them lists,
+        reading each with `inbox_get` (not every body at once)."""
+        sql, args = _query("SELECT i.id FROM inbox i", self._inbox_conditions(state, kind, message_id, since), "i.id",
+                           newest_first, limit)
+        return [row[0] for row in self._conn().execute(sql, args)]
+
+    @staticmethod
+    def _inbox_conditions(state, kind, message_id, since) -> list[tuple[str, object]]:
+        return [("i.state = ?", state or None), ("i.kind = ?", kind or None), ("i.message_id = ?", message_id),
+                ("i.received_at >= ?", _utc_text(since) if since is not None else None)]
 
     def reports_for(self, message_id: str) -> list[InboxRecord]:
         """The delivery reports and read replies received about one MessageID, oldest first."""
@@ -1415,6 +1456,14 @@ class SqliteStore:
         row = self._conn().execute("SELECT * FROM outbox WHERE id = ?", (item_id,)).fetchone()
         return self._outbox_row(row) if row else None
 
+    def outbox_ids(self, state: str | None = None, *, tag: str | None = None, limit: int | None = None,
+                   newest_first: bool = False) -> list[int]:
+        """The ids of the items `outbox(...)` lists, to be read one at a time with `outbox_get`:
+        each holds its request, attachments and all."""
+        sql, args = _query("SELECT id FROM outbox", [("state = ?", state), ("tag = ?", tag)], "id", newest_first,
+                           limit)
+        return [row[0] for row in self._conn().execute(sql, args)]
+
     def outbox(self, state: str | None = None, *, tag: str | None = None, limit: int | None = None,
                newest_first: bool = False) -> list[OutboxItem]:
         sql, args = _query("SELECT * FROM outbox", [("state = ?", state), ("tag = ?", tag)], "id", newest_first,
@@ -1472,7 +1521,13 @@ class SqliteStore:
         """Give the space of purged records back to the file system (rewrites the file: it takes
         a while on a big one, and writers wait)."""
         with self._write:
-            self._conn().execute("VACUUM")
+            db = self._conn()
+            db.execute("VACUUM")
+            # In WAL mode the rewritten file goes through the WAL: while another process (serve)
+            # has the store open, the old file stayed whole until a checkpoint and the WAL, as large,
+            # for good. A reader holding its snapshot is waited for briefly (writers wait meanwhile);
+            # busy, it is left to a later checkpoint: nothing is lost.
+            self._conn(busy=2000).execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:
         with self._lock:

@@ -402,6 +402,55 @@ def test_the_replay_command_does_not_wait_without_end_for_a_locked_store(tmp_pat
     assert proc.returncode == 0 and "#1: handled" in proc.stdout
 
 
+def test_a_replay_finding_the_disk_full_says_so_not_that_the_store_is_locked(store, tmp_path, monkeypatch):
+    """A full disk (or a read-only file) ends a replay as a lock does, but is not one: the command
+    said "locked by another process", and the operator looked for a process that was not there."""
+    import sqlite3
+
+    from .test_commands import run, stored_failure
+
+    class Broken(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            raise RuntimeError("down")
+
+    assert post(mm7.wsgi_app(mm7.Receiver(Broken(), store=store)), deliver(), tid="df-1")["status"] == 500
+
+    def full(*args, **kw):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store, "claim", full)
+    assert mm7.Receiver(store=store).replay() == [(1, "store error")]
+    db = stored_failure(tmp_path / "cli", "df-2")
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n')
+    (tmp_path / "full.py").write_text(  # (imported by the command as its handler: the disk fills up)
+        "import sqlite3\nfrom mm7bind.store import SqliteStore\n\n"
+        "def claim(*args, **kw):\n    raise sqlite3.OperationalError('database or disk is full')\n\n"
+        "SqliteStore.claim = claim\n\nclass Handler:\n    def on_deliver(self, msg, ctx):\n        pass\n")
+    proc = run("replay", "--config", str(tmp_path / "cfg.toml"), "--handler", "full:Handler", cwd=tmp_path)
+    assert proc.returncode == 1 and "#1: store error" in proc.stdout, proc.stdout + proc.stderr
+    assert "could not be written" in proc.stderr and "locked" not in proc.stderr, proc.stderr
+
+
+def test_store_check_answers_while_another_process_writes_the_store(tmp_path):
+    """A monitor running `store check` during a `store purge --vacuum` of minutes: it waited for
+    the vacuum without end, where a message would have waited store_wait and been answered 3000."""
+    from .test_commands import run, stored_failure
+
+    db = stored_failure(tmp_path, "sc-1")
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n[receiver]\nstore_wait = 0.5\n')
+    other = SqliteStore(db)
+    other._write.__enter__()  # (a vacuum in progress)
+    try:
+        proc = run("store", "check", "--config", str(tmp_path / "cfg.toml"), timeout=30)
+    finally:
+        other._write.__exit__(None, None, None)
+        other.close()
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("takes messages: no, the store's write lock was held by another process for 0.5 s")
+    proc = run("store", "check", "--config", str(tmp_path / "cfg.toml"))
+    assert proc.returncode == 0 and proc.stdout.startswith("takes messages: yes"), proc.stdout + proc.stderr
+
+
 @needs_proc
 def test_folders_made_for_a_new_store_are_named_on_disk_too(tmp_path, synced, monkeypatch):
     """A store in a folder that did not exist: the folders' own entries must reach the disk, or a

@@ -664,3 +664,36 @@ def test_a_pause_between_rounds_that_is_none_or_endless_is_refused(store, pause)
         Retention(store, keep=timedelta(days=1), every=pause)
     assert Outbox(client, poll=0.5).interval == 0.5
     client.close()
+
+
+def test_listing_the_outbox_reads_one_item_at_a_time(tmp_path, capsys):
+    """`store outbox --limit 100000` on a queued campaign: every item holds its request, attachments
+    and all, and the listing held them all at once."""
+    import os
+    import tracemalloc
+
+    from mm7bind.cli import main
+    from mm7bind.store import SqliteStore
+
+    store = SqliteStore(tmp_path / "vasp.db")
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)  # (nothing is sent)
+    content = mm7.Content()
+    content.add_bytes(os.urandom(256 * 1024), "application/octet-stream", filename="big.bin")
+    count = 24
+    Outbox(client).put_many([mm7.SubmitReq(recipients=[f"+86138000000{i:02d}"], content=content)
+                             for i in range(count)], tag="big")
+    client.close()
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n')
+    assert main(["store", "outbox", "--config", str(tmp_path / "cfg.toml"), "--limit", "1"]) == 0  # (imports done)
+    for output in (["--json"], []):
+        capsys.readouterr()
+        tracemalloc.start()
+        try:
+            code = main(["store", "outbox", "--config", str(tmp_path / "cfg.toml"), "--limit", "100000", *output])
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        listed = capsys.readouterr().out
+        assert code == 0 and listed.count("queued") == count, listed
+        assert peak < count * 256 * 1024 / 3, f"{peak} bytes at the peak for {count} items of 256 KiB"

@@ -100,15 +100,15 @@ def test_two_replays_at_once_handle_a_failed_message_once(store, monkeypatch):
     rcv = mm7.Receiver(handler, store=store)
     assert post(mm7.wsgi_app(rcv), deliver(), tid="x")["status"] == 500
     listed = threading.Barrier(2, timeout=WAIT)
-    listing = store.inbox
+    listing = store.inbox_ids
 
-    def inbox(*args, **kw):
-        found = listing(*args, **kw)
-        if kw.get("state") == "processing" or (args and args[0] == "processing"):
+    def inbox_ids(state=None):
+        found = listing(state)
+        if state == "processing":
             listed.wait()  # both replays have their lists: now both claim
         return found
 
-    monkeypatch.setattr(store, "inbox", inbox)
+    monkeypatch.setattr(store, "inbox_ids", inbox_ids)
     results = []
     replays = [threading.Thread(target=lambda: results.append(rcv.replay())) for _ in range(2)]
     for t in replays:

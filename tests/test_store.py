@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -298,9 +299,17 @@ def test_another_programs_database_is_refused_and_left_as_it_is(tmp_path):
     db.commit()
     db.close()
     before = theirs.read_bytes()
-    with pytest.raises(sqlite3.DatabaseError, match=r"another program's SQLite database \(tables customers\)"):
-        SqliteStore(theirs)
+    fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    for _ in range(3):  # (a program trying again: no descriptor left open each time)
+        with pytest.raises(sqlite3.DatabaseError, match=r"another program's SQLite database \(tables customers\)"):
+            SqliteStore(theirs)
     assert theirs.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crm.db"]  # nothing of ours beside it (no crm.db.lock)
+    assert fds is None or len(os.listdir("/proc/self/fd")) == fds
+    (tmp_path / "notes.txt").write_text("not a database at all\n" * 100)
+    with pytest.raises(sqlite3.DatabaseError, match="not a database"):
+        SqliteStore(tmp_path / "notes.txt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crm.db", "notes.txt"]
     marked = tmp_path / "marked.db"  # an empty file another program has claimed with its own mark
     db = sqlite3.connect(marked)
     db.execute("PRAGMA application_id = 1234")

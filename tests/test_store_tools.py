@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import time
@@ -127,6 +128,24 @@ def test_store_sent_lists_under_each_send_only_its_own_reports(tmp_path):
         "old": ["r-old"], "new": ["r-new"]}
 
 
+def test_store_sent_lists_the_reports_under_the_try_they_are_about(tmp_path):
+    """A request that timed out and went again with its TransactionID (the outbox, a resumed
+    campaign): the try without a MessageID was listed with the accepted one's reports."""
+    db, cfg = tmp_path / "vasp.db", tmp_path / "cfg.toml"
+    store = SqliteStore(db)
+    store.record_sent(SentRecord("tid-1", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000001"],
+                                 error="ReadTimeout: timed out"))
+    store.record_sent(SentRecord("tid-1", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000001"], message_id="M9",
+                                 status_code=1000, attempts=2))
+    assert post(mm7.Receiver(mm7.Handler(), store=store), report("M9", "+8613800000001", "Retrieved"), "r-9") == 200
+    store.close()
+    cfg.write_text(f'[store]\npath = "{db.as_posix()}"\n', encoding="utf-8")
+    rows = json.loads(run("store", "sent", "--config", str(cfg), "--json").stdout)
+    assert [(row.get("message_id"), [x["transaction_id"] for x in row["reports"]]) for row in rows] == [
+        (None, []), ("M9", ["r-9"])]
+    assert run("store", "sent", "--config", str(cfg)).stdout.count("delivery report") == 1
+
+
 def test_purge_keeps_what_is_still_owed_and_forgets_the_rest(store):
     rx, handler = fill(store)
     later = datetime.now(timezone.utc) + timedelta(seconds=1)
@@ -189,6 +208,11 @@ def test_parse_when():
     for bad in ("-5d", "soon", "nand", "infd", ""):
         with pytest.raises(ValueError, match="neither an age"):
             parse_when(bad, now)
+    # Out of range (as ages, or once in UTC, which the store compares): a ValueError, which
+    # argparse says in one line, not an OverflowError's traceback.
+    for far in ("9999999d", "1e10d", "1e300w", "0001-01-01T00:00+08:00", "9999-12-31T23:00-05:00"):
+        with pytest.raises(ValueError, match="out of the range"):
+            parse_when(far, now)
 
 
 def test_store_commands(tmp_path):
@@ -239,6 +263,9 @@ def test_store_commands(tmp_path):
     proc = run("store", "purge", "--config", str(cfg), "--older-than", "0s", "--bodies-only")
     assert proc.stdout.startswith("removed 6 bodies and their headers (every record kept)"), proc.stdout + proc.stderr
     assert "(body purged)" in run("store", "inbox", "--config", str(cfg)).stdout
+    proc = run("store", "show", str(mo_id), "--config", str(cfg), "--raw", str(tmp_path / "gone.http"))
+    assert proc.returncode == 1 and "was purged: nothing to write" in proc.stderr, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["message"] is None and not (tmp_path / "gone.http").exists()
     proc = run("store", "purge", "--config", str(cfg), "--older-than", "0s", "--include-failed", "--vacuum")
     assert proc.stdout.startswith("removed 7 received records and 2 sent records"), proc.stdout + proc.stderr
     assert run("store", "inbox", "--config", str(cfg)).stdout.strip() == "no stored messages match"
@@ -364,6 +391,9 @@ def test_a_tagged_bulk_send_resumes_without_sending_anyone_twice(tmp_path):
                       )["accepted"] == 2
     assert run("store", "sent", "--config", str(cfg), "--tag", "spring").stdout.count("SubmitReq") == 2
     assert run("store", "sent", "--config", str(cfg), "--summary").returncode == 2  # (which tag?)
+    for narrowing in (["--since", "1d"], ["--to", "+8613800000001"], ["--message-id", "M1"]):
+        proc = run("store", "sent", "--config", str(cfg), "--tag", "newyear", "--summary", *narrowing)
+        assert proc.returncode == 2 and f"{narrowing[0]} would not narrow it" in proc.stderr, proc.stderr
 
 
 def test_files_from_before_tags_are_upgraded_in_place(tmp_path):
@@ -670,6 +700,33 @@ def test_a_file_from_before_send_claims_is_upgraded_in_place(tmp_path):
     SqliteStore(tmp_path / "older.db").close()  # opening an upgraded file again changes nothing
 
 
+def test_a_file_from_the_outboxs_first_days_is_upgraded_in_place(tmp_path):
+    """Items without expires_at and recipients (the outbox's first schema): listing them ended in
+    an IndexError, queueing another in "no column named expires_at"."""
+    import sqlite3
+
+    store = SqliteStore(tmp_path / "older.db")
+    store.close()
+    old = sqlite3.connect(tmp_path / "older.db")
+    old.execute("ALTER TABLE outbox DROP COLUMN expires_at")
+    old.execute("ALTER TABLE outbox DROP COLUMN recipients")
+    old.execute("INSERT INTO outbox (transaction_id, content_type, body, created_at, next_at, state)"
+                " VALUES ('t-old', 'text/xml', x'00', '2026-01-01T00:00:00+00:00', '2026-01-01T08:00:00+00:00',"
+                " 'queued')")
+    old.commit()
+    old.close()
+    store = SqliteStore(tmp_path / "older.db")
+    [item] = store.outbox()
+    assert (item.transaction_id, item.recipients) == ("t-old", [])
+    assert item.expires_at == datetime(2026, 1, 2, 8, tzinfo=timezone.utc)  # (a day after it was due)
+    entry = {"transaction_id": "t-new", "tag": None, "content_type": "text/xml", "body": b"<x/>", "due": NOW,
+             "expires_at": NOW + timedelta(days=1), "recipients": ["+8613800000001"]}
+    [new] = store.outbox_put_many([entry])
+    assert store.outbox_get(new.id).recipients == ["+8613800000001"]
+    store.close()
+    SqliteStore(tmp_path / "older.db").close()  # opening an upgraded file again changes nothing
+
+
 def test_a_store_failing_around_a_claimed_send_neither_sends_blindly_nor_hides_an_acceptance(tmp_path, caplog):
     """A claim that cannot be taken (the store fails) sends nothing for that recipient; a claim
     that cannot be marked after the MMSC's answer leaves the outcome as it was (logged)."""
@@ -701,3 +758,189 @@ def test_a_store_failing_around_a_claimed_send_neither_sends_blindly_nor_hides_a
             rsp = SendApi(client).handle("POST", "/send", json.dumps({"to": "1", "transaction_id": "t-1"}).encode())
             assert rsp.status == 200 and json.loads(rsp.body)["ok"] and len(sim.messages) == 3
     assert "could not be marked in the store" in caplog.text and "database or disk is full" in caplog.text
+
+
+def test_replay_refuses_an_age_that_would_take_messages_in_hand(store, tmp_path):
+    """A negative stale_after put "stale" in the future: a message a live worker claimed a moment
+    ago was taken from it and handled twice; nan and inf ended in a traceback."""
+    handler = Keep()
+    rx = mm7.Receiver(handler, store=store)
+    assert post(rx, mm7.DeliverReq(sender="+8613900000000", subject="explode"), "f-1") == 500
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="in hand"), transaction_id="p-1")
+    in_hand, _ = store.accept(kind="DeliverReq", transaction_id="p-1", message_id=None, recipient=None, status=None,
+                              peer="127.0.0.1", content_type=out.content_type, body=out.to_bytes(), tid_key="p-1",
+                              report_key=None)  # (claimed now: a worker is handling it)
+    for bad in (-60.0, float("nan")):
+        with pytest.raises(ValueError, match="stale_after"):
+            rx.replay(stale_after=bad)
+    assert handler.calls == ["f-1"] and store.inbox_get(in_hand.id).state == "processing"
+    assert rx.replay(stale_after=float("inf")) == [(1, "failed")]  # failed ones only: no claim is ever stale
+    assert store.inbox_get(in_hand.id).state == "processing"
+    assert (1, "failed") in rx.replay(stale_after=0)  # (0: the operator knows no worker is left)
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n')
+    for bad in ("-5", "nan"):
+        proc = run("replay", "--config", str(tmp_path / "cfg.toml"), "--stale-after", bad)
+        assert proc.returncode == 2 and "is not a number of seconds" in proc.stderr, proc.stderr
+
+
+class DownThenUp(mm7.Handler):
+    down = True
+
+    def on_deliver(self, msg, ctx):
+        if self.down:
+            raise RuntimeError("down")
+
+
+BIG_COUNT, BIG_SIZE = 24, 256 * 1024
+
+
+def failed_big_messages(store) -> mm7.Receiver:
+    """BIG_COUNT MO messages of BIG_SIZE bytes each, stored as failed; → a receiver whose handler
+    now takes them."""
+    handler = DownThenUp()
+    rx = mm7.Receiver(handler, store=store, max_body=2 << 20)
+    for i in range(BIG_COUNT):
+        content = mm7.Content()
+        content.add_bytes(os.urandom(BIG_SIZE), "application/octet-stream", content_id=f"p{i}")
+        assert post(rx, mm7.DeliverReq(sender="+8613900000000", content=content), f"big-{i}") == 500
+    handler.down = False
+    return rx
+
+
+def peak_memory(fn, *args):
+    """→ (what fn(*args) returned, the most memory it held at once, in bytes)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        out = fn(*args)
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_replay_reads_one_stored_message_at_a_time(tmp_path):
+    """A day of failures can be more bodies than the memory holds: replay lists ids, not records."""
+    store = SqliteStore(tmp_path / "vasp.db")
+    rx = failed_big_messages(store)
+    done, peak = peak_memory(rx.replay)
+    assert [state for _, state in done] == ["handled"] * BIG_COUNT
+    store.close()
+    assert peak < BIG_COUNT * BIG_SIZE / 3, f"{peak} bytes at the peak for {BIG_COUNT} bodies of {BIG_SIZE}"
+
+
+def test_listing_the_inbox_reads_one_stored_message_at_a_time(tmp_path, capsys):
+    """`store inbox --limit 100000 --json` (every failed id, for a script) on a store of large
+    messages: the listing held every body at once, and printed none of them."""
+    from mm7bind.cli import main
+
+    store = SqliteStore(tmp_path / "vasp.db")
+    failed_big_messages(store)
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n')
+    assert main(["store", "inbox", "--config", str(tmp_path / "cfg.toml"), "--limit", "1"]) == 0  # (imports done)
+    for output in (["--json"], []):
+        capsys.readouterr()
+        code, peak = peak_memory(main, ["store", "inbox", "--config", str(tmp_path / "cfg.toml"),
+                                        "--state", "failed", "--limit", "100000", *output])
+        listed = capsys.readouterr().out
+        assert code == 0 and listed.count("failed") == BIG_COUNT, listed
+        assert peak < BIG_COUNT * BIG_SIZE / 3, f"{peak} bytes at the peak for {BIG_COUNT} bodies of {BIG_SIZE}"
+        if output:
+            assert [r["body_size"] > BIG_SIZE for r in json.loads(listed)] == [True] * BIG_COUNT
+
+
+def test_vacuum_gives_the_space_back_while_another_process_has_the_store_open(tmp_path):
+    """`mm7bind store purge --vacuum` while serve runs: the rewritten file went through the WAL, the
+    old one stayed whole until a checkpoint and the WAL as large as it, for as long as serve ran."""
+    path = tmp_path / "vasp.db"
+    store = SqliteStore(path, durability="process")
+    for i in range(40):
+        store.accept(kind="DeliverReq", transaction_id=f"v-{i}", message_id=None, recipient=None, status=None,
+                     peer="127.0.0.1", content_type="text/xml", body=os.urandom(50_000), tid_key=f"v-{i}",
+                     report_key=None)
+        store.mark(i + 1, "handled", 1000)
+    store.close()
+    full = path.stat().st_size
+    serve = SqliteStore(path)  # (its connection open all along, as serve's)
+    assert len(serve.inbox(limit=1)) == 1
+    operator = SqliteStore(path)
+    assert operator.purge(datetime.now(timezone.utc) + timedelta(seconds=1)).inbox == 40
+    operator.vacuum()
+    operator.close()
+    on_disk = sum(p.stat().st_size for p in tmp_path.iterdir() if p.name.startswith("vasp.db"))
+    serve.close()
+    assert on_disk < full / 4, f"{on_disk} bytes on disk after the vacuum, {full} before"
+
+
+def test_a_replayed_message_purged_as_soon_as_it_is_handled_does_not_end_the_replay(store, monkeypatch):
+    """`store purge --older-than 0s` (a test system emptied) while a replay runs: a message purged
+    between its outcome and the replay's look at it ended the replay with an AttributeError, and
+    the messages after it were not replayed."""
+    rx = mm7.Receiver(DownThenUp(), store=store)
+    for tid in ("g-1", "g-2"):
+        assert post(rx, mm7.DeliverReq(sender="+8613900000000"), tid) == 500
+    rx.handler.down = False
+    marking = store.mark
+
+    def mark_then_purge(record_id, state, *args, **kw):
+        marking(record_id, state, *args, **kw)
+        if record_id == 1:
+            store.purge(datetime.now(timezone.utc) + timedelta(seconds=1))
+
+    monkeypatch.setattr(store, "mark", mark_then_purge)
+    assert rx.replay() == [(1, "gone"), (2, "handled")]
+
+
+def test_replay_right_after_a_crash_says_what_it_left_in_hand(tmp_path):
+    """serve killed with messages in hand says "`mm7bind replay` hands them to the handler again";
+    run at once, replay found them not stale yet and said only "nothing to replay" (exit 0)."""
+    store = SqliteStore(tmp_path / "vasp.db")
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="in hand"), transaction_id="k-1")
+    store.accept(kind="DeliverReq", transaction_id="k-1", message_id=None, recipient=None, status=None,
+                 peer="127.0.0.1", content_type=out.content_type, body=out.to_bytes(), tid_key="k-1",
+                 report_key=None)  # (and then the process died)
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n'
+                                       f'[receiver]\nout_dir = "{tmp_path / "out"}"\n')
+    proc = run("replay", "--config", str(tmp_path / "cfg.toml"))
+    assert proc.returncode == 0 and "nothing to replay" in proc.stdout, proc.stdout + proc.stderr
+    assert "1 message(s) in hand ('processing', the first #1) claimed less than 300 s ago" in proc.stdout
+    proc = run("replay", "--config", str(tmp_path / "cfg.toml"), "--stale-after", "0")
+    assert proc.returncode == 0 and proc.stdout.splitlines() == ["#1: handled"], proc.stdout + proc.stderr
+
+
+def test_a_replay_interrupted_in_the_handler_leaves_the_message_failed_not_in_hand(store):
+    """Ctrl-C while the handler runs: the message stayed "processing", and the next replay, run at
+    once, left it alone for stale_after (5 minutes) as in a live worker's hands."""
+
+    class CtrlC(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            raise KeyboardInterrupt
+
+    assert post(mm7.Receiver(DownThenUp(), store=store), mm7.DeliverReq(sender="+8613900000000"), "i-1") == 500
+    with pytest.raises(KeyboardInterrupt):
+        mm7.Receiver(CtrlC(), store=store).replay()
+    rec = store.inbox_get(1)
+    assert (rec.state, rec.error) == ("failed", "replay interrupted")
+    up = DownThenUp()
+    up.down = False
+    assert mm7.Receiver(up, store=store).replay() == [(1, "handled")]
+
+
+def test_replay_takes_over_a_message_in_hand_only_after_the_receivers_stale_after(store, monkeypatch):
+    """A receiver whose handler may take an hour (stale_after=3600): its repeats leave a message in
+    hand alone for an hour, but replay() took it over after its own fixed 5 minutes, and handled it
+    a second time while the first worker was still at it."""
+    import mm7bind.store as store_module
+
+    rx = mm7.Receiver(Keep(), store=store, stale_after=3600)
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="slow"), transaction_id="h-1")
+    ten_minutes_ago = datetime.now(timezone.utc) - timedelta(minutes=10)
+    monkeypatch.setattr(store_module, "utcnow", lambda: ten_minutes_ago)
+    store.accept(kind="DeliverReq", transaction_id="h-1", message_id=None, recipient=None, status=None,
+                 peer="127.0.0.1", content_type=out.content_type, body=out.to_bytes(), tid_key="h-1",
+                 report_key=None)  # (claimed ten minutes ago by a worker still at it)
+    monkeypatch.undo()
+    assert rx.replay() == [] and rx.handler.calls == []
+    assert rx.replay(stale_after=300) == [(1, "handled")]  # (said: that worker is gone)
