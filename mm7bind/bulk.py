@@ -91,9 +91,11 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
         if tries is not None:
             tries.update(r for rec in records if not _unanswered(rec) for r in rec.recipients)
         done = {r for rec in records if rec.ok for r in rec.recipients}
-        if hasattr(store, "outbox"):
-            done |= {r for item in store.outbox(tag=tag) if item.state in ("queued", "sending", "sent")
-                     for r in item.recipients}
+        waiting = ("queued", "sending", "sent")
+        if hasattr(store, "outbox_recipients"):
+            done |= store.outbox_recipients(tag, waiting)
+        elif hasattr(store, "outbox"):  # (a store of one's own, written before outbox_recipients)
+            done |= {r for item in store.outbox(tag=tag) if item.state in waiting for r in item.recipients}
         todo = [r for r in unique if r not in done]
     return todo, BulkResult(total=len(todo), skipped=len(unique) - len(todo), repeated=len(listed) - len(unique))
 

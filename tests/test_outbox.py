@@ -697,3 +697,27 @@ def test_listing_the_outbox_reads_one_item_at_a_time(tmp_path, capsys):
         listed = capsys.readouterr().out
         assert code == 0 and listed.count("queued") == count, listed
         assert peak < count * 256 * 1024 / 3, f"{peak} bytes at the peak for {count} items of 256 KiB"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+def test_a_queued_campaign_resumes_without_reading_the_queued_requests(tmp_path, monkeypatch, kind):
+    """Who is already queued under a tag comes from the items' recipients alone: reading every item
+    (its request, attachments and all) to learn it needed gigabytes for a large campaign."""
+    from mm7bind import bulk
+
+    store = mm7.SqliteStore(tmp_path / "vasp.db") if kind == "sqlite" else mm7.MemoryStore()
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store, retry=mm7.RetryPolicy.never())
+    outbox = Outbox(client)
+    template = mm7.SubmitReq(subject="c", content=mm7.Content(parts=[mm7.Part.from_bytes(b"x" * 4096, "image/png")]))
+    assert bulk.queue_bulk(outbox, template, ["+861", "+862"], tag="c").sent == 2
+    bulk.queue_bulk(outbox, template, ["+863"], tag="other")
+
+    def no_items(*args, **kwargs):
+        raise AssertionError("read every queued request")
+
+    monkeypatch.setattr(store, "outbox", no_items)
+    again = bulk.queue_bulk(outbox, template, ["+861", "+862", "+863", "+864"], tag="c")
+    assert (again.sent, again.skipped) == (2, 2)  # +863 was queued under another tag
+    assert store.outbox_recipients("c", ("queued",)) == {"+861", "+862", "+863", "+864"}
+    client.close()
+    store.close()
