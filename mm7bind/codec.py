@@ -40,6 +40,7 @@ from .mime import (
     MimeLimits,
     OutPart,
     _Encoded,
+    _quote,
     format_filename_params,
     header_fields,
     new_boundaries,
@@ -91,6 +92,12 @@ def encode(
     smil = container_id = content_ref = None
     if content is not None:
         smil = content.smil
+        if smil is None:
+            # A SMIL added as a part (add_file("mms.smil")) is the presentation, as readers take it:
+            # sent as the root, not beside a generated one (which handsets would show instead).
+            smil = next((p for p in content.parts if p.kind == "smil"), None)
+            if smil is not None:
+                content = dataclasses.replace(content, parts=[p for p in content.parts if p is not smil], smil=smil)
         if smil is not None:
             _check_references(content, smil)
         if smil is None and profile.auto_smil and any(smil_kind(p) for p in content.parts):
@@ -190,7 +197,8 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
         root = leaves[0]
         if root.content_id is None:
             root.content_id = new_content_id("smil" if root is smil else "part")
-        ctype = (f'multipart/related; type="{root.content_type}"; start="<{root.content_id}>"; '
+        # (an id may hold '"' or a backslash: escaped, they do not end the parameter early)
+        ctype = (f'multipart/related; type="{root.content_type}"; start={_quote(f"<{root.content_id}>")}; '
                  f'boundary="{inner}"')
     else:
         ctype = f'multipart/{mtype}; boundary="{inner}"'  # (mixed: the SMIL, if any, is one part among them)
@@ -198,7 +206,7 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
     container.children = [_leaf(p, profile) for p in leaves]
     _check_unique_ids(leaves, container_id, soap_id)
     segments = write_multipart([soap_part, container], outer, profile.mime_preamble)
-    content_type = f'multipart/related; boundary="{outer}"; type="text/xml"; start="<{soap_id}>"'
+    content_type = f'multipart/related; boundary="{outer}"; type="text/xml"; start={_quote(f"<{soap_id}>")}'
     sent = Content(parts=list(content.parts), smil=smil, content_id=container_id, multipart_type=mtype)
     return HttpMessage(content_type, Body(segments), {}, sent)
 

@@ -308,7 +308,9 @@ def sniff_type(head: bytes, filename: str | None = None, size: int | None = None
     if size is not None and _is_wbmp(head, size):
         return "image/vnd.wap.wbmp"
     stripped = head.removeprefix(codecs.BOM_UTF8).lstrip()[:64].lower()  # (Windows editors write the mark)
-    if stripped.startswith(b"<smil") or (stripped.startswith(b"<?xml") and b"<smil" in head[:512].lower()):
+    # (a declaration, a DOCTYPE or a comment may come first, as SMIL editors write them)
+    if stripped.startswith(b"<smil") or (stripped.startswith((b"<?xml", b"<!doctype smil", b"<!--"))
+                                         and b"<smil" in head[:512].lower()):
         return "application/smil"
     if filename:
         ext = os.path.splitext(filename)[1].lower()
@@ -577,13 +579,14 @@ class Part:
         return cls(blob, content_type, **kw)._with_found_charset("charset" in kw)
 
     def _with_found_charset(self, given: bool) -> Part:
-        """Text without a charset named gets the one its bytes show (UTF-8, UTF-16 by its byte
-        order mark, GB2312/GBK when they are Chinese text in it and not UTF-8, as Chinese Windows
-        and handsets write): without one, readers take text as US-ASCII, and Chinese comes out
-        garbled. Other bytes are left unlabelled: any label would be a guess.
+        """Text (a SMIL too) without a charset named gets the one its bytes show (UTF-8, UTF-16 by
+        its byte order mark, GB2312/GBK when they are Chinese text in it and not UTF-8, as Chinese
+        Windows and handsets write): without one, readers take text as US-ASCII and a SMIL as
+        UTF-8, and Chinese comes out garbled (a SMIL's file names then name no part). Other bytes
+        are left unlabelled: any label would be a guess.
         A UTF-8 byte order mark (Windows editors write one) goes: labelled UTF-8, the text needs
         none, and a handset that shows it shows a stray sign before the first word."""
-        if not given and self.charset is None and self.kind == "text":
+        if not given and self.charset is None and self.kind in ("text", "smil"):
             self.charset = text_charset(self.blob)
             if self.charset == "utf-8" and _starts_with(self.blob, codecs.BOM_UTF8):
                 self.blob = TailBlob(self.blob, len(codecs.BOM_UTF8))

@@ -9,6 +9,7 @@ from lxml import etree
 
 import mm7bind as mm7
 from mm7bind.content import make_smil, new_content_id, sniff_type
+from mm7bind.profiles import CMCC
 
 GIF = b"GIF89a" + bytes(20)
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(20)
@@ -252,3 +253,44 @@ def test_a_long_received_name_is_shortened_before_its_extension():
     name = "二〇二七年度全国优秀营销方案汇编及附件说明（最终定稿版本，请勿外传，谢谢合作）第三部分.docx"
     saved = file_name(mm7.Part.from_bytes(b"PK\x03\x04" + bytes(20), "application/octet-stream", filename=name))
     assert saved.endswith("谢谢合作.docx") and len(saved.encode()) <= 120  # (not "….bin": the type says nothing)
+
+
+def test_a_smil_added_as_a_part_is_the_presentation(tmp_path):
+    (tmp_path / "mms.smil").write_bytes(b'<smil><body><par dur="3s"><img src="1.jpg" region="Image"/>'
+                                        b'<text src="1.txt" region="Text"/></par></body></smil>')
+    (tmp_path / "1.jpg").write_bytes(JPEG)
+    (tmp_path / "1.txt").write_bytes("第一页".encode())
+    for profile in (mm7.STANDARD, CMCC):  # (China Mobile's: no SMIL generated, related with one)
+        content = mm7.Content()
+        smil = content.add_file(tmp_path / "mms.smil")
+        content.add_file(tmp_path / "1.jpg")
+        content.add_file(tmp_path / "1.txt")
+        data, env = sent(content, profile)
+        got = env.body.content
+        assert data.count(b"Content-Type: application/smil") == 1  # not a generated one beside it
+        assert got.multipart_type == "related" and got.smil == smil and got.parts == content.parts[1:]
+        assert re.search(rb'start="<' + re.escape(smil.content_id.encode()) + rb'>"', data)
+    content = mm7.Content()
+    content.add_file(tmp_path / "mms.smil")  # its references are checked as those of a SMIL given as such
+    with pytest.raises(mm7.EncodeError, match="'1.jpg'"):
+        sent(content)
+
+
+def test_a_smil_file_is_told_by_its_doctype_or_a_comment_before_it():
+    doctype = b'<!DOCTYPE smil PUBLIC "-//W3C//DTD SMIL 2.0//EN" "http://www.w3.org/2001/SMIL20/SMIL20.dtd">\r\n'
+    for head in (doctype, b"<!-- made by an MMS composer -->\r\n"):
+        part = mm7.Part.from_bytes(head + b'<smil><body><par><img src="a.gif"/></par></body></smil>')
+        assert part.content_type == "application/smil"
+    assert sniff_type(b"<!-- a page -->\r\n<html><body>smile</body></html>", "a.html") == "text/html"
+
+
+def test_a_smil_written_on_chinese_windows_is_sent_with_its_charset(tmp_path):
+    # Notepad's "ANSI": GBK. Unlabelled, a handset reads it as UTF-8 and its src names no part.
+    (tmp_path / "mms.smil").write_bytes('<smil><body><par><img src="新年.jpg"/></par></body></smil>'.encode("gbk"))
+    content = mm7.Content(parts=[mm7.Part.from_bytes(JPEG, content_location="新年.jpg")])
+    content.smil = mm7.Part.from_file(tmp_path / "mms.smil")
+    assert content.smil.charset == "gb2312"
+    data, env = sent(content)
+    assert b'Content-Type: application/smil; charset="gb2312"' in data
+    assert env.body.content.smil.text_value == '<smil><body><par><img src="新年.jpg"/></par></body></smil>'
+    assert mm7.Part.from_bytes(b"<smil/>", charset="utf-8").charset == "utf-8"  # a label given is kept

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import mm7bind as mm7
+from mm7bind.profiles import CMCC
 from mm7bind.validation import validate_element
 from mm7bind.xmlsafe import parse_xml
 
@@ -225,3 +226,16 @@ def test_an_address_id_used_twice_is_refused(engine):
     data = mm7.encode_envelope(mm7.SubmitReq(recipients=[first, second]), transaction_id="t",
                                version="REL-5-MM7-1-5", engine=engine, style=dropping)
     assert b"r1" not in data
+
+
+@pytest.mark.parametrize("content_id", ['a"b@sp', "a\\b@sp"])
+def test_a_root_content_id_with_a_quote_or_backslash_is_escaped_in_start(content_id):
+    content = mm7.Content(parts=[mm7.Part.from_bytes(b"GIF89a" + bytes(20), content_id=content_id), mm7.Part.text("hi")],
+                          multipart_type="related")
+    for profile in (CMCC, mm7.STANDARD.replace(soap_content_id=content_id.replace("@", "-soap@"))):
+        out = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=content), transaction_id="t",
+                         profile=profile)
+        env = mm7.decode(out.to_bytes(), out.content_type)
+        assert env.deviations == []  # (the start parameters, read back, name the parts they should)
+        got = env.body.content
+        assert got.parts == content.parts and got.multipart_type == "related"
