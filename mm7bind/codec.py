@@ -311,13 +311,32 @@ def quoted_printable(data: bytes) -> bytes:
 
     lines = data.split(b"\r\n")
     if any(b"\r" in line or b"\n" in line for line in lines):
-        return soft(binascii.b2a_qp(data, quotetabs=True, istext=False))
+        return _qp_escaped(data)
     out = []
     for line in lines:
         enc = soft(binascii.b2a_qp(line, quotetabs=False, istext=False))
         if enc.endswith((b" ", b"\t")):  # trailing white space would be stripped in transit
             enc = enc[:-1] + b"=%02X" % enc[-1]
         out.append(enc)
+    return b"\r\n".join(out)
+
+
+_QP_BYTES = [bytes([b]) if 33 <= b <= 126 and b != 0x3D else b"=%02X" % b for b in range(256)]
+
+
+def _qp_escaped(data: bytes) -> bytes:
+    """Quoted-printable with every byte but printable ASCII escaped (CR, LF, space and tab
+    included), in lines of at most 76 characters (RFC 2045 §6.7). Not binascii's, which writes
+    lines of 77 and 78 now and then ("a\\n" 38 times, say)."""
+    enc = b"".join([_QP_BYTES[b] for b in data])
+    out, pos = [], 0
+    while len(enc) - pos > 76:
+        cut = pos + 75
+        escape = enc.rfind(b"=", cut - 2, cut)  # (an escape is never cut in two)
+        cut = escape if escape >= 0 else cut
+        out.append(enc[pos:cut] + b"=")
+        pos = cut
+    out.append(enc[pos:])
     return b"\r\n".join(out)
 
 
