@@ -205,6 +205,9 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
     container = OutPart([("Content-Type", ctype), ("Content-ID", f"<{container_id}>")], boundary=inner)
     container.children = [_leaf(p, profile) for p in leaves]
     _check_unique_ids(leaves, container_id, soap_id)
+    fixed = [b for b in (profile.boundary, profile.inner_boundary) if b]
+    if fixed:
+        _check_not_in_payloads([soap_part, *container.children], fixed)
     segments = write_multipart([soap_part, container], outer, profile.mime_preamble)
     content_type = f'multipart/related; boundary="{outer}"; type="text/xml"; start={_quote(f"<{soap_id}>")}'
     sent = Content(parts=list(content.parts), smil=smil, content_id=container_id, multipart_type=mtype)
@@ -237,6 +240,31 @@ def _check_unique_ids(leaves: list[Part], container_id: str, soap_id: str) -> No
                     else f"has the Content-ID <{part.content_id}> of the SOAP part or of the content")
             raise EncodeError(f"{part!r} {what}: each part needs its own")
         seen[key] = part
+
+
+def _check_not_in_payloads(parts: list[OutPart], boundaries: list[str]) -> None:
+    """A boundary the profile fixes is known to all: a Subject or a text holding its delimiter
+    would end the part there and start one of the writer's choosing (readers take a delimiter
+    after a bare LF too). A random boundary is in no content; base64 has no "-" to make one."""
+    delimiters = [b"--" + b.encode("ascii", "replace") for b in boundaries]
+    overlap = max(map(len, delimiters)) - 1
+    for part in parts:
+        payload = part.payload
+        if isinstance(payload, _Encoded):
+            if payload.cte == "base64":
+                continue
+            chunks = payload.blob.chunks()
+        else:
+            chunks = [payload or b""]
+        tail = b""
+        for chunk in chunks:
+            window = tail + bytes(chunk)
+            found = next((d for d in delimiters if d in window), None)
+            if found is not None:
+                what = dict(part.headers).get("Content-ID", "")
+                raise EncodeError(f"the part with Content-ID {what} holds {found.decode('ascii', 'replace')!r}, the "
+                                  "delimiter of a boundary the profile fixes: it would end the part there")
+            tail = window[-overlap:] if overlap else b""
 
 
 def _checked_id(what: object, content_id: str) -> str:

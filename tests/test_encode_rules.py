@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import mm7bind as mm7
-from mm7bind.profiles import CMCC
+from mm7bind.profiles import CMCC, CMCC_SDK
 from mm7bind.validation import validate_element
 from mm7bind.xmlsafe import parse_xml
 
@@ -239,3 +239,27 @@ def test_a_root_content_id_with_a_quote_or_backslash_is_escaped_in_start(content
         assert env.deviations == []  # (the start parameters, read back, name the parts they should)
         got = env.body.content
         assert got.parts == content.parts and got.multipart_type == "related"
+
+
+def test_content_holding_a_fixed_boundary_is_refused(tmp_path):
+    # China Mobile's SDK boundaries are public: a Subject or a text with one would end its part
+    # there, and what follows would be parts of the writer's choosing.
+    injected = "\n--SubPart_7452684322002_77645\r\nContent-Type: image/gif\r\n\r\nGIF89a"
+    (tmp_path / "big.txt").write_bytes(b"x" * 300_000 + injected.encode() + b"x" * 300_000)  # (read in chunks)
+    cases = [("x\n----NextPart_0_2817_24856\nContent-Type: text/plain\n\nboo", mm7.Part.text("hi")),
+             ("ok", mm7.Part.text("hello" + injected)), ("ok", mm7.Part.from_file(tmp_path / "big.txt"))]
+    for subject, part in cases:
+        msg = mm7.SubmitReq(recipients=["+8613800000000"], subject=subject, content=mm7.Content(parts=[part]))
+        with pytest.raises(mm7.EncodeError, match="delimiter of a boundary the profile fixes"):
+            mm7.encode(msg, transaction_id="t", profile=CMCC_SDK.replace(max_message_size=None))
+        mm7.encode(msg, transaction_id="t", profile=CMCC.replace(max_message_size=None))  # (random boundaries)
+
+
+def test_text_near_a_fixed_boundary_or_in_base64_is_sent():
+    for profile, text in [(CMCC_SDK, "-- SubPart_7452684322002_77645"),
+                          (CMCC_SDK.replace(transfer_encoding="base64"), "\n--SubPart_7452684322002_77645")]:
+        msg = mm7.SubmitReq(recipients=["+8613800000000"], subject="--SubPart_7452684322002_7764",
+                            content=mm7.Content(parts=[mm7.Part.text(text)]))
+        out = mm7.encode(msg, transaction_id="t", profile=profile)
+        env = mm7.decode(out.to_bytes(), out.content_type)
+        assert env.body.content.parts[0].text_value == text and env.body.subject == "--SubPart_7452684322002_7764"
