@@ -87,6 +87,10 @@ def encode(
     """The HTTP body and headers for `body` as `profile` wants it."""
     version = versions.get(version or profile.version)
     content: Content | None = getattr(body, "content", None)
+    if content is not None and not isinstance(content, Content):
+        # (a list of parts, a text: refused as any value that cannot be sent, not an AttributeError from within)
+        raise EncodeError(f"{type(body).__name__}.content must be a Content, not {type(content).__name__} "
+                          "(Content(parts=[...]) holds parts, Content().add_text(...) a text)")
     if content is not None and not content.parts and content.smil is None:
         content = None
     smil = container_id = content_ref = None

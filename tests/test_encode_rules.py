@@ -263,3 +263,10 @@ def test_text_near_a_fixed_boundary_or_in_base64_is_sent():
         out = mm7.encode(msg, transaction_id="t", profile=profile)
         env = mm7.decode(out.to_bytes(), out.content_type)
         assert env.body.content.parts[0].text_value == text and env.body.subject == "--SubPart_7452684322002_7764"
+
+
+@pytest.mark.parametrize("content", ["新年快乐", [mm7.Part.text("新年快乐")]])
+def test_content_that_is_no_content_is_an_encode_error(content):
+    msg = mm7.SubmitReq(recipients=["+8613800000000"], content=content)
+    with pytest.raises(mm7.EncodeError, match=f"SubmitReq.content must be a Content, not {type(content).__name__}"):
+        mm7.encode(msg, transaction_id="t")
