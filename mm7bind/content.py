@@ -481,6 +481,20 @@ def text_charset(blob: Blob, if_ascii: str | None = "utf-8") -> str | None:
     return if_ascii if head.isascii() else "utf-8"
 
 
+def _path_name(path: Path) -> str:
+    """A file's name as text. A name whose bytes the file system's encoding cannot read (GBK names
+    from an archive made on Chinese Windows, on a UTF-8 system) comes with surrogates, which no
+    header can carry: its bytes are read as a raw name in a part's headers is (UTF-8, else GBK)."""
+    name = path.name
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        from .mime import _decode_header_bytes  # noqa: PLC0415 (mime builds on this module)
+
+        name = _decode_header_bytes(os.fsencode(name))
+    return name
+
+
 def _starts_with(blob: Blob, prefix: bytes) -> bool:
     with blob.open() as fp:
         return fp.read(len(prefix)) == prefix
@@ -565,10 +579,11 @@ class Part:
     def from_file(cls, path: str | os.PathLike, content_type: str | None = None, **kw) -> Part:
         path = Path(path)
         blob = FileBlob(path)
+        name = _path_name(path)
         if content_type is None:
-            content_type = sniff_blob_type(blob, path.name)
-        kw.setdefault("filename", path.name)
-        kw.setdefault("content_location", path.name)
+            content_type = sniff_blob_type(blob, name)
+        kw.setdefault("filename", name)
+        kw.setdefault("content_location", name)
         return cls(blob, content_type, **kw)._with_found_charset("charset" in kw)
 
     @classmethod

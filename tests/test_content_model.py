@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 
 import pytest
 from lxml import etree
@@ -294,3 +296,24 @@ def test_a_smil_written_on_chinese_windows_is_sent_with_its_charset(tmp_path):
     assert b'Content-Type: application/smil; charset="gb2312"' in data
     assert env.body.content.smil.text_value == '<smil><body><par><img src="新年.jpg"/></par></body></smil>'
     assert mm7.Part.from_bytes(b"<smil/>", charset="utf-8").charset == "utf-8"  # a label given is kept
+
+
+def test_a_file_whose_name_is_gbk_bytes_is_sent_under_that_name(tmp_path):
+    # An archive made on Chinese Windows, unpacked on a UTF-8 system: the names are GBK bytes,
+    # which Python gives as surrogates, and no header can carry those.
+    if sys.getfilesystemencoding().lower() not in ("utf-8", "utf8"):
+        pytest.skip("the file system's names are not read as UTF-8 here")
+    try:
+        for name, data in (("新年.jpg", JPEG), ("祝福.txt", "新年快乐".encode("gbk"))):
+            with open(os.path.join(os.fsencode(tmp_path), name.encode("gbk")), "wb") as out:
+                out.write(data)
+    except OSError:
+        pytest.skip("this file system takes no names that are not UTF-8")
+    content = mm7.Content()
+    for name in os.listdir(tmp_path):  # (as an SP's script finds them)
+        content.add_file(tmp_path / name)
+    for names in ("rfc2231", "rfc2047"):
+        _, env = sent(content, mm7.Profile(filename_encoding=names))
+        got = {p.filename: p for p in env.body.content.parts}
+        assert sorted(got) == ["新年.jpg", "祝福.txt"] and all(p.content_location == n for n, p in got.items())
+        assert got["新年.jpg"].content_type == "image/jpeg" and got["祝福.txt"].text_value == "新年快乐"
