@@ -25,6 +25,7 @@ from .content import (
     Content,
     Part,
     dangling_references,
+    ensure_content_id,
     location_name,
     make_smil,
     new_content_id,
@@ -199,8 +200,7 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
     if mtype == "related":
         # RFC 2387: the root (the SMIL, else the first part) is named by start, its type by type.
         root = leaves[0]
-        if root.content_id is None:
-            root.content_id = new_content_id("smil" if root is smil else "part")
+        ensure_content_id(root, "smil" if root is smil else "part")
         # (an id may hold '"' or a backslash: escaped, they do not end the parameter early)
         ctype = (f'multipart/related; type="{root.content_type}"; start={_quote(f"<{root.content_id}>")}; '
                  f'boundary="{inner}"')
@@ -282,7 +282,7 @@ def _checked_id(what: object, content_id: str) -> str:
 
 def _leaf(part: Part, profile: Profile) -> OutPart:
     if not part.content_id:
-        part.content_id = new_content_id(part.filename or part.kind)  # safe as made
+        ensure_content_id(part, part.filename or part.kind)  # safe as made
     else:
         _checked_id(part, part.content_id)
     ctype = part.content_type

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -533,6 +534,22 @@ def new_content_id(hint: str = "part") -> str:
 _SAFE_HINTS: dict[str, str] = {}
 
 
+def ensure_content_id(part: Part, hint: str) -> str:
+    """The part's Content-ID, given it one (`new_content_id(hint)`) if it has none. Once only,
+    whatever the threads: one Content goes to many recipients at once (`send_bulk`), and a
+    SMIL naming the id one thread gave, beside a header with the id another gave, is a blank slide."""
+    cid = part.content_id
+    if not cid:
+        with _ID_LOCK:
+            if not part.content_id:
+                part.content_id = new_content_id(hint)
+            cid = part.content_id
+    return cid
+
+
+_ID_LOCK = threading.Lock()
+
+
 class _Ids:
     def __init__(self) -> None:
         self.reset()
@@ -769,10 +786,9 @@ def make_smil(parts: list[Part], width: int = 176, height: int = 208, duration_m
         kind = smil_kind(p)
         if kind is None:
             continue
-        if p.content_id is None:
-            p.content_id = new_content_id(p.filename or kind)
+        cid = ensure_content_id(p, p.filename or kind)
         length = durations.duration_ms(p.blob) if kind in ("audio", "video") else None
-        shown.append((kind, p.content_id, length))
+        shown.append((kind, cid, length))
     key = (tuple(shown), width, height, duration_ms)
     text = _SMIL_TEXTS.get(key)
     if text is None:  # the same parts are often sent again and again (bulk sending)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 
 import pytest
 from lxml import etree
 
 import mm7bind as mm7
+from mm7bind import content as content_module
 from mm7bind.content import make_smil, new_content_id, sniff_type
 from mm7bind.profiles import CMCC
 
@@ -317,3 +319,37 @@ def test_a_file_whose_name_is_gbk_bytes_is_sent_under_that_name(tmp_path):
         got = {p.filename: p for p in env.body.content.parts}
         assert sorted(got) == ["新年.jpg", "祝福.txt"] and all(p.content_location == n for n, p in got.items())
         assert got["新年.jpg"].content_type == "image/jpeg" and got["祝福.txt"].text_value == "新年快乐"
+
+
+def test_one_content_sent_from_several_threads_names_each_part_once(monkeypatch):
+    # send_bulk encodes one Content for several recipients at once: two threads that both found
+    # a part without an id gave it two, and a message's SMIL could name the one its header lost.
+    made: list[str] = []
+    both_inside = threading.Barrier(2)
+    real_new_content_id = content_module.new_content_id
+
+    def new_id_with_the_other_thread_waiting(hint: str = "part") -> str:
+        made.append(hint)
+        try:
+            both_inside.wait(timeout=1)  # (the other thread gets here too unless it is kept out)
+        except threading.BrokenBarrierError:
+            pass
+        return real_new_content_id(hint)
+
+    monkeypatch.setattr(content_module, "new_content_id", new_id_with_the_other_thread_waiting)
+    content = mm7.Content(parts=[mm7.Part.from_bytes(GIF, filename="新年.gif")])
+    sent_bodies: list[bytes] = []
+
+    def send() -> None:
+        out = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=content), transaction_id="t")
+        sent_bodies.append(out.to_bytes())
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert made.count("新年.gif") == 1
+    for data in sent_bodies:
+        assert re.findall(rb'<img src="cid:([^"]+)"', data) == [content.parts[0].content_id.encode()]
+        assert b"Content-ID: <" + content.parts[0].content_id.encode() + b">" in data
