@@ -106,6 +106,9 @@ def encode(
         if smil is not None:
             _check_references(content, smil)
         if smil is None and profile.auto_smil and any(smil_kind(p) for p in content.parts):
+            for part in content.parts:  # (checked before a SMIL names them, as their headers will)
+                if part.content_id:
+                    _checked_id(part, part.content_id)
             smil = make_smil(content.parts)
         container_id = _checked_id("the content", content.content_id) if content.content_id else None
         # Content read from flat parts has the id its href gave, a part's own (the SMIL's, say): the
@@ -222,7 +225,8 @@ _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # RFC 2045's token
 _SUBTYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # a multipart subtype as we write it
 _MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")
 _CHARSET = re.compile(_TOKEN)
-_NOT_IN_ID = re.compile(r"[\x00-\x1f\x7f<>]")
+_NOT_IN_ID = re.compile(r"[\x00-\x1f\x7f<>\ud800-\udfff]")  # (a lone surrogate: no charset writes it)
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _GOOD_TYPES: set[str] = set()  # content types already checked (they repeat)
 _LOOSE_TYPE = re.compile(rf'\s*"?\s*({_TOKEN})\s*/\s*({_TOKEN})')  # spaces around "/", quotes, junk after
 
@@ -276,7 +280,7 @@ def _checked_id(what: object, content_id: str) -> str:
     of the sender's choosing, a '>' would end the id early."""
     if not content_id or content_id.strip() != content_id or _NOT_IN_ID.search(content_id):
         raise EncodeError(f"{what}: Content-ID {content_id!r} cannot be sent (empty, a control character, < or >, "
-                          "or white space around it, which readers strip)")
+                          "a lone surrogate, or white space around it, which readers strip)")
     return content_id
 
 
@@ -296,6 +300,9 @@ def _leaf(part: Part, profile: Profile) -> OutPart:
         if not _CHARSET.fullmatch(part.charset):
             raise EncodeError(f"{part!r}: charset {part.charset!r} is not a charset name")
         ctype += f'; charset="{_charset_param(part.charset)}"'
+    for what, name in (("file name", part.filename), ("Content-Location", part.content_location)):
+        if name and _SURROGATE.search(name):  # (os.listdir's for bytes it cannot read, say)
+            raise EncodeError(f"{part!r}: {what} {name!r} holds a lone surrogate, which no charset writes")
     if part.filename:
         ctype += format_filename_params("name", part.filename, profile.filename_encoding)
     cte = profile.transfer_encoding

@@ -270,3 +270,13 @@ def test_content_that_is_no_content_is_an_encode_error(content):
     msg = mm7.SubmitReq(recipients=["+8613800000000"], content=content)
     with pytest.raises(mm7.EncodeError, match=f"SubmitReq.content must be a Content, not {type(content).__name__}"):
         mm7.encode(msg, transaction_id="t")
+
+
+@pytest.mark.parametrize("field", ["filename", "content_location", "content_id"])
+def test_a_name_with_a_lone_surrogate_is_an_encode_error(field):
+    # (what os.listdir gives for bytes it cannot read, or JSON's "\udcd0": no charset writes it)
+    part = mm7.Part.from_bytes(b"GIF89a" + bytes(20), **{field: "\udcd0\udcc2.gif"})
+    msg = mm7.SubmitReq(recipients=["+8613800000000"], content=mm7.Content(parts=[part]))
+    for names in ("rfc2231", "rfc2047"):
+        with pytest.raises(mm7.EncodeError, match="lone surrogate"):
+            mm7.encode(msg, transaction_id="t", profile=mm7.Profile(filename_encoding=names))
