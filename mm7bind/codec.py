@@ -97,6 +97,9 @@ def encode(
     smil = container_id = content_ref = None
     if content is not None:
         smil = content.smil
+        if smil is not None and smil.kind != "smil":  # (Part.text's type is text/plain)
+            raise EncodeError(f"the SMIL {smil!r} is typed {smil.content_type}: handsets would show it as such, not "
+                              "play it (a SMIL is application/smil: Part.text(..., content_type='application/smil'))")
         if smil is None:
             # A SMIL added as a part (add_file("mms.smil")) is the presentation, as readers take it:
             # sent as the root, not beside a generated one (which handsets would show instead).

@@ -504,7 +504,7 @@ def _starts_with(blob: Blob, prefix: bytes) -> bool:
 def media_kind(content_type: str) -> str:
     """'text', 'image', 'audio', 'video', 'smil' or 'other'."""
     ctype = content_type.split(";", 1)[0].strip().lower()
-    if ctype == "application/smil":
+    if ctype in ("application/smil", "application/smil+xml"):  # (the second: RFC 4536's name)
         return "smil"
     major = ctype.split("/", 1)[0]
     return major if major in ("text", "image", "audio", "video") else "other"

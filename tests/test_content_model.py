@@ -353,3 +353,13 @@ def test_one_content_sent_from_several_threads_names_each_part_once(monkeypatch)
     for data in sent_bodies:
         assert re.findall(rb'<img src="cid:([^"]+)"', data) == [content.parts[0].content_id.encode()]
         assert b"Content-ID: <" + content.parts[0].content_id.encode() + b">" in data
+
+
+def test_a_smil_given_as_text_is_refused_and_one_typed_smil_xml_is_a_smil():
+    text = '<smil><body><par><text src="cid:t"/></par></body></smil>'
+    content = mm7.Content(parts=[mm7.Part.text("你好", content_id="t")], smil=mm7.Part.text(text))  # (text/plain)
+    with pytest.raises(mm7.EncodeError, match="typed text/plain"):
+        sent(content)
+    content.smil = mm7.Part.text(text, content_type="application/smil+xml")  # (RFC 4536's name for it)
+    data, env = sent(content)
+    assert b'type="application/smil+xml"' in data and env.body.content.smil == content.smil
