@@ -122,6 +122,10 @@ def encode(
         if profile.content_href:
             allow = body.content_ref.allow_adaptations if body.content_ref else True
             content_ref = m.ContentRef(href="cid:" + container_id, allow_adaptations=allow)
+        elif getattr(body, "content_ref", None) is not None:
+            # No href, as the profile wants: not the message's own either (one read from a DeliverReq
+            # names a part of that message, none of this one's).
+            body = dataclasses.replace(body, content_ref=None)
     if isinstance(body, m.Message) and profile.mm7_version and body.mm7_version is None:
         body = dataclasses.replace(body, mm7_version=profile.mm7_version)
     if isinstance(body, m.Message) and not profile.plus_in_numbers:

@@ -280,3 +280,15 @@ def test_a_name_with_a_lone_surrogate_is_an_encode_error(field):
     for names in ("rfc2231", "rfc2047"):
         with pytest.raises(mm7.EncodeError, match="lone surrogate"):
             mm7.encode(msg, transaction_id="t", profile=mm7.Profile(filename_encoding=names))
+
+
+def test_a_profile_without_content_href_writes_no_href_the_message_brought():
+    # A DeliverReq's content and href, sent on: the href names a part of that message alone.
+    msg = mm7.SubmitReq(recipients=["+8613800000000"], content=mm7.Content(parts=[mm7.Part.text("hi")]),
+                        content_ref=mm7.ContentRef(href="cid:forwarded@mmsc", allow_adaptations=False))
+    out = mm7.encode(msg, transaction_id="t", profile=CMCC_SDK)
+    env = mm7.decode(out.to_bytes(), out.content_type)
+    assert b"<Content" not in out.to_bytes() and env.body.content.parts[0].text_value == "hi"
+    assert msg.content_ref.href == "cid:forwarded@mmsc"  # (the caller's message unchanged)
+    out = mm7.encode(msg, transaction_id="t", profile=CMCC)  # (with an href: this message's own)
+    assert mm7.decode(out.to_bytes(), out.content_type).body.content_ref.href == "cid:" + out.content.content_id
