@@ -485,7 +485,8 @@ def text_charset(blob: Blob, if_ascii: str | None = "utf-8") -> str | None:
 def _path_name(path: Path) -> str:
     """A file's name as text. A name whose bytes the file system's encoding cannot read (GBK names
     from an archive made on Chinese Windows, on a UTF-8 system) comes with surrogates, which no
-    header can carry: its bytes are read as a raw name in a part's headers is (UTF-8, else GBK)."""
+    header can carry: its bytes are read as those of a raw name in a part's headers are (UTF-8,
+    else GBK)."""
     name = path.name
     try:
         name.encode("utf-8")
