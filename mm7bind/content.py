@@ -497,6 +497,23 @@ def _path_name(path: Path) -> str:
     return name
 
 
+def _declared_charset(blob: Blob) -> str | None:
+    """The encoding an XML document's declaration names, when it is one of 8 bits that Python
+    knows (a declared "utf-16" on 8-bit text is a slip, as `xmlsafe` finds); else None."""
+    from .xmlsafe import _DECL, _ENCODING, charset_codec  # noqa: PLC0415
+
+    with blob.open() as fp:
+        head = fp.read(400).removeprefix(codecs.BOM_UTF8).decode("latin-1")
+    decl = _DECL.match(head)
+    found = _ENCODING.search(decl.group(2)) if decl else None
+    label = found.group(1).strip() if found else ""
+    codec = charset_codec(label)[0] if re.fullmatch(r"[A-Za-z][A-Za-z0-9._:-]*", label) else None
+    try:
+        return label if codec and "<?".encode(codec) == b"<?" else None
+    except (LookupError, UnicodeError):
+        return None
+
+
 def _starts_with(blob: Blob, prefix: bytes) -> bool:
     with blob.open() as fp:
         return fp.read(len(prefix)) == prefix
@@ -620,8 +637,9 @@ class Part:
         A UTF-8 byte order mark (Windows editors write one) goes: labelled UTF-8, the text needs
         none, and a handset that shows it shows a stray sign before the first word."""
         if not given and self.charset is None and self.kind in ("text", "smil"):
-            self.charset = text_charset(self.blob)
-            if self.charset == "utf-8" and _starts_with(self.blob, codecs.BOM_UTF8):
+            # (a SMIL's XML declaration names it: "图片" in GBK is valid UTF-8 too, and read so)
+            self.charset = (_declared_charset(self.blob) if self.kind == "smil" else None) or text_charset(self.blob)
+            if (self.charset or "").lower() == "utf-8" and _starts_with(self.blob, codecs.BOM_UTF8):
                 self.blob = TailBlob(self.blob, len(codecs.BOM_UTF8))
         return self
 

@@ -298,6 +298,14 @@ def test_a_smil_written_on_chinese_windows_is_sent_with_its_charset(tmp_path):
     assert b'Content-Type: application/smil; charset="gb2312"' in data
     assert env.body.content.smil.text_value == '<smil><body><par><img src="新年.jpg"/></par></body></smil>'
     assert mm7.Part.from_bytes(b"<smil/>", charset="utf-8").charset == "utf-8"  # a label given is kept
+    # "图片" in GBK is valid UTF-8 as well ("ͼƬ"): a declaration that names the charset is believed.
+    declared = '<?xml version="1.0" encoding="GB2312"?><smil><body><par><img src="图片.jpg"/></par></body></smil>'
+    content = mm7.Content(parts=[mm7.Part.from_bytes(JPEG, content_location="图片.jpg")],
+                          smil=mm7.Part.from_bytes(declared.encode("gbk")))
+    assert content.smil.charset == "GB2312"
+    assert sent(content)[1].body.content.smil.text_value == declared
+    undeclarable = mm7.Part.from_bytes(b'<?xml version="1.0" encoding="utf-16"?><smil/>')  # (8-bit: a slip)
+    assert undeclarable.charset == "utf-8"
 
 
 def test_a_file_whose_name_is_gbk_bytes_is_sent_under_that_name(tmp_path):
