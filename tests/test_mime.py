@@ -675,7 +675,8 @@ def test_binary_payloads_survive_byte_exact(payloads, cte):
 
 
 @settings(max_examples=200, deadline=None)
-@given(payload=PAYLOAD)
+@given(payload=st.one_of(PAYLOAD, st.tuples(st.sampled_from([b"a\n", b"\na", b"ab\n", b" \n", b"\xff\r"]),
+                                            st.integers(0, 60)).map(lambda unit_times: unit_times[0] * unit_times[1])))
 def test_quoted_printable_lines_are_never_longer_than_76_characters(payload):
     assert binascii.a2b_qp(quoted_printable(payload)) == payload
     assert max(len(line) for line in quoted_printable(payload).split(b"\r\n")) <= 76  # RFC 2045 §6.7
