@@ -25,6 +25,7 @@ from .content import (
     Content,
     Part,
     dangling_references,
+    ensure_content_id,
     location_name,
     make_smil,
     new_content_id,
@@ -40,6 +41,7 @@ from .mime import (
     MimeLimits,
     OutPart,
     _Encoded,
+    _quote,
     format_filename_params,
     header_fields,
     new_boundaries,
@@ -86,14 +88,30 @@ def encode(
     """The HTTP body and headers for `body` as `profile` wants it."""
     version = versions.get(version or profile.version)
     content: Content | None = getattr(body, "content", None)
+    if content is not None and not isinstance(content, Content):
+        # (a list of parts, a text: refused as any value that cannot be sent, not an AttributeError from within)
+        raise EncodeError(f"{type(body).__name__}.content must be a Content, not {type(content).__name__} "
+                          "(Content(parts=[...]) holds parts, Content().add_text(...) a text)")
     if content is not None and not content.parts and content.smil is None:
         content = None
     smil = container_id = content_ref = None
     if content is not None:
         smil = content.smil
+        if smil is not None and smil.kind != "smil":  # (Part.text's type is text/plain)
+            raise EncodeError(f"the SMIL {smil!r} is typed {smil.content_type}: handsets would show it as such, not "
+                              "play it (a SMIL is application/smil: Part.text(..., content_type='application/smil'))")
+        if smil is None:
+            # A SMIL added as a part (add_file("mms.smil")) is the presentation, as readers take it:
+            # sent as the root, not beside a generated one (which handsets would show instead).
+            smil = next((p for p in content.parts if p.kind == "smil"), None)
+            if smil is not None:
+                content = dataclasses.replace(content, parts=[p for p in content.parts if p is not smil], smil=smil)
         if smil is not None:
             _check_references(content, smil)
         if smil is None and profile.auto_smil and any(smil_kind(p) for p in content.parts):
+            for part in content.parts:  # (checked before a SMIL names them, as their headers will)
+                if part.content_id:
+                    _checked_id(part, part.content_id)
             smil = make_smil(content.parts)
         container_id = _checked_id("the content", content.content_id) if content.content_id else None
         # Content read from flat parts has the id its href gave, a part's own (the SMIL's, say): the
@@ -104,6 +122,10 @@ def encode(
         if profile.content_href:
             allow = body.content_ref.allow_adaptations if body.content_ref else True
             content_ref = m.ContentRef(href="cid:" + container_id, allow_adaptations=allow)
+        elif getattr(body, "content_ref", None) is not None:
+            # No href, as the profile wants: not the message's own either (one read from a DeliverReq
+            # names a part of that message, none of this one's).
+            body = dataclasses.replace(body, content_ref=None)
     if isinstance(body, m.Message) and profile.mm7_version and body.mm7_version is None:
         body = dataclasses.replace(body, mm7_version=profile.mm7_version)
     if isinstance(body, m.Message) and not profile.plus_in_numbers:
@@ -188,17 +210,20 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
     if mtype == "related":
         # RFC 2387: the root (the SMIL, else the first part) is named by start, its type by type.
         root = leaves[0]
-        if root.content_id is None:
-            root.content_id = new_content_id("smil" if root is smil else "part")
-        ctype = (f'multipart/related; type="{root.content_type}"; start="<{root.content_id}>"; '
+        ensure_content_id(root, "smil" if root is smil else "part")
+        # (an id may hold '"' or a backslash: escaped, they do not end the parameter early)
+        ctype = (f'multipart/related; type="{root.content_type}"; start={_quote(f"<{root.content_id}>")}; '
                  f'boundary="{inner}"')
     else:
         ctype = f'multipart/{mtype}; boundary="{inner}"'  # (mixed: the SMIL, if any, is one part among them)
     container = OutPart([("Content-Type", ctype), ("Content-ID", f"<{container_id}>")], boundary=inner)
     container.children = [_leaf(p, profile) for p in leaves]
     _check_unique_ids(leaves, container_id, soap_id)
+    fixed = [b for b in (profile.boundary, profile.inner_boundary) if b]
+    if fixed:
+        _check_not_in_payloads([soap_part, *container.children], fixed)
     segments = write_multipart([soap_part, container], outer, profile.mime_preamble)
-    content_type = f'multipart/related; boundary="{outer}"; type="text/xml"; start="<{soap_id}>"'
+    content_type = f'multipart/related; boundary="{outer}"; type="text/xml"; start={_quote(f"<{soap_id}>")}'
     sent = Content(parts=list(content.parts), smil=smil, content_id=container_id, multipart_type=mtype)
     return HttpMessage(content_type, Body(segments), {}, sent)
 
@@ -207,7 +232,8 @@ _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # RFC 2045's token
 _SUBTYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # a multipart subtype as we write it
 _MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")
 _CHARSET = re.compile(_TOKEN)
-_NOT_IN_ID = re.compile(r"[\x00-\x1f\x7f<>]")
+_NOT_IN_ID = re.compile(r"[\x00-\x1f\x7f<>\ud800-\udfff]")  # (a lone surrogate: no charset writes it)
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _GOOD_TYPES: set[str] = set()  # content types already checked (they repeat)
 _LOOSE_TYPE = re.compile(rf'\s*"?\s*({_TOKEN})\s*/\s*({_TOKEN})')  # spaces around "/", quotes, junk after
 
@@ -231,18 +257,43 @@ def _check_unique_ids(leaves: list[Part], container_id: str, soap_id: str) -> No
         seen[key] = part
 
 
+def _check_not_in_payloads(parts: list[OutPart], boundaries: list[str]) -> None:
+    """A boundary the profile fixes is known to all: a Subject or a text holding its delimiter
+    would end the part there and start one of the writer's choosing (readers take a delimiter
+    after a bare LF too). A random boundary is in no content; base64 has no "-" to make one."""
+    delimiters = [b"--" + b.encode("ascii", "replace") for b in boundaries]
+    overlap = max(map(len, delimiters)) - 1
+    for part in parts:
+        payload = part.payload
+        if isinstance(payload, _Encoded):
+            if payload.cte == "base64":
+                continue
+            chunks = payload.blob.chunks()
+        else:
+            chunks = [payload or b""]
+        tail = b""
+        for chunk in chunks:
+            window = tail + bytes(chunk)
+            found = next((d for d in delimiters if d in window), None)
+            if found is not None:
+                what = dict(part.headers).get("Content-ID", "")
+                raise EncodeError(f"the part with Content-ID {what} holds {found.decode('ascii', 'replace')!r}, the "
+                                  "delimiter of a boundary the profile fixes: it would end the part there")
+            tail = window[-overlap:] if overlap else b""
+
+
 def _checked_id(what: object, content_id: str) -> str:
     """A Content-ID as it may be written between angle brackets: a line break would start a header
     of the sender's choosing, a '>' would end the id early."""
     if not content_id or content_id.strip() != content_id or _NOT_IN_ID.search(content_id):
         raise EncodeError(f"{what}: Content-ID {content_id!r} cannot be sent (empty, a control character, < or >, "
-                          "or white space around it, which readers strip)")
+                          "a lone surrogate, or white space around it, which readers strip)")
     return content_id
 
 
 def _leaf(part: Part, profile: Profile) -> OutPart:
     if not part.content_id:
-        part.content_id = new_content_id(part.filename or part.kind)  # safe as made
+        ensure_content_id(part, part.filename or part.kind)  # safe as made
     else:
         _checked_id(part, part.content_id)
     ctype = part.content_type
@@ -256,6 +307,9 @@ def _leaf(part: Part, profile: Profile) -> OutPart:
         if not _CHARSET.fullmatch(part.charset):
             raise EncodeError(f"{part!r}: charset {part.charset!r} is not a charset name")
         ctype += f'; charset="{_charset_param(part.charset)}"'
+    for what, name in (("file name", part.filename), ("Content-Location", part.content_location)):
+        if name and _SURROGATE.search(name):  # (os.listdir's for bytes it cannot read, say)
+            raise EncodeError(f"{part!r}: {what} {name!r} holds a lone surrogate, which no charset writes")
     if part.filename:
         ctype += format_filename_params("name", part.filename, profile.filename_encoding)
     cte = profile.transfer_encoding
@@ -303,13 +357,32 @@ def quoted_printable(data: bytes) -> bytes:
 
     lines = data.split(b"\r\n")
     if any(b"\r" in line or b"\n" in line for line in lines):
-        return soft(binascii.b2a_qp(data, quotetabs=True, istext=False))
+        return _qp_escaped(data)
     out = []
     for line in lines:
         enc = soft(binascii.b2a_qp(line, quotetabs=False, istext=False))
         if enc.endswith((b" ", b"\t")):  # trailing white space would be stripped in transit
             enc = enc[:-1] + b"=%02X" % enc[-1]
         out.append(enc)
+    return b"\r\n".join(out)
+
+
+_QP_BYTES = [bytes([b]) if 33 <= b <= 126 and b != 0x3D else b"=%02X" % b for b in range(256)]
+
+
+def _qp_escaped(data: bytes) -> bytes:
+    """Quoted-printable with every byte but printable ASCII escaped (CR, LF, space and tab
+    included), in lines of at most 76 characters (RFC 2045 §6.7). Not binascii's, which writes
+    lines of 77 and 78 now and then ("a\\n" 38 times, say)."""
+    enc = b"".join([_QP_BYTES[b] for b in data])
+    out, pos = [], 0
+    while len(enc) - pos > 76:
+        cut = pos + 75
+        escape = enc.rfind(b"=", cut - 2, cut)  # (an escape is never cut in two)
+        cut = escape if escape >= 0 else cut
+        out.append(enc[pos:cut] + b"=")
+        pos = cut
+    out.append(enc[pos:])
     return b"\r\n".join(out)
 
 

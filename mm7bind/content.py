@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -308,7 +309,9 @@ def sniff_type(head: bytes, filename: str | None = None, size: int | None = None
     if size is not None and _is_wbmp(head, size):
         return "image/vnd.wap.wbmp"
     stripped = head.removeprefix(codecs.BOM_UTF8).lstrip()[:64].lower()  # (Windows editors write the mark)
-    if stripped.startswith(b"<smil") or (stripped.startswith(b"<?xml") and b"<smil" in head[:512].lower()):
+    # (a declaration, a DOCTYPE or a comment may come first, as SMIL editors write them)
+    if stripped.startswith(b"<smil") or (stripped.startswith((b"<?xml", b"<!doctype smil", b"<!--"))
+                                         and b"<smil" in head[:512].lower()):
         return "application/smil"
     if filename:
         ext = os.path.splitext(filename)[1].lower()
@@ -479,6 +482,38 @@ def text_charset(blob: Blob, if_ascii: str | None = "utf-8") -> str | None:
     return if_ascii if head.isascii() else "utf-8"
 
 
+def _path_name(path: Path) -> str:
+    """A file's name as text. A name whose bytes the file system's encoding cannot read (GBK names
+    from an archive made on Chinese Windows, on a UTF-8 system) comes with surrogates, which no
+    header can carry: its bytes are read as those of a raw name in a part's headers are (UTF-8,
+    else GBK)."""
+    name = path.name
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        from .mime import _decode_header_bytes  # noqa: PLC0415 (mime builds on this module)
+
+        name = _decode_header_bytes(os.fsencode(name))
+    return name
+
+
+def _declared_charset(blob: Blob) -> str | None:
+    """The encoding an XML document's declaration names, when it is one of 8 bits that Python
+    knows (a declared "utf-16" on 8-bit text is a slip, as `xmlsafe` finds); else None."""
+    from .xmlsafe import _DECL, _ENCODING, charset_codec  # noqa: PLC0415
+
+    with blob.open() as fp:
+        head = fp.read(400).removeprefix(codecs.BOM_UTF8).decode("latin-1")
+    decl = _DECL.match(head)
+    found = _ENCODING.search(decl.group(2)) if decl else None
+    label = found.group(1).strip() if found else ""
+    codec = charset_codec(label)[0] if re.fullmatch(r"[A-Za-z][A-Za-z0-9._:-]*", label) else None
+    try:
+        return label if codec and "<?".encode(codec) == b"<?" else None
+    except (LookupError, UnicodeError):
+        return None
+
+
 def _starts_with(blob: Blob, prefix: bytes) -> bool:
     with blob.open() as fp:
         return fp.read(len(prefix)) == prefix
@@ -487,7 +522,7 @@ def _starts_with(blob: Blob, prefix: bytes) -> bool:
 def media_kind(content_type: str) -> str:
     """'text', 'image', 'audio', 'video', 'smil' or 'other'."""
     ctype = content_type.split(";", 1)[0].strip().lower()
-    if ctype == "application/smil":
+    if ctype in ("application/smil", "application/smil+xml"):  # (the second: RFC 4536's name)
         return "smil"
     major = ctype.split("/", 1)[0]
     return major if major in ("text", "image", "audio", "video") else "other"
@@ -515,6 +550,22 @@ def new_content_id(hint: str = "part") -> str:
 
 
 _SAFE_HINTS: dict[str, str] = {}
+
+
+def ensure_content_id(part: Part, hint: str) -> str:
+    """The part's Content-ID, given it one (`new_content_id(hint)`) if it has none. Once only,
+    whatever the threads: one Content goes to many recipients at once (`send_bulk`), and a
+    SMIL naming the id one thread gave, beside a header with the id another gave, is a blank slide."""
+    cid = part.content_id
+    if not cid:
+        with _ID_LOCK:
+            if not part.content_id:
+                part.content_id = new_content_id(hint)
+            cid = part.content_id
+    return cid
+
+
+_ID_LOCK = threading.Lock()
 
 
 class _Ids:
@@ -563,10 +614,11 @@ class Part:
     def from_file(cls, path: str | os.PathLike, content_type: str | None = None, **kw) -> Part:
         path = Path(path)
         blob = FileBlob(path)
+        name = _path_name(path)
         if content_type is None:
-            content_type = sniff_blob_type(blob, path.name)
-        kw.setdefault("filename", path.name)
-        kw.setdefault("content_location", path.name)
+            content_type = sniff_blob_type(blob, name)
+        kw.setdefault("filename", name)
+        kw.setdefault("content_location", name)
         return cls(blob, content_type, **kw)._with_found_charset("charset" in kw)
 
     @classmethod
@@ -577,15 +629,17 @@ class Part:
         return cls(blob, content_type, **kw)._with_found_charset("charset" in kw)
 
     def _with_found_charset(self, given: bool) -> Part:
-        """Text without a charset named gets the one its bytes show (UTF-8, UTF-16 by its byte
-        order mark, GB2312/GBK when they are Chinese text in it and not UTF-8, as Chinese Windows
-        and handsets write): without one, readers take text as US-ASCII, and Chinese comes out
-        garbled. Other bytes are left unlabelled: any label would be a guess.
+        """Text (a SMIL too) without a charset named gets the one its bytes show (UTF-8, UTF-16 by
+        its byte order mark, GB2312/GBK when they are Chinese text in it and not UTF-8, as Chinese
+        Windows and handsets write): without one, readers take text as US-ASCII and a SMIL as
+        UTF-8, and Chinese comes out garbled (a SMIL's file names then name no part). Other bytes
+        are left unlabelled: any label would be a guess.
         A UTF-8 byte order mark (Windows editors write one) goes: labelled UTF-8, the text needs
         none, and a handset that shows it shows a stray sign before the first word."""
-        if not given and self.charset is None and self.kind == "text":
-            self.charset = text_charset(self.blob)
-            if self.charset == "utf-8" and _starts_with(self.blob, codecs.BOM_UTF8):
+        if not given and self.charset is None and self.kind in ("text", "smil"):
+            # (a SMIL's XML declaration names it: "图片" in GBK is valid UTF-8 too, and read so)
+            self.charset = (_declared_charset(self.blob) if self.kind == "smil" else None) or text_charset(self.blob)
+            if (self.charset or "").lower() == "utf-8" and _starts_with(self.blob, codecs.BOM_UTF8):
                 self.blob = TailBlob(self.blob, len(codecs.BOM_UTF8))
         return self
 
@@ -751,10 +805,9 @@ def make_smil(parts: list[Part], width: int = 176, height: int = 208, duration_m
         kind = smil_kind(p)
         if kind is None:
             continue
-        if p.content_id is None:
-            p.content_id = new_content_id(p.filename or kind)
+        cid = ensure_content_id(p, p.filename or kind)
         length = durations.duration_ms(p.blob) if kind in ("audio", "video") else None
-        shown.append((kind, p.content_id, length))
+        shown.append((kind, cid, length))
     key = (tuple(shown), width, height, duration_ms)
     text = _SMIL_TEXTS.get(key)
     if text is None:  # the same parts are often sent again and again (bulk sending)

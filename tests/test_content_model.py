@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+import threading
 
 import pytest
 from lxml import etree
 
 import mm7bind as mm7
+from mm7bind import content as content_module
 from mm7bind.content import make_smil, new_content_id, sniff_type
+from mm7bind.profiles import CMCC
 
 GIF = b"GIF89a" + bytes(20)
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(20)
@@ -252,3 +257,117 @@ def test_a_long_received_name_is_shortened_before_its_extension():
     name = "二〇二七年度全国优秀营销方案汇编及附件说明（最终定稿版本，请勿外传，谢谢合作）第三部分.docx"
     saved = file_name(mm7.Part.from_bytes(b"PK\x03\x04" + bytes(20), "application/octet-stream", filename=name))
     assert saved.endswith("谢谢合作.docx") and len(saved.encode()) <= 120  # (not "….bin": the type says nothing)
+
+
+def test_a_smil_added_as_a_part_is_the_presentation(tmp_path):
+    (tmp_path / "mms.smil").write_bytes(b'<smil><body><par dur="3s"><img src="1.jpg" region="Image"/>'
+                                        b'<text src="1.txt" region="Text"/></par></body></smil>')
+    (tmp_path / "1.jpg").write_bytes(JPEG)
+    (tmp_path / "1.txt").write_bytes("第一页".encode())
+    for profile in (mm7.STANDARD, CMCC):  # (China Mobile's: no SMIL generated, related with one)
+        content = mm7.Content()
+        smil = content.add_file(tmp_path / "mms.smil")
+        content.add_file(tmp_path / "1.jpg")
+        content.add_file(tmp_path / "1.txt")
+        data, env = sent(content, profile)
+        got = env.body.content
+        assert data.count(b"Content-Type: application/smil") == 1  # not a generated one beside it
+        assert got.multipart_type == "related" and got.smil == smil and got.parts == content.parts[1:]
+        assert re.search(rb'start="<' + re.escape(smil.content_id.encode()) + rb'>"', data)
+    content = mm7.Content()
+    content.add_file(tmp_path / "mms.smil")  # its references are checked as those of a SMIL given as such
+    with pytest.raises(mm7.EncodeError, match="'1.jpg'"):
+        sent(content)
+
+
+def test_a_smil_file_is_told_by_its_doctype_or_a_comment_before_it():
+    doctype = b'<!DOCTYPE smil PUBLIC "-//W3C//DTD SMIL 2.0//EN" "http://www.w3.org/2001/SMIL20/SMIL20.dtd">\r\n'
+    for head in (doctype, b"<!-- made by an MMS composer -->\r\n"):
+        part = mm7.Part.from_bytes(head + b'<smil><body><par><img src="a.gif"/></par></body></smil>')
+        assert part.content_type == "application/smil"
+    assert sniff_type(b"<!-- a page -->\r\n<html><body>smile</body></html>", "a.html") == "text/html"
+
+
+def test_a_smil_written_on_chinese_windows_is_sent_with_its_charset(tmp_path):
+    # Notepad's "ANSI": GBK. Unlabelled, a handset reads it as UTF-8 and its src names no part.
+    (tmp_path / "mms.smil").write_bytes('<smil><body><par><img src="新年.jpg"/></par></body></smil>'.encode("gbk"))
+    content = mm7.Content(parts=[mm7.Part.from_bytes(JPEG, content_location="新年.jpg")])
+    content.smil = mm7.Part.from_file(tmp_path / "mms.smil")
+    assert content.smil.charset == "gb2312"
+    data, env = sent(content)
+    assert b'Content-Type: application/smil; charset="gb2312"' in data
+    assert env.body.content.smil.text_value == '<smil><body><par><img src="新年.jpg"/></par></body></smil>'
+    assert mm7.Part.from_bytes(b"<smil/>", charset="utf-8").charset == "utf-8"  # a label given is kept
+    # "图片" in GBK is valid UTF-8 as well ("ͼƬ"): a declaration that names the charset is believed.
+    declared = '<?xml version="1.0" encoding="GB2312"?><smil><body><par><img src="图片.jpg"/></par></body></smil>'
+    content = mm7.Content(parts=[mm7.Part.from_bytes(JPEG, content_location="图片.jpg")],
+                          smil=mm7.Part.from_bytes(declared.encode("gbk")))
+    assert content.smil.charset == "GB2312"
+    assert sent(content)[1].body.content.smil.text_value == declared
+    undeclarable = mm7.Part.from_bytes(b'<?xml version="1.0" encoding="utf-16"?><smil/>')  # (8-bit: a slip)
+    assert undeclarable.charset == "utf-8"
+
+
+def test_a_file_whose_name_is_gbk_bytes_is_sent_under_that_name(tmp_path):
+    # An archive made on Chinese Windows, unpacked on a UTF-8 system: the names are GBK bytes,
+    # which Python gives as surrogates, and no header can carry those.
+    if sys.getfilesystemencoding().lower() not in ("utf-8", "utf8"):
+        pytest.skip("the file system's names are not read as UTF-8 here")
+    try:
+        for name, data in (("新年.jpg", JPEG), ("祝福.txt", "新年快乐".encode("gbk"))):
+            with open(os.path.join(os.fsencode(tmp_path), name.encode("gbk")), "wb") as out:
+                out.write(data)
+    except OSError:
+        pytest.skip("this file system takes no names that are not UTF-8")
+    content = mm7.Content()
+    for name in os.listdir(tmp_path):  # (as an SP's script finds them)
+        content.add_file(tmp_path / name)
+    for names in ("rfc2231", "rfc2047"):
+        _, env = sent(content, mm7.Profile(filename_encoding=names))
+        got = {p.filename: p for p in env.body.content.parts}
+        assert sorted(got) == ["新年.jpg", "祝福.txt"] and all(p.content_location == n for n, p in got.items())
+        assert got["新年.jpg"].content_type == "image/jpeg" and got["祝福.txt"].text_value == "新年快乐"
+
+
+def test_one_content_sent_from_several_threads_names_each_part_once(monkeypatch):
+    # send_bulk encodes one Content for several recipients at once: two threads that both found
+    # a part without an id gave it two, and a message's SMIL could name the one its header lost.
+    made: list[str] = []
+    both_inside = threading.Barrier(2)
+    real_new_content_id = content_module.new_content_id
+
+    def new_id_with_the_other_thread_waiting(hint: str = "part") -> str:
+        made.append(hint)
+        try:
+            both_inside.wait(timeout=1)  # (the other thread gets here too unless it is kept out)
+        except threading.BrokenBarrierError:
+            pass
+        return real_new_content_id(hint)
+
+    monkeypatch.setattr(content_module, "new_content_id", new_id_with_the_other_thread_waiting)
+    content = mm7.Content(parts=[mm7.Part.from_bytes(GIF, filename="新年.gif")])
+    sent_bodies: list[bytes] = []
+
+    def send() -> None:
+        out = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=content), transaction_id="t")
+        sent_bodies.append(out.to_bytes())
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert made.count("新年.gif") == 1
+    for data in sent_bodies:
+        assert re.findall(rb'<img src="cid:([^"]+)"', data) == [content.parts[0].content_id.encode()]
+        assert b"Content-ID: <" + content.parts[0].content_id.encode() + b">" in data
+
+
+def test_a_smil_given_as_text_is_refused_and_one_typed_smil_xml_is_a_smil():
+    text = '<smil><body><par><text src="cid:t"/></par></body></smil>'
+    content = mm7.Content(parts=[mm7.Part.text("你好", content_id="t")], smil=mm7.Part.text(text))  # (text/plain)
+    with pytest.raises(mm7.EncodeError, match="typed text/plain"):
+        sent(content)
+    content.smil = mm7.Part.text(text, content_type="application/smil+xml")  # (RFC 4536's name for it)
+    data, env = sent(content)
+    assert b'type="application/smil+xml"' in data and env.body.content.smil == content.smil

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import mm7bind as mm7
+from mm7bind.profiles import CMCC, CMCC_SDK
 from mm7bind.validation import validate_element
 from mm7bind.xmlsafe import parse_xml
 
@@ -225,3 +226,69 @@ def test_an_address_id_used_twice_is_refused(engine):
     data = mm7.encode_envelope(mm7.SubmitReq(recipients=[first, second]), transaction_id="t",
                                version="REL-5-MM7-1-5", engine=engine, style=dropping)
     assert b"r1" not in data
+
+
+@pytest.mark.parametrize("content_id", ['a"b@sp', "a\\b@sp"])
+def test_a_root_content_id_with_a_quote_or_backslash_is_escaped_in_start(content_id):
+    content = mm7.Content(parts=[mm7.Part.from_bytes(b"GIF89a" + bytes(20), content_id=content_id), mm7.Part.text("hi")],
+                          multipart_type="related")
+    for profile in (CMCC, mm7.STANDARD.replace(soap_content_id=content_id.replace("@", "-soap@"))):
+        out = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=content), transaction_id="t",
+                         profile=profile)
+        env = mm7.decode(out.to_bytes(), out.content_type)
+        assert env.deviations == []  # (the start parameters, read back, name the parts they should)
+        got = env.body.content
+        assert got.parts == content.parts and got.multipart_type == "related"
+
+
+def test_content_holding_a_fixed_boundary_is_refused(tmp_path):
+    # China Mobile's SDK boundaries are public: a Subject or a text with one would end its part
+    # there, and what follows would be parts of the writer's choosing.
+    injected = "\n--SubPart_7452684322002_77645\r\nContent-Type: image/gif\r\n\r\nGIF89a"
+    (tmp_path / "big.txt").write_bytes(b"x" * 300_000 + injected.encode() + b"x" * 300_000)  # (read in chunks)
+    cases = [("x\n----NextPart_0_2817_24856\nContent-Type: text/plain\n\nboo", mm7.Part.text("hi")),
+             ("ok", mm7.Part.text("hello" + injected)), ("ok", mm7.Part.from_file(tmp_path / "big.txt"))]
+    for subject, part in cases:
+        msg = mm7.SubmitReq(recipients=["+8613800000000"], subject=subject, content=mm7.Content(parts=[part]))
+        with pytest.raises(mm7.EncodeError, match="delimiter of a boundary the profile fixes"):
+            mm7.encode(msg, transaction_id="t", profile=CMCC_SDK.replace(max_message_size=None))
+        mm7.encode(msg, transaction_id="t", profile=CMCC.replace(max_message_size=None))  # (random boundaries)
+
+
+def test_text_near_a_fixed_boundary_or_in_base64_is_sent():
+    for profile, text in [(CMCC_SDK, "-- SubPart_7452684322002_77645"),
+                          (CMCC_SDK.replace(transfer_encoding="base64"), "\n--SubPart_7452684322002_77645")]:
+        msg = mm7.SubmitReq(recipients=["+8613800000000"], subject="--SubPart_7452684322002_7764",
+                            content=mm7.Content(parts=[mm7.Part.text(text)]))
+        out = mm7.encode(msg, transaction_id="t", profile=profile)
+        env = mm7.decode(out.to_bytes(), out.content_type)
+        assert env.body.content.parts[0].text_value == text and env.body.subject == "--SubPart_7452684322002_7764"
+
+
+@pytest.mark.parametrize("content", ["新年快乐", [mm7.Part.text("新年快乐")]])
+def test_content_that_is_no_content_is_an_encode_error(content):
+    msg = mm7.SubmitReq(recipients=["+8613800000000"], content=content)
+    with pytest.raises(mm7.EncodeError, match=f"SubmitReq.content must be a Content, not {type(content).__name__}"):
+        mm7.encode(msg, transaction_id="t")
+
+
+@pytest.mark.parametrize("field", ["filename", "content_location", "content_id"])
+def test_a_name_with_a_lone_surrogate_is_an_encode_error(field):
+    # (what os.listdir gives for bytes it cannot read, or JSON's "\udcd0": no charset writes it)
+    part = mm7.Part.from_bytes(b"GIF89a" + bytes(20), **{field: "\udcd0\udcc2.gif"})
+    msg = mm7.SubmitReq(recipients=["+8613800000000"], content=mm7.Content(parts=[part]))
+    for names in ("rfc2231", "rfc2047"):
+        with pytest.raises(mm7.EncodeError, match="lone surrogate"):
+            mm7.encode(msg, transaction_id="t", profile=mm7.Profile(filename_encoding=names))
+
+
+def test_a_profile_without_content_href_writes_no_href_the_message_brought():
+    # A DeliverReq's content and href, sent on: the href names a part of that message alone.
+    msg = mm7.SubmitReq(recipients=["+8613800000000"], content=mm7.Content(parts=[mm7.Part.text("hi")]),
+                        content_ref=mm7.ContentRef(href="cid:forwarded@mmsc", allow_adaptations=False))
+    out = mm7.encode(msg, transaction_id="t", profile=CMCC_SDK)
+    env = mm7.decode(out.to_bytes(), out.content_type)
+    assert b"<Content" not in out.to_bytes() and env.body.content.parts[0].text_value == "hi"
+    assert msg.content_ref.href == "cid:forwarded@mmsc"  # (the caller's message unchanged)
+    out = mm7.encode(msg, transaction_id="t", profile=CMCC)  # (with an href: this message's own)
+    assert mm7.decode(out.to_bytes(), out.content_type).body.content_ref.href == "cid:" + out.content.content_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import io
 import os
 import re
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mm7bind as mm7
+from mm7bind.codec import quoted_printable
 from mm7bind.content import BytesBlob, FileBlob, SpooledBlob, file_name, make_smil, sniff_type
 from mm7bind.mime import MimeLimits, parse_params, read_multipart
 
@@ -670,6 +672,24 @@ def test_binary_payloads_survive_byte_exact(payloads, cte):
     out = mm7.encode(submit(c), transaction_id="p", profile=mm7.Profile(transfer_encoding=cte, auto_smil=False))
     env = mm7.decode(out.to_bytes(), out.content_type, strict=True)
     assert [p.data for p in env.body.content.parts] == payloads
+
+
+@settings(max_examples=200, deadline=None)
+@given(payload=st.one_of(PAYLOAD, st.tuples(st.sampled_from([b"a\n", b"\na", b"ab\n", b" \n", b"\xff\r"]),
+                                            st.integers(0, 60)).map(lambda unit_times: unit_times[0] * unit_times[1])))
+def test_quoted_printable_lines_are_never_longer_than_76_characters(payload):
+    assert binascii.a2b_qp(quoted_printable(payload)) == payload
+    assert max(len(line) for line in quoted_printable(payload).split(b"\r\n")) <= 76  # RFC 2045 §6.7
+
+
+def test_a_text_with_bare_line_ends_is_quoted_printable_in_lines_of_76_at_most():
+    # (binascii's encoder wrote a line of 77 for it)
+    out = mm7.encode(submit(mm7.Content(parts=[mm7.Part.text("a\n" * 38)])), transaction_id="q",
+                     profile=mm7.Profile(transfer_encoding="quoted-printable", auto_smil=False))
+    data = out.to_bytes()
+    payload = data.split(b"Content-Type: text/plain", 1)[1].split(b"\r\n\r\n", 1)[1].split(b"\r\n--", 1)[0]
+    assert payload.startswith(b"a=0Aa") and max(len(line) for line in payload.split(b"\r\n")) <= 76
+    assert mm7.decode(data, out.content_type).body.content.parts[0].text_value == "a\n" * 38
 
 
 @settings(max_examples=60, deadline=None)
