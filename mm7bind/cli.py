@@ -36,6 +36,25 @@ EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141  # as a shell reports SIGINT and S
 log = logging.getLogger("mm7bind.serve")
 
 
+def _json(obj, indent: int | None = None) -> str:
+    """`obj` as JSON for standard output: text as it is where the output's encoding holds it (UTF-8,
+    GBK), as \\u escapes where not (an ASCII terminal, PYTHONIOENCODING=ascii): the same JSON either way."""
+    text = json.dumps(obj, ensure_ascii=False, indent=indent)
+    try:
+        text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return json.dumps(obj, indent=indent)
+    return text
+
+
+def _escape_what_stdout_cannot_encode() -> None:
+    """A Chinese subject or file name printed where standard output cannot encode it (LANG=C on an
+    older system, PYTHONIOENCODING=ascii, a Latin-1 terminal) is written as escapes, not ended by
+    a UnicodeEncodeError halfway through the output."""
+    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")
+
+
 def _read(path: str) -> bytes:
     if path == "-":
         return sys.stdin.buffer.read()
@@ -99,7 +118,7 @@ def _by_number(values) -> list[str]:
 def cmd_versions(args: argparse.Namespace) -> int:
     rows = versions.all_versions()
     if args.json:
-        print(json.dumps([
+        print(_json([
             {"name": v.name, "namespace": v.namespace, "mm7_versions": _by_number(v.mm7_versions), "origin": v.origin}
             for v in rows
         ], indent=2))
@@ -208,7 +227,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             for d in f["deviations"]:
                 print(f"  {d}")
     if args.json:
-        print(json.dumps(found, ensure_ascii=False, indent=2))
+        print(_json(found, indent=2))
     return worst
 
 
@@ -251,14 +270,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     try:
         env, start_line, headers = _decode_capture(data)
     except DecodeError as exc:
-        print(json.dumps({"error": type(exc).__name__, "message": str(exc)}, ensure_ascii=False, indent=2))
+        print(_json({"error": type(exc).__name__, "message": str(exc)}, indent=2))
         return EXIT_UNREADABLE
     out = describe(env)
     if start_line:
         out["http"] = {"start_line": start_line, "headers": headers}
     if args.extract:
         out["extracted"] = _extract(env, args.extract, "inspect")
-    print(json.dumps(out, ensure_ascii=False, indent=2))
+    print(_json(out, indent=2))
     return EXIT_OK
 
 
@@ -268,7 +287,7 @@ def _inspect_capture(args: argparse.Namespace, data: bytes) -> int:
     try:
         capture = read_capture(data)
     except DecodeError as exc:
-        print(json.dumps({"error": type(exc).__name__, "message": str(exc)}, ensure_ascii=False, indent=2))
+        print(_json({"error": type(exc).__name__, "message": str(exc)}, indent=2))
         return EXIT_UNREADABLE
     shown = []
     for msg in capture.messages:
@@ -288,7 +307,7 @@ def _inspect_capture(args: argparse.Namespace, data: bytes) -> int:
                 if args.extract:
                     entry["extracted"] = _extract(env, os.path.join(args.extract, str(msg.number)), "inspect")
         shown.append(entry)
-    print(json.dumps({"messages": shown, "notes": capture.notes}, ensure_ascii=False, indent=2))
+    print(_json({"messages": shown, "notes": capture.notes}, indent=2))
     return EXIT_OK if any("message_type" in e for e in shown) else EXIT_UNREADABLE
 
 
@@ -395,10 +414,9 @@ def cmd_send(args: argparse.Namespace) -> int:
                 print(f"mm7bind send: not queued: {exc}", file=sys.stderr)
                 return EXIT_REFUSED
             if args.json:  # the outbox items' ids, for `store outbox` and the send API's /queue/<id>
-                print(json.dumps({"queued": result.sent, "skipped": result.skipped, "repeated": result.repeated,
+                print(_json({"queued": result.sent, "skipped": result.skipped, "repeated": result.repeated,
                                   "at": args.at.isoformat() if args.at else None,
-                                  "items": {r: int(v.removeprefix("queued #")) for r, v in result.message_ids.items()}},
-                                 ensure_ascii=False))
+                                  "items": {r: int(v.removeprefix("queued #")) for r, v in result.message_ids.items()}}))
             else:
                 when = f" for {shown_time(args.at)}" if args.at else ""
                 print(f"queued {result.sent} message(s){when} in {cfg.store.path}")
@@ -418,7 +436,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                     r = send_tagged(client, template, args.tag)
                     if r is None:
                         if args.json:
-                            print(json.dumps({"ok": True, "skipped": True, "tag": args.tag}, ensure_ascii=False))
+                            print(_json({"ok": True, "skipped": True, "tag": args.tag}))
                         else:
                             print(f"skipped: {recipients[0]} was accepted (or is queued, or being sent) under tag "
                                   f"{args.tag!r} already")
@@ -434,15 +452,15 @@ def cmd_send(args: argparse.Namespace) -> int:
             except KeyboardInterrupt:
                 what = "interrupted before the MMSC answered: it may have taken the message"
                 if args.json:
-                    print(json.dumps({"ok": False, "error": "interrupted", "message": what, "transaction_id": tid,
+                    print(_json({"ok": False, "error": "interrupted", "message": what, "transaction_id": tid,
                                       "status": None, "text": None, "http_status": None}))
                 else:
                     named = f"TransactionID {tid}" if tid else f"tag {args.tag!r}: the same command again resumes it"
                     print(f"mm7bind send: {what} ({named})", file=sys.stderr)
                 return EXIT_INTERRUPTED
             if args.json:
-                print(json.dumps({"ok": r.ok, "message_id": r.message_id, "transaction_id": r.transaction_id,
-                                  "status": r.status.code, "text": r.status.text}, ensure_ascii=False))
+                print(_json({"ok": r.ok, "message_id": r.message_id, "transaction_id": r.transaction_id,
+                                  "status": r.status.code, "text": r.status.text}))
             elif r.ok:
                 print(r.message_id)
             else:  # (as a refusal in a Fault: stdout carries only a MessageID, for scripts)
@@ -453,7 +471,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                            tag=args.tag)
         bar.done(result)
     if args.json:
-        print(json.dumps(dataclasses.asdict(result) | {"interrupted": result.interrupted}, ensure_ascii=False))
+        print(_json(dataclasses.asdict(result) | {"interrupted": result.interrupted}))
         return _bulk_exit(result)
     print(f"sent {result.sent}, failed {result.failed}, {result.total} recipients in {result.elapsed:.1f} s "
           f"({result.rate:.1f}/s)")
@@ -498,12 +516,12 @@ def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int) -> 
     status = getattr(exc, "status", None)  # a Fault's MM7 status, or an HTTP error's status code
     mm7_status = None if status is None or isinstance(status, int) else status
     if args.json:
-        print(json.dumps({"ok": False, "error": type(exc).__name__, "message": str(exc),
+        print(_json({"ok": False, "error": type(exc).__name__, "message": str(exc),
                           "transaction_id": getattr(exc, "transaction_id", None),
                           "status": mm7_status.code if mm7_status else None,
                           "text": mm7_status.text if mm7_status else None,
                           "http_status": status if isinstance(status, int) else getattr(exc, "http_status", None)},
-                         ensure_ascii=False))
+                         ))
     else:
         print(f"{what}: {mm7_status.code} {mm7_status.text}" if mm7_status else f"{what}: {exc}", file=sys.stderr)
     return code
@@ -912,7 +930,7 @@ def cmd_store_inbox(args: argparse.Namespace) -> int:
         store.close()
     found.reverse()  # the latest LIMIT, listed in the order they came
     if args.json:
-        print(json.dumps([_record_json(r) for r in found], ensure_ascii=False, indent=2))
+        print(_json([_record_json(r) for r in found], indent=2))
         return EXIT_OK
     if not found:
         print("no stored messages match")
@@ -955,7 +973,7 @@ def cmd_store_show(args: argparse.Namespace) -> int:
                 print(f"mm7bind store show: cannot write {args.raw}: {exc.strerror or exc}", file=sys.stderr)
                 return EXIT_USAGE
             out["raw"] = args.raw
-    print(json.dumps(out, ensure_ascii=False, indent=2))
+    print(_json(out, indent=2))
     return EXIT_OK
 
 
@@ -978,7 +996,7 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
             row = to_jsonable(r)
             row["reports"] = [_record_json(x) for x in reports[r.transaction_id]]
             rows.append(row)
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        print(_json(rows, indent=2))
         return EXIT_OK
     if not found:
         print("no sent records match")
@@ -1006,7 +1024,7 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
     if args.json:
         internal = ("body", "lease_until", "fingerprint")
         items = [{k: v for k, v in to_jsonable(i).items() if k not in internal} for i in found]
-        print(json.dumps(items, ensure_ascii=False, indent=2))
+        print(_json(items, indent=2))
         return EXIT_OK
     if not found:
         print("the outbox holds nothing that matches")
@@ -1049,7 +1067,7 @@ def _tag_summary(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:  # every count, 0 and {} too: a script reads s["delivery"] before any report came
-        print(json.dumps(dataclasses.asdict(s), ensure_ascii=False, indent=2))
+        print(_json(dataclasses.asdict(s), indent=2))
         return EXIT_OK
     print(printable(f"tag {s.tag}: {s.requests} SubmitReq: {s.accepted} accepted, {s.refused} refused, "
                      f"{s.failed} without answer" + (f" ({s.may_have_arrived} of them may have reached the MMSC)"
@@ -1185,7 +1203,7 @@ def cmd_mo(args: argparse.Namespace) -> int:
         print(f"{base} is not an mm7bind simulator: /control/deliver answered HTTP {r.status_code} without JSON",
               file=sys.stderr)
         return EXIT_REFUSED
-    print(json.dumps(answer, ensure_ascii=False))
+    print(_json(answer))
     return EXIT_OK if r.ok and "error" not in answer else EXIT_REFUSED
 
 
@@ -1228,7 +1246,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
                     sender=args.sender, recipient=args.to, config=config, on_result=said)
     failed = [r for r in results if not r.ok]
     if args.json:
-        print(json.dumps([dataclasses.asdict(r) | {"ok": r.ok} for r in results], ensure_ascii=False, indent=2))
+        print(_json([dataclasses.asdict(r) | {"ok": r.ok} for r in results], indent=2))
     else:
         print(f"{len(results) - len(failed)} of {len(results)} answered as they should")
     if results and results[-1].unreachable:
@@ -1527,6 +1545,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _escape_what_stdout_cannot_encode()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

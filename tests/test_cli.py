@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -12,8 +13,9 @@ import mm7bind as mm7
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 
 
-def cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mm7bind.cli", *args], input=stdin, capture_output=True)
+def cli(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mm7bind.cli", *args], input=stdin, capture_output=True,
+                          env={**os.environ, **(env or {})})
 
 
 def test_versions():
@@ -162,3 +164,23 @@ def test_validate_json_lists_each_file_with_its_result(tmp_path):
     proc = cli("validate", "--json", "--lenient", str(sloppy))
     [f] = json.loads(proc.stdout)
     assert proc.returncode == 0 and f["result"] == "accepted" and f["message_type"] == "CancelReq"
+
+
+def test_chinese_text_on_a_terminal_that_cannot_encode_it_is_escaped_not_a_traceback(tmp_path):
+    ascii_only = {"PYTHONIOENCODING": "ascii"}  # (as LANG=C where Python does not coerce the locale)
+    proc = cli("version", env=ascii_only)
+    assert proc.returncode == 0 and b"Traceback" not in proc.stderr, proc.stderr
+    assert "\\u5f53\\u524d" in proc.stdout.decode("ascii")  # (当前: escaped, and the lines after it written)
+    assert "schema versions: REL-5-MM7-1-0" in proc.stdout.decode("ascii")
+    path = tmp_path / "中文.xml"
+    path.write_bytes(mm7.encode_envelope(mm7.SubmitReq(recipients=["+8613800000000"], subject="你好😀"),
+                                         transaction_id="t", version="REL-6-MM7-1-0"))
+    proc = cli("inspect", str(path), env=ascii_only)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.decode("ascii"))["fields"]["subject"] == "你好😀"  # (valid JSON: \\u escapes)
+    proc = cli("validate", "--json", str(path), env=ascii_only)
+    assert proc.returncode == 0 and json.loads(proc.stdout.decode("ascii"))[0]["path"] == str(path)
+    proc = cli("validate", str(path), env=ascii_only)
+    assert proc.returncode == 0 and proc.stdout.decode("ascii").endswith(".xml: valid (SubmitReq, REL-6-MM7-1-0)\n")
+    proc = cli("inspect", str(path), env={"PYTHONIOENCODING": "utf-8"})  # (where it can, as it is)
+    assert '"subject": "你好😀"' in proc.stdout.decode("utf-8")
