@@ -745,8 +745,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         logging.getLogger("mm7bind").addHandler(logging.NullHandler())
     handler = _handler(cfg, args, "replay")
     # A store another process keeps locked (a vacuum, a program holding a transaction) is waited
-    # for as a request is, [receiver] store_wait, then said: never a silent wait without end.
-    store = _store(cfg, wait=cfg.receiver.store_wait)
+    # for as a request is, [receiver] store_wait, then said: never a silent wait without end. No
+    # store there (another folder, a --config left out): said, not "nothing to replay" from a new one.
+    store = _open_store(args, cfg, wait=cfg.receiver.store_wait)
     receiver = cfg.make_receiver(handler, store=store)
     if args.id is not None and store.inbox_get(args.id) is None:
         print(f"mm7bind replay: no stored message #{args.id}", file=sys.stderr)
@@ -913,12 +914,13 @@ def _store(cfg, wait: float | None = None):
         raise SystemExit(EXIT_UNREADABLE) from None
 
 
-def _open_store(args, cfg=None):
+def _open_store(args, cfg=None, wait: float | None = None):
     cfg = cfg or _config(args)
     if not Path(cfg.store.path).exists():  # opening would create an empty one
-        print(f"mm7bind store: no store at {cfg.store.path} (see [store] path in the configuration)", file=sys.stderr)
+        print(f"mm7bind {args.command}: no store at {cfg.store.path} (see [store] path in the configuration)",
+              file=sys.stderr)
         raise SystemExit(EXIT_UNREADABLE)
-    return _store(cfg)
+    return _store(cfg, wait=wait)
 
 
 def cmd_store_inbox(args: argparse.Namespace) -> int:

@@ -364,6 +364,13 @@ def test_replay_command(tmp_path):
     assert proc.returncode == 1 and "#1: failed (RuntimeError: still down)" in proc.stdout, proc.stdout + proc.stderr
 
 
+def test_replay_where_there_is_no_store_says_so_and_creates_none(tmp_path):
+    # (run from another folder, or without the --config serve had: "nothing to replay" misled)
+    proc = run("replay", cwd=tmp_path)
+    assert proc.returncode == 2 and "mm7bind replay: no store at mm7bind.db" in proc.stderr, proc.stdout + proc.stderr
+    assert "nothing to replay" not in proc.stdout and list(tmp_path.iterdir()) == []
+
+
 def test_pytest_fixtures():
     """The plugin's fixtures, used as a user's suite would (in a subprocess pytest run)."""
     import tempfile
