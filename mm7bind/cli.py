@@ -354,7 +354,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     recipients = list(args.to or [])
     if args.to_file:
         try:
-            recipients += read_recipients(args.to_file)
+            recipients += read_recipients(args.to_file, _read(args.to_file) if args.to_file == "-" else None)
         except OSError as exc:
             print(f"mm7bind send: cannot read {args.to_file}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_USAGE
@@ -1314,7 +1314,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "without either, the simulator's default http://127.0.0.1:9090/mm7).")
     with_config(p)
     p.add_argument("--to", action="append", metavar="ADDRESS", help="recipient (repeatable)")
-    p.add_argument("--to-file", metavar="CSV", help="recipients, one per line (first column)")
+    p.add_argument("--to-file", metavar="CSV", help="recipients, one per line (first column; '-' for stdin)")
     p.add_argument("--from", dest="sender", metavar="ADDRESS", help="SenderAddress (else the configuration's)")
     p.add_argument("--vaspid", help="VASPID (China Mobile: enterprise code)")
     p.add_argument("--vasid", help="VASID (China Mobile: service code)")

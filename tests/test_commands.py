@@ -30,9 +30,9 @@ def free_port() -> int:
     return port
 
 
-def run(*args: str, cwd=None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run(*args: str, cwd=None, timeout: float = 120, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mm7bind.cli", *args], capture_output=True, text=True,
-                          cwd=cwd or ROOT, env=ENV, timeout=timeout)
+                          cwd=cwd or ROOT, env=ENV, timeout=timeout, input=stdin)
 
 
 class Background:
@@ -208,6 +208,15 @@ def test_bulk_send_to_a_thousand_recipients(simulator, tmp_path):
     progress = [line for line in proc.stderr.splitlines() if line.startswith("[")]
     assert progress and progress[-1].startswith("[" + "#" * 30 + "] 1000/1000 sent 1000 failed 0")
     assert len(messages(simulator)) == 1000
+
+
+def test_send_reads_the_recipients_from_stdin_with_to_file_dash(simulator):
+    # (as validate and inspect read '-': `grep ... list.csv | mm7bind send --to-file -`)
+    proc = run("send", "--mmsc", simulator.url, "--to-file", "-", "--text", "x", "--quiet",
+               stdin="number\n+8613800000001\n+8613800000002\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("sent 2, failed 0, 2 recipients")
+    assert sorted(m["recipients"][0] for m in messages(simulator)) == ["+8613800000001", "+8613800000002"]
 
 
 def test_bulk_partial_failure_exit_code(tmp_path):
