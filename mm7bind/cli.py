@@ -130,13 +130,14 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
 
 def _expand(paths: list[str]) -> list[str]:
-    """Files as given; a directory stands for the files in it and below (hidden ones left out)."""
+    """Files as given; a directory stands for the files in it and below (hidden ones left out), or
+    for itself when it has none (said unreadable: checking nothing is no success)."""
     out = []
     for path in paths:
         p = Path(path)
         if path != "-" and p.is_dir():
             out += sorted(str(f) for f in p.rglob("*")
-                          if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts))
+                          if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)) or [path]
         else:
             out.append(path)
     return out
@@ -148,6 +149,8 @@ def _validated(path: str, lenient: bool) -> list[dict]:
     read, the deviations, or the error."""
     out = {"path": path, "result": "unreadable", "message_type": None, "version": None, "deviations": [],
            "error": None}  # (every key always there, for scripts)
+    if path != "-" and Path(path).is_dir():
+        return [out | {"error": "a folder with no files in it (hidden ones left out)"}]
     try:
         data = _read(path)
     except OSError as exc:

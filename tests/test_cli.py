@@ -138,6 +138,13 @@ def test_validate_a_directory(tmp_path):
     assert proc.returncode == 0 and len(lines) == 2 and all("valid (CancelRsp, REL-6-MM7-1-2)" in x for x in lines)
     (tmp_path / "caps" / "more" / "c.xml").write_bytes(b"<broken")
     assert cli("validate", str(tmp_path / "caps")).returncode == 2
+    # A folder with nothing to check (a wrong one, a capture not copied yet) was silence and exit 0.
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / ".swp").write_bytes(b"x")
+    proc = cli("validate", str(tmp_path / "empty"))
+    assert proc.returncode == 2 and proc.stdout.decode().startswith(f"{tmp_path / 'empty'}: unreadable: a folder with no")
+    [found] = json.loads(cli("validate", "--json", str(tmp_path / "empty")).stdout)
+    assert found["result"] == "unreadable" and found["error"].startswith("a folder with no files")
 
 
 def test_python_dash_m_mm7bind_runs_the_command():
