@@ -439,7 +439,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                     r = send_tagged(client, template, args.tag)
                     if r is None:
                         if args.json:
-                            print(_json({"ok": True, "skipped": True, "tag": args.tag}))
+                            print(_json(_outcome(ok=True, skipped=True, tag=args.tag)))
                         else:
                             print(f"skipped: {recipients[0]} was accepted (or is queued, or being sent) under tag "
                                   f"{args.tag!r} already")
@@ -455,15 +455,14 @@ def cmd_send(args: argparse.Namespace) -> int:
             except KeyboardInterrupt:
                 what = "interrupted before the MMSC answered: it may have taken the message"
                 if args.json:
-                    print(_json({"ok": False, "error": "interrupted", "message": what, "transaction_id": tid,
-                                      "status": None, "text": None, "http_status": None}))
+                    print(_json(_outcome(ok=False, error="interrupted", message=what, transaction_id=tid)))
                 else:
                     named = f"TransactionID {tid}" if tid else f"tag {args.tag!r}: the same command again resumes it"
                     print(f"mm7bind send: {what} ({named})", file=sys.stderr)
                 return EXIT_INTERRUPTED
             if args.json:
-                print(_json({"ok": r.ok, "message_id": r.message_id, "transaction_id": r.transaction_id,
-                                  "status": r.status.code, "text": r.status.text}))
+                print(_json(_outcome(ok=r.ok, message_id=r.message_id, transaction_id=r.transaction_id,
+                                     status=r.status.code, text=r.status.text, http_status=r.http_status)))
             elif r.ok:
                 print(r.message_id)
             else:  # (as a refusal in a Fault: stdout carries only a MessageID, for scripts)
@@ -514,17 +513,23 @@ def _bulk_exit(result) -> int:
     return EXIT_UNREACHABLE if result.sent == 0 and unreachable else EXIT_REFUSED
 
 
+def _outcome(**given) -> dict:
+    """send --json for one recipient: every key there whatever the outcome (None when it does not
+    apply), so that a script reads result["message_id"] or result["error"] without a KeyError."""
+    return {"ok": False, "message_id": None, "transaction_id": None, "status": None, "text": None, "error": None,
+            "message": None, "http_status": None} | given
+
+
 def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int) -> int:
     """A message the MMSC did not take: one line on stderr, or with --json an object on stdout."""
     status = getattr(exc, "status", None)  # a Fault's MM7 status, or an HTTP error's status code
     mm7_status = None if status is None or isinstance(status, int) else status
     if args.json:
-        print(_json({"ok": False, "error": type(exc).__name__, "message": str(exc),
-                          "transaction_id": getattr(exc, "transaction_id", None),
-                          "status": mm7_status.code if mm7_status else None,
-                          "text": mm7_status.text if mm7_status else None,
-                          "http_status": status if isinstance(status, int) else getattr(exc, "http_status", None)},
-                         ))
+        print(_json(_outcome(ok=False, error=type(exc).__name__, message=str(exc),
+                             transaction_id=getattr(exc, "transaction_id", None),
+                             status=mm7_status.code if mm7_status else None,
+                             text=mm7_status.text if mm7_status else None,
+                             http_status=status if isinstance(status, int) else getattr(exc, "http_status", None))))
     else:
         print(f"{what}: {mm7_status.code} {mm7_status.text}" if mm7_status else f"{what}: {exc}", file=sys.stderr)
     return code

@@ -117,8 +117,15 @@ def test_send_reports_every_kind_of_refusal(simulator, tmp_path):
     proc = run("send", "--mmsc", simulator.url, "--to", "1", "--json")
     answer = json.loads(proc.stdout)
     assert proc.returncode == 1 and answer["ok"] is False and answer["status"] == 2002, proc.stdout
+    refused = answer
     proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to", "1", "--json")
     assert proc.returncode == 4 and json.loads(proc.stdout)["error"] == "ConnectError"
+    # Whatever the outcome, the same keys (None where they do not apply): a script reads
+    # answer["message_id"] after a refusal, or answer["error"] after a success, without a KeyError.
+    accepted = json.loads(run("send", "--mmsc", simulator.url, "--to", "1", "--json").stdout)
+    keys = {"ok", "message_id", "transaction_id", "status", "text", "error", "message", "http_status"}
+    assert set(accepted) == set(refused) == set(json.loads(proc.stdout)) == keys
+    assert accepted["error"] is None and accepted["http_status"] == 200 and json.loads(proc.stdout)["message_id"] is None
     # Several recipients: one JSON object for the whole run.
     proc = run("send", "--mmsc", simulator.url, "--to", "1", "--to", "2", "--json")
     answer = json.loads(proc.stdout)
@@ -706,7 +713,9 @@ def test_a_tagged_send_to_one_recipient_run_again_is_not_sent_again(simulator, t
     assert first.returncode == 0 and first.stdout.strip() == messages(simulator)[0]["message_id"], first.stderr
     again = run(*send)
     assert again.returncode == 0 and again.stdout.startswith("skipped: +8613800000000"), again.stdout + again.stderr
-    assert json.loads(run(*send, "--json").stdout) == {"ok": True, "skipped": True, "tag": "reminder-42"}
+    skipped = json.loads(run(*send, "--json").stdout)
+    assert skipped["ok"] is True and skipped["skipped"] is True and skipped["tag"] == "reminder-42"
+    assert skipped["message_id"] is None and skipped["error"] is None  # (the keys of every single send, too)
     assert len(messages(simulator)) == 1
     other = run(*send[:-1], "reminder-43")  # another tag: another message
     assert other.returncode == 0 and len(messages(simulator)) == 2
