@@ -1,7 +1,8 @@
 """The `mm7bind` command.
 
 Exit codes: 0 done; 1 the message (or some of them) was refused, or a file is invalid;
-2 bad arguments or unreadable input; 3 bad configuration; 4 no MMSC (for probe: the VASP) could be reached.
+2 bad arguments or unreadable input; 3 bad configuration; 4 no MMSC (for probe: the VASP) could be reached;
+130 interrupted (Ctrl-C); 141 the output's reader went away (`| head`). README.md lists them all.
 """
 
 from __future__ import annotations

@@ -191,3 +191,26 @@ def test_chinese_text_on_a_terminal_that_cannot_encode_it_is_escaped_not_a_trace
     assert proc.returncode == 0 and proc.stdout.decode("ascii").endswith(".xml: valid (SubmitReq, REL-6-MM7-1-0)\n")
     proc = cli("inspect", str(path), env={"PYTHONIOENCODING": "utf-8"})  # (where it can, as it is)
     assert '"subject": "你好😀"' in proc.stdout.decode("utf-8")
+
+
+def test_every_exit_code_of_the_command_is_in_the_readme():
+    import re
+
+    from mm7bind import cli as command
+
+    from .conftest import ROOT
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## The command"):]
+    said = " ".join(section[section.index("Exit codes:"):].split("\n\n")[0].split())
+    codes = {v for k, v in vars(command).items() if k.startswith("EXIT_")}
+    assert codes == {0, 1, 2, 3, 4, 130, 141}
+    assert [c for c in sorted(codes) if not re.search(rf"(?:^|[:;] ){c} ", said)] == []
+
+
+def test_output_cut_short_by_its_reader_is_exit_141_without_a_traceback():
+    proc = subprocess.Popen([sys.executable, "-m", "mm7bind.cli", "versions"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # (as `| head` that has read what it wanted)
+    assert proc.wait(timeout=60) == 141 and b"Traceback" not in proc.stderr.read()
+    proc.stderr.close()
