@@ -19,16 +19,17 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import __version__, versions
-from .codec import decode, split_http
-from .content import Content, Part
-from .display import printable, shown_time, shown_url
-from .envelope import Envelope
+from . import __version__
 from .errors import ConnectError, DecodeError, EncodeError, MM7Error, RequestTimeout, ValidationError
-from .jsonable import to_jsonable
-from .mime import header_value
-from .pcap import CapturedMessage, is_packet_capture, read_capture
+
+# The rest is imported by the commands that use it: `mm7bind --help`, `version` or a mistyped option
+# need not load the XML bindings, lxml and the HTTP stack first.
+if TYPE_CHECKING:
+    from .content import Content, Part
+    from .envelope import Envelope
+    from .pcap import CapturedMessage
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
 EXIT_INVALID, EXIT_UNREADABLE = 1, 2
@@ -64,6 +65,9 @@ def _read(path: str) -> bytes:
 
 def _decode_capture(data: bytes, strict: bool = False) -> tuple[Envelope, str | None, dict[str, str]]:
     """A SOAP XML file, a MIME body, or a raw HTTP request/response capture."""
+    from .codec import decode, split_http  # noqa: PLC0415
+    from .mime import header_value  # noqa: PLC0415
+
     start_line, headers, body = split_http(data)
     ctype = header_value(headers, "content-type")
     return decode(body, ctype, strict=strict), start_line, headers
@@ -117,6 +121,8 @@ def _by_number(values) -> list[str]:
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
+    from . import versions  # noqa: PLC0415
+
     rows = versions.all_versions()
     if args.json:
         print(_json([
@@ -148,6 +154,10 @@ def _validated(path: str, lenient: bool) -> list[dict]:
     """What validate finds in one file, for each message in it (one, or a packet capture's): its
     result (valid, accepted, invalid, unreadable), the message's type and version when it was
     read, the deviations, or the error."""
+    from .codec import decode  # noqa: PLC0415
+    from .mime import header_value  # noqa: PLC0415
+    from .pcap import is_packet_capture, read_capture  # noqa: PLC0415
+
     out = {"path": path, "result": "unreadable", "message_type": None, "version": None, "deviations": [],
            "error": None}  # (every key always there, for scripts)
     if path != "-" and Path(path).is_dir():
@@ -196,6 +206,8 @@ def _validation(env: Envelope | None, exc: DecodeError | None = None) -> dict:
 def _may_be_mm7(msg: CapturedMessage) -> bool:
     """Whether a captured HTTP message may hold MM7: a body, labelled as XML or multipart (or not
     labelled at all); a 401's "authentication required" or an HTML error page is no MM7 to read."""
+    from .mime import header_value  # noqa: PLC0415
+
     media = (header_value(msg.headers, "content-type") or "").partition(";")[0].strip().lower()
     return bool(msg.body) and (not media or media.startswith("multipart/") or media.endswith(("/xml", "+xml")))
 
@@ -207,6 +219,8 @@ def _captured(msg: CapturedMessage) -> dict:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from .display import printable  # noqa: PLC0415
+
     worst, found = EXIT_OK, []
     for path in _expand(args.paths):
         for f in _validated(path, args.lenient):
@@ -245,6 +259,8 @@ def describe_part(part: Part, role: str) -> dict:
 
 
 def describe(env: Envelope) -> dict:
+    from .jsonable import to_jsonable  # noqa: PLC0415
+
     body = env.body
     content: Content | None = getattr(body, "content", None)
     fields = to_jsonable(body)
@@ -264,6 +280,8 @@ def describe(env: Envelope) -> dict:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from .pcap import is_packet_capture  # noqa: PLC0415
+
     try:
         data = _read(args.path)
     except OSError as exc:
@@ -288,6 +306,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def _inspect_capture(args: argparse.Namespace, data: bytes) -> int:
     """inspect of a packet capture: every HTTP message in it, each MM7 one decoded; --extract
     writes each one's parts into a folder named after its number."""
+    from .codec import decode  # noqa: PLC0415
+    from .mime import header_value  # noqa: PLC0415
+    from .pcap import read_capture  # noqa: PLC0415
+
     try:
         capture = read_capture(data)
     except DecodeError as exc:
@@ -331,6 +353,8 @@ def _extract(env: Envelope, folder: str, command: str) -> list[str]:
 
 
 def _content(args) -> Content | None:
+    from .content import Content, Part  # noqa: PLC0415
+
     content = Content()
     if args.text is not None:
         content.add_text(args.text, charset="utf-8")
@@ -352,7 +376,9 @@ def _content(args) -> Content | None:
 
 def cmd_send(args: argparse.Namespace) -> int:
     from . import messages as m  # noqa: PLC0415
+    from . import versions  # noqa: PLC0415
     from .bulk import UNREACHABLE_STOP, queue_bulk, read_recipients, send_bulk, send_tagged  # noqa: PLC0415
+    from .display import shown_time  # noqa: PLC0415
 
     cfg = _config(args, uses=None)
     recipients = list(args.to or [])
@@ -594,6 +620,7 @@ def _wait_for_signal(on_hangup=None) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from .display import shown_url  # noqa: PLC0415
     from .server import health_app, serve  # noqa: PLC0415
 
     cfg = _config(args, uses=None)
@@ -710,6 +737,8 @@ def _setup_logging(cfg, args: argparse.Namespace, command: str) -> None:
 
 
 def _echo(text: str) -> None:
+    from .display import printable  # noqa: PLC0415
+
     print(printable(text), flush=True)
 
 
@@ -745,6 +774,8 @@ def _handler(cfg, args: argparse.Namespace, command: str):
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from .display import printable  # noqa: PLC0415
+
     cfg = _config(args, uses=None)
     _handling_options(cfg, args, "replay")
     _say_warnings(cfg, () if args.handler else ("handling",))  # (on stderr, as send's)
@@ -878,10 +909,13 @@ def _when_at(text: str) -> datetime:
 
 def _summary(rec) -> str:
     """One line on what a stored request was: who sent what (decoded again from its body)."""
+    from .display import printable  # noqa: PLC0415
+
     return printable(_what(rec))
 
 
 def _what(rec) -> str:
+    from .codec import decode  # noqa: PLC0415
     from .store import REPORT_KINDS  # noqa: PLC0415
 
     if rec.kind in REPORT_KINDS:
@@ -899,6 +933,8 @@ def _what(rec) -> str:
 
 
 def _record_json(rec) -> dict:
+    from .jsonable import to_jsonable  # noqa: PLC0415
+
     out = to_jsonable(rec)
     out.pop("body", None)
     out["body_size"] = len(rec.body)
@@ -933,6 +969,8 @@ def _open_store(args, cfg=None, wait: float | None = None):
 
 
 def cmd_store_inbox(args: argparse.Namespace) -> int:
+    from .display import shown_time  # noqa: PLC0415
+
     store = _open_store(args)
     try:
         found = store.inbox(args.state, args.kind, message_id=args.message_id,
@@ -954,6 +992,8 @@ def cmd_store_inbox(args: argparse.Namespace) -> int:
 
 
 def cmd_store_show(args: argparse.Namespace) -> int:
+    from .codec import decode  # noqa: PLC0415
+
     store = _open_store(args)
     try:
         rec = store.inbox_get(args.id)
@@ -989,6 +1029,8 @@ def cmd_store_show(args: argparse.Namespace) -> int:
 
 
 def cmd_store_sent(args: argparse.Namespace) -> int:
+    from .display import printable, shown_time  # noqa: PLC0415
+    from .jsonable import to_jsonable  # noqa: PLC0415
     from .store import reports_about  # noqa: PLC0415
 
     if args.summary:
@@ -1026,6 +1068,9 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
 
 
 def cmd_store_outbox(args: argparse.Namespace) -> int:
+    from .display import printable, shown_time  # noqa: PLC0415
+    from .jsonable import to_jsonable  # noqa: PLC0415
+
     store = _open_store(args)
     try:
         found = store.outbox(args.state, limit=args.limit, newest_first=True)
@@ -1067,6 +1112,7 @@ def cmd_store_requeue(args: argparse.Namespace) -> int:
 
 
 def _tag_summary(args: argparse.Namespace) -> int:
+    from .display import printable  # noqa: PLC0415
     from .store import summarize  # noqa: PLC0415
 
     if not args.tag:
@@ -1091,6 +1137,7 @@ def _tag_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_store_purge(args: argparse.Namespace) -> int:
+    from .display import shown_time  # noqa: PLC0415
     from .store import PURGEABLE  # noqa: PLC0415
 
     before = args.older_than
@@ -1114,6 +1161,8 @@ def cmd_store_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_store_check(args: argparse.Namespace) -> int:
+    from .display import printable  # noqa: PLC0415
+
     cfg = _config(args)
     store = _open_store(args, cfg)
     try:
@@ -1133,6 +1182,8 @@ def cmd_store_check(args: argparse.Namespace) -> int:
 
 def _check_store_at_start(cfg, store) -> None:
     """[store] check_at_start: a damaged store found before any message is taken into it (exit 2)."""
+    from .display import printable  # noqa: PLC0415
+
     if not cfg.store.check_at_start:
         return
     full = cfg.store.check_at_start == "full"
@@ -1219,7 +1270,9 @@ def cmd_mo(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
+    from . import versions  # noqa: PLC0415
     from .client import ClientConfig  # noqa: PLC0415
+    from .display import printable  # noqa: PLC0415
     from .probe import OPERATIONS, probe  # noqa: PLC0415
 
     if (args.username is None) != (args.password is None):
@@ -1291,10 +1344,12 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_version(args: argparse.Namespace) -> int:
-    from .cmcc.constants import API_VERSION  # noqa: PLC0415
+    from . import versions  # noqa: PLC0415
 
+    # (mm7bind.cmcc.API_VERSION, as the cmcc profile sends it: said without importing the China
+    # Mobile layer, which imports everything else; a test keeps the three the same)
     print(f"mm7bind {__version__}")
-    print(f"当前使用的MM7 API的版本为：{API_VERSION}  (the MM7APIVersion header of the cmcc dialect)")
+    print(f"当前使用的MM7 API的版本为：mm7bind-{__version__}  (the MM7APIVersion header of the cmcc dialect)")
     print(f"schema versions: {', '.join(v.name for v in versions.all_versions())}")
     return EXIT_OK
 
@@ -1303,6 +1358,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run  # noqa: PLC0415
 
     return run(out=sys.stdout)
+
+
+class _ServeHelp(argparse.HelpFormatter):
+    """serve --help with the configuration's [receiver] defaults, read when the help is shown:
+    parsing any command line need not import the configuration."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = super()._get_help_string(action)
+        if text and "{receiver." in text:
+            from .config import ReceiverSection  # noqa: PLC0415
+
+            text = text.format(receiver=ReceiverSection())
+        return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -1352,18 +1420,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_send)
 
-    p = sub.add_parser("serve", help="receive MO messages and reports (the VASP side)",
+    p = sub.add_parser("serve", help="receive MO messages and reports (the VASP side)", formatter_class=_ServeHelp,
                        description="Receive DeliverReq, DeliveryReportReq and ReadReplyReq ([receiver] settings): "
                                    "each is stored before the answer, then saved under --out, passed to "
                                    "--handler or forwarded to --forward.")
     with_config(p)
-    from .config import ReceiverSection  # noqa: PLC0415 (its defaults, shown)
-
-    receiver = ReceiverSection()
-    p.add_argument("--host", help=f"address to listen on (else [receiver] host; default {receiver.host})")
-    p.add_argument("--port", type=_port, help=f"(else [receiver] port; default {receiver.port})")
+    p.add_argument("--host", help="address to listen on (else [receiver] host; default {receiver.host})")
+    p.add_argument("--port", type=_port, help="(else [receiver] port; default {receiver.port})")
     p.add_argument("--out", metavar="DIR", help="where received messages and content are written "
-                                                f"(else [receiver] out_dir; default {receiver.out_dir})")
+                                                "(else [receiver] out_dir; default {receiver.out_dir})")
     p.add_argument("--handler", metavar="MODULE:OBJECT", help="your own handler instead of saving to --out")
     p.add_argument("--forward", metavar="URL", type=_http_url, help="post each message as JSON to your application at URL")
     p.set_defaults(func=cmd_serve)

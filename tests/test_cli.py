@@ -214,3 +214,37 @@ def test_output_cut_short_by_its_reader_is_exit_141_without_a_traceback():
     proc.stdout.close()  # (as `| head` that has read what it wanted)
     assert proc.wait(timeout=60) == 141 and b"Traceback" not in proc.stderr.read()
     proc.stderr.close()
+
+
+def test_help_version_and_a_mistyped_option_import_nothing_heavy(tmp_path):
+    # (each took a quarter of a second loading the XML bindings, lxml and the HTTP stack first)
+    from .conftest import ROOT
+    from .test_lazy_import import HEAVY
+
+    code = f"""
+import contextlib, io, json, sys
+from mm7bind import cli
+loaded = {{}}
+for argv in (["--help"], ["version"], ["versions", "--json"], ["send", "--bogus"], ["serve", "--port", "x"]):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            cli.main(argv)
+        except SystemExit:
+            pass
+    loaded[argv[0]] = [m for m in {HEAVY!r} + ("mm7bind.config", "mm7bind.codec", "mm7bind.cmcc") if m in sys.modules]
+print(json.dumps(loaded))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"--help": [], "version": [], "versions": [], "send": [], "serve": []}
+
+
+def test_version_names_the_api_version_the_cmcc_dialect_sends():
+    from mm7bind import cmcc, profiles
+
+    proc = cli("version")
+    sent = dict(profiles.CMCC.extra_headers)["MM7APIVersion"]
+    assert proc.returncode == 0 and sent == cmcc.API_VERSION
+    assert f"当前使用的MM7 API的版本为：{sent}  (the MM7APIVersion header" in proc.stdout.decode()
