@@ -374,12 +374,36 @@ def _content(args) -> Content | None:
     return content if content.parts or content.smil else None
 
 
+def _mis_encoded_argument(args: argparse.Namespace, paths: tuple[str, ...]) -> str | None:
+    """What to say of a text argument whose bytes are not in the locale's encoding: a terminal set
+    to GBK under a UTF-8 locale (or the reverse) hands Python bytes it keeps as lone surrogates,
+    which would be refused later as "U+DCC4 cannot be sent in XML". File names (`paths`) may hold
+    any bytes: they are left alone."""
+    for dest, value in vars(args).items():
+        for text in (value if isinstance(value, list) else [value]):
+            if dest in paths or not isinstance(text, str) or not any("\udc80" <= c <= "\udcff" for c in text):
+                continue
+            raw = os.fsencode(text)
+            option = {"sender": "--from"}.get(dest, "--" + dest.replace("_", "-"))
+            try:
+                hint = f"; as GBK they read {raw.decode('gb18030')!r}"
+            except UnicodeDecodeError:
+                hint = ""
+            return (f"{option} holds bytes that are not {sys.getfilesystemencoding()} (the locale's encoding, "
+                    f"LANG or LC_ALL): {raw!r}{hint}; set the terminal and the locale to the same encoding")
+    return None
+
+
 def cmd_send(args: argparse.Namespace) -> int:
     from . import messages as m  # noqa: PLC0415
     from . import versions  # noqa: PLC0415
     from .bulk import UNREACHABLE_STOP, queue_bulk, read_recipients, send_bulk, send_tagged  # noqa: PLC0415
     from .display import shown_time  # noqa: PLC0415
 
+    mis_encoded = _mis_encoded_argument(args, ("attach", "smil", "to_file", "config", "conn_config"))
+    if mis_encoded:
+        print(f"mm7bind send: {mis_encoded}", file=sys.stderr)
+        return EXIT_USAGE
     cfg = _config(args, uses=None)
     recipients = list(args.to or [])
     if args.to_file:

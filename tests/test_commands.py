@@ -918,6 +918,22 @@ def test_a_message_that_cannot_be_built_is_a_usage_error_not_a_refusal():
         assert srv.requests == []  # nothing went out
 
 
+def test_a_subject_typed_in_gbk_under_a_utf8_locale_is_said_so_not_an_xml_error():
+    # A terminal (SecureCRT, Xshell) set to GBK on a server whose locale is UTF-8: the argument's
+    # bytes are not UTF-8. It was "SubmitReq/Subject: character U+DCC4 cannot be sent in XML".
+    from .fake_http import FakeServer
+
+    gbk = "你好".encode("gbk")
+    env = {**ENV, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
+    with FakeServer() as srv:
+        proc = subprocess.run([sys.executable, "-m", "mm7bind.cli", "send", "--mmsc", srv.url, "--to", "1",
+                               "--subject", gbk, "--text", "x"], capture_output=True, text=True, env=env,
+                              timeout=120, check=False)
+        assert proc.returncode == 2 and srv.requests == [], proc.stderr
+    assert proc.stderr.startswith("mm7bind send: --subject holds bytes that are not utf-8"), proc.stderr
+    assert "as GBK they read '你好'" in proc.stderr and "U+DC" not in proc.stderr
+
+
 def test_fixtures_match_reports_to_what_a_client_sharing_the_receivers_store_sent(mm7_simulator, mm7_receiver):
     mm7_simulator.config.vasp_url = mm7_receiver.url
     with mm7.Client(mm7_simulator.url, store=mm7_receiver.store) as client:
