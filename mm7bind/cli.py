@@ -1281,13 +1281,15 @@ def cmd_mo(args: argparse.Namespace) -> int:
         with session:
             r = session.post(base + "/control/deliver", json=payload, timeout=30)
     except requests.RequestException as exc:
-        print(f"cannot reach the simulator at {base}: {exc}", file=sys.stderr)
+        from .client import transport_reason  # noqa: PLC0415 (the words send uses, not urllib3's repr)
+
+        print(f"mm7bind mo: cannot reach the simulator at {base}: {transport_reason(exc)}", file=sys.stderr)
         return EXIT_UNREACHABLE
     try:
         answer = r.json()
     except ValueError:  # something else listens there (the VASP's own receiver, a web server)
-        print(f"{base} is not an mm7bind simulator: /control/deliver answered HTTP {r.status_code} without JSON",
-              file=sys.stderr)
+        print(f"mm7bind mo: {base} is not an mm7bind simulator: /control/deliver answered HTTP {r.status_code} "
+              "without JSON", file=sys.stderr)
         return EXIT_REFUSED
     print(_json(answer))
     return EXIT_OK if r.ok and "error" not in answer else EXIT_REFUSED

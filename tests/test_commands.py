@@ -735,6 +735,14 @@ def test_mo_aimed_at_something_that_is_not_a_simulator_says_so(tmp_path):
     assert "is not an mm7bind simulator" in proc.stderr and "HTTP 404" in proc.stderr
 
 
+def test_mo_aimed_at_nothing_says_so_in_one_line_naming_the_command():
+    # (it was requests' repr: "HTTPConnectionPool(host=...): Max retries exceeded with url: ...")
+    proc = run("mo", "--simulator", f"http://127.0.0.1:{free_port()}")
+    assert proc.returncode == 4 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("mm7bind mo: cannot reach the simulator at http://127.0.0.1:")
+    assert "Connection refused" in proc.stderr and "Max retries" not in proc.stderr and "Pool" not in proc.stderr
+
+
 def test_send_queue_json_is_one_object_with_the_outbox_ids(tmp_path):
     (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
     proc = run("send", "--config", str(tmp_path / "c.toml"), "--to", "1", "--to", "2", "--to", "2", "--text", "x",
