@@ -889,6 +889,16 @@ def _seconds(text: str) -> float:
     return seconds
 
 
+def _delay(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):  # (a negative one ended a timer thread in a traceback)
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds, 0 or more")
+    return seconds
+
+
 def _http_url(text: str) -> str:
     from .client import is_http_url  # noqa: PLC0415
 
@@ -1469,7 +1479,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the one serve runs (without it, as serve without it: forwarding or saving)")
     p.add_argument("--forward", metavar="URL", type=_http_url, help="forward to URL, as serve --forward does")
     p.add_argument("--out", metavar="DIR", help="save under DIR, as serve --out does")
-    p.add_argument("--stale-after", type=float, default=300.0, metavar="SECONDS",
+    p.add_argument("--stale-after", type=_delay, default=300.0, metavar="SECONDS",
                    help="a message 'processing' this long is taken as left by a dead run and replayed "
                         "(default %(default)g)")
     p.set_defaults(func=cmd_replay)
@@ -1555,25 +1565,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CA certificate(s) to trust for an https --vasp-url (a self-signed test certificate)")
     p.add_argument("--report-status", default="Retrieved",
                    help="what delivery reports say: Retrieved, Rejected, Expired, Deferred, ... (default %(default)s)")
-    p.add_argument("--report-delay", type=float, default=1.0, metavar="SECONDS",
+    p.add_argument("--report-delay", type=_delay, default=1.0, metavar="SECONDS",
                    help="after the SubmitReq (default %(default)s)")
-    p.add_argument("--max-recipients", type=int, metavar="N",
+    p.add_argument("--max-recipients", type=_count, metavar="N",
                    help="refuse a SubmitReq to more recipients with 3003, as some providers do (1: one per submit)")
     p.add_argument("--require-smil", action="store_true",
                    help="refuse content without a SMIL presentation with 2004, as some providers do")
-    p.add_argument("--report-attempts", type=int, default=2, metavar="N",
+    p.add_argument("--report-attempts", type=_count, default=2, metavar="N",
                    help="tries of a report or MO the VASP does not take (down, timed out, 5xx, a 3xxx or 4006 status: as "
                    "RetryPolicy retries), in all (default %(default)s)")
-    p.add_argument("--report-retry-delay", type=float, default=0.2, metavar="SECONDS",
+    p.add_argument("--report-retry-delay", type=_delay, default=0.2, metavar="SECONDS",
                    help="wait before the second try, doubling after (default %(default)s)")
     p.add_argument("--read-status", default="Read", help="what read replies say (default %(default)s)")
-    p.add_argument("--read-delay", type=float, default=2.0, metavar="SECONDS",
+    p.add_argument("--read-delay", type=_delay, default=2.0, metavar="SECONDS",
                    help="after the SubmitReq, never before its delivery report (default %(default)s)")
     p.add_argument("--mo-text", metavar="TEXT", help="send one MO message with this text after start")
     p.add_argument("--mo-from", default="+8613800138000", help="its sender (default %(default)s)")
     p.add_argument("--mo-to", default="1065888", help="its recipient (default %(default)s)")
     p.add_argument("--mo-subject", default=None)
-    p.add_argument("--mo-after", type=float, default=1.0, metavar="SECONDS", help="(default %(default)s)")
+    p.add_argument("--mo-after", type=_delay, default=1.0, metavar="SECONDS", help="(default %(default)s)")
     p.add_argument("--verbose", "-v", action="store_true")
     p.set_defaults(func=cmd_simulate)
 

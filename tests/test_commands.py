@@ -497,6 +497,19 @@ def test_ports_and_urls_are_checked_where_they_are_typed():
             mm7.Client(url)
 
 
+def test_delays_and_counts_are_checked_where_they_are_typed_naming_the_option():
+    # --mo-after -1 ended the simulator's timer thread in a traceback; --report-delay -1 and
+    # --report-attempts 0 were refused in the library's words (report_delay, report_attempts).
+    for args in (["simulate", "--mo-text", "hi", "--mo-after", "-1"], ["simulate", "--report-delay", "-1"],
+                 ["simulate", "--read-delay", "inf"], ["simulate", "--report-retry-delay", "nan"],
+                 ["simulate", "--report-attempts", "0"], ["simulate", "--max-recipients", "0"],
+                 ["replay", "--stale-after", "-5"]):
+        port = ["--port", "0"] if args[0] == "simulate" else []  # (were one taken: no fixed port held)
+        proc = run(args[0], *port, *args[1:], timeout=30)
+        assert proc.returncode == 2 and f"error: argument {args[-2]}: '{args[-1]}'" in proc.stderr, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr and "_" not in proc.stderr.splitlines()[-1].split(":", 2)[-1]
+
+
 def test_the_simulator_signs_in_to_a_vasp_that_asks_for_credentials():
     import mm7bind as mm7
 
