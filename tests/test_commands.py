@@ -226,6 +226,17 @@ def test_send_reads_the_recipients_from_stdin_with_to_file_dash(simulator):
     assert sorted(m["recipients"][0] for m in messages(simulator)) == ["+8613800000001", "+8613800000002"]
 
 
+def test_a_recipient_file_that_lists_nobody_is_named_as_such(tmp_path):
+    # (it said "give at least one recipient (--to or --to-file)" to someone who gave --to-file)
+    (tmp_path / "header-only.csv").write_text("号码,姓名\n", encoding="utf-8")
+    proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to-file", str(tmp_path / "header-only.csv"))
+    assert proc.returncode == 2 and f"no recipient: {tmp_path / 'header-only.csv'} lists none" in proc.stderr
+    proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to-file", "-", stdin="")
+    assert proc.returncode == 2 and "no recipient: standard input lists none" in proc.stderr
+    proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--text", "x")
+    assert proc.returncode == 2 and "no recipient: give at least one (--to or --to-file)" in proc.stderr
+
+
 def test_bulk_partial_failure_exit_code(tmp_path):
     csv_file = tmp_path / "to.csv"
     csv_file.write_text("+8613800000000\n+8613800000001\n", encoding="utf-8")
