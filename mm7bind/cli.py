@@ -1348,7 +1348,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
                     sender=args.sender, recipient=args.to, config=config, on_result=said)
     failed = [r for r in results if not r.ok]
     if args.json:
-        print(_json([dataclasses.asdict(r) | {"ok": r.ok} for r in results], indent=2))
+        print(_json([dataclasses.asdict(r) | {"ok": r.ok, "unreachable": r.unreachable} for r in results], indent=2))
     else:
         print(f"{len(results) - len(failed)} of {len(results)} answered as they should")
     if results and results[-1].unreachable:
@@ -1623,7 +1623,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
                    help="for each answer (default %(default)s)")
     p.add_argument("--json", action="store_true", help="a JSON list: each request's version, operation, "
-                   "transaction_id, repeat, status, status_text, answered_version, problems, elapsed, ok")
+                   "transaction_id, repeat, status, status_text, answered_version, problems, elapsed, timed_out, "
+                   "unreachable, ok")
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("versions", help="list the MM7 schema versions")

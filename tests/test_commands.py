@@ -521,6 +521,19 @@ def test_delays_and_counts_are_checked_where_they_are_typed_naming_the_option():
         assert "Traceback" not in proc.stderr and "_" not in proc.stderr.splitlines()[-1].split(":", 2)[-1]
 
 
+def test_probe_json_says_what_its_help_says_unreachable_included():
+    # (the exit code 4 comes from "unreachable", which the JSON left out; its help left out timed_out)
+    from mm7bind.cli import build_parser
+
+    proc = run("probe", f"http://127.0.0.1:{free_port()}/mm7", "--version", "REL-6-MM7-1-0", "--operation", "deliver",
+               "--json")
+    [result] = json.loads(proc.stdout)
+    assert proc.returncode == 4 and result["unreachable"] is True and result["ok"] is False
+    probe = build_parser()._subparsers._group_actions[0].choices["probe"]
+    [help_text] = [a.help for a in probe._actions if "--json" in a.option_strings]
+    assert sorted(help_text.split(": ", 1)[1].replace("each request's ", "").split(", ")) == sorted(result)
+
+
 def test_the_simulator_signs_in_to_a_vasp_that_asks_for_credentials():
     import mm7bind as mm7
 
