@@ -416,9 +416,9 @@ def cmd_send(args: argparse.Namespace) -> int:
             print(f"mm7bind send: {exc}", file=sys.stderr)
             return EXIT_USAGE
     if not recipients:
-        given = (f"{'standard input' if args.to_file == '-' else args.to_file} lists none (its first column, "
-                 "a header row left out)" if args.to_file else "give at least one (--to or --to-file)")
-        print(f"mm7bind send: no recipient: {given}", file=sys.stderr)
+        given = (f"no recipient: {'standard input' if args.to_file == '-' else args.to_file} lists none (its first "
+                 "column, a header row left out)" if args.to_file else "give at least one recipient (--to or --to-file)")
+        print(f"mm7bind send: {given}", file=sys.stderr)
         return EXIT_USAGE
     if any(not r.strip() for r in recipients):
         print("mm7bind send: an empty recipient (--to '')", file=sys.stderr)

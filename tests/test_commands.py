@@ -234,7 +234,7 @@ def test_a_recipient_file_that_lists_nobody_is_named_as_such(tmp_path):
     proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to-file", "-", stdin="")
     assert proc.returncode == 2 and "no recipient: standard input lists none" in proc.stderr
     proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--text", "x")
-    assert proc.returncode == 2 and "no recipient: give at least one (--to or --to-file)" in proc.stderr
+    assert proc.returncode == 2 and "give at least one recipient (--to or --to-file)" in proc.stderr
 
 
 def test_bulk_partial_failure_exit_code(tmp_path):
