@@ -47,12 +47,14 @@ class BulkResult:
         return self.total / self.elapsed if self.elapsed else 0.0
 
 
-def read_recipients(path: str | Path) -> list[str]:
+def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
     """Recipients from a CSV file: the first column of every row (a header row is skipped).
 
     The file may be UTF-8 (with or without a BOM), GBK/GB18030 (what Excel writes as CSV on a
-    Chinese Windows), or UTF-16 with a BOM (Excel's "Unicode text", tab-separated)."""
-    data = Path(path).read_bytes()
+    Chinese Windows), or UTF-16 with a BOM (Excel's "Unicode text", tab-separated). `data`: its
+    bytes, already read (standard input); `path` then only names it."""
+    if data is None:
+        data = Path(path).read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         text = data.decode("utf-16")
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -12,8 +13,9 @@ import mm7bind as mm7
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 
 
-def cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mm7bind.cli", *args], input=stdin, capture_output=True)
+def cli(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mm7bind.cli", *args], input=stdin, capture_output=True,
+                          env={**os.environ, **(env or {})})
 
 
 def test_versions():
@@ -136,6 +138,13 @@ def test_validate_a_directory(tmp_path):
     assert proc.returncode == 0 and len(lines) == 2 and all("valid (CancelRsp, REL-6-MM7-1-2)" in x for x in lines)
     (tmp_path / "caps" / "more" / "c.xml").write_bytes(b"<broken")
     assert cli("validate", str(tmp_path / "caps")).returncode == 2
+    # A folder with nothing to check (a wrong one, a capture not copied yet) was silence and exit 0.
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / ".swp").write_bytes(b"x")
+    proc = cli("validate", str(tmp_path / "empty"))
+    assert proc.returncode == 2 and proc.stdout.decode().startswith(f"{tmp_path / 'empty'}: unreadable: a folder with no")
+    [found] = json.loads(cli("validate", "--json", str(tmp_path / "empty")).stdout)
+    assert found["result"] == "unreadable" and found["error"].startswith("a folder with no files")
 
 
 def test_python_dash_m_mm7bind_runs_the_command():
@@ -162,3 +171,80 @@ def test_validate_json_lists_each_file_with_its_result(tmp_path):
     proc = cli("validate", "--json", "--lenient", str(sloppy))
     [f] = json.loads(proc.stdout)
     assert proc.returncode == 0 and f["result"] == "accepted" and f["message_type"] == "CancelReq"
+
+
+def test_chinese_text_on_a_terminal_that_cannot_encode_it_is_escaped_not_a_traceback(tmp_path):
+    ascii_only = {"PYTHONIOENCODING": "ascii"}  # (as LANG=C where Python does not coerce the locale)
+    proc = cli("version", env=ascii_only)
+    assert proc.returncode == 0 and b"Traceback" not in proc.stderr, proc.stderr
+    assert "\\u5f53\\u524d" in proc.stdout.decode("ascii")  # (当前: escaped, and the lines after it written)
+    assert "schema versions: REL-5-MM7-1-0" in proc.stdout.decode("ascii")
+    path = tmp_path / "中文.xml"
+    path.write_bytes(mm7.encode_envelope(mm7.SubmitReq(recipients=["+8613800000000"], subject="你好😀"),
+                                         transaction_id="t", version="REL-6-MM7-1-0"))
+    proc = cli("inspect", str(path), env=ascii_only)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.decode("ascii"))["fields"]["subject"] == "你好😀"  # (valid JSON: \\u escapes)
+    proc = cli("validate", "--json", str(path), env=ascii_only)
+    assert proc.returncode == 0 and json.loads(proc.stdout.decode("ascii"))[0]["path"] == str(path)
+    proc = cli("validate", str(path), env=ascii_only)
+    assert proc.returncode == 0 and proc.stdout.decode("ascii").endswith(".xml: valid (SubmitReq, REL-6-MM7-1-0)\n")
+    proc = cli("inspect", str(path), env={"PYTHONIOENCODING": "utf-8"})  # (where it can, as it is)
+    assert '"subject": "你好😀"' in proc.stdout.decode("utf-8")
+
+
+def test_every_exit_code_of_the_command_is_in_the_readme():
+    import re
+
+    from mm7bind import cli as command
+
+    from .conftest import ROOT
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## The command"):]
+    said = " ".join(section[section.index("Exit codes:"):].split("\n\n")[0].split())
+    codes = {v for k, v in vars(command).items() if k.startswith("EXIT_")}
+    assert codes == {0, 1, 2, 3, 4, 130, 141}
+    assert [c for c in sorted(codes) if not re.search(rf"(?:^|[:;] ){c} ", said)] == []
+
+
+def test_output_cut_short_by_its_reader_is_exit_141_without_a_traceback():
+    proc = subprocess.Popen([sys.executable, "-m", "mm7bind.cli", "versions"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # (as `| head` that has read what it wanted)
+    assert proc.wait(timeout=60) == 141 and b"Traceback" not in proc.stderr.read()
+    proc.stderr.close()
+
+
+def test_help_version_and_a_mistyped_option_import_nothing_heavy(tmp_path):
+    # (each took a quarter of a second loading the XML bindings, lxml and the HTTP stack first)
+    from .conftest import ROOT
+    from .test_lazy_import import HEAVY
+
+    code = f"""
+import contextlib, io, json, sys
+from mm7bind import cli
+loaded = {{}}
+for argv in (["--help"], ["version"], ["versions", "--json"], ["send", "--bogus"], ["serve", "--port", "x"]):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            cli.main(argv)
+        except SystemExit:
+            pass
+    loaded[argv[0]] = [m for m in {HEAVY!r} + ("mm7bind.config", "mm7bind.codec", "mm7bind.cmcc") if m in sys.modules]
+print(json.dumps(loaded))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"--help": [], "version": [], "versions": [], "send": [], "serve": []}
+
+
+def test_version_names_the_api_version_the_cmcc_dialect_sends():
+    from mm7bind import cmcc, profiles
+
+    proc = cli("version")
+    sent = dict(profiles.CMCC.extra_headers)["MM7APIVersion"]
+    assert proc.returncode == 0 and sent == cmcc.API_VERSION
+    assert f"当前使用的MM7 API的版本为：{sent}  (the MM7APIVersion header" in proc.stdout.decode()

@@ -30,9 +30,9 @@ def free_port() -> int:
     return port
 
 
-def run(*args: str, cwd=None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run(*args: str, cwd=None, timeout: float = 120, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mm7bind.cli", *args], capture_output=True, text=True,
-                          cwd=cwd or ROOT, env=ENV, timeout=timeout)
+                          cwd=cwd or ROOT, env=ENV, timeout=timeout, input=stdin)
 
 
 class Background:
@@ -117,8 +117,15 @@ def test_send_reports_every_kind_of_refusal(simulator, tmp_path):
     proc = run("send", "--mmsc", simulator.url, "--to", "1", "--json")
     answer = json.loads(proc.stdout)
     assert proc.returncode == 1 and answer["ok"] is False and answer["status"] == 2002, proc.stdout
+    refused = answer
     proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to", "1", "--json")
     assert proc.returncode == 4 and json.loads(proc.stdout)["error"] == "ConnectError"
+    # Whatever the outcome, the same keys (None where they do not apply): a script reads
+    # answer["message_id"] after a refusal, or answer["error"] after a success, without a KeyError.
+    accepted = json.loads(run("send", "--mmsc", simulator.url, "--to", "1", "--json").stdout)
+    keys = {"ok", "message_id", "transaction_id", "status", "text", "error", "message", "http_status"}
+    assert set(accepted) == set(refused) == set(json.loads(proc.stdout)) == keys
+    assert accepted["error"] is None and accepted["http_status"] == 200 and json.loads(proc.stdout)["message_id"] is None
     # Several recipients: one JSON object for the whole run.
     proc = run("send", "--mmsc", simulator.url, "--to", "1", "--to", "2", "--json")
     answer = json.loads(proc.stdout)
@@ -208,6 +215,26 @@ def test_bulk_send_to_a_thousand_recipients(simulator, tmp_path):
     progress = [line for line in proc.stderr.splitlines() if line.startswith("[")]
     assert progress and progress[-1].startswith("[" + "#" * 30 + "] 1000/1000 sent 1000 failed 0")
     assert len(messages(simulator)) == 1000
+
+
+def test_send_reads_the_recipients_from_stdin_with_to_file_dash(simulator):
+    # (as validate and inspect read '-': `grep ... list.csv | mm7bind send --to-file -`)
+    proc = run("send", "--mmsc", simulator.url, "--to-file", "-", "--text", "x", "--quiet",
+               stdin="number\n+8613800000001\n+8613800000002\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("sent 2, failed 0, 2 recipients")
+    assert sorted(m["recipients"][0] for m in messages(simulator)) == ["+8613800000001", "+8613800000002"]
+
+
+def test_a_recipient_file_that_lists_nobody_is_named_as_such(tmp_path):
+    # (it said "give at least one recipient (--to or --to-file)" to someone who gave --to-file)
+    (tmp_path / "header-only.csv").write_text("号码,姓名\n", encoding="utf-8")
+    proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to-file", str(tmp_path / "header-only.csv"))
+    assert proc.returncode == 2 and f"no recipient: {tmp_path / 'header-only.csv'} lists none" in proc.stderr
+    proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to-file", "-", stdin="")
+    assert proc.returncode == 2 and "no recipient: standard input lists none" in proc.stderr
+    proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--text", "x")
+    assert proc.returncode == 2 and "give at least one recipient (--to or --to-file)" in proc.stderr
 
 
 def test_bulk_partial_failure_exit_code(tmp_path):
@@ -364,6 +391,13 @@ def test_replay_command(tmp_path):
     assert proc.returncode == 1 and "#1: failed (RuntimeError: still down)" in proc.stdout, proc.stdout + proc.stderr
 
 
+def test_replay_where_there_is_no_store_says_so_and_creates_none(tmp_path):
+    # (run from another folder, or without the --config serve had: "nothing to replay" misled)
+    proc = run("replay", cwd=tmp_path)
+    assert proc.returncode == 2 and "mm7bind replay: no store at mm7bind.db" in proc.stderr, proc.stdout + proc.stderr
+    assert "nothing to replay" not in proc.stdout and list(tmp_path.iterdir()) == []
+
+
 def test_pytest_fixtures():
     """The plugin's fixtures, used as a user's suite would (in a subprocess pytest run)."""
     import tempfile
@@ -472,6 +506,32 @@ def test_ports_and_urls_are_checked_where_they_are_typed():
     for url in ("foo", "ftp://mmsc.example/mm7", "http:///mm7"):
         with pytest.raises(ValueError, match="is not an http"):
             mm7.Client(url)
+
+
+def test_delays_and_counts_are_checked_where_they_are_typed_naming_the_option():
+    # --mo-after -1 ended the simulator's timer thread in a traceback; --report-delay -1 and
+    # --report-attempts 0 were refused in the library's words (report_delay, report_attempts).
+    for args in (["simulate", "--mo-text", "hi", "--mo-after", "-1"], ["simulate", "--report-delay", "-1"],
+                 ["simulate", "--read-delay", "inf"], ["simulate", "--report-retry-delay", "nan"],
+                 ["simulate", "--report-attempts", "0"], ["simulate", "--max-recipients", "0"],
+                 ["replay", "--stale-after", "-5"]):
+        port = ["--port", "0"] if args[0] == "simulate" else []  # (were one taken: no fixed port held)
+        proc = run(args[0], *port, *args[1:], timeout=30)
+        assert proc.returncode == 2 and f"error: argument {args[-2]}: '{args[-1]}'" in proc.stderr, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr and "_" not in proc.stderr.splitlines()[-1].split(":", 2)[-1]
+
+
+def test_probe_json_says_what_its_help_says_unreachable_included():
+    # (the exit code 4 comes from "unreachable", which the JSON left out; its help left out timed_out)
+    from mm7bind.cli import build_parser
+
+    proc = run("probe", f"http://127.0.0.1:{free_port()}/mm7", "--version", "REL-6-MM7-1-0", "--operation", "deliver",
+               "--json")
+    [result] = json.loads(proc.stdout)
+    assert proc.returncode == 4 and result["unreachable"] is True and result["ok"] is False
+    probe = build_parser()._subparsers._group_actions[0].choices["probe"]
+    [help_text] = [a.help for a in probe._actions if "--json" in a.option_strings]
+    assert sorted(help_text.split(": ", 1)[1].replace("each request's ", "").split(", ")) == sorted(result)
 
 
 def test_the_simulator_signs_in_to_a_vasp_that_asks_for_credentials():
@@ -690,7 +750,9 @@ def test_a_tagged_send_to_one_recipient_run_again_is_not_sent_again(simulator, t
     assert first.returncode == 0 and first.stdout.strip() == messages(simulator)[0]["message_id"], first.stderr
     again = run(*send)
     assert again.returncode == 0 and again.stdout.startswith("skipped: +8613800000000"), again.stdout + again.stderr
-    assert json.loads(run(*send, "--json").stdout) == {"ok": True, "skipped": True, "tag": "reminder-42"}
+    skipped = json.loads(run(*send, "--json").stdout)
+    assert skipped["ok"] is True and skipped["skipped"] is True and skipped["tag"] == "reminder-42"
+    assert skipped["message_id"] is None and skipped["error"] is None  # (the keys of every single send, too)
     assert len(messages(simulator)) == 1
     other = run(*send[:-1], "reminder-43")  # another tag: another message
     assert other.returncode == 0 and len(messages(simulator)) == 2
@@ -708,6 +770,14 @@ def test_mo_aimed_at_something_that_is_not_a_simulator_says_so(tmp_path):
         proc = run("mo", "--simulator", srv.url + "/mm7", "--text", "hi")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "is not an mm7bind simulator" in proc.stderr and "HTTP 404" in proc.stderr
+
+
+def test_mo_aimed_at_nothing_says_so_in_one_line_naming_the_command():
+    # (it was requests' repr: "HTTPConnectionPool(host=...): Max retries exceeded with url: ...")
+    proc = run("mo", "--simulator", f"http://127.0.0.1:{free_port()}")
+    assert proc.returncode == 4 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("mm7bind mo: cannot reach the simulator at http://127.0.0.1:")
+    assert "Connection refused" in proc.stderr and "Max retries" not in proc.stderr and "Pool" not in proc.stderr
 
 
 def test_send_queue_json_is_one_object_with_the_outbox_ids(tmp_path):
@@ -891,6 +961,22 @@ def test_a_message_that_cannot_be_built_is_a_usage_error_not_a_refusal():
         answer = json.loads(run("send", "--mmsc", srv.url, "--to", "1", "--subject", "bell\x07", "--json").stdout)
         assert answer["ok"] is False and answer["error"] == "EncodeError"
         assert srv.requests == []  # nothing went out
+
+
+def test_a_subject_typed_in_gbk_under_a_utf8_locale_is_said_so_not_an_xml_error():
+    # A terminal (SecureCRT, Xshell) set to GBK on a server whose locale is UTF-8: the argument's
+    # bytes are not UTF-8. It was "SubmitReq/Subject: character U+DCC4 cannot be sent in XML".
+    from .fake_http import FakeServer
+
+    gbk = "你好".encode("gbk")
+    env = {**ENV, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
+    with FakeServer() as srv:
+        proc = subprocess.run([sys.executable, "-m", "mm7bind.cli", "send", "--mmsc", srv.url, "--to", "1",
+                               "--subject", gbk, "--text", "x"], capture_output=True, text=True, env=env,
+                              timeout=120, check=False)
+        assert proc.returncode == 2 and srv.requests == [], proc.stderr
+    assert proc.stderr.startswith("mm7bind send: --subject holds bytes that are not utf-8"), proc.stderr
+    assert "as GBK they read '你好'" in proc.stderr and "U+DC" not in proc.stderr
 
 
 def test_fixtures_match_reports_to_what_a_client_sharing_the_receivers_store_sent(mm7_simulator, mm7_receiver):

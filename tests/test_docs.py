@@ -382,10 +382,12 @@ def test_serve_help_says_where_it_listens_and_saves_by_default():
     from mm7bind.config import ReceiverSection
 
     serve = _subcommands(build_parser())["serve"]
-    texts = {a.option_strings[0]: a.help or "" for a in serve._actions if a.option_strings}
+    formatter = serve._get_formatter()  # (the defaults are filled in as the help is shown)
+    texts = {a.option_strings[0]: formatter._expand_help(a) for a in serve._actions if a.option_strings and a.help}
     defaults = ReceiverSection()
     assert f"default {defaults.host}" in texts["--host"] and f"default {defaults.port}" in texts["--port"]
     assert f"default {defaults.out_dir}" in texts["--out"]
+    assert f"default {defaults.out_dir})" in " ".join(serve.format_help().split())
 
 
 def test_every_public_name_is_on_the_api_page():
