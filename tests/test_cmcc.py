@@ -160,6 +160,10 @@ def test_config_file_problems(tmp_path):
     _, problems = read_cmcc(bad)
     assert any("not a whole number" in p.message for p in problems)
     assert any("no MMSC address" in p.message for p in problems)
+    cut = tmp_path / "m.xml"
+    cut.write_text("<vasp:MM7Config xmlns:vasp='%s'><TimeOut>" % NS)
+    _, problems = read_cmcc(cut)
+    assert [(p.where, p.message.split(":")[0]) for p in problems] == [("m.xml", "not well-formed XML")]  # (named once)
     # mmscURL written as a whole URL: the SDK sent it as the request-URI (absolute form) to mmscIP,
     # so the MMSC saw its path; here too, with a warning, never a path made of a URL.
     cfg, problems = read_cmcc(mm7config(tmp_path, mmscURL="http://211.136.90.202:8080/mm7/submit?x=1"))

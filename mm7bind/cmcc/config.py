@@ -101,8 +101,8 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
         return {}
     try:
         root = parse_xml(data, where=where).root
-    except DecodeError as exc:
-        problems.append(Problem("error", where, str(exc)))
+    except DecodeError as exc:  # (its text starts with the file's name, which the problem names already)
+        problems.append(Problem("error", where, str(exc).removeprefix(f"{where}: ")))
         return {}
     qn = etree.QName(root)
     if qn.localname != root_name:
