@@ -41,14 +41,18 @@ def test_the_example_configurations_are_valid(tmp_path):
 
 
 def test_every_name_the_readme_uses_exists():
-    """Every `mm7.X` and `mm7bind.x.Y` the README writes resolves: a rename that leaves the README
-    behind fails here."""
+    """Every `mm7.X`, `mm7bind.x.Y` and `cmcc.X` the README writes resolves: a rename that leaves
+    the README behind fails here."""
     import importlib
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     not_names = {"mm7.db", "mm7.vasp", "mm7bind.db", "mm7bind.service"}  # file names in the text
     missing = []
-    for dotted in sorted(set(re.findall(r"\bmm7(?:bind)?\.[A-Za-z_][A-Za-z0-9_.]*[A-Za-z0-9_]", text)) - not_names):
+    written = set(re.findall(r"\bmm7(?:bind)?\.[A-Za-z_][A-Za-z0-9_.]*[A-Za-z0-9_]", text)) - not_names
+    # (`from mm7bind import cmcc` names; not the Java package com.cmcc.mm7.vasp)
+    written |= {"mm7bind." + n for n in re.findall(r"(?<![\w.])cmcc\.[A-Za-z_][A-Za-z0-9_.]*[A-Za-z0-9_]", text)}
+    assert "mm7bind.cmcc.MM7Sender" in written
+    for dotted in sorted(written):
         parts = dotted.split(".")
         obj = importlib.import_module("mm7bind")
         for i, part in enumerate(parts[1:], 1):
@@ -62,6 +66,43 @@ def test_every_name_the_readme_uses_exists():
             obj = getattr(obj, part)
     assert missing == []
 
+
+
+def test_the_china_mobile_error_codes_are_the_classes_the_readme_names():
+    """"−100 `SystemError_`, −101 `SendTimeout`, ...": each class is in `cmcc.status` with that code,
+    `cmcc.API_ERRORS` maps the code to it (−102's `ReadTimeout` a kind of `ReceiveFailed`)."""
+    from mm7bind import cmcc
+    from mm7bind.cmcc import status
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## China Mobile"):]
+    pairs = re.findall(r"−(1\d\d) `(\w+)`(?: \(and its `(\w+)`\))?", section[: section.index("They come in")])
+    assert len(pairs) >= 13
+    problems = []
+    for code, name, sub in pairs:
+        cls = getattr(status, name, None)
+        if cls is None or getattr(cls, "code", None) != -int(code) or cmcc.API_ERRORS.get(-int(code)) is not cls:
+            problems.append(f"−{code} {name}")
+        if sub and not (isinstance(getattr(status, sub, None), type) and issubclass(getattr(status, sub), cls)):
+            problems.append(f"−{code} {sub}")
+        if not issubclass(cls or object, cmcc.APIError):
+            problems.append(f"{name} is no APIError")
+    assert problems == []
+
+
+def test_every_code_span_in_the_readme_is_whole():
+    """A code span's brackets close inside it: a backtick nested in one (a note in `...` inside a
+    documented call) ends it early, shows the rest as prose and hides the call from the checks
+    of its parameters."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    broken = []
+    for paragraph in prose.split("\n\n"):
+        for span in re.findall(r"`([^`]*)`", paragraph):
+            bare = re.sub(r"\"[^\"]*\"|'[^']*'", "", span)  # (brackets inside strings are text)
+            if any(bare.count(a) != bare.count(b) for a, b in ("()", "[]", "{}")):
+                broken.append(span[:80])
+    assert broken == []
 
 
 def test_the_readme_python_examples_are_python():
