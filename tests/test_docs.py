@@ -238,6 +238,72 @@ def test_the_api_table_names_live_where_it_says_with_the_parameters_it_gives():
     assert problems == [], problems
 
 
+def _attribute_of(cls: type, name: str) -> bool:
+    """`name` is on instances of `cls`: a class attribute, a dataclass field, or set in a method."""
+    import inspect
+
+    if hasattr(cls, name) or (dataclasses.is_dataclass(cls) and name in {f.name for f in dataclasses.fields(cls)}):
+        return True
+    for klass in cls.__mro__[:-1]:
+        try:
+            if re.search(rf"\bself\.{name}\b(?:: [^=\n]+)? =", inspect.getsource(klass)):
+                return True
+        except (OSError, TypeError):
+            pass
+    return False
+
+
+def test_every_name_in_the_api_table_is_there():
+    """The lower-case names of the API table too — functions (`read_capture`, `status.lookup`),
+    methods and attributes of the row's classes (`put_once`, `.sha256()`, `ProbeResult`'s `elapsed`)
+    — are what the code has: a name renamed or removed leaves no dead entry on the page."""
+    import builtins
+    import importlib
+    import typing
+
+    import mm7bind
+
+    # code spans that are no Python name: a command, a SMIL attribute, a pytest fixture, a parameter
+    not_names = {"mm7bind probe": "the command", "src": "SMIL's attribute",
+                 "mm7_simulator": "a fixture", "mm7_receiver": "a fixture",
+                 "ctx": "the handlers' parameter", "wait": "SqliteStore's parameter",
+                 "expect=\"SubmitRsp\"": "decode's parameter", "utf8": "an encoding", "cp936": "an encoding"}
+    problems, used = [], set()
+    for what, where in api_table():
+        owners: list = [mm7bind]
+        for dotted in re.findall(r"`(mm7bind(?:\.\w+)*)`", where):
+            try:
+                owners.append(importlib.import_module(dotted))
+            except ImportError:
+                pass
+        tokens = re.findall(r"`([^`]+)`", what)
+        classes = []
+        for token in tokens:
+            head = re.match(r"([A-Z]\w*(?:\.\w+)*)", token)
+            for prefix in [".".join(head[1].split(".")[:n]) for n in range(1, head[1].count(".") + 2)] if head else []:
+                classes += [f for f in (_resolve(o, prefix) for o in owners) if isinstance(f, type)][:1]
+        for token in tokens:
+            if token in not_names:
+                used.add(token)
+                continue
+            name = re.match(r"\.?((?:mm7\.)?[A-Za-z_]\w*(?:\.\w+)*)", token)
+            if not name or hasattr(builtins, name[1].split(".")[0]):
+                continue
+            dotted = re.sub(r"^mm7\.", "", name[1])
+            first, _, rest = dotted.partition(".")
+            if any(_resolve(o, dotted) is not None for o in owners):
+                continue
+            # a method or attribute of one of the row's classes (`.blob.save`: the field's type's), or
+            # of an instance named after its class (`part.data`, `store.outbox`)
+            instances = {c.__name__.lower(): c for c in classes} | {"store": mm7bind.SqliteStore}
+            if any(_attribute_of(c, first) and (not rest or _resolve(
+                    getattr(c, first, None) or typing.get_type_hints(c).get(first), rest) is not None)
+                   for c in classes) or (first in instances and _attribute_of(instances[first], rest)):
+                continue
+            problems.append(f"{token!r} ({where})")
+    assert problems == [] and used == set(not_names), (problems, set(not_names) - used)
+
+
 # -- the command reference -----------------------------------------------------------------------
 
 
