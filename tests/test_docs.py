@@ -163,9 +163,10 @@ def _split_args(text: str) -> list[str]:
     return [a for a in out + [current.strip()] if a]
 
 
-def _check_call(name: str, target, args: str) -> list[str]:
-    """Every `keyword=` the README gives a documented callable is one of its parameters, and a
-    default it writes as one literal (`durability="power"`, `numbered=False`) is the real one."""
+def _check_call(name: str, target, args: str, defaults: bool = True) -> list[str]:
+    """Every `keyword=` the README gives a documented callable is one of its parameters, and (with
+    `defaults`) a default it writes as one literal (`durability="power"`, `numbered=False`) is the
+    real one."""
     import ast
     import inspect
 
@@ -185,7 +186,7 @@ def _check_call(name: str, target, args: str) -> list[str]:
                 problems.append(f"{name}: no parameter {key}")
             continue
         value = value.strip()
-        if not value or "¦" in value:
+        if not defaults or not value or "¦" in value:
             continue
         try:
             literal = ast.literal_eval(value)
@@ -302,6 +303,42 @@ def test_every_name_in_the_api_table_is_there():
                 continue
             problems.append(f"{token!r} ({where})")
     assert problems == [] and used == set(not_names), (problems, set(not_names) - used)
+
+
+def test_the_calls_the_readme_prose_writes_take_the_keywords_it_gives():
+    """`Retention(store, keep=..., keep_bodies=...)`, `simulator.fail_next(count=1, status=3000)`,
+    `store.purge(before, bodies_only=False, ...)`...: each keyword is one the callable takes (the
+    values in prose are examples, not defaults)."""
+    from mm7bind import auth, bulk, cmcc, handlers, server, simulator, testreceiver
+    from mm7bind.cmcc import codes
+
+    import mm7bind
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    prose = re.sub(r"```.*?```", "", text, flags=re.S).replace("\\|", "¦")
+    # what a leading lower-case name stands for in the text
+    named = {"mm7": mm7bind, "mm7bind": mm7bind, "cmcc": cmcc, "store": mm7bind.SqliteStore, "client": mm7bind.Client,
+             "outbox": mm7bind.Outbox, "simulator": simulator.Simulator, "mm7_simulator": simulator.Simulator,
+             "metrics": mm7bind.Metrics, "bulk": bulk, "receiver": mm7bind.Receiver, "server": server,
+             "mm7_receiver": testreceiver.RunningReceiver, "result": mm7bind.Result}
+    elsewhere = [mm7bind, simulator, handlers, auth, cmcc, codes, mm7bind.EmbeddedServer, testreceiver.RunningReceiver]
+    problems, checked = [], 0
+    for span in re.findall(r"`([^`]+)`", prose):
+        call = re.fullmatch(r"([A-Za-z_][\w.]*)\((.*)\)", span.strip(), re.S)
+        if not call or "=" not in call[2]:
+            continue
+        name, args = call.groups()
+        first, _, rest = name.partition(".")
+        if first in named:
+            targets = [named[first] if not rest else _resolve(named[first], rest)]
+        else:
+            targets = [_resolve(owner, name) for owner in elsewhere]
+        target = next((t for t in targets if callable(t)), None)
+        if target is None:
+            continue
+        checked += 1
+        problems += _check_call(name, target, args, defaults=False)
+    assert checked > 30 and problems == [], problems
 
 
 # -- the command reference -----------------------------------------------------------------------
