@@ -557,3 +557,33 @@ def test_the_quick_start_is_two_commands_and_ci_runs_the_second_as_written():
     # and it says which Python `python3` must be: the one the package requires
     oldest = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["requires-python"]
     assert f"Python {oldest.removeprefix('>=')} or later" in " ".join(section[: section.index("\n## ")].split())
+
+
+def test_every_public_name_has_a_docstring_and_so_do_the_first_classes_methods():
+    """`help(mm7bind.Profile)`, `help(client.submit)`: what `import mm7bind` offers says what it is,
+    and so does every public method and property of the classes the README's first examples use."""
+    import inspect
+
+    import mm7bind
+
+    def documented(obj) -> bool:
+        obj = obj.fget if isinstance(obj, property) else obj
+        own = obj.__dict__.get("__doc__") if isinstance(obj, type) else getattr(obj, "__doc__", None)
+        # (a dataclass without one gets its signature as its doc)
+        return bool((own or "").strip()) and not (isinstance(obj, type) and own.startswith(obj.__name__ + "("))
+
+    missing = [n for n in mm7bind.__all__ if not inspect.ismodule(getattr(mm7bind, n))
+               and not documented(getattr(mm7bind, n))]
+    first = [mm7bind.Client, mm7bind.AsyncClient, mm7bind.Result, mm7bind.Content, mm7bind.Part, mm7bind.Handler,
+             mm7bind.Profile, mm7bind.Receiver, mm7bind.SendApi, mm7bind.Outbox]
+    for cls in first:
+        for name in dir(cls):
+            if name.startswith("_"):
+                continue
+            owner = next(k for k in cls.__mro__ if name in vars(k))
+            value = vars(owner)[name]
+            value = getattr(value, "__func__", value)
+            if owner.__module__.startswith("mm7bind") and (callable(value) or isinstance(value, property)) \
+                    and not documented(value):
+                missing.append(f"{cls.__name__}.{name}")
+    assert missing == []
