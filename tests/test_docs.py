@@ -403,6 +403,36 @@ def test_every_command_and_option_the_readme_shows_exists_and_every_one_is_shown
     assert len(documented) > 15 and problems == [], problems
 
 
+def test_the_values_the_readme_lists_for_an_option_are_the_ones_it_takes():
+    """`[--auth basic|digest]`, `[--state queued|sending|...]`: where the command restricts an
+    option's values, the README lists exactly those."""
+    from mm7bind.cli import build_parser
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("## The command"):]
+    block = block[block.index("```\n") + 4:]
+    block = block[: block.index("```")]
+    top = _subcommands(build_parser())
+    problems, checked = [], 0
+    current = None
+    for line in block.splitlines():
+        if line.startswith("mm7bind "):
+            words = [w for w in re.split(r"\s{2,}", line)[0].split()[1:3] if re.fullmatch(r"[a-z][a-z-]*", w)]
+            parser = top.get(words[0]) if words else None
+            if parser is not None and len(words) > 1 and words[1] in _subcommands(parser):
+                parser = _subcommands(parser)[words[1]]
+            current = parser
+        if current is None:
+            continue
+        for option, values in re.findall(r"(--[a-z][a-z-]*) ([\w,-]+(?:\|[\w,-]+)+)", line):
+            action = next((a for a in current._actions if option in a.option_strings), None)
+            if action is not None and action.choices is not None:
+                checked += 1
+                if set(values.split("|")) != set(action.choices):
+                    problems.append(f"{option}: {values} (takes {'|'.join(action.choices)})")
+    assert checked >= 4 and problems == [], problems
+
+
 # -- the deviation codes -------------------------------------------------------------------------
 
 
