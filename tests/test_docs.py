@@ -90,6 +90,29 @@ def test_the_china_mobile_error_codes_are_the_classes_the_readme_names():
     assert problems == []
 
 
+def test_the_china_mobile_code_checks_are_the_functions_the_readme_names():
+    """"Concepts (§2)": each function written there is in `cmcc.codes`, and each check is named
+    after the field it checks as the manual names it (VASPID: enterprise code, VASID: service
+    code, ServiceCode: business code)."""
+    from mm7bind.cmcc import codes
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    bullet = text[text.index("* **Concepts (§2)**"):]
+    bullet = bullet[: bullet.index("\n* ")]
+    names = [re.match(r"(?:cmcc\.codes\.)?(\w+)", span)[1] for span in re.findall(r"`([^`]+)`", bullet)
+             if re.match(r"(?:cmcc\.codes\.)?[a-zA-Z_]\w*(?:\(|$)", span)]
+    assert len(names) >= 7 and [n for n in names if n != "strict" and not hasattr(codes, n)] == []
+    for field, code in (("VASPID", "enterprise"), ("VASID", "service"), ("ServiceCode", "business")):
+        assert re.search(rf"`(?:cmcc\.codes\.)?check_{code}_code` \({field}, ", " ".join(bullet.split())), field
+        assert f"{field} (China Mobile: {code} code)" in " ".join(_cli_help("send").split())
+
+
+def _cli_help(command: str) -> str:
+    from mm7bind.cli import build_parser
+
+    return _subcommands(build_parser())[command].format_help()
+
+
 def test_every_code_span_in_the_readme_is_whole():
     """A code span's brackets close inside it: a backtick nested in one (a note in `...` inside a
     documented call) ends it early, shows the rest as prose and hides the call from the checks
