@@ -640,3 +640,16 @@ def test_every_public_name_has_a_docstring_and_so_do_the_first_classes_methods()
                     and not documented(value):
                 missing.append(f"{cls.__name__}.{name}")
     assert missing == []
+
+
+def test_how_it_is_built_lists_every_module_and_no_other():
+    """The module map under "How it is built" names each module of the package once it exists."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## How it is built"):]
+    block = section[section.index("```\n") + 4:]
+    block = block[: block.index("```")]
+    listed = set(re.findall(r"^  (\w+)\s", block, re.M)) | {f"cmcc/{n}" for n in re.findall(r"^    (\w+)\s", block, re.M)}
+    package = ROOT / "mm7bind"
+    modules = {p.stem for p in package.glob("*.py")} | {f"cmcc/{p.stem}" for p in (package / "cmcc").glob("*.py")}
+    modules -= {"__init__", "__main__", "cmcc/__init__"}
+    assert (sorted(modules - listed), sorted(listed - modules)) == ([], [])
