@@ -456,6 +456,19 @@ def test_the_values_the_readme_lists_for_an_option_are_the_ones_it_takes():
     assert checked >= 4 and problems == [], problems
 
 
+def test_the_exit_codes_the_readme_lists_are_the_commands_own():
+    """"Exit codes: 0 done; 1 ...": every status the command exits with is listed, and only those."""
+    from mm7bind import cli
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    paragraph = text[text.index("Exit codes: "):]
+    paragraph = " ".join(paragraph[: paragraph.index("\n\n")].split())
+    # (a code opens the paragraph or follows a "; ", and a word follows it)
+    listed = {int(n) for n in re.findall(r"(?:^Exit codes: |; )(\d+) [a-z]", paragraph)}
+    used = {value for name, value in vars(cli).items() if name.startswith("EXIT_")}
+    assert len(used) >= 6 and listed == used
+
+
 # -- the deviation codes -------------------------------------------------------------------------
 
 
