@@ -1036,7 +1036,7 @@ class Client(_Operations[Result]):
 
     def send(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> Result:
         """Send any request as built (an MMSC's, such as a DeliverReq, with `role="mmsc"`) → the
-        `Result` of its MM7 answer, a refusal's status included (`result.ok`,
+        `Result` of its MM7 response, whatever status it carries (`result.ok`,
         `raise_for_status()`). A Fault raises `FaultError`; no usable answer, another `SendError`
         (`ConnectError`, `RequestTimeout`, `HTTPStatusError`, `ProtocolError`); a message that
         cannot be built, `EncodeError`, before anything goes out. A VASP's request gets the
@@ -1202,7 +1202,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
 
     async def send(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> Result:
         """Send any request as built (an MMSC's, such as a DeliverReq, with `role="mmsc"`) → the
-        `Result` of its MM7 answer, a refusal's status included (`result.ok`,
+        `Result` of its MM7 response, whatever status it carries (`result.ok`,
         `raise_for_status()`). A Fault raises `FaultError`; no usable answer, another `SendError`
         (`ConnectError`, `RequestTimeout`, `HTTPStatusError`, `ProtocolError`); a message that
         cannot be built, `EncodeError`, before anything goes out. A VASP's request gets the
