@@ -164,13 +164,16 @@ class Result:
 
     @property
     def message_id(self) -> str | None:
+        """The MessageID the MMSC gave (SubmitRsp, extendedReplaceRsp); None for other answers."""
         return getattr(self.response, "message_id", None)
 
     @property
     def ok(self) -> bool:
+        """Whether the status is a success (1xxx)."""
         return self.status.is_success
 
     def raise_for_status(self) -> Result:
+        """This result when `ok`; else a `SendError` naming the status."""
         if not self.ok:
             raise SendError(f"{self.operation}: {self.status.code} {self.status.text}",
                             transaction_id=self.transaction_id, url=self.url, attempts=self.attempts)
@@ -706,26 +709,33 @@ class _Operations(Generic[_R]):
         return config
 
     def submit(self, msg: m.SubmitReq, *, transaction_id: str | None = None, tag: str | None = None) -> _R:
+        """Send a SubmitReq, as `send`."""
         return self.send(msg, transaction_id=transaction_id, tag=tag)
 
     def cancel(self, message_id: str | m.CancelReq, *, transaction_id: str | None = None,
                **fields: Any) -> _R:
+        """Cancel a submitted message not yet delivered: a CancelReq, or one made from its MessageID
+        and CancelReq's `fields`."""
         msg = message_id if isinstance(message_id, m.CancelReq) else m.CancelReq(message_id=message_id, **fields)
         return self.send(msg, transaction_id=transaction_id)
 
     def replace(self, message_id: str | m.ReplaceReq, content: Content | None = None, *,
                 transaction_id: str | None = None, **fields: Any) -> _R:
+        """Replace the content of a submitted message not yet retrieved: a ReplaceReq, or one made
+        from its MessageID, the new `content` and ReplaceReq's `fields`."""
         msg = message_id if isinstance(message_id, m.ReplaceReq) else m.ReplaceReq(
             message_id=message_id, content=content, **fields)
         return self.send(msg, transaction_id=transaction_id)
 
     def extended_cancel(self, cancel_id: str | m.ExtendedCancelReq, *, transaction_id: str | None = None,
                         **fields: Any) -> _R:
+        """As `cancel`, with an extendedCancelReq (REL-6-MM7-1-4 only)."""
         msg = cancel_id if isinstance(cancel_id, m.ExtendedCancelReq) else m.ExtendedCancelReq(cancel_id=cancel_id, **fields)
         return self.send(msg, transaction_id=transaction_id)
 
     def extended_replace(self, replace_id: str | m.ExtendedReplaceReq, content: Content | None = None, *,
                          transaction_id: str | None = None, **fields: Any) -> _R:
+        """As `replace`, with an extendedReplaceReq (REL-6-MM7-1-4 only)."""
         msg = replace_id if isinstance(replace_id, m.ExtendedReplaceReq) else m.ExtendedReplaceReq(
             replace_id=replace_id, content=content, **fields)
         return self.send(msg, transaction_id=transaction_id)
@@ -1025,6 +1035,13 @@ class Client(_Operations[Result]):
         self._tls = None  # (made when first needed: see `lost`)
 
     def send(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> Result:
+        """Send any request as built (an MMSC's, such as a DeliverReq, with `role="mmsc"`) → the
+        `Result` of its MM7 response, whatever status it carries (`result.ok`,
+        `raise_for_status()`). A Fault raises `FaultError`; no usable answer, another `SendError`
+        (`ConnectError`, `RequestTimeout`, `HTTPStatusError`, `ProtocolError`); a message that
+        cannot be built, `EncodeError`, before anything goes out. A VASP's request gets the
+        configured VASPID, VASID, ServiceCode and SenderAddress where it has none.
+        `transaction_id`: a new one when None; `tag`: recorded under it in the store (a campaign)."""
         steps = self.core.exchange(msg, transaction_id, tag)
         reply = None
         while True:
@@ -1075,6 +1092,7 @@ class Client(_Operations[Result]):
         return self._tls
 
     def close(self) -> None:
+        """Close the pooled connections (the end of a `with` block does)."""
         self.session.close()
 
     def __enter__(self) -> Client:
@@ -1183,6 +1201,13 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         self._no_exchange.set()
 
     async def send(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> Result:
+        """Send any request as built (an MMSC's, such as a DeliverReq, with `role="mmsc"`) → the
+        `Result` of its MM7 response, whatever status it carries (`result.ok`,
+        `raise_for_status()`). A Fault raises `FaultError`; no usable answer, another `SendError`
+        (`ConnectError`, `RequestTimeout`, `HTTPStatusError`, `ProtocolError`); a message that
+        cannot be built, `EncodeError`, before anything goes out. A VASP's request gets the
+        configured VASPID, VASID, ServiceCode and SenderAddress where it has none.
+        `transaction_id`: a new one when None; `tag`: recorded under it in the store (a campaign)."""
         records: list[SentRecord] = []
         steps = self.core.exchange(msg, transaction_id, tag, records)
         reply = None

@@ -598,12 +598,17 @@ class Part:
 
     @classmethod
     def from_bytes(cls, data: bytes, content_type: str | None = None, **kw) -> Part:
+        """A part holding `data`; without `content_type`, the type sniffed from the bytes (then
+        `filename`), and text's charset from its bytes. `kw`: `charset`, `content_id`,
+        `content_location`, `filename`."""
         blob = BytesBlob(data)
         part = cls(blob, content_type or sniff_blob_type(blob, kw.get("filename")), **kw)
         return part._with_found_charset("charset" in kw)
 
     @classmethod
     def text(cls, text: str, charset: str = "utf-8", content_type: str = "text/plain", **kw) -> Part:
+        """A text part: `text` written in `charset` (an `EncodeError` if it cannot be); `kw` as
+        `from_bytes`'s."""
         try:
             data = text.encode(charset)
         except (ValueError, LookupError) as exc:  # (ValueError: unencodable text, or a NUL in the name)
@@ -612,6 +617,8 @@ class Part:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, content_type: str | None = None, **kw) -> Part:
+        """A part read from `path` when it is sent (never held in memory whole), named after the
+        file (`filename` and `content_location`); the type as `from_bytes` finds it."""
         path = Path(path)
         blob = FileBlob(path)
         name = _path_name(path)
@@ -623,6 +630,8 @@ class Part:
 
     @classmethod
     def from_stream(cls, stream: BinaryIO, content_type: str | None = None, **kw) -> Part:
+        """A part holding what `stream` gives (read now: a large one into a temporary file); the
+        type as `from_bytes` finds it."""
         blob = spool(stream)
         if content_type is None:
             content_type = sniff_blob_type(blob, kw.get("filename"))
@@ -647,10 +656,12 @@ class Part:
 
     @property
     def size(self) -> int:
+        """Its length in bytes."""
         return self.blob.size
 
     @property
     def data(self) -> bytes:
+        """Its bytes, read whole (`blob` streams them, `blob.save(path)` writes them out)."""
         return self.blob.read()
 
     @property
@@ -662,9 +673,11 @@ class Part:
 
     @property
     def kind(self) -> str:
+        """What its type makes it: "text", "image", "audio", "video", "smil" or "other"."""
         return media_kind(self.content_type)
 
     def sha256(self) -> str:
+        """The SHA-256 of its bytes, in hex."""
         return self.blob.sha256()
 
     def __eq__(self, other: object) -> bool:
@@ -699,19 +712,24 @@ class Content:
     multipart_type: str | None = None  # "related" / "mixed" as received; sending: None chooses (related with a SMIL)
 
     def add(self, part: Part) -> Part:
+        """Append `part` → it."""
         self.parts.append(part)
         return part
 
     def add_text(self, text: str, charset: str = "utf-8", **kw) -> Part:
+        """Append `Part.text(text, charset, **kw)` → it."""
         return self.add(Part.text(text, charset, **kw))
 
     def add_file(self, path: str | os.PathLike, content_type: str | None = None, **kw) -> Part:
+        """Append `Part.from_file(path, content_type, **kw)` → it."""
         return self.add(Part.from_file(path, content_type, **kw))
 
     def add_bytes(self, data: bytes, content_type: str | None = None, **kw) -> Part:
+        """Append `Part.from_bytes(data, content_type, **kw)` → it."""
         return self.add(Part.from_bytes(data, content_type, **kw))
 
     def all_parts(self) -> list[Part]:
+        """The SMIL (when there is one) followed by the parts."""
         return ([self.smil] if self.smil else []) + list(self.parts)
 
     def by_id(self, content_id: str) -> Part | None:
@@ -759,6 +777,7 @@ class Content:
 
     @property
     def total_size(self) -> int:
+        """The bytes of every part, the SMIL's included."""
         return sum(p.size for p in self.all_parts())
 
     def __len__(self) -> int:

@@ -79,6 +79,8 @@ def xml(path: str, default: Any = None, *, factory: Any = None, optional_in_sche
 
 
 class MessageClass(StrEnum):
+    """MessageClass: what kind of message a SubmitReq is."""
+
     PERSONAL = "Personal"
     INFORMATIONAL = "Informational"
     ADVERTISEMENT = "Advertisement"
@@ -86,12 +88,16 @@ class MessageClass(StrEnum):
 
 
 class Priority(StrEnum):
+    """Priority of a message (the recipient's MMSC may heed it)."""
+
     LOW = "Low"
     NORMAL = "Normal"
     HIGH = "High"
 
 
 class ChargedParty(StrEnum):
+    """ChargedParty: who pays for a submitted message (THIRD_PARTY: Rel-6 only)."""
+
     SENDER = "Sender"
     RECIPIENT = "Recipient"
     BOTH = "Both"
@@ -100,6 +106,8 @@ class ChargedParty(StrEnum):
 
 
 class ContentClass(StrEnum):
+    """ContentClass of a SubmitReq or ReplaceReq: the content class (TS 23.140) it needs of the handset."""
+
     TEXT = "text"
     IMAGE_BASIC = "image-basic"
     IMAGE_RICH = "image-rich"
@@ -157,14 +165,17 @@ class Address:
 
 
 def Number(value: str, **kw: Any) -> Address:  # noqa: N802 (reads like the element)
+    """An MSISDN ("+8613800138000"); `kw`: `display_only`, `address_coding`, `id` (Rel-6)."""
     return Address(value, AddressKind.NUMBER, **kw)
 
 
 def RFC2822Address(value: str, **kw: Any) -> Address:  # noqa: N802
+    """An e-mail style address ("someone@example.com"); `kw` as `Number`'s."""
     return Address(value, AddressKind.RFC2822, **kw)
 
 
 def ShortCode(value: str, **kw: Any) -> Address:  # noqa: N802
+    """A short code, a service's number ("1065888"); `kw` as `Number`'s."""
     return Address(value, AddressKind.SHORT_CODE, **kw)
 
 
@@ -224,6 +235,8 @@ class ReplyCharging:
 
 @dataclass
 class UACapabilities:
+    """UACapabilities (DeliverReq, DeliveryReportReq): the handset's UAProf URL and its time stamp."""
+
     uaprof: str | None = xml("@UAProf")
     time_stamp: When | None = xml("@TimeStamp")
 
@@ -386,6 +399,8 @@ class SubmitReq(_VaspRequest):
 
 @dataclass(kw_only=True)
 class SubmitRsp(_Response):
+    """MM7_submit.RES: the MMSC's status, and the MessageID it gave the message."""
+
     ELEMENT: ClassVar[str] = "SubmitRsp"
     DIRECTION: ClassVar[str] = "rs->vasp"
 
@@ -425,6 +440,8 @@ class DeliverReq(_RelayRequest):
 
 @dataclass(kw_only=True)
 class DeliverRsp(_Response):
+    """MM7_deliver.RES: our status for an MO message, and optionally a ServiceCode (for charging)."""
+
     ELEMENT: ClassVar[str] = "DeliverRsp"
     DIRECTION: ClassVar[str] = "vasp->rs"
 
@@ -451,6 +468,8 @@ class CancelReq(_VaspRequest):
 
 @dataclass(kw_only=True)
 class CancelRsp(_Response):
+    """MM7_cancel.RES: the MMSC's status."""
+
     ELEMENT: ClassVar[str] = "CancelRsp"
     DIRECTION: ClassVar[str] = "rs->vasp"
 
@@ -479,6 +498,8 @@ class ReplaceReq(_VaspRequest):
 
 @dataclass(kw_only=True)
 class ReplaceRsp(_Response):
+    """MM7_replace.RES: the MMSC's status."""
+
     ELEMENT: ClassVar[str] = "ReplaceRsp"
     DIRECTION: ClassVar[str] = "rs->vasp"
 
@@ -524,6 +545,8 @@ class ExtendedReplaceReq(Message):
 
 @dataclass(kw_only=True)
 class ExtendedReplaceRsp(_Response):
+    """MM7_extended_replace.RES (REL-6-MM7-1-4): the MMSC's status and the new message's MessageID."""
+
     ELEMENT: ClassVar[str] = "extendedReplaceRsp"
     DIRECTION: ClassVar[str] = "rs->vasp"
 
@@ -551,6 +574,8 @@ class DeliveryReportReq(_RelayRequest):
 
 @dataclass(kw_only=True)
 class DeliveryReportRsp(_Response):
+    """MM7_delivery_report.RES: our status for a delivery report."""
+
     ELEMENT: ClassVar[str] = "DeliveryReportRsp"
     DIRECTION: ClassVar[str] = "vasp->rs"
 
@@ -574,6 +599,8 @@ class ReadReplyReq(_RelayRequest):
 
 @dataclass(kw_only=True)
 class ReadReplyRsp(_Response):
+    """MM7_read_reply.RES: our status for a read reply."""
+
     ELEMENT: ClassVar[str] = "ReadReplyRsp"
     DIRECTION: ClassVar[str] = "vasp->rs"
 

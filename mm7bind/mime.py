@@ -29,6 +29,9 @@ from .xmlsafe import charset_codec
 
 @dataclass(frozen=True)
 class MimeLimits:
+    """Bounds on a received MIME body (past one, a `LimitExceededError`), and the part size above
+    which a part read from a stream is spooled to a temporary file rather than held in memory."""
+
     max_body_bytes: int = 100 * 1024 * 1024
     max_part_bytes: int = 100 * 1024 * 1024
     max_parts: int = 256

@@ -288,6 +288,8 @@ class Outbox(Periodic):
     # -- the worker (Periodic's thread runs run_once) ------------------------------------------
 
     def start(self) -> Self:
+        """Run the worker in a thread (→ this outbox): items a stopped worker left "sending" are
+        queued again, and those waiting out a pause after a failed round are due at once."""
         recovered = self.store.outbox_recover()
         if recovered:
             log.warning("outbox: %d item(s) left 'sending' by a stopped worker are queued again", recovered)

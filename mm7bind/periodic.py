@@ -51,6 +51,7 @@ class Periodic:
         return self
 
     def wake(self) -> None:
+        """Have the next round start now rather than at the end of the interval."""
         self._wake.set()
 
     def _run(self, stop: threading.Event) -> None:
@@ -79,6 +80,8 @@ class Periodic:
         return self._thread is not None and self._thread.is_alive()
 
     def stop(self, timeout: float = 30.0) -> None:
+        """End the worker: it starts no new round, and the one in hand gets up to `timeout` seconds
+        to end (`running()` tells whether it has)."""
         with self._starting:
             self._stop.set()
             self._wake.set()

@@ -19,6 +19,10 @@ TRANSFER_ENCODINGS = ("binary", "8bit", "base64", "quoted-printable")
 
 @dataclass(frozen=True)
 class Profile:
+    """How one peer wants its bytes: the schema version and MM7Version to send, the XML style,
+    the MIME habits, and (as a server) the HTTP status of Faults. Immutable: make a variant with
+    `replace`; `STANDARD`, `CMCC`, `CMCC_SDK` and `MBUNI` are the presets."""
+
     name: str = "standard"
     version: str = "REL-6-MM7-1-4"  # schema version (namespace) we send
     mm7_version: str | None = None  # MM7Version we send; None: the version's default
@@ -49,6 +53,8 @@ class Profile:
             raise ValueError("filename_encoding must be rfc2231 or rfc2047")
 
     def replace(self, **changes) -> Profile:
+        """This profile with `changes` (its fields as keywords):
+        `STANDARD.replace(version="REL-5-MM7-1-2")`."""
         return dataclasses.replace(self, **changes)
 
 

@@ -93,17 +93,24 @@ class Handler:
     message (e.g. DeliverRsp with a ServiceCode), or None for 1000."""
 
     def on_deliver(self, msg: m.DeliverReq, ctx: Context) -> Any:
+        """A message a subscriber sent (MO). Not overridden: answered 1000."""
         return None
 
     def on_delivery_report(self, msg: m.DeliveryReportReq, ctx: Context) -> Any:
+        """A delivery report about a message we sent (`ctx.sent`: its record, with a store)."""
         return None
 
     def on_read_reply(self, msg: m.ReadReplyReq, ctx: Context) -> Any:
+        """A read reply about a message we sent (`ctx.sent`: its record, with a store)."""
         return None
 
 
 @dataclass
 class ReceiverConfig:
+    """A `Receiver`'s settings (or give them to it as keywords): who may post (`auth`, `allow`),
+    what it takes (`strict`, `max_body`, the limits), how it answers (`profile`), and how long it
+    waits for a repeat's first copy and for a store locked elsewhere."""
+
     auth: Any = None  # mm7bind.auth.BasicAuth / DigestAuth, or None
     allow: IPAllowList | None = None
     strict: bool = False  # refuse messages with deviations (validation error) instead of tolerating them
@@ -154,6 +161,9 @@ class Receiver:
 
     def handle(self, body: bytes, content_type: str | None, headers: Mapping[str, str] | None = None,
                peer: str | None = None, method: str = "POST", uri: str = "/") -> Response:
+        """One HTTP request from an MMSC (its body, Content-Type, headers, the peer's address) → the
+        `Response` to send back (status, headers, body): for a framework of your own; `wsgi_app`
+        and `asgi_app` call it. Never raises for what a peer sent."""
         started = time.monotonic()
         headers = headers or {}
         if log.isEnabledFor(logging.DEBUG):  # the payloads, as the client logs its own
@@ -226,6 +236,8 @@ class Receiver:
 
     def dispatch(self, env: Envelope, body: bytes, content_type: str | None, headers, peer, started,
                  record: InboxRecord | None = None) -> Response:
+        """A decoded request stored (unless it is a replay's `record`), handed to the handler and
+        answered: the part of `handle` that `replay` runs again."""
         msg = env.message
         if self.config.auth is not None:  # checked: the credentials are of no more use, only a risk in a log
             headers = {k: shown_header(k, v) if k.lower() in _CHECKED else v for k, v in headers.items()}

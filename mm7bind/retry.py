@@ -22,6 +22,10 @@ from .status import FINAL_SERVER_ERRORS, StatusClass, classify
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """What the client sends again, how often and after how long, and when it moves to the next
+    MMSC: exponential backoff with jitter, the same TransactionID on every attempt. `never()`
+    sends each request once."""
+
     max_attempts: int = 3  # China Mobile's ReSendCount n means max_attempts = n + 1
     backoff: float = 0.5  # seconds before the second attempt
     factor: float = 2.0  # each further wait is this much longer

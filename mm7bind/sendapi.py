@@ -226,6 +226,8 @@ class SendApi:
 
     def handle(self, method: str, path: str, body: bytes, headers: Mapping[str, str] | None = None,
                peer: str | None = None) -> Response:
+        """One API request (`path` below the API's own: "/send", "/cancel", "/queue/<id>") → the
+        `Response` (status, headers, JSON body): a refusal is an answer (4xx, 502, 503)."""
         try:
             return self._handle(method.upper(), path, body, {k.lower(): v for k, v in (headers or {}).items()}, peer)
         except ApiError as exc:
@@ -407,6 +409,8 @@ class SendApi:
                            "attempts": result.attempts})
 
     def wsgi_app(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        """`handle` as a WSGI app, to mount at the API's path:
+        `serve(..., mounts={"/api": api.wsgi_app})`."""
         try:
             length = int(environ.get("CONTENT_LENGTH") or -1)
         except ValueError:

@@ -41,14 +41,18 @@ def test_the_example_configurations_are_valid(tmp_path):
 
 
 def test_every_name_the_readme_uses_exists():
-    """Every `mm7.X` and `mm7bind.x.Y` the README writes resolves: a rename that leaves the README
-    behind fails here."""
+    """Every `mm7.X`, `mm7bind.x.Y` and `cmcc.X` the README writes resolves: a rename that leaves
+    the README behind fails here."""
     import importlib
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     not_names = {"mm7.db", "mm7.vasp", "mm7bind.db", "mm7bind.service"}  # file names in the text
     missing = []
-    for dotted in sorted(set(re.findall(r"\bmm7(?:bind)?\.[A-Za-z_][A-Za-z0-9_.]*[A-Za-z0-9_]", text)) - not_names):
+    written = set(re.findall(r"\bmm7(?:bind)?\.[A-Za-z_][A-Za-z0-9_.]*[A-Za-z0-9_]", text)) - not_names
+    # (`from mm7bind import cmcc` names; not the Java package com.cmcc.mm7.vasp)
+    written |= {"mm7bind." + n for n in re.findall(r"(?<![\w.])cmcc\.[A-Za-z_][A-Za-z0-9_.]*[A-Za-z0-9_]", text)}
+    assert "mm7bind.cmcc.MM7Sender" in written
+    for dotted in sorted(written):
         parts = dotted.split(".")
         obj = importlib.import_module("mm7bind")
         for i, part in enumerate(parts[1:], 1):
@@ -62,6 +66,66 @@ def test_every_name_the_readme_uses_exists():
             obj = getattr(obj, part)
     assert missing == []
 
+
+
+def test_the_china_mobile_error_codes_are_the_classes_the_readme_names():
+    """"−100 `SystemError_`, −101 `SendTimeout`, ...": each class is in `cmcc.status` with that code,
+    `cmcc.API_ERRORS` maps the code to it (−102's `ReadTimeout` a kind of `ReceiveFailed`)."""
+    from mm7bind import cmcc
+    from mm7bind.cmcc import status
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## China Mobile"):]
+    pairs = re.findall(r"−(1\d\d) `(\w+)`(?: \(and its `(\w+)`\))?", section[: section.index("They come in")])
+    assert len(pairs) >= 13
+    problems = []
+    for code, name, sub in pairs:
+        cls = getattr(status, name, None)
+        if cls is None or getattr(cls, "code", None) != -int(code) or cmcc.API_ERRORS.get(-int(code)) is not cls:
+            problems.append(f"−{code} {name}")
+        if sub and not (isinstance(getattr(status, sub, None), type) and issubclass(getattr(status, sub), cls)):
+            problems.append(f"−{code} {sub}")
+        if not issubclass(cls or object, cmcc.APIError):
+            problems.append(f"{name} is no APIError")
+    assert problems == []
+
+
+def test_the_china_mobile_code_checks_are_the_functions_the_readme_names():
+    """"Concepts (§2)": each function written there is in `cmcc.codes`, and each check is named
+    after the field it checks as the manual names it (VASPID: enterprise code, VASID: service
+    code, ServiceCode: business code)."""
+    from mm7bind.cmcc import codes
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    bullet = text[text.index("* **Concepts (§2)**"):]
+    bullet = bullet[: bullet.index("\n* ")]
+    names = [re.match(r"(?:cmcc\.codes\.)?(\w+)", span)[1] for span in re.findall(r"`([^`]+)`", bullet)
+             if re.match(r"(?:cmcc\.codes\.)?[a-zA-Z_]\w*(?:\(|$)", span)]
+    assert len(names) >= 7 and [n for n in names if n != "strict" and not hasattr(codes, n)] == []
+    for field, code in (("VASPID", "enterprise"), ("VASID", "service"), ("ServiceCode", "business")):
+        assert re.search(rf"`(?:cmcc\.codes\.)?check_{code}_code` \({field}, ", " ".join(bullet.split())), field
+        assert f"{field} (China Mobile: {code} code)" in " ".join(_cli_help("send").split())
+
+
+def _cli_help(command: str) -> str:
+    from mm7bind.cli import build_parser
+
+    return _subcommands(build_parser())[command].format_help()
+
+
+def test_every_code_span_in_the_readme_is_whole():
+    """A code span's brackets close inside it: a backtick nested in one (a note in `...` inside a
+    documented call) ends it early, shows the rest as prose and hides the call from the checks
+    of its parameters."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    broken = []
+    for paragraph in prose.split("\n\n"):
+        for span in re.findall(r"`([^`]*)`", paragraph):
+            bare = re.sub(r"\"[^\"]*\"|'[^']*'", "", span)  # (brackets inside strings are text)
+            if any(bare.count(a) != bare.count(b) for a, b in ("()", "[]", "{}")):
+                broken.append(span[:80])
+    assert broken == []
 
 
 def test_the_readme_python_examples_are_python():
@@ -122,9 +186,10 @@ def _split_args(text: str) -> list[str]:
     return [a for a in out + [current.strip()] if a]
 
 
-def _check_call(name: str, target, args: str) -> list[str]:
-    """Every `keyword=` the README gives a documented callable is one of its parameters, and a
-    default it writes as one literal (`durability="power"`, `numbered=False`) is the real one."""
+def _check_call(name: str, target, args: str, defaults: bool = True) -> list[str]:
+    """Every `keyword=` the README gives a documented callable is one of its parameters, and (with
+    `defaults`) a default it writes as one literal (`durability="power"`, `numbered=False`) is the
+    real one."""
     import ast
     import inspect
 
@@ -144,7 +209,7 @@ def _check_call(name: str, target, args: str) -> list[str]:
                 problems.append(f"{name}: no parameter {key}")
             continue
         value = value.strip()
-        if not value or "¦" in value:
+        if not defaults or not value or "¦" in value:
             continue
         try:
             literal = ast.literal_eval(value)
@@ -195,6 +260,108 @@ def test_the_api_table_names_live_where_it_says_with_the_parameters_it_gives():
             for target in targets[:1]:
                 problems += _check_call(name, target, args)
     assert problems == [], problems
+
+
+def _attribute_of(cls: type, name: str) -> bool:
+    """`name` is on instances of `cls`: a class attribute, a dataclass field, or set in a method."""
+    import inspect
+
+    if hasattr(cls, name) or (dataclasses.is_dataclass(cls) and name in {f.name for f in dataclasses.fields(cls)}):
+        return True
+    for klass in cls.__mro__[:-1]:
+        try:
+            if re.search(rf"\bself\.{name}\b(?:: [^=\n]+)? =", inspect.getsource(klass)):
+                return True
+        except (OSError, TypeError):
+            pass
+    return False
+
+
+def test_every_name_in_the_api_table_is_there():
+    """The lower-case names of the API table too — functions (`read_capture`, `status.lookup`),
+    methods and attributes of the row's classes (`put_once`, `.sha256()`, `ProbeResult`'s `elapsed`)
+    — are what the code has: a name renamed or removed leaves no dead entry on the page."""
+    import builtins
+    import importlib
+    import typing
+
+    import mm7bind
+
+    # code spans that are no Python name: a command, a SMIL attribute, a pytest fixture, a parameter
+    not_names = {"mm7bind probe": "the command", "src": "SMIL's attribute",
+                 "mm7_simulator": "a fixture", "mm7_receiver": "a fixture",
+                 "ctx": "the handlers' parameter", "wait": "SqliteStore's parameter",
+                 "expect=\"SubmitRsp\"": "decode's parameter", "utf8": "an encoding", "cp936": "an encoding"}
+    problems, used = [], set()
+    for what, where in api_table():
+        owners: list = [mm7bind]
+        for dotted in re.findall(r"`(mm7bind(?:\.\w+)*)`", where):
+            try:
+                owners.append(importlib.import_module(dotted))
+            except ImportError:
+                pass
+        tokens = re.findall(r"`([^`]+)`", what)
+        classes = []
+        for token in tokens:
+            head = re.match(r"([A-Z]\w*(?:\.\w+)*)", token)
+            for prefix in [".".join(head[1].split(".")[:n]) for n in range(1, head[1].count(".") + 2)] if head else []:
+                classes += [f for f in (_resolve(o, prefix) for o in owners) if isinstance(f, type)][:1]
+        for token in tokens:
+            if token in not_names:
+                used.add(token)
+                continue
+            name = re.match(r"\.?((?:mm7\.)?[A-Za-z_]\w*(?:\.\w+)*)", token)
+            if not name or hasattr(builtins, name[1].split(".")[0]):
+                continue
+            dotted = re.sub(r"^mm7\.", "", name[1])
+            first, _, rest = dotted.partition(".")
+            if any(_resolve(o, dotted) is not None for o in owners):
+                continue
+            # a method or attribute of one of the row's classes (`.blob.save`: the field's type's), or
+            # of an instance named after its class (`part.data`, `store.outbox`)
+            instances = {c.__name__.lower(): c for c in classes} | {"store": mm7bind.SqliteStore}
+            if any(_attribute_of(c, first) and (not rest or _resolve(
+                    getattr(c, first, None) or typing.get_type_hints(c).get(first), rest) is not None)
+                   for c in classes) or (first in instances and _attribute_of(instances[first], rest)):
+                continue
+            problems.append(f"{token!r} ({where})")
+    assert problems == [] and used == set(not_names), (problems, set(not_names) - used)
+
+
+def test_the_calls_the_readme_prose_writes_take_the_keywords_it_gives():
+    """`Retention(store, keep=..., keep_bodies=...)`, `simulator.fail_next(count=1, status=3000)`,
+    `store.purge(before, bodies_only=False, ...)`...: each keyword is one the callable takes (the
+    values in prose are examples, not defaults)."""
+    from mm7bind import auth, bulk, cmcc, handlers, server, simulator, testreceiver
+    from mm7bind.cmcc import codes
+
+    import mm7bind
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    prose = re.sub(r"```.*?```", "", text, flags=re.S).replace("\\|", "¦")
+    # what a leading lower-case name stands for in the text
+    named = {"mm7": mm7bind, "mm7bind": mm7bind, "cmcc": cmcc, "store": mm7bind.SqliteStore, "client": mm7bind.Client,
+             "outbox": mm7bind.Outbox, "simulator": simulator.Simulator, "mm7_simulator": simulator.Simulator,
+             "metrics": mm7bind.Metrics, "bulk": bulk, "receiver": mm7bind.Receiver, "server": server,
+             "mm7_receiver": testreceiver.RunningReceiver, "result": mm7bind.Result}
+    elsewhere = [mm7bind, simulator, handlers, auth, cmcc, codes, mm7bind.EmbeddedServer, testreceiver.RunningReceiver]
+    problems, checked = [], 0
+    for span in re.findall(r"`([^`]+)`", prose):
+        call = re.fullmatch(r"([A-Za-z_][\w.]*)\((.*)\)", span.strip(), re.S)
+        if not call or "=" not in call[2]:
+            continue
+        name, args = call.groups()
+        first, _, rest = name.partition(".")
+        if first in named:
+            targets = [named[first] if not rest else _resolve(named[first], rest)]
+        else:
+            targets = [_resolve(owner, name) for owner in elsewhere]
+        target = next((t for t in targets if callable(t)), None)
+        if target is None:
+            continue
+        checked += 1
+        problems += _check_call(name, target, args, defaults=False)
+    assert checked > 30 and problems == [], problems
 
 
 # -- the command reference -----------------------------------------------------------------------
@@ -257,6 +424,49 @@ def test_every_command_and_option_the_readme_shows_exists_and_every_one_is_shown
             problems += [f"mm7bind {' '.join(full)}: {o} is not in the README"
                          for o in sorted(options - documented[full])]
     assert len(documented) > 15 and problems == [], problems
+
+
+def test_the_values_the_readme_lists_for_an_option_are_the_ones_it_takes():
+    """`[--auth basic|digest]`, `[--state queued|sending|...]`: where the command restricts an
+    option's values, the README lists exactly those."""
+    from mm7bind.cli import build_parser
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("## The command"):]
+    block = block[block.index("```\n") + 4:]
+    block = block[: block.index("```")]
+    top = _subcommands(build_parser())
+    problems, checked = [], 0
+    current = None
+    for line in block.splitlines():
+        if line.startswith("mm7bind "):
+            words = [w for w in re.split(r"\s{2,}", line)[0].split()[1:3] if re.fullmatch(r"[a-z][a-z-]*", w)]
+            parser = top.get(words[0]) if words else None
+            if parser is not None and len(words) > 1 and words[1] in _subcommands(parser):
+                parser = _subcommands(parser)[words[1]]
+            current = parser
+        if current is None:
+            continue
+        for option, values in re.findall(r"(--[a-z][a-z-]*) ([\w,-]+(?:\|[\w,-]+)+)", line):
+            action = next((a for a in current._actions if option in a.option_strings), None)
+            if action is not None and action.choices is not None:
+                checked += 1
+                if set(values.split("|")) != set(action.choices):
+                    problems.append(f"{option}: {values} (takes {'|'.join(action.choices)})")
+    assert checked >= 4 and problems == [], problems
+
+
+def test_the_exit_codes_the_readme_lists_are_the_commands_own():
+    """"Exit codes: 0 done; 1 ...": every status the command exits with is listed, and only those."""
+    from mm7bind import cli
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    paragraph = text[text.index("Exit codes: "):]
+    paragraph = " ".join(paragraph[: paragraph.index("\n\n")].split())
+    # (a code opens the paragraph or follows a "; ", and a word follows it)
+    listed = {int(n) for n in re.findall(r"(?:^Exit codes: |; )(\d+) [a-z]", paragraph)}
+    used = {value for name, value in vars(cli).items() if name.startswith("EXIT_")}
+    assert len(used) >= 6 and listed == used
 
 
 # -- the deviation codes -------------------------------------------------------------------------
@@ -415,3 +625,46 @@ def test_the_quick_start_is_two_commands_and_ci_runs_the_second_as_written():
     # and it says which Python `python3` must be: the one the package requires
     oldest = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["requires-python"]
     assert f"Python {oldest.removeprefix('>=')} or later" in " ".join(section[: section.index("\n## ")].split())
+
+
+def test_every_public_name_has_a_docstring_and_so_do_the_first_classes_methods():
+    """`help(mm7bind.Profile)`, `help(client.submit)`: what `import mm7bind` offers says what it is,
+    and so does every public method and property of the classes the README's first examples use."""
+    import inspect
+
+    import mm7bind
+
+    def documented(obj) -> bool:
+        obj = obj.fget if isinstance(obj, property) else obj
+        own = obj.__dict__.get("__doc__") if isinstance(obj, type) else getattr(obj, "__doc__", None)
+        # (a dataclass without one gets its signature as its doc)
+        return bool((own or "").strip()) and not (isinstance(obj, type) and own.startswith(obj.__name__ + "("))
+
+    missing = [n for n in mm7bind.__all__ if not inspect.ismodule(getattr(mm7bind, n))
+               and not documented(getattr(mm7bind, n))]
+    first = [mm7bind.Client, mm7bind.AsyncClient, mm7bind.Result, mm7bind.Content, mm7bind.Part, mm7bind.Handler,
+             mm7bind.Profile, mm7bind.Receiver, mm7bind.SendApi, mm7bind.Outbox]
+    for cls in first:
+        for name in dir(cls):
+            if name.startswith("_"):
+                continue
+            owner = next(k for k in cls.__mro__ if name in vars(k))
+            value = vars(owner)[name]
+            value = getattr(value, "__func__", value)
+            if owner.__module__.startswith("mm7bind") and (callable(value) or isinstance(value, property)) \
+                    and not documented(value):
+                missing.append(f"{cls.__name__}.{name}")
+    assert missing == []
+
+
+def test_how_it_is_built_lists_every_module_and_no_other():
+    """The module map under "How it is built" names each module of the package once it exists."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## How it is built"):]
+    block = section[section.index("```\n") + 4:]
+    block = block[: block.index("```")]
+    listed = set(re.findall(r"^  (\w+)\s", block, re.M)) | {f"cmcc/{n}" for n in re.findall(r"^    (\w+)\s", block, re.M)}
+    package = ROOT / "mm7bind"
+    modules = {p.stem for p in package.glob("*.py")} | {f"cmcc/{p.stem}" for p in (package / "cmcc").glob("*.py")}
+    modules -= {"__init__", "__main__", "cmcc/__init__"}
+    assert (sorted(modules - listed), sorted(listed - modules)) == ([], [])

@@ -111,3 +111,65 @@ def test_fastapi_endpoint_refuses_an_oversize_body_without_holding_it(example):
 
     assert asyncio.run(post()) == (413, 413)
     assert len(pulled) < 100
+
+
+def test_the_gateway_configuration_serves_as_its_comment_says(tmp_path, monkeypatch, capsys):
+    """examples/gateway.toml run as `mm7bind serve --config examples/gateway.toml` (the addresses
+    and the store put where a test can have them): MO posted to /mm7 reaches the application
+    (examples/forward_target.py) signed with forward_secret; the application sends with POST
+    /api/send and its token, or queues; /metrics and /health answer."""
+    import threading
+
+    import requests
+
+    from examples import forward_target
+    from mm7bind.simulator import Simulator
+
+    from .conftest import ROOT
+    from .test_commands import Background, free_port
+    from .test_docs import adapted
+
+    monkeypatch.setattr(forward_target, "seen", set())
+    monkeypatch.setattr(forward_target, "SECRET", b"change-me")  # what the example's forward_secret says
+    app = forward_target.make_server(0)
+    threading.Thread(target=app.serve_forever, daemon=True).start()
+    port = free_port()
+    with Simulator() as sim:
+        config = tmp_path / "gateway.toml"
+        config.write_text(adapted((ROOT / "examples" / "gateway.toml").read_text(encoding="utf-8"), {
+            'urls = ["http://127.0.0.1:9090/mm7"]': f"urls = [{sim.url!r}]",
+            "port = 8080": f"port = {port}",
+            'forward_url = "http://127.0.0.1:5000/mms/incoming"':
+                f'forward_url = "http://127.0.0.1:{app.server_address[1]}/mms/incoming"',
+            'path = "gateway.db"': f"path = {str(tmp_path / 'gateway.db')!r}",
+        }), encoding="utf-8")
+        config.chmod(0o640)  # (as its comment says to install it)
+        base = f"http://127.0.0.1:{port}"
+        serve = Background("serve", "--config", str(config), cwd=tmp_path)
+        try:
+            serve.wait_for(base + "/health")
+            assert requests.get(base + "/health", timeout=10).status_code == 200
+
+            data, ctype = request_bytes()
+            answer = requests.post(base + "/mm7", data=data, headers={"Content-Type": ctype}, timeout=30)
+            check(answer.status_code, answer.content, answer.headers["Content-Type"])
+            assert len(forward_target.seen) == 1  # taken by the application, its signature checked
+            metrics = requests.get(base + "/metrics", timeout=10)
+            assert metrics.status_code == 200
+            assert 'mm7bind_received_total{operation="DeliverReq",outcome="handled",status="1000"} 1' in metrics.text
+
+            token = {"Authorization": "Bearer change-me-too"}
+            sent = requests.post(base + "/api/send", json={"to": "+8613800138000", "text": "hi"}, headers=token,
+                                 timeout=30)
+            assert sent.status_code == 200 and sent.json()["ok"], sent.text
+            assert sim.messages[sent.json()["message_id"]].request.recipients.to[0].value == "+8613800138000"
+            queued = requests.post(base + "/api/send", json={"to": "+8613800138001", "text": "later", "queue": True},
+                                   headers=token, timeout=30)
+            assert queued.status_code == 202, queued.text
+            assert requests.post(base + "/api/send", json={"to": "+8613800138000"}, timeout=30).status_code == 401
+        finally:
+            out = serve.stop()
+            app.shutdown()
+            app.server_close()
+    assert "Traceback" not in out, out
+    assert "MO from +8613800000000: 'framework'" in capsys.readouterr().out
