@@ -1490,7 +1490,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vaspid", help="VASPID (China Mobile: enterprise code)")
     p.add_argument("--vasid", help="VASID (China Mobile: service code)")
     p.add_argument("--service-code", help="ServiceCode (China Mobile: business code)")
-    p.add_argument("--subject")
+    p.add_argument("--subject", help="the Subject")
     p.add_argument("--text", help="a text part")
     p.add_argument("--attach", action="append", metavar="FILE", help="an attachment (repeatable)")
     p.add_argument("--smil", metavar="FILE", help="the SMIL presentation (generated when absent)")
@@ -1545,13 +1545,14 @@ def build_parser() -> argparse.ArgumentParser:
     def listing(p: argparse.ArgumentParser) -> None:
         p.add_argument("--since", metavar="AGE|TIME", type=_when_arg, help="e.g. 2h, 7d, 2026-11-01")
         p.add_argument("--limit", type=_count, default=50, help="at most this many, the latest (default 50)")
-        p.add_argument("--json", action="store_true")
+        p.add_argument("--json", action="store_true", help="a JSON list, one object a record")
 
     p = sub.add_parser("store", help="look into the store: received and sent messages, reports; purge old ones")
     ssub = p.add_subparsers(dest="store_command", required=True, metavar="ACTION")
     s = ssub.add_parser("inbox", help="list received messages and reports (the latest first cut by --limit)")
     with_config(s)
-    s.add_argument("--state", choices=["processing", "handled", "rejected", "failed"])
+    s.add_argument("--state", choices=["processing", "handled", "rejected", "failed"],
+                   help="only those in this state (failed: what replay takes)")
     s.add_argument("--kind", type=_kind_arg,
                    help="deliver, delivery-report, read-reply (or the element name)")
     s.add_argument("--message-id", metavar="ID", help="reports about this MessageID")
@@ -1559,13 +1560,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_store_inbox)
     s = ssub.add_parser("show", help="one received message, decoded, as JSON")
     with_config(s)
-    s.add_argument("id", type=int, metavar="ID")
+    s.add_argument("id", type=int, metavar="ID", help="its number (the ID column of store inbox)")
     s.add_argument("--extract", metavar="DIR", help="write its attachments into DIR")
     s.add_argument("--raw", metavar="FILE", help="write it as received (an HTTP capture inspect and validate read)")
     s.set_defaults(func=cmd_store_show)
     s = ssub.add_parser("sent", help="list sent requests with the delivery reports and read replies about them")
     with_config(s)
-    s.add_argument("--message-id", metavar="ID")
+    s.add_argument("--message-id", metavar="ID", help="the request the MMSC gave this MessageID")
     s.add_argument("--to", metavar="ADDRESS", help="sent to this recipient")
     s.add_argument("--tag", metavar="NAME", help="sent under this tag (send --tag)")
     s.add_argument("--summary", action="store_true", help="with --tag: counts of outcomes and reports, not a list")
@@ -1573,13 +1574,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_store_sent)
     s = ssub.add_parser("outbox", help="what the outbox holds (sent by serve with [outbox] enabled) and how each went")
     with_config(s)
-    s.add_argument("--state", choices=["queued", "sending", "sent", "failed", "expired"])
+    s.add_argument("--state", choices=["queued", "sending", "sent", "failed", "expired"],
+                   help="only those in this state (failed, expired: what requeue takes)")
     s.add_argument("--limit", type=_count, default=50, help="at most this many, the latest (default 50)")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="a JSON list, one object an item")
     s.set_defaults(func=cmd_store_outbox)
     s = ssub.add_parser("requeue", help="put failed or expired outbox items back in the queue (sent by serve)")
     with_config(s)
-    s.add_argument("ids", type=int, nargs="+", metavar="ID")
+    s.add_argument("ids", type=int, nargs="+", metavar="ID", help="their numbers (the ID column of store outbox)")
     s.set_defaults(func=cmd_store_requeue)
     s = ssub.add_parser("purge", help="forget handled messages and sent records older than an age")
     with_config(s)
@@ -1609,7 +1611,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="refuse messages that deviate from their schema")
     p.add_argument("--username", metavar="USER",
                    help="credentials the VASP must present (none asked by default)")
-    p.add_argument("--password", metavar="PASSWORD")
+    p.add_argument("--password", metavar="PASSWORD", help="with --username")
     p.add_argument("--auth", choices=("basic", "digest"), default="basic",
                    help="how the VASP must present them (default %(default)s)")
     p.add_argument("--digest-qop", default="auth", choices=("auth", "auth-int", "auth,auth-int"), metavar="QOP",
@@ -1618,7 +1620,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vasp-url", metavar="URL", type=_http_url,
                    help="where delivery reports, read replies and MO go")
     p.add_argument("--vasp-username", metavar="USER", help="credentials for the VASP (Basic, or Digest when asked)")
-    p.add_argument("--vasp-password", metavar="PASSWORD")
+    p.add_argument("--vasp-password", metavar="PASSWORD", help="with --vasp-username")
     p.add_argument("--vasp-ca", metavar="FILE", type=_readable_file,
                    help="CA certificate(s) to trust for an https --vasp-url (a self-signed test certificate)")
     p.add_argument("--report-status", default="Retrieved",
@@ -1641,9 +1643,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mo-text", metavar="TEXT", help="send one MO message with this text after start")
     p.add_argument("--mo-from", default="+8613800138000", help="its sender (default %(default)s)")
     p.add_argument("--mo-to", default="1065888", help="its recipient (default %(default)s)")
-    p.add_argument("--mo-subject", default=None)
-    p.add_argument("--mo-after", type=_delay, default=1.0, metavar="SECONDS", help="(default %(default)s)")
-    p.add_argument("--verbose", "-v", action="store_true")
+    p.add_argument("--mo-subject", default=None, help="the Subject of the MO message (none by default)")
+    p.add_argument("--mo-after", type=_delay, default=1.0, metavar="SECONDS",
+                   help="how long after start it is sent (default %(default)s)")
+    p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("mo", help="make a running simulator send an MO message (DeliverReq)")
@@ -1651,7 +1654,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the simulator (default %(default)s)")
     p.add_argument("--from", dest="sender", default="+8613800138000", help="the handset (default %(default)s)")
     p.add_argument("--to", action="append", metavar="ADDRESS", help="the service's number (repeatable)")
-    p.add_argument("--subject")
+    p.add_argument("--subject", help="the Subject (none by default)")
     p.add_argument("--text", default="hello", help="the text part (default %(default)s)")
     p.add_argument("--linked-id", help="LinkedID (the message this answers)")
     p.set_defaults(func=cmd_mo)
@@ -1671,7 +1674,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="sender", default="+8613800138000", help="the handset (default %(default)s)")
     p.add_argument("--to", default="1065888", help="the service's number (default %(default)s)")
     p.add_argument("--username", metavar="USER", help="credentials the VASP asks for")
-    p.add_argument("--password", metavar="PASSWORD")
+    p.add_argument("--password", metavar="PASSWORD", help="with --username")
     p.add_argument("--auth", choices=("auto", "basic", "digest"), default="auto",
                    help="how to present them (default %(default)s: Basic, or Digest when asked)")
     p.add_argument("--ca", metavar="FILE", type=_readable_file, help="CA certificate(s) to trust for https")

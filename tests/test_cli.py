@@ -248,3 +248,21 @@ def test_version_names_the_api_version_the_cmcc_dialect_sends():
     sent = dict(profiles.CMCC.extra_headers)["MM7APIVersion"]
     assert proc.returncode == 0 and sent == cmcc.API_VERSION
     assert f"当前使用的MM7 API的版本为：{sent}  (the MM7APIVersion header" in proc.stdout.decode()
+
+
+def test_every_option_and_argument_of_every_command_says_what_it_is():
+    """`--help` is where a user looks first: an option listed bare (`--state {…}`, `--json`)
+    leaves them to guess, or to read the README."""
+    import argparse
+
+    from mm7bind.cli import build_parser
+
+    def bare(parser, words):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from bare(sub, [*words, name])
+            elif not action.help and not isinstance(action, argparse._HelpAction):
+                yield " ".join(words), action.option_strings or action.dest
+
+    assert list(bare(build_parser(), ["mm7bind"])) == []
