@@ -148,7 +148,24 @@ def kept_headers(headers) -> dict[str, str]:
     but credentials (Authorization, cookies, anything named like one: the store file is no place
     for them), in their order, each one that still fits in HEADERS_KEPT_MAX (one oversized header
     does not push out the carrier header after it)."""
-    kept: dict[str, str] = {}
+    if type(headers) is SiftedHeaders:  # sifted already (by the receiver): the same, not sifted again
+        return dict(headers)
+    return _sift(headers, {})
+
+
+class SiftedHeaders(dict):
+    """`kept_headers`' answer, marked as such: the receiver gives it to `accept`, which then need
+    not sift the headers a second time (every message asks)."""
+
+    __slots__ = ()
+
+
+def sifted_headers(headers) -> SiftedHeaders:
+    """`kept_headers`, as a `SiftedHeaders`."""
+    return _sift(headers, SiftedHeaders())
+
+
+def _sift(headers, kept: dict) -> dict:
     size = 2  # "{}"
     for name, value in (headers.items() if hasattr(headers, "items") else headers or ()):
         name, value = str(name), str(value)
