@@ -31,7 +31,7 @@ from .errors import STORE_ERRORS, DecodeError, Deviation, EncodeError, Validatio
 from .mime import MimeLimits, header_value
 from .profiles import STANDARD, Profile
 from .status import RequestStatus, lookup
-from .store import InboxRecord, SentRecord, StoreBusy, kept_headers, utcnow
+from .store import InboxRecord, SentRecord, StoreBusy, sifted_headers, utcnow
 from .binding import escape_text
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, invalid_xml_char, printable_in_xml
 
@@ -246,7 +246,7 @@ class Receiver:
             try:
                 sent = self._sent_about(msg)
                 keys = _keys(msg, env.transaction_id, sent)
-                more = {"headers": kept_headers(headers)} if self._takes(self.store.accept, "headers") else {}
+                more = {"headers": sifted_headers(headers)} if self._takes(self.store.accept, "headers") else {}
                 record, new = self.store.accept(
                     kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
                     recipient=_address(getattr(msg, "recipient", None)), status=_text(getattr(msg, "mm_status", None)),

@@ -148,7 +148,24 @@ def kept_headers(headers) -> dict[str, str]:
     but credentials (Authorization, cookies, anything named like one: the store file is no place
     for them), in their order, each one that still fits in HEADERS_KEPT_MAX (one oversized header
     does not push out the carrier header after it)."""
-    kept: dict[str, str] = {}
+    if type(headers) is SiftedHeaders:  # sifted already (by the receiver): the same, not sifted again
+        return dict(headers)
+    return _sift(headers, {})
+
+
+class SiftedHeaders(dict):
+    """`kept_headers`' answer, marked as such: the receiver gives it to `accept`, which then need
+    not sift the headers a second time (every message asks)."""
+
+    __slots__ = ()
+
+
+def sifted_headers(headers) -> SiftedHeaders:
+    """`kept_headers`, as a `SiftedHeaders`."""
+    return _sift(headers, SiftedHeaders())
+
+
+def _sift(headers, kept: dict) -> dict:
     size = 2  # "{}"
     for name, value in (headers.items() if hasattr(headers, "items") else headers or ()):
         name, value = str(name), str(value)
@@ -247,11 +264,12 @@ class StoreBusy(sqlite3.OperationalError):
 
 
 class _Pending:
-    """One insert waiting for its group commit."""
+    """One write waiting for its group commit: an insert (`body` given) or an outcome (`body` None,
+    `row` the UPDATE's arguments)."""
 
-    __slots__ = ("row", "body", "wait", "deadline", "done", "rowid", "conflict", "error")
+    __slots__ = ("row", "body", "wait", "deadline", "done", "rowid", "conflict", "error", "wake")
 
-    def __init__(self, row: tuple, body: bytes, wait: float | None = None):
+    def __init__(self, row: tuple, body: bytes | None, wait: float | None = None):
         self.row, self.body = row, body
         self.wait = wait  # seconds its caller waits for a locked store; None: SQLite's 30 s
         self.deadline = None if wait is None else time.monotonic() + wait
@@ -259,6 +277,7 @@ class _Pending:
         self.rowid: int | None = None
         self.conflict: sqlite3.IntegrityError | None = None  # the insert was refused (a repeat?)
         self.error: Exception | None = None  # the batch failed: nothing was stored
+        self.wake: threading.Lock | None = None  # held until its caller is to go on (when it waits for a leader)
 
 
 INBOX_SCHEMA = """
@@ -778,6 +797,9 @@ def _claim(db: sqlite3.Connection) -> None:
                                 "left as it is")
 
 
+_MARK = "UPDATE inbox SET state = ?, response_code = ?, error = ?, attempts = attempts + 1 WHERE id = ?"
+
+
 class SqliteStore:
     """Records in one SQLite file. Each thread gets its own connection; writes are committed at once.
 
@@ -820,7 +842,7 @@ class SqliteStore:
         # One writer at a time: SQLite's own busy handler would make waiters sleep in millisecond
         # steps; a lock hands over at once.
         self._write = _WriteLock(self.path)
-        self._batch = threading.Condition()  # inserts waiting for the next group commit
+        self._batch = threading.Lock()  # guards the writes waiting for the next group commit, and who leads
         self._queue: list[_Pending] = []
         self._leader = False
         _open_stores.add(self)
@@ -890,7 +912,7 @@ class SqliteStore:
         if self._write.fd is not None:
             os.close(self._write.fd)  # (our copy only: the parent's stays open, and so does its lock)
         self._write = _WriteLock(self.path)
-        self._batch = threading.Condition()
+        self._batch = threading.Lock()
         self._queue = []
         self._leader = False
 
@@ -996,31 +1018,16 @@ class SqliteStore:
         busy timeout: an MMSC waiting for its answer gives up sooner, and sends again.
 
         Requests arriving together are committed together (group commit): one thread writes
-        every waiting insert in one transaction, so N concurrent messages cost one flush to disk,
-        not N; each caller returns only once its own row is durable.
+        every waiting insert (and every outcome `mark` has waiting) in one transaction, so N
+        concurrent messages cost one flush to disk, not N; each caller returns only once its own
+        row is durable.
         """
         received_at = utcnow()
         kept = kept_headers(headers)
         pending = _Pending((kind, transaction_id, message_id, recipient, status, peer, content_type,
                             received_at.isoformat(), tid_key, report_key, sent_transaction_id,
                             json.dumps(kept, ensure_ascii=False) if kept else None), body, wait)
-        with self._batch:
-            self._queue.append(pending)
-            while not pending.done:
-                if self._leader:
-                    self._batch.wait()
-                    continue
-                self._leader = True  # this thread writes the batch (its own request included)
-                batch, self._queue = self._queue, []
-                self._batch.release()
-                try:
-                    self._write_batch(batch)
-                finally:
-                    self._batch.acquire()
-                    self._leader = False
-                    self._batch.notify_all()
-        if pending.error is not None:
-            raise pending.error
+        self._commit(pending)
         if pending.conflict is not None:  # already there: the earlier record comes back
             row = self._conn().execute(
                 _INBOX_SELECT + " WHERE (i.tid_key IS NOT NULL AND i.tid_key = ?) OR"
@@ -1036,17 +1043,61 @@ class SqliteStore:
                            received_at=received_at, state="processing",
                            sent_transaction_id=sent_transaction_id, claimed_at=received_at, headers=kept), True
 
+    def _commit(self, pending: _Pending) -> None:
+        """Queue `pending` for the next group commit and return once it is written (raising the
+        batch's error if it failed). One thread at a time, the leader, writes whatever is queued;
+        each waiter is woken once, when its write is done or when the lead passes to it (woken
+        all at once, every waiter but one would go back to sleep, for a batch each)."""
+        with self._batch:
+            self._queue.append(pending)
+            if self._leader:
+                pending.wake = threading.Lock()
+                pending.wake.acquire()
+            else:
+                self._leader = True
+        if pending.wake is not None:
+            pending.wake.acquire()  # done, or the lead is ours (the one before us left the rest queued)
+        if not pending.done:
+            self._lead()
+        if pending.error is not None:
+            raise pending.error
+
+    def _lead(self) -> None:
+        """Write what is queued (the leader's own write among it), wake the writers done with it,
+        and pass the lead to the first one queued meanwhile, if any."""
+        with self._batch:
+            batch, self._queue = self._queue, []
+        try:
+            self._write_batch(batch)
+        finally:
+            for p in batch:
+                if p.wake is not None:
+                    p.wake.release()
+            with self._batch:
+                if self._queue:
+                    self._queue[0].wake.release()  # (queued while we led: it has a lock to wait on)
+                else:
+                    self._leader = False
+
     def _write_batch(self, batch: list[_Pending]) -> None:
-        db = self._conn(busy=None)
+        # Outcomes alone need no flush (see mark): they go through the connection that does none.
+        inserts = any(p.body is not None for p in batch)
         # The batch is written by its most impatient caller's deadline (they arrive in order, so
         # each one's earlier batch was given up on by then too).
         first = min((p for p in batch if p.deadline is not None), key=lambda p: p.deadline, default=None)
         timeout = None if first is None else max(0.0, first.deadline - time.monotonic())
-        try:
+        try:  # (from the connection on: every caller is done with this batch, one way or the other)
+            db = self._conn(None if inserts else "NORMAL", busy=None)
             with self._locked(db, timeout, first.wait if first is not None else None):
+                if len(batch) == 1 and not inserts:  # one statement: its own transaction
+                    db.execute(_MARK, batch[0].row)
+                    return
                 db.execute("BEGIN IMMEDIATE")
                 try:
                     for p in batch:
+                        if p.body is None:
+                            db.execute(_MARK, p.row)
+                            continue
                         try:
                             p.rowid = db.execute(
                                 "INSERT INTO inbox (kind, transaction_id, message_id, recipient, status, peer,"
@@ -1069,8 +1120,9 @@ class SqliteStore:
             for p in batch:
                 p.error = exc
         except BaseException:
-            for p in batch:
-                p.error = RuntimeError("storing was interrupted")
+            for p in batch:  # (an outcome not recorded is a store error, as when written alone: logged, not fatal)
+                p.error = RuntimeError("storing was interrupted") if p.body is not None else sqlite3.OperationalError(
+                    "recording the outcome was interrupted")
             raise
         finally:
             for p in batch:
@@ -1121,15 +1173,13 @@ class SqliteStore:
 
     def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None, *,
              wait: float | None = None) -> None:
-        """Record a message's outcome. `wait`: as `accept`'s."""
+        """Record a message's outcome (committed, with others waiting, as `accept` commits
+        messages). `wait`: as `accept`'s."""
         # The outcome need not reach the disk before the answer: the WAL is flushed in order by the
         # next durable commit, and an outcome lost in a crash only means the message is replayed.
-        db = self._conn("NORMAL", busy=None)
-        with self._locked(db, wait, wait):
-            db.execute(
-                "UPDATE inbox SET state = ?, response_code = ?, error = ?, attempts = attempts + 1 WHERE id = ?",
-                (state, response_code, error, record_id),
-            )
+        # It joins the group commit: under load, one transaction (one lock taken) records several
+        # outcomes, with the messages stored meanwhile.
+        self._commit(_Pending((state, response_code, error, record_id), None, wait))
 
     @staticmethod
     def _inbox_row(row: sqlite3.Row) -> InboxRecord:

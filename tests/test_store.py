@@ -55,6 +55,71 @@ def test_concurrent_accepts_are_grouped_and_each_comes_back_once(tmp_path):
     store.close()
 
 
+def test_outcomes_join_the_group_commit_and_each_is_recorded(tmp_path):
+    store = SqliteStore(tmp_path / "inbox.db")
+    batches = []
+    real = store._write_batch
+
+    def counting(batch):
+        batches.append(["mark" if p.body is None else "insert" for p in batch])
+        real(batch)
+
+    store._write_batch = counting
+    start = threading.Barrier(16)
+
+    def one(i):
+        if i < 16:
+            start.wait()
+        rec, _ = accept(store, f"t-{i}")
+        store.mark(rec.id, "handled" if i % 2 else "rejected", 1000 + i, None if i % 2 else f"no {i}", wait=30.0)
+        return rec.id
+
+    with ThreadPoolExecutor(16) as pool:
+        ids = list(pool.map(one, range(300)))
+    got = {r.id: r for r in store.inbox()}
+    assert len(got) == 300
+    for i, rec_id in enumerate(ids):  # each outcome on its own record, once
+        rec = got[rec_id]
+        assert (rec.transaction_id, rec.state, rec.response_code, rec.attempts) == (
+            f"t-{i}", "handled" if i % 2 else "rejected", 1000 + i, 1)
+        assert rec.error == (None if i % 2 else f"no {i}")
+    writes = sum(len(b) for b in batches)
+    assert writes == 600 and len(batches) < writes  # fewer transactions (and locks taken) than writes
+    assert any("mark" in b and "insert" in b for b in batches)  # outcomes written with messages stored
+    store.close()
+
+
+def test_a_store_that_cannot_open_a_connection_fails_each_waiting_write_with_its_error(tmp_path):
+    store = SqliteStore(tmp_path / "inbox.db")
+    real = store._conn
+
+    def broken(*args, **kwargs):
+        time.sleep(0.01)  # (the others queue up meanwhile)
+        raise sqlite3.OperationalError("unable to open database file")
+
+    store._conn = broken
+    start = threading.Barrier(12)
+
+    def one(i):
+        start.wait()
+        try:
+            if i % 3:
+                accept(store, f"t-{i}")
+            else:
+                store.mark(1, "handled", 1000, wait=5.0)
+        except sqlite3.OperationalError as exc:
+            return str(exc)
+        return "written"
+
+    with ThreadPoolExecutor(12) as pool:
+        said = [f.result(timeout=30) for f in [pool.submit(one, i) for i in range(12)]]
+    assert said == ["unable to open database file"] * 12
+    store._conn = real
+    rec, fresh = accept(store, "fine")  # usable again, nothing stored meanwhile
+    assert fresh and [r.transaction_id for r in store.inbox()] == ["fine"]
+    store.close()
+
+
 def test_a_failed_commit_fails_every_caller_of_that_batch_and_stores_nothing(tmp_path):
     store = SqliteStore(tmp_path / "inbox.db")
     store._conn().execute(

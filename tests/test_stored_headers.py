@@ -191,3 +191,20 @@ def test_purging_bodies_drops_the_stored_headers_too(store):
     assert [(r.body, r.headers, r.state) for r in store.inbox()] == [(b"", {}, "handled")] * 2
     assert store.purge(later, bodies_only=True).bodies == 0  # nothing left to drop
     assert post(app, "h-1", CARRIER)["status"] == 200 and len(store.inbox()) == 2  # repeats still recognised
+
+
+def test_the_receiver_sifts_the_headers_once_and_every_store_keeps_the_same(tmp_path, monkeypatch):
+    sifted = []
+    sift = store_module._sift
+    monkeypatch.setattr(store_module, "_sift", lambda headers, kept: sifted.append(1) or sift(headers, kept))
+    given = {**CARRIER, "Authorization": BASIC, "Cookie": "s=1", "Soapaction": '""'}
+    for store in (SqliteStore(tmp_path / "inbox.db"), MemoryStore()):
+        sifted.clear()
+        app = mm7.wsgi_app(mm7.Receiver(store=store))
+        assert post(app, "h-1", given)["status"] == 200
+        assert sifted == [1]  # (by the receiver; the store takes its answer as it is)
+        [rec] = store.inbox()
+        assert type(rec.headers) is dict and "Authorization" not in rec.headers and "Cookie" not in rec.headers
+        assert rec.headers.items() >= {**CARRIER, "Soapaction": '""'}.items()
+        store.close()
+    assert store_module.kept_headers(store_module.sifted_headers(given)) == store_module.kept_headers(given)
