@@ -286,7 +286,8 @@ class DigestAuth:
         # The uri in the header must be the request's (path and query), or the digest is not for it.
         if p.get("uri") not in (uri, uri.split("?", 1)[0]):
             return False, False
-        if not hmac.compare_digest(expected, p.get("response", "")):
+        # (as bytes: compare_digest raises on a str beyond ASCII, and a header read as Latin-1 may hold one)
+        if not hmac.compare_digest(expected.encode(), p.get("response", "").encode("utf-8", "surrogatepass")):
             return False, False
         if not self._fresh(p["nonce"], p.get("nc") if "qop" in p else None):
             return False, True  # a repeat: an honest client answers the stale challenge at once

@@ -547,6 +547,20 @@ def test_malformed_credentials_are_a_401_not_an_internal_error():
             assert rsp["status"] == 401, (type(auth).__name__, header, rsp["body"][:200])
 
 
+def test_a_digest_response_beyond_ascii_is_a_401_not_an_internal_error():
+    # With a real nonce, the response is compared: a str beyond ASCII made compare_digest raise (a
+    # 500 and a traceback in the log for anyone who asked for a challenge first).
+    auth = mm7.auth.DigestAuth("mmsc", "pw")
+    nonce = auth.challenge().split('nonce="', 1)[1].split('"', 1)[0]
+    header = (f'Digest username="mmsc", realm="mm7", nonce="{nonce}", uri="/mm7", qop=auth, nc=00000001, '
+              f'cnonce="abc", response="\u00e9{"0" * 31}"')
+    assert auth.check("POST", "/mm7", header) == (False, False)
+    out = mm7.encode(deliver(), transaction_id="t")
+    app = mm7.wsgi_app(mm7.Receiver(Recorder(), auth=auth))
+    rsp = call_wsgi(app, out.to_bytes(), out.content_type, headers={"Authorization": header}, path="/mm7")
+    assert rsp["status"] == 401
+
+
 def test_oversize_and_attacks_while_the_server_keeps_serving():
     h = Recorder()
     with mm7.serve(mm7.Receiver(h, max_body=200_000), port=0) as srv:
