@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import os
 import signal
@@ -22,7 +21,7 @@ from pathlib import Path
 from . import __version__, versions
 from .codec import decode, split_http
 from .content import Content, Part
-from .display import printable, shown_time, shown_url
+from .display import json_text, mask_headers, printable, shown_time, shown_url
 from .envelope import Envelope
 from .errors import ConnectError, DecodeError, EncodeError, MM7Error, RequestTimeout, ValidationError
 from .jsonable import to_jsonable
@@ -99,7 +98,7 @@ def _by_number(values) -> list[str]:
 def cmd_versions(args: argparse.Namespace) -> int:
     rows = versions.all_versions()
     if args.json:
-        print(json.dumps([
+        print(json_text([
             {"name": v.name, "namespace": v.namespace, "mm7_versions": _by_number(v.mm7_versions), "origin": v.origin}
             for v in rows
         ], indent=2))
@@ -196,8 +195,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
             if "capture" in f:
                 c = f["capture"]
                 where += f" ({c['from']} → {c['to']}: {printable(c['start_line'])})"
+            # (errors and deviations quote what the file holds: no escape sequence reaches the terminal)
             if f["result"] == "unreadable":  # (each file as it is read: a big folder shows progress)
-                print(f"{where}: unreadable: {f['error']}")
+                print(f"{where}: unreadable: {printable(f['error'])}")
             elif f["result"] == "invalid":
                 print(f"{where}: INVALID")
             elif f["result"] == "accepted":
@@ -206,9 +206,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
             else:
                 print(f"{where}: valid ({f['message_type']}, {f['version']})")
             for d in f["deviations"]:
-                print(f"  {d}")
+                print(f"  {printable(d)}")
     if args.json:
-        print(json.dumps(found, ensure_ascii=False, indent=2))
+        print(json_text(found, ensure_ascii=False, indent=2))
     return worst
 
 
@@ -251,14 +251,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     try:
         env, start_line, headers = _decode_capture(data)
     except DecodeError as exc:
-        print(json.dumps({"error": type(exc).__name__, "message": str(exc)}, ensure_ascii=False, indent=2))
+        print(json_text({"error": type(exc).__name__, "message": str(exc)}, ensure_ascii=False, indent=2))
         return EXIT_UNREADABLE
     out = describe(env)
-    if start_line:
-        out["http"] = {"start_line": start_line, "headers": headers}
+    if start_line:  # (credentials masked, as in a log: what inspect prints gets pasted into tickets)
+        out["http"] = {"start_line": start_line, "headers": mask_headers(headers)}
     if args.extract:
         out["extracted"] = _extract(env, args.extract, "inspect")
-    print(json.dumps(out, ensure_ascii=False, indent=2))
+    print(json_text(out, ensure_ascii=False, indent=2))
     return EXIT_OK
 
 
@@ -268,12 +268,12 @@ def _inspect_capture(args: argparse.Namespace, data: bytes) -> int:
     try:
         capture = read_capture(data)
     except DecodeError as exc:
-        print(json.dumps({"error": type(exc).__name__, "message": str(exc)}, ensure_ascii=False, indent=2))
+        print(json_text({"error": type(exc).__name__, "message": str(exc)}, ensure_ascii=False, indent=2))
         return EXIT_UNREADABLE
     shown = []
     for msg in capture.messages:
         entry: dict = {"number": msg.number, **_captured(msg)}
-        entry["http"] = {"start_line": entry.pop("start_line"), "headers": msg.headers}
+        entry["http"] = {"start_line": entry.pop("start_line"), "headers": mask_headers(msg.headers)}
         if msg.notes:
             entry["notes"] = msg.notes
         if msg.body and not _may_be_mm7(msg):
@@ -288,7 +288,7 @@ def _inspect_capture(args: argparse.Namespace, data: bytes) -> int:
                 if args.extract:
                     entry["extracted"] = _extract(env, os.path.join(args.extract, str(msg.number)), "inspect")
         shown.append(entry)
-    print(json.dumps({"messages": shown, "notes": capture.notes}, ensure_ascii=False, indent=2))
+    print(json_text({"messages": shown, "notes": capture.notes}, ensure_ascii=False, indent=2))
     return EXIT_OK if any("message_type" in e for e in shown) else EXIT_UNREADABLE
 
 
@@ -395,7 +395,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                 print(f"mm7bind send: not queued: {exc}", file=sys.stderr)
                 return EXIT_REFUSED
             if args.json:  # the outbox items' ids, for `store outbox` and the send API's /queue/<id>
-                print(json.dumps({"queued": result.sent, "skipped": result.skipped, "repeated": result.repeated,
+                print(json_text({"queued": result.sent, "skipped": result.skipped, "repeated": result.repeated,
                                   "at": args.at.isoformat() if args.at else None,
                                   "items": {r: int(v.removeprefix("queued #")) for r, v in result.message_ids.items()}},
                                  ensure_ascii=False))
@@ -418,7 +418,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                     r = send_tagged(client, template, args.tag)
                     if r is None:
                         if args.json:
-                            print(json.dumps({"ok": True, "skipped": True, "tag": args.tag}, ensure_ascii=False))
+                            print(json_text({"ok": True, "skipped": True, "tag": args.tag}, ensure_ascii=False))
                         else:
                             print(f"skipped: {recipients[0]} was accepted (or is queued, or being sent) under tag "
                                   f"{args.tag!r} already")
@@ -434,26 +434,26 @@ def cmd_send(args: argparse.Namespace) -> int:
             except KeyboardInterrupt:
                 what = "interrupted before the MMSC answered: it may have taken the message"
                 if args.json:
-                    print(json.dumps({"ok": False, "error": "interrupted", "message": what, "transaction_id": tid,
+                    print(json_text({"ok": False, "error": "interrupted", "message": what, "transaction_id": tid,
                                       "status": None, "text": None, "http_status": None}))
                 else:
                     named = f"TransactionID {tid}" if tid else f"tag {args.tag!r}: the same command again resumes it"
                     print(f"mm7bind send: {what} ({named})", file=sys.stderr)
                 return EXIT_INTERRUPTED
             if args.json:
-                print(json.dumps({"ok": r.ok, "message_id": r.message_id, "transaction_id": r.transaction_id,
+                print(json_text({"ok": r.ok, "message_id": r.message_id, "transaction_id": r.transaction_id,
                                   "status": r.status.code, "text": r.status.text}, ensure_ascii=False))
-            elif r.ok:
-                print(r.message_id)
+            elif r.ok:  # (the MMSC's words, here and below: no escape sequence reaches the terminal)
+                print(printable(r.message_id))
             else:  # (as a refusal in a Fault: stdout carries only a MessageID, for scripts)
-                print(f"refused: {r.status.code} {r.status.text}", file=sys.stderr)
+                print(printable(f"refused: {r.status.code} {r.status.text}"), file=sys.stderr)
             return EXIT_OK if r.ok else EXIT_REFUSED
         bar = _Progress(enabled=not args.quiet and not args.json)
         result = send_bulk(client, template, recipients, concurrency=args.concurrency, progress=bar.update,
                            tag=args.tag)
         bar.done(result)
     if args.json:
-        print(json.dumps(dataclasses.asdict(result) | {"interrupted": result.interrupted}, ensure_ascii=False))
+        print(json_text(dataclasses.asdict(result) | {"interrupted": result.interrupted}, ensure_ascii=False))
         return _bulk_exit(result)
     print(f"sent {result.sent}, failed {result.failed}, {result.total} recipients in {result.elapsed:.1f} s "
           f"({result.rate:.1f}/s)")
@@ -476,7 +476,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     if result.repeated:
         print(f"{result.repeated} recipients were listed more than once (sent once)")
     for rcpt, why in result.failures[:10]:
-        print(f"  failed {rcpt}: {why}")
+        print(printable(f"  failed {rcpt}: {why}"))
     if len(result.failures) > 10:
         print(f"  ... and {len(result.failures) - 10} more")
     return _bulk_exit(result)
@@ -498,14 +498,15 @@ def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int) -> 
     status = getattr(exc, "status", None)  # a Fault's MM7 status, or an HTTP error's status code
     mm7_status = None if status is None or isinstance(status, int) else status
     if args.json:
-        print(json.dumps({"ok": False, "error": type(exc).__name__, "message": str(exc),
+        print(json_text({"ok": False, "error": type(exc).__name__, "message": str(exc),
                           "transaction_id": getattr(exc, "transaction_id", None),
                           "status": mm7_status.code if mm7_status else None,
                           "text": mm7_status.text if mm7_status else None,
                           "http_status": status if isinstance(status, int) else getattr(exc, "http_status", None)},
                          ensure_ascii=False))
     else:
-        print(f"{what}: {mm7_status.code} {mm7_status.text}" if mm7_status else f"{what}: {exc}", file=sys.stderr)
+        print(printable(f"{what}: {mm7_status.code} {mm7_status.text}" if mm7_status else f"{what}: {exc}"),
+              file=sys.stderr)
     return code
 
 
@@ -912,7 +913,7 @@ def cmd_store_inbox(args: argparse.Namespace) -> int:
         store.close()
     found.reverse()  # the latest LIMIT, listed in the order they came
     if args.json:
-        print(json.dumps([_record_json(r) for r in found], ensure_ascii=False, indent=2))
+        print(json_text([_record_json(r) for r in found], ensure_ascii=False, indent=2))
         return EXIT_OK
     if not found:
         print("no stored messages match")
@@ -955,7 +956,7 @@ def cmd_store_show(args: argparse.Namespace) -> int:
                 print(f"mm7bind store show: cannot write {args.raw}: {exc.strerror or exc}", file=sys.stderr)
                 return EXIT_USAGE
             out["raw"] = args.raw
-    print(json.dumps(out, ensure_ascii=False, indent=2))
+    print(json_text(out, ensure_ascii=False, indent=2))
     return EXIT_OK
 
 
@@ -978,7 +979,7 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
             row = to_jsonable(r)
             row["reports"] = [_record_json(x) for x in reports[r.transaction_id]]
             rows.append(row)
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        print(json_text(rows, ensure_ascii=False, indent=2))
         return EXIT_OK
     if not found:
         print("no sent records match")
@@ -1006,7 +1007,7 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
     if args.json:
         internal = ("body", "lease_until", "fingerprint")
         items = [{k: v for k, v in to_jsonable(i).items() if k not in internal} for i in found]
-        print(json.dumps(items, ensure_ascii=False, indent=2))
+        print(json_text(items, ensure_ascii=False, indent=2))
         return EXIT_OK
     if not found:
         print("the outbox holds nothing that matches")
@@ -1049,7 +1050,7 @@ def _tag_summary(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:  # every count, 0 and {} too: a script reads s["delivery"] before any report came
-        print(json.dumps(dataclasses.asdict(s), ensure_ascii=False, indent=2))
+        print(json_text(dataclasses.asdict(s), ensure_ascii=False, indent=2))
         return EXIT_OK
     print(printable(f"tag {s.tag}: {s.requests} SubmitReq: {s.accepted} accepted, {s.refused} refused, "
                      f"{s.failed} without answer" + (f" ({s.may_have_arrived} of them may have reached the MMSC)"
@@ -1185,7 +1186,7 @@ def cmd_mo(args: argparse.Namespace) -> int:
         print(f"{base} is not an mm7bind simulator: /control/deliver answered HTTP {r.status_code} without JSON",
               file=sys.stderr)
         return EXIT_REFUSED
-    print(json.dumps(answer, ensure_ascii=False))
+    print(json_text(answer, ensure_ascii=False))
     return EXIT_OK if r.ok and "error" not in answer else EXIT_REFUSED
 
 
@@ -1214,7 +1215,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         if args.json:
             return
         outcome = "ok" if r.ok else "FAILED"
-        status = f"{r.status} {r.status_text or ''}".strip() if r.status is not None else "-"
+        status = printable(f"{r.status} {r.status_text or ''}".strip()) if r.status is not None else "-"
         print(f"{r.version:<14} {r.operation + (' again' if r.repeat else ''):<24} {outcome:<6} {status} "
               f"({r.elapsed * 1000:.0f} ms)")
         for problem in r.problems:
@@ -1228,7 +1229,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
                     sender=args.sender, recipient=args.to, config=config, on_result=said)
     failed = [r for r in results if not r.ok]
     if args.json:
-        print(json.dumps([dataclasses.asdict(r) | {"ok": r.ok} for r in results], ensure_ascii=False, indent=2))
+        print(json_text([dataclasses.asdict(r) | {"ok": r.ok} for r in results], ensure_ascii=False, indent=2))
     else:
         print(f"{len(results) - len(failed)} of {len(results)} answered as they should")
     if results and results[-1].unreachable:

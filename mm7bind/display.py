@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 
@@ -16,6 +17,25 @@ def printable(text: object) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def json_text(value: object, **dumps_args) -> str:
+    """`json.dumps(value, **dumps_args)` for a terminal: the characters `printable` escapes that
+    JSON leaves as they are (C1 controls such as CSI, bidirectional overrides, line separators:
+    the peer's, in a subject, a file name or a header) written as \\u escapes, which every JSON
+    reader reads back as the same text. (Outside strings, JSON has only printable ASCII and line breaks.)"""
+    text = json.dumps(value, **dumps_args)
+    if text.replace("\n", "").isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == "\n" else _json_escape(c) for c in text)
+
+
+def _json_escape(c: str) -> str:
+    code = ord(c)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def shown_time(when: datetime) -> str:

@@ -282,7 +282,8 @@ def test_inspect_and_validate_read_a_capture(tmp_path):
     path = tmp_path / "mmsc.pcap"
     flow = conversation()
     bad = Flow(client=("10.0.0.1", 40002), time=flow.time + 1).open()
-    bad.send(True, http("POST /mm7 HTTP/1.1", {"Content-Type": "text/xml", "Content-Length": "7"}, b"<soap/>"))
+    bad.send(True, http("POST /mm7 HTTP/1.1", {"Content-Type": "text/xml", "Content-Length": "7",
+                                               "Authorization": "Basic c3A6c2VjcmV0"}, b"<soap/>"))
     bad.send(False, http("HTTP/1.1 401 Unauthorized", {"Content-Type": "text/plain", "Content-Length": "24"},
                          b"authentication required\n"))  # (no MM7: listed by inspect, not validated)
     path.write_bytes(pcap(flow.packets + bad.packets))
@@ -296,6 +297,8 @@ def test_inspect_and_validate_read_a_capture(tmp_path):
     assert first["message_type"] == "SubmitReq" and first["from"] == "10.0.0.1:40000" and first["connection"] == 1
     assert first["http"]["start_line"] == "POST /mm7 HTTP/1.1" and first["fields"]["subject"] == "你好"
     assert answer["message_type"] == "SubmitRsp" and "message_type" not in broken and broken["error"]["message"]
+    # (the capture's credentials masked, as a log shows them)
+    assert broken["http"]["headers"]["Authorization"] == "Basic ***" and "c3A6c2VjcmV0" not in proc.stdout
     assert sorted(p.name for p in (tmp_path / "parts" / "1").iterdir()) == sorted(first["extracted"])
     proc = run("validate", str(path))
     assert proc.returncode == 2, proc.stdout  # the third one is no MM7 message
