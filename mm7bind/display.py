@@ -90,8 +90,8 @@ def shown_headers(headers):
 
 
 def repr_showing_no_secret_header(obj) -> str:
-    """A dataclass's repr with the values of its `headers` field masked (`__repr__ = this`):
-    reprs get logged and printed."""
+    """A dataclass's repr with the values of its `headers` field masked, and the password of its
+    URLs (fields named `url`, `urls`, `..._url`) (`__repr__ = this`): reprs get logged and printed."""
     import dataclasses  # noqa: PLC0415
 
     shown = []
@@ -100,6 +100,10 @@ def repr_showing_no_secret_header(obj) -> str:
             value = getattr(obj, f.name)
             if f.name == "headers" and value:
                 value = shown_headers(value)
+            elif f.name.endswith("url") and isinstance(value, str):
+                value = shown_url(value)
+            elif f.name.endswith("urls") and isinstance(value, (list, tuple)):
+                value = type(value)(shown_url(u) if isinstance(u, str) else u for u in value)
             shown.append(f"{f.name}={value!r}")
     return f"{type(obj).__qualname__}({', '.join(shown)})"
 

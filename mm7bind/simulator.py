@@ -36,7 +36,7 @@ from . import messages as m
 from . import versions
 from .codec import decode, encode
 from .content import Content, Part, media_kind
-from .display import printable, shown_url
+from .display import printable, repr_showing_no_secret_header, shown_url
 from .envelope import Envelope, Fault
 from .errors import ConnectError, DecodeError, FaultError, HTTPStatusError, SendError, TransportError
 from .hints import unknown_fields
@@ -78,6 +78,8 @@ class SimulatorConfig:
     # content with a SMIL presentation (without: 2004).
     max_recipients: int | None = None
     require_smil: bool = False
+
+    __repr__ = repr_showing_no_secret_header  # (vasp_url may hold a password)
 
     def __post_init__(self) -> None:
         if self.dialect not in DIALECTS:
