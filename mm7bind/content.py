@@ -419,7 +419,9 @@ def safe_name(text: str, limit: int = 120) -> str:
     return name
 
 
-_DEVICE_NAME = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\.|$)", re.IGNORECASE)
+# (Windows takes the superscript digits as digits here, and CONIN$ and CONOUT$ are devices too)
+_DEVICE_NAME = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9\u00b9\u00b2\u00b3]|LPT[0-9\u00b9\u00b2\u00b3]|CONIN\$|CONOUT\$)(\.|$)",
+                          re.IGNORECASE)
 
 
 def file_name(part: Part) -> str:
