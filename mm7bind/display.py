@@ -134,8 +134,9 @@ def shown_http(headers, body, limit: int = 4000) -> str:
     start of its body in the charset it is written in, on one line."""
     if isinstance(body, (bytes, bytearray)):
         body = bytes(body)
-        text = body[:limit].decode(body_charset(headers, body), "replace").replace("\r", " ").replace("\n", " ")
-        shown = text + ("…" if len(body) > limit else "")
+        text = body[:limit].decode(body_charset(headers, body), "replace")
+        text = text.replace("\r", " ").replace("\n", " ").replace("\t", " ")
+        shown = printable(text) + ("…" if len(body) > limit else "")  # (a peer's body: no escape sequence either)
     else:
         shown = f"<stream of {len(body)} bytes>"
-    return "\n".join(f"{k}: {v}" for k, v in mask_headers(headers).items()) + "\n\n" + shown
+    return "\n".join(printable(f"{k}: {v}") for k, v in mask_headers(headers).items()) + "\n\n" + shown

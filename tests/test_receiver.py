@@ -561,6 +561,15 @@ def test_a_digest_response_beyond_ascii_is_a_401_not_an_internal_error():
     assert rsp["status"] == 401
 
 
+def test_the_debug_dump_of_a_request_drives_no_terminal(caplog):
+    # Its body and headers are the peer's: an escape sequence in them reached the log as it came.
+    with caplog.at_level(logging.DEBUG, logger="mm7bind.receiver"):
+        mm7.Receiver(Recorder()).handle(b"junk\x1b[2J\x9b31m", "text/xml", {"X-Carrier": "c\x1b]0;x\x07"}, "10.0.0.1")
+    dumped = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any("junk\\x1b[2J" in d and "X-Carrier: c\\x1b]0;x\\x07" in d for d in dumped), dumped
+    assert not any("\x1b" in d or "\x07" in d for d in dumped)
+
+
 def test_oversize_and_attacks_while_the_server_keeps_serving():
     h = Recorder()
     with mm7.serve(mm7.Receiver(h, max_body=200_000), port=0) as srv:
