@@ -191,7 +191,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 f["deviations"] = [{"code": d.code, "path": d.path, "message": d.message} for d in f["deviations"]]
                 found.append(f)
                 continue
-            where = f["path"]
+            where = printable(f["path"])  # (a file name in a folder given is anyone's)
             if "capture" in f:
                 c = f["capture"]
                 where += f" ({c['from']} → {c['to']}: {printable(c['start_line'])})"

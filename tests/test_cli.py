@@ -157,6 +157,11 @@ def test_validate_a_directory(tmp_path):
     assert proc.returncode == 0 and len(lines) == 2 and all("valid (CancelRsp, REL-6-MM7-1-2)" in x for x in lines)
     (tmp_path / "caps" / "more" / "c.xml").write_bytes(b"<broken")
     assert cli("validate", str(tmp_path / "caps")).returncode == 2
+    # A file's name is whoever put it there's: shown printable, as what it holds is.
+    (tmp_path / "caps" / "more" / "c.xml").unlink()
+    (tmp_path / "caps" / "more" / "\x1b]0;x\x07.xml").write_bytes(good)
+    proc = cli("validate", str(tmp_path / "caps"))
+    assert proc.returncode == 0 and b"\x1b" not in proc.stdout and b"\\x1b]0;x\\x07.xml: valid" in proc.stdout
 
 
 def test_python_dash_m_mm7bind_runs_the_command():
