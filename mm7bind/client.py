@@ -909,7 +909,8 @@ def _requests_auth(mode: str, username: str, password: str, qop: str | None = No
     from requests.auth import AuthBase, HTTPBasicAuth  # noqa: PLC0415
     from requests.cookies import extract_cookies_to_jar  # noqa: PLC0415
 
-    basic = HTTPBasicAuth(username, password)
+    # (as bytes: requests writes str credentials in Latin-1, unlike httpx and RFC 7617's UTF-8)
+    basic = HTTPBasicAuth(username.encode("utf-8"), password.encode("utf-8"))
     if mode == "basic":
         return basic
     local = threading.local()
