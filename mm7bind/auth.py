@@ -173,17 +173,23 @@ class BasicAuth:
     realm: str = "mm7"
 
     def challenge(self, stale: bool = False) -> str:
-        return f'Basic realm="{self.realm}"'
+        return f'Basic realm="{self.realm}", charset="UTF-8"'  # (RFC 7617 §2.1: how to write non-ASCII)
 
     def check(self, method: str, uri: str, header: str | None,
               body: bytes | None = None) -> tuple[bool, bool]:
-        """(accepted, stale)."""
+        """(accepted, stale). The credentials are read as UTF-8, or, when they are not UTF-8, as
+        Latin-1: what clients that ignore the charset send (requests, older Java)."""
         if not header or not header[:6].lower() == "basic ":
             return False, False
         try:
-            user, _, pwd = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8").partition(":")
-        except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8 inside
+            raw = base64.b64decode(header[6:].strip(), validate=True)
+        except ValueError:  # not base64 (binascii.Error), not ASCII
             return False, False
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+        user, _, pwd = text.partition(":")
         ok = hmac.compare_digest(user.encode(), self.username.encode()) & hmac.compare_digest(pwd.encode(), self.password.encode())
         return ok, False
 
@@ -286,7 +292,8 @@ class DigestAuth:
         # The uri in the header must be the request's (path and query), or the digest is not for it.
         if p.get("uri") not in (uri, uri.split("?", 1)[0]):
             return False, False
-        if not hmac.compare_digest(expected, p.get("response", "")):
+        # (as bytes: compare_digest raises on a str beyond ASCII, and a header read as Latin-1 may hold one)
+        if not hmac.compare_digest(expected.encode(), p.get("response", "").encode("utf-8", "surrogatepass")):
             return False, False
         if not self._fresh(p["nonce"], p.get("nc") if "qop" in p else None):
             return False, True  # a repeat: an honest client answers the stale challenge at once

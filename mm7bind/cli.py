@@ -41,7 +41,9 @@ log = logging.getLogger("mm7bind.serve")
 def _json(obj, indent: int | None = None) -> str:
     """`obj` as JSON for standard output: text as it is where the output's encoding holds it (UTF-8,
     GBK), as \\u escapes where not (an ASCII terminal, PYTHONIOENCODING=ascii): the same JSON either way."""
-    text = json.dumps(obj, ensure_ascii=False, indent=indent)
+    from .display import json_text  # noqa: PLC0415
+
+    text = json_text(obj, ensure_ascii=False, indent=indent)  # (controls from a peer's text escaped)
     try:
         text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
     except (UnicodeEncodeError, LookupError):
@@ -229,12 +231,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 f["deviations"] = [{"code": d.code, "path": d.path, "message": d.message} for d in f["deviations"]]
                 found.append(f)
                 continue
-            where = f["path"]
+            where = printable(f["path"])  # (a file name in a folder given is anyone's)
             if "capture" in f:
                 c = f["capture"]
                 where += f" ({c['from']} → {c['to']}: {printable(c['start_line'])})"
+            # (errors and deviations quote what the file holds: no escape sequence reaches the terminal)
             if f["result"] == "unreadable":  # (each file as it is read: a big folder shows progress)
-                print(f"{where}: unreadable: {f['error']}")
+                print(f"{where}: unreadable: {printable(f['error'])}")
             elif f["result"] == "invalid":
                 print(f"{where}: INVALID")
             elif f["result"] == "accepted":
@@ -243,7 +246,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             else:
                 print(f"{where}: valid ({f['message_type']}, {f['version']})")
             for d in f["deviations"]:
-                print(f"  {d}")
+                print(f"  {printable(d)}")
     if args.json:
         print(_json(found, indent=2))
     return worst
@@ -280,6 +283,7 @@ def describe(env: Envelope) -> dict:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from .display import mask_headers  # noqa: PLC0415
     from .pcap import is_packet_capture  # noqa: PLC0415
 
     try:
@@ -295,8 +299,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(_json({"error": type(exc).__name__, "message": str(exc)}, indent=2))
         return EXIT_UNREADABLE
     out = describe(env)
-    if start_line:
-        out["http"] = {"start_line": start_line, "headers": headers}
+    if start_line:  # (credentials masked, as in a log: what inspect prints gets pasted into tickets)
+        out["http"] = {"start_line": start_line, "headers": mask_headers(headers)}
     if args.extract:
         out["extracted"] = _extract(env, args.extract, "inspect")
     print(_json(out, indent=2))
@@ -307,6 +311,7 @@ def _inspect_capture(args: argparse.Namespace, data: bytes) -> int:
     """inspect of a packet capture: every HTTP message in it, each MM7 one decoded; --extract
     writes each one's parts into a folder named after its number."""
     from .codec import decode  # noqa: PLC0415
+    from .display import mask_headers  # noqa: PLC0415
     from .mime import header_value  # noqa: PLC0415
     from .pcap import read_capture  # noqa: PLC0415
 
@@ -318,7 +323,7 @@ def _inspect_capture(args: argparse.Namespace, data: bytes) -> int:
     shown = []
     for msg in capture.messages:
         entry: dict = {"number": msg.number, **_captured(msg)}
-        entry["http"] = {"start_line": entry.pop("start_line"), "headers": msg.headers}
+        entry["http"] = {"start_line": entry.pop("start_line"), "headers": mask_headers(msg.headers)}
         if msg.notes:
             entry["notes"] = msg.notes
         if msg.body and not _may_be_mm7(msg):
@@ -398,7 +403,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     from . import messages as m  # noqa: PLC0415
     from . import versions  # noqa: PLC0415
     from .bulk import UNREACHABLE_STOP, queue_bulk, read_recipients, send_bulk, send_tagged  # noqa: PLC0415
-    from .display import shown_time  # noqa: PLC0415
+    from .display import printable, shown_time  # noqa: PLC0415
 
     mis_encoded = _mis_encoded_argument(args, ("attach", "smil", "to_file", "config", "conn_config"))
     if mis_encoded:
@@ -517,9 +522,9 @@ def cmd_send(args: argparse.Namespace) -> int:
                 print(_json(_outcome(ok=r.ok, message_id=r.message_id, transaction_id=r.transaction_id,
                                      status=r.status.code, text=r.status.text, http_status=r.http_status)))
             elif r.ok:
-                print(r.message_id)
+                print(printable(r.message_id))  # (the MMSC's words: no escape sequence reaches the terminal)
             else:  # (as a refusal in a Fault: stdout carries only a MessageID, for scripts)
-                print(f"refused: {r.status.code} {r.status.text}", file=sys.stderr)
+                print(printable(f"refused: {r.status.code} {r.status.text}"), file=sys.stderr)
             return EXIT_OK if r.ok else EXIT_REFUSED
         bar = _Progress(enabled=not args.quiet and not args.json)
         result = send_bulk(client, template, recipients, concurrency=args.concurrency, progress=bar.update,
@@ -549,7 +554,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     if result.repeated:
         print(f"{result.repeated} recipients were listed more than once (sent once)")
     for rcpt, why in result.failures[:10]:
-        print(f"  failed {rcpt}: {why}")
+        print(printable(f"  failed {rcpt}: {why}"))
     if len(result.failures) > 10:
         print(f"  ... and {len(result.failures) - 10} more")
     return _bulk_exit(result)
@@ -575,6 +580,8 @@ def _outcome(**given) -> dict:
 
 def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int) -> int:
     """A message the MMSC did not take: one line on stderr, or with --json an object on stdout."""
+    from .display import printable  # noqa: PLC0415
+
     status = getattr(exc, "status", None)  # a Fault's MM7 status, or an HTTP error's status code
     mm7_status = None if status is None or isinstance(status, int) else status
     if args.json:
@@ -584,7 +591,8 @@ def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int) -> 
                              text=mm7_status.text if mm7_status else None,
                              http_status=status if isinstance(status, int) else getattr(exc, "http_status", None))))
     else:
-        print(f"{what}: {mm7_status.code} {mm7_status.text}" if mm7_status else f"{what}: {exc}", file=sys.stderr)
+        print(printable(f"{what}: {mm7_status.code} {mm7_status.text}" if mm7_status else f"{what}: {exc}"),
+              file=sys.stderr)
     return code
 
 
@@ -1390,7 +1398,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         if args.json:
             return
         outcome = "ok" if r.ok else "FAILED"
-        status = f"{r.status} {r.status_text or ''}".strip() if r.status is not None else "-"
+        status = printable(f"{r.status} {r.status_text or ''}".strip()) if r.status is not None else "-"
         print(f"{r.version:<14} {r.operation + (' again' if r.repeat else ''):<24} {outcome:<6} {status} "
               f"({r.elapsed * 1000:.0f} ms)")
         for problem in r.problems:

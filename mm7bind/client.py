@@ -35,7 +35,7 @@ from .arrival import may_have_arrived
 from .auth import QOPS, DigestAnswer
 from .content import Content
 from .deadline import DeadlineReader
-from .display import repr_showing_no_secret_header, shown_http, shown_url
+from .display import printable, repr_showing_no_secret_header, shown_http, shown_url
 from .envelope import Fault
 from .errors import (
     STORE_ERRORS,
@@ -364,7 +364,7 @@ class ClientCore:
             first = url not in self.mismatching
             self.mismatching.add(url)
             log.log(logging.WARNING if first else logging.DEBUG, "TransactionID mismatch from %s: sent %s, got %s%s",
-                    shown, p.transaction_id, env.transaction_id,
+                    shown, printable(p.transaction_id), printable(env.transaction_id),
                     " (said once for this MMSC; every Result lists it in its deviations)" if first else "")
         result = Result(p.message.ELEMENT, p.transaction_id, body_msg.status, body_msg, env.version, shown, attempt,
                         time.monotonic() - p.started, status, devs, retry_after)
@@ -511,11 +511,13 @@ class ClientCore:
         elif last is not None:  # every attempt so far ended taken by nobody: as it failed
             self.finish(p, error=last)
         else:
-            log.info("%s tid=%s: %s before it was sent", p.message.ELEMENT, p.transaction_id, type(exc).__name__)
+            log.info("%s tid=%s: %s before it was sent", p.message.ELEMENT, printable(p.transaction_id),
+                     type(exc).__name__)
 
     def retried(self, p: Prepared, attempt: int, decision: Retry) -> None:
-        log.info("%s tid=%s attempt %d failed (%s); again in %.2f s at %s", p.message.ELEMENT, p.transaction_id,
-                 attempt, decision.error or "retryable status", decision.delay, shown_url(decision.url))
+        log.info("%s tid=%s attempt %d failed (%s); again in %.2f s at %s", p.message.ELEMENT,
+                 printable(p.transaction_id), attempt, printable(decision.error or "retryable status"), decision.delay,
+                 shown_url(decision.url))
 
     # -- records ----------------------------------------------------------------------------------
 
@@ -544,16 +546,20 @@ class ClientCore:
             "duration_ms": round(elapsed * 1000, 1), "url": result.url if result else getattr(error, "url", None),
             "error": type(error).__name__ if error else None,
         }
+        # (the line shows the MMSC's MessageID and words printable: a line break in them would forge a line;
+        # the structured record keeps them as they are)
+        said = {**info, "transaction_id": printable(p.transaction_id),
+                "message_id": printable(message_id) if message_id is not None else None}
         if error is None:
             log.info("%(operation)s tid=%(transaction_id)s mid=%(message_id)s rcpt=%(recipients)d status=%(status)s "
-                     "attempts=%(attempts)d %(duration_ms)sms", info, extra={"mm7": info})
+                     "attempts=%(attempts)d %(duration_ms)sms", said, extra={"mm7": info})
         elif refused:
             log.info("%(operation)s tid=%(transaction_id)s rcpt=%(recipients)d refused in a Fault: status=%(status)s "
-                     "attempts=%(attempts)d %(duration_ms)sms", info, extra={"mm7": info})
+                     "attempts=%(attempts)d %(duration_ms)sms", said, extra={"mm7": info})
         else:
             log.warning("%(operation)s tid=%(transaction_id)s rcpt=%(recipients)d failed: %(error)s after "
                         "%(attempts)d attempt(s) %(duration_ms)sms: %(reason)s",
-                        {**info, "reason": _shortened(str(error))}, extra={"mm7": info})
+                        {**said, "reason": _shortened(str(error))}, extra={"mm7": info})
         if self.store is not None:
             (self._record if p.records is None else p.records.append)(SentRecord(
                 transaction_id=p.transaction_id, operation=msg.ELEMENT,
@@ -664,7 +670,7 @@ def _in_tls_handshake_step(exc: BaseException) -> bool:
 
 def _shortened(text: str, limit: int = 300) -> str:
     """An error's text for a log line: on one line, and not the whole of a library's nested causes."""
-    text = " ".join(text.split())
+    text = printable(" ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -913,7 +919,8 @@ def _requests_auth(mode: str, username: str, password: str, qop: str | None = No
     from requests.auth import AuthBase, HTTPBasicAuth  # noqa: PLC0415
     from requests.cookies import extract_cookies_to_jar  # noqa: PLC0415
 
-    basic = HTTPBasicAuth(username, password)
+    # (as bytes: requests writes str credentials in Latin-1, unlike httpx and RFC 7617's UTF-8)
+    basic = HTTPBasicAuth(username.encode("utf-8"), password.encode("utf-8"))
     if mode == "basic":
         return basic
     local = threading.local()

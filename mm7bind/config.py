@@ -97,6 +97,8 @@ class ReceiverSection:
     forward_secret: str = field(default="", repr=False)  # signs forwarded bodies (X-MM7bind-Signature: sha256=HMAC)
     forward_timeout: float = 10.0
 
+    __repr__ = repr_showing_no_secret_header  # (forward_url may hold a password: http://app:pw@host/mm7)
+
 
 @dataclass
 class ApiSection:

@@ -403,11 +403,13 @@ def extension_for(content_type: str) -> str:
 
 def safe_name(text: str, limit: int = 120) -> str:
     """`text` as one file or folder name: its last path segment, without characters that are
-    unsafe in a name on some system, not hidden (no leading dot), at most `limit` bytes in UTF-8
-    (file systems count bytes: 120 Chinese characters are 360, past the usual 255); "" when
-    nothing is left. Windows' device names (CON, NUL, COM1... with any extension) get a "_" in
+    unsafe in a name on some system or not printable, not hidden (no leading dot), at most
+    `limit` bytes in UTF-8 (file systems count bytes: 120 Chinese characters are 360, past the
+    usual 255); "" when nothing is left. Windows' device names (CON, NUL, COM1... with any extension) get a "_" in
     front, and trailing dots and spaces go (Windows drops them, so "a.txt." would be "a.txt")."""
     name = _UNSAFE_IN_NAME.sub("_", text.replace("\\", "/").rsplit("/", 1)[-1]).strip().lstrip(".")
+    if not name.isprintable():  # C1 controls, a right-to-left override ("photo\u202egpj.exe"), line separators
+        name = "".join(c if c.isprintable() else "_" for c in name)
     encoded = name.encode("utf-8", "replace")
     if len(encoded) > limit:  # (shortened before its extension: "….docx" stays a document)
         ext = _HAS_EXTENSION.search(name)
@@ -420,7 +422,9 @@ def safe_name(text: str, limit: int = 120) -> str:
     return name
 
 
-_DEVICE_NAME = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\.|$)", re.IGNORECASE)
+# (Windows takes the superscript digits as digits here, and CONIN$ and CONOUT$ are devices too)
+_DEVICE_NAME = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9\u00b9\u00b2\u00b3]|LPT[0-9\u00b9\u00b2\u00b3]|CONIN\$|CONOUT\$)(\.|$)",
+                          re.IGNORECASE)
 
 
 def file_name(part: Part) -> str:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
-
-from .mime import header_value
-from .xmlsafe import charset_codec
 
 
 def printable(text: object) -> str:
@@ -16,6 +14,25 @@ def printable(text: object) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def json_text(value: object, **dumps_args) -> str:
+    """`json.dumps(value, **dumps_args)` for a terminal: the characters `printable` escapes that
+    JSON leaves as they are (C1 controls such as CSI, bidirectional overrides, line separators:
+    the peer's, in a subject, a file name or a header) written as \\u escapes, which every JSON
+    reader reads back as the same text. (Outside strings, JSON has only printable ASCII and line breaks.)"""
+    text = json.dumps(value, **dumps_args)
+    if text.replace("\n", "").isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == "\n" else _json_escape(c) for c in text)
+
+
+def _json_escape(c: str) -> str:
+    code = ord(c)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def shown_time(when: datetime) -> str:
@@ -70,8 +87,8 @@ def shown_headers(headers):
 
 
 def repr_showing_no_secret_header(obj) -> str:
-    """A dataclass's repr with the values of its `headers` field masked (`__repr__ = this`):
-    reprs get logged and printed."""
+    """A dataclass's repr with the values of its `headers` field masked, and the password of its
+    URLs (fields named `url`, `urls`, `..._url`) (`__repr__ = this`): reprs get logged and printed."""
     import dataclasses  # noqa: PLC0415
 
     shown = []
@@ -80,6 +97,10 @@ def repr_showing_no_secret_header(obj) -> str:
             value = getattr(obj, f.name)
             if f.name == "headers" and value:
                 value = shown_headers(value)
+            elif f.name.endswith("url") and isinstance(value, str):
+                value = shown_url(value)
+            elif f.name.endswith("urls") and isinstance(value, (list, tuple)):
+                value = type(value)(shown_url(u) if isinstance(u, str) else u for u in value)
             shown.append(f"{f.name}={value!r}")
     return f"{type(obj).__qualname__}({', '.join(shown)})"
 
@@ -96,6 +117,10 @@ _XML_ENCODING = re.compile(rb"<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)
 def body_charset(headers, body: bytes) -> str:
     """The charset a body is written in, for showing it: its Content-Type's, else its XML
     declaration's (a multipart's SOAP part: GB2312 in China), else UTF-8."""
+    # (imported here: printing a table or JSON, as the command's lightest uses do, needs no MIME or XML)
+    from .mime import header_value  # noqa: PLC0415
+    from .xmlsafe import charset_codec  # noqa: PLC0415
+
     ctype = header_value(headers, "content-type") or ""
     label = next((v.strip().strip('"') for k, _, v in (p.partition("=") for p in ctype.split(";")[1:])
                   if k.strip().lower() == "charset"), None)
@@ -110,8 +135,9 @@ def shown_http(headers, body, limit: int = 4000) -> str:
     start of its body in the charset it is written in, on one line."""
     if isinstance(body, (bytes, bytearray)):
         body = bytes(body)
-        text = body[:limit].decode(body_charset(headers, body), "replace").replace("\r", " ").replace("\n", " ")
-        shown = text + ("…" if len(body) > limit else "")
+        text = body[:limit].decode(body_charset(headers, body), "replace")
+        text = text.replace("\r", " ").replace("\n", " ").replace("\t", " ")
+        shown = printable(text) + ("…" if len(body) > limit else "")  # (a peer's body: no escape sequence either)
     else:
         shown = f"<stream of {len(body)} bytes>"
-    return "\n".join(f"{k}: {v}" for k, v in mask_headers(headers).items()) + "\n\n" + shown
+    return "\n".join(printable(f"{k}: {v}") for k, v in mask_headers(headers).items()) + "\n\n" + shown

@@ -16,7 +16,7 @@ from typing import NamedTuple, Self
 from . import messages as m
 from .codec import decode, encode
 from .arrival import may_have_arrived, no_mmsc_answered
-from .display import shown_time
+from .display import printable, shown_time
 from .errors import DecodeError, EncodeError, FaultError, MM7Error, SendError
 from .periodic import Periodic, seconds_between_rounds
 from .sendonce import exchange_time
@@ -269,7 +269,9 @@ class Outbox(Periodic):
             return self._end(item, "expired", attempts, status_code=code, error=error)
         pause = self._pause(attempts, retry_after)
         next_at = min(now + pause, deadline)  # a last round right at the deadline
-        log.info("outbox #%d tid=%s not sent (%s); again at %s", item.id, item.transaction_id, error, next_at)
+        # (the MMSC's words, and a TransactionID the send API was given: printable, no forged line)
+        log.info("outbox #%d tid=%s not sent (%s); again at %s", item.id, printable(item.transaction_id),
+                 printable(error), next_at)
         return self._end(item, "queued", attempts, next_at=next_at, status_code=code, error=error)
 
     def _end(self, item: OutboxItem, state: str, attempts: int, *, next_at: datetime | None = None,
@@ -281,8 +283,8 @@ class Outbox(Periodic):
                         state)
             return self.store.outbox_get(item.id)
         if state in ("failed", "expired"):
-            log.warning("outbox #%d tid=%s %s after %d round(s): %s", item.id, item.transaction_id, state, attempts,
-                        error)
+            log.warning("outbox #%d tid=%s %s after %d round(s): %s", item.id, printable(item.transaction_id), state,
+                        attempts, printable(error))
         return self.store.outbox_get(item.id)
 
     # -- the worker (Periodic's thread runs run_once) ------------------------------------------

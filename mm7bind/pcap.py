@@ -40,6 +40,9 @@ _PCAPNG_BYTE_ORDERS = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}  # (a
 
 _NO_TIME = datetime.min.replace(tzinfo=timezone.utc)  # (pcapng's simple packets have none)
 MAX_INFLATED = 64 * 1024 * 1024  # bytes a gzip or deflate body may grow to (a bomb stops there)
+# ... and all of a capture's together: every message is held, so a few kilobytes of bombs each
+# stopping just short of MAX_INFLATED still grew to gigabytes.
+MAX_INFLATED_TOTAL = 256 * 1024 * 1024
 
 
 def is_packet_capture(data: bytes) -> bool:
@@ -83,8 +86,9 @@ def read_capture(data: bytes) -> Capture:
             tcp.add(when, number, *segment)
     notes += ip.notes()
     messages = []
+    inflated = [0]  # bytes inflated so far, over every connection
     for conn in tcp.connections:
-        messages += _http_messages(conn, notes)
+        messages += _http_messages(conn, notes, inflated)
     messages.sort(key=lambda m: (m.time or _NO_TIME, m.connection, not m.is_request))
     for n, msg in enumerate(messages, 1):
         msg.number = n
@@ -555,7 +559,7 @@ _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9][^\r\n]*\r?\n")
 
 
-def _http_messages(conn: _Connection, notes: list[str]) -> list[CapturedMessage]:
+def _http_messages(conn: _Connection, notes: list[str], inflated: list[int]) -> list[CapturedMessage]:
     if conn.sides is None:
         return []
     streams = [_stream(side) for side in conn.sides]
@@ -578,9 +582,10 @@ def _http_messages(conn: _Connection, notes: list[str]) -> list[CapturedMessage]
     # The responses are read as the requests need them: which request one answers depends on the
     # methods before it (HEAD), and whether a request's body was sent may depend on its answer.
     methods: list[str] = []
-    answers = _Answers(_read(streams[server], False, conn, conn.end(server), conn.end(client), methods, notes, name))
+    answers = _Answers(_read(streams[server], False, conn, conn.end(server), conn.end(client), methods, notes, name,
+                             inflated=inflated))
     requests = [m for m, _, _ in _read(streams[client], True, conn, conn.end(client), conn.end(server), methods,
-                                         notes, name, answers)]
+                                         notes, name, answers, inflated)]
     responses = answers.all()
     if not requests and not responses:  # (one note for it, not one for each side's bytes as well)
         del notes[said:]
@@ -619,7 +624,7 @@ class _Answers:
 
 
 def _read(stream, requests: bool, conn: _Connection, source: str, destination: str, methods: list[str],
-          notes: list[str], name: str, answers: _Answers | None = None):
+          notes: list[str], name: str, answers: _Answers | None = None, inflated: list[int] | None = None):
     """The messages of one side of a connection: (message, packet of its first byte, which request
     it answers (responses)). A request's method is added to `methods` as it is read."""
     runs, times, gaps = stream
@@ -695,7 +700,7 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
                     msg_notes.append("a body without a length, and the connection's end was not captured")
             encoding = (header_value(headers, "content-encoding") or "").strip().lower()
             if encoding in ("gzip", "x-gzip", "deflate") and body:
-                body = _inflate(body, encoding, msg_notes)
+                body = _inflate(body, encoding, msg_notes, inflated if inflated is not None else [0])
             _, packet, when = _segment_at(times, run_offset + pos)
             yield (CapturedMessage(0, conn.number, source, destination, _time(when), line, headers, body, msg_notes),
                    packet, answered)
@@ -775,21 +780,27 @@ def _dechunk(run: bytes, pos: int) -> tuple[bytes, int, bool]:
         pos += 2 if run[pos : pos + 2] == b"\r\n" else 1 if run[pos : pos + 1] == b"\n" else 0
 
 
-def _inflate(body: bytes, encoding: str, notes: list[str]) -> bytes:
+def _inflate(body: bytes, encoding: str, notes: list[str], inflated: list[int]) -> bytes:
+    """`body` inflated; `inflated` holds the bytes the capture's bodies have inflated to so far."""
     # (deflate: some send it raw, without zlib's header)
     forms = (zlib.MAX_WBITS, -zlib.MAX_WBITS) if encoding == "deflate" else (zlib.MAX_WBITS | 16,)
     error = None
+    limit = min(MAX_INFLATED, MAX_INFLATED_TOTAL - inflated[0])
     for wbits in forms:
         try:
-            out = zlib.decompressobj(wbits).decompress(body, MAX_INFLATED + 1)
+            out = zlib.decompressobj(wbits).decompress(body, limit + 1)
             break
         except zlib.error as exc:
             error = error or exc  # (the first form's: the one the header names)
     else:
         notes.append(f"its {encoding} body could not be inflated ({error}): shown as captured")
         return body
-    if len(out) > MAX_INFLATED:
-        raise LimitExceededError(f"a {encoding} body inflates past {MAX_INFLATED} bytes")
+    if len(out) > limit:
+        if limit == MAX_INFLATED:
+            raise LimitExceededError(f"a {encoding} body inflates past {MAX_INFLATED} bytes")
+        raise LimitExceededError(f"the capture's gzip and deflate bodies inflate past {MAX_INFLATED_TOTAL} bytes "
+                                 "in all")
+    inflated[0] += len(out)
     notes.append(f"its body was sent {encoding}: shown inflated")
     return out
 

@@ -22,6 +22,7 @@ from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer,
 
 from .chunked import ChunkedReader, FramingError
 from .deadline import DeadlineReader
+from .display import printable
 from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .receiver import Receiver
 
@@ -404,7 +405,8 @@ class _QuietHandler(WSGIRequestHandler):
         return environ
 
     def log_message(self, fmt, *args):
-        log.debug("%s " + fmt, self.client_address[0], *args)
+        # (the request line is the peer's: printable, as the standard library's own log_message makes it)
+        log.debug("%s %s", self.client_address[0], printable(fmt % args))
 
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")

@@ -36,7 +36,7 @@ from . import messages as m
 from . import versions
 from .codec import decode, encode
 from .content import Content, Part, media_kind
-from .display import shown_url
+from .display import printable, repr_showing_no_secret_header, shown_url
 from .envelope import Envelope, Fault
 from .errors import ConnectError, DecodeError, FaultError, HTTPStatusError, SendError, TransportError
 from .hints import unknown_fields
@@ -78,6 +78,8 @@ class SimulatorConfig:
     # content with a SMIL presentation (without: 2004).
     max_recipients: int | None = None
     require_smil: bool = False
+
+    __repr__ = repr_showing_no_secret_header  # (vasp_url may hold a password)
 
     def __post_init__(self) -> None:
         if self.dialect not in DIALECTS:
@@ -374,13 +376,14 @@ class Simulator:
         try:
             env = decode(body, content_type, strict=self.config.strict)
         except DecodeError as exc:
-            log.warning("refused: %s", exc)
+            log.warning("refused: %s", printable(exc))  # (the VASP's words quoted: no forged line)
             status = exc.status_code
             if any(d.path.endswith("/MM7Version") for d in exc.deviations):  # (strict: an MM7Version the
                 status = RequestStatus.UNSUPPORTED_VERSION  # namespace does not list is TS 23.140's 4002)
             return self.fault(None, "Client", status, str(exc)[:300], said=what_it_said(body))
         if env.deviations:
-            log.info("accepted with %d deviation(s): %s", len(env.deviations), "; ".join(map(str, env.deviations[:8])))
+            log.info("accepted with %d deviation(s): %s", len(env.deviations),
+                     printable("; ".join(map(str, env.deviations[:8]))))
         msg = env.message
         if msg is None or msg.DIRECTION != "vasp->rs" or msg.ELEMENT not in m.RESPONSE_FOR:  # (a VASP's response)
             return self.fault(env, "Client", RequestStatus.UNSUPPORTED_OPERATION,
@@ -452,7 +455,8 @@ class Simulator:
                                deviations=env.deviations)
         with self._lock:
             self.messages[mid] = stored
-        log.info("SubmitReq tid=%s → MessageID %s for %d recipient(s)", env.transaction_id, mid, len(msg.recipients))
+        log.info("SubmitReq tid=%s → MessageID %s for %d recipient(s)", printable(env.transaction_id), mid,
+                 len(msg.recipients))
         self._schedule_reports(stored, msg)
         return self.answer(env, m.SubmitRsp(message_id=mid))
 
@@ -624,7 +628,7 @@ class Simulator:
             if isinstance(exc, FaultError) and exc.status is not None:
                 outcome["status"] = exc.status.code
             again = _worth_sending_again(exc)
-            log.warning("%s to %s failed: %s", msg.ELEMENT, shown_url(self.config.vasp_url), exc)
+            log.warning("%s to %s failed: %s", msg.ELEMENT, shown_url(self.config.vasp_url), printable(exc))
         if again and attempt < self.config.report_attempts:
             pause = self.config.report_retry_delay * 2 ** (attempt - 1)
             if wait:
@@ -709,7 +713,7 @@ class Simulator:
             return 200, {"ok": True, "dialect": self.config.dialect, "messages": count}
         try:
             args = json.loads(body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # (RecursionError: [[[[... nested past the parser's depth)
             return 400, {"error": "the body must be JSON"}
         if not isinstance(args, dict):
             return 400, {"error": "the body must be a JSON object"}

@@ -80,6 +80,26 @@ def test_inspect(tmp_path):
     assert proc.returncode == 2 and json.loads(proc.stdout)["error"] == "MalformedXMLError"
 
 
+def test_inspect_and_validate_show_no_terminal_controls_from_the_message(tmp_path):
+    # XML keeps C1 controls (U+009B is CSI to a terminal) and bidirectional overrides: JSON leaves
+    # them as they are, and validate's lines quoted them in its deviations.
+    msg = mm7.DeliverReq(sender="+8613800000000", recipients=["1065888"], subject="re\u009b31m\u202e",
+                         priority=mm7.Priority.LOW)
+    data = mm7.encode_envelope(msg, transaction_id="t", version="REL-6-MM7-1-2")
+    path = tmp_path / "evil.xml"
+    path.write_bytes(data.replace(b"<Priority>Low</Priority>", "<Priority>Lo\u009b2J\u2028w</Priority>".encode()))
+    controls = ("\u009b", "\u202e", "\u2028")
+    proc = cli("inspect", str(path))
+    text = proc.stdout.decode("utf-8")
+    assert proc.returncode == 0 and not any(c in text for c in controls)
+    out = json.loads(text)  # (escaped, the same text for a JSON reader)
+    assert out["fields"]["subject"] == "re\u009b31m\u202e" and out["fields"]["priority"] == "Lo\u009b2J\u2028w"
+    for args in (["validate", str(path)], ["validate", "--lenient", str(path)], ["validate", "--json", str(path)]):
+        proc = cli(*args)
+        text = proc.stdout.decode("utf-8")
+        assert "Priority" in text and not any(c in text for c in controls), args
+
+
 def test_demo_runs():
     proc = cli("demo")
     assert proc.returncode == 0, proc.stderr
@@ -109,13 +129,14 @@ def test_inspect_and_validate_http_captures_and_mime_bodies(tmp_path):
     body = out.to_bytes()
     capture = tmp_path / "capture.txt"
     capture.write_bytes(b"POST /mm7 HTTP/1.1\r\nHost: vasp\r\nContent-Type: " + out.content_type.encode()
-                        + b"\r\nSOAPAction: \"\"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+                        + b"\r\nSOAPAction: \"\"\r\nAuthorization: Basic c3A6c2VjcmV0\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
     mime_only = tmp_path / "body.mime"
     mime_only.write_bytes(body)
     proc = cli("inspect", str(capture), "--extract", str(tmp_path / "parts"))
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
     assert info["http"]["start_line"] == "POST /mm7 HTTP/1.1" and info["transaction_id"] == "cap-1"
+    assert info["http"]["headers"]["Authorization"] == "Basic ***" and b"c3A6c2VjcmV0" not in proc.stdout
     roles = [(a["role"], a["content_type"]) for a in info["attachments"]]
     assert roles == [("smil", "application/smil"), ("part", "text/plain"), ("part", "image/gif")]
     gif_info = info["attachments"][2]
@@ -145,6 +166,11 @@ def test_validate_a_directory(tmp_path):
     assert proc.returncode == 2 and proc.stdout.decode().startswith(f"{tmp_path / 'empty'}: unreadable: a folder with no")
     [found] = json.loads(cli("validate", "--json", str(tmp_path / "empty")).stdout)
     assert found["result"] == "unreadable" and found["error"].startswith("a folder with no files")
+    # A file's name is whoever put it there's: shown printable, as what it holds is.
+    (tmp_path / "caps" / "more" / "c.xml").unlink()
+    (tmp_path / "caps" / "more" / "\x1b]0;x\x07.xml").write_bytes(good)
+    proc = cli("validate", str(tmp_path / "caps"))
+    assert proc.returncode == 0 and b"\x1b" not in proc.stdout and b"\\x1b]0;x\\x07.xml: valid" in proc.stdout
 
 
 def test_python_dash_m_mm7bind_runs_the_command():

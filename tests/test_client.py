@@ -269,6 +269,25 @@ def test_transaction_id_mismatch_is_reported(caplog):
         f"TransactionID mismatch from {srv.url}"]
 
 
+def test_the_mmscs_words_forge_no_log_line(caplog):
+    # A MessageID, or an error page, is the MMSC's to write: a line break in it started a line of its
+    # own in the log, an escape sequence drove the terminal showing it.
+    def responder(req):
+        if len(srv.requests) == 1:
+            return mm7_reply(mm7.SubmitRsp(message_id="m-1\n2024-01-01 ERROR forged"), req.decode())
+        return Reply(400, b"no\x1b[2J\nforged", {"Content-Type": "text/plain"})
+
+    with FakeServer(responder) as srv, client(srv.url, retry=RetryPolicy(max_attempts=1)) as c, \
+            caplog.at_level(logging.INFO, logger="mm7bind.client"):
+        ok = c.submit(submit())
+        with pytest.raises(mm7.MM7Error):
+            c.submit(submit())
+    lines = [r.getMessage() for r in caplog.records if r.name == "mm7bind.client"]
+    assert len(lines) == 2 and not any("\n" in line or "\x1b" in line for line in lines), lines
+    assert "mid=m-1\\n2024" in lines[0] and "\\x1b[2J" in lines[1]
+    assert caplog.records[0].mm7["message_id"] == ok.message_id == "m-1\n2024-01-01 ERROR forged"  # (kept as it came)
+
+
 def test_timeout():
     with FakeServer(lambda req: Reply(delay=1.0)) as srv, client(srv.url, read_timeout=0.2,
                                                                  retry=RetryPolicy(max_attempts=2, jitter=0)) as c:

@@ -889,6 +889,22 @@ def test_a_refusal_in_a_submit_rsp_goes_to_stderr_as_one_in_a_fault_does():
         assert answer["ok"] is False and answer["status"] == 2001
 
 
+def test_send_prints_no_terminal_controls_from_the_mmscs_answer():
+    from .fake_http import FakeServer, mm7_reply
+
+    answers = iter([mm7.SubmitRsp(status=mm7.Status(1000), message_id="m\u009b2J\u202e1"),
+                    mm7.SubmitRsp(status=mm7.Status(2001, "no\u009b31m"), message_id="none")])
+
+    def reply(req):
+        return mm7_reply(next(answers), req.decode())
+
+    with FakeServer(reply) as srv:
+        accepted = run("send", "--mmsc", srv.url, "--to", "1", "--text", "x")
+        refused = run("send", "--mmsc", srv.url, "--to", "1", "--text", "x")
+    assert accepted.returncode == 0 and accepted.stdout.strip() == "m\\x9b2J\\u202e1", accepted
+    assert refused.returncode == 1 and refused.stderr.startswith("refused: 2001 no\\x9b31m"), refused
+
+
 def test_an_interrupted_send_names_the_transaction_the_mmsc_may_have_taken():
     import threading
 

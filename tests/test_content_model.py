@@ -198,6 +198,10 @@ def test_a_sound_is_counted_once_however_often_it_is_sent(monkeypatch):
 @pytest.mark.parametrize(("received", "saved"), [
     ("CON.txt", "_CON.txt"), ("nul", "_nul.txt"), ("com1.jpg", "_com1.jpg"), ("Lpt9", "_Lpt9.txt"),
     ("a.txt. . ", "a.txt"), ("console.txt", "console.txt"), ("CON-1.txt", "CON-1.txt"),
+    # Nor any character a terminal or a file manager acts on: "photo\u202egpj.exe" shows as "photoexe.jpg".
+    ("COM\u00b9.txt", "_COM\u00b9.txt"), ("lpt\u00b3", "_lpt\u00b3.txt"), ("CONIN$", "_CONIN$.txt"),
+    ("conout$.log", "_conout$.log"),
+    ("photo\u202egpj.exe", "photo_gpj.exe"), ("a\u009b2Jb\u0085.txt", "a_2Jb_.txt"), ("x\u2028y.gif", "x_y.gif"),
 ])
 def test_received_names_that_windows_reserves_are_saved_under_another(received, saved):
     from mm7bind.content import file_name

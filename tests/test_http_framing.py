@@ -179,6 +179,19 @@ def test_a_body_not_complete_in_time_is_a_408_and_a_log_line_not_a_traceback(cap
     assert "Traceback" not in capsys.readouterr().err
 
 
+def test_the_tls_servers_access_log_shows_the_request_line_printable(caplog):
+    import logging
+
+    tls = local_tls()
+    caplog.set_level(logging.DEBUG, logger="mm7bind.server")
+    with mm7.serve(mm7.Receiver(Recorder()), port=0, ssl_context=tls.server) as srv:
+        exchange(srv, lambda sock: tls.client.wrap_socket(sock, server_hostname="127.0.0.1"),
+                 b"GET /mm7\x1b[2J\rforged HTTP/1.0\r\n\r\n")
+    lines = [r.getMessage() for r in caplog.records if r.name == "mm7bind.server"]
+    assert any("/mm7\\x1b[2J" in line for line in lines), lines
+    assert not any("\x1b" in line or "\r" in line for line in lines), lines
+
+
 class Pieces:
     """A reader giving at most `step` bytes a read, as a socket may."""
 

@@ -721,3 +721,21 @@ def test_a_queued_campaign_resumes_without_reading_the_queued_requests(tmp_path,
     assert store.outbox_recipients("c", ("queued",)) == {"+861", "+862", "+863", "+864"}
     client.close()
     store.close()
+
+
+def test_the_mmscs_error_page_forges_no_outbox_log_line(store, caplog):
+    import logging
+
+    from .fake_http import FakeServer, Reply
+
+    page = Reply(400, b"no\x1b[2J\n2024-01-01 ERROR forged", {"Content-Type": "text/plain"})
+    with FakeServer(lambda req: page) as srv, mm7.Client(srv.url, store=store, retry=mm7.RetryPolicy.never()) as client:
+        outbox = Outbox(client, max_age=timedelta(minutes=5))
+        outbox.put(mm7.SubmitReq(recipients=["1"], subject="a"))
+        with caplog.at_level(logging.INFO, logger="mm7bind.outbox"):
+            [first] = outbox.run_once()
+            [done] = outbox.run_once(utcnow() + timedelta(minutes=6))
+    assert (first.state, done.state) == ("queued", "expired") and "\x1b" in done.error  # (recorded as it came)
+    lines = [r.getMessage() for r in caplog.records if r.name == "mm7bind.outbox"]
+    assert any("not sent" in line for line in lines) and any("expired after" in line for line in lines)
+    assert not any("\n" in line or "\x1b" in line for line in lines), lines

@@ -178,6 +178,28 @@ def test_chunked_bodies_100_continue_gzip_and_a_response_to_head():
     assert messages[4].body == b"" and messages[6].body == b"ok\n"
 
 
+def test_gzip_bodies_inflate_within_a_budget_for_the_whole_capture(monkeypatch):
+    # Each body stopped at MAX_INFLATED, but every message is held: many bombs just under it, each a
+    # few kilobytes in the file, grew to gigabytes. The capture as a whole has a budget too.
+    import mm7bind.pcap
+
+    monkeypatch.setattr(mm7bind.pcap, "MAX_INFLATED", 1_000_000)
+    monkeypatch.setattr(mm7bind.pcap, "MAX_INFLATED_TOTAL", 2_500_000)
+    zipped = gzip.compress(bytes(900_000))
+    flow = Flow().open()
+    for _ in range(2):
+        flow.send(True, b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+        flow.send(False, b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(zipped)
+                  + zipped)
+    assert [len(m.body) for m in read_capture(pcap(flow.packets)).messages if not m.is_request] == [900_000] * 2
+    for _ in range(2):
+        flow.send(True, b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+        flow.send(False, b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(zipped)
+                  + zipped)
+    with pytest.raises(DecodeError, match="inflate past 2500000 bytes in all"):
+        read_capture(pcap(flow.packets))
+
+
 def test_a_capture_begun_mid_connection_and_a_port_used_again():
     request, response = submit()
     late = Flow()
@@ -260,7 +282,8 @@ def test_inspect_and_validate_read_a_capture(tmp_path):
     path = tmp_path / "mmsc.pcap"
     flow = conversation()
     bad = Flow(client=("10.0.0.1", 40002), time=flow.time + 1).open()
-    bad.send(True, http("POST /mm7 HTTP/1.1", {"Content-Type": "text/xml", "Content-Length": "7"}, b"<soap/>"))
+    bad.send(True, http("POST /mm7 HTTP/1.1", {"Content-Type": "text/xml", "Content-Length": "7",
+                                               "Authorization": "Basic c3A6c2VjcmV0"}, b"<soap/>"))
     bad.send(False, http("HTTP/1.1 401 Unauthorized", {"Content-Type": "text/plain", "Content-Length": "24"},
                          b"authentication required\n"))  # (no MM7: listed by inspect, not validated)
     path.write_bytes(pcap(flow.packets + bad.packets))
@@ -274,6 +297,8 @@ def test_inspect_and_validate_read_a_capture(tmp_path):
     assert first["message_type"] == "SubmitReq" and first["from"] == "10.0.0.1:40000" and first["connection"] == 1
     assert first["http"]["start_line"] == "POST /mm7 HTTP/1.1" and first["fields"]["subject"] == "你好"
     assert answer["message_type"] == "SubmitRsp" and "message_type" not in broken and broken["error"]["message"]
+    # (the capture's credentials masked, as a log shows them)
+    assert broken["http"]["headers"]["Authorization"] == "Basic ***" and "c3A6c2VjcmV0" not in proc.stdout
     assert sorted(p.name for p in (tmp_path / "parts" / "1").iterdir()) == sorted(first["extracted"])
     proc = run("validate", str(path))
     assert proc.returncode == 2, proc.stdout  # the third one is no MM7 message

@@ -164,3 +164,13 @@ def test_a_receiver_that_never_answers_stops_the_probe_after_a_few_requests():
         listener.close()
     assert len(results) == 3 and all(r.timed_out for r in results)
     assert results[-1].problems[-1] == "stopped: 3 requests in a row were not answered in time"
+
+
+def test_probe_prints_no_terminal_controls_from_the_receivers_status_text():
+    class Handler(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            return mm7.Status(1000, "OK\u009b2J\u202e")
+
+    with mm7.serve(mm7.Receiver(Handler()), port=0) as srv:
+        proc = run("probe", srv.endpoint, "--version", "REL-6-MM7-1-0", "--operation", "deliver", "--no-repeat")
+    assert "1000 OK\\x9b2J\\u202e" in proc.stdout and "\u009b" not in proc.stdout, proc.stdout

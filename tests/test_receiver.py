@@ -547,6 +547,57 @@ def test_malformed_credentials_are_a_401_not_an_internal_error():
             assert rsp["status"] == 401, (type(auth).__name__, header, rsp["body"][:200])
 
 
+def test_basic_credentials_beyond_ascii_from_either_client_and_in_latin_1():
+    import asyncio
+    import base64
+
+    auth = mm7.auth.BasicAuth("sp", "pässwörd")
+    assert 'charset="UTF-8"' in auth.challenge()
+    for raw in ("sp:pässwörd".encode(), "sp:pässwörd".encode("latin-1")):  # (requests writes str as Latin-1)
+        assert auth.check("POST", "/mm7", "Basic " + base64.b64encode(raw).decode()) == (True, False)
+    wrong = "sp:pässwört".encode("latin-1")
+    assert auth.check("POST", "/mm7", "Basic " + base64.b64encode(wrong).decode()) == (False, False)
+    msg = mm7.DeliverReq(sender="+8613800000000", recipients=["1065888"])
+    with mm7.serve(mm7.Receiver(Recorder(), auth=auth), port=0) as srv:
+        with mm7.Client(srv.endpoint, username="sp", password="pässwörd", role="mmsc") as client:
+            assert client.send(msg).ok
+
+        async def send_async():
+            async with mm7.AsyncClient(srv.endpoint, username="sp", password="pässwörd", role="mmsc") as client:
+                return (await client.send(msg)).ok
+
+        assert asyncio.run(send_async())
+    # Both clients write them in UTF-8, as RFC 7617 says (the sync one wrote Latin-1, as requests does with a str).
+    from .fake_http import FakeServer
+
+    with FakeServer() as fake, mm7.Client(fake.url, username="sp", password="pässwörd") as client:
+        client.submit(mm7.SubmitReq(vaspid="1", recipients=["+8613800000000"]))
+    assert fake.requests[0].header("authorization") == "Basic " + base64.b64encode("sp:pässwörd".encode()).decode()
+
+
+def test_a_digest_response_beyond_ascii_is_a_401_not_an_internal_error():
+    # With a real nonce, the response is compared: a str beyond ASCII made compare_digest raise (a
+    # 500 and a traceback in the log for anyone who asked for a challenge first).
+    auth = mm7.auth.DigestAuth("mmsc", "pw")
+    nonce = auth.challenge().split('nonce="', 1)[1].split('"', 1)[0]
+    header = (f'Digest username="mmsc", realm="mm7", nonce="{nonce}", uri="/mm7", qop=auth, nc=00000001, '
+              f'cnonce="abc", response="\u00e9{"0" * 31}"')
+    assert auth.check("POST", "/mm7", header) == (False, False)
+    out = mm7.encode(deliver(), transaction_id="t")
+    app = mm7.wsgi_app(mm7.Receiver(Recorder(), auth=auth))
+    rsp = call_wsgi(app, out.to_bytes(), out.content_type, headers={"Authorization": header}, path="/mm7")
+    assert rsp["status"] == 401
+
+
+def test_the_debug_dump_of_a_request_drives_no_terminal(caplog):
+    # Its body and headers are the peer's: an escape sequence in them reached the log as it came.
+    with caplog.at_level(logging.DEBUG, logger="mm7bind.receiver"):
+        mm7.Receiver(Recorder()).handle(b"junk\x1b[2J\x9b31m", "text/xml", {"X-Carrier": "c\x1b]0;x\x07"}, "10.0.0.1")
+    dumped = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any("junk\\x1b[2J" in d and "X-Carrier: c\\x1b]0;x\\x07" in d for d in dumped), dumped
+    assert not any("\x1b" in d or "\x07" in d for d in dumped)
+
+
 def test_oversize_and_attacks_while_the_server_keeps_serving():
     h = Recorder()
     with mm7.serve(mm7.Receiver(h, max_body=200_000), port=0) as srv:

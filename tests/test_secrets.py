@@ -133,6 +133,19 @@ def test_reprs_of_configurations_and_credentials_hold_no_secret():
     assert cfg.mmsc.password == f"a-{SECRET}"  # (kept, only not shown)
 
 
+def test_reprs_show_no_password_of_a_url():
+    from mm7bind.config import load
+    from mm7bind.simulator import SimulatorConfig
+
+    cfg, _ = load(None, env={"MM7BIND_MMSC_URLS": f"http://sp:a-{SECRET}@127.0.0.1:9/mm7",
+                             "MM7BIND_RECEIVER_FORWARD_URL": f"http://app:b-{SECRET}@127.0.0.1:9/in"})
+    client = mm7.Client((f"http://sp:c-{SECRET}@127.0.0.1:9/mm7", "http://127.0.0.1:10/mm7"))
+    shown = [repr(cfg), repr(cfg.mmsc), repr(cfg.receiver), repr(client.config),
+             repr(SimulatorConfig(vasp_url=f"http://mmsc:d-{SECRET}@127.0.0.1:9/vasp"))]
+    assert all(SECRET not in text and ":***@127.0.0.1:9" in text for text in shown), shown
+    assert "http://127.0.0.1:10/mm7" in repr(client.config) and cfg.mmsc.urls[0].startswith("http://sp:a-")
+
+
 def _deliver(rx, headers):
     out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", recipients=["1065888"]), transaction_id="a-1")
     return rx.handle(out.to_bytes(), out.content_type, headers, "10.9.8.7").status

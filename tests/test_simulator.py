@@ -476,3 +476,17 @@ def test_a_message_reported_expired_or_rejected_can_no_longer_be_cancelled(statu
         [(report, _)] = rcv.wait_for("DeliveryReportReq")
         assert report.mm_status == status and sim.messages[mid].state == state
         assert client.send(m.CancelReq(message_id=mid)).status.code == cancelled
+
+
+def test_the_vasps_words_forge_no_log_line_and_deep_control_json_is_a_400(caplog):
+    import logging
+
+    with Simulator() as sim, caplog.at_level(logging.INFO, logger="mm7bind.simulator"):
+        out = mm7.encode(mm7.SubmitReq(vaspid="1", recipients=["+8613800000000"], priority=mm7.Priority.LOW),
+                         transaction_id="t\nERROR forged", version="REL-6-MM7-1-2")
+        body = out.to_bytes().replace(b"<Priority>Low</Priority>", b"<Priority>L\nERROR forged</Priority>")
+        assert sim.handle(body, out.content_type, {}).status == 200
+        assert sim.control("POST", "deliver", b"[" * 100_000) == (400, {"error": "the body must be JSON"})
+    lines = [r.getMessage() for r in caplog.records if r.name == "mm7bind.simulator"]
+    assert any("deviation" in line for line in lines) and any("SubmitReq tid=" in line for line in lines)
+    assert not any("\n" in line for line in lines), lines
