@@ -35,6 +35,7 @@ from .envelope import Envelope  # noqa: F401 (what decode returns, importable be
 from .errors import DecodeError, Deviation, EncodeError, LimitExceededError, MessageTooLargeError
 from .mime import (
     DEFAULT_MIME_LIMITS,
+    MAX_LINE,
     Body,
     InPart,
     MimeError,
@@ -204,6 +205,11 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
         else quoted_printable(xml) if soap_cte == "quoted-printable" else xml,
     )
     leaves = ([smil] if smil else []) + list(content.parts)
+    if profile.max_parts is not None and len(leaves) + 2 > profile.max_parts:
+        raise EncodeError(f"the message would have {len(leaves) + 2} MIME parts (the SOAP part, the content and its "
+                          f"{len(leaves)}{' with the SMIL' if smil else ''}), more than the {profile.max_parts} "
+                          "readers take (MimeLimits.max_parts): send fewer, or raise Profile.max_parts for a peer "
+                          "that takes more")
     mtype = (content.multipart_type or ("related" if smil else "mixed")).lower()
     if not _SUBTYPE.fullmatch(mtype):
         raise EncodeError(f"multipart type {content.multipart_type!r} is not a MIME subtype")
@@ -311,13 +317,22 @@ def _leaf(part: Part, profile: Profile) -> OutPart:
         if name and _SURROGATE.search(name):  # (os.listdir's for bytes it cannot read, say)
             raise EncodeError(f"{part!r}: {what} {name!r} holds a lone surrogate, which no charset writes")
     if part.filename:
-        ctype += format_filename_params("name", part.filename, profile.filename_encoding)
+        ctype += format_filename_params("name", part.filename, profile.filename_encoding, len("Content-Type: " + ctype))
     cte = profile.transfer_encoding
     if cte == "quoted-printable" and part.kind not in ("text", "smil"):
         cte = "base64"
     headers = [("Content-Type", ctype), ("Content-Transfer-Encoding", cte), ("Content-ID", f"<{part.content_id}>")]
     if part.content_location:
-        headers.append(("Content-Location", _location(part.content_location)))
+        location = _location(part.content_location)
+        if len("Content-Location: " + location) > MAX_LINE:
+            # A URL has no white space to fold at (a reader would keep it). The same name as the
+            # file name (add_file's) travels in the name parameter, folded: a reference finds it there.
+            if part.content_location != part.filename:
+                raise EncodeError(f"{part!r}: Content-Location {part.content_location!r} is {len(location)} "
+                                  f"characters URL-escaped, too long for one header line ({MAX_LINE}); give a "
+                                  "shorter one, or none")
+        else:
+            headers.append(("Content-Location", location))
     if cte == "quoted-printable":
         payload: bytes | _Encoded = quoted_printable(part.data)
     else:

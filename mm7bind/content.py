@@ -805,7 +805,10 @@ _MELODIES = {"text/x-imelody", "text/i-melody", "text/e-melody", "text/x-emelody
 def smil_kind(part: Part) -> str | None:
     """How a generated SMIL shows a part: 'text' (plain text only: a vCard or a calendar in the
     text region would show as its raw lines), 'image', 'video', 'audio' (melodies too), or None
-    for an attachment no slide shows."""
+    for an attachment no slide shows — as for a part of no bytes (a handset shows a broken picture
+    or an empty slide): it is sent, but not presented."""
+    if not part.size:
+        return None
     ctype = part.content_type.lower()
     if ctype == "text/plain":
         return "text"
@@ -816,10 +819,11 @@ def smil_kind(part: Part) -> str | None:
 
 
 def make_smil(parts: list[Part], width: int = 176, height: int = 208, duration_ms: int = 5000) -> Part:
-    """A SMIL presentation: one slide per image/video/audio, text joined to the slide it follows;
-    a slide with a video has no other sound (MMS conformance: a video plays its own). A slide
-    lasts `duration_ms`, or as long as its sound or video when that is longer; a slide with
-    nothing but a sound or a video lasts as long as it (see `slide_ms`).
+    """A SMIL presentation: one slide per image/video/audio, text joined to the slide it follows
+    (a part of no bytes has none: see `smil_kind`); a slide with a video has no other sound (MMS
+    conformance: a video plays its own). A slide lasts `duration_ms`, or as long as its sound or
+    video when that is longer; a slide with nothing but a sound or a video lasts as long as it
+    (see `slide_ms`).
 
     Parts are referenced by `cid:`; parts without a Content-ID get one here.
     """

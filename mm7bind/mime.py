@@ -265,25 +265,61 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def format_filename_params(name: str, value: str, style: str = "rfc2231") -> str:
+MAX_LINE = 998  # characters of a header line, CRLF aside (RFC 5322 §2.1.1)
+_FOLD_AT = 78  # what a folded line keeps within where it can
+
+
+def format_filename_params(name: str, value: str, style: str = "rfc2231", start: int = 0) -> str:
     """``; name="x.jpg"``, with a name that is not printable ASCII as RFC 2231 (``name*=UTF-8''...``,
     beside an ASCII stand-in) or RFC 2047: control characters (a line break would start a header of
-    the name's choosing) never appear as they are."""
+    the name's choosing) never appear as they are.
+
+    `start`: the length of the header line before them. A name that would take the line past 998
+    characters is folded onto lines of at most 78: RFC 2231 continuations (``name*0*=``,
+    ``name*1*=``...) beside a shortened stand-in, or RFC 2047 words one to a line."""
     if value.isascii() and value.isprintable():
-        return f"; {name}={_quote(value)}"
-    if style == "rfc2047":
-        return f"; {name}={_quote(encoded_words(value))}"
+        plain = f"; {name}={_quote(value)}"
+    elif style == "rfc2047":
+        plain = f"; {name}={_quote(encoded_words(value))}"
+    else:
+        fallback = "".join(c if c.isascii() and c.isprintable() else "_" for c in value)
+        plain = f"; {name}={_quote(fallback)}; {name}*=UTF-8''{quote(value, safe='')}"
+    if start + len(plain) <= MAX_LINE:
+        return plain
+    if style == "rfc2047" and not value.isascii():
+        # Between the words of the quoted string (FWS may fold there): unfolded, it is the line above.
+        return f";\r\n {name}=" + _quote(encoded_words(value, 42)).replace(" ", "\r\n ")
+    return _continued(name, value)
+
+
+def _continued(name: str, value: str) -> str:
+    """RFC 2231 continuations of `value`, one a line, each cut between characters (a reader that
+    decodes piece by piece still reads whole characters)."""
     fallback = "".join(c if c.isascii() and c.isprintable() else "_" for c in value)
-    return f"; {name}={_quote(fallback)}; {name}*=UTF-8''{quote(value, safe='')}"
+    if len(fallback) > 40:  # (a stand-in for readers without RFC 2231: its extension is what counts)
+        stem, dot, ext = fallback.rpartition(".")
+        fallback = fallback[:40] if not dot or len(ext) > 10 else stem[: 39 - len(ext)] + "." + ext
+    lines = [f" {name}={_quote(fallback)}"]
+    piece = "UTF-8''"
+    for ch in value:
+        escaped = quote(ch, safe="")
+        head = f" {name}*{len(lines) - 1}*="
+        if len(head) + len(piece) + len(escaped) + 1 > _FOLD_AT and piece not in ("", "UTF-8''"):
+            lines.append(head + piece)
+            piece = ""
+        piece += escaped
+    lines.append(f" {name}*{len(lines) - 1}*={piece}")
+    return ";\r\n" + ";\r\n".join(lines)
 
 
-def encoded_words(value: str) -> str:
+def encoded_words(value: str, most: int = 45) -> str:
     """`value` as RFC 2047 B words in UTF-8, each at most 75 characters (§2) and cut between
-    characters (each word must decode alone), separated by spaces, which readers drop (§6.2)."""
+    characters (each word must decode alone), separated by spaces, which readers drop (§6.2).
+    `most`: bytes of the value in one word (45: 60 base64 characters, 72 with "=?UTF-8?B?" and "?=")."""
     words, chunk = [], b""
     for ch in value:
         encoded = ch.encode("utf-8")
-        if len(chunk) + len(encoded) > 45:  # 45 bytes: 60 base64 characters, 72 with "=?UTF-8?B?" and "?="
+        if len(chunk) + len(encoded) > most:
             words.append(chunk)
             chunk = b""
         chunk += encoded
@@ -432,7 +468,8 @@ CRLF = "\r\n"
 
 
 def write_multipart(parts: list[OutPart], boundary: str, preamble: str | None = None) -> list[bytes | _Encoded]:
-    """Segments of a multipart body: CRLF everywhere, headers never folded. Delimiters, headers
+    """Segments of a multipart body: CRLF everywhere, headers as given (folded only where a value
+    holds its own folds: a long file name). Delimiters, headers
     and payloads in memory are merged into as few segments as the encoded blobs allow."""
     segs: list[bytes | _Encoded] = []
     text: list[bytes] = [preamble.encode("ascii") + b"\r\n\r\n"] if preamble else []

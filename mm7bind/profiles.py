@@ -13,6 +13,7 @@ from datetime import timedelta, timezone
 
 from . import __version__
 from .envelope import XmlStyle
+from .mime import MimeLimits
 
 TRANSFER_ENCODINGS = ("binary", "8bit", "base64", "quoted-printable")
 
@@ -33,6 +34,9 @@ class Profile:
     filename_encoding: str = "rfc2231"  # non-ASCII file names: rfc2231 or rfc2047
     auto_smil: bool = True  # generate a SMIL presentation when the content has none
     max_message_size: int | None = None  # whole HTTP body, checked before sending
+    # MIME parts of a message (the SOAP part, the content's multipart and each part in it), checked
+    # before sending: readers refuse more (MimeLimits.max_parts, ours included). None: unchecked.
+    max_parts: int | None = MimeLimits.max_parts
     soap_action: str | None = '""'  # None: no SOAPAction header
     content_href: bool = True  # write <Content href="cid:..."> (China Mobile's SDK leaves it out)
     plus_in_numbers: bool = True  # False: Number "+8613..." goes as "8613..." (Sinch, Skycore refuse "+")
@@ -51,6 +55,8 @@ class Profile:
                 raise ValueError(f"{name} must be one of {', '.join(TRANSFER_ENCODINGS)}")
         if self.filename_encoding not in ("rfc2231", "rfc2047"):
             raise ValueError("filename_encoding must be rfc2231 or rfc2047")
+        if self.max_parts is not None and self.max_parts < 3:
+            raise ValueError("max_parts must be at least 3 (the SOAP part, the content, one part of it) or None")
 
     def replace(self, **changes) -> Profile:
         """This profile with `changes` (its fields as keywords):

@@ -81,6 +81,22 @@ def test_generated_smil_leaves_vcards_and_calendars_out_of_the_text_region():
     assert env.body.content.smil is None and env.body.content.multipart_type == "mixed"
 
 
+def test_generated_smil_leaves_parts_of_no_bytes_out_but_sends_them():
+    # A slide for an empty picture shows as a broken image on handsets.
+    picture, empty_picture = mm7.Part.from_bytes(GIF), mm7.Part.from_bytes(b"", "image/gif", filename="e.gif")
+    empty_sound = mm7.Part.from_bytes(b"", "audio/amr", filename="e.amr")
+    empty_text = mm7.Part.text("")
+    parts = [empty_picture, picture, empty_sound, empty_text]
+    assert smil_slides(make_smil(parts)) == [[("img", f"cid:{picture.content_id}")]]
+    _, env = sent(mm7.Content(parts=parts))
+    assert [p.size for p in env.body.content.parts] == [0, len(GIF), 0, 0]
+    assert smil_slides(env.body.content.smil) == [[("img", f"cid:{picture.content_id}")]]
+    # Nothing with bytes to present: no SMIL, as for attachments alone.
+    _, env = sent(mm7.Content(parts=[empty_picture, empty_text]))
+    assert env.body.content.smil is None and env.body.content.multipart_type == "mixed"
+    assert len(env.body.content.parts) == 2
+
+
 def test_generated_smil_never_puts_audio_on_a_video_slide():
     video, sound, words = mm7.Part.from_bytes(VIDEO), mm7.Part.from_bytes(AMR), mm7.Part.text("hi")
     slides = smil_slides(make_smil([video, sound, words]))
@@ -186,6 +202,47 @@ def test_a_long_chinese_file_name_in_rfc2047_goes_as_words_of_at_most_75_charact
     words = re.findall(rb"=\?[^?]+\?[bB]\?[^?]*\?=", header)
     assert len(words) > 1 and all(len(w) <= 75 for w in words)  # RFC 2047 §2
     assert env.body.content.parts[0].filename == name
+
+
+@pytest.mark.parametrize("style", ["rfc2231", "rfc2047"])
+@pytest.mark.parametrize("name", ["照片" * 60 + "的第一张原图.jpg", "新" * 400 + ".jpg", "photo-" * 200 + ".jpg"])
+def test_a_very_long_file_name_is_folded_within_the_line_limit_and_read_back(style, name):
+    # Written in one piece, a name of 100+ Chinese characters made a header line over 998 characters.
+    data, env = sent(mm7.Content(parts=[mm7.Part.from_bytes(JPEG, filename=name, content_location=name)]),
+                     mm7.Profile(filename_encoding=style, auto_smil=False))
+    head = data[data.index(b"Content-Type: image/jpeg"):]
+    head = head[:head.index(b"\r\n\r\n")].decode("ascii")
+    lines = head.split("\r\n")
+    lines = lines[:next(i for i, line in enumerate(lines) if i and not line.startswith(" "))]  # Content-Type's
+    if style == "rfc2047" and len(lines) == 1:  # RFC 2047 words are shorter than escapes: 126 characters fit
+        assert len(name) < 200 and len(lines[0]) <= 998
+    else:
+        assert len(lines) > 2 and all(len(line) <= 78 for line in lines)  # folded: each line within 78
+    part = env.body.content.parts[0]
+    assert part.filename == name
+    # A URL has nowhere to fold: the location, too long for a line, goes with the name alone.
+    assert "Content-Location" not in head and part.content_location is None
+    if style == "rfc2231":
+        assert "name*0*=UTF-8''" in head and "name*1*=" in head
+        stand_in = re.search(r'name="([^"]*)"', head).group(1)
+        assert len(stand_in) <= 40 and stand_in.endswith(".jpg")
+
+
+def test_a_long_name_that_fits_its_line_is_written_as_before():
+    name = "二〇二七年新年快乐全家福" * 7 + ".jpg"  # 88 characters: 760 escaped, one line of 896
+    data, env = sent(mm7.Content(parts=[mm7.Part.from_bytes(JPEG, filename=name, content_location=name)]),
+                     mm7.Profile(auto_smil=False))
+    line = next(x for x in data.split(b"\r\n") if x.startswith(b"Content-Type: image/jpeg"))
+    assert b"; name*=UTF-8''%E4%BA%8C" in line and len(line) <= 998
+    assert env.body.content.parts[0].filename == name == env.body.content.parts[0].content_location
+
+
+def test_a_content_location_too_long_for_one_line_is_refused_unless_it_is_the_file_name():
+    where = "图" * 120 + ".jpg"  # 1084 characters URL-escaped
+    with pytest.raises(mm7.EncodeError, match="Content-Location .* too long for one header line"):
+        sent(mm7.Content(parts=[mm7.Part.from_bytes(JPEG, filename="a.jpg", content_location=where)]))
+    with pytest.raises(mm7.EncodeError, match="too long for one header line"):
+        sent(mm7.Content(parts=[mm7.Part.from_bytes(JPEG, content_location=where)]))
 
 
 def test_a_sound_is_counted_once_however_often_it_is_sent(monkeypatch):

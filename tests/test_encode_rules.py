@@ -292,3 +292,26 @@ def test_a_profile_without_content_href_writes_no_href_the_message_brought():
     assert msg.content_ref.href == "cid:forwarded@mmsc"  # (the caller's message unchanged)
     out = mm7.encode(msg, transaction_id="t", profile=CMCC)  # (with an href: this message's own)
     assert mm7.decode(out.to_bytes(), out.content_type).body.content_ref.href == "cid:" + out.content.content_id
+
+
+def test_more_parts_than_readers_take_are_refused_unless_the_profile_raises_the_limit():
+    # 2 (the SOAP part, the content's multipart) + the parts: our reader's limit is on all of them.
+    def content(n: int) -> mm7.Content:
+        return mm7.Content(parts=[mm7.Part.text(f"t{i}") for i in range(n)])
+
+    def send(n: int, profile: mm7.Profile) -> mm7.HttpMessage:
+        return mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=content(n)), transaction_id="t",
+                          profile=profile)
+
+    out = send(254, mm7.Profile(auto_smil=False))
+    assert len(mm7.decode(out.to_bytes(), out.content_type).body.content.parts) == 254
+    with pytest.raises(mm7.EncodeError, match=r"257 MIME parts .* more than the 256 .*Profile\.max_parts"):
+        send(255, mm7.Profile(auto_smil=False))
+    with pytest.raises(mm7.EncodeError, match="with the SMIL"):  # a generated SMIL is a part too
+        send(254, mm7.STANDARD)
+    out = send(300, mm7.Profile(max_parts=303))  # with the SMIL
+    env = mm7.decode(out.to_bytes(), out.content_type, limits=mm7.MimeLimits(max_parts=303))
+    assert len(env.body.content.parts) == 300
+    send(300, mm7.Profile(max_parts=None))
+    with pytest.raises(ValueError, match="max_parts"):
+        mm7.Profile(max_parts=2)
