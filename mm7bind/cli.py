@@ -17,6 +17,7 @@ import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -910,34 +911,29 @@ def _port(text: str) -> int:
     return port
 
 
-def _seconds(text: str) -> float:
+def _float_arg(text: str, fits: Callable[[float], bool], refusal: str) -> float:
     try:
-        seconds = float(text)
+        value = float(text)
     except ValueError:
-        seconds = -1.0
-    if not 0 < seconds < float("inf"):  # (0, a negative or nan: a request must never wait forever)
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return seconds
+        value = float("nan")  # (fits nothing)
+    if not fits(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {refusal}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    # (0, a negative or nan: a request must never wait forever)
+    return _float_arg(text, lambda s: 0 < s < float("inf"), "a positive number of seconds")
 
 
 def _age_seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not seconds >= 0:  # (nan too; a negative age would take what a live serve has in hand right now)
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
-    return seconds
+    # (nan too; a negative age would take what a live serve has in hand right now; inf: never stale)
+    return _float_arg(text, lambda s: s >= 0, "a number of seconds (0 or more)")
 
 
 def _delay(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < float("inf"):  # (a negative one ended a timer thread in a traceback)
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds, 0 or more")
-    return seconds
+    # (a negative one ended a timer thread in a traceback)
+    return _float_arg(text, lambda s: 0 <= s < float("inf"), "a number of seconds, 0 or more")
 
 
 def _http_url(text: str) -> str:
@@ -1255,8 +1251,8 @@ def cmd_store_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_store_check(args: argparse.Namespace) -> int:
-    from .store import StoreBusy  # noqa: PLC0415
     from .display import printable  # noqa: PLC0415
+    from .store import StoreBusy  # noqa: PLC0415
 
     cfg = _config(args)
     try:  # (a health check answers: it does not wait for a vacuum of minutes, as a message would not)

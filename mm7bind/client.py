@@ -1208,13 +1208,9 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         self._no_exchange.set()
 
     async def send(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> Result:
-        """Send any request as built (an MMSC's, such as a DeliverReq, with `role="mmsc"`) → the
-        `Result` of its MM7 response, whatever status it carries (`result.ok`,
-        `raise_for_status()`). A Fault raises `FaultError`; no usable answer, another `SendError`
-        (`ConnectError`, `RequestTimeout`, `HTTPStatusError`, `ProtocolError`); a message that
-        cannot be built, `EncodeError`, before anything goes out. A VASP's request gets the
-        configured VASPID, VASID, ServiceCode and SenderAddress where it has none.
-        `transaction_id`: a new one when None; `tag`: recorded under it in the store (a campaign)."""
+        """`Client.send`, awaited: any request as built → the `Result` of its MM7 response; a
+        Fault raises `FaultError`, no usable answer another `SendError`, a message that cannot be
+        built `EncodeError`, before anything goes out."""
         records: list[SentRecord] = []
         steps = self.core.exchange(msg, transaction_id, tag, records)
         reply = None
