@@ -1096,7 +1096,12 @@ class SqliteStore:
                 try:
                     for p in batch:
                         if p.body is None:
-                            db.execute(_MARK, p.row)
+                            try:
+                                db.execute(_MARK, p.row)
+                            except Exception as exc:  # (a value SQLite cannot take): its caller's error alone
+                                if not db.in_transaction:
+                                    raise
+                                p.error = exc
                             continue
                         try:
                             p.rowid = db.execute(

@@ -89,6 +89,41 @@ def test_outcomes_join_the_group_commit_and_each_is_recorded(tmp_path):
     store.close()
 
 
+def test_an_outcome_that_cannot_be_written_fails_its_own_caller_not_the_messages_committed_with_it(tmp_path):
+    """An outcome joins other threads' messages in one transaction: its own statement refused (an
+    error text holding a lone surrogate, say, from a file name in a handler's exception) must not
+    take the messages stored with it down too (they were answered 3000, or worse)."""
+    store = SqliteStore(tmp_path / "inbox.db")
+    rec, _ = accept(store, "first")
+    store._write.__enter__()  # (another writer: the next ones queue up behind a leader)
+    results = {}
+
+    def run(name, fn):
+        try:
+            results[name] = fn()
+        except Exception as exc:  # noqa: BLE001
+            results[name] = exc
+
+    leader = threading.Thread(target=run, args=("leader", lambda: accept(store, "leader")))
+    leader.start()
+    while not store._leader:
+        time.sleep(0.001)
+    others = [threading.Thread(target=run, args=("message", lambda: accept(store, "message"))),
+              threading.Thread(target=run, args=("outcome", lambda: store.mark(rec.id, "failed", None, "no \udcff")))]
+    for t in others:
+        t.start()
+    while len(store._queue) < 2:  # (the two waiting behind the leader)
+        time.sleep(0.001)
+    store._write.__exit__(None, None, None)
+    for t in [leader, *others]:
+        t.join(30)
+    assert isinstance(results["outcome"], UnicodeEncodeError)
+    assert not isinstance(results["message"], Exception), results["message"]
+    assert {r.transaction_id for r in store.inbox()} == {"first", "leader", "message"}
+    assert store.inbox_get(rec.id).state == "processing"
+    store.close()
+
+
 def test_a_store_that_cannot_open_a_connection_fails_each_waiting_write_with_its_error(tmp_path):
     store = SqliteStore(tmp_path / "inbox.db")
     real = store._conn
