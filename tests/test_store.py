@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from mm7bind.store import SentRecord, SqliteStore
+
+WAIT = 10  # seconds a thread is waited for before a test gives up (never reached when it passes)
 
 
 def accept(store: SqliteStore, tid: str, body: bytes = b"<x/>"):
@@ -121,6 +124,41 @@ def test_an_outcome_that_cannot_be_written_fails_its_own_caller_not_the_messages
     assert not isinstance(results["message"], Exception), results["message"]
     assert {r.transaction_id for r in store.inbox()} == {"first", "leader", "message"}
     assert store.inbox_get(rec.id).state == "processing"
+    store.close()
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs signal.pthread_kill")
+def test_a_write_interrupted_while_it_waits_does_not_stop_the_stores_later_writes(tmp_path):
+    """Ctrl-C in the main thread while its write waits behind another thread's commit: its write
+    stayed queued, was handed the lead with nobody to take it, and every later write of the
+    process waited for ever."""
+    store = SqliteStore(tmp_path / "inbox.db")
+    rec, _ = accept(store, "first")
+    store._write.__enter__()  # (another writer: the leader waits, the main thread behind it)
+    leader = threading.Thread(target=accept, args=(store, "leader"), daemon=True)
+    leader.start()
+    while not store._leader:
+        time.sleep(0.001)
+    waiting = threading.Event()
+
+    def interrupt():
+        while not store._queue:
+            time.sleep(0.001)
+        time.sleep(0.1)  # (in its wait by now)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        waiting.set()
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        store.mark(rec.id, "handled", 1000)
+    waiting.wait(WAIT)
+    store._write.__exit__(None, None, None)
+    leader.join(WAIT)
+    later = threading.Thread(target=accept, args=(store, "later"), daemon=True)
+    later.start()
+    later.join(WAIT)
+    assert not later.is_alive(), "a write after the interrupted one never returned"
+    assert {r.transaction_id for r in store.inbox()} == {"first", "leader", "later"}
     store.close()
 
 
