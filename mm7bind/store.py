@@ -1056,11 +1056,29 @@ class SqliteStore:
             else:
                 self._leader = True
         if pending.wake is not None:
-            pending.wake.acquire()  # done, or the lead is ours (the one before us left the rest queued)
+            try:
+                pending.wake.acquire()  # done, or the lead is ours (the one before us left the rest queued)
+            except BaseException:  # (KeyboardInterrupt in the main thread)
+                self._withdraw(pending)
+                raise
         if not pending.done:
             self._lead()
         if pending.error is not None:
             raise pending.error
+
+    def _withdraw(self, pending: _Pending) -> None:
+        """Take back a write whose caller stopped waiting: still queued, it would be handed the
+        lead with nobody there to take it, and every later write would wait for ever. (One a
+        leader is writing already is left to it.)"""
+        with self._batch:
+            if pending not in self._queue:
+                return
+            self._queue.remove(pending)
+            if pending.wake.acquire(blocking=False):  # the lead had been passed to it: passed on
+                if self._queue:
+                    self._queue[0].wake.release()
+                else:
+                    self._leader = False
 
     def _lead(self) -> None:
         """Write what is queued (the leader's own write among it), wake the writers done with it,
@@ -1096,7 +1114,12 @@ class SqliteStore:
                 try:
                     for p in batch:
                         if p.body is None:
-                            db.execute(_MARK, p.row)
+                            try:
+                                db.execute(_MARK, p.row)
+                            except Exception as exc:  # (a value SQLite cannot take): its caller's error alone
+                                if not db.in_transaction:
+                                    raise
+                                p.error = exc
                             continue
                         try:
                             p.rowid = db.execute(

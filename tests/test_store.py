@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from mm7bind.store import SentRecord, SqliteStore
+
+WAIT = 10  # seconds a thread is waited for before a test gives up (never reached when it passes)
 
 
 def accept(store: SqliteStore, tid: str, body: bytes = b"<x/>"):
@@ -86,6 +89,76 @@ def test_outcomes_join_the_group_commit_and_each_is_recorded(tmp_path):
     writes = sum(len(b) for b in batches)
     assert writes == 600 and len(batches) < writes  # fewer transactions (and locks taken) than writes
     assert any("mark" in b and "insert" in b for b in batches)  # outcomes written with messages stored
+    store.close()
+
+
+def test_an_outcome_that_cannot_be_written_fails_its_own_caller_not_the_messages_committed_with_it(tmp_path):
+    """An outcome joins other threads' messages in one transaction: its own statement refused (an
+    error text holding a lone surrogate, say, from a file name in a handler's exception) must not
+    take the messages stored with it down too (they were answered 3000, or worse)."""
+    store = SqliteStore(tmp_path / "inbox.db")
+    rec, _ = accept(store, "first")
+    store._write.__enter__()  # (another writer: the next ones queue up behind a leader)
+    results = {}
+
+    def run(name, fn):
+        try:
+            results[name] = fn()
+        except Exception as exc:  # noqa: BLE001
+            results[name] = exc
+
+    leader = threading.Thread(target=run, args=("leader", lambda: accept(store, "leader")))
+    leader.start()
+    while not store._leader:
+        time.sleep(0.001)
+    others = [threading.Thread(target=run, args=("message", lambda: accept(store, "message"))),
+              threading.Thread(target=run, args=("outcome", lambda: store.mark(rec.id, "failed", None, "no \udcff")))]
+    for t in others:
+        t.start()
+    while len(store._queue) < 2:  # (the two waiting behind the leader)
+        time.sleep(0.001)
+    store._write.__exit__(None, None, None)
+    for t in [leader, *others]:
+        t.join(30)
+    assert isinstance(results["outcome"], UnicodeEncodeError)
+    assert not isinstance(results["message"], Exception), results["message"]
+    assert {r.transaction_id for r in store.inbox()} == {"first", "leader", "message"}
+    assert store.inbox_get(rec.id).state == "processing"
+    store.close()
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs signal.pthread_kill")
+def test_a_write_interrupted_while_it_waits_does_not_stop_the_stores_later_writes(tmp_path):
+    """Ctrl-C in the main thread while its write waits behind another thread's commit: its write
+    stayed queued, was handed the lead with nobody to take it, and every later write of the
+    process waited for ever."""
+    store = SqliteStore(tmp_path / "inbox.db")
+    rec, _ = accept(store, "first")
+    store._write.__enter__()  # (another writer: the leader waits, the main thread behind it)
+    leader = threading.Thread(target=accept, args=(store, "leader"), daemon=True)
+    leader.start()
+    while not store._leader:
+        time.sleep(0.001)
+    waiting = threading.Event()
+
+    def interrupt():
+        while not store._queue:
+            time.sleep(0.001)
+        time.sleep(0.1)  # (in its wait by now)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        waiting.set()
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        store.mark(rec.id, "handled", 1000)
+    waiting.wait(WAIT)
+    store._write.__exit__(None, None, None)
+    leader.join(WAIT)
+    later = threading.Thread(target=accept, args=(store, "later"), daemon=True)
+    later.start()
+    later.join(WAIT)
+    assert not later.is_alive(), "a write after the interrupted one never returned"
+    assert {r.transaction_id for r in store.inbox()} == {"first", "leader", "later"}
     store.close()
 
 
