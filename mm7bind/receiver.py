@@ -517,6 +517,8 @@ class Receiver:
     def _mark(self, record: InboxRecord | None, state: str, code: int | None, error: str | None) -> None:
         if self.store is None or record is None:
             return
+        if error is not None:  # (a lone surrogate, from bytes decoded with surrogateescape, SQLite cannot store)
+            error = error.encode("utf-8", "backslashreplace").decode("utf-8")
         try:
             self.store.mark(record.id, state, code, error, wait=self.config.store_wait)
         except STORE_ERRORS as exc:

@@ -270,6 +270,22 @@ def test_a_handler_answer_that_is_no_answer_fails_the_message_for_replay(store):
     assert next(answers, "none left") == "none left"
 
 
+def test_a_handler_failing_with_text_utf8_cannot_hold_is_stored_as_failed(store):
+    """An exception text with a lone surrogate (a file name read with surrogateescape, bytes
+    decoded so): its outcome is recorded all the same, not an internal error leaving the message
+    'processing' until it goes stale."""
+
+    class Fails(mm7.Handler):
+        def on_deliver(self, msg, ctx):
+            raise ValueError("cannot open b\udcff.jpg")
+
+    app = mm7.wsgi_app(mm7.Receiver(Fails(), store=store))
+    rsp = post(app, deliver(), tid="s")
+    assert rsp["status"] == 500 and mm7.decode(rsp["body"]).body.status.code == 3000
+    [rec] = store.inbox()
+    assert rec.state == "failed" and "cannot open b\\udcff.jpg" in rec.error
+
+
 def test_duplicates_and_report_keys(store):
     h = Recorder()
     app = mm7.wsgi_app(mm7.Receiver(h, store=store))
