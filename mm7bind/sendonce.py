@@ -13,6 +13,7 @@ import socket
 import uuid
 from datetime import timedelta
 
+from .display import printable
 from .errors import STORE_ERRORS
 from .store import SendClaim, utcnow
 
@@ -50,7 +51,7 @@ def done(store, held: SendClaim, accepted: bool) -> None:
     try:
         store.send_done(held.transaction_id, held.holder, accepted)
     except STORE_ERRORS as exc:
-        log.error("tid=%s (%s) could not be marked in the store: %s: %s", held.transaction_id,
+        log.error("tid=%s (%s) could not be marked in the store: %s: %s", printable(held.transaction_id),
                   "accepted" if accepted else "not accepted", type(exc).__name__, exc)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 from .metrics import Metrics
-from .receiver import Handler, Receiver
+from .receiver import HANDLED_KINDS, Handler, Receiver
 from .server import serve
 from .store import MemoryStore
 
@@ -71,6 +71,8 @@ class RunningReceiver:
         (message, context) pairs. If they do not come within `timeout` seconds, an AssertionError
         says what did, and what was refused."""
         __tracebackhide__ = True  # (the user's test is where it failed, not this helper)
+        if kind is not None and kind not in HANDLED_KINDS:  # (a slip would wait out the timeout, then blame the sender)
+            raise ValueError(f"kind must be one of {', '.join(HANDLED_KINDS)} (or None for any), not {kind!r}")
 
         def matching() -> list:
             return [(msg, ctx) for msg, ctx in self.recorder.received if kind is None or msg.ELEMENT == kind]

@@ -490,3 +490,34 @@ def test_the_vasps_words_forge_no_log_line_and_deep_control_json_is_a_400(caplog
     lines = [r.getMessage() for r in caplog.records if r.name == "mm7bind.simulator"]
     assert any("deviation" in line for line in lines) and any("SubmitReq tid=" in line for line in lines)
     assert not any("\n" in line for line in lines), lines
+
+
+def test_waiting_for_a_kind_no_receiver_is_given_is_refused_at_once():
+    """A slip in the kind ("DeliveryReport", "deliver") waited out the whole timeout, then read as
+    the MMSC's failure to send."""
+    from mm7bind.testreceiver import RunningReceiver
+
+    with RunningReceiver() as rcv:
+        with pytest.raises(ValueError, match=r"^kind must be one of DeliverReq, DeliveryReportReq, ReadReplyReq"):
+            rcv.wait_for("DeliveryReport", timeout=5)  # (without the check: 5 s, then an AssertionError)
+        assert rcv.wait_for(None, count=0, timeout=0) == []
+
+
+def test_a_store_failing_to_end_a_send_claim_logs_the_transaction_id_printable(caplog):
+    """The TransactionID is the API caller's: a line break in it would forge a log line."""
+    import logging
+    import sqlite3
+
+    from mm7bind import sendonce
+    from mm7bind.store import SendClaim, utcnow
+
+    class Broken:
+        def send_done(self, *args):
+            raise sqlite3.OperationalError("disk I/O error")
+
+    held = SendClaim(transaction_id="t-1\n2024-01-01 ERROR forged", holder="h", lease_until=None, fingerprint=None,
+                     claimed_at=utcnow())
+    with caplog.at_level(logging.ERROR, logger="mm7bind"):
+        sendonce.done(Broken(), held, accepted=True)
+    [line] = [r.getMessage() for r in caplog.records]
+    assert "\n" not in line and "t-1\\n2024-01-01 ERROR forged" in line
