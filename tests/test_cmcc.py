@@ -790,6 +790,29 @@ def test_what_the_answer_of_a_callback_means(tmp_path):
                     "boom": (500, "Fault", 3000, None)}
 
 
+def test_a_deliver_res_returned_for_a_report_answers_it(tmp_path):
+    """To the SDK every answer is an MM7VASPRes: an MM7DeliverRes with its ServiceCode, returned by
+    do_delivery_report or do_read_reply (one answer class reused), answers the report with its status.
+    It failed into a Server Fault (3000) instead, which the MMSC retried for ever."""
+    from .test_receiver import call_wsgi, read_reply, report
+
+    class Servlet(cmcc.MM7ReceiveServlet):
+        def do_delivery_report(self, req):
+            return cmcc.MM7DeliverRes(service_code="111201", status_text="收到")
+
+        def do_read_reply(self, req):
+            return cmcc.MM7DeliverRes(service_code="111201", status_code=cmcc.RequestStatus.PARTIAL_SUCCESS)
+
+    app = Servlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
+    seen = []
+    for msg in (report(), read_reply()):
+        out = mm7.encode(msg, transaction_id="t-1", version="REL-6-MM7-1-0")
+        answer = call_wsgi(app, out.to_bytes(), out.content_type)
+        body = mm7.decode(answer["body"]).body
+        seen.append((answer["status"], type(body).__name__, body.status.code))
+    assert seen == [(200, "DeliveryReportRsp", 1000), (200, "ReadReplyRsp", 1001)]
+
+
 def test_received_text_reads_as_a_string_whatever_its_charset_label(tmp_path):
     # A charset Python does not know raised LookupError in content_as_string (and bytes in no
     # charset a DecodeError): the handler failed, and the MMSC got "internal error" for every retry.

@@ -716,7 +716,9 @@ class _Bridge(Handler):
         if isinstance(res, MM7VASPErrorRes) or (res.status_code and res.status_code >= 2000):
             raise Reject(res.status_code, res.status_text, res.status_detail)
         kwargs: dict[str, Any] = {"status": m.Status(res.status_code or 1000, res.status_text, res.status_detail)}
-        if isinstance(res, MM7DeliverRes) and res.service_code:
+        # Only a DeliverRsp has a ServiceCode: an MM7DeliverRes returned for a report (all are
+        # MM7VASPRes to the SDK) answers it without one, not with a Fault the MMSC retries for ever.
+        if isinstance(res, MM7DeliverRes) and res.service_code and rsp_cls is m.DeliverRsp:
             kwargs["service_code"] = res.service_code
         return rsp_cls(**kwargs)
 
