@@ -1231,6 +1231,24 @@ def test_a_text_key_left_out_is_said_with_what_is_used_instead(tmp_path, key):
     assert not [p for p in problems if p.where.split(":")[-1] in ("ListenIP", "LogPath", "MmscID")]
 
 
+@pytest.mark.parametrize("key", ["Charset", "mmscURL", "LogPath", "MmscID"])
+def test_a_text_key_left_empty_is_read_as_left_out_and_said(tmp_path, key):
+    """An empty Charset, mmscURL or LogPath did not work with the SDK either (no charset of that
+    name, a request line without a path, log files at the root): read as left out, with a warning.
+    An empty Charset silently sent GB2312 (the dialect's), not the manual's default UTF-8; an
+    empty LogPath silently kept no log."""
+    def settings(cfg):
+        return cfg.mmsc.charset, cfg.mmsc.urls, cfg.logging.file
+
+    cfg, problems = read_cmcc(mm7config(tmp_path, **{key: ""}))
+    [said] = [p for p in problems if p.where.endswith(f":{key}")]
+    assert said.level == "warning" and said.message.startswith("empty: ")
+    assert settings(cfg) == settings(read_cmcc(mm7config(tmp_path, **{key: None}))[0])
+    # (what is used instead: the manual's UTF-8, the path /mm7, no log file, mmsc.log)
+    assert {"Charset": cfg.mmsc.charset == "UTF-8", "mmscURL": cfg.mmsc.urls[0] == "http://192.120.231.180/mm7",
+            "LogPath": cfg.logging.file == "", "MmscID": cfg.logging.file.endswith("/mmsc.log")}[key]
+
+
 def test_the_mmsc_list_of_a_file_without_one_is_the_callers_own(tmp_path):
     """getMMSCIP().add(ip), as Java code adds an address: on a file without mmscIP it changed the
     default every later file without one was read with."""

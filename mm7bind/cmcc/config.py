@@ -57,6 +57,9 @@ SDK_REQUIRED = ("AuthenticationMode", "MaxMessageSize", "logLevel", "ListenPort"
 # with what is used instead.
 SDK_TEXTS = {"UserName": "no username", "Password": "an empty password", "Charset": "UTF-8, the manual's default",
              "mmscURL": "the path /mm7", "LogPath": "no log file", "MmscID": "the log file is named mmsc.log"}
+# Of those, the ones an empty element leaves as unusable as a missing one (a charset named "", a
+# request line without a path, a log file named "/_..."): read as left out, and said as empty.
+SDK_EMPTY_TEXTS = ("Charset", "mmscURL", "LogPath", "MmscID")
 # Spellings the SDK itself wrote for a key (MM7Config.save()), read with a warning.
 SDK_SPELLINGS = {"MmscId": "MmscID"}
 # ConnConfig.xml's keys the SDK's connection pool read with no guard (KeepAliveTimeout as soon as a
@@ -159,6 +162,9 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     if any(p.level == "error" and p.where == Path(path).name for p in problems):
         return Config(source=str(path)), problems
     where = Path(path).name
+    empty = [key for key in SDK_EMPTY_TEXTS if v.get(key) == ""]
+    for key in empty:
+        del v[key]
     for key in _missing(SDK_REQUIRED, v, where, problems):
         default = MM7_KEYS[key][1]
         problems.append(Problem("warning", f"{where}:{key}", f"missing (the SDK would fail); using {default}"))
@@ -166,7 +172,8 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     for key in _missing(SDK_TEXTS, v, where, problems):
         if key in ("LogPath", "MmscID") and not (logs and (key == "LogPath" or v.get("LogPath"))):
             continue  # (they name the log file: no matter when there is none)
-        problems.append(Problem("warning", f"{where}:{key}", f"missing (the SDK read it as null): {SDK_TEXTS[key]}"))
+        how = "empty" if key in empty else "missing (the SDK read it as null)"
+        problems.append(Problem("warning", f"{where}:{key}", f"{how}: {SDK_TEXTS[key]}"))
     get = {k: v.get(k, d) for k, (_, d) in MM7_KEYS.items()}
     cfg = Config(source=str(path))
     m, r, lg = cfg.mmsc, cfg.receiver, cfg.logging
