@@ -945,6 +945,9 @@ def test_send_returns_errors_as_the_sdk_did(tmp_path):
     assert all(type(r) is cmcc.MM7RSErrorRes for r in results)
     assert [r.status_code for r in results] == [-105, -106, -107, -100]
     assert results[0].status_text == "待发送的消息为空" and "FileNotFoundError" in results[3].status_detail
+    # status_text_zh: the manual's Chinese text for the API's own codes (§7) as for the MMSC's (§5.1)
+    assert [r.status_text_zh for r in results] == ["待发送的消息为空", "发送消息不正确", "接收消息为空", "系统错误"]
+    assert cmcc.MM7RSErrorRes(status_code=-112).status_text_zh is None  # (a code the manual has not)
     with pytest.raises(ValueError):
         cmcc.MM7Sender(errors="ignore")
 

@@ -478,7 +478,13 @@ class MM7RSRes(MM7Message):
 
     @property
     def status_text_zh(self) -> str | None:
-        return st.status_text(self.status_code) if self.status_code is not None and self.status_code > 0 else None
+        """The manual's Chinese text of the status: §5.1 for the MMSC's codes, §7 for the API's own."""
+        if self.status_code is None:
+            return None
+        if self.status_code <= 0:
+            error = st.API_ERRORS.get(self.status_code)
+            return error.text_zh if error is not None else None
+        return st.status_text(self.status_code)
 
 
 @dataclass
