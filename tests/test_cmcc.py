@@ -1151,6 +1151,21 @@ def test_text_parts_take_the_configured_charset(tmp_path):
     assert any("UTF-16BE" in p.message for p in problems if p.where.endswith("Charset"))
 
 
+@pytest.mark.parametrize(("charset", "label"), [("ISO8859_1", "ISO-8859-1"), ("Cp936", "GBK"), ("EUC_CN", "GB2312"),
+                                                ("ASCII", "US-ASCII"), ("gb2312", "GB2312")])
+def test_a_java_charset_name_labels_text_parts_with_its_standard_name(tmp_path, charset, label):
+    """The SDK ran on Java, so Charset may be one of Java's names for a charset. The XML declared
+    its standard name, but text parts in it were labelled with Java's (charset="ISO8859_1",
+    "Cp936"), which handsets do not know."""
+    with FakeServer() as srv:
+        config = cmcc_config(tmp_path, srv.url, Charset=charset)
+        assert config.charset == label
+        assert cmcc.MM7Sender(config).send(submit_req(content=cmcc.MMContent.create_from_string("abc"))).status_code == 1000
+        [req] = srv.requests
+        assert f'encoding="{label}"'.encode() in req.body
+        assert f'text/plain; charset="{label}"'.encode() in req.body
+
+
 def test_a_utf8_text_file_is_labelled_utf8_not_with_the_configured_charset(tmp_path):
     (tmp_path / "utf8.txt").write_bytes("\ufeff新年快乐".encode())  # (as Windows editors save it)
     (tmp_path / "gbk.txt").write_bytes("新年快乐".encode("gbk"))

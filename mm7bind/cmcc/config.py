@@ -22,7 +22,8 @@ from ..config import Config, ConfigError, Problem, check, usable
 from ..errors import DecodeError
 from ..hints import did_you_mean
 from ..xmlsafe import parse_xml
-from .charsets import python_charset
+from ..envelope import charset_label
+from .charsets import JAVA_ALIASES, python_charset
 
 NAMESPACE = "http://mms.chinamobile.com/mm7ConfigSchema"
 
@@ -222,10 +223,12 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     else:
         m.max_message_size = get["MaxMessageSize"]
     try:
-        m.charset = python_charset(get["Charset"])
+        # Its standard name: the XML declares that whatever the file says, and text parts in the
+        # configured charset are labelled with it too (a handset knows ISO-8859-1, not Java's ISO8859_1).
+        m.charset = charset_label(python_charset(get["Charset"]))
     except LookupError:
         m.charset = get["Charset"]  # check() says it is unknown
-    if m.charset != get["Charset"].strip():
+    if get["Charset"].strip().lower() in JAVA_ALIASES:
         problems.append(Problem("warning", f"{where}:Charset", f"{get['Charset']} is written as {m.charset} "
                                 "(Java's other name for it); few MMSCs read SOAP XML in UTF-16"))
     timeout_s = get["TimeOut"] / 1000.0
