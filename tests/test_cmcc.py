@@ -316,6 +316,22 @@ def test_cmcc_dialect_on_the_wire(tmp_path):
         assert soap_part
 
 
+def test_reply_charging_is_asked_for_only_when_the_sp_says_so(tmp_path):
+    """ReplyCharging makes the SP pay for the recipients' replies. A deadline or a size alone asked
+    for nothing in the SDK, and reply_charging=False must not ask either: both sent a
+    ReplyCharging element all the same."""
+    asked = {"on": dict(reply_charging=True, reply_deadline=7200, reply_charging_size=1000),
+             "off": dict(reply_charging=False, reply_deadline=7200, reply_charging_size=1000),
+             "deadline only": dict(reply_deadline=7200), "size only": dict(reply_charging_size=1000)}
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))
+        for fields in asked.values():
+            assert sender.send(submit_req(**fields)).status_code == 1000
+        sent = [req.decode().body.reply_charging for req in srv.requests]
+    assert sent[0] is not None and (sent[0].size, sent[0].deadline) == (1000, timedelta(hours=2))
+    assert sent[1:] == [None, None, None]
+
+
 def test_sdk_habits_read_and_reproduced_on_request():
     c = mm7.Content(parts=[mm7.Part.text("hi", content_id="1.txt")])
     msg = mm7.SubmitReq(recipients=["13915002000"], sender_address="8888", content=c)

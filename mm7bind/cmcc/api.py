@@ -410,7 +410,10 @@ class MM7SubmitReq(MM7VASPReq):
     def to_message(self, charset: str = "UTF-8") -> m.SubmitReq:
         """The message; `charset` (the configuration's) for text parts that name none."""
         rc = None
-        if self.reply_charging or self.reply_deadline is not None or self.reply_charging_size is not None:
+        # ReplyCharging asks the MMSC to charge replies to the SP: only when it says so. A deadline or
+        # size alone asked for nothing in the SDK (it wrote them inside a ReplyCharging set with
+        # setReplyCharging only), and reply_charging=False with them must not ask either.
+        if self.reply_charging is True:
             rc = m.ReplyCharging(size=self.reply_charging_size, deadline=_when(self.reply_deadline))
         content = _content_of(self.content, charset)
         return m.SubmitReq(
