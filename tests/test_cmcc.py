@@ -1005,6 +1005,28 @@ def test_sdk_log_files_from_the_api(tmp_path):
         logger.setLevel(before_level)
 
 
+def test_each_mmscs_log_file_has_its_own_records(tmp_path):
+    """A program with a configuration per MMSC has a log file per MmscID, as with the SDK, whose
+    senders and receivers each wrote their own. Every file got every configuration's records."""
+    from .test_receiver import call_wsgi, deliver
+
+    with FakeServer() as srv:
+        address = srv.url.split("//")[1].split("/")[0]
+        configs = {}
+        for mmsc in ("910010", "910020"):
+            (tmp_path / mmsc).mkdir()
+            configs[mmsc] = cmcc.MM7Config(mm7config(tmp_path / mmsc, mmscIP=[address], mmscURL="/mm7", MmscID=mmsc,
+                                                     AuthenticationMode="0", LogPath=str(tmp_path / "logs")))
+        for mmsc, config in configs.items():
+            assert cmcc.MM7Sender(config).send(submit_req(transaction_id=f"mt-{mmsc}")).status_code == 1000
+            out = mm7.encode(deliver(), transaction_id=f"mo-{mmsc}", version="REL-6-MM7-1-0")
+            assert call_wsgi(cmcc.MM7ReceiveServlet(config), out.to_bytes(), out.content_type)["status"] == 200
+    for mmsc, other in (("910010", "910020"), ("910020", "910010")):
+        log = (tmp_path / "logs" / f"{mmsc}.log").read_text(encoding="utf-8")
+        assert f"tid=mt-{mmsc}" in log and f"tid=mo-{mmsc}" in log
+        assert f"mt-{other}" not in log and f"mo-{other}" not in log
+
+
 @pytest.mark.parametrize("log_num", [1, 3])
 def test_log_num_is_the_number_of_log_files_kept(tmp_path, log_num):
     """LogNum is "the maximum number of log files" (manual §3.2), the one being written included:

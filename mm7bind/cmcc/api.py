@@ -44,7 +44,7 @@ from . import status as st
 from .charsets import JAVA_ALIASES, content_type_param, python_charset
 from .config import load_cmcc
 from .constants import ChargedParty, ContentType, Priority
-from .logs import start_logging
+from .logs import logging_for, start_logging
 
 # ---------------------------------------------------------------------------------------------
 # Configuration
@@ -529,14 +529,18 @@ class MM7Sender:
         """The SDK's `new MM7Sender()` + `setConfig(cfg)`; ConfigError when the files cannot work."""
         client = Client(store=self.store, **config.config.client_settings())
         start_logging(config.config)
-        config.config.say_warnings(("sending",))
+        with logging_for(config.config):
+            config.config.say_warnings(("sending",))
         if self.client is not None:
             self.client.close()
         self.config, self.client = config, client
 
     def send(self, req: MM7SubmitReq | MM7CancelReq | MM7ReplaceReq | None) -> MM7RSRes:
         try:
-            return self._send(req)
+            if self.config is None:
+                return self._send(req)
+            with logging_for(self.config.config):  # into this MMSC's log file, not another's
+                return self._send(req)
         except st.APIError as exc:
             if self.errors == "raise":
                 raise
@@ -782,8 +786,19 @@ class MM7AbstractReceiver:
             raise ValueError("no configuration: set_config(MM7Config(path)) first, or set self.config "
                              "in the constructor")
         start_logging(self.config.config)
-        self.config.config.say_warnings(("serving", "handling"))
+        with logging_for(self.config.config):
+            self.config.config.say_warnings(("serving", "handling"))
         return self.config.config.make_receiver(_Bridge(self), store=store)
+
+    def _wsgi(self, receiver: Receiver) -> Callable:
+        """The WSGI application of `receiver`, logging into this configuration's file only."""
+        app, cfg = wsgi_app(receiver), self.config.config
+
+        def logged(environ: dict, start_response: Callable) -> Iterable[bytes]:
+            with logging_for(cfg):
+                return app(environ, start_response)
+
+        return logged
 
 
 class MM7Receiver(MM7AbstractReceiver):
@@ -799,7 +814,7 @@ class MM7Receiver(MM7AbstractReceiver):
     def start(self, host: str | None = None, port: int | None = None) -> MM7Receiver:
         receiver = self._receiver(self.store)  # (first: it says when there is no configuration)
         cfg = self.config.config
-        self.server = EmbeddedServer(wsgi_app(receiver), host or cfg.receiver.host,
+        self.server = EmbeddedServer(self._wsgi(receiver), host or cfg.receiver.host,
                                      cfg.receiver.port if port is None else port,
                                      threads=cfg.receiver.threads, max_body=cfg.receiver.max_body,
                                      backlog=cfg.receiver.backlog, keep_alive=cfg.receiver.keep_alive).start()
@@ -843,7 +858,7 @@ class MM7ReceiveServlet(MM7AbstractReceiver):
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if self._app is None:
-            self._app = wsgi_app(self._receiver(self.store))
+            self._app = self._wsgi(self._receiver(self.store))
         return self._app(environ, start_response)
 
 
