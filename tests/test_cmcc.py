@@ -1305,6 +1305,32 @@ def test_a_text_key_left_empty_is_read_as_left_out_and_said(tmp_path, key):
             "LogPath": cfg.logging.file == "", "MmscID": cfg.logging.file.endswith("/mmsc.log")}[key]
 
 
+def test_keys_set_in_code_as_with_the_sdks_setters(tmp_path):
+    """MM7Config's setters (setPassword, setMMSCIP, setListenPort...): a password kept out of the
+    file, an MMSC address from elsewhere. There was no way to set a key from code."""
+    import base64
+
+    from mm7bind.config import ConfigError
+
+    config = cmcc.MM7Config(mm7config(tmp_path, mmscIP=["192.0.2.1"], AuthenticationMode="0"))
+    with FakeServer() as srv:
+        config.set("MMSCIP", [srv.url.split("//")[1].split("/")[0]])  # by the getter's name, or the element's
+        config.set("Password", "s3cret")
+        config.set("ListenPort", 9999)
+        assert config.get("mmscIP") == [srv.url.split("//")[1].split("/")[0]] and config.get("Password") == "s3cret"
+        assert config.listen_port == 9999 and config.mmsc_urls == [srv.url]
+        assert cmcc.MM7Sender(config).send(submit_req()).status_code == 1000
+        [req] = srv.requests
+        assert req.header("Authorization") == "Basic " + base64.b64encode(b"zxme:s3cret").decode()
+    with pytest.raises(KeyError, match="no key of mm7Config.xml"):
+        config.set("KeepAlive", "on")  # (ConnConfig.xml's: the SDK had no setter for them)
+    with pytest.raises(ValueError, match="whole number"):
+        config.set("TimeOut", "2000")
+    config.set("AuthenticationMode", 5)  # checked as the file's values are
+    with pytest.raises(ConfigError, match="AuthenticationMode"):
+        config.config
+
+
 def test_the_mmsc_list_of_a_file_without_one_is_the_callers_own(tmp_path):
     """getMMSCIP().add(ip), as Java code adds an address: on a file without mmscIP it changed the
     default every later file without one was read with."""

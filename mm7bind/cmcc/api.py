@@ -51,12 +51,14 @@ from .logs import logging_for, start_logging
 
 
 class MM7Config:
-    """mm7Config.xml (and ConnConfig.xml), as `MM7Config(path)` + `set_conn_config_name(path)`."""
+    """mm7Config.xml (and ConnConfig.xml), as `MM7Config(path)` + `set_conn_config_name(path)`;
+    `get(key)` and `set(key, value)` for the SDK's getters and setters."""
 
     def __init__(self, path: str | Path | None = None, conn_config: str | Path | None = None):
         self.path = path
         self.conn_config_name = conn_config
         self._config: Config | None = None
+        self._set: dict[str, Any] = {}  # keys set in code (the SDK's setters), over the file's
 
     def set_conn_config_name(self, path: str | Path) -> None:
         self.conn_config_name = path
@@ -70,7 +72,7 @@ class MM7Config:
         if self._config is None:
             if self.path is None:
                 raise ValueError("MM7Config needs the path of mm7Config.xml")
-            self._config = load_cmcc(self.path, self.conn_config_name, say_warnings=False)
+            self._config = load_cmcc(self.path, self.conn_config_name, say_warnings=False, overrides=self._set)
             self._config.say_warnings(())
         return self._config
 
@@ -87,6 +89,9 @@ class MM7Config:
         from .config import CONN_KEYS, MM7_KEYS, NAMESPACE, _read  # noqa: PLC0415
 
         name = self.GETTER_NAMES.get(key, key)
+        if name in self._set:
+            value = self._set[name]
+            return list(value) if isinstance(value, list) else value
         for path, keys, root, ns in ((self.path, MM7_KEYS, "MM7Config", NAMESPACE),
                                      (self.conn_config_name, CONN_KEYS, "connection", None)):
             if name in keys:
@@ -94,6 +99,33 @@ class MM7Config:
                 value = values.get(name, keys[name][1])
                 return list(value) if isinstance(value, list) else value  # (never the shared default)
         raise KeyError(f"{key!r} is a key of neither mm7Config.xml nor ConnConfig.xml")
+
+    def set(self, key: str, value: Any) -> None:
+        """The SDK's setters — `set("Password", p)` for `setPassword(p)`, `set("MMSCIP", [ip, ...])`
+        for `setMMSCIP(list)`, `set("ListenPort", 8080)` — a key of mm7Config.xml, by its element's
+        or its getter's name, set in code over what the file says (a password kept out of the file,
+        say). Checked as the file's values are; senders and receivers configured afterwards use it.
+        KeyError for a key mm7Config.xml has not, ValueError for a value of the wrong kind."""
+        from .config import MM7_KEYS  # noqa: PLC0415
+
+        name = self.GETTER_NAMES.get(key, key)
+        if name not in MM7_KEYS:
+            raise KeyError(f"{key!r} is no key of mm7Config.xml" + did_you_mean(name, list(MM7_KEYS)))
+        kind = MM7_KEYS[name][0]
+        if kind is list:
+            value = [value] if isinstance(value, str) else list(value)
+            if not all(isinstance(item, str) for item in value):
+                raise ValueError(f"{name} is a list of addresses (strings)")
+        elif kind is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} is a whole number, not {value!r}")
+        elif kind is bool:
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} is true or false, not {value!r}")
+        elif not isinstance(value, str):
+            raise ValueError(f"{name} is text, not {value!r}")
+        self._set[name] = value
+        self._config = None
 
     # The manual's getters, read-only views of the mapped settings:
     @property

@@ -156,12 +156,15 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
     return values
 
 
-def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config, list[Problem]]:
-    """The mm7bind Config a pair of China Mobile files describes, and every problem found."""
+def read(path: str | Path, conn_path: str | Path | None = None,
+         overrides: dict[str, object] | None = None) -> tuple[Config, list[Problem]]:
+    """The mm7bind Config a pair of China Mobile files describes, and every problem found;
+    `overrides`: keys of mm7Config.xml set in code over the file's (the SDK's setters), typed."""
     problems: list[Problem] = []
     v = _read(path, MM7_KEYS, "MM7Config", NAMESPACE, problems)
     if any(p.level == "error" and p.where == Path(path).name for p in problems):
         return Config(source=str(path)), problems
+    v.update(overrides or {})
     where = Path(path).name
     empty = [key for key in SDK_EMPTY_TEXTS if v.get(key) == ""]
     for key in empty:
@@ -313,9 +316,10 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     return cfg, problems
 
 
-def load_cmcc(path: str | Path, conn_path: str | Path | None = None, *, say_warnings: bool = True) -> Config:
+def load_cmcc(path: str | Path, conn_path: str | Path | None = None, *, say_warnings: bool = True,
+              overrides: dict[str, object] | None = None) -> Config:
     """A usable Config from the files, or ConfigError; warnings as `config.load_checked` has them."""
-    cfg, problems = read(path, conn_path)
+    cfg, problems = read(path, conn_path, overrides)
     if any(p.level == "error" for p in problems):  # (before making a log folder for files that cannot work)
         raise ConfigError(problems)
     if cfg.logging.file and cfg.logging.file != os.devnull:
