@@ -1356,6 +1356,19 @@ def test_conn_config_keys_the_sdk_needed_are_said_when_left_out(tmp_path):
     assert not [p for p in read_cmcc(mm7config(tmp_path), conn)[1] if p.message.startswith("missing")]
 
 
+def test_connection_counts_below_one_are_said(tmp_path):
+    """MaxKeepAliveRequests 0 made the SDK open a short connection per send; here there is one
+    connection at least, and sends take turns on it: said, not done silently (nor for the receiver)."""
+    conn = tmp_path / "ConnConfig.xml"
+    conn.write_text(CONN.replace("<MaxKeepAliveRequests>30", "<MaxKeepAliveRequests>0")
+                    .replace("<ServerMaxKeepAlive>12", "<ServerMaxKeepAlive>-1"), encoding="utf-8")
+    cfg, problems = read_cmcc(mm7config(tmp_path), conn)
+    assert (cfg.mmsc.pool_size, cfg.receiver.threads) == (1, 1)
+    said = {p.where.split(":")[-1]: p for p in problems if "read as 1" in p.message}
+    assert set(said) == {"MaxKeepAliveRequests", "ServerMaxKeepAlive"}
+    assert all(p.level == "warning" for p in said.values())
+
+
 @pytest.mark.parametrize("address", ["10.0.0.1,10.0.0.2", "10.0.0.1:8080/", "10.0.0.1:", "10.0.0.1:abc",
                                      "10.0.0.1:70000", "10.0.0.1 8080", "mmsc/mm7"])
 def test_an_mmsc_address_that_is_none_is_said_when_read(tmp_path, address):

@@ -306,6 +306,11 @@ def read(path: str | Path, conn_path: str | Path | None = None,
         # (the manual's values when left out, as the warnings above say)
         m.pool_size = max(1, int(c.get("MaxKeepAliveRequests", CONN_KEYS["MaxKeepAliveRequests"][1])))
         r.threads = max(1, int(c.get("ServerMaxKeepAlive", CONN_KEYS["ServerMaxKeepAlive"][1])))
+        for key, what in (("MaxKeepAliveRequests", "one connection to the MMSC, sends take turns on it (the "
+                                                   "SDK opened a short connection for each send instead)"),
+                          ("ServerMaxKeepAlive", "one request answered at a time")):
+            if key in c and int(c[key]) < 1:
+                problems.append(Problem("warning", f"{cw}:{key}", f"{c[key]} is read as 1: {what}"))
         for key, why in (("MinKeepAliveRequests", "connections are opened when first needed"),
                          ("ScanInterval", "the pool checks a connection when it is reused"),
                          ("KeepAliveTimeout", "idle connections are dropped by the server, and redialled"),
