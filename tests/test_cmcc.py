@@ -1282,9 +1282,26 @@ def test_a_text_key_left_out_is_said_with_what_is_used_instead(tmp_path, key):
     assert missing.level == "warning" and missing.message.startswith("missing")
     if key == "MmscID":  # the name it says, and the same for an empty one
         assert read_cmcc(mm7config(tmp_path, MmscID=""))[0].logging.file.endswith("/mmsc.log")
-    # ListenIP left out is every interface, as the SDK's null; the log file's keys matter only with a log
-    _, problems = read_cmcc(mm7config(tmp_path, ListenIP=None, LogPath=None, MmscID=None, logLevel="0"))
-    assert not [p for p in problems if p.where.split(":")[-1] in ("ListenIP", "LogPath", "MmscID")]
+    # the log file's keys matter only with a log
+    _, problems = read_cmcc(mm7config(tmp_path, LogPath=None, MmscID=None, logLevel="0"))
+    assert not [p for p in problems if p.where.split(":")[-1] in ("LogPath", "MmscID")]
+
+
+@pytest.mark.parametrize("listen_ip", [None, ""])
+def test_a_receiver_without_listen_ip_says_it_listens_on_every_interface(tmp_path, listen_ip, caplog):
+    """The SDK's receiver bound InetAddress.getByName(null or ""), the loopback, where no MMSC
+    reached it. Here every interface is listened on, which was done silently: said when a receiver
+    starts (a sender has no business with it)."""
+    cfg, problems = read_cmcc(mm7config(tmp_path, ListenIP=listen_ip))
+    assert cfg.receiver.host == "0.0.0.0"
+    [said] = [p for p in problems if p.where.endswith(":ListenIP")]
+    assert said.level == "warning" and said.about == "serving" and "every interface" in said.message
+    config = cmcc.MM7Config(mm7config(tmp_path, ListenIP=listen_ip, AuthenticationMode="0"))
+    with caplog.at_level(logging.WARNING, logger="mm7bind"):
+        cmcc.MM7Sender(config)
+        assert "ListenIP" not in caplog.text
+        cmcc.MM7ReceiveServlet(config)._receiver()
+    assert "ListenIP" in caplog.text and "every interface" in caplog.text
 
 
 @pytest.mark.parametrize("key", ["Charset", "mmscURL", "LogPath", "MmscID"])

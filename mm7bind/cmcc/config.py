@@ -252,6 +252,11 @@ def read(path: str | Path, conn_path: str | Path | None = None,
         problems.append(Problem("warning", f"{where}:ReSendCount", "the manual advises 3 or fewer (2 is usual)"))
     r.path = "*"  # the SDK's MM7Receiver answered whatever request URI the MMSC posted to
     r.host = get["ListenIP"] or "0.0.0.0"
+    if not v.get("ListenIP"):
+        # The SDK's receiver bound InetAddress.getByName(null), the loopback, where no MMSC reaches it;
+        # here every interface is listened on, which the SP should know (said to receivers alone).
+        problems.append(Problem("warning", f"{where}:ListenIP", f"{'empty' if 'ListenIP' in v else 'missing'}: the "
+                                "receiver listens on every interface (the SDK's, on the loopback only)", about="serving"))
     r.port = get["ListenPort"]
     # Java's ServerSocket takes a backlog of 0 or less as its default, 50 (the manual's too)
     r.backlog = get["BackLog"] if get["BackLog"] > 0 else MM7_KEYS["BackLog"][1]
