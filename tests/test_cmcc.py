@@ -316,6 +316,22 @@ def test_cmcc_dialect_on_the_wire(tmp_path):
         assert soap_part
 
 
+def test_reply_charging_is_asked_for_only_when_the_sp_says_so(tmp_path):
+    """ReplyCharging makes the SP pay for the recipients' replies. A deadline or a size alone asked
+    for nothing in the SDK, and reply_charging=False must not ask either: both sent a
+    ReplyCharging element all the same."""
+    asked = {"on": dict(reply_charging=True, reply_deadline=7200, reply_charging_size=1000),
+             "off": dict(reply_charging=False, reply_deadline=7200, reply_charging_size=1000),
+             "deadline only": dict(reply_deadline=7200), "size only": dict(reply_charging_size=1000)}
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url))
+        for fields in asked.values():
+            assert sender.send(submit_req(**fields)).status_code == 1000
+        sent = [req.decode().body.reply_charging for req in srv.requests]
+    assert sent[0] is not None and (sent[0].size, sent[0].deadline) == (1000, timedelta(hours=2))
+    assert sent[1:] == [None, None, None]
+
+
 def test_sdk_habits_read_and_reproduced_on_request():
     c = mm7.Content(parts=[mm7.Part.text("hi", content_id="1.txt")])
     msg = mm7.SubmitReq(recipients=["13915002000"], sender_address="8888", content=c)
@@ -790,6 +806,29 @@ def test_what_the_answer_of_a_callback_means(tmp_path):
                     "boom": (500, "Fault", 3000, None)}
 
 
+def test_a_deliver_res_returned_for_a_report_answers_it(tmp_path):
+    """To the SDK every answer is an MM7VASPRes: an MM7DeliverRes with its ServiceCode, returned by
+    do_delivery_report or do_read_reply (one answer class reused), answers the report with its status.
+    It failed into a Server Fault (3000) instead, which the MMSC retried for ever."""
+    from .test_receiver import call_wsgi, read_reply, report
+
+    class Servlet(cmcc.MM7ReceiveServlet):
+        def do_delivery_report(self, req):
+            return cmcc.MM7DeliverRes(service_code="111201", status_text="收到")
+
+        def do_read_reply(self, req):
+            return cmcc.MM7DeliverRes(service_code="111201", status_code=cmcc.RequestStatus.PARTIAL_SUCCESS)
+
+    app = Servlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
+    seen = []
+    for msg in (report(), read_reply()):
+        out = mm7.encode(msg, transaction_id="t-1", version="REL-6-MM7-1-0")
+        answer = call_wsgi(app, out.to_bytes(), out.content_type)
+        body = mm7.decode(answer["body"]).body
+        seen.append((answer["status"], type(body).__name__, body.status.code))
+    assert seen == [(200, "DeliveryReportRsp", 1000), (200, "ReadReplyRsp", 1001)]
+
+
 def test_received_text_reads_as_a_string_whatever_its_charset_label(tmp_path):
     # A charset Python does not know raised LookupError in content_as_string (and bytes in no
     # charset a DecodeError): the handler failed, and the MMSC got "internal error" for every retry.
@@ -922,6 +961,9 @@ def test_send_returns_errors_as_the_sdk_did(tmp_path):
     assert all(type(r) is cmcc.MM7RSErrorRes for r in results)
     assert [r.status_code for r in results] == [-105, -106, -107, -100]
     assert results[0].status_text == "待发送的消息为空" and "FileNotFoundError" in results[3].status_detail
+    # status_text_zh: the manual's Chinese text for the API's own codes (§7) as for the MMSC's (§5.1)
+    assert [r.status_text_zh for r in results] == ["待发送的消息为空", "发送消息不正确", "接收消息为空", "系统错误"]
+    assert cmcc.MM7RSErrorRes(status_code=-112).status_text_zh is None  # (a code the manual has not)
     with pytest.raises(ValueError):
         cmcc.MM7Sender(errors="ignore")
 
@@ -961,6 +1003,28 @@ def test_sdk_log_files_from_the_api(tmp_path):
     finally:
         stop_logging()
         logger.setLevel(before_level)
+
+
+def test_each_mmscs_log_file_has_its_own_records(tmp_path):
+    """A program with a configuration per MMSC has a log file per MmscID, as with the SDK, whose
+    senders and receivers each wrote their own. Every file got every configuration's records."""
+    from .test_receiver import call_wsgi, deliver
+
+    with FakeServer() as srv:
+        address = srv.url.split("//")[1].split("/")[0]
+        configs = {}
+        for mmsc in ("910010", "910020"):
+            (tmp_path / mmsc).mkdir()
+            configs[mmsc] = cmcc.MM7Config(mm7config(tmp_path / mmsc, mmscIP=[address], mmscURL="/mm7", MmscID=mmsc,
+                                                     AuthenticationMode="0", LogPath=str(tmp_path / "logs")))
+        for mmsc, config in configs.items():
+            assert cmcc.MM7Sender(config).send(submit_req(transaction_id=f"mt-{mmsc}")).status_code == 1000
+            out = mm7.encode(deliver(), transaction_id=f"mo-{mmsc}", version="REL-6-MM7-1-0")
+            assert call_wsgi(cmcc.MM7ReceiveServlet(config), out.to_bytes(), out.content_type)["status"] == 200
+    for mmsc, other in (("910010", "910020"), ("910020", "910010")):
+        log = (tmp_path / "logs" / f"{mmsc}.log").read_text(encoding="utf-8")
+        assert f"tid=mt-{mmsc}" in log and f"tid=mo-{mmsc}" in log
+        assert f"mt-{other}" not in log and f"mo-{other}" not in log
 
 
 @pytest.mark.parametrize("log_num", [1, 3])
@@ -1125,6 +1189,21 @@ def test_text_parts_take_the_configured_charset(tmp_path):
     assert any("UTF-16BE" in p.message for p in problems if p.where.endswith("Charset"))
 
 
+@pytest.mark.parametrize(("charset", "label"), [("ISO8859_1", "ISO-8859-1"), ("Cp936", "GBK"), ("EUC_CN", "GB2312"),
+                                                ("ASCII", "US-ASCII"), ("gb2312", "GB2312")])
+def test_a_java_charset_name_labels_text_parts_with_its_standard_name(tmp_path, charset, label):
+    """The SDK ran on Java, so Charset may be one of Java's names for a charset. The XML declared
+    its standard name, but text parts in it were labelled with Java's (charset="ISO8859_1",
+    "Cp936"), which handsets do not know."""
+    with FakeServer() as srv:
+        config = cmcc_config(tmp_path, srv.url, Charset=charset)
+        assert config.charset == label
+        assert cmcc.MM7Sender(config).send(submit_req(content=cmcc.MMContent.create_from_string("abc"))).status_code == 1000
+        [req] = srv.requests
+        assert f'encoding="{label}"'.encode() in req.body
+        assert f'text/plain; charset="{label}"'.encode() in req.body
+
+
 def test_a_utf8_text_file_is_labelled_utf8_not_with_the_configured_charset(tmp_path):
     (tmp_path / "utf8.txt").write_bytes("\ufeff新年快乐".encode())  # (as Windows editors save it)
     (tmp_path / "gbk.txt").write_bytes("新年快乐".encode("gbk"))
@@ -1203,9 +1282,70 @@ def test_a_text_key_left_out_is_said_with_what_is_used_instead(tmp_path, key):
     assert missing.level == "warning" and missing.message.startswith("missing")
     if key == "MmscID":  # the name it says, and the same for an empty one
         assert read_cmcc(mm7config(tmp_path, MmscID=""))[0].logging.file.endswith("/mmsc.log")
-    # ListenIP left out is every interface, as the SDK's null; the log file's keys matter only with a log
-    _, problems = read_cmcc(mm7config(tmp_path, ListenIP=None, LogPath=None, MmscID=None, logLevel="0"))
-    assert not [p for p in problems if p.where.split(":")[-1] in ("ListenIP", "LogPath", "MmscID")]
+    # the log file's keys matter only with a log
+    _, problems = read_cmcc(mm7config(tmp_path, LogPath=None, MmscID=None, logLevel="0"))
+    assert not [p for p in problems if p.where.split(":")[-1] in ("LogPath", "MmscID")]
+
+
+@pytest.mark.parametrize("listen_ip", [None, ""])
+def test_a_receiver_without_listen_ip_says_it_listens_on_every_interface(tmp_path, listen_ip, caplog):
+    """The SDK's receiver bound InetAddress.getByName(null or ""), the loopback, where no MMSC
+    reached it. Here every interface is listened on, which was done silently: said when a receiver
+    starts (a sender has no business with it)."""
+    cfg, problems = read_cmcc(mm7config(tmp_path, ListenIP=listen_ip))
+    assert cfg.receiver.host == "0.0.0.0"
+    [said] = [p for p in problems if p.where.endswith(":ListenIP")]
+    assert said.level == "warning" and said.about == "serving" and "every interface" in said.message
+    config = cmcc.MM7Config(mm7config(tmp_path, ListenIP=listen_ip, AuthenticationMode="0"))
+    with caplog.at_level(logging.WARNING, logger="mm7bind"):
+        cmcc.MM7Sender(config)
+        assert "ListenIP" not in caplog.text
+        cmcc.MM7ReceiveServlet(config)._receiver()
+    assert "ListenIP" in caplog.text and "every interface" in caplog.text
+
+
+@pytest.mark.parametrize("key", ["Charset", "mmscURL", "LogPath", "MmscID"])
+def test_a_text_key_left_empty_is_read_as_left_out_and_said(tmp_path, key):
+    """An empty Charset, mmscURL or LogPath did not work with the SDK either (no charset of that
+    name, a request line without a path, log files at the root): read as left out, with a warning.
+    An empty Charset silently sent GB2312 (the dialect's), not the manual's default UTF-8; an
+    empty LogPath silently kept no log."""
+    def settings(cfg):
+        return cfg.mmsc.charset, cfg.mmsc.urls, cfg.logging.file
+
+    cfg, problems = read_cmcc(mm7config(tmp_path, **{key: ""}))
+    [said] = [p for p in problems if p.where.endswith(f":{key}")]
+    assert said.level == "warning" and said.message.startswith("empty: ")
+    assert settings(cfg) == settings(read_cmcc(mm7config(tmp_path, **{key: None}))[0])
+    # (what is used instead: the manual's UTF-8, the path /mm7, no log file, mmsc.log)
+    assert {"Charset": cfg.mmsc.charset == "UTF-8", "mmscURL": cfg.mmsc.urls[0] == "http://192.120.231.180/mm7",
+            "LogPath": cfg.logging.file == "", "MmscID": cfg.logging.file.endswith("/mmsc.log")}[key]
+
+
+def test_keys_set_in_code_as_with_the_sdks_setters(tmp_path):
+    """MM7Config's setters (setPassword, setMMSCIP, setListenPort...): a password kept out of the
+    file, an MMSC address from elsewhere. There was no way to set a key from code."""
+    import base64
+
+    from mm7bind.config import ConfigError
+
+    config = cmcc.MM7Config(mm7config(tmp_path, mmscIP=["192.0.2.1"], AuthenticationMode="0"))
+    with FakeServer() as srv:
+        config.set("MMSCIP", [srv.url.split("//")[1].split("/")[0]])  # by the getter's name, or the element's
+        config.set("Password", "s3cret")
+        config.set("ListenPort", 9999)
+        assert config.get("mmscIP") == [srv.url.split("//")[1].split("/")[0]] and config.get("Password") == "s3cret"
+        assert config.listen_port == 9999 and config.mmsc_urls == [srv.url]
+        assert cmcc.MM7Sender(config).send(submit_req()).status_code == 1000
+        [req] = srv.requests
+        assert req.header("Authorization") == "Basic " + base64.b64encode(b"zxme:s3cret").decode()
+    with pytest.raises(KeyError, match="no key of mm7Config.xml"):
+        config.set("KeepAlive", "on")  # (ConnConfig.xml's: the SDK had no setter for them)
+    with pytest.raises(ValueError, match="whole number"):
+        config.set("TimeOut", "2000")
+    config.set("AuthenticationMode", 5)  # checked as the file's values are
+    with pytest.raises(ConfigError, match="AuthenticationMode"):
+        config.config
 
 
 def test_the_mmsc_list_of_a_file_without_one_is_the_callers_own(tmp_path):
@@ -1231,6 +1371,19 @@ def test_conn_config_keys_the_sdk_needed_are_said_when_left_out(tmp_path):
     assert cfg.mmsc.pool_size == 30 and cfg.receiver.threads == 12
     conn.write_text(CONN, encoding="utf-8")  # the manual's file: nothing missing (ScanInterval is V1.5.6's)
     assert not [p for p in read_cmcc(mm7config(tmp_path), conn)[1] if p.message.startswith("missing")]
+
+
+def test_connection_counts_below_one_are_said(tmp_path):
+    """MaxKeepAliveRequests 0 made the SDK open a short connection per send; here there is one
+    connection at least, and sends take turns on it: said, not done silently (nor for the receiver)."""
+    conn = tmp_path / "ConnConfig.xml"
+    conn.write_text(CONN.replace("<MaxKeepAliveRequests>30", "<MaxKeepAliveRequests>0")
+                    .replace("<ServerMaxKeepAlive>12", "<ServerMaxKeepAlive>-1"), encoding="utf-8")
+    cfg, problems = read_cmcc(mm7config(tmp_path), conn)
+    assert (cfg.mmsc.pool_size, cfg.receiver.threads) == (1, 1)
+    said = {p.where.split(":")[-1]: p for p in problems if "read as 1" in p.message}
+    assert set(said) == {"MaxKeepAliveRequests", "ServerMaxKeepAlive"}
+    assert all(p.level == "warning" for p in said.values())
 
 
 @pytest.mark.parametrize("address", ["10.0.0.1,10.0.0.2", "10.0.0.1:8080/", "10.0.0.1:", "10.0.0.1:abc",

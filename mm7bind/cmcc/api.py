@@ -44,19 +44,21 @@ from . import status as st
 from .charsets import JAVA_ALIASES, content_type_param, python_charset
 from .config import load_cmcc
 from .constants import ChargedParty, ContentType, Priority
-from .logs import start_logging
+from .logs import logging_for, start_logging
 
 # ---------------------------------------------------------------------------------------------
 # Configuration
 
 
 class MM7Config:
-    """mm7Config.xml (and ConnConfig.xml), as `MM7Config(path)` + `set_conn_config_name(path)`."""
+    """mm7Config.xml (and ConnConfig.xml), as `MM7Config(path)` + `set_conn_config_name(path)`;
+    `get(key)` and `set(key, value)` for the SDK's getters and setters."""
 
     def __init__(self, path: str | Path | None = None, conn_config: str | Path | None = None):
         self.path = path
         self.conn_config_name = conn_config
         self._config: Config | None = None
+        self._set: dict[str, Any] = {}  # keys set in code (the SDK's setters), over the file's
 
     def set_conn_config_name(self, path: str | Path) -> None:
         self.conn_config_name = path
@@ -70,7 +72,7 @@ class MM7Config:
         if self._config is None:
             if self.path is None:
                 raise ValueError("MM7Config needs the path of mm7Config.xml")
-            self._config = load_cmcc(self.path, self.conn_config_name, say_warnings=False)
+            self._config = load_cmcc(self.path, self.conn_config_name, say_warnings=False, overrides=self._set)
             self._config.say_warnings(())
         return self._config
 
@@ -87,6 +89,9 @@ class MM7Config:
         from .config import CONN_KEYS, MM7_KEYS, NAMESPACE, _read  # noqa: PLC0415
 
         name = self.GETTER_NAMES.get(key, key)
+        if name in self._set:
+            value = self._set[name]
+            return list(value) if isinstance(value, list) else value
         for path, keys, root, ns in ((self.path, MM7_KEYS, "MM7Config", NAMESPACE),
                                      (self.conn_config_name, CONN_KEYS, "connection", None)):
             if name in keys:
@@ -94,6 +99,33 @@ class MM7Config:
                 value = values.get(name, keys[name][1])
                 return list(value) if isinstance(value, list) else value  # (never the shared default)
         raise KeyError(f"{key!r} is a key of neither mm7Config.xml nor ConnConfig.xml")
+
+    def set(self, key: str, value: Any) -> None:
+        """The SDK's setters — `set("Password", p)` for `setPassword(p)`, `set("MMSCIP", [ip, ...])`
+        for `setMMSCIP(list)`, `set("ListenPort", 8080)` — a key of mm7Config.xml, by its element's
+        or its getter's name, set in code over what the file says (a password kept out of the file,
+        say). Checked as the file's values are; senders and receivers configured afterwards use it.
+        KeyError for a key mm7Config.xml has not, ValueError for a value of the wrong kind."""
+        from .config import MM7_KEYS  # noqa: PLC0415
+
+        name = self.GETTER_NAMES.get(key, key)
+        if name not in MM7_KEYS:
+            raise KeyError(f"{key!r} is no key of mm7Config.xml" + did_you_mean(name, list(MM7_KEYS)))
+        kind = MM7_KEYS[name][0]
+        if kind is list:
+            value = [value] if isinstance(value, str) else list(value)
+            if not all(isinstance(item, str) for item in value):
+                raise ValueError(f"{name} is a list of addresses (strings)")
+        elif kind is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} is a whole number, not {value!r}")
+        elif kind is bool:
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} is true or false, not {value!r}")
+        elif not isinstance(value, str):
+            raise ValueError(f"{name} is text, not {value!r}")
+        self._set[name] = value
+        self._config = None
 
     # The manual's getters, read-only views of the mapped settings:
     @property
@@ -410,7 +442,10 @@ class MM7SubmitReq(MM7VASPReq):
     def to_message(self, charset: str = "UTF-8") -> m.SubmitReq:
         """The message; `charset` (the configuration's) for text parts that name none."""
         rc = None
-        if self.reply_charging or self.reply_deadline is not None or self.reply_charging_size is not None:
+        # ReplyCharging asks the MMSC to charge replies to the SP: only when it says so. A deadline or
+        # size alone asked for nothing in the SDK (it wrote them inside a ReplyCharging set with
+        # setReplyCharging only), and reply_charging=False with them must not ask either.
+        if self.reply_charging is True:
             rc = m.ReplyCharging(size=self.reply_charging_size, deadline=_when(self.reply_deadline))
         content = _content_of(self.content, charset)
         return m.SubmitReq(
@@ -478,7 +513,13 @@ class MM7RSRes(MM7Message):
 
     @property
     def status_text_zh(self) -> str | None:
-        return st.status_text(self.status_code) if self.status_code is not None and self.status_code > 0 else None
+        """The manual's Chinese text of the status: §5.1 for the MMSC's codes, §7 for the API's own."""
+        if self.status_code is None:
+            return None
+        if self.status_code <= 0:
+            error = st.API_ERRORS.get(self.status_code)
+            return error.text_zh if error is not None else None
+        return st.status_text(self.status_code)
 
 
 @dataclass
@@ -520,14 +561,18 @@ class MM7Sender:
         """The SDK's `new MM7Sender()` + `setConfig(cfg)`; ConfigError when the files cannot work."""
         client = Client(store=self.store, **config.config.client_settings())
         start_logging(config.config)
-        config.config.say_warnings(("sending",))
+        with logging_for(config.config):
+            config.config.say_warnings(("sending",))
         if self.client is not None:
             self.client.close()
         self.config, self.client = config, client
 
     def send(self, req: MM7SubmitReq | MM7CancelReq | MM7ReplaceReq | None) -> MM7RSRes:
         try:
-            return self._send(req)
+            if self.config is None:
+                return self._send(req)
+            with logging_for(self.config.config):  # into this MMSC's log file, not another's
+                return self._send(req)
         except st.APIError as exc:
             if self.errors == "raise":
                 raise
@@ -716,7 +761,9 @@ class _Bridge(Handler):
         if isinstance(res, MM7VASPErrorRes) or (res.status_code and res.status_code >= 2000):
             raise Reject(res.status_code, res.status_text, res.status_detail)
         kwargs: dict[str, Any] = {"status": m.Status(res.status_code or 1000, res.status_text, res.status_detail)}
-        if isinstance(res, MM7DeliverRes) and res.service_code:
+        # Only a DeliverRsp has a ServiceCode: an MM7DeliverRes returned for a report (all are
+        # MM7VASPRes to the SDK) answers it without one, not with a Fault the MMSC retries for ever.
+        if isinstance(res, MM7DeliverRes) and res.service_code and rsp_cls is m.DeliverRsp:
             kwargs["service_code"] = res.service_code
         return rsp_cls(**kwargs)
 
@@ -771,8 +818,19 @@ class MM7AbstractReceiver:
             raise ValueError("no configuration: set_config(MM7Config(path)) first, or set self.config "
                              "in the constructor")
         start_logging(self.config.config)
-        self.config.config.say_warnings(("serving", "handling"))
+        with logging_for(self.config.config):
+            self.config.config.say_warnings(("serving", "handling"))
         return self.config.config.make_receiver(_Bridge(self), store=store)
+
+    def _wsgi(self, receiver: Receiver) -> Callable:
+        """The WSGI application of `receiver`, logging into this configuration's file only."""
+        app, cfg = wsgi_app(receiver), self.config.config
+
+        def logged(environ: dict, start_response: Callable) -> Iterable[bytes]:
+            with logging_for(cfg):
+                return app(environ, start_response)
+
+        return logged
 
 
 class MM7Receiver(MM7AbstractReceiver):
@@ -788,7 +846,7 @@ class MM7Receiver(MM7AbstractReceiver):
     def start(self, host: str | None = None, port: int | None = None) -> MM7Receiver:
         receiver = self._receiver(self.store)  # (first: it says when there is no configuration)
         cfg = self.config.config
-        self.server = EmbeddedServer(wsgi_app(receiver), host or cfg.receiver.host,
+        self.server = EmbeddedServer(self._wsgi(receiver), host or cfg.receiver.host,
                                      cfg.receiver.port if port is None else port,
                                      threads=cfg.receiver.threads, max_body=cfg.receiver.max_body,
                                      backlog=cfg.receiver.backlog, keep_alive=cfg.receiver.keep_alive).start()
@@ -832,7 +890,7 @@ class MM7ReceiveServlet(MM7AbstractReceiver):
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if self._app is None:
-            self._app = wsgi_app(self._receiver(self.store))
+            self._app = self._wsgi(self._receiver(self.store))
         return self._app(environ, start_response)
 
 

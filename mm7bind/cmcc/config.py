@@ -22,7 +22,8 @@ from ..config import Config, ConfigError, Problem, check, usable
 from ..errors import DecodeError
 from ..hints import did_you_mean
 from ..xmlsafe import parse_xml
-from .charsets import python_charset
+from ..envelope import charset_label
+from .charsets import JAVA_ALIASES, python_charset
 
 NAMESPACE = "http://mms.chinamobile.com/mm7ConfigSchema"
 
@@ -57,6 +58,9 @@ SDK_REQUIRED = ("AuthenticationMode", "MaxMessageSize", "logLevel", "ListenPort"
 # with what is used instead.
 SDK_TEXTS = {"UserName": "no username", "Password": "an empty password", "Charset": "UTF-8, the manual's default",
              "mmscURL": "the path /mm7", "LogPath": "no log file", "MmscID": "the log file is named mmsc.log"}
+# Of those, the ones an empty element leaves as unusable as a missing one (a charset named "", a
+# request line without a path, a log file named "/_..."): read as left out, and said as empty.
+SDK_EMPTY_TEXTS = ("Charset", "mmscURL", "LogPath", "MmscID")
 # Spellings the SDK itself wrote for a key (MM7Config.save()), read with a warning.
 SDK_SPELLINGS = {"MmscId": "MmscID"}
 # ConnConfig.xml's keys the SDK's connection pool read with no guard (KeepAliveTimeout as soon as a
@@ -152,13 +156,19 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
     return values
 
 
-def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config, list[Problem]]:
-    """The mm7bind Config a pair of China Mobile files describes, and every problem found."""
+def read(path: str | Path, conn_path: str | Path | None = None,
+         overrides: dict[str, object] | None = None) -> tuple[Config, list[Problem]]:
+    """The mm7bind Config a pair of China Mobile files describes, and every problem found;
+    `overrides`: keys of mm7Config.xml set in code over the file's (the SDK's setters), typed."""
     problems: list[Problem] = []
     v = _read(path, MM7_KEYS, "MM7Config", NAMESPACE, problems)
     if any(p.level == "error" and p.where == Path(path).name for p in problems):
         return Config(source=str(path)), problems
+    v.update(overrides or {})
     where = Path(path).name
+    empty = [key for key in SDK_EMPTY_TEXTS if v.get(key) == ""]
+    for key in empty:
+        del v[key]
     for key in _missing(SDK_REQUIRED, v, where, problems):
         default = MM7_KEYS[key][1]
         problems.append(Problem("warning", f"{where}:{key}", f"missing (the SDK would fail); using {default}"))
@@ -166,7 +176,8 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     for key in _missing(SDK_TEXTS, v, where, problems):
         if key in ("LogPath", "MmscID") and not (logs and (key == "LogPath" or v.get("LogPath"))):
             continue  # (they name the log file: no matter when there is none)
-        problems.append(Problem("warning", f"{where}:{key}", f"missing (the SDK read it as null): {SDK_TEXTS[key]}"))
+        how = "empty" if key in empty else "missing (the SDK read it as null)"
+        problems.append(Problem("warning", f"{where}:{key}", f"{how}: {SDK_TEXTS[key]}"))
     get = {k: v.get(k, d) for k, (_, d) in MM7_KEYS.items()}
     cfg = Config(source=str(path))
     m, r, lg = cfg.mmsc, cfg.receiver, cfg.logging
@@ -215,10 +226,12 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     else:
         m.max_message_size = get["MaxMessageSize"]
     try:
-        m.charset = python_charset(get["Charset"])
+        # Its standard name: the XML declares that whatever the file says, and text parts in the
+        # configured charset are labelled with it too (a handset knows ISO-8859-1, not Java's ISO8859_1).
+        m.charset = charset_label(python_charset(get["Charset"]))
     except LookupError:
         m.charset = get["Charset"]  # check() says it is unknown
-    if m.charset != get["Charset"].strip():
+    if get["Charset"].strip().lower() in JAVA_ALIASES:
         problems.append(Problem("warning", f"{where}:Charset", f"{get['Charset']} is written as {m.charset} "
                                 "(Java's other name for it); few MMSCs read SOAP XML in UTF-16"))
     timeout_s = get["TimeOut"] / 1000.0
@@ -239,6 +252,11 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
         problems.append(Problem("warning", f"{where}:ReSendCount", "the manual advises 3 or fewer (2 is usual)"))
     r.path = "*"  # the SDK's MM7Receiver answered whatever request URI the MMSC posted to
     r.host = get["ListenIP"] or "0.0.0.0"
+    if not v.get("ListenIP"):
+        # The SDK's receiver bound InetAddress.getByName(null), the loopback, where no MMSC reaches it;
+        # here every interface is listened on, which the SP should know (said to receivers alone).
+        problems.append(Problem("warning", f"{where}:ListenIP", f"{'empty' if 'ListenIP' in v else 'missing'}: the "
+                                "receiver listens on every interface (the SDK's, on the loopback only)", about="serving"))
     r.port = get["ListenPort"]
     # Java's ServerSocket takes a backlog of 0 or less as its default, 50 (the manual's too)
     r.backlog = get["BackLog"] if get["BackLog"] > 0 else MM7_KEYS["BackLog"][1]
@@ -293,6 +311,11 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
         # (the manual's values when left out, as the warnings above say)
         m.pool_size = max(1, int(c.get("MaxKeepAliveRequests", CONN_KEYS["MaxKeepAliveRequests"][1])))
         r.threads = max(1, int(c.get("ServerMaxKeepAlive", CONN_KEYS["ServerMaxKeepAlive"][1])))
+        for key, what in (("MaxKeepAliveRequests", "one connection to the MMSC, sends take turns on it (the "
+                                                   "SDK opened a short connection for each send instead)"),
+                          ("ServerMaxKeepAlive", "one request answered at a time")):
+            if key in c and int(c[key]) < 1:
+                problems.append(Problem("warning", f"{cw}:{key}", f"{c[key]} is read as 1: {what}"))
         for key, why in (("MinKeepAliveRequests", "connections are opened when first needed"),
                          ("ScanInterval", "the pool checks a connection when it is reused"),
                          ("KeepAliveTimeout", "idle connections are dropped by the server, and redialled"),
@@ -303,9 +326,10 @@ def read(path: str | Path, conn_path: str | Path | None = None) -> tuple[Config,
     return cfg, problems
 
 
-def load_cmcc(path: str | Path, conn_path: str | Path | None = None, *, say_warnings: bool = True) -> Config:
+def load_cmcc(path: str | Path, conn_path: str | Path | None = None, *, say_warnings: bool = True,
+              overrides: dict[str, object] | None = None) -> Config:
     """A usable Config from the files, or ConfigError; warnings as `config.load_checked` has them."""
-    cfg, problems = read(path, conn_path)
+    cfg, problems = read(path, conn_path, overrides)
     if any(p.level == "error" for p in problems):  # (before making a log folder for files that cannot work)
         raise ConfigError(problems)
     if cfg.logging.file and cfg.logging.file != os.devnull:
