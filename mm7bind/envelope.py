@@ -25,6 +25,7 @@ from xsdata.formats.dataclass.parsers.config import ParserConfig
 from xsdata.formats.dataclass.parsers.handlers import LxmlEventHandler
 from xsdata.formats.dataclass.serializers import XmlSerializer
 from xsdata.formats.dataclass.serializers.config import SerializerConfig
+from xsdata.formats.dataclass.serializers.writers import DEFAULT_XML_WRITER
 
 from . import binding, lexical, versions
 from . import messages as m
@@ -124,10 +125,19 @@ class Envelope:
 # Encoding
 
 
+class _Writer(DEFAULT_XML_WRITER):
+    def add_attribute(self, qname: str, value, root: bool = False) -> None:
+        # xsdata names an xsi:type value as the attribute comes, and only then undeclares the
+        # default namespace for an unqualified element: a type in that namespace would be named
+        # unprefixed, in no namespace. Undeclared first, it gets a prefix.
+        self.reset_default_namespace()
+        super().add_attribute(qname, value, root)
+
+
 @cache
 def _serializer(encoding: str, declaration: bool) -> XmlSerializer:
     config = SerializerConfig(encoding=encoding, xml_declaration=declaration, ignore_default_attributes=True)
-    return XmlSerializer(context=binding.CONTEXT, config=config)
+    return XmlSerializer(context=binding.CONTEXT, config=config, writer=_Writer)
 
 
 def _soap_module():
