@@ -471,7 +471,7 @@ class Receiver:
         if _has_markup(response.status) or not tid:
             return self.answer(env, response)  # (markup of its own, or no id to fill in: not the template's)
         key = (type(response), response.status.code, response.status.text, response.status.details, env.version,
-               env.message.mm7_version if env.message is not None else None, self.config.profile)
+               env.namespace, env.message.mm7_version if env.message is not None else None, self.config.profile)
         template = self._answers.get(key)
         if template is None:
             marker = f"mm7bind-tid-{uuid.uuid4().hex}"
@@ -599,20 +599,24 @@ def encode_reply(body: m.Message | Fault, env: Envelope | None, version: version
     else `version`'s own default — never the profile's `mm7_version`, which is what we send as a
     client (a China Mobile profile's 6.3.0 is no answer to a Rel-5 caller, nor even valid in
     REL-5-MM7-1-5). Nor does the profile's `max_message_size` apply: that is the MMSC's limit on
-    the messages we send, and an answer echoes the caller's TransactionID, whatever its length."""
+    the messages we send, and an answer echoes the caller's TransactionID, whatever its length.
+    Its namespace is the caller's as written (`Envelope.namespace`: a trailing slash, other case,
+    a version we do not know), the content `version`'s: a peer may compare namespaces as strings."""
     if profile.max_message_size is not None:
         profile = profile.replace(max_message_size=None)
+    namespace = env.namespace if env is not None and env.version is version else None
     target = body.detail if isinstance(body, Fault) else body
     if target is None or target.mm7_version is not None:
-        return encode(body, transaction_id=transaction_id, version=version, profile=profile)
+        return encode(body, transaction_id=transaction_id, version=version, profile=profile, namespace=namespace)
     callers = env.message.mm7_version if env is not None and env.message is not None else None
     if callers and callers != version.default_mm7_version:
         try:
-            return encode(_with_version(body, callers), transaction_id=transaction_id, version=version, profile=profile)
+            return encode(_with_version(body, callers), transaction_id=transaction_id, version=version, profile=profile,
+                          namespace=namespace)
         except EncodeError:
             pass  # the caller's MM7Version is not valid in its own namespace: the version's default
     return encode(_with_version(body, version.default_mm7_version), transaction_id=transaction_id, version=version,
-                  profile=profile)
+                  profile=profile, namespace=namespace)
 
 
 def _with_version(body: m.Message | Fault, mm7_version: str) -> m.Message | Fault:

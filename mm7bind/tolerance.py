@@ -101,7 +101,7 @@ class Collector:
 
 
 def is_mm7_namespace(ns: str | None) -> bool:
-    return bool(ns) and (ns.startswith(MM7_NS_BASE) or "/23.140/schema/" in ns)
+    return bool(ns) and (ns.startswith(MM7_NS_BASE) or "/23.140/schema/" in ns.lower())
 
 
 MAX_EXTRAS = 100  # elements kept on `message.extras`; vendors add a few, a hostile message thousands
@@ -488,6 +488,11 @@ def version_of_namespace(ns: str | None) -> tuple[Version | None, list[Deviation
         exact = versions.by_namespace(cleaned)
         if exact:
             return exact, devs
+    spelled = versions.by_spelling(cleaned)
+    if spelled:
+        devs.append(Deviation("namespace-spelling", "", f"namespace {cleaned} read as {spelled.name}'s "
+                                                        f"{spelled.namespace}"))
+        return spelled, devs
     close = versions.closest_for_namespace(cleaned)
     if close:
         devs.append(Deviation("unknown-version", "", f"unknown MM7 namespace {cleaned} read as {close.name}"))
