@@ -51,10 +51,11 @@ from .validation import validate_element, validating_parser
 from .versions import MM7_NS_BASE, SOAP_NS, Version
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, declaration_readable, hardened_parser, invalid_xml_char, parse_xml
 
+SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
 # Envelope namespaces seen instead of SOAP 1.1's (the Rel-5 spec examples, SOAP 1.2).
 WRONG_SOAP_NS = {
     "http://schemas.xmlsoap.org/soap/soap-envelope": "the TS 23.140 Rel-5 examples' misspelt SOAP namespace",
-    "http://www.w3.org/2003/05/soap-envelope": "SOAP 1.2 namespace",
+    SOAP12_NS: "SOAP 1.2 namespace",
 }
 # Fault detail element names seen instead of the schema's (interop quirk: vendor-prefixed names).
 DETAIL_ALIASES = {"MM7RSErrorRsp": "RSErrorRsp", "MM7VASPErrorRsp": "VASPErrorRsp"}
@@ -456,14 +457,16 @@ def _drop_encoding_style(el: etree._Element | None) -> None:
 _MUST_UNDERSTAND = f"{{{SOAP_NS}}}mustUnderstand"
 _ACTOR = f"{{{SOAP_NS}}}actor"
 _NEXT = "http://schemas.xmlsoap.org/soap/actor/next"
-_MUST_UNDERSTAND_IGNORED = (", although it is marked mustUnderstand for us (SOAP 1.1, 4.2.3, would refuse the "
-                            "message with a MustUnderstand Fault)")
+_MUST_UNDERSTAND_IGNORED = (" marked mustUnderstand for us and not understood: ignored (SOAP 1.1, 4.2.3, refuses the "
+                            "message with a MustUnderstand Fault, as the receiver does)")
 
 
 def _asks_to_be_understood(entry: etree._Element) -> bool:
     """Whether a header entry is marked mustUnderstand="1" for its ultimate recipient (no actor, or
-    the next one): SOAP 1.1 has such an entry obeyed or the message refused."""
-    return (entry.get(_MUST_UNDERSTAND) or "").strip() == "1" and entry.get(_ACTOR, _NEXT).strip() == _NEXT
+    the next one): SOAP 1.1 has such an entry obeyed or the message refused. ("true", SOAP 1.2's
+    spelling and not SOAP 1.1's, means it as plainly.)"""
+    return ((entry.get(_MUST_UNDERSTAND) or "").strip() in ("1", "true")
+            and entry.get(_ACTOR, _NEXT).strip() == _NEXT)
 
 
 class _Reader:
@@ -618,12 +621,18 @@ class _Reader:
         ns = _qname(el).namespace
         if ns == SOAP_NS:
             return
-        if ns in WRONG_SOAP_NS:
+        if ns in self.namespaces_met:  # (reported where first met, the Envelope)
+            pass
+        elif ns == SOAP12_NS:  # (a receiver refuses it: VersionMismatch)
+            self.dev.add("soap-version", path, f"SOAP 1.2 envelope ({ns}) read as SOAP 1.1")
+        elif ns in WRONG_SOAP_NS:
             self.dev.add("soap-namespace", path, f"{WRONG_SOAP_NS[ns]} ({ns}) read as SOAP 1.1")
         elif ns is None:
             self.dev.add("soap-namespace", path, "SOAP element in no namespace read as SOAP 1.1")
         else:
             raise NotSOAPError(f"{path} is in namespace {ns}, not SOAP 1.1")
+        if ns is not None:
+            self.namespaces_met.add(ns)
         el.tag = f"{{{SOAP_NS}}}{_qname(el).localname}"
 
     def transaction_element(self, header: etree._Element | None) -> etree._Element | None:
@@ -634,11 +643,16 @@ class _Reader:
         for child in header:
             if not isinstance(child.tag, str):
                 continue
-            if _qname(child).localname == "TransactionID" and found is None:
+            name = _qname(child)
+            if name.localname == "TransactionID" and found is None:
                 found = child
+            elif name.localname != "TransactionID" and _asks_to_be_understood(child):
+                # (a second TransactionID is one we understand, and ignore)
+                self.dev.add("must-understand", f"/Envelope/Header/{name.localname}",
+                             f"header entry {etree.QName(*name).text if name.namespace else name.localname}"
+                             + _MUST_UNDERSTAND_IGNORED)
             else:
-                self.dev.add("unknown-header", f"/Envelope/Header/{_qname(child).localname}", "header entry ignored"
-                             + (_MUST_UNDERSTAND_IGNORED if _asks_to_be_understood(child) else ""))
+                self.dev.add("unknown-header", f"/Envelope/Header/{name.localname}", "header entry ignored")
         if found is None:
             self.dev.add("missing-transaction-id", "/Envelope/Header", "no TransactionID in the SOAP Header")
         return found

@@ -212,10 +212,16 @@ class Receiver:
                     raise ValidationError(f"1 deviation(s): {missing}", deviations=[missing])
                 env.deviations.insert(0, missing)
         except DecodeError as exc:
+            version, tid = what_it_said(body)
+            refusal = soap_refusal(exc.deviations or ())  # (strict mode: refused as SOAP refuses them all the same)
+            if refusal is not None:
+                return self.soap_fault(None, refusal, version, tid, peer, started, exc.deviations)
             log.warning("refused an undecodable request from %s: %s", peer, printable(exc))
             self._count(None, "malformed", exc.status_code, started, exc.deviations or ())
-            version, tid = what_it_said(body)
             return self.fault(None, version, "Client", exc.status_code, str(exc), transaction_id=tid)
+        refusal = soap_refusal(env.deviations)
+        if refusal is not None:
+            return self.soap_fault(env, refusal, env.version, env.transaction_id, peer, started, env.deviations)
         if env.is_fault or env.message.ELEMENT not in HANDLED_KINDS:
             kind = "a Fault" if env.is_fault else env.message.ELEMENT
             log.warning("refused %s from %s: not an operation a VASP serves (4003)", kind, peer)
@@ -224,6 +230,16 @@ class Receiver:
             return self.fault(env, env.version, "Client", RequestStatus.UNSUPPORTED_OPERATION,
                               f"{kind} is not an operation a VASP serves")
         return self.dispatch(env, body, content_type, headers, peer, started)
+
+    def soap_fault(self, env: Envelope | None, fault: Fault, version, tid: str | None, peer, started,
+                   deviations) -> Response:
+        """A request SOAP 1.1 itself refuses (`soap_refusal`), answered before any MM7 is read."""
+        operation = env.message.ELEMENT if env is not None and env.message is not None else None
+        log.warning("refused %s from %s: %s (SOAP %s)", operation or "a request", peer, printable(fault.string),
+                    fault.code)
+        self._count(operation, "unsupported", None, started, deviations or ())
+        out = encode_reply(fault, env, version or versions.latest(), tid or "", self.config.profile)
+        return Response(self.config.profile.fault_http_status, _headers(out), out.to_bytes())
 
     def too_large(self, peer: str | None, size: int | None, started: float | None = None) -> Response:
         """The 413 for a body over `max_body` (`size` when known: declared or read), logged and
@@ -577,6 +593,25 @@ def what_it_said(body: bytes, limit: int = 65536) -> tuple[versions.Version | No
         text = found.group(1).decode("utf-8", "replace")
         tid = None if invalid_xml_char(text) else text
     return versions.sniff(head), tid
+
+
+def soap_refusal(deviations) -> Fault | None:
+    """The SOAP 1.1 Fault a request gets whose envelope SOAP 1.1 has refused, whatever its MM7:
+    a SOAP 1.2 envelope (VersionMismatch), a header entry other than TransactionID marked
+    mustUnderstand for us (MustUnderstand: processing the message without obeying it is what the
+    sender forbade). Without a detail, which SOAP 1.1 keeps for errors in processing the Body."""
+    names = []
+    for d in deviations:
+        if d.code == "soap-version":
+            return Fault(code="VersionMismatch", string="SOAP 1.2 envelope: this MM7 receiver speaks SOAP 1.1 "
+                                                        "(http://schemas.xmlsoap.org/soap/envelope/), as TS 23.140 does")
+        if d.code == "must-understand":
+            names.append(d.path.rpartition("/")[2])
+    if names:
+        return Fault(code="MustUnderstand", string=f"header entr{'ies' if len(names) > 1 else 'y'} "
+                     f"{', '.join(dict.fromkeys(names))} marked mustUnderstand not understood (an MM7 receiver "
+                     "understands TransactionID alone)")
+    return None
 
 
 def _has_markup(status: m.Status) -> bool:
