@@ -377,7 +377,14 @@ class Normalizer:
         if keys == sorted(keys):
             return
         kids = list(el.iterchildren(etree.Element))
-        self.dev.add("element-order", path, "children out of schema order, reordered")
+        latest = 0  # (the first child found before one the schema puts ahead of it names the slip)
+        for i in range(1, len(keys)):
+            if keys[i] < keys[latest]:
+                break
+            latest = i
+        early, late = (_split(kids[n].tag)[1] for n in (i, latest))
+        self.dev.add("element-order", path, f"children out of schema order, reordered ({early} came after {late}; "
+                                            f"the schema has it before)")
         # Appending moves a child to the end: in sorted order, that is the order. (Taken out of the
         # tree first, each would have carried a copy of every namespace declaration it used.)
         for _, c in sorted(zip(keys, range(len(kids)), strict=True), key=lambda kv: kv[0]):

@@ -231,6 +231,9 @@ def test_elements_out_of_schema_order_and_vendor_elements():
     [extra] = msg.extras
     assert (extra.name, extra.text) == ("MMSStatusErrorCode", "129")
     assert extra.path.endswith("/DeliverReq/MMSStatusErrorCode")
+    # The report names the first slip, so the peer's developer can find it without a schema at hand.
+    [order] = [d for d in env.deviations if d.code == "element-order"]
+    assert "MMSRelayServerID came after VASID" in order.message
 
 
 def test_china_gateway_delivery_report():
