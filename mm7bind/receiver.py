@@ -28,7 +28,7 @@ from .codec import HttpMessage, decode, encode
 from .display import printable, repr_showing_no_secret_header, shown_header, shown_http
 from .envelope import Envelope, Fault
 from .errors import STORE_ERRORS, DecodeError, Deviation, EncodeError, ValidationError
-from .mime import MimeLimits, header_value
+from .mime import Body, MimeLimits, header_value
 from .profiles import STANDARD, Profile
 from .status import RequestStatus, lookup
 from .store import InboxRecord, SentRecord, StoreBusy, sifted_headers, utcnow
@@ -636,7 +636,9 @@ def encode_reply(body: m.Message | Fault, env: Envelope | None, version: version
     REL-5-MM7-1-5). Nor does the profile's `max_message_size` apply: that is the MMSC's limit on
     the messages we send, and an answer echoes the caller's TransactionID, whatever its length.
     Its namespace is the caller's as written (`Envelope.namespace`: a trailing slash, other case,
-    a version we do not know), the content `version`'s: a peer may compare namespaces as strings."""
+    a version we do not know), the content `version`'s: a peer may compare namespaces as strings.
+    A caller in a version we do not know gets its own MM7Version back (any x.y.z): valid in its
+    schema, which is not `version`'s."""
     if profile.max_message_size is not None:
         profile = profile.replace(max_message_size=None)
     namespace = env.namespace if env is not None and env.version is version else None
@@ -650,8 +652,27 @@ def encode_reply(body: m.Message | Fault, env: Envelope | None, version: version
                           namespace=namespace)
         except EncodeError:
             pass  # the caller's MM7Version is not valid in its own namespace: the version's default
-    return encode(_with_version(body, version.default_mm7_version), transaction_id=transaction_id, version=version,
-                  profile=profile, namespace=namespace)
+    out = encode(_with_version(body, version.default_mm7_version), transaction_id=transaction_id, version=version,
+                 profile=profile, namespace=namespace)
+    if (namespace is not None and callers and _X_Y_Z.fullmatch(callers) and versions.by_spelling(namespace) is None
+            and out.content is None):
+        out = _mm7_version_written(out, version.default_mm7_version, callers, profile)
+    return out
+
+
+_X_Y_Z = re.compile(r"\d{1,4}\.\d{1,4}\.\d{1,4}")
+
+
+def _mm7_version_written(out: HttpMessage, ours: str, callers: str, profile: Profile) -> HttpMessage:
+    """`out` (checked with `ours`, an MM7Version of its schema) carrying `callers` in its place:
+    the generated classes take no value their schema does not list, and the caller's schema is
+    another. As it was when the MM7Version is not found exactly once."""
+    text = out.to_bytes().decode(profile.xml.encoding)
+    pattern = re.compile(rf"(<(?:[\w.-]+:)?MM7Version>){re.escape(ours)}(</(?:[\w.-]+:)?MM7Version>)")
+    if len(pattern.findall(text)) != 1:
+        return out
+    data = pattern.sub(lambda found: found.group(1) + callers + found.group(2), text).encode(profile.xml.encoding)
+    return HttpMessage(out.content_type, Body([data]), dict(out.headers))
 
 
 def _with_version(body: m.Message | Fault, mm7_version: str) -> m.Message | Fault:
