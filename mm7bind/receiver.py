@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar, overload
+from typing import Any, NamedTuple, TypeVar, overload
 
 from . import messages as m
 from . import versions
@@ -212,13 +212,15 @@ class Receiver:
                     raise ValidationError(f"1 deviation(s): {missing}", deviations=[missing])
                 env.deviations.insert(0, missing)
         except DecodeError as exc:
-            version, tid = what_it_said(body)
+            said = what_it_said(body)
             refusal = soap_refusal(exc.deviations or ())  # (strict mode: refused as SOAP refuses them all the same)
             if refusal is not None:
-                return self.soap_fault(None, refusal, version, tid, peer, started, exc.deviations)
+                return self.soap_fault(None, refusal, said.version, said.transaction_id, peer, started,
+                                       exc.deviations, namespace=said.namespace)
             log.warning("refused an undecodable request from %s: %s", peer, printable(exc))
             self._count(None, "malformed", exc.status_code, started, exc.deviations or ())
-            return self.fault(None, version, "Client", exc.status_code, str(exc), transaction_id=tid)
+            return self.fault(None, said.version, "Client", exc.status_code, str(exc), transaction_id=said.transaction_id,
+                              namespace=said.namespace)
         refusal = soap_refusal(env.deviations)
         if refusal is not None:
             return self.soap_fault(env, refusal, env.version, env.transaction_id, peer, started, env.deviations)
@@ -232,13 +234,13 @@ class Receiver:
         return self.dispatch(env, body, content_type, headers, peer, started)
 
     def soap_fault(self, env: Envelope | None, fault: Fault, version, tid: str | None, peer, started,
-                   deviations) -> Response:
+                   deviations, namespace: str | None = None) -> Response:
         """A request SOAP 1.1 itself refuses (`soap_refusal`), answered before any MM7 is read."""
         operation = env.message.ELEMENT if env is not None and env.message is not None else None
         log.warning("refused %s from %s: %s (SOAP %s)", operation or "a request", peer, printable(fault.string),
                     fault.code)
         self._count(operation, "unsupported", None, started, deviations or ())
-        out = encode_reply(fault, env, version or versions.latest(), tid or "", self.config.profile)
+        out = encode_reply(fault, env, version or versions.latest(), tid or "", self.config.profile, namespace)
         return Response(self.config.profile.fault_http_status, _headers(out), out.to_bytes())
 
     def too_large(self, peer: str | None, size: int | None, started: float | None = None) -> Response:
@@ -506,9 +508,10 @@ class Receiver:
 
     def fault(self, env: Envelope | None, version, code: str, status: int, text: str | None = None,
               details: str | None = None, transaction_id: str | None = None, *,
-              given: m.Status | None = None) -> Response:
+              given: m.Status | None = None, namespace: str | None = None) -> Response:
         """A Fault with VASPErrorRsp. `given`: the handler's own Status (a Reject's), whose
-        structured details (elements, attributes) go as they are: they were checked when it was made."""
+        structured details (elements, attributes) go as they are: they were checked when it was made.
+        `transaction_id`, `namespace`: what a request too broken to decode said (`what_it_said`)."""
         version = version or versions.latest()
         tid = (env.transaction_id if env else None) or transaction_id or ""
         status_obj = fault_status(status, text, details)
@@ -516,7 +519,7 @@ class Receiver:
             status_obj = m.Status(status_obj.code, status_obj.text, given.details, given.details_xml,
                                   dict(given.details_attributes))
         fault = Fault(code=code, string=status_obj.text, detail=m.VASPErrorRsp(status=status_obj))
-        out = encode_reply(fault, env, version, tid, self.config.profile)
+        out = encode_reply(fault, env, version, tid, self.config.profile, namespace)
         # 500 as SOAP 1.1 says, or what the profile names: an MMSC taking every 500 for a transport
         # failure sends a refused message again and again unless its Faults come in a 200.
         return Response(self.config.profile.fault_http_status, _headers(out), out.to_bytes())
@@ -582,17 +585,42 @@ def _response(msg: m.Message, outcome: Any) -> m.Message:
 _TID_IN_BYTES = re.compile(rb"<(?:[\w.-]{1,64}:)?TransactionID\b[^>]{0,512}>\s*([^<&\s][^<&]{0,199}?)\s*</")
 
 
-def what_it_said(body: bytes, limit: int = 65536) -> tuple[versions.Version | None, str | None]:
-    """The schema version and TransactionID a request too broken to decode names in its first
-    bytes, found without parsing: its Fault then goes in the sender's namespace and echoes the
-    TransactionID its sender needs to tie the refusal to the request."""
+# A quoted MM7 namespace (as the first one a message names is its body's or its header's).
+_NS_IN_BYTES = re.compile(rb"""["']\s*([^"'<>&\s]{0,200}?23\.140/schema/[^"'<>&]{1,64}?)\s*["']""", re.IGNORECASE)
+
+
+class Said(NamedTuple):
+    """What a request too broken to decode says in its first bytes (`what_it_said`)."""
+
+    version: versions.Version | None
+    transaction_id: str | None
+    namespace: str | None = None  # its MM7 namespace as written, when it is not `version`'s
+
+
+def what_it_said(body: bytes, limit: int = 65536) -> Said:
+    """The schema version, TransactionID and namespace a request too broken to decode names in
+    its first bytes, found without parsing: its Fault then goes in the sender's namespace and
+    echoes the TransactionID its sender needs to tie the refusal to the request."""
     head = bytes(body[:limit])
     found = _TID_IN_BYTES.search(head)
     tid = None
     if found:
         text = found.group(1).decode("utf-8", "replace")
         tid = None if invalid_xml_char(text) else text
-    return versions.sniff(head), tid
+    version = versions.sniff(head)
+    namespace = None
+    if version is not None and (named := _NS_IN_BYTES.search(head)):
+        written = re.sub(r"\s+", "", named.group(1).decode("ascii", "replace"))
+        if written != version.namespace and written.isascii() and _answered_in(written, version):
+            namespace = written
+    return Said(version, tid, namespace)
+
+
+def _answered_in(namespace: str, version: versions.Version) -> bool:
+    """Whether an answer in `version` may be written in `namespace`, a caller's: a spelling of it,
+    or a version we do not know that we read with it."""
+    spelled = versions.by_spelling(namespace)
+    return spelled is version if spelled is not None else versions.closest_for_namespace(namespace) is version
 
 
 def soap_refusal(deviations) -> Fault | None:
@@ -628,7 +656,7 @@ def fault_status(status: int, text: str | None = None, details: str | None = Non
 
 
 def encode_reply(body: m.Message | Fault, env: Envelope | None, version: versions.Version, transaction_id: str,
-                 profile: Profile) -> HttpMessage:
+                 profile: Profile, namespace: str | None = None) -> HttpMessage:
     """An answer (a response, or a Fault with an error response) in `version` as `profile` writes
     it. Its MM7Version, unless the answer sets one, is the caller's when that is valid in `version`,
     else `version`'s own default — never the profile's `mm7_version`, which is what we send as a
@@ -638,10 +666,14 @@ def encode_reply(body: m.Message | Fault, env: Envelope | None, version: version
     Its namespace is the caller's as written (`Envelope.namespace`: a trailing slash, other case,
     a version we do not know), the content `version`'s: a peer may compare namespaces as strings.
     A caller in a version we do not know gets its own MM7Version back (any x.y.z): valid in its
-    schema, which is not `version`'s."""
+    schema, which is not `version`'s. `namespace`: the caller's, for a request too broken to decode.
+    """
     if profile.max_message_size is not None:
         profile = profile.replace(max_message_size=None)
-    namespace = env.namespace if env is not None and env.version is version else None
+    if env is not None:
+        namespace = env.namespace if env.version is version else None
+    elif namespace is not None and not _answered_in(namespace, version):
+        namespace = None
     target = body.detail if isinstance(body, Fault) else body
     if target is None or target.mm7_version is not None:
         return encode(body, transaction_id=transaction_id, version=version, profile=profile, namespace=namespace)

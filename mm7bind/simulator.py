@@ -418,8 +418,8 @@ class Simulator:
 
     def fault(self, env: Envelope | None, code: str, status: int, text: str | None = None,
               said: tuple | None = None) -> Response:
-        """`said`: for a request that could not be decoded, the (version, TransactionID) its bytes
-        named (`receiver.what_it_said`)."""
+        """`said`: for a request that could not be decoded, what its bytes named
+        (`receiver.what_it_said`)."""
         status_obj = fault_status(status, text)
         fault = Fault(code=code, string=status_obj.text, detail=m.RSErrorRsp(status=status_obj))
         out = self._reply(env, fault, said)
@@ -432,7 +432,7 @@ class Simulator:
     def _reply(self, env: Envelope | None, body: m.Message | Fault, said: tuple | None = None):
         """In the caller's version and MM7Version, as an MMSC answers; a dialect that answers in its
         own version (Mbuni) uses the profile's."""
-        version, tid = said or (None, None)
+        version, tid, namespace = said or (None, None, None)
         tid = (env.transaction_id if env is not None else None) or tid or ""  # (none: echoed empty)
         if env is not None and env.version is not None:
             version = env.version
@@ -440,7 +440,7 @@ class Simulator:
             # (The profile's size limit is on the messages it takes, not on its answers.)
             return encode(body, transaction_id=tid, version=self.profile.version,
                           profile=self.profile.replace(max_message_size=None))
-        return encode_reply(body, env, version, tid, self.profile)
+        return encode_reply(body, env, version, tid, self.profile, namespace)
 
     # -- operations -----------------------------------------------------------------------------
 

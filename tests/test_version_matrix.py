@@ -142,6 +142,23 @@ def test_a_known_namespace_spelt_otherwise_is_that_version_and_answered_as_spelt
     assert rsp.status == 200 and answer_namespaces(rsp.body) == {namespace}
 
 
+@pytest.mark.parametrize("spelling", [*SPELLINGS, "unknown-version"], ids=str)
+def test_a_request_too_broken_to_decode_is_refused_in_its_own_namespace(spelling):
+    """Even a request that is not well-formed gets its Fault in the namespace its bytes name as
+    they name it (the TransactionID echoed), from the receiver and the simulator alike."""
+    version = mm7.versions.get("REL-5-MM7-1-2")
+    namespace = (SPELLINGS[spelling](version.namespace) if spelling in SPELLINGS
+                 else version.namespace.replace("1-2", "1-9"))
+    read_as = version if spelling in SPELLINGS else mm7.versions.get("REL-5-MM7-1-5")
+    for cls, server in ((m.DeliverReq, mm7.Receiver()), (m.SubmitReq, Simulator())):
+        request = mm7.encode(minimal(cls), transaction_id="t-3", version=version).to_bytes()
+        broken = sent_in(request, version, namespace).replace(b"</Number>", b"</Numbr>")
+        rsp = server.handle(broken, "text/xml", {}) if isinstance(server, Simulator) else server.handle(broken, "text/xml")
+        assert answer_namespaces(rsp.body) == {namespace}, cls.ELEMENT
+        back = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+        assert back.is_fault and back.body.status.code == 2007 and (back.version, back.transaction_id) == (read_as, "t-3")
+
+
 @pytest.mark.parametrize("name, read_as, sent", [
     ("REL-6-MM7-1-5", "REL-6-MM7-1-4", "6.10.0"), ("REL-6-MM7-6-7", "REL-6-MM7-1-4", "6.7.0"),
     ("REL-5-MM7-1-6", "REL-5-MM7-1-5", "5.3.0"), ("REL-7-MM7-1-0", "REL-6-MM7-1-4", "7.0.0"),
