@@ -49,7 +49,14 @@ from .tolerance import (
 )
 from .validation import validate_element, validating_parser
 from .versions import MM7_NS_BASE, SOAP_NS, Version
-from .xmlsafe import DEFAULT_LIMITS, XmlLimits, declaration_readable, hardened_parser, invalid_xml_char, parse_xml
+from .xmlsafe import (
+    DEFAULT_LIMITS,
+    XmlLimits,
+    declaration_readable,
+    hardened_parser,
+    invalid_xml_char,
+    parse_xml,
+)
 
 SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
 # Envelope namespaces seen instead of SOAP 1.1's (the Rel-5 spec examples, SOAP 1.2).

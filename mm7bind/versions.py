@@ -155,7 +155,7 @@ def _spelling(namespace: str) -> str:
     a ".xsd" at the end."""
     key = re.sub(r"\s+", "", namespace).lower()
     key = re.sub(r"^https?://", "", key).rstrip("/")
-    return key[:-4] if key.endswith(".xsd") else key
+    return key.removesuffix(".xsd")
 
 
 @cache
