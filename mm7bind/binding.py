@@ -1239,7 +1239,7 @@ def read_free_content(el: etree._Element, ncls: type, cls: type) -> dict[str, An
             content = freecontent.read(details)
             out[name] = (freecontent.text_of(content),
                          freecontent.serialize(content) if freecontent.has_elements(content) else None,
-                         dict(freecontent.attributes_of(details)))
+                         dict(freecontent.own_attributes(details)))
     return out
 
 
@@ -1264,7 +1264,7 @@ def _further_attributes(node: etree._Element, cls: type) -> dict[str, str]:
         return {}
     declared = {_qname(v) if v.namespaces and v.namespaces[0] else v.local_name
                 for k, v in index.items() if k.startswith("@") and k != "@*"}
-    return {k: v for k, v in freecontent.attributes_of(node) if k not in declared}
+    return {k: v for k, v in freecontent.own_attributes(node) if k not in declared}
 
 
 def keep_free_content(msg: m.Message, free: dict[str, Any]) -> None:

@@ -271,7 +271,7 @@ def describe(env: Envelope) -> dict:
     fields.pop("content", None)
     return {
         "version": env.version.name if env.version else None,
-        "namespace": env.version.namespace if env.version else None,
+        "namespace": env.namespace or (env.version.namespace if env.version else None),
         "message_type": "Fault" if env.is_fault else body.ELEMENT,
         "transaction_id": env.transaction_id,
         "mm7_version": getattr(body.detail, "mm7_version", None) if env.is_fault else body.mm7_version,

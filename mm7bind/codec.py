@@ -85,8 +85,10 @@ def encode(
     transaction_id: str,
     version: versions.Version | str | None = None,
     profile: Profile = STANDARD,
+    namespace: str | None = None,
 ) -> HttpMessage:
-    """The HTTP body and headers for `body` as `profile` wants it."""
+    """The HTTP body and headers for `body` as `profile` wants it; `namespace`: the MM7 elements
+    in it instead of the version's (an answer in its caller's, `Envelope.namespace`)."""
     version = versions.get(version or profile.version)
     content: Content | None = getattr(body, "content", None)
     if content is not None and not isinstance(content, Content):
@@ -131,7 +133,8 @@ def encode(
         body = dataclasses.replace(body, mm7_version=profile.mm7_version)
     if isinstance(body, m.Message) and not profile.plus_in_numbers:
         body = _without_plus(body)
-    xml = soap.encode(body, transaction_id=transaction_id, version=version, style=profile.xml, content_ref=content_ref)
+    xml = soap.encode(body, transaction_id=transaction_id, version=version, style=profile.xml, content_ref=content_ref,
+                      namespace=namespace)
     charset = soap.charset_label(profile.xml.encoding).lower()  # (what the XML declaration says)
     # (None: no SOAPAction at all, as some peers send; a header without a value is no header)
     headers = {**({"SOAPAction": profile.soap_action} if profile.soap_action is not None else {}),

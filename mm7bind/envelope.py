@@ -25,6 +25,7 @@ from xsdata.formats.dataclass.parsers.config import ParserConfig
 from xsdata.formats.dataclass.parsers.handlers import LxmlEventHandler
 from xsdata.formats.dataclass.serializers import XmlSerializer
 from xsdata.formats.dataclass.serializers.config import SerializerConfig
+from xsdata.formats.dataclass.serializers.writers import DEFAULT_XML_WRITER
 
 from . import binding, lexical, versions
 from . import messages as m
@@ -48,12 +49,20 @@ from .tolerance import (
 )
 from .validation import validate_element, validating_parser
 from .versions import MM7_NS_BASE, SOAP_NS, Version
-from .xmlsafe import DEFAULT_LIMITS, XmlLimits, hardened_parser, invalid_xml_char, parse_xml
+from .xmlsafe import (
+    DEFAULT_LIMITS,
+    XmlLimits,
+    declaration_readable,
+    hardened_parser,
+    invalid_xml_char,
+    parse_xml,
+)
 
+SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
 # Envelope namespaces seen instead of SOAP 1.1's (the Rel-5 spec examples, SOAP 1.2).
 WRONG_SOAP_NS = {
     "http://schemas.xmlsoap.org/soap/soap-envelope": "the TS 23.140 Rel-5 examples' misspelt SOAP namespace",
-    "http://www.w3.org/2003/05/soap-envelope": "SOAP 1.2 namespace",
+    SOAP12_NS: "SOAP 1.2 namespace",
 }
 # Fault detail element names seen instead of the schema's (interop quirk: vendor-prefixed names).
 DETAIL_ALIASES = {"MM7RSErrorRsp": "RSErrorRsp", "MM7VASPErrorRsp": "VASPErrorRsp"}
@@ -110,6 +119,9 @@ class Envelope:
     version: Version | None  # schema version of the MM7 content (answer in this one)
     deviations: list[Deviation] = field(default_factory=list)
     encoding: str = "utf-8"
+    # The MM7 namespace as the sender wrote it, where that is not `version`'s (another spelling of
+    # it, or a version we do not know): an answer goes in it, as the sender may compare strings.
+    namespace: str | None = None
 
     @property
     def is_fault(self) -> bool:
@@ -124,10 +136,19 @@ class Envelope:
 # Encoding
 
 
+class _Writer(DEFAULT_XML_WRITER):
+    def add_attribute(self, qname: str, value, root: bool = False) -> None:
+        # xsdata names an xsi:type value as the attribute comes, and only then undeclares the
+        # default namespace for an unqualified element: a type in that namespace would be named
+        # unprefixed, in no namespace. Undeclared first, it gets a prefix.
+        self.reset_default_namespace()
+        super().add_attribute(qname, value, root)
+
+
 @cache
 def _serializer(encoding: str, declaration: bool) -> XmlSerializer:
     config = SerializerConfig(encoding=encoding, xml_declaration=declaration, ignore_default_attributes=True)
-    return XmlSerializer(context=binding.CONTEXT, config=config)
+    return XmlSerializer(context=binding.CONTEXT, config=config, writer=_Writer)
 
 
 def _soap_module():
@@ -145,6 +166,7 @@ def encode(
     validate: bool | str = True,
     engine: str = "direct",
     content_ref: m.ContentRef | None = None,
+    namespace: str | None = None,
 ) -> bytes:
     """The SOAP envelope for `body` in `version`, as bytes in `style.encoding`.
 
@@ -155,8 +177,15 @@ def encode(
     `engine="xsdata"` goes through the generated dataclasses and xsdata's serializer (the
     reference); the default writes the same document directly from the same walk, several times faster.
     `content_ref` replaces the message's own (the codec points it at the content part).
+    `namespace` writes the MM7 elements in that namespace instead of `version`'s (an answer in the
+    caller's spelling of it, `Envelope.namespace`); the document is checked as `version`'s.
     """
     version = versions.get(version)
+    if namespace == version.namespace:
+        namespace = None
+    elif namespace is not None and (not isinstance(namespace, str) or invalid_xml_char(namespace) is not None
+                                    or not declaration_readable("mm7", namespace)):
+        raise EncodeError(f"{namespace!r} is not a namespace URI an XML parser takes")
     if not isinstance(body, (m.Message, Fault)):
         raise TypeError(f"cannot encode {type(body).__name__}: expected an MM7 message or a Fault")
     # An answer echoes the request's TransactionID, and one that came empty or without any is
@@ -194,6 +223,10 @@ def encode(
         except etree.XMLSyntaxError as exc:
             issues = validate_element(etree.fromstring(data, hardened_parser()), version) or [exc.msg]
             raise EncodeError(f"the {_kind(body)} would not be valid {version.name}: " + "; ".join(map(str, issues))) from None
+    if namespace is not None:  # (the same document, checked above, declaring the other namespace)
+        text, _ = _encode_text(body, tid, version, style, options, mm7_prefix, content_ref, namespace)
+        head = f'<?xml version="1.0" encoding="{label}"?>\n' if style.xml_declaration else ""
+        data = (head + text).encode(style.encoding, errors="xmlcharrefreplace")
     return data
 
 
@@ -232,10 +265,12 @@ def _encode_objects(body, transaction_id, version, style, options, mm7_prefix, l
     return text.encode(style.encoding, errors="xmlcharrefreplace")
 
 
-def _encode_text(body, transaction_id, version, style, options, mm7_prefix, content_ref) -> tuple[str, bool]:
-    """The envelope's text, and whether all of it is proven valid as written (Faults never are)."""
+def _encode_text(body, transaction_id, version, style, options, mm7_prefix, content_ref,
+                 declared: str | None = None) -> tuple[str, bool]:
+    """The envelope's text, and whether all of it is proven valid as written (Faults never are).
+    `declared`: the namespace declared for the MM7 elements, if not `version`'s."""
     env = style.envelope_prefix
-    builder, head, middle, tail = _frame(env, version.namespace, mm7_prefix or "")
+    builder, head, middle, tail = _frame(env, version.namespace, mm7_prefix or "", declared)
     header = binding.transaction_id(version, transaction_id, style.must_understand, builder)
     if isinstance(body, Fault):
         content, proven = _fault_text(body, env, builder, version, options), False
@@ -247,13 +282,23 @@ def _encode_text(body, transaction_id, version, style, options, mm7_prefix, cont
     return f"{head}{header}{middle}{content}{tail}", proven
 
 
-@cache
-def _frame(env: str, ns: str, mm7_prefix: str) -> tuple[binding.TextBuilder, str, str, str]:
+def _frame(env: str, ns: str, mm7_prefix: str, declared: str | None = None) -> tuple[binding.TextBuilder, str, str, str]:
     """The text builder for these prefixes, and the envelope's markup around the header and body
-    (the same for every message written this way)."""
+    (the same for every message written this way); `declared` is declared for `ns` when given."""
+    if declared is None:
+        return _standard_frame(env, ns, mm7_prefix)
     builder = binding.text_builder((SOAP_NS, env), (ns, mm7_prefix))
+    return (builder, *_markup(env, binding.escape_attribute(declared), mm7_prefix))
+
+
+@cache
+def _standard_frame(env: str, ns: str, mm7_prefix: str) -> tuple[binding.TextBuilder, str, str, str]:
+    return (binding.text_builder((SOAP_NS, env), (ns, mm7_prefix)), *_markup(env, ns, mm7_prefix))
+
+
+def _markup(env: str, ns: str, mm7_prefix: str) -> tuple[str, str, str]:
     declare = f'xmlns:{env}="{SOAP_NS}" ' + (f'xmlns:{mm7_prefix}="{ns}"' if mm7_prefix else f'xmlns="{ns}"')
-    return (builder, f"<{env}:Envelope {declare}><{env}:Header>", f"</{env}:Header><{env}:Body>",
+    return (f"<{env}:Envelope {declare}><{env}:Header>", f"</{env}:Header><{env}:Body>",
             f"</{env}:Body></{env}:Envelope>")
 
 
@@ -419,14 +464,16 @@ def _drop_encoding_style(el: etree._Element | None) -> None:
 _MUST_UNDERSTAND = f"{{{SOAP_NS}}}mustUnderstand"
 _ACTOR = f"{{{SOAP_NS}}}actor"
 _NEXT = "http://schemas.xmlsoap.org/soap/actor/next"
-_MUST_UNDERSTAND_IGNORED = (", although it is marked mustUnderstand for us (SOAP 1.1, 4.2.3, would refuse the "
-                            "message with a MustUnderstand Fault)")
+_MUST_UNDERSTAND_IGNORED = (" marked mustUnderstand for us and not understood: ignored (SOAP 1.1, 4.2.3, refuses the "
+                            "message with a MustUnderstand Fault, as the receiver does)")
 
 
 def _asks_to_be_understood(entry: etree._Element) -> bool:
     """Whether a header entry is marked mustUnderstand="1" for its ultimate recipient (no actor, or
-    the next one): SOAP 1.1 has such an entry obeyed or the message refused."""
-    return (entry.get(_MUST_UNDERSTAND) or "").strip() == "1" and entry.get(_ACTOR, _NEXT).strip() == _NEXT
+    the next one): SOAP 1.1 has such an entry obeyed or the message refused. ("true", SOAP 1.2's
+    spelling and not SOAP 1.1's, means it as plainly.)"""
+    return ((entry.get(_MUST_UNDERSTAND) or "").strip() in ("1", "true")
+            and entry.get(_ACTOR, _NEXT).strip() == _NEXT)
 
 
 class _Reader:
@@ -437,6 +484,17 @@ class _Reader:
         self.engine = engine
         self.valid_as = valid_as  # the version whose schema accepted the tree while it was parsed
         self.expect = expect  # the response the caller's request calls for, if known
+        self.namespaces_met: set[str] = set()
+
+    def version_of(self, namespace: str, path: str) -> Version | None:
+        """The version of an MM7 namespace; how it was read is reported where it is first met (the
+        header and the body in one odd namespace are one slip)."""
+        version, devs = version_of_namespace(namespace)
+        if namespace not in self.namespaces_met:
+            self.namespaces_met.add(namespace)
+            for d in devs:
+                self.dev.add(d.code, path, d.message)
+        return version
 
     def read(self) -> Envelope:
         if self.valid_as is not None:
@@ -517,6 +575,8 @@ class _Reader:
             version = self.locate(first, header_version)
             mm7_el = first
         body_ns = _qname(mm7_el).namespace if mm7_el is not None else None
+        # (before transaction_value puts the header in `version`'s namespace)
+        sent_ns = body_ns or (_qname(tid_el).namespace if tid_el is not None and version is not None else None)
         transaction_id = self.transaction_value(tid_el, version, body_ns)
         if mm7_el is not None:
             source_ns = body_ns
@@ -542,8 +602,9 @@ class _Reader:
             issues = validate_element(self.root, version or versions.latest())
         for issue in issues:
             self.dev.add("schema", issue.path, issue.message)
+        namespace = _as_sent(sent_ns, version)
         if mm7_el is None:
-            return Envelope(transaction_id, fault, version)
+            return Envelope(transaction_id, fault, version, namespace=namespace)
         try:
             message = self.bind(mm7_el, ncls, gen_cls, version)
         except DecodeError:
@@ -558,8 +619,8 @@ class _Reader:
         message.extras = extras
         if fault is not None:
             fault.detail = message
-            return Envelope(transaction_id, fault, version)
-        return Envelope(transaction_id, message, version)
+            return Envelope(transaction_id, fault, version, namespace=namespace)
+        return Envelope(transaction_id, message, version, namespace=namespace)
 
     # -- envelope ------------------------------------------------------------------------------
 
@@ -567,12 +628,18 @@ class _Reader:
         ns = _qname(el).namespace
         if ns == SOAP_NS:
             return
-        if ns in WRONG_SOAP_NS:
+        if ns in self.namespaces_met:  # (reported where first met, the Envelope)
+            pass
+        elif ns == SOAP12_NS:  # (a receiver refuses it: VersionMismatch)
+            self.dev.add("soap-version", path, f"SOAP 1.2 envelope ({ns}) read as SOAP 1.1")
+        elif ns in WRONG_SOAP_NS:
             self.dev.add("soap-namespace", path, f"{WRONG_SOAP_NS[ns]} ({ns}) read as SOAP 1.1")
         elif ns is None:
             self.dev.add("soap-namespace", path, "SOAP element in no namespace read as SOAP 1.1")
         else:
             raise NotSOAPError(f"{path} is in namespace {ns}, not SOAP 1.1")
+        if ns is not None:
+            self.namespaces_met.add(ns)
         el.tag = f"{{{SOAP_NS}}}{_qname(el).localname}"
 
     def transaction_element(self, header: etree._Element | None) -> etree._Element | None:
@@ -583,11 +650,16 @@ class _Reader:
         for child in header:
             if not isinstance(child.tag, str):
                 continue
-            if _qname(child).localname == "TransactionID" and found is None:
+            name = _qname(child)
+            if name.localname == "TransactionID" and found is None:
                 found = child
+            elif name.localname != "TransactionID" and _asks_to_be_understood(child):
+                # (a second TransactionID is one we understand, and ignore)
+                self.dev.add("must-understand", f"/Envelope/Header/{name.localname}",
+                             f"header entry {etree.QName(*name).text if name.namespace else name.localname}"
+                             + _MUST_UNDERSTAND_IGNORED)
             else:
-                self.dev.add("unknown-header", f"/Envelope/Header/{_qname(child).localname}", "header entry ignored"
-                             + (_MUST_UNDERSTAND_IGNORED if _asks_to_be_understood(child) else ""))
+                self.dev.add("unknown-header", f"/Envelope/Header/{name.localname}", "header entry ignored")
         if found is None:
             self.dev.add("missing-transaction-id", "/Envelope/Header", "no TransactionID in the SOAP Header")
         return found
@@ -596,10 +668,7 @@ class _Reader:
         if tid_el is None:
             return None
         ns = _qname(tid_el).namespace
-        version, devs = version_of_namespace(ns)
-        for d in devs:
-            self.dev.add(d.code, "/Envelope/Header/TransactionID", d.message)
-        return version
+        return None if ns is None else self.version_of(ns, "/Envelope/Header/TransactionID")
 
     def transaction_value(self, tid_el: etree._Element | None, version: Version | None,
                           body_ns: str | None = None) -> str | None:
@@ -673,9 +742,7 @@ class _Reader:
                 version = versions.for_mm7_version((mm7v or "").strip()) or versions.latest()
             self.dev.add("unqualified-body", path, f"MM7 element in no namespace read as {version.name}")
             return version
-        version, devs = version_of_namespace(qn.namespace)
-        for d in devs:
-            self.dev.add(d.code, path, d.message)
+        version = self.version_of(qn.namespace, path)
         if version is None:
             raise UnknownNamespaceError(f"{qn.localname} is in namespace {qn.namespace}, which is not an MM7 namespace")
         return version
@@ -792,6 +859,15 @@ class _Reader:
             return binding.from_generated(obj, ncls)
         except (TypeError, ValueError) as exc:
             raise DecodeError(f"cannot read {_qname(el).localname}: {exc}", deviations=self.dev.result()) from None
+
+
+def _as_sent(namespace: str | None, version: Version | None) -> str | None:
+    """The MM7 namespace a sender wrote, when it is an MM7 namespace other than `version`'s (white
+    space inside it, a line broken in a declaration, left out)."""
+    if namespace is None or version is None or not is_mm7_namespace(namespace):
+        return None
+    namespace = re.sub(r"\s+", "", namespace)
+    return None if namespace == version.namespace else namespace
 
 
 def _copy_in_scope(el: etree._Element) -> etree._Element:

@@ -141,6 +141,15 @@ def attributes_of(el: etree._Element) -> tuple[tuple[str, str], ...]:
     return tuple((attribute.attrname, str(attribute)) for attribute in _ATTRIBUTES(el))
 
 
+def own_attributes(el: etree._Element) -> tuple[tuple[str, str], ...]:
+    """`attributes_of(el)` for an element whose attributes are kept without it (Details,
+    ServiceCode): an xsi:type value among them as the ``{namespace}local`` it names there."""
+    attributes = attributes_of(el)
+    if el.get(XSI_TYPE) is None:
+        return attributes
+    return tuple((k, _TypeScope(el).resolved(el, v) if k == XSI_TYPE else v) for k, v in attributes)
+
+
 def text_of(content: Content) -> str | None:
     """All the text, as the `details` field holds it (stripped; None when there is none)."""
     parts: list[str] = []
@@ -255,11 +264,13 @@ def write(content: Content, scope: dict[str | None, str]) -> str:
         mark = names.mark()
         namespace, local = split(node.name)
         names.declare(namespace)
+        if namespace is None and names.bindings.get(None, "") != "":
+            # An unqualified element under a default namespace: xmlns="", undone before an xsi:type
+            # value is named, which could otherwise name its type by the namespace undone here.
+            names.bind(None, "")
         attributes = names.with_names_as_values(node.attributes)
         for key, _ in attributes:
             names.declare(split(key)[0], attribute=True)
-        if namespace is None and names.bindings.get(None, "") != "":
-            names.bind(None, "")  # an unqualified element under a default namespace: xmlns=""
         tag = names.name(namespace, local)
         out.append(f"<{tag}{names.declarations(mark)}{names.attributes(attributes)}")
         if not node.content:

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar, overload
+from typing import Any, NamedTuple, TypeVar, overload
 
 from . import messages as m
 from . import versions
@@ -28,7 +28,7 @@ from .codec import HttpMessage, decode, encode
 from .display import printable, repr_showing_no_secret_header, shown_header, shown_http
 from .envelope import Envelope, Fault
 from .errors import STORE_ERRORS, DecodeError, Deviation, EncodeError, ValidationError
-from .mime import MimeLimits, header_value
+from .mime import Body, MimeLimits, header_value
 from .profiles import STANDARD, Profile
 from .status import RequestStatus, lookup
 from .store import InboxRecord, SentRecord, StoreBusy, sifted_headers, utcnow
@@ -212,10 +212,18 @@ class Receiver:
                     raise ValidationError(f"1 deviation(s): {missing}", deviations=[missing])
                 env.deviations.insert(0, missing)
         except DecodeError as exc:
+            said = what_it_said(body)
+            refusal = soap_refusal(exc.deviations or ())  # (strict mode: refused as SOAP refuses them all the same)
+            if refusal is not None:
+                return self.soap_fault(None, refusal, said.version, said.transaction_id, peer, started,
+                                       exc.deviations, namespace=said.namespace)
             log.warning("refused an undecodable request from %s: %s", peer, printable(exc))
             self._count(None, "malformed", exc.status_code, started, exc.deviations or ())
-            version, tid = what_it_said(body)
-            return self.fault(None, version, "Client", exc.status_code, str(exc), transaction_id=tid)
+            return self.fault(None, said.version, "Client", exc.status_code, str(exc), transaction_id=said.transaction_id,
+                              namespace=said.namespace)
+        refusal = soap_refusal(env.deviations)
+        if refusal is not None:
+            return self.soap_fault(env, refusal, env.version, env.transaction_id, peer, started, env.deviations)
         if env.is_fault or env.message.ELEMENT not in HANDLED_KINDS:
             kind = "a Fault" if env.is_fault else env.message.ELEMENT
             log.warning("refused %s from %s: not an operation a VASP serves (4003)", kind, peer)
@@ -224,6 +232,16 @@ class Receiver:
             return self.fault(env, env.version, "Client", RequestStatus.UNSUPPORTED_OPERATION,
                               f"{kind} is not an operation a VASP serves")
         return self.dispatch(env, body, content_type, headers, peer, started)
+
+    def soap_fault(self, env: Envelope | None, fault: Fault, version, tid: str | None, peer, started,
+                   deviations, namespace: str | None = None) -> Response:
+        """A request SOAP 1.1 itself refuses (`soap_refusal`), answered before any MM7 is read."""
+        operation = env.message.ELEMENT if env is not None and env.message is not None else None
+        log.warning("refused %s from %s: %s (SOAP %s)", operation or "a request", peer, printable(fault.string),
+                    fault.code)
+        self._count(operation, "unsupported", None, started, deviations or ())
+        out = encode_reply(fault, env, version or versions.latest(), tid or "", self.config.profile, namespace)
+        return Response(self.config.profile.fault_http_status, _headers(out), out.to_bytes())
 
     def too_large(self, peer: str | None, size: int | None, started: float | None = None) -> Response:
         """The 413 for a body over `max_body` (`size` when known: declared or read), logged and
@@ -471,7 +489,7 @@ class Receiver:
         if _has_markup(response.status) or not tid:
             return self.answer(env, response)  # (markup of its own, or no id to fill in: not the template's)
         key = (type(response), response.status.code, response.status.text, response.status.details, env.version,
-               env.message.mm7_version if env.message is not None else None, self.config.profile)
+               env.namespace, env.message.mm7_version if env.message is not None else None, self.config.profile)
         template = self._answers.get(key)
         if template is None:
             marker = f"mm7bind-tid-{uuid.uuid4().hex}"
@@ -490,9 +508,10 @@ class Receiver:
 
     def fault(self, env: Envelope | None, version, code: str, status: int, text: str | None = None,
               details: str | None = None, transaction_id: str | None = None, *,
-              given: m.Status | None = None) -> Response:
+              given: m.Status | None = None, namespace: str | None = None) -> Response:
         """A Fault with VASPErrorRsp. `given`: the handler's own Status (a Reject's), whose
-        structured details (elements, attributes) go as they are: they were checked when it was made."""
+        structured details (elements, attributes) go as they are: they were checked when it was made.
+        `transaction_id`, `namespace`: what a request too broken to decode said (`what_it_said`)."""
         version = version or versions.latest()
         tid = (env.transaction_id if env else None) or transaction_id or ""
         status_obj = fault_status(status, text, details)
@@ -500,7 +519,7 @@ class Receiver:
             status_obj = m.Status(status_obj.code, status_obj.text, given.details, given.details_xml,
                                   dict(given.details_attributes))
         fault = Fault(code=code, string=status_obj.text, detail=m.VASPErrorRsp(status=status_obj))
-        out = encode_reply(fault, env, version, tid, self.config.profile)
+        out = encode_reply(fault, env, version, tid, self.config.profile, namespace)
         # 500 as SOAP 1.1 says, or what the profile names: an MMSC taking every 500 for a transport
         # failure sends a refused message again and again unless its Faults come in a 200.
         return Response(self.config.profile.fault_http_status, _headers(out), out.to_bytes())
@@ -566,17 +585,61 @@ def _response(msg: m.Message, outcome: Any) -> m.Message:
 _TID_IN_BYTES = re.compile(rb"<(?:[\w.-]{1,64}:)?TransactionID\b[^>]{0,512}>\s*([^<&\s][^<&]{0,199}?)\s*</")
 
 
-def what_it_said(body: bytes, limit: int = 65536) -> tuple[versions.Version | None, str | None]:
-    """The schema version and TransactionID a request too broken to decode names in its first
-    bytes, found without parsing: its Fault then goes in the sender's namespace and echoes the
-    TransactionID its sender needs to tie the refusal to the request."""
+# A quoted MM7 namespace (as the first one a message names is its body's or its header's).
+_NS_IN_BYTES = re.compile(rb"""["']\s*([^"'<>&\s]{0,200}?23\.140/schema/[^"'<>&]{1,64}?)\s*["']""", re.IGNORECASE)
+
+
+class Said(NamedTuple):
+    """What a request too broken to decode says in its first bytes (`what_it_said`)."""
+
+    version: versions.Version | None
+    transaction_id: str | None
+    namespace: str | None = None  # its MM7 namespace as written, when it is not `version`'s
+
+
+def what_it_said(body: bytes, limit: int = 65536) -> Said:
+    """The schema version, TransactionID and namespace a request too broken to decode names in
+    its first bytes, found without parsing: its Fault then goes in the sender's namespace and
+    echoes the TransactionID its sender needs to tie the refusal to the request."""
     head = bytes(body[:limit])
     found = _TID_IN_BYTES.search(head)
     tid = None
     if found:
         text = found.group(1).decode("utf-8", "replace")
         tid = None if invalid_xml_char(text) else text
-    return versions.sniff(head), tid
+    version = versions.sniff(head)
+    namespace = None
+    if version is not None and (named := _NS_IN_BYTES.search(head)):
+        written = re.sub(r"\s+", "", named.group(1).decode("ascii", "replace"))
+        if written != version.namespace and written.isascii() and _answered_in(written, version):
+            namespace = written
+    return Said(version, tid, namespace)
+
+
+def _answered_in(namespace: str, version: versions.Version) -> bool:
+    """Whether an answer in `version` may be written in `namespace`, a caller's: a spelling of it,
+    or a version we do not know that we read with it."""
+    spelled = versions.by_spelling(namespace)
+    return spelled is version if spelled is not None else versions.closest_for_namespace(namespace) is version
+
+
+def soap_refusal(deviations) -> Fault | None:
+    """The SOAP 1.1 Fault a request gets whose envelope SOAP 1.1 has refused, whatever its MM7:
+    a SOAP 1.2 envelope (VersionMismatch), a header entry other than TransactionID marked
+    mustUnderstand for us (MustUnderstand: processing the message without obeying it is what the
+    sender forbade). Without a detail, which SOAP 1.1 keeps for errors in processing the Body."""
+    names = []
+    for d in deviations:
+        if d.code == "soap-version":
+            return Fault(code="VersionMismatch", string="SOAP 1.2 envelope: this MM7 receiver speaks SOAP 1.1 "
+                                                        "(http://schemas.xmlsoap.org/soap/envelope/), as TS 23.140 does")
+        if d.code == "must-understand":
+            names.append(d.path.rpartition("/")[2])
+    if names:
+        return Fault(code="MustUnderstand", string=f"header entr{'ies' if len(names) > 1 else 'y'} "
+                     f"{', '.join(dict.fromkeys(names))} marked mustUnderstand not understood (an MM7 receiver "
+                     "understands TransactionID alone)")
+    return None
 
 
 def _has_markup(status: m.Status) -> bool:
@@ -593,26 +656,55 @@ def fault_status(status: int, text: str | None = None, details: str | None = Non
 
 
 def encode_reply(body: m.Message | Fault, env: Envelope | None, version: versions.Version, transaction_id: str,
-                 profile: Profile) -> HttpMessage:
+                 profile: Profile, namespace: str | None = None) -> HttpMessage:
     """An answer (a response, or a Fault with an error response) in `version` as `profile` writes
     it. Its MM7Version, unless the answer sets one, is the caller's when that is valid in `version`,
     else `version`'s own default — never the profile's `mm7_version`, which is what we send as a
     client (a China Mobile profile's 6.3.0 is no answer to a Rel-5 caller, nor even valid in
     REL-5-MM7-1-5). Nor does the profile's `max_message_size` apply: that is the MMSC's limit on
-    the messages we send, and an answer echoes the caller's TransactionID, whatever its length."""
+    the messages we send, and an answer echoes the caller's TransactionID, whatever its length.
+    Its namespace is the caller's as written (`Envelope.namespace`: a trailing slash, other case,
+    a version we do not know), the content `version`'s: a peer may compare namespaces as strings.
+    A caller in a version we do not know gets its own MM7Version back (any x.y.z): valid in its
+    schema, which is not `version`'s. `namespace`: the caller's, for a request too broken to decode.
+    """
     if profile.max_message_size is not None:
         profile = profile.replace(max_message_size=None)
+    if env is not None:
+        namespace = env.namespace if env.version is version else None
+    elif namespace is not None and not _answered_in(namespace, version):
+        namespace = None
     target = body.detail if isinstance(body, Fault) else body
     if target is None or target.mm7_version is not None:
-        return encode(body, transaction_id=transaction_id, version=version, profile=profile)
+        return encode(body, transaction_id=transaction_id, version=version, profile=profile, namespace=namespace)
     callers = env.message.mm7_version if env is not None and env.message is not None else None
     if callers and callers != version.default_mm7_version:
         try:
-            return encode(_with_version(body, callers), transaction_id=transaction_id, version=version, profile=profile)
+            return encode(_with_version(body, callers), transaction_id=transaction_id, version=version, profile=profile,
+                          namespace=namespace)
         except EncodeError:
             pass  # the caller's MM7Version is not valid in its own namespace: the version's default
-    return encode(_with_version(body, version.default_mm7_version), transaction_id=transaction_id, version=version,
-                  profile=profile)
+    out = encode(_with_version(body, version.default_mm7_version), transaction_id=transaction_id, version=version,
+                 profile=profile, namespace=namespace)
+    if (namespace is not None and callers and _X_Y_Z.fullmatch(callers) and versions.by_spelling(namespace) is None
+            and out.content is None):
+        out = _mm7_version_written(out, version.default_mm7_version, callers, profile)
+    return out
+
+
+_X_Y_Z = re.compile(r"\d{1,4}\.\d{1,4}\.\d{1,4}")
+
+
+def _mm7_version_written(out: HttpMessage, ours: str, callers: str, profile: Profile) -> HttpMessage:
+    """`out` (checked with `ours`, an MM7Version of its schema) carrying `callers` in its place:
+    the generated classes take no value their schema does not list, and the caller's schema is
+    another. As it was when the MM7Version is not found exactly once."""
+    text = out.to_bytes().decode(profile.xml.encoding)
+    pattern = re.compile(rf"(<(?:[\w.-]+:)?MM7Version>){re.escape(ours)}(</(?:[\w.-]+:)?MM7Version>)")
+    if len(pattern.findall(text)) != 1:
+        return out
+    data = pattern.sub(lambda found: found.group(1) + callers + found.group(2), text).encode(profile.xml.encoding)
+    return HttpMessage(out.content_type, Body([data]), dict(out.headers))
 
 
 def _with_version(body: m.Message | Fault, mm7_version: str) -> m.Message | Fault:

@@ -102,8 +102,9 @@ class RetryPolicy:
 
 
 def _senders_fault(fault) -> bool:
-    """A fault code of the sender's ("Client", "Client.Auth"...): final, whatever the HTTP status."""
-    return fault.code.split(".", 1)[0] == "Client"
+    """A fault code of the sender's ("Client", "Client.Auth"...), or SOAP's refusal of the envelope
+    as it is written (VersionMismatch, MustUnderstand): final, whatever the HTTP status."""
+    return fault.code.split(".", 1)[0] in ("Client", "VersionMismatch", "MustUnderstand")
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

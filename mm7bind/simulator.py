@@ -42,7 +42,7 @@ from .errors import ConnectError, DecodeError, FaultError, HTTPStatusError, Send
 from .hints import unknown_fields
 from .mime import header_value
 from .profiles import DIALECTS, Profile
-from .receiver import Response, encode_reply, fault_status, what_it_said
+from .receiver import Response, encode_reply, fault_status, soap_refusal, what_it_said
 from .retry import RetryPolicy
 from .server import REASONS, EmbeddedServer, request_headers, without_body_for_head
 from .status import DeliveryStatus, ReadStatus, RequestStatus
@@ -377,10 +377,17 @@ class Simulator:
             env = decode(body, content_type, strict=self.config.strict)
         except DecodeError as exc:
             log.warning("refused: %s", printable(exc))  # (the VASP's words quoted: no forged line)
+            refusal = soap_refusal(exc.deviations or ())
+            if refusal is not None:
+                return self._soap_fault(None, refusal, what_it_said(body))
             status = exc.status_code
             if any(d.path.endswith("/MM7Version") for d in exc.deviations):  # (strict: an MM7Version the
                 status = RequestStatus.UNSUPPORTED_VERSION  # namespace does not list is TS 23.140's 4002)
             return self.fault(None, "Client", status, str(exc)[:300], said=what_it_said(body))
+        refusal = soap_refusal(env.deviations)
+        if refusal is not None:
+            log.warning("refused: %s (SOAP %s)", refusal.string, refusal.code)
+            return self._soap_fault(env, refusal)
         if env.deviations:
             log.info("accepted with %d deviation(s): %s", len(env.deviations),
                      printable("; ".join(map(str, env.deviations[:8]))))
@@ -411,17 +418,21 @@ class Simulator:
 
     def fault(self, env: Envelope | None, code: str, status: int, text: str | None = None,
               said: tuple | None = None) -> Response:
-        """`said`: for a request that could not be decoded, the (version, TransactionID) its bytes
-        named (`receiver.what_it_said`)."""
+        """`said`: for a request that could not be decoded, what its bytes named
+        (`receiver.what_it_said`)."""
         status_obj = fault_status(status, text)
         fault = Fault(code=code, string=status_obj.text, detail=m.RSErrorRsp(status=status_obj))
+        out = self._reply(env, fault, said)
+        return Response(self.profile.fault_http_status, [("Content-Type", out.content_type)], out.to_bytes())
+
+    def _soap_fault(self, env: Envelope | None, fault: Fault, said: tuple | None = None) -> Response:
         out = self._reply(env, fault, said)
         return Response(self.profile.fault_http_status, [("Content-Type", out.content_type)], out.to_bytes())
 
     def _reply(self, env: Envelope | None, body: m.Message | Fault, said: tuple | None = None):
         """In the caller's version and MM7Version, as an MMSC answers; a dialect that answers in its
         own version (Mbuni) uses the profile's."""
-        version, tid = said or (None, None)
+        version, tid, namespace = said or (None, None, None)
         tid = (env.transaction_id if env is not None else None) or tid or ""  # (none: echoed empty)
         if env is not None and env.version is not None:
             version = env.version
@@ -429,7 +440,7 @@ class Simulator:
             # (The profile's size limit is on the messages it takes, not on its answers.)
             return encode(body, transaction_id=tid, version=self.profile.version,
                           profile=self.profile.replace(max_message_size=None))
-        return encode_reply(body, env, version, tid, self.profile)
+        return encode_reply(body, env, version, tid, self.profile, namespace)
 
     # -- operations -----------------------------------------------------------------------------
 

@@ -101,7 +101,7 @@ class Collector:
 
 
 def is_mm7_namespace(ns: str | None) -> bool:
-    return bool(ns) and (ns.startswith(MM7_NS_BASE) or "/23.140/schema/" in ns)
+    return bool(ns) and (ns.startswith(MM7_NS_BASE) or "/23.140/schema/" in ns.lower())
 
 
 MAX_EXTRAS = 100  # elements kept on `message.extras`; vendors add a few, a hostile message thousands
@@ -377,7 +377,14 @@ class Normalizer:
         if keys == sorted(keys):
             return
         kids = list(el.iterchildren(etree.Element))
-        self.dev.add("element-order", path, "children out of schema order, reordered")
+        latest = 0  # (the first child found before one the schema puts ahead of it names the slip)
+        for i in range(1, len(keys)):
+            if keys[i] < keys[latest]:
+                break
+            latest = i
+        early, late = (_split(kids[n].tag)[1] for n in (i, latest))
+        self.dev.add("element-order", path, f"children out of schema order, reordered ({early} came after {late}; "
+                                            f"the schema has it before)")
         # Appending moves a child to the end: in sorted order, that is the order. (Taken out of the
         # tree first, each would have carried a copy of every namespace declaration it used.)
         for _, c in sorted(zip(keys, range(len(kids)), strict=True), key=lambda kv: kv[0]):
@@ -488,6 +495,11 @@ def version_of_namespace(ns: str | None) -> tuple[Version | None, list[Deviation
         exact = versions.by_namespace(cleaned)
         if exact:
             return exact, devs
+    spelled = versions.by_spelling(cleaned)
+    if spelled:
+        devs.append(Deviation("namespace-spelling", "", f"namespace {cleaned} read as {spelled.name}'s "
+                                                        f"{spelled.namespace}"))
+        return spelled, devs
     close = versions.closest_for_namespace(cleaned)
     if close:
         devs.append(Deviation("unknown-version", "", f"unknown MM7 namespace {cleaned} read as {close.name}"))

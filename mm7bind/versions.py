@@ -150,14 +150,36 @@ def latest(release: int | None = None) -> Version:
     return _latest(release)
 
 
+def _spelling(namespace: str) -> str:
+    """A namespace with what peers vary in it taken out: case, the scheme, white space, slashes or
+    a ".xsd" at the end."""
+    key = re.sub(r"\s+", "", namespace).lower()
+    key = re.sub(r"^https?://", "", key).rstrip("/")
+    return key.removesuffix(".xsd")
+
+
+@cache
+def _spellings() -> dict[str, Version]:
+    return {_spelling(v.namespace): v for v in reversed(_registry().values())}
+
+
+def by_spelling(namespace: str) -> Version | None:
+    """The version whose namespace `namespace` spells another way (``…/REL-5-MM7-1-2/``,
+    ``…/rel-5-mm7-1-2``, https): a string compare would take it for another namespace."""
+    return _spellings().get(_spelling(namespace))
+
+
+_NAME_ANY_CASE = re.compile(_NAME.pattern, re.IGNORECASE)
+
+
 def closest_for_namespace(namespace: str) -> Version | None:
     """The version to read an MM7-looking but unknown namespace with (e.g. ``REL-6-MM7-6-7``).
 
     Same release if we know it, else the newest version; None if it is not an MM7 namespace at all.
     """
-    tail = namespace.rsplit("/", 1)[-1]
-    m = _NAME.fullmatch(tail)
-    if not (namespace.startswith(MM7_NS_BASE) or m):
+    tail = _spelling(namespace).rsplit("/", 1)[-1]
+    m = _NAME_ANY_CASE.fullmatch(tail)
+    if not (namespace.lower().startswith(MM7_NS_BASE.lower()) or m):
         return None
     if m:
         try:
@@ -167,7 +189,7 @@ def closest_for_namespace(namespace: str) -> Version | None:
     return latest()
 
 
-_NAMESPACE_IN_BYTES = re.compile(rb"23\.140/schema/(REL-\d{1,2}-MM7-\d{1,2}-\d{1,2})")
+_NAMESPACE_IN_BYTES = re.compile(rb"23\.140/schema/(REL-\d{1,2}-MM7-\d{1,2}-\d{1,2})", re.IGNORECASE)
 
 
 def sniff(data: bytes, limit: int = 65536) -> Version | None:
@@ -176,7 +198,7 @@ def sniff(data: bytes, limit: int = 65536) -> Version | None:
     found = _NAMESPACE_IN_BYTES.search(bytes(data[:limit]))
     if not found:
         return None
-    namespace = MM7_NS_BASE + found.group(1).decode("ascii")
+    namespace = MM7_NS_BASE + found.group(1).decode("ascii").upper()
     return by_namespace(namespace) or closest_for_namespace(namespace)
 
 

@@ -331,11 +331,19 @@ def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, 
         except etree.XMLSyntaxError as exc:
             if "is not a valid URI" in exc.msg and squeezed is None:
                 # Well-formed XML 1.0, but a namespace URI with whitespace in it (a declaration
-                # broken over lines); libxml2 refuses those, so close the gaps and say so.
-                squeezed = []
-                text = _NS_DECL.sub(partial(_squeeze_ns, squeezed=squeezed), text)
-                devs.append(Deviation("namespace-whitespace", where,
-                                      f"whitespace removed from {len(squeezed)} namespace URI(s)"))
+                # broken over lines), or an IRI (characters outside ASCII, which Namespaces 1.0
+                # does not take and 1.1 does); libxml2 refuses those, so close the gaps, write
+                # the IRI as the URI it maps to (RFC 3987, 3.1), and say so.
+                squeezed, mapped = [], []
+                text = _NS_DECL.sub(partial(_repair_ns, squeezed=squeezed, mapped=mapped), text)
+                if squeezed:
+                    devs.append(Deviation("namespace-whitespace", where,
+                                          f"whitespace removed from {len(squeezed)} namespace URI(s)"))
+                if mapped:
+                    iri, uri = mapped[0]
+                    more = f" (and {len(mapped) - 1} more)" if len(mapped) > 1 else ""
+                    devs.append(Deviation("namespace-iri", where, f"namespace IRI {iri!r} read as the URI it maps to, "
+                                                                  f"{uri!r}{more}"))
                 continue
             if repair_unescaped and unescaped is None:
                 text, unescaped = repair_unescaped_text(text)
@@ -537,15 +545,20 @@ def check_shape(root: etree._Element, limits: XmlLimits, where: str, tags: int |
 # "with whitespace inside" as a pattern backtracked over every space of one not closed as opened).
 _NS_DECL = re.compile(r"""(\bxmlns(?::[\w.-]+)?\s*=\s*)(?:"([^"]*)"|'([^']*)')""")
 _SPACE = re.compile(r"\s+")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
-def _squeeze_ns(mt: re.Match, squeezed: list[str]) -> str:
+def _repair_ns(mt: re.Match, squeezed: list[str], mapped: list[tuple[str, str]]) -> str:
     quote = '"' if mt.group(2) is not None else "'"
-    value = mt.group(2) if mt.group(2) is not None else mt.group(3)
-    if not _SPACE.search(value):
-        return mt.group(0)
-    squeezed.append(value)
-    return mt.group(1) + quote + _SPACE.sub("", value) + quote
+    value = original = mt.group(2) if mt.group(2) is not None else mt.group(3)
+    if _SPACE.search(value):
+        squeezed.append(value)
+        value = _SPACE.sub("", value)
+    if not value.isascii():
+        value = _NON_ASCII.sub(lambda c: "".join(f"%{b:02X}" for b in c.group(0).encode("utf-8", "surrogatepass")),
+                               value)
+        mapped.append((original, value))
+    return mt.group(0) if value == original else mt.group(1) + quote + value + quote
 
 
 _NOT_IN_XML = "\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff"  # (a character class's ranges)

@@ -359,6 +359,74 @@ def test_unsupported_operation_and_bad_input():
 
 
 
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+
+
+def _with_header_entry(data: bytes, entry: bytes) -> bytes:
+    assert data.count(b"</env:Header>") == 1
+    return data.replace(b"</env:Header>", entry + b"</env:Header>")
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["tolerant", "strict"])
+@pytest.mark.parametrize("version", ["REL-5-MM7-1-0", "REL-6-MM7-1-4"])
+def test_a_header_entry_we_must_but_do_not_understand_is_a_must_understand_fault(version, strict):
+    """SOAP 1.1 (4.2.3): an entry marked mustUnderstand for us is obeyed or the message refused
+    with a MustUnderstand Fault (no detail: SOAP keeps that for the Body's errors). Handling the
+    message without it (a security or billing header, say) is what its sender forbade. Nothing is
+    stored or handled; the answer echoes the caller's TransactionID in its namespace."""
+    h, store = Recorder(), MemoryStore()
+    app = mm7.wsgi_app(mm7.Receiver(h, store=store, strict=strict))
+    data = mm7.encode(deliver(), transaction_id="t-9", version=version).to_bytes()
+    refused = _with_header_entry(data, b'<x:Billing xmlns:x="urn:billing" env:mustUnderstand="1">b</x:Billing>')
+    rsp = call_wsgi(app, refused, "text/xml")
+    env = mm7.decode(rsp["body"], strict=True)
+    assert rsp["status"] == 500 and env.is_fault and env.body.code == "MustUnderstand"
+    assert env.body.detail is None and "Billing" in env.body.string
+    assert (env.transaction_id, env.version.name) == ("t-9", version)
+    assert h.calls == [] and store.inbox() == []
+    # Marked for another actor, or not marked: ignored (tolerant) as before.
+    for entry in (b'<x:Billing xmlns:x="urn:billing" env:mustUnderstand="1" env:actor="urn:other">b</x:Billing>',
+                  b'<x:Billing xmlns:x="urn:billing" env:mustUnderstand="0">b</x:Billing>'):
+        rsp = call_wsgi(app, _with_header_entry(data, entry), "text/xml")
+        if strict:  # (an unknown header entry is a deviation like any other)
+            assert rsp["status"] == 500 and mm7.decode(rsp["body"]).body.status.code == 4004
+        else:
+            assert rsp["status"] == 200
+    assert len(h.calls) == (0 if strict else 1)
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["tolerant", "strict"])
+def test_a_soap_1_2_envelope_gets_a_version_mismatch_fault(strict):
+    """A SOAP 1.2 envelope sent by mistake is refused with SOAP 1.1's VersionMismatch, saying which
+    SOAP this is, rather than handled and answered in a SOAP its sender does not read."""
+    h = Recorder()
+    app = mm7.wsgi_app(mm7.Receiver(h, strict=strict))
+    data = mm7.encode(deliver(), transaction_id="t-12", version="REL-6-MM7-1-4").to_bytes()
+    data = data.replace(b"http://schemas.xmlsoap.org/soap/envelope/", SOAP12.encode())
+    rsp = call_wsgi(app, data, "application/soap+xml; charset=utf-8")
+    env = mm7.decode(rsp["body"], strict=True)
+    assert rsp["status"] == 500 and env.is_fault and env.body.code == "VersionMismatch"
+    assert "SOAP 1.1" in env.body.string and env.transaction_id == "t-12" and h.calls == []
+    # The client takes either refusal as final: sending the same envelope again changes nothing.
+    assert not mm7.RetryPolicy().retries_fault(env.body, 500)
+    assert not mm7.RetryPolicy().retries_fault(mm7.Fault(code="MustUnderstand", string="x"), 500)
+
+
+def test_the_simulator_refuses_what_soap_refuses():
+    from mm7bind.simulator import Simulator
+
+    sim = Simulator()
+    data = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"]), transaction_id="s-1",
+                      version="REL-6-MM7-1-4").to_bytes()
+    marked = _with_header_entry(data, b'<x:Sec xmlns:x="urn:sec" env:mustUnderstand="1"/>')
+    soap12 = data.replace(b"http://schemas.xmlsoap.org/soap/envelope/", SOAP12.encode())
+    for sent, code in ((marked, "MustUnderstand"), (soap12, "VersionMismatch")):
+        rsp = sim.handle(sent, "text/xml", {})
+        env = mm7.decode(rsp.body, strict=True)
+        assert env.is_fault and env.body.code == code and env.transaction_id == "s-1"
+    assert sim.handle(data, "text/xml", {}).status == 200
+
+
 def _without_transaction_id(data: bytes, how: str) -> bytes:
     header = re.search(rb"<env:Header>.*</env:Header>", data).group(0)
     tid = re.search(rb"<TransactionID[^>]*>[^<]*</TransactionID>", data).group(0)

@@ -91,6 +91,100 @@ def test_the_receiver_answers_in_the_callers_namespace_and_mm7version(version, p
                 assert rsp.status == 200 and isinstance(env.body, m.RESPONSE_FOR[cls.ELEMENT]), where
 
 
+# How real MMSCs write a known namespace otherwise: a string compare takes each for another.
+SPELLINGS = {
+    "trailing-slash": lambda ns: ns + "/",
+    "lower-case": lambda ns: ns.lower(),
+    "upper-case-version": lambda ns: ns.replace("/schema/", "/Schema/"),
+    "https": lambda ns: ns.replace("http://", "https://"),
+}
+
+
+def sent_in(data: bytes, version: mm7.Version, namespace: str) -> bytes:
+    assert data.count(version.namespace.encode()) == 1  # (declared once, on the Envelope)
+    return data.replace(version.namespace.encode(), namespace.encode())
+
+
+def answer_namespaces(body: bytes) -> set[str | None]:
+    """The namespaces of an answer's TransactionID and MM7 body element (a Fault's detail's)."""
+    root = parse_xml(body).root
+    header, soap_body = root
+    main = soap_body[0]
+    if etree.QName(main).localname == "Fault":
+        main = main.find("detail")[0]
+    return {etree.QName(header[0]).namespace, etree.QName(main).namespace}
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS, ids=str)
+@pytest.mark.parametrize("version", VERSIONS, ids=ids)
+def test_a_known_namespace_spelt_otherwise_is_that_version_and_answered_as_spelt(version, spelling):
+    """A trailing slash, another case or https: the version the namespace names (not the newest,
+    nor the newest of its release), reported; the answer, a response or a Fault, in the caller's
+    spelling and MM7Version, so a peer comparing strings finds its own namespace."""
+    namespace = SPELLINGS[spelling](version.namespace)
+    receiver = mm7.Receiver(Refuser())
+    for cls in INBOUND:
+        request = mm7.encode(full_message(cls, version), transaction_id="t-1", version=version).to_bytes()
+        data = sent_in(request, version, namespace)
+        env = mm7.decode(data, "text/xml")
+        assert (env.version, env.namespace) == (version, namespace), cls.ELEMENT
+        assert [d.code for d in env.deviations] == ["namespace-spelling"], cls.ELEMENT
+        rsp = receiver.handle(data, "text/xml")
+        assert answer_namespaces(rsp.body) == {namespace}, cls.ELEMENT
+        back = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+        assert (back.version, back.transaction_id) == (version, "t-1"), cls.ELEMENT
+        assert answer_mm7_version(back) == version.default_mm7_version, cls.ELEMENT
+        assert [d.code for d in back.deviations] == ["namespace-spelling"], cls.ELEMENT
+        assert back.is_fault == (cls is m.ReadReplyReq), cls.ELEMENT
+    # An MMSC (the simulator) answers a VASP's request so too.
+    request = mm7.encode(m.SubmitReq(recipients=["+8613800000000"]), transaction_id="t-2", version=version).to_bytes()
+    rsp = Simulator().handle(sent_in(request, version, namespace), "text/xml", {})
+    assert rsp.status == 200 and answer_namespaces(rsp.body) == {namespace}
+
+
+@pytest.mark.parametrize("spelling", [*SPELLINGS, "unknown-version"], ids=str)
+def test_a_request_too_broken_to_decode_is_refused_in_its_own_namespace(spelling):
+    """Even a request that is not well-formed gets its Fault in the namespace its bytes name as
+    they name it (the TransactionID echoed), from the receiver and the simulator alike."""
+    version = mm7.versions.get("REL-5-MM7-1-2")
+    namespace = (SPELLINGS[spelling](version.namespace) if spelling in SPELLINGS
+                 else version.namespace.replace("1-2", "1-9"))
+    read_as = version if spelling in SPELLINGS else mm7.versions.get("REL-5-MM7-1-5")
+    for cls, server in ((m.DeliverReq, mm7.Receiver()), (m.SubmitReq, Simulator())):
+        request = mm7.encode(minimal(cls), transaction_id="t-3", version=version).to_bytes()
+        broken = sent_in(request, version, namespace).replace(b"</Number>", b"</Numbr>")
+        rsp = server.handle(broken, "text/xml", {}) if isinstance(server, Simulator) else server.handle(broken, "text/xml")
+        assert answer_namespaces(rsp.body) == {namespace}, cls.ELEMENT
+        back = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+        assert back.is_fault and back.body.status.code == 2007 and (back.version, back.transaction_id) == (read_as, "t-3")
+
+
+@pytest.mark.parametrize("name, read_as, sent", [
+    ("REL-6-MM7-1-5", "REL-6-MM7-1-4", "6.10.0"), ("REL-6-MM7-6-7", "REL-6-MM7-1-4", "6.7.0"),
+    ("REL-5-MM7-1-6", "REL-5-MM7-1-5", "5.3.0"), ("REL-7-MM7-1-0", "REL-6-MM7-1-4", "7.0.0"),
+    ("rel-6-mm7-2-0/", "REL-6-MM7-1-4", None),
+])
+def test_an_unknown_version_is_read_with_the_closest_and_answered_in_its_own_namespace(name, read_as, sent):
+    """A version newer than any we have is read with the newest of its release (or the newest),
+    and answered in the namespace it came in, with its own MM7Version (none sent: the closest
+    version's): its sender's schema is not the one we read it with."""
+    closest = mm7.versions.get(read_as)
+    namespace = mm7.versions.MM7_NS_BASE + name
+    receiver = mm7.Receiver(Refuser())
+    for cls in INBOUND:
+        request = mm7.encode(full_message(cls, closest), transaction_id="t-1", version=closest).to_bytes()
+        data = with_mm7_version(sent_in(request, closest, namespace), closest, sent)
+        env = mm7.decode(data, "text/xml")
+        assert (env.version, env.namespace) == (closest, namespace)
+        assert "unknown-version" in {d.code for d in env.deviations}
+        rsp = receiver.handle(data, "text/xml")
+        assert answer_namespaces(rsp.body) == {namespace}, cls.ELEMENT
+        back = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+        assert (back.version, back.transaction_id, answer_mm7_version(back)) == (
+            closest, "t-1", sent or closest.default_mm7_version), cls.ELEMENT
+        assert back.is_fault == (cls is m.ReadReplyReq), cls.ELEMENT
+
+
 def vasp_requests(version: mm7.Version, message_id: str) -> list[m.Message]:
     """The requests about a submitted message, as far as `version` has them."""
     out = [m.ReplaceReq(message_id=message_id), m.CancelReq(message_id=message_id)]
