@@ -215,11 +215,11 @@ class Config:
 
         return Client(store=store, **{**self.client_settings(), **overrides})
 
-    def open_store(self, wait: float | None = None):
-        """The configured store; `wait`: see `SqliteStore`."""
+    def open_store(self, wait: float | None = None, *, read_only: bool = False):
+        """The configured store; `wait`, `read_only`: see `SqliteStore`."""
         from .store import SqliteStore  # noqa: PLC0415
 
-        return SqliteStore(self.store.path, durability=self.store.durability, wait=wait)
+        return SqliteStore(self.store.path, durability=self.store.durability, wait=wait, read_only=read_only)
 
     def retention(self, store):
         """The store's purge schedule from keep_days and keep_bodies_days; None when both are 0."""

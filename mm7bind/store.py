@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 from .arrival import may_have_arrived
 from .display import is_secret_header
@@ -662,9 +663,10 @@ class _WriteLock:
     busy handler would make a waiting process sleep in growing steps (measured: stalls up to a
     second with four processes); a waiter on the flock wakes as soon as it is free."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, locks: bool = True):
         self.thread_lock = threading.Lock()
-        self.lock_path = path + ".lock" if path != ":memory:" and _flock is not None else None
+        # (`locks` False: a read-only store, which makes no lock file; its writes fail anyway)
+        self.lock_path = path + ".lock" if locks and path != ":memory:" and _flock is not None else None
         self.fd: int | None = None  # opened on first use, closed by close()
 
     def __enter__(self) -> _WriteLock:
@@ -810,14 +812,22 @@ class SqliteStore:
 
     Opening waits for another process writing the file (a vacuum, an upgrade) as long as it takes,
     saying so after a few seconds; with `wait`, at most that many seconds, then `StoreBusy`.
+
+    `read_only=True` reads an existing store without writing anything, beside it included (no
+    lock file, no schema upgrade): a copy taken for inspection, a file or folder this user may not
+    write. Every write then fails (sqlite3.OperationalError), and `check` says it takes no message.
     """
 
-    def __init__(self, path: str | Path, durability: str = "power", *, wait: float | None = None):
+    def __init__(self, path: str | Path, durability: str = "power", *, wait: float | None = None,
+                 read_only: bool = False):
         if durability not in ("power", "process"):
             raise ValueError("durability must be 'power' or 'process'")
         self.sync = "FULL" if durability == "power" else "NORMAL"
         self.path = str(path)
-        if self.path != ":memory:":
+        self.read_only = bool(read_only)
+        if self.read_only and self.path == ":memory:":
+            raise ValueError("a store in memory cannot be opened read-only: there is nothing to read")
+        if self.path != ":memory:" and not self.read_only:
             folder = Path(self.path).parent
             made = [d for d in (folder, *folder.parents) if not d.exists()]  # (named on disk below, too)
             folder.mkdir(parents=True, exist_ok=True)
@@ -835,17 +845,23 @@ class SqliteStore:
         # would otherwise be refused (not kept waiting) while a writer holds a table.
         self._memory = self.path == ":memory:"
         self._target = f"file:mm7bind-{os.urandom(8).hex()}?mode=memory&cache=shared" if self._memory else self.path
+        self._uri = self._memory
+        if self.read_only:
+            self._target, self._uri = f"file:{quote(os.path.abspath(self.path))}?mode=ro", True
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._busy: dict[int, int] = {}  # each connection's busy timeout (ms) as last set, by id
         self._lock = threading.Lock()
         # One writer at a time: SQLite's own busy handler would make waiters sleep in millisecond
         # steps; a lock hands over at once.
-        self._write = _WriteLock(self.path)
+        self._write = _WriteLock(self.path, locks=not self.read_only)
         self._batch = threading.Lock()  # guards the writes waiting for the next group commit, and who leads
         self._queue: list[_Pending] = []
         self._leader = False
         _open_stores.add(self)
+        if self.read_only:
+            self._open_read_only()
+            return
         lock_made = self._write.lock_path is not None and not os.path.exists(self._write.lock_path)
         if not self._write.acquire(LOCK_NOTICE if wait is None else wait):  # (one process at a time creates
             # or upgrades the file). Another process writes (a `store purge --vacuum` takes minutes on
@@ -898,6 +914,33 @@ class SqliteStore:
     def extra_schema(self) -> str:
         return INBOX_SCHEMA
 
+    def _open_read_only(self) -> None:
+        """Check that the file is an mm7bind store as this version reads it, without writing.
+        With a -wal beside it, another process may be writing: read through its WAL (and -shm,
+        there too). Without one, no process has it open: read as immutable, since SQLite would
+        otherwise make a -shm and -wal beside it, and leave them (a read-only connection cannot
+        remove them), owned by whoever read it: the owner's serve could not use them."""
+        if not os.path.isfile(self.path):
+            raise sqlite3.OperationalError(f"no store file at {self.path}")
+        if not os.path.exists(self.path + "-wal"):
+            self._target += "&immutable=1"
+        try:
+            db = self._conn()
+            app_id = db.execute("PRAGMA application_id").fetchone()[0]
+            columns = {table: {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+                       for table in ("sent", "inbox", "outbox", "send_claim", "inbox_body")}
+            if app_id != APPLICATION_ID and not (
+                    app_id == 0 and {"transaction_id", "operation", "recipients"} <= columns["sent"]):
+                raise sqlite3.DatabaseError(f"not an mm7bind store (application id {app_id:#x})")
+            needed = {"sent": {"tag"}, "inbox": {"claimed_at", "headers"}, "send_claim": {"holder"},
+                      "inbox_body": {"body"}, "outbox": {"fingerprint", "recipients", "expires_at"}}
+            if any(not wanted <= columns[table] for table, wanted in needed.items()):
+                raise sqlite3.DatabaseError("written by an older mm7bind: open it once with write access (any "
+                                            "`mm7bind store` command) to bring it up to date")
+        except BaseException:
+            self.close()
+            raise
+
     def _forked(self) -> None:
         """In a forked child (gunicorn --preload opens the store in the master): new connections,
         a lock file of its own, fresh thread locks. SQLite forbids using a parent's connection in
@@ -911,7 +954,7 @@ class SqliteStore:
         self._lock = threading.Lock()
         if self._write.fd is not None:
             os.close(self._write.fd)  # (our copy only: the parent's stays open, and so does its lock)
-        self._write = _WriteLock(self.path)
+        self._write = _WriteLock(self.path, locks=not self.read_only)
         self._batch = threading.Lock()
         self._queue = []
         self._leader = False
@@ -926,10 +969,11 @@ class SqliteStore:
         db = getattr(self._local, name, None)
         if db is None:
             db = sqlite3.connect(self._target, timeout=30, isolation_level=None, check_same_thread=False,
-                                 uri=self._memory)
+                                 uri=self._uri)
             if self._memory:
                 db.execute("PRAGMA read_uncommitted=true")
-            db.execute("PRAGMA journal_mode=WAL")
+            if not self.read_only:  # (a read-only file keeps the mode its writer gave it)
+                db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={sync or self.sync}")  # an acknowledged message must survive a crash
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT}")
             db.row_factory = sqlite3.Row
@@ -1567,6 +1611,8 @@ class SqliteStore:
 
         try:
             self.open_counts()
+            if self.read_only:
+                return "opened read-only (this user cannot write the file or its folder): no message can be stored"
             if not self._memory and reserve > 0:
                 free = shutil.disk_usage(Path(self.path).resolve().parent).free
                 if free < reserve:

@@ -944,3 +944,55 @@ def test_replay_takes_over_a_message_in_hand_only_after_the_receivers_stale_afte
     monkeypatch.undo()
     assert rx.replay() == [] and rx.handler.calls == []
     assert rx.replay(stale_after=300) == [(1, "handled")]  # (said: that worker is gone)
+
+
+def test_a_store_this_user_cannot_write_is_listed_read_only_and_left_untouched(tmp_path, monkeypatch, capsys):
+    """A copy taken for inspection (or a file of another user's, readable by a group): every
+    `store` command that only reads said "cannot be used: Permission denied", and a read-only
+    SQLite connection would have left a -shm and -wal beside it, owned by whoever looked."""
+    import hashlib
+
+    from mm7bind.cli import main
+
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    db = folder / "vasp.db"
+    store = SqliteStore(db)
+    fill(store)
+    store.record_sent(SentRecord("s-3", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000003"], message_id="M3",
+                                 status_code=1000, tag="spring"))
+    store.close()
+    (folder / "vasp.db.lock").unlink()
+    (folder / "vasp.db-shm").mkdir()  # (where SQLite would make its -shm, none can be: as for a folder not ours)
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+    before = sorted(os.listdir(folder)), hashlib.sha256(db.read_bytes()).hexdigest()
+    db.chmod(0o444)
+    folder.chmod(0o555)
+    if os.geteuid() == 0:  # (root may write whatever the modes say: as another user would find them)
+        real_access = os.access
+        monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if mode & os.W_OK and str(path).startswith(
+            str(folder)) else real_access(path, mode, **kw))
+    try:
+        def command(*args: str) -> str:
+            capsys.readouterr()
+            code = main(["store", *args, "--config", str(cfg)])
+            out = capsys.readouterr()
+            assert code == (1 if args[0] == "check" else 0), out.err
+            return out.out
+
+        assert command("inbox").count("\n") == 7 and "DeliverReq" in command("inbox")
+        assert json.loads(command("show", "5"))["message"]["fields"]["subject"] == "你好"
+        assert "+8613800000001, +8613800000002" in command("sent", "--message-id", "M1")
+        assert json.loads(command("sent", "--tag", "spring", "--summary", "--json"))["accepted"] == 1
+        assert command("outbox").strip() == "the outbox holds nothing that matches"
+        checked = command("check")
+        assert checked.startswith("takes messages: no, opened read-only") and "file: intact" in checked
+        reader = SqliteStore(db, read_only=True)
+        with pytest.raises(Exception, match="readonly"):  # (a write, from code: refused, not half done)
+            reader.mark(5, "handled")
+        reader.close()
+    finally:
+        folder.chmod(0o755)
+        db.chmod(0o644)
+    assert (sorted(os.listdir(folder)), hashlib.sha256(db.read_bytes()).hexdigest()) == before
