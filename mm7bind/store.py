@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -430,6 +430,16 @@ class MemoryStore:
     def sent_by_transaction_id(self, transaction_id: str) -> SentRecord | None:
         with self._lock:
             return self._by_tid.get(transaction_id)
+
+    def latest_submits(self, tag: str) -> Iterator[SentRecord]:
+        """See `SqliteStore.latest_submits`."""
+        latest: dict[tuple, SentRecord] = {}
+        for rec in self.sent(tag=tag):
+            if rec.operation == "SubmitReq":
+                key = ("r", *rec.recipients) if rec.recipients else ("t", rec.transaction_id)
+                latest.pop(key, None)  # (in the order of each one's last record, as SQLite lists them)
+                latest[key] = rec
+        return iter(list(latest.values()))
 
     def purge(self, before: datetime | timedelta, *, states: tuple[str, ...] = PURGEABLE, bodies_only: bool = False,
               sent: bool = True, dry_run: bool = False) -> Purged:
@@ -1037,6 +1047,17 @@ class SqliteStore:
         ).fetchall()
         found = [self._sent_row(row) for row in rows]
         return next((r for r in found if recipient in r.recipients), found[0] if found else None)
+
+    def latest_submits(self, tag: str) -> Iterator[SentRecord]:
+        """The SubmitReq records under `tag`, each set of recipients' last (one without
+        recipients: each TransactionID's), in the order sent, read one at a time: a campaign
+        tried in several rounds, or resumed, counts each request once, as it ended last; one of
+        millions of requests is not held in memory at once."""
+        rows = self._conn().execute(
+            "SELECT s.* FROM sent s JOIN (SELECT max(id) AS id FROM sent WHERE tag = ? AND operation = 'SubmitReq'"
+            " GROUP BY CASE recipients WHEN '[]' THEN 't' || transaction_id ELSE 'r' || recipients END) latest"
+            " ON s.id = latest.id ORDER BY s.id", (tag,))
+        return (self._sent_row(row) for row in rows)
 
     def sent_by_transaction_id(self, transaction_id: str) -> SentRecord | None:
         row = self._conn().execute(
@@ -1705,11 +1726,7 @@ def summarize(store, tag: str) -> TagSummary:
     out = TagSummary(tag)
     # A request tried in several rounds (the outbox, one TransactionID) or sent again to the same
     # recipients (a resumed campaign, a new one) counts once, as it ended last.
-    latest: dict[tuple[str, ...], SentRecord] = {}
-    for rec in store.sent(tag=tag):
-        if rec.operation == "SubmitReq":
-            latest[tuple(rec.recipients) or (rec.transaction_id,)] = rec
-    for rec in latest.values():
+    for rec in store.latest_submits(tag):
         out.requests += 1
         if rec.ok:
             out.accepted += 1

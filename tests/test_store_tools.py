@@ -996,3 +996,24 @@ def test_a_store_this_user_cannot_write_is_listed_read_only_and_left_untouched(t
         folder.chmod(0o755)
         db.chmod(0o644)
     assert (sorted(os.listdir(folder)), hashlib.sha256(db.read_bytes()).hexdigest()) == before
+
+
+def test_a_campaigns_summary_reads_one_request_at_a_time(tmp_path):
+    """`store sent --tag --summary` of a year's campaign: every SubmitReq record of the tag was
+    held at once (about a kilobyte each), twice over (the listing, then the latest of each)."""
+    store = SqliteStore(tmp_path / "vasp.db", durability="process")
+    count = 20_000
+    for i in range(count):
+        rcpts = [f"+86138{i:08d}", f"+86139{i:08d}", f"+86137{i:08d}"]
+        store.record_sent(SentRecord(f"c-{i}", "SubmitReq", "REL-6-MM7-1-4", rcpts, tag="year",
+                                     error="SendError: timed out after 30 s" if i % 2 else None,
+                                     status_code=None if i % 2 else 3001))
+    store.record_sent(SentRecord("c-0", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000000", "+8613900000000",
+                                                                          "+8613700000000"], tag="year",
+                                 message_id="M0", status_code=1000))  # (the first one again, accepted)
+    summary, peak = peak_memory(mm7.store.summarize, store, "year")
+    assert (summary.requests, summary.accepted, summary.refused, summary.failed) == (count, 1, count // 2 - 1,
+                                                                                     count // 2)
+    assert summary.awaiting == 3 and summary.may_have_arrived == count // 2
+    assert peak < 2_000_000, f"{peak} bytes at the peak for {count} requests"
+    store.close()
