@@ -236,10 +236,18 @@ def _limit(limit: int | None) -> int | None:
 OUTBOX_LEASE = timedelta(minutes=10)  # how long a claimed outbox item is its worker's
 
 
+# The longest a retention keeps records (a thousand years): some 740,000 days before now is
+# before the year 1, which no datetime holds. (No Retention, or keep_days 0, keeps everything.)
+KEEP_MAX = timedelta(days=365_000)
+
+
 def _cutoff(before: datetime | timedelta) -> str:
     """A purge's limit: a point in time, or an age (`timedelta(days=30)`: older than 30 days)."""
     if isinstance(before, timedelta):
-        before = utcnow() - before
+        try:
+            before = utcnow() - before
+        except OverflowError:
+            raise ValueError(f"an age of {before.days} days reaches before the year 1: out of range") from None
     elif not isinstance(before, datetime):
         raise TypeError(f"purge takes a datetime or a timedelta (an age), not {type(before).__name__}")
     return _utc_text(before)
@@ -1762,6 +1770,10 @@ class Retention(Periodic):
                  every: float = 3600.0):
         if keep is None and keep_bodies is None:
             raise ValueError("nothing to purge: give keep or keep_bodies")
+        for name, age in (("keep", keep), ("keep_bodies", keep_bodies)):
+            if age is not None and age > KEEP_MAX:  # (each round's now - age would overflow, or soon)
+                raise ValueError(f"{name} of {age.days} days is out of range: at most {KEEP_MAX.days} "
+                                 "(none keeps everything)")
         interval = seconds_between_rounds("every", every)
         super().__init__()
         self.store, self.keep, self.keep_bodies, self.interval = store, keep, keep_bodies, interval

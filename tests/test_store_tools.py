@@ -1017,3 +1017,26 @@ def test_a_campaigns_summary_reads_one_request_at_a_time(tmp_path):
     assert summary.awaiting == 3 and summary.may_have_arrived == count // 2
     assert peak < 2_000_000, f"{peak} bytes at the peak for {count} requests"
     store.close()
+
+
+def test_a_retention_beyond_what_a_date_holds_is_refused_when_configured(tmp_path):
+    """keep_days = 1000000 passed the configuration check; serve then failed every retention
+    round (now - 1,000,000 days is before the year 1), and 1e12 failed making the timedelta."""
+    from mm7bind.config import ConfigError, load_checked
+    from mm7bind.store import Retention
+
+    cfg_file = tmp_path / "cfg.toml"
+    for setting in ("keep_days", "keep_bodies_days"):
+        for days in ("1000000", "1e12", "365001"):
+            cfg_file.write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n{setting} = {days}\n')
+            with pytest.raises(ConfigError) as info:
+                load_checked(str(cfg_file))
+            assert [str(p) for p in info.value.problems if f"store.{setting}" in str(p) and "at most 365000" in str(p)]
+    cfg_file.write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\nkeep_days = 365000\n')
+    store = MemoryStore()
+    assert load_checked(str(cfg_file)).retention(store).run_once() == mm7.store.Purged()  # the longest: works
+    with pytest.raises(ValueError, match="keep_bodies of 800000 days is out of range"):
+        Retention(store, keep_bodies=timedelta(days=800_000))
+    for purged in (store, SqliteStore(":memory:")):
+        with pytest.raises(ValueError, match="before the year 1"):
+            purged.purge(timedelta(days=800_000))
