@@ -1237,11 +1237,22 @@ def cmd_store_purge(args: argparse.Namespace) -> int:
     before = args.older_than
     states = PURGEABLE + (("failed",) if args.include_failed else ())
     store = _open_store(args)
+    done = None
     try:
         done = store.purge(before, states=states, bodies_only=args.bodies_only, sent=not args.keep_sent,
                            dry_run=args.dry_run)
         if args.vacuum and not args.dry_run:
             store.vacuum()
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_FULL and "disk is full" not in str(exc):
+            raise
+        # Deleting writes too: each batch's pages go to the -wal first, and a vacuum copies the file.
+        what = ("the purge is done; the vacuum" if done is not None
+                else "the purge (batches done so far stay done)")
+        print(f"mm7bind store purge: the disk holding the store {store.path} is full: {what} could not write "
+              "SQLite's write-ahead log (a vacuum also needs room for a copy of the file). Free some space there "
+              "(a few MB for a purge, as much as the file for --vacuum) and run it again", file=sys.stderr)
+        return EXIT_UNREADABLE
     finally:
         store.close()
     verb = "would remove" if args.dry_run else "removed"

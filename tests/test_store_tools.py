@@ -1040,3 +1040,36 @@ def test_a_retention_beyond_what_a_date_holds_is_refused_when_configured(tmp_pat
     for purged in (store, SqliteStore(":memory:")):
         with pytest.raises(ValueError, match="before the year 1"):
             purged.purge(timedelta(days=800_000))
+
+
+def test_a_purge_finding_the_disk_full_says_so(tmp_path, monkeypatch, capsys):
+    """Deleting writes too (through SQLite's -wal; a vacuum copies the file): on a full disk the
+    purge ended as "the store failed ... `store check` says whether its file is damaged", and the
+    operator checked a file that was fine instead of freeing some space."""
+    import sqlite3
+
+    from mm7bind.cli import main
+
+    db = tmp_path / "vasp.db"
+    store = SqliteStore(db)
+    fill(store)
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+
+    def full(*args, **kw):
+        exc = sqlite3.OperationalError("database or disk is full")
+        exc.sqlite_errorcode, exc.sqlite_errorname = sqlite3.SQLITE_FULL, "SQLITE_FULL"
+        raise exc
+
+    for method, said in (("purge", "the purge (batches done so far stay done)"), ("vacuum", "the purge is done")):
+        with monkeypatch.context() as patched:
+            patched.setattr(SqliteStore, method, full)
+            capsys.readouterr()
+            code = main(["store", "purge", "--older-than", "0s", "--vacuum", "--config", str(tmp_path / "cfg.toml")])
+        err = capsys.readouterr().err
+        assert code == 2 and f"the disk holding the store {db} is full: {said}" in err, err
+        assert "damaged" not in err and "Free some space" in err
+    monkeypatch.setattr(SqliteStore, "purge", lambda *a, **kw: (_ for _ in ()).throw(
+        sqlite3.OperationalError("database is locked")))
+    assert main(["store", "purge", "--older-than", "0s", "--config", str(tmp_path / "cfg.toml")]) == 2
+    assert "the store failed: OperationalError: database is locked" in capsys.readouterr().err  # (not a full disk)
