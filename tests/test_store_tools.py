@@ -1073,3 +1073,28 @@ def test_a_purge_finding_the_disk_full_says_so(tmp_path, monkeypatch, capsys):
         sqlite3.OperationalError("database is locked")))
     assert main(["store", "purge", "--older-than", "0s", "--config", str(tmp_path / "cfg.toml")]) == 2
     assert "the store failed: OperationalError: database is locked" in capsys.readouterr().err  # (not a full disk)
+
+
+def test_a_store_whose_lock_file_this_user_cannot_take_is_read_read_only(tmp_path, monkeypatch, capsys):
+    """The lock file is made 0600 by the store's first user (serve): another user of the group,
+    who may write the file itself, could not open the store at all, not even to list it."""
+    from mm7bind.cli import main
+
+    db = tmp_path / "vasp.db"
+    store = SqliteStore(db)
+    fill(store)
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+    lock = tmp_path / "vasp.db.lock"
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if mode & os.W_OK and str(path) == str(lock)
+                        else real_access(path, mode, **kw))
+    if os.geteuid() != 0:
+        lock.chmod(0o400)
+    try:
+        assert main(["store", "inbox", "--config", str(tmp_path / "cfg.toml")]) == 0
+        assert capsys.readouterr().out.count("\n") == 7
+        assert main(["store", "check", "--config", str(tmp_path / "cfg.toml")]) == 1
+        assert capsys.readouterr().out.startswith("takes messages: no, opened read-only")
+    finally:
+        lock.chmod(0o600)
