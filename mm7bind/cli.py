@@ -1280,6 +1280,8 @@ def cmd_store_check(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     try:
         problem = store.check(reserve=cfg.receiver.max_body)
+        if store.read_only:  # (why: _open_store found it so)
+            problem = "opened read-only: this user cannot write its file, folder or lock file"
         damage = store.integrity(full=args.full)
     finally:
         store.close()

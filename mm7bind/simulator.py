@@ -461,7 +461,8 @@ class Simulator:
             return self.fault(env, "Client", RequestStatus.ADDRESS_ERROR, "no recipients")
         bad = next((a for a in msg.recipients if not _well_formed(a)), None)
         if bad is not None:  # (whatever the mode: not a schema deviation, an address no MMSC can deliver to)
-            return self.fault(env, "Client", RequestStatus.ADDRESS_ERROR, f"{bad.kind} {str(bad)[:100]!r} is no address")
+            return self.fault(env, "Client", RequestStatus.ADDRESS_ERROR,
+                              f"{bad.kind} {str(bad)[:100]!r} is no address")
         count = len(msg.recipients.to) + len(msg.recipients.cc) + len(msg.recipients.bcc)
         if self.config.max_recipients is not None and count > self.config.max_recipients:
             return self.fault(env, "Server", RequestStatus.MULTIPLE_ADDRESSES_NOT_SUPPORTED,

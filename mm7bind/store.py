@@ -441,13 +441,7 @@ class MemoryStore:
 
     def latest_submits(self, tag: str) -> Iterator[SentRecord]:
         """See `SqliteStore.latest_submits`."""
-        latest: dict[tuple, SentRecord] = {}
-        for rec in self.sent(tag=tag):
-            if rec.operation == "SubmitReq":
-                key = ("r", *rec.recipients) if rec.recipients else ("t", rec.transaction_id)
-                latest.pop(key, None)  # (in the order of each one's last record, as SQLite lists them)
-                latest[key] = rec
-        return iter(list(latest.values()))
+        return _latest_submits(self.sent(tag=tag))
 
     def purge(self, before: datetime | timedelta, *, states: tuple[str, ...] = PURGEABLE, bodies_only: bool = False,
               sent: bool = True, dry_run: bool = False) -> Purged:
@@ -1641,7 +1635,7 @@ class SqliteStore:
         try:
             self.open_counts()
             if self.read_only:
-                return "opened read-only (this user cannot write the file or its folder): no message can be stored"
+                return "opened read-only: no message can be stored through it"
             if not self._memory and reserve > 0:
                 free = shutil.disk_usage(Path(self.path).resolve().parent).free
                 if free < reserve:
@@ -1728,13 +1722,25 @@ def reports_about(store, rec: SentRecord) -> list[InboxRecord]:
                 else r.recipient is None or r.recipient in rec.recipients)]
 
 
+def _latest_submits(records) -> Iterator[SentRecord]:
+    """`latest_submits` of a store's records read whole (a store of another kind than ours)."""
+    latest: dict[tuple, SentRecord] = {}
+    for rec in records:
+        if rec.operation == "SubmitReq":
+            key = ("r", *rec.recipients) if rec.recipients else ("t", rec.transaction_id)
+            latest.pop(key, None)  # (in the order of each one's last record, as SQLite lists them)
+            latest[key] = rec
+    return iter(list(latest.values()))
+
+
 def summarize(store, tag: str) -> TagSummary:
     """Count the outcomes of every SubmitReq sent under `tag`, and the reports received about them
     (for each recipient only the latest: a Deferred report followed by Retrieved counts once)."""
     out = TagSummary(tag)
     # A request tried in several rounds (the outbox, one TransactionID) or sent again to the same
     # recipients (a resumed campaign, a new one) counts once, as it ended last.
-    for rec in store.latest_submits(tag):
+    latest = getattr(store, "latest_submits", None)
+    for rec in latest(tag) if latest is not None else _latest_submits(store.sent(tag=tag)):
         out.requests += 1
         if rec.ok:
             out.accepted += 1

@@ -1016,6 +1016,11 @@ def test_a_campaigns_summary_reads_one_request_at_a_time(tmp_path):
                                                                                      count // 2)
     assert summary.awaiting == 3 and summary.may_have_arrived == count // 2
     assert peak < 2_000_000, f"{peak} bytes at the peak for {count} requests"
+
+    class Plain:  # (a store of another kind, with only the listings: counted the same)
+        sent, reports_for = store.sent, store.reports_for
+
+    assert mm7.store.summarize(Plain(), "year") == summary
     store.close()
 
 
