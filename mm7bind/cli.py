@@ -1041,10 +1041,12 @@ def _open_store(args, cfg=None, wait: float | None = None, *, say_busy: bool = T
         print(f"mm7bind {args.command}: no store at {cfg.store.path} (see [store] path in the configuration)",
               file=sys.stderr)
         raise SystemExit(EXIT_UNREADABLE)
-    lock = Path(f"{path}.lock")  # (made 0600 by its first user: another one of the group cannot take it)
-    read_only = reading and not (os.access(path, os.W_OK) and os.access(path.absolute().parent, os.W_OK)
-                                 and (not lock.exists() or os.access(lock, os.W_OK)))
-    return _store(cfg, wait, say_busy=say_busy, read_only=read_only)
+    # Opened to write, the store needs to write the file, its lock file (made 0600 by its first user:
+    # another one of the group cannot take it), its -wal and -shm; those missing, the folder.
+    beside = [Path(f"{path}{end}") for end in (".lock", "-wal", "-shm")]
+    writable = os.access(path, os.W_OK) and all(os.access(p if p.exists() else path.absolute().parent, os.W_OK)
+                                                for p in beside)
+    return _store(cfg, wait, say_busy=say_busy, read_only=reading and not writable)
 
 
 def cmd_store_inbox(args: argparse.Namespace) -> int:

@@ -1103,3 +1103,23 @@ def test_a_store_whose_lock_file_this_user_cannot_take_is_read_read_only(tmp_pat
         assert capsys.readouterr().out.startswith("takes messages: no, opened read-only")
     finally:
         lock.chmod(0o600)
+
+
+def test_a_live_store_in_a_folder_this_user_cannot_write_is_checked_as_a_writer(tmp_path, monkeypatch, capsys):
+    """Read-only is for what cannot be written: a store whose file, lock, -wal and -shm this user
+    may write (serve running, its group's) is checked as a writer though the folder is not its."""
+    from mm7bind.cli import main
+
+    db = tmp_path / "vasp.db"
+    live = SqliteStore(db)  # (serve: its -wal and -shm are there while it runs)
+    fill(live)
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if mode & os.W_OK and str(path) == str(tmp_path)
+                        else real_access(path, mode, **kw))
+    try:
+        assert (tmp_path / "vasp.db-wal").exists() and (tmp_path / "vasp.db-shm").exists()
+        assert main(["store", "check", "--config", str(tmp_path / "cfg.toml")]) == 0
+        assert capsys.readouterr().out.startswith("takes messages: yes")
+    finally:
+        live.close()
