@@ -1283,7 +1283,7 @@ def cmd_store_check(args: argparse.Namespace) -> int:
     try:
         problem = store.check(reserve=cfg.receiver.max_body)
         if store.read_only:  # (why: _open_store found it so)
-            problem = "opened read-only: this user cannot write its file, folder or lock file"
+            problem = "opened read-only: this user cannot write it (its file, lock file, -wal, -shm or folder)"
         damage = store.integrity(full=args.full)
     finally:
         store.close()
