@@ -1012,7 +1012,7 @@ def _record_json(rec) -> dict:
     return out
 
 
-def _store(cfg, wait: float | None = None, *, say_busy: bool = True):
+def _store(cfg, wait: float | None = None, *, say_busy: bool = True, read_only: bool = False):
     """The configured store, or a clear message (not a traceback) when its file cannot be used
     (or, with `wait`, another process kept it locked that long: StoreBusy raised unless `say_busy`)."""
     import sqlite3  # noqa: PLC0415
@@ -1020,7 +1020,7 @@ def _store(cfg, wait: float | None = None, *, say_busy: bool = True):
     from .store import StoreBusy  # noqa: PLC0415
 
     try:
-        return cfg.open_store(wait=wait)
+        return cfg.open_store(wait=wait, read_only=read_only)
     except StoreBusy as exc:
         if not say_busy:
             raise
@@ -1032,19 +1032,27 @@ def _store(cfg, wait: float | None = None, *, say_busy: bool = True):
         raise SystemExit(EXIT_UNREADABLE) from None
 
 
-def _open_store(args, cfg=None, wait: float | None = None, *, say_busy: bool = True):
+def _open_store(args, cfg=None, wait: float | None = None, *, say_busy: bool = True, reading: bool = False):
+    """`reading`: for a command that only reads, which opens a file (or folder) this user cannot
+    write read-only (a copy taken for inspection), rather than failing to."""
     cfg = cfg or _config(args)
-    if not Path(cfg.store.path).exists():  # opening would create an empty one
+    path = Path(cfg.store.path)
+    if not path.exists():  # opening would create an empty one
         print(f"mm7bind {args.command}: no store at {cfg.store.path} (see [store] path in the configuration)",
               file=sys.stderr)
         raise SystemExit(EXIT_UNREADABLE)
-    return _store(cfg, wait, say_busy=say_busy)
+    # Opened to write, the store needs to write the file, its lock file (made 0600 by its first user:
+    # another one of the group cannot take it), its -wal and -shm; those missing, the folder.
+    beside = [Path(f"{path}{end}") for end in (".lock", "-wal", "-shm")]
+    writable = os.access(path, os.W_OK) and all(os.access(p if p.exists() else path.absolute().parent, os.W_OK)
+                                                for p in beside)
+    return _store(cfg, wait, say_busy=say_busy, read_only=reading and not writable)
 
 
 def cmd_store_inbox(args: argparse.Namespace) -> int:
     from .display import shown_time  # noqa: PLC0415
 
-    store = _open_store(args)
+    store = _open_store(args, reading=True)
     try:
         ids = store.inbox_ids(args.state, args.kind, message_id=args.message_id,
                               since=args.since, limit=args.limit, newest_first=True)
@@ -1069,7 +1077,7 @@ def cmd_store_inbox(args: argparse.Namespace) -> int:
 def cmd_store_show(args: argparse.Namespace) -> int:
     from .codec import decode  # noqa: PLC0415
 
-    store = _open_store(args)
+    store = _open_store(args, reading=True)
     try:
         rec = store.inbox_get(args.id)
     finally:
@@ -1114,7 +1122,7 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
 
     if args.summary:
         return _tag_summary(args)
-    store = _open_store(args)
+    store = _open_store(args, reading=True)
     try:
         found = store.sent(message_id=args.message_id, recipient=args.to, since=args.since, tag=args.tag,
                            limit=args.limit, newest_first=True)
@@ -1152,7 +1160,7 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
     from .display import printable, shown_time  # noqa: PLC0415
     from .jsonable import to_jsonable  # noqa: PLC0415
 
-    store = _open_store(args)
+    store = _open_store(args, reading=True)
     try:
         ids = store.outbox_ids(args.state, limit=args.limit, newest_first=True)
         ids.reverse()
@@ -1208,7 +1216,7 @@ def _tag_summary(args: argparse.Namespace) -> int:
         print(f"mm7bind store sent: --summary counts the whole tag: {', '.join(narrowed)} would not narrow it",
               file=sys.stderr)
         return EXIT_USAGE
-    store = _open_store(args)
+    store = _open_store(args, reading=True)
     try:
         s = summarize(store, args.tag)
     finally:
@@ -1233,11 +1241,22 @@ def cmd_store_purge(args: argparse.Namespace) -> int:
     before = args.older_than
     states = PURGEABLE + (("failed",) if args.include_failed else ())
     store = _open_store(args)
+    done = None
     try:
         done = store.purge(before, states=states, bodies_only=args.bodies_only, sent=not args.keep_sent,
                            dry_run=args.dry_run)
         if args.vacuum and not args.dry_run:
             store.vacuum()
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_FULL and "disk is full" not in str(exc):
+            raise
+        # Deleting writes too: each batch's pages go to the -wal first, and a vacuum copies the file.
+        what = ("the purge is done; the vacuum" if done is not None
+                else "the purge (batches done so far stay done)")
+        print(f"mm7bind store purge: the disk holding the store {store.path} is full: {what} could not write "
+              "SQLite's write-ahead log (a vacuum also needs room for a copy of the file). Free some space there "
+              "(a few MB for a purge, as much as the file for --vacuum) and run it again", file=sys.stderr)
+        return EXIT_UNREADABLE
     finally:
         store.close()
     verb = "would remove" if args.dry_run else "removed"
@@ -1256,13 +1275,15 @@ def cmd_store_check(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     try:  # (a health check answers: it does not wait for a vacuum of minutes, as a message would not)
-        store = _open_store(args, cfg, wait=cfg.receiver.store_wait, say_busy=False)
+        store = _open_store(args, cfg, wait=cfg.receiver.store_wait, say_busy=False, reading=True)
     except StoreBusy as exc:
         print(f"takes messages: no, {exc}")
         print("file: not checked (another process is writing it: a vacuum, an upgrade)")
         return EXIT_REFUSED
     try:
         problem = store.check(reserve=cfg.receiver.max_body)
+        if store.read_only:  # (why: _open_store found it so)
+            problem = "opened read-only: this user cannot write it (its file, lock file, -wal, -shm or folder)"
         damage = store.integrity(full=args.full)
     finally:
         store.close()

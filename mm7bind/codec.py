@@ -193,7 +193,8 @@ def _without_plus(value):
 
 def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, container_id: str,
                profile: Profile) -> HttpMessage:
-    soap_id = profile.soap_content_id or new_content_id("soap")
+    soap_id = _checked_id("Profile.soap_content_id", profile.soap_content_id) if profile.soap_content_id else (
+        new_content_id("soap"))
     outer, inner = new_boundaries()
     outer, inner = profile.boundary or outer, profile.inner_boundary or inner
     soap_cte = profile.soap_transfer_encoding
@@ -220,9 +221,15 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
         # RFC 2387: the root (the SMIL, else the first part) is named by start, its type by type.
         root = leaves[0]
         ensure_content_id(root, "smil" if root is smil else "part")
+        _checked_id(root, root.content_id)  # (before it is a parameter: the id's own refusal, if any)
         # (an id may hold '"' or a backslash: escaped, they do not end the parameter early)
-        ctype = (f'multipart/related; type="{root.content_type}"; start={_quote(f"<{root.content_id}>")}; '
-                 f'boundary="{inner}"')
+        params = [f'type="{root.content_type}"', f"start={_quote(f'<{root.content_id}>')}", f'boundary="{inner}"']
+        ctype = "multipart/related; " + "; ".join(params)
+        if len("Content-Type: " + ctype) > MAX_LINE:  # a long root id: a parameter a line (folded where FWS may be)
+            ctype = "multipart/related;\r\n " + ";\r\n ".join(params)
+            if len(f" {params[1]};") > MAX_LINE:  # (its escapes made it longer than the Content-ID line)
+                raise EncodeError(f"the root part's Content-ID ({root.content_id[:40]!r}...), escaped as the start "
+                                  f"parameter, is too long for one header line ({MAX_LINE}): give it a shorter one")
     else:
         ctype = f'multipart/{mtype}; boundary="{inner}"'  # (mixed: the SMIL, if any, is one part among them)
     container = OutPart([("Content-Type", ctype), ("Content-ID", f"<{container_id}>")], boundary=inner)
@@ -297,6 +304,11 @@ def _checked_id(what: object, content_id: str) -> str:
     if not content_id or content_id.strip() != content_id or _NOT_IN_ID.search(content_id):
         raise EncodeError(f"{what}: Content-ID {content_id!r} cannot be sent (empty, a control character, < or >, "
                           "a lone surrogate, or white space around it, which readers strip)")
+    if len(f"Content-ID: <{content_id}>") > MAX_LINE:  # (an id has no white space to fold at: RFC 5322 msg-id)
+        who = what if isinstance(what, str) else f"the {getattr(what, 'content_type', 'part')} part"
+        raise EncodeError(f"{who}: a Content-ID of {len(content_id)} characters ({content_id[:40]!r}...) is too long "
+                          f"for one header line ({MAX_LINE} characters, RFC 5322) and cannot be folded: give a "
+                          "shorter one")
     return content_id
 
 

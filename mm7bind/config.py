@@ -215,11 +215,11 @@ class Config:
 
         return Client(store=store, **{**self.client_settings(), **overrides})
 
-    def open_store(self, wait: float | None = None):
-        """The configured store; `wait`: see `SqliteStore`."""
+    def open_store(self, wait: float | None = None, *, read_only: bool = False):
+        """The configured store; `wait`, `read_only`: see `SqliteStore`."""
         from .store import SqliteStore  # noqa: PLC0415
 
-        return SqliteStore(self.store.path, durability=self.store.durability, wait=wait)
+        return SqliteStore(self.store.path, durability=self.store.durability, wait=wait, read_only=read_only)
 
     def retention(self, store):
         """The store's purge schedule from keep_days and keep_bodies_days; None when both are 0."""
@@ -770,9 +770,13 @@ def check(cfg: Config) -> list[Problem]:
         err("store.durability", "must be power or process")
     if cfg.store.check_at_start not in ("", "quick", "full"):
         err("store.check_at_start", f"must be quick, full or empty (no check), not {cfg.store.check_at_start!r}")
+    from .store import KEEP_MAX  # noqa: PLC0415
+
     for name in ("keep_days", "keep_bodies_days"):
         if getattr(cfg.store, name) < 0:
             err(f"store.{name}", "cannot be negative (0 keeps everything)")
+        elif getattr(cfg.store, name) > KEEP_MAX.days:  # (the purge's cutoff would be before the year 1)
+            err(f"store.{name}", f"at most {KEEP_MAX.days} (a thousand years; 0 keeps everything)")
     if 0 < cfg.store.keep_days < cfg.store.keep_bodies_days:
         warn("store.keep_bodies_days", "longer than keep_days: the records (bodies and all) go first", "serving")
     if 0 < cfg.store.keep_days < 1 or 0 < cfg.store.keep_bodies_days < 1:

@@ -8,9 +8,10 @@ originated) is sent on demand: `simulator.deliver(...)`, or POST /control/delive
 the habits of particular MMSCs (see `mm7bind.profiles.DIALECTS`).
 
 Control endpoints (JSON), next to the MM7 path:
-    GET  /control/messages                       the messages received so far
+    GET  /control/messages                       the messages received so far (the latest max_messages)
     POST /control/deliver  {"from","to","subject","text","linked_id"}   send an MO to the VASP
     POST /control/report   {"message_id","recipient","status"}          send a delivery report now
+                                                 (for a recipient the message was delivered to)
     POST /control/fail     {"count","status","http_status","retry_after","delay"}   trouble (fail_next)
     POST /control/reset                          forget messages, MO, scheduled reports and trouble (reset)
     GET  /control/health                         200 while it runs
@@ -78,6 +79,9 @@ class SimulatorConfig:
     # content with a SMIL presentation (without: 2004).
     max_recipients: int | None = None
     require_smil: bool = False
+    # The messages kept (`messages`, /control/messages), and MO outcomes (`mo_sent`): beyond it the oldest
+    # go (a CancelReq or report about one then finds no message, as after reset): a load test runs for hours.
+    max_messages: int = 10_000
 
     __repr__ = repr_showing_no_secret_header  # (vasp_url may hold a password)
 
@@ -94,6 +98,8 @@ class SimulatorConfig:
             raise ValueError("max_recipients must be at least 1 (or None: no limit)")
         if self.report_attempts < 1:
             raise ValueError("report_attempts must be at least 1")
+        if self.max_messages < 1:
+            raise ValueError("max_messages must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -170,6 +176,20 @@ class StoredMessage:
             "parts": [{"content_type": p.content_type, "size": p.size} for p in content.all_parts()] if content else [],
             "deviations": [str(d) for d in self.deviations], "reports": list(self.reports),  # (a copy: it grows)
         }
+
+
+_MSISDN = re.compile(r"\+?[0-9]{1,20}(?:/TYPE=PLMN)?", re.IGNORECASE)  # as MMSCs write them (Nokia's suffix too)
+
+
+def _well_formed(address: m.Address) -> bool:
+    """Whether a recipient is one an MMSC could deliver to: a Number of digits (a leading +), an
+    RFC 2822 address with an @; a ShortCode is the operator's to know."""
+    if address.kind == m.AddressKind.NUMBER:
+        return bool(_MSISDN.fullmatch(str(address).strip()))
+    if address.kind == m.AddressKind.RFC2822:
+        local, at, domain = str(address).rpartition("@")
+        return bool(at and local.strip() and domain.strip())
+    return True
 
 
 def _plain_sender(data: bytes) -> bytes:
@@ -450,6 +470,10 @@ class Simulator:
     def _submit(self, env: Envelope, msg: m.SubmitReq) -> Response:
         if not msg.recipients:
             return self.fault(env, "Client", RequestStatus.ADDRESS_ERROR, "no recipients")
+        bad = next((a for a in msg.recipients if not _well_formed(a)), None)
+        if bad is not None:  # (whatever the mode: not a schema deviation, an address no MMSC can deliver to)
+            return self.fault(env, "Client", RequestStatus.ADDRESS_ERROR,
+                              f"{bad.kind} {str(bad)[:100]!r} is no address")
         count = len(msg.recipients.to) + len(msg.recipients.cc) + len(msg.recipients.bcc)
         if self.config.max_recipients is not None and count > self.config.max_recipients:
             return self.fault(env, "Server", RequestStatus.MULTIPLE_ADDRESSES_NOT_SUPPORTED,
@@ -465,7 +489,7 @@ class Simulator:
         stored = StoredMessage(mid, env.transaction_id or "", msg, env.version, datetime.now(timezone.utc),
                                deviations=env.deviations)
         with self._lock:
-            self.messages[mid] = stored
+            self._keep(stored)
         log.info("SubmitReq tid=%s → MessageID %s for %d recipient(s)", printable(env.transaction_id), mid,
                  len(msg.recipients))
         self._schedule_reports(stored, msg)
@@ -483,6 +507,12 @@ class Simulator:
             delay = held + max(self.config.read_delay, self.config.report_delay)
             for rcpt in stored._delivered_to():
                 self.schedule(delay, self.send_read_reply, stored.message_id, rcpt, self.config.read_status, False)
+
+    def _keep(self, stored: StoredMessage) -> None:
+        """Keep a message taken, the oldest dropped beyond `max_messages` (under the lock)."""
+        self.messages[stored.message_id] = stored
+        while len(self.messages) > self.config.max_messages:
+            del self.messages[next(iter(self.messages))]
 
     def _lookup(self, mid: str | None) -> StoredMessage | None:
         with self._lock:
@@ -520,8 +550,17 @@ class Simulator:
         old = self._lookup(msg.replace_id)
         if old is None:
             return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {msg.replace_id}")
-        with self._lock:
-            old.state = "replaced"
+        with self._lock:  # (checked and set as one, as in _cancel)
+            state = old.state
+            if state == "accepted":
+                old.state = "replaced"
+        if state != "accepted":  # delivered (or undelivered): too late; cancelled or replaced: not there.
+            # 3001, as a ReplaceReq gets; the response must name a message, and no new one was made:
+            # the one it is about. (Its Status is a code alone: the text stays in the log.)
+            log.info("extendedReplaceReq tid=%s: message %s %s, not replaced", printable(env.transaction_id),
+                     printable(msg.replace_id), state)
+            return self.answer(env, m.ExtendedReplaceRsp(message_id=msg.replace_id, status=m.Status(
+                RequestStatus.NOT_POSSIBLE, f"message {state}")))
         mid = self._new_id()
         # The new message goes to the old one's recipients; its reports, under the new MessageID, are
         # all the VASP hears from now on (the replaced message is never delivered).
@@ -529,7 +568,7 @@ class Simulator:
                                deviations=env.deviations, recipients=list(old.recipients or []),
                                addresses=list(old.addresses or []))
         with self._lock:
-            self.messages[mid] = stored
+            self._keep(stored)
         self._schedule_reports(stored, msg)
         return self.answer(env, m.ExtendedReplaceRsp(message_id=mid))
 
@@ -573,12 +612,13 @@ class Simulator:
     def _reached(self, message_id: str, recipient: str, status: str, report: bool) -> None:
         """The message's fate at `recipient`, as scheduled: retrieved (so no longer cancellable)
         whether or not a report was asked for and a VASP URL given; the report when one was."""
+        stored = self._lookup(message_id)
+        if stored is None:  # forgotten meanwhile (reset, or beyond max_messages): nothing to deliver
+            return
         if report and self.config.vasp_url:
             self.send_report(message_id, recipient, status, wait=False)
         else:
-            stored = self._lookup(message_id)
-            if stored is not None:
-                self._settle(stored, status)
+            self._settle(stored, status)
 
     def _settle(self, stored: StoredMessage, status: str) -> str:
         """A delivery status reached: Retrieved (or Forwarded) makes an accepted message delivered, another
@@ -596,6 +636,9 @@ class Simulator:
         stored = self._lookup(message_id)
         if stored is None:
             raise KeyError(message_id)
+        if recipient not in stored._delivered_to():  # (an MMSC reports on whom it delivered to, none else)
+            raise ValueError(f"{message_id} was not delivered to {recipient!r}: its recipients are "
+                             f"{', '.join(stored._delivered_to()) or 'none'}")
         state = self._settle(stored, status)
         if state in ("cancelled", "replaced"):
             return {"skipped": state}
@@ -652,6 +695,7 @@ class Simulator:
                 stored.reports.append(outcome)
             elif msg.ELEMENT == "DeliverReq":
                 self.mo_sent.append(outcome)
+                del self.mo_sent[:-self.config.max_messages]
         return outcome
 
     def deliver(self, sender: str, recipients: list[str] | str, subject: str | None = None, text: str | None = None,

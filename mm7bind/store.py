@@ -16,11 +16,12 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 from .arrival import may_have_arrived
 from .display import is_secret_header
@@ -235,10 +236,18 @@ def _limit(limit: int | None) -> int | None:
 OUTBOX_LEASE = timedelta(minutes=10)  # how long a claimed outbox item is its worker's
 
 
+# The longest a retention keeps records (a thousand years): some 740,000 days before now is
+# before the year 1, which no datetime holds. (No Retention, or keep_days 0, keeps everything.)
+KEEP_MAX = timedelta(days=365_000)
+
+
 def _cutoff(before: datetime | timedelta) -> str:
     """A purge's limit: a point in time, or an age (`timedelta(days=30)`: older than 30 days)."""
     if isinstance(before, timedelta):
-        before = utcnow() - before
+        try:
+            before = utcnow() - before
+        except OverflowError:
+            raise ValueError(f"an age of {before.days} days reaches before the year 1: out of range") from None
     elif not isinstance(before, datetime):
         raise TypeError(f"purge takes a datetime or a timedelta (an age), not {type(before).__name__}")
     return _utc_text(before)
@@ -429,6 +438,10 @@ class MemoryStore:
     def sent_by_transaction_id(self, transaction_id: str) -> SentRecord | None:
         with self._lock:
             return self._by_tid.get(transaction_id)
+
+    def latest_submits(self, tag: str) -> Iterator[SentRecord]:
+        """See `SqliteStore.latest_submits`."""
+        return _latest_submits(self.sent(tag=tag))
 
     def purge(self, before: datetime | timedelta, *, states: tuple[str, ...] = PURGEABLE, bodies_only: bool = False,
               sent: bool = True, dry_run: bool = False) -> Purged:
@@ -662,9 +675,10 @@ class _WriteLock:
     busy handler would make a waiting process sleep in growing steps (measured: stalls up to a
     second with four processes); a waiter on the flock wakes as soon as it is free."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, locks: bool = True):
         self.thread_lock = threading.Lock()
-        self.lock_path = path + ".lock" if path != ":memory:" and _flock is not None else None
+        # (`locks` False: a read-only store, which makes no lock file; its writes fail anyway)
+        self.lock_path = path + ".lock" if locks and path != ":memory:" and _flock is not None else None
         self.fd: int | None = None  # opened on first use, closed by close()
 
     def __enter__(self) -> _WriteLock:
@@ -810,14 +824,22 @@ class SqliteStore:
 
     Opening waits for another process writing the file (a vacuum, an upgrade) as long as it takes,
     saying so after a few seconds; with `wait`, at most that many seconds, then `StoreBusy`.
+
+    `read_only=True` reads an existing store without writing anything, beside it included (no
+    lock file, no schema upgrade): a copy taken for inspection, a file or folder this user may not
+    write. Every write then fails (sqlite3.OperationalError), and `check` says it takes no message.
     """
 
-    def __init__(self, path: str | Path, durability: str = "power", *, wait: float | None = None):
+    def __init__(self, path: str | Path, durability: str = "power", *, wait: float | None = None,
+                 read_only: bool = False):
         if durability not in ("power", "process"):
             raise ValueError("durability must be 'power' or 'process'")
         self.sync = "FULL" if durability == "power" else "NORMAL"
         self.path = str(path)
-        if self.path != ":memory:":
+        self.read_only = bool(read_only)
+        if self.read_only and self.path == ":memory:":
+            raise ValueError("a store in memory cannot be opened read-only: there is nothing to read")
+        if self.path != ":memory:" and not self.read_only:
             folder = Path(self.path).parent
             made = [d for d in (folder, *folder.parents) if not d.exists()]  # (named on disk below, too)
             folder.mkdir(parents=True, exist_ok=True)
@@ -835,17 +857,23 @@ class SqliteStore:
         # would otherwise be refused (not kept waiting) while a writer holds a table.
         self._memory = self.path == ":memory:"
         self._target = f"file:mm7bind-{os.urandom(8).hex()}?mode=memory&cache=shared" if self._memory else self.path
+        self._uri = self._memory
+        if self.read_only:
+            self._target, self._uri = f"file:{quote(os.path.abspath(self.path))}?mode=ro", True
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._busy: dict[int, int] = {}  # each connection's busy timeout (ms) as last set, by id
         self._lock = threading.Lock()
         # One writer at a time: SQLite's own busy handler would make waiters sleep in millisecond
         # steps; a lock hands over at once.
-        self._write = _WriteLock(self.path)
+        self._write = _WriteLock(self.path, locks=not self.read_only)
         self._batch = threading.Lock()  # guards the writes waiting for the next group commit, and who leads
         self._queue: list[_Pending] = []
         self._leader = False
         _open_stores.add(self)
+        if self.read_only:
+            self._open_read_only()
+            return
         lock_made = self._write.lock_path is not None and not os.path.exists(self._write.lock_path)
         if not self._write.acquire(LOCK_NOTICE if wait is None else wait):  # (one process at a time creates
             # or upgrades the file). Another process writes (a `store purge --vacuum` takes minutes on
@@ -898,6 +926,33 @@ class SqliteStore:
     def extra_schema(self) -> str:
         return INBOX_SCHEMA
 
+    def _open_read_only(self) -> None:
+        """Check that the file is an mm7bind store as this version reads it, without writing.
+        With a -wal beside it, another process may be writing: read through its WAL (and -shm,
+        there too). Without one, no process has it open: read as immutable, since SQLite would
+        otherwise make a -shm and -wal beside it, and leave them (a read-only connection cannot
+        remove them), owned by whoever read it: the owner's serve could not use them."""
+        if not os.path.isfile(self.path):
+            raise sqlite3.OperationalError(f"no store file at {self.path}")
+        if not os.path.exists(self.path + "-wal"):
+            self._target += "&immutable=1"
+        try:
+            db = self._conn()
+            app_id = db.execute("PRAGMA application_id").fetchone()[0]
+            columns = {table: {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+                       for table in ("sent", "inbox", "outbox", "send_claim", "inbox_body")}
+            if app_id != APPLICATION_ID and not (
+                    app_id == 0 and {"transaction_id", "operation", "recipients"} <= columns["sent"]):
+                raise sqlite3.DatabaseError(f"not an mm7bind store (application id {app_id:#x})")
+            needed = {"sent": {"tag"}, "inbox": {"claimed_at", "headers"}, "send_claim": {"holder"},
+                      "inbox_body": {"body"}, "outbox": {"fingerprint", "recipients", "expires_at"}}
+            if any(not wanted <= columns[table] for table, wanted in needed.items()):
+                raise sqlite3.DatabaseError("written by an older mm7bind: open it once with write access (any "
+                                            "`mm7bind store` command) to bring it up to date")
+        except BaseException:
+            self.close()
+            raise
+
     def _forked(self) -> None:
         """In a forked child (gunicorn --preload opens the store in the master): new connections,
         a lock file of its own, fresh thread locks. SQLite forbids using a parent's connection in
@@ -911,7 +966,7 @@ class SqliteStore:
         self._lock = threading.Lock()
         if self._write.fd is not None:
             os.close(self._write.fd)  # (our copy only: the parent's stays open, and so does its lock)
-        self._write = _WriteLock(self.path)
+        self._write = _WriteLock(self.path, locks=not self.read_only)
         self._batch = threading.Lock()
         self._queue = []
         self._leader = False
@@ -926,10 +981,11 @@ class SqliteStore:
         db = getattr(self._local, name, None)
         if db is None:
             db = sqlite3.connect(self._target, timeout=30, isolation_level=None, check_same_thread=False,
-                                 uri=self._memory)
+                                 uri=self._uri)
             if self._memory:
                 db.execute("PRAGMA read_uncommitted=true")
-            db.execute("PRAGMA journal_mode=WAL")
+            if not self.read_only:  # (a read-only file keeps the mode its writer gave it)
+                db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={sync or self.sync}")  # an acknowledged message must survive a crash
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT}")
             db.row_factory = sqlite3.Row
@@ -993,6 +1049,17 @@ class SqliteStore:
         ).fetchall()
         found = [self._sent_row(row) for row in rows]
         return next((r for r in found if recipient in r.recipients), found[0] if found else None)
+
+    def latest_submits(self, tag: str) -> Iterator[SentRecord]:
+        """The SubmitReq records under `tag`, each set of recipients' last (one without
+        recipients: each TransactionID's), in the order sent, read one at a time: a campaign
+        tried in several rounds, or resumed, counts each request once, as it ended last; one of
+        millions of requests is not held in memory at once."""
+        rows = self._conn().execute(
+            "SELECT s.* FROM sent s JOIN (SELECT max(id) AS id FROM sent WHERE tag = ? AND operation = 'SubmitReq'"
+            " GROUP BY CASE recipients WHEN '[]' THEN 't' || transaction_id ELSE 'r' || recipients END) latest"
+            " ON s.id = latest.id ORDER BY s.id", (tag,))
+        return (self._sent_row(row) for row in rows)
 
     def sent_by_transaction_id(self, transaction_id: str) -> SentRecord | None:
         row = self._conn().execute(
@@ -1567,6 +1634,8 @@ class SqliteStore:
 
         try:
             self.open_counts()
+            if self.read_only:
+                return "opened read-only: no message can be stored through it"
             if not self._memory and reserve > 0:
                 free = shutil.disk_usage(Path(self.path).resolve().parent).free
                 if free < reserve:
@@ -1653,17 +1722,25 @@ def reports_about(store, rec: SentRecord) -> list[InboxRecord]:
                 else r.recipient is None or r.recipient in rec.recipients)]
 
 
+def _latest_submits(records) -> Iterator[SentRecord]:
+    """`latest_submits` of a store's records read whole (a store of another kind than ours)."""
+    latest: dict[tuple, SentRecord] = {}
+    for rec in records:
+        if rec.operation == "SubmitReq":
+            key = ("r", *rec.recipients) if rec.recipients else ("t", rec.transaction_id)
+            latest.pop(key, None)  # (in the order of each one's last record, as SQLite lists them)
+            latest[key] = rec
+    return iter(list(latest.values()))
+
+
 def summarize(store, tag: str) -> TagSummary:
     """Count the outcomes of every SubmitReq sent under `tag`, and the reports received about them
     (for each recipient only the latest: a Deferred report followed by Retrieved counts once)."""
     out = TagSummary(tag)
     # A request tried in several rounds (the outbox, one TransactionID) or sent again to the same
     # recipients (a resumed campaign, a new one) counts once, as it ended last.
-    latest: dict[tuple[str, ...], SentRecord] = {}
-    for rec in store.sent(tag=tag):
-        if rec.operation == "SubmitReq":
-            latest[tuple(rec.recipients) or (rec.transaction_id,)] = rec
-    for rec in latest.values():
+    latest = getattr(store, "latest_submits", None)
+    for rec in latest(tag) if latest is not None else _latest_submits(store.sent(tag=tag)):
         out.requests += 1
         if rec.ok:
             out.accepted += 1
@@ -1699,6 +1776,10 @@ class Retention(Periodic):
                  every: float = 3600.0):
         if keep is None and keep_bodies is None:
             raise ValueError("nothing to purge: give keep or keep_bodies")
+        for name, age in (("keep", keep), ("keep_bodies", keep_bodies)):
+            if age is not None and age > KEEP_MAX:  # (each round's now - age would overflow, or soon)
+                raise ValueError(f"{name} of {age.days} days is out of range: at most {KEEP_MAX.days} "
+                                 "(none keeps everything)")
         interval = seconds_between_rounds("every", every)
         super().__init__()
         self.store, self.keep, self.keep_bodies, self.interval = store, keep, keep_bodies, interval

@@ -315,3 +315,33 @@ def test_more_parts_than_readers_take_are_refused_unless_the_profile_raises_the_
     send(300, mm7.Profile(max_parts=None))
     with pytest.raises(ValueError, match="max_parts"):
         mm7.Profile(max_parts=2)
+
+
+def test_a_content_id_longer_than_a_header_line_is_refused_and_a_long_start_folded():
+    """A caller's Content-ID went out as it was, on a `Content-ID:` line of any length and in the
+    content's `start=` parameter, past the 998 characters a line may have (RFC 5322 §2.1.1): a
+    mail-grade MIME reader, or a gateway, cuts or refuses such a line. An id cannot be folded (no
+    white space in it); the parameters around it can."""
+    def sent(part_id: str, **content) -> tuple[bytes, mm7.Envelope]:
+        body = mm7.Content(**content)
+        body.add_text("hi").content_id = part_id
+        body.add_bytes(b"GIF89a", "image/gif")
+        out = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=body), transaction_id="t",
+                         profile=mm7.Profile(auto_smil=False))
+        data = out.to_bytes()
+        return data, mm7.decode(data, out.content_type, strict=True)
+
+    longest = "a" * 984  # ("Content-ID: <" and ">" make 998)
+    data, env = sent(longest, multipart_type="related")  # the root: named by start= too
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    assert env.body.content.parts[0].content_id == longest and env.body.content.multipart_type == "related"
+    assert env.deviations == []
+    data, env = sent("b" * 900)  # (mixed: no start=)
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998 and env.body.content.parts[0].content_id == "b" * 900
+    for content_id, content in (("a" * 985, {}), ("c" * 3000, {"multipart_type": "related"})):
+        with pytest.raises(mm7.EncodeError, match=f"a Content-ID of {len(content_id)} characters .* too long"):
+            sent(content_id, **content)
+    with pytest.raises(mm7.EncodeError, match="escaped as the start parameter, is too long"):
+        sent("d" * 960 + '"' * 20, multipart_type="related")  # (each " written \")
+    with pytest.raises(mm7.EncodeError, match="the content: a Content-ID of 990 characters"):
+        sent("e", content_id="e" * 990)

@@ -521,3 +521,82 @@ def test_a_store_failing_to_end_a_send_claim_logs_the_transaction_id_printable(c
         sendonce.done(Broken(), held, accepted=True)
     [line] = [r.getMessage() for r in caplog.records]
     assert "\n" not in line and "t-1\\n2024-01-01 ERROR forged" in line
+
+
+def test_an_extended_replace_of_a_message_delivered_or_cancelled_is_not_possible():
+    """extendedReplaceReq was taken (1000, a new MessageID, reports under it) for a message already
+    delivered, cancelled or replaced: an MMSC can no longer replace those, as a ReplaceReq is told."""
+    with Simulator(report_delay=0) as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        delivered = client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id
+        assert sim.wait_idle() and sim.messages[delivered].state == "delivered"
+        sim.config.report_delay = 60
+        cancelled = client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id
+        assert client.send(m.CancelReq(message_id=cancelled)).status.code == 1000
+        replaced = client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id
+        assert client.send(m.ExtendedReplaceReq(replace_id=replaced)).ok
+        for mid, state in ((delivered, "delivered"), (cancelled, "cancelled"), (replaced, "replaced")):
+            known = len(sim.messages)
+            answer = client.send(m.ExtendedReplaceReq(replace_id=mid, delivery_report=True))
+            assert (answer.status.code, answer.message_id) == (3001, mid), state  # (no new message to name)
+            assert sim.messages[mid].state == state and len(sim.messages) == known
+
+
+def test_a_report_on_demand_names_a_recipient_the_message_was_delivered_to():
+    """POST /control/report sent a delivery report for any address, one the message never went to
+    (or a displayOnly one, shown to the others and delivered to nobody): no MMSC would."""
+    with Simulator(report_delay=60) as sim, RunningReceiver() as rcv, mm7.Client(sim.url) as client:
+        sim.config.vasp_url = rcv.url
+        mid = client.submit(m.SubmitReq(recipients=m.Recipients(
+            to=["+8613800000000"], cc=[m.Number("+8613800000009", display_only=True)]))).message_id
+
+        def report(recipient: str) -> tuple[int, dict]:
+            r = requests.post(f"{sim.server.url}/control/report", timeout=10,
+                              data=json.dumps({"message_id": mid, "recipient": recipient}))
+            return r.status_code, r.json()
+
+        for stranger in ("+8613911111111", "+8613800000009"):
+            code, answer = report(stranger)
+            assert code == 400 and answer["error"] == (f"{mid} was not delivered to {stranger!r}: its recipients are "
+                                                       "+8613800000000"), answer
+        assert rcv.received == [] and sim.messages[mid].state == "accepted"
+        assert report("+8613800000000") == (200, {"operation": "DeliveryReportReq", "message_id": mid,
+                                                  "transaction_id": rcv.received[0][1].transaction_id,
+                                                  "attempts": 1, "status": 1000})
+        assert [str(msg.recipient) for msg, _ in rcv.received] == ["+8613800000000"]
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_recipient_no_mmsc_could_deliver_to_is_an_address_error(strict):
+    """A Number "abc" (or an e-mail address without @) was taken, given a MessageID and reported
+    Retrieved: a real MMSC answers 2002, Address Error, whatever else it tolerates."""
+    with Simulator(strict=strict) as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        for bad in (m.Number("abc"), m.Number("+86 138 0000 0000"), m.RFC2822Address("bob")):
+            with pytest.raises(mm7.FaultError) as info:
+                client.submit(m.SubmitReq(recipients=m.Recipients(to=["+8613800000000"], bcc=[bad])))
+            assert info.value.status.code == 2002 and repr(str(bad)) in info.value.status.text
+        assert sim.messages == {}
+        for good in ("+8613800000000", "13800000000", "+3859100010010/TYPE=PLMN", "bob@example.com"):
+            assert client.submit(m.SubmitReq(recipients=[good])).ok, good
+        assert client.submit(m.SubmitReq(recipients=[m.ShortCode("1065888")])).ok
+
+
+def test_the_messages_kept_are_bounded_the_oldest_dropped():
+    """A simulator left running under a load test kept every message (and MO outcome) for good:
+    /control/messages, and its memory, grew without end."""
+    with Simulator(max_messages=3, report_delay=60) as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.config.vasp_url = rcv.url
+        mids = [client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True)).message_id
+                for _ in range(5)]
+        assert list(sim.messages) == mids[2:]
+        listed = requests.get(f"{sim.server.url}/control/messages", timeout=10).json()
+        assert [x["message_id"] for x in listed] == mids[2:]
+        with pytest.raises(mm7.FaultError, match="2005"):  # (as after reset: that message is no longer known)
+            client.send(m.CancelReq(message_id=mids[0]))
+        sim._reached(mids[0], "+8613800000000", "Retrieved", True)  # its delivery, when due: nothing to do
+        assert rcv.received == []
+        for i in range(5):
+            sim.deliver("+8613900000000", ["1065"], text=f"mo {i}")
+        assert [o["linked_id"][-6:] for o in sim.mo_sent] == ["000003", "000004", "000005"]
+    with pytest.raises(ValueError, match="max_messages must be at least 1"):
+        Simulator(max_messages=0)

@@ -944,3 +944,182 @@ def test_replay_takes_over_a_message_in_hand_only_after_the_receivers_stale_afte
     monkeypatch.undo()
     assert rx.replay() == [] and rx.handler.calls == []
     assert rx.replay(stale_after=300) == [(1, "handled")]  # (said: that worker is gone)
+
+
+def test_a_store_this_user_cannot_write_is_listed_read_only_and_left_untouched(tmp_path, monkeypatch, capsys):
+    """A copy taken for inspection (or a file of another user's, readable by a group): every
+    `store` command that only reads said "cannot be used: Permission denied", and a read-only
+    SQLite connection would have left a -shm and -wal beside it, owned by whoever looked."""
+    import hashlib
+
+    from mm7bind.cli import main
+
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    db = folder / "vasp.db"
+    store = SqliteStore(db)
+    fill(store)
+    store.record_sent(SentRecord("s-3", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000003"], message_id="M3",
+                                 status_code=1000, tag="spring"))
+    store.close()
+    (folder / "vasp.db.lock").unlink()
+    (folder / "vasp.db-shm").mkdir()  # (where SQLite would make its -shm, none can be: as for a folder not ours)
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+    before = sorted(os.listdir(folder)), hashlib.sha256(db.read_bytes()).hexdigest()
+    db.chmod(0o444)
+    folder.chmod(0o555)
+    if os.geteuid() == 0:  # (root may write whatever the modes say: as another user would find them)
+        real_access = os.access
+        monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if mode & os.W_OK and str(path).startswith(
+            str(folder)) else real_access(path, mode, **kw))
+    try:
+        def command(*args: str) -> str:
+            capsys.readouterr()
+            code = main(["store", *args, "--config", str(cfg)])
+            out = capsys.readouterr()
+            assert code == (1 if args[0] == "check" else 0), out.err
+            return out.out
+
+        assert command("inbox").count("\n") == 7 and "DeliverReq" in command("inbox")
+        assert json.loads(command("show", "5"))["message"]["fields"]["subject"] == "你好"
+        assert "+8613800000001, +8613800000002" in command("sent", "--message-id", "M1")
+        assert json.loads(command("sent", "--tag", "spring", "--summary", "--json"))["accepted"] == 1
+        assert command("outbox").strip() == "the outbox holds nothing that matches"
+        checked = command("check")
+        assert checked.startswith("takes messages: no, opened read-only") and "file: intact" in checked
+        reader = SqliteStore(db, read_only=True)
+        with pytest.raises(Exception, match="readonly"):  # (a write, from code: refused, not half done)
+            reader.mark(5, "handled")
+        reader.close()
+    finally:
+        folder.chmod(0o755)
+        db.chmod(0o644)
+    assert (sorted(os.listdir(folder)), hashlib.sha256(db.read_bytes()).hexdigest()) == before
+
+
+def test_a_campaigns_summary_reads_one_request_at_a_time(tmp_path):
+    """`store sent --tag --summary` of a year's campaign: every SubmitReq record of the tag was
+    held at once (about a kilobyte each), twice over (the listing, then the latest of each)."""
+    store = SqliteStore(tmp_path / "vasp.db", durability="process")
+    count = 20_000
+    for i in range(count):
+        rcpts = [f"+86138{i:08d}", f"+86139{i:08d}", f"+86137{i:08d}"]
+        store.record_sent(SentRecord(f"c-{i}", "SubmitReq", "REL-6-MM7-1-4", rcpts, tag="year",
+                                     error="SendError: timed out after 30 s" if i % 2 else None,
+                                     status_code=None if i % 2 else 3001))
+    store.record_sent(SentRecord("c-0", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000000", "+8613900000000",
+                                                                          "+8613700000000"], tag="year",
+                                 message_id="M0", status_code=1000))  # (the first one again, accepted)
+    summary, peak = peak_memory(mm7.store.summarize, store, "year")
+    assert (summary.requests, summary.accepted, summary.refused, summary.failed) == (count, 1, count // 2 - 1,
+                                                                                     count // 2)
+    assert summary.awaiting == 3 and summary.may_have_arrived == count // 2
+    assert peak < 2_000_000, f"{peak} bytes at the peak for {count} requests"
+
+    class Plain:  # (a store of another kind, with only the listings: counted the same)
+        sent, reports_for = store.sent, store.reports_for
+
+    assert mm7.store.summarize(Plain(), "year") == summary
+    store.close()
+
+
+def test_a_retention_beyond_what_a_date_holds_is_refused_when_configured(tmp_path):
+    """keep_days = 1000000 passed the configuration check; serve then failed every retention
+    round (now - 1,000,000 days is before the year 1), and 1e12 failed making the timedelta."""
+    from mm7bind.config import ConfigError, load_checked
+    from mm7bind.store import Retention
+
+    cfg_file = tmp_path / "cfg.toml"
+    for setting in ("keep_days", "keep_bodies_days"):
+        for days in ("1000000", "1e12", "365001"):
+            cfg_file.write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n{setting} = {days}\n')
+            with pytest.raises(ConfigError) as info:
+                load_checked(str(cfg_file))
+            assert [str(p) for p in info.value.problems if f"store.{setting}" in str(p) and "at most 365000" in str(p)]
+    cfg_file.write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\nkeep_days = 365000\n')
+    store = MemoryStore()
+    assert load_checked(str(cfg_file)).retention(store).run_once() == mm7.store.Purged()  # the longest: works
+    with pytest.raises(ValueError, match="keep_bodies of 800000 days is out of range"):
+        Retention(store, keep_bodies=timedelta(days=800_000))
+    for purged in (store, SqliteStore(":memory:")):
+        with pytest.raises(ValueError, match="before the year 1"):
+            purged.purge(timedelta(days=800_000))
+
+
+def test_a_purge_finding_the_disk_full_says_so(tmp_path, monkeypatch, capsys):
+    """Deleting writes too (through SQLite's -wal; a vacuum copies the file): on a full disk the
+    purge ended as "the store failed ... `store check` says whether its file is damaged", and the
+    operator checked a file that was fine instead of freeing some space."""
+    import sqlite3
+
+    from mm7bind.cli import main
+
+    db = tmp_path / "vasp.db"
+    store = SqliteStore(db)
+    fill(store)
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+
+    def full(*args, **kw):
+        exc = sqlite3.OperationalError("database or disk is full")
+        exc.sqlite_errorcode, exc.sqlite_errorname = sqlite3.SQLITE_FULL, "SQLITE_FULL"
+        raise exc
+
+    for method, said in (("purge", "the purge (batches done so far stay done)"), ("vacuum", "the purge is done")):
+        with monkeypatch.context() as patched:
+            patched.setattr(SqliteStore, method, full)
+            capsys.readouterr()
+            code = main(["store", "purge", "--older-than", "0s", "--vacuum", "--config", str(tmp_path / "cfg.toml")])
+        err = capsys.readouterr().err
+        assert code == 2 and f"the disk holding the store {db} is full: {said}" in err, err
+        assert "damaged" not in err and "Free some space" in err
+    monkeypatch.setattr(SqliteStore, "purge", lambda *a, **kw: (_ for _ in ()).throw(
+        sqlite3.OperationalError("database is locked")))
+    assert main(["store", "purge", "--older-than", "0s", "--config", str(tmp_path / "cfg.toml")]) == 2
+    assert "the store failed: OperationalError: database is locked" in capsys.readouterr().err  # (not a full disk)
+
+
+def test_a_store_whose_lock_file_this_user_cannot_take_is_read_read_only(tmp_path, monkeypatch, capsys):
+    """The lock file is made 0600 by the store's first user (serve): another user of the group,
+    who may write the file itself, could not open the store at all, not even to list it."""
+    from mm7bind.cli import main
+
+    db = tmp_path / "vasp.db"
+    store = SqliteStore(db)
+    fill(store)
+    store.close()
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+    lock = tmp_path / "vasp.db.lock"
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if mode & os.W_OK and str(path) == str(lock)
+                        else real_access(path, mode, **kw))
+    if os.geteuid() != 0:
+        lock.chmod(0o400)
+    try:
+        assert main(["store", "inbox", "--config", str(tmp_path / "cfg.toml")]) == 0
+        assert capsys.readouterr().out.count("\n") == 7
+        assert main(["store", "check", "--config", str(tmp_path / "cfg.toml")]) == 1
+        assert capsys.readouterr().out.startswith("takes messages: no, opened read-only")
+    finally:
+        lock.chmod(0o600)
+
+
+def test_a_live_store_in_a_folder_this_user_cannot_write_is_checked_as_a_writer(tmp_path, monkeypatch, capsys):
+    """Read-only is for what cannot be written: a store whose file, lock, -wal and -shm this user
+    may write (serve running, its group's) is checked as a writer though the folder is not its."""
+    from mm7bind.cli import main
+
+    db = tmp_path / "vasp.db"
+    live = SqliteStore(db)  # (serve: its -wal and -shm are there while it runs)
+    fill(live)
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if mode & os.W_OK and str(path) == str(tmp_path)
+                        else real_access(path, mode, **kw))
+    try:
+        assert (tmp_path / "vasp.db-wal").exists() and (tmp_path / "vasp.db-shm").exists()
+        assert main(["store", "check", "--config", str(tmp_path / "cfg.toml")]) == 0
+        assert capsys.readouterr().out.startswith("takes messages: yes")
+    finally:
+        live.close()
