@@ -351,8 +351,10 @@ class ClientCore:
                 fault=body_msg, http_status=status, **kw,
             )
             retryable = policy.retries_fault(body_msg, status)
+            # (a Fault without an MM7 status says by its HTTP status: a Server fault in a 503 is an
+            # MMSC unavailable, as the outbox reads it, and the next MMSC is tried at once)
             return self.again_or_raise(p, attempt, url, error, retryable, retry_after, tried,
-                                       elsewhere=code is not None and policy.fails_over(code=code))
+                                       elsewhere=policy.fails_over_fault(body_msg, status))
         if not isinstance(body_msg, expected):
             return self.give_up(p, ProtocolError(f"expected {expected.ELEMENT}, got {body_msg.ELEMENT}", **kw))
         devs = list(env.deviations)

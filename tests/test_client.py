@@ -1163,7 +1163,11 @@ def _refusal_fault(req):
     (lambda req: Reply(503, b"<html>maintenance</html>", {"Content-Type": "text/html", "Retry-After": "600"}), True),
     (_unavailable_fault, True),  # MM7 4006 Service unavailable: taken by nobody
     (lambda req: mm7_reply(mm7.SubmitRsp(status=mm7.Status(4006), message_id="-"), req.decode()), True),  # not in a Fault
+    # A Server fault without an MM7 status in a 503: unavailable, as the outbox read it (the client
+    # tried the same MMSC again)
+    (lambda req: mm7_reply(mm7.Fault(code="Server", string="overloaded"), req.decode(), 503), True),
     (_refusal_fault, False),  # a refusal of the message itself: no other MMSC is asked either
+    (lambda req: mm7_reply(mm7.Fault(code="Client", string="bad request"), req.decode(), 503), False),
     (lambda req: Reply(504, b"<html>gateway timeout</html>", {"Content-Type": "text/html"}), False),  # A may have it
     (lambda req: Reply(500, b""), False),
 ])
