@@ -285,3 +285,25 @@ class RefusingProxy(TricklingServer):
         self.asked.append(head.split(b"\r\n", 1)[0].decode("latin-1"))
         conn.sendall(b"HTTP/1.1 " + self.status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         conn.close()
+
+
+class SilentProxy(TricklingServer):
+    """An HTTP proxy that reads what it is asked for (`asked` holds the request lines) and never
+    answers: a CONNECT to an https MMSC waits for a tunnel that never opens."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked = []
+        self.url = self.url.removesuffix("/mm7")
+
+    def _trickle(self, conn):
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = conn.recv(65536)
+            if not data:
+                break
+            head += data
+        self.asked.append(head.split(b"\r\n", 1)[0].decode("latin-1"))
+        while not self.stop.wait(0.05):
+            pass
+        conn.close()

@@ -1723,3 +1723,126 @@ def test_a_compressed_answer_is_inflated_in_bounded_pieces(asynchronous):
         finally:
             tracemalloc.stop()
     assert peak < 32 * 2**20  # (the limit is 4 MiB; a network read inflated whole was 64 MiB and more)
+
+
+def _interrupting(condition):
+    """A context in which the main thread gets a KeyboardInterrupt (as from Ctrl-C) once
+    `condition()` holds: a signal's handler raises it, whatever the thread is blocked in."""
+    import contextlib
+    import os
+    import signal
+    import threading
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    def watch():
+        while not condition():
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    @contextlib.contextmanager
+    def context():
+        before = signal.signal(signal.SIGUSR1, interrupt)
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            watcher.join(30)
+            signal.signal(signal.SIGUSR1, before)
+
+    return context()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_while_waiting_for_a_pooled_connection_leaves_the_send_unsent_and_the_pool_whole(caplog):
+    # urllib3 gave back a connection slot the interrupted send never took: the pool had one too
+    # many, and the other send, its answer (1000) come, failed as it gave its connection back
+    # (TransportError: sent again by a retry); the interrupted one was recorded as one the MMSC
+    # may have taken.
+    import threading
+
+    store = MemoryStore()
+    outcome = []
+    with FakeServer(lambda req: Reply(**{**vars(default_responder(req)), "delay": 1.0})) as srv, \
+            client(srv.url, pool_size=1, store=store, retry=RetryPolicy.never()) as c:
+        out = threading.Thread(target=lambda: outcome.append(c.submit(submit(), transaction_id="tid-out").ok))
+        out.start()
+        while not srv.requests:  # (the one connection is taken)
+            time.sleep(0.01)
+        pools = c.session.get_adapter(srv.url).poolmanager.pools
+        [slots] = [pools[key].pool for key in pools.keys()]
+        with caplog.at_level(logging.INFO, logger="mm7bind.client"), \
+                _interrupting(lambda: slots.not_empty._waiters), pytest.raises(KeyboardInterrupt):
+            c.submit(submit(), transaction_id="tid-queued")  # (waits its turn for the connection)
+        out.join(30)
+        assert outcome == [True]
+        assert c.submit(submit(), transaction_id="tid-next").ok  # (the pool serves on)
+    assert [r.decode().transaction_id for r in srv.requests] == ["tid-out", "tid-next"]
+    assert [(r.transaction_id, r.error) for r in store.sent()] == [("tid-out", None), ("tid-next", None)]
+    assert any("tid-queued: KeyboardInterrupt before it was sent" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_proxy_never_answering_the_tunnel_request_is_a_failure_to_connect(asynchronous):
+    # Both clients read the proxy's silence as a read timeout: RequestTimeout, "the MMSC may have
+    # it", so the same MMSC was tried again after a wait, not the next, and the outbox or a resumed
+    # campaign held the message as one that may have arrived, though no MMSC had seen any of it.
+    from mm7bind.arrival import NOT_TAKEN, arrival
+
+    from .fake_http import SilentProxy
+
+    store = MemoryStore()
+    urls = ("https://mmsc-a.example/mm7", "https://mmsc-b.example/mm7")
+    slept = Sleeps()
+    with SilentProxy() as proxy:
+        settings = {"proxy": proxy.url, "store": store, "connect_timeout": 0.3, "read_timeout": 0.3,
+                    "retry": RetryPolicy(max_attempts=2, backoff=1.0, jitter=0.0)}
+        if asynchronous:
+            async def no_sleep(seconds):
+                slept.append(seconds)
+
+            async def main():
+                async with AsyncClient(urls, sleep=no_sleep, **settings) as c:
+                    await c.submit(submit())
+
+            send = lambda: asyncio.run(main())
+        else:
+            def send():
+                with client(urls, sleep=slept, **settings) as c:
+                    c.submit(submit())
+        with pytest.raises(ConnectError, match="proxy did not answer") as failed:
+            send()
+        assert [line.rsplit(" ", 1)[0] for line in proxy.asked] == ["CONNECT mmsc-a.example:443",
+                                                                  "CONNECT mmsc-b.example:443"]
+        assert slept == []  # (the next MMSC at once, as after a refused connection)
+    [rec] = store.sent()
+    assert arrival(failed.value) == arrival(rec.error) == NOT_TAKEN and rec.attempts == 2
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_send_interrupted_while_its_tunnel_is_opened_is_not_one_the_mmsc_may_have(asynchronous, caplog):
+    from .fake_http import SilentProxy
+
+    store = MemoryStore()
+    settings = {"store": store, "retry": RetryPolicy.never(), "connect_timeout": 5, "read_timeout": 5}
+    with SilentProxy() as proxy, caplog.at_level(logging.INFO, logger="mm7bind.client"):
+        if asynchronous:
+            async def main():
+                async with AsyncClient("https://mmsc.example/mm7", proxy=proxy.url, **settings) as c:
+                    task = asyncio.create_task(c.submit(submit(), transaction_id="tid-tunnel"))
+                    while not proxy.asked:
+                        await asyncio.sleep(0.01)
+                    task.cancel()
+                    with pytest.raises(asyncio.CancelledError):
+                        await task
+
+            asyncio.run(main())
+        else:
+            with client("https://mmsc.example/mm7", proxy=proxy.url, **settings) as c, \
+                    _interrupting(lambda: proxy.asked), pytest.raises(KeyboardInterrupt):
+                c.submit(submit(), transaction_id="tid-tunnel")
+    assert store.sent() == []
+    assert any("tid-tunnel: " in r.getMessage() and "before it was sent" in r.getMessage() for r in caplog.records)
