@@ -444,15 +444,16 @@ class ClientCore:
         raise error
 
     def exchange(self, msg: m.Message, transaction_id: str | None = None, tag: str | None = None,
-                 records: list | None = None):
+                 records: list | None = None, prepared: Prepared | None = None):
         """The whole request, attempts and waits included, as a generator of I/O to do.
 
         It yields `Post(url, prepared)` (send back `Answer(...)` or `Failure(kind, exc)`) and
         `Sleep(seconds)` (send back None), and returns the `Result` (or raises the final error).
         The sync and async clients only carry these out. With `records`, the send's SentRecord is
-        put there for the caller to write to the store, not written by the generator.
+        put there for the caller to write to the store, not written by the generator. `prepared`:
+        `prepare(msg, transaction_id, tag)` done already (by the async client, off its event loop).
         """
-        p = self.prepare(msg, transaction_id, tag)
+        p = prepared or self.prepare(msg, transaction_id, tag)
         p.records = records
         url = self.first_url()
         tried: set[str] = set()
@@ -1319,7 +1320,14 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         Fault raises `FaultError`, no usable answer another `SendError`, a message that cannot be
         built `EncodeError`, before anything goes out."""
         records: list[SentRecord] = []
-        steps = self.core.exchange(msg, transaction_id, tag, records)
+        prepared = None
+        content = getattr(msg, "content", None)
+        if isinstance(content, Content) and content.total_size > STREAM_ABOVE:
+            # Encoding a large message (its files read, MIME written) on the event loop would stop
+            # every other task on it meanwhile: a worker thread does it. (Small ones: not worth a
+            # thread.)
+            prepared = await asyncio.to_thread(self.core.prepare, msg, transaction_id, tag)
+        steps = self.core.exchange(msg, transaction_id, tag, records, prepared)
         reply = None
         try:
             while True:
@@ -1347,7 +1355,15 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
     async def _post(self, url: str, p: Prepared) -> Answer | Failure:
         import httpx  # noqa: PLC0415
 
-        body = p.http.to_bytes()  # httpx replays bytes for Digest; streams it cannot
+        # httpx replays bytes for Digest; streams it cannot. (A large body joined, its files read,
+        # in a worker thread: not on the event loop.)
+        if p.http.length <= STREAM_ABOVE:
+            body = p.http.to_bytes()
+        else:
+            try:
+                body = await asyncio.to_thread(p.http.to_bytes)
+            except asyncio.CancelledError as exc:  # (nothing of it went out)
+                raise NotSent(exc) from None
         dump("POST", url, p.headers, body)
         limit = self.config.connect_timeout + self.config.read_timeout  # (httpx's timeouts are per read)
         origin = _origin(url)

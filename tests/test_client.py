@@ -1846,3 +1846,41 @@ def test_a_send_interrupted_while_its_tunnel_is_opened_is_not_one_the_mmsc_may_h
                 c.submit(submit(), transaction_id="tid-tunnel")
     assert store.sent() == []
     assert any("tid-tunnel: " in r.getMessage() and "before it was sent" in r.getMessage() for r in caplog.records)
+
+
+def test_the_async_client_encodes_a_large_message_off_its_event_loop(monkeypatch):
+    # Encoding (its files read, the MIME written and joined) ran on the event loop: for a message of
+    # tens of megabytes, every other task on the loop stopped meanwhile (sends timing out).
+    import threading
+
+    from mm7bind import client as client_module
+    from mm7bind.codec import HttpMessage
+
+    ran_on = []
+    encode, to_bytes = client_module.encode, HttpMessage.to_bytes
+
+    def encoding(*args, **kw):
+        ran_on.append(("encode", threading.current_thread()))
+        return encode(*args, **kw)
+
+    def joining(self):
+        ran_on.append(("to_bytes", threading.current_thread()))
+        return to_bytes(self)
+
+    monkeypatch.setattr(client_module, "encode", encoding)
+    monkeypatch.setattr(HttpMessage, "to_bytes", joining)
+    picture = bytes(range(256)) * (8 * 1024)  # 2 MiB
+    msg = submit(content=mm7.Content(parts=[mm7.Part.from_bytes(picture, "image/jpeg")]))
+
+    async def main():
+        loop_thread = threading.current_thread()
+        async with AsyncClient(srv.url, retry=NO_WAIT) as c:
+            assert (await c.submit(msg)).ok
+        return loop_thread
+
+    with FakeServer() as srv:
+        loop_thread = asyncio.run(main())
+        [got] = srv.requests
+    assert got.decode().body.content.parts[0].data == picture
+    assert {what for what, _ in ran_on} == {"encode", "to_bytes"}
+    assert all(thread is not loop_thread for _, thread in ran_on)
