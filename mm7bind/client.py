@@ -653,13 +653,19 @@ def lost(config: ClientConfig, url: str, exc: Exception, tls_context) -> Failure
     return Failure("other", exc)
 
 
-def _timed_out_unsent(config: ClientConfig, url: str, exc: Exception) -> Failure:
-    """A timeout before any of the request was written (through a proxy: one never answering our
-    CONNECT, which both HTTP libraries report as a read timeout): a failure to connect."""
+def _unsent(config: ClientConfig, url: str, exc: Exception, timed_out: bool) -> Failure:
+    """A failure before any of the request was written: a failure to connect. (Through a proxy, one
+    that never answers our CONNECT, or closes the connection without an answer: both HTTP libraries
+    report a read timeout or a connection lost, as after a request.)"""
     if config.proxy is not None and urlsplit(url).scheme == "https":
-        why = TimeoutError("the proxy did not answer our tunnel request (CONNECT) in time: nothing was sent")
-    else:
+        said = "did not answer" if timed_out else "closed the connection without answering"
+        why: OSError = (TimeoutError if timed_out else ConnectionError)(
+            f"the proxy {said} our tunnel request (CONNECT): nothing was sent"
+            + ("" if timed_out else f" ({transport_reason(exc)})"))
+    elif timed_out:
         why = TimeoutError(f"timed out before the request was sent: {transport_reason(exc)}")
+    else:
+        why = ConnectionError(f"failed before the request was sent: {transport_reason(exc)}")
     why.__cause__ = exc
     return Failure("connect", why)
 
@@ -1188,6 +1194,8 @@ class Client(_Operations[Result]):
             # out: then the MMSC may have it, and only the same MMSC can tell a repeat.
             if _never_connected(exc):
                 return Failure("connect", exc)
+            if not _request_written():
+                return _unsent(self.config, url, exc, timed_out=False)
             return lost(self.config, url, exc, self._tls_context)
         except requests.exceptions.Timeout as exc:
             # urllib3 reports a TLS handshake that never completes (https to a plain-http port), and
@@ -1195,7 +1203,7 @@ class Client(_Operations[Result]):
             # a failure to connect, as httpx has the first.
             if _in_tls_handshake(exc):
                 return Failure("connect", exc)
-            return Failure("timeout", exc) if _request_written() else _timed_out_unsent(self.config, url, exc)
+            return Failure("timeout", exc) if _request_written() else _unsent(self.config, url, exc, timed_out=True)
         except requests.exceptions.RequestException as exc:
             return Failure("other", exc)
         return Answer(resp.status_code, resp.headers, resp.content)
@@ -1397,9 +1405,11 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             return Failure("connect", exc)
         except (httpx.TimeoutException, asyncio.TimeoutError) as exc:
             # (httpx says ReadTimeout for a proxy that never answers our CONNECT: nothing was sent)
-            return Failure("timeout", exc) if written else _timed_out_unsent(self.config, url, exc)
+            return Failure("timeout", exc) if written else _unsent(self.config, url, exc, timed_out=True)
         except (httpx.HTTPError, OSError) as exc:  # (OSError: a TLS alert read after the request went
             # out reaches us unwrapped by httpx)
+            if not written:
+                return _unsent(self.config, url, exc, timed_out=False)
             return await asyncio.to_thread(lost, self.config, url, exc, lambda: self._tls)
 
     async def _exchange(self, url: str, body: bytes, headers: dict, written: list[bool]) -> Answer:

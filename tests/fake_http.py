@@ -291,6 +291,8 @@ class SilentProxy(TricklingServer):
     """An HTTP proxy that reads what it is asked for (`asked` holds the request lines) and never
     answers: a CONNECT to an https MMSC waits for a tunnel that never opens."""
 
+    hang_up = False
+
     def __init__(self):
         super().__init__()
         self.asked = []
@@ -304,6 +306,12 @@ class SilentProxy(TricklingServer):
                 break
             head += data
         self.asked.append(head.split(b"\r\n", 1)[0].decode("latin-1"))
-        while not self.stop.wait(0.05):
+        while not self.hang_up and not self.stop.wait(0.05):
             pass
         conn.close()
+
+
+class HangingUpProxy(SilentProxy):
+    """An HTTP proxy that reads what it is asked for and closes the connection without an answer."""
+
+    hang_up = True

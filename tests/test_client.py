@@ -1784,19 +1784,21 @@ def test_ctrl_c_while_waiting_for_a_pooled_connection_leaves_the_send_unsent_and
     assert any("tid-queued: KeyboardInterrupt before it was sent" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize("proxy_kind", ["silent", "hanging up"])
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
-def test_a_proxy_never_answering_the_tunnel_request_is_a_failure_to_connect(asynchronous):
-    # Both clients read the proxy's silence as a read timeout: RequestTimeout, "the MMSC may have
-    # it", so the same MMSC was tried again after a wait, not the next, and the outbox or a resumed
-    # campaign held the message as one that may have arrived, though no MMSC had seen any of it.
+def test_a_proxy_leaving_the_tunnel_request_unanswered_is_a_failure_to_connect(asynchronous, proxy_kind):
+    # Both clients read the proxy's silence as a read timeout (RequestTimeout), its hanging up as a
+    # connection lost (TransportError): "the MMSC may have it", so the same MMSC was tried again
+    # after a wait, not the next, and the outbox or a resumed campaign held the message as one that
+    # may have arrived, though no MMSC had seen any of it.
     from mm7bind.arrival import NOT_TAKEN, arrival
 
-    from .fake_http import SilentProxy
+    from .fake_http import HangingUpProxy, SilentProxy
 
     store = MemoryStore()
     urls = ("https://mmsc-a.example/mm7", "https://mmsc-b.example/mm7")
     slept = Sleeps()
-    with SilentProxy() as proxy:
+    with (SilentProxy if proxy_kind == "silent" else HangingUpProxy)() as proxy:
         settings = {"proxy": proxy.url, "store": store, "connect_timeout": 0.3, "read_timeout": 0.3,
                     "retry": RetryPolicy(max_attempts=2, backoff=1.0, jitter=0.0)}
         if asynchronous:
@@ -1812,7 +1814,8 @@ def test_a_proxy_never_answering_the_tunnel_request_is_a_failure_to_connect(asyn
             def send():
                 with client(urls, sleep=slept, **settings) as c:
                     c.submit(submit())
-        with pytest.raises(ConnectError, match="proxy did not answer") as failed:
+        with pytest.raises(ConnectError, match="proxy (did not answer|closed the connection without answering)"
+                           " our tunnel request") as failed:
             send()
         assert [line.rsplit(" ", 1)[0] for line in proxy.asked] == ["CONNECT mmsc-a.example:443",
                                                                   "CONNECT mmsc-b.example:443"]
