@@ -1887,3 +1887,22 @@ def test_the_async_client_encodes_a_large_message_off_its_event_loop(monkeypatch
     assert got.decode().body.content.parts[0].data == picture
     assert {what for what, _ in ran_on} == {"encode", "to_bytes"}
     assert all(thread is not loop_thread for _, thread in ran_on)
+
+
+@pytest.mark.parametrize("retry_after", ["250", "3600"])
+def test_a_send_claim_outlasts_a_send_waiting_out_the_mmscs_retry_after(retry_after):
+    # The lease of a send claim (and of an outbox item) counted the pauses between attempts as
+    # max_backoff at most, but an MMSC's Retry-After is waited out up to max_retry_after: a sender
+    # doing so outlived its claim, and another run of the campaign sent the request too.
+    from datetime import timedelta
+
+    from mm7bind import sendonce
+
+    with FakeServer(lambda req: Reply(503, b"", {"Retry-After": retry_after})) as srv:
+        c = client(srv.url, connect_timeout=1, read_timeout=2, retry=RetryPolicy(max_attempts=3, jitter=0.2))
+        with c, pytest.raises(HTTPStatusError):
+            c.submit(submit())
+    assert len(c.sleeps) == 2 and c.sleeps[0] >= 250
+    worst = 3 * (2 * c.config.connect_timeout + c.config.read_timeout) + sum(c.sleeps)
+    assert sendonce.exchange_time(c.config) >= worst
+    assert sendonce.lease(c.config) >= timedelta(seconds=worst)
