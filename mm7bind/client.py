@@ -384,6 +384,8 @@ class ClientCore:
         scheme and a wrong password), a 404 that the URL's path is wrong."""
         if status == 404:
             return "nothing at this path: check the URL"
+        if status == 429:  # (retried after its Retry-After; every time, a rate_limit would spare them)
+            return f"{'the MMSC' if self.config.role == 'vasp' else 'the VASP'} asks for fewer requests: see rate_limit"
         if status != 401:
             return ""
         challenge = header_value(headers, "www-authenticate") or ""

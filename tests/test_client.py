@@ -216,15 +216,25 @@ def test_a_server_error_saying_the_request_cannot_succeed_as_sent_is_final(code,
         assert len(srv.requests) == 1 + 1 + 3 + 1
 
 
-def test_http_503_with_retry_after():
+@pytest.mark.parametrize("status", [503, 429])  # (429: a rate limit in front of the MMSC, which was final)
+def test_http_503_with_retry_after(status):
     def responder(req):
         if len(srv.requests) == 1:
-            return Reply(503, b"busy", {"Retry-After": "7", "Content-Type": "text/plain"})
+            return Reply(status, b"busy", {"Retry-After": "7", "Content-Type": "text/plain"})
         return default_responder(req)
 
     with FakeServer(responder) as srv, client(srv.url) as c:
         assert c.submit(submit()).attempts == 2
         assert c.sleeps == [7.0]
+
+
+def test_an_http_429_says_to_send_more_slowly_and_took_nothing():
+    from mm7bind.arrival import NOT_TAKEN, arrival
+
+    with FakeServer(lambda req: Reply(429, b"", {"Retry-After": "1"})) as srv, client(srv.url) as c:
+        with pytest.raises(HTTPStatusError, match="asks for fewer requests: see rate_limit") as failed:
+            c.submit(submit())
+    assert failed.value.attempts == 3 and failed.value.retry_after == 1.0 and arrival(failed.value) == NOT_TAKEN
 
 
 @pytest.mark.parametrize(("reply", "error", "pattern"), [
