@@ -1183,6 +1183,7 @@ class Client(_Operations[Result]):
     def _post(self, url: str, p: Prepared) -> Answer | Failure:
         import requests  # noqa: PLC0415
 
+        _progress.written = False  # (a Ctrl-C from here until the first byte goes out: nothing sent)
         body = self.core.body(p)
         dump("POST", url, p.headers, body)
         try:

@@ -118,7 +118,8 @@ class FakeServer:
 
 def async_submit_raising(error: BaseException, message: mm7.SubmitReq) -> mm7.Result:
     """Submit `message` with an AsyncClient (no retries) whose transport raises `error` as it sends:
-    what httpx lets through as it is, without a server to make it happen."""
+    what httpx lets through as it is, without a server to make it happen. (The request's headers
+    have begun to go out, as httpcore's trace tells the client.)"""
     import asyncio  # noqa: PLC0415
 
     import httpx  # noqa: PLC0415
@@ -126,7 +127,8 @@ def async_submit_raising(error: BaseException, message: mm7.SubmitReq) -> mm7.Re
     from mm7bind.client import AsyncClient  # noqa: PLC0415
     from mm7bind.retry import RetryPolicy  # noqa: PLC0415
 
-    def fail(request):
+    async def fail(request):
+        await request.extensions["trace"]("http11.send_request_headers.started", {"request": request})
         raise error
 
     async def main():
