@@ -870,11 +870,17 @@ def _adapter_class():
     def get_conn(self, base, timeout):  # noqa: ANN001, ANN202
         _progress.slot = False
         try:
-            return base._get_conn(self, timeout)
+            conn = base._get_conn(self, timeout)
         except BaseException:
             if not _progress.slot:  # (a Ctrl-C while waiting its turn: no slot was taken)
                 _progress.unslotted = self
             raise
+        # The answer's deadline runs from here: the wait for a pooled connection (other senders'
+        # exchanges) is not the MMSC's time. (Once: a Digest challenge's answer shares it.)
+        budget = getattr(_answer_deadline, "budget", None)
+        if budget is not None and getattr(_answer_deadline, "at", None) is None:
+            _answer_deadline.at = time.monotonic() + budget
+        return conn
 
     def put_conn(self, base, conn):  # noqa: ANN001, ANN202
         # urllib3 gives back a slot whenever an exchange ends badly, even one interrupted while
@@ -947,8 +953,9 @@ def _transport_class():
         def post(self, address, message, headers):  # noqa: ANN001, ANN201
             # Redirects are not followed: requests would repeat a POST answered 301/302 as a GET.
             session = self.session
-            # The head of the answer (and a Digest challenge's answer) must come by then too.
-            _answer_deadline.at = time.monotonic() + sum(self.operation_timeout)
+            # The head of the answer (and a Digest challenge's answer) must come within both
+            # timeouts of getting a connection (set then: see `_adapter_class`).
+            _answer_deadline.at, _answer_deadline.budget = None, sum(self.operation_timeout)
             _progress.written, _progress.unslotted = False, None
             try:
                 if type(message) is not bytes or session.trust_env or session.params:  # streams, environment, query
@@ -958,7 +965,7 @@ def _transport_class():
                     resp = session.send(self.prepare(address, message, headers), timeout=self.operation_timeout,
                                         allow_redirects=False, proxies=session.proxies, stream=True)
             finally:
-                _answer_deadline.at = None
+                _answer_deadline.at = _answer_deadline.budget = None
             return self.read_whole(resp)
 
         def read_whole(self, resp: requests.Response) -> requests.Response:

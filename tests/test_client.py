@@ -1916,3 +1916,20 @@ def test_a_send_claim_outlasts_a_send_waiting_out_the_mmscs_retry_after(retry_af
     worst = 3 * (2 * c.config.connect_timeout + c.config.read_timeout) + sum(c.sleeps)
     assert sendonce.exchange_time(c.config) >= worst
     assert sendonce.lease(c.config) >= timedelta(seconds=worst)
+
+
+def test_the_wait_for_a_pooled_connection_does_not_count_against_the_answers_deadline():
+    # The sync client started the answer's deadline before waiting its turn for a connection: a
+    # sender behind another's exchange timed out on an MMSC answering within read_timeout —
+    # RequestTimeout, "the MMSC may have it", and sent again by a retry.
+    import threading
+
+    outcomes = []
+    with FakeServer(lambda req: Reply(**{**vars(default_responder(req)), "delay": 1.0})) as srv, \
+            client(srv.url, pool_size=1, connect_timeout=0.1, read_timeout=1.8, retry=RetryPolicy.never()) as c:
+        senders = [threading.Thread(target=lambda: outcomes.append(c.submit(submit()).ok)) for _ in range(2)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(30)
+    assert outcomes == [True, True] and len(srv.requests) == 2
