@@ -351,8 +351,10 @@ class ClientCore:
                 fault=body_msg, http_status=status, **kw,
             )
             retryable = policy.retries_fault(body_msg, status)
+            # (a Fault without an MM7 status says by its HTTP status: a Server fault in a 503 is an
+            # MMSC unavailable, as the outbox reads it, and the next MMSC is tried at once)
             return self.again_or_raise(p, attempt, url, error, retryable, retry_after, tried,
-                                       elsewhere=code is not None and policy.fails_over(code=code))
+                                       elsewhere=policy.fails_over_fault(body_msg, status))
         if not isinstance(body_msg, expected):
             return self.give_up(p, ProtocolError(f"expected {expected.ELEMENT}, got {body_msg.ELEMENT}", **kw))
         devs = list(env.deviations)
@@ -382,6 +384,8 @@ class ClientCore:
         scheme and a wrong password), a 404 that the URL's path is wrong."""
         if status == 404:
             return "nothing at this path: check the URL"
+        if status == 429:  # (retried after its Retry-After; every time, a rate_limit would spare them)
+            return f"{'the MMSC' if self.config.role == 'vasp' else 'the VASP'} asks for fewer requests: see rate_limit"
         if status != 401:
             return ""
         challenge = header_value(headers, "www-authenticate") or ""
@@ -442,15 +446,16 @@ class ClientCore:
         raise error
 
     def exchange(self, msg: m.Message, transaction_id: str | None = None, tag: str | None = None,
-                 records: list | None = None):
+                 records: list | None = None, prepared: Prepared | None = None):
         """The whole request, attempts and waits included, as a generator of I/O to do.
 
         It yields `Post(url, prepared)` (send back `Answer(...)` or `Failure(kind, exc)`) and
         `Sleep(seconds)` (send back None), and returns the `Result` (or raises the final error).
         The sync and async clients only carry these out. With `records`, the send's SentRecord is
-        put there for the caller to write to the store, not written by the generator.
+        put there for the caller to write to the store, not written by the generator. `prepared`:
+        `prepare(msg, transaction_id, tag)` done already (by the async client, off its event loop).
         """
-        p = self.prepare(msg, transaction_id, tag)
+        p = prepared or self.prepare(msg, transaction_id, tag)
         p.records = records
         url = self.first_url()
         tried: set[str] = set()
@@ -650,6 +655,23 @@ def lost(config: ClientConfig, url: str, exc: Exception, tls_context) -> Failure
     return Failure("other", exc)
 
 
+def _unsent(config: ClientConfig, url: str, exc: Exception, timed_out: bool) -> Failure:
+    """A failure before any of the request was written: a failure to connect. (Through a proxy, one
+    that never answers our CONNECT, or closes the connection without an answer: both HTTP libraries
+    report a read timeout or a connection lost, as after a request.)"""
+    if config.proxy is not None and urlsplit(url).scheme == "https":
+        said = "did not answer" if timed_out else "closed the connection without answering"
+        why: OSError = (TimeoutError if timed_out else ConnectionError)(
+            f"the proxy {said} our tunnel request (CONNECT): nothing was sent"
+            + ("" if timed_out else f" ({transport_reason(exc)})"))
+    elif timed_out:
+        why = TimeoutError(f"timed out before the request was sent: {transport_reason(exc)}")
+    else:
+        why = ConnectionError(f"failed before the request was sent: {transport_reason(exc)}")
+    why.__cause__ = exc
+    return Failure("connect", why)
+
+
 def _may_be_lost_refusal(config: ClientConfig, url: str) -> bool:
     """Whether a lost connection to `url` may hide a refused client certificate we can ask about:
     over https, directly (through a proxy, the MMSC is not ours to reach)."""
@@ -752,6 +774,15 @@ class _Operations(Generic[_R]):
 
 
 _answer_deadline = threading.local()  # when the answer being read must have come, whole (monotonic)
+# Whether this thread's request has begun to be written to the MMSC (or to a plain-http proxy that
+# passes it on), and whether its wait for a pooled connection ended with a connection. Before the
+# first byte (waiting for a connection, connecting, a proxy's tunnel, the TLS handshake) a
+# failure or a Ctrl-C leaves nothing the MMSC could have taken.
+_progress = threading.local()
+
+
+def _request_written() -> bool:
+    return getattr(_progress, "written", True)  # (unknown: as the request may have gone out)
 
 
 class _DeadlineSocket:
@@ -775,6 +806,24 @@ def _adapter_class():
     from urllib3.connection import HTTPConnection, HTTPSConnection  # noqa: PLC0415
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool  # noqa: PLC0415
 
+    import queue  # noqa: PLC0415
+
+    from urllib3.exceptions import FullPoolError  # noqa: PLC0415
+
+    def send(self, base, data):  # noqa: ANN001, ANN202
+        if self.sock is None and self.auto_open:  # (as http.client would: connecting sends nothing)
+            self.connect()
+        if not self._mm7_tunnelling:  # (a proxy's CONNECT reaches no MMSC)
+            _progress.written = True
+        return base.send(self, data)
+
+    def tunnel(self, base):  # noqa: ANN001, ANN202
+        self._mm7_tunnelling = True
+        try:
+            return base._tunnel(self)
+        finally:
+            self._mm7_tunnelling = False
+
     def getresponse(self, base):  # noqa: ANN001, ANN202
         deadline = getattr(_answer_deadline, "at", None)
         sock = self.sock
@@ -788,18 +837,85 @@ def _adapter_class():
                 self.sock = sock
 
     class Connection(HTTPConnection):
+        _mm7_tunnelling = False
+
+        def send(self, data):  # noqa: ANN001, ANN202
+            return send(self, HTTPConnection, data)
+
+        def _tunnel(self):  # noqa: ANN202
+            return tunnel(self, HTTPConnection)
+
         def getresponse(self):  # noqa: ANN202
             return getresponse(self, HTTPConnection)
 
     class TLSConnection(HTTPSConnection):
+        _mm7_tunnelling = False
+
+        def send(self, data):  # noqa: ANN001, ANN202
+            return send(self, HTTPSConnection, data)
+
+        def _tunnel(self):  # noqa: ANN202
+            return tunnel(self, HTTPSConnection)
+
         def getresponse(self):  # noqa: ANN202
             return getresponse(self, HTTPSConnection)
 
+    class Slots(queue.LifoQueue):
+        """A pool's connection slots, noting that this thread's wait for one ended with one."""
+
+        def _get(self):  # noqa: ANN202 (called with the queue's lock held, once a slot is there)
+            _progress.slot = True
+            return super()._get()
+
+    def get_conn(self, base, timeout):  # noqa: ANN001, ANN202
+        _progress.slot = False
+        try:
+            conn = base._get_conn(self, timeout)
+        except BaseException:
+            if not _progress.slot:  # (a Ctrl-C while waiting its turn: no slot was taken)
+                _progress.unslotted = self
+            raise
+        # The answer's deadline runs from here: the wait for a pooled connection (other senders'
+        # exchanges) is not the MMSC's time. (Once: a Digest challenge's answer shares it.)
+        budget = getattr(_answer_deadline, "budget", None)
+        if budget is not None and getattr(_answer_deadline, "at", None) is None:
+            _answer_deadline.at = time.monotonic() + budget
+        return conn
+
+    def put_conn(self, base, conn):  # noqa: ANN001, ANN202
+        # urllib3 gives back a slot whenever an exchange ends badly, even one interrupted while
+        # waiting for a slot it never got: the pool then had a slot too many, and the next
+        # connection given back raised FullPoolError in whichever thread gave it, failing a
+        # request the MMSC had answered.
+        if getattr(_progress, "unslotted", None) is self:
+            _progress.unslotted = None
+            if conn is not None:
+                conn.close()
+            return
+        try:
+            base._put_conn(self, conn)
+        except FullPoolError:  # (closed by urllib3: one connection fewer kept, no answer lost)
+            log.debug("connection pool to %s full: a connection closed", self.host)
+
     class Pool(HTTPConnectionPool):
         ConnectionCls = Connection
+        QueueCls = Slots
+
+        def _get_conn(self, timeout=None):  # noqa: ANN001, ANN202
+            return get_conn(self, HTTPConnectionPool, timeout)
+
+        def _put_conn(self, conn):  # noqa: ANN001, ANN202
+            return put_conn(self, HTTPConnectionPool, conn)
 
     class TLSPool(HTTPSConnectionPool):
         ConnectionCls = TLSConnection
+        QueueCls = Slots
+
+        def _get_conn(self, timeout=None):  # noqa: ANN001, ANN202
+            return get_conn(self, HTTPSConnectionPool, timeout)
+
+        def _put_conn(self, conn):  # noqa: ANN001, ANN202
+            return put_conn(self, HTTPSConnectionPool, conn)
 
     pools = {"http": Pool, "https": TLSPool}
 
@@ -837,8 +953,10 @@ def _transport_class():
         def post(self, address, message, headers):  # noqa: ANN001, ANN201
             # Redirects are not followed: requests would repeat a POST answered 301/302 as a GET.
             session = self.session
-            # The head of the answer (and a Digest challenge's answer) must come by then too.
-            _answer_deadline.at = time.monotonic() + sum(self.operation_timeout)
+            # The head of the answer (and a Digest challenge's answer) must come within both
+            # timeouts of getting a connection (set then: see `_adapter_class`).
+            _answer_deadline.at, _answer_deadline.budget = None, sum(self.operation_timeout)
+            _progress.written, _progress.unslotted = False, None
             try:
                 if type(message) is not bytes or session.trust_env or session.params:  # streams, environment, query
                     resp = session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
@@ -847,7 +965,7 @@ def _transport_class():
                     resp = session.send(self.prepare(address, message, headers), timeout=self.operation_timeout,
                                         allow_redirects=False, proxies=session.proxies, stream=True)
             finally:
-                _answer_deadline.at = None
+                _answer_deadline.at = _answer_deadline.budget = None
             return self.read_whole(resp)
 
         def read_whole(self, resp: requests.Response) -> requests.Response:
@@ -1064,12 +1182,15 @@ class Client(_Operations[Result]):
                     reply = self._post(action.url, action.prepared)
             except BaseException as exc:
                 if not isinstance(exc, Exception):  # Ctrl-C: the core records what the MMSC may have, raises it on
-                    steps.throw(exc)
+                    # (before any of the request was written: waiting for a pooled connection,
+                    # connecting: the MMSC has nothing of this attempt)
+                    steps.throw(NotSent(exc) if isinstance(action, Post) and not _request_written() else exc)
                 raise
 
     def _post(self, url: str, p: Prepared) -> Answer | Failure:
         import requests  # noqa: PLC0415
 
+        _progress.written = False  # (a Ctrl-C from here until the first byte goes out: nothing sent)
         body = self.core.body(p)
         dump("POST", url, p.headers, body)
         try:
@@ -1083,11 +1204,16 @@ class Client(_Operations[Result]):
             # out: then the MMSC may have it, and only the same MMSC can tell a repeat.
             if _never_connected(exc):
                 return Failure("connect", exc)
+            if not _request_written():
+                return _unsent(self.config, url, exc, timed_out=False)
             return lost(self.config, url, exc, self._tls_context)
         except requests.exceptions.Timeout as exc:
-            # urllib3 reports a TLS handshake that never completes (https to a plain-http port) as a
-            # read timeout: nothing was sent, so it is a failure to connect, as httpx has it.
-            return Failure("connect" if _in_tls_handshake(exc) else "timeout", exc)
+            # urllib3 reports a TLS handshake that never completes (https to a plain-http port), and
+            # a proxy that never answers our CONNECT, as read timeouts: nothing was sent, so it is
+            # a failure to connect, as httpx has the first.
+            if _in_tls_handshake(exc):
+                return Failure("connect", exc)
+            return Failure("timeout", exc) if _request_written() else _unsent(self.config, url, exc, timed_out=True)
         except requests.exceptions.RequestException as exc:
             return Failure("other", exc)
         return Answer(resp.status_code, resp.headers, resp.content)
@@ -1212,7 +1338,14 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         Fault raises `FaultError`, no usable answer another `SendError`, a message that cannot be
         built `EncodeError`, before anything goes out."""
         records: list[SentRecord] = []
-        steps = self.core.exchange(msg, transaction_id, tag, records)
+        prepared = None
+        content = getattr(msg, "content", None)
+        if isinstance(content, Content) and content.total_size > STREAM_ABOVE:
+            # Encoding a large message (its files read, MIME written) on the event loop would stop
+            # every other task on it meanwhile: a worker thread does it. (Small ones: not worth a
+            # thread.)
+            prepared = await asyncio.to_thread(self.core.prepare, msg, transaction_id, tag)
+        steps = self.core.exchange(msg, transaction_id, tag, records, prepared)
         reply = None
         try:
             while True:
@@ -1240,7 +1373,15 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
     async def _post(self, url: str, p: Prepared) -> Answer | Failure:
         import httpx  # noqa: PLC0415
 
-        body = p.http.to_bytes()  # httpx replays bytes for Digest; streams it cannot
+        # httpx replays bytes for Digest; streams it cannot. (A large body joined, its files read,
+        # in a worker thread: not on the event loop.)
+        if p.http.length <= STREAM_ABOVE:
+            body = p.http.to_bytes()
+        else:
+            try:
+                body = await asyncio.to_thread(p.http.to_bytes)
+            except asyncio.CancelledError as exc:  # (nothing of it went out)
+                raise NotSent(exc) from None
         dump("POST", url, p.headers, body)
         limit = self.config.connect_timeout + self.config.read_timeout  # (httpx's timeouts are per read)
         origin = _origin(url)
@@ -1252,32 +1393,47 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         if self._closing:  # (a first attempt, or a retry: recorded as the attempts before it ended)
             slot.release()
             raise NotSent(RuntimeError("the AsyncClient is closed: nothing more is sent"))
+        written: list[bool] = []  # (filled once the request begins to go out: see `_exchange`)
         try:
             self._exchanges += 1
             self._no_exchange.clear()
             try:
-                return await asyncio.wait_for(self._exchange(url, body, p.headers), limit)
+                return await asyncio.wait_for(self._exchange(url, body, p.headers, written), limit)
             finally:
                 slot.release()
                 self._exchanges -= 1
                 if not self._exchanges:
                     self._no_exchange.set()
+        except asyncio.CancelledError as exc:
+            if not written:  # (connecting, a proxy's tunnel, the TLS handshake: the MMSC has nothing)
+                raise NotSent(exc) from None
+            raise
         except AnswerTooLarge as exc:
             return Failure("too-large", exc)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
             # (ProxyError: the proxy refused the tunnel to the MMSC, as requests' ProxyError says)
             return Failure("connect", exc)
         except (httpx.TimeoutException, asyncio.TimeoutError) as exc:
-            return Failure("timeout", exc)
+            # (httpx says ReadTimeout for a proxy that never answers our CONNECT: nothing was sent)
+            return Failure("timeout", exc) if written else _unsent(self.config, url, exc, timed_out=True)
         except (httpx.HTTPError, OSError) as exc:  # (OSError: a TLS alert read after the request went
             # out reaches us unwrapped by httpx)
+            if not written:
+                return _unsent(self.config, url, exc, timed_out=False)
             return await asyncio.to_thread(lost, self.config, url, exc, lambda: self._tls)
 
-    async def _exchange(self, url: str, body: bytes, headers: dict) -> Answer:
+    async def _exchange(self, url: str, body: bytes, headers: dict, written: list[bool]) -> Answer:
         """POST and read at most `max_answer_bytes` of the answer (zeep's `AsyncTransport.post`
-        reads it whole, however long it goes on)."""
+        reads it whole, however long it goes on). `written` gets an item once the request begins
+        to be written to the MMSC (or to a plain-http proxy passing it on; not a tunnel's CONNECT)."""
+
+        async def trace(event: str, info: dict) -> None:
+            if event.endswith(".send_request_headers.started") and info["request"].method != b"CONNECT":
+                written.append(True)
+
         limit, chunks, size = self.config.max_answer_bytes, [], 0
-        async with self.http.stream("POST", url, content=body, headers=headers) as resp:
+        async with self.http.stream("POST", url, content=body, headers=headers,
+                                    extensions={"trace": trace}) as resp:
             coding = resp.headers.get("content-encoding", "").strip().lower()
             pieces = _inflated(resp, coding) if coding in _INFLATED else resp.aiter_bytes()
             async for chunk in pieces:

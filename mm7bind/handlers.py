@@ -196,6 +196,11 @@ class ForwardingHandler(Handler):
     "later" (`status.is_retryable`: 4006, 3000, 3002), which fails the message as below. No whole answer within
     `timeout` (the answer's bytes included) or any other HTTP status fails the message: the MMSC
     gets a Server fault and sends it again, and the store keeps it for `mm7bind replay`.
+
+    `session`: a requests Session to post with, used as it is (its adapters, TLS settings, and
+    proxies from the environment when its `trust_env` is on); the default one takes no proxy from
+    the environment. With a session of one's own, `timeout` bounds each read of the answer's head
+    and the whole of its body.
     """
 
     def __init__(self, url: str, *, secret: str | None = None, timeout: float = 10.0,
@@ -215,8 +220,9 @@ class ForwardingHandler(Handler):
             adapter = _adapter_class()()
             session.mount("http://", adapter)
             session.mount("https://", adapter)
+            session.trust_env = False  # the application's address is configured, not inherited
+        # (a session given is the caller's, maybe shared with the rest of its program: not altered)
         self.session = session
-        self.session.trust_env = False  # the application's address is configured, not inherited
         self.headers = dict(headers or {})
 
     def payload(self, event: str, msg: m.Message, ctx: Context) -> dict:

@@ -137,9 +137,10 @@ class Outbox(Periodic):
     @property
     def lease(self) -> timedelta:
         """How long claimed items are this worker's: twice what sending them can take at worst
-        (every attempt waiting out both timeouts, and the pauses between), so that a live worker's
-        items are never taken by another, and a dead one's go out again before long (with the
-        default batch of one and timeouts, within 10 minutes)."""
+        (every attempt waiting out both timeouts, and the pauses between, an MMSC's Retry-After
+        included: `sendonce.exchange_time`), so that a live worker's items are never taken by
+        another, and a dead one's go out again before long (with the default batch of one,
+        timeouts and retries, within half an hour; at the next start of its own process)."""
         return max(timedelta(minutes=5), timedelta(seconds=2 * self.batch * exchange_time(self.client.config)))
 
     def run_once(self, now: datetime | None = None) -> list[OutboxItem]:

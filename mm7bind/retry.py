@@ -1,7 +1,7 @@
 """When to try a request again, how long to wait, and how fast to send: policy as data.
 
-Outcomes are classified, not guessed: connection errors and timeouts, HTTP 5xx (503 with
-Retry-After honoured), and MM7 statuses 3xxx and 4006 (service unavailable) retry; MM7 2xxx
+Outcomes are classified, not guessed: connection errors and timeouts, HTTP 5xx and 429 (Retry-After
+honoured), and MM7 statuses 3xxx and 4006 (service unavailable) retry; MM7 2xxx
 (client errors) never do, nor 3001, 3003 and 3004, which say the request cannot succeed as sent.
 Every attempt of one request carries the same TransactionID, so an MMSC that saw the first can
 recognise the repeat.
@@ -36,7 +36,8 @@ class RetryPolicy:
     # see mm7bind.arrival): the MMSC may have taken it, and most do not recognise a repeated
     # TransactionID. False: never sent twice by us.
     on_timeout: bool = True
-    http_statuses: frozenset[int] = frozenset({500, 502, 503, 504})  # 500 only when no Fault came with it
+    # 500 only when no Fault came with it; 429: a rate limit in front of the MMSC (took nothing: "later")
+    http_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
     # Besides every 3xxx but FINAL_SERVER_ERRORS (3001, 3003, 3004), which a code named here retries.
     retry_codes: frozenset[int] = frozenset({4006})
     no_retry_codes: frozenset[int] = frozenset()  # carrier codes that must not be retried

@@ -118,7 +118,8 @@ class FakeServer:
 
 def async_submit_raising(error: BaseException, message: mm7.SubmitReq) -> mm7.Result:
     """Submit `message` with an AsyncClient (no retries) whose transport raises `error` as it sends:
-    what httpx lets through as it is, without a server to make it happen."""
+    what httpx lets through as it is, without a server to make it happen. (The request's headers
+    have begun to go out, as httpcore's trace tells the client.)"""
     import asyncio  # noqa: PLC0415
 
     import httpx  # noqa: PLC0415
@@ -126,7 +127,8 @@ def async_submit_raising(error: BaseException, message: mm7.SubmitReq) -> mm7.Re
     from mm7bind.client import AsyncClient  # noqa: PLC0415
     from mm7bind.retry import RetryPolicy  # noqa: PLC0415
 
-    def fail(request):
+    async def fail(request):
+        await request.extensions["trace"]("http11.send_request_headers.started", {"request": request})
         raise error
 
     async def main():
@@ -285,3 +287,33 @@ class RefusingProxy(TricklingServer):
         self.asked.append(head.split(b"\r\n", 1)[0].decode("latin-1"))
         conn.sendall(b"HTTP/1.1 " + self.status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         conn.close()
+
+
+class SilentProxy(TricklingServer):
+    """An HTTP proxy that reads what it is asked for (`asked` holds the request lines) and never
+    answers: a CONNECT to an https MMSC waits for a tunnel that never opens."""
+
+    hang_up = False
+
+    def __init__(self):
+        super().__init__()
+        self.asked = []
+        self.url = self.url.removesuffix("/mm7")
+
+    def _trickle(self, conn):
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = conn.recv(65536)
+            if not data:
+                break
+            head += data
+        self.asked.append(head.split(b"\r\n", 1)[0].decode("latin-1"))
+        while not self.hang_up and not self.stop.wait(0.05):
+            pass
+        conn.close()
+
+
+class HangingUpProxy(SilentProxy):
+    """An HTTP proxy that reads what it is asked for and closes the connection without an answer."""
+
+    hang_up = True

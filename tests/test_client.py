@@ -216,15 +216,25 @@ def test_a_server_error_saying_the_request_cannot_succeed_as_sent_is_final(code,
         assert len(srv.requests) == 1 + 1 + 3 + 1
 
 
-def test_http_503_with_retry_after():
+@pytest.mark.parametrize("status", [503, 429])  # (429: a rate limit in front of the MMSC, which was final)
+def test_http_503_with_retry_after(status):
     def responder(req):
         if len(srv.requests) == 1:
-            return Reply(503, b"busy", {"Retry-After": "7", "Content-Type": "text/plain"})
+            return Reply(status, b"busy", {"Retry-After": "7", "Content-Type": "text/plain"})
         return default_responder(req)
 
     with FakeServer(responder) as srv, client(srv.url) as c:
         assert c.submit(submit()).attempts == 2
         assert c.sleeps == [7.0]
+
+
+def test_an_http_429_says_to_send_more_slowly_and_took_nothing():
+    from mm7bind.arrival import NOT_TAKEN, arrival
+
+    with FakeServer(lambda req: Reply(429, b"", {"Retry-After": "1"})) as srv, client(srv.url) as c:
+        with pytest.raises(HTTPStatusError, match="asks for fewer requests: see rate_limit") as failed:
+            c.submit(submit())
+    assert failed.value.attempts == 3 and failed.value.retry_after == 1.0 and arrival(failed.value) == NOT_TAKEN
 
 
 @pytest.mark.parametrize(("reply", "error", "pattern"), [
@@ -1163,7 +1173,11 @@ def _refusal_fault(req):
     (lambda req: Reply(503, b"<html>maintenance</html>", {"Content-Type": "text/html", "Retry-After": "600"}), True),
     (_unavailable_fault, True),  # MM7 4006 Service unavailable: taken by nobody
     (lambda req: mm7_reply(mm7.SubmitRsp(status=mm7.Status(4006), message_id="-"), req.decode()), True),  # not in a Fault
+    # A Server fault without an MM7 status in a 503: unavailable, as the outbox read it (the client
+    # tried the same MMSC again)
+    (lambda req: mm7_reply(mm7.Fault(code="Server", string="overloaded"), req.decode(), 503), True),
     (_refusal_fault, False),  # a refusal of the message itself: no other MMSC is asked either
+    (lambda req: mm7_reply(mm7.Fault(code="Client", string="bad request"), req.decode(), 503), False),
     (lambda req: Reply(504, b"<html>gateway timeout</html>", {"Content-Type": "text/html"}), False),  # A may have it
     (lambda req: Reply(500, b""), False),
 ])
@@ -1719,3 +1733,203 @@ def test_a_compressed_answer_is_inflated_in_bounded_pieces(asynchronous):
         finally:
             tracemalloc.stop()
     assert peak < 32 * 2**20  # (the limit is 4 MiB; a network read inflated whole was 64 MiB and more)
+
+
+def _interrupting(condition):
+    """A context in which the main thread gets a KeyboardInterrupt (as from Ctrl-C) once
+    `condition()` holds: a signal's handler raises it, whatever the thread is blocked in."""
+    import contextlib
+    import os
+    import signal
+    import threading
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    def watch():
+        while not condition():
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    @contextlib.contextmanager
+    def context():
+        before = signal.signal(signal.SIGUSR1, interrupt)
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            watcher.join(30)
+            signal.signal(signal.SIGUSR1, before)
+
+    return context()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_while_waiting_for_a_pooled_connection_leaves_the_send_unsent_and_the_pool_whole(caplog):
+    # urllib3 gave back a connection slot the interrupted send never took: the pool had one too
+    # many, and the other send, its answer (1000) come, failed as it gave its connection back
+    # (TransportError: sent again by a retry); the interrupted one was recorded as one the MMSC
+    # may have taken.
+    import threading
+
+    store = MemoryStore()
+    outcome = []
+    with FakeServer(lambda req: Reply(**{**vars(default_responder(req)), "delay": 1.0})) as srv, \
+            client(srv.url, pool_size=1, store=store, retry=RetryPolicy.never()) as c:
+        out = threading.Thread(target=lambda: outcome.append(c.submit(submit(), transaction_id="tid-out").ok))
+        out.start()
+        while not srv.requests:  # (the one connection is taken)
+            time.sleep(0.01)
+        pools = c.session.get_adapter(srv.url).poolmanager.pools
+        [slots] = [pools[key].pool for key in pools.keys()]
+        with caplog.at_level(logging.INFO, logger="mm7bind.client"), \
+                _interrupting(lambda: slots.not_empty._waiters), pytest.raises(KeyboardInterrupt):
+            c.submit(submit(), transaction_id="tid-queued")  # (waits its turn for the connection)
+        out.join(30)
+        assert outcome == [True]
+        assert c.submit(submit(), transaction_id="tid-next").ok  # (the pool serves on)
+    assert [r.decode().transaction_id for r in srv.requests] == ["tid-out", "tid-next"]
+    assert [(r.transaction_id, r.error) for r in store.sent()] == [("tid-out", None), ("tid-next", None)]
+    assert any("tid-queued: KeyboardInterrupt before it was sent" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("proxy_kind", ["silent", "hanging up"])
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_proxy_leaving_the_tunnel_request_unanswered_is_a_failure_to_connect(asynchronous, proxy_kind):
+    # Both clients read the proxy's silence as a read timeout (RequestTimeout), its hanging up as a
+    # connection lost (TransportError): "the MMSC may have it", so the same MMSC was tried again
+    # after a wait, not the next, and the outbox or a resumed campaign held the message as one that
+    # may have arrived, though no MMSC had seen any of it.
+    from mm7bind.arrival import NOT_TAKEN, arrival
+
+    from .fake_http import HangingUpProxy, SilentProxy
+
+    store = MemoryStore()
+    urls = ("https://mmsc-a.example/mm7", "https://mmsc-b.example/mm7")
+    slept = Sleeps()
+    with (SilentProxy if proxy_kind == "silent" else HangingUpProxy)() as proxy:
+        settings = {"proxy": proxy.url, "store": store, "connect_timeout": 0.3, "read_timeout": 0.3,
+                    "retry": RetryPolicy(max_attempts=2, backoff=1.0, jitter=0.0)}
+        if asynchronous:
+            async def no_sleep(seconds):
+                slept.append(seconds)
+
+            async def main():
+                async with AsyncClient(urls, sleep=no_sleep, **settings) as c:
+                    await c.submit(submit())
+
+            send = lambda: asyncio.run(main())
+        else:
+            def send():
+                with client(urls, sleep=slept, **settings) as c:
+                    c.submit(submit())
+        with pytest.raises(ConnectError, match="proxy (did not answer|closed the connection without answering)"
+                           " our tunnel request") as failed:
+            send()
+        assert [line.rsplit(" ", 1)[0] for line in proxy.asked] == ["CONNECT mmsc-a.example:443",
+                                                                  "CONNECT mmsc-b.example:443"]
+        assert slept == []  # (the next MMSC at once, as after a refused connection)
+    [rec] = store.sent()
+    assert arrival(failed.value) == arrival(rec.error) == NOT_TAKEN and rec.attempts == 2
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_send_interrupted_while_its_tunnel_is_opened_is_not_one_the_mmsc_may_have(asynchronous, caplog):
+    from .fake_http import SilentProxy
+
+    store = MemoryStore()
+    settings = {"store": store, "retry": RetryPolicy.never(), "connect_timeout": 5, "read_timeout": 5}
+    with SilentProxy() as proxy, caplog.at_level(logging.INFO, logger="mm7bind.client"):
+        if asynchronous:
+            async def main():
+                async with AsyncClient("https://mmsc.example/mm7", proxy=proxy.url, **settings) as c:
+                    task = asyncio.create_task(c.submit(submit(), transaction_id="tid-tunnel"))
+                    while not proxy.asked:
+                        await asyncio.sleep(0.01)
+                    task.cancel()
+                    with pytest.raises(asyncio.CancelledError):
+                        await task
+
+            asyncio.run(main())
+        else:
+            with client("https://mmsc.example/mm7", proxy=proxy.url, **settings) as c, \
+                    _interrupting(lambda: proxy.asked), pytest.raises(KeyboardInterrupt):
+                c.submit(submit(), transaction_id="tid-tunnel")
+    assert store.sent() == []
+    assert any("tid-tunnel: " in r.getMessage() and "before it was sent" in r.getMessage() for r in caplog.records)
+
+
+def test_the_async_client_encodes_a_large_message_off_its_event_loop(monkeypatch):
+    # Encoding (its files read, the MIME written and joined) ran on the event loop: for a message of
+    # tens of megabytes, every other task on the loop stopped meanwhile (sends timing out).
+    import threading
+
+    from mm7bind import client as client_module
+    from mm7bind.codec import HttpMessage
+
+    ran_on = []
+    encode, to_bytes = client_module.encode, HttpMessage.to_bytes
+
+    def encoding(*args, **kw):
+        ran_on.append(("encode", threading.current_thread()))
+        return encode(*args, **kw)
+
+    def joining(self):
+        ran_on.append(("to_bytes", threading.current_thread()))
+        return to_bytes(self)
+
+    monkeypatch.setattr(client_module, "encode", encoding)
+    monkeypatch.setattr(HttpMessage, "to_bytes", joining)
+    picture = bytes(range(256)) * (8 * 1024)  # 2 MiB
+    msg = submit(content=mm7.Content(parts=[mm7.Part.from_bytes(picture, "image/jpeg")]))
+
+    async def main():
+        loop_thread = threading.current_thread()
+        async with AsyncClient(srv.url, retry=NO_WAIT) as c:
+            assert (await c.submit(msg)).ok
+        return loop_thread
+
+    with FakeServer() as srv:
+        loop_thread = asyncio.run(main())
+        [got] = srv.requests
+    assert got.decode().body.content.parts[0].data == picture
+    assert {what for what, _ in ran_on} == {"encode", "to_bytes"}
+    assert all(thread is not loop_thread for _, thread in ran_on)
+
+
+@pytest.mark.parametrize("retry_after", ["250", "3600"])
+def test_a_send_claim_outlasts_a_send_waiting_out_the_mmscs_retry_after(retry_after):
+    # The lease of a send claim (and of an outbox item) counted the pauses between attempts as
+    # max_backoff at most, but an MMSC's Retry-After is waited out up to max_retry_after: a sender
+    # doing so outlived its claim, and another run of the campaign sent the request too.
+    from datetime import timedelta
+
+    from mm7bind import sendonce
+
+    with FakeServer(lambda req: Reply(503, b"", {"Retry-After": retry_after})) as srv:
+        c = client(srv.url, connect_timeout=1, read_timeout=2, retry=RetryPolicy(max_attempts=3, jitter=0.2))
+        with c, pytest.raises(HTTPStatusError):
+            c.submit(submit())
+    assert len(c.sleeps) == 2 and c.sleeps[0] >= 250
+    worst = 3 * (2 * c.config.connect_timeout + c.config.read_timeout) + sum(c.sleeps)
+    assert sendonce.exchange_time(c.config) >= worst
+    assert sendonce.lease(c.config) >= timedelta(seconds=worst)
+
+
+def test_the_wait_for_a_pooled_connection_does_not_count_against_the_answers_deadline():
+    # The sync client started the answer's deadline before waiting its turn for a connection: a
+    # sender behind another's exchange timed out on an MMSC answering within read_timeout —
+    # RequestTimeout, "the MMSC may have it", and sent again by a retry.
+    import threading
+
+    outcomes = []
+    with FakeServer(lambda req: Reply(**{**vars(default_responder(req)), "delay": 1.0})) as srv, \
+            client(srv.url, pool_size=1, connect_timeout=0.1, read_timeout=1.8, retry=RetryPolicy.never()) as c:
+        senders = [threading.Thread(target=lambda: outcomes.append(c.submit(submit()).ok)) for _ in range(2)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(30)
+    assert outcomes == [True, True] and len(srv.requests) == 2

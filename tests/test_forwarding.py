@@ -131,6 +131,21 @@ def test_the_application_decides_the_status(app):
     assert status == 500 and "more than 65536 bytes" in rx.store.inbox_get(6).error
 
 
+def test_a_session_given_is_used_as_it_is(app, monkeypatch):
+    # A session of the caller's had its trust_env turned off: its proxy from the environment no
+    # longer applied, to the forwards nor to the rest of the program sharing that session.
+    monkeypatch.setenv("HTTP_PROXY", app.url.removesuffix("/mm7-in"))  # (the app plays the proxy)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    session = requests.Session()
+    rx = mm7.Receiver(ForwardingHandler("http://application.example/mm7-in", session=session))
+    assert session.trust_env
+    status, _ = post(rx, mo(), "p-1")
+    assert status == 200 and app.got[0][0]["Host"] == "application.example"
+    assert app.got[0][1]["transaction_id"] == "p-1"
+    assert ForwardingHandler(app.url).session.trust_env is False  # (the default one: no proxy inherited)
+
+
 @pytest.mark.parametrize("later", [b'{"status": 4006, "text": "busy"}', b'{"status": 3000}'])
 def test_an_application_that_says_later_gets_the_message_again(app, later):
     """4006 (busy) or a server error from the application is no refusal: a message marked rejected
