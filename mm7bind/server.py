@@ -64,7 +64,14 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             start_response(f"{rsp.status} {REASONS[rsp.status]}", rsp.headers)
             return [rsp.body]
         stream = environ["wsgi.input"]
-        body = stream.read(length) if length >= 0 else stream.read(limit + 1)
+        if length >= 0:
+            body = stream.read(length)
+        elif environ.get("wsgi.input_terminated"):  # (a chunked body the server decodes: read to its end)
+            body = stream.read(limit + 1)
+        else:
+            # No length and no word that the stream ends: no body (RFC 9112 §6.3, PEP 3333). Under a
+            # server handing on its socket (werkzeug's, Flask's) reading on waits for bytes that never come.
+            body = b""
         if len(body) < length:  # the peer closed before the end: what came is no whole message
             log.warning("request from %s not taken: its body ended after %d of %d bytes",
                         environ.get("REMOTE_ADDR"), len(body), length)
@@ -401,6 +408,7 @@ class _QuietHandler(WSGIRequestHandler):
             environ.pop("CONTENT_TYPE", None)
         # Chunked: the decoded body's length is known once it is read (the app reads to its end).
         environ["CONTENT_LENGTH"] = "" if self.chunked else str(self.length or 0)
+        environ["wsgi.input_terminated"] = True  # (the chunked reader ends where the body does)
         environ.pop("HTTP_TRANSFER_ENCODING", None)
         return environ
 
