@@ -156,6 +156,26 @@ def test_repeats_of_a_handled_message_are_answered_from_the_status_template(stor
     assert [r.attempts for r in store.inbox()] == [1]  # (answered from the store, not handled again)
 
 
+def test_a_repeat_of_a_rejected_message_is_refused_as_the_first_copy_was(store):
+    """Same faultcode (a Reject in 3xxx is a Server Fault: an MMSC may try it again later, and a
+    Client one it drops), same status code and the handler's text, without calling it again."""
+    calls = []
+    rcv = mm7.Receiver(store=store)
+
+    @rcv.on("deliver")
+    def refuse(msg, ctx):
+        calls.append(msg)
+        raise mm7.Reject(3001 if msg.subject == "server" else 2002, f"refused: {msg.subject}")
+
+    for subject, faultcode, code in (("server", "Server", 3001), ("client", "Client", 2002)):
+        out = mm7.encode(mm7.DeliverReq(sender="1", subject=subject), transaction_id=f"rej-{subject}")
+        answers = [rcv.handle(out.to_bytes(), out.content_type, {}, "127.0.0.1") for _ in range(2)]
+        faults = [mm7.decode(a.body, dict(a.headers)["Content-Type"]).body for a in answers]
+        assert [(f.code.rpartition(":")[2], f.detail.status.code, f.detail.status.text) for f in faults] == \
+            [(faultcode, code, f"refused: {subject}")] * 2
+    assert len(calls) == 2
+
+
 def test_handler_outcomes_and_registered_callables(store):
     rcv = mm7.Receiver(store=store)
     seen = []
