@@ -5,6 +5,7 @@ gunicorn or an ASGI server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.errors
 import io
 import logging
@@ -16,7 +17,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
@@ -348,7 +349,8 @@ class _QuietHandler(WSGIRequestHandler):
         body = ChunkedReader(self.rfile) if self.chunked else self.rfile
         handler = _ServerHandler(body, self.wfile, self.get_stderr(), self.get_environ(), multithread=False)
         handler.request_handler = self
-        handler.run(self.server.get_app())
+        with self.server.in_hand():
+            handler.run(self.server.get_app())
 
     def parse_request(self) -> bool:
         if not super().parse_request():
@@ -456,6 +458,24 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     def server_activate(self) -> None:
         super().server_activate()
         self._slots = threading.BoundedSemaphore(self.connection_limit)
+        self._requests = 0  # requests read and not yet answered (daemon threads: stop() waits for these)
+        self._answered = threading.Condition()
+
+    @contextlib.contextmanager
+    def in_hand(self) -> Iterator[None]:
+        with self._answered:
+            self._requests += 1
+        try:
+            yield
+        finally:
+            with self._answered:
+                self._requests -= 1
+                self._answered.notify_all()
+
+    def wait_answered(self, timeout: float) -> bool:
+        """Whether every request in hand was answered within `timeout` seconds."""
+        with self._answered:
+            return self._answered.wait_for(lambda: self._requests == 0, timeout)
 
     def process_request(self, request, client_address) -> None:
         if not self._slots.acquire(blocking=False):
@@ -684,7 +704,10 @@ class EmbeddedServer:
         else:
             if self._looping.is_set():
                 self.server.shutdown()  # (waits for serve_forever to return: only if it runs)
-            self.server.server_close()
+            self.server.server_close()  # (new connections refused from here on)
+            # Each connection runs in a daemon thread: without this wait, a process exiting after
+            # stop() (SIGTERM) cut off handlers mid-work, their messages left "processing", unanswered.
+            self.server.wait_answered(grace)
         if self.thread is not None:
             self.thread.join(timeout=5)
 

@@ -968,7 +968,10 @@ def test_a_server_never_started_stops_at_once():
         assert not stopper.is_alive()
 
 
-def test_stopping_lets_requests_in_hand_finish():
+@pytest.mark.parametrize("tls", [False, True], ids=["waitress", "tls"])
+def test_stopping_lets_requests_in_hand_finish(tls, tmp_path):
+    """stop() returns once the request in hand is answered (what a SIGTERM's exit waits for):
+    serving TLS too, where each connection's thread is a daemon the exit would cut off."""
     started, release = threading.Event(), threading.Event()
 
     class Slow(mm7.Handler):
@@ -976,11 +979,13 @@ def test_stopping_lets_requests_in_hand_finish():
             started.set()
             release.wait(5)
 
-    srv = mm7.serve(mm7.Receiver(Slow()), port=0).start()
+    ssl_ctx = local_tls(tmp_path).server if tls else None
+    srv = mm7.serve(mm7.Receiver(Slow()), port=0, ssl_context=ssl_ctx).start()
     out = mm7.encode(deliver(), transaction_id="t-slow")
     answers = []
     sender = threading.Thread(target=lambda: answers.append(
-        requests.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=10)))
+        requests.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=10,
+                      verify=str(tmp_path / "ca.pem") if tls else True)))
     sender.start()
     assert started.wait(5)
     stopper = threading.Thread(target=srv.stop)
@@ -993,6 +998,7 @@ def test_stopping_lets_requests_in_hand_finish():
         except (ConnectionRefusedError, ConnectionResetError):  # reset: caught in the closing listener's queue
             refused = True
     assert refused and sender.is_alive()  # the request in hand is still being handled
+    assert stopper.is_alive()  # ... and stop() waits for its answer
     release.set()
     sender.join(10)
     stopper.join(10)
