@@ -604,15 +604,25 @@ class EmbeddedServer:
     so `keep_alive=False` (close each connection after its answer) is what it always does.
     `on_too_large(peer, declared length or None)` hears of each body either server refuses over
     `max_body` before the app sees it (`serve` passes the receiver's, which logs and counts it).
+    `trusted_proxy`: the address of a reverse proxy in front (or "*"), whose X-Forwarded-For
+    names the peer (REMOTE_ADDR: what the allow-list checks, the logs and the store keep); None,
+    the socket's peer, whatever a request's headers say.
     """
 
     def __init__(self, app: Callable, host: str = "127.0.0.1", port: int = 0, *, threads: int = 4,
                  max_body: int = 20 * 1024 * 1024, max_header: int = 64 * 1024, channel_timeout: int = 60,
                  ssl_context: ssl.SSLContext | None = None, backlog: int = 1024, connection_limit: int = 100,
                  request_timeout: float = 300.0, path: str = "", keep_alive: bool = True,
-                 on_too_large: Callable[[str | None, int | None], object] | None = None):
+                 on_too_large: Callable[[str | None, int | None], object] | None = None,
+                 trusted_proxy: str | None = None):
         if not 0 < request_timeout < math.inf:  # (NaN passed "<= 0", and served TLS without a deadline)
             raise ValueError("request_timeout must be a positive, finite number of seconds")
+        if trusted_proxy is not None and ssl_context is not None:
+            raise ValueError("trusted_proxy is for a proxy in front of the server: serving TLS itself, it has none")
+        # (only from that address is X-Forwarded-For read, and only its last hop: the address the
+        # proxy saw, which the allow-list checks; from any other peer the header is dropped)
+        proxy = {} if trusted_proxy is None else {
+            "trusted_proxy": trusted_proxy, "trusted_proxy_count": 1, "trusted_proxy_headers": {"x-forwarded-for"}}
         self.ssl_context = ssl_context
         self.thread: threading.Thread | None = None
         self._looping = threading.Event()  # the serving loop runs (or start() is starting it)
@@ -630,7 +640,7 @@ class EmbeddedServer:
                 max_request_header_size=max_header, channel_timeout=channel_timeout, ident="mm7bind",
                 clear_untrusted_proxy_headers=True, backlog=backlog, connection_limit=connection_limit,
                 # (maintenance runs this often: a deadline is kept to within a quarter of itself)
-                cleanup_interval=max(1, min(30, int(request_timeout / 4))),
+                cleanup_interval=max(1, min(30, int(request_timeout / 4))), **proxy,
             )
             _adjust_waitress(self.server, request_timeout, keep_alive, on_too_large)
             self.port = self.server.effective_port

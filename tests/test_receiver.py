@@ -959,6 +959,31 @@ def test_stop_ends_serve_forever_run_in_any_thread(tls, tmp_path):
         session.close()
 
 
+def test_x_forwarded_for_names_the_peer_only_from_the_configured_proxy():
+    """Behind a reverse proxy every request comes from its address: with `trusted_proxy` its
+    X-Forwarded-For (the last hop) is what the allow-list checks; without, or from another
+    peer, the header is ignored, so no sender can name itself an allowed address."""
+    h = Recorder()
+    rcv = mm7.Receiver(h, allow=mm7.auth.IPAllowList.parse(["192.0.2.0/24"]))
+    out = mm7.encode(deliver(), transaction_id="xff-1")
+
+    def post(srv, forwarded):
+        return requests.post(srv.url + "/mm7", data=out.to_bytes(), timeout=10,
+                             headers={**out.headers, "X-Forwarded-For": forwarded}).status_code
+
+    with mm7.serve(rcv, port=0) as srv:  # (no proxy configured)
+        assert post(srv, "192.0.2.7") == 403
+    with mm7.serve(rcv, port=0, trusted_proxy="10.1.2.3") as srv:  # (a proxy, but not the peer)
+        assert post(srv, "192.0.2.7") == 403
+    with mm7.serve(rcv, port=0, trusted_proxy="127.0.0.1") as srv:
+        assert post(srv, "192.0.2.7") == 200
+        assert post(srv, "192.0.2.7, 203.0.113.9") == 403  # (the hop the proxy saw is the last)
+        assert post(srv, "203.0.113.9") == 403
+    assert [ctx.peer for _, ctx in h.calls] == ["192.0.2.7"]
+    with pytest.raises(ValueError, match="trusted_proxy"):
+        mm7.serve(rcv, port=0, trusted_proxy="127.0.0.1", ssl_context=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
+
+
 def test_a_server_never_started_stops_at_once():
     for ssl_ctx in (None, ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)):  # (the TLS server's shutdown() waited forever)
         srv = mm7.serve(mm7.Receiver(), port=0, ssl_context=ssl_ctx)
