@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.errors
+import http.client
 import io
 import logging
 import math
@@ -324,6 +325,7 @@ class _QuietHandler(WSGIRequestHandler):
 
     request_timeout = 300.0
     max_body = 20 * 1024 * 1024  # a declared body over it is refused before it is read
+    max_header = 64 * 1024  # request line and headers; more is a 431
     on_too_large: Callable[[str | None, int | None], object] | None = None  # (EmbeddedServer's, a staticmethod)
     default_request_version = "HTTP/1.0"  # (the standard library's 0.9 answers errors without a status line)
 
@@ -353,8 +355,14 @@ class _QuietHandler(WSGIRequestHandler):
             handler.run(self.server.get_app())
 
     def parse_request(self) -> bool:
-        if not super().parse_request():
-            return False
+        # The request line and headers within max_header, as waitress counts them (the standard
+        # library alone lets 100 lines of 64 KiB each through: 6 MiB held per connection).
+        rfile, self.rfile = self.rfile, _HeaderBudget(self.rfile, self.max_header - len(self.raw_requestline))
+        try:
+            if not super().parse_request():
+                return False
+        finally:
+            self.rfile = rfile
         problem = self._framing()
         if problem is not None:
             self.send_error(*problem)
@@ -446,6 +454,25 @@ class _ServerHandler(ServerHandler):
             log.info("connection from %s dropped: %s", peer, exc)
         else:
             log.error("request from %s: unexpected error", peer, exc_info=exc_info)
+
+
+class _HeaderBudget:
+    """The connection's reader while the headers are read: their lines within `budget` bytes,
+    past it an HTTPException, which the standard library answers with 431."""
+
+    def __init__(self, rfile, budget: int) -> None:  # noqa: ANN001
+        self.rfile, self.budget = rfile, budget
+
+    def readline(self, limit: int = -1) -> bytes:
+        if self.budget >= 0:  # (the request line alone may have spent it)
+            line = self.rfile.readline(self.budget + 1 if limit < 0 else min(limit, self.budget + 1))
+            self.budget -= len(line)
+        if self.budget < 0:
+            raise http.client.HTTPException("request headers over max_header")
+        return line
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self.rfile, name)
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
@@ -648,6 +675,7 @@ class EmbeddedServer:
             # (a silent peer lets go after channel_timeout; a trickling one at request_timeout)
             handler = type("_Handler", (_QuietHandler,), {
                 "timeout": channel_timeout, "request_timeout": request_timeout, "max_body": max_body,
+                "max_header": max_header,
                 "on_too_large": staticmethod(on_too_large) if on_too_large is not None else None})
             server_class = type("_Server", (_ThreadingWSGIServer,), {"connection_limit": connection_limit})
             self.server = make_server(host, port, app, server_class=server_class, handler_class=handler)
