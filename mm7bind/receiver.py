@@ -387,7 +387,11 @@ class Receiver:
             code = None
         elif record.state == "rejected":
             answered, code = record.response_code or 4000, record.response_code
-            answer = self.fault(env, env.version, "Client", answered, "rejected earlier")
+            # As the first copy was refused: the same faultcode (an MMSC may retry a Server Fault and
+            # drop a Client one) and the handler's text, kept as "<code> <text>" with the record.
+            said = (record.error or "").removeprefix(f"{answered} ").strip()
+            answer = self.fault(env, env.version, "Client" if answered < 3000 else "Server", answered,
+                                said or "rejected earlier")
         else:
             answered = code = record.response_code or 1000
             # (a status only, as the first copy's answer mostly was: the same template answers it)

@@ -5,7 +5,9 @@ gunicorn or an ASGI server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.errors
+import http.client
 import io
 import logging
 import math
@@ -16,7 +18,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
@@ -64,7 +66,14 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             start_response(f"{rsp.status} {REASONS[rsp.status]}", rsp.headers)
             return [rsp.body]
         stream = environ["wsgi.input"]
-        body = stream.read(length) if length >= 0 else stream.read(limit + 1)
+        if length >= 0:
+            body = stream.read(length)
+        elif environ.get("wsgi.input_terminated"):  # (a chunked body the server decodes: read to its end)
+            body = stream.read(limit + 1)
+        else:
+            # No length and no word that the stream ends: no body (RFC 9112 §6.3, PEP 3333). Under a
+            # server handing on its socket (werkzeug's, Flask's) reading on waits for bytes that never come.
+            body = b""
         if len(body) < length:  # the peer closed before the end: what came is no whole message
             log.warning("request from %s not taken: its body ended after %d of %d bytes",
                         environ.get("REMOTE_ADDR"), len(body), length)
@@ -316,6 +325,7 @@ class _QuietHandler(WSGIRequestHandler):
 
     request_timeout = 300.0
     max_body = 20 * 1024 * 1024  # a declared body over it is refused before it is read
+    max_header = 64 * 1024  # request line and headers; more is a 431
     on_too_large: Callable[[str | None, int | None], object] | None = None  # (EmbeddedServer's, a staticmethod)
     default_request_version = "HTTP/1.0"  # (the standard library's 0.9 answers errors without a status line)
 
@@ -341,11 +351,18 @@ class _QuietHandler(WSGIRequestHandler):
         body = ChunkedReader(self.rfile) if self.chunked else self.rfile
         handler = _ServerHandler(body, self.wfile, self.get_stderr(), self.get_environ(), multithread=False)
         handler.request_handler = self
-        handler.run(self.server.get_app())
+        with self.server.in_hand():
+            handler.run(self.server.get_app())
 
     def parse_request(self) -> bool:
-        if not super().parse_request():
-            return False
+        # The request line and headers within max_header, as waitress counts them (the standard
+        # library alone lets 100 lines of 64 KiB each through: 6 MiB held per connection).
+        rfile, self.rfile = self.rfile, _HeaderBudget(self.rfile, self.max_header - len(self.raw_requestline))
+        try:
+            if not super().parse_request():
+                return False
+        finally:
+            self.rfile = rfile
         problem = self._framing()
         if problem is not None:
             self.send_error(*problem)
@@ -401,6 +418,7 @@ class _QuietHandler(WSGIRequestHandler):
             environ.pop("CONTENT_TYPE", None)
         # Chunked: the decoded body's length is known once it is read (the app reads to its end).
         environ["CONTENT_LENGTH"] = "" if self.chunked else str(self.length or 0)
+        environ["wsgi.input_terminated"] = True  # (the chunked reader ends where the body does)
         environ.pop("HTTP_TRANSFER_ENCODING", None)
         return environ
 
@@ -438,6 +456,25 @@ class _ServerHandler(ServerHandler):
             log.error("request from %s: unexpected error", peer, exc_info=exc_info)
 
 
+class _HeaderBudget:
+    """The connection's reader while the headers are read: their lines within `budget` bytes,
+    past it an HTTPException, which the standard library answers with 431."""
+
+    def __init__(self, rfile, budget: int) -> None:  # noqa: ANN001
+        self.rfile, self.budget = rfile, budget
+
+    def readline(self, limit: int = -1) -> bytes:
+        if self.budget >= 0:  # (the request line alone may have spent it)
+            line = self.rfile.readline(self.budget + 1 if limit < 0 else min(limit, self.budget + 1))
+            self.budget -= len(line)
+        if self.budget < 0:
+            raise http.client.HTTPException("request headers over max_header")
+        return line
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self.rfile, name)
+
+
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     """The standard library's threaded server with waitress's connection limit: a connection past
     it is closed at once (one thread each: unbounded, a flood of connections would be as many threads)."""
@@ -448,6 +485,24 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     def server_activate(self) -> None:
         super().server_activate()
         self._slots = threading.BoundedSemaphore(self.connection_limit)
+        self._requests = 0  # requests read and not yet answered (daemon threads: stop() waits for these)
+        self._answered = threading.Condition()
+
+    @contextlib.contextmanager
+    def in_hand(self) -> Iterator[None]:
+        with self._answered:
+            self._requests += 1
+        try:
+            yield
+        finally:
+            with self._answered:
+                self._requests -= 1
+                self._answered.notify_all()
+
+    def wait_answered(self, timeout: float) -> bool:
+        """Whether every request in hand was answered within `timeout` seconds."""
+        with self._answered:
+            return self._answered.wait_for(lambda: self._requests == 0, timeout)
 
     def process_request(self, request, client_address) -> None:
         if not self._slots.acquire(blocking=False):
@@ -576,15 +631,25 @@ class EmbeddedServer:
     so `keep_alive=False` (close each connection after its answer) is what it always does.
     `on_too_large(peer, declared length or None)` hears of each body either server refuses over
     `max_body` before the app sees it (`serve` passes the receiver's, which logs and counts it).
+    `trusted_proxy`: the address of a reverse proxy in front (or "*"), whose X-Forwarded-For
+    names the peer (REMOTE_ADDR: what the allow-list checks, the logs and the store keep); None,
+    the socket's peer, whatever a request's headers say.
     """
 
     def __init__(self, app: Callable, host: str = "127.0.0.1", port: int = 0, *, threads: int = 4,
                  max_body: int = 20 * 1024 * 1024, max_header: int = 64 * 1024, channel_timeout: int = 60,
                  ssl_context: ssl.SSLContext | None = None, backlog: int = 1024, connection_limit: int = 100,
                  request_timeout: float = 300.0, path: str = "", keep_alive: bool = True,
-                 on_too_large: Callable[[str | None, int | None], object] | None = None):
+                 on_too_large: Callable[[str | None, int | None], object] | None = None,
+                 trusted_proxy: str | None = None):
         if not 0 < request_timeout < math.inf:  # (NaN passed "<= 0", and served TLS without a deadline)
             raise ValueError("request_timeout must be a positive, finite number of seconds")
+        if trusted_proxy is not None and ssl_context is not None:
+            raise ValueError("trusted_proxy is for a proxy in front of the server: serving TLS itself, it has none")
+        # (only from that address is X-Forwarded-For read, and only its last hop: the address the
+        # proxy saw, which the allow-list checks; from any other peer the header is dropped)
+        proxy = {} if trusted_proxy is None else {
+            "trusted_proxy": trusted_proxy, "trusted_proxy_count": 1, "trusted_proxy_headers": {"x-forwarded-for"}}
         self.ssl_context = ssl_context
         self.thread: threading.Thread | None = None
         self._looping = threading.Event()  # the serving loop runs (or start() is starting it)
@@ -602,7 +667,7 @@ class EmbeddedServer:
                 max_request_header_size=max_header, channel_timeout=channel_timeout, ident="mm7bind",
                 clear_untrusted_proxy_headers=True, backlog=backlog, connection_limit=connection_limit,
                 # (maintenance runs this often: a deadline is kept to within a quarter of itself)
-                cleanup_interval=max(1, min(30, int(request_timeout / 4))),
+                cleanup_interval=max(1, min(30, int(request_timeout / 4))), **proxy,
             )
             _adjust_waitress(self.server, request_timeout, keep_alive, on_too_large)
             self.port = self.server.effective_port
@@ -610,6 +675,7 @@ class EmbeddedServer:
             # (a silent peer lets go after channel_timeout; a trickling one at request_timeout)
             handler = type("_Handler", (_QuietHandler,), {
                 "timeout": channel_timeout, "request_timeout": request_timeout, "max_body": max_body,
+                "max_header": max_header,
                 "on_too_large": staticmethod(on_too_large) if on_too_large is not None else None})
             server_class = type("_Server", (_ThreadingWSGIServer,), {"connection_limit": connection_limit})
             self.server = make_server(host, port, app, server_class=server_class, handler_class=handler)
@@ -676,7 +742,10 @@ class EmbeddedServer:
         else:
             if self._looping.is_set():
                 self.server.shutdown()  # (waits for serve_forever to return: only if it runs)
-            self.server.server_close()
+            self.server.server_close()  # (new connections refused from here on)
+            # Each connection runs in a daemon thread: without this wait, a process exiting after
+            # stop() (SIGTERM) cut off handlers mid-work, their messages left "processing", unanswered.
+            self.server.wait_answered(grace)
         if self.thread is not None:
             self.thread.join(timeout=5)
 

@@ -318,3 +318,18 @@ def test_the_simulator_answers_head_without_a_body():
         answer = exchange(sim.server, lambda sock: sock,
                           b"HEAD /control/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert statuses(answer) == [200] and answer.partition(b"\r\n\r\n")[2] == b""
+
+
+def test_headers_over_max_header_are_a_431_serving_tls_too(server_tls):
+    """max_header bounds the request line and headers together whichever server serves: the
+    standard library's alone took 100 lines of 64 KiB each, and held them all."""
+    tls_context, wrap = server_tls
+    h = Recorder()
+    out = mo("headers-1", size=100)
+    data = out.to_bytes()
+    with mm7.serve(mm7.Receiver(h), port=0, ssl_context=tls_context, max_header=8192) as srv:
+        fits = exchange(srv, wrap, head(out, f"X-Carrier: {'a' * 6000}", f"Content-Length: {len(data)}",
+                                        "Connection: close") + data)
+        over = exchange(srv, wrap, head(out, *(f"X-Carrier-{i}: {'a' * 3000}" for i in range(3)),
+                                        f"Content-Length: {len(data)}", "Connection: close") + data)
+    assert statuses(fits) == [200] and statuses(over) == [431] and len(h.calls) == 1

@@ -173,3 +173,54 @@ def test_the_gateway_configuration_serves_as_its_comment_says(tmp_path, monkeypa
             app.server_close()
     assert "Traceback" not in out, out
     assert "MO from +8613800000000: 'framework'" in capsys.readouterr().out
+
+
+def test_flask_served_by_werkzeug_answers_a_request_without_a_length(example):
+    """Under werkzeug's server (Flask's) wsgi.input is the socket itself: a GET or HEAD on /mm7 (a
+    load balancer's probe) or a POST with neither Content-Length nor chunks has no body, and is
+    answered at once instead of when the peer gives up waiting. A chunked POST is still read."""
+    pytest.importorskip("flask")
+    import socket
+    import threading
+
+    from werkzeug.serving import make_server
+
+    mod = example("flask_app")
+    srv = make_server("127.0.0.1", 0, mod.app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+
+    def exchange(data: bytes) -> bytes:
+        """One answer, read by its Content-Length (none after a HEAD's head)."""
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+            sock.sendall(data)  # (the connection stays open: a server reading to its end waits for ever)
+            got = b""
+            try:
+                while True:
+                    head, sep, rest = got.partition(b"\r\n\r\n")
+                    if sep:
+                        size = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                        if data.startswith(b"HEAD") or len(rest) >= size:
+                            return got
+                    chunk = sock.recv(65536)
+                    assert chunk, got
+                    got += chunk
+            except TimeoutError:
+                pytest.fail(f"no answer to {data[:20]!r}: the request was read past its end")
+
+    try:
+        assert exchange(b"GET /mm7 HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 405")
+        assert exchange(b"HEAD /mm7 HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 405")
+        bare = exchange(b"POST /mm7 HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\n\r\n")
+        assert bare.startswith(b"HTTP/1.1 500") and b"Envelope" in bare
+        data, ctype = request_bytes()
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(data[i:i + 500]), data[i:i + 500]) for i in range(0, len(data), 500))
+        got = exchange(f"POST /mm7 HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n".encode() + chunks + b"0\r\n\r\n")
+        head, _, body = got.partition(b"\r\n\r\n")
+        ctype_back = next(line.split(b": ", 1)[1].decode() for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-type:"))
+        check(int(head.split()[1]), body, ctype_back)
+    finally:
+        srv.shutdown()
+        thread.join(10)

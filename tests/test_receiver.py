@@ -156,6 +156,26 @@ def test_repeats_of_a_handled_message_are_answered_from_the_status_template(stor
     assert [r.attempts for r in store.inbox()] == [1]  # (answered from the store, not handled again)
 
 
+def test_a_repeat_of_a_rejected_message_is_refused_as_the_first_copy_was(store):
+    """Same faultcode (a Reject in 3xxx is a Server Fault: an MMSC may try it again later, and a
+    Client one it drops), same status code and the handler's text, without calling it again."""
+    calls = []
+    rcv = mm7.Receiver(store=store)
+
+    @rcv.on("deliver")
+    def refuse(msg, ctx):
+        calls.append(msg)
+        raise mm7.Reject(3001 if msg.subject == "server" else 2002, f"refused: {msg.subject}")
+
+    for subject, faultcode, code in (("server", "Server", 3001), ("client", "Client", 2002)):
+        out = mm7.encode(mm7.DeliverReq(sender="1", subject=subject), transaction_id=f"rej-{subject}")
+        answers = [rcv.handle(out.to_bytes(), out.content_type, {}, "127.0.0.1") for _ in range(2)]
+        faults = [mm7.decode(a.body, dict(a.headers)["Content-Type"]).body for a in answers]
+        assert [(f.code.rpartition(":")[2], f.detail.status.code, f.detail.status.text) for f in faults] == \
+            [(faultcode, code, f"refused: {subject}")] * 2
+    assert len(calls) == 2
+
+
 def test_handler_outcomes_and_registered_callables(store):
     rcv = mm7.Receiver(store=store)
     seen = []
@@ -939,6 +959,31 @@ def test_stop_ends_serve_forever_run_in_any_thread(tls, tmp_path):
         session.close()
 
 
+def test_x_forwarded_for_names_the_peer_only_from_the_configured_proxy():
+    """Behind a reverse proxy every request comes from its address: with `trusted_proxy` its
+    X-Forwarded-For (the last hop) is what the allow-list checks; without, or from another
+    peer, the header is ignored, so no sender can name itself an allowed address."""
+    h = Recorder()
+    rcv = mm7.Receiver(h, allow=mm7.auth.IPAllowList.parse(["192.0.2.0/24"]))
+    out = mm7.encode(deliver(), transaction_id="xff-1")
+
+    def post(srv, forwarded):
+        return requests.post(srv.url + "/mm7", data=out.to_bytes(), timeout=10,
+                             headers={**out.headers, "X-Forwarded-For": forwarded}).status_code
+
+    with mm7.serve(rcv, port=0) as srv:  # (no proxy configured)
+        assert post(srv, "192.0.2.7") == 403
+    with mm7.serve(rcv, port=0, trusted_proxy="10.1.2.3") as srv:  # (a proxy, but not the peer)
+        assert post(srv, "192.0.2.7") == 403
+    with mm7.serve(rcv, port=0, trusted_proxy="127.0.0.1") as srv:
+        assert post(srv, "192.0.2.7") == 200
+        assert post(srv, "192.0.2.7, 203.0.113.9") == 403  # (the hop the proxy saw is the last)
+        assert post(srv, "203.0.113.9") == 403
+    assert [ctx.peer for _, ctx in h.calls] == ["192.0.2.7"]
+    with pytest.raises(ValueError, match="trusted_proxy"):
+        mm7.serve(rcv, port=0, trusted_proxy="127.0.0.1", ssl_context=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
+
+
 def test_a_server_never_started_stops_at_once():
     for ssl_ctx in (None, ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)):  # (the TLS server's shutdown() waited forever)
         srv = mm7.serve(mm7.Receiver(), port=0, ssl_context=ssl_ctx)
@@ -948,7 +993,10 @@ def test_a_server_never_started_stops_at_once():
         assert not stopper.is_alive()
 
 
-def test_stopping_lets_requests_in_hand_finish():
+@pytest.mark.parametrize("tls", [False, True], ids=["waitress", "tls"])
+def test_stopping_lets_requests_in_hand_finish(tls, tmp_path):
+    """stop() returns once the request in hand is answered (what a SIGTERM's exit waits for):
+    serving TLS too, where each connection's thread is a daemon the exit would cut off."""
     started, release = threading.Event(), threading.Event()
 
     class Slow(mm7.Handler):
@@ -956,11 +1004,13 @@ def test_stopping_lets_requests_in_hand_finish():
             started.set()
             release.wait(5)
 
-    srv = mm7.serve(mm7.Receiver(Slow()), port=0).start()
+    ssl_ctx = local_tls(tmp_path).server if tls else None
+    srv = mm7.serve(mm7.Receiver(Slow()), port=0, ssl_context=ssl_ctx).start()
     out = mm7.encode(deliver(), transaction_id="t-slow")
     answers = []
     sender = threading.Thread(target=lambda: answers.append(
-        requests.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=10)))
+        requests.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=10,
+                      verify=str(tmp_path / "ca.pem") if tls else True)))
     sender.start()
     assert started.wait(5)
     stopper = threading.Thread(target=srv.stop)
@@ -973,6 +1023,7 @@ def test_stopping_lets_requests_in_hand_finish():
         except (ConnectionRefusedError, ConnectionResetError):  # reset: caught in the closing listener's queue
             refused = True
     assert refused and sender.is_alive()  # the request in hand is still being handled
+    assert stopper.is_alive()  # ... and stop() waits for its answer
     release.set()
     sender.join(10)
     stopper.join(10)
