@@ -418,9 +418,16 @@ class SendApi:
         if length > self.max_body:
             rsp = _refusal(413, f"body larger than {self.max_body} bytes")  # (as handle says it: not read)
         else:
-            # No length (a chunked body: the TLS server, gunicorn): read to its end, up to one byte
-            # past the limit, which handle refuses. (Read as empty, it was "not JSON".)
-            body = environ["wsgi.input"].read(length if length >= 0 else self.max_body + 1)
+            if length >= 0:
+                body = environ["wsgi.input"].read(length)
+            elif environ.get("wsgi.input_terminated"):
+                # A chunked body the server decodes (waitress, the TLS server, gunicorn): read to its
+                # end, up to one byte past the limit, which handle refuses.
+                body = environ["wsgi.input"].read(self.max_body + 1)
+            else:
+                # No length and no word that the stream ends: no body (PEP 3333). Under a server
+                # handing on its socket (werkzeug's, Flask's) reading on waits for bytes never sent.
+                body = b""
             rsp = self.handle(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "") or "/", body,
                               request_headers(environ), environ.get("REMOTE_ADDR"))
         start_response(f"{rsp.status} {REASONS.get(rsp.status, '')}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import time
 from datetime import timedelta
@@ -197,6 +198,42 @@ def test_refusals_unreachable_mmscs_and_access(sim):
         {"REQUEST_METHOD": "POST", "PATH_INFO": "/send", "CONTENT_LENGTH": "11", "wsgi.input": None},
         lambda status, headers: answered.append(status))
     assert answered == ["413 Request Entity Too Large"] and json.loads(b"".join(body)) == too_large
+
+
+class _Socket:
+    """wsgi.input as werkzeug's server hands it on: the connection itself, whose reads past what the
+    peer sent wait until it gives up (here: fail at once)."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0 or size > len(self.data):
+            raise AssertionError("read past the request: a server handing on its socket waits here")
+        got, self.data = self.data[:size], self.data[size:]
+        return got
+
+
+def test_a_request_without_a_length_is_read_only_when_the_server_says_where_it_ends():
+    """Mounted under Flask's development server a GET or a POST with neither Content-Length nor
+    chunks has no body; reading wsgi.input to its end waited until the peer gave up."""
+    api = SendApi(None, token="t0ken")
+    answered = []
+    env = {"REQUEST_METHOD": "POST", "PATH_INFO": "/send", "REMOTE_ADDR": "127.0.0.1",
+           "HTTP_AUTHORIZATION": "Bearer t0ken"}
+    body = api.wsgi_app({**env, "wsgi.input": _Socket(b"")}, lambda status, headers: answered.append(status))
+    assert answered == ["400 Bad Request"] and "not JSON" in json.loads(b"".join(body))["message"]
+    # a chunked body the server decoded and ends (wsgi.input_terminated) is read whole
+    answered.clear()
+    raw = json.dumps({"to": "1", "txt": "x"}).encode()
+    body = api.wsgi_app({**env, "wsgi.input": io.BytesIO(raw), "wsgi.input_terminated": True},
+                        lambda status, headers: answered.append(status))
+    assert answered == ["400 Bad Request"] and "txt (did you mean text?)" in json.loads(b"".join(body))["message"]
+    # a length says where it ends
+    answered.clear()
+    body = api.wsgi_app({**env, "CONTENT_LENGTH": str(len(raw)), "wsgi.input": _Socket(raw)},
+                        lambda status, headers: answered.append(status))
+    assert answered == ["400 Bad Request"] and "txt (did you mean text?)" in json.loads(b"".join(body))["message"]
 
 
 def test_submit_from_json_names_schema_spellings_whatever_the_case():
