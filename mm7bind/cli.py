@@ -1494,7 +1494,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", "-c", metavar="FILE", help="mm7bind TOML, or China Mobile mm7Config.xml")
         p.add_argument("--conn-config", metavar="FILE", help="China Mobile ConnConfig.xml (with mm7Config.xml)")
         p.add_argument("--verbose", "-v", action="store_true",
-                       help="debug log on stderr, and the Python traceback behind an error said in one line")
+                       help="debug log, and the Python traceback behind an error said in one line")
 
     p = sub.add_parser("demo", help="send, receive and report on loopback, on built-in defaults")
     p.set_defaults(func=cmd_demo)

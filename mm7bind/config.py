@@ -489,8 +489,14 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
         if section not in SECTIONS:
             problems.append(Problem("error", section, "unknown section" + did_you_mean(section, SECTIONS)))
             continue
+        if isinstance(values, list) and values and all(isinstance(v, dict) for v in values):
+            # (two MMSCs written as two [[mmsc]] tables: they are one [mmsc]'s urls)
+            problems.append(Problem("error", section, f"written [[{section}]], several tables: there is one [{section}]"
+                                    + ('; several MMSCs go in its urls = ["...", "..."], in fail-over order'
+                                       if section == "mmsc" else "")))
+            continue
         if not isinstance(values, dict):
-            problems.append(Problem("error", section, "must be a table ([section])"))
+            problems.append(Problem("error", section, f"must be a table ([{section}])"))
             continue
         target = getattr(cfg, section)
         known = {f.name: f for f in fields(target)}

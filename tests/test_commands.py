@@ -592,7 +592,7 @@ def test_a_variable_for_a_section_the_file_wrote_as_a_value_is_a_problem_not_a_c
     path = tmp_path / "c.toml"
     path.write_text('store = "inbox.db"\n', encoding="utf-8")
     cfg, problems = config.load(path, env={"MM7BIND_STORE_PATH": str(tmp_path / "x.db")})
-    assert [(p.where, p.message) for p in problems if p.level == "error"] == [("store", "must be a table ([section])")]
+    assert [(p.where, p.message) for p in problems if p.level == "error"] == [("store", "must be a table ([store])")]
 
 
 def test_a_log_file_that_cannot_be_opened_is_reported_not_a_traceback(tmp_path):
@@ -1211,6 +1211,9 @@ def test_configuration_mistakes_are_named_with_where_they_belong(tmp_path):
     assert said("[mmsc]\nmax_recipients = 5\nusrname = 'sp'\n") == [
         "error: mmsc.max_recipients: unknown setting (a setting of [api])",
         "error: mmsc.usrname: unknown setting (did you mean username?)"]
+    assert said('[[mmsc]]\nurls = ["http://a/mm7"]\n[[mmsc]]\nurls = ["http://b/mm7"]\n') == [
+        'error: mmsc: written [[mmsc]], several tables: there is one [mmsc]; several MMSCs go in its '
+        'urls = ["...", "..."], in fail-over order']
     assert said("[receiver]\nusername = true\nport = true\n") == [  # (not "True" as a user name)
         "error: receiver.username: expected text, got true", "error: receiver.port: expected a number, got true"]
     # A byte-order mark (Notepad's UTF-8) is read past; a file saved as GBK is said so, with its line.
