@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -955,6 +956,8 @@ def _http_url(text: str) -> str:
 
     if not is_http_url(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL")
+    if re.search(r"[,\s]\s*https?://", text):  # (else one URL, to the first one's host with the rest as its path)
+        raise argparse.ArgumentTypeError(f"{text!r} is several URLs in one: give the option once for each")
     return text
 
 

@@ -691,7 +691,10 @@ def check(cfg: Config) -> list[Problem]:
         err("mmsc.urls", "at least one MMSC URL is needed")
     exposed = []  # plain http URLs Basic credentials would go to
     for url in m.urls:
-        if not is_http_url(url):
+        if re.search(r"[,\s]\s*https?://", url):  # `urls = "http://a/mm7,http://b/mm7"`: one URL to host a
+            err("mmsc.urls", f"{shown_url(url)!r} is several URLs in one text: list them, "
+                             'urls = ["http://...", "http://..."]')
+        elif not is_http_url(url):
             err("mmsc.urls", f"{shown_url(url)!r} is not an http(s) URL")
         elif urlsplit(url).scheme == "http" and (m.username and m.auth in ("basic", "auto")
                                                  or urlsplit(url).password is not None):

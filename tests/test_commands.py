@@ -504,6 +504,8 @@ def test_ports_and_urls_are_checked_where_they_are_typed():
                  ["mo", "--simulator", "localhost:9090"]):
         proc = run(*args)
         assert proc.returncode == 2 and "error: argument" in proc.stderr, (args, proc.stderr)
+    proc = run("send", "--to", "1", "--mmsc", "http://a.example/mm7,http://b.example/mm7")
+    assert proc.returncode == 2 and "is several URLs in one: give the option once for each" in proc.stderr
     for url in ("foo", "ftp://mmsc.example/mm7", "http:///mm7"):
         with pytest.raises(ValueError, match="is not an http"):
             mm7.Client(url)
@@ -1223,6 +1225,12 @@ def test_configuration_mistakes_are_named_with_where_they_belong(tmp_path):
         f"error: {tmp_path / 'c.toml'}: not UTF-8, as TOML must be: byte 0xc4 on line 3; save it as UTF-8"]
     assert said("[vasp]\nvasid = '1'\nvasid = '2'\n")[0].endswith("not valid TOML: Cannot overwrite a value "
                                                                "(at line 3, column 12)")
+    # Several MMSCs written as one text, as the variable takes them: one URL to a host "a" was used.
+    assert said('[mmsc]\nurls = "http://a/mm7, http://b/mm7"\n') == [
+        "error: mmsc.urls: 'http://a/mm7, http://b/mm7' is several URLs in one text: list them, "
+        'urls = ["http://...", "http://..."]']
+    assert load(None, env={"MM7BIND_MMSC_URLS": "http://a/mm7,http://b/mm7"})[0].mmsc.urls == ["http://a/mm7",
+                                                                                            "http://b/mm7"]
     # A value a variable gave is said with the variable's name: the file does not hold it.
     assert said("[receiver]\nhost = '127.0.0.1'\n", env={"MM7BIND_RECEIVER_PORT": "70000"}) == [
         "error: MM7BIND_RECEIVER_PORT (receiver.port): 70000 is not a port number"]
