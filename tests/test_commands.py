@@ -1210,6 +1210,7 @@ def test_configuration_mistakes_are_named_with_where_they_belong(tmp_path):
         "error: port: a setting outside any [section]: it belongs in [receiver]"]
     assert said('path = "x"\n') == ["error: path: a setting outside any [section]: it belongs in [receiver], [api] "
                                     "or [store]"]
+    assert said('[MMSC]\nurls = ["http://a/mm7"]\n') == ["error: MMSC: unknown section (did you mean mmsc?)"]
     assert said("[mmsc]\nmax_recipients = 5\nusrname = 'sp'\n") == [
         "error: mmsc.max_recipients: unknown setting (a setting of [api])",
         "error: mmsc.usrname: unknown setting (did you mean username?)"]
