@@ -1,7 +1,8 @@
 """The `mm7bind` command.
 
 Exit codes: 0 done; 1 the message (or some of them) was refused, or a file is invalid;
-2 bad arguments or unreadable input; 3 bad configuration; 4 no MMSC (for probe: the VASP) could be reached;
+2 bad arguments or unreadable input; 3 bad configuration, or an address serve or simulate cannot
+listen on; 4 no MMSC (for probe: the VASP) could be reached;
 130 interrupted (Ctrl-C); 141 the output's reader went away (`| head`). README.md lists them all.
 """
 
@@ -12,6 +13,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -58,6 +60,18 @@ def _escape_what_stdout_cannot_encode() -> None:
     a UnicodeEncodeError halfway through the output."""
     if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
+
+
+_verbose = False  # -v given: errors said in one line come with their Python traceback (for a bug report)
+
+
+def _say_error(text: str, traceback_of: BaseException | None = None) -> None:
+    """One line on standard error; with -v, the traceback behind it first."""
+    if _verbose and traceback_of is not None:
+        import traceback  # noqa: PLC0415
+
+        traceback.print_exception(traceback_of, file=sys.stderr)
+    print(text, file=sys.stderr)
 
 
 def _read(path: str) -> bytes:
@@ -287,10 +301,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from .display import mask_headers  # noqa: PLC0415
     from .pcap import is_packet_capture  # noqa: PLC0415
 
-    try:
+    try:  # (what inspect prints is JSON, a file it cannot read or decode too: one shape for a script)
         data = _read(args.path)
     except OSError as exc:
-        print(f"{args.path}: unreadable: {exc.strerror or exc}", file=sys.stderr)
+        print(_json({"error": type(exc).__name__, "message": f"cannot read {args.path}: {exc.strerror or exc}"},
+                    indent=2))
         return EXIT_UNREADABLE
     if is_packet_capture(data):
         return _inspect_capture(args, data)
@@ -473,8 +488,7 @@ def cmd_send(args: argparse.Namespace) -> int:
             try:
                 result = queue_bulk(cfg.make_outbox(client), template, recipients, tag=args.tag, at=args.at)
             except MM7Error as exc:
-                print(f"mm7bind send: not queued: {exc}", file=sys.stderr)
-                return EXIT_REFUSED
+                return _not_sent(args, exc, "mm7bind send: not queued", EXIT_REFUSED)
             if args.json:  # the outbox items' ids, for `store outbox` and the send API's /queue/<id>
                 print(_json({"queued": result.sent, "skipped": result.skipped, "repeated": result.repeated,
                                   "at": args.at.isoformat() if args.at else None,
@@ -800,11 +814,12 @@ def _handling_options(cfg, args: argparse.Namespace, command: str) -> None:
 
 
 def _handler(cfg, args: argparse.Namespace, command: str):
-    """The handler serve and replay run (--handler, else forwarding, else saving), or a usage error."""
+    """The handler serve and replay run (--handler, else forwarding, else saving), or a usage error
+    (a --handler whose module fails as it is imported: one line, its traceback with -v)."""
     try:
         return cfg.make_handler(args.handler)
     except ValueError as exc:
-        print(f"mm7bind {command}: {exc}", file=sys.stderr)
+        _say_error(f"mm7bind {command}: {exc}", traceback_of=exc)
         raise SystemExit(EXIT_USAGE) from None
 
 
@@ -941,6 +956,8 @@ def _http_url(text: str) -> str:
 
     if not is_http_url(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL")
+    if re.search(r"[,\s]\s*https?://", text):  # (else one URL, to the first one's host with the rest as its path)
+        raise argparse.ArgumentTypeError(f"{text!r} is several URLs in one: give the option once for each")
     return text
 
 
@@ -1028,7 +1045,7 @@ def _store(cfg, wait: float | None = None, *, say_busy: bool = True, read_only: 
               "try again once it is done", file=sys.stderr)
         raise SystemExit(EXIT_UNREADABLE) from None
     except (sqlite3.Error, OSError) as exc:
-        print(f"mm7bind: the store {cfg.store.path} cannot be used: {exc} (see [store] path)", file=sys.stderr)
+        _say_error(f"mm7bind: the store {cfg.store.path} cannot be used: {exc} (see [store] path)", traceback_of=exc)
         raise SystemExit(EXIT_UNREADABLE) from None
 
 
@@ -1346,7 +1363,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:  # the port is taken or not ours to take; a host that is no address
         print(f"mm7bind simulate: cannot listen on {args.host}:{args.port}: {getattr(exc, 'strerror', None) or exc}",
               file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_CONFIG  # (as serve: an address that cannot be listened on is a setting to change)
     try:
         _echo(f"MMSC simulator ({args.dialect}) at {sim.url}; control at {sim.server.url}/control/; Ctrl-C stops")
         if args.mo_text is not None:
@@ -1500,7 +1517,8 @@ def build_parser() -> argparse.ArgumentParser:
     def with_config(p: argparse.ArgumentParser) -> None:
         p.add_argument("--config", "-c", metavar="FILE", help="mm7bind TOML, or China Mobile mm7Config.xml")
         p.add_argument("--conn-config", metavar="FILE", help="China Mobile ConnConfig.xml (with mm7Config.xml)")
-        p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+        p.add_argument("--verbose", "-v", action="store_true",
+                       help="debug log, and the Python traceback behind an error said in one line")
 
     p = sub.add_parser("demo", help="send, receive and report on loopback, on built-in defaults")
     p.set_defaults(func=cmd_demo)
@@ -1745,8 +1763,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _verbose  # (one command a process)
     _escape_what_stdout_cannot_encode()
     args = build_parser().parse_args(argv)
+    _verbose = getattr(args, "verbose", False)
+    if _verbose and args.command == "store":  # (send, serve, replay and simulate set up their own log)
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logging.getLogger("mm7bind").addHandler(handler)
+        logging.getLogger("mm7bind").setLevel(logging.DEBUG)
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -1760,8 +1785,8 @@ def main(argv: list[str] | None = None) -> int:
         # says what to do, not a traceback. (Other commands' store trouble is their own to say.)
         if args.command not in ("store", "replay"):
             raise
-        print(f"mm7bind {args.command}: the store failed: {type(exc).__name__}: {exc} (`mm7bind store check` "
-              "says whether its file is damaged)", file=sys.stderr)
+        _say_error(f"mm7bind {args.command}: the store failed: {type(exc).__name__}: {exc} (`mm7bind store check` "
+                   "says whether its file is damaged)", traceback_of=exc)
         return EXIT_UNREADABLE
 
 

@@ -212,8 +212,8 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
     if profile.max_parts is not None and len(leaves) + 2 > profile.max_parts:
         raise EncodeError(f"the message would have {len(leaves) + 2} MIME parts (the SOAP part, the content and its "
                           f"{len(leaves)}{' with the SMIL' if smil else ''}), more than the {profile.max_parts} "
-                          "readers take (MimeLimits.max_parts): send fewer, or raise Profile.max_parts for a peer "
-                          "that takes more")
+                          "readers take (MimeLimits.max_parts): send fewer, or raise Profile.max_parts "
+                          "([mmsc] max_parts) for a peer that takes more")
     mtype = (content.multipart_type or ("related" if smil else "mixed")).lower()
     if not _SUBTYPE.fullmatch(mtype):
         raise EncodeError(f"multipart type {content.multipart_type!r} is not a MIME subtype")

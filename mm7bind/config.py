@@ -55,6 +55,7 @@ class MmscSection:
     rate_limit: float = 0.0  # messages per second per MMSC; 0: unlimited
     round_robin: bool = False
     max_message_size: int = 0  # bytes; 0: the dialect's
+    max_parts: int = 0  # MIME parts of a message, more refused before sending; 0: the dialect's (256)
     charset: str = ""  # the XML's encoding; empty: the dialect's (UTF-8, GB2312 for cmcc)
     keep_alive: bool = True  # false: "Connection: close" on every request
     headers: dict[str, str] = field(default_factory=dict)
@@ -183,6 +184,8 @@ class Config:
             changes["mm7_version"] = m.mm7_version
         if m.max_message_size:
             changes["max_message_size"] = m.max_message_size
+        if m.max_parts:
+            changes["max_parts"] = m.max_parts
         if m.charset:
             import dataclasses  # noqa: PLC0415
 
@@ -440,10 +443,15 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
     if path is not None:
         source = str(path)
         try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            # (utf-8-sig: a byte-order mark, as Windows editors write, is no "invalid statement")
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8-sig"))
         except FileNotFoundError:
             return Config(source=source), [Problem("error", str(path), "file not found")]
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:  # (saved as GBK, say: TOML is UTF-8)
+            line = exc.object[:exc.start].count(b"\n") + 1
+            return Config(source=source), [Problem("error", str(path), f"not UTF-8, as TOML must be: byte "
+                                                   f"0x{exc.object[exc.start]:02x} on line {line}; save it as UTF-8")]
+        except tomllib.TOMLDecodeError as exc:
             return Config(source=source), [Problem("error", str(path), f"not valid TOML: {exc}")]
         except OSError as exc:  # a directory, a file we may not read
             return Config(source=source), [Problem("error", str(path), f"cannot read: {exc.strerror or exc}")]
@@ -460,7 +468,11 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
         rest = key[len(ENV_PREFIX):].lower()
         section, _, name = rest.partition("_")
         if section not in SECTIONS or not name:
-            problems.append(Problem("warning", key, "environment variable names no known setting"))
+            import difflib  # noqa: PLC0415
+
+            close = difflib.get_close_matches(section, list(SECTIONS), 1)  # (a secret mistyped is not set)
+            hint = f" (did you mean {ENV_PREFIX}{close[0].upper()}_{name.upper()}?)" if close and name else ""
+            problems.append(Problem("warning", key, "environment variable names no known setting" + hint))
             continue
         table = data.setdefault(section, {})
         if not isinstance(table, dict):  # (the file's own mistake, reported below)
@@ -469,11 +481,22 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
         from_env[(section, name)] = key
     cfg = Config(source=source)
     for section, values in data.items():
+        if section not in SECTIONS and not isinstance(values, dict):  # `port = 8080` above every [section]
+            holders = _sections_with(section)
+            problems.append(Problem("error", section, "a setting outside any [section]"
+                                    + (f": it belongs in {holders}" if holders else "")))
+            continue
         if section not in SECTIONS:
             problems.append(Problem("error", section, "unknown section" + did_you_mean(section, SECTIONS)))
             continue
+        if isinstance(values, list) and values and all(isinstance(v, dict) for v in values):
+            # (two MMSCs written as two [[mmsc]] tables: they are one [mmsc]'s urls)
+            problems.append(Problem("error", section, f"written [[{section}]], several tables: there is one [{section}]"
+                                    + ('; several MMSCs go in its urls = ["...", "..."], in fail-over order'
+                                       if section == "mmsc" else "")))
+            continue
         if not isinstance(values, dict):
-            problems.append(Problem("error", section, "must be a table ([section])"))
+            problems.append(Problem("error", section, f"must be a table ([{section}])"))
             continue
         target = getattr(cfg, section)
         known = {f.name: f for f in fields(target)}
@@ -482,7 +505,10 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
             if (section, key) in from_env:
                 where = f"{from_env[section, key]} ({where})"
             if key not in known:
-                problems.append(Problem("error", where, "unknown setting" + did_you_mean(key, known)))
+                # (a setting of another section, written here, is said as such before a near miss)
+                holders = _sections_with(key)
+                problems.append(Problem("error", where, "unknown setting" + (
+                    f" (a setting of {holders})" if holders else did_you_mean(key, known))))
                 continue
             ok, converted, why = _convert(getattr(target, key), value)
             if not ok:
@@ -491,8 +517,18 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
                 problems.append(Problem("error", where, why))
                 continue
             setattr(target, key, converted)
-    problems += check(cfg)
+    for problem in check(cfg):  # (a value a variable gave: the variable named, not only the file's key)
+        section, _, name = problem.where.partition(".")
+        if (section, name) in from_env:
+            problem.where = f"{from_env[section, name]} ({problem.where})"
+        problems.append(problem)
     return cfg, problems
+
+
+def _sections_with(key: str) -> str:
+    """The sections that have a setting named `key`, as a problem says them: "[receiver] or [store]"."""
+    holders = [f"[{name}]" for name, cls in SECTIONS.items() if key in {f.name for f in fields(cls)}]
+    return ", ".join(holders[:-1]) + " or " + holders[-1] if len(holders) > 1 else "".join(holders)
 
 
 def _holds_credentials(data: dict) -> bool:
@@ -549,7 +585,7 @@ def _convert(default: Any, value: Any) -> tuple[bool, Any, str]:
         return False, None, f"expected true or false, got {value!r}"
     if kind in (int, float):
         if isinstance(value, bool):
-            return False, None, f"expected a number, got {value!r}"
+            return False, None, f"expected a number, got {_toml_repr(value)}"
         if isinstance(value, int):
             return True, kind(value), ""
         if kind is int and isinstance(value, str) and _WHOLE.fullmatch(value):
@@ -573,9 +609,14 @@ def _convert(default: Any, value: Any) -> tuple[bool, Any, str]:
         if not isinstance(value, dict):
             return False, None, "expected a table of name = value"
         return True, {str(k): str(v) for k, v in value.items()}, ""
-    if not isinstance(value, (str, int, float)):
-        return False, None, f"expected text, got {value!r}"
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):  # (true is no name, "True" none either)
+        return False, None, f"expected text, got {_toml_repr(value)}"
     return True, str(value), ""
+
+
+def _toml_repr(value: Any) -> str:
+    """A value as the TOML file wrote it (true, not True) for a problem's message."""
+    return str(value).lower() if isinstance(value, bool) else repr(value)
 
 
 def _listenable(host: str) -> bool:
@@ -650,7 +691,10 @@ def check(cfg: Config) -> list[Problem]:
         err("mmsc.urls", "at least one MMSC URL is needed")
     exposed = []  # plain http URLs Basic credentials would go to
     for url in m.urls:
-        if not is_http_url(url):
+        if re.search(r"[,\s]\s*https?://", url):  # `urls = "http://a/mm7,http://b/mm7"`: one URL to host a
+            err("mmsc.urls", f"{shown_url(url)!r} is several URLs in one text: list them, "
+                             'urls = ["http://...", "http://..."]')
+        elif not is_http_url(url):
             err("mmsc.urls", f"{shown_url(url)!r} is not an http(s) URL")
         elif urlsplit(url).scheme == "http" and (m.username and m.auth in ("basic", "auto")
                                                  or urlsplit(url).password is not None):
@@ -689,6 +733,9 @@ def check(cfg: Config) -> list[Problem]:
         err("mmsc.rate_limit", "cannot be negative (0 means unlimited)")
     if m.max_message_size < 0:
         err("mmsc.max_message_size", "cannot be negative (0: the dialect's limit)")
+    if m.max_parts < 0 or 0 < m.max_parts < 3:
+        err("mmsc.max_parts", "must be at least 3 (the SOAP part, the content, one part of it), or 0 for the "
+                              "dialect's limit")
     for name in ("ca_file", "client_cert", "client_key"):
         path = getattr(m, name)
         if path and not Path(path).is_file():

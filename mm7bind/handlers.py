@@ -363,14 +363,23 @@ def load_handler(spec: str) -> Handler:
     if not module_name or not attr:
         raise ValueError(f"--handler takes module:object, not {spec!r}")
     sys.path.insert(0, str(Path.cwd()))
+    # Whatever the user's module does wrong as it is imported or built (a syntax error, a setting
+    # it reads missing, a database down) is a ValueError saying so, the original as its cause.
     try:
-        obj = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"cannot load {spec}: {exc}") from None
-    if isinstance(obj, type):
-        obj = obj()
-    elif callable(obj) and not isinstance(obj, Handler):
-        obj = obj()
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot load {spec}: {exc}") from exc
+    except Exception as exc:
+        raise ValueError(f"cannot load {spec}: importing {module_name} raised {type(exc).__name__}: {exc}") from exc
+    try:
+        obj = getattr(module, attr)
+    except AttributeError:
+        raise ValueError(f"cannot load {spec}: module {module_name!r} has no attribute {attr!r}") from None
+    if isinstance(obj, type) or (callable(obj) and not isinstance(obj, Handler)):
+        try:
+            obj = obj()
+        except Exception as exc:
+            raise ValueError(f"cannot load {spec}: {attr}() raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(obj, Handler) and not any(hasattr(obj, a) for a in ("on_deliver", "on_delivery_report", "on_read_reply")):
         raise ValueError(f"{spec} is not a handler (it needs on_deliver / on_delivery_report / on_read_reply)")
     return obj

@@ -9,7 +9,9 @@ from collections.abc import Iterable
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """' (did you mean <the closest known name>?)', or '' when none is close."""
-    close = difflib.get_close_matches(name, list(known), 1)
+    known = list(known)
+    # (the same name in other capitals first: difflib finds nothing alike in "MMSC" and "mmsc")
+    close = [k for k in known if k.lower() == name.lower()][:1] or difflib.get_close_matches(name, known, 1)
     return f" (did you mean {close[0]}?)" if close else ""
 
 

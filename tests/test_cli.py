@@ -80,6 +80,19 @@ def test_inspect(tmp_path):
     assert proc.returncode == 2 and json.loads(proc.stdout)["error"] == "MalformedXMLError"
 
 
+def test_inspect_says_a_file_it_cannot_read_as_one_it_cannot_decode(tmp_path):
+    """Its output is JSON: an unreadable file was a line on stderr and nothing on stdout, an
+    undecodable one a JSON object on stdout. Both are the object now, stderr left empty."""
+    for path, error in ((tmp_path / "missing.xml", "FileNotFoundError"), (tmp_path, "IsADirectoryError")):
+        proc = cli("inspect", str(path))
+        assert proc.returncode == 2 and proc.stderr == b"", proc.stderr
+        assert json.loads(proc.stdout)["error"] == error
+        assert json.loads(proc.stdout)["message"].startswith(f"cannot read {path}: ")
+    (tmp_path / "bad.xml").write_bytes(b"<x>&y;</x>")
+    proc = cli("inspect", str(tmp_path / "bad.xml"))
+    assert proc.returncode == 2 and proc.stderr == b"" and set(json.loads(proc.stdout)) == {"error", "message"}
+
+
 def test_inspect_and_validate_show_no_terminal_controls_from_the_message(tmp_path):
     # XML keeps C1 controls (U+009B is CSI to a terminal) and bidirectional overrides: JSON leaves
     # them as they are, and validate's lines quoted them in its deviations.

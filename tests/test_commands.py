@@ -490,8 +490,9 @@ def test_a_port_already_taken_is_reported_not_a_traceback(tmp_path):
         simulated = run("simulate", "--port", port)
     finally:
         taken.close()
+    # The same failure, the same exit status (systemd's RestartPreventExitStatus has it): 3.
     assert served.returncode == 3 and f"cannot listen on 127.0.0.1:{port}" in served.stderr
-    assert simulated.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in simulated.stderr
+    assert simulated.returncode == 3 and f"cannot listen on 127.0.0.1:{port}" in simulated.stderr
     assert "Traceback" not in served.stderr + simulated.stderr
 
 
@@ -503,6 +504,8 @@ def test_ports_and_urls_are_checked_where_they_are_typed():
                  ["mo", "--simulator", "localhost:9090"]):
         proc = run(*args)
         assert proc.returncode == 2 and "error: argument" in proc.stderr, (args, proc.stderr)
+    proc = run("send", "--to", "1", "--mmsc", "http://a.example/mm7,http://b.example/mm7")
+    assert proc.returncode == 2 and "is several URLs in one: give the option once for each" in proc.stderr
     for url in ("foo", "ftp://mmsc.example/mm7", "http:///mm7"):
         with pytest.raises(ValueError, match="is not an http"):
             mm7.Client(url)
@@ -591,7 +594,7 @@ def test_a_variable_for_a_section_the_file_wrote_as_a_value_is_a_problem_not_a_c
     path = tmp_path / "c.toml"
     path.write_text('store = "inbox.db"\n', encoding="utf-8")
     cfg, problems = config.load(path, env={"MM7BIND_STORE_PATH": str(tmp_path / "x.db")})
-    assert [(p.where, p.message) for p in problems if p.level == "error"] == [("store", "must be a table ([section])")]
+    assert [(p.where, p.message) for p in problems if p.level == "error"] == [("store", "must be a table ([store])")]
 
 
 def test_a_log_file_that_cannot_be_opened_is_reported_not_a_traceback(tmp_path):
@@ -1128,3 +1131,129 @@ def test_mo_reaches_a_loopback_simulator_whatever_proxy_the_environment_names():
                               capture_output=True, text=True, cwd=ROOT, env=env, timeout=60, check=False)
         assert proc.returncode == 0 and json.loads(proc.stdout)["status"] == 1000, proc.stdout + proc.stderr
         assert [msg.ELEMENT for msg, _ in vasp.received] == ["DeliverReq"]
+
+
+@pytest.mark.parametrize("module, spec, said", [
+    ("import os\nX = os.environ['MM7BIND_TEST_NO_SUCH_VARIABLE']\n", "X", "raised KeyError: 'MM7BIND_TEST_NO_SUCH"),
+    ("def f(:\n", "f", "raised SyntaxError: "),
+    ("def make():\n    raise RuntimeError('database down')\n", "make", "make() raised RuntimeError: database down"),
+])
+def test_a_handler_failing_as_it_is_loaded_is_one_line_and_exit_2_its_traceback_with_v(tmp_path, module, spec, said):
+    """A --handler whose module fails as it is imported (or whose factory fails) ended serve with a
+    Python traceback and exit 1: systemd restarted it over and over."""
+    (tmp_path / "userhandler.py").write_text(module, encoding="utf-8")
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    for command in (["serve", "--port", str(free_port())], ["replay"]):
+        args = (*command, "--config", str(tmp_path / "c.toml"), "--handler", f"userhandler:{spec}")
+        if command == ["replay"]:
+            stored_failure(tmp_path, "h-1")
+        proc = run(*args, cwd=tmp_path)
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert proc.stderr.startswith(f"mm7bind {command[0]}: cannot load userhandler:{spec}: "), proc.stderr
+        assert said in proc.stderr and "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) == 1
+        verbose = run(*args, "-v", cwd=tmp_path)
+        assert verbose.returncode == 2 and "Traceback (most recent call last)" in verbose.stderr
+        assert verbose.stderr.splitlines()[-1] == proc.stderr.strip()  # (the line last, where it is read)
+
+
+def test_store_commands_with_v_show_the_traceback_behind_their_one_line_error(tmp_path):
+    """-v was accepted by every store command and turned on nothing."""
+    (tmp_path / "vasp.db").write_bytes(b"this is not SQLite" * 100)
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    for command in (["store", "inbox"], ["store", "sent"], ["store", "purge", "--older-than", "1d"]):
+        quiet = run(*command, "--config", str(tmp_path / "c.toml"))
+        assert quiet.returncode == 2 and "Traceback" not in quiet.stderr and "file is not a database" in quiet.stderr
+        verbose = run(*command, "--config", str(tmp_path / "c.toml"), "-v")
+        assert verbose.returncode == 2 and "Traceback (most recent call last)" in verbose.stderr, command
+        assert "sqlite3.DatabaseError: file is not a database" in verbose.stderr
+        assert verbose.stderr.splitlines()[-1] == quiet.stderr.strip()
+
+
+def test_max_parts_is_a_setting_of_the_configuration(tmp_path):
+    from mm7bind.config import load
+
+    cfg, problems = load(None, env={"MM7BIND_MMSC_MAX_PARTS": "4"})
+    assert problems == [] and cfg.profile().max_parts == 4 and cfg.client_settings()["profile"].max_parts == 4
+    assert load(None, env={})[0].profile().max_parts == mm7.STANDARD.max_parts  # 0: the dialect's
+    for bad in ("2", "-1"):
+        assert [str(p) for p in load(None, env={"MM7BIND_MMSC_MAX_PARTS": bad})[1]] == [
+            f"error: MM7BIND_MMSC_MAX_PARTS (mmsc.max_parts): must be at least 3 (the SOAP part, the content, one part "
+            "of it), or 0 for the dialect's limit"]
+    (tmp_path / "c.toml").write_text(f'[mmsc]\nmax_parts = 4\n[store]\npath = "{tmp_path / "vasp.db"}"\n',
+                                     encoding="utf-8")
+    (tmp_path / "a.txt").write_text("one")
+    (tmp_path / "b.txt").write_text("two")
+    send = ("send", "--config", str(tmp_path / "c.toml"), "--to", "1", "--attach", str(tmp_path / "a.txt"),
+            "--attach", str(tmp_path / "b.txt"), "--mmsc", f"http://127.0.0.1:{free_port()}/mm7")
+    proc = run(*send)  # the SOAP part, the content, its SMIL and two files: 5
+    assert proc.returncode == 2 and "cannot build the message" in proc.stderr, proc.stderr
+    assert "would have 5 MIME parts" in proc.stderr and "more than the 4" in proc.stderr
+    assert run(*send, "--no-smil").returncode == 4  # 4 parts: built, and sent to no MMSC
+    # Queued, with --json: the refusal is the command's one object on stdout, as a send's is.
+    queued = run(*send, "--queue", "--json")
+    assert queued.returncode == 1 and queued.stderr == "", queued.stderr
+    answer = json.loads(queued.stdout)
+    assert answer["ok"] is False and answer["error"] == "EncodeError" and "5 MIME parts" in answer["message"]
+    queued = run(*send, "--queue")
+    assert queued.returncode == 1 and queued.stdout == ""
+    assert queued.stderr.startswith("mm7bind send: not queued: the message would have 5 MIME parts")
+
+
+def test_configuration_mistakes_are_named_with_where_they_belong(tmp_path):
+    from mm7bind.config import load
+
+    def said(text: str, env=None) -> list[str]:
+        (tmp_path / "c.toml").write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+        return [str(p) for p in load(tmp_path / "c.toml", env=env or {})[1] if p.level == "error"]
+
+    assert said('port = 8080\n[receiver]\nhost = "127.0.0.1"\n') == [
+        "error: port: a setting outside any [section]: it belongs in [receiver]"]
+    assert said('path = "x"\n') == ["error: path: a setting outside any [section]: it belongs in [receiver], [api] "
+                                    "or [store]"]
+    assert said('[MMSC]\nurls = ["http://a/mm7"]\n') == ["error: MMSC: unknown section (did you mean mmsc?)"]
+    assert said("[mmsc]\nmax_recipients = 5\nusrname = 'sp'\n") == [
+        "error: mmsc.max_recipients: unknown setting (a setting of [api])",
+        "error: mmsc.usrname: unknown setting (did you mean username?)"]
+    assert said('[[mmsc]]\nurls = ["http://a/mm7"]\n[[mmsc]]\nurls = ["http://b/mm7"]\n') == [
+        'error: mmsc: written [[mmsc]], several tables: there is one [mmsc]; several MMSCs go in its '
+        'urls = ["...", "..."], in fail-over order']
+    assert said("[receiver]\nusername = true\nport = true\n") == [  # (not "True" as a user name)
+        "error: receiver.username: expected text, got true", "error: receiver.port: expected a number, got true"]
+    # A byte-order mark (Notepad's UTF-8) is read past; a file saved as GBK is said so, with its line.
+    assert said(b'\xef\xbb\xbf[vasp]\r\nvaspid = "800001"\r\n') == []
+    assert load(tmp_path / "c.toml", env={})[0].vasp.vaspid == "800001"
+    assert said('[vasp]\nvaspid = "1"\nvasid = "\u4f60\u597d"\n'.encode("gbk")) == [
+        f"error: {tmp_path / 'c.toml'}: not UTF-8, as TOML must be: byte 0xc4 on line 3; save it as UTF-8"]
+    assert said("[vasp]\nvasid = '1'\nvasid = '2'\n")[0].endswith("not valid TOML: Cannot overwrite a value "
+                                                               "(at line 3, column 12)")
+    # Several MMSCs written as one text, as the variable takes them: one URL to a host "a" was used.
+    assert said('[mmsc]\nurls = "http://a/mm7, http://b/mm7"\n') == [
+        "error: mmsc.urls: 'http://a/mm7, http://b/mm7' is several URLs in one text: list them, "
+        'urls = ["http://...", "http://..."]']
+    assert load(None, env={"MM7BIND_MMSC_URLS": "http://a/mm7,http://b/mm7"})[0].mmsc.urls == ["http://a/mm7",
+                                                                                            "http://b/mm7"]
+    # A value a variable gave is said with the variable's name: the file does not hold it.
+    assert said("[receiver]\nhost = '127.0.0.1'\n", env={"MM7BIND_RECEIVER_PORT": "70000"}) == [
+        "error: MM7BIND_RECEIVER_PORT (receiver.port): 70000 is not a port number"]
+    # A variable naming no section is a warning (it may be another program's), with the name meant.
+    _, problems = load(None, env={"MM7BIND_RECEVIER_PASSWORD": "pw"})
+    assert [str(p) for p in problems] == ["warning: MM7BIND_RECEVIER_PASSWORD: environment variable names no known "
+                                          "setting (did you mean MM7BIND_RECEIVER_PASSWORD?)"]
+    # Unicode settings and several MMSCs, from the file and from the environment.
+    cfg, problems = load(None, env={"MM7BIND_MMSC_URLS": "http://a/mm7, http://b/mm7",
+                                    "MM7BIND_VASP_SENDER_ADDRESS": "\u4e2d\u56fd\u79fb\u52a8"})
+    assert problems == [] and cfg.mmsc.urls == ["http://a/mm7", "http://b/mm7"]
+    assert cfg.vasp.sender_address == "\u4e2d\u56fd\u79fb\u52a8"
+
+
+def test_config_check_prints_each_problem_then_the_counts(tmp_path):
+    (tmp_path / "c.toml").write_text('port = 1\n[mmsc]\nurls = ["http://a/mm7"]\nusername = "sp"\n'
+                                     '[receiver]\nforward_secret = "s"\nforward_url = ""\n', encoding="utf-8")
+    (tmp_path / "c.toml").chmod(0o600)
+    proc = run("config", "check", str(tmp_path / "c.toml"))
+    assert proc.returncode == 3 and proc.stderr == ""
+    assert proc.stdout.splitlines() == [
+        "error: port: a setting outside any [section]: it belongs in [receiver]",
+        "warning: mmsc.urls: Basic credentials over plain http can be read on the way: http://a/mm7",
+        "warning: receiver.forward_secret: set without forward_url: nothing is forwarded",
+        f"{tmp_path / 'c.toml'}: 1 error(s), 2 warning(s)"]
