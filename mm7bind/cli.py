@@ -699,10 +699,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if cfg.receiver.health_path:
         mounts[cfg.receiver.health_path] = health_app(receiver)
     try:
+        ssl_context = cfg.ssl_context()
+    except (OSError, ValueError) as exc:  # (an SSLError is an OSError: it read as a port problem)
+        print(f"mm7bind serve: cannot use the TLS certificate {cfg.receiver.tls_cert} with its key: "
+              f"{getattr(exc, 'reason', None) or getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+        if client is not None:
+            client.close()
+        store.close()
+        return EXIT_CONFIG
+    try:
         path = None if cfg.receiver.path == "*" else cfg.receiver.path  # None: any path
         srv = serve(receiver, cfg.receiver.host, cfg.receiver.port, path,
                     metrics_path=cfg.receiver.metrics_path or None, threads=cfg.receiver.threads, mounts=mounts,
-                    ssl_context=cfg.ssl_context(), backlog=cfg.receiver.backlog,
+                    ssl_context=ssl_context, backlog=cfg.receiver.backlog,
                     connection_limit=cfg.receiver.connection_limit,
                     request_timeout=cfg.receiver.request_timeout, keep_alive=cfg.receiver.keep_alive)
     except (OSError, ValueError) as exc:  # the port is taken or not ours to take; a host that is no address

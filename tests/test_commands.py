@@ -818,6 +818,22 @@ def test_the_progress_bar_counts_whom_it_sends_to(simulator, tmp_path):
                        "delivery": {}, "awaiting": 4, "read": {}}
 
 
+def test_a_tls_key_not_matching_its_certificate_is_said_as_such(tmp_path):
+    """serve named the port ("cannot listen on …: KEY_VALUES_MISMATCH") for a key of another
+    certificate: an operator looked for what held the port."""
+    trustme = pytest.importorskip("trustme")
+    one, other = trustme.CA().issue_cert("127.0.0.1"), trustme.CA().issue_cert("127.0.0.1")
+    one.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    other.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    (tmp_path / "cfg.toml").write_text(
+        f'[store]\npath = "{tmp_path / "vasp.db"}"\n[receiver]\nport = {free_port()}\n'
+        f'tls_cert = "{tmp_path / "cert.pem"}"\ntls_key = "{tmp_path / "key.pem"}"\n', encoding="utf-8")
+    proc = run("serve", "--config", str(tmp_path / "cfg.toml"))
+    assert proc.returncode == 3, proc.stderr
+    assert "cannot use the TLS certificate" in proc.stderr and "KEY_VALUES_MISMATCH" in proc.stderr
+    assert "cannot listen" not in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_the_simulator_delivers_to_a_tls_vasp_whose_ca_it_is_given(tmp_path):
     ctx = local_tls(tmp_path).server
     got = []
