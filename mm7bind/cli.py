@@ -698,15 +698,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         mounts[cfg.api.path] = api.wsgi_app
     if cfg.receiver.health_path:
         mounts[cfg.receiver.health_path] = health_app(receiver)
-    try:
-        ssl_context = cfg.ssl_context()
-    except (OSError, ValueError) as exc:  # (an SSLError is an OSError: it read as a port problem)
-        print(f"mm7bind serve: cannot use the TLS certificate {cfg.receiver.tls_cert} with its key: "
-              f"{getattr(exc, 'reason', None) or getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+    def cannot(what: str, exc: Exception) -> int:
+        print(f"mm7bind serve: {what}: {getattr(exc, 'reason', None) or getattr(exc, 'strerror', None) or exc}",
+              file=sys.stderr)
         if client is not None:
             client.close()
         store.close()
         return EXIT_CONFIG
+
+    try:
+        ssl_context = cfg.ssl_context()
+    except (OSError, ValueError) as exc:  # (an SSLError is an OSError: it read as a port problem)
+        return cannot(f"cannot use the TLS certificate {cfg.receiver.tls_cert} with its key", exc)
     try:
         path = None if cfg.receiver.path == "*" else cfg.receiver.path  # None: any path
         srv = serve(receiver, cfg.receiver.host, cfg.receiver.port, path,
@@ -715,12 +718,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     connection_limit=cfg.receiver.connection_limit,
                     request_timeout=cfg.receiver.request_timeout, keep_alive=cfg.receiver.keep_alive)
     except (OSError, ValueError) as exc:  # the port is taken or not ours to take; a host that is no address
-        print(f"mm7bind serve: cannot listen on {cfg.receiver.host}:{cfg.receiver.port}: "
-              f"{getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
-        if client is not None:
-            client.close()
-        store.close()
-        return EXIT_CONFIG
+        return cannot(f"cannot listen on {cfg.receiver.host}:{cfg.receiver.port}", exc)
     retention = cfg.retention(store)
     left = store.inbox(state="processing", limit=1)  # (a single serve per store: none is in hand yet)
     if left:

@@ -268,6 +268,17 @@ class FramingServer(TricklingServer):
             conn.close()
 
 
+def _request_line(conn) -> str:
+    """The first line of the request a proxy is asked, its head read whole."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        data = conn.recv(65536)
+        if not data:
+            break
+        head += data
+    return head.split(b"\r\n", 1)[0].decode("latin-1")
+
+
 class RefusingProxy(TricklingServer):
     """An HTTP proxy answering every request (a CONNECT to an https MMSC among them) with
     `status`, then closing: nothing it is asked for reaches an MMSC. `asked` holds the request lines."""
@@ -278,13 +289,7 @@ class RefusingProxy(TricklingServer):
         self.url = self.url.removesuffix("/mm7")
 
     def _trickle(self, conn):
-        head = b""
-        while b"\r\n\r\n" not in head:
-            data = conn.recv(65536)
-            if not data:
-                break
-            head += data
-        self.asked.append(head.split(b"\r\n", 1)[0].decode("latin-1"))
+        self.asked.append(_request_line(conn))
         conn.sendall(b"HTTP/1.1 " + self.status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         conn.close()
 
@@ -301,13 +306,7 @@ class SilentProxy(TricklingServer):
         self.url = self.url.removesuffix("/mm7")
 
     def _trickle(self, conn):
-        head = b""
-        while b"\r\n\r\n" not in head:
-            data = conn.recv(65536)
-            if not data:
-                break
-            head += data
-        self.asked.append(head.split(b"\r\n", 1)[0].decode("latin-1"))
+        self.asked.append(_request_line(conn))
         while not self.hang_up and not self.stop.wait(0.05):
             pass
         conn.close()
