@@ -35,6 +35,12 @@ def run(*args: str, cwd=None, timeout: float = 120, stdin: str | None = None) ->
                           cwd=cwd or ROOT, env=ENV, timeout=timeout, input=stdin)
 
 
+# `mm7bind` taking Ctrl-C as in a terminal, even when the suite runs with SIGINT ignored (a job
+# started in the background), which a child inherits and Python then leaves ignored.
+CTRL_C_ABLE = [sys.executable, "-c", "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+               "runpy.run_module('mm7bind.cli', run_name='__main__', alter_sys=True)"]
+
+
 class Background:
     """A long-running `mm7bind ...` process, stopped with SIGTERM at the end."""
 
@@ -144,7 +150,7 @@ def test_ctrl_c_ends_a_bulk_send_with_a_count_of_what_went(simulator, tmp_path):
     (tmp_path / "list.csv").write_text("\n".join(f"+86138{i:08d}" for i in range(40)), encoding="utf-8")
     (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
     requests.post(simulator.control + "/fail", json={"count": 40, "delay": 0.25}, timeout=10)
-    proc = subprocess.Popen([sys.executable, "-m", "mm7bind.cli", "send", "--config", str(tmp_path / "c.toml"),
+    proc = subprocess.Popen([*CTRL_C_ABLE, "send", "--config", str(tmp_path / "c.toml"),
                              "--mmsc", simulator.url, "--to-file", str(tmp_path / "list.csv"), "--tag", "t",
                              "--concurrency", "2"], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -941,7 +947,7 @@ def test_an_interrupted_send_names_the_transaction_the_mmsc_may_have_taken():
         try:
             for extra in (["--json"], []):
                 arrived.clear()
-                proc = subprocess.Popen([sys.executable, "-m", "mm7bind.cli", "send", "--mmsc", srv.url, "--to", "1",
+                proc = subprocess.Popen([*CTRL_C_ABLE, "send", "--mmsc", srv.url, "--to", "1",
                                          *extra], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True)
                 assert arrived.wait(30)
