@@ -240,7 +240,13 @@ class Receiver:
         log.warning("refused %s from %s: %s (SOAP %s)", operation or "a request", peer, printable(fault.string),
                     fault.code)
         self._count(operation, "unsupported", None, started, deviations or ())
-        out = encode_reply(fault, env, version or versions.latest(), tid or "", self.config.profile, namespace)
+        return self._fault_response(fault, env, version or versions.latest(), tid or "", namespace)
+
+    def _fault_response(self, fault: Fault, env: Envelope | None, version, tid: str,
+                        namespace: str | None) -> Response:
+        out = encode_reply(fault, env, version, tid, self.config.profile, namespace)
+        # 500 as SOAP 1.1 says, or what the profile names: an MMSC taking every 500 for a transport
+        # failure sends a refused message again and again unless its Faults come in a 200.
         return Response(self.config.profile.fault_http_status, _headers(out), out.to_bytes())
 
     def too_large(self, peer: str | None, size: int | None, started: float | None = None) -> Response:
@@ -523,10 +529,7 @@ class Receiver:
             status_obj = m.Status(status_obj.code, status_obj.text, given.details, given.details_xml,
                                   dict(given.details_attributes))
         fault = Fault(code=code, string=status_obj.text, detail=m.VASPErrorRsp(status=status_obj))
-        out = encode_reply(fault, env, version, tid, self.config.profile, namespace)
-        # 500 as SOAP 1.1 says, or what the profile names: an MMSC taking every 500 for a transport
-        # failure sends a refused message again and again unless its Faults come in a 200.
-        return Response(self.config.profile.fault_http_status, _headers(out), out.to_bytes())
+        return self._fault_response(fault, env, version, tid, namespace)
 
     def _count(self, operation: str | None, outcome: str, status: int | None, started: float,
                deviations=(), replay: bool = False) -> None:

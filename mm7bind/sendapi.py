@@ -41,7 +41,7 @@ from .content import Content, Part
 from .errors import STORE_ERRORS, EncodeError, FaultError, MM7Error, SendError
 from .hints import unknown_fields
 from .receiver import Response
-from .server import REASONS, request_headers
+from .server import REASONS, request_body, request_headers
 
 log = logging.getLogger("mm7bind.api")
 
@@ -418,16 +418,7 @@ class SendApi:
         if length > self.max_body:
             rsp = _refusal(413, f"body larger than {self.max_body} bytes")  # (as handle says it: not read)
         else:
-            if length >= 0:
-                body = environ["wsgi.input"].read(length)
-            elif environ.get("wsgi.input_terminated"):
-                # A chunked body the server decodes (waitress, the TLS server, gunicorn): read to its
-                # end, up to one byte past the limit, which handle refuses.
-                body = environ["wsgi.input"].read(self.max_body + 1)
-            else:
-                # No length and no word that the stream ends: no body (PEP 3333). Under a server
-                # handing on its socket (werkzeug's, Flask's) reading on waits for bytes never sent.
-                body = b""
+            body = request_body(environ, length, self.max_body)  # (one byte past the limit: handle refuses it)
             rsp = self.handle(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "") or "/", body,
                               request_headers(environ), environ.get("REMOTE_ADDR"))
         start_response(f"{rsp.status} {REASONS.get(rsp.status, '')}",

@@ -65,15 +65,7 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             rsp = receiver.too_large(environ.get("REMOTE_ADDR"), length)
             start_response(f"{rsp.status} {REASONS[rsp.status]}", rsp.headers)
             return [rsp.body]
-        stream = environ["wsgi.input"]
-        if length >= 0:
-            body = stream.read(length)
-        elif environ.get("wsgi.input_terminated"):  # (a chunked body the server decodes: read to its end)
-            body = stream.read(limit + 1)
-        else:
-            # No length and no word that the stream ends: no body (RFC 9112 §6.3, PEP 3333). Under a
-            # server handing on its socket (werkzeug's, Flask's) reading on waits for bytes that never come.
-            body = b""
+        body = request_body(environ, length, limit)
         if len(body) < length:  # the peer closed before the end: what came is no whole message
             log.warning("request from %s not taken: its body ended after %d of %d bytes",
                         environ.get("REMOTE_ADDR"), len(body), length)
@@ -90,6 +82,18 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         return [rsp.body]
 
     return without_body_for_head(app)
+
+
+def request_body(environ: dict, length: int, limit: int) -> bytes:
+    """A WSGI request's body: `length` bytes when it has a Content-Length (-1: none), else to its
+    end, up to one byte past `limit` (the caller refuses that), where the server says the stream
+    ends (a chunked body it decodes); with neither, no body (RFC 9112 §6.3, PEP 3333): under a
+    server handing on its socket (werkzeug's, Flask's) reading on waits for bytes never sent."""
+    if length >= 0:
+        return environ["wsgi.input"].read(length)
+    if environ.get("wsgi.input_terminated"):
+        return environ["wsgi.input"].read(limit + 1)
+    return b""
 
 
 def without_body_for_head(app: Callable) -> Callable:

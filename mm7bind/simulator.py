@@ -441,9 +441,8 @@ class Simulator:
         """`said`: for a request that could not be decoded, what its bytes named
         (`receiver.what_it_said`)."""
         status_obj = fault_status(status, text)
-        fault = Fault(code=code, string=status_obj.text, detail=m.RSErrorRsp(status=status_obj))
-        out = self._reply(env, fault, said)
-        return Response(self.profile.fault_http_status, [("Content-Type", out.content_type)], out.to_bytes())
+        return self._soap_fault(env, Fault(code=code, string=status_obj.text, detail=m.RSErrorRsp(status=status_obj)),
+                                said)
 
     def _soap_fault(self, env: Envelope | None, fault: Fault, said: tuple | None = None) -> Response:
         out = self._reply(env, fault, said)
