@@ -521,7 +521,7 @@ def namespace_well_formed(root: etree._Element, data: bytes, declarations: list[
     # A small tree is walked here rather than searched by XPath: about as fast, and the GIL is
     # kept (an XPath evaluation releases it, and a server thread then waits to get it back).
     for el in root.iter(etree.Element):
-        if ":" in el.tag.rpartition("}")[2]:  # (no comments or processing instructions: parsed without)
+        if ":" in el.tag.rpartition("}")[2]:
             return False
         for name in el.keys():
             if ":" in name.rpartition("}")[2]:
