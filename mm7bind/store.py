@@ -862,6 +862,7 @@ class SqliteStore:
         if self.read_only:
             self._target, self._uri = f"file:{quote(os.path.abspath(self.path))}?mode=ro", True
         self._local = threading.local()
+        self._group: dict[str, sqlite3.Connection] = {}  # (see _group_conn)
         self._all: list[sqlite3.Connection] = []
         self._busy: dict[int, int] = {}  # each connection's busy timeout (ms) as last set, by id
         self._lock = threading.Lock()
@@ -963,6 +964,7 @@ class SqliteStore:
         _inherited.extend(self._all)
         self._all = []
         self._local = threading.local()
+        self._group = {}
         self._busy = {}
         self._lock = threading.Lock()
         if self._write.fd is not None:
@@ -974,28 +976,43 @@ class SqliteStore:
 
     def _conn(self, sync: str | None = None, busy: int | None = BUSY_TIMEOUT) -> sqlite3.Connection:
         """This thread's connection; `sync="NORMAL"` gives its second one, for writes whose loss in a
-        power cut costs nothing (outcomes), so they need not switch the first one's setting. With
+        power cut costs nothing, so they need not switch the first one's setting. With
         durability="process" the first one has that setting already: it serves both, since a write
         on one connection makes the other re-read the WAL's index (measured: ~10 µs a message).
-        Its statements wait `busy` ms for a lock held elsewhere (None: for `_locked`, which sets it)."""
+        Its statements wait `busy` ms for a lock held elsewhere (None: for `_locked`, which sets it).
+        (Group commits, outcomes among them, have connections of their own: `_group_conn`.)"""
         name = "db" if sync is None or sync == self.sync else "db_" + sync
         db = getattr(self._local, name, None)
         if db is None:
-            db = sqlite3.connect(self._target, timeout=30, isolation_level=None, check_same_thread=False,
-                                 uri=self._uri)
-            if self._memory:
-                db.execute("PRAGMA read_uncommitted=true")
-            if not self.read_only:  # (a read-only file keeps the mode its writer gave it)
-                db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA synchronous={sync or self.sync}")  # an acknowledged message must survive a crash
-            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT}")
-            db.row_factory = sqlite3.Row
+            db = self._connect(sync)
             setattr(self._local, name, db)
-            with self._lock:
-                self._all.append(db)
-                self._busy[id(db)] = BUSY_TIMEOUT
         if busy is not None:
             self._busy_timeout(db, busy)
+        return db
+
+    def _group_conn(self, sync: str | None = None) -> sqlite3.Connection:
+        """The connection group commits are written on, whichever thread leads (one at a time):
+        each thread writing on its own, every batch found its connection's cached pages stale
+        (another connection had written since) and read them again."""
+        name = "db" if sync is None or sync == self.sync else "db_" + sync
+        db = self._group.get(name)
+        if db is None:
+            db = self._group[name] = self._connect(sync)
+        return db
+
+    def _connect(self, sync: str | None) -> sqlite3.Connection:
+        db = sqlite3.connect(self._target, timeout=30, isolation_level=None, check_same_thread=False,
+                             uri=self._uri)
+        if self._memory:
+            db.execute("PRAGMA read_uncommitted=true")
+        if not self.read_only:  # (a read-only file keeps the mode its writer gave it)
+            db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={sync or self.sync}")  # an acknowledged message must survive a crash
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT}")
+        db.row_factory = sqlite3.Row
+        with self._lock:
+            self._all.append(db)
+            self._busy[id(db)] = BUSY_TIMEOUT
         return db
 
     def _busy_timeout(self, db: sqlite3.Connection, ms: int) -> None:
@@ -1190,7 +1207,7 @@ class SqliteStore:
         first = min((p for p in batch if p.deadline is not None), key=lambda p: p.deadline, default=None)
         timeout = None if first is None else max(0.0, first.deadline - time.monotonic())
         try:  # (from the connection on: every caller is done with this batch, one way or the other)
-            db = self._conn(None if inserts else "NORMAL", busy=None)
+            db = self._group_conn(None if inserts else "NORMAL")
             with self._locked(db, timeout, first.wait if first is not None else None):
                 if len(batch) == 1 and not inserts:  # one statement: its own transaction
                     db.execute(_MARK, batch[0].row)
@@ -1710,6 +1727,7 @@ class SqliteStore:
                 db.close()
             self._all.clear()
             self._busy.clear()
+            self._group = {}
         self._local = threading.local()
         self._write.close()
 

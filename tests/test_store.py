@@ -198,13 +198,13 @@ def test_a_write_interrupted_while_it_waits_does_not_stop_the_stores_later_write
 
 def test_a_store_that_cannot_open_a_connection_fails_each_waiting_write_with_its_error(tmp_path, caplog):
     store = SqliteStore(tmp_path / "inbox.db")
-    real = store._conn
+    real = store._connect
 
     def broken(*args, **kwargs):
         time.sleep(0.01)  # (the others queue up meanwhile)
         raise sqlite3.OperationalError("unable to open database file")
 
-    store._conn = broken
+    store._connect = broken
     start = threading.Barrier(12)
 
     def one(i):
@@ -225,7 +225,7 @@ def test_a_store_that_cannot_open_a_connection_fails_each_waiting_write_with_its
     assert all(s in ("unable to open database file", "written") for s in said[::3])
     assert caplog.text.count("could not be recorded (OperationalError: unable to open database file)") == \
         said[::3].count("written")
-    store._conn = real
+    store._connect = real
     rec, fresh = accept(store, "fine")  # usable again, nothing stored meanwhile
     assert fresh and [r.transaction_id for r in store.inbox()] == ["fine"]
     store.close()
@@ -370,24 +370,38 @@ def test_check_says_why_the_store_cannot_take_a_message(tmp_path):
 
 
 def test_outcomes_go_through_a_connection_with_the_sync_they_need(tmp_path):
-    # durability="process": the thread's one connection is already synchronous=NORMAL, so it
+    # durability="process": the group commits' one connection is already synchronous=NORMAL, so it
     # records outcomes too (a second one would re-read the WAL index after every write).
     store = SqliteStore(tmp_path / "process.db", durability="process")
     rec, _ = accept(store, "t-1")
     store.mark(rec.id, "handled", 1000)
     assert store.inbox_get(rec.id).state == "handled"
-    assert len(store._all) == 1
-    assert store._conn("NORMAL").execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert list(store._group) == ["db"]
+    assert store._group["db"].execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     store.close()
     # durability="power": accepted messages are flushed (FULL), outcomes are not (NORMAL).
     power = SqliteStore(tmp_path / "power.db")
     rec, _ = accept(power, "t-1")
     power.mark(rec.id, "handled", 1000)
     assert power.inbox_get(rec.id).state == "handled"
-    assert len(power._all) == 2
-    assert power._conn().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert power._conn("NORMAL").execute("PRAGMA synchronous").fetchone()[0] == 1
+    assert sorted(power._group) == ["db", "db_NORMAL"]
+    assert power._group["db"].execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert power._group["db_NORMAL"].execute("PRAGMA synchronous").fetchone()[0] == 1
     power.close()
+
+
+def test_group_commits_are_written_on_one_connection_whichever_thread_leads(tmp_path):
+    """(each thread writing on its own connection found its cached pages stale at every batch)"""
+    store = SqliteStore(tmp_path / "inbox.db")
+    with ThreadPoolExecutor(4) as pool:
+        records = list(pool.map(lambda i: accept(store, f"t-{i}")[0], range(40)))
+    written = store._group["db"]
+    assert [r.id for r in store.inbox()] == sorted(r.id for r in records)
+    assert written.execute("SELECT count(*) FROM inbox").fetchone()[0] == 40
+    assert list(store._group.values()) == [written]
+    threads_own = [db for db in store._all if db is not written]
+    assert all(db.total_changes == 0 for db in threads_own)  # (they only read)
+    store.close()
 
 
 @pytest.mark.parametrize("durability", ["power", "process"])
