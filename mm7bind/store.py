@@ -287,7 +287,7 @@ class _Pending:
         self.conflict: sqlite3.IntegrityError | None = None  # the insert was refused (a repeat?)
         self.error: Exception | None = None  # the batch failed: nothing was stored
         self.wake: threading.Lock | None = None  # held until its caller is to go on (when it waits for a leader)
-        self.detached = False  # an outcome its caller did not wait for: the leader writing meanwhile writes it
+        self.detached = False  # an outcome its caller did not wait for: a leader writing meanwhile writes it
 
 
 INBOX_SCHEMA = """
@@ -1187,8 +1187,8 @@ class SqliteStore:
                     if p.wake is not None:
                         p.wake.release()
                     elif p.detached and p.error is not None:  # (nobody waits to hear of it)
-                        log.error("the outcome of #%d (%s) could not be recorded (%s: %s): it stays 'processing'",
-                                  p.row[3], p.row[0], type(p.error).__name__, p.error)
+                        log.error("the outcome of #%d (%s) could not be recorded (%s: %s): it stays "
+                                  "'processing'", p.row[3], p.row[0], type(p.error).__name__, p.error)
                 with self._batch:
                     waiter = next((p for p in self._queue if p.wake is not None), None)
                     if waiter is not None:
