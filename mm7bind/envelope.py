@@ -51,6 +51,7 @@ from .validation import validate_element, validating_parser
 from .versions import MM7_NS_BASE, SOAP_NS, Version
 from .xmlsafe import (
     DEFAULT_LIMITS,
+    ThreadXPath,
     XmlLimits,
     declaration_readable,
     hardened_parser,
@@ -407,7 +408,7 @@ def decode(
 
 
 _MM7_NS = MM7_NS_BASE.encode("ascii")
-_HAS_IDS = etree.XPath("boolean(//@id)")
+_HAS_IDS = ThreadXPath("boolean(//@id)")
 _MAY_HAVE_IDS = re.compile(rb"id\s*=").search
 
 
@@ -884,7 +885,7 @@ def _copy_in_scope(el: etree._Element) -> etree._Element:
     return holder[0]
 
 
-_XSI_TYPES = etree.XPath(".//@xsi:type", namespaces={"xsi": "http://www.w3.org/2001/XMLSchema-instance"})
+_XSI_TYPES = ThreadXPath(".//@xsi:type", namespaces={"xsi": "http://www.w3.org/2001/XMLSchema-instance"})
 
 
 _PARSER_CONFIG = ParserConfig(

@@ -25,7 +25,14 @@ from xsdata.formats.dataclass.models.generics import AnyElement
 from xsdata.models.enums import DataType
 
 from .errors import EncodeError
-from .xmlsafe import declaration_readable, escape_attribute, escape_text, hardened_parser, invalid_xml_char
+from .xmlsafe import (
+    ThreadXPath,
+    declaration_readable,
+    escape_attribute,
+    escape_text,
+    hardened_parser,
+    invalid_xml_char,
+)
 
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 XMLNS_NS = "http://www.w3.org/2000/xmlns/"
@@ -90,7 +97,8 @@ def _read(el: etree._Element, types: _TypeScope | None) -> Content:
     return tuple(out)
 
 
-_HAS_XSI_TYPE = etree.XPath("boolean(.//@xsi:type)", namespaces={"xsi": "http://www.w3.org/2001/XMLSchema-instance"})
+_HAS_XSI_TYPE = ThreadXPath("boolean(.//@xsi:type)",
+                            namespaces={"xsi": "http://www.w3.org/2001/XMLSchema-instance"})
 
 
 class _TypeScope:
@@ -131,7 +139,7 @@ class _TypeScope:
         return f"{{{namespace}}}{local}"
 
 
-_ATTRIBUTES = etree.XPath("@*")
+_ATTRIBUTES = ThreadXPath("@*")
 
 
 def attributes_of(el: etree._Element) -> tuple[tuple[str, str], ...]:

@@ -276,7 +276,7 @@ class _Pending:
     """One write waiting for its group commit: an insert (`body` given) or an outcome (`body` None,
     `row` the UPDATE's arguments)."""
 
-    __slots__ = ("row", "body", "wait", "deadline", "done", "rowid", "conflict", "error", "wake")
+    __slots__ = ("row", "body", "wait", "deadline", "done", "rowid", "conflict", "error", "wake", "detached")
 
     def __init__(self, row: tuple, body: bytes | None, wait: float | None = None):
         self.row, self.body = row, body
@@ -287,6 +287,7 @@ class _Pending:
         self.conflict: sqlite3.IntegrityError | None = None  # the insert was refused (a repeat?)
         self.error: Exception | None = None  # the batch failed: nothing was stored
         self.wake: threading.Lock | None = None  # held until its caller is to go on (when it waits for a leader)
+        self.detached = False  # an outcome its caller did not wait for: a leader writing meanwhile writes it
 
 
 INBOX_SCHEMA = """
@@ -861,6 +862,7 @@ class SqliteStore:
         if self.read_only:
             self._target, self._uri = f"file:{quote(os.path.abspath(self.path))}?mode=ro", True
         self._local = threading.local()
+        self._group: dict[str, sqlite3.Connection] = {}  # (see _group_conn)
         self._all: list[sqlite3.Connection] = []
         self._busy: dict[int, int] = {}  # each connection's busy timeout (ms) as last set, by id
         self._lock = threading.Lock()
@@ -962,6 +964,7 @@ class SqliteStore:
         _inherited.extend(self._all)
         self._all = []
         self._local = threading.local()
+        self._group = {}
         self._busy = {}
         self._lock = threading.Lock()
         if self._write.fd is not None:
@@ -973,28 +976,43 @@ class SqliteStore:
 
     def _conn(self, sync: str | None = None, busy: int | None = BUSY_TIMEOUT) -> sqlite3.Connection:
         """This thread's connection; `sync="NORMAL"` gives its second one, for writes whose loss in a
-        power cut costs nothing (outcomes), so they need not switch the first one's setting. With
+        power cut costs nothing, so they need not switch the first one's setting. With
         durability="process" the first one has that setting already: it serves both, since a write
         on one connection makes the other re-read the WAL's index (measured: ~10 µs a message).
-        Its statements wait `busy` ms for a lock held elsewhere (None: for `_locked`, which sets it)."""
+        Its statements wait `busy` ms for a lock held elsewhere (None: for `_locked`, which sets it).
+        (Group commits, outcomes among them, have connections of their own: `_group_conn`.)"""
         name = "db" if sync is None or sync == self.sync else "db_" + sync
         db = getattr(self._local, name, None)
         if db is None:
-            db = sqlite3.connect(self._target, timeout=30, isolation_level=None, check_same_thread=False,
-                                 uri=self._uri)
-            if self._memory:
-                db.execute("PRAGMA read_uncommitted=true")
-            if not self.read_only:  # (a read-only file keeps the mode its writer gave it)
-                db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA synchronous={sync or self.sync}")  # an acknowledged message must survive a crash
-            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT}")
-            db.row_factory = sqlite3.Row
+            db = self._connect(sync)
             setattr(self._local, name, db)
-            with self._lock:
-                self._all.append(db)
-                self._busy[id(db)] = BUSY_TIMEOUT
         if busy is not None:
             self._busy_timeout(db, busy)
+        return db
+
+    def _group_conn(self, sync: str | None = None) -> sqlite3.Connection:
+        """The connection group commits are written on, whichever thread leads (one at a time):
+        each thread writing on its own, every batch found its connection's cached pages stale
+        (another connection had written since) and read them again."""
+        name = "db" if sync is None or sync == self.sync else "db_" + sync
+        db = self._group.get(name)
+        if db is None:
+            db = self._group[name] = self._connect(sync)
+        return db
+
+    def _connect(self, sync: str | None) -> sqlite3.Connection:
+        db = sqlite3.connect(self._target, timeout=30, isolation_level=None, check_same_thread=False,
+                             uri=self._uri)
+        if self._memory:
+            db.execute("PRAGMA read_uncommitted=true")
+        if not self.read_only:  # (a read-only file keeps the mode its writer gave it)
+            db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={sync or self.sync}")  # an acknowledged message must survive a crash
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT}")
+        db.row_factory = sqlite3.Row
+        with self._lock:
+            self._all.append(db)
+            self._busy[id(db)] = BUSY_TIMEOUT
         return db
 
     def _busy_timeout(self, db: sqlite3.Connection, ms: int) -> None:
@@ -1110,14 +1128,19 @@ class SqliteStore:
                            received_at=received_at, state="processing",
                            sent_transaction_id=sent_transaction_id, claimed_at=received_at, headers=kept), True
 
-    def _commit(self, pending: _Pending) -> None:
+    def _commit(self, pending: _Pending, detach: bool = False) -> None:
         """Queue `pending` for the next group commit and return once it is written (raising the
         batch's error if it failed). One thread at a time, the leader, writes whatever is queued;
         each waiter is woken once, when its write is done or when the lead passes to it (woken
-        all at once, every waiter but one would go back to sleep, for a batch each)."""
+        all at once, every waiter but one would go back to sleep, for a batch each). With
+        `detach` (an outcome), a write queued while a leader is at work is left to the leaders:
+        its caller returns at once (the leader's error, if any, is logged)."""
         with self._batch:
             self._queue.append(pending)
             if self._leader:
+                if detach:
+                    pending.detached, pending.deadline = True, None
+                    return
                 pending.wake = threading.Lock()
                 pending.wake.acquire()
             else:
@@ -1142,27 +1165,39 @@ class SqliteStore:
                 return
             self._queue.remove(pending)
             if pending.wake.acquire(blocking=False):  # the lead had been passed to it: passed on
-                if self._queue:
-                    self._queue[0].wake.release()
-                else:
+                waiter = next((p for p in self._queue if p.wake is not None), None)
+                if waiter is not None:
+                    waiter.wake.release()
+                else:  # (outcomes left queued, if any, go with the next write)
                     self._leader = False
 
     def _lead(self) -> None:
         """Write what is queued (the leader's own write among it), wake the writers done with it,
         and pass the lead to the first one queued meanwhile, if any."""
-        with self._batch:
-            batch, self._queue = self._queue, []
-        try:
-            self._write_batch(batch)
-        finally:
-            for p in batch:
-                if p.wake is not None:
-                    p.wake.release()
+        more = True
+        while more:
             with self._batch:
-                if self._queue:
-                    self._queue[0].wake.release()  # (queued while we led: it has a lock to wait on)
-                else:
-                    self._leader = False
+                batch, self._queue = self._queue, []
+            written = False
+            try:
+                self._write_batch(batch)
+                written = True
+            finally:
+                for p in batch:
+                    if p.wake is not None:
+                        p.wake.release()
+                    elif p.detached and p.error is not None:  # (nobody waits to hear of it)
+                        log.error("the outcome of #%d (%s) could not be recorded (%s: %s): it stays "
+                                  "'processing'", p.row[3], p.row[0], type(p.error).__name__, p.error)
+                with self._batch:
+                    waiter = next((p for p in self._queue if p.wake is not None), None)
+                    if waiter is not None:
+                        waiter.wake.release()  # (queued while we led) it writes the whole queue
+                    # Outcomes alone queued meanwhile: written by us, in one more batch. (Interrupted,
+                    # they wait for the next write: its leader takes the whole queue.)
+                    more = waiter is None and bool(self._queue) and written
+                    if waiter is None and not more:
+                        self._leader = False
 
     def _write_batch(self, batch: list[_Pending]) -> None:
         # Outcomes alone need no flush (see mark): they go through the connection that does none.
@@ -1172,7 +1207,7 @@ class SqliteStore:
         first = min((p for p in batch if p.deadline is not None), key=lambda p: p.deadline, default=None)
         timeout = None if first is None else max(0.0, first.deadline - time.monotonic())
         try:  # (from the connection on: every caller is done with this batch, one way or the other)
-            db = self._conn(None if inserts else "NORMAL", busy=None)
+            db = self._group_conn(None if inserts else "NORMAL")
             with self._locked(db, timeout, first.wait if first is not None else None):
                 if len(batch) == 1 and not inserts:  # one statement: its own transaction
                     db.execute(_MARK, batch[0].row)
@@ -1268,8 +1303,10 @@ class SqliteStore:
         # The outcome need not reach the disk before the answer: the WAL is flushed in order by the
         # next durable commit, and an outcome lost in a crash only means the message is replayed.
         # It joins the group commit: under load, one transaction (one lock taken) records several
-        # outcomes, with the messages stored meanwhile.
-        self._commit(_Pending((state, response_code, error, record_id), None, wait))
+        # outcomes, with the messages stored meanwhile. While another thread is writing, it is
+        # left to that thread (and those after it), and this one goes on at once: waiting would
+        # cost two thread switches, and a transaction of its own when it came too late to join.
+        self._commit(_Pending((state, response_code, error, record_id), None, wait), detach=True)
 
     @staticmethod
     def _inbox_row(row: sqlite3.Row) -> InboxRecord:
@@ -1690,6 +1727,7 @@ class SqliteStore:
                 db.close()
             self._all.clear()
             self._busy.clear()
+            self._group = {}
         self._local = threading.local()
         self._write.close()
 

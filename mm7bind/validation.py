@@ -16,7 +16,7 @@ from lxml import etree
 
 from . import versions
 from .versions import SOAP_NS, Version, envelope_schema_path
-from .xmlsafe import HARDENED
+from .xmlsafe import HARDENED, ThreadXPath
 
 _REMOTE_ENVELOPE = {SOAP_NS, SOAP_NS.rstrip("/"), "http://schemas.xmlsoap.org/soap/envelope/envelope.xsd"}
 
@@ -127,7 +127,7 @@ def validate_element(root: etree._Element, version: Version | str, limit: int | 
 # (15 s). Past this many children in one element, the errors come from validating while parsing
 # the serialised document instead: linear, but without element paths.
 _WIDE = 1000
-_has_wide_element = etree.XPath(f"boolean(descendant-or-self::*[count(*) > {_WIDE}])")
+_has_wide_element = ThreadXPath(f"boolean(descendant-or-self::*[count(*) > {_WIDE}])")
 
 
 def _issues_while_parsing(root: etree._Element, version: Version) -> list[Issue]:
@@ -141,7 +141,7 @@ def _issues_while_parsing(root: etree._Element, version: Version) -> list[Issue]
     return _reused_ids(root)
 
 
-_IDS = etree.XPath("descendant-or-self::*/@id")
+_IDS = ThreadXPath("descendant-or-self::*/@id")
 
 
 def _reused_ids(root: etree._Element) -> list[Issue]:

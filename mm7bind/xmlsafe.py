@@ -467,19 +467,31 @@ def _well_formed_content(inner: str) -> bool:
     return True
 
 
+class ThreadXPath(threading.local):
+    """An XPath compiled once in each thread that evaluates it: lxml lets one XPath object
+    evaluate in one thread at a time (a lock), so one shared by a server's threads would queue
+    them, each wait a hand-over of the GIL."""
+
+    def __init__(self, path: str, **kwargs) -> None:
+        self.xpath = etree.XPath(path, **kwargs)
+
+    def __call__(self, node, **variables):
+        return self.xpath(node, **variables)
+
+
 @cache
-def _depth_probe(depth: int) -> etree.XPath:
+def _depth_probe(depth: int) -> ThreadXPath:
     # An element exists at depth `depth` iff this path matches; evaluated in C.
-    return etree.XPath("boolean(/" + "/".join(["*"] * depth) + ")")
+    return ThreadXPath("boolean(/" + "/".join(["*"] * depth) + ")")
 
 
-_COUNT = etree.XPath("count(//*)")
+_COUNT = ThreadXPath("count(//*)")
 
 
 # A name that is no QName: an element or attribute whose prefix no declaration binds (libxml2
 # keeps "p:name" in no namespace), or one with two colons (kept whole, in the default namespace).
 # (Two searches: one for elements and their attributes together costs more.)
-_COLON_IN_NAME = etree.XPath("boolean(descendant-or-self::*[contains(local-name(), ':')])"
+_COLON_IN_NAME = ThreadXPath("boolean(descendant-or-self::*[contains(local-name(), ':')])"
                              " or boolean(descendant-or-self::*/@*[contains(local-name(), ':')])")
 
 
@@ -504,7 +516,20 @@ def namespace_well_formed(root: etree._Element, data: bytes, declarations: list[
         return False
     if not all(declaration_readable(prefix or None, uri) for prefix, uri in declarations):
         return False
-    return not _COLON_IN_NAME(root)
+    if len(data) > _WALK_BYTES:
+        return not _COLON_IN_NAME(root)
+    # A small tree is walked here rather than searched by XPath: about as fast, and the GIL is
+    # kept (an XPath evaluation releases it, and a server thread then waits to get it back).
+    for el in root.iter(etree.Element):
+        if ":" in el.tag.rpartition("}")[2]:
+            return False
+        for name in el.keys():  # noqa: SIM118 (an element iterates over its children)
+            if ":" in name.rpartition("}")[2]:
+                return False
+    return True
+
+
+_WALK_BYTES = 8192  # (MM7 envelopes: 1-3 KB)
 
 
 @lru_cache(maxsize=256)

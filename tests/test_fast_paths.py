@@ -225,3 +225,59 @@ def test_parameters_parsed_once_are_handed_out_as_copies():
     for i in range(mime._PARAMS_SEEN_MAX + 10):
         mime.parse_params(f"a/b; n={i}")
     assert len(mime._PARAMS_SEEN) <= mime._PARAMS_SEEN_MAX
+
+
+# ---------------------------------------------------------------------------------------------
+# Names that are no QName: a small tree is walked in Python, a large one searched by XPath.
+
+import threading  # noqa: E402
+
+from lxml import etree  # noqa: E402
+
+from mm7bind import xmlsafe  # noqa: E402
+
+from .test_tolerance import details_envelope  # noqa: E402
+
+
+@pytest.mark.parametrize("walk_bytes", [0, 1 << 30], ids=["xpath", "walk"])
+@pytest.mark.parametrize("details, colon", [
+    ('<a xmlns:v="urn:example:v"><v:b v:c="1">q</v:b></a>', False),
+    ('<a><b:c:d xmlns:b="urn:example:b">q</b:c:d></a>', True),  # an element's name with two colons
+    ('<a><b x:y:z="1">q</b></a>', True),  # an attribute's
+])
+def test_names_that_are_no_qname_are_found_either_way(details, colon, walk_bytes, monkeypatch):
+    monkeypatch.setattr(xmlsafe, "_WALK_BYTES", walk_bytes)
+    data = details_envelope(details, "UTF-8")
+    sniffed = envelope._sniff_version(data)
+    root = etree.fromstring(data, mm7.validation.validating_parser(sniffed))  # (keeps such names in the tree)
+    declarations = list(xmlsafe._declarations(root))
+    assert xmlsafe.namespace_well_formed(root, data, declarations) is not colon
+
+
+def test_unbound_prefixes_are_refused_alike_either_way(monkeypatch):
+    for walk_bytes in (0, 1 << 30):
+        monkeypatch.setattr(xmlsafe, "_WALK_BYTES", walk_bytes)
+        for details in ('<v:a:b xmlns:v="urn:example:v">q</v:a:b>', '<a><b x:y:z="1">q</b></a>'):
+            with pytest.raises(mm7.MalformedXMLError):
+                mm7.decode_envelope(details_envelope(details, "UTF-8"))
+
+
+def test_a_thread_xpath_is_compiled_per_thread_and_answers_alike():
+    """lxml lets one XPath object evaluate in one thread at a time: each thread has its own."""
+    probe = xmlsafe.ThreadXPath("count(//*[@x])")
+    root = etree.fromstring(b'<a x="1"><b x="2"/><c/></a>')
+    compiled, answers = [], []
+    start = threading.Barrier(2)
+
+    def use() -> None:
+        start.wait()
+        answers.append([probe(root) for _ in range(200)])
+        compiled.append(probe.xpath)
+
+    threads = [threading.Thread(target=use) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == [[2.0] * 200] * 2
+    assert compiled[0] is not compiled[1] and probe.xpath not in compiled

@@ -318,7 +318,7 @@ def test_a_store_that_cannot_take_a_message_is_one_line_a_count_and_a_503(tmp_pa
     content = mm7.Content()
     content.add_bytes(bytes(range(256)) * 64, "application/octet-stream")  # (more than the pages left)
     deliver = mm7.DeliverReq(sender="+8613900000000", recipients=["1065888"], content=content)
-    db = store._conn()  # the file cannot grow (as on a full disk)
+    db = store._group_conn()  # the file cannot grow (as on a full disk), where messages are written
     db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
     out = mm7.encode(deliver, transaction_id="full-1")
     with caplog.at_level(logging.INFO, logger="mm7bind"):

@@ -286,12 +286,12 @@ path, kill_at, job = sys.argv[1], sys.argv[2], sys.argv[3]
 def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
-opening = st.SqliteStore._conn
+opening = st.SqliteStore._connect
 def traced(self, *args, **kwargs):
     db = opening(self, *args, **kwargs)
     db.set_trace_callback(lambda sql: sql.startswith(kill_at) and die())
     return db
-st.SqliteStore._conn = traced
+st.SqliteStore._connect = traced
 store = st.SqliteStore(path)
 
 if job == "receive":
