@@ -806,6 +806,60 @@ def test_what_the_answer_of_a_callback_means(tmp_path):
                     "boom": (500, "Fault", 3000, None)}
 
 
+@pytest.mark.parametrize(("returned", "said"), [
+    (1000, r"MyServlet.do_deliver returned 1000 \(int\); it must return an MM7VASPRes \(MM7DeliverRes, "),
+    ({"status_code": 1000}, r"returned \{'status_code': 1000\} \(dict\); it must return an MM7VASPRes"),
+    (cmcc.MM7SubmitRes(status_code=1000), r"returned MM7SubmitRes\(.*\) \(MM7SubmitRes\); it must return an MM7VASPRes"),
+    (cmcc.MM7DeliverRes(status_code="1000"), r"returned MM7DeliverRes with status_code '1000' \(str\); it must be an int"),
+])
+def test_a_callback_returning_what_is_not_an_answer_is_told_what_it_returned_and_what_it_must(tmp_path, caplog,
+                                                                                            returned, said):
+    """Anything but an MM7VASPRes or None failed as an AttributeError deep in the bridge (or, an
+    MMSC's MM7SubmitRes, went out as an answer): still a Server Fault (3000), the message kept for
+    the MMSC's next copy, but the log now says what the callback returned and what it must."""
+    from .test_receiver import call_wsgi, deliver
+
+    class MyServlet(cmcc.MM7ReceiveServlet):
+        def do_deliver(self, req):
+            return returned
+
+    app = MyServlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
+    out = mm7.encode(deliver(), transaction_id="t-1", version="REL-6-MM7-1-0")
+    with caplog.at_level(logging.ERROR, logger="mm7bind"):
+        answer = call_wsgi(app, out.to_bytes(), out.content_type)
+    assert answer["status"] == 500 and mm7.decode(answer["body"]).body.status.code == 3000
+    [failed] = [r for r in caplog.records if r.exc_info]
+    assert failed.exc_info[0] is TypeError and re.search(said, str(failed.exc_info[1])), failed.exc_info
+
+
+def test_an_error_res_carrying_a_success_code_answers_as_a_success(tmp_path, caplog):
+    """MM7VASPErrorRes(status_code=1000) went out as a Fault carrying 1000: an error answer saying
+    success, which an MMSC reads as a refusal. The code decides, as for every answer (and as the SDK
+    wrote it): a response with it, and a warning that the class said otherwise."""
+    from .test_receiver import call_wsgi, deliver, report
+
+    class MyServlet(cmcc.MM7ReceiveServlet):
+        def do_deliver(self, req):
+            return cmcc.MM7VASPErrorRes(status_code=cmcc.RequestStatus.SUCCESS, status_text="ok")
+
+        def do_delivery_report(self, req):
+            res = cmcc.MM7VASPErrorRes()
+            res.status_code = 1001
+            return res
+
+    app = MyServlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
+    seen = []
+    with caplog.at_level(logging.WARNING, logger="mm7bind"):
+        for msg in (deliver(), report(), deliver()):
+            out = mm7.encode(msg, transaction_id="t-1", version="REL-6-MM7-1-0")
+            answer = call_wsgi(app, out.to_bytes(), out.content_type)
+            body = mm7.decode(answer["body"]).body
+            seen.append((answer["status"], type(body).__name__, body.status.code))
+    assert seen == [(200, "DeliverRsp", 1000), (200, "DeliveryReportRsp", 1001), (200, "DeliverRsp", 1000)]
+    assert [r.getMessage() for r in caplog.records if "success code" in r.getMessage()] == [
+        "MyServlet.do_deliver returned MM7VASPErrorRes with the success code 1000: answered as a success"]
+
+
 def test_a_deliver_res_returned_for_a_report_answers_it(tmp_path):
     """To the SDK every answer is an MM7VASPRes: an MM7DeliverRes with its ServiceCode, returned by
     do_delivery_report or do_read_reply (one answer class reused), answers the report with its status.

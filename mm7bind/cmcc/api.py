@@ -13,6 +13,7 @@ raises them instead, as `APIError` subclasses with their negative `code`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -45,6 +46,8 @@ from .charsets import JAVA_ALIASES, content_type_param, python_charset
 from .config import load_cmcc
 from .constants import ChargedParty, ContentType, Priority
 from .logs import logging_for, start_logging
+
+log = logging.getLogger("mm7bind.cmcc")
 
 # ---------------------------------------------------------------------------------------------
 # Configuration
@@ -751,16 +754,32 @@ class _Bridge(Handler):
 
     def __init__(self, target):
         self.target = target
+        self._warned_success_error = False
 
-    @staticmethod
-    def _answer(res: MM7VASPRes | None, rsp_cls):
+    def _answer(self, callback: str, res: MM7VASPRes | None, rsp_cls):
         from ..receiver import Reject  # noqa: PLC0415
 
-        if res is None:
+        if res is None:  # (a callback without a return: as the core Handler, success)
             return None
-        if isinstance(res, MM7VASPErrorRes) or (res.status_code and res.status_code >= 2000):
-            raise Reject(res.status_code, res.status_text, res.status_detail)
-        kwargs: dict[str, Any] = {"status": m.Status(res.status_code or 1000, res.status_text, res.status_detail)}
+        # Said as such: an int, a dict or an MMSC's answer (MM7SubmitRes) returned here failed
+        # later as an AttributeError, or went out as whatever status it happened to hold.
+        owner = f"{type(self.target).__name__}.{callback}"
+        if not isinstance(res, MM7VASPRes):
+            raise TypeError(f"{owner} returned {res!r} ({type(res).__name__}); it must return an MM7VASPRes "
+                            f"(MM7DeliverRes, MM7DeliveryReportRes, MM7ReadReplyRes, MM7VASPErrorRes) or None")
+        code = res.status_code
+        if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
+            raise TypeError(f"{owner} returned {type(res).__name__} with status_code {code!r} "
+                            f"({type(code).__name__}); it must be an int (RequestStatus) or None")
+        # The code decides, whatever the class (the SDK wrote every code into its response): 2000
+        # or more is an error, a Fault; an MM7VASPErrorRes carrying a success code answers as a
+        # success, not as a Fault saying 1000, which an MMSC reads as a refusal.
+        if code is not None and code >= 2000:
+            raise Reject(code, res.status_text, res.status_detail)
+        if isinstance(res, MM7VASPErrorRes) and not self._warned_success_error:
+            self._warned_success_error = True
+            log.warning("%s returned MM7VASPErrorRes with the success code %s: answered as a success", owner, code)
+        kwargs: dict[str, Any] = {"status": m.Status(code or 1000, res.status_text, res.status_detail)}
         # Only a DeliverRsp has a ServiceCode: an MM7DeliverRes returned for a report (all are
         # MM7VASPRes to the SDK) answers it without one, not with a Fault the MMSC retries for ever.
         if isinstance(res, MM7DeliverRes) and res.service_code and rsp_cls is m.DeliverRsp:
@@ -768,13 +787,14 @@ class _Bridge(Handler):
         return rsp_cls(**kwargs)
 
     def on_deliver(self, msg, ctx):
-        return self._answer(self.target.do_deliver(_deliver_req(msg, ctx)), m.DeliverRsp)
+        return self._answer("do_deliver", self.target.do_deliver(_deliver_req(msg, ctx)), m.DeliverRsp)
 
     def on_delivery_report(self, msg, ctx):
-        return self._answer(self.target.do_delivery_report(_report_req(msg, ctx)), m.DeliveryReportRsp)
+        return self._answer("do_delivery_report", self.target.do_delivery_report(_report_req(msg, ctx)),
+                            m.DeliveryReportRsp)
 
     def on_read_reply(self, msg, ctx):
-        return self._answer(self.target.do_read_reply(_read_req(msg, ctx)), m.ReadReplyRsp)
+        return self._answer("do_read_reply", self.target.do_read_reply(_read_req(msg, ctx)), m.ReadReplyRsp)
 
 
 class MM7AbstractReceiver:
