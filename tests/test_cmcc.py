@@ -1059,6 +1059,38 @@ def test_sdk_log_files_from_the_api(tmp_path):
         logger.setLevel(before_level)
 
 
+@pytest.mark.parametrize("user", ["sender", "receiver"])
+def test_the_files_warnings_reach_their_own_log_file(tmp_path, user):
+    """mm7Config.xml's warnings were logged when it was read, before the sender or receiver opened
+    its log file: the file the operator reads never had them. Written there once it opens; and
+    those of a configuration read once its file is open go there at once."""
+    from mm7bind.cmcc.logs import stop_logging
+
+    logger = logging.getLogger("mm7bind")
+    before_level = logger.level
+    try:
+        config = cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0", UseSSL="yes"))
+        config.config  # (read first, as a program checking its configuration, or a getter, reads it)
+        if user == "sender":
+            cmcc.MM7Sender(config)
+        else:
+            cmcc.MM7Receiver(config).start(port=0).stop()
+        other = tmp_path / "other"
+        other.mkdir()
+        later = cmcc.MM7Config(mm7config(other, AuthenticationMode="0", LogPath=str(tmp_path / "logs"),
+                                         MmscID="910010", mmscURL="/mm7", UseSSL="on"))
+        later.config
+        stop_logging()
+        log = (tmp_path / "logs" / "910010.log").read_text(encoding="utf-8")
+        assert log.count("mm7Config.xml:UseSSL: 'yes' is not true or false") == 1, log
+        assert log.count("mm7Config.xml:mmscURL: spaces around '/mm7' removed") == 1, log
+        assert log.count("mm7Config.xml:UseSSL: 'on' is not true or false") == 1, log
+        assert " WARNING " in log
+    finally:
+        stop_logging()
+        logger.setLevel(before_level)
+
+
 def test_each_mmscs_log_file_has_its_own_records(tmp_path):
     """A program with a configuration per MMSC has a log file per MmscID, as with the SDK, whose
     senders and receivers each wrote their own. Every file got every configuration's records."""

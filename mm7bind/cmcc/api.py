@@ -45,7 +45,7 @@ from . import status as st
 from .charsets import JAVA_ALIASES, content_type_param, python_charset
 from .config import load_cmcc
 from .constants import ChargedParty, ContentType, Priority
-from .logs import logging_for, start_logging
+from .logs import logging_for, logging_started, start_logging
 
 log = logging.getLogger("mm7bind.cmcc")
 
@@ -62,6 +62,7 @@ class MM7Config:
         self.conn_config_name = conn_config
         self._config: Config | None = None
         self._set: dict[str, Any] = {}  # keys set in code (the SDK's setters), over the file's
+        self._unfiled: list = []  # the files' warnings said before their log file was open
 
     def set_conn_config_name(self, path: str | Path) -> None:
         self.conn_config_name = path
@@ -70,14 +71,31 @@ class MM7Config:
     @property
     def config(self) -> Config:
         """The mm7bind `Config` these files describe (ConfigError if they cannot work). The files'
-        warnings are logged now; those about sending, or receiving, by the sender or the receiver
-        that uses them (into the log file they start), each once."""
+        warnings are logged now, and written into their log file too when the first sender or
+        receiver using them opens it; those about sending, or receiving, by the sender or the
+        receiver that uses them (into that file), each once."""
         if self._config is None:
             if self.path is None:
                 raise ValueError("MM7Config needs the path of mm7Config.xml")
-            self._config = load_cmcc(self.path, self.conn_config_name, say_warnings=False, overrides=self._set)
-            self._config.say_warnings(())
+            cfg = load_cmcc(self.path, self.conn_config_name, say_warnings=False, overrides=self._set)
+            with logging_for(cfg):  # (into its own log file if open, into no other MMSC's)
+                said = cfg.say_warnings(())
+            # Said before the file the operator reads was open, they would never reach it: kept
+            # until a sender or a receiver opens it.
+            self._config, self._unfiled = cfg, ([] if logging_started(cfg) else said)
         return self._config
+
+    def _start_logging(self) -> None:
+        """Open this configuration's log file (a sender's or receiver's first step), and write
+        there the files' warnings said before it was open."""
+        cfg = self.config
+        handler = start_logging(cfg)
+        unfiled, self._unfiled = self._unfiled, []
+        if handler is not None:
+            with logging_for(cfg):  # (the handler's own filter: this file's records)
+                for problem in unfiled:  # (the handler alone: wherever else they went, they went)
+                    handler.handle(logging.LogRecord("mm7bind.config", logging.WARNING, __file__, 0, "%s",
+                                                     (problem,), None))
 
     # The SDK's getters whose names are not their element's (getMMSCURL() reads <mmscURL>, ...).
     GETTER_NAMES = {"MMSCURL": "mmscURL", "MmscURL": "mmscURL", "MMSCIP": "mmscIP", "MmscIP": "mmscIP",
@@ -563,7 +581,7 @@ class MM7Sender:
     def set_config(self, config: MM7Config) -> None:
         """The SDK's `new MM7Sender()` + `setConfig(cfg)`; ConfigError when the files cannot work."""
         client = Client(store=self.store, **config.config.client_settings())
-        start_logging(config.config)
+        config._start_logging()
         with logging_for(config.config):
             config.config.say_warnings(("sending",))
         if self.client is not None:
@@ -837,7 +855,7 @@ class MM7AbstractReceiver:
         if self.config is None:
             raise ValueError("no configuration: set_config(MM7Config(path)) first, or set self.config "
                              "in the constructor")
-        start_logging(self.config.config)
+        self.config._start_logging()
         with logging_for(self.config.config):
             self.config.config.say_warnings(("serving", "handling"))
         return self.config.config.make_receiver(_Bridge(self), store=store)
