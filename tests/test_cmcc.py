@@ -196,6 +196,21 @@ def test_status_tables():
     assert e.code == -101 and "超时发送失败" in str(e) and isinstance(e, cmcc.APIError)
 
 
+def test_use_ssl_says_whether_tls_is_used_and_get_what_the_file_says(tmp_path, caplog):
+    """The SDK's getUseSSL() was always false (Boolean.getBoolean reads a system property, not the
+    text) and it always spoke plain http: `get("UseSSL")` is the file's value, as get() gives every
+    key; the typed getter, as the others, what is used: TLS only with https mmscIPs."""
+    caplog.set_level(logging.ERROR, logger="mm7bind")  # (UseSSL true warns that it is ignored)
+    plain = cmcc.MM7Config(mm7config(tmp_path, UseSSL="true"))
+    assert plain.get("UseSSL") is True and plain.use_ssl is False
+    (tmp_path / "tls").mkdir()
+    tls = cmcc.MM7Config(mm7config(tmp_path / "tls", UseSSL="false", mmscIP=["https://10.0.0.1:8443"]))
+    assert tls.get("UseSSL") is False and tls.use_ssl is True
+    (tmp_path / "mixed").mkdir()
+    mixed = cmcc.MM7Config(mm7config(tmp_path / "mixed", mmscIP=["https://10.0.0.1:8443", "10.0.0.2"]))
+    assert mixed.use_ssl is False  # (a request may go to the plain one)
+
+
 def cmcc_config(tmp_path, url: str, **over) -> cmcc.MM7Config:
     path = mm7config(tmp_path, mmscIP=[url.split("//")[1].split("/")[0]], mmscURL="/mm7", AuthenticationMode="0",
                      **over)

@@ -185,6 +185,14 @@ class MM7Config:
     def authentication_mode(self) -> int:
         return {"none": 0, "basic": 1, "digest": 2}[self.config.receiver.auth]
 
+    @property
+    def use_ssl(self) -> bool:
+        """Whether the sender speaks TLS to the MMSC: only with mmscIP written as https:// URLs.
+        UseSSL itself is ignored, as by the SDK, whose getUseSSL() misread it as always false;
+        `get("UseSSL")` is what the file says."""
+        urls = self.config.mmsc.urls
+        return bool(urls) and all(url.lower().startswith("https://") for url in urls)
+
 
 # ---------------------------------------------------------------------------------------------
 # Content
