@@ -736,6 +736,7 @@ def test_a_receiver_without_configuration_says_so():
 
 @pytest.mark.parametrize(("name", "meant"), [("doDeliver", "do_deliver"), ("doDeliveryReport", "do_delivery_report"),
                                            ("doDelivery", "do_delivery_report"), ("do_delivery", "do_delivery_report"),
+                                           ("doDeliverReport", "do_delivery_report"),
                                            ("doReadReply", "do_read_reply")])
 @pytest.mark.parametrize("base", [cmcc.MM7Receiver, cmcc.MM7ReceiveServlet])
 def test_a_callback_under_the_sdks_name_is_refused_not_ignored(base, name, meant):
@@ -743,6 +744,21 @@ def test_a_callback_under_the_sdks_name_is_refused_not_ignored(base, name, meant
     every message was answered 1000 by the default, and lost. Refused when the class is made."""
     with pytest.raises(TypeError, match=f"{name} would never be called: the callback is {meant}$"):
         type("MyReceiver", (base,), {name: lambda self, req: cmcc.MM7DeliverRes()})
+
+
+def test_get_config_is_there_beside_set_config(tmp_path):
+    """A port turning setConfig into set_config turns getConfig into get_config: it was missing."""
+    config = cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0"))
+    for made in (cmcc.MM7Sender(), cmcc.MM7Receiver(), cmcc.MM7ReceiveServlet()):
+        assert made.get_config() is None
+        made.set_config(config)
+        assert made.get_config() is config is made.config
+
+    class AsInTheExample(cmcc.MM7ReceiveServlet):
+        def __init__(self):
+            self.Config = config
+
+    assert AsInTheExample().get_config() is config
 
 
 def test_a_servlet_configured_as_the_sdks_examples_configure_it(tmp_path):

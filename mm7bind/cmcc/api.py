@@ -596,6 +596,10 @@ class MM7Sender:
             self.client.close()
         self.config, self.client = config, client
 
+    def get_config(self) -> MM7Config | None:
+        """The SDK's `getConfig()` (as `.config`): ported beside `set_config`, it is there too."""
+        return self.config
+
     def send(self, req: MM7SubmitReq | MM7CancelReq | MM7ReplaceReq | None) -> MM7RSRes:
         try:
             if self.config is None:
@@ -833,10 +837,11 @@ class MM7AbstractReceiver:
     config: MM7Config | None = None
     store = None
 
-    # A callback under its Java name (doDeliver) or the manual's slip (§4.4.2 doDelivery) would
-    # never be called: every message would be answered 1000 by the default, and lost.
+    # A callback under its Java name (doDeliver) or a slip of the manual's (§4.4.2 doDelivery, §5.1
+    # "DeliverReportReq") would never be called: every message would be answered 1000 by the default, and lost.
     _CALLBACKS = {"dodeliver": "do_deliver", "dodeliveryreport": "do_delivery_report",
-                  "dodelivery": "do_delivery_report", "doreadreply": "do_read_reply"}
+                  "dodelivery": "do_delivery_report", "dodeliverreport": "do_delivery_report",
+                  "doreadreply": "do_read_reply"}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -856,6 +861,12 @@ class MM7AbstractReceiver:
 
     def set_config(self, config: MM7Config) -> None:
         self.config = config
+
+    def get_config(self) -> MM7Config | None:
+        """The SDK's `getConfig()` (as `.config`; a servlet's `Config` field when that is what was set)."""
+        if self.config is None and isinstance(getattr(self, "Config", None), MM7Config):
+            return self.Config
+        return self.config
 
     def _receiver(self, store=None) -> Receiver:
         if self.config is None and isinstance(getattr(self, "Config", None), MM7Config):
