@@ -761,6 +761,23 @@ def test_get_config_is_there_beside_set_config(tmp_path):
     assert AsInTheExample().get_config() is config
 
 
+def test_starting_a_serving_receiver_again_is_refused(tmp_path):
+    """A second start() made a second server: the first served on, out of stop()'s reach (on a
+    fixed port the second failed as 'address in use', which said nothing of the first)."""
+    receiver = cmcc.MM7Receiver(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
+    receiver.start(port=0)
+    first = receiver.server
+    try:
+        with pytest.raises(RuntimeError, match=f"already serving at {re.escape(receiver.url)}: stop"):
+            receiver.start(port=0)
+        assert receiver.server is first
+    finally:
+        receiver.stop()
+    assert first.thread is None or not first.thread.is_alive()
+    receiver.start(port=0)  # (stopped, it starts again)
+    receiver.stop()
+
+
 def test_a_servlet_configured_as_the_sdks_examples_configure_it(tmp_path):
     """The SDK's servlet has a protected field `Config`, which its example servlet sets in its
     constructor (`Config = new MM7Config(path)`): ported word for word, or with `set_config`, it works."""

@@ -901,6 +901,8 @@ class MM7Receiver(MM7AbstractReceiver):
         self.server: EmbeddedServer | None = None
 
     def start(self, host: str | None = None, port: int | None = None) -> MM7Receiver:
+        if self.server is not None:  # (a second server would leave the first one serving, out of stop()'s reach)
+            raise RuntimeError(f"the receiver is already serving at {self.server.url}: stop() it first")
         receiver = self._receiver(self.store)  # (first: it says when there is no configuration)
         cfg = self.config.config
         self.server = EmbeddedServer(self._wsgi(receiver), host or cfg.receiver.host,
