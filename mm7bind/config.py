@@ -161,16 +161,18 @@ class Config:
     # The warnings found when it was loaded and not said yet (see say_warnings).
     warnings: list[Problem] = field(default_factory=list, repr=False, compare=False)
 
-    def say_warnings(self, uses: Iterable[str] | None = None) -> None:
+    def say_warnings(self, uses: Iterable[str] | None = None) -> list:
         """Log (logger "mm7bind.config") the warnings that concern `uses`, what the program does with
         this configuration: "sending" (to the MMSC), "serving" (listening for the MMSC and the send
         API's callers), "handling" (the saving or forwarding handler); None: every one. A warning
         about the file itself concerns every use. Each is said once, however often this is called:
-        `mm7bind store inbox` has no business with [mmsc]'s credentials, a send has."""
+        `mm7bind store inbox` has no business with [mmsc]'s credentials, a send has. → those said."""
         log = logging.getLogger("mm7bind.config")
-        for problem in [p for p in self.warnings if uses is None or not p.about or p.about in uses]:
+        said = [p for p in self.warnings if uses is None or not p.about or p.about in uses]
+        for problem in said:
             self.warnings.remove(problem)
             log.warning("%s", problem)
+        return said
 
     # -- what it builds -------------------------------------------------------------------------
 

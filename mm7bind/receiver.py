@@ -157,6 +157,10 @@ class Receiver:
 
         return register(fn) if fn is not None else register
 
+    def _handler_for(self, kind: str) -> Callable:
+        """What handles a request of `kind`: the callable registered with `on`, else the handler's method."""
+        return self.callables.get(kind) or getattr(self.handler, HANDLED_KINDS[kind])
+
     # -- the request ------------------------------------------------------------------------------
 
     def handle(self, body: bytes, content_type: str | None, headers: Mapping[str, str] | None = None,
@@ -304,7 +308,7 @@ class Receiver:
             ctx.replay = True
             ctx.sent = self._sent_about(msg)
         ctx.record = record
-        fn = self.callables.get(msg.ELEMENT) or getattr(self.handler, HANDLED_KINDS[msg.ELEMENT])
+        fn = self._handler_for(msg.ELEMENT)
         try:
             outcome = fn(msg, ctx)
             response = _response(msg, outcome)  # (an answer that is none is the handler's bug too)

@@ -77,8 +77,9 @@ def mm7_simulator(request):
 @pytest.fixture
 def mm7_receiver(request):
     """A running VASP receiver recording what it gets; `.url`, `.received`, `.wait_for(kind)`,
-    `.store`, `.metrics`. `@pytest.mark.mm7_receiver(handler=..., ...)` runs your handler (what it
-    is given is recorded all the same), with other Receiver settings."""
+    `.store`, `.metrics`. `@pytest.mark.mm7_receiver(handler=..., ...)` runs your handler, and
+    `.on(kind, fn)` your callables, as `Receiver.on` (what they are given is recorded all the
+    same), with other Receiver settings."""
     from .testreceiver import RunningReceiver  # noqa: PLC0415
 
     with RunningReceiver(**_marked(request, "mm7_receiver")) as rcv:

@@ -3,6 +3,7 @@ free port, keeps every request handed to the handler, and waits for one with a c
 
 from __future__ import annotations
 
+import functools
 import threading
 
 from .metrics import Metrics
@@ -27,10 +28,13 @@ class RecordingHandler(Handler):
             self._lock.notify_all()
 
     def _pass_on(self, name: str, msg, ctx):
+        return self.run(getattr(self.inner, name, None), msg, ctx)
+
+    def run(self, handle, msg, ctx):
+        """`handle(msg, ctx)` (nothing when None), then keep the request, whatever it did."""
         # Kept after your handler ran: a test that waited for a report, then looks at what your
         # handler made of it (a row written, a reply sent) would otherwise look too early.
         try:
-            handle = getattr(self.inner, name, None)
             return handle(msg, ctx) if handle is not None else None
         finally:
             self._keep(msg, ctx)
@@ -50,15 +54,31 @@ REFUSALS = ("challenged", "unauthorized", "forbidden", "too_large", "malformed",
             "store_error", "internal_error")
 
 
+class _RecordingReceiver(Receiver):
+    """A Receiver whose callables registered with `on` are recorded as its handler's methods are
+    (the Receiver calls such a callable instead of the handler: unwrapped, `received` missed it)."""
+
+    def _handler_for(self, kind: str):
+        fn = self.callables.get(kind)
+        if fn is None:
+            return super()._handler_for(kind)
+        return functools.partial(self.handler.run, fn)
+
+
 class RunningReceiver:
     def __init__(self, handler: Handler | None = None, **settings):
         self.handler = handler  # yours, or None
         self.recorder = RecordingHandler(handler)
         self.store = settings.pop("store", None) or MemoryStore()
         self.metrics = settings.pop("metrics", None) or Metrics()
-        self.receiver = Receiver(self.recorder, store=self.store, metrics=self.metrics, **settings)
+        self.receiver = _RecordingReceiver(self.recorder, store=self.store, metrics=self.metrics, **settings)
         self.server = serve(self.receiver, port=0, path="/mm7")
         self.url = ""
+
+    def on(self, kind: str, fn=None):
+        """`Receiver.on`: register a callable for "deliver", "delivery_report" or "read_reply" (a
+        decorator too); what it is given is recorded as a handler's is."""
+        return self.receiver.on(kind, fn)
 
     @property
     def received(self) -> list:

@@ -196,6 +196,21 @@ def test_status_tables():
     assert e.code == -101 and "超时发送失败" in str(e) and isinstance(e, cmcc.APIError)
 
 
+def test_use_ssl_says_whether_tls_is_used_and_get_what_the_file_says(tmp_path, caplog):
+    """The SDK's getUseSSL() was always false (Boolean.getBoolean reads a system property, not the
+    text) and it always spoke plain http: `get("UseSSL")` is the file's value, as get() gives every
+    key; the typed getter, as the others, what is used: TLS only with https mmscIPs."""
+    caplog.set_level(logging.ERROR, logger="mm7bind")  # (UseSSL true warns that it is ignored)
+    plain = cmcc.MM7Config(mm7config(tmp_path, UseSSL="true"))
+    assert plain.get("UseSSL") is True and plain.use_ssl is False
+    (tmp_path / "tls").mkdir()
+    tls = cmcc.MM7Config(mm7config(tmp_path / "tls", UseSSL="false", mmscIP=["https://10.0.0.1:8443"]))
+    assert tls.get("UseSSL") is False and tls.use_ssl is True
+    (tmp_path / "mixed").mkdir()
+    mixed = cmcc.MM7Config(mm7config(tmp_path / "mixed", mmscIP=["https://10.0.0.1:8443", "10.0.0.2"]))
+    assert mixed.use_ssl is False  # (a request may go to the plain one)
+
+
 def cmcc_config(tmp_path, url: str, **over) -> cmcc.MM7Config:
     path = mm7config(tmp_path, mmscIP=[url.split("//")[1].split("/")[0]], mmscURL="/mm7", AuthenticationMode="0",
                      **over)
@@ -259,8 +274,12 @@ def test_api_errors_in_their_situations(tmp_path):
             (Reply(delay=3.0), cst.ReadTimeout, -102)):
         with FakeServer(lambda req, r=reply: r) as srv:
             config = cmcc_config(tmp_path, srv.url, ReSendCount="0", TimeOut="1000")
-            with pytest.raises(error):
+            with pytest.raises(error) as raised:
                 cmcc.MM7Sender(config, errors="raise").send(submit_req())
+            # A port written to the manual catches its timeout as SendTimeout (−101): it does, though
+            # the code is V1.5.3's −102; no other −102 is taken for a timeout.
+            assert isinstance(raised.value, cst.SendTimeout) == (error is cst.ReadTimeout)
+            assert raised.value.code == code
             assert cmcc.MM7Sender(config).send(submit_req()).status_code == code
 
     def bare_fault(req):
@@ -717,6 +736,7 @@ def test_a_receiver_without_configuration_says_so():
 
 @pytest.mark.parametrize(("name", "meant"), [("doDeliver", "do_deliver"), ("doDeliveryReport", "do_delivery_report"),
                                            ("doDelivery", "do_delivery_report"), ("do_delivery", "do_delivery_report"),
+                                           ("doDeliverReport", "do_delivery_report"),
                                            ("doReadReply", "do_read_reply")])
 @pytest.mark.parametrize("base", [cmcc.MM7Receiver, cmcc.MM7ReceiveServlet])
 def test_a_callback_under_the_sdks_name_is_refused_not_ignored(base, name, meant):
@@ -724,6 +744,38 @@ def test_a_callback_under_the_sdks_name_is_refused_not_ignored(base, name, meant
     every message was answered 1000 by the default, and lost. Refused when the class is made."""
     with pytest.raises(TypeError, match=f"{name} would never be called: the callback is {meant}$"):
         type("MyReceiver", (base,), {name: lambda self, req: cmcc.MM7DeliverRes()})
+
+
+def test_get_config_is_there_beside_set_config(tmp_path):
+    """A port turning setConfig into set_config turns getConfig into get_config: it was missing."""
+    config = cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0"))
+    for made in (cmcc.MM7Sender(), cmcc.MM7Receiver(), cmcc.MM7ReceiveServlet()):
+        assert made.get_config() is None
+        made.set_config(config)
+        assert made.get_config() is config is made.config
+
+    class AsInTheExample(cmcc.MM7ReceiveServlet):
+        def __init__(self):
+            self.Config = config
+
+    assert AsInTheExample().get_config() is config
+
+
+def test_starting_a_serving_receiver_again_is_refused(tmp_path):
+    """A second start() made a second server: the first served on, out of stop()'s reach (on a
+    fixed port the second failed as 'address in use', which said nothing of the first)."""
+    receiver = cmcc.MM7Receiver(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
+    receiver.start(port=0)
+    first = receiver.server
+    try:
+        with pytest.raises(RuntimeError, match=f"already serving at {re.escape(receiver.url)}: stop"):
+            receiver.start(port=0)
+        assert receiver.server is first
+    finally:
+        receiver.stop()
+    assert first.thread is None or not first.thread.is_alive()
+    receiver.start(port=0)  # (stopped, it starts again)
+    receiver.stop()
 
 
 def test_a_servlet_configured_as_the_sdks_examples_configure_it(tmp_path):
@@ -804,6 +856,60 @@ def test_what_the_answer_of_a_callback_means(tmp_path):
     assert seen == {"ok": (200, "DeliverRsp", 1000, "收到"), "partial": (200, "DeliverRsp", 1001, None),
                     "refused": (500, "Fault", 2001, "受限"), "none": (200, "DeliverRsp", 1000, None),
                     "boom": (500, "Fault", 3000, None)}
+
+
+@pytest.mark.parametrize(("returned", "said"), [
+    (1000, r"MyServlet.do_deliver returned 1000 \(int\); it must return an MM7VASPRes \(MM7DeliverRes, "),
+    ({"status_code": 1000}, r"returned \{'status_code': 1000\} \(dict\); it must return an MM7VASPRes"),
+    (cmcc.MM7SubmitRes(status_code=1000), r"returned MM7SubmitRes\(.*\) \(MM7SubmitRes\); it must return an MM7VASPRes"),
+    (cmcc.MM7DeliverRes(status_code="1000"), r"returned MM7DeliverRes with status_code '1000' \(str\); it must be an int"),
+])
+def test_a_callback_returning_what_is_not_an_answer_is_told_what_it_returned_and_what_it_must(tmp_path, caplog,
+                                                                                            returned, said):
+    """Anything but an MM7VASPRes or None failed as an AttributeError deep in the bridge (or, an
+    MMSC's MM7SubmitRes, went out as an answer): still a Server Fault (3000), the message kept for
+    the MMSC's next copy, but the log now says what the callback returned and what it must."""
+    from .test_receiver import call_wsgi, deliver
+
+    class MyServlet(cmcc.MM7ReceiveServlet):
+        def do_deliver(self, req):
+            return returned
+
+    app = MyServlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
+    out = mm7.encode(deliver(), transaction_id="t-1", version="REL-6-MM7-1-0")
+    with caplog.at_level(logging.ERROR, logger="mm7bind"):
+        answer = call_wsgi(app, out.to_bytes(), out.content_type)
+    assert answer["status"] == 500 and mm7.decode(answer["body"]).body.status.code == 3000
+    [failed] = [r for r in caplog.records if r.exc_info]
+    assert failed.exc_info[0] is TypeError and re.search(said, str(failed.exc_info[1])), failed.exc_info
+
+
+def test_an_error_res_carrying_a_success_code_answers_as_a_success(tmp_path, caplog):
+    """MM7VASPErrorRes(status_code=1000) went out as a Fault carrying 1000: an error answer saying
+    success, which an MMSC reads as a refusal. The code decides, as for every answer (and as the SDK
+    wrote it): a response with it, and a warning that the class said otherwise."""
+    from .test_receiver import call_wsgi, deliver, report
+
+    class MyServlet(cmcc.MM7ReceiveServlet):
+        def do_deliver(self, req):
+            return cmcc.MM7VASPErrorRes(status_code=cmcc.RequestStatus.SUCCESS, status_text="ok")
+
+        def do_delivery_report(self, req):
+            res = cmcc.MM7VASPErrorRes()
+            res.status_code = 1001
+            return res
+
+    app = MyServlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
+    seen = []
+    with caplog.at_level(logging.WARNING, logger="mm7bind"):
+        for msg in (deliver(), report(), deliver()):
+            out = mm7.encode(msg, transaction_id="t-1", version="REL-6-MM7-1-0")
+            answer = call_wsgi(app, out.to_bytes(), out.content_type)
+            body = mm7.decode(answer["body"]).body
+            seen.append((answer["status"], type(body).__name__, body.status.code))
+    assert seen == [(200, "DeliverRsp", 1000), (200, "DeliveryReportRsp", 1001), (200, "DeliverRsp", 1000)]
+    assert [r.getMessage() for r in caplog.records if "success code" in r.getMessage()] == [
+        "MyServlet.do_deliver returned MM7VASPErrorRes with the success code 1000: answered as a success"]
 
 
 def test_a_deliver_res_returned_for_a_report_answers_it(tmp_path):
@@ -1000,6 +1106,38 @@ def test_sdk_log_files_from_the_api(tmp_path):
         cfg, problems = read_cmcc(mm7config(tmp_path, LogPath="E:\\vas_log"))
         if os.name != "nt":
             assert cfg.logging.file == "" and any("Windows path" in p.message for p in problems)
+    finally:
+        stop_logging()
+        logger.setLevel(before_level)
+
+
+@pytest.mark.parametrize("user", ["sender", "receiver"])
+def test_the_files_warnings_reach_their_own_log_file(tmp_path, user):
+    """mm7Config.xml's warnings were logged when it was read, before the sender or receiver opened
+    its log file: the file the operator reads never had them. Written there once it opens; and
+    those of a configuration read once its file is open go there at once."""
+    from mm7bind.cmcc.logs import stop_logging
+
+    logger = logging.getLogger("mm7bind")
+    before_level = logger.level
+    try:
+        config = cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0", UseSSL="yes"))
+        config.config  # (read first, as a program checking its configuration, or a getter, reads it)
+        if user == "sender":
+            cmcc.MM7Sender(config)
+        else:
+            cmcc.MM7Receiver(config).start(port=0).stop()
+        other = tmp_path / "other"
+        other.mkdir()
+        later = cmcc.MM7Config(mm7config(other, AuthenticationMode="0", LogPath=str(tmp_path / "logs"),
+                                         MmscID="910010", mmscURL="/mm7", UseSSL="on"))
+        later.config
+        stop_logging()
+        log = (tmp_path / "logs" / "910010.log").read_text(encoding="utf-8")
+        assert log.count("mm7Config.xml:UseSSL: 'yes' is not true or false") == 1, log
+        assert log.count("mm7Config.xml:mmscURL: spaces around '/mm7' removed") == 1, log
+        assert log.count("mm7Config.xml:UseSSL: 'on' is not true or false") == 1, log
+        assert " WARNING " in log
     finally:
         stop_logging()
         logger.setLevel(before_level)

@@ -43,6 +43,22 @@ def test_wait_idle_waits_for_a_report_still_on_its_way():
         assert [msg.ELEMENT for msg, ctx in rcv.received] == ["DeliveryReportReq"]
 
 
+def test_the_test_receiver_records_callables_registered_with_on_as_it_does_a_handlers_methods():
+    # Receiver.on's callables are called instead of the handler: the recorder never saw them, and
+    # wait_for ran out its timeout for a report that had come and been answered.
+    with Simulator(report_delay=0) as sim, RunningReceiver() as rcv:
+        sim.config.vasp_url = rcv.url
+        given = []
+        rcv.on("delivery_report", lambda msg, ctx: given.append(msg.ELEMENT))
+        rcv.receiver.on("deliver")(lambda msg, ctx: given.append(msg.ELEMENT))
+        with mm7.Client(sim.url) as client:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True))
+        [(report, ctx)] = rcv.wait_for("DeliveryReportReq", timeout=5)
+        sim.deliver("+8613900000000", ["1065"], "an MO", text="hi")
+        [(mo, ctx)] = rcv.wait_for("DeliverReq", timeout=5)
+        assert given == ["DeliveryReportReq", "DeliverReq"] and mo.subject == "an MO"
+
+
 def test_an_extended_replace_is_reported_under_its_new_message_id_and_the_replaced_one_not_at_all():
     with Simulator(report_delay=0.2) as sim, RunningReceiver() as rcv:
         sim.config.vasp_url = rcv.url

@@ -13,6 +13,7 @@ raises them instead, as `APIError` subclasses with their negative `code`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,7 +45,9 @@ from . import status as st
 from .charsets import JAVA_ALIASES, content_type_param, python_charset
 from .config import load_cmcc
 from .constants import ChargedParty, ContentType, Priority
-from .logs import logging_for, start_logging
+from .logs import logging_for, logging_started, start_logging
+
+log = logging.getLogger("mm7bind.cmcc")
 
 # ---------------------------------------------------------------------------------------------
 # Configuration
@@ -59,6 +62,7 @@ class MM7Config:
         self.conn_config_name = conn_config
         self._config: Config | None = None
         self._set: dict[str, Any] = {}  # keys set in code (the SDK's setters), over the file's
+        self._unfiled: list = []  # the files' warnings said before their log file was open
 
     def set_conn_config_name(self, path: str | Path) -> None:
         self.conn_config_name = path
@@ -67,14 +71,31 @@ class MM7Config:
     @property
     def config(self) -> Config:
         """The mm7bind `Config` these files describe (ConfigError if they cannot work). The files'
-        warnings are logged now; those about sending, or receiving, by the sender or the receiver
-        that uses them (into the log file they start), each once."""
+        warnings are logged now, and written into their log file too when the first sender or
+        receiver using them opens it; those about sending, or receiving, by the sender or the
+        receiver that uses them (into that file), each once."""
         if self._config is None:
             if self.path is None:
                 raise ValueError("MM7Config needs the path of mm7Config.xml")
-            self._config = load_cmcc(self.path, self.conn_config_name, say_warnings=False, overrides=self._set)
-            self._config.say_warnings(())
+            cfg = load_cmcc(self.path, self.conn_config_name, say_warnings=False, overrides=self._set)
+            with logging_for(cfg):  # (into its own log file if open, into no other MMSC's)
+                said = cfg.say_warnings(())
+            # Said before the file the operator reads was open, they would never reach it: kept
+            # until a sender or a receiver opens it.
+            self._config, self._unfiled = cfg, ([] if logging_started(cfg) else said)
         return self._config
+
+    def _start_logging(self) -> None:
+        """Open this configuration's log file (a sender's or receiver's first step), and write
+        there the files' warnings said before it was open."""
+        cfg = self.config
+        handler = start_logging(cfg)
+        unfiled, self._unfiled = self._unfiled, []
+        if handler is not None:
+            with logging_for(cfg):  # (the handler's own filter: this file's records)
+                for problem in unfiled:  # (the handler alone: wherever else they went, they went)
+                    handler.handle(logging.LogRecord("mm7bind.config", logging.WARNING, __file__, 0, "%s",
+                                                     (problem,), None))
 
     # The SDK's getters whose names are not their element's (getMMSCURL() reads <mmscURL>, ...).
     GETTER_NAMES = {"MMSCURL": "mmscURL", "MmscURL": "mmscURL", "MMSCIP": "mmscIP", "MmscIP": "mmscIP",
@@ -163,6 +184,14 @@ class MM7Config:
     @property
     def authentication_mode(self) -> int:
         return {"none": 0, "basic": 1, "digest": 2}[self.config.receiver.auth]
+
+    @property
+    def use_ssl(self) -> bool:
+        """Whether the sender speaks TLS to the MMSC: only with mmscIP written as https:// URLs.
+        UseSSL itself is ignored, as by the SDK, whose getUseSSL() misread it as always false;
+        `get("UseSSL")` is what the file says."""
+        urls = self.config.mmsc.urls
+        return bool(urls) and all(url.lower().startswith("https://") for url in urls)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -560,12 +589,16 @@ class MM7Sender:
     def set_config(self, config: MM7Config) -> None:
         """The SDK's `new MM7Sender()` + `setConfig(cfg)`; ConfigError when the files cannot work."""
         client = Client(store=self.store, **config.config.client_settings())
-        start_logging(config.config)
+        config._start_logging()
         with logging_for(config.config):
             config.config.say_warnings(("sending",))
         if self.client is not None:
             self.client.close()
         self.config, self.client = config, client
+
+    def get_config(self) -> MM7Config | None:
+        """The SDK's `getConfig()` (as `.config`): ported beside `set_config`, it is there too."""
+        return self.config
 
     def send(self, req: MM7SubmitReq | MM7CancelReq | MM7ReplaceReq | None) -> MM7RSRes:
         try:
@@ -751,16 +784,32 @@ class _Bridge(Handler):
 
     def __init__(self, target):
         self.target = target
+        self._warned_success_error = False
 
-    @staticmethod
-    def _answer(res: MM7VASPRes | None, rsp_cls):
+    def _answer(self, callback: str, res: MM7VASPRes | None, rsp_cls):
         from ..receiver import Reject  # noqa: PLC0415
 
-        if res is None:
+        if res is None:  # (a callback without a return: as the core Handler, success)
             return None
-        if isinstance(res, MM7VASPErrorRes) or (res.status_code and res.status_code >= 2000):
-            raise Reject(res.status_code, res.status_text, res.status_detail)
-        kwargs: dict[str, Any] = {"status": m.Status(res.status_code or 1000, res.status_text, res.status_detail)}
+        # Said as such: an int, a dict or an MMSC's answer (MM7SubmitRes) returned here failed
+        # later as an AttributeError, or went out as whatever status it happened to hold.
+        owner = f"{type(self.target).__name__}.{callback}"
+        if not isinstance(res, MM7VASPRes):
+            raise TypeError(f"{owner} returned {res!r} ({type(res).__name__}); it must return an MM7VASPRes "
+                            f"(MM7DeliverRes, MM7DeliveryReportRes, MM7ReadReplyRes, MM7VASPErrorRes) or None")
+        code = res.status_code
+        if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
+            raise TypeError(f"{owner} returned {type(res).__name__} with status_code {code!r} "
+                            f"({type(code).__name__}); it must be an int (RequestStatus) or None")
+        # The code decides, whatever the class (the SDK wrote every code into its response): 2000
+        # or more is an error, a Fault; an MM7VASPErrorRes carrying a success code answers as a
+        # success, not as a Fault saying 1000, which an MMSC reads as a refusal.
+        if code is not None and code >= 2000:
+            raise Reject(code, res.status_text, res.status_detail)
+        if isinstance(res, MM7VASPErrorRes) and not self._warned_success_error:
+            self._warned_success_error = True
+            log.warning("%s returned MM7VASPErrorRes with the success code %s: answered as a success", owner, code)
+        kwargs: dict[str, Any] = {"status": m.Status(code or 1000, res.status_text, res.status_detail)}
         # Only a DeliverRsp has a ServiceCode: an MM7DeliverRes returned for a report (all are
         # MM7VASPRes to the SDK) answers it without one, not with a Fault the MMSC retries for ever.
         if isinstance(res, MM7DeliverRes) and res.service_code and rsp_cls is m.DeliverRsp:
@@ -768,13 +817,14 @@ class _Bridge(Handler):
         return rsp_cls(**kwargs)
 
     def on_deliver(self, msg, ctx):
-        return self._answer(self.target.do_deliver(_deliver_req(msg, ctx)), m.DeliverRsp)
+        return self._answer("do_deliver", self.target.do_deliver(_deliver_req(msg, ctx)), m.DeliverRsp)
 
     def on_delivery_report(self, msg, ctx):
-        return self._answer(self.target.do_delivery_report(_report_req(msg, ctx)), m.DeliveryReportRsp)
+        return self._answer("do_delivery_report", self.target.do_delivery_report(_report_req(msg, ctx)),
+                            m.DeliveryReportRsp)
 
     def on_read_reply(self, msg, ctx):
-        return self._answer(self.target.do_read_reply(_read_req(msg, ctx)), m.ReadReplyRsp)
+        return self._answer("do_read_reply", self.target.do_read_reply(_read_req(msg, ctx)), m.ReadReplyRsp)
 
 
 class MM7AbstractReceiver:
@@ -787,10 +837,11 @@ class MM7AbstractReceiver:
     config: MM7Config | None = None
     store = None
 
-    # A callback under its Java name (doDeliver) or the manual's slip (§4.4.2 doDelivery) would
-    # never be called: every message would be answered 1000 by the default, and lost.
+    # A callback under its Java name (doDeliver) or a slip of the manual's (§4.4.2 doDelivery, §5.1
+    # "DeliverReportReq") would never be called: every message would be answered 1000 by the default, and lost.
     _CALLBACKS = {"dodeliver": "do_deliver", "dodeliveryreport": "do_delivery_report",
-                  "dodelivery": "do_delivery_report", "doreadreply": "do_read_reply"}
+                  "dodelivery": "do_delivery_report", "dodeliverreport": "do_delivery_report",
+                  "doreadreply": "do_read_reply"}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -811,13 +862,19 @@ class MM7AbstractReceiver:
     def set_config(self, config: MM7Config) -> None:
         self.config = config
 
+    def get_config(self) -> MM7Config | None:
+        """The SDK's `getConfig()` (as `.config`; a servlet's `Config` field when that is what was set)."""
+        if self.config is None and isinstance(getattr(self, "Config", None), MM7Config):
+            return self.Config
+        return self.config
+
     def _receiver(self, store=None) -> Receiver:
         if self.config is None and isinstance(getattr(self, "Config", None), MM7Config):
             self.config = self.Config  # the SDK servlet's field, set as its examples set it
         if self.config is None:
             raise ValueError("no configuration: set_config(MM7Config(path)) first, or set self.config "
                              "in the constructor")
-        start_logging(self.config.config)
+        self.config._start_logging()
         with logging_for(self.config.config):
             self.config.config.say_warnings(("serving", "handling"))
         return self.config.config.make_receiver(_Bridge(self), store=store)
@@ -844,6 +901,8 @@ class MM7Receiver(MM7AbstractReceiver):
         self.server: EmbeddedServer | None = None
 
     def start(self, host: str | None = None, port: int | None = None) -> MM7Receiver:
+        if self.server is not None:  # (a second server would leave the first one serving, out of stop()'s reach)
+            raise RuntimeError(f"the receiver is already serving at {self.server.url}: stop() it first")
         receiver = self._receiver(self.store)  # (first: it says when there is no configuration)
         cfg = self.config.config
         self.server = EmbeddedServer(self._wsgi(receiver), host or cfg.receiver.host,

@@ -52,6 +52,12 @@ def logging_for(cfg: Config) -> Iterator[None]:
         _working_for.reset(token)
 
 
+def logging_started(cfg: Config) -> bool:
+    """Whether `cfg`'s log file is open (started by a sender or receiver of its configuration)."""
+    with _lock:
+        return _key(cfg) in _handlers
+
+
 def start_logging(cfg: Config) -> logging.Handler | None:
     """The handler writing `cfg`'s log file, added once; None when the configuration keeps no log."""
     lg = cfg.logging

@@ -93,9 +93,10 @@ XMLParseError = _error("XMLParseError", -109, "XML解析错误", "XML parse erro
 ServerFault = _error("ServerFault", -110, "Server Could not fulfill the request", "The answer is a SOAP Fault")
 ServerError = _error("ServerError", -111, "Server error", "The answer has no Header and is no Fault")
 # V1.5.3 kept its -101 to itself: a read that timed out ReSendCount times reached the application as
-# -102, like every other failure to receive an answer. A subclass, so it can still be told apart.
+# -102, like every other failure to receive an answer. A subclass, so it can still be told apart; of
+# SendTimeout too, so a port written to the manual's -101 catches its timeouts with `except SendTimeout`.
 # (Annotated: type checkers do not take what type() makes for a class, and would refuse it in except.)
-ReadTimeout: type[APIError] = type("ReadTimeout", (ReceiveFailed,), {
+ReadTimeout: type[APIError] = type("ReadTimeout", (ReceiveFailed, SendTimeout), {
     "text_en": "Receive failed: no answer in time", "__doc__": "-102: no answer within TimeOut."})
 MessageTooLarge = _error("MessageTooLarge", -113, "消息内容的尺寸超出允许发送的大小",
                          "The message is larger than allowed")
