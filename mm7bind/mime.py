@@ -232,7 +232,9 @@ def _parse_params(value: str) -> tuple[str, dict[str, str]]:
         name, val = name.strip().lower(), val.strip()
         if val[:1] == '"':  # a quoted string, closed or not (an unclosed one runs to the end)
             val = re.sub(r"\\(.)", r"\1", val[1:-1] if len(val) >= 2 and _closed(val) else val[1:])
-        m = re.fullmatch(r"([^*]+)\*(?:(\d+)(\*)?)?$", name) if "*" in name else None
+        # (a section number of at most 9 digits: int() refuses a string of thousands, and no header
+        # holds that many sections; a longer one is no section, a parameter of its own name)
+        m = re.fullmatch(r"([^*]+)\*(?:(\d{1,9})(\*)?)?$", name) if "*" in name else None
         if m:
             base, index, star = m.group(1), m.group(2), m.group(3)
             encoded = star is not None or index is None

@@ -643,6 +643,19 @@ def test_header_parameters_whose_encoding_cannot_be_read_are_read_as_far_as_they
     assert decode(data).body.content.parts[0].filename == "=?utf-8?B?AAAAA?="
 
 
+def test_an_rfc2231_section_number_of_thousands_of_digits_is_a_parameter_of_its_own():
+    # int() refuses a string of more than 4300 digits (ValueError): a part's Content-Type so
+    # written made decode raise no DecodeError, and the receiver answer a Server fault.
+    big = "9" * 5000
+    assert parse_params(f"image/gif; name*{big}*=x; name*0=a.gif")[1] == {f"name*{big}*": "x", "name": "a.gif"}
+    data = mime([(["Content-Type: text/xml"], soap_xml()),
+                 content_part([f"Content-Disposition: attachment; filename*{big}=x"])])
+    assert decode(data).body.content.parts[0].data == b"hello"
+    env = mm7.decode(mime([(["Content-Type: text/xml"], soap_xml()), content_part()]),
+                     f'multipart/related; boundary="b1"; start*{big}=x')
+    assert env.body.content.parts[0].data == b"hello"
+
+
 def test_encoded_words_beside_plain_text_long_values_and_broken_words():
     # Plain text beside an encoded word came out as Python escapes ("\\u4e2d\\u6587 文"), one word
     # that could not be decoded kept all the others encoded, and a value of many "=?" never closed
