@@ -595,6 +595,11 @@ class _Reader:
         copying: parts become views of it. A stream is read in chunks and parts are spooled."""
         if depth > self.limits.max_depth:
             raise LimitExceededError(f"{path}: multipart nested deeper than {self.limits.max_depth}")
+        if boundary[-1:] in (" ", "\t") and boundary.strip():
+            # RFC 2046 ends a boundary with no white space, and a delimiter line may be padded with
+            # it: a label's trailing space is padding, never the boundary's.
+            self.note("mime-boundary", path, f"boundary {boundary!r} ends in white space: read as {boundary.rstrip()!r}")
+            boundary = boundary.rstrip(" \t")
         if not boundary.isascii() or not boundary.strip():
             raise MimeError(f"{path or 'body'}: boundary {boundary!r} is not a valid MIME boundary (ASCII only)")
         delim = b"--" + boundary.encode("ascii")
@@ -850,6 +855,14 @@ class _Reader:
 
     def nested(self, part: InPart, depth: int) -> None:
         boundary = part.params.get("boundary")
+        if boundary and boundary.strip() and boundary.isascii() and not _holds(part.blob, b"--" + boundary.rstrip(" \t").encode()):
+            # The label's boundary is nowhere in the part (quoted twice, say): as for a whole body
+            # in memory, its first delimiter line says what it is.
+            with part.blob.open() as fp:
+                sniffed = sniff_boundary(fp.read(4096))
+            if sniffed is not None:
+                self.note("mime-boundary", part.path, f"boundary {boundary!r} is not in the part; {sniffed!r} is")
+                boundary = sniffed
         if not boundary:  # as for a whole body without one: the first delimiter line says it
             with part.blob.open() as fp:
                 boundary = sniff_boundary(fp.read(4096))
@@ -1063,6 +1076,20 @@ class ViewBlob(Blob):
         view = memoryview(self.data)
         for i in range(self.lo, self.hi, size):
             yield view[i : min(i + size, self.hi)]
+
+
+def _holds(blob: Blob, needle: bytes) -> bool:
+    """Whether `needle` is anywhere in `blob` (read in chunks, each searched with the end of the one
+    before: linear time, bounded memory)."""
+    if isinstance(blob, ViewBlob):
+        return blob.data.find(needle, blob.lo, blob.hi) >= 0
+    carry = b""
+    for chunk in blob.chunks():
+        text = carry + bytes(chunk)
+        if needle in text:
+            return True
+        carry = text[-(len(needle) - 1) :] if len(needle) > 1 else b""
+    return False
 
 
 def sniff_boundary(head: bytes) -> str | None:

@@ -547,6 +547,34 @@ def test_a_nested_multipart_without_boundary_is_split_by_its_first_delimiter_or_
     assert [(p.content_type, p.data) for p in env.body.content.parts] == [("multipart/mixed", b"no delimiter here")]
 
 
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("label", ['"c1 "', '"c1\t"', "'c1'", '""c1""'])
+def test_a_nested_boundary_the_part_does_not_use_is_read_as_the_part_says(label, stream):
+    # A boundary label no delimiter line matches (a trailing space, which RFC 2046 forbids and a
+    # delimiter line may carry as padding; quotes around quotes) refused the whole message.
+    inner = mime([(["Content-Type: text/plain"], b"hello"), (["Content-Type: image/gif"], GIF)], boundary="c1")
+    data = mime([(["Content-Type: text/xml"], soap_xml()),
+                 (["Content-ID: <content-1>", f"Content-Type: multipart/related; boundary={label}"], inner)])
+    env = mm7.decode(io.BytesIO(data) if stream else data, 'multipart/related; boundary="b1"')
+    assert codes(env) == {"mime-boundary"}
+    assert [p.data for p in env.body.content.parts] == [b"hello", GIF]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_boundary_label_ending_in_white_space_reads_its_body_from_a_stream_too(stream):
+    data = mime([(["Content-Type: text/xml"], soap_xml()), content_part()])
+    env = mm7.decode(Trickle(data, 7) if stream else data, 'multipart/related; boundary="b1 "')
+    assert codes(env) == {"mime-boundary"} and env.body.content.parts[0].data == b"hello"
+
+
+def test_a_delimiter_is_found_in_a_spooled_part_across_its_chunks():
+    from mm7bind.content import CHUNK
+    from mm7bind.mime import _holds
+
+    blob = BytesBlob(b"x" * (CHUNK - 3) + b"--c1\r\n")
+    assert _holds(blob, b"--c1") and not _holds(blob, b"--c2") and _holds(BytesBlob(b"--c1"), b"--c1")
+
+
 def test_mime_body_without_headers_sniffs_its_boundary():
     env = mm7.decode(mime([(["Content-Type: text/xml"], soap_xml()), content_part()], boundary="==x=="), None)
     assert env.body.content.parts[0].data == b"hello"
