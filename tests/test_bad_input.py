@@ -215,6 +215,17 @@ def test_non_numeric_status_code_never_half_fills():
     assert any(d.code == "schema" for d in err.value.deviations)
 
 
+@pytest.mark.parametrize("value", ["9" * 5000, "+" + "9" * 5000, "9" * 5000 + " times"])
+def test_a_number_of_more_digits_than_python_reads_is_refused_not_kept_as_text(value):
+    # int() reads no more than 4300 digits: a schema-valid UserAgent sequence of 5000 was kept in
+    # the int field as a string (and encoding the message again raised ValueError).
+    body = (f'<DeliverReq xmlns="{NS}"><MM7Version>6.8.0</MM7Version><Sender><Number>1</Number></Sender>'
+            f'<Previouslysentby><UserAgent sequence="{value}"><Number>1</Number></UserAgent></Previouslysentby>'
+            "</DeliverReq>")
+    with pytest.raises(mm7.DecodeError, match="a number of 5000 digits"):
+        mm7.decode_envelope(wrap(body))
+
+
 def test_decode_errors_carry_the_status_to_answer_with():
     assert mm7.MalformedXMLError("x").status_code == 2007
     assert mm7.ValidationError("x").status_code == 4004
