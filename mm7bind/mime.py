@@ -558,6 +558,8 @@ class InPart:
 _NOT_BASE64 = bytes(b for b in range(256) if chr(b) not in
                     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
+_PADDING = re.compile(rb"[ \t]*")  # after a boundary on its delimiter line (RFC 2046 "transport padding")
+MAX_PADDING = 998  # bytes of it at most (RFC 5322's longest line); a line padded more is no delimiter
 _TAIL = 512  # bytes of a streamed part held back until the next read (see _Reader.unterminated)
 _QP_PENDING = 64 * 1024  # bytes of one quoted-printable line held before it is decoded anyway
 MAX_BASE64_RUNS = 10_000  # padded runs in one base64 part (4 KiB chunks joined: 40 MB)
@@ -638,15 +640,19 @@ class _Reader:
                     while j + 2 > hi and fill():
                         pass
                     closing = buf[j : min(j + 2, hi)] == b"--"
-                    k = j + 2 if closing else j
+                    k = pad = j + 2 if closing else j
                     while True:
                         while k + 1 >= hi and fill():  # (and the byte after: a CR LF may come in two reads)
                             pass
-                        if k < hi and buf[k] in b" \t":
-                            k += 1
-                            continue
+                        k = _PADDING.match(buf, k, hi).end()
+                        if k + 1 >= hi and not eof and k - pad <= MAX_PADDING:
+                            continue  # white space up to what has arrived: more may follow
                         break
-                    if k >= hi:
+                    if k - pad > MAX_PADDING:  # (held whole, such padding cost memory as long as it)
+                        if closing:
+                            return i, k, True  # the rest is epilogue
+                        # otherwise no delimiter line: text that starts like one
+                    elif k >= hi:
                         if closing or eof:
                             return i, k, closing
                     elif buf[k] == 0x0A or buf[k : k + 2] == b"\r\n":
