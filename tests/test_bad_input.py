@@ -57,6 +57,19 @@ def test_wide_text_without_a_byte_order_mark_is_scanned_too(encoding):
     assert mm7.decode_envelope(GOOD.decode().replace("UTF-8", "UTF-16").encode(encoding)).message.subject == "hello"
 
 
+@pytest.mark.parametrize("encoding", ["utf-32-le", "utf-32-be"])
+def test_utf32_text_with_its_byte_order_mark_is_read_as_utf32(encoding):
+    # UTF-32-LE's mark (FF FE 00 00) starts with UTF-16-LE's: the text was read as UTF-16, garbled
+    # (refused as malformed). UTF-32-BE's (00 00 FE FF) was not known: libxml2 read the bytes by
+    # itself, past the byte scan for "<!", and a DOCTYPE declaring entities was taken (their
+    # references dropped without a word).
+    doc = '\ufeff<?xml version="1.0" encoding="UTF-32"?><!DOCTYPE e [<!ENTITY x "y">]>' + wrap("<x>&x;</x>").decode()
+    with pytest.raises(mm7.XMLSecurityError):
+        mm7.decode_envelope(doc.encode(encoding))
+    good = "\ufeff" + GOOD.decode().replace("UTF-8", "UTF-32")
+    assert mm7.decode_envelope(good.encode(encoding)).message.subject == "hello"
+
+
 def test_undeclared_entity_reference_is_malformed():
     with pytest.raises(mm7.MalformedXMLError, match="not defined"):
         mm7.decode_envelope(wrap("<x>&boom;</x>"))
