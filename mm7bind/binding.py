@@ -1403,6 +1403,11 @@ def _reader(var: XmlVar) -> Callable[[str], Any]:
             try:
                 return int(text)
             except ValueError:
+                digits = text.strip().lstrip("+-")
+                if digits.isdigit() and digits.isascii():
+                    # More digits than int() reads (4300): schema-valid, and no typed field may hold
+                    # it as a string. Refused (a DecodeError naming the element).
+                    raise ValueError(f"a number of {len(digits)} digits") from None
                 return general(text)
 
         return read_int

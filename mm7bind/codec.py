@@ -53,6 +53,7 @@ from .mime import (
     write_multipart,
 )
 from .profiles import STANDARD, Profile
+from .tolerance import Collector
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, charset_codec, decode_text
 
 XML_TYPES = ("text/xml", "application/xml", "application/soap+xml")
@@ -599,7 +600,12 @@ def _attach(env: soap.Envelope, others: list[InPart]) -> None:
             env.deviations.append(Deviation("href-dangling", "/Content/@href", f"{msg.content_ref.href} but no attachments"))
         return
     target = _resolve(msg.content_ref.href if msg.content_ref else None, others, env.deviations)
+    before = len(env.deviations)
     msg.content = _content(target, others, env.deviations)
+    if len(env.deviations) - before > Collector.MAX_LISTED:  # (one slip per part: listed as the XML's are)
+        parts = Collector()
+        parts.extend(env.deviations[before:])
+        env.deviations[before:] = parts.result()
 
 
 def _resolve(href: str | None, others: list[InPart], devs: list[Deviation]) -> InPart:

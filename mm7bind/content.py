@@ -850,7 +850,6 @@ _SMIL_TEXTS: dict[tuple, bytes] = {}
 
 
 _SRC = re.compile(r"""\bsrc\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
-_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 
 
@@ -858,8 +857,19 @@ def smil_references(smil: Part) -> list[str]:
     """The `src` of every element of a SMIL, as written (XML escapes decoded), in order. Read
     from the text rather than parsed: a SMIL is often not quite XML (a DOCTYPE, a stray "&"),
     and what a handset looks up is the reference all the same."""
-    text = _COMMENT.sub("", smil.text_value)
+    text = _without_comments(smil.text_value)
     return [html.unescape(m.group(1) if m.group(1) is not None else m.group(2)).strip() for m in _SRC.finditer(text)]
+
+
+def _without_comments(text: str) -> str:
+    """`text` less its comments; one never closed stays, as does the rest after it. (A pattern,
+    ``<!--.*?-->``, searched to the end from each unclosed "<!--": quadratic time, 6 s for 80 KB.)"""
+    out, pos = [], 0
+    while (start := text.find("<!--", pos)) >= 0 and (end := text.find("-->", start + 4)) >= 0:
+        out.append(text[pos:start])
+        pos = end + 3
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def dangling_references(content: Content, smil: Part) -> list[str]:

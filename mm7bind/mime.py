@@ -232,7 +232,9 @@ def _parse_params(value: str) -> tuple[str, dict[str, str]]:
         name, val = name.strip().lower(), val.strip()
         if val[:1] == '"':  # a quoted string, closed or not (an unclosed one runs to the end)
             val = re.sub(r"\\(.)", r"\1", val[1:-1] if len(val) >= 2 and _closed(val) else val[1:])
-        m = re.fullmatch(r"([^*]+)\*(?:(\d+)(\*)?)?$", name) if "*" in name else None
+        # (a section number of at most 9 digits: int() refuses a string of thousands, and no header
+        # holds that many sections; a longer one is no section, a parameter of its own name)
+        m = re.fullmatch(r"([^*]+)\*(?:(\d{1,9})(\*)?)?$", name) if "*" in name else None
         if m:
             base, index, star = m.group(1), m.group(2), m.group(3)
             encoded = star is not None or index is None
@@ -556,6 +558,8 @@ class InPart:
 _NOT_BASE64 = bytes(b for b in range(256) if chr(b) not in
                     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
+_PADDING = re.compile(rb"[ \t]*")  # after a boundary on its delimiter line (RFC 2046 "transport padding")
+MAX_PADDING = 998  # bytes of it at most (RFC 5322's longest line); a line padded more is no delimiter
 _TAIL = 512  # bytes of a streamed part held back until the next read (see _Reader.unterminated)
 _QP_PENDING = 64 * 1024  # bytes of one quoted-printable line held before it is decoded anyway
 MAX_BASE64_RUNS = 10_000  # padded runs in one base64 part (4 KiB chunks joined: 40 MB)
@@ -593,6 +597,11 @@ class _Reader:
         copying: parts become views of it. A stream is read in chunks and parts are spooled."""
         if depth > self.limits.max_depth:
             raise LimitExceededError(f"{path}: multipart nested deeper than {self.limits.max_depth}")
+        if boundary[-1:] in (" ", "\t") and boundary.strip():
+            # RFC 2046 ends a boundary with no white space, and a delimiter line may be padded with
+            # it: a label's trailing space is padding, never the boundary's.
+            self.note("mime-boundary", path, f"boundary {boundary!r} ends in white space: read as {boundary.rstrip()!r}")
+            boundary = boundary.rstrip(" \t")
         if not boundary.isascii() or not boundary.strip():
             raise MimeError(f"{path or 'body'}: boundary {boundary!r} is not a valid MIME boundary (ASCII only)")
         delim = b"--" + boundary.encode("ascii")
@@ -631,15 +640,19 @@ class _Reader:
                     while j + 2 > hi and fill():
                         pass
                     closing = buf[j : min(j + 2, hi)] == b"--"
-                    k = j + 2 if closing else j
+                    k = pad = j + 2 if closing else j
                     while True:
                         while k + 1 >= hi and fill():  # (and the byte after: a CR LF may come in two reads)
                             pass
-                        if k < hi and buf[k] in b" \t":
-                            k += 1
-                            continue
+                        k = _PADDING.match(buf, k, hi).end()
+                        if k + 1 >= hi and not eof and k - pad <= MAX_PADDING:
+                            continue  # white space up to what has arrived: more may follow
                         break
-                    if k >= hi:
+                    if k - pad > MAX_PADDING:  # (held whole, such padding cost memory as long as it)
+                        if closing:
+                            return i, k, True  # the rest is epilogue
+                        # otherwise no delimiter line: text that starts like one
+                    elif k >= hi:
                         if closing or eof:
                             return i, k, closing
                     elif buf[k] == 0x0A or buf[k : k + 2] == b"\r\n":
@@ -848,6 +861,14 @@ class _Reader:
 
     def nested(self, part: InPart, depth: int) -> None:
         boundary = part.params.get("boundary")
+        if boundary and boundary.strip() and boundary.isascii() and not _holds(part.blob, b"--" + boundary.rstrip(" \t").encode()):
+            # The label's boundary is nowhere in the part (quoted twice, say): as for a whole body
+            # in memory, its first delimiter line says what it is.
+            with part.blob.open() as fp:
+                sniffed = sniff_boundary(fp.read(4096))
+            if sniffed is not None:
+                self.note("mime-boundary", part.path, f"boundary {boundary!r} is not in the part; {sniffed!r} is")
+                boundary = sniffed
         if not boundary:  # as for a whole body without one: the first delimiter line says it
             with part.blob.open() as fp:
                 boundary = sniff_boundary(fp.read(4096))
@@ -1061,6 +1082,20 @@ class ViewBlob(Blob):
         view = memoryview(self.data)
         for i in range(self.lo, self.hi, size):
             yield view[i : min(i + size, self.hi)]
+
+
+def _holds(blob: Blob, needle: bytes) -> bool:
+    """Whether `needle` is anywhere in `blob` (read in chunks, each searched with the end of the one
+    before: linear time, bounded memory)."""
+    if isinstance(blob, ViewBlob):
+        return blob.data.find(needle, blob.lo, blob.hi) >= 0
+    carry = b""
+    for chunk in blob.chunks():
+        text = carry + bytes(chunk)
+        if needle in text:
+            return True
+        carry = text[-(len(needle) - 1) :] if len(needle) > 1 else b""
+    return False
 
 
 def sniff_boundary(head: bytes) -> str | None:

@@ -229,6 +229,8 @@ def parse_xml(
         if data.startswith(codecs.BOM_UTF8):
             data = data[3:]
             declared_bom = "utf-8"
+        elif data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # (before UTF-16's: FF FE starts both)
+            declared_bom = "utf-32"
         elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             declared_bom = "utf-16"
         else:

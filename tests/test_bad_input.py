@@ -57,6 +57,19 @@ def test_wide_text_without_a_byte_order_mark_is_scanned_too(encoding):
     assert mm7.decode_envelope(GOOD.decode().replace("UTF-8", "UTF-16").encode(encoding)).message.subject == "hello"
 
 
+@pytest.mark.parametrize("encoding", ["utf-32-le", "utf-32-be"])
+def test_utf32_text_with_its_byte_order_mark_is_read_as_utf32(encoding):
+    # UTF-32-LE's mark (FF FE 00 00) starts with UTF-16-LE's: the text was read as UTF-16, garbled
+    # (refused as malformed). UTF-32-BE's (00 00 FE FF) was not known: libxml2 read the bytes by
+    # itself, past the byte scan for "<!", and a DOCTYPE declaring entities was taken (their
+    # references dropped without a word).
+    doc = '\ufeff<?xml version="1.0" encoding="UTF-32"?><!DOCTYPE e [<!ENTITY x "y">]>' + wrap("<x>&x;</x>").decode()
+    with pytest.raises(mm7.XMLSecurityError):
+        mm7.decode_envelope(doc.encode(encoding))
+    good = "\ufeff" + GOOD.decode().replace("UTF-8", "UTF-32")
+    assert mm7.decode_envelope(good.encode(encoding)).message.subject == "hello"
+
+
 def test_undeclared_entity_reference_is_malformed():
     with pytest.raises(mm7.MalformedXMLError, match="not defined"):
         mm7.decode_envelope(wrap("<x>&boom;</x>"))
@@ -213,6 +226,17 @@ def test_non_numeric_status_code_never_half_fills():
     with pytest.raises(mm7.DecodeError) as err:
         mm7.decode_envelope(wrap(body))
     assert any(d.code == "schema" for d in err.value.deviations)
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, "+" + "9" * 5000, "9" * 5000 + " times"])
+def test_a_number_of_more_digits_than_python_reads_is_refused_not_kept_as_text(value):
+    # int() reads no more than 4300 digits: a schema-valid UserAgent sequence of 5000 was kept in
+    # the int field as a string (and encoding the message again raised ValueError).
+    body = (f'<DeliverReq xmlns="{NS}"><MM7Version>6.8.0</MM7Version><Sender><Number>1</Number></Sender>'
+            f'<Previouslysentby><UserAgent sequence="{value}"><Number>1</Number></UserAgent></Previouslysentby>'
+            "</DeliverReq>")
+    with pytest.raises(mm7.DecodeError, match="a number of 5000 digits"):
+        mm7.decode_envelope(wrap(body))
 
 
 def test_decode_errors_carry_the_status_to_answer_with():

@@ -124,3 +124,24 @@ def test_a_campaign_keeps_a_few_requests_queued_not_one_per_recipient(monkeypatc
     result = bulk.send_bulk(client, mm7.SubmitReq(subject="s"), (f"+86{i}" for i in range(300)), concurrency=4)
     assert (result.sent, result.failed) == (300, 0) and len(result.message_ids) == 300
     assert most[0] <= 8  # twice the workers, whatever the length of the list
+
+
+def test_a_delimiter_line_padded_without_end_in_bounded_memory():
+    # The reader held a delimiter line's padding (RFC 2046's transport padding) until it ended,
+    # stepping through it a byte at a time: 6 MB of spaces after "--b" were held whole.
+    # Padding past 998 bytes (RFC 5322's longest line) makes no delimiter line; a closing one
+    # still ends the body.
+    pad = b" " * (6 * 1024 * 1024)
+    body = (b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b" + pad + b"\r\nnot a part\r\n"
+            b"--b\r\nContent-Type: text/plain\r\n\r\ny\r\n--b--" + pad)
+    tracemalloc.start()
+    try:
+        parts, devs = read_multipart(Trickle(body, 64 * 1024), "b", MimeLimits(spool_threshold=64 * 1024))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [p.blob.read() for p in parts] == [b"x\r\n--b" + pad + b"\r\nnot a part", b"y"] and devs == []
+    assert peak < 3 * 1024 * 1024, f"peak Python allocation {peak / 2**20:.1f} MiB"
+    # Padding as senders write it is padding.
+    parts, _ = read_multipart(body.replace(pad, b" " * 998), "b")
+    assert [p.blob.read() for p in parts] == [b"x", b"not a part", b"y"]

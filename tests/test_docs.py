@@ -199,6 +199,19 @@ def _check_call(name: str, target, args: str, defaults: bool = True) -> list[str
         return []
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
     problems = []
+    # Arguments written without "=" are positional: one that names a parameter is that parameter
+    # (`HttpMessage(content_type, body, ...)`), and there are no more of them than it takes. (Other
+    # bare names are what is passed: `read_capture(pcap_or_pcapng_bytes)`.)
+    positional = [p.name for p in params.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                  and p.name not in ("self", "cls")]
+    written = _split_args(args)
+    keywords = [i for i, a in enumerate(written) if "=" in a] or [len(written)]
+    bare = [a for a in written[: keywords[0]] if a.isidentifier()]  # (one after a keyword: a keyword)
+    for i, arg in enumerate(bare):
+        if arg in params and (i >= len(positional) or positional[i] != arg):
+            problems.append(f"{name}: {arg} is not its argument {i + 1}")
+    if len(bare) > len(positional) and not any(p.kind is p.VAR_POSITIONAL for p in params.values()):
+        problems.append(f"{name}: takes {len(positional)} positional arguments, not {len(bare)}")
     for arg in _split_args(args):
         key, eq, value = arg.partition("=")
         key = key.strip()
