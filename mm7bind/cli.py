@@ -1355,7 +1355,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             read_status=args.read_status, report_attempts=args.report_attempts,
             report_retry_delay=args.report_retry_delay, max_recipients=args.max_recipients,
             require_smil=args.require_smil, vasp_username=args.vasp_username, vasp_password=args.vasp_password,
-            vasp_verify=args.vasp_ca or True, auth=auth,
+            vasp_verify=args.vasp_ca or True, auth=auth, max_messages=args.max_messages,
         )
     except ValueError as exc:
         print(f"mm7bind simulate: {exc}", file=sys.stderr)
@@ -1682,6 +1682,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse a SubmitReq to more recipients with 3003, as some providers do (1: one per submit)")
     p.add_argument("--require-smil", action="store_true",
                    help="refuse content without a SMIL presentation with 2004, as some providers do")
+    p.add_argument("--max-messages", type=_count, default=10_000, metavar="N",
+                   help="messages kept (and MO outcomes and LinkedIDs), the oldest forgotten beyond "
+                        "(default %(default)s)")
     p.add_argument("--report-attempts", type=_count, default=2, metavar="N",
                    help="tries of a report or MO the VASP does not take (down, timed out, 5xx, a 3xxx or 4006 status: as "
                    "RetryPolicy retries), in all (default %(default)s)")

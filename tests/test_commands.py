@@ -542,11 +542,26 @@ def test_delays_and_counts_are_checked_where_they_are_typed_naming_the_option():
     for args in (["simulate", "--mo-text", "hi", "--mo-after", "-1"], ["simulate", "--report-delay", "-1"],
                  ["simulate", "--read-delay", "inf"], ["simulate", "--report-retry-delay", "nan"],
                  ["simulate", "--report-attempts", "0"], ["simulate", "--max-recipients", "0"],
-                 ["replay", "--stale-after", "-5"]):
+                 ["simulate", "--max-messages", "0"], ["replay", "--stale-after", "-5"]):
         port = ["--port", "0"] if args[0] == "simulate" else []  # (were one taken: no fixed port held)
         proc = run(args[0], *port, *args[1:], timeout=30)
         assert proc.returncode == 2 and f"error: argument {args[-2]}: '{args[-1]}'" in proc.stderr, (args, proc.stderr)
         assert "Traceback" not in proc.stderr and "_" not in proc.stderr.splitlines()[-1].split(":", 2)[-1]
+
+
+def test_simulate_keeps_the_latest_max_messages():
+    """SimulatorConfig.max_messages had no option: a simulator run from the command line under a
+    long load test kept its 10,000, whatever the machine could spare."""
+    port = free_port()
+    sim = Background("simulate", "--port", str(port), "--max-messages", "2", "--report-delay", "60")
+    try:
+        sim.wait_for(f"http://127.0.0.1:{port}/control/health")
+        with mm7.Client(f"http://127.0.0.1:{port}/mm7", retry=mm7.RetryPolicy.never()) as client:
+            mids = [client.submit(mm7.SubmitReq(recipients=["+8613800000000"])).message_id for _ in range(3)]
+        kept = requests.get(f"http://127.0.0.1:{port}/control/messages", timeout=10).json()
+        assert [x["message_id"] for x in kept] == mids[1:]
+    finally:
+        sim.stop()
 
 
 def test_probe_json_says_what_its_help_says_unreachable_included():
