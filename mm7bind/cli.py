@@ -520,11 +520,11 @@ def cmd_send(args: argparse.Namespace) -> int:
                 else:
                     r = client.submit(template, tag=args.tag, transaction_id=tid)
             except (ConnectError, RequestTimeout) as exc:
-                return _not_sent(args, exc, "not sent", EXIT_UNREACHABLE)
+                return _not_sent(args, exc, "mm7bind send: not sent", EXIT_UNREACHABLE)
             except EncodeError as exc:  # our arguments, not the MMSC's doing: nothing went out
                 return _not_sent(args, exc, "mm7bind send: cannot build the message", EXIT_USAGE)
             except MM7Error as exc:
-                return _not_sent(args, exc, "refused", EXIT_REFUSED)
+                return _not_sent(args, exc, "mm7bind send: refused", EXIT_REFUSED)
             except KeyboardInterrupt:
                 what = "interrupted before the MMSC answered: it may have taken the message"
                 if args.json:
@@ -539,7 +539,7 @@ def cmd_send(args: argparse.Namespace) -> int:
             elif r.ok:
                 print(printable(r.message_id))  # (the MMSC's words: no escape sequence reaches the terminal)
             else:  # (as a refusal in a Fault: stdout carries only a MessageID, for scripts)
-                print(printable(f"refused: {r.status.code} {r.status.text}"), file=sys.stderr)
+                print(printable(f"mm7bind send: refused: {r.status.code} {r.status.text}"), file=sys.stderr)
             return EXIT_OK if r.ok else EXIT_REFUSED
         bar = _Progress(enabled=not args.quiet and not args.json)
         result = send_bulk(client, template, recipients, concurrency=args.concurrency, progress=bar.update,
@@ -557,12 +557,12 @@ def cmd_send(args: argparse.Namespace) -> int:
         left = result.total - result.sent - result.failed
         again = (f"`--tag {args.tag}` again sends only to those the MMSC has not accepted" if args.tag
                  else "give --tag NAME (with a store) to be able to resume where a run stopped")
-        print(f"interrupted: {left} recipients not tried; {again}", file=sys.stderr)
+        print(f"mm7bind send: interrupted: {left} recipients not tried; {again}", file=sys.stderr)
     elif result.unreachable:
         left = result.total - result.sent - result.failed
         again = (f"the same command (`--tag {args.tag}`) sends only to those the MMSC has not accepted"
                  if args.tag else "give --tag NAME (with a store) to be able to resume where a run stopped")
-        print(f"stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests in a row, each after its retries); "
+        print(f"mm7bind send: stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests in a row, each after its retries); "
               f"{left} recipients not tried; once it is back, {again}", file=sys.stderr)
     if result.skipped:
         print(f"skipped {result.skipped} recipients the MMSC already accepted under tag {args.tag!r}")

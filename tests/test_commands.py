@@ -115,7 +115,7 @@ def test_send_to_the_simulator(simulator, tmp_path):
 def test_send_reports_every_kind_of_refusal(simulator, tmp_path):
     # An HTTP error without a Fault (a wrong path, an MMSC overloaded) is one line, not a traceback.
     proc = run("send", "--mmsc", simulator.url.replace("/mm7", "/wrong"), "--to", "1", "--text", "x")
-    assert proc.returncode == 1 and proc.stderr.startswith("refused: HTTP 404"), proc.stderr
+    assert proc.returncode == 1 and proc.stderr.startswith("mm7bind send: refused: HTTP 404"), proc.stderr
     proc = run("send", "--mmsc", simulator.url.replace("/mm7", "/wrong"), "--to", "1", "--json")
     answer = json.loads(proc.stdout)
     assert answer["ok"] is False and answer["http_status"] == 404 and answer["error"] == "HTTPStatusError"
@@ -268,7 +268,7 @@ def test_a_campaign_stops_when_the_mmsc_is_down_and_resumes_once_it_is_back(tmp_
     assert proc.returncode == 4 and out["unreachable"] is True
     assert (out["sent"], out["failed"]) == (0, UNREACHABLE_STOP)
     proc = run(*send, "--quiet")
-    assert proc.returncode == 4 and f"stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests" in proc.stderr
+    assert proc.returncode == 4 and f"mm7bind send: stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests" in proc.stderr
     assert f"{30 - UNREACHABLE_STOP} recipients not tried" in proc.stderr and "--tag promo" in proc.stderr
     with Simulator(SimulatorConfig(port=port)) as sim:  # back: the same command sends to everyone once
         proc = run(*send, "--quiet")
@@ -292,7 +292,7 @@ def test_bad_arguments_and_configuration(tmp_path):
     proc = run("send", "--to", "1", "--version", "REL-9-MM7-1-0")
     assert proc.returncode == 2 and "unknown MM7 schema version" in proc.stderr
     proc = run("send", "--to", "1", "--mmsc", f"http://127.0.0.1:{free_port()}/mm7")
-    assert proc.returncode == 4 and "not sent" in proc.stderr
+    assert proc.returncode == 4 and proc.stderr.startswith("mm7bind send: not sent: ") and proc.stderr.count("\n") == 1
     proc = run("simulate", "--dialect", "klingon")
     assert proc.returncode == 2 and "unknown dialect" in proc.stderr
     proc = run("frobnicate")
@@ -943,7 +943,7 @@ def test_a_refusal_in_a_submit_rsp_goes_to_stderr_as_one_in_a_fault_does():
 
     with FakeServer(refuse) as srv:
         proc = run("send", "--mmsc", srv.url, "--to", "1", "--text", "x")
-        assert proc.returncode == 1 and proc.stdout == "" and proc.stderr.startswith("refused: 2001"), proc
+        assert proc.returncode == 1 and proc.stdout == "" and proc.stderr.startswith("mm7bind send: refused: 2001"), proc
         answer = json.loads(run("send", "--mmsc", srv.url, "--to", "1", "--json").stdout)
         assert answer["ok"] is False and answer["status"] == 2001
 
@@ -961,7 +961,7 @@ def test_send_prints_no_terminal_controls_from_the_mmscs_answer():
         accepted = run("send", "--mmsc", srv.url, "--to", "1", "--text", "x")
         refused = run("send", "--mmsc", srv.url, "--to", "1", "--text", "x")
     assert accepted.returncode == 0 and accepted.stdout.strip() == "m\\x9b2J\\u202e1", accepted
-    assert refused.returncode == 1 and refused.stderr.startswith("refused: 2001 no\\x9b31m"), refused
+    assert refused.returncode == 1 and refused.stderr == "mm7bind send: refused: 2001 no\\x9b31m\n", refused
 
 
 def test_an_interrupted_send_names_the_transaction_the_mmsc_may_have_taken():
@@ -1032,7 +1032,7 @@ def test_a_message_that_cannot_be_built_is_a_usage_error_not_a_refusal():
     with FakeServer() as srv:
         proc = run("send", "--mmsc", srv.url, "--to", "1", "--subject", "bell\x07")
         assert proc.returncode == 2 and "cannot build the message" in proc.stderr and "U+0007" in proc.stderr
-        assert not proc.stderr.startswith("refused")
+        assert not proc.stderr.startswith("mm7bind send: refused")
         answer = json.loads(run("send", "--mmsc", srv.url, "--to", "1", "--subject", "bell\x07", "--json").stdout)
         assert answer["ok"] is False and answer["error"] == "EncodeError"
         assert srv.requests == []  # nothing went out
