@@ -1255,6 +1255,8 @@ def _tag_summary(args: argparse.Namespace) -> int:
     print(printable(f"{s.recipients} recipients: {delivery + ', ' if delivery else ''}no report yet {s.awaiting}"))
     if s.read:
         print(printable("read replies: " + ", ".join(f"{status} {n}" for status, n in sorted(s.read.items()))))
+    if s.queued:
+        print(f"{s.queued} recipients queued in the outbox, not sent yet (see store outbox)")
     return EXIT_OK
 
 

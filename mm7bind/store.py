@@ -1708,6 +1708,7 @@ class TagSummary:
     delivery: dict[str, int] = field(default_factory=dict)  # latest delivery report status → recipients
     awaiting: int = 0  # recipients of accepted messages without a delivery report yet
     read: dict[str, int] = field(default_factory=dict)  # latest read reply status → recipients
+    queued: int = 0  # recipients of the tag's outbox items not sent yet (queued, or being sent)
 
 
 def reports_about(store, rec: SentRecord) -> list[InboxRecord]:
@@ -1761,6 +1762,9 @@ def summarize(store, tag: str) -> TagSummary:
             tally[status] = tally.get(status, 0) + 1
             delivered += kind == "DeliveryReportReq"
         out.awaiting += max(0, len(rec.recipients) - delivered)
+    waiting = getattr(store, "outbox_recipients", None)  # (a campaign queued with send --queue: no record yet)
+    if waiting is not None:
+        out.queued = len(waiting(tag, ("queued", "sending")))
     return out
 
 

@@ -855,7 +855,23 @@ def test_the_progress_bar_counts_whom_it_sends_to(simulator, tmp_path):
     # Every key, also before the first report: a script reads summary["delivery"] without a guard.
     assert summary == {"tag": "p", "requests": 4, "accepted": 4, "refused": 0, "failed": 0, "may_have_arrived": 0,
                        "recipients": 4,
-                       "delivery": {}, "awaiting": 4, "read": {}}
+                       "delivery": {}, "awaiting": 4, "read": {}, "queued": 0}
+
+
+def test_a_campaigns_summary_counts_the_recipients_still_queued(tmp_path):
+    """`send --tag T --queue` then `store sent --tag T --summary` said "0 recipients": those queued
+    in the outbox, not sent yet, were nowhere in it."""
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    queued = run("send", "--config", str(tmp_path / "c.toml"), "--to", "1", "--to", "2", "--text", "x", "--queue",
+                 "--tag", "q")
+    assert queued.returncode == 0, queued.stderr
+    proc = run("store", "sent", "--config", str(tmp_path / "c.toml"), "--tag", "q", "--summary")
+    assert proc.stdout.splitlines() == ["tag q: 0 SubmitReq: 0 accepted, 0 refused, 0 without answer",
+                                        "0 recipients: no report yet 0",
+                                        "2 recipients queued in the outbox, not sent yet (see store outbox)"], proc
+    summary = json.loads(run("store", "sent", "--config", str(tmp_path / "c.toml"), "--tag", "q", "--summary",
+                             "--json").stdout)
+    assert summary["queued"] == 2 and summary["requests"] == 0
 
 
 def test_a_tls_key_not_matching_its_certificate_is_said_as_such(tmp_path):
