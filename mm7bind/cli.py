@@ -1262,6 +1262,7 @@ def _tag_summary(args: argparse.Namespace) -> int:
 
 def cmd_store_purge(args: argparse.Namespace) -> int:
     from .display import shown_time  # noqa: PLC0415
+    from .errors import disk_full  # noqa: PLC0415
     from .store import PURGEABLE  # noqa: PLC0415
 
     before = args.older_than
@@ -1274,7 +1275,7 @@ def cmd_store_purge(args: argparse.Namespace) -> int:
         if args.vacuum and not args.dry_run:
             store.vacuum()
     except sqlite3.OperationalError as exc:
-        if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_FULL and "disk is full" not in str(exc):
+        if not disk_full(exc):
             raise
         # Deleting writes too: each batch's pages go to the -wal first, and a vacuum copies the file.
         what = ("the purge is done; the vacuum" if done is not None

@@ -1775,6 +1775,8 @@ class Retention(Periodic):
     wait for replay."""
 
     name = "mm7bind-retention"
+    # Deleting writes too: each batch's pages go to SQLite's write-ahead log first.
+    on_full_disk = "the purge cannot write either (deleting goes through SQLite's write-ahead log): free a few MB there"
 
     def __init__(self, store, keep: timedelta | None = None, keep_bodies: timedelta | None = None,
                  every: float = 3600.0):
