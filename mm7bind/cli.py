@@ -1540,9 +1540,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", action="append", metavar="ADDRESS", help="recipient (repeatable)")
     p.add_argument("--to-file", metavar="CSV", help="recipients, one per line (first column; '-' for stdin)")
     p.add_argument("--from", dest="sender", metavar="ADDRESS", help="SenderAddress (else the configuration's)")
-    p.add_argument("--vaspid", help="VASPID (China Mobile: enterprise code)")
-    p.add_argument("--vasid", help="VASID (China Mobile: service code)")
-    p.add_argument("--service-code", help="ServiceCode (China Mobile: business code)")
+    p.add_argument("--vaspid", metavar="ID", help="VASPID (China Mobile: enterprise code)")
+    p.add_argument("--vasid", metavar="ID", help="VASID (China Mobile: service code)")
+    p.add_argument("--service-code", metavar="CODE", help="ServiceCode (China Mobile: business code)")
     p.add_argument("--subject", help="the Subject")
     p.add_argument("--text", help="a text part")
     p.add_argument("--attach", action="append", metavar="FILE", help="an attachment (repeatable)")
@@ -1554,8 +1554,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", metavar="NAME", help="schema version to send, e.g. REL-6-MM7-1-0")
     p.add_argument("--delivery-report", action="store_true", help="ask for delivery reports")
     p.add_argument("--read-reply", action="store_true", help="ask for read replies")
-    p.add_argument("--linked-id", help="LinkedID of the MO message this answers")
-    p.add_argument("--concurrency", type=_count, default=4, help="parallel requests in bulk mode (default 4)")
+    p.add_argument("--linked-id", metavar="ID", help="LinkedID of the MO message this answers")
+    p.add_argument("--concurrency", type=_count, default=4, metavar="N",
+                   help="parallel requests in bulk mode (default %(default)s)")
     p.add_argument("--store", action="store_true", help="record what was sent in the configured store")
     p.add_argument("--tag", metavar="NAME", help="record under this name (a campaign) in the store; a run "
                    "started again skips recipients already accepted under it")
@@ -1597,7 +1598,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def listing(p: argparse.ArgumentParser) -> None:
         p.add_argument("--since", metavar="AGE|TIME", type=_when_arg, help="e.g. 2h, 7d, 2026-11-01")
-        p.add_argument("--limit", type=_count, default=50, help="at most this many, the latest (default 50)")
+        p.add_argument("--limit", type=_count, default=50, metavar="N", help="at most this many, the latest (default %(default)s)")
         p.add_argument("--json", action="store_true", help="a JSON list, one object a record")
 
     p = sub.add_parser("store", help="look into the store: received and sent messages, reports; purge old ones")
@@ -1629,7 +1630,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(s)
     s.add_argument("--state", choices=["queued", "sending", "sent", "failed", "expired"],
                    help="only those in this state (failed, expired: what requeue takes)")
-    s.add_argument("--limit", type=_count, default=50, help="at most this many, the latest (default 50)")
+    s.add_argument("--limit", type=_count, default=50, metavar="N", help="at most this many, the latest (default %(default)s)")
     s.add_argument("--json", action="store_true", help="a JSON list, one object an item")
     s.set_defaults(func=cmd_store_outbox)
     s = ssub.add_parser("requeue", help="put failed or expired outbox items back in the queue (sent by serve)")
@@ -1660,7 +1661,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(POST /control/deliver, or `mm7bind mo`).")
     p.add_argument("--host", default="127.0.0.1", help="(default %(default)s)")
     p.add_argument("--port", type=_port, default=9090, help="(default %(default)s)")
-    p.add_argument("--dialect", default="standard", help="standard, cmcc, cmcc-sdk or mbuni")
+    p.add_argument("--dialect", default="standard", help="standard, cmcc, cmcc-sdk or mbuni (default %(default)s)")
     p.add_argument("--strict", action="store_true", help="refuse messages that deviate from their schema")
     p.add_argument("--username", metavar="USER",
                    help="credentials the VASP must present (none asked by default)")
@@ -1697,9 +1698,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--read-delay", type=_delay, default=2.0, metavar="SECONDS",
                    help="after the SubmitReq, never before its delivery report (default %(default)s)")
     p.add_argument("--mo-text", metavar="TEXT", help="send one MO message with this text after start")
-    p.add_argument("--mo-from", default="+8613800138000", help="its sender (default %(default)s)")
-    p.add_argument("--mo-to", default="1065888", help="its recipient (default %(default)s)")
-    p.add_argument("--mo-subject", default=None, help="the Subject of the MO message (none by default)")
+    p.add_argument("--mo-from", default="+8613800138000", metavar="N", help="its sender (default %(default)s)")
+    p.add_argument("--mo-to", default="1065888", metavar="N", help="its recipient (default %(default)s)")
+    p.add_argument("--mo-subject", default=None, metavar="S", help="the Subject of the MO message (none by default)")
     p.add_argument("--mo-after", type=_delay, default=1.0, metavar="SECONDS",
                    help="how long after start it is sent (default %(default)s)")
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
@@ -1708,11 +1709,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("mo", help="make a running simulator send an MO message (DeliverReq)")
     p.add_argument("--simulator", default="http://127.0.0.1:9090", metavar="URL", type=_http_url,
                    help="the simulator (default %(default)s)")
-    p.add_argument("--from", dest="sender", default="+8613800138000", help="the handset (default %(default)s)")
-    p.add_argument("--to", action="append", metavar="ADDRESS", help="the service's number (repeatable)")
+    p.add_argument("--from", dest="sender", default="+8613800138000", metavar="N",
+                   help="the handset (default %(default)s)")
+    p.add_argument("--to", action="append", metavar="N", help="the service's number (repeatable; default 1065888)")
     p.add_argument("--subject", help="the Subject (none by default)")
     p.add_argument("--text", default="hello", help="the text part (default %(default)s)")
-    p.add_argument("--linked-id", help="LinkedID (the message this answers)")
+    p.add_argument("--linked-id", metavar="ID", help="LinkedID (the message this answers)")
     p.set_defaults(func=cmd_mo)
 
     p = sub.add_parser("probe", help="check a VASP's receiver answers every MMSC request in every version",
@@ -1727,8 +1729,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--operation", action="append", choices=("deliver", "report", "read-reply"),
                    help="only this operation (repeatable; default: all three)")
     p.add_argument("--no-repeat", action="store_true", help="do not send a request again")
-    p.add_argument("--from", dest="sender", default="+8613800138000", help="the handset (default %(default)s)")
-    p.add_argument("--to", default="1065888", help="the service's number (default %(default)s)")
+    p.add_argument("--from", dest="sender", default="+8613800138000", metavar="N",
+                   help="the handset (default %(default)s)")
+    p.add_argument("--to", default="1065888", metavar="N", help="the service's number (default %(default)s)")
     p.add_argument("--username", metavar="USER", help="credentials the VASP asks for")
     p.add_argument("--password", metavar="PASSWORD", help="with --username")
     p.add_argument("--auth", choices=("auto", "basic", "digest"), default="auto",
@@ -1737,7 +1740,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cert", metavar="FILE", type=_readable_file,
                    help="a TLS client certificate and its key (PEM), for a VASP that asks the MMSC for one")
     p.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
-                   help="for each answer (default %(default)s)")
+                   help="for each answer (default 30)")
     p.add_argument("--json", action="store_true", help="a JSON list: each request's version, operation, "
                    "transaction_id, repeat, status, status_text, answered_version, problems, elapsed, timed_out, "
                    "unreachable, ok")
