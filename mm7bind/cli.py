@@ -520,11 +520,11 @@ def cmd_send(args: argparse.Namespace) -> int:
                 else:
                     r = client.submit(template, tag=args.tag, transaction_id=tid)
             except (ConnectError, RequestTimeout) as exc:
-                return _not_sent(args, exc, "not sent", EXIT_UNREACHABLE)
+                return _not_sent(args, exc, "mm7bind send: not sent", EXIT_UNREACHABLE)
             except EncodeError as exc:  # our arguments, not the MMSC's doing: nothing went out
                 return _not_sent(args, exc, "mm7bind send: cannot build the message", EXIT_USAGE)
             except MM7Error as exc:
-                return _not_sent(args, exc, "refused", EXIT_REFUSED)
+                return _not_sent(args, exc, "mm7bind send: refused", EXIT_REFUSED)
             except KeyboardInterrupt:
                 what = "interrupted before the MMSC answered: it may have taken the message"
                 if args.json:
@@ -539,7 +539,7 @@ def cmd_send(args: argparse.Namespace) -> int:
             elif r.ok:
                 print(printable(r.message_id))  # (the MMSC's words: no escape sequence reaches the terminal)
             else:  # (as a refusal in a Fault: stdout carries only a MessageID, for scripts)
-                print(printable(f"refused: {r.status.code} {r.status.text}"), file=sys.stderr)
+                print(printable(f"mm7bind send: refused: {r.status.code} {r.status.text}"), file=sys.stderr)
             return EXIT_OK if r.ok else EXIT_REFUSED
         bar = _Progress(enabled=not args.quiet and not args.json)
         result = send_bulk(client, template, recipients, concurrency=args.concurrency, progress=bar.update,
@@ -557,12 +557,12 @@ def cmd_send(args: argparse.Namespace) -> int:
         left = result.total - result.sent - result.failed
         again = (f"`--tag {args.tag}` again sends only to those the MMSC has not accepted" if args.tag
                  else "give --tag NAME (with a store) to be able to resume where a run stopped")
-        print(f"interrupted: {left} recipients not tried; {again}", file=sys.stderr)
+        print(f"mm7bind send: interrupted: {left} recipients not tried; {again}", file=sys.stderr)
     elif result.unreachable:
         left = result.total - result.sent - result.failed
         again = (f"the same command (`--tag {args.tag}`) sends only to those the MMSC has not accepted"
                  if args.tag else "give --tag NAME (with a store) to be able to resume where a run stopped")
-        print(f"stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests in a row, each after its retries); "
+        print(f"mm7bind send: stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests in a row, each after its retries); "
               f"{left} recipients not tried; once it is back, {again}", file=sys.stderr)
     if result.skipped:
         print(f"skipped {result.skipped} recipients the MMSC already accepted under tag {args.tag!r}")
@@ -1255,11 +1255,14 @@ def _tag_summary(args: argparse.Namespace) -> int:
     print(printable(f"{s.recipients} recipients: {delivery + ', ' if delivery else ''}no report yet {s.awaiting}"))
     if s.read:
         print(printable("read replies: " + ", ".join(f"{status} {n}" for status, n in sorted(s.read.items()))))
+    if s.queued:
+        print(f"{s.queued} recipients queued in the outbox, not sent yet (see store outbox)")
     return EXIT_OK
 
 
 def cmd_store_purge(args: argparse.Namespace) -> int:
     from .display import shown_time  # noqa: PLC0415
+    from .errors import disk_full  # noqa: PLC0415
     from .store import PURGEABLE  # noqa: PLC0415
 
     before = args.older_than
@@ -1272,7 +1275,7 @@ def cmd_store_purge(args: argparse.Namespace) -> int:
         if args.vacuum and not args.dry_run:
             store.vacuum()
     except sqlite3.OperationalError as exc:
-        if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_FULL and "disk is full" not in str(exc):
+        if not disk_full(exc):
             raise
         # Deleting writes too: each batch's pages go to the -wal first, and a vacuum copies the file.
         what = ("the purge is done; the vacuum" if done is not None
@@ -1355,7 +1358,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             read_status=args.read_status, report_attempts=args.report_attempts,
             report_retry_delay=args.report_retry_delay, max_recipients=args.max_recipients,
             require_smil=args.require_smil, vasp_username=args.vasp_username, vasp_password=args.vasp_password,
-            vasp_verify=args.vasp_ca or True, auth=auth,
+            vasp_verify=args.vasp_ca or True, auth=auth, max_messages=args.max_messages,
         )
     except ValueError as exc:
         print(f"mm7bind simulate: {exc}", file=sys.stderr)
@@ -1537,9 +1540,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", action="append", metavar="ADDRESS", help="recipient (repeatable)")
     p.add_argument("--to-file", metavar="CSV", help="recipients, one per line (first column; '-' for stdin)")
     p.add_argument("--from", dest="sender", metavar="ADDRESS", help="SenderAddress (else the configuration's)")
-    p.add_argument("--vaspid", help="VASPID (China Mobile: enterprise code)")
-    p.add_argument("--vasid", help="VASID (China Mobile: service code)")
-    p.add_argument("--service-code", help="ServiceCode (China Mobile: business code)")
+    p.add_argument("--vaspid", metavar="ID", help="VASPID (China Mobile: enterprise code)")
+    p.add_argument("--vasid", metavar="ID", help="VASID (China Mobile: service code)")
+    p.add_argument("--service-code", metavar="CODE", help="ServiceCode (China Mobile: business code)")
     p.add_argument("--subject", help="the Subject")
     p.add_argument("--text", help="a text part")
     p.add_argument("--attach", action="append", metavar="FILE", help="an attachment (repeatable)")
@@ -1551,8 +1554,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", metavar="NAME", help="schema version to send, e.g. REL-6-MM7-1-0")
     p.add_argument("--delivery-report", action="store_true", help="ask for delivery reports")
     p.add_argument("--read-reply", action="store_true", help="ask for read replies")
-    p.add_argument("--linked-id", help="LinkedID of the MO message this answers")
-    p.add_argument("--concurrency", type=_count, default=4, help="parallel requests in bulk mode (default 4)")
+    p.add_argument("--linked-id", metavar="ID", help="LinkedID of the MO message this answers")
+    p.add_argument("--concurrency", type=_count, default=4, metavar="N",
+                   help="parallel requests in bulk mode (default %(default)s)")
     p.add_argument("--store", action="store_true", help="record what was sent in the configured store")
     p.add_argument("--tag", metavar="NAME", help="record under this name (a campaign) in the store; a run "
                    "started again skips recipients already accepted under it")
@@ -1594,7 +1598,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def listing(p: argparse.ArgumentParser) -> None:
         p.add_argument("--since", metavar="AGE|TIME", type=_when_arg, help="e.g. 2h, 7d, 2026-11-01")
-        p.add_argument("--limit", type=_count, default=50, help="at most this many, the latest (default 50)")
+        p.add_argument("--limit", type=_count, default=50, metavar="N", help="at most this many, the latest (default %(default)s)")
         p.add_argument("--json", action="store_true", help="a JSON list, one object a record")
 
     p = sub.add_parser("store", help="look into the store: received and sent messages, reports; purge old ones")
@@ -1626,7 +1630,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(s)
     s.add_argument("--state", choices=["queued", "sending", "sent", "failed", "expired"],
                    help="only those in this state (failed, expired: what requeue takes)")
-    s.add_argument("--limit", type=_count, default=50, help="at most this many, the latest (default 50)")
+    s.add_argument("--limit", type=_count, default=50, metavar="N", help="at most this many, the latest (default %(default)s)")
     s.add_argument("--json", action="store_true", help="a JSON list, one object an item")
     s.set_defaults(func=cmd_store_outbox)
     s = ssub.add_parser("requeue", help="put failed or expired outbox items back in the queue (sent by serve)")
@@ -1657,7 +1661,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(POST /control/deliver, or `mm7bind mo`).")
     p.add_argument("--host", default="127.0.0.1", help="(default %(default)s)")
     p.add_argument("--port", type=_port, default=9090, help="(default %(default)s)")
-    p.add_argument("--dialect", default="standard", help="standard, cmcc, cmcc-sdk or mbuni")
+    p.add_argument("--dialect", default="standard", help="standard, cmcc, cmcc-sdk or mbuni (default %(default)s)")
     p.add_argument("--strict", action="store_true", help="refuse messages that deviate from their schema")
     p.add_argument("--username", metavar="USER",
                    help="credentials the VASP must present (none asked by default)")
@@ -1682,6 +1686,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse a SubmitReq to more recipients with 3003, as some providers do (1: one per submit)")
     p.add_argument("--require-smil", action="store_true",
                    help="refuse content without a SMIL presentation with 2004, as some providers do")
+    p.add_argument("--max-messages", type=_count, default=10_000, metavar="N",
+                   help="messages kept (and MO outcomes and LinkedIDs), the oldest forgotten beyond "
+                        "(default %(default)s)")
     p.add_argument("--report-attempts", type=_count, default=2, metavar="N",
                    help="tries of a report or MO the VASP does not take (down, timed out, 5xx, a 3xxx or 4006 status: as "
                    "RetryPolicy retries), in all (default %(default)s)")
@@ -1691,9 +1698,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--read-delay", type=_delay, default=2.0, metavar="SECONDS",
                    help="after the SubmitReq, never before its delivery report (default %(default)s)")
     p.add_argument("--mo-text", metavar="TEXT", help="send one MO message with this text after start")
-    p.add_argument("--mo-from", default="+8613800138000", help="its sender (default %(default)s)")
-    p.add_argument("--mo-to", default="1065888", help="its recipient (default %(default)s)")
-    p.add_argument("--mo-subject", default=None, help="the Subject of the MO message (none by default)")
+    p.add_argument("--mo-from", default="+8613800138000", metavar="N", help="its sender (default %(default)s)")
+    p.add_argument("--mo-to", default="1065888", metavar="N", help="its recipient (default %(default)s)")
+    p.add_argument("--mo-subject", default=None, metavar="S", help="the Subject of the MO message (none by default)")
     p.add_argument("--mo-after", type=_delay, default=1.0, metavar="SECONDS",
                    help="how long after start it is sent (default %(default)s)")
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
@@ -1702,11 +1709,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("mo", help="make a running simulator send an MO message (DeliverReq)")
     p.add_argument("--simulator", default="http://127.0.0.1:9090", metavar="URL", type=_http_url,
                    help="the simulator (default %(default)s)")
-    p.add_argument("--from", dest="sender", default="+8613800138000", help="the handset (default %(default)s)")
-    p.add_argument("--to", action="append", metavar="ADDRESS", help="the service's number (repeatable)")
+    p.add_argument("--from", dest="sender", default="+8613800138000", metavar="N",
+                   help="the handset (default %(default)s)")
+    p.add_argument("--to", action="append", metavar="N", help="the service's number (repeatable; default 1065888)")
     p.add_argument("--subject", help="the Subject (none by default)")
     p.add_argument("--text", default="hello", help="the text part (default %(default)s)")
-    p.add_argument("--linked-id", help="LinkedID (the message this answers)")
+    p.add_argument("--linked-id", metavar="ID", help="LinkedID (the message this answers)")
     p.set_defaults(func=cmd_mo)
 
     p = sub.add_parser("probe", help="check a VASP's receiver answers every MMSC request in every version",
@@ -1721,8 +1729,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--operation", action="append", choices=("deliver", "report", "read-reply"),
                    help="only this operation (repeatable; default: all three)")
     p.add_argument("--no-repeat", action="store_true", help="do not send a request again")
-    p.add_argument("--from", dest="sender", default="+8613800138000", help="the handset (default %(default)s)")
-    p.add_argument("--to", default="1065888", help="the service's number (default %(default)s)")
+    p.add_argument("--from", dest="sender", default="+8613800138000", metavar="N",
+                   help="the handset (default %(default)s)")
+    p.add_argument("--to", default="1065888", metavar="N", help="the service's number (default %(default)s)")
     p.add_argument("--username", metavar="USER", help="credentials the VASP asks for")
     p.add_argument("--password", metavar="PASSWORD", help="with --username")
     p.add_argument("--auth", choices=("auto", "basic", "digest"), default="auto",
@@ -1731,7 +1740,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cert", metavar="FILE", type=_readable_file,
                    help="a TLS client certificate and its key (PEM), for a VASP that asks the MMSC for one")
     p.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
-                   help="for each answer (default %(default)s)")
+                   help="for each answer (default 30)")
     p.add_argument("--json", action="store_true", help="a JSON list: each request's version, operation, "
                    "transaction_id, repeat, status, status_text, answered_version, problems, elapsed, timed_out, "
                    "unreachable, ok")

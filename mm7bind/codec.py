@@ -218,6 +218,7 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
     mtype = (content.multipart_type or ("related" if smil else "mixed")).lower()
     if not _SUBTYPE.fullmatch(mtype):
         raise EncodeError(f"multipart type {content.multipart_type!r} is not a MIME subtype")
+    _one_line("the content", "a multipart type", mtype, f'Content-Type: multipart/{mtype}; boundary="{inner}"')
     if mtype == "related":
         # RFC 2387: the root (the SMIL, else the first part) is named by start, its type by type.
         root = leaves[0]
@@ -305,12 +306,18 @@ def _checked_id(what: object, content_id: str) -> str:
     if not content_id or content_id.strip() != content_id or _NOT_IN_ID.search(content_id):
         raise EncodeError(f"{what}: Content-ID {content_id!r} cannot be sent (empty, a control character, < or >, "
                           "a lone surrogate, or white space around it, which readers strip)")
-    if len(f"Content-ID: <{content_id}>") > MAX_LINE:  # (an id has no white space to fold at: RFC 5322 msg-id)
-        who = what if isinstance(what, str) else f"the {getattr(what, 'content_type', 'part')} part"
-        raise EncodeError(f"{who}: a Content-ID of {len(content_id)} characters ({content_id[:40]!r}...) is too long "
-                          f"for one header line ({MAX_LINE} characters, RFC 5322) and cannot be folded: give a "
-                          "shorter one")
+    # (an id has no white space to fold at: RFC 5322 msg-id)
+    who = what if isinstance(what, str) else f"the {getattr(what, 'content_type', 'part')[:40]} part"
+    _one_line(who, "a Content-ID", content_id, f"Content-ID: <{content_id}>")
     return content_id
+
+
+def _one_line(who: str, what: str, value: str, line: str) -> None:
+    """Refuse a header `line` longer than a line may be (RFC 5322 §2.1.1) that `value` (`what`)
+    makes so and that cannot be folded there: a mail-grade reader, or a gateway, cuts or refuses it."""
+    if len(line) > MAX_LINE:
+        raise EncodeError(f"{who}: {what} of {len(value)} characters ({value[:40]!r}...) is too long for one header "
+                          f"line ({MAX_LINE} characters, RFC 5322) and cannot be folded: give a shorter one")
 
 
 def _leaf(part: Part, profile: Profile) -> OutPart:
@@ -323,12 +330,14 @@ def _leaf(part: Part, profile: Profile) -> OutPart:
     if ctype not in _GOOD_TYPES:
         if not _MEDIA_TYPE.fullmatch(ctype):
             raise EncodeError(f"{part!r}: content type {ctype!r} is not type/subtype (parameters go elsewhere)")
+        _one_line("a part", "a content type", ctype, "Content-Type: " + ctype)
         if len(_GOOD_TYPES) < 256:
             _GOOD_TYPES.add(ctype)
     if part.charset and (part.kind in ("text", "smil") or ctype.endswith("+xml")):
         if not _CHARSET.fullmatch(part.charset):
             raise EncodeError(f"{part!r}: charset {part.charset!r} is not a charset name")
         ctype += f'; charset="{_charset_param(part.charset)}"'
+        _one_line(f"the {part.content_type[:40]} part", "a charset", part.charset, "Content-Type: " + ctype)
     for what, name in (("file name", part.filename), ("Content-Location", part.content_location)):
         if name and _SURROGATE.search(name):  # (os.listdir's for bytes it cannot read, say)
             raise EncodeError(f"{part!r}: {what} {name!r} holds a lone surrogate, which no charset writes")

@@ -479,7 +479,11 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
         table = data.setdefault(section, {})
         if not isinstance(table, dict):  # (the file's own mistake, reported below)
             continue
-        table[name] = _from_env(SECTIONS[section], name, value)
+        try:
+            table[name] = _from_env(SECTIONS[section], name, value)
+        except ValueError as exc:
+            problems.append(Problem("error", f"{key} ({section}.{name})", str(exc)))
+            continue
         from_env[(section, name)] = key
     cfg = Config(source=source)
     for section, values in data.items():
@@ -570,8 +574,34 @@ def _from_env(section_cls, name: str, value: str) -> Any:
     if isinstance(default, list):
         return [v.strip() for v in value.split(",") if v.strip()]
     if isinstance(default, dict):
-        return dict(item.split("=", 1) for item in value.split(",") if "=" in item)
+        return _table_from_env(value)
     return value
+
+
+def _table_from_env(value: str) -> dict[str, str]:
+    """`name=value,...`, a comma within a value written `\\,` (and a backslash `\\\\`): a
+    header's value often holds one. An item without `=` is refused, not dropped."""
+    items, item, chars = [], [], iter(value)
+    for c in chars:
+        if c == "\\":
+            nxt = next(chars, "")
+            item.append(nxt if nxt in (",", "\\") else c + nxt)
+        elif c == ",":
+            items.append("".join(item))
+            item = []
+        else:
+            item.append(c)
+    items.append("".join(item))
+    table = {}
+    for raw in items:
+        if not raw.strip():
+            continue  # (a trailing comma)
+        name, eq, val = raw.partition("=")
+        if not eq or not name.strip():
+            raise ValueError(f"{raw!r} is not name=value (items are name=value,name=value; a comma in a value "
+                             "is written \\,)")
+        table[name.strip()] = val
+    return table
 
 
 _WHOLE = re.compile(r"\s*[+-]?[0-9]+\s*")

@@ -6,6 +6,7 @@ of them into the right SOAP Fault without a table of its own.
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -186,3 +187,10 @@ class SendInterrupted(SendError):
 # What a store in trouble raises — a full disk, a file locked by another program, a broken or
 # read-only file: conditions an operator fixes, reported in one line rather than as a bug's traceback.
 STORE_ERRORS = (sqlite3.Error, OSError)
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether a store error is its disk being full: said as such, not as a store that "cannot be used"."""
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    return isinstance(exc, OSError) and exc.errno == errno.ENOSPC

@@ -7,7 +7,7 @@ import math
 import threading
 from typing import Any, Self
 
-from .errors import STORE_ERRORS
+from .errors import STORE_ERRORS, disk_full
 
 log = logging.getLogger("mm7bind")
 
@@ -29,6 +29,7 @@ class Periodic:
 
     name = "mm7bind-periodic"
     interval = 60.0
+    on_full_disk = "free some space there"  # what a full disk asks of the operator, for this work
 
     def __init__(self) -> None:
         self._wake = threading.Event()
@@ -61,7 +62,10 @@ class Periodic:
                 self.run_once()
             except STORE_ERRORS as exc:  # a full disk, a locked file: one line, again only when it changes
                 trouble = f"{type(exc).__name__}: {exc}"
-                if trouble != failing:
+                if trouble != failing and disk_full(exc):
+                    log.error("%s: the disk holding the store is full (%s): %s; trying again every %g s", self.name,
+                              trouble, self.on_full_disk, self.interval)
+                elif trouble != failing:
                     log.error("%s: the store cannot be used (%s); trying again every %g s", self.name, trouble,
                               self.interval)
                 failing = trouble

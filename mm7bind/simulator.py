@@ -254,7 +254,8 @@ class Simulator:
         self.config = config or SimulatorConfig(**settings)
         self.messages: dict[str, StoredMessage] = {}
         self.mo_sent: list[dict] = []
-        self.linked_ids: set[str] = set()  # given to MO messages; a reply must cite one of these
+        # Given to MO messages, the latest max_messages (insertion-ordered): a reply must cite one
+        self.linked_ids: dict[str, None] = {}
         # MessageIDs: SIM<run_id>-000001, 2... in the order submits came. The run_id (when this
         # simulator was made) keeps a VASP store kept across restarts from seeing an ID given twice.
         self.run_id = _new_run_id()
@@ -707,7 +708,9 @@ class Simulator:
         if linked_id is None:  # every MO gets one, so that the VASP's answer can cite it
             linked_id = f"LNK{self.run_id}-{next(self._linked):06d}"
         with self._lock:
-            self.linked_ids.add(linked_id)
+            self.linked_ids[linked_id] = None
+            while len(self.linked_ids) > self.config.max_messages:
+                del self.linked_ids[next(iter(self.linked_ids))]
         msg = m.DeliverReq(
             relay_server_id=self.config.relay_server_id, sender=m.Address.parse(sender),
             recipients=m.Recipients(to=recipients), subject=subject, linked_id=linked_id,

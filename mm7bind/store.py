@@ -1746,6 +1746,7 @@ class TagSummary:
     delivery: dict[str, int] = field(default_factory=dict)  # latest delivery report status → recipients
     awaiting: int = 0  # recipients of accepted messages without a delivery report yet
     read: dict[str, int] = field(default_factory=dict)  # latest read reply status → recipients
+    queued: int = 0  # recipients of the tag's outbox items not sent yet (queued, or being sent)
 
 
 def reports_about(store, rec: SentRecord) -> list[InboxRecord]:
@@ -1799,6 +1800,9 @@ def summarize(store, tag: str) -> TagSummary:
             tally[status] = tally.get(status, 0) + 1
             delivered += kind == "DeliveryReportReq"
         out.awaiting += max(0, len(rec.recipients) - delivered)
+    waiting = getattr(store, "outbox_recipients", None)  # (a campaign queued with send --queue: no record yet)
+    if waiting is not None:
+        out.queued = len(waiting(tag, ("queued", "sending")))
     return out
 
 
@@ -1809,6 +1813,8 @@ class Retention(Periodic):
     wait for replay."""
 
     name = "mm7bind-retention"
+    # Deleting writes too: each batch's pages go to SQLite's write-ahead log first.
+    on_full_disk = "the purge cannot write either (deleting goes through SQLite's write-ahead log): free a few MB there"
 
     def __init__(self, store, keep: timedelta | None = None, keep_bodies: timedelta | None = None,
                  every: float = 3600.0):

@@ -115,7 +115,7 @@ def test_send_to_the_simulator(simulator, tmp_path):
 def test_send_reports_every_kind_of_refusal(simulator, tmp_path):
     # An HTTP error without a Fault (a wrong path, an MMSC overloaded) is one line, not a traceback.
     proc = run("send", "--mmsc", simulator.url.replace("/mm7", "/wrong"), "--to", "1", "--text", "x")
-    assert proc.returncode == 1 and proc.stderr.startswith("refused: HTTP 404"), proc.stderr
+    assert proc.returncode == 1 and proc.stderr.startswith("mm7bind send: refused: HTTP 404"), proc.stderr
     proc = run("send", "--mmsc", simulator.url.replace("/mm7", "/wrong"), "--to", "1", "--json")
     answer = json.loads(proc.stdout)
     assert answer["ok"] is False and answer["http_status"] == 404 and answer["error"] == "HTTPStatusError"
@@ -268,7 +268,7 @@ def test_a_campaign_stops_when_the_mmsc_is_down_and_resumes_once_it_is_back(tmp_
     assert proc.returncode == 4 and out["unreachable"] is True
     assert (out["sent"], out["failed"]) == (0, UNREACHABLE_STOP)
     proc = run(*send, "--quiet")
-    assert proc.returncode == 4 and f"stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests" in proc.stderr
+    assert proc.returncode == 4 and f"mm7bind send: stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests" in proc.stderr
     assert f"{30 - UNREACHABLE_STOP} recipients not tried" in proc.stderr and "--tag promo" in proc.stderr
     with Simulator(SimulatorConfig(port=port)) as sim:  # back: the same command sends to everyone once
         proc = run(*send, "--quiet")
@@ -292,7 +292,7 @@ def test_bad_arguments_and_configuration(tmp_path):
     proc = run("send", "--to", "1", "--version", "REL-9-MM7-1-0")
     assert proc.returncode == 2 and "unknown MM7 schema version" in proc.stderr
     proc = run("send", "--to", "1", "--mmsc", f"http://127.0.0.1:{free_port()}/mm7")
-    assert proc.returncode == 4 and "not sent" in proc.stderr
+    assert proc.returncode == 4 and proc.stderr.startswith("mm7bind send: not sent: ") and proc.stderr.count("\n") == 1
     proc = run("simulate", "--dialect", "klingon")
     assert proc.returncode == 2 and "unknown dialect" in proc.stderr
     proc = run("frobnicate")
@@ -337,6 +337,25 @@ def test_good_configuration_and_environment(tmp_path):
     assert problems == [] and cfg.mmsc.urls == ["https://a/mm7", "https://b/mm7"] and cfg.vasp.vasid == "1065"
     settings = cfg.client_settings()
     assert settings["profile"].name == "cmcc" and settings["auth"] == "digest" and settings["vaspid"] == "800001"
+
+
+def test_a_table_from_a_variable_refuses_an_item_without_a_value_and_can_hold_a_comma(tmp_path):
+    """MM7BIND_MMSC_HEADERS dropped an item without `=` silently (a header never sent, nothing said)
+    and split a value at its comma (`Accept=text/xml, */*` became a header and a dropped item)."""
+    from mm7bind.config import ConfigError, load, usable
+
+    cfg, problems = load(None, env={"MM7BIND_MMSC_HEADERS": r"Accept=text/xml\, */*,X-Token=a\\b,X-Empty=,"})
+    assert problems == [] and cfg.mmsc.headers == {"Accept": "text/xml, */*", "X-Token": "a\\b", "X-Empty": ""}
+    _, problems = load(None, env={"MM7BIND_MMSC_HEADERS": "Accept=text/xml, */*"})
+    assert [(p.level, p.where) for p in problems] == [("error", "MM7BIND_MMSC_HEADERS (mmsc.headers)")]
+    assert "' */*' is not name=value" in problems[0].message and "\\," in problems[0].message
+    with pytest.raises(ConfigError):
+        usable(*load(None, env={"MM7BIND_MMSC_HEADERS": "X-Token"}), say_warnings=False)
+    (tmp_path / "c.toml").write_text("", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "mm7bind.cli", "config", "check", str(tmp_path / "c.toml")],
+                          capture_output=True, text=True,
+                          cwd=ROOT, env={**ENV, "MM7BIND_MMSC_HEADERS": "X-Token"}, timeout=120)
+    assert proc.returncode == 3 and "MM7BIND_MMSC_HEADERS (mmsc.headers): 'X-Token' is not name=value" in proc.stdout
 
 
 def test_rotating_log_files(tmp_path):
@@ -523,11 +542,26 @@ def test_delays_and_counts_are_checked_where_they_are_typed_naming_the_option():
     for args in (["simulate", "--mo-text", "hi", "--mo-after", "-1"], ["simulate", "--report-delay", "-1"],
                  ["simulate", "--read-delay", "inf"], ["simulate", "--report-retry-delay", "nan"],
                  ["simulate", "--report-attempts", "0"], ["simulate", "--max-recipients", "0"],
-                 ["replay", "--stale-after", "-5"]):
+                 ["simulate", "--max-messages", "0"], ["replay", "--stale-after", "-5"]):
         port = ["--port", "0"] if args[0] == "simulate" else []  # (were one taken: no fixed port held)
         proc = run(args[0], *port, *args[1:], timeout=30)
         assert proc.returncode == 2 and f"error: argument {args[-2]}: '{args[-1]}'" in proc.stderr, (args, proc.stderr)
         assert "Traceback" not in proc.stderr and "_" not in proc.stderr.splitlines()[-1].split(":", 2)[-1]
+
+
+def test_simulate_keeps_the_latest_max_messages():
+    """SimulatorConfig.max_messages had no option: a simulator run from the command line under a
+    long load test kept its 10,000, whatever the machine could spare."""
+    port = free_port()
+    sim = Background("simulate", "--port", str(port), "--max-messages", "2", "--report-delay", "60")
+    try:
+        sim.wait_for(f"http://127.0.0.1:{port}/control/health")
+        with mm7.Client(f"http://127.0.0.1:{port}/mm7", retry=mm7.RetryPolicy.never()) as client:
+            mids = [client.submit(mm7.SubmitReq(recipients=["+8613800000000"])).message_id for _ in range(3)]
+        kept = requests.get(f"http://127.0.0.1:{port}/control/messages", timeout=10).json()
+        assert [x["message_id"] for x in kept] == mids[1:]
+    finally:
+        sim.stop()
 
 
 def test_probe_json_says_what_its_help_says_unreachable_included():
@@ -821,7 +855,23 @@ def test_the_progress_bar_counts_whom_it_sends_to(simulator, tmp_path):
     # Every key, also before the first report: a script reads summary["delivery"] without a guard.
     assert summary == {"tag": "p", "requests": 4, "accepted": 4, "refused": 0, "failed": 0, "may_have_arrived": 0,
                        "recipients": 4,
-                       "delivery": {}, "awaiting": 4, "read": {}}
+                       "delivery": {}, "awaiting": 4, "read": {}, "queued": 0}
+
+
+def test_a_campaigns_summary_counts_the_recipients_still_queued(tmp_path):
+    """`send --tag T --queue` then `store sent --tag T --summary` said "0 recipients": those queued
+    in the outbox, not sent yet, were nowhere in it."""
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    queued = run("send", "--config", str(tmp_path / "c.toml"), "--to", "1", "--to", "2", "--text", "x", "--queue",
+                 "--tag", "q")
+    assert queued.returncode == 0, queued.stderr
+    proc = run("store", "sent", "--config", str(tmp_path / "c.toml"), "--tag", "q", "--summary")
+    assert proc.stdout.splitlines() == ["tag q: 0 SubmitReq: 0 accepted, 0 refused, 0 without answer",
+                                        "0 recipients: no report yet 0",
+                                        "2 recipients queued in the outbox, not sent yet (see store outbox)"], proc
+    summary = json.loads(run("store", "sent", "--config", str(tmp_path / "c.toml"), "--tag", "q", "--summary",
+                             "--json").stdout)
+    assert summary["queued"] == 2 and summary["requests"] == 0
 
 
 def test_a_tls_key_not_matching_its_certificate_is_said_as_such(tmp_path):
@@ -909,7 +959,7 @@ def test_a_refusal_in_a_submit_rsp_goes_to_stderr_as_one_in_a_fault_does():
 
     with FakeServer(refuse) as srv:
         proc = run("send", "--mmsc", srv.url, "--to", "1", "--text", "x")
-        assert proc.returncode == 1 and proc.stdout == "" and proc.stderr.startswith("refused: 2001"), proc
+        assert proc.returncode == 1 and proc.stdout == "" and proc.stderr.startswith("mm7bind send: refused: 2001"), proc
         answer = json.loads(run("send", "--mmsc", srv.url, "--to", "1", "--json").stdout)
         assert answer["ok"] is False and answer["status"] == 2001
 
@@ -927,7 +977,7 @@ def test_send_prints_no_terminal_controls_from_the_mmscs_answer():
         accepted = run("send", "--mmsc", srv.url, "--to", "1", "--text", "x")
         refused = run("send", "--mmsc", srv.url, "--to", "1", "--text", "x")
     assert accepted.returncode == 0 and accepted.stdout.strip() == "m\\x9b2J\\u202e1", accepted
-    assert refused.returncode == 1 and refused.stderr.startswith("refused: 2001 no\\x9b31m"), refused
+    assert refused.returncode == 1 and refused.stderr == "mm7bind send: refused: 2001 no\\x9b31m\n", refused
 
 
 def test_an_interrupted_send_names_the_transaction_the_mmsc_may_have_taken():
@@ -998,7 +1048,7 @@ def test_a_message_that_cannot_be_built_is_a_usage_error_not_a_refusal():
     with FakeServer() as srv:
         proc = run("send", "--mmsc", srv.url, "--to", "1", "--subject", "bell\x07")
         assert proc.returncode == 2 and "cannot build the message" in proc.stderr and "U+0007" in proc.stderr
-        assert not proc.stderr.startswith("refused")
+        assert not proc.stderr.startswith("mm7bind send: refused")
         answer = json.loads(run("send", "--mmsc", srv.url, "--to", "1", "--subject", "bell\x07", "--json").stdout)
         assert answer["ok"] is False and answer["error"] == "EncodeError"
         assert srv.requests == []  # nothing went out

@@ -681,3 +681,30 @@ def test_how_it_is_built_lists_every_module_and_no_other():
     modules = {p.stem for p in package.glob("*.py")} | {f"cmcc/{p.stem}" for p in (package / "cmcc").glob("*.py")}
     modules -= {"__init__", "__main__", "cmcc/__init__"}
     assert (sorted(modules - listed), sorted(listed - modules)) == ([], [])
+
+
+def test_every_option_with_a_default_says_it_in_its_help_and_says_the_right_one():
+    """`simulate --dialect` left its default (standard) unsaid; a default written out in a help
+    text (`--concurrency`'s 4, `--limit`'s 50) could drift from the real one unnoticed."""
+    import argparse
+
+    from mm7bind.cli import build_parser
+
+    def walk(parser, words):
+        for name, sub in _subcommands(parser).items():
+            yield from walk(sub, (*words, name))
+        yield words, parser
+
+    problems = []
+    for words, parser in walk(build_parser(), ()):
+        for action in parser._actions:
+            if not action.option_strings or action.default in (None, False, argparse.SUPPRESS) or action.nargs == 0:
+                continue
+            said = (action.help or "") % {"default": action.default}
+            shown = re.search(r"default:? ([^\s;)]+)", said)
+            value = action.default
+            same = shown is not None and (float(shown.group(1)) == value if isinstance(value, float)
+                                          else shown.group(1).rstrip(":") == str(value))
+            if not same:
+                problems.append(f"mm7bind {' '.join(words)} {action.option_strings[0]}: default {value}, help {said!r}")
+    assert problems == [], problems

@@ -345,3 +345,27 @@ def test_a_content_id_longer_than_a_header_line_is_refused_and_a_long_start_fold
         sent("d" * 960 + '"' * 20, multipart_type="related")  # (each " written \")
     with pytest.raises(mm7.EncodeError, match="the content: a Content-ID of 990 characters"):
         sent("e", content_id="e" * 990)
+
+
+def test_a_media_type_longer_than_a_header_line_is_refused_as_a_long_content_id_is():
+    """An absurdly long media type (a part's, forwarded from a peer, or a multipart subtype) went
+    out on a Content-Type line past 998 characters, which a reader cuts or refuses."""
+    def sent(ctype: str = "image/gif", charset: str | None = None, **content) -> bytes:
+        body = mm7.Content(**content)
+        part = body.add_bytes(b"GIF89a", ctype)
+        if charset:
+            part.content_type, part.charset = "text/plain", charset
+        out = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=body), transaction_id="t",
+                         profile=mm7.Profile(auto_smil=False))
+        return out.to_bytes()
+
+    fits = "image/" + "x" * (998 - len("Content-Type: image/"))
+    assert max(len(line) for line in sent(fits).split(b"\r\n")) == 998
+    for ctype in (fits + "x", "image/" + "y" * 5000):
+        with pytest.raises(mm7.EncodeError, match=f"a part: a content type of {len(ctype)} characters .* too long for "
+                                                  "one header line \\(998 characters, RFC 5322\\)"):
+            sent(ctype)
+    with pytest.raises(mm7.EncodeError, match="the text/plain part: a charset of 990 characters .* too long"):
+        sent(charset="c" * 990)
+    with pytest.raises(mm7.EncodeError, match="the content: a multipart type of 990 characters .* too long"):
+        sent(multipart_type="m" * 990)

@@ -316,7 +316,7 @@ def test_reports_mo_and_linked_ids_change_under_the_lock_that_guards_the_message
                 def _note(self):
                     under_lock.append((kind.__name__, sim._lock.locked()))
 
-            for name in ("append", "add", "clear", "__contains__"):
+            for name in ("append", "__setitem__", "__delitem__", "clear", "__contains__"):
                 if hasattr(kind, name):
                     def method(self, *args, _name=name):
                         self._note()
@@ -325,7 +325,7 @@ def test_reports_mo_and_linked_ids_change_under_the_lock_that_guards_the_message
                     setattr(Watched, name, method)
             return Watched()
 
-        sim.mo_sent, sim.linked_ids = watched(list), watched(set)
+        sim.mo_sent, sim.linked_ids = watched(list), watched(dict)
         sim.deliver("+8613900000000", ["1065"], "mo", text="hi")
         [mo] = sim.mo_sent
         with mm7.Client(sim.url) as client:
@@ -338,7 +338,7 @@ def test_reports_mo_and_linked_ids_change_under_the_lock_that_guards_the_message
         [summary] = sim.control("GET", "messages", b"")[1]
         sim.reset()
         assert under_lock and all(locked for _, locked in under_lock), under_lock
-        assert {kind for kind, _ in under_lock} == {"list", "set"}
+        assert {kind for kind, _ in under_lock} == {"list", "dict"}
         assert summary["reports"] is not stored.reports  # (a copy: serialized after the lock is let go)
 
 
@@ -614,5 +614,11 @@ def test_the_messages_kept_are_bounded_the_oldest_dropped():
         for i in range(5):
             sim.deliver("+8613900000000", ["1065"], text=f"mo {i}")
         assert [o["linked_id"][-6:] for o in sim.mo_sent] == ["000003", "000004", "000005"]
+        # The LinkedIDs given too (one string per MO, for good): the latest as many, a reply to an older one
+        # refused as to a message no longer known.
+        assert [x[-6:] for x in sim.linked_ids] == ["000003", "000004", "000005"]
+        with pytest.raises(mm7.FaultError, match="2006"):
+            client.submit(m.SubmitReq(recipients=["+8613900000000"], linked_id=sim.mo_sent[0]["linked_id"][:-1] + "1"))
+        assert client.submit(m.SubmitReq(recipients=["+8613900000000"], linked_id=sim.mo_sent[0]["linked_id"])).ok
     with pytest.raises(ValueError, match="max_messages must be at least 1"):
         Simulator(max_messages=0)

@@ -472,10 +472,43 @@ def test_background_work_says_store_trouble_once_and_when_it_is_over(caplog):
         assert worker.done.wait(30)
         worker.stop()
     said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "mm7bind"]
-    assert said == [("ERROR", ("mm7bind-periodic: the store cannot be used (OperationalError: database or disk "
-                               "is full); trying again every 0.001 s")),
+    assert said == [("ERROR", ("mm7bind-periodic: the disk holding the store is full (OperationalError: database or "
+                               "disk is full): free some space there; trying again every 0.001 s")),
                     ("INFO", "mm7bind-periodic: the store works again")]
     assert not any(r.exc_info for r in caplog.records)
+
+
+def test_retention_says_a_full_disk_as_such(caplog):
+    """serve's retention on a full disk logged "the store cannot be used", where `store purge` says
+    the disk is full and what a purge needs: an operator looked for a broken file."""
+    import errno
+    import logging
+    from datetime import timedelta
+
+    from mm7bind.store import MemoryStore, Retention
+
+    class FullStore(MemoryStore):
+        def purge(self, *args, **kwargs):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    class NoSpace(MemoryStore):
+        def purge(self, *args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    for store, said in ((FullStore(), "OperationalError: database or disk is full"),
+                        (NoSpace(), "OSError: [Errno 28] No space left on device")):
+        caplog.clear()
+        retention = Retention(store, keep=timedelta(days=1), every=3600)
+        with caplog.at_level(logging.ERROR, logger="mm7bind"):
+            retention.start()
+            deadline = time.monotonic() + 30
+            while not caplog.records and time.monotonic() < deadline:
+                time.sleep(0.01)
+            retention.stop()
+        [record] = [r for r in caplog.records if r.name == "mm7bind"]
+        assert record.getMessage() == (
+            f"mm7bind-retention: the disk holding the store is full ({said}): the purge cannot write either "
+            "(deleting goes through SQLite's write-ahead log): free a few MB there; trying again every 3600 s")
 
 
 def test_another_programs_database_is_refused_and_left_as_it_is(tmp_path):
