@@ -58,8 +58,15 @@ def pytest_configure(config) -> None:
 
 
 def _marked(request, name: str) -> dict:
-    marker = request.node.get_closest_marker(name)
-    return dict(marker.kwargs) if marker else {}
+    # Every level's settings, the closest winning: a module's or a class's marker (pytestmark) with
+    # a test's own was taken for the test's alone, and lost its settings without a word.
+    settings: dict = {}
+    for marker in reversed(list(request.node.iter_markers(name))):
+        if marker.args:  # (else ignored: the fixture would run with settings other than those written)
+            raise TypeError(f"@pytest.mark.{name} takes settings by name (e.g. {name}(dialect=\"cmcc\")), "
+                            f"not {', '.join(map(repr, marker.args))}")
+        settings.update(marker.kwargs)
+    return settings
 
 
 @pytest.fixture

@@ -191,3 +191,35 @@ def test_a_project_that_does_not_use_the_plugin_does_not_pay_for_it(project, how
     args, env = ([], {}) if how == "autoloaded" else (["-p", "mm7bind.testing"], {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
     proc = run_pytest(project, *args, env=env)
     assert proc.returncode == 0 and "1 passed" in proc.stdout, said(proc)
+
+
+MARKERS = '''\
+import pytest
+
+pytestmark = pytest.mark.mm7_simulator(dialect="cmcc", report_delay=5)
+
+
+class TestOnes:
+    pytestmark = pytest.mark.mm7_simulator(strict=True)
+
+    @pytest.mark.mm7_simulator(report_delay=7)
+    def test_every_level_counts_the_closest_wins(self, mm7_simulator):
+        config = mm7_simulator.config
+        assert (config.dialect, config.strict, config.report_delay) == ("cmcc", True, 7)
+
+
+@pytest.mark.mm7_simulator("cmcc")
+def test_a_setting_not_named(mm7_simulator):
+    assert mm7_simulator.config.dialect == "cmcc"
+'''
+
+
+def test_markers_of_a_module_a_class_and_a_test_add_up_and_settings_must_be_named(project):
+    # Only the closest marker was read: a module's pytestmark lost its settings to a test's own
+    # marker; a setting given without its name was dropped and the test ran with the default.
+    (project / "test_mine.py").write_text(MARKERS, encoding="utf-8")
+    proc = run_pytest(project)
+    out = proc.stdout
+    assert "1 passed, 1 error" in out, said(proc)
+    assert ("TypeError: @pytest.mark.mm7_simulator takes settings by name (e.g. mm7_simulator(dialect=\"cmcc\")), "
+            "not 'cmcc'") in out, said(proc)
