@@ -13,7 +13,7 @@ and IPv6 (extension headers walked), fragmented packets put back together; TCP s
 order, repeated or overlapping, streams of any length; HTTP/1.x messages, a request's body left
 unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
 packet cut short by the snapshot length, a segment or a fragment never captured, overlapping
-fragments, a connection that is not HTTP) is said in `notes`, and reading goes on from the next
+fragments, a connection that is not HTTP, a link of another kind) is said in `notes`, and reading goes on from the next
 message it can find.
 """
 
@@ -194,6 +194,7 @@ def _time(seconds: float | None) -> datetime | None:
 
 _ETHERNET, _RAW, _NULL, _LOOP, _SLL, _SLL2, _IPV4, _IPV6 = 1, 101, 0, 108, 113, 276, 228, 229
 _RAW_ALIASES = (12, 14)  # raw IP on some systems' own link numbers
+_LINKS = frozenset((_ETHERNET, _RAW, _NULL, _LOOP, _SLL, _SLL2, _IPV4, _IPV6, *_RAW_ALIASES))
 _SYN, _ACK, _FIN, _RST = 0x02, 0x10, 0x01, 0x04
 _TCP, _HOP_BY_HOP, _ROUTING, _FRAGMENT, _DESTINATION = 6, 0, 43, 44, 60
 
@@ -263,6 +264,9 @@ class _IP:
         fragment of a packet not complete yet)."""
         ip = _ip_packet(link, frame)
         if ip is None:
+            if link not in _LINKS:  # (else a capture of Wi-Fi frames, say, read as nothing at all without a word)
+                self.problem(f"packet(s) of link type {link}, which is not read (Ethernet, Linux cooked, raw IP "
+                             "and BSD loopback are: capture on such an interface), skipped", number)
             return None
         version = ip[0] >> 4 if ip else 0
         if version == 4 and len(ip) >= 20:

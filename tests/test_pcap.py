@@ -233,6 +233,20 @@ def test_what_is_no_http_is_said_and_skipped():
         "connection 1 (10.0.0.1:40000 → 10.0.0.2:8080): no HTTP/1.x in it (HTTP/2 or another protocol), skipped"]
 
 
+def test_packets_on_a_link_that_is_not_read_are_said(tmp_path):
+    # A capture of 802.11 frames (radiotap, 127) or of another link read as no message and no
+    # note: `validate` said only that no message held MM7, with nothing on why.
+    data = bytearray(pcap(conversation().packets))
+    struct.pack_into("<I", data, 20, 127)
+    note = ("14 packet(s) of link type 127, which is not read (Ethernet, Linux cooked, raw IP and BSD loopback are: "
+            "capture on such an interface), skipped (the first: packet 1)")
+    assert read_capture(bytes(data)).messages == [] and read_capture(bytes(data)).notes == [note]
+    path = tmp_path / "wifi.pcap"
+    path.write_bytes(bytes(data))
+    proc = run("validate", "--json", str(path))
+    assert "link type 127, which is not read" in proc.stdout, proc.stdout + proc.stderr
+
+
 def test_a_file_cut_short_and_packets_cut_by_the_snapshot_length():
     data = pcap(conversation().packets)
     capture = read_capture(data[:-30])
