@@ -52,6 +52,9 @@ REFUSALS = ("challenged", "unauthorized", "forbidden", "too_large", "malformed",
 
 class RunningReceiver:
     def __init__(self, handler: Handler | None = None, **settings):
+        if isinstance(handler, type):  # (its methods, called unbound, raised in the server, unseen by the test)
+            raise TypeError(f"handler= takes a handler, not its class: {handler.__name__}() rather than "
+                            f"{handler.__name__}")
         self.handler = handler  # yours, or None
         self.recorder = RecordingHandler(handler)
         self.store = settings.pop("store", None) or MemoryStore()

@@ -223,3 +223,30 @@ def test_markers_of_a_module_a_class_and_a_test_add_up_and_settings_must_be_name
     assert "1 passed, 1 error" in out, said(proc)
     assert ("TypeError: @pytest.mark.mm7_simulator takes settings by name (e.g. mm7_simulator(dialect=\"cmcc\")), "
             "not 'cmcc'") in out, said(proc)
+
+
+A_CLASS = '''\
+import pytest
+import mm7bind
+
+
+class Mine(mm7bind.Handler):
+    def on_deliver(self, msg, ctx):
+        pass
+
+
+@pytest.mark.mm7_receiver(handler=Mine)
+def test_a_handlers_class_given(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    mm7_simulator.deliver("+8613900000000", ["1065"], "an MO", text="hi")
+    mm7_receiver.wait_for("DeliverReq")
+'''
+
+
+def test_a_handlers_class_for_the_handler_is_said_at_once(project):
+    # Its methods were called unbound, raised in the receiver's thread, and the test passed all
+    # the same: the request was recorded whatever the handler did.
+    (project / "test_mine.py").write_text(A_CLASS, encoding="utf-8")
+    proc = run_pytest(project)
+    assert "1 error" in proc.stdout and "TypeError: handler= takes a handler, not its class: Mine() rather than Mine" \
+        in proc.stdout, said(proc)
