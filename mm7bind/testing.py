@@ -21,7 +21,9 @@ Installed as a pytest plugin (entry point "mm7bind.testing"), so in any project 
     @pytest.mark.mm7_receiver(handler=MyHandler(), auth=mm7bind.auth.BasicAuth("mmsc", "pw"))
     def test_my_handler(mm7_simulator, mm7_receiver): ...   # Receiver settings; .received all the same
 
-Both listen on loopback on a free port and are stopped after the test.
+Both listen on loopback on a free port and are stopped after the test. A handler of yours that
+fails (raises anything but Reject or Unavailable) fails the test after it, unless it empties
+mm7_receiver.failures.
 """
 
 from __future__ import annotations
@@ -90,3 +92,10 @@ def mm7_receiver(request):
 
     with RunningReceiver(**_marked(request, "mm7_receiver")) as rcv:
         yield rcv
+    if rcv.failures:
+        # The receiver answered the MMSC a Fault and logged it, while the test, which seldom looks
+        # at either, passed: a bug in your handler is a failure of the test.
+        msg, exc = rcv.failures[0]
+        raise AssertionError(f"your handler failed on {len(rcv.failures)} request(s), the first {msg.ELEMENT}: "
+                             f"{type(exc).__name__}: {exc} (a test meaning it to fail empties "
+                             "mm7_receiver.failures)") from exc

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 from .metrics import Metrics
-from .receiver import HANDLED_KINDS, Handler, Receiver
+from .receiver import HANDLED_KINDS, Handler, Receiver, Reject, Unavailable
 from .server import serve
 from .store import MemoryStore
 
@@ -19,6 +19,7 @@ class RecordingHandler(Handler):
     def __init__(self, inner: Handler | None = None) -> None:
         self.inner = inner
         self.received: list = []
+        self.failures: list = []  # (message, exception) of each your handler failed on: a bug of it
         self._lock = threading.Condition()  # (a lock that also wakes whoever waits for a request)
 
     def _keep(self, msg, ctx) -> None:
@@ -32,6 +33,12 @@ class RecordingHandler(Handler):
         try:
             handle = getattr(self.inner, name, None)
             return handle(msg, ctx) if handle is not None else None
+        except (Reject, Unavailable):  # (answers it means to give)
+            raise
+        except Exception as exc:
+            with self._lock:
+                self.failures.append((msg, exc))
+            raise
         finally:
             self._keep(msg, ctx)
 
@@ -62,6 +69,12 @@ class RunningReceiver:
         self.receiver = Receiver(self.recorder, store=self.store, metrics=self.metrics, **settings)
         self.server = serve(self.receiver, port=0, path="/mm7")
         self.url = ""
+
+    @property
+    def failures(self) -> list:
+        """(message, exception) of each request your handler failed on (raised anything but
+        Reject or Unavailable): the mm7_receiver fixture fails the test with them unless emptied."""
+        return self.recorder.failures
 
     @property
     def received(self) -> list:

@@ -250,3 +250,53 @@ def test_a_handlers_class_for_the_handler_is_said_at_once(project):
     proc = run_pytest(project)
     assert "1 error" in proc.stdout and "TypeError: handler= takes a handler, not its class: Mine() rather than Mine" \
         in proc.stdout, said(proc)
+
+
+A_BROKEN_HANDLER = '''\
+import pytest
+import mm7bind
+
+
+class Broken(mm7bind.Handler):
+    def on_deliver(self, msg, ctx):
+        raise RuntimeError("my handler broke")
+
+
+class Busy(mm7bind.Handler):
+    def on_deliver(self, msg, ctx):
+        raise mm7bind.Unavailable("the database is down")
+
+
+@pytest.mark.mm7_receiver(handler=Broken())
+def test_a_handler_with_a_bug(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    mm7_simulator.deliver("+8613900000000", ["1065"], "an MO", text="hi")
+    mm7_receiver.wait_for("DeliverReq")
+
+
+@pytest.mark.mm7_receiver(handler=Broken())
+def test_a_handler_meant_to_fail(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    mm7_simulator.deliver("+8613900000000", ["1065"], "an MO", text="hi")
+    mm7_receiver.wait_for("DeliverReq")
+    [(msg, exc)] = mm7_receiver.failures[:1]
+    assert str(exc) == "my handler broke"
+    mm7_receiver.failures.clear()
+
+
+@pytest.mark.mm7_receiver(handler=Busy())
+def test_a_handler_saying_it_is_unavailable(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    mm7_simulator.deliver("+8613900000000", ["1065"], "an MO", text="hi")
+    mm7_receiver.wait_for("DeliverReq")
+'''
+
+
+def test_a_bug_in_your_handler_fails_the_test(project):
+    # The receiver answered the MMSC a Fault and logged the traceback, and the test passed.
+    (project / "test_mine.py").write_text(A_BROKEN_HANDLER, encoding="utf-8")
+    proc = run_pytest(project)
+    assert "3 passed, 1 error" in proc.stdout, said(proc)
+    assert "ERROR test_mine.py::test_a_handler_with_a_bug - AssertionError" in proc.stdout, said(proc)
+    assert ("AssertionError: your handler failed on" in proc.stdout
+            and "the first DeliverReq: RuntimeError: my handler broke" in proc.stdout), said(proc)
