@@ -46,8 +46,24 @@ MAX_INFLATED_TOTAL = 256 * 1024 * 1024
 
 
 def is_packet_capture(data: bytes) -> bool:
-    """Whether `data` starts as a pcap or pcapng file does."""
+    """Whether `data` starts as a pcap or pcapng file does (gzip-compressed too: read_capture
+    then says to decompress it)."""
+    return _starts_as_capture(data) or _starts_as_capture(_gunzipped_start(data))
+
+
+def _starts_as_capture(data: bytes) -> bool:
     return data[:4] in PCAP_MAGICS or (data[:4] == PCAPNG_MAGIC and data[8:12] in _PCAPNG_BYTE_ORDERS)
+
+
+def _gunzipped_start(data: bytes) -> bytes:
+    """The first bytes of gzip-compressed `data` (as tcpdump -z gzip and rotated captures are
+    kept), else b""."""
+    if data[:2] != b"\x1f\x8b":
+        return b""
+    try:
+        return zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(data[:4096], 12)
+    except zlib.error:
+        return b""
 
 
 @dataclass
@@ -101,8 +117,10 @@ def read_capture(data: bytes) -> Capture:
 def _frames(data: bytes, notes: list[str]):
     if data[:4] in PCAP_MAGICS:
         yield from _pcap_frames(data, notes)
-    elif is_packet_capture(data):
+    elif _starts_as_capture(data):
         yield from _pcapng_frames(data, notes)
+    elif _starts_as_capture(_gunzipped_start(data)):  # (else read as neither XML nor MIME: no clue why)
+        raise DecodeError("a gzip-compressed packet capture: decompress it first (gunzip)")
     else:
         raise DecodeError("not a packet capture (no pcap or pcapng header)")
 

@@ -247,6 +247,19 @@ def test_packets_on_a_link_that_is_not_read_are_said(tmp_path):
     assert "link type 127, which is not read" in proc.stdout, proc.stdout + proc.stderr
 
 
+def test_a_gzip_compressed_capture_is_said_to_be_one(tmp_path):
+    # (tcpdump -z gzip, rotated captures): read as a file that is "neither XML nor MIME"
+    data = gzip.compress(pcap(conversation().packets))
+    assert is_packet_capture(data) and not is_packet_capture(gzip.compress(b"<soap/>"))
+    with pytest.raises(DecodeError, match=r"a gzip-compressed packet capture: decompress it first \(gunzip\)"):
+        read_capture(data)
+    path = tmp_path / "mmsc.pcap.gz"
+    path.write_bytes(data)
+    proc = run("validate", str(path))
+    assert proc.returncode != 0 and "a gzip-compressed packet capture: decompress it first" in proc.stdout, \
+        proc.stdout + proc.stderr
+
+
 def test_a_file_cut_short_and_packets_cut_by_the_snapshot_length():
     data = pcap(conversation().packets)
     capture = read_capture(data[:-30])
