@@ -723,6 +723,9 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
             encoding = (header_value(headers, "content-encoding") or "").strip().lower()
             if encoding in ("gzip", "x-gzip", "deflate") and body:
                 body = _inflate(body, encoding, msg_notes, inflated if inflated is not None else [0])
+            elif encoding not in ("", "identity") and body:  # (br, zstd: its decoding error alone would puzzle)
+                msg_notes.append(f"its body was sent with Content-Encoding {encoding}, which is not undone: "
+                                 "shown as captured")
             _, packet, when = _segment_at(times, run_offset + pos)
             yield (CapturedMessage(0, conn.number, source, destination, _time(when), line, headers, body, msg_notes),
                    packet, answered)

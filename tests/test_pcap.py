@@ -178,6 +178,15 @@ def test_chunked_bodies_100_continue_gzip_and_a_response_to_head():
     assert messages[4].body == b"" and messages[6].body == b"ok\n"
 
 
+def test_a_body_in_a_content_encoding_not_undone_is_said():
+    # (Brotli, say: only its decoding error was shown, "neither XML nor MIME", with nothing on why)
+    flow = Flow().open()
+    flow.send(True, http("POST /mm7 HTTP/1.1", {"Content-Type": "text/xml", "Content-Encoding": "br",
+                                                "Content-Length": "5"}, b"\x1b\x03\x00\xf8\x05"))
+    [msg] = read_capture(pcap(flow.packets)).messages
+    assert msg.notes == ["its body was sent with Content-Encoding br, which is not undone: shown as captured"]
+
+
 def test_gzip_bodies_inflate_within_a_budget_for_the_whole_capture(monkeypatch):
     # Each body stopped at MAX_INFLATED, but every message is held: many bombs just under it, each a
     # few kilobytes in the file, grew to gigabytes. The capture as a whole has a budget too.
