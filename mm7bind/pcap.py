@@ -13,7 +13,7 @@ and IPv6 (extension headers walked), fragmented packets put back together; TCP s
 order, repeated or overlapping, streams of any length; HTTP/1.x messages, a request's body left
 unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
 packet cut short by the snapshot length, a segment or a fragment never captured, overlapping
-fragments, a connection that is not HTTP) is said in `notes`, and reading goes on from the next
+fragments, a connection that is not HTTP, a link of another kind) is said in `notes`, and reading goes on from the next
 message it can find.
 """
 
@@ -46,8 +46,24 @@ MAX_INFLATED_TOTAL = 256 * 1024 * 1024
 
 
 def is_packet_capture(data: bytes) -> bool:
-    """Whether `data` starts as a pcap or pcapng file does."""
+    """Whether `data` starts as a pcap or pcapng file does (gzip-compressed too: read_capture
+    then says to decompress it)."""
+    return _starts_as_capture(data) or _starts_as_capture(_gunzipped_start(data))
+
+
+def _starts_as_capture(data: bytes) -> bool:
     return data[:4] in PCAP_MAGICS or (data[:4] == PCAPNG_MAGIC and data[8:12] in _PCAPNG_BYTE_ORDERS)
+
+
+def _gunzipped_start(data: bytes) -> bytes:
+    """The first bytes of gzip-compressed `data` (as tcpdump -z gzip and rotated captures are
+    kept), else b""."""
+    if data[:2] != b"\x1f\x8b":
+        return b""
+    try:
+        return zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(data[:4096], 12)
+    except zlib.error:
+        return b""
 
 
 @dataclass
@@ -101,8 +117,10 @@ def read_capture(data: bytes) -> Capture:
 def _frames(data: bytes, notes: list[str]):
     if data[:4] in PCAP_MAGICS:
         yield from _pcap_frames(data, notes)
-    elif is_packet_capture(data):
+    elif _starts_as_capture(data):
         yield from _pcapng_frames(data, notes)
+    elif _starts_as_capture(_gunzipped_start(data)):  # (else read as neither XML nor MIME: no clue why)
+        raise DecodeError("a gzip-compressed packet capture: decompress it first (gunzip)")
     else:
         raise DecodeError("not a packet capture (no pcap or pcapng header)")
 
@@ -194,6 +212,7 @@ def _time(seconds: float | None) -> datetime | None:
 
 _ETHERNET, _RAW, _NULL, _LOOP, _SLL, _SLL2, _IPV4, _IPV6 = 1, 101, 0, 108, 113, 276, 228, 229
 _RAW_ALIASES = (12, 14)  # raw IP on some systems' own link numbers
+_LINKS = frozenset((_ETHERNET, _RAW, _NULL, _LOOP, _SLL, _SLL2, _IPV4, _IPV6, *_RAW_ALIASES))
 _SYN, _ACK, _FIN, _RST = 0x02, 0x10, 0x01, 0x04
 _TCP, _HOP_BY_HOP, _ROUTING, _FRAGMENT, _DESTINATION = 6, 0, 43, 44, 60
 
@@ -263,6 +282,9 @@ class _IP:
         fragment of a packet not complete yet)."""
         ip = _ip_packet(link, frame)
         if ip is None:
+            if link not in _LINKS:  # (else a capture of Wi-Fi frames, say, read as nothing at all without a word)
+                self.problem(f"packet(s) of link type {link}, which is not read (Ethernet, Linux cooked, raw IP "
+                             "and BSD loopback are: capture on such an interface), skipped", number)
             return None
         version = ip[0] >> 4 if ip else 0
         if version == 4 and len(ip) >= 20:
@@ -701,6 +723,9 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
             encoding = (header_value(headers, "content-encoding") or "").strip().lower()
             if encoding in ("gzip", "x-gzip", "deflate") and body:
                 body = _inflate(body, encoding, msg_notes, inflated if inflated is not None else [0])
+            elif encoding not in ("", "identity") and body:  # (br, zstd: its decoding error alone would puzzle)
+                msg_notes.append(f"its body was sent with Content-Encoding {encoding}, which is not undone: "
+                                 "shown as captured")
             _, packet, when = _segment_at(times, run_offset + pos)
             yield (CapturedMessage(0, conn.number, source, destination, _time(when), line, headers, body, msg_notes),
                    packet, answered)

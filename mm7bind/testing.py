@@ -21,7 +21,9 @@ Installed as a pytest plugin (entry point "mm7bind.testing"), so in any project 
     @pytest.mark.mm7_receiver(handler=MyHandler(), auth=mm7bind.auth.BasicAuth("mmsc", "pw"))
     def test_my_handler(mm7_simulator, mm7_receiver): ...   # Receiver settings; .received all the same
 
-Both listen on loopback on a free port and are stopped after the test.
+Both listen on loopback on a free port and are stopped after the test. A handler of yours that
+fails (raises anything but Reject or Unavailable) fails the test after it, unless it empties
+mm7_receiver.failures.
 """
 
 from __future__ import annotations
@@ -58,8 +60,15 @@ def pytest_configure(config) -> None:
 
 
 def _marked(request, name: str) -> dict:
-    marker = request.node.get_closest_marker(name)
-    return dict(marker.kwargs) if marker else {}
+    # Every level's settings, the closest winning: a module's or a class's marker (pytestmark) with
+    # a test's own was taken for the test's alone, and lost its settings without a word.
+    settings: dict = {}
+    for marker in reversed(list(request.node.iter_markers(name))):
+        if marker.args:  # (else ignored: the fixture would run with settings other than those written)
+            raise TypeError(f"@pytest.mark.{name} takes settings by name (e.g. {name}(dialect=\"cmcc\")), "
+                            f"not {', '.join(map(repr, marker.args))}")
+        settings.update(marker.kwargs)
+    return settings
 
 
 @pytest.fixture
@@ -84,3 +93,10 @@ def mm7_receiver(request):
 
     with RunningReceiver(**_marked(request, "mm7_receiver")) as rcv:
         yield rcv
+    if rcv.failures:
+        # The receiver answered the MMSC a Fault and logged it, while the test, which seldom looks
+        # at either, passed: a bug in your handler is a failure of the test.
+        msg, exc = rcv.failures[0]
+        raise AssertionError(f"your handler failed on {len(rcv.failures)} request(s), the first {msg.ELEMENT}: "
+                             f"{type(exc).__name__}: {exc} (a test meaning it to fail empties "
+                             "mm7_receiver.failures)") from exc

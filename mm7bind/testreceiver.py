@@ -7,7 +7,7 @@ import functools
 import threading
 
 from .metrics import Metrics
-from .receiver import HANDLED_KINDS, Handler, Receiver
+from .receiver import HANDLED_KINDS, Handler, Receiver, Reject, Unavailable
 from .server import serve
 from .store import MemoryStore
 
@@ -20,6 +20,7 @@ class RecordingHandler(Handler):
     def __init__(self, inner: Handler | None = None) -> None:
         self.inner = inner
         self.received: list = []
+        self.failures: list = []  # (message, exception) of each your handler failed on: a bug of it
         self._lock = threading.Condition()  # (a lock that also wakes whoever waits for a request)
 
     def _keep(self, msg, ctx) -> None:
@@ -36,6 +37,12 @@ class RecordingHandler(Handler):
         # handler made of it (a row written, a reply sent) would otherwise look too early.
         try:
             return handle(msg, ctx) if handle is not None else None
+        except (Reject, Unavailable):  # (answers it means to give)
+            raise
+        except Exception as exc:
+            with self._lock:
+                self.failures.append((msg, exc))
+            raise
         finally:
             self._keep(msg, ctx)
 
@@ -67,6 +74,9 @@ class _RecordingReceiver(Receiver):
 
 class RunningReceiver:
     def __init__(self, handler: Handler | None = None, **settings):
+        if isinstance(handler, type):  # (its methods, called unbound, raised in the server, unseen by the test)
+            raise TypeError(f"handler= takes a handler, not its class: {handler.__name__}() rather than "
+                            f"{handler.__name__}")
         self.handler = handler  # yours, or None
         self.recorder = RecordingHandler(handler)
         self.store = settings.pop("store", None) or MemoryStore()
@@ -79,6 +89,12 @@ class RunningReceiver:
         """`Receiver.on`: register a callable for "deliver", "delivery_report" or "read_reply" (a
         decorator too); what it is given is recorded as a handler's is."""
         return self.receiver.on(kind, fn)
+
+    @property
+    def failures(self) -> list:
+        """(message, exception) of each request your handler failed on (raised anything but
+        Reject or Unavailable): the mm7_receiver fixture fails the test with them unless emptied."""
+        return self.recorder.failures
 
     @property
     def received(self) -> list:

@@ -178,6 +178,15 @@ def test_chunked_bodies_100_continue_gzip_and_a_response_to_head():
     assert messages[4].body == b"" and messages[6].body == b"ok\n"
 
 
+def test_a_body_in_a_content_encoding_not_undone_is_said():
+    # (Brotli, say: only its decoding error was shown, "neither XML nor MIME", with nothing on why)
+    flow = Flow().open()
+    flow.send(True, http("POST /mm7 HTTP/1.1", {"Content-Type": "text/xml", "Content-Encoding": "br",
+                                                "Content-Length": "5"}, b"\x1b\x03\x00\xf8\x05"))
+    [msg] = read_capture(pcap(flow.packets)).messages
+    assert msg.notes == ["its body was sent with Content-Encoding br, which is not undone: shown as captured"]
+
+
 def test_gzip_bodies_inflate_within_a_budget_for_the_whole_capture(monkeypatch):
     # Each body stopped at MAX_INFLATED, but every message is held: many bombs just under it, each a
     # few kilobytes in the file, grew to gigabytes. The capture as a whole has a budget too.
@@ -231,6 +240,33 @@ def test_what_is_no_http_is_said_and_skipped():
     other.send(True, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes(100))
     assert read_capture(pcap(other.packets)).notes == [
         "connection 1 (10.0.0.1:40000 → 10.0.0.2:8080): no HTTP/1.x in it (HTTP/2 or another protocol), skipped"]
+
+
+def test_packets_on_a_link_that_is_not_read_are_said(tmp_path):
+    # A capture of 802.11 frames (radiotap, 127) or of another link read as no message and no
+    # note: `validate` said only that no message held MM7, with nothing on why.
+    data = bytearray(pcap(conversation().packets))
+    struct.pack_into("<I", data, 20, 127)
+    note = ("14 packet(s) of link type 127, which is not read (Ethernet, Linux cooked, raw IP and BSD loopback are: "
+            "capture on such an interface), skipped (the first: packet 1)")
+    assert read_capture(bytes(data)).messages == [] and read_capture(bytes(data)).notes == [note]
+    path = tmp_path / "wifi.pcap"
+    path.write_bytes(bytes(data))
+    proc = run("validate", "--json", str(path))
+    assert "link type 127, which is not read" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_a_gzip_compressed_capture_is_said_to_be_one(tmp_path):
+    # (tcpdump -z gzip, rotated captures): read as a file that is "neither XML nor MIME"
+    data = gzip.compress(pcap(conversation().packets))
+    assert is_packet_capture(data) and not is_packet_capture(gzip.compress(b"<soap/>"))
+    with pytest.raises(DecodeError, match=r"a gzip-compressed packet capture: decompress it first \(gunzip\)"):
+        read_capture(data)
+    path = tmp_path / "mmsc.pcap.gz"
+    path.write_bytes(data)
+    proc = run("validate", str(path))
+    assert proc.returncode != 0 and "a gzip-compressed packet capture: decompress it first" in proc.stdout, \
+        proc.stdout + proc.stderr
 
 
 def test_a_file_cut_short_and_packets_cut_by_the_snapshot_length():

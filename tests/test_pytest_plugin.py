@@ -191,3 +191,112 @@ def test_a_project_that_does_not_use_the_plugin_does_not_pay_for_it(project, how
     args, env = ([], {}) if how == "autoloaded" else (["-p", "mm7bind.testing"], {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
     proc = run_pytest(project, *args, env=env)
     assert proc.returncode == 0 and "1 passed" in proc.stdout, said(proc)
+
+
+MARKERS = '''\
+import pytest
+
+pytestmark = pytest.mark.mm7_simulator(dialect="cmcc", report_delay=5)
+
+
+class TestOnes:
+    pytestmark = pytest.mark.mm7_simulator(strict=True)
+
+    @pytest.mark.mm7_simulator(report_delay=7)
+    def test_every_level_counts_the_closest_wins(self, mm7_simulator):
+        config = mm7_simulator.config
+        assert (config.dialect, config.strict, config.report_delay) == ("cmcc", True, 7)
+
+
+@pytest.mark.mm7_simulator("cmcc")
+def test_a_setting_not_named(mm7_simulator):
+    assert mm7_simulator.config.dialect == "cmcc"
+'''
+
+
+def test_markers_of_a_module_a_class_and_a_test_add_up_and_settings_must_be_named(project):
+    # Only the closest marker was read: a module's pytestmark lost its settings to a test's own
+    # marker; a setting given without its name was dropped and the test ran with the default.
+    (project / "test_mine.py").write_text(MARKERS, encoding="utf-8")
+    proc = run_pytest(project)
+    out = proc.stdout
+    assert "1 passed, 1 error" in out, said(proc)
+    assert ("TypeError: @pytest.mark.mm7_simulator takes settings by name (e.g. mm7_simulator(dialect=\"cmcc\")), "
+            "not 'cmcc'") in out, said(proc)
+
+
+A_CLASS = '''\
+import pytest
+import mm7bind
+
+
+class Mine(mm7bind.Handler):
+    def on_deliver(self, msg, ctx):
+        pass
+
+
+@pytest.mark.mm7_receiver(handler=Mine)
+def test_a_handlers_class_given(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    mm7_simulator.deliver("+8613900000000", ["1065"], "an MO", text="hi")
+    mm7_receiver.wait_for("DeliverReq")
+'''
+
+
+def test_a_handlers_class_for_the_handler_is_said_at_once(project):
+    # Its methods were called unbound, raised in the receiver's thread, and the test passed all
+    # the same: the request was recorded whatever the handler did.
+    (project / "test_mine.py").write_text(A_CLASS, encoding="utf-8")
+    proc = run_pytest(project)
+    assert "1 error" in proc.stdout and "TypeError: handler= takes a handler, not its class: Mine() rather than Mine" \
+        in proc.stdout, said(proc)
+
+
+A_BROKEN_HANDLER = '''\
+import pytest
+import mm7bind
+
+
+class Broken(mm7bind.Handler):
+    def on_deliver(self, msg, ctx):
+        raise RuntimeError("my handler broke")
+
+
+class Busy(mm7bind.Handler):
+    def on_deliver(self, msg, ctx):
+        raise mm7bind.Unavailable("the database is down")
+
+
+@pytest.mark.mm7_receiver(handler=Broken())
+def test_a_handler_with_a_bug(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    mm7_simulator.deliver("+8613900000000", ["1065"], "an MO", text="hi")
+    mm7_receiver.wait_for("DeliverReq")
+
+
+@pytest.mark.mm7_receiver(handler=Broken())
+def test_a_handler_meant_to_fail(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    mm7_simulator.deliver("+8613900000000", ["1065"], "an MO", text="hi")
+    mm7_receiver.wait_for("DeliverReq")
+    [(msg, exc)] = mm7_receiver.failures[:1]
+    assert str(exc) == "my handler broke"
+    mm7_receiver.failures.clear()
+
+
+@pytest.mark.mm7_receiver(handler=Busy())
+def test_a_handler_saying_it_is_unavailable(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    mm7_simulator.deliver("+8613900000000", ["1065"], "an MO", text="hi")
+    mm7_receiver.wait_for("DeliverReq")
+'''
+
+
+def test_a_bug_in_your_handler_fails_the_test(project):
+    # The receiver answered the MMSC a Fault and logged the traceback, and the test passed.
+    (project / "test_mine.py").write_text(A_BROKEN_HANDLER, encoding="utf-8")
+    proc = run_pytest(project)
+    assert "3 passed, 1 error" in proc.stdout, said(proc)
+    assert "ERROR test_mine.py::test_a_handler_with_a_bug - AssertionError" in proc.stdout, said(proc)
+    assert ("AssertionError: your handler failed on" in proc.stdout
+            and "the first DeliverReq: RuntimeError: my handler broke" in proc.stdout), said(proc)
