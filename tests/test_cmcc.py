@@ -912,6 +912,35 @@ def test_an_error_res_carrying_a_success_code_answers_as_a_success(tmp_path, cap
         "MyServlet.do_deliver returned MM7VASPErrorRes with the success code 1000: answered as a success"]
 
 
+@pytest.mark.parametrize("code", [cmcc.RequestStatus.SERVICE_UNAVAILABLE, cmcc.RequestStatus.SERVER_ERROR])
+def test_a_callback_saying_try_later_is_called_again_with_the_next_copy(tmp_path, caplog, code):
+    """An answer of 4006 (or a 3xxx server error) says "send it again later". As a Reject it left the
+    message rejected in the store, and every copy the MMSC sent again got that answer without reaching
+    the callback: lost. Failed instead, the next copy is handed to the callback again."""
+    from .test_receiver import call_wsgi, deliver
+
+    calls = []
+
+    class MyServlet(cmcc.MM7ReceiveServlet):
+        def do_deliver(self, req):
+            calls.append(req.transaction_id)
+            if len(calls) == 1:
+                return cmcc.MM7VASPErrorRes(status_code=code, status_text="busy")
+            return cmcc.MM7DeliverRes()
+
+    store = mm7.MemoryStore()
+    app = MyServlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")), store=store)
+    out = mm7.encode(deliver(), transaction_id="t-1", version="REL-6-MM7-1-0")
+    seen = []
+    with caplog.at_level(logging.ERROR, logger="mm7bind"):
+        for _ in range(2):
+            answer = call_wsgi(app, out.to_bytes(), out.content_type)
+            seen.append((answer["status"], mm7.decode(answer["body"]).body.status.code))
+    assert seen == [(500, 3000), (200, 1000)] and calls == ["t-1", "t-1"]
+    assert any(f"MyServlet.do_deliver answered {code} busy" in r.getMessage() and not r.exc_info
+               for r in caplog.records)
+
+
 def test_a_deliver_res_returned_for_a_report_answers_it(tmp_path):
     """To the SDK every answer is an MM7VASPRes: an MM7DeliverRes with its ServiceCode, returned by
     do_delivery_report or do_read_reply (one answer class reused), answers the report with its status.

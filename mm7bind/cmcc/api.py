@@ -41,6 +41,7 @@ from ..errors import (
 from ..hints import did_you_mean
 from ..receiver import Context, Handler, Receiver
 from ..server import EmbeddedServer, wsgi_app
+from ..status import is_retryable
 from . import status as st
 from .charsets import JAVA_ALIASES, content_type_param, python_charset
 from .config import load_cmcc
@@ -787,7 +788,7 @@ class _Bridge(Handler):
         self._warned_success_error = False
 
     def _answer(self, callback: str, res: MM7VASPRes | None, rsp_cls):
-        from ..receiver import Reject  # noqa: PLC0415
+        from ..receiver import Reject, Unavailable  # noqa: PLC0415
 
         if res is None:  # (a callback without a return: as the core Handler, success)
             return None
@@ -805,6 +806,12 @@ class _Bridge(Handler):
         # or more is an error, a Fault; an MM7VASPErrorRes carrying a success code answers as a
         # success, not as a Fault saying 1000, which an MMSC reads as a refusal.
         if code is not None and code >= 2000:
+            if is_retryable(code):
+                # "Try later" (4006, a 3xxx): as a Reject, a store would keep the message rejected
+                # and answer every copy the MMSC sends again so, never calling back: lost. Failed,
+                # the next copy (or a replay) is handed to the callback again.
+                raise Unavailable(f"{owner} answered {code} {res.status_text or ''}".rstrip()
+                                  + ": the MMSC is asked to send it again")
             raise Reject(code, res.status_text, res.status_detail)
         if isinstance(res, MM7VASPErrorRes) and not self._warned_success_error:
             self._warned_success_error = True
