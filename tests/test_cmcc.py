@@ -799,6 +799,20 @@ def test_a_servlet_configured_as_the_sdks_examples_configure_it(tmp_path):
         cmcc.MM7ReceiveServlet()({}, lambda *_: None)
 
 
+def test_a_servlet_given_another_configuration_after_serving_uses_it(tmp_path):
+    """The servlet's application was built at its first request and kept: a configuration set
+    afterwards (a reloaded file asking for Basic authentication) was never used."""
+    from .test_receiver import call_wsgi, deliver
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    servlet = cmcc.MM7ReceiveServlet(cmcc.MM7Config(mm7config(tmp_path / "a", AuthenticationMode="0")))
+    out = mm7.encode(deliver(), transaction_id="mo-1", version="REL-6-MM7-1-0")
+    assert call_wsgi(servlet, out.to_bytes(), out.content_type)["status"] == 200
+    servlet.set_config(cmcc.MM7Config(mm7config(tmp_path / "b", AuthenticationMode="1")))
+    assert call_wsgi(servlet, out.to_bytes(), out.content_type)["status"] == 401
+
+
 def test_receive_servlet_and_reports(tmp_path):
     seen = []
 

@@ -14,6 +14,7 @@ raises them instead, as `APIError` subclasses with their negative `code`.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -949,15 +950,27 @@ class MM7ReceiveServlet(MM7AbstractReceiver):
 
     _app: Callable | None = None
 
+    _app_lock = threading.Lock()  # (class-wide: a subclass's constructor need not call this one)
+
     def __init__(self, config: MM7Config | None = None, store=None):
         self.config = config
         self.store = store
         self._app: Callable | None = None
 
+    def set_config(self, config: MM7Config) -> None:
+        # The application is built at the first request: one set afterwards (a reloaded file)
+        # was kept and never used.
+        with self._app_lock:
+            self.config, self._app = config, None
+
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if self._app is None:
-            self._app = self._wsgi(self._receiver(self.store))
-        return self._app(environ, start_response)
+        app = self._app
+        if app is None:
+            with self._app_lock:  # (the server's first requests arrive together: one receiver)
+                if self._app is None:
+                    self._app = self._wsgi(self._receiver(self.store))
+                app = self._app
+        return app(environ, start_response)
 
 
 __all__ = [
