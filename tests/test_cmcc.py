@@ -828,7 +828,8 @@ def test_receive_servlet_and_reports(tmp_path):
     app = Servlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
     from .test_receiver import call_wsgi, read_reply, report
 
-    out = mm7.encode(report(mm_status=mm7.DeliveryStatus.REJECTED), transaction_id="dr-1", version="REL-6-MM7-1-0")
+    out = mm7.encode(report(mm_status=mm7.DeliveryStatus.REJECTED, relay_server_id="910010"), transaction_id="dr-1",
+                     version="REL-6-MM7-1-0")
     rsp = call_wsgi(app, out.to_bytes(), out.content_type)
     assert rsp["status"] == 200 and mm7.decode(rsp["body"]).transaction_id == "dr-1"
     out = mm7.encode(read_reply(), transaction_id="rr-1", version="REL-6-MM7-1-0")
@@ -836,7 +837,7 @@ def test_receive_servlet_and_reports(tmp_path):
     assert rsp["status"] == 500 and mm7.decode(rsp["body"]).body.status.code == 4007
     dr, rr = seen
     assert isinstance(dr, cmcc.MM7DeliveryReportReq) and dr.mm_status == cmcc.MMStatus.SYSTEM_REJECT
-    assert dr.transaction_id == "dr-1" and dr.message_id == "m-1"
+    assert dr.transaction_id == "dr-1" and dr.message_id == "m-1" and dr.mms_relay_server_id == "910010"  # (§4.4)
     assert isinstance(rr, cmcc.MM7ReadReplyReq) and rr.mm_status == cmcc.ReadStatusCode.READ
 
 
