@@ -899,6 +899,27 @@ def test_a_callback_returning_what_is_not_an_answer_is_told_what_it_returned_and
     assert failed.exc_info[0] is TypeError and re.search(said, str(failed.exc_info[1])), failed.exc_info
 
 
+@pytest.mark.parametrize("code", [5, 999, 5000, 99999, -1])
+def test_a_callback_answering_a_code_outside_mm7s_range_is_told_so(tmp_path, caplog, code):
+    """A status code no MMSC can read (a DeliverRsp saying 5, a Fault saying 5000) went out as it
+    was; now it is said, as any answer that is none, and the MMSC gets a Server Fault (3000)."""
+    from .test_receiver import call_wsgi, deliver
+
+    class MyServlet(cmcc.MM7ReceiveServlet):
+        def do_deliver(self, req):
+            return cmcc.MM7DeliverRes(status_code=code)
+
+    app = MyServlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
+    out = mm7.encode(deliver(), transaction_id="t-1", version="REL-6-MM7-1-0")
+    with caplog.at_level(logging.ERROR, logger="mm7bind"):
+        answer = call_wsgi(app, out.to_bytes(), out.content_type)
+    assert answer["status"] == 500 and mm7.decode(answer["body"]).body.status.code == 3000
+    [failed] = [r for r in caplog.records if r.exc_info]
+    assert failed.exc_info[0] is ValueError and str(failed.exc_info[1]) == (
+        f"MyServlet.do_deliver returned MM7DeliverRes with status_code {code}; an MM7 status code is 1000-4999 "
+        "(RequestStatus: 1000 success, 2000 or more an error)")
+
+
 def test_an_error_res_carrying_a_success_code_answers_as_a_success(tmp_path, caplog):
     """MM7VASPErrorRes(status_code=1000) went out as a Fault carrying 1000: an error answer saying
     success, which an MMSC reads as a refusal. The code decides, as for every answer (and as the SDK

@@ -803,6 +803,10 @@ class _Bridge(Handler):
         if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
             raise TypeError(f"{owner} returned {type(res).__name__} with status_code {code!r} "
                             f"({type(code).__name__}); it must be an int (RequestStatus) or None")
+        if code and not 1000 <= code <= 4999:  # (0: Java's unset int, as None)
+            # Went out as it was (a DeliverRsp saying 5, a Fault saying 5000), which no MMSC can read.
+            raise ValueError(f"{owner} returned {type(res).__name__} with status_code {code}; an MM7 status "
+                             "code is 1000-4999 (RequestStatus: 1000 success, 2000 or more an error)")
         # The code decides, whatever the class (the SDK wrote every code into its response): 2000
         # or more is an error, a Fault; an MM7VASPErrorRes carrying a success code answers as a
         # success, not as a Fault saying 1000, which an MMSC reads as a refusal.
