@@ -47,7 +47,9 @@ HANDLED_KINDS = {
 
 
 class Reject(Exception):
-    """Raise from a handler to refuse a request: the MMSC gets a Fault with VASPErrorRsp(status)."""
+    """Raise from a handler to refuse a request: the MMSC gets a Fault with VASPErrorRsp(status).
+    Final whatever the code (4006 and 3000 too): stored as rejected, never replayed, and the MMSC's
+    copies get the same answer without the handler. For trouble that may pass, raise Unavailable."""
 
     def __init__(self, status: int | m.Status = RequestStatus.SERVICE_ERROR, text: str | None = None,
                  details: str | None = None):

@@ -799,6 +799,20 @@ def test_a_servlet_configured_as_the_sdks_examples_configure_it(tmp_path):
         cmcc.MM7ReceiveServlet()({}, lambda *_: None)
 
 
+def test_a_servlet_given_another_configuration_after_serving_uses_it(tmp_path):
+    """The servlet's application was built at its first request and kept: a configuration set
+    afterwards (a reloaded file asking for Basic authentication) was never used."""
+    from .test_receiver import call_wsgi, deliver
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    servlet = cmcc.MM7ReceiveServlet(cmcc.MM7Config(mm7config(tmp_path / "a", AuthenticationMode="0")))
+    out = mm7.encode(deliver(), transaction_id="mo-1", version="REL-6-MM7-1-0")
+    assert call_wsgi(servlet, out.to_bytes(), out.content_type)["status"] == 200
+    servlet.set_config(cmcc.MM7Config(mm7config(tmp_path / "b", AuthenticationMode="1")))
+    assert call_wsgi(servlet, out.to_bytes(), out.content_type)["status"] == 401
+
+
 def test_receive_servlet_and_reports(tmp_path):
     seen = []
 
@@ -814,7 +828,8 @@ def test_receive_servlet_and_reports(tmp_path):
     app = Servlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
     from .test_receiver import call_wsgi, read_reply, report
 
-    out = mm7.encode(report(mm_status=mm7.DeliveryStatus.REJECTED), transaction_id="dr-1", version="REL-6-MM7-1-0")
+    out = mm7.encode(report(mm_status=mm7.DeliveryStatus.REJECTED, relay_server_id="910010"), transaction_id="dr-1",
+                     version="REL-6-MM7-1-0")
     rsp = call_wsgi(app, out.to_bytes(), out.content_type)
     assert rsp["status"] == 200 and mm7.decode(rsp["body"]).transaction_id == "dr-1"
     out = mm7.encode(read_reply(), transaction_id="rr-1", version="REL-6-MM7-1-0")
@@ -822,7 +837,7 @@ def test_receive_servlet_and_reports(tmp_path):
     assert rsp["status"] == 500 and mm7.decode(rsp["body"]).body.status.code == 4007
     dr, rr = seen
     assert isinstance(dr, cmcc.MM7DeliveryReportReq) and dr.mm_status == cmcc.MMStatus.SYSTEM_REJECT
-    assert dr.transaction_id == "dr-1" and dr.message_id == "m-1"
+    assert dr.transaction_id == "dr-1" and dr.message_id == "m-1" and dr.mms_relay_server_id == "910010"  # (§4.4)
     assert isinstance(rr, cmcc.MM7ReadReplyReq) and rr.mm_status == cmcc.ReadStatusCode.READ
 
 
@@ -884,6 +899,27 @@ def test_a_callback_returning_what_is_not_an_answer_is_told_what_it_returned_and
     assert failed.exc_info[0] is TypeError and re.search(said, str(failed.exc_info[1])), failed.exc_info
 
 
+@pytest.mark.parametrize("code", [5, 999, 5000, 99999, -1])
+def test_a_callback_answering_a_code_outside_mm7s_range_is_told_so(tmp_path, caplog, code):
+    """A status code no MMSC can read (a DeliverRsp saying 5, a Fault saying 5000) went out as it
+    was; now it is said, as any answer that is none, and the MMSC gets a Server Fault (3000)."""
+    from .test_receiver import call_wsgi, deliver
+
+    class MyServlet(cmcc.MM7ReceiveServlet):
+        def do_deliver(self, req):
+            return cmcc.MM7DeliverRes(status_code=code)
+
+    app = MyServlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
+    out = mm7.encode(deliver(), transaction_id="t-1", version="REL-6-MM7-1-0")
+    with caplog.at_level(logging.ERROR, logger="mm7bind"):
+        answer = call_wsgi(app, out.to_bytes(), out.content_type)
+    assert answer["status"] == 500 and mm7.decode(answer["body"]).body.status.code == 3000
+    [failed] = [r for r in caplog.records if r.exc_info]
+    assert failed.exc_info[0] is ValueError and str(failed.exc_info[1]) == (
+        f"MyServlet.do_deliver returned MM7DeliverRes with status_code {code}; an MM7 status code is 1000-4999 "
+        "(RequestStatus: 1000 success, 2000 or more an error)")
+
+
 def test_an_error_res_carrying_a_success_code_answers_as_a_success(tmp_path, caplog):
     """MM7VASPErrorRes(status_code=1000) went out as a Fault carrying 1000: an error answer saying
     success, which an MMSC reads as a refusal. The code decides, as for every answer (and as the SDK
@@ -910,6 +946,35 @@ def test_an_error_res_carrying_a_success_code_answers_as_a_success(tmp_path, cap
     assert seen == [(200, "DeliverRsp", 1000), (200, "DeliveryReportRsp", 1001), (200, "DeliverRsp", 1000)]
     assert [r.getMessage() for r in caplog.records if "success code" in r.getMessage()] == [
         "MyServlet.do_deliver returned MM7VASPErrorRes with the success code 1000: answered as a success"]
+
+
+@pytest.mark.parametrize("code", [cmcc.RequestStatus.SERVICE_UNAVAILABLE, cmcc.RequestStatus.SERVER_ERROR])
+def test_a_callback_saying_try_later_is_called_again_with_the_next_copy(tmp_path, caplog, code):
+    """An answer of 4006 (or a 3xxx server error) says "send it again later". As a Reject it left the
+    message rejected in the store, and every copy the MMSC sent again got that answer without reaching
+    the callback: lost. Failed instead, the next copy is handed to the callback again."""
+    from .test_receiver import call_wsgi, deliver
+
+    calls = []
+
+    class MyServlet(cmcc.MM7ReceiveServlet):
+        def do_deliver(self, req):
+            calls.append(req.transaction_id)
+            if len(calls) == 1:
+                return cmcc.MM7VASPErrorRes(status_code=code, status_text="busy")
+            return cmcc.MM7DeliverRes()
+
+    store = mm7.MemoryStore()
+    app = MyServlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")), store=store)
+    out = mm7.encode(deliver(), transaction_id="t-1", version="REL-6-MM7-1-0")
+    seen = []
+    with caplog.at_level(logging.ERROR, logger="mm7bind"):
+        for _ in range(2):
+            answer = call_wsgi(app, out.to_bytes(), out.content_type)
+            seen.append((answer["status"], mm7.decode(answer["body"]).body.status.code))
+    assert seen == [(500, 3000), (200, 1000)] and calls == ["t-1", "t-1"]
+    assert any(f"MyServlet.do_deliver answered {code} busy" in r.getMessage() and not r.exc_info
+               for r in caplog.records)
 
 
 def test_a_deliver_res_returned_for_a_report_answers_it(tmp_path):

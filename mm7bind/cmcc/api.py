@@ -14,6 +14,7 @@ raises them instead, as `APIError` subclasses with their negative `code`.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,6 +42,7 @@ from ..errors import (
 from ..hints import did_you_mean
 from ..receiver import Context, Handler, Receiver
 from ..server import EmbeddedServer, wsgi_app
+from ..status import is_retryable
 from . import status as st
 from .charsets import JAVA_ALIASES, content_type_param, python_charset
 from .config import load_cmcc
@@ -787,7 +789,7 @@ class _Bridge(Handler):
         self._warned_success_error = False
 
     def _answer(self, callback: str, res: MM7VASPRes | None, rsp_cls):
-        from ..receiver import Reject  # noqa: PLC0415
+        from ..receiver import Reject, Unavailable  # noqa: PLC0415
 
         if res is None:  # (a callback without a return: as the core Handler, success)
             return None
@@ -801,10 +803,20 @@ class _Bridge(Handler):
         if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
             raise TypeError(f"{owner} returned {type(res).__name__} with status_code {code!r} "
                             f"({type(code).__name__}); it must be an int (RequestStatus) or None")
+        if code and not 1000 <= code <= 4999:  # (0: Java's unset int, as None)
+            # Went out as it was (a DeliverRsp saying 5, a Fault saying 5000), which no MMSC can read.
+            raise ValueError(f"{owner} returned {type(res).__name__} with status_code {code}; an MM7 status "
+                             "code is 1000-4999 (RequestStatus: 1000 success, 2000 or more an error)")
         # The code decides, whatever the class (the SDK wrote every code into its response): 2000
         # or more is an error, a Fault; an MM7VASPErrorRes carrying a success code answers as a
         # success, not as a Fault saying 1000, which an MMSC reads as a refusal.
         if code is not None and code >= 2000:
+            if is_retryable(code):
+                # "Try later" (4006, a 3xxx): as a Reject, a store would keep the message rejected
+                # and answer every copy the MMSC sends again so, never calling back: lost. Failed,
+                # the next copy (or a replay) is handed to the callback again.
+                raise Unavailable(f"{owner} answered {code} {res.status_text or ''}".rstrip()
+                                  + ": the MMSC is asked to send it again")
             raise Reject(code, res.status_text, res.status_detail)
         if isinstance(res, MM7VASPErrorRes) and not self._warned_success_error:
             self._warned_success_error = True
@@ -942,15 +954,27 @@ class MM7ReceiveServlet(MM7AbstractReceiver):
 
     _app: Callable | None = None
 
+    _app_lock = threading.Lock()  # (class-wide: a subclass's constructor need not call this one)
+
     def __init__(self, config: MM7Config | None = None, store=None):
         self.config = config
         self.store = store
         self._app: Callable | None = None
 
+    def set_config(self, config: MM7Config) -> None:
+        # The application is built at the first request: one set afterwards (a reloaded file)
+        # was kept and never used.
+        with self._app_lock:
+            self.config, self._app = config, None
+
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if self._app is None:
-            self._app = self._wsgi(self._receiver(self.store))
-        return self._app(environ, start_response)
+        app = self._app
+        if app is None:
+            with self._app_lock:  # (the server's first requests arrive together: one receiver)
+                if self._app is None:
+                    self._app = self._wsgi(self._receiver(self.store))
+                app = self._app
+        return app(environ, start_response)
 
 
 __all__ = [
