@@ -89,10 +89,15 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
     unique = list(dict.fromkeys(listed))  # a recipient listed twice gets the message once
     todo = unique
     if tag is not None and store is not None:
-        records = [rec for rec in store.sent(tag=tag) if rec.operation == "SubmitReq"]
-        if tries is not None:
-            tries.update(r for rec in records if not _unanswered(rec) for r in rec.recipients)
-        done = {r for rec in records if rec.ok for r in rec.recipients}
+        # (a record at a time: read whole, a million-request campaign's records took a gigabyte to resume)
+        records = store.submits(tag) if hasattr(store, "submits") else (
+            rec for rec in store.sent(tag=tag) if rec.operation == "SubmitReq")  # (a store of one's own)
+        done: set[str] = set()
+        for rec in records:
+            if rec.ok:
+                done.update(rec.recipients)
+            elif tries is not None and not _unanswered(rec):  # (those accepted are not sent again: not counted)
+                tries.update(rec.recipients)
         waiting = ("queued", "sending", "sent")
         if hasattr(store, "outbox_recipients"):
             done |= store.outbox_recipients(tag, waiting)
