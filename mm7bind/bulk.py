@@ -51,7 +51,9 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
     """Recipients from a CSV file: the first column of every row (a header row is skipped).
 
     The file may be UTF-8 (with or without a BOM), GBK/GB18030 (what Excel writes as CSV on a
-    Chinese Windows), or UTF-16 with a BOM (Excel's "Unicode text", tab-separated). `data`: its
+    Chinese Windows), or UTF-16 with a BOM (Excel's "Unicode text", tab-separated). BOMs and
+    zero-width characters around a value are dropped, and the header row wherever it comes again
+    (files joined with `cat`). `data`: its
     bytes, already read (standard input); `path` then only names it."""
     if data is None:
         data = Path(path).read_bytes()
@@ -70,14 +72,24 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
     # decimal mark (its CSV in European locales): read as commas, a whole row was one "number".
     delimiter = next((d for d in ("\t", ";") if d in first and "," not in first), ",")
     out = []
+    header = None
     for i, row in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)):
-        if not row or not row[0].strip():
+        # (a BOM inside the text: files of Excel's joined with `cat`, each starting with one; a
+        # zero-width character copied from a web page. Kept, "\ufeff138..." went out as a number
+        # of its own, and to someone the list also had without it, twice)
+        value = row[0].strip().strip(_INVISIBLE).strip() if row else ""
+        if not value:
             continue
-        value = row[0].strip()
         if i == 0 and not any(ch.isdigit() for ch in value) and "@" not in value:
-            continue  # a header such as "number"
+            header = value  # a header such as "number"
+            continue
+        if value == header:  # (the same header again: files joined)
+            continue
         out.append(value)
     return out
+
+
+_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060\u200e\u200f"  # BOM (ZWNBSP), zero-width, direction marks
 
 
 def _plan(store, recipients: Iterable[str], tag: str | None,

@@ -475,6 +475,12 @@ def test_recipient_files_in_the_encodings_excel_writes(tmp_path):
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
         assert read_recipients(tmp_path / name) == ["+8613800000001", "13800000002"], name
+    # Two of Excel's files joined with `cat`: the second's BOM and header are in the middle.
+    (tmp_path / "joined.csv").write_bytes(files["bom.csv"] + files["bom.csv"].replace(b"0001", b"0003"))
+    assert read_recipients(tmp_path / "joined.csv") == ["+8613800000001", "13800000002", "+8613800000003",
+                                                        "13800000002"]
+    (tmp_path / "pasted.csv").write_bytes("\u200b13800000002\u2060\r\n\ufeff 13800000004\r\n".encode("utf-8"))
+    assert read_recipients(tmp_path / "pasted.csv") == ["13800000002", "13800000004"]
     (tmp_path / "junk.csv").write_bytes(bytes([0x81, 0x20, 0xff, 0xfe, 0x00]) * 3)
     with pytest.raises(ValueError, match="neither UTF-8"):
         read_recipients(tmp_path / "junk.csv")
