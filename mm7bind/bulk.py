@@ -133,7 +133,8 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
     """Put `template` for each recipient in `outbox` (sent by whoever runs its worker: `mm7bind
     serve` with [outbox] enabled), due now or `at` a time. With a `tag`, recipients already
     accepted or already waiting under it are skipped, so queueing a campaign twice queues it once.
-    `sent` counts the items queued, a batch of QUEUE_BATCH per commit; a message that cannot be
+    `sent` counts the items queued, a batch of QUEUE_BATCH per commit (fewer for a large message:
+    at most QUEUE_BATCH_BYTES of content); a message that cannot be
     built raises EncodeError, its batch is not queued (the batches before it are: queueing again
     under the tag adds only the rest). Under a tag each item's TransactionID is
     `bulk_transaction_id`'s, and one already waiting is not queued again: two runs queueing the
@@ -141,8 +142,13 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
     tries: Counter = Counter()
     recipients, result = _plan(outbox.store, recipients, tag, tries)
     started = time.monotonic()
-    for i in range(0, len(recipients), QUEUE_BATCH):  # a commit per batch, not per message
-        batch = recipients[i : i + QUEUE_BATCH]
+    # Each item keeps its own encoded copy, and a batch is built in memory before its commit: 500
+    # copies of a 2 MB video took a gigabyte at once. Fewer to a batch as the message grows.
+    content = template.content
+    size = sum(p.size for p in [*content.parts, *([content.smil] if content.smil else [])]) if content else 0
+    per_batch = max(1, min(QUEUE_BATCH, QUEUE_BATCH_BYTES // max(size, 1)))
+    for i in range(0, len(recipients), per_batch):  # a commit per batch, not per message
+        batch = recipients[i : i + per_batch]
         tids = [bulk_transaction_id(tag, r, tries[r]) for r in batch] if tag is not None else None
         items = outbox.put_many([dataclasses.replace(template, recipients=m.Recipients(to=[r])) for r in batch],
                                 tag=tag, at=at, transaction_ids=tids, once=tag is not None)
@@ -161,6 +167,7 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
 
 
 QUEUE_BATCH = 500  # messages per outbox commit when a campaign is queued
+QUEUE_BATCH_BYTES = 16 * 1024 * 1024  # and their content's bytes, at most (but one message)
 
 
 def bulk_transaction_id(tag: str, recipient: str, tries: int) -> str:
