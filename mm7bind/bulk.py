@@ -51,7 +51,9 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
     """Recipients from a CSV file: the first column of every row (a header row is skipped).
 
     The file may be UTF-8 (with or without a BOM), GBK/GB18030 (what Excel writes as CSV on a
-    Chinese Windows), or UTF-16 with a BOM (Excel's "Unicode text", tab-separated). `data`: its
+    Chinese Windows), or UTF-16 with a BOM (Excel's "Unicode text", tab-separated). BOMs and
+    zero-width characters around a value are dropped, and the header row wherever it comes again
+    (files joined with `cat`). `data`: its
     bytes, already read (standard input); `path` then only names it."""
     if data is None:
         data = Path(path).read_bytes()
@@ -70,14 +72,24 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
     # decimal mark (its CSV in European locales): read as commas, a whole row was one "number".
     delimiter = next((d for d in ("\t", ";") if d in first and "," not in first), ",")
     out = []
+    header = None
     for i, row in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)):
-        if not row or not row[0].strip():
+        # (a BOM inside the text: files of Excel's joined with `cat`, each starting with one; a
+        # zero-width character copied from a web page. Kept, "\ufeff138..." went out as a number
+        # of its own, and to someone the list also had without it, twice)
+        value = row[0].strip().strip(_INVISIBLE).strip() if row else ""
+        if not value:
             continue
-        value = row[0].strip()
         if i == 0 and not any(ch.isdigit() for ch in value) and "@" not in value:
-            continue  # a header such as "number"
+            header = value  # a header such as "number"
+            continue
+        if value == header:  # (the same header again: files joined)
+            continue
         out.append(value)
     return out
+
+
+_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060\u200e\u200f"  # BOM (ZWNBSP), zero-width, direction marks
 
 
 def _plan(store, recipients: Iterable[str], tag: str | None,
@@ -89,10 +101,15 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
     unique = list(dict.fromkeys(listed))  # a recipient listed twice gets the message once
     todo = unique
     if tag is not None and store is not None:
-        records = [rec for rec in store.sent(tag=tag) if rec.operation == "SubmitReq"]
-        if tries is not None:
-            tries.update(r for rec in records if not _unanswered(rec) for r in rec.recipients)
-        done = {r for rec in records if rec.ok for r in rec.recipients}
+        # (a record at a time: read whole, a million-request campaign's records took a gigabyte to resume)
+        records = store.submits(tag) if hasattr(store, "submits") else (
+            rec for rec in store.sent(tag=tag) if rec.operation == "SubmitReq")  # (a store of one's own)
+        done: set[str] = set()
+        for rec in records:
+            if rec.ok:
+                done.update(rec.recipients)
+            elif tries is not None and not _unanswered(rec):  # (those accepted are not sent again: not counted)
+                tries.update(rec.recipients)
         waiting = ("queued", "sending", "sent")
         if hasattr(store, "outbox_recipients"):
             done |= store.outbox_recipients(tag, waiting)
@@ -116,7 +133,8 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
     """Put `template` for each recipient in `outbox` (sent by whoever runs its worker: `mm7bind
     serve` with [outbox] enabled), due now or `at` a time. With a `tag`, recipients already
     accepted or already waiting under it are skipped, so queueing a campaign twice queues it once.
-    `sent` counts the items queued, a batch of QUEUE_BATCH per commit; a message that cannot be
+    `sent` counts the items queued, a batch of QUEUE_BATCH per commit (fewer for a large message:
+    at most QUEUE_BATCH_BYTES of content); a message that cannot be
     built raises EncodeError, its batch is not queued (the batches before it are: queueing again
     under the tag adds only the rest). Under a tag each item's TransactionID is
     `bulk_transaction_id`'s, and one already waiting is not queued again: two runs queueing the
@@ -124,8 +142,13 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
     tries: Counter = Counter()
     recipients, result = _plan(outbox.store, recipients, tag, tries)
     started = time.monotonic()
-    for i in range(0, len(recipients), QUEUE_BATCH):  # a commit per batch, not per message
-        batch = recipients[i : i + QUEUE_BATCH]
+    # Each item keeps its own encoded copy, and a batch is built in memory before its commit: 500
+    # copies of a 2 MB video took a gigabyte at once. Fewer to a batch as the message grows.
+    content = template.content
+    size = sum(p.size for p in [*content.parts, *([content.smil] if content.smil else [])]) if content else 0
+    per_batch = max(1, min(QUEUE_BATCH, QUEUE_BATCH_BYTES // max(size, 1)))
+    for i in range(0, len(recipients), per_batch):  # a commit per batch, not per message
+        batch = recipients[i : i + per_batch]
         tids = [bulk_transaction_id(tag, r, tries[r]) for r in batch] if tag is not None else None
         items = outbox.put_many([dataclasses.replace(template, recipients=m.Recipients(to=[r])) for r in batch],
                                 tag=tag, at=at, transaction_ids=tids, once=tag is not None)
@@ -144,6 +167,7 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
 
 
 QUEUE_BATCH = 500  # messages per outbox commit when a campaign is queued
+QUEUE_BATCH_BYTES = 16 * 1024 * 1024  # and their content's bytes, at most (but one message)
 
 
 def bulk_transaction_id(tag: str, recipient: str, tries: int) -> str:

@@ -9,6 +9,7 @@ listen on; 4 no MMSC (for probe: the VASP) could be reached;
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -483,7 +484,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         _setup_logging(cfg, args, "send")
     else:  # the outcome is printed below; the transaction log goes to stderr only with -v
         logging.getLogger("mm7bind").addHandler(logging.NullHandler())
-    with cfg.make_client(store=store, profile=profile) as client:
+    with _sigterm_as_ctrl_c(), cfg.make_client(store=store, profile=profile) as client:
         if args.queue:
             try:
                 result = queue_bulk(cfg.make_outbox(client), template, recipients, tag=args.tag, at=args.at)
@@ -573,6 +574,27 @@ def cmd_send(args: argparse.Namespace) -> int:
     if len(result.failures) > 10:
         print(f"  ... and {len(result.failures) - 10} more")
     return _bulk_exit(result)
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c():
+    """SIGTERM (`kill`, `timeout`, systemd, a container stopping) ends a send as Ctrl-C does: the
+    requests in flight finish and are recorded, and the counts are printed. Killed outright, a
+    campaign's accepted requests in flight went unrecorded (the resumed run sent them again) and
+    its counts were lost. A second SIGTERM changes nothing: the first one's ending is under way."""
+    if threading.current_thread() is not threading.main_thread():  # (only there can handlers be set)
+        yield
+        return
+
+    def stop(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _bulk_exit(result) -> int:

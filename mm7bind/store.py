@@ -444,6 +444,10 @@ class MemoryStore:
         """See `SqliteStore.latest_submits`."""
         return _latest_submits(self.sent(tag=tag))
 
+    def submits(self, tag: str) -> Iterator[SentRecord]:
+        """See `SqliteStore.submits`."""
+        return iter([r for r in self.sent(tag=tag) if r.operation == "SubmitReq"])
+
     def purge(self, before: datetime | timedelta, *, states: tuple[str, ...] = PURGEABLE, bodies_only: bool = False,
               sent: bool = True, dry_run: bool = False) -> Purged:
         """See `SqliteStore.purge`."""
@@ -1077,6 +1081,12 @@ class SqliteStore:
             "SELECT s.* FROM sent s JOIN (SELECT max(id) AS id FROM sent WHERE tag = ? AND operation = 'SubmitReq'"
             " GROUP BY CASE recipients WHEN '[]' THEN 't' || transaction_id ELSE 'r' || recipients END) latest"
             " ON s.id = latest.id ORDER BY s.id", (tag,))
+        return (self._sent_row(row) for row in rows)
+
+    def submits(self, tag: str) -> Iterator[SentRecord]:
+        """Every SubmitReq record under `tag`, in the order sent, read one at a time: a resumed
+        campaign of a million requests looks through them without holding them all."""
+        rows = self._conn().execute("SELECT * FROM sent WHERE tag = ? AND operation = 'SubmitReq' ORDER BY id", (tag,))
         return (self._sent_row(row) for row in rows)
 
     def sent_by_transaction_id(self, transaction_id: str) -> SentRecord | None:

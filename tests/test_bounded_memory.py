@@ -145,3 +145,32 @@ def test_a_delimiter_line_padded_without_end_in_bounded_memory():
     # Padding as senders write it is padding.
     parts, _ = read_multipart(body.replace(pad, b" " * 998), "b")
     assert [p.blob.read() for p in parts] == [b"x", b"not a part", b"y"]
+
+
+def test_a_resumed_campaign_reads_its_records_one_at_a_time(tmp_path):
+    """Resuming a campaign looks through every request recorded under its tag: read whole, each
+    record took about 1 KB (a million-request campaign, a gigabyte), where whom it skips takes
+    the recipients' strings."""
+    from collections import Counter
+
+    from mm7bind import bulk
+    from mm7bind.store import SentRecord, SqliteStore
+
+    n = 20_000
+    store = SqliteStore(tmp_path / "c.db", durability="process")
+    try:
+        for i in range(n):
+            store.record_sent(SentRecord(f"t{i}", "SubmitReq", "REL-6-MM7-1-3", [f"+86138{i:08d}"],
+                                         message_id=f"M{i:012d}", url="http://127.0.0.1:9090/mm7", status_code=1000,
+                                         status_text="Success", tag="big"))
+        listed = [f"+86138{i:08d}" for i in range(n + 100)]
+        tracemalloc.start()
+        try:
+            todo, result = bulk._plan(store, listed, "big", Counter())
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    finally:
+        store.close()
+    assert todo == listed[n:] and result.skipped == n
+    assert peak < 400 * n, f"peak Python allocation {peak / n:.0f} bytes a record"

@@ -168,6 +168,36 @@ def test_ctrl_c_ends_a_bulk_send_with_a_count_of_what_went(simulator, tmp_path):
     assert proc.returncode == 0 and len(messages(simulator)) == 40, proc.stdout + proc.stderr  # resumed, nobody twice
 
 
+def test_sigterm_ends_a_bulk_send_as_ctrl_c_does(simulator, tmp_path):
+    """`kill`, `timeout` or systemd stopping a campaign: the requests in flight finish and are
+    recorded, the counts are printed, and the run resumes under its tag sending nobody twice."""
+    (tmp_path / "list.csv").write_text("\n".join(f"+86139{i:08d}" for i in range(40)), encoding="utf-8")
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    requests.post(simulator.control + "/fail", json={"count": 40, "delay": 0.25}, timeout=10)
+    before = len(messages(simulator))
+    proc = subprocess.Popen([sys.executable, "-m", "mm7bind.cli", "send", "--config", str(tmp_path / "c.toml"),
+                             "--mmsc", simulator.url, "--to-file", str(tmp_path / "list.csv"), "--tag", "term",
+                             "--concurrency", "2"], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(messages(simulator)) - before < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert "Traceback" not in err and "interrupted:" in err and "--tag term" in err
+    sent = int(out.split()[1].rstrip(","))
+    assert 3 <= sent < 40 and sent == len(messages(simulator)) - before
+    store = mm7.SqliteStore(tmp_path / "vasp.db")  # every request that went out is recorded
+    try:
+        assert sum(r.ok for r in store.sent(tag="term")) == sent
+    finally:
+        store.close()
+    proc = run("send", "--config", str(tmp_path / "c.toml"), "--mmsc", simulator.url,
+               "--to-file", str(tmp_path / "list.csv"), "--tag", "term", "--concurrency", "4")
+    assert proc.returncode == 0 and len(messages(simulator)) - before == 40, proc.stdout + proc.stderr
+
+
 def test_serve_receives_reports_and_mo(simulator, tmp_path):
     port = free_port()
     (tmp_path / "mm7bind.toml").write_text(
@@ -464,6 +494,12 @@ def test_recipient_files_in_the_encodings_excel_writes(tmp_path):
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
         assert read_recipients(tmp_path / name) == ["+8613800000001", "13800000002"], name
+    # Two of Excel's files joined with `cat`: the second's BOM and header are in the middle.
+    (tmp_path / "joined.csv").write_bytes(files["bom.csv"] + files["bom.csv"].replace(b"0001", b"0003"))
+    assert read_recipients(tmp_path / "joined.csv") == ["+8613800000001", "13800000002", "+8613800000003",
+                                                        "13800000002"]
+    (tmp_path / "pasted.csv").write_bytes("\u200b13800000002\u2060\r\n\ufeff 13800000004\r\n".encode("utf-8"))
+    assert read_recipients(tmp_path / "pasted.csv") == ["13800000002", "13800000004"]
     (tmp_path / "junk.csv").write_bytes(bytes([0x81, 0x20, 0xff, 0xfe, 0x00]) * 3)
     with pytest.raises(ValueError, match="neither UTF-8"):
         read_recipients(tmp_path / "junk.csv")

@@ -301,6 +301,29 @@ def test_put_many_is_one_commit_and_all_or_nothing(tmp_path, monkeypatch):
     store.close()
 
 
+def test_a_campaign_of_a_large_message_is_queued_in_batches_of_bounded_bytes(tmp_path, monkeypatch):
+    """Each item holds its own encoded copy, built in memory with its batch before the commit: the
+    batch is bounded in bytes as well as in messages."""
+    from mm7bind import bulk
+
+    store = mm7.SqliteStore(tmp_path / "vasp.db", durability="process")
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
+    outbox = Outbox(client)
+    batches = []
+    put_many = store.outbox_put_many
+    monkeypatch.setattr(store, "outbox_put_many", lambda entries, **kw: batches.append(
+        sum(len(e["body"]) for e in entries)) or put_many(entries, **kw))
+    monkeypatch.setattr(bulk, "QUEUE_BATCH_BYTES", 1024 * 1024, raising=False)
+    content = mm7.Content()
+    content.add(mm7.Part.from_bytes(bytes(300 * 1024), "video/mp4", filename="clip.mp4"))
+    result = bulk.queue_bulk(outbox, mm7.SubmitReq(subject="v", content=content), [f"+86{i}" for i in range(10)],
+                             tag="v")
+    assert result.sent == 10 and len(store.outbox(tag="v")) == 10
+    assert len(batches) > 1 and max(batches) < 1.5 * 1024 * 1024, batches  # (base64 adds a third)
+    client.close()
+    store.close()
+
+
 def test_purge_command_names_the_outbox_items_it_removed(tmp_path):
     from .test_commands import run
 
