@@ -51,7 +51,8 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
     """Recipients from a CSV file: the first column of every row (a header row is skipped).
 
     The file may be UTF-8 (with or without a BOM), GBK/GB18030 (what Excel writes as CSV on a
-    Chinese Windows), or UTF-16 with a BOM (Excel's "Unicode text", tab-separated). `data`: its
+    Chinese Windows), or UTF-16 with a BOM (Excel's "Unicode text", tab-separated); separated by
+    commas, semicolons or tabs, or as an Excel "sep=;" first line says. `data`: its
     bytes, already read (standard input); `path` then only names it."""
     if data is None:
         data = Path(path).read_bytes()
@@ -65,17 +66,29 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
                 text = data.decode("gb18030")
             except UnicodeDecodeError:
                 raise ValueError(f"{path} is neither UTF-8, UTF-16 nor GBK/GB18030 text") from None
-    first = text.split("\n", 1)[0]
+    # (blank lines before the first row, or Excel's "sep=;" line, must not hide the header: it was
+    # sent to as a recipient, and a tab-separated file was read as commas)
+    lines = [line for line in (line.strip(" \r\n") for line in text[:4096].splitlines()) if line]
+    first = lines[0] if lines else ""
+    sep = first[4] if len(first) == 5 and first.lower().startswith("sep=") else None
+    if sep is not None:
+        first = lines[1] if len(lines) > 1 else ""
     # Excel separates with tabs in "Unicode text", and with semicolons where the comma is the
     # decimal mark (its CSV in European locales): read as commas, a whole row was one "number".
-    delimiter = next((d for d in ("\t", ";") if d in first and "," not in first), ",")
+    delimiter = sep or next((d for d in ("\t", ";") if d in first and "," not in first), ",")
     out = []
-    for i, row in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)):
+    header = True  # (the first row with a value may be one)
+    for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
         if not row or not row[0].strip():
             continue
         value = row[0].strip()
-        if i == 0 and not any(ch.isdigit() for ch in value) and "@" not in value:
+        if sep is not None and header and value.lower() == "sep=" and len(row) == 2 and not row[1]:
+            sep = None  # (read: the next row may be the header)
+            continue
+        if header and not any(ch.isdigit() for ch in value) and "@" not in value:
+            header = False
             continue  # a header such as "number"
+        header = False
         out.append(value)
     return out
 

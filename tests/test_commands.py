@@ -441,6 +441,12 @@ def test_recipient_files_in_the_encodings_excel_writes(tmp_path):
         "gbk.csv": rows.encode("gbk"),  # Excel's CSV on a Chinese Windows
         "unicode.txt": rows.replace(",", "\t").encode("utf-16"),  # Excel's "Unicode text"
         "semicolons.csv": rows.replace(",", ";").encode("utf-8"),  # Excel's CSV where "," is the decimal mark
+        # blank lines before the header, and Excel's "sep=" line: the header was sent to as a
+        # recipient, and with tabs a whole row was one "number"
+        "blank-first.csv": b"\r\n\r\n" + rows.encode("utf-8"),
+        "blank-first.txt": ("\r\n" + rows.replace(",", "\t")).encode("utf-16"),
+        "sep.csv": ("sep=;\r\n" + rows.replace(",", ";")).encode("utf-8"),
+        "sep-tab.txt": ("sep=\t\r\n" + rows.replace(",", "\t")).encode("utf-8"),
     }
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
