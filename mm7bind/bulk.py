@@ -187,11 +187,16 @@ def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str):
     held, mine = sendonce.claim(store, tid, client.config)
     if not mine:
         return None
-    done = store.sent_by_transaction_id(tid)
+    try:
+        done = store.sent_by_transaction_id(tid)
+        queued = store.outbox_find(tid) if hasattr(store, "outbox_find") else None
+    except STORE_ERRORS:  # not sent: the claim is given back, or this process's next run of the
+        # campaign (its claim alive for a lease) counted the recipient skipped, and missed it
+        sendonce.done(store, held, accepted=False)
+        raise
     if done is not None and done.ok:  # accepted since our plan was made
         sendonce.done(store, held, accepted=True)
         return None
-    queued = store.outbox_find(tid) if hasattr(store, "outbox_find") else None
     if queued is not None and queued.state in OUTBOX_PENDING:  # queued (--queue) since our plan was made
         sendonce.done(store, held, accepted=False)
         return None
