@@ -102,10 +102,15 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
     unique = list(dict.fromkeys(listed))  # a recipient listed twice gets the message once
     todo = unique
     if tag is not None and store is not None:
-        records = [rec for rec in store.sent(tag=tag) if rec.operation == "SubmitReq"]
-        if tries is not None:
-            tries.update(r for rec in records if not _unanswered(rec) for r in rec.recipients)
-        done = {r for rec in records if rec.ok for r in rec.recipients}
+        # (one record at a time: a million of them held at once took most of a gigabyte)
+        records = (store.submits(tag) if hasattr(store, "submits")
+                   else (rec for rec in store.sent(tag=tag) if rec.operation == "SubmitReq"))
+        done: set[str] = set()
+        for rec in records:
+            if tries is not None and not _unanswered(rec):
+                tries.update(rec.recipients)
+            if rec.ok:
+                done.update(rec.recipients)
         waiting = ("queued", "sending", "sent")
         if hasattr(store, "outbox_recipients"):
             done |= store.outbox_recipients(tag, waiting)

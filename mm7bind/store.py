@@ -440,6 +440,10 @@ class MemoryStore:
         with self._lock:
             return self._by_tid.get(transaction_id)
 
+    def submits(self, tag: str) -> Iterator[SentRecord]:
+        """See `SqliteStore.submits`."""
+        return (r for r in self.sent(tag=tag) if r.operation == "SubmitReq")
+
     def latest_submits(self, tag: str) -> Iterator[SentRecord]:
         """See `SqliteStore.latest_submits`."""
         return _latest_submits(self.sent(tag=tag))
@@ -1067,6 +1071,13 @@ class SqliteStore:
         ).fetchall()
         found = [self._sent_row(row) for row in rows]
         return next((r for r in found if recipient in r.recipients), found[0] if found else None)
+
+    def submits(self, tag: str) -> Iterator[SentRecord]:
+        """Every SubmitReq record under `tag`, oldest first, read one at a time: a campaign of a
+        million recipients resumed looks at each without holding them all."""
+        rows = self._conn().execute("SELECT * FROM sent WHERE tag = ? AND operation = 'SubmitReq' ORDER BY id",
+                                    (tag,))
+        return (self._sent_row(row) for row in rows)
 
     def latest_submits(self, tag: str) -> Iterator[SentRecord]:
         """The SubmitReq records under `tag`, each set of recipients' last (one without

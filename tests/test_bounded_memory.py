@@ -124,3 +124,40 @@ def test_a_campaign_keeps_a_few_requests_queued_not_one_per_recipient(monkeypatc
     result = bulk.send_bulk(client, mm7.SubmitReq(subject="s"), (f"+86{i}" for i in range(300)), concurrency=4)
     assert (result.sent, result.failed) == (300, 0) and len(result.message_ids) == 300
     assert most[0] <= 8  # twice the workers, whatever the length of the list
+
+
+def test_a_campaign_resumed_reads_its_records_one_at_a_time(tmp_path, monkeypatch):
+    """Resuming a tagged campaign looks at every request it made: read as one list, a million
+    records took most of a gigabyte before the first message went. Now only a few live at once,
+    and what they say still decides who is skipped and which TransactionID goes again."""
+    import weakref
+    from collections import Counter
+
+    from mm7bind import bulk
+    from mm7bind.store import SentRecord, SqliteStore
+
+    store = SqliteStore(tmp_path / "vasp.db", durability="process")
+    for i in range(200):
+        store.record_sent(SentRecord(f"t{i}", "SubmitReq", "REL-6-MM7-1-4", [f"+86{i}"], message_id=f"M{i}",
+                                     status_code=1000 if i % 2 else 3001, status_text="x", tag="newyear"))
+    alive, most = [0], [0]
+
+    def gone():
+        alive[0] -= 1
+
+    made = SqliteStore._sent_row
+
+    def counted(row):
+        rec = made(row)
+        alive[0] += 1
+        most[0] = max(most[0], alive[0])
+        weakref.finalize(rec, gone)
+        return rec
+
+    monkeypatch.setattr(SqliteStore, "_sent_row", staticmethod(counted))
+    tries: Counter = Counter()
+    todo, result = bulk._plan(store, [f"+86{i}" for i in range(201)], "newyear", tries)
+    assert todo == [f"+86{i}" for i in range(0, 201, 2)] and result.skipped == 100
+    assert tries["+860"] == 1 and tries["+861"] == 1 and tries["+86200"] == 0
+    assert most[0] <= 5, most[0]
+    store.close()
