@@ -236,8 +236,9 @@ class SendApi:
         except STORE_ERRORS as exc:  # a full disk, a locked file: before anything went out (the client's
             # own records and the claim's release log theirs), so the caller can ask again once it is fixed
             log.error("send API: the store failed: %s: %s", type(exc).__name__, exc)
-            rsp = _refusal(503, f"the store cannot be used ({type(exc).__name__}: {exc}): nothing was sent "
-                                "or queued; ask again later")
+            # (a GET /queue/<id> sends nothing: "nothing was sent" there read as news of the item)
+            done = "" if method.upper() in ("GET", "HEAD") else "nothing was sent or queued; "
+            rsp = _refusal(503, f"the store cannot be used ({type(exc).__name__}: {exc}): {done}ask again later")
             rsp.headers.append(("Retry-After", "60"))
             return rsp
 

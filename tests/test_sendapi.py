@@ -554,6 +554,15 @@ def test_a_store_in_trouble_is_a_503_that_says_nothing_went_out(sim, caplog):
                 raise sqlite3.OperationalError("disk I/O error")
             return super().sent_by_transaction_id(transaction_id)
 
+    class UnreadableStore(mm7.MemoryStore):
+        def outbox_get(self, item_id):
+            raise sqlite3.OperationalError("database is locked")
+
+    with mm7.Client(sim.url, store=UnreadableStore()) as client:  # asking after an item sends nothing
+        status, got = call(SendApi(client, outbox=Outbox(client)), b"", "/queue/1", method="GET")
+        assert status == 503 and "database is locked" in got["message"], got
+        assert "nothing was sent" not in got["message"], got
+
     with mm7.Client(sim.url, store=FlakyStore()) as client:
         api = SendApi(client)
         assert call(api, {"to": "1", "transaction_id": "order-31"})[0] == 503
