@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import io
 import logging
+import re
 import threading
 import time
 from collections import Counter
@@ -47,12 +48,16 @@ class BulkResult:
         return self.total / self.elapsed if self.elapsed else 0.0
 
 
+_SHORTENED = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE]\+?\d+")  # 8613800000000 as Excel shows it: 8.6138E+12
+
+
 def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
     """Recipients from a CSV file: the first column of every row (a header row is skipped).
 
     The file may be UTF-8 (with or without a BOM), GBK/GB18030 (what Excel writes as CSV on a
     Chinese Windows), or UTF-16 with a BOM (Excel's "Unicode text", tab-separated); separated by
-    commas, semicolons or tabs, or as an Excel "sep=;" first line says. `data`: its
+    commas, semicolons or tabs, or as an Excel "sep=;" first line says. A number Excel wrote in
+    scientific notation (8.6138E+12: its digits lost) is a ValueError. `data`: its
     bytes, already read (standard input); `path` then only names it."""
     if data is None:
         data = Path(path).read_bytes()
@@ -78,10 +83,14 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
     delimiter = sep or next((d for d in ("\t", ";") if d in first and "," not in first), ",")
     out = []
     header = True  # (the first row with a value may be one)
-    for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    for row in reader:
         if not row or not row[0].strip():
             continue
         value = row[0].strip()
+        if _SHORTENED.fullmatch(value):  # (its digits are gone: each would go out, and be refused, as "8.6138E+12")
+            raise ValueError(f"{path}, line {reader.line_num}: {value!r} is a number Excel wrote in scientific "
+                             "notation, its digits lost: format the column as text in Excel and save it again")
         if sep is not None and header and value.lower() == "sep=" and len(row) == 2 and not row[1]:
             sep = None  # (read: the next row may be the header)
             continue

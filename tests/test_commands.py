@@ -456,6 +456,14 @@ def test_recipient_files_in_the_encodings_excel_writes(tmp_path):
         read_recipients(tmp_path / "junk.csv")
     proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to-file", str(tmp_path / "junk.csv"), "--text", "x")
     assert proc.returncode == 2 and "neither UTF-8" in proc.stderr and "Traceback" not in proc.stderr
+    # Excel's CSV of a column of 13-digit numbers not formatted as text: "8.6138E+12", its digits
+    # gone. Each went out, and was refused, as a recipient: the file is refused, saying why.
+    (tmp_path / "shortened.csv").write_bytes(b"number\r\n+8613800000001\r\n8.6138E+12\r\n")
+    with pytest.raises(ValueError, match=r"line 3: '8.6138E\+12' is a number Excel wrote in scientific notation"):
+        read_recipients(tmp_path / "shortened.csv")
+    proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to-file", str(tmp_path / "shortened.csv"), "--text",
+               "x")
+    assert proc.returncode == 2 and "scientific notation" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_numbers_that_are_not_finite_are_configuration_errors(tmp_path):
