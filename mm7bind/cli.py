@@ -572,7 +572,8 @@ def cmd_send(args: argparse.Namespace) -> int:
         print(f"stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests in a row, each after its retries); "
               f"{left} recipients not tried; once it is back, {again}", file=sys.stderr)
     if result.skipped:
-        print(f"skipped {result.skipped} recipients the MMSC already accepted under tag {args.tag!r}")
+        # (not "accepted" alone: one waiting in the outbox, or another run's, may not have gone yet)
+        print(f"skipped {result.skipped} recipients already accepted, queued or being sent under tag {args.tag!r}")
     if result.repeated:
         print(f"{result.repeated} recipients were listed more than once (sent once)")
     for rcpt, why in result.failures[:10]:

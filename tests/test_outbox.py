@@ -766,3 +766,26 @@ def test_send_says_a_store_it_cannot_write_in_one_line(tmp_path, monkeypatch, ca
     assert main([*common, "--to", "1381", "--json"]) == 2
     got = json.loads(capsys.readouterr().out)
     assert got["ok"] is False and got["error"] == "OperationalError"
+
+
+def test_a_direct_run_says_what_it_skipped_is_queued_not_that_it_was_accepted(tmp_path, capsys):
+    """`send --tag` after `send --tag --queue` of the same campaign skips what waits in the outbox:
+    it said "the MMSC already accepted" them, when none had gone yet."""
+    from mm7bind import bulk
+    from mm7bind.cli import main
+    from mm7bind.store import SqliteStore
+
+    with Simulator(SimulatorConfig()) as sim:
+        store = SqliteStore(tmp_path / "vasp.db")
+        with mm7.Client(sim.url, store=store) as client:
+            bulk.queue_bulk(Outbox(client), mm7.SubmitReq(subject="s"), ["+8613800000001", "+8613800000002"],
+                            tag="newyear")
+        store.close()
+        (tmp_path / "cfg.toml").write_text(f'[mmsc]\nurls = ["{sim.url}"]\n'
+                                           f'[store]\npath = "{(tmp_path / "vasp.db").as_posix()}"\n')
+        (tmp_path / "to.csv").write_text("+8613800000001\n+8613800000002\n+8613800000003\n")
+        assert main(["send", "--config", str(tmp_path / "cfg.toml"), "--to-file", str(tmp_path / "to.csv"),
+                     "--text", "x", "--tag", "newyear", "--quiet"]) == 0
+        out = capsys.readouterr().out
+        assert "skipped 2 recipients already accepted, queued or being sent under tag 'newyear'" in out, out
+        assert len(sim.messages) == 1
