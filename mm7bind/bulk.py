@@ -48,6 +48,7 @@ class BulkResult:
         return self.total / self.elapsed if self.elapsed else 0.0
 
 
+_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
 _SHORTENED = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE]\+?\d+")  # 8613800000000 as Excel shows it: 8.6138E+12
 
 
@@ -85,9 +86,12 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
     header = True  # (the first row with a value may be one)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     for row in reader:
-        if not row or not row[0].strip():
+        # (a BOM mid-file, from files joined with `cat`, and zero-width spaces pasted from a web page
+        # or a chat are no whitespace to strip(): "\ufeff138..." went out, and was not "138..." either
+        # to the duplicate check or to a resumed run)
+        value = row[0].strip().strip(_INVISIBLE).strip() if row else ""
+        if not value:
             continue
-        value = row[0].strip()
         if _SHORTENED.fullmatch(value):  # (its digits are gone: each would go out, and be refused, as "8.6138E+12")
             raise ValueError(f"{path}, line {reader.line_num}: {value!r} is a number Excel wrote in scientific "
                              "notation, its digits lost: format the column as text in Excel and save it again")

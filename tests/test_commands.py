@@ -456,6 +456,11 @@ def test_recipient_files_in_the_encodings_excel_writes(tmp_path):
         read_recipients(tmp_path / "junk.csv")
     proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to-file", str(tmp_path / "junk.csv"), "--text", "x")
     assert proc.returncode == 2 and "neither UTF-8" in proc.stderr and "Traceback" not in proc.stderr
+    # A second BOM where two files were joined (`cat a.csv b.csv`), zero-width spaces pasted from a
+    # web page: no part of the number, and no second recipient beside the same number without them.
+    (tmp_path / "joined.csv").write_bytes(("\ufeffnumber\r\n+8613800000001\r\n\ufeff+8613800000001\r\n"
+                                           "\u200b13800000002\u200b,x\r\n").encode("utf-8"))
+    assert read_recipients(tmp_path / "joined.csv") == ["+8613800000001", "+8613800000001", "13800000002"]
     # Excel's CSV of a column of 13-digit numbers not formatted as text: "8.6138E+12", its digits
     # gone. Each went out, and was refused, as a recipient: the file is refused, saying why.
     (tmp_path / "shortened.csv").write_bytes(b"number\r\n+8613800000001\r\n8.6138E+12\r\n")
