@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .errors import STORE_ERRORS, ConnectError, DecodeError, EncodeError, MM7Error, RequestTimeout, ValidationError
+from .errors import (
+    STORE_ERRORS,
+    ConnectError,
+    DecodeError,
+    EncodeError,
+    MM7Error,
+    RequestTimeout,
+    ValidationError,
+)
 
 # The rest is imported by the commands that use it: `mm7bind --help`, `version` or a mistyped option
 # need not load the XML bindings, lxml and the HTTP stack first.
