@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import io
 import logging
+import re
 import threading
 import time
 from collections import Counter
@@ -47,13 +48,19 @@ class BulkResult:
         return self.total / self.elapsed if self.elapsed else 0.0
 
 
+_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
+_SHORTENED = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE]\+?\d+")  # 8613800000000 as Excel shows it: 8.6138E+12
+
+
 def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
     """Recipients from a CSV file: the first column of every row (a header row is skipped).
 
     The file may be UTF-8 (with or without a BOM), GBK/GB18030 (what Excel writes as CSV on a
-    Chinese Windows), or UTF-16 with a BOM (Excel's "Unicode text", tab-separated). BOMs and
-    zero-width characters around a value are dropped, and the header row wherever it comes again
-    (files joined with `cat`). `data`: its
+    Chinese Windows), or UTF-16 with a BOM (Excel's "Unicode text", tab-separated); separated by
+    commas, semicolons or tabs, or as an Excel "sep=;" first line says. BOMs and zero-width
+    characters around a value are dropped, and the header row wherever it comes again (files
+    joined with `cat`). A number Excel wrote in scientific notation (8.6138E+12: its digits
+    lost) is a ValueError. `data`: its
     bytes, already read (standard input); `path` then only names it."""
     if data is None:
         data = Path(path).read_bytes()
@@ -67,23 +74,38 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
                 text = data.decode("gb18030")
             except UnicodeDecodeError:
                 raise ValueError(f"{path} is neither UTF-8, UTF-16 nor GBK/GB18030 text") from None
-    first = text.split("\n", 1)[0]
+    # (blank lines before the first row, or Excel's "sep=;" line, must not hide the header: it was
+    # sent to as a recipient, and a tab-separated file was read as commas)
+    lines = [line for line in (line.strip(" \r\n") for line in text[:4096].splitlines()) if line]
+    first = lines[0] if lines else ""
+    sep = first[4] if len(first) == 5 and first.lower().startswith("sep=") else None
+    if sep is not None:
+        first = lines[1] if len(lines) > 1 else ""
     # Excel separates with tabs in "Unicode text", and with semicolons where the comma is the
     # decimal mark (its CSV in European locales): read as commas, a whole row was one "number".
-    delimiter = next((d for d in ("\t", ";") if d in first and "," not in first), ",")
+    delimiter = sep or next((d for d in ("\t", ";") if d in first and "," not in first), ",")
     out = []
-    header = None
-    for i, row in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)):
-        # (a BOM inside the text: files of Excel's joined with `cat`, each starting with one; a
-        # zero-width character copied from a web page. Kept, "\ufeff138..." went out as a number
-        # of its own, and to someone the list also had without it, twice)
+    header = True  # (the first row with a value may be one)
+    header_text = None  # (that row, if it was one)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    for row in reader:
+        # (a BOM mid-file, from files joined with `cat`, and zero-width spaces pasted from a web page
+        # or a chat are no whitespace to strip(): "\ufeff138..." went out, and was not "138..." either
+        # to the duplicate check or to a resumed run)
         value = row[0].strip().strip(_INVISIBLE).strip() if row else ""
         if not value:
             continue
-        if i == 0 and not any(ch.isdigit() for ch in value) and "@" not in value:
-            header = value  # a header such as "number"
+        if _SHORTENED.fullmatch(value):  # (its digits are gone: each would go out, and be refused, as "8.6138E+12")
+            raise ValueError(f"{path}, line {reader.line_num}: {value!r} is a number Excel wrote in scientific "
+                             "notation, its digits lost: format the column as text in Excel and save it again")
+        if sep is not None and header and value.lower() == "sep=" and len(row) == 2 and not row[1]:
+            sep = None  # (read: the next row may be the header)
             continue
-        if value == header:  # (the same header again: files joined)
+        if header and not any(ch.isdigit() for ch in value) and "@" not in value:
+            header, header_text = False, value
+            continue  # a header such as "number"
+        header = False
+        if value == header_text:  # (the same header again: files joined)
             continue
         out.append(value)
     return out
@@ -198,11 +220,16 @@ def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str):
     held, mine = sendonce.claim(store, tid, client.config)
     if not mine:
         return None
-    done = store.sent_by_transaction_id(tid)
+    try:
+        done = store.sent_by_transaction_id(tid)
+        queued = store.outbox_find(tid) if hasattr(store, "outbox_find") else None
+    except STORE_ERRORS:  # not sent: the claim is given back, or this process's next run of the
+        # campaign (its claim alive for a lease) counted the recipient skipped, and missed it
+        sendonce.done(store, held, accepted=False)
+        raise
     if done is not None and done.ok:  # accepted since our plan was made
         sendonce.done(store, held, accepted=True)
         return None
-    queued = store.outbox_find(tid) if hasattr(store, "outbox_find") else None
     if queued is not None and queued.state in OUTBOX_PENDING:  # queued (--queue) since our plan was made
         sendonce.done(store, held, accepted=False)
         return None

@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .errors import ConnectError, DecodeError, EncodeError, MM7Error, RequestTimeout, ValidationError
+from .errors import (
+    STORE_ERRORS,
+    ConnectError,
+    DecodeError,
+    EncodeError,
+    MM7Error,
+    RequestTimeout,
+    ValidationError,
+)
 
 # The rest is imported by the commands that use it: `mm7bind --help`, `version` or a mistyped option
 # need not load the XML bindings, lxml and the HTTP stack first.
@@ -490,6 +498,8 @@ def cmd_send(args: argparse.Namespace) -> int:
                 result = queue_bulk(cfg.make_outbox(client), template, recipients, tag=args.tag, at=args.at)
             except MM7Error as exc:
                 return _not_sent(args, exc, "mm7bind send: not queued", EXIT_REFUSED)
+            except STORE_ERRORS as exc:  # (a store locked by another process past its wait, a full disk)
+                return _not_sent(args, exc, "mm7bind send: not queued: the store failed", EXIT_UNREADABLE)
             if args.json:  # the outbox items' ids, for `store outbox` and the send API's /queue/<id>
                 print(_json({"queued": result.sent, "skipped": result.skipped, "repeated": result.repeated,
                                   "at": args.at.isoformat() if args.at else None,
@@ -526,6 +536,8 @@ def cmd_send(args: argparse.Namespace) -> int:
                 return _not_sent(args, exc, "mm7bind send: cannot build the message", EXIT_USAGE)
             except MM7Error as exc:
                 return _not_sent(args, exc, "mm7bind send: refused", EXIT_REFUSED)
+            except STORE_ERRORS as exc:  # (the claim could not be taken: nothing went out)
+                return _not_sent(args, exc, "mm7bind send: not sent: the store failed", EXIT_UNREADABLE)
             except KeyboardInterrupt:
                 what = "interrupted before the MMSC answered: it may have taken the message"
                 if args.json:
@@ -543,8 +555,11 @@ def cmd_send(args: argparse.Namespace) -> int:
                 print(printable(f"mm7bind send: refused: {r.status.code} {r.status.text}"), file=sys.stderr)
             return EXIT_OK if r.ok else EXIT_REFUSED
         bar = _Progress(enabled=not args.quiet and not args.json)
-        result = send_bulk(client, template, recipients, concurrency=args.concurrency, progress=bar.update,
-                           tag=args.tag)
+        try:
+            result = send_bulk(client, template, recipients, concurrency=args.concurrency, progress=bar.update,
+                               tag=args.tag)
+        except STORE_ERRORS as exc:  # (the tag's records could not be read: nothing went out)
+            return _not_sent(args, exc, "mm7bind send: not sent: the store failed", EXIT_UNREADABLE)
         bar.done(result)
     if args.json:
         print(_json(dataclasses.asdict(result) | {"interrupted": result.interrupted}))
@@ -566,7 +581,8 @@ def cmd_send(args: argparse.Namespace) -> int:
         print(f"mm7bind send: stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests in a row, each after its retries); "
               f"{left} recipients not tried; once it is back, {again}", file=sys.stderr)
     if result.skipped:
-        print(f"skipped {result.skipped} recipients the MMSC already accepted under tag {args.tag!r}")
+        # (not "accepted" alone: one waiting in the outbox, or another run's, may not have gone yet)
+        print(f"skipped {result.skipped} recipients already accepted, queued or being sent under tag {args.tag!r}")
     if result.repeated:
         print(f"{result.repeated} recipients were listed more than once (sent once)")
     for rcpt, why in result.failures[:10]:

@@ -54,6 +54,7 @@ _CONTENT = ("to", "cc", "bcc", "text", "charset", "parts", "smil")
 _PART_KEYS = ("data", "text", "content_type", "charset", "filename", "content_id", "content_location")
 # (an empty key made the request "at most once" under "", while it went out under a made-up ID)
 _EMPTY_KEY = "{} is empty: leave it out (one is made up, and the request is not kept from repeats) or give one"
+_B64_SPACE = re.compile(r"[ \t\r\n]+")
 _ENUMS = {"priority": m.Priority, "message_class": m.MessageClass, "charged_party": m.ChargedParty,
           "content_class": m.ContentClass}
 # What one /send may ask for. max_body alone let a 20 MB body name a million recipients or parts: each
@@ -197,8 +198,8 @@ def _part(item: Any, i: int) -> Part:
     if "text" in item:
         return Part.text(item["text"], charset=item.get("charset") or "utf-8",
                          content_type=item.get("content_type") or "text/plain", **extra)
-    try:
-        raw = base64.b64decode(item["data"], validate=True)
+    try:  # (line breaks as MIME's base64 writes them: `base64`, Java's MIME encoder, encodebytes)
+        raw = base64.b64decode(_B64_SPACE.sub("", item["data"]), validate=True)
     except (binascii.Error, ValueError):
         raise ApiError(400, f"{where}.data is not base64") from None
     return Part.from_bytes(raw, item.get("content_type"), **extra)
@@ -235,8 +236,9 @@ class SendApi:
         except STORE_ERRORS as exc:  # a full disk, a locked file: before anything went out (the client's
             # own records and the claim's release log theirs), so the caller can ask again once it is fixed
             log.error("send API: the store failed: %s: %s", type(exc).__name__, exc)
-            rsp = _refusal(503, f"the store cannot be used ({type(exc).__name__}: {exc}): nothing was sent "
-                                "or queued; ask again later")
+            # (a GET /queue/<id> sends nothing: "nothing was sent" there read as news of the item)
+            done = "" if method.upper() in ("GET", "HEAD") else "nothing was sent or queued; "
+            rsp = _refusal(503, f"the store cannot be used ({type(exc).__name__}: {exc}): {done}ask again later")
             rsp.headers.append(("Retry-After", "60"))
             return rsp
 

@@ -440,13 +440,13 @@ class MemoryStore:
         with self._lock:
             return self._by_tid.get(transaction_id)
 
+    def submits(self, tag: str) -> Iterator[SentRecord]:
+        """See `SqliteStore.submits`."""
+        return (r for r in self.sent(tag=tag) if r.operation == "SubmitReq")
+
     def latest_submits(self, tag: str) -> Iterator[SentRecord]:
         """See `SqliteStore.latest_submits`."""
         return _latest_submits(self.sent(tag=tag))
-
-    def submits(self, tag: str) -> Iterator[SentRecord]:
-        """See `SqliteStore.submits`."""
-        return iter([r for r in self.sent(tag=tag) if r.operation == "SubmitReq"])
 
     def purge(self, before: datetime | timedelta, *, states: tuple[str, ...] = PURGEABLE, bodies_only: bool = False,
               sent: bool = True, dry_run: bool = False) -> Purged:
@@ -1072,6 +1072,13 @@ class SqliteStore:
         found = [self._sent_row(row) for row in rows]
         return next((r for r in found if recipient in r.recipients), found[0] if found else None)
 
+    def submits(self, tag: str) -> Iterator[SentRecord]:
+        """Every SubmitReq record under `tag`, oldest first, read one at a time: a campaign of a
+        million recipients resumed looks at each without holding them all."""
+        rows = self._conn().execute("SELECT * FROM sent WHERE tag = ? AND operation = 'SubmitReq' ORDER BY id",
+                                    (tag,))
+        return (self._sent_row(row) for row in rows)
+
     def latest_submits(self, tag: str) -> Iterator[SentRecord]:
         """The SubmitReq records under `tag`, each set of recipients' last (one without
         recipients: each TransactionID's), in the order sent, read one at a time: a campaign
@@ -1081,12 +1088,6 @@ class SqliteStore:
             "SELECT s.* FROM sent s JOIN (SELECT max(id) AS id FROM sent WHERE tag = ? AND operation = 'SubmitReq'"
             " GROUP BY CASE recipients WHEN '[]' THEN 't' || transaction_id ELSE 'r' || recipients END) latest"
             " ON s.id = latest.id ORDER BY s.id", (tag,))
-        return (self._sent_row(row) for row in rows)
-
-    def submits(self, tag: str) -> Iterator[SentRecord]:
-        """Every SubmitReq record under `tag`, in the order sent, read one at a time: a resumed
-        campaign of a million requests looks through them without holding them all."""
-        rows = self._conn().execute("SELECT * FROM sent WHERE tag = ? AND operation = 'SubmitReq' ORDER BY id", (tag,))
         return (self._sent_row(row) for row in rows)
 
     def sent_by_transaction_id(self, transaction_id: str) -> SentRecord | None:

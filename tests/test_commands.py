@@ -490,6 +490,12 @@ def test_recipient_files_in_the_encodings_excel_writes(tmp_path):
         "gbk.csv": rows.encode("gbk"),  # Excel's CSV on a Chinese Windows
         "unicode.txt": rows.replace(",", "\t").encode("utf-16"),  # Excel's "Unicode text"
         "semicolons.csv": rows.replace(",", ";").encode("utf-8"),  # Excel's CSV where "," is the decimal mark
+        # blank lines before the header, and Excel's "sep=" line: the header was sent to as a
+        # recipient, and with tabs a whole row was one "number"
+        "blank-first.csv": b"\r\n\r\n" + rows.encode("utf-8"),
+        "blank-first.txt": ("\r\n" + rows.replace(",", "\t")).encode("utf-16"),
+        "sep.csv": ("sep=;\r\n" + rows.replace(",", ";")).encode("utf-8"),
+        "sep-tab.txt": ("sep=\t\r\n" + rows.replace(",", "\t")).encode("utf-8"),
     }
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
@@ -505,6 +511,19 @@ def test_recipient_files_in_the_encodings_excel_writes(tmp_path):
         read_recipients(tmp_path / "junk.csv")
     proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to-file", str(tmp_path / "junk.csv"), "--text", "x")
     assert proc.returncode == 2 and "neither UTF-8" in proc.stderr and "Traceback" not in proc.stderr
+    # A second BOM where two files were joined (`cat a.csv b.csv`), zero-width spaces pasted from a
+    # web page: no part of the number, and no second recipient beside the same number without them.
+    (tmp_path / "joined.csv").write_bytes(("\ufeffnumber\r\n+8613800000001\r\n\ufeff+8613800000001\r\n"
+                                           "\u200b13800000002\u200b,x\r\n").encode("utf-8"))
+    assert read_recipients(tmp_path / "joined.csv") == ["+8613800000001", "+8613800000001", "13800000002"]
+    # Excel's CSV of a column of 13-digit numbers not formatted as text: "8.6138E+12", its digits
+    # gone. Each went out, and was refused, as a recipient: the file is refused, saying why.
+    (tmp_path / "shortened.csv").write_bytes(b"number\r\n+8613800000001\r\n8.6138E+12\r\n")
+    with pytest.raises(ValueError, match=r"line 3: '8.6138E\+12' is a number Excel wrote in scientific notation"):
+        read_recipients(tmp_path / "shortened.csv")
+    proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to-file", str(tmp_path / "shortened.csv"), "--text",
+               "x")
+    assert proc.returncode == 2 and "scientific notation" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_numbers_that_are_not_finite_are_configuration_errors(tmp_path):

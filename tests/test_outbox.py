@@ -762,3 +762,53 @@ def test_the_mmscs_error_page_forges_no_outbox_log_line(store, caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == "mm7bind.outbox"]
     assert any("not sent" in line for line in lines) and any("expired after" in line for line in lines)
     assert not any("\n" in line or "\x1b" in line for line in lines), lines
+
+
+def test_send_says_a_store_it_cannot_write_in_one_line(tmp_path, monkeypatch, capsys):
+    """`send --queue`, or `send --tag` to one recipient, on a store another process holds locked past
+    the wait (or a full disk): one line saying nothing was queued or sent, exit 2, not a traceback."""
+    import json
+    import sqlite3
+
+    from mm7bind.cli import main
+    from mm7bind.store import SqliteStore
+
+    def locked(*args, **kw):
+        raise sqlite3.OperationalError("database is locked")
+
+    (tmp_path / "cfg.toml").write_text(f'[mmsc]\nurls = ["http://127.0.0.1:9/mm7"]\n'
+                                       f'[store]\npath = "{(tmp_path / "s.db").as_posix()}"\n')
+    monkeypatch.setattr(SqliteStore, "outbox_put_many", locked)
+    monkeypatch.setattr(SqliteStore, "send_claim", locked)
+    common = ["send", "--config", str(tmp_path / "cfg.toml"), "--text", "x", "--tag", "newyear"]
+    assert main([*common, "--to", "1381", "--to", "1382", "--queue"]) == 2
+    err = capsys.readouterr().err
+    assert err == "mm7bind send: not queued: the store failed: database is locked\n", err
+    assert main([*common, "--to", "1381"]) == 2
+    assert capsys.readouterr().err == "mm7bind send: not sent: the store failed: database is locked\n"
+    assert main([*common, "--to", "1381", "--json"]) == 2
+    got = json.loads(capsys.readouterr().out)
+    assert got["ok"] is False and got["error"] == "OperationalError"
+
+
+def test_a_direct_run_says_what_it_skipped_is_queued_not_that_it_was_accepted(tmp_path, capsys):
+    """`send --tag` after `send --tag --queue` of the same campaign skips what waits in the outbox:
+    it said "the MMSC already accepted" them, when none had gone yet."""
+    from mm7bind import bulk
+    from mm7bind.cli import main
+    from mm7bind.store import SqliteStore
+
+    with Simulator(SimulatorConfig()) as sim:
+        store = SqliteStore(tmp_path / "vasp.db")
+        with mm7.Client(sim.url, store=store) as client:
+            bulk.queue_bulk(Outbox(client), mm7.SubmitReq(subject="s"), ["+8613800000001", "+8613800000002"],
+                            tag="newyear")
+        store.close()
+        (tmp_path / "cfg.toml").write_text(f'[mmsc]\nurls = ["{sim.url}"]\n'
+                                           f'[store]\npath = "{(tmp_path / "vasp.db").as_posix()}"\n')
+        (tmp_path / "to.csv").write_text("+8613800000001\n+8613800000002\n+8613800000003\n")
+        assert main(["send", "--config", str(tmp_path / "cfg.toml"), "--to-file", str(tmp_path / "to.csv"),
+                     "--text", "x", "--tag", "newyear", "--quiet"]) == 0
+        out = capsys.readouterr().out
+        assert "skipped 2 recipients already accepted, queued or being sent under tag 'newyear'" in out, out
+        assert len(sim.messages) == 1

@@ -739,6 +739,35 @@ def test_a_campaign_sent_and_queued_at_the_same_time_goes_to_each_recipient_once
         assert [str(r.decode().body.recipients.to[0]) for r in mmsc.requests] == ["+860"]
 
 
+def test_a_store_failing_after_the_claim_gives_the_claim_back(store, monkeypatch):
+    """The store failing between a campaign's claim and its send: the recipient counts as failed,
+    not sent, and the claim is let go, or the same process's next run (the claim's holder alive,
+    its lease long) counted it skipped, as if sent, and missed it."""
+    import sqlite3
+
+    from mm7bind import bulk
+
+    from .fake_http import FakeServer
+
+    looked = store.sent_by_transaction_id
+    failures = iter([sqlite3.OperationalError("database is locked")])
+
+    def failing_once(tid):
+        exc = next(failures, None)
+        if exc is not None:
+            raise exc
+        return looked(tid)
+
+    with FakeServer() as mmsc, mm7.Client(mmsc.url, store=store) as client:
+        monkeypatch.setattr(store, "sent_by_transaction_id", failing_once)
+        first = bulk.send_bulk(client, mm7.SubmitReq(subject="s"), ["+860"], concurrency=1, tag="newyear")
+        assert (first.sent, first.failed) == (0, 1) and "store failed" in first.failures[0][1]
+        assert mmsc.requests == []
+        again = bulk.send_bulk(client, mm7.SubmitReq(subject="s"), ["+860"], concurrency=1, tag="newyear")
+        assert (again.sent, again.skipped) == (1, 0)
+        assert [str(r.decode().body.recipients.to[0]) for r in mmsc.requests] == ["+860"]
+
+
 class _ContentionSignallingLock:
     """A lock that tells when a thread had to wait for it (the moment a race would happen)."""
 

@@ -108,6 +108,23 @@ def test_what_cannot_be_built_is_a_400_that_says_why(sim, body, message):
     assert sim.messages == {}  # nothing went out
 
 
+def test_base64_wrapped_in_lines_as_mime_writes_it_is_read(sim):
+    """`base64` on the command line, Java's MIME encoder and Python's encodebytes break the text
+    every 76 characters: refused as "not base64", such a part never went out. Characters other
+    than base64's and line breaks are still refused."""
+    data = GIF * 20
+    wrapped = base64.encodebytes(data).decode().replace("\n", "\r\n")
+    assert "\n" in wrapped.rstrip()
+    with mm7.Client(sim.url) as client:
+        api = SendApi(client)
+        status, got = call(api, {"to": "1", "parts": [{"data": wrapped, "content_type": "image/gif"}]})
+        assert status == 200 and got["ok"] is True, got
+        [stored] = sim.messages.values()
+        assert stored.request.content.parts[0].data == data
+        status, got = call(api, {"to": "1", "parts": [{"data": wrapped.replace("\r\n", "*", 1)}]})
+        assert status == 400 and got["message"] == "parts[1].data is not base64", got
+
+
 def test_more_recipients_or_parts_than_allowed_are_a_400_naming_the_field(sim, tmp_path):
     """max_body alone let one request name a million recipients or parts: each built and checked
     before anything said no. The caps count to, cc and bcc together, and the parts before any is
@@ -536,6 +553,15 @@ def test_a_store_in_trouble_is_a_503_that_says_nothing_went_out(sim, caplog):
                 self.failed = True
                 raise sqlite3.OperationalError("disk I/O error")
             return super().sent_by_transaction_id(transaction_id)
+
+    class UnreadableStore(mm7.MemoryStore):
+        def outbox_get(self, item_id):
+            raise sqlite3.OperationalError("database is locked")
+
+    with mm7.Client(sim.url, store=UnreadableStore()) as client:  # asking after an item sends nothing
+        status, got = call(SendApi(client, outbox=Outbox(client)), b"", "/queue/1", method="GET")
+        assert status == 503 and "database is locked" in got["message"], got
+        assert "nothing was sent" not in got["message"], got
 
     with mm7.Client(sim.url, store=FlakyStore()) as client:
         api = SendApi(client)
