@@ -593,13 +593,16 @@ def _table_from_env(value: str) -> dict[str, str]:
             item.append(c)
     items.append("".join(item))
     table = {}
-    for raw in items:
+    for number, raw in enumerate(items, 1):
         if not raw.strip():
             continue  # (a trailing comma)
         name, eq, val = raw.partition("=")
         if not eq or not name.strip():
-            raise ValueError(f"{raw!r} is not name=value (items are name=value,name=value; a comma in a value "
-                             "is written \\,)")
+            # (said by its place, not its text: a header's value is often a token)
+            colon = raw.partition(":")[0].strip() if ":" in raw else ""
+            hint = f"; write {colon}=... rather than {colon}: ..." if colon and " " not in colon else ""
+            raise ValueError(f"item {number} is not name=value (items are name=value,name=value; a comma in a value "
+                             f"is written \\,{hint})")
         table[name.strip()] = val
     return table
 
