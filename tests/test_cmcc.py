@@ -884,18 +884,7 @@ def test_a_callback_returning_what_is_not_an_answer_is_told_what_it_returned_and
     """Anything but an MM7VASPRes or None failed as an AttributeError deep in the bridge (or, an
     MMSC's MM7SubmitRes, went out as an answer): still a Server Fault (3000), the message kept for
     the MMSC's next copy, but the log now says what the callback returned and what it must."""
-    from .test_receiver import call_wsgi, deliver
-
-    class MyServlet(cmcc.MM7ReceiveServlet):
-        def do_deliver(self, req):
-            return returned
-
-    app = MyServlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
-    out = mm7.encode(deliver(), transaction_id="t-1", version="REL-6-MM7-1-0")
-    with caplog.at_level(logging.ERROR, logger="mm7bind"):
-        answer = call_wsgi(app, out.to_bytes(), out.content_type)
-    assert answer["status"] == 500 and mm7.decode(answer["body"]).body.status.code == 3000
-    [failed] = [r for r in caplog.records if r.exc_info]
+    failed = _failed_answer(tmp_path, caplog, lambda: returned)
     assert failed.exc_info[0] is TypeError and re.search(said, str(failed.exc_info[1])), failed.exc_info
 
 
@@ -903,18 +892,7 @@ def test_a_callback_returning_what_is_not_an_answer_is_told_what_it_returned_and
 def test_a_callback_answering_a_code_outside_mm7s_range_is_told_so(tmp_path, caplog, code):
     """A status code no MMSC can read (a DeliverRsp saying 5, a Fault saying 5000) went out as it
     was; now it is said, as any answer that is none, and the MMSC gets a Server Fault (3000)."""
-    from .test_receiver import call_wsgi, deliver
-
-    class MyServlet(cmcc.MM7ReceiveServlet):
-        def do_deliver(self, req):
-            return cmcc.MM7DeliverRes(status_code=code)
-
-    app = MyServlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
-    out = mm7.encode(deliver(), transaction_id="t-1", version="REL-6-MM7-1-0")
-    with caplog.at_level(logging.ERROR, logger="mm7bind"):
-        answer = call_wsgi(app, out.to_bytes(), out.content_type)
-    assert answer["status"] == 500 and mm7.decode(answer["body"]).body.status.code == 3000
-    [failed] = [r for r in caplog.records if r.exc_info]
+    failed = _failed_answer(tmp_path, caplog, lambda: cmcc.MM7DeliverRes(status_code=code))
     assert failed.exc_info[0] is ValueError and str(failed.exc_info[1]) == (
         f"MyServlet.do_deliver returned MM7DeliverRes with status_code {code}; an MM7 status code is 1000-4999 "
         "(RequestStatus: 1000 success, 2000 or more an error)")
@@ -1732,3 +1710,21 @@ def test_a_receiver_is_not_warned_of_the_senders_plain_http_credentials(tmp_path
         for _ in range(2):
             cmcc.MM7Sender(config).client.close()
     assert len([r for r in caplog.records if warning in r.getMessage()]) == 1
+
+
+def _failed_answer(tmp_path, caplog, answer_with):
+    """A DeliverReq to a servlet whose do_deliver returns `answer_with()`: answered with a Server
+    Fault (3000), the message kept → the log record saying why."""
+    from .test_receiver import call_wsgi, deliver
+
+    class MyServlet(cmcc.MM7ReceiveServlet):
+        def do_deliver(self, req):
+            return answer_with()
+
+    app = MyServlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
+    out = mm7.encode(deliver(), transaction_id="t-1", version="REL-6-MM7-1-0")
+    with caplog.at_level(logging.ERROR, logger="mm7bind"):
+        answer = call_wsgi(app, out.to_bytes(), out.content_type)
+    assert answer["status"] == 500 and mm7.decode(answer["body"]).body.status.code == 3000
+    [failed] = [r for r in caplog.records if r.exc_info]
+    return failed
