@@ -104,6 +104,8 @@ def submit_from_json(data: Any, *, max_recipients: int = MAX_RECIPIENTS, max_par
             except StopIteration:
                 known = ", ".join(e.value for e in enum)
                 raise ApiError(400, f"{key}: {fields[key]!r} is not one of {known}") from None
+    if "sender_address" in fields:
+        _check_address("sender_address", fields["sender_address"].strip())
     if fields.get("transaction_id") == "":
         raise ApiError(400, _EMPTY_KEY.format("transaction_id"))
     how = Submission(None, fields.pop("transaction_id", None), fields.pop("tag", None), fields.pop("queue", False))
@@ -148,7 +150,16 @@ def _addresses(data: dict, key: str) -> list[str]:
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise ApiError(400, f"{key} must be an address or a list of addresses")
+    for i, v in enumerate(value, 1):  # (counted from 1, as parts[1] is the first part)
+        _check_address(f"{key}[{i}]" if isinstance(data[key], list) else key, v.strip())
     return [v.strip() for v in value]
+
+
+def _check_address(where: str, value: str) -> None:
+    """Refused here, naming the field, before any claim or queueing (encode would refuse it too)."""
+    problem = m.address_problem(value)
+    if problem:
+        raise ApiError(400, f"{where}: the address {value!r} {problem}: no MMSC takes it in an address")
 
 
 def _content(data: dict, max_parts: int) -> Content | None:
