@@ -126,6 +126,10 @@ def submit_from_json(data: Any, *, max_recipients: int = MAX_RECIPIENTS, max_par
     if len(to) + len(cc) + len(bcc) > max_recipients:
         raise ApiError(400, f"to, cc, bcc: {len(to) + len(cc) + len(bcc)} recipients, more than the {max_recipients} "
                             "one request may have here (max_recipients): send them in several requests")
+    # A recipient listed twice gets the message once, as with `mm7bind send --to 1 --to 1` (an MMSC
+    # may deliver it twice, or refuse the request): the first place kept, to before cc before bcc.
+    seen: set[str] = set()
+    to, cc, bcc = ([a for a in addresses if not (a in seen or seen.add(a))] for addresses in (to, cc, bcc))
     content = _content(data, max_parts)
     try:
         msg = m.SubmitReq(recipients=m.Recipients(to=to, cc=cc, bcc=bcc), content=content, **fields)

@@ -1937,8 +1937,8 @@ def test_the_wait_for_a_pooled_connection_does_not_count_against_the_answers_dea
 
 @pytest.mark.parametrize(("message", "where", "char"), [
     (mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800000000", "1\n2"])), "to[2]: the address '1\\n2'", "000A"),
-    (mm7.SubmitReq(recipients=mm7.Recipients(to="1", bcc=[mm7.ShortCode("10\x0065")])), "bcc[1]: the address '10\\x0065'",
-     "0000"),
+    (mm7.SubmitReq(recipients=mm7.Recipients(to="1", bcc=[mm7.ShortCode("10\x0065")])),
+     "bcc[1]: the address '10\\x0065'", "0000"),
     (mm7.SubmitReq(recipients=["1"], sender_address=mm7.RFC2822Address("a@b.c\u2028X: y")), "sender_address:", "2028"),
     (mm7.ReplaceReq(message_id="m1", sender_address=mm7.Number("1\x7f")), "sender_address:", "007F"),
 ])

@@ -114,6 +114,16 @@ def test_what_cannot_be_built_is_a_400_that_says_why(sim, body, message):
     assert sim.messages == {}  # nothing went out
 
 
+def test_a_recipient_listed_twice_gets_the_message_once(sim):
+    """As `mm7bind send --to 1 --to 1` sends one: "to": ["1", "1"] went as two To elements."""
+    with mm7.Client(sim.url) as client:
+        status, got = call(SendApi(client), {"to": ["1", " 1", "2"], "cc": ["3", "2", "3"], "bcc": "1"})
+    assert status == 200 and got["ok"] is True, got
+    [stored] = sim.messages.values()
+    recipients = stored.request.recipients
+    assert ([str(a) for a in recipients.to], [str(a) for a in recipients.cc], recipients.bcc) == (["1", "2"], ["3"], [])
+
+
 def test_an_address_with_a_control_character_is_not_queued(sim):
     """Refused before the outbox takes it, as a message sent at once is (not failed later, once due)."""
     from mm7bind.outbox import Outbox
