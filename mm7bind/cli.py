@@ -453,6 +453,12 @@ def cmd_send(args: argparse.Namespace) -> int:
     if any(not r.strip() for r in recipients):
         print("mm7bind send: an empty recipient (--to '')", file=sys.stderr)
         return EXIT_USAGE
+    given = len(args.to or [])
+    for i, r in enumerate(recipients, 1):  # (before any is sent: a bulk run would fail them one by one)
+        if problem := m.address_problem(r.strip()):
+            where = f"--to #{i}" if i <= given else f"recipient #{i - given} of {args.to_file}"
+            print(f"mm7bind send: {where}: the address {r.strip()!r} {problem}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         content = _content(args)
     except OSError as exc:
@@ -481,6 +487,9 @@ def cmd_send(args: argparse.Namespace) -> int:
     store = _store(cfg) if args.store or args.tag or args.queue else None
     if args.sender is not None and not args.sender.strip():
         print("mm7bind send: an empty --from", file=sys.stderr)
+        return EXIT_USAGE
+    if args.sender is not None and (problem := m.address_problem(args.sender.strip())):
+        print(f"mm7bind send: --from: the address {args.sender.strip()!r} {problem}", file=sys.stderr)
         return EXIT_USAGE
     template = m.SubmitReq(subject=args.subject, delivery_report=args.delivery_report or None,
                            read_reply=args.read_reply or None, content=content, linked_id=args.linked_id,

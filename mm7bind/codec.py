@@ -132,6 +132,8 @@ def encode(
             body = dataclasses.replace(body, content_ref=None)
     if isinstance(body, m.Message) and profile.mm7_version and body.mm7_version is None:
         body = dataclasses.replace(body, mm7_version=profile.mm7_version)
+    if isinstance(body, m.Message) and body.DIRECTION == "vasp->rs":
+        _check_addresses(body)
     if isinstance(body, m.Message) and not profile.plus_in_numbers:
         body = _without_plus(body)
     xml = soap.encode(body, transaction_id=transaction_id, version=version, style=profile.xml, content_ref=content_ref,
@@ -168,6 +170,27 @@ def _check_references(content: Content, smil: Part) -> None:
 
 
 _CHECKED_SMILS: set[tuple] = set()
+
+
+def _check_addresses(msg: m.Message) -> None:
+    """Refuse an address of a request we send that holds a control character, naming it by its
+    place (to[2], sender_address) and shown escaped: XML carries a line break or a DEL, so the
+    MMSC would get it, and refuse or misroute the message. What a peer sent is decoded as it came;
+    an MMSC's messages (the simulator's) are its to choose."""
+    for f in dataclasses.fields(msg):
+        value = getattr(msg, f.name)
+        if isinstance(value, m.Address):
+            _check_address(f.name, value)
+        elif isinstance(value, m.Recipients):
+            for kind in ("to", "cc", "bcc"):
+                for i, address in enumerate(getattr(value, kind), 1):  # (to[1]: the first, as the send API counts)
+                    _check_address(f"{kind}[{i}]", address)
+
+
+def _check_address(where: str, address: m.Address) -> None:
+    problem = m.address_problem(address.value) if isinstance(address.value, str) else None
+    if problem:
+        raise EncodeError(f"{where}: the address {address.value!r} {problem}: no MMSC takes it in an address")
 
 
 def _without_plus(value):

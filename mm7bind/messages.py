@@ -13,6 +13,7 @@ plain string, with a deviation recorded by the decoder.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ __all__ = [
     "Address",
     "AddressKind",
     "AddressCoding",
+    "address_problem",
     "ChargedParty",
     "ContentClass",
     "ContentRef",
@@ -162,6 +164,18 @@ class Address:
 
     def __str__(self) -> str:
         return self.value
+
+
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators: no MMSC takes them in an
+# address (a NUL ends it early, a line break splits it), and a log line that shows one is split.
+_NOT_IN_ADDRESS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def address_problem(value: str) -> str | None:
+    """Why `value` cannot be sent as an address (the character, as U+XXXX), or None when it can.
+    Only what we send is checked: an address a peer sent is read and kept as it came."""
+    bad = _NOT_IN_ADDRESS.search(value)
+    return None if bad is None else f"holds a control character (U+{ord(bad.group()):04X})"
 
 
 def Number(value: str, **kw: Any) -> Address:  # noqa: N802 (reads like the element)

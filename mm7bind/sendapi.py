@@ -104,6 +104,8 @@ def submit_from_json(data: Any, *, max_recipients: int = MAX_RECIPIENTS, max_par
             except StopIteration:
                 known = ", ".join(e.value for e in enum)
                 raise ApiError(400, f"{key}: {fields[key]!r} is not one of {known}") from None
+    if "sender_address" in fields:
+        _check_address("sender_address", fields["sender_address"].strip())
     if fields.get("transaction_id") == "":
         raise ApiError(400, _EMPTY_KEY.format("transaction_id"))
     how = Submission(None, fields.pop("transaction_id", None), fields.pop("tag", None), fields.pop("queue", False))
@@ -124,6 +126,10 @@ def submit_from_json(data: Any, *, max_recipients: int = MAX_RECIPIENTS, max_par
     if len(to) + len(cc) + len(bcc) > max_recipients:
         raise ApiError(400, f"to, cc, bcc: {len(to) + len(cc) + len(bcc)} recipients, more than the {max_recipients} "
                             "one request may have here (max_recipients): send them in several requests")
+    # A recipient listed twice gets the message once, as with `mm7bind send --to 1 --to 1` (an MMSC
+    # may deliver it twice, or refuse the request): the first place kept, to before cc before bcc.
+    seen: set[str] = set()
+    to, cc, bcc = ([a for a in addresses if not (a in seen or seen.add(a))] for addresses in (to, cc, bcc))
     content = _content(data, max_parts)
     try:
         msg = m.SubmitReq(recipients=m.Recipients(to=to, cc=cc, bcc=bcc), content=content, **fields)
@@ -148,7 +154,16 @@ def _addresses(data: dict, key: str) -> list[str]:
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise ApiError(400, f"{key} must be an address or a list of addresses")
+    for i, v in enumerate(value, 1):  # (counted from 1, as parts[1] is the first part)
+        _check_address(f"{key}[{i}]" if isinstance(data[key], list) else key, v.strip())
     return [v.strip() for v in value]
+
+
+def _check_address(where: str, value: str) -> None:
+    """Refused here, naming the field, before any claim or queueing (encode would refuse it too)."""
+    problem = m.address_problem(value)
+    if problem:
+        raise ApiError(400, f"{where}: the address {value!r} {problem}: no MMSC takes it in an address")
 
 
 def _content(data: dict, max_parts: int) -> Content | None:

@@ -1933,3 +1933,30 @@ def test_the_wait_for_a_pooled_connection_does_not_count_against_the_answers_dea
         for sender in senders:
             sender.join(30)
     assert outcomes == [True, True] and len(srv.requests) == 2
+
+
+@pytest.mark.parametrize(("message", "where", "char"), [
+    (mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800000000", "1\n2"])), "to[2]: the address '1\\n2'", "000A"),
+    (mm7.SubmitReq(recipients=mm7.Recipients(to="1", bcc=[mm7.ShortCode("10\x0065")])),
+     "bcc[1]: the address '10\\x0065'", "0000"),
+    (mm7.SubmitReq(recipients=["1"], sender_address=mm7.RFC2822Address("a@b.c\u2028X: y")), "sender_address:", "2028"),
+    (mm7.ReplaceReq(message_id="m1", sender_address=mm7.Number("1\x7f")), "sender_address:", "007F"),
+])
+def test_an_address_with_a_control_character_is_not_sent(message, where, char):
+    """XML carries a line break, DEL or U+2028 as it is: the MMSC got "1\\n2" and refused or misrouted it."""
+    from mm7bind.simulator import Simulator
+
+    with Simulator() as sim, client(sim.url) as c:
+        with pytest.raises(mm7.EncodeError) as err:
+            c.send(message)
+        assert str(err.value).startswith(where) and f"(U+{char})" in str(err.value), err.value
+        assert str(err.value).isprintable()  # (shown escaped: a log line is not split)
+        assert sim.messages == {}
+
+
+def test_a_received_address_with_a_control_character_is_read_as_it_came():
+    """Strict out, tolerant in: a DeliverReq whose sender holds a line break decodes."""
+    deliver = mm7.DeliverReq(sender=mm7.Number("1\n2"), recipients=["1065888"])
+    http = mm7.encode(deliver, transaction_id="t1")  # (the MMSC's message: not ours to refuse)
+    got = mm7.decode(http.body.to_bytes(), http.content_type).body
+    assert got.sender.value == "1\n2"

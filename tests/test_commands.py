@@ -307,6 +307,25 @@ def test_a_campaign_stops_when_the_mmsc_is_down_and_resumes_once_it_is_back(tmp_
             numbers.read_text(encoding="utf-8").split())
 
 
+def test_send_refuses_an_address_with_a_control_character(tmp_path):
+    """`--to $'1\\n2'` went to the MMSC as it was; now a usage error naming the address's place, shown
+    escaped (one stderr line), before anything is sent: not the first recipients of a bulk run."""
+    from mm7bind.simulator import Simulator
+
+    numbers = tmp_path / "numbers.csv"
+    numbers.write_text("+8613800000001\n+86138\x1b[2J00000002\n", encoding="utf-8")
+    with Simulator() as sim:
+        for args, said in [
+            (("--to", "1", "--to", "1\n2"), "--to #2: the address '1\\n2' holds a control character (U+000A)"),
+            (("--to", "1", "--to-file", str(numbers)),
+             f"recipient #2 of {numbers}: the address '+86138\\x1b[2J00000002' holds a control character (U+001B)"),
+            (("--to", "1", "--from", "10\x7f65"), "--from: the address '10\\x7f65' holds a control character (U+007F)"),
+        ]:
+            proc = run("send", "--mmsc", sim.url, *args)
+            assert proc.returncode == 2 and proc.stderr == f"mm7bind send: {said}\n", (args, proc.stderr)
+        assert sim.messages == {}
+
+
 def test_bad_arguments_and_configuration(tmp_path):
     proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7")
     assert proc.returncode == 2 and "at least one recipient" in proc.stderr

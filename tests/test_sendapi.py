@@ -100,12 +100,40 @@ def test_a_message_sent_as_json_reaches_the_mmsc(sim):
     ({"to": "1", "parts": [{"data": "AA=="}, {"data": "AA==", "content_type": "not a type"}]},
      "parts[2].content_type: 'not a type' is not type/subtype"),
     ({"to": "1", "parts": [{"text": "x", "charset": "utf-8; x=1"}]}, "parts[1].charset: 'utf-8; x=1' is not"),
+    # an address with a control character went out as it was (XML carries a line break): named, shown escaped
+    ({"to": ["1", "1\n2"]}, "to[2]: the address '1\\n2' holds a control character (U+000A)"),
+    ({"to": "1\u00852"}, "to: the address '1\\x852' holds a control character (U+0085)"),
+    ({"to": "1", "cc": ["2", "3", "4\u0000"]}, "cc[3]: the address '4\\x00' holds a control character (U+0000)"),
+    ({"to": "1", "bcc": "2\r3"}, "bcc: the address '2\\r3'"),
+    ({"to": "1", "sender_address": "10\t65"}, "sender_address: the address '10\\t65' holds a control character"),
 ])
 def test_what_cannot_be_built_is_a_400_that_says_why(sim, body, message):
     with mm7.Client(sim.url) as client:
         status, got = call(SendApi(client), body)
     assert status == 400 and got["ok"] is False and message in got["message"], got
     assert sim.messages == {}  # nothing went out
+
+
+def test_a_recipient_listed_twice_gets_the_message_once(sim):
+    """As `mm7bind send --to 1 --to 1` sends one: "to": ["1", "1"] went as two To elements."""
+    with mm7.Client(sim.url) as client:
+        status, got = call(SendApi(client), {"to": ["1", " 1", "2"], "cc": ["3", "2", "3"], "bcc": "1"})
+    assert status == 200 and got["ok"] is True, got
+    [stored] = sim.messages.values()
+    recipients = stored.request.recipients
+    assert ([str(a) for a in recipients.to], [str(a) for a in recipients.cc], recipients.bcc) == (["1", "2"], ["3"], [])
+
+
+def test_an_address_with_a_control_character_is_not_queued(sim):
+    """Refused before the outbox takes it, as a message sent at once is (not failed later, once due)."""
+    from mm7bind.outbox import Outbox
+
+    store = mm7.MemoryStore()
+    with mm7.Client(sim.url, store=store) as client:
+        api = SendApi(client, outbox=Outbox(client))
+        status, got = call(api, {"to": ["1", "2\x1b[31m"], "queue": True, "transaction_id": "q1"})
+        assert status == 400 and got["message"].startswith("to[2]: the address '2\\x1b[31m'"), got
+        assert store.outbox() == []
 
 
 def test_base64_wrapped_in_lines_as_mime_writes_it_is_read(sim):
