@@ -7,7 +7,7 @@ import functools
 import threading
 
 from .metrics import Metrics
-from .receiver import HANDLED_KINDS, Handler, Receiver, Reject, Unavailable
+from .receiver import HANDLED_KINDS, Handler, Receiver, Reject, Unavailable, _response
 from .server import serve
 from .store import MemoryStore
 
@@ -21,6 +21,7 @@ class RecordingHandler(Handler):
         self.inner = inner
         self.received: list = []
         self.failures: list = []  # (message, exception) of each your handler failed on: a bug of it
+        # (raised, or returned what is no answer: a TypeError saying what)
         self._lock = threading.Condition()  # (a lock that also wakes whoever waits for a request)
 
     def _keep(self, msg, ctx) -> None:
@@ -36,15 +37,27 @@ class RecordingHandler(Handler):
         # Kept after your handler ran: a test that waited for a report, then looks at what your
         # handler made of it (a row written, a reply sent) would otherwise look too early.
         try:
-            return handle(msg, ctx) if handle is not None else None
+            outcome = handle(msg, ctx) if handle is not None else None
         except (Reject, Unavailable):  # (answers it means to give)
             raise
         except Exception as exc:
-            with self._lock:
-                self.failures.append((msg, exc))
+            self._failed(msg, exc)
             raise
+        else:
+            # What stands for no answer (a dict, a str) the receiver refuses as the handler's bug
+            # (a Server Fault, kept for replay): the test should fail as if the handler had raised.
+            # Returned as it came, so the receiver answers exactly as it would in production.
+            try:
+                _response(msg, outcome)
+            except TypeError as exc:
+                self._failed(msg, exc)
+            return outcome
         finally:
             self._keep(msg, ctx)
+
+    def _failed(self, msg, exc: BaseException) -> None:
+        with self._lock:
+            self.failures.append((msg, exc))
 
     def on_deliver(self, msg, ctx):
         return self._pass_on("on_deliver", msg, ctx)
@@ -93,7 +106,8 @@ class RunningReceiver:
     @property
     def failures(self) -> list:
         """(message, exception) of each request your handler failed on (raised anything but
-        Reject or Unavailable): the mm7_receiver fixture fails the test with them unless emptied."""
+        Reject or Unavailable, or returned what is no answer: a TypeError saying what): the
+        mm7_receiver fixture fails the test with them unless emptied."""
         return self.recorder.failures
 
     @property

@@ -926,6 +926,33 @@ def test_an_error_res_carrying_a_success_code_answers_as_a_success(tmp_path, cap
         "MyServlet.do_deliver returned MM7VASPErrorRes with the success code 1000: answered as a success"]
 
 
+@pytest.mark.parametrize("code", [None, 0])
+def test_an_error_res_without_a_code_answers_its_default_error(tmp_path, caplog, code):
+    """MM7VASPErrorRes(status_code=None) (or Java's unset 0) answered success, with a warning about
+    "the success code None": an error answer with no code is still an error, the class's 4000."""
+    from .test_receiver import call_wsgi, deliver, read_reply
+
+    class MyServlet(cmcc.MM7ReceiveServlet):
+        def do_deliver(self, req):
+            return cmcc.MM7VASPErrorRes(status_code=code, status_text="no")
+
+        def do_read_reply(self, req):
+            res = cmcc.MM7VASPErrorRes()
+            res.status_code = code
+            return res
+
+    app = MyServlet(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0")))
+    seen = []
+    with caplog.at_level(logging.WARNING, logger="mm7bind"):
+        for msg in (deliver(), read_reply()):
+            out = mm7.encode(msg, transaction_id="t-1", version="REL-6-MM7-1-0")
+            answer = call_wsgi(app, out.to_bytes(), out.content_type)
+            body = mm7.decode(answer["body"]).body
+            seen.append((answer["status"], type(body).__name__, body.status.code, body.status.text))
+    assert seen == [(500, "Fault", 4000, "no"), (500, "Fault", 4000, "General service error")]
+    assert not [r for r in caplog.records if "success code" in r.getMessage()]
+
+
 @pytest.mark.parametrize("code", [cmcc.RequestStatus.SERVICE_UNAVAILABLE, cmcc.RequestStatus.SERVER_ERROR])
 def test_a_callback_saying_try_later_is_called_again_with_the_next_copy(tmp_path, caplog, code):
     """An answer of 4006 (or a 3xxx server error) says "send it again later". As a Reject it left the

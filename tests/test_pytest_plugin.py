@@ -300,3 +300,60 @@ def test_a_bug_in_your_handler_fails_the_test(project):
     assert "ERROR test_mine.py::test_a_handler_with_a_bug - AssertionError" in proc.stdout, said(proc)
     assert ("AssertionError: your handler failed on" in proc.stdout
             and "the first DeliverReq: RuntimeError: my handler broke" in proc.stdout), said(proc)
+
+
+A_HANDLER_ANSWERING_NOTHING_VALID = '''\
+import pytest
+import mm7bind
+
+
+class Returning(mm7bind.Handler):
+    def __init__(self, outcome):
+        self.outcome = outcome
+
+    def on_deliver(self, msg, ctx):
+        return self.outcome
+
+
+def deliver(mm7_simulator, mm7_receiver):
+    mm7_simulator.config.vasp_url = mm7_receiver.url
+    mm7_simulator.deliver("+8613900000000", ["1065"], "an MO", text="hi")
+    mm7_receiver.wait_for("DeliverReq")
+
+
+@pytest.mark.mm7_receiver(handler=Returning({"ok": True}))
+def test_a_handler_returning_a_dict(mm7_simulator, mm7_receiver):
+    deliver(mm7_simulator, mm7_receiver)
+
+
+def test_a_callable_returning_a_word(mm7_simulator, mm7_receiver):
+    mm7_receiver.on("deliver", lambda msg, ctx: "accepted")
+    deliver(mm7_simulator, mm7_receiver)
+
+
+@pytest.mark.mm7_receiver(handler=Returning(mm7bind.DeliveryReportRsp()))
+def test_a_handler_returning_another_response_meant_to_fail(mm7_simulator, mm7_receiver):
+    deliver(mm7_simulator, mm7_receiver)
+    [(msg, exc)] = mm7_receiver.failures[:1]  # (the simulator tries again)
+    assert isinstance(exc, TypeError) and "not DeliveryReportRsp" in str(exc)
+    mm7_receiver.failures.clear()
+
+
+@pytest.mark.parametrize("outcome", [None, 1000, "1000", mm7bind.Status(1000), mm7bind.DeliverRsp()])
+def test_answers_the_receiver_takes(mm7_simulator, mm7_receiver, outcome):
+    mm7_receiver.on("deliver", lambda msg, ctx: outcome)
+    deliver(mm7_simulator, mm7_receiver)
+'''
+
+
+def test_a_handler_returning_what_is_no_answer_fails_the_test(project):
+    # The receiver counts it as failed (a Server Fault, the message kept for replay) while the
+    # test, seeing it recorded in `received`, passed.
+    (project / "test_mine.py").write_text(A_HANDLER_ANSWERING_NOTHING_VALID, encoding="utf-8")
+    proc = run_pytest(project)
+    assert "8 passed, 2 errors" in proc.stdout, said(proc)
+    assert "ERROR test_mine.py::test_a_handler_returning_a_dict - AssertionError" in proc.stdout, said(proc)
+    assert "ERROR test_mine.py::test_a_callable_returning_a_word - AssertionError" in proc.stdout, said(proc)
+    assert ("the first DeliverReq: TypeError: a handler for DeliverReq answers a status code, a Status, "
+            "DeliverRsp or None, not {'ok': True}") in proc.stdout, said(proc)
+    assert "not 'accepted'" in proc.stdout, said(proc)

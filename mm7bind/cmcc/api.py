@@ -42,7 +42,7 @@ from ..errors import (
 from ..hints import did_you_mean
 from ..receiver import Context, Handler, Receiver
 from ..server import EmbeddedServer, wsgi_app
-from ..status import is_retryable
+from ..status import RequestStatus, is_retryable
 from . import status as st
 from .charsets import JAVA_ALIASES, content_type_param, python_charset
 from .config import load_cmcc
@@ -807,6 +807,10 @@ class _Bridge(Handler):
             # Went out as it was (a DeliverRsp saying 5, a Fault saying 5000), which no MMSC can read.
             raise ValueError(f"{owner} returned {type(res).__name__} with status_code {code}; an MM7 status "
                              "code is 1000-4999 (RequestStatus: 1000 success, 2000 or more an error)")
+        if not code and isinstance(res, MM7VASPErrorRes):
+            # An error answer whose code was left unset (None, or Java's 0) is still an error: its
+            # class's default (4000), not the success that an unset code means on other answers.
+            code = type(res).status_code or int(RequestStatus.GENERAL_SERVICE_ERROR)
         # The code decides, whatever the class (the SDK wrote every code into its response): 2000
         # or more is an error, a Fault; an MM7VASPErrorRes carrying a success code answers as a
         # success, not as a Fault saying 1000, which an MMSC reads as a refusal.
