@@ -172,8 +172,11 @@ def _pcapng_frames(data: bytes, notes: list[str]):
                 continue
             link, unit, _, offset = interfaces[iface]
             yield number, ((high << 32) | low) * unit + offset, link, body[20 : 20 + caplen], caplen < origlen
-        elif kind == 3 and len(body) >= 4 and interfaces:  # simple packet: interface 0, no time
+        elif kind == 3 and len(body) >= 4:  # simple packet: interface 0, no time
             number += 1
+            if not interfaces:  # (no link type to read it with)
+                notes.append(f"packet {number}: a simple packet before any interface description, skipped")
+                continue
             origlen = struct.unpack_from(order + "I", body, 0)[0]
             link, _, snaplen, _ = interfaces[0]
             caplen = min(origlen, len(body) - 4, snaplen or origlen)

@@ -195,3 +195,15 @@ def pcapng(sections: list[list[tuple]], order: str = "<") -> bytes:
             out.append(_block(order, 6, struct.pack(order + "IIIII", n, ticks >> 32, ticks & 0xFFFFFFFF,
                                                     len(frame), len(frame)) + frame))
     return b"".join(out)
+
+
+def pcapng_simple(packets: list[Packet], link: str = "ethernet", order: str = "<", snaplen: int = 0,
+                  stray: list[Packet] = ()) -> bytes:
+    """One section of Simple Packet Blocks (no times) on one interface; the `stray` ones come
+    before its description, as a broken writer puts them."""
+    number, wrap = LINKS[link]
+    out = [_block(order, 0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1))]
+    out += [_block(order, 3, struct.pack(order + "I", len(wrap(p.ip))) + wrap(p.ip)) for p in stray]
+    out.append(_block(order, 1, struct.pack(order + "HHI", number, 0, snaplen)))
+    out += [_block(order, 3, struct.pack(order + "I", len(wrap(p.ip))) + wrap(p.ip)) for p in packets]
+    return b"".join(out)
