@@ -156,16 +156,19 @@ LINKS = {"ethernet": (1, ethernet), "raw": (101, lambda ip: ip), "sll": (113, sl
 
 
 def pcap(packets: list[Packet], link: str = "ethernet", order: str = "<", nano: bool = False,
-         snaplen: int = 262144) -> bytes:
+         snaplen: int = 262144, modified: bool = False) -> bytes:
+    """`modified`: the patched libpcap's format, each record with ifindex, protocol, packet type
+    and a pad byte after its header."""
     number, wrap = LINKS[link]
-    magic = 0xA1B23C4D if nano else 0xA1B2C3D4
+    magic = 0xA1B2CD34 if modified else 0xA1B23C4D if nano else 0xA1B2C3D4
     out = [struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, snaplen, number)]
     for p in packets:
         frame = wrap(p.ip)
         sec = int(p.time)
         frac = round((p.time - sec) * (1e9 if nano else 1e6))
         kept = frame[:snaplen]
-        out.append(struct.pack(order + "IIII", sec, frac, len(kept), len(frame)) + kept)
+        out.append(struct.pack(order + "IIII", sec, frac, len(kept), len(frame))
+                   + (struct.pack(order + "iHBx", 2, 0x0800, 4) if modified else b"") + kept)
     return b"".join(out)
 
 

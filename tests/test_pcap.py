@@ -87,6 +87,21 @@ def test_every_link_byte_order_and_time_resolution(link, order, nano):
     assert abs(req.time.timestamp() - flow.packets[3].time) < 1e-5
 
 
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_the_modified_pcap_of_patched_libpcaps(order):
+    """Magic 0xa1b2cd34 (Alexey Kuznetsov's patched libpcap, old Red Hat and SuSE tcpdumps): each
+    record's header is followed by 8 bytes (ifindex, protocol, packet type, pad), which are not
+    the packet's."""
+    flow = conversation()
+    data = pcap(flow.packets, order=order, modified=True)
+    assert is_packet_capture(data)
+    capture = read_capture(data)
+    assert capture.notes == []
+    req, rsp = capture.messages
+    assert decoded(req).body.ELEMENT == "SubmitReq" and decoded(rsp).body.message_id == "m-1"
+    assert abs(req.time.timestamp() - flow.packets[3].time) < 1e-5
+
+
 def test_vlan_tagged_ethernet_and_padding_after_a_short_packet():
     from .pcapgen import ethernet
 
