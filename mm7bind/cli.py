@@ -1233,7 +1233,7 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
 
     store = _open_store(args, reading=True)
     try:
-        ids = store.outbox_ids(args.state, limit=args.limit, newest_first=True)
+        ids = store.outbox_ids(args.state, tag=args.tag, limit=args.limit, newest_first=True)
         ids.reverse()
         # Each item (its request, attachments and all) read when its line is written, as store inbox does.
         found = (item for item in map(store.outbox_get, ids) if item is not None)  # (None: purged meanwhile)
@@ -1677,6 +1677,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(s)
     s.add_argument("--state", choices=["queued", "sending", "sent", "failed", "expired"],
                    help="only those in this state (failed, expired: what requeue takes)")
+    s.add_argument("--tag", metavar="NAME", help="put in under this tag (send --queue --tag)")
     s.add_argument("--limit", type=_count, default=50, metavar="N", help="at most this many, the latest (default %(default)s)")
     s.add_argument("--json", action="store_true", help="a JSON list, one object an item")
     s.set_defaults(func=cmd_store_outbox)

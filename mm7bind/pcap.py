@@ -6,9 +6,9 @@ that `mm7bind inspect` and `validate` can decode the MM7 messages as they went o
 Bytes in, messages out (no files, no sockets). Checksums are not checked: a capture taken on the
 sending host has the ones the network card fills in later.
 
-Read: pcap (either byte order, micro- or nanosecond times) and pcapng (any number of sections and
-interfaces, enhanced, simple and obsolete packet blocks, each interface's time resolution and
-offset); links Ethernet (VLAN tags included), Linux cooked (SLL, SLL2), raw IP, BSD loopback; IPv4
+Read: pcap (either byte order, micro- or nanosecond times, the "modified" format of old patched
+libpcaps too) and pcapng (any number of sections and interfaces, enhanced, simple and obsolete
+packet blocks, each interface's time resolution and offset); links Ethernet (VLAN tags included), Linux cooked (SLL, SLL2), raw IP, BSD loopback; IPv4
 and IPv6 (extension headers walked), fragmented packets put back together; TCP segments in any
 order, repeated or overlapping, streams of any length; HTTP/1.x messages, a request's body left
 unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
@@ -33,8 +33,12 @@ from .chunked import CHUNK_SIZE
 from .errors import DecodeError, LimitExceededError
 from .mime import header_fields, header_value
 
-PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
-               b"\x4d\x3c\xb2\xa1": ("<", 1e-9), b"\xa1\xb2\x3c\x4d": (">", 1e-9)}
+# magic → (byte order, seconds per time unit, bytes of a packet record's header). 0xa1b2cd34: the
+# "modified" pcap of Alexey Kuznetsov's patched libpcap (older Red Hat and SuSE tcpdumps), whose
+# records add ifindex, protocol, packet type and a pad byte; read as libpcap reads it.
+PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6, 16), b"\xa1\xb2\xc3\xd4": (">", 1e-6, 16),
+               b"\x4d\x3c\xb2\xa1": ("<", 1e-9, 16), b"\xa1\xb2\x3c\x4d": (">", 1e-9, 16),
+               b"\x34\xcd\xb2\xa1": ("<", 1e-6, 24), b"\xa1\xb2\xcd\x34": (">", 1e-6, 24)}
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 _PCAPNG_BYTE_ORDERS = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}  # (a section's byte-order magic)
 
@@ -126,19 +130,19 @@ def _frames(data: bytes, notes: list[str]):
 
 
 def _pcap_frames(data: bytes, notes: list[str]):
-    order, unit = PCAP_MAGICS[data[:4]]
+    order, unit, head = PCAP_MAGICS[data[:4]]
     if len(data) < 24:
         raise DecodeError("a pcap file cut short in its header")
     link = struct.unpack_from(order + "I", data, 20)[0] & 0x0FFFFFFF  # (the top bits: an FCS flag)
     pos, number, view = 24, 0, memoryview(data)  # (frames are views: a big capture is not copied packet by packet)
-    while pos + 16 <= len(data):
+    while pos + head <= len(data):
         sec, frac, caplen, origlen = struct.unpack_from(order + "IIII", data, pos)
         number += 1
-        if pos + 16 + caplen > len(data):
+        if pos + head + caplen > len(data):
             notes.append(f"packet {number}: the file ends inside it")
             return
-        yield number, sec + frac * unit, link, view[pos + 16 : pos + 16 + caplen], caplen < origlen
-        pos += 16 + caplen
+        yield number, sec + frac * unit, link, view[pos + head : pos + head + caplen], caplen < origlen
+        pos += head + caplen
     if pos != len(data):
         notes.append(f"the file ends inside the header of packet {number + 1}")
 
@@ -172,8 +176,11 @@ def _pcapng_frames(data: bytes, notes: list[str]):
                 continue
             link, unit, _, offset = interfaces[iface]
             yield number, ((high << 32) | low) * unit + offset, link, body[20 : 20 + caplen], caplen < origlen
-        elif kind == 3 and len(body) >= 4 and interfaces:  # simple packet: interface 0, no time
+        elif kind == 3 and len(body) >= 4:  # simple packet: interface 0, no time
             number += 1
+            if not interfaces:  # (no link type to read it with)
+                notes.append(f"packet {number}: a simple packet before any interface description, skipped")
+                continue
             origlen = struct.unpack_from(order + "I", body, 0)[0]
             link, _, snaplen, _ = interfaces[0]
             caplen = min(origlen, len(body) - 4, snaplen or origlen)

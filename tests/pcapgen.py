@@ -156,16 +156,19 @@ LINKS = {"ethernet": (1, ethernet), "raw": (101, lambda ip: ip), "sll": (113, sl
 
 
 def pcap(packets: list[Packet], link: str = "ethernet", order: str = "<", nano: bool = False,
-         snaplen: int = 262144) -> bytes:
+         snaplen: int = 262144, modified: bool = False) -> bytes:
+    """`modified`: the patched libpcap's format, each record with ifindex, protocol, packet type
+    and a pad byte after its header."""
     number, wrap = LINKS[link]
-    magic = 0xA1B23C4D if nano else 0xA1B2C3D4
+    magic = 0xA1B2CD34 if modified else 0xA1B23C4D if nano else 0xA1B2C3D4
     out = [struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, snaplen, number)]
     for p in packets:
         frame = wrap(p.ip)
         sec = int(p.time)
         frac = round((p.time - sec) * (1e9 if nano else 1e6))
         kept = frame[:snaplen]
-        out.append(struct.pack(order + "IIII", sec, frac, len(kept), len(frame)) + kept)
+        out.append(struct.pack(order + "IIII", sec, frac, len(kept), len(frame))
+                   + (struct.pack(order + "iHBx", 2, 0x0800, 4) if modified else b"") + kept)
     return b"".join(out)
 
 
@@ -194,4 +197,16 @@ def pcapng(sections: list[list[tuple]], order: str = "<") -> bytes:
             ticks = round((p.time - (tsoffset[0] if tsoffset else 0)) / unit)
             out.append(_block(order, 6, struct.pack(order + "IIIII", n, ticks >> 32, ticks & 0xFFFFFFFF,
                                                     len(frame), len(frame)) + frame))
+    return b"".join(out)
+
+
+def pcapng_simple(packets: list[Packet], link: str = "ethernet", order: str = "<", snaplen: int = 0,
+                  stray: list[Packet] = ()) -> bytes:
+    """One section of Simple Packet Blocks (no times) on one interface; the `stray` ones come
+    before its description, as a broken writer puts them."""
+    number, wrap = LINKS[link]
+    out = [_block(order, 0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1))]
+    out += [_block(order, 3, struct.pack(order + "I", len(wrap(p.ip))) + wrap(p.ip)) for p in stray]
+    out.append(_block(order, 1, struct.pack(order + "HHI", number, 0, snaplen)))
+    out += [_block(order, 3, struct.pack(order + "I", len(wrap(p.ip))) + wrap(p.ip)) for p in packets]
     return b"".join(out)

@@ -3,6 +3,7 @@ for good when one says so, and never lost to a stopped process."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 
@@ -812,3 +813,29 @@ def test_a_direct_run_says_what_it_skipped_is_queued_not_that_it_was_accepted(tm
         out = capsys.readouterr().out
         assert "skipped 2 recipients already accepted, queued or being sent under tag 'newyear'" in out, out
         assert len(sim.messages) == 1
+
+
+def test_listing_the_outbox_of_one_tag(tmp_path, capsys):
+    """`store outbox --tag` lists one campaign's items, as `store sent --tag` lists its records."""
+    from mm7bind.cli import main
+    from mm7bind.store import SqliteStore
+
+    store = SqliteStore(tmp_path / "vasp.db")
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)  # (nothing is sent)
+    outbox = Outbox(client)
+    outbox.put_many([mm7.SubmitReq(recipients=[f"+8613800000{i}"]) for i in range(3)], tag="spring")
+    outbox.put(mm7.SubmitReq(recipients=["+86139"]), tag="autumn")
+    outbox.put(mm7.SubmitReq(recipients=["+86137"]))
+    client.close()
+    store.close()
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n')
+
+    capsys.readouterr()
+    assert main(["store", "outbox", "--config", str(cfg), "--tag", "spring", "--json"]) == 0
+    assert [i["tag"] for i in json.loads(capsys.readouterr().out)] == ["spring"] * 3
+    assert main(["store", "outbox", "--config", str(cfg), "--tag", "autumn"]) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert len(lines) == 1 and " autumn " in lines[0], lines
+    assert main(["store", "outbox", "--config", str(cfg), "--tag", "winter"]) == 0
+    assert capsys.readouterr().out.strip() == "the outbox holds nothing that matches"

@@ -16,7 +16,7 @@ import mm7bind as mm7
 from mm7bind.errors import DecodeError
 from mm7bind.pcap import is_packet_capture, read_capture
 
-from .pcapgen import ACK, PSH, RST, Flow, Packet, http, pcap, pcapng
+from .pcapgen import ACK, PSH, RST, Flow, Packet, http, pcap, pcapng, pcapng_simple
 from .test_commands import run
 
 MB = "multipart/related"
@@ -87,6 +87,21 @@ def test_every_link_byte_order_and_time_resolution(link, order, nano):
     assert abs(req.time.timestamp() - flow.packets[3].time) < 1e-5
 
 
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_the_modified_pcap_of_patched_libpcaps(order):
+    """Magic 0xa1b2cd34 (Alexey Kuznetsov's patched libpcap, old Red Hat and SuSE tcpdumps): each
+    record's header is followed by 8 bytes (ifindex, protocol, packet type, pad), which are not
+    the packet's."""
+    flow = conversation()
+    data = pcap(flow.packets, order=order, modified=True)
+    assert is_packet_capture(data)
+    capture = read_capture(data)
+    assert capture.notes == []
+    req, rsp = capture.messages
+    assert decoded(req).body.ELEMENT == "SubmitReq" and decoded(rsp).body.message_id == "m-1"
+    assert abs(req.time.timestamp() - flow.packets[3].time) < 1e-5
+
+
 def test_vlan_tagged_ethernet_and_padding_after_a_short_packet():
     from .pcapgen import ethernet
 
@@ -109,6 +124,19 @@ def test_pcapng_sections_interfaces_and_their_time_resolutions():
     assert capture.messages[2].source == "[2001:db8::7]:50001"
     assert abs(capture.messages[2].time.timestamp() - second.packets[3].time) < 1e-6
     assert all(decoded(m).body.ELEMENT in ("SubmitReq", "SubmitRsp") for m in capture.messages)
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_pcapng_simple_packets_and_ones_before_any_interface(order):
+    """Simple Packet Blocks are on the section's first interface; one before any interface
+    description has no link type to be read with: skipped, and said."""
+    stray = conversation(Flow(client=("192.0.2.9", 50009))).packets[:2]
+    data = pcapng_simple(conversation().packets, order=order, stray=stray)
+    capture = read_capture(data)
+    assert [decoded(m).body.ELEMENT for m in capture.messages] == ["SubmitReq", "SubmitRsp"]
+    assert capture.notes == ["packet 1: a simple packet before any interface description, skipped",
+                             "packet 2: a simple packet before any interface description, skipped"]
+    assert read_capture(pcapng_simple(conversation().packets, order=order)).notes == []
 
 
 def test_pcapng_time_offsets_apply_to_their_own_interface_and_section():
