@@ -48,7 +48,7 @@ class BulkResult:
         return self.total / self.elapsed if self.elapsed else 0.0
 
 
-_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
+_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060\u200e\u200f"  # BOM (ZWNBSP), zero-width, direction marks
 _SHORTENED = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE]\+?\d+")  # 8613800000000 as Excel shows it: 8.6138E+12
 
 
@@ -109,9 +109,6 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
             continue
         out.append(value)
     return out
-
-
-_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060\u200e\u200f"  # BOM (ZWNBSP), zero-width, direction marks
 
 
 def _plan(store, recipients: Iterable[str], tag: str | None,
