@@ -885,8 +885,7 @@ class MM7AbstractReceiver:
         return self.config
 
     def _receiver(self, store=None) -> Receiver:
-        if self.config is None and isinstance(getattr(self, "Config", None), MM7Config):
-            self.config = self.Config  # the SDK servlet's field, set as its examples set it
+        self.config = self.get_config()  # (the SDK servlet's Config field, set as its examples set it)
         if self.config is None:
             raise ValueError("no configuration: set_config(MM7Config(path)) first, or set self.config "
                              "in the constructor")
