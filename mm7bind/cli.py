@@ -1738,8 +1738,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="messages kept (and MO outcomes and LinkedIDs), the oldest forgotten beyond "
                         "(default %(default)s)")
     p.add_argument("--report-attempts", type=_count, default=2, metavar="N",
-                   help="tries of a report or MO the VASP does not take (down, timed out, 5xx, a 3xxx or 4006 status: as "
-                   "RetryPolicy retries), in all (default %(default)s)")
+                   help="tries of a report or MO the VASP does not take (down, timed out, HTTP 500, 502, 503, 504 or 429, a 3xxx "
+                   "or 4006 status: as RetryPolicy retries), in all (default %(default)s)")
     p.add_argument("--report-retry-delay", type=_delay, default=0.2, metavar="SECONDS",
                    help="wait before the second try, doubling after (default %(default)s)")
     p.add_argument("--read-status", default="Read", help="what read replies say (default %(default)s)")

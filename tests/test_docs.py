@@ -708,3 +708,37 @@ def test_every_option_with_a_default_says_it_in_its_help_and_says_the_right_one(
             if not same:
                 problems.append(f"mm7bind {' '.join(words)} {action.option_strings[0]}: default {value}, help {said!r}")
     assert problems == [], problems
+
+
+def test_the_http_statuses_the_readme_says_are_retried_are_the_policys():
+    """"HTTP 5xx and 429" promised retries of a 501 or a 505, which `RetryPolicy` takes as final:
+    where the README lists what is tried again (the client's retries, the simulator's reports, and
+    `simulate --help`), it names the statuses of `RetryPolicy.http_statuses`, no others."""
+    from mm7bind.retry import RetryPolicy
+
+    from mm7bind.cli import build_parser
+
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    simulate = " ".join(_subcommands(build_parser())["simulate"].format_help().split())
+    places = [readme[readme.index("`RetryPolicy` decides what is tried again:"):],
+              readme[readme.index("A report or MO the VASP does not take"):],
+              simulate[simulate.index("tries of a report or MO"):]]
+    said = []
+    for place in places:
+        listed = re.search(r"HTTP ((?:\d{3}, )*\d{3},? (?:and|or) \d{3})", place[:300])
+        said.append(listed and set(map(int, re.findall(r"\d{3}", listed[1]))))
+    assert said == [set(RetryPolicy().http_statuses)] * len(places)
+
+
+def test_the_api_page_lists_every_attribute_of_a_probe_result():
+    """`ProbeResult`s (`version`, ... `ok`) left out `unreachable`, which `probe --json` prints: the
+    list is the result's whole set of fields and properties."""
+    import inspect
+
+    from mm7bind.probe import ProbeResult
+
+    [row] = [what for what, _where in api_table() if "`ProbeResult`s (" in what]
+    listed = re.findall(r"`(\w+)`", row.split("`ProbeResult`s (", 1)[1].split(")", 1)[0])
+    public = {f.name for f in dataclasses.fields(ProbeResult)} | {
+        n for n, v in inspect.getmembers(ProbeResult) if isinstance(v, property) and not n.startswith("_")}
+    assert sorted(listed) == sorted(public)
