@@ -742,3 +742,53 @@ def test_the_api_page_lists_every_attribute_of_a_probe_result():
     public = {f.name for f in dataclasses.fields(ProbeResult)} | {
         n for n, v in inspect.getmembers(ProbeResult) if isinstance(v, property) and not n.startswith("_")}
     assert sorted(listed) == sorted(public)
+
+
+def test_the_api_page_skips_no_positional_parameter_between_those_it_lists():
+    """`Content(parts, smil, multipart_type=None)` hid `content_id` between `smil` and
+    `multipart_type`, and `XmlStyle(...)` its `xml_declaration`: read as the signature, the third
+    argument of `Content` seemed the multipart type. A documented call lists its parameters in
+    their order and, unless it writes `...`, leaves out none that can be passed by position
+    between the first and the last it names."""
+    import builtins
+    import importlib
+    import inspect
+
+    problems, checked = [], 0
+    for what, where in api_table():
+        modules = []
+        for dotted in re.findall(r"`(mm7bind(?:\.\w+)*)`", where):
+            try:
+                modules.append(importlib.import_module(dotted))
+            except ImportError:
+                pass
+        tokens = re.findall(r"`([^`]+)`", what)
+        classes = []
+        for token in tokens:
+            head = re.match(r"([A-Z]\w*(?:\.\w+)*)", token)
+            if head and not hasattr(builtins, head[1].split(".")[0]):
+                classes += [f for f in (_resolve(m, head[1]) for m in modules) if isinstance(f, type)]
+        for token in tokens:
+            call = re.fullmatch(r"(\w+(?:\.\w+)*)\((.*)\)", token, re.S)
+            if not call:
+                continue
+            name, args = call.groups()
+            target = next((t for t in (_resolve(o, name) for o in [*modules, *classes]) if callable(t)), None)
+            try:
+                params = [p for p in inspect.signature(target).parameters.values()
+                          if p.name not in ("self", "cls") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+            except (TypeError, ValueError):
+                continue
+            names = [p.name for p in params]
+            listed = [k for k in (a.partition("=")[0].strip() for a in _split_args(args)) if k in names]
+            if not listed:
+                continue
+            checked += 1
+            at = [names.index(k) for k in listed]
+            if at != sorted(at):
+                problems.append(f"{name}: {listed} is not its order {names}")
+            skipped = [p.name for p in params[min(at): max(at) + 1]
+                       if p.name not in listed and p.kind is p.POSITIONAL_OR_KEYWORD]
+            if skipped and "..." not in args:
+                problems.append(f"{name}: leaves out {skipped}")
+    assert checked > 20 and problems == [], problems
