@@ -1738,8 +1738,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="messages kept (and MO outcomes and LinkedIDs), the oldest forgotten beyond "
                         "(default %(default)s)")
     p.add_argument("--report-attempts", type=_count, default=2, metavar="N",
-                   help="tries of a report or MO the VASP does not take (down, timed out, 5xx, a 3xxx or 4006 status: as "
-                   "RetryPolicy retries), in all (default %(default)s)")
+                   help="tries of a report or MO the VASP does not take (down, timed out, HTTP 500, 502, 503, 504 or 429, a 3xxx "
+                   "or 4006 status: as RetryPolicy retries), in all (default %(default)s)")
     p.add_argument("--report-retry-delay", type=_delay, default=0.2, metavar="SECONDS",
                    help="wait before the second try, doubling after (default %(default)s)")
     p.add_argument("--read-status", default="Read", help="what read replies say (default %(default)s)")
@@ -1826,10 +1826,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the command (and action: `store inbox`) that `args` were parsed for."""
+    for dest in ("command", "store_command", "config_command"):
+        chosen = getattr(args, dest, None)
+        subs = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if chosen is None or subs is None or chosen not in subs.choices:
+            continue
+        parser = subs.choices[chosen]
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     global _verbose  # (one command a process)
     _escape_what_stdout_cannot_encode()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # (argparse leaves them to the top level, whose usage lists commands, not the options of
+        # the one given: `send --too 1` would not show send's)
+        _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
     _verbose = getattr(args, "verbose", False)
     if _verbose and args.command == "store":  # (send, serve, replay and simulate set up their own log)
         handler = logging.StreamHandler()

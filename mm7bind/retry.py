@@ -1,7 +1,7 @@
 """When to try a request again, how long to wait, and how fast to send: policy as data.
 
-Outcomes are classified, not guessed: connection errors and timeouts, HTTP 5xx and 429 (Retry-After
-honoured), and MM7 statuses 3xxx and 4006 (service unavailable) retry; MM7 2xxx
+Outcomes are classified, not guessed: connection errors and timeouts, HTTP 500, 502, 503, 504 and
+429 (Retry-After honoured), and MM7 statuses 3xxx and 4006 (service unavailable) retry; MM7 2xxx
 (client errors) never do, nor 3001, 3003 and 3004, which say the request cannot succeed as sent.
 Every attempt of one request carries the same TransactionID, so an MMSC that saw the first can
 recognise the repeat.

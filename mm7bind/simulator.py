@@ -66,8 +66,9 @@ class SimulatorConfig:
     report_delay: float = 0.5
     read_status: str = "Read"
     read_delay: float = 1.0
-    # A report or MO the VASP does not take (down, timed out, 5xx, a 3xxx or 4006 status) is sent again
-    # with the same TransactionID, as MMSCs do, up to this many times in all; the waits double.
+    # A report or MO the VASP does not take (down, timed out, HTTP 500/502/503/504 or 429, a 3xxx or
+    # 4006 status) is sent again with the same TransactionID, as MMSCs do, up to this many times in
+    # all; the waits double.
     report_attempts: int = 2
     report_retry_delay: float = 0.2
     auth: Any = None  # BasicAuth/DigestAuth the VASP must present

@@ -132,6 +132,17 @@ def test_usage_errors():
     assert proc.returncode == 2
 
 
+def test_a_mistyped_option_is_said_by_its_command_with_the_commands_usage():
+    """`send --too 1` got the top level's usage (the list of commands) and "mm7bind: error": the
+    command given says it, with its own options."""
+    for argv, prog in ((["send", "--too", "1"], "mm7bind send"), (["store", "inbox", "--bogus"], "mm7bind store inbox"),
+                       (["versions", "extra"], "mm7bind versions")):
+        proc = cli(*argv)
+        err = proc.stderr.decode()
+        assert proc.returncode == 2 and err.startswith(f"usage: {prog} ") and err.rstrip().endswith(
+            f"{prog}: error: unrecognized arguments: {' '.join(argv[len(prog.split()) - 1:])}"), err
+
+
 def test_inspect_and_validate_http_captures_and_mime_bodies(tmp_path):
     import hashlib
 

@@ -190,6 +190,8 @@ def test_status_tables():
     assert [cst.ReadStatusCode.from_mm7(v) for v in ("Read", "deleted", "Indeterminate")] == [0, 1, 2]
     assert cst.ReadStatusCode.to_mm7(1) is mm7.ReadStatus.DELETED
     assert cst.status_text(1001) == "部分成功" and cst.status_text(4006, "en") == "Service unavailable"
+    # the API's own codes (§7) too, as MM7RSErrorRes holds them: not "unknown"
+    assert cst.status_text(-104) == "Socket不通" and cst.status_text(-113, "en") == "The message is larger than allowed"
     assert cmcc.RequestStatus.PARTIAL_SUCCESS == 1001 and cmcc.RequestStatus.SERVICE_DENIED == 4007
     assert sorted(cmcc.API_ERRORS) == [-113, -111, -110, -109, -108, -107, -106, -105, -104, -103, -102, -101, -100]
     e = cst.SendTimeout("after 2 s")

@@ -708,3 +708,87 @@ def test_every_option_with_a_default_says_it_in_its_help_and_says_the_right_one(
             if not same:
                 problems.append(f"mm7bind {' '.join(words)} {action.option_strings[0]}: default {value}, help {said!r}")
     assert problems == [], problems
+
+
+def test_the_http_statuses_the_readme_says_are_retried_are_the_policys():
+    """"HTTP 5xx and 429" promised retries of a 501 or a 505, which `RetryPolicy` takes as final:
+    where the README lists what is tried again (the client's retries, the simulator's reports, and
+    `simulate --help`), it names the statuses of `RetryPolicy.http_statuses`, no others."""
+    from mm7bind.retry import RetryPolicy
+
+    from mm7bind.cli import build_parser
+
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    simulate = " ".join(_subcommands(build_parser())["simulate"].format_help().split())
+    places = [readme[readme.index("`RetryPolicy` decides what is tried again:"):],
+              readme[readme.index("A report or MO the VASP does not take"):],
+              simulate[simulate.index("tries of a report or MO"):]]
+    said = []
+    for place in places:
+        listed = re.search(r"HTTP ((?:\d{3}, )*\d{3},? (?:and|or) \d{3})", place[:300])
+        said.append(listed and set(map(int, re.findall(r"\d{3}", listed[1]))))
+    assert said == [set(RetryPolicy().http_statuses)] * len(places)
+
+
+def test_the_api_page_lists_every_attribute_of_a_probe_result():
+    """`ProbeResult`s (`version`, ... `ok`) left out `unreachable`, which `probe --json` prints: the
+    list is the result's whole set of fields and properties."""
+    import inspect
+
+    from mm7bind.probe import ProbeResult
+
+    [row] = [what for what, _where in api_table() if "`ProbeResult`s (" in what]
+    listed = re.findall(r"`(\w+)`", row.split("`ProbeResult`s (", 1)[1].split(")", 1)[0])
+    public = {f.name for f in dataclasses.fields(ProbeResult)} | {
+        n for n, v in inspect.getmembers(ProbeResult) if isinstance(v, property) and not n.startswith("_")}
+    assert sorted(listed) == sorted(public)
+
+
+def test_the_api_page_skips_no_positional_parameter_between_those_it_lists():
+    """`Content(parts, smil, multipart_type=None)` hid `content_id` between `smil` and
+    `multipart_type`, and `XmlStyle(...)` its `xml_declaration`: read as the signature, the third
+    argument of `Content` seemed the multipart type. A documented call lists its parameters in
+    their order and, unless it writes `...`, leaves out none that can be passed by position
+    between the first and the last it names."""
+    import builtins
+    import importlib
+    import inspect
+
+    problems, checked = [], 0
+    for what, where in api_table():
+        modules = []
+        for dotted in re.findall(r"`(mm7bind(?:\.\w+)*)`", where):
+            try:
+                modules.append(importlib.import_module(dotted))
+            except ImportError:
+                pass
+        tokens = re.findall(r"`([^`]+)`", what)
+        classes = []
+        for token in tokens:
+            head = re.match(r"([A-Z]\w*(?:\.\w+)*)", token)
+            if head and not hasattr(builtins, head[1].split(".")[0]):
+                classes += [f for f in (_resolve(m, head[1]) for m in modules) if isinstance(f, type)]
+        for token in tokens:
+            call = re.fullmatch(r"(\w+(?:\.\w+)*)\((.*)\)", token, re.S)
+            if not call:
+                continue
+            name, args = call.groups()
+            target = next((t for t in (_resolve(o, name) for o in [*modules, *classes]) if callable(t)), None)
+            try:
+                params = [p for p in inspect.signature(target).parameters.values()
+                          if p.name not in ("self", "cls") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+            except (TypeError, ValueError):
+                continue
+            names = [p.name for p in params]
+            listed = [k for k in (a.partition("=")[0].strip() for a in _split_args(args)) if k in names]
+            if not listed:
+                continue
+            checked += 1
+            at = [names.index(k) for k in listed]
+            if at != sorted(at):
+                problems.append(f"{name}: {listed} is not its order {names}")
+            skipped = [p.name for p in params[min(at): max(at) + 1]
+                       if p.name not in listed and p.kind is p.POSITIONAL_OR_KEYWORD]
+            if skipped and "..." not in args:
+                problems.append(f"{name}: leaves out {skipped}")
+    assert checked > 20 and problems == [], problems

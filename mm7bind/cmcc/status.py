@@ -53,7 +53,11 @@ class ReadStatusCode:
 
 
 def status_text(code: int, lang: str = "zh") -> str:
-    """§5.1 text of a request status code, Chinese (the manual's) or English."""
+    """The manual's text of a status code, Chinese or English: §5.1 for the MMSC's, §7 for the
+    API's own negative ones (which `MM7RSErrorRes.status_code` holds as well)."""
+    error = API_ERRORS.get(code) if code < 0 else None
+    if error is not None:
+        return error.text_zh if lang == "zh" else error.text_en
     info = lookup(code)
     return info.text_zh if lang == "zh" else info.text
 
