@@ -21,6 +21,9 @@ from . import envelope as soap
 from . import messages as m
 from . import versions
 from .content import (
+    CHUNK,
+    Blob,
+    BlobWriter,
     BytesBlob,
     Content,
     Part,
@@ -479,10 +482,18 @@ def decode(
         head, body = _peek(body, 4096)
     boundary = params.get("boundary") if ctype.startswith("multipart/") else None
     looks_xml = head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+    spooled = None  # (a stream copied to be read again: kept alive while it is read)
     if boundary and (b"--" + boundary.encode("latin-1", "replace")) not in (body if in_memory else head):
         # The label's boundary is nowhere in the body (a stream: not near its start): the body
         # says what it is.
-        sniffed = None if looks_xml or not in_memory else sniff_boundary(head)  # (a stream's may come later)
+        sniffed = None if looks_xml else sniff_boundary(head)
+        if sniffed is not None and not in_memory:
+            # A stream's may come later: it is copied (to a temporary file past the spool
+            # threshold) as it is searched, and read again from the copy.
+            spooled, seen = _spool_looking_for(body, b"--" + boundary.encode("latin-1", "replace"), limits)
+            body = spooled.open()
+            if seen:
+                sniffed = None
         if looks_xml:
             devs.append(Deviation("mime-not-multipart", "", f"labelled {ctype}, the body is bare XML"))
             boundary, ctype = None, "text/xml"
@@ -521,7 +532,11 @@ def decode(
         env = soap.decode(xml, charset_hint=params.get("charset"), limits=xml_limits, expect=expect)
         env.deviations[:0] = devs
         return _finish(env, strict)
-    parts, mime_devs = read_multipart(body, boundary, limits)
+    try:
+        parts, mime_devs = read_multipart(body, boundary, limits)
+    finally:
+        if spooled is not None:
+            body.close()
     devs += mime_devs
     root, others = _root(parts, params.get("start"), devs)
     xml_size = root.blob.size if root.blob else 0
@@ -574,6 +589,26 @@ class _Prefixed(io.RawIOBase):
             data, self.head = self.head[:n], self.head[n:]
             return data
         return self.rest.read(n)
+
+
+def _spool_looking_for(stream: BinaryIO, needle: bytes, limits: MimeLimits) -> tuple[Blob, bool]:
+    """A copy of the whole stream (within the body's limit, in memory up to the spool threshold),
+    and whether `needle` is anywhere in it (each chunk searched with the end of the one before)."""
+    writer = BlobWriter(limits.spool_threshold)
+    seen, carry = False, b""
+    try:
+        while chunk := stream.read(CHUNK * 4):
+            if writer.size + len(chunk) > limits.max_body_bytes:
+                raise LimitExceededError(f"the body is more than {limits.max_body_bytes} bytes")
+            writer.write(chunk)
+            if not seen:
+                text = carry + chunk
+                seen = needle in text
+                carry = text[-(len(needle) - 1):] if len(needle) > 1 else b""
+    except BaseException:
+        writer.discard()
+        raise
+    return writer.blob(), seen
 
 
 def _read_limited(stream: BinaryIO, limit: int) -> bytes:

@@ -567,6 +567,45 @@ def test_a_boundary_label_ending_in_white_space_reads_its_body_from_a_stream_too
     assert codes(env) == {"mime-boundary"} and env.body.content.parts[0].data == b"hello"
 
 
+@pytest.mark.parametrize("how", ["memory", "stream", "trickle"])
+def test_a_body_whose_label_names_another_boundary_is_read_from_a_stream_as_from_memory(how, tmp_path, monkeypatch):
+    # Read from memory, the body's own first delimiter line said its boundary; read from a stream,
+    # the same body was refused ("no part starts with the boundary").
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    big = os.urandom(300_000)
+    data = mime([(["Content-Type: text/xml"], soap_xml()),
+                 content_part(["Content-Transfer-Encoding: binary"], big)], boundary="real")
+    source = {"memory": data, "stream": io.BytesIO(data), "trickle": Trickle(data, 1000)}[how]
+    limits = MimeLimits(spool_threshold=100_000)  # (the copy of the stream goes to a temporary file)
+    env = mm7.decode(source, 'multipart/related; boundary="label"', limits=limits)
+    assert [str(d) for d in env.deviations] == ["[mime-boundary] boundary 'label' is not in the body; 'real' is"]
+    assert env.body.content.parts[0].data == big
+    del env
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_label_whose_boundary_comes_after_a_line_like_a_delimiter_is_kept(stream):
+    # The first "--" line is preamble; the label's boundary comes after the stream's first read.
+    preamble = b"--not the boundary\r\n" + b"x" * 10_000 + b"\r\n"
+    data = mime([(["Content-Type: text/xml"], soap_xml()), content_part()], boundary="b1", preamble=preamble)
+    env = mm7.decode(io.BytesIO(data) if stream else data, 'multipart/related; boundary="b1"')
+    assert codes(env) == set() and env.body.content.parts[0].data == b"hello"
+
+
+def test_a_stream_searched_for_its_labelled_boundary_is_held_to_the_body_limit(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    data = mime([(["Content-Type: text/xml"], soap_xml()), content_part([], bytes(500_000))], boundary="real")
+    with pytest.raises(mm7.LimitExceededError, match="more than 300000 bytes"):
+        mm7.decode(io.BytesIO(data), 'multipart/related; boundary="label"',
+                   limits=MimeLimits(spool_threshold=100_000, max_body_bytes=300_000))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_delimiter_is_found_in_a_spooled_part_across_its_chunks():
     from mm7bind.content import CHUNK
     from mm7bind.mime import _holds
