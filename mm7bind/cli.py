@@ -89,6 +89,15 @@ def _read(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
+def _inflated(data: bytes) -> bytes:
+    """What validate and inspect read: a gzip-compressed file (a saved body, an HTTP capture)
+    inflated within pcap.gunzip's bound; a compressed packet capture is left to read_capture,
+    which inflates it and says so in its notes."""
+    from .pcap import gunzip, is_gzip, is_packet_capture  # noqa: PLC0415
+
+    return gunzip(data) if is_gzip(data) and not is_packet_capture(data) else data
+
+
 def _decode_capture(data: bytes, strict: bool = False) -> tuple[Envelope, str | None, dict[str, str]]:
     """A SOAP XML file, a MIME body, or a raw HTTP request/response capture."""
     from .codec import decode, split_http  # noqa: PLC0415
@@ -189,9 +198,11 @@ def _validated(path: str, lenient: bool) -> list[dict]:
     if path != "-" and Path(path).is_dir():
         return [out | {"error": "a folder with no files in it (hidden ones left out)"}]
     try:
-        data = _read(path)
+        data = _inflated(_read(path))
     except OSError as exc:
         return [out | {"error": exc.strerror or str(exc)}]
+    except DecodeError as exc:
+        return [out | {"error": str(exc)}]
     if not is_packet_capture(data):
         try:
             env, _, _ = _decode_capture(data, strict=not lenient)
@@ -311,10 +322,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from .pcap import is_packet_capture  # noqa: PLC0415
 
     try:  # (what inspect prints is JSON, a file it cannot read or decode too: one shape for a script)
-        data = _read(args.path)
+        data = _inflated(_read(args.path))
     except OSError as exc:
         print(_json({"error": type(exc).__name__, "message": f"cannot read {args.path}: {exc.strerror or exc}"},
                     indent=2))
+        return EXIT_UNREADABLE
+    except DecodeError as exc:
+        print(_json({"error": type(exc).__name__, "message": str(exc)}, indent=2))
         return EXIT_UNREADABLE
     if is_packet_capture(data):
         return _inspect_capture(args, data)
