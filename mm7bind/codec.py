@@ -539,6 +539,9 @@ def decode(
             body.close()
     devs += mime_devs
     root, others = _root(parts, params.get("start"), devs)
+    _note_bare_id(root, devs)
+    if ctype == "multipart/related":
+        _check_related_type(params.get("type"), root, "", devs)
     xml_size = root.blob.size if root.blob else 0
     if xml_size > xml_limits.max_bytes:
         raise LimitExceededError(f"the SOAP part is {xml_size} bytes, more than {xml_limits.max_bytes}")
@@ -727,6 +730,13 @@ def _by_id(parts: list[InPart], cid: str, href: str, devs: list[Deviation]) -> I
 
 def _content(target: InPart, others: list[InPart], devs: list[Deviation]) -> Content:
     containers = [target] + ([p for p in others if p is not target] if not target.is_multipart else [])
+    for node in (n for c in containers for n in _multiparts(c)):  # (the leaves: in _part)
+        _note_bare_id(node, devs)
+        if node.content_type == "multipart/related" and node.children:
+            start = strip_id(node.params.get("start"))
+            root = next((c for c in node.children if c.content_id == start), None) if start else node.children[0]
+            if root is not None:  # (a start naming no part is said as such below)
+                _check_related_type(node.params.get("type"), root, node.path, devs)
     if len(containers) > 1:
         devs.append(Deviation("content-spread", "", f"{len(containers)} content parts at the top level, read as one content"))
     leaves = [leaf for c in containers for leaf in c.leaves()]
@@ -775,10 +785,35 @@ def _check_text(part: Part, path: str, devs: list[Deviation]) -> None:
 _noted_cid = "mime-content-id"
 
 
-def _part(leaf: InPart, devs: list[Deviation]) -> Part:
-    raw_cid = leaf.headers.get("content-id")
+def _note_bare_id(part: InPart, devs: list[Deviation]) -> None:
+    """Report a Content-ID without its angle brackets (the first one only: one slip a sender
+    makes on every part), on any part: the SOAP part, a container, a leaf."""
+    raw_cid = part.headers.get("content-id")
     if raw_cid and not raw_cid.strip().startswith("<") and not any(d.code == _noted_cid for d in devs):
-        devs.append(Deviation(_noted_cid, leaf.path, f"Content-ID {raw_cid!r} without angle brackets"))
+        devs.append(Deviation(_noted_cid, part.path, f"Content-ID {raw_cid!r} without angle brackets"))
+
+
+def _multiparts(part: InPart):
+    """`part` and every multipart inside it, if it is one."""
+    if part.is_multipart:
+        yield part
+        for child in part.children:
+            yield from _multiparts(child)
+
+
+def _check_related_type(type_param: str | None, root: InPart, path: str, devs: list[Deviation]) -> None:
+    """RFC 2387: a multipart/related's type parameter is its root part's type (a reader may
+    choose how to show the whole by it). The root is read as it is labelled; the slip is said."""
+    if type_param is None:
+        return
+    named = parse_params(type_param)[0]
+    if named and named != root.content_type:
+        devs.append(Deviation("mime-related-type", path, f"multipart/related type={type_param!r}, but its root part "
+                                                         f"({root.path}) is {root.content_type}"))
+
+
+def _part(leaf: InPart, devs: list[Deviation]) -> Part:
+    _note_bare_id(leaf, devs)
     params = leaf.params
     raw_disposition = leaf.headers.get("content-disposition")
     disposition = parse_params(raw_disposition)[1] if raw_disposition else {}
