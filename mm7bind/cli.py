@@ -98,14 +98,17 @@ def _inflated(data: bytes) -> bytes:
     return gunzip(data) if is_gzip(data) and not is_packet_capture(data) else data
 
 
-def _decode_capture(data: bytes, strict: bool = False) -> tuple[Envelope, str | None, dict[str, str]]:
-    """A SOAP XML file, a MIME body, or a raw HTTP request/response capture."""
+def _decode_capture(data: bytes, strict: bool = False) -> tuple[Envelope, str | None, dict[str, str], list[str]]:
+    """A SOAP XML file, a MIME body, or a raw HTTP request/response capture (its body chunked or
+    compressed as HTTP sent it: read as a packet capture's are, said in the notes)."""
     from .codec import decode, split_http  # noqa: PLC0415
     from .mime import header_value  # noqa: PLC0415
+    from .pcap import http_body  # noqa: PLC0415
 
     start_line, headers, body = split_http(data)
+    body, notes = http_body(headers, body) if start_line else (body, [])
     ctype = header_value(headers, "content-type")
-    return decode(body, ctype, strict=strict), start_line, headers
+    return decode(body, ctype, strict=strict), start_line, headers, notes
 
 
 def _config(args, uses: tuple[str, ...] | None = ()):
@@ -205,7 +208,7 @@ def _validated(path: str, lenient: bool) -> list[dict]:
         return [out | {"error": str(exc)}]
     if not is_packet_capture(data):
         try:
-            env, _, _ = _decode_capture(data, strict=not lenient)
+            env, _, _, _ = _decode_capture(data, strict=not lenient)
         except DecodeError as exc:
             return [out | _validation(None, exc)]
         return [out | _validation(env)]
@@ -333,13 +336,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if is_packet_capture(data):
         return _inspect_capture(args, data)
     try:
-        env, start_line, headers = _decode_capture(data)
+        env, start_line, headers, notes = _decode_capture(data)
     except DecodeError as exc:
         print(_json({"error": type(exc).__name__, "message": str(exc)}, indent=2))
         return EXIT_UNREADABLE
     out = describe(env)
     if start_line:  # (credentials masked, as in a log: what inspect prints gets pasted into tickets)
-        out["http"] = {"start_line": start_line, "headers": mask_headers(headers)}
+        out["http"] = {"start_line": start_line, "headers": mask_headers(headers)} | ({"notes": notes} if notes else {})
     if args.extract:
         out["extracted"] = _extract(env, args.extract, "inspect")
     print(_json(out, indent=2))

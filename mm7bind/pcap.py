@@ -829,6 +829,23 @@ def _head(raw: bytes) -> tuple[str, dict[str, str]]:
     return lines[0].strip(), header_fields(lines[1:], join_repeated=True)
 
 
+def http_body(headers: dict[str, str], body: bytes) -> tuple[bytes, list[str]]:
+    """The body of one HTTP message saved on its own (a proxy's or a log's copy) as the application
+    saw it, as a capture's are read: chunks joined, gzip or deflate inflated (to MAX_INFLATED);
+    and notes saying what was done, or could not be."""
+    notes: list[str] = []
+    if "chunked" in (header_value(headers, "transfer-encoding") or "").lower():
+        body, _, complete = _dechunk(body, 0)
+        notes.append("its body was sent chunked: shown joined" if complete else
+                     "its chunked body is cut short: what there is of it is shown")
+    encoding = (header_value(headers, "content-encoding") or "").strip().lower()
+    if encoding in ("gzip", "x-gzip", "deflate") and body:
+        body = _inflate(body, encoding, notes, [0])
+    elif encoding not in ("", "identity") and body:
+        notes.append(f"its body was sent with Content-Encoding {encoding}, which is not undone: shown as saved")
+    return body, notes
+
+
 def _dechunk(run: bytes, pos: int) -> tuple[bytes, int, bool]:
     body = bytearray()
     while True:

@@ -539,11 +539,11 @@ def test_content_ids_without_angle_brackets_are_reported_on_containers_and_the_s
                    '<Content href="cid:content_15"/></DeliverReq>')
     inner = mime([(["Content-Type: application/smil", "Content-ID: <smil>"], b"<smil/>"),
                   (["Content-Type: image/gif", "Content-ID: <g>"], GIF)], boundary="in")
-    container = (["Content-ID: content_15", 'Content-Type: multipart/related; type="application/smil"; '
-                  'start="<smil>"; boundary="in"'], inner)
+    container = (["Content-ID: content_15",
+                  'Content-Type: multipart/related; type="application/smil"; start="<smil>"; boundary="in"'], inner)
     env = decode(mime([(["Content-Type: text/xml", "Content-ID: <soap>"], xml), container]))
-    assert [str(d) for d in env.deviations] == ["[mime-content-id] /part[2]: Content-ID 'content_15' without "
-                                                "angle brackets"]
+    said = "[mime-content-id] /part[2]: Content-ID 'content_15' without angle brackets"
+    assert [str(d) for d in env.deviations] == [said]
     assert env.body.content.content_id == "content_15" and env.body.content.parts[0].data == GIF
     env = decode(mime([(["Content-Type: text/xml", "Content-ID: soap"], xml), container]),
                  'multipart/related; boundary="b1"; type="text/xml"; start="<soap>"')
@@ -558,15 +558,16 @@ def test_a_related_type_parameter_that_is_not_its_roots_type_is_reported():
     related = 'Content-Type: multipart/related; start="<mms.smil>"; boundary="in"; type='
     data = mime([(["Content-Type: text/xml"], xml), (["Content-ID: <content-1>", related + '"text/xml"'], inner)])
     env = decode(data)
-    assert [str(d) for d in env.deviations] == ["[mime-related-type] /part[2]: multipart/related type='text/xml', but "
-                                                "its root part (/part[2]/part[2]) is application/smil"]
+    said = ("[mime-related-type] /part[2]: multipart/related type='text/xml', but its root part (/part[2]/part[2]) "
+            "is application/smil")
+    assert [str(d) for d in env.deviations] == [said]
     assert env.body.content.smil.data == b"<smil/>" and env.body.content.parts[0].data == b"hello"
     right = mime([(["Content-Type: text/xml"], xml), (["Content-ID: <content-1>", related + "Application/SMIL"], inner)])
     assert decode(right).deviations == []  # (the type's case is not its own)
     # the message's own: its root is the SOAP part (no start: the first part)
     env = decode(right, 'multipart/related; boundary="b1"; type="application/soap+xml"')
-    assert [str(d) for d in env.deviations] == ["[mime-related-type] multipart/related type='application/soap+xml', "
-                                                "but its root part (/part[1]) is text/xml"]
+    said = "[mime-related-type] multipart/related type='application/soap+xml', but its root part (/part[1]) is text/xml"
+    assert [str(d) for d in env.deviations] == [said]
 
 
 def test_a_nested_multipart_without_boundary_is_split_by_its_first_delimiter_or_kept_whole():

@@ -317,6 +317,36 @@ def test_gzip_compressed_bodies_and_http_captures_are_read_inflated(tmp_path):
         assert json.loads(run("inspect", str(path)).stdout)["message_type"] == kind
 
 
+def test_a_saved_http_message_with_a_chunked_or_compressed_body_is_read_as_a_captured_one(tmp_path):
+    # A proxy's or a log's copy of one HTTP message: its body was decoded as it stood (chunk sizes,
+    # gzip) and refused, where the same message in a packet capture was read.
+    _, response = submit()
+    body = response.split(b"\r\n\r\n", 1)[1]
+    zipped = gzip.compress(body)
+
+    def chunks(data: bytes) -> bytes:
+        return b"".join(b"%x\r\n%s\r\n" % (len(data[i : i + 100]), data[i : i + 100])
+                        for i in range(0, len(data), 100)) + b"0\r\n\r\n"
+
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\n"
+    for name, data, notes in [
+        ("chunked", head + b"Transfer-Encoding: chunked\r\n\r\n" + chunks(body),
+         ["its body was sent chunked: shown joined"]),
+        ("gzip", head + b"Content-Encoding: gzip\r\n\r\n" + zipped, ["its body was sent gzip: shown inflated"]),
+        ("both", head + b"Transfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n" + chunks(zipped),
+         ["its body was sent chunked: shown joined", "its body was sent gzip: shown inflated"]),
+    ]:
+        path = tmp_path / f"{name}.http"
+        path.write_bytes(data)
+        proc = run("validate", str(path))
+        assert proc.returncode == 0 and "valid (SubmitRsp, REL-6-MM7-1-4)" in proc.stdout, proc.stdout + proc.stderr
+        inspected = json.loads(run("inspect", str(path)).stdout)
+        assert inspected["message_type"] == "SubmitRsp" and inspected["http"]["notes"] == notes, inspected
+    path = tmp_path / "plain.http"
+    path.write_bytes(head + b"\r\n" + body)
+    assert "notes" not in json.loads(run("inspect", str(path)).stdout)["http"]
+
+
 def test_a_gzip_file_is_inflated_within_a_bound_and_a_broken_one_said_to_be(tmp_path, monkeypatch):
     from mm7bind import pcap as module
     from mm7bind.pcap import gunzip
