@@ -540,8 +540,9 @@ def decode(
     devs += mime_devs
     root, others = _root(parts, params.get("start"), devs)
     _note_bare_id(root, devs)
-    if ctype == "multipart/related":
-        _check_related_type(params.get("type"), root, "", devs)
+    start = strip_id(params.get("start"))
+    if ctype == "multipart/related" and (start is None or (root.content_id or "").lower() == start.lower()):
+        _check_related_type(params.get("type"), root, "", devs)  # (a start naming no part: said as such)
     xml_size = root.blob.size if root.blob else 0
     if xml_size > xml_limits.max_bytes:
         raise LimitExceededError(f"the SOAP part is {xml_size} bytes, more than {xml_limits.max_bytes}")

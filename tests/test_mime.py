@@ -568,6 +568,8 @@ def test_a_related_type_parameter_that_is_not_its_roots_type_is_reported():
     env = decode(right, 'multipart/related; boundary="b1"; type="application/soap+xml"')
     said = "[mime-related-type] multipart/related type='application/soap+xml', but its root part (/part[1]) is text/xml"
     assert [str(d) for d in env.deviations] == [said]
+    # a start naming no part is said as that alone (the first part is the root only as a fallback)
+    assert codes(decode(right, 'multipart/related; boundary="b1"; type="application/smil"; start="<x>"')) == {"mime-start"}
 
 
 def test_a_nested_multipart_without_boundary_is_split_by_its_first_delimiter_or_kept_whole():
