@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import sys
 import typing
 from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
@@ -499,9 +500,9 @@ class _Encoder:
                     return value
             elif t is int:
                 if isinstance(value, int) and not isinstance(value, bool):
-                    return value
+                    return _writable_int(value, where)
                 if isinstance(value, str) and value.strip().isdigit():
-                    return int(value)
+                    return _writable_int(_digits(value.strip(), where), where)
             elif t is XmlDateTime:
                 if isinstance(value, datetime):
                     return XmlDateTime.from_datetime(self.zoned(value))
@@ -535,6 +536,32 @@ class _Encoder:
         if value.tzinfo is None:
             return value.astimezone()  # naive means local time: say which offset that is
         return value
+
+
+def _digits(text: str, where: str) -> int:
+    """A number given as text: ASCII digits, or another script's decimal digits (int() reads
+    those); a digit that is no decimal one ("²") is refused, as Python's own refusal would not say where."""
+    if not text.isdecimal():
+        raise EncodeError(f"{where}: {text!r} is not a number")
+    try:
+        return int(text)
+    except ValueError:  # (more digits than Python converts: sys.get_int_max_str_digits())
+        raise EncodeError(f"{where}: a number of {len(text)} digits is more than can be written") from None
+
+
+def _writable_int(value: int, where: str) -> int:
+    """`value`, once it is known to have a decimal form: Python refuses to write an int of more
+    than sys.get_int_max_str_digits() digits (4300), which would fail only as the text is made."""
+    if value.bit_length() > _SURELY_WRITABLE_BITS:
+        try:
+            str(value)
+        except ValueError:
+            raise EncodeError(f"{where}: a number of more than {sys.get_int_max_str_digits()} digits "
+                              "is more than can be written") from None
+    return value
+
+
+_SURELY_WRITABLE_BITS = 640  # (fewer than 200 digits: within any limit Python lets be set, 640 at least)
 
 
 @cache

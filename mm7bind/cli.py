@@ -89,14 +89,26 @@ def _read(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
-def _decode_capture(data: bytes, strict: bool = False) -> tuple[Envelope, str | None, dict[str, str]]:
-    """A SOAP XML file, a MIME body, or a raw HTTP request/response capture."""
+def _inflated(data: bytes) -> bytes:
+    """What validate and inspect read: a gzip-compressed file (a saved body, an HTTP capture)
+    inflated within pcap.gunzip's bound; a compressed packet capture is left to read_capture,
+    which inflates it and says so in its notes."""
+    from .pcap import gunzip, is_gzip, is_packet_capture  # noqa: PLC0415
+
+    return gunzip(data) if is_gzip(data) and not is_packet_capture(data) else data
+
+
+def _decode_capture(data: bytes, strict: bool = False) -> tuple[Envelope, str | None, dict[str, str], list[str]]:
+    """A SOAP XML file, a MIME body, or a raw HTTP request/response capture (its body chunked or
+    compressed as HTTP sent it: read as a packet capture's are, said in the notes)."""
     from .codec import decode, split_http  # noqa: PLC0415
     from .mime import header_value  # noqa: PLC0415
+    from .pcap import http_body  # noqa: PLC0415
 
     start_line, headers, body = split_http(data)
+    body, notes = http_body(headers, body) if start_line else (body, [])
     ctype = header_value(headers, "content-type")
-    return decode(body, ctype, strict=strict), start_line, headers
+    return decode(body, ctype, strict=strict), start_line, headers, notes
 
 
 def _config(args, uses: tuple[str, ...] | None = ()):
@@ -189,12 +201,14 @@ def _validated(path: str, lenient: bool) -> list[dict]:
     if path != "-" and Path(path).is_dir():
         return [out | {"error": "a folder with no files in it (hidden ones left out)"}]
     try:
-        data = _read(path)
+        data = _inflated(_read(path))
     except OSError as exc:
         return [out | {"error": exc.strerror or str(exc)}]
+    except DecodeError as exc:
+        return [out | {"error": str(exc)}]
     if not is_packet_capture(data):
         try:
-            env, _, _ = _decode_capture(data, strict=not lenient)
+            env, _, _, _ = _decode_capture(data, strict=not lenient)
         except DecodeError as exc:
             return [out | _validation(None, exc)]
         return [out | _validation(env)]
@@ -311,21 +325,24 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from .pcap import is_packet_capture  # noqa: PLC0415
 
     try:  # (what inspect prints is JSON, a file it cannot read or decode too: one shape for a script)
-        data = _read(args.path)
+        data = _inflated(_read(args.path))
     except OSError as exc:
         print(_json({"error": type(exc).__name__, "message": f"cannot read {args.path}: {exc.strerror or exc}"},
                     indent=2))
         return EXIT_UNREADABLE
+    except DecodeError as exc:
+        print(_json({"error": type(exc).__name__, "message": str(exc)}, indent=2))
+        return EXIT_UNREADABLE
     if is_packet_capture(data):
         return _inspect_capture(args, data)
     try:
-        env, start_line, headers = _decode_capture(data)
+        env, start_line, headers, notes = _decode_capture(data)
     except DecodeError as exc:
         print(_json({"error": type(exc).__name__, "message": str(exc)}, indent=2))
         return EXIT_UNREADABLE
     out = describe(env)
     if start_line:  # (credentials masked, as in a log: what inspect prints gets pasted into tickets)
-        out["http"] = {"start_line": start_line, "headers": mask_headers(headers)}
+        out["http"] = {"start_line": start_line, "headers": mask_headers(headers)} | ({"notes": notes} if notes else {})
     if args.extract:
         out["extracted"] = _extract(env, args.extract, "inspect")
     print(_json(out, indent=2))

@@ -21,6 +21,9 @@ from . import envelope as soap
 from . import messages as m
 from . import versions
 from .content import (
+    CHUNK,
+    Blob,
+    BlobWriter,
     BytesBlob,
     Content,
     Part,
@@ -479,10 +482,18 @@ def decode(
         head, body = _peek(body, 4096)
     boundary = params.get("boundary") if ctype.startswith("multipart/") else None
     looks_xml = head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+    spooled = None  # (a stream copied to be read again: kept alive while it is read)
     if boundary and (b"--" + boundary.encode("latin-1", "replace")) not in (body if in_memory else head):
         # The label's boundary is nowhere in the body (a stream: not near its start): the body
         # says what it is.
-        sniffed = None if looks_xml or not in_memory else sniff_boundary(head)  # (a stream's may come later)
+        sniffed = None if looks_xml else sniff_boundary(head)
+        if sniffed is not None and not in_memory:
+            # A stream's may come later: it is copied (to a temporary file past the spool
+            # threshold) as it is searched, and read again from the copy.
+            spooled, seen = _spool_looking_for(body, b"--" + boundary.encode("latin-1", "replace"), limits)
+            body = spooled.open()
+            if seen:
+                sniffed = None
         if looks_xml:
             devs.append(Deviation("mime-not-multipart", "", f"labelled {ctype}, the body is bare XML"))
             boundary, ctype = None, "text/xml"
@@ -521,9 +532,17 @@ def decode(
         env = soap.decode(xml, charset_hint=params.get("charset"), limits=xml_limits, expect=expect)
         env.deviations[:0] = devs
         return _finish(env, strict)
-    parts, mime_devs = read_multipart(body, boundary, limits)
+    try:
+        parts, mime_devs = read_multipart(body, boundary, limits)
+    finally:
+        if spooled is not None:
+            body.close()
     devs += mime_devs
     root, others = _root(parts, params.get("start"), devs)
+    _note_bare_id(root, devs)
+    start = strip_id(params.get("start"))
+    if ctype == "multipart/related" and (start is None or (root.content_id or "").lower() == start.lower()):
+        _check_related_type(params.get("type"), root, "", devs)  # (a start naming no part: said as such)
     xml_size = root.blob.size if root.blob else 0
     if xml_size > xml_limits.max_bytes:
         raise LimitExceededError(f"the SOAP part is {xml_size} bytes, more than {xml_limits.max_bytes}")
@@ -574,6 +593,26 @@ class _Prefixed(io.RawIOBase):
             data, self.head = self.head[:n], self.head[n:]
             return data
         return self.rest.read(n)
+
+
+def _spool_looking_for(stream: BinaryIO, needle: bytes, limits: MimeLimits) -> tuple[Blob, bool]:
+    """A copy of the whole stream (within the body's limit, in memory up to the spool threshold),
+    and whether `needle` is anywhere in it (each chunk searched with the end of the one before)."""
+    writer = BlobWriter(limits.spool_threshold)
+    seen, carry = False, b""
+    try:
+        while chunk := stream.read(CHUNK * 4):
+            if writer.size + len(chunk) > limits.max_body_bytes:
+                raise LimitExceededError(f"the body is more than {limits.max_body_bytes} bytes")
+            writer.write(chunk)
+            if not seen:
+                text = carry + chunk
+                seen = needle in text
+                carry = text[-(len(needle) - 1):] if len(needle) > 1 else b""
+    except BaseException:
+        writer.discard()
+        raise
+    return writer.blob(), seen
 
 
 def _read_limited(stream: BinaryIO, limit: int) -> bytes:
@@ -692,6 +731,13 @@ def _by_id(parts: list[InPart], cid: str, href: str, devs: list[Deviation]) -> I
 
 def _content(target: InPart, others: list[InPart], devs: list[Deviation]) -> Content:
     containers = [target] + ([p for p in others if p is not target] if not target.is_multipart else [])
+    for node in (n for c in containers for n in _multiparts(c)):  # (the leaves: in _part)
+        _note_bare_id(node, devs)
+        if node.content_type == "multipart/related" and node.children:
+            start = strip_id(node.params.get("start"))
+            root = next((c for c in node.children if c.content_id == start), None) if start else node.children[0]
+            if root is not None:  # (a start naming no part is said as such below)
+                _check_related_type(node.params.get("type"), root, node.path, devs)
     if len(containers) > 1:
         devs.append(Deviation("content-spread", "", f"{len(containers)} content parts at the top level, read as one content"))
     leaves = [leaf for c in containers for leaf in c.leaves()]
@@ -740,10 +786,35 @@ def _check_text(part: Part, path: str, devs: list[Deviation]) -> None:
 _noted_cid = "mime-content-id"
 
 
-def _part(leaf: InPart, devs: list[Deviation]) -> Part:
-    raw_cid = leaf.headers.get("content-id")
+def _note_bare_id(part: InPart, devs: list[Deviation]) -> None:
+    """Report a Content-ID without its angle brackets (the first one only: one slip a sender
+    makes on every part), on any part: the SOAP part, a container, a leaf."""
+    raw_cid = part.headers.get("content-id")
     if raw_cid and not raw_cid.strip().startswith("<") and not any(d.code == _noted_cid for d in devs):
-        devs.append(Deviation(_noted_cid, leaf.path, f"Content-ID {raw_cid!r} without angle brackets"))
+        devs.append(Deviation(_noted_cid, part.path, f"Content-ID {raw_cid!r} without angle brackets"))
+
+
+def _multiparts(part: InPart):
+    """`part` and every multipart inside it, if it is one."""
+    if part.is_multipart:
+        yield part
+        for child in part.children:
+            yield from _multiparts(child)
+
+
+def _check_related_type(type_param: str | None, root: InPart, path: str, devs: list[Deviation]) -> None:
+    """RFC 2387: a multipart/related's type parameter is its root part's type (a reader may
+    choose how to show the whole by it). The root is read as it is labelled; the slip is said."""
+    if type_param is None:
+        return
+    named = parse_params(type_param)[0]
+    if named and named != root.content_type:
+        devs.append(Deviation("mime-related-type", path, f"multipart/related type={type_param!r}, but its root part "
+                                                         f"({root.path}) is {root.content_type}"))
+
+
+def _part(leaf: InPart, devs: list[Deviation]) -> Part:
+    _note_bare_id(leaf, devs)
     params = leaf.params
     raw_disposition = leaf.headers.get("content-disposition")
     disposition = parse_params(raw_disposition)[1] if raw_disposition else {}

@@ -678,6 +678,11 @@ class _Reader:
             found = find_delim(searched)
             if found is None:
                 searched = max(searched, hi - len(delim))
+                if not window and searched > CHUNK * 4:
+                    # A stream's preamble searched is dropped (held, a long one cost memory as long
+                    # as it), less the byte before the search: a delimiter must start a line.
+                    del buf[: searched - 1]
+                    searched, hi = 1, len(buf)
                 if not fill():
                     raise MimeError(f"{path}: no part starts with the boundary {boundary!r}")
         parts: list[InPart] = []

@@ -14,7 +14,7 @@ order, repeated or overlapping, streams of any length; HTTP/1.x messages, a requ
 unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
 packet cut short by the snapshot length, a segment or a fragment never captured, overlapping
 fragments, a connection that is not HTTP, a link of another kind) is said in `notes`, and reading goes on from the next
-message it can find.
+message it can find. A gzip-compressed capture is read inflated, within a bound (`gunzip`).
 """
 
 from __future__ import annotations
@@ -49,10 +49,51 @@ MAX_INFLATED = 64 * 1024 * 1024  # bytes a gzip or deflate body may grow to (a b
 MAX_INFLATED_TOTAL = 256 * 1024 * 1024
 
 
+# A gzip-compressed file (tcpdump -z gzip, a rotated capture, a saved body) is inflated whole, to
+# GUNZIP_RATIO times its size (MAX_INFLATED at least), never past MAX_GUNZIPPED: a few kilobytes
+# of a bomb would otherwise be gigabytes in memory. Real captures and MM7 bodies shrink 2 to 20 times.
+MAX_GUNZIPPED = 1024 * 1024 * 1024
+GUNZIP_RATIO = 100
+
+
 def is_packet_capture(data: bytes) -> bool:
-    """Whether `data` starts as a pcap or pcapng file does (gzip-compressed too: read_capture
-    then says to decompress it)."""
+    """Whether `data` starts as a pcap or pcapng file does (gzip-compressed too, which
+    read_capture inflates)."""
     return _starts_as_capture(data) or _starts_as_capture(_gunzipped_start(data))
+
+
+def is_gzip(data: bytes) -> bool:
+    return data[:3] == b"\x1f\x8b\x08"  # (the magic, and deflate: the only method gzip has)
+
+
+def gunzip(data: bytes, what: str = "the file") -> bytes:
+    """A gzip-compressed file inflated (members one after another, as concatenated or appended
+    files have them), within the bound above (a `LimitExceededError` past it); a `DecodeError`
+    if it is no gzip, corrupt, or cut short."""
+    limit = min(MAX_GUNZIPPED, max(MAX_INFLATED, GUNZIP_RATIO * len(data)))
+    members: list[bytes] = []
+    size, rest = 0, data
+    while True:
+        inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        try:  # (stops one byte past the bound: short of it, the member's input is all used)
+            members.append(inflater.decompress(rest, limit + 1 - size))
+        except zlib.error as exc:
+            raise DecodeError(f"{what} is gzip-compressed, but not readable as gzip ({exc})") from None
+        size += len(members[-1])
+        if size > limit:
+            raise LimitExceededError(
+                f"{what} is gzip-compressed and inflates past {limit} bytes ({GUNZIP_RATIO} times its size, "
+                f"{MAX_INFLATED} bytes at least, {MAX_GUNZIPPED} at most): a decompression bomb, or a file to "
+                "decompress first (gunzip) and read as it is")
+        if not inflater.eof:
+            raise DecodeError(f"{what} is gzip-compressed and ends before its gzip end (cut short, or still "
+                              "being written)")
+        rest = inflater.unused_data
+        if not is_gzip(rest):
+            if rest.strip(b"\0"):  # (zeros: the padding some tools write after the last member)
+                raise DecodeError(f"{what} is gzip-compressed, with {len(rest)} bytes after its gzip end that "
+                                  "are none")
+            return members[0] if len(members) == 1 else b"".join(members)
 
 
 def _starts_as_capture(data: bytes) -> bool:
@@ -97,8 +138,12 @@ class Capture:
 
 
 def read_capture(data: bytes) -> Capture:
-    """Every HTTP/1.x message in a pcap or pcapng capture; DecodeError if `data` is neither."""
+    """Every HTTP/1.x message in a pcap or pcapng capture, gzip-compressed or not (see `gunzip`);
+    DecodeError if `data` is neither."""
     notes: list[str] = []
+    if is_gzip(data) and _starts_as_capture(_gunzipped_start(data)):
+        data = gunzip(data, "the capture")
+        notes.append("the capture is gzip-compressed: read inflated")
     ip, tcp = _IP(), _Connections(notes)
     for number, when, link, frame, cut in _frames(data, notes):
         segment = ip.segment(link, frame, number, when, cut)
@@ -123,8 +168,6 @@ def _frames(data: bytes, notes: list[str]):
         yield from _pcap_frames(data, notes)
     elif _starts_as_capture(data):
         yield from _pcapng_frames(data, notes)
-    elif _starts_as_capture(_gunzipped_start(data)):  # (else read as neither XML nor MIME: no clue why)
-        raise DecodeError("a gzip-compressed packet capture: decompress it first (gunzip)")
     else:
         raise DecodeError("not a packet capture (no pcap or pcapng header)")
 
@@ -784,6 +827,23 @@ def _head(raw: bytes) -> tuple[str, dict[str, str]]:
     """The start line and the headers (folded lines joined, repeated names joined by ", ")."""
     lines = raw.decode("latin-1").replace("\r\n", "\n").split("\n")
     return lines[0].strip(), header_fields(lines[1:], join_repeated=True)
+
+
+def http_body(headers: dict[str, str], body: bytes) -> tuple[bytes, list[str]]:
+    """The body of one HTTP message saved on its own (a proxy's or a log's copy) as the application
+    saw it, as a capture's are read: chunks joined, gzip or deflate inflated (to MAX_INFLATED);
+    and notes saying what was done, or could not be."""
+    notes: list[str] = []
+    if "chunked" in (header_value(headers, "transfer-encoding") or "").lower():
+        body, _, complete = _dechunk(body, 0)
+        notes.append("its body was sent chunked: shown joined" if complete else
+                     "its chunked body is cut short: what there is of it is shown")
+    encoding = (header_value(headers, "content-encoding") or "").strip().lower()
+    if encoding in ("gzip", "x-gzip", "deflate") and body:
+        body = _inflate(body, encoding, notes, [0])
+    elif encoding not in ("", "identity") and body:
+        notes.append(f"its body was sent with Content-Encoding {encoding}, which is not undone: shown as saved")
+    return body, notes
 
 
 def _dechunk(run: bytes, pos: int) -> tuple[bytes, int, bool]:

@@ -257,7 +257,6 @@ def parse_xml(
                 devs.append(Deviation("charset-mismatch", where, f"transport charset {charset_hint!r}, "
                                                                   "but the document is in an 8-bit encoding"))
                 charset_hint = None
-    markup = True  # whether "<!" (DOCTYPE, ENTITY, comment, CDATA) may be in the document
     root = None
     declarations = None  # the tree's namespace declarations, once listed
     valid = False
@@ -265,8 +264,7 @@ def parse_xml(
     label = (declared if declared is not None else charset_hint or "utf-8").strip().lower()
     if label == "utf-8" and not declared_bom and not data[:1].isspace() and not wrong_declaration:
         # The usual case: UTF-8 as labelled. lxml reads the bytes as they are (it checks the UTF-8).
-        markup = b"<!" in data
-        if markup and _FORBIDDEN_BYTES.search(data):
+        if b"<!" in data and _FORBIDDEN_BYTES.search(data):
             raise XMLSecurityError(f"{where}: DOCTYPE or ENTITY declarations are not allowed in SOAP messages")
         if validating is not None:
             try:
@@ -291,14 +289,15 @@ def parse_xml(
             devs.append(Deviation("charset-conflict", where, f"declared {declared!r} and transport "
                                                               f"{charset_hint!r} charsets differ; the bytes read as utf-8"))
     if root is None:
-        markup = True
         root, used = _parse_decoded(data, declared, charset_hint, where, devs, repair_unescaped)
     if root is None:
         raise MalformedXMLError(f"{where}: no root element")
-    if markup:
-        docinfo = root.getroottree().docinfo
-        if docinfo.doctype or docinfo.internalDTD is not None:  # belt and braces: the scans
-            raise XMLSecurityError(f"{where}: DOCTYPE is not allowed in SOAP messages")
+    # Belt and braces, whatever the scans saw: the byte scan reads ASCII, and a libxml2 built
+    # with iconv reads an EBCDIC document (its "<?xm" is 4C 6F A7 94) by itself, "<!" and all
+    # in other bytes. The tree says whether the parser read a DOCTYPE (a fraction of a microsecond).
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise XMLSecurityError(f"{where}: DOCTYPE is not allowed in SOAP messages")
     check_shape(root, limits, where, data.count(b"<"))
     check_namespaces(root, limits, where, declarations)
     return ParsedXml(root=root, deviations=devs, encoding=used, valid=valid)

@@ -70,6 +70,29 @@ def test_utf32_text_with_its_byte_order_mark_is_read_as_utf32(encoding):
     assert mm7.decode_envelope(good.encode(encoding)).message.subject == "hello"
 
 
+def test_a_doctype_the_byte_scan_cannot_see_is_refused_from_what_the_parser_read(monkeypatch):
+    # A libxml2 built with iconv reads EBCDIC by itself (its "<?xm" is 4C 6F A7 94), and there "<!"
+    # is other bytes than the scan looks for: the tree was checked only when the scan saw "<!".
+    # This libxml2 refuses EBCDIC, so one that reads it is stood in for, transcoding as it would.
+    from mm7bind.xmlsafe import parse_xml
+
+    real = etree.fromstring
+
+    def iconv_fromstring(data, parser=None, **kwargs):
+        if bytes(data[:4]) == b"\x4c\x6f\xa7\x94":
+            data = bytes(data).decode("cp037").replace('encoding="IBM037"', 'encoding="UTF-8"').encode()
+        return real(data, parser, **kwargs)
+
+    monkeypatch.setattr(etree, "fromstring", iconv_fromstring)
+    head = '<?xml version="1.0" encoding="IBM037"?>'
+    assert parse_xml((head + '<e>ok</e>').encode("cp037")).root.text == "ok"  # (the stand-in reads it)
+    for doctype in ('<!DOCTYPE e [<!ENTITY x "y">]>', '<!DOCTYPE e SYSTEM "http://evil.example/e.dtd">'):
+        doc = (head + doctype + '<e>&x;</e>').encode("cp037")
+        assert b"<!" not in doc
+        with pytest.raises(mm7.XMLSecurityError, match="DOCTYPE"):
+            parse_xml(doc)
+
+
 def test_undeclared_entity_reference_is_malformed():
     with pytest.raises(mm7.MalformedXMLError, match="not defined"):
         mm7.decode_envelope(wrap("<x>&boom;</x>"))

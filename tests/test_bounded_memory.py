@@ -147,6 +147,28 @@ def test_a_delimiter_line_padded_without_end_in_bounded_memory():
     assert [p.blob.read() for p in parts] == [b"x", b"not a part", b"y"]
 
 
+def test_a_long_preamble_read_from_a_stream_in_bounded_memory():
+    # The text before the first delimiter was held until the delimiter came: 12 MB of it, 12 MB.
+    from mm7bind.content import CHUNK
+
+    preamble = b"a preamble no one reads\r\n" * (12 * 1024 * 1024 // 25)
+    body = preamble + b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--\r\n"
+    tracemalloc.start()
+    try:
+        parts, devs = read_multipart(Trickle(body, 64 * 1024), "b")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [p.blob.read() for p in parts] == [b"x"] and devs == []
+    assert peak < 3 * 1024 * 1024, f"peak Python allocation {peak / 2**20:.1f} MiB"
+    # Wherever the reads and what was dropped end, a delimiter starts a line: "x--b" is preamble.
+    for size in range(4 * CHUNK - 8, 4 * CHUNK + 8):
+        for pad in (b"\n", b"x"):
+            text = b"p" * size + pad + b"--b\r\n\r\nlate\r\n--b\r\n\r\ny\r\n--b--\r\n"
+            parts, _ = read_multipart(Trickle(text, 1000), "b")
+            assert [p.blob.read() for p in parts] == ([b"late", b"y"] if pad == b"\n" else [b"y"]), (size, pad)
+
+
 def test_a_resumed_campaign_reads_its_records_one_at_a_time(tmp_path):
     """Resuming a campaign looks through every request recorded under its tag: read whole, each
     record took about 1 KB (a million-request campaign, a gigabyte), where whom it skips takes

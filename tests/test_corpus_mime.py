@@ -42,6 +42,7 @@ def test_chinese_mmsc_mo_with_raw_binary_jpeg():
     assert jpeg.data[:3] == b"\xff\xd8\xff" and jpeg.data[-4:] == b"\xff\xd9\r\n"
     assert c.by_location("text_0.txt").content_type == "text/plain"
     assert env.body.content_ref.href == "cid:defaultID" and c.content_id == "defaultID"
+    assert "mime-content-id" in codes(env)  # (the container's "Content-ID:defaultID")
 
 
 def test_spec_style_deliver_with_dangling_href():
@@ -83,7 +84,7 @@ def test_large_nokia_style_capture_smil_last():
 def test_xmmc_capture_prefixed_href_and_raw_images():
     env = load("instantcom-mm7__deliver-req5.txt")
     c = env.body.content
-    assert codes(env) >= {"qualified-attribute", "href-form"}
+    assert codes(env) >= {"qualified-attribute", "href-form", "mime-content-id"}  # ("Content-ID: content_15")
     assert env.body.content_ref.href == "cid: content_15" and c.content_id == "content_15"
     assert c.smil.content_id == "smil"
     [jpeg] = c.parts
@@ -102,6 +103,7 @@ def test_skycore_submit_over_http():
     env = load("skycore-docs__submit_req_http.txt")
     c = env.body.content
     assert c.smil.content_id == "mms.smil" and c.content_id == "generic_content_id"
+    assert "mime-related-type" in codes(env)  # (type="text/xml", and its start the SMIL)
     [text] = c.parts
     assert text.text_value.strip() and text.content_type == "text/plain"
     assert b"cid:" in c.smil.data

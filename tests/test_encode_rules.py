@@ -369,3 +369,26 @@ def test_a_media_type_longer_than_a_header_line_is_refused_as_a_long_content_id_
         sent(charset="c" * 990)
     with pytest.raises(mm7.EncodeError, match="the content: a multipart type of 990 characters .* too long"):
         sent(multipart_type="m" * 990)
+
+
+@pytest.mark.parametrize("engine", ["direct", "xsdata"])
+def test_a_number_with_more_digits_than_python_writes_is_refused_as_an_encode_error(engine):
+    # Python refuses to write (or read) an int of more than 4300 digits with a plain ValueError.
+    def encode(msg):
+        return mm7.encode_envelope(msg, transaction_id="t", version="REL-6-MM7-1-4", engine=engine)
+
+    huge, digits = 10**5000, "9" * 5000
+    for msg, where in [
+        (mm7.SubmitRsp(status=mm7.Status(huge), message_id="1"), "StatusCode"),
+        (mm7.SubmitReq(recipients=["1"], reply_charging=mm7.ReplyCharging(size=huge)), "replyChargingSize"),
+        (mm7.SubmitReq(recipients=["1"], reply_charging=mm7.ReplyCharging(size=digits)), "replyChargingSize"),
+        (mm7.SubmitReq(recipients=["1"], delivery_condition=[digits]), "DeliveryCondition/DC"),
+    ]:
+        with pytest.raises(mm7.EncodeError, match=f"{where}: a number of .*digits is more than can be written"):
+            encode(msg)
+    # a digit int() does not read ("²" is one to str.isdigit) is named as not a number
+    with pytest.raises(mm7.EncodeError, match="replyChargingSize: '²' is not a number"):
+        encode(mm7.SubmitReq(recipients=["1"], reply_charging=mm7.ReplyCharging(size="²")))
+    # a long number within the limit still goes out as it is
+    assert b'replyChargingSize="' + b"9" * 4000 + b'"' in encode(
+        mm7.SubmitReq(recipients=["1"], reply_charging=mm7.ReplyCharging(size="9" * 4000)))

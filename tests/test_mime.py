@@ -532,6 +532,46 @@ def test_content_ids_without_angle_brackets_are_matched_and_reported():
     assert env.body.content.content_id == "content_15" and env.body.content.parts[0].data == GIF
 
 
+def test_content_ids_without_angle_brackets_are_reported_on_containers_and_the_soap_part_too():
+    # JavaMail's and a Chinese MMSC's content container ("Content-ID: content_15", "Content-ID:defaultID")
+    # and a SOAP part's: only a leaf's was looked at.
+    xml = soap_xml('<DeliverReq><MM7Version>6.8.0</MM7Version><Sender><Number>1</Number></Sender>'
+                   '<Content href="cid:content_15"/></DeliverReq>')
+    inner = mime([(["Content-Type: application/smil", "Content-ID: <smil>"], b"<smil/>"),
+                  (["Content-Type: image/gif", "Content-ID: <g>"], GIF)], boundary="in")
+    container = (["Content-ID: content_15",
+                  'Content-Type: multipart/related; type="application/smil"; start="<smil>"; boundary="in"'], inner)
+    env = decode(mime([(["Content-Type: text/xml", "Content-ID: <soap>"], xml), container]))
+    said = "[mime-content-id] /part[2]: Content-ID 'content_15' without angle brackets"
+    assert [str(d) for d in env.deviations] == [said]
+    assert env.body.content.content_id == "content_15" and env.body.content.parts[0].data == GIF
+    env = decode(mime([(["Content-Type: text/xml", "Content-ID: soap"], xml), container]),
+                 'multipart/related; boundary="b1"; type="text/xml"; start="<soap>"')
+    assert [(d.code, d.path) for d in env.deviations] == [("mime-content-id", "/part[1]")]  # (the first said)
+
+
+def test_a_related_type_parameter_that_is_not_its_roots_type_is_reported():
+    # Skycore's content: start="<mms.smil>" with type="text/xml" (the SMIL is application/smil).
+    xml = soap_xml()
+    inner = mime([(["Content-Type: text/plain", "Content-ID: <t>"], b"hello"),
+                  (["Content-Type: application/smil", "Content-ID: <mms.smil>"], b"<smil/>")], boundary="in")
+    related = 'Content-Type: multipart/related; start="<mms.smil>"; boundary="in"; type='
+    data = mime([(["Content-Type: text/xml"], xml), (["Content-ID: <content-1>", related + '"text/xml"'], inner)])
+    env = decode(data)
+    said = ("[mime-related-type] /part[2]: multipart/related type='text/xml', but its root part (/part[2]/part[2]) "
+            "is application/smil")
+    assert [str(d) for d in env.deviations] == [said]
+    assert env.body.content.smil.data == b"<smil/>" and env.body.content.parts[0].data == b"hello"
+    right = mime([(["Content-Type: text/xml"], xml), (["Content-ID: <content-1>", related + "Application/SMIL"], inner)])
+    assert decode(right).deviations == []  # (the type's case is not its own)
+    # the message's own: its root is the SOAP part (no start: the first part)
+    env = decode(right, 'multipart/related; boundary="b1"; type="application/soap+xml"')
+    said = "[mime-related-type] multipart/related type='application/soap+xml', but its root part (/part[1]) is text/xml"
+    assert [str(d) for d in env.deviations] == [said]
+    # a start naming no part is said as that alone (the first part is the root only as a fallback)
+    assert codes(decode(right, 'multipart/related; boundary="b1"; type="application/smil"; start="<x>"')) == {"mime-start"}
+
+
 def test_a_nested_multipart_without_boundary_is_split_by_its_first_delimiter_or_kept_whole():
     inner = mime([(["Content-Type: text/plain"], b"hello"), (["Content-Type: image/gif"], GIF)], boundary="inner")
     data = mime([(["Content-Type: text/xml"], soap_xml()),
@@ -565,6 +605,45 @@ def test_a_boundary_label_ending_in_white_space_reads_its_body_from_a_stream_too
     data = mime([(["Content-Type: text/xml"], soap_xml()), content_part()])
     env = mm7.decode(Trickle(data, 7) if stream else data, 'multipart/related; boundary="b1 "')
     assert codes(env) == {"mime-boundary"} and env.body.content.parts[0].data == b"hello"
+
+
+@pytest.mark.parametrize("how", ["memory", "stream", "trickle"])
+def test_a_body_whose_label_names_another_boundary_is_read_from_a_stream_as_from_memory(how, tmp_path, monkeypatch):
+    # Read from memory, the body's own first delimiter line said its boundary; read from a stream,
+    # the same body was refused ("no part starts with the boundary").
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    big = os.urandom(300_000)
+    data = mime([(["Content-Type: text/xml"], soap_xml()),
+                 content_part(["Content-Transfer-Encoding: binary"], big)], boundary="real")
+    source = {"memory": data, "stream": io.BytesIO(data), "trickle": Trickle(data, 1000)}[how]
+    limits = MimeLimits(spool_threshold=100_000)  # (the copy of the stream goes to a temporary file)
+    env = mm7.decode(source, 'multipart/related; boundary="label"', limits=limits)
+    assert [str(d) for d in env.deviations] == ["[mime-boundary] boundary 'label' is not in the body; 'real' is"]
+    assert env.body.content.parts[0].data == big
+    del env
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_label_whose_boundary_comes_after_a_line_like_a_delimiter_is_kept(stream):
+    # The first "--" line is preamble; the label's boundary comes after the stream's first read.
+    preamble = b"--not the boundary\r\n" + b"x" * 10_000 + b"\r\n"
+    data = mime([(["Content-Type: text/xml"], soap_xml()), content_part()], boundary="b1", preamble=preamble)
+    env = mm7.decode(io.BytesIO(data) if stream else data, 'multipart/related; boundary="b1"')
+    assert codes(env) == set() and env.body.content.parts[0].data == b"hello"
+
+
+def test_a_stream_searched_for_its_labelled_boundary_is_held_to_the_body_limit(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    data = mime([(["Content-Type: text/xml"], soap_xml()), content_part([], bytes(500_000))], boundary="real")
+    with pytest.raises(mm7.LimitExceededError, match="more than 300000 bytes"):
+        mm7.decode(io.BytesIO(data), 'multipart/related; boundary="label"',
+                   limits=MimeLimits(spool_threshold=100_000, max_body_bytes=300_000))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_delimiter_is_found_in_a_spooled_part_across_its_chunks():

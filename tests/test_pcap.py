@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import gzip
 import json
+import random
 import struct
 
 import pytest
@@ -284,17 +285,94 @@ def test_packets_on_a_link_that_is_not_read_are_said(tmp_path):
     assert "link type 127, which is not read" in proc.stdout, proc.stdout + proc.stderr
 
 
-def test_a_gzip_compressed_capture_is_said_to_be_one(tmp_path):
-    # (tcpdump -z gzip, rotated captures): read as a file that is "neither XML nor MIME"
-    data = gzip.compress(pcap(conversation().packets))
+def test_a_gzip_compressed_capture_is_read_inflated(tmp_path):
+    # (tcpdump -z gzip, rotated captures): refused with "decompress it first (gunzip)"
+    plain = pcap(conversation().packets)
+    data = gzip.compress(plain)
     assert is_packet_capture(data) and not is_packet_capture(gzip.compress(b"<soap/>"))
-    with pytest.raises(DecodeError, match=r"a gzip-compressed packet capture: decompress it first \(gunzip\)"):
-        read_capture(data)
+    capture = read_capture(data)
+    assert [m.body for m in capture.messages] == [m.body for m in read_capture(plain).messages] != []
+    assert capture.notes == ["the capture is gzip-compressed: read inflated"]
+    # rotated files appended to one another: each gzip member in turn (one half in each, cut anywhere)
+    assert read_capture(gzip.compress(plain[:1000]) + gzip.compress(plain[1000:])).messages[1].body == \
+        capture.messages[1].body
     path = tmp_path / "mmsc.pcap.gz"
     path.write_bytes(data)
     proc = run("validate", str(path))
-    assert proc.returncode != 0 and "a gzip-compressed packet capture: decompress it first" in proc.stdout, \
+    assert proc.returncode == 0 and f"{path}#1" in proc.stdout and f"{path}#2" in proc.stdout, \
         proc.stdout + proc.stderr
+    inspected = json.loads(run("inspect", str(path)).stdout)
+    assert [m["message_type"] for m in inspected["messages"]] == ["SubmitReq", "SubmitRsp"]
+    assert inspected["notes"] == ["the capture is gzip-compressed: read inflated"]
+
+
+def test_gzip_compressed_bodies_and_http_captures_are_read_inflated(tmp_path):
+    request, response = submit()
+    for name, data, kind in [("submit.http.gz", request, "SubmitReq"), ("answer.xml.gz", response.split(b"\r\n\r\n", 1)[1],
+                                                                         "SubmitRsp")]:
+        path = tmp_path / name
+        path.write_bytes(gzip.compress(data))
+        proc = run("validate", str(path))
+        assert proc.returncode == 0 and f"valid ({kind}, REL-6-MM7-1-4)" in proc.stdout, proc.stdout + proc.stderr
+        assert json.loads(run("inspect", str(path)).stdout)["message_type"] == kind
+
+
+def test_a_saved_http_message_with_a_chunked_or_compressed_body_is_read_as_a_captured_one(tmp_path):
+    # A proxy's or a log's copy of one HTTP message: its body was decoded as it stood (chunk sizes,
+    # gzip) and refused, where the same message in a packet capture was read.
+    _, response = submit()
+    body = response.split(b"\r\n\r\n", 1)[1]
+    zipped = gzip.compress(body)
+
+    def chunks(data: bytes) -> bytes:
+        return b"".join(b"%x\r\n%s\r\n" % (len(data[i : i + 100]), data[i : i + 100])
+                        for i in range(0, len(data), 100)) + b"0\r\n\r\n"
+
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\n"
+    for name, data, notes in [
+        ("chunked", head + b"Transfer-Encoding: chunked\r\n\r\n" + chunks(body),
+         ["its body was sent chunked: shown joined"]),
+        ("gzip", head + b"Content-Encoding: gzip\r\n\r\n" + zipped, ["its body was sent gzip: shown inflated"]),
+        ("both", head + b"Transfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n" + chunks(zipped),
+         ["its body was sent chunked: shown joined", "its body was sent gzip: shown inflated"]),
+    ]:
+        path = tmp_path / f"{name}.http"
+        path.write_bytes(data)
+        proc = run("validate", str(path))
+        assert proc.returncode == 0 and "valid (SubmitRsp, REL-6-MM7-1-4)" in proc.stdout, proc.stdout + proc.stderr
+        inspected = json.loads(run("inspect", str(path)).stdout)
+        assert inspected["message_type"] == "SubmitRsp" and inspected["http"]["notes"] == notes, inspected
+    path = tmp_path / "plain.http"
+    path.write_bytes(head + b"\r\n" + body)
+    assert "notes" not in json.loads(run("inspect", str(path)).stdout)["http"]
+
+
+def test_a_gzip_file_is_inflated_within_a_bound_and_a_broken_one_said_to_be(tmp_path, monkeypatch):
+    from mm7bind import pcap as module
+    from mm7bind.pcap import gunzip
+
+    monkeypatch.setattr(module, "MAX_INFLATED", 100_000)  # (the least any file may inflate to)
+    assert gunzip(gzip.compress(bytes(100_000))) == bytes(100_000)
+    bomb = gzip.compress(bytes(2_000_000))  # (2 KB: a thousand times smaller)
+    with pytest.raises(mm7.LimitExceededError, match=r"inflates past \d+ bytes \(100 times its size, 100000 bytes at least.*a decompression bomb"):
+        gunzip(bomb)
+    noise = random.Random(1).randbytes(300_000)  # (past the least, and within 100 times its size)
+    assert gunzip(gzip.compress(noise)) == noise
+    with pytest.raises(mm7.LimitExceededError, match="inflates past"):  # (the members counted together)
+        gunzip(gzip.compress(bytes(60_000)) + gzip.compress(bytes(60_000)))
+    whole = gzip.compress(b"<soap/>" * 100)
+    assert gunzip(whole + bytes(512)) == b"<soap/>" * 100  # (zeros after the end: padding)
+    for broken, why in [(whole[:-6], "ends before its gzip end"), (whole + b"junk", "4 bytes after its gzip end"),
+                        (whole[:10] + b"\xff" * 20, "not readable as gzip")]:
+        with pytest.raises(DecodeError, match=why):
+            gunzip(broken)
+    # the command says so, a file at a time
+    path = tmp_path / "cut.xml.gz"
+    path.write_bytes(whole[:-6])
+    proc = run("validate", str(path))
+    assert proc.returncode != 0 and "unreadable: the file is gzip-compressed and ends before its gzip end" in \
+        proc.stdout, proc.stdout + proc.stderr
+    assert "ends before its gzip end" in json.loads(run("inspect", str(path)).stdout)["message"]
 
 
 def test_a_file_cut_short_and_packets_cut_by_the_snapshot_length():
