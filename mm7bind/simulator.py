@@ -341,11 +341,15 @@ class Simulator:
             if route != path:
                 start_response("404 Not Found", [("Content-Type", "text/plain")])
                 return [b"not found\n"]
-            headers = request_headers(environ)
-            trouble = self._next_trouble()
-            if trouble is not None and trouble.delay:
-                time.sleep(trouble.delay)
-            rsp = self.handle(body, environ.get("CONTENT_TYPE"), headers, method, route, trouble)
+            rsp = self._refused_at_the_door(body, request_headers(environ), method, route)
+            if rsp is None:
+                # Trouble is for a request the MMSC would serve: a Digest challenge (every Digest
+                # client's first request gets one) or a 405 took it, and the request it was meant for
+                # was served as if none had been scripted.
+                trouble = self._next_trouble()
+                if trouble is not None and trouble.delay:
+                    time.sleep(trouble.delay)
+                rsp = self._serve(body, environ.get("CONTENT_TYPE"), trouble)
             start_response(f"{rsp.status} {REASONS.get(rsp.status, 'Error')}",
                            rsp.headers + [("Content-Length", str(len(rsp.body)))])
             return [rsp.body]
@@ -379,17 +383,27 @@ class Simulator:
 
     def handle(self, body: bytes, content_type: str | None, headers: dict, method: str = "POST",
                uri: str = "/mm7", trouble: Trouble | None = None) -> Response:
-        """One request from a VASP → the MMSC's answer (no I/O); `trouble` replaces the answer."""
+        """One request from a VASP → the MMSC's answer (no I/O); `trouble` replaces the answer of
+        a request let in (the method and credentials right)."""
+        refused = self._refused_at_the_door(body, headers, method, uri)
+        return refused if refused is not None else self._serve(body, content_type, trouble)
+
+    def _refused_at_the_door(self, body: bytes, headers: dict, method: str, uri: str) -> Response | None:
+        """A 405 or 401 for a request not let in; None for one let in (checked once: a Digest
+        header is not taken twice)."""
         if method != "POST":
             return Response(405, [("Allow", "POST")], b"")
-        if trouble is not None and trouble.http_status is not None:
-            extra = [("Retry-After", f"{trouble.retry_after:g}")] if trouble.retry_after is not None else []
-            return Response(trouble.http_status, [("Content-Type", "text/plain"), *extra], b"scripted trouble\n")
         if self.config.auth is not None:
             header = header_value(headers, "authorization")
             ok, stale = self.config.auth.check(method, uri, header, body)
             if not ok:
                 return Response(401, [("WWW-Authenticate", self.config.auth.challenge(stale))], b"")
+        return None
+
+    def _serve(self, body: bytes, content_type: str | None, trouble: Trouble | None) -> Response:
+        if trouble is not None and trouble.http_status is not None:
+            extra = [("Retry-After", f"{trouble.retry_after:g}")] if trouble.retry_after is not None else []
+            return Response(trouble.http_status, [("Content-Type", "text/plain"), *extra], b"scripted trouble\n")
         limit = self.profile.max_message_size
         if limit is not None and len(body) > limit:
             return self.fault(None, "Client", RequestStatus.MULTIMEDIA_CONTENT_REFUSED,

@@ -622,3 +622,22 @@ def test_the_messages_kept_are_bounded_the_oldest_dropped():
         assert client.submit(m.SubmitReq(recipients=["+8613900000000"], linked_id=sim.mo_sent[0]["linked_id"])).ok
     with pytest.raises(ValueError, match="max_messages must be at least 1"):
         Simulator(max_messages=0)
+
+
+@pytest.mark.parametrize("auth", ["digest", "basic"])
+def test_scripted_trouble_is_for_a_request_let_in_not_a_digest_challenge(auth):
+    """Every Digest client's first request is answered 401 with the challenge: that answer took the
+    trouble scripted, and the request it was meant for was served (so was a GET's 405)."""
+    checker = mm7.auth.DigestAuth("vasp", "pw") if auth == "digest" else mm7.auth.BasicAuth("vasp", "pw")
+    with Simulator(auth=checker, report_delay=60) as sim, \
+            mm7.Client(sim.url, username="vasp", password="pw", auth=auth, retry=mm7.RetryPolicy.never()) as client:
+        assert sim.fail_next(status=2001) == 1
+        assert requests.get(sim.url, timeout=10).status_code == 405
+        with pytest.raises(mm7.FaultError) as info:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        assert info.value.status.code == 2001
+        sim.fail_next(http_status=503)
+        with pytest.raises(mm7.HTTPStatusError) as info:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        assert info.value.status == 503
+        assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).ok and len(sim.messages) == 1
