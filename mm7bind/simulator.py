@@ -406,8 +406,10 @@ class Simulator:
             return Response(trouble.http_status, [("Content-Type", "text/plain"), *extra], b"scripted trouble\n")
         limit = self.profile.max_message_size
         if limit is not None and len(body) > limit:
+            # (not decoded, a message that size: what its first bytes name, so the Fault echoes its
+            # TransactionID, in its version, as every other answer does)
             return self.fault(None, "Client", RequestStatus.MULTIMEDIA_CONTENT_REFUSED,
-                              f"message of {len(body)} bytes, more than {limit}")
+                              f"message of {len(body)} bytes, more than {limit}", said=what_it_said(body))
         try:
             env = decode(body, content_type, strict=self.config.strict)
         except DecodeError as exc:

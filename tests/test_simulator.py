@@ -641,3 +641,16 @@ def test_scripted_trouble_is_for_a_request_let_in_not_a_digest_challenge(auth):
             client.submit(m.SubmitReq(recipients=["+8613800000000"]))
         assert info.value.status == 503
         assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).ok and len(sim.messages) == 1
+
+
+@pytest.mark.parametrize("dialect, version", [("cmcc", "REL-6-MM7-1-4"), ("mbuni", "REL-5-MM7-1-0")])
+def test_a_message_over_the_size_limit_is_refused_echoing_its_transaction_id(dialect, version):
+    """The Fault (2004) for a message larger than the dialect takes had an empty TransactionID, and
+    was in the dialect's version rather than the caller's: the VASP could not tie it to its request."""
+    big = m.SubmitReq(recipients=["+8613800000000"],
+                      content=mm7.Content(parts=[mm7.Part.from_bytes(bytes(600_000), "image/jpeg")]))
+    out = mm7.encode(big, transaction_id="t-big", version="REL-6-MM7-1-4")
+    rsp = Simulator(dialect=dialect).handle(out.to_bytes(), out.content_type, {})
+    env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"], strict=True)
+    assert env.is_fault and env.body.detail.status.code == 2004 and "more than" in env.body.detail.status.text
+    assert env.transaction_id == "t-big" and env.version.name == version  # (Mbuni answers in its own)
