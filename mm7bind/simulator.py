@@ -418,8 +418,10 @@ class Simulator:
             if refusal is not None:
                 return self._soap_fault(None, refusal, what_it_said(body))
             status = exc.status_code
-            if any(d.path.endswith("/MM7Version") for d in exc.deviations):  # (strict: an MM7Version the
-                status = RequestStatus.UNSUPPORTED_VERSION  # namespace does not list is TS 23.140's 4002)
+            # Strict: an MM7 namespace no schema has, or an MM7Version its namespace does not list, is
+            # TS 23.140's 4002 (Unsupported version), not any deviation's 4004.
+            if any(d.code == "unknown-version" or d.path.endswith("/MM7Version") for d in exc.deviations):
+                status = RequestStatus.UNSUPPORTED_VERSION
             return self.fault(None, "Client", status, str(exc)[:300], said=what_it_said(body))
         refusal = soap_refusal(env.deviations)
         if refusal is not None:

@@ -463,6 +463,18 @@ def test_an_mm7_version_the_namespace_does_not_list_is_an_unsupported_version_to
     assert (env.body.detail.status.code if env.is_fault else env.body.status.code) == code
 
 
+@pytest.mark.parametrize("strict, code", [(True, 4002), (False, 1000)])
+def test_an_mm7_namespace_no_schema_has_is_an_unsupported_version_to_a_strict_mmsc(strict, code):
+    """A namespace of no known schema (REL-7..., a vendor's invented REL-6-MM7-6-7) with a valid
+    MM7Version was refused 4004, Validation error; lenient, it is read as the closest one."""
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"]), transaction_id="t-ns")
+    data = out.to_bytes().replace(b"REL-6-MM7-1-4", b"REL-7-MM7-1-0")
+    rsp = Simulator(strict=strict).handle(data, out.content_type, {})
+    env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+    assert env.transaction_id == "t-ns" and b"REL-7-MM7-1-0" in rsp.body  # (answered in the caller's namespace)
+    assert (env.body.detail.status.code if env.is_fault else env.body.status.code) == code
+
+
 def test_reports_name_each_recipient_as_the_submit_did_and_none_is_sent_for_a_display_only_one():
     """A delivery report's Recipient was read back from text: a ShortCode came back as a Number.
     And a displayOnly address (shown to the recipients, not delivered to) got reports of its own."""
