@@ -193,8 +193,37 @@ def _well_formed(address: m.Address) -> bool:
 
 
 def _plain_sender(data: bytes) -> bytes:
-    """China Mobile / Unicom MMSCs write Sender as plain text, not wrapped in Number."""
-    return re.sub(rb"<((?:\w+:)?Sender)><(?:\w+:)?Number>([^<]*)</(?:\w+:)?Number></\1>", rb"<\1>\2</\1>", data)
+    """China Mobile / Unicom MMSCs write Sender as plain text, not wrapped in Number (nor ShortCode:
+    a service code, the sender of the reports on a submit without SenderAddress)."""
+    return re.sub(rb"<((?:\w+:)?Sender)><((?:\w+:)?(?:Number|ShortCode|RFC2822Address))>([^<]*)</\2></\1>",
+                  rb"<\1>\3</\1>", data)
+
+
+# MM1's X-Mms-Status codes (OMA MMS encapsulation), which Chinese MMSCs add to a delivery report as
+# MMSStatusErrorCode (129 beside Retrieved in a China Unicom gateway's report).
+_MM1_STATUS = {"Expired": 128, "Retrieved": 129, "Rejected": 130, "Deferred": 131, "Unrecognised": 132,
+               "Indeterminate": 133, "Forwarded": 134}
+
+
+def _china_report(data: bytes) -> bytes:
+    """A DeliveryReportReq as China Mobile / Unicom MMSCs write it: TimeStamp where the schema has
+    Date, and the MM1 status code in MMSStatusErrorCode after MMStatus. Anything else as it is."""
+    if b"DeliveryReportReq" not in data:
+        return data
+    data = re.sub(rb"<((?:\w+:)?)Date>([^<]*)</\1Date>", rb"<\1TimeStamp>\2</\1TimeStamp>", data, count=1)
+
+    def with_code(found: re.Match) -> bytes:
+        code = _MM1_STATUS.get(found.group(2).decode("ascii", "replace"))
+        if code is None:
+            return found.group(0)
+        prefix = found.group(1)
+        return found.group(0) + b"<%bMMSStatusErrorCode>%d</%bMMSStatusErrorCode>" % (prefix, code, prefix)
+
+    return re.sub(rb"<((?:\w+:)?)MMStatus>([^<]*)</\1MMStatus>", with_code, data, count=1)
+
+
+def _china_mobile(data: bytes) -> bytes:
+    return _china_report(_plain_sender(data))
 
 
 def _seconds_until(when: m.When | None) -> float:
@@ -228,7 +257,7 @@ def _worth_sending_again(exc: SendError) -> bool:
     return False  # an answer that is not MM7: sending it again would get the same
 
 
-QUIRKS: dict[str, Callable[[bytes], bytes]] = {"cmcc": _plain_sender, "cmcc-sdk": _plain_sender}
+QUIRKS: dict[str, Callable[[bytes], bytes]] = {"cmcc": _china_mobile, "cmcc-sdk": _china_mobile}
 
 # What each POST /control/ action takes.
 TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay")

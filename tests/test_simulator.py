@@ -666,3 +666,26 @@ def test_a_message_over_the_size_limit_is_refused_echoing_its_transaction_id(dia
     env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"], strict=True)
     assert env.is_fault and env.body.detail.status.code == 2004 and "more than" in env.body.detail.status.text
     assert env.transaction_id == "t-big" and env.version.name == version  # (Mbuni answers in its own)
+
+
+@pytest.mark.parametrize("dialect", ["cmcc", "cmcc-sdk"])
+def test_a_china_mobile_mmscs_delivery_report_has_its_timestamp_its_mm1_code_and_a_plain_sender(dialect):
+    """Chinese MMSCs write TimeStamp where the schema has Date, add MMSStatusErrorCode (MM1's status)
+    and a plain-text Sender, a service code too: the dialect sent a schema-shaped report, and a
+    receiver tested against it met the real one's in production. quirks=False: the schema's shape."""
+    for quirks, status in ((True, "Rejected"), (False, "Retrieved")):
+        with Simulator(dialect=dialect, report_delay=0, report_status=status, quirks=quirks) as sim, \
+                RunningReceiver() as rcv, mm7.Client(sim.url, profile=sim.profile) as client:
+            sim.config.vasp_url = rcv.url
+            client.submit(m.SubmitReq(vaspid="805555", vasid="5555", service_code="123456",
+                                      recipients=["13800138000"], delivery_report=True))
+            [(report, ctx)] = rcv.wait_for("DeliveryReportReq")
+            assert report.mm_status.value == status and report.date is not None
+            codes = {d.code for d in ctx.deviations}
+            extras = {e.name: e.text for e in report.extras}
+            if quirks:
+                assert extras == {"MMSStatusErrorCode": "130"} and "plain-text-address" in codes, ctx.deviations
+                assert any(d.path.endswith("/TimeStamp") for d in ctx.deviations), ctx.deviations
+                assert str(report.sender) == "5555"
+            else:
+                assert extras == {} and ctx.deviations == []
