@@ -1404,7 +1404,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             report_status=args.report_status, report_delay=args.report_delay, read_delay=args.read_delay,
             read_status=args.read_status, report_attempts=args.report_attempts,
             report_retry_delay=args.report_retry_delay, max_recipients=args.max_recipients,
-            require_smil=args.require_smil, vasp_username=args.vasp_username, vasp_password=args.vasp_password,
+            require_smil=args.require_smil, max_message_size=args.max_size, vaspid=args.vaspid, vasid=args.vasid,
+            vasp_username=args.vasp_username, vasp_password=args.vasp_password,
             vasp_verify=args.vasp_ca or True, auth=auth, max_messages=args.max_messages,
         )
     except ValueError as exc:
@@ -1734,6 +1735,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse a SubmitReq to more recipients with 3003, as some providers do (1: one per submit)")
     p.add_argument("--require-smil", action="store_true",
                    help="refuse content without a SMIL presentation with 2004, as some providers do")
+    p.add_argument("--max-size", type=_count, metavar="BYTES",
+                   help="refuse a larger request with 2004, as providers do (default: the dialect's, cmcc 100000, "
+                        "mbuni 512000, standard none)")
+    p.add_argument("--vaspid", metavar="ID", help="refuse a SubmitReq from another VASPID, or none, with 4001 "
+                                                  "(and a CancelReq or ReplaceReq naming another)")
+    p.add_argument("--vasid", metavar="ID", help="the same for VASID")
     p.add_argument("--max-messages", type=_count, default=10_000, metavar="N",
                    help="messages kept (and MO outcomes and LinkedIDs), the oldest forgotten beyond "
                         "(default %(default)s)")

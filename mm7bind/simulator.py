@@ -71,7 +71,10 @@ class SimulatorConfig:
     report_attempts: int = 2
     report_retry_delay: float = 0.2
     auth: Any = None  # BasicAuth/DigestAuth the VASP must present
-    vaspid: str | None = None  # when set, a SubmitReq from another VASPID is refused (4001)
+    # When set, a SubmitReq from another VASPID / VASID, or without one, is refused (4001), as is a
+    # CancelReq or ReplaceReq naming another (they may leave it out: China Mobile's manual says so).
+    vaspid: str | None = None
+    vasid: str | None = None
     message_id_prefix: str = "SIM"
     relay_server_id: str = "mm7bind-simulator"
     quirks: bool = True  # reproduce the dialect's known deviations on what it sends
@@ -79,6 +82,9 @@ class SimulatorConfig:
     # content with a SMIL presentation (without: 2004).
     max_recipients: int | None = None
     require_smil: bool = False
+    # The largest request taken, in bytes (more: 2004); None: the dialect's (cmcc 100000, mbuni 512000,
+    # standard none). Providers cap them too (300 KB, 600 KB...).
+    max_message_size: int | None = None
     # The messages kept (`messages`, /control/messages), and MO outcomes (`mo_sent`): beyond it the oldest
     # go (a CancelReq or report about one then finds no message, as after reset): a load test runs for hours.
     max_messages: int = 10_000
@@ -96,6 +102,8 @@ class SimulatorConfig:
             raise ValueError("report_delay, read_delay and report_retry_delay must be 0 or more seconds")
         if self.max_recipients is not None and self.max_recipients < 1:
             raise ValueError("max_recipients must be at least 1 (or None: no limit)")
+        if self.max_message_size is not None and self.max_message_size < 1:
+            raise ValueError("max_message_size must be at least 1 byte (or None: the dialect's)")
         if self.report_attempts < 1:
             raise ValueError("report_attempts must be at least 1")
         if self.max_messages < 1:
@@ -433,7 +441,7 @@ class Simulator:
         if trouble is not None and trouble.http_status is not None:
             extra = [("Retry-After", f"{trouble.retry_after:g}")] if trouble.retry_after is not None else []
             return Response(trouble.http_status, [("Content-Type", "text/plain"), *extra], b"scripted trouble\n")
-        limit = self.profile.max_message_size
+        limit = self.config.max_message_size or self.profile.max_message_size
         if limit is not None and len(body) > limit:
             # (not decoded, a message that size: what its first bytes name, so the Fault echoes its
             # TransactionID, in its version, as every other answer does)
@@ -469,8 +477,9 @@ class Simulator:
             # (REL-5-MM7-1-0): its response cannot be written there, a Fault can.
             return self.fault(env, "Client", RequestStatus.UNSUPPORTED_OPERATION,
                               f"{msg.ELEMENT} is not an operation of {answering.name}")
-        if self.config.vaspid and getattr(msg, "vaspid", None) != self.config.vaspid:
-            return self.fault(env, "Client", RequestStatus.IMPROPER_IDENTIFICATION, "unknown VASPID")
+        refusal = self._identification_refused(msg)
+        if refusal is not None:
+            return self.fault(env, "Client", *refusal)
         if trouble is not None and trouble.status is not None:
             rsp = self.fault(env, "Client" if trouble.status < 3000 else "Server", trouble.status)
             if trouble.retry_after is not None:
@@ -479,6 +488,42 @@ class Simulator:
         op = {"SubmitReq": self._submit, "CancelReq": self._cancel, "ReplaceReq": self._replace,
               "extendedCancelReq": self._cancel, "extendedReplaceReq": self._extended_replace}[msg.ELEMENT]
         return op(env, msg)
+
+    def _identification_refused(self, msg: m.Message) -> tuple[int, str] | None:
+        """(status, text) for a request the MMSC cannot tie to a VASP it serves, or bill: another
+        VASPID or VASID than configured; for China Mobile's MMSC (the cmcc dialects) a SubmitReq
+        without VASPID (企业代码), VASID (服务代码) or ServiceCode (业务代码), which it routes and bills
+        by, and, strict, one breaking its manual's rules for them."""
+        submit = msg.ELEMENT == "SubmitReq"
+        for name, label in (("vaspid", "VASPID"), ("vasid", "VASID")):
+            wanted, given = getattr(self.config, name), getattr(msg, name, None)
+            if wanted and (given != wanted if submit else given not in (None, wanted)):
+                return RequestStatus.IMPROPER_IDENTIFICATION, f"unknown {label} {printable(str(given or ''))[:40]!r}"
+        if not submit or self.config.dialect not in ("cmcc", "cmcc-sdk"):
+            return None
+        vaspid, vasid = msg.vaspid, msg.vasid
+        service = str(msg.service_code) if msg.service_code is not None else None
+        if not vaspid or not vasid:
+            missing = " and ".join(n for n, v in (("VASPID (企业代码)", vaspid), ("VASID (服务代码)", vasid)) if not v)
+            return RequestStatus.IMPROPER_IDENTIFICATION, f"no {missing}: China Mobile's MMSC routes and bills by it"
+        if not service:
+            return RequestStatus.VALIDATION_ERROR, "no ServiceCode (业务代码): China Mobile's MMSC bills by it"
+        if not self.config.strict:
+            return None
+        if not re.fullmatch(r"8\d{5}", vaspid):
+            return (RequestStatus.IMPROPER_IDENTIFICATION,
+                    f"VASPID {printable(vaspid)[:40]!r} is no enterprise code (企业代码: 6 digits, 8XY000-8XY999)")
+        if not re.fullmatch(r"[1-9]\d{3}|0[1-9]\d{3}", vasid):
+            return (RequestStatus.IMPROPER_IDENTIFICATION, f"VASID {printable(vasid)[:40]!r} is no service code "
+                    "(服务代码: 4 digits 1000-9999, nationwide; 5 digits 01000-09999, local)")
+        if not service.isdigit() or not service.strip("0"):
+            return (RequestStatus.VALIDATION_ERROR,
+                    f"ServiceCode {printable(service)[:40]!r} is no business code (业务代码: digits, not all 0)")
+        sender = str(msg.sender_address) if msg.sender_address is not None else None
+        if sender is not None and not sender.startswith(vasid):
+            return (RequestStatus.IMPROPER_IDENTIFICATION, f"SenderAddress {printable(sender)[:40]!r} is neither the "
+                    f"service code {vasid} nor one starting with it (+ business code + operation code)")
+        return None
 
     def answer(self, env: Envelope, response: m.Message) -> Response:
         out = self._reply(env, response)

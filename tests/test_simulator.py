@@ -689,3 +689,85 @@ def test_a_china_mobile_mmscs_delivery_report_has_its_timestamp_its_mm1_code_and
                 assert str(report.sender) == "5555"
             else:
                 assert extras == {} and ctx.deviations == []
+
+
+def china_mobile_submit(**fields) -> m.SubmitReq:
+    values = {"vaspid": "805555", "vasid": "5555", "service_code": "123456", "sender_address": "5555",
+              "recipients": ["13800138000"], **fields}
+    return m.SubmitReq(**{k: v for k, v in values.items() if v is not None})
+
+
+@pytest.mark.parametrize("fields, strict, code, said", [
+    ({}, True, 1000, None),
+    ({"sender_address": "555512345601"}, True, 1000, None),  # service code + business code + operation code
+    ({"vaspid": None}, False, 4001, "no VASPID (企业代码)"),
+    ({"vasid": None, "vaspid": None}, False, 4001, "no VASPID (企业代码) and VASID (服务代码)"),
+    ({"service_code": None}, False, 4004, "no ServiceCode (业务代码)"),
+    ({"service_code": "000000"}, False, 1000, None),  # (the SDK's own example: lenient takes it)
+    ({"service_code": "000000"}, True, 4004, "ServiceCode '000000' is no business code"),
+    ({"vaspid": "123"}, True, 4001, "enterprise code"),
+    ({"vasid": "1065888"}, True, 4001, "is no service code"),
+    ({"sender_address": "+8613900000000"}, True, 4001, "SenderAddress '+8613900000000' is neither"),
+])
+@pytest.mark.parametrize("dialect", ["cmcc", "cmcc-sdk"])
+def test_china_mobiles_mmsc_refuses_a_submit_it_cannot_route_or_bill(dialect, fields, strict, code, said):
+    """It routes and bills by VASPID (企业代码), VASID (服务代码) and ServiceCode (业务代码): the cmcc
+    dialects took a SubmitReq without them, and, strict, with ones breaking the manual's rules."""
+    with Simulator(dialect=dialect, strict=strict) as sim, \
+            mm7.Client(sim.url, profile=sim.profile, retry=mm7.RetryPolicy.never()) as client:
+        if code == 1000:
+            assert client.submit(china_mobile_submit(**fields)).ok
+            return
+        with pytest.raises(mm7.FaultError) as info:
+            client.submit(china_mobile_submit(**fields))
+        assert info.value.status.code == code and said in info.value.status.text
+        assert sim.messages == {}
+
+
+def test_a_configured_vaspid_or_vasid_refuses_a_submit_from_another_and_a_cancel_naming_another():
+    """A CancelReq or ReplaceReq may leave them out (China Mobile's manual): one without a VASPID was
+    refused 4001 by a simulator given one. A VASID to check was not there at all."""
+    with Simulator(vaspid="805555", vasid="5555", report_delay=60) as sim, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        mid = client.submit(china_mobile_submit()).message_id
+        for fields in ({"vasid": "5556"}, {"vaspid": "805556"}, {"vasid": None}):
+            with pytest.raises(mm7.FaultError) as info:
+                client.submit(china_mobile_submit(**fields))
+            assert info.value.status.code == 4001 and "unknown VAS" in info.value.status.text
+        with pytest.raises(mm7.FaultError, match="4001"):
+            client.send(m.CancelReq(message_id=mid, vaspid="805555", vasid="5556"))
+        assert client.send(m.CancelReq(message_id=mid)).ok and sim.messages[mid].state == "cancelled"
+
+
+def test_a_providers_size_limit_is_set_for_any_dialect_in_place_of_the_dialects():
+    """Only the dialects had one (cmcc 100000 bytes, mbuni 512000), and the standard dialect took
+    anything: a test of what a provider capping requests at 300 KB answers could not be written."""
+    photo = mm7.Content(parts=[mm7.Part.from_bytes(bytes(150_000), "image/jpeg")])
+    for settings, code in (({}, 1000), ({"max_message_size": 100_000}, 2004),
+                           ({"dialect": "cmcc"}, 2004), ({"dialect": "cmcc", "max_message_size": 200_000}, 1000)):
+        sim = Simulator(**settings)
+        out = mm7.encode(china_mobile_submit(content=photo), transaction_id="t-size")
+        rsp = sim.handle(out.to_bytes(), out.content_type, {})
+        env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+        assert (env.body.detail.status.code if env.is_fault else env.body.status.code) == code, settings
+    with pytest.raises(ValueError, match="max_message_size must be at least 1"):
+        Simulator(max_message_size=0)
+
+
+def test_simulate_takes_a_size_limit_and_the_vasp_identification_to_check():
+    from .test_commands import Background, free_port
+
+    port = free_port()
+    sim = Background("simulate", "--port", str(port), "--max-size", "3000", "--vaspid", "805555", "--vasid", "5555")
+    try:
+        sim.wait_for(f"http://127.0.0.1:{port}/control/health")
+        with mm7.Client(f"http://127.0.0.1:{port}/mm7", retry=mm7.RetryPolicy.never()) as client:
+            assert client.submit(china_mobile_submit()).ok
+            for fields, code in (({"vaspid": "805556"}, 4001), ({"vasid": "5556"}, 4001),
+                                 ({"content": mm7.Content(parts=[mm7.Part.from_bytes(bytes(4000), "image/jpeg")])},
+                                  2004)):
+                with pytest.raises(mm7.FaultError) as info:
+                    client.submit(china_mobile_submit(**fields))
+                assert info.value.status.code == code
+    finally:
+        sim.stop()
