@@ -1404,7 +1404,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             report_status=args.report_status, report_delay=args.report_delay, read_delay=args.read_delay,
             read_status=args.read_status, report_attempts=args.report_attempts,
             report_retry_delay=args.report_retry_delay, max_recipients=args.max_recipients,
-            require_smil=args.require_smil, max_message_size=args.max_size, vaspid=args.vaspid, vasid=args.vasid,
+            require_smil=args.require_smil, max_message_size=args.max_size, quirks=not args.no_quirks, vaspid=args.vaspid, vasid=args.vasid,
             vasp_username=args.vasp_username, vasp_password=args.vasp_password,
             vasp_verify=args.vasp_ca or True, auth=auth, max_messages=args.max_messages,
         )
@@ -1712,6 +1712,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_port, default=9090, help="(default %(default)s)")
     p.add_argument("--dialect", default="standard", help="standard, cmcc, cmcc-sdk or mbuni (default %(default)s)")
     p.add_argument("--strict", action="store_true", help="refuse messages that deviate from their schema")
+    p.add_argument("--no-quirks", action="store_true",
+                   help="send and answer in the schema's shape, without the dialect's known deviations (China "
+                        "Mobile's reports, Mbuni's Faults)")
     p.add_argument("--username", metavar="USER",
                    help="credentials the VASP must present (none asked by default)")
     p.add_argument("--password", metavar="PASSWORD", help="with --username")

@@ -38,7 +38,7 @@ from . import versions
 from .codec import decode, encode
 from .content import Content, Part, media_kind
 from .display import printable, repr_showing_no_secret_header, shown_url
-from .envelope import Envelope, Fault
+from .envelope import Envelope, Fault, XmlStyle
 from .errors import ConnectError, DecodeError, FaultError, HTTPStatusError, SendError, TransportError
 from .hints import unknown_fields
 from .mime import header_value
@@ -266,6 +266,8 @@ def _worth_sending_again(exc: SendError) -> bool:
 
 
 QUIRKS: dict[str, Callable[[bytes], bytes]] = {"cmcc": _china_mobile, "cmcc-sdk": _china_mobile}
+# How Mbuni writes what it sends and answers: SOAP-ENV, mm7-prefixed elements, no XML declaration.
+MBUNI_XML = XmlStyle(envelope_prefix="SOAP-ENV", mm7_prefix="mm7", xml_declaration=False)
 
 # What each POST /control/ action takes.
 TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay")
@@ -315,9 +317,16 @@ class Simulator:
         """The dialect's profile, read for each request: a test may change `config.dialect` (as it
         sets `config.vasp_url`) on a running simulator."""
         try:
-            return DIALECTS[self.config.dialect]
+            profile = DIALECTS[self.config.dialect]
         except KeyError:
             raise ValueError(f"unknown dialect {self.config.dialect!r} (known: {', '.join(DIALECTS)})") from None
+        if self._mbuni_quirks:
+            profile = profile.replace(xml=MBUNI_XML)
+        return profile
+
+    @property
+    def _mbuni_quirks(self) -> bool:
+        return self.config.dialect == "mbuni" and self.config.quirks
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -459,7 +468,10 @@ class Simulator:
             # TS 23.140's 4002 (Unsupported version), not any deviation's 4004.
             if any(d.code == "unknown-version" or d.path.endswith("/MM7Version") for d in exc.deviations):
                 status = RequestStatus.UNSUPPORTED_VERSION
-            return self.fault(None, "Client", status, str(exc)[:300], said=what_it_said(body))
+            said = what_it_said(body)
+            if self._mbuni_quirks:  # (Mbuni answers a request it could not read with TransactionID "none")
+                said = said._replace(transaction_id=None)
+            return self.fault(None, "Client", status, str(exc)[:300], said=said)
         refusal = soap_refusal(env.deviations)
         if refusal is not None:
             log.warning("refused: %s (SOAP %s)", refusal.string, refusal.code)
@@ -534,8 +546,15 @@ class Simulator:
         """`said`: for a request that could not be decoded, what its bytes named
         (`receiver.what_it_said`)."""
         status_obj = fault_status(status, text)
-        return self._soap_fault(env, Fault(code=code, string=status_obj.text, detail=m.RSErrorRsp(status=status_obj)),
-                                said)
+        if self._mbuni_quirks:
+            # Mbuni's MMSC: every Fault SOAP-ENV:Server, "Server error", whatever the status (a 2xxx
+            # too), and the code's own StatusText (what was wrong: in Details, where it has none).
+            own = fault_status(status)
+            status_obj = fault_status(status, own.text, status_obj.text if status_obj.text != own.text else None)
+            code, string = "Server", "Server error"
+        else:
+            string = status_obj.text
+        return self._soap_fault(env, Fault(code=code, string=string, detail=m.RSErrorRsp(status=status_obj)), said)
 
     def _soap_fault(self, env: Envelope | None, fault: Fault, said: tuple | None = None) -> Response:
         out = self._reply(env, fault, said)
@@ -546,6 +565,8 @@ class Simulator:
         own version (Mbuni) uses the profile's."""
         version, tid, namespace = said or (None, None, None)
         tid = (env.transaction_id if env is not None else None) or tid or ""  # (none: echoed empty)
+        if self._mbuni_quirks and not tid:
+            tid = "none"  # (as Mbuni answers a request without a TransactionID, or one it could not read)
         if env is not None and env.version is not None:
             version = env.version
         if self.profile.answer_in_own_version or version is None:

@@ -664,7 +664,8 @@ def test_a_message_over_the_size_limit_is_refused_echoing_its_transaction_id(dia
     out = mm7.encode(big, transaction_id="t-big", version="REL-6-MM7-1-4")
     rsp = Simulator(dialect=dialect).handle(out.to_bytes(), out.content_type, {})
     env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"], strict=True)
-    assert env.is_fault and env.body.detail.status.code == 2004 and "more than" in env.body.detail.status.text
+    status = env.body.detail.status
+    assert env.is_fault and status.code == 2004 and "more than" in f"{status.text} {status.details}"
     assert env.transaction_id == "t-big" and env.version.name == version  # (Mbuni answers in its own)
 
 
@@ -754,14 +755,18 @@ def test_a_providers_size_limit_is_set_for_any_dialect_in_place_of_the_dialects(
         Simulator(max_message_size=0)
 
 
-def test_simulate_takes_a_size_limit_and_the_vasp_identification_to_check():
+def test_simulate_takes_a_size_limit_the_vasp_identification_to_check_and_no_quirks():
     from .test_commands import Background, free_port
 
     port = free_port()
-    sim = Background("simulate", "--port", str(port), "--max-size", "3000", "--vaspid", "805555", "--vasid", "5555")
+    sim = Background("simulate", "--port", str(port), "--max-size", "3000", "--vaspid", "805555", "--vasid", "5555",
+                     "--dialect", "mbuni", "--no-quirks")
     try:
         sim.wait_for(f"http://127.0.0.1:{port}/control/health")
         with mm7.Client(f"http://127.0.0.1:{port}/mm7", retry=mm7.RetryPolicy.never()) as client:
+            with pytest.raises(mm7.FaultError) as info:  # (Mbuni's own Faults say Server, whatever the status)
+                client.cancel("no-such")
+            assert info.value.fault.code == "Client" and info.value.status.code == 2005
             assert client.submit(china_mobile_submit()).ok
             for fields, code in (({"vaspid": "805556"}, 4001), ({"vasid": "5556"}, 4001),
                                  ({"content": mm7.Content(parts=[mm7.Part.from_bytes(bytes(4000), "image/jpeg")])},
@@ -771,3 +776,34 @@ def test_simulate_takes_a_size_limit_and_the_vasp_identification_to_check():
                 assert info.value.status.code == code
     finally:
         sim.stop()
+
+
+def test_the_mbuni_dialect_answers_faults_as_mbuni_does():
+    """Mbuni's MMSC sends every Fault as SOAP-ENV:Server "Server error" with HTTP 200, whatever the
+    status (a 2xxx too: a client retrying a Server fault retries a refusal), the code's own StatusText,
+    TransactionID "none" when it could not read the request, and writes SOAP-ENV, mm7-prefixed
+    elements and no XML declaration. The dialect sent the standard Fault. quirks=False: it still does."""
+    garbage = b"<?xml version='1.0'?><env:Envelope xmlns:env='http://schemas.xmlsoap.org/soap/envelope/'><env:Body>"
+    for quirks in (True, False):
+        sim = Simulator(dialect="mbuni", quirks=quirks)
+        out = mm7.encode(m.CancelReq(message_id="no-such"), transaction_id="t-c", version="REL-6-MM7-1-4")
+        rsp = sim.handle(out.to_bytes(), out.content_type, {})
+        env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+        status = env.body.detail.status
+        assert rsp.status == 200 and env.is_fault and status.code == 2005 and env.transaction_id == "t-c"
+        broken = sim.handle(garbage, "text/xml", {})
+        broken_env = mm7.decode(broken.body, dict(broken.headers)["Content-Type"])
+        assert broken_env.body.detail.status.code == 2007
+        if quirks:
+            assert (env.body.code, env.body.string) == ("Server", "Server error")
+            assert status.text == "Message ID Not found" and "no message no-such" in status.details
+            assert rsp.body.startswith(b"<SOAP-ENV:Envelope") and b"<mm7:RSErrorRsp>" in rsp.body
+            assert broken_env.transaction_id == "none"
+        else:
+            assert env.body.code == "Client" and env.body.string == status.text == "no message no-such"
+            assert rsp.body.startswith(b"<?xml") and broken_env.transaction_id in ("", None)
+    with Simulator(dialect="mbuni") as sim, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy(max_attempts=3, backoff=0)) as client:
+        with pytest.raises(mm7.FaultError) as info:  # (by its status, final, whatever the fault code says)
+            client.cancel("no-such")
+        assert info.value.status.code == 2005 and info.value.fault.code == "Server"
