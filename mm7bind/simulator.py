@@ -39,7 +39,8 @@ from .codec import decode, encode
 from .content import Content, Part, media_kind
 from .display import printable, repr_showing_no_secret_header, shown_url
 from .envelope import Envelope, Fault, XmlStyle
-from .errors import ConnectError, DecodeError, FaultError, HTTPStatusError, SendError, TransportError
+from .errors import (ConnectError, DecodeError, EncodeError, FaultError, HTTPStatusError, SendError,
+                     TransportError)
 from .hints import unknown_fields
 from .mime import header_value
 from .profiles import DIALECTS, Profile
@@ -796,6 +797,13 @@ class Simulator:
                 outcome["status"] = exc.status.code
             again = _worth_sending_again(exc)
             log.warning("%s to %s failed: %s", msg.ELEMENT, shown_url(self.config.vasp_url), printable(exc))
+        except EncodeError as exc:
+            # What the VASP's version cannot carry (report_status Deferred, a Rel-6 value, about a
+            # Rel-5 submit, or from the mbuni dialect): said where the test looks, not a traceback in
+            # the log and a report that never comes.
+            outcome["error"] = f"{type(exc).__name__}: {exc}"
+            again = False
+            log.warning("%s not sent: %s", msg.ELEMENT, printable(exc))
         if again and attempt < self.config.report_attempts:
             pause = self.config.report_retry_delay * 2 ** (attempt - 1)
             if wait:

@@ -807,3 +807,18 @@ def test_the_mbuni_dialect_answers_faults_as_mbuni_does():
         with pytest.raises(mm7.FaultError) as info:  # (by its status, final, whatever the fault code says)
             client.cancel("no-such")
         assert info.value.status.code == 2005 and info.value.fault.code == "Server"
+
+
+@pytest.mark.parametrize("dialect, version", [("standard", "REL-5-MM7-1-2"), ("mbuni", "REL-6-MM7-1-4")])
+def test_a_report_status_the_vasps_version_lacks_is_a_failed_report_said_in_its_outcome(dialect, version, caplog):
+    """Deferred is a Rel-6 value: a report saying it about a Rel-5 submit (or from the Rel-5 mbuni
+    dialect) raised in the report worker: a traceback in the log, nothing in the message's reports, and
+    a test waiting for the report ran out its time without a word why."""
+    with Simulator(dialect=dialect, report_delay=0, report_status="Deferred") as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, profile=mm7.Profile(version=version)) as client:
+        sim.config.vasp_url = rcv.url
+        mid = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True)).message_id
+        assert sim.wait_idle()
+        [outcome] = sim.messages[mid].reports
+        assert "'Deferred' is not valid in REL-5-MM7-1-" in outcome["error"] and outcome["attempts"] == 1
+        assert rcv.received == [] and not [r for r in caplog.records if r.levelname == "ERROR"]
