@@ -116,7 +116,9 @@ class Trouble:
     """What the simulator does to one request instead of serving it, for testing a client's retry
     and timeout handling (`Simulator.fail_next`)."""
 
-    status: int | None = None  # an MM7 status: a Fault with RSErrorRsp (Client for 2xxx, else Server)
+    # An MM7 status: a Fault with RSErrorRsp (Client for 2xxx, else Server); a success other than
+    # 1000 (1100, China Mobile's 1001): the request served, its response giving that status.
+    status: int | None = None
     http_status: int | None = None  # a bare HTTP error without SOAP (503, 502...)
     retry_after: float | None = None  # sent as Retry-After with either
     delay: float = 0.0  # seconds before answering (or before serving normally, with neither above)
@@ -312,6 +314,7 @@ class Simulator:
         self._worker: threading.Thread | None = None
         self._clients: dict[tuple[str, str], Any] = {}  # (dialect, schema version) → its client
         self._clients_lock = threading.Lock()
+        self._answering = threading.local()  # .status: a scripted success other than 1000, for this thread's answer
 
     @property
     def profile(self) -> Profile:
@@ -404,8 +407,8 @@ class Simulator:
         return without_body_for_head(app)
 
     def fail_next(self, count: int = 1, **trouble: Any) -> int:
-        """Make the next `count` requests fail: `status=3000` (a Fault), `http_status=503`,
-        `retry_after=` seconds, `delay=` seconds before the answer (a client's read timeout).
+        """Make the next `count` requests fail: `status=3000` (a Fault; 1100: served, answered with it),
+        `http_status=503`, `retry_after=` seconds, `delay=` seconds before the answer (a client's read timeout).
         → how many requests will now fail (these and those queued before)."""
         t = Trouble(**trouble)
         with self._lock:
@@ -493,11 +496,22 @@ class Simulator:
         refusal = self._identification_refused(msg)
         if refusal is not None:
             return self.fault(env, "Client", *refusal)
+        if trouble is not None and trouble.status is not None and trouble.status < 2000:
+            # A success other than 1000 (1100, partial success; China Mobile's 1001): served, its
+            # response saying so (a Fault carries errors only).
+            self._answering.status = trouble.status
+            try:
+                return self._operation(env, msg)
+            finally:
+                self._answering.status = None
         if trouble is not None and trouble.status is not None:
             rsp = self.fault(env, "Client" if trouble.status < 3000 else "Server", trouble.status)
             if trouble.retry_after is not None:
                 rsp.headers.append(("Retry-After", f"{trouble.retry_after:g}"))
             return rsp
+        return self._operation(env, msg)
+
+    def _operation(self, env: Envelope, msg: m.Message) -> Response:
         op = {"SubmitReq": self._submit, "CancelReq": self._cancel, "ReplaceReq": self._replace,
               "extendedCancelReq": self._cancel, "extendedReplaceReq": self._extended_replace}[msg.ELEMENT]
         return op(env, msg)
@@ -539,6 +553,9 @@ class Simulator:
         return None
 
     def answer(self, env: Envelope, response: m.Message) -> Response:
+        scripted = getattr(self._answering, "status", None)
+        if scripted is not None and response.status.code == RequestStatus.SUCCESS:
+            response.status = m.Status(scripted)
         out = self._reply(env, response)
         return Response(200, [("Content-Type", out.content_type)], out.to_bytes())
 
