@@ -310,6 +310,7 @@ class Simulator:
         self._wake = threading.Condition()
         self._stopping = False
         self._troubles: list[Trouble] = []  # for the next requests, in order
+        self._halting = threading.Event()  # set by stop(): a scripted delay ends at once
         self.server: EmbeddedServer | None = None
         self._worker: threading.Thread | None = None
         self._clients: dict[tuple[str, str], Any] = {}  # (dialect, schema version) → its client
@@ -340,6 +341,7 @@ class Simulator:
 
     def start(self) -> Simulator:
         """Serve (again, after `stop`: the MMSC back from an outage, the same messages and IDs)."""
+        self._halting.clear()
         self.server = EmbeddedServer(self.wsgi_app(), self.config.host, self.config.port, threads=4).start()
         with self._wake:
             self._stopping = False  # (a stop before left it set: the new worker would end at once)
@@ -349,6 +351,7 @@ class Simulator:
         return self
 
     def stop(self) -> None:
+        self._halting.set()
         with self._wake:
             self._stopping = True
             self._wake.notify_all()
@@ -397,9 +400,12 @@ class Simulator:
                 # client's first request gets one) or a 405 took it, and the request it was meant for
                 # was served as if none had been scripted.
                 trouble = self._next_trouble()
-                if trouble is not None and trouble.delay:
-                    time.sleep(trouble.delay)
-                rsp = self._serve(body, environ.get("CONTENT_TYPE"), trouble)
+                if trouble is not None and trouble.delay and self._halting.wait(trouble.delay):
+                    # Stopped meanwhile: a request held for a client's timeout test (its client long
+                    # gone) held the stop up for the server's grace and more, each test's teardown too.
+                    rsp = Response(503, [("Content-Type", "text/plain")], b"stopping\n")
+                else:
+                    rsp = self._serve(body, environ.get("CONTENT_TYPE"), trouble)
             start_response(f"{rsp.status} {REASONS.get(rsp.status, 'Error')}",
                            rsp.headers + [("Content-Length", str(len(rsp.body)))])
             return [rsp.body]
