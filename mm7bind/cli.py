@@ -1404,7 +1404,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             report_status=args.report_status, report_delay=args.report_delay, read_delay=args.read_delay,
             read_status=args.read_status, report_attempts=args.report_attempts,
             report_retry_delay=args.report_retry_delay, max_recipients=args.max_recipients,
-            require_smil=args.require_smil, max_message_size=args.max_size, quirks=not args.no_quirks, vaspid=args.vaspid, vasid=args.vasid,
+            require_smil=args.require_smil, max_message_size=args.max_size, quirks=not args.no_quirks,
+            vaspid=args.vaspid, vasid=args.vasid,
             vasp_username=args.vasp_username, vasp_password=args.vasp_password,
             vasp_verify=args.vasp_ca or True, auth=auth, max_messages=args.max_messages,
         )

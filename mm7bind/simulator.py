@@ -537,7 +537,8 @@ class Simulator:
         vaspid, vasid = msg.vaspid, msg.vasid
         service = str(msg.service_code) if msg.service_code is not None else None
         if not vaspid or not vasid:
-            missing = " and ".join(n for n, v in (("VASPID (企业代码)", vaspid), ("VASID (服务代码)", vasid)) if not v)
+            named = (("VASPID (企业代码)", vaspid), ("VASID (服务代码)", vasid))
+            missing = " and ".join(name for name, value in named if not value)
             return RequestStatus.IMPROPER_IDENTIFICATION, f"no {missing}: China Mobile's MMSC routes and bills by it"
         if not service:
             return RequestStatus.VALIDATION_ERROR, "no ServiceCode (业务代码): China Mobile's MMSC bills by it"
@@ -720,6 +721,10 @@ class Simulator:
         profile = self.profile
         if version is not None and self.config.dialect == "standard" and version.name != profile.version:
             profile = profile.replace(version=version.name, mm7_version=None)
+        if any(name.lower() == "mm7apiversion" for name, _ in profile.extra_headers):
+            # The version of China Mobile's SDK, which a VASP sends: an MMSC sends none of it.
+            profile = profile.replace(extra_headers=tuple(
+                (name, value) for name, value in profile.extra_headers if name.lower() != "mm7apiversion"))
         cfg = self.config
         # The VASP as configured now: a test may point a running simulator at another receiver,
         # or give it other credentials, between two reports (a client made before kept the old ones).

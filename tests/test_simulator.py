@@ -682,6 +682,7 @@ def test_a_china_mobile_mmscs_delivery_report_has_its_timestamp_its_mm1_code_and
                                       recipients=["13800138000"], delivery_report=True))
             [(report, ctx)] = rcv.wait_for("DeliveryReportReq")
             assert report.mm_status.value == status and report.date is not None
+            assert "mm7apiversion" not in {h.lower() for h in ctx.headers}  # (the SDK's, a VASP's: no MMSC sends it)
             codes = {d.code for d in ctx.deviations}
             extras = {e.name: e.text for e in report.extras}
             if quirks:
