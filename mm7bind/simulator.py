@@ -12,7 +12,7 @@ Control endpoints (JSON), next to the MM7 path:
     POST /control/deliver  {"from","to","subject","text","linked_id"}   send an MO to the VASP
     POST /control/report   {"message_id","recipient","status"}          send a delivery report now
                                                  (for a recipient the message was delivered to)
-    POST /control/fail     {"count","status","http_status","retry_after","delay"}   trouble (fail_next)
+    POST /control/fail     {"count","status","http_status","retry_after","delay","text"}   trouble (fail_next)
     POST /control/reset                          forget messages, MO, scheduled reports and trouble (reset)
     GET  /control/health                         200 while it runs
 (HEAD as GET; another method: 405 with Allow. Never cached: Cache-Control: no-store.)
@@ -122,6 +122,7 @@ class Trouble:
     http_status: int | None = None  # a bare HTTP error without SOAP (503, 502...)
     retry_after: float | None = None  # sent as Retry-After with either
     delay: float = 0.0  # seconds before answering (or before serving normally, with neither above)
+    text: str | None = None  # the StatusText with `status` (a carrier's own words); None: the code's
 
     def __post_init__(self) -> None:
         # (checked here, not when a request meets it: a bad one would answer that request with a 500)
@@ -138,6 +139,8 @@ class Trouble:
             raise ValueError("delay and retry_after are seconds (numbers)")
         if self.status is not None and self.http_status is not None:
             raise ValueError("a trouble is an MM7 status or an HTTP status, not both")
+        if self.text is not None and (self.status is None or not isinstance(self.text, str)):
+            raise ValueError("text is a string, the StatusText of a status")
         if not 0 <= self.delay < math.inf or (self.retry_after is not None and not 0 <= self.retry_after < math.inf):
             raise ValueError("delay and retry_after must be 0 or more seconds")  # (JSON's Infinity and NaN too)
 
@@ -273,7 +276,7 @@ QUIRKS: dict[str, Callable[[bytes], bytes]] = {"cmcc": _china_mobile, "cmcc-sdk"
 MBUNI_XML = XmlStyle(envelope_prefix="SOAP-ENV", mm7_prefix="mm7", xml_declaration=False)
 
 # What each POST /control/ action takes.
-TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay")
+TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay", "text")
 CONTROL_FIELDS = {"deliver": ("from", "to", "subject", "text", "linked_id"),
                   "report": ("message_id", "recipient", "status"), "fail": TROUBLE_FIELDS, "reset": ()}
 # The methods each control endpoint answers (HEAD as GET): another one is a 405 naming these.
@@ -413,8 +416,9 @@ class Simulator:
         return without_body_for_head(app)
 
     def fail_next(self, count: int = 1, **trouble: Any) -> int:
-        """Make the next `count` requests fail: `status=3000` (a Fault; 1100: served, answered with it),
-        `http_status=503`, `retry_after=` seconds, `delay=` seconds before the answer (a client's read timeout).
+        """Make the next `count` requests fail: `status=3000` (a Fault; 1100: served, answered with it;
+        `text=` its StatusText), `http_status=503`, `retry_after=` seconds, `delay=` seconds before the
+        answer (a client's read timeout).
         → how many requests will now fail (these and those queued before)."""
         t = Trouble(**trouble)
         with self._lock:
@@ -505,13 +509,13 @@ class Simulator:
         if trouble is not None and trouble.status is not None and trouble.status < 2000:
             # A success other than 1000 (1100, partial success; China Mobile's 1001): served, its
             # response saying so (a Fault carries errors only).
-            self._answering.status = trouble.status
+            self._answering.status = m.Status(trouble.status, trouble.text)
             try:
                 return self._operation(env, msg)
             finally:
                 self._answering.status = None
         if trouble is not None and trouble.status is not None:
-            rsp = self.fault(env, "Client" if trouble.status < 3000 else "Server", trouble.status)
+            rsp = self.fault(env, "Client" if trouble.status < 3000 else "Server", trouble.status, trouble.text)
             if trouble.retry_after is not None:
                 rsp.headers.append(("Retry-After", f"{trouble.retry_after:g}"))
             return rsp
@@ -562,7 +566,7 @@ class Simulator:
     def answer(self, env: Envelope, response: m.Message) -> Response:
         scripted = getattr(self._answering, "status", None)
         if scripted is not None and response.status.code == RequestStatus.SUCCESS:
-            response.status = m.Status(scripted)
+            response.status = scripted
         out = self._reply(env, response)
         return Response(200, [("Content-Type", out.content_type)], out.to_bytes())
 

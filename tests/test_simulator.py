@@ -855,3 +855,19 @@ def test_a_request_held_by_a_scripted_delay_does_not_hold_up_the_simulators_stop
         sim.stop()
     assert not [r.getMessage() for r in caplog.records if "still running" in r.getMessage()]
     assert sim.messages == {}
+
+
+def test_scripted_trouble_says_the_carriers_own_words():
+    """Carriers answer private codes (4101...) with texts of their own, which a client may show or
+    match: only the code's standard text could be scripted."""
+    with Simulator(report_delay=60) as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.fail_next(status=4101, text="余额不足")
+        r = requests.post(f"{sim.server.url}/control/fail", json={"status": 1100, "text": "2 of 3 taken"}, timeout=10)
+        assert r.json() == {"queued": 2}
+        with pytest.raises(mm7.FaultError) as info:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        assert (info.value.status.code, info.value.status.text) == (4101, "余额不足")
+        result = client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        assert (result.status.code, result.status.text) == (1100, "2 of 3 taken")
+        r = requests.post(f"{sim.server.url}/control/fail", json={"text": "no status"}, timeout=10)
+        assert r.status_code == 400 and "StatusText of a status" in r.json()["error"]
