@@ -1399,9 +1399,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         if args.username is not None:  # what the VASP must present, as a carrier's MMSC would ask
             auth = (DigestAuth(args.username, args.password, qop=args.digest_qop) if args.auth == "digest"
                     else BasicAuth(args.username, args.password))
+        recipient_status = {}
+        for item in args.recipient_status or ():
+            recipient, eq, status = item.rpartition("=")  # (rpartition: Nokia's "/TYPE=PLMN" has one too)
+            if not eq or not recipient:
+                raise ValueError(f"--recipient-status takes RECIPIENT=STATUS, not {item!r}")
+            recipient_status[recipient] = status
         config = SimulatorConfig(
             host=args.host, port=args.port, dialect=args.dialect, strict=args.strict, vasp_url=args.vasp_url,
-            report_status=args.report_status, report_delay=args.report_delay, read_delay=args.read_delay,
+            report_status=args.report_status, recipient_status=recipient_status, report_delay=args.report_delay, read_delay=args.read_delay,
             read_status=args.read_status, report_attempts=args.report_attempts,
             report_retry_delay=args.report_retry_delay, max_recipients=args.max_recipients,
             require_smil=args.require_smil, max_message_size=args.max_size, quirks=not args.no_quirks,
@@ -1732,6 +1738,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CA certificate(s) to trust for an https --vasp-url (a self-signed test certificate)")
     p.add_argument("--report-status", default="Retrieved",
                    help="what delivery reports say: Retrieved, Rejected, Expired, Deferred, ... (default %(default)s)")
+    p.add_argument("--recipient-status", action="append", metavar="RECIPIENT=STATUS",
+                   help="one recipient's delivery status, as the submit wrote it (repeatable; the others: "
+                        "--report-status)")
     p.add_argument("--report-delay", type=_delay, default=1.0, metavar="SECONDS",
                    help="delivery (and its report) after the SubmitReq, or its EarliestDeliveryTime "
                         "(default %(default)s)")

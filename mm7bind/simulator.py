@@ -64,6 +64,8 @@ class SimulatorConfig:
     vasp_password: str | None = field(default=None, repr=False)  # (reprs are logged and shown)
     vasp_verify: bool | str = True  # the VASP's TLS certificate: checked (True), against this CA file, or not
     report_status: str = "Retrieved"  # what every recipient's delivery report says
+    # Some recipients' own, in place of report_status (as the submit wrote them): {"+8613800000001": "Rejected"}.
+    recipient_status: dict[str, str] = field(default_factory=dict)
     report_delay: float = 0.5
     read_status: str = "Read"
     read_delay: float = 1.0
@@ -98,6 +100,10 @@ class SimulatorConfig:
         for name, enum in (("report_status", DeliveryStatus), ("read_status", ReadStatus)):
             if getattr(self, name) not in {e.value for e in enum}:
                 raise ValueError(f"{name} {getattr(self, name)!r} is none of {', '.join(e.value for e in enum)}")
+        for recipient, status in self.recipient_status.items():
+            if status not in {e.value for e in DeliveryStatus}:
+                raise ValueError(f"recipient_status of {recipient!r}: {status!r} is none of "
+                                 f"{', '.join(e.value for e in DeliveryStatus)}")
         if not all(0 <= delay < math.inf for delay in (self.report_delay, self.read_delay, self.report_retry_delay)):
             # (nan ran at once, inf ended the report worker: nothing more was ever sent)
             raise ValueError("report_delay, read_delay and report_retry_delay must be 0 or more seconds")
@@ -641,13 +647,15 @@ class Simulator:
         """Each recipient's delivery, `report_delay` from now (from `msg`'s EarliestDeliveryTime, when
         it names a later one), with the report if `msg` asked for one; then the read replies it asked for."""
         held = _seconds_until(getattr(msg, "earliest_delivery_time", None))
-        for rcpt in stored._delivered_to():
-            self.schedule(held + self.config.report_delay, self._reached, stored.message_id, rcpt,
-                          self.config.report_status, bool(msg.delivery_report))
-        if msg.read_reply and self.config.report_status == "Retrieved":
+        fates = {rcpt: self.config.recipient_status.get(rcpt, self.config.report_status)
+                 for rcpt in stored._delivered_to()}
+        for rcpt, status in fates.items():
+            self.schedule(held + self.config.report_delay, self._reached, stored.message_id, rcpt, status,
+                          bool(msg.delivery_report))
+        if msg.read_reply:
             # Read once retrieved: never before the delivery report (same time: scheduled after it).
             delay = held + max(self.config.read_delay, self.config.report_delay)
-            for rcpt in stored._delivered_to():
+            for rcpt in [rcpt for rcpt, status in fates.items() if status == "Retrieved"]:
                 self.schedule(delay, self.send_read_reply, stored.message_id, rcpt, self.config.read_status, False)
 
     def _keep(self, stored: StoredMessage) -> None:
@@ -773,7 +781,8 @@ class Simulator:
         ended = _ENDS.get(status)
         with self._lock:  # check and set as one (see _cancel)
             state = stored.state
-            if state not in ("cancelled", "replaced") and ended is not None:
+            # (delivered to one recipient, it stays delivered whatever became of another)
+            if state not in ("cancelled", "replaced", "delivered") and ended is not None:
                 stored.state = ended
         return state
 

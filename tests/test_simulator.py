@@ -756,12 +756,14 @@ def test_a_providers_size_limit_is_set_for_any_dialect_in_place_of_the_dialects(
         Simulator(max_message_size=0)
 
 
-def test_simulate_takes_a_size_limit_the_vasp_identification_to_check_and_no_quirks():
+def test_simulate_takes_a_size_limit_the_vasp_identification_to_check_no_quirks_and_recipient_statuses():
+    from .test_cmcc import wait_until
     from .test_commands import Background, free_port
 
     port = free_port()
     sim = Background("simulate", "--port", str(port), "--max-size", "3000", "--vaspid", "805555", "--vasid", "5555",
-                     "--dialect", "mbuni", "--no-quirks")
+                     "--dialect", "mbuni", "--no-quirks", "--report-delay", "0",
+                     "--recipient-status", "13800138000/TYPE=PLMN=Expired")
     try:
         sim.wait_for(f"http://127.0.0.1:{port}/control/health")
         with mm7.Client(f"http://127.0.0.1:{port}/mm7", retry=mm7.RetryPolicy.never()) as client:
@@ -775,6 +777,10 @@ def test_simulate_takes_a_size_limit_the_vasp_identification_to_check_and_no_qui
                 with pytest.raises(mm7.FaultError) as info:
                     client.submit(china_mobile_submit(**fields))
                 assert info.value.status.code == code
+            mid = client.submit(china_mobile_submit(recipients=["13800138000/TYPE=PLMN"])).message_id
+        control = f"http://127.0.0.1:{port}/control/messages"
+        assert wait_until(lambda: {x["message_id"]: x["state"] for x in requests.get(control, timeout=10).json()}
+                          .get(mid) == "undelivered")
     finally:
         sim.stop()
 
@@ -871,3 +877,22 @@ def test_scripted_trouble_says_the_carriers_own_words():
         assert (result.status.code, result.status.text) == (1100, "2 of 3 taken")
         r = requests.post(f"{sim.server.url}/control/fail", json={"text": "no status"}, timeout=10)
         assert r.status_code == 400 and "StatusText of a status" in r.json()["error"]
+
+
+def test_some_recipients_get_a_delivery_status_of_their_own():
+    """Every recipient's report said report_status: a VASP's handling of a submit delivered to some
+    recipients and rejected by others could not be tested but by sending each report by hand."""
+    rejected, retrieved = "+8613800000001", "+8613800000002"
+    with Simulator(report_delay=0, read_delay=0, recipient_status={rejected: "Rejected"}) as sim, \
+            RunningReceiver() as rcv, mm7.Client(sim.url) as client:
+        sim.config.vasp_url = rcv.url
+        mid = client.submit(m.SubmitReq(recipients=[rejected, retrieved], delivery_report=True,
+                                        read_reply=True)).message_id
+        assert sim.wait_idle()
+        reports = {str(msg.recipient): msg.mm_status.value for msg, _ in rcv.received
+                   if msg.ELEMENT == "DeliveryReportReq"}
+        assert reports == {rejected: "Rejected", retrieved: "Retrieved"}
+        assert [str(msg.recipient) for msg, _ in rcv.received if msg.ELEMENT == "ReadReplyReq"] == [retrieved]
+        assert sim.messages[mid].state == "delivered"  # (whichever report came last)
+    with pytest.raises(ValueError, match="recipient_status of '1': 'Lost' is none of"):
+        Simulator(recipient_status={"1": "Lost"})
