@@ -668,12 +668,23 @@ class Simulator:
         with self._lock:
             return self.messages.get(mid or "")
 
+    def _not_theirs(self, env: Envelope, msg: m.Message, stored: StoredMessage) -> Response | None:
+        """2001 (Operation restricted), as Mbuni's MMSC answers, for a request about a message another
+        VASP submitted: both name a VASPID, and they differ."""
+        theirs, asking = getattr(stored.request, "vaspid", None), getattr(msg, "vaspid", None)
+        if theirs and asking and theirs != asking:
+            return self.fault(env, "Client", RequestStatus.OPERATION_RESTRICTED,
+                              f"message {stored.message_id} is another VASP's")
+        return None
+
     def _cancel(self, env: Envelope, msg) -> Response:
         mid = msg.message_id if isinstance(msg, m.CancelReq) else msg.cancel_id
         stored = self._lookup(mid)
         rsp_cls = m.CancelRsp if isinstance(msg, m.CancelReq) else m.ExtendedCancelRsp
         if stored is None:
             return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {mid}")
+        if (refused := self._not_theirs(env, msg, stored)) is not None:
+            return refused
         # Check and set as one, under the lock the report worker takes: else a "Retrieved" report at
         # the same moment could deliver a message this answers 1000 for.
         with self._lock:
@@ -688,6 +699,8 @@ class Simulator:
         stored = self._lookup(msg.message_id)
         if stored is None:
             return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {msg.message_id}")
+        if (refused := self._not_theirs(env, msg, stored)) is not None:
+            return refused
         with self._lock:  # (as in _cancel: no report may deliver it in between)
             state = stored.state
             if state == "accepted" and msg.content is not None:
@@ -700,6 +713,8 @@ class Simulator:
         old = self._lookup(msg.replace_id)
         if old is None:
             return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {msg.replace_id}")
+        if (refused := self._not_theirs(env, msg, old)) is not None:
+            return refused
         with self._lock:  # (checked and set as one, as in _cancel)
             state = old.state
             if state == "accepted":

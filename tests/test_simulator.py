@@ -896,3 +896,19 @@ def test_some_recipients_get_a_delivery_status_of_their_own():
         assert sim.messages[mid].state == "delivered"  # (whichever report came last)
     with pytest.raises(ValueError, match="recipient_status of '1': 'Lost' is none of"):
         Simulator(recipient_status={"1": "Lost"})
+
+
+def test_a_vasp_cannot_cancel_or_replace_another_vasps_message():
+    """A CancelReq or ReplaceReq naming another VASPID than the message's submit cancelled it: an
+    MMSC (Mbuni's answers 2001, Operation restricted) lets a VASP touch only its own messages."""
+    with Simulator(report_delay=60) as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        mid = client.submit(china_mobile_submit(vaspid="805555")).message_id
+        for request in (m.CancelReq(message_id=mid, vaspid="806666"), m.ReplaceReq(message_id=mid, vaspid="806666"),
+                        m.ExtendedCancelReq(cancel_id=mid, vaspid="806666"),
+                        m.ExtendedReplaceReq(replace_id=mid, vaspid="806666")):
+            with pytest.raises(mm7.FaultError) as info:
+                client.send(request)
+            assert info.value.status.code == 2001 and "another VASP's" in info.value.status.text, request.ELEMENT
+        assert sim.messages[mid].state == "accepted"
+        assert client.send(m.ReplaceReq(message_id=mid)).ok  # (naming none: the caller's own, as far as it knows)
+        assert client.send(m.CancelReq(message_id=mid, vaspid="805555")).ok
