@@ -692,8 +692,15 @@ class Simulator:
             if state == "accepted":
                 stored.state = "cancelled"
         if state != "accepted":  # (un)delivered, or no longer there to cancel (cancelled, replaced)
-            return self.answer(env, rsp_cls(status=m.Status(RequestStatus.NOT_POSSIBLE, f"already {state}")))
+            return self._too_late(env, mid, state) or self.answer(
+                env, rsp_cls(status=m.Status(RequestStatus.NOT_POSSIBLE, f"already {state}")))
         return self.answer(env, rsp_cls())
+
+    def _too_late(self, env: Envelope, mid: str, state: str) -> Response | None:
+        """Mbuni's MMSC finds a message no longer queued (delivered, cancelled) nowhere: 2005, a Fault."""
+        if not self._mbuni_quirks:
+            return None
+        return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {mid} queued ({state})")
 
     def _replace(self, env: Envelope, msg: m.ReplaceReq) -> Response:
         stored = self._lookup(msg.message_id)
@@ -706,7 +713,8 @@ class Simulator:
             if state == "accepted" and msg.content is not None:
                 stored.request.content = msg.content
         if state != "accepted":
-            return self.answer(env, m.ReplaceRsp(status=m.Status(RequestStatus.NOT_POSSIBLE, f"message {state}")))
+            return self._too_late(env, msg.message_id, state) or self.answer(
+                env, m.ReplaceRsp(status=m.Status(RequestStatus.NOT_POSSIBLE, f"message {state}")))
         return self.answer(env, m.ReplaceRsp())
 
     def _extended_replace(self, env: Envelope, msg: m.ExtendedReplaceReq) -> Response:

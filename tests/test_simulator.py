@@ -912,3 +912,20 @@ def test_a_vasp_cannot_cancel_or_replace_another_vasps_message():
         assert sim.messages[mid].state == "accepted"
         assert client.send(m.ReplaceReq(message_id=mid)).ok  # (naming none: the caller's own, as far as it knows)
         assert client.send(m.CancelReq(message_id=mid, vaspid="805555")).ok
+
+
+@pytest.mark.parametrize("quirks", [True, False])
+def test_the_mbuni_dialect_finds_a_message_no_longer_queued_nowhere(quirks):
+    """Mbuni's MMSC looks a CancelReq's or ReplaceReq's message up in its queue, which a delivered or
+    cancelled message has left: 2005 in a Fault, where the dialect answered 3001 in a CancelRsp."""
+    with Simulator(dialect="mbuni", report_delay=0, quirks=quirks) as sim, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        delivered = client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id
+        assert sim.wait_idle() and sim.messages[delivered].state == "delivered"
+        for request in (m.CancelReq(message_id=delivered), m.ReplaceReq(message_id=delivered)):
+            if quirks:
+                with pytest.raises(mm7.FaultError) as info:
+                    client.send(request)
+                assert info.value.status.code == 2005 and "delivered" in info.value.status.details
+            else:
+                assert client.send(request).status.code == 3001
