@@ -80,7 +80,7 @@ class SimulatorConfig:
     vasid: str | None = None
     message_id_prefix: str = "SIM"
     relay_server_id: str = "mm7bind-simulator"
-    quirks: bool = True  # reproduce the dialect's known deviations on what it sends
+    quirks: bool = True  # reproduce the dialect's known deviations on what it sends and answers
     # Some providers' rules (no dialect of their own): one recipient per SubmitReq (more: 3003), and
     # content with a SMIL presentation (without: 2004).
     max_recipients: int | None = None
@@ -541,7 +541,8 @@ class Simulator:
         for name, label in (("vaspid", "VASPID"), ("vasid", "VASID")):
             wanted, given = getattr(self.config, name), getattr(msg, name, None)
             if wanted and (given != wanted if submit else given not in (None, wanted)):
-                return RequestStatus.IMPROPER_IDENTIFICATION, f"unknown {label} {printable(str(given or ''))[:40]!r}"
+                return (RequestStatus.IMPROPER_IDENTIFICATION,
+                        f"unknown {label} {printable(str(given))[:40]!r}" if given else f"no {label}")
         if not submit or self.config.dialect not in ("cmcc", "cmcc-sdk"):
             return None
         vaspid, vasid = msg.vaspid, msg.vasid
