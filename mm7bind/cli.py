@@ -1408,8 +1408,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         config = SimulatorConfig(
             host=args.host, port=args.port, dialect=args.dialect, strict=args.strict, vasp_url=args.vasp_url,
             report_status=args.report_status, recipient_status=recipient_status, report_delay=args.report_delay,
-            read_delay=args.read_delay,
-            read_status=args.read_status, report_attempts=args.report_attempts,
+            read_delay=args.read_delay, read_status=args.read_status, report_attempts=args.report_attempts,
             report_retry_delay=args.report_retry_delay, max_recipients=args.max_recipients,
             require_smil=args.require_smil, max_message_size=args.max_size, quirks=not args.no_quirks,
             vaspid=args.vaspid, vasid=args.vasid,
