@@ -1416,12 +1416,20 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         if args.username is not None:  # what the VASP must present, as a carrier's MMSC would ask
             auth = (DigestAuth(args.username, args.password, qop=args.digest_qop) if args.auth == "digest"
                     else BasicAuth(args.username, args.password))
+        recipient_status = {}
+        for item in args.recipient_status or ():
+            recipient, eq, status = item.rpartition("=")  # (rpartition: Nokia's "/TYPE=PLMN" has one too)
+            if not eq or not recipient:
+                raise ValueError(f"--recipient-status takes RECIPIENT=STATUS, not {item!r}")
+            recipient_status[recipient] = status
         config = SimulatorConfig(
             host=args.host, port=args.port, dialect=args.dialect, strict=args.strict, vasp_url=args.vasp_url,
-            report_status=args.report_status, report_delay=args.report_delay, read_delay=args.read_delay,
-            read_status=args.read_status, report_attempts=args.report_attempts,
+            report_status=args.report_status, recipient_status=recipient_status, report_delay=args.report_delay,
+            read_delay=args.read_delay, read_status=args.read_status, report_attempts=args.report_attempts,
             report_retry_delay=args.report_retry_delay, max_recipients=args.max_recipients,
-            require_smil=args.require_smil, vasp_username=args.vasp_username, vasp_password=args.vasp_password,
+            require_smil=args.require_smil, max_message_size=args.max_size, quirks=not args.no_quirks,
+            vaspid=args.vaspid, vasid=args.vasid,
+            vasp_username=args.vasp_username, vasp_password=args.vasp_password,
             vasp_verify=args.vasp_ca or True, auth=auth, max_messages=args.max_messages,
         )
     except ValueError as exc:
@@ -1728,6 +1736,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_port, default=9090, help="(default %(default)s)")
     p.add_argument("--dialect", default="standard", help="standard, cmcc, cmcc-sdk or mbuni (default %(default)s)")
     p.add_argument("--strict", action="store_true", help="refuse messages that deviate from their schema")
+    p.add_argument("--no-quirks", action="store_true",
+                   help="send and answer in the schema's shape, without the dialect's known deviations (China "
+                        "Mobile's reports, Mbuni's Faults)")
     p.add_argument("--username", metavar="USER",
                    help="credentials the VASP must present (none asked by default)")
     p.add_argument("--password", metavar="PASSWORD", help="with --username")
@@ -1744,6 +1755,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CA certificate(s) to trust for an https --vasp-url (a self-signed test certificate)")
     p.add_argument("--report-status", default="Retrieved",
                    help="what delivery reports say: Retrieved, Rejected, Expired, Deferred, ... (default %(default)s)")
+    p.add_argument("--recipient-status", action="append", metavar="RECIPIENT=STATUS",
+                   help="one recipient's delivery status, as the submit wrote it (repeatable; the others: "
+                        "--report-status)")
     p.add_argument("--report-delay", type=_delay, default=1.0, metavar="SECONDS",
                    help="delivery (and its report) after the SubmitReq, or its EarliestDeliveryTime "
                         "(default %(default)s)")
@@ -1751,6 +1765,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse a SubmitReq to more recipients with 3003, as some providers do (1: one per submit)")
     p.add_argument("--require-smil", action="store_true",
                    help="refuse content without a SMIL presentation with 2004, as some providers do")
+    p.add_argument("--max-size", type=_count, metavar="BYTES",
+                   help="refuse a larger request with 2004, as providers do (default: the dialect's, cmcc 100000, "
+                        "mbuni 512000, standard none)")
+    p.add_argument("--vaspid", metavar="ID", help="refuse a SubmitReq from another VASPID, or none, with 4001 "
+                                                  "(and a CancelReq or ReplaceReq naming another)")
+    p.add_argument("--vasid", metavar="ID", help="the same for VASID")
     p.add_argument("--max-messages", type=_count, default=10_000, metavar="N",
                    help="messages kept (and MO outcomes and LinkedIDs), the oldest forgotten beyond "
                         "(default %(default)s)")

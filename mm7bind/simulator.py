@@ -12,7 +12,7 @@ Control endpoints (JSON), next to the MM7 path:
     POST /control/deliver  {"from","to","subject","text","linked_id"}   send an MO to the VASP
     POST /control/report   {"message_id","recipient","status"}          send a delivery report now
                                                  (for a recipient the message was delivered to)
-    POST /control/fail     {"count","status","http_status","retry_after","delay"}   trouble (fail_next)
+    POST /control/fail     {"count","status","http_status","retry_after","delay","text"}   trouble (fail_next)
     POST /control/reset                          forget messages, MO, scheduled reports and trouble (reset)
     GET  /control/health                         200 while it runs
 (HEAD as GET; another method: 405 with Allow. Never cached: Cache-Control: no-store.)
@@ -38,8 +38,9 @@ from . import versions
 from .codec import decode, encode
 from .content import Content, Part, media_kind
 from .display import printable, repr_showing_no_secret_header, shown_url
-from .envelope import Envelope, Fault
-from .errors import ConnectError, DecodeError, FaultError, HTTPStatusError, SendError, TransportError
+from .envelope import Envelope, Fault, XmlStyle
+from .errors import (ConnectError, DecodeError, EncodeError, FaultError, HTTPStatusError, SendError,
+                     TransportError)
 from .hints import unknown_fields
 from .mime import header_value
 from .profiles import DIALECTS, Profile
@@ -63,6 +64,8 @@ class SimulatorConfig:
     vasp_password: str | None = field(default=None, repr=False)  # (reprs are logged and shown)
     vasp_verify: bool | str = True  # the VASP's TLS certificate: checked (True), against this CA file, or not
     report_status: str = "Retrieved"  # what every recipient's delivery report says
+    # Some recipients' own, in place of report_status (as the submit wrote them): {"+8613800000001": "Rejected"}.
+    recipient_status: dict[str, str] = field(default_factory=dict)
     report_delay: float = 0.5
     read_status: str = "Read"
     read_delay: float = 1.0
@@ -72,14 +75,20 @@ class SimulatorConfig:
     report_attempts: int = 2
     report_retry_delay: float = 0.2
     auth: Any = None  # BasicAuth/DigestAuth the VASP must present
-    vaspid: str | None = None  # when set, a SubmitReq from another VASPID is refused (4001)
+    # When set, a SubmitReq from another VASPID / VASID, or without one, is refused (4001), as is a
+    # CancelReq or ReplaceReq naming another (they may leave it out: China Mobile's manual says so).
+    vaspid: str | None = None
+    vasid: str | None = None
     message_id_prefix: str = "SIM"
     relay_server_id: str = "mm7bind-simulator"
-    quirks: bool = True  # reproduce the dialect's known deviations on what it sends
+    quirks: bool = True  # reproduce the dialect's known deviations on what it sends and answers
     # Some providers' rules (no dialect of their own): one recipient per SubmitReq (more: 3003), and
     # content with a SMIL presentation (without: 2004).
     max_recipients: int | None = None
     require_smil: bool = False
+    # The largest request taken, in bytes (more: 2004); None: the dialect's (cmcc 100000, mbuni 512000,
+    # standard none). Providers cap them too (300 KB, 600 KB...).
+    max_message_size: int | None = None
     # The messages kept (`messages`, /control/messages), and MO outcomes (`mo_sent`): beyond it the oldest
     # go (a CancelReq or report about one then finds no message, as after reset): a load test runs for hours.
     max_messages: int = 10_000
@@ -92,11 +101,17 @@ class SimulatorConfig:
         for name, enum in (("report_status", DeliveryStatus), ("read_status", ReadStatus)):
             if getattr(self, name) not in {e.value for e in enum}:
                 raise ValueError(f"{name} {getattr(self, name)!r} is none of {', '.join(e.value for e in enum)}")
+        for recipient, status in self.recipient_status.items():
+            if status not in {e.value for e in DeliveryStatus}:
+                raise ValueError(f"recipient_status of {recipient!r}: {status!r} is none of "
+                                 f"{', '.join(e.value for e in DeliveryStatus)}")
         if not all(0 <= delay < math.inf for delay in (self.report_delay, self.read_delay, self.report_retry_delay)):
             # (nan ran at once, inf ended the report worker: nothing more was ever sent)
             raise ValueError("report_delay, read_delay and report_retry_delay must be 0 or more seconds")
         if self.max_recipients is not None and self.max_recipients < 1:
             raise ValueError("max_recipients must be at least 1 (or None: no limit)")
+        if self.max_message_size is not None and self.max_message_size < 1:
+            raise ValueError("max_message_size must be at least 1 byte (or None: the dialect's)")
         if self.report_attempts < 1:
             raise ValueError("report_attempts must be at least 1")
         if self.max_messages < 1:
@@ -108,10 +123,13 @@ class Trouble:
     """What the simulator does to one request instead of serving it, for testing a client's retry
     and timeout handling (`Simulator.fail_next`)."""
 
-    status: int | None = None  # an MM7 status: a Fault with RSErrorRsp (Client for 2xxx, else Server)
+    # An MM7 status: a Fault with RSErrorRsp (Client for 2xxx, else Server); a success other than
+    # 1000 (1100, China Mobile's 1001): the request served, its response giving that status.
+    status: int | None = None
     http_status: int | None = None  # a bare HTTP error without SOAP (503, 502...)
     retry_after: float | None = None  # sent as Retry-After with either
     delay: float = 0.0  # seconds before answering (or before serving normally, with neither above)
+    text: str | None = None  # the StatusText with `status` (a carrier's own words); None: the code's
 
     def __post_init__(self) -> None:
         # (checked here, not when a request meets it: a bad one would answer that request with a 500)
@@ -128,6 +146,8 @@ class Trouble:
             raise ValueError("delay and retry_after are seconds (numbers)")
         if self.status is not None and self.http_status is not None:
             raise ValueError("a trouble is an MM7 status or an HTTP status, not both")
+        if self.text is not None and (self.status is None or not isinstance(self.text, str)):
+            raise ValueError("text is a string, the StatusText of a status")
         if not 0 <= self.delay < math.inf or (self.retry_after is not None and not 0 <= self.retry_after < math.inf):
             raise ValueError("delay and retry_after must be 0 or more seconds")  # (JSON's Infinity and NaN too)
 
@@ -194,8 +214,37 @@ def _well_formed(address: m.Address) -> bool:
 
 
 def _plain_sender(data: bytes) -> bytes:
-    """China Mobile / Unicom MMSCs write Sender as plain text, not wrapped in Number."""
-    return re.sub(rb"<((?:\w+:)?Sender)><(?:\w+:)?Number>([^<]*)</(?:\w+:)?Number></\1>", rb"<\1>\2</\1>", data)
+    """China Mobile / Unicom MMSCs write Sender as plain text, not wrapped in Number (nor ShortCode:
+    a service code, the sender of the reports on a submit without SenderAddress)."""
+    return re.sub(rb"<((?:\w+:)?Sender)><((?:\w+:)?(?:Number|ShortCode|RFC2822Address))>([^<]*)</\2></\1>",
+                  rb"<\1>\3</\1>", data)
+
+
+# MM1's X-Mms-Status codes (OMA MMS encapsulation), which Chinese MMSCs add to a delivery report as
+# MMSStatusErrorCode (129 beside Retrieved in a China Unicom gateway's report).
+_MM1_STATUS = {"Expired": 128, "Retrieved": 129, "Rejected": 130, "Deferred": 131, "Unrecognised": 132,
+               "Indeterminate": 133, "Forwarded": 134}
+
+
+def _china_report(data: bytes) -> bytes:
+    """A DeliveryReportReq as China Mobile / Unicom MMSCs write it: TimeStamp where the schema has
+    Date, and the MM1 status code in MMSStatusErrorCode after MMStatus. Anything else as it is."""
+    if b"DeliveryReportReq" not in data:
+        return data
+    data = re.sub(rb"<((?:\w+:)?)Date>([^<]*)</\1Date>", rb"<\1TimeStamp>\2</\1TimeStamp>", data, count=1)
+
+    def with_code(found: re.Match) -> bytes:
+        code = _MM1_STATUS.get(found.group(2).decode("ascii", "replace"))
+        if code is None:
+            return found.group(0)
+        prefix = found.group(1)
+        return found.group(0) + b"<%bMMSStatusErrorCode>%d</%bMMSStatusErrorCode>" % (prefix, code, prefix)
+
+    return re.sub(rb"<((?:\w+:)?)MMStatus>([^<]*)</\1MMStatus>", with_code, data, count=1)
+
+
+def _china_mobile(data: bytes) -> bytes:
+    return _china_report(_plain_sender(data))
 
 
 def _seconds_until(when: m.When | None) -> float:
@@ -229,10 +278,12 @@ def _worth_sending_again(exc: SendError) -> bool:
     return False  # an answer that is not MM7: sending it again would get the same
 
 
-QUIRKS: dict[str, Callable[[bytes], bytes]] = {"cmcc": _plain_sender, "cmcc-sdk": _plain_sender}
+QUIRKS: dict[str, Callable[[bytes], bytes]] = {"cmcc": _china_mobile, "cmcc-sdk": _china_mobile}
+# How Mbuni writes what it sends and answers: SOAP-ENV, mm7-prefixed elements, no XML declaration.
+MBUNI_XML = XmlStyle(envelope_prefix="SOAP-ENV", mm7_prefix="mm7", xml_declaration=False)
 
 # What each POST /control/ action takes.
-TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay")
+TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay", "text")
 CONTROL_FIELDS = {"deliver": ("from", "to", "subject", "text", "linked_id"),
                   "report": ("message_id", "recipient", "status"), "fail": TROUBLE_FIELDS, "reset": ()}
 # The methods each control endpoint answers (HEAD as GET): another one is a 405 naming these.
@@ -269,19 +320,28 @@ class Simulator:
         self._wake = threading.Condition()
         self._stopping = False
         self._troubles: list[Trouble] = []  # for the next requests, in order
+        self._halting = threading.Event()  # set by stop(): a scripted delay ends at once
         self.server: EmbeddedServer | None = None
         self._worker: threading.Thread | None = None
         self._clients: dict[tuple[str, str], Any] = {}  # (dialect, schema version) → its client
         self._clients_lock = threading.Lock()
+        self._answering = threading.local()  # .status: a scripted success other than 1000, for this thread's answer
 
     @property
     def profile(self) -> Profile:
         """The dialect's profile, read for each request: a test may change `config.dialect` (as it
         sets `config.vasp_url`) on a running simulator."""
         try:
-            return DIALECTS[self.config.dialect]
+            profile = DIALECTS[self.config.dialect]
         except KeyError:
             raise ValueError(f"unknown dialect {self.config.dialect!r} (known: {', '.join(DIALECTS)})") from None
+        if self._mbuni_quirks:
+            profile = profile.replace(xml=MBUNI_XML)
+        return profile
+
+    @property
+    def _mbuni_quirks(self) -> bool:
+        return self.config.dialect == "mbuni" and self.config.quirks
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -291,6 +351,7 @@ class Simulator:
 
     def start(self) -> Simulator:
         """Serve (again, after `stop`: the MMSC back from an outage, the same messages and IDs)."""
+        self._halting.clear()
         self.server = EmbeddedServer(self.wsgi_app(), self.config.host, self.config.port, threads=4).start()
         with self._wake:
             self._stopping = False  # (a stop before left it set: the new worker would end at once)
@@ -300,6 +361,7 @@ class Simulator:
         return self
 
     def stop(self) -> None:
+        self._halting.set()
         with self._wake:
             self._stopping = True
             self._wake.notify_all()
@@ -342,11 +404,18 @@ class Simulator:
             if route != path:
                 start_response("404 Not Found", [("Content-Type", "text/plain")])
                 return [b"not found\n"]
-            headers = request_headers(environ)
-            trouble = self._next_trouble()
-            if trouble is not None and trouble.delay:
-                time.sleep(trouble.delay)
-            rsp = self.handle(body, environ.get("CONTENT_TYPE"), headers, method, route, trouble)
+            rsp = self._refused_at_the_door(body, request_headers(environ), method, route)
+            if rsp is None:
+                # Trouble is for a request the MMSC would serve: a Digest challenge (every Digest
+                # client's first request gets one) or a 405 took it, and the request it was meant for
+                # was served as if none had been scripted.
+                trouble = self._next_trouble()
+                if trouble is not None and trouble.delay and self._halting.wait(trouble.delay):
+                    # Stopped meanwhile: a request held for a client's timeout test (its client long
+                    # gone) held the stop up for the server's grace and more, each test's teardown too.
+                    rsp = Response(503, [("Content-Type", "text/plain")], b"stopping\n")
+                else:
+                    rsp = self._serve(body, environ.get("CONTENT_TYPE"), trouble)
             start_response(f"{rsp.status} {REASONS.get(rsp.status, 'Error')}",
                            rsp.headers + [("Content-Length", str(len(rsp.body)))])
             return [rsp.body]
@@ -354,8 +423,9 @@ class Simulator:
         return without_body_for_head(app)
 
     def fail_next(self, count: int = 1, **trouble: Any) -> int:
-        """Make the next `count` requests fail: `status=3000` (a Fault), `http_status=503`,
-        `retry_after=` seconds, `delay=` seconds before the answer (a client's read timeout).
+        """Make the next `count` requests fail: `status=3000` (a Fault; 1100: served, answered with it;
+        `text=` its StatusText), `http_status=503`, `retry_after=` seconds, `delay=` seconds before the
+        answer (a client's read timeout).
         → how many requests will now fail (these and those queued before)."""
         t = Trouble(**trouble)
         with self._lock:
@@ -380,21 +450,33 @@ class Simulator:
 
     def handle(self, body: bytes, content_type: str | None, headers: dict, method: str = "POST",
                uri: str = "/mm7", trouble: Trouble | None = None) -> Response:
-        """One request from a VASP → the MMSC's answer (no I/O); `trouble` replaces the answer."""
+        """One request from a VASP → the MMSC's answer (no I/O); `trouble` replaces the answer of
+        a request let in (the method and credentials right)."""
+        refused = self._refused_at_the_door(body, headers, method, uri)
+        return refused if refused is not None else self._serve(body, content_type, trouble)
+
+    def _refused_at_the_door(self, body: bytes, headers: dict, method: str, uri: str) -> Response | None:
+        """A 405 or 401 for a request not let in; None for one let in (checked once: a Digest
+        header is not taken twice)."""
         if method != "POST":
             return Response(405, [("Allow", "POST")], b"")
-        if trouble is not None and trouble.http_status is not None:
-            extra = [("Retry-After", f"{trouble.retry_after:g}")] if trouble.retry_after is not None else []
-            return Response(trouble.http_status, [("Content-Type", "text/plain"), *extra], b"scripted trouble\n")
         if self.config.auth is not None:
             header = header_value(headers, "authorization")
             ok, stale = self.config.auth.check(method, uri, header, body)
             if not ok:
                 return Response(401, [("WWW-Authenticate", self.config.auth.challenge(stale))], b"")
-        limit = self.profile.max_message_size
+        return None
+
+    def _serve(self, body: bytes, content_type: str | None, trouble: Trouble | None) -> Response:
+        if trouble is not None and trouble.http_status is not None:
+            extra = [("Retry-After", f"{trouble.retry_after:g}")] if trouble.retry_after is not None else []
+            return Response(trouble.http_status, [("Content-Type", "text/plain"), *extra], b"scripted trouble\n")
+        limit = self.config.max_message_size or self.profile.max_message_size
         if limit is not None and len(body) > limit:
+            # (not decoded, a message that size: what its first bytes name, so the Fault echoes its
+            # TransactionID, in its version, as every other answer does)
             return self.fault(None, "Client", RequestStatus.MULTIMEDIA_CONTENT_REFUSED,
-                              f"message of {len(body)} bytes, more than {limit}")
+                              f"message of {len(body)} bytes, more than {limit}", said=what_it_said(body))
         try:
             env = decode(body, content_type, strict=self.config.strict)
         except DecodeError as exc:
@@ -403,9 +485,14 @@ class Simulator:
             if refusal is not None:
                 return self._soap_fault(None, refusal, what_it_said(body))
             status = exc.status_code
-            if any(d.path.endswith("/MM7Version") for d in exc.deviations):  # (strict: an MM7Version the
-                status = RequestStatus.UNSUPPORTED_VERSION  # namespace does not list is TS 23.140's 4002)
-            return self.fault(None, "Client", status, str(exc)[:300], said=what_it_said(body))
+            # Strict: an MM7 namespace no schema has, or an MM7Version its namespace does not list, is
+            # TS 23.140's 4002 (Unsupported version), not any deviation's 4004.
+            if any(d.code == "unknown-version" or d.path.endswith("/MM7Version") for d in exc.deviations):
+                status = RequestStatus.UNSUPPORTED_VERSION
+            said = what_it_said(body)
+            if self._mbuni_quirks:  # (Mbuni answers a request it could not read with TransactionID "none")
+                said = said._replace(transaction_id=None)
+            return self.fault(None, "Client", status, str(exc)[:300], said=said)
         refusal = soap_refusal(env.deviations)
         if refusal is not None:
             log.warning("refused: %s (SOAP %s)", refusal.string, refusal.code)
@@ -423,18 +510,71 @@ class Simulator:
             # (REL-5-MM7-1-0): its response cannot be written there, a Fault can.
             return self.fault(env, "Client", RequestStatus.UNSUPPORTED_OPERATION,
                               f"{msg.ELEMENT} is not an operation of {answering.name}")
-        if self.config.vaspid and getattr(msg, "vaspid", None) != self.config.vaspid:
-            return self.fault(env, "Client", RequestStatus.IMPROPER_IDENTIFICATION, "unknown VASPID")
+        refusal = self._identification_refused(msg)
+        if refusal is not None:
+            return self.fault(env, "Client", *refusal)
+        if trouble is not None and trouble.status is not None and trouble.status < 2000:
+            # A success other than 1000 (1100, partial success; China Mobile's 1001): served, its
+            # response saying so (a Fault carries errors only).
+            self._answering.status = m.Status(trouble.status, trouble.text)
+            try:
+                return self._operation(env, msg)
+            finally:
+                self._answering.status = None
         if trouble is not None and trouble.status is not None:
-            rsp = self.fault(env, "Client" if trouble.status < 3000 else "Server", trouble.status)
+            rsp = self.fault(env, "Client" if trouble.status < 3000 else "Server", trouble.status, trouble.text)
             if trouble.retry_after is not None:
                 rsp.headers.append(("Retry-After", f"{trouble.retry_after:g}"))
             return rsp
+        return self._operation(env, msg)
+
+    def _operation(self, env: Envelope, msg: m.Message) -> Response:
         op = {"SubmitReq": self._submit, "CancelReq": self._cancel, "ReplaceReq": self._replace,
               "extendedCancelReq": self._cancel, "extendedReplaceReq": self._extended_replace}[msg.ELEMENT]
         return op(env, msg)
 
+    def _identification_refused(self, msg: m.Message) -> tuple[int, str] | None:
+        """(status, text) for a request the MMSC cannot tie to a VASP it serves, or bill: another
+        VASPID or VASID than configured; for China Mobile's MMSC (the cmcc dialects) a SubmitReq
+        without VASPID (企业代码), VASID (服务代码) or ServiceCode (业务代码), which it routes and bills
+        by, and, strict, one breaking its manual's rules for them."""
+        submit = msg.ELEMENT == "SubmitReq"
+        for name, label in (("vaspid", "VASPID"), ("vasid", "VASID")):
+            wanted, given = getattr(self.config, name), getattr(msg, name, None)
+            if wanted and (given != wanted if submit else given not in (None, wanted)):
+                return (RequestStatus.IMPROPER_IDENTIFICATION,
+                        f"unknown {label} {printable(str(given))[:40]!r}" if given else f"no {label}")
+        if not submit or self.config.dialect not in ("cmcc", "cmcc-sdk"):
+            return None
+        vaspid, vasid = msg.vaspid, msg.vasid
+        service = str(msg.service_code) if msg.service_code is not None else None
+        if not vaspid or not vasid:
+            named = (("VASPID (企业代码)", vaspid), ("VASID (服务代码)", vasid))
+            missing = " and ".join(name for name, value in named if not value)
+            return RequestStatus.IMPROPER_IDENTIFICATION, f"no {missing}: China Mobile's MMSC routes and bills by it"
+        if not service:
+            return RequestStatus.VALIDATION_ERROR, "no ServiceCode (业务代码): China Mobile's MMSC bills by it"
+        if not self.config.strict:
+            return None
+        if not re.fullmatch(r"8\d{5}", vaspid):
+            return (RequestStatus.IMPROPER_IDENTIFICATION,
+                    f"VASPID {printable(vaspid)[:40]!r} is no enterprise code (企业代码: 6 digits, 8XY000-8XY999)")
+        if not re.fullmatch(r"[1-9]\d{3}|0[1-9]\d{3}", vasid):
+            return (RequestStatus.IMPROPER_IDENTIFICATION, f"VASID {printable(vasid)[:40]!r} is no service code "
+                    "(服务代码: 4 digits 1000-9999, nationwide; 5 digits 01000-09999, local)")
+        if not service.isdigit() or not service.strip("0"):
+            return (RequestStatus.VALIDATION_ERROR,
+                    f"ServiceCode {printable(service)[:40]!r} is no business code (业务代码: digits, not all 0)")
+        sender = str(msg.sender_address) if msg.sender_address is not None else None
+        if sender is not None and not sender.startswith(vasid):
+            return (RequestStatus.IMPROPER_IDENTIFICATION, f"SenderAddress {printable(sender)[:40]!r} is neither the "
+                    f"service code {vasid} nor one starting with it (+ business code + operation code)")
+        return None
+
     def answer(self, env: Envelope, response: m.Message) -> Response:
+        scripted = getattr(self._answering, "status", None)
+        if scripted is not None and response.status.code == RequestStatus.SUCCESS:
+            response.status = scripted
         out = self._reply(env, response)
         return Response(200, [("Content-Type", out.content_type)], out.to_bytes())
 
@@ -443,8 +583,15 @@ class Simulator:
         """`said`: for a request that could not be decoded, what its bytes named
         (`receiver.what_it_said`)."""
         status_obj = fault_status(status, text)
-        return self._soap_fault(env, Fault(code=code, string=status_obj.text, detail=m.RSErrorRsp(status=status_obj)),
-                                said)
+        if self._mbuni_quirks:
+            # Mbuni's MMSC: every Fault SOAP-ENV:Server, "Server error", whatever the status (a 2xxx
+            # too), and the code's own StatusText (what was wrong: in Details, where it has none).
+            own = fault_status(status)
+            status_obj = fault_status(status, own.text, status_obj.text if status_obj.text != own.text else None)
+            code, string = "Server", "Server error"
+        else:
+            string = status_obj.text
+        return self._soap_fault(env, Fault(code=code, string=string, detail=m.RSErrorRsp(status=status_obj)), said)
 
     def _soap_fault(self, env: Envelope | None, fault: Fault, said: tuple | None = None) -> Response:
         out = self._reply(env, fault, said)
@@ -455,6 +602,8 @@ class Simulator:
         own version (Mbuni) uses the profile's."""
         version, tid, namespace = said or (None, None, None)
         tid = (env.transaction_id if env is not None else None) or tid or ""  # (none: echoed empty)
+        if self._mbuni_quirks and not tid:
+            tid = "none"  # (as Mbuni answers a request without a TransactionID, or one it could not read)
         if env is not None and env.version is not None:
             version = env.version
         if self.profile.answer_in_own_version or version is None:
@@ -500,13 +649,15 @@ class Simulator:
         """Each recipient's delivery, `report_delay` from now (from `msg`'s EarliestDeliveryTime, when
         it names a later one), with the report if `msg` asked for one; then the read replies it asked for."""
         held = _seconds_until(getattr(msg, "earliest_delivery_time", None))
-        for rcpt in stored._delivered_to():
-            self.schedule(held + self.config.report_delay, self._reached, stored.message_id, rcpt,
-                          self.config.report_status, bool(msg.delivery_report))
-        if msg.read_reply and self.config.report_status == "Retrieved":
+        fates = {rcpt: self.config.recipient_status.get(rcpt, self.config.report_status)
+                 for rcpt in stored._delivered_to()}
+        for rcpt, status in fates.items():
+            self.schedule(held + self.config.report_delay, self._reached, stored.message_id, rcpt, status,
+                          bool(msg.delivery_report))
+        if msg.read_reply:
             # Read once retrieved: never before the delivery report (same time: scheduled after it).
             delay = held + max(self.config.read_delay, self.config.report_delay)
-            for rcpt in stored._delivered_to():
+            for rcpt in [rcpt for rcpt, status in fates.items() if status == "Retrieved"]:
                 self.schedule(delay, self.send_read_reply, stored.message_id, rcpt, self.config.read_status, False)
 
     def _keep(self, stored: StoredMessage) -> None:
@@ -519,12 +670,23 @@ class Simulator:
         with self._lock:
             return self.messages.get(mid or "")
 
+    def _not_theirs(self, env: Envelope, msg: m.Message, stored: StoredMessage) -> Response | None:
+        """2001 (Operation restricted), as Mbuni's MMSC answers, for a request about a message another
+        VASP submitted: both name a VASPID, and they differ."""
+        theirs, asking = getattr(stored.request, "vaspid", None), getattr(msg, "vaspid", None)
+        if theirs and asking and theirs != asking:
+            return self.fault(env, "Client", RequestStatus.OPERATION_RESTRICTED,
+                              f"message {stored.message_id} is another VASP's")
+        return None
+
     def _cancel(self, env: Envelope, msg) -> Response:
         mid = msg.message_id if isinstance(msg, m.CancelReq) else msg.cancel_id
         stored = self._lookup(mid)
         rsp_cls = m.CancelRsp if isinstance(msg, m.CancelReq) else m.ExtendedCancelRsp
         if stored is None:
             return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {mid}")
+        if (refused := self._not_theirs(env, msg, stored)) is not None:
+            return refused
         # Check and set as one, under the lock the report worker takes: else a "Retrieved" report at
         # the same moment could deliver a message this answers 1000 for.
         with self._lock:
@@ -532,25 +694,37 @@ class Simulator:
             if state == "accepted":
                 stored.state = "cancelled"
         if state != "accepted":  # (un)delivered, or no longer there to cancel (cancelled, replaced)
-            return self.answer(env, rsp_cls(status=m.Status(RequestStatus.NOT_POSSIBLE, f"already {state}")))
+            return self._too_late(env, mid, state) or self.answer(
+                env, rsp_cls(status=m.Status(RequestStatus.NOT_POSSIBLE, f"already {state}")))
         return self.answer(env, rsp_cls())
+
+    def _too_late(self, env: Envelope, mid: str, state: str) -> Response | None:
+        """Mbuni's MMSC finds a message no longer queued (delivered, cancelled) nowhere: 2005, a Fault."""
+        if not self._mbuni_quirks:
+            return None
+        return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {mid} queued ({state})")
 
     def _replace(self, env: Envelope, msg: m.ReplaceReq) -> Response:
         stored = self._lookup(msg.message_id)
         if stored is None:
             return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {msg.message_id}")
+        if (refused := self._not_theirs(env, msg, stored)) is not None:
+            return refused
         with self._lock:  # (as in _cancel: no report may deliver it in between)
             state = stored.state
             if state == "accepted" and msg.content is not None:
                 stored.request.content = msg.content
         if state != "accepted":
-            return self.answer(env, m.ReplaceRsp(status=m.Status(RequestStatus.NOT_POSSIBLE, f"message {state}")))
+            return self._too_late(env, msg.message_id, state) or self.answer(
+                env, m.ReplaceRsp(status=m.Status(RequestStatus.NOT_POSSIBLE, f"message {state}")))
         return self.answer(env, m.ReplaceRsp())
 
     def _extended_replace(self, env: Envelope, msg: m.ExtendedReplaceReq) -> Response:
         old = self._lookup(msg.replace_id)
         if old is None:
             return self.fault(env, "Client", RequestStatus.MESSAGE_ID_NOT_FOUND, f"no message {msg.replace_id}")
+        if (refused := self._not_theirs(env, msg, old)) is not None:
+            return refused
         with self._lock:  # (checked and set as one, as in _cancel)
             state = old.state
             if state == "accepted":
@@ -584,6 +758,10 @@ class Simulator:
         profile = self.profile
         if version is not None and self.config.dialect == "standard" and version.name != profile.version:
             profile = profile.replace(version=version.name, mm7_version=None)
+        if any(name.lower() == "mm7apiversion" for name, _ in profile.extra_headers):
+            # The version of China Mobile's SDK, which a VASP sends: an MMSC sends none of it.
+            profile = profile.replace(extra_headers=tuple(
+                (name, value) for name, value in profile.extra_headers if name.lower() != "mm7apiversion"))
         cfg = self.config
         # The VASP as configured now: a test may point a running simulator at another receiver,
         # or give it other credentials, between two reports (a client made before kept the old ones).
@@ -628,7 +806,8 @@ class Simulator:
         ended = _ENDS.get(status)
         with self._lock:  # check and set as one (see _cancel)
             state = stored.state
-            if state not in ("cancelled", "replaced") and ended is not None:
+            # (delivered to one recipient, it stays delivered whatever became of another)
+            if state not in ("cancelled", "replaced", "delivered") and ended is not None:
                 stored.state = ended
         return state
 
@@ -684,6 +863,13 @@ class Simulator:
                 outcome["status"] = exc.status.code
             again = _worth_sending_again(exc)
             log.warning("%s to %s failed: %s", msg.ELEMENT, shown_url(self.config.vasp_url), printable(exc))
+        except EncodeError as exc:
+            # What the VASP's version cannot carry (report_status Deferred, a Rel-6 value, about a
+            # Rel-5 submit, or from the mbuni dialect): said where the test looks, not a traceback in
+            # the log and a report that never comes.
+            outcome["error"] = f"{type(exc).__name__}: {exc}"
+            again = False
+            log.warning("%s not sent: %s", msg.ELEMENT, printable(exc))
         if again and attempt < self.config.report_attempts:
             pause = self.config.report_retry_delay * 2 ** (attempt - 1)
             if wait:

@@ -14,7 +14,7 @@ Installed as a pytest plugin (entry point "mm7bind.testing"), so in any project 
         assert mm7_receiver.received                        # (message, context) pairs
 
     def test_retries(mm7_simulator):
-        mm7_simulator.fail_next(status=4006)                # or http_status=503, retry_after=, delay=
+        mm7_simulator.fail_next(status=4006)                # or text=, http_status=503, retry_after=, delay=
         assert mm7bind.Client(mm7_simulator.url).submit(my_message).attempts == 2
 
     @pytest.mark.mm7_simulator(dialect="cmcc", strict=True)   # SimulatorConfig settings

@@ -1236,7 +1236,7 @@ def test_the_simulator_reports_in_the_version_the_message_came_in(dialect, submi
             profile = mm7.Profile(version=submitted)
             with mm7.Client(sim.url, profile=profile, retry=mm7.RetryPolicy(max_attempts=1)) as c:
                 msg = mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800000000"]), delivery_report=True,
-                                    read_reply=True, subject="s")
+                                    read_reply=True, subject="s", vaspid="805555", vasid="5555", service_code="1")
                 assert c.submit(msg).ok
             sim.wait_idle()
     assert sorted(m.ELEMENT for m, _ in h.calls) == ["DeliveryReportReq", "ReadReplyReq"]

@@ -463,6 +463,18 @@ def test_an_mm7_version_the_namespace_does_not_list_is_an_unsupported_version_to
     assert (env.body.detail.status.code if env.is_fault else env.body.status.code) == code
 
 
+@pytest.mark.parametrize("strict, code", [(True, 4002), (False, 1000)])
+def test_an_mm7_namespace_no_schema_has_is_an_unsupported_version_to_a_strict_mmsc(strict, code):
+    """A namespace of no known schema (REL-7..., a vendor's invented REL-6-MM7-6-7) with a valid
+    MM7Version was refused 4004, Validation error; lenient, it is read as the closest one."""
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"]), transaction_id="t-ns")
+    data = out.to_bytes().replace(b"REL-6-MM7-1-4", b"REL-7-MM7-1-0")
+    rsp = Simulator(strict=strict).handle(data, out.content_type, {})
+    env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+    assert env.transaction_id == "t-ns" and b"REL-7-MM7-1-0" in rsp.body  # (answered in the caller's namespace)
+    assert (env.body.detail.status.code if env.is_fault else env.body.status.code) == code
+
+
 def test_reports_name_each_recipient_as_the_submit_did_and_none_is_sent_for_a_display_only_one():
     """A delivery report's Recipient was read back from text: a ShortCode came back as a Number.
     And a displayOnly address (shown to the recipients, not delivered to) got reports of its own."""
@@ -622,3 +634,299 @@ def test_the_messages_kept_are_bounded_the_oldest_dropped():
         assert client.submit(m.SubmitReq(recipients=["+8613900000000"], linked_id=sim.mo_sent[0]["linked_id"])).ok
     with pytest.raises(ValueError, match="max_messages must be at least 1"):
         Simulator(max_messages=0)
+
+
+@pytest.mark.parametrize("auth", ["digest", "basic"])
+def test_scripted_trouble_is_for_a_request_let_in_not_a_digest_challenge(auth):
+    """Every Digest client's first request is answered 401 with the challenge: that answer took the
+    trouble scripted, and the request it was meant for was served (so was a GET's 405)."""
+    checker = mm7.auth.DigestAuth("vasp", "pw") if auth == "digest" else mm7.auth.BasicAuth("vasp", "pw")
+    with Simulator(auth=checker, report_delay=60) as sim, \
+            mm7.Client(sim.url, username="vasp", password="pw", auth=auth, retry=mm7.RetryPolicy.never()) as client:
+        assert sim.fail_next(status=2001) == 1
+        assert requests.get(sim.url, timeout=10).status_code == 405
+        with pytest.raises(mm7.FaultError) as info:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        assert info.value.status.code == 2001
+        sim.fail_next(http_status=503)
+        with pytest.raises(mm7.HTTPStatusError) as info:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        assert info.value.status == 503
+        assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).ok and len(sim.messages) == 1
+
+
+@pytest.mark.parametrize("dialect, version", [("cmcc", "REL-6-MM7-1-4"), ("mbuni", "REL-5-MM7-1-0")])
+def test_a_message_over_the_size_limit_is_refused_echoing_its_transaction_id(dialect, version):
+    """The Fault (2004) for a message larger than the dialect takes had an empty TransactionID, and
+    was in the dialect's version rather than the caller's: the VASP could not tie it to its request."""
+    big = m.SubmitReq(recipients=["+8613800000000"],
+                      content=mm7.Content(parts=[mm7.Part.from_bytes(bytes(600_000), "image/jpeg")]))
+    out = mm7.encode(big, transaction_id="t-big", version="REL-6-MM7-1-4")
+    rsp = Simulator(dialect=dialect).handle(out.to_bytes(), out.content_type, {})
+    env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"], strict=True)
+    status = env.body.detail.status
+    assert env.is_fault and status.code == 2004 and "more than" in f"{status.text} {status.details}"
+    assert env.transaction_id == "t-big" and env.version.name == version  # (Mbuni answers in its own)
+
+
+@pytest.mark.parametrize("dialect", ["cmcc", "cmcc-sdk"])
+def test_a_china_mobile_mmscs_delivery_report_has_its_timestamp_its_mm1_code_and_a_plain_sender(dialect):
+    """Chinese MMSCs write TimeStamp where the schema has Date, add MMSStatusErrorCode (MM1's status)
+    and a plain-text Sender, a service code too: the dialect sent a schema-shaped report, and a
+    receiver tested against it met the real one's in production. quirks=False: the schema's shape."""
+    for quirks, status in ((True, "Rejected"), (False, "Retrieved")):
+        with Simulator(dialect=dialect, report_delay=0, report_status=status, quirks=quirks) as sim, \
+                RunningReceiver() as rcv, mm7.Client(sim.url, profile=sim.profile) as client:
+            sim.config.vasp_url = rcv.url
+            client.submit(m.SubmitReq(vaspid="805555", vasid="5555", service_code="123456",
+                                      recipients=["13800138000"], delivery_report=True))
+            [(report, ctx)] = rcv.wait_for("DeliveryReportReq")
+            assert report.mm_status.value == status and report.date is not None
+            assert "mm7apiversion" not in {h.lower() for h in ctx.headers}  # (the SDK's, a VASP's: no MMSC sends it)
+            codes = {d.code for d in ctx.deviations}
+            extras = {e.name: e.text for e in report.extras}
+            if quirks:
+                assert extras == {"MMSStatusErrorCode": "130"} and "plain-text-address" in codes, ctx.deviations
+                assert any(d.path.endswith("/TimeStamp") for d in ctx.deviations), ctx.deviations
+                assert str(report.sender) == "5555"
+            else:
+                assert extras == {} and ctx.deviations == []
+
+
+def china_mobile_submit(**fields) -> m.SubmitReq:
+    values = {"vaspid": "805555", "vasid": "5555", "service_code": "123456", "sender_address": "5555",
+              "recipients": ["13800138000"], **fields}
+    return m.SubmitReq(**{k: v for k, v in values.items() if v is not None})
+
+
+@pytest.mark.parametrize("fields, strict, code, said", [
+    ({}, True, 1000, None),
+    ({"sender_address": "555512345601"}, True, 1000, None),  # service code + business code + operation code
+    ({"vaspid": None}, False, 4001, "no VASPID (企业代码)"),
+    ({"vasid": None, "vaspid": None}, False, 4001, "no VASPID (企业代码) and VASID (服务代码)"),
+    ({"service_code": None}, False, 4004, "no ServiceCode (业务代码)"),
+    ({"service_code": "000000"}, False, 1000, None),  # (the SDK's own example: lenient takes it)
+    ({"service_code": "000000"}, True, 4004, "ServiceCode '000000' is no business code"),
+    ({"vaspid": "123"}, True, 4001, "enterprise code"),
+    ({"vasid": "1065888"}, True, 4001, "is no service code"),
+    ({"sender_address": "+8613900000000"}, True, 4001, "SenderAddress '+8613900000000' is neither"),
+])
+@pytest.mark.parametrize("dialect", ["cmcc", "cmcc-sdk"])
+def test_china_mobiles_mmsc_refuses_a_submit_it_cannot_route_or_bill(dialect, fields, strict, code, said):
+    """It routes and bills by VASPID (企业代码), VASID (服务代码) and ServiceCode (业务代码): the cmcc
+    dialects took a SubmitReq without them, and, strict, with ones breaking the manual's rules."""
+    with Simulator(dialect=dialect, strict=strict) as sim, \
+            mm7.Client(sim.url, profile=sim.profile, retry=mm7.RetryPolicy.never()) as client:
+        if code == 1000:
+            assert client.submit(china_mobile_submit(**fields)).ok
+            return
+        with pytest.raises(mm7.FaultError) as info:
+            client.submit(china_mobile_submit(**fields))
+        assert info.value.status.code == code and said in info.value.status.text
+        assert sim.messages == {}
+
+
+def test_a_configured_vaspid_or_vasid_refuses_a_submit_from_another_and_a_cancel_naming_another():
+    """A CancelReq or ReplaceReq may leave them out (China Mobile's manual): one without a VASPID was
+    refused 4001 by a simulator given one. A VASID to check was not there at all."""
+    with Simulator(vaspid="805555", vasid="5555", report_delay=60) as sim, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        mid = client.submit(china_mobile_submit()).message_id
+        for fields in ({"vasid": "5556"}, {"vaspid": "805556"}, {"vasid": None}):
+            with pytest.raises(mm7.FaultError) as info:
+                client.submit(china_mobile_submit(**fields))
+            assert info.value.status.code == 4001 and info.value.status.text in ("unknown VASID '5556'",
+                                                                                 "unknown VASPID '805556'", "no VASID")
+        with pytest.raises(mm7.FaultError, match="4001"):
+            client.send(m.CancelReq(message_id=mid, vaspid="805555", vasid="5556"))
+        assert client.send(m.CancelReq(message_id=mid)).ok and sim.messages[mid].state == "cancelled"
+
+
+def test_a_providers_size_limit_is_set_for_any_dialect_in_place_of_the_dialects():
+    """Only the dialects had one (cmcc 100000 bytes, mbuni 512000), and the standard dialect took
+    anything: a test of what a provider capping requests at 300 KB answers could not be written."""
+    photo = mm7.Content(parts=[mm7.Part.from_bytes(bytes(150_000), "image/jpeg")])
+    for settings, code in (({}, 1000), ({"max_message_size": 100_000}, 2004),
+                           ({"dialect": "cmcc"}, 2004), ({"dialect": "cmcc", "max_message_size": 200_000}, 1000)):
+        sim = Simulator(**settings)
+        out = mm7.encode(china_mobile_submit(content=photo), transaction_id="t-size")
+        rsp = sim.handle(out.to_bytes(), out.content_type, {})
+        env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+        assert (env.body.detail.status.code if env.is_fault else env.body.status.code) == code, settings
+    with pytest.raises(ValueError, match="max_message_size must be at least 1"):
+        Simulator(max_message_size=0)
+
+
+def test_simulate_takes_a_size_limit_the_vasp_identification_to_check_no_quirks_and_recipient_statuses():
+    from .test_cmcc import wait_until
+    from .test_commands import Background, free_port
+
+    port = free_port()
+    sim = Background("simulate", "--port", str(port), "--max-size", "3000", "--vaspid", "805555", "--vasid", "5555",
+                     "--dialect", "mbuni", "--no-quirks", "--report-delay", "0",
+                     "--recipient-status", "13800138000/TYPE=PLMN=Expired")
+    try:
+        sim.wait_for(f"http://127.0.0.1:{port}/control/health")
+        with mm7.Client(f"http://127.0.0.1:{port}/mm7", retry=mm7.RetryPolicy.never()) as client:
+            with pytest.raises(mm7.FaultError) as info:  # (Mbuni's own Faults say Server, whatever the status)
+                client.cancel("no-such")
+            assert info.value.fault.code == "Client" and info.value.status.code == 2005
+            assert client.submit(china_mobile_submit()).ok
+            for fields, code in (({"vaspid": "805556"}, 4001), ({"vasid": "5556"}, 4001),
+                                 ({"content": mm7.Content(parts=[mm7.Part.from_bytes(bytes(4000), "image/jpeg")])},
+                                  2004)):
+                with pytest.raises(mm7.FaultError) as info:
+                    client.submit(china_mobile_submit(**fields))
+                assert info.value.status.code == code
+            mid = client.submit(china_mobile_submit(recipients=["13800138000/TYPE=PLMN"])).message_id
+        control = f"http://127.0.0.1:{port}/control/messages"
+        assert wait_until(lambda: {x["message_id"]: x["state"] for x in requests.get(control, timeout=10).json()}
+                          .get(mid) == "undelivered")
+    finally:
+        sim.stop()
+
+
+def test_the_mbuni_dialect_answers_faults_as_mbuni_does():
+    """Mbuni's MMSC sends every Fault as SOAP-ENV:Server "Server error" with HTTP 200, whatever the
+    status (a 2xxx too: a client retrying a Server fault retries a refusal), the code's own StatusText,
+    TransactionID "none" when it could not read the request, and writes SOAP-ENV, mm7-prefixed
+    elements and no XML declaration. The dialect sent the standard Fault. quirks=False: it still does."""
+    garbage = b"<?xml version='1.0'?><env:Envelope xmlns:env='http://schemas.xmlsoap.org/soap/envelope/'><env:Body>"
+    for quirks in (True, False):
+        sim = Simulator(dialect="mbuni", quirks=quirks)
+        out = mm7.encode(m.CancelReq(message_id="no-such"), transaction_id="t-c", version="REL-6-MM7-1-4")
+        rsp = sim.handle(out.to_bytes(), out.content_type, {})
+        env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+        status = env.body.detail.status
+        assert rsp.status == 200 and env.is_fault and status.code == 2005 and env.transaction_id == "t-c"
+        broken = sim.handle(garbage, "text/xml", {})
+        broken_env = mm7.decode(broken.body, dict(broken.headers)["Content-Type"])
+        assert broken_env.body.detail.status.code == 2007
+        if quirks:
+            assert (env.body.code, env.body.string) == ("Server", "Server error")
+            assert status.text == "Message ID Not found" and "no message no-such" in status.details
+            assert rsp.body.startswith(b"<SOAP-ENV:Envelope") and b"<mm7:RSErrorRsp>" in rsp.body
+            assert broken_env.transaction_id == "none"
+        else:
+            assert env.body.code == "Client" and env.body.string == status.text == "no message no-such"
+            assert rsp.body.startswith(b"<?xml") and broken_env.transaction_id in ("", None)
+    with Simulator(dialect="mbuni") as sim, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy(max_attempts=3, backoff=0)) as client:
+        with pytest.raises(mm7.FaultError) as info:  # (by its status, final, whatever the fault code says)
+            client.cancel("no-such")
+        assert info.value.status.code == 2005 and info.value.fault.code == "Server"
+
+
+@pytest.mark.parametrize("dialect, version", [("standard", "REL-5-MM7-1-2"), ("mbuni", "REL-6-MM7-1-4")])
+def test_a_report_status_the_vasps_version_lacks_is_a_failed_report_said_in_its_outcome(dialect, version, caplog):
+    """Deferred is a Rel-6 value: a report saying it about a Rel-5 submit (or from the Rel-5 mbuni
+    dialect) raised in the report worker: a traceback in the log, nothing in the message's reports, and
+    a test waiting for the report ran out its time without a word why."""
+    with Simulator(dialect=dialect, report_delay=0, report_status="Deferred") as sim, RunningReceiver() as rcv, \
+            mm7.Client(sim.url, profile=mm7.Profile(version=version)) as client:
+        sim.config.vasp_url = rcv.url
+        mid = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True)).message_id
+        assert sim.wait_idle()
+        [outcome] = sim.messages[mid].reports
+        assert "'Deferred' is not valid in REL-5-MM7-1-" in outcome["error"] and outcome["attempts"] == 1
+        assert rcv.received == [] and not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+@pytest.mark.parametrize("dialect, partial", [("standard", 1100), ("cmcc", 1001)])
+def test_a_scripted_success_other_than_1000_is_served_with_its_response_saying_it(dialect, partial):
+    """fail_next(status=1100) answered a Fault carrying a success (and kept no message): a partial
+    success (China Mobile's 1001) could not be scripted, yet a client must take it as the success it is."""
+    with Simulator(dialect=dialect, report_delay=60) as sim, \
+            mm7.Client(sim.url, profile=sim.profile, retry=mm7.RetryPolicy.never()) as client:
+        sim.fail_next(2, status=partial)
+        first = client.submit(china_mobile_submit())
+        assert first.ok and first.status.code == partial and first.status.text == "Partial success"
+        assert first.message_id in sim.messages
+        with pytest.raises(mm7.FaultError, match="2005"):  # (an answer that is no success keeps its status)
+            client.cancel("no-such")
+        assert client.submit(china_mobile_submit()).status.code == 1000
+
+
+def test_a_request_held_by_a_scripted_delay_does_not_hold_up_the_simulators_stop(caplog):
+    """A timeout test scripts a delay longer than its client waits: the request, its client long gone,
+    kept a server thread until the delay ended, and stop() (each fixture's teardown) waited out the
+    server's grace for it and gave up on it still running, then served it all the same."""
+    caplog.set_level("WARNING")
+    sim = Simulator().start()
+    try:
+        sim.fail_next(delay=60)
+        with mm7.Client(sim.url, read_timeout=0.3, retry=mm7.RetryPolicy.never()) as client:
+            with pytest.raises(mm7.TransportError):
+                client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+    finally:
+        sim.stop()
+    assert not [r.getMessage() for r in caplog.records if "still running" in r.getMessage()]
+    assert sim.messages == {}
+
+
+def test_scripted_trouble_says_the_carriers_own_words():
+    """Carriers answer private codes (4101...) with texts of their own, which a client may show or
+    match: only the code's standard text could be scripted."""
+    with Simulator(report_delay=60) as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        sim.fail_next(status=4101, text="余额不足")
+        r = requests.post(f"{sim.server.url}/control/fail", json={"status": 1100, "text": "2 of 3 taken"}, timeout=10)
+        assert r.json() == {"queued": 2}
+        with pytest.raises(mm7.FaultError) as info:
+            client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        assert (info.value.status.code, info.value.status.text) == (4101, "余额不足")
+        result = client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        assert (result.status.code, result.status.text) == (1100, "2 of 3 taken")
+        r = requests.post(f"{sim.server.url}/control/fail", json={"text": "no status"}, timeout=10)
+        assert r.status_code == 400 and "StatusText of a status" in r.json()["error"]
+
+
+def test_some_recipients_get_a_delivery_status_of_their_own():
+    """Every recipient's report said report_status: a VASP's handling of a submit delivered to some
+    recipients and rejected by others could not be tested but by sending each report by hand."""
+    rejected, retrieved = "+8613800000001", "+8613800000002"
+    with Simulator(report_delay=0, read_delay=0, recipient_status={rejected: "Rejected"}) as sim, \
+            RunningReceiver() as rcv, mm7.Client(sim.url) as client:
+        sim.config.vasp_url = rcv.url
+        mid = client.submit(m.SubmitReq(recipients=[rejected, retrieved], delivery_report=True,
+                                        read_reply=True)).message_id
+        assert sim.wait_idle()
+        reports = {str(msg.recipient): msg.mm_status.value for msg, _ in rcv.received
+                   if msg.ELEMENT == "DeliveryReportReq"}
+        assert reports == {rejected: "Rejected", retrieved: "Retrieved"}
+        assert [str(msg.recipient) for msg, _ in rcv.received if msg.ELEMENT == "ReadReplyReq"] == [retrieved]
+        assert sim.messages[mid].state == "delivered"  # (whichever report came last)
+    with pytest.raises(ValueError, match="recipient_status of '1': 'Lost' is none of"):
+        Simulator(recipient_status={"1": "Lost"})
+
+
+def test_a_vasp_cannot_cancel_or_replace_another_vasps_message():
+    """A CancelReq or ReplaceReq naming another VASPID than the message's submit cancelled it: an
+    MMSC (Mbuni's answers 2001, Operation restricted) lets a VASP touch only its own messages."""
+    with Simulator(report_delay=60) as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        mid = client.submit(china_mobile_submit(vaspid="805555")).message_id
+        for request in (m.CancelReq(message_id=mid, vaspid="806666"), m.ReplaceReq(message_id=mid, vaspid="806666"),
+                        m.ExtendedCancelReq(cancel_id=mid, vaspid="806666"),
+                        m.ExtendedReplaceReq(replace_id=mid, vaspid="806666")):
+            with pytest.raises(mm7.FaultError) as info:
+                client.send(request)
+            assert info.value.status.code == 2001 and "another VASP's" in info.value.status.text, request.ELEMENT
+        assert sim.messages[mid].state == "accepted"
+        assert client.send(m.ReplaceReq(message_id=mid)).ok  # (naming none: the caller's own, as far as it knows)
+        assert client.send(m.CancelReq(message_id=mid, vaspid="805555")).ok
+
+
+@pytest.mark.parametrize("quirks", [True, False])
+def test_the_mbuni_dialect_finds_a_message_no_longer_queued_nowhere(quirks):
+    """Mbuni's MMSC looks a CancelReq's or ReplaceReq's message up in its queue, which a delivered or
+    cancelled message has left: 2005 in a Fault, where the dialect answered 3001 in a CancelRsp."""
+    with Simulator(dialect="mbuni", report_delay=0, quirks=quirks) as sim, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        delivered = client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id
+        assert sim.wait_idle() and sim.messages[delivered].state == "delivered"
+        for request in (m.CancelReq(message_id=delivered), m.ReplaceReq(message_id=delivered)):
+            if quirks:
+                with pytest.raises(mm7.FaultError) as info:
+                    client.send(request)
+                assert info.value.status.code == 2005 and "delivered" in info.value.status.details
+            else:
+                assert client.send(request).status.code == 3001

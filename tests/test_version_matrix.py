@@ -218,7 +218,9 @@ def test_the_simulator_answers_as_its_dialect_does(version, dialect):
         return env
 
     for sent in callers_mm7_versions(version):
-        submitted = send(m.SubmitReq(recipients=["+8613800000000"]), sent).body.message_id
+        # (identified and billable: China Mobile's MMSC refuses a submit without VASPID, VASID, ServiceCode)
+        submit = m.SubmitReq(recipients=["+8613800000000"], vaspid="805555", vasid="5555", service_code="123456")
+        submitted = send(submit, sent).body.message_id
         for msg in vasp_requests(version, submitted):
             send(msg, sent)
     refused = mm7.encode(m.CancelReq(message_id="no-such-message"), transaction_id="t-2", version=version).to_bytes()
