@@ -50,17 +50,24 @@ class BulkResult:
 
 _INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060\u200e\u200f"  # BOM (ZWNBSP), zero-width, direction marks
 _SHORTENED = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE]\+?\d+")  # 8613800000000 as Excel shows it: 8.6138E+12
+# What a recipient looks like: a number (spaces, dashes, dots, brackets; "tel:", a "/TYPE=PLMN" suffix), a
+# short code, or an e-mail address. A first row that looks like none, with too few digits to be a number
+# with words beside it ("13800000001 张三"), is a header: "Phone 1" and "手机号1" went out as recipients.
+_NUMBER = re.compile(r"(?:tel:)?[+(]?[\d\s().\-]*\d[\d\s().\-]*(?:/TYPE=\w+)?", re.IGNORECASE)
+_LINE_END = re.compile(r"\r\n|\r|\n")  # (what a CSV's rows end with; str.splitlines also splits at \x1c, \x85, \u2028...)
 
 
 def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
-    """Recipients from a CSV file: the first column of every row (a header row is skipped).
+    """Recipients from a CSV file: the first column of every row (a header row is skipped: a first
+    value that looks like no number, short code or e-mail address, "Phone 1" included).
 
     The file may be UTF-8 (with or without a BOM), GBK/GB18030 (what Excel writes as CSV on a
     Chinese Windows), or UTF-16 with a BOM (Excel's "Unicode text", tab-separated); separated by
     commas, semicolons or tabs, or as an Excel "sep=;" first line says. BOMs and zero-width
     characters around a value are dropped, and the header row wherever it comes again (files
     joined with `cat`). A number Excel wrote in scientific notation (8.6138E+12: its digits
-    lost) is a ValueError. `data`: its
+    lost) is a ValueError, as is an address holding a control character (naming its line: rows end
+    at CR, LF or CRLF alone; U+2028 or \\x1e in a cell is part of it). `data`: its
     bytes, already read (standard input); `path` then only names it."""
     if data is None:
         data = Path(path).read_bytes()
@@ -76,7 +83,7 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
                 raise ValueError(f"{path} is neither UTF-8, UTF-16 nor GBK/GB18030 text") from None
     # (blank lines before the first row, or Excel's "sep=;" line, must not hide the header: it was
     # sent to as a recipient, and a tab-separated file was read as commas)
-    lines = [line for line in (line.strip(" \r\n") for line in text[:4096].splitlines()) if line]
+    lines = [line for line in (line.strip(" ") for line in _LINE_END.split(text[:4096])) if line]
     first = lines[0] if lines else ""
     sep = first[4] if len(first) == 5 and first.lower().startswith("sep=") else None
     if sep is not None:
@@ -101,14 +108,23 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
         if sep is not None and header and value.lower() == "sep=" and len(row) == 2 and not row[1]:
             sep = None  # (read: the next row may be the header)
             continue
-        if header and not any(ch.isdigit() for ch in value) and "@" not in value:
+        if header and _is_header(value):
             header, header_text = False, value
             continue  # a header such as "number"
         header = False
         if value == header_text:  # (the same header again: files joined)
             continue
+        # (refused here, by its line: a separator other than CR or LF — \x1c-\x1e, U+0085, U+2028 —
+        # inside a cell is no line end in a CSV, and no MMSC takes it in an address)
+        if problem := m.address_problem(value):
+            raise ValueError(f"{path}, line {reader.line_num}: the address {value!r} {problem}")
         out.append(value)
     return out
+
+
+def _is_header(value: str) -> bool:
+    """Whether the first value of a recipient file is its column's name, not a recipient."""
+    return "@" not in value and not _NUMBER.fullmatch(value) and sum(ch.isdigit() for ch in value) < 5
 
 
 def _plan(store, recipients: Iterable[str], tag: str | None,

@@ -318,7 +318,7 @@ def test_send_refuses_an_address_with_a_control_character(tmp_path):
         for args, said in [
             (("--to", "1", "--to", "1\n2"), "--to #2: the address '1\\n2' holds a control character (U+000A)"),
             (("--to", "1", "--to-file", str(numbers)),
-             f"recipient #2 of {numbers}: the address '+86138\\x1b[2J00000002' holds a control character (U+001B)"),
+             f"{numbers}, line 2: the address '+86138\\x1b[2J00000002' holds a control character (U+001B)"),
             (("--to", "1", "--from", "10\x7f65"), "--from: the address '10\\x7f65' holds a control character (U+007F)"),
         ]:
             proc = run("send", "--mmsc", sim.url, *args)
@@ -546,6 +546,37 @@ def test_recipient_files_in_the_encodings_excel_writes(tmp_path):
     proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to-file", str(tmp_path / "shortened.csv"), "--text",
                "x")
     assert proc.returncode == 2 and "scientific notation" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_recipient_file_ends_its_lines_at_cr_and_lf_alone(tmp_path):
+    """str.splitlines also ends a line at \\x1c-\\x1e, U+0085, U+2028 and U+2029; a CSV does not. Inside
+    an address they are refused with the line they are on (not sent as two recipients, nor each
+    failed at the MMSC); in the first line they no longer cut the header short, which made the
+    separator read wrong (a whole row one "number")."""
+    from mm7bind.bulk import read_recipients
+
+    for ch in ("\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"):
+        data = f"number\r\n13800000001\n138000{ch}00002\r13800000003\r\n".encode()
+        with pytest.raises(ValueError, match=rf"numbers.csv, line 3: the address '138000.*00002' holds a control "
+                                             rf"character \(U\+{ord(ch):04X}\)"):
+            read_recipients("numbers.csv", data)
+    assert read_recipients("x.csv", "phone\u2028mobile;name\r\n13800000001;张三\r\n".encode()) == ["13800000001"]
+    assert read_recipients("x.csv", "number\r\n 13800000001\x1c\r\n".encode()) == ["13800000001"]  # (as a space)
+    (tmp_path / "numbers.csv").write_bytes("number\r\n13800000001\r\n138\u202800002\r\n".encode())
+    proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to-file", str(tmp_path / "numbers.csv"), "--text", "x")
+    assert proc.returncode == 2 and "numbers.csv, line 3: the address" in proc.stderr, proc.stderr
+
+
+def test_a_header_row_with_a_digit_in_it_is_a_header_not_a_recipient():
+    from mm7bind.bulk import read_recipients
+
+    for header in ("Phone 1", "手机号1", "Column1", "MSISDN (86)", "Mobile 2"):
+        data = f"{header},name\r\n13800000001,a\r\n".encode()
+        assert read_recipients("x.csv", data) == ["13800000001"], header
+    # what a recipient in the first row looks like is one, whatever else is written beside it
+    for first in ("13800000001", "+86 138-0000-0001", "tel:+8613800000001", "+8613800000001/TYPE=PLMN", "10086",
+                  "a@example.com", "13800000001 张三", "(010) 1234 5678"):
+        assert read_recipients("x.csv", f"{first}\r\n13800000002\r\n".encode()) == [first, "13800000002"], first
 
 
 def test_numbers_that_are_not_finite_are_configuration_errors(tmp_path):
