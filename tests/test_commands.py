@@ -410,6 +410,20 @@ def test_a_table_from_a_variable_refuses_an_item_without_a_value_and_can_hold_a_
     assert proc.returncode == 3 and "MM7BIND_MMSC_HEADERS (mmsc.headers): item 1 is not name=value" in proc.stdout
 
 
+def test_a_list_from_a_variable_can_hold_a_comma_as_a_table_can():
+    """MM7BIND_MMSC_URLS split a URL at the comma in its query (two broken URLs, and fail-over to
+    the second half); `\\,` is a comma in an item, as it is in a table's value."""
+    from mm7bind.config import load
+
+    cfg, problems = load(None, env={"MM7BIND_MMSC_URLS": r"https://a.example/mm7?route=1\,2, https://b.example/mm7,",
+                                    "MM7BIND_API_ALLOW": r"127.0.0.1, ::1"})
+    assert problems == [], problems
+    assert cfg.mmsc.urls == ["https://a.example/mm7?route=1,2", "https://b.example/mm7"]
+    assert cfg.api.allow == ["127.0.0.1", "::1"]
+    cfg, _ = load(None, env={"MM7BIND_MMSC_URLS": r"https://a.example/mm7?p=a\\b\x"})
+    assert cfg.mmsc.urls == ["https://a.example/mm7?p=a\\b\\x"]  # (a backslash before anything else: as it is)
+
+
 def test_rotating_log_files(tmp_path):
     import logging
 
