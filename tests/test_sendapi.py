@@ -466,6 +466,38 @@ def test_a_direct_send_asked_again_is_sent_once(sim):
         assert len(sim.messages) == 3
 
 
+def test_a_cancel_asked_again_is_sent_once_as_a_send_is(sim):
+    """/cancel took a transaction_id and sent the CancelReq again on every repeat, and ignored an
+    Idempotency-Key (a new TransactionID each time): a caller that timed out and asked again
+    cancelled twice, and could not tell the second answer was about the first."""
+    store = mm7.MemoryStore()
+    with mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never()) as client:
+        api = SendApi(client)
+        message_ids = [call(api, {"to": f"+861380000000{i}", "text": "x"})[1]["message_id"] for i in range(3)]
+        cancels = lambda: [r for r in store.sent() if r.operation == "CancelReq"]  # noqa: E731
+        request = {"message_id": message_ids[0], "transaction_id": "cancel-1"}
+        status, first = call(api, request, "/cancel")
+        assert status == 200 and first["ok"] and first["transaction_id"] == "cancel-1" and "repeat" not in first
+        status, again = call(api, request, "/cancel")
+        assert status == 200 and again == {**first, "repeat": True}
+        assert call(api, {"message_id": message_ids[1], "transaction_id": "cancel-1"}, "/cancel")[0] == 409
+        assert call(api, {"to": "+8613800000009", "transaction_id": "cancel-1"})[0] == 409  # (nor a send under it)
+        assert len(cancels()) == 1
+        # the header is the body's transaction_id, for /cancel as for /send
+        headers = {"Idempotency-Key": "cancel-2"}
+        status, first = call(api, {"message_id": message_ids[1]}, "/cancel", headers=headers)
+        assert status == 200 and first["ok"] and first["transaction_id"] == "cancel-2"
+        assert call(api, {"message_id": message_ids[1]}, "/cancel", headers=headers)[1] == {**first, "repeat": True}
+        assert call(api, {"message_id": message_ids[1], "transaction_id": "other"}, "/cancel",
+                    headers=headers)[0] == 400
+        assert call(api, {"message_id": message_ids[1]}, "/cancel", headers={"Idempotency-Key": " "})[0] == 400
+        assert len(cancels()) == 2
+        # a key a send used is not a cancel's: refused, not sent under it
+        call(api, {"to": "+8613800000008", "text": "x", "transaction_id": "order-1"})
+        assert call(api, {"message_id": message_ids[2], "transaction_id": "order-1"}, "/cancel")[0] == 409
+        assert len(cancels()) == 2
+
+
 def test_a_repeat_while_the_first_is_still_being_sent_is_not_sent(tmp_path):
     """The caller's timeout is shorter than the MMSC's answer: its repeat arrives while the first
     request is in flight, and is told so (409), not sent beside it."""
