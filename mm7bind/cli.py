@@ -1260,17 +1260,29 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
 
 
 def cmd_store_requeue(args: argparse.Namespace) -> int:
+    from .display import printable, shown_time  # noqa: PLC0415
+    from .outbox import accepted_under_tag  # noqa: PLC0415
     from .store import utcnow  # noqa: PLC0415
 
     cfg = _config(args)
     expires_at = utcnow() + timedelta(hours=cfg.outbox.max_age_hours)
     store = _open_store(args, cfg)
     try:
-        done = [i for i in args.ids if store.outbox_requeue(i, expires_at)]
+        # A campaign's item whose recipient a direct run under its tag (send --tag) has reached since
+        # it failed would be a second message: left alone, and said.
+        items = [store.outbox_get(i) for i in dict.fromkeys(args.ids)]
+        taken = accepted_under_tag(store, [i for i in items if i is not None and i.state in ("failed", "expired")])
+        done = [i for i in args.ids if i not in taken and store.outbox_requeue(i, expires_at)]
     finally:
         store.close()
     for i in args.ids:
-        print(f"#{i}: queued again" if i in done else f"#{i}: not failed or expired (or no such item): left alone")
+        if i in taken:
+            rec = taken[i]
+            print(printable(f"#{i}: left alone: {', '.join(rec.recipients)} was accepted under tag {rec.tag!r} "
+                            f"(MessageID {rec.message_id}, {shown_time(rec.sent_at)}): queued again, they would "
+                            "get it twice"))
+        else:
+            print(f"#{i}: queued again" if i in done else f"#{i}: not failed or expired (or no such item): left alone")
     return EXIT_OK if len(done) == len(args.ids) else EXIT_REFUSED
 
 
