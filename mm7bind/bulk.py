@@ -38,7 +38,8 @@ class BulkResult:
     skipped: int = 0  # already sent under the same tag (an earlier, interrupted run)
     repeated: int = 0  # recipients listed more than once (sent once)
     elapsed: float = 0.0
-    interrupted: bool = False  # stopped (Ctrl-C) before every recipient was tried
+    interrupted: bool = False  # stopped (Ctrl-C) before every recipient was tried (or queued)
+    batches: int = 0  # (queue_bulk) commits made to the outbox: `sent` items in all
     unreachable: bool = False  # stopped because no MMSC took a connection (UNREACHABLE_STOP in a row)
     message_ids: dict[str, str] = field(default_factory=dict)  # recipient → MessageID
     failures: list[tuple[str, str]] = field(default_factory=list)  # (recipient, why)
@@ -164,16 +165,23 @@ def _unanswered(rec) -> bool:
 
 
 def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag: str | None = None,
-               at=None) -> BulkResult:
+               at=None, stop: threading.Event | None = None) -> BulkResult:
     """Put `template` for each recipient in `outbox` (sent by whoever runs its worker: `mm7bind
     serve` with [outbox] enabled), due now or `at` a time. With a `tag`, recipients already
     accepted or already waiting under it are skipped, so queueing a campaign twice queues it once.
     `sent` counts the items queued, a batch of QUEUE_BATCH per commit (fewer for a large message:
     at most QUEUE_BATCH_BYTES of content); a message that cannot be
     built raises EncodeError, its batch is not queued (the batches before it are: queueing again
-    under the tag adds only the rest). Under a tag each item's TransactionID is
+    under the tag adds only the rest; the exception's `queued` is the result so far, as for a
+    store that fails mid-way). Under a tag each item's TransactionID is
     `bulk_transaction_id`'s, and one already waiting is not queued again: two runs queueing the
-    same campaign at once queue it once; nor is one a `send_bulk` of the campaign is sending."""
+    same campaign at once queue it once; nor is one a `send_bulk` of the campaign is sending.
+
+    Once `stop` is set (a signal handler's doing), or on Ctrl-C (KeyboardInterrupt), no further
+    batch starts: the result (`interrupted` set) counts the items and `batches` committed, and
+    `total - sent` the recipients not queued. (A KeyboardInterrupt inside a commit undoes that
+    batch, or, right after its commit, leaves it queued and uncounted: under a tag, queueing again
+    adds only what is missing either way. `stop` has no such uncertainty.)"""
     tries: Counter = Counter()
     recipients, result = _plan(outbox.store, recipients, tag, tries)
     started = time.monotonic()
@@ -182,23 +190,37 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
     content = template.content
     size = sum(p.size for p in [*content.parts, *([content.smil] if content.smil else [])]) if content else 0
     per_batch = max(1, min(QUEUE_BATCH, QUEUE_BATCH_BYTES // max(size, 1)))
-    for i in range(0, len(recipients), per_batch):  # a commit per batch, not per message
-        batch = recipients[i : i + per_batch]
-        tids = [bulk_transaction_id(tag, r, tries[r]) for r in batch] if tag is not None else None
-        items = outbox.put_many([dataclasses.replace(template, recipients=m.Recipients(to=[r])) for r in batch],
-                                tag=tag, at=at, transaction_ids=tids, once=tag is not None)
-        if tids is None:
-            queued = list(zip(batch, items, strict=True))
-        else:
-            recipient_of = dict(zip(tids, batch, strict=True))
-            queued = [(recipient_of[item.transaction_id], item) for item in items]
-        for rcpt, item in queued:
-            result.message_ids[rcpt] = f"queued #{item.id}"
-        result.sent += len(items)
-        result.skipped += len(batch) - len(items)  # queued meanwhile by another run
-        result.total -= len(batch) - len(items)
+    try:
+        for i in range(0, len(recipients), per_batch):  # a commit per batch, not per message
+            if stop is not None and stop.is_set():
+                result.interrupted = True
+                break
+            _queue_batch(outbox, template, recipients[i : i + per_batch], tag, at, tries, result)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    except Exception as exc:
+        exc.queued = result  # (the batches before it are committed: the caller says so)
+        raise
     result.elapsed = time.monotonic() - started
     return result
+
+
+def _queue_batch(outbox, template: m.SubmitReq, batch: list[str], tag: str | None, at, tries: Counter,
+                 result: BulkResult) -> None:
+    tids = [bulk_transaction_id(tag, r, tries[r]) for r in batch] if tag is not None else None
+    items = outbox.put_many([dataclasses.replace(template, recipients=m.Recipients(to=[r])) for r in batch],
+                            tag=tag, at=at, transaction_ids=tids, once=tag is not None)
+    if tids is None:
+        queued = list(zip(batch, items, strict=True))
+    else:
+        recipient_of = dict(zip(tids, batch, strict=True))
+        queued = [(recipient_of[item.transaction_id], item) for item in items]
+    for rcpt, item in queued:
+        result.message_ids[rcpt] = f"queued #{item.id}"
+    result.sent += len(items)
+    result.batches += 1
+    result.skipped += len(batch) - len(items)  # queued meanwhile by another run
+    result.total -= len(batch) - len(items)
 
 
 QUEUE_BATCH = 500  # messages per outbox commit when a campaign is queued

@@ -960,6 +960,63 @@ def test_send_queue_json_is_one_object_with_the_outbox_ids(tmp_path):
     assert again["queued"] == 0 and again["skipped"] == 1 and again["items"] == {}
 
 
+# `mm7bind send` whose outbox commits are watched: after the one numbered in argv[1], a SIGINT (as
+# Ctrl-C) is sent, or a store error raised ("full"); the batches are two messages each.
+QUEUE_WATCHED = """
+import os, signal, sqlite3, sys
+import mm7bind.bulk, mm7bind.store
+from mm7bind.cli import main
+mm7bind.bulk.QUEUE_BATCH = 2
+put_many, commits = mm7bind.store.SqliteStore.outbox_put_many, []
+def watched(self, entries, **kw):
+    if sys.argv[2] == "full" and len(commits) == int(sys.argv[1]):
+        raise sqlite3.OperationalError("database or disk is full")
+    commits.append(put_many(self, entries, **kw))
+    if sys.argv[2] == "ctrl-c" and len(commits) == int(sys.argv[1]):
+        os.kill(os.getpid(), signal.SIGINT)
+    return commits[-1]
+mm7bind.store.SqliteStore.outbox_put_many = watched
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def test_an_interrupted_send_queue_says_what_it_committed_and_what_running_again_does(tmp_path):
+    """Ctrl-C while a campaign was queued said "interrupted" alone: whether any batch was in the
+    outbox (and would be sent), and what the same command would do again, was the user's guess.
+    Now the batch being committed is finished, and the counts said; so too when the store fails
+    after some batches."""
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    send = ["send", "--config", str(tmp_path / "c.toml"), "--text", "x", "--queue",
+            *(arg for i in range(1, 6) for arg in ("--to", f"+861380000000{i}"))]
+
+    def watched(after: int, what: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", QUEUE_WATCHED, str(after), what, *args], capture_output=True,
+                              text=True, cwd=ROOT, env=ENV, timeout=120)
+
+    proc = watched(2, "ctrl-c", *send, "--tag", "camp")
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stdout.startswith("queued 4 message(s) in ")
+    assert ("mm7bind send: interrupted: 4 message(s) committed to the outbox in 2 batch(es) before it stopped (they "
+            "will be sent); 1 recipients not queued; `--queue --tag camp` again queues only those") in proc.stderr
+    proc = run(*send, "--tag", "camp")
+    assert proc.returncode == 0 and "queued 1 message(s)" in proc.stdout and "skipped 4 recipients" in proc.stdout
+    proc = watched(1, "ctrl-c", *send, "--json")  # (untagged: running again queues them all again)
+    assert proc.returncode == 130, proc.stderr
+    answer = json.loads(proc.stdout)
+    assert (answer["queued"], answer["batches"], answer["interrupted"], answer["not_queued"]) == (2, 1, True, 3)
+    assert "the same command again would queue every recipient again" in proc.stderr
+    proc = watched(1, "full", *send, "--tag", "other")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == ("mm7bind send: 2 message(s) committed to the outbox in 1 batch(es) (they will be sent), "
+                           "then 3 recipients not queued (`--queue --tag other` again queues only the rest): the "
+                           "store failed: database or disk is full\n")
+    proc = watched(0, "full", *send, "--tag", "none")
+    assert proc.returncode == 2 and proc.stderr.startswith("mm7bind send: not queued: the store failed: "), proc.stderr
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    assert len(store.outbox()) == 5 + 2 + 2
+    store.close()
+
+
 def test_the_progress_bar_counts_whom_it_sends_to(simulator, tmp_path):
     (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
     (tmp_path / "to.csv").write_text("1\n2\n2\n3\n", encoding="utf-8")  # one listed twice: sent once

@@ -240,6 +240,36 @@ def test_a_campaign_item_a_direct_run_has_reached_since_is_not_queued_again(tmp_
     store.close()
 
 
+def test_queue_bulk_stopped_between_batches_counts_what_it_committed(store, monkeypatch):
+    import threading
+
+    from mm7bind import bulk
+
+    monkeypatch.setattr(bulk, "QUEUE_BATCH", 2)
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
+    outbox, stop = Outbox(client), threading.Event()
+    put_many = outbox.put_many
+
+    def then_stop(msgs, **kw):
+        stop.set()  # (as the command's Ctrl-C handler does, while the first batch is committed)
+        return put_many(msgs, **kw)
+
+    monkeypatch.setattr(outbox, "put_many", then_stop)
+    result = bulk.queue_bulk(outbox, mm7.SubmitReq(recipients=["0"]), ["1", "2", "3", "4", "5"], tag="t", stop=stop)
+    assert (result.interrupted, result.sent, result.batches, result.total - result.sent) == (True, 2, 1, 3)
+    assert len(store.outbox()) == 2
+
+    def interrupted(msgs, **kw):  # Ctrl-C in a library caller: KeyboardInterrupt, before the second commit
+        if len(store.outbox()) >= 3:
+            raise KeyboardInterrupt
+        return put_many(msgs, **kw)
+
+    monkeypatch.setattr(outbox, "put_many", interrupted)
+    result = bulk.queue_bulk(outbox, mm7.SubmitReq(recipients=["0"]), ["1", "2", "3", "4", "5"], tag="t")
+    assert (result.interrupted, result.sent, result.skipped, result.total - result.sent) == (True, 2, 2, 1)
+    client.close()
+
+
 def test_a_message_can_wait_for_its_hour(store):
     from datetime import datetime
 
