@@ -650,7 +650,9 @@ def _stop_between_batches(stop: threading.Event):
             raise KeyboardInterrupt
         stop.set()
 
-    previous = {sig: signal.signal(sig, asked) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # (a signal ignored stays so: a job started in the background by a script ignores Ctrl-C)
+    previous = {sig: signal.signal(sig, asked) for sig in (signal.SIGINT, signal.SIGTERM)
+                if signal.getsignal(sig) is not signal.SIG_IGN}
     try:
         yield
     finally:

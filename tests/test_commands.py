@@ -961,18 +961,20 @@ def test_send_queue_json_is_one_object_with_the_outbox_ids(tmp_path):
 
 
 # `mm7bind send` whose outbox commits are watched: after the one numbered in argv[1], a SIGINT (as
-# Ctrl-C) is sent, or a store error raised ("full"); the batches are two messages each.
+# Ctrl-C) is sent ("ignored": to a process that ignores it, as a script's background job does), or
+# a store error raised ("full"); the batches are two messages each.
 QUEUE_WATCHED = """
 import os, signal, sqlite3, sys
 import mm7bind.bulk, mm7bind.store
 from mm7bind.cli import main
+signal.signal(signal.SIGINT, signal.SIG_IGN if sys.argv[2] == "ignored" else signal.default_int_handler)
 mm7bind.bulk.QUEUE_BATCH = 2
 put_many, commits = mm7bind.store.SqliteStore.outbox_put_many, []
 def watched(self, entries, **kw):
     if sys.argv[2] == "full" and len(commits) == int(sys.argv[1]):
         raise sqlite3.OperationalError("database or disk is full")
     commits.append(put_many(self, entries, **kw))
-    if sys.argv[2] == "ctrl-c" and len(commits) == int(sys.argv[1]):
+    if sys.argv[2] in ("ctrl-c", "ignored") and len(commits) == int(sys.argv[1]):
         os.kill(os.getpid(), signal.SIGINT)
     return commits[-1]
 mm7bind.store.SqliteStore.outbox_put_many = watched
@@ -1012,8 +1014,10 @@ def test_an_interrupted_send_queue_says_what_it_committed_and_what_running_again
                            "store failed: database or disk is full\n")
     proc = watched(0, "full", *send, "--tag", "none")
     assert proc.returncode == 2 and proc.stderr.startswith("mm7bind send: not queued: the store failed: "), proc.stderr
+    proc = watched(1, "ignored", *send, "--tag", "background")  # (ignored, it stays so)
+    assert proc.returncode == 0 and "queued 5 message(s)" in proc.stdout, proc.stderr
     store = mm7.SqliteStore(tmp_path / "vasp.db")
-    assert len(store.outbox()) == 5 + 2 + 2
+    assert len(store.outbox()) == 5 + 2 + 2 + 5
     store.close()
 
 
