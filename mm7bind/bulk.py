@@ -51,6 +51,7 @@ class BulkResult:
 
 _INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060\u200e\u200f"  # BOM (ZWNBSP), zero-width, direction marks
 _SHORTENED = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE]\+?\d+")  # 8613800000000 as Excel shows it: 8.6138E+12
+_DECIMAL = re.compile(r"\+?\d{5,}\.0+")  # 13800000001.0: a number column read as decimals (pandas) and written back
 # What a recipient looks like: a number (spaces, dashes, dots, brackets; "tel:", a "/TYPE=PLMN" suffix), a
 # short code, or an e-mail address. A first row that looks like none, with too few digits to be a number
 # with words beside it ("13800000001 张三"), is a header: "Phone 1" and "手机号1" went out as recipients.
@@ -67,7 +68,7 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
     commas, semicolons or tabs, or as an Excel "sep=;" first line says. BOMs and zero-width
     characters around a value are dropped, and the header row wherever it comes again (files
     joined with `cat`). A number Excel wrote in scientific notation (8.6138E+12: its digits
-    lost) is a ValueError, as is an address holding a control character (naming its line: rows end
+    lost) is a ValueError, as is one written with a decimal part (13800000001.0), or an address holding a control character (naming its line: rows end
     at CR, LF or CRLF alone; U+2028 or \\x1e in a cell is part of it). `data`: its
     bytes, already read (standard input); `path` then only names it."""
     if data is None:
@@ -106,6 +107,10 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
         if _SHORTENED.fullmatch(value):  # (its digits are gone: each would go out, and be refused, as "8.6138E+12")
             raise ValueError(f"{path}, line {reader.line_num}: {value!r} is a number Excel wrote in scientific "
                              "notation, its digits lost: format the column as text in Excel and save it again")
+        if _DECIMAL.fullmatch(value):  # (sent as it is, "13800000001.0" is no subscriber's number)
+            raise ValueError(f"{path}, line {reader.line_num}: {value!r} is a number written with a decimal part "
+                             "(as pandas writes a number column it read as decimals): write the column as text, "
+                             "without the \".0\"")
         if sep is not None and header and value.lower() == "sep=" and len(row) == 2 and not row[1]:
             sep = None  # (read: the next row may be the header)
             continue

@@ -576,6 +576,10 @@ def test_a_recipient_file_ends_its_lines_at_cr_and_lf_alone(tmp_path):
             read_recipients("numbers.csv", data)
     assert read_recipients("x.csv", "phone\u2028mobile;name\r\n13800000001;张三\r\n".encode()) == ["13800000001"]
     assert read_recipients("x.csv", "number\r\n 13800000001\x1c\r\n".encode()) == ["13800000001"]  # (as a space)
+    # a number column pandas read as decimals and wrote back: "13800000001.0" was sent as it was
+    with pytest.raises(ValueError, match=r"x.csv, line 3: '13800000002.0' is a number written with a decimal part"):
+        read_recipients("x.csv", b"number\n13800000001\n13800000002.0\n")
+    assert read_recipients("x.csv", b"10086\n1.5\n") == ["10086", "1.5"]  # (no number of ours: as it was)
     (tmp_path / "numbers.csv").write_bytes("number\r\n13800000001\r\n138\u202800002\r\n".encode())
     proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to-file", str(tmp_path / "numbers.csv"), "--text", "x")
     assert proc.returncode == 2 and "numbers.csv, line 3: the address" in proc.stderr, proc.stderr
