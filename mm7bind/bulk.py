@@ -133,13 +133,32 @@ def _is_header(value: str) -> bool:
     return "@" not in value and not _NUMBER.fullmatch(value) and sum(ch.isdigit() for ch in value) < 5
 
 
+_SPACING = re.compile(r"^tel:|/TYPE=\w+$|[\s().\-]", re.IGNORECASE)
+
+
+def _same_number(recipient: str) -> str:
+    """What tells recipients apart: a number without its spacing (spaces, dashes, dots, brackets),
+    a leading "+", "tel:" or a "/TYPE=PLMN" suffix — "+86 138-0000-0001" and "8613800000001" are
+    one; anything else (an e-mail address) as it is. A national and an international spelling
+    ("13800000001", "+8613800000001") stay two: which country a number is in is not known here."""
+    if not isinstance(recipient, str) or recipient.isdigit() or not _NUMBER.fullmatch(recipient):
+        return recipient
+    return _SPACING.sub("", recipient).removeprefix("+")
+
+
 def _plan(store, recipients: Iterable[str], tag: str | None,
           tries: Counter | None = None) -> tuple[list[str], BulkResult]:
     """Who still needs the message: each recipient once, and under a tag (with a store) none the
     MMSC already accepted one for, nor one waiting in the outbox for it. `tries` is filled with
     how many requests each recipient already has under the tag."""
     listed = [r.strip() if isinstance(r, str) else r for r in recipients]  # (as the store records them)
-    unique = list(dict.fromkeys(listed))  # a recipient listed twice gets the message once
+    # A recipient listed twice gets the message once, also written differently: lists merged from
+    # two sources have "+86 138-0000-0001" and "+8613800000001", or "8613800000001", one phone.
+    firsts: dict = {}
+    for r in listed:
+        firsts.setdefault(_same_number(r), r)
+    unique = list(firsts.values())
+    del firsts
     todo = unique
     if tag is not None and store is not None:
         # (a record at a time: read whole, a million-request campaign's records took a gigabyte to resume)
@@ -156,7 +175,8 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
             done |= store.outbox_recipients(tag, waiting)
         elif hasattr(store, "outbox"):  # (a store of one's own, written before outbox_recipients)
             done |= {r for item in store.outbox(tag=tag) if item.state in waiting for r in item.recipients}
-        todo = [r for r in unique if r not in done]
+        done = {_same_number(r) for r in done}
+        todo = [r for r in unique if _same_number(r) not in done]
     return todo, BulkResult(total=len(todo), skipped=len(unique) - len(todo), repeated=len(listed) - len(unique))
 
 

@@ -562,6 +562,29 @@ def test_recipient_files_in_the_encodings_excel_writes(tmp_path):
     assert proc.returncode == 2 and "scientific notation" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_one_number_written_differently_gets_the_message_once_and_a_resume_knows_it():
+    """Lists merged from two sources: "+86 138-0000-0001", "+8613800000001" and "8613800000001" are
+    one phone, and got three messages; a campaign resumed from the other list sent again to those
+    it had reached. A national spelling is another recipient (the country is not known here)."""
+    from mm7bind.bulk import queue_bulk, send_bulk
+    from mm7bind.outbox import Outbox
+    from mm7bind.simulator import Simulator
+
+    store = mm7.MemoryStore()
+    with Simulator() as sim, mm7.Client(sim.url, store=store) as client:
+        template = mm7.SubmitReq(recipients=["0"], subject="x")
+        result = send_bulk(client, template, ["+8613800000001", "+86 138-0000-0001", "8613800000001",
+                                              "tel:+8613800000001", "13800000001", "a@example.com",
+                                              "A@example.com"], tag="t")
+        assert (result.sent, result.failed, result.repeated) == (4, 0, 3)
+        assert sorted(result.message_ids) == ["+8613800000001", "13800000001", "A@example.com", "a@example.com"]
+        again = send_bulk(client, template, ["86 138 0000 0001", "+8613800000002", "(86) 138.0000.0001"], tag="t")
+        assert (again.sent, again.skipped) == (1, 1) and list(again.message_ids) == ["+8613800000002"]
+        queued = queue_bulk(Outbox(client), template, ["8613800000002", "+8613800000003"], tag="t")
+        assert (queued.sent, queued.skipped) == (1, 1) and list(queued.message_ids) == ["+8613800000003"]
+        assert len(sim.messages) == 5
+
+
 def test_a_recipient_file_ends_its_lines_at_cr_and_lf_alone(tmp_path):
     """str.splitlines also ends a line at \\x1c-\\x1e, U+0085, U+2028 and U+2029; a CSV does not. Inside
     an address they are refused with the line they are on (not sent as two recipients, nor each
@@ -575,7 +598,7 @@ def test_a_recipient_file_ends_its_lines_at_cr_and_lf_alone(tmp_path):
                                              rf"character \(U\+{ord(ch):04X}\)"):
             read_recipients("numbers.csv", data)
     assert read_recipients("x.csv", "phone\u2028mobile;name\r\n13800000001;张三\r\n".encode()) == ["13800000001"]
-    assert read_recipients("x.csv", "number\r\n 13800000001\x1c\r\n".encode()) == ["13800000001"]  # (as a space)
+    assert read_recipients("x.csv", b"number\r\n 13800000001\x1c\r\n") == ["13800000001"]  # (as a space)
     # a number column pandas read as decimals and wrote back: "13800000001.0" was sent as it was
     with pytest.raises(ValueError, match=r"x.csv, line 3: '13800000002.0' is a number written with a decimal part"):
         read_recipients("x.csv", b"number\n13800000001\n13800000002.0\n")

@@ -474,7 +474,10 @@ def test_a_cancel_asked_again_is_sent_once_as_a_send_is(sim):
     with mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never()) as client:
         api = SendApi(client)
         message_ids = [call(api, {"to": f"+861380000000{i}", "text": "x"})[1]["message_id"] for i in range(3)]
-        cancels = lambda: [r for r in store.sent() if r.operation == "CancelReq"]  # noqa: E731
+
+        def cancels() -> list:
+            return [r for r in store.sent() if r.operation == "CancelReq"]
+
         request = {"message_id": message_ids[0], "transaction_id": "cancel-1"}
         status, first = call(api, request, "/cancel")
         assert status == 200 and first["ok"] and first["transaction_id"] == "cancel-1" and "repeat" not in first
