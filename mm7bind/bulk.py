@@ -68,7 +68,8 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
     commas, semicolons or tabs, or as an Excel "sep=;" first line says. BOMs and zero-width
     characters around a value are dropped, and the header row wherever it comes again (files
     joined with `cat`). A number Excel wrote in scientific notation (8.6138E+12: its digits
-    lost) is a ValueError, as is one written with a decimal part (13800000001.0), or an address holding a control character (naming its line: rows end
+    lost) is a ValueError, as is one written with a decimal part (13800000001.0), a value with
+    neither a digit nor an "@" (a column of names first: "姓名,手机号"), or an address holding a control character (naming its line: rows end
     at CR, LF or CRLF alone; U+2028 or \\x1e in a cell is part of it). `data`: its
     bytes, already read (standard input); `path` then only names it."""
     if data is None:
@@ -124,6 +125,9 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
         # inside a cell is no line end in a CSV, and no MMSC takes it in an address)
         if problem := m.address_problem(value):
             raise ValueError(f"{path}, line {reader.line_num}: the address {value!r} {problem}")
+        if "@" not in value and not any(ch.isdigit() for ch in value):  # ("姓名,手机号": a request per name)
+            raise ValueError(f"{path}, line {reader.line_num}: {value!r} is no number or e-mail address: the "
+                             "recipients go in the first column")
         out.append(value)
     return out
 

@@ -603,6 +603,11 @@ def test_a_recipient_file_ends_its_lines_at_cr_and_lf_alone(tmp_path):
     with pytest.raises(ValueError, match=r"x.csv, line 3: '13800000002.0' is a number written with a decimal part"):
         read_recipients("x.csv", b"number\n13800000001\n13800000002.0\n")
     assert read_recipients("x.csv", b"10086\n1.5\n") == ["10086", "1.5"]  # (no number of ours: as it was)
+    # names in the first column, the numbers in the second: each name went out as a recipient
+    for data in ("姓名,手机号\r\n张三,13800000001\r\n", "张三,13800000001\r\n李四,13800000002\r\n"):
+        with pytest.raises(ValueError, match=r"x.csv, line 2: '(张三|李四)' is no number or e-mail address: the "
+                                             r"recipients go in the first column"):
+            read_recipients("x.csv", data.encode())
     (tmp_path / "numbers.csv").write_bytes("number\r\n13800000001\r\n138\u202800002\r\n".encode())
     proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to-file", str(tmp_path / "numbers.csv"), "--text", "x")
     assert proc.returncode == 2 and "numbers.csv, line 3: the address" in proc.stderr, proc.stderr
