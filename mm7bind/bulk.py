@@ -23,6 +23,7 @@ from pathlib import Path
 from . import messages as m
 from . import sendonce
 from .arrival import ANSWERED, arrival, may_have_arrived
+from .client import ending_pauses_at, new_transaction_id
 from .errors import STORE_ERRORS, ConnectError, MM7Error
 from .store import OUTBOX_PENDING
 
@@ -184,6 +185,14 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
     return todo, BulkResult(total=len(todo), skipped=len(unique) - len(todo), repeated=len(listed) - len(unique))
 
 
+def _recorded(store, tid: str):
+    """The store's record of `tid`, or None (no store, none, or a store failing: said as unknown)."""
+    try:
+        return store.sent_by_transaction_id(tid) if store is not None else None
+    except STORE_ERRORS:
+        return None
+
+
 def _unanswered(rec) -> bool:
     """Whether a recorded request got no MM7 answer (`mm7bind.arrival`): it goes again with the
     TransactionID it had. One the MMSC may have taken (a timeout, a connection lost after it went
@@ -316,6 +325,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     recorded under it, and recipients the MMSC already accepted a message for under that tag are
     skipped: an interrupted run started again goes on where it stopped, sending nobody twice.
     Ctrl-C (KeyboardInterrupt) ends it early: the requests in flight finish, nothing new starts,
+    one waiting to be tried again is not (a failure, "interrupted while waiting to try again"),
     and the result (`interrupted` set) counts exactly what was sent. Two runs under one tag at once
     (two processes, or threads, on one store) send each recipient once: each request's
     TransactionID is claimed in the store before it goes out (`mm7bind.sendonce`), and a recipient
@@ -339,14 +349,16 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
 
     def one(rcpt: str) -> None:
         nonlocal unreached_in_a_row
-        if result.unreachable:  # (not tried: the run says how many are left)
+        if result.unreachable or stopping.is_set():  # (not tried: the run says how many are left)
             return
         msg = dataclasses.replace(template, recipients=m.Recipients(to=[rcpt]))
+        tid = bulk_transaction_id(tag, rcpt, tries[rcpt]) if resumable else new_transaction_id()
         try:
-            if resumable:
-                r = _send_claimed(client, msg, tag, bulk_transaction_id(tag, rcpt, tries[rcpt]))
-            else:
-                r = client.submit(msg, tag=tag)
+            with ending_pauses_at(stopping):
+                if resumable:
+                    r = _send_claimed(client, msg, tag, tid)
+                else:
+                    r = client.submit(msg, tag=tag, transaction_id=tid)
             if r is None:  # another run has it (or had it accepted between our plan and now)
                 with lock:
                     result.total -= 1
@@ -364,6 +376,11 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
             ok, why, r, unsure = False, f"{type(exc).__name__}: {exc}", None, may_have_arrived(exc)
         except STORE_ERRORS as exc:  # (the claim could not be taken: not sent)
             ok, why, r, unsure = False, f"not sent: the store failed: {type(exc).__name__}: {exc}", None, False
+        except KeyboardInterrupt:  # Ctrl-C ended its pause between attempts: not tried again
+            ok, r, why, unsure = False, None, "interrupted while waiting to try again", True
+            rec = _recorded(client.core.store, tid)
+            if rec is not None and rec.error:  # (how its last attempt ended; without a record: unknown)
+                why, unsure = f"{why} ({rec.error})", may_have_arrived(rec.error)
         with lock:
             if r is not None:  # an MMSC answered
                 unreached_in_a_row = 0
@@ -384,6 +401,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
                     progress_calls.clear()
                     log.warning("the progress callback failed; the campaign goes on without it", exc_info=True)
 
+    stopping = threading.Event()  # (set on Ctrl-C: ends the workers' pauses between attempts)
     workers = max(1, concurrency)
     pool = ThreadPoolExecutor(workers)
     try:
@@ -402,8 +420,9 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
             future.result()
     except KeyboardInterrupt:
         # Ctrl-C: nothing new starts; the requests in flight finish and are counted, so that the
-        # result (and the store) says exactly who was sent to.
+        # result (and the store) says exactly who was sent to; one waiting to be tried again is not.
         result.interrupted = True
+        stopping.set()
         pool.shutdown(wait=True, cancel_futures=True)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
