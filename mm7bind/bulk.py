@@ -352,13 +352,17 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
         if result.unreachable or stopping.is_set():  # (not tried: the run says how many are left)
             return
         msg = dataclasses.replace(template, recipients=m.Recipients(to=[rcpt]))
-        tid = bulk_transaction_id(tag, rcpt, tries[rcpt]) if resumable else new_transaction_id()
+        # (known before it goes, with a store: its record says how an interrupted send ended)
+        tid = bulk_transaction_id(tag, rcpt, tries[rcpt]) if resumable else (
+            new_transaction_id() if client.core.store is not None else None)
         try:
             with ending_pauses_at(stopping):
                 if resumable:
                     r = _send_claimed(client, msg, tag, tid)
-                else:
+                elif tid is not None:
                     r = client.submit(msg, tag=tag, transaction_id=tid)
+                else:
+                    r = client.submit(msg, tag=tag)
             if r is None:  # another run has it (or had it accepted between our plan and now)
                 with lock:
                     result.total -= 1
@@ -378,7 +382,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
             ok, why, r, unsure = False, f"not sent: the store failed: {type(exc).__name__}: {exc}", None, False
         except KeyboardInterrupt:  # Ctrl-C ended its pause between attempts: not tried again
             ok, r, why, unsure = False, None, "interrupted while waiting to try again", True
-            rec = _recorded(client.core.store, tid)
+            rec = _recorded(client.core.store, tid) if tid is not None else None
             if rec is not None and rec.error:  # (how its last attempt ended; without a record: unknown)
                 why, unsure = f"{why} ({rec.error})", may_have_arrived(rec.error)
         with lock:
