@@ -52,12 +52,12 @@ class BulkResult:
 
 _INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060\u200e\u200f"  # BOM (ZWNBSP), zero-width, direction marks
 _SHORTENED = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE]\+?\d+")  # 8613800000000 as Excel shows it: 8.6138E+12
-_DECIMAL = re.compile(r"\+?\d{5,}\.0+")  # 13800000001.0: a number column read as decimals (pandas) and written back
+_DECIMAL = re.compile(r"\+?\d{5,}\.0+")  # 13800000001.0: a number column pandas read as decimals, written back
 # What a recipient looks like: a number (spaces, dashes, dots, brackets; "tel:", a "/TYPE=PLMN" suffix), a
 # short code, or an e-mail address. A first row that looks like none, with too few digits to be a number
 # with words beside it ("13800000001 张三"), is a header: "Phone 1" and "手机号1" went out as recipients.
 _NUMBER = re.compile(r"(?:tel:)?[+(]?[\d\s().\-]*\d[\d\s().\-]*(?:/TYPE=\w+)?", re.IGNORECASE)
-_LINE_END = re.compile(r"\r\n|\r|\n")  # (what a CSV's rows end with; str.splitlines also splits at \x1c, \x85, \u2028...)
+_LINE_END = re.compile(r"\r\n|\r|\n")  # a CSV's row ends (str.splitlines also splits at \x1c, \x85, \u2028...)
 
 
 def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
@@ -70,9 +70,9 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
     characters around a value are dropped, and the header row wherever it comes again (files
     joined with `cat`). A number Excel wrote in scientific notation (8.6138E+12: its digits
     lost) is a ValueError, as is one written with a decimal part (13800000001.0), a value with
-    neither a digit nor an "@" (a column of names first: "姓名,手机号"), or an address holding a control character (naming its line: rows end
-    at CR, LF or CRLF alone; U+2028 or \\x1e in a cell is part of it). `data`: its
-    bytes, already read (standard input); `path` then only names it."""
+    neither a digit nor an "@" (a column of names first: "姓名,手机号"), or an address holding a
+    control character (naming its line: rows end at CR, LF or CRLF alone; U+2028 or \\x1e in a
+    cell is part of it). `data`: its bytes, already read (standard input); `path` then only names it."""
     if data is None:
         data = Path(path).read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):

@@ -607,7 +607,8 @@ def cmd_send(args: argparse.Namespace) -> int:
         # (not "accepted" alone: one waiting in the outbox, or another run's, may not have gone yet)
         print(f"skipped {result.skipped} recipients already accepted, queued or being sent under tag {args.tag!r}")
     if result.repeated:
-        print(f"{result.repeated} recipients were listed more than once, or one number written two ways (sent once)")
+        print(f"{result.repeated} recipients were listed more than once, or one number written two ways "
+              "(sent once)")
     for rcpt, why in result.failures[:10]:
         print(printable(f"  failed {rcpt}: {why}"))
     if len(result.failures) > 10:
