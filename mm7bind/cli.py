@@ -438,7 +438,9 @@ def cmd_send(args: argparse.Namespace) -> int:
     recipients = list(args.to or [])
     if args.to_file:
         try:
-            recipients += read_recipients(args.to_file, _read(args.to_file) if args.to_file == "-" else None)
+            # (its refusals name a line of it: "standard input, line 3", not "-, line 3")
+            stdin = args.to_file == "-"
+            recipients += read_recipients("standard input" if stdin else args.to_file, _read("-") if stdin else None)
         except OSError as exc:
             print(f"mm7bind send: cannot read {args.to_file}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_USAGE

@@ -260,6 +260,8 @@ def test_send_reads_the_recipients_from_stdin_with_to_file_dash(simulator):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("sent 2, failed 0, 2 recipients")
     assert sorted(m["recipients"][0] for m in messages(simulator)) == ["+8613800000001", "+8613800000002"]
+    proc = run("send", "--mmsc", simulator.url, "--to-file", "-", "--text", "x", stdin="number\n1\n1\x1e2\n")
+    assert proc.returncode == 2 and proc.stderr.startswith("mm7bind send: standard input, line 3: "), proc.stderr
 
 
 def test_a_recipient_file_that_lists_nobody_is_named_as_such(tmp_path):
