@@ -23,6 +23,7 @@ from pathlib import Path
 from . import messages as m
 from . import sendonce
 from .arrival import ANSWERED, arrival, may_have_arrived
+from .client import ending_pauses_at, new_transaction_id
 from .errors import STORE_ERRORS, ConnectError, MM7Error
 from .store import OUTBOX_PENDING
 
@@ -38,7 +39,8 @@ class BulkResult:
     skipped: int = 0  # already sent under the same tag (an earlier, interrupted run)
     repeated: int = 0  # recipients listed more than once (sent once)
     elapsed: float = 0.0
-    interrupted: bool = False  # stopped (Ctrl-C) before every recipient was tried
+    interrupted: bool = False  # stopped (Ctrl-C) before every recipient was tried (or queued)
+    batches: int = 0  # (queue_bulk) commits made to the outbox: `sent` items in all
     unreachable: bool = False  # stopped because no MMSC took a connection (UNREACHABLE_STOP in a row)
     message_ids: dict[str, str] = field(default_factory=dict)  # recipient → MessageID
     failures: list[tuple[str, str]] = field(default_factory=list)  # (recipient, why)
@@ -50,18 +52,27 @@ class BulkResult:
 
 _INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060\u200e\u200f"  # BOM (ZWNBSP), zero-width, direction marks
 _SHORTENED = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE]\+?\d+")  # 8613800000000 as Excel shows it: 8.6138E+12
+_DECIMAL = re.compile(r"\+?\d{5,}\.0+")  # 13800000001.0: a number column pandas read as decimals, written back
+# What a recipient looks like: a number (spaces, dashes, dots, brackets; "tel:", a "/TYPE=PLMN" suffix), a
+# short code, or an e-mail address. A first row that looks like none, with too few digits to be a number
+# with words beside it ("13800000001 张三"), is a header: "Phone 1" and "手机号1" went out as recipients.
+_NUMBER = re.compile(r"(?:tel:)?[+(]?[\d\s().\-]*\d[\d\s().\-]*(?:/TYPE=\w+)?", re.IGNORECASE)
+_LINE_END = re.compile(r"\r\n|\r|\n")  # a CSV's row ends (str.splitlines also splits at \x1c, \x85, \u2028...)
 
 
 def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
-    """Recipients from a CSV file: the first column of every row (a header row is skipped).
+    """Recipients from a CSV file: the first column of every row (a header row is skipped: a first
+    value that looks like no number, short code or e-mail address, "Phone 1" included).
 
     The file may be UTF-8 (with or without a BOM), GBK/GB18030 (what Excel writes as CSV on a
     Chinese Windows), or UTF-16 with a BOM (Excel's "Unicode text", tab-separated); separated by
     commas, semicolons or tabs, or as an Excel "sep=;" first line says. BOMs and zero-width
     characters around a value are dropped, and the header row wherever it comes again (files
     joined with `cat`). A number Excel wrote in scientific notation (8.6138E+12: its digits
-    lost) is a ValueError. `data`: its
-    bytes, already read (standard input); `path` then only names it."""
+    lost) is a ValueError, as is one written with a decimal part (13800000001.0), a value with
+    neither a digit nor an "@" (a column of names first: "姓名,手机号"), or an address holding a
+    control character (naming its line: rows end at CR, LF or CRLF alone; U+2028 or \\x1e in a
+    cell is part of it). `data`: its bytes, already read (standard input); `path` then only names it."""
     if data is None:
         data = Path(path).read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -76,7 +87,7 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
                 raise ValueError(f"{path} is neither UTF-8, UTF-16 nor GBK/GB18030 text") from None
     # (blank lines before the first row, or Excel's "sep=;" line, must not hide the header: it was
     # sent to as a recipient, and a tab-separated file was read as commas)
-    lines = [line for line in (line.strip(" \r\n") for line in text[:4096].splitlines()) if line]
+    lines = [line for line in (line.strip(" ") for line in _LINE_END.split(text[:4096])) if line]
     first = lines[0] if lines else ""
     sep = first[4] if len(first) == 5 and first.lower().startswith("sep=") else None
     if sep is not None:
@@ -98,17 +109,46 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
         if _SHORTENED.fullmatch(value):  # (its digits are gone: each would go out, and be refused, as "8.6138E+12")
             raise ValueError(f"{path}, line {reader.line_num}: {value!r} is a number Excel wrote in scientific "
                              "notation, its digits lost: format the column as text in Excel and save it again")
+        if _DECIMAL.fullmatch(value):  # (sent as it is, "13800000001.0" is no subscriber's number)
+            raise ValueError(f"{path}, line {reader.line_num}: {value!r} is a number written with a decimal part "
+                             "(as pandas writes a number column it read as decimals): write the column as text, "
+                             "without the \".0\"")
         if sep is not None and header and value.lower() == "sep=" and len(row) == 2 and not row[1]:
             sep = None  # (read: the next row may be the header)
             continue
-        if header and not any(ch.isdigit() for ch in value) and "@" not in value:
+        if header and _is_header(value):
             header, header_text = False, value
             continue  # a header such as "number"
         header = False
         if value == header_text:  # (the same header again: files joined)
             continue
+        # (refused here, by its line: a separator other than CR or LF — \x1c-\x1e, U+0085, U+2028 —
+        # inside a cell is no line end in a CSV, and no MMSC takes it in an address)
+        if problem := m.address_problem(value):
+            raise ValueError(f"{path}, line {reader.line_num}: the address {value!r} {problem}")
+        if "@" not in value and not any(ch.isdigit() for ch in value):  # ("姓名,手机号": a request per name)
+            raise ValueError(f"{path}, line {reader.line_num}: {value!r} is no number or e-mail address: the "
+                             "recipients go in the first column")
         out.append(value)
     return out
+
+
+def _is_header(value: str) -> bool:
+    """Whether the first value of a recipient file is its column's name, not a recipient."""
+    return "@" not in value and not _NUMBER.fullmatch(value) and sum(ch.isdigit() for ch in value) < 5
+
+
+_SPACING = re.compile(r"^tel:|/TYPE=\w+$|[\s().\-]", re.IGNORECASE)
+
+
+def _same_number(recipient: str) -> str:
+    """What tells recipients apart: a number without its spacing (spaces, dashes, dots, brackets),
+    a leading "+", "tel:" or a "/TYPE=PLMN" suffix — "+86 138-0000-0001" and "8613800000001" are
+    one; anything else (an e-mail address) as it is. A national and an international spelling
+    ("13800000001", "+8613800000001") stay two: which country a number is in is not known here."""
+    if not isinstance(recipient, str) or recipient.isdigit() or not _NUMBER.fullmatch(recipient):
+        return recipient
+    return _SPACING.sub("", recipient).removeprefix("+")
 
 
 def _plan(store, recipients: Iterable[str], tag: str | None,
@@ -117,7 +157,13 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
     MMSC already accepted one for, nor one waiting in the outbox for it. `tries` is filled with
     how many requests each recipient already has under the tag."""
     listed = [r.strip() if isinstance(r, str) else r for r in recipients]  # (as the store records them)
-    unique = list(dict.fromkeys(listed))  # a recipient listed twice gets the message once
+    # A recipient listed twice gets the message once, also written differently: lists merged from
+    # two sources have "+86 138-0000-0001" and "+8613800000001", or "8613800000001", one phone.
+    firsts: dict = {}
+    for r in listed:
+        firsts.setdefault(_same_number(r), r)
+    unique = list(firsts.values())
+    del firsts
     todo = unique
     if tag is not None and store is not None:
         # (a record at a time: read whole, a million-request campaign's records took a gigabyte to resume)
@@ -134,8 +180,17 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
             done |= store.outbox_recipients(tag, waiting)
         elif hasattr(store, "outbox"):  # (a store of one's own, written before outbox_recipients)
             done |= {r for item in store.outbox(tag=tag) if item.state in waiting for r in item.recipients}
-        todo = [r for r in unique if r not in done]
+        done = {_same_number(r) for r in done}
+        todo = [r for r in unique if _same_number(r) not in done]
     return todo, BulkResult(total=len(todo), skipped=len(unique) - len(todo), repeated=len(listed) - len(unique))
+
+
+def _recorded(store, tid: str):
+    """The store's record of `tid`, or None (no store, none, or a store failing: said as unknown)."""
+    try:
+        return store.sent_by_transaction_id(tid) if store is not None else None
+    except STORE_ERRORS:
+        return None
 
 
 def _unanswered(rec) -> bool:
@@ -148,16 +203,23 @@ def _unanswered(rec) -> bool:
 
 
 def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag: str | None = None,
-               at=None) -> BulkResult:
+               at=None, stop: threading.Event | None = None) -> BulkResult:
     """Put `template` for each recipient in `outbox` (sent by whoever runs its worker: `mm7bind
     serve` with [outbox] enabled), due now or `at` a time. With a `tag`, recipients already
     accepted or already waiting under it are skipped, so queueing a campaign twice queues it once.
     `sent` counts the items queued, a batch of QUEUE_BATCH per commit (fewer for a large message:
     at most QUEUE_BATCH_BYTES of content); a message that cannot be
     built raises EncodeError, its batch is not queued (the batches before it are: queueing again
-    under the tag adds only the rest). Under a tag each item's TransactionID is
+    under the tag adds only the rest; the exception's `queued` is the result so far, as for a
+    store that fails mid-way). Under a tag each item's TransactionID is
     `bulk_transaction_id`'s, and one already waiting is not queued again: two runs queueing the
-    same campaign at once queue it once; nor is one a `send_bulk` of the campaign is sending."""
+    same campaign at once queue it once; nor is one a `send_bulk` of the campaign is sending.
+
+    Once `stop` is set (a signal handler's doing), or on Ctrl-C (KeyboardInterrupt), no further
+    batch starts: the result (`interrupted` set) counts the items and `batches` committed, and
+    `total - sent` the recipients not queued. (A KeyboardInterrupt inside a commit undoes that
+    batch, or, right after its commit, leaves it queued and uncounted: under a tag, queueing again
+    adds only what is missing either way. `stop` has no such uncertainty.)"""
     tries: Counter = Counter()
     recipients, result = _plan(outbox.store, recipients, tag, tries)
     started = time.monotonic()
@@ -166,23 +228,37 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
     content = template.content
     size = sum(p.size for p in [*content.parts, *([content.smil] if content.smil else [])]) if content else 0
     per_batch = max(1, min(QUEUE_BATCH, QUEUE_BATCH_BYTES // max(size, 1)))
-    for i in range(0, len(recipients), per_batch):  # a commit per batch, not per message
-        batch = recipients[i : i + per_batch]
-        tids = [bulk_transaction_id(tag, r, tries[r]) for r in batch] if tag is not None else None
-        items = outbox.put_many([dataclasses.replace(template, recipients=m.Recipients(to=[r])) for r in batch],
-                                tag=tag, at=at, transaction_ids=tids, once=tag is not None)
-        if tids is None:
-            queued = list(zip(batch, items, strict=True))
-        else:
-            recipient_of = dict(zip(tids, batch, strict=True))
-            queued = [(recipient_of[item.transaction_id], item) for item in items]
-        for rcpt, item in queued:
-            result.message_ids[rcpt] = f"queued #{item.id}"
-        result.sent += len(items)
-        result.skipped += len(batch) - len(items)  # queued meanwhile by another run
-        result.total -= len(batch) - len(items)
+    try:
+        for i in range(0, len(recipients), per_batch):  # a commit per batch, not per message
+            if stop is not None and stop.is_set():
+                result.interrupted = True
+                break
+            _queue_batch(outbox, template, recipients[i : i + per_batch], tag, at, tries, result)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    except Exception as exc:
+        exc.queued = result  # (the batches before it are committed: the caller says so)
+        raise
     result.elapsed = time.monotonic() - started
     return result
+
+
+def _queue_batch(outbox, template: m.SubmitReq, batch: list[str], tag: str | None, at, tries: Counter,
+                 result: BulkResult) -> None:
+    tids = [bulk_transaction_id(tag, r, tries[r]) for r in batch] if tag is not None else None
+    items = outbox.put_many([dataclasses.replace(template, recipients=m.Recipients(to=[r])) for r in batch],
+                            tag=tag, at=at, transaction_ids=tids, once=tag is not None)
+    if tids is None:
+        queued = list(zip(batch, items, strict=True))
+    else:
+        recipient_of = dict(zip(tids, batch, strict=True))
+        queued = [(recipient_of[item.transaction_id], item) for item in items]
+    for rcpt, item in queued:
+        result.message_ids[rcpt] = f"queued #{item.id}"
+    result.sent += len(items)
+    result.batches += 1
+    result.skipped += len(batch) - len(items)  # queued meanwhile by another run
+    result.total -= len(batch) - len(items)
 
 
 QUEUE_BATCH = 500  # messages per outbox commit when a campaign is queued
@@ -249,6 +325,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     recorded under it, and recipients the MMSC already accepted a message for under that tag are
     skipped: an interrupted run started again goes on where it stopped, sending nobody twice.
     Ctrl-C (KeyboardInterrupt) ends it early: the requests in flight finish, nothing new starts,
+    one waiting to be tried again is not (a failure, "interrupted while waiting to try again"),
     and the result (`interrupted` set) counts exactly what was sent. Two runs under one tag at once
     (two processes, or threads, on one store) send each recipient once: each request's
     TransactionID is claimed in the store before it goes out (`mm7bind.sendonce`), and a recipient
@@ -272,14 +349,20 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
 
     def one(rcpt: str) -> None:
         nonlocal unreached_in_a_row
-        if result.unreachable:  # (not tried: the run says how many are left)
+        if result.unreachable or stopping.is_set():  # (not tried: the run says how many are left)
             return
         msg = dataclasses.replace(template, recipients=m.Recipients(to=[rcpt]))
+        # (known before it goes, with a store: its record says how an interrupted send ended)
+        tid = bulk_transaction_id(tag, rcpt, tries[rcpt]) if resumable else (
+            new_transaction_id() if client.core.store is not None else None)
         try:
-            if resumable:
-                r = _send_claimed(client, msg, tag, bulk_transaction_id(tag, rcpt, tries[rcpt]))
-            else:
-                r = client.submit(msg, tag=tag)
+            with ending_pauses_at(stopping):
+                if resumable:
+                    r = _send_claimed(client, msg, tag, tid)
+                elif tid is not None:
+                    r = client.submit(msg, tag=tag, transaction_id=tid)
+                else:
+                    r = client.submit(msg, tag=tag)
             if r is None:  # another run has it (or had it accepted between our plan and now)
                 with lock:
                     result.total -= 1
@@ -297,6 +380,11 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
             ok, why, r, unsure = False, f"{type(exc).__name__}: {exc}", None, may_have_arrived(exc)
         except STORE_ERRORS as exc:  # (the claim could not be taken: not sent)
             ok, why, r, unsure = False, f"not sent: the store failed: {type(exc).__name__}: {exc}", None, False
+        except KeyboardInterrupt:  # Ctrl-C ended its pause between attempts: not tried again
+            ok, r, why, unsure = False, None, "interrupted while waiting to try again", True
+            rec = _recorded(client.core.store, tid) if tid is not None else None
+            if rec is not None and rec.error:  # (how its last attempt ended; without a record: unknown)
+                why, unsure = f"{why} ({rec.error})", may_have_arrived(rec.error)
         with lock:
             if r is not None:  # an MMSC answered
                 unreached_in_a_row = 0
@@ -317,6 +405,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
                     progress_calls.clear()
                     log.warning("the progress callback failed; the campaign goes on without it", exc_info=True)
 
+    stopping = threading.Event()  # (set on Ctrl-C: ends the workers' pauses between attempts)
     workers = max(1, concurrency)
     pool = ThreadPoolExecutor(workers)
     try:
@@ -335,8 +424,9 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
             future.result()
     except KeyboardInterrupt:
         # Ctrl-C: nothing new starts; the requests in flight finish and are counted, so that the
-        # result (and the store) says exactly who was sent to.
+        # result (and the store) says exactly who was sent to; one waiting to be tried again is not.
         result.interrupted = True
+        stopping.set()
         pool.shutdown(wait=True, cancel_futures=True)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -455,7 +455,9 @@ def cmd_send(args: argparse.Namespace) -> int:
     recipients = list(args.to or [])
     if args.to_file:
         try:
-            recipients += read_recipients(args.to_file, _read(args.to_file) if args.to_file == "-" else None)
+            # (its refusals name a line of it: "standard input, line 3", not "-, line 3")
+            stdin = args.to_file == "-"
+            recipients += read_recipients("standard input" if stdin else args.to_file, _read("-") if stdin else None)
         except OSError as exc:
             print(f"mm7bind send: cannot read {args.to_file}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_USAGE
@@ -520,25 +522,39 @@ def cmd_send(args: argparse.Namespace) -> int:
         logging.getLogger("mm7bind").addHandler(logging.NullHandler())
     with _sigterm_as_ctrl_c(), cfg.make_client(store=store, profile=profile) as client:
         if args.queue:
+            stop = threading.Event()
             try:
-                result = queue_bulk(cfg.make_outbox(client), template, recipients, tag=args.tag, at=args.at)
+                with _stop_between_batches(stop):
+                    result = queue_bulk(cfg.make_outbox(client), template, recipients, tag=args.tag, at=args.at,
+                                        stop=stop)
             except MM7Error as exc:
-                return _not_sent(args, exc, "mm7bind send: not queued", EXIT_REFUSED)
+                return _not_sent(args, exc, _not_queued(exc, args.tag), EXIT_REFUSED, **_queued_before(exc))
             except STORE_ERRORS as exc:  # (a store locked by another process past its wait, a full disk)
-                return _not_sent(args, exc, "mm7bind send: not queued: the store failed", EXIT_UNREADABLE)
+                return _not_sent(args, exc, _not_queued(exc, args.tag, "the store failed"), EXIT_UNREADABLE,
+                                 **_queued_before(exc))
+            left = result.total - result.sent  # (not queued: an interrupt came first)
             if args.json:  # the outbox items' ids, for `store outbox` and the send API's /queue/<id>
                 print(_json({"queued": result.sent, "skipped": result.skipped, "repeated": result.repeated,
-                                  "at": args.at.isoformat() if args.at else None,
+                                  "at": args.at.isoformat() if args.at else None, "batches": result.batches,
+                                  "interrupted": result.interrupted, "not_queued": left,
                                   "items": {r: int(v.removeprefix("queued #")) for r, v in result.message_ids.items()}}))
             else:
                 when = f" for {shown_time(args.at)}" if args.at else ""
                 print(f"queued {result.sent} message(s){when} in {cfg.store.path}")
                 if result.skipped:
                     print(f"skipped {result.skipped} recipients already accepted or queued under tag {args.tag!r}")
+            if result.interrupted:
+                # (what is committed stays queued, and is sent: the user must know what running again does)
+                again = (f"`--queue --tag {args.tag}` again queues only those" if args.tag else
+                         "the same command again would queue every recipient again, those committed too: give "
+                         "--tag NAME to be able to resume")
+                print(f"mm7bind send: interrupted: {result.sent} message(s) committed to the outbox in "
+                      f"{result.batches} batch(es) before it stopped (they will be sent); {left} recipients not "
+                      f"queued; {again}", file=sys.stderr)
             if not cfg.outbox.enabled:
                 print("note: [outbox] enabled is false here: nothing sends them until `mm7bind serve` runs with "
                       "[outbox] enabled = true on this store", file=sys.stderr)
-            return EXIT_OK
+            return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
         if len(recipients) == 1:
             from .client import new_transaction_id  # noqa: PLC0415
 
@@ -610,7 +626,8 @@ def cmd_send(args: argparse.Namespace) -> int:
         # (not "accepted" alone: one waiting in the outbox, or another run's, may not have gone yet)
         print(f"skipped {result.skipped} recipients already accepted, queued or being sent under tag {args.tag!r}")
     if result.repeated:
-        print(f"{result.repeated} recipients were listed more than once (sent once)")
+        print(f"{result.repeated} recipients were listed more than once, or one number written two ways "
+              "(sent once)")
     for rcpt, why in result.failures[:10]:
         print(printable(f"  failed {rcpt}: {why}"))
     if len(result.failures) > 10:
@@ -639,6 +656,47 @@ def _sigterm_as_ctrl_c():
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def _stop_between_batches(stop: threading.Event):
+    """Ctrl-C or SIGTERM while a campaign is queued sets `stop`: the batch being committed is
+    finished, none starts after it, and the counts are exact (an interrupt inside a commit left
+    unknown whether it was in). A second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def asked(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    # (a signal ignored stays so: a job started in the background by a script ignores Ctrl-C)
+    previous = {sig: signal.signal(sig, asked) for sig in (signal.SIGINT, signal.SIGTERM)
+                if signal.getsignal(sig) is not signal.SIG_IGN}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _not_queued(exc: BaseException, tag: str | None, why: str = "") -> str:
+    """How a `send --queue` that failed mid-way begins its line: what its batches committed before."""
+    result = getattr(exc, "queued", None)
+    if result is None or not result.sent:
+        return "mm7bind send: not queued" + (f": {why}" if why else "")
+    again = f"`--queue --tag {tag}` again queues only the rest" if tag else "give --tag NAME to be able to resume"
+    return (f"mm7bind send: {result.sent} message(s) committed to the outbox in {result.batches} batch(es) (they "
+            f"will be sent), then {result.total - result.sent} recipients not queued ({again})" + (
+                f": {why}" if why else ""))
+
+
+def _queued_before(exc: BaseException) -> dict:
+    """send --queue --json that failed mid-way: what its batches committed before."""
+    result = getattr(exc, "queued", None)
+    return {"queued": result.sent if result else 0, "batches": result.batches if result else 0}
+
+
 def _bulk_exit(result) -> int:
     if result.interrupted:
         return EXIT_INTERRUPTED
@@ -657,8 +715,9 @@ def _outcome(**given) -> dict:
             "message": None, "http_status": None} | given
 
 
-def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int) -> int:
-    """A message the MMSC did not take: one line on stderr, or with --json an object on stdout."""
+def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, **more) -> int:
+    """A message the MMSC did not take: one line on stderr, or with --json an object on stdout
+    (with `more` keys)."""
     from .display import printable  # noqa: PLC0415
 
     status = getattr(exc, "status", None)  # a Fault's MM7 status, or an HTTP error's status code
@@ -668,7 +727,8 @@ def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int) -> 
                              transaction_id=getattr(exc, "transaction_id", None),
                              status=mm7_status.code if mm7_status else None,
                              text=mm7_status.text if mm7_status else None,
-                             http_status=status if isinstance(status, int) else getattr(exc, "http_status", None))))
+                             http_status=status if isinstance(status, int) else getattr(exc, "http_status", None),
+                             **more)))
     else:
         print(printable(f"{what}: {mm7_status.code} {mm7_status.text}" if mm7_status else f"{what}: {exc}"),
               file=sys.stderr)
@@ -1277,17 +1337,29 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
 
 
 def cmd_store_requeue(args: argparse.Namespace) -> int:
+    from .display import printable, shown_time  # noqa: PLC0415
+    from .outbox import accepted_under_tag  # noqa: PLC0415
     from .store import utcnow  # noqa: PLC0415
 
     cfg = _config(args)
     expires_at = utcnow() + timedelta(hours=cfg.outbox.max_age_hours)
     store = _open_store(args, cfg)
     try:
-        done = [i for i in args.ids if store.outbox_requeue(i, expires_at)]
+        # A campaign's item whose recipient a direct run under its tag (send --tag) has reached since
+        # it failed would be a second message: left alone, and said.
+        items = [store.outbox_get(i) for i in dict.fromkeys(args.ids)]
+        taken = accepted_under_tag(store, [i for i in items if i is not None and i.state in ("failed", "expired")])
+        done = [i for i in args.ids if i not in taken and store.outbox_requeue(i, expires_at)]
     finally:
         store.close()
     for i in args.ids:
-        print(f"#{i}: queued again" if i in done else f"#{i}: not failed or expired (or no such item): left alone")
+        if i in taken:
+            rec = taken[i]
+            print(printable(f"#{i}: left alone: {', '.join(rec.recipients)} was accepted under tag {rec.tag!r} "
+                            f"(MessageID {rec.message_id}, {shown_time(rec.sent_at)}): queued again, they would "
+                            "get it twice"))
+        else:
+            print(f"#{i}: queued again" if i in done else f"#{i}: not failed or expired (or no such item): left alone")
     return EXIT_OK if len(done) == len(args.ids) else EXIT_REFUSED
 
 

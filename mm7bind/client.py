@@ -785,6 +785,33 @@ def _request_written() -> bool:
     return getattr(_progress, "written", True)  # (unknown: as the request may have gone out)
 
 
+class ending_pauses_at:
+    """In this thread, while in the `with`, a pause between attempts ends once `stop` is set, and
+    the send with it, as Ctrl-C ends a send (recorded as what the MMSC may have; KeyboardInterrupt
+    raised): a bulk run's workers know no Ctrl-C, and one waiting out a 503's Retry-After of five
+    minutes held the interrupted run that long. An exchange under way is not cut short."""
+
+    def __init__(self, stop: threading.Event):
+        self.stop = stop
+
+    def __enter__(self) -> None:
+        self.before, _progress.stop = getattr(_progress, "stop", None), self.stop
+
+    def __exit__(self, *exc) -> None:
+        _progress.stop = self.before
+
+
+def _pause(sleep, seconds: float) -> None:
+    """`sleep(seconds)` between attempts, ended by `ending_pauses_at`'s event."""
+    stop = getattr(_progress, "stop", None)
+    if stop is None:
+        sleep(seconds)
+        return
+    # (an injected sleep, a test's, is called as it is: only the real one is a wait on the event)
+    if stop.wait(seconds) if sleep is time.sleep else (stop.is_set() or sleep(seconds) or stop.is_set()):
+        raise KeyboardInterrupt
+
+
 class _DeadlineSocket:
     """A connection's socket as http.client sees it while reading an answer: its reads bounded."""
 
@@ -1176,7 +1203,7 @@ class Client(_Operations[Result]):
                 return done.value
             try:
                 if isinstance(action, Sleep):
-                    self.sleep(action.seconds)
+                    _pause(self.sleep, action.seconds)
                     reply = None
                 else:
                     reply = self._post(action.url, action.prepared)

@@ -571,16 +571,16 @@ def usable(cfg: Config, problems: list[Problem], *, say_warnings: bool) -> Confi
 
 def _from_env(section_cls, name: str, value: str) -> Any:
     default = getattr(section_cls(), name, None)
-    if isinstance(default, list):
-        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(default, list):  # (a URL's query may hold a comma: written \, as in a table)
+        return [v.strip() for v in _env_items(value) if v.strip()]
     if isinstance(default, dict):
         return _table_from_env(value)
     return value
 
 
-def _table_from_env(value: str) -> dict[str, str]:
-    """`name=value,...`, a comma within a value written `\\,` (and a backslash `\\\\`): a
-    header's value often holds one. An item without `=` is refused, not dropped."""
+def _env_items(value: str) -> list[str]:
+    """A variable's comma-separated items, a comma within one written `\\,` (and a backslash
+    `\\\\`); a backslash before anything else is kept as it is."""
     items, item, chars = [], [], iter(value)
     for c in chars:
         if c == "\\":
@@ -592,6 +592,13 @@ def _table_from_env(value: str) -> dict[str, str]:
         else:
             item.append(c)
     items.append("".join(item))
+    return items
+
+
+def _table_from_env(value: str) -> dict[str, str]:
+    """`name=value,...`, a comma within a value written `\\,` (and a backslash `\\\\`): a
+    header's value often holds one. An item without `=` is refused, not dropped."""
+    items = _env_items(value)
     table = {}
     for number, raw in enumerate(items, 1):
         if not raw.strip():

@@ -40,6 +40,31 @@ class Round(NamedTuple):
 NO_ANSWER, UNAVAILABLE = "no MMSC answered", "no MMSC available"
 
 
+def accepted_under_tag(store, items) -> dict:
+    """Of `items` (outbox items; None and untagged ones are passed over), those a recipient of
+    which the MMSC accepted a SubmitReq for under the item's tag: {item id: that record}. A failed
+    campaign item put back in the queue after a direct run of the campaign (`mm7bind send --tag`)
+    reached its recipient sent them a second message. The tag's records are read once, one at a
+    time, whatever the number of items."""
+    from .bulk import _same_number  # noqa: PLC0415 (one number written two ways is one recipient, as there)
+
+    wanted: dict[str, dict[str, list[int]]] = {}  # tag → recipient → item ids
+    for item in items:
+        if item is not None and item.tag is not None:
+            for rcpt in item.recipients:
+                wanted.setdefault(item.tag, {}).setdefault(_same_number(rcpt), []).append(item.id)
+    found: dict = {}
+    for tag, by_recipient in wanted.items():
+        records = store.submits(tag) if hasattr(store, "submits") else (
+            r for r in store.sent(tag=tag) if r.operation == "SubmitReq")  # (a store of one's own)
+        for rec in records:
+            if rec.ok:
+                for rcpt in rec.recipients:
+                    for item_id in by_recipient.get(_same_number(rcpt), ()):
+                        found.setdefault(item_id, rec)
+    return found
+
+
 class Outbox(Periodic):
     """A durable queue in front of a `Client` (which must have a store).
 
@@ -128,7 +153,17 @@ class Outbox(Periodic):
                 "recipients": [str(a) for a in getattr(msg, "recipients", None) or []]}
 
     def requeue(self, item_id: int) -> bool:
-        """Put a failed or expired item back in the queue, due now, for another `max_age`."""
+        """Put a failed or expired item back in the queue, due now, for another `max_age`. Not one
+        of a campaign (a tag) whose recipient the MMSC has accepted a message for under the tag
+        since (a direct run of the campaign, `send_bulk`, reached them): False, and logged."""
+        item = self.store.outbox_get(item_id)
+        taken = accepted_under_tag(self.store, [item]) if item is not None else {}
+        if taken:
+            rec = taken[item_id]
+            log.warning("outbox #%d tid=%s not queued again: %s was accepted under tag %s (tid=%s)", item_id,
+                        printable(item.transaction_id), printable(", ".join(rec.recipients)), printable(item.tag),
+                        printable(rec.transaction_id))
+            return False
         queued = self.store.outbox_requeue(item_id, utcnow() + self.max_age)
         if queued:
             self.wake()

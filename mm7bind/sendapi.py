@@ -10,7 +10,7 @@ answer back as JSON. `SendApi.handle` works on bytes and headers; `wsgi_app` ada
     POST /send    {..., "queue": true} → 202 {"ok": true, "queued": 7, "transaction_id": "..."} (with an outbox)
     GET  /queue/7 → {"state": "queued" | "sending" | "sent" | "failed" | "expired", "message_id", ...}
 
-A send with a transaction_id (or an Idempotency-Key header) happens once: asked again, it answers
+A send or cancel with a transaction_id (or an Idempotency-Key header) happens once: asked again, it answers
 as the first time did, with "repeat": true; another request under the same key is a 409.
 
 An answer from the MMSC, success or not, is HTTP 200 with `ok`; a request we cannot build is 400;
@@ -36,6 +36,7 @@ from . import messages as m
 from . import sendonce
 from .arrival import may_have_arrived
 from .auth import bearer_token_problem
+from .bulk import _same_number
 from .codec import _CHARSET, _MEDIA_TYPE
 from .content import Content, Part
 from .errors import STORE_ERRORS, EncodeError, FaultError, MM7Error, SendError
@@ -128,8 +129,10 @@ def submit_from_json(data: Any, *, max_recipients: int = MAX_RECIPIENTS, max_par
                             "one request may have here (max_recipients): send them in several requests")
     # A recipient listed twice gets the message once, as with `mm7bind send --to 1 --to 1` (an MMSC
     # may deliver it twice, or refuse the request): the first place kept, to before cc before bcc.
+    # One number written two ways ("+8613800000001", "86 138-0000-0001") is one recipient, as there.
     seen: set[str] = set()
-    to, cc, bcc = ([a for a in addresses if not (a in seen or seen.add(a))] for addresses in (to, cc, bcc))
+    to, cc, bcc = ([a for a in addresses if not (_same_number(a) in seen or seen.add(_same_number(a)))]
+                   for addresses in (to, cc, bcc))
     content = _content(data, max_parts)
     try:
         msg = m.SubmitReq(recipients=m.Recipients(to=to, cc=cc, bcc=bcc), content=content, **fields)
@@ -287,32 +290,33 @@ class SendApi:
         except RecursionError:  # [[[[...: the parser gives up on nesting this deep
             raise ApiError(400, "the body is JSON nested too deeply") from None
         _refuse_lone_surrogates(data)
-        tag = None
         if operation == "send":
             how = submit_from_json(data, max_recipients=self.max_recipients, max_parts=self.max_parts)
-            key = headers.get("idempotency-key")
-            if key is not None:  # the same as a transaction_id in the body (the request's identity)
-                key = key.strip()
-                if not key:
-                    raise ApiError(400, _EMPTY_KEY.format("Idempotency-Key"))
-                if how.transaction_id not in (None, key):
-                    raise ApiError(400, "Idempotency-Key and transaction_id differ: give one, or the same")
-                how.transaction_id = key
-            if how.transaction_id is not None:
-                return self._once(how, _fingerprint(data))
-            if how.queue:
-                return self._enqueue(how)
-            msg, tid, tag = how.message, how.transaction_id, how.tag
+            fingerprint = _fingerprint(data)
         else:
             if not isinstance(data, dict) or not isinstance(data.get("message_id"), str) or set(data) - {
                     "message_id", "transaction_id"}:
                 raise ApiError(400, "cancel takes {\"message_id\": \"...\"} (and optionally transaction_id)")
-            msg, tid = m.CancelReq(message_id=data["message_id"]), data.get("transaction_id")
+            tid = data.get("transaction_id")
             if tid is not None and not isinstance(tid, str):
                 raise ApiError(400, "transaction_id must be a string")
             if tid == "":
                 raise ApiError(400, _EMPTY_KEY.format("transaction_id"))
-        return self._send(msg, tid, tag)
+            how = Submission(m.CancelReq(message_id=data["message_id"]), tid)
+            fingerprint = _fingerprint({**data, "cancel": True})  # (never a /send's, whatever its body)
+        key = headers.get("idempotency-key")
+        if key is not None:  # the same as a transaction_id in the body (the request's identity)
+            key = key.strip()
+            if not key:
+                raise ApiError(400, _EMPTY_KEY.format("Idempotency-Key"))
+            if how.transaction_id not in (None, key):
+                raise ApiError(400, "Idempotency-Key and transaction_id differ: give one, or the same")
+            how.transaction_id = key
+        if how.transaction_id is not None:
+            return self._once(how, fingerprint)
+        if how.queue:
+            return self._enqueue(how)
+        return self._send(how.message, how.transaction_id, how.tag)
 
     def _enqueue(self, how: Submission, fingerprint: str | None = None) -> Response:
         if self.outbox is None:
@@ -337,8 +341,8 @@ class SendApi:
                            "state": item.state if not new else None})
 
     def _once(self, how: Submission, fingerprint: str) -> Response:
-        """A send with a TransactionID (or Idempotency-Key), at most once: a repeat of the same
-        request (the caller timed out and asks again) gets the first one's outcome, a different
+        """A send or cancel with a TransactionID (or Idempotency-Key), at most once: a repeat of the
+        same request (the caller timed out and asks again) gets the first one's outcome, a different
         request under the same TransactionID a 409. Needs the client's store (without one, it is
         sent as asked)."""
         store = self.client.core.store
@@ -366,14 +370,18 @@ class SendApi:
             if not held.accepted:
                 raise ApiError(409, f"the request with transaction_id {tid!r} is being sent right now: ask "
                                     "again for its outcome once it is done")
-        if before is not None and before.ok and before.operation == "SubmitReq":
+        msg = how.message
+        if before is not None and before.ok:
             if mine:  # (accepted before it was claimed: sent by other means, or by an older version)
                 sendonce.done(store, held, accepted=True)
-                if sorted(before.recipients) != sorted(map(str, how.message.recipients)):
-                    raise ApiError(409, f"transaction_id {tid!r} was used for another request: not sent again")
+            if before.operation != msg.ELEMENT or mine and (
+                    sorted(before.recipients) != sorted(map(str, msg.recipients)) if before.operation == "SubmitReq"
+                    else before.message_id != msg.message_id):
+                raise ApiError(409, f"transaction_id {tid!r} was used for another request: not sent again")
+            # (a cancel's answer names no MessageID: its record's is the one cancelled)
             return _json(200, {"ok": True, "status": before.status_code, "text": before.status_text,
-                               "message_id": before.message_id, "transaction_id": tid, "attempts": before.attempts,
-                               "repeat": True})
+                               "message_id": before.message_id if before.operation == "SubmitReq" else None,
+                               "transaction_id": tid, "attempts": before.attempts, "repeat": True})
         if not mine:  # accepted, but its record is gone (purged): no outcome to give
             raise ApiError(409, f"the request with transaction_id {tid!r} was accepted before: not sent again")
         accepted = False

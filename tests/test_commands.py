@@ -260,6 +260,8 @@ def test_send_reads_the_recipients_from_stdin_with_to_file_dash(simulator):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("sent 2, failed 0, 2 recipients")
     assert sorted(m["recipients"][0] for m in messages(simulator)) == ["+8613800000001", "+8613800000002"]
+    proc = run("send", "--mmsc", simulator.url, "--to-file", "-", "--text", "x", stdin="number\n1\n1\x1e2\n")
+    assert proc.returncode == 2 and proc.stderr.startswith("mm7bind send: standard input, line 3: "), proc.stderr
 
 
 def test_a_recipient_file_that_lists_nobody_is_named_as_such(tmp_path):
@@ -318,7 +320,7 @@ def test_send_refuses_an_address_with_a_control_character(tmp_path):
         for args, said in [
             (("--to", "1", "--to", "1\n2"), "--to #2: the address '1\\n2' holds a control character (U+000A)"),
             (("--to", "1", "--to-file", str(numbers)),
-             f"recipient #2 of {numbers}: the address '+86138\\x1b[2J00000002' holds a control character (U+001B)"),
+             f"{numbers}, line 2: the address '+86138\\x1b[2J00000002' holds a control character (U+001B)"),
             (("--to", "1", "--from", "10\x7f65"), "--from: the address '10\\x7f65' holds a control character (U+007F)"),
         ]:
             proc = run("send", "--mmsc", sim.url, *args)
@@ -408,6 +410,20 @@ def test_a_table_from_a_variable_refuses_an_item_without_a_value_and_can_hold_a_
                           capture_output=True, text=True,
                           cwd=ROOT, env={**ENV, "MM7BIND_MMSC_HEADERS": "X-Token"}, timeout=120)
     assert proc.returncode == 3 and "MM7BIND_MMSC_HEADERS (mmsc.headers): item 1 is not name=value" in proc.stdout
+
+
+def test_a_list_from_a_variable_can_hold_a_comma_as_a_table_can():
+    """MM7BIND_MMSC_URLS split a URL at the comma in its query (two broken URLs, and fail-over to
+    the second half); `\\,` is a comma in an item, as it is in a table's value."""
+    from mm7bind.config import load
+
+    cfg, problems = load(None, env={"MM7BIND_MMSC_URLS": r"https://a.example/mm7?route=1\,2, https://b.example/mm7,",
+                                    "MM7BIND_API_ALLOW": r"127.0.0.1, ::1"})
+    assert problems == [], problems
+    assert cfg.mmsc.urls == ["https://a.example/mm7?route=1,2", "https://b.example/mm7"]
+    assert cfg.api.allow == ["127.0.0.1", "::1"]
+    cfg, _ = load(None, env={"MM7BIND_MMSC_URLS": r"https://a.example/mm7?p=a\\b\x"})
+    assert cfg.mmsc.urls == ["https://a.example/mm7?p=a\\b\\x"]  # (a backslash before anything else: as it is)
 
 
 def test_rotating_log_files(tmp_path):
@@ -546,6 +562,69 @@ def test_recipient_files_in_the_encodings_excel_writes(tmp_path):
     proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to-file", str(tmp_path / "shortened.csv"), "--text",
                "x")
     assert proc.returncode == 2 and "scientific notation" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_one_number_written_differently_gets_the_message_once_and_a_resume_knows_it():
+    """Lists merged from two sources: "+86 138-0000-0001", "+8613800000001" and "8613800000001" are
+    one phone, and got three messages; a campaign resumed from the other list sent again to those
+    it had reached. A national spelling is another recipient (the country is not known here)."""
+    from mm7bind.bulk import queue_bulk, send_bulk
+    from mm7bind.outbox import Outbox
+    from mm7bind.simulator import Simulator
+
+    store = mm7.MemoryStore()
+    with Simulator() as sim, mm7.Client(sim.url, store=store) as client:
+        template = mm7.SubmitReq(recipients=["0"], subject="x")
+        result = send_bulk(client, template, ["+8613800000001", "+86 138-0000-0001", "8613800000001",
+                                              "tel:+8613800000001", "13800000001", "a@example.com",
+                                              "A@example.com"], tag="t")
+        assert (result.sent, result.failed, result.repeated) == (4, 0, 3)
+        assert sorted(result.message_ids) == ["+8613800000001", "13800000001", "A@example.com", "a@example.com"]
+        again = send_bulk(client, template, ["86 138 0000 0001", "+8613800000002", "(86) 138.0000.0001"], tag="t")
+        assert (again.sent, again.skipped) == (1, 1) and list(again.message_ids) == ["+8613800000002"]
+        queued = queue_bulk(Outbox(client), template, ["8613800000002", "+8613800000003"], tag="t")
+        assert (queued.sent, queued.skipped) == (1, 1) and list(queued.message_ids) == ["+8613800000003"]
+        assert len(sim.messages) == 5
+
+
+def test_a_recipient_file_ends_its_lines_at_cr_and_lf_alone(tmp_path):
+    """str.splitlines also ends a line at \\x1c-\\x1e, U+0085, U+2028 and U+2029; a CSV does not. Inside
+    an address they are refused with the line they are on (not sent as two recipients, nor each
+    failed at the MMSC); in the first line they no longer cut the header short, which made the
+    separator read wrong (a whole row one "number")."""
+    from mm7bind.bulk import read_recipients
+
+    for ch in ("\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"):
+        data = f"number\r\n13800000001\n138000{ch}00002\r13800000003\r\n".encode()
+        with pytest.raises(ValueError, match=rf"numbers.csv, line 3: the address '138000.*00002' holds a control "
+                                             rf"character \(U\+{ord(ch):04X}\)"):
+            read_recipients("numbers.csv", data)
+    assert read_recipients("x.csv", "phone\u2028mobile;name\r\n13800000001;张三\r\n".encode()) == ["13800000001"]
+    assert read_recipients("x.csv", b"number\r\n 13800000001\x1c\r\n") == ["13800000001"]  # (as a space)
+    # a number column pandas read as decimals and wrote back: "13800000001.0" was sent as it was
+    with pytest.raises(ValueError, match=r"x.csv, line 3: '13800000002.0' is a number written with a decimal part"):
+        read_recipients("x.csv", b"number\n13800000001\n13800000002.0\n")
+    assert read_recipients("x.csv", b"10086\n1.5\n") == ["10086", "1.5"]  # (no number of ours: as it was)
+    # names in the first column, the numbers in the second: each name went out as a recipient
+    for data in ("姓名,手机号\r\n张三,13800000001\r\n", "张三,13800000001\r\n李四,13800000002\r\n"):
+        with pytest.raises(ValueError, match=r"x.csv, line 2: '(张三|李四)' is no number or e-mail address: the "
+                                             r"recipients go in the first column"):
+            read_recipients("x.csv", data.encode())
+    (tmp_path / "numbers.csv").write_bytes("number\r\n13800000001\r\n138\u202800002\r\n".encode())
+    proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to-file", str(tmp_path / "numbers.csv"), "--text", "x")
+    assert proc.returncode == 2 and "numbers.csv, line 3: the address" in proc.stderr, proc.stderr
+
+
+def test_a_header_row_with_a_digit_in_it_is_a_header_not_a_recipient():
+    from mm7bind.bulk import read_recipients
+
+    for header in ("Phone 1", "手机号1", "Column1", "MSISDN (86)", "Mobile 2"):
+        data = f"{header},name\r\n13800000001,a\r\n".encode()
+        assert read_recipients("x.csv", data) == ["13800000001"], header
+    # what a recipient in the first row looks like is one, whatever else is written beside it
+    for first in ("13800000001", "+86 138-0000-0001", "tel:+8613800000001", "+8613800000001/TYPE=PLMN", "10086",
+                  "a@example.com", "13800000001 张三", "(010) 1234 5678"):
+        assert read_recipients("x.csv", f"{first}\r\n13800000002\r\n".encode()) == [first, "13800000002"], first
 
 
 def test_numbers_that_are_not_finite_are_configuration_errors(tmp_path):
@@ -913,6 +992,67 @@ def test_send_queue_json_is_one_object_with_the_outbox_ids(tmp_path):
     again = json.loads(run("send", "--config", str(tmp_path / "c.toml"), "--to", "1", "--text", "x", "--queue",
                            "--tag", "q", "--json").stdout)
     assert again["queued"] == 0 and again["skipped"] == 1 and again["items"] == {}
+
+
+# `mm7bind send` whose outbox commits are watched: after the one numbered in argv[1], a SIGINT (as
+# Ctrl-C) is sent ("ignored": to a process that ignores it, as a script's background job does), or
+# a store error raised ("full"); the batches are two messages each.
+QUEUE_WATCHED = """
+import os, signal, sqlite3, sys
+import mm7bind.bulk, mm7bind.store
+from mm7bind.cli import main
+signal.signal(signal.SIGINT, signal.SIG_IGN if sys.argv[2] == "ignored" else signal.default_int_handler)
+mm7bind.bulk.QUEUE_BATCH = 2
+put_many, commits = mm7bind.store.SqliteStore.outbox_put_many, []
+def watched(self, entries, **kw):
+    if sys.argv[2] == "full" and len(commits) == int(sys.argv[1]):
+        raise sqlite3.OperationalError("database or disk is full")
+    commits.append(put_many(self, entries, **kw))
+    if sys.argv[2] in ("ctrl-c", "ignored") and len(commits) == int(sys.argv[1]):
+        os.kill(os.getpid(), signal.SIGINT)
+    return commits[-1]
+mm7bind.store.SqliteStore.outbox_put_many = watched
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def test_an_interrupted_send_queue_says_what_it_committed_and_what_running_again_does(tmp_path):
+    """Ctrl-C while a campaign was queued said "interrupted" alone: whether any batch was in the
+    outbox (and would be sent), and what the same command would do again, was the user's guess.
+    Now the batch being committed is finished, and the counts said; so too when the store fails
+    after some batches."""
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    send = ["send", "--config", str(tmp_path / "c.toml"), "--text", "x", "--queue",
+            *(arg for i in range(1, 6) for arg in ("--to", f"+861380000000{i}"))]
+
+    def watched(after: int, what: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", QUEUE_WATCHED, str(after), what, *args], capture_output=True,
+                              text=True, cwd=ROOT, env=ENV, timeout=120)
+
+    proc = watched(2, "ctrl-c", *send, "--tag", "camp")
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stdout.startswith("queued 4 message(s) in ")
+    assert ("mm7bind send: interrupted: 4 message(s) committed to the outbox in 2 batch(es) before it stopped (they "
+            "will be sent); 1 recipients not queued; `--queue --tag camp` again queues only those") in proc.stderr
+    proc = run(*send, "--tag", "camp")
+    assert proc.returncode == 0 and "queued 1 message(s)" in proc.stdout and "skipped 4 recipients" in proc.stdout
+    proc = watched(1, "ctrl-c", *send, "--json")  # (untagged: running again queues them all again)
+    assert proc.returncode == 130, proc.stderr
+    answer = json.loads(proc.stdout)
+    assert (answer["queued"], answer["batches"], answer["interrupted"], answer["not_queued"]) == (2, 1, True, 3)
+    assert "the same command again would queue every recipient again" in proc.stderr
+    proc = watched(1, "full", *send, "--tag", "other")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == ("mm7bind send: 2 message(s) committed to the outbox in 1 batch(es) (they will be sent), "
+                           "then 3 recipients not queued (`--queue --tag other` again queues only the rest): the "
+                           "store failed: database or disk is full\n")
+    proc = watched(0, "full", *send, "--tag", "none")
+    assert proc.returncode == 2 and proc.stderr.startswith("mm7bind send: not queued: the store failed: "), proc.stderr
+    proc = watched(1, "ignored", *send, "--tag", "background")  # (ignored, it stays so)
+    assert proc.returncode == 0 and "queued 5 message(s)" in proc.stdout, proc.stderr
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    assert len(store.outbox()) == 5 + 2 + 2 + 5
+    store.close()
 
 
 def test_the_progress_bar_counts_whom_it_sends_to(simulator, tmp_path):

@@ -206,6 +206,71 @@ def test_requeue_command(tmp_path):
     assert "queued" in run("store", "outbox", "--config", str(cfg)).stdout
 
 
+def test_a_campaign_item_a_direct_run_has_reached_since_is_not_queued_again(tmp_path):
+    """`send --queue --tag T`, an item refused (failed); `send --tag T` then reached its recipient
+    (a failed item is not waiting, so the direct run sends it); `store requeue` of the item sent
+    them a second message. It is left alone now, saying why; an item nobody reached is queued."""
+    from mm7bind.bulk import queue_bulk, send_bulk
+
+    from .test_commands import run
+
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    template = mm7.SubmitReq(recipients=["0"], subject="camp")
+    with Simulator(SimulatorConfig()) as sim, mm7.Client(sim.url, store=store,
+                                                         retry=mm7.RetryPolicy.never()) as client:
+        outbox = Outbox(client)
+        queued = queue_bulk(outbox, template, ["+8613800000001", "+8613800000002", "+8613800000003"], tag="camp")
+        first, second, third = (int(queued.message_ids[r].removeprefix("queued #"))
+                                for r in ("+8613800000001", "+8613800000002", "+8613800000003"))
+        sim.fail_next(2, status=2001)
+        assert [i.state for i in outbox.run_once()] == ["failed", "failed", "sent"]
+        # (the second is not reached; the first, from a list that writes it another way)
+        direct = send_bulk(client, template, ["8613800000001"], tag="camp")
+        assert direct.sent == 1 and len(sim.messages) == 2
+        assert not outbox.requeue(first)
+        assert store.outbox_get(first).state == "failed"
+    store.close()
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    proc = run("store", "requeue", str(first), str(second), "--config", str(cfg))
+    assert proc.returncode == 1, proc.stderr
+    assert f"#{first}: left alone: 8613800000001 was accepted under tag 'camp'" in proc.stdout
+    assert f"#{second}: queued again" in proc.stdout
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    assert [store.outbox_get(i).state for i in (first, second, third)] == ["failed", "queued", "sent"]
+    store.close()
+
+
+def test_queue_bulk_stopped_between_batches_counts_what_it_committed(store, monkeypatch):
+    import threading
+
+    from mm7bind import bulk
+
+    monkeypatch.setattr(bulk, "QUEUE_BATCH", 2)
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
+    outbox, stop = Outbox(client), threading.Event()
+    put_many = outbox.put_many
+
+    def then_stop(msgs, **kw):
+        stop.set()  # (as the command's Ctrl-C handler does, while the first batch is committed)
+        return put_many(msgs, **kw)
+
+    monkeypatch.setattr(outbox, "put_many", then_stop)
+    result = bulk.queue_bulk(outbox, mm7.SubmitReq(recipients=["0"]), ["1", "2", "3", "4", "5"], tag="t", stop=stop)
+    assert (result.interrupted, result.sent, result.batches, result.total - result.sent) == (True, 2, 1, 3)
+    assert len(store.outbox()) == 2
+
+    def interrupted(msgs, **kw):  # Ctrl-C in a library caller: KeyboardInterrupt, before the second commit
+        if len(store.outbox()) >= 3:
+            raise KeyboardInterrupt
+        return put_many(msgs, **kw)
+
+    monkeypatch.setattr(outbox, "put_many", interrupted)
+    result = bulk.queue_bulk(outbox, mm7.SubmitReq(recipients=["0"]), ["1", "2", "3", "4", "5"], tag="t")
+    assert (result.interrupted, result.sent, result.skipped, result.total - result.sent) == (True, 2, 2, 1)
+    client.close()
+
+
 def test_a_message_can_wait_for_its_hour(store):
     from datetime import datetime
 

@@ -118,10 +118,15 @@ def test_a_recipient_listed_twice_gets_the_message_once(sim):
     """As `mm7bind send --to 1 --to 1` sends one: "to": ["1", "1"] went as two To elements."""
     with mm7.Client(sim.url) as client:
         status, got = call(SendApi(client), {"to": ["1", " 1", "2"], "cc": ["3", "2", "3"], "bcc": "1"})
-    assert status == 200 and got["ok"] is True, got
-    [stored] = sim.messages.values()
-    recipients = stored.request.recipients
-    assert ([str(a) for a in recipients.to], [str(a) for a in recipients.cc], recipients.bcc) == (["1", "2"], ["3"], [])
+        assert status == 200 and got["ok"] is True, got
+        # one number written two ways, as `mm7bind send` takes it: sent once
+        status, got = call(SendApi(client), {"to": ["+8613800000001", "86 138-0000-0001"],
+                                             "cc": "tel:+8613800000001", "bcc": "13800000001"})
+        assert status == 200 and got["ok"] is True, got
+    first, second = (stored.request.recipients for stored in sim.messages.values())
+    assert ([str(a) for a in first.to], [str(a) for a in first.cc], first.bcc) == (["1", "2"], ["3"], [])
+    assert ([str(a) for a in second.to], second.cc, [str(a) for a in second.bcc]) == (
+        ["+8613800000001"], [], ["13800000001"])
 
 
 def test_an_address_with_a_control_character_is_not_queued(sim):
@@ -464,6 +469,41 @@ def test_a_direct_send_asked_again_is_sent_once(sim):
         assert status == 200 and (got["message_id"], got["repeat"]) == (result.message_id, True)
         assert call(api, {"to": "+8613800000003", "transaction_id": "order-10"})[0] == 409
         assert len(sim.messages) == 3
+
+
+def test_a_cancel_asked_again_is_sent_once_as_a_send_is(sim):
+    """/cancel took a transaction_id and sent the CancelReq again on every repeat, and ignored an
+    Idempotency-Key (a new TransactionID each time): a caller that timed out and asked again
+    cancelled twice, and could not tell the second answer was about the first."""
+    store = mm7.MemoryStore()
+    with mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never()) as client:
+        api = SendApi(client)
+        message_ids = [call(api, {"to": f"+861380000000{i}", "text": "x"})[1]["message_id"] for i in range(3)]
+
+        def cancels() -> list:
+            return [r for r in store.sent() if r.operation == "CancelReq"]
+
+        request = {"message_id": message_ids[0], "transaction_id": "cancel-1"}
+        status, first = call(api, request, "/cancel")
+        assert status == 200 and first["ok"] and first["transaction_id"] == "cancel-1" and "repeat" not in first
+        status, again = call(api, request, "/cancel")
+        assert status == 200 and again == {**first, "repeat": True}
+        assert call(api, {"message_id": message_ids[1], "transaction_id": "cancel-1"}, "/cancel")[0] == 409
+        assert call(api, {"to": "+8613800000009", "transaction_id": "cancel-1"})[0] == 409  # (nor a send under it)
+        assert len(cancels()) == 1
+        # the header is the body's transaction_id, for /cancel as for /send
+        headers = {"Idempotency-Key": "cancel-2"}
+        status, first = call(api, {"message_id": message_ids[1]}, "/cancel", headers=headers)
+        assert status == 200 and first["ok"] and first["transaction_id"] == "cancel-2"
+        assert call(api, {"message_id": message_ids[1]}, "/cancel", headers=headers)[1] == {**first, "repeat": True}
+        assert call(api, {"message_id": message_ids[1], "transaction_id": "other"}, "/cancel",
+                    headers=headers)[0] == 400
+        assert call(api, {"message_id": message_ids[1]}, "/cancel", headers={"Idempotency-Key": " "})[0] == 400
+        assert len(cancels()) == 2
+        # a key a send used is not a cancel's: refused, not sent under it
+        call(api, {"to": "+8613800000008", "text": "x", "transaction_id": "order-1"})
+        assert call(api, {"message_id": message_ids[2], "transaction_id": "order-1"}, "/cancel")[0] == 409
+        assert len(cancels()) == 2
 
 
 def test_a_repeat_while_the_first_is_still_being_sent_is_not_sent(tmp_path):
