@@ -316,8 +316,7 @@ class Receiver:
             response = _response(msg, outcome)  # (an answer that is none is the handler's bug too)
             # Encoded here: an answer that cannot be sent (a character XML cannot carry) is the
             # handler's failure, not a message handled and then an internal error, counted twice.
-            # (a response built here from a status: its template will do)
-            answer = self.plain_answer(env, response) if response is not outcome else self.answer(env, response)
+            answer = self._handler_answer(env, response, outcome)
         except Reject as rej:
             self._mark(record, "rejected", rej.status.code, str(rej))
             self._log(msg, ctx, rej.status.code, started, "rejected")
@@ -338,6 +337,11 @@ class Receiver:
         self._log(msg, ctx, response.status.code, started, "handled")
         self._count(msg.ELEMENT, "handled", response.status.code, started, env.deviations, replay=ctx.replay)
         return answer
+
+    def _handler_answer(self, env: Envelope, response: m.Message, outcome: Any) -> Response:
+        """The handler's answer encoded (raising what it cannot be sent for)."""
+        # (a response built here from a status: its template will do)
+        return self.plain_answer(env, response) if response is not outcome else self.answer(env, response)
 
     def _sent_about(self, msg) -> SentRecord | None:
         """Our SubmitReq a report is about: by its MessageID and, as two of ours may share one

@@ -343,6 +343,20 @@ def test_a_handler_returning_another_response_meant_to_fail(mm7_simulator, mm7_r
 def test_answers_the_receiver_takes(mm7_simulator, mm7_receiver, outcome):
     mm7_receiver.on("deliver", lambda msg, ctx: outcome)
     deliver(mm7_simulator, mm7_receiver)
+
+
+@pytest.mark.mm7_receiver(handler=Returning(mm7bind.Status(1000, "fine\x01")))
+def test_a_status_it_cannot_send(mm7_simulator, mm7_receiver):
+    deliver(mm7_simulator, mm7_receiver)
+
+
+@pytest.mark.mm7_receiver(handler=Returning(mm7bind.DeliverRsp(status=mm7bind.Status(1000, "fine\x01"))))
+def test_a_response_that_cannot_be_sent_meant_to_fail(mm7_simulator, mm7_receiver):
+    deliver(mm7_simulator, mm7_receiver)
+    # there as soon as the request is in `received`
+    [(msg, exc)] = mm7_receiver.failures[:1]
+    assert type(exc).__name__ == "EncodeError" and "U+0001" in str(exc)
+    mm7_receiver.failures.clear()
 '''
 
 
@@ -351,8 +365,13 @@ def test_a_handler_returning_what_is_no_answer_fails_the_test(project):
     # test, seeing it recorded in `received`, passed.
     (project / "test_mine.py").write_text(A_HANDLER_ANSWERING_NOTHING_VALID, encoding="utf-8")
     proc = run_pytest(project)
-    assert "8 passed, 2 errors" in proc.stdout, said(proc)
+    assert "10 passed, 3 errors" in proc.stdout, said(proc)
     assert "ERROR test_mine.py::test_a_handler_returning_a_dict - AssertionError" in proc.stdout, said(proc)
+    # An answer the receiver cannot encode fails the message there (a Server Fault, kept for
+    # replay) as a handler that raised: it was left out of `failures`, and the test passed.
+    assert "ERROR test_mine.py::test_a_status_it_cannot_send - AssertionError" in proc.stdout, said(proc)
+    assert "EncodeError: DeliverRsp/Status/StatusText: character U+0001 cannot be sent in XML" in proc.stdout, \
+        said(proc)
     assert "ERROR test_mine.py::test_a_callable_returning_a_word - AssertionError" in proc.stdout, said(proc)
     assert ("the first DeliverReq: TypeError: a handler for DeliverReq answers a status code, a Status, "
             "DeliverRsp or None, not {'ok': True}") in proc.stdout, said(proc)
