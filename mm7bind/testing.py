@@ -1,6 +1,7 @@
 """pytest fixtures for users' own test suites: a running MMSC simulator and a VASP receiver.
 
-Installed as a pytest plugin (entry point "mm7bind.testing"), so in any project with mm7bind installed:
+Installed as a pytest plugin (entry point "mm7bind": `-p no:mm7bind` leaves it out), so in any
+project with mm7bind installed:
 
     def test_my_service(mm7_simulator):
         client = mm7bind.Client(mm7_simulator.url)

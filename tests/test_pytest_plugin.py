@@ -84,11 +84,12 @@ def said(proc: subprocess.CompletedProcess) -> str:
     return proc.stdout[-4000:] + proc.stderr[-3000:]
 
 
-@pytest.mark.parametrize("how", ["autoloaded", "-p", "pytest_plugins", "-p without autoload"])
+@pytest.mark.parametrize("how", ["autoloaded", "-p", "pytest_plugins", "-p without autoload",
+                                 "-p mm7bind without autoload", "-p both"])
 def test_the_plugin_loads_every_documented_way(project, how):
-    # Named otherwise than its module, the entry point made pytest refuse to start ("Plugin
-    # already registered under a different name") when a user also named the module: with -p,
-    # or in a conftest's pytest_plugins, as pytest's documentation shows for any plugin.
+    # Pointing at the plugin's module under another name, the entry point made pytest refuse to
+    # start ("Plugin already registered under a different name") when a user also named the
+    # module: with -p, or in a conftest's pytest_plugins, as pytest's documentation shows.
     args, env = [], {}
     if how == "-p":
         args = ["-p", "mm7bind.testing"]
@@ -96,6 +97,10 @@ def test_the_plugin_loads_every_documented_way(project, how):
         (project / "conftest.py").write_text('pytest_plugins = ["mm7bind.testing"]\n')
     elif how == "-p without autoload":
         args, env = ["-p", "mm7bind.testing"], {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    elif how == "-p mm7bind without autoload":
+        args, env = ["-p", "mm7bind"], {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    elif how == "-p both":
+        args = ["-p", "mm7bind", "-p", "mm7bind.testing"]
     proc = run_pytest(project, *args, env=env)
     assert proc.returncode == 0 and "2 passed" in proc.stdout, said(proc)
 
@@ -166,8 +171,10 @@ def test_what_a_user_sees_your_handler_recorded_a_clear_wait_and_servers_stopped
         said(proc)
 
 
-def test_the_plugin_is_left_out_by_the_name_the_readme_gives(project):
-    proc = run_pytest(project, "-p", "no:mm7bind.testing")
+@pytest.mark.parametrize("name", ["mm7bind", "mm7bind.testing"])
+def test_the_plugin_is_left_out_by_the_names_the_readme_gives(project, name):
+    # `-p no:mm7bind`, the natural spelling, left it loaded: its entry point was "mm7bind.testing".
+    proc = run_pytest(project, "-p", f"no:{name}")
     assert proc.returncode != 0 and "fixture 'mm7_simulator' not found" in proc.stdout, said(proc)
 
 
