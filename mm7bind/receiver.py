@@ -3,9 +3,10 @@
 It authenticates, decodes tolerantly, stores the request (committed before any answer), calls
 the user's handler for DeliverReq, DeliveryReportReq and ReadReplyReq, and answers in the caller's
 schema version and MM7Version, echoing its TransactionID. A handler returns a status (default
-1000) or raises `Reject(status)` for a Fault with VASPErrorRsp; a handler that crashes leaves the
-message stored as "failed", to be replayed. Repeats of a handled request are answered from the
-store without calling the handler again.
+1000) or raises `Reject(status)` for a Fault with VASPErrorRsp; a handler that crashes, raises
+Unavailable or returns a status saying "later" (4006, a retryable 3xxx) leaves the message
+stored as "failed", to be replayed. Repeats of a handled request are answered from the store
+without calling the handler again.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .envelope import Envelope, Fault
 from .errors import STORE_ERRORS, DecodeError, Deviation, EncodeError, ValidationError
 from .mime import Body, MimeLimits, header_value
 from .profiles import STANDARD, Profile
-from .status import RequestStatus, lookup
+from .status import RequestStatus, is_retryable, lookup
 from .store import InboxRecord, SentRecord, StoreBusy, sifted_headers, utcnow
 from .binding import escape_text
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, invalid_xml_char, printable_in_xml
@@ -92,7 +93,9 @@ class Response:
 
 class Handler:
     """Subclass and override what you serve; each returns a status code, a Status, a response
-    message (e.g. DeliverRsp with a ServiceCode), or None for 1000."""
+    message (e.g. DeliverRsp with a ServiceCode), or None for 1000. A status saying "later" (4006,
+    a retryable 3xxx) goes to the MMSC as returned, but leaves the message failed, for its next
+    copy and replay, as Unavailable does."""
 
     def on_deliver(self, msg: m.DeliverReq, ctx: Context) -> Any:
         """A message a subscriber sent (MO). Not overridden: answered 1000."""
@@ -333,6 +336,18 @@ class Receiver:
             self._count(msg.ELEMENT, "failed", RequestStatus.SERVER_ERROR, started, env.deviations,
                         replay=ctx.replay)
             return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR, "the VASP could not process it")
+        code = response.status.code
+        if is_retryable(code):
+            # "Busy, try later" (4006, a 3xxx) returned rather than raised: answered as the handler
+            # said, but stored as handled, every copy the MMSC sends again would get that answer
+            # without reaching the handler, and no replay would run it: lost. Failed, as for
+            # Unavailable, the next copy (or a replay) is handed to the handler again.
+            self._mark(record, "failed", code, f"the handler answered {code} (try later)")
+            log.warning("handler for %s tid=%s answered %d (try later)%s", msg.ELEMENT, printable(env.transaction_id),
+                        code, f"; stored as #{record.id} for replay" if record is not None else "",
+                        extra={"mm7": _fields(msg, ctx, code, started, "failed")})
+            self._count(msg.ELEMENT, "failed", code, started, env.deviations, replay=ctx.replay)
+            return answer
         self._mark(record, "handled", response.status.code, None)
         self._log(msg, ctx, response.status.code, started, "handled")
         self._count(msg.ELEMENT, "handled", response.status.code, started, env.deviations, replay=ctx.replay)

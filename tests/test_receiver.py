@@ -242,6 +242,48 @@ def test_an_outage_is_logged_in_one_line_and_a_bug_with_its_traceback(store, cap
     assert {r.state for r in store.inbox()} == {"failed"}  # both kept for replay
 
 
+@pytest.mark.parametrize("code", [4006, 3000])
+def test_a_try_later_code_returned_keeps_the_message_for_the_next_copy_and_replay(store, caplog, code):
+    """A handler returning 4006 (or a retryable 3xxx) rather than raising Unavailable: stored as
+    handled, the MMSC's next copy got 4006 from the store without the handler, and replay never
+    ran it, so the message was lost once the MMSC gave up."""
+    busy = [True]
+    calls = []
+
+    @(rcv := mm7.Receiver(store=store, metrics=mm7.Metrics())).on("deliver")
+    def on_deliver(msg, ctx):
+        calls.append(ctx.replay)
+        return code if busy[0] else None
+
+    app = mm7.wsgi_app(rcv)
+    first = post(app, deliver(), tid="busy-1")
+    assert first["status"] == 200 and mm7.decode(first["body"]).body.status.code == code  # (as the handler said)
+    [rec] = store.inbox()
+    assert (rec.state, rec.response_code) == ("failed", code)
+    [line] = [r for r in caplog.records if r.name == "mm7bind.receiver" and r.levelno == logging.WARNING]
+    assert f"answered {code} (try later); stored as #{rec.id} for replay" in line.getMessage()
+    assert line.mm7["outcome"] == "failed" and line.mm7["status"] == code
+    assert rcv.metrics.value("mm7bind_received_total", operation="DeliverReq", outcome="failed",
+                             status=str(code)) == 1
+    again = post(app, deliver(), tid="busy-1")  # the MMSC's next copy reaches the handler
+    assert mm7.decode(again["body"]).body.status.code == code and calls == [False, False]
+    busy[0] = False
+    assert rcv.replay() == [(rec.id, "handled")] and calls == [False, False, True]
+    assert mm7.decode(post(app, deliver(), tid="busy-1")["body"]).body.status.code == 1000 and len(calls) == 3
+
+
+def test_a_final_error_code_returned_is_the_handled_answer(store):
+    """A code that is no "later" (3001, 2xxx, 4xxx but 4006) is the handler's last word: answered so
+    again to the MMSC's copies, from the store."""
+    calls = []
+    rcv = mm7.Receiver(store=store)
+    rcv.on("deliver", lambda msg, ctx: calls.append(msg) or 3001)
+    app = mm7.wsgi_app(rcv)
+    for _ in range(2):
+        assert mm7.decode(post(app, deliver(), tid="final-1")["body"]).body.status.code == 3001
+    assert [r.state for r in store.inbox()] == ["handled"] and len(calls) == 1
+
+
 def test_messages_left_processing_by_a_dead_worker_are_replayed(store):
     h = Recorder()
     rcv = mm7.Receiver(h, store=store)
