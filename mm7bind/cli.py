@@ -717,7 +717,7 @@ def _wait_for_signal(on_hangup=None) -> str:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .display import shown_url  # noqa: PLC0415
-    from .server import health_app, serve  # noqa: PLC0415
+    from .server import serve  # noqa: PLC0415
 
     cfg = _config(args, uses=None)
     if args.host:
@@ -743,8 +743,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     mounts = {}
     if api is not None:
         mounts[cfg.api.path] = api.wsgi_app
-    if cfg.receiver.health_path:
-        mounts[cfg.receiver.health_path] = health_app(receiver)
     def cannot(what: str, exc: Exception) -> int:
         print(f"mm7bind serve: {what}: {getattr(exc, 'reason', None) or getattr(exc, 'strerror', None) or exc}",
               file=sys.stderr)
@@ -761,6 +759,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         path = None if cfg.receiver.path == "*" else cfg.receiver.path  # None: any path
         srv = serve(receiver, cfg.receiver.host, cfg.receiver.port, path,
                     metrics_path=cfg.receiver.metrics_path or None, threads=cfg.receiver.threads, mounts=mounts,
+                    health_path=cfg.receiver.health_path or None,
                     ssl_context=ssl_context, backlog=cfg.receiver.backlog,
                     connection_limit=cfg.receiver.connection_limit,
                     request_timeout=cfg.receiver.request_timeout, keep_alive=cfg.receiver.keep_alive)

@@ -830,9 +830,12 @@ def check(cfg: Config) -> list[Problem]:
     if r.auth == "none" and not r.allow and r.host not in ("127.0.0.1", "::1", "localhost"):
         warn("receiver", "listening beyond loopback with neither auth nor an allow-list", "serving")
     a = cfg.api
-    if a.path and (not a.path.startswith("/")
-                   or a.path.rstrip("/") in (r.path.rstrip("/"), r.metrics_path, r.health_path)):
+    others = [p for p in (r.path, r.metrics_path, r.health_path) if p.startswith("/")]
+    if a.path and (not a.path.startswith("/") or a.path.rstrip("/") in [p.rstrip("/") for p in others]):
         err("api.path", "must start with / and differ from the receiver's path, metrics_path and health_path")
+    elif a.path and (covered := [p for p in others if p.startswith(a.path.rstrip("/") + "/")]):
+        # (the send API takes every path under its own: at "/", every MMSC request went to it)
+        err("api.path", f"{a.path} holds {covered[0]} (the send API takes every path under its own)")
     api_allow = networks("api.allow", a.allow)
     for name in ("max_recipients", "max_parts"):
         if getattr(a, name) < 1:

@@ -32,16 +32,21 @@ log = logging.getLogger("mm7bind.server")
 
 
 def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | None = None,
-             mounts: dict[str, Callable] | None = None) -> Callable:
+             mounts: dict[str, Callable] | None = None, health_path: str | None = None) -> Callable:
     """A WSGI application around `receiver`. With `path`, other paths get 404 (mounted under a
     dispatcher, leave it None: the dispatcher has already chosen). With `metrics_path` and a
     receiver with `metrics`, GET there gives them in Prometheus' text format (to peers the
-    allow-list admits; no credentials asked, since scrapers rarely speak Digest). `mounts`:
+    allow-list admits; no credentials asked, since scrapers rarely speak Digest). At `health_path`
+    (that path alone, as `metrics_path`), the load balancers' check of `health_app`. `mounts`:
     other WSGI apps by path prefix (the send API), each seeing its prefix in SCRIPT_NAME."""
     prefixes = sorted((mounts or {}).items(), key=lambda item: -len(item[0]))
+    # (a path, not a mount: mounted at "/", a load balancer's usual path, it took every request)
+    health = health_app(receiver) if health_path is not None else None
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         here = environ.get("PATH_INFO", "")
+        if health is not None and here == health_path:
+            return health(environ, start_response)
         for prefix, mounted in prefixes:
             if here == prefix or here.startswith(prefix.rstrip("/") + "/"):
                 environ = {**environ, "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + prefix.rstrip("/"),
@@ -776,9 +781,11 @@ class EmbeddedServer:
 
 
 def serve(receiver: Receiver, host: str = "127.0.0.1", port: int = 8080, path: str = "/mm7",
-          metrics_path: str | None = None, mounts: dict[str, Callable] | None = None, **kw) -> EmbeddedServer:
+          metrics_path: str | None = None, mounts: dict[str, Callable] | None = None,
+          health_path: str | None = None, **kw) -> EmbeddedServer:
     """An embedded server for `receiver` at http://host:port/path (not started); its metrics at
-    `metrics_path` when it has some; other WSGI apps at the `mounts` prefixes."""
+    `metrics_path` when it has some; the health check at `health_path`; other WSGI apps at the
+    `mounts` prefixes."""
     kw.setdefault("on_too_large", receiver.too_large)  # (logged and counted like those the app refuses)
-    return EmbeddedServer(wsgi_app(receiver, path, metrics_path, mounts), host, port,
+    return EmbeddedServer(wsgi_app(receiver, path, metrics_path, mounts, health_path), host, port,
                           max_body=receiver.config.max_body, path=path or "", **kw)

@@ -765,6 +765,29 @@ def test_serve_reopens_its_log_on_sighup_and_stops_on_sigterm_saying_so(tmp_path
     assert "stopping" not in first and "WARNING mm7bind.serve messages a stopped run left half-handled" in first
 
 
+def test_serve_answers_its_health_check_at_its_path_alone(tmp_path):
+    """health_path = "/" (a load balancer's usual check) was mounted as a prefix, so it took every
+    request: the MMSC's posts to /mm7 were answered "health takes GET, HEAD"."""
+    port = free_port()
+    (tmp_path / "cfg.toml").write_text(
+        f'[receiver]\nport = {port}\nout_dir = "{tmp_path / "in"}"\nhealth_path = "/"\nmetrics_path = "/metrics"\n'
+        f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    serve = Background("serve", "--config", str(tmp_path / "cfg.toml"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        serve.wait_for(base + "/mm7")
+        assert requests.get(base + "/", timeout=10).text == "ok\n"
+        out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="hi"), transaction_id="h-1")
+        posted = requests.post(base + "/mm7", data=out.to_bytes(), headers={"Content-Type": out.content_type},
+                               timeout=10)
+        assert posted.status_code == 200 and mm7.decode(posted.content).body.status.code == 1000, posted.text
+        assert requests.get(base + "/health/x", timeout=10).status_code == 404
+        assert "mm7bind_received_total" in requests.get(base + "/metrics", timeout=10).text
+    finally:
+        said = serve.stop()
+    assert "receiving MM7 at" in said
+
+
 def test_serve_stops_without_waiting_out_a_send_in_flight(simulator, tmp_path):
     """A SIGTERM while the outbox waits on a silent MMSC: serve stops within its grace and a few
     seconds (a service manager's stop timeout is not spent on it), and says what was left."""
