@@ -295,6 +295,14 @@ class Receiver:
                                   "the VASP could not store it")
             ctx.sent = sent
             if not new:
+                if (record.kind == msg.ELEMENT and record.transaction_id == env.transaction_id and record.body
+                        and record.body != body):
+                    # A retransmission is mostly the same bytes. Another message under a TransactionID
+                    # used again (an MMSC's counter started over) is answered from the store, never
+                    # handled: said, or it is lost without a trace.
+                    log.warning("%s tid=%s from %s: answered as a repeat of #%d, whose bytes differ (if the MMSC "
+                                "uses TransactionIDs again for other messages, this one is not handled)",
+                                msg.ELEMENT, printable(env.transaction_id), peer, record.id)
                 try:
                     repeat = self._repeat(env, record, ctx, started)
                     if repeat is not None:

@@ -156,6 +156,22 @@ def test_repeats_of_a_handled_message_are_answered_from_the_status_template(stor
     assert [r.attempts for r in store.inbox()] == [1]  # (answered from the store, not handled again)
 
 
+def test_a_repeat_whose_bytes_differ_is_said(store, caplog):
+    """Another message under a TransactionID used again (an MMSC whose counter started over) is
+    answered as a repeat without the handler: it was lost without a word in the log."""
+    calls = []
+    rcv = mm7.Receiver(store=store)
+    rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
+    app = mm7.wsgi_app(rcv)
+    for subject in ("first", "first", "second"):
+        assert post(app, deliver(subject=subject), tid="again-7")["status"] == 200
+    assert calls == ["first"]
+    [rec] = store.inbox()
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert said == [f"DeliverReq tid=again-7 from 127.0.0.1: answered as a repeat of #{rec.id}, whose bytes differ "
+                    "(if the MMSC uses TransactionIDs again for other messages, this one is not handled)"]
+
+
 def test_a_repeat_of_a_rejected_message_is_refused_as_the_first_copy_was(store):
     """Same faultcode (a Reject in 3xxx is a Server Fault: an MMSC may try it again later, and a
     Client one it drops), same status code and the handler's text, without calling it again."""
