@@ -759,7 +759,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         path = None if cfg.receiver.path == "*" else cfg.receiver.path  # None: any path
         srv = serve(receiver, cfg.receiver.host, cfg.receiver.port, path,
                     metrics_path=cfg.receiver.metrics_path or None, threads=cfg.receiver.threads, mounts=mounts,
-                    health_path=cfg.receiver.health_path or None,
+                    health_path=cfg.receiver.health_path or None, trusted_proxy=cfg.receiver.trusted_proxy or None,
                     ssl_context=ssl_context, backlog=cfg.receiver.backlog,
                     connection_limit=cfg.receiver.connection_limit,
                     request_timeout=cfg.receiver.request_timeout, keep_alive=cfg.receiver.keep_alive)

@@ -82,6 +82,8 @@ class ReceiverSection:
     username: str = ""
     password: str = field(default="", repr=False)
     allow: list[str] = field(default_factory=list)
+    # A reverse proxy's address (or "*"): its X-Forwarded-For names the peer, which allow checks
+    trusted_proxy: str = ""
     max_body: int = 20 * 1024 * 1024
     strict: bool = False
     out_dir: str = "received"
@@ -814,6 +816,14 @@ def check(cfg: Config) -> list[Problem]:
         warn("receiver.forward_secret", "set without forward_url: nothing is forwarded", "handling")
     if bool(r.tls_cert) != bool(r.tls_key):
         err("receiver.tls_cert", "tls_cert and tls_key go together")
+    if r.trusted_proxy and r.trusted_proxy != "*":
+        try:
+            ipaddress.ip_address(r.trusted_proxy)
+        except ValueError:
+            err("receiver.trusted_proxy", f"{r.trusted_proxy!r} is not an IP address (nor *): the proxy's, as "
+                                          "the server sees it")
+    if r.trusted_proxy and r.tls_cert:
+        err("receiver.trusted_proxy", "serving TLS itself (tls_cert), the receiver has no proxy in front")
     for name in ("tls_cert", "tls_key"):
         path = getattr(r, name)
         if path and not Path(path).is_file():

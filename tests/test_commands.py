@@ -788,6 +788,47 @@ def test_serve_answers_its_health_check_at_its_path_alone(tmp_path):
     assert "receiving MM7 at" in said
 
 
+def test_serve_behind_a_reverse_proxy_takes_the_peer_from_its_x_forwarded_for(tmp_path):
+    """serve(trusted_proxy=) had no setting: behind nginx every request came from the proxy, so
+    the allow-list could only name the proxy (admitting anyone it passes on), and logs and store
+    recorded its address."""
+    from mm7bind import config
+
+    port = free_port()
+    text = (f'[receiver]\nport = {port}\nout_dir = "{tmp_path / "in"}"\nallow = ["192.0.2.0/24"]\n'
+            f'trusted_proxy = "127.0.0.1"\n[store]\npath = "{tmp_path / "vasp.db"}"\n')
+    (tmp_path / "cfg.toml").write_text(text, encoding="utf-8")
+    serve = Background("serve", "--config", str(tmp_path / "cfg.toml"))
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="hi"), transaction_id="xff-1")
+
+    def post(forwarded: str | None) -> int:
+        headers = {"Content-Type": out.content_type, **({"X-Forwarded-For": forwarded} if forwarded else {})}
+        return requests.post(f"http://127.0.0.1:{port}/mm7", data=out.to_bytes(), headers=headers,
+                             timeout=10).status_code
+
+    try:
+        serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+        assert [post(None), post("203.0.113.9"), post("192.0.2.7")] == [403, 403, 200]
+    finally:
+        serve.stop()
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    assert [r.peer for r in store.inbox()] == ["192.0.2.7"]
+    store.close()
+
+    def problems(extra: str) -> list[str]:
+        path = tmp_path / "check.toml"
+        path.write_text(f"[receiver]\n{extra}", encoding="utf-8")
+        return [str(p) for p in config.load(path)[1] if "trusted_proxy" in str(p)]
+
+    assert problems('trusted_proxy = "nginx"\n') == [
+        "error: receiver.trusted_proxy: 'nginx' is not an IP address (nor *): the proxy's, as the server sees it"]
+    cert = tmp_path / "c.pem"
+    cert.write_text("x")
+    assert problems(f'trusted_proxy = "*"\ntls_cert = "{cert}"\ntls_key = "{cert}"\n') == [
+        "error: receiver.trusted_proxy: serving TLS itself (tls_cert), the receiver has no proxy in front"]
+    assert problems('trusted_proxy = "::1"\n') == []
+
+
 def test_serve_stops_without_waiting_out_a_send_in_flight(simulator, tmp_path):
     """A SIGTERM while the outbox waits on a silent MMSC: serve stops within its grace and a few
     seconds (a service manager's stop timeout is not spent on it), and says what was left."""
