@@ -788,7 +788,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             _echo(f"send API at {srv.url}{cfg.api.path.rstrip('/')}/send (to {mmscs})")
         if outbox is not None:
             _echo(f"sending what the outbox holds (to {mmscs})")
-        why = _wait_for_signal(on_hangup=lambda: _reopen_logs(cfg))
+        why = _wait_for_signal(on_hangup=lambda: _reopen_logs(cfg, srv if ssl_context is not None else None))
     finally:
         grace = _stop_grace(cfg)
         log.info("stopping%s: no new connections; requests in hand get %g s to finish",
@@ -818,13 +818,26 @@ def _stop_grace(cfg) -> float:
     return max(5.0, cfg.receiver.forward_timeout + 1) if cfg.receiver.forward_url else 5.0
 
 
-def _reopen_logs(cfg) -> None:
+def _reopen_logs(cfg, tls_server=None) -> None:
     """SIGHUP: close the log file, to be opened again (by name) at the next line — what logrotate
-    needs when it renames the file rather than copying and truncating it."""
+    needs when it renames the file rather than copying and truncating it. Serving TLS
+    (`tls_server`), its certificate and key are read again too, for the connections from then on:
+    a renewed certificate needs no restart (one that cannot be used leaves the one in use)."""
     from .config import reopen_log_files  # noqa: PLC0415
 
     reopened = reopen_log_files()
-    log.info("SIGHUP: %s", f"log file {cfg.logging.file} opened again" if reopened
+    done = [f"log file {cfg.logging.file} opened again"] if reopened else []
+    if tls_server is not None:
+        try:
+            context = cfg.ssl_context()
+        except (OSError, ValueError) as exc:
+            why = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
+            log.error("SIGHUP: the TLS certificate %s cannot be used with its key (%s): still serving the one "
+                      "read before", cfg.receiver.tls_cert, why)
+        else:
+            tls_server.use_ssl_context(context)
+            done.append(f"TLS certificate {cfg.receiver.tls_cert} read again")
+    log.info("SIGHUP: %s", "; ".join(done) if done
              else "nothing to do (the log goes to standard error; configuration changes need a restart)")
 
 

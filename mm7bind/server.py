@@ -490,6 +490,21 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
 
     daemon_threads = True
     connection_limit = 100
+    tls_context: ssl.SSLContext | None = None  # each connection's, when serving TLS (EmbeddedServer.use_ssl_context)
+
+    def get_request(self) -> tuple:
+        request, client_address = super().get_request()
+        if self.tls_context is not None:
+            # Each connection wrapped as it is accepted (as a TLS listening socket does), with the
+            # context of the moment: a renewed certificate is served from the next connection on.
+            # The handshake happens on the first read, in the connection's own thread and under
+            # its timeout: done here, one silent client would hold up every other.
+            try:
+                request = self.tls_context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+            except BaseException:
+                request.close()
+                raise
+        return request, client_address
 
     def server_activate(self) -> None:
         super().server_activate()
@@ -688,10 +703,7 @@ class EmbeddedServer:
                 "on_too_large": staticmethod(on_too_large) if on_too_large is not None else None})
             server_class = type("_Server", (_ThreadingWSGIServer,), {"connection_limit": connection_limit})
             self.server = make_server(host, port, app, server_class=server_class, handler_class=handler)
-            # The handshake happens on the first read, in the connection's own thread and under its
-            # timeout: done in accept(), one silent client would hold up every other.
-            self.server.socket = ssl_context.wrap_socket(self.server.socket, server_side=True,
-                                                         do_handshake_on_connect=False)
+            self.server.tls_context = ssl_context
             self.port = self.server.server_address[1]
         self.host = host
         self.path = path
@@ -707,6 +719,13 @@ class EmbeddedServer:
     def endpoint(self) -> str:
         """The URL to give the MMSC: `url` and the path the receiver answers at (serve's `path`)."""
         return self.url + self.path
+
+    def use_ssl_context(self, ssl_context: ssl.SSLContext) -> None:
+        """Serve the connections from now on with `ssl_context` (a renewed certificate: `mm7bind
+        serve` reads its files again on SIGHUP); those open keep theirs. Serving TLS only."""
+        if self.ssl_context is None:
+            raise ValueError("this server speaks plain HTTP: it has no TLS context to replace")
+        self.server.tls_context = self.ssl_context = ssl_context
 
     def serve_forever(self) -> None:
         self._looping.set()

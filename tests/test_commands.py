@@ -1031,6 +1031,59 @@ def test_a_tls_key_not_matching_its_certificate_is_said_as_such(tmp_path):
     assert "cannot listen" not in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_serve_reads_a_renewed_tls_certificate_on_sighup(tmp_path):
+    """A renewed certificate (certbot's deploy hook, an expiring one replaced) needed a restart:
+    SIGHUP only opened the log again. Now the connections after it get the new one; files that
+    cannot be used leave the one in use, said in the log."""
+    import ssl
+
+    trustme = pytest.importorskip("trustme")
+    cas = [trustme.CA(), trustme.CA()]
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+
+    def install(ca) -> None:
+        issued = ca.issue_cert("127.0.0.1")
+        issued.private_key_pem.write_to_path(str(key))
+        issued.cert_chain_pems[0].write_to_path(str(cert))
+
+    def trusted_by(ca) -> bool:
+        client = ssl.create_default_context()
+        ca.configure_trust(client)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+                    client.wrap_socket(raw, server_hostname="127.0.0.1"):
+                return True
+        except ssl.SSLCertVerificationError:
+            return False
+
+    install(cas[0])
+    port = free_port()
+    log_file = tmp_path / "serve.log"
+    (tmp_path / "cfg.toml").write_text(
+        f'[store]\npath = "{tmp_path / "vasp.db"}"\n[receiver]\nport = {port}\nout_dir = "{tmp_path / "in"}"\n'
+        f'tls_cert = "{cert}"\ntls_key = "{key}"\n[logging]\nfile = "{log_file}"\nrotate = "none"\n',
+        encoding="utf-8")
+    serve = Background("serve", "--config", str(tmp_path / "cfg.toml"))
+    try:
+        _until(lambda: log_file.exists() and "receiving MM7 at" in log_file.read_text(encoding="utf-8"),
+               "serve has started")
+        assert trusted_by(cas[0]) and not trusted_by(cas[1])
+        install(cas[1])
+        serve.proc.send_signal(signal.SIGHUP)
+        _until(lambda: "read again" in log_file.read_text(encoding="utf-8"), "the certificate is read again")
+        assert trusted_by(cas[1]) and not trusted_by(cas[0])
+        key.write_text("no key")  # (half-written files, say): the certificate in use stays
+        serve.proc.send_signal(signal.SIGHUP)
+        _until(lambda: "cannot be used" in log_file.read_text(encoding="utf-8"), "the failure is said")
+        assert trusted_by(cas[1]) and serve.proc.poll() is None
+    finally:
+        serve.stop()
+    said = log_file.read_text(encoding="utf-8")
+    assert f"INFO mm7bind.serve SIGHUP: log file {log_file} opened again; TLS certificate {cert} read again" in said
+    assert f"ERROR mm7bind.serve SIGHUP: the TLS certificate {cert} cannot be used with its key (" in said
+    assert "still serving the one read before" in said
+
+
 def test_the_simulator_delivers_to_a_tls_vasp_whose_ca_it_is_given(tmp_path):
     ctx = local_tls(tmp_path).server
     got = []

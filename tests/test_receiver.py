@@ -1042,6 +1042,28 @@ def test_x_forwarded_for_names_the_peer_only_from_the_configured_proxy():
         mm7.serve(rcv, port=0, trusted_proxy="127.0.0.1", ssl_context=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
 
 
+def test_a_tls_server_takes_a_new_context_for_the_connections_after(tmp_path):
+    """EmbeddedServer.use_ssl_context: a renewed certificate is served from the next connection on,
+    without a restart (the listening socket was wrapped once with the first context)."""
+    first, second = local_tls(), local_tls()
+
+    def handshake(tls) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as raw, \
+                    tls.client.wrap_socket(raw, server_hostname="127.0.0.1"):
+                return True
+        except ssl.SSLCertVerificationError:
+            return False
+
+    with mm7.serve(mm7.Receiver(), port=0, ssl_context=first.server) as srv:
+        assert handshake(first) and not handshake(second)
+        srv.use_ssl_context(second.server)
+        assert handshake(second) and not handshake(first)
+        assert srv.ssl_context is second.server and srv.url.startswith("https://")
+    with mm7.serve(mm7.Receiver(), port=0) as plain, pytest.raises(ValueError, match="plain HTTP"):
+        plain.use_ssl_context(second.server)
+
+
 def test_a_server_never_started_stops_at_once():
     for ssl_ctx in (None, ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)):  # (the TLS server's shutdown() waited forever)
         srv = mm7.serve(mm7.Receiver(), port=0, ssl_context=ssl_ctx)
