@@ -759,7 +759,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         path = None if cfg.receiver.path == "*" else cfg.receiver.path  # None: any path
         srv = serve(receiver, cfg.receiver.host, cfg.receiver.port, path,
                     metrics_path=cfg.receiver.metrics_path or None, threads=cfg.receiver.threads, mounts=mounts,
-                    health_path=cfg.receiver.health_path or None, trusted_proxy=cfg.receiver.trusted_proxy or None,
+                    health_path=cfg.receiver.health_path or None,
+                    trusted_proxy=cfg.receiver.trusted_proxy or None,
                     ssl_context=ssl_context, backlog=cfg.receiver.backlog,
                     connection_limit=cfg.receiver.connection_limit,
                     request_timeout=cfg.receiver.request_timeout, keep_alive=cfg.receiver.keep_alive)
@@ -832,8 +833,8 @@ def _reopen_logs(cfg, tls_server=None) -> None:
             context = cfg.ssl_context()
         except (OSError, ValueError) as exc:
             why = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
-            log.error("SIGHUP: the TLS certificate %s cannot be used with its key (%s): still serving the one "
-                      "read before", cfg.receiver.tls_cert, why)
+            log.error("SIGHUP: the TLS certificate %s cannot be used with its key (%s): still serving the "
+                      "one read before", cfg.receiver.tls_cert, why)
         else:
             tls_server.use_ssl_context(context)
             done.append(f"TLS certificate {cfg.receiver.tls_cert} read again")

@@ -820,8 +820,8 @@ def check(cfg: Config) -> list[Problem]:
         try:
             ipaddress.ip_address(r.trusted_proxy)
         except ValueError:
-            err("receiver.trusted_proxy", f"{r.trusted_proxy!r} is not an IP address (nor *): the proxy's, as "
-                                          "the server sees it")
+            err("receiver.trusted_proxy",
+                f"{r.trusted_proxy!r} is not an IP address (nor *): the proxy's, as the server sees it")
     if r.trusted_proxy and r.tls_cert:
         err("receiver.trusted_proxy", "serving TLS itself (tls_cert), the receiver has no proxy in front")
     for name in ("tls_cert", "tls_key"):

@@ -300,8 +300,8 @@ class Receiver:
                     # A retransmission is mostly the same bytes. Another message under a TransactionID
                     # used again (an MMSC's counter started over) is answered from the store, never
                     # handled: said, or it is lost without a trace.
-                    log.warning("%s tid=%s from %s: answered as a repeat of #%d, whose bytes differ (if the MMSC "
-                                "uses TransactionIDs again for other messages, this one is not handled)",
+                    log.warning("%s tid=%s from %s: answered as a repeat of #%d, whose bytes differ (if the "
+                                "MMSC uses TransactionIDs again for other messages, this one is not handled)",
                                 msg.ELEMENT, printable(env.transaction_id), peer, record.id)
                 try:
                     repeat = self._repeat(env, record, ctx, started)
@@ -351,8 +351,9 @@ class Receiver:
             # without reaching the handler, and no replay would run it: lost. Failed, as for
             # Unavailable, the next copy (or a replay) is handed to the handler again.
             self._mark(record, "failed", code, f"the handler answered {code} (try later)")
-            log.warning("handler for %s tid=%s answered %d (try later)%s", msg.ELEMENT, printable(env.transaction_id),
-                        code, f"; stored as #{record.id} for replay" if record is not None else "",
+            log.warning("handler for %s tid=%s answered %d (try later)%s", msg.ELEMENT,
+                        printable(env.transaction_id), code,
+                        f"; stored as #{record.id} for replay" if record is not None else "",
                         extra={"mm7": _fields(msg, ctx, code, started, "failed")})
             self._count(msg.ELEMENT, "failed", code, started, env.deviations, replay=ctx.replay)
             return answer

@@ -490,7 +490,7 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
 
     daemon_threads = True
     connection_limit = 100
-    tls_context: ssl.SSLContext | None = None  # each connection's, when serving TLS (EmbeddedServer.use_ssl_context)
+    tls_context: ssl.SSLContext | None = None  # serving TLS: each connection's (use_ssl_context)
 
     def get_request(self) -> tuple:
         request, client_address = super().get_request()
@@ -500,7 +500,8 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
             # The handshake happens on the first read, in the connection's own thread and under
             # its timeout: done here, one silent client would hold up every other.
             try:
-                request = self.tls_context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+                request = self.tls_context.wrap_socket(request, server_side=True,
+                                                       do_handshake_on_connect=False)
             except BaseException:
                 request.close()
                 raise

@@ -770,7 +770,8 @@ def test_serve_answers_its_health_check_at_its_path_alone(tmp_path):
     request: the MMSC's posts to /mm7 were answered "health takes GET, HEAD"."""
     port = free_port()
     (tmp_path / "cfg.toml").write_text(
-        f'[receiver]\nport = {port}\nout_dir = "{tmp_path / "in"}"\nhealth_path = "/"\nmetrics_path = "/metrics"\n'
+        f'[receiver]\nport = {port}\nout_dir = "{tmp_path / "in"}"\nhealth_path = "/"\n'
+        'metrics_path = "/metrics"\n'
         f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
     serve = Background("serve", "--config", str(tmp_path / "cfg.toml"))
     base = f"http://127.0.0.1:{port}"
@@ -821,7 +822,8 @@ def test_serve_behind_a_reverse_proxy_takes_the_peer_from_its_x_forwarded_for(tm
         return [str(p) for p in config.load(path)[1] if "trusted_proxy" in str(p)]
 
     assert problems('trusted_proxy = "nginx"\n') == [
-        "error: receiver.trusted_proxy: 'nginx' is not an IP address (nor *): the proxy's, as the server sees it"]
+        "error: receiver.trusted_proxy: 'nginx' is not an IP address (nor *): the proxy's, as the server "
+        "sees it"]
     cert = tmp_path / "c.pem"
     cert.write_text("x")
     assert problems(f'trusted_proxy = "*"\ntls_cert = "{cert}"\ntls_key = "{cert}"\n') == [
@@ -1060,8 +1062,9 @@ def test_serve_reads_a_renewed_tls_certificate_on_sighup(tmp_path):
     port = free_port()
     log_file = tmp_path / "serve.log"
     (tmp_path / "cfg.toml").write_text(
-        f'[store]\npath = "{tmp_path / "vasp.db"}"\n[receiver]\nport = {port}\nout_dir = "{tmp_path / "in"}"\n'
-        f'tls_cert = "{cert}"\ntls_key = "{key}"\n[logging]\nfile = "{log_file}"\nrotate = "none"\n',
+        f'[store]\npath = "{tmp_path / "vasp.db"}"\n[receiver]\nport = {port}\n'
+        f'out_dir = "{tmp_path / "in"}"\ntls_cert = "{cert}"\ntls_key = "{key}"\n'
+        f'[logging]\nfile = "{log_file}"\nrotate = "none"\n',
         encoding="utf-8")
     serve = Background("serve", "--config", str(tmp_path / "cfg.toml"))
     try:
@@ -1079,7 +1082,8 @@ def test_serve_reads_a_renewed_tls_certificate_on_sighup(tmp_path):
     finally:
         serve.stop()
     said = log_file.read_text(encoding="utf-8")
-    assert f"INFO mm7bind.serve SIGHUP: log file {log_file} opened again; TLS certificate {cert} read again" in said
+    assert (f"INFO mm7bind.serve SIGHUP: log file {log_file} opened again; TLS certificate {cert} read again"
+            in said)
     assert f"ERROR mm7bind.serve SIGHUP: the TLS certificate {cert} cannot be used with its key (" in said
     assert "still serving the one read before" in said
 

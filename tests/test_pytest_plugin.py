@@ -377,8 +377,8 @@ def test_a_handler_returning_what_is_no_answer_fails_the_test(project):
     # An answer the receiver cannot encode fails the message there (a Server Fault, kept for
     # replay) as a handler that raised: it was left out of `failures`, and the test passed.
     assert "ERROR test_mine.py::test_a_status_it_cannot_send - AssertionError" in proc.stdout, said(proc)
-    assert "EncodeError: DeliverRsp/Status/StatusText: character U+0001 cannot be sent in XML" in proc.stdout, \
-        said(proc)
+    assert ("EncodeError: DeliverRsp/Status/StatusText: character U+0001 cannot be sent in XML"
+            in proc.stdout), said(proc)
     assert "ERROR test_mine.py::test_a_callable_returning_a_word - AssertionError" in proc.stdout, said(proc)
     assert ("the first DeliverReq: TypeError: a handler for DeliverReq answers a status code, a Status, "
             "DeliverRsp or None, not {'ok': True}") in proc.stdout, said(proc)

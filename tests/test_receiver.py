@@ -168,8 +168,9 @@ def test_a_repeat_whose_bytes_differ_is_said(store, caplog):
     assert calls == ["first"]
     [rec] = store.inbox()
     said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert said == [f"DeliverReq tid=again-7 from 127.0.0.1: answered as a repeat of #{rec.id}, whose bytes differ "
-                    "(if the MMSC uses TransactionIDs again for other messages, this one is not handled)"]
+    assert said == [f"DeliverReq tid=again-7 from 127.0.0.1: answered as a repeat of #{rec.id}, whose bytes "
+                    "differ (if the MMSC uses TransactionIDs again for other messages, this one is not "
+                    "handled)"]
 
 
 def test_a_repeat_of_a_rejected_message_is_refused_as_the_first_copy_was(store):
@@ -273,7 +274,8 @@ def test_a_try_later_code_returned_keeps_the_message_for_the_next_copy_and_repla
 
     app = mm7.wsgi_app(rcv)
     first = post(app, deliver(), tid="busy-1")
-    assert first["status"] == 200 and mm7.decode(first["body"]).body.status.code == code  # (as the handler said)
+    # (answered as the handler said)
+    assert first["status"] == 200 and mm7.decode(first["body"]).body.status.code == code
     [rec] = store.inbox()
     assert (rec.state, rec.response_code) == ("failed", code)
     [line] = [r for r in caplog.records if r.name == "mm7bind.receiver" and r.levelno == logging.WARNING]
