@@ -295,18 +295,19 @@ class Receiver:
                                   "the VASP could not store it")
             ctx.sent = sent
             if not new:
-                if (record.kind == msg.ELEMENT and record.transaction_id == env.transaction_id and record.body
-                        and record.body != body):
-                    # A retransmission is mostly the same bytes. Another message under a TransactionID
-                    # used again (an MMSC's counter started over) is answered from the store, never
-                    # handled: said, or it is lost without a trace.
-                    log.warning("%s tid=%s from %s: answered as a repeat of #%d, whose bytes differ (if the "
-                                "MMSC uses TransactionIDs again for other messages, this one is not handled)",
-                                msg.ELEMENT, printable(env.transaction_id), peer, record.id)
+                first = record
                 try:
                     repeat = self._repeat(env, record, ctx, started)
                     if repeat is not None:
                         answer, code = repeat
+                        if (first.kind == msg.ELEMENT and first.transaction_id == env.transaction_id
+                                and first.body and first.body != body):
+                            # A retransmission is mostly the same bytes. Another message under a
+                            # TransactionID used again (an MMSC's counter started over) is answered
+                            # from the store, never handled: said, or it is lost without a trace.
+                            log.warning("%s tid=%s from %s: answered as a repeat of #%d, whose bytes differ (if "
+                                        "the MMSC uses TransactionIDs again for other messages, this one is not "
+                                        "handled)", msg.ELEMENT, printable(env.transaction_id), peer, first.id)
                         self._count(msg.ELEMENT, "repeat", code, started, env.deviations)
                         return answer
                     record = self.store.inbox_get(record.id)  # claimed: a failed first attempt, processed again

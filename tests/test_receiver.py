@@ -161,12 +161,21 @@ def test_a_repeat_whose_bytes_differ_is_said(store, caplog):
     answered as a repeat without the handler: it was lost without a word in the log."""
     calls = []
     rcv = mm7.Receiver(store=store)
-    rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
+
+    @rcv.on("deliver")
+    def on_deliver(msg, ctx):
+        calls.append(msg.subject)
+        if msg.subject == "down":
+            raise mm7.Unavailable("down")
+
     app = mm7.wsgi_app(rcv)
     for subject in ("first", "first", "second"):
         assert post(app, deliver(subject=subject), tid="again-7")["status"] == 200
     assert calls == ["first"]
     [rec] = store.inbox()
+    # A copy taking over a failed first one is handled, whatever its bytes: nothing to say.
+    assert post(app, deliver(subject="down"), tid="again-8")["status"] == 500
+    assert post(app, deliver(subject="up"), tid="again-8")["status"] == 200 and calls[1:] == ["down", "up"]
     said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert said == [f"DeliverReq tid=again-7 from 127.0.0.1: answered as a repeat of #{rec.id}, whose bytes "
                     "differ (if the MMSC uses TransactionIDs again for other messages, this one is not "
