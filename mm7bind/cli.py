@@ -794,7 +794,7 @@ def _wait_for_signal(on_hangup=None) -> str:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .display import shown_url  # noqa: PLC0415
-    from .server import health_app, serve  # noqa: PLC0415
+    from .server import serve  # noqa: PLC0415
 
     cfg = _config(args, uses=None)
     if args.host:
@@ -820,8 +820,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     mounts = {}
     if api is not None:
         mounts[cfg.api.path] = api.wsgi_app
-    if cfg.receiver.health_path:
-        mounts[cfg.receiver.health_path] = health_app(receiver)
     def cannot(what: str, exc: Exception) -> int:
         print(f"mm7bind serve: {what}: {getattr(exc, 'reason', None) or getattr(exc, 'strerror', None) or exc}",
               file=sys.stderr)
@@ -838,6 +836,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         path = None if cfg.receiver.path == "*" else cfg.receiver.path  # None: any path
         srv = serve(receiver, cfg.receiver.host, cfg.receiver.port, path,
                     metrics_path=cfg.receiver.metrics_path or None, threads=cfg.receiver.threads, mounts=mounts,
+                    health_path=cfg.receiver.health_path or None,
+                    trusted_proxy=cfg.receiver.trusted_proxy or None,
                     ssl_context=ssl_context, backlog=cfg.receiver.backlog,
                     connection_limit=cfg.receiver.connection_limit,
                     request_timeout=cfg.receiver.request_timeout, keep_alive=cfg.receiver.keep_alive)
@@ -866,7 +866,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             _echo(f"send API at {srv.url}{cfg.api.path.rstrip('/')}/send (to {mmscs})")
         if outbox is not None:
             _echo(f"sending what the outbox holds (to {mmscs})")
-        why = _wait_for_signal(on_hangup=lambda: _reopen_logs(cfg))
+        why = _wait_for_signal(on_hangup=lambda: _reopen_logs(cfg, srv if ssl_context is not None else None))
     finally:
         grace = _stop_grace(cfg)
         log.info("stopping%s: no new connections; requests in hand get %g s to finish",
@@ -896,13 +896,26 @@ def _stop_grace(cfg) -> float:
     return max(5.0, cfg.receiver.forward_timeout + 1) if cfg.receiver.forward_url else 5.0
 
 
-def _reopen_logs(cfg) -> None:
+def _reopen_logs(cfg, tls_server=None) -> None:
     """SIGHUP: close the log file, to be opened again (by name) at the next line — what logrotate
-    needs when it renames the file rather than copying and truncating it."""
+    needs when it renames the file rather than copying and truncating it. Serving TLS
+    (`tls_server`), its certificate and key are read again too, for the connections from then on:
+    a renewed certificate needs no restart (one that cannot be used leaves the one in use)."""
     from .config import reopen_log_files  # noqa: PLC0415
 
     reopened = reopen_log_files()
-    log.info("SIGHUP: %s", f"log file {cfg.logging.file} opened again" if reopened
+    done = [f"log file {cfg.logging.file} opened again"] if reopened else []
+    if tls_server is not None:
+        try:
+            context = cfg.ssl_context()
+        except (OSError, ValueError) as exc:
+            why = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
+            log.error("SIGHUP: the TLS certificate %s cannot be used with its key (%s): still serving the "
+                      "one read before", cfg.receiver.tls_cert, why)
+        else:
+            tls_server.use_ssl_context(context)
+            done.append(f"TLS certificate {cfg.receiver.tls_cert} read again")
+    log.info("SIGHUP: %s", "; ".join(done) if done
              else "nothing to do (the log goes to standard error; configuration changes need a restart)")
 
 

@@ -82,6 +82,8 @@ class ReceiverSection:
     username: str = ""
     password: str = field(default="", repr=False)
     allow: list[str] = field(default_factory=list)
+    # A reverse proxy's address (or "*"): its X-Forwarded-For names the peer, which allow checks
+    trusted_proxy: str = ""
     max_body: int = 20 * 1024 * 1024
     strict: bool = False
     out_dir: str = "received"
@@ -821,6 +823,14 @@ def check(cfg: Config) -> list[Problem]:
         warn("receiver.forward_secret", "set without forward_url: nothing is forwarded", "handling")
     if bool(r.tls_cert) != bool(r.tls_key):
         err("receiver.tls_cert", "tls_cert and tls_key go together")
+    if r.trusted_proxy and r.trusted_proxy != "*":
+        try:
+            ipaddress.ip_address(r.trusted_proxy)
+        except ValueError:
+            err("receiver.trusted_proxy",
+                f"{r.trusted_proxy!r} is not an IP address (nor *): the proxy's, as the server sees it")
+    if r.trusted_proxy and r.tls_cert:
+        err("receiver.trusted_proxy", "serving TLS itself (tls_cert), the receiver has no proxy in front")
     for name in ("tls_cert", "tls_key"):
         path = getattr(r, name)
         if path and not Path(path).is_file():
@@ -837,9 +847,12 @@ def check(cfg: Config) -> list[Problem]:
     if r.auth == "none" and not r.allow and r.host not in ("127.0.0.1", "::1", "localhost"):
         warn("receiver", "listening beyond loopback with neither auth nor an allow-list", "serving")
     a = cfg.api
-    if a.path and (not a.path.startswith("/")
-                   or a.path.rstrip("/") in (r.path.rstrip("/"), r.metrics_path, r.health_path)):
+    others = [p for p in (r.path, r.metrics_path, r.health_path) if p.startswith("/")]
+    if a.path and (not a.path.startswith("/") or a.path.rstrip("/") in [p.rstrip("/") for p in others]):
         err("api.path", "must start with / and differ from the receiver's path, metrics_path and health_path")
+    elif a.path and (covered := [p for p in others if p.startswith(a.path.rstrip("/") + "/")]):
+        # (the send API takes every path under its own: at "/", every MMSC request went to it)
+        err("api.path", f"{a.path} holds {covered[0]} (the send API takes every path under its own)")
     api_allow = networks("api.allow", a.allow)
     for name in ("max_recipients", "max_parts"):
         if getattr(a, name) < 1:

@@ -3,9 +3,10 @@
 It authenticates, decodes tolerantly, stores the request (committed before any answer), calls
 the user's handler for DeliverReq, DeliveryReportReq and ReadReplyReq, and answers in the caller's
 schema version and MM7Version, echoing its TransactionID. A handler returns a status (default
-1000) or raises `Reject(status)` for a Fault with VASPErrorRsp; a handler that crashes leaves the
-message stored as "failed", to be replayed. Repeats of a handled request are answered from the
-store without calling the handler again.
+1000) or raises `Reject(status)` for a Fault with VASPErrorRsp; a handler that crashes, raises
+Unavailable or returns a status saying "later" (4006, a retryable 3xxx) leaves the message
+stored as "failed", to be replayed. Repeats of a handled request are answered from the store
+without calling the handler again.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .envelope import Envelope, Fault
 from .errors import STORE_ERRORS, DecodeError, Deviation, EncodeError, ValidationError
 from .mime import Body, MimeLimits, header_value
 from .profiles import STANDARD, Profile
-from .status import RequestStatus, lookup
+from .status import RequestStatus, is_retryable, lookup
 from .store import InboxRecord, SentRecord, StoreBusy, sifted_headers, utcnow
 from .binding import escape_text
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, invalid_xml_char, printable_in_xml
@@ -92,7 +93,9 @@ class Response:
 
 class Handler:
     """Subclass and override what you serve; each returns a status code, a Status, a response
-    message (e.g. DeliverRsp with a ServiceCode), or None for 1000."""
+    message (e.g. DeliverRsp with a ServiceCode), or None for 1000. A status saying "later" (4006,
+    a retryable 3xxx) goes to the MMSC as returned, but leaves the message failed, for its next
+    copy and replay, as Unavailable does."""
 
     def on_deliver(self, msg: m.DeliverReq, ctx: Context) -> Any:
         """A message a subscriber sent (MO). Not overridden: answered 1000."""
@@ -292,10 +295,19 @@ class Receiver:
                                   "the VASP could not store it")
             ctx.sent = sent
             if not new:
+                first = record
                 try:
                     repeat = self._repeat(env, record, ctx, started)
                     if repeat is not None:
                         answer, code = repeat
+                        if (first.kind == msg.ELEMENT and first.transaction_id == env.transaction_id
+                                and first.body and first.body != body):
+                            # A retransmission is mostly the same bytes. Another message under a
+                            # TransactionID used again (an MMSC's counter started over) is answered
+                            # from the store, never handled: said, or it is lost without a trace.
+                            log.warning("%s tid=%s from %s: answered as a repeat of #%d, whose bytes differ (if "
+                                        "the MMSC uses TransactionIDs again for other messages, this one is not "
+                                        "handled)", msg.ELEMENT, printable(env.transaction_id), peer, first.id)
                         self._count(msg.ELEMENT, "repeat", code, started, env.deviations)
                         return answer
                     record = self.store.inbox_get(record.id)  # claimed: a failed first attempt, processed again
@@ -316,8 +328,7 @@ class Receiver:
             response = _response(msg, outcome)  # (an answer that is none is the handler's bug too)
             # Encoded here: an answer that cannot be sent (a character XML cannot carry) is the
             # handler's failure, not a message handled and then an internal error, counted twice.
-            # (a response built here from a status: its template will do)
-            answer = self.plain_answer(env, response) if response is not outcome else self.answer(env, response)
+            answer = self._handler_answer(env, response, outcome)
         except Reject as rej:
             self._mark(record, "rejected", rej.status.code, str(rej))
             self._log(msg, ctx, rej.status.code, started, "rejected")
@@ -334,10 +345,28 @@ class Receiver:
             self._count(msg.ELEMENT, "failed", RequestStatus.SERVER_ERROR, started, env.deviations,
                         replay=ctx.replay)
             return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR, "the VASP could not process it")
+        code = response.status.code
+        if is_retryable(code):
+            # "Busy, try later" (4006, a 3xxx) returned rather than raised: answered as the handler
+            # said, but stored as handled, every copy the MMSC sends again would get that answer
+            # without reaching the handler, and no replay would run it: lost. Failed, as for
+            # Unavailable, the next copy (or a replay) is handed to the handler again.
+            self._mark(record, "failed", code, f"the handler answered {code} (try later)")
+            log.warning("handler for %s tid=%s answered %d (try later)%s", msg.ELEMENT,
+                        printable(env.transaction_id), code,
+                        f"; stored as #{record.id} for replay" if record is not None else "",
+                        extra={"mm7": _fields(msg, ctx, code, started, "failed")})
+            self._count(msg.ELEMENT, "failed", code, started, env.deviations, replay=ctx.replay)
+            return answer
         self._mark(record, "handled", response.status.code, None)
         self._log(msg, ctx, response.status.code, started, "handled")
         self._count(msg.ELEMENT, "handled", response.status.code, started, env.deviations, replay=ctx.replay)
         return answer
+
+    def _handler_answer(self, env: Envelope, response: m.Message, outcome: Any) -> Response:
+        """The handler's answer encoded (raising what it cannot be sent for)."""
+        # (a response built here from a status: its template will do)
+        return self.plain_answer(env, response) if response is not outcome else self.answer(env, response)
 
     def _sent_about(self, msg) -> SentRecord | None:
         """Our SubmitReq a report is about: by its MessageID and, as two of ours may share one

@@ -32,16 +32,21 @@ log = logging.getLogger("mm7bind.server")
 
 
 def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | None = None,
-             mounts: dict[str, Callable] | None = None) -> Callable:
+             mounts: dict[str, Callable] | None = None, health_path: str | None = None) -> Callable:
     """A WSGI application around `receiver`. With `path`, other paths get 404 (mounted under a
     dispatcher, leave it None: the dispatcher has already chosen). With `metrics_path` and a
     receiver with `metrics`, GET there gives them in Prometheus' text format (to peers the
-    allow-list admits; no credentials asked, since scrapers rarely speak Digest). `mounts`:
+    allow-list admits; no credentials asked, since scrapers rarely speak Digest). At `health_path`
+    (that path alone, as `metrics_path`), the load balancers' check of `health_app`. `mounts`:
     other WSGI apps by path prefix (the send API), each seeing its prefix in SCRIPT_NAME."""
     prefixes = sorted((mounts or {}).items(), key=lambda item: -len(item[0]))
+    # (a path, not a mount: mounted at "/", a load balancer's usual path, it took every request)
+    health = health_app(receiver) if health_path is not None else None
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         here = environ.get("PATH_INFO", "")
+        if health is not None and here == health_path:
+            return health(environ, start_response)
         for prefix, mounted in prefixes:
             if here == prefix or here.startswith(prefix.rstrip("/") + "/"):
                 environ = {**environ, "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + prefix.rstrip("/"),
@@ -485,6 +490,22 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
 
     daemon_threads = True
     connection_limit = 100
+    tls_context: ssl.SSLContext | None = None  # serving TLS: each connection's (use_ssl_context)
+
+    def get_request(self) -> tuple:
+        request, client_address = super().get_request()
+        if self.tls_context is not None:
+            # Each connection wrapped as it is accepted (as a TLS listening socket does), with the
+            # context of the moment: a renewed certificate is served from the next connection on.
+            # The handshake happens on the first read, in the connection's own thread and under
+            # its timeout: done here, one silent client would hold up every other.
+            try:
+                request = self.tls_context.wrap_socket(request, server_side=True,
+                                                       do_handshake_on_connect=False)
+            except BaseException:
+                request.close()
+                raise
+        return request, client_address
 
     def server_activate(self) -> None:
         super().server_activate()
@@ -683,10 +704,7 @@ class EmbeddedServer:
                 "on_too_large": staticmethod(on_too_large) if on_too_large is not None else None})
             server_class = type("_Server", (_ThreadingWSGIServer,), {"connection_limit": connection_limit})
             self.server = make_server(host, port, app, server_class=server_class, handler_class=handler)
-            # The handshake happens on the first read, in the connection's own thread and under its
-            # timeout: done in accept(), one silent client would hold up every other.
-            self.server.socket = ssl_context.wrap_socket(self.server.socket, server_side=True,
-                                                         do_handshake_on_connect=False)
+            self.server.tls_context = ssl_context
             self.port = self.server.server_address[1]
         self.host = host
         self.path = path
@@ -702,6 +720,13 @@ class EmbeddedServer:
     def endpoint(self) -> str:
         """The URL to give the MMSC: `url` and the path the receiver answers at (serve's `path`)."""
         return self.url + self.path
+
+    def use_ssl_context(self, ssl_context: ssl.SSLContext) -> None:
+        """Serve the connections from now on with `ssl_context` (a renewed certificate: `mm7bind
+        serve` reads its files again on SIGHUP); those open keep theirs. Serving TLS only."""
+        if self.ssl_context is None:
+            raise ValueError("this server speaks plain HTTP: it has no TLS context to replace")
+        self.server.tls_context = self.ssl_context = ssl_context
 
     def serve_forever(self) -> None:
         self._looping.set()
@@ -776,9 +801,11 @@ class EmbeddedServer:
 
 
 def serve(receiver: Receiver, host: str = "127.0.0.1", port: int = 8080, path: str = "/mm7",
-          metrics_path: str | None = None, mounts: dict[str, Callable] | None = None, **kw) -> EmbeddedServer:
+          metrics_path: str | None = None, mounts: dict[str, Callable] | None = None,
+          health_path: str | None = None, **kw) -> EmbeddedServer:
     """An embedded server for `receiver` at http://host:port/path (not started); its metrics at
-    `metrics_path` when it has some; other WSGI apps at the `mounts` prefixes."""
+    `metrics_path` when it has some; the health check at `health_path`; other WSGI apps at the
+    `mounts` prefixes."""
     kw.setdefault("on_too_large", receiver.too_large)  # (logged and counted like those the app refuses)
-    return EmbeddedServer(wsgi_app(receiver, path, metrics_path, mounts), host, port,
+    return EmbeddedServer(wsgi_app(receiver, path, metrics_path, mounts, health_path), host, port,
                           max_body=receiver.config.max_body, path=path or "", **kw)

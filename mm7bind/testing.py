@@ -1,6 +1,7 @@
 """pytest fixtures for users' own test suites: a running MMSC simulator and a VASP receiver.
 
-Installed as a pytest plugin (entry point "mm7bind.testing"), so in any project with mm7bind installed:
+Installed as a pytest plugin (entry point "mm7bind": `-p no:mm7bind` leaves it out), so in any
+project with mm7bind installed:
 
     def test_my_service(mm7_simulator):
         client = mm7bind.Client(mm7_simulator.url)
@@ -22,8 +23,8 @@ Installed as a pytest plugin (entry point "mm7bind.testing"), so in any project 
     def test_my_handler(mm7_simulator, mm7_receiver): ...   # Receiver settings; .received all the same
 
 Both listen on loopback on a free port and are stopped after the test. A handler of yours that
-fails (raises anything but Reject or Unavailable, or returns what is no answer) fails the test
-after it, unless it empties mm7_receiver.failures.
+fails (raises anything but Reject or Unavailable, returns what is no answer, or an answer that
+cannot be sent) fails the test after it, unless it empties mm7_receiver.failures.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ free port, keeps every request handed to the handler, and waits for one with a c
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 
@@ -23,8 +24,13 @@ class RecordingHandler(Handler):
         self.failures: list = []  # (message, exception) of each your handler failed on: a bug of it
         # (raised, or returned what is no answer: a TypeError saying what)
         self._lock = threading.Condition()  # (a lock that also wakes whoever waits for a request)
+        self._held = threading.local()  # requests kept once their answer is made (`_holding`)
 
     def _keep(self, msg, ctx) -> None:
+        held = getattr(self._held, "requests", None)
+        if held is not None:
+            held.append((msg, ctx))
+            return
         with self._lock:
             self.received.append((msg, ctx))
             self._lock.notify_all()
@@ -55,6 +61,19 @@ class RecordingHandler(Handler):
         finally:
             self._keep(msg, ctx)
 
+    @contextlib.contextmanager
+    def _holding(self):
+        """Requests handled in this thread meanwhile are kept at its end: once the receiver has
+        made their answer, so a failure to encode it is in `failures` before they are in `received`
+        (which a test waits for, then looks at `failures`)."""
+        self._held.requests = []
+        try:
+            yield
+        finally:
+            held, self._held.requests = self._held.requests, None
+            for msg, ctx in held:
+                self._keep(msg, ctx)
+
     def _failed(self, msg, exc: BaseException) -> None:
         with self._lock:
             self.failures.append((msg, exc))
@@ -84,6 +103,19 @@ class _RecordingReceiver(Receiver):
             return super()._handler_for(kind)
         return functools.partial(self.handler.run, fn)
 
+    def dispatch(self, *args, **kwargs):
+        with self.handler._holding():
+            return super().dispatch(*args, **kwargs)
+
+    def _handler_answer(self, env, response, outcome):
+        # An answer that cannot be sent (a Status text with a control character) fails the
+        # message in the receiver as a handler that raised does: so it fails the test too.
+        try:
+            return super()._handler_answer(env, response, outcome)
+        except Exception as exc:
+            self.handler._failed(env.message, exc)
+            raise
+
 
 class RunningReceiver:
     def __init__(self, handler: Handler | None = None, **settings):
@@ -106,8 +138,9 @@ class RunningReceiver:
     @property
     def failures(self) -> list:
         """(message, exception) of each request your handler failed on (raised anything but
-        Reject or Unavailable, or returned what is no answer: a TypeError saying what): the
-        mm7_receiver fixture fails the test with them unless emptied."""
+        Reject or Unavailable, returned what is no answer: a TypeError saying what, or an answer
+        that cannot be sent: the EncodeError): the mm7_receiver fixture fails the test with them
+        unless emptied."""
         return self.recorder.failures
 
     @property

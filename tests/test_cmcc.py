@@ -262,6 +262,7 @@ def test_api_errors_in_their_situations(tmp_path):
         sender.send(submit_req())
     res = cmcc.MM7Sender(cmcc_config(tmp_path, dead, ReSendCount="0")).send(submit_req())
     assert isinstance(res, cmcc.MM7RSErrorRes) and res.status_code == -104 and res.status_text == "Socket不通"
+    assert isinstance(res.error, cst.SocketUnreachable) and res.error.__traceback__ is None
     # As V1.5.3 answered (manual §7 and its code): an HTML page, even with HTTP 200, is -108; a read
     # timeout and credentials refused are -102 (its -101 never reached the application).
     for reply, error, code in (
@@ -282,7 +283,12 @@ def test_api_errors_in_their_situations(tmp_path):
             # the code is V1.5.3's −102; no other −102 is taken for a timeout.
             assert isinstance(raised.value, cst.SendTimeout) == (error is cst.ReadTimeout)
             assert raised.value.code == code
-            assert cmcc.MM7Sender(config).send(submit_req()).status_code == code
+            res = cmcc.MM7Sender(config).send(submit_req())
+            assert res.status_code == code
+            # Returned, a timeout was told from the other -102s by its detail text alone: the result
+            # carries the exception raised otherwise, to be tested the same way.
+            assert type(res.error) is error and res.error.code == code and str(res.error) == str(raised.value)
+            assert isinstance(res.error, cst.SendTimeout) == (error is cst.ReadTimeout)
 
     def bare_fault(req):
         return mm7_reply(mm7.Fault(code="Server", string="down"), req.decode(), 500)
@@ -298,6 +304,7 @@ def test_api_errors_in_their_situations(tmp_path):
     with FakeServer(rserror) as srv:
         res = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url)).send(submit_req())
         assert isinstance(res, cmcc.MM7RSErrorRes) and res.status_code == 2002 and res.status_text_zh == "地址错误"
+        assert res.error is None  # (the MMSC's error, not the API's own)
 
     def status_in_faultstring(req):  # a gateway that writes the code only into faultstring
         return mm7_reply(mm7.Fault(code="Client", string="2002 address error"), req.decode(), 500)

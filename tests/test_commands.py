@@ -844,6 +844,72 @@ def test_serve_reopens_its_log_on_sighup_and_stops_on_sigterm_saying_so(tmp_path
     assert "stopping" not in first and "WARNING mm7bind.serve messages a stopped run left half-handled" in first
 
 
+def test_serve_answers_its_health_check_at_its_path_alone(tmp_path):
+    """health_path = "/" (a load balancer's usual check) was mounted as a prefix, so it took every
+    request: the MMSC's posts to /mm7 were answered "health takes GET, HEAD"."""
+    port = free_port()
+    (tmp_path / "cfg.toml").write_text(
+        f'[receiver]\nport = {port}\nout_dir = "{tmp_path / "in"}"\nhealth_path = "/"\n'
+        'metrics_path = "/metrics"\n'
+        f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    serve = Background("serve", "--config", str(tmp_path / "cfg.toml"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        serve.wait_for(base + "/mm7")
+        assert requests.get(base + "/", timeout=10).text == "ok\n"
+        out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="hi"), transaction_id="h-1")
+        posted = requests.post(base + "/mm7", data=out.to_bytes(), headers={"Content-Type": out.content_type},
+                               timeout=10)
+        assert posted.status_code == 200 and mm7.decode(posted.content).body.status.code == 1000, posted.text
+        assert requests.get(base + "/health/x", timeout=10).status_code == 404
+        assert "mm7bind_received_total" in requests.get(base + "/metrics", timeout=10).text
+    finally:
+        said = serve.stop()
+    assert "receiving MM7 at" in said
+
+
+def test_serve_behind_a_reverse_proxy_takes_the_peer_from_its_x_forwarded_for(tmp_path):
+    """serve(trusted_proxy=) had no setting: behind nginx every request came from the proxy, so
+    the allow-list could only name the proxy (admitting anyone it passes on), and logs and store
+    recorded its address."""
+    from mm7bind import config
+
+    port = free_port()
+    text = (f'[receiver]\nport = {port}\nout_dir = "{tmp_path / "in"}"\nallow = ["192.0.2.0/24"]\n'
+            f'trusted_proxy = "127.0.0.1"\n[store]\npath = "{tmp_path / "vasp.db"}"\n')
+    (tmp_path / "cfg.toml").write_text(text, encoding="utf-8")
+    serve = Background("serve", "--config", str(tmp_path / "cfg.toml"))
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="hi"), transaction_id="xff-1")
+
+    def post(forwarded: str | None) -> int:
+        headers = {"Content-Type": out.content_type, **({"X-Forwarded-For": forwarded} if forwarded else {})}
+        return requests.post(f"http://127.0.0.1:{port}/mm7", data=out.to_bytes(), headers=headers,
+                             timeout=10).status_code
+
+    try:
+        serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+        assert [post(None), post("203.0.113.9"), post("192.0.2.7")] == [403, 403, 200]
+    finally:
+        serve.stop()
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    assert [r.peer for r in store.inbox()] == ["192.0.2.7"]
+    store.close()
+
+    def problems(extra: str) -> list[str]:
+        path = tmp_path / "check.toml"
+        path.write_text(f"[receiver]\n{extra}", encoding="utf-8")
+        return [str(p) for p in config.load(path)[1] if "trusted_proxy" in str(p)]
+
+    assert problems('trusted_proxy = "nginx"\n') == [
+        "error: receiver.trusted_proxy: 'nginx' is not an IP address (nor *): the proxy's, as the server "
+        "sees it"]
+    cert = tmp_path / "c.pem"
+    cert.write_text("x")
+    assert problems(f'trusted_proxy = "*"\ntls_cert = "{cert}"\ntls_key = "{cert}"\n') == [
+        "error: receiver.trusted_proxy: serving TLS itself (tls_cert), the receiver has no proxy in front"]
+    assert problems('trusted_proxy = "::1"\n') == []
+
+
 def test_serve_stops_without_waiting_out_a_send_in_flight(simulator, tmp_path):
     """A SIGTERM while the outbox waits on a silent MMSC: serve stops within its grace and a few
     seconds (a service manager's stop timeout is not spent on it), and says what was left."""
@@ -1105,6 +1171,61 @@ def test_a_tls_key_not_matching_its_certificate_is_said_as_such(tmp_path):
     assert proc.returncode == 3, proc.stderr
     assert "cannot use the TLS certificate" in proc.stderr and "KEY_VALUES_MISMATCH" in proc.stderr
     assert "cannot listen" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_serve_reads_a_renewed_tls_certificate_on_sighup(tmp_path):
+    """A renewed certificate (certbot's deploy hook, an expiring one replaced) needed a restart:
+    SIGHUP only opened the log again. Now the connections after it get the new one; files that
+    cannot be used leave the one in use, said in the log."""
+    import ssl
+
+    trustme = pytest.importorskip("trustme")
+    cas = [trustme.CA(), trustme.CA()]
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+
+    def install(ca) -> None:
+        issued = ca.issue_cert("127.0.0.1")
+        issued.private_key_pem.write_to_path(str(key))
+        issued.cert_chain_pems[0].write_to_path(str(cert))
+
+    def trusted_by(ca) -> bool:
+        client = ssl.create_default_context()
+        ca.configure_trust(client)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+                    client.wrap_socket(raw, server_hostname="127.0.0.1"):
+                return True
+        except ssl.SSLCertVerificationError:
+            return False
+
+    install(cas[0])
+    port = free_port()
+    log_file = tmp_path / "serve.log"
+    (tmp_path / "cfg.toml").write_text(
+        f'[store]\npath = "{tmp_path / "vasp.db"}"\n[receiver]\nport = {port}\n'
+        f'out_dir = "{tmp_path / "in"}"\ntls_cert = "{cert}"\ntls_key = "{key}"\n'
+        f'[logging]\nfile = "{log_file}"\nrotate = "none"\n',
+        encoding="utf-8")
+    serve = Background("serve", "--config", str(tmp_path / "cfg.toml"))
+    try:
+        _until(lambda: log_file.exists() and "receiving MM7 at" in log_file.read_text(encoding="utf-8"),
+               "serve has started")
+        assert trusted_by(cas[0]) and not trusted_by(cas[1])
+        install(cas[1])
+        serve.proc.send_signal(signal.SIGHUP)
+        _until(lambda: "read again" in log_file.read_text(encoding="utf-8"), "the certificate is read again")
+        assert trusted_by(cas[1]) and not trusted_by(cas[0])
+        key.write_text("no key")  # (half-written files, say): the certificate in use stays
+        serve.proc.send_signal(signal.SIGHUP)
+        _until(lambda: "cannot be used" in log_file.read_text(encoding="utf-8"), "the failure is said")
+        assert trusted_by(cas[1]) and serve.proc.poll() is None
+    finally:
+        serve.stop()
+    said = log_file.read_text(encoding="utf-8")
+    assert (f"INFO mm7bind.serve SIGHUP: log file {log_file} opened again; TLS certificate {cert} read again"
+            in said)
+    assert f"ERROR mm7bind.serve SIGHUP: the TLS certificate {cert} cannot be used with its key (" in said
+    assert "still serving the one read before" in said
 
 
 def test_the_simulator_delivers_to_a_tls_vasp_whose_ca_it_is_given(tmp_path):

@@ -84,11 +84,12 @@ def said(proc: subprocess.CompletedProcess) -> str:
     return proc.stdout[-4000:] + proc.stderr[-3000:]
 
 
-@pytest.mark.parametrize("how", ["autoloaded", "-p", "pytest_plugins", "-p without autoload"])
+@pytest.mark.parametrize("how", ["autoloaded", "-p", "pytest_plugins", "-p without autoload",
+                                 "-p mm7bind without autoload", "-p both"])
 def test_the_plugin_loads_every_documented_way(project, how):
-    # Named otherwise than its module, the entry point made pytest refuse to start ("Plugin
-    # already registered under a different name") when a user also named the module: with -p,
-    # or in a conftest's pytest_plugins, as pytest's documentation shows for any plugin.
+    # Pointing at the plugin's module under another name, the entry point made pytest refuse to
+    # start ("Plugin already registered under a different name") when a user also named the
+    # module: with -p, or in a conftest's pytest_plugins, as pytest's documentation shows.
     args, env = [], {}
     if how == "-p":
         args = ["-p", "mm7bind.testing"]
@@ -96,6 +97,10 @@ def test_the_plugin_loads_every_documented_way(project, how):
         (project / "conftest.py").write_text('pytest_plugins = ["mm7bind.testing"]\n')
     elif how == "-p without autoload":
         args, env = ["-p", "mm7bind.testing"], {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    elif how == "-p mm7bind without autoload":
+        args, env = ["-p", "mm7bind"], {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    elif how == "-p both":
+        args = ["-p", "mm7bind", "-p", "mm7bind.testing"]
     proc = run_pytest(project, *args, env=env)
     assert proc.returncode == 0 and "2 passed" in proc.stdout, said(proc)
 
@@ -166,8 +171,10 @@ def test_what_a_user_sees_your_handler_recorded_a_clear_wait_and_servers_stopped
         said(proc)
 
 
-def test_the_plugin_is_left_out_by_the_name_the_readme_gives(project):
-    proc = run_pytest(project, "-p", "no:mm7bind.testing")
+@pytest.mark.parametrize("name", ["mm7bind", "mm7bind.testing"])
+def test_the_plugin_is_left_out_by_the_names_the_readme_gives(project, name):
+    # `-p no:mm7bind`, the natural spelling, left it loaded: its entry point was "mm7bind.testing".
+    proc = run_pytest(project, "-p", f"no:{name}")
     assert proc.returncode != 0 and "fixture 'mm7_simulator' not found" in proc.stdout, said(proc)
 
 
@@ -343,6 +350,20 @@ def test_a_handler_returning_another_response_meant_to_fail(mm7_simulator, mm7_r
 def test_answers_the_receiver_takes(mm7_simulator, mm7_receiver, outcome):
     mm7_receiver.on("deliver", lambda msg, ctx: outcome)
     deliver(mm7_simulator, mm7_receiver)
+
+
+@pytest.mark.mm7_receiver(handler=Returning(mm7bind.Status(1000, "fine\x01")))
+def test_a_status_it_cannot_send(mm7_simulator, mm7_receiver):
+    deliver(mm7_simulator, mm7_receiver)
+
+
+@pytest.mark.mm7_receiver(handler=Returning(mm7bind.DeliverRsp(status=mm7bind.Status(1000, "fine\x01"))))
+def test_a_response_that_cannot_be_sent_meant_to_fail(mm7_simulator, mm7_receiver):
+    deliver(mm7_simulator, mm7_receiver)
+    # there as soon as the request is in `received`
+    [(msg, exc)] = mm7_receiver.failures[:1]
+    assert type(exc).__name__ == "EncodeError" and "U+0001" in str(exc)
+    mm7_receiver.failures.clear()
 '''
 
 
@@ -351,8 +372,13 @@ def test_a_handler_returning_what_is_no_answer_fails_the_test(project):
     # test, seeing it recorded in `received`, passed.
     (project / "test_mine.py").write_text(A_HANDLER_ANSWERING_NOTHING_VALID, encoding="utf-8")
     proc = run_pytest(project)
-    assert "8 passed, 2 errors" in proc.stdout, said(proc)
+    assert "10 passed, 3 errors" in proc.stdout, said(proc)
     assert "ERROR test_mine.py::test_a_handler_returning_a_dict - AssertionError" in proc.stdout, said(proc)
+    # An answer the receiver cannot encode fails the message there (a Server Fault, kept for
+    # replay) as a handler that raised: it was left out of `failures`, and the test passed.
+    assert "ERROR test_mine.py::test_a_status_it_cannot_send - AssertionError" in proc.stdout, said(proc)
+    assert ("EncodeError: DeliverRsp/Status/StatusText: character U+0001 cannot be sent in XML"
+            in proc.stdout), said(proc)
     assert "ERROR test_mine.py::test_a_callable_returning_a_word - AssertionError" in proc.stdout, said(proc)
     assert ("the first DeliverReq: TypeError: a handler for DeliverReq answers a status code, a Status, "
             "DeliverRsp or None, not {'ok': True}") in proc.stdout, said(proc)

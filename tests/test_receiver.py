@@ -156,6 +156,32 @@ def test_repeats_of_a_handled_message_are_answered_from_the_status_template(stor
     assert [r.attempts for r in store.inbox()] == [1]  # (answered from the store, not handled again)
 
 
+def test_a_repeat_whose_bytes_differ_is_said(store, caplog):
+    """Another message under a TransactionID used again (an MMSC whose counter started over) is
+    answered as a repeat without the handler: it was lost without a word in the log."""
+    calls = []
+    rcv = mm7.Receiver(store=store)
+
+    @rcv.on("deliver")
+    def on_deliver(msg, ctx):
+        calls.append(msg.subject)
+        if msg.subject == "down":
+            raise mm7.Unavailable("down")
+
+    app = mm7.wsgi_app(rcv)
+    for subject in ("first", "first", "second"):
+        assert post(app, deliver(subject=subject), tid="again-7")["status"] == 200
+    assert calls == ["first"]
+    [rec] = store.inbox()
+    # A copy taking over a failed first one is handled, whatever its bytes: nothing to say.
+    assert post(app, deliver(subject="down"), tid="again-8")["status"] == 500
+    assert post(app, deliver(subject="up"), tid="again-8")["status"] == 200 and calls[1:] == ["down", "up"]
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert said == [f"DeliverReq tid=again-7 from 127.0.0.1: answered as a repeat of #{rec.id}, whose bytes "
+                    "differ (if the MMSC uses TransactionIDs again for other messages, this one is not "
+                    "handled)"]
+
+
 def test_a_repeat_of_a_rejected_message_is_refused_as_the_first_copy_was(store):
     """Same faultcode (a Reject in 3xxx is a Server Fault: an MMSC may try it again later, and a
     Client one it drops), same status code and the handler's text, without calling it again."""
@@ -240,6 +266,49 @@ def test_an_outage_is_logged_in_one_line_and_a_bug_with_its_traceback(store, cap
     assert "the CRM does not answer" in outage.getMessage() and not outage.exc_info
     assert bug.exc_info and bug.exc_info[0] is KeyError
     assert {r.state for r in store.inbox()} == {"failed"}  # both kept for replay
+
+
+@pytest.mark.parametrize("code", [4006, 3000])
+def test_a_try_later_code_returned_keeps_the_message_for_the_next_copy_and_replay(store, caplog, code):
+    """A handler returning 4006 (or a retryable 3xxx) rather than raising Unavailable: stored as
+    handled, the MMSC's next copy got 4006 from the store without the handler, and replay never
+    ran it, so the message was lost once the MMSC gave up."""
+    busy = [True]
+    calls = []
+
+    @(rcv := mm7.Receiver(store=store, metrics=mm7.Metrics())).on("deliver")
+    def on_deliver(msg, ctx):
+        calls.append(ctx.replay)
+        return code if busy[0] else None
+
+    app = mm7.wsgi_app(rcv)
+    first = post(app, deliver(), tid="busy-1")
+    # (answered as the handler said)
+    assert first["status"] == 200 and mm7.decode(first["body"]).body.status.code == code
+    [rec] = store.inbox()
+    assert (rec.state, rec.response_code) == ("failed", code)
+    [line] = [r for r in caplog.records if r.name == "mm7bind.receiver" and r.levelno == logging.WARNING]
+    assert f"answered {code} (try later); stored as #{rec.id} for replay" in line.getMessage()
+    assert line.mm7["outcome"] == "failed" and line.mm7["status"] == code
+    assert rcv.metrics.value("mm7bind_received_total", operation="DeliverReq", outcome="failed",
+                             status=str(code)) == 1
+    again = post(app, deliver(), tid="busy-1")  # the MMSC's next copy reaches the handler
+    assert mm7.decode(again["body"]).body.status.code == code and calls == [False, False]
+    busy[0] = False
+    assert rcv.replay() == [(rec.id, "handled")] and calls == [False, False, True]
+    assert mm7.decode(post(app, deliver(), tid="busy-1")["body"]).body.status.code == 1000 and len(calls) == 3
+
+
+def test_a_final_error_code_returned_is_the_handled_answer(store):
+    """A code that is no "later" (3001, 2xxx, 4xxx but 4006) is the handler's last word: answered so
+    again to the MMSC's copies, from the store."""
+    calls = []
+    rcv = mm7.Receiver(store=store)
+    rcv.on("deliver", lambda msg, ctx: calls.append(msg) or 3001)
+    app = mm7.wsgi_app(rcv)
+    for _ in range(2):
+        assert mm7.decode(post(app, deliver(), tid="final-1")["body"]).body.status.code == 3001
+    assert [r.state for r in store.inbox()] == ["handled"] and len(calls) == 1
 
 
 def test_messages_left_processing_by_a_dead_worker_are_replayed(store):
@@ -982,6 +1051,28 @@ def test_x_forwarded_for_names_the_peer_only_from_the_configured_proxy():
     assert [ctx.peer for _, ctx in h.calls] == ["192.0.2.7"]
     with pytest.raises(ValueError, match="trusted_proxy"):
         mm7.serve(rcv, port=0, trusted_proxy="127.0.0.1", ssl_context=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
+
+
+def test_a_tls_server_takes_a_new_context_for_the_connections_after(tmp_path):
+    """EmbeddedServer.use_ssl_context: a renewed certificate is served from the next connection on,
+    without a restart (the listening socket was wrapped once with the first context)."""
+    first, second = local_tls(), local_tls()
+
+    def handshake(tls) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as raw, \
+                    tls.client.wrap_socket(raw, server_hostname="127.0.0.1"):
+                return True
+        except ssl.SSLCertVerificationError:
+            return False
+
+    with mm7.serve(mm7.Receiver(), port=0, ssl_context=first.server) as srv:
+        assert handshake(first) and not handshake(second)
+        srv.use_ssl_context(second.server)
+        assert handshake(second) and not handshake(first)
+        assert srv.ssl_context is second.server and srv.url.startswith("https://")
+    with mm7.serve(mm7.Receiver(), port=0) as plain, pytest.raises(ValueError, match="plain HTTP"):
+        plain.use_ssl_context(second.server)
 
 
 def test_a_server_never_started_stops_at_once():

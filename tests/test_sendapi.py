@@ -578,6 +578,26 @@ def test_config_check_warns_when_the_mmsc_could_use_the_send_api(tmp_path):
     assert SendApi(None, token="a b").token == b"a b"  # (a space inside is kept by the header)
 
 
+def test_config_check_refuses_a_send_api_path_holding_the_receivers(tmp_path):
+    """The send API takes every path under its own: at "/", every MMSC request went to it (a 401
+    or 404 from the API), and config check said nothing."""
+    from mm7bind import config
+
+    def problems(text: str) -> list[str]:
+        path = tmp_path / "cfg.toml"
+        path.write_text(text, encoding="utf-8")
+        return [str(p) for p in config.load(path)[1] if "api.path" in str(p)]
+
+    assert problems('[api]\npath = "/"\ntoken = "k"\n') == [
+        "error: api.path: / holds /mm7 (the send API takes every path under its own)"]
+    assert problems('[receiver]\npath = "/gw/mm7"\n[api]\npath = "/gw/"\ntoken = "k"\n') == [
+        "error: api.path: /gw/ holds /gw/mm7 (the send API takes every path under its own)"]
+    assert problems('[receiver]\nhealth_path = "/api/health"\n[api]\npath = "/api"\ntoken = "k"\n') == [
+        "error: api.path: /api holds /api/health (the send API takes every path under its own)"]
+    assert problems('[receiver]\npath = "/mm7"\nhealth_path = "/"\n[api]\npath = "/api"\ntoken = "k"\n') == []
+    assert problems('[receiver]\npath = "/api2"\n[api]\npath = "/api"\ntoken = "k"\n') == []
+
+
 def test_config_check_names_each_unreadable_allow_item_and_compares_the_others(tmp_path):
     from mm7bind import config
 

@@ -7,8 +7,8 @@ codec, so the wire is correct where the SDK's was not (escaping, namespaces, rea
 offsets, Content href, TransactionID echoed, relative times).
 
 API failures come back as `MM7RSErrorRes(status_code=-10x)`, the manual's §7 codes, as the SDK
-returned them (so the manual's `instanceof` checks work unchanged); `MM7Sender(config, errors="raise")`
-raises them instead, as `APIError` subclasses with their negative `code`.
+returned them (so the manual's `instanceof` checks work unchanged), the exception as its `error`;
+`MM7Sender(config, errors="raise")` raises them instead, as `APIError` subclasses with their negative `code`.
 """
 
 from __future__ import annotations
@@ -570,7 +570,12 @@ class MM7ReplaceRes(MM7RSRes):
 
 @dataclass
 class MM7RSErrorRes(MM7RSRes):
-    """An RSErrorRsp from the MMSC, or (errors="return") one of the API's own negative codes."""
+    """An RSErrorRsp from the MMSC, or (errors="return") one of the API's own negative codes.
+    `error`: for the latter, the exception errors="raise" raises, so a failure is told apart as
+    there: `isinstance(res.error, cmcc.status.SendTimeout)` for a timeout, whose `status_code`
+    is -102 as every failure to receive an answer (SDK V1.5.3's); None for the MMSC's."""
+
+    error: st.APIError | None = field(default=None, compare=False)
 
 
 class MM7Sender:
@@ -613,8 +618,9 @@ class MM7Sender:
                 raise
             # the TransactionID it went with (made up when the SP gave none), as the log names it
             tid = getattr(req, "transaction_id", None) or getattr(exc.__cause__, "transaction_id", None)
+            # (a copy without the traceback and cause, whose frames would hold the request and its content)
             return MM7RSErrorRes(transaction_id=tid, status_code=exc.code, status_text=exc.text_zh,
-                                 status_detail=exc.detail)
+                                 status_detail=exc.detail, error=type(exc)(exc.detail))
 
     def _send(self, req) -> MM7RSRes:
         if self.client is None:
