@@ -45,6 +45,8 @@ HANDLED_KINDS = {
     "DeliveryReportReq": "on_delivery_report",
     "ReadReplyReq": "on_read_reply",
 }
+# The names `on` takes beside the element names (as the Handler methods spell them).
+KIND_NAMES = {"deliver": "DeliverReq", "delivery_report": "DeliveryReportReq", "read_reply": "ReadReplyReq"}
 
 
 class Reject(Exception):
@@ -152,7 +154,7 @@ class Receiver:
 
     def on(self, kind: str, fn: Callable | None = None) -> Any:
         """Register a callable for "deliver", "delivery_report" or "read_reply" (usable as a decorator)."""
-        key = {"deliver": "DeliverReq", "delivery_report": "DeliveryReportReq", "read_reply": "ReadReplyReq"}.get(kind, kind)
+        key = KIND_NAMES.get(kind, kind)
         if key not in HANDLED_KINDS:
             raise ValueError(f"unknown message kind {kind!r}")
 

@@ -8,7 +8,7 @@ import functools
 import threading
 
 from .metrics import Metrics
-from .receiver import HANDLED_KINDS, Handler, Receiver, Reject, Unavailable, _response
+from .receiver import HANDLED_KINDS, KIND_NAMES, Handler, Receiver, Reject, Unavailable, _response
 from .server import serve
 from .store import MemoryStore
 
@@ -150,12 +150,14 @@ class RunningReceiver:
 
     def wait_for(self, kind: str | None = None, count: int = 1, timeout: float = 10.0) -> list:
         """Wait until `count` requests (of `kind`: "DeliverReq", "DeliveryReportReq",
-        "ReadReplyReq"; any without) have come and your handler is done with them → their
+        "ReadReplyReq", or as `on` names them, "deliver" ...; any without) have come and your handler is done with them → their
         (message, context) pairs. If they do not come within `timeout` seconds, an AssertionError
         says what did, and what was refused."""
         __tracebackhide__ = True  # (the user's test is where it failed, not this helper)
+        kind = KIND_NAMES.get(kind, kind)  # (kind=None is not a key: stays None)
         if kind is not None and kind not in HANDLED_KINDS:  # (a slip would wait out the timeout, then blame the sender)
-            raise ValueError(f"kind must be one of {', '.join(HANDLED_KINDS)} (or None for any), not {kind!r}")
+            raise ValueError(f"kind must be one of {', '.join(HANDLED_KINDS)} or {', '.join(KIND_NAMES)}"
+                             f" (or None for any), not {kind!r}")
 
         def matching() -> list:
             return [(msg, ctx) for msg, ctx in self.recorder.received if kind is None or msg.ELEMENT == kind]

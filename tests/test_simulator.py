@@ -531,6 +531,23 @@ def test_waiting_for_a_kind_no_receiver_is_given_is_refused_at_once():
         assert rcv.wait_for(None, count=0, timeout=0) == []
 
 
+def test_waiting_for_a_kind_takes_the_names_on_takes():
+    """on("deliver") registers a function, so wait_for("deliver") was a natural spelling: it was a
+    ValueError."""
+    import requests
+
+    from mm7bind.testreceiver import RunningReceiver
+
+    with RunningReceiver() as rcv:
+        out = mm7.encode(mm7.DeliverReq(sender="+8613800138000", recipients=["1065888"], subject="hi"),
+                         transaction_id="short-name")
+        assert requests.post(rcv.url, data=out.to_bytes(), headers={"Content-Type": out.content_type},
+                             timeout=10).status_code == 200
+        [(msg, ctx)] = rcv.wait_for("deliver", timeout=10)
+        assert ctx.transaction_id == "short-name" and msg.subject == "hi"
+        assert rcv.wait_for("delivery_report", count=0, timeout=0) == []
+
+
 def test_a_store_failing_to_end_a_send_claim_logs_the_transaction_id_printable(caplog):
     """The TransactionID is the API caller's: a line break in it would forge a log line."""
     import logging
