@@ -802,6 +802,8 @@ class _DeadlineSocket:
 
 def _adapter_class():
     """requests' HTTPAdapter, its connections reading answers by `_answer_deadline`."""
+    import http.client  # noqa: PLC0415
+
     from requests.adapters import HTTPAdapter  # noqa: PLC0415
     from urllib3.connection import HTTPConnection, HTTPSConnection  # noqa: PLC0415
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool  # noqa: PLC0415
@@ -836,8 +838,21 @@ def _adapter_class():
             if self.sock is not None:  # (None: http.client closed it, the answer ending the connection)
                 self.sock = sock
 
+    class InterimSkipped(http.client.HTTPResponse):
+        """http.client passes over 100 Continue only: a 102 Processing or 103 Early Hints was taken
+        for the answer (an empty one), and the real answer, left on the kept-alive connection, for
+        the next request's: its sender got another message's MessageID."""
+
+        def _read_status(self):  # noqa: ANN202
+            while True:
+                version, status, reason = super()._read_status()
+                if not 100 < status < 200 or status == 101:  # (100: http.client's own skip)
+                    return version, status, reason
+                http.client.parse_headers(self.fp)  # (its header fields: read, and passed over)
+
     class Connection(HTTPConnection):
         _mm7_tunnelling = False
+        response_class = InterimSkipped
 
         def send(self, data):  # noqa: ANN001, ANN202
             return send(self, HTTPConnection, data)
@@ -850,6 +865,7 @@ def _adapter_class():
 
     class TLSConnection(HTTPSConnection):
         _mm7_tunnelling = False
+        response_class = InterimSkipped
 
         def send(self, data):  # noqa: ANN001, ANN202
             return send(self, HTTPSConnection, data)
