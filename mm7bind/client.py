@@ -31,7 +31,7 @@ from . import __version__
 from . import messages as m
 from . import tlsrefusal, versions
 from .codec import HttpMessage, decode, encode
-from .arrival import may_have_arrived
+from .arrival import EARLIER_UNANSWERED, NOT_TAKEN, arrival, may_have_arrived
 from .auth import QOPS, DigestAnswer
 from .content import Content
 from .deadline import DeadlineReader
@@ -189,6 +189,7 @@ class Prepared:
     started: float = field(default_factory=time.monotonic)
     tag: str | None = None  # recorded with the SentRecord (a campaign's name, an order number)
     records: list | None = None  # where its SentRecord goes for its sender to write (None: written at once)
+    unanswered: bool = False  # an attempt before the current one got no answer: the MMSC may have it
 
 
 @dataclass
@@ -442,6 +443,12 @@ class ClientCore:
         return self.give_up(p, error)
 
     def give_up(self, p: Prepared, error: SendError):
+        if p.unanswered and arrival(error) == NOT_TAKEN:
+            # The last attempt took nothing (refused, a 503), an earlier one got no answer: the MMSC
+            # may have that one, which the error must say, or the caller sends it again under a
+            # new TransactionID, as one the MMSC never took.
+            error.args = (f"{error} ({EARLIER_UNANSWERED}: the MMSC may have taken it)", *error.args[1:])
+            error.earlier_unanswered = True
         self.finish(p, error=error)
         raise error
 
@@ -471,6 +478,7 @@ class ClientCore:
                     yield from self.step(Sleep(wait), p, attempt - 1, url, "waiting to send to", unanswered, last)
             outcome = yield from self.step(Post(url, p), p, attempt, url, "waiting for the answer from", True, last,
                                            unanswered)
+            p.unanswered = unanswered
             if isinstance(outcome, Failure):
                 decision = self.on_transport_error(p, attempt, url, outcome.kind, outcome.error, tried)
             else:

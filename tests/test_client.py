@@ -979,6 +979,38 @@ def test_a_connection_dropped_after_the_request_went_out_is_retried_at_the_same_
         assert a.requests[0].decode().transaction_id == a.requests[1].decode().transaction_id
 
 
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_send_whose_earlier_attempt_got_no_answer_may_have_arrived_whatever_the_last_met(asynchronous):
+    # The first attempt is lost after it went out, the second finds the MMSC unavailable (503: took
+    # nothing): the MMSC may have the first, and the error must say so, or its sender (the send
+    # API, a campaign) takes it for one never taken and sends it again under a new TransactionID.
+    from mm7bind.arrival import may_have_arrived
+
+    answers = iter([Reply(drop=True), Reply(503)])
+
+    def lost_then_unavailable(req):
+        return next(answers, None) or default_responder(req)
+
+    store = MemoryStore()
+    policy = RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0)
+    with FakeServer(lost_then_unavailable) as srv, pytest.raises(HTTPStatusError) as err:
+        if asynchronous:
+            async def send():
+                async with AsyncClient(srv.url, retry=policy, store=store) as c:
+                    await c.submit(submit())
+
+            asyncio.run(send())
+        else:
+            with client(srv.url, retry=policy, store=store) as c:
+                c.submit(submit())
+    assert err.value.status == 503 and err.value.attempts == 2 and len(srv.requests) == 2
+    assert may_have_arrived(err.value) and "the MMSC may have taken it" in str(err.value)
+    (record,) = store.sent()
+    assert may_have_arrived(record.error)
+    # (one attempt, or none lost before it: a 503 took nothing)
+    assert not may_have_arrived(HTTPStatusError("HTTP 503", status=503))
+
+
 def test_a_client_fault_without_a_status_is_final():
     def refuse(req):
         return mm7_reply(mm7.Fault(code="Client", string="Invalid recipient"), req.decode(), 500)
