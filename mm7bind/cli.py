@@ -641,11 +641,19 @@ def _outcome(**given) -> dict:
 
 
 def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int) -> int:
-    """A message the MMSC did not take: one line on stderr, or with --json an object on stdout."""
+    """A message not sent, refused, or not answered: one line on stderr, or with --json an object
+    on stdout."""
+    from .arrival import may_have_arrived  # noqa: PLC0415
     from .display import printable  # noqa: PLC0415
+    from .errors import SendError  # noqa: PLC0415
 
     status = getattr(exc, "status", None)  # a Fault's MM7 status, or an HTTP error's status code
     mm7_status = None if status is None or isinstance(status, int) else status
+    if isinstance(exc, SendError) and may_have_arrived(exc):
+        # (a timeout, a connection lost after the request went out: neither "not sent" nor "refused";
+        # sent again under a new TransactionID, the MMSC could not tell it from the first)
+        what = (f"{what.split(':', 1)[0]}: no answer, the MMSC may have taken it "
+                f"(TransactionID {exc.transaction_id})")
     if args.json:
         print(_json(_outcome(ok=False, error=type(exc).__name__, message=str(exc),
                              transaction_id=getattr(exc, "transaction_id", None),
