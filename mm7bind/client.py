@@ -16,6 +16,7 @@ import itertools
 import logging
 import math
 import random
+import re
 import socket
 import ssl
 import threading
@@ -33,6 +34,7 @@ from . import tlsrefusal, versions
 from .codec import HttpMessage, decode, encode
 from .arrival import EARLIER_UNANSWERED, NOT_TAKEN, arrival, may_have_arrived
 from .auth import QOPS, DigestAnswer
+from .auth import _challenges as _digest_challenges
 from .content import Content
 from .deadline import DeadlineReader
 from .display import printable, repr_showing_no_secret_header, shown_http, shown_url
@@ -391,16 +393,23 @@ class ClientCore:
             return ""
         challenge = header_value(headers, "www-authenticate") or ""
         wanted = challenge.split(None, 1)[0].capitalize() if challenge.strip() else ""
+        # (every scheme offered: an MMSC offering Basic and Digest refused the one we sent for its
+        # credentials, not for its scheme)
+        offered = {w.capitalize() for w in re.findall(r"(?:^|,)\s*([A-Za-z][\w-]*)(?=\s+[\w-]+\s*=)", challenge)}
         c = self.config
         peer = "the MMSC" if c.role == "vasp" else "the VASP"  # (the simulator's client sends to a VASP)
         in_url = urlsplit(url).username is not None  # (sent as Basic, whatever `auth` says)
         if c.username is None and not in_url:
             return f"{peer} asks for {wanted or 'credentials'}; none were given: set username and password"
         sent = "Basic" if c.username is None or c.auth == "basic" else "Digest" if c.auth == "digest" else ""
-        if wanted in ("Basic", "Digest") and sent and wanted != sent:
+        if wanted in ("Basic", "Digest") and sent and sent not in offered:
             why = "credentials in the URL go as Basic" if c.username is None else f'auth is "{c.auth}"'
             return (f'{peer} asks for {wanted}, {why}: set auth = "{wanted.lower()}" (or "auto")'
                     + (" with username and password" if c.username is None else ""))
+        unspoken = _unspoken_digest(challenge) if c.username is not None and c.auth != "basic" else None
+        if unspoken:  # (no answer was sent: the password is not the matter)
+            return (f"{peer} asks for Digest with {unspoken}, which mm7bind does not answer: it speaks MD5 "
+                    "and SHA-256 (and their -sess), qop auth and auth-int")
         return f"{peer} refused the credentials: check username and password"
 
     def on_transport_error(self, p: Prepared, attempt: int, url: str, kind: str, exc: Exception,
@@ -594,6 +603,18 @@ class ClientCore:
         except Exception:  # noqa: BLE001 (whatever else: a bug's traceback)
             log.exception("%s tid=%s (status %s) could not be recorded in the store", rec.operation,
                           rec.transaction_id, rec.status_code)
+
+
+def _unspoken_digest(challenge: str) -> str | None:
+    """What of a 401's Digest challenges we could not answer (their algorithm, their qop), or None
+    when one of them can be answered, or none is there."""
+    if not challenge or DigestAnswer("", "").take(challenge):
+        return None
+    offered = _digest_challenges(challenge)
+    if not offered:
+        return None
+    said = {f"algorithm {c.get('algorithm', 'MD5')}" + (f", qop {c['qop']}" if "qop" in c else "") for c in offered}
+    return " or ".join(sorted(said))
 
 
 def transport_reason(exc: Exception) -> str:

@@ -367,6 +367,19 @@ def test_basic_auth_and_wrong_credentials():
         assert err.value.status == 401 and err.value.attempts == 1
 
 
+class _Challenging:
+    """A FakeServer auth refusing every request with the challenge given."""
+
+    def __init__(self, challenge: str):
+        self.text = challenge
+
+    def challenge(self, stale: bool = False) -> str:
+        return self.text
+
+    def check(self, method, uri, header, body=None):
+        return False, False
+
+
 @pytest.mark.parametrize(("server_auth", "settings", "says"), [
     (mm7.auth.DigestAuth("sp", "secret"), {}, "asks for Digest; none were given: set username and password"),
     (mm7.auth.BasicAuth("sp", "secret"), {}, "asks for Basic; none were given: set username and password"),
@@ -380,6 +393,13 @@ def test_basic_auth_and_wrong_credentials():
      "refused the credentials: check username and password"),
     (mm7.auth.BasicAuth("sp", "secret"), {"url_credentials": "sp:wrong"},
      "refused the credentials: check username and password"),
+    # (offered both: the scheme we sent was one of them)
+    (_Challenging('Basic realm="mm7", Digest realm="mm7", nonce="n1", qop="auth"'),
+     {"username": "sp", "password": "wrong", "auth": "digest"}, "refused the credentials: check username and password"),
+    # (an algorithm we cannot answer: no answer was sent, the password is not the matter)
+    (_Challenging('Digest realm="mm7", nonce="n1", qop="auth", algorithm=SHA-512-256'),
+     {"username": "sp", "password": "secret", "auth": "auto"},
+     "asks for Digest with algorithm SHA-512-256, qop auth, which mm7bind does not answer: it speaks MD5"),
 ])
 def test_an_http_401_says_which_credentials_setting_to_change(server_auth, settings, says):
     """A bare "HTTP 401" left the user to guess whether credentials were missing, sent with the
