@@ -1724,6 +1724,8 @@ def _framed(kind):
         if kind == "chunked":
             chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 100]), body[i:i + 100]) for i in range(0, len(body), 100))
             return f"{head}Transfer-Encoding: chunked\r\n\r\n".encode() + chunks + b"0\r\n\r\n"
+        if kind == "line-end-past-its-length":  # (Content-Length without the line end written after the XML)
+            return f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body + b"\r\n"
         if kind == "close-without-length":
             return f"{head}Connection: close\r\n\r\n".encode() + body
         if kind == "100-continue-first":
@@ -1738,7 +1740,8 @@ def _framed(kind):
 
 
 @pytest.mark.parametrize("kind", ["gzip", "deflate", "raw-deflate", "chunked", "close-without-length",
-                                  "100-continue-first", "102-processing-first", "103-early-hints-first"])
+                                  "100-continue-first", "102-processing-first", "103-early-hints-first",
+                                  "line-end-past-its-length"])
 @pytest.mark.parametrize("asynchronous", [False, True])
 def test_answers_framed_every_way_http_allows(kind, asynchronous):
     # (an interim answer taken for the answer left the real one on the kept-alive connection,
