@@ -1203,6 +1203,10 @@ class Client(_Operations[Result]):
         )
         self.session = session
         self._tls = None  # (made when first needed: see `lost`)
+        if isinstance(config.verify, str) or config.cert:
+            # CA and certificate files read now: one missing or unreadable failed every send, as a
+            # bare OSError (a refused connection, for one without a certificate in it), not here.
+            self._tls = _ssl_context(config.verify, config.cert)
 
     def send(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> Result:
         """Send any request as built (an MMSC's, such as a DeliverReq, with `role="mmsc"`) → the
@@ -1299,12 +1303,16 @@ def _ssl_context(verify: bool | str, cert: str | tuple[str, str] | None):
         import certifi  # noqa: PLC0415 (httpx's own dependency)
 
         ctx = ssl.create_default_context(cafile=certifi.where())
-    elif os.path.isdir(verify):
-        ctx = ssl.create_default_context(capath=verify)
     else:
-        ctx = ssl.create_default_context(cafile=verify)
+        try:
+            ctx = ssl.create_default_context(**{"capath" if os.path.isdir(verify) else "cafile": verify})
+        except OSError as exc:  # (no such file, no certificate in it: the ssl module names neither it nor the setting)
+            raise ValueError(f"verify: cannot read CA certificates from {verify!r}: {exc.strerror or exc}") from exc
     if cert:
-        ctx.load_cert_chain(*((cert,) if isinstance(cert, str) else cert))
+        try:
+            ctx.load_cert_chain(*((cert,) if isinstance(cert, str) else cert))
+        except OSError as exc:
+            raise ValueError(f"cert: cannot load the client certificate {cert!r}: {exc.strerror or exc}") from exc
     return ctx
 
 

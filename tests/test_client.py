@@ -608,6 +608,44 @@ def test_tls_with_a_private_ca(tmp_path):
             c.submit(submit())  # verification is on by default: an unknown CA is refused
 
 
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize(("setting", "file", "says"), [
+    ("verify", None, "verify: cannot read CA certificates from "),
+    ("verify", b"not a certificate", "verify: cannot read CA certificates from "),
+    ("cert", None, "cert: cannot load the client certificate "),
+    ("cert", b"not a certificate", "cert: cannot load the client certificate "),
+])
+def test_tls_files_that_cannot_be_read_are_refused_when_the_client_is_made(tmp_path, asynchronous, setting, file,
+                                                                           says):
+    # (the sync client failed every send with a bare OSError, or a "connection" refused and tried
+    # again; the async one raised the ssl module's words, naming neither the file nor the setting)
+    path = tmp_path / "file.pem"
+    if file is not None:
+        path.write_bytes(file)
+    with pytest.raises(ValueError, match=says) as err:
+        if asynchronous:
+            AsyncClient("https://127.0.0.1/mm7", **{setting: str(path)})
+        else:
+            Client("https://127.0.0.1/mm7", **{setting: str(path)})
+    assert str(path) in str(err.value)
+
+
+def test_the_configuration_reads_its_tls_files_as_the_client_will(tmp_path):
+    # (a CA file without a certificate in it passed `config check`, then failed each send)
+    from mm7bind.config import load
+
+    (tmp_path / "ca.pem").write_text("not a certificate", encoding="ascii")
+    (tmp_path / "c.toml").write_text(f'[mmsc]\nurls = ["https://mmsc/mm7"]\nca_file = "{tmp_path / "ca.pem"}"\n',
+                                     encoding="utf-8")
+    _, problems = load(str(tmp_path / "c.toml"))
+    assert [(p.level, p.where) for p in problems] == [("error", "mmsc.ca_file")]
+    assert "cannot read CA certificates from" in problems[0].message
+    (tmp_path / "c.toml").write_text(f'[mmsc]\nurls = ["https://mmsc/mm7"]\nclient_cert = "{tmp_path / "ca.pem"}"\n',
+                                     encoding="utf-8")
+    _, problems = load(str(tmp_path / "c.toml"))
+    assert [(p.level, p.where) for p in problems] == [("error", "mmsc.client_cert")]
+
+
 def test_mutual_tls(tmp_path):
     srv, ca_path, pem = tls_server(tmp_path, require_client_cert=True)
     with srv:
