@@ -350,7 +350,8 @@ class ClientCore:
         if isinstance(body_msg, Fault):
             code = body_msg.status.code if body_msg.status else None
             error = FaultError(
-                f"{p.message.ELEMENT} refused: " + (f"{code} {body_msg.status.text}" if code else body_msg.string),
+                f"{p.message.ELEMENT} refused: " + (f"{code} {body_msg.status.text}" if code else body_msg.string
+                                                     or f"a {body_msg.code} Fault without words"),
                 fault=body_msg, http_status=status, **kw,
             )
             retryable = policy.retries_fault(body_msg, status)

@@ -1069,6 +1069,36 @@ def test_a_send_whose_earlier_attempt_got_no_answer_may_have_arrived_whatever_th
     assert not may_have_arrived(HTTPStatusError("HTTP 503", status=503))
 
 
+SOAP12_FAULT = ('<?xml version="1.0"?><e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body>'
+                '<e:Fault><e:Code><e:Value>e:{code}</e:Value></e:Code><e:Reason><e:Text xml:lang="en">{text}</e:Text>'
+                '</e:Reason>{detail}</e:Fault></e:Body></e:Envelope>')
+
+
+@pytest.mark.parametrize(("code", "detail", "attempts", "says"), [
+    ("Sender", "", 1, "SubmitReq refused: bad recipient"),  # (read as the default "Server": sent again)
+    ("Receiver", "", 3, "SubmitReq refused: bad recipient"),
+    ("Receiver", '<e:Detail><RSErrorRsp xmlns="http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/'
+                 'REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status><StatusCode>2002</StatusCode>'
+                 '<StatusText>Address Error</StatusText></Status></RSErrorRsp></e:Detail>', 1,
+     "SubmitReq refused: 2002 Address Error"),
+])
+def test_a_soap_1_2_fault_is_read_by_its_code_reason_and_detail(code, detail, attempts, says):
+    body = SOAP12_FAULT.format(code=code, text="bad recipient", detail=detail).encode()
+    with FakeServer(lambda req: Reply(500, body, {"Content-Type": "application/soap+xml"})) as srv, \
+            client(srv.url) as c, pytest.raises(FaultError) as err:
+        c.submit(submit())
+    assert str(err.value) == says and err.value.attempts == attempts == len(srv.requests)
+
+
+def test_a_fault_without_words_is_named_by_its_code():
+    body = (b'<?xml version="1.0"?><e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body>'
+            b'<e:Fault><faultcode>e:Client</faultcode></e:Fault></e:Body></e:Envelope>')
+    with FakeServer(lambda req: Reply(500, body, {"Content-Type": "text/xml"})) as srv, \
+            client(srv.url) as c, pytest.raises(FaultError) as err:
+        c.submit(submit())
+    assert str(err.value) == "SubmitReq refused: a Client Fault without words"
+
+
 def test_a_client_fault_without_a_status_is_final():
     def refuse(req):
         return mm7_reply(mm7.Fault(code="Client", string="Invalid recipient"), req.decode(), 500)
