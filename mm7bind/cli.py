@@ -651,9 +651,8 @@ def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int) -> 
     mm7_status = None if status is None or isinstance(status, int) else status
     if isinstance(exc, SendError) and may_have_arrived(exc):
         # (a timeout, a connection lost after the request went out: neither "not sent" nor "refused";
-        # sent again under a new TransactionID, the MMSC could not tell it from the first)
-        what = (f"{what.split(':', 1)[0]}: no answer, the MMSC may have taken it "
-                f"(TransactionID {exc.transaction_id})")
+        # the error's words say the MMSC may have it, under which TransactionID)
+        what = f"{what.split(':', 1)[0]}: no answer"
     if args.json:
         print(_json(_outcome(ok=False, error=type(exc).__name__, message=str(exc),
                              transaction_id=getattr(exc, "transaction_id", None),

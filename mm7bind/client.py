@@ -32,7 +32,7 @@ from . import __version__
 from . import messages as m
 from . import tlsrefusal, versions
 from .codec import HttpMessage, decode, encode
-from .arrival import EARLIER_UNANSWERED, NOT_TAKEN, arrival, may_have_arrived
+from .arrival import EARLIER_UNANSWERED, MAY_HAVE_ARRIVED, NOT_TAKEN, arrival, may_have_arrived
 from .auth import QOPS, DigestAnswer
 from .auth import _challenges as _digest_challenges
 from .content import Content
@@ -453,12 +453,15 @@ class ClientCore:
         return self.give_up(p, error)
 
     def give_up(self, p: Prepared, error: SendError):
+        # Said in the error's words, or its sender sends it again under a new TransactionID, which
+        # the MMSC cannot tell from the first. (The last attempt may have taken nothing — refused,
+        # a 503 — after an earlier one got no answer: the MMSC may have that one.)
+        taken = f"the MMSC may have taken it: TransactionID {printable(p.transaction_id)}"
         if p.unanswered and arrival(error) == NOT_TAKEN:
-            # The last attempt took nothing (refused, a 503), an earlier one got no answer: the MMSC
-            # may have that one, which the error must say, or the caller sends it again under a
-            # new TransactionID, as one the MMSC never took.
-            error.args = (f"{error} ({EARLIER_UNANSWERED}: the MMSC may have taken it)", *error.args[1:])
             error.earlier_unanswered = True
+            error.args = (f"{error} ({EARLIER_UNANSWERED}: {taken})", *error.args[1:])
+        elif arrival(error) == MAY_HAVE_ARRIVED:
+            error.args = (f"{error} ({taken})", *error.args[1:])
         self.finish(p, error=error)
         raise error
 

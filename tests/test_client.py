@@ -1069,6 +1069,29 @@ def test_a_send_whose_earlier_attempt_got_no_answer_may_have_arrived_whatever_th
     assert not may_have_arrived(HTTPStatusError("HTTP 503", status=503))
 
 
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_an_error_after_the_request_went_out_says_the_mmsc_may_have_taken_it(asynchronous):
+    # (a lost connection's words were the HTTP library's alone: nothing told its reader that the
+    # message may be on its way, nor under which TransactionID to ask or send it again)
+    async def send_async(url, **kw):
+        async with AsyncClient(url, retry=RetryPolicy.never()) as c:
+            await c.submit(submit(), **kw)
+
+    def send(url, **kw):
+        if asynchronous:
+            asyncio.run(send_async(url, **kw))
+        else:
+            with client(url, retry=RetryPolicy.never()) as c:
+                c.submit(submit(), **kw)
+
+    with FakeServer(lambda req: Reply(drop=True)) as srv, pytest.raises(mm7.errors.TransportError) as err:
+        send(srv.url, transaction_id="tid-lost")
+    assert str(err.value).endswith(" (the MMSC may have taken it: TransactionID tid-lost)"), str(err.value)
+    with pytest.raises(ConnectError) as err:  # (nothing went out: nothing to say)
+        send(dead_url(), transaction_id="tid-refused")
+    assert "may have taken" not in str(err.value)
+
+
 SOAP12_FAULT = ('<?xml version="1.0"?><e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body>'
                 '<e:Fault><e:Code><e:Value>e:{code}</e:Value></e:Code><e:Reason><e:Text xml:lang="en">{text}</e:Text>'
                 '</e:Reason>{detail}</e:Fault></e:Body></e:Envelope>')
