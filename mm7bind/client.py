@@ -72,6 +72,23 @@ def is_http_url(url: object) -> bool:
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def header_problem(name: object, value: object) -> str | None:
+    """Why no HTTP request can carry the header `name: value` as given (None: one can). Refused
+    when the client is made: at send time, requests and httpx refused each its own share of these
+    (and wrote a Latin-1 value differently), each send failing as one the MMSC may have taken.
+    (The value is not shown: it may be a token.)"""
+    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+        return f"header name {name!r} is not an HTTP token (letters, digits, -, no spaces or colons)"
+    if not isinstance(value, str):
+        return f"header {name}: its value must be text, not {type(value).__name__}"
+    if not all(" " <= c <= "~" or c == "\t" for c in value):
+        return f"header {name}: its value must be printable ASCII (no line breaks, no other characters)"
+    if value[:1] in (" ", "\t"):
+        return f"header {name}: its value must not start with white space"
+    return None
 
 
 def _origin(url: str) -> tuple[str, str | None, int | None]:
@@ -146,6 +163,11 @@ class ClientConfig:
             raise ValueError("max_answer_bytes must be positive")
         if self.pool_size < 1:  # (no connection to wait for: the first send waited forever)
             raise ValueError("pool_size must be at least 1")
+        given = self.headers.items() if isinstance(self.headers, dict) else self.headers
+        for name, value in (*given, ("User-Agent", self.user_agent), *self.profile.extra_headers):
+            problem = header_problem(name, value)
+            if problem:
+                raise ValueError(problem)
 
 
 @dataclass

@@ -700,7 +700,7 @@ def check(cfg: Config) -> list[Problem]:
     """Everything wrong with a configuration, each said plainly."""
     import ipaddress  # noqa: PLC0415
 
-    from .client import AUTH_MODES, is_http_url  # noqa: PLC0415
+    from .client import AUTH_MODES, header_problem, is_http_url  # noqa: PLC0415
     from .display import shown_url  # noqa: PLC0415
 
     out: list[Problem] = []
@@ -788,6 +788,9 @@ def check(cfg: Config) -> list[Problem]:
             err("mmsc.ca_file" if setting == "verify" else "mmsc.client_cert", why)
     if m.proxy and not is_http_url(m.proxy):
         err("mmsc.proxy", f"{shown_url(m.proxy)!r} is not an http(s) URL")
+    for name, value in m.headers.items():
+        if problem := header_problem(name, value):
+            err("mmsc.headers", problem)
     if m.client_key and not m.client_cert:
         err("mmsc.client_key", "a key without client_cert")
     if not m.verify:

@@ -630,6 +630,33 @@ def test_tls_files_that_cannot_be_read_are_refused_when_the_client_is_made(tmp_p
     assert str(path) in str(err.value)
 
 
+@pytest.mark.parametrize(("header", "says"), [
+    (("X-Carrier", "a\r\nX-Injected: 1"), "printable ASCII"),
+    (("X Carrier", "1"), "is not an HTTP token"),
+    (("X-Carrier:", "1"), "is not an HTTP token"),
+    (("X-Carrier", "é"), "printable ASCII"),  # (requests wrote it in Latin-1, httpx refused it)
+    (("X-Carrier", "中国移动"), "printable ASCII"),
+    (("X-Carrier", " 1"), "must not start with white space"),
+])
+def test_an_extra_header_no_request_can_carry_is_refused_when_the_client_is_made(header, says):
+    # (each send failed, as one the MMSC may have taken, tried again; or raised a bare UnicodeEncodeError)
+    with pytest.raises(ValueError, match=says) as err:
+        ClientConfig(urls=("http://mmsc/mm7",), headers=(header,))
+    assert header[1].strip() == "" or header[1] not in str(err.value)
+    with pytest.raises(ValueError, match=says):
+        ClientConfig(urls=("http://mmsc/mm7",), profile=mm7.Profile(extra_headers=(header,)))
+    ClientConfig(urls=("http://mmsc/mm7",), headers=(("X-Mblox-Carrier-Id", "31002"), ("X-Empty", ""),
+                                                     ("Accept", "text/xml, */*")))
+
+
+def test_the_configuration_says_which_header_no_request_can_carry():
+    from mm7bind.config import load
+
+    _, problems = load(None, env={"MM7BIND_MMSC_HEADERS": "X-Carrier=中国移动"})
+    assert [(p.level, p.where) for p in problems] == [("error", "MM7BIND_MMSC_HEADERS (mmsc.headers)")]
+    assert "header X-Carrier: its value must be printable ASCII" in problems[0].message
+
+
 def test_the_configuration_reads_its_tls_files_as_the_client_will(tmp_path):
     # (a CA file without a certificate in it passed `config check`, then failed each send)
     from mm7bind.config import load
