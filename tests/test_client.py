@@ -1267,6 +1267,25 @@ def test_digest_qops_and_algorithms(qop, algorithm, size):
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("username", ["用户", "josé"])
+def test_a_digest_username_beyond_ascii_goes_as_rfc_7616_says(username, asynchronous):
+    # (written as it is into the header, it raised a bare UnicodeEncodeError after the challenge,
+    # or went in Latin-1 from one client and not at all from the other)
+    async def send_async(url):
+        async with AsyncClient(url, username=username, password="secret", auth="digest") as c:
+            return await c.submit(submit())
+
+    with FakeServer(auth=mm7.auth.DigestAuth(username, "secret")) as srv:
+        if asynchronous:
+            assert asyncio.run(send_async(srv.url)).ok
+        else:
+            with client(srv.url, username=username, password="secret", auth="digest") as c:
+                assert c.submit(submit()).ok
+        said = srv.requests[0].header("Authorization")
+    assert said.isascii() and "username*=UTF-8''" in said
+
+
 def test_digest_qop_chosen_when_an_mmsc_offers_both():
     auth = mm7.auth.DigestAuth("sp", "secret", qop="auth,auth-int")
     for wanted, expected in ((None, "auth"), ("auth-int", "auth-int")):
