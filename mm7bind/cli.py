@@ -1506,6 +1506,15 @@ def cmd_probe(args: argparse.Namespace) -> int:
             elif "TLS client certificate" in problem:
                 print("  (--cert FILE: the certificate and key, PEM, the VASP has on file for its MMSC)")
 
+    if args.ca or args.cert:  # (read before any request: else each would fail on them alike)
+        from .client import _ssl_context  # noqa: PLC0415
+
+        try:
+            _ssl_context(config.verify, config.cert)
+        except ValueError as exc:
+            setting, _, why = str(exc).partition(": ")
+            print(f"mm7bind probe: {'--ca' if setting == 'verify' else '--cert'}: {why}", file=sys.stderr)
+            return EXIT_USAGE
     results = probe(args.url, version_names=chosen, operations=operations, repeat=not args.no_repeat,
                     sender=args.sender, recipient=args.to, config=config, on_result=said)
     failed = [r for r in results if not r.ok]

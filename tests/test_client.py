@@ -657,6 +657,15 @@ def test_the_configuration_says_which_header_no_request_can_carry():
     assert "header X-Carrier: its value must be printable ASCII" in problems[0].message
 
 
+def test_the_simulator_reads_the_vasps_ca_file_when_it_is_configured(tmp_path):
+    # (its client for the VASP is made at the first report: a scheduled report failed with a traceback)
+    from mm7bind.simulator import SimulatorConfig
+
+    (tmp_path / "ca.pem").write_text("not a certificate", encoding="ascii")
+    with pytest.raises(ValueError, match="^vasp_verify: cannot read CA certificates from "):
+        SimulatorConfig(vasp_verify=str(tmp_path / "ca.pem"))
+
+
 def test_the_configuration_reads_its_tls_files_as_the_client_will(tmp_path):
     # (a CA file without a certificate in it passed `config check`, then failed each send)
     from mm7bind.config import load
