@@ -410,6 +410,9 @@ class ClientCore:
         scheme and a wrong password), a 404 that the URL's path is wrong."""
         if status == 404:
             return "nothing at this path: check the URL"
+        if status == 413:  # (Mbuni takes 500 KB by default, China Mobile 100000 bytes)
+            return f"{'the MMSC' if self.config.role == 'vasp' else 'the VASP'} takes no request this large: " \
+                   "see the profile's max_message_size"
         if status == 429:  # (retried after its Retry-After; every time, a rate_limit would spare them)
             return f"{'the MMSC' if self.config.role == 'vasp' else 'the VASP'} asks for fewer requests: see rate_limit"
         if status != 401:

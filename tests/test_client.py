@@ -425,6 +425,14 @@ def test_an_http_401_to_the_simulators_client_names_the_vasp():
     assert "(the VASP refused the credentials: check username and password)" in str(err.value)
 
 
+def test_an_http_413_names_the_setting_that_keeps_messages_small_enough():
+    with FakeServer(lambda req: Reply(413, b"<html>Request Entity Too Large</html>", {"Content-Type": "text/html"})) \
+            as srv, client(srv.url) as c, pytest.raises(HTTPStatusError) as err:
+        c.submit(submit())
+    assert err.value.status == 413 and err.value.attempts == 1
+    assert "(the MMSC takes no request this large: see the profile's max_message_size)" in str(err.value)
+
+
 def test_an_http_404_says_to_check_the_path():
     with FakeServer(lambda req: Reply(404, b"not found\n", {"Content-Type": "text/plain"})) as srv, \
             client(srv.url) as c, pytest.raises(HTTPStatusError) as err:
