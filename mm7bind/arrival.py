@@ -16,6 +16,10 @@ It reads the error a send ended with — the exception, or the text a `SentRecor
   interrupted in flight, and a gateway's 502 or 504 (a proxy, a load balancer, the MMSC's front
   end passed it on, and got no answer, or none it could read).
 - ANSWERED: the MMSC answered in MM7 (a Fault, or a status): it has seen the request.
+
+A send whose last attempt took nothing after an earlier one got no answer (a timeout, then a
+refused connection) is MAY_HAVE_ARRIVED: the error says so (`SendError.earlier_unanswered`, and
+its text, which a SentRecord keeps).
 """
 
 from __future__ import annotations
@@ -44,12 +48,16 @@ _BY_KIND = {
     "FaultError": ANSWERED,
 }
 _RECORDED_HTTP = re.compile(r"HTTPStatusError: HTTP (\d{3})\b")
+# What the text of such an error says (`mm7bind.client` writes it).
+EARLIER_UNANSWERED = "after an earlier attempt that got no answer"
 
 
 def arrival(error: BaseException | str) -> str:
     """NOT_TAKEN, MAY_HAVE_ARRIVED or ANSWERED for a send that failed with `error`: the exception,
     or a SentRecord's `error` text. An error this rule does not know is taken as MAY_HAVE_ARRIVED:
     a second copy the MMSC cannot tell from the first is what must not happen unawares."""
+    if getattr(error, "earlier_unanswered", False) or (isinstance(error, str) and EARLIER_UNANSWERED in error):
+        return MAY_HAVE_ARRIVED
     if isinstance(error, HTTPStatusError):
         return _http(error.status)
     if isinstance(error, BaseException):  # (its class, or the nearest one named: ConnectError first)

@@ -18,10 +18,25 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from urllib.parse import quote, unquote
 
 
 def _parse_auth_params(value: str) -> dict[str, str]:
-    return {k.lower(): v1 if v1 else v2 for k, v1, v2 in re.findall(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))', value)}
+    # (`name*`: RFC 7616's username* for one beyond ASCII, RFC 8187's charset'lang'value)
+    return {k.lower(): v1 if v1 else v2
+            for k, v1, v2 in re.findall(r'(\w+\*?)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))', value)}
+
+
+def _username(params: dict[str, str]) -> str | None:
+    """A Digest answer's username: `username`, or RFC 7616's `username*` (UTF-8''%E7%94%A8...)."""
+    if "username*" not in params:
+        return params.get("username")
+    charset, _, rest = params["username*"].partition("'")
+    _lang, _, encoded = rest.partition("'")
+    try:
+        return unquote(encoded, encoding=charset or "utf-8", errors="strict")
+    except (LookupError, UnicodeDecodeError):
+        return None
 
 
 # RFC 7616's algorithms (MD5 first: what MMSCs and China Mobile's SDK speak); "-sess" variants too.
@@ -151,7 +166,10 @@ class DigestAnswer:
         response = digest_response(username=self.username, password=self.password, realm=c.get("realm", ""),
                                    nonce=c["nonce"], method=method, uri=uri, algorithm=algorithm,
                                    qop=self._qop, nc=nc, cnonce=cnonce, body=body)
-        fields = [f'username="{_quoted(self.username)}"', f'realm="{_quoted(c.get("realm", ""))}"',
+        # (a username beyond ASCII as RFC 7616's username*: no header carries it as it is)
+        user = (f'username="{_quoted(self.username)}"' if self.username.isascii()
+                else f"username*=UTF-8''{quote(self.username, safe='')}")
+        fields = [user, f'realm="{_quoted(c.get("realm", ""))}"',
                   f'nonce="{_quoted(c["nonce"])}"', f'uri="{_quoted(uri)}"', f'response="{response}"']
         if algorithm:
             fields.append(f"algorithm={algorithm}")
@@ -273,7 +291,7 @@ class DigestAuth:
         if not header or not header[:7].lower() == "digest ":
             return False, False
         p = _parse_auth_params(header[7:])
-        if p.get("username") != self.username or p.get("realm") != self.realm:
+        if _username(p) != self.username or p.get("realm") != self.realm:
             return False, False
         state = self._nonce_state(p.get("nonce", ""))
         if state != "ok":

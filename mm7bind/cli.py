@@ -716,12 +716,18 @@ def _outcome(**given) -> dict:
 
 
 def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, **more) -> int:
-    """A message the MMSC did not take: one line on stderr, or with --json an object on stdout
-    (with `more` keys)."""
+    """A message not sent, refused, or not answered: one line on stderr, or with --json an object
+    on stdout (with `more` keys)."""
+    from .arrival import may_have_arrived  # noqa: PLC0415
     from .display import printable  # noqa: PLC0415
+    from .errors import SendError  # noqa: PLC0415
 
     status = getattr(exc, "status", None)  # a Fault's MM7 status, or an HTTP error's status code
     mm7_status = None if status is None or isinstance(status, int) else status
+    if isinstance(exc, SendError) and may_have_arrived(exc):
+        # (a timeout, a connection lost after the request went out: neither "not sent" nor "refused";
+        # the error's words say the MMSC may have it, under which TransactionID)
+        what = f"{what.split(':', 1)[0]}: no answer"
     if args.json:
         print(_json(_outcome(ok=False, error=type(exc).__name__, message=str(exc),
                              transaction_id=getattr(exc, "transaction_id", None),
@@ -1609,6 +1615,15 @@ def cmd_probe(args: argparse.Namespace) -> int:
             elif "TLS client certificate" in problem:
                 print("  (--cert FILE: the certificate and key, PEM, the VASP has on file for its MMSC)")
 
+    if args.ca or args.cert:  # (read before any request: else each would fail on them alike)
+        from .client import _ssl_context  # noqa: PLC0415
+
+        try:
+            _ssl_context(config.verify, config.cert)
+        except ValueError as exc:
+            setting, _, why = str(exc).partition(": ")
+            print(f"mm7bind probe: {'--ca' if setting == 'verify' else '--cert'}: {why}", file=sys.stderr)
+            return EXIT_USAGE
     results = probe(args.url, version_names=chosen, operations=operations, repeat=not args.no_repeat,
                     sender=args.sender, recipient=args.to, config=config, on_result=said)
     failed = [r for r in results if not r.ok]

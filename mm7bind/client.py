@@ -16,6 +16,7 @@ import itertools
 import logging
 import math
 import random
+import re
 import socket
 import ssl
 import threading
@@ -31,8 +32,9 @@ from . import __version__
 from . import messages as m
 from . import tlsrefusal, versions
 from .codec import HttpMessage, decode, encode
-from .arrival import may_have_arrived
+from .arrival import EARLIER_UNANSWERED, MAY_HAVE_ARRIVED, NOT_TAKEN, arrival, may_have_arrived
 from .auth import QOPS, DigestAnswer
+from .auth import _challenges as _digest_challenges
 from .content import Content
 from .deadline import DeadlineReader
 from .display import printable, repr_showing_no_secret_header, shown_http, shown_url
@@ -70,6 +72,23 @@ def is_http_url(url: object) -> bool:
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def header_problem(name: object, value: object) -> str | None:
+    """Why no HTTP request can carry the header `name: value` as given (None: one can). Refused
+    when the client is made: at send time, requests and httpx refused each its own share of these
+    (and wrote a Latin-1 value differently), each send failing as one the MMSC may have taken.
+    (The value is not shown: it may be a token.)"""
+    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+        return f"header name {name!r} is not an HTTP token (letters, digits, -, no spaces or colons)"
+    if not isinstance(value, str):
+        return f"header {name}: its value must be text, not {type(value).__name__}"
+    if not all(" " <= c <= "~" or c == "\t" for c in value):
+        return f"header {name}: its value must be printable ASCII (no line breaks, no other characters)"
+    if value[:1] in (" ", "\t"):
+        return f"header {name}: its value must not start with white space"
+    return None
 
 
 def _origin(url: str) -> tuple[str, str | None, int | None]:
@@ -144,6 +163,11 @@ class ClientConfig:
             raise ValueError("max_answer_bytes must be positive")
         if self.pool_size < 1:  # (no connection to wait for: the first send waited forever)
             raise ValueError("pool_size must be at least 1")
+        given = self.headers.items() if isinstance(self.headers, dict) else self.headers
+        for name, value in (*given, ("User-Agent", self.user_agent), *self.profile.extra_headers):
+            problem = header_problem(name, value)
+            if problem:
+                raise ValueError(problem)
 
 
 @dataclass
@@ -189,6 +213,7 @@ class Prepared:
     started: float = field(default_factory=time.monotonic)
     tag: str | None = None  # recorded with the SentRecord (a campaign's name, an order number)
     records: list | None = None  # where its SentRecord goes for its sender to write (None: written at once)
+    unanswered: bool = False  # an attempt before the current one got no answer: the MMSC may have it
 
 
 @dataclass
@@ -347,7 +372,8 @@ class ClientCore:
         if isinstance(body_msg, Fault):
             code = body_msg.status.code if body_msg.status else None
             error = FaultError(
-                f"{p.message.ELEMENT} refused: " + (f"{code} {body_msg.status.text}" if code else body_msg.string),
+                f"{p.message.ELEMENT} refused: " + (f"{code} {body_msg.status.text}" if code else body_msg.string
+                                                     or f"a {body_msg.code} Fault without words"),
                 fault=body_msg, http_status=status, **kw,
             )
             retryable = policy.retries_fault(body_msg, status)
@@ -384,22 +410,32 @@ class ClientCore:
         scheme and a wrong password), a 404 that the URL's path is wrong."""
         if status == 404:
             return "nothing at this path: check the URL"
+        if status == 413:  # (Mbuni takes 500 KB by default, China Mobile 100000 bytes)
+            return f"{'the MMSC' if self.config.role == 'vasp' else 'the VASP'} takes no request this large: " \
+                   "see the profile's max_message_size"
         if status == 429:  # (retried after its Retry-After; every time, a rate_limit would spare them)
             return f"{'the MMSC' if self.config.role == 'vasp' else 'the VASP'} asks for fewer requests: see rate_limit"
         if status != 401:
             return ""
         challenge = header_value(headers, "www-authenticate") or ""
         wanted = challenge.split(None, 1)[0].capitalize() if challenge.strip() else ""
+        # (every scheme offered: an MMSC offering Basic and Digest refused the one we sent for its
+        # credentials, not for its scheme)
+        offered = {w.capitalize() for w in re.findall(r"(?:^|,)\s*([A-Za-z][\w-]*)(?=\s+[\w-]+\s*=)", challenge)}
         c = self.config
         peer = "the MMSC" if c.role == "vasp" else "the VASP"  # (the simulator's client sends to a VASP)
         in_url = urlsplit(url).username is not None  # (sent as Basic, whatever `auth` says)
         if c.username is None and not in_url:
             return f"{peer} asks for {wanted or 'credentials'}; none were given: set username and password"
         sent = "Basic" if c.username is None or c.auth == "basic" else "Digest" if c.auth == "digest" else ""
-        if wanted in ("Basic", "Digest") and sent and wanted != sent:
+        if wanted in ("Basic", "Digest") and sent and sent not in offered:
             why = "credentials in the URL go as Basic" if c.username is None else f'auth is "{c.auth}"'
             return (f'{peer} asks for {wanted}, {why}: set auth = "{wanted.lower()}" (or "auto")'
                     + (" with username and password" if c.username is None else ""))
+        unspoken = _unspoken_digest(challenge) if c.username is not None and c.auth != "basic" else None
+        if unspoken:  # (no answer was sent: the password is not the matter)
+            return (f"{peer} asks for Digest with {unspoken}, which mm7bind does not answer: it speaks MD5 "
+                    "and SHA-256 (and their -sess), qop auth and auth-int")
         return f"{peer} refused the credentials: check username and password"
 
     def on_transport_error(self, p: Prepared, attempt: int, url: str, kind: str, exc: Exception,
@@ -442,6 +478,15 @@ class ClientCore:
         return self.give_up(p, error)
 
     def give_up(self, p: Prepared, error: SendError):
+        # Said in the error's words, or its sender sends it again under a new TransactionID, which
+        # the MMSC cannot tell from the first. (The last attempt may have taken nothing — refused,
+        # a 503 — after an earlier one got no answer: the MMSC may have that one.)
+        taken = f"the MMSC may have taken it: TransactionID {printable(p.transaction_id)}"
+        if p.unanswered and arrival(error) == NOT_TAKEN:
+            error.earlier_unanswered = True
+            error.args = (f"{error} ({EARLIER_UNANSWERED}: {taken})", *error.args[1:])
+        elif arrival(error) == MAY_HAVE_ARRIVED:
+            error.args = (f"{error} ({taken})", *error.args[1:])
         self.finish(p, error=error)
         raise error
 
@@ -471,6 +516,7 @@ class ClientCore:
                     yield from self.step(Sleep(wait), p, attempt - 1, url, "waiting to send to", unanswered, last)
             outcome = yield from self.step(Post(url, p), p, attempt, url, "waiting for the answer from", True, last,
                                            unanswered)
+            p.unanswered = unanswered
             if isinstance(outcome, Failure):
                 decision = self.on_transport_error(p, attempt, url, outcome.kind, outcome.error, tried)
             else:
@@ -586,6 +632,18 @@ class ClientCore:
         except Exception:  # noqa: BLE001 (whatever else: a bug's traceback)
             log.exception("%s tid=%s (status %s) could not be recorded in the store", rec.operation,
                           rec.transaction_id, rec.status_code)
+
+
+def _unspoken_digest(challenge: str) -> str | None:
+    """What of a 401's Digest challenges we could not answer (their algorithm, their qop), or None
+    when one of them can be answered, or none is there."""
+    if not challenge or DigestAnswer("", "").take(challenge):
+        return None
+    offered = _digest_challenges(challenge)
+    if not offered:
+        return None
+    said = {f"algorithm {c.get('algorithm', 'MD5')}" + (f", qop {c['qop']}" if "qop" in c else "") for c in offered}
+    return " or ".join(sorted(said))
 
 
 def transport_reason(exc: Exception) -> str:
@@ -829,6 +887,8 @@ class _DeadlineSocket:
 
 def _adapter_class():
     """requests' HTTPAdapter, its connections reading answers by `_answer_deadline`."""
+    import http.client  # noqa: PLC0415
+
     from requests.adapters import HTTPAdapter  # noqa: PLC0415
     from urllib3.connection import HTTPConnection, HTTPSConnection  # noqa: PLC0415
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool  # noqa: PLC0415
@@ -863,8 +923,21 @@ def _adapter_class():
             if self.sock is not None:  # (None: http.client closed it, the answer ending the connection)
                 self.sock = sock
 
+    class InterimSkipped(http.client.HTTPResponse):
+        """http.client passes over 100 Continue only: a 102 Processing or 103 Early Hints was taken
+        for the answer (an empty one), and the real answer, left on the kept-alive connection, for
+        the next request's: its sender got another message's MessageID."""
+
+        def _read_status(self):  # noqa: ANN202
+            while True:
+                version, status, reason = super()._read_status()
+                if not 100 < status < 200 or status == 101:  # (100: http.client's own skip)
+                    return version, status, reason
+                http.client.parse_headers(self.fp)  # (its header fields: read, and passed over)
+
     class Connection(HTTPConnection):
         _mm7_tunnelling = False
+        response_class = InterimSkipped
 
         def send(self, data):  # noqa: ANN001, ANN202
             return send(self, HTTPConnection, data)
@@ -877,6 +950,7 @@ def _adapter_class():
 
     class TLSConnection(HTTPSConnection):
         _mm7_tunnelling = False
+        response_class = InterimSkipped
 
         def send(self, data):  # noqa: ANN001, ANN202
             return send(self, HTTPSConnection, data)
@@ -1185,6 +1259,10 @@ class Client(_Operations[Result]):
         )
         self.session = session
         self._tls = None  # (made when first needed: see `lost`)
+        if isinstance(config.verify, str) or config.cert:
+            # CA and certificate files read now: one missing or unreadable failed every send, as a
+            # bare OSError (a refused connection, for one without a certificate in it), not here.
+            self._tls = _ssl_context(config.verify, config.cert)
 
     def send(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> Result:
         """Send any request as built (an MMSC's, such as a DeliverReq, with `role="mmsc"`) → the
@@ -1281,12 +1359,16 @@ def _ssl_context(verify: bool | str, cert: str | tuple[str, str] | None):
         import certifi  # noqa: PLC0415 (httpx's own dependency)
 
         ctx = ssl.create_default_context(cafile=certifi.where())
-    elif os.path.isdir(verify):
-        ctx = ssl.create_default_context(capath=verify)
     else:
-        ctx = ssl.create_default_context(cafile=verify)
+        try:
+            ctx = ssl.create_default_context(**{"capath" if os.path.isdir(verify) else "cafile": verify})
+        except OSError as exc:  # (no such file, no certificate in it: the ssl module names neither it nor the setting)
+            raise ValueError(f"verify: cannot read CA certificates from {verify!r}: {exc.strerror or exc}") from exc
     if cert:
-        ctx.load_cert_chain(*((cert,) if isinstance(cert, str) else cert))
+        try:
+            ctx.load_cert_chain(*((cert,) if isinstance(cert, str) else cert))
+        except OSError as exc:
+            raise ValueError(f"cert: cannot load the client certificate {cert!r}: {exc.strerror or exc}") from exc
     return ctx
 
 
@@ -1468,7 +1550,27 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
                 if size > limit:
                     raise AnswerTooLarge(limit)
                 chunks.append(chunk)
+        await self._drop_overrun_connections()
         return Answer(resp.status_code, _as_sent(resp.headers), b"".join(chunks))
+
+    async def _drop_overrun_connections(self) -> None:
+        """Close the idle connections holding bytes past the answer they carried (an MMSC whose
+        Content-Length leaves out a line end it writes after its XML). httpcore keeps them for the
+        next request's answer, which h11 then cannot read: a request the MMSC took, failed as one
+        that may have arrived, and sent again. (http.client drops them with their answer.) Reached
+        through httpcore's internals: where they differ, nothing is done."""
+        pool = getattr(getattr(self.http, "_transport", None), "_pool", None)
+        for conn in list(getattr(pool, "connections", ())):
+            inner = getattr(conn, "_connection", None)
+            h11_state = getattr(inner, "_h11_state", None)
+            try:
+                overrun = inner.is_idle() and bool(h11_state.trailing_data[0])
+            except AttributeError:
+                continue
+            if overrun:
+                log.debug("%d bytes past an answer on an idle connection: the connection closed",
+                          len(h11_state.trailing_data[0]))
+                await inner.aclose()  # (marked closed at once: no request is given it meanwhile)
 
     async def aclose(self) -> None:
         """Send nothing more, and close the connections once the requests on their way have their

@@ -709,7 +709,7 @@ def check(cfg: Config) -> list[Problem]:
     """Everything wrong with a configuration, each said plainly."""
     import ipaddress  # noqa: PLC0415
 
-    from .client import AUTH_MODES, is_http_url  # noqa: PLC0415
+    from .client import AUTH_MODES, header_problem, is_http_url  # noqa: PLC0415
     from .display import shown_url  # noqa: PLC0415
 
     out: list[Problem] = []
@@ -780,12 +780,26 @@ def check(cfg: Config) -> list[Problem]:
     if m.max_parts < 0 or 0 < m.max_parts < 3:
         err("mmsc.max_parts", "must be at least 3 (the SOAP part, the content, one part of it), or 0 for the "
                               "dialect's limit")
+    missing = False
     for name in ("ca_file", "client_cert", "client_key"):
         path = getattr(m, name)
         if path and not Path(path).is_file():
             err(f"mmsc.{name}", f"no such file: {path}")
+            missing = True
+    if not missing and ((m.verify and m.ca_file) or m.client_cert):  # (read as the client will read them)
+        from .client import _ssl_context  # noqa: PLC0415
+
+        cert = (m.client_cert, m.client_key) if m.client_cert and m.client_key else m.client_cert or None
+        try:
+            _ssl_context(m.ca_file if (m.verify and m.ca_file) else m.verify, cert)
+        except ValueError as exc:
+            setting, _, why = str(exc).partition(": ")
+            err("mmsc.ca_file" if setting == "verify" else "mmsc.client_cert", why)
     if m.proxy and not is_http_url(m.proxy):
         err("mmsc.proxy", f"{shown_url(m.proxy)!r} is not an http(s) URL")
+    for name, value in m.headers.items():
+        if problem := header_problem(name, value):
+            err("mmsc.headers", problem)
     if m.client_key and not m.client_cert:
         err("mmsc.client_key", "a key without client_cert")
     if not m.verify:

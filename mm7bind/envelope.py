@@ -454,6 +454,16 @@ def _qname(el: etree._Element) -> _Name:
 _ENVELOPE, _HEADER, _BODY = (f"{{{SOAP_NS}}}{n}" for n in ("Envelope", "Header", "Body"))
 
 
+def _soap12_text(el: etree._Element | None, child: str) -> str:
+    """The text of a SOAP 1.2 Fault part's first `child` (Code's Value, Reason's Text), or ""."""
+    if el is None:
+        return ""
+    for c in el:
+        if isinstance(c.tag, str) and _qname(c).localname == child:
+            return "".join(c.itertext()).strip()
+    return ""
+
+
 def _drop_encoding_style(el: etree._Element | None) -> None:
     """SOAP's encodingStyle taken off an element of the envelope: SOAP 1.1 allows it on any element,
     the envelope schema (which admits only other namespaces' attributes on Envelope, Header and
@@ -771,7 +781,12 @@ class _Reader:
             _drop_encoding_style(child)
             parts.setdefault(cq.localname, child)
         code_el = parts.get("faultcode")
-        if code_el is None or not (code_el.text or "").strip():
+        # A SOAP 1.2 Fault (read as 1.1, with its deviation) says its code in Code/Value and its
+        # words in Reason/Text: a Sender fault read as the default "Server" was sent again.
+        soap12_code = _soap12_text(parts.get("Code"), "Value").rpartition(":")[2]
+        if (code_el is None or not (code_el.text or "").strip()) and soap12_code:
+            fault.code = {"Receiver": "Server", "Sender": "Client"}.get(soap12_code, soap12_code)
+        elif code_el is None or not (code_el.text or "").strip():
             self.dev.add("fault-missing", "/Envelope/Body/Fault", "no faultcode")
             fault.code = "Server"
         else:
@@ -786,7 +801,9 @@ class _Reader:
                 self._soap_qname(code_el, local)
             fault.code = local
         string_el = parts.get("faultstring")
-        if string_el is None:
+        if string_el is None and "Reason" in parts:
+            fault.string = _soap12_text(parts["Reason"], "Text")
+        elif string_el is None:
             self.dev.add("fault-missing", "/Envelope/Body/Fault", "no faultstring")
         else:
             fault.string = "".join(string_el.itertext()).strip()
@@ -795,7 +812,7 @@ class _Reader:
             fault.actor = (actor_el.text or "").strip() or None
         mm7_el = None
         version = header_version
-        detail_el = parts.get("detail")
+        detail_el = parts.get("detail", parts.get("Detail"))  # (SOAP 1.2's name)
         if detail_el is not None:
             for child in detail_el:
                 if not isinstance(child.tag, str):

@@ -424,7 +424,7 @@ class SendApi:
             # caller that took "502" for "not sent" would send it twice under a new TransactionID.
             arrived = may_have_arrived(exc)
             return _json(502, {"ok": False, "error": type(exc).__name__, "message": str(exc) + (
-                "; the MMSC may have taken it: ask again with the same transaction_id, not a new one"
+                "; ask again with the same transaction_id, not a new one"  # (its words say it may have arrived)
                 if arrived else "; the MMSC did not take it"), "may_have_arrived": arrived,
                 "transaction_id": exc.transaction_id, "attempts": exc.attempts})
         except MM7Error as exc:

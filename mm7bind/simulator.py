@@ -116,6 +116,13 @@ class SimulatorConfig:
             raise ValueError("report_attempts must be at least 1")
         if self.max_messages < 1:
             raise ValueError("max_messages must be at least 1")
+        if isinstance(self.vasp_verify, str):  # (read now: the client for the VASP is made at its first report)
+            from .client import _ssl_context  # noqa: PLC0415
+
+            try:
+                _ssl_context(self.vasp_verify, None)
+            except ValueError as exc:
+                raise ValueError(f"vasp_{exc}") from None
 
 
 @dataclass(frozen=True)

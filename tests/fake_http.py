@@ -233,8 +233,8 @@ class HeaderTricklingServer(TricklingServer):
 
 class FramingServer(TricklingServer):
     """Answers each request on a connection with `frame(content_type, body)` (the raw answer
-    bytes, to frame it as HTTP allows: chunked, gzip, Connection: close without a length, ...);
-    closes the connection after an answer that says so."""
+    bytes, to frame it as HTTP allows: chunked, gzip, Connection: close without a length, ...;
+    or a list of pieces, sent 0.1 s apart); closes the connection after an answer that says so."""
 
     def __init__(self, frame):
         super().__init__()
@@ -259,7 +259,11 @@ class FramingServer(TricklingServer):
                 out = mm7.encode(mm7.SubmitRsp(message_id="framed"), transaction_id=env.transaction_id,
                                  version=env.version)
                 answer = self.frame(out.content_type, out.to_bytes())
-                conn.sendall(answer)
+                for i, piece in enumerate([answer] if isinstance(answer, bytes) else answer):
+                    if i:
+                        time.sleep(0.1)
+                    conn.sendall(piece)
+                answer = b"".join([answer] if isinstance(answer, bytes) else answer)
                 if b"connection: close" in answer.lower().partition(b"\r\n\r\n")[0]:
                     return
         except OSError:

@@ -367,6 +367,19 @@ def test_basic_auth_and_wrong_credentials():
         assert err.value.status == 401 and err.value.attempts == 1
 
 
+class _Challenging:
+    """A FakeServer auth refusing every request with the challenge given."""
+
+    def __init__(self, challenge: str):
+        self.text = challenge
+
+    def challenge(self, stale: bool = False) -> str:
+        return self.text
+
+    def check(self, method, uri, header, body=None):
+        return False, False
+
+
 @pytest.mark.parametrize(("server_auth", "settings", "says"), [
     (mm7.auth.DigestAuth("sp", "secret"), {}, "asks for Digest; none were given: set username and password"),
     (mm7.auth.BasicAuth("sp", "secret"), {}, "asks for Basic; none were given: set username and password"),
@@ -380,6 +393,13 @@ def test_basic_auth_and_wrong_credentials():
      "refused the credentials: check username and password"),
     (mm7.auth.BasicAuth("sp", "secret"), {"url_credentials": "sp:wrong"},
      "refused the credentials: check username and password"),
+    # (offered both: the scheme we sent was one of them)
+    (_Challenging('Basic realm="mm7", Digest realm="mm7", nonce="n1", qop="auth"'),
+     {"username": "sp", "password": "wrong", "auth": "digest"}, "refused the credentials: check username and password"),
+    # (an algorithm we cannot answer: no answer was sent, the password is not the matter)
+    (_Challenging('Digest realm="mm7", nonce="n1", qop="auth", algorithm=SHA-512-256'),
+     {"username": "sp", "password": "secret", "auth": "auto"},
+     "asks for Digest with algorithm SHA-512-256, qop auth, which mm7bind does not answer: it speaks MD5"),
 ])
 def test_an_http_401_says_which_credentials_setting_to_change(server_auth, settings, says):
     """A bare "HTTP 401" left the user to guess whether credentials were missing, sent with the
@@ -403,6 +423,14 @@ def test_an_http_401_to_the_simulators_client_names_the_vasp():
         with pytest.raises(HTTPStatusError) as err:
             c.send(deliver())
     assert "(the VASP refused the credentials: check username and password)" in str(err.value)
+
+
+def test_an_http_413_names_the_setting_that_keeps_messages_small_enough():
+    with FakeServer(lambda req: Reply(413, b"<html>Request Entity Too Large</html>", {"Content-Type": "text/html"})) \
+            as srv, client(srv.url) as c, pytest.raises(HTTPStatusError) as err:
+        c.submit(submit())
+    assert err.value.status == 413 and err.value.attempts == 1
+    assert "(the MMSC takes no request this large: see the profile's max_message_size)" in str(err.value)
 
 
 def test_an_http_404_says_to_check_the_path():
@@ -586,6 +614,80 @@ def test_tls_with_a_private_ca(tmp_path):
             assert c.submit(submit()).ok
         with client(srv.url, retry=RetryPolicy.never()) as c, pytest.raises(ConnectError):
             c.submit(submit())  # verification is on by default: an unknown CA is refused
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize(("setting", "file", "says"), [
+    ("verify", None, "verify: cannot read CA certificates from "),
+    ("verify", b"not a certificate", "verify: cannot read CA certificates from "),
+    ("cert", None, "cert: cannot load the client certificate "),
+    ("cert", b"not a certificate", "cert: cannot load the client certificate "),
+])
+def test_tls_files_that_cannot_be_read_are_refused_when_the_client_is_made(tmp_path, asynchronous, setting, file,
+                                                                           says):
+    # (the sync client failed every send with a bare OSError, or a "connection" refused and tried
+    # again; the async one raised the ssl module's words, naming neither the file nor the setting)
+    path = tmp_path / "file.pem"
+    if file is not None:
+        path.write_bytes(file)
+    with pytest.raises(ValueError, match=says) as err:
+        if asynchronous:
+            AsyncClient("https://127.0.0.1/mm7", **{setting: str(path)})
+        else:
+            Client("https://127.0.0.1/mm7", **{setting: str(path)})
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize(("header", "says"), [
+    (("X-Carrier", "a\r\nX-Injected: 1"), "printable ASCII"),
+    (("X Carrier", "1"), "is not an HTTP token"),
+    (("X-Carrier:", "1"), "is not an HTTP token"),
+    (("X-Carrier", "é"), "printable ASCII"),  # (requests wrote it in Latin-1, httpx refused it)
+    (("X-Carrier", "中国移动"), "printable ASCII"),
+    (("X-Carrier", " 1"), "must not start with white space"),
+])
+def test_an_extra_header_no_request_can_carry_is_refused_when_the_client_is_made(header, says):
+    # (each send failed, as one the MMSC may have taken, tried again; or raised a bare UnicodeEncodeError)
+    with pytest.raises(ValueError, match=says) as err:
+        ClientConfig(urls=("http://mmsc/mm7",), headers=(header,))
+    assert header[1].strip() == "" or header[1] not in str(err.value)
+    with pytest.raises(ValueError, match=says):
+        ClientConfig(urls=("http://mmsc/mm7",), profile=mm7.Profile(extra_headers=(header,)))
+    ClientConfig(urls=("http://mmsc/mm7",), headers=(("X-Mblox-Carrier-Id", "31002"), ("X-Empty", ""),
+                                                     ("Accept", "text/xml, */*")))
+
+
+def test_the_configuration_says_which_header_no_request_can_carry():
+    from mm7bind.config import load
+
+    _, problems = load(None, env={"MM7BIND_MMSC_HEADERS": "X-Carrier=中国移动"})
+    assert [(p.level, p.where) for p in problems] == [("error", "MM7BIND_MMSC_HEADERS (mmsc.headers)")]
+    assert "header X-Carrier: its value must be printable ASCII" in problems[0].message
+
+
+def test_the_simulator_reads_the_vasps_ca_file_when_it_is_configured(tmp_path):
+    # (its client for the VASP is made at the first report: a scheduled report failed with a traceback)
+    from mm7bind.simulator import SimulatorConfig
+
+    (tmp_path / "ca.pem").write_text("not a certificate", encoding="ascii")
+    with pytest.raises(ValueError, match="^vasp_verify: cannot read CA certificates from "):
+        SimulatorConfig(vasp_verify=str(tmp_path / "ca.pem"))
+
+
+def test_the_configuration_reads_its_tls_files_as_the_client_will(tmp_path):
+    # (a CA file without a certificate in it passed `config check`, then failed each send)
+    from mm7bind.config import load
+
+    (tmp_path / "ca.pem").write_text("not a certificate", encoding="ascii")
+    (tmp_path / "c.toml").write_text(f'[mmsc]\nurls = ["https://mmsc/mm7"]\nca_file = "{tmp_path / "ca.pem"}"\n',
+                                     encoding="utf-8")
+    _, problems = load(str(tmp_path / "c.toml"))
+    assert [(p.level, p.where) for p in problems] == [("error", "mmsc.ca_file")]
+    assert "cannot read CA certificates from" in problems[0].message
+    (tmp_path / "c.toml").write_text(f'[mmsc]\nurls = ["https://mmsc/mm7"]\nclient_cert = "{tmp_path / "ca.pem"}"\n',
+                                     encoding="utf-8")
+    _, problems = load(str(tmp_path / "c.toml"))
+    assert [(p.level, p.where) for p in problems] == [("error", "mmsc.client_cert")]
 
 
 def test_mutual_tls(tmp_path):
@@ -979,6 +1081,91 @@ def test_a_connection_dropped_after_the_request_went_out_is_retried_at_the_same_
         assert a.requests[0].decode().transaction_id == a.requests[1].decode().transaction_id
 
 
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_send_whose_earlier_attempt_got_no_answer_may_have_arrived_whatever_the_last_met(asynchronous):
+    # The first attempt is lost after it went out, the second finds the MMSC unavailable (503: took
+    # nothing): the MMSC may have the first, and the error must say so, or its sender (the send
+    # API, a campaign) takes it for one never taken and sends it again under a new TransactionID.
+    from mm7bind.arrival import may_have_arrived
+
+    answers = iter([Reply(drop=True), Reply(503)])
+
+    def lost_then_unavailable(req):
+        return next(answers, None) or default_responder(req)
+
+    store = MemoryStore()
+    policy = RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0)
+    with FakeServer(lost_then_unavailable) as srv, pytest.raises(HTTPStatusError) as err:
+        if asynchronous:
+            async def send():
+                async with AsyncClient(srv.url, retry=policy, store=store) as c:
+                    await c.submit(submit())
+
+            asyncio.run(send())
+        else:
+            with client(srv.url, retry=policy, store=store) as c:
+                c.submit(submit())
+    assert err.value.status == 503 and err.value.attempts == 2 and len(srv.requests) == 2
+    assert may_have_arrived(err.value) and "the MMSC may have taken it" in str(err.value)
+    (record,) = store.sent()
+    assert may_have_arrived(record.error)
+    # (one attempt, or none lost before it: a 503 took nothing)
+    assert not may_have_arrived(HTTPStatusError("HTTP 503", status=503))
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_an_error_after_the_request_went_out_says_the_mmsc_may_have_taken_it(asynchronous):
+    # (a lost connection's words were the HTTP library's alone: nothing told its reader that the
+    # message may be on its way, nor under which TransactionID to ask or send it again)
+    async def send_async(url, **kw):
+        async with AsyncClient(url, retry=RetryPolicy.never()) as c:
+            await c.submit(submit(), **kw)
+
+    def send(url, **kw):
+        if asynchronous:
+            asyncio.run(send_async(url, **kw))
+        else:
+            with client(url, retry=RetryPolicy.never()) as c:
+                c.submit(submit(), **kw)
+
+    with FakeServer(lambda req: Reply(drop=True)) as srv, pytest.raises(mm7.errors.TransportError) as err:
+        send(srv.url, transaction_id="tid-lost")
+    assert str(err.value).endswith(" (the MMSC may have taken it: TransactionID tid-lost)"), str(err.value)
+    with pytest.raises(ConnectError) as err:  # (nothing went out: nothing to say)
+        send(dead_url(), transaction_id="tid-refused")
+    assert "may have taken" not in str(err.value)
+
+
+SOAP12_FAULT = ('<?xml version="1.0"?><e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body>'
+                '<e:Fault><e:Code><e:Value>e:{code}</e:Value></e:Code><e:Reason><e:Text xml:lang="en">{text}</e:Text>'
+                '</e:Reason>{detail}</e:Fault></e:Body></e:Envelope>')
+
+
+@pytest.mark.parametrize(("code", "detail", "attempts", "says"), [
+    ("Sender", "", 1, "SubmitReq refused: bad recipient"),  # (read as the default "Server": sent again)
+    ("Receiver", "", 3, "SubmitReq refused: bad recipient"),
+    ("Receiver", '<e:Detail><RSErrorRsp xmlns="http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/'
+                 'REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status><StatusCode>2002</StatusCode>'
+                 '<StatusText>Address Error</StatusText></Status></RSErrorRsp></e:Detail>', 1,
+     "SubmitReq refused: 2002 Address Error"),
+])
+def test_a_soap_1_2_fault_is_read_by_its_code_reason_and_detail(code, detail, attempts, says):
+    body = SOAP12_FAULT.format(code=code, text="bad recipient", detail=detail).encode()
+    with FakeServer(lambda req: Reply(500, body, {"Content-Type": "application/soap+xml"})) as srv, \
+            client(srv.url) as c, pytest.raises(FaultError) as err:
+        c.submit(submit())
+    assert str(err.value) == says and err.value.attempts == attempts == len(srv.requests)
+
+
+def test_a_fault_without_words_is_named_by_its_code():
+    body = (b'<?xml version="1.0"?><e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body>'
+            b'<e:Fault><faultcode>e:Client</faultcode></e:Fault></e:Body></e:Envelope>')
+    with FakeServer(lambda req: Reply(500, body, {"Content-Type": "text/xml"})) as srv, \
+            client(srv.url) as c, pytest.raises(FaultError) as err:
+        c.submit(submit())
+    assert str(err.value) == "SubmitReq refused: a Client Fault without words"
+
+
 def test_a_client_fault_without_a_status_is_final():
     def refuse(req):
         return mm7_reply(mm7.Fault(code="Client", string="Invalid recipient"), req.decode(), 500)
@@ -1095,6 +1282,25 @@ def test_digest_qops_and_algorithms(qop, algorithm, size):
             assert srv.unauthorized == 1
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("username", ["用户", "josé"])
+def test_a_digest_username_beyond_ascii_goes_as_rfc_7616_says(username, asynchronous):
+    # (written as it is into the header, it raised a bare UnicodeEncodeError after the challenge,
+    # or went in Latin-1 from one client and not at all from the other)
+    async def send_async(url):
+        async with AsyncClient(url, username=username, password="secret", auth="digest") as c:
+            return await c.submit(submit())
+
+    with FakeServer(auth=mm7.auth.DigestAuth(username, "secret")) as srv:
+        if asynchronous:
+            assert asyncio.run(send_async(srv.url)).ok
+        else:
+            with client(srv.url, username=username, password="secret", auth="digest") as c:
+                assert c.submit(submit()).ok
+        said = srv.requests[0].header("Authorization")
+    assert said.isascii() and "username*=UTF-8''" in said
 
 
 def test_digest_qop_chosen_when_an_mmsc_offers_both():
@@ -1672,19 +1878,28 @@ def _framed(kind):
         if kind == "chunked":
             chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 100]), body[i:i + 100]) for i in range(0, len(body), 100))
             return f"{head}Transfer-Encoding: chunked\r\n\r\n".encode() + chunks + b"0\r\n\r\n"
+        if kind == "line-end-past-its-length":  # (Content-Length without the line end written after the XML)
+            return f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body + b"\r\n"
         if kind == "close-without-length":
             return f"{head}Connection: close\r\n\r\n".encode() + body
         if kind == "100-continue-first":
             return f"HTTP/1.1 100 Continue\r\n\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+        if kind in ("102-processing-first", "103-early-hints-first"):  # (the answer a moment later)
+            interim = b"HTTP/1.1 102 Processing\r\n\r\n" if kind.startswith("102") else \
+                b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+            return [interim, f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body]
         raise AssertionError(kind)
 
     return frame
 
 
 @pytest.mark.parametrize("kind", ["gzip", "deflate", "raw-deflate", "chunked", "close-without-length",
-                                  "100-continue-first"])
+                                  "100-continue-first", "102-processing-first", "103-early-hints-first",
+                                  "line-end-past-its-length"])
 @pytest.mark.parametrize("asynchronous", [False, True])
 def test_answers_framed_every_way_http_allows(kind, asynchronous):
+    # (an interim answer taken for the answer left the real one on the kept-alive connection,
+    # where the next request read it as its own: each result must carry its own TransactionID)
     from .fake_http import FramingServer
 
     async def send_async(url):
@@ -1697,7 +1912,7 @@ def test_answers_framed_every_way_http_allows(kind, asynchronous):
         else:
             with client(srv.url, retry=RetryPolicy.never()) as c:
                 results = [c.submit(submit()) for _ in range(3)]
-    assert [(r.ok, r.message_id) for r in results] == [(True, "framed")] * 3
+    assert [(r.ok, r.message_id, r.deviations) for r in results] == [(True, "framed", [])] * 3
 
 
 @pytest.mark.parametrize("asynchronous", [False, True])

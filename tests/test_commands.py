@@ -1352,6 +1352,23 @@ def test_an_interrupted_send_names_the_transaction_the_mmsc_may_have_taken():
             release.set()
 
 
+def test_a_send_that_got_no_answer_is_said_to_be_one_the_mmsc_may_have_taken():
+    # (neither "refused" nor "not sent": its sender must not send it again as a new message)
+    from .fake_http import FakeServer, Reply
+
+    seen = []
+
+    def lose(req):  # the MMSC has the request; the connection is lost before its answer
+        seen.append(req.decode().transaction_id)
+        return Reply(drop=True)
+
+    with FakeServer(lose) as srv:
+        proc = run("send", "--mmsc", srv.url, "--to", "1")
+    assert proc.returncode == 1 and proc.stdout == "" and len(set(seen)) == 1, proc.stderr
+    assert proc.stderr.startswith("mm7bind send: no answer: HTTP exchange with "), proc.stderr
+    assert proc.stderr.endswith(f" (the MMSC may have taken it: TransactionID {seen[0]})\n"), proc.stderr
+
+
 def test_send_no_smil_sends_the_parts_as_multipart_mixed(tmp_path):
     from .fake_http import FakeServer
 

@@ -98,6 +98,12 @@ def test_probe_of_a_tls_receiver_signed_by_a_private_ca_and_timeouts_refused_as_
     for timeout in ("0", "-1", "nan"):
         proc = run("probe", "http://127.0.0.1:1/mm7", "--timeout", timeout)
         assert proc.returncode == 2 and "not a positive number of seconds" in proc.stderr, proc.stderr
+    # (a file without a certificate in it: said once, not as each request's failure to connect)
+    (tmp_path / "empty.pem").write_text("no certificate here", encoding="ascii")
+    for option in ("--ca", "--cert"):
+        proc = run("probe", "https://127.0.0.1:1/mm7", option, str(tmp_path / "empty.pem"))
+        assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.startswith(
+            f"mm7bind probe: {option}: cannot ") and str(tmp_path / "empty.pem") in proc.stderr, proc.stderr
 
 
 def one_mm7_version(environ, start_response):
