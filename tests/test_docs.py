@@ -152,6 +152,19 @@ def api_table() -> list[tuple[str, str]]:
     return rows
 
 
+def _modules_named(where: str) -> list:
+    """The mm7bind modules an API table row's second column names (those that import)."""
+    import importlib
+
+    modules = []
+    for dotted in re.findall(r"`(mm7bind(?:\.\w+)*)`", where):
+        try:
+            modules.append(importlib.import_module(dotted))
+        except ImportError:
+            pass
+    return modules
+
+
 def _resolve(obj, dotted: str):
     """`dotted` looked up on obj (attributes, or a dataclass's fields: True for those, which have
     no class-level value to follow); None when it is not there."""
@@ -295,7 +308,6 @@ def test_every_name_in_the_api_table_is_there():
     methods and attributes of the row's classes (`put_once`, `.sha256()`, `ProbeResult`'s `elapsed`)
     — are what the code has: a name renamed or removed leaves no dead entry on the page."""
     import builtins
-    import importlib
     import typing
 
     import mm7bind
@@ -307,12 +319,7 @@ def test_every_name_in_the_api_table_is_there():
                  "expect=\"SubmitRsp\"": "decode's parameter", "utf8": "an encoding", "cp936": "an encoding"}
     problems, used = [], set()
     for what, where in api_table():
-        owners: list = [mm7bind]
-        for dotted in re.findall(r"`(mm7bind(?:\.\w+)*)`", where):
-            try:
-                owners.append(importlib.import_module(dotted))
-            except ImportError:
-                pass
+        owners: list = [mm7bind, *_modules_named(where)]
         tokens = re.findall(r"`([^`]+)`", what)
         classes = []
         for token in tokens:
@@ -751,17 +758,11 @@ def test_the_api_page_skips_no_positional_parameter_between_those_it_lists():
     their order and, unless it writes `...`, leaves out none that can be passed by position
     between the first and the last it names."""
     import builtins
-    import importlib
     import inspect
 
     problems, checked = [], 0
     for what, where in api_table():
-        modules = []
-        for dotted in re.findall(r"`(mm7bind(?:\.\w+)*)`", where):
-            try:
-                modules.append(importlib.import_module(dotted))
-            except ImportError:
-                pass
+        modules = _modules_named(where)
         tokens = re.findall(r"`([^`]+)`", what)
         classes = []
         for token in tokens:
