@@ -116,6 +116,7 @@ class ApiSection:
 class OutboxSection:
     enabled: bool = False  # serve sends what is queued (the send API's "queue": true, `mm7bind send --queue`)
     max_age_hours: float = 24  # a queued message no MMSC took by then (after it became due) expires
+    concurrency: int = 1  # requests in flight at once (as send --concurrency); rate_limit holds across them
 
 
 @dataclass
@@ -257,7 +258,8 @@ class Config:
 
         from .outbox import Outbox  # noqa: PLC0415
 
-        return Outbox(client, max_age=timedelta(hours=self.outbox.max_age_hours))
+        return Outbox(client, max_age=timedelta(hours=self.outbox.max_age_hours),
+                      concurrency=self.outbox.concurrency)
 
     def make_handler(self, spec: str | None = None, echo=None):
         """The handler `serve` and `replay` run: `spec` ("module:object"), else forwarding to
@@ -873,6 +875,8 @@ def check(cfg: Config) -> list[Problem]:
             err(f"api.{name}", "must be at least 1")
     if cfg.outbox.max_age_hours <= 0:
         err("outbox.max_age_hours", "must be more than 0")
+    if cfg.outbox.concurrency < 1:
+        err("outbox.concurrency", "must be at least 1")
     if a.path and not a.token and not a.allow and r.host not in ("127.0.0.1", "::1", "localhost"):
         warn("api", "the send API listens beyond loopback with neither a token nor an allow-list: anyone can send",
              "serving")

@@ -10,6 +10,8 @@ While no MMSC answers, or every one tried says it is unavailable (4006), the who
 from __future__ import annotations
 
 import logging
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple, Self
 
@@ -74,26 +76,30 @@ class Outbox(Periodic):
     `run_once()` does one round in this one.
     Items are claimed `batch` at a time (one by default: a claim is a lease on the items for as long
     as sending them can take, after which another worker may take them as abandoned).
+    `concurrency` items are sent at once (one by default: in the order they became due); the
+    client's rate_limit holds across them.
     """
 
     name = "mm7bind-outbox"
 
     def __init__(self, client, *, max_age: timedelta = timedelta(hours=24),
                  first_retry: timedelta = timedelta(seconds=30), max_retry: timedelta = timedelta(hours=1),
-                 poll: float = 1.0, batch: int = 1):
+                 poll: float = 1.0, batch: int = 1, concurrency: int = 1):
         if client.core.store is None:
             raise ValueError("an outbox keeps its messages in the client's store: give the client a store")
         if first_retry <= timedelta(0) or max_retry < first_retry:
             raise ValueError("first_retry must be positive and max_retry at least first_retry")
         if batch < 1:  # (claiming none at a time, a round never ended)
             raise ValueError("batch must be at least 1")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         interval = seconds_between_rounds("poll", poll)
         super().__init__()
         self.client, self.store = client, client.core.store
         if client.core.metrics is not None:  # the client's sends are counted there; so is the queue
             client.core.metrics.watch_outbox(self.store)
         self.max_age, self.first_retry, self.max_retry = max_age, first_retry, max_retry
-        self.interval, self.batch = interval, batch
+        self.interval, self.batch, self.concurrency = interval, batch, concurrency
         # While no MMSC answers at all, or those answering say they are unavailable (an overload,
         # a rate limit: 4006), the whole queue waits (doubling pauses, or as long as the MMSC asks),
         # not each item in turn: trying thousands of items on a dead link costs each its timeouts
@@ -176,22 +182,24 @@ class Outbox(Periodic):
         included: `sendonce.exchange_time`), so that a live worker's items are never taken by
         another, and a dead one's go out again before long (with the default batch of one,
         timeouts and retries, within half an hour; at the next start of its own process)."""
-        return max(timedelta(minutes=5), timedelta(seconds=2 * self.batch * exchange_time(self.client.config)))
+        # (more senders than the client's connections to an MMSC: the others wait their turn first)
+        turns = -(-self.concurrency // max(1, getattr(self.client.config, "pool_size", 1)))
+        return max(timedelta(minutes=5), timedelta(seconds=2 * self.batch * turns * exchange_time(self.client.config)))
 
     def run_once(self, now: datetime | None = None) -> list[OutboxItem]:
         """Send every item that is due now; → the items as they ended this round. Stops between
         items once `stop()` is called (what it claimed and did not send goes back to the queue)."""
         done: list[OutboxItem] = []
-        if self.held_until is not None and (now or utcnow()) < self.held_until:
+        if self._holding(now):
             return done  # an outage: the queue waits as a whole
+        if self.concurrency > 1:
+            return self._run_concurrently(now, done)
         while not self._stop.is_set():
             items = self.store.outbox_claim(now or utcnow(), self.batch, self.lease)
             for i, item in enumerate(items):
-                if self._stop.is_set() or self.held_until is not None and (now or utcnow()) < self.held_until:
+                if self._stop.is_set() or self._holding(now):
                     for rest in items[i:]:
-                        self.store.outbox_update(rest.id, "queued", attempts=rest.attempts, next_at=rest.next_at,
-                                                 status_code=rest.status_code, error=rest.error,
-                                                 lease_until=rest.lease_until)
+                        self._unclaim(rest)
                     return done
                 outcome = self._send(item, now or utcnow())
                 done.append(outcome.item)
@@ -200,6 +208,51 @@ class Outbox(Periodic):
             if len(items) < self.batch:
                 break
         return done
+
+    def _run_concurrently(self, now: datetime | None, done: list[OutboxItem]) -> list[OutboxItem]:
+        """run_once with `concurrency` sends at a time. Outcomes are taken in this thread (the
+        hold is decided here alone); once stopped or held, no further item starts, the claimed
+        ones go back to the queue, and those in flight finish and are recorded."""
+        pending: deque[OutboxItem] = deque()
+        in_flight: dict = {}
+        claimed_all = False
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.name)
+        try:
+            while True:
+                if self._stop.is_set() or self._holding(now):
+                    claimed_all = True
+                    while pending:
+                        self._unclaim(pending.popleft())
+                while len(in_flight) < self.concurrency:
+                    if not pending and not claimed_all:
+                        items = self.store.outbox_claim(now or utcnow(), self.batch, self.lease)
+                        claimed_all = len(items) < self.batch
+                        pending.extend(items)
+                    if not pending:
+                        break
+                    in_flight[pool.submit(self._send, pending.popleft(), now or utcnow())] = None
+                if not in_flight:
+                    return done
+                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    del in_flight[future]
+                    outcome = future.result()
+                    done.append(outcome.item)
+                    if outcome.tried:
+                        self._outage(now or utcnow(), outcome.hold, outcome.retry_after)
+        finally:
+            try:
+                while pending:  # (after an error: what had not started is not left "sending" for a lease)
+                    self._unclaim(pending.popleft())
+            finally:
+                pool.shutdown(wait=True)  # what is in flight finishes, and is recorded by its own thread
+
+    def _holding(self, now: datetime | None) -> bool:
+        return self.held_until is not None and (now or utcnow()) < self.held_until
+
+    def _unclaim(self, item: OutboxItem) -> None:
+        self.store.outbox_update(item.id, "queued", attempts=item.attempts, next_at=item.next_at,
+                                 status_code=item.status_code, error=item.error, lease_until=item.lease_until)
 
     def _outage(self, now: datetime, hold: tuple[str, str] | None, retry_after: float | None) -> None:
         """After each item sent: an item no MMSC answered, or none could take (`hold`: what, and

@@ -3,7 +3,9 @@ for good when one says so, and never lost to a stopped process."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
 from datetime import timedelta
 
@@ -904,3 +906,112 @@ def test_listing_the_outbox_of_one_tag(tmp_path, capsys):
     assert len(lines) == 1 and " autumn " in lines[0], lines
     assert main(["store", "outbox", "--config", str(cfg), "--tag", "winter"]) == 0
     assert capsys.readouterr().out.strip() == "the outbox holds nothing that matches"
+
+
+def _gate(sim, on_arrival):
+    """Have `sim` call `on_arrival()` in each request's thread before it answers; → the most
+    requests it saw in flight at once."""
+    lock, counts = threading.Lock(), {"now": 0, "most": 0}
+    door = sim._refused_at_the_door
+
+    def arriving(*args, **kwargs):
+        with lock:
+            counts["now"] += 1
+            counts["most"] = max(counts["most"], counts["now"])
+        try:
+            on_arrival()
+        finally:
+            with lock:
+                counts["now"] -= 1
+        return door(*args, **kwargs)
+
+    sim._refused_at_the_door = arriving
+    return counts
+
+
+def test_with_concurrency_several_items_are_in_flight_at_once(store):
+    with Simulator(SimulatorConfig()) as sim:
+        barrier = threading.Barrier(3, timeout=10)  # (sending one at a time, it breaks: the test fails)
+
+        def together():
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()
+
+        counts = _gate(sim, together)
+        outbox = Outbox(mm7.Client(sim.url, store=store), concurrency=3)
+        outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(6)])
+        done = outbox.run_once()
+        outbox.client.close()
+        assert not barrier.broken and counts["most"] == 3
+        assert sorted(i.state for i in done) == ["sent"] * 6 and len(sim.messages) == 6
+
+
+def test_concurrent_workers_send_nothing_twice(tmp_path):
+    path = tmp_path / "vasp.db"
+    with Simulator(SimulatorConfig()) as sim:
+        outboxes = [Outbox(mm7.Client(sim.url, store=mm7.SqliteStore(path)), concurrency=4) for _ in range(2)]
+        outboxes[0].put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(40)])
+        threads = [threading.Thread(target=o.run_once) for o in outboxes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        tids = [got.transaction_id for got in sim.messages.values()]
+        assert len(tids) == 40 and len(set(tids)) == 40
+        assert {i.state for i in outboxes[0].store.outbox()} == {"sent"}
+        for o in outboxes:
+            o.client.close()
+            o.store.close()
+
+
+def test_stop_lets_the_sends_in_flight_finish_and_records_them(store):
+    with Simulator(SimulatorConfig()) as sim:
+        release = threading.Event()
+        counts = _gate(sim, lambda: release.wait(60))  # (one at a time: one sent by stop())
+        outbox = Outbox(mm7.Client(sim.url, store=store), concurrency=3, poll=0.05)
+        outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(10)])
+        outbox.start()
+        deadline = time.monotonic() + 20
+        while counts["now"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        outbox.stop(timeout=0)  # told while three are in flight
+        release.set()
+        outbox.stop(timeout=20)
+        assert not outbox._thread.is_alive()
+        states = sorted(i.state for i in store.outbox())
+        assert states == ["queued"] * 7 + ["sent"] * 3 and len(sim.messages) == 3
+        outbox.client.close()
+
+
+@pytest.mark.parametrize("concurrency", [0, -1])
+def test_a_concurrency_below_one_is_refused(store, concurrency):
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store)
+        with pytest.raises(ValueError, match="concurrency"):
+            Outbox(client, concurrency=concurrency)
+        client.close()
+
+
+def test_the_outbox_s_concurrency_comes_from_the_config_file_or_the_environment(tmp_path, store):
+    from mm7bind.config import load
+
+    cfg_file = tmp_path / "mm7bind.toml"
+    cfg_file.write_text('[outbox]\nenabled = true\nconcurrency = 3\n', encoding="utf-8")
+    cfg, problems = load(cfg_file, env={})
+    assert problems == [] and cfg.outbox.concurrency == 3
+    cfg, _ = load(cfg_file, env={"MM7BIND_OUTBOX_CONCURRENCY": "5"})
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store)
+        assert cfg.make_outbox(client).concurrency == 5
+        client.close()
+    assert load(None, env={})[0].outbox.concurrency == 1  # one at a time unless asked
+    cfg_file.write_text('[outbox]\nconcurrency = 0\n', encoding="utf-8")
+    assert [str(p) for p in load(cfg_file, env={})[1]] == ["error: outbox.concurrency: must be at least 1"]
+
+
+def test_the_lease_covers_sends_waiting_for_one_of_the_client_s_connections(store):
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, pool_size=2)
+        one, within, beyond = (Outbox(client, concurrency=n).lease for n in (1, 2, 5))
+        assert one == within and beyond == 3 * one  # three turns for the pool's two connections
+        client.close()
