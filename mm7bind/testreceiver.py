@@ -150,9 +150,9 @@ class RunningReceiver:
 
     def wait_for(self, kind: str | None = None, count: int = 1, timeout: float = 10.0) -> list:
         """Wait until `count` requests (of `kind`: "DeliverReq", "DeliveryReportReq",
-        "ReadReplyReq", or as `on` names them, "deliver" ...; any without) have come and your handler is done with them → their
-        (message, context) pairs. If they do not come within `timeout` seconds, an AssertionError
-        says what did, and what was refused."""
+        "ReadReplyReq", or as `on` names them, "deliver" ...; any without) have come and your
+        handler is done with them → their (message, context) pairs. If they do not come within
+        `timeout` seconds, an AssertionError says what did, and what was refused."""
         __tracebackhide__ = True  # (the user's test is where it failed, not this helper)
         kind = KIND_NAMES.get(kind, kind)  # (kind=None is not a key: stays None)
         if kind is not None and kind not in HANDLED_KINDS:  # (a slip would wait out the timeout, then blame the sender)
