@@ -141,7 +141,7 @@ def _is_header(value: str) -> bool:
 _SPACING = re.compile(r"^tel:|/TYPE=\w+$|[\s().\-]", re.IGNORECASE)
 
 
-def _same_number(recipient: str) -> str:
+def recipient_key(recipient: str) -> str:
     """What tells recipients apart: a number without its spacing (spaces, dashes, dots, brackets),
     a leading "+", "tel:" or a "/TYPE=PLMN" suffix — "+86 138-0000-0001" and "8613800000001" are
     one; anything else (an e-mail address) as it is. A national and an international spelling
@@ -161,7 +161,7 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
     # two sources have "+86 138-0000-0001" and "+8613800000001", or "8613800000001", one phone.
     firsts: dict = {}
     for r in listed:
-        firsts.setdefault(_same_number(r), r)
+        firsts.setdefault(recipient_key(r), r)
     unique = list(firsts.values())
     del firsts
     todo = unique
@@ -180,8 +180,8 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
             done |= store.outbox_recipients(tag, waiting)
         elif hasattr(store, "outbox"):  # (a store of one's own, written before outbox_recipients)
             done |= {r for item in store.outbox(tag=tag) if item.state in waiting for r in item.recipients}
-        done = {_same_number(r) for r in done}
-        todo = [r for r in unique if _same_number(r) not in done]
+        done = {recipient_key(r) for r in done}
+        todo = [r for r in unique if recipient_key(r) not in done]
     return todo, BulkResult(total=len(todo), skipped=len(unique) - len(todo), repeated=len(listed) - len(unique))
 
 

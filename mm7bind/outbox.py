@@ -48,13 +48,13 @@ def accepted_under_tag(store, items) -> dict:
     campaign item put back in the queue after a direct run of the campaign (`mm7bind send --tag`)
     reached its recipient sent them a second message. The tag's records are read once, one at a
     time, whatever the number of items."""
-    from .bulk import _same_number  # noqa: PLC0415 (one number written two ways is one recipient, as there)
+    from .bulk import recipient_key  # noqa: PLC0415 (one number written two ways is one recipient, as there)
 
     wanted: dict[str, dict[str, list[int]]] = {}  # tag → recipient → item ids
     for item in items:
         if item is not None and item.tag is not None:
             for rcpt in item.recipients:
-                wanted.setdefault(item.tag, {}).setdefault(_same_number(rcpt), []).append(item.id)
+                wanted.setdefault(item.tag, {}).setdefault(recipient_key(rcpt), []).append(item.id)
     found: dict = {}
     for tag, by_recipient in wanted.items():
         records = store.submits(tag) if hasattr(store, "submits") else (
@@ -62,7 +62,7 @@ def accepted_under_tag(store, items) -> dict:
         for rec in records:
             if rec.ok:
                 for rcpt in rec.recipients:
-                    for item_id in by_recipient.get(_same_number(rcpt), ()):
+                    for item_id in by_recipient.get(recipient_key(rcpt), ()):
                         found.setdefault(item_id, rec)
     return found
 

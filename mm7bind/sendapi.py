@@ -36,7 +36,7 @@ from . import messages as m
 from . import sendonce
 from .arrival import may_have_arrived
 from .auth import bearer_token_problem
-from .bulk import _same_number
+from .bulk import recipient_key
 from .codec import _CHARSET, _MEDIA_TYPE
 from .content import Content, Part
 from .errors import STORE_ERRORS, EncodeError, FaultError, MM7Error, SendError
@@ -131,7 +131,7 @@ def submit_from_json(data: Any, *, max_recipients: int = MAX_RECIPIENTS, max_par
     # may deliver it twice, or refuse the request): the first place kept, to before cc before bcc.
     # One number written two ways ("+8613800000001", "86 138-0000-0001") is one recipient, as there.
     seen: set[str] = set()
-    to, cc, bcc = ([a for a in addresses if not (_same_number(a) in seen or seen.add(_same_number(a)))]
+    to, cc, bcc = ([a for a in addresses if not (recipient_key(a) in seen or seen.add(recipient_key(a)))]
                    for addresses in (to, cc, bcc))
     content = _content(data, max_parts)
     try:
