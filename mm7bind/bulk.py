@@ -167,10 +167,8 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
     todo = unique
     if tag is not None and store is not None:
         # (a record at a time: read whole, a million-request campaign's records took a gigabyte to resume)
-        records = store.submits(tag) if hasattr(store, "submits") else (
-            rec for rec in store.sent(tag=tag) if rec.operation == "SubmitReq")  # (a store of one's own)
         done: set[str] = set()
-        for rec in records:
+        for rec in tag_submits(store, tag):
             if rec.ok:
                 done.update(rec.recipients)
             elif tries is not None and not _unanswered(rec):  # (those accepted are not sent again: not counted)
@@ -183,6 +181,14 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
         done = {recipient_key(r) for r in done}
         todo = [r for r in unique if recipient_key(r) not in done]
     return todo, BulkResult(total=len(todo), skipped=len(unique) - len(todo), repeated=len(listed) - len(unique))
+
+
+def tag_submits(store, tag: str):
+    """Every SubmitReq record of `tag`, one at a time (a store of one's own without `submits`: from
+    its `sent`)."""
+    if hasattr(store, "submits"):
+        return store.submits(tag)
+    return (rec for rec in store.sent(tag=tag) if rec.operation == "SubmitReq")
 
 
 def _recorded(store, tid: str):

@@ -48,7 +48,8 @@ def accepted_under_tag(store, items) -> dict:
     campaign item put back in the queue after a direct run of the campaign (`mm7bind send --tag`)
     reached its recipient sent them a second message. The tag's records are read once, one at a
     time, whatever the number of items."""
-    from .bulk import recipient_key  # noqa: PLC0415 (one number written two ways is one recipient, as there)
+    # (one number written two ways is one recipient, as there)
+    from .bulk import recipient_key, tag_submits  # noqa: PLC0415
 
     wanted: dict[str, dict[str, list[int]]] = {}  # tag → recipient → item ids
     for item in items:
@@ -57,9 +58,7 @@ def accepted_under_tag(store, items) -> dict:
                 wanted.setdefault(item.tag, {}).setdefault(recipient_key(rcpt), []).append(item.id)
     found: dict = {}
     for tag, by_recipient in wanted.items():
-        records = store.submits(tag) if hasattr(store, "submits") else (
-            r for r in store.sent(tag=tag) if r.operation == "SubmitReq")  # (a store of one's own)
-        for rec in records:
+        for rec in tag_submits(store, tag):
             if rec.ok:
                 for rcpt in rec.recipients:
                     for item_id in by_recipient.get(recipient_key(rcpt), ()):
