@@ -1616,13 +1616,12 @@ def cmd_probe(args: argparse.Namespace) -> int:
                 print("  (--cert FILE: the certificate and key, PEM, the VASP has on file for its MMSC)")
 
     if args.ca or args.cert:  # (read before any request: else each would fail on them alike)
-        from .client import _ssl_context  # noqa: PLC0415
+        from .client import TLSFileError, _ssl_context  # noqa: PLC0415
 
         try:
             _ssl_context(config.verify, config.cert)
-        except ValueError as exc:
-            setting, _, why = str(exc).partition(": ")
-            print(f"mm7bind probe: {'--ca' if setting == 'verify' else '--cert'}: {why}", file=sys.stderr)
+        except TLSFileError as exc:
+            print(f"mm7bind probe: {'--ca' if exc.setting == 'verify' else '--cert'}: {exc.why}", file=sys.stderr)
             return EXIT_USAGE
     results = probe(args.url, version_names=chosen, operations=operations, repeat=not args.no_repeat,
                     sender=args.sender, recipient=args.to, config=config, on_result=said)

@@ -1344,6 +1344,15 @@ class Client(_Operations[Result]):
 # Async client over zeep's AsyncTransport (httpx)
 
 
+class TLSFileError(ValueError):
+    """A CA or client-certificate file that cannot be used: `setting` ("verify" or "cert") says
+    which, `why` what is wrong with it (the two the message joins)."""
+
+    def __init__(self, setting: str, why: str):
+        super().__init__(f"{setting}: {why}")
+        self.setting, self.why = setting, why
+
+
 def _ssl_context(verify: bool | str, cert: str | tuple[str, str] | None):
     """The TLS settings as an SSLContext for httpx, as requests reads them: certifi's CAs, none, or
     a CA file or directory; and the client certificate. (httpx 0.28 ignores `cert=` when `verify`
@@ -1363,12 +1372,14 @@ def _ssl_context(verify: bool | str, cert: str | tuple[str, str] | None):
         try:
             ctx = ssl.create_default_context(**{"capath" if os.path.isdir(verify) else "cafile": verify})
         except OSError as exc:  # (no such file, no certificate in it: the ssl module names neither it nor the setting)
-            raise ValueError(f"verify: cannot read CA certificates from {verify!r}: {exc.strerror or exc}") from exc
+            why = f"cannot read CA certificates from {verify!r}: {exc.strerror or exc}"
+            raise TLSFileError("verify", why) from exc
     if cert:
         try:
             ctx.load_cert_chain(*((cert,) if isinstance(cert, str) else cert))
         except OSError as exc:
-            raise ValueError(f"cert: cannot load the client certificate {cert!r}: {exc.strerror or exc}") from exc
+            why = f"cannot load the client certificate {cert!r}: {exc.strerror or exc}"
+            raise TLSFileError("cert", why) from exc
     return ctx
 
 

@@ -789,14 +789,13 @@ def check(cfg: Config) -> list[Problem]:
             err(f"mmsc.{name}", f"no such file: {path}")
             missing = True
     if not missing and ((m.verify and m.ca_file) or m.client_cert):  # (read as the client will read them)
-        from .client import _ssl_context  # noqa: PLC0415
+        from .client import TLSFileError, _ssl_context  # noqa: PLC0415
 
         cert = (m.client_cert, m.client_key) if m.client_cert and m.client_key else m.client_cert or None
         try:
             _ssl_context(m.ca_file if (m.verify and m.ca_file) else m.verify, cert)
-        except ValueError as exc:
-            setting, _, why = str(exc).partition(": ")
-            err("mmsc.ca_file" if setting == "verify" else "mmsc.client_cert", why)
+        except TLSFileError as exc:
+            err("mmsc.ca_file" if exc.setting == "verify" else "mmsc.client_cert", exc.why)
     if m.proxy and not is_http_url(m.proxy):
         err("mmsc.proxy", f"{shown_url(m.proxy)!r} is not an http(s) URL")
     for name, value in m.headers.items():
