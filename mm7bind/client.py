@@ -865,8 +865,11 @@ def _pause(sleep, seconds: float) -> None:
     if stop is None:
         sleep(seconds)
         return
-    # (an injected sleep, a test's, is called as it is: only the real one is a wait on the event)
-    if stop.wait(seconds) if sleep is time.sleep else (stop.is_set() or sleep(seconds) or stop.is_set()):
+    if sleep is time.sleep:
+        stopped = stop.wait(seconds)
+    else:  # (an injected sleep, a test's, is called as it is: only the real one is a wait on the event)
+        stopped = stop.is_set() or sleep(seconds) or stop.is_set()
+    if stopped:
         raise KeyboardInterrupt
 
 
