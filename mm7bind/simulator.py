@@ -43,7 +43,7 @@ from .errors import (ConnectError, DecodeError, EncodeError, FaultError, HTTPSta
                      TransportError)
 from .hints import unknown_fields
 from .mime import header_value
-from .profiles import DIALECTS, Profile
+from .profiles import CMCC, CMCC_MMSC, DIALECTS, Profile
 from .receiver import Response, encode_reply, fault_status, soap_refusal, what_it_said
 from .retry import RetryPolicy
 from .server import REASONS, EmbeddedServer, request_headers, without_body_for_head
@@ -220,40 +220,6 @@ def _well_formed(address: m.Address) -> bool:
     return True
 
 
-def _plain_sender(data: bytes) -> bytes:
-    """China Mobile / Unicom MMSCs write Sender as plain text, not wrapped in Number (nor ShortCode:
-    a service code, the sender of the reports on a submit without SenderAddress)."""
-    return re.sub(rb"<((?:\w+:)?Sender)><((?:\w+:)?(?:Number|ShortCode|RFC2822Address))>([^<]*)</\2></\1>",
-                  rb"<\1>\3</\1>", data)
-
-
-# MM1's X-Mms-Status codes (OMA MMS encapsulation), which Chinese MMSCs add to a delivery report as
-# MMSStatusErrorCode (129 beside Retrieved in a China Unicom gateway's report).
-_MM1_STATUS = {"Expired": 128, "Retrieved": 129, "Rejected": 130, "Deferred": 131, "Unrecognised": 132,
-               "Indeterminate": 133, "Forwarded": 134}
-
-
-def _china_report(data: bytes) -> bytes:
-    """A DeliveryReportReq as China Mobile / Unicom MMSCs write it: TimeStamp where the schema has
-    Date, and the MM1 status code in MMSStatusErrorCode after MMStatus. Anything else as it is."""
-    if b"DeliveryReportReq" not in data:
-        return data
-    data = re.sub(rb"<((?:\w+:)?)Date>([^<]*)</\1Date>", rb"<\1TimeStamp>\2</\1TimeStamp>", data, count=1)
-
-    def with_code(found: re.Match) -> bytes:
-        code = _MM1_STATUS.get(found.group(2).decode("ascii", "replace"))
-        if code is None:
-            return found.group(0)
-        prefix = found.group(1)
-        return found.group(0) + b"<%bMMSStatusErrorCode>%d</%bMMSStatusErrorCode>" % (prefix, code, prefix)
-
-    return re.sub(rb"<((?:\w+:)?)MMStatus>([^<]*)</\1MMStatus>", with_code, data, count=1)
-
-
-def _china_mobile(data: bytes) -> bytes:
-    return _china_report(_plain_sender(data))
-
-
 def _seconds_until(when: m.When | None) -> float:
     """How long an EarliestDeliveryTime holds a message from now: 0 when it is past or none. A time
     without a zone is taken as UTC; a duration in months or years (kept as text) is not waited for."""
@@ -285,7 +251,7 @@ def _worth_sending_again(exc: SendError) -> bool:
     return False  # an answer that is not MM7: sending it again would get the same
 
 
-QUIRKS: dict[str, Callable[[bytes], bytes]] = {"cmcc": _china_mobile, "cmcc-sdk": _china_mobile}
+CHINA_MOBILE = ("cmcc", "cmcc-sdk")  # the dialects of China Mobile's MMSC
 # How Mbuni writes what it sends and answers: SOAP-ENV, mm7-prefixed elements, no XML declaration.
 MBUNI_XML = XmlStyle(envelope_prefix="SOAP-ENV", mm7_prefix="mm7", xml_declaration=False)
 
@@ -551,7 +517,7 @@ class Simulator:
             if wanted and (given != wanted if submit else given not in (None, wanted)):
                 return (RequestStatus.IMPROPER_IDENTIFICATION,
                         f"unknown {label} {printable(str(given))[:40]!r}" if given else f"no {label}")
-        if not submit or self.config.dialect not in ("cmcc", "cmcc-sdk"):
+        if not submit or self.config.dialect not in CHINA_MOBILE:
             return None
         vaspid, vasid = msg.vaspid, msg.vasid
         service = str(msg.service_code) if msg.service_code is not None else None
@@ -765,6 +731,10 @@ class Simulator:
         profile = self.profile
         if version is not None and self.config.dialect == "standard" and version.name != profile.version:
             profile = profile.replace(version=version.name, mm7_version=None)
+        if self.config.dialect in CHINA_MOBILE:
+            # What China Mobile's MMSC sends, not its SDK's habits (a VASP's): as captured, or
+            # without quirks, valid and in the usual layout.
+            profile = CMCC_MMSC if self.config.quirks else CMCC
         if any(name.lower() == "mm7apiversion" for name, _ in profile.extra_headers):
             # The version of China Mobile's SDK, which a VASP sends: an MMSC sends none of it.
             profile = profile.replace(extra_headers=tuple(
@@ -787,7 +757,6 @@ class Simulator:
                     auth="auto",  # Basic, or Digest when the VASP asks for it
                     verify=cfg.vasp_verify,
                     retry=RetryPolicy.never(),  # (sent again from the schedule: see _send)
-                    rewrite=QUIRKS.get(cfg.dialect) if cfg.quirks else None,
                     connect_timeout=5, read_timeout=30)
             return self._clients[key]
 
