@@ -47,7 +47,7 @@ from .profiles import CMCC, CMCC_MMSC, DIALECTS, Profile
 from .receiver import Response, encode_reply, fault_status, soap_refusal, what_it_said
 from .retry import RetryPolicy
 from .server import REASONS, EmbeddedServer, request_headers, without_body_for_head
-from .status import DeliveryStatus, ReadStatus, RequestStatus
+from .status import DeliveryStatus, ReadStatus, RequestStatus, lookup
 
 log = logging.getLogger("mm7bind.simulator")
 
@@ -489,13 +489,15 @@ class Simulator:
         if trouble is not None and trouble.status is not None and trouble.status < 2000:
             # A success other than 1000 (1100, partial success; China Mobile's 1001): served, its
             # response saying so (a Fault carries errors only).
-            self._answering.status = m.Status(trouble.status, trouble.text)
+            self._answering.status = (m.Status(trouble.status, trouble.text) if trouble.text is not None
+                                      else self._localized(m.Status(trouble.status)))
             try:
                 return self._operation(env, msg)
             finally:
                 self._answering.status = None
         if trouble is not None and trouble.status is not None:
-            rsp = self.fault(env, "Client" if trouble.status < 3000 else "Server", trouble.status, trouble.text)
+            rsp = self.fault(env, "Client" if trouble.status < 3000 else "Server", trouble.status, trouble.text,
+                             scripted=trouble.text is not None)
             if trouble.retry_after is not None:
                 rsp.headers.append(("Retry-After", f"{trouble.retry_after:g}"))
             return rsp
@@ -548,14 +550,32 @@ class Simulator:
         scripted = getattr(self._answering, "status", None)
         if scripted is not None and response.status.code == RequestStatus.SUCCESS:
             response.status = scripted
+        else:
+            response.status = self._localized(response.status)
         out = self._reply(env, response)
         return Response(200, [("Content-Type", out.content_type)], out.to_bytes())
 
+    def _localized(self, status: m.Status) -> m.Status:
+        """China Mobile's MMSC (the cmcc dialects) gives the StatusText its manual lists for the code
+        (§5.1, in Chinese: 成功, 多媒体内容被拒绝...); what the simulator says about the request goes in
+        Details. A code the manual does not list keeps its English text."""
+        if self.config.dialect not in CHINA_MOBILE:
+            return status
+        info = lookup(status.code)
+        if not info.zh_from_manual or status.text == info.text_zh:
+            return status
+        said = status.text if status.text not in (None, info.text) else None
+        details = "; ".join(t for t in (said, status.details) if t) or None
+        return m.Status(status.code, info.text_zh, details)
+
     def fault(self, env: Envelope | None, code: str, status: int, text: str | None = None,
-              said: tuple | None = None) -> Response:
+              said: tuple | None = None, scripted: bool = False) -> Response:
         """`said`: for a request that could not be decoded, what its bytes named
-        (`receiver.what_it_said`)."""
+        (`receiver.what_it_said`); `scripted`: `text` is a carrier's own words (`fail_next(text=)`),
+        sent as the StatusText whatever the dialect."""
         status_obj = fault_status(status, text)
+        if not scripted:
+            status_obj = self._localized(status_obj)
         if self._mbuni_quirks:
             # Mbuni's MMSC: every Fault SOAP-ENV:Server, "Server error", whatever the status (a 2xxx
             # too), and the code's own StatusText (what was wrong: in Details, where it has none).

@@ -174,3 +174,27 @@ def test_a_nextpart_boundary_a_text_holds_is_drawn_again(monkeypatch):
                      transaction_id="t", profile=profiles.CMCC_MMSC)
     assert parse_params(out.content_type)[1]["boundary"] == "--NextPart_0_1001_10001"
     assert mm7.decode(out.to_bytes(), out.content_type).body.content.parts[0].text_value == text.text_value
+
+
+@pytest.mark.parametrize("dialect", ["cmcc", "cmcc-sdk"])
+def test_china_mobiles_mmsc_answers_with_its_manuals_chinese_status_texts(dialect):
+    """Its manual (§5.1) gives the StatusText of each code in Chinese; the dialects answered in
+    English. What the simulator says about a refusal goes in Details; a scripted text, and the text of
+    a code the manual does not list, stay as they are."""
+    with Simulator(dialect=dialect, report_delay=60) as sim, \
+            mm7.Client(sim.url, profile=sim.profile, retry=mm7.RetryPolicy.never()) as client:
+        submit = m.SubmitReq(vaspid="805555", vasid="5555", service_code="123456", sender_address="5555",
+                             recipients=["13800138000"])
+        assert client.submit(submit).status.text == "成功"
+        with pytest.raises(mm7.FaultError) as info:
+            client.cancel("no-such")
+        assert (info.value.status.code, info.value.status.text, info.value.status.details) == \
+            (2005, "找不到消息ID", "no message no-such")
+        for scripted, text in ({"status": 4006}, "无法提供服务"), ({"status": 4006, "text": "网关忙"}, "网关忙"), \
+                ({"status": 4008}, "Application denied"):
+            sim.fail_next(**scripted)
+            with pytest.raises(mm7.FaultError) as info:
+                client.submit(submit)
+            assert info.value.status.text == text
+    with Simulator(report_delay=60) as sim, mm7.Client(sim.url) as client:
+        assert client.submit(submit).status.text == "Success"
