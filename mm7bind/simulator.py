@@ -40,7 +40,7 @@ from .content import Content, Part, media_kind
 from .display import printable, repr_showing_no_secret_header, shown_url
 from .envelope import Envelope, Fault, XmlStyle
 from .errors import (ConnectError, DecodeError, EncodeError, FaultError, HTTPStatusError, SendError,
-                     TransportError)
+                     TransportError, ValidationError)
 from .hints import unknown_fields
 from .mime import header_value
 from .profiles import CMCC, CMCC_MMSC, DIALECTS, Profile
@@ -252,6 +252,34 @@ def _worth_sending_again(exc: SendError) -> bool:
 
 
 CHINA_MOBILE = ("cmcc", "cmcc-sdk")  # the dialects of China Mobile's MMSC
+
+# What China Mobile's SDK (V1.5.3) writes into every request of a kind: a plain-text SenderAddress
+# and no <Content href> in a SubmitReq; a CancelReq or ReplaceReq declaring the namespace under a
+# prefix it never uses (its elements in no namespace) with env:mustUnderstand on it, and a
+# CancelReq's SenderAddress after SenderIdentification. China Mobile shipped the SDK to its SPs and
+# its manual sends Submit, Cancel (§4.6) and Replace (§4.7) through it: its MMSC takes these, so a
+# strict cmcc dialect does too (the deviations noted), and refuses any other.
+_SDK_HABITS = (
+    ("plain-text-address", re.compile(r"/Envelope/Body/(?:SubmitReq|CancelReq)/SenderIdentification/SenderAddress")),
+    ("content-ref-missing", re.compile(r"")),
+    ("unqualified-body", re.compile(r"/Envelope/Body/(?:CancelReq|ReplaceReq)")),
+    ("unknown-attribute", re.compile(r"/Envelope/Body/(?:CancelReq|ReplaceReq)/@mustUnderstand")),
+    ("moved-element", re.compile(r"/Envelope/Body/CancelReq/SenderAddress")),
+)
+
+
+def _sdk_habit(deviation, element: str | None) -> bool:
+    if deviation.code == "content-ref-missing":
+        return element in ("SubmitReq", "ReplaceReq")
+    return any(deviation.code == code and path.fullmatch(deviation.path) for code, path in _SDK_HABITS)
+
+
+def _refuse_beyond_the_sdks(env: Envelope) -> None:
+    """Raise as a strict decode does for the deviations of `env` China Mobile's SDK does not make."""
+    element = env.message.ELEMENT if env.message is not None else None
+    others = [d for d in env.deviations if not _sdk_habit(d, element)]
+    if others:
+        raise ValidationError(f"{len(others)} deviation(s): " + "; ".join(map(str, others[:5])), deviations=others)
 # How Mbuni writes what it sends and answers: SOAP-ENV, mm7-prefixed elements, no XML declaration.
 MBUNI_XML = XmlStyle(envelope_prefix="SOAP-ENV", mm7_prefix="mm7", xml_declaration=False)
 
@@ -450,8 +478,12 @@ class Simulator:
             # TransactionID, in its version, as every other answer does)
             return self.fault(None, "Client", RequestStatus.MULTIMEDIA_CONTENT_REFUSED,
                               f"message of {len(body)} bytes, more than {limit}", said=what_it_said(body))
+        # Strict, China Mobile's MMSC still takes what its own SDK writes (see _sdk_habit).
+        sdk = self.config.strict and self.config.dialect in CHINA_MOBILE
         try:
-            env = decode(body, content_type, strict=self.config.strict)
+            env = decode(body, content_type, strict=self.config.strict and not sdk)
+            if sdk:
+                _refuse_beyond_the_sdks(env)
         except DecodeError as exc:
             log.warning("refused: %s", printable(exc))  # (the VASP's words quoted: no forged line)
             refusal = soap_refusal(exc.deviations or ())

@@ -198,3 +198,47 @@ def test_china_mobiles_mmsc_answers_with_its_manuals_chinese_status_texts(dialec
             assert info.value.status.text == text
     with Simulator(report_delay=60) as sim, mm7.Client(sim.url) as client:
         assert client.submit(submit).status.text == "Success"
+
+
+def sdk_cancel(message_id: str, extra: str = "") -> bytes:
+    """A CancelReq as China Mobile's SDK (V1.5.3) writes it: the namespace declared under a prefix
+    none of its elements uses, env:mustUnderstand on CancelReq, SenderAddress after SenderIdentification."""
+    ns = NS.decode("ascii")
+    return ('<?xml version="1.0" encoding="GB2312"?><env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/">'
+            f'<env:Header><mm7:TransactionID xmlns:mm7="{ns}" env:mustUnderstand="1">c-1</mm7:TransactionID>'
+            f'</env:Header><env:Body><CancelReq xmlns:mm7="{ns}" env:mustUnderstand="1"><MM7Version>6.3.0</MM7Version>'
+            '<SenderIdentification><VASPID>805555</VASPID><VASID>5555</VASID></SenderIdentification>'
+            f'<SenderAddress>5555</SenderAddress><MessageID>{message_id}</MessageID>{extra}</CancelReq></env:Body>'
+            '</env:Envelope>').encode("gb2312")
+
+
+@pytest.mark.parametrize("dialect", ["cmcc", "cmcc-sdk"])
+def test_strict_china_mobile_takes_its_own_sdks_requests_and_refuses_any_other_deviation(dialect, caplog):
+    """Strict, the cmcc dialects refused the SDK's CancelReq (4004) and, with content, its SubmitReq
+    (no <Content href>): China Mobile's MMSC takes what its own SDK sends, the manual's Cancel (§4.6)
+    included. Its deviations are noted; one the SDK does not make is refused as before."""
+    caplog.set_level("INFO", logger="mm7bind.simulator")
+    with Simulator(dialect=dialect, strict=True, report_delay=60) as sim, \
+            mm7.Client(sim.url, profile=profiles.CMCC_SDK, retry=mm7.RetryPolicy.never()) as client:
+        submit = m.SubmitReq(vaspid="805555", vasid="5555", service_code="123456", sender_address="5555",
+                             recipients=["13800138000"], content=mm7.Content(parts=[mm7.Part.text("hi")]))
+        mid = client.submit(submit).message_id
+        assert {d.code for d in sim.messages[mid].deviations} == {"content-ref-missing"}
+        ns = NS.decode("ascii")
+        plain = ('<?xml version="1.0" encoding="GB2312"?><env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/'
+                 f'envelope/"><env:Header><mm7:TransactionID xmlns:mm7="{ns}" env:mustUnderstand="1">s-1</mm7:'
+                 f'TransactionID></env:Header><env:Body><SubmitReq xmlns="{ns}"><MM7Version>6.3.0</MM7Version>'
+                 '<SenderIdentification><VASPID>805555</VASPID><VASID>5555</VASID><SenderAddress>5555</SenderAddress>'
+                 '</SenderIdentification><Recipients><To><Number>13915002000</Number></To></Recipients>'
+                 '<ServiceCode>123456</ServiceCode></SubmitReq></env:Body></env:Envelope>')
+        assert sim.handle(plain.encode("gb2312"), 'text/xml;charset="GB2312"', {}).status == 200  # (its plain SenderAddress)
+        rsp = sim.handle(sdk_cancel(mid), 'text/xml;charset="GB2312"', {})
+        assert rsp.status == 200 and mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"]).body.status.code == 1000
+        assert sim.messages[mid].state == "cancelled"
+        assert "accepted with 4 deviation(s): [unqualified-body]" in caplog.text
+        rsp = sim.handle(sdk_cancel(mid, "<Foo>1</Foo>"), 'text/xml;charset="GB2312"', {})
+        env = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+        assert rsp.status == 500 and env.body.status.code == 4004 and "unknown-element" in env.body.status.details
+    with Simulator(strict=True) as sim:  # (another MMSC, strict, takes none of it)
+        rsp = sim.handle(sdk_cancel("m-1"), 'text/xml;charset="GB2312"', {})
+        assert rsp.status == 500 and b"unqualified-body" in rsp.body
