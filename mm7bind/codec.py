@@ -301,7 +301,7 @@ def _nextpart_boundaries(xml: bytes, content: Content) -> tuple[str, str]:
         a, b, c, d = (int.from_bytes(os.urandom(4), "big") for _ in range(4))
         outer, inner = f"--NextPart_0_{a % 9000 + 1000}_{b % 90000 + 10000}", f"SubPart_1_{c % 9000 + 1000}_{d % 90000 + 10000}"
         texts = [xml, *(p.data for p in content.parts if p.kind in ("text", "smil") and p.size < 1_000_000)]
-        if not any(b.encode("ascii") in t for t in texts for b in (outer, inner)):
+        if not any(drawn.encode("ascii") in t for t in texts for drawn in (outer, inner)):
             return outer, inner
     return new_boundaries()
 
@@ -411,7 +411,7 @@ def _leaf(part: Part, profile: Profile) -> OutPart:
         if len("Content-Location: " + written) > MAX_LINE:
             # A URL has no white space to fold at (a reader would keep it). The same name as the
             # file name (add_file's) travels in the name parameter, folded: a reference finds it there.
-            if location != part.filename:
+            if part.content_location and location != part.filename:  # (one made up is left out)
                 raise EncodeError(f"{part!r}: Content-Location {part.content_location!r} is {len(written)} "
                                   f"characters URL-escaped, too long for one header line ({MAX_LINE}); give a "
                                   "shorter one, or none")

@@ -242,3 +242,13 @@ def test_strict_china_mobile_takes_its_own_sdks_requests_and_refuses_any_other_d
     with Simulator(strict=True) as sim:  # (another MMSC, strict, takes none of it)
         rsp = sim.handle(sdk_cancel("m-1"), 'text/xml;charset="GB2312"', {})
         assert rsp.status == 500 and b"unqualified-body" in rsp.body
+
+
+def test_a_made_up_content_location_too_long_for_its_line_is_left_out():
+    """A part's own Content-Location that long is refused (it would be cut); one the layout makes up
+    from a long Content-ID is not the sender's to lose, and is left out."""
+    part = mm7.Part.from_bytes(JPEG, "image/jpeg", content_id="x" * 980)
+    out = mm7.encode(m.DeliverReq(sender=mm7.Number("+8613800000000"), content=mm7.Content(parts=[part])),
+                     transaction_id="t", profile=profiles.CMCC_MMSC)
+    assert b"Content-Location:x" not in out.to_bytes()
+    assert mm7.decode(out.to_bytes(), out.content_type).body.content.by_id("x" * 980).data == JPEG
