@@ -1837,7 +1837,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="refuse messages that deviate from their schema")
     p.add_argument("--no-quirks", action="store_true",
                    help="send and answer in the schema's shape, without the dialect's known deviations (China "
-                        "Mobile's reports, Mbuni's Faults)")
+                        "Mobile's MO and reports, Mbuni's Faults)")
     p.add_argument("--username", metavar="USER",
                    help="credentials the VASP must present (none asked by default)")
     p.add_argument("--password", metavar="PASSWORD", help="with --username")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import binascii
 import dataclasses
 import io
+import mimetypes
+import os
 import re
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -121,6 +123,8 @@ def encode(
                     _checked_id(part, part.content_id)
             smil = make_smil(content.parts)
         container_id = _checked_id("the content", content.content_id) if content.content_id else None
+        if profile.layout.content_id is not None:  # (the peer's one id for every message's content)
+            container_id = _checked_id("MimeLayout.content_id", profile.layout.content_id)
         # Content read from flat parts has the id its href gave, a part's own (the SMIL's, say): the
         # container we write is another part and needs another (the href names it alone).
         if container_id is None or any((p.content_id or "").lower() == container_id.lower()
@@ -141,6 +145,8 @@ def encode(
         body = _without_plus(body)
     xml = soap.encode(body, transaction_id=transaction_id, version=version, style=profile.xml, content_ref=content_ref,
                       namespace=namespace)
+    if profile.xml_rewrite is not None:  # (a peer's deviations, reproduced on purpose)
+        xml = profile.xml_rewrite(xml)
     charset = soap.charset_label(profile.xml.encoding).lower()  # (what the XML declaration says)
     # (None: no SOAPAction at all, as some peers send; a header without a value is no header)
     headers = {**({"SOAPAction": profile.soap_action} if profile.soap_action is not None else {}),
@@ -220,14 +226,16 @@ def _without_plus(value):
 
 def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, container_id: str,
                profile: Profile) -> HttpMessage:
+    layout = profile.layout
+    sep = layout.parameter_separator
     soap_id = _checked_id("Profile.soap_content_id", profile.soap_content_id) if profile.soap_content_id else (
         new_content_id("soap"))
-    outer, inner = new_boundaries()
+    outer, inner = new_boundaries() if layout.boundaries == "random" else _nextpart_boundaries(xml, content)
     outer, inner = profile.boundary or outer, profile.inner_boundary or inner
     soap_cte = profile.soap_transfer_encoding
     soap_part = OutPart(
         [
-            ("Content-Type", f'text/xml; charset="{charset}"'),
+            ("Content-Type", f'text/xml{sep}charset="{charset}"'),
             ("Content-Transfer-Encoding", soap_cte),
             ("Content-ID", f"<{soap_id}>"),
         ],
@@ -252,22 +260,25 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
         _checked_id(root, root.content_id)  # (before it is a parameter: the id's own refusal, if any)
         # (an id may hold '"' or a backslash: escaped, they do not end the parameter early)
         params = [f'type="{root.content_type}"', f"start={_quote(f'<{root.content_id}>')}", f'boundary="{inner}"']
-        ctype = "multipart/related; " + "; ".join(params)
+        ctype = "multipart/related" + sep + sep.join(params)
         if len("Content-Type: " + ctype) > MAX_LINE:  # a long root id: a parameter a line (folded where FWS may be)
             ctype = "multipart/related;\r\n " + ";\r\n ".join(params)
             if len(f" {params[1]};") > MAX_LINE:  # (its escapes made it longer than the Content-ID line)
                 raise EncodeError(f"the root part's Content-ID ({root.content_id[:40]!r}...), escaped as the start "
                                   f"parameter, is too long for one header line ({MAX_LINE}): give it a shorter one")
     else:
-        ctype = f'multipart/{mtype}; boundary="{inner}"'  # (mixed: the SMIL, if any, is one part among them)
-    container = OutPart([("Content-Type", ctype), ("Content-ID", f"<{container_id}>")], boundary=inner)
+        ctype = f'multipart/{mtype}{sep}boundary="{inner}"'  # (mixed: the SMIL, if any, is one part among them)
+    container_cid = container_id if layout.bare_content_id else f"<{container_id}>"
+    container = OutPart([("Content-Type", ctype), ("Content-ID", container_cid)], boundary=inner)
     container.children = [_leaf(p, profile) for p in leaves]
     _check_unique_ids(leaves, container_id, soap_id)
     fixed = [b for b in (profile.boundary, profile.inner_boundary) if b]
     if fixed:
         _check_not_in_payloads([soap_part, *container.children], fixed)
-    segments = write_multipart([soap_part, container], outer, profile.mime_preamble)
-    content_type = f'multipart/related; boundary="{outer}"; type="text/xml"; start={_quote(f"<{soap_id}>")}'
+    preamble = profile.mime_preamble or ("" if layout.leading_crlf else None)
+    segments = write_multipart([soap_part, container], outer, preamble, layout.header_separator)
+    content_type = (f'multipart/related{sep}boundary="{outer}"{sep}type="text/xml"{sep}'
+                    f'start={_quote(f"<{soap_id}>")}')
     sent = Content(parts=list(content.parts), smil=smil, content_id=container_id, multipart_type=mtype)
     return HttpMessage(content_type, Body(segments), {}, sent)
 
@@ -280,6 +291,19 @@ _NOT_IN_ID = re.compile(r"[\x00-\x1f\x7f<>\ud800-\udfff]")  # (a lone surrogate:
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _GOOD_TYPES: set[str] = set()  # content types already checked (they repeat)
 _LOOSE_TYPE = re.compile(rf'\s*"?\s*({_TOKEN})\s*/\s*({_TOKEN})')  # spaces around "/", quotes, junk after
+
+
+def _nextpart_boundaries(xml: bytes, content: Content) -> tuple[str, str]:
+    """China Mobile's boundaries, "--NextPart_0_<n>_<n>" and "SubPart_1_<n>_<n>", the numbers drawn
+    for each message. Fewer random digits than ours: drawn again in the rare case a text part or
+    the XML holds one (raw binary parts are not searched: a match there is as unlikely as with ours)."""
+    for _ in range(8):
+        a, b, c, d = (int.from_bytes(os.urandom(4), "big") for _ in range(4))
+        outer, inner = f"--NextPart_0_{a % 9000 + 1000}_{b % 90000 + 10000}", f"SubPart_1_{c % 9000 + 1000}_{d % 90000 + 10000}"
+        texts = [xml, *(p.data for p in content.parts if p.kind in ("text", "smil") and p.size < 1_000_000)]
+        if not any(drawn.encode("ascii") in t for t in texts for drawn in (outer, inner)):
+            return outer, inner
+    return new_boundaries()
 
 
 def _check_unique_ids(leaves: list[Part], container_id: str, soap_id: str) -> None:
@@ -362,28 +386,37 @@ def _leaf(part: Part, profile: Profile) -> OutPart:
     if part.charset and (part.kind in ("text", "smil") or ctype.endswith("+xml")):
         if not _CHARSET.fullmatch(part.charset):
             raise EncodeError(f"{part!r}: charset {part.charset!r} is not a charset name")
-        ctype += f'; charset="{_charset_param(part.charset)}"'
+        ctype += f'{profile.layout.parameter_separator}charset="{_charset_param(part.charset)}"'
         _one_line(f"the {part.content_type[:40]} part", "a charset", part.charset, "Content-Type: " + ctype)
     for what, name in (("file name", part.filename), ("Content-Location", part.content_location)):
         if name and _SURROGATE.search(name):  # (os.listdir's for bytes it cannot read, say)
             raise EncodeError(f"{part!r}: {what} {name!r} holds a lone surrogate, which no charset writes")
-    if part.filename:
-        ctype += format_filename_params("name", part.filename, profile.filename_encoding, len("Content-Type: " + ctype))
+    location = part.content_location
+    if not location and profile.layout.content_locations:  # (named as the peer names every part)
+        kind = part.content_type.lower()
+        location = part.filename or (part.content_id.partition("@")[0]
+                                     + (_EXTENSIONS.get(kind) or mimetypes.guess_extension(kind) or ""))
+    name = part.filename or (location if profile.layout.content_locations else None)
+    if name:
+        params = format_filename_params("name", name, profile.filename_encoding, len("Content-Type: " + ctype))
+        if profile.layout.parameter_separator == ";" and params.startswith("; "):
+            params = ";" + params[2:]
+        ctype += params
     cte = profile.transfer_encoding
     if cte == "quoted-printable" and part.kind not in ("text", "smil"):
         cte = "base64"
     headers = [("Content-Type", ctype), ("Content-Transfer-Encoding", cte), ("Content-ID", f"<{part.content_id}>")]
-    if part.content_location:
-        location = _location(part.content_location)
-        if len("Content-Location: " + location) > MAX_LINE:
+    if location:
+        written = _location(location)
+        if len("Content-Location: " + written) > MAX_LINE:
             # A URL has no white space to fold at (a reader would keep it). The same name as the
             # file name (add_file's) travels in the name parameter, folded: a reference finds it there.
-            if part.content_location != part.filename:
-                raise EncodeError(f"{part!r}: Content-Location {part.content_location!r} is {len(location)} "
+            if part.content_location and location != part.filename:  # (one made up is left out)
+                raise EncodeError(f"{part!r}: Content-Location {part.content_location!r} is {len(written)} "
                                   f"characters URL-escaped, too long for one header line ({MAX_LINE}); give a "
                                   "shorter one, or none")
         else:
-            headers.append(("Content-Location", location))
+            headers.append(("Content-Location", written))
     if cte == "quoted-printable":
         payload: bytes | _Encoded = quoted_printable(part.data)
     else:
@@ -410,6 +443,10 @@ def _location(location: str) -> str:
 
 
 _LOCATIONS: dict[str, str] = {}
+# The extension a part named after its Content-ID gets (MimeLayout.content_locations): what MMS
+# content types are, where the platform's table has none or an odd one.
+_EXTENSIONS = {"application/smil": ".smil", "text/plain": ".txt", "image/jpeg": ".jpg", "audio/amr": ".amr",
+               "audio/midi": ".mid", "image/vnd.wap.wbmp": ".wbmp", "text/x-vcard": ".vcf", "text/x-vcalendar": ".vcs"}
 
 
 def quoted_printable(data: bytes) -> bytes:

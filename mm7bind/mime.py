@@ -469,24 +469,26 @@ class OutPart:
 CRLF = "\r\n"
 
 
-def write_multipart(parts: list[OutPart], boundary: str, preamble: str | None = None) -> list[bytes | _Encoded]:
+def write_multipart(parts: list[OutPart], boundary: str, preamble: str | None = None,
+                    separator: str = ": ") -> list[bytes | _Encoded]:
     """Segments of a multipart body: CRLF everywhere, headers as given (folded only where a value
-    holds its own folds: a long file name). Delimiters, headers
-    and payloads in memory are merged into as few segments as the encoded blobs allow."""
+    holds its own folds: a long file name), each name and value joined by `separator`. Delimiters, headers
+    and payloads in memory are merged into as few segments as the encoded blobs allow. `preamble`
+    "": the body starts with an empty line."""
     segs: list[bytes | _Encoded] = []
-    text: list[bytes] = [preamble.encode("ascii") + b"\r\n\r\n"] if preamble else []
-    _write_parts(parts, boundary, segs, text)
+    text: list[bytes] = [] if preamble is None else [preamble.encode("ascii") + (b"\r\n\r\n" if preamble else b"\r\n")]
+    _write_parts(parts, boundary, segs, text, separator)
     if text:
         segs.append(b"".join(text))
     return segs
 
 
-def _write_parts(parts: list[OutPart], boundary: str, segs: list, text: list[bytes]) -> None:
+def _write_parts(parts: list[OutPart], boundary: str, segs: list, text: list[bytes], separator: str) -> None:
     for i, part in enumerate(parts):
-        lines = "".join([f"{k}: {v}\r\n" for k, v in part.headers])
+        lines = "".join([f"{k}{separator}{v}\r\n" for k, v in part.headers])
         text.append(f"{CRLF if i else ''}--{boundary}\r\n{lines}\r\n".encode("utf-8"))
         if part.children:
-            _write_parts(part.children, part.boundary, segs, text)
+            _write_parts(part.children, part.boundary, segs, text, separator)
         elif type(part.payload) is bytes:
             text.append(part.payload)
         elif part.payload is not None:

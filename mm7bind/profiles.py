@@ -8,6 +8,8 @@ specification asks for; dialects for particular peers are built with `Profile.re
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta, timezone
 
@@ -16,13 +18,42 @@ from .envelope import XmlStyle
 from .mime import MimeLimits
 
 TRANSFER_ENCODINGS = ("binary", "8bit", "base64", "quoted-printable")
+BOUNDARY_STYLES = ("random", "nextpart")
+
+
+@dataclass(frozen=True)
+class MimeLayout:
+    """How a peer lays out the multipart it sends where MIME leaves the choice to the writer.
+    Readers take any of these (ours too); they matter to a test of a receiver written against
+    one peer's captures. The default is the encoder's own layout."""
+
+    header_separator: str = ": "  # ":" writes "Content-Type:text/xml", as China Mobile's SDK and MMSC do
+    parameter_separator: str = "; "  # ";" writes 'text/xml;charset="UTF-8"'
+    leading_crlf: bool = False  # the body starts with an empty line (an empty preamble)
+    # "random": mm7bind-<hex>; "nextpart": "--NextPart_0_<n>_<n>" outside (delimiter lines start
+    # "----") and "SubPart_1_<n>_<n>" inside, the numbers drawn for each message.
+    boundaries: str = "random"
+    content_id: str | None = None  # the content's Content-ID in place of a generated one ("defaultID")
+    bare_content_id: bool = False  # the content's Content-ID written without angle brackets
+    # Each part gets a Content-Location (and a name parameter) when it has none: its file name,
+    # else its Content-ID with the extension of its type.
+    content_locations: bool = False
+
+    def __post_init__(self) -> None:
+        if self.header_separator not in (": ", ":"):
+            raise ValueError('header_separator must be ": " or ":"')
+        if self.parameter_separator not in ("; ", ";"):
+            raise ValueError('parameter_separator must be "; " or ";"')
+        if self.boundaries not in BOUNDARY_STYLES:
+            raise ValueError(f"boundaries must be one of {', '.join(BOUNDARY_STYLES)}")
 
 
 @dataclass(frozen=True)
 class Profile:
     """How one peer wants its bytes: the schema version and MM7Version to send, the XML style,
     the MIME habits, and (as a server) the HTTP status of Faults. Immutable: make a variant with
-    `replace`; `STANDARD`, `CMCC`, `CMCC_SDK` and `MBUNI` are the presets."""
+    `replace`; `STANDARD`, `CMCC`, `CMCC_SDK` and `MBUNI` are the presets (and `CMCC_MMSC`, what
+    China Mobile's MMSC sends a VASP)."""
 
     name: str = "standard"
     version: str = "REL-6-MM7-1-4"  # schema version (namespace) we send
@@ -45,6 +76,11 @@ class Profile:
     inner_boundary: str | None = None
     soap_content_id: str | None = None  # fixed Content-ID of the SOAP part; None: generated
     extra_headers: tuple[tuple[str, str], ...] = ()
+    layout: MimeLayout = field(default_factory=MimeLayout)
+    # The SOAP XML as encoded (valid) → as the peer writes it, before it is packed into MIME: for
+    # reproducing a peer's deviations in tests (the Content-Type and length stay right). None:
+    # the XML goes as encoded.
+    xml_rewrite: Callable[[bytes], bytes] | None = None
     # As a server:
     fault_http_status: int = 500  # SOAP 1.1 says 500; some peers send (and want) Faults with 200
     answer_in_own_version: bool = False  # the simulator answers in `version` whatever the caller used
@@ -96,6 +132,105 @@ CMCC_SDK = CMCC.replace(
     inner_boundary="SubPart_7452684322002_77645",
     soap_content_id="/tnn-200102/mm7-vasp",
     content_href=False,
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# What China Mobile's MMSC sends a VASP (DeliverReq, DeliveryReportReq, ReadReplyReq): not the
+# SDK's VASP-side habits but those of Chinese MMSC captures (an MO with a JPEG, and the delivery
+# reports of a China Unicom gateway and of a Chinese MMSC simulator).
+
+
+def _plain_sender(data: bytes) -> bytes:
+    """Sender as plain text, not wrapped in Number (nor ShortCode: a service code, the sender of
+    the reports on a submit without SenderAddress)."""
+    return re.sub(rb"<((?:\w+:)?Sender)><((?:\w+:)?(?:Number|ShortCode|RFC2822Address))>([^<]*)</\2></\1>",
+                  rb"<\1>\3</\1>", data)
+
+
+# MM1's X-Mms-Status codes (OMA MMS encapsulation), which Chinese MMSCs add to a delivery report as
+# MMSStatusErrorCode (129 beside Retrieved in a China Unicom gateway's report).
+_MM1_STATUS = {"Expired": 128, "Retrieved": 129, "Rejected": 130, "Deferred": 131, "Unrecognised": 132,
+               "Indeterminate": 133, "Forwarded": 134}
+
+
+def _china_report(data: bytes) -> bytes:
+    """A DeliveryReportReq with TimeStamp where the schema has Date, and the MM1 status code in
+    MMSStatusErrorCode after MMStatus. Anything else as it is."""
+    if b"DeliveryReportReq" not in data:
+        return data
+    data = re.sub(rb"<((?:\w+:)?)Date>([^<]*)</\1Date>", rb"<\1TimeStamp>\2</\1TimeStamp>", data, count=1)
+
+    def with_code(found: re.Match) -> bytes:
+        code = _MM1_STATUS.get(found.group(2).decode("ascii", "replace"))
+        if code is None:
+            return found.group(0)
+        prefix = found.group(1)
+        return found.group(0) + b"<%bMMSStatusErrorCode>%d</%bMMSStatusErrorCode>" % (prefix, code, prefix)
+
+    return re.sub(rb"<((?:\w+:)?)MMStatus>([^<]*)</\1MMStatus>", with_code, data, count=1)
+
+
+_DEFAULT_NS_ENVELOPE = re.compile(
+    rb'\A(<\?xml[^>]*\?>)?\s*<env:Envelope xmlns:env="([^"]*)" xmlns="([^"]*)"><env:Header>'
+    rb'<TransactionID( [^>]*)?>([^<]*)</TransactionID></env:Header><env:Body><(\w+)')
+# DeliverReq's children that follow Priority: MMSRelayServerID goes before the first one there is.
+_AFTER_PRIORITY = re.compile(rb"<(?:Subject|ApplicID|ReplyApplicID|AuxApplicInfo|UACapabilities|Content)[ >/]"
+                             rb"|</DeliverReq>")
+
+
+def _china_mmsc_xml(data: bytes) -> bytes:
+    """The namespace declared on TransactionID (prefix mm7) and on the body element (default), not
+    on the Envelope, and no line break after the XML declaration; times to the second; in a
+    DeliverReq MMSRelayServerID after Priority and `<Content href="cid:..."></Content>`."""
+    found = _DEFAULT_NS_ENVELOPE.match(data)
+    if found is None:  # (not the style this rewrites: left as it is)
+        return data
+    decl, soap_ns, ns, attrs, tid, element = found.groups()
+    head = (decl or b"") + (b'<env:Envelope xmlns:env="%s"><env:Header><mm7:TransactionID xmlns:mm7="%s"%s>%s'
+                            b'</mm7:TransactionID></env:Header><env:Body><%s xmlns="%s"'
+                            % (soap_ns, ns, attrs or b"", tid, element, ns))
+    data = head + data[found.end():]
+    data = re.sub(rb"(<TimeStamp>[^<.]*)\.\d+", rb"\1", data)
+    if element == b"DeliverReq":
+        relay = re.search(rb"<MMSRelayServerID>[^<]*</MMSRelayServerID>", data)
+        if relay is not None:
+            data = data[:relay.start()] + data[relay.end():]
+            at = _AFTER_PRIORITY.search(data, relay.start())
+            if at is not None:
+                data = data[:at.start()] + relay.group(0) + data[at.start():]
+        data = re.sub(rb'<Content href="([^"]*)"( allowAdaptations="true")?( allowAdaptations="false")?/>',
+                      rb'<Content href="\1"\3></Content>', data, count=1)
+    return data
+
+
+def china_mobile_mmsc(data: bytes) -> bytes:
+    """A request's SOAP XML as China Mobile's MMSC writes it (`CMCC_MMSC.xml_rewrite`): plain-text
+    Sender; in a delivery report TimeStamp for Date and MMSStatusErrorCode; namespaces declared
+    where it declares them; in a DeliverReq MMSRelayServerID after Priority (not in schema order)."""
+    return _china_mmsc_xml(_china_report(_plain_sender(data)))
+
+
+# The MO capture's MIME: an empty line first, "----NextPart_0_..." delimiters, headers without a
+# space after the colon, the content's Content-ID "defaultID" without brackets, a Content-Location
+# on every part.
+CMCC_MMSC_LAYOUT = MimeLayout(header_separator=":", parameter_separator=";", leading_crlf=True,
+                              boundaries="nextpart", content_id="defaultID", bare_content_id=True,
+                              content_locations=True)
+
+# China Mobile's MMSC as it writes to a VASP: REL-6-MM7-1-0 / 6.3.0 in UTF-8, +08:00 times, the
+# SDK's SOAP Content-ID, 8-bit parts (binary ones raw), a SMIL with the content (a handset's MMS has
+# one), no MM7APIVersion (a VASP's header); with its deviations from the schema (`china_mobile_mmsc`).
+CMCC_MMSC = CMCC.replace(
+    name="cmcc-mmsc",
+    xml=XmlStyle(encoding="UTF-8", timezone=CHINA),
+    soap_transfer_encoding="8bit",
+    soap_content_id="/tnn-200102/mm7-vasp",
+    auto_smil=True,
+    max_message_size=None,
+    extra_headers=(),
+    layout=CMCC_MMSC_LAYOUT,
+    xml_rewrite=china_mobile_mmsc,
 )
 
 # Mbuni: REL-5-MM7-1-0 with 5.3.0 whatever the peer used, Faults with HTTP 200, 500 KB messages.

@@ -40,14 +40,14 @@ from .content import Content, Part, media_kind
 from .display import printable, repr_showing_no_secret_header, shown_url
 from .envelope import Envelope, Fault, XmlStyle
 from .errors import (ConnectError, DecodeError, EncodeError, FaultError, HTTPStatusError, SendError,
-                     TransportError)
+                     TransportError, ValidationError)
 from .hints import unknown_fields
 from .mime import header_value
-from .profiles import DIALECTS, Profile
+from .profiles import CMCC, CMCC_MMSC, DIALECTS, Profile
 from .receiver import Response, encode_reply, fault_status, soap_refusal, what_it_said
 from .retry import RetryPolicy
 from .server import REASONS, EmbeddedServer, request_headers, without_body_for_head
-from .status import DeliveryStatus, ReadStatus, RequestStatus
+from .status import DeliveryStatus, ReadStatus, RequestStatus, lookup
 
 log = logging.getLogger("mm7bind.simulator")
 
@@ -220,40 +220,6 @@ def _well_formed(address: m.Address) -> bool:
     return True
 
 
-def _plain_sender(data: bytes) -> bytes:
-    """China Mobile / Unicom MMSCs write Sender as plain text, not wrapped in Number (nor ShortCode:
-    a service code, the sender of the reports on a submit without SenderAddress)."""
-    return re.sub(rb"<((?:\w+:)?Sender)><((?:\w+:)?(?:Number|ShortCode|RFC2822Address))>([^<]*)</\2></\1>",
-                  rb"<\1>\3</\1>", data)
-
-
-# MM1's X-Mms-Status codes (OMA MMS encapsulation), which Chinese MMSCs add to a delivery report as
-# MMSStatusErrorCode (129 beside Retrieved in a China Unicom gateway's report).
-_MM1_STATUS = {"Expired": 128, "Retrieved": 129, "Rejected": 130, "Deferred": 131, "Unrecognised": 132,
-               "Indeterminate": 133, "Forwarded": 134}
-
-
-def _china_report(data: bytes) -> bytes:
-    """A DeliveryReportReq as China Mobile / Unicom MMSCs write it: TimeStamp where the schema has
-    Date, and the MM1 status code in MMSStatusErrorCode after MMStatus. Anything else as it is."""
-    if b"DeliveryReportReq" not in data:
-        return data
-    data = re.sub(rb"<((?:\w+:)?)Date>([^<]*)</\1Date>", rb"<\1TimeStamp>\2</\1TimeStamp>", data, count=1)
-
-    def with_code(found: re.Match) -> bytes:
-        code = _MM1_STATUS.get(found.group(2).decode("ascii", "replace"))
-        if code is None:
-            return found.group(0)
-        prefix = found.group(1)
-        return found.group(0) + b"<%bMMSStatusErrorCode>%d</%bMMSStatusErrorCode>" % (prefix, code, prefix)
-
-    return re.sub(rb"<((?:\w+:)?)MMStatus>([^<]*)</\1MMStatus>", with_code, data, count=1)
-
-
-def _china_mobile(data: bytes) -> bytes:
-    return _china_report(_plain_sender(data))
-
-
 def _seconds_until(when: m.When | None) -> float:
     """How long an EarliestDeliveryTime holds a message from now: 0 when it is past or none. A time
     without a zone is taken as UTC; a duration in months or years (kept as text) is not waited for."""
@@ -285,7 +251,35 @@ def _worth_sending_again(exc: SendError) -> bool:
     return False  # an answer that is not MM7: sending it again would get the same
 
 
-QUIRKS: dict[str, Callable[[bytes], bytes]] = {"cmcc": _china_mobile, "cmcc-sdk": _china_mobile}
+CHINA_MOBILE = ("cmcc", "cmcc-sdk")  # the dialects of China Mobile's MMSC
+
+# What China Mobile's SDK (V1.5.3) writes into every request of a kind: a plain-text SenderAddress
+# and no <Content href> in a SubmitReq; a CancelReq or ReplaceReq declaring the namespace under a
+# prefix it never uses (its elements in no namespace) with env:mustUnderstand on it, and a
+# CancelReq's SenderAddress after SenderIdentification. China Mobile shipped the SDK to its SPs and
+# its manual sends Submit, Cancel (§4.6) and Replace (§4.7) through it: its MMSC takes these, so a
+# strict cmcc dialect does too (the deviations noted), and refuses any other.
+_SDK_HABITS = (
+    ("plain-text-address", re.compile(r"/Envelope/Body/(?:SubmitReq|CancelReq)/SenderIdentification/SenderAddress")),
+    ("content-ref-missing", re.compile(r"")),
+    ("unqualified-body", re.compile(r"/Envelope/Body/(?:CancelReq|ReplaceReq)")),
+    ("unknown-attribute", re.compile(r"/Envelope/Body/(?:CancelReq|ReplaceReq)/@mustUnderstand")),
+    ("moved-element", re.compile(r"/Envelope/Body/CancelReq/SenderAddress")),
+)
+
+
+def _sdk_habit(deviation, element: str | None) -> bool:
+    if deviation.code == "content-ref-missing":
+        return element in ("SubmitReq", "ReplaceReq")
+    return any(deviation.code == code and path.fullmatch(deviation.path) for code, path in _SDK_HABITS)
+
+
+def _refuse_beyond_the_sdks(env: Envelope) -> None:
+    """Raise as a strict decode does for the deviations of `env` China Mobile's SDK does not make."""
+    element = env.message.ELEMENT if env.message is not None else None
+    others = [d for d in env.deviations if not _sdk_habit(d, element)]
+    if others:
+        raise ValidationError(f"{len(others)} deviation(s): " + "; ".join(map(str, others[:5])), deviations=others)
 # How Mbuni writes what it sends and answers: SOAP-ENV, mm7-prefixed elements, no XML declaration.
 MBUNI_XML = XmlStyle(envelope_prefix="SOAP-ENV", mm7_prefix="mm7", xml_declaration=False)
 
@@ -484,8 +478,12 @@ class Simulator:
             # TransactionID, in its version, as every other answer does)
             return self.fault(None, "Client", RequestStatus.MULTIMEDIA_CONTENT_REFUSED,
                               f"message of {len(body)} bytes, more than {limit}", said=what_it_said(body))
+        # Strict, China Mobile's MMSC still takes what its own SDK writes (see _sdk_habit).
+        sdk = self.config.strict and self.config.dialect in CHINA_MOBILE
         try:
-            env = decode(body, content_type, strict=self.config.strict)
+            env = decode(body, content_type, strict=self.config.strict and not sdk)
+            if sdk:
+                _refuse_beyond_the_sdks(env)
         except DecodeError as exc:
             log.warning("refused: %s", printable(exc))  # (the VASP's words quoted: no forged line)
             refusal = soap_refusal(exc.deviations or ())
@@ -523,13 +521,15 @@ class Simulator:
         if trouble is not None and trouble.status is not None and trouble.status < 2000:
             # A success other than 1000 (1100, partial success; China Mobile's 1001): served, its
             # response saying so (a Fault carries errors only).
-            self._answering.status = m.Status(trouble.status, trouble.text)
+            self._answering.status = (m.Status(trouble.status, trouble.text) if trouble.text is not None
+                                      else self._localized(m.Status(trouble.status)))
             try:
                 return self._operation(env, msg)
             finally:
                 self._answering.status = None
         if trouble is not None and trouble.status is not None:
-            rsp = self.fault(env, "Client" if trouble.status < 3000 else "Server", trouble.status, trouble.text)
+            rsp = self.fault(env, "Client" if trouble.status < 3000 else "Server", trouble.status, trouble.text,
+                             scripted=trouble.text is not None)
             if trouble.retry_after is not None:
                 rsp.headers.append(("Retry-After", f"{trouble.retry_after:g}"))
             return rsp
@@ -551,7 +551,7 @@ class Simulator:
             if wanted and (given != wanted if submit else given not in (None, wanted)):
                 return (RequestStatus.IMPROPER_IDENTIFICATION,
                         f"unknown {label} {printable(str(given))[:40]!r}" if given else f"no {label}")
-        if not submit or self.config.dialect not in ("cmcc", "cmcc-sdk"):
+        if not submit or self.config.dialect not in CHINA_MOBILE:
             return None
         vaspid, vasid = msg.vaspid, msg.vasid
         service = str(msg.service_code) if msg.service_code is not None else None
@@ -582,14 +582,32 @@ class Simulator:
         scripted = getattr(self._answering, "status", None)
         if scripted is not None and response.status.code == RequestStatus.SUCCESS:
             response.status = scripted
+        else:
+            response.status = self._localized(response.status)
         out = self._reply(env, response)
         return Response(200, [("Content-Type", out.content_type)], out.to_bytes())
 
+    def _localized(self, status: m.Status) -> m.Status:
+        """China Mobile's MMSC (the cmcc dialects) gives the StatusText its manual lists for the code
+        (§5.1, in Chinese: 成功, 多媒体内容被拒绝...); what the simulator says about the request goes in
+        Details. A code the manual does not list keeps its English text."""
+        if self.config.dialect not in CHINA_MOBILE:
+            return status
+        info = lookup(status.code)
+        if not info.zh_from_manual or status.text == info.text_zh:
+            return status
+        said = status.text if status.text not in (None, info.text) else None
+        details = "; ".join(t for t in (said, status.details) if t) or None
+        return m.Status(status.code, info.text_zh, details)
+
     def fault(self, env: Envelope | None, code: str, status: int, text: str | None = None,
-              said: tuple | None = None) -> Response:
+              said: tuple | None = None, scripted: bool = False) -> Response:
         """`said`: for a request that could not be decoded, what its bytes named
-        (`receiver.what_it_said`)."""
+        (`receiver.what_it_said`); `scripted`: `text` is a carrier's own words (`fail_next(text=)`),
+        sent as the StatusText whatever the dialect."""
         status_obj = fault_status(status, text)
+        if not scripted:
+            status_obj = self._localized(status_obj)
         if self._mbuni_quirks:
             # Mbuni's MMSC: every Fault SOAP-ENV:Server, "Server error", whatever the status (a 2xxx
             # too), and the code's own StatusText (what was wrong: in Details, where it has none).
@@ -765,6 +783,10 @@ class Simulator:
         profile = self.profile
         if version is not None and self.config.dialect == "standard" and version.name != profile.version:
             profile = profile.replace(version=version.name, mm7_version=None)
+        if self.config.dialect in CHINA_MOBILE:
+            # What China Mobile's MMSC sends, not its SDK's habits (a VASP's): as captured, or
+            # without quirks, valid and in the usual layout.
+            profile = CMCC_MMSC if self.config.quirks else CMCC
         if any(name.lower() == "mm7apiversion" for name, _ in profile.extra_headers):
             # The version of China Mobile's SDK, which a VASP sends: an MMSC sends none of it.
             profile = profile.replace(extra_headers=tuple(
@@ -787,7 +809,6 @@ class Simulator:
                     auth="auto",  # Basic, or Digest when the VASP asks for it
                     verify=cfg.vasp_verify,
                     retry=RetryPolicy.never(),  # (sent again from the schedule: see _send)
-                    rewrite=QUIRKS.get(cfg.dialect) if cfg.quirks else None,
                     connect_timeout=5, read_timeout=30)
             return self._clients[key]
 
