@@ -12,7 +12,7 @@ Control endpoints (JSON), next to the MM7 path:
     POST /control/deliver  {"from","to","subject","text","linked_id"}   send an MO to the VASP
     POST /control/report   {"message_id","recipient","status"}          send a delivery report now
                                                  (for a recipient the message was delivered to)
-    POST /control/fail     {"count","status","http_status","retry_after","delay","text"}   trouble (fail_next)
+    POST /control/fail     {"count","status","http_status","retry_after","delay","text","drop"}   trouble (fail_next)
     POST /control/reset                          forget messages, MO, scheduled reports and trouble (reset)
     GET  /control/health                         200 while it runs
 (HEAD as GET; another method: 405 with Allow. Never cached: Cache-Control: no-store.)
@@ -137,6 +137,10 @@ class Trouble:
     retry_after: float | None = None  # sent as Retry-After with either
     delay: float = 0.0  # seconds before answering (or before serving normally, with neither above)
     text: str | None = None  # the StatusText with `status` (a carrier's own words); None: the code's
+    # The request served (a SubmitReq's message taken, delivered and reported as any other), its
+    # answer lost: "before-answer" closes the connection without a byte of it, "mid-answer" after
+    # its status line, headers and half its body. The client cannot tell whether the MMSC took it.
+    drop: str | None = None
 
     def __post_init__(self) -> None:
         # (checked here, not when a request meets it: a bad one would answer that request with a 500)
@@ -157,6 +161,16 @@ class Trouble:
             raise ValueError("text is a string, the StatusText of a status")
         if not 0 <= self.delay < math.inf or (self.retry_after is not None and not 0 <= self.retry_after < math.inf):
             raise ValueError("delay and retry_after must be 0 or more seconds")  # (JSON's Infinity and NaN too)
+        if self.drop is not None:
+            if self.drop not in DROPS:
+                raise ValueError(f"drop {self.drop!r} is none of {', '.join(DROPS)}")
+            if self.status is not None or self.http_status is not None or self.retry_after is not None:
+                raise ValueError("a dropped connection carries no answer: drop goes without status, "
+                                 "http_status and retry_after (delay: when it is dropped)")
+
+
+# How a scripted drop loses the answer (Trouble.drop).
+DROPS = ("before-answer", "mid-answer")
 
 
 @dataclass
@@ -290,7 +304,7 @@ QUIRKS: dict[str, Callable[[bytes], bytes]] = {"cmcc": _china_mobile, "cmcc-sdk"
 MBUNI_XML = XmlStyle(envelope_prefix="SOAP-ENV", mm7_prefix="mm7", xml_declaration=False)
 
 # What each POST /control/ action takes.
-TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay", "text")
+TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay", "text", "drop")
 CONTROL_FIELDS = {"deliver": ("from", "to", "subject", "text", "linked_id"),
                   "report": ("message_id", "recipient", "status"), "fail": TROUBLE_FIELDS, "reset": ()}
 # The methods each control endpoint answers (HEAD as GET): another one is a 405 naming these.
@@ -412,6 +426,7 @@ class Simulator:
                 start_response("404 Not Found", [("Content-Type", "text/plain")])
                 return [b"not found\n"]
             rsp = self._refused_at_the_door(body, request_headers(environ), method, route)
+            trouble = None
             if rsp is None:
                 # Trouble is for a request the MMSC would serve: a Digest challenge (every Digest
                 # client's first request gets one) or a 405 took it, and the request it was meant for
@@ -423,8 +438,19 @@ class Simulator:
                     rsp = Response(503, [("Content-Type", "text/plain")], b"stopping\n")
                 else:
                     rsp = self._serve(body, environ.get("CONTENT_TYPE"), trouble)
+                    if trouble is not None and trouble.drop == "before-answer":
+                        log.info("scripted trouble: connection closed without the answer (HTTP %d)", rsp.status)
+                        from waitress.channel import ClientDisconnected  # noqa: PLC0415
+
+                        # (waitress, the simulator's server, closes the connection for it, writing nothing)
+                        raise ClientDisconnected("scripted trouble: connection dropped before the answer")
             start_response(f"{rsp.status} {REASONS.get(rsp.status, 'Error')}",
                            rsp.headers + [("Content-Length", str(len(rsp.body)))])
+            if trouble is not None and trouble.drop == "mid-answer":
+                log.info("scripted trouble: connection closed after %d of the answer's %d bytes",
+                         len(rsp.body) // 2, len(rsp.body))
+                # (fewer bytes than the Content-Length said: the server closes the connection after them)
+                return [rsp.body[:len(rsp.body) // 2]]
             return [rsp.body]
 
         return without_body_for_head(app)
@@ -432,7 +458,9 @@ class Simulator:
     def fail_next(self, count: int = 1, **trouble: Any) -> int:
         """Make the next `count` requests fail: `status=3000` (a Fault; 1100: served, answered with it;
         `text=` its StatusText), `http_status=503`, `retry_after=` seconds, `delay=` seconds before the
-        answer (a client's read timeout).
+        answer (a client's read timeout), `drop="before-answer"` or `"mid-answer"` (served, the
+        connection closed without its answer or halfway through it: the MMSC has the message, the
+        client cannot know).
         → how many requests will now fail (these and those queued before)."""
         t = Trouble(**trouble)
         with self._lock:

@@ -15,7 +15,8 @@ project with mm7bind installed:
         assert mm7_receiver.received                        # (message, context) pairs
 
     def test_retries(mm7_simulator):
-        mm7_simulator.fail_next(status=4006)                # or text=, http_status=503, retry_after=, delay=
+        mm7_simulator.fail_next(status=4006)                # or text=, http_status=503, retry_after=, delay=,
+                                                            # drop="before-answer" (served, answer lost)
         assert mm7bind.Client(mm7_simulator.url).submit(my_message).attempts == 2
 
     @pytest.mark.mm7_simulator(dialect="cmcc", strict=True)   # SimulatorConfig settings

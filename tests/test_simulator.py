@@ -947,3 +947,59 @@ def test_the_mbuni_dialect_finds_a_message_no_longer_queued_nowhere(quirks):
                 assert info.value.status.code == 2005 and "delivered" in info.value.status.details
             else:
                 assert client.send(request).status.code == 3001
+
+
+@pytest.mark.parametrize("drop", ["before-answer", "mid-answer"])
+def test_a_scripted_dropped_connection_loses_the_answer_of_a_request_the_simulator_took(drop):
+    """The failure "may have arrived" logic is for: the MMSC read the request and took the message,
+    and the connection closed before the answer (or halfway through it). No trouble could script it."""
+    with Simulator(report_delay=60) as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        client.submit(m.SubmitReq(recipients=["+8613800000000"]))  # (a kept-alive connection, as in production)
+        assert sim.fail_next(drop=drop) == 1
+        with pytest.raises(mm7.TransportError) as info:
+            client.submit(m.SubmitReq(recipients=["+8613800000001"]))
+        assert mm7.arrival.may_have_arrived(info.value)
+        [taken] = [s for s in sim.messages.values() if s.recipients == ["+8613800000001"]]
+        assert taken.transaction_id == info.value.transaction_id
+        assert client.submit(m.SubmitReq(recipients=["+8613800000002"])).ok  # then served as before
+
+
+@pytest.mark.parametrize("drop", ["before-answer", "mid-answer"])
+def test_a_dropped_answer_reaches_the_async_client_as_a_lost_connection(drop):
+    import asyncio
+
+    async def main(url):
+        async with mm7.AsyncClient(url, retry=mm7.RetryPolicy.never()) as client:
+            with pytest.raises(mm7.TransportError) as info:
+                await client.submit(m.SubmitReq(recipients=["+8613800000001"]))
+            assert mm7.arrival.may_have_arrived(info.value)
+
+    pytest.importorskip("httpx")
+    with Simulator(report_delay=60) as sim:
+        sim.fail_next(drop=drop)
+        asyncio.run(main(sim.url))
+        assert len(sim.messages) == 1
+
+
+def test_a_client_sending_again_after_a_dropped_answer_gives_the_mmsc_a_second_copy():
+    """What a test of a VASP's duplicate handling looks for: the same TransactionID twice."""
+    with Simulator(report_delay=60) as sim, \
+            mm7.Client(sim.url, retry=mm7.RetryPolicy(backoff=0, jitter=0)) as client:
+        sim.fail_next(drop="before-answer")
+        result = client.submit(m.SubmitReq(recipients=["+8613800000001"]))
+        assert result.attempts == 2
+        assert [s.transaction_id for s in sim.messages.values()] == [result.transaction_id] * 2
+
+
+def test_a_dropped_connection_is_scripted_over_the_control_api_and_checked():
+    with Simulator(report_delay=60) as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        control = f"{sim.server.url}/control/fail"
+        assert requests.post(control, json={"drop": "mid-answer"}, timeout=10).json() == {"queued": 1}
+        with pytest.raises(mm7.TransportError):
+            client.submit(m.SubmitReq(recipients=["+8613800000001"]))
+        for bad in ({"drop": "sometimes"}, {"drop": "before-answer", "status": 3000},
+                    {"drop": "mid-answer", "http_status": 503}):
+            r = requests.post(control, json=bad, timeout=10)
+            assert r.status_code == 400, bad
+        with pytest.raises(ValueError, match="none of before-answer, mid-answer"):
+            sim.fail_next(drop="after")
