@@ -25,6 +25,7 @@ import itertools
 import json
 import logging
 import math
+import os
 import re
 import threading
 import time
@@ -79,7 +80,9 @@ class SimulatorConfig:
     # CancelReq or ReplaceReq naming another (they may leave it out: China Mobile's manual says so).
     vaspid: str | None = None
     vasid: str | None = None
-    message_id_prefix: str = "SIM"
+    # MessageIDs: this prefix, the run_id and a count (SIM<run_id>-000001); None: the dialect's form
+    # (mbuni: its queue-file name at its host, qf<run_id>.1.x<pid>.<n>@<relay_server_id>; the others SIM).
+    message_id_prefix: str | None = None
     relay_server_id: str = "mm7bind-simulator"
     quirks: bool = True  # reproduce the dialect's known deviations on what it sends and answers
     # Some providers' rules (no dialect of their own): one recipient per SubmitReq (more: 3003), and
@@ -650,7 +653,13 @@ class Simulator:
     # -- operations -----------------------------------------------------------------------------
 
     def _new_id(self) -> str:
-        return f"{self.config.message_id_prefix}{self.run_id}-{next(self._ids):06d}"
+        count, prefix = next(self._ids), self.config.message_id_prefix
+        if prefix is None and self.config.dialect == "mbuni":
+            # Mbuni's MMSC names a message after its queue file, at its host alias:
+            # qf<time % 10000>.<count>.x<pid % 1000>.<random % 100>@<alias>. The run_id in place of its
+            # time keeps the IDs unique across restarts, and the last field is the count's, not random.
+            return f"qf{self.run_id}.{count}.x{os.getpid() % 1000}.{count % 100}@{self.config.relay_server_id}"
+        return f"{'SIM' if prefix is None else prefix}{self.run_id}-{count:06d}"
 
     def _submit(self, env: Envelope, msg: m.SubmitReq) -> Response:
         if not msg.recipients:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import socket
 import threading
 
@@ -1003,3 +1004,18 @@ def test_a_dropped_connection_is_scripted_over_the_control_api_and_checked():
             assert r.status_code == 400, bad
         with pytest.raises(ValueError, match="none of before-answer, mid-answer"):
             sim.fail_next(drop="after")
+
+
+def test_the_mbuni_dialect_gives_message_ids_as_mbunis_mmsc_writes_them():
+    """Mbuni's MMSC names a message after its queue file at its host alias (qf<n>.<n>.x<n>.<n>@host):
+    a VASP's MessageID column or pattern tested against SIM... alone met the other form in production."""
+    given = []
+    for _ in range(2):  # (started again: never an ID given before)
+        with Simulator(dialect="mbuni", report_delay=60) as sim, mm7.Client(sim.url) as client:
+            for _ in range(2):
+                given.append(client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id)
+            assert client.cancel(given[-1]).ok  # (an ID with "@" and dots is one it finds again)
+    assert all(re.fullmatch(r"qf\d+\.\d+\.x\d{1,3}\.\d{1,2}@mm7bind-simulator", mid) for mid in given), given
+    assert len(set(given)) == 4
+    with Simulator(dialect="mbuni", message_id_prefix="MB", report_delay=60) as sim, mm7.Client(sim.url) as client:
+        assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id == f"MB{sim.run_id}-000001"
