@@ -9,11 +9,12 @@ the habits of particular MMSCs (see `mm7bind.profiles.DIALECTS`).
 
 Control endpoints (JSON), next to the MM7 path:
     GET  /control/messages                       the messages received so far (the latest max_messages)
+    GET  /control/received                       every request let in and its answer (the latest max_messages)
     POST /control/deliver  {"from","to","subject","text","linked_id"}   send an MO to the VASP
     POST /control/report   {"message_id","recipient","status"}          send a delivery report now
                                                  (for a recipient the message was delivered to)
     POST /control/fail     {"count","status","http_status","retry_after","delay","text","drop"}   trouble (fail_next)
-    POST /control/reset                          forget messages, MO, scheduled reports and trouble (reset)
+    POST /control/reset                          forget messages, requests, MO, scheduled reports and trouble (reset)
     GET  /control/health                         200 while it runs
 (HEAD as GET; another method: 405 with Allow. Never cached: Cache-Control: no-store.)
 """
@@ -29,7 +30,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -38,7 +39,7 @@ from . import messages as m
 from . import versions
 from .codec import decode, encode
 from .content import Content, Part, media_kind
-from .display import printable, repr_showing_no_secret_header, shown_url
+from .display import mask_headers, printable, repr_showing_no_secret_header, shown_url
 from .envelope import Envelope, Fault, XmlStyle
 from .errors import (ConnectError, DecodeError, EncodeError, FaultError, HTTPStatusError, SendError,
                      TransportError)
@@ -92,8 +93,9 @@ class SimulatorConfig:
     # The largest request taken, in bytes (more: 2004); None: the dialect's (cmcc 100000, mbuni 512000,
     # standard none). Providers cap them too (300 KB, 600 KB...).
     max_message_size: int | None = None
-    # The messages kept (`messages`, /control/messages), and MO outcomes (`mo_sent`): beyond it the oldest
-    # go (a CancelReq or report about one then finds no message, as after reset): a load test runs for hours.
+    # The messages kept (`messages`, /control/messages), requests (`received`) and MO outcomes (`mo_sent`):
+    # beyond it the oldest go (a CancelReq or report about one then finds no message, as after reset): a
+    # load test runs for hours.
     max_messages: int = 10_000
 
     __repr__ = repr_showing_no_secret_header  # (vasp_url may hold a password)
@@ -223,6 +225,39 @@ class StoredMessage:
         }
 
 
+@dataclass
+class Received:
+    """One request the MMSC let in (the method and credentials right), as the VASP sent it, and what
+    it was answered (`Simulator.received`): what a client sends is there to check whatever became of
+    it — a CancelReq or ReplaceReq (which keep no message), a request refused, or met by trouble."""
+
+    operation: str | None  # SubmitReq, CancelReq...; None: not read as MM7
+    transaction_id: str | None
+    version: str | None  # the schema version (namespace) it came in; the message's mm7_version: its MM7Version
+    message: m.Message | None = field(repr=False)  # as decoded, version-neutral
+    # The HTTP request's, by any case of their names (headers["SOAPAction"]).
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content_type: str | None = None
+    http_status: int = 200  # of the answer (a Fault's 500, or 200 in the mbuni dialect)
+    status: int | None = None  # the MM7 status answered, of a response or a Fault; None: none (a bare HTTP error)
+    status_text: str | None = None
+    message_id: str | None = None  # the one a SubmitRsp gave, or the one the request named
+    trouble: Trouble | None = None  # what fail_next scripted for it
+    deviations: list = field(default_factory=list)
+    received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    __repr__ = repr_showing_no_secret_header  # (its headers may carry the VASP's credentials)
+
+    def summary(self) -> dict:
+        """As /control/received gives it (secret-looking header values masked)."""
+        return {"operation": self.operation, "transaction_id": self.transaction_id, "version": self.version,
+                "mm7_version": getattr(self.message, "mm7_version", None), "message_id": self.message_id,
+                "http_status": self.http_status, "status": self.status, "status_text": self.status_text,
+                "trouble": {k: v for k, v in vars(self.trouble).items() if v is not None} if self.trouble else None,
+                "headers": mask_headers(self.headers), "content_type": self.content_type,
+                "deviations": [str(d) for d in self.deviations], "received_at": self.received_at.isoformat()}
+
+
 _MSISDN = re.compile(r"\+?[0-9]{1,20}(?:/TYPE=PLMN)?", re.IGNORECASE)  # as MMSCs write them (Nokia's suffix too)
 
 
@@ -311,7 +346,7 @@ TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay", "tex
 CONTROL_FIELDS = {"deliver": ("from", "to", "subject", "text", "linked_id"),
                   "report": ("message_id", "recipient", "status"), "fail": TROUBLE_FIELDS, "reset": ()}
 # The methods each control endpoint answers (HEAD as GET): another one is a 405 naming these.
-CONTROL_METHODS = {"messages": ("GET", "HEAD"), "health": ("GET", "HEAD"),
+CONTROL_METHODS = {"messages": ("GET", "HEAD"), "received": ("GET", "HEAD"), "health": ("GET", "HEAD"),
                    **{action: ("POST",) for action in CONTROL_FIELDS}}
 
 _runs_lock = threading.Lock()
@@ -330,6 +365,8 @@ class Simulator:
         self.config = config or SimulatorConfig(**settings)
         self.messages: dict[str, StoredMessage] = {}
         self.mo_sent: list[dict] = []
+        # Every request let in, the latest max_messages: what the VASP sent, and what it was answered.
+        self.received: list[Received] = []
         # Given to MO messages, the latest max_messages (insertion-ordered): a reply must cite one
         self.linked_ids: dict[str, None] = {}
         # MessageIDs: SIM<run_id>-000001, 2... in the order submits came. The run_id (when this
@@ -428,7 +465,8 @@ class Simulator:
             if route != path:
                 start_response("404 Not Found", [("Content-Type", "text/plain")])
                 return [b"not found\n"]
-            rsp = self._refused_at_the_door(body, request_headers(environ), method, route)
+            headers = request_headers(environ)
+            rsp = self._refused_at_the_door(body, headers, method, route)
             trouble = None
             if rsp is None:
                 # Trouble is for a request the MMSC would serve: a Digest challenge (every Digest
@@ -440,7 +478,7 @@ class Simulator:
                     # gone) held the stop up for the server's grace and more, each test's teardown too.
                     rsp = Response(503, [("Content-Type", "text/plain")], b"stopping\n")
                 else:
-                    rsp = self._serve(body, environ.get("CONTENT_TYPE"), trouble)
+                    rsp = self._serve(body, environ.get("CONTENT_TYPE"), trouble, headers)
                     if trouble is not None and trouble.drop == "before-answer":
                         log.info("scripted trouble: connection closed without the answer (HTTP %d)", rsp.status)
                         from waitress.channel import ClientDisconnected  # noqa: PLC0415
@@ -471,7 +509,7 @@ class Simulator:
             return len(self._troubles)
 
     def reset(self) -> None:
-        """Forget the messages, MO sent, scheduled reports and scripted trouble, as a fresh simulator
+        """Forget the messages, requests received, MO sent, scheduled reports and scripted trouble, as a fresh simulator
         would (one kept running for a whole test session, between tests). MessageIDs keep counting:
         a VASP's store never sees one given twice. A report already on its way still arrives."""
         with self._wake:
@@ -480,6 +518,7 @@ class Simulator:
             self.messages.clear()
             self._troubles.clear()
             self.mo_sent.clear()
+            self.received.clear()
             self.linked_ids.clear()
 
     def _next_trouble(self) -> Trouble | None:
@@ -491,7 +530,7 @@ class Simulator:
         """One request from a VASP → the MMSC's answer (no I/O); `trouble` replaces the answer of
         a request let in (the method and credentials right)."""
         refused = self._refused_at_the_door(body, headers, method, uri)
-        return refused if refused is not None else self._serve(body, content_type, trouble)
+        return refused if refused is not None else self._serve(body, content_type, trouble, headers)
 
     def _refused_at_the_door(self, body: bytes, headers: dict, method: str, uri: str) -> Response | None:
         """A 405 or 401 for a request not let in; None for one let in (checked once: a Digest
@@ -505,7 +544,39 @@ class Simulator:
                 return Response(401, [("WWW-Authenticate", self.config.auth.challenge(stale))], b"")
         return None
 
-    def _serve(self, body: bytes, content_type: str | None, trouble: Trouble | None) -> Response:
+    def _serve(self, body: bytes, content_type: str | None, trouble: Trouble | None,
+               headers: dict | None = None) -> Response:
+        """The answer to a request let in, the request kept in `received` with it."""
+        seen = self._answering.seen = {}  # (what the answer was made of, noted on the way: see _note)
+        try:
+            rsp = self._serve_request(body, content_type, trouble)
+        finally:
+            self._answering.seen = None
+        from requests.structures import CaseInsensitiveDict  # noqa: PLC0415
+
+        env, answered = seen.get("env"), seen.get("answered")
+        msg = env.message if env is not None else None
+        status = answered.status if answered is not None else seen.get("status")
+        named = getattr(msg, "message_id", None) or getattr(msg, "cancel_id", None) or getattr(msg, "replace_id", None)
+        record = Received(
+            operation=msg.ELEMENT if msg is not None else None,
+            transaction_id=env.transaction_id if env is not None else None,
+            version=env.version.name if env is not None and env.version is not None else None,
+            message=msg, headers=CaseInsensitiveDict(headers or {}), content_type=content_type, http_status=rsp.status,
+            status=status.code if status is not None else None, status_text=status.text if status is not None else None,
+            message_id=getattr(answered, "message_id", None) or named, trouble=trouble,
+            deviations=list(env.deviations if env is not None else seen.get("deviations", ())))
+        with self._lock:
+            self.received.append(record)
+            del self.received[:-self.config.max_messages]
+        return rsp
+
+    def _note(self, **what: Any) -> None:
+        seen = getattr(self._answering, "seen", None)
+        if seen is not None:
+            seen.update(what)
+
+    def _serve_request(self, body: bytes, content_type: str | None, trouble: Trouble | None) -> Response:
         if trouble is not None and trouble.http_status is not None:
             extra = [("Retry-After", f"{trouble.retry_after:g}")] if trouble.retry_after is not None else []
             return Response(trouble.http_status, [("Content-Type", "text/plain"), *extra], b"scripted trouble\n")
@@ -519,6 +590,7 @@ class Simulator:
             env = decode(body, content_type, strict=self.config.strict)
         except DecodeError as exc:
             log.warning("refused: %s", printable(exc))  # (the VASP's words quoted: no forged line)
+            self._note(deviations=exc.deviations or ())
             refusal = soap_refusal(exc.deviations or ())
             if refusal is not None:
                 return self._soap_fault(None, refusal, what_it_said(body))
@@ -531,6 +603,7 @@ class Simulator:
             if self._mbuni_quirks:  # (Mbuni answers a request it could not read with TransactionID "none")
                 said = said._replace(transaction_id=None)
             return self.fault(None, "Client", status, str(exc)[:300], said=said)
+        self._note(env=env)
         refusal = soap_refusal(env.deviations)
         if refusal is not None:
             log.warning("refused: %s (SOAP %s)", refusal.string, refusal.code)
@@ -614,6 +687,7 @@ class Simulator:
         if scripted is not None and response.status.code == RequestStatus.SUCCESS:
             response.status = scripted
         out = self._reply(env, response)
+        self._note(answered=response)
         return Response(200, [("Content-Type", out.content_type)], out.to_bytes())
 
     def fault(self, env: Envelope | None, code: str, status: int, text: str | None = None,
@@ -629,6 +703,7 @@ class Simulator:
             code, string = "Server", "Server error"
         else:
             string = status_obj.text
+        self._note(status=status_obj)
         return self._soap_fault(env, Fault(code=code, string=string, detail=m.RSErrorRsp(status=status_obj)), said)
 
     def _soap_fault(self, env: Envelope | None, fault: Fault, said: tuple | None = None) -> Response:
@@ -995,6 +1070,9 @@ class Simulator:
         if route == "messages":
             with self._lock:
                 return 200, [s.summary() for s in self.messages.values()]
+        if route == "received":
+            with self._lock:
+                return 200, [r.summary() for r in self.received]
         if route == "health":
             with self._lock:
                 count = len(self.messages)

@@ -1019,3 +1019,33 @@ def test_the_mbuni_dialect_gives_message_ids_as_mbunis_mmsc_writes_them():
     assert len(set(given)) == 4
     with Simulator(dialect="mbuni", message_id_prefix="MB", report_delay=60) as sim, mm7.Client(sim.url) as client:
         assert client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id == f"MB{sim.run_id}-000001"
+
+
+def test_every_request_let_in_is_kept_as_sent_with_what_it_was_answered():
+    """A test of what a client sends had only the messages a submit kept: not a CancelReq's or a
+    refused request's version, MM7Version, TransactionID or HTTP headers (a carrier's routing header)."""
+    with Simulator(report_delay=60, max_messages=4) as sim, mm7.Client(
+            sim.url, retry=mm7.RetryPolicy.never(), profile=mm7.Profile(version="REL-5-MM7-1-2"),
+            username="sp", password="secret", headers=(("X-Mblox-Carrier-Id", "42"),)) as client:
+        mid = client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id
+        client.cancel(mid)
+        sim.fail_next(status=4006)
+        with pytest.raises(mm7.FaultError):
+            client.submit(m.SubmitReq(recipients=["+8613800000001"]))
+        requests.post(sim.url, data=b"not xml", headers={"Content-Type": "text/xml"}, timeout=10)
+        submit, cancel, refused, unread = sim.received
+        assert (submit.operation, submit.version, submit.message.mm7_version, submit.status, submit.message_id) == (
+            "SubmitReq", "REL-5-MM7-1-2", "5.3.0", 1000, mid)
+        assert submit.headers["soapaction"] == '""' and submit.headers["X-MBLOX-CARRIER-ID"] == "42"
+        assert (cancel.operation, cancel.message_id) == ("CancelReq", mid)
+        assert cancel.transaction_id not in (None, submit.transaction_id)
+        assert (refused.status, refused.http_status, refused.trouble) == (4006, 500, mm7.simulator.Trouble(status=4006))
+        assert (unread.operation, unread.status, unread.http_status) == (None, 2007, 500)
+        assert "secret" not in repr(submit) and "c2VjcmV0" not in repr(submit)  # (Basic's base64 of it)
+        [shown] = requests.get(f"{sim.server.url}/control/received", timeout=10).json()[:1]
+        assert (shown["operation"], shown["mm7_version"], shown["headers"]["Authorization"]) == (
+            "SubmitReq", "5.3.0", "Basic ***")
+        client.submit(m.SubmitReq(recipients=["+8613800000002"]))
+        assert len(sim.received) == 4 and sim.received[0] is cancel  # (the latest max_messages)
+        sim.reset()
+        assert sim.received == []
