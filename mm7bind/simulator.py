@@ -13,6 +13,7 @@ Control endpoints (JSON), next to the MM7 path:
     POST /control/deliver  {"from","to","subject","text","linked_id"}   send an MO to the VASP
     POST /control/report   {"message_id","recipient","status"}          send a delivery report now
                                                  (for a recipient the message was delivered to)
+    POST /control/read     {"message_id","recipient","status"}          send a read reply now (the same)
     POST /control/fail     {"count","status","http_status","retry_after","delay","text","drop"}   trouble (fail_next)
     POST /control/reset                          forget messages, requests, MO, scheduled reports and trouble (reset)
     GET  /control/health                         200 while it runs
@@ -344,7 +345,8 @@ MBUNI_XML = XmlStyle(envelope_prefix="SOAP-ENV", mm7_prefix="mm7", xml_declarati
 # What each POST /control/ action takes.
 TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay", "text", "drop")
 CONTROL_FIELDS = {"deliver": ("from", "to", "subject", "text", "linked_id"),
-                  "report": ("message_id", "recipient", "status"), "fail": TROUBLE_FIELDS, "reset": ()}
+                  "report": ("message_id", "recipient", "status"), "read": ("message_id", "recipient", "status"),
+                  "fail": TROUBLE_FIELDS, "reset": ()}
 # The methods each control endpoint answers (HEAD as GET): another one is a 405 naming these.
 CONTROL_METHODS = {"messages": ("GET", "HEAD"), "received": ("GET", "HEAD"), "health": ("GET", "HEAD"),
                    **{action: ("POST",) for action in CONTROL_FIELDS}}
@@ -949,11 +951,17 @@ class Simulator:
         return self._send(stored, msg, wait=wait)
 
     def send_read_reply(self, message_id: str, recipient: str, status: str = "Read", wait: bool = True) -> dict:
+        """A read reply now, as the recipient's handset sends one; `wait`: its repeats too, then the last
+        outcome. None for a message cancelled, replaced or no longer kept (`{"skipped": state}`); a
+        recipient the message was not delivered to is a ValueError, as in `send_report`."""
         stored = self._lookup(message_id)
         with self._lock:
             state = "unknown" if stored is None else stored.state
         if state in ("unknown", "cancelled", "replaced"):
             return {"skipped": state}
+        if recipient not in stored._delivered_to():  # (only one who got it can have read it)
+            raise ValueError(f"{message_id} was not delivered to {recipient!r}: its recipients are "
+                             f"{', '.join(stored._delivered_to()) or 'none'}")
         msg = m.ReadReplyReq(
             relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=stored._address(recipient),
             sender=self._sender_of(stored), time_stamp=datetime.now(timezone.utc), mm_status=ReadStatus(status),
@@ -1100,6 +1108,10 @@ class Simulator:
                                          args.get("text"), linked_id=args.get("linked_id"))
             if route == "report":
                 return 200, self.send_report(args["message_id"], args["recipient"], args.get("status", "Retrieved"))
+            if route == "read":
+                if self._lookup(args["message_id"]) is None:
+                    raise KeyError(args["message_id"])
+                return 200, self.send_read_reply(args["message_id"], args["recipient"], args.get("status", "Read"))
             if route == "fail":
                 count = args.get("count", 1)
                 if not isinstance(count, int) or isinstance(count, bool) or count < 0:

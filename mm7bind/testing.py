@@ -7,6 +7,7 @@ project with mm7bind installed:
         client = mm7bind.Client(mm7_simulator.url)
         result = client.submit(my_message)
         assert mm7_simulator.messages[result.message_id].request.subject == "..."
+        assert mm7_simulator.received[-1].headers["SOAPAction"] == '""'   # every request, as sent
 
     def test_reports(mm7_simulator, mm7_receiver):
         mm7_simulator.config.vasp_url = mm7_receiver.url   # reports and MO go to your receiver

@@ -1049,3 +1049,24 @@ def test_every_request_let_in_is_kept_as_sent_with_what_it_was_answered():
         assert len(sim.received) == 4 and sim.received[0] is cancel  # (the latest max_messages)
         sim.reset()
         assert sim.received == []
+
+
+def test_a_read_reply_is_sent_on_demand_for_a_recipient_the_message_reached_over_code_and_control():
+    """Delivery reports could be sent when a test chose (send_report, /control/report), read replies
+    only on the schedule: no test could script "read an hour later" or "deleted unread" for one recipient."""
+    with Simulator(report_delay=60) as sim, RunningReceiver() as rcv, mm7.Client(sim.url) as client:
+        sim.config.vasp_url = rcv.url
+        mid = client.submit(m.SubmitReq(recipients=["+8613800000001", "+8613800000002"])).message_id
+        assert sim.send_read_reply(mid, "+8613800000001", "Deleted")["status"] == 1000
+        control = f"{sim.server.url}/control/read"
+        r = requests.post(control, json={"message_id": mid, "recipient": "+8613800000002"}, timeout=10)
+        assert r.status_code == 200 and r.json()["status"] == 1000
+        [(first, _), (second, _)] = rcv.wait_for("ReadReplyReq", count=2)
+        assert [(str(x.recipient), x.mm_status.value) for x in (first, second)] == [
+            ("+8613800000001", "Deleted"), ("+8613800000002", "Read")]
+        with pytest.raises(ValueError, match="not delivered to"):
+            sim.send_read_reply(mid, "+8613900000000")
+        for bad in ({"message_id": mid, "recipient": "+8613900000000"}, {"message_id": "nope", "recipient": "1"},
+                    {"message_id": mid, "recipient": "+8613800000001", "status": "Glanced"}):
+            assert requests.post(control, json=bad, timeout=10).status_code == 400, bad
+        assert len(rcv.received) == 2
