@@ -14,6 +14,7 @@ Control endpoints (JSON), next to the MM7 path:
     POST /control/report   {"message_id","recipient","status"}          send a delivery report now
                                                  (for a recipient the message was delivered to)
     POST /control/read     {"message_id","recipient","status"}          send a read reply now (the same)
+    POST /control/resend   {"transaction_id"}                           send a report, read reply or MO again (resend)
     POST /control/fail     {"count","status","http_status","retry_after","delay","text","drop"}   trouble (fail_next)
     POST /control/reset                          forget messages, requests, MO, scheduled reports and trouble (reset)
     GET  /control/health                         200 while it runs
@@ -346,7 +347,7 @@ MBUNI_XML = XmlStyle(envelope_prefix="SOAP-ENV", mm7_prefix="mm7", xml_declarati
 TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay", "text", "drop")
 CONTROL_FIELDS = {"deliver": ("from", "to", "subject", "text", "linked_id"),
                   "report": ("message_id", "recipient", "status"), "read": ("message_id", "recipient", "status"),
-                  "fail": TROUBLE_FIELDS, "reset": ()}
+                  "resend": ("transaction_id",), "fail": TROUBLE_FIELDS, "reset": ()}
 # The methods each control endpoint answers (HEAD as GET): another one is a 405 naming these.
 CONTROL_METHODS = {"messages": ("GET", "HEAD"), "received": ("GET", "HEAD"), "health": ("GET", "HEAD"),
                    **{action: ("POST",) for action in CONTROL_FIELDS}}
@@ -375,6 +376,7 @@ class Simulator:
         # simulator was made) keeps a VASP store kept across restarts from seeing an ID given twice.
         self.run_id = _new_run_id()
         self._ids = itertools.count(1)
+        self._sent: dict[str, tuple] = {}  # TransactionID → what went to the VASP under it (resend)
         self._linked = itertools.count(1)  # MO LinkedIDs, apart: an MO leaves the next MessageID as it was
         self._lock = threading.Lock()
         self._queue: list = []
@@ -511,9 +513,9 @@ class Simulator:
             return len(self._troubles)
 
     def reset(self) -> None:
-        """Forget the messages, requests received, MO sent, scheduled reports and scripted trouble, as a fresh simulator
-        would (one kept running for a whole test session, between tests). MessageIDs keep counting:
-        a VASP's store never sees one given twice. A report already on its way still arrives."""
+        """Forget the messages, requests received, MO sent, scheduled reports and scripted trouble, as a
+        fresh simulator would (one kept running for a whole test session, between tests). MessageIDs keep
+        counting: a VASP's store never sees one given twice. A report already on its way still arrives."""
         with self._wake:
             self._queue.clear()
         with self._lock:
@@ -521,6 +523,7 @@ class Simulator:
             self._troubles.clear()
             self.mo_sent.clear()
             self.received.clear()
+            self._sent.clear()
             self.linked_ids.clear()
 
     def _next_trouble(self) -> Trouble | None:
@@ -976,6 +979,11 @@ class Simulator:
         from .client import new_transaction_id  # noqa: PLC0415
 
         tid = transaction_id or new_transaction_id()
+        with self._lock:  # (for resend: the latest max_messages)
+            self._sent.pop(tid, None)
+            self._sent[tid] = (stored, msg, linked_id)
+            while len(self._sent) > self.config.max_messages:
+                del self._sent[next(iter(self._sent))]
         outcome: dict[str, Any] = {"operation": msg.ELEMENT, "message_id": getattr(msg, "message_id", None),
                                    "transaction_id": tid, "attempts": attempt}
         if linked_id is not None:
@@ -1011,6 +1019,15 @@ class Simulator:
                 self.mo_sent.append(outcome)
                 del self.mo_sent[:-self.config.max_messages]
         return outcome
+
+    def resend(self, transaction_id: str) -> dict:
+        """Send a report, read reply or MO again as it went the first time, the same TransactionID and
+        bytes, as an MMSC does that never got (or could not read) the VASP's answer: for a test of a
+        VASP's handling of repeats. → the outcome, as the first send's; a TransactionID not sent (or
+        beyond the latest max_messages) is a KeyError."""
+        with self._lock:
+            stored, msg, linked_id = self._sent[transaction_id]
+        return self._send(stored, msg, transaction_id=transaction_id, linked_id=linked_id, wait=True)
 
     def deliver(self, sender: str, recipients: list[str] | str, subject: str | None = None, text: str | None = None,
                 parts: list[Part] | None = None, linked_id: str | None = None) -> dict:
@@ -1108,6 +1125,8 @@ class Simulator:
                                          args.get("text"), linked_id=args.get("linked_id"))
             if route == "report":
                 return 200, self.send_report(args["message_id"], args["recipient"], args.get("status", "Retrieved"))
+            if route == "resend":
+                return 200, self.resend(args["transaction_id"])
             if route == "read":
                 if self._lookup(args["message_id"]) is None:
                     raise KeyError(args["message_id"])

@@ -1070,3 +1070,29 @@ def test_a_read_reply_is_sent_on_demand_for_a_recipient_the_message_reached_over
                     {"message_id": mid, "recipient": "+8613800000001", "status": "Glanced"}):
             assert requests.post(control, json=bad, timeout=10).status_code == 400, bad
         assert len(rcv.received) == 2
+
+
+def test_a_report_or_mo_is_sent_again_as_it_went_for_a_test_of_the_vasps_repeat_handling(caplog):
+    """An MMSC that never got the VASP's answer sends the same request again, TransactionID and
+    all: a test could not make the simulator do so while the VASP answered, so a VASP's handling of
+    repeats (answered from its store, the handler not called twice) could not be tried end to end."""
+    caplog.set_level("WARNING")
+    with Simulator(report_delay=60) as sim, RunningReceiver(store=mm7.MemoryStore()) as rcv, \
+            mm7.Client(sim.url) as client:
+        sim.config.vasp_url = rcv.url
+        mid = client.submit(m.SubmitReq(recipients=["+8613800000001"], delivery_report=True)).message_id
+        first = sim.send_report(mid, "+8613800000001")
+        again = sim.resend(first["transaction_id"])
+        assert (again["transaction_id"], again["status"]) == (first["transaction_id"], 1000)
+        mo = sim.deliver("+8613900000000", ["1065"], text="hi")
+        r = requests.post(f"{sim.server.url}/control/resend", json={"transaction_id": mo["transaction_id"]}, timeout=10)
+        assert (r.status_code, r.json()["transaction_id"], r.json()["linked_id"]) == (
+            200, mo["transaction_id"], mo["linked_id"])
+        assert [x.ELEMENT for x, _ in rcv.received] == ["DeliveryReportReq", "DeliverReq"]  # (each handled once)
+        assert len(sim.messages[mid].reports) == 2 and len(sim.mo_sent) == 2
+        r = requests.post(f"{sim.server.url}/control/resend", json={"transaction_id": "never-sent"}, timeout=10)
+        assert r.status_code == 400
+        with pytest.raises(KeyError):
+            sim.resend("never-sent")
+    assert not [rec for rec in caplog.records if "bytes differ" in rec.getMessage()
+                and "DeliveryReportReq" in rec.getMessage()]
