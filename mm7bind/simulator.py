@@ -340,7 +340,8 @@ def _worth_sending_again(exc: SendError) -> bool:
 
 
 QUIRKS: dict[str, Callable[[bytes], bytes]] = {"cmcc": _china_mobile, "cmcc-sdk": _china_mobile}
-# How Mbuni writes what it sends and answers: SOAP-ENV, mm7-prefixed elements, no XML declaration.
+# How Mbuni writes what it sends and answers: SOAP-ENV, mm7-prefixed elements, no XML declaration (and
+# typed bare text/xml: soap_charset_param).
 MBUNI_XML = XmlStyle(envelope_prefix="SOAP-ENV", mm7_prefix="mm7", xml_declaration=False)
 
 # What each POST /control/ action takes.
@@ -401,7 +402,7 @@ class Simulator:
         except KeyError:
             raise ValueError(f"unknown dialect {self.config.dialect!r} (known: {', '.join(DIALECTS)})") from None
         if self._mbuni_quirks:
-            profile = profile.replace(xml=MBUNI_XML)
+            profile = profile.replace(xml=MBUNI_XML, soap_charset_param=False)
         return profile
 
     @property

@@ -1096,3 +1096,37 @@ def test_a_report_or_mo_is_sent_again_as_it_went_for_a_test_of_the_vasps_repeat_
             sim.resend("never-sent")
     assert not [rec for rec in caplog.records if "bytes differ" in rec.getMessage()
                 and "DeliveryReportReq" in rec.getMessage()]
+
+
+@pytest.mark.parametrize("quirks", [True, False])
+def test_the_mbuni_dialect_types_its_soap_xml_bare_text_xml_as_mbuni_does(quirks):
+    """Mbuni sends and answers SOAP without attachments as "Content-Type: text/xml", no charset
+    (its XML, without a declaration, is UTF-8), and types the root part of a multipart so too: a
+    VASP reading the charset from the header alone met none in production."""
+    with Simulator(dialect="mbuni", quirks=quirks, report_delay=0) as sim, RunningReceiver() as rcv:
+        sim.config.vasp_url = rcv.url
+        out = mm7.encode(m.SubmitReq(recipients=["+8613800000001"], delivery_report=True), transaction_id="t1")
+        answer = requests.post(sim.url, data=out.to_bytes(), headers={"Content-Type": out.content_type}, timeout=10)
+        sim.deliver("+8613900000000", ["1065"], subject="新年快乐", text="你好")
+        assert sim.wait_idle()
+        rcv.wait_for("DeliveryReportReq")
+        [(mo, mo_ctx)] = [(x, ctx) for x, ctx in rcv.received if x.ELEMENT == "DeliverReq"]
+        [(_, report_ctx)] = [(x, ctx) for x, ctx in rcv.received if x.ELEMENT == "DeliveryReportReq"]
+    bare = "text/xml" if quirks else 'text/xml; charset="utf-8"'
+    assert (answer.status_code, answer.headers["Content-Type"]) == (200, bare)
+    assert report_ctx.headers["Content-Type"] == bare
+    assert mo_ctx.headers["Content-Type"].startswith("multipart/related")
+    assert (mo.subject, mo.content.parts[0].text_value) == ("新年快乐", "你好")  # (read as UTF-8)
+
+
+def test_a_profile_cannot_leave_a_charset_unsaid_everywhere():
+    with pytest.raises(ValueError, match="soap_charset_param"):
+        mm7.Profile(soap_charset_param=False, xml=mm7.XmlStyle(encoding="GB2312", xml_declaration=False))
+    out = mm7.encode(m.CancelReq(message_id="x"), transaction_id="t",
+                     profile=mm7.Profile(soap_charset_param=False, xml=mm7.XmlStyle(encoding="GB2312")))
+    assert out.content_type == "text/xml" and out.to_bytes().startswith(b'<?xml version="1.0" encoding="GB2312"?>')
+    assert mm7.decode(out.to_bytes(), out.content_type).message.message_id == "x"
+    content = mm7.Content(parts=[mm7.Part.text("hi")])
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000001"], content=content), transaction_id="t",
+                     profile=mm7.Profile(soap_charset_param=False))
+    assert b"\r\nContent-Type: text/xml\r\n" in out.to_bytes()  # (the root part too, as Mbuni types it)
