@@ -84,7 +84,8 @@ class SimulatorConfig:
     vaspid: str | None = None
     vasid: str | None = None
     # MessageIDs: this prefix, the run_id and a count (SIM<run_id>-000001); None: the dialect's form
-    # (mbuni: its queue-file name at its host, qf<run_id>.1.x<pid>.<n>@<relay_server_id>; the others SIM).
+    # (mbuni: its queue file's name at its host, qf<run_id>.<n>.x<pid>.<n % 100>@<relay_server_id>; the
+    # others SIM).
     message_id_prefix: str | None = None
     relay_server_id: str = "mm7bind-simulator"
     quirks: bool = True  # reproduce the dialect's known deviations on what it sends and answers
@@ -235,13 +236,13 @@ class Received:
 
     operation: str | None  # SubmitReq, CancelReq...; None: not read as MM7
     transaction_id: str | None
-    version: str | None  # the schema version (namespace) it came in; the message's mm7_version: its MM7Version
+    version: str | None  # the schema version (namespace) it came in; its MM7Version: message.mm7_version
     message: m.Message | None = field(repr=False)  # as decoded, version-neutral
     # The HTTP request's, by any case of their names (headers["SOAPAction"]).
     headers: Mapping[str, str] = field(default_factory=dict)
     content_type: str | None = None
     http_status: int = 200  # of the answer (a Fault's 500, or 200 in the mbuni dialect)
-    status: int | None = None  # the MM7 status answered, of a response or a Fault; None: none (a bare HTTP error)
+    status: int | None = None  # the MM7 status answered, a response's or a Fault's; None: a bare HTTP error
     status_text: str | None = None
     message_id: str | None = None  # the one a SubmitRsp gave, or the one the request named
     trouble: Trouble | None = None  # what fail_next scripted for it
@@ -568,8 +569,9 @@ class Simulator:
             operation=msg.ELEMENT if msg is not None else None,
             transaction_id=env.transaction_id if env is not None else None,
             version=env.version.name if env is not None and env.version is not None else None,
-            message=msg, headers=CaseInsensitiveDict(headers or {}), content_type=content_type, http_status=rsp.status,
-            status=status.code if status is not None else None, status_text=status.text if status is not None else None,
+            message=msg, headers=CaseInsensitiveDict(headers or {}), content_type=content_type,
+            http_status=rsp.status, status=status.code if status is not None else None,
+            status_text=status.text if status is not None else None,
             message_id=getattr(answered, "message_id", None) or named, trouble=trouble,
             deviations=list(env.deviations if env is not None else seen.get("deviations", ())))
         with self._lock:
@@ -956,7 +958,7 @@ class Simulator:
 
     def send_read_reply(self, message_id: str, recipient: str, status: str = "Read", wait: bool = True) -> dict:
         """A read reply now, as the recipient's handset sends one; `wait`: its repeats too, then the last
-        outcome. None for a message cancelled, replaced or no longer kept (`{"skipped": state}`); a
+        outcome. Nothing for a message cancelled, replaced or no longer kept (`{"skipped": state}`); a
         recipient the message was not delivered to is a ValueError, as in `send_report`."""
         stored = self._lookup(message_id)
         with self._lock:
@@ -1023,7 +1025,8 @@ class Simulator:
 
     def resend(self, transaction_id: str) -> dict:
         """Send a report, read reply or MO again as it went the first time, the same TransactionID and
-        bytes, as an MMSC does that never got (or could not read) the VASP's answer: for a test of a
+        message (an MO's MIME boundaries made anew), as an MMSC does that never got (or could not read)
+        the VASP's answer: for a test of a
         VASP's handling of repeats. → the outcome, as the first send's; a TransactionID not sent (or
         beyond the latest max_messages) is a KeyError."""
         with self._lock:
