@@ -1871,7 +1871,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "(and a CancelReq or ReplaceReq naming another)")
     p.add_argument("--vasid", metavar="ID", help="the same for VASID")
     p.add_argument("--max-messages", type=_count, default=10_000, metavar="N",
-                   help="messages kept (and MO outcomes and LinkedIDs), the oldest forgotten beyond "
+                   help="messages kept (and requests received, MO outcomes and LinkedIDs), the oldest forgotten beyond "
                         "(default %(default)s)")
     p.add_argument("--report-attempts", type=_count, default=2, metavar="N",
                    help="tries of a report or MO the VASP does not take (down, timed out, HTTP 500, 502, 503, 504 or 429, a 3xxx "

@@ -152,7 +152,7 @@ def encode(
     headers = {**({"SOAPAction": profile.soap_action} if profile.soap_action is not None else {}),
                **dict(profile.extra_headers)}
     if content is None:
-        out = HttpMessage(f'text/xml; charset="{charset}"', Body([xml]), headers)
+        out = HttpMessage(_soap_type(charset, profile), Body([xml]), headers)
     else:
         out = _multipart(xml, charset, content, smil, container_id, profile)
         out.headers.update(headers)
@@ -224,6 +224,12 @@ def _without_plus(value):
     return value
 
 
+def _soap_type(charset: str, profile: Profile) -> str:
+    """The SOAP XML's Content-Type, alone or as the root part."""
+    sep = profile.layout.parameter_separator
+    return f'text/xml{sep}charset="{charset}"' if profile.soap_charset_param else "text/xml"
+
+
 def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, container_id: str,
                profile: Profile) -> HttpMessage:
     layout = profile.layout
@@ -235,7 +241,7 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
     soap_cte = profile.soap_transfer_encoding
     soap_part = OutPart(
         [
-            ("Content-Type", f'text/xml{sep}charset="{charset}"'),
+            ("Content-Type", _soap_type(charset, profile)),
             ("Content-Transfer-Encoding", soap_cte),
             ("Content-ID", f"<{soap_id}>"),
         ],

@@ -153,6 +153,10 @@ SECTIONS = {
 
 @dataclass
 class Config:
+    """A configuration: one section per TOML table (`cfg.mmsc.urls`, `cfg.receiver.port`...), where
+    it came from (`source`), and what it builds: the client, the store, the receiver, its handler,
+    the outbox, the send API, the logging, as the commands build them."""
+
     mmsc: MmscSection = field(default_factory=MmscSection)
     vasp: VaspSection = field(default_factory=VaspSection)
     receiver: ReceiverSection = field(default_factory=ReceiverSection)
@@ -180,6 +184,7 @@ class Config:
     # -- what it builds -------------------------------------------------------------------------
 
     def profile(self) -> Profile:
+        """The dialect's profile with [mmsc]'s version, mm7_version, size and parts limits, charset."""
         m = self.mmsc
         profile = DIALECTS[m.dialect]
         changes: dict[str, Any] = {}
@@ -198,6 +203,7 @@ class Config:
         return profile.replace(**changes) if changes else profile
 
     def client_settings(self) -> dict[str, Any]:
+        """[mmsc] and [vasp] as `Client` keywords (urls, profile, credentials, TLS, retry policy...)."""
         from .retry import RetryPolicy  # noqa: PLC0415
 
         m, v = self.mmsc, self.vasp
@@ -219,6 +225,7 @@ class Config:
         }
 
     def make_client(self, store=None, **overrides):
+        """A `Client` of `client_settings()`, `overrides` replacing some, recording in `store`."""
         from .client import Client  # noqa: PLC0415
 
         return Client(store=store, **{**self.client_settings(), **overrides})
@@ -275,11 +282,13 @@ class Config:
         return SavingHandler(r.out_dir, echo=echo, sync=self.store.durability == "power")
 
     def make_receiver(self, handler=None, store=None, metrics=None):
+        """A `Receiver` of `receiver_settings()` running `handler`, recording in `store`."""
         from .receiver import Receiver  # noqa: PLC0415
 
         return Receiver(handler, store=store, metrics=metrics, **self.receiver_settings())
 
     def receiver_settings(self) -> dict[str, Any]:
+        """[receiver] as `Receiver` keywords: auth, allow-list, strict, max_body, profile, store_wait."""
         from . import auth as auth_mod  # noqa: PLC0415
 
         r = self.receiver
@@ -303,6 +312,8 @@ class Config:
         return ctx
 
     def setup_logging(self, verbose: bool = False) -> None:
+        """A handler on the "mm7bind" logger as [logging] says (a file, rotated; else standard error,
+        the journal's way under systemd), at its level, or DEBUG with `verbose`."""
         lg = self.logging
         root = logging.getLogger("mm7bind")
         root.setLevel(logging.DEBUG if verbose else getattr(logging, lg.level.upper(), logging.INFO))
@@ -426,6 +437,9 @@ class SizeAndTimeRotatingHandler(logging.handlers.TimedRotatingFileHandler):
 
 @dataclass
 class Problem:
+    """One thing wrong with a configuration: an error (it cannot be used) or a warning, where
+    (`mmsc.urls`, or the variable that set it), and what."""
+
     level: str  # error | warning
     where: str  # section.key
     message: str
@@ -436,6 +450,8 @@ class Problem:
 
 
 class ConfigError(Exception):
+    """A configuration that cannot be used: `problems` has every problem found, its text the errors."""
+
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         super().__init__("; ".join(str(p) for p in problems if p.level == "error"))

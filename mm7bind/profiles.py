@@ -69,6 +69,9 @@ class Profile:
     # before sending: readers refuse more (MimeLimits.max_parts, ours included). None: unchecked.
     max_parts: int | None = MimeLimits.max_parts
     soap_action: str | None = '""'  # None: no SOAPAction header
+    # False: the SOAP XML typed bare "text/xml", without a charset parameter, as Mbuni sends it (its
+    # XML declaration, or UTF-8 without one, says the charset).
+    soap_charset_param: bool = True
     content_href: bool = True  # write <Content href="cid:..."> (China Mobile's SDK leaves it out)
     plus_in_numbers: bool = True  # False: Number "+8613..." goes as "8613..." (Sinch, Skycore refuse "+")
     mime_preamble: str | None = None
@@ -91,6 +94,10 @@ class Profile:
                 raise ValueError(f"{name} must be one of {', '.join(TRANSFER_ENCODINGS)}")
         if self.filename_encoding not in ("rfc2231", "rfc2047"):
             raise ValueError("filename_encoding must be rfc2231 or rfc2047")
+        if not self.soap_charset_param and not self.xml.xml_declaration and \
+                self.xml.encoding.replace("-", "").lower() != "utf8":
+            raise ValueError(f"{self.xml.encoding} XML without a declaration needs soap_charset_param: "
+                             "nothing else would say its charset")
         if self.max_parts is not None and self.max_parts < 3:
             raise ValueError("max_parts must be at least 3 (the SOAP part, the content, one part of it) or None")
 

@@ -9,11 +9,14 @@ the habits of particular MMSCs (see `mm7bind.profiles.DIALECTS`).
 
 Control endpoints (JSON), next to the MM7 path:
     GET  /control/messages                       the messages received so far (the latest max_messages)
+    GET  /control/received                       every request let in and its answer (the latest max_messages)
     POST /control/deliver  {"from","to","subject","text","linked_id"}   send an MO to the VASP
     POST /control/report   {"message_id","recipient","status"}          send a delivery report now
                                                  (for a recipient the message was delivered to)
-    POST /control/fail     {"count","status","http_status","retry_after","delay","text"}   trouble (fail_next)
-    POST /control/reset                          forget messages, MO, scheduled reports and trouble (reset)
+    POST /control/read     {"message_id","recipient","status"}          send a read reply now (the same)
+    POST /control/resend   {"transaction_id"}                           send a report, read reply or MO again (resend)
+    POST /control/fail     {"count","status","http_status","retry_after","delay","text","drop"}   trouble (fail_next)
+    POST /control/reset                          forget messages, requests, MO, scheduled reports and trouble (reset)
     GET  /control/health                         200 while it runs
 (HEAD as GET; another method: 405 with Allow. Never cached: Cache-Control: no-store.)
 """
@@ -25,10 +28,11 @@ import itertools
 import json
 import logging
 import math
+import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -37,7 +41,7 @@ from . import messages as m
 from . import versions
 from .codec import decode, encode
 from .content import Content, Part, media_kind
-from .display import printable, repr_showing_no_secret_header, shown_url
+from .display import mask_headers, printable, repr_showing_no_secret_header, shown_url
 from .envelope import Envelope, Fault, XmlStyle
 from .errors import (ConnectError, DecodeError, EncodeError, FaultError, HTTPStatusError, SendError,
                      TransportError, ValidationError)
@@ -79,7 +83,10 @@ class SimulatorConfig:
     # CancelReq or ReplaceReq naming another (they may leave it out: China Mobile's manual says so).
     vaspid: str | None = None
     vasid: str | None = None
-    message_id_prefix: str = "SIM"
+    # MessageIDs: this prefix, the run_id and a count (SIM<run_id>-000001); None: the dialect's form
+    # (mbuni: its queue file's name at its host, qf<run_id>.<n>.x<pid>.<n % 100>@<relay_server_id>; the
+    # others SIM).
+    message_id_prefix: str | None = None
     relay_server_id: str = "mm7bind-simulator"
     quirks: bool = True  # reproduce the dialect's known deviations on what it sends and answers
     # Some providers' rules (no dialect of their own): one recipient per SubmitReq (more: 3003), and
@@ -89,8 +96,9 @@ class SimulatorConfig:
     # The largest request taken, in bytes (more: 2004); None: the dialect's (cmcc 100000, mbuni 512000,
     # standard none). Providers cap them too (300 KB, 600 KB...).
     max_message_size: int | None = None
-    # The messages kept (`messages`, /control/messages), and MO outcomes (`mo_sent`): beyond it the oldest
-    # go (a CancelReq or report about one then finds no message, as after reset): a load test runs for hours.
+    # The messages kept (`messages`, /control/messages), requests (`received`) and MO outcomes (`mo_sent`):
+    # beyond it the oldest go (a CancelReq or report about one then finds no message, as after reset): a
+    # load test runs for hours.
     max_messages: int = 10_000
 
     __repr__ = repr_showing_no_secret_header  # (vasp_url may hold a password)
@@ -137,6 +145,10 @@ class Trouble:
     retry_after: float | None = None  # sent as Retry-After with either
     delay: float = 0.0  # seconds before answering (or before serving normally, with neither above)
     text: str | None = None  # the StatusText with `status` (a carrier's own words); None: the code's
+    # The request served (a SubmitReq's message taken, delivered and reported as any other), its
+    # answer lost: "before-answer" closes the connection without a byte of it, "mid-answer" after
+    # its status line, headers and half its body. The client cannot tell whether the MMSC took it.
+    drop: str | None = None
 
     def __post_init__(self) -> None:
         # (checked here, not when a request meets it: a bad one would answer that request with a 500)
@@ -157,6 +169,16 @@ class Trouble:
             raise ValueError("text is a string, the StatusText of a status")
         if not 0 <= self.delay < math.inf or (self.retry_after is not None and not 0 <= self.retry_after < math.inf):
             raise ValueError("delay and retry_after must be 0 or more seconds")  # (JSON's Infinity and NaN too)
+        if self.drop is not None:
+            if self.drop not in DROPS:
+                raise ValueError(f"drop {self.drop!r} is none of {', '.join(DROPS)}")
+            if self.status is not None or self.http_status is not None or self.retry_after is not None:
+                raise ValueError("a dropped connection carries no answer: drop goes without status, "
+                                 "http_status and retry_after (delay: when it is dropped)")
+
+
+# How a scripted drop loses the answer (Trouble.drop).
+DROPS = ("before-answer", "mid-answer")
 
 
 @dataclass
@@ -204,6 +226,39 @@ class StoredMessage:
             "parts": [{"content_type": p.content_type, "size": p.size} for p in content.all_parts()] if content else [],
             "deviations": [str(d) for d in self.deviations], "reports": list(self.reports),  # (a copy: it grows)
         }
+
+
+@dataclass
+class Received:
+    """One request the MMSC let in (the method and credentials right), as the VASP sent it, and what
+    it was answered (`Simulator.received`): what a client sends is there to check whatever became of
+    it — a CancelReq or ReplaceReq (which keep no message), a request refused, or met by trouble."""
+
+    operation: str | None  # SubmitReq, CancelReq...; None: not read as MM7
+    transaction_id: str | None
+    version: str | None  # the schema version (namespace) it came in; its MM7Version: message.mm7_version
+    message: m.Message | None = field(repr=False)  # as decoded, version-neutral
+    # The HTTP request's, by any case of their names (headers["SOAPAction"]).
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content_type: str | None = None
+    http_status: int = 200  # of the answer (a Fault's 500, or 200 in the mbuni dialect)
+    status: int | None = None  # the MM7 status answered, a response's or a Fault's; None: a bare HTTP error
+    status_text: str | None = None
+    message_id: str | None = None  # the one a SubmitRsp gave, or the one the request named
+    trouble: Trouble | None = None  # what fail_next scripted for it
+    deviations: list = field(default_factory=list)
+    received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    __repr__ = repr_showing_no_secret_header  # (its headers may carry the VASP's credentials)
+
+    def summary(self) -> dict:
+        """As /control/received gives it (secret-looking header values masked)."""
+        return {"operation": self.operation, "transaction_id": self.transaction_id, "version": self.version,
+                "mm7_version": getattr(self.message, "mm7_version", None), "message_id": self.message_id,
+                "http_status": self.http_status, "status": self.status, "status_text": self.status_text,
+                "trouble": {k: v for k, v in vars(self.trouble).items() if v is not None} if self.trouble else None,
+                "headers": mask_headers(self.headers), "content_type": self.content_type,
+                "deviations": [str(d) for d in self.deviations], "received_at": self.received_at.isoformat()}
 
 
 _MSISDN = re.compile(r"\+?[0-9]{1,20}(?:/TYPE=PLMN)?", re.IGNORECASE)  # as MMSCs write them (Nokia's suffix too)
@@ -280,15 +335,19 @@ def _refuse_beyond_the_sdks(env: Envelope) -> None:
     others = [d for d in env.deviations if not _sdk_habit(d, element)]
     if others:
         raise ValidationError(f"{len(others)} deviation(s): " + "; ".join(map(str, others[:5])), deviations=others)
-# How Mbuni writes what it sends and answers: SOAP-ENV, mm7-prefixed elements, no XML declaration.
+
+
+# How Mbuni writes what it sends and answers: SOAP-ENV, mm7-prefixed elements, no XML declaration (and
+# typed bare text/xml: soap_charset_param).
 MBUNI_XML = XmlStyle(envelope_prefix="SOAP-ENV", mm7_prefix="mm7", xml_declaration=False)
 
 # What each POST /control/ action takes.
-TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay", "text")
+TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay", "text", "drop")
 CONTROL_FIELDS = {"deliver": ("from", "to", "subject", "text", "linked_id"),
-                  "report": ("message_id", "recipient", "status"), "fail": TROUBLE_FIELDS, "reset": ()}
+                  "report": ("message_id", "recipient", "status"), "read": ("message_id", "recipient", "status"),
+                  "resend": ("transaction_id",), "fail": TROUBLE_FIELDS, "reset": ()}
 # The methods each control endpoint answers (HEAD as GET): another one is a 405 naming these.
-CONTROL_METHODS = {"messages": ("GET", "HEAD"), "health": ("GET", "HEAD"),
+CONTROL_METHODS = {"messages": ("GET", "HEAD"), "received": ("GET", "HEAD"), "health": ("GET", "HEAD"),
                    **{action: ("POST",) for action in CONTROL_FIELDS}}
 
 _runs_lock = threading.Lock()
@@ -307,12 +366,15 @@ class Simulator:
         self.config = config or SimulatorConfig(**settings)
         self.messages: dict[str, StoredMessage] = {}
         self.mo_sent: list[dict] = []
+        # Every request let in, the latest max_messages: what the VASP sent, and what it was answered.
+        self.received: list[Received] = []
         # Given to MO messages, the latest max_messages (insertion-ordered): a reply must cite one
         self.linked_ids: dict[str, None] = {}
         # MessageIDs: SIM<run_id>-000001, 2... in the order submits came. The run_id (when this
         # simulator was made) keeps a VASP store kept across restarts from seeing an ID given twice.
         self.run_id = _new_run_id()
         self._ids = itertools.count(1)
+        self._sent: dict[str, tuple] = {}  # TransactionID → what went to the VASP under it (resend)
         self._linked = itertools.count(1)  # MO LinkedIDs, apart: an MO leaves the next MessageID as it was
         self._lock = threading.Lock()
         self._queue: list = []
@@ -337,7 +399,7 @@ class Simulator:
         except KeyError:
             raise ValueError(f"unknown dialect {self.config.dialect!r} (known: {', '.join(DIALECTS)})") from None
         if self._mbuni_quirks:
-            profile = profile.replace(xml=MBUNI_XML)
+            profile = profile.replace(xml=MBUNI_XML, soap_charset_param=False)
         return profile
 
     @property
@@ -405,7 +467,9 @@ class Simulator:
             if route != path:
                 start_response("404 Not Found", [("Content-Type", "text/plain")])
                 return [b"not found\n"]
-            rsp = self._refused_at_the_door(body, request_headers(environ), method, route)
+            headers = request_headers(environ)
+            rsp = self._refused_at_the_door(body, headers, method, route)
+            trouble = None
             if rsp is None:
                 # Trouble is for a request the MMSC would serve: a Digest challenge (every Digest
                 # client's first request gets one) or a 405 took it, and the request it was meant for
@@ -416,9 +480,20 @@ class Simulator:
                     # gone) held the stop up for the server's grace and more, each test's teardown too.
                     rsp = Response(503, [("Content-Type", "text/plain")], b"stopping\n")
                 else:
-                    rsp = self._serve(body, environ.get("CONTENT_TYPE"), trouble)
+                    rsp = self._serve(body, environ.get("CONTENT_TYPE"), trouble, headers)
+                    if trouble is not None and trouble.drop == "before-answer":
+                        log.info("scripted trouble: connection closed without the answer (HTTP %d)", rsp.status)
+                        from waitress.channel import ClientDisconnected  # noqa: PLC0415
+
+                        # (waitress, the simulator's server, closes the connection for it, writing nothing)
+                        raise ClientDisconnected("scripted trouble: connection dropped before the answer")
             start_response(f"{rsp.status} {REASONS.get(rsp.status, 'Error')}",
                            rsp.headers + [("Content-Length", str(len(rsp.body)))])
+            if trouble is not None and trouble.drop == "mid-answer":
+                log.info("scripted trouble: connection closed after %d of the answer's %d bytes",
+                         len(rsp.body) // 2, len(rsp.body))
+                # (fewer bytes than the Content-Length said: the server closes the connection after them)
+                return [rsp.body[:len(rsp.body) // 2]]
             return [rsp.body]
 
         return without_body_for_head(app)
@@ -426,7 +501,9 @@ class Simulator:
     def fail_next(self, count: int = 1, **trouble: Any) -> int:
         """Make the next `count` requests fail: `status=3000` (a Fault; 1100: served, answered with it;
         `text=` its StatusText), `http_status=503`, `retry_after=` seconds, `delay=` seconds before the
-        answer (a client's read timeout).
+        answer (a client's read timeout), `drop="before-answer"` or `"mid-answer"` (served, the
+        connection closed without its answer or halfway through it: the MMSC has the message, the
+        client cannot know).
         → how many requests will now fail (these and those queued before)."""
         t = Trouble(**trouble)
         with self._lock:
@@ -434,15 +511,17 @@ class Simulator:
             return len(self._troubles)
 
     def reset(self) -> None:
-        """Forget the messages, MO sent, scheduled reports and scripted trouble, as a fresh simulator
-        would (one kept running for a whole test session, between tests). MessageIDs keep counting:
-        a VASP's store never sees one given twice. A report already on its way still arrives."""
+        """Forget the messages, requests received, MO sent, scheduled reports and scripted trouble, as a
+        fresh simulator would (one kept running for a whole test session, between tests). MessageIDs keep
+        counting: a VASP's store never sees one given twice. A report already on its way still arrives."""
         with self._wake:
             self._queue.clear()
         with self._lock:
             self.messages.clear()
             self._troubles.clear()
             self.mo_sent.clear()
+            self.received.clear()
+            self._sent.clear()
             self.linked_ids.clear()
 
     def _next_trouble(self) -> Trouble | None:
@@ -454,7 +533,7 @@ class Simulator:
         """One request from a VASP → the MMSC's answer (no I/O); `trouble` replaces the answer of
         a request let in (the method and credentials right)."""
         refused = self._refused_at_the_door(body, headers, method, uri)
-        return refused if refused is not None else self._serve(body, content_type, trouble)
+        return refused if refused is not None else self._serve(body, content_type, trouble, headers)
 
     def _refused_at_the_door(self, body: bytes, headers: dict, method: str, uri: str) -> Response | None:
         """A 405 or 401 for a request not let in; None for one let in (checked once: a Digest
@@ -468,7 +547,40 @@ class Simulator:
                 return Response(401, [("WWW-Authenticate", self.config.auth.challenge(stale))], b"")
         return None
 
-    def _serve(self, body: bytes, content_type: str | None, trouble: Trouble | None) -> Response:
+    def _serve(self, body: bytes, content_type: str | None, trouble: Trouble | None,
+               headers: dict | None = None) -> Response:
+        """The answer to a request let in, the request kept in `received` with it."""
+        seen = self._answering.seen = {}  # (what the answer was made of, noted on the way: see _note)
+        try:
+            rsp = self._serve_request(body, content_type, trouble)
+        finally:
+            self._answering.seen = None
+        from requests.structures import CaseInsensitiveDict  # noqa: PLC0415
+
+        env, answered = seen.get("env"), seen.get("answered")
+        msg = env.message if env is not None else None
+        status = answered.status if answered is not None else seen.get("status")
+        named = getattr(msg, "message_id", None) or getattr(msg, "cancel_id", None) or getattr(msg, "replace_id", None)
+        record = Received(
+            operation=msg.ELEMENT if msg is not None else None,
+            transaction_id=env.transaction_id if env is not None else None,
+            version=env.version.name if env is not None and env.version is not None else None,
+            message=msg, headers=CaseInsensitiveDict(headers or {}), content_type=content_type,
+            http_status=rsp.status, status=status.code if status is not None else None,
+            status_text=status.text if status is not None else None,
+            message_id=getattr(answered, "message_id", None) or named, trouble=trouble,
+            deviations=list(env.deviations if env is not None else seen.get("deviations", ())))
+        with self._lock:
+            self.received.append(record)
+            del self.received[:-self.config.max_messages]
+        return rsp
+
+    def _note(self, **what: Any) -> None:
+        seen = getattr(self._answering, "seen", None)
+        if seen is not None:
+            seen.update(what)
+
+    def _serve_request(self, body: bytes, content_type: str | None, trouble: Trouble | None) -> Response:
         if trouble is not None and trouble.http_status is not None:
             extra = [("Retry-After", f"{trouble.retry_after:g}")] if trouble.retry_after is not None else []
             return Response(trouble.http_status, [("Content-Type", "text/plain"), *extra], b"scripted trouble\n")
@@ -486,6 +598,7 @@ class Simulator:
                 _refuse_beyond_the_sdks(env)
         except DecodeError as exc:
             log.warning("refused: %s", printable(exc))  # (the VASP's words quoted: no forged line)
+            self._note(deviations=exc.deviations or ())
             refusal = soap_refusal(exc.deviations or ())
             if refusal is not None:
                 return self._soap_fault(None, refusal, what_it_said(body))
@@ -498,6 +611,7 @@ class Simulator:
             if self._mbuni_quirks:  # (Mbuni answers a request it could not read with TransactionID "none")
                 said = said._replace(transaction_id=None)
             return self.fault(None, "Client", status, str(exc)[:300], said=said)
+        self._note(env=env)
         refusal = soap_refusal(env.deviations)
         if refusal is not None:
             log.warning("refused: %s (SOAP %s)", refusal.string, refusal.code)
@@ -585,6 +699,7 @@ class Simulator:
         else:
             response.status = self._localized(response.status)
         out = self._reply(env, response)
+        self._note(answered=response)
         return Response(200, [("Content-Type", out.content_type)], out.to_bytes())
 
     def _localized(self, status: m.Status) -> m.Status:
@@ -616,6 +731,7 @@ class Simulator:
             code, string = "Server", "Server error"
         else:
             string = status_obj.text
+        self._note(status=status_obj)
         return self._soap_fault(env, Fault(code=code, string=string, detail=m.RSErrorRsp(status=status_obj)), said)
 
     def _soap_fault(self, env: Envelope | None, fault: Fault, said: tuple | None = None) -> Response:
@@ -640,7 +756,13 @@ class Simulator:
     # -- operations -----------------------------------------------------------------------------
 
     def _new_id(self) -> str:
-        return f"{self.config.message_id_prefix}{self.run_id}-{next(self._ids):06d}"
+        count, prefix = next(self._ids), self.config.message_id_prefix
+        if prefix is None and self.config.dialect == "mbuni":
+            # Mbuni's MMSC names a message after its queue file, at its host alias:
+            # qf<time % 10000>.<count>.x<pid % 1000>.<random % 100>@<alias>. The run_id in place of its
+            # time keeps the IDs unique across restarts, and the last field is the count's, not random.
+            return f"qf{self.run_id}.{count}.x{os.getpid() % 1000}.{count % 100}@{self.config.relay_server_id}"
+        return f"{'SIM' if prefix is None else prefix}{self.run_id}-{count:06d}"
 
     def _submit(self, env: Envelope, msg: m.SubmitReq) -> Response:
         if not msg.recipients:
@@ -858,11 +980,17 @@ class Simulator:
         return self._send(stored, msg, wait=wait)
 
     def send_read_reply(self, message_id: str, recipient: str, status: str = "Read", wait: bool = True) -> dict:
+        """A read reply now, as the recipient's handset sends one; `wait`: its repeats too, then the last
+        outcome. Nothing for a message cancelled, replaced or no longer kept (`{"skipped": state}`); a
+        recipient the message was not delivered to is a ValueError, as in `send_report`."""
         stored = self._lookup(message_id)
         with self._lock:
             state = "unknown" if stored is None else stored.state
         if state in ("unknown", "cancelled", "replaced"):
             return {"skipped": state}
+        if recipient not in stored._delivered_to():  # (only one who got it can have read it)
+            raise ValueError(f"{message_id} was not delivered to {recipient!r}: its recipients are "
+                             f"{', '.join(stored._delivered_to()) or 'none'}")
         msg = m.ReadReplyReq(
             relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=stored._address(recipient),
             sender=self._sender_of(stored), time_stamp=datetime.now(timezone.utc), mm_status=ReadStatus(status),
@@ -877,6 +1005,11 @@ class Simulator:
         from .client import new_transaction_id  # noqa: PLC0415
 
         tid = transaction_id or new_transaction_id()
+        with self._lock:  # (for resend: the latest max_messages)
+            self._sent.pop(tid, None)
+            self._sent[tid] = (stored, msg, linked_id)
+            while len(self._sent) > self.config.max_messages:
+                del self._sent[next(iter(self._sent))]
         outcome: dict[str, Any] = {"operation": msg.ELEMENT, "message_id": getattr(msg, "message_id", None),
                                    "transaction_id": tid, "attempts": attempt}
         if linked_id is not None:
@@ -912,6 +1045,16 @@ class Simulator:
                 self.mo_sent.append(outcome)
                 del self.mo_sent[:-self.config.max_messages]
         return outcome
+
+    def resend(self, transaction_id: str) -> dict:
+        """Send a report, read reply or MO again as it went the first time, the same TransactionID and
+        message (an MO's MIME boundaries made anew), as an MMSC does that never got (or could not read)
+        the VASP's answer: for a test of a
+        VASP's handling of repeats. → the outcome, as the first send's; a TransactionID not sent (or
+        beyond the latest max_messages) is a KeyError."""
+        with self._lock:
+            stored, msg, linked_id = self._sent[transaction_id]
+        return self._send(stored, msg, transaction_id=transaction_id, linked_id=linked_id, wait=True)
 
     def deliver(self, sender: str, recipients: list[str] | str, subject: str | None = None, text: str | None = None,
                 parts: list[Part] | None = None, linked_id: str | None = None) -> dict:
@@ -979,6 +1122,9 @@ class Simulator:
         if route == "messages":
             with self._lock:
                 return 200, [s.summary() for s in self.messages.values()]
+        if route == "received":
+            with self._lock:
+                return 200, [r.summary() for r in self.received]
         if route == "health":
             with self._lock:
                 count = len(self.messages)
@@ -1006,6 +1152,12 @@ class Simulator:
                                          args.get("text"), linked_id=args.get("linked_id"))
             if route == "report":
                 return 200, self.send_report(args["message_id"], args["recipient"], args.get("status", "Retrieved"))
+            if route == "resend":
+                return 200, self.resend(args["transaction_id"])
+            if route == "read":
+                if self._lookup(args["message_id"]) is None:
+                    raise KeyError(args["message_id"])
+                return 200, self.send_read_reply(args["message_id"], args["recipient"], args.get("status", "Read"))
             if route == "fail":
                 count = args.get("count", 1)
                 if not isinstance(count, int) or isinstance(count, bool) or count < 0:

@@ -7,6 +7,7 @@ project with mm7bind installed:
         client = mm7bind.Client(mm7_simulator.url)
         result = client.submit(my_message)
         assert mm7_simulator.messages[result.message_id].request.subject == "..."
+        assert mm7_simulator.received[-1].headers["SOAPAction"] == '""'   # every request, as sent
 
     def test_reports(mm7_simulator, mm7_receiver):
         mm7_simulator.config.vasp_url = mm7_receiver.url   # reports and MO go to your receiver
@@ -15,7 +16,8 @@ project with mm7bind installed:
         assert mm7_receiver.received                        # (message, context) pairs
 
     def test_retries(mm7_simulator):
-        mm7_simulator.fail_next(status=4006)                # or text=, http_status=503, retry_after=, delay=
+        mm7_simulator.fail_next(status=4006)                # or text=, http_status=503, retry_after=, delay=,
+                                                            # drop="before-answer" (served, answer lost)
         assert mm7bind.Client(mm7_simulator.url).submit(my_message).attempts == 2
 
     @pytest.mark.mm7_simulator(dialect="cmcc", strict=True)   # SimulatorConfig settings

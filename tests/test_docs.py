@@ -793,3 +793,18 @@ def test_the_api_page_skips_no_positional_parameter_between_those_it_lists():
             if skipped and "..." not in args:
                 problems.append(f"{name}: leaves out {skipped}")
     assert checked > 20 and problems == [], problems
+
+
+def test_the_api_page_documents_the_configuration_as_programs_read_it():
+    """Programs read the commands' configuration (`config.load`, then `cfg.make_client()`...): the
+    API page named none of it, nor did the code say what its pieces are."""
+    import inspect
+
+    from mm7bind import config
+
+    text = " ".join(what for what, where in api_table() if "`mm7bind.config`" in where)
+    public = [config.load, config.load_checked, config.check, config.Config, config.Problem, config.ConfigError]
+    public += [v for n, v in vars(config.Config).items() if not n.startswith("_") and inspect.isfunction(v)]
+    assert [f.__name__ for f in public if not re.search(rf"`[^`]*\b{f.__name__}\b", text)] == []
+    assert [f.__name__ for f in public if not (inspect.getdoc(f) or "").strip()
+            or (inspect.getdoc(f) or "").startswith(f.__name__ + "(")] == []
