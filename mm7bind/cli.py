@@ -604,7 +604,8 @@ def cmd_send(args: argparse.Namespace) -> int:
             return _not_sent(args, exc, "mm7bind send: not sent: the store failed", EXIT_UNREADABLE)
         bar.done(result)
     if args.json:
-        print(_json(dataclasses.asdict(result) | {"interrupted": result.interrupted}))
+        shown = {k: v for k, v in dataclasses.asdict(result).items() if k != "keep"}
+        print(_json(shown | {"interrupted": result.interrupted}))
         return _bulk_exit(result)
     print(f"sent {result.sent}, failed {result.failed}, {result.total} recipients in {result.elapsed:.1f} s "
           f"({result.rate:.1f}/s)")
