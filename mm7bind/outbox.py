@@ -9,7 +9,9 @@ While no MMSC answers, or every one tried says it is unavailable (4006), the who
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta, timezone
@@ -187,20 +189,23 @@ class Outbox(Periodic):
 
     def run_once(self, now: datetime | None = None) -> list[OutboxItem]:
         """Send every item that is due now; → the items as they ended this round. Stops between
-        items once `stop()` is called (what it claimed and did not send goes back to the queue)."""
+        items once `stop()` is called (what it claimed and did not send goes back to the queue), and
+        a send waiting between attempts (a backoff, a Retry-After, the rate limit) stops waiting:
+        its item goes back to the queue, due at once, to go again with its TransactionID."""
         done: list[OutboxItem] = []
+        stop = self._stopping()
         if self._holding(now):
             return done  # an outage: the queue waits as a whole
         if self.concurrency > 1:
-            return self._run_concurrently(now, done)
-        while not self._stop.is_set():
+            return self._run_concurrently(now, done, stop)
+        while not stop.is_set():
             items = self.store.outbox_claim(now or utcnow(), self.batch, self.lease)
             for i, item in enumerate(items):
-                if self._stop.is_set() or self._holding(now):
+                if stop.is_set() or self._holding(now):
                     for rest in items[i:]:
                         self._unclaim(rest)
                     return done
-                outcome = self._send(item, now or utcnow())
+                outcome = self._send(item, now or utcnow(), stop)
                 done.append(outcome.item)
                 if outcome.tried:
                     self._outage(now or utcnow(), outcome.hold, outcome.retry_after)
@@ -208,7 +213,8 @@ class Outbox(Periodic):
                 break
         return done
 
-    def _run_concurrently(self, now: datetime | None, done: list[OutboxItem]) -> list[OutboxItem]:
+    def _run_concurrently(self, now: datetime | None, done: list[OutboxItem],
+                          stop: threading.Event) -> list[OutboxItem]:
         """run_once with `concurrency` sends at a time. Outcomes are taken in this thread (the
         hold is decided here alone); once stopped or held, no further item starts, the claimed
         ones go back to the queue, and those in flight finish and are recorded."""
@@ -218,7 +224,7 @@ class Outbox(Periodic):
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.name)
         try:
             while True:
-                if self._stop.is_set() or self._holding(now):
+                if stop.is_set() or self._holding(now):
                     claimed_all = True
                     while pending:
                         self._unclaim(pending.popleft())
@@ -229,7 +235,7 @@ class Outbox(Periodic):
                         pending.extend(items)
                     if not pending:
                         break
-                    in_flight[pool.submit(self._send, pending.popleft(), now or utcnow())] = None
+                    in_flight[pool.submit(self._send, pending.popleft(), now or utcnow(), stop)] = None
                 if not in_flight:
                     return done
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -273,7 +279,7 @@ class Outbox(Periodic):
                 f"; Retry-After {retry_after:g} s" if retry_after is not None else "",
                 shown_time(self.held_until), waiting)
 
-    def _send(self, item: OutboxItem, now: datetime) -> Round:
+    def _send(self, item: OutboxItem, now: datetime, stop: threading.Event | None = None) -> Round:
         attempts = item.attempts + 1
         if now > item.expires_at + self.first_retry:  # its worker was away well past the deadline (the
             # last round is due right at it): a stale message is not sent
@@ -292,8 +298,19 @@ class Outbox(Periodic):
         except Exception as exc:  # noqa: BLE001 (a bug of ours: as below)
             log.exception("outbox #%d tid=%s: internal error", item.id, item.transaction_id)
             return Round(self._later(item, attempts, now, None, f"internal error: {type(exc).__name__}: {exc}"))
+        from .client import ending_pauses_at  # noqa: PLC0415
+
         try:
-            result = self.client.send(msg, transaction_id=item.transaction_id, tag=item.tag)
+            with ending_pauses_at(stop) if stop is not None else contextlib.nullcontext():
+                result = self.client.send(msg, transaction_id=item.transaction_id, tag=item.tag)
+        except KeyboardInterrupt:
+            if stop is None or not stop.is_set():  # (a Ctrl-C of run_once's own caller)
+                raise
+            # stop() while the send waited between attempts (its store record says how its last
+            # one ended): the round is not counted, the item is due at once for the next worker
+            return Round(self._end(item, "queued", item.attempts, next_at=item.next_at, status_code=item.status_code,
+                                   error="the worker stopped while it waited to try again: sent again, with the "
+                                         "same TransactionID, by the next one"))
         except (DecodeError, EncodeError) as exc:  # (not built: nothing went out, nothing learnt of the MMSCs)
             return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"))
         except FaultError as exc:

@@ -1015,3 +1015,66 @@ def test_the_lease_covers_sends_waiting_for_one_of_the_client_s_connections(stor
         one, within, beyond = (Outbox(client, concurrency=n).lease for n in (1, 2, 5))
         assert one == within and beyond == 3 * one  # three turns for the pool's two connections
         client.close()
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_stop_ends_a_send_waiting_out_the_rate_limit_and_its_item_goes_back_to_the_queue(store, concurrency):
+    """The worker's sends waited out the client's pauses (the rate limit, a backoff, a Retry-After)
+    whatever stop() said: serve, told to stop, held on for as long, then left the worker behind."""
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, rate_limit=0.001)  # (a send every 1000 s)
+        outbox = Outbox(client, concurrency=concurrency, poll=60)
+        first, second = outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(2)])
+        outbox.start()
+        deadline = time.monotonic() + 20
+        while not sim.messages and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # (the second one reaches its wait)
+        outbox.stop(timeout=20)
+        assert not outbox.running()
+        assert len(sim.messages) == 1 and store.outbox_get(first.id).state == "sent"
+        waited = store.outbox_get(second.id)
+        assert (waited.state, waited.attempts) == ("queued", 0) and "worker stopped" in waited.error
+        assert waited.next_at <= utcnow()  # due at once for the next worker
+        client.close()
+
+
+def test_a_worker_stopped_and_followed_by_another_ends_its_round_by_its_own_stop(store):
+    """run_once read the outbox's latest stop flag: after stop() and start() (a reload), the old
+    worker, still in its round, went on claiming and sending items beside the new one."""
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store)
+        outbox = Outbox(client, poll=60)
+        outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(3)])
+        senders, gates = [], [threading.Event() for _ in range(3)]
+        send = client.send
+
+        def gated(msg, **kwargs):
+            n = len(senders)
+            senders.append(threading.current_thread())
+            gates[n].wait(20)
+            return send(msg, **kwargs)
+
+        client.send = gated
+
+        def sending(n: int) -> None:
+            deadline = time.monotonic() + 20
+            while len(senders) < n and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+        outbox.start()
+        sending(1)
+        old = outbox._thread
+        outbox.stop(timeout=0)  # told while its send is in flight
+        outbox.start()
+        sending(2)  # the new worker has the second item
+        gates[0].set()
+        old.join(20)
+        for gate in gates:
+            gate.set()
+        deadline = time.monotonic() + 20
+        while len(sim.messages) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        outbox.stop()
+        assert senders.count(old) == 1 and len(sim.messages) == 3
+        client.close()
