@@ -297,6 +297,27 @@ def bulk_transaction_id(tag: str, recipient: str, tries: int) -> str:
     return f"b{digest}-{tries}"
 
 
+def recipient_claim(tag: str, recipient: str) -> str:
+    """What a campaign's sender claims (`mm7bind.sendonce`) before sending to `recipient` under
+    `tag`, whatever the TransactionID: a direct run (`send_bulk`, `send_tagged`) and the outbox
+    sending the campaign's queued item hold the same one, so that they never both send to one
+    recipient (an item put back in the queue by `store requeue` while a direct run was sending to
+    its recipient went out too); once the MMSC accepted one, it is kept and neither sends again."""
+    digest = hashlib.sha256(f"{tag}\0{recipient_key(recipient)}".encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    return f"r{digest}"
+
+
+def campaign_claim(tag: str | None, recipients: list[str], transaction_id: str) -> str | None:
+    """`recipient_claim` for a request of a campaign (one recipient, its TransactionID
+    `bulk_transaction_id`'s: what `queue_bulk` queues), else None."""
+    if tag is None or len(recipients) != 1:
+        return None
+    stem, dash, tries = transaction_id.rpartition("-")
+    if not dash or not tries.isdigit() or stem != bulk_transaction_id(tag, recipients[0], 0).rpartition("-")[0]:
+        return None
+    return recipient_claim(tag, recipients[0])
+
+
 def send_tagged(client, msg: m.SubmitReq, tag: str):
     """Send `msg` (to one recipient) under `tag` as a `send_bulk` to that recipient does: → the
     client's Result, or None when the MMSC already accepted it under the tag (or it waits in the
@@ -308,11 +329,12 @@ def send_tagged(client, msg: m.SubmitReq, tag: str):
 
 
 def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str):
-    """`client.submit` under `tid` once claimed in the store (another run of the campaign may be
-    sending it right now: one of them does) → its Result, or None when another run has it or had
-    it accepted."""
+    """`client.submit` under `tid` once its recipient is claimed in the store (`recipient_claim`:
+    another run of the campaign, or the outbox, may be sending to them right now: one of them does)
+    → its Result, or None when another has it or had it accepted."""
     store = client.core.store
-    held, mine = sendonce.claim(store, tid, client.config)
+    [rcpt] = [str(a) for a in msg.recipients]
+    held, mine = sendonce.claim(store, recipient_claim(tag, rcpt), client.config)
     if not mine:
         return None
     try:

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import NamedTuple, Self
 
 from . import messages as m
+from . import sendonce
 from .codec import decode, encode
 from .arrival import may_have_arrived, no_mmsc_answered
 from .display import printable, shown_time
@@ -39,6 +40,7 @@ class Round(NamedTuple):
     tried: bool = False
     hold: tuple[str, str] | None = None
     retry_after: float | None = None
+    accepted: bool = False  # (the MMSC took it this round)
 
 
 NO_ANSWER, UNAVAILABLE = "no MMSC answered", "no MMSC available"
@@ -144,6 +146,7 @@ class Outbox(Periodic):
         return items
 
     def _entry(self, msg: m.Message, transaction_id: str | None, tag: str | None, at: datetime | None) -> dict:
+        from .bulk import campaign_claim  # noqa: PLC0415
         from .client import new_transaction_id  # noqa: PLC0415
 
         if not isinstance(msg, m.Message) or not msg.IS_REQUEST or msg.DIRECTION != "vasp->rs":
@@ -155,9 +158,10 @@ class Outbox(Periodic):
             expires = due + self.max_age
         except (OverflowError, ValueError):  # the year 1 in +08:00, or 9999 plus max_age
             raise ValueError(f"at={at!r} is out of the range of times an item can be kept for") from None
+        recipients = [str(a) for a in getattr(msg, "recipients", None) or []]
         return {"transaction_id": tid, "tag": tag, "content_type": http.content_type, "body": http.to_bytes(),
-                "due": due, "expires_at": expires,
-                "recipients": [str(a) for a in getattr(msg, "recipients", None) or []]}
+                "due": due, "expires_at": expires, "recipients": recipients,
+                "claim_key": campaign_claim(tag, recipients, tid)}
 
     def requeue(self, item_id: int) -> bool:
         """Put a failed or expired item back in the queue, due now, for another `max_age`. Not one
@@ -298,6 +302,33 @@ class Outbox(Periodic):
         except Exception as exc:  # noqa: BLE001 (a bug of ours: as below)
             log.exception("outbox #%d tid=%s: internal error", item.id, item.transaction_id)
             return Round(self._later(item, attempts, now, None, f"internal error: {type(exc).__name__}: {exc}"))
+        from .bulk import campaign_claim  # noqa: PLC0415
+
+        # A campaign's item: its recipient claimed as a direct run of the campaign claims them, so
+        # that the two never both send (an item put back in the queue while a direct run was
+        # sending to its recipient, or after one planned to: its TransactionID is another).
+        key = campaign_claim(item.tag, item.recipients, item.transaction_id)
+        if key is None:
+            return self._exchange(item, msg, attempts, now, stop)
+        held, mine = sendonce.claim(self.store, key, self.client.config)
+        if not mine:
+            who = printable(", ".join(item.recipients))
+            if held.accepted:
+                return Round(self._end(item, "failed", item.attempts, status_code=item.status_code,
+                                       error=f"not sent: {who} was accepted under tag {printable(item.tag)} by "
+                                             "another run of the campaign"))
+            return Round(self._end(item, "queued", item.attempts, next_at=now + self.first_retry,
+                                   status_code=item.status_code,
+                                   error=f"another run of the campaign is sending to {who}: tried again later"))
+        outcome = None
+        try:
+            outcome = self._exchange(item, msg, attempts, now, stop)
+            return outcome
+        finally:
+            sendonce.done(self.store, held, accepted=outcome is not None and outcome.accepted)
+
+    def _exchange(self, item: OutboxItem, msg: m.Message, attempts: int, now: datetime,
+                  stop: threading.Event | None) -> Round:
         from .client import ending_pauses_at  # noqa: PLC0415
 
         try:
@@ -339,7 +370,7 @@ class Outbox(Periodic):
                          tried=True)
         if result.ok:
             return Round(self._end(item, "sent", attempts, message_id=result.message_id,
-                                   status_code=result.status.code), tried=True)
+                                   status_code=result.status.code), tried=True, accepted=True)
         code, policy = result.status.code, self.client.config.retry
         # An MMSC saying it is unavailable (4006: overloaded, rate limiting; the answers the client
         # goes to another MMSC for) would say so to the next item too. Other statuses (3xxx

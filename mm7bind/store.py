@@ -494,7 +494,9 @@ class MemoryStore:
                 now = utcnow()
                 taken |= {t for t, c in self._claims.items() if c.accepted or c.lease_until > now}
             for e in entries:
-                if e["transaction_id"] in taken:
+                if e["transaction_id"] in taken or (once and e.get("claim_key") is not None and (
+                        e["claim_key"] in self._claims and (self._claims[e["claim_key"]].accepted
+                                                            or self._claims[e["claim_key"]].lease_until > now))):
                     continue
                 if once:
                     taken.add(e["transaction_id"])
@@ -1466,16 +1468,17 @@ class SqliteStore:
     @staticmethod
     def _outbox_insert(db: sqlite3.Connection, entries: list[dict], once: bool) -> list[OutboxItem]:
         """Insert `entries` (in the caller's transaction); with `once`, not those whose TransactionID
-        an item already has (queued, sending or sent), or a sender holds (`send_claim`: a direct run
-        of the same campaign is sending it, or the MMSC accepted it)."""
+        an item already has (queued, sending or sent), or whose TransactionID or "claim_key" (a
+        campaign's recipient, `bulk.recipient_claim`) a sender holds (`send_claim`: a direct run of
+        the same campaign is sending it, or the MMSC accepted it)."""
         now = utcnow()
         items = []
         pending = ",".join("?" * len(OUTBOX_PENDING))
         for e in entries:
             if once and (db.execute(f"SELECT 1 FROM outbox WHERE transaction_id = ? AND state IN ({pending})",
                                     (e["transaction_id"], *OUTBOX_PENDING)).fetchone() or db.execute(
-                    "SELECT 1 FROM send_claim WHERE transaction_id = ? AND (lease_until IS NULL OR lease_until > ?)",
-                    (e["transaction_id"], _utc_text(now))).fetchone()):
+                    "SELECT 1 FROM send_claim WHERE transaction_id IN (?, ?) AND (lease_until IS NULL OR lease_until > ?)",
+                    (e["transaction_id"], e.get("claim_key") or e["transaction_id"], _utc_text(now))).fetchone()):
                 continue
             item_id = db.execute(
                 "INSERT INTO outbox (transaction_id, tag, content_type, body, created_at, next_at, expires_at,"
