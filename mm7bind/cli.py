@@ -1267,11 +1267,18 @@ def cmd_store_show(args: argparse.Namespace) -> int:
             if args.extract:
                 out["extracted"] = _extract(env, args.extract, "store show")
         if args.raw:
-            # As an HTTP capture, so that `inspect` and `validate` read it back with its content type.
-            head = f"POST / HTTP/1.1\r\nContent-Type: {rec.content_type or 'text/xml'}\r\n"
-            head += f"Content-Length: {len(rec.body)}\r\n\r\n"
+            # As an HTTP capture, so that `inspect` and `validate` read it back with its content type:
+            # the path it came on and its headers as stored (credentials were not), the body as taken
+            # (dechunked, inflated: those headers left out, its length counted again).
+            if rec.path is None:
+                print(f"mm7bind store show: #{rec.id} was stored without the path it came on (an older record): "
+                      "the request line says POST /", file=sys.stderr)
+            skipped = ("content-type", "content-length", "transfer-encoding", "content-encoding")
+            lines = [f"POST {rec.path or '/'} HTTP/1.1", f"Content-Type: {rec.content_type or 'text/xml'}",
+                     *(f"{k}: {v}" for k, v in rec.headers.items() if k.lower() not in skipped),
+                     f"Content-Length: {len(rec.body)}"]
             try:
-                Path(args.raw).write_bytes(head.encode("latin-1") + rec.body)
+                Path(args.raw).write_bytes("\r\n".join(lines).encode("latin-1", "replace") + b"\r\n\r\n" + rec.body)
             except OSError as exc:
                 print(f"mm7bind store show: cannot write {args.raw}: {exc.strerror or exc}", file=sys.stderr)
                 return EXIT_USAGE
@@ -1785,7 +1792,8 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(s)
     s.add_argument("id", type=int, metavar="ID", help="its number (the ID column of store inbox)")
     s.add_argument("--extract", metavar="DIR", help="write its attachments into DIR")
-    s.add_argument("--raw", metavar="FILE", help="write it as received (an HTTP capture inspect and validate read)")
+    s.add_argument("--raw", metavar="FILE", help="write it as received, its path and headers as stored (an HTTP "
+                   "capture inspect and validate read)")
     s.set_defaults(func=cmd_store_show)
     s = ssub.add_parser("sent", help="list sent requests with the delivery reports and read replies about them")
     with_config(s)
