@@ -223,7 +223,8 @@ class Outbox(Periodic):
         hold is decided here alone); once stopped or held, no further item starts, the claimed
         ones go back to the queue, and those in flight finish and are recorded."""
         pending: deque[OutboxItem] = deque()
-        in_flight: dict = {}
+        in_flight: dict = {}  # future → the order it started in
+        started = held_from = 0  # (items started from `held_from` on tell of the outage anew)
         claimed_all = False
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.name)
         try:
@@ -239,16 +240,22 @@ class Outbox(Periodic):
                         pending.extend(items)
                     if not pending:
                         break
-                    in_flight[pool.submit(self._send, pending.popleft(), now or utcnow(), stop)] = None
+                    in_flight[pool.submit(self._send, pending.popleft(), now or utcnow(), stop)] = started
+                    started += 1
                 if not in_flight:
                     return done
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    del in_flight[future]
+                    order = in_flight.pop(future)
                     outcome = future.result()
                     done.append(outcome.item)
                     if outcome.tried:
-                        self._outage(now or utcnow(), outcome.hold, outcome.retry_after)
+                        # (those in flight when a hold began failing the same way are that round of
+                        # the outage, not further ones: N at once doubled the pause N - 1 times)
+                        anew = order >= held_from
+                        self._outage(now or utcnow(), outcome.hold, outcome.retry_after, anew)
+                        if outcome.hold is not None and anew:
+                            held_from = started
         finally:
             try:
                 while pending:  # (after an error: what had not started is not left "sending" for a lease)
@@ -263,11 +270,17 @@ class Outbox(Periodic):
         self.store.outbox_update(item.id, "queued", attempts=item.attempts, next_at=item.next_at,
                                  status_code=item.status_code, error=item.error, lease_until=item.lease_until)
 
-    def _outage(self, now: datetime, hold: tuple[str, str] | None, retry_after: float | None) -> None:
+    def _outage(self, now: datetime, hold: tuple[str, str] | None, retry_after: float | None,
+                anew: bool = True) -> None:
         """After each item sent: an item no MMSC answered, or none could take (`hold`: what, and
         the error or answer), holds the whole queue (one line says so, with when it goes on); any
         other answer ends the hold. The pause doubles from `first_retry`, or is as long as the
-        MMSC's Retry-After asks if that is longer, up to `max_retry` either way."""
+        MMSC's Retry-After asks if that is longer, up to `max_retry` either way. Not `anew` (an item
+        sent before the hold began): the hold in force stands, longer if its Retry-After asks."""
+        if hold is not None and not anew and self.held_until is not None:
+            if retry_after is not None:
+                self.held_until = max(self.held_until, now + self._pause(self._outage_rounds, retry_after))
+            return
         if hold is None:
             if self._outage_rounds:
                 log.info("outbox: an MMSC answers again; sending goes on")

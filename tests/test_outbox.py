@@ -1078,3 +1078,26 @@ def test_a_worker_stopped_and_followed_by_another_ends_its_round_by_its_own_stop
         outbox.stop()
         assert senders.count(old) == 1 and len(sim.messages) == 3
         client.close()
+
+
+def test_items_in_flight_when_a_hold_begins_are_that_round_of_the_outage_not_further_ones(store):
+    """With concurrency N, the N items in flight when the MMSC went down each counted as another
+    round of the outage: the queue's pause doubled N - 1 times at once (four at once: 4 minutes,
+    not 30 s), with a "still" line for each."""
+    with Simulator(SimulatorConfig()) as sim:
+        barrier = threading.Barrier(3, timeout=10)
+
+        def together():
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()
+
+        _gate(sim, together)
+        sim.fail_next(3, http_status=503)
+        outbox = Outbox(mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never()), concurrency=3,
+                        first_retry=timedelta(seconds=30))
+        outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(3)])
+        now = utcnow()
+        done = outbox.run_once(now)
+        assert not barrier.broken and [i.state for i in done] == ["queued"] * 3
+        assert outbox._outage_rounds == 1 and outbox.held_until == now + timedelta(seconds=30)
+        outbox.client.close()
