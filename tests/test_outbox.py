@@ -1101,3 +1101,26 @@ def test_items_in_flight_when_a_hold_begins_are_that_round_of_the_outage_not_fur
         assert not barrier.broken and [i.state for i in done] == ["queued"] * 3
         assert outbox._outage_rounds == 1 and outbox.held_until == now + timedelta(seconds=30)
         outbox.client.close()
+
+
+def test_a_campaign_item_in_a_store_of_one_s_own_without_claims_is_sent():
+    """The outbox claims a campaign item's recipient where the store can claim (`send_claim`); a
+    store of one's own without it sends the item as before, not a round failing for good."""
+    from mm7bind.bulk import queue_bulk
+    from mm7bind.store import MemoryStore
+
+    class NoClaims:
+        def __init__(self):
+            self.inner = MemoryStore()
+
+        def __getattr__(self, name):
+            if name in ("send_claim", "send_done", "send_claim_get"):
+                raise AttributeError(name)
+            return getattr(self.inner, name)
+
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=NoClaims())
+        outbox = Outbox(client)
+        queue_bulk(outbox, mm7.SubmitReq(subject="camp"), ["+8613800000001"], tag="camp")
+        assert [i.state for i in outbox.run_once()] == ["sent"] and len(sim.messages) == 1
+        client.close()
