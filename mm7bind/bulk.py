@@ -1,7 +1,9 @@
 """Sending one message to many recipients: a worker pool over one client, with progress.
 
 Each recipient gets its own SubmitReq (the common carrier rule); the client's rate limit and retry
-policy apply to every one. Progress goes to a callback; the result lists every failure.
+policy apply to every one. Progress goes to a callback; the result counts every outcome and keeps the
+first `keep` MessageIDs and failures (every one goes to an `on_outcome` callback, and with a store
+into its records).
 """
 
 from __future__ import annotations
@@ -30,8 +32,14 @@ from .store import OUTBOX_PENDING
 log = logging.getLogger("mm7bind.bulk")
 
 
+KEEP = 1000  # MessageIDs, and failures, a BulkResult keeps by default: a million of each took hundreds of MB
+
+
 @dataclass
 class BulkResult:
+    """A campaign's counts (exact), and its first `keep` MessageIDs and failures (`sent -
+    len(message_ids)`, `failed - len(failures)`: how many were counted and not kept)."""
+
     total: int = 0
     sent: int = 0
     failed: int = 0
@@ -42,8 +50,12 @@ class BulkResult:
     interrupted: bool = False  # stopped (Ctrl-C) before every recipient was tried (or queued)
     batches: int = 0  # (queue_bulk) commits made to the outbox: `sent` items in all
     unreachable: bool = False  # stopped because no MMSC took a connection (UNREACHABLE_STOP in a row)
-    message_ids: dict[str, str] = field(default_factory=dict)  # recipient → MessageID
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (recipient, why)
+    message_ids: dict[str, str] = field(default_factory=dict)  # recipient → MessageID (the first `keep`)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (recipient, why) (the first `keep`)
+    keep: int | None = field(default=KEEP, repr=False)  # None: every one
+
+    def _kept(self, kept) -> bool:
+        return self.keep is None or len(kept) < self.keep
 
     @property
     def rate(self) -> float:
@@ -152,7 +164,7 @@ def recipient_key(recipient: str) -> str:
 
 
 def _plan(store, recipients: Iterable[str], tag: str | None,
-          tries: Counter | None = None) -> tuple[list[str], BulkResult]:
+          tries: Counter | None = None, keep: int | None = KEEP) -> tuple[list[str], BulkResult]:
     """Who still needs the message: each recipient once, and under a tag (with a store) none the
     MMSC already accepted one for, nor one waiting in the outbox for it. `tries` is filled with
     how many requests each recipient already has under the tag."""
@@ -180,7 +192,8 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
             done |= {r for item in store.outbox(tag=tag) if item.state in waiting for r in item.recipients}
         done = {recipient_key(r) for r in done}
         todo = [r for r in unique if recipient_key(r) not in done]
-    return todo, BulkResult(total=len(todo), skipped=len(unique) - len(todo), repeated=len(listed) - len(unique))
+    return todo, BulkResult(total=len(todo), skipped=len(unique) - len(todo), repeated=len(listed) - len(unique),
+                            keep=keep)
 
 
 def tag_submits(store, tag: str):
@@ -209,7 +222,7 @@ def _unanswered(rec) -> bool:
 
 
 def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag: str | None = None,
-               at=None, stop: threading.Event | None = None) -> BulkResult:
+               at=None, stop: threading.Event | None = None, keep: int | None = KEEP) -> BulkResult:
     """Put `template` for each recipient in `outbox` (sent by whoever runs its worker: `mm7bind
     serve` with [outbox] enabled), due now or `at` a time. With a `tag`, recipients already
     accepted or already waiting under it are skipped, so queueing a campaign twice queues it once.
@@ -217,7 +230,8 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
     at most QUEUE_BATCH_BYTES of content); a message that cannot be
     built raises EncodeError, its batch is not queued (the batches before it are: queueing again
     under the tag adds only the rest; the exception's `queued` is the result so far, as for a
-    store that fails mid-way). Under a tag each item's TransactionID is
+    store that fails mid-way). `message_ids` maps the first `keep` recipients queued to "queued
+    #ITEM" (None: every one). Under a tag each item's TransactionID is
     `bulk_transaction_id`'s, and one already waiting is not queued again: two runs queueing the
     same campaign at once queue it once; nor is one a `send_bulk` of the campaign is sending.
 
@@ -227,7 +241,7 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
     batch, or, right after its commit, leaves it queued and uncounted: under a tag, queueing again
     adds only what is missing either way. `stop` has no such uncertainty.)"""
     tries: Counter = Counter()
-    recipients, result = _plan(outbox.store, recipients, tag, tries)
+    recipients, result = _plan(outbox.store, recipients, tag, tries, keep)
     started = time.monotonic()
     # Each item keeps its own encoded copy, and a batch is built in memory before its commit: 500
     # copies of a 2 MB video took a gigabyte at once. Fewer to a batch as the message grows.
@@ -260,6 +274,8 @@ def _queue_batch(outbox, template: m.SubmitReq, batch: list[str], tag: str | Non
         recipient_of = dict(zip(tids, batch, strict=True))
         queued = [(recipient_of[item.transaction_id], item) for item in items]
     for rcpt, item in queued:
+        if not result._kept(result.message_ids):
+            break
         result.message_ids[rcpt] = f"queued #{item.id}"
     result.sent += len(items)
     result.batches += 1
@@ -281,6 +297,27 @@ def bulk_transaction_id(tag: str, recipient: str, tries: int) -> str:
     return f"b{digest}-{tries}"
 
 
+def recipient_claim(tag: str, recipient: str) -> str:
+    """What a campaign's sender claims (`mm7bind.sendonce`) before sending to `recipient` under
+    `tag`, whatever the TransactionID: a direct run (`send_bulk`, `send_tagged`) and the outbox
+    sending the campaign's queued item hold the same one, so that they never both send to one
+    recipient (an item put back in the queue by `store requeue` while a direct run was sending to
+    its recipient went out too); once the MMSC accepted one, it is kept and neither sends again."""
+    digest = hashlib.sha256(f"{tag}\0{recipient_key(recipient)}".encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    return f"r{digest}"
+
+
+def campaign_claim(tag: str | None, recipients: list[str], transaction_id: str) -> str | None:
+    """`recipient_claim` for a request of a campaign (one recipient, its TransactionID
+    `bulk_transaction_id`'s: what `queue_bulk` queues), else None."""
+    if tag is None or len(recipients) != 1:
+        return None
+    stem, dash, tries = transaction_id.rpartition("-")
+    if not dash or not tries.isdigit() or stem != bulk_transaction_id(tag, recipients[0], 0).rpartition("-")[0]:
+        return None
+    return recipient_claim(tag, recipients[0])
+
+
 def send_tagged(client, msg: m.SubmitReq, tag: str):
     """Send `msg` (to one recipient) under `tag` as a `send_bulk` to that recipient does: → the
     client's Result, or None when the MMSC already accepted it under the tag (or it waits in the
@@ -292,11 +329,12 @@ def send_tagged(client, msg: m.SubmitReq, tag: str):
 
 
 def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str):
-    """`client.submit` under `tid` once claimed in the store (another run of the campaign may be
-    sending it right now: one of them does) → its Result, or None when another run has it or had
-    it accepted."""
+    """`client.submit` under `tid` once its recipient is claimed in the store (`recipient_claim`:
+    another run of the campaign, or the outbox, may be sending to them right now: one of them does)
+    → its Result, or None when another has it or had it accepted."""
     store = client.core.store
-    held, mine = sendonce.claim(store, tid, client.config)
+    [rcpt] = [str(a) for a in msg.recipients]
+    held, mine = sendonce.claim(store, recipient_claim(tag, rcpt), client.config)
     if not mine:
         return None
     try:
@@ -326,7 +364,8 @@ UNREACHABLE_STOP = 10  # requests in a row no MMSC took a connection for (each a
 
 def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concurrency: int = 4,
               progress: Callable[[BulkResult], None] | None = None, tag: str | None = None,
-              stop_after_unreachable: int = UNREACHABLE_STOP) -> BulkResult:
+              stop_after_unreachable: int = UNREACHABLE_STOP, keep: int | None = KEEP,
+              on_outcome: Callable[[str, str | None, str | None], None] | None = None) -> BulkResult:
     """Send `template` to each recipient. With a `tag` (and a client with a store) every request is
     recorded under it, and recipients the MMSC already accepted a message for under that tag are
     skipped: an interrupted run started again goes on where it stopped, sending nobody twice.
@@ -342,16 +381,20 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     rather than every remaining recipient waiting out its retries to fail the same way; under a
     tag, the same run started again later sends the rest. 0: never stop.
 
-    Only a few requests wait ahead of the workers (twice `concurrency`), so a campaign's memory is
-    its list of recipients and its result, not a pending task per recipient. A `progress` callback
-    that raises is logged (logger "mm7bind.bulk", WARNING) and not called again: the campaign goes on."""
+    Only a few requests wait ahead of the workers (twice `concurrency`), and the result keeps the
+    first `keep` MessageIDs and failures (None: every one; its counts are exact either way), so a
+    campaign's memory is its list of recipients, not a pending task nor a result per recipient.
+    `on_outcome(recipient, message_id, why)` is told of each one tried (`message_id` when the MMSC
+    accepted it, else `why` not), one call at a time; with a store every request is in its records
+    too. A `progress` or `on_outcome` callback that raises is logged (logger "mm7bind.bulk",
+    WARNING) and not called again: the campaign goes on."""
     tries: Counter = Counter()
-    recipients, result = _plan(client.core.store, recipients, tag, tries)
+    recipients, result = _plan(client.core.store, recipients, tag, tries, keep)
     resumable = tag is not None and client.core.store is not None
     lock = threading.Lock()
     started = time.monotonic()
     unreached_in_a_row = 0
-    progress_calls = [progress] if progress else []  # (emptied when the callback fails)
+    callbacks = {"progress": progress, "on_outcome": on_outcome}  # (each dropped when it fails)
 
     def one(rcpt: str) -> None:
         nonlocal unreached_in_a_row
@@ -396,20 +439,25 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
                 unreached_in_a_row = 0
             if ok:
                 result.sent += 1
-                result.message_ids[rcpt] = r.message_id
+                if result._kept(result.message_ids):
+                    result.message_ids[rcpt] = r.message_id
             else:
                 result.failed += 1
                 result.may_have_arrived += unsure
-                result.failures.append((rcpt, why))
+                if result._kept(result.failures):
+                    result.failures.append((rcpt, why))
             result.elapsed = time.monotonic() - started
-            if progress_calls:
+            for name, args in (("on_outcome", (rcpt, r.message_id if ok else None, None if ok else why)),
+                               ("progress", (result,))):
+                if callbacks[name] is None:
+                    continue
                 try:
-                    progress(result)
+                    callbacks[name](*args)
                 except Exception:
                     # (a progress display that breaks, say a closed stderr, must not end a campaign
                     # half-way with its counts lost: it is said once, and the sending goes on)
-                    progress_calls.clear()
-                    log.warning("the progress callback failed; the campaign goes on without it", exc_info=True)
+                    callbacks[name] = None
+                    log.warning("the %s callback failed; the campaign goes on without it", name, exc_info=True)
 
     stopping = threading.Event()  # (set on Ctrl-C: ends the workers' pauses between attempts)
     workers = max(1, concurrency)

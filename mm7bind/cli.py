@@ -472,11 +472,11 @@ def cmd_send(args: argparse.Namespace) -> int:
     if any(not r.strip() for r in recipients):
         print("mm7bind send: an empty recipient (--to '')", file=sys.stderr)
         return EXIT_USAGE
-    given = len(args.to or [])
-    for i, r in enumerate(recipients, 1):  # (before any is sent: a bulk run would fail them one by one)
+    # (before any is sent: a bulk run would fail them one by one; --to-file's were checked as it was
+    # read, naming their line)
+    for i, r in enumerate(args.to or [], 1):
         if problem := m.address_problem(r.strip()):
-            where = f"--to #{i}" if i <= given else f"recipient #{i - given} of {args.to_file}"
-            print(f"mm7bind send: {where}: the address {r.strip()!r} {problem}", file=sys.stderr)
+            print(f"mm7bind send: --to #{i}: the address {r.strip()!r} {problem}", file=sys.stderr)
             return EXIT_USAGE
     try:
         content = _content(args)
@@ -528,10 +528,9 @@ def cmd_send(args: argparse.Namespace) -> int:
                     result = queue_bulk(cfg.make_outbox(client), template, recipients, tag=args.tag, at=args.at,
                                         stop=stop)
             except MM7Error as exc:
-                return _not_sent(args, exc, _not_queued(exc, args.tag), EXIT_REFUSED, **_queued_before(exc))
+                return _not_queued(args, exc, "", EXIT_REFUSED)
             except STORE_ERRORS as exc:  # (a store locked by another process past its wait, a full disk)
-                return _not_sent(args, exc, _not_queued(exc, args.tag, "the store failed"), EXIT_UNREADABLE,
-                                 **_queued_before(exc))
+                return _not_queued(args, exc, ": the store failed", EXIT_UNREADABLE)
             left = result.total - result.sent  # (not queued: an interrupt came first)
             if args.json:  # the outbox items' ids, for `store outbox` and the send API's /queue/<id>
                 print(_json({"queued": result.sent, "skipped": result.skipped, "repeated": result.repeated,
@@ -544,13 +543,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                 if result.skipped:
                     print(f"skipped {result.skipped} recipients already accepted or queued under tag {args.tag!r}")
             if result.interrupted:
-                # (what is committed stays queued, and is sent: the user must know what running again does)
-                again = (f"`--queue --tag {args.tag}` again queues only those" if args.tag else
-                         "the same command again would queue every recipient again, those committed too: give "
-                         "--tag NAME to be able to resume")
-                print(f"mm7bind send: interrupted: {result.sent} message(s) committed to the outbox in "
-                      f"{result.batches} batch(es) before it stopped (they will be sent); {left} recipients not "
-                      f"queued; {again}", file=sys.stderr)
+                print(f"mm7bind send: interrupted: {_committed(result, args.tag)}", file=sys.stderr)
             if not cfg.outbox.enabled:
                 print("note: [outbox] enabled is false here: nothing sends them until `mm7bind serve` runs with "
                       "[outbox] enabled = true on this store", file=sys.stderr)
@@ -604,7 +597,8 @@ def cmd_send(args: argparse.Namespace) -> int:
             return _not_sent(args, exc, "mm7bind send: not sent: the store failed", EXIT_UNREADABLE)
         bar.done(result)
     if args.json:
-        print(_json(dataclasses.asdict(result) | {"interrupted": result.interrupted}))
+        shown = {k: v for k, v in dataclasses.asdict(result).items() if k != "keep"}
+        print(_json(shown | {"interrupted": result.interrupted}))
         return _bulk_exit(result)
     print(f"sent {result.sent}, failed {result.failed}, {result.total} recipients in {result.elapsed:.1f} s "
           f"({result.rate:.1f}/s)")
@@ -680,21 +674,25 @@ def _stop_between_batches(stop: threading.Event):
             signal.signal(sig, handler)
 
 
-def _not_queued(exc: BaseException, tag: str | None, why: str = "") -> str:
-    """How a `send --queue` that failed mid-way begins its line: what its batches committed before."""
-    result = getattr(exc, "queued", None)
-    if result is None or not result.sent:
-        return "mm7bind send: not queued" + (f": {why}" if why else "")
-    again = f"`--queue --tag {tag}` again queues only the rest" if tag else "give --tag NAME to be able to resume"
-    return (f"mm7bind send: {result.sent} message(s) committed to the outbox in {result.batches} batch(es) (they "
-            f"will be sent), then {result.total - result.sent} recipients not queued ({again})" + (
-                f": {why}" if why else ""))
+def _committed(result, tag: str | None) -> str:
+    """What a `send --queue` that stopped mid-way (interrupted, or failing) had committed, and what
+    running it again does: what is committed stays queued, and is sent."""
+    again = (f"`--queue --tag {tag}` again queues only those" if tag else "the same command again would queue "
+             "every recipient again, those committed too: give --tag NAME to be able to resume")
+    return (f"{result.sent} message(s) committed to the outbox in {result.batches} batch(es) before it stopped "
+            f"(they will be sent); {result.total - result.sent} recipients not queued; {again}")
 
 
-def _queued_before(exc: BaseException) -> dict:
-    """send --queue --json that failed mid-way: what its batches committed before."""
+def _not_queued(args: argparse.Namespace, exc: MM7Error, why: str, code: int) -> int:
+    """A `send --queue` that failed: its error, and what its batches committed before (with --json,
+    as `queued` and `batches`)."""
     result = getattr(exc, "queued", None)
-    return {"queued": result.sent if result else 0, "batches": result.batches if result else 0}
+    done = result is not None and result.sent
+    _not_sent(args, exc, f"mm7bind send: {'stopped' if done else 'not queued'}{why}", code,
+              queued=result.sent if result else 0, batches=result.batches if result else 0)
+    if done and not args.json:
+        print(f"mm7bind send: {_committed(result, args.tag)}", file=sys.stderr)
+    return code
 
 
 def _bulk_exit(result) -> int:
@@ -1269,11 +1267,18 @@ def cmd_store_show(args: argparse.Namespace) -> int:
             if args.extract:
                 out["extracted"] = _extract(env, args.extract, "store show")
         if args.raw:
-            # As an HTTP capture, so that `inspect` and `validate` read it back with its content type.
-            head = f"POST / HTTP/1.1\r\nContent-Type: {rec.content_type or 'text/xml'}\r\n"
-            head += f"Content-Length: {len(rec.body)}\r\n\r\n"
+            # As an HTTP capture, so that `inspect` and `validate` read it back with its content type:
+            # the path it came on and its headers as stored (credentials were not), the body as taken
+            # (dechunked, inflated: those headers left out, its length counted again).
+            if rec.path is None:
+                print(f"mm7bind store show: #{rec.id} was stored without the path it came on (an older record): "
+                      "the request line says POST /", file=sys.stderr)
+            skipped = ("content-type", "content-length", "transfer-encoding", "content-encoding")
+            lines = [f"POST {rec.path or '/'} HTTP/1.1", f"Content-Type: {rec.content_type or 'text/xml'}",
+                     *(f"{k}: {v}" for k, v in rec.headers.items() if k.lower() not in skipped),
+                     f"Content-Length: {len(rec.body)}"]
             try:
-                Path(args.raw).write_bytes(head.encode("latin-1") + rec.body)
+                Path(args.raw).write_bytes("\r\n".join(lines).encode("latin-1", "replace") + b"\r\n\r\n" + rec.body)
             except OSError as exc:
                 print(f"mm7bind store show: cannot write {args.raw}: {exc.strerror or exc}", file=sys.stderr)
                 return EXIT_USAGE
@@ -1787,7 +1792,8 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(s)
     s.add_argument("id", type=int, metavar="ID", help="its number (the ID column of store inbox)")
     s.add_argument("--extract", metavar="DIR", help="write its attachments into DIR")
-    s.add_argument("--raw", metavar="FILE", help="write it as received (an HTTP capture inspect and validate read)")
+    s.add_argument("--raw", metavar="FILE", help="write it as received, its path and headers as stored (an HTTP "
+                   "capture inspect and validate read)")
     s.set_defaults(func=cmd_store_show)
     s = ssub.add_parser("sent", help="list sent requests with the delivery reports and read replies about them")
     with_config(s)

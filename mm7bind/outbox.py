@@ -9,13 +9,16 @@ While no MMSC answers, or every one tried says it is unavailable (4006), the who
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple, Self
 
 from . import messages as m
+from . import sendonce
 from .codec import decode, encode
 from .arrival import may_have_arrived, no_mmsc_answered
 from .display import printable, shown_time
@@ -37,6 +40,7 @@ class Round(NamedTuple):
     tried: bool = False
     hold: tuple[str, str] | None = None
     retry_after: float | None = None
+    accepted: bool = False  # (the MMSC took it this round)
 
 
 NO_ANSWER, UNAVAILABLE = "no MMSC answered", "no MMSC available"
@@ -142,6 +146,7 @@ class Outbox(Periodic):
         return items
 
     def _entry(self, msg: m.Message, transaction_id: str | None, tag: str | None, at: datetime | None) -> dict:
+        from .bulk import campaign_claim  # noqa: PLC0415
         from .client import new_transaction_id  # noqa: PLC0415
 
         if not isinstance(msg, m.Message) or not msg.IS_REQUEST or msg.DIRECTION != "vasp->rs":
@@ -153,9 +158,10 @@ class Outbox(Periodic):
             expires = due + self.max_age
         except (OverflowError, ValueError):  # the year 1 in +08:00, or 9999 plus max_age
             raise ValueError(f"at={at!r} is out of the range of times an item can be kept for") from None
+        recipients = [str(a) for a in getattr(msg, "recipients", None) or []]
         return {"transaction_id": tid, "tag": tag, "content_type": http.content_type, "body": http.to_bytes(),
-                "due": due, "expires_at": expires,
-                "recipients": [str(a) for a in getattr(msg, "recipients", None) or []]}
+                "due": due, "expires_at": expires, "recipients": recipients,
+                "claim_key": campaign_claim(tag, recipients, tid)}
 
     def requeue(self, item_id: int) -> bool:
         """Put a failed or expired item back in the queue, due now, for another `max_age`. Not one
@@ -187,20 +193,23 @@ class Outbox(Periodic):
 
     def run_once(self, now: datetime | None = None) -> list[OutboxItem]:
         """Send every item that is due now; → the items as they ended this round. Stops between
-        items once `stop()` is called (what it claimed and did not send goes back to the queue)."""
+        items once `stop()` is called (what it claimed and did not send goes back to the queue), and
+        a send waiting between attempts (a backoff, a Retry-After, the rate limit) stops waiting:
+        its item goes back to the queue, due at once, to go again with its TransactionID."""
         done: list[OutboxItem] = []
+        stop = self._stopping()
         if self._holding(now):
             return done  # an outage: the queue waits as a whole
         if self.concurrency > 1:
-            return self._run_concurrently(now, done)
-        while not self._stop.is_set():
+            return self._run_concurrently(now, done, stop)
+        while not stop.is_set():
             items = self.store.outbox_claim(now or utcnow(), self.batch, self.lease)
             for i, item in enumerate(items):
-                if self._stop.is_set() or self._holding(now):
+                if stop.is_set() or self._holding(now):
                     for rest in items[i:]:
                         self._unclaim(rest)
                     return done
-                outcome = self._send(item, now or utcnow())
+                outcome = self._send(item, now or utcnow(), stop)
                 done.append(outcome.item)
                 if outcome.tried:
                     self._outage(now or utcnow(), outcome.hold, outcome.retry_after)
@@ -208,17 +217,19 @@ class Outbox(Periodic):
                 break
         return done
 
-    def _run_concurrently(self, now: datetime | None, done: list[OutboxItem]) -> list[OutboxItem]:
+    def _run_concurrently(self, now: datetime | None, done: list[OutboxItem],
+                          stop: threading.Event) -> list[OutboxItem]:
         """run_once with `concurrency` sends at a time. Outcomes are taken in this thread (the
         hold is decided here alone); once stopped or held, no further item starts, the claimed
         ones go back to the queue, and those in flight finish and are recorded."""
         pending: deque[OutboxItem] = deque()
-        in_flight: dict = {}
+        in_flight: dict = {}  # future → the order it started in
+        started = held_from = 0  # (items started from `held_from` on tell of the outage anew)
         claimed_all = False
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.name)
         try:
             while True:
-                if self._stop.is_set() or self._holding(now):
+                if stop.is_set() or self._holding(now):
                     claimed_all = True
                     while pending:
                         self._unclaim(pending.popleft())
@@ -229,16 +240,22 @@ class Outbox(Periodic):
                         pending.extend(items)
                     if not pending:
                         break
-                    in_flight[pool.submit(self._send, pending.popleft(), now or utcnow())] = None
+                    in_flight[pool.submit(self._send, pending.popleft(), now or utcnow(), stop)] = started
+                    started += 1
                 if not in_flight:
                     return done
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    del in_flight[future]
+                    order = in_flight.pop(future)
                     outcome = future.result()
                     done.append(outcome.item)
                     if outcome.tried:
-                        self._outage(now or utcnow(), outcome.hold, outcome.retry_after)
+                        # (those in flight when a hold began failing the same way are that round of
+                        # the outage, not further ones: N at once doubled the pause N - 1 times)
+                        anew = order >= held_from
+                        self._outage(now or utcnow(), outcome.hold, outcome.retry_after, anew)
+                        if outcome.hold is not None and anew:
+                            held_from = started
         finally:
             try:
                 while pending:  # (after an error: what had not started is not left "sending" for a lease)
@@ -253,11 +270,17 @@ class Outbox(Periodic):
         self.store.outbox_update(item.id, "queued", attempts=item.attempts, next_at=item.next_at,
                                  status_code=item.status_code, error=item.error, lease_until=item.lease_until)
 
-    def _outage(self, now: datetime, hold: tuple[str, str] | None, retry_after: float | None) -> None:
+    def _outage(self, now: datetime, hold: tuple[str, str] | None, retry_after: float | None,
+                anew: bool = True) -> None:
         """After each item sent: an item no MMSC answered, or none could take (`hold`: what, and
         the error or answer), holds the whole queue (one line says so, with when it goes on); any
         other answer ends the hold. The pause doubles from `first_retry`, or is as long as the
-        MMSC's Retry-After asks if that is longer, up to `max_retry` either way."""
+        MMSC's Retry-After asks if that is longer, up to `max_retry` either way. Not `anew` (an item
+        sent before the hold began): the hold in force stands, longer if its Retry-After asks."""
+        if hold is not None and not anew and self.held_until is not None:
+            if retry_after is not None:
+                self.held_until = max(self.held_until, now + self._pause(self._outage_rounds, retry_after))
+            return
         if hold is None:
             if self._outage_rounds:
                 log.info("outbox: an MMSC answers again; sending goes on")
@@ -273,7 +296,7 @@ class Outbox(Periodic):
                 f"; Retry-After {retry_after:g} s" if retry_after is not None else "",
                 shown_time(self.held_until), waiting)
 
-    def _send(self, item: OutboxItem, now: datetime) -> Round:
+    def _send(self, item: OutboxItem, now: datetime, stop: threading.Event | None = None) -> Round:
         attempts = item.attempts + 1
         if now > item.expires_at + self.first_retry:  # its worker was away well past the deadline (the
             # last round is due right at it): a stale message is not sent
@@ -292,8 +315,46 @@ class Outbox(Periodic):
         except Exception as exc:  # noqa: BLE001 (a bug of ours: as below)
             log.exception("outbox #%d tid=%s: internal error", item.id, item.transaction_id)
             return Round(self._later(item, attempts, now, None, f"internal error: {type(exc).__name__}: {exc}"))
+        from .bulk import campaign_claim  # noqa: PLC0415
+
+        # A campaign's item: its recipient claimed as a direct run of the campaign claims them, so
+        # that the two never both send (an item put back in the queue while a direct run was
+        # sending to its recipient, or after one planned to: its TransactionID is another).
+        key = campaign_claim(item.tag, item.recipients, item.transaction_id)
+        if key is None or not hasattr(self.store, "send_claim"):  # (a store of one's own, without claims)
+            return self._exchange(item, msg, attempts, now, stop)
+        held, mine = sendonce.claim(self.store, key, self.client.config)
+        if not mine:
+            who = printable(", ".join(item.recipients))
+            if held.accepted:
+                return Round(self._end(item, "failed", item.attempts, status_code=item.status_code,
+                                       error=f"not sent: {who} was accepted under tag {printable(item.tag)} by "
+                                             "another run of the campaign"))
+            return Round(self._end(item, "queued", item.attempts, next_at=now + self.first_retry,
+                                   status_code=item.status_code,
+                                   error=f"another run of the campaign is sending to {who}: tried again later"))
+        outcome = None
         try:
-            result = self.client.send(msg, transaction_id=item.transaction_id, tag=item.tag)
+            outcome = self._exchange(item, msg, attempts, now, stop)
+            return outcome
+        finally:
+            sendonce.done(self.store, held, accepted=outcome is not None and outcome.accepted)
+
+    def _exchange(self, item: OutboxItem, msg: m.Message, attempts: int, now: datetime,
+                  stop: threading.Event | None) -> Round:
+        from .client import ending_pauses_at  # noqa: PLC0415
+
+        try:
+            with ending_pauses_at(stop) if stop is not None else contextlib.nullcontext():
+                result = self.client.send(msg, transaction_id=item.transaction_id, tag=item.tag)
+        except KeyboardInterrupt:
+            if stop is None or not stop.is_set():  # (a Ctrl-C of run_once's own caller)
+                raise
+            # stop() while the send waited between attempts (its store record says how its last
+            # one ended): the round is not counted, the item is due at once for the next worker
+            return Round(self._end(item, "queued", item.attempts, next_at=item.next_at, status_code=item.status_code,
+                                   error="the worker stopped while it waited to try again: sent again, with the "
+                                         "same TransactionID, by the next one"))
         except (DecodeError, EncodeError) as exc:  # (not built: nothing went out, nothing learnt of the MMSCs)
             return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"))
         except FaultError as exc:
@@ -322,7 +383,7 @@ class Outbox(Periodic):
                          tried=True)
         if result.ok:
             return Round(self._end(item, "sent", attempts, message_id=result.message_id,
-                                   status_code=result.status.code), tried=True)
+                                   status_code=result.status.code), tried=True, accepted=True)
         code, policy = result.status.code, self.client.config.retry
         # An MMSC saying it is unavailable (4006: overloaded, rate limiting; the answers the client
         # goes to another MMSC for) would say so to the next item too. Other statuses (3xxx

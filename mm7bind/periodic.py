@@ -36,6 +36,7 @@ class Periodic:
         self._stop = threading.Event()  # the running worker's; each worker has its own
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
+        self._worker = threading.local()  # (in a worker's thread: the stop it was given)
 
     def run_once(self) -> Any:  # pragma: no cover (each subclass has its own)
         raise NotImplementedError
@@ -55,7 +56,14 @@ class Periodic:
         """Have the next round start now rather than at the end of the interval."""
         self._wake.set()
 
+    def _stopping(self) -> threading.Event:
+        """The stop that ends the round in hand: in a worker's thread, the one it was started with
+        (a worker stopped and followed by another, by stop() and start(), ends its round by its
+        own, not by the new worker's); elsewhere (run_once called directly), the latest one."""
+        return getattr(self._worker, "stop", None) or self._stop
+
     def _run(self, stop: threading.Event) -> None:
+        self._worker.stop = stop
         failing: str | None = None  # the trouble the last round ended in: said once, not every round
         while not stop.is_set():
             try:

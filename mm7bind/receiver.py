@@ -242,7 +242,7 @@ class Receiver:
                         RequestStatus.UNSUPPORTED_OPERATION, started, env.deviations)
             return self.fault(env, env.version, "Client", RequestStatus.UNSUPPORTED_OPERATION,
                               f"{kind} is not an operation a VASP serves")
-        return self.dispatch(env, body, content_type, headers, peer, started)
+        return self.dispatch(env, body, content_type, headers, peer, started, uri=uri)
 
     def soap_fault(self, env: Envelope | None, fault: Fault, version, tid: str | None, peer, started,
                    deviations, namespace: str | None = None) -> Response:
@@ -270,9 +270,10 @@ class Receiver:
         return Response(413, [("Content-Type", "text/plain")], b"request body too large\n")
 
     def dispatch(self, env: Envelope, body: bytes, content_type: str | None, headers, peer, started,
-                 record: InboxRecord | None = None) -> Response:
-        """A decoded request stored (unless it is a replay's `record`), handed to the handler and
-        answered: the part of `handle` that `replay` runs again."""
+                 record: InboxRecord | None = None, uri: str | None = None) -> Response:
+        """A decoded request stored (unless it is a replay's `record`; with the path of `uri`, the
+        request's target), handed to the handler and answered: the part of `handle` that `replay`
+        runs again."""
         msg = env.message
         if self.config.auth is not None:  # checked: the credentials are of no more use, only a risk in a log
             headers = {k: shown_header(k, v) if k.lower() in _CHECKED else v for k, v in headers.items()}
@@ -282,6 +283,8 @@ class Receiver:
                 sent = self._sent_about(msg)
                 keys = _keys(msg, env.transaction_id, sent)
                 more = {"headers": sifted_headers(headers)} if self._takes(self.store.accept, "headers") else {}
+                if uri is not None and self._takes(self.store.accept, "path"):  # (`store show --raw`'s request line)
+                    more["path"] = uri
                 record, new = self.store.accept(
                     kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
                     recipient=_address(getattr(msg, "recipient", None)), status=_text(getattr(msg, "mm_status", None)),

@@ -81,6 +81,7 @@ class InboxRecord:
     sent_transaction_id: str | None = None  # the SubmitReq this report is about, when we sent it
     claimed_at: datetime | None = None  # when it was last taken for processing (stored, or claimed again)
     headers: dict[str, str] = field(default_factory=dict)  # the request's, but its credentials (see kept_headers)
+    path: str | None = None  # the path it was POSTed to (None: a record from before paths were kept)
 
 
 @dataclass
@@ -188,6 +189,12 @@ def _json_size(text: str) -> int:
     if _PRINTABLE_ASCII.match(text):
         return len(text) + 2 + text.count('"') + text.count("\\")  # (the only two escaped there)
     return len(json.dumps(text, ensure_ascii=False).encode("utf-8"))
+
+
+def _request_path(target: str | None) -> str | None:
+    """What of a request's target is stored: its path, not its query (where some MMSCs put
+    credentials)."""
+    return target.partition("?")[0] if target is not None else None
 
 
 def _headers_json(text: str | None) -> dict[str, str]:
@@ -310,7 +317,8 @@ CREATE TABLE IF NOT EXISTS inbox (
     tid_key TEXT UNIQUE,
     report_key TEXT UNIQUE,
     claimed_at TEXT,
-    headers TEXT
+    headers TEXT,
+    path TEXT
 );
 CREATE INDEX IF NOT EXISTS inbox_state ON inbox (state);
 CREATE INDEX IF NOT EXISTS inbox_message_id ON inbox (message_id);
@@ -325,7 +333,7 @@ CREATE TABLE IF NOT EXISTS inbox_body (
 _INBOX_SELECT = (
     "SELECT i.id, i.kind, i.transaction_id, i.message_id, i.recipient, i.status, i.peer, i.content_type,"
     " COALESCE(b.body, i.body) AS body, i.received_at, i.state, i.response_code, i.error, i.attempts,"
-    " i.sent_transaction_id, COALESCE(i.claimed_at, i.received_at) AS claimed_at, i.headers"
+    " i.sent_transaction_id, COALESCE(i.claimed_at, i.received_at) AS claimed_at, i.headers, i.path"
     " FROM inbox i LEFT JOIN inbox_body b ON b.id = i.id"
 )
 
@@ -346,7 +354,7 @@ class MemoryStore:
 
     def accept(self, *, kind, transaction_id, message_id, recipient, status, peer, content_type, body, tid_key,
                report_key, sent_transaction_id=None, wait: float | None = None,
-               headers=None) -> tuple[InboxRecord, bool]:
+               headers=None, path: str | None = None) -> tuple[InboxRecord, bool]:
         with self._lock:
             for key in (tid_key, report_key):
                 if key is not None and self._keys.get(key) in self._inbox:
@@ -354,7 +362,7 @@ class MemoryStore:
             now = utcnow()
             rec = InboxRecord(self._next_id, kind, transaction_id, message_id, recipient, status, peer,
                               content_type, bytes(body), now, "processing", sent_transaction_id=sent_transaction_id,
-                              claimed_at=now, headers=kept_headers(headers))
+                              claimed_at=now, headers=kept_headers(headers), path=_request_path(path))
             self._next_id += 1
             self._inbox[rec.id] = rec
             for key in (tid_key, report_key):
@@ -494,7 +502,9 @@ class MemoryStore:
                 now = utcnow()
                 taken |= {t for t, c in self._claims.items() if c.accepted or c.lease_until > now}
             for e in entries:
-                if e["transaction_id"] in taken:
+                if e["transaction_id"] in taken or (once and e.get("claim_key") is not None and (
+                        e["claim_key"] in self._claims and (self._claims[e["claim_key"]].accepted
+                                                            or self._claims[e["claim_key"]].lease_until > now))):
                     continue
                 if once:
                     taken.add(e["transaction_id"])
@@ -911,6 +921,8 @@ class SqliteStore:
                 db.execute("ALTER TABLE inbox ADD COLUMN claimed_at TEXT")
             if inbox and "headers" not in inbox:  # a file from before headers were kept (its records: none)
                 db.execute("ALTER TABLE inbox ADD COLUMN headers TEXT")
+            if inbox and "path" not in inbox:  # ... and before paths were (its records: none)
+                db.execute("ALTER TABLE inbox ADD COLUMN path TEXT")
             outbox = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
             if "fingerprint" not in outbox:
                 db.execute("ALTER TABLE outbox ADD COLUMN fingerprint TEXT")  # a file from before the send API's
@@ -950,7 +962,7 @@ class SqliteStore:
             if app_id != APPLICATION_ID and not (
                     app_id == 0 and {"transaction_id", "operation", "recipients"} <= columns["sent"]):
                 raise sqlite3.DatabaseError(f"not an mm7bind store (application id {app_id:#x})")
-            needed = {"sent": {"tag"}, "inbox": {"claimed_at", "headers"}, "send_claim": {"holder"},
+            needed = {"sent": {"tag"}, "inbox": {"claimed_at", "headers", "path"}, "send_claim": {"holder"},
                       "inbox_body": {"body"}, "outbox": {"fingerprint", "recipients", "expires_at"}}
             if any(not wanted <= columns[table] for table, wanted in needed.items()):
                 raise sqlite3.DatabaseError("written by an older mm7bind: open it once with write access (any "
@@ -1102,10 +1114,10 @@ class SqliteStore:
                status: str | None, peer: str | None, content_type: str | None, body: bytes,
                tid_key: str | None, report_key: str | None,
                sent_transaction_id: str | None = None, wait: float | None = None,
-               headers=None) -> tuple[InboxRecord, bool]:
+               headers=None, path: str | None = None) -> tuple[InboxRecord, bool]:
         """Store an incoming request before anything else happens to it, with its HTTP
         `headers` (a mapping or pairs) as `kept_headers` keeps them: a replay shows them to its
-        handler.
+        handler; and the `path` it was POSTed to, without its query (which may carry credentials).
 
         Returns the record and whether it is new; a request whose TransactionID (or report key)
         was seen before is not stored twice: the earlier record comes back instead. With `wait`,
@@ -1119,10 +1131,10 @@ class SqliteStore:
         row is durable.
         """
         received_at = utcnow()
-        kept = kept_headers(headers)
+        kept, path = kept_headers(headers), _request_path(path)
         pending = _Pending((kind, transaction_id, message_id, recipient, status, peer, content_type,
                             received_at.isoformat(), tid_key, report_key, sent_transaction_id,
-                            json.dumps(kept, ensure_ascii=False) if kept else None), body, wait)
+                            json.dumps(kept, ensure_ascii=False) if kept else None, path), body, wait)
         self._commit(pending)
         if pending.conflict is not None:  # already there: the earlier record comes back
             row = self._conn().execute(
@@ -1137,7 +1149,8 @@ class SqliteStore:
         return InboxRecord(id=pending.rowid, kind=kind, transaction_id=transaction_id, message_id=message_id,
                            recipient=recipient, status=status, peer=peer, content_type=content_type, body=bytes(body),
                            received_at=received_at, state="processing",
-                           sent_transaction_id=sent_transaction_id, claimed_at=received_at, headers=kept), True
+                           sent_transaction_id=sent_transaction_id, claimed_at=received_at, headers=kept,
+                           path=path), True
 
     def _commit(self, pending: _Pending, detach: bool = False) -> None:
         """Queue `pending` for the next group commit and return once it is written (raising the
@@ -1238,7 +1251,7 @@ class SqliteStore:
                             p.rowid = db.execute(
                                 "INSERT INTO inbox (kind, transaction_id, message_id, recipient, status, peer,"
                                 " content_type, body, received_at, state, tid_key, report_key, sent_transaction_id,"
-                                " headers, claimed_at) VALUES (?,?,?,?,?,?,?,X'',?,'processing',?,?,?,?,?)",
+                                " headers, path, claimed_at) VALUES (?,?,?,?,?,?,?,X'',?,'processing',?,?,?,?,?,?)",
                                 (*p.row, p.row[7]),
                             ).lastrowid
                         except sqlite3.IntegrityError as exc:
@@ -1327,7 +1340,7 @@ class SqliteStore:
             body=bytes(row["body"]), received_at=datetime.fromisoformat(row["received_at"]), state=row["state"],
             response_code=row["response_code"], error=row["error"], attempts=row["attempts"],
             sent_transaction_id=row["sent_transaction_id"], claimed_at=datetime.fromisoformat(row["claimed_at"]),
-            headers=_headers_json(row["headers"]),
+            headers=_headers_json(row["headers"]), path=row["path"],
         )
 
     def inbox_get(self, record_id: int) -> InboxRecord | None:
@@ -1466,16 +1479,17 @@ class SqliteStore:
     @staticmethod
     def _outbox_insert(db: sqlite3.Connection, entries: list[dict], once: bool) -> list[OutboxItem]:
         """Insert `entries` (in the caller's transaction); with `once`, not those whose TransactionID
-        an item already has (queued, sending or sent), or a sender holds (`send_claim`: a direct run
-        of the same campaign is sending it, or the MMSC accepted it)."""
+        an item already has (queued, sending or sent), or whose TransactionID or "claim_key" (a
+        campaign's recipient, `bulk.recipient_claim`) a sender holds (`send_claim`: a direct run of
+        the same campaign is sending it, or the MMSC accepted it)."""
         now = utcnow()
         items = []
         pending = ",".join("?" * len(OUTBOX_PENDING))
         for e in entries:
             if once and (db.execute(f"SELECT 1 FROM outbox WHERE transaction_id = ? AND state IN ({pending})",
                                     (e["transaction_id"], *OUTBOX_PENDING)).fetchone() or db.execute(
-                    "SELECT 1 FROM send_claim WHERE transaction_id = ? AND (lease_until IS NULL OR lease_until > ?)",
-                    (e["transaction_id"], _utc_text(now))).fetchone()):
+                    "SELECT 1 FROM send_claim WHERE transaction_id IN (?, ?) AND (lease_until IS NULL OR lease_until > ?)",
+                    (e["transaction_id"], e.get("claim_key") or e["transaction_id"], _utc_text(now))).fetchone()):
                 continue
             item_id = db.execute(
                 "INSERT INTO outbox (transaction_id, tag, content_type, body, created_at, next_at, expires_at,"

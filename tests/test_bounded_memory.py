@@ -196,3 +196,35 @@ def test_a_resumed_campaign_reads_its_records_one_at_a_time(tmp_path):
         store.close()
     assert todo == listed[n:] and result.skipped == n
     assert peak < 400 * n, f"peak Python allocation {peak / n:.0f} bytes a record"
+
+
+def test_a_campaign_result_keeps_counts_and_a_bounded_few_not_an_entry_per_recipient():
+    """BulkResult kept a MessageID per recipient accepted and a failure per one refused: a campaign
+    of millions held millions of entries until it ended. Its counts stay exact; it keeps the first
+    `keep` of each, and every outcome goes to `on_outcome` as it comes."""
+    from types import SimpleNamespace
+
+    from mm7bind import bulk
+
+    def submit(msg, tag=None):
+        n = int(str(msg.recipients.to[0]).removeprefix("+86"))
+        code = 1000 if n % 2 else 2005
+        return SimpleNamespace(ok=code == 1000, message_id=f"m-{n}" if code == 1000 else None,
+                               status=mm7.Status(code, "ok" if code == 1000 else "refused"))
+
+    client = SimpleNamespace(core=SimpleNamespace(store=None), submit=submit)
+    told = {"accepted": 0, "refused": 0}
+
+    def on_outcome(recipient, message_id, why):
+        told["accepted" if message_id else "refused"] += 1
+
+    recipients = [f"+86{i}" for i in range(1, 6001)]
+    result = bulk.send_bulk(client, mm7.SubmitReq(subject="s"), recipients, concurrency=2, keep=100,
+                            on_outcome=on_outcome)
+    assert (result.total, result.sent, result.failed) == (6000, 3000, 3000)
+    assert len(result.message_ids) == 100 and len(result.failures) == 100
+    assert told == {"accepted": 3000, "refused": 3000}
+    default = bulk.send_bulk(client, mm7.SubmitReq(subject="s"), recipients, concurrency=2)
+    assert len(default.message_ids) == len(default.failures) == bulk.KEEP < 3000
+    every = bulk.send_bulk(client, mm7.SubmitReq(subject="s"), recipients[:10], keep=None)
+    assert len(every.message_ids) == len(every.failures) == 5

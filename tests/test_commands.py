@@ -1109,9 +1109,10 @@ def test_an_interrupted_send_queue_says_what_it_committed_and_what_running_again
     assert "the same command again would queue every recipient again" in proc.stderr
     proc = watched(1, "full", *send, "--tag", "other")
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr == ("mm7bind send: 2 message(s) committed to the outbox in 1 batch(es) (they will be sent), "
-                           "then 3 recipients not queued (`--queue --tag other` again queues only the rest): the "
-                           "store failed: database or disk is full\n")
+    # (what was committed is said in the same words as after an interrupt, one sentence for both)
+    assert proc.stderr == ("mm7bind send: stopped: the store failed: database or disk is full\n"
+                           "mm7bind send: 2 message(s) committed to the outbox in 1 batch(es) before it stopped (they "
+                           "will be sent); 3 recipients not queued; `--queue --tag other` again queues only those\n")
     proc = watched(0, "full", *send, "--tag", "none")
     assert proc.returncode == 2 and proc.stderr.startswith("mm7bind send: not queued: the store failed: "), proc.stderr
     proc = watched(1, "ignored", *send, "--tag", "background")  # (ignored, it stays so)

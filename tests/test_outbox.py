@@ -1015,3 +1015,123 @@ def test_the_lease_covers_sends_waiting_for_one_of_the_client_s_connections(stor
         one, within, beyond = (Outbox(client, concurrency=n).lease for n in (1, 2, 5))
         assert one == within and beyond == 3 * one  # three turns for the pool's two connections
         client.close()
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_stop_ends_a_send_waiting_out_the_rate_limit_and_its_item_goes_back_to_the_queue(store, concurrency):
+    """The worker's sends waited out the client's pauses (the rate limit, a backoff, a Retry-After)
+    whatever stop() said: serve, told to stop, held on for as long, then left the worker behind."""
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, rate_limit=0.001)  # (a send every 1000 s)
+        [limiter] = client.core.limiters.values()
+        reserve, waiting = limiter.reserve, threading.Event()
+
+        def reserving():
+            wait = reserve()
+            if wait > 0:  # (the second send: it is about to wait)
+                waiting.set()
+            return wait
+
+        limiter.reserve = reserving
+        outbox = Outbox(client, concurrency=concurrency, poll=60)
+        first, second = outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(2)])
+        outbox.start()
+        assert waiting.wait(20)
+        deadline = time.monotonic() + 20
+        while not sim.messages and time.monotonic() < deadline:
+            time.sleep(0.02)
+        outbox.stop(timeout=20)
+        assert not outbox.running()
+        # (with two at once, either one may have had the token)
+        sent, waited = sorted((store.outbox_get(i.id) for i in (first, second)), key=lambda i: i.state != "sent")
+        assert len(sim.messages) == 1 and sent.state == "sent"
+        assert (waited.state, waited.attempts) == ("queued", 0) and "worker stopped" in waited.error
+        assert waited.next_at <= utcnow()  # due at once for the next worker
+        client.close()
+
+
+def test_a_worker_stopped_and_followed_by_another_ends_its_round_by_its_own_stop(store):
+    """run_once read the outbox's latest stop flag: after stop() and start() (a reload), the old
+    worker, still in its round, went on claiming and sending items beside the new one."""
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store)
+        outbox = Outbox(client, poll=60)
+        outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(3)])
+        senders, gates = [], [threading.Event() for _ in range(3)]
+        send = client.send
+
+        def gated(msg, **kwargs):
+            n = len(senders)
+            senders.append(threading.current_thread())
+            gates[n].wait(20)
+            return send(msg, **kwargs)
+
+        client.send = gated
+
+        def sending(n: int) -> None:
+            deadline = time.monotonic() + 20
+            while len(senders) < n and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+        outbox.start()
+        sending(1)
+        old = outbox._thread
+        outbox.stop(timeout=0)  # told while its send is in flight
+        outbox.start()
+        sending(2)  # the new worker has the second item
+        gates[0].set()
+        old.join(20)
+        for gate in gates:
+            gate.set()
+        deadline = time.monotonic() + 20
+        while len(sim.messages) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        outbox.stop()
+        assert senders.count(old) == 1 and len(sim.messages) == 3
+        client.close()
+
+
+def test_items_in_flight_when_a_hold_begins_are_that_round_of_the_outage_not_further_ones(store):
+    """With concurrency N, the N items in flight when the MMSC went down each counted as another
+    round of the outage: the queue's pause doubled N - 1 times at once (four at once: 4 minutes,
+    not 30 s), with a "still" line for each."""
+    with Simulator(SimulatorConfig()) as sim:
+        barrier = threading.Barrier(3, timeout=10)
+
+        def together():
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()
+
+        _gate(sim, together)
+        sim.fail_next(3, http_status=503)
+        outbox = Outbox(mm7.Client(sim.url, store=store, retry=mm7.RetryPolicy.never()), concurrency=3,
+                        first_retry=timedelta(seconds=30))
+        outbox.put_many([mm7.SubmitReq(recipients=[str(n)]) for n in range(3)])
+        now = utcnow()
+        done = outbox.run_once(now)
+        assert not barrier.broken and [i.state for i in done] == ["queued"] * 3
+        assert outbox._outage_rounds == 1 and outbox.held_until == now + timedelta(seconds=30)
+        outbox.client.close()
+
+
+def test_a_campaign_item_in_a_store_of_one_s_own_without_claims_is_sent():
+    """The outbox claims a campaign item's recipient where the store can claim (`send_claim`); a
+    store of one's own without it sends the item as before, not a round failing for good."""
+    from mm7bind.bulk import queue_bulk
+    from mm7bind.store import MemoryStore
+
+    class NoClaims:
+        def __init__(self):
+            self.inner = MemoryStore()
+
+        def __getattr__(self, name):
+            if name in ("send_claim", "send_done", "send_claim_get"):
+                raise AttributeError(name)
+            return getattr(self.inner, name)
+
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=NoClaims())
+        outbox = Outbox(client)
+        queue_bulk(outbox, mm7.SubmitReq(subject="camp"), ["+8613800000001"], tag="camp")
+        assert [i.state for i in outbox.run_once()] == ["sent"] and len(sim.messages) == 1
+        client.close()

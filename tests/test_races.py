@@ -5,6 +5,7 @@ never waited for, so these tests do not depend on the machine's speed."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -909,3 +910,57 @@ def test_ctrl_c_ends_a_campaigns_pauses_between_attempts_not_only_what_comes_aft
         tid = bulk_transaction_id("t", rcpt, 0)
         assert store.sent_by_transaction_id(tid).error.startswith("HTTPStatusError: HTTP 503")
         assert store.send_claim_get(tid) is None  # (given back)
+
+
+@pytest.mark.parametrize("when", ["in flight", "planned"])
+def test_a_campaign_item_requeued_while_a_direct_run_sends_to_its_recipient_goes_once(store, monkeypatch, when):
+    """`store requeue` of a campaign's failed item checked the tag's records, and a direct run
+    (`send --tag`) of the campaign was sending to its recipient that moment ("in flight": nothing
+    accepted yet), or had planned to before the item was queued again ("planned": a failed item is
+    not waiting, and the item's TransactionID is not the one the run sends with): the outbox sent
+    the item too. The two now claim the recipient: whoever comes second does not send."""
+    from mm7bind import bulk
+    from mm7bind.outbox import Outbox
+    from mm7bind.simulator import Simulator, SimulatorConfig
+
+    from .test_outbox import _gate
+
+    recipient, template = "+8613800000001", mm7.SubmitReq(subject="camp")
+    with Simulator(SimulatorConfig()) as sim, mm7.Client(sim.url, store=store,
+                                                         retry=mm7.RetryPolicy.never()) as client:
+        outbox = Outbox(client)
+        [item_id] = [int(v.removeprefix("queued #")) for v in
+                     bulk.queue_bulk(outbox, template, [recipient], tag="camp").message_ids.values()]
+        sim.fail_next(1, status=2001)
+        assert [i.state for i in outbox.run_once()] == ["failed"]
+        arrivals, release = [], threading.Event()
+        if when == "in flight":
+            _gate(sim, lambda: arrivals.append(1) or (len(arrivals) == 1 and release.wait(20)))
+        else:
+            release.set()
+        direct: list = []
+        planned = bulk._plan
+        if when == "planned":  # the direct run plans, then the item is queued again, then it sends
+            def plan_then_requeue(*args, **kwargs):
+                planning = planned(*args, **kwargs)
+                assert outbox.requeue(item_id)
+                return planning
+
+            monkeypatch.setattr(bulk, "_plan", plan_then_requeue)
+        thread = threading.Thread(target=lambda: direct.append(
+            bulk.send_bulk(client, template, [recipient], concurrency=1, tag="camp")))
+        thread.start()
+        if when == "in flight":
+            deadline = time.monotonic() + 20
+            while not arrivals and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert outbox.requeue(item_id)  # (nothing accepted under the tag yet)
+            [meanwhile] = outbox.run_once()
+            assert meanwhile.state == "queued" and "another run of the campaign is sending" in meanwhile.error
+            release.set()
+        thread.join(30)
+        assert direct[0].sent == 1
+        [after] = outbox.run_once(utcnow() + timedelta(minutes=1))
+        assert after.state == "failed" and "was accepted under tag camp by another run" in after.error
+        got = [m for m in sim.messages.values() if [str(a) for a in m.request.recipients] == [recipient]]
+        assert len(got) == 1

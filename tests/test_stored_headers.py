@@ -208,3 +208,40 @@ def test_the_receiver_sifts_the_headers_once_and_every_store_keeps_the_same(tmp_
         assert rec.headers.items() >= {**CARRIER, "Soapaction": '""'}.items()
         store.close()
     assert store_module.kept_headers(store_module.sifted_headers(given)) == store_module.kept_headers(given)
+
+
+def test_store_show_raw_writes_the_path_and_headers_it_came_with(tmp_path):
+    """`store show --raw` wrote `POST /` and a Content-Type whatever the request was: a capture
+    that named a path the MMSC never used, and without the carrier's headers. Now the path it came
+    on is stored with it (its query left out: some MMSCs put credentials there), and the capture
+    has it and the headers kept."""
+    db = tmp_path / "vasp.db"
+    store = SqliteStore(db)
+    app = mm7.wsgi_app(mm7.Receiver(mm7.Handler(), store=store))
+    assert post_to(app, "/vasp/mo", "p-1", {**CARRIER, "Authorization": BASIC})["status"] == 200
+    [rec] = store.inbox()
+    assert rec.path == "/vasp/mo"
+    older, _ = store.accept(kind="DeliverReq", transaction_id="p-2", message_id=None, recipient=None, status=None,
+                            peer=None, content_type=rec.content_type, body=rec.body, tid_key="p-2", report_key=None)
+    store.close()
+    memory, _ = MemoryStore().accept(kind="DeliverReq", transaction_id="p-3", message_id=None, recipient=None,
+                                     status=None, peer=None, content_type=None, body=b"<x/>", tid_key=None,
+                                     report_key=None, path="/mm7?token=s3cr3t")
+    assert memory.path == "/mm7"
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+    proc = run("store", "show", str(rec.id), "--config", str(cfg), "--raw", str(tmp_path / "mo.http"))
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    head = (tmp_path / "mo.http").read_bytes().partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    assert head[0] == "POST /vasp/mo HTTP/1.1" and "X-Mblox-Carrier-Id: 46000" in head
+    assert not any(line.lower().startswith("authorization") for line in head)
+    shown = json.loads(run("inspect", str(tmp_path / "mo.http")).stdout)
+    assert shown["transaction_id"] == "p-1" and shown["http"]["start_line"] == "POST /vasp/mo HTTP/1.1"
+    proc = run("store", "show", str(older.id), "--config", str(cfg), "--raw", str(tmp_path / "older.http"))
+    assert proc.returncode == 0 and "stored without the path it came on" in proc.stderr, proc.stderr
+    assert json.loads(run("inspect", str(tmp_path / "older.http")).stdout)["transaction_id"] == "p-1"
+
+
+def post_to(app, path: str, tid: str, headers: dict):
+    out = mm7.encode(deliver(), transaction_id=tid)
+    return call_wsgi(app, out.to_bytes(), out.content_type, path=path, headers=headers)
