@@ -11,7 +11,10 @@ without calling the handler again.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import inspect
+import json
 import logging
 import re
 import time
@@ -29,6 +32,7 @@ from .codec import HttpMessage, decode, encode
 from .display import printable, repr_showing_no_secret_header, shown_header, shown_http
 from .envelope import Envelope, Fault
 from .errors import STORE_ERRORS, DecodeError, Deviation, EncodeError, ValidationError
+from .jsonable import to_jsonable
 from .mime import Body, MimeLimits, header_value
 from .profiles import STANDARD, Profile
 from .status import RequestStatus, is_retryable, lookup
@@ -297,19 +301,10 @@ class Receiver:
                                   "the VASP could not store it")
             ctx.sent = sent
             if not new:
-                first = record
                 try:
                     repeat = self._repeat(env, record, ctx, started)
                     if repeat is not None:
                         answer, code = repeat
-                        if (first.kind == msg.ELEMENT and first.transaction_id == env.transaction_id
-                                and first.body and first.body != body):
-                            # A retransmission is mostly the same bytes. Another message under a
-                            # TransactionID used again (an MMSC's counter started over) is answered
-                            # from the store, never handled: said, or it is lost without a trace.
-                            log.warning("%s tid=%s from %s: answered as a repeat of #%d, whose bytes differ (if "
-                                        "the MMSC uses TransactionIDs again for other messages, this one is not "
-                                        "handled)", msg.ELEMENT, printable(env.transaction_id), peer, first.id)
                         self._count(msg.ELEMENT, "repeat", code, started, env.deviations)
                         return answer
                     record = self.store.inbox_get(record.id)  # claimed: a failed first attempt, processed again
@@ -752,8 +747,6 @@ def _mm7_version_written(out: HttpMessage, ours: str, callers: str, profile: Pro
 
 
 def _with_version(body: m.Message | Fault, mm7_version: str) -> m.Message | Fault:
-    import dataclasses  # noqa: PLC0415
-
     if isinstance(body, Fault):
         return dataclasses.replace(body, detail=dataclasses.replace(body.detail, mm7_version=mm7_version))
     return dataclasses.replace(body, mm7_version=mm7_version)
@@ -782,11 +775,12 @@ def _text(value) -> str | None:
 
 def _keys(msg: m.Message, transaction_id: str | None,
           sent: SentRecord | None = None) -> tuple[str | None, str | None]:
-    """Duplicate keys: the TransactionID, and for reports the message, recipient and
-    status (a Deferred report followed by a Retrieved one is two reports, not a repeat), and the
-    send of ours it is about: two of ours given one MessageID (by two MMSCs, or one whose counter
-    started again) to one recipient get a report each, neither taken for a repeat of the other."""
-    tid_key = f"{msg.ELEMENT}|{transaction_id}" if transaction_id else None
+    """Duplicate keys: the TransactionID with what the message says (`_identity`), and for
+    reports the message, recipient and status (a Deferred report followed by a Retrieved one is
+    two reports, not a repeat), and the send of ours it is about: two of ours given one MessageID
+    (by two MMSCs, or one whose counter started again) to one recipient get a report each,
+    neither taken for a repeat of the other."""
+    tid_key = f"{msg.ELEMENT}|{transaction_id}|{_identity(msg)}" if transaction_id else None
     report_key = None
     if isinstance(msg, (m.DeliveryReportReq, m.ReadReplyReq)) and msg.message_id:
         report_key = "|".join([msg.ELEMENT, msg.message_id, _address(msg.recipient) or "", _text(msg.mm_status) or ""])
@@ -794,3 +788,19 @@ def _keys(msg: m.Message, transaction_id: str | None,
             report_key += f"|{sent.transaction_id}"
     return tid_key, report_key
 
+
+# Fields naming the way a message came rather than the message: an MMSC's copy of it may change
+# them (a cluster's other node, the container's Content-ID made anew, another version tried).
+_NOT_IDENTITY = frozenset({"relay_server_id", "content_ref", "mm7_version", "content"})
+
+
+def _identity(msg: m.Message) -> str:
+    """A digest of what a message says: its fields as read and its parts' bytes, not the MIME
+    around them (an MMSC's copy often has a new boundary). A TransactionID alone does not tell
+    messages apart: MMSCs sharing one counter, a counter started over, a constant placeholder
+    ("0000") would have the second message answered as a repeat of the first, and lost."""
+    said = {f.name: getattr(msg, f.name) for f in dataclasses.fields(msg) if f.name not in _NOT_IDENTITY}
+    content = getattr(msg, "content", None)
+    parts = [part.blob.sha256() for part in content.all_parts()] if content is not None else []
+    text = json.dumps([to_jsonable(said), parts], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]

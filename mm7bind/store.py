@@ -1107,7 +1107,7 @@ class SqliteStore:
         `headers` (a mapping or pairs) as `kept_headers` keeps them: a replay shows them to its
         handler.
 
-        Returns the record and whether it is new; a request whose TransactionID (or report key)
+        Returns the record and whether it is new; a request whose key (`tid_key`, `report_key`)
         was seen before is not stored twice: the earlier record comes back instead. With `wait`,
         a store locked longer than that many seconds (by another process: a vacuum, a program
         holding a transaction) raises `StoreBusy` rather than holding the caller for SQLite's 30 s
