@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 
 def _parse_auth_params(value: str) -> dict[str, str]:
@@ -307,8 +307,8 @@ class DigestAuth:
                                    nonce=p["nonce"], method=method, uri=p.get("uri", ""),
                                    algorithm=self.algorithm, qop=qop, nc=p.get("nc", ""),
                                    cnonce=p.get("cnonce", ""), body=body)
-        # The uri in the header must be the request's (path and query), or the digest is not for it.
-        if p.get("uri") not in (uri, uri.split("?", 1)[0]):
+        # The uri in the header must be the request's, or the digest is not for it.
+        if not _names_target(p.get("uri"), uri):
             return False, False
         # (as bytes: compare_digest raises on a str beyond ASCII, and a header read as Latin-1 may hold one)
         if not hmac.compare_digest(expected.encode(), p.get("response", "").encode("utf-8", "surrogatepass")):
@@ -316,6 +316,28 @@ class DigestAuth:
         if not self._fresh(p["nonce"], p.get("nc") if "qop" in p else None):
             return False, True  # a repeat: an honest client answers the stale challenge at once
         return True, False
+
+
+def _names_target(given: str | None, uri: str) -> bool:
+    """Whether a Digest answer's `given` uri is the request-target as its client sent it, known
+    here as `uri` (path and query): in origin form (the path alone too), or in absolute form,
+    "http://host/mm7" (RFC 9112 §3.2.2: what a client configured with a proxy sends, and any
+    server takes), which the servers make the path before the application sees it."""
+    if given is None:
+        return False
+    targets = (uri, uri.split("?", 1)[0])
+    if given in targets:
+        return True
+    if not _ABSOLUTE_FORM.match(given):
+        return False
+    try:
+        parts = urlsplit(given)
+    except ValueError:  # (an invalid IPv6 authority)
+        return False
+    return bool(parts.netloc) and (parts.path or "/") + (f"?{parts.query}" if parts.query else "") in targets
+
+
+_ABSOLUTE_FORM = re.compile(r"https?://", re.IGNORECASE)
 
 
 @dataclass

@@ -727,6 +727,45 @@ def test_a_digest_header_seen_once_is_not_taken_again():
     assert auth.check("POST", "/mm7", header(None)) == (False, True)  # without a count: one use per nonce
 
 
+def test_digest_takes_a_uri_naming_an_absolute_form_target_as_sent():
+    """A client configured as for a proxy sends "POST http://host/mm7" and signs that uri (RFC
+    7616 §3.4: the request-target as sent); the servers take the target, and Digest refused it."""
+    h = Recorder()
+    out = mm7.encode(deliver(), transaction_id="abs-1")
+    body = out.to_bytes()
+
+    def send(srv, target: str, authorization: str | None = None) -> bytes:
+        lines = [f"POST {target} HTTP/1.1", f"Host: 127.0.0.1:{srv.port}", f"Content-Type: {out.content_type}",
+                 f"Content-Length: {len(body)}", "Connection: close"]
+        if authorization:
+            lines.append(f"Authorization: {authorization}")
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+            got = b""
+            while chunk := sock.recv(65536):
+                got += chunk
+        return got
+
+    rcv = mm7.Receiver(h, auth=mm7.auth.DigestAuth("mmsc", "pw"))
+    with mm7.serve(rcv, port=0) as srv:
+        target = f"http://127.0.0.1:{srv.port}/mm7"
+        asked = send(srv, target)
+        assert asked.startswith(b"HTTP/1.1 401")
+        challenge = re.search(rb"(?i)www-authenticate: ([^\r]*)", asked).group(1).decode()
+        answer = mm7.auth.DigestAnswer("mmsc", "pw")
+        assert answer.take(challenge)
+        elsewhere = f"http://127.0.0.1:{srv.port}/other"  # (signed for another path: not this request's)
+        assert send(srv, target, answer.authorization("POST", elsewhere)).startswith(b"HTTP/1.1 401")
+        assert send(srv, target, answer.authorization("POST", target)).startswith(b"HTTP/1.1 200")
+    assert [msg.subject for msg, _ in h.calls] == ["回复"]
+    auth = mm7.auth.DigestAuth("mmsc", "pw")  # (and the check itself, for each form)
+    for uri, taken in (("http://h/mm7?a=1", True), ("HTTPS://h:8443/mm7", True), ("http://h/mm7/x", False),
+                       ("http:///mm7", False), ("ftp://h/mm7", False), ("//h/mm7", False)):
+        signer = mm7.auth.DigestAnswer("mmsc", "pw")
+        signer.take(auth.challenge())
+        assert auth.check("POST", "/mm7?a=1", signer.authorization("POST", uri)) == (taken, False), uri
+
+
 def test_malformed_credentials_are_a_401_not_an_internal_error():
     out = mm7.encode(deliver(), transaction_id="t")
     for auth in (mm7.auth.BasicAuth("mmsc", "pw"), mm7.auth.DigestAuth("mmsc", "pw")):
