@@ -1173,6 +1173,71 @@ def test_a_tls_key_not_matching_its_certificate_is_said_as_such(tmp_path):
     assert "cannot listen" not in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_serve_can_require_the_mmscs_client_certificate(tmp_path):
+    """Serving TLS itself, the receiver could not ask for a client certificate: a VASP whose MMSC
+    authenticates with one (mutual TLS) needed a proxy in front. [receiver] tls_client_ca: only
+    clients presenting a certificate that CA signed get as far as HTTP."""
+    from mm7bind import config
+
+    trustme = pytest.importorskip("trustme")
+    server_ca, mmsc_ca, stranger_ca = trustme.CA(), trustme.CA(), trustme.CA()
+    server_ca.cert_pem.write_to_path(str(tmp_path / "server-ca.pem"))
+    issued = server_ca.issue_cert("127.0.0.1")
+    issued.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    issued.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    mmsc_ca.cert_pem.write_to_path(str(tmp_path / "mmsc-ca.pem"))
+    for name, ca in (("mmsc", mmsc_ca), ("stranger", stranger_ca)):
+        ca.issue_cert("mmsc.example").private_key_and_cert_chain_pem.write_to_path(str(tmp_path / f"{name}.pem"))
+    text = (f'[store]\npath = "{tmp_path / "vasp.db"}"\n[receiver]\nout_dir = "{tmp_path / "in"}"\n'
+            f'tls_cert = "{tmp_path / "cert.pem"}"\ntls_key = "{tmp_path / "key.pem"}"\n')
+    path = tmp_path / "cfg.toml"
+
+    def loaded(extra: str):
+        path.write_text(text + extra, encoding="utf-8")
+        cfg, problems = config.load(path)
+        return cfg, [str(p) for p in problems if "tls" in str(p)]
+
+    cfg, problems = loaded(f'tls_client_ca = "{tmp_path / "mmsc-ca.pem"}"\n')
+    assert problems == []
+    got = []
+
+    @(rcv := mm7.Receiver()).on("deliver")
+    def on_deliver(msg, ctx):
+        got.append(msg.subject)
+
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="mutual"), transaction_id="mtls-1")
+    with mm7.serve(rcv, port=0, ssl_context=cfg.ssl_context()) as srv:
+        def post(cert):
+            return requests.post(srv.endpoint, data=out.to_bytes(), headers=out.headers, timeout=10,
+                                 verify=str(tmp_path / "server-ca.pem"), cert=cert)
+
+        for cert in (None, str(tmp_path / "stranger.pem")):
+            with pytest.raises(requests.exceptions.ConnectionError):
+                post(cert)
+        assert got == []
+        assert post(str(tmp_path / "mmsc.pem")).status_code == 200 and got == ["mutual"]
+
+    (tmp_path / "not-a-ca.pem").write_text("nothing", encoding="utf-8")
+    (tmp_path / "empty").mkdir()
+    [said] = loaded(f'tls_client_ca = "{tmp_path / "not-a-ca.pem"}"\n')[1]
+    assert said.startswith(f"error: receiver.tls_client_ca: cannot read CA certificates from "
+                           f"{str(tmp_path / 'not-a-ca.pem')!r}: [X509: NO_CERTIFICATE_OR_CRL_FOUND]")
+    assert loaded(f'tls_client_ca = "{tmp_path / "empty"}"\n')[1] == [
+        f"error: receiver.tls_client_ca: {str(tmp_path / 'empty')!r} holds no CA certificate named by its hash "
+        "(c_rehash, openssl rehash)"]
+    assert loaded(f'tls_client_ca = "{tmp_path / "gone.pem"}"\n')[1] == [
+        f"error: receiver.tls_client_ca: no such file or folder: {tmp_path / 'gone.pem'}"]
+    path.write_text(f'[receiver]\ntls_client_ca = "{tmp_path / "mmsc-ca.pem"}"\n', encoding="utf-8")
+    assert [str(p) for p in config.load(path)[1] if "tls" in str(p)] == [
+        "error: receiver.tls_client_ca: client certificates are asked for by a receiver serving TLS itself "
+        "(tls_cert, tls_key); behind a proxy, the proxy asks for them"]
+    path.write_text(text + f'port = {free_port()}\ntls_client_ca = "{tmp_path / "not-a-ca.pem"}"\n',
+                    encoding="utf-8")
+    proc = run("serve", "--config", str(path))
+    assert proc.returncode == 3 and "error: receiver.tls_client_ca: cannot read CA" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_serve_reads_a_renewed_tls_certificate_on_sighup(tmp_path):
     """A renewed certificate (certbot's deploy hook, an expiring one replaced) needed a restart:
     SIGHUP only opened the log again. Now the connections after it get the new one; files that
