@@ -798,9 +798,11 @@ def _identity(msg: m.Message) -> str:
     """A digest of what a message says: its fields as read and its parts' bytes, not the MIME
     around them (an MMSC's copy often has a new boundary). A TransactionID alone does not tell
     messages apart: MMSCs sharing one counter, a counter started over, a constant placeholder
-    ("0000") would have the second message answered as a repeat of the first, and lost."""
+    ("0000") would have the second message answered as a repeat of the first, and lost. The SMIL
+    is left out: a sender making one for each copy names the parts by Content-IDs made anew."""
     said = {f.name: getattr(msg, f.name) for f in dataclasses.fields(msg) if f.name not in _NOT_IDENTITY}
     content = getattr(msg, "content", None)
-    parts = [part.blob.sha256() for part in content.all_parts()] if content is not None else []
+    parts = [part.blob.sha256() for part in content.parts
+             if not (part.content_type or "").lower().startswith("application/smil")] if content is not None else []
     text = json.dumps([to_jsonable(said), parts], sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]

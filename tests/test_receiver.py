@@ -158,13 +158,12 @@ def test_repeats_of_a_handled_message_are_answered_from_the_status_template(stor
 
 
 def with_parts(**kw) -> mm7.DeliverReq:
-    """A DeliverReq with content whose every Content-ID is given: encoded again, only the MIME
-    around it is new (boundaries, the container's Content-ID), as in an MMSC's next copy."""
+    """A DeliverReq with content: each encoding frames it anew (boundaries, Content-IDs, the SMIL
+    naming them), as a sender building each copy again does."""
     msg = deliver(**kw)
-    msg.content = mm7.Content(smil=mm7.Part.text('<smil><body><par><text src="cid:t1"/></par></body></smil>',
-                                                 content_type="application/smil", content_id="s1"))
-    msg.content.add_text("好", content_id="t1")
-    msg.content.add_bytes(b"\xff\xd8 a picture", "image/jpeg", content_id="i1")
+    msg.content = mm7.Content()
+    msg.content.add_text("好")
+    msg.content.add_bytes(b"\xff\xd8 a picture", "image/jpeg")
     return msg
 
 
@@ -189,7 +188,7 @@ def test_another_message_under_a_transaction_id_seen_before_is_handled(store):
         assert post(app, with_parts(sender=sender, subject=subject), tid="0000")["status"] == 200
     again = mm7.encode(with_parts(sender="+8613800000001", subject="b"), transaction_id="0000")
     first = mm7.encode(with_parts(sender="+8613800000001", subject="b"), transaction_id="0000")
-    assert again.to_bytes() != first.to_bytes()  # (another boundary, another Content href)
+    assert again.to_bytes() != first.to_bytes()  # (other boundaries, Content-IDs, SMIL)
     assert call_wsgi(app, again.to_bytes(), again.content_type)["status"] == 200  # a repeat
     assert post(app, report(message_id="m-1"), tid="0000")["status"] == 200
     assert post(app, report(message_id="m-2"), tid="0000")["status"] == 200
@@ -197,6 +196,29 @@ def test_another_message_under_a_transaction_id_seen_before_is_handled(store):
                      ("m-1", "Retrieved"), ("m-2", "Retrieved")]
     assert [(r.kind, r.state) for r in store.inbox()] == [("DeliverReq", "handled")] * 3 + [
         ("DeliveryReportReq", "handled")] * 2
+
+
+def test_a_copy_the_mmsc_builds_again_is_the_same_message(store):
+    """The simulator, as MMSCs may, encodes each attempt again: new boundaries and Content-IDs
+    (the Content reference's too). Its second copy of a message whose first failed must take that record
+    over, not be stored beside it (handled, while the failed first waits for a replay: twice)."""
+    from mm7bind.simulator import Simulator
+
+    calls = []
+
+    @(rcv := mm7.Receiver(store=store)).on("deliver")
+    def on_deliver(msg, ctx):
+        calls.append(msg.subject)
+        if len(calls) == 1:
+            raise mm7.Unavailable("the database is down")
+
+    with mm7.serve(rcv, port=0) as srv, Simulator(report_delay=0, report_attempts=2, report_retry_delay=0.01,
+                                                  vasp_url=srv.endpoint) as sim:
+        outcome = sim.deliver("+8613900000000", ["1065888"], "twice", text="hi",
+                              parts=[mm7.Part.from_bytes(b"\xff\xd8 a picture", "image/jpeg")])
+    assert (outcome["status"], outcome["attempts"]) == (1000, 2)
+    assert calls == ["twice", "twice"]
+    assert [r.state for r in store.inbox()] == ["handled"]
 
 
 def test_a_repeat_of_a_rejected_message_is_refused_as_the_first_copy_was(store):
