@@ -218,8 +218,10 @@ class DigestAuth:
     `qop="auth-int"` (or "auth,auth-int") also covers the body, `algorithm` may be MD5-sess,
     SHA-256 or SHA-256-sess.
 
-    A header seen once is not taken again (per process): with qop, each nonce's count (nc) must
-    grow; without qop (RFC 2069 clients), a nonce serves one request. A repeat gets a stale
+    A header seen once is not taken again (per process): with qop, each count (nc) of a nonce
+    serves once, and may come after a higher one by up to `NC_WINDOW` (an MMSC sending on several
+    connections at once with one nonce: requests overtake one another on the way); without qop
+    (RFC 2069 clients), a nonce serves one request. A repeat gets a stale
     challenge, so an honest client simply answers it with a fresh nonce, while a header captured
     on the way cannot be used to send other messages."""
 
@@ -232,7 +234,8 @@ class DigestAuth:
     key: bytes | None = field(default=None, repr=False)
     qop: str = "auth"
     algorithm: str = "MD5"
-    _seen: dict = field(default_factory=dict, repr=False, compare=False)  # nonce → (its time, highest nc)
+    # nonce → (its last use, highest nc, the counts used within NC_WINDOW below it)
+    _seen: dict = field(default_factory=dict, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -245,8 +248,13 @@ class DigestAuth:
         if _algorithm(self.algorithm) is None:
             raise ValueError(f"unknown Digest algorithm {self.algorithm!r}")
 
+    NC_WINDOW = 64
+
     def _fresh(self, nonce: str, nc: str | None) -> bool:
-        """Whether this use of `nonce` is new: its count above any seen, or (no qop) its first use."""
+        """Whether this use of `nonce` is new: a count not used before (and not more than
+        NC_WINDOW below the highest, beyond which we no longer know), or (no qop) its first use.
+        (Only the highest was kept: a request overtaken by a later one of the same client was
+        refused, and an MMSC taking a 401 as final dropped it.)"""
         try:
             count = int(nc, 16) if nc is not None else 0
         except ValueError:
@@ -254,12 +262,13 @@ class DigestAuth:
         now = time.time()
         with self._lock:
             if len(self._seen) > 10_000:  # forget nonces past their lifetime (they are refused anyway)
-                for old in [k for k, (t, _) in self._seen.items() if now - t > self.nonce_lifetime]:
+                for old in [k for k, (t, _, _) in self._seen.items() if now - t > self.nonce_lifetime]:
                     del self._seen[old]
-            _, last = self._seen.get(nonce, (now, -1))
-            if count <= last:
+            _, highest, used = self._seen.get(nonce, (now, -1, frozenset()))
+            if count in used or count <= highest - self.NC_WINDOW:
                 return False
-            self._seen[nonce] = (now, count)
+            highest = max(highest, count)
+            self._seen[nonce] = (now, highest, frozenset(c for c in (*used, count) if c > highest - self.NC_WINDOW))
             return True
 
     def _nonce(self, ts: int | None = None, salt: str | None = None) -> str:

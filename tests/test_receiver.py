@@ -788,6 +788,25 @@ def test_digest_takes_a_uri_naming_an_absolute_form_target_as_sent():
         assert auth.check("POST", "/mm7?a=1", signer.authorization("POST", uri)) == (taken, False), uri
 
 
+def test_a_digest_request_overtaken_by_a_later_one_of_its_client_is_taken():
+    """An MMSC sending on several connections with one nonce numbers its requests in the order it
+    signs them, and they arrive in another: only the highest count was kept, so a request overtaken
+    was refused (401, stale), and a client taking a 401 as final dropped the message."""
+    auth = mm7.auth.DigestAuth("mmsc", "pw")
+    answer = mm7.auth.DigestAnswer("mmsc", "pw")
+    assert answer.take(auth.challenge())
+    signed = [answer.authorization("POST", "/mm7") for _ in range(3 + auth.NC_WINDOW)]  # (64)
+    for i in (1, 0, 2):  # nc 2, then 1 and 3
+        assert auth.check("POST", "/mm7", signed[i]) == (True, False), i
+    for i in (0, 1, 2):  # each once
+        assert auth.check("POST", "/mm7", signed[i]) == (False, True), i
+    assert auth.check("POST", "/mm7", signed[-1]) == (True, False)  # nc 67
+    assert auth.check("POST", "/mm7", signed[3]) == (True, False)  # nc 4: 63 below, still known
+    more = [answer.authorization("POST", "/mm7") for _ in range(2)]  # nc 68, 69
+    assert auth.check("POST", "/mm7", more[1]) == (True, False)
+    assert auth.check("POST", "/mm7", signed[4]) == (False, True)  # nc 5: 64 below 69, no longer known
+
+
 def test_malformed_credentials_are_a_401_not_an_internal_error():
     out = mm7.encode(deliver(), transaction_id="t")
     for auth in (mm7.auth.BasicAuth("mmsc", "pw"), mm7.auth.DigestAuth("mmsc", "pw")):
