@@ -355,7 +355,7 @@ class Receiver:
                         extra={"mm7": _fields(msg, ctx, code, started, "failed")})
             self._count(msg.ELEMENT, "failed", code, started, env.deviations, replay=ctx.replay)
             return answer
-        self._mark(record, "handled", response.status.code, None)
+        self._mark(record, "handled", response.status.code, None, _kept_answer(response))
         self._log(msg, ctx, response.status.code, started, "handled")
         self._count(msg.ELEMENT, "handled", response.status.code, started, env.deviations, replay=ctx.replay)
         return answer
@@ -432,12 +432,27 @@ class Receiver:
                                 said or "rejected earlier")
         else:
             answered = code = record.response_code or 1000
-            # (a status only, as the first copy's answer mostly was: the same template answers it)
-            answer = self.plain_answer(env, m.RESPONSE_FOR[msg.ELEMENT](status=m.Status(code)))
+            answer = self._answer_again(env, code, getattr(record, "answer", None) or {})
         log.info("%s tid=%s repeated (first stored as #%d, %s): answered %s without calling the handler",
                  msg.ELEMENT, printable(env.transaction_id), record.id, record.state, int(answered),
                  extra={"mm7": _fields(msg, ctx, int(answered), started, "repeat")})
         return answer, code
+
+    def _answer_again(self, env: Envelope, code: int, said: Mapping[str, Any]) -> Response:
+        """The answer a handled message's copy gets: the first one's code, and what it said beside
+        it (`_kept_answer`): a ServiceCode the MMSC charges by is not to be lost with the first answer."""
+        rsp_cls = m.RESPONSE_FOR[env.message.ELEMENT]
+        plain = rsp_cls(status=m.Status(code))
+        if not said:  # (a status only, as the first answer mostly was: the same template answers it)
+            return self.plain_answer(env, plain)
+        extra = {k: said[k] for k in ("service_code", "service_code_attributes") if k in said and (
+            k in {f.name for f in dataclasses.fields(rsp_cls)})}
+        try:
+            return self.answer(env, rsp_cls(status=m.Status(code, said.get("text"), said.get("details")), **extra))
+        except (EncodeError, TypeError, ValueError) as exc:  # (what the copy's version cannot carry)
+            log.warning("the first answer's %s cannot be given again (%s): answered %d alone",
+                        ", ".join(said), printable(exc), code)
+            return self.plain_answer(env, plain)
 
     def replay(self, record_id: int | None = None, stale_after: float | None = None) -> list[tuple[int, str]]:
         """Run the handler again for failed messages, and for ones left "processing" longer than
@@ -572,13 +587,16 @@ class Receiver:
         else:
             self.metrics.received(operation, outcome, status, time.monotonic() - started, deviations)
 
-    def _mark(self, record: InboxRecord | None, state: str, code: int | None, error: str | None) -> None:
+    def _mark(self, record: InboxRecord | None, state: str, code: int | None, error: str | None,
+              answer: dict[str, Any] | None = None) -> None:
         if self.store is None or record is None:
             return
         if error is not None:  # (a lone surrogate, from bytes decoded with surrogateescape, SQLite cannot store)
             error = error.encode("utf-8", "backslashreplace").decode("utf-8")
+        # (a store of one's own written before answers were kept is not offered one)
+        more = {"answer": answer} if answer and self._takes(self.store.mark, "answer") else {}
         try:
-            self.store.mark(record.id, state, code, error, wait=self.config.store_wait)
+            self.store.mark(record.id, state, code, error, wait=self.config.store_wait, **more)
         except STORE_ERRORS as exc:
             # The handler's outcome is the answer all the same: the message is stored, and was
             # handled (or refused, or failed). Answering 3000 for a handled message would only
@@ -604,6 +622,23 @@ def _fields(msg: m.Message, ctx: Context, code: int | None, started: float, outc
         "peer": ctx.peer, "deviations": len(ctx.deviations), "version": ctx.version.name if ctx.version else None,
         "duration_ms": round((time.monotonic() - started) * 1000, 1), "replay": ctx.replay,
     }
+
+
+def _kept_answer(response: m.Message) -> dict[str, Any]:
+    """What `response` says beside its status code that the answers to the MMSC's copies of its
+    message must say too: a DeliverRsp's ServiceCode and its attributes, the status text and
+    details a handler gave (text: markup is not kept)."""
+    said: dict[str, Any] = {}
+    status = response.status
+    if status.text and status.text != m.Status(status.code).text:  # (the code's own: said again anyway)
+        said["text"] = status.text
+    if status.details and status.details_xml is None:
+        said["details"] = status.details
+    if getattr(response, "service_code", None):
+        said["service_code"] = response.service_code
+    if getattr(response, "service_code_attributes", None):
+        said["service_code_attributes"] = dict(response.service_code_attributes)
+    return said
 
 
 def _response(msg: m.Message, outcome: Any) -> m.Message:

@@ -221,6 +221,61 @@ def test_a_copy_the_mmsc_builds_again_is_the_same_message(store):
     assert [r.state for r in store.inbox()] == ["handled"]
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+def test_a_copy_of_a_handled_message_gets_the_first_answers_service_code(kind, tmp_path, caplog):
+    """An MMSC sends a copy when the first answer did not reach it: the copy's answer is the only
+    one it reads. It said the first one's code alone, without the ServiceCode the MMSC charges by
+    (and the handler's status text)."""
+    store = SqliteStore(tmp_path / "vasp.db") if kind == "sqlite" else MemoryStore()
+    rcv = mm7.Receiver(store=store)
+    rcv.on("deliver", lambda msg, ctx: mm7.DeliverRsp(
+        status=mm7.Status(1000, "taken, thanks"), service_code="100001", service_code_attributes={"fee": "2"}))
+    app = mm7.wsgi_app(rcv)
+    first = post(app, deliver(), tid="sc-1")
+    again = post(app, deliver(), tid="sc-1")
+    for rsp in (first, again):
+        got = mm7.decode(rsp["body"]).body
+        assert (got.status.code, got.status.text, got.service_code, got.service_code_attributes) == (
+            1000, "taken, thanks", "100001", {"fee": "2"})
+    [rec] = store.inbox()
+    assert rec.attempts == 1 and rec.answer == {"text": "taken, thanks", "service_code": "100001",
+                                                "service_code_attributes": {"fee": "2"}}
+    # What a copy's answer cannot carry (here, made so by hand) leaves it the code alone, not a 3000.
+    if kind == "memory":
+        store._inbox[rec.id].answer["service_code_attributes"] = {"bad name": "x"}
+        got = mm7.decode(post(app, deliver(), tid="sc-1")["body"]).body
+        assert (got.status.code, got.service_code) == (1000, None)
+        assert "the first answer's text, service_code, service_code_attributes cannot be given again" in caplog.text
+    if kind == "sqlite":
+        store.close()
+
+
+def test_a_store_file_from_before_answers_were_kept_is_upgraded(tmp_path):
+    import sqlite3
+
+    from mm7bind import store as store_module
+
+    path = tmp_path / "old.db"
+    previous = store_module.INBOX_SCHEMA.replace(",\n    answer TEXT", "")
+    assert previous != store_module.INBOX_SCHEMA
+    with sqlite3.connect(path) as db:  # (as a store of that time wrote it)
+        db.executescript(store_module.SENT_SCHEMA + previous)
+        db.execute("INSERT INTO inbox (kind, transaction_id, content_type, body, received_at, state, response_code,"
+                   " tid_key) VALUES ('DeliverReq', 'old-1', 'text/xml', X'', '2026-01-01T00:00:00+00:00',"
+                   " 'handled', 1000, 'DeliverReq|old-1')")
+    db.close()
+    with pytest.raises(sqlite3.DatabaseError, match="written by an older mm7bind"):
+        SqliteStore(path, read_only=True)
+    store = SqliteStore(path)
+    try:
+        [old] = store.inbox()
+        assert (old.state, old.answer) == ("handled", {})
+        store.mark(old.id, "handled", 1000, None, answer={"service_code": "7"})
+        assert store.inbox_get(old.id).answer == {"service_code": "7"}
+    finally:
+        store.close()
+
+
 def test_a_repeat_of_a_rejected_message_is_refused_as_the_first_copy_was(store):
     """Same faultcode (a Reject in 3xxx is a Server Fault: an MMSC may try it again later, and a
     Client one it drops), same status code and the handler's text, without calling it again."""
