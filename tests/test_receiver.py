@@ -250,6 +250,21 @@ def test_a_copy_of_a_handled_message_gets_the_first_answers_service_code(kind, t
         store.close()
 
 
+def test_a_store_of_ones_own_whose_mark_takes_no_answer_keeps_the_code():
+    class Earlier(MemoryStore):  # (written before answers were kept)
+        def mark(self, record_id, state, response_code=None, error=None, *, wait=None):
+            super().mark(record_id, state, response_code, error, wait=wait)
+
+    store = Earlier()
+    rcv = mm7.Receiver(store=store)
+    rcv.on("deliver", lambda msg, ctx: mm7.DeliverRsp(service_code="100001"))
+    app = mm7.wsgi_app(rcv)
+    assert mm7.decode(post(app, deliver(), tid="e-1")["body"]).body.service_code == "100001"
+    again = mm7.decode(post(app, deliver(), tid="e-1")["body"]).body
+    assert (again.status.code, again.service_code) == (1000, None)
+    assert [(r.state, r.response_code) for r in store.inbox()] == [("handled", 1000)]
+
+
 def test_a_store_file_from_before_answers_were_kept_is_upgraded(tmp_path):
     import sqlite3
 
