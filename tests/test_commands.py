@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -1236,6 +1237,35 @@ def test_serve_can_require_the_mmscs_client_certificate(tmp_path):
     proc = run("serve", "--config", str(path))
     assert proc.returncode == 3 and "error: receiver.tls_client_ca: cannot read CA" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_sighup_reads_the_client_ca_again_and_keeps_serving_when_it_cannot(tmp_path, caplog):
+    import logging
+
+    from mm7bind import config
+    from mm7bind.cli import _reopen_logs
+
+    trustme = pytest.importorskip("trustme")
+    server_ca, mmsc_ca = trustme.CA(), trustme.CA()
+    issued = server_ca.issue_cert("127.0.0.1")
+    issued.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    issued.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    mmsc_ca.cert_pem.write_to_path(str(tmp_path / "mmsc-ca.pem"))
+    path = tmp_path / "cfg.toml"
+    path.write_text(f'[receiver]\ntls_cert = "{tmp_path / "cert.pem"}"\ntls_key = "{tmp_path / "key.pem"}"\n'
+                    f'tls_client_ca = "{tmp_path / "mmsc-ca.pem"}"\n', encoding="utf-8")
+    cfg, _ = config.load(path)
+    caplog.set_level(logging.INFO, logger="mm7bind.serve")
+    with mm7.serve(mm7.Receiver(), port=0, ssl_context=cfg.ssl_context()) as srv:
+        first = srv.ssl_context
+        _reopen_logs(cfg, srv)
+        assert srv.ssl_context is not first and srv.ssl_context.verify_mode == ssl.CERT_REQUIRED
+        renewed = srv.ssl_context
+        (tmp_path / "mmsc-ca.pem").write_text("half written", encoding="utf-8")
+        _reopen_logs(cfg, srv)
+        assert srv.ssl_context is renewed
+    assert "SIGHUP: receiver.tls_client_ca: cannot read CA certificates from" in caplog.text
+    assert "still serving with the one read before" in caplog.text
 
 
 def test_serve_reads_a_renewed_tls_certificate_on_sighup(tmp_path):
