@@ -329,21 +329,34 @@ class DigestAuth:
 
 def _names_target(given: str | None, uri: str) -> bool:
     """Whether a Digest answer's `given` uri is the request-target as its client sent it, known
-    here as `uri` (path and query): in origin form (the path alone too), or in absolute form,
-    "http://host/mm7" (RFC 9112 §3.2.2: what a client configured with a proxy sends, and any
-    server takes), which the servers make the path before the application sees it."""
+    here as `uri` (path and query, the path percent-decoded): in origin form (the path alone too),
+    or in absolute form, "http://host/mm7" (RFC 9112 §3.2.2: what a client configured with a
+    proxy sends, and any server takes), which the servers make the path before the application
+    sees it."""
     if given is None:
         return False
     targets = (uri, uri.split("?", 1)[0])
+    if _ABSOLUTE_FORM.match(given):
+        try:
+            parts = urlsplit(given)
+        except ValueError:  # (an invalid IPv6 authority)
+            return False
+        if not parts.netloc:
+            return False
+        given = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     if given in targets:
         return True
-    if not _ABSOLUTE_FORM.match(given):
+    # The servers hand on the path percent-decoded (WSGI as Latin-1, ASGI as UTF-8), the query as sent.
+    path, mark, query = given.partition("?")
+    if "%" not in path:
         return False
-    try:
-        parts = urlsplit(given)
-    except ValueError:  # (an invalid IPv6 authority)
-        return False
-    return bool(parts.netloc) and (parts.path or "/") + (f"?{parts.query}" if parts.query else "") in targets
+    for charset in ("utf-8", "latin-1"):
+        try:
+            if unquote(path, encoding=charset, errors="strict") + mark + query in targets:
+                return True
+        except UnicodeDecodeError:
+            continue
+    return False
 
 
 _ABSOLUTE_FORM = re.compile(r"https?://", re.IGNORECASE)

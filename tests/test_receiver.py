@@ -858,6 +858,26 @@ def test_digest_takes_a_uri_naming_an_absolute_form_target_as_sent():
         assert auth.check("POST", "/mm7?a=1", signer.authorization("POST", uri)) == (taken, False), uri
 
 
+def test_digest_takes_a_uri_percent_encoded_as_sent():
+    """A path beyond ASCII or with a space goes percent-encoded, and the client signs it so; the
+    servers hand on the path decoded (WSGI as Latin-1), and the uri matched none."""
+    h = Recorder()
+    out = mm7.encode(deliver(), transaction_id="pct-1")
+    with mm7.serve(mm7.Receiver(h, auth=mm7.auth.DigestAuth("mmsc", "pw")), port=0, path=None) as srv:
+        for where in ("/mm7/收件", "/mm 7", "/mm7?to=a%20b"):
+            rsp = requests.post(srv.url + where, data=out.to_bytes(), headers=out.headers, timeout=10,
+                                auth=requests.auth.HTTPDigestAuth("mmsc", "pw"))
+            assert rsp.status_code == 200, where
+    assert len(h.calls) == 3
+    auth = mm7.auth.DigestAuth("mmsc", "pw")
+    for uri, target, taken in (("/mm%207", "/mm 7", True), ("/mm%E6%94%B6", "/mm收", True),
+                               ("/mm%E6%94%B6", "/mm\xe6\x94\xb6", True), ("/mm%20", "/mm%20", True),
+                               ("/mm%41", "/mmB", False), ("/mm%FF", "/mm\xff", True)):
+        signer = mm7.auth.DigestAnswer("mmsc", "pw")
+        signer.take(auth.challenge())
+        assert auth.check("POST", target, signer.authorization("POST", uri)) == (taken, False), uri
+
+
 def test_a_digest_request_overtaken_by_a_later_one_of_its_client_is_taken():
     """An MMSC sending on several connections with one nonce numbers its requests in the order it
     signs them, and they arrive in another: only the highest count was kept, so a request overtaken
