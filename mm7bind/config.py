@@ -891,8 +891,10 @@ def check(cfg: Config) -> list[Problem]:
         warn("receiver.out_dir", f"{r.out_dir} cannot be created or written: the saving handler would fail",
              "handling")
     receiver_allow = networks("receiver.allow", r.allow)
-    if r.auth == "none" and not r.allow and r.host not in ("127.0.0.1", "::1", "localhost"):
-        warn("receiver", "listening beyond loopback with neither auth nor an allow-list", "serving")
+    if (r.auth == "none" and not r.allow and not (r.tls_client_ca and r.tls_cert)
+            and r.host not in ("127.0.0.1", "::1", "localhost")):  # (a client certificate is credentials too)
+        warn("receiver", "listening beyond loopback with neither auth, an allow-list nor client certificates",
+             "serving")
     a = cfg.api
     others = [p for p in (r.path, r.metrics_path, r.health_path) if p.startswith("/")]
     if a.path and (not a.path.startswith("/") or a.path.rstrip("/") in [p.rstrip("/") for p in others]):

@@ -1228,6 +1228,12 @@ def test_serve_can_require_the_mmscs_client_certificate(tmp_path):
         "(c_rehash, openssl rehash)"]
     assert loaded(f'tls_client_ca = "{tmp_path / "gone.pem"}"\n')[1] == [
         f"error: receiver.tls_client_ca: no such file or folder: {tmp_path / 'gone.pem'}"]
+    # Client certificates are credentials: listening beyond loopback with them alone is no warning.
+    path.write_text(text + f'host = "0.0.0.0"\ntls_client_ca = "{tmp_path / "mmsc-ca.pem"}"\n', encoding="utf-8")
+    assert [str(p) for p in config.load(path)[1] if "beyond loopback" in str(p)] == []
+    path.write_text(text + 'host = "0.0.0.0"\n', encoding="utf-8")
+    assert [str(p) for p in config.load(path)[1] if "beyond loopback" in str(p)] == [
+        "warning: receiver: listening beyond loopback with neither auth, an allow-list nor client certificates"]
     path.write_text(f'[receiver]\ntls_client_ca = "{tmp_path / "mmsc-ca.pem"}"\n', encoding="utf-8")
     assert [str(p) for p in config.load(path)[1] if "tls" in str(p)] == [
         "error: receiver.tls_client_ca: client certificates are asked for by a receiver serving TLS itself "
