@@ -902,6 +902,8 @@ def check(cfg: Config) -> list[Problem]:
     elif a.path and (covered := [p for p in others if p.startswith(a.path.rstrip("/") + "/")]):
         # (the send API takes every path under its own: at "/", every MMSC request went to it)
         err("api.path", f"{a.path} holds {covered[0]} (the send API takes every path under its own)")
+    elif a.path.startswith("/") and not a.path.rstrip("/") and r.path == "*":
+        err("api.path", "/ takes every path, so the receiver at any path (receiver.path = \"*\") would get none")
     api_allow = networks("api.allow", a.allow)
     for name in ("max_recipients", "max_parts"):
         if getattr(a, name) < 1:

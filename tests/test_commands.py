@@ -1245,6 +1245,24 @@ def test_serve_can_require_the_mmscs_client_certificate(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_the_send_api_at_slash_is_refused_beside_a_receiver_at_any_path(tmp_path):
+    """The send API takes every path under its own: at "/", beside receiver.path = "*", every
+    MMSC request went to it, and none was ever taken."""
+    from mm7bind import config
+
+    path = tmp_path / "cfg.toml"
+
+    def problems(receiver_path: str, api_path: str) -> list[str]:
+        path.write_text(f'[receiver]\npath = "{receiver_path}"\n[api]\npath = "{api_path}"\ntoken = "k"\n',
+                        encoding="utf-8")
+        return [str(p) for p in config.load(path)[1] if "api.path" in str(p)]
+
+    assert problems("*", "/") == [
+        'error: api.path: / takes every path, so the receiver at any path (receiver.path = "*") would get none']
+    assert problems("*", "/api") == []  # (the receiver has the rest)
+    assert problems("/mm7", "/") != []  # (as before: it holds /mm7)
+
+
 def test_sighup_reads_the_client_ca_again_and_keeps_serving_when_it_cannot(tmp_path, caplog):
     import logging
 
