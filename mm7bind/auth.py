@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 
 def _parse_auth_params(value: str) -> dict[str, str]:
@@ -218,8 +218,10 @@ class DigestAuth:
     `qop="auth-int"` (or "auth,auth-int") also covers the body, `algorithm` may be MD5-sess,
     SHA-256 or SHA-256-sess.
 
-    A header seen once is not taken again (per process): with qop, each nonce's count (nc) must
-    grow; without qop (RFC 2069 clients), a nonce serves one request. A repeat gets a stale
+    A header seen once is not taken again (per process): with qop, each count (nc) of a nonce
+    serves once, and may come after a higher one by up to `NC_WINDOW` (an MMSC sending on several
+    connections at once with one nonce: requests overtake one another on the way); without qop
+    (RFC 2069 clients), a nonce serves one request. A repeat gets a stale
     challenge, so an honest client simply answers it with a fresh nonce, while a header captured
     on the way cannot be used to send other messages."""
 
@@ -232,7 +234,8 @@ class DigestAuth:
     key: bytes | None = field(default=None, repr=False)
     qop: str = "auth"
     algorithm: str = "MD5"
-    _seen: dict = field(default_factory=dict, repr=False, compare=False)  # nonce → (its time, highest nc)
+    # nonce → (its last use, highest nc, the counts used within NC_WINDOW below it)
+    _seen: dict = field(default_factory=dict, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -245,8 +248,13 @@ class DigestAuth:
         if _algorithm(self.algorithm) is None:
             raise ValueError(f"unknown Digest algorithm {self.algorithm!r}")
 
+    NC_WINDOW = 64
+
     def _fresh(self, nonce: str, nc: str | None) -> bool:
-        """Whether this use of `nonce` is new: its count above any seen, or (no qop) its first use."""
+        """Whether this use of `nonce` is new: a count not used before (and not more than
+        NC_WINDOW below the highest, beyond which we no longer know), or (no qop) its first use.
+        (Only the highest was kept: a request overtaken by a later one of the same client was
+        refused, and an MMSC taking a 401 as final dropped it.)"""
         try:
             count = int(nc, 16) if nc is not None else 0
         except ValueError:
@@ -254,12 +262,13 @@ class DigestAuth:
         now = time.time()
         with self._lock:
             if len(self._seen) > 10_000:  # forget nonces past their lifetime (they are refused anyway)
-                for old in [k for k, (t, _) in self._seen.items() if now - t > self.nonce_lifetime]:
+                for old in [k for k, (t, _, _) in self._seen.items() if now - t > self.nonce_lifetime]:
                     del self._seen[old]
-            _, last = self._seen.get(nonce, (now, -1))
-            if count <= last:
+            _, highest, used = self._seen.get(nonce, (now, -1, frozenset()))
+            if count in used or count <= highest - self.NC_WINDOW:
                 return False
-            self._seen[nonce] = (now, count)
+            highest = max(highest, count)
+            self._seen[nonce] = (now, highest, frozenset(c for c in (*used, count) if c > highest - self.NC_WINDOW))
             return True
 
     def _nonce(self, ts: int | None = None, salt: str | None = None) -> str:
@@ -307,8 +316,8 @@ class DigestAuth:
                                    nonce=p["nonce"], method=method, uri=p.get("uri", ""),
                                    algorithm=self.algorithm, qop=qop, nc=p.get("nc", ""),
                                    cnonce=p.get("cnonce", ""), body=body)
-        # The uri in the header must be the request's (path and query), or the digest is not for it.
-        if p.get("uri") not in (uri, uri.split("?", 1)[0]):
+        # The uri in the header must be the request's, or the digest is not for it.
+        if not _names_target(p.get("uri"), uri):
             return False, False
         # (as bytes: compare_digest raises on a str beyond ASCII, and a header read as Latin-1 may hold one)
         if not hmac.compare_digest(expected.encode(), p.get("response", "").encode("utf-8", "surrogatepass")):
@@ -316,6 +325,41 @@ class DigestAuth:
         if not self._fresh(p["nonce"], p.get("nc") if "qop" in p else None):
             return False, True  # a repeat: an honest client answers the stale challenge at once
         return True, False
+
+
+def _names_target(given: str | None, uri: str) -> bool:
+    """Whether a Digest answer's `given` uri is the request-target as its client sent it, known
+    here as `uri` (path and query, the path percent-decoded): in origin form (the path alone too),
+    or in absolute form, "http://host/mm7" (RFC 9112 §3.2.2: what a client configured with a
+    proxy sends, and any server takes), which the servers make the path before the application
+    sees it."""
+    if given is None:
+        return False
+    targets = (uri, uri.split("?", 1)[0])
+    if _ABSOLUTE_FORM.match(given):
+        try:
+            parts = urlsplit(given)
+        except ValueError:  # (an invalid IPv6 authority)
+            return False
+        if not parts.netloc:
+            return False
+        given = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if given in targets:
+        return True
+    # The servers hand on the path percent-decoded (WSGI as Latin-1, ASGI as UTF-8), the query as sent.
+    path, mark, query = given.partition("?")
+    if "%" not in path:
+        return False
+    for charset in ("utf-8", "latin-1"):
+        try:
+            if unquote(path, encoding=charset, errors="strict") + mark + query in targets:
+                return True
+        except UnicodeDecodeError:
+            continue
+    return False
+
+
+_ABSOLUTE_FORM = re.compile(r"https?://", re.IGNORECASE)
 
 
 @dataclass

@@ -832,8 +832,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         store.close()
         return EXIT_CONFIG
 
+    from .client import TLSFileError  # noqa: PLC0415
+
     try:
         ssl_context = cfg.ssl_context()
+    except TLSFileError as exc:  # (the client CA: named as such, not as the certificate)
+        return cannot(f"receiver.{exc.setting}", ValueError(exc.why))
     except (OSError, ValueError) as exc:  # (an SSLError is an OSError: it read as a port problem)
         return cannot(f"cannot use the TLS certificate {cfg.receiver.tls_cert} with its key", exc)
     try:
@@ -905,6 +909,7 @@ def _reopen_logs(cfg, tls_server=None) -> None:
     needs when it renames the file rather than copying and truncating it. Serving TLS
     (`tls_server`), its certificate and key are read again too, for the connections from then on:
     a renewed certificate needs no restart (one that cannot be used leaves the one in use)."""
+    from .client import TLSFileError  # noqa: PLC0415
     from .config import reopen_log_files  # noqa: PLC0415
 
     reopened = reopen_log_files()
@@ -912,6 +917,8 @@ def _reopen_logs(cfg, tls_server=None) -> None:
     if tls_server is not None:
         try:
             context = cfg.ssl_context()
+        except TLSFileError as exc:
+            log.error("SIGHUP: receiver.%s: %s: still serving with the one read before", exc.setting, exc.why)
         except (OSError, ValueError) as exc:
             why = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
             log.error("SIGHUP: the TLS certificate %s cannot be used with its key (%s): still serving the "

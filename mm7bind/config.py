@@ -89,6 +89,8 @@ class ReceiverSection:
     out_dir: str = "received"
     tls_cert: str = ""
     tls_key: str = ""
+    # A CA file (or folder of them): serving TLS, every client must present a certificate it signed
+    tls_client_ca: str = ""
     backlog: int = 1024  # listen queue length
     connection_limit: int = 100  # open connections at once (more wait in the backlog)
     keep_alive: bool = True  # false: each connection is closed once its answer is out ("Connection: close")
@@ -302,13 +304,29 @@ class Config:
                 "store_wait": r.store_wait}
 
     def ssl_context(self):
-        """A server TLS context when the receiver serves TLS itself, else None."""
-        if not self.receiver.tls_cert:
+        """A server TLS context when the receiver serves TLS itself, else None; with
+        `tls_client_ca`, one requiring a client certificate that CA signed (mutual TLS). A CA that
+        cannot be read raises `TLSFileError` (setting "tls_client_ca")."""
+        r = self.receiver
+        if not r.tls_cert:
             return None
         import ssl  # noqa: PLC0415
 
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(self.receiver.tls_cert, self.receiver.tls_key)
+        ctx.load_cert_chain(r.tls_cert, r.tls_key)
+        if r.tls_client_ca:
+            from .client import TLSFileError  # noqa: PLC0415
+
+            try:
+                ctx.load_verify_locations(**{"capath" if os.path.isdir(r.tls_client_ca) else "cafile": r.tls_client_ca})
+            except (OSError, ValueError) as exc:  # (no such file, no certificate in it: ssl names neither)
+                why = f"cannot read CA certificates from {r.tls_client_ca!r}: {getattr(exc, 'strerror', None) or exc}"
+                raise TLSFileError("tls_client_ca", why) from exc
+            if os.path.isdir(r.tls_client_ca) and not any(Path(r.tls_client_ca).glob("*.[0-9]")):
+                # (a folder is read at each handshake, by hashed names: none there, no client is ever taken)
+                raise TLSFileError("tls_client_ca", f"{r.tls_client_ca!r} holds no CA certificate named by its "
+                                                    "hash (c_rehash, openssl rehash)")
+            ctx.verify_mode = ssl.CERT_REQUIRED
         return ctx
 
     def setup_logging(self, verbose: bool = False) -> None:
@@ -866,6 +884,20 @@ def check(cfg: Config) -> list[Problem]:
         path = getattr(r, name)
         if path and not Path(path).is_file():
             err(f"receiver.{name}", f"no such file: {path}")
+    if r.tls_client_ca and not r.tls_cert:
+        err("receiver.tls_client_ca", "client certificates are asked for by a receiver serving TLS itself "
+                                      "(tls_cert, tls_key); behind a proxy, the proxy asks for them")
+    elif r.tls_client_ca and not Path(r.tls_client_ca).exists():
+        err("receiver.tls_client_ca", f"no such file or folder: {r.tls_client_ca}")
+    elif r.tls_client_ca and Path(r.tls_cert).is_file() and Path(r.tls_key).is_file():
+        from .client import TLSFileError  # noqa: PLC0415
+
+        try:
+            cfg.ssl_context()
+        except TLSFileError as exc:  # (the certificate and key are serve's to refuse, as before)
+            err(f"receiver.{exc.setting}", exc.why)
+        except (OSError, ValueError):
+            pass
     if not _listenable(r.host):
         err("receiver.host", f"{r.host!r} is neither an IP address nor a name this machine resolves")
     folder = Path(r.out_dir)
@@ -875,8 +907,10 @@ def check(cfg: Config) -> list[Problem]:
         warn("receiver.out_dir", f"{r.out_dir} cannot be created or written: the saving handler would fail",
              "handling")
     receiver_allow = networks("receiver.allow", r.allow)
-    if r.auth == "none" and not r.allow and r.host not in ("127.0.0.1", "::1", "localhost"):
-        warn("receiver", "listening beyond loopback with neither auth nor an allow-list", "serving")
+    if (r.auth == "none" and not r.allow and not (r.tls_client_ca and r.tls_cert)
+            and r.host not in ("127.0.0.1", "::1", "localhost")):  # (a client certificate is credentials too)
+        warn("receiver", "listening beyond loopback with neither auth, an allow-list nor client certificates",
+             "serving")
     a = cfg.api
     others = [p for p in (r.path, r.metrics_path, r.health_path) if p.startswith("/")]
     if a.path and (not a.path.startswith("/") or a.path.rstrip("/") in [p.rstrip("/") for p in others]):
@@ -884,6 +918,8 @@ def check(cfg: Config) -> list[Problem]:
     elif a.path and (covered := [p for p in others if p.startswith(a.path.rstrip("/") + "/")]):
         # (the send API takes every path under its own: at "/", every MMSC request went to it)
         err("api.path", f"{a.path} holds {covered[0]} (the send API takes every path under its own)")
+    elif a.path.startswith("/") and not a.path.rstrip("/") and r.path == "*":
+        err("api.path", "/ takes every path, so the receiver at any path (receiver.path = \"*\") would get none")
     api_allow = networks("api.allow", a.allow)
     for name in ("max_recipients", "max_parts"):
         if getattr(a, name) < 1:

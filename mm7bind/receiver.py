@@ -11,7 +11,10 @@ without calling the handler again.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import inspect
+import json
 import logging
 import re
 import time
@@ -29,6 +32,7 @@ from .codec import HttpMessage, decode, encode
 from .display import printable, repr_showing_no_secret_header, shown_header, shown_http
 from .envelope import Envelope, Fault
 from .errors import STORE_ERRORS, DecodeError, Deviation, EncodeError, ValidationError
+from .jsonable import to_jsonable
 from .mime import Body, MimeLimits, header_value
 from .profiles import STANDARD, Profile
 from .status import RequestStatus, is_retryable, lookup
@@ -300,19 +304,10 @@ class Receiver:
                                   "the VASP could not store it")
             ctx.sent = sent
             if not new:
-                first = record
                 try:
                     repeat = self._repeat(env, record, ctx, started)
                     if repeat is not None:
                         answer, code = repeat
-                        if (first.kind == msg.ELEMENT and first.transaction_id == env.transaction_id
-                                and first.body and first.body != body):
-                            # A retransmission is mostly the same bytes. Another message under a
-                            # TransactionID used again (an MMSC's counter started over) is answered
-                            # from the store, never handled: said, or it is lost without a trace.
-                            log.warning("%s tid=%s from %s: answered as a repeat of #%d, whose bytes differ (if "
-                                        "the MMSC uses TransactionIDs again for other messages, this one is not "
-                                        "handled)", msg.ELEMENT, printable(env.transaction_id), peer, first.id)
                         self._count(msg.ELEMENT, "repeat", code, started, env.deviations)
                         return answer
                     record = self.store.inbox_get(record.id)  # claimed: a failed first attempt, processed again
@@ -363,7 +358,7 @@ class Receiver:
                         extra={"mm7": _fields(msg, ctx, code, started, "failed")})
             self._count(msg.ELEMENT, "failed", code, started, env.deviations, replay=ctx.replay)
             return answer
-        self._mark(record, "handled", response.status.code, None)
+        self._mark(record, "handled", response.status.code, None, _kept_answer(response))
         self._log(msg, ctx, response.status.code, started, "handled")
         self._count(msg.ELEMENT, "handled", response.status.code, started, env.deviations, replay=ctx.replay)
         return answer
@@ -440,12 +435,27 @@ class Receiver:
                                 said or "rejected earlier")
         else:
             answered = code = record.response_code or 1000
-            # (a status only, as the first copy's answer mostly was: the same template answers it)
-            answer = self.plain_answer(env, m.RESPONSE_FOR[msg.ELEMENT](status=m.Status(code)))
+            answer = self._answer_again(env, code, getattr(record, "answer", None) or {})
         log.info("%s tid=%s repeated (first stored as #%d, %s): answered %s without calling the handler",
                  msg.ELEMENT, printable(env.transaction_id), record.id, record.state, int(answered),
                  extra={"mm7": _fields(msg, ctx, int(answered), started, "repeat")})
         return answer, code
+
+    def _answer_again(self, env: Envelope, code: int, said: Mapping[str, Any]) -> Response:
+        """The answer a handled message's copy gets: the first one's code, and what it said beside
+        it (`_kept_answer`): a ServiceCode the MMSC charges by is not to be lost with the first answer."""
+        rsp_cls = m.RESPONSE_FOR[env.message.ELEMENT]
+        plain = rsp_cls(status=m.Status(code))
+        if not said:  # (a status only, as the first answer mostly was: the same template answers it)
+            return self.plain_answer(env, plain)
+        extra = {k: said[k] for k in ("service_code", "service_code_attributes") if k in said and (
+            k in {f.name for f in dataclasses.fields(rsp_cls)})}
+        try:
+            return self.answer(env, rsp_cls(status=m.Status(code, said.get("text"), said.get("details")), **extra))
+        except (EncodeError, TypeError, ValueError) as exc:  # (what the copy's version cannot carry)
+            log.warning("the first answer's %s cannot be given again (%s): answered %d alone",
+                        ", ".join(said), printable(exc), code)
+            return self.plain_answer(env, plain)
 
     def replay(self, record_id: int | None = None, stale_after: float | None = None) -> list[tuple[int, str]]:
         """Run the handler again for failed messages, and for ones left "processing" longer than
@@ -580,13 +590,16 @@ class Receiver:
         else:
             self.metrics.received(operation, outcome, status, time.monotonic() - started, deviations)
 
-    def _mark(self, record: InboxRecord | None, state: str, code: int | None, error: str | None) -> None:
+    def _mark(self, record: InboxRecord | None, state: str, code: int | None, error: str | None,
+              answer: dict[str, Any] | None = None) -> None:
         if self.store is None or record is None:
             return
         if error is not None:  # (a lone surrogate, from bytes decoded with surrogateescape, SQLite cannot store)
             error = error.encode("utf-8", "backslashreplace").decode("utf-8")
+        # (a store of one's own written before answers were kept is not offered one)
+        more = {"answer": answer} if answer and self._takes(self.store.mark, "answer") else {}
         try:
-            self.store.mark(record.id, state, code, error, wait=self.config.store_wait)
+            self.store.mark(record.id, state, code, error, wait=self.config.store_wait, **more)
         except STORE_ERRORS as exc:
             # The handler's outcome is the answer all the same: the message is stored, and was
             # handled (or refused, or failed). Answering 3000 for a handled message would only
@@ -612,6 +625,23 @@ def _fields(msg: m.Message, ctx: Context, code: int | None, started: float, outc
         "peer": ctx.peer, "deviations": len(ctx.deviations), "version": ctx.version.name if ctx.version else None,
         "duration_ms": round((time.monotonic() - started) * 1000, 1), "replay": ctx.replay,
     }
+
+
+def _kept_answer(response: m.Message) -> dict[str, Any]:
+    """What `response` says beside its status code that the answers to the MMSC's copies of its
+    message must say too: a DeliverRsp's ServiceCode and its attributes, the status text and
+    details a handler gave (text: markup is not kept)."""
+    said: dict[str, Any] = {}
+    status = response.status
+    if status.text and status.text != m.Status(status.code).text:  # (the code's own: said again anyway)
+        said["text"] = status.text
+    if status.details and status.details_xml is None:
+        said["details"] = status.details
+    if getattr(response, "service_code", None):
+        said["service_code"] = response.service_code
+    if getattr(response, "service_code_attributes", None):
+        said["service_code_attributes"] = dict(response.service_code_attributes)
+    return said
 
 
 def _response(msg: m.Message, outcome: Any) -> m.Message:
@@ -755,8 +785,6 @@ def _mm7_version_written(out: HttpMessage, ours: str, callers: str, profile: Pro
 
 
 def _with_version(body: m.Message | Fault, mm7_version: str) -> m.Message | Fault:
-    import dataclasses  # noqa: PLC0415
-
     if isinstance(body, Fault):
         return dataclasses.replace(body, detail=dataclasses.replace(body.detail, mm7_version=mm7_version))
     return dataclasses.replace(body, mm7_version=mm7_version)
@@ -785,11 +813,12 @@ def _text(value) -> str | None:
 
 def _keys(msg: m.Message, transaction_id: str | None,
           sent: SentRecord | None = None) -> tuple[str | None, str | None]:
-    """Duplicate keys: the TransactionID, and for reports the message, recipient and
-    status (a Deferred report followed by a Retrieved one is two reports, not a repeat), and the
-    send of ours it is about: two of ours given one MessageID (by two MMSCs, or one whose counter
-    started again) to one recipient get a report each, neither taken for a repeat of the other."""
-    tid_key = f"{msg.ELEMENT}|{transaction_id}" if transaction_id else None
+    """Duplicate keys: the TransactionID with what the message says (`_identity`), and for
+    reports the message, recipient and status (a Deferred report followed by a Retrieved one is
+    two reports, not a repeat), and the send of ours it is about: two of ours given one MessageID
+    (by two MMSCs, or one whose counter started again) to one recipient get a report each,
+    neither taken for a repeat of the other."""
+    tid_key = f"{msg.ELEMENT}|{transaction_id}|{_identity(msg)}" if transaction_id else None
     report_key = None
     if isinstance(msg, (m.DeliveryReportReq, m.ReadReplyReq)) and msg.message_id:
         report_key = "|".join([msg.ELEMENT, msg.message_id, _address(msg.recipient) or "", _text(msg.mm_status) or ""])
@@ -797,3 +826,21 @@ def _keys(msg: m.Message, transaction_id: str | None,
             report_key += f"|{sent.transaction_id}"
     return tid_key, report_key
 
+
+# Fields naming the way a message came rather than the message: an MMSC's copy of it may change
+# them (a cluster's other node, the container's Content-ID made anew, another version tried).
+_NOT_IDENTITY = frozenset({"relay_server_id", "content_ref", "mm7_version", "content"})
+
+
+def _identity(msg: m.Message) -> str:
+    """A digest of what a message says: its fields as read and its parts' bytes, not the MIME
+    around them (an MMSC's copy often has a new boundary). A TransactionID alone does not tell
+    messages apart: MMSCs sharing one counter, a counter started over, a constant placeholder
+    ("0000") would have the second message answered as a repeat of the first, and lost. The SMIL
+    is left out: a sender making one for each copy names the parts by Content-IDs made anew."""
+    said = {f.name: getattr(msg, f.name) for f in dataclasses.fields(msg) if f.name not in _NOT_IDENTITY}
+    content = getattr(msg, "content", None)
+    parts = [part.blob.sha256() for part in content.parts
+             if not (part.content_type or "").lower().startswith("application/smil")] if content is not None else []
+    text = json.dumps([to_jsonable(said), parts], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]

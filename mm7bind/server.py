@@ -37,28 +37,32 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
     dispatcher, leave it None: the dispatcher has already chosen). With `metrics_path` and a
     receiver with `metrics`, GET there gives them in Prometheus' text format (to peers the
     allow-list admits; no credentials asked, since scrapers rarely speak Digest). At `health_path`
-    (that path alone, as `metrics_path`), the load balancers' check of `health_app`. `mounts`:
-    other WSGI apps by path prefix (the send API), each seeing its prefix in SCRIPT_NAME."""
+    (that path alone, as `metrics_path`), the load balancers' check of `health_app`; a POST to
+    either is the receiver's when it takes that path too (`path` None: any path, where "/" is
+    both a balancer's usual check and an MMSC's URL). `mounts`: other WSGI apps by path prefix
+    (the send API), each seeing its prefix in SCRIPT_NAME."""
     prefixes = sorted((mounts or {}).items(), key=lambda item: -len(item[0]))
     # (a path, not a mount: mounted at "/", a load balancer's usual path, it took every request)
     health = health_app(receiver) if health_path is not None else None
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         here = environ.get("PATH_INFO", "")
-        if health is not None and here == health_path:
+        # (a POST there is an MMSC's when the receiver takes that path too: path None, any path)
+        mm7_post = environ.get("REQUEST_METHOD") == "POST" and _receives(path, here)
+        if health is not None and here == health_path and not mm7_post:
             return health(environ, start_response)
         for prefix, mounted in prefixes:
             if here == prefix or here.startswith(prefix.rstrip("/") + "/"):
                 environ = {**environ, "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + prefix.rstrip("/"),
                            "PATH_INFO": here[len(prefix.rstrip("/")):]}
                 return mounted(environ, start_response)
-        if metrics_path is not None and receiver.metrics is not None and environ.get("PATH_INFO") == metrics_path:
+        if metrics_path is not None and receiver.metrics is not None and here == metrics_path and not mm7_post:
             allow = receiver.config.allow
             if allow is not None and not allow.allows(environ.get("REMOTE_ADDR")):
                 start_response("403 Forbidden", [("Content-Type", "text/plain")])
                 return [b"forbidden\n"]
             return receiver.metrics.wsgi_app(environ, start_response)
-        if path is not None and environ.get("PATH_INFO", "") not in (path, path.rstrip("/") + "/"):
+        if not _receives(path, here):
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found\n"]
         limit = receiver.config.max_body
@@ -87,6 +91,11 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         return [rsp.body]
 
     return without_body_for_head(app)
+
+
+def _receives(path: str | None, here: str) -> bool:
+    """Whether the receiver at `path` (None: any) takes a request to `here`."""
+    return path is None or here in (path, path.rstrip("/") + "/")
 
 
 def request_body(environ: dict, length: int, limit: int) -> bytes:
@@ -231,12 +240,13 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             raise ValueError(f"mm7bind's ASGI app serves HTTP, not {scope['type']}")
         head = scope.get("method") == "HEAD"
         here, full = _asgi_paths(scope)
-        if health is not None and here == health_path:
+        mm7_post = scope.get("method") == "POST" and _receives(path, here)  # (as wsgi_app's)
+        if health is not None and here == health_path and not mm7_post:
             if scope.get("method", "GET") not in ("GET", "HEAD"):
                 return await _asgi_answer(send, 405, *HEALTH_NOT_ALLOWED)
             status, checked, body = await asyncio.to_thread(health)  # (the check writes to the store)
             return await _asgi_answer(send, status, [h for h in checked if h[0] != "Content-Length"], body, head)
-        if metrics_path is not None and receiver.metrics is not None and here == metrics_path:
+        if metrics_path is not None and receiver.metrics is not None and here == metrics_path and not mm7_post:
             client = scope.get("client")
             allow = receiver.config.allow
             if allow is not None and not allow.allows(client[0] if client else None):
@@ -246,7 +256,7 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
                                           b"metrics take GET\n")
             text = await asyncio.to_thread(receiver.metrics.render)  # (the inbox gauge reads the store)
             return await _asgi_answer(send, 200, [("Content-Type", METRICS_TYPE)], text.encode("utf-8"), head)
-        if path is not None and here not in (path, path.rstrip("/") + "/"):
+        if not _receives(path, here):
             return await _asgi_answer(send, 404, [("Content-Type", "text/plain")], b"not found\n", head)
         limit = receiver.config.max_body
         headers: dict[str, str] = {}

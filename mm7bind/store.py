@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from .arrival import may_have_arrived
@@ -82,6 +83,9 @@ class InboxRecord:
     claimed_at: datetime | None = None  # when it was last taken for processing (stored, or claimed again)
     headers: dict[str, str] = field(default_factory=dict)  # the request's, but its credentials (see kept_headers)
     path: str | None = None  # the path it was POSTed to (None: a record from before paths were kept)
+    # What the answer said beside its code, for the MMSC's copies: a DeliverRsp's ServiceCode (which
+    # may be charged by) and attributes, a status text or details of the handler's.
+    answer: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -318,7 +322,8 @@ CREATE TABLE IF NOT EXISTS inbox (
     report_key TEXT UNIQUE,
     claimed_at TEXT,
     headers TEXT,
-    path TEXT
+    path TEXT,
+    answer TEXT
 );
 CREATE INDEX IF NOT EXISTS inbox_state ON inbox (state);
 CREATE INDEX IF NOT EXISTS inbox_message_id ON inbox (message_id);
@@ -333,7 +338,7 @@ CREATE TABLE IF NOT EXISTS inbox_body (
 _INBOX_SELECT = (
     "SELECT i.id, i.kind, i.transaction_id, i.message_id, i.recipient, i.status, i.peer, i.content_type,"
     " COALESCE(b.body, i.body) AS body, i.received_at, i.state, i.response_code, i.error, i.attempts,"
-    " i.sent_transaction_id, COALESCE(i.claimed_at, i.received_at) AS claimed_at, i.headers, i.path"
+    " i.sent_transaction_id, COALESCE(i.claimed_at, i.received_at) AS claimed_at, i.headers, i.path, i.answer"
     " FROM inbox i LEFT JOIN inbox_body b ON b.id = i.id"
 )
 
@@ -383,11 +388,11 @@ class MemoryStore:
             return True
 
     def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None, *,
-             wait: float | None = None) -> None:
+             wait: float | None = None, answer: dict[str, Any] | None = None) -> None:
         with self._lock:
             rec = self._inbox.get(record_id)
             if rec is not None:  # (purged meanwhile: nothing left to mark)
-                rec.state, rec.response_code, rec.error = state, response_code, error
+                rec.state, rec.response_code, rec.error, rec.answer = state, response_code, error, dict(answer or {})
                 rec.attempts += 1
 
     def inbox_get(self, record_id: int) -> InboxRecord | None:
@@ -826,7 +831,8 @@ def _claim(db: sqlite3.Connection) -> None:
                                 "left as it is")
 
 
-_MARK = "UPDATE inbox SET state = ?, response_code = ?, error = ?, attempts = attempts + 1 WHERE id = ?"
+_MARK = ("UPDATE inbox SET state = ?, response_code = ?, error = ?, answer = ?, attempts = attempts + 1"
+         " WHERE id = ?")
 
 
 class SqliteStore:
@@ -923,6 +929,8 @@ class SqliteStore:
                 db.execute("ALTER TABLE inbox ADD COLUMN headers TEXT")
             if inbox and "path" not in inbox:  # ... and before paths were (its records: none)
                 db.execute("ALTER TABLE inbox ADD COLUMN path TEXT")
+            if inbox and "answer" not in inbox:  # ... and before what answers said beside their code was
+                db.execute("ALTER TABLE inbox ADD COLUMN answer TEXT")
             outbox = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
             if "fingerprint" not in outbox:
                 db.execute("ALTER TABLE outbox ADD COLUMN fingerprint TEXT")  # a file from before the send API's
@@ -962,7 +970,7 @@ class SqliteStore:
             if app_id != APPLICATION_ID and not (
                     app_id == 0 and {"transaction_id", "operation", "recipients"} <= columns["sent"]):
                 raise sqlite3.DatabaseError(f"not an mm7bind store (application id {app_id:#x})")
-            needed = {"sent": {"tag"}, "inbox": {"claimed_at", "headers", "path"}, "send_claim": {"holder"},
+            needed = {"sent": {"tag"}, "inbox": {"claimed_at", "headers", "path", "answer"}, "send_claim": {"holder"},
                       "inbox_body": {"body"}, "outbox": {"fingerprint", "recipients", "expires_at"}}
             if any(not wanted <= columns[table] for table, wanted in needed.items()):
                 raise sqlite3.DatabaseError("written by an older mm7bind: open it once with write access (any "
@@ -1119,7 +1127,7 @@ class SqliteStore:
         `headers` (a mapping or pairs) as `kept_headers` keeps them: a replay shows them to its
         handler; and the `path` it was POSTed to, without its query (which may carry credentials).
 
-        Returns the record and whether it is new; a request whose TransactionID (or report key)
+        Returns the record and whether it is new; a request whose key (`tid_key`, `report_key`)
         was seen before is not stored twice: the earlier record comes back instead. With `wait`,
         a store locked longer than that many seconds (by another process: a vacuum, a program
         holding a transaction) raises `StoreBusy` rather than holding the caller for SQLite's 30 s
@@ -1212,7 +1220,7 @@ class SqliteStore:
                         p.wake.release()
                     elif p.detached and p.error is not None:  # (nobody waits to hear of it)
                         log.error("the outcome of #%d (%s) could not be recorded (%s: %s): it stays "
-                                  "'processing'", p.row[3], p.row[0], type(p.error).__name__, p.error)
+                                  "'processing'", p.row[-1], p.row[0], type(p.error).__name__, p.error)
                 with self._batch:
                     waiter = next((p for p in self._queue if p.wake is not None), None)
                     if waiter is not None:
@@ -1321,16 +1329,18 @@ class SqliteStore:
         return cur.rowcount == 1
 
     def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None, *,
-             wait: float | None = None) -> None:
+             wait: float | None = None, answer: dict[str, Any] | None = None) -> None:
         """Record a message's outcome (committed, with others waiting, as `accept` commits
-        messages). `wait`: as `accept`'s."""
+        messages). `wait`: as `accept`'s; `answer`: what the answer said beside its code
+        (`InboxRecord.answer`), as JSON."""
         # The outcome need not reach the disk before the answer: the WAL is flushed in order by the
         # next durable commit, and an outcome lost in a crash only means the message is replayed.
         # It joins the group commit: under load, one transaction (one lock taken) records several
         # outcomes, with the messages stored meanwhile. While another thread is writing, it is
         # left to that thread (and those after it), and this one goes on at once: waiting would
         # cost two thread switches, and a transaction of its own when it came too late to join.
-        self._commit(_Pending((state, response_code, error, record_id), None, wait), detach=True)
+        said = json.dumps(answer, ensure_ascii=False) if answer else None
+        self._commit(_Pending((state, response_code, error, said, record_id), None, wait), detach=True)
 
     @staticmethod
     def _inbox_row(row: sqlite3.Row) -> InboxRecord:
@@ -1341,6 +1351,7 @@ class SqliteStore:
             response_code=row["response_code"], error=row["error"], attempts=row["attempts"],
             sent_transaction_id=row["sent_transaction_id"], claimed_at=datetime.fromisoformat(row["claimed_at"]),
             headers=_headers_json(row["headers"]), path=row["path"],
+            answer=json.loads(row["answer"]) if row["answer"] else {},
         )
 
     def inbox_get(self, record_id: int) -> InboxRecord | None:

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -1172,6 +1173,124 @@ def test_a_tls_key_not_matching_its_certificate_is_said_as_such(tmp_path):
     assert proc.returncode == 3, proc.stderr
     assert "cannot use the TLS certificate" in proc.stderr and "KEY_VALUES_MISMATCH" in proc.stderr
     assert "cannot listen" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_serve_can_require_the_mmscs_client_certificate(tmp_path):
+    """Serving TLS itself, the receiver could not ask for a client certificate: a VASP whose MMSC
+    authenticates with one (mutual TLS) needed a proxy in front. [receiver] tls_client_ca: only
+    clients presenting a certificate that CA signed get as far as HTTP."""
+    from mm7bind import config
+
+    trustme = pytest.importorskip("trustme")
+    server_ca, mmsc_ca, stranger_ca = trustme.CA(), trustme.CA(), trustme.CA()
+    server_ca.cert_pem.write_to_path(str(tmp_path / "server-ca.pem"))
+    issued = server_ca.issue_cert("127.0.0.1")
+    issued.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    issued.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    mmsc_ca.cert_pem.write_to_path(str(tmp_path / "mmsc-ca.pem"))
+    for name, ca in (("mmsc", mmsc_ca), ("stranger", stranger_ca)):
+        ca.issue_cert("mmsc.example").private_key_and_cert_chain_pem.write_to_path(str(tmp_path / f"{name}.pem"))
+    text = (f'[store]\npath = "{tmp_path / "vasp.db"}"\n[receiver]\nout_dir = "{tmp_path / "in"}"\n'
+            f'tls_cert = "{tmp_path / "cert.pem"}"\ntls_key = "{tmp_path / "key.pem"}"\n')
+    path = tmp_path / "cfg.toml"
+
+    def loaded(extra: str):
+        path.write_text(text + extra, encoding="utf-8")
+        cfg, problems = config.load(path)
+        return cfg, [str(p) for p in problems if "tls" in str(p)]
+
+    cfg, problems = loaded(f'tls_client_ca = "{tmp_path / "mmsc-ca.pem"}"\n')
+    assert problems == []
+    got = []
+
+    @(rcv := mm7.Receiver()).on("deliver")
+    def on_deliver(msg, ctx):
+        got.append(msg.subject)
+
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="mutual"), transaction_id="mtls-1")
+    with mm7.serve(rcv, port=0, ssl_context=cfg.ssl_context()) as srv:
+        def post(cert):
+            return requests.post(srv.endpoint, data=out.to_bytes(), headers=out.headers, timeout=10,
+                                 verify=str(tmp_path / "server-ca.pem"), cert=cert)
+
+        for cert in (None, str(tmp_path / "stranger.pem")):
+            with pytest.raises(requests.exceptions.ConnectionError):
+                post(cert)
+        assert got == []
+        assert post(str(tmp_path / "mmsc.pem")).status_code == 200 and got == ["mutual"]
+
+    (tmp_path / "not-a-ca.pem").write_text("nothing", encoding="utf-8")
+    (tmp_path / "empty").mkdir()
+    [said] = loaded(f'tls_client_ca = "{tmp_path / "not-a-ca.pem"}"\n')[1]
+    assert said.startswith(f"error: receiver.tls_client_ca: cannot read CA certificates from "
+                           f"{str(tmp_path / 'not-a-ca.pem')!r}: [X509: NO_CERTIFICATE_OR_CRL_FOUND]")
+    assert loaded(f'tls_client_ca = "{tmp_path / "empty"}"\n')[1] == [
+        f"error: receiver.tls_client_ca: {str(tmp_path / 'empty')!r} holds no CA certificate named by its hash "
+        "(c_rehash, openssl rehash)"]
+    assert loaded(f'tls_client_ca = "{tmp_path / "gone.pem"}"\n')[1] == [
+        f"error: receiver.tls_client_ca: no such file or folder: {tmp_path / 'gone.pem'}"]
+    # Client certificates are credentials: listening beyond loopback with them alone is no warning.
+    path.write_text(text + f'host = "0.0.0.0"\ntls_client_ca = "{tmp_path / "mmsc-ca.pem"}"\n', encoding="utf-8")
+    assert [str(p) for p in config.load(path)[1] if "beyond loopback" in str(p)] == []
+    path.write_text(text + 'host = "0.0.0.0"\n', encoding="utf-8")
+    assert [str(p) for p in config.load(path)[1] if "beyond loopback" in str(p)] == [
+        "warning: receiver: listening beyond loopback with neither auth, an allow-list nor client certificates"]
+    path.write_text(f'[receiver]\ntls_client_ca = "{tmp_path / "mmsc-ca.pem"}"\n', encoding="utf-8")
+    assert [str(p) for p in config.load(path)[1] if "tls" in str(p)] == [
+        "error: receiver.tls_client_ca: client certificates are asked for by a receiver serving TLS itself "
+        "(tls_cert, tls_key); behind a proxy, the proxy asks for them"]
+    path.write_text(text + f'port = {free_port()}\ntls_client_ca = "{tmp_path / "not-a-ca.pem"}"\n',
+                    encoding="utf-8")
+    proc = run("serve", "--config", str(path))
+    assert proc.returncode == 3 and "error: receiver.tls_client_ca: cannot read CA" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_send_api_at_slash_is_refused_beside_a_receiver_at_any_path(tmp_path):
+    """The send API takes every path under its own: at "/", beside receiver.path = "*", every
+    MMSC request went to it, and none was ever taken."""
+    from mm7bind import config
+
+    path = tmp_path / "cfg.toml"
+
+    def problems(receiver_path: str, api_path: str) -> list[str]:
+        path.write_text(f'[receiver]\npath = "{receiver_path}"\n[api]\npath = "{api_path}"\ntoken = "k"\n',
+                        encoding="utf-8")
+        return [str(p) for p in config.load(path)[1] if "api.path" in str(p)]
+
+    assert problems("*", "/") == [
+        'error: api.path: / takes every path, so the receiver at any path (receiver.path = "*") would get none']
+    assert problems("*", "/api") == []  # (the receiver has the rest)
+    assert problems("/mm7", "/") != []  # (as before: it holds /mm7)
+
+
+def test_sighup_reads_the_client_ca_again_and_keeps_serving_when_it_cannot(tmp_path, caplog):
+    import logging
+
+    from mm7bind import config
+    from mm7bind.cli import _reopen_logs
+
+    trustme = pytest.importorskip("trustme")
+    server_ca, mmsc_ca = trustme.CA(), trustme.CA()
+    issued = server_ca.issue_cert("127.0.0.1")
+    issued.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    issued.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    mmsc_ca.cert_pem.write_to_path(str(tmp_path / "mmsc-ca.pem"))
+    path = tmp_path / "cfg.toml"
+    path.write_text(f'[receiver]\ntls_cert = "{tmp_path / "cert.pem"}"\ntls_key = "{tmp_path / "key.pem"}"\n'
+                    f'tls_client_ca = "{tmp_path / "mmsc-ca.pem"}"\n', encoding="utf-8")
+    cfg, _ = config.load(path)
+    caplog.set_level(logging.INFO, logger="mm7bind.serve")
+    with mm7.serve(mm7.Receiver(), port=0, ssl_context=cfg.ssl_context()) as srv:
+        first = srv.ssl_context
+        _reopen_logs(cfg, srv)
+        assert srv.ssl_context is not first and srv.ssl_context.verify_mode == ssl.CERT_REQUIRED
+        renewed = srv.ssl_context
+        (tmp_path / "mmsc-ca.pem").write_text("half written", encoding="utf-8")
+        _reopen_logs(cfg, srv)
+        assert srv.ssl_context is renewed
+    assert "SIGHUP: receiver.tls_client_ca: cannot read CA certificates from" in caplog.text
+    assert "still serving with the one read before" in caplog.text
 
 
 def test_serve_reads_a_renewed_tls_certificate_on_sighup(tmp_path):

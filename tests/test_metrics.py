@@ -245,6 +245,33 @@ def test_health_path_for_load_balancers(tmp_path):
         assert requests.get(srv.url + "/health", timeout=10).status_code == 200  # (no store to ask)
 
 
+def test_a_receiver_at_any_path_takes_the_posts_to_its_health_and_metrics_paths(tmp_path):
+    """`path = "*"` (any path, as China Mobile's receiver) with health_path "/": the MMSC posting
+    to http://host:port/ got 405 "health takes GET, HEAD", its message refused for ever."""
+    from .test_receiver import call_asgi
+
+    out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="hi"), transaction_id="any-1")
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    rx = mm7.Receiver(store=store, metrics=Metrics())
+    with mm7.serve(rx, port=0, path=None, health_path="/", metrics_path="/metrics") as srv:
+        assert requests.get(srv.url + "/", timeout=10).text == "ok\n"
+        assert requests.head(srv.url + "/", timeout=10).status_code == 200
+        assert "mm7bind_inbox_messages" in requests.get(srv.url + "/metrics", timeout=10).text
+        for where in ("/", "/metrics"):
+            posted = requests.post(srv.url + where, data=out.to_bytes(), headers=out.headers, timeout=10)
+            assert posted.status_code == 200 and mm7.decode(posted.content).body.status.code == 1000, where
+    app = mm7.asgi_app(rx, None, metrics_path="/metrics", health_path="/")
+    got, _ = call_asgi(app, [b""], {}, path="/", method="GET")
+    assert (got["status"], got["body"]) == (200, b"ok\n")
+    posted, _ = call_asgi(app, [out.to_bytes()], {"Content-Type": out.content_type}, path="/")
+    assert posted["status"] == 200 and mm7.decode(posted["body"]).body.status.code == 1000
+    assert len(store.inbox()) == 1  # (the copies: repeats of the first)
+    with mm7.serve(mm7.Receiver(), port=0, path="/mm7", health_path="/") as srv:  # (there, "/" is the check's alone)
+        refused = requests.post(srv.url + "/", data=out.to_bytes(), headers=out.headers, timeout=10)
+        assert (refused.status_code, refused.headers["Allow"]) == (405, "GET, HEAD")
+    store.close()
+
+
 def test_health_tells_anyone_the_kind_of_trouble_and_the_log_its_details(caplog):
     """/health asks no credentials: its 503 said the exception's text and the bytes free on the
     disk to whoever reached the port. It says the kind now; the log has the rest, again when the

@@ -75,7 +75,8 @@ def report(**kw) -> mm7.DeliveryReportReq:
     from datetime import datetime, timezone
 
     kw.setdefault("mm_status", mm7.DeliveryStatus.RETRIEVED)
-    return mm7.DeliveryReportReq(message_id="m-1", recipient="+8613800000000", sender="1065888",
+    kw.setdefault("message_id", "m-1")
+    return mm7.DeliveryReportReq(recipient="+8613800000000", sender="1065888",
                                  date=datetime(2024, 1, 1, tzinfo=timezone.utc), **kw)
 
 
@@ -156,30 +157,138 @@ def test_repeats_of_a_handled_message_are_answered_from_the_status_template(stor
     assert [r.attempts for r in store.inbox()] == [1]  # (answered from the store, not handled again)
 
 
-def test_a_repeat_whose_bytes_differ_is_said(store, caplog):
-    """Another message under a TransactionID used again (an MMSC whose counter started over) is
-    answered as a repeat without the handler: it was lost without a word in the log."""
+def with_parts(**kw) -> mm7.DeliverReq:
+    """A DeliverReq with content: each encoding frames it anew (boundaries, Content-IDs, the SMIL
+    naming them), as a sender building each copy again does."""
+    msg = deliver(**kw)
+    msg.content = mm7.Content()
+    msg.content.add_text("好")
+    msg.content.add_bytes(b"\xff\xd8 a picture", "image/jpeg")
+    return msg
+
+
+def test_another_message_under_a_transaction_id_seen_before_is_handled(store):
+    """A TransactionID alone does not tell messages apart (MMSCs sharing a counter, one started
+    over, Mbuni's constant "0000"): another message under one seen before was answered 1000 as
+    a repeat, without the handler, and lost. A copy of the same message is still a repeat,
+    whatever the MIME around it."""
     calls = []
     rcv = mm7.Receiver(store=store)
 
     @rcv.on("deliver")
     def on_deliver(msg, ctx):
-        calls.append(msg.subject)
-        if msg.subject == "down":
-            raise mm7.Unavailable("down")
+        calls.append((str(msg.sender), msg.subject))
+
+    @rcv.on("delivery_report")
+    def on_report(msg, ctx):
+        calls.append((msg.message_id, str(msg.mm_status.value)))
 
     app = mm7.wsgi_app(rcv)
-    for subject in ("first", "first", "second"):
-        assert post(app, deliver(subject=subject), tid="again-7")["status"] == 200
-    assert calls == ["first"]
+    for sender, subject in (("+8613800000001", "a"), ("+8613800000002", "a"), ("+8613800000001", "b")):
+        assert post(app, with_parts(sender=sender, subject=subject), tid="0000")["status"] == 200
+    again = mm7.encode(with_parts(sender="+8613800000001", subject="b"), transaction_id="0000")
+    first = mm7.encode(with_parts(sender="+8613800000001", subject="b"), transaction_id="0000")
+    assert again.to_bytes() != first.to_bytes()  # (other boundaries, Content-IDs, SMIL)
+    assert call_wsgi(app, again.to_bytes(), again.content_type)["status"] == 200  # a repeat
+    assert post(app, report(message_id="m-1"), tid="0000")["status"] == 200
+    assert post(app, report(message_id="m-2"), tid="0000")["status"] == 200
+    assert calls == [("+8613800000001", "a"), ("+8613800000002", "a"), ("+8613800000001", "b"),
+                     ("m-1", "Retrieved"), ("m-2", "Retrieved")]
+    assert [(r.kind, r.state) for r in store.inbox()] == [("DeliverReq", "handled")] * 3 + [
+        ("DeliveryReportReq", "handled")] * 2
+
+
+def test_a_copy_the_mmsc_builds_again_is_the_same_message(store):
+    """The simulator, as MMSCs may, encodes each attempt again: new boundaries and Content-IDs
+    (the Content reference's too). Its second copy of a message whose first failed must take that record
+    over, not be stored beside it (handled, while the failed first waits for a replay: twice)."""
+    from mm7bind.simulator import Simulator
+
+    calls = []
+
+    @(rcv := mm7.Receiver(store=store)).on("deliver")
+    def on_deliver(msg, ctx):
+        calls.append(msg.subject)
+        if len(calls) == 1:
+            raise mm7.Unavailable("the database is down")
+
+    with mm7.serve(rcv, port=0) as srv, Simulator(report_delay=0, report_attempts=2, report_retry_delay=0.01,
+                                                  vasp_url=srv.endpoint) as sim:
+        outcome = sim.deliver("+8613900000000", ["1065888"], "twice", text="hi",
+                              parts=[mm7.Part.from_bytes(b"\xff\xd8 a picture", "image/jpeg")])
+    assert (outcome["status"], outcome["attempts"]) == (1000, 2)
+    assert calls == ["twice", "twice"]
+    assert [r.state for r in store.inbox()] == ["handled"]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+def test_a_copy_of_a_handled_message_gets_the_first_answers_service_code(kind, tmp_path, caplog):
+    """An MMSC sends a copy when the first answer did not reach it: the copy's answer is the only
+    one it reads. It said the first one's code alone, without the ServiceCode the MMSC charges by
+    (and the handler's status text)."""
+    store = SqliteStore(tmp_path / "vasp.db") if kind == "sqlite" else MemoryStore()
+    rcv = mm7.Receiver(store=store)
+    rcv.on("deliver", lambda msg, ctx: mm7.DeliverRsp(
+        status=mm7.Status(1000, "taken, thanks"), service_code="100001", service_code_attributes={"fee": "2"}))
+    app = mm7.wsgi_app(rcv)
+    first = post(app, deliver(), tid="sc-1")
+    again = post(app, deliver(), tid="sc-1")
+    for rsp in (first, again):
+        got = mm7.decode(rsp["body"]).body
+        assert (got.status.code, got.status.text, got.service_code, got.service_code_attributes) == (
+            1000, "taken, thanks", "100001", {"fee": "2"})
     [rec] = store.inbox()
-    # A copy taking over a failed first one is handled, whatever its bytes: nothing to say.
-    assert post(app, deliver(subject="down"), tid="again-8")["status"] == 500
-    assert post(app, deliver(subject="up"), tid="again-8")["status"] == 200 and calls[1:] == ["down", "up"]
-    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert said == [f"DeliverReq tid=again-7 from 127.0.0.1: answered as a repeat of #{rec.id}, whose bytes "
-                    "differ (if the MMSC uses TransactionIDs again for other messages, this one is not "
-                    "handled)"]
+    assert rec.attempts == 1 and rec.answer == {"text": "taken, thanks", "service_code": "100001",
+                                                "service_code_attributes": {"fee": "2"}}
+    # What a copy's answer cannot carry (here, made so by hand) leaves it the code alone, not a 3000.
+    if kind == "memory":
+        store._inbox[rec.id].answer["service_code_attributes"] = {"bad name": "x"}
+        got = mm7.decode(post(app, deliver(), tid="sc-1")["body"]).body
+        assert (got.status.code, got.service_code) == (1000, None)
+        assert "the first answer's text, service_code, service_code_attributes cannot be given again" in caplog.text
+    if kind == "sqlite":
+        store.close()
+
+
+def test_a_store_of_ones_own_whose_mark_takes_no_answer_keeps_the_code():
+    class Earlier(MemoryStore):  # (written before answers were kept)
+        def mark(self, record_id, state, response_code=None, error=None, *, wait=None):
+            super().mark(record_id, state, response_code, error, wait=wait)
+
+    store = Earlier()
+    rcv = mm7.Receiver(store=store)
+    rcv.on("deliver", lambda msg, ctx: mm7.DeliverRsp(service_code="100001"))
+    app = mm7.wsgi_app(rcv)
+    assert mm7.decode(post(app, deliver(), tid="e-1")["body"]).body.service_code == "100001"
+    again = mm7.decode(post(app, deliver(), tid="e-1")["body"]).body
+    assert (again.status.code, again.service_code) == (1000, None)
+    assert [(r.state, r.response_code) for r in store.inbox()] == [("handled", 1000)]
+
+
+def test_a_store_file_from_before_answers_were_kept_is_upgraded(tmp_path):
+    import sqlite3
+
+    from mm7bind import store as store_module
+
+    path = tmp_path / "old.db"
+    previous = store_module.INBOX_SCHEMA.replace(",\n    answer TEXT", "")
+    assert previous != store_module.INBOX_SCHEMA
+    with sqlite3.connect(path) as db:  # (as a store of that time wrote it)
+        db.executescript(store_module.SENT_SCHEMA + previous)
+        db.execute("INSERT INTO inbox (kind, transaction_id, content_type, body, received_at, state, response_code,"
+                   " tid_key) VALUES ('DeliverReq', 'old-1', 'text/xml', X'', '2026-01-01T00:00:00+00:00',"
+                   " 'handled', 1000, 'DeliverReq|old-1')")
+    db.close()
+    with pytest.raises(sqlite3.DatabaseError, match="written by an older mm7bind"):
+        SqliteStore(path, read_only=True)
+    store = SqliteStore(path)
+    try:
+        [old] = store.inbox()
+        assert (old.state, old.answer) == ("handled", {})
+        store.mark(old.id, "handled", 1000, None, answer={"service_code": "7"})
+        assert store.inbox_get(old.id).answer == {"service_code": "7"}
+    finally:
+        store.close()
 
 
 def test_a_repeat_of_a_rejected_message_is_refused_as_the_first_copy_was(store):
@@ -708,6 +817,84 @@ def test_a_digest_header_seen_once_is_not_taken_again():
     nonce = auth.challenge().split('nonce="', 1)[1].split('"', 1)[0]
     assert auth.check("POST", "/mm7", header(None)) == (True, False)
     assert auth.check("POST", "/mm7", header(None)) == (False, True)  # without a count: one use per nonce
+
+
+def test_digest_takes_a_uri_naming_an_absolute_form_target_as_sent():
+    """A client configured as for a proxy sends "POST http://host/mm7" and signs that uri (RFC
+    7616 §3.4: the request-target as sent); the servers take the target, and Digest refused it."""
+    h = Recorder()
+    out = mm7.encode(deliver(), transaction_id="abs-1")
+    body = out.to_bytes()
+
+    def send(srv, target: str, authorization: str | None = None) -> bytes:
+        lines = [f"POST {target} HTTP/1.1", f"Host: 127.0.0.1:{srv.port}", f"Content-Type: {out.content_type}",
+                 f"Content-Length: {len(body)}", "Connection: close"]
+        if authorization:
+            lines.append(f"Authorization: {authorization}")
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+            got = b""
+            while chunk := sock.recv(65536):
+                got += chunk
+        return got
+
+    rcv = mm7.Receiver(h, auth=mm7.auth.DigestAuth("mmsc", "pw"))
+    with mm7.serve(rcv, port=0) as srv:
+        target = f"http://127.0.0.1:{srv.port}/mm7"
+        asked = send(srv, target)
+        assert asked.startswith(b"HTTP/1.1 401")
+        challenge = re.search(rb"(?i)www-authenticate: ([^\r]*)", asked).group(1).decode()
+        answer = mm7.auth.DigestAnswer("mmsc", "pw")
+        assert answer.take(challenge)
+        elsewhere = f"http://127.0.0.1:{srv.port}/other"  # (signed for another path: not this request's)
+        assert send(srv, target, answer.authorization("POST", elsewhere)).startswith(b"HTTP/1.1 401")
+        assert send(srv, target, answer.authorization("POST", target)).startswith(b"HTTP/1.1 200")
+    assert [msg.subject for msg, _ in h.calls] == ["回复"]
+    auth = mm7.auth.DigestAuth("mmsc", "pw")  # (and the check itself, for each form)
+    for uri, taken in (("http://h/mm7?a=1", True), ("HTTPS://h:8443/mm7", True), ("http://h/mm7/x", False),
+                       ("http:///mm7", False), ("ftp://h/mm7", False), ("//h/mm7", False)):
+        signer = mm7.auth.DigestAnswer("mmsc", "pw")
+        signer.take(auth.challenge())
+        assert auth.check("POST", "/mm7?a=1", signer.authorization("POST", uri)) == (taken, False), uri
+
+
+def test_digest_takes_a_uri_percent_encoded_as_sent():
+    """A path beyond ASCII or with a space goes percent-encoded, and the client signs it so; the
+    servers hand on the path decoded (WSGI as Latin-1), and the uri matched none."""
+    h = Recorder()
+    out = mm7.encode(deliver(), transaction_id="pct-1")
+    with mm7.serve(mm7.Receiver(h, auth=mm7.auth.DigestAuth("mmsc", "pw")), port=0, path=None) as srv:
+        for where in ("/mm7/收件", "/mm 7", "/mm7?to=a%20b"):
+            rsp = requests.post(srv.url + where, data=out.to_bytes(), headers=out.headers, timeout=10,
+                                auth=requests.auth.HTTPDigestAuth("mmsc", "pw"))
+            assert rsp.status_code == 200, where
+    assert len(h.calls) == 3
+    auth = mm7.auth.DigestAuth("mmsc", "pw")
+    for uri, target, taken in (("/mm%207", "/mm 7", True), ("/mm%E6%94%B6", "/mm收", True),
+                               ("/mm%E6%94%B6", "/mm\xe6\x94\xb6", True), ("/mm%20", "/mm%20", True),
+                               ("/mm%41", "/mmB", False), ("/mm%FF", "/mm\xff", True)):
+        signer = mm7.auth.DigestAnswer("mmsc", "pw")
+        signer.take(auth.challenge())
+        assert auth.check("POST", target, signer.authorization("POST", uri)) == (taken, False), uri
+
+
+def test_a_digest_request_overtaken_by_a_later_one_of_its_client_is_taken():
+    """An MMSC sending on several connections with one nonce numbers its requests in the order it
+    signs them, and they arrive in another: only the highest count was kept, so a request overtaken
+    was refused (401, stale), and a client taking a 401 as final dropped the message."""
+    auth = mm7.auth.DigestAuth("mmsc", "pw")
+    answer = mm7.auth.DigestAnswer("mmsc", "pw")
+    assert answer.take(auth.challenge())
+    signed = [answer.authorization("POST", "/mm7") for _ in range(3 + auth.NC_WINDOW)]  # (64)
+    for i in (1, 0, 2):  # nc 2, then 1 and 3
+        assert auth.check("POST", "/mm7", signed[i]) == (True, False), i
+    for i in (0, 1, 2):  # each once
+        assert auth.check("POST", "/mm7", signed[i]) == (False, True), i
+    assert auth.check("POST", "/mm7", signed[-1]) == (True, False)  # nc 67
+    assert auth.check("POST", "/mm7", signed[3]) == (True, False)  # nc 4: 63 below, still known
+    more = [answer.authorization("POST", "/mm7") for _ in range(2)]  # nc 68, 69
+    assert auth.check("POST", "/mm7", more[1]) == (True, False)
+    assert auth.check("POST", "/mm7", signed[4]) == (False, True)  # nc 5: 64 below 69, no longer known
 
 
 def test_malformed_credentials_are_a_401_not_an_internal_error():

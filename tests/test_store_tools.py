@@ -165,7 +165,7 @@ def test_purge_keeps_what_is_still_owed_and_forgets_the_rest(store):
     assert store.purge(later).sent == 2 and store.sent() == []
     # A repeat of a forgotten message is new again (hence: keep records longer than MMSCs retry).
     calls = len(handler.calls)
-    assert post(rx, mm7.DeliverReq(sender="+8613900000000", subject="你好"), "d-1") == 200
+    assert post(rx, mm7.DeliverReq(sender="+8613900000000", recipients=["1065888"], subject="你好"), "d-1") == 200
     assert len(handler.calls) == calls + 1
     assert store.inbox()[0].id > left.id  # ids are not reused
 
@@ -180,7 +180,7 @@ def test_purging_bodies_keeps_records_and_repeats_recognised(store):
     assert len(records) == 6 and records["d-1"].body == b"" and records["d-2"].body != b""
     assert records["d-1"].state == "handled"
     calls = len(handler.calls)
-    assert post(rx, mm7.DeliverReq(sender="+8613900000000", subject="你好"), "d-1") == 200  # still a repeat
+    assert post(rx, mm7.DeliverReq(sender="+8613900000000", recipients=["1065888"], subject="你好"), "d-1") == 200  # still a repeat
     assert len(handler.calls) == calls
     assert rx.replay(records["d-1"].id) == [(records["d-1"].id, "body purged")]
     assert store.inbox_get(records["d-1"].id).state == "handled"
