@@ -713,13 +713,15 @@ def transport_reason(exc: Exception) -> str:
 
         errno_error = next((e for e in tlsrefusal.chain(exc) if isinstance(e, OSError) and e.errno), None)
         if errno_error is not None and os.strerror(errno_error.errno) not in str(exc):
-            return f"{exc}: [Errno {errno_error.errno}] {os.strerror(errno_error.errno)}"
+            said = f"[Errno {errno_error.errno}] {os.strerror(errno_error.errno)}"
+            return f"{exc}: {said}" if str(exc) else said
     cause = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
     cause = getattr(cause, "reason", None) or cause
     said = cause.args if isinstance(cause, BaseException) else ()
     if len(said) == 2 and isinstance(said[0], str) and isinstance(said[1], BaseException):
         # (urllib3's ("Connection aborted.", RemoteDisconnected(...)), said as the tuple it is)
-        return f"{said[0].rstrip('.')}: {said[1] or type(said[1]).__name__}"
+        inner = str(said[1]).strip() or type(said[1]).__name__
+        return said[0] if inner in said[0] else f"{said[0].rstrip('.')}: {inner}"
     return re.sub(r"^[A-Za-z]+\(host=[^)]*\): ", "", str(cause)) or type(cause).__name__
 
 

@@ -219,3 +219,37 @@ def test_a_connection_lost_before_the_answer_is_said_in_words_not_a_tuple(asynch
         send(asynchronous, srv.url, retry=RetryPolicy.never())
     said = str(err.value)
     assert said.startswith(f"HTTP exchange with {srv.url} failed: ") and "('" not in said and "Disconnected(" not in said
+
+
+class CutShortServer(TricklingServer):
+    """Answers every request with a head promising 100 bytes more than the body it sends, then
+    closes the connection."""
+
+    def _trickle(self, conn):
+        conn.recv(65536)
+        body = b"<x/>"
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n%s" % (len(body) + 100, body))
+        conn.close()
+
+
+@BOTH
+def test_an_answer_cut_short_is_said_once(asynchronous):
+    # (urllib3's "Connection broken: IncompleteRead(...)" came with the IncompleteRead said again)
+    with CutShortServer() as cut, pytest.raises(TransportError) as err:
+        send(asynchronous, cut.url, retry=RetryPolicy.never())
+    said = str(err.value)
+    assert said.startswith(f"HTTP exchange with {cut.url} failed: ") and may_have_arrived(err.value)
+    assert said.count("IncompleteRead") <= 1 and "('" not in said, said
+
+
+def test_a_reset_the_async_transport_says_nothing_of_is_named_by_its_cause():
+    import httpx
+
+    from .fake_http import async_submit_raising
+
+    reset = httpx.ReadError("")  # (as httpx reports a connection reset: no words of its own)
+    reset.__cause__ = ConnectionResetError(errno.ECONNRESET, os.strerror(errno.ECONNRESET))
+    with pytest.raises(TransportError) as err:
+        async_submit_raising(reset, submit())
+    said = str(err.value)
+    assert f"failed: [Errno {errno.ECONNRESET}] {os.strerror(errno.ECONNRESET)} (the MMSC may have taken it" in said, said
