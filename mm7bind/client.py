@@ -488,7 +488,10 @@ class ClientCore:
         shown = shown_url(url)
         kw = {"transaction_id": p.transaction_id, "url": shown, "attempts": attempt}
         why = transport_reason(exc)
-        if timed_out is not None and not _in_tls_handshake(exc) and not _handshake_cut_off(exc):
+        if _in_tls_handshake(exc) or _handshake_cut_off(exc):  # (the setting named, as for any timeout)
+            why = (f"the TLS handshake got no answer within {self.config.connect_timeout:g} s (connect_timeout): "
+                   "an http port, not https?")
+        elif timed_out is not None:
             why = self.timeout_words(timed_out)
         peer = "the MMSC" if self.config.role == "vasp" else "the VASP"
         tls = tlsrefusal.hint(exc, self.config.cert is not None, peer)

@@ -200,6 +200,14 @@ def test_a_connection_that_never_opens_names_the_connect_timeout(asynchronous):
     assert str(err.value) == f"cannot connect to http://127.0.0.1:{port}/mm7: no connection within 0.3 s (connect_timeout)"
 
 
+@BOTH
+def test_a_tls_handshake_nobody_answers_names_the_connect_timeout(asynchronous):
+    with SilentServer() as silent, pytest.raises(ConnectError) as err:
+        send(asynchronous, silent.url.replace("http://", "https://"), connect_timeout=0.3, retry=RetryPolicy.never())
+    assert str(err.value).endswith(
+        ": the TLS handshake got no answer within 0.3 s (connect_timeout): an http port, not https?"), str(err.value)
+
+
 # -- other failures, in the same words --------------------------------------------------------
 
 
