@@ -345,6 +345,12 @@ class ClientCore:
             return urls[next(self._turns) % len(urls)]
         return urls[0]
 
+    def fail_over_url(self, p: Prepared, url: str, tried: set[str]) -> str | None:
+        """The MMSC not tried yet to send `p` to next instead of `url` — none once an attempt got no
+        answer: the MMSC it went to may have it, and only that one can recognise the repeat (another
+        would deliver a second copy). Retries then stay with it, after their waits."""
+        return None if p.unanswered else self.other_url(url, tried)
+
     def other_url(self, url: str, tried: set[str]) -> str | None:
         urls = self.config.urls
         start = urls.index(url) if url in urls else 0
@@ -428,7 +434,7 @@ class ClientCore:
         result = Result(p.message.ELEMENT, p.transaction_id, body_msg.status, body_msg, env.version, shown, attempt,
                         time.monotonic() - p.started, status, devs, retry_after, p.unanswered)
         if policy.retries_status(result.status.code) and attempt < policy.max_attempts:
-            other = self.other_url(url, tried) if policy.fails_over(code=result.status.code) else None
+            other = self.fail_over_url(p, url, tried) if policy.fails_over(code=result.status.code) else None
             if other is not None:
                 return Retry(0.0, other, None)
             return Retry(policy.delay(attempt, retry_after, self.rng), url, None)
@@ -502,8 +508,9 @@ class ClientCore:
         if kind == "connect":
             error: SendError = ConnectError(f"cannot connect to {shown}: {why}", **kw)
             retryable = policy.on_connect_error
-            # Nothing reached the MMSC: go straight to another one if there is one.
-            other = self.other_url(url, tried)
+            # Nothing reached the MMSC: go straight to another one if there is one (and no earlier
+            # attempt may have reached this one).
+            other = self.fail_over_url(p, url, tried)
             if other is not None and attempt < policy.max_attempts:
                 return Retry(0.0, other, error)
         elif kind == "timeout":
@@ -520,7 +527,7 @@ class ClientCore:
         unavailable, so an MMSC not tried yet gets the next attempt at once (its own Retry-After
         is no other MMSC's)."""
         if retryable and attempt < self.config.retry.max_attempts:
-            other = self.other_url(url, tried) if elsewhere else None
+            other = self.fail_over_url(p, url, tried) if elsewhere else None
             if other is not None:
                 return Retry(0.0, other, error)
             return Retry(self.config.retry.delay(attempt, retry_after, self.rng), url, error)

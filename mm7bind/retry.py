@@ -44,8 +44,9 @@ class RetryPolicy:
     no_retry_codes: frozenset[int] = frozenset()  # carrier codes that must not be retried
     max_retry_after: float = 300.0
     # Answers saying the MMSC is unavailable and took nothing: the next of several URLs is tried at
-    # once, as after a refused connection. Any other retry goes to the same MMSC (only it can
-    # recognise a repeat it may have taken), and a refusal of the message goes to none.
+    # once, as after a refused connection (not after an attempt that got no answer: the MMSC it
+    # went to may have it). Any other retry goes to the same MMSC (only it can recognise a repeat
+    # it may have taken), and a refusal of the message goes to none.
     fail_over_http: frozenset[int] = frozenset({503})
     fail_over_codes: frozenset[int] = frozenset({4006})
 

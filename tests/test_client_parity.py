@@ -261,3 +261,45 @@ def test_a_reset_the_async_transport_says_nothing_of_is_named_by_its_cause():
         async_submit_raising(reset, submit())
     said = str(err.value)
     assert f"failed: [Errno {errno.ECONNRESET}] {os.strerror(errno.ECONNRESET)} (the MMSC may have taken it" in said, said
+
+
+# -- no other MMSC once one may have the message ----------------------------------------------
+
+
+class SilentOnceServer(TricklingServer):
+    """Takes one connection and never answers it, then stops listening: the next attempt finds the
+    connection refused (an MMSC gone down after taking a request it never answered)."""
+
+    def _serve(self):
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        self.listener.close()
+        while not self.stop.wait(0.05):
+            pass
+        conn.close()
+
+
+@BOTH
+def test_after_an_attempt_without_answer_a_refused_connection_does_not_send_it_to_another_mmsc(asynchronous):
+    # The first MMSC may have the message: the second would deliver another copy, which nothing
+    # could tell from the first. The send fails, saying the MMSC may have it.
+    with SilentOnceServer() as first, FakeServer() as second, pytest.raises(ConnectError) as err:
+        send(asynchronous, (first.url, second.url), read_timeout=0.3,
+             retry=RetryPolicy(max_attempts=3, backoff=0.0, jitter=0.0))
+    assert second.requests == [] and err.value.attempts == 3 and err.value.url == first.url
+    assert err.value.earlier_unanswered and may_have_arrived(err.value)
+    with FakeServer() as second:  # (nothing sent before: on to the next MMSC at once, as ever)
+        assert send(asynchronous, (dead_url(), second.url)).url == second.url
+
+
+@BOTH
+def test_after_an_attempt_without_answer_an_unavailable_mmsc_is_waited_for_not_passed_over(asynchronous):
+    with FakeServer(scripted(Reply(delay=1.0), Reply(503))) as first, FakeServer() as second:
+        r = send(asynchronous, (first.url, second.url), read_timeout=0.3,
+                 retry=RetryPolicy(max_attempts=3, backoff=0.0, jitter=0.0))
+        assert r.ok and r.url == first.url and r.attempts == 3 and r.earlier_unanswered
+        assert len(first.requests) == 3 and second.requests == []
+    with FakeServer(scripted(Reply(503))) as first, FakeServer() as second:  # (a 503 alone: on at once)
+        assert send(asynchronous, (first.url, second.url)).url == second.url
