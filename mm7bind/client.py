@@ -245,9 +245,10 @@ class Answer:
 class Failure:
     kind: str  # connect | timeout | other | too-large
     error: Exception
-    # Which bound a timeout met (its words name the setting): "connect" (connect_timeout), "answer"
-    # (read_timeout, waiting for the answer), "body" (read_timeout, the answer begun and not
-    # whole), "exchange" (connect_timeout + read_timeout, one exchange's whole); None: no timeout.
+    # Which bound a timeout met (its words name the setting): "connect" (connect_timeout), "send"
+    # (read_timeout, a write of the request), "answer" (read_timeout, waiting for the answer),
+    # "body" (read_timeout, the answer begun and not whole), "exchange" (connect_timeout +
+    # read_timeout, one exchange's whole); None: no timeout.
     ran_out: str | None = None
 
 
@@ -482,6 +483,8 @@ class ClientCore:
             return f"no connection within {c.connect_timeout:g} s (connect_timeout)"
         if which == "body":
             return f"the answer began but did not come whole within {c.read_timeout:g} s (read_timeout)"
+        if which == "send":
+            return f"the MMSC took no more of the request for {c.read_timeout:g} s (read_timeout)"
         if which == "exchange":
             return (f"no whole answer within {c.connect_timeout + c.read_timeout:g} s of the exchange's start "
                     "(connect_timeout + read_timeout)")
@@ -978,6 +981,11 @@ def _adapter_class():
             self.connect()
         if not self._mm7_tunnelling:  # (a proxy's CONNECT reaches no MMSC)
             _progress.written = True
+            # Each write may wait for the MMSC to take more of the request up to the read timeout,
+            # as httpx's writes do (urllib3 left the connect timeout on the socket for them).
+            send_timeout = getattr(_progress, "send_timeout", None)
+            if send_timeout is not None and self.sock is not None:
+                self.sock.settimeout(send_timeout)
         return base.send(self, data)
 
     def tunnel(self, base):  # noqa: ANN001, ANN202
@@ -1134,6 +1142,7 @@ def _transport_class():
             # timeouts of getting a connection (set then: see `_adapter_class`).
             _answer_deadline.at, _answer_deadline.budget = None, sum(self.operation_timeout)
             _progress.written, _progress.unslotted = False, None
+            _progress.send_timeout = self.operation_timeout[1]
             try:
                 if type(message) is not bytes or session.trust_env or session.params:  # streams, environment, query
                     resp = session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
@@ -1387,6 +1396,8 @@ class Client(_Operations[Result]):
                 return Failure("connect", exc)
             if not _request_written():
                 return _unsent(self.config, url, exc, timed_out=False)
+            if any(isinstance(e, TimeoutError) for e in tlsrefusal.chain(exc)):  # (a write that timed out)
+                return Failure("timeout", exc, ran_out="send")
             return lost(self.config, url, exc, self._tls_context)
         except requests.exceptions.Timeout as exc:
             # urllib3 reports a TLS handshake that never completes (https to a plain-http port), and
@@ -1615,8 +1626,8 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             # (httpx says ReadTimeout for a proxy that never answers our CONNECT: nothing was sent)
             if not written:
                 return _unsent(self.config, url, exc, timed_out=True)
-            which = "body" if isinstance(exc, _SlowAnswer) else "answer" if isinstance(exc, httpx.TimeoutException) \
-                else "exchange"  # (asyncio's: `limit` ran out)
+            which = "body" if isinstance(exc, _SlowAnswer) else "send" if isinstance(exc, httpx.WriteTimeout) \
+                else "answer" if isinstance(exc, httpx.TimeoutException) else "exchange"  # (asyncio's: `limit` ran out)
             return Failure("timeout", exc, ran_out=which)
         except (httpx.HTTPError, OSError) as exc:  # (OSError: a TLS alert read after the request went
             # out reaches us unwrapped by httpx)

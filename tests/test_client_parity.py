@@ -208,6 +208,34 @@ def test_a_tls_handshake_nobody_answers_names_the_connect_timeout(asynchronous):
         ": the TLS handshake got no answer within 0.3 s (connect_timeout): an http port, not https?"), str(err.value)
 
 
+class UnreadingServer(SilentServer):
+    """Takes connections and reads nothing of what comes on them (its receive buffer small): a
+    large request stalls on its way."""
+
+    def __init__(self):
+        super().__init__()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # (inherited by what it accepts)
+
+
+@BOTH
+def test_a_request_the_mmsc_stops_taking_names_the_read_timeout(asynchronous):
+    # (the sync client's writes waited for the connect timeout, and a stall was said as a lost
+    # connection, "Connection aborted: timed out"; the async client's as no answer within the read timeout)
+    big = mm7.SubmitReq(recipients=["+8613800000000"],
+                        content=mm7.Content(parts=[mm7.Part.from_bytes(b"x" * (8 * 1024 * 1024), "application/octet-stream")]))
+    with UnreadingServer() as stuck, pytest.raises(RequestTimeout) as err:
+        if asynchronous:
+            async def main():
+                async with AsyncClient(stuck.url, connect_timeout=0.2, read_timeout=0.5, retry=RetryPolicy.never()) as c:
+                    await c.submit(big)
+
+            asyncio.run(main())
+        else:
+            with Client(stuck.url, connect_timeout=0.2, read_timeout=0.5, retry=RetryPolicy.never()) as c:
+                c.submit(big)
+    assert "the MMSC took no more of the request for 0.5 s (read_timeout)" in str(err.value), str(err.value)
+
+
 # -- other failures, in the same words --------------------------------------------------------
 
 
