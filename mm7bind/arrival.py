@@ -9,12 +9,14 @@ It reads the error a send ended with — the exception, or the text a `SentRecor
   (refused, unreachable, no name, a TLS handshake or a client certificate refused: in TLS 1.3 that
   refusal comes after the request was written, but the MMSC's TLS layer passed nothing on, and the
   clients say ConnectError for it, see `mm7bind.tlsrefusal`), a redirect,
-  an HTTP error that is no gateway's (4xx, 500: the MMSC's own failure page; 503: unavailable,
-  taken by no one, which the client also moves to the next MMSC for).
+  a 4xx (the request refused as it came), a 503 (unavailable, taken by no one, which the client
+  also moves to the next MMSC for).
 - MAY_HAVE_ARRIVED: the request went out and no answer we could read came back: a timeout, the
   connection lost after it went out (a reset), an answer that is no MM7 response, a send
-  interrupted in flight, and a gateway's 502 or 504 (a proxy, a load balancer, the MMSC's front
-  end passed it on, and got no answer, or none it could read).
+  interrupted in flight, a gateway's 502 or 504 (a proxy, a load balancer, the MMSC's front
+  end passed it on, and got no answer, or none it could read), and a 500 without a Fault (the
+  MMSC failed somewhere in handling it, perhaps once it had queued the message: an MMSC refusing
+  a request says so in a Fault).
 - ANSWERED: the MMSC answered in MM7 (a Fault, or a status): it has seen the request.
 
 A send whose last attempt took nothing after an earlier one got no answer (a timeout, then a
@@ -37,6 +39,9 @@ GATEWAY_STATUSES = frozenset({502, 504})
 # itself unavailable): a failure of the link, as a refused connection or a timeout is, not of the
 # request (unlike a 4xx or the MMSC's own 500 about it).
 UNAVAILABLE_STATUSES = GATEWAY_STATUSES | {503}
+# HTTP statuses without a Fault after which the MMSC may have the request: a gateway's, and the
+# MMSC's own failure (500: an error page, an empty answer), which may have come after it took it.
+UNKNOWN_FATE_STATUSES = GATEWAY_STATUSES | {500}
 
 # By error class name, as a SentRecord's `error` starts with it (HTTPStatusError: by its status).
 _BY_KIND = {
@@ -84,4 +89,4 @@ def no_mmsc_answered(error: BaseException) -> bool:
 
 
 def _http(status: int) -> str:
-    return MAY_HAVE_ARRIVED if status in GATEWAY_STATUSES else NOT_TAKEN
+    return MAY_HAVE_ARRIVED if status in UNKNOWN_FATE_STATUSES else NOT_TAKEN

@@ -581,9 +581,13 @@ def cmd_send(args: argparse.Namespace) -> int:
                     named = f"TransactionID {tid}" if tid else f"tag {args.tag!r}: the same command again resumes it"
                     print(f"mm7bind send: {what} ({named})", file=sys.stderr)
                 return EXIT_INTERRUPTED
+            if r.earlier_unanswered and not args.json:  # (on stderr: stdout carries only a MessageID, for scripts)
+                print(printable(f"mm7bind send: note: an earlier attempt got no answer: the MMSC may have taken the "
+                                f"message twice (TransactionID {r.transaction_id})"), file=sys.stderr)
             if args.json:
                 print(_json(_outcome(ok=r.ok, message_id=r.message_id, transaction_id=r.transaction_id,
-                                     status=r.status.code, text=r.status.text, http_status=r.http_status)))
+                                     status=r.status.code, text=r.status.text, http_status=r.http_status,
+                                     earlier_unanswered=r.earlier_unanswered)))
             elif r.ok:
                 print(printable(r.message_id))  # (the MMSC's words: no escape sequence reaches the terminal)
             else:  # (as a refusal in a Fault: stdout carries only a MessageID, for scripts)
@@ -710,7 +714,7 @@ def _outcome(**given) -> dict:
     """send --json for one recipient: every key there whatever the outcome (None when it does not
     apply), so that a script reads result["message_id"] or result["error"] without a KeyError."""
     return {"ok": False, "message_id": None, "transaction_id": None, "status": None, "text": None, "error": None,
-            "message": None, "http_status": None} | given
+            "message": None, "http_status": None, "earlier_unanswered": False} | given
 
 
 def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, **more) -> int:

@@ -36,7 +36,7 @@ from .arrival import EARLIER_UNANSWERED, MAY_HAVE_ARRIVED, NOT_TAKEN, arrival, m
 from .auth import QOPS, DigestAnswer
 from .auth import _challenges as _digest_challenges
 from .content import Content
-from .deadline import DeadlineReader
+from .deadline import DeadlinePassed, DeadlineReader
 from .display import printable, repr_showing_no_secret_header, shown_http, shown_url
 from .envelope import Fault
 from .errors import (
@@ -132,6 +132,10 @@ class ClientConfig:
     rate_limit: float | None = None  # messages per second per MMSC URL
     role: str = "vasp"  # "mmsc": send the relay's requests (DeliverReq, reports) to a VASP (the simulator)
     rewrite: Any = None  # bytes -> bytes on the encoded body: to reproduce a peer's habits in tests
+    # An answer carrying another request's TransactionID is refused (a ProtocolError: its MessageID
+    # is not this message's); True takes it, with a transaction-id-mismatch deviation, for an MMSC
+    # that writes a TransactionID of its own. (One carrying none is taken either way.)
+    accept_transaction_id_mismatch: bool = False
     # Filled into requests that leave them empty:
     vaspid: str | None = None
     vasid: str | None = None
@@ -185,6 +189,9 @@ class Result:
     http_status: int
     deviations: list[Deviation] = field(default_factory=list)
     retry_after: float | None = None  # seconds the answer's Retry-After asked for (an MMSC busy: 4006)
+    # An attempt before the one answered got no answer (a timeout, a connection lost): the MMSC may
+    # have taken the request twice, as most do not recognise a repeated TransactionID.
+    earlier_unanswered: bool = False
 
     @property
     def message_id(self) -> str | None:
@@ -238,6 +245,24 @@ class Answer:
 class Failure:
     kind: str  # connect | timeout | other | too-large
     error: Exception
+    # Which bound a timeout met (its words name the setting): "connect" (connect_timeout), "send"
+    # (read_timeout, a write of the request), "answer" (read_timeout, waiting for the answer),
+    # "body" (read_timeout, the answer begun and not whole), "exchange" (connect_timeout +
+    # read_timeout, one exchange's whole); None: no timeout.
+    ran_out: str | None = None
+
+
+class _SlowAnswer(TimeoutError):
+    """An answer begun that did not come whole within the read timeout."""
+
+
+def _answer_ran_out(exc: BaseException) -> str:
+    """Which bound (`Failure.ran_out`) a read timeout requests reported met: requests and urllib3
+    word each alike, the exceptions they wrap tell them apart."""
+    chain = list(tlsrefusal.chain(exc))
+    if any(isinstance(e, _SlowAnswer) for e in chain):
+        return "body"
+    return "exchange" if any(isinstance(e, DeadlinePassed) for e in chain) else "answer"
 
 
 class NotSent(BaseException):
@@ -321,6 +346,12 @@ class ClientCore:
             return urls[next(self._turns) % len(urls)]
         return urls[0]
 
+    def fail_over_url(self, p: Prepared, url: str, tried: set[str]) -> str | None:
+        """The MMSC not tried yet to send `p` to next instead of `url` — none once an attempt got no
+        answer: the MMSC it went to may have it, and only that one can recognise the repeat (another
+        would deliver a second copy). Retries then stay with it, after their waits."""
+        return None if p.unanswered else self.other_url(url, tried)
+
     def other_url(self, url: str, tried: set[str]) -> str | None:
         urls = self.config.urls
         start = urls.index(url) if url in urls else 0
@@ -359,7 +390,7 @@ class ClientCore:
                                     status=status, body=body, headers=dict(headers), **kw)
             if status < 400:
                 error = ProtocolError(f"empty answer (HTTP {status}) from {shown}", **kw)
-            # A gateway's 502 or 504: the MMSC behind it may have the request, as after a timeout.
+            # A gateway's 502 or 504, the MMSC's own 500: it may have the request, as after a timeout.
             retryable = policy.retries_http(status) and (policy.on_timeout or not may_have_arrived(error))
             return self.again_or_raise(p, attempt, url, error, retryable, retry_after, tried,
                                        elsewhere=policy.fails_over(http_status=status))
@@ -385,6 +416,13 @@ class ClientCore:
             return self.give_up(p, ProtocolError(f"expected {expected.ELEMENT}, got {body_msg.ELEMENT}", **kw))
         devs = list(env.deviations)
         if env.transaction_id != p.transaction_id:
+            if env.transaction_id is not None and not self.config.accept_transaction_id_mismatch:
+                # Another request's answer (a proxy's or a kept-alive connection's mix-up): its
+                # MessageID and status are not this message's, and what became of ours is unknown.
+                return self.give_up(p, ProtocolError(
+                    f"the answer from {shown} is another request's: it carries TransactionID "
+                    f"{printable(env.transaction_id)} (for an MMSC that writes one of its own: "
+                    "accept_transaction_id_mismatch)", **kw))
             devs.append(Deviation("transaction-id-mismatch", "/Envelope/Header/TransactionID",
                                   f"answer carries {env.transaction_id!r}, the request {p.transaction_id!r}"))
             # Some MMSCs never echo it (InstantCom sends none): a warning for each answer would be one
@@ -395,9 +433,9 @@ class ClientCore:
                     shown, printable(p.transaction_id), printable(env.transaction_id),
                     " (said once for this MMSC; every Result lists it in its deviations)" if first else "")
         result = Result(p.message.ELEMENT, p.transaction_id, body_msg.status, body_msg, env.version, shown, attempt,
-                        time.monotonic() - p.started, status, devs, retry_after)
+                        time.monotonic() - p.started, status, devs, retry_after, p.unanswered)
         if policy.retries_status(result.status.code) and attempt < policy.max_attempts:
-            other = self.other_url(url, tried) if policy.fails_over(code=result.status.code) else None
+            other = self.fail_over_url(p, url, tried) if policy.fails_over(code=result.status.code) else None
             if other is not None:
                 return Retry(0.0, other, None)
             return Retry(policy.delay(attempt, retry_after, self.rng), url, None)
@@ -438,12 +476,32 @@ class ClientCore:
                     "and SHA-256 (and their -sess), qop auth and auth-int")
         return f"{peer} refused the credentials: check username and password"
 
+    def timeout_words(self, which: str) -> str:
+        """What ran out (`Failure.ran_out`), with its seconds and the setting(s) that give them."""
+        c = self.config
+        if which == "connect":
+            return f"no connection within {c.connect_timeout:g} s (connect_timeout)"
+        if which == "body":
+            return f"the answer began but did not come whole within {c.read_timeout:g} s (read_timeout)"
+        if which == "send":
+            return f"the MMSC took no more of the request for {c.read_timeout:g} s (read_timeout)"
+        if which == "exchange":
+            return (f"no whole answer within {c.connect_timeout + c.read_timeout:g} s of the exchange's start "
+                    "(connect_timeout + read_timeout)")
+        return f"no answer within {c.read_timeout:g} s (read_timeout)"
+
     def on_transport_error(self, p: Prepared, attempt: int, url: str, kind: str, exc: Exception,
-                           tried: set[str]) -> Retry:
+                           tried: set[str], timed_out: str | None = None) -> Retry:
+        """`timed_out`: which bound a timeout met (`Failure.ran_out`), None for another failure."""
         policy = self.config.retry
         shown = shown_url(url)
         kw = {"transaction_id": p.transaction_id, "url": shown, "attempts": attempt}
         why = transport_reason(exc)
+        if _in_tls_handshake(exc) or _handshake_cut_off(exc):  # (the setting named, as for any timeout)
+            why = (f"the TLS handshake got no answer within {self.config.connect_timeout:g} s (connect_timeout): "
+                   "an http port, not https?")
+        elif timed_out is not None:
+            why = self.timeout_words(timed_out)
         peer = "the MMSC" if self.config.role == "vasp" else "the VASP"
         tls = tlsrefusal.hint(exc, self.config.cert is not None, peer)
         if tls:  # (which setting to change: the client certificate, or the CA)
@@ -453,12 +511,13 @@ class ClientCore:
         if kind == "connect":
             error: SendError = ConnectError(f"cannot connect to {shown}: {why}", **kw)
             retryable = policy.on_connect_error
-            # Nothing reached the MMSC: go straight to another one if there is one.
-            other = self.other_url(url, tried)
+            # Nothing reached the MMSC: go straight to another one if there is one (and no earlier
+            # attempt may have reached this one).
+            other = self.fail_over_url(p, url, tried)
             if other is not None and attempt < policy.max_attempts:
                 return Retry(0.0, other, error)
         elif kind == "timeout":
-            error = RequestTimeout(f"no answer from {shown} within {self.config.read_timeout:g} s: {why}", **kw)
+            error = RequestTimeout(f"timed out waiting for {shown}: {why}", **kw)
             retryable = policy.on_timeout
         else:  # the request went out, the answer never came: as a timeout, the MMSC may have it
             error = TransportError(f"HTTP exchange with {shown} failed: {why}", **kw)
@@ -471,7 +530,7 @@ class ClientCore:
         unavailable, so an MMSC not tried yet gets the next attempt at once (its own Retry-After
         is no other MMSC's)."""
         if retryable and attempt < self.config.retry.max_attempts:
-            other = self.other_url(url, tried) if elsewhere else None
+            other = self.fail_over_url(p, url, tried) if elsewhere else None
             if other is not None:
                 return Retry(0.0, other, error)
             return Retry(self.config.retry.delay(attempt, retry_after, self.rng), url, error)
@@ -518,7 +577,7 @@ class ClientCore:
                                            unanswered)
             p.unanswered = unanswered
             if isinstance(outcome, Failure):
-                decision = self.on_transport_error(p, attempt, url, outcome.kind, outcome.error, tried)
+                decision = self.on_transport_error(p, attempt, url, outcome.kind, outcome.error, tried, outcome.ran_out)
             else:
                 if log.isEnabledFor(logging.DEBUG):
                     dump(f"HTTP {outcome.status} from", url, dict(outcome.headers), outcome.body)
@@ -526,7 +585,7 @@ class ClientCore:
             if isinstance(decision, Result):
                 return decision
             last = decision.error
-            # (a timeout, a connection lost after the request went out, a gateway's 502 or 504)
+            # (a timeout, a connection lost after the request went out, a 500, a gateway's 502 or 504)
             unanswered = unanswered or (last is not None and may_have_arrived(last))
             self.retried(p, attempt, decision)
             if decision.delay:
@@ -578,7 +637,8 @@ class ClientCore:
         # An MMSC refusing a message in a Fault (a blocked subscriber, a bad address) is as ordinary
         # as one refusing it in a response: INFO. A warning is for no usable answer, or its server error.
         refused = isinstance(error, FaultError) and status is not None and not 3000 <= status.code < 4000
-        level = logging.INFO if error is None or refused else logging.WARNING
+        twice = result is not None and result.earlier_unanswered  # (the MMSC may have it twice)
+        level = logging.INFO if (error is None and not twice) or refused else logging.WARNING
         if self.metrics is not None:
             ok = error is None and status is not None and status.is_success
             self.metrics.sent(p.message.ELEMENT, "ok" if ok else ("refused" if status is not None else "error"),
@@ -595,15 +655,17 @@ class ClientCore:
             "recipients": len(recipients), "status": status.code if status else None,
             "attempts": result.attempts if result else getattr(error, "attempts", 1),
             "duration_ms": round(elapsed * 1000, 1), "url": result.url if result else getattr(error, "url", None),
-            "error": type(error).__name__ if error else None,
+            "error": type(error).__name__ if error else None, "earlier_unanswered": twice,
         }
         # (the line shows the MMSC's MessageID and words printable: a line break in them would forge a line;
         # the structured record keeps them as they are)
         said = {**info, "transaction_id": printable(p.transaction_id),
                 "message_id": printable(message_id) if message_id is not None else None}
         if error is None:
-            log.info("%(operation)s tid=%(transaction_id)s mid=%(message_id)s rcpt=%(recipients)d status=%(status)s "
-                     "attempts=%(attempts)d %(duration_ms)sms", said, extra={"mm7": info})
+            log.log(level, "%(operation)s tid=%(transaction_id)s mid=%(message_id)s rcpt=%(recipients)d status=%(status)s "
+                    "attempts=%(attempts)d %(duration_ms)sms" + (f" ({EARLIER_UNANSWERED}: the MMSC may have taken "
+                                                                  "it twice)" if twice else ""),
+                    said, extra={"mm7": info})
         elif refused:
             log.info("%(operation)s tid=%(transaction_id)s rcpt=%(recipients)d refused in a Fault: status=%(status)s "
                      "attempts=%(attempts)d %(duration_ms)sms", said, extra={"mm7": info})
@@ -657,8 +719,22 @@ def transport_reason(exc: Exception) -> str:
         return "the TLS handshake got no answer within the connect timeout (an http port, not https?)"
     if type(exc).__name__ == "ProxyError" and type(exc).__module__.startswith("httpx"):
         return f"the proxy refused to connect us: {exc}"  # (httpx says only the proxy's status)
+    if type(exc).__module__.startswith("httpx"):
+        # (httpx says "All connection attempts failed" alone: the reason, refused or unreachable,
+        # is in the error it wraps)
+        import os  # noqa: PLC0415
+
+        errno_error = next((e for e in tlsrefusal.chain(exc) if isinstance(e, OSError) and e.errno), None)
+        if errno_error is not None and os.strerror(errno_error.errno) not in str(exc):
+            said = f"[Errno {errno_error.errno}] {os.strerror(errno_error.errno)}"
+            return f"{exc}: {said}" if str(exc) else said
     cause = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
     cause = getattr(cause, "reason", None) or cause
+    said = cause.args if isinstance(cause, BaseException) else ()
+    if len(said) == 2 and isinstance(said[0], str) and isinstance(said[1], BaseException):
+        # (urllib3's ("Connection aborted.", RemoteDisconnected(...)), said as the tuple it is)
+        inner = str(said[1]).strip() or type(said[1]).__name__
+        return said[0] if inner in said[0] else f"{said[0].rstrip('.')}: {inner}"
     return re.sub(r"^[A-Za-z]+\(host=[^)]*\): ", "", str(cause)) or type(cause).__name__
 
 
@@ -905,6 +981,11 @@ def _adapter_class():
             self.connect()
         if not self._mm7_tunnelling:  # (a proxy's CONNECT reaches no MMSC)
             _progress.written = True
+            # Each write may wait for the MMSC to take more of the request up to the read timeout,
+            # as httpx's writes do (urllib3 left the connect timeout on the socket for them).
+            send_timeout = getattr(_progress, "send_timeout", None)
+            if send_timeout is not None and self.sock is not None:
+                self.sock.settimeout(send_timeout)
         return base.send(self, data)
 
     def tunnel(self, base):  # noqa: ANN001, ANN202
@@ -1061,6 +1142,7 @@ def _transport_class():
             # timeouts of getting a connection (set then: see `_adapter_class`).
             _answer_deadline.at, _answer_deadline.budget = None, sum(self.operation_timeout)
             _progress.written, _progress.unslotted = False, None
+            _progress.send_timeout = self.operation_timeout[1]
             try:
                 if type(message) is not bytes or session.trust_env or session.params:  # streams, environment, query
                     resp = session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
@@ -1092,8 +1174,8 @@ def _transport_class():
                 raise requests.exceptions.ConnectionError(exc, response=resp) from exc
             if chunk:  # the deadline passed first
                 resp.close()  # (the rest is abandoned, with its connection)
-                raise requests.exceptions.ReadTimeout(f"no whole answer within {self.operation_timeout[1]:g} s",
-                                                      response=resp)
+                slow = _SlowAnswer(f"no whole answer within {self.operation_timeout[1]:g} s")
+                raise requests.exceptions.ReadTimeout(slow, response=resp) from slow
             resp._content, resp._content_consumed = b"".join(chunks), True
             return resp
 
@@ -1306,7 +1388,7 @@ class Client(_Operations[Result]):
         except AnswerTooLarge as exc:
             return Failure("too-large", exc)
         except requests.exceptions.ConnectTimeout as exc:
-            return Failure("connect", exc)
+            return Failure("connect", exc, ran_out="connect")
         except requests.exceptions.ConnectionError as exc:
             # requests says ConnectionError also when the connection dropped after the request went
             # out: then the MMSC may have it, and only the same MMSC can tell a repeat.
@@ -1314,6 +1396,8 @@ class Client(_Operations[Result]):
                 return Failure("connect", exc)
             if not _request_written():
                 return _unsent(self.config, url, exc, timed_out=False)
+            if any(isinstance(e, TimeoutError) for e in tlsrefusal.chain(exc)):  # (a write that timed out)
+                return Failure("timeout", exc, ran_out="send")
             return lost(self.config, url, exc, self._tls_context)
         except requests.exceptions.Timeout as exc:
             # urllib3 reports a TLS handshake that never completes (https to a plain-http port), and
@@ -1321,7 +1405,9 @@ class Client(_Operations[Result]):
             # a failure to connect, as httpx has the first.
             if _in_tls_handshake(exc):
                 return Failure("connect", exc)
-            return Failure("timeout", exc) if _request_written() else _unsent(self.config, url, exc, timed_out=True)
+            if not _request_written():
+                return _unsent(self.config, url, exc, timed_out=True)
+            return Failure("timeout", exc, ran_out=_answer_ran_out(exc))
         except requests.exceptions.RequestException as exc:
             return Failure("other", exc)
         return Answer(resp.status_code, resp.headers, resp.content)
@@ -1535,10 +1621,14 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             return Failure("too-large", exc)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
             # (ProxyError: the proxy refused the tunnel to the MMSC, as requests' ProxyError says)
-            return Failure("connect", exc)
+            return Failure("connect", exc, ran_out="connect" if isinstance(exc, httpx.ConnectTimeout) else None)
         except (httpx.TimeoutException, asyncio.TimeoutError) as exc:
             # (httpx says ReadTimeout for a proxy that never answers our CONNECT: nothing was sent)
-            return Failure("timeout", exc) if written else _unsent(self.config, url, exc, timed_out=True)
+            if not written:
+                return _unsent(self.config, url, exc, timed_out=True)
+            which = "body" if isinstance(exc, _SlowAnswer) else "send" if isinstance(exc, httpx.WriteTimeout) \
+                else "answer" if isinstance(exc, httpx.TimeoutException) else "exchange"  # (asyncio's: `limit` ran out)
+            return Failure("timeout", exc, ran_out=which)
         except (httpx.HTTPError, OSError) as exc:  # (OSError: a TLS alert read after the request went
             # out reaches us unwrapped by httpx)
             if not written:
@@ -1559,11 +1649,17 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
                                     extensions={"trace": trace}) as resp:
             coding = resp.headers.get("content-encoding", "").strip().lower()
             pieces = _inflated(resp, coding) if coding in _INFLATED else resp.aiter_bytes()
-            async for chunk in pieces:
-                size += len(chunk)
-                if size > limit:
-                    raise AnswerTooLarge(limit)
-                chunks.append(chunk)
+            try:
+                # (the body whole within the read timeout, as the sync client reads it: httpx's
+                # timeout is per read, and an MMSC trickling bytes met only the exchange's bound)
+                async with asyncio.timeout(self.config.read_timeout):
+                    async for chunk in pieces:
+                        size += len(chunk)
+                        if size > limit:
+                            raise AnswerTooLarge(limit)
+                        chunks.append(chunk)
+            except TimeoutError as exc:
+                raise _SlowAnswer(f"no whole answer within {self.config.read_timeout:g} s") from exc
         await self._drop_overrun_connections()
         return Answer(resp.status_code, _as_sent(resp.headers), b"".join(chunks))
 

@@ -52,6 +52,8 @@ class MmscSection:
     max_attempts: int = 3
     backoff: float = 0.5
     retry_on_timeout: bool = True  # false: a request that got no answer (it may have arrived) is not sent again
+    # true: an answer with another TransactionID than the request's is taken (an MMSC writing its own)
+    accept_transaction_id_mismatch: bool = False
     rate_limit: float = 0.0  # messages per second per MMSC; 0: unlimited
     round_robin: bool = False
     max_message_size: int = 0  # bytes; 0: the dialect's
@@ -220,7 +222,7 @@ class Config:
             "verify": m.ca_file if (m.verify and m.ca_file) else m.verify, "cert": cert,
             "proxy": m.proxy or None,
             "headers": tuple(m.headers.items()) + ((("Connection", "close"),) if not m.keep_alive else ()),
-            "round_robin": m.round_robin,
+            "round_robin": m.round_robin, "accept_transaction_id_mismatch": m.accept_transaction_id_mismatch,
             "retry": RetryPolicy(max_attempts=m.max_attempts, backoff=m.backoff, on_timeout=m.retry_on_timeout),
             "rate_limit": m.rate_limit or None, "vaspid": v.vaspid or None, "vasid": v.vasid or None,
             "service_code": v.service_code or None, "sender_address": v.sender_address or None,

@@ -8,6 +8,11 @@ import time
 from collections.abc import Callable
 
 
+class DeadlinePassed(TimeoutError):
+    """A read that timed out because the whole exchange's deadline came, not the one read's timeout
+    (what a timeout's words name: which bound ran out)."""
+
+
 class DeadlineReader:
     """A socket's reader (`raw`) whose every read waits at most until `deadline` (monotonic), and
     at most `timeout` for one read: everything read through it shares one budget."""
@@ -18,10 +23,15 @@ class DeadlineReader:
     def _bounded(self, read: Callable, *args):
         left = self._deadline - time.monotonic()
         if left <= 0:
-            raise TimeoutError("timed out: past the exchange's deadline")
-        self._sock.settimeout(left if self._timeout is None else min(left, self._timeout))
+            raise DeadlinePassed("timed out: past the exchange's deadline")
+        by_deadline = self._timeout is None or left < self._timeout
+        self._sock.settimeout(left if by_deadline else self._timeout)
         try:
             return read(*args)
+        except TimeoutError as exc:
+            if by_deadline and not isinstance(exc, DeadlinePassed):
+                raise DeadlinePassed("timed out: past the exchange's deadline") from exc
+            raise
         finally:
             self._sock.settimeout(self._timeout)  # (what is written next goes under the plain timeout)
 

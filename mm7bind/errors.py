@@ -151,7 +151,8 @@ class ConnectError(TransportError):
 
 
 class RequestTimeout(TransportError):
-    """Connecting or waiting for the answer took longer than the configured timeout."""
+    """No whole answer in time after the request went out (the MMSC may have it); its words name
+    the bound that ran out and its setting. A connection not made in time is a `ConnectError`."""
 
 
 class HTTPStatusError(SendError):

@@ -32,9 +32,10 @@ class RetryPolicy:
     max_backoff: float = 30.0
     jitter: float = 0.2  # ± fraction of the wait, so many clients do not retry in step
     on_connect_error: bool = True  # nothing reached the MMSC
-    # No answer (a timeout, the connection lost after the request went out, a gateway's 502 or 504:
-    # see mm7bind.arrival): the MMSC may have taken it, and most do not recognise a repeated
-    # TransactionID. False: never sent twice by us.
+    # No MM7 answer (a timeout, the connection lost after the request went out, a gateway's 502 or
+    # 504, a 500 without a Fault: see mm7bind.arrival): the MMSC may have taken it, and most do not
+    # recognise a repeated TransactionID. True: sent again, a lost message being the worse outcome
+    # (a Result then says `earlier_unanswered`); False: never sent twice by us.
     on_timeout: bool = True
     # 500 only when no Fault came with it; 429: a rate limit in front of the MMSC (took nothing: "later")
     http_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
@@ -43,8 +44,9 @@ class RetryPolicy:
     no_retry_codes: frozenset[int] = frozenset()  # carrier codes that must not be retried
     max_retry_after: float = 300.0
     # Answers saying the MMSC is unavailable and took nothing: the next of several URLs is tried at
-    # once, as after a refused connection. Any other retry goes to the same MMSC (only it can
-    # recognise a repeat it may have taken), and a refusal of the message goes to none.
+    # once, as after a refused connection (not after an attempt that got no answer: the MMSC it
+    # went to may have it). Any other retry goes to the same MMSC (only it can recognise a repeat
+    # it may have taken), and a refusal of the message goes to none.
     fail_over_http: frozenset[int] = frozenset({503})
     fail_over_codes: frozenset[int] = frozenset({4006})
 

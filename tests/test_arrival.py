@@ -31,7 +31,8 @@ CASES = {
     "gateway-504": (Reply(504, b"<html>504 Gateway Time-out</html>", {"Content-Type": "text/html"}),
                     MAY_HAVE_ARRIVED),
     "unavailable-503": (Reply(503, b"busy", {"Content-Type": "text/plain"}), NOT_TAKEN),
-    "error-page-500": (Reply(500, b"<html>oops</html>", {"Content-Type": "text/html"}), NOT_TAKEN),
+    # (the MMSC failed somewhere in handling it, perhaps once it had queued it: a refusal is a Fault)
+    "error-page-500": (Reply(500, b"<html>oops</html>", {"Content-Type": "text/html"}), MAY_HAVE_ARRIVED),
     "reset-after-sending": (Reply(drop=True), MAY_HAVE_ARRIVED),
     "read-timeout": (Reply(delay=1.0), MAY_HAVE_ARRIVED),
     "refused-connection": (None, NOT_TAKEN),

@@ -113,6 +113,20 @@ def test_send_to_the_simulator(simulator, tmp_path):
                                                                                  "+8610650000"), got
 
 
+def test_send_says_when_the_mmsc_may_have_taken_the_message_twice(simulator):
+    # The first attempt gets a gateway's 504 (the MMSC behind it may have taken it), the second is
+    # accepted: a success, and a possible second copy, which the user must hear of.
+    requests.post(simulator.control + "/fail", json={"count": 1, "http_status": 504}, timeout=10)
+    proc = run("send", "--mmsc", simulator.url, "--to", "1", "--text", "x")
+    assert proc.returncode == 0 and proc.stdout.strip().startswith("SIM"), proc.stderr
+    assert proc.stderr.startswith("mm7bind send: note: an earlier attempt got no answer: the MMSC may have taken "
+                                  "the message twice (TransactionID "), proc.stderr
+    requests.post(simulator.control + "/fail", json={"count": 1, "http_status": 504}, timeout=10)
+    twice = json.loads(run("send", "--mmsc", simulator.url, "--to", "1", "--json").stdout)
+    once = json.loads(run("send", "--mmsc", simulator.url, "--to", "1", "--json").stdout)
+    assert twice["ok"] and twice["earlier_unanswered"] is True and once["earlier_unanswered"] is False
+
+
 def test_send_reports_every_kind_of_refusal(simulator, tmp_path):
     # An HTTP error without a Fault (a wrong path, an MMSC overloaded) is one line, not a traceback.
     proc = run("send", "--mmsc", simulator.url.replace("/mm7", "/wrong"), "--to", "1", "--text", "x")
@@ -130,7 +144,8 @@ def test_send_reports_every_kind_of_refusal(simulator, tmp_path):
     # Whatever the outcome, the same keys (None where they do not apply): a script reads
     # answer["message_id"] after a refusal, or answer["error"] after a success, without a KeyError.
     accepted = json.loads(run("send", "--mmsc", simulator.url, "--to", "1", "--json").stdout)
-    keys = {"ok", "message_id", "transaction_id", "status", "text", "error", "message", "http_status"}
+    keys = {"ok", "message_id", "transaction_id", "status", "text", "error", "message", "http_status",
+            "earlier_unanswered"}
     assert set(accepted) == set(refused) == set(json.loads(proc.stdout)) == keys
     assert accepted["error"] is None and accepted["http_status"] == 200 and json.loads(proc.stdout)["message_id"] is None
     # Several recipients: one JSON object for the whole run.

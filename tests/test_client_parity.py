@@ -1,0 +1,333 @@
+"""What a send comes to against an MMSC answering badly, slowly or not at all: the same from the
+sync `Client` and the `AsyncClient` (its result, its error and that error's words, what is retried,
+what is recorded and logged)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import socket
+
+import pytest
+
+import mm7bind as mm7
+from mm7bind.arrival import may_have_arrived
+from mm7bind.client import AsyncClient, Client
+from mm7bind.errors import ConnectError, HTTPStatusError, ProtocolError, RequestTimeout, TransportError
+from mm7bind.retry import RetryPolicy
+from mm7bind.store import MemoryStore
+
+from .fake_http import (
+    FakeServer,
+    HeaderTricklingServer,
+    Reply,
+    SilentServer,
+    TricklingServer,
+    dead_url,
+    default_responder,
+)
+
+BOTH = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+AGAIN = RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0)
+
+
+def submit() -> mm7.SubmitReq:
+    return mm7.SubmitReq(recipients=["+8613800000000"], subject="parity")
+
+
+def send(asynchronous: bool, url: str, **settings) -> mm7.Result:
+    """One SubmitReq from either client: its Result, or the error it raised."""
+    settings.setdefault("retry", AGAIN)
+    if asynchronous:
+        async def main():
+            async with AsyncClient(url, **settings) as c:
+                return await c.submit(submit(), transaction_id="tid-parity")
+
+        return asyncio.run(main())
+    with Client(url, **settings) as c:
+        return c.submit(submit(), transaction_id="tid-parity")
+
+
+def scripted(*replies):
+    """A responder giving `replies` in turn, then answering normally."""
+    given = iter(replies)
+    return lambda req: next(given, None) or default_responder(req)
+
+
+# -- another request's answer -----------------------------------------------------------------
+
+
+def answering_with(tid):
+    def answer(req):
+        out = mm7.encode(mm7.SubmitRsp(message_id="not-ours"), transaction_id=tid, version=req.decode().version)
+        return Reply(200, out.to_bytes(), {"Content-Type": out.content_type})
+
+    return answer
+
+
+@BOTH
+def test_an_answer_carrying_another_requests_transaction_id_is_not_taken_for_ours(asynchronous):
+    # (a kept-alive connection or a proxy mixing answers up: its MessageID is another message's, so
+    # reports, a cancel or a replace would go to the wrong one; what became of ours is unknown)
+    store = MemoryStore()
+    with FakeServer(answering_with("someone-else")) as srv, pytest.raises(ProtocolError) as err:
+        send(asynchronous, srv.url, store=store)
+    assert "another request's" in str(err.value) and "someone-else" in str(err.value)
+    assert "accept_transaction_id_mismatch" in str(err.value)
+    # It may have taken ours: not sent again, and said so.
+    assert len(srv.requests) == 1 and may_have_arrived(err.value)
+    assert str(err.value).endswith("(the MMSC may have taken it: TransactionID tid-parity)")
+    [rec] = store.sent()
+    assert rec.message_id is None and may_have_arrived(rec.error)
+
+
+@BOTH
+def test_an_mmsc_writing_a_transaction_id_of_its_own_can_be_accepted(asynchronous, caplog):
+    with FakeServer(answering_with("its-own")) as srv, caplog.at_level(logging.WARNING, logger="mm7bind.client"):
+        r = send(asynchronous, srv.url, accept_transaction_id_mismatch=True)
+    assert r.ok and r.message_id == "not-ours" and [d.code for d in r.deviations] == ["transaction-id-mismatch"]
+    assert [x.getMessage().partition(": sent")[0] for x in caplog.records] == [f"TransactionID mismatch from {srv.url}"]
+
+
+@BOTH
+def test_an_answer_without_a_transaction_id_is_taken_with_its_deviations(asynchronous):
+    # (InstantCom echoes none: nothing tells the answer to be another's)
+    with FakeServer(answering_with("")) as srv:
+        r = send(asynchronous, srv.url)
+    assert r.ok and r.message_id == "not-ours"
+    assert {"missing-transaction-id", "transaction-id-mismatch"} <= {d.code for d in r.deviations}
+
+
+def test_the_configuration_can_accept_an_mmscs_own_transaction_ids(tmp_path):
+    from mm7bind import config
+
+    path = tmp_path / "c.toml"
+    path.write_text("[mmsc]\naccept_transaction_id_mismatch = true\n", encoding="utf-8")
+    cfg, problems = config.load(str(path), env={})
+    assert not [p for p in problems if p.level == "error"]
+    assert cfg.client_settings()["accept_transaction_id_mismatch"] is True
+    assert config.Config().client_settings()["accept_transaction_id_mismatch"] is False
+
+
+# -- a message that may have gone twice -------------------------------------------------------
+
+
+@BOTH
+@pytest.mark.parametrize("first", ["timeout", "lost", "gateway-504", "error-page-500"])
+def test_a_result_after_an_attempt_that_got_no_answer_says_the_mmsc_may_have_it_twice(asynchronous, first, caplog):
+    reply = {"timeout": Reply(delay=1.0), "lost": Reply(drop=True), "gateway-504": Reply(504),
+             "error-page-500": Reply(500, b"<html>oops</html>", {"Content-Type": "text/html"})}[first]
+    with FakeServer(scripted(reply)) as srv, caplog.at_level(logging.INFO, logger="mm7bind.client"):
+        r = send(asynchronous, srv.url, read_timeout=0.3)
+    assert r.ok and r.attempts == 2 and r.earlier_unanswered
+    [line] = [x for x in caplog.records if x.name == "mm7bind.client" and x.levelno >= logging.WARNING]
+    assert "may have taken it twice" in line.getMessage() and line.mm7["earlier_unanswered"] is True
+
+
+@BOTH
+def test_a_result_after_attempts_nobody_took_says_nothing_of_a_second_copy(asynchronous, caplog):
+    with FakeServer(scripted(Reply(503))) as srv, caplog.at_level(logging.INFO, logger="mm7bind.client"):
+        r = send(asynchronous, srv.url)
+    assert r.ok and r.attempts == 2 and not r.earlier_unanswered
+    line = [x for x in caplog.records if x.name == "mm7bind.client"][-1]
+    assert line.levelno == logging.INFO and "twice" not in line.getMessage() and not line.mm7["earlier_unanswered"]
+    with FakeServer() as srv:
+        assert not send(asynchronous, srv.url).earlier_unanswered
+
+
+@BOTH
+def test_an_http_500_without_a_fault_may_have_arrived(asynchronous):
+    # (the MMSC's application failed somewhere in handling it, perhaps once it had queued it: an
+    # MMSC refusing a request says so in a Fault)
+    page = Reply(500, b"<html>NullPointerException</html>", {"Content-Type": "text/html"})
+    with FakeServer(lambda req: page) as srv, pytest.raises(HTTPStatusError) as err:
+        send(asynchronous, srv.url)
+    assert len(srv.requests) == 2  # retried, as a timeout is, by default
+    assert may_have_arrived(err.value) and "(the MMSC may have taken it: TransactionID tid-parity)" in str(err.value)
+    with FakeServer(lambda req: page) as srv, pytest.raises(HTTPStatusError):
+        send(asynchronous, srv.url, retry=RetryPolicy(max_attempts=3, backoff=0.0, on_timeout=False))
+    assert len(srv.requests) == 1  # a second copy worse than none: not sent again
+
+
+# -- timeouts, in words naming the setting ----------------------------------------------------
+
+
+@BOTH
+def test_no_answer_at_all_names_the_read_timeout(asynchronous):
+    with SilentServer() as silent, pytest.raises(RequestTimeout) as err:
+        send(asynchronous, silent.url, read_timeout=0.3, retry=RetryPolicy.never())
+    assert f"timed out waiting for {silent.url}: no answer within 0.3 s (read_timeout)" in str(err.value)
+
+
+@BOTH
+def test_an_answer_begun_and_never_finished_names_the_read_timeout(asynchronous):
+    # (the async client read the body under httpx's per-read timeout only: a trickle held it for
+    # the whole exchange's bound, connect_timeout + read_timeout, not read_timeout as the sync one)
+    with TricklingServer() as slow, pytest.raises(RequestTimeout) as err:
+        send(asynchronous, slow.url, connect_timeout=5, read_timeout=0.5, retry=RetryPolicy.never())
+    assert "the answer began but did not come whole within 0.5 s (read_timeout)" in str(err.value)
+
+
+@BOTH
+def test_a_head_that_never_ends_names_the_exchanges_bound(asynchronous):
+    with HeaderTricklingServer() as slow, pytest.raises(RequestTimeout) as err:
+        send(asynchronous, slow.url, connect_timeout=0.3, read_timeout=0.5, retry=RetryPolicy.never())
+    assert "no whole answer within 0.8 s of the exchange's start (connect_timeout + read_timeout)" in str(err.value)
+
+
+@BOTH
+def test_a_connection_that_never_opens_names_the_connect_timeout(asynchronous):
+    # A listener that never accepts, its queue full: the next handshake gets no answer.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            fillers.append(s)
+        with pytest.raises(ConnectError) as err:
+            send(asynchronous, f"http://127.0.0.1:{port}/mm7", connect_timeout=0.3, retry=RetryPolicy.never())
+    finally:
+        for s in fillers:
+            s.close()
+        listener.close()
+    assert str(err.value) == f"cannot connect to http://127.0.0.1:{port}/mm7: no connection within 0.3 s (connect_timeout)"
+
+
+@BOTH
+def test_a_tls_handshake_nobody_answers_names_the_connect_timeout(asynchronous):
+    with SilentServer() as silent, pytest.raises(ConnectError) as err:
+        send(asynchronous, silent.url.replace("http://", "https://"), connect_timeout=0.3, retry=RetryPolicy.never())
+    assert str(err.value).endswith(
+        ": the TLS handshake got no answer within 0.3 s (connect_timeout): an http port, not https?"), str(err.value)
+
+
+class UnreadingServer(SilentServer):
+    """Takes connections and reads nothing of what comes on them (its receive buffer small): a
+    large request stalls on its way."""
+
+    def __init__(self):
+        super().__init__()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # (inherited by what it accepts)
+
+
+@BOTH
+def test_a_request_the_mmsc_stops_taking_names_the_read_timeout(asynchronous):
+    # (the sync client's writes waited for the connect timeout, and a stall was said as a lost
+    # connection, "Connection aborted: timed out"; the async client's as no answer within the read timeout)
+    big = mm7.SubmitReq(recipients=["+8613800000000"],
+                        content=mm7.Content(parts=[mm7.Part.from_bytes(b"x" * (8 * 1024 * 1024), "application/octet-stream")]))
+    with UnreadingServer() as stuck, pytest.raises(RequestTimeout) as err:
+        if asynchronous:
+            async def main():
+                async with AsyncClient(stuck.url, connect_timeout=0.2, read_timeout=0.5, retry=RetryPolicy.never()) as c:
+                    await c.submit(big)
+
+            asyncio.run(main())
+        else:
+            with Client(stuck.url, connect_timeout=0.2, read_timeout=0.5, retry=RetryPolicy.never()) as c:
+                c.submit(big)
+    assert "the MMSC took no more of the request for 0.5 s (read_timeout)" in str(err.value), str(err.value)
+
+
+# -- other failures, in the same words --------------------------------------------------------
+
+
+@BOTH
+def test_a_refused_connection_says_it_was_refused(asynchronous):
+    url = dead_url()
+    with pytest.raises(ConnectError) as err:
+        send(asynchronous, url, retry=RetryPolicy.never())
+    assert str(err.value).startswith(f"cannot connect to {url}: ")
+    # (httpx says "All connection attempts failed" alone)
+    assert str(err.value).endswith(os.strerror(errno.ECONNREFUSED)), str(err.value)
+
+
+@BOTH
+def test_a_connection_lost_before_the_answer_is_said_in_words_not_a_tuple(asynchronous):
+    with FakeServer(lambda req: Reply(drop=True)) as srv, pytest.raises(TransportError) as err:
+        send(asynchronous, srv.url, retry=RetryPolicy.never())
+    said = str(err.value)
+    assert said.startswith(f"HTTP exchange with {srv.url} failed: ") and "('" not in said and "Disconnected(" not in said
+
+
+class CutShortServer(TricklingServer):
+    """Answers every request with a head promising 100 bytes more than the body it sends, then
+    closes the connection."""
+
+    def _trickle(self, conn):
+        conn.recv(65536)
+        body = b"<x/>"
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n%s" % (len(body) + 100, body))
+        conn.close()
+
+
+@BOTH
+def test_an_answer_cut_short_is_said_once(asynchronous):
+    # (urllib3's "Connection broken: IncompleteRead(...)" came with the IncompleteRead said again)
+    with CutShortServer() as cut, pytest.raises(TransportError) as err:
+        send(asynchronous, cut.url, retry=RetryPolicy.never())
+    said = str(err.value)
+    assert said.startswith(f"HTTP exchange with {cut.url} failed: ") and may_have_arrived(err.value)
+    assert said.count("IncompleteRead") <= 1 and "('" not in said, said
+
+
+def test_a_reset_the_async_transport_says_nothing_of_is_named_by_its_cause():
+    import httpx
+
+    from .fake_http import async_submit_raising
+
+    reset = httpx.ReadError("")  # (as httpx reports a connection reset: no words of its own)
+    reset.__cause__ = ConnectionResetError(errno.ECONNRESET, os.strerror(errno.ECONNRESET))
+    with pytest.raises(TransportError) as err:
+        async_submit_raising(reset, submit())
+    said = str(err.value)
+    assert f"failed: [Errno {errno.ECONNRESET}] {os.strerror(errno.ECONNRESET)} (the MMSC may have taken it" in said, said
+
+
+# -- no other MMSC once one may have the message ----------------------------------------------
+
+
+class SilentOnceServer(TricklingServer):
+    """Takes one connection and never answers it, then stops listening: the next attempt finds the
+    connection refused (an MMSC gone down after taking a request it never answered)."""
+
+    def _serve(self):
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        self.listener.close()
+        while not self.stop.wait(0.05):
+            pass
+        conn.close()
+
+
+@BOTH
+def test_after_an_attempt_without_answer_a_refused_connection_does_not_send_it_to_another_mmsc(asynchronous):
+    # The first MMSC may have the message: the second would deliver another copy, which nothing
+    # could tell from the first. The send fails, saying the MMSC may have it.
+    with SilentOnceServer() as first, FakeServer() as second, pytest.raises(ConnectError) as err:
+        send(asynchronous, (first.url, second.url), read_timeout=0.3,
+             retry=RetryPolicy(max_attempts=3, backoff=0.0, jitter=0.0))
+    assert second.requests == [] and err.value.attempts == 3 and err.value.url == first.url
+    assert err.value.earlier_unanswered and may_have_arrived(err.value)
+    with FakeServer() as second:  # (nothing sent before: on to the next MMSC at once, as ever)
+        assert send(asynchronous, (dead_url(), second.url)).url == second.url
+
+
+@BOTH
+def test_after_an_attempt_without_answer_an_unavailable_mmsc_is_waited_for_not_passed_over(asynchronous):
+    with FakeServer(scripted(Reply(delay=1.0), Reply(503))) as first, FakeServer() as second:
+        r = send(asynchronous, (first.url, second.url), read_timeout=0.3,
+                 retry=RetryPolicy(max_attempts=3, backoff=0.0, jitter=0.0))
+        assert r.ok and r.url == first.url and r.attempts == 3 and r.earlier_unanswered
+        assert len(first.requests) == 3 and second.requests == []
+    with FakeServer(scripted(Reply(503))) as first, FakeServer() as second:  # (a 503 alone: on at once)
+        assert send(asynchronous, (first.url, second.url)).url == second.url
