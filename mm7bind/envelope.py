@@ -487,6 +487,10 @@ def _asks_to_be_understood(entry: etree._Element) -> bool:
             and entry.get(_ACTOR, _NEXT).strip() == _NEXT)
 
 
+_RELEASE_OF_NAMESPACE = re.compile(r"/REL-(\d{1,4})-MM7-\d{1,4}-\d{1,4}/?$", re.IGNORECASE)
+_RELEASE_OF_MM7_VERSION = re.compile(r"(\d{1,4})\.\d{1,4}\.\d{1,4}")
+
+
 class _Reader:
     def __init__(self, root: etree._Element, dev: Collector, engine: str = "direct", valid_as: Version | None = None,
                  expect: str | None = None):
@@ -508,11 +512,28 @@ class _Reader:
         return version
 
     def read(self) -> Envelope:
-        if self.valid_as is not None:
-            env = self.read_plain()
-            if env is not None:
-                return env
-        return self.read_any()
+        env = self.read_plain() if self.valid_as is not None else None
+        if env is None:
+            env = self.read_any()
+        self.check_mm7_version(env)
+        return env
+
+    def check_mm7_version(self, env: Envelope) -> None:
+        """An MM7Version of a later release than the namespace's (6.3.0 in a REL-5 namespace) is
+        one no schema of the namespace's release lists, whatever a reconstructed x.y.z pattern
+        takes: reported, the message read in its namespace's version."""
+        body = env.body.detail if isinstance(env.body, Fault) else env.body
+        if body is None or env.version is None:
+            return
+        value = (body.mm7_version or "").strip()
+        named = _RELEASE_OF_NAMESPACE.search(env.namespace or env.version.namespace)
+        said = _RELEASE_OF_MM7_VERSION.fullmatch(value)
+        if named is None or said is None or int(said.group(1)) <= int(named.group(1)):
+            return
+        where = "/Envelope/Body/Fault/detail/" if isinstance(env.body, Fault) else "/Envelope/Body/"
+        self.dev.add("mm7version-namespace", f"{where}{body.ELEMENT}/MM7Version",
+                     f"MM7Version {value} is of Release {said.group(1)}, the namespace "
+                     f"{env.namespace or env.version.namespace} of Release {named.group(1)}")
 
     def read_plain(self) -> Envelope | None:
         """The envelope as we and most peers write it — Header with one TransactionID, Body with one
