@@ -410,6 +410,58 @@ def test_an_official_style_file_drops_in(project, fixture, version, operations):
     assert proc.stdout.split() == operations
 
 
+EXTENDED_EARLIER = """
+import sys, pathlib
+root = pathlib.Path(sys.argv[1])
+import mm7bind, mm7bind.generated, mm7bind.schemas
+mm7bind.generated.__path__[:] = [str(root / 'generated')]
+mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
+import mm7bind.versions as V
+V.schema_dir = lambda: root / 'schemas'
+from mm7bind.simulator import Simulator
+sim = Simulator()
+for name in ('REL-6-MM7-1-1', 'REL-6-MM7-1-2', 'REL-6-MM7-1-3'):
+    v = V.get(name)
+    submitted = mm7bind.encode(mm7bind.SubmitReq(recipients=['+8613800000000']), transaction_id='t-0', version=v)
+    rsp = sim.handle(submitted.to_bytes(), 'text/xml', {})
+    mid = mm7bind.decode(rsp.body, dict(rsp.headers)['Content-Type'], strict=True).body.message_id
+    try:
+        out = mm7bind.encode(mm7bind.ExtendedCancelReq(cancel_id=mid), transaction_id='t-1', version=v)
+    except mm7bind.UnsupportedFieldError as exc:
+        print(name, 'refused:', exc)
+        continue
+    rsp = sim.handle(out.to_bytes(), 'text/xml', {})
+    env = mm7bind.decode(rsp.body, dict(rsp.headers)['Content-Type'], strict=True)
+    print(name, type(env.body).__name__, env.version.name, env.body.status.code if not env.is_fault else 'fault')
+"""
+
+
+def test_an_official_rel6_file_before_1_4_with_the_extended_operations_has_them(project, tmp_path):
+    """Which REL-6 file first has the extended operations is not known: an official REL-6-MM7-1-2
+    that declares them makes them an operation of that version (sent, answered by the simulator),
+    and refusing them in REL-6-MM7-1-1 or 1-3 names the versions that have them."""
+    text = OFFICIAL_STYLE.read_text().replace("REL-6-MM7-1-4", "REL-6-MM7-1-2")
+    text = re.sub(r'\n *<enumeration value="6\.(6|8)\.0"/>', "", text)  # (its MM7Version list ends at 6.5.0)
+    source = tmp_path / "REL-6-MM7-1-2.xsd"
+    source.write_text(text)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = subprocess.run([sys.executable, "-c", EXTENDED_EARLIER, str(project)], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == [
+        "REL-6-MM7-1-1 refused: extendedCancelReq does not exist in REL-6-MM7-1-1 (extended operations are in "
+        "REL-6-MM7-1-2, REL-6-MM7-1-4 only)",
+        "REL-6-MM7-1-2 ExtendedCancelRsp REL-6-MM7-1-2 1000",
+        "REL-6-MM7-1-3 refused: extendedCancelReq does not exist in REL-6-MM7-1-3 (extended operations are in "
+        "REL-6-MM7-1-2, REL-6-MM7-1-4 only)",
+    ]
+    proc = subprocess.run([sys.executable, "-c", ROUND_TRIP, str(project), str(Path(__file__).parent), "REL-6-MM7-1-2"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.split() == sorted(MESSAGE_TYPES)
+
+
 PLAIN_HEADER = """
 import sys, pathlib
 root = pathlib.Path(sys.argv[1])
