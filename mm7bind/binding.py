@@ -1355,6 +1355,14 @@ def _read_plan(ncls: type, cls: type) -> tuple[tuple, ...]:
     return tuple(plan)
 
 
+@cache
+def held_once(ncls: type, cls: type) -> frozenset[str]:
+    """Children that generated `cls` lets repeat and a neutral field of `ncls` holds one of (a
+    schema with ``Content`` 0..n, as one transcription of REL-6-MM7-1-4 has it): read, the first."""
+    return frozenset(path for _, path, _, _, is_list, child, _ in _read_plan(ncls, cls)
+                     if child is not None and child.list_element and not is_list)
+
+
 def _plain_reader(var: XmlVar, target: type | None) -> Callable[[Any], Any]:
     """What `_element_value` does for an element holding a plain value, decided once."""
     if var.types == _STR and target is None:

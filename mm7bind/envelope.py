@@ -47,7 +47,7 @@ from .tolerance import (
     take_out,
     version_of_namespace,
 )
-from .validation import validate_element, validating_parser
+from .validation import readable_path, validate_element, validating_parser
 from .versions import MM7_NS_BASE, SOAP_NS, Version
 from .xmlsafe import (
     DEFAULT_LIMITS,
@@ -500,6 +500,7 @@ class _Reader:
         self.valid_as = valid_as  # the version whose schema accepted the tree while it was parsed
         self.expect = expect  # the response the caller's request calls for, if known
         self.namespaces_met: set[str] = set()
+        self.surplus: list[m.VendorElement] = []  # copies the message holds one of (`keep_one`)
 
     def version_of(self, namespace: str, path: str) -> Version | None:
         """The version of an MM7 namespace; how it was read is reported where it is first met (the
@@ -559,7 +560,7 @@ class _Reader:
             message = self.bind(el, ncls, gen_cls, self.valid_as)
         except DecodeError:
             return None  # a valid value Python cannot hold: `read_any` repairs what it can
-        message.extras = []
+        message.extras = self.surplus
         return Envelope(tid, message, self.valid_as)
 
     def read_any(self) -> Envelope:
@@ -648,7 +649,7 @@ class _Reader:
             normalizer.run(mm7_el, gen_cls)
             extras = normalizer.extras
             message = self.bind(mm7_el, ncls, gen_cls, version)
-        message.extras = extras
+        message.extras = extras + self.surplus
         if fault is not None:
             fault.detail = message
             return Envelope(transaction_id, fault, version, namespace=namespace)
@@ -871,11 +872,26 @@ class _Reader:
         code_el.text = f"{prefix}:{local}"
 
     def bind(self, el: etree._Element, ncls: type, gen_cls: type, version: Version) -> m.Message:
+        self.keep_one(el, ncls, gen_cls)
         decode_encoded_words(el, self.dev)
         free = binding.read_free_content(el, ncls, gen_cls)  # (before the reference engine renames the tree)
         message = self.bind_typed(el, ncls, gen_cls, version)
         binding.keep_free_content(message, free)
         return message
+
+    def keep_one(self, el: etree._Element, ncls: type, gen_cls: type) -> None:
+        """Further copies of an element a schema lets repeat and the message holds one of (Content
+        0..n): valid, yet not read, so reported and kept as extras, as a second copy where the
+        schema allows one is."""
+        for name in binding.held_once(ncls, gen_cls):
+            copies = [c for c in el if isinstance(c.tag, str) and _qname(c).localname == name]
+            for extra in copies[1:]:
+                path = f"{readable_path(el)}/{name}"
+                self.dev.add("repeated-element", path, f"{name} ignored: {ncls.ELEMENT} holds one")
+                qn = _qname(extra)
+                self.surplus.append(m.VendorElement(path, name, qn.namespace, "".join(extra.itertext()).strip() or None,
+                                                    etree.tostring(extra, encoding="unicode", with_tail=False)))
+                take_out(extra)
 
     def bind_typed(self, el: etree._Element, ncls: type, gen_cls: type, version: Version) -> m.Message:
         if self.engine == "direct":

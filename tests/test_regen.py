@@ -462,6 +462,52 @@ def test_an_official_rel6_file_before_1_4_with_the_extended_operations_has_them(
     assert proc.stdout.split() == sorted(MESSAGE_TYPES)
 
 
+TWO_CONTENTS = """
+import re, sys, pathlib
+root = pathlib.Path(sys.argv[1])
+import mm7bind, mm7bind.generated, mm7bind.schemas
+mm7bind.generated.__path__[:] = [str(root / 'generated')]
+mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
+import mm7bind.versions as V
+from mm7bind.validation import validate_element
+from mm7bind.xmlsafe import parse_xml
+V.schema_dir = lambda: root / 'schemas'
+v = V.get('REL-6-MM7-1-4')
+msg = mm7bind.DeliverReq(sender='+8613800000000', content_ref=mm7bind.ContentRef('cid:a'))
+data = mm7bind.encode_envelope(msg, transaction_id='t-1', version=v)
+data, count = re.subn(rb'<Content [^>]*/>', lambda found: found[0] + b'<Content href="cid:b"/>', data)
+assert count == 1 and validate_element(parse_xml(data).root, v) == [], data
+for engine in ('direct', 'xsdata'):
+    env = mm7bind.decode_envelope(data, engine=engine)
+    [extra] = env.body.extras
+    print(engine, env.body.content_ref.href, extra.name, 'href="cid:b"' in extra.xml,
+          [(d.code, d.path) for d in env.deviations])
+"""
+
+
+def test_a_schema_with_several_contents_reads_the_first_and_reports_the_rest(project, tmp_path):
+    """One transcription of REL-6-MM7-1-4 has Content 0..n; an official file may too. Such a
+    file imports and every operation goes through as before (one Content written); a message with
+    two, valid there, is read with the first, the second kept as an extra and reported, as where
+    the schema allows one: not silently lost."""
+    text = OFFICIAL_STYLE.read_text()
+    text, count = re.subn(r'<element ref="mm7:Content" minOccurs="0"/>',
+                          '<element ref="mm7:Content" minOccurs="0" maxOccurs="unbounded"/>', text)
+    assert count == 4
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_text(text)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = subprocess.run([sys.executable, "-c", TWO_CONTENTS, str(project)], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    reported = "[('repeated-element', '/Envelope/Body/DeliverReq/Content')]"
+    assert proc.stdout.splitlines() == [f"{engine} cid:a Content True {reported}" for engine in ("direct", "xsdata")]
+    proc = subprocess.run([sys.executable, "-c", ROUND_TRIP, str(project), str(Path(__file__).parent), "REL-6-MM7-1-4"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.split() == sorted(MESSAGE_TYPES)
+
+
 PLAIN_HEADER = """
 import sys, pathlib
 root = pathlib.Path(sys.argv[1])
