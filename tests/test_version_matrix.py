@@ -434,6 +434,30 @@ def test_rel6_address_attributes_and_values_in_every_version(version):
                     mm7.encode_envelope(msg, transaction_id="t", version=version, style=style)
 
 
+@pytest.mark.parametrize("version", [v for v in VERSIONS if v.release >= 6], ids=ids)
+def test_element_names_spelt_in_another_case_are_read(version):
+    """`Previouslysentby` and `Previouslysentdateandtime` are spelt so by transcriptions of the
+    Rel-6 schema, an odd capitalisation a peer may not share: `PreviouslySentBy` is read as the
+    element it names (renamed-element), in both engines; next to the schema's spelling, it is
+    kept as an extra rather than read twice."""
+    msg = full_message(m.DeliverReq, version)
+    assert msg.previously_sent_by and msg.previously_sent_at
+    data = mm7.encode_envelope(msg, transaction_id="t-1", version=version)
+    camel = data.replace(b"Previouslysentby>", b"PreviouslySentBy>").replace(
+        b"Previouslysentdateandtime>", b"PreviouslySentDateAndTime>")
+    assert camel.count(b"PreviouslySent") == 4
+    for engine in ("direct", "xsdata"):
+        env = mm7.decode_envelope(camel, engine=engine)
+        assert env.body == msg, engine
+        assert [(d.code, d.path) for d in env.deviations] == [
+            ("renamed-element", "/Envelope/Body/DeliverReq/PreviouslySentBy"),
+            ("renamed-element", "/Envelope/Body/DeliverReq/PreviouslySentDateAndTime")], engine
+    both = data.replace(b"</Previouslysentby>", b"</Previouslysentby><PreviouslySentBy/>")
+    env = mm7.decode_envelope(both)
+    assert env.body.previously_sent_by == msg.previously_sent_by
+    assert [e.name for e in env.body.extras] == ["PreviouslySentBy"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Awkward values, in every version: written valid, read back equal
 
