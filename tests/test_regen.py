@@ -962,6 +962,29 @@ def test_check_fails_for_an_imported_file_edited_in_place(project, tmp_path):
     assert run(project, "check").returncode == 0
 
 
+def test_check_fails_for_a_part_of_an_imported_file_edited_in_place(project, tmp_path):
+    """The parts a file includes are as much of the version as the file: versions.toml records
+    their sha256 too, and a part edited by hand and regenerated is named by `check`."""
+    main, part = split(OFFICIAL_STYLE.read_text())
+    (tmp_path / "REL-6-MM7-1-4.xsd").write_text(main)
+    (tmp_path / "mm7-types.xsd").write_text(part)
+    assert run(project, "import", str(tmp_path / "REL-6-MM7-1-4.xsd")).returncode == 0
+    entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-4"]
+    assert entry["includes_sha256"] == [hashlib.sha256(part.encode()).hexdigest()]
+    assert run(project, "check").returncode == 0
+    edited = part.replace('<enumeration value="Low"/>', '<enumeration value="Low"/><enumeration value="Urgent"/>')
+    assert edited != part
+    (project / "schemas" / "mm7-types.xsd").write_text(edited)
+    assert run(project, "generate").returncode == 0
+    proc = run(project, "check")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "schemas/mm7-types.xsd is not the part imported with REL-6-MM7-1-4" in proc.stdout
+    assert "generated/ is up to date" in proc.stdout
+    (tmp_path / "mm7-types.xsd").write_text(edited)
+    assert run(project, "import", str(tmp_path / "REL-6-MM7-1-4.xsd")).returncode == 0
+    assert run(project, "check").returncode == 0
+
+
 def test_no_checkout_converts_the_line_ends_of_generated_or_schemas():
     """A Windows checkout with core.autocrlf would write CRLF into generated/ and schemas/, and
     `check` would fail there for every file: .gitattributes keeps their bytes as committed."""
