@@ -316,6 +316,9 @@ OFFICIAL_STYLE = Path(__file__).parent / "schemas" / "official-style-REL-6-MM7-1
 # Another layout (named model and attribute groups, restriction, an all group, anonymous body
 # types, global declarations used by reference) for a Rel-5 version.
 OFFICIAL_STYLE_REL5 = Path(__file__).parent / "schemas" / "official-style-REL-5-MM7-1-3.xsd"
+# And another (xs: and tns: prefixes, appinfo, the simple types in a part it includes, the envelope
+# imported by namespace alone) for a Rel-6 version without the extended operations.
+OFFICIAL_STYLE_REL6_1_0 = Path(__file__).parent / "schemas" / "official-style-REL-6-MM7-1-0.xsd"
 
 ROUND_TRIP = """
 import sys, pathlib
@@ -386,7 +389,8 @@ EXTENDED = {"extendedCancelReq", "extendedCancelRsp", "extendedReplaceReq", "ext
 @pytest.mark.parametrize(("fixture", "version", "operations"), [
     (OFFICIAL_STYLE, "REL-6-MM7-1-4", sorted(MESSAGE_TYPES)),  # all 18 body elements
     (OFFICIAL_STYLE_REL5, "REL-5-MM7-1-3", sorted(set(MESSAGE_TYPES) - EXTENDED)),
-], ids=["REL-6-MM7-1-4", "REL-5-MM7-1-3"])
+    (OFFICIAL_STYLE_REL6_1_0, "REL-6-MM7-1-0", sorted(set(MESSAGE_TYPES) - EXTENDED)),
+], ids=["REL-6-MM7-1-4", "REL-5-MM7-1-3", "REL-6-MM7-1-0"])
 def test_an_official_style_file_drops_in(project, fixture, version, operations):
     """A file in the official files' layout (other type names, global and anonymous declarations,
     annotations, another file name, no --version) imports, `mm7bind versions` says it is the
