@@ -527,14 +527,16 @@ class _Reader:
         if body is None or env.version is None:
             return
         value = (body.mm7_version or "").strip()
-        named = _RELEASE_OF_NAMESPACE.search(env.namespace or env.version.namespace)
         said = _RELEASE_OF_MM7_VERSION.fullmatch(value)
-        if named is None or said is None or int(said.group(1)) <= int(named.group(1)):
+        # (a namespace we know spelt otherwise, "….xsd" say, is of its version's release)
+        named = _RELEASE_OF_NAMESPACE.search(env.namespace or "")
+        release = int(named.group(1)) if named else env.version.release
+        if said is None or int(said.group(1)) <= release:
             return
         where = "/Envelope/Body/Fault/detail/" if isinstance(env.body, Fault) else "/Envelope/Body/"
         self.dev.add("mm7version-namespace", f"{where}{body.ELEMENT}/MM7Version",
                      f"MM7Version {value} is of Release {said.group(1)}, the namespace "
-                     f"{env.namespace or env.version.namespace} of Release {named.group(1)}")
+                     f"{env.namespace or env.version.namespace} of Release {release}")
 
     def read_plain(self) -> Envelope | None:
         """The envelope as we and most peers write it — Header with one TransactionID, Body with one

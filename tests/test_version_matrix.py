@@ -132,6 +132,10 @@ def test_an_mm7version_of_a_later_release_than_the_namespace_is_reported_and_ech
         f">{version.default_mm7_version}<".encode(), f">{later[0]}<".encode())
     reported = [d.path for d in mm7.decode_envelope(data).deviations if d.code == "mm7version-namespace"]
     assert reported == ["/Envelope/Body/Fault/detail/VASPErrorRsp/MM7Version"]
+    # The namespace spelt otherwise (".xsd" at its end, another case): the release of the version it names.
+    for namespace in (version.namespace + ".xsd", version.namespace.lower()):
+        spelt = data.replace(version.namespace.encode(), namespace.encode())
+        assert "mm7version-namespace" in {d.code for d in mm7.decode_envelope(spelt).deviations}, namespace
 
 
 def test_a_strict_mmsc_refuses_an_mm7version_of_a_later_release_as_an_unsupported_version():
