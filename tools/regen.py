@@ -129,7 +129,8 @@ MANIFEST_HEADER = """\
 # origin = "reconstructed": written by the mm7bind project from the published structure of TS 23.140,
 #          because the official 3GPP file could not be obtained. Not the 3GPP text. What such a
 #          file infers rather than follows from two sources is listed in README.md, "Schema versions".
-# origin = "official": imported with `python -m tools.regen import`; `url` and `sha256` say from where.
+# origin = "official": imported with `python -m tools.regen import`; `url` and `sha256` say from where
+#          (`includes_sha256`: the included files', in the order `includes` names them).
 #
 # This file is read by mm7bind at run time and rewritten by `python -m tools.regen import`.
 """
