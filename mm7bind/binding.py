@@ -25,7 +25,7 @@ from xsdata.formats.dataclass.context import XmlContext
 from xsdata.formats.dataclass.models.elements import XmlMeta, XmlVar
 from xsdata.models.datatype import XmlDateTime, XmlDuration
 
-from . import freecontent, lexical
+from . import freecontent, lexical, versions
 from . import messages as m
 from .errors import EncodeError, UnsupportedFieldError
 from .versions import Version
@@ -288,9 +288,11 @@ class _Encoder:
     def message(self, msg: m.Message, content_ref: m.ContentRef | None = None) -> Any:
         cls = self.version.element_class(msg.ELEMENT)
         if cls is None:
+            # (which versions have them is the schemas' say: an official file may add them earlier)
+            having = [v.name for v in versions.all_versions() if v.element_class(msg.ELEMENT) is not None]
+            hint = f" (extended operations are in {', '.join(having) or 'no version'} only)"
             raise UnsupportedFieldError(
-                f"{msg.ELEMENT} does not exist in {self.version.name}"
-                + (" (extended operations need REL-6-MM7-1-4)" if msg.ELEMENT.startswith("extended") else ""),
+                f"{msg.ELEMENT} does not exist in {self.version.name}" + (hint if msg.ELEMENT.startswith("extended") else ""),
                 field=msg.ELEMENT,
                 version=self.version.name,
             )
@@ -1351,6 +1353,14 @@ def _read_plan(ncls: type, cls: type) -> tuple[tuple, ...]:
             read = _plain_reader(child, target)
         plan.append((f.name, path, first, target, typing.get_origin(_hints(ncls)[f.name]) is list, child, read))
     return tuple(plan)
+
+
+@cache
+def held_once(ncls: type, cls: type) -> frozenset[str]:
+    """Children that generated `cls` lets repeat and a neutral field of `ncls` holds one of (a
+    schema with ``Content`` 0..n, as one transcription of REL-6-MM7-1-4 has it): read, the first."""
+    return frozenset(path for _, path, _, _, is_list, child, _ in _read_plan(ncls, cls)
+                     if child is not None and child.list_element and not is_list)
 
 
 def _plain_reader(var: XmlVar, target: type | None) -> Callable[[Any], Any]:

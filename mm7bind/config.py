@@ -720,10 +720,12 @@ def _listenable(host: str) -> bool:
         return False
 
 
-def _check_mm7_version(cfg: Config, err) -> None:
+def _check_mm7_version(cfg: Config, err, warn) -> None:
     """The MM7Version requests will carry must be one the schema version takes: else every request
     is refused before it is sent (a dialect's own value counts: China Mobile's 6.3.0 is not in
-    REL-5-MM7-1-5's list, and 6.7.0, which some MMSCs send, is not in REL-6-MM7-1-4's)."""
+    REL-5-MM7-1-5's list, and 6.7.0, which some MMSCs send, is not in REL-6-MM7-1-4's). One of a
+    later release than the namespace, which a pattern takes (6.3.0 with REL-5-MM7-1-2), is sent
+    with a warning: no schema of that release lists it."""
     from .binding import field_enum_values  # noqa: PLC0415
 
     try:
@@ -736,6 +738,10 @@ def _check_mm7_version(cfg: Config, err) -> None:
         source = "" if cfg.mmsc.mm7_version else f" (the {profile.name} dialect's)"
         err("mmsc.mm7_version", f"{profile.mm7_version}{source} is not an MM7Version {version.name} takes "
                                 f"({', '.join(allowed)}): every request would be refused before sending")
+    elif profile.mm7_version and int(profile.mm7_version.split(".")[0]) > version.release:
+        source = "" if cfg.mmsc.mm7_version else f" (the {profile.name} dialect's)"
+        warn("mmsc.mm7_version", f"{profile.mm7_version}{source} is of a later release than {version.name}: "
+                                 "an MMSC that checks one against the other refuses every request (4002)", "sending")
 
 
 def _overlap(some: list, others: list) -> bool:
@@ -801,7 +807,7 @@ def check(cfg: Config) -> list[Problem]:
     if m.mm7_version and not (len(parts) == 3 and all(p.isdigit() for p in parts)):
         err("mmsc.mm7_version", f"{m.mm7_version!r} is not of the form x.y.z")
     elif m.dialect in DIALECTS and not any(p.where == "mmsc.version" for p in out):
-        _check_mm7_version(cfg, err)
+        _check_mm7_version(cfg, err, warn)
     for name in ("connect_timeout", "read_timeout"):
         if getattr(m, name) <= 0:
             err(f"mmsc.{name}", "must be more than 0 (a request must never wait forever)")

@@ -47,7 +47,7 @@ from .tolerance import (
     take_out,
     version_of_namespace,
 )
-from .validation import validate_element, validating_parser
+from .validation import readable_path, validate_element, validating_parser
 from .versions import MM7_NS_BASE, SOAP_NS, Version
 from .xmlsafe import (
     DEFAULT_LIMITS,
@@ -487,6 +487,10 @@ def _asks_to_be_understood(entry: etree._Element) -> bool:
             and entry.get(_ACTOR, _NEXT).strip() == _NEXT)
 
 
+_RELEASE_OF_NAMESPACE = re.compile(r"/REL-(\d{1,4})-MM7-\d{1,4}-\d{1,4}/?$", re.IGNORECASE)
+_RELEASE_OF_MM7_VERSION = re.compile(r"(\d{1,4})\.\d{1,4}\.\d{1,4}")
+
+
 class _Reader:
     def __init__(self, root: etree._Element, dev: Collector, engine: str = "direct", valid_as: Version | None = None,
                  expect: str | None = None):
@@ -496,6 +500,7 @@ class _Reader:
         self.valid_as = valid_as  # the version whose schema accepted the tree while it was parsed
         self.expect = expect  # the response the caller's request calls for, if known
         self.namespaces_met: set[str] = set()
+        self.surplus: list[m.VendorElement] = []  # copies the message holds one of (`keep_one`)
 
     def version_of(self, namespace: str, path: str) -> Version | None:
         """The version of an MM7 namespace; how it was read is reported where it is first met (the
@@ -508,11 +513,30 @@ class _Reader:
         return version
 
     def read(self) -> Envelope:
-        if self.valid_as is not None:
-            env = self.read_plain()
-            if env is not None:
-                return env
-        return self.read_any()
+        env = self.read_plain() if self.valid_as is not None else None
+        if env is None:
+            env = self.read_any()
+        self.check_mm7_version(env)
+        return env
+
+    def check_mm7_version(self, env: Envelope) -> None:
+        """An MM7Version of a later release than the namespace's (6.3.0 in a REL-5 namespace) is
+        one no schema of the namespace's release lists, whatever a reconstructed x.y.z pattern
+        takes: reported, the message read in its namespace's version."""
+        body = env.body.detail if isinstance(env.body, Fault) else env.body
+        if body is None or env.version is None:
+            return
+        value = (body.mm7_version or "").strip()
+        said = _RELEASE_OF_MM7_VERSION.fullmatch(value)
+        # (a namespace we know spelt otherwise, "….xsd" say, is of its version's release)
+        named = _RELEASE_OF_NAMESPACE.search(env.namespace or "")
+        release = int(named.group(1)) if named else env.version.release
+        if said is None or int(said.group(1)) <= release:
+            return
+        where = "/Envelope/Body/Fault/detail/" if isinstance(env.body, Fault) else "/Envelope/Body/"
+        self.dev.add("mm7version-namespace", f"{where}{body.ELEMENT}/MM7Version",
+                     f"MM7Version {value} is of Release {said.group(1)}, the namespace "
+                     f"{env.namespace or env.version.namespace} of Release {release}")
 
     def read_plain(self) -> Envelope | None:
         """The envelope as we and most peers write it — Header with one TransactionID, Body with one
@@ -538,7 +562,7 @@ class _Reader:
             message = self.bind(el, ncls, gen_cls, self.valid_as)
         except DecodeError:
             return None  # a valid value Python cannot hold: `read_any` repairs what it can
-        message.extras = []
+        message.extras = self.surplus
         return Envelope(tid, message, self.valid_as)
 
     def read_any(self) -> Envelope:
@@ -627,7 +651,7 @@ class _Reader:
             normalizer.run(mm7_el, gen_cls)
             extras = normalizer.extras
             message = self.bind(mm7_el, ncls, gen_cls, version)
-        message.extras = extras
+        message.extras = extras + self.surplus
         if fault is not None:
             fault.detail = message
             return Envelope(transaction_id, fault, version, namespace=namespace)
@@ -850,11 +874,26 @@ class _Reader:
         code_el.text = f"{prefix}:{local}"
 
     def bind(self, el: etree._Element, ncls: type, gen_cls: type, version: Version) -> m.Message:
+        self.keep_one(el, ncls, gen_cls)
         decode_encoded_words(el, self.dev)
         free = binding.read_free_content(el, ncls, gen_cls)  # (before the reference engine renames the tree)
         message = self.bind_typed(el, ncls, gen_cls, version)
         binding.keep_free_content(message, free)
         return message
+
+    def keep_one(self, el: etree._Element, ncls: type, gen_cls: type) -> None:
+        """Further copies of an element a schema lets repeat and the message holds one of (Content
+        0..n): valid, yet not read, so reported and kept as extras, as a second copy where the
+        schema allows one is."""
+        for name in binding.held_once(ncls, gen_cls):
+            copies = [c for c in el if isinstance(c.tag, str) and _qname(c).localname == name]
+            for extra in copies[1:]:
+                path = f"{readable_path(el)}/{name}"
+                self.dev.add("repeated-element", path, f"{name} ignored: {ncls.ELEMENT} holds one")
+                qn = _qname(extra)
+                self.surplus.append(m.VendorElement(path, name, qn.namespace, "".join(extra.itertext()).strip() or None,
+                                                    etree.tostring(extra, encoding="unicode", with_tail=False)))
+                take_out(extra)
 
     def bind_typed(self, el: etree._Element, ncls: type, gen_cls: type, version: Version) -> m.Message:
         if self.engine == "direct":

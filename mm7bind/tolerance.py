@@ -60,6 +60,13 @@ _DATE = re.compile(
 )
 
 
+def _same_but_case(name: str, index: dict) -> str | None:
+    """The child `index` defines that `name` spells in another case (`PreviouslySentBy` for the
+    schema's `Previouslysentby`, whose capitalisation rests on transcriptions of the schema)."""
+    lowered = name.lower()
+    return next((k for k in index if k.lower() == lowered and k[0] not in "@#" and k != "text()"), None)
+
+
 class Collector:
     """Deviations of one message; namespace slips are summarised rather than listed per element,
     and any other kind is listed up to `MAX_LISTED` times, then counted (a hostile message repeats
@@ -194,7 +201,7 @@ class Normalizer:
                 self.keep_extra(child, f"{path}/{name}", "unknown-element", f"element in foreign namespace {namespace}")
                 return None
         if name not in index or name.startswith(("@", "#")) or name == "text()":
-            renamed = RENAMES.get(parent, {}).get(name) or RENAMES[None].get(name)
+            renamed = RENAMES.get(parent, {}).get(name) or RENAMES[None].get(name) or _same_but_case(name, index)
             if renamed and renamed in index:
                 if any(etree.QName(s).localname == renamed for s in child.itersiblings()) or any(
                     etree.QName(s).localname == renamed for s in child.itersiblings(preceding=True)

@@ -35,6 +35,7 @@ class Version:
     sha256: str = ""
     note: str = ""
     includes: tuple[str, ...] = ()  # files beside `file` that it is split into (xs:include)
+    includes_sha256: tuple[str, ...] = ()  # of each of `includes`, as imported
 
     @property
     def release(self) -> int:
@@ -93,6 +94,7 @@ def _registry() -> dict[str, Version]:
         entry = dict(entry)
         entry["mm7_versions"] = tuple(entry["mm7_versions"])
         entry["includes"] = tuple(entry.get("includes", ()))
+        entry["includes_sha256"] = tuple(entry.get("includes_sha256", ()))
         versions[name] = Version(name=name, **entry)
     return dict(sorted(versions.items(), key=lambda kv: sort_key(kv[0])))
 

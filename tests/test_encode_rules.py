@@ -42,7 +42,7 @@ def test_rel6_address_attributes_refused_for_rel5():
 
 
 def test_extended_operations_only_in_rel6_1_4():
-    with pytest.raises(mm7.UnsupportedFieldError, match="extended operations need REL-6-MM7-1-4"):
+    with pytest.raises(mm7.UnsupportedFieldError, match="extended operations are in REL-6-MM7-1-4 only"):
         xml_of(mm7.ExtendedCancelReq(cancel_id="1"), "REL-6-MM7-1-3")
     assert "<CancelID>1</CancelID>" in xml_of(mm7.ExtendedCancelReq(cancel_id="1"))
 

@@ -316,6 +316,9 @@ OFFICIAL_STYLE = Path(__file__).parent / "schemas" / "official-style-REL-6-MM7-1
 # Another layout (named model and attribute groups, restriction, an all group, anonymous body
 # types, global declarations used by reference) for a Rel-5 version.
 OFFICIAL_STYLE_REL5 = Path(__file__).parent / "schemas" / "official-style-REL-5-MM7-1-3.xsd"
+# And another (xs: and tns: prefixes, appinfo, the simple types in a part it includes, the envelope
+# imported by namespace alone) for a Rel-6 version without the extended operations.
+OFFICIAL_STYLE_REL6_1_0 = Path(__file__).parent / "schemas" / "official-style-REL-6-MM7-1-0.xsd"
 
 ROUND_TRIP = """
 import sys, pathlib
@@ -386,7 +389,8 @@ EXTENDED = {"extendedCancelReq", "extendedCancelRsp", "extendedReplaceReq", "ext
 @pytest.mark.parametrize(("fixture", "version", "operations"), [
     (OFFICIAL_STYLE, "REL-6-MM7-1-4", sorted(MESSAGE_TYPES)),  # all 18 body elements
     (OFFICIAL_STYLE_REL5, "REL-5-MM7-1-3", sorted(set(MESSAGE_TYPES) - EXTENDED)),
-], ids=["REL-6-MM7-1-4", "REL-5-MM7-1-3"])
+    (OFFICIAL_STYLE_REL6_1_0, "REL-6-MM7-1-0", sorted(set(MESSAGE_TYPES) - EXTENDED)),
+], ids=["REL-6-MM7-1-4", "REL-5-MM7-1-3", "REL-6-MM7-1-0"])
 def test_an_official_style_file_drops_in(project, fixture, version, operations):
     """A file in the official files' layout (other type names, global and anonymous declarations,
     annotations, another file name, no --version) imports, `mm7bind versions` says it is the
@@ -408,6 +412,104 @@ def test_an_official_style_file_drops_in(project, fixture, version, operations):
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.split() == operations
+
+
+EXTENDED_EARLIER = """
+import sys, pathlib
+root = pathlib.Path(sys.argv[1])
+import mm7bind, mm7bind.generated, mm7bind.schemas
+mm7bind.generated.__path__[:] = [str(root / 'generated')]
+mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
+import mm7bind.versions as V
+V.schema_dir = lambda: root / 'schemas'
+from mm7bind.simulator import Simulator
+sim = Simulator()
+for name in ('REL-6-MM7-1-1', 'REL-6-MM7-1-2', 'REL-6-MM7-1-3'):
+    v = V.get(name)
+    submitted = mm7bind.encode(mm7bind.SubmitReq(recipients=['+8613800000000']), transaction_id='t-0', version=v)
+    rsp = sim.handle(submitted.to_bytes(), 'text/xml', {})
+    mid = mm7bind.decode(rsp.body, dict(rsp.headers)['Content-Type'], strict=True).body.message_id
+    try:
+        out = mm7bind.encode(mm7bind.ExtendedCancelReq(cancel_id=mid), transaction_id='t-1', version=v)
+    except mm7bind.UnsupportedFieldError as exc:
+        print(name, 'refused:', exc)
+        continue
+    rsp = sim.handle(out.to_bytes(), 'text/xml', {})
+    env = mm7bind.decode(rsp.body, dict(rsp.headers)['Content-Type'], strict=True)
+    print(name, type(env.body).__name__, env.version.name, env.body.status.code if not env.is_fault else 'fault')
+"""
+
+
+def test_an_official_rel6_file_before_1_4_with_the_extended_operations_has_them(project, tmp_path):
+    """Which REL-6 file first has the extended operations is not known: an official REL-6-MM7-1-2
+    that declares them makes them an operation of that version (sent, answered by the simulator),
+    and refusing them in REL-6-MM7-1-1 or 1-3 names the versions that have them."""
+    text = OFFICIAL_STYLE.read_text().replace("REL-6-MM7-1-4", "REL-6-MM7-1-2")
+    text = re.sub(r'\n *<enumeration value="6\.(6|8)\.0"/>', "", text)  # (its MM7Version list ends at 6.5.0)
+    source = tmp_path / "REL-6-MM7-1-2.xsd"
+    source.write_text(text)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = subprocess.run([sys.executable, "-c", EXTENDED_EARLIER, str(project)], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == [
+        "REL-6-MM7-1-1 refused: extendedCancelReq does not exist in REL-6-MM7-1-1 (extended operations are in "
+        "REL-6-MM7-1-2, REL-6-MM7-1-4 only)",
+        "REL-6-MM7-1-2 ExtendedCancelRsp REL-6-MM7-1-2 1000",
+        "REL-6-MM7-1-3 refused: extendedCancelReq does not exist in REL-6-MM7-1-3 (extended operations are in "
+        "REL-6-MM7-1-2, REL-6-MM7-1-4 only)",
+    ]
+    proc = subprocess.run([sys.executable, "-c", ROUND_TRIP, str(project), str(Path(__file__).parent), "REL-6-MM7-1-2"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.split() == sorted(MESSAGE_TYPES)
+
+
+TWO_CONTENTS = """
+import re, sys, pathlib
+root = pathlib.Path(sys.argv[1])
+import mm7bind, mm7bind.generated, mm7bind.schemas
+mm7bind.generated.__path__[:] = [str(root / 'generated')]
+mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
+import mm7bind.versions as V
+from mm7bind.validation import validate_element
+from mm7bind.xmlsafe import parse_xml
+V.schema_dir = lambda: root / 'schemas'
+v = V.get('REL-6-MM7-1-4')
+msg = mm7bind.DeliverReq(sender='+8613800000000', content_ref=mm7bind.ContentRef('cid:a'))
+data = mm7bind.encode_envelope(msg, transaction_id='t-1', version=v)
+data, count = re.subn(rb'<Content [^>]*/>', lambda found: found[0] + b'<Content href="cid:b"/>', data)
+assert count == 1 and validate_element(parse_xml(data).root, v) == [], data
+for engine in ('direct', 'xsdata'):
+    env = mm7bind.decode_envelope(data, engine=engine)
+    [extra] = env.body.extras
+    print(engine, env.body.content_ref.href, extra.name, 'href="cid:b"' in extra.xml,
+          [(d.code, d.path) for d in env.deviations])
+"""
+
+
+def test_a_schema_with_several_contents_reads_the_first_and_reports_the_rest(project, tmp_path):
+    """One transcription of REL-6-MM7-1-4 has Content 0..n; an official file may too. Such a
+    file imports and every operation goes through as before (one Content written); a message with
+    two, valid there, is read with the first, the second kept as an extra and reported, as where
+    the schema allows one: not silently lost."""
+    text = OFFICIAL_STYLE.read_text()
+    text, count = re.subn(r'<element ref="mm7:Content" minOccurs="0"/>',
+                          '<element ref="mm7:Content" minOccurs="0" maxOccurs="unbounded"/>', text)
+    assert count == 4
+    source = tmp_path / "REL-6-MM7-1-4.xsd"
+    source.write_text(text)
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = subprocess.run([sys.executable, "-c", TWO_CONTENTS, str(project)], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    reported = "[('repeated-element', '/Envelope/Body/DeliverReq/Content')]"
+    assert proc.stdout.splitlines() == [f"{engine} cid:a Content True {reported}" for engine in ("direct", "xsdata")]
+    proc = subprocess.run([sys.executable, "-c", ROUND_TRIP, str(project), str(Path(__file__).parent), "REL-6-MM7-1-4"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.split() == sorted(MESSAGE_TYPES)
 
 
 PLAIN_HEADER = """
@@ -861,6 +963,29 @@ def test_check_fails_for_an_imported_file_edited_in_place(project, tmp_path):
     assert "generated/ is up to date" in proc.stdout
     source.write_bytes(edited)
     assert run(project, "import", str(source)).returncode == 0
+    assert run(project, "check").returncode == 0
+
+
+def test_check_fails_for_a_part_of_an_imported_file_edited_in_place(project, tmp_path):
+    """The parts a file includes are as much of the version as the file: versions.toml records
+    their sha256 too, and a part edited by hand and regenerated is named by `check`."""
+    main, part = split(OFFICIAL_STYLE.read_text())
+    (tmp_path / "REL-6-MM7-1-4.xsd").write_text(main)
+    (tmp_path / "mm7-types.xsd").write_text(part)
+    assert run(project, "import", str(tmp_path / "REL-6-MM7-1-4.xsd")).returncode == 0
+    entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-4"]
+    assert entry["includes_sha256"] == [hashlib.sha256(part.encode()).hexdigest()]
+    assert run(project, "check").returncode == 0
+    edited = part.replace('<enumeration value="Low"/>', '<enumeration value="Low"/><enumeration value="Urgent"/>')
+    assert edited != part
+    (project / "schemas" / "mm7-types.xsd").write_text(edited)
+    assert run(project, "generate").returncode == 0
+    proc = run(project, "check")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "schemas/mm7-types.xsd is not the part imported with REL-6-MM7-1-4" in proc.stdout
+    assert "generated/ is up to date" in proc.stdout
+    (tmp_path / "mm7-types.xsd").write_text(edited)
+    assert run(project, "import", str(tmp_path / "REL-6-MM7-1-4.xsd")).returncode == 0
     assert run(project, "check").returncode == 0
 
 

@@ -146,7 +146,8 @@ def schema(request) -> tuple[mm7.Version, Schema]:
 
 
 def test_the_official_style_fixtures_are_checked():
-    assert {p.stem for p in OFFICIAL_STYLE} == {"official-style-REL-5-MM7-1-3", "official-style-REL-6-MM7-1-4"}
+    assert {p.stem for p in OFFICIAL_STYLE} == {"official-style-REL-5-MM7-1-3", "official-style-REL-6-MM7-1-0",
+                                                "official-style-REL-6-MM7-1-4"}
 
 
 def test_namespace_and_body_elements(schema):

@@ -53,11 +53,22 @@ def callers_mm7_versions(version: mm7.Version) -> list[str | None]:
 
 
 def answered(body: bytes, headers) -> mm7.Envelope:
-    return mm7.decode(body, dict(headers)["Content-Type"], strict=True)
+    """An answer, with no deviation but the one an echoed MM7Version of a later release than the
+    namespace is (a Rel-5 caller that sent 6.7.0 gets 6.7.0 back, as it sent)."""
+    env = mm7.decode(body, dict(headers)["Content-Type"])
+    crossed = later_release(answer_mm7_version(env), env.namespace or env.version.namespace)
+    assert [d.code for d in env.deviations] == (["mm7version-namespace"] if crossed else []), env.deviations
+    return env
 
 
 def answer_mm7_version(env: mm7.Envelope) -> str | None:
     return env.body.detail.mm7_version if env.is_fault else env.body.mm7_version
+
+
+def later_release(mm7_version: str | None, namespace: str) -> bool:
+    """Whether an MM7Version is of a later release than the namespace (6.3.0 in REL-5-MM7-1-2)."""
+    said = re.fullmatch(r"(\d+)\.\d+\.\d+", mm7_version or "")
+    return said is not None and int(said[1]) > int(re.search(r"REL-(\d+)-MM7", namespace, re.IGNORECASE)[1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,6 +100,52 @@ def test_the_receiver_answers_in_the_callers_namespace_and_mm7version(version, p
                 assert rsp.status == profile.fault_http_status and env.body.status.code == 4007, where
             else:
                 assert rsp.status == 200 and isinstance(env.body, m.RESPONSE_FOR[cls.ELEMENT]), where
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=ids)
+def test_an_mm7version_of_a_later_release_than_the_namespace_is_reported_and_echoed(version):
+    """6.3.0 in a REL-5 namespace (7.0.0 in a REL-6 one) is a value no schema of the namespace's
+    release lists, whatever our reconstructed x.y.z pattern takes: `mm7version-namespace` at the
+    MM7Version, in a request and in a Fault's detail alike; the answer in the caller's namespace
+    and, where its schema takes it, MM7Version. An earlier release's value (5.3.0 in REL-6-MM7-1-4,
+    which its enumeration lists) or another of the same release is no such disagreement."""
+    later = ["6.3.0", "6.8.0"] if version.release == 5 else ["7.0.0"]
+    receiver = mm7.Receiver(Refuser())
+    for cls in INBOUND:
+        request = mm7.encode(full_message(cls, version), transaction_id="t-1", version=version).to_bytes()
+        for sent in [*later, "5.3.0", "6.3.0", "6.8.0"]:
+            data = with_mm7_version(request, version, sent)
+            env = mm7.decode(data, "text/xml")
+            reported = [d for d in env.deviations if d.code == "mm7version-namespace"]
+            where = f"{cls.ELEMENT} with MM7Version {sent}"
+            if sent not in later:
+                assert reported == [], where
+                continue
+            assert [d.path for d in reported] == [f"/Envelope/Body/{cls.ELEMENT}/MM7Version"], where
+            assert env.version is version and env.body.mm7_version == sent, where
+            rsp = receiver.handle(data, "text/xml")
+            back = answered(rsp.body, rsp.headers)
+            expected = sent if valid_mm7_version(version, sent) else version.default_mm7_version
+            assert (back.version, answer_mm7_version(back)) == (version, expected), where
+    fault = mm7.Fault(code="Server", string="down", detail=mm7.VASPErrorRsp(status=mm7.Status(3001)))
+    data = mm7.encode_envelope(fault, transaction_id="t-2", version=version).replace(
+        f">{version.default_mm7_version}<".encode(), f">{later[0]}<".encode())
+    reported = [d.path for d in mm7.decode_envelope(data).deviations if d.code == "mm7version-namespace"]
+    assert reported == ["/Envelope/Body/Fault/detail/VASPErrorRsp/MM7Version"]
+    # The namespace spelt otherwise (".xsd" at its end, another case): the release of the version it names.
+    for namespace in (version.namespace + ".xsd", version.namespace.lower()):
+        spelt = data.replace(version.namespace.encode(), namespace.encode())
+        assert "mm7version-namespace" in {d.code for d in mm7.decode_envelope(spelt).deviations}, namespace
+
+
+def test_a_strict_mmsc_refuses_an_mm7version_of_a_later_release_as_an_unsupported_version():
+    """What a schema-validating carrier would do with REL-5-MM7-1-2 and 6.3.0: 4002, in the
+    caller's namespace."""
+    version = mm7.versions.get("REL-5-MM7-1-2")
+    request = mm7.encode(minimal(m.SubmitReq), transaction_id="t-1", version=version).to_bytes()
+    rsp = Simulator(strict=True).handle(with_mm7_version(request, version, "6.3.0"), "text/xml", {})
+    back = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"], strict=True)
+    assert back.is_fault and back.body.detail.status.code == 4002 and back.version is version
 
 
 # How real MMSCs write a known namespace otherwise: a string compare takes each for another.
@@ -263,7 +320,9 @@ def test_the_client_sends_what_the_peer_profile_wants(version):
 @pytest.mark.parametrize("version", VERSIONS, ids=ids)
 def test_a_configuration_whose_mm7version_the_schema_refuses_is_an_error(version, dialect, tmp_path):
     """Checked where it is written, not found out at the first send: the MM7Version requests will
-    carry (set, or the dialect's) must be one the configured schema version takes."""
+    carry (set, or the dialect's) must be one the configured schema version takes; one of a later
+    release than the namespace (China Mobile's 6.3.0 with a REL-5 namespace), which a pattern
+    takes, is a warning."""
     from mm7bind import config
 
     for wanted in (None, "5.3.0", "6.3.0", "6.7.0"):
@@ -272,8 +331,10 @@ def test_a_configuration_whose_mm7version_the_schema_refuses_is_an_error(version
                         + (f'mm7_version = "{wanted}"\n' if wanted else ""), encoding="utf-8")
         cfg, problems = config.load(path, env={})
         sent = cfg.profile().mm7_version or version.default_mm7_version
-        refused = [p for p in problems if p.where == "mmsc.mm7_version"]
+        refused = [p for p in problems if p.where == "mmsc.mm7_version" and p.level == "error"]
         assert bool(refused) != valid_mm7_version(version, sent), (wanted, problems)
+        warned = [p for p in problems if p.where == "mmsc.mm7_version" and p.level == "warning"]
+        assert bool(warned) == (not refused and later_release(sent, version.namespace)), (wanted, problems)
         try:  # and the check agrees with the encoder
             mm7.encode(m.CancelReq(message_id="1"), transaction_id="t", profile=cfg.profile())
             encodable = True
@@ -375,6 +436,30 @@ def test_rel6_address_attributes_and_values_in_every_version(version):
             else:
                 with pytest.raises(mm7.EncodeError, match="addressCoding|not valid in " + version.name):
                     mm7.encode_envelope(msg, transaction_id="t", version=version, style=style)
+
+
+@pytest.mark.parametrize("version", [v for v in VERSIONS if v.release >= 6], ids=ids)
+def test_element_names_spelt_in_another_case_are_read(version):
+    """`Previouslysentby` and `Previouslysentdateandtime` are spelt so by transcriptions of the
+    Rel-6 schema, an odd capitalisation a peer may not share: `PreviouslySentBy` is read as the
+    element it names (renamed-element), in both engines; next to the schema's spelling, it is
+    kept as an extra rather than read twice."""
+    msg = full_message(m.DeliverReq, version)
+    assert msg.previously_sent_by and msg.previously_sent_at
+    data = mm7.encode_envelope(msg, transaction_id="t-1", version=version)
+    camel = data.replace(b"Previouslysentby>", b"PreviouslySentBy>").replace(
+        b"Previouslysentdateandtime>", b"PreviouslySentDateAndTime>")
+    assert camel.count(b"PreviouslySent") == 4
+    for engine in ("direct", "xsdata"):
+        env = mm7.decode_envelope(camel, engine=engine)
+        assert env.body == msg, engine
+        assert [(d.code, d.path) for d in env.deviations] == [
+            ("renamed-element", "/Envelope/Body/DeliverReq/PreviouslySentBy"),
+            ("renamed-element", "/Envelope/Body/DeliverReq/PreviouslySentDateAndTime")], engine
+    both = data.replace(b"</Previouslysentby>", b"</Previouslysentby><PreviouslySentBy/>")
+    env = mm7.decode_envelope(both)
+    assert env.body.previously_sent_by == msg.previously_sent_by
+    assert [e.name for e in env.body.extras] == ["PreviouslySentBy"]
 
 
 # ---------------------------------------------------------------------------------------------

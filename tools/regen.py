@@ -78,6 +78,7 @@ class VersionEntry:
     url: str = ""
     sha256: str = ""
     includes: list[str] = field(default_factory=list)  # files beside `file` that it xs:includes
+    includes_sha256: list[str] = field(default_factory=list)  # of each of `includes`, as imported
 
 
 @dataclass
@@ -105,6 +106,8 @@ class Manifest:
             out.append(f"file = {q(e.file)}")
             if e.includes:
                 out.append("includes = [" + ", ".join(q(v) for v in e.includes) + "]")
+            if e.includes_sha256:
+                out.append("includes_sha256 = [" + ", ".join(q(v) for v in e.includes_sha256) + "]")
             out += [f"namespace = {q(e.namespace)}", f"package = {q(e.package)}"]
             out.append("mm7_versions = [" + ", ".join(q(v) for v in e.mm7_versions) + "]")
             if e.note:
@@ -126,7 +129,8 @@ MANIFEST_HEADER = """\
 # origin = "reconstructed": written by the mm7bind project from the published structure of TS 23.140,
 #          because the official 3GPP file could not be obtained. Not the 3GPP text. What such a
 #          file infers rather than follows from two sources is listed in README.md, "Schema versions".
-# origin = "official": imported with `python -m tools.regen import`; `url` and `sha256` say from where.
+# origin = "official": imported with `python -m tools.regen import`; `url` and `sha256` say from where
+#          (`includes_sha256`: the included files', in the order `includes` names them).
 #
 # This file is read by mm7bind at run time and rewritten by `python -m tools.regen import`.
 """
@@ -379,6 +383,14 @@ def check() -> int:
     for e in altered:
         print(f"schemas/{e.file} is not the file imported as {e.name} (its sha256 is not the one versions.toml "
               f"records): import the file you mean, edited or not (python -m tools.regen import FILE)")
+    # (so are the parts it includes: an edited part changes the version as much)
+    altered_parts = [(e, name) for e in manifest.versions.values()
+                     for name, digest in zip(e.includes, e.includes_sha256, strict=False)
+                     if hashlib.sha256((SCHEMAS / name).read_bytes()).hexdigest() != digest]
+    for e, name in altered_parts:
+        print(f"schemas/{name} is not the part imported with {e.name} (its sha256 is not the one versions.toml "
+              f"records): import the file you mean, edited or not (python -m tools.regen import FILE)")
+    altered += [e for e, _ in altered_parts]
     with tempfile.TemporaryDirectory(prefix="mm7bind-regen-") as tmp:
         fresh = generated_files(run_xsdata(manifest, Path(tmp)))
         current = generated_files(GENERATED) if GENERATED.exists() else {}
@@ -595,6 +607,7 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
         url=origin_url,
         sha256=hashlib.sha256(data).hexdigest(),
         includes=sorted(parts),
+        includes_sha256=[hashlib.sha256(parts[name]).hexdigest() for name in sorted(parts)],
     )
     files = {target.name: data, **parts}
     # Everything is generated and checked before anything in the tree changes; then renames.
