@@ -35,7 +35,14 @@ from .content import (
     smil_kind,
 )
 from .envelope import Envelope  # noqa: F401 (what decode returns, importable beside it)
-from .errors import DecodeError, Deviation, EncodeError, LimitExceededError, MessageTooLargeError
+from .errors import (
+    DecodeError,
+    Deviation,
+    EncodeError,
+    LimitExceededError,
+    MessageTooLargeError,
+    UnsupportedEncodingError,
+)
 from .mime import (
     DEFAULT_MIME_LIMITS,
     MAX_LINE,
@@ -60,6 +67,7 @@ from .tolerance import Collector
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, charset_codec, decode_text
 
 XML_TYPES = ("text/xml", "application/xml", "application/soap+xml")
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass
@@ -473,13 +481,16 @@ def decode(
         body = bytes(body) if not isinstance(body, bytes) else body
     devs: list[Deviation] = []
     ctype, params = parse_params(content_type or "")
-    if ctype == "text/xml" and in_memory and not body.startswith(b"--"):  # bare SOAP as labelled
+    if ctype == "text/xml" and in_memory and not body.startswith((b"--", GZIP_MAGIC)):  # bare SOAP as labelled
         env = soap.decode(body, charset_hint=params.get("charset"), limits=xml_limits, expect=expect)
         return _finish(env, strict)
     if in_memory:
         head = body[:4096]
     else:
         head, body = _peek(body, 4096)
+    if head.startswith(GZIP_MAGIC):  # (neither XML nor MIME starts so: not to be searched for a boundary)
+        raise DecodeError("the body is gzip-compressed: it is to be inflated first (over HTTP its "
+                          "Content-Encoding says so, and the receiver does)")
     boundary = params.get("boundary") if ctype.startswith("multipart/") else None
     looks_xml = head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
     spooled = None  # (a stream copied to be read again: kept alive while it is read)
@@ -862,3 +873,81 @@ def split_http(data: bytes) -> tuple[str | None, dict[str, str], bytes]:
         raise DecodeError("an HTTP capture without the blank line after its headers")
     headers = header_fields(data[len(first) + 1 : end].decode("latin-1").splitlines())
     return line.decode("latin-1"), headers, data[end + skip :]
+
+
+# ---------------------------------------------------------------------------------------------
+# What a request's HTTP headers say besides its body
+
+
+_QUOTES = "\"'\u201c\u201d\u2018\u2019"  # (typographic ones from specifications copied by hand)
+_OPERATIONS = {name.lower(): name for name in m.MESSAGE_TYPES}
+
+
+def soap_action_deviation(value: str | None, env: soap.Envelope) -> Deviation | None:
+    """A request's SOAPAction header (None: it had none) against MM7's `""`, as a `soap-action`
+    deviation, or None when it is `""`. Only ever reported: MM7 is dispatched on the body, so a
+    header naming another operation, or none, never changes how the body is read or whether it
+    is taken (strict mode too: the header is HTTP's, not the message)."""
+    if value is None:
+        return Deviation("soap-action", "", 'no SOAPAction header (SOAP 1.1 wants one; MM7 sends SOAPAction: "")')
+    text = value.strip()
+    if text == '""':
+        return None
+    if not text:
+        return Deviation("soap-action", "", 'an empty SOAPAction (MM7 sends SOAPAction: "")')
+    said = [] if len(text) >= 2 and text[0] == text[-1] == '"' else ["is not in plain double quotes"]
+    inner = text.strip(_QUOTES + " \t")
+    name = re.split(r"[/#:]", inner.rstrip("/"))[-1].strip() if inner else ""
+    body = "Fault" if env.is_fault else env.body.ELEMENT
+    if name.lower() in _OPERATIONS:
+        said.append(f"names {_OPERATIONS[name.lower()]}, but the body is a {body} (read as the body says)"
+                    if _OPERATIONS[name.lower()] != body else "names the body's operation")
+    elif inner and (versions.by_spelling(inner) or versions.closest_for_namespace(inner)):
+        said.append("is the MM7 namespace URI")
+    elif inner:
+        said.append("names an action MM7 does not define")
+    shown = repr(text if len(text) <= 200 else text[:200] + "...")
+    return Deviation("soap-action", "", f"SOAPAction {shown} " + " and ".join(said) + '; MM7 sends SOAPAction: ""')
+
+
+CONTENT_CODINGS = ("gzip", "x-gzip", "deflate")  # the Content-Encodings a request body is inflated from
+
+
+def decoded_body(body: bytes, coding: str | None, limit: int) -> bytes:
+    """A request body with its Content-Encoding undone (`coding` as the header says it: gzip,
+    x-gzip or deflate — zlib's or raw —, several in the order applied, identity), never past
+    `limit` bytes: a body that inflates further is a `LimitExceededError` however little arrived
+    (a decompression bomb is stopped there, not held), one that does not inflate a `DecodeError`,
+    and another coding an `UnsupportedEncodingError` (the receiver's 415). Compressed bytes are
+    never read as MIME or XML."""
+    codings = [c.strip().lower() for c in (coding or "").split(",")]
+    for name in reversed([c for c in codings if c and c != "identity"]):
+        if name not in CONTENT_CODINGS:
+            raise UnsupportedEncodingError(f"the body is sent with Content-Encoding {name!r}; "
+                                           f"{', '.join(CONTENT_CODINGS)} are taken")
+        body = _inflated(body, name, limit)
+    return body
+
+
+def _inflated(data: bytes, coding: str, limit: int) -> bytes:
+    import zlib  # noqa: PLC0415
+
+    forms = (zlib.MAX_WBITS, -zlib.MAX_WBITS) if coding == "deflate" else (zlib.MAX_WBITS | 16,)
+    problem = None
+    for wbits in forms:  # (deflate: some send it raw, without zlib's wrapper)
+        out, rest = bytearray(), data
+        try:
+            while rest:  # (gzip: one member after another, as gzip itself reads them)
+                inflater = zlib.decompressobj(wbits)
+                out += inflater.decompress(rest, limit + 1 - len(out))
+                if len(out) > limit or inflater.unconsumed_tail:
+                    raise LimitExceededError(f"the {coding} body inflates past {limit} bytes")
+                if not inflater.eof:
+                    raise DecodeError(f"the {coding} body is cut short")
+                rest = inflater.unused_data if wbits & 16 else b""
+                if rest and wbits & 16 and not rest.lstrip(b"\0"):
+                    break  # (zero padding after the last member, which gzip ignores too)
+            return bytes(out)
+        except zlib.error as exc:
+            problem = problem or exc  # (the first form's: the one the header names)
+    raise DecodeError(f"the {coding} body does not inflate ({problem})")
