@@ -744,6 +744,9 @@ def _content(target: InPart, others: list[InPart], devs: list[Deviation]) -> Con
     containers = [target] + ([p for p in others if p is not target] if not target.is_multipart else [])
     for node in (n for c in containers for n in _multiparts(c)):  # (the leaves: in _part)
         _note_bare_id(node, devs)
+        if node not in containers:  # (a Content is one list of parts: what nests in it is said, not lost unsaid)
+            devs.append(Deviation("mime-nested", node.path, f"{node.content_type} inside the content, read as its "
+                                                            f"{len(node.leaves())} part(s) beside the others"))
         if node.content_type == "multipart/related" and node.children:
             start = strip_id(node.params.get("start"))
             root = next((c for c in node.children if c.content_id == start), None) if start else node.children[0]
