@@ -4,6 +4,7 @@ refuse) and Content-Encoding (inflated within the body limit, or refused with a 
 from __future__ import annotations
 
 import gzip
+import io
 import socket
 import zlib
 
@@ -160,3 +161,29 @@ def test_compressed_bytes_without_a_content_encoding_are_said_to_be_so():
         mm7.decode(gzip.compress(out.to_bytes()), out.content_type)
     with pytest.raises(mm7.DecodeError, match="gzip-compressed"):
         mm7.decode(gzip.compress(out.to_bytes()), "text/xml")
+    with pytest.raises(mm7.DecodeError, match="gzip-compressed"):  # (a stream, as a server hands it on)
+        mm7.decode(io.BytesIO(gzip.compress(out.to_bytes())), out.content_type)
+
+
+def test_validate_and_inspect_say_a_packet_captures_requests_soapaction(tmp_path, capsys):
+    import json
+
+    from mm7bind.cli import main
+
+    from .pcapgen import Flow, http, pcap
+
+    out = mo()
+    flow = Flow().open()
+    flow.send(True, http("POST /mm7 HTTP/1.1", {"Host": "vasp", "Content-Type": out.content_type,
+                                                "Content-Length": str(out.length)}, out.to_bytes()))
+    answer = mm7.encode_envelope(mm7.DeliverRsp(), transaction_id="mo-1", version="REL-6-MM7-1-4")
+    flow.send(False, http("HTTP/1.1 200 OK", {"Content-Type": "text/xml", "Content-Length": str(len(answer))}, answer))
+    path = tmp_path / "mo.pcap"
+    path.write_bytes(pcap(flow.close().packets))
+    assert main(["validate", "--json", str(path)]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert [(f["result"], [d["code"] for d in f["deviations"]]) for f in found] == [
+        ("accepted", ["soap-action"]), ("valid", [])]  # (no SOAPAction: said, not refused; the answer has none)
+    assert main(["inspect", str(path)]) == 0
+    request, response = json.loads(capsys.readouterr().out)["messages"]
+    assert [d["code"] for d in request["deviations"]] == ["soap-action"] and not response.get("deviations")
