@@ -859,12 +859,18 @@ def _part(leaf: InPart, devs: list[Deviation]) -> Part:
     )
 
 
+# A request line whose spaces were lost ("POST/mm7HTTP/1.1", a specification example as typeset):
+# read as the capture it is, so that what is wrong in it is what is said.
+_GLUED_REQUEST_LINE = re.compile(rb"[A-Z]{3,7}/\S*HTTP/\d\.\d\Z")
+
+
 def split_http(data: bytes) -> tuple[str | None, dict[str, str], bytes]:
     """A captured HTTP request or response: (start line, headers, body). Bodies of non-HTTP
     input come back unchanged with no headers."""
     first, sep, _ = data.partition(b"\n")
     line = first.strip()
-    if not (line.startswith(b"HTTP/") or (line.split(b" ")[-1:] and line.split(b" ")[-1].startswith(b"HTTP/"))):
+    if not (line.startswith(b"HTTP/") or (line.split(b" ")[-1:] and line.split(b" ")[-1].startswith(b"HTTP/"))
+            or _GLUED_REQUEST_LINE.match(line)):
         return None, {}, data
     end = data.find(b"\r\n\r\n")
     end_lf = data.find(b"\n\n")

@@ -98,3 +98,15 @@ def test_the_submit_request_with_its_two_xml_slips_mended_reads_with_every_other
     assert msg.recipients.to[1].display_only is True and msg.content_ref.allow_adaptations is True
     assert msg.content.content_id == "SaturnPics-01020930@news.tnn.com"
     assert [p.content_type for p in msg.content.parts] == ["text/plain", "image/gif"]
+
+
+def test_as_typeset_a_request_whose_start_line_lost_its_spaces_is_still_read_as_http():
+    # (else the error would be "neither XML nor MIME" about the whole file, not the glued tag)
+    path = SAMPLES / "spec-rel5-zh-translation__cancel_req_http.txt"
+    if not path.is_file():
+        pytest.skip("reference samples are not present")
+    start, headers, body = split_http(path.read_bytes())
+    assert start == "POST/mms-rs/mm7HTTP/1.1" and headers["Host"] == "mms.omms.com"
+    with pytest.raises(mm7.MalformedXMLError, match="Failed to parse QName 'env:Envelopexmlns:env'"):
+        mm7.decode(body, headers["Content-Type"])
+    assert split_http(b"POST/x HTTP/1.1 extra\r\n\r\n<a/>")[0] is None  # (only a whole start line)
