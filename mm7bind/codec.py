@@ -938,6 +938,29 @@ def decoded_body(body: bytes, coding: str | None, limit: int) -> bytes:
     return body
 
 
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def request_body(body: bytes, coding: str | None, limit: int) -> tuple[bytes, Deviation | None]:
+    """`decoded_body` as the receiver takes it: a body labelled with a coding but sent plain (XML or
+    MIME as it stands: `Content-Encoding: utf-8` or `binary` from a client that took it for a
+    charset or a transfer encoding, gzip named and not applied) is read as it came, said in a
+    `content-encoding` deviation, rather than refused; anything else as `decoded_body` says."""
+    try:
+        return decoded_body(body, coding, limit), None
+    except LimitExceededError:
+        raise
+    except DecodeError:
+        # Text: no control byte but white space in its first 512 bytes (compressed data has dozens).
+        if not body or _CONTROL.search(body, 0, 512):
+            raise
+    head = body[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
+    what = "XML" if head.startswith(b"<") else "MIME" if b"--" in head else "text"
+    shown = repr(coding if len(coding or "") <= 100 else coding[:100] + "...")
+    return body, Deviation("content-encoding", "", f"Content-Encoding {shown}, but the body is plain {what}: "
+                                                   "read as it came")
+
+
 def _inflated(data: bytes, coding: str, limit: int) -> bytes:
     import zlib  # noqa: PLC0415
 

@@ -123,7 +123,7 @@ def test_a_compression_bomb_is_a_413_and_a_coding_we_do_not_undo_a_415_the_serve
     h = Recorder()
     answers = []
     with mm7.serve(mm7.Receiver(h, max_body=1 << 20), port=0) as srv:
-        for body, coding in ((bomb, "gzip"), (out.to_bytes(), "br"), (b"\x1f\x8b\x08garbage", "gzip"),
+        for body, coding in ((bomb, "gzip"), (zlib.compress(out.to_bytes()), "br"), (b"\x1f\x8b\x08garbage", "gzip"),
                              (gzip.compress(out.to_bytes()), "gzip")):
             with socket.create_connection((srv.host, srv.port), timeout=10) as sock:
                 sock.sendall((f"POST /mm7 HTTP/1.1\r\nHost: vasp\r\nContent-Type: {out.content_type}\r\n"
@@ -138,6 +138,34 @@ def test_a_compression_bomb_is_a_413_and_a_coding_we_do_not_undo_a_415_the_serve
     bad = mm7.decode(bad_body, "text/xml").body
     assert bad.code == "Client" and bad.detail.status.code == 2007 and "does not inflate" in bad.string
     assert ok_head.startswith(b"HTTP/1.1 200 ") and len(h.calls) == 1
+
+
+@pytest.mark.parametrize(("coding", "strict"), [("utf-8", False), ("binary", True), ("gzip", False), ("deflate", True)])
+def test_a_plain_body_under_a_content_encoding_is_read_as_it_came_and_said(coding, strict):
+    """A client taking Content-Encoding for a charset or a transfer encoding, or naming gzip and
+    not applying it: the body is plain MIME, read so (strict mode too: the header is HTTP's)."""
+    h = Recorder()
+    out = mo()
+    rsp = call_wsgi(mm7.wsgi_app(mm7.Receiver(h, strict=strict)), out.to_bytes(), out.content_type,
+                    headers={"Content-Encoding": coding, "SOAPAction": '""'})
+    assert rsp["status"] == 200, rsp["body"]
+    [(msg, ctx)] = h.calls
+    assert msg.content.parts[0].data == b"hello"
+    assert [(d.code, d.message) for d in ctx.deviations] == [
+        ("content-encoding", f"Content-Encoding {coding!r}, but the body is plain MIME: read as it came")]
+
+
+def test_only_text_is_taken_for_a_plain_body():
+    from mm7bind.codec import request_body
+
+    assert request_body(b"\xef\xbb\xbf <a/>", "utf-8", 100)[1].message.endswith("the body is plain XML: read as it came")
+    assert request_body(b"gzip", "x-unknown", 100)[1].message.endswith("the body is plain text: read as it came")
+    with pytest.raises(mm7.UnsupportedEncodingError):  # (compressed bytes: control bytes among them)
+        request_body(zlib.compress(b"<a/>" * 50), "br", 10_000)
+    with pytest.raises(mm7.DecodeError, match="does not inflate"):
+        request_body(b"\x1f\x8b\x08 not gzip", "gzip", 10_000)
+    with pytest.raises(mm7.LimitExceededError):  # (a bomb is never read as it came)
+        request_body(gzip.compress(b"<" * 5000), "gzip", 100)
 
 
 def test_decoded_body_never_holds_more_than_its_limit():
