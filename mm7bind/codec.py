@@ -964,7 +964,8 @@ def request_body(body: bytes, coding: str | None, limit: int) -> tuple[bytes, De
 def _inflated(data: bytes, coding: str, limit: int) -> bytes:
     import zlib  # noqa: PLC0415
 
-    forms = (zlib.MAX_WBITS, -zlib.MAX_WBITS) if coding == "deflate" else (zlib.MAX_WBITS | 16,)
+    gzip = coding != "deflate"
+    forms = (zlib.MAX_WBITS | 16,) if gzip else (zlib.MAX_WBITS, -zlib.MAX_WBITS)
     problem = None
     for wbits in forms:  # (deflate: some send it raw, without zlib's wrapper)
         out, rest = bytearray(), data
@@ -976,8 +977,8 @@ def _inflated(data: bytes, coding: str, limit: int) -> bytes:
                     raise LimitExceededError(f"the {coding} body inflates past {limit} bytes")
                 if not inflater.eof:
                     raise DecodeError(f"the {coding} body is cut short")
-                rest = inflater.unused_data if wbits & 16 else b""
-                if rest and wbits & 16 and not rest.lstrip(b"\0"):
+                rest = inflater.unused_data if gzip else b""
+                if rest and not rest.lstrip(b"\0"):
                     break  # (zero padding after the last member, which gzip ignores too)
             return bytes(out)
         except zlib.error as exc:
