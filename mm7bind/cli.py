@@ -108,7 +108,20 @@ def _decode_capture(data: bytes, strict: bool = False) -> tuple[Envelope, str | 
     start_line, headers, body = split_http(data)
     body, notes = http_body(headers, body) if start_line else (body, [])
     ctype = header_value(headers, "content-type")
-    return decode(body, ctype, strict=strict), start_line, headers, notes
+    env = decode(body, ctype, strict=strict)
+    if start_line and not start_line.startswith("HTTP/"):
+        _said_by_request(env, headers)
+    return env, start_line, headers, notes
+
+
+def _said_by_request(env: Envelope, headers: dict[str, str]) -> None:
+    """A request's SOAPAction, as the receiver reports it (never a reason to refuse)."""
+    from .codec import soap_action_deviation  # noqa: PLC0415
+    from .mime import header_value  # noqa: PLC0415
+
+    action = soap_action_deviation(header_value(headers, "soapaction"), env)
+    if action is not None:
+        env.deviations.insert(0, action)
 
 
 def _config(args, uses: tuple[str, ...] | None = ()):
@@ -226,6 +239,8 @@ def _validated(path: str, lenient: bool) -> list[dict]:
         except DecodeError as exc:
             found.append(entry | _validation(None, exc))
             continue
+        if msg.is_request:
+            _said_by_request(env, msg.headers)
         found.append(entry | _validation(env))
     if not found:
         return [out | {"error": "no HTTP message in the capture holds XML or a multipart body"
@@ -373,6 +388,8 @@ def _inspect_capture(args: argparse.Namespace, data: bytes) -> int:
         elif msg.body:
             try:
                 env = decode(msg.body, header_value(msg.headers, "content-type"))
+                if msg.is_request:
+                    _said_by_request(env, msg.headers)
             except DecodeError as exc:
                 entry["error"] = {"error": type(exc).__name__, "message": str(exc)}
             else:

@@ -37,7 +37,14 @@ from .content import (
     smil_kind,
 )
 from .envelope import Envelope  # noqa: F401 (what decode returns, importable beside it)
-from .errors import DecodeError, Deviation, EncodeError, LimitExceededError, MessageTooLargeError
+from .errors import (
+    DecodeError,
+    Deviation,
+    EncodeError,
+    LimitExceededError,
+    MessageTooLargeError,
+    UnsupportedEncodingError,
+)
 from .mime import (
     DEFAULT_MIME_LIMITS,
     MAX_LINE,
@@ -62,6 +69,7 @@ from .tolerance import Collector
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, charset_codec, decode_text
 
 XML_TYPES = ("text/xml", "application/xml", "application/soap+xml")
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass
@@ -516,13 +524,16 @@ def decode(
         body = bytes(body) if not isinstance(body, bytes) else body
     devs: list[Deviation] = []
     ctype, params = parse_params(content_type or "")
-    if ctype == "text/xml" and in_memory and not body.startswith(b"--"):  # bare SOAP as labelled
+    if ctype == "text/xml" and in_memory and not body.startswith((b"--", GZIP_MAGIC)):  # bare SOAP as labelled
         env = soap.decode(body, charset_hint=params.get("charset"), limits=xml_limits, expect=expect)
         return _finish(env, strict)
     if in_memory:
         head = body[:4096]
     else:
         head, body = _peek(body, 4096)
+    if head.startswith(GZIP_MAGIC):  # (neither XML nor MIME starts so: not to be searched for a boundary)
+        raise DecodeError("the body is gzip-compressed: it is to be inflated first (over HTTP its "
+                          "Content-Encoding says so, and the receiver does)")
     boundary = params.get("boundary") if ctype.startswith("multipart/") else None
     looks_xml = head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
     spooled = None  # (a stream copied to be read again: kept alive while it is read)
@@ -776,6 +787,9 @@ def _content(target: InPart, others: list[InPart], devs: list[Deviation]) -> Con
     containers = [target] + ([p for p in others if p is not target] if not target.is_multipart else [])
     for node in (n for c in containers for n in _multiparts(c)):  # (the leaves: in _part)
         _note_bare_id(node, devs)
+        if node not in containers:  # (a Content is one list of parts: what nests in it is said, not lost unsaid)
+            devs.append(Deviation("mime-nested", node.path, f"{node.content_type} inside the content, read as its "
+                                                            f"{len(node.leaves())} part(s) beside the others"))
         if node.content_type == "multipart/related" and node.children:
             start = strip_id(node.params.get("start"))
             root = next((c for c in node.children if c.content_id == start), None) if start else node.children[0]
@@ -888,12 +902,18 @@ def _part(leaf: InPart, devs: list[Deviation]) -> Part:
     )
 
 
+# A request line whose spaces were lost ("POST/mm7HTTP/1.1", a specification example as typeset):
+# read as the capture it is, so that what is wrong in it is what is said.
+_GLUED_REQUEST_LINE = re.compile(rb"[A-Z]{3,7}/\S*HTTP/\d\.\d\Z")
+
+
 def split_http(data: bytes) -> tuple[str | None, dict[str, str], bytes]:
     """A captured HTTP request or response: (start line, headers, body). Bodies of non-HTTP
     input come back unchanged with no headers."""
     first, sep, _ = data.partition(b"\n")
     line = first.strip()
-    if not (line.startswith(b"HTTP/") or (line.split(b" ")[-1:] and line.split(b" ")[-1].startswith(b"HTTP/"))):
+    if not (line.startswith(b"HTTP/") or (line.split(b" ")[-1:] and line.split(b" ")[-1].startswith(b"HTTP/"))
+            or _GLUED_REQUEST_LINE.match(line)):
         return None, {}, data
     end = data.find(b"\r\n\r\n")
     end_lf = data.find(b"\n\n")
@@ -905,3 +925,105 @@ def split_http(data: bytes) -> tuple[str | None, dict[str, str], bytes]:
         raise DecodeError("an HTTP capture without the blank line after its headers")
     headers = header_fields(data[len(first) + 1 : end].decode("latin-1").splitlines())
     return line.decode("latin-1"), headers, data[end + skip :]
+
+
+# ---------------------------------------------------------------------------------------------
+# What a request's HTTP headers say besides its body
+
+
+_QUOTES = "\"'\u201c\u201d\u2018\u2019"  # (typographic ones from specifications copied by hand)
+_OPERATIONS = {name.lower(): name for name in m.MESSAGE_TYPES}
+
+
+def soap_action_deviation(value: str | None, env: soap.Envelope) -> Deviation | None:
+    """A request's SOAPAction header (None: it had none) against MM7's `""`, as a `soap-action`
+    deviation, or None when it is `""`. Only ever reported: MM7 is dispatched on the body, so a
+    header naming another operation, or none, never changes how the body is read or whether it
+    is taken (strict mode too: the header is HTTP's, not the message)."""
+    if value is None:
+        return Deviation("soap-action", "", 'no SOAPAction header (SOAP 1.1 wants one; MM7 sends SOAPAction: "")')
+    text = value.strip()
+    if text == '""':
+        return None
+    if not text:
+        return Deviation("soap-action", "", 'an empty SOAPAction (MM7 sends SOAPAction: "")')
+    said = [] if len(text) >= 2 and text[0] == text[-1] == '"' else ["is not in plain double quotes"]
+    inner = text.strip(_QUOTES + " \t")
+    name = re.split(r"[/#:]", inner.rstrip("/"))[-1].strip() if inner else ""
+    body = "Fault" if env.is_fault else env.body.ELEMENT
+    if name.lower() in _OPERATIONS:
+        said.append(f"names {_OPERATIONS[name.lower()]}, but the body is a {body} (read as the body says)"
+                    if _OPERATIONS[name.lower()] != body else "names the body's operation")
+    elif inner and (versions.by_spelling(inner) or versions.closest_for_namespace(inner)):
+        said.append("is the MM7 namespace URI")
+    elif inner:
+        said.append("names an action MM7 does not define")
+    shown = repr(text if len(text) <= 200 else text[:200] + "...")
+    return Deviation("soap-action", "", f"SOAPAction {shown} " + " and ".join(said) + '; MM7 sends SOAPAction: ""')
+
+
+CONTENT_CODINGS = ("gzip", "x-gzip", "deflate")  # the Content-Encodings a request body is inflated from
+
+
+def decoded_body(body: bytes, coding: str | None, limit: int) -> bytes:
+    """A request body with its Content-Encoding undone (`coding` as the header says it: gzip,
+    x-gzip or deflate — zlib's or raw —, several in the order applied, identity), never past
+    `limit` bytes: a body that inflates further is a `LimitExceededError` however little arrived
+    (a decompression bomb is stopped there, not held), one that does not inflate a `DecodeError`,
+    and another coding an `UnsupportedEncodingError` (the receiver's 415). Compressed bytes are
+    never read as MIME or XML."""
+    codings = [c.strip().lower() for c in (coding or "").split(",")]
+    for name in reversed([c for c in codings if c and c != "identity"]):
+        if name not in CONTENT_CODINGS:
+            raise UnsupportedEncodingError(f"the body is sent with Content-Encoding {name!r}; "
+                                           f"{', '.join(CONTENT_CODINGS)} are taken")
+        body = _inflated(body, name, limit)
+    return body
+
+
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def request_body(body: bytes, coding: str | None, limit: int) -> tuple[bytes, Deviation | None]:
+    """`decoded_body` as the receiver takes it: a body labelled with a coding but sent plain (XML or
+    MIME as it stands: `Content-Encoding: utf-8` or `binary` from a client that took it for a
+    charset or a transfer encoding, gzip named and not applied) is read as it came, said in a
+    `content-encoding` deviation, rather than refused; anything else as `decoded_body` says."""
+    try:
+        return decoded_body(body, coding, limit), None
+    except LimitExceededError:
+        raise
+    except DecodeError:
+        # Text: no control byte but white space in its first 512 bytes (compressed data has dozens).
+        if not body or _CONTROL.search(body, 0, 512):
+            raise
+    head = body[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
+    what = "XML" if head.startswith(b"<") else "MIME" if b"--" in head else "text"
+    shown = repr(coding if len(coding or "") <= 100 else coding[:100] + "...")
+    return body, Deviation("content-encoding", "", f"Content-Encoding {shown}, but the body is plain {what}: "
+                                                   "read as it came")
+
+
+def _inflated(data: bytes, coding: str, limit: int) -> bytes:
+    import zlib  # noqa: PLC0415
+
+    gzip = coding != "deflate"
+    forms = (zlib.MAX_WBITS | 16,) if gzip else (zlib.MAX_WBITS, -zlib.MAX_WBITS)
+    problem = None
+    for wbits in forms:  # (deflate: some send it raw, without zlib's wrapper)
+        out, rest = bytearray(), data
+        try:
+            while rest:  # (gzip: one member after another, as gzip itself reads them)
+                inflater = zlib.decompressobj(wbits)
+                out += inflater.decompress(rest, limit + 1 - len(out))
+                if len(out) > limit or inflater.unconsumed_tail:
+                    raise LimitExceededError(f"the {coding} body inflates past {limit} bytes")
+                if not inflater.eof:
+                    raise DecodeError(f"the {coding} body is cut short")
+                rest = inflater.unused_data if gzip else b""
+                if rest and not rest.lstrip(b"\0"):
+                    break  # (zero padding after the last member, which gzip ignores too)
+            return bytes(out)
+        except zlib.error as exc:
+            problem = problem or exc  # (the first form's: the one the header names)
+    raise DecodeError(f"the {coding} body does not inflate ({problem})")

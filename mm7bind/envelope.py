@@ -472,6 +472,16 @@ def _drop_encoding_style(el: etree._Element | None) -> None:
         del el.attrib[SOAP_ENCODING_STYLE]
 
 
+def _attributes_renamed(root: etree._Element, old: str, new: str) -> None:
+    """Every attribute in namespace `old` moved to `new`, in place (their order kept)."""
+    prefix = f"{{{old}}}"
+    for el in root.iter():
+        if isinstance(el.tag, str) and any(name.startswith(prefix) for name in el.attrib):
+            items = [(f"{{{new}}}{k[len(prefix):]}" if k.startswith(prefix) else k, v) for k, v in el.attrib.items()]
+            el.attrib.clear()
+            el.attrib.update(items)
+
+
 _MUST_UNDERSTAND = f"{{{SOAP_NS}}}mustUnderstand"
 _ACTOR = f"{{{SOAP_NS}}}actor"
 _NEXT = "http://schemas.xmlsoap.org/soap/actor/next"
@@ -669,6 +679,8 @@ class _Reader:
             self.dev.add("soap-version", path, f"SOAP 1.2 envelope ({ns}) read as SOAP 1.1")
         elif ns in WRONG_SOAP_NS:
             self.dev.add("soap-namespace", path, f"{WRONG_SOAP_NS[ns]} ({ns}) read as SOAP 1.1")
+            if ns != SOAP12_NS:  # (its env:mustUnderstand, env:actor are SOAP 1.1's too, misspelt with it)
+                _attributes_renamed(self.root, ns, SOAP_NS)
         elif ns is None:
             self.dev.add("soap-namespace", path, "SOAP element in no namespace read as SOAP 1.1")
         else:

@@ -91,6 +91,12 @@ class MimeError(DecodeError):
     code = "mime-error"
 
 
+class UnsupportedEncodingError(DecodeError):
+    """A request body in a Content-Encoding we do not undo (HTTP's 415 Unsupported Media Type)."""
+
+    code = "unsupported-encoding"
+
+
 class ValidationError(DecodeError):
     """The message breaks its schema (strict mode), or misses what we cannot do without."""
 

@@ -598,7 +598,7 @@ class _Reader:
         """Parts of one multipart body. A `_Window` (bytes already in memory) is split without
         copying: parts become views of it. A stream is read in chunks and parts are spooled."""
         if depth > self.limits.max_depth:
-            raise LimitExceededError(f"{path}: multipart nested deeper than {self.limits.max_depth}")
+            raise LimitExceededError(f"{path or 'body'}: multipart nested deeper than {self.limits.max_depth}")
         if boundary[-1:] in (" ", "\t") and boundary.strip():
             # RFC 2046 ends a boundary with no white space, and a delimiter line may be padded with
             # it: a label's trailing space is padding, never the boundary's.
@@ -686,13 +686,13 @@ class _Reader:
                     del buf[: searched - 1]
                     searched, hi = 1, len(buf)
                 if not fill():
-                    raise MimeError(f"{path}: no part starts with the boundary {boundary!r}")
+                    raise MimeError(f"{path or 'body'}: no part starts with the boundary {boundary!r}")
         parts: list[InPart] = []
         _, pos, closing = found
         while not closing:
             self.count += 1
             if self.count > self.limits.max_parts:
-                raise LimitExceededError(f"{path}: more than {self.limits.max_parts} MIME parts")
+                raise LimitExceededError(f"{path or 'body'}: more than {self.limits.max_parts} MIME parts")
             part_path = f"{path}/part[{len(parts) + 1}]"
             headers, pos = self.headers(buf, pos, fill, part_path, lambda: hi)
             part = InPart(headers, path=part_path)
@@ -812,7 +812,7 @@ class _Reader:
                     items.append((m.group(1).decode("latin-1"), _decode_header_bytes(m.group(2).strip()).strip()))
             self.count += 1
             if self.count > self.limits.max_parts:
-                raise LimitExceededError(f"{path}: more than {self.limits.max_parts} MIME parts")
+                raise LimitExceededError(f"{path or 'body'}: more than {self.limits.max_parts} MIME parts")
             part = InPart(Headers(items), path=f"{path}/part[{len(parts) + 1}]")
             cte = part.headers.get("content-transfer-encoding")
             if cte is None or cte.lower() in ("7bit", "8bit", "binary"):  # a view of the bytes as they are

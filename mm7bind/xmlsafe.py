@@ -289,7 +289,7 @@ def parse_xml(
             devs.append(Deviation("charset-conflict", where, f"declared {declared!r} and transport "
                                                               f"{charset_hint!r} charsets differ; the bytes read as utf-8"))
     if root is None:
-        root, used = _parse_decoded(data, declared, charset_hint, where, devs, repair_unescaped)
+        root, used = _parse_decoded(data, declared, charset_hint, where, devs, repair_unescaped, limits.max_depth)
     if root is None:
         raise MalformedXMLError(f"{where}: no root element")
     # Belt and braces, whatever the scans saw: the byte scan reads ASCII, and a libxml2 built
@@ -310,7 +310,8 @@ def _wide(charset: str | None) -> bool:
 
 
 def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, where: str,
-                   devs: list[Deviation], repair_unescaped: bool = False) -> tuple[etree._Element, str]:
+                   devs: list[Deviation], repair_unescaped: bool = False,
+                   max_depth: int = 64) -> tuple[etree._Element, str]:
     """Decode in Python (charset fallbacks recorded), then hand lxml clean UTF-8."""
     text, used, cs_devs = decode_text(data, declared, charset_hint, where)
     devs += cs_devs
@@ -356,9 +357,32 @@ def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, 
                     devs.append(Deviation("unescaped-markup", where, f"'<' in {name} read as text{times}"))
                 if unescaped:
                     continue
+            if exc.msg.startswith("Excessive depth in document"):  # (libxml2 stops at 256, before our check)
+                raise LimitExceededError(f"{where}: elements nested deeper than {min(max_depth, 256)}") from None
             after = f" (after reading {unescaped} as text)" if unescaped else ""
+            after += _prefixes_told(exc.msg, text)
+            if text.startswith("&lt;"):  # (copied from a web page)
+                after += " (the text starts '&lt;': its markup is escaped as in HTML)"
             raise MalformedXMLError(f"{where}: not well-formed XML: {exc.msg}{after}") from None
     return root, used
+
+
+_MISMATCH = re.compile(r"Opening and ending tag mismatch: ([\w.-]+) line (\d+) and ([\w.-]+), line (\d+)")
+
+
+def _prefixes_told(msg: str, text: str) -> str:
+    """What libxml2's "tag mismatch: TransactionID line 3 and TransactionID" leaves out, the prefixes
+    that differ (`<mm7:TransactionID>` closed by `</TransactionID>`, the Rel-5 examples' slip)."""
+    m = _MISMATCH.match(msg)
+    if m is None or m.group(1) != m.group(3):
+        return ""
+    lines = text.split("\n")
+    name, opened, closed = re.escape(m.group(1)), int(m.group(2)) - 1, int(m.group(4)) - 1
+    start = re.findall(rf"<((?:[\w.-]+:)?{name})\b", lines[opened]) if opened < len(lines) else []
+    end = re.findall(rf"</((?:[\w.-]+:)?{name})\s*>", lines[closed]) if closed < len(lines) else []
+    if not start or not end or start[-1] == end[0]:
+        return ""
+    return f" (<{start[-1]}> closed by </{end[0]}>)"
 
 
 # An "&" that starts no reference: not followed by a name or a character number and ";". One that

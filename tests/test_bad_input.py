@@ -110,6 +110,21 @@ def test_depth_limit():
         mm7.decode_envelope(wrap(deep))
 
 
+def test_markup_escaped_as_in_html_is_said_so():
+    escaped = GOOD.replace(b"<", b"&lt;")
+    with pytest.raises(mm7.MalformedXMLError, match=r"Start tag expected.* \(the text starts '&lt;': its markup is "
+                                                    r"escaped as in HTML\)$"):
+        mm7.decode_envelope(escaped)
+
+
+@pytest.mark.parametrize("depth", [300, 100_000])
+def test_depth_past_what_the_parser_reads_is_the_same_limit_not_malformed_xml(depth):
+    # (libxml2 stops at 256 levels before our own check sees the tree: its "use XML_PARSE_HUGE
+    # option" is no advice for a peer's message)
+    with pytest.raises(mm7.LimitExceededError, match=r"^SOAP envelope: elements nested deeper than 64$"):
+        mm7.decode_envelope(wrap("<a>" * depth + "</a>" * depth))
+
+
 def test_element_count_limit():
     many = "<a/>" * 500
     with pytest.raises(mm7.LimitExceededError, match="more than 100 elements"):
@@ -323,3 +338,50 @@ def test_depth_limit_with_the_fewest_tags_it_takes():
     parse_xml(b"<a>" * 7 + b"<a/>" + b"</a>" * 7, limits=limits)
     with pytest.raises(mm7.LimitExceededError, match="more than 5 elements"):
         parse_xml(b"<a>" + b"<b/>" * 5 + b"</a>", limits=XmlLimits(max_elements=5))
+
+
+def _multipart(boundary: bytes, parts: list[tuple[bytes, bytes]]) -> bytes:
+    return b"".join(b"--" + boundary + b"\r\n" + head + b"\r\n\r\n" + body + b"\r\n" for head, body in parts) \
+        + b"--" + boundary + b"--\r\n"
+
+
+def _nested(depth: int) -> bytes:
+    inner = _multipart(b"n%d" % depth, [(b"Content-Type: text/plain", b"x")])
+    for d in range(depth - 1, 0, -1):
+        inner = _multipart(b"n%d" % d, [(b'Content-Type: multipart/mixed; boundary="n%d"' % (d + 1), inner)])
+    return inner
+
+
+def test_hostile_mime_gets_a_fault_naming_the_limit_and_the_server_serves_on():
+    import socket
+
+    from .test_http_quirks import read_answer
+
+    soap = (b"Content-Type: text/xml", GOOD)
+    ctype = 'multipart/related; boundary="top"; type="text/xml"'
+    hostile = {
+        "deep": (_multipart(b"top", [soap, (b'Content-Type: multipart/mixed; boundary="n1"', _nested(12))]),
+                 "/part[2]/part[1]/part[1]/part[1]: multipart nested deeper than 4"),
+        "parts": (_multipart(b"top", [soap] + [(b"Content-Type: text/plain", b"x")] * 300),
+                  "body: more than 256 MIME parts"),
+        "header": (_multipart(b"top", [soap, (b"Content-Type: text/plain\r\nX-Pad: " + b"a" * 70_000, b"x")]),
+                   "/part[2]: part headers longer than 65536 bytes"),
+        "lines": (_multipart(b"top", [soap, (b"Content-Type: text/plain\r\n" + b"X-Pad: a\r\n" * 8000, b"x")]),
+                  "/part[2]: part headers longer than 65536 bytes"),
+        "boundary": (b"text and no delimiter line", "body: no part starts with the boundary 'top'"),
+        "xml": (_multipart(b"top", [(b"Content-Type: text/xml", wrap("<a>" * 5000 + "</a>" * 5000))]),
+                "SOAP envelope: elements nested deeper than 64"),
+    }
+    h = mm7.Handler()
+    with mm7.serve(mm7.Receiver(h), port=0) as srv:
+        for name, (body, said) in [*hostile.items(), ("good", (_multipart(b"top", [soap]), None))]:
+            with socket.create_connection((srv.host, srv.port), timeout=10) as sock:
+                sock.sendall((f"POST /mm7 HTTP/1.1\r\nHost: vasp\r\nContent-Type: {ctype}\r\nSOAPAction: \"\"\r\n"
+                              f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
+                head, answer = read_answer(sock)
+            env = mm7.decode(answer, "text/xml")
+            if said is None:
+                assert head.startswith(b"HTTP/1.1 200 ") and env.body.ELEMENT == "DeliverRsp"
+                continue
+            assert head.startswith(b"HTTP/1.1 500 "), name
+            assert (env.body.code, env.body.string, env.body.detail.status.code) == ("Client", said, 2007), name

@@ -149,3 +149,17 @@ def test_attachment_digests_are_stable():
     env = load("instantcom-mm7__deliver-req3.txt")
     gif = env.body.content.parts[0]
     assert gif.sha256() == hashlib.sha256(gif.data).hexdigest()
+
+
+@pytest.mark.parametrize(("name", "said"), [
+    ("skycore-docs__submit_req_http.txt", "is the MM7 namespace URI"),
+    ("skycore-docs__delivery_report_req_http.txt", "is the MM7 namespace URI"),
+    ("instantcom-mm7__deliver-req-post.txt", None),  # (SOAPAction: "")
+])
+def test_the_captured_requests_soapaction_is_said_as_the_receiver_says_it(name, said):
+    from mm7bind.codec import soap_action_deviation
+    from mm7bind.mime import header_value
+
+    _, headers, _ = split_http((SAMPLES / name).read_bytes())
+    deviation = soap_action_deviation(header_value(headers, "soapaction"), load(name))
+    assert (deviation and said in deviation.message) if said else deviation is None

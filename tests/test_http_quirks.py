@@ -120,6 +120,11 @@ def test_folded_headers_soapaction_variants_and_carrier_headers_reach_the_handle
         assert msg.content.parts[0].data == b"hello"
         carrier = {k.lower(): v for k, v in ctx.headers.items()}["x-mblox-carrier-id"]
         assert carrier == f"3100{n}"
+    # Each but MM7's own "" is reported (taken all the same: MM7 is dispatched on the body).
+    said = [[d.message for d in ctx.deviations if d.code == "soap-action"] for _, ctx in h.calls]
+    assert said[0] == [] and all(len(s) == 1 for s in said[1:]), said
+    assert "the MM7 namespace URI" in said[1][0] and "not in plain double quotes" in said[2][0]
+    assert said[3][0].startswith("no SOAPAction header")
 
 
 def test_a_receiver_answers_faults_with_the_http_status_its_profile_names():

@@ -523,6 +523,22 @@ def test_momentum_style_inline_soap_part_charset_on_the_container_and_a_mixed_pr
     assert env.deviations == [] and [p.data for p in env.body.content.parts] == [b"hi", GIF]
 
 
+def test_a_multipart_inside_the_content_is_read_as_its_parts_and_said_so():
+    """A Content is one list of parts: a multipart/alternative inside the content's multipart/mixed
+    is read as its leaves beside the others, which the message says (it would be sent on flat)."""
+    alt = mime([(["Content-Type: text/plain; charset=utf-8"], "你好".encode()),
+                (["Content-Type: text/html; charset=utf-8"], b"<b>hi</b>")], boundary="alt")
+    inner = mime([(['Content-Type: multipart/alternative; boundary="alt"'], alt),
+                  (["Content-Type: image/gif"], GIF)], boundary="in")
+    env = decode(mime([(["Content-Type: text/xml", "Content-ID: <soap>"], soap_xml()),
+                       (["Content-ID: <content-1>", 'Content-Type: multipart/mixed; boundary="in"'], inner)]),
+                 'multipart/related; boundary="b1"; type="text/xml"; start="<soap>"')
+    assert [(d.code, d.path, d.message) for d in env.deviations] == [
+        ("mime-nested", "/part[2]/part[1]", "multipart/alternative inside the content, read as its 2 part(s) beside "
+                                            "the others")]
+    assert [p.content_type for p in env.body.content.parts] == ["text/plain", "text/html", "image/gif"]
+
+
 def test_content_ids_without_angle_brackets_are_matched_and_reported():
     """`Content-ID: content_15` (JavaMail, Chinese MMSCs): the href finds it, and the slip is named."""
     xml = soap_xml('<DeliverReq><MM7Version>6.8.0</MM7Version><Sender><Number>1</Number></Sender>'
