@@ -611,10 +611,7 @@ def _finish(env: soap.Envelope, strict: bool) -> soap.Envelope:
     if strict and env.deviations:
         from .errors import ValidationError  # noqa: PLC0415
 
-        raise ValidationError(
-            f"{len(env.deviations)} deviation(s): " + "; ".join(map(str, env.deviations[:5])),
-            deviations=env.deviations,
-        )
+        raise ValidationError.refusing(env.deviations)
     return env
 
 
