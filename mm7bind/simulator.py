@@ -67,6 +67,9 @@ class SimulatorConfig:
     vasp_username: str | None = None
     vasp_password: str | None = field(default=None, repr=False)  # (reprs are logged and shown)
     vasp_verify: bool | str = True  # the VASP's TLS certificate: checked (True), against this CA file, or not
+    # The client certificate presented to the VASP (mutual TLS: a receiver with tls_client_ca): a PEM
+    # file holding it and its key, or (certificate file, key file).
+    vasp_cert: str | tuple[str, str] | None = None
     report_status: str = "Retrieved"  # what every recipient's delivery report says
     # Some recipients' own, in place of report_status (as the submit wrote them): {"+8613800000001": "Rejected"}.
     recipient_status: dict[str, str] = field(default_factory=dict)
@@ -124,12 +127,13 @@ class SimulatorConfig:
             raise ValueError("report_attempts must be at least 1")
         if self.max_messages < 1:
             raise ValueError("max_messages must be at least 1")
-        if isinstance(self.vasp_verify, str):  # (read now: the client for the VASP is made at its first report)
+        if isinstance(self.vasp_verify, str) or self.vasp_cert:
+            # (read now: the client for the VASP is made at its first report, whose failure a test sees late)
             from .client import _ssl_context  # noqa: PLC0415
 
             try:
-                _ssl_context(self.vasp_verify, None)
-            except ValueError as exc:
+                _ssl_context(self.vasp_verify, self.vasp_cert)
+            except ValueError as exc:  # (TLSFileError: "verify: ..." or "cert: ...")
                 raise ValueError(f"vasp_{exc}") from None
 
 
@@ -954,7 +958,7 @@ class Simulator:
         cfg = self.config
         # The VASP as configured now: a test may point a running simulator at another receiver,
         # or give it other credentials, between two reports (a client made before kept the old ones).
-        vasp = (cfg.vasp_url, cfg.vasp_username, cfg.vasp_password, cfg.vasp_verify, cfg.quirks)
+        vasp = (cfg.vasp_url, cfg.vasp_username, cfg.vasp_password, cfg.vasp_verify, cfg.vasp_cert, cfg.quirks)
         with self._clients_lock:
             key = (cfg.dialect, profile.version, *vasp)  # (the dialects' quirks differ, not only versions)
             if key not in self._clients:
@@ -967,7 +971,7 @@ class Simulator:
                     cfg.vasp_url, role="mmsc", profile=profile,
                     username=cfg.vasp_username, password=cfg.vasp_password,
                     auth="auto",  # Basic, or Digest when the VASP asks for it
-                    verify=cfg.vasp_verify,
+                    verify=cfg.vasp_verify, cert=cfg.vasp_cert,
                     retry=RetryPolicy.never(),  # (sent again from the schedule: see _send)
                     connect_timeout=5, read_timeout=30)
             return self._clients[key]
