@@ -1593,7 +1593,7 @@ def cmd_mo(args: argparse.Namespace) -> int:
     if base.endswith("/mm7"):
         base = base[: -len("/mm7")]
     payload = {"from": args.sender, "to": args.to or ["1065888"], "subject": args.subject, "text": args.text,
-               "linked_id": args.linked_id}
+               "linked_id": args.linked_id, "priority": args.priority}
     session = requests.Session()
     session.trust_env = False  # (an http_proxy of the environment would take even a loopback simulator's requests)
     try:
@@ -1940,6 +1940,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subject", help="the Subject (none by default)")
     p.add_argument("--text", default="hello", help="the text part (default %(default)s)")
     p.add_argument("--linked-id", metavar="ID", help="LinkedID (the message this answers)")
+    p.add_argument("--priority", choices=("Low", "Normal", "High"),
+                   help="its Priority (default: none; China Mobile's dialects Normal, as its MMSC writes one)")
     p.set_defaults(func=cmd_mo)
 
     p = sub.add_parser("probe", help="check a VASP's receiver answers every MMSC request in every version",

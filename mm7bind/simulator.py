@@ -10,7 +10,7 @@ the habits of particular MMSCs (see `mm7bind.profiles.DIALECTS`).
 Control endpoints (JSON), next to the MM7 path:
     GET  /control/messages                       the messages received so far (the latest max_messages)
     GET  /control/received                       every request let in and its answer (the latest max_messages)
-    POST /control/deliver  {"from","to","subject","text","linked_id"}   send an MO to the VASP
+    POST /control/deliver  {"from","to","subject","text","linked_id","priority"}   send an MO to the VASP
     POST /control/report   {"message_id","recipient","status"}          send a delivery report now
                                                  (for a recipient the message was delivered to)
     POST /control/read     {"message_id","recipient","status"}          send a read reply now (the same)
@@ -339,13 +339,19 @@ def _sdk_habit(deviation, element: str | None) -> bool:
 
 
 
+# The Priority of an MO when the caller gives none. China Mobile's MMSC writes one into every
+# DeliverReq, MMSRelayServerID after it (the Chinese MMSC's capture): without one, its MO would
+# not look like that capture, MMSRelayServerID coming after TimeStamp. Normal, as OMA MMS takes a
+# handset's message naming none (the capture's High was that sender's choice, not the MMSC's).
+_MO_PRIORITY = {dialect: m.Priority.NORMAL for dialect in CHINA_MOBILE}
+
 # How Mbuni writes what it sends and answers: SOAP-ENV, mm7-prefixed elements, no XML declaration (and
 # typed bare text/xml: soap_charset_param).
 MBUNI_XML = XmlStyle(envelope_prefix="SOAP-ENV", mm7_prefix="mm7", xml_declaration=False)
 
 # What each POST /control/ action takes.
 TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay", "text", "drop")
-CONTROL_FIELDS = {"deliver": ("from", "to", "subject", "text", "linked_id"),
+CONTROL_FIELDS = {"deliver": ("from", "to", "subject", "text", "linked_id", "priority"),
                   "report": ("message_id", "recipient", "status"), "read": ("message_id", "recipient", "status"),
                   "resend": ("transaction_id",), "fail": TROUBLE_FIELDS, "reset": ()}
 # The methods each control endpoint answers (HEAD as GET): another one is a 405 naming these.
@@ -1099,9 +1105,14 @@ class Simulator:
         return self._send(stored, msg, transaction_id=transaction_id, linked_id=linked_id, wait=True)
 
     def deliver(self, sender: str, recipients: list[str] | str, subject: str | None = None, text: str | None = None,
-                parts: list[Part] | None = None, linked_id: str | None = None) -> dict:
+                parts: list[Part] | None = None, linked_id: str | None = None,
+                priority: m.Priority | str | None = None) -> dict:
         """Send a mobile-originated message (DeliverReq) to the VASP now, with its repeats if the VASP
-        does not take it (`report_attempts`); → the last attempt's outcome."""
+        does not take it (`report_attempts`); → the last attempt's outcome. `priority`: none by
+        default, but in China Mobile's dialects Normal (see _MO_PRIORITY)."""
+        if priority is None:
+            priority = _MO_PRIORITY.get(self.config.dialect)
+        priority = m.Priority(priority) if priority is not None else None  # (a wrong one: ValueError, not sent)
         content = Content(parts=list(parts or []))
         if text is not None:
             content.parts.insert(0, Part.text(text, charset="utf-8"))
@@ -1114,7 +1125,7 @@ class Simulator:
         msg = m.DeliverReq(
             relay_server_id=self.config.relay_server_id, sender=m.Address.parse(sender),
             recipients=m.Recipients(to=recipients), subject=subject, linked_id=linked_id,
-            time_stamp=datetime.now(timezone.utc), content=content if content.parts else None,
+            time_stamp=datetime.now(timezone.utc), priority=priority, content=content if content.parts else None,
         )
         return self._send(None, msg, linked_id=linked_id, wait=True)
 
@@ -1191,7 +1202,8 @@ class Simulator:
         try:
             if route == "deliver":
                 return 200, self.deliver(args["from"], args.get("to") or ["1065888"], args.get("subject"),
-                                         args.get("text"), linked_id=args.get("linked_id"))
+                                         args.get("text"), linked_id=args.get("linked_id"),
+                                         priority=args.get("priority"))
             if route == "report":
                 return 200, self.send_report(args["message_id"], args["recipient"], args.get("status", "Retrieved"))
             if route == "resend":

@@ -1403,7 +1403,7 @@ def test_the_simulator_presents_its_client_certificate_to_a_serve_requiring_one(
                              "--vasp-ca", str(tmp_path / "server-ca.pem"), *cert, "--report-attempts", "1",
                              "--mo-text", "x", "--mo-subject", "mutual", "--mo-after", "0.2")
             try:
-                _until(lambda: "DeliverReq to" in sim.output() or got, "the MO is sent or fails")
+                _until(lambda sim=sim: "DeliverReq to" in sim.output() or got, "the MO is sent or fails")
             finally:
                 sim.stop()
             assert got == expected, sim.output()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import json
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,6 @@ from mm7bind import config
 from mm7bind import messages as m
 from mm7bind.simulator import Simulator, SimulatorConfig
 
-from .conftest import SAMPLES
 from .fake_http import FakeServer
 
 
@@ -70,3 +69,19 @@ def test_a_client_certificate_that_cannot_be_used_is_said_when_the_simulator_is_
     for cert in (str(tmp_path / "gone.pem"), str(tmp_path / "not-a-cert.pem")):
         with pytest.raises(ValueError, match=r"^vasp_cert: cannot load the client certificate"):
             SimulatorConfig(vasp_cert=cert)
+
+
+def test_an_mos_priority_is_given_by_the_control_endpoint_and_mm7bind_mo():
+    from .test_commands import run
+
+    with FakeServer() as vasp, Simulator(vasp_url=vasp.url) as sim:
+        base = sim.server.url
+        for priority in ("High", None):
+            payload = {"from": "+8613900000000", "text": "hi"} | ({"priority": priority} if priority else {})
+            status, outcome = sim.control("POST", "deliver", json.dumps(payload).encode())
+            assert status == 200 and outcome["status"] == 1000, outcome
+        assert sim.control("POST", "deliver", b'{"from": "+8613900000000", "priority": "Urgent"}')[0] == 400
+        proc = run("mo", "--simulator", base, "--priority", "Low")
+        assert proc.returncode == 0, proc.stderr
+        said = [mm7.decode(r.body, r.header("content-type")).body.priority for r in vasp.requests]
+    assert said == [m.Priority.HIGH, None, m.Priority.LOW]
