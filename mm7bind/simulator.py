@@ -39,7 +39,7 @@ from typing import Any
 
 from . import messages as m
 from . import versions
-from .codec import CONTENT_CODINGS, decode, encode, request_body, soap_action_deviation
+from .codec import CONTENT_CODINGS, content_type_deviation, decode, encode, request_body, soap_action_deviation
 from .content import Content, Part, media_kind
 from .display import mask_headers, printable, repr_showing_no_secret_header, shown_url
 from .envelope import Envelope, Fault, XmlStyle
@@ -620,9 +620,11 @@ class Simulator:
             if self._mbuni_quirks:  # (Mbuni answers a request it could not read with TransactionID "none")
                 said = said._replace(transaction_id=None)
             return self.fault(None, "Client", exc.status_code, str(exc)[:300], said=said)
-        strictly = self._refused_strictly(env)
+        unlabelled = [d for d in (content_type_deviation(content_type),) if d is not None]
+        strictly = self._refused_strictly(env, unlabelled)
         action = soap_action_deviation(header_value(headers, "soapaction"), env) if headers else None
-        env.deviations[:0] = heard + ([action] if action is not None else [])  # (MM7 is dispatched on the body)
+        # (as the receiver lists them; a SOAPAction and a coding are HTTP's, MM7 is dispatched on the body)
+        env.deviations[:0] = unlabelled + heard + ([action] if action is not None else [])
         self._note(env=env)
         refusal = soap_refusal(env.deviations)
         if refusal is not None:
@@ -664,16 +666,17 @@ class Simulator:
             return rsp
         return self._operation(env, msg)
 
-    def _refused_strictly(self, env: Envelope) -> ValidationError | None:
-        """What a strict MMSC refuses `env` for: any deviation (4004), an MM7 namespace no schema has
-        or an MM7Version its namespace does not list or of a later release than it (`unknown-version`,
-        `mm7version-namespace`: 4002, Unsupported version, as `ValidationError.refusing` says); in
-        China Mobile's dialects, none its own SDK makes (see _sdk_habit). None: taken."""
+    def _refused_strictly(self, env: Envelope, more: list[Deviation]) -> ValidationError | None:
+        """What a strict MMSC refuses `env` (and the request's `more`, no Content-Type) for: any
+        deviation (4004), an MM7 namespace no schema has or an MM7Version its namespace does not list
+        or of a later release than it (`unknown-version`, `mm7version-namespace`: 4002, Unsupported
+        version, as `ValidationError.refusing` says); in China Mobile's dialects, none its own SDK
+        makes (see _sdk_habit). None: taken."""
         if not self.config.strict:
             return None
         element = env.message.ELEMENT if env.message is not None else None
         sdk = self.config.dialect in CHINA_MOBILE
-        refused = [d for d in env.deviations if not (sdk and _sdk_habit(d, element))]
+        refused = [d for d in [*more, *env.deviations] if not (sdk and _sdk_habit(d, element))]
         return ValidationError.refusing(refused) if refused else None
 
     def _inflated(self, body: bytes, coding: str, limit: int | None) -> tuple[bytes, Deviation | None] | Response:

@@ -149,3 +149,16 @@ def test_a_strict_refusal_answers_in_the_callers_version_and_mm7version():
     assert [d.code for d in got.deviations] != [] and sim.messages == {}
     lenient = answered(Simulator().handle(data, out.content_type, {}))
     assert not lenient.is_fault and lenient.body.mm7_version == "6.5.0"  # (as any answer)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_request_without_a_content_type_is_read_and_reported_as_the_receiver_does(strict):
+    """The receiver notes a request without a Content-Type (`soap-content-type`) and, strict,
+    refuses it (4004); the simulator took it without a word."""
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"], content=mm7.Content(parts=[mm7.Part.text("hi")])),
+                     transaction_id="no-type")
+    sim = Simulator(strict=strict)
+    env = answered(sim.handle(out.to_bytes(), None, {}))  # (a MIME body: its boundary found)
+    assert status_of(env) == (4004 if strict else 1000) and env.transaction_id == "no-type"
+    assert [d.code for d in sim.received[0].deviations] == ["soap-content-type"]
+    assert [[d.code for d in s.deviations] for s in sim.messages.values()] == ([] if strict else [["soap-content-type"]])
