@@ -337,8 +337,6 @@ def _sdk_habit(deviation, element: str | None) -> bool:
     return any(deviation.code == code and path.fullmatch(deviation.path) for code, path in _SDK_HABITS)
 
 
-
-
 # The Priority of an MO when the caller gives none. China Mobile's MMSC writes one into every
 # DeliverReq, MMSRelayServerID after it (the Chinese MMSC's capture): without one, its MO would
 # not look like that capture, MMSRelayServerID coming after TimeStamp. Normal, as OMA MMS takes a
