@@ -1536,6 +1536,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     try:
         if (args.username is None) != (args.password is None):
             raise ValueError("--username and --password go together")
+        if args.vasp_key is not None and args.vasp_cert is None:
+            raise ValueError("--vasp-key goes with --vasp-cert")
         auth = None
         if args.username is not None:  # what the VASP must present, as a carrier's MMSC would ask
             auth = (DigestAuth(args.username, args.password, qop=args.digest_qop) if args.auth == "digest"
@@ -1555,6 +1557,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             vaspid=args.vaspid, vasid=args.vasid,
             vasp_username=args.vasp_username, vasp_password=args.vasp_password,
             vasp_verify=args.vasp_ca or True, auth=auth, max_messages=args.max_messages,
+            vasp_cert=(args.vasp_cert, args.vasp_key) if args.vasp_key else args.vasp_cert,
         )
     except ValueError as exc:
         print(f"mm7bind simulate: {exc}", file=sys.stderr)
@@ -1590,7 +1593,7 @@ def cmd_mo(args: argparse.Namespace) -> int:
     if base.endswith("/mm7"):
         base = base[: -len("/mm7")]
     payload = {"from": args.sender, "to": args.to or ["1065888"], "subject": args.subject, "text": args.text,
-               "linked_id": args.linked_id}
+               "linked_id": args.linked_id, "priority": args.priority}
     session = requests.Session()
     session.trust_env = False  # (an http_proxy of the environment would take even a loopback simulator's requests)
     try:
@@ -1886,6 +1889,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vasp-password", metavar="PASSWORD", help="with --vasp-username")
     p.add_argument("--vasp-ca", metavar="FILE", type=_readable_file,
                    help="CA certificate(s) to trust for an https --vasp-url (a self-signed test certificate)")
+    p.add_argument("--vasp-cert", metavar="FILE", type=_readable_file,
+                   help="client certificate to present to an https --vasp-url that asks for one (mutual TLS): "
+                        "PEM, with its key unless --vasp-key")
+    p.add_argument("--vasp-key", metavar="FILE", type=_readable_file, help="the key of --vasp-cert, in a file apart")
     p.add_argument("--report-status", default="Retrieved",
                    help="what delivery reports say: Retrieved, Rejected, Expired, Deferred, ... (default %(default)s)")
     p.add_argument("--recipient-status", action="append", metavar="RECIPIENT=STATUS",
@@ -1933,6 +1940,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subject", help="the Subject (none by default)")
     p.add_argument("--text", default="hello", help="the text part (default %(default)s)")
     p.add_argument("--linked-id", metavar="ID", help="LinkedID (the message this answers)")
+    p.add_argument("--priority", choices=("Low", "Normal", "High"),
+                   help="its Priority (default: none; China Mobile's dialects Normal, as its MMSC writes one)")
     p.set_defaults(func=cmd_mo)
 
     p = sub.add_parser("probe", help="check a VASP's receiver answers every MMSC request in every version",

@@ -400,10 +400,7 @@ def decode(
     env.encoding = parsed.encoding
     env.deviations = dev.result()
     if strict and env.deviations:
-        raise ValidationError(
-            f"{len(env.deviations)} deviation(s) from the schema: " + "; ".join(map(str, env.deviations[:5])),
-            deviations=env.deviations,
-        )
+        raise ValidationError.refusing(env.deviations, "deviation(s) from the schema")
     return env
 
 

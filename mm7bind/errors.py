@@ -103,6 +103,24 @@ class ValidationError(DecodeError):
     status_code = 4004  # Validation error
     code = "validation-error"
 
+    @classmethod
+    def refusing(cls, deviations: list[Deviation], what: str = "deviation(s)") -> ValidationError:
+        """A strict reader's refusal of `deviations`: 4004, or 4002 (Unsupported version) when one
+        of them is about the MM7 version (`about_the_version`), as TS 23.140 has a status for it."""
+        err = cls(f"{len(deviations)} {what}: " + "; ".join(map(str, deviations[:5])), deviations=deviations)
+        if any(about_the_version(d) for d in deviations):
+            err.status_code = 4002
+        return err
+
+
+def about_the_version(deviation: Deviation) -> bool:
+    """Whether a deviation says the request is in an MM7 version the reader does not have: a
+    namespace no schema has (`unknown-version`), an MM7Version its namespace does not list
+    (a `schema` deviation on its value) or of a later release than it (`mm7version-namespace`).
+    An MM7Version misplaced, renamed or with an attribute is not: its value is a version we have."""
+    return deviation.code in ("unknown-version", "mm7version-namespace") or (
+        deviation.code == "schema" and deviation.path.endswith("/MM7Version"))
+
 
 class EncodeError(MM7Error, ValueError):
     """A message that cannot be written as valid MM7 for the chosen version."""

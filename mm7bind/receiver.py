@@ -29,7 +29,8 @@ from . import messages as m
 from . import versions
 from .auth import IPAllowList
 from .binding import escape_text
-from .codec import CONTENT_CODINGS, HttpMessage, decode, encode, request_body, soap_action_deviation
+from .codec import (CONTENT_CODINGS, HttpMessage, content_type_deviation, decode, encode, request_body,
+                    soap_action_deviation)
 from .display import printable, repr_showing_no_secret_header, shown_header, shown_http
 from .envelope import Envelope, Fault
 from .errors import (
@@ -238,8 +239,8 @@ class Receiver:
                          xml_limits=self.config.xml_limits)
             action = soap_action_deviation(header_value(headers, "soapaction"), env) if headers else None
             env.deviations[:0] = said + ([action] if action is not None else [])  # (MM7 is dispatched on the body)
-            if not (content_type or "").strip():  # (decode reads such a body, as from a file; over HTTP, a slip)
-                missing = Deviation("soap-content-type", "", "the request has no Content-Type")
+            missing = content_type_deviation(content_type)
+            if missing is not None:
                 if self.config.strict:
                     raise ValidationError(f"1 deviation(s): {missing}", deviations=[missing])
                 env.deviations.insert(0, missing)

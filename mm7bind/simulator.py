@@ -10,7 +10,7 @@ the habits of particular MMSCs (see `mm7bind.profiles.DIALECTS`).
 Control endpoints (JSON), next to the MM7 path:
     GET  /control/messages                       the messages received so far (the latest max_messages)
     GET  /control/received                       every request let in and its answer (the latest max_messages)
-    POST /control/deliver  {"from","to","subject","text","linked_id"}   send an MO to the VASP
+    POST /control/deliver  {"from","to","subject","text","linked_id","priority"}   send an MO to the VASP
     POST /control/report   {"message_id","recipient","status"}          send a delivery report now
                                                  (for a recipient the message was delivered to)
     POST /control/read     {"message_id","recipient","status"}          send a read reply now (the same)
@@ -39,16 +39,16 @@ from typing import Any
 
 from . import messages as m
 from . import versions
-from .codec import decode, encode
+from .codec import CONTENT_CODINGS, content_type_deviation, decode, encode, request_body, soap_action_deviation
 from .content import Content, Part, media_kind
 from .display import mask_headers, printable, repr_showing_no_secret_header, shown_url
 from .envelope import Envelope, Fault, XmlStyle
-from .errors import (ConnectError, DecodeError, EncodeError, FaultError, HTTPStatusError, SendError,
-                     TransportError, ValidationError)
+from .errors import (ConnectError, DecodeError, Deviation, EncodeError, FaultError, HTTPStatusError,
+                     LimitExceededError, SendError, TransportError, UnsupportedEncodingError, ValidationError)
 from .hints import unknown_fields
 from .mime import header_value
 from .profiles import CMCC, CMCC_MMSC, DIALECTS, Profile
-from .receiver import Response, encode_reply, fault_status, soap_refusal, what_it_said
+from .receiver import ReceiverConfig, Response, encode_reply, fault_status, soap_refusal, what_it_said
 from .retry import RetryPolicy
 from .server import REASONS, EmbeddedServer, request_headers, without_body_for_head
 from .status import DeliveryStatus, ReadStatus, RequestStatus, lookup
@@ -67,6 +67,9 @@ class SimulatorConfig:
     vasp_username: str | None = None
     vasp_password: str | None = field(default=None, repr=False)  # (reprs are logged and shown)
     vasp_verify: bool | str = True  # the VASP's TLS certificate: checked (True), against this CA file, or not
+    # The client certificate presented to the VASP (mutual TLS: a receiver with tls_client_ca): a PEM
+    # file holding it and its key, or (certificate file, key file).
+    vasp_cert: str | tuple[str, str] | None = None
     report_status: str = "Retrieved"  # what every recipient's delivery report says
     # Some recipients' own, in place of report_status (as the submit wrote them): {"+8613800000001": "Rejected"}.
     recipient_status: dict[str, str] = field(default_factory=dict)
@@ -124,12 +127,13 @@ class SimulatorConfig:
             raise ValueError("report_attempts must be at least 1")
         if self.max_messages < 1:
             raise ValueError("max_messages must be at least 1")
-        if isinstance(self.vasp_verify, str):  # (read now: the client for the VASP is made at its first report)
+        if isinstance(self.vasp_verify, str) or self.vasp_cert:
+            # (read now: the client for the VASP is made at its first report, whose failure a test sees late)
             from .client import _ssl_context  # noqa: PLC0415
 
             try:
-                _ssl_context(self.vasp_verify, None)
-            except ValueError as exc:
+                _ssl_context(self.vasp_verify, self.vasp_cert)
+            except ValueError as exc:  # (TLSFileError: "verify: ..." or "cert: ...")
                 raise ValueError(f"vasp_{exc}") from None
 
 
@@ -306,6 +310,10 @@ def _worth_sending_again(exc: SendError) -> bool:
     return False  # an answer that is not MM7: sending it again would get the same
 
 
+# How far a compressed request is inflated when no message size is set: as far as the receiver's
+# default max_body (a decompression bomb is stopped there).
+_INFLATED_AT_MOST = ReceiverConfig.max_body
+
 CHINA_MOBILE = ("cmcc", "cmcc-sdk")  # the dialects of China Mobile's MMSC
 
 # What China Mobile's SDK (V1.5.3) writes into every request of a kind: a plain-text SenderAddress
@@ -329,13 +337,11 @@ def _sdk_habit(deviation, element: str | None) -> bool:
     return any(deviation.code == code and path.fullmatch(deviation.path) for code, path in _SDK_HABITS)
 
 
-def _refuse_beyond_the_sdks(env: Envelope) -> None:
-    """Raise as a strict decode does for the deviations of `env` China Mobile's SDK does not make."""
-    element = env.message.ELEMENT if env.message is not None else None
-    others = [d for d in env.deviations if not _sdk_habit(d, element)]
-    if others:
-        raise ValidationError(f"{len(others)} deviation(s): " + "; ".join(map(str, others[:5])), deviations=others)
-
+# The Priority of an MO when the caller gives none. China Mobile's MMSC writes one into every
+# DeliverReq, MMSRelayServerID after it (the Chinese MMSC's capture): without one, its MO would
+# not look like that capture, MMSRelayServerID coming after TimeStamp. Normal, as OMA MMS takes a
+# handset's message naming none (the capture's High was that sender's choice, not the MMSC's).
+_MO_PRIORITY = {dialect: m.Priority.NORMAL for dialect in CHINA_MOBILE}
 
 # How Mbuni writes what it sends and answers: SOAP-ENV, mm7-prefixed elements, no XML declaration (and
 # typed bare text/xml: soap_charset_param).
@@ -343,7 +349,7 @@ MBUNI_XML = XmlStyle(envelope_prefix="SOAP-ENV", mm7_prefix="mm7", xml_declarati
 
 # What each POST /control/ action takes.
 TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay", "text", "drop")
-CONTROL_FIELDS = {"deliver": ("from", "to", "subject", "text", "linked_id"),
+CONTROL_FIELDS = {"deliver": ("from", "to", "subject", "text", "linked_id", "priority"),
                   "report": ("message_id", "recipient", "status"), "read": ("message_id", "recipient", "status"),
                   "resend": ("transaction_id",), "fail": TROUBLE_FIELDS, "reset": ()}
 # The methods each control endpoint answers (HEAD as GET): another one is a 405 naming these.
@@ -552,7 +558,7 @@ class Simulator:
         """The answer to a request let in, the request kept in `received` with it."""
         seen = self._answering.seen = {}  # (what the answer was made of, noted on the way: see _note)
         try:
-            rsp = self._serve_request(body, content_type, trouble)
+            rsp = self._serve_request(body, content_type, trouble, headers or {})
         finally:
             self._answering.seen = None
         from requests.structures import CaseInsensitiveDict  # noqa: PLC0415
@@ -580,7 +586,8 @@ class Simulator:
         if seen is not None:
             seen.update(what)
 
-    def _serve_request(self, body: bytes, content_type: str | None, trouble: Trouble | None) -> Response:
+    def _serve_request(self, body: bytes, content_type: str | None, trouble: Trouble | None,
+                       headers: Mapping[str, str]) -> Response:
         if trouble is not None and trouble.http_status is not None:
             extra = [("Retry-After", f"{trouble.retry_after:g}")] if trouble.retry_after is not None else []
             return Response(trouble.http_status, [("Content-Type", "text/plain"), *extra], b"scripted trouble\n")
@@ -590,32 +597,40 @@ class Simulator:
             # TransactionID, in its version, as every other answer does)
             return self.fault(None, "Client", RequestStatus.MULTIMEDIA_CONTENT_REFUSED,
                               f"message of {len(body)} bytes, more than {limit}", said=what_it_said(body))
-        # Strict, China Mobile's MMSC still takes what its own SDK writes (see _sdk_habit).
-        sdk = self.config.strict and self.config.dialect in CHINA_MOBILE
+        heard: list[Deviation] = []  # (what the HTTP headers say wrong: noted, never refused)
+        if header_value(headers, "content-encoding") is not None:
+            inflated = self._inflated(body, header_value(headers, "content-encoding"), limit)
+            if isinstance(inflated, Response):
+                return inflated
+            body, plain = inflated
+            heard += [plain] if plain is not None else []
         try:
-            env = decode(body, content_type, strict=self.config.strict and not sdk)
-            if sdk:
-                _refuse_beyond_the_sdks(env)
+            # Read tolerantly, refused after when strict: the refusal then answers in the caller's
+            # version, namespace and MM7Version, as any other answer does.
+            env = decode(body, content_type)
         except DecodeError as exc:
             log.warning("refused: %s", printable(exc))  # (the VASP's words quoted: no forged line)
-            self._note(deviations=exc.deviations or ())
+            self._note(deviations=heard + (exc.deviations or []))
             refusal = soap_refusal(exc.deviations or ())
             if refusal is not None:
                 return self._soap_fault(None, refusal, what_it_said(body))
-            status = exc.status_code
-            # Strict: an MM7 namespace no schema has, or an MM7Version its namespace does not list, is
-            # TS 23.140's 4002 (Unsupported version), not any deviation's 4004.
-            if any(d.code == "unknown-version" or d.path.endswith("/MM7Version") for d in exc.deviations):
-                status = RequestStatus.UNSUPPORTED_VERSION
             said = what_it_said(body)
             if self._mbuni_quirks:  # (Mbuni answers a request it could not read with TransactionID "none")
                 said = said._replace(transaction_id=None)
-            return self.fault(None, "Client", status, str(exc)[:300], said=said)
+            return self.fault(None, "Client", exc.status_code, str(exc)[:300], said=said)
+        unlabelled = [d for d in (content_type_deviation(content_type),) if d is not None]
+        strictly = self._refused_strictly(env, unlabelled)
+        action = soap_action_deviation(header_value(headers, "soapaction"), env) if headers else None
+        # (as the receiver lists them; a SOAPAction and a coding are HTTP's, MM7 is dispatched on the body)
+        env.deviations[:0] = unlabelled + heard + ([action] if action is not None else [])
         self._note(env=env)
         refusal = soap_refusal(env.deviations)
         if refusal is not None:
             log.warning("refused: %s (SOAP %s)", refusal.string, refusal.code)
             return self._soap_fault(env, refusal)
+        if strictly is not None:
+            log.warning("refused: %s", printable(strictly))
+            return self.fault(env, "Client", strictly.status_code, str(strictly)[:300])
         if env.deviations:
             log.info("accepted with %d deviation(s): %s", len(env.deviations),
                      printable("; ".join(map(str, env.deviations[:8]))))
@@ -648,6 +663,40 @@ class Simulator:
                 rsp.headers.append(("Retry-After", f"{trouble.retry_after:g}"))
             return rsp
         return self._operation(env, msg)
+
+    def _refused_strictly(self, env: Envelope, more: list[Deviation]) -> ValidationError | None:
+        """What a strict MMSC refuses `env` (and the request's `more`, no Content-Type) for: any
+        deviation (4004), an MM7 namespace no schema has or an MM7Version its namespace does not list
+        or of a later release than it (`unknown-version`, `mm7version-namespace`: 4002, Unsupported
+        version, as `ValidationError.refusing` says); in China Mobile's dialects, none its own SDK
+        makes (see _sdk_habit). None: taken."""
+        if not self.config.strict:
+            return None
+        element = env.message.ELEMENT if env.message is not None else None
+        sdk = self.config.dialect in CHINA_MOBILE
+        refused = [d for d in [*more, *env.deviations] if not (sdk and _sdk_habit(d, element))]
+        return ValidationError.refusing(refused) if refused else None
+
+    def _inflated(self, body: bytes, coding: str, limit: int | None) -> tuple[bytes, Deviation | None] | Response:
+        """A compressed request's body inflated as the receiver inflates one (`codec.request_body`),
+        within the largest message taken (more: 2004, as a message that size gets), or without one
+        the receiver's default max_body (more: 413); a coding it does not undo is a 415, bytes that
+        do not inflate a Client Fault (2007)."""
+        try:
+            return request_body(body, coding, limit if limit is not None else _INFLATED_AT_MOST)
+        except UnsupportedEncodingError as exc:
+            log.warning("refused: %s", printable(exc))
+            return Response(415, [("Accept-Encoding", ", ".join(CONTENT_CODINGS)), ("Content-Type", "text/plain")],
+                            f"{exc}\n".encode())
+        except LimitExceededError as exc:
+            log.warning("refused: %s", printable(exc))
+            if limit is None:
+                return Response(413, [("Content-Type", "text/plain")], b"request body too large\n")
+            return self.fault(None, "Client", RequestStatus.MULTIMEDIA_CONTENT_REFUSED,
+                              f"the {coding.strip()} message inflates to more than {limit} bytes")
+        except DecodeError as exc:
+            log.warning("refused: %s", printable(exc))
+            return self.fault(None, "Client", exc.status_code, str(exc)[:300])
 
     def _operation(self, env: Envelope, msg: m.Message) -> Response:
         op = {"SubmitReq": self._submit, "CancelReq": self._cancel, "ReplaceReq": self._replace,
@@ -916,7 +965,7 @@ class Simulator:
         cfg = self.config
         # The VASP as configured now: a test may point a running simulator at another receiver,
         # or give it other credentials, between two reports (a client made before kept the old ones).
-        vasp = (cfg.vasp_url, cfg.vasp_username, cfg.vasp_password, cfg.vasp_verify, cfg.quirks)
+        vasp = (cfg.vasp_url, cfg.vasp_username, cfg.vasp_password, cfg.vasp_verify, cfg.vasp_cert, cfg.quirks)
         with self._clients_lock:
             key = (cfg.dialect, profile.version, *vasp)  # (the dialects' quirks differ, not only versions)
             if key not in self._clients:
@@ -929,7 +978,7 @@ class Simulator:
                     cfg.vasp_url, role="mmsc", profile=profile,
                     username=cfg.vasp_username, password=cfg.vasp_password,
                     auth="auto",  # Basic, or Digest when the VASP asks for it
-                    verify=cfg.vasp_verify,
+                    verify=cfg.vasp_verify, cert=cfg.vasp_cert,
                     retry=RetryPolicy.never(),  # (sent again from the schedule: see _send)
                     connect_timeout=5, read_timeout=30)
             return self._clients[key]
@@ -1057,9 +1106,14 @@ class Simulator:
         return self._send(stored, msg, transaction_id=transaction_id, linked_id=linked_id, wait=True)
 
     def deliver(self, sender: str, recipients: list[str] | str, subject: str | None = None, text: str | None = None,
-                parts: list[Part] | None = None, linked_id: str | None = None) -> dict:
+                parts: list[Part] | None = None, linked_id: str | None = None,
+                priority: m.Priority | str | None = None) -> dict:
         """Send a mobile-originated message (DeliverReq) to the VASP now, with its repeats if the VASP
-        does not take it (`report_attempts`); → the last attempt's outcome."""
+        does not take it (`report_attempts`); → the last attempt's outcome. `priority`: none by
+        default, but in China Mobile's dialects Normal (see _MO_PRIORITY)."""
+        if priority is None:
+            priority = _MO_PRIORITY.get(self.config.dialect)
+        priority = m.Priority(priority) if priority is not None else None  # (a wrong one: ValueError, not sent)
         content = Content(parts=list(parts or []))
         if text is not None:
             content.parts.insert(0, Part.text(text, charset="utf-8"))
@@ -1072,7 +1126,7 @@ class Simulator:
         msg = m.DeliverReq(
             relay_server_id=self.config.relay_server_id, sender=m.Address.parse(sender),
             recipients=m.Recipients(to=recipients), subject=subject, linked_id=linked_id,
-            time_stamp=datetime.now(timezone.utc), content=content if content.parts else None,
+            time_stamp=datetime.now(timezone.utc), priority=priority, content=content if content.parts else None,
         )
         return self._send(None, msg, linked_id=linked_id, wait=True)
 
@@ -1149,7 +1203,8 @@ class Simulator:
         try:
             if route == "deliver":
                 return 200, self.deliver(args["from"], args.get("to") or ["1065888"], args.get("subject"),
-                                         args.get("text"), linked_id=args.get("linked_id"))
+                                         args.get("text"), linked_id=args.get("linked_id"),
+                                         priority=args.get("priority"))
             if route == "report":
                 return 200, self.send_report(args["message_id"], args["recipient"], args.get("status", "Retrieved"))
             if route == "resend":

@@ -103,6 +103,38 @@ def test_a_china_mobile_mo_is_laid_out_as_the_chinese_mmscs_capture(dialect):
         assert traits(CAPTURE.read_bytes()) == found
 
 
+def delivered_by(dialect: str, quirks: bool = True, **given):
+    """The HTTP request `simulator.deliver` sends a VASP, with the caller giving `given` alone."""
+    with FakeServer() as vasp, Simulator(dialect=dialect, quirks=quirks) as sim:
+        sim.config.vasp_url = vasp.url
+        assert sim.deliver("+8618703815655", ["10085"], parts=mo_parts(), **given)["status"] == 1000
+        [req] = vasp.requests
+    return req
+
+
+@pytest.mark.parametrize("dialect", ["cmcc", "cmcc-sdk"])
+def test_a_china_mobile_mo_sent_by_deliver_carries_the_captures_priority_with_mmsrelayserverid_after_it(dialect):
+    """The capture's MMSC writes a Priority into its MO, MMSRelayServerID after it; deliver() gave
+    none unless asked, and MMSRelayServerID came after TimeStamp: not the capture's layout. Normal
+    by default, the caller's when given."""
+    req = delivered_by(dialect)
+    found = traits(req.body)
+    assert all(found.values()), {k: v for k, v in found.items() if not v}
+    if CAPTURE.is_file():
+        assert traits(CAPTURE.read_bytes()) == found
+    assert re.search(rb"</TimeStamp><Priority>Normal</Priority><MMSRelayServerID>[^<]*</MMSRelayServerID>"
+                     rb"<Content ", req.body), req.body[:1500]
+    assert b"<Priority>High</Priority><MMSRelayServerID>" in delivered_by(dialect, priority="High").body
+    plain = delivered_by(dialect, quirks=False)  # (valid MM7, in schema order: the Priority all the same)
+    assert mm7.decode(plain.body, plain.header("content-type"), strict=True).body.priority == m.Priority.NORMAL
+
+
+def test_other_dialects_mo_has_no_priority_unless_given():
+    assert b"Priority" not in delivered_by("standard").body
+    req = delivered_by("standard", priority=m.Priority.LOW)
+    assert mm7.decode(req.body, req.header("content-type")).body.priority == m.Priority.LOW
+
+
 def test_the_boundaries_differ_from_message_to_message():
     """As in the capture, where the numbers are the message's own (a fixed one would be known to any
     sender of content, as the SDK's is)."""

@@ -1384,6 +1384,35 @@ def test_the_simulator_delivers_to_a_tls_vasp_whose_ca_it_is_given(tmp_path):
     assert proc.returncode == 2 and "cannot read" in proc.stderr
 
 
+def test_the_simulator_presents_its_client_certificate_to_a_serve_requiring_one(tmp_path):
+    """`simulate --vasp-cert [--vasp-key]`: a VASP serving with [receiver] tls_client_ca got nothing
+    from the simulator, which had no certificate to present."""
+    from .test_simulator_outgoing import mutual_tls_receiver_config
+
+    cfg = mutual_tls_receiver_config(tmp_path)
+    got = []
+
+    @(rcv := mm7.Receiver()).on("deliver")
+    def on_deliver(msg, ctx):
+        got.append(msg.subject)
+
+    with mm7.serve(rcv, port=0, ssl_context=cfg.ssl_context()) as srv:
+        for cert, expected in (([], []), (["--vasp-cert", str(tmp_path / "mmsc-cert.pem"),
+                                           "--vasp-key", str(tmp_path / "mmsc-key.pem")], ["mutual"])):
+            sim = Background("simulate", "--port", str(free_port()), "--vasp-url", srv.endpoint,
+                             "--vasp-ca", str(tmp_path / "server-ca.pem"), *cert, "--report-attempts", "1",
+                             "--mo-text", "x", "--mo-subject", "mutual", "--mo-after", "0.2")
+            try:
+                _until(lambda sim=sim: "DeliverReq to" in sim.output() or got, "the MO is sent or fails")
+            finally:
+                sim.stop()
+            assert got == expected, sim.output()
+    proc = run("simulate", "--vasp-key", str(tmp_path / "mmsc-key.pem"))
+    assert proc.returncode == 2 and "--vasp-key goes with --vasp-cert" in proc.stderr
+    proc = run("simulate", "--vasp-cert", str(tmp_path / "server-ca.pem"))  # (a CA: no key in it)
+    assert proc.returncode == 2 and "vasp_cert: cannot load the client certificate" in proc.stderr
+
+
 def test_pytest_fixtures_take_settings_from_markers(tmp_path):
     """A user's suite picks the simulator's dialect and the receiver's handler and settings with
     markers, and can change the dialect of a running simulator as it sets its vasp_url."""

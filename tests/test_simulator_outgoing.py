@@ -1,0 +1,87 @@
+"""What the simulator sends a VASP: over mutual TLS, and its MO as China Mobile's MMSC sends one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import mm7bind as mm7
+from mm7bind import config
+from mm7bind import messages as m
+from mm7bind.simulator import Simulator, SimulatorConfig
+
+from .fake_http import FakeServer
+
+
+def mutual_tls_receiver_config(tmp_path: Path):
+    """A VASP's configuration serving TLS and requiring a client certificate its MMSC CA signed
+    ([receiver] tls_client_ca); the MMSC's certificate (mmsc.pem, and apart mmsc-cert.pem and
+    mmsc-key.pem), another CA's (stranger.pem), and the CA of the VASP's own (server-ca.pem)."""
+    trustme = pytest.importorskip("trustme")
+    server_ca, mmsc_ca, stranger_ca = trustme.CA(), trustme.CA(), trustme.CA()
+    server_ca.cert_pem.write_to_path(str(tmp_path / "server-ca.pem"))
+    issued = server_ca.issue_cert("127.0.0.1")
+    issued.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    issued.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    mmsc_ca.cert_pem.write_to_path(str(tmp_path / "mmsc-ca.pem"))
+    mmsc = mmsc_ca.issue_cert("mmsc.example")
+    mmsc.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "mmsc.pem"))
+    mmsc.cert_chain_pems[0].write_to_path(str(tmp_path / "mmsc-cert.pem"))
+    mmsc.private_key_pem.write_to_path(str(tmp_path / "mmsc-key.pem"))
+    stranger_ca.issue_cert("mmsc.example").private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "stranger.pem"))
+    path = tmp_path / "vasp.toml"
+    path.write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n[receiver]\nout_dir = "{tmp_path / "in"}"\n'
+                    f'tls_cert = "{tmp_path / "cert.pem"}"\ntls_key = "{tmp_path / "key.pem"}"\n'
+                    f'tls_client_ca = "{tmp_path / "mmsc-ca.pem"}"\n', encoding="utf-8")
+    cfg, problems = config.load(path)
+    assert not [p for p in problems if "tls" in str(p)]
+    return cfg
+
+
+def test_the_simulator_presents_a_client_certificate_to_a_vasp_requiring_one(tmp_path):
+    """It could not: a VASP whose receiver asks for the MMSC's certificate (mutual TLS) got no MO
+    and no report from it. `vasp_cert`: a PEM with the key, or (certificate, key)."""
+    cfg = mutual_tls_receiver_config(tmp_path)
+    got = []
+
+    @(rcv := mm7.Receiver()).on("deliver")
+    def on_deliver(msg, ctx):
+        got.append(msg.subject)
+
+    ca = str(tmp_path / "server-ca.pem")
+    with mm7.serve(rcv, port=0, ssl_context=cfg.ssl_context()) as srv:
+        for cert in (None, str(tmp_path / "stranger.pem")):  # none, or one of a CA the VASP does not trust
+            with Simulator(vasp_url=srv.endpoint, vasp_verify=ca, vasp_cert=cert, report_attempts=1) as sim:
+                outcome = sim.deliver("+8613900000000", ["1065"], "refused")
+            assert "status" not in outcome and "error" in outcome, outcome
+        assert got == []
+        for n, cert in enumerate((str(tmp_path / "mmsc.pem"),
+                                  (str(tmp_path / "mmsc-cert.pem"), str(tmp_path / "mmsc-key.pem")))):
+            with Simulator(vasp_url=srv.endpoint, vasp_verify=ca, vasp_cert=cert) as sim:
+                assert sim.deliver("+8613900000000", ["1065"], f"mutual {n}")["status"] == 1000
+        assert got == ["mutual 0", "mutual 1"]
+
+
+def test_a_client_certificate_that_cannot_be_used_is_said_when_the_simulator_is_configured(tmp_path):
+    (tmp_path / "not-a-cert.pem").write_text("nothing", encoding="utf-8")
+    for cert in (str(tmp_path / "gone.pem"), str(tmp_path / "not-a-cert.pem")):
+        with pytest.raises(ValueError, match=r"^vasp_cert: cannot load the client certificate"):
+            SimulatorConfig(vasp_cert=cert)
+
+
+def test_an_mos_priority_is_given_by_the_control_endpoint_and_mm7bind_mo():
+    from .test_commands import run
+
+    with FakeServer() as vasp, Simulator(vasp_url=vasp.url) as sim:
+        base = sim.server.url
+        for priority in ("High", None):
+            payload = {"from": "+8613900000000", "text": "hi"} | ({"priority": priority} if priority else {})
+            status, outcome = sim.control("POST", "deliver", json.dumps(payload).encode())
+            assert status == 200 and outcome["status"] == 1000, outcome
+        assert sim.control("POST", "deliver", b'{"from": "+8613900000000", "priority": "Urgent"}')[0] == 400
+        proc = run("mo", "--simulator", base, "--priority", "Low")
+        assert proc.returncode == 0, proc.stderr
+        said = [mm7.decode(r.body, r.header("content-type")).body.priority for r in vasp.requests]
+    assert said == [m.Priority.HIGH, None, m.Priority.LOW]

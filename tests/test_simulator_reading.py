@@ -1,0 +1,164 @@
+"""The simulator reads a VASP's request as the receiver reads an MMSC's: its Content-Encoding undone,
+its SOAPAction reported, strict refusals with the same status codes, answered in the caller's terms."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+import pytest
+import requests
+
+import mm7bind as mm7
+from mm7bind import messages as m
+from mm7bind.simulator import Simulator
+
+
+def submit(transaction_id: str = "t-enc", **fields) -> mm7.HttpMessage:
+    return mm7.encode(m.SubmitReq(recipients=["+8613800000000"], **fields), transaction_id=transaction_id)
+
+
+def answered(rsp) -> mm7.Envelope:
+    return mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+
+
+def status_of(env: mm7.Envelope) -> int:
+    return env.body.detail.status.code if env.is_fault else env.body.status.code
+
+
+@pytest.mark.parametrize("coding, pack", [
+    ("gzip", gzip.compress), ("x-gzip", gzip.compress), ("deflate", zlib.compress),
+    ("deflate", lambda data: zlib.compress(data)[2:-4]),  # (raw deflate, without zlib's wrapper)
+])
+def test_a_compressed_submit_is_inflated_as_the_receiver_inflates_one(coding, pack):
+    """A body under a Content-Encoding the receiver undoes got a Client Fault (2007) from the
+    simulator: a VASP's client compressing its requests could not be tested against it."""
+    out = submit()
+    sim = Simulator()
+    rsp = sim.handle(pack(out.to_bytes()), out.content_type, {"Content-Encoding": coding, "SOAPAction": '""'})
+    env = answered(rsp)
+    assert rsp.status == 200 and status_of(env) == 1000 and env.transaction_id == "t-enc"
+    [stored] = sim.messages.values()
+    assert stored.deviations == [] and [str(a) for a in stored.request.recipients] == ["+8613800000000"]
+    [got] = sim.received
+    assert got.operation == "SubmitReq" and got.headers["content-encoding"] == coding  # (as the VASP sent it)
+
+
+def test_a_body_sent_plain_under_a_coding_is_taken_and_the_deviation_noted():
+    out = submit()
+    sim = Simulator(strict=True)  # (an HTTP header's slip: noted, never refused)
+    rsp = sim.handle(out.to_bytes(), out.content_type, {"Content-Encoding": "utf-8", "SOAPAction": '""'})
+    assert status_of(answered(rsp)) == 1000
+    [stored] = sim.messages.values()
+    assert [d.code for d in stored.deviations] == ["content-encoding"]
+    assert [d.code for d in sim.received[0].deviations] == ["content-encoding"]
+
+
+def test_a_coding_the_receiver_does_not_undo_is_a_415_and_a_broken_one_a_client_fault():
+    out = submit()
+    sim = Simulator()
+    rsp = sim.handle(out.to_bytes() + b"\x00\x01", out.content_type, {"Content-Encoding": "br"})
+    assert rsp.status == 415 and dict(rsp.headers)["Accept-Encoding"] == "gzip, x-gzip, deflate"
+    rsp = sim.handle(gzip.compress(out.to_bytes())[:-20], out.content_type, {"Content-Encoding": "gzip"})
+    assert rsp.status == 500 and status_of(answered(rsp)) == 2007
+    assert sim.messages == {} and [r.http_status for r in sim.received] == [415, 500]
+
+
+def test_a_compressed_message_larger_than_taken_is_refused_as_a_message_that_size_is():
+    """Inflated within max_message_size (2004 beyond it, as for a message sent that size plain); with
+    none, within the receiver's default max_body (a bomb is a 413, never held whole)."""
+    out = submit(subject="x" * 5000)
+    packed = gzip.compress(out.to_bytes())
+    rsp = Simulator(max_message_size=4000).handle(packed, out.content_type, {"Content-Encoding": "gzip"})
+    assert len(packed) < 4000 and status_of(answered(rsp)) == 2004
+    bomb = gzip.compress(b" " * (mm7.ReceiverConfig().max_body + 1))
+    assert Simulator().handle(bomb, "text/xml", {"Content-Encoding": "gzip"}).status == 413
+
+
+def test_a_compressed_submit_over_http():
+    out = submit()
+    with Simulator() as sim:
+        r = requests.post(sim.url, data=gzip.compress(out.to_bytes()), timeout=10,
+                          headers={**out.headers, "Content-Type": out.content_type, "Content-Encoding": "gzip"})
+        assert r.status_code == 200 and status_of(mm7.decode(r.content, r.headers["Content-Type"])) == 1000
+        assert len(sim.messages) == 1
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_requests_soap_action_is_reported_never_refused(strict):
+    """The receiver reports a SOAPAction other than MM7's "" (`soap-action`); the simulator did not,
+    so a VASP's client sending another one passed every test against it."""
+    out = submit()
+    sim = Simulator(strict=strict)
+    for action in ('""', '"SubmitReq"', None):
+        headers = {"Content-Type": out.content_type} | ({"SOAPAction": action} if action is not None else {})
+        assert status_of(answered(sim.handle(out.to_bytes(), out.content_type, headers))) == 1000
+    said = [[d.message for d in r.deviations] for r in sim.received]
+    assert said[0] == [] and len(said[1]) == 1 and len(said[2]) == 1
+    assert "names the body's operation" in said[1][0] and said[2][0].startswith("no SOAPAction header")
+    assert [[d.code for d in s.deviations] for s in sim.messages.values()] == [[], ["soap-action"], ["soap-action"]]
+    summary = sim.control("GET", "received", b"")[1]
+    assert summary[1]["deviations"][0].startswith("[soap-action] SOAPAction '\"SubmitReq\"'")
+
+
+# A request in a version a strict reader does not have, and one with another deviation: what a
+# strict receiver (for a DeliverReq) and a strict simulator (for a SubmitReq) answer alike.
+VERSION_TROUBLE = {
+    "an MM7Version the namespace does not list": (
+        lambda data, version: data.replace(f">{version.default_mm7_version}<".encode(), b">9.9.9<"), 4002),
+    "an MM7Version of a later release (mm7version-namespace)": (
+        lambda data, version: data.replace(f">{version.default_mm7_version}<".encode(), b">6.3.0<"), 4002),
+    "a namespace no schema has": (lambda data, version: data.replace(version.name.encode(), b"REL-7-MM7-1-0"), 4002),
+    "an element out of its schema": (
+        lambda data, version: data.replace(b"<Recipients>", b"<Unheard>1</Unheard><Recipients>"), 4004),
+}
+
+
+@pytest.mark.parametrize("trouble", list(VERSION_TROUBLE))
+def test_the_strict_receiver_and_simulator_refuse_a_version_they_do_not_have_with_4002(trouble):
+    """TS 23.140's 4002 (Unsupported version): the strict receiver answered 4004 (Validation error)
+    where the strict simulator answered 4002."""
+    change, code = VERSION_TROUBLE[trouble]
+    version = mm7.versions.get("REL-5-MM7-1-2")
+    sub = mm7.encode(m.SubmitReq(recipients=["+8613800000000"]), transaction_id="t-s", version=version)
+    mo = mm7.encode(m.DeliverReq(sender="+8613900000000", recipients=m.Recipients(to=["1065"])),
+                    transaction_id="t-r", version=version)
+    by_simulator = answered(Simulator(strict=True).handle(change(sub.to_bytes(), version), sub.content_type, {}))
+    by_receiver = answered(mm7.Receiver(strict=True).handle(change(mo.to_bytes(), version), mo.content_type, {}))
+    assert by_simulator.is_fault and by_receiver.is_fault
+    assert status_of(by_simulator) == status_of(by_receiver) == code
+    assert (by_simulator.transaction_id, by_receiver.transaction_id) == ("t-s", "t-r")
+    with pytest.raises(mm7.ValidationError) as refused:  # (what a strict decode says to answer)
+        mm7.decode_envelope(change(mo.to_bytes(), version), strict=True)
+    assert refused.value.status_code == code
+
+
+def test_a_strict_refusal_answers_in_the_callers_version_and_mm7version():
+    """It answered in the version's default MM7Version (6.8.0 to a caller of REL-6-MM7-1-4 writing
+    6.5.0), where every other answer gives the caller's own."""
+    version = mm7.versions.get("REL-6-MM7-1-4")
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"], mm7_version="6.5.0"), transaction_id="t-own",
+                     version=version)
+    data = out.to_bytes().replace(b"<Recipients>", b"<Unheard>1</Unheard><Recipients>")
+    sim = Simulator(strict=True)
+    env = answered(sim.handle(data, out.content_type, {}))
+    assert env.is_fault and status_of(env) == 4004 and env.version is version and env.transaction_id == "t-own"
+    assert env.body.detail.mm7_version == "6.5.0"
+    [got] = sim.received
+    assert got.operation == "SubmitReq" and got.status == 4004 and got.message.mm7_version == "6.5.0"
+    assert [d.code for d in got.deviations] != [] and sim.messages == {}
+    lenient = answered(Simulator().handle(data, out.content_type, {}))
+    assert not lenient.is_fault and lenient.body.mm7_version == "6.5.0"  # (as any answer)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_request_without_a_content_type_is_read_and_reported_as_the_receiver_does(strict):
+    """The receiver notes a request without a Content-Type (`soap-content-type`) and, strict,
+    refuses it (4004); the simulator took it without a word."""
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"], content=mm7.Content(parts=[mm7.Part.text("hi")])),
+                     transaction_id="no-type")
+    sim = Simulator(strict=strict)
+    env = answered(sim.handle(out.to_bytes(), None, {}))  # (a MIME body: its boundary found)
+    assert status_of(env) == (4004 if strict else 1000) and env.transaction_id == "no-type"
+    assert [d.code for d in sim.received[0].deviations] == ["soap-content-type"]
+    assert [[d.code for d in s.deviations] for s in sim.messages.values()] == ([] if strict else [["soap-content-type"]])
