@@ -875,10 +875,20 @@ def _identity(msg: m.Message) -> str:
     around them (an MMSC's copy often has a new boundary). A TransactionID alone does not tell
     messages apart: MMSCs sharing one counter, a counter started over, a constant placeholder
     ("0000") would have the second message answered as a repeat of the first, and lost. The SMIL
-    is left out: a sender making one for each copy names the parts by Content-IDs made anew."""
+    is left out: a sender making one for each copy names the parts by Content-IDs made anew. A
+    text part counts by its text (line ends made alike): a copy written in another charset, or
+    with CRLF for LF, has other bytes and says the same."""
     said = {f.name: getattr(msg, f.name) for f in dataclasses.fields(msg) if f.name not in _NOT_IDENTITY}
     content = getattr(msg, "content", None)
-    parts = [part.blob.sha256() for part in content.parts
+    parts = [_part_identity(part) for part in content.parts
              if not (part.content_type or "").lower().startswith("application/smil")] if content is not None else []
     text = json.dumps([to_jsonable(said), parts], sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _part_identity(part) -> str:
+    """A part's share of `_identity`: the digest of its bytes, or of a text part's text."""
+    if part.kind != "text":
+        return part.blob.sha256()
+    text = part.text_value.replace("\r\n", "\n").replace("\r", "\n")
+    return "text:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

@@ -1629,3 +1629,39 @@ def test_a_repeat_line_carries_the_structured_fields_too(store, caplog):
     assert [(r.mm7["transaction_id"], r.mm7["outcome"], r.mm7["status"]) for r in repeats] == [
         ("r-ok", "repeat", 1000), ("r-no", "repeat", 4007)]
     assert repeats[0].mm7["operation"] == "DeliverReq" and repeats[0].mm7["peer"] is not None
+
+
+def test_a_copy_re_encoded_in_every_way_an_mmsc_may_is_still_a_repeat(store):
+    """A retransmission the MMSC builds again: new boundary and Content-IDs, another MM7Version
+    and relay node, base64 for 8bit, and its text part in another charset (GB2312 for UTF-8,
+    CRLF for LF): other bytes, the same text. A repeat, answered without the handler; another
+    text under the same TransactionID is another message."""
+    from mm7bind.profiles import STANDARD
+
+    calls = []
+    rcv = mm7.Receiver(store=store)
+    rcv.on("deliver", lambda msg, ctx: calls.append([p.text_value for p in msg.content.parts if p.kind == "text"]))
+    app = mm7.wsgi_app(rcv)
+    picture = b"\xff\xd8\xff\xe0 a picture"
+
+    def copy(text: str, charset: str, **kw) -> mm7.DeliverReq:
+        content = mm7.Content()
+        content.add(mm7.Part.text(text, charset))
+        content.add_bytes(picture, "image/jpeg")
+        return deliver(content=content, **kw)
+
+    first = mm7.encode(copy("你好\n再见", "utf-8", mm7_version="6.8.0", relay_server_id="node-1"),
+                       transaction_id="re-1", version="REL-6-MM7-1-4", profile=STANDARD.replace(transfer_encoding="8bit"))
+    again = mm7.encode(copy("你好\r\n再见", "gb2312", mm7_version="6.5.0", relay_server_id="node-2"),
+                       transaction_id="re-1", version="REL-6-MM7-1-4",
+                       profile=STANDARD.replace(transfer_encoding="base64"))
+    assert first.content_type != again.content_type  # (another boundary)
+    assert b"gb2312" in again.to_bytes().lower() and b"base64" in again.to_bytes().lower()
+    for out in (first, again):
+        rsp = call_wsgi(app, out.to_bytes(), out.content_type)
+        assert rsp["status"] == 200 and mm7.decode(rsp["body"]).body.status.code == 1000
+    assert calls == [["你好\n再见"]]
+    assert [r.state for r in store.inbox()] == ["handled"]
+    other = mm7.encode(copy("你好\n再会", "gb2312"), transaction_id="re-1", version="REL-6-MM7-1-4")
+    assert call_wsgi(app, other.to_bytes(), other.content_type)["status"] == 200
+    assert calls == [["你好\n再见"], ["你好\n再会"]]
