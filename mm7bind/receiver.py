@@ -226,23 +226,16 @@ class Receiver:
                                       ("Content-Type", "text/plain")], b"authentication required\n")
         if len(body) > self.config.max_body:
             return self.too_large(peer, len(body), started)
-        said: list[Deviation] = []  # (what the HTTP headers say wrong: reported, never refused)
+        plain = None  # (a body sent plain under a Content-Encoding: reported, never refused)
         if header_value(headers, "content-encoding") is not None:
             inflated = self.inflate(body, headers, peer, started)
             if isinstance(inflated, Response):
                 return inflated
             body, headers, plain = inflated
-            said += [plain] if plain is not None else []
         try:
             env = decode(body, content_type, strict=self.config.strict, limits=self.config.mime_limits,
                          xml_limits=self.config.xml_limits)
-            action = soap_action_deviation(header_value(headers, "soapaction"), env) if headers else None
-            env.deviations[:0] = said + ([action] if action is not None else [])  # (MM7 is dispatched on the body)
-            if not (content_type or "").strip():  # (decode reads such a body, as from a file; over HTTP, a slip)
-                missing = Deviation("soap-content-type", "", "the request has no Content-Type")
-                if self.config.strict:
-                    raise ValidationError(f"1 deviation(s): {missing}", deviations=[missing])
-                env.deviations.insert(0, missing)
+            _said_by_http(env, content_type, headers, plain, strict=self.config.strict)
         except DecodeError as exc:
             said = what_it_said(body)
             refusal = soap_refusal(exc.deviations or ())  # (strict mode: refused as SOAP refuses them all the same)
@@ -270,7 +263,8 @@ class Receiver:
         """A compressed request's body inflated within `max_body` (a bomb is a 413), with headers that
         no longer name the encoding (the handler and the store get the body as it is read), and the
         deviation of a body sent plain under a coding (`codec.request_body`); a coding we do not
-        undo is a 415, bytes that do not inflate a Client Fault (2007)."""
+        undo is a 415, bytes that do not inflate a Client Fault (2007). A body read as it came keeps
+        its header: stored with it, a replay reports it again."""
         try:
             body, plain = request_body(body, header_value(headers, "content-encoding"), self.config.max_body)
         except UnsupportedEncodingError as exc:
@@ -284,6 +278,8 @@ class Receiver:
             log.warning("refused an undecodable request from %s: %s", peer, printable(exc))
             self._count(None, "malformed", exc.status_code, started)
             return self.fault(None, None, "Client", exc.status_code, str(exc))
+        if plain is not None:
+            return body, headers, plain
         return body, {k: v for k, v in headers.items() if k.lower() != "content-encoding"}, plain
 
     def soap_fault(self, env: Envelope | None, fault: Fault, version, tid: str | None, peer, started,
@@ -555,6 +551,7 @@ class Receiver:
                 continue
             # (the headers it came with, but credentials; none from a store that does not keep them)
             headers = getattr(rec, "headers", None) or {}
+            _said_by_http(env, rec.content_type, headers, _plain_body(rec.body, headers, self.config.max_body))
             try:
                 self.dispatch(env, rec.body, rec.content_type, headers, rec.peer, time.monotonic(), record=rec)
             except BaseException:  # Ctrl-C in the handler: failed again, not in hand until the claim is stale
@@ -653,6 +650,34 @@ class Receiver:
         info = _fields(msg, ctx, code, started, outcome)
         log.info("%(operation)s tid=%(tid)s from %(peer)s: %(outcome)s %(status)s (%(deviations)d "
                  "deviations) %(duration_ms)sms", {**info, "tid": printable(ctx.transaction_id)}, extra={"mm7": info})
+
+
+def _said_by_http(env: Envelope, content_type: str | None, headers: Mapping[str, str], plain: Deviation | None,
+                  strict: bool = False) -> None:
+    """What the request's HTTP headers said wrong, put before its body's deviations: a body sent
+    plain under a Content-Encoding (`plain`), a SOAPAction other than MM7's (reported, never
+    refused: MM7 is dispatched on the body), no Content-Type (decode reads such a body, as from a
+    file; over HTTP, a slip: refused in `strict` mode). A replay says them again from the stored
+    headers (none kept, as in a record from before headers were: nothing said of them)."""
+    action = soap_action_deviation(header_value(headers, "soapaction"), env) if headers else None
+    env.deviations[:0] = [d for d in (plain, action) if d is not None]
+    if not (content_type or "").strip():
+        missing = Deviation("soap-content-type", "", "the request has no Content-Type")
+        if strict:
+            raise ValidationError(f"1 deviation(s): {missing}", deviations=[missing])
+        env.deviations.insert(0, missing)
+
+
+def _plain_body(body: bytes, headers: Mapping[str, str], limit: int) -> Deviation | None:
+    """A stored body's `content-encoding` deviation: its headers keep a Content-Encoding only when
+    it was read as it came (an inflated body is stored without it)."""
+    coding = header_value(headers, "content-encoding")
+    if coding is None:
+        return None
+    try:
+        return request_body(body, coding, limit)[1]
+    except DecodeError:  # (limits tightened since: the replay reads it all the same)
+        return None
 
 
 def _fields(msg: m.Message, ctx: Context, code: int | None, started: float, outcome: str) -> dict[str, Any]:
