@@ -323,7 +323,8 @@ class Receiver:
                 more = {"headers": sifted_headers(headers)} if self._takes(self.store.accept, "headers") else {}
                 if uri is not None and self._takes(self.store.accept, "path"):  # (`store show --raw`'s request line)
                     more["path"] = uri
-                record, new = self.store.accept(
+                earlier = self._stored_before_upgrade(env) if keys[0] is not None else None
+                record, new = (earlier, False) if earlier is not None else self.store.accept(
                     kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
                     recipient=_address(getattr(msg, "recipient", None)), status=_text(getattr(msg, "mm_status", None)),
                     peer=peer, content_type=content_type, body=bytes(body), tid_key=keys[0], report_key=keys[1],
@@ -396,6 +397,28 @@ class Receiver:
         self._log(msg, ctx, response.status.code, started, "handled")
         self._count(msg.ELEMENT, "handled", response.status.code, started, env.deviations, replay=ctx.replay)
         return answer
+
+    def _stored_before_upgrade(self, env: Envelope) -> InboxRecord | None:
+        """The first copy of this message, when a release before stored it under the key of then
+        (its element and TransactionID, without `_identity`): a copy the MMSC sends again after
+        the upgrade, within its retry window, is a repeat of it, not handled a second time. Asked
+        only of a store that says it may hold such keys (`holds_old_keys`: until they are purged).
+        The stored body is read again to compare what it says: another message under that
+        TransactionID (or one whose body was purged, which can no longer be compared) is new."""
+        if not getattr(self.store, "holds_old_keys", False):
+            return None
+        msg = env.message
+        found = self.store.inbox_by_key(f"{msg.ELEMENT}|{env.transaction_id}")
+        if found is None or not found.body:
+            return None
+        try:
+            first = decode(found.body, found.content_type, limits=self.config.mime_limits,
+                           xml_limits=self.config.xml_limits)
+        except DecodeError:
+            return None
+        same = first.message is not None and first.message.ELEMENT == msg.ELEMENT and (
+            _identity(first.message) == _identity(msg))
+        return found if same else None
 
     def _handler_answer(self, env: Envelope, response: m.Message, outcome: Any) -> Response:
         """The handler's answer encoded (raising what it cannot be sent for)."""

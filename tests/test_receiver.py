@@ -1665,3 +1665,61 @@ def test_a_copy_re_encoded_in_every_way_an_mmsc_may_is_still_a_repeat(store):
     other = mm7.encode(copy("你好\n再会", "gb2312"), transaction_id="re-1", version="REL-6-MM7-1-4")
     assert call_wsgi(app, other.to_bytes(), other.content_type)["status"] == 200
     assert calls == [["你好\n再见"], ["你好\n再会"]]
+
+
+def test_a_copy_of_a_message_stored_by_the_release_before_is_still_a_repeat(tmp_path, monkeypatch):
+    """Records of the release before carry the duplicate key of then, the element and the
+    TransactionID alone. A copy of such a message arriving after the upgrade (the MMSC retrying)
+    is a repeat of it; another message under that TransactionID is not. Only a store that may
+    hold such keys is asked for them: once they are purged, or in a new file, no request is."""
+    import sqlite3
+    from datetime import timedelta
+
+    from mm7bind import store as store_module
+
+    path = tmp_path / "old.db"
+    first = mm7.encode(deliver(subject="before the upgrade"), transaction_id="up-1", version="REL-6-MM7-1-4")
+    with sqlite3.connect(path) as db:  # (as the release before wrote it)
+        db.executescript(store_module.SENT_SCHEMA + store_module.INBOX_SCHEMA)
+        db.execute("INSERT INTO inbox (kind, transaction_id, content_type, body, received_at, state, response_code,"
+                   " tid_key) VALUES ('DeliverReq', 'up-1', ?, ?, '2026-01-01T00:00:00+00:00', 'handled', 1000,"
+                   " 'DeliverReq|up-1')", (first.content_type, first.to_bytes()))
+    db.close()
+    calls = []
+    store = SqliteStore(path)
+    try:
+        assert store.holds_old_keys
+        rcv = mm7.Receiver(store=store)
+        rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
+        app = mm7.wsgi_app(rcv)
+        rsp = post(app, deliver(subject="before the upgrade"), tid="up-1")  # (encoded anew: another boundary)
+        assert mm7.decode(rsp["body"]).body.status.code == 1000
+        assert calls == [] and len(store.inbox()) == 1
+        post(app, deliver(subject="another message"), tid="up-1")
+        assert calls == ["another message"] and len(store.inbox()) == 2
+    finally:
+        store.close()
+    store = SqliteStore(path)  # (what the first open found is kept in the file)
+    try:
+        assert store.holds_old_keys
+        assert store.purge(timedelta(days=1)).inbox == 1  # the record of before goes
+        assert not store.holds_old_keys
+    finally:
+        store.close()
+    store = SqliteStore(path)
+    try:
+        assert not store.holds_old_keys
+
+        def asked(tid_key):
+            raise AssertionError(f"looked up {tid_key}")
+
+        monkeypatch.setattr(store, "inbox_by_key", asked)
+        app = mm7.wsgi_app(mm7.Receiver(store=store, handler=mm7.Handler()))
+        assert post(app, deliver(subject="after"), tid="up-2")["status"] == 200
+    finally:
+        store.close()
+    fresh = SqliteStore(tmp_path / "new.db")
+    try:
+        assert not fresh.holds_old_keys
+    finally:
+        fresh.close()
