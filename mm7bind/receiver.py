@@ -78,13 +78,44 @@ class Unavailable(Exception):
     again, as for any error, but the log says so in one line, without a traceback."""
 
 
+@dataclass(frozen=True)
+class ClientCert:
+    """The certificate the MMSC presented over TLS, verified by the server (`Context.client_cert`):
+    one CA may sign several MMSCs' certificates, and a handler tells them apart by it. `subject`
+    and `issuer` as RFC 4514 writes them ("CN=mmsc.example,O=Carrier,C=CN"), as the server gave
+    them (None when it gave none); `fingerprint`: SHA-256 of the certificate, in lowercase hex
+    without colons; `pem`: the certificate itself."""
+
+    subject: str | None
+    issuer: str | None
+    fingerprint: str | None
+    pem: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_pem(cls, pem: str | None, subject: str | None = None, issuer: str | None = None) -> ClientCert | None:
+        """From what a server says of the certificate (None when it says nothing)."""
+        if not (pem or subject):
+            return None
+        fingerprint = None
+        if pem:
+            import ssl  # noqa: PLC0415
+
+            try:
+                fingerprint = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem.strip())).hexdigest()
+            except ValueError:  # (not PEM: a server's own form, said as it is)
+                fingerprint = None
+        return cls(subject or None, issuer or None, fingerprint, pem or None)
+
+
 @dataclass
 class Context:
     """What a handler knows about the request besides the message. `headers`: the request's; its
     Authorization shows only the scheme ("Basic ***") when the receiver checked it (the handler
     has nothing left to do with the password), and in full when it did not (a handler may check
     it itself). A replay has the headers the message came with, as the store kept them: without
-    credentials (nor anything named like one). Its repr masks every secret-looking header."""
+    credentials (nor anything named like one). Its repr masks every secret-looking header.
+    `client_cert`: the certificate the MMSC presented, when the server asked for one (mutual TLS)
+    and says what it was; None otherwise, and on a replay (not stored)."""
 
     transaction_id: str | None
     version: versions.Version
@@ -94,6 +125,7 @@ class Context:
     record: InboxRecord | None = None
     sent: SentRecord | None = None  # for reports: the SubmitReq we sent, when the store knows it
     replay: bool = False
+    client_cert: ClientCert | None = None
 
     __repr__ = repr_showing_no_secret_header
 
@@ -183,10 +215,11 @@ class Receiver:
     # -- the request ------------------------------------------------------------------------------
 
     def handle(self, body: bytes, content_type: str | None, headers: Mapping[str, str] | None = None,
-               peer: str | None = None, method: str = "POST", uri: str = "/") -> Response:
-        """One HTTP request from an MMSC (its body, Content-Type, headers, the peer's address) → the
-        `Response` to send back (status, headers, body): for a framework of your own; `wsgi_app`
-        and `asgi_app` call it. Never raises for what a peer sent."""
+               peer: str | None = None, method: str = "POST", uri: str = "/",
+               client_cert: ClientCert | None = None) -> Response:
+        """One HTTP request from an MMSC (its body, Content-Type, headers, the peer's address, the
+        certificate it presented) → the `Response` to send back (status, headers, body): for a
+        framework of your own; `wsgi_app` and `asgi_app` call it. Never raises for what a peer sent."""
         started = time.monotonic()
         headers = headers or {}
         if log.isEnabledFor(logging.DEBUG):  # the payloads, as the client logs its own
@@ -194,7 +227,7 @@ class Receiver:
                 **headers, "Content-Type": content_type}
             log.debug("%s %s from %s\n%s", printable(method), printable(uri), peer, shown_http(shown, body))
         try:
-            rsp = self._handle(body, content_type, headers, peer, method, uri, started)
+            rsp = self._handle(body, content_type, headers, peer, method, uri, started, client_cert)
         except Exception:  # noqa: BLE001 (a bug of ours must still produce an answer, never a dropped request)
             log.exception("internal error while receiving from %s", peer)
             self._count(None, "internal_error", RequestStatus.SERVER_ERROR, started)
@@ -204,7 +237,7 @@ class Receiver:
         return rsp
 
     def _handle(self, body: bytes, content_type: str | None, headers: Mapping[str, str], peer: str | None,
-                method: str, uri: str, started: float) -> Response:
+                method: str, uri: str, started: float, client_cert: ClientCert | None = None) -> Response:
         if method.upper() != "POST":
             self._count(None, "not_post", None, started)
             return Response(405, [("Allow", "POST"), ("Content-Type", "text/plain")], b"MM7 takes POST\n")
@@ -256,7 +289,7 @@ class Receiver:
                         RequestStatus.UNSUPPORTED_OPERATION, started, env.deviations)
             return self.fault(env, env.version, "Client", RequestStatus.UNSUPPORTED_OPERATION,
                               f"{kind} is not an operation a VASP serves")
-        return self.dispatch(env, body, content_type, headers, peer, started, uri=uri)
+        return self.dispatch(env, body, content_type, headers, peer, started, uri=uri, client_cert=client_cert)
 
     def inflate(self, body: bytes, headers: Mapping[str, str], peer,
                 started) -> tuple[bytes, dict, Deviation | None] | Response:
@@ -308,14 +341,15 @@ class Receiver:
         return Response(413, [("Content-Type", "text/plain")], b"request body too large\n")
 
     def dispatch(self, env: Envelope, body: bytes, content_type: str | None, headers, peer, started,
-                 record: InboxRecord | None = None, uri: str | None = None) -> Response:
+                 record: InboxRecord | None = None, uri: str | None = None,
+                 client_cert: ClientCert | None = None) -> Response:
         """A decoded request stored (unless it is a replay's `record`; with the path of `uri`, the
         request's target), handed to the handler and answered: the part of `handle` that `replay`
         runs again."""
         msg = env.message
         if self.config.auth is not None:  # checked: the credentials are of no more use, only a risk in a log
             headers = {k: shown_header(k, v) if k.lower() in _CHECKED else v for k, v in headers.items()}
-        ctx = Context(env.transaction_id, env.version, env.deviations, peer, headers)
+        ctx = Context(env.transaction_id, env.version, env.deviations, peer, headers, client_cert=client_cert)
         if self.store is not None and record is None:
             try:
                 sent = self._sent_about(msg)

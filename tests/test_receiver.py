@@ -26,11 +26,11 @@ from .tls import local_tls
 
 
 def call_wsgi(app, body: bytes, content_type: str | None, method: str = "POST", path: str = "/mm7",
-              headers: dict | None = None, peer: str = "127.0.0.1"):
+              headers: dict | None = None, peer: str = "127.0.0.1", extra_environ: dict | None = None):
     environ = {
         "REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": "",
         "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "REMOTE_ADDR": peer,
-        "SERVER_NAME": "test", "SERVER_PORT": "80", "wsgi.url_scheme": "http",
+        "SERVER_NAME": "test", "SERVER_PORT": "80", "wsgi.url_scheme": "http", **(extra_environ or {}),
     }
     if content_type:
         environ["CONTENT_TYPE"] = content_type
@@ -1723,3 +1723,55 @@ def test_a_copy_of_a_message_stored_by_the_release_before_is_still_a_repeat(tmp_
         assert not fresh.holds_old_keys
     finally:
         fresh.close()
+
+
+def test_a_handler_sees_the_client_certificate_the_mmsc_presented(tmp_path):
+    """One CA may sign several MMSCs' certificates: mutual TLS lets them all in, and the handler
+    tells them apart by the certificate each presented (its subject, its SHA-256 fingerprint).
+    The embedded server gives it; a WSGI server passes it as mod_ssl does, an ASGI one in the TLS
+    extension; a certificate the server did not verify, or none, is None."""
+    import hashlib
+
+    trustme = pytest.importorskip("trustme")
+    server_ca, mmsc_ca = trustme.CA(), trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ca.issue_cert("127.0.0.1").configure_cert(server)
+    server.verify_mode = ssl.CERT_REQUIRED
+    mmsc_ca.configure_trust(server)
+    server_ca.cert_pem.write_to_path(str(tmp_path / "server-ca.pem"))
+    issued = mmsc_ca.issue_cert("mmsc-a.example", common_name="mmsc-a.example", organization_name="Carrier, Inc")
+    issued.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "mmsc-a.pem"))
+    pem = issued.cert_chain_pems[0].bytes().decode("ascii")
+    fingerprint = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+    seen = []
+
+    @(rcv := mm7.Receiver()).on("deliver")
+    def on_deliver(msg, ctx):
+        seen.append(ctx.client_cert)
+
+    out = mm7.encode(deliver(), transaction_id="cert-1")
+    with mm7.serve(rcv, port=0, ssl_context=server) as srv:
+        rsp = requests.post(srv.endpoint, data=out.to_bytes(), headers=out.headers, timeout=10,
+                            verify=str(tmp_path / "server-ca.pem"), cert=str(tmp_path / "mmsc-a.pem"))
+    assert rsp.status_code == 200
+    [cert] = seen
+    assert cert.fingerprint == fingerprint
+    assert cert.subject.startswith("CN=mmsc-a.example,") and "O=Carrier\\, Inc" in cert.subject
+    assert cert.issuer is not None and cert.issuer != cert.subject
+    assert ssl.PEM_cert_to_DER_cert(cert.pem) == ssl.PEM_cert_to_DER_cert(pem)
+
+    seen.clear()
+    app = mm7.wsgi_app(rcv)
+    given = {"SSL_CLIENT_CERT": pem, "SSL_CLIENT_S_DN": "CN=mmsc-b.example,O=Carrier"}
+    for extra in (given | {"SSL_CLIENT_VERIFY": "SUCCESS"}, given | {"SSL_CLIENT_VERIFY": "GENEROUS"}, {},
+                  {"HTTP_SSL_CLIENT_CERT": pem}):  # (the last: a request header, which anyone can send)
+        assert call_wsgi(app, out.to_bytes(), out.content_type, extra_environ=extra)["status"] == 200
+    assert [(c.subject, c.fingerprint) if c else None for c in seen] == [
+        ("CN=mmsc-b.example,O=Carrier", fingerprint), None, None, None]
+    seen.clear()
+    asgi = mm7.asgi_app(rcv)
+    for tls in ({"client_cert_chain": [pem], "client_cert_name": "CN=mmsc-c.example", "client_cert_error": None},
+                {"client_cert_chain": [pem], "client_cert_name": "CN=x", "client_cert_error": "unknown CA"}):
+        call_asgi(asgi, [out.to_bytes()], {"Content-Type": out.content_type},
+                  extra_scope={"extensions": {"tls": tls}})
+    assert [(c.subject, c.fingerprint) if c else None for c in seen] == [("CN=mmsc-c.example", fingerprint), None]
