@@ -1290,11 +1290,15 @@ def cmd_store_show(args: argparse.Namespace) -> int:
             print(f"mm7bind store show: the body of #{rec.id} was purged: nothing to write", file=sys.stderr)
             return EXIT_REFUSED
     else:
+        from .receiver import _plain_body, _said_by_http  # noqa: PLC0415
+
         try:
             env = decode(rec.body, rec.content_type)
         except DecodeError as exc:  # stored because it was accepted; decoding again should not fail
             out["message"] = {"error": type(exc).__name__, "message": str(exc)}
         else:
+            # (what the request's headers said wrong, as the receiver and a replay report it)
+            _said_by_http(env, rec.content_type, rec.headers, _plain_body(rec.body, rec.headers, len(rec.body)))
             out["message"] = describe(env)
             if args.extract:
                 out["extracted"] = _extract(env, args.extract, "store show")
