@@ -950,7 +950,7 @@ def _reopen_logs(cfg, tls_server=None) -> None:
         else:
             tls_server.use_ssl_context(context)
             done.append(f"TLS certificate {cfg.receiver.tls_cert} read again")
-    # (a reload that failed is said as such: "nothing to do" after its ERROR line read as nothing tried)
+    # (a reload that failed says so here too: "nothing to do" would read as nothing tried)
     log.info("SIGHUP: %s", "; ".join(done) if done
              else "nothing to do (the log goes to standard error; configuration changes need a restart)")
 

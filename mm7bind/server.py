@@ -84,7 +84,7 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         uri = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         if environ.get("QUERY_STRING"):
             uri += "?" + environ["QUERY_STRING"]
-        cert = client_cert_of(environ)
+        cert = _client_cert_of(environ)
         rsp = receiver.handle(body, environ.get("CONTENT_TYPE"), headers, environ.get("REMOTE_ADDR"),
                               environ.get("REQUEST_METHOD", "POST"), uri, **({"client_cert": cert} if cert else {}))
         start_response(f"{rsp.status} {REASONS.get(rsp.status, '')}",
@@ -94,7 +94,7 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
     return without_body_for_head(app)
 
 
-def client_cert_of(environ: dict) -> ClientCert | None:
+def _client_cert_of(environ: dict) -> ClientCert | None:
     """The client certificate a WSGI server says the peer presented, in the variables Apache's
     mod_ssl exports (SSLOptions +StdEnvVars +ExportCertData; the embedded server sets them too):
     SSL_CLIENT_CERT (PEM), SSL_CLIENT_S_DN and SSL_CLIENT_I_DN (RFC 4514), SSL_CLIENT_VERIFY. Only
@@ -112,7 +112,7 @@ _DN_NAMES = {"commonName": "CN", "countryName": "C", "localityName": "L", "state
              "domainComponent": "DC", "userId": "UID"}
 
 
-def rfc4514(name) -> str:  # noqa: ANN001
+def _rfc4514(name: tuple | None) -> str:
     """A distinguished name as `ssl.SSLSocket.getpeercert` gives it (RDNs, most significant first)
     in RFC 4514's string form (least significant first: "CN=mmsc.example,O=Carrier,C=CN")."""
     def escaped(value: str) -> str:
@@ -488,8 +488,8 @@ class _QuietHandler(WSGIRequestHandler):
             checked, der = self.connection.getpeercert(), self.connection.getpeercert(binary_form=True)
             if checked and der:  # (a dict only when the context verified it: tls_client_ca)
                 environ.update(SSL_CLIENT_VERIFY="SUCCESS", SSL_CLIENT_CERT=ssl.DER_cert_to_PEM_cert(der),
-                               SSL_CLIENT_S_DN=rfc4514(checked.get("subject")),
-                               SSL_CLIENT_I_DN=rfc4514(checked.get("issuer")))
+                               SSL_CLIENT_S_DN=_rfc4514(checked.get("subject")),
+                               SSL_CLIENT_I_DN=_rfc4514(checked.get("issuer")))
         return environ
 
     def log_message(self, fmt, *args):
