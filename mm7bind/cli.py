@@ -936,17 +936,21 @@ def _reopen_logs(cfg, tls_server=None) -> None:
     reopened = reopen_log_files()
     done = [f"log file {cfg.logging.file} opened again"] if reopened else []
     if tls_server is not None:
+        kept = "TLS settings not read again: still serving with the ones read before (see the error above)"
         try:
             context = cfg.ssl_context()
         except TLSFileError as exc:
             log.error("SIGHUP: receiver.%s: %s: still serving with the one read before", exc.setting, exc.why)
+            done.append(kept)
         except (OSError, ValueError) as exc:
             why = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
             log.error("SIGHUP: the TLS certificate %s cannot be used with its key (%s): still serving the "
                       "one read before", cfg.receiver.tls_cert, why)
+            done.append(kept)
         else:
             tls_server.use_ssl_context(context)
             done.append(f"TLS certificate {cfg.receiver.tls_cert} read again")
+    # (a reload that failed says so here too: "nothing to do" would read as nothing tried)
     log.info("SIGHUP: %s", "; ".join(done) if done
              else "nothing to do (the log goes to standard error; configuration changes need a restart)")
 
@@ -1286,11 +1290,15 @@ def cmd_store_show(args: argparse.Namespace) -> int:
             print(f"mm7bind store show: the body of #{rec.id} was purged: nothing to write", file=sys.stderr)
             return EXIT_REFUSED
     else:
+        from .receiver import _plain_body, _said_by_http  # noqa: PLC0415
+
         try:
             env = decode(rec.body, rec.content_type)
         except DecodeError as exc:  # stored because it was accepted; decoding again should not fail
             out["message"] = {"error": type(exc).__name__, "message": str(exc)}
         else:
+            # (what the request's headers said wrong, as the receiver and a replay report it)
+            _said_by_http(env, rec.content_type, rec.headers, _plain_body(rec.body, rec.headers, len(rec.body)))
             out["message"] = describe(env)
             if args.extract:
                 out["extracted"] = _extract(env, args.extract, "store show")

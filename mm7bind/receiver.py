@@ -79,13 +79,44 @@ class Unavailable(Exception):
     again, as for any error, but the log says so in one line, without a traceback."""
 
 
+@dataclass(frozen=True)
+class ClientCert:
+    """The certificate the MMSC presented over TLS, verified by the server (`Context.client_cert`):
+    one CA may sign several MMSCs' certificates, and a handler tells them apart by it. `subject`
+    and `issuer` as RFC 4514 writes them ("CN=mmsc.example,O=Carrier,C=CN"), as the server gave
+    them (None when it gave none); `fingerprint`: SHA-256 of the certificate, in lowercase hex
+    without colons; `pem`: the certificate itself."""
+
+    subject: str | None
+    issuer: str | None
+    fingerprint: str | None
+    pem: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_pem(cls, pem: str | None, subject: str | None = None, issuer: str | None = None) -> ClientCert | None:
+        """From what a server says of the certificate (None when it says nothing)."""
+        if not (pem or subject):
+            return None
+        fingerprint = None
+        if pem:
+            import ssl  # noqa: PLC0415
+
+            try:
+                fingerprint = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem.strip())).hexdigest()
+            except ValueError:  # (not PEM: a server's own form, said as it is)
+                fingerprint = None
+        return cls(subject or None, issuer or None, fingerprint, pem or None)
+
+
 @dataclass
 class Context:
     """What a handler knows about the request besides the message. `headers`: the request's; its
     Authorization shows only the scheme ("Basic ***") when the receiver checked it (the handler
     has nothing left to do with the password), and in full when it did not (a handler may check
     it itself). A replay has the headers the message came with, as the store kept them: without
-    credentials (nor anything named like one). Its repr masks every secret-looking header."""
+    credentials (nor anything named like one). Its repr masks every secret-looking header.
+    `client_cert`: the certificate the MMSC presented, when the server asked for one (mutual TLS)
+    and says what it was; None otherwise, and on a replay (not stored)."""
 
     transaction_id: str | None
     version: versions.Version
@@ -95,6 +126,7 @@ class Context:
     record: InboxRecord | None = None
     sent: SentRecord | None = None  # for reports: the SubmitReq we sent, when the store knows it
     replay: bool = False
+    client_cert: ClientCert | None = None
 
     __repr__ = repr_showing_no_secret_header
 
@@ -184,10 +216,11 @@ class Receiver:
     # -- the request ------------------------------------------------------------------------------
 
     def handle(self, body: bytes, content_type: str | None, headers: Mapping[str, str] | None = None,
-               peer: str | None = None, method: str = "POST", uri: str = "/") -> Response:
-        """One HTTP request from an MMSC (its body, Content-Type, headers, the peer's address) → the
-        `Response` to send back (status, headers, body): for a framework of your own; `wsgi_app`
-        and `asgi_app` call it. Never raises for what a peer sent."""
+               peer: str | None = None, method: str = "POST", uri: str = "/",
+               client_cert: ClientCert | None = None) -> Response:
+        """One HTTP request from an MMSC (its body, Content-Type, headers, the peer's address, the
+        certificate it presented) → the `Response` to send back (status, headers, body): for a
+        framework of your own; `wsgi_app` and `asgi_app` call it. Never raises for what a peer sent."""
         started = time.monotonic()
         headers = headers or {}
         if log.isEnabledFor(logging.DEBUG):  # the payloads, as the client logs its own
@@ -195,7 +228,7 @@ class Receiver:
                 **headers, "Content-Type": content_type}
             log.debug("%s %s from %s\n%s", printable(method), printable(uri), peer, shown_http(shown, body))
         try:
-            rsp = self._handle(body, content_type, headers, peer, method, uri, started)
+            rsp = self._handle(body, content_type, headers, peer, method, uri, started, client_cert)
         except Exception:  # noqa: BLE001 (a bug of ours must still produce an answer, never a dropped request)
             log.exception("internal error while receiving from %s", peer)
             self._count(None, "internal_error", RequestStatus.SERVER_ERROR, started)
@@ -205,7 +238,7 @@ class Receiver:
         return rsp
 
     def _handle(self, body: bytes, content_type: str | None, headers: Mapping[str, str], peer: str | None,
-                method: str, uri: str, started: float) -> Response:
+                method: str, uri: str, started: float, client_cert: ClientCert | None = None) -> Response:
         if method.upper() != "POST":
             self._count(None, "not_post", None, started)
             return Response(405, [("Allow", "POST"), ("Content-Type", "text/plain")], b"MM7 takes POST\n")
@@ -227,23 +260,16 @@ class Receiver:
                                       ("Content-Type", "text/plain")], b"authentication required\n")
         if len(body) > self.config.max_body:
             return self.too_large(peer, len(body), started)
-        said: list[Deviation] = []  # (what the HTTP headers say wrong: reported, never refused)
+        plain = None  # (a body sent plain under a Content-Encoding: reported, never refused)
         if header_value(headers, "content-encoding") is not None:
             inflated = self.inflate(body, headers, peer, started)
             if isinstance(inflated, Response):
                 return inflated
             body, headers, plain = inflated
-            said += [plain] if plain is not None else []
         try:
             env = decode(body, content_type, strict=self.config.strict, limits=self.config.mime_limits,
                          xml_limits=self.config.xml_limits)
-            action = soap_action_deviation(header_value(headers, "soapaction"), env) if headers else None
-            env.deviations[:0] = said + ([action] if action is not None else [])  # (MM7 is dispatched on the body)
-            missing = content_type_deviation(content_type)
-            if missing is not None:
-                if self.config.strict:
-                    raise ValidationError(f"1 deviation(s): {missing}", deviations=[missing])
-                env.deviations.insert(0, missing)
+            _said_by_http(env, content_type, headers, plain, strict=self.config.strict)
         except DecodeError as exc:
             said = what_it_said(body)
             refusal = soap_refusal(exc.deviations or ())  # (strict mode: refused as SOAP refuses them all the same)
@@ -264,14 +290,15 @@ class Receiver:
                         RequestStatus.UNSUPPORTED_OPERATION, started, env.deviations)
             return self.fault(env, env.version, "Client", RequestStatus.UNSUPPORTED_OPERATION,
                               f"{kind} is not an operation a VASP serves")
-        return self.dispatch(env, body, content_type, headers, peer, started, uri=uri)
+        return self.dispatch(env, body, content_type, headers, peer, started, uri=uri, client_cert=client_cert)
 
     def inflate(self, body: bytes, headers: Mapping[str, str], peer,
                 started) -> tuple[bytes, dict, Deviation | None] | Response:
         """A compressed request's body inflated within `max_body` (a bomb is a 413), with headers that
         no longer name the encoding (the handler and the store get the body as it is read), and the
         deviation of a body sent plain under a coding (`codec.request_body`); a coding we do not
-        undo is a 415, bytes that do not inflate a Client Fault (2007)."""
+        undo is a 415, bytes that do not inflate a Client Fault (2007). A body read as it came keeps
+        its header: stored with it, a replay reports it again."""
         try:
             body, plain = request_body(body, header_value(headers, "content-encoding"), self.config.max_body)
         except UnsupportedEncodingError as exc:
@@ -285,6 +312,8 @@ class Receiver:
             log.warning("refused an undecodable request from %s: %s", peer, printable(exc))
             self._count(None, "malformed", exc.status_code, started)
             return self.fault(None, None, "Client", exc.status_code, str(exc))
+        if plain is not None:
+            return body, headers, plain
         return body, {k: v for k, v in headers.items() if k.lower() != "content-encoding"}, plain
 
     def soap_fault(self, env: Envelope | None, fault: Fault, version, tid: str | None, peer, started,
@@ -313,14 +342,15 @@ class Receiver:
         return Response(413, [("Content-Type", "text/plain")], b"request body too large\n")
 
     def dispatch(self, env: Envelope, body: bytes, content_type: str | None, headers, peer, started,
-                 record: InboxRecord | None = None, uri: str | None = None) -> Response:
+                 record: InboxRecord | None = None, uri: str | None = None,
+                 client_cert: ClientCert | None = None) -> Response:
         """A decoded request stored (unless it is a replay's `record`; with the path of `uri`, the
         request's target), handed to the handler and answered: the part of `handle` that `replay`
         runs again."""
         msg = env.message
         if self.config.auth is not None:  # checked: the credentials are of no more use, only a risk in a log
             headers = {k: shown_header(k, v) if k.lower() in _CHECKED else v for k, v in headers.items()}
-        ctx = Context(env.transaction_id, env.version, env.deviations, peer, headers)
+        ctx = Context(env.transaction_id, env.version, env.deviations, peer, headers, client_cert=client_cert)
         if self.store is not None and record is None:
             try:
                 sent = self._sent_about(msg)
@@ -328,7 +358,8 @@ class Receiver:
                 more = {"headers": sifted_headers(headers)} if self._takes(self.store.accept, "headers") else {}
                 if uri is not None and self._takes(self.store.accept, "path"):  # (`store show --raw`'s request line)
                     more["path"] = uri
-                record, new = self.store.accept(
+                earlier = self._stored_before_upgrade(env) if keys[0] is not None else None
+                record, new = (earlier, False) if earlier is not None else self.store.accept(
                     kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
                     recipient=_address(getattr(msg, "recipient", None)), status=_text(getattr(msg, "mm_status", None)),
                     peer=peer, content_type=content_type, body=bytes(body), tid_key=keys[0], report_key=keys[1],
@@ -401,6 +432,28 @@ class Receiver:
         self._log(msg, ctx, response.status.code, started, "handled")
         self._count(msg.ELEMENT, "handled", response.status.code, started, env.deviations, replay=ctx.replay)
         return answer
+
+    def _stored_before_upgrade(self, env: Envelope) -> InboxRecord | None:
+        """The first copy of this message, when a release before stored it under the key of then
+        (its element and TransactionID, without `_identity`): a copy the MMSC sends again after
+        the upgrade, within its retry window, is a repeat of it, not handled a second time. Asked
+        only of a store that says it may hold such keys (`holds_old_keys`: until they are purged).
+        The stored body is read again to compare what it says: another message under that
+        TransactionID (or one whose body was purged, which can no longer be compared) is new."""
+        if not getattr(self.store, "holds_old_keys", False):
+            return None
+        msg = env.message
+        found = self.store.inbox_by_key(f"{msg.ELEMENT}|{env.transaction_id}")
+        if found is None or not found.body:
+            return None
+        try:
+            first = decode(found.body, found.content_type, limits=self.config.mime_limits,
+                           xml_limits=self.config.xml_limits)
+        except DecodeError:
+            return None
+        same = first.message is not None and first.message.ELEMENT == msg.ELEMENT and (
+            _identity(first.message) == _identity(msg))
+        return found if same else None
 
     def _handler_answer(self, env: Envelope, response: m.Message, outcome: Any) -> Response:
         """The handler's answer encoded (raising what it cannot be sent for)."""
@@ -556,6 +609,7 @@ class Receiver:
                 continue
             # (the headers it came with, but credentials; none from a store that does not keep them)
             headers = getattr(rec, "headers", None) or {}
+            _said_by_http(env, rec.content_type, headers, _plain_body(rec.body, headers, self.config.max_body))
             try:
                 self.dispatch(env, rec.body, rec.content_type, headers, rec.peer, time.monotonic(), record=rec)
             except BaseException:  # Ctrl-C in the handler: failed again, not in hand until the claim is stale
@@ -654,6 +708,34 @@ class Receiver:
         info = _fields(msg, ctx, code, started, outcome)
         log.info("%(operation)s tid=%(tid)s from %(peer)s: %(outcome)s %(status)s (%(deviations)d "
                  "deviations) %(duration_ms)sms", {**info, "tid": printable(ctx.transaction_id)}, extra={"mm7": info})
+
+
+def _said_by_http(env: Envelope, content_type: str | None, headers: Mapping[str, str], plain: Deviation | None,
+                  strict: bool = False) -> None:
+    """What the request's HTTP headers said wrong, put before its body's deviations: a body sent
+    plain under a Content-Encoding (`plain`), a SOAPAction other than MM7's (reported, never
+    refused: MM7 is dispatched on the body), no Content-Type (decode reads such a body, as from a
+    file; over HTTP, a slip: refused in `strict` mode). A replay says them again from the stored
+    headers (none kept, as in a record from before headers were: nothing said of them)."""
+    action = soap_action_deviation(header_value(headers, "soapaction"), env) if headers else None
+    env.deviations[:0] = [d for d in (plain, action) if d is not None]
+    missing = content_type_deviation(content_type)
+    if missing is not None:
+        if strict:
+            raise ValidationError(f"1 deviation(s): {missing}", deviations=[missing])
+        env.deviations.insert(0, missing)
+
+
+def _plain_body(body: bytes, headers: Mapping[str, str], limit: int) -> Deviation | None:
+    """A stored body's `content-encoding` deviation: its headers keep a Content-Encoding only when
+    it was read as it came (an inflated body is stored without it)."""
+    coding = header_value(headers, "content-encoding")
+    if coding is None:
+        return None
+    try:
+        return request_body(body, coding, limit)[1]
+    except DecodeError:  # (limits tightened since: the replay reads it all the same)
+        return None
 
 
 def _fields(msg: m.Message, ctx: Context, code: int | None, started: float, outcome: str) -> dict[str, Any]:
@@ -876,10 +958,20 @@ def _identity(msg: m.Message) -> str:
     around them (an MMSC's copy often has a new boundary). A TransactionID alone does not tell
     messages apart: MMSCs sharing one counter, a counter started over, a constant placeholder
     ("0000") would have the second message answered as a repeat of the first, and lost. The SMIL
-    is left out: a sender making one for each copy names the parts by Content-IDs made anew."""
+    is left out: a sender making one for each copy names the parts by Content-IDs made anew. A
+    text part counts by its text (line ends made alike): a copy written in another charset, or
+    with CRLF for LF, has other bytes and says the same."""
     said = {f.name: getattr(msg, f.name) for f in dataclasses.fields(msg) if f.name not in _NOT_IDENTITY}
     content = getattr(msg, "content", None)
-    parts = [part.blob.sha256() for part in content.parts
+    parts = [_part_identity(part) for part in content.parts
              if not (part.content_type or "").lower().startswith("application/smil")] if content is not None else []
     text = json.dumps([to_jsonable(said), parts], sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _part_identity(part) -> str:
+    """A part's share of `_identity`: the digest of its bytes, or of a text part's text."""
+    if part.kind != "text":
+        return part.blob.sha256()
+    text = part.text_value.replace("\r\n", "\n").replace("\r", "\n")
+    return "text:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

@@ -26,7 +26,7 @@ from .chunked import ChunkedReader, FramingError
 from .deadline import DeadlineReader
 from .display import printable
 from .metrics import CONTENT_TYPE as METRICS_TYPE
-from .receiver import Receiver
+from .receiver import ClientCert, Receiver
 
 log = logging.getLogger("mm7bind.server")
 
@@ -84,13 +84,45 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         uri = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         if environ.get("QUERY_STRING"):
             uri += "?" + environ["QUERY_STRING"]
+        cert = _client_cert_of(environ)
         rsp = receiver.handle(body, environ.get("CONTENT_TYPE"), headers, environ.get("REMOTE_ADDR"),
-                              environ.get("REQUEST_METHOD", "POST"), uri)
+                              environ.get("REQUEST_METHOD", "POST"), uri, **({"client_cert": cert} if cert else {}))
         start_response(f"{rsp.status} {REASONS.get(rsp.status, '')}",
                        rsp.headers + [("Content-Length", str(len(rsp.body)))])
         return [rsp.body]
 
     return without_body_for_head(app)
+
+
+def _client_cert_of(environ: dict) -> ClientCert | None:
+    """The client certificate a WSGI server says the peer presented, in the variables Apache's
+    mod_ssl exports (SSLOptions +StdEnvVars +ExportCertData; the embedded server sets them too):
+    SSL_CLIENT_CERT (PEM), SSL_CLIENT_S_DN and SSL_CLIENT_I_DN (RFC 4514), SSL_CLIENT_VERIFY. Only
+    a certificate the server verified counts (SUCCESS; "GENEROUS", "NONE" or "FAILED" do not).
+    Request headers are never read for it: any client can send those."""
+    if environ.get("SSL_CLIENT_VERIFY", "SUCCESS") != "SUCCESS":
+        return None
+    return ClientCert.from_pem(environ.get("SSL_CLIENT_CERT"), environ.get("SSL_CLIENT_S_DN"),
+                               environ.get("SSL_CLIENT_I_DN"))
+
+
+# OpenSSL's long attribute names (the standard library's getpeercert) as RFC 4514 writes them.
+_DN_NAMES = {"commonName": "CN", "countryName": "C", "localityName": "L", "stateOrProvinceName": "ST",
+             "organizationName": "O", "organizationalUnitName": "OU", "streetAddress": "STREET",
+             "domainComponent": "DC", "userId": "UID"}
+
+
+def _rfc4514(name: tuple | None) -> str:
+    """A distinguished name as `ssl.SSLSocket.getpeercert` gives it (RDNs, most significant first)
+    in RFC 4514's string form (least significant first: "CN=mmsc.example,O=Carrier,C=CN")."""
+    def escaped(value: str) -> str:
+        value = re.sub(r'([,+"\\<>;])', r"\\\1", value)
+        if value[:1] in ("#", " "):
+            value = "\\" + value
+        return value[:-1] + "\\ " if value.endswith(" ") and len(value) > 1 else value
+
+    return ",".join("+".join(f"{_DN_NAMES.get(key, key)}={escaped(str(value))}" for key, value in rdn)
+                    for rdn in reversed(name or ()))
 
 
 def _receives(path: str | None, here: str) -> bool:
@@ -294,14 +326,26 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         # (the body's framing was the server's business: a WSGI app never sees it among the headers,
         # and the handler and the store get the same headers from either app)
         given = {name: value for name, value in headers.items() if name not in _FRAMING}
+        cert = _asgi_client_cert(scope)
         rsp = await asyncio.to_thread(receiver.handle, b"".join(chunks), headers.get("Content-Type"), given,
-                                      client[0] if client else None, scope.get("method", "POST"), uri)
+                                      client[0] if client else None, scope.get("method", "POST"), uri,
+                                      **({"client_cert": cert} if cert else {}))
         await _asgi_answer(send, rsp.status, rsp.headers, rsp.body, head)
 
     return _Asgi(app)
 
 
 _FRAMING = ("Content-Length", "Transfer-Encoding")
+
+
+def _asgi_client_cert(scope: dict) -> ClientCert | None:
+    """The client certificate an ASGI server says the peer presented (the ASGI TLS extension:
+    `client_cert_chain`, `client_cert_name`; one with a `client_cert_error` was not verified)."""
+    tls = (scope.get("extensions") or {}).get("tls") or {}
+    chain = tls.get("client_cert_chain") or ()
+    if not chain or tls.get("client_cert_error") is not None:
+        return None
+    return ClientCert.from_pem(chain[0], tls.get("client_cert_name"))
 
 
 def _asgi_paths(scope: dict) -> tuple[str, str]:
@@ -440,6 +484,12 @@ class _QuietHandler(WSGIRequestHandler):
         environ["CONTENT_LENGTH"] = "" if self.chunked else str(self.length or 0)
         environ["wsgi.input_terminated"] = True  # (the chunked reader ends where the body does)
         environ.pop("HTTP_TRANSFER_ENCODING", None)
+        if isinstance(self.connection, ssl.SSLSocket):  # (the client certificate, as mod_ssl exports it)
+            checked, der = self.connection.getpeercert(), self.connection.getpeercert(binary_form=True)
+            if checked and der:  # (a dict only when the context verified it: tls_client_ca)
+                environ.update(SSL_CLIENT_VERIFY="SUCCESS", SSL_CLIENT_CERT=ssl.DER_cert_to_PEM_cert(der),
+                               SSL_CLIENT_S_DN=_rfc4514(checked.get("subject")),
+                               SSL_CLIENT_I_DN=_rfc4514(checked.get("issuer")))
         return environ
 
     def log_message(self, fmt, *args):

@@ -335,6 +335,10 @@ CREATE TABLE IF NOT EXISTS inbox_body (
 );
 """
 
+# A duplicate key as the receiver writes it since messages are told apart by their content:
+# "<element>|<TransactionID>|<32 hex digits>". The releases before wrote "<element>|<TransactionID>".
+_KEY_WITH_IDENTITY = "*|" + "[0-9a-f]" * 32
+
 _INBOX_SELECT = (
     "SELECT i.id, i.kind, i.transaction_id, i.message_id, i.recipient, i.status, i.peer, i.content_type,"
     " COALESCE(b.body, i.body) AS body, i.received_at, i.state, i.response_code, i.error, i.attempts,"
@@ -394,6 +398,14 @@ class MemoryStore:
             if rec is not None:  # (purged meanwhile: nothing left to mark)
                 rec.state, rec.response_code, rec.error, rec.answer = state, response_code, error, dict(answer or {})
                 rec.attempts += 1
+
+    holds_old_keys = False  # (nothing in memory outlives an upgrade: see SqliteStore.holds_old_keys)
+
+    def inbox_by_key(self, tid_key: str) -> InboxRecord | None:
+        """See `SqliteStore.inbox_by_key`."""
+        with self._lock:
+            rec = self._inbox.get(self._keys.get(tid_key, 0))
+            return dataclasses.replace(rec) if rec is not None else None
 
     def inbox_get(self, record_id: int) -> InboxRecord | None:
         with self._lock:
@@ -892,6 +904,8 @@ class SqliteStore:
         self._batch = threading.Lock()  # guards the writes waiting for the next group commit, and who leads
         self._queue: list[_Pending] = []
         self._leader = False
+        # Records up to this id may hold a duplicate key of the releases before (0: none can).
+        self._old_keys_through = 0
         _open_stores.add(self)
         if self.read_only:
             self._open_read_only()
@@ -931,6 +945,8 @@ class SqliteStore:
                 db.execute("ALTER TABLE inbox ADD COLUMN path TEXT")
             if inbox and "answer" not in inbox:  # ... and before what answers said beside their code was
                 db.execute("ALTER TABLE inbox ADD COLUMN answer TEXT")
+            if inbox:
+                self._find_old_keys(db)
             outbox = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
             if "fingerprint" not in outbox:
                 db.execute("ALTER TABLE outbox ADD COLUMN fingerprint TEXT")  # a file from before the send API's
@@ -951,6 +967,42 @@ class SqliteStore:
 
     def extra_schema(self) -> str:
         return INBOX_SCHEMA
+
+    def _find_old_keys(self, db: sqlite3.Connection) -> None:
+        """Where records with a duplicate key of the releases before may be (`holds_old_keys`):
+        the last of them is looked for once, in the key's index, the first time this version
+        opens the file, and noted in it; each open after asks only whether a record up to that id
+        is left (a look at the start of the table), and so does each purge."""
+        db.execute("CREATE TABLE IF NOT EXISTS store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        row = db.execute("SELECT value FROM store_meta WHERE name = 'old_keys_through'").fetchone()
+        if row is None:
+            through = db.execute("SELECT max(id) FROM inbox WHERE tid_key IS NOT NULL AND tid_key NOT GLOB ?",
+                                 (_KEY_WITH_IDENTITY,)).fetchone()[0] or 0
+            db.execute("INSERT INTO store_meta (name, value) VALUES ('old_keys_through', ?)", (str(through),))
+        else:
+            through = int(row[0])
+        self._old_keys_through = through
+        self._forget_old_keys(db)
+
+    def _forget_old_keys(self, db: sqlite3.Connection) -> None:
+        """`holds_old_keys` turned off once no record that may hold an old key is left."""
+        if self._old_keys_through and db.execute(
+                "SELECT 1 FROM inbox WHERE id <= ? AND tid_key IS NOT NULL LIMIT 1",
+                (self._old_keys_through,)).fetchone() is None:
+            self._old_keys_through = 0
+
+    @property
+    def holds_old_keys(self) -> bool:
+        """Whether records stored by a release before messages were told apart by their content
+        may be here, with their duplicate key of then ("<element>|<TransactionID>"): a copy of
+        one arriving after the upgrade is looked for by it (`inbox_by_key`). False once they are
+        purged (or in a file that never had any): then no request pays for that look."""
+        return self._old_keys_through > 0
+
+    def inbox_by_key(self, tid_key: str) -> InboxRecord | None:
+        """The record stored with duplicate key `tid_key`, if any (through the key's index)."""
+        row = self._conn().execute(_INBOX_SELECT + " WHERE i.tid_key = ?", (tid_key,)).fetchone()
+        return self._inbox_row(row) if row else None
 
     def _open_read_only(self) -> None:
         """Check that the file is an mm7bind store as this version reads it, without writing.
@@ -1440,6 +1492,8 @@ class SqliteStore:
             out.outbox = self._in_batches(old_outbox, "DELETE FROM outbox WHERE id IN ({ids})")
             self._in_batches(("SELECT rowid FROM send_claim WHERE claimed_at < ?", (cutoff,)),
                              "DELETE FROM send_claim WHERE rowid IN ({ids})")
+        if out.inbox:
+            self._forget_old_keys(self._conn())
         return out
 
     PURGE_BATCH = 500  # rows per transaction: an accept waits for at most one batch, never the whole purge

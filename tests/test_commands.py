@@ -1306,6 +1306,11 @@ def test_sighup_reads_the_client_ca_again_and_keeps_serving_when_it_cannot(tmp_p
         assert srv.ssl_context is renewed
     assert "SIGHUP: receiver.tls_client_ca: cannot read CA certificates from" in caplog.text
     assert "still serving with the one read before" in caplog.text
+    # The INFO line after the failed reload says so, not "nothing to do" (as if nothing had been tried).
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO and "SIGHUP" in r.getMessage()]
+    assert infos[0] == f"SIGHUP: TLS certificate {tmp_path / 'cert.pem'} read again"
+    assert infos[1] == ("SIGHUP: TLS settings not read again: still serving with the ones read before "
+                        "(see the error above)"), infos
 
 
 def test_serve_reads_a_renewed_tls_certificate_on_sighup(tmp_path):

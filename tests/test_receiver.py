@@ -26,11 +26,11 @@ from .tls import local_tls
 
 
 def call_wsgi(app, body: bytes, content_type: str | None, method: str = "POST", path: str = "/mm7",
-              headers: dict | None = None, peer: str = "127.0.0.1"):
+              headers: dict | None = None, peer: str = "127.0.0.1", extra_environ: dict | None = None):
     environ = {
         "REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": "",
         "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "REMOTE_ADDR": peer,
-        "SERVER_NAME": "test", "SERVER_PORT": "80", "wsgi.url_scheme": "http",
+        "SERVER_NAME": "test", "SERVER_PORT": "80", "wsgi.url_scheme": "http", **(extra_environ or {}),
     }
     if content_type:
         environ["CONTENT_TYPE"] = content_type
@@ -1629,3 +1629,149 @@ def test_a_repeat_line_carries_the_structured_fields_too(store, caplog):
     assert [(r.mm7["transaction_id"], r.mm7["outcome"], r.mm7["status"]) for r in repeats] == [
         ("r-ok", "repeat", 1000), ("r-no", "repeat", 4007)]
     assert repeats[0].mm7["operation"] == "DeliverReq" and repeats[0].mm7["peer"] is not None
+
+
+def test_a_copy_re_encoded_in_every_way_an_mmsc_may_is_still_a_repeat(store):
+    """A retransmission the MMSC builds again: new boundary and Content-IDs, another MM7Version
+    and relay node, base64 for 8bit, and its text part in another charset (GB2312 for UTF-8,
+    CRLF for LF): other bytes, the same text. A repeat, answered without the handler; another
+    text under the same TransactionID is another message."""
+    from mm7bind.profiles import STANDARD
+
+    calls = []
+    rcv = mm7.Receiver(store=store)
+    rcv.on("deliver", lambda msg, ctx: calls.append([p.text_value for p in msg.content.parts if p.kind == "text"]))
+    app = mm7.wsgi_app(rcv)
+    picture = b"\xff\xd8\xff\xe0 a picture"
+
+    def copy(text: str, charset: str, **kw) -> mm7.DeliverReq:
+        content = mm7.Content()
+        content.add(mm7.Part.text(text, charset))
+        content.add_bytes(picture, "image/jpeg")
+        return deliver(content=content, **kw)
+
+    first = mm7.encode(copy("你好\n再见", "utf-8", mm7_version="6.8.0", relay_server_id="node-1"),
+                       transaction_id="re-1", version="REL-6-MM7-1-4", profile=STANDARD.replace(transfer_encoding="8bit"))
+    again = mm7.encode(copy("你好\r\n再见", "gb2312", mm7_version="6.5.0", relay_server_id="node-2"),
+                       transaction_id="re-1", version="REL-6-MM7-1-4",
+                       profile=STANDARD.replace(transfer_encoding="base64"))
+    assert first.content_type != again.content_type  # (another boundary)
+    assert b"gb2312" in again.to_bytes().lower() and b"base64" in again.to_bytes().lower()
+    for out in (first, again):
+        rsp = call_wsgi(app, out.to_bytes(), out.content_type)
+        assert rsp["status"] == 200 and mm7.decode(rsp["body"]).body.status.code == 1000
+    assert calls == [["你好\n再见"]]
+    assert [r.state for r in store.inbox()] == ["handled"]
+    other = mm7.encode(copy("你好\n再会", "gb2312"), transaction_id="re-1", version="REL-6-MM7-1-4")
+    assert call_wsgi(app, other.to_bytes(), other.content_type)["status"] == 200
+    assert calls == [["你好\n再见"], ["你好\n再会"]]
+
+
+def test_a_copy_of_a_message_stored_by_the_release_before_is_still_a_repeat(tmp_path, monkeypatch):
+    """Records of the release before carry the duplicate key of then, the element and the
+    TransactionID alone. A copy of such a message arriving after the upgrade (the MMSC retrying)
+    is a repeat of it; another message under that TransactionID is not. Only a store that may
+    hold such keys is asked for them: once they are purged, or in a new file, no request is."""
+    import sqlite3
+    from datetime import timedelta
+
+    from mm7bind import store as store_module
+
+    path = tmp_path / "old.db"
+    first = mm7.encode(deliver(subject="before the upgrade"), transaction_id="up-1", version="REL-6-MM7-1-4")
+    with sqlite3.connect(path) as db:  # (as the release before wrote it)
+        db.executescript(store_module.SENT_SCHEMA + store_module.INBOX_SCHEMA)
+        db.execute("INSERT INTO inbox (kind, transaction_id, content_type, body, received_at, state, response_code,"
+                   " tid_key) VALUES ('DeliverReq', 'up-1', ?, ?, '2026-01-01T00:00:00+00:00', 'handled', 1000,"
+                   " 'DeliverReq|up-1')", (first.content_type, first.to_bytes()))
+    db.close()
+    calls = []
+    store = SqliteStore(path)
+    try:
+        assert store.holds_old_keys
+        rcv = mm7.Receiver(store=store)
+        rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
+        app = mm7.wsgi_app(rcv)
+        rsp = post(app, deliver(subject="before the upgrade"), tid="up-1")  # (encoded anew: another boundary)
+        assert mm7.decode(rsp["body"]).body.status.code == 1000
+        assert calls == [] and len(store.inbox()) == 1
+        post(app, deliver(subject="another message"), tid="up-1")
+        assert calls == ["another message"] and len(store.inbox()) == 2
+    finally:
+        store.close()
+    store = SqliteStore(path)  # (what the first open found is kept in the file)
+    try:
+        assert store.holds_old_keys
+        assert store.purge(timedelta(days=1)).inbox == 1  # the record of before goes
+        assert not store.holds_old_keys
+    finally:
+        store.close()
+    store = SqliteStore(path)
+    try:
+        assert not store.holds_old_keys
+
+        def asked(tid_key):
+            raise AssertionError(f"looked up {tid_key}")
+
+        monkeypatch.setattr(store, "inbox_by_key", asked)
+        app = mm7.wsgi_app(mm7.Receiver(store=store, handler=mm7.Handler()))
+        assert post(app, deliver(subject="after"), tid="up-2")["status"] == 200
+    finally:
+        store.close()
+    fresh = SqliteStore(tmp_path / "new.db")
+    try:
+        assert not fresh.holds_old_keys
+    finally:
+        fresh.close()
+
+
+def test_a_handler_sees_the_client_certificate_the_mmsc_presented(tmp_path):
+    """One CA may sign several MMSCs' certificates: mutual TLS lets them all in, and the handler
+    tells them apart by the certificate each presented (its subject, its SHA-256 fingerprint).
+    The embedded server gives it; a WSGI server passes it as mod_ssl does, an ASGI one in the TLS
+    extension; a certificate the server did not verify, or none, is None."""
+    import hashlib
+
+    trustme = pytest.importorskip("trustme")
+    server_ca, mmsc_ca = trustme.CA(), trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ca.issue_cert("127.0.0.1").configure_cert(server)
+    server.verify_mode = ssl.CERT_REQUIRED
+    mmsc_ca.configure_trust(server)
+    server_ca.cert_pem.write_to_path(str(tmp_path / "server-ca.pem"))
+    issued = mmsc_ca.issue_cert("mmsc-a.example", common_name="mmsc-a.example", organization_name="Carrier, Inc")
+    issued.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "mmsc-a.pem"))
+    pem = issued.cert_chain_pems[0].bytes().decode("ascii")
+    fingerprint = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+    seen = []
+
+    @(rcv := mm7.Receiver()).on("deliver")
+    def on_deliver(msg, ctx):
+        seen.append(ctx.client_cert)
+
+    out = mm7.encode(deliver(), transaction_id="cert-1")
+    with mm7.serve(rcv, port=0, ssl_context=server) as srv:
+        rsp = requests.post(srv.endpoint, data=out.to_bytes(), headers=out.headers, timeout=10,
+                            verify=str(tmp_path / "server-ca.pem"), cert=str(tmp_path / "mmsc-a.pem"))
+    assert rsp.status_code == 200
+    [cert] = seen
+    assert cert.fingerprint == fingerprint
+    assert cert.subject.startswith("CN=mmsc-a.example,") and "O=Carrier\\, Inc" in cert.subject
+    assert cert.issuer is not None and cert.issuer != cert.subject
+    assert ssl.PEM_cert_to_DER_cert(cert.pem) == ssl.PEM_cert_to_DER_cert(pem)
+
+    seen.clear()
+    app = mm7.wsgi_app(rcv)
+    given = {"SSL_CLIENT_CERT": pem, "SSL_CLIENT_S_DN": "CN=mmsc-b.example,O=Carrier"}
+    for extra in (given | {"SSL_CLIENT_VERIFY": "SUCCESS"}, given | {"SSL_CLIENT_VERIFY": "GENEROUS"}, {},
+                  {"HTTP_SSL_CLIENT_CERT": pem}):  # (the last: a request header, which anyone can send)
+        assert call_wsgi(app, out.to_bytes(), out.content_type, extra_environ=extra)["status"] == 200
+    assert [(c.subject, c.fingerprint) if c else None for c in seen] == [
+        ("CN=mmsc-b.example,O=Carrier", fingerprint), None, None, None]
+    seen.clear()
+    asgi = mm7.asgi_app(rcv)
+    for tls in ({"client_cert_chain": [pem], "client_cert_name": "CN=mmsc-c.example", "client_cert_error": None},
+                {"client_cert_chain": [pem], "client_cert_name": "CN=x", "client_cert_error": "unknown CA"}):
+        call_asgi(asgi, [out.to_bytes()], {"Content-Type": out.content_type},
+                  extra_scope={"extensions": {"tls": tls}})
+    assert [(c.subject, c.fingerprint) if c else None for c in seen] == [("CN=mmsc-c.example", fingerprint), None]

@@ -218,3 +218,30 @@ def test_validate_and_inspect_say_a_packet_captures_requests_soapaction(tmp_path
     assert main(["inspect", str(path)]) == 0
     request, response = json.loads(capsys.readouterr().out)["messages"]
     assert [d["code"] for d in request["deviations"]] == ["soap-action"] and not response.get("deviations")
+
+
+@pytest.mark.parametrize("content_type", ["from the message", None])
+def test_a_replay_reports_what_the_request_headers_said_as_the_first_handling_did(store, content_type):
+    """A replay decodes the stored body: the SOAPAction, a Content-Encoding the body was sent plain
+    under, a missing Content-Type — said by the headers, not the body — are said again from the
+    headers stored with it, so the handler sees the deviations the first handling saw."""
+    out = mo()
+    seen = []
+    rcv = mm7.Receiver(store=store)
+
+    @rcv.on("deliver")
+    def on_deliver(msg, ctx):
+        seen.append([(d.code, d.message) for d in ctx.deviations])
+        if not ctx.replay:
+            raise mm7.Unavailable("the database is down")
+
+    given = out.content_type if content_type else None
+    rsp = call_wsgi(mm7.wsgi_app(rcv), out.to_bytes(), given,
+                    headers={"Content-Encoding": "utf-8", "SOAPAction": "DeliverReq"})
+    assert rsp["status"] == 500  # (failed: kept for replay)
+    [record] = store.inbox()
+    assert store.inbox_get(record.id).headers["Content-Encoding"] == "utf-8"  # (the body stored is as it came)
+    codes = ["content-encoding", "soap-action"]
+    assert [code for code, _ in seen[0]] == ([] if content_type else ["soap-content-type"]) + codes
+    assert rcv.replay() == [(record.id, "handled")]
+    assert seen[1] == seen[0]

@@ -170,6 +170,8 @@ def test_store_show_prints_the_kept_headers(tmp_path):
     assert proc.returncode == 0, proc.stderr
     shown = json.loads(proc.stdout)["record"]["headers"]
     assert shown["X-Mblox-Carrier-Id"] == "46000" and "Authorization" not in shown
+    # What the headers said wrong is said as the receiver said it (here: no SOAPAction).
+    assert [d["code"] for d in json.loads(proc.stdout)["message"]["deviations"]] == ["soap-action"]
 
 
 def test_purging_bodies_drops_the_stored_headers_too(store):
