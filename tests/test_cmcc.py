@@ -22,7 +22,7 @@ from mm7bind.cmcc.config import read as read_cmcc
 from mm7bind.profiles import CMCC, CMCC_SDK
 from mm7bind.simulator import Simulator
 
-from .fake_http import FakeServer, Reply, dead_url, mm7_reply
+from .fake_http import FakeServer, Reply, dead_url, default_responder, mm7_reply
 from .test_commands import Background, free_port, run
 
 NS = "http://mms.chinamobile.com/mm7ConfigSchema"
@@ -1154,6 +1154,58 @@ def test_send_returns_errors_as_the_sdk_did(tmp_path):
     assert cmcc.MM7RSErrorRes(status_code=-112).status_text_zh is None  # (a code the manual has not)
     with pytest.raises(ValueError):
         cmcc.MM7Sender(errors="ignore")
+
+
+def test_a_res_says_when_the_mmsc_may_have_the_message_twice_or_once(tmp_path):
+    """The SDK re-sent a request whose answer did not come in time and never said so: a success
+    after such an attempt says `earlier_unanswered` (the MMSC may have it twice), as the core's
+    Result does; an API error after the request went out says `may_have_arrived` (sending it again
+    may deliver it twice), one before it did not."""
+    calls = []
+
+    def first_unanswered(req):
+        calls.append(req)
+        return Reply(delay=2.5) if len(calls) == 1 else default_responder(req)
+
+    with FakeServer(first_unanswered) as srv:
+        res = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, ReSendCount="1", TimeOut="1000")).send(submit_req())
+    assert isinstance(res, cmcc.MM7SubmitRes) and res.status_code == 1000 and len(calls) == 2
+    assert res.earlier_unanswered is True
+    with FakeServer() as srv:
+        res = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url)).send(submit_req())
+    assert isinstance(res, cmcc.MM7SubmitRes) and res.earlier_unanswered is False and res.deviations == []
+
+    with FakeServer(lambda req: Reply(delay=2.5)) as srv:
+        config = cmcc_config(tmp_path, srv.url, ReSendCount="1", TimeOut="1000")
+        res = cmcc.MM7Sender(config).send(submit_req())
+        with pytest.raises(cst.ReadTimeout) as raised:
+            cmcc.MM7Sender(config, errors="raise").send(submit_req())
+    assert res.status_code == -102 and res.may_have_arrived is True
+    assert res.error.may_have_arrived is True and raised.value.may_have_arrived is True
+    res = cmcc.MM7Sender(cmcc_config(tmp_path, dead_url(), ReSendCount="0")).send(submit_req())
+    assert res.status_code == -104 and res.may_have_arrived is False  # (no connection: nothing went out)
+    res = cmcc.MM7Sender(cmcc_config(tmp_path, dead_url())).send(cmcc.MM7SubmitReq(vaspid="801234"))
+    assert res.status_code == -106 and res.may_have_arrived is False
+
+
+def test_another_requests_transaction_id_is_refused_as_no_answer_to_it_unless_accepted(tmp_path):
+    """The SDK took any answer whatever its TransactionID; mm7bind refuses another request's answer
+    (its MessageID is not this message's). A well-formed answer: -111, the answer that is not the
+    response to this request, never -109 (XML that does not parse). An MMSC that writes a
+    TransactionID of its own is taken with `accept_transaction_id_mismatch=True`, the deviation noted."""
+
+    def own_transaction_id(req):
+        return mm7_reply(mm7.SubmitRsp(message_id="MMSC-1"), req.decode(), transaction_id="MMSC-OWN-1")
+
+    with FakeServer(own_transaction_id) as srv:
+        config = cmcc_config(tmp_path, srv.url, ReSendCount="0")
+        res = cmcc.MM7Sender(config).send(submit_req())
+        assert type(res) is cmcc.MM7RSErrorRes and res.status_code == -111, res
+        assert isinstance(res.error, cst.ServerError) and "accept_transaction_id_mismatch" in res.status_detail
+        assert res.may_have_arrived is True
+        res = cmcc.MM7Sender(config, accept_transaction_id_mismatch=True).send(submit_req(transaction_id="T-1"))
+    assert isinstance(res, cmcc.MM7SubmitRes) and res.status_code == 1000 and res.message_id == "MMSC-1"
+    assert res.transaction_id == "T-1" and [d.code for d in res.deviations] == ["transaction-id-mismatch"]
 
 
 def test_sdk_log_files_from_the_api(tmp_path):

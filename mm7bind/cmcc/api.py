@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .. import messages as m
+from ..arrival import may_have_arrived
 from ..client import Client
 from ..codec import MessageTooLargeError
 from ..config import Config
@@ -37,6 +38,7 @@ from ..errors import (
     MM7Error,
     ProtocolError,
     RequestTimeout,
+    SendError,
     TransportError,
 )
 from ..hints import did_you_mean
@@ -541,6 +543,11 @@ class MM7RSRes(MM7Message):
     status_code: int | None = None
     status_text: str | None = None
     status_detail: str | None = None
+    # Beyond the SDK, what mm7bind's Result says of the exchange: an attempt before the one
+    # answered got no answer (the MMSC may have the message twice: the SDK re-sent unawares), and
+    # how the answer departed from MM7 (a transaction-id-mismatch taken, say).
+    earlier_unanswered: bool = field(default=False, compare=False)
+    deviations: list = field(default_factory=list, compare=False)
 
     @property
     def status_text_zh(self) -> str | None:
@@ -576,6 +583,9 @@ class MM7RSErrorRes(MM7RSRes):
     is -102 as every failure to receive an answer (SDK V1.5.3's); None for the MMSC's."""
 
     error: st.APIError | None = field(default=None, compare=False)
+    # The API's own error after the request went out (a timeout, the connection lost, an answer
+    # not read): the MMSC may have the message, and sending it again may deliver it twice.
+    may_have_arrived: bool = field(default=False, compare=False)
 
 
 class MM7Sender:
@@ -583,11 +593,15 @@ class MM7Sender:
     `MM7RSErrorRes` (the MMSC's error, or the API's own negative code). Thread-safe: one sender can
     serve many threads."""
 
-    def __init__(self, config: MM7Config | None = None, errors: str = "return", store=None):
+    def __init__(self, config: MM7Config | None = None, errors: str = "return", store=None,
+                 accept_transaction_id_mismatch: bool = False):
         if errors not in ("raise", "return"):
             raise ValueError("errors must be 'raise' or 'return'")
         self.errors = errors
         self.store = store
+        # The SDK never compared the answer's TransactionID with the request's; mm7bind refuses
+        # another request's answer (−111) unless told the MMSC writes one of its own.
+        self.accept_transaction_id_mismatch = accept_transaction_id_mismatch
         self.config: MM7Config | None = None
         self.client: Client | None = None
         if config is not None:
@@ -595,7 +609,10 @@ class MM7Sender:
 
     def set_config(self, config: MM7Config) -> None:
         """The SDK's `new MM7Sender()` + `setConfig(cfg)`; ConfigError when the files cannot work."""
-        client = Client(store=self.store, **config.config.client_settings())
+        settings = config.config.client_settings()
+        if self.accept_transaction_id_mismatch:
+            settings["accept_transaction_id_mismatch"] = True
+        client = Client(store=self.store, **settings)
         config._start_logging()
         with logging_for(config.config):
             config.config.say_warnings(("sending",))
@@ -614,13 +631,19 @@ class MM7Sender:
             with logging_for(self.config.config):  # into this MMSC's log file, not another's
                 return self._send(req)
         except st.APIError as exc:
+            cause = exc.__cause__
+            exc.earlier_unanswered = bool(getattr(cause, "earlier_unanswered", False))
+            exc.may_have_arrived = isinstance(cause, SendError) and may_have_arrived(cause)
             if self.errors == "raise":
                 raise
             # the TransactionID it went with (made up when the SP gave none), as the log names it
-            tid = getattr(req, "transaction_id", None) or getattr(exc.__cause__, "transaction_id", None)
+            tid = getattr(req, "transaction_id", None) or getattr(cause, "transaction_id", None)
             # (a copy without the traceback and cause, whose frames would hold the request and its content)
+            error = type(exc)(exc.detail)
+            error.earlier_unanswered, error.may_have_arrived = exc.earlier_unanswered, exc.may_have_arrived
             return MM7RSErrorRes(transaction_id=tid, status_code=exc.code, status_text=exc.text_zh,
-                                 status_detail=exc.detail, error=type(exc)(exc.detail))
+                                 status_detail=exc.detail, error=error, earlier_unanswered=exc.earlier_unanswered,
+                                 may_have_arrived=exc.may_have_arrived)
 
     def _send(self, req) -> MM7RSRes:
         if self.client is None:
@@ -644,7 +667,8 @@ class MM7Sender:
             if status is None:
                 raise st.ServerFault(exc.fault.string) from exc
             return MM7RSErrorRes(transaction_id=exc.transaction_id, status_code=status.code,
-                                 status_text=status.text, status_detail=status.details)
+                                 status_text=status.text, status_detail=status.details,
+                                 earlier_unanswered=exc.earlier_unanswered)
         except ConnectError as exc:
             raise st.SocketUnreachable(str(exc)) from exc
         except RequestTimeout as exc:
@@ -665,7 +689,9 @@ class MM7Sender:
                 if isinstance(unreadable, MimeError) or "root element html" in text.lower():
                     raise st.BadRequest(text) from exc
                 raise st.XMLParseError(text) from exc
-            if "expected" in text:  # a well-formed answer, but not the response to this request
+            if "expected" in text or "accept_transaction_id_mismatch" in text:
+                # a well-formed answer, but not the response to this request (of another kind, or
+                # carrying another request's TransactionID): parsed, so no -109
                 raise st.ServerError(text) from exc
             raise st.XMLParseError(text) from exc
         except TransportError as exc:
@@ -674,7 +700,8 @@ class MM7Sender:
             raise st.SystemError_(f"{type(exc).__name__}: {exc}") from exc
         s = result.status
         common = {"transaction_id": result.transaction_id, "mm7_version": result.response.mm7_version,
-                  "status_code": s.code, "status_text": s.text, "status_detail": s.details}
+                  "status_code": s.code, "status_text": s.text, "status_detail": s.details,
+                  "earlier_unanswered": result.earlier_unanswered, "deviations": list(result.deviations)}
         if isinstance(req, MM7SubmitReq):
             return MM7SubmitRes(message_id=result.message_id, **common)
         if isinstance(req, MM7CancelReq):
