@@ -539,6 +539,59 @@ def test_worked_example_cmcc_shaped(tmp_path, cmcc_simulator_for):
         receiver.stop()
 
 
+def test_the_chinese_mmscs_mo_and_reports_reach_the_callbacks_and_forward_intact(tmp_path):
+    """What China Mobile's MMSC sends (the simulator's cmcc dialect, in the capture's layout: plain
+    Sender, MMSRelayServerID out of order, a bare Content-ID, TimeStamp and MMSStatusErrorCode in a
+    report), through MM7Receiver over loopback: every getter the manual's §4.3 copies is filled, and the
+    content forwarded in a Submit reaches the MMSC part for part (SMIL, raw JPEG, Chinese text)."""
+    from .test_cmcc_mmsc import JPEG, SMIL, TEXT, mo_parts
+
+    got, results = [], []
+
+    class MyReceiver(cmcc.MM7Receiver):
+        def do_deliver(self, deliver_req):
+            got.append(deliver_req)
+            submit = cmcc.MM7SubmitReq(vaspid="801234", vasid="10085", service_code="111201",
+                                       sender_address=deliver_req.to[0], to=[deliver_req.sender],
+                                       linked_id=deliver_req.linked_id, subject=deliver_req.subject,
+                                       content=deliver_req.content, delivery_report=True)
+            results.append(sender.send(submit))
+            return cmcc.MM7DeliverRes(service_code="111201")
+
+        def do_delivery_report(self, req):
+            got.append(req)
+
+    port = free_port()
+    with Simulator(dialect="cmcc", report_delay=3600) as sim:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, sim.url))
+        receiver = MyReceiver(cmcc.MM7Config(mm7config(tmp_path, ListenPort=str(port), AuthenticationMode="0")))
+        receiver.start()
+        try:
+            sim.config.vasp_url = f"http://127.0.0.1:{port}/mm7"
+            mo = sim.deliver("+8618703815655", ["10085"], subject="彩信", parts=mo_parts())
+            assert mo["status"] == 1000, mo
+            [res] = results
+            assert isinstance(res, cmcc.MM7SubmitRes) and res.status_code == 1000 and res.status_text_zh == "成功"
+            assert sim.send_report(res.message_id, "+8618703815655", "Rejected")["status"] == 1000
+        finally:
+            receiver.stop()
+        deliver_req, report = got
+        assert (deliver_req.sender, deliver_req.to, deliver_req.subject) == ("+8618703815655", ["10085"], "彩信")
+        assert deliver_req.mms_relay_server_id == sim.config.relay_server_id and deliver_req.linked_id == mo["linked_id"]
+        assert deliver_req.mm7_version == "6.3.0" and deliver_req.time_stamp is not None
+        content = deliver_req.content
+        assert content.content_type == cmcc.ContentType.MULTIPART_RELATED and content.content_id == "defaultID"
+        assert content.get_sub_content_by_location("1447137257000.jpg").content == JPEG
+        assert content.get_sub_content_by_location("text_0.txt").content_as_string == TEXT
+        forwarded = sim.messages[res.message_id].request.content
+        assert forwarded.smil.text_value == SMIL and forwarded.by_location("1447137257000.jpg").data == JPEG
+        assert forwarded.by_location("text_0.txt").text_value == TEXT
+        # The report in the Chinese MMSC's words: TimeStamp for Date, MMSStatusErrorCode beside MMStatus.
+        assert isinstance(report, cmcc.MM7DeliveryReportReq) and report.message_id == res.message_id
+        assert report.mm_status == cmcc.MMStatus.SYSTEM_REJECT and report.time_stamp is not None
+        assert report.recipient == "+8618703815655" and report.sender == "10085"
+
+
 def test_the_readme_china_mobile_example_runs_as_a_program(tmp_path, cmcc_simulator_for):
     """The README's "China Mobile way" block, copied into a file next to ./config/ as a new user would:
     it keeps serving after start() (the manual's `for(;;);`), answers an MO with a Submit, and ends
