@@ -1213,7 +1213,7 @@ def test_a_res_says_when_the_mmsc_may_have_the_message_twice_or_once(tmp_path):
     """The SDK re-sent a request whose answer did not come in time and never said so: a success
     after such an attempt says `earlier_unanswered` (the MMSC may have it twice), as the core's
     Result does; an API error after the request went out says `may_have_arrived` (sending it again
-    may deliver it twice), one before it did not."""
+    may deliver it twice), one before it did not; an MMSC's answer says the Retry-After it asked for."""
     calls = []
 
     def first_unanswered(req):
@@ -1239,6 +1239,24 @@ def test_a_res_says_when_the_mmsc_may_have_the_message_twice_or_once(tmp_path):
     assert res.status_code == -104 and res.may_have_arrived is False  # (no connection: nothing went out)
     res = cmcc.MM7Sender(cmcc_config(tmp_path, dead_url())).send(cmcc.MM7SubmitReq(vaspid="801234"))
     assert res.status_code == -106 and res.may_have_arrived is False
+
+    answered = []
+
+    def busy(req):  # 4006, "try again in 30 s", in a Fault, then in a SubmitRsp
+        answered.append(req)
+        status = mm7.Status(4006)
+        fault = len(answered) == 1
+        body = mm7.Fault(code="Server", detail=mm7.RSErrorRsp(status=status)) if fault \
+            else mm7.SubmitRsp(status=status, message_id="busy-1")
+        reply = mm7_reply(body, req.decode(), 500 if fault else 200)
+        reply.headers["Retry-After"] = "30"
+        return reply
+
+    with FakeServer(busy) as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, ReSendCount="0"))
+        answers = [sender.send(submit_req()), sender.send(submit_req())]
+    assert [(type(r), r.status_code, r.retry_after) for r in answers] == [
+        (cmcc.MM7RSErrorRes, 4006, 30.0), (cmcc.MM7SubmitRes, 4006, 30.0)]
 
 
 def test_another_requests_transaction_id_is_refused_as_no_answer_to_it_unless_accepted(tmp_path):

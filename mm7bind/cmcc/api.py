@@ -544,10 +544,12 @@ class MM7RSRes(MM7Message):
     status_text: str | None = None
     status_detail: str | None = None
     # Beyond the SDK, what mm7bind's Result says of the exchange: an attempt before the one
-    # answered got no answer (the MMSC may have the message twice: the SDK re-sent unawares), and
-    # how the answer departed from MM7 (a transaction-id-mismatch taken, say).
+    # answered got no answer (the MMSC may have the message twice: the SDK re-sent unawares), how
+    # the answer departed from MM7 (a transaction-id-mismatch taken, say), and the seconds its
+    # Retry-After asked for (an MMSC busy: 4006).
     earlier_unanswered: bool = field(default=False, compare=False)
     deviations: list = field(default_factory=list, compare=False)
+    retry_after: float | None = field(default=None, compare=False)
 
     @property
     def status_text_zh(self) -> str | None:
@@ -668,7 +670,7 @@ class MM7Sender:
                 raise st.ServerFault(exc.fault.string) from exc
             return MM7RSErrorRes(transaction_id=exc.transaction_id, status_code=status.code,
                                  status_text=status.text, status_detail=status.details,
-                                 earlier_unanswered=exc.earlier_unanswered)
+                                 earlier_unanswered=exc.earlier_unanswered, retry_after=exc.retry_after)
         except ConnectError as exc:
             raise st.SocketUnreachable(str(exc)) from exc
         except RequestTimeout as exc:
@@ -701,7 +703,8 @@ class MM7Sender:
         s = result.status
         common = {"transaction_id": result.transaction_id, "mm7_version": result.response.mm7_version,
                   "status_code": s.code, "status_text": s.text, "status_detail": s.details,
-                  "earlier_unanswered": result.earlier_unanswered, "deviations": list(result.deviations)}
+                  "earlier_unanswered": result.earlier_unanswered, "deviations": list(result.deviations),
+                  "retry_after": result.retry_after}
         if isinstance(req, MM7SubmitReq):
             return MM7SubmitRes(message_id=result.message_id, **common)
         if isinstance(req, MM7CancelReq):
