@@ -593,7 +593,9 @@ class MM7RSErrorRes(MM7RSRes):
 class MM7Sender:
     """`send(req)` → the MMSC's answer: `MM7SubmitRes` / `MM7CancelRes` / `MM7ReplaceRes`, or an
     `MM7RSErrorRes` (the MMSC's error, or the API's own negative code). Thread-safe: one sender can
-    serve many threads."""
+    serve many threads. `errors="raise"`: the API's own errors raised instead; `store`: sends
+    recorded there; `accept_transaction_id_mismatch=True`: an answer carrying a TransactionID other
+    than the request's taken (an MMSC writing its own), not refused as -111."""
 
     def __init__(self, config: MM7Config | None = None, errors: str = "return", store=None,
                  accept_transaction_id_mismatch: bool = False):
