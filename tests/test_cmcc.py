@@ -778,6 +778,29 @@ def test_the_receiver_honours_keep_alive_off(tmp_path, keep_alive):
         assert not re.search(rb"(?im)^connection: *close", first) and then.startswith(b"HTTP/1.1 200 ")
 
 
+def test_a_request_too_large_for_the_receiver_is_logged_into_its_log_file(tmp_path):
+    """An MMSC's MO declared larger than the receiver takes is refused (413) before its body is read,
+    by the server: as with `mm7bind serve`, that refusal is logged (into the configuration's own
+    log file, which the SP reads) and counted, not lost without a trace."""
+    import socket
+
+    config = cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0", ListenPort="0", logLevel="1"))
+    receiver = cmcc.MM7Receiver(config)
+    try:
+        receiver.start()
+        limit = config.config.receiver.max_body
+        host, port = receiver.url.split("//")[1].split("/")[0].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            conn.sendall(f"POST /mm7 HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/xml\r\n"
+                         f"Content-Length: {limit + 1}\r\n\r\n".encode("ascii"))
+            answer = conn.recv(4096)
+    finally:
+        receiver.stop()
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    [log_file] = (tmp_path / "logs").glob("910010*.log")
+    assert f"{limit + 1} bytes, over max_body" in log_file.read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("text", ["true", "yes", "1", ""])
 def test_a_keep_alive_neither_on_nor_off_is_off_as_in_the_sdk(tmp_path, text):
     """The SDK kept connections for "on" only and closed them for anything else: such a file worked

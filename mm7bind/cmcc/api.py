@@ -958,10 +958,18 @@ class MM7Receiver(MM7AbstractReceiver):
             raise RuntimeError(f"the receiver is already serving at {self.server.url}: stop() it first")
         receiver = self._receiver(self.store)  # (first: it says when there is no configuration)
         cfg = self.config.config
-        self.server = EmbeddedServer(self._wsgi(receiver), host or cfg.receiver.host,
-                                     cfg.receiver.port if port is None else port,
-                                     threads=cfg.receiver.threads, max_body=cfg.receiver.max_body,
-                                     backlog=cfg.receiver.backlog, keep_alive=cfg.receiver.keep_alive).start()
+        r = cfg.receiver
+
+        def too_large(peer: str | None, size: int | None):
+            # A body the server refuses before reading it, logged and counted as by `serve`
+            # (into this configuration's log file): an MMSC's large MO is otherwise lost unseen.
+            with logging_for(cfg):
+                return receiver.too_large(peer, size)
+
+        self.server = EmbeddedServer(self._wsgi(receiver), host or r.host, r.port if port is None else port,
+                                     threads=r.threads, max_body=r.max_body, backlog=r.backlog,
+                                     connection_limit=r.connection_limit, request_timeout=r.request_timeout,
+                                     keep_alive=r.keep_alive, on_too_large=too_large).start()
         return self
 
     @property
