@@ -1714,6 +1714,35 @@ def test_keys_set_in_code_as_with_the_sdks_setters(tmp_path):
         config.config
 
 
+def test_the_sdks_no_argument_configuration_load_and_add_mmsc_ip(tmp_path, caplog):
+    """`new MM7Config()` then `load(path)`, or its setters alone with no file (a configuration
+    kept elsewhere), `addMMSCIP(ip)` and `getConnConfigName()`, as Java code calls them."""
+    config = cmcc.MM7Config()
+    config.set("ListenPort", 1)  # replaced by the file's, as SDK's load() replaced every field
+    config.load(mm7config(tmp_path))
+    assert config.get("ListenPort") == 8088 and config.listen_port == 8088
+    config.add_mmsc_ip("10.0.0.1:8080")
+    assert config.get("MMSCIP") == ["192.120.231.180", "192.120.231.181:8080", "10.0.0.1:8080"]
+    assert config.mmsc_urls[-1] == "http://10.0.0.1:8080/mm7"
+    assert config.get_conn_config_name() is None
+    config.set_conn_config_name(tmp_path / "ConnConfig.xml")
+    assert config.get_conn_config_name() == tmp_path / "ConnConfig.xml"
+
+    with pytest.raises(ValueError, match="path of mm7Config.xml"):
+        cmcc.MM7Config().config  # (nothing to go by)
+    in_code = cmcc.MM7Config()
+    with FakeServer() as srv:
+        in_code.add_mmsc_ip(srv.url.split("//")[1].split("/")[0])
+        for key, value in (("MMSCURL", "/mm7"), ("UserName", "zxme"), ("Password", "zxme"), ("logLevel", 0)):
+            in_code.set(key, value)
+        caplog.clear()
+        assert cmcc.MM7Sender(in_code).send(submit_req()).status_code == 1000
+        [req] = srv.requests
+    assert req.path == "/mm7" and in_code.time_out == 90_000 and in_code.re_send_count == 2  # the manual's
+    # (a number no setter was called for crashed nothing in the SDK: not said to be missing)
+    assert not [r for r in caplog.records if "SDK would fail" in r.getMessage()]
+
+
 def test_the_mmsc_list_of_a_file_without_one_is_the_callers_own(tmp_path):
     """getMMSCIP().add(ip), as Java code adds an address: on a file without mmscIP it changed the
     default every later file without one was read with."""

@@ -72,6 +72,16 @@ class MM7Config:
         self.conn_config_name = path
         self._config = None
 
+    def get_conn_config_name(self) -> str | Path | None:
+        return self.conn_config_name
+
+    def load(self, path: str | Path) -> None:
+        """The SDK's `new MM7Config()` + `load(path)`: mm7Config.xml read from `path` (read again
+        when it was read before); as there, the file's values replace those set in code before."""
+        self.path = path
+        self._set.clear()
+        self._config, self._unfiled = None, []
+
     @property
     def config(self) -> Config:
         """The mm7bind `Config` these files describe (ConfigError if they cannot work). The files'
@@ -79,8 +89,8 @@ class MM7Config:
         receiver using them opens it; those about sending, or receiving, by the sender or the
         receiver that uses them (into that file), each once."""
         if self._config is None:
-            if self.path is None:
-                raise ValueError("MM7Config needs the path of mm7Config.xml")
+            if self.path is None and not self._set:
+                raise ValueError("MM7Config needs the path of mm7Config.xml (or its keys set in code: set(key, value))")
             cfg = load_cmcc(self.path, self.conn_config_name, say_warnings=False, overrides=self._set)
             with logging_for(cfg):  # (into its own log file if open, into no other MMSC's)
                 said = cfg.say_warnings(())
@@ -151,6 +161,10 @@ class MM7Config:
             raise ValueError(f"{name} is text, not {value!r}")
         self._set[name] = value
         self._config = None
+
+    def add_mmsc_ip(self, address: str) -> None:
+        """The SDK's `addMMSCIP(ip)`: one more MMSC address after those the file (or `set`) gives."""
+        self.set("mmscIP", [*self.get("mmscIP"), address])
 
     # The manual's getters, read-only views of the mapped settings:
     @property
