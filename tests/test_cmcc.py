@@ -592,6 +592,39 @@ def test_the_chinese_mmscs_mo_and_reports_reach_the_callbacks_and_forward_intact
         assert report.recipient == "+8618703815655" and report.sender == "10085"
 
 
+def test_chinese_gateways_delivery_reports_reach_do_delivery_report(tmp_path, samples_dir):
+    """Two Chinese gateways' DeliveryReportReqs, as captured (read in place): TimeStamp for Date, a
+    plain-text Sender, MMSStatusErrorCode, a StatusText holding a code, a GB2312 declaration sent as
+    UTF-8, a single-digit month. Each reaches do_delivery_report with the getters filled (§5.2 numbers)."""
+    got = []
+
+    class MyReceiver(cmcc.MM7Receiver):
+        def do_delivery_report(self, req):
+            got.append(req)
+
+    template = (samples_dir / "cn-mmsc-simulator__delivery_report_req_template.xml").read_text(encoding="ascii")
+    for key, value in {"{RTransactionID}": "t-2", "{MM7Version}": "6.3.0", "{MessageID}": "M2",
+                       "{DestAddr0}": "13900000000", "{SrcAddr}": "10085", "{RStatusText}": "Rejected",
+                       "{RStatusCode}": "130"}.items():
+        template = template.replace(key, value)
+    receiver = MyReceiver(cmcc.MM7Config(mm7config(tmp_path, ListenPort="0", AuthenticationMode="0")))
+    try:
+        receiver.start()
+        for body, ctype in (((samples_dir / "cn-mmsmp__Sender_delivery_report_req.xml").read_bytes(),
+                             "text/xml;charset=UTF-8"), (template.encode("ascii"), "text/xml; charset=utf-8")):
+            answer = requests.post(receiver.url + "/mm7", data=body, headers={"Content-Type": ctype}, timeout=10)
+            assert answer.status_code == 200 and b"<StatusCode>1000</StatusCode>" in answer.content
+    finally:
+        receiver.stop()
+    china = timezone(timedelta(hours=8))
+    assert [(r.transaction_id, r.mms_relay_server_id, r.message_id, r.recipient, r.sender, r.time_stamp,
+             r.mm_status, r.status_text) for r in got] == [
+        ("dLj160WywOJ0", "877101", "MessageID001", "8613161608360", "1065580001",
+         datetime(2010, 2, 10, 9, 14, 39, tzinfo=china), cmcc.MMStatus.RETRIEVED, "1000"),
+        ("t-2", "902500", "M2", "13900000000", "10085", datetime(2014, 3, 24, 10, 34, 50, tzinfo=china),
+         cmcc.MMStatus.SYSTEM_REJECT, "OK")]
+
+
 def test_the_readme_china_mobile_example_runs_as_a_program(tmp_path, cmcc_simulator_for):
     """The README's "China Mobile way" block, copied into a file next to ./config/ as a new user would:
     it keeps serving after start() (the manual's `for(;;);`), answers an MO with a Submit, and ends
