@@ -577,7 +577,8 @@ def test_the_chinese_mmscs_mo_and_reports_reach_the_callbacks_and_forward_intact
             receiver.stop()
         deliver_req, report = got
         assert (deliver_req.sender, deliver_req.to, deliver_req.subject) == ("+8618703815655", ["10085"], "彩信")
-        assert deliver_req.mms_relay_server_id == sim.config.relay_server_id and deliver_req.linked_id == mo["linked_id"]
+        assert deliver_req.mms_relay_server_id == sim.config.relay_server_id
+        assert deliver_req.linked_id == mo["linked_id"]
         assert deliver_req.mm7_version == "6.3.0" and deliver_req.time_stamp is not None
         content = deliver_req.content
         assert content.content_type == cmcc.ContentType.MULTIPART_RELATED and content.content_id == "defaultID"
