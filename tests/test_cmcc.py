@@ -22,7 +22,7 @@ from mm7bind.cmcc.config import read as read_cmcc
 from mm7bind.profiles import CMCC, CMCC_SDK
 from mm7bind.simulator import Simulator
 
-from .fake_http import FakeServer, Reply, dead_url, mm7_reply
+from .fake_http import FakeServer, Reply, dead_url, default_responder, mm7_reply
 from .test_commands import Background, free_port, run
 
 NS = "http://mms.chinamobile.com/mm7ConfigSchema"
@@ -539,6 +539,93 @@ def test_worked_example_cmcc_shaped(tmp_path, cmcc_simulator_for):
         receiver.stop()
 
 
+def test_the_chinese_mmscs_mo_and_reports_reach_the_callbacks_and_forward_intact(tmp_path):
+    """What China Mobile's MMSC sends (the simulator's cmcc dialect, in the capture's layout: plain
+    Sender, MMSRelayServerID out of order, a bare Content-ID, TimeStamp and MMSStatusErrorCode in a
+    report), through MM7Receiver over loopback: every getter the manual's §4.3 copies is filled, and the
+    content forwarded in a Submit reaches the MMSC part for part (SMIL, raw JPEG, Chinese text)."""
+    from .test_cmcc_mmsc import JPEG, SMIL, TEXT, mo_parts
+
+    got, results = [], []
+
+    class MyReceiver(cmcc.MM7Receiver):
+        def do_deliver(self, deliver_req):
+            got.append(deliver_req)
+            submit = cmcc.MM7SubmitReq(vaspid="801234", vasid="10085", service_code="111201",
+                                       sender_address=deliver_req.to[0], to=[deliver_req.sender],
+                                       linked_id=deliver_req.linked_id, subject=deliver_req.subject,
+                                       content=deliver_req.content, delivery_report=True)
+            results.append(sender.send(submit))
+            return cmcc.MM7DeliverRes(service_code="111201")
+
+        def do_delivery_report(self, req):
+            got.append(req)
+
+    port = free_port()
+    with Simulator(dialect="cmcc", report_delay=3600) as sim:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, sim.url))
+        receiver = MyReceiver(cmcc.MM7Config(mm7config(tmp_path, ListenPort=str(port), AuthenticationMode="0")))
+        receiver.start()
+        try:
+            sim.config.vasp_url = f"http://127.0.0.1:{port}/mm7"
+            mo = sim.deliver("+8618703815655", ["10085"], subject="彩信", parts=mo_parts())
+            assert mo["status"] == 1000, mo
+            [res] = results
+            assert isinstance(res, cmcc.MM7SubmitRes) and res.status_code == 1000 and res.status_text_zh == "成功"
+            assert sim.send_report(res.message_id, "+8618703815655", "Rejected")["status"] == 1000
+        finally:
+            receiver.stop()
+        deliver_req, report = got
+        assert (deliver_req.sender, deliver_req.to, deliver_req.subject) == ("+8618703815655", ["10085"], "彩信")
+        assert deliver_req.mms_relay_server_id == sim.config.relay_server_id
+        assert deliver_req.linked_id == mo["linked_id"]
+        assert deliver_req.mm7_version == "6.3.0" and deliver_req.time_stamp is not None
+        content = deliver_req.content
+        assert content.content_type == cmcc.ContentType.MULTIPART_RELATED and content.content_id == "defaultID"
+        assert content.get_sub_content_by_location("1447137257000.jpg").content == JPEG
+        assert content.get_sub_content_by_location("text_0.txt").content_as_string == TEXT
+        forwarded = sim.messages[res.message_id].request.content
+        assert forwarded.smil.text_value == SMIL and forwarded.by_location("1447137257000.jpg").data == JPEG
+        assert forwarded.by_location("text_0.txt").text_value == TEXT
+        # The report in the Chinese MMSC's words: TimeStamp for Date, MMSStatusErrorCode beside MMStatus.
+        assert isinstance(report, cmcc.MM7DeliveryReportReq) and report.message_id == res.message_id
+        assert report.mm_status == cmcc.MMStatus.SYSTEM_REJECT and report.time_stamp is not None
+        assert report.recipient == "+8618703815655" and report.sender == "10085"
+
+
+def test_chinese_gateways_delivery_reports_reach_do_delivery_report(tmp_path, samples_dir):
+    """Two Chinese gateways' DeliveryReportReqs, as captured (read in place): TimeStamp for Date, a
+    plain-text Sender, MMSStatusErrorCode, a StatusText holding a code, a GB2312 declaration sent as
+    UTF-8, a single-digit month. Each reaches do_delivery_report with the getters filled (§5.2 numbers)."""
+    got = []
+
+    class MyReceiver(cmcc.MM7Receiver):
+        def do_delivery_report(self, req):
+            got.append(req)
+
+    template = (samples_dir / "cn-mmsc-simulator__delivery_report_req_template.xml").read_text(encoding="ascii")
+    for key, value in {"{RTransactionID}": "t-2", "{MM7Version}": "6.3.0", "{MessageID}": "M2",
+                       "{DestAddr0}": "13900000000", "{SrcAddr}": "10085", "{RStatusText}": "Rejected",
+                       "{RStatusCode}": "130"}.items():
+        template = template.replace(key, value)
+    receiver = MyReceiver(cmcc.MM7Config(mm7config(tmp_path, ListenPort="0", AuthenticationMode="0")))
+    try:
+        receiver.start()
+        for body, ctype in (((samples_dir / "cn-mmsmp__Sender_delivery_report_req.xml").read_bytes(),
+                             "text/xml;charset=UTF-8"), (template.encode("ascii"), "text/xml; charset=utf-8")):
+            answer = requests.post(receiver.url + "/mm7", data=body, headers={"Content-Type": ctype}, timeout=10)
+            assert answer.status_code == 200 and b"<StatusCode>1000</StatusCode>" in answer.content
+    finally:
+        receiver.stop()
+    china = timezone(timedelta(hours=8))
+    assert [(r.transaction_id, r.mms_relay_server_id, r.message_id, r.recipient, r.sender, r.time_stamp,
+             r.mm_status, r.status_text) for r in got] == [
+        ("dLj160WywOJ0", "877101", "MessageID001", "8613161608360", "1065580001",
+         datetime(2010, 2, 10, 9, 14, 39, tzinfo=china), cmcc.MMStatus.RETRIEVED, "1000"),
+        ("t-2", "902500", "M2", "13900000000", "10085", datetime(2014, 3, 24, 10, 34, 50, tzinfo=china),
+         cmcc.MMStatus.SYSTEM_REJECT, "OK")]
+
+
 def test_the_readme_china_mobile_example_runs_as_a_program(tmp_path, cmcc_simulator_for):
     """The README's "China Mobile way" block, copied into a file next to ./config/ as a new user would:
     it keeps serving after start() (the manual's `for(;;);`), answers an MO with a Submit, and ends
@@ -723,6 +810,29 @@ def test_the_receiver_honours_keep_alive_off(tmp_path, keep_alive):
         assert re.search(rb"(?im)^connection: *close\r$", first) and then == b""
     else:
         assert not re.search(rb"(?im)^connection: *close", first) and then.startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_request_too_large_for_the_receiver_is_logged_into_its_log_file(tmp_path):
+    """An MMSC's MO declared larger than the receiver takes is refused (413) before its body is read,
+    by the server: as with `mm7bind serve`, that refusal is logged (into the configuration's own
+    log file, which the SP reads) and counted, not lost without a trace."""
+    import socket
+
+    config = cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0", ListenPort="0", logLevel="1"))
+    receiver = cmcc.MM7Receiver(config)
+    try:
+        receiver.start()
+        limit = config.config.receiver.max_body
+        host, port = receiver.url.split("//")[1].split("/")[0].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            conn.sendall(f"POST /mm7 HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/xml\r\n"
+                         f"Content-Length: {limit + 1}\r\n\r\n".encode("ascii"))
+            answer = conn.recv(4096)
+    finally:
+        receiver.stop()
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    [log_file] = (tmp_path / "logs").glob("910010*.log")
+    assert f"{limit + 1} bytes, over max_body" in log_file.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("text", ["true", "yes", "1", ""])
@@ -1156,6 +1266,76 @@ def test_send_returns_errors_as_the_sdk_did(tmp_path):
         cmcc.MM7Sender(errors="ignore")
 
 
+def test_a_res_says_when_the_mmsc_may_have_the_message_twice_or_once(tmp_path):
+    """The SDK re-sent a request whose answer did not come in time and never said so: a success
+    after such an attempt says `earlier_unanswered` (the MMSC may have it twice), as the core's
+    Result does; an API error after the request went out says `may_have_arrived` (sending it again
+    may deliver it twice), one before it did not; an MMSC's answer says the Retry-After it asked for."""
+    calls = []
+
+    def first_unanswered(req):
+        calls.append(req)
+        return Reply(delay=2.5) if len(calls) == 1 else default_responder(req)
+
+    with FakeServer(first_unanswered) as srv:
+        res = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, ReSendCount="1", TimeOut="1000")).send(submit_req())
+    assert isinstance(res, cmcc.MM7SubmitRes) and res.status_code == 1000 and len(calls) == 2
+    assert res.earlier_unanswered is True
+    with FakeServer() as srv:
+        res = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url)).send(submit_req())
+    assert isinstance(res, cmcc.MM7SubmitRes) and res.earlier_unanswered is False and res.deviations == []
+
+    with FakeServer(lambda req: Reply(delay=2.5)) as srv:
+        config = cmcc_config(tmp_path, srv.url, ReSendCount="1", TimeOut="1000")
+        res = cmcc.MM7Sender(config).send(submit_req())
+        with pytest.raises(cst.ReadTimeout) as raised:
+            cmcc.MM7Sender(config, errors="raise").send(submit_req())
+    assert res.status_code == -102 and res.may_have_arrived is True
+    assert res.error.may_have_arrived is True and raised.value.may_have_arrived is True
+    res = cmcc.MM7Sender(cmcc_config(tmp_path, dead_url(), ReSendCount="0")).send(submit_req())
+    assert res.status_code == -104 and res.may_have_arrived is False  # (no connection: nothing went out)
+    res = cmcc.MM7Sender(cmcc_config(tmp_path, dead_url())).send(cmcc.MM7SubmitReq(vaspid="801234"))
+    assert res.status_code == -106 and res.may_have_arrived is False
+
+    answered = []
+
+    def busy(req):  # 4006, "try again in 30 s", in a Fault, then in a SubmitRsp
+        answered.append(req)
+        status = mm7.Status(4006)
+        fault = len(answered) == 1
+        body = mm7.Fault(code="Server", detail=mm7.RSErrorRsp(status=status)) if fault \
+            else mm7.SubmitRsp(status=status, message_id="busy-1")
+        reply = mm7_reply(body, req.decode(), 500 if fault else 200)
+        reply.headers["Retry-After"] = "30"
+        return reply
+
+    with FakeServer(busy) as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, ReSendCount="0"))
+        answers = [sender.send(submit_req()), sender.send(submit_req())]
+    assert [(type(r), r.status_code, r.retry_after) for r in answers] == [
+        (cmcc.MM7RSErrorRes, 4006, 30.0), (cmcc.MM7SubmitRes, 4006, 30.0)]
+
+
+def test_another_requests_transaction_id_is_refused_as_no_answer_to_it_unless_accepted(tmp_path):
+    """The SDK took any answer whatever its TransactionID; mm7bind refuses another request's answer
+    (its MessageID is not this message's). A well-formed answer: -111, the answer that is not the
+    response to this request, never -109 (XML that does not parse). An MMSC that writes a
+    TransactionID of its own is taken with `accept_transaction_id_mismatch=True`, the deviation noted."""
+
+    def own_transaction_id(req):
+        return mm7_reply(mm7.SubmitRsp(message_id="MMSC-1"), req.decode(), transaction_id="MMSC-OWN-1")
+
+    with FakeServer(own_transaction_id) as srv:
+        config = cmcc_config(tmp_path, srv.url, ReSendCount="0")
+        res = cmcc.MM7Sender(config).send(submit_req())
+        assert type(res) is cmcc.MM7RSErrorRes and res.status_code == -111, res
+        assert isinstance(res.error, cst.ServerError) and "accept_transaction_id_mismatch" in res.status_detail
+        assert res.may_have_arrived is True
+        res = cmcc.MM7Sender(config, accept_transaction_id_mismatch=True).send(submit_req(transaction_id="T-1"))
+    assert isinstance(res, cmcc.MM7SubmitRes) and res.status_code == 1000 and res.message_id == "MMSC-1"
+    assert res.transaction_id == "T-1" and [d.code for d in res.deviations] == ["transaction-id-mismatch"]
+
+
 def test_sdk_log_files_from_the_api(tmp_path):
     """LogPath/MmscID/logLevel are written by the senders and receivers themselves, as in the SDK."""
     from mm7bind.cmcc.logs import stop_logging
@@ -1566,6 +1746,35 @@ def test_keys_set_in_code_as_with_the_sdks_setters(tmp_path):
     config.set("AuthenticationMode", 5)  # checked as the file's values are
     with pytest.raises(ConfigError, match="AuthenticationMode"):
         config.config
+
+
+def test_the_sdks_no_argument_configuration_load_and_add_mmsc_ip(tmp_path, caplog):
+    """`new MM7Config()` then `load(path)`, or its setters alone with no file (a configuration
+    kept elsewhere), `addMMSCIP(ip)` and `getConnConfigName()`, as Java code calls them."""
+    config = cmcc.MM7Config()
+    config.set("ListenPort", 1)  # replaced by the file's, as SDK's load() replaced every field
+    config.load(mm7config(tmp_path))
+    assert config.get("ListenPort") == 8088 and config.listen_port == 8088
+    config.add_mmsc_ip("10.0.0.1:8080")
+    assert config.get("MMSCIP") == ["192.120.231.180", "192.120.231.181:8080", "10.0.0.1:8080"]
+    assert config.mmsc_urls[-1] == "http://10.0.0.1:8080/mm7"
+    assert config.get_conn_config_name() is None
+    config.set_conn_config_name(tmp_path / "ConnConfig.xml")
+    assert config.get_conn_config_name() == tmp_path / "ConnConfig.xml"
+
+    with pytest.raises(ValueError, match="path of mm7Config.xml"):
+        cmcc.MM7Config().config  # (nothing to go by)
+    in_code = cmcc.MM7Config()
+    with FakeServer() as srv:
+        in_code.add_mmsc_ip(srv.url.split("//")[1].split("/")[0])
+        for key, value in (("MMSCURL", "/mm7"), ("UserName", "zxme"), ("Password", "zxme"), ("logLevel", 0)):
+            in_code.set(key, value)
+        caplog.clear()
+        assert cmcc.MM7Sender(in_code).send(submit_req()).status_code == 1000
+        [req] = srv.requests
+    assert req.path == "/mm7" and in_code.time_out == 90_000 and in_code.re_send_count == 2  # the manual's
+    # (a number no setter was called for crashed nothing in the SDK: not said to be missing)
+    assert not [r for r in caplog.records if "SDK would fail" in r.getMessage()]
 
 
 def test_the_mmsc_list_of_a_file_without_one_is_the_callers_own(tmp_path):

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .. import messages as m
+from ..arrival import may_have_arrived
 from ..client import Client
 from ..codec import MessageTooLargeError
 from ..config import Config
@@ -37,6 +38,7 @@ from ..errors import (
     MM7Error,
     ProtocolError,
     RequestTimeout,
+    SendError,
     TransportError,
 )
 from ..hints import did_you_mean
@@ -70,6 +72,16 @@ class MM7Config:
         self.conn_config_name = path
         self._config = None
 
+    def get_conn_config_name(self) -> str | Path | None:
+        return self.conn_config_name
+
+    def load(self, path: str | Path) -> None:
+        """The SDK's `new MM7Config()` + `load(path)`: mm7Config.xml read from `path` (read again
+        when it was read before); as there, the file's values replace those set in code before."""
+        self.path = path
+        self._set.clear()
+        self._config, self._unfiled = None, []
+
     @property
     def config(self) -> Config:
         """The mm7bind `Config` these files describe (ConfigError if they cannot work). The files'
@@ -77,8 +89,8 @@ class MM7Config:
         receiver using them opens it; those about sending, or receiving, by the sender or the
         receiver that uses them (into that file), each once."""
         if self._config is None:
-            if self.path is None:
-                raise ValueError("MM7Config needs the path of mm7Config.xml")
+            if self.path is None and not self._set:
+                raise ValueError("MM7Config needs the path of mm7Config.xml (or its keys set in code: set(key, value))")
             cfg = load_cmcc(self.path, self.conn_config_name, say_warnings=False, overrides=self._set)
             with logging_for(cfg):  # (into its own log file if open, into no other MMSC's)
                 said = cfg.say_warnings(())
@@ -149,6 +161,10 @@ class MM7Config:
             raise ValueError(f"{name} is text, not {value!r}")
         self._set[name] = value
         self._config = None
+
+    def add_mmsc_ip(self, address: str) -> None:
+        """The SDK's `addMMSCIP(ip)`: one more MMSC address after those the file (or `set`) gives."""
+        self.set("mmscIP", [*self.get("mmscIP"), address])
 
     # The manual's getters, read-only views of the mapped settings:
     @property
@@ -541,6 +557,13 @@ class MM7RSRes(MM7Message):
     status_code: int | None = None
     status_text: str | None = None
     status_detail: str | None = None
+    # Beyond the SDK, what mm7bind's Result says of the exchange: an attempt before the one
+    # answered got no answer (the MMSC may have the message twice: the SDK re-sent unawares), how
+    # the answer departed from MM7 (a transaction-id-mismatch taken, say), and the seconds its
+    # Retry-After asked for (an MMSC busy: 4006).
+    earlier_unanswered: bool = field(default=False, compare=False)
+    deviations: list = field(default_factory=list, compare=False)
+    retry_after: float | None = field(default=None, compare=False)
 
     @property
     def status_text_zh(self) -> str | None:
@@ -576,18 +599,27 @@ class MM7RSErrorRes(MM7RSRes):
     is -102 as every failure to receive an answer (SDK V1.5.3's); None for the MMSC's."""
 
     error: st.APIError | None = field(default=None, compare=False)
+    # The API's own error after the request went out (a timeout, the connection lost, an answer
+    # not read): the MMSC may have the message, and sending it again may deliver it twice.
+    may_have_arrived: bool = field(default=False, compare=False)
 
 
 class MM7Sender:
     """`send(req)` → the MMSC's answer: `MM7SubmitRes` / `MM7CancelRes` / `MM7ReplaceRes`, or an
     `MM7RSErrorRes` (the MMSC's error, or the API's own negative code). Thread-safe: one sender can
-    serve many threads."""
+    serve many threads. `errors="raise"`: the API's own errors raised instead; `store`: sends
+    recorded there; `accept_transaction_id_mismatch=True`: an answer carrying a TransactionID other
+    than the request's taken (an MMSC writing its own), not refused as -111."""
 
-    def __init__(self, config: MM7Config | None = None, errors: str = "return", store=None):
+    def __init__(self, config: MM7Config | None = None, errors: str = "return", store=None,
+                 accept_transaction_id_mismatch: bool = False):
         if errors not in ("raise", "return"):
             raise ValueError("errors must be 'raise' or 'return'")
         self.errors = errors
         self.store = store
+        # The SDK never compared the answer's TransactionID with the request's; mm7bind refuses
+        # another request's answer (−111) unless told the MMSC writes one of its own.
+        self.accept_transaction_id_mismatch = accept_transaction_id_mismatch
         self.config: MM7Config | None = None
         self.client: Client | None = None
         if config is not None:
@@ -595,7 +627,10 @@ class MM7Sender:
 
     def set_config(self, config: MM7Config) -> None:
         """The SDK's `new MM7Sender()` + `setConfig(cfg)`; ConfigError when the files cannot work."""
-        client = Client(store=self.store, **config.config.client_settings())
+        settings = config.config.client_settings()
+        if self.accept_transaction_id_mismatch:
+            settings["accept_transaction_id_mismatch"] = True
+        client = Client(store=self.store, **settings)
         config._start_logging()
         with logging_for(config.config):
             config.config.say_warnings(("sending",))
@@ -614,13 +649,19 @@ class MM7Sender:
             with logging_for(self.config.config):  # into this MMSC's log file, not another's
                 return self._send(req)
         except st.APIError as exc:
+            cause = exc.__cause__
+            exc.earlier_unanswered = bool(getattr(cause, "earlier_unanswered", False))
+            exc.may_have_arrived = isinstance(cause, SendError) and may_have_arrived(cause)
             if self.errors == "raise":
                 raise
             # the TransactionID it went with (made up when the SP gave none), as the log names it
-            tid = getattr(req, "transaction_id", None) or getattr(exc.__cause__, "transaction_id", None)
+            tid = getattr(req, "transaction_id", None) or getattr(cause, "transaction_id", None)
             # (a copy without the traceback and cause, whose frames would hold the request and its content)
+            error = type(exc)(exc.detail)
+            error.earlier_unanswered, error.may_have_arrived = exc.earlier_unanswered, exc.may_have_arrived
             return MM7RSErrorRes(transaction_id=tid, status_code=exc.code, status_text=exc.text_zh,
-                                 status_detail=exc.detail, error=type(exc)(exc.detail))
+                                 status_detail=exc.detail, error=error, earlier_unanswered=exc.earlier_unanswered,
+                                 may_have_arrived=exc.may_have_arrived)
 
     def _send(self, req) -> MM7RSRes:
         if self.client is None:
@@ -644,7 +685,8 @@ class MM7Sender:
             if status is None:
                 raise st.ServerFault(exc.fault.string) from exc
             return MM7RSErrorRes(transaction_id=exc.transaction_id, status_code=status.code,
-                                 status_text=status.text, status_detail=status.details)
+                                 status_text=status.text, status_detail=status.details,
+                                 earlier_unanswered=exc.earlier_unanswered, retry_after=exc.retry_after)
         except ConnectError as exc:
             raise st.SocketUnreachable(str(exc)) from exc
         except RequestTimeout as exc:
@@ -665,7 +707,9 @@ class MM7Sender:
                 if isinstance(unreadable, MimeError) or "root element html" in text.lower():
                     raise st.BadRequest(text) from exc
                 raise st.XMLParseError(text) from exc
-            if "expected" in text:  # a well-formed answer, but not the response to this request
+            if "expected" in text or "accept_transaction_id_mismatch" in text:
+                # a well-formed answer, but not the response to this request (of another kind, or
+                # carrying another request's TransactionID): parsed, so no -109
                 raise st.ServerError(text) from exc
             raise st.XMLParseError(text) from exc
         except TransportError as exc:
@@ -674,7 +718,9 @@ class MM7Sender:
             raise st.SystemError_(f"{type(exc).__name__}: {exc}") from exc
         s = result.status
         common = {"transaction_id": result.transaction_id, "mm7_version": result.response.mm7_version,
-                  "status_code": s.code, "status_text": s.text, "status_detail": s.details}
+                  "status_code": s.code, "status_text": s.text, "status_detail": s.details,
+                  "earlier_unanswered": result.earlier_unanswered, "deviations": list(result.deviations),
+                  "retry_after": result.retry_after}
         if isinstance(req, MM7SubmitReq):
             return MM7SubmitRes(message_id=result.message_id, **common)
         if isinstance(req, MM7CancelReq):
@@ -926,10 +972,18 @@ class MM7Receiver(MM7AbstractReceiver):
             raise RuntimeError(f"the receiver is already serving at {self.server.url}: stop() it first")
         receiver = self._receiver(self.store)  # (first: it says when there is no configuration)
         cfg = self.config.config
-        self.server = EmbeddedServer(self._wsgi(receiver), host or cfg.receiver.host,
-                                     cfg.receiver.port if port is None else port,
-                                     threads=cfg.receiver.threads, max_body=cfg.receiver.max_body,
-                                     backlog=cfg.receiver.backlog, keep_alive=cfg.receiver.keep_alive).start()
+        r = cfg.receiver
+
+        def too_large(peer: str | None, size: int | None):
+            # A body the server refuses before reading it, logged and counted as by `serve`
+            # (into this configuration's log file): an MMSC's large MO is otherwise lost unseen.
+            with logging_for(cfg):
+                return receiver.too_large(peer, size)
+
+        self.server = EmbeddedServer(self._wsgi(receiver), host or r.host, r.port if port is None else port,
+                                     threads=r.threads, max_body=r.max_body, backlog=r.backlog,
+                                     connection_limit=r.connection_limit, request_timeout=r.request_timeout,
+                                     keep_alive=r.keep_alive, on_too_large=too_large).start()
         return self
 
     @property

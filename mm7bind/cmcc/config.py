@@ -156,30 +156,32 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
     return values
 
 
-def read(path: str | Path, conn_path: str | Path | None = None,
+def read(path: str | Path | None, conn_path: str | Path | None = None,
          overrides: dict[str, object] | None = None) -> tuple[Config, list[Problem]]:
     """The mm7bind Config a pair of China Mobile files describes, and every problem found;
-    `overrides`: keys of mm7Config.xml set in code over the file's (the SDK's setters), typed."""
+    `overrides`: keys of mm7Config.xml set in code over the file's (the SDK's setters), typed;
+    `path` None: no file, the keys set in code alone (the SDK's `new MM7Config()` and its setters)."""
     problems: list[Problem] = []
-    v = _read(path, MM7_KEYS, "MM7Config", NAMESPACE, problems)
-    if any(p.level == "error" and p.where == Path(path).name for p in problems):
+    where = Path(path).name if path is not None else "mm7Config.xml"
+    v = _read(path, MM7_KEYS, "MM7Config", NAMESPACE, problems) if path is not None else {}
+    if any(p.level == "error" and p.where == where for p in problems):
         return Config(source=str(path)), problems
     v.update(overrides or {})
-    where = Path(path).name
     empty = [key for key in SDK_EMPTY_TEXTS if v.get(key) == ""]
     for key in empty:
         del v[key]
-    for key in _missing(SDK_REQUIRED, v, where, problems):
+    # (set in code, a number left out is one no setter was called for: no crash, the manual's value)
+    for key in _missing(SDK_REQUIRED if path is not None else (), v, where, problems):
         default = MM7_KEYS[key][1]
         problems.append(Problem("warning", f"{where}:{key}", f"missing (the SDK would fail); using {default}"))
     logs = v.get("logLevel", MM7_KEYS["logLevel"][1]) != 0
     for key in _missing(SDK_TEXTS, v, where, problems):
         if key in ("LogPath", "MmscID") and not (logs and (key == "LogPath" or v.get("LogPath"))):
             continue  # (they name the log file: no matter when there is none)
-        how = "empty" if key in empty else "missing (the SDK read it as null)"
+        how = "empty" if key in empty else "missing (the SDK read it as null)" if path is not None else "not set"
         problems.append(Problem("warning", f"{where}:{key}", f"{how}: {SDK_TEXTS[key]}"))
     get = {k: v.get(k, d) for k, (_, d) in MM7_KEYS.items()}
-    cfg = Config(source=str(path))
+    cfg = Config(source=str(path) if path is not None else "mm7Config.xml keys set in code")
     m, r, lg = cfg.mmsc, cfg.receiver, cfg.logging
     m.dialect = "cmcc"
     ips = get["mmscIP"]
@@ -326,7 +328,7 @@ def read(path: str | Path, conn_path: str | Path | None = None,
     return cfg, problems
 
 
-def load_cmcc(path: str | Path, conn_path: str | Path | None = None, *, say_warnings: bool = True,
+def load_cmcc(path: str | Path | None, conn_path: str | Path | None = None, *, say_warnings: bool = True,
               overrides: dict[str, object] | None = None) -> Config:
     """A usable Config from the files, or ConfigError; warnings as `config.load_checked` has them."""
     cfg, problems = read(path, conn_path, overrides)
@@ -337,7 +339,7 @@ def load_cmcc(path: str | Path, conn_path: str | Path | None = None, *, say_warn
         try:
             folder.mkdir(parents=True, exist_ok=True)  # as the SDK, which created its log files there
         except OSError as exc:  # the SDK went on without its log files too
-            problems.append(Problem("warning", f"{Path(path).name}:LogPath",
+            problems.append(Problem("warning", f"{Path(path).name if path is not None else 'mm7Config.xml'}:LogPath",
                                     f"cannot create {folder} ({exc.strerror or exc}): no log file"))
             cfg.logging.file = ""
     return usable(cfg, problems, say_warnings=say_warnings)

@@ -67,11 +67,16 @@ def status_text(code: int, lang: str = "zh") -> str:
 
 
 class APIError(Exception):
-    """An error of the API itself (not of the MMSC), with the manual's negative `code`."""
+    """An error of the API itself (not of the MMSC), with the manual's negative `code`.
+    `may_have_arrived`: the request went out and no answer was read (a timeout, say), so the MMSC
+    may have the message; `earlier_unanswered`: an attempt before the last got no answer
+    (`mm7bind.arrival`)."""
 
     code = -100
     text_zh = "系统错误"
     text_en = "System error"
+    may_have_arrived = False
+    earlier_unanswered = False
 
     def __init__(self, detail: str = ""):
         self.detail = detail
@@ -95,7 +100,7 @@ EmptyResponse = _error("EmptyResponse", -107, "接收消息为空", "The receive
 BadRequest = _error("BadRequest", -108, "Bad Request", "Bad Request (no XML in the answer)")
 XMLParseError = _error("XMLParseError", -109, "XML解析错误", "XML parse error")
 ServerFault = _error("ServerFault", -110, "Server Could not fulfill the request", "The answer is a SOAP Fault")
-ServerError = _error("ServerError", -111, "Server error", "The answer has no Header and is no Fault")
+ServerError = _error("ServerError", -111, "Server error", "The answer is not the response to this request")
 # V1.5.3 kept its -101 to itself: a read that timed out ReSendCount times reached the application as
 # -102, like every other failure to receive an answer. A subclass, so it can still be told apart; of
 # SendTimeout too, so a port written to the manual's -101 catches its timeouts with `except SendTimeout`.
