@@ -58,6 +58,9 @@ class Blob:
         return None
 
     def sha256(self) -> str:
+        data = self.in_memory()
+        if data is not None:  # (one call: no chunks to cut and feed)
+            return hashlib.sha256(data).hexdigest()
         h = hashlib.sha256()
         for chunk in self.chunks():
             h.update(chunk)

@@ -10,7 +10,23 @@ from typing import Any
 from .binding import format_duration
 
 
+# Exact types only: an Enum member that is a str (StrEnum) gives its value below, as before.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+# Each dataclass's field names, but private ones: read once per class, not once per value (the
+# receiver digests every message it takes this way).
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls) if not f.name.startswith("_"))
+    return names
+
+
 def to_jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):
@@ -21,11 +37,11 @@ def to_jsonable(value: Any) -> Any:
         return {"bytes": len(value)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out = {}
-        for f in dataclasses.fields(value):
-            v = getattr(value, f.name)
-            if v is None or (isinstance(v, (list, dict)) and not v) or f.name.startswith("_"):
+        for name in _field_names(type(value)):
+            v = getattr(value, name)
+            if v is None or (isinstance(v, (list, dict)) and not v):
                 continue
-            out[f.name] = to_jsonable(v)
+            out[name] = to_jsonable(v)
         return out
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}

@@ -1,0 +1,62 @@
+"""What the receive path does per message that its speed depends on but tests can count: the
+statements it runs, the keys it stores. (Its speed itself: benchmarks/.)"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+
+import mm7bind as mm7
+from mm7bind.store import SqliteStore
+
+SMIL = b'<smil><body><par><img src="cid:img"/><text src="cid:txt"/></par></body></smil>'
+
+
+def deliver(tid: str) -> tuple[str, bytes]:
+    content = mm7.Content(parts=[
+        mm7.Part.from_bytes(bytes(range(256)) * 40, "image/jpeg", content_id="img"),
+        mm7.Part.text("你好, & <world>", content_id="txt"),
+    ], smil=mm7.Part.from_bytes(SMIL, "application/smil", content_id="smil"))
+    msg = mm7.DeliverReq(sender="+8613800138000", recipients=["1065888", mm7.ShortCode("10658")],
+                         subject="主题 & <x>", priority=mm7.Priority.HIGH, linked_id="L-1",
+                         time_stamp=datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc),
+                         ua_capabilities=mm7.UACapabilities(uaprof="http://example.com/ua.xml"), content=content)
+    out = mm7.encode(msg, transaction_id=tid, version="REL-6-MM7-1-4")
+    return out.content_type, out.to_bytes()
+
+
+class Traced(SqliteStore):
+    """A store whose connections report each statement they run (its first three words)."""
+
+    statements: list[str] = []
+
+    def _connect(self, sync):
+        db = super()._connect(sync)
+        db.set_trace_callback(lambda sql: self.statements.append(" ".join(sql.split()[:3])))
+        return db
+
+
+def test_a_message_costs_one_transaction_and_its_outcome_one_statement(tmp_path):
+    store = Traced(tmp_path / "inbox.db", durability="process")
+    receiver = mm7.Receiver(store=store)
+    for n in range(4):
+        if n == 1:  # (the first one opened the connections)
+            Traced.statements = []
+        ct, body = deliver(f"t-{n}")
+        assert receiver.handle(body, ct, {"SOAPAction": '""'}, "127.0.0.1").status == 200
+    store.close()
+    # Nothing read before the write, nor after it; the outcome with no transaction of its own.
+    assert Traced.statements == 3 * ["BEGIN IMMEDIATE", "INSERT INTO inbox", "INSERT INTO inbox_body", "COMMIT",
+                                     "UPDATE inbox SET"]
+
+
+def test_the_duplicate_key_of_a_message_stays_what_earlier_releases_stored(tmp_path):
+    # A copy of a message taken before an upgrade must still be found a repeat after it: the key
+    # (TransactionID and a digest of what the message says) may not change from one release to the next.
+    store = SqliteStore(tmp_path / "inbox.db", durability="process")
+    ct, body = deliver("tid-1")
+    assert mm7.Receiver(store=store).handle(body, ct, {}, "127.0.0.1").status == 200
+    store.close()
+    with sqlite3.connect(tmp_path / "inbox.db") as db:
+        (key,) = db.execute("SELECT tid_key FROM inbox").fetchone()
+    assert key == "DeliverReq|tid-1|6a92d768f5852cbaec5deccc331cc4ab"
