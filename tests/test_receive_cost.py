@@ -60,3 +60,42 @@ def test_the_duplicate_key_of_a_message_stays_what_earlier_releases_stored(tmp_p
     with sqlite3.connect(tmp_path / "inbox.db") as db:
         (key,) = db.execute("SELECT tid_key FROM inbox").fetchone()
     assert key == "DeliverReq|tid-1|6a92d768f5852cbaec5deccc331cc4ab"
+
+
+def _report(store: SqliteStore, message_id: str) -> None:
+    store.accept(kind="DeliveryReportReq", transaction_id=f"r-{message_id}", message_id=message_id,
+                 recipient="+8613800138000", status="Retrieved", peer="127.0.0.1", content_type="text/xml",
+                 body=b"<x/>", tid_key=f"r:{message_id}", report_key=f"rk:{message_id}")
+
+
+def _message_id_index(path) -> tuple[str, list[str]]:
+    with sqlite3.connect(path) as db:
+        (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'inbox_message_id'").fetchone()
+        plan = [row[-1] for row in db.execute("EXPLAIN QUERY PLAN SELECT id FROM inbox WHERE message_id = ?", ("m",))]
+    return sql, plan
+
+
+def test_messages_without_a_message_id_take_no_entry_in_its_index_old_files_included(tmp_path):
+    # A DeliverReq has no MessageID: an index entry for its NULL was one more page written per message.
+    new = SqliteStore(tmp_path / "new.db", durability="process")
+    ct, body = deliver("t-1")
+    assert mm7.Receiver(store=new).handle(body, ct, {}, "127.0.0.1").status == 200
+    _report(new, "m-1")
+    assert [r.kind for r in new.reports_for("m-1")] == ["DeliveryReportReq"]
+    new.close()
+    sql, plan = _message_id_index(tmp_path / "new.db")
+    assert "WHERE message_id IS NOT NULL" in sql and any("inbox_message_id" in step for step in plan)
+
+    # A file written with the index of every row (as earlier releases made it) has it made again so.
+    old = SqliteStore(tmp_path / "old.db", durability="process")
+    _report(old, "m-2")
+    old.close()
+    with sqlite3.connect(tmp_path / "old.db") as db:
+        db.execute("DROP INDEX inbox_message_id")
+        db.execute("CREATE INDEX inbox_message_id ON inbox (message_id)")
+    assert "WHERE" not in _message_id_index(tmp_path / "old.db")[0]
+    reopened = SqliteStore(tmp_path / "old.db", durability="process")
+    assert [r.message_id for r in reopened.reports_for("m-2")] == ["m-2"]
+    reopened.close()
+    sql, plan = _message_id_index(tmp_path / "old.db")
+    assert "WHERE message_id IS NOT NULL" in sql and any("inbox_message_id" in step for step in plan)
