@@ -19,6 +19,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -171,10 +172,22 @@ def sifted_headers(headers) -> SiftedHeaders:
     return _sift(headers, SiftedHeaders())
 
 
+# A request's header names are mostly the same few: each one's verdict is remembered.
+_secret_name = lru_cache(maxsize=1024)(is_secret_header)
+
+
 def _sift(headers, kept: dict) -> dict:
+    pairs = [(str(name), str(value)) for name, value in (headers.items() if hasattr(headers, "items") else headers or ())]
+    # ASCII text is at most 6 bytes of JSON a character ("\u001f"): headers that fit even so are
+    # all kept without their sizes counted (a request's usual few dozen bytes; every message asks).
+    if sum(len(name) + len(value) + 2 for name, value in pairs) * 6 + 2 <= HEADERS_KEPT_MAX and all(
+            name.isascii() and value.isascii() for name, value in pairs):
+        for name, value in pairs:
+            if not _secret_name(name):
+                kept[name] = value
+        return kept
     size = 2  # "{}"
-    for name, value in (headers.items() if hasattr(headers, "items") else headers or ()):
-        name, value = str(name), str(value)
+    for name, value in pairs:
         if is_secret_header(name):
             continue
         cost = _json_size(name) + _json_size(value) + 4  # json.dumps([name, value]): ≥ its '"name": "value", '

@@ -99,3 +99,24 @@ def test_messages_without_a_message_id_take_no_entry_in_its_index_old_files_incl
     reopened.close()
     sql, plan = _message_id_index(tmp_path / "old.db")
     assert "WHERE message_id IS NOT NULL" in sql and any("inbox_message_id" in step for step in plan)
+
+
+def test_headers_kept_without_their_sizes_counted_are_those_their_json_would_keep(monkeypatch):
+    # Headers that obviously fit are kept without counting their JSON; ones that fit only as
+    # text (control characters are 6 bytes of JSON each) are counted, and dropped as they cross.
+    import json
+
+    from mm7bind import store as store_module
+
+    monkeypatch.setattr(store_module, "HEADERS_KEPT_MAX", 300)
+    plain = [("Host", "mmsc.example"), ("SOAPAction", '""'), ("Authorization", "Basic eDp5")]
+    assert store_module.kept_headers(plain) == {"Host": "mmsc.example", "SOAPAction": '""'}
+    for n in (10, 30, 45, 60):
+        headers = [("X-A", "\x01" * n), ("X-B", "\x1f" * n), ("X-C", "ok")]
+        expected, size = {}, 2
+        for name, value in headers:
+            cost = len(json.dumps([name, value], ensure_ascii=False).encode())
+            if size + cost <= 300:
+                size, expected[name] = size + cost, value
+        kept = store_module.kept_headers(headers)
+        assert kept == expected and len(json.dumps(kept, ensure_ascii=False).encode()) <= 300, n
