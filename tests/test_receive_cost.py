@@ -120,3 +120,29 @@ def test_headers_kept_without_their_sizes_counted_are_those_their_json_would_kee
                 size, expected[name] = size + cost, value
         kept = store_module.kept_headers(headers)
         assert kept == expected and len(json.dumps(kept, ensure_ascii=False).encode()) <= 300, n
+
+
+def test_each_part_is_hashed_once_for_the_duplicate_key_and_the_handler(tmp_path, monkeypatch):
+    # The receiver digests the parts for the duplicate key; a handler asking for a part's sha256
+    # (a forwarded payload's) gets that digest, not the bytes hashed again.
+    import hashlib
+    import types
+
+    from mm7bind import content as content_module
+
+    hashed = []
+
+    def counting(data=b""):
+        hashed.append(len(data))
+        return hashlib.sha256(data)
+
+    monkeypatch.setattr(content_module, "hashlib", types.SimpleNamespace(sha256=counting))
+    digests = []
+    receiver = mm7.Receiver(store=SqliteStore(tmp_path / "inbox.db", durability="process"))
+    receiver.on("deliver", lambda msg, ctx: digests.extend(p.sha256() for p in msg.content.parts))
+    ct, body = deliver("t-1")
+    assert receiver.handle(body, ct, {}, "127.0.0.1").status == 200
+    receiver.store.close()
+    assert digests == [hashlib.new("sha256", b).hexdigest()
+                       for b in (bytes(range(256)) * 40, "你好, & <world>".encode())]
+    assert len(hashed) == 2  # (a hash begun per part, not one for the key and another for the handler)
