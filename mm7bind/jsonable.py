@@ -17,27 +17,27 @@ _PLAIN = frozenset({str, int, float, bool, type(None)})
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
-def _field_names(cls: type) -> tuple[str, ...]:
+def to_jsonable(value: Any) -> Any:
+    cls = type(value)
+    if cls in _PLAIN:
+        return value
+    # (a class listed here reached the dataclass branch before: past the checks above it, which
+    # depend on the class alone)
     names = _FIELD_NAMES.get(cls)
     if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls) if not f.name.startswith("_"))
-    return names
-
-
-def to_jsonable(value: Any) -> Any:
-    if type(value) in _PLAIN:
-        return value
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return format_duration(value)
-    if isinstance(value, bytes):
-        return {"bytes": len(value)}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if isinstance(value, Enum):
+            return value.value
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, timedelta):
+            return format_duration(value)
+        if isinstance(value, bytes):
+            return {"bytes": len(value)}
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls) if not f.name.startswith("_"))
+    if names is not None:
         out = {}
-        for name in _field_names(type(value)):
+        for name in names:
             v = getattr(value, name)
             if v is None or (isinstance(v, (list, dict)) and not v):
                 continue
