@@ -197,6 +197,11 @@ def _sift(headers, kept: dict) -> dict:
     return kept
 
 
+# The JSON of stored headers and answers (json.dumps with ensure_ascii=False makes an encoder
+# per call: one for every stored message).
+_JSON = json.JSONEncoder(ensure_ascii=False)
+
+
 _PRINTABLE_ASCII = re.compile(r"[ -~]*\Z")
 
 
@@ -1175,7 +1180,7 @@ class SqliteStore:
         kept, path = kept_headers(headers), _request_path(path)
         pending = _Pending((kind, transaction_id, message_id, recipient, status, peer, content_type,
                             received_at.isoformat(), tid_key, report_key, sent_transaction_id,
-                            json.dumps(kept, ensure_ascii=False) if kept else None, path), body, wait)
+                            _JSON.encode(kept) if kept else None, path), body, wait)
         self._commit(pending)
         if pending.conflict is not None:  # already there: the earlier record comes back
             row = self._conn().execute(
@@ -1372,7 +1377,7 @@ class SqliteStore:
         # outcomes, with the messages stored meanwhile. While another thread is writing, it is
         # left to that thread (and those after it), and this one goes on at once: waiting would
         # cost two thread switches, and a transaction of its own when it came too late to join.
-        said = json.dumps(answer, ensure_ascii=False) if answer else None
+        said = _JSON.encode(answer) if answer else None
         self._commit(_Pending((state, response_code, error, said, record_id), None, wait), detach=True)
 
     @staticmethod
