@@ -10,22 +10,38 @@ from typing import Any
 from .binding import format_duration
 
 
+# Exact types only: an Enum member that is a str (StrEnum) gives its value below, as before.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+# Each dataclass's field names, but private ones: read once per class, not once per value (the
+# receiver digests every message it takes this way).
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def to_jsonable(value: Any) -> Any:
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return format_duration(value)
-    if isinstance(value, bytes):
-        return {"bytes": len(value)}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    cls = type(value)
+    if cls in _PLAIN:
+        return value
+    # (a class listed here reached the dataclass branch before: past the checks above it, which
+    # depend on the class alone)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        if isinstance(value, Enum):
+            return value.value
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, timedelta):
+            return format_duration(value)
+        if isinstance(value, bytes):
+            return {"bytes": len(value)}
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls) if not f.name.startswith("_"))
+    if names is not None:
         out = {}
-        for f in dataclasses.fields(value):
-            v = getattr(value, f.name)
-            if v is None or (isinstance(v, (list, dict)) and not v) or f.name.startswith("_"):
+        for name in names:
+            v = getattr(value, name)
+            if v is None or (isinstance(v, (list, dict)) and not v):
                 continue
-            out[f.name] = to_jsonable(v)
+            out[name] = to_jsonable(v)
         return out
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}

@@ -1085,6 +1085,14 @@ class ViewBlob(Blob):
     def in_memory(self) -> memoryview:
         return memoryview(self.data)[self.lo : self.hi]
 
+    def sha256(self) -> str:
+        if type(self.data) is not bytes:  # (a buffer that may change: hashed as it is now, each time)
+            return super().sha256()
+        digest = self.__dict__.get("_sha256")  # (bytes do not change: hashed once, as BytesBlob's)
+        if digest is None:
+            digest = self._sha256 = super().sha256()
+        return digest
+
     def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
         view = memoryview(self.data)
         for i in range(self.lo, self.hi, size):

@@ -961,11 +961,11 @@ def _identity(msg: m.Message) -> str:
     is left out: a sender making one for each copy names the parts by Content-IDs made anew. A
     text part counts by its text (line ends made alike): a copy written in another charset, or
     with CRLF for LF, has other bytes and says the same."""
-    said = {f.name: getattr(msg, f.name) for f in dataclasses.fields(msg) if f.name not in _NOT_IDENTITY}
+    said = {name: getattr(msg, name) for name in _identity_fields(type(msg))}
     content = getattr(msg, "content", None)
     parts = [_part_identity(part) for part in content.parts
              if not (part.content_type or "").lower().startswith("application/smil")] if content is not None else []
-    text = json.dumps([to_jsonable(said), parts], sort_keys=True, ensure_ascii=False, default=str)
+    text = _IDENTITY_JSON.encode([to_jsonable(said), parts])
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
@@ -975,3 +975,18 @@ def _part_identity(part) -> str:
         return part.blob.sha256()
     text = part.text_value.replace("\r\n", "\n").replace("\r", "\n")
     return "text:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# What `_identity` writes its digest's text with: made once (json.dumps with these arguments makes
+# an encoder per call), the same text. (Changing that text would make copies of messages taken
+# before an upgrade new messages.)
+_IDENTITY_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
+_IDENTITY_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _identity_fields(cls: type) -> tuple[str, ...]:
+    """The fields of `cls` that `_identity` reads, listed once per message class."""
+    names = _IDENTITY_FIELDS.get(cls)
+    if names is None:
+        names = _IDENTITY_FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.name not in _NOT_IDENTITY)
+    return names

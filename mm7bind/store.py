@@ -19,6 +19,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -171,10 +172,22 @@ def sifted_headers(headers) -> SiftedHeaders:
     return _sift(headers, SiftedHeaders())
 
 
+# A request's header names are mostly the same few: each one's verdict is remembered.
+_secret_name = lru_cache(maxsize=1024)(is_secret_header)
+
+
 def _sift(headers, kept: dict) -> dict:
+    pairs = [(str(name), str(value)) for name, value in (headers.items() if hasattr(headers, "items") else headers or ())]
+    # ASCII text is at most 6 bytes of JSON a character ("\u001f"): headers that fit even so are
+    # all kept without their sizes counted (a request's usual few dozen bytes; every message asks).
+    if sum(len(name) + len(value) + 2 for name, value in pairs) * 6 + 2 <= HEADERS_KEPT_MAX and all(
+            name.isascii() and value.isascii() for name, value in pairs):
+        for name, value in pairs:
+            if not _secret_name(name):
+                kept[name] = value
+        return kept
     size = 2  # "{}"
-    for name, value in (headers.items() if hasattr(headers, "items") else headers or ()):
-        name, value = str(name), str(value)
+    for name, value in pairs:
         if is_secret_header(name):
             continue
         cost = _json_size(name) + _json_size(value) + 4  # json.dumps([name, value]): ≥ its '"name": "value", '
@@ -182,6 +195,11 @@ def _sift(headers, kept: dict) -> dict:
             size += cost
             kept[name] = value
     return kept
+
+
+# The JSON of stored headers and answers (json.dumps with ensure_ascii=False makes an encoder
+# per call: one for every stored message).
+_JSON = json.JSONEncoder(ensure_ascii=False)
 
 
 _PRINTABLE_ASCII = re.compile(r"[ -~]*\Z")
@@ -326,7 +344,9 @@ CREATE TABLE IF NOT EXISTS inbox (
     answer TEXT
 );
 CREATE INDEX IF NOT EXISTS inbox_state ON inbox (state);
-CREATE INDEX IF NOT EXISTS inbox_message_id ON inbox (message_id);
+-- Only what has a MessageID (reports, read replies): a DeliverReq has none, and an entry for its
+-- NULL was one more page written per message, for a lookup that never asks for NULL.
+CREATE INDEX IF NOT EXISTS inbox_message_id ON inbox (message_id) WHERE message_id IS NOT NULL;
 -- Bodies live apart from the rows whose state changes, so that marking a message handled does not
 -- rewrite its body. (Files written before this table existed keep theirs in inbox.body.)
 CREATE TABLE IF NOT EXISTS inbox_body (
@@ -843,6 +863,23 @@ def _claim(db: sqlite3.Connection) -> None:
                                 "left as it is")
 
 
+def _partial_message_id_index(db: sqlite3.Connection) -> None:
+    """A file from before the MessageID index left out messages without one has it made again so
+    (once, as it opens: the index's column is read, not the bodies)."""
+    row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'inbox_message_id'").fetchone()
+    if row is None or row[0] is None or "WHERE" in row[0].upper():
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("DROP INDEX inbox_message_id")
+        db.execute("CREATE INDEX inbox_message_id ON inbox (message_id) WHERE message_id IS NOT NULL")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
 _MARK = ("UPDATE inbox SET state = ?, response_code = ?, error = ?, answer = ?, attempts = attempts + 1"
          " WHERE id = ?")
 
@@ -945,6 +982,7 @@ class SqliteStore:
                 db.execute("ALTER TABLE inbox ADD COLUMN path TEXT")
             if inbox and "answer" not in inbox:  # ... and before what answers said beside their code was
                 db.execute("ALTER TABLE inbox ADD COLUMN answer TEXT")
+            _partial_message_id_index(db)
             if inbox:
                 self._find_old_keys(db)
             outbox = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
@@ -1194,7 +1232,7 @@ class SqliteStore:
         kept, path = kept_headers(headers), _request_path(path)
         pending = _Pending((kind, transaction_id, message_id, recipient, status, peer, content_type,
                             received_at.isoformat(), tid_key, report_key, sent_transaction_id,
-                            json.dumps(kept, ensure_ascii=False) if kept else None, path), body, wait)
+                            _JSON.encode(kept) if kept else None, path), body, wait)
         self._commit(pending)
         if pending.conflict is not None:  # already there: the earlier record comes back
             row = self._conn().execute(
@@ -1391,7 +1429,7 @@ class SqliteStore:
         # outcomes, with the messages stored meanwhile. While another thread is writing, it is
         # left to that thread (and those after it), and this one goes on at once: waiting would
         # cost two thread switches, and a transaction of its own when it came too late to join.
-        said = json.dumps(answer, ensure_ascii=False) if answer else None
+        said = _JSON.encode(answer) if answer else None
         self._commit(_Pending((state, response_code, error, said, record_id), None, wait), detach=True)
 
     @staticmethod

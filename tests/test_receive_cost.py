@@ -1,0 +1,148 @@
+"""What the receive path does per message that its speed depends on but tests can count: the
+statements it runs, the keys it stores. (Its speed itself: benchmarks/.)"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+
+import mm7bind as mm7
+from mm7bind.store import SqliteStore
+
+SMIL = b'<smil><body><par><img src="cid:img"/><text src="cid:txt"/></par></body></smil>'
+
+
+def deliver(tid: str) -> tuple[str, bytes]:
+    content = mm7.Content(parts=[
+        mm7.Part.from_bytes(bytes(range(256)) * 40, "image/jpeg", content_id="img"),
+        mm7.Part.text("你好, & <world>", content_id="txt"),
+    ], smil=mm7.Part.from_bytes(SMIL, "application/smil", content_id="smil"))
+    msg = mm7.DeliverReq(sender="+8613800138000", recipients=["1065888", mm7.ShortCode("10658")],
+                         subject="主题 & <x>", priority=mm7.Priority.HIGH, linked_id="L-1",
+                         time_stamp=datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc),
+                         ua_capabilities=mm7.UACapabilities(uaprof="http://example.com/ua.xml"), content=content)
+    out = mm7.encode(msg, transaction_id=tid, version="REL-6-MM7-1-4")
+    return out.content_type, out.to_bytes()
+
+
+class Traced(SqliteStore):
+    """A store whose connections report each statement they run (its first three words)."""
+
+    statements: list[str] = []
+
+    def _connect(self, sync):
+        db = super()._connect(sync)
+        db.set_trace_callback(lambda sql: self.statements.append(" ".join(sql.split()[:3])))
+        return db
+
+
+def test_a_message_costs_one_transaction_and_its_outcome_one_statement(tmp_path):
+    store = Traced(tmp_path / "inbox.db", durability="process")
+    receiver = mm7.Receiver(store=store)
+    for n in range(4):
+        if n == 1:  # (the first one opened the connections)
+            Traced.statements = []
+        ct, body = deliver(f"t-{n}")
+        assert receiver.handle(body, ct, {"SOAPAction": '""'}, "127.0.0.1").status == 200
+    store.close()
+    # Nothing read before the write, nor after it; the outcome with no transaction of its own.
+    assert Traced.statements == 3 * ["BEGIN IMMEDIATE", "INSERT INTO inbox", "INSERT INTO inbox_body", "COMMIT",
+                                     "UPDATE inbox SET"]
+
+
+def test_the_duplicate_key_of_a_message_stays_what_earlier_releases_stored(tmp_path):
+    # A copy of a message taken before an upgrade must still be found a repeat after it: the key
+    # (TransactionID and a digest of what the message says) may not change from one release to the next.
+    store = SqliteStore(tmp_path / "inbox.db", durability="process")
+    ct, body = deliver("tid-1")
+    assert mm7.Receiver(store=store).handle(body, ct, {}, "127.0.0.1").status == 200
+    store.close()
+    with sqlite3.connect(tmp_path / "inbox.db") as db:
+        (key,) = db.execute("SELECT tid_key FROM inbox").fetchone()
+    assert key == "DeliverReq|tid-1|2836ffae71ae878d6c98f42821e25b9b"
+
+
+def _report(store: SqliteStore, message_id: str) -> None:
+    store.accept(kind="DeliveryReportReq", transaction_id=f"r-{message_id}", message_id=message_id,
+                 recipient="+8613800138000", status="Retrieved", peer="127.0.0.1", content_type="text/xml",
+                 body=b"<x/>", tid_key=f"r:{message_id}", report_key=f"rk:{message_id}")
+
+
+def _message_id_index(path) -> tuple[str, list[str]]:
+    with sqlite3.connect(path) as db:
+        (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'inbox_message_id'").fetchone()
+        plan = [row[-1] for row in db.execute("EXPLAIN QUERY PLAN SELECT id FROM inbox WHERE message_id = ?", ("m",))]
+    return sql, plan
+
+
+def test_messages_without_a_message_id_take_no_entry_in_its_index_old_files_included(tmp_path):
+    # A DeliverReq has no MessageID: an index entry for its NULL was one more page written per message.
+    new = SqliteStore(tmp_path / "new.db", durability="process")
+    ct, body = deliver("t-1")
+    assert mm7.Receiver(store=new).handle(body, ct, {}, "127.0.0.1").status == 200
+    _report(new, "m-1")
+    assert [r.kind for r in new.reports_for("m-1")] == ["DeliveryReportReq"]
+    new.close()
+    sql, plan = _message_id_index(tmp_path / "new.db")
+    assert "WHERE message_id IS NOT NULL" in sql and any("inbox_message_id" in step for step in plan)
+
+    # A file written with the index of every row (as earlier releases made it) has it made again so.
+    old = SqliteStore(tmp_path / "old.db", durability="process")
+    _report(old, "m-2")
+    old.close()
+    with sqlite3.connect(tmp_path / "old.db") as db:
+        db.execute("DROP INDEX inbox_message_id")
+        db.execute("CREATE INDEX inbox_message_id ON inbox (message_id)")
+    assert "WHERE" not in _message_id_index(tmp_path / "old.db")[0]
+    reopened = SqliteStore(tmp_path / "old.db", durability="process")
+    assert [r.message_id for r in reopened.reports_for("m-2")] == ["m-2"]
+    reopened.close()
+    sql, plan = _message_id_index(tmp_path / "old.db")
+    assert "WHERE message_id IS NOT NULL" in sql and any("inbox_message_id" in step for step in plan)
+
+
+def test_headers_kept_without_their_sizes_counted_are_those_their_json_would_keep(monkeypatch):
+    # Headers that obviously fit are kept without counting their JSON; ones that fit only as
+    # text (control characters are 6 bytes of JSON each) are counted, and dropped as they cross.
+    import json
+
+    from mm7bind import store as store_module
+
+    monkeypatch.setattr(store_module, "HEADERS_KEPT_MAX", 300)
+    plain = [("Host", "mmsc.example"), ("SOAPAction", '""'), ("Authorization", "Basic eDp5")]
+    assert store_module.kept_headers(plain) == {"Host": "mmsc.example", "SOAPAction": '""'}
+    for n in (10, 30, 45, 60):
+        headers = [("X-A", "\x01" * n), ("X-B", "\x1f" * n), ("X-C", "ok")]
+        expected, size = {}, 2
+        for name, value in headers:
+            cost = len(json.dumps([name, value], ensure_ascii=False).encode())
+            if size + cost <= 300:
+                size, expected[name] = size + cost, value
+        kept = store_module.kept_headers(headers)
+        assert kept == expected and len(json.dumps(kept, ensure_ascii=False).encode()) <= 300, n
+
+
+def test_each_part_is_hashed_once_for_the_duplicate_key_and_the_handler(tmp_path, monkeypatch):
+    # The receiver digests the parts for the duplicate key; a handler asking for a part's sha256
+    # (a forwarded payload's) gets that digest, not the bytes hashed again.
+    import hashlib
+    import types
+
+    from mm7bind import content as content_module
+
+    hashed = []
+
+    def counting(data=b""):
+        hashed.append(len(data))
+        return hashlib.sha256(data)
+
+    monkeypatch.setattr(content_module, "hashlib", types.SimpleNamespace(sha256=counting))
+    digests = []
+    receiver = mm7.Receiver(store=SqliteStore(tmp_path / "inbox.db", durability="process"))
+    receiver.on("deliver", lambda msg, ctx: digests.extend(p.sha256() for p in msg.content.parts))
+    ct, body = deliver("t-1")
+    assert receiver.handle(body, ct, {}, "127.0.0.1").status == 200
+    receiver.store.close()
+    assert digests == [hashlib.new("sha256", b).hexdigest()
+                       for b in (bytes(range(256)) * 40, "你好, & <world>".encode())]
+    assert len(hashed) == 2  # (a hash begun per part, not one for the key and another for the handler)
