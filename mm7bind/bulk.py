@@ -444,7 +444,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
                 unreached_in_a_row = 0
             if ok:
                 result.sent += 1
-                result.earlier_unanswered += r.earlier_unanswered
+                result.earlier_unanswered += bool(getattr(r, "earlier_unanswered", False))  # (a client of one's own: none)
                 if result._kept(result.message_ids):
                     result.message_ids[rcpt] = r.message_id
             else:
