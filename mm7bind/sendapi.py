@@ -407,7 +407,12 @@ class SendApi:
         item = self.outbox.store.outbox_get(int(item_id)) if known else None
         if item is None:
             raise ApiError(404, f"no queued item {item_id!r}")
+        twice = None  # (sent: whether after an attempt that got no answer, by the client's record of it)
+        if item.state == "sent":
+            rec = self.outbox.store.sent_by_transaction_id(item.transaction_id)
+            twice = bool(rec is not None and rec.ok and getattr(rec, "earlier_unanswered", False))
         return _json(200, {"ok": item.state == "sent", "id": item.id, "state": item.state,
+                           "earlier_unanswered": twice,
                            "transaction_id": item.transaction_id, "tag": item.tag, "attempts": item.attempts,
                            "message_id": item.message_id, "status": item.status_code, "error": item.error,
                            "created_at": item.created_at.isoformat(), "next_at": item.next_at.isoformat(),

@@ -706,3 +706,23 @@ def test_an_answer_after_an_attempt_that_got_no_answer_says_the_mmsc_may_have_it
         srv.responder = lambda req: next(replies, None) or mm7_reply(busy, req.decode(), 500)
         status, got = call(api, {"to": "+8613800000003", "text": "hi"})
         assert status == 200 and got["ok"] is False and got["status"] == 4006 and got["earlier_unanswered"] is True
+
+
+def test_a_queued_item_sent_after_an_attempt_that_got_no_answer_says_so(tmp_path):
+    from mm7bind.outbox import Outbox
+
+    from .fake_http import FakeServer, Reply, default_responder
+
+    silent = iter([Reply(delay=1.0)])
+    with FakeServer(lambda req: next(silent, None) or default_responder(req)) as srv, \
+            mm7.Client(srv.url, store=mm7.SqliteStore(tmp_path / "vasp.db"), read_timeout=0.3,
+                       retry=mm7.RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0)) as client:
+        outbox = Outbox(client)
+        api = SendApi(client, outbox=outbox)
+        for text in ("twice?", "once"):
+            assert call(api, {"to": "+8613800000000", "text": text, "queue": True})[0] == 202
+        status, got = call(api, b"", "/queue/1", method="GET")
+        assert status == 200 and got["state"] == "queued" and "earlier_unanswered" not in got
+        outbox.run_once()
+        got = [call(api, b"", f"/queue/{i}", method="GET")[1] for i in (1, 2)]
+    assert [(g["state"], g["earlier_unanswered"]) for g in got] == [("sent", True), ("sent", False)]
