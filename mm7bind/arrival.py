@@ -19,9 +19,9 @@ It reads the error a send ended with — the exception, or the text a `SentRecor
   a request says so in a Fault).
 - ANSWERED: the MMSC answered in MM7 (a Fault, or a status): it has seen the request.
 
-A send whose last attempt took nothing after an earlier one got no answer (a timeout, then a
-refused connection) is MAY_HAVE_ARRIVED: the error says so (`SendError.earlier_unanswered`, and
-its text, which a SentRecord keeps).
+A send whose last attempt took nothing, or was refused in a Fault, after an earlier one got no
+answer (a timeout, then a refused connection) is MAY_HAVE_ARRIVED: the error says so
+(`SendError.earlier_unanswered`, and its text, which a SentRecord keeps).
 """
 
 from __future__ import annotations

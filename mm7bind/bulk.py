@@ -42,6 +42,8 @@ class BulkResult:
 
     total: int = 0
     sent: int = 0
+    # of the sent: accepted after an attempt that got no answer (the MMSC may have taken them twice)
+    earlier_unanswered: int = 0
     failed: int = 0
     may_have_arrived: int = 0  # of the failed: no answer came, the MMSC may have taken it (`mm7bind.arrival`)
     skipped: int = 0  # already sent under the same tag (an earlier, interrupted run)
@@ -213,11 +215,14 @@ def _recorded(store, tid: str):
 
 
 def _unanswered(rec) -> bool:
-    """Whether a recorded request got no MM7 answer (`mm7bind.arrival`): it goes again with the
-    TransactionID it had. One the MMSC may have taken (a timeout, a connection lost after it went
-    out, a gateway's 502 or 504) must, so that the MMSC can tell; one it did not take (refused
-    connections, a 503) may as well, since an earlier try under it may have arrived. Only an MM7
-    answer (a status, a Fault) uses the TransactionID up."""
+    """Whether a recorded request got no MM7 answer (`mm7bind.arrival`), or got one only after an
+    attempt that got none: it goes again with the TransactionID it had (to the MMSC that may have
+    it). One the MMSC may have taken (a timeout, a connection lost after it went out, a gateway's
+    502 or 504, a refusal after an unanswered attempt) must, so that the MMSC can tell; one it did
+    not take (refused connections, a 503) may as well, since an earlier try under it may have
+    arrived. Only an MM7 answer to every attempt (a status, a Fault) uses the TransactionID up."""
+    if getattr(rec, "earlier_unanswered", False):
+        return True
     return rec.status_code is None and rec.error is not None and arrival(rec.error) != ANSWERED
 
 
@@ -439,6 +444,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
                 unreached_in_a_row = 0
             if ok:
                 result.sent += 1
+                result.earlier_unanswered += bool(getattr(r, "earlier_unanswered", False))  # (a client of one's own: none)
                 if result._kept(result.message_ids):
                     result.message_ids[rcpt] = r.message_id
             else:

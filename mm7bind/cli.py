@@ -623,6 +623,9 @@ def cmd_send(args: argparse.Namespace) -> int:
         return _bulk_exit(result)
     print(f"sent {result.sent}, failed {result.failed}, {result.total} recipients in {result.elapsed:.1f} s "
           f"({result.rate:.1f}/s)")
+    if result.earlier_unanswered:  # (a second copy is what a demanding sender checks for)
+        print(f"{result.earlier_unanswered} of the sent were accepted after an attempt that got no answer: the MMSC "
+              "may have taken them twice")
     if result.may_have_arrived:  # (not to be sent again by other means: the MMSC may have them)
         again = f"`--tag {args.tag}` again sends them with the same TransactionID" if args.tag else "check before sending again"
         print(f"{result.may_have_arrived} of the failed got no answer: the MMSC may have taken them ({again})")
@@ -739,11 +742,11 @@ def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, **m
     on stdout (with `more` keys)."""
     from .arrival import may_have_arrived  # noqa: PLC0415
     from .display import printable  # noqa: PLC0415
-    from .errors import SendError  # noqa: PLC0415
+    from .errors import FaultError, SendError  # noqa: PLC0415
 
     status = getattr(exc, "status", None)  # a Fault's MM7 status, or an HTTP error's status code
     mm7_status = None if status is None or isinstance(status, int) else status
-    if isinstance(exc, SendError) and may_have_arrived(exc):
+    if isinstance(exc, SendError) and may_have_arrived(exc) and not isinstance(exc, FaultError):
         # (a timeout, a connection lost after the request went out: neither "not sent" nor "refused";
         # the error's words say the MMSC may have it, under which TransactionID)
         what = f"{what.split(':', 1)[0]}: no answer"
@@ -753,9 +756,11 @@ def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, **m
                              status=mm7_status.code if mm7_status else None,
                              text=mm7_status.text if mm7_status else None,
                              http_status=status if isinstance(status, int) else getattr(exc, "http_status", None),
-                             **more)))
+                             earlier_unanswered=getattr(exc, "earlier_unanswered", False), **more)))
     else:
-        print(printable(f"{what}: {mm7_status.code} {mm7_status.text}" if mm7_status else f"{what}: {exc}"),
+        # (a Fault's status alone, unless an earlier attempt got no answer: then its words say the MMSC may have it)
+        plain = mm7_status and not getattr(exc, "earlier_unanswered", False)
+        print(printable(f"{what}: {mm7_status.code} {mm7_status.text}" if plain else f"{what}: {exc}"),
               file=sys.stderr)
     return code
 
@@ -1358,6 +1363,9 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
         print(f"{shown_time(r.sent_at)}  {printable(line)}")
         if r.error:
             print(f"{'':19}  {printable(r.error)}")
+        if r.earlier_unanswered:  # (accepted: perhaps twice; not accepted: taken all the same, perhaps)
+            print(f"{'':19}  after an attempt that got no answer: the MMSC may have it"
+                  + (" twice" if r.ok else ""))
         for x in about:
             what = "delivery" if x.kind == "DeliveryReportReq" else "read"
             print(f"{'':19}  {what} report {shown_time(x.received_at)}: {printable(_what(x))}")
@@ -1444,7 +1452,9 @@ def _tag_summary(args: argparse.Namespace) -> int:
     if args.json:  # every count, 0 and {} too: a script reads s["delivery"] before any report came
         print(_json(dataclasses.asdict(s), indent=2))
         return EXIT_OK
-    print(printable(f"tag {s.tag}: {s.requests} SubmitReq: {s.accepted} accepted, {s.refused} refused, "
+    twice = (f" ({s.earlier_unanswered} after an attempt that got no answer: perhaps twice)"
+             if s.earlier_unanswered else "")
+    print(printable(f"tag {s.tag}: {s.requests} SubmitReq: {s.accepted} accepted{twice}, {s.refused} refused, "
                      f"{s.failed} without answer" + (f" ({s.may_have_arrived} of them may have reached the MMSC)"
                                                      if s.may_have_arrived else "")))
     delivery = ", ".join(f"{status} {n}" for status, n in sorted(s.delivery.items(), key=lambda i: -i[1]))

@@ -32,7 +32,7 @@ from . import __version__
 from . import messages as m
 from . import tlsrefusal, versions
 from .codec import HttpMessage, decode, encode
-from .arrival import EARLIER_UNANSWERED, MAY_HAVE_ARRIVED, NOT_TAKEN, arrival, may_have_arrived
+from .arrival import EARLIER_UNANSWERED, MAY_HAVE_ARRIVED, arrival, may_have_arrived
 from .auth import QOPS, DigestAnswer
 from .auth import _challenges as _digest_challenges
 from .content import Content
@@ -189,8 +189,9 @@ class Result:
     http_status: int
     deviations: list[Deviation] = field(default_factory=list)
     retry_after: float | None = None  # seconds the answer's Retry-After asked for (an MMSC busy: 4006)
-    # An attempt before the one answered got no answer (a timeout, a connection lost): the MMSC may
-    # have taken the request twice, as most do not recognise a repeated TransactionID.
+    # An attempt before the one answered got no answer (a timeout, a connection lost), in this send
+    # or in an earlier send of its TransactionID the store recorded: the MMSC may have taken the
+    # request twice, as most do not recognise a repeated TransactionID.
     earlier_unanswered: bool = False
 
     @property
@@ -221,6 +222,9 @@ class Prepared:
     tag: str | None = None  # recorded with the SentRecord (a campaign's name, an order number)
     records: list | None = None  # where its SentRecord goes for its sender to write (None: written at once)
     unanswered: bool = False  # an attempt before the current one got no answer: the MMSC may have it
+    # Which MMSC may have it (the URL that attempt went to): retries stay with it. None: not known
+    # (any MMSC tried stays); "": one no longer configured, out of reach (the others may be tried).
+    unanswered_at: str | None = None
 
 
 @dataclass
@@ -348,9 +352,30 @@ class ClientCore:
 
     def fail_over_url(self, p: Prepared, url: str, tried: set[str]) -> str | None:
         """The MMSC not tried yet to send `p` to next instead of `url` — none once an attempt got no
-        answer: the MMSC it went to may have it, and only that one can recognise the repeat (another
-        would deliver a second copy). Retries then stay with it, after their waits."""
-        return None if p.unanswered else self.other_url(url, tried)
+        answer from it: the MMSC it went to may have it, and only that one can recognise the repeat
+        (another would deliver a second copy). Retries then stay with it, after their waits."""
+        if p.unanswered and p.unanswered_at in (None, url):
+            return None
+        return self.other_url(url, tried)
+
+    def earlier_unanswered_at(self, transaction_id: str | None) -> str | None:
+        """Where an earlier send of `transaction_id` (the outbox's last round, a resumed campaign's
+        request, an API request asked again) left the request with an MMSC that may have it, by the
+        store's latest record of it: the URL as recorded ("" when none was), or None when no such
+        send is recorded. A send in a new exchange goes there first, and stays there, as retries
+        within one do: another MMSC would deliver a second copy."""
+        if self.store is None or transaction_id is None:
+            return None
+        try:
+            rec = self.store.sent_by_transaction_id(transaction_id)
+        except STORE_ERRORS as exc:  # (sent as if new: a record not read must not stop the message)
+            log.warning("tid=%s: its earlier sends could not be read from the store: %s: %s",
+                        printable(transaction_id), type(exc).__name__, exc)
+            return None
+        if rec is None or rec.ok:
+            return None
+        unanswered = rec.status_code is None and rec.error is not None and may_have_arrived(rec.error)
+        return (rec.url or "") if unanswered or getattr(rec, "earlier_unanswered", False) else None
 
     def other_url(self, url: str, tried: set[str]) -> str | None:
         urls = self.config.urls
@@ -539,18 +564,20 @@ class ClientCore:
     def give_up(self, p: Prepared, error: SendError):
         # Said in the error's words, or its sender sends it again under a new TransactionID, which
         # the MMSC cannot tell from the first. (The last attempt may have taken nothing — refused,
-        # a 503 — after an earlier one got no answer: the MMSC may have that one.)
+        # a 503 — or been refused in a Fault after an earlier one got no answer: the MMSC may have
+        # that one.)
         taken = f"the MMSC may have taken it: TransactionID {printable(p.transaction_id)}"
-        if p.unanswered and arrival(error) == NOT_TAKEN:
-            error.earlier_unanswered = True
+        last = arrival(error)
+        error.earlier_unanswered = p.unanswered
+        if p.unanswered and last != MAY_HAVE_ARRIVED:
             error.args = (f"{error} ({EARLIER_UNANSWERED}: {taken})", *error.args[1:])
-        elif arrival(error) == MAY_HAVE_ARRIVED:
+        elif last == MAY_HAVE_ARRIVED:
             error.args = (f"{error} ({taken})", *error.args[1:])
         self.finish(p, error=error)
         raise error
 
     def exchange(self, msg: m.Message, transaction_id: str | None = None, tag: str | None = None,
-                 records: list | None = None, prepared: Prepared | None = None):
+                 records: list | None = None, prepared: Prepared | None = None, earlier_at: str | None = None):
         """The whole request, attempts and waits included, as a generator of I/O to do.
 
         It yields `Post(url, prepared)` (send back `Answer(...)` or `Failure(kind, exc)`) and
@@ -558,14 +585,23 @@ class ClientCore:
         The sync and async clients only carry these out. With `records`, the send's SentRecord is
         put there for the caller to write to the store, not written by the generator. `prepared`:
         `prepare(msg, transaction_id, tag)` done already (by the async client, off its event loop).
+        `earlier_at`: `earlier_unanswered_at(transaction_id)`, read by the client.
         """
         p = prepared or self.prepare(msg, transaction_id, tag)
         p.records = records
-        url = self.first_url()
+        url = None
+        if earlier_at is not None:  # an earlier send of it got no answer: as if this were its next attempt
+            url = next((u for u in self.config.urls if shown_url(u) == earlier_at), None) if earlier_at else None
+            p.unanswered, p.unanswered_at = True, url or ""
+            log.info("%s tid=%s: an earlier send of it got no answer%s: %s", p.message.ELEMENT,
+                     printable(p.transaction_id), f" from {printable(earlier_at)}" if earlier_at else "",
+                     "sent there again, the MMSC that may have it" if url else
+                     "that MMSC is not configured now: sent as configured")
+        url = url or self.first_url()
         tried: set[str] = set()
         attempt = 0
         last: SendError | None = None  # what the latest attempt ended with
-        unanswered = False  # an attempt got no answer: the MMSC may have taken it
+        unanswered = p.unanswered  # an attempt got no answer: the MMSC may have taken it
         while True:
             attempt += 1
             tried.add(url)
@@ -586,7 +622,8 @@ class ClientCore:
                 return decision
             last = decision.error
             # (a timeout, a connection lost after the request went out, a 500, a gateway's 502 or 504)
-            unanswered = unanswered or (last is not None and may_have_arrived(last))
+            if last is not None and may_have_arrived(last):
+                unanswered, p.unanswered_at = True, url
             self.retried(p, attempt, decision)
             if decision.delay:
                 yield from self.step(Sleep(decision.delay), p, attempt, decision.url, "waiting to try again at",
@@ -643,7 +680,8 @@ class ClientCore:
             ok = error is None and status is not None and status.is_success
             self.metrics.sent(p.message.ELEMENT, "ok" if ok else ("refused" if status is not None else "error"),
                               status.code if status else None,
-                              result.attempts if result else getattr(error, "attempts", 1), elapsed)
+                              result.attempts if result else getattr(error, "attempts", 1), elapsed,
+                              earlier_unanswered=ok and twice)
         if self.store is None and not log.isEnabledFor(level):
             return  # nobody to tell
         msg = p.message
@@ -680,7 +718,7 @@ class ClientCore:
                 recipients=recipients, message_id=message_id, url=info["url"],
                 status_code=status.code if status else None, status_text=status.text if status else None,
                 error=f"{type(error).__name__}: {error}" if error else None, attempts=info["attempts"],
-                linked_id=getattr(msg, "linked_id", None), tag=p.tag,
+                linked_id=getattr(msg, "linked_id", None), tag=p.tag, earlier_unanswered=p.unanswered,
             ))
 
     def _record(self, rec: SentRecord) -> None:
@@ -1357,7 +1395,8 @@ class Client(_Operations[Result]):
         cannot be built, `EncodeError`, before anything goes out. A VASP's request gets the
         configured VASPID, VASID, ServiceCode and SenderAddress where it has none.
         `transaction_id`: a new one when None; `tag`: recorded under it in the store (a campaign)."""
-        steps = self.core.exchange(msg, transaction_id, tag)
+        earlier_at = self.core.earlier_unanswered_at(transaction_id)
+        steps = self.core.exchange(msg, transaction_id, tag, earlier_at=earlier_at)
         reply = None
         while True:
             try:
@@ -1554,7 +1593,15 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             # every other task on it meanwhile: a worker thread does it. (Small ones: not worth a
             # thread.)
             prepared = await asyncio.to_thread(self.core.prepare, msg, transaction_id, tag)
-        steps = self.core.exchange(msg, transaction_id, tag, records, prepared)
+        earlier_at = None
+        if self.core.store is not None and transaction_id is not None:  # (a store read: off the event loop)
+            try:
+                earlier_at = await asyncio.to_thread(self.core.earlier_unanswered_at, transaction_id)
+            except asyncio.CancelledError as exc:  # (as the core says it of one cancelled before its first byte)
+                log.info("%s tid=%s: %s before it was sent", getattr(msg, "ELEMENT", type(msg).__name__),
+                         printable(transaction_id), type(exc).__name__)
+                raise
+        steps = self.core.exchange(msg, transaction_id, tag, records, prepared, earlier_at)
         reply = None
         try:
             while True:

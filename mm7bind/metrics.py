@@ -26,6 +26,9 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 
 HELP = {
     "mm7bind_sent_total": ("counter", "Requests the client finished, by operation, outcome (ok, refused: an MM7 "
                                       "status other than 1xxx or a Fault, error: no answer) and MM7 status code."),
+    "mm7bind_sent_earlier_unanswered_total": ("counter", "Requests the MMSC accepted after an attempt that got no "
+                                                         "answer (of mm7bind_sent_total's ok, by operation): it may "
+                                                         "have taken them twice."),
     "mm7bind_send_attempts_total": ("counter", "HTTP attempts the client made (retries and fail-over included)."),
     "mm7bind_send_seconds": ("histogram", "Time from the first attempt to the outcome, retries included."),
     "mm7bind_received_total": ("counter", "Requests the receiver answered, by operation, outcome (handled, "
@@ -101,8 +104,12 @@ class Metrics:
 
     # -- the two sides' events ----------------------------------------------------------------
 
-    def sent(self, operation: str, outcome: str, status: int | None, attempts: int, seconds: float) -> None:
+    def sent(self, operation: str, outcome: str, status: int | None, attempts: int, seconds: float,
+             earlier_unanswered: bool = False) -> None:
+        """`earlier_unanswered`: accepted after an attempt that got no answer (perhaps twice)."""
         self.inc("mm7bind_sent_total", operation=operation, outcome=outcome, status=_status(status))
+        if earlier_unanswered:
+            self.inc("mm7bind_sent_earlier_unanswered_total", operation=operation)
         self.inc("mm7bind_send_attempts_total", attempts, operation=operation)
         self.observe("mm7bind_send_seconds", seconds, operation=operation)
 

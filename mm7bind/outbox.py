@@ -20,9 +20,9 @@ from typing import NamedTuple, Self
 from . import messages as m
 from . import sendonce
 from .codec import decode, encode
-from .arrival import may_have_arrived, no_mmsc_answered
+from .arrival import UNKNOWN_FATE_STATUSES, may_have_arrived, no_mmsc_answered
 from .display import printable, shown_time
-from .errors import DecodeError, EncodeError, FaultError, MM7Error, SendError
+from .errors import ConnectError, DecodeError, EncodeError, FaultError, HTTPStatusError, MM7Error, SendError
 from .periodic import Periodic, seconds_between_rounds
 from .sendonce import exchange_time
 from .store import OutboxItem, utcnow
@@ -360,7 +360,8 @@ class Outbox(Periodic):
         except FaultError as exc:
             code = exc.status.code if exc.status else None
             policy = self.client.config.retry
-            hold = (UNAVAILABLE, str(exc)) if policy.fails_over_fault(exc.fault, exc.http_status) else None
+            hold = (UNAVAILABLE, str(exc)) if policy.fails_over_fault(exc.fault, exc.http_status) \
+                and not self._kept_to_one(exc.earlier_unanswered) else None
             if not policy.retries_fault(exc.fault, exc.http_status):
                 return Round(self._end(item, "failed", attempts, status_code=code, error=str(exc)), True, hold,
                              exc.retry_after)
@@ -368,7 +369,10 @@ class Outbox(Periodic):
                          exc.retry_after)
         except SendError as exc:  # no MM7 answer: unreachable, timed out, HTTP error
             # (a gateway's 502/503/504 too: the MMSC behind it is down for the next item as well)
-            hold = (NO_ANSWER, str(exc)) if no_mmsc_answered(exc) else None
+            took_nothing = isinstance(exc, ConnectError) or (
+                isinstance(exc, HTTPStatusError) and exc.status not in UNKNOWN_FATE_STATUSES)  # (its last attempt)
+            hold = (NO_ANSWER, str(exc)) if no_mmsc_answered(exc) and not (
+                took_nothing and self._kept_to_one(exc.earlier_unanswered)) else None
             if not self.client.config.retry.on_timeout and may_have_arrived(exc):  # (a second copy is worse)
                 return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc} (it may have "
                                        "arrived; not sent again: retries on timeout are off)"), True, hold,
@@ -388,12 +392,20 @@ class Outbox(Periodic):
         # An MMSC saying it is unavailable (4006: overloaded, rate limiting; the answers the client
         # goes to another MMSC for) would say so to the next item too. Other statuses (3xxx
         # included) are about this request: one item's pause, not the queue's.
-        hold = (UNAVAILABLE, f"{code} {result.status.text} from {result.url}") if policy.fails_over(code=code) else None
+        hold = (UNAVAILABLE, f"{code} {result.status.text} from {result.url}") \
+            if policy.fails_over(code=code) and not self._kept_to_one(result.earlier_unanswered) else None
         if policy.retries_status(code):
             ended = self._later(item, attempts, now, code, result.status.text, result.retry_after)
         else:
             ended = self._end(item, "failed", attempts, status_code=code, error=result.status.text)
         return Round(ended, True, hold, result.retry_after)
+
+    def _kept_to_one(self, earlier_unanswered: bool) -> bool:
+        """Whether a send whose MMSC took nothing at its last attempt (refused, unavailable) said
+        nothing of the others: it was kept to the one that may have its request (an attempt got no
+        answer there, in this round or an earlier one), while the next item goes on to another MMSC
+        when this one takes nothing. (One timing out there would time out the next items too.)"""
+        return earlier_unanswered and len(self.client.config.urls) > 1
 
     def _taken_before(self, item: OutboxItem):
         """The client's record of an acceptance of this very request (its TransactionID, since the

@@ -5,7 +5,8 @@ answer back as JSON. `SendApi.handle` works on bytes and headers; `wsgi_app` ada
     POST /send    {"to": ["+8613800000000"], "subject": "...", "text": "...",
                    "parts": [{"content_type": "image/jpeg", "filename": "a.jpg", "data": "<base64>"}],
                    "delivery_report": true, "service_code": "100001", "expiry_date": "P2D", ...}
-                → {"ok": true, "status": 1000, "text": "Success", "message_id": "...", "transaction_id": "..."}
+                → {"ok": true, "status": 1000, "text": "Success", "message_id": "...", "transaction_id": "...",
+                   "attempts": 1, "earlier_unanswered": false}
     POST /cancel  {"message_id": "..."}  → the same shape
     POST /send    {..., "queue": true} → 202 {"ok": true, "queued": 7, "transaction_id": "..."} (with an outbox)
     GET  /queue/7 → {"state": "queued" | "sending" | "sent" | "failed" | "expired", "message_id", ...}
@@ -15,7 +16,9 @@ as the first time did, with "repeat": true; another request under the same key i
 
 An answer from the MMSC, success or not, is HTTP 200 with `ok`; a request we cannot build is 400;
 an MMSC we could not reach (or that did not answer MM7) is 502, with `may_have_arrived` saying
-whether the request went out before the answer failed to come.
+whether the request went out before the answer failed to come. `earlier_unanswered` in an MMSC's
+answer: an attempt before the one answered (this request's, or that of an earlier request under its
+transaction_id) got no answer, so the MMSC may have the message twice.
 """
 
 from __future__ import annotations
@@ -381,7 +384,8 @@ class SendApi:
             # (a cancel's answer names no MessageID: its record's is the one cancelled)
             return _json(200, {"ok": True, "status": before.status_code, "text": before.status_text,
                                "message_id": before.message_id if before.operation == "SubmitReq" else None,
-                               "transaction_id": tid, "attempts": before.attempts, "repeat": True})
+                               "transaction_id": tid, "attempts": before.attempts, "repeat": True,
+                               "earlier_unanswered": bool(getattr(before, "earlier_unanswered", False))})
         if not mine:  # accepted, but its record is gone (purged): no outcome to give
             raise ApiError(409, f"the request with transaction_id {tid!r} was accepted before: not sent again")
         accepted = False
@@ -403,7 +407,12 @@ class SendApi:
         item = self.outbox.store.outbox_get(int(item_id)) if known else None
         if item is None:
             raise ApiError(404, f"no queued item {item_id!r}")
+        twice = None  # (sent: whether after an attempt that got no answer, by the client's record of it)
+        if item.state == "sent":
+            rec = self.outbox.store.sent_by_transaction_id(item.transaction_id)
+            twice = bool(rec is not None and rec.ok and getattr(rec, "earlier_unanswered", False))
         return _json(200, {"ok": item.state == "sent", "id": item.id, "state": item.state,
+                           "earlier_unanswered": twice,
                            "transaction_id": item.transaction_id, "tag": item.tag, "attempts": item.attempts,
                            "message_id": item.message_id, "status": item.status_code, "error": item.error,
                            "created_at": item.created_at.isoformat(), "next_at": item.next_at.isoformat(),
@@ -418,7 +427,7 @@ class SendApi:
             status = exc.status
             return _json(200, {"ok": False, "status": status.code if status else None,
                                "text": status.text if status else str(exc), "transaction_id": exc.transaction_id,
-                               "attempts": exc.attempts})
+                               "attempts": exc.attempts, "earlier_unanswered": exc.earlier_unanswered})
         except SendError as exc:  # no MM7 answer: unreachable, timed out, not MM7
             # Said either way: after a timeout the message may be on its way to the phone, and a
             # caller that took "502" for "not sent" would send it twice under a new TransactionID.
@@ -431,7 +440,7 @@ class SendApi:
             return _json(502, {"ok": False, "error": type(exc).__name__, "message": str(exc)})
         return _json(200, {"ok": result.ok, "status": result.status.code, "text": result.status.text,
                            "message_id": result.message_id, "transaction_id": result.transaction_id,
-                           "attempts": result.attempts})
+                           "attempts": result.attempts, "earlier_unanswered": result.earlier_unanswered})
 
     def wsgi_app(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         """`handle` as a WSGI app, to mount at the API's path:

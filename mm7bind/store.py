@@ -56,6 +56,9 @@ class SentRecord:
     attempts: int = 1
     linked_id: str | None = None
     tag: str | None = None  # the sender's label: a campaign, an order number (`submit(..., tag=)`)
+    # An attempt before the last one (of this send, or of an earlier send of this TransactionID) got
+    # no answer: accepted, the MMSC may have it twice; not accepted, it may have it all the same.
+    earlier_unanswered: bool = False
 
     @property
     def ok(self) -> bool:
@@ -973,6 +976,9 @@ class SqliteStore:
             if "tag" not in {row[1] for row in db.execute("PRAGMA table_info(sent)")}:
                 db.execute("ALTER TABLE sent ADD COLUMN tag TEXT")  # a file from before tags
             db.execute("CREATE INDEX IF NOT EXISTS sent_tag ON sent (tag) WHERE tag IS NOT NULL")
+            if "earlier_unanswered" not in {row[1] for row in db.execute("PRAGMA table_info(sent)")}:
+                # (a file from before it was kept: its records say none, as nothing was known)
+                db.execute("ALTER TABLE sent ADD COLUMN earlier_unanswered INTEGER NOT NULL DEFAULT 0")
             inbox = {row[1] for row in db.execute("PRAGMA table_info(inbox)")}
             if inbox and "claimed_at" not in inbox:  # a file from before claims were stamped
                 db.execute("ALTER TABLE inbox ADD COLUMN claimed_at TEXT")
@@ -1142,10 +1148,11 @@ class SqliteStore:
         with self._write:
             self._conn().execute(
                 "INSERT INTO sent (transaction_id, operation, version, recipients, message_id, url, sent_at,"
-                " status_code, status_text, error, attempts, linked_id, tag) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " status_code, status_text, error, attempts, linked_id, tag, earlier_unanswered)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (rec.transaction_id, rec.operation, rec.version, json.dumps(rec.recipients), rec.message_id,
                  rec.url, _utc_text(rec.sent_at), rec.status_code, rec.status_text, rec.error, rec.attempts,
-                 rec.linked_id, rec.tag),
+                 rec.linked_id, rec.tag, int(bool(rec.earlier_unanswered))),
             )
 
     @staticmethod
@@ -1156,6 +1163,8 @@ class SqliteStore:
             sent_at=datetime.fromisoformat(row["sent_at"]), status_code=row["status_code"],
             status_text=row["status_text"], error=row["error"], attempts=row["attempts"], linked_id=row["linked_id"],
             tag=row["tag"],
+            # (a file from before the column, read-only: not upgraded, its records say none)
+            earlier_unanswered=bool(row["earlier_unanswered"]) if "earlier_unanswered" in row.keys() else False,
         )
 
     def sent(self, *, message_id: str | None = None, recipient: str | None = None, since: datetime | None = None,
@@ -1867,6 +1876,7 @@ class TagSummary:
     tag: str
     requests: int = 0  # SubmitReqs recorded under the tag (each set of recipients once: its last try)
     accepted: int = 0  # ... that the MMSC took (a 1xxx status)
+    earlier_unanswered: int = 0  # ... of those, after an attempt that got no answer: the MMSC may have them twice
     refused: int = 0  # ... that it answered with another status
     failed: int = 0  # ... that got no MM7 answer at all
     may_have_arrived: int = 0  # ... of those, the ones the MMSC may have taken all the same (`mm7bind.arrival`)
@@ -1911,6 +1921,7 @@ def summarize(store, tag: str) -> TagSummary:
         out.requests += 1
         if rec.ok:
             out.accepted += 1
+            out.earlier_unanswered += rec.earlier_unanswered
         elif rec.status_code is not None:
             out.refused += 1
         else:

@@ -323,6 +323,62 @@ def test_after_an_attempt_without_answer_a_refused_connection_does_not_send_it_t
 
 
 @BOTH
+def test_a_request_sent_again_goes_to_the_mmsc_that_may_have_it_from_an_earlier_send(asynchronous):
+    # A new send of the same TransactionID (the outbox's next round, a resumed campaign, an API
+    # request asked again) is the next attempt of the same request: the MMSC whose answer did not
+    # come gets it, not the first one configured, which would deliver a second copy unrecognised.
+    store = MemoryStore()
+    with FakeServer(scripted(Reply(delay=1.0))) as second:
+        with pytest.raises(RequestTimeout):
+            send(asynchronous, second.url, store=store, read_timeout=0.3, retry=RetryPolicy.never())
+        with FakeServer() as first:
+            r = send(asynchronous, (first.url, second.url), store=store)
+        assert r.ok and r.url == second.url and r.attempts == 1 and r.earlier_unanswered
+        assert first.requests == [] and len(second.requests) == 2
+    assert [rec.earlier_unanswered for rec in store.sent()] == [False, True]
+    with FakeServer() as first:  # (accepted: a request sent again after that is a new one's matter)
+        assert send(asynchronous, (first.url, second.url), store=store).url == first.url
+
+
+@BOTH
+def test_a_request_sent_again_is_not_given_to_another_mmsc_while_the_one_that_may_have_it_takes_nothing(asynchronous):
+    store = MemoryStore()
+    with FakeServer(scripted(Reply(delay=1.0))) as silent:
+        with pytest.raises(RequestTimeout):
+            send(asynchronous, silent.url, store=store, read_timeout=0.3, retry=RetryPolicy.never())
+    gone = silent.url  # (closed: connections refused)
+    with FakeServer() as other, pytest.raises(ConnectError) as err:
+        send(asynchronous, (other.url, gone), store=store)
+    assert other.requests == [] and err.value.url == gone and err.value.earlier_unanswered
+    assert may_have_arrived(err.value) and store.sent()[-1].earlier_unanswered
+    # An MMSC no longer configured is out of reach: the request goes as configured, said as perhaps twice.
+    with FakeServer() as other:
+        r = send(asynchronous, other.url, store=store)
+    assert r.ok and r.url == other.url and r.earlier_unanswered
+
+
+@BOTH
+def test_a_refusal_after_an_attempt_that_got_no_answer_says_the_mmsc_may_have_it_all_the_same(asynchronous):
+    # The Fault answers the repeat; the first attempt, unanswered, may have been taken.
+    from mm7bind.errors import FaultError
+
+    from .fake_http import mm7_reply
+
+    def refuse(req):
+        fault = mm7.Fault(code="Server", detail=mm7.RSErrorRsp(status=mm7.Status(4006)))
+        return mm7_reply(fault, req.decode(), 500)
+
+    silent = iter([Reply(delay=1.0)])
+    store = MemoryStore()
+    with FakeServer(lambda req: next(silent, None) or refuse(req)) as srv, pytest.raises(FaultError) as err:
+        send(asynchronous, srv.url, store=store, read_timeout=0.3)
+    assert err.value.status.code == 4006 and err.value.earlier_unanswered and may_have_arrived(err.value)
+    assert "the MMSC may have taken it: TransactionID tid-parity" in str(err.value)
+    [rec] = store.sent()
+    assert rec.status_code == 4006 and rec.earlier_unanswered and may_have_arrived(rec.error)
+
+
+@BOTH
 def test_after_an_attempt_without_answer_an_unavailable_mmsc_is_waited_for_not_passed_over(asynchronous):
     with FakeServer(scripted(Reply(delay=1.0), Reply(503))) as first, FakeServer() as second:
         r = send(asynchronous, (first.url, second.url), read_timeout=0.3,

@@ -127,6 +127,29 @@ def test_send_says_when_the_mmsc_may_have_taken_the_message_twice(simulator):
     assert twice["ok"] and twice["earlier_unanswered"] is True and once["earlier_unanswered"] is False
 
 
+
+def test_send_says_a_refusal_after_an_attempt_that_got_no_answer_may_have_been_taken_all_the_same(simulator):
+    for _ in range(2):
+        requests.post(simulator.control + "/fail", json={"count": 1, "http_status": 504}, timeout=10)
+        requests.post(simulator.control + "/fail", json={"count": 1, "status": 2001}, timeout=10)
+    proc = run("send", "--mmsc", simulator.url, "--to", "1", "--text", "x")
+    assert proc.returncode == 1 and proc.stderr.startswith("mm7bind send: refused: SubmitReq refused: 2001 "), proc.stderr
+    assert "(after an earlier attempt that got no answer: the MMSC may have taken it: TransactionID " in proc.stderr
+    answer = json.loads(run("send", "--mmsc", simulator.url, "--to", "1", "--json").stdout)
+    assert answer["ok"] is False and answer["status"] == 2001 and answer["earlier_unanswered"] is True, answer
+
+def test_send_to_several_counts_those_the_mmsc_may_have_taken_twice(simulator):
+    requests.post(simulator.control + "/fail", json={"count": 1, "http_status": 504}, timeout=10)
+    proc = run("send", "--mmsc", simulator.url, "--to", "1", "--to", "2", "--text", "x", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert "1 of the sent were accepted after an attempt that got no answer: the MMSC may have taken them twice" \
+        in proc.stdout, proc.stdout
+    requests.post(simulator.control + "/fail", json={"count": 1, "http_status": 504}, timeout=10)
+    counts = json.loads(run("send", "--mmsc", simulator.url, "--to", "1", "--to", "2", "--json").stdout)
+    assert (counts["sent"], counts["earlier_unanswered"]) == (2, 1), counts
+    counts = json.loads(run("send", "--mmsc", simulator.url, "--to", "1", "--to", "2", "--json").stdout)
+    assert (counts["sent"], counts["earlier_unanswered"]) == (2, 0), counts
+
 def test_send_reports_every_kind_of_refusal(simulator, tmp_path):
     # An HTTP error without a Fault (a wrong path, an MMSC overloaded) is one line, not a traceback.
     proc = run("send", "--mmsc", simulator.url.replace("/mm7", "/wrong"), "--to", "1", "--text", "x")
@@ -1153,7 +1176,8 @@ def test_the_progress_bar_counts_whom_it_sends_to(simulator, tmp_path):
     summary = json.loads(run("store", "sent", "--config", str(tmp_path / "c.toml"), "--tag", "p", "--summary",
                              "--json").stdout)
     # Every key, also before the first report: a script reads summary["delivery"] without a guard.
-    assert summary == {"tag": "p", "requests": 4, "accepted": 4, "refused": 0, "failed": 0, "may_have_arrived": 0,
+    assert summary == {"tag": "p", "requests": 4, "accepted": 4, "earlier_unanswered": 0, "refused": 0, "failed": 0,
+                       "may_have_arrived": 0,
                        "recipients": 4,
                        "delivery": {}, "awaiting": 4, "read": {}, "queued": 0}
 

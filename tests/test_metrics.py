@@ -123,6 +123,24 @@ def test_the_client_counts_outcomes_and_attempts():
     assert metrics.count("mm7bind_send_seconds") == 4
 
 
+
+def test_the_client_counts_what_the_mmsc_may_have_taken_twice():
+    """Accepted after an attempt that got no answer (a gateway's 504): counted beside the ok ones."""
+    from mm7bind.bulk import send_bulk
+
+    metrics = Metrics()
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, metrics=metrics, retry=mm7.RetryPolicy(max_attempts=2, backoff=0))
+        sim.fail_next(1, http_status=504)
+        result = send_bulk(client, mm7.SubmitReq(subject="x"), ["+8613800000001", "+8613800000002"], concurrency=1)
+        sim.fail_next(1, http_status=503)  # (took nothing: no second copy)
+        client.submit(mm7.SubmitReq(recipients=["+8613800000000"]))
+        client.close()
+    assert (result.sent, result.earlier_unanswered) == (2, 1)
+    assert metrics.value("mm7bind_sent_total", operation="SubmitReq", outcome="ok") == 3
+    assert metrics.value("mm7bind_sent_earlier_unanswered_total", operation="SubmitReq") == 1
+    assert parse(metrics.render())['mm7bind_sent_earlier_unanswered_total{operation="SubmitReq"}'] == 1
+
 def test_exposition_format():
     metrics = Metrics()
     metrics.inc("mm7bind_deviations_total", code='odd "quote"\\back\nline')

@@ -1135,3 +1135,133 @@ def test_a_campaign_item_in_a_store_of_one_s_own_without_claims_is_sent():
         queue_bulk(outbox, mm7.SubmitReq(subject="camp"), ["+8613800000001"], tag="camp")
         assert [i.state for i in outbox.run_once()] == ["sent"] and len(sim.messages) == 1
         client.close()
+
+
+def test_an_item_tried_again_goes_to_the_mmsc_its_unanswered_round_went_to(store):
+    """A round whose last MMSC did not answer leaves the message perhaps with that MMSC: the next
+    round sends it there (the one MMSC that can recognise the repeat), not to the first one
+    configured, which would deliver a second copy; accepted, its record says perhaps twice."""
+    from .fake_http import FakeServer, Reply, default_responder
+
+    first_replies = iter([Reply(503)])  # (took nothing: on to the second MMSC at once)
+    silent_once = iter([Reply(delay=1.0)])
+    with FakeServer(lambda req: next(first_replies, None) or default_responder(req)) as first, \
+            FakeServer(lambda req: next(silent_once, None) or default_responder(req)) as second:
+        client = mm7.Client((first.url, second.url), store=store, read_timeout=0.3,
+                            retry=mm7.RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0))
+        outbox = Outbox(client)
+        item = outbox.put(mm7.SubmitReq(recipients=["+8613800000000"], subject="once"), transaction_id="ob-twice")
+        now = utcnow()
+        [tried] = outbox.run_once(now)
+        assert tried.state == "queued" and "RequestTimeout" in tried.error
+        [sent] = outbox.run_once(now + timedelta(seconds=31))
+        client.close()
+        assert (sent.id, sent.state) == (item.id, "sent")
+        assert len(first.requests) == 1 and len(second.requests) == 2
+    rec = store.sent_by_transaction_id("ob-twice")
+    assert rec.ok and rec.url == second.url and rec.earlier_unanswered
+
+
+def test_an_item_kept_to_the_mmsc_that_may_have_it_does_not_hold_the_queue_when_that_one_is_down(store):
+    """With several MMSCs, an item that must wait for the one that may have its message (refusing
+    connections now) says nothing of the others: the next items are not held up."""
+    from .fake_http import FakeServer, Reply
+
+    with FakeServer(lambda req: Reply(delay=1.0)) as silent:
+        client = mm7.Client(silent.url, store=store, read_timeout=0.3, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client)
+        outbox.put(mm7.SubmitReq(recipients=["+8613800000000"], subject="x"), transaction_id="ob-held")
+        [tried] = outbox.run_once()
+        client.close()
+    assert tried.state == "queued" and "RequestTimeout" in tried.error and outbox.held_until is not None
+    with FakeServer() as other:
+        client = mm7.Client((other.url, silent.url), store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client)
+        after = outbox.put(mm7.SubmitReq(recipients=["+8613800000001"], subject="y"))
+        now = utcnow() + timedelta(hours=1)
+        done = {i.transaction_id: i for i in outbox.run_once(now)}
+        client.close()
+        assert other.requests and all(r.decode().transaction_id == after.transaction_id for r in other.requests)
+    assert done["ob-held"].state == "queued" and "ConnectError" in done["ob-held"].error
+    assert done[after.transaction_id].state == "sent" and outbox.held_until is None
+    # Timing out there, every attempt: the next items, starting at that MMSC, would too.
+    with FakeServer(lambda req: Reply(delay=1.0)) as slow, FakeServer() as other:
+        client = mm7.Client((slow.url, other.url), store=store, read_timeout=0.3,
+                            retry=mm7.RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0))
+        outbox = Outbox(client)
+        outbox.put(mm7.SubmitReq(recipients=["+8613800000002"], subject="z"))
+        [tried] = outbox.run_once()
+        client.close()
+        assert other.requests == []
+    assert tried.state == "queued" and "RequestTimeout" in tried.error and outbox.held_until is not None
+
+
+def test_a_resumed_campaign_sends_a_request_that_got_no_answer_to_the_mmsc_that_may_have_it(store):
+    from mm7bind.bulk import send_bulk
+
+    from .fake_http import FakeServer, Reply, default_responder
+
+    first_replies = iter([Reply(503)])
+    silent_once = iter([Reply(delay=1.0)])
+    with FakeServer(lambda req: next(first_replies, None) or default_responder(req)) as first, \
+            FakeServer(lambda req: next(silent_once, None) or default_responder(req)) as second:
+        client = mm7.Client((first.url, second.url), store=store, read_timeout=0.3,
+                            retry=mm7.RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0))
+        template = mm7.SubmitReq(subject="camp")
+        stopped = send_bulk(client, template, ["+8613800000001"], tag="resume")
+        assert (stopped.failed, stopped.may_have_arrived) == (1, 1)
+        resumed = send_bulk(client, template, ["+8613800000001"], tag="resume")
+        client.close()
+        assert (resumed.sent, resumed.earlier_unanswered) == (1, 1)
+        assert len(first.requests) == 1 and len(second.requests) == 2
+        assert {r.decode().transaction_id for r in second.requests} == {first.requests[0].decode().transaction_id}
+
+
+def test_a_resumed_campaign_sends_a_request_refused_after_an_unanswered_attempt_under_its_transaction_id(store):
+    """Refused only after an attempt that got no answer, the MMSC may have the message all the same:
+    resumed, it goes again under the TransactionID it had, to that MMSC, not as a new request."""
+    from mm7bind.bulk import send_bulk
+
+    from .fake_http import FakeServer, Reply, default_responder, mm7_reply
+
+    first_replies = iter([Reply(503)])
+    second_replies = iter([Reply(delay=1.0), "busy"])
+
+    def second_answer(req):
+        reply = next(second_replies, None)
+        if reply == "busy":
+            return mm7_reply(mm7.SubmitRsp(status=mm7.Status(3000), message_id="-"), req.decode())
+        return reply or default_responder(req)
+
+    with FakeServer(lambda req: next(first_replies, None) or default_responder(req)) as first, \
+            FakeServer(second_answer) as second:
+        client = mm7.Client((first.url, second.url), store=store, read_timeout=0.3,
+                            retry=mm7.RetryPolicy(max_attempts=3, backoff=0.0, jitter=0.0))
+        template = mm7.SubmitReq(subject="camp")
+        stopped = send_bulk(client, template, ["+8613800000001"], tag="refused")
+        assert stopped.failed == 1 and stopped.failures[0][1].startswith("3000")
+        resumed = send_bulk(client, template, ["+8613800000001"], tag="refused")
+        client.close()
+        assert (resumed.sent, resumed.earlier_unanswered) == (1, 1)
+        assert len(first.requests) == 1 and len(second.requests) == 3
+        assert {r.decode().transaction_id for r in second.requests} == {first.requests[0].decode().transaction_id}
+
+
+def test_an_item_kept_to_the_mmsc_that_may_have_it_does_not_hold_the_queue_when_that_one_is_unavailable(store):
+    from .fake_http import FakeServer, Reply, mm7_reply
+
+    silent_once = iter([Reply(delay=1.0)])
+    busy = mm7.Fault(code="Server", detail=mm7.RSErrorRsp(status=mm7.Status(4006)))
+    with FakeServer(lambda req: next(silent_once, None) or mm7_reply(busy, req.decode(), 500)) as kept, \
+            FakeServer() as other:
+        client = mm7.Client(kept.url, store=store, read_timeout=0.3, retry=mm7.RetryPolicy.never())
+        Outbox(client).put(mm7.SubmitReq(recipients=["+8613800000000"], subject="x"), transaction_id="ob-busy")
+        [tried] = Outbox(client).run_once()
+        client.close()
+        assert "RequestTimeout" in tried.error
+        client = mm7.Client((other.url, kept.url), store=store, retry=mm7.RetryPolicy.never())
+        outbox = Outbox(client)
+        [tried] = outbox.run_once(utcnow() + timedelta(hours=1))
+        client.close()
+        assert other.requests == [] and len(kept.requests) == 2
+    assert tried.state == "queued" and tried.status_code == 4006 and outbox.held_until is None

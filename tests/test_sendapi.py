@@ -674,3 +674,55 @@ def test_a_405_allows_every_method_the_path_answers(sim):
             assert (rsp.status, dict(rsp.headers)["Allow"]) == (405, "GET, HEAD"), method
         rsp = api.handle("GET", "/send", b"", {}, "127.0.0.1")
         assert (rsp.status, dict(rsp.headers)["Allow"]) == (405, "POST")
+
+
+def test_an_answer_after_an_attempt_that_got_no_answer_says_the_mmsc_may_have_it_twice(tmp_path):
+    """Within one send, or across a 502 the caller asked again after (the same transaction_id): the
+    answer, and a repeat's answered from the record, say `earlier_unanswered`."""
+    from .fake_http import FakeServer, Reply, default_responder, mm7_reply
+
+    silent = iter([Reply(delay=1.0)])
+    with FakeServer(lambda req: next(silent, None) or default_responder(req)) as srv, \
+            mm7.Client(srv.url, store=mm7.SqliteStore(tmp_path / "vasp.db"), read_timeout=0.3,
+                       retry=mm7.RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0)) as client:
+        api = SendApi(client)
+        status, got = call(api, {"to": "+8613800000000", "text": "hi"}, headers={"Idempotency-Key": "k-1"})
+        assert status == 200 and got["ok"] and got["attempts"] == 2 and got["earlier_unanswered"] is True, got
+        status, again = call(api, {"to": "+8613800000000", "text": "hi"}, headers={"Idempotency-Key": "k-1"})
+        assert status == 200 and again["repeat"] and again["earlier_unanswered"] is True, again
+        status, plain = call(api, {"to": "+8613800000001", "text": "hi"})
+        assert status == 200 and plain["earlier_unanswered"] is False
+        srv.responder = lambda req: Reply(delay=1.0)
+        once = {"to": "+8613800000002", "text": "hi", "transaction_id": "order-9"}
+        with mm7.Client(srv.url, store=client.core.store, read_timeout=0.3, retry=mm7.RetryPolicy.never()) as c:
+            status, lost = call(SendApi(c), once)
+        assert status == 502 and lost["may_have_arrived"] is True
+        srv.responder = default_responder
+        status, got = call(api, once)  # (asked again: the next attempt of the same request)
+        assert status == 200 and got["ok"] and got["earlier_unanswered"] is True, got
+        # Refused after an attempt that got no answer: not accepted now, perhaps taken before.
+        busy = mm7.Fault(code="Server", detail=mm7.RSErrorRsp(status=mm7.Status(4006)))
+        replies = iter([Reply(delay=1.0)])
+        srv.responder = lambda req: next(replies, None) or mm7_reply(busy, req.decode(), 500)
+        status, got = call(api, {"to": "+8613800000003", "text": "hi"})
+        assert status == 200 and got["ok"] is False and got["status"] == 4006 and got["earlier_unanswered"] is True
+
+
+def test_a_queued_item_sent_after_an_attempt_that_got_no_answer_says_so(tmp_path):
+    from mm7bind.outbox import Outbox
+
+    from .fake_http import FakeServer, Reply, default_responder
+
+    silent = iter([Reply(delay=1.0)])
+    with FakeServer(lambda req: next(silent, None) or default_responder(req)) as srv, \
+            mm7.Client(srv.url, store=mm7.SqliteStore(tmp_path / "vasp.db"), read_timeout=0.3,
+                       retry=mm7.RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0)) as client:
+        outbox = Outbox(client)
+        api = SendApi(client, outbox=outbox)
+        for text in ("twice?", "once"):
+            assert call(api, {"to": "+8613800000000", "text": text, "queue": True})[0] == 202
+        status, got = call(api, b"", "/queue/1", method="GET")
+        assert status == 200 and got["state"] == "queued" and "earlier_unanswered" not in got
+        outbox.run_once()
+        got = [call(api, b"", f"/queue/{i}", method="GET")[1] for i in (1, 2)]
+    assert [(g["state"], g["earlier_unanswered"]) for g in got] == [("sent", True), ("sent", False)]

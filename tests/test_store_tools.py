@@ -1123,3 +1123,44 @@ def test_a_live_store_in_a_folder_this_user_cannot_write_is_checked_as_a_writer(
         assert capsys.readouterr().out.startswith("takes messages: yes")
     finally:
         live.close()
+
+
+def test_sent_records_keep_whether_an_earlier_attempt_got_no_answer_and_store_sent_shows_it(tmp_path):
+    """A request accepted after an attempt that got no answer may be at the MMSC twice: its record
+    says so (a file from before the column is upgraded when opened for writing, and read as it is
+    when opened read-only), and so do `store sent` and its --json, and the tag's summary."""
+    import sqlite3
+
+    db = tmp_path / "older.db"
+    SqliteStore(db).close()
+    old = sqlite3.connect(db)  # as files before the column have it
+    old.execute("ALTER TABLE sent DROP COLUMN earlier_unanswered")
+    old.execute("INSERT INTO sent (transaction_id, operation, version, recipients, sent_at, status_code, attempts, tag)"
+                " VALUES ('t-old', 'SubmitReq', 'REL-6-MM7-1-4', '[\"1\"]', '2026-01-01T00:00:00+00:00', 1000, 1,"
+                " 'c')")
+    old.commit()
+    old.close()
+    reading = SqliteStore(db, read_only=True)  # (not upgraded, and readable all the same)
+    assert [r.earlier_unanswered for r in reading.sent()] == [False]
+    reading.close()
+    store = SqliteStore(db)
+    store.record_sent(SentRecord("t-twice", "SubmitReq", "REL-6-MM7-1-4", ["2"], message_id="M2", status_code=1000,
+                                 attempts=2, tag="c", earlier_unanswered=True))
+    store.record_sent(SentRecord("t-lost", "SubmitReq", "REL-6-MM7-1-4", ["3"], attempts=3, tag="c",
+                                 error="ConnectError: cannot connect", earlier_unanswered=True))
+    assert [(r.transaction_id, r.earlier_unanswered) for r in store.sent()] == [
+        ("t-old", False), ("t-twice", True), ("t-lost", True)]
+    store.close()
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+    proc = run("store", "sent", "--config", str(cfg))
+    assert proc.returncode == 0, proc.stderr
+    said = proc.stdout.split("\n")
+    assert said.count(f"{'':19}  after an attempt that got no answer: the MMSC may have it twice") == 1
+    assert said.count(f"{'':19}  after an attempt that got no answer: the MMSC may have it") == 1
+    rows = json.loads(run("store", "sent", "--config", str(cfg), "--json").stdout)
+    assert [r["earlier_unanswered"] for r in rows] == [False, True, True]
+    summary = json.loads(run("store", "sent", "--config", str(cfg), "--tag", "c", "--summary", "--json").stdout)
+    assert (summary["accepted"], summary["earlier_unanswered"]) == (2, 1)
+    assert "2 accepted (1 after an attempt that got no answer: perhaps twice)" in run(
+        "store", "sent", "--config", str(cfg), "--tag", "c", "--summary").stdout
