@@ -608,7 +608,7 @@ def cmd_send(args: argparse.Namespace) -> int:
             elif r.ok:
                 print(printable(r.message_id))  # (the MMSC's words: no escape sequence reaches the terminal)
             else:  # (as a refusal in a Fault: stdout carries only a MessageID, for scripts)
-                print(printable(f"mm7bind send: refused: {r.status.code} {r.status.text}"), file=sys.stderr)
+                print(printable(f"mm7bind send: refused: {_status_words(r.status)}"), file=sys.stderr)
             return EXIT_OK if r.ok else EXIT_REFUSED
         bar = _Progress(enabled=not args.quiet and not args.json)
         try:
@@ -755,9 +755,17 @@ def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, **m
                              http_status=status if isinstance(status, int) else getattr(exc, "http_status", None),
                              **more)))
     else:
-        print(printable(f"{what}: {mm7_status.code} {mm7_status.text}" if mm7_status else f"{what}: {exc}"),
+        print(printable(f"{what}: {_status_words(mm7_status)}" if mm7_status else f"{what}: {exc}"),
               file=sys.stderr)
     return code
+
+
+def _status_words(status) -> str:
+    """An MMSC's status as a refusal line says it: its code, its text and, when it gave them, its
+    Details — what was wrong, where the text is only the code's name (China Mobile's `标识不正确`)."""
+    details = " ".join((status.details or "").split())
+    said = f"{status.code} {status.text or ''}".rstrip()
+    return said + (f" ({details})" if details and details != status.text else "")
 
 
 class _Progress:
@@ -1351,8 +1359,8 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
         if r.error:
             print(f"{'':19}  {printable(r.error)}")
         for x in about:
-            what = "delivery" if x.kind == "DeliveryReportReq" else "read"
-            print(f"{'':19}  {what} report {shown_time(x.received_at)}: {printable(_what(x))}")
+            what = "delivery report" if x.kind == "DeliveryReportReq" else "read reply"  # (MM7's names, as the help's)
+            print(f"{'':19}  {what} {shown_time(x.received_at)}: {printable(_what(x))}")
     return EXIT_OK
 
 
@@ -1807,7 +1815,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("store", help="look into the store: received and sent messages, reports; purge old ones")
     ssub = p.add_subparsers(dest="store_command", required=True, metavar="ACTION")
-    s = ssub.add_parser("inbox", help="list received messages and reports (the latest first cut by --limit)")
+    s = ssub.add_parser("inbox", help="list received messages and reports, the latest last (--limit keeps the latest)")
     with_config(s)
     s.add_argument("--state", choices=["processing", "handled", "rejected", "failed"],
                    help="only those in this state (failed: what replay takes)")
@@ -1993,7 +2001,20 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("file", metavar="FILE", help="mm7bind TOML, or China Mobile mm7Config.xml")
     c.add_argument("--conn-config", metavar="FILE", help="ConnConfig.xml to check with mm7Config.xml")
     c.set_defaults(func=cmd_config_check)
+    _describe(parser)
     return parser
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """A command or action without a description of its own shows its one-line help atop its
+    --help (else `mm7bind mo --help` said nothing of what `mo` does)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                if sub.description is None and helps.get(name):
+                    sub.description = helps[name][0].upper() + helps[name][1:] + "."
+                _describe(sub)
 
 
 def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:

@@ -21,3 +21,46 @@ def test_a_control_request_says_whether_a_field_is_missing_or_names_nothing_know
     status, body = sim.control("POST", "resend", json.dumps({"transaction_id": "never-sent"}).encode())
     assert status == 400 and body["error"].startswith(
         "no report, read reply or MO went out with TransactionID 'never-sent'"), body
+
+
+def test_every_command_and_action_says_what_it_does_atop_its_help():
+    """`mm7bind mo --help`, `store inbox --help`, `config check --help` showed their usage and
+    options without a word of what the command does (that was in the parent's list alone)."""
+    import argparse
+
+    from mm7bind.cli import build_parser
+
+    def walk(parser, words):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helps = {choice.dest: choice.help for choice in action._choices_actions}
+                for name, sub in action.choices.items():
+                    yield [*words, name], sub, helps[name]
+                    yield from walk(sub, [*words, name])
+
+    missing = [" ".join(words) for words, sub, _help in walk(build_parser(), []) if not sub.description]
+    assert missing == []
+    mo = next(sub for words, sub, _help in walk(build_parser(), []) if words == ["mo"])
+    assert "Make a running simulator send an MO message" in mo.format_help()
+
+
+def test_store_inbox_help_says_the_order_it_lists_in():
+    """"(the latest first cut by --limit)" read as if the latest came first: they come last."""
+    from mm7bind.cli import build_parser
+
+    store = next(a for a in build_parser()._actions if a.dest == "command").choices["store"]
+    text = " ".join(store.format_help().split())
+    assert "the latest last" in text and "latest first" not in text
+
+
+def test_a_refusal_says_the_mmscs_details_beside_its_status_text(capsys):
+    """China Mobile's MMSC answers 4001 "标识不正确" ("identification incorrect") and says in Details
+    what was wrong; `mm7bind send` printed the code and the text alone, leaving a new user to guess
+    which of VASPID, VASID or ServiceCode it meant."""
+    from mm7bind.cli import main
+
+    with Simulator(dialect="cmcc") as sim:
+        code = main(["send", "--mmsc", sim.url, "--to", "13800138000", "--text", "hi"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("mm7bind send: refused: 4001 标识不正确 (no VASPID"), err
+    assert err.count("\n") == 1
