@@ -1870,9 +1870,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_store_check)
 
     p = sub.add_parser("simulate", help="run a fake MMSC on loopback",
-                       description="A fake MMSC: takes SubmitReq/CancelReq/ReplaceReq, answers in the dialect, "
-                                   "sends delivery reports and read replies to --vasp-url, MO on request "
-                                   "(POST /control/deliver, or `mm7bind mo`).")
+                       description="A fake MMSC: takes SubmitReq, CancelReq, ReplaceReq and the extended ones, "
+                                   "answers in the dialect, sends delivery reports and read replies to --vasp-url, "
+                                   "MO on request (POST /control/deliver, or `mm7bind mo`). Under /control/ a test "
+                                   "also scripts trouble (fail: a status, an HTTP error, a delay, an answer "
+                                   "dropped), sends a delivery report or read reply now (report, read) or one sent "
+                                   "before again (resend), lists what came (messages, received), says it is "
+                                   "up (health) and forgets it all (reset).")
     p.add_argument("--host", default="127.0.0.1", help="(default %(default)s)")
     p.add_argument("--port", type=_port, default=9090, help="(default %(default)s)")
     p.add_argument("--dialect", default="standard", help="standard, cmcc, cmcc-sdk or mbuni (default %(default)s)")
@@ -1894,7 +1898,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vasp-password", metavar="PASSWORD", help="with --vasp-username")
     p.add_argument("--vasp-ca", metavar="FILE", type=_readable_file,
                    help="CA certificate(s) to trust for an https --vasp-url (a self-signed test certificate)")
-    p.add_argument("--report-status", default="Retrieved",
+    p.add_argument("--report-status", default="Retrieved", metavar="STATUS",
                    help="what delivery reports say: Retrieved, Rejected, Expired, Deferred, ... (default %(default)s)")
     p.add_argument("--recipient-status", action="append", metavar="RECIPIENT=STATUS",
                    help="one recipient's delivery status, as the submit wrote it (repeatable; the others: "
@@ -1920,7 +1924,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "or 4006 status: as RetryPolicy retries), in all (default %(default)s)")
     p.add_argument("--report-retry-delay", type=_delay, default=0.2, metavar="SECONDS",
                    help="wait before the second try, doubling after (default %(default)s)")
-    p.add_argument("--read-status", default="Read", help="what read replies say (default %(default)s)")
+    p.add_argument("--read-status", default="Read", metavar="STATUS",
+                   help="what read replies say: Read, Deleted or Indeterminate (default %(default)s)")
     p.add_argument("--read-delay", type=_delay, default=2.0, metavar="SECONDS",
                    help="after the SubmitReq, never before its delivery report (default %(default)s)")
     p.add_argument("--mo-text", metavar="TEXT", help="send one MO message with this text after start")

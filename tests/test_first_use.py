@@ -4,6 +4,7 @@ words — says what it means."""
 from __future__ import annotations
 
 import json
+import re
 
 from mm7bind.simulator import Simulator
 
@@ -64,3 +65,15 @@ def test_a_refusal_says_the_mmscs_details_beside_its_status_text(capsys):
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("mm7bind send: refused: 4001 标识不正确 (no VASPID"), err
     assert err.count("\n") == 1
+
+
+def test_simulate_help_names_every_control_endpoint():
+    """`simulate --help` named /control/deliver alone: a test author reading it could not learn
+    that the simulator can fail, drop an answer, resend or list what it received."""
+    from mm7bind.cli import build_parser
+    from mm7bind.simulator import CONTROL_METHODS
+
+    simulate = next(a for a in build_parser()._actions if a.dest == "command").choices["simulate"]
+    text = " ".join(simulate.format_help().split())
+    assert "/control/" in text
+    assert [route for route in CONTROL_METHODS if not re.search(rf"\b{route}\b", text)] == []
