@@ -1824,7 +1824,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--message-id", metavar="ID", help="reports about this MessageID")
     listing(s)
     s.set_defaults(func=cmd_store_inbox)
-    s = ssub.add_parser("show", help="one received message, decoded, as JSON")
+    s = ssub.add_parser("show", help="one received message as JSON: its record (headers, path, the answer its "
+                                     "copies get) and the message decoded")
     with_config(s)
     s.add_argument("id", type=int, metavar="ID", help="its number (the ID column of store inbox)")
     s.add_argument("--extract", metavar="DIR", help="write its attachments into DIR")
