@@ -756,8 +756,9 @@ def test_the_api_page_skips_no_positional_parameter_between_those_it_lists():
     """`Content(parts, smil, multipart_type=None)` hid `content_id` between `smil` and
     `multipart_type`, and `XmlStyle(...)` its `xml_declaration`: read as the signature, the third
     argument of `Content` seemed the multipart type. A documented call lists its parameters in
-    their order and, unless it writes `...`, leaves out none that can be passed by position
-    between the first and the last it names."""
+    their order and, unless it writes `...`, leaves out none that can be passed by name between
+    the first and the last it names (keyword-only ones too: `send_bulk`'s `stop_after_unreachable`,
+    `SendApi`'s `max_body` and the Outbox's `poll` and `batch` were on no page)."""
     import builtins
     import inspect
 
@@ -790,7 +791,7 @@ def test_the_api_page_skips_no_positional_parameter_between_those_it_lists():
             if at != sorted(at):
                 problems.append(f"{name}: {listed} is not its order {names}")
             skipped = [p.name for p in params[min(at): max(at) + 1]
-                       if p.name not in listed and p.kind is p.POSITIONAL_OR_KEYWORD]
+                       if p.name not in listed and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
             if skipped and "..." not in args:
                 problems.append(f"{name}: leaves out {skipped}")
     assert checked > 20 and problems == [], problems
