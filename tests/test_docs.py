@@ -822,7 +822,7 @@ def _listed_after(marker: str) -> list[str]:
         if depth < 0:
             end = i
             break
-    return re.findall(r"`(\w+)`", text[:end])
+    return re.findall(r"`(\w+)(?:\([^`]*\))?`", text[:end])
 
 
 def test_the_api_page_lists_every_field_of_the_results_a_program_reads():
@@ -858,3 +858,15 @@ def test_the_api_page_names_every_error_class():
                if isinstance(v, type) and issubclass(v, BaseException) and v.__module__ == errors.__name__]
     assert len(classes) > 15
     assert [n for n in classes if not re.search(rf"`(?:errors\.)?{n}`", text)] == []
+
+
+def test_the_api_page_lists_what_an_embedded_server_offers():
+    """`serve(...)` → `EmbeddedServer` named `use_ssl_context` alone: not `endpoint`, the URL the
+    MMSC is given, nor how to stop it."""
+    import inspect
+
+    from mm7bind.server import EmbeddedServer
+
+    listed = set(_listed_after("`EmbeddedServer` ("))
+    public = {n for n, _v in inspect.getmembers(EmbeddedServer) if not n.startswith("_")}
+    assert public - listed == set()
