@@ -1783,7 +1783,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="receive MO messages and reports (the VASP side)", formatter_class=_ServeHelp,
                        description="Receive DeliverReq, DeliveryReportReq and ReadReplyReq ([receiver] settings): "
                                    "each is stored before the answer, then saved under --out, passed to "
-                                   "--handler or forwarded to --forward.")
+                                   "--handler or forwarded to --forward. The configuration (--config) adds "
+                                   "TLS ([receiver] tls_cert and tls_key; tls_client_ca: the MMSC's certificate "
+                                   "required), metrics_path and health_path, the HTTP send API ([api] path), "
+                                   "sending what the outbox holds ([outbox] enabled) and purging old records "
+                                   "([store] keep_days).")
     with_config(p)
     p.add_argument("--host", help="address to listen on (else [receiver] host; default {receiver.host})")
     p.add_argument("--port", type=_port, help="(else [receiver] port; default {receiver.port})")

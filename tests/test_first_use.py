@@ -77,3 +77,16 @@ def test_simulate_help_names_every_control_endpoint():
     text = " ".join(simulate.format_help().split())
     assert "/control/" in text
     assert [route for route in CONTROL_METHODS if not re.search(rf"\b{route}\b", text)] == []
+
+
+def test_serve_help_names_what_the_configuration_adds_to_it():
+    """`serve --help` spoke of saving, handling and forwarding alone: a user could not learn from it
+    that serve also serves TLS (mutual TLS too), metrics, a health check, the send API, the outbox
+    and retention, each turned on in the configuration."""
+    from mm7bind.cli import build_parser
+
+    serve = next(a for a in build_parser()._actions if a.dest == "command").choices["serve"]
+    text = " ".join(serve.format_help().split())
+    for key in ("tls_cert", "tls_client_ca", "metrics_path", "health_path", "[api] path", "[outbox] enabled",
+                "keep_days"):
+        assert key in text, key
