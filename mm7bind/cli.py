@@ -505,6 +505,12 @@ def cmd_send(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.mmsc:
         cfg.mmsc.urls = list(args.mmsc)
+    # (a first run without --mmsc or [mmsc] urls goes to the simulator's address: say so when nothing is there)
+    from . import config as config_module  # noqa: PLC0415
+
+    simulator = config_module.SIMULATOR_URL
+    hint = (f" ({simulator} is the simulator's: is `mm7bind simulate` running? else give --mmsc or "
+            "[mmsc] urls)") if cfg.mmsc.urls == [simulator] else ""
     profile = cfg.profile()
     if args.version:
         try:
@@ -583,7 +589,8 @@ def cmd_send(args: argparse.Namespace) -> int:
                 else:
                     r = client.submit(template, tag=args.tag, transaction_id=tid)
             except (ConnectError, RequestTimeout) as exc:
-                return _not_sent(args, exc, "mm7bind send: not sent", EXIT_UNREACHABLE)
+                return _not_sent(args, exc, "mm7bind send: not sent", EXIT_UNREACHABLE,
+                                 hint=hint if isinstance(exc, ConnectError) else "")
             except EncodeError as exc:  # our arguments, not the MMSC's doing: nothing went out
                 return _not_sent(args, exc, "mm7bind send: cannot build the message", EXIT_USAGE)
             except MM7Error as exc:
@@ -636,7 +643,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         again = (f"the same command (`--tag {args.tag}`) sends only to those the MMSC has not accepted"
                  if args.tag else "give --tag NAME (with a store) to be able to resume where a run stopped")
         print(f"mm7bind send: stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests in a row, each after its retries); "
-              f"{left} recipients not tried; once it is back, {again}", file=sys.stderr)
+              f"{left} recipients not tried; once it is back, {again}{hint}", file=sys.stderr)
     if result.skipped:
         # (not "accepted" alone: one waiting in the outbox, or another run's, may not have gone yet)
         print(f"skipped {result.skipped} recipients already accepted, queued or being sent under tag {args.tag!r}")
@@ -734,9 +741,9 @@ def _outcome(**given) -> dict:
             "message": None, "http_status": None, "earlier_unanswered": False} | given
 
 
-def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, **more) -> int:
-    """A message not sent, refused, or not answered: one line on stderr, or with --json an object
-    on stdout (with `more` keys)."""
+def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, hint: str = "", **more) -> int:
+    """A message not sent, refused, or not answered: one line on stderr (`hint` after it), or with
+    --json an object on stdout (with `more` keys)."""
     from .arrival import may_have_arrived  # noqa: PLC0415
     from .display import printable  # noqa: PLC0415
     from .errors import SendError  # noqa: PLC0415
@@ -755,7 +762,7 @@ def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, **m
                              http_status=status if isinstance(status, int) else getattr(exc, "http_status", None),
                              **more)))
     else:
-        print(printable(f"{what}: {_status_words(mm7_status)}" if mm7_status else f"{what}: {exc}"),
+        print(printable(f"{what}: {_status_words(mm7_status)}" if mm7_status else f"{what}: {exc}") + hint,
               file=sys.stderr)
     return code
 

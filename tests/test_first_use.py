@@ -4,6 +4,7 @@ words — says what it means."""
 from __future__ import annotations
 
 import json
+import os
 import re
 
 from mm7bind.simulator import Simulator
@@ -90,3 +91,26 @@ def test_serve_help_names_what_the_configuration_adds_to_it():
     for key in ("tls_cert", "tls_client_ca", "metrics_path", "health_path", "[api] path", "[outbox] enabled",
                 "keep_days"):
         assert key in text, key
+
+
+def test_a_send_to_no_configured_mmsc_says_it_tried_the_simulators_address(capsys, monkeypatch, tmp_path):
+    """A first `mm7bind send --to ...` without --mmsc goes to the simulator's address; with no
+    simulator running it said only "cannot connect to http://127.0.0.1:9090/mm7", leaving a new
+    user to wonder where that address came from."""
+    import socket
+
+    from mm7bind import config
+    from mm7bind.cli import main
+
+    with socket.socket() as s:  # (a port nothing listens on, in place of 9090, which a test may be using)
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/mm7"
+    monkeypatch.setattr(config, "SIMULATOR_URL", closed)
+    monkeypatch.chdir(tmp_path)
+    for var in [v for v in os.environ if v.startswith("MM7BIND_MMSC_")]:
+        monkeypatch.delenv(var)
+    assert main(["send", "--to", "1", "--text", "x"]) == 4
+    err = capsys.readouterr().err
+    assert err.startswith(f"mm7bind send: not sent: cannot connect to {closed}") and "`mm7bind simulate`" in err, err
+    assert main(["send", "--to", "1", "--text", "x", "--mmsc", closed.replace("/mm7", "/other")]) == 4
+    assert "simulate" not in capsys.readouterr().err  # (an MMSC given: no word of the simulator)
