@@ -1396,7 +1396,9 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
             if i.error and i.state != "sent":
                 what = f"{what}  {i.error}".strip()
             status = "" if i.status_code is None else str(i.status_code)
-            label = f"{i.transaction_id} {i.tag or '-'} {what}"
+            # (whom it is for: a campaign's item is one recipient; a queued SubmitReq may name many)
+            to = ", ".join(i.recipients[:2]) + (f" +{len(i.recipients) - 2}" if len(i.recipients) > 2 else "")
+            label = f"{i.transaction_id} {i.tag or '-'} → {to or '?'} {what}"
             print(f"{i.id:>6}  {shown_time(i.created_at)}  {i.state:8}  {i.attempts:>5}  {status:>6}  {printable(label)}")
         return EXIT_OK
     finally:

@@ -114,3 +114,23 @@ def test_a_send_to_no_configured_mmsc_says_it_tried_the_simulators_address(capsy
     assert err.startswith(f"mm7bind send: not sent: cannot connect to {closed}") and "`mm7bind simulate`" in err, err
     assert main(["send", "--to", "1", "--text", "x", "--mmsc", closed.replace("/mm7", "/other")]) == 4
     assert "simulate" not in capsys.readouterr().err  # (an MMSC given: no word of the simulator)
+
+
+def test_store_outbox_says_whom_each_item_is_for(capsys, tmp_path):
+    """`store outbox` listed each item's TransactionID, tag and state, never its recipients: which
+    item was the one for +8613800000001 could not be told without --json."""
+    import mm7bind as mm7
+    from mm7bind.cli import main
+    from mm7bind.outbox import Outbox
+
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "s.db"}"\n', encoding="utf-8")
+    store = mm7.SqliteStore(tmp_path / "s.db")
+    with mm7.Client("http://127.0.0.1:9/mm7", store=store) as client:
+        box = Outbox(client)
+        box.put(mm7.SubmitReq(recipients=["+8613800000001"]), tag="one")
+        box.put(mm7.SubmitReq(recipients=["+8613800000002", "+8613800000003", "+8613800000004"]))
+    store.close()
+    assert main(["store", "outbox", "--config", str(tmp_path / "c.toml")]) == 0
+    one, many = capsys.readouterr().out.splitlines()[1:]
+    assert " one → +8613800000001 " in one
+    assert " - → +8613800000002, +8613800000003 +1 " in many
