@@ -1865,7 +1865,8 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(s)
     s.add_argument("ids", type=int, nargs="+", metavar="ID", help="their numbers (the ID column of store outbox)")
     s.set_defaults(func=cmd_store_requeue)
-    s = ssub.add_parser("purge", help="forget handled messages and sent records older than an age")
+    s = ssub.add_parser("purge", help="forget handled messages, sent records and finished outbox items older "
+                                      "than an age")
     with_config(s)
     s.add_argument("--older-than", required=True, metavar="AGE|TIME", type=_when_arg,
                    help="e.g. 30d, 12h, 2026-10-01")

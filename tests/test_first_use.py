@@ -134,3 +134,18 @@ def test_store_outbox_says_whom_each_item_is_for(capsys, tmp_path):
     one, many = capsys.readouterr().out.splitlines()[1:]
     assert " one → +8613800000001 " in one
     assert " - → +8613800000002, +8613800000003 +1 " in many
+
+
+def test_store_purge_help_names_everything_a_purge_removes():
+    """`store purge` removes finished outbox items too (`Purged.outbox`), which its help left out
+    while `--keep-sent` spoke of them."""
+    import dataclasses
+
+    from mm7bind.cli import build_parser
+    from mm7bind.store import Purged
+
+    store = next(a for a in build_parser()._actions if a.dest == "command").choices["store"]
+    purge = " ".join(store.choices["purge"].format_help().split()).split("options:")[0]
+    assert {f.name for f in dataclasses.fields(Purged)} == {"inbox", "bodies", "sent", "outbox"}
+    for words in ("handled messages", "sent records", "outbox items"):
+        assert words in purge, words
