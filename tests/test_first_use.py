@@ -145,7 +145,8 @@ def test_store_purge_help_names_everything_a_purge_removes():
     from mm7bind.store import Purged
 
     store = next(a for a in build_parser()._actions if a.dest == "command").choices["store"]
-    purge = " ".join(store.choices["purge"].format_help().split()).split("options:")[0]
+    actions = next(a for a in store._actions if a.dest == "store_command").choices
+    purge = " ".join(actions["purge"].format_help().split()).split("options:")[0]
     assert {f.name for f in dataclasses.fields(Purged)} == {"inbox", "bodies", "sent", "outbox"}
     for words in ("handled messages", "sent records", "outbox items"):
         assert words in purge, words
