@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from pathlib import Path
 
 from mm7bind.simulator import Simulator
 
@@ -150,3 +151,18 @@ def test_store_purge_help_names_everything_a_purge_removes():
     assert {f.name for f in dataclasses.fields(Purged)} == {"inbox", "bodies", "sent", "outbox"}
     for words in ("handled messages", "sent records", "outbox items"):
         assert words in purge, words
+
+
+def test_received_keeps_the_credentials_a_test_checks_and_its_json_masks_them():
+    """README said `simulator.received` had secret-looking header values masked: only its JSON
+    (`/control/received`) and its repr do; the attribute keeps what was sent, for a test to check."""
+    import mm7bind as mm7
+
+    with Simulator() as sim, mm7.Client(sim.url, username="sp", password="s3cret") as client:
+        client.submit(mm7.SubmitReq(recipients=["+8613800000001"]))
+        [got] = sim.received
+        assert got.headers["Authorization"].startswith("Basic ") and "***" not in got.headers["Authorization"]
+        status, [shown] = sim.control("GET", "received", b"")
+        assert status == 200 and "***" in shown["headers"]["Authorization"] and "***" in repr(got)
+    text = " ".join((Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8").split())
+    assert "the attribute keeps them as sent" in text
