@@ -505,6 +505,12 @@ def cmd_send(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.mmsc:
         cfg.mmsc.urls = list(args.mmsc)
+    # (a first run without --mmsc or [mmsc] urls goes to the simulator's address: say so when nothing is there)
+    from . import config as config_module  # noqa: PLC0415
+
+    simulator = config_module.SIMULATOR_URL
+    hint = (f" ({simulator} is the simulator's: is `mm7bind simulate` running? else give --mmsc or "
+            "[mmsc] urls)") if cfg.mmsc.urls == [simulator] else ""
     profile = cfg.profile()
     if args.version:
         try:
@@ -583,7 +589,8 @@ def cmd_send(args: argparse.Namespace) -> int:
                 else:
                     r = client.submit(template, tag=args.tag, transaction_id=tid)
             except (ConnectError, RequestTimeout) as exc:
-                return _not_sent(args, exc, "mm7bind send: not sent", EXIT_UNREACHABLE)
+                return _not_sent(args, exc, "mm7bind send: not sent", EXIT_UNREACHABLE,
+                                 hint=hint if isinstance(exc, ConnectError) else "")
             except EncodeError as exc:  # our arguments, not the MMSC's doing: nothing went out
                 return _not_sent(args, exc, "mm7bind send: cannot build the message", EXIT_USAGE)
             except MM7Error as exc:
@@ -608,7 +615,7 @@ def cmd_send(args: argparse.Namespace) -> int:
             elif r.ok:
                 print(printable(r.message_id))  # (the MMSC's words: no escape sequence reaches the terminal)
             else:  # (as a refusal in a Fault: stdout carries only a MessageID, for scripts)
-                print(printable(f"mm7bind send: refused: {r.status.code} {r.status.text}"), file=sys.stderr)
+                print(printable(f"mm7bind send: refused: {_status_words(r.status)}"), file=sys.stderr)
             return EXIT_OK if r.ok else EXIT_REFUSED
         bar = _Progress(enabled=not args.quiet and not args.json)
         try:
@@ -639,7 +646,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         again = (f"the same command (`--tag {args.tag}`) sends only to those the MMSC has not accepted"
                  if args.tag else "give --tag NAME (with a store) to be able to resume where a run stopped")
         print(f"mm7bind send: stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests in a row, each after its retries); "
-              f"{left} recipients not tried; once it is back, {again}", file=sys.stderr)
+              f"{left} recipients not tried; once it is back, {again}{hint}", file=sys.stderr)
     if result.skipped:
         # (not "accepted" alone: one waiting in the outbox, or another run's, may not have gone yet)
         print(f"skipped {result.skipped} recipients already accepted, queued or being sent under tag {args.tag!r}")
@@ -737,9 +744,9 @@ def _outcome(**given) -> dict:
             "message": None, "http_status": None, "earlier_unanswered": False} | given
 
 
-def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, **more) -> int:
-    """A message not sent, refused, or not answered: one line on stderr, or with --json an object
-    on stdout (with `more` keys)."""
+def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, hint: str = "", **more) -> int:
+    """A message not sent, refused, or not answered: one line on stderr (`hint` after it), or with
+    --json an object on stdout (with `more` keys)."""
     from .arrival import may_have_arrived  # noqa: PLC0415
     from .display import printable  # noqa: PLC0415
     from .errors import FaultError, SendError  # noqa: PLC0415
@@ -760,9 +767,17 @@ def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, **m
     else:
         # (a Fault's status alone, unless an earlier attempt got no answer: then its words say the MMSC may have it)
         plain = mm7_status and not getattr(exc, "earlier_unanswered", False)
-        print(printable(f"{what}: {mm7_status.code} {mm7_status.text}" if plain else f"{what}: {exc}"),
+        print(printable(f"{what}: {_status_words(mm7_status)}" if plain else f"{what}: {exc}") + hint,
               file=sys.stderr)
     return code
+
+
+def _status_words(status) -> str:
+    """An MMSC's status as a refusal line says it: its code, its text and, when it gave them, its
+    Details — what was wrong, where the text is only the code's name (China Mobile's `标识不正确`)."""
+    details = " ".join((status.details or "").split())
+    said = f"{status.code} {status.text or ''}".rstrip()
+    return said + (f" ({details})" if details and details != status.text else "")
 
 
 class _Progress:
@@ -1367,8 +1382,8 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
             print(f"{'':19}  after an attempt that got no answer: the MMSC may have it"
                   + (" twice" if r.ok else ""))
         for x in about:
-            what = "delivery" if x.kind == "DeliveryReportReq" else "read"
-            print(f"{'':19}  {what} report {shown_time(x.received_at)}: {printable(_what(x))}")
+            what = "delivery report" if x.kind == "DeliveryReportReq" else "read reply"  # (MM7's names, as the help's)
+            print(f"{'':19}  {what} {shown_time(x.received_at)}: {printable(_what(x))}")
     return EXIT_OK
 
 
@@ -1397,7 +1412,9 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
             if i.error and i.state != "sent":
                 what = f"{what}  {i.error}".strip()
             status = "" if i.status_code is None else str(i.status_code)
-            label = f"{i.transaction_id} {i.tag or '-'} {what}"
+            # (whom it is for: a campaign's item is one recipient; a queued SubmitReq may name many)
+            to = ", ".join(i.recipients[:2]) + (f" +{len(i.recipients) - 2}" if len(i.recipients) > 2 else "")
+            label = f"{i.transaction_id} {i.tag or '-'} → {to or '?'} {what}"
             print(f"{i.id:>6}  {shown_time(i.created_at)}  {i.state:8}  {i.attempts:>5}  {status:>6}  {printable(label)}")
         return EXIT_OK
     finally:
@@ -1796,7 +1813,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="receive MO messages and reports (the VASP side)", formatter_class=_ServeHelp,
                        description="Receive DeliverReq, DeliveryReportReq and ReadReplyReq ([receiver] settings): "
                                    "each is stored before the answer, then saved under --out, passed to "
-                                   "--handler or forwarded to --forward.")
+                                   "--handler or forwarded to --forward. The configuration (--config) adds "
+                                   "TLS ([receiver] tls_cert and tls_key; tls_client_ca: the MMSC's certificate "
+                                   "required), metrics_path and health_path, the HTTP send API ([api] path), "
+                                   "sending what the outbox holds ([outbox] enabled) and purging old records "
+                                   "([store] keep_days).")
     with_config(p)
     p.add_argument("--host", help="address to listen on (else [receiver] host; default {receiver.host})")
     p.add_argument("--port", type=_port, help="(else [receiver] port; default {receiver.port})")
@@ -1828,7 +1849,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("store", help="look into the store: received and sent messages, reports; purge old ones")
     ssub = p.add_subparsers(dest="store_command", required=True, metavar="ACTION")
-    s = ssub.add_parser("inbox", help="list received messages and reports (the latest first cut by --limit)")
+    s = ssub.add_parser("inbox", help="list received messages and reports, the latest last (--limit keeps the latest)")
     with_config(s)
     s.add_argument("--state", choices=["processing", "handled", "rejected", "failed"],
                    help="only those in this state (failed: what replay takes)")
@@ -1837,7 +1858,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--message-id", metavar="ID", help="reports about this MessageID")
     listing(s)
     s.set_defaults(func=cmd_store_inbox)
-    s = ssub.add_parser("show", help="one received message, decoded, as JSON")
+    s = ssub.add_parser("show", help="one received message as JSON: its record (headers, path, the answer its "
+                                     "copies get) and the message decoded")
     with_config(s)
     s.add_argument("id", type=int, metavar="ID", help="its number (the ID column of store inbox)")
     s.add_argument("--extract", metavar="DIR", help="write its attachments into DIR")
@@ -1864,7 +1886,8 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(s)
     s.add_argument("ids", type=int, nargs="+", metavar="ID", help="their numbers (the ID column of store outbox)")
     s.set_defaults(func=cmd_store_requeue)
-    s = ssub.add_parser("purge", help="forget handled messages and sent records older than an age")
+    s = ssub.add_parser("purge", help="forget handled messages, sent records and finished outbox items older "
+                                      "than an age")
     with_config(s)
     s.add_argument("--older-than", required=True, metavar="AGE|TIME", type=_when_arg,
                    help="e.g. 30d, 12h, 2026-10-01")
@@ -1883,9 +1906,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_store_check)
 
     p = sub.add_parser("simulate", help="run a fake MMSC on loopback",
-                       description="A fake MMSC: takes SubmitReq/CancelReq/ReplaceReq, answers in the dialect, "
-                                   "sends delivery reports and read replies to --vasp-url, MO on request "
-                                   "(POST /control/deliver, or `mm7bind mo`).")
+                       description="A fake MMSC: takes SubmitReq, CancelReq, ReplaceReq and the extended ones, "
+                                   "answers in the dialect, sends delivery reports and read replies to --vasp-url, "
+                                   "MO on request (POST /control/deliver, or `mm7bind mo`). Under /control/ a test "
+                                   "also scripts trouble (fail: a status, an HTTP error, a delay, an answer "
+                                   "dropped), sends a delivery report or read reply now (report, read) or one sent "
+                                   "before again (resend), lists what came (messages, received), says it is "
+                                   "up (health) and forgets it all (reset).")
     p.add_argument("--host", default="127.0.0.1", help="(default %(default)s)")
     p.add_argument("--port", type=_port, default=9090, help="(default %(default)s)")
     p.add_argument("--dialect", default="standard", help="standard, cmcc, cmcc-sdk or mbuni (default %(default)s)")
@@ -1911,7 +1938,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="client certificate to present to an https --vasp-url that asks for one (mutual TLS): "
                         "PEM, with its key unless --vasp-key")
     p.add_argument("--vasp-key", metavar="FILE", type=_readable_file, help="the key of --vasp-cert, in a file apart")
-    p.add_argument("--report-status", default="Retrieved",
+    p.add_argument("--report-status", default="Retrieved", metavar="STATUS",
                    help="what delivery reports say: Retrieved, Rejected, Expired, Deferred, ... (default %(default)s)")
     p.add_argument("--recipient-status", action="append", metavar="RECIPIENT=STATUS",
                    help="one recipient's delivery status, as the submit wrote it (repeatable; the others: "
@@ -1937,7 +1964,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "or 4006 status: as RetryPolicy retries), in all (default %(default)s)")
     p.add_argument("--report-retry-delay", type=_delay, default=0.2, metavar="SECONDS",
                    help="wait before the second try, doubling after (default %(default)s)")
-    p.add_argument("--read-status", default="Read", help="what read replies say (default %(default)s)")
+    p.add_argument("--read-status", default="Read", metavar="STATUS",
+                   help="what read replies say: Read, Deleted or Indeterminate (default %(default)s)")
     p.add_argument("--read-delay", type=_delay, default=2.0, metavar="SECONDS",
                    help="after the SubmitReq, never before its delivery report (default %(default)s)")
     p.add_argument("--mo-text", metavar="TEXT", help="send one MO message with this text after start")
@@ -2020,7 +2048,20 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("file", metavar="FILE", help="mm7bind TOML, or China Mobile mm7Config.xml")
     c.add_argument("--conn-config", metavar="FILE", help="ConnConfig.xml to check with mm7Config.xml")
     c.set_defaults(func=cmd_config_check)
+    _describe(parser)
     return parser
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """A command or action without a description of its own shows its one-line help atop its
+    --help (else `mm7bind mo --help` said nothing of what `mo` does)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                if sub.description is None and helps.get(name):
+                    sub.description = helps[name][0].upper() + helps[name][1:] + "."
+                _describe(sub)
 
 
 def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:

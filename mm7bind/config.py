@@ -29,11 +29,12 @@ from .profiles import DIALECTS, Profile
 ENV_PREFIX = "MM7BIND_"
 SECRET_SETTINGS = {"password", "forward_secret", "token"}  # never quoted in a problem
 NOT_SETTINGS = {"MM7BIND_SAMPLES"}  # the test suite's: where the reference captures are
+SIMULATOR_URL = "http://127.0.0.1:9090/mm7"  # `mm7bind simulate`'s: where requests go when no MMSC is configured
 
 
 @dataclass
 class MmscSection:
-    urls: list[str] = field(default_factory=lambda: ["http://127.0.0.1:9090/mm7"])
+    urls: list[str] = field(default_factory=lambda: [SIMULATOR_URL])
     username: str = ""
     password: str = field(default="", repr=False)  # (reprs of a configuration are logged and shown)
     auth: str = "basic"  # basic | digest | auto (Basic, then Digest when challenged: China Mobile's SDK)

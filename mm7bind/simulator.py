@@ -1220,7 +1220,13 @@ class Simulator:
                 queued = self.fail_next(count, **{k: args[k] for k in TROUBLE_FIELDS[1:] if k in args})
                 return 200, {"queued": queued}
         except KeyError as exc:
-            return 400, {"error": f"missing or unknown {exc.args[0]}"}
+            key = exc.args[0] if exc.args else None
+            if key in known and key not in args:
+                return 400, {"error": f"missing {key}"}
+            if route == "resend":
+                return 400, {"error": f"no report, read reply or MO went out with TransactionID {key!r} "
+                                      "(or it is older than the latest max_messages)"}
+            return 400, {"error": f"no message {key!r} (or it is older than the latest max_messages)"}
         except (RuntimeError, ValueError, TypeError) as exc:
             return 400, {"error": str(exc)}
         return 404, {"error": f"no control action {route!r}"}

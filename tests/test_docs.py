@@ -316,7 +316,8 @@ def test_every_name_in_the_api_table_is_there():
     not_names = {"mm7bind probe": "the command", "src": "SMIL's attribute",
                  "mm7_simulator": "a fixture", "mm7_receiver": "a fixture",
                  "ctx": "the handlers' parameter", "wait": "SqliteStore's parameter",
-                 "expect=\"SubmitRsp\"": "decode's parameter", "utf8": "an encoding", "cp936": "an encoding"}
+                 "expect=\"SubmitRsp\"": "decode's parameter", "utf8": "an encoding", "cp936": "an encoding",
+                 "transaction-id-mismatch": "a deviation code", "uri": "Receiver.handle's parameter"}
     problems, used = [], set()
     for what, where in api_table():
         owners: list = [mm7bind, *_modules_named(where)]
@@ -755,8 +756,9 @@ def test_the_api_page_skips_no_positional_parameter_between_those_it_lists():
     """`Content(parts, smil, multipart_type=None)` hid `content_id` between `smil` and
     `multipart_type`, and `XmlStyle(...)` its `xml_declaration`: read as the signature, the third
     argument of `Content` seemed the multipart type. A documented call lists its parameters in
-    their order and, unless it writes `...`, leaves out none that can be passed by position
-    between the first and the last it names."""
+    their order and, unless it writes `...`, leaves out none that can be passed by name between
+    the first and the last it names (keyword-only ones too: `send_bulk`'s `stop_after_unreachable`,
+    `SendApi`'s `max_body` and the Outbox's `poll` and `batch` were on no page)."""
     import builtins
     import inspect
 
@@ -789,7 +791,7 @@ def test_the_api_page_skips_no_positional_parameter_between_those_it_lists():
             if at != sorted(at):
                 problems.append(f"{name}: {listed} is not its order {names}")
             skipped = [p.name for p in params[min(at): max(at) + 1]
-                       if p.name not in listed and p.kind is p.POSITIONAL_OR_KEYWORD]
+                       if p.name not in listed and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
             if skipped and "..." not in args:
                 problems.append(f"{name}: leaves out {skipped}")
     assert checked > 20 and problems == [], problems
@@ -808,3 +810,65 @@ def test_the_api_page_documents_the_configuration_as_programs_read_it():
     assert [f.__name__ for f in public if not re.search(rf"`[^`]*\b{f.__name__}\b", text)] == []
     assert [f.__name__ for f in public if not (inspect.getdoc(f) or "").strip()
             or (inspect.getdoc(f) or "").startswith(f.__name__ + "(")] == []
+
+
+def _listed_after(marker: str) -> list[str]:
+    """The code-span names the API page lists after `marker`, up to the parenthesis that closes
+    the list (or the end of its row)."""
+    [row] = [what for what, _where in api_table() if marker in what]
+    text, depth, end = row.split(marker, 1)[1], 0, None
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            end = i
+            break
+    return re.findall(r"`(\w+)(?:\([^`]*\))?`", text[:end])
+
+
+def test_the_api_page_lists_every_field_of_the_results_a_program_reads():
+    """`Result` (`ok`, `status`, ...) named six of its fields (not `response`, `http_status`,
+    `retry_after`), `BulkResult` none, the simulator's `Received` neither `content_type` nor
+    `received_at`, a handler's `Context` nothing: what a program reads of an answer (or a request)
+    is each of these types' whole set of fields and properties."""
+    import inspect
+
+    from mm7bind.bulk import BulkResult
+    from mm7bind.client import Result
+    from mm7bind.receiver import Context
+    from mm7bind.simulator import Received, StoredMessage
+    from mm7bind.status import StatusInfo
+
+    problems = []
+    for cls, marker in [(Result, "`Result` ("), (BulkResult, "`BulkResult` ("), (Received, "`Received` — "),
+                        (StoredMessage, "`StoredMessage` — "), (StatusInfo, "`StatusInfo` ("),
+                        (Context, "`Context` (")]:
+        public = {f.name for f in dataclasses.fields(cls)} | {
+            n for n, v in inspect.getmembers(cls) if isinstance(v, property) and not n.startswith("_")}
+        missing = public - set(_listed_after(marker))
+        if missing:
+            problems.append(f"{cls.__name__}: {sorted(missing)}")
+    assert problems == []
+
+
+def test_the_api_page_names_every_error_class():
+    """`SendInterrupted`, which a send cancelled after its request went out is recorded as (the
+    `error` of a SentRecord), was on no page: every exception class of `mm7bind.errors` is."""
+    from mm7bind import errors
+
+    text = " ".join(what for what, _where in api_table())
+    classes = [n for n, v in vars(errors).items()
+               if isinstance(v, type) and issubclass(v, BaseException) and v.__module__ == errors.__name__]
+    assert len(classes) > 15
+    assert [n for n in classes if not re.search(rf"`(?:errors\.)?{n}`", text)] == []
+
+
+def test_the_api_page_lists_what_an_embedded_server_offers():
+    """`serve(...)` → `EmbeddedServer` named `use_ssl_context` alone: not `endpoint`, the URL the
+    MMSC is given, nor how to stop it."""
+    import inspect
+
+    from mm7bind.server import EmbeddedServer
+
+    listed = set(_listed_after("`EmbeddedServer` ("))
+    public = {n for n, _v in inspect.getmembers(EmbeddedServer) if not n.startswith("_")}
+    assert public - listed == set()

@@ -243,7 +243,7 @@ def test_store_commands(tmp_path):
     proc = run("store", "sent", "--config", str(cfg), "--message-id", "M1")
     assert proc.returncode == 0, proc.stderr
     assert "SubmitReq" in proc.stdout and "+8613800000001, +8613800000002" in proc.stdout
-    assert proc.stdout.count("delivery report") == 3 and "read report" in proc.stdout
+    assert proc.stdout.count("delivery report") == 3 and "read reply" in proc.stdout
     [sent] = json.loads(run("store", "sent", "--config", str(cfg), "--to", "+86138000000011", "--json").stdout)
     assert sent["message_id"] == "M2" and sent["reports"] == []
 

@@ -1,0 +1,168 @@
+"""What a new user meets first — the commands' help, the simulator's control answers, a refusal's
+words — says what it means."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from mm7bind.simulator import Simulator
+
+
+def test_a_control_request_says_whether_a_field_is_missing_or_names_nothing_known():
+    """`/control/resend` with a TransactionID never sent answered "missing or unknown nope", and
+    `/control/deliver` without `from` "missing or unknown from": one wording for two mistakes."""
+    sim = Simulator()  # (control() needs no server)
+    assert sim.control("POST", "deliver", json.dumps({"text": "hi"}).encode()) == (400, {"error": "missing from"})
+    status, body = sim.control("POST", "report", json.dumps({"recipient": "1"}).encode())
+    assert (status, body["error"]) == (400, "missing message_id")
+    for route in ("report", "read"):
+        status, body = sim.control("POST", route, json.dumps({"message_id": "nope", "recipient": "1"}).encode())
+        assert status == 400 and body["error"].startswith("no message 'nope'"), body
+    status, body = sim.control("POST", "resend", json.dumps({"transaction_id": "never-sent"}).encode())
+    assert status == 400 and body["error"].startswith(
+        "no report, read reply or MO went out with TransactionID 'never-sent'"), body
+
+
+def test_every_command_and_action_says_what_it_does_atop_its_help():
+    """`mm7bind mo --help`, `store inbox --help`, `config check --help` showed their usage and
+    options without a word of what the command does (that was in the parent's list alone)."""
+    import argparse
+
+    from mm7bind.cli import build_parser
+
+    def walk(parser, words):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helps = {choice.dest: choice.help for choice in action._choices_actions}
+                for name, sub in action.choices.items():
+                    yield [*words, name], sub, helps[name]
+                    yield from walk(sub, [*words, name])
+
+    missing = [" ".join(words) for words, sub, _help in walk(build_parser(), []) if not sub.description]
+    assert missing == []
+    mo = next(sub for words, sub, _help in walk(build_parser(), []) if words == ["mo"])
+    assert "Make a running simulator send an MO message" in mo.format_help()
+
+
+def test_store_inbox_help_says_the_order_it_lists_in():
+    """"(the latest first cut by --limit)" read as if the latest came first: they come last."""
+    from mm7bind.cli import build_parser
+
+    store = next(a for a in build_parser()._actions if a.dest == "command").choices["store"]
+    text = " ".join(store.format_help().split())
+    assert "the latest last" in text and "latest first" not in text
+
+
+def test_a_refusal_says_the_mmscs_details_beside_its_status_text(capsys):
+    """China Mobile's MMSC answers 4001 "标识不正确" ("identification incorrect") and says in Details
+    what was wrong; `mm7bind send` printed the code and the text alone, leaving a new user to guess
+    which of VASPID, VASID or ServiceCode it meant."""
+    from mm7bind.cli import main
+
+    with Simulator(dialect="cmcc") as sim:
+        code = main(["send", "--mmsc", sim.url, "--to", "13800138000", "--text", "hi"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("mm7bind send: refused: 4001 标识不正确 (no VASPID"), err
+    assert err.count("\n") == 1
+
+
+def test_simulate_help_names_every_control_endpoint():
+    """`simulate --help` named /control/deliver alone: a test author reading it could not learn
+    that the simulator can fail, drop an answer, resend or list what it received."""
+    from mm7bind.cli import build_parser
+    from mm7bind.simulator import CONTROL_METHODS
+
+    simulate = next(a for a in build_parser()._actions if a.dest == "command").choices["simulate"]
+    text = " ".join(simulate.format_help().split())
+    assert "/control/" in text
+    assert [route for route in CONTROL_METHODS if not re.search(rf"\b{route}\b", text)] == []
+
+
+def test_serve_help_names_what_the_configuration_adds_to_it():
+    """`serve --help` spoke of saving, handling and forwarding alone: a user could not learn from it
+    that serve also serves TLS (mutual TLS too), metrics, a health check, the send API, the outbox
+    and retention, each turned on in the configuration."""
+    from mm7bind.cli import build_parser
+
+    serve = next(a for a in build_parser()._actions if a.dest == "command").choices["serve"]
+    text = " ".join(serve.format_help().split())
+    for key in ("tls_cert", "tls_client_ca", "metrics_path", "health_path", "[api] path", "[outbox] enabled",
+                "keep_days"):
+        assert key in text, key
+
+
+def test_a_send_to_no_configured_mmsc_says_it_tried_the_simulators_address(capsys, monkeypatch, tmp_path):
+    """A first `mm7bind send --to ...` without --mmsc goes to the simulator's address; with no
+    simulator running it said only "cannot connect to http://127.0.0.1:9090/mm7", leaving a new
+    user to wonder where that address came from."""
+    import socket
+
+    from mm7bind import config
+    from mm7bind.cli import main
+
+    with socket.socket() as s:  # (a port nothing listens on, in place of 9090, which a test may be using)
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/mm7"
+    monkeypatch.setattr(config, "SIMULATOR_URL", closed)
+    monkeypatch.chdir(tmp_path)
+    for var in [v for v in os.environ if v.startswith("MM7BIND_MMSC_")]:
+        monkeypatch.delenv(var)
+    assert main(["send", "--to", "1", "--text", "x"]) == 4
+    err = capsys.readouterr().err
+    assert err.startswith(f"mm7bind send: not sent: cannot connect to {closed}") and "`mm7bind simulate`" in err, err
+    assert main(["send", "--to", "1", "--text", "x", "--mmsc", closed.replace("/mm7", "/other")]) == 4
+    assert "simulate" not in capsys.readouterr().err  # (an MMSC given: no word of the simulator)
+
+
+def test_store_outbox_says_whom_each_item_is_for(capsys, tmp_path):
+    """`store outbox` listed each item's TransactionID, tag and state, never its recipients: which
+    item was the one for +8613800000001 could not be told without --json."""
+    import mm7bind as mm7
+    from mm7bind.cli import main
+    from mm7bind.outbox import Outbox
+
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "s.db"}"\n', encoding="utf-8")
+    store = mm7.SqliteStore(tmp_path / "s.db")
+    with mm7.Client("http://127.0.0.1:9/mm7", store=store) as client:
+        box = Outbox(client)
+        box.put(mm7.SubmitReq(recipients=["+8613800000001"]), tag="one")
+        box.put(mm7.SubmitReq(recipients=["+8613800000002", "+8613800000003", "+8613800000004"]))
+    store.close()
+    assert main(["store", "outbox", "--config", str(tmp_path / "c.toml")]) == 0
+    one, many = capsys.readouterr().out.splitlines()[1:]
+    assert " one → +8613800000001 " in one
+    assert " - → +8613800000002, +8613800000003 +1 " in many
+
+
+def test_store_purge_help_names_everything_a_purge_removes():
+    """`store purge` removes finished outbox items too (`Purged.outbox`), which its help left out
+    while `--keep-sent` spoke of them."""
+    import dataclasses
+
+    from mm7bind.cli import build_parser
+    from mm7bind.store import Purged
+
+    store = next(a for a in build_parser()._actions if a.dest == "command").choices["store"]
+    actions = next(a for a in store._actions if a.dest == "store_command").choices
+    purge = " ".join(actions["purge"].format_help().split()).split("options:")[0]
+    assert {f.name for f in dataclasses.fields(Purged)} == {"inbox", "bodies", "sent", "outbox"}
+    for words in ("handled messages", "sent records", "outbox items"):
+        assert words in purge, words
+
+
+def test_received_keeps_the_credentials_a_test_checks_and_its_json_masks_them():
+    """README said `simulator.received` had secret-looking header values masked: only its JSON
+    (`/control/received`) and its repr do; the attribute keeps what was sent, for a test to check."""
+    import mm7bind as mm7
+
+    with Simulator() as sim, mm7.Client(sim.url, username="sp", password="s3cret") as client:
+        client.submit(mm7.SubmitReq(recipients=["+8613800000001"]))
+        [got] = sim.received
+        assert got.headers["Authorization"].startswith("Basic ") and "***" not in got.headers["Authorization"]
+        status, [shown] = sim.control("GET", "received", b"")
+        assert status == 200 and "***" in shown["headers"]["Authorization"] and "***" in repr(got)
+    text = " ".join((Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8").split())
+    assert "the attribute keeps them as sent" in text
