@@ -17,7 +17,7 @@ import requests
 import mm7bind as mm7
 
 from .conftest import ROOT
-from .tls import local_tls
+from .tls import local_tls, write_mutual_tls
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 ENV.pop("MM7BIND_MMSC_URLS", None)
@@ -1220,15 +1220,7 @@ def test_serve_can_require_the_mmscs_client_certificate(tmp_path):
     clients presenting a certificate that CA signed get as far as HTTP."""
     from mm7bind import config
 
-    trustme = pytest.importorskip("trustme")
-    server_ca, mmsc_ca, stranger_ca = trustme.CA(), trustme.CA(), trustme.CA()
-    server_ca.cert_pem.write_to_path(str(tmp_path / "server-ca.pem"))
-    issued = server_ca.issue_cert("127.0.0.1")
-    issued.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
-    issued.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
-    mmsc_ca.cert_pem.write_to_path(str(tmp_path / "mmsc-ca.pem"))
-    for name, ca in (("mmsc", mmsc_ca), ("stranger", stranger_ca)):
-        ca.issue_cert("mmsc.example").private_key_and_cert_chain_pem.write_to_path(str(tmp_path / f"{name}.pem"))
+    write_mutual_tls(tmp_path)
     text = (f'[store]\npath = "{tmp_path / "vasp.db"}"\n[receiver]\nout_dir = "{tmp_path / "in"}"\n'
             f'tls_cert = "{tmp_path / "cert.pem"}"\ntls_key = "{tmp_path / "key.pem"}"\n')
     path = tmp_path / "cfg.toml"
@@ -1797,7 +1789,7 @@ def test_max_parts_is_a_setting_of_the_configuration(tmp_path):
     assert load(None, env={})[0].profile().max_parts == mm7.STANDARD.max_parts  # 0: the dialect's
     for bad in ("2", "-1"):
         assert [str(p) for p in load(None, env={"MM7BIND_MMSC_MAX_PARTS": bad})[1]] == [
-            f"error: MM7BIND_MMSC_MAX_PARTS (mmsc.max_parts): must be at least 3 (the SOAP part, the content, one part "
+            "error: MM7BIND_MMSC_MAX_PARTS (mmsc.max_parts): must be at least 3 (the SOAP part, the content, one part "
             "of it), or 0 for the dialect's limit"]
     (tmp_path / "c.toml").write_text(f'[mmsc]\nmax_parts = 4\n[store]\npath = "{tmp_path / "vasp.db"}"\n',
                                      encoding="utf-8")

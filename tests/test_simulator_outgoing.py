@@ -13,24 +13,14 @@ from mm7bind import messages as m
 from mm7bind.simulator import Simulator, SimulatorConfig
 
 from .fake_http import FakeServer
+from .tls import write_mutual_tls
 
 
 def mutual_tls_receiver_config(tmp_path: Path):
     """A VASP's configuration serving TLS and requiring a client certificate its MMSC CA signed
     ([receiver] tls_client_ca); the MMSC's certificate (mmsc.pem, and apart mmsc-cert.pem and
     mmsc-key.pem), another CA's (stranger.pem), and the CA of the VASP's own (server-ca.pem)."""
-    trustme = pytest.importorskip("trustme")
-    server_ca, mmsc_ca, stranger_ca = trustme.CA(), trustme.CA(), trustme.CA()
-    server_ca.cert_pem.write_to_path(str(tmp_path / "server-ca.pem"))
-    issued = server_ca.issue_cert("127.0.0.1")
-    issued.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
-    issued.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
-    mmsc_ca.cert_pem.write_to_path(str(tmp_path / "mmsc-ca.pem"))
-    mmsc = mmsc_ca.issue_cert("mmsc.example")
-    mmsc.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "mmsc.pem"))
-    mmsc.cert_chain_pems[0].write_to_path(str(tmp_path / "mmsc-cert.pem"))
-    mmsc.private_key_pem.write_to_path(str(tmp_path / "mmsc-key.pem"))
-    stranger_ca.issue_cert("mmsc.example").private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "stranger.pem"))
+    write_mutual_tls(tmp_path)
     path = tmp_path / "vasp.toml"
     path.write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n[receiver]\nout_dir = "{tmp_path / "in"}"\n'
                     f'tls_cert = "{tmp_path / "cert.pem"}"\ntls_key = "{tmp_path / "key.pem"}"\n'

@@ -30,3 +30,22 @@ def local_tls(folder: Path | None = None) -> LocalTLS:
         ca_file = folder / "ca.pem"
         ca.cert_pem.write_to_path(str(ca_file))
     return LocalTLS(server, client, ca_file)
+
+
+def write_mutual_tls(folder: Path) -> None:
+    """Files for a VASP serving TLS that requires its MMSC's client certificate: the VASP's CA
+    (server-ca.pem) with the server's cert.pem and key.pem for 127.0.0.1; the MMSC's CA
+    (mmsc-ca.pem, for tls_client_ca) and its certificate (mmsc.pem with its key, and apart
+    mmsc-cert.pem and mmsc-key.pem); another CA's certificate with its key (stranger.pem)."""
+    trustme = pytest.importorskip("trustme")
+    server_ca, mmsc_ca, stranger_ca = trustme.CA(), trustme.CA(), trustme.CA()
+    server_ca.cert_pem.write_to_path(str(folder / "server-ca.pem"))
+    issued = server_ca.issue_cert("127.0.0.1")
+    issued.cert_chain_pems[0].write_to_path(str(folder / "cert.pem"))
+    issued.private_key_pem.write_to_path(str(folder / "key.pem"))
+    mmsc_ca.cert_pem.write_to_path(str(folder / "mmsc-ca.pem"))
+    mmsc = mmsc_ca.issue_cert("mmsc.example")
+    mmsc.private_key_and_cert_chain_pem.write_to_path(str(folder / "mmsc.pem"))
+    mmsc.cert_chain_pems[0].write_to_path(str(folder / "mmsc-cert.pem"))
+    mmsc.private_key_pem.write_to_path(str(folder / "mmsc-key.pem"))
+    stranger_ca.issue_cert("mmsc.example").private_key_and_cert_chain_pem.write_to_path(str(folder / "stranger.pem"))
