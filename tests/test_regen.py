@@ -386,6 +386,15 @@ sys.exit(cli.main(['versions']))
 EXTENDED = {"extendedCancelReq", "extendedCancelRsp", "extendedReplaceReq", "extendedReplaceRsp"}
 
 
+def round_trip(project: Path, version: str) -> list[str]:
+    """The operations that encode, validate and decode in `version` with `project`'s schemas and
+    classes (ROUND_TRIP, in a process of its own)."""
+    proc = subprocess.run([sys.executable, "-c", ROUND_TRIP, str(project), str(Path(__file__).parent), version],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout.split()
+
+
 @pytest.mark.parametrize(("fixture", "version", "operations"), [
     (OFFICIAL_STYLE, "REL-6-MM7-1-4", sorted(MESSAGE_TYPES)),  # all 18 body elements
     (OFFICIAL_STYLE_REL5, "REL-5-MM7-1-3", sorted(set(MESSAGE_TYPES) - EXTENDED)),
@@ -408,10 +417,7 @@ def test_an_official_style_file_drops_in(project, fixture, version, operations):
     recorded = tomllib.loads((ROOT / "schemas" / "versions.toml").read_text())["versions"]
     assert origins.pop(version) == "(official)"
     assert origins == {name: f"({entry['origin']})" for name, entry in recorded.items() if name != version}
-    proc = subprocess.run([sys.executable, "-c", ROUND_TRIP, str(project), str(Path(__file__).parent), version],
-                          capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.split() == operations
+    assert round_trip(project, version) == operations
 
 
 EXTENDED_EARLIER = """
@@ -460,10 +466,7 @@ def test_an_official_rel6_file_before_1_4_with_the_extended_operations_has_them(
         "REL-6-MM7-1-3 refused: extendedCancelReq does not exist in REL-6-MM7-1-3 (extended operations are in "
         "REL-6-MM7-1-2, REL-6-MM7-1-4 only)",
     ]
-    proc = subprocess.run([sys.executable, "-c", ROUND_TRIP, str(project), str(Path(__file__).parent), "REL-6-MM7-1-2"],
-                          capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.split() == sorted(MESSAGE_TYPES)
+    assert round_trip(project, "REL-6-MM7-1-2") == sorted(MESSAGE_TYPES)
 
 
 TWO_CONTENTS = """
@@ -506,10 +509,7 @@ def test_a_schema_with_several_contents_reads_the_first_and_reports_the_rest(pro
     assert proc.returncode == 0, proc.stdout + proc.stderr
     reported = "[('repeated-element', '/Envelope/Body/DeliverReq/Content')]"
     assert proc.stdout.splitlines() == [f"{engine} cid:a Content True {reported}" for engine in ("direct", "xsdata")]
-    proc = subprocess.run([sys.executable, "-c", ROUND_TRIP, str(project), str(Path(__file__).parent), "REL-6-MM7-1-4"],
-                          capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.split() == sorted(MESSAGE_TYPES)
+    assert round_trip(project, "REL-6-MM7-1-4") == sorted(MESSAGE_TYPES)
 
 
 PLAIN_HEADER = """
@@ -771,10 +771,7 @@ def test_a_carrier_copy_with_bom_crlf_and_other_prefixes_generates_the_same_clas
     assert {k: v for k, v in got.items() if k.startswith("generated/")} == {
         k: v for k, v in expected.items() if k.startswith("generated/")}
     assert run(project, "check").returncode == 0
-    proc = subprocess.run([sys.executable, "-c", ROUND_TRIP, str(project), str(Path(__file__).parent), "REL-6-MM7-1-4"],
-                          capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.split() == sorted(MESSAGE_TYPES)
+    assert round_trip(project, "REL-6-MM7-1-4") == sorted(MESSAGE_TYPES)
 
 
 OTHER_XSDATA = """
@@ -883,10 +880,7 @@ def test_a_file_split_into_parts_imports_with_them(project, tmp_path, by_url):
     assert run(project, "check").returncode == 0
     xsd = Schema(project / "schemas" / "REL-6-MM7-1-4.xsd")  # (how the element tables read it)
     assert xsd.type_ref(xsd.root, "mm7:priorityType").get("name") == "priorityType"
-    proc = subprocess.run([sys.executable, "-c", ROUND_TRIP, str(project), str(Path(__file__).parent), "REL-6-MM7-1-4"],
-                          capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.split() == sorted(MESSAGE_TYPES)
+    assert round_trip(project, "REL-6-MM7-1-4") == sorted(MESSAGE_TYPES)
     # The file again in one piece: the part goes.
     whole = tmp_path / "REL-6-MM7-1-4.xsd"
     whole.write_bytes(official_like())
