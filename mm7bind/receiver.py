@@ -138,6 +138,12 @@ class Response:
     body: bytes
 
 
+def unsupported_encoding(exc: Exception) -> Response:
+    """The 415 for a request in a Content-Encoding we do not undo, naming the ones we do."""
+    return Response(415, [("Accept-Encoding", ", ".join(CONTENT_CODINGS)), ("Content-Type", "text/plain")],
+                    f"{exc}\n".encode())
+
+
 class Handler:
     """Subclass and override what you serve; each returns a status code, a Status, a response
     message (e.g. DeliverRsp with a ServiceCode), or None for 1000. A status saying "later" (4006,
@@ -304,8 +310,7 @@ class Receiver:
         except UnsupportedEncodingError as exc:
             log.warning("refused a request from %s: %s", peer, printable(exc))
             self._count(None, "unsupported", None, started)
-            return Response(415, [("Accept-Encoding", ", ".join(CONTENT_CODINGS)), ("Content-Type", "text/plain")],
-                            f"{exc}\n".encode())
+            return unsupported_encoding(exc)
         except LimitExceededError:
             return self.too_large(peer, None, started)
         except DecodeError as exc:

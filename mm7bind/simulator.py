@@ -39,7 +39,7 @@ from typing import Any
 
 from . import messages as m
 from . import versions
-from .codec import CONTENT_CODINGS, content_type_deviation, decode, encode, request_body, soap_action_deviation
+from .codec import content_type_deviation, decode, encode, request_body, soap_action_deviation
 from .content import Content, Part, media_kind
 from .display import mask_headers, printable, repr_showing_no_secret_header, shown_url
 from .envelope import Envelope, Fault, XmlStyle
@@ -48,7 +48,8 @@ from .errors import (ConnectError, DecodeError, Deviation, EncodeError, FaultErr
 from .hints import unknown_fields
 from .mime import header_value
 from .profiles import CMCC, CMCC_MMSC, DIALECTS, Profile
-from .receiver import ReceiverConfig, Response, encode_reply, fault_status, soap_refusal, what_it_said
+from .receiver import (ReceiverConfig, Response, encode_reply, fault_status, soap_refusal, unsupported_encoding,
+                       what_it_said)
 from .retry import RetryPolicy
 from .server import REASONS, EmbeddedServer, request_headers, without_body_for_head
 from .status import DeliveryStatus, ReadStatus, RequestStatus, lookup
@@ -686,8 +687,7 @@ class Simulator:
             return request_body(body, coding, limit if limit is not None else _INFLATED_AT_MOST)
         except UnsupportedEncodingError as exc:
             log.warning("refused: %s", printable(exc))
-            return Response(415, [("Accept-Encoding", ", ".join(CONTENT_CODINGS)), ("Content-Type", "text/plain")],
-                            f"{exc}\n".encode())
+            return unsupported_encoding(exc)
         except LimitExceededError as exc:
             log.warning("refused: %s", printable(exc))
             if limit is None:
