@@ -273,12 +273,12 @@ class Receiver:
                 return inflated
             body, headers, plain = inflated
         try:
-            env = decode(body, content_type, strict=self.config.strict, limits=self.config.mime_limits,
-                         xml_limits=self.config.xml_limits)
-            _said_by_http(env, content_type, headers, plain, strict=self.config.strict)
+            # Read tolerantly, refused after when strict: the refusal then answers in the caller's
+            # version, namespace and MM7Version, as any other answer does.
+            env = decode(body, content_type, limits=self.config.mime_limits, xml_limits=self.config.xml_limits)
         except DecodeError as exc:
             said = what_it_said(body)
-            refusal = soap_refusal(exc.deviations or ())  # (strict mode: refused as SOAP refuses them all the same)
+            refusal = soap_refusal(exc.deviations or ())
             if refusal is not None:
                 return self.soap_fault(None, refusal, said.version, said.transaction_id, peer, started,
                                        exc.deviations, namespace=said.namespace)
@@ -286,9 +286,18 @@ class Receiver:
             self._count(None, "malformed", exc.status_code, started, exc.deviations or ())
             return self.fault(None, said.version, "Client", exc.status_code, str(exc), transaction_id=said.transaction_id,
                               namespace=said.namespace)
-        refusal = soap_refusal(env.deviations)
+        strictly = ValidationError.refusing(env.deviations) if self.config.strict and env.deviations else None
+        try:
+            _said_by_http(env, content_type, headers, plain, strict=self.config.strict and strictly is None)
+        except ValidationError as exc:  # (no Content-Type: the body's own deviations refused first)
+            strictly = exc
+        refusal = soap_refusal(env.deviations)  # (strict mode: refused as SOAP refuses them all the same)
         if refusal is not None:
             return self.soap_fault(env, refusal, env.version, env.transaction_id, peer, started, env.deviations)
+        if strictly is not None:
+            log.warning("refused a request from %s (strict): %s", peer, printable(strictly))
+            self._count(None, "malformed", strictly.status_code, started, strictly.deviations or ())
+            return self.fault(env, env.version, "Client", strictly.status_code, str(strictly))
         if env.is_fault or env.message.ELEMENT not in HANDLED_KINDS:
             kind = "a Fault" if env.is_fault else env.message.ELEMENT
             log.warning("refused %s from %s: not an operation a VASP serves (4003)", kind, peer)

@@ -556,6 +556,25 @@ def test_unsupported_operation_and_bad_input():
     assert call_wsgi(app, sloppy, "text/xml")["status"] == 200  # tolerant by default
 
 
+@pytest.mark.parametrize(("version", "mm7_version"), [("REL-6-MM7-1-4", "6.5.0"), ("REL-5-MM7-1-5", "5.10.0"),
+                                                      ("REL-6-MM7-1-4", "6.9.0")])
+def test_a_strict_refusal_answers_in_the_callers_mm7_version_where_its_schema_takes_it(version, mm7_version):
+    """A strict receiver refusing a deviation answers, as every other answer, in the caller's
+    namespace and MM7Version (its version's default only where the schema takes no other: an
+    MM7Version it does not list, itself the reason for the 4002), not the version's default."""
+    sloppy = mm7.encode(deliver(mm7_version="6.5.0" if mm7_version == "6.9.0" else mm7_version),
+                        transaction_id="t-s", version=version).to_bytes()
+    sloppy = sloppy.replace(b"<Subject>", b"<Vendor>x</Vendor><Subject>").replace(
+        b"<MM7Version>6.5.0<", f"<MM7Version>{mm7_version}<".encode())
+    rsp = call_wsgi(mm7.wsgi_app(mm7.Receiver(strict=True)), sloppy, "text/xml")
+    env = mm7.decode(rsp["body"], strict=True)
+    assert rsp["status"] == 500 and env.transaction_id == "t-s" and env.version.name == version
+    if mm7_version == "6.9.0":  # (not in REL-6-MM7-1-4: refused for it, answered in the default)
+        assert env.body.status.code == 4002 and env.body.detail.mm7_version == "6.8.0"
+    else:
+        assert env.body.status.code == 4004 and env.body.detail.mm7_version == mm7_version
+
+
 
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 
