@@ -1467,6 +1467,30 @@ def test_request_timeout_must_be_positive_and_finite(timeout, tls):
             server.stop()
 
 
+def test_a_digest_header_sent_again_to_another_process_carries_only_its_own_message(store):
+    """Digest's used counts are a process's own: two processes (two receivers, one credentials,
+    one store) each take a header once. With auth-int the copy another process takes can carry
+    only the body it signed: the store answers it as a repeat, the handler is not called again,
+    while a process sees the header a second time as a repeat (stale)."""
+    calls = []
+    receivers = []
+    for _ in range(2):
+        rcv = mm7.Receiver(store=store, auth=mm7.auth.DigestAuth("mmsc", "pw", qop="auth-int"))
+        rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
+        receivers.append(rcv)
+    out = mm7.encode(deliver(), transaction_id="dg-1", version="REL-6-MM7-1-4")
+    answer = mm7.auth.DigestAnswer("mmsc", "pw")
+    assert answer.take(receivers[0].config.auth.challenge())
+    headers = {"Authorization": answer.authorization("POST", "/mm7", out.to_bytes())}
+    for rcv in receivers:
+        rsp = rcv.handle(out.to_bytes(), out.content_type, headers, "127.0.0.1", uri="/mm7")
+        assert rsp.status == 200 and mm7.decode(rsp.body).body.status.code == 1000
+    assert calls == ["回复"] and len(store.inbox()) == 1
+    assert receivers[0].handle(out.to_bytes(), out.content_type, headers, "127.0.0.1", uri="/mm7").status == 401
+    other = mm7.encode(deliver(subject="forged"), transaction_id="dg-1", version="REL-6-MM7-1-4")
+    assert receivers[1].handle(other.to_bytes(), other.content_type, headers, "127.0.0.1", uri="/mm7").status == 401
+
+
 def test_digest_auth_int_covers_the_body():
     auth = mm7.auth.DigestAuth("mmsc", "pw", qop="auth-int", algorithm="SHA-256")
     answer = mm7.auth.DigestAnswer("mmsc", "pw")
