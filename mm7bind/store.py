@@ -358,9 +358,9 @@ CREATE TABLE IF NOT EXISTS inbox_body (
 );
 """
 
-# A duplicate key as the receiver writes it since messages are told apart by their content:
-# "<element>|<TransactionID>|<32 hex digits>". The releases before wrote "<element>|<TransactionID>".
-_KEY_WITH_IDENTITY = "*|" + "[0-9a-f]" * 32
+# The duplicate keys the receiver writes: "<element>|<TransactionID>|<32 hex digits>" (a digest
+# of what the message says). Releases before wrote "<element>|<TransactionID>", and then a digest
+# that took the TimeStamp in: their records are looked for by those (`holds_old_keys`).
 
 # A record of a release before is looked for by its key of then for this long after it came: a
 # copy of a message older than that is no MMSC's retry (they retry for hours; days in an outage).
@@ -1032,8 +1032,8 @@ class SqliteStore:
         too old, is left (a look at one row), and so does each purge, and a minute after the
         last look."""
         db.execute("CREATE TABLE IF NOT EXISTS store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        # (the name the release before noted its own in, for TransactionID-only keys: every record
-        # this one finds includes those)
+        # (a name of its own: the release before noted under "old_keys_through" the last record
+        # keyed by TransactionID alone, and every record found here includes those)
         row = db.execute("SELECT value FROM store_meta WHERE name = 'keys_before_through'").fetchone()
         if row is None:
             through = db.execute("SELECT max(id) FROM inbox WHERE tid_key IS NOT NULL").fetchone()[0] or 0
