@@ -223,7 +223,10 @@ class DigestAuth:
     connections at once with one nonce: requests overtake one another on the way); without qop
     (RFC 2069 clients), a nonce serves one request. A repeat gets a stale
     challenge, so an honest client simply answers it with a fresh nonce, while a header captured
-    on the way cannot be used to send other messages."""
+    on the way cannot be used to send other messages. The counts used are this process's: another
+    process serving the same credentials takes a captured header once more within
+    `nonce_lifetime` (with qop "auth-int" only for the body it signed, which a store answers as a
+    repeat)."""
 
     username: str
     password: str = field(repr=False)

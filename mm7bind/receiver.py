@@ -273,12 +273,12 @@ class Receiver:
                 return inflated
             body, headers, plain = inflated
         try:
-            env = decode(body, content_type, strict=self.config.strict, limits=self.config.mime_limits,
-                         xml_limits=self.config.xml_limits)
-            _said_by_http(env, content_type, headers, plain, strict=self.config.strict)
+            # Read tolerantly, refused after when strict: the refusal then answers in the caller's
+            # version, namespace and MM7Version, as any other answer does.
+            env = decode(body, content_type, limits=self.config.mime_limits, xml_limits=self.config.xml_limits)
         except DecodeError as exc:
             said = what_it_said(body)
-            refusal = soap_refusal(exc.deviations or ())  # (strict mode: refused as SOAP refuses them all the same)
+            refusal = soap_refusal(exc.deviations or ())
             if refusal is not None:
                 return self.soap_fault(None, refusal, said.version, said.transaction_id, peer, started,
                                        exc.deviations, namespace=said.namespace)
@@ -286,9 +286,18 @@ class Receiver:
             self._count(None, "malformed", exc.status_code, started, exc.deviations or ())
             return self.fault(None, said.version, "Client", exc.status_code, str(exc), transaction_id=said.transaction_id,
                               namespace=said.namespace)
-        refusal = soap_refusal(env.deviations)
+        strictly = ValidationError.refusing(env.deviations) if self.config.strict and env.deviations else None
+        try:
+            _said_by_http(env, content_type, headers, plain, strict=self.config.strict and strictly is None)
+        except ValidationError as exc:  # (no Content-Type: the body's own deviations refused first)
+            strictly = exc
+        refusal = soap_refusal(env.deviations)  # (strict mode: refused as SOAP refuses them all the same)
         if refusal is not None:
             return self.soap_fault(env, refusal, env.version, env.transaction_id, peer, started, env.deviations)
+        if strictly is not None:
+            log.warning("refused a request from %s (strict): %s", peer, printable(strictly))
+            self._count(None, "malformed", strictly.status_code, started, strictly.deviations or ())
+            return self.fault(env, env.version, "Client", strictly.status_code, str(strictly))
         if env.is_fault or env.message.ELEMENT not in HANDLED_KINDS:
             kind = "a Fault" if env.is_fault else env.message.ELEMENT
             log.warning("refused %s from %s: not an operation a VASP serves (4003)", kind, peer)
@@ -363,7 +372,7 @@ class Receiver:
                 more = {"headers": sifted_headers(headers)} if self._takes(self.store.accept, "headers") else {}
                 if uri is not None and self._takes(self.store.accept, "path"):  # (`store show --raw`'s request line)
                     more["path"] = uri
-                earlier = self._stored_before_upgrade(env) if keys[0] is not None else None
+                earlier = self._stored_before_upgrade(env) if env.transaction_id else None
                 record, new = (earlier, False) if earlier is not None else self.store.accept(
                     kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
                     recipient=_address(getattr(msg, "recipient", None)), status=_text(getattr(msg, "mm_status", None)),
@@ -439,16 +448,26 @@ class Receiver:
         return answer
 
     def _stored_before_upgrade(self, env: Envelope) -> InboxRecord | None:
-        """The first copy of this message, when a release before stored it under the key of then
-        (its element and TransactionID, without `_identity`): a copy the MMSC sends again after
-        the upgrade, within its retry window, is a repeat of it, not handled a second time. Asked
-        only of a store that says it may hold such keys (`holds_old_keys`: until they are purged).
-        The stored body is read again to compare what it says: another message under that
-        TransactionID (or one whose body was purged, which can no longer be compared) is new."""
+        """The first copy of this message, when a release before stored it under a key of then: its
+        element and TransactionID alone (the stored body is read again to compare what it says:
+        another message under that TransactionID, or one whose body was purged, which can no longer
+        be compared, is new), or with a digest that took the TimeStamp in. A copy the MMSC sends
+        again after the upgrade, within its retry window, is a repeat of it, not handled a second
+        time. Asked only of a store that says it may hold such keys (`holds_old_keys`: until they
+        are purged, or too old for a copy of theirs to be a retry)."""
         if not getattr(self.store, "holds_old_keys", False):
             return None
         msg = env.message
-        found = self.store.inbox_by_key(f"{msg.ELEMENT}|{env.transaction_id}")
+        plain = f"{msg.ELEMENT}|{env.transaction_id}"
+        stamped = f"{plain}|{_identity(msg, _NOT_IDENTITY_BEFORE)}"
+        stored_before = getattr(self.store, "inbox_stored_before", None)
+        if stored_before is not None:
+            records = stored_before(plain, stamped)
+        else:  # (a store of one's own that says it holds old keys: looked up one by one)
+            records = {key: r for key in (plain, stamped) if (r := self.store.inbox_by_key(key)) is not None}
+        if stamped in records:  # (the same digest: the same message, its TimeStamp too)
+            return records[stamped]
+        found = records.get(plain)
         if found is None or not found.body:
             return None
         try:
@@ -533,8 +552,9 @@ class Receiver:
         else:
             answered = code = record.response_code or 1000
             answer = self._answer_again(env, code, getattr(record, "answer", None) or {})
-        log.info("%s tid=%s repeated (first stored as #%d, %s): answered %s without calling the handler",
-                 msg.ELEMENT, printable(env.transaction_id), record.id, record.state, int(answered),
+        log.info("%s tid=%s repeated (first stored as #%d, %s%s): answered %s without calling the handler",
+                 msg.ELEMENT, printable(env.transaction_id), record.id, record.state,
+                 _restamped(record, msg) or "", int(answered),
                  extra={"mm7": _fields(msg, ctx, int(answered), started, "repeat")})
         return answer, code
 
@@ -943,8 +963,12 @@ def _keys(msg: m.Message, transaction_id: str | None,
     reports the message, recipient and status (a Deferred report followed by a Retrieved one is
     two reports, not a repeat), and the send of ours it is about: two of ours given one MessageID
     (by two MMSCs, or one whose counter started again) to one recipient get a report each,
-    neither taken for a repeat of the other."""
-    tid_key = f"{msg.ELEMENT}|{transaction_id}|{_identity(msg)}" if transaction_id else None
+    neither taken for a repeat of the other. A DeliverReq without a TransactionID (an MMSC that
+    sends none) is keyed by what it says, its TimeStamp included (`_unnamed_key`)."""
+    if transaction_id:
+        tid_key = f"{msg.ELEMENT}|{transaction_id}|{_identity(msg)}"
+    else:
+        tid_key = _unnamed_key(msg)
     report_key = None
     if isinstance(msg, (m.DeliveryReportReq, m.ReadReplyReq)) and msg.message_id:
         report_key = "|".join([msg.ELEMENT, msg.message_id, _address(msg.recipient) or "", _text(msg.mm_status) or ""])
@@ -954,11 +978,17 @@ def _keys(msg: m.Message, transaction_id: str | None,
 
 
 # Fields naming the way a message came rather than the message: an MMSC's copy of it may change
-# them (a cluster's other node, the container's Content-ID made anew, another version tried).
-_NOT_IDENTITY = frozenset({"relay_server_id", "content_ref", "mm7_version", "content"})
+# them (a cluster's other node, the container's Content-ID made anew, another version tried), or
+# stamp it anew (TimeStamp, a report's Date: an MMSC building each attempt again may write the
+# attempt's time). Two messages saying the same under one TransactionID are then one message: a
+# repeat whose TimeStamp differs is logged as such (`_restamped`).
+_STAMPS = frozenset({"time_stamp", "date"})
+_NOT_IDENTITY = frozenset({"relay_server_id", "content_ref", "mm7_version", "content", *_STAMPS})
+# What the releases before digested (the stamps in): their records' keys, looked up after an upgrade.
+_NOT_IDENTITY_BEFORE = frozenset({"relay_server_id", "content_ref", "mm7_version", "content"})
 
 
-def _identity(msg: m.Message) -> str:
+def _identity(msg: m.Message, left_out: frozenset[str] = _NOT_IDENTITY) -> str:
     """A digest of what a message says: its fields as read and its parts' bytes, not the MIME
     around them (an MMSC's copy often has a new boundary). A TransactionID alone does not tell
     messages apart: MMSCs sharing one counter, a counter started over, a constant placeholder
@@ -966,7 +996,7 @@ def _identity(msg: m.Message) -> str:
     is left out: a sender making one for each copy names the parts by Content-IDs made anew. A
     text part counts by its text (line ends made alike): a copy written in another charset, or
     with CRLF for LF, has other bytes and says the same."""
-    said = {name: getattr(msg, name) for name in _identity_fields(type(msg))}
+    said = {name: getattr(msg, name) for name in _identity_fields(type(msg), left_out)}
     content = getattr(msg, "content", None)
     parts = [_part_identity(part) for part in content.parts
              if not (part.content_type or "").lower().startswith("application/smil")] if content is not None else []
@@ -986,12 +1016,48 @@ def _part_identity(part) -> str:
 # an encoder per call), the same text. (Changing that text would make copies of messages taken
 # before an upgrade new messages.)
 _IDENTITY_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
-_IDENTITY_FIELDS: dict[type, tuple[str, ...]] = {}
+_IDENTITY_FIELDS: dict[tuple[type, frozenset], tuple[str, ...]] = {}
 
 
-def _identity_fields(cls: type) -> tuple[str, ...]:
+def _identity_fields(cls: type, left_out: frozenset[str] = _NOT_IDENTITY) -> tuple[str, ...]:
     """The fields of `cls` that `_identity` reads, listed once per message class."""
-    names = _IDENTITY_FIELDS.get(cls)
+    names = _IDENTITY_FIELDS.get((cls, left_out))
     if names is None:
-        names = _IDENTITY_FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.name not in _NOT_IDENTITY)
+        names = _IDENTITY_FIELDS[(cls, left_out)] = tuple(
+            f.name for f in dataclasses.fields(cls) if f.name not in left_out)
     return names
+
+
+def _unnamed_key(msg: m.Message) -> str | None:
+    """The duplicate key of a DeliverReq without a TransactionID: what it says, and when it says
+    it was sent, to the second. A copy of one (an MMSC sending no TransactionID retries too) says
+    the same; two messages a subscriber sent alike are stamped apart. None without a TimeStamp:
+    nothing then tells a copy from a second message, and each is handled."""
+    stamp = getattr(msg, "time_stamp", None) if isinstance(msg, m.DeliverReq) else None
+    if not isinstance(stamp, datetime):
+        return None
+    if stamp.tzinfo is not None:  # (one instant however it is written: Z, +08:00)
+        stamp = stamp.astimezone(timezone.utc)
+    said = f"{_identity(msg)}|{stamp.replace(microsecond=0).isoformat()}"
+    return f"{msg.ELEMENT}||{hashlib.sha256(said.encode()).hexdigest()[:32]}"
+
+
+_STAMP_IN_BYTES = re.compile(rb"<(?:[\w.-]{1,64}:)?(?:TimeStamp|Date)>\s*([^<\s]{1,64})\s*</")
+
+
+def _restamped(first: InboxRecord, msg: m.Message) -> str | None:
+    """What to say of a repeat whose TimeStamp (a report's Date) is not its first copy's: either
+    the MMSC stamped its copy anew, or a second message saying the same came under the same
+    TransactionID (a constant one), taken for a copy. None when they agree, or either has none."""
+    now = next((getattr(msg, name) for name in _STAMPS if getattr(msg, name, None) is not None), None)
+    found = _STAMP_IN_BYTES.search(bytes(first.body[:65536])) if isinstance(now, datetime) and first.body else None
+    if found is None:
+        return None
+    try:
+        then = datetime.fromisoformat(found.group(1).decode("ascii"))
+        if then == now:
+            return None
+    except (ValueError, TypeError):  # (written otherwise, or one naive and one not: not compared)
+        return None
+    return (f"; its TimeStamp {then.isoformat()} is not this copy's, {now.isoformat()}: a copy the MMSC "
+            "stamped anew, or another message saying the same under the same TransactionID")

@@ -358,9 +358,16 @@ CREATE TABLE IF NOT EXISTS inbox_body (
 );
 """
 
-# A duplicate key as the receiver writes it since messages are told apart by their content:
-# "<element>|<TransactionID>|<32 hex digits>". The releases before wrote "<element>|<TransactionID>".
-_KEY_WITH_IDENTITY = "*|" + "[0-9a-f]" * 32
+# The duplicate keys the receiver writes: "<element>|<TransactionID>|<32 hex digits>" (a digest
+# of what the message says). Releases before wrote "<element>|<TransactionID>", and then a digest
+# that took the TimeStamp in: their records are looked for by those (`holds_old_keys`).
+
+# A record of a release before is looked for by its key of then for this long after it came: a
+# copy of a message older than that is no MMSC's retry (they retry for hours; days in an outage).
+OLD_KEYS_WINDOW = timedelta(days=7)
+# How often a receiver looks again whether such records are left (another process may have purged
+# them, or they aged past the window): one query a minute, while any may be there.
+OLD_KEYS_RECHECK = 60.0
 
 _INBOX_SELECT = (
     "SELECT i.id, i.kind, i.transaction_id, i.message_id, i.recipient, i.status, i.peer, i.content_type,"
@@ -429,6 +436,10 @@ class MemoryStore:
         with self._lock:
             rec = self._inbox.get(self._keys.get(tid_key, 0))
             return dataclasses.replace(rec) if rec is not None else None
+
+    def inbox_stored_before(self, *tid_keys: str) -> dict[str, InboxRecord]:
+        """See `SqliteStore.inbox_stored_before`: none here."""
+        return {}
 
     def inbox_get(self, record_id: int) -> InboxRecord | None:
         with self._lock:
@@ -946,6 +957,7 @@ class SqliteStore:
         self._leader = False
         # Records up to this id may hold a duplicate key of the releases before (0: none can).
         self._old_keys_through = 0
+        self._old_keys_checked = time.monotonic()
         _open_stores.add(self)
         if self.read_only:
             self._open_read_only()
@@ -1014,39 +1026,63 @@ class SqliteStore:
 
     def _find_old_keys(self, db: sqlite3.Connection) -> None:
         """Where records with a duplicate key of the releases before may be (`holds_old_keys`):
-        the last of them is looked for once, in the key's index, the first time this version
-        opens the file, and noted in it; each open after asks only whether a record up to that id
-        is left (a look at the start of the table), and so does each purge."""
+        every record this version finds the first time it opens the file (their keys are of
+        then: the element and TransactionID alone, or a digest with the TimeStamp in), noted in
+        it as the last such id; each open after asks only whether a record up to that id, not
+        too old, is left (a look at one row), and so does each purge, and a minute after the
+        last look."""
         db.execute("CREATE TABLE IF NOT EXISTS store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        row = db.execute("SELECT value FROM store_meta WHERE name = 'old_keys_through'").fetchone()
+        # (a name of its own: the release before noted under "old_keys_through" the last record
+        # keyed by TransactionID alone, and every record found here includes those)
+        row = db.execute("SELECT value FROM store_meta WHERE name = 'keys_before_through'").fetchone()
         if row is None:
-            through = db.execute("SELECT max(id) FROM inbox WHERE tid_key IS NOT NULL AND tid_key NOT GLOB ?",
-                                 (_KEY_WITH_IDENTITY,)).fetchone()[0] or 0
-            db.execute("INSERT INTO store_meta (name, value) VALUES ('old_keys_through', ?)", (str(through),))
+            through = db.execute("SELECT max(id) FROM inbox WHERE tid_key IS NOT NULL").fetchone()[0] or 0
+            db.execute("INSERT INTO store_meta (name, value) VALUES ('keys_before_through', ?)", (str(through),))
         else:
             through = int(row[0])
         self._old_keys_through = through
         self._forget_old_keys(db)
 
     def _forget_old_keys(self, db: sqlite3.Connection) -> None:
-        """`holds_old_keys` turned off once no record that may hold an old key is left."""
-        if self._old_keys_through and db.execute(
-                "SELECT 1 FROM inbox WHERE id <= ? AND tid_key IS NOT NULL LIMIT 1",
-                (self._old_keys_through,)).fetchone() is None:
+        """`holds_old_keys` turned off once no record that may hold an old key is left, or the
+        last of them came more than OLD_KEYS_WINDOW ago (ids grow with arrival: one row read)."""
+        self._old_keys_checked = time.monotonic()
+        if not self._old_keys_through:
+            return
+        last = db.execute("SELECT received_at FROM inbox WHERE id <= ? AND tid_key IS NOT NULL ORDER BY id DESC"
+                          " LIMIT 1", (self._old_keys_through,)).fetchone()
+        if last is None or last[0] < _cutoff(OLD_KEYS_WINDOW):
             self._old_keys_through = 0
 
     @property
     def holds_old_keys(self) -> bool:
-        """Whether records stored by a release before messages were told apart by their content
-        may be here, with their duplicate key of then ("<element>|<TransactionID>"): a copy of
-        one arriving after the upgrade is looked for by it (`inbox_by_key`). False once they are
-        purged (or in a file that never had any): then no request pays for that look."""
+        """Whether records stored by a release before this one may be here, with their duplicate
+        key of then: a copy of one arriving after the upgrade is looked for by it
+        (`inbox_stored_before`). False once they are purged (by this process or another: looked
+        at again every OLD_KEYS_RECHECK seconds), older than OLD_KEYS_WINDOW, or in a file that
+        never had any: then no request pays for that look."""
+        if self._old_keys_through and time.monotonic() - self._old_keys_checked >= OLD_KEYS_RECHECK:
+            try:
+                self._forget_old_keys(self._conn())
+            except sqlite3.Error:  # (looked at again in a minute; the lookup itself says what is wrong)
+                pass
         return self._old_keys_through > 0
 
     def inbox_by_key(self, tid_key: str) -> InboxRecord | None:
         """The record stored with duplicate key `tid_key`, if any (through the key's index)."""
         row = self._conn().execute(_INBOX_SELECT + " WHERE i.tid_key = ?", (tid_key,)).fetchone()
         return self._inbox_row(row) if row else None
+
+    def inbox_stored_before(self, *tid_keys: str) -> dict[str, InboxRecord]:
+        """The records a release before this one stored under `tid_keys` (its duplicate keys of
+        then), by key: those that came within OLD_KEYS_WINDOW (through the key's index)."""
+        if not self._old_keys_through or not tid_keys:
+            return {}
+        rows = self._conn().execute(
+            _INBOX_SELECT.replace("SELECT ", "SELECT i.tid_key AS found_key, ", 1)
+            + f" WHERE i.tid_key IN ({','.join('?' * len(tid_keys))}) AND i.id <= ? AND i.received_at >= ?",
+            (*tid_keys, self._old_keys_through, _cutoff(OLD_KEYS_WINDOW))).fetchall()
+        return {row["found_key"]: self._inbox_row(row) for row in rows}
 
     def _open_read_only(self) -> None:
         """Check that the file is an mm7bind store as this version reads it, without writing.

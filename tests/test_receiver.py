@@ -556,6 +556,25 @@ def test_unsupported_operation_and_bad_input():
     assert call_wsgi(app, sloppy, "text/xml")["status"] == 200  # tolerant by default
 
 
+@pytest.mark.parametrize(("version", "mm7_version"), [("REL-6-MM7-1-4", "6.5.0"), ("REL-5-MM7-1-5", "5.10.0"),
+                                                      ("REL-6-MM7-1-4", "6.9.0")])
+def test_a_strict_refusal_answers_in_the_callers_mm7_version_where_its_schema_takes_it(version, mm7_version):
+    """A strict receiver refusing a deviation answers, as every other answer, in the caller's
+    namespace and MM7Version (its version's default only where the schema takes no other: an
+    MM7Version it does not list, itself the reason for the 4002), not the version's default."""
+    sloppy = mm7.encode(deliver(mm7_version="6.5.0" if mm7_version == "6.9.0" else mm7_version),
+                        transaction_id="t-s", version=version).to_bytes()
+    sloppy = sloppy.replace(b"<Subject>", b"<Vendor>x</Vendor><Subject>").replace(
+        b"<MM7Version>6.5.0<", f"<MM7Version>{mm7_version}<".encode())
+    rsp = call_wsgi(mm7.wsgi_app(mm7.Receiver(strict=True)), sloppy, "text/xml")
+    env = mm7.decode(rsp["body"], strict=True)
+    assert rsp["status"] == 500 and env.transaction_id == "t-s" and env.version.name == version
+    if mm7_version == "6.9.0":  # (not in REL-6-MM7-1-4: refused for it, answered in the default)
+        assert env.body.status.code == 4002 and env.body.detail.mm7_version == "6.8.0"
+    else:
+        assert env.body.status.code == 4004 and env.body.detail.mm7_version == mm7_version
+
+
 
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 
@@ -1448,6 +1467,30 @@ def test_request_timeout_must_be_positive_and_finite(timeout, tls):
             server.stop()
 
 
+def test_a_digest_header_sent_again_to_another_process_carries_only_its_own_message(store):
+    """Digest's used counts are a process's own: two processes (two receivers, one credentials,
+    one store) each take a header once. With auth-int the copy another process takes can carry
+    only the body it signed: the store answers it as a repeat, the handler is not called again,
+    while a process sees the header a second time as a repeat (stale)."""
+    calls = []
+    receivers = []
+    for _ in range(2):
+        rcv = mm7.Receiver(store=store, auth=mm7.auth.DigestAuth("mmsc", "pw", qop="auth-int"))
+        rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
+        receivers.append(rcv)
+    out = mm7.encode(deliver(), transaction_id="dg-1", version="REL-6-MM7-1-4")
+    answer = mm7.auth.DigestAnswer("mmsc", "pw")
+    assert answer.take(receivers[0].config.auth.challenge())
+    headers = {"Authorization": answer.authorization("POST", "/mm7", out.to_bytes())}
+    for rcv in receivers:
+        rsp = rcv.handle(out.to_bytes(), out.content_type, headers, "127.0.0.1", uri="/mm7")
+        assert rsp.status == 200 and mm7.decode(rsp.body).body.status.code == 1000
+    assert calls == ["回复"] and len(store.inbox()) == 1
+    assert receivers[0].handle(out.to_bytes(), out.content_type, headers, "127.0.0.1", uri="/mm7").status == 401
+    other = mm7.encode(deliver(subject="forged"), transaction_id="dg-1", version="REL-6-MM7-1-4")
+    assert receivers[1].handle(other.to_bytes(), other.content_type, headers, "127.0.0.1", uri="/mm7").status == 401
+
+
 def test_digest_auth_int_covers_the_body():
     auth = mm7.auth.DigestAuth("mmsc", "pw", qop="auth-int", algorithm="SHA-256")
     answer = mm7.auth.DigestAnswer("mmsc", "pw")
@@ -1679,11 +1722,11 @@ def test_a_copy_of_a_message_stored_by_the_release_before_is_still_a_repeat(tmp_
 
     path = tmp_path / "old.db"
     first = mm7.encode(deliver(subject="before the upgrade"), transaction_id="up-1", version="REL-6-MM7-1-4")
-    with sqlite3.connect(path) as db:  # (as the release before wrote it)
+    with sqlite3.connect(path) as db:  # (as the release before wrote it, an hour ago)
         db.executescript(store_module.SENT_SCHEMA + store_module.INBOX_SCHEMA)
         db.execute("INSERT INTO inbox (kind, transaction_id, content_type, body, received_at, state, response_code,"
-                   " tid_key) VALUES ('DeliverReq', 'up-1', ?, ?, '2026-01-01T00:00:00+00:00', 'handled', 1000,"
-                   " 'DeliverReq|up-1')", (first.content_type, first.to_bytes()))
+                   " tid_key) VALUES ('DeliverReq', 'up-1', ?, ?, ?, 'handled', 1000, 'DeliverReq|up-1')",
+                   (first.content_type, first.to_bytes(), _hours_ago(1)))
     db.close()
     calls = []
     store = SqliteStore(path)
@@ -1702,7 +1745,7 @@ def test_a_copy_of_a_message_stored_by_the_release_before_is_still_a_repeat(tmp_
     store = SqliteStore(path)  # (what the first open found is kept in the file)
     try:
         assert store.holds_old_keys
-        assert store.purge(timedelta(days=1)).inbox == 1  # the record of before goes
+        assert store.purge(timedelta(minutes=30)).inbox == 1  # the record of before goes
         assert not store.holds_old_keys
     finally:
         store.close()
@@ -1723,6 +1766,151 @@ def test_a_copy_of_a_message_stored_by_the_release_before_is_still_a_repeat(tmp_
         assert not fresh.holds_old_keys
     finally:
         fresh.close()
+
+
+def _hours_ago(hours: float) -> str:
+    """A stored received_at, `hours` before now."""
+    from datetime import datetime, timedelta, timezone
+
+    return (datetime.now(timezone.utc) - timedelta(hours=hours)).isoformat()
+
+
+def _store_of_the_release_before(path, rows) -> None:
+    """A store file as the release before left it: `rows` of (tid, message, received_at), each
+    keyed by the digest of then, which took the TimeStamp in."""
+    import sqlite3
+
+    from mm7bind import receiver as receiver_module
+    from mm7bind import store as store_module
+
+    with sqlite3.connect(path) as db:
+        db.executescript(store_module.SENT_SCHEMA + store_module.INBOX_SCHEMA)
+        for tid, msg, received_at in rows:
+            out = mm7.encode(msg, transaction_id=tid, version="REL-6-MM7-1-4")
+            key = f"{msg.ELEMENT}|{tid}|{receiver_module._identity(msg, receiver_module._NOT_IDENTITY_BEFORE)}"
+            db.execute("INSERT INTO inbox (kind, transaction_id, content_type, body, received_at, state,"
+                       " response_code, tid_key) VALUES (?, ?, ?, ?, ?, 'handled', 1000, ?)",
+                       (msg.ELEMENT, tid, out.content_type, out.to_bytes(), received_at, key))
+    db.close()
+
+
+def test_a_copy_the_mmsc_stamps_anew_is_still_a_repeat(store, caplog):
+    """An MMSC building each attempt again may write the attempt's time as its TimeStamp: the same
+    TransactionID and message, another TimeStamp. A repeat, answered without the handler, the log
+    saying the stamps differ (a second message saying the same under a constant TransactionID
+    would be taken for a copy too: the line says that may be what it was). Another message under
+    the TransactionID is still one of its own."""
+    from datetime import datetime, timezone
+
+    calls = []
+    rcv = mm7.Receiver(store=store)
+    rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
+    app = mm7.wsgi_app(rcv)
+    caplog.set_level(logging.INFO, logger="mm7bind.receiver")
+    for minute in (0, 5, 10):  # (the first attempt, and retries five minutes apart)
+        stamp = datetime(2026, 5, 1, 12, minute, tzinfo=timezone.utc)
+        rsp = post(app, deliver(subject="hello", time_stamp=stamp), tid="0000")
+        assert rsp["status"] == 200 and mm7.decode(rsp["body"]).body.status.code == 1000
+    assert calls == ["hello"] and [r.state for r in store.inbox()] == ["handled"]
+    said = [r.getMessage() for r in caplog.records if "repeated" in r.getMessage()]
+    assert len(said) == 2 and all("stamped anew" in line for line in said), said
+    post(app, deliver(subject="another", time_stamp=datetime(2026, 5, 1, 12, 15, tzinfo=timezone.utc)), tid="0000")
+    assert calls == ["hello", "another"]
+    caplog.clear()
+    post(app, deliver(subject="another", time_stamp=datetime(2026, 5, 1, 12, 15, tzinfo=timezone.utc)), tid="0000")
+    assert calls == ["hello", "another"]
+    assert not any("stamped anew" in r.getMessage() for r in caplog.records)  # (the same stamp: nothing to say)
+
+
+@pytest.mark.parametrize("how", ["empty", "absent", "no Header"])
+def test_a_deliver_req_without_a_transaction_id_is_a_repeat_when_it_says_the_same_stamped_alike(store, how):
+    """An MMSC that sends no TransactionID (InstantCom's habit) retries all the same: a copy saying
+    what the first said, stamped with the same TimeStamp (to the second, however written), is a
+    repeat. A message sent alike a minute later is stamped apart, and one without a TimeStamp
+    cannot be told from a copy: each is handled."""
+    from datetime import datetime, timedelta, timezone
+
+    calls = []
+    rcv = mm7.Receiver(store=store)
+    rcv.on("deliver", lambda msg, ctx: calls.append(msg.time_stamp))
+    app = mm7.wsgi_app(rcv)
+
+    def send(msg, version="REL-6-MM7-1-4"):
+        out = mm7.encode(msg, transaction_id="t-1", version=version)
+        rsp = call_wsgi(app, _without_transaction_id(out.to_bytes(), how), out.content_type)
+        assert rsp["status"] == 200 and mm7.decode(rsp["body"]).body.status.code == 1000
+        return rsp
+
+    stamp = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+    send(deliver(subject="hi", time_stamp=stamp))
+    send(deliver(subject="hi", time_stamp=stamp.astimezone(timezone(timedelta(hours=8))), mm7_version="6.5.0"),
+         version="REL-6-MM7-1-3")
+    assert len(calls) == 1 and len(store.inbox()) == 1
+    send(deliver(subject="hi", time_stamp=stamp + timedelta(minutes=1)))
+    assert len(calls) == 2
+    send(deliver(subject="hi"))
+    send(deliver(subject="hi"))
+    assert len(calls) == 4 and len(store.inbox()) == 4
+
+
+def test_copies_of_messages_stored_by_the_release_before_with_its_digest_are_repeats(tmp_path):
+    """The release before digested a message with its TimeStamp in: a copy of a message it
+    stored, arriving after the upgrade, is found by that key of then and answered as a repeat;
+    a record of then older than OLD_KEYS_WINDOW is no retry's first copy, and is not looked for."""
+    from datetime import datetime, timezone
+
+    stamp = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+    recent, old = deliver(subject="recent", time_stamp=stamp), deliver(subject="old", time_stamp=stamp)
+    path = tmp_path / "before.db"
+    _store_of_the_release_before(path, [("d-2", old, _hours_ago(8 * 24)), ("d-1", recent, _hours_ago(2))])
+    calls = []
+    store = SqliteStore(path)
+    try:
+        assert store.holds_old_keys
+        rcv = mm7.Receiver(store=store)
+        rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
+        app = mm7.wsgi_app(rcv)
+        assert mm7.decode(post(app, recent, tid="d-1")["body"]).body.status.code == 1000
+        assert calls == [] and len(store.inbox()) == 2
+        post(app, old, tid="d-2")  # (eight days on: a message of its own, however alike)
+        assert calls == ["old"] and len(store.inbox()) == 3
+    finally:
+        store.close()
+
+
+def test_records_of_the_release_before_stop_being_looked_for_once_too_old_or_purged_elsewhere(tmp_path, monkeypatch):
+    """Without retention, records of the release before would keep every request looking for its
+    key of then as long as one is left: past OLD_KEYS_WINDOW none is looked for. And a purge by
+    another process (`mm7bind store purge` beside a running serve) is noticed within
+    OLD_KEYS_RECHECK seconds, not at the next restart."""
+    from datetime import timedelta
+
+    from mm7bind import store as store_module
+
+    aged = tmp_path / "aged.db"
+    _store_of_the_release_before(aged, [("a-1", deliver(subject="a"), _hours_ago(8 * 24))])
+    store = SqliteStore(aged)
+    try:
+        assert not store.holds_old_keys
+
+        def asked(*keys):
+            raise AssertionError(f"looked up {keys}")
+
+        monkeypatch.setattr(store, "inbox_stored_before", asked)
+        assert post(mm7.wsgi_app(mm7.Receiver(store=store)), deliver(subject="b"), tid="a-2")["status"] == 200
+    finally:
+        store.close()
+    shared = tmp_path / "shared.db"
+    _store_of_the_release_before(shared, [("s-1", deliver(subject="s"), _hours_ago(1))])
+    serving, other = SqliteStore(shared), SqliteStore(shared)
+    try:
+        assert serving.holds_old_keys
+        assert other.purge(timedelta(0)).inbox == 1  # (another process: the serving store's own purge did not run)
+        monkeypatch.setattr(store_module, "OLD_KEYS_RECHECK", 0.0)  # (a minute gone by)
+        assert not serving.holds_old_keys
+    finally:
+        serving.close()
+        other.close()
 
 
 def test_a_handler_sees_the_client_certificate_the_mmsc_presented(tmp_path):
