@@ -30,6 +30,7 @@ import logging
 import math
 import os
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -362,10 +363,13 @@ _last_run = [0]  # (the last run ID's milliseconds: two simulators made in one m
 
 
 def _new_run_id() -> str:
-    """The time, UTC to the millisecond, as yymmddHHMMSSfff: later than any before in this process."""
+    """The time, UTC to the millisecond, as yymmddHHMMSSfff (later than any before in this process),
+    then 4 random digits: simulators of two processes (pytest-xdist workers, two `simulate`)
+    started in the same millisecond give a shared VASP's store different MessageIDs all the same."""
     with _runs_lock:
         ms = _last_run[0] = max(time.time_ns() // 1_000_000, _last_run[0] + 1)
-    return datetime.fromtimestamp(ms // 1000, timezone.utc).strftime("%y%m%d%H%M%S") + f"{ms % 1000:03d}"
+    return (datetime.fromtimestamp(ms // 1000, timezone.utc).strftime("%y%m%d%H%M%S") + f"{ms % 1000:03d}"
+            + f"{secrets.randbelow(10_000):04d}")
 
 
 class Simulator:
@@ -378,7 +382,8 @@ class Simulator:
         # Given to MO messages, the latest max_messages (insertion-ordered): a reply must cite one
         self.linked_ids: dict[str, None] = {}
         # MessageIDs: SIM<run_id>-000001, 2... in the order submits came. The run_id (when this
-        # simulator was made) keeps a VASP store kept across restarts from seeing an ID given twice.
+        # simulator was made, and random digits) keeps a VASP store kept across restarts, or shared by
+        # simulators of several processes, from seeing an ID given twice.
         self.run_id = _new_run_id()
         self._ids = itertools.count(1)
         self._sent: dict[str, tuple] = {}  # TransactionID → what went to the VASP under it (resend)

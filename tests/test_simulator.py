@@ -197,6 +197,19 @@ def test_a_simulator_started_again_gives_message_ids_it_never_gave_before():
     assert len(set(given)) == 3 and all(mid.startswith("SIM") for mid in given), given
 
 
+def test_simulators_of_two_processes_started_in_the_same_millisecond_give_different_message_ids(monkeypatch):
+    """Each process counted its own milliseconds: two pytest-xdist workers (or two `simulate`) starting
+    a simulator at once gave a VASP store they share the same MessageIDs."""
+    from mm7bind import simulator
+
+    monkeypatch.setattr(simulator.time, "time_ns", lambda: 1_795_000_000_123_000_000)
+    runs = set()
+    for _ in range(20):
+        monkeypatch.setattr(simulator, "_last_run", [0])  # (a process of its own: nothing counted before)
+        runs.add(Simulator().run_id)
+    assert len(runs) > 1 and all(r.startswith("261118110640123") and r.isdigit() and len(r) == 19 for r in runs), runs
+
+
 def test_an_mo_sent_on_demand_answers_with_its_last_attempts_outcome():
     with Simulator(report_attempts=2, report_retry_delay=0.01) as sim, RunningReceiver(BusyThenFine(busy=1)) as rcv:
         sim.config.vasp_url = rcv.url
