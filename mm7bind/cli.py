@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__
+from . import __version__, simdefaults
 from .errors import (
     STORE_ERRORS,
     ConnectError,
@@ -1943,7 +1943,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipient-status", action="append", metavar="RECIPIENT=STATUS",
                    help="one recipient's delivery status, as the submit wrote it (repeatable; the others: "
                         "--report-status)")
-    p.add_argument("--report-delay", type=_delay, default=1.0, metavar="SECONDS",
+    p.add_argument("--report-delay", type=_delay, default=simdefaults.REPORT_DELAY, metavar="SECONDS",
                    help="delivery (and its report) after the SubmitReq, or its EarliestDeliveryTime "
                         "(default %(default)s)")
     p.add_argument("--max-recipients", type=_count, metavar="N",
@@ -1966,7 +1966,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wait before the second try, doubling after (default %(default)s)")
     p.add_argument("--read-status", default="Read", metavar="STATUS",
                    help="what read replies say: Read, Deleted or Indeterminate (default %(default)s)")
-    p.add_argument("--read-delay", type=_delay, default=2.0, metavar="SECONDS",
+    p.add_argument("--read-delay", type=_delay, default=simdefaults.READ_DELAY, metavar="SECONDS",
                    help="after the SubmitReq, never before its delivery report (default %(default)s)")
     p.add_argument("--mo-text", metavar="TEXT", help="send one MO message with this text after start")
     p.add_argument("--mo-from", default="+8613800138000", metavar="N", help="its sender (default %(default)s)")

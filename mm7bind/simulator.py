@@ -53,6 +53,7 @@ from .receiver import (ReceiverConfig, Response, encode_reply, fault_status, soa
                        what_it_said)
 from .retry import RetryPolicy
 from .server import REASONS, EmbeddedServer, request_headers, without_body_for_head
+from .simdefaults import READ_DELAY, REPORT_DELAY
 from .status import DeliveryStatus, ReadStatus, RequestStatus, lookup
 
 log = logging.getLogger("mm7bind.simulator")
@@ -75,9 +76,9 @@ class SimulatorConfig:
     report_status: str = "Retrieved"  # what every recipient's delivery report says
     # Some recipients' own, in place of report_status (as the submit wrote them): {"+8613800000001": "Rejected"}.
     recipient_status: dict[str, str] = field(default_factory=dict)
-    report_delay: float = 0.5
+    report_delay: float = REPORT_DELAY
     read_status: str = "Read"
-    read_delay: float = 1.0
+    read_delay: float = READ_DELAY
     # A report or MO the VASP does not take (down, timed out, HTTP 500/502/503/504 or 429, a 3xxx or
     # 4006 status) is sent again with the same TransactionID, as MMSCs do, up to this many times in
     # all; the waits double.

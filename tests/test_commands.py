@@ -744,6 +744,21 @@ def test_delays_and_counts_are_checked_where_they_are_typed_naming_the_option():
         assert "Traceback" not in proc.stderr and "_" not in proc.stderr.splitlines()[-1].split(":", 2)[-1]
 
 
+def test_simulate_waits_before_reports_and_read_replies_as_a_simulator_config_does(mm7_simulator):
+    """The command said 1 s and 2 s, SimulatorConfig 0.5 s and 1 s: a simulator run by hand and
+    one made in code answered a test at different times. The fixture's are sooner, on purpose."""
+    from mm7bind import simdefaults
+    from mm7bind.cli import build_parser
+    from mm7bind.simulator import SimulatorConfig
+
+    args = build_parser().parse_args(["simulate"])
+    config = SimulatorConfig()
+    assert (args.report_delay, args.read_delay) == (config.report_delay, config.read_delay)
+    assert (mm7_simulator.config.report_delay, mm7_simulator.config.read_delay) == (
+        simdefaults.FIXTURE_REPORT_DELAY, simdefaults.FIXTURE_READ_DELAY)
+    assert simdefaults.FIXTURE_REPORT_DELAY < config.report_delay and simdefaults.FIXTURE_READ_DELAY < config.read_delay
+
+
 def test_simulate_keeps_the_latest_max_messages():
     """SimulatorConfig.max_messages had no option: a simulator run from the command line under a
     long load test kept its 10,000, whatever the machine could spare."""
