@@ -1564,6 +1564,24 @@ def _check_store_at_start(cfg, store) -> None:
         raise SystemExit(EXIT_UNREADABLE)
 
 
+# SimulatorConfig's settings as simulate spells them: a setting its error names first is said as the
+# option the user typed (its values, quoted after it, are left as they are).
+_SIMULATE_OPTIONS = (("read_status", "--read-status"), ("report_status", "--report-status"),
+                     ("recipient_status", "--recipient-status"), ("report_delay", "--report-delay"),
+                     ("read_delay", "--read-delay"), ("report_retry_delay", "--report-retry-delay"),
+                     ("report_attempts", "--report-attempts"), ("max_recipients", "--max-recipients"),
+                     ("max_message_size", "--max-size"), ("max_messages", "--max-messages"),
+                     ("vasp_cert", "--vasp-cert"), ("vasp_verify", "--vasp-ca"),
+                     ("unknown dialect", "--dialect: unknown dialect"))
+
+
+def _as_option(problem: str, options: tuple[tuple[str, str], ...]) -> str:
+    for setting, option in options:
+        if re.match(re.escape(setting) + r"(?![\w-])", problem):
+            return option + problem[len(setting):]
+    return problem
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .auth import BasicAuth, DigestAuth  # noqa: PLC0415
     from .simulator import Simulator, SimulatorConfig  # noqa: PLC0415
@@ -1595,7 +1613,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             vasp_cert=(args.vasp_cert, args.vasp_key) if args.vasp_key else args.vasp_cert,
         )
     except ValueError as exc:
-        print(f"mm7bind simulate: {exc}", file=sys.stderr)
+        print(f"mm7bind simulate: {_as_option(str(exc), _SIMULATE_OPTIONS)}", file=sys.stderr)
         return EXIT_USAGE
     import logging  # noqa: PLC0415
 
