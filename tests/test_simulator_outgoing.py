@@ -75,3 +75,22 @@ def test_an_mos_priority_is_given_by_the_control_endpoint_and_mm7bind_mo():
         assert proc.returncode == 0, proc.stderr
         said = [mm7.decode(r.body, r.header("content-type")).body.priority for r in vasp.requests]
     assert said == [m.Priority.HIGH, None, m.Priority.LOW]
+
+
+def test_a_report_or_read_reply_is_logged_with_its_recipient_and_what_it_says(caplog):
+    """The client's line counted recipients, which a report does not have: rcpt=0 for every report
+    and read reply the simulator sent, whoever it was about and whatever it said."""
+    import logging
+
+    from mm7bind.testreceiver import RunningReceiver
+
+    with RunningReceiver() as rcv, Simulator(vasp_url=rcv.url, report_delay=0, read_delay=0) as sim, \
+            mm7.Client(sim.url) as client, caplog.at_level(logging.INFO, logger="mm7bind.client"):
+        client.submit(m.SubmitReq(recipients=["+8613800000001"], delivery_report=True, read_reply=True))
+        assert sim.wait_idle()
+    lines = {r.mm7["operation"]: r for r in caplog.records if r.name == "mm7bind.client" and hasattr(r, "mm7")}
+    for operation, status in (("DeliveryReportReq", "Retrieved"), ("ReadReplyReq", "Read")):
+        said = lines[operation].getMessage()
+        assert f"recipient=+8613800000001 mm_status={status} status=1000" in said and "rcpt=" not in said, said
+        assert (lines[operation].mm7["recipient"], lines[operation].mm7["mm_status"]) == ("+8613800000001", status)
+    assert "rcpt=1 status=1000" in lines["SubmitReq"].getMessage()
