@@ -311,6 +311,9 @@ class ClientCore:
         self._turns = itertools.count()
         self.limiters = {u: RateLimiter(config.rate_limit) for u in config.urls} if config.rate_limit else {}
         self.mismatching: set[str] = set()  # MMSCs seen echoing another TransactionID (said once each)
+        # How the program sending through this client spells its TLS settings, for the hint on a TLS
+        # failure ({"cert": ..., "verify": ...}, see tlsrefusal.hint); None: the library's.
+        self.tls_setting_names: dict[str, str] | None = None
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -528,7 +531,7 @@ class ClientCore:
         elif timed_out is not None:
             why = self.timeout_words(timed_out)
         peer = "the MMSC" if self.config.role == "vasp" else "the VASP"
-        tls = tlsrefusal.hint(exc, self.config.cert is not None, peer)
+        tls = tlsrefusal.hint(exc, self.config.cert is not None, peer, self.tls_setting_names)
         if tls:  # (which setting to change: the client certificate, or the CA)
             why = tls if tlsrefusal.certificate_alert(exc) else f"{why} ({tls})"
         if kind == "too-large":  # an answer, but no MM7 one: the same request would get it again

@@ -54,6 +54,24 @@ def test_the_simulator_presents_a_client_certificate_to_a_vasp_requiring_one(tmp
         assert got == ["mutual 0", "mutual 1"]
 
 
+def test_a_tls_refusal_names_the_simulators_own_setting_to_change(tmp_path):
+    """The hint said "set cert", a Client's setting: the simulator's is vasp_cert (--vasp-cert)."""
+    cfg = mutual_tls_receiver_config(tmp_path)
+    ca = str(tmp_path / "server-ca.pem")
+    with mm7.serve(mm7.Receiver(), port=0, ssl_context=cfg.ssl_context()) as srv:
+        said = {}
+        for case, settings in (("none", {"vasp_verify": ca}),
+                               ("stranger", {"vasp_verify": ca, "vasp_cert": str(tmp_path / "stranger.pem")}),
+                               ("untrusted", {"vasp_cert": str(tmp_path / "mmsc.pem")})):
+            with Simulator(vasp_url=srv.endpoint, report_attempts=1, **settings) as sim:
+                said[case] = sim.deliver("+8613900000000", ["1065"], "refused")["error"]
+    assert "for want of a TLS client certificate" in said["none"], said
+    assert "set vasp_cert (simulate --vasp-cert, --vasp-key) to the certificate and key" in said["none"], said
+    assert "check vasp_cert (simulate --vasp-cert, --vasp-key) — the one it has on file" in said["stranger"], said
+    assert "set vasp_verify (simulate --vasp-ca) to the CA certificate(s)" in said["untrusted"], said
+    assert not any(w in s for s in said.values() for w in ("set cert ", "check cert ", "set verify ")), said
+
+
 def test_a_client_certificate_that_cannot_be_used_is_said_when_the_simulator_is_configured(tmp_path):
     (tmp_path / "not-a-cert.pem").write_text("nothing", encoding="utf-8")
     for cert in (str(tmp_path / "gone.pem"), str(tmp_path / "not-a-cert.pem")):
