@@ -15,7 +15,8 @@ Control endpoints (JSON), next to the MM7 path:
                                                  (for a recipient the message was delivered to)
     POST /control/read     {"message_id","recipient","status"}          send a read reply now (the same)
     POST /control/resend   {"transaction_id"}                           send a report, read reply or MO again (resend)
-    POST /control/fail     {"count","status","http_status","retry_after","delay","text","drop"}   trouble (fail_next)
+    POST /control/fail     {"count","status","http_status","retry_after","delay","text","drop","in_response"}
+                                                 trouble (fail_next)
     POST /control/reset                          forget messages, requests, MO, scheduled reports and trouble (reset)
     GET  /control/health                         200 while it runs
 (HEAD as GET; another method: 405 with Allow. Never cached: Cache-Control: no-store.)
@@ -156,6 +157,10 @@ class Trouble:
     # answer lost: "before-answer" closes the connection without a byte of it, "mid-answer" after
     # its status line, headers and half its body. The client cannot tell whether the MMSC took it.
     drop: str | None = None
+    # `status` (an error too) in the operation's own response (SubmitRsp, CancelRsp...) with HTTP 200,
+    # not in a Fault, as some MMSCs answer a refusal: the request not served (no message taken; a
+    # SubmitRsp's MessageID empty, the schema requiring one).
+    in_response: bool = False
 
     def __post_init__(self) -> None:
         # (checked here, not when a request meets it: a bad one would answer that request with a 500)
@@ -176,6 +181,8 @@ class Trouble:
             raise ValueError("text is a string, the StatusText of a status")
         if not 0 <= self.delay < math.inf or (self.retry_after is not None and not 0 <= self.retry_after < math.inf):
             raise ValueError("delay and retry_after must be 0 or more seconds")  # (JSON's Infinity and NaN too)
+        if not isinstance(self.in_response, bool) or (self.in_response and self.status is None):
+            raise ValueError("in_response is true or false, and goes with a status (the one the response gives)")
         if self.drop is not None:
             if self.drop not in DROPS:
                 raise ValueError(f"drop {self.drop!r} is none of {', '.join(DROPS)}")
@@ -351,7 +358,7 @@ _MO_PRIORITY = {dialect: m.Priority.NORMAL for dialect in CHINA_MOBILE}
 MBUNI_XML = XmlStyle(envelope_prefix="SOAP-ENV", mm7_prefix="mm7", xml_declaration=False)
 
 # What each POST /control/ action takes.
-TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay", "text", "drop")
+TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay", "text", "drop", "in_response")
 CONTROL_FIELDS = {"deliver": ("from", "to", "subject", "text", "linked_id", "priority"),
                   "report": ("message_id", "recipient", "status"), "read": ("message_id", "recipient", "status"),
                   "resend": ("transaction_id",), "fail": TROUBLE_FIELDS, "reset": ()}
@@ -516,9 +523,10 @@ class Simulator:
 
     def fail_next(self, count: int = 1, **trouble: Any) -> int:
         """Make the next `count` requests fail: `status=3000` (a Fault; 1100: served, answered with it;
-        `text=` its StatusText), `http_status=503`, `retry_after=` seconds, `delay=` seconds before the
-        answer (a client's read timeout), `drop="before-answer"` or `"mid-answer"` (served, the
-        connection closed without its answer or halfway through it: the MMSC has the message, the
+        `text=` its StatusText; `in_response=True`: an error in the operation's own response, a
+        SubmitRsp saying 2001, not served), `http_status=503`, `retry_after=` seconds, `delay=` seconds
+        before the answer (a client's read timeout), `drop="before-answer"` or `"mid-answer"` (served,
+        the connection closed without its answer or halfway through it: the MMSC has the message, the
         client cannot know).
         → how many requests will now fail (these and those queued before)."""
         t = Trouble(**trouble)
@@ -657,6 +665,8 @@ class Simulator:
         refusal = self._identification_refused(msg)
         if refusal is not None:
             return self.fault(env, "Client", *refusal)
+        if trouble is not None and trouble.in_response and trouble.status >= 2000:
+            return self._refused_in_response(env, msg, trouble)
         if trouble is not None and trouble.status is not None and trouble.status < 2000:
             # A success other than 1000 (1100, partial success; China Mobile's 1001): served, its
             # response saying so (a Fault carries errors only).
@@ -673,6 +683,18 @@ class Simulator:
                 rsp.headers.append(("Retry-After", f"{trouble.retry_after:g}"))
             return rsp
         return self._operation(env, msg)
+
+    def _refused_in_response(self, env: Envelope, msg: m.Message, trouble: Trouble) -> Response:
+        """A scripted error in the operation's own response (HTTP 200), the request not served."""
+        status = fault_status(trouble.status, trouble.text)
+        rsp_cls = m.RESPONSE_FOR[msg.ELEMENT]
+        # (a response that must name a message names none: nothing was taken)
+        rsp = rsp_cls(status=status, **({"message_id": ""} if "message_id" in rsp_cls.__dataclass_fields__ else {}))
+        log.info("scripted trouble: %s refused in its %s: %d", msg.ELEMENT, rsp_cls.ELEMENT, trouble.status)
+        out = self.answer(env, rsp, scripted=trouble.text is not None)
+        if trouble.retry_after is not None:
+            out.headers.append(("Retry-After", f"{trouble.retry_after:g}"))
+        return out
 
     def _refused_strictly(self, env: Envelope, more: list[Deviation]) -> ValidationError | None:
         """What a strict MMSC refuses `env` (and the request's `more`, no Content-Type) for: any
@@ -750,11 +772,13 @@ class Simulator:
                     f"service code {vasid} nor one starting with it (+ business code + operation code)")
         return None
 
-    def answer(self, env: Envelope, response: m.Message) -> Response:
-        scripted = getattr(self._answering, "status", None)
-        if scripted is not None and response.status.code == RequestStatus.SUCCESS:
-            response.status = scripted
-        else:
+    def answer(self, env: Envelope, response: m.Message, scripted: bool = False) -> Response:
+        """`scripted`: the response's StatusText is a carrier's own words (`fail_next(text=)`), kept
+        whatever the dialect."""
+        success = getattr(self._answering, "status", None)
+        if success is not None and response.status.code == RequestStatus.SUCCESS:
+            response.status = success
+        elif not scripted:
             response.status = self._localized(response.status)
         out = self._reply(env, response)
         self._note(answered=response)

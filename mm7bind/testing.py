@@ -17,7 +17,8 @@ project with mm7bind installed:
 
     def test_retries(mm7_simulator):
         mm7_simulator.fail_next(status=4006)                # or text=, http_status=503, retry_after=, delay=,
-                                                            # drop="before-answer" (served, answer lost)
+                                                            # drop="before-answer" (served, answer lost),
+                                                            # in_response=True (in a SubmitRsp, not a Fault)
         assert mm7bind.Client(mm7_simulator.url).submit(my_message).attempts == 2
 
     @pytest.mark.mm7_simulator(dialect="cmcc", strict=True)   # SimulatorConfig settings

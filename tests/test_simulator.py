@@ -913,6 +913,36 @@ def test_scripted_trouble_says_the_carriers_own_words():
         assert r.status_code == 400 and "StatusText of a status" in r.json()["error"]
 
 
+def test_an_error_in_the_operations_own_response_is_scripted_not_only_a_fault():
+    """Some MMSCs refuse a message in a SubmitRsp with HTTP 200 and a 2xxx-4xxx Status, not in a
+    Fault: a client must take that as the refusal it is, and fail_next could only script a Fault."""
+    with Simulator(report_delay=60) as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        assert sim.fail_next(status=2001, in_response=True) == 1
+        refused = client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        assert (refused.ok, refused.status.code, refused.status.text, refused.http_status, refused.message_id) == (
+            False, 2001, "Operation restricted", 200, "")
+        assert sim.messages == {} and (sim.received[-1].status, sim.received[-1].http_status) == (2001, 200)
+        r = requests.post(f"{sim.server.url}/control/fail", json={"status": 4006, "in_response": True,
+                                                                  "text": "busy now", "retry_after": 2}, timeout=10)
+        assert r.json() == {"queued": 1}
+        busy = client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        assert (busy.status.code, busy.status.text, busy.retry_after) == (4006, "busy now", 2.0)
+        mid = client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id
+        sim.fail_next(status=3001, in_response=True)
+        cancel = client.cancel(mid)
+        assert (cancel.response.ELEMENT, cancel.status.code) == ("CancelRsp", 3001)
+        assert sim.messages[mid].state == "accepted"  # (not served: not cancelled)
+        for bad in ({"in_response": True}, {"in_response": "yes", "status": 2001},
+                    {"in_response": True, "http_status": 503}, {"in_response": True, "drop": "mid-answer"}):
+            r = requests.post(f"{sim.server.url}/control/fail", json=bad, timeout=10)
+            assert r.status_code == 400, bad
+    from mm7bind.cli import build_parser
+
+    from .test_docs import _subcommands
+
+    assert "in_response" in " ".join(_subcommands(build_parser())["simulate"].format_help().split())
+
+
 def test_some_recipients_get_a_delivery_status_of_their_own():
     """Every recipient's report said report_status: a VASP's handling of a submit delivered to some
     recipients and rejected by others could not be tested but by sending each report by hand."""
