@@ -194,6 +194,17 @@ class Trouble:
 # How a scripted drop loses the answer (Trouble.drop).
 DROPS = ("before-answer", "mid-answer")
 
+_CANNOT_DROP = ('drop "before-answer" needs waitress, the simulator\'s own server (start(), mm7bind simulate): '
+                "the server its wsgi_app() is mounted in cannot close a connection without an answer "
+                "(the request not served)")
+
+
+def _closes_unanswered(environ: Mapping) -> bool:
+    """Whether the WSGI server of `environ` closes a connection without a byte of the answer when
+    the application raises its ClientDisconnected: waitress does (it marks its environ so); WSGI has
+    no way to ask any other."""
+    return "waitress.client_disconnected" in environ
+
 
 @dataclass
 class StoredMessage:
@@ -478,7 +489,7 @@ class Simulator:
             body = environ["wsgi.input"].read(length) if length else b""
             if route.startswith("/control/"):
                 action = route[len("/control/"):]
-                status, payload = self.control(method, action, body)
+                status, payload = self.control(method, action, body, can_drop=_closes_unanswered(environ))
                 data = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
                 # (the state of the moment: a proxy or client cache would show messages and reports as they were)
                 headers = [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data))),
@@ -498,7 +509,11 @@ class Simulator:
                 # client's first request gets one) or a 405 took it, and the request it was meant for
                 # was served as if none had been scripted.
                 trouble = self._next_trouble()
-                if trouble is not None and trouble.delay and self._halting.wait(trouble.delay):
+                if trouble is not None and trouble.drop == "before-answer" and not _closes_unanswered(environ):
+                    # (raised under another server, its error page answered a request served all the same)
+                    log.error("scripted trouble: %s", _CANNOT_DROP)
+                    rsp = Response(500, [("Content-Type", "text/plain; charset=utf-8")], f"{_CANNOT_DROP}\n".encode())
+                elif trouble is not None and trouble.delay and self._halting.wait(trouble.delay):
                     # Stopped meanwhile: a request held for a client's timeout test (its client long
                     # gone) held the stop up for the server's grace and more, each test's teardown too.
                     rsp = Response(503, [("Content-Type", "text/plain")], b"stopping\n")
@@ -527,7 +542,8 @@ class Simulator:
         SubmitRsp saying 2001, not served), `http_status=503`, `retry_after=` seconds, `delay=` seconds
         before the answer (a client's read timeout), `drop="before-answer"` or `"mid-answer"` (served,
         the connection closed without its answer or halfway through it: the MMSC has the message, the
-        client cannot know).
+        client cannot know; "before-answer" under waitress alone, the simulator's own server: another
+        one hosting `wsgi_app()` gets a 500 saying so, the request not served).
         → how many requests will now fail (these and those queued before)."""
         t = Trouble(**trouble)
         with self._lock:
@@ -1201,8 +1217,9 @@ class Simulator:
 
     # -- control --------------------------------------------------------------------------------
 
-    def control(self, method: str, route: str, body: bytes) -> tuple[int, Any]:
-        """A control request → (HTTP status, the JSON answer); a 405's Allow is CONTROL_METHODS[route]."""
+    def control(self, method: str, route: str, body: bytes, can_drop: bool = True) -> tuple[int, Any]:
+        """A control request → (HTTP status, the JSON answer); a 405's Allow is CONTROL_METHODS[route].
+        `can_drop`: the server can close a connection without an answer (drop="before-answer")."""
         if route not in CONTROL_METHODS:
             return 404, {"error": f"no control action {route!r} ({', '.join(CONTROL_METHODS)})"}
         if method not in CONTROL_METHODS[route]:
@@ -1251,6 +1268,8 @@ class Simulator:
                 count = args.get("count", 1)
                 if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                     return 400, {"error": f"count {count!r} is not a whole number, 0 or more"}
+                if args.get("drop") == "before-answer" and not can_drop:
+                    return 400, {"error": _CANNOT_DROP}
                 queued = self.fail_next(count, **{k: args[k] for k in TROUBLE_FIELDS[1:] if k in args})
                 return 200, {"queued": queued}
         except KeyError as exc:

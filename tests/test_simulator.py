@@ -1051,6 +1051,38 @@ def test_a_dropped_connection_is_scripted_over_the_control_api_and_checked():
             sim.fail_next(drop="after")
 
 
+def test_a_drop_before_the_answer_under_another_wsgi_server_is_refused_in_words_not_served():
+    """Under another server than its own (wsgi_app() mounted elsewhere), the drop raised waitress's
+    exception there: that server's error page answered a request the simulator had taken all the same."""
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    sim = Simulator(report_delay=60)
+    srv = make_server("127.0.0.1", 0, sim.wsgi_app(), handler_class=Quiet)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{srv.server_port}"
+    try:
+        r = requests.post(f"{base}/control/fail", json={"drop": "before-answer"}, timeout=10)
+        assert r.status_code == 400 and "needs waitress, the simulator's own server" in r.json()["error"]
+        sim.fail_next(drop="before-answer")  # (from code: said to the client that meets it)
+        with mm7.Client(f"{base}/mm7", retry=mm7.RetryPolicy.never()) as client:
+            with pytest.raises(mm7.errors.HTTPStatusError, match="needs waitress"):
+                client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+            assert sim.messages == {}
+            assert requests.post(f"{base}/control/fail", json={"drop": "mid-answer"}, timeout=10).ok
+            with pytest.raises(mm7.TransportError):  # (an answer cut short: any server closes on it)
+                client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+            assert len(sim.messages) == 1
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        sim.stop()
+
+
 def test_the_mbuni_dialect_gives_message_ids_as_mbunis_mmsc_writes_them():
     """Mbuni's MMSC names a message after its queue file at its host alias (qf<n>.<n>.x<n>.<n>@host):
     a VASP's MessageID column or pattern tested against SIM... alone met the other form in production."""
