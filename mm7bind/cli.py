@@ -1928,7 +1928,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "answers in the dialect, sends delivery reports and read replies to --vasp-url, "
                                    "MO on request (POST /control/deliver, or `mm7bind mo`). Under /control/ a test "
                                    "also scripts trouble (fail: a status in a Fault, or with in_response in the "
-                                   "operation's own response, an HTTP error, a delay, an answer dropped), sends a delivery report or read reply now (report, read) or one sent "
+                                   "operation's own response, an HTTP error, a delay, an answer dropped), sends "
+                                   "a delivery report or read reply now (report, read) or one sent "
                                    "before again (resend), lists what came (messages, received), says it is "
                                    "up (health) and forgets it all (reset).")
     p.add_argument("--host", default="127.0.0.1", help="(default %(default)s)")
