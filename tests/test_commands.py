@@ -1461,7 +1461,7 @@ def test_the_simulator_presents_its_client_certificate_to_a_serve_requiring_one(
     proc = run("simulate", "--vasp-key", str(tmp_path / "mmsc-key.pem"))
     assert proc.returncode == 2 and "--vasp-key goes with --vasp-cert" in proc.stderr
     proc = run("simulate", "--vasp-cert", str(tmp_path / "server-ca.pem"))  # (a CA: no key in it)
-    assert proc.returncode == 2 and "vasp_cert: cannot load the client certificate" in proc.stderr
+    assert proc.returncode == 2 and "simulate: --vasp-cert: cannot load the client certificate" in proc.stderr
 
 
 def test_pytest_fixtures_take_settings_from_markers(tmp_path):
