@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__
+from . import __version__, simdefaults
 from .errors import (
     STORE_ERRORS,
     ConnectError,
@@ -1564,6 +1564,24 @@ def _check_store_at_start(cfg, store) -> None:
         raise SystemExit(EXIT_UNREADABLE)
 
 
+# SimulatorConfig's settings as simulate spells them: a setting its error names first is said as the
+# option the user typed (its values, quoted after it, are left as they are).
+_SIMULATE_OPTIONS = (("read_status", "--read-status"), ("report_status", "--report-status"),
+                     ("recipient_status", "--recipient-status"), ("report_delay", "--report-delay"),
+                     ("read_delay", "--read-delay"), ("report_retry_delay", "--report-retry-delay"),
+                     ("report_attempts", "--report-attempts"), ("max_recipients", "--max-recipients"),
+                     ("max_message_size", "--max-size"), ("max_messages", "--max-messages"),
+                     ("vasp_cert", "--vasp-cert"), ("vasp_verify", "--vasp-ca"),
+                     ("unknown dialect", "--dialect: unknown dialect"))
+
+
+def _as_option(problem: str, options: tuple[tuple[str, str], ...]) -> str:
+    for setting, option in options:
+        if re.match(re.escape(setting) + r"(?![\w-])", problem):
+            return option + problem[len(setting):]
+    return problem
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .auth import BasicAuth, DigestAuth  # noqa: PLC0415
     from .simulator import Simulator, SimulatorConfig  # noqa: PLC0415
@@ -1595,7 +1613,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             vasp_cert=(args.vasp_cert, args.vasp_key) if args.vasp_key else args.vasp_cert,
         )
     except ValueError as exc:
-        print(f"mm7bind simulate: {exc}", file=sys.stderr)
+        print(f"mm7bind simulate: {_as_option(str(exc), _SIMULATE_OPTIONS)}", file=sys.stderr)
         return EXIT_USAGE
     import logging  # noqa: PLC0415
 
@@ -1909,8 +1927,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="A fake MMSC: takes SubmitReq, CancelReq, ReplaceReq and the extended ones, "
                                    "answers in the dialect, sends delivery reports and read replies to --vasp-url, "
                                    "MO on request (POST /control/deliver, or `mm7bind mo`). Under /control/ a test "
-                                   "also scripts trouble (fail: a status, an HTTP error, a delay, an answer "
-                                   "dropped), sends a delivery report or read reply now (report, read) or one sent "
+                                   "also scripts trouble (fail: a status in a Fault, or with in_response in the "
+                                   "operation's own response, an HTTP error, a delay, an answer dropped), sends "
+                                   "a delivery report or read reply now (report, read) or one sent "
                                    "before again (resend), lists what came (messages, received), says it is "
                                    "up (health) and forgets it all (reset).")
     p.add_argument("--host", default="127.0.0.1", help="(default %(default)s)")
@@ -1943,7 +1962,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipient-status", action="append", metavar="RECIPIENT=STATUS",
                    help="one recipient's delivery status, as the submit wrote it (repeatable; the others: "
                         "--report-status)")
-    p.add_argument("--report-delay", type=_delay, default=1.0, metavar="SECONDS",
+    p.add_argument("--report-delay", type=_delay, default=simdefaults.REPORT_DELAY, metavar="SECONDS",
                    help="delivery (and its report) after the SubmitReq, or its EarliestDeliveryTime "
                         "(default %(default)s)")
     p.add_argument("--max-recipients", type=_count, metavar="N",
@@ -1966,7 +1985,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wait before the second try, doubling after (default %(default)s)")
     p.add_argument("--read-status", default="Read", metavar="STATUS",
                    help="what read replies say: Read, Deleted or Indeterminate (default %(default)s)")
-    p.add_argument("--read-delay", type=_delay, default=2.0, metavar="SECONDS",
+    p.add_argument("--read-delay", type=_delay, default=simdefaults.READ_DELAY, metavar="SECONDS",
                    help="after the SubmitReq, never before its delivery report (default %(default)s)")
     p.add_argument("--mo-text", metavar="TEXT", help="send one MO message with this text after start")
     p.add_argument("--mo-from", default="+8613800138000", metavar="N", help="its sender (default %(default)s)")

@@ -311,6 +311,9 @@ class ClientCore:
         self._turns = itertools.count()
         self.limiters = {u: RateLimiter(config.rate_limit) for u in config.urls} if config.rate_limit else {}
         self.mismatching: set[str] = set()  # MMSCs seen echoing another TransactionID (said once each)
+        # How the program sending through this client spells its TLS settings, for the hint on a TLS
+        # failure ({"cert": ..., "verify": ...}, see tlsrefusal.hint); None: the library's.
+        self.tls_setting_names: dict[str, str] | None = None
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -528,7 +531,7 @@ class ClientCore:
         elif timed_out is not None:
             why = self.timeout_words(timed_out)
         peer = "the MMSC" if self.config.role == "vasp" else "the VASP"
-        tls = tlsrefusal.hint(exc, self.config.cert is not None, peer)
+        tls = tlsrefusal.hint(exc, self.config.cert is not None, peer, self.tls_setting_names)
         if tls:  # (which setting to change: the client certificate, or the CA)
             why = tls if tlsrefusal.certificate_alert(exc) else f"{why} ({tls})"
         if kind == "too-large":  # an answer, but no MM7 one: the same request would get it again
@@ -695,20 +698,27 @@ class ClientCore:
             "duration_ms": round(elapsed * 1000, 1), "url": result.url if result else getattr(error, "url", None),
             "error": type(error).__name__ if error else None, "earlier_unanswered": twice,
         }
+        # A report or read reply (an MMSC's) is about one recipient, and says what became of the message
+        # there: those, not rcpt=0.
+        about = getattr(msg, "recipient", None)
+        if about is not None:
+            info["recipient"], info["mm_status"] = str(about), getattr(getattr(msg, "mm_status", None), "value", None)
         # (the line shows the MMSC's MessageID and words printable: a line break in them would forge a line;
         # the structured record keeps them as they are)
         said = {**info, "transaction_id": printable(p.transaction_id),
-                "message_id": printable(message_id) if message_id is not None else None}
+                "message_id": printable(message_id) if message_id is not None else None,
+                "rcpt": f"rcpt={len(recipients)}" if about is None else
+                f"recipient={printable(str(about))} mm_status={info['mm_status']}"}
         if error is None:
-            log.log(level, "%(operation)s tid=%(transaction_id)s mid=%(message_id)s rcpt=%(recipients)d status=%(status)s "
+            log.log(level, "%(operation)s tid=%(transaction_id)s mid=%(message_id)s %(rcpt)s status=%(status)s "
                     "attempts=%(attempts)d %(duration_ms)sms" + (f" ({EARLIER_UNANSWERED}: the MMSC may have taken "
                                                                   "it twice)" if twice else ""),
                     said, extra={"mm7": info})
         elif refused:
-            log.info("%(operation)s tid=%(transaction_id)s rcpt=%(recipients)d refused in a Fault: status=%(status)s "
+            log.info("%(operation)s tid=%(transaction_id)s %(rcpt)s refused in a Fault: status=%(status)s "
                      "attempts=%(attempts)d %(duration_ms)sms", said, extra={"mm7": info})
         else:
-            log.warning("%(operation)s tid=%(transaction_id)s rcpt=%(recipients)d failed: %(error)s after "
+            log.warning("%(operation)s tid=%(transaction_id)s %(rcpt)s failed: %(error)s after "
                         "%(attempts)d attempt(s) %(duration_ms)sms: %(reason)s",
                         {**said, "reason": _shortened(str(error))}, extra={"mm7": info})
         if self.store is not None:

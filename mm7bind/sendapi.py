@@ -9,7 +9,8 @@ answer back as JSON. `SendApi.handle` works on bytes and headers; `wsgi_app` ada
                    "attempts": 1, "earlier_unanswered": false}
     POST /cancel  {"message_id": "..."}  → the same shape
     POST /send    {..., "queue": true} → 202 {"ok": true, "queued": 7, "transaction_id": "..."} (with an outbox)
-    GET  /queue/7 → {"state": "queued" | "sending" | "sent" | "failed" | "expired", "message_id", ...}
+    GET  /queue/7 → {"ok": false once failed or expired, "state": "queued" | "sending" | "sent" | "failed" |
+                     "expired", "message_id", "next_at" (queued), ...}
 
 A send or cancel with a transaction_id (or an Idempotency-Key header) happens once: asked again, it answers
 as the first time did, with "repeat": true; another request under the same key is a 409.
@@ -411,11 +412,15 @@ class SendApi:
         if item.state == "sent":
             rec = self.outbox.store.sent_by_transaction_id(item.transaction_id)
             twice = bool(rec is not None and rec.ok and getattr(rec, "earlier_unanswered", False))
-        return _json(200, {"ok": item.state == "sent", "id": item.id, "state": item.state,
+        # `ok` false once it failed or expired; queued or being sent it is under way, as the 202 that
+        # queued it said (`state` tells which). A claimed item's next_at is its lease, not when it is
+        # tried next: given for a queued item only.
+        return _json(200, {"ok": item.state not in ("failed", "expired"), "id": item.id, "state": item.state,
                            "earlier_unanswered": twice,
                            "transaction_id": item.transaction_id, "tag": item.tag, "attempts": item.attempts,
                            "message_id": item.message_id, "status": item.status_code, "error": item.error,
-                           "created_at": item.created_at.isoformat(), "next_at": item.next_at.isoformat(),
+                           "created_at": item.created_at.isoformat(),
+                           "next_at": item.next_at.isoformat() if item.state == "queued" else None,
                            "expires_at": item.expires_at.isoformat()})
 
     def _send(self, msg: m.Message, transaction_id: str | None, tag: str | None) -> Response:

@@ -15,7 +15,8 @@ Control endpoints (JSON), next to the MM7 path:
                                                  (for a recipient the message was delivered to)
     POST /control/read     {"message_id","recipient","status"}          send a read reply now (the same)
     POST /control/resend   {"transaction_id"}                           send a report, read reply or MO again (resend)
-    POST /control/fail     {"count","status","http_status","retry_after","delay","text","drop"}   trouble (fail_next)
+    POST /control/fail     {"count","status","http_status","retry_after","delay","text","drop","in_response"}
+                                                 trouble (fail_next)
     POST /control/reset                          forget messages, requests, MO, scheduled reports and trouble (reset)
     GET  /control/health                         200 while it runs
 (HEAD as GET; another method: 405 with Allow. Never cached: Cache-Control: no-store.)
@@ -30,6 +31,7 @@ import logging
 import math
 import os
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -52,6 +54,7 @@ from .receiver import (ReceiverConfig, Response, encode_reply, fault_status, soa
                        what_it_said)
 from .retry import RetryPolicy
 from .server import REASONS, EmbeddedServer, request_headers, without_body_for_head
+from .simdefaults import READ_DELAY, REPORT_DELAY
 from .status import DeliveryStatus, ReadStatus, RequestStatus, lookup
 
 log = logging.getLogger("mm7bind.simulator")
@@ -74,9 +77,9 @@ class SimulatorConfig:
     report_status: str = "Retrieved"  # what every recipient's delivery report says
     # Some recipients' own, in place of report_status (as the submit wrote them): {"+8613800000001": "Rejected"}.
     recipient_status: dict[str, str] = field(default_factory=dict)
-    report_delay: float = 0.5
+    report_delay: float = REPORT_DELAY
     read_status: str = "Read"
-    read_delay: float = 1.0
+    read_delay: float = READ_DELAY
     # A report or MO the VASP does not take (down, timed out, HTTP 500/502/503/504 or 429, a 3xxx or
     # 4006 status) is sent again with the same TransactionID, as MMSCs do, up to this many times in
     # all; the waits double.
@@ -154,6 +157,10 @@ class Trouble:
     # answer lost: "before-answer" closes the connection without a byte of it, "mid-answer" after
     # its status line, headers and half its body. The client cannot tell whether the MMSC took it.
     drop: str | None = None
+    # `status` (an error too) in the operation's own response (SubmitRsp, CancelRsp...) with HTTP 200,
+    # not in a Fault, as some MMSCs answer a refusal: the request not served (no message taken; a
+    # SubmitRsp's MessageID empty, the schema requiring one).
+    in_response: bool = False
 
     def __post_init__(self) -> None:
         # (checked here, not when a request meets it: a bad one would answer that request with a 500)
@@ -174,6 +181,8 @@ class Trouble:
             raise ValueError("text is a string, the StatusText of a status")
         if not 0 <= self.delay < math.inf or (self.retry_after is not None and not 0 <= self.retry_after < math.inf):
             raise ValueError("delay and retry_after must be 0 or more seconds")  # (JSON's Infinity and NaN too)
+        if not isinstance(self.in_response, bool) or (self.in_response and self.status is None):
+            raise ValueError("in_response is true or false, and goes with a status (the one the response gives)")
         if self.drop is not None:
             if self.drop not in DROPS:
                 raise ValueError(f"drop {self.drop!r} is none of {', '.join(DROPS)}")
@@ -184,6 +193,17 @@ class Trouble:
 
 # How a scripted drop loses the answer (Trouble.drop).
 DROPS = ("before-answer", "mid-answer")
+
+_CANNOT_DROP = ('drop "before-answer" needs waitress, the simulator\'s own server (start(), mm7bind simulate): '
+                "the server its wsgi_app() is mounted in cannot close a connection without an answer "
+                "(the request not served)")
+
+
+def _closes_unanswered(environ: Mapping) -> bool:
+    """Whether the WSGI server of `environ` closes a connection without a byte of the answer when
+    the application raises its ClientDisconnected: waitress does (it marks its environ so); WSGI has
+    no way to ask any other."""
+    return "waitress.client_disconnected" in environ
 
 
 @dataclass
@@ -349,7 +369,7 @@ _MO_PRIORITY = {dialect: m.Priority.NORMAL for dialect in CHINA_MOBILE}
 MBUNI_XML = XmlStyle(envelope_prefix="SOAP-ENV", mm7_prefix="mm7", xml_declaration=False)
 
 # What each POST /control/ action takes.
-TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay", "text", "drop")
+TROUBLE_FIELDS = ("count", "status", "http_status", "retry_after", "delay", "text", "drop", "in_response")
 CONTROL_FIELDS = {"deliver": ("from", "to", "subject", "text", "linked_id", "priority"),
                   "report": ("message_id", "recipient", "status"), "read": ("message_id", "recipient", "status"),
                   "resend": ("transaction_id",), "fail": TROUBLE_FIELDS, "reset": ()}
@@ -357,15 +377,21 @@ CONTROL_FIELDS = {"deliver": ("from", "to", "subject", "text", "linked_id", "pri
 CONTROL_METHODS = {"messages": ("GET", "HEAD"), "received": ("GET", "HEAD"), "health": ("GET", "HEAD"),
                    **{action: ("POST",) for action in CONTROL_FIELDS}}
 
+# The simulator's TLS settings toward the VASP, named in the hint on a TLS failure reaching it.
+_TLS_SETTINGS = {"cert": "vasp_cert (simulate --vasp-cert, --vasp-key)", "verify": "vasp_verify (simulate --vasp-ca)"}
+
 _runs_lock = threading.Lock()
 _last_run = [0]  # (the last run ID's milliseconds: two simulators made in one millisecond differ too)
 
 
 def _new_run_id() -> str:
-    """The time, UTC to the millisecond, as yymmddHHMMSSfff: later than any before in this process."""
+    """The time, UTC to the millisecond, as yymmddHHMMSSfff (later than any before in this process),
+    then 4 random digits: simulators of two processes (pytest-xdist workers, two `simulate`)
+    started in the same millisecond give a shared VASP's store different MessageIDs all the same."""
     with _runs_lock:
         ms = _last_run[0] = max(time.time_ns() // 1_000_000, _last_run[0] + 1)
-    return datetime.fromtimestamp(ms // 1000, timezone.utc).strftime("%y%m%d%H%M%S") + f"{ms % 1000:03d}"
+    return (datetime.fromtimestamp(ms // 1000, timezone.utc).strftime("%y%m%d%H%M%S") + f"{ms % 1000:03d}"
+            + f"{secrets.randbelow(10_000):04d}")
 
 
 class Simulator:
@@ -378,7 +404,8 @@ class Simulator:
         # Given to MO messages, the latest max_messages (insertion-ordered): a reply must cite one
         self.linked_ids: dict[str, None] = {}
         # MessageIDs: SIM<run_id>-000001, 2... in the order submits came. The run_id (when this
-        # simulator was made) keeps a VASP store kept across restarts from seeing an ID given twice.
+        # simulator was made, and random digits) keeps a VASP store kept across restarts, or shared by
+        # simulators of several processes, from seeing an ID given twice.
         self.run_id = _new_run_id()
         self._ids = itertools.count(1)
         self._sent: dict[str, tuple] = {}  # TransactionID → what went to the VASP under it (resend)
@@ -462,7 +489,7 @@ class Simulator:
             body = environ["wsgi.input"].read(length) if length else b""
             if route.startswith("/control/"):
                 action = route[len("/control/"):]
-                status, payload = self.control(method, action, body)
+                status, payload = self.control(method, action, body, can_drop=_closes_unanswered(environ))
                 data = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
                 # (the state of the moment: a proxy or client cache would show messages and reports as they were)
                 headers = [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data))),
@@ -482,7 +509,11 @@ class Simulator:
                 # client's first request gets one) or a 405 took it, and the request it was meant for
                 # was served as if none had been scripted.
                 trouble = self._next_trouble()
-                if trouble is not None and trouble.delay and self._halting.wait(trouble.delay):
+                if trouble is not None and trouble.drop == "before-answer" and not _closes_unanswered(environ):
+                    # (raised under another server, its error page answered a request served all the same)
+                    log.error("scripted trouble: %s", _CANNOT_DROP)
+                    rsp = Response(500, [("Content-Type", "text/plain; charset=utf-8")], f"{_CANNOT_DROP}\n".encode())
+                elif trouble is not None and trouble.delay and self._halting.wait(trouble.delay):
                     # Stopped meanwhile: a request held for a client's timeout test (its client long
                     # gone) held the stop up for the server's grace and more, each test's teardown too.
                     rsp = Response(503, [("Content-Type", "text/plain")], b"stopping\n")
@@ -507,10 +538,12 @@ class Simulator:
 
     def fail_next(self, count: int = 1, **trouble: Any) -> int:
         """Make the next `count` requests fail: `status=3000` (a Fault; 1100: served, answered with it;
-        `text=` its StatusText), `http_status=503`, `retry_after=` seconds, `delay=` seconds before the
-        answer (a client's read timeout), `drop="before-answer"` or `"mid-answer"` (served, the
-        connection closed without its answer or halfway through it: the MMSC has the message, the
-        client cannot know).
+        `text=` its StatusText; `in_response=True`: an error in the operation's own response, a
+        SubmitRsp saying 2001, not served), `http_status=503`, `retry_after=` seconds, `delay=` seconds
+        before the answer (a client's read timeout), `drop="before-answer"` or `"mid-answer"` (served,
+        the connection closed without its answer or halfway through it: the MMSC has the message, the
+        client cannot know; "before-answer" under waitress alone, the simulator's own server: another
+        one hosting `wsgi_app()` gets a 500 saying so, the request not served).
         → how many requests will now fail (these and those queued before)."""
         t = Trouble(**trouble)
         with self._lock:
@@ -648,6 +681,8 @@ class Simulator:
         refusal = self._identification_refused(msg)
         if refusal is not None:
             return self.fault(env, "Client", *refusal)
+        if trouble is not None and trouble.in_response and trouble.status >= 2000:
+            return self._refused_in_response(env, msg, trouble)
         if trouble is not None and trouble.status is not None and trouble.status < 2000:
             # A success other than 1000 (1100, partial success; China Mobile's 1001): served, its
             # response saying so (a Fault carries errors only).
@@ -664,6 +699,18 @@ class Simulator:
                 rsp.headers.append(("Retry-After", f"{trouble.retry_after:g}"))
             return rsp
         return self._operation(env, msg)
+
+    def _refused_in_response(self, env: Envelope, msg: m.Message, trouble: Trouble) -> Response:
+        """A scripted error in the operation's own response (HTTP 200), the request not served."""
+        status = fault_status(trouble.status, trouble.text)
+        rsp_cls = m.RESPONSE_FOR[msg.ELEMENT]
+        # (a response that must name a message names none: nothing was taken)
+        rsp = rsp_cls(status=status, **({"message_id": ""} if "message_id" in rsp_cls.__dataclass_fields__ else {}))
+        log.info("scripted trouble: %s refused in its %s: %d", msg.ELEMENT, rsp_cls.ELEMENT, trouble.status)
+        out = self.answer(env, rsp, scripted=trouble.text is not None)
+        if trouble.retry_after is not None:
+            out.headers.append(("Retry-After", f"{trouble.retry_after:g}"))
+        return out
 
     def _refused_strictly(self, env: Envelope, more: list[Deviation]) -> ValidationError | None:
         """What a strict MMSC refuses `env` (and the request's `more`, no Content-Type) for: any
@@ -741,11 +788,13 @@ class Simulator:
                     f"service code {vasid} nor one starting with it (+ business code + operation code)")
         return None
 
-    def answer(self, env: Envelope, response: m.Message) -> Response:
-        scripted = getattr(self._answering, "status", None)
-        if scripted is not None and response.status.code == RequestStatus.SUCCESS:
-            response.status = scripted
-        else:
+    def answer(self, env: Envelope, response: m.Message, scripted: bool = False) -> Response:
+        """`scripted`: the response's StatusText is a carrier's own words (`fail_next(text=)`), kept
+        whatever the dialect."""
+        success = getattr(self._answering, "status", None)
+        if success is not None and response.status.code == RequestStatus.SUCCESS:
+            response.status = success
+        elif not scripted:
             response.status = self._localized(response.status)
         out = self._reply(env, response)
         self._note(answered=response)
@@ -981,6 +1030,7 @@ class Simulator:
                     verify=cfg.vasp_verify, cert=cfg.vasp_cert,
                     retry=RetryPolicy.never(),  # (sent again from the schedule: see _send)
                     connect_timeout=5, read_timeout=30)
+                self._clients[key].core.tls_setting_names = _TLS_SETTINGS  # (the simulator's, not a Client's)
             return self._clients[key]
 
     def _sender_of(self, stored: StoredMessage) -> m.Address:
@@ -1167,8 +1217,9 @@ class Simulator:
 
     # -- control --------------------------------------------------------------------------------
 
-    def control(self, method: str, route: str, body: bytes) -> tuple[int, Any]:
-        """A control request → (HTTP status, the JSON answer); a 405's Allow is CONTROL_METHODS[route]."""
+    def control(self, method: str, route: str, body: bytes, can_drop: bool = True) -> tuple[int, Any]:
+        """A control request → (HTTP status, the JSON answer); a 405's Allow is CONTROL_METHODS[route].
+        `can_drop`: the server can close a connection without an answer (drop="before-answer")."""
         if route not in CONTROL_METHODS:
             return 404, {"error": f"no control action {route!r} ({', '.join(CONTROL_METHODS)})"}
         if method not in CONTROL_METHODS[route]:
@@ -1217,6 +1268,8 @@ class Simulator:
                 count = args.get("count", 1)
                 if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                     return 400, {"error": f"count {count!r} is not a whole number, 0 or more"}
+                if args.get("drop") == "before-answer" and not can_drop:
+                    return 400, {"error": _CANNOT_DROP}
                 queued = self.fail_next(count, **{k: args[k] for k in TROUBLE_FIELDS[1:] if k in args})
                 return 200, {"queued": queued}
         except KeyError as exc:

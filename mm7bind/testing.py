@@ -17,7 +17,8 @@ project with mm7bind installed:
 
     def test_retries(mm7_simulator):
         mm7_simulator.fail_next(status=4006)                # or text=, http_status=503, retry_after=, delay=,
-                                                            # drop="before-answer" (served, answer lost)
+                                                            # drop="before-answer" (served, answer lost),
+                                                            # in_response=True (in a SubmitRsp, not a Fault)
         assert mm7bind.Client(mm7_simulator.url).submit(my_message).attempts == 2
 
     @pytest.mark.mm7_simulator(dialect="cmcc", strict=True)   # SimulatorConfig settings
@@ -77,11 +78,13 @@ def _marked(request, name: str) -> dict:
 @pytest.fixture
 def mm7_simulator(request):
     """A running MMSC simulator (standard dialect, messages delivered and reported after 0.1 s,
-    read after 0.2 s); `.url`, `.messages`.
-    `@pytest.mark.mm7_simulator(dialect=..., ...)` gives it other SimulatorConfig settings."""
+    read after 0.2 s: sooner than SimulatorConfig's defaults, see `mm7bind.simdefaults`); `.url`,
+    `.messages`. `@pytest.mark.mm7_simulator(dialect=..., ...)` gives it other SimulatorConfig settings."""
+    from .simdefaults import FIXTURE_READ_DELAY, FIXTURE_REPORT_DELAY  # noqa: PLC0415
     from .simulator import Simulator, SimulatorConfig  # noqa: PLC0415
 
-    settings = {"report_delay": 0.1, "read_delay": 0.2, **_marked(request, "mm7_simulator")}
+    settings = {"report_delay": FIXTURE_REPORT_DELAY, "read_delay": FIXTURE_READ_DELAY,
+                **_marked(request, "mm7_simulator")}
     with Simulator(SimulatorConfig(**settings)) as sim:
         yield sim
 

@@ -73,22 +73,25 @@ def _says(pattern: re.Pattern, exc: BaseException) -> bool:
     return any(pattern.search(str(e)) for e in chain(exc))
 
 
-def hint(exc: BaseException, cert_given: bool, peer: str = "the MMSC") -> str:
+def hint(exc: BaseException, cert_given: bool, peer: str = "the MMSC", names: dict[str, str] | None = None) -> str:
     """What to change for a TLS failure `exc`: the client certificate, or the CA; "" for others.
-    (The configuration file's names are given for a VASP's client, whose peer is the MMSC.)"""
+    `names`: the settings as the program that hit it spells them ({"cert": "vasp_cert (simulate
+    --vasp-cert)", "verify": ...}); by default the client's, with the configuration file's for a
+    VASP's client, whose peer is the MMSC."""
     named = peer == "the MMSC"
     alert = certificate_alert(exc)
     if alert is not None:
         if not cert_given:
-            return f"{peer} refused the connection for want of a TLS client certificate ({alert}): set cert " \
-                   + ("([mmsc] client_cert, client_key) " if named else "") \
-                   + "to the certificate and key it has on file for you"
-        return f"{peer} refused the TLS client certificate ({alert}): check cert " \
-               + ("([mmsc] client_cert) " if named else "") \
-               + "— the one it has on file, issued by a CA it trusts, not expired"
+            cert = names["cert"] if names else "cert" + (" ([mmsc] client_cert, client_key)" if named else "")
+            return f"{peer} refused the connection for want of a TLS client certificate ({alert}): set {cert} " \
+                   "to the certificate and key it has on file for you"
+        cert = names["cert"] if names else "cert" + (" ([mmsc] client_cert)" if named else "")
+        return f"{peer} refused the TLS client certificate ({alert}): check {cert} " \
+               "— the one it has on file, issued by a CA it trusts, not expired"
     if _says(_UNTRUSTED_SERVER, exc):
-        return f"{peer}'s certificate is not signed by a CA this client trusts: set verify " \
-               + ("([mmsc] ca_file) " if named else "") + "to the CA certificate(s) that signed it, PEM"
+        verify = names["verify"] if names else "verify" + (" ([mmsc] ca_file)" if named else "")
+        return f"{peer}'s certificate is not signed by a CA this client trusts: set {verify} " \
+               "to the CA certificate(s) that signed it, PEM"
     if _says(_OTHER_NAME, exc):
         return f"{peer}'s certificate is for another name: use that name in the URL"
     return ""

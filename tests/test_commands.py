@@ -744,6 +744,36 @@ def test_delays_and_counts_are_checked_where_they_are_typed_naming_the_option():
         assert "Traceback" not in proc.stderr and "_" not in proc.stderr.splitlines()[-1].split(":", 2)[-1]
 
 
+def test_a_setting_simulate_refuses_is_named_as_the_option_typed(tmp_path):
+    """The statuses and certificates pass argparse and are refused by SimulatorConfig, whose words
+    named its own keys (read_status, vasp_cert) where the user had typed --read-status, --vasp-cert."""
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    for args, said in ((["--read-status", "Bogus"], "--read-status 'Bogus' is none of"),
+                       (["--report-status", "Nope"], "--report-status 'Nope' is none of"),
+                       (["--recipient-status", "+8613800000001=Bad"], "--recipient-status of '+8613800000001'"),
+                       (["--dialect", "nokia"], "--dialect: unknown dialect 'nokia'"),
+                       (["--vasp-cert", str(junk)], "--vasp-cert: cannot load the client certificate"),
+                       (["--vasp-ca", str(junk)], "--vasp-ca: cannot read CA certificates")):
+        proc = run("simulate", "--port", "0", *args, timeout=30)
+        assert proc.returncode == 2 and proc.stderr.startswith(f"mm7bind simulate: {said}"), (args, proc.stderr)
+
+
+def test_simulate_waits_before_reports_and_read_replies_as_a_simulator_config_does(mm7_simulator):
+    """The command said 1 s and 2 s, SimulatorConfig 0.5 s and 1 s: a simulator run by hand and
+    one made in code answered a test at different times. The fixture's are sooner, on purpose."""
+    from mm7bind import simdefaults
+    from mm7bind.cli import build_parser
+    from mm7bind.simulator import SimulatorConfig
+
+    args = build_parser().parse_args(["simulate"])
+    config = SimulatorConfig()
+    assert (args.report_delay, args.read_delay) == (config.report_delay, config.read_delay)
+    assert (mm7_simulator.config.report_delay, mm7_simulator.config.read_delay) == (
+        simdefaults.FIXTURE_REPORT_DELAY, simdefaults.FIXTURE_READ_DELAY)
+    assert simdefaults.FIXTURE_REPORT_DELAY < config.report_delay and simdefaults.FIXTURE_READ_DELAY < config.read_delay
+
+
 def test_simulate_keeps_the_latest_max_messages():
     """SimulatorConfig.max_messages had no option: a simulator run from the command line under a
     long load test kept its 10,000, whatever the machine could spare."""
@@ -1431,7 +1461,7 @@ def test_the_simulator_presents_its_client_certificate_to_a_serve_requiring_one(
     proc = run("simulate", "--vasp-key", str(tmp_path / "mmsc-key.pem"))
     assert proc.returncode == 2 and "--vasp-key goes with --vasp-cert" in proc.stderr
     proc = run("simulate", "--vasp-cert", str(tmp_path / "server-ca.pem"))  # (a CA: no key in it)
-    assert proc.returncode == 2 and "vasp_cert: cannot load the client certificate" in proc.stderr
+    assert proc.returncode == 2 and "simulate: --vasp-cert: cannot load the client certificate" in proc.stderr
 
 
 def test_pytest_fixtures_take_settings_from_markers(tmp_path):

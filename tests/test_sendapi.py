@@ -337,10 +337,12 @@ def test_queued_sends(sim):
         assert status == 202 and (got["ok"], got["queued"], got["transaction_id"]) == (True, 1, "q-1")
         assert sim.messages == {}
         status, got = call(api, b"", "/queue/1", method="GET")
-        assert status == 200 and (got["state"], got["ok"], got["attempts"]) == ("queued", False, 0)
+        assert status == 200 and (got["state"], got["ok"], got["attempts"]) == ("queued", True, 0)
+        assert got["next_at"] == store.outbox()[0].next_at.isoformat()
         outbox.run_once()
         status, got = call(api, b"", "/queue/1", method="GET")
         assert (got["state"], got["ok"], got["status"], got["tag"]) == ("sent", True, 1000, "q")
+        assert "next_at" not in got
         assert got["message_id"] == next(iter(sim.messages.values())).message_id
         assert call(api, b"", "/queue/2", method="GET")[0] == 404
         assert call(api, b"", "/queue/x", method="GET")[0] == 404
@@ -358,6 +360,28 @@ def test_queued_sends(sim):
             status, got = call(api, {"to": "1", "queue": True, "send_at": edge})
             assert status == 400 and "out of the range" in got["message"]
         assert call(api, b"", "/queue/" + "9" * 30, method="GET")[0] == 404  # (too big for SQLite: was a 500)
+
+
+def test_a_queued_item_being_sent_is_said_to_be_sending_not_failed(sim):
+    """While the outbox sent it, GET /queue/<id> answered "ok": false (a failure, to a caller; the 202
+    that queued it said true) and a next_at that was the claim's lease, not when anything would happen."""
+    from datetime import timedelta
+
+    from mm7bind.outbox import Outbox
+
+    store = mm7.MemoryStore()
+    with mm7.Client(sim.url, store=store) as client:
+        outbox = Outbox(client)
+        api = SendApi(client, outbox=outbox)
+        status, queued = call(api, {"to": "+8613800000000", "text": "soon", "queue": True})
+        assert status == 202
+        [claimed] = store.outbox_claim(mm7.store.utcnow(), 1, timedelta(minutes=5))  # (a worker on it)
+        status, got = call(api, b"", f"/queue/{queued['queued']}", method="GET")
+        assert status == 200 and (got["state"], got["ok"]) == ("sending", True) and "next_at" not in got, got
+        assert claimed.state == "sending"
+        store.outbox_update(claimed.id, "failed", attempts=1, error="refused", lease_until=claimed.lease_until)
+        status, got = call(api, b"", f"/queue/{queued['queued']}", method="GET")
+        assert (got["state"], got["ok"], got["error"]) == ("failed", False, "refused") and "next_at" not in got
 
 
 def test_serve_with_a_queue(sim, tmp_path):

@@ -197,6 +197,19 @@ def test_a_simulator_started_again_gives_message_ids_it_never_gave_before():
     assert len(set(given)) == 3 and all(mid.startswith("SIM") for mid in given), given
 
 
+def test_simulators_of_two_processes_started_in_the_same_millisecond_give_different_message_ids(monkeypatch):
+    """Each process counted its own milliseconds: two pytest-xdist workers (or two `simulate`) starting
+    a simulator at once gave a VASP store they share the same MessageIDs."""
+    from mm7bind import simulator
+
+    monkeypatch.setattr(simulator.time, "time_ns", lambda: 1_795_000_000_123_000_000)
+    runs = set()
+    for _ in range(20):
+        monkeypatch.setattr(simulator, "_last_run", [0])  # (a process of its own: nothing counted before)
+        runs.add(Simulator().run_id)
+    assert len(runs) > 1 and all(r.startswith("261118110640123") and r.isdigit() and len(r) == 19 for r in runs), runs
+
+
 def test_an_mo_sent_on_demand_answers_with_its_last_attempts_outcome():
     with Simulator(report_attempts=2, report_retry_delay=0.01) as sim, RunningReceiver(BusyThenFine(busy=1)) as rcv:
         sim.config.vasp_url = rcv.url
@@ -900,6 +913,36 @@ def test_scripted_trouble_says_the_carriers_own_words():
         assert r.status_code == 400 and "StatusText of a status" in r.json()["error"]
 
 
+def test_an_error_in_the_operations_own_response_is_scripted_not_only_a_fault():
+    """Some MMSCs refuse a message in a SubmitRsp with HTTP 200 and a 2xxx-4xxx Status, not in a
+    Fault: a client must take that as the refusal it is, and fail_next could only script a Fault."""
+    with Simulator(report_delay=60) as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        assert sim.fail_next(status=2001, in_response=True) == 1
+        refused = client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        assert (refused.ok, refused.status.code, refused.status.text, refused.http_status, refused.message_id) == (
+            False, 2001, "Operation restricted", 200, "")
+        assert sim.messages == {} and (sim.received[-1].status, sim.received[-1].http_status) == (2001, 200)
+        r = requests.post(f"{sim.server.url}/control/fail", json={"status": 4006, "in_response": True,
+                                                                  "text": "busy now", "retry_after": 2}, timeout=10)
+        assert r.json() == {"queued": 1}
+        busy = client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        assert (busy.status.code, busy.status.text, busy.retry_after) == (4006, "busy now", 2.0)
+        mid = client.submit(m.SubmitReq(recipients=["+8613800000000"])).message_id
+        sim.fail_next(status=3001, in_response=True)
+        cancel = client.cancel(mid)
+        assert (cancel.response.ELEMENT, cancel.status.code) == ("CancelRsp", 3001)
+        assert sim.messages[mid].state == "accepted"  # (not served: not cancelled)
+        for bad in ({"in_response": True}, {"in_response": "yes", "status": 2001},
+                    {"in_response": True, "http_status": 503}, {"in_response": True, "drop": "mid-answer"}):
+            r = requests.post(f"{sim.server.url}/control/fail", json=bad, timeout=10)
+            assert r.status_code == 400, bad
+    from mm7bind.cli import build_parser
+
+    from .test_docs import _subcommands
+
+    assert "in_response" in " ".join(_subcommands(build_parser())["simulate"].format_help().split())
+
+
 def test_some_recipients_get_a_delivery_status_of_their_own():
     """Every recipient's report said report_status: a VASP's handling of a submit delivered to some
     recipients and rejected by others could not be tested but by sending each report by hand."""
@@ -1006,6 +1049,38 @@ def test_a_dropped_connection_is_scripted_over_the_control_api_and_checked():
             assert r.status_code == 400, bad
         with pytest.raises(ValueError, match="none of before-answer, mid-answer"):
             sim.fail_next(drop="after")
+
+
+def test_a_drop_before_the_answer_under_another_wsgi_server_is_refused_in_words_not_served():
+    """Under another server than its own (wsgi_app() mounted elsewhere), the drop raised waitress's
+    exception there: that server's error page answered a request the simulator had taken all the same."""
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    sim = Simulator(report_delay=60)
+    srv = make_server("127.0.0.1", 0, sim.wsgi_app(), handler_class=Quiet)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{srv.server_port}"
+    try:
+        r = requests.post(f"{base}/control/fail", json={"drop": "before-answer"}, timeout=10)
+        assert r.status_code == 400 and "needs waitress, the simulator's own server" in r.json()["error"]
+        sim.fail_next(drop="before-answer")  # (from code: said to the client that meets it)
+        with mm7.Client(f"{base}/mm7", retry=mm7.RetryPolicy.never()) as client:
+            with pytest.raises(mm7.errors.HTTPStatusError, match="needs waitress"):
+                client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+            assert sim.messages == {}
+            assert requests.post(f"{base}/control/fail", json={"drop": "mid-answer"}, timeout=10).ok
+            with pytest.raises(mm7.TransportError):  # (an answer cut short: any server closes on it)
+                client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+            assert len(sim.messages) == 1
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        sim.stop()
 
 
 def test_the_mbuni_dialect_gives_message_ids_as_mbunis_mmsc_writes_them():

@@ -54,6 +54,24 @@ def test_the_simulator_presents_a_client_certificate_to_a_vasp_requiring_one(tmp
         assert got == ["mutual 0", "mutual 1"]
 
 
+def test_a_tls_refusal_names_the_simulators_own_setting_to_change(tmp_path):
+    """The hint said "set cert", a Client's setting: the simulator's is vasp_cert (--vasp-cert)."""
+    cfg = mutual_tls_receiver_config(tmp_path)
+    ca = str(tmp_path / "server-ca.pem")
+    with mm7.serve(mm7.Receiver(), port=0, ssl_context=cfg.ssl_context()) as srv:
+        said = {}
+        for case, settings in (("none", {"vasp_verify": ca}),
+                               ("stranger", {"vasp_verify": ca, "vasp_cert": str(tmp_path / "stranger.pem")}),
+                               ("untrusted", {"vasp_cert": str(tmp_path / "mmsc.pem")})):
+            with Simulator(vasp_url=srv.endpoint, report_attempts=1, **settings) as sim:
+                said[case] = sim.deliver("+8613900000000", ["1065"], "refused")["error"]
+    assert "for want of a TLS client certificate" in said["none"], said
+    assert "set vasp_cert (simulate --vasp-cert, --vasp-key) to the certificate and key" in said["none"], said
+    assert "check vasp_cert (simulate --vasp-cert, --vasp-key) — the one it has on file" in said["stranger"], said
+    assert "set vasp_verify (simulate --vasp-ca) to the CA certificate(s)" in said["untrusted"], said
+    assert not any(w in s for s in said.values() for w in ("set cert ", "check cert ", "set verify ")), said
+
+
 def test_a_client_certificate_that_cannot_be_used_is_said_when_the_simulator_is_configured(tmp_path):
     (tmp_path / "not-a-cert.pem").write_text("nothing", encoding="utf-8")
     for cert in (str(tmp_path / "gone.pem"), str(tmp_path / "not-a-cert.pem")):
@@ -75,3 +93,22 @@ def test_an_mos_priority_is_given_by_the_control_endpoint_and_mm7bind_mo():
         assert proc.returncode == 0, proc.stderr
         said = [mm7.decode(r.body, r.header("content-type")).body.priority for r in vasp.requests]
     assert said == [m.Priority.HIGH, None, m.Priority.LOW]
+
+
+def test_a_report_or_read_reply_is_logged_with_its_recipient_and_what_it_says(caplog):
+    """The client's line counted recipients, which a report does not have: rcpt=0 for every report
+    and read reply the simulator sent, whoever it was about and whatever it said."""
+    import logging
+
+    from mm7bind.testreceiver import RunningReceiver
+
+    with RunningReceiver() as rcv, Simulator(vasp_url=rcv.url, report_delay=0, read_delay=0) as sim, \
+            mm7.Client(sim.url) as client, caplog.at_level(logging.INFO, logger="mm7bind.client"):
+        client.submit(m.SubmitReq(recipients=["+8613800000001"], delivery_report=True, read_reply=True))
+        assert sim.wait_idle()
+    lines = {r.mm7["operation"]: r for r in caplog.records if r.name == "mm7bind.client" and hasattr(r, "mm7")}
+    for operation, status in (("DeliveryReportReq", "Retrieved"), ("ReadReplyReq", "Read")):
+        said = lines[operation].getMessage()
+        assert f"recipient=+8613800000001 mm_status={status} status=1000" in said and "rcpt=" not in said, said
+        assert (lines[operation].mm7["recipient"], lines[operation].mm7["mm_status"]) == ("+8613800000001", status)
+    assert "rcpt=1 status=1000" in lines["SubmitReq"].getMessage()

@@ -1,0 +1,14 @@
+"""The simulator's timing defaults, one definition read by `SimulatorConfig`, `mm7bind simulate` and
+the pytest fixture (a module of its own, light: the command line gives them in its help without
+importing the simulator)."""
+
+from __future__ import annotations
+
+# Seconds from a SubmitReq to its delivery (and report), and to its read replies (never before the report).
+REPORT_DELAY = 0.5
+READ_DELAY = 1.0
+
+# The mm7_simulator fixture's, sooner on purpose: a test suite waits for every report it checks. A
+# test that cancels or replaces gives itself time: @pytest.mark.mm7_simulator(report_delay=60).
+FIXTURE_REPORT_DELAY = 0.1
+FIXTURE_READ_DELAY = 0.2
