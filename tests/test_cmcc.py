@@ -1320,7 +1320,9 @@ def test_another_requests_transaction_id_is_refused_as_no_answer_to_it_unless_ac
     """The SDK took any answer whatever its TransactionID; mm7bind refuses another request's answer
     (its MessageID is not this message's). A well-formed answer: -111, the answer that is not the
     response to this request, never -109 (XML that does not parse). An MMSC that writes a
-    TransactionID of its own is taken with `accept_transaction_id_mismatch=True`, the deviation noted."""
+    TransactionID of its own is taken with `accept_transaction_id_mismatch=True`, the deviation noted;
+    the answer's `transaction_id` is then the MMSC's, as the SDK returned it, the request's kept as
+    `request_transaction_id` (it was ours, which the SDK never gave back)."""
 
     def own_transaction_id(req):
         return mm7_reply(mm7.SubmitRsp(message_id="MMSC-1"), req.decode(), transaction_id="MMSC-OWN-1")
@@ -1333,7 +1335,12 @@ def test_another_requests_transaction_id_is_refused_as_no_answer_to_it_unless_ac
         assert res.may_have_arrived is True
         res = cmcc.MM7Sender(config, accept_transaction_id_mismatch=True).send(submit_req(transaction_id="T-1"))
     assert isinstance(res, cmcc.MM7SubmitRes) and res.status_code == 1000 and res.message_id == "MMSC-1"
-    assert res.transaction_id == "T-1" and [d.code for d in res.deviations] == ["transaction-id-mismatch"]
+    assert [d.code for d in res.deviations] == ["transaction-id-mismatch"]
+    assert (res.transaction_id, res.request_transaction_id) == ("MMSC-OWN-1", "T-1")
+    with FakeServer() as srv:  # (an MMSC echoing it: both the same)
+        res = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url), accept_transaction_id_mismatch=True).send(
+            submit_req(transaction_id="T-2"))
+    assert (res.transaction_id, res.request_transaction_id, res.deviations) == ("T-2", "T-2", [])
 
 
 def test_sdk_log_files_from_the_api(tmp_path):

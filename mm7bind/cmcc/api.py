@@ -564,6 +564,9 @@ class MM7RSRes(MM7Message):
     earlier_unanswered: bool = field(default=False, compare=False)
     deviations: list = field(default_factory=list, compare=False)
     retry_after: float | None = field(default=None, compare=False)
+    # `transaction_id` is the answer's, as the SDK returned it: another than the request's only where
+    # accept_transaction_id_mismatch took an MMSC's own. The request's stays here, to match the two.
+    request_transaction_id: str | None = field(default=None, compare=False)
 
     @property
     def status_text_zh(self) -> str | None:
@@ -659,9 +662,9 @@ class MM7Sender:
             # (a copy without the traceback and cause, whose frames would hold the request and its content)
             error = type(exc)(exc.detail)
             error.earlier_unanswered, error.may_have_arrived = exc.earlier_unanswered, exc.may_have_arrived
-            return MM7RSErrorRes(transaction_id=tid, status_code=exc.code, status_text=exc.text_zh,
-                                 status_detail=exc.detail, error=error, earlier_unanswered=exc.earlier_unanswered,
-                                 may_have_arrived=exc.may_have_arrived)
+            return MM7RSErrorRes(transaction_id=tid, request_transaction_id=tid, status_code=exc.code,
+                                 status_text=exc.text_zh, status_detail=exc.detail, error=error,
+                                 earlier_unanswered=exc.earlier_unanswered, may_have_arrived=exc.may_have_arrived)
 
     def _send(self, req) -> MM7RSRes:
         if self.client is None:
@@ -684,8 +687,8 @@ class MM7Sender:
             status = exc.fault.status  # its RSErrorRsp's, or a code a peer put in faultstring alone
             if status is None:
                 raise st.ServerFault(exc.fault.string) from exc
-            return MM7RSErrorRes(transaction_id=exc.transaction_id, status_code=status.code,
-                                 status_text=status.text, status_detail=status.details,
+            return MM7RSErrorRes(transaction_id=exc.transaction_id, request_transaction_id=exc.transaction_id,
+                                 status_code=status.code, status_text=status.text, status_detail=status.details,
                                  earlier_unanswered=exc.earlier_unanswered, retry_after=exc.retry_after)
         except ConnectError as exc:
             raise st.SocketUnreachable(str(exc)) from exc
@@ -717,7 +720,9 @@ class MM7Sender:
         except (MM7Error, OSError) as exc:  # e.g. a content file gone since it was added
             raise st.SystemError_(f"{type(exc).__name__}: {exc}") from exc
         s = result.status
-        common = {"transaction_id": result.transaction_id, "mm7_version": result.response.mm7_version,
+        # (an answer without a TransactionID, taken as every one is: the request's)
+        common = {"transaction_id": result.answer_transaction_id or result.transaction_id,
+                  "request_transaction_id": result.transaction_id, "mm7_version": result.response.mm7_version,
                   "status_code": s.code, "status_text": s.text, "status_detail": s.details,
                   "earlier_unanswered": result.earlier_unanswered, "deviations": list(result.deviations),
                   "retry_after": result.retry_after}
