@@ -45,6 +45,7 @@ from ..hints import did_you_mean
 from ..receiver import Context, Handler, Receiver
 from ..server import EmbeddedServer, wsgi_app
 from ..status import RequestStatus, is_retryable
+from ..status import lookup as lookup_status
 from . import status as st
 from .charsets import JAVA_ALIASES, content_type_param, python_charset
 from .config import load_cmcc
@@ -838,6 +839,14 @@ def _read_req(msg: m.ReadReplyReq, ctx: Context) -> MM7ReadReplyReq:
     )
 
 
+def _manual_text(code: int) -> str:
+    """The StatusText of an answer the SP gave none: the manual's (§5.1, Chinese) where it lists the
+    code, else the English one. The SDK wrote none, which the schema does not allow (StatusText is
+    mandatory); its §5.1 table is the text China Mobile's side gives each code."""
+    info = lookup_status(code)
+    return info.text_zh if info.zh_from_manual else info.text
+
+
 class _Bridge(Handler):
     """Turns mm7bind's handler calls into the SDK's do_* calls and their results back."""
 
@@ -849,7 +858,7 @@ class _Bridge(Handler):
         from ..receiver import Reject, Unavailable  # noqa: PLC0415
 
         if res is None:  # (a callback without a return: as the core Handler, success)
-            return None
+            return rsp_cls(status=m.Status(1000, _manual_text(1000)))
         # Said as such: an int, a dict or an MMSC's answer (MM7SubmitRes) returned here failed
         # later as an AttributeError, or went out as whatever status it happened to hold.
         owner = f"{type(self.target).__name__}.{callback}"
@@ -871,18 +880,20 @@ class _Bridge(Handler):
         # The code decides, whatever the class (the SDK wrote every code into its response): 2000
         # or more is an error, a Fault; an MM7VASPErrorRes carrying a success code answers as a
         # success, not as a Fault saying 1000, which an MMSC reads as a refusal.
-        if code is not None and code >= 2000:
+        code = code or 1000
+        text = _manual_text(code) if res.status_text is None else res.status_text
+        if code >= 2000:
             if is_retryable(code):
                 # "Try later" (4006, a 3xxx): as a Reject, a store would keep the message rejected
                 # and answer every copy the MMSC sends again so, never calling back: lost. Failed,
                 # the next copy (or a replay) is handed to the callback again.
                 raise Unavailable(f"{owner} answered {code} {res.status_text or ''}".rstrip()
                                   + ": the MMSC is asked to send it again")
-            raise Reject(code, res.status_text, res.status_detail)
+            raise Reject(code, text, res.status_detail)
         if isinstance(res, MM7VASPErrorRes) and not self._warned_success_error:
             self._warned_success_error = True
             log.warning("%s returned MM7VASPErrorRes with the success code %s: answered as a success", owner, code)
-        kwargs: dict[str, Any] = {"status": m.Status(code or 1000, res.status_text, res.status_detail)}
+        kwargs: dict[str, Any] = {"status": m.Status(code, text, res.status_detail)}
         # Only a DeliverRsp has a ServiceCode: an MM7DeliverRes returned for a report (all are
         # MM7VASPRes to the SDK) answers it without one, not with a Fault the MMSC retries for ever.
         if isinstance(res, MM7DeliverRes) and res.service_code and rsp_cls is m.DeliverRsp:
