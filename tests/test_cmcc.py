@@ -1994,3 +1994,50 @@ def _failed_answer(tmp_path, caplog, answer_with):
     assert answer["status"] == 500 and mm7.decode(answer["body"]).body.status.code == 3000
     [failed] = [r for r in caplog.records if r.exc_info]
     return failed
+
+
+def test_the_receiver_serves_tls_with_serves_settings_and_asks_for_the_mmscs_certificate(tmp_path):
+    """The SDK's MM7Receiver spoke plain HTTP only (UseSSL was never read), and so did this one: an
+    MO crossed the network in clear, and the MMSC's client certificate could not be asked for.
+    `tls_cert`/`tls_key` serve TLS, `tls_client_ca` requires a certificate that CA signed: the
+    settings `serve` takes in [receiver]."""
+    import requests
+
+    from .test_receiver import deliver
+    from .tls import write_mutual_tls
+
+    write_mutual_tls(tmp_path)
+    config = cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0", ListenPort="0"))
+    out = mm7.encode(deliver(), transaction_id="mo-tls", version="REL-6-MM7-1-0")
+
+    def post(receiver, **tls):
+        return requests.post(receiver.url + "/mm7", data=out.to_bytes(), headers={"Content-Type": out.content_type},
+                             verify=str(tmp_path / "server-ca.pem"), timeout=10, **tls)
+
+    receiver = cmcc.MM7Receiver(config, tls_cert=tmp_path / "cert.pem", tls_key=tmp_path / "key.pem")
+    try:
+        receiver.start(host="127.0.0.1")
+        assert receiver.url.startswith("https://127.0.0.1:")
+        answer = post(receiver)
+    finally:
+        receiver.stop()
+    assert answer.status_code == 200 and mm7.decode(answer.content).body.status.text == "成功"
+    receiver = cmcc.MM7Receiver(config, tls_cert=tmp_path / "cert.pem", tls_key=tmp_path / "key.pem",
+                                tls_client_ca=tmp_path / "mmsc-ca.pem")
+    try:
+        receiver.start(host="127.0.0.1")
+        with pytest.raises(requests.exceptions.RequestException):  # (no client certificate: no handshake)
+            post(receiver)
+        with pytest.raises(requests.exceptions.RequestException):  # (another CA's)
+            post(receiver, cert=str(tmp_path / "stranger.pem"))
+        answer = post(receiver, cert=(str(tmp_path / "mmsc-cert.pem"), str(tmp_path / "mmsc-key.pem")))
+    finally:
+        receiver.stop()
+    assert answer.status_code == 200 and mm7.decode(answer.content).transaction_id == "mo-tls"
+    # (the configuration's [receiver] settings, as serve reads them, are used too)
+    config.config.receiver.tls_cert, config.config.receiver.tls_key = str(tmp_path / "cert.pem"), ""
+    with pytest.raises(ValueError, match="tls_cert and tls_key go together"):
+        cmcc.MM7Receiver(config).start(host="127.0.0.1")
+    with pytest.raises(ValueError, match="tls_client_ca"):
+        cmcc.MM7Receiver(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0", ListenPort="0")),
+                         tls_client_ca=tmp_path / "mmsc-ca.pem").start(host="127.0.0.1")

@@ -13,6 +13,8 @@ returned them (so the manual's `instanceof` checks work unchanged), the exceptio
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -974,14 +976,35 @@ class MM7AbstractReceiver:
 
 
 class MM7Receiver(MM7AbstractReceiver):
-    """The standalone listener (manual §4.1.1, 方式1): subclass, `set_config`, `start()`."""
+    """The standalone listener (manual §4.1.1, 方式1): subclass, `set_config`, `start()`.
+
+    Beyond the SDK, which spoke plain HTTP only: TLS with `tls_cert` and `tls_key` (PEM files), and
+    the MMSC's client certificate required with `tls_client_ca` (its CA), as `serve`'s [receiver]
+    settings of the same names (which a configuration's `.config.receiver` may hold instead)."""
 
     server: EmbeddedServer | None = None
+    tls_cert = tls_key = tls_client_ca = ""  # (class defaults: a subclass's constructor need not call this one)
 
-    def __init__(self, config: MM7Config | None = None, store=None):
+    def __init__(self, config: MM7Config | None = None, store=None, *, tls_cert: str | Path = "",
+                 tls_key: str | Path = "", tls_client_ca: str | Path = ""):
         self.config = config
         self.store = store
         self.server: EmbeddedServer | None = None
+        self.tls_cert, self.tls_key, self.tls_client_ca = str(tls_cert), str(tls_key), str(tls_client_ca)
+
+    def _ssl_context(self, cfg: Config):
+        """The TLS context of these settings (over the configuration's [receiver] ones), or None."""
+        r = dataclasses.replace(cfg.receiver, tls_cert=self.tls_cert or cfg.receiver.tls_cert,
+                                tls_key=self.tls_key or cfg.receiver.tls_key,
+                                tls_client_ca=self.tls_client_ca or cfg.receiver.tls_client_ca)
+        if bool(r.tls_cert) != bool(r.tls_key):
+            raise ValueError("tls_cert and tls_key go together")
+        if r.tls_client_ca and not r.tls_cert:
+            raise ValueError("tls_client_ca (the MMSC's client certificate) needs the receiver to serve TLS: "
+                             "tls_cert and tls_key")
+        tls = copy.copy(cfg)
+        tls.receiver = r
+        return tls.ssl_context()
 
     def start(self, host: str | None = None, port: int | None = None) -> MM7Receiver:
         if self.server is not None:  # (a second server would leave the first one serving, out of stop()'s reach)
@@ -996,8 +1019,10 @@ class MM7Receiver(MM7AbstractReceiver):
             with logging_for(cfg):
                 return receiver.too_large(peer, size)
 
+        ssl_context = self._ssl_context(cfg)
         self.server = EmbeddedServer(self._wsgi(receiver), host or r.host, r.port if port is None else port,
                                      threads=r.threads, max_body=r.max_body, backlog=r.backlog,
+                                     ssl_context=ssl_context,
                                      connection_limit=r.connection_limit, request_timeout=r.request_timeout,
                                      keep_alive=r.keep_alive, on_too_large=too_large).start()
         return self
