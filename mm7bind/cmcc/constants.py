@@ -7,11 +7,11 @@ NONE=0, SENDER=1, ...), and "Advertisement" has no trailing space.
 
 from __future__ import annotations
 
+from .. import __version__
 from ..messages import ChargedParty as _CP
 from ..messages import MessageClass as _MC
 from ..messages import Priority as _P
 from ..profiles import CMCC_SDK_API_VERSION
-from .. import __version__
 from ..status import RequestStatus as _RS
 from ..status import lookup as _lookup
 from .status import MMStatus, ReadStatusCode
