@@ -1082,7 +1082,7 @@ def test_an_error_res_without_a_code_answers_its_default_error(tmp_path, caplog,
             answer = call_wsgi(app, out.to_bytes(), out.content_type)
             body = mm7.decode(answer["body"]).body
             seen.append((answer["status"], type(body).__name__, body.status.code, body.status.text))
-    assert seen == [(500, "Fault", 4000, "no"), (500, "Fault", 4000, "General service error")]
+    assert seen == [(500, "Fault", 4000, "no"), (500, "Fault", 4000, "一般服务错误")]  # (the manual's text)
     assert not [r for r in caplog.records if "success code" in r.getMessage()]
 
 
