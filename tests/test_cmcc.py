@@ -1926,6 +1926,16 @@ def test_sdk_constant_names_and_manual_ranges(tmp_path):
         1000, "multipart/mixed", 2)
     assert (constants.MMStatus.FORWARDED, constants.ReadStatus.DELETED, constants.ChargedParty.THIRD_PARTY) == (5, 1, 4)
     assert (constants.MessageClass.AUTO, constants.Charset.GB2312) == ("Auto", "GB2312")
+    # The SDK's MMConstants had more, which code ported as written names: the Charset names it
+    # spelled its own way, the TEXT_* of MMStatus and ReadStatus, and its plain constants.
+    assert (constants.Charset.UTF8, constants.Charset.ISO8859_1, constants.Charset.ISO10646_UCS_2) == (
+        "UTF-8", "ISO-8859-1", "ISO-10646-UCS-2")
+    assert [getattr(constants.MMStatus, "TEXT_" + n) for n in ("EXPIRED", "RETRIEVED", "SYSTEM_REJECT",
+                                                              "RECIPIENT_REJECT", "INDETERMINATE", "FORWARDED")] == [
+        cmcc.MMStatus.TEXTS[code][0] for code in range(6)]
+    assert (constants.ReadStatus.TEXT_READ, constants.ReadStatus.TEXT_DELETED) == ("已读取", "未读被删")
+    assert (constants.DELIVERREQ, constants.STATUSDETAIL, constants.ARRAYLIMIT, constants.AUTHENTICATION) == (
+        "DeliverReq", "Details", 256, "WWW-Authenticate")
     # The SDK's names, meaning what they say on the wire (its RECEIVER=2 was sent as Both).
     req = submit_req(charged_party=cmcc.ChargedParty.RECEIVER)
     assert req.to_message().charged_party is mm7.ChargedParty.RECIPIENT

@@ -109,6 +109,8 @@ class Charset:
     UTF_8 = "UTF-8"
     GBK = "GBK"
     GB2312 = "GB2312"
+    # The SDK's own names for them, so that code ported as written finds them
+    ISO8859_1, ISO8859_2, ISO10646_UCS_2, UTF8 = ISO_8859_1, ISO_8859_2, ISO_10646_UCS_2, UTF_8
 
 
 class MMConstants:
@@ -118,3 +120,15 @@ class MMConstants:
     ContentType, Priority, MessageClass, ChargedParty, RequestStatus, Charset = (
         ContentType, Priority, MessageClass, ChargedParty, RequestStatus, Charset)
     MMStatus, ReadStatus = MMStatus, ReadStatusCode
+    # Its plain constants: the names of MM7 elements and HTTP headers and parameters its own code read
+    # and wrote (an SP's code may compare with them), and its read buffer's size.
+    ARRAYLIMIT = 256
+    CONTENT_LENGTH, CONTENT_TYPE, CHARSET = "content-length", "content-type", "charset"
+    CONTENT_ID, BOUNDARY, CONNECTION = "content-id", "boundary", "connection"
+    BEGINXMLFLAG, ENDXMLFLAG, HTTP = "<?xml", "env:Envelope>", "http://"
+    SUBMITREQ, CANCELREQ, REPLACEREQ = "SubmitReq", "CancelReq", "ReplaceReq"
+    DELIVERREQ, DELIVERYREPORTREQ, READREPLYREQ = "DeliverReq", "DeliveryReportReq", "ReadReplyReq"
+    STATUS, STATUSCODE, STATUSTEXT, STATUSDETAIL = "Status", "StatusCode", "StatusText", "Details"
+    MESSAGEID, AUTHENTICATION, AUTHORIZATION = "MessageID", "WWW-Authenticate", "Authorization"
+    REALM, NONCE, ALGORITHM, QOP, OPAQUE = "realm", "nonce", "algorithm", "qop", "opaque"
+    DIGEST, BASIC = "Digest", "Basic"
