@@ -2051,3 +2051,22 @@ def test_the_receiver_serves_tls_with_serves_settings_and_asks_for_the_mmscs_cer
     with pytest.raises(ValueError, match="tls_client_ca"):
         cmcc.MM7Receiver(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0", ListenPort="0")),
                          tls_client_ca=tmp_path / "mmsc-ca.pem").start(host="127.0.0.1")
+
+
+def test_content_types_are_the_sdks_mmcontenttype_with_its_getters():
+    """The SDK's MMContent.getContentType() gave an MMContentType (getPrimaryType(), getSubType(),
+    getParameter()); code ported as written, checking what a received part is, found a bare string.
+    Any content type given (a string, a ContentType constant) or received is one; still a string."""
+    gif = cmcc.MMContentType('image/GIF; name="a.gif"')
+    assert (gif.primary_type, gif.sub_type, gif.get_parameter("Name"), gif.get_parameter("charset")) == (
+        "image", "gif", "a.gif", None)
+    assert isinstance(cmcc.ContentType.JPEG, cmcc.MMContentType) and cmcc.ContentType.JPEG == "image/jpeg"
+    part = cmcc.MMContent.create_from_bytes(b"GIF89a")
+    part.content_type = "text/plain;charset=GB2312"
+    assert part.content_type.sub_type == "plain" and part.content_type.parameter_list == {"charset": "GB2312"}
+    assert part.text_charset() == "GB2312"  # (honoured, where the SDK dropped it)
+    content = mm7.Content(parts=[mm7.Part.text("hi"), mm7.Part.from_bytes(b"GIF89a", "image/gif")])
+    received = cmcc.MMContent.from_content(content)
+    assert [(s.content_type.primary_type, s.content_type.sub_type) for s in received.sub_contents] == [
+        ("text", "plain"), ("image", "gif")]
+    assert received.content_type.sub_type == "mixed"

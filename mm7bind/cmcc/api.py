@@ -51,7 +51,7 @@ from ..status import lookup as lookup_status
 from . import status as st
 from .charsets import JAVA_ALIASES, content_type_param, python_charset
 from .config import load_cmcc
-from .constants import ChargedParty, ContentType, Priority
+from .constants import ChargedParty, ContentType, MMContentType, Priority
 from .logs import logging_for, logging_started, start_logging
 
 log = logging.getLogger("mm7bind.cmcc")
@@ -237,6 +237,16 @@ class MMContent:
         self.charset = charset
         self.sub_contents: list[MMContent] = []
         self._blob = None
+
+    @property
+    def content_type(self) -> MMContentType | None:
+        """The content type given (a string, or a constant of `ContentType`) as an `MMContentType`:
+        `sub.content_type.primary_type`, as the SDK's `getContentType().getPrimaryType()`."""
+        return self._content_type
+
+    @content_type.setter
+    def content_type(self, value: str | None) -> None:
+        self._content_type = MMContentType(value) if isinstance(value, str) and value else value
 
     @classmethod
     def create_from_string(cls, text: str, charset: str | None = None) -> MMContent:

@@ -21,22 +21,53 @@ API_VERSION = f"mm7bind-{__version__}"
 SDK_API_VERSION = CMCC_SDK_API_VERSION  # what the original SDK sends (the cmcc-sdk dialect too)
 
 
+class MMContentType(str):
+    """The SDK's MMContentType: a content type, "image/gif" or "text/plain;charset=GB2312", here a
+    string (anywhere a content type is taken, a plain string does as well) with the SDK's getters:
+    `primary_type`, `sub_type`, `get_parameter(name)`, `parameter_list`. Immutable, as the SDK's
+    were once `lock()`ed (its setParameter: a new one, written with the parameter). Unlike the SDK,
+    which dropped the parameters, a `charset=` is honoured (an SP writing one means it)."""
+
+    def __new__(cls, value: str) -> MMContentType:
+        return super().__new__(cls, str(value).strip())
+
+    @property
+    def primary_type(self) -> str:
+        return self.split(";", 1)[0].partition("/")[0].strip().lower()
+
+    @property
+    def sub_type(self) -> str:
+        return self.split(";", 1)[0].partition("/")[2].strip().lower()
+
+    @property
+    def parameter_list(self) -> dict[str, str]:
+        out = {}
+        for item in self.split(";")[1:]:
+            key, _, value = item.partition("=")
+            if key.strip():
+                out[key.strip().lower()] = value.strip().strip('"')
+        return out
+
+    def get_parameter(self, name: str) -> str | None:
+        return self.parameter_list.get(name.strip().lower())
+
+
 class ContentType:
-    TEXT = "text/plain"
-    XML = "text/xml"
-    SMIL = "application/smil"
-    AMR = "audio/amr"
-    MIDI = "audio/midi"
-    I_MELODY = "text/i-melody"
-    E_MELODY = "text/e-melody"
-    GIF = "image/gif"
-    JPEG = "image/jpeg"
-    WBMP = "image/vnd.wap.wbmp"
-    PNG = "image/png"
-    MULTIPART_RELATED = "multipart/related"  # with SMIL
-    MULTIPART_MIXED = "multipart/mixed"  # without SMIL
-    WAP_MULTIPART_MIXED = "application/vnd.wap.multipart.mixed"
-    WAP_MULTIPART_RELATED = "application/vnd.wap.multipart.related"
+    TEXT = MMContentType("text/plain")
+    XML = MMContentType("text/xml")
+    SMIL = MMContentType("application/smil")
+    AMR = MMContentType("audio/amr")
+    MIDI = MMContentType("audio/midi")
+    I_MELODY = MMContentType("text/i-melody")
+    E_MELODY = MMContentType("text/e-melody")
+    GIF = MMContentType("image/gif")
+    JPEG = MMContentType("image/jpeg")
+    WBMP = MMContentType("image/vnd.wap.wbmp")
+    PNG = MMContentType("image/png")
+    MULTIPART_RELATED = MMContentType("multipart/related")  # with SMIL
+    MULTIPART_MIXED = MMContentType("multipart/mixed")  # without SMIL
+    WAP_MULTIPART_MIXED = MMContentType("application/vnd.wap.multipart.mixed")
+    WAP_MULTIPART_RELATED = MMContentType("application/vnd.wap.multipart.related")
 
 
 class Priority:
