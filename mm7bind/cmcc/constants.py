@@ -7,6 +7,8 @@ NONE=0, SENDER=1, ...), and "Advertisement" has no trailing space.
 
 from __future__ import annotations
 
+from typing import Self
+
 from .. import __version__
 from ..messages import ChargedParty as _CP
 from ..messages import MessageClass as _MC
@@ -28,7 +30,7 @@ class MMContentType(str):
     were once `lock()`ed (its setParameter: a new one, written with the parameter). Unlike the SDK,
     which dropped the parameters, a `charset=` is honoured (an SP writing one means it)."""
 
-    def __new__(cls, value: str) -> MMContentType:
+    def __new__(cls, value: str) -> Self:
         return super().__new__(cls, str(value).strip())
 
     @property
