@@ -869,7 +869,7 @@ class _Bridge(Handler):
     def _answer(self, callback: str, res: MM7VASPRes | None, rsp_cls):
         from ..receiver import Reject, Unavailable  # noqa: PLC0415
 
-        if res is None:  # (a callback without a return: as the core Handler, success)
+        if res is None:  # (a callback without a return: success, as the SDK's own default callbacks answered)
             return rsp_cls(status=m.Status(1000, _manual_text(1000)))
         # Said as such: an int, a dict or an MMSC's answer (MM7SubmitRes) returned here failed
         # later as an AttributeError, or went out as whatever status it happened to hold.
