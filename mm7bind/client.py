@@ -193,6 +193,9 @@ class Result:
     # or in an earlier send of its TransactionID the store recorded: the MMSC may have taken the
     # request twice, as most do not recognise a repeated TransactionID.
     earlier_unanswered: bool = False
+    # The TransactionID the answer carried (None: none): `transaction_id`'s, but where
+    # accept_transaction_id_mismatch took an MMSC's own.
+    answer_transaction_id: str | None = None
 
     @property
     def message_id(self) -> str | None:
@@ -461,7 +464,8 @@ class ClientCore:
                     shown, printable(p.transaction_id), printable(env.transaction_id),
                     " (said once for this MMSC; every Result lists it in its deviations)" if first else "")
         result = Result(p.message.ELEMENT, p.transaction_id, body_msg.status, body_msg, env.version, shown, attempt,
-                        time.monotonic() - p.started, status, devs, retry_after, p.unanswered)
+                        time.monotonic() - p.started, status, devs, retry_after, p.unanswered,
+                        env.transaction_id)
         if policy.retries_status(result.status.code) and attempt < policy.max_attempts:
             other = self.fail_over_url(p, url, tried) if policy.fails_over(code=result.status.code) else None
             if other is not None:

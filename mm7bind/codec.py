@@ -290,7 +290,8 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
     if fixed:
         _check_not_in_payloads([soap_part, *container.children], fixed)
     preamble = profile.mime_preamble or ("" if layout.leading_crlf else None)
-    segments = write_multipart([soap_part, container], outer, preamble, layout.header_separator)
+    segments = write_multipart([soap_part, container], outer, preamble, layout.header_separator,
+                               layout.padded_parts)
     content_type = (f'multipart/related{sep}boundary="{outer}"{sep}type="text/xml"{sep}'
                     f'start={_quote(f"<{soap_id}>")}')
     sent = Content(parts=list(content.parts), smil=smil, content_id=container_id, multipart_type=mtype)

@@ -22,7 +22,7 @@ from typing import BinaryIO
 from urllib.parse import quote, unquote_to_bytes
 
 from . import gbk
-from .content import CHUNK, Blob, BlobWriter, location_name
+from .content import CHUNK, Blob, BlobWriter, BytesBlob, FileBlob, location_name
 from .errors import DecodeError, Deviation, LimitExceededError, MimeError  # noqa: F401 (mime.DecodeError)
 from .xmlsafe import charset_codec
 
@@ -470,32 +470,39 @@ CRLF = "\r\n"
 
 
 def write_multipart(parts: list[OutPart], boundary: str, preamble: str | None = None,
-                    separator: str = ": ") -> list[bytes | _Encoded]:
+                    separator: str = ": ", padded: bool = False) -> list[bytes | _Encoded]:
     """Segments of a multipart body: CRLF everywhere, headers as given (folded only where a value
     holds its own folds: a long file name), each name and value joined by `separator`. Delimiters, headers
     and payloads in memory are merged into as few segments as the encoded blobs allow. `preamble`
-    "": the body starts with an empty line."""
+    "": the body starts with an empty line. `padded`: each part of a nested multipart is followed
+    by an empty line, and its closing delimiter by the enclosing one's, as a Chinese MMSC frames
+    them (MIME readers see a CRLF more at the end of each such part; ours drops it)."""
     segs: list[bytes | _Encoded] = []
     text: list[bytes] = [] if preamble is None else [preamble.encode("ascii") + (b"\r\n\r\n" if preamble else b"\r\n")]
-    _write_parts(parts, boundary, segs, text, separator)
+    _write_parts(parts, boundary, segs, text, separator, padded, False)
     if text:
         segs.append(b"".join(text))
     return segs
 
 
-def _write_parts(parts: list[OutPart], boundary: str, segs: list, text: list[bytes], separator: str) -> None:
+def _write_parts(parts: list[OutPart], boundary: str, segs: list, text: list[bytes], separator: str,
+                 padded: bool, nested: bool) -> None:
+    pad = b"\r\n" if padded and nested else b""
     for i, part in enumerate(parts):
         lines = "".join([f"{k}{separator}{v}\r\n" for k, v in part.headers])
         text.append(f"{CRLF if i else ''}--{boundary}\r\n{lines}\r\n".encode("utf-8"))
         if part.children:
-            _write_parts(part.children, part.boundary, segs, text, separator)
+            _write_parts(part.children, part.boundary, segs, text, separator, padded, True)
         elif type(part.payload) is bytes:
-            text.append(part.payload)
+            text.append(part.payload + pad)
         elif part.payload is not None:
             segs.append(b"".join(text))
             text.clear()
             segs.append(part.payload)
-    text.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
+            if pad:
+                text.append(pad)
+    # (padded, nested: the line break after "--boundary--" is the enclosing delimiter's own)
+    text.append(f"\r\n--{boundary}--{'' if pad else CRLF}".encode("ascii"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -689,6 +696,7 @@ class _Reader:
                     raise MimeError(f"{path or 'body'}: no part starts with the boundary {boundary!r}")
         parts: list[InPart] = []
         _, pos, closing = found
+        bare = False  # the closing delimiter ends the body, without a line break of its own
         while not closing:
             self.count += 1
             if self.count > self.limits.max_parts:
@@ -706,6 +714,7 @@ class _Reader:
                     else:
                         sink.window(buf, pos, body_end(found[0], pos))
                         _, pos, closing = found
+                        bare = closing and pos >= hi and buf[pos - 1] != 0x0A
                 else:
                     # Stream: the body goes to the sink as it comes, up to the next delimiter.
                     while True:
@@ -713,6 +722,7 @@ class _Reader:
                         if found is not None:
                             sink.write(memoryview(buf)[pos : body_end(found[0], pos)])
                             _, pos, closing = found
+                            bare = closing and pos >= hi and buf[pos - 1] != 0x0A
                             break
                         keep = len(delim) + _TAIL  # (a delimiter split between reads; a bad closing line)
                         if hi - pos > keep:
@@ -736,6 +746,27 @@ class _Reader:
             if not window:
                 del buf[:pos]
                 pos, hi = 0, len(buf)
+        return self.unpadded(parts, path) if bare and depth > 1 else parts
+
+    def unpadded(self, parts: list[InPart], path: str) -> list[InPart]:
+        """A Chinese MMSC (its MO capture) ends every part of the content with an empty line before
+        the delimiter (content, CRLF, then the delimiter's own CRLF), and its closing delimiter with
+        none, the message's following at once. MIME gives the first CRLF to the part, which a JPEG,
+        a SMIL and a text then carried as a tail that none of them had. Taken for that framing only
+        where it is unmistakable: a nested multipart closed so, of two parts or more, all of them
+        sent as they are (no base64 or quoted-printable) and every one ending so; each then loses
+        that one CRLF, noted. (Content that ends so, written as MIME writers write, keeps it.)"""
+        leaves = [p for p in parts if not p.is_multipart]
+        if len(leaves) < 2 or len(leaves) != len(parts):
+            return parts
+        for part in leaves:
+            cte = (part.headers.get("content-transfer-encoding") or "").strip().lower()
+            if cte not in ("", "7bit", "8bit", "binary") or _last_two(part.blob) != b"\r\n":
+                return parts
+        for part in leaves:
+            _drop_tail(part.blob, 2)
+        self.note("mime-part-trailing-crlf", path, "every part ends with an empty line before its delimiter "
+                                                   "(the sender's framing, not content): dropped")
         return parts
 
     def unterminated(self, buf, pos: int, hi: int, path: str, boundary: str) -> int:
@@ -782,6 +813,7 @@ class _Reader:
                 end = i + len(line) + 2
                 if end < hi and buf[end : end + 2] != b"\r\n":
                     return None  # padding, a bare LF or text after the closing boundary: the general rules
+                bare = end >= hi  # (no line break of its own: see unpadded)
                 break
             pos = i + len(line) + 2
         limit = self.limits.max_header_bytes
@@ -826,7 +858,7 @@ class _Reader:
             if part.is_multipart:
                 self.nested(part, depth)
             parts.append(part)
-        return parts
+        return self.unpadded(parts, path) if bare and depth > 1 else parts
 
     def headers(self, buf, pos: int, fill, path: str, end) -> tuple[Headers, int]:
         items: list[list] = []
@@ -1097,6 +1129,32 @@ class ViewBlob(Blob):
         view = memoryview(self.data)
         for i in range(self.lo, self.hi, size):
             yield view[i : min(i + size, self.hi)]
+
+
+def _last_two(blob: Blob | None) -> bytes | None:
+    """The last two bytes of a part as read (a view, bytes, or a spooled file); None for another kind."""
+    if blob is None or blob.size < 2:
+        return None
+    if isinstance(blob, ViewBlob):
+        return bytes(blob.data[blob.hi - 2 : blob.hi])
+    if isinstance(blob, BytesBlob):
+        return blob.data[-2:]
+    if isinstance(blob, FileBlob):
+        with open(blob.path, "rb") as fp:
+            fp.seek(blob.offset + blob.size - 2)
+            return fp.read(2)
+    return None
+
+
+def _drop_tail(blob: Blob, n: int) -> None:
+    """`blob` (one `_last_two` reads) without its last `n` bytes, in place: a spooled file stays
+    the one its blob removes."""
+    blob.__dict__.pop("_sha256", None)
+    if isinstance(blob, ViewBlob):
+        blob.hi -= n
+    elif isinstance(blob, BytesBlob):
+        blob.data = blob.data[:-n]
+    blob.size -= n
 
 
 def _holds(blob: Blob, needle: bytes) -> bool:

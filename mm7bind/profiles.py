@@ -38,6 +38,10 @@ class MimeLayout:
     # Each part gets a Content-Location (and a name parameter) when it has none: its file name,
     # else its Content-ID with the extension of its type.
     content_locations: bool = False
+    # Each part of the content followed by an empty line, and the content's closing delimiter
+    # straight before the message's: the framing of a Chinese MMSC's MO (readers other than ours
+    # find a CRLF more at the end of each part, as in what that MMSC sends).
+    padded_parts: bool = False
 
     def __post_init__(self) -> None:
         if self.header_separator not in (": ", ":"):
@@ -220,10 +224,10 @@ def china_mobile_mmsc(data: bytes) -> bytes:
 
 # The MO capture's MIME: an empty line first, "----NextPart_0_..." delimiters, headers without a
 # space after the colon, the content's Content-ID "defaultID" without brackets, a Content-Location
-# on every part.
+# on every part, an empty line after each part of the content.
 CMCC_MMSC_LAYOUT = MimeLayout(header_separator=":", parameter_separator=";", leading_crlf=True,
                               boundaries="nextpart", content_id="defaultID", bare_content_id=True,
-                              content_locations=True)
+                              content_locations=True, padded_parts=True)
 
 # China Mobile's MMSC as it writes to a VASP: REL-6-MM7-1-0 / 6.3.0 in UTF-8, +08:00 times, the
 # SDK's SOAP Content-ID, 8-bit parts (binary ones raw), a SMIL with the content (a handset's MMS has

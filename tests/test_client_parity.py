@@ -88,6 +88,7 @@ def test_an_mmsc_writing_a_transaction_id_of_its_own_can_be_accepted(asynchronou
     with FakeServer(answering_with("its-own")) as srv, caplog.at_level(logging.WARNING, logger="mm7bind.client"):
         r = send(asynchronous, srv.url, accept_transaction_id_mismatch=True)
     assert r.ok and r.message_id == "not-ours" and [d.code for d in r.deviations] == ["transaction-id-mismatch"]
+    assert (r.transaction_id, r.answer_transaction_id) == ("tid-parity", "its-own")  # (ours, and the MMSC's)
     assert [x.getMessage().partition(": sent")[0] for x in caplog.records] == [f"TransactionID mismatch from {srv.url}"]
 
 
@@ -98,6 +99,7 @@ def test_an_answer_without_a_transaction_id_is_taken_with_its_deviations(asynchr
         r = send(asynchronous, srv.url)
     assert r.ok and r.message_id == "not-ours"
     assert {"missing-transaction-id", "transaction-id-mismatch"} <= {d.code for d in r.deviations}
+    assert r.answer_transaction_id is None
 
 
 def test_the_configuration_can_accept_an_mmscs_own_transaction_ids(tmp_path):

@@ -958,6 +958,10 @@ def test_receive_servlet_and_reports(tmp_path):
     rsp = call_wsgi(app, out.to_bytes(), out.content_type)
     assert rsp["status"] == 500 and mm7.decode(rsp["body"]).body.status.code == 4007
     dr, rr = seen
+    # (MM7Receiver's own answers, as MyServlet's: the manual's 成功, not the core's "Success")
+    out = mm7.encode(read_reply(), transaction_id="rr-2", version="REL-6-MM7-1-0")
+    rsp = call_wsgi(cmcc.MM7ReceiveServlet(app.config), out.to_bytes(), out.content_type)
+    assert rsp["status"] == 200 and mm7.decode(rsp["body"]).body.status.text == "成功"
     assert isinstance(dr, cmcc.MM7DeliveryReportReq) and dr.mm_status == cmcc.MMStatus.SYSTEM_REJECT
     assert dr.transaction_id == "dr-1" and dr.message_id == "m-1" and dr.mms_relay_server_id == "910010"  # (§4.4)
     assert isinstance(rr, cmcc.MM7ReadReplyReq) and rr.mm_status == cmcc.ReadStatusCode.READ
@@ -966,12 +970,17 @@ def test_receive_servlet_and_reports(tmp_path):
 def test_what_the_answer_of_a_callback_means(tmp_path):
     """do_deliver's answer goes to the MMSC: a status below 2000 in the DeliverRsp; 2000 or more
     (an MM7DeliverRes too) as 3GPP answers an error, a Fault with VASPErrorRsp; None is success; an
-    exception a Server Fault (3000), which the MMSC sends again later."""
+    exception a Server Fault (3000), which the MMSC sends again later. An answer without a
+    status_text says the manual's (§5.1) for its code, not the core's English "Success": the SDK wrote
+    none, which the schema does not allow; a code the manual does not list keeps its English text."""
     from .test_receiver import call_wsgi, deliver
 
     answers = {"ok": cmcc.MM7DeliverRes(service_code="111201", status_text="收到"),
                "partial": cmcc.MM7DeliverRes(status_code=cmcc.RequestStatus.PARTIAL_SUCCESS),
                "refused": cmcc.MM7DeliverRes(status_code=cmcc.RequestStatus.OPERATION_RESTRICTED, status_text="受限"),
+               "content": cmcc.MM7DeliverRes(status_code=cmcc.RequestStatus.CONTENT_REFUSED),
+               "denied": cmcc.MM7VASPErrorRes(status_code=4008),
+               "default": cmcc.MM7DeliverRes(), "empty": cmcc.MM7DeliverRes(status_text=""),
                "none": None}
 
     class Servlet(cmcc.MM7ReceiveServlet):
@@ -989,10 +998,12 @@ def test_what_the_answer_of_a_callback_means(tmp_path):
         assert env.transaction_id == f"t-{subject}"  # echoed, though no callback set it
         body = env.body
         seen[subject] = (answer["status"], type(body).__name__, body.status.code,
-                         body.status.text if subject in ("ok", "refused") else None)
-    assert seen == {"ok": (200, "DeliverRsp", 1000, "收到"), "partial": (200, "DeliverRsp", 1001, None),
-                    "refused": (500, "Fault", 2001, "受限"), "none": (200, "DeliverRsp", 1000, None),
-                    "boom": (500, "Fault", 3000, None)}
+                         body.status.text if subject != "boom" else None)
+    assert seen == {"ok": (200, "DeliverRsp", 1000, "收到"), "partial": (200, "DeliverRsp", 1001, "部分成功"),
+                    "refused": (500, "Fault", 2001, "受限"), "content": (500, "Fault", 2004, "多媒体内容被拒绝"),
+                    "denied": (500, "Fault", 4008, "Application denied"),
+                    "default": (200, "DeliverRsp", 1000, "成功"), "empty": (200, "DeliverRsp", 1000, ""),
+                    "none": (200, "DeliverRsp", 1000, "成功"), "boom": (500, "Fault", 3000, None)}
 
 
 @pytest.mark.parametrize(("returned", "said"), [
@@ -1071,7 +1082,7 @@ def test_an_error_res_without_a_code_answers_its_default_error(tmp_path, caplog,
             answer = call_wsgi(app, out.to_bytes(), out.content_type)
             body = mm7.decode(answer["body"]).body
             seen.append((answer["status"], type(body).__name__, body.status.code, body.status.text))
-    assert seen == [(500, "Fault", 4000, "no"), (500, "Fault", 4000, "General service error")]
+    assert seen == [(500, "Fault", 4000, "no"), (500, "Fault", 4000, "一般服务错误")]  # (the manual's text)
     assert not [r for r in caplog.records if "success code" in r.getMessage()]
 
 
@@ -1320,7 +1331,9 @@ def test_another_requests_transaction_id_is_refused_as_no_answer_to_it_unless_ac
     """The SDK took any answer whatever its TransactionID; mm7bind refuses another request's answer
     (its MessageID is not this message's). A well-formed answer: -111, the answer that is not the
     response to this request, never -109 (XML that does not parse). An MMSC that writes a
-    TransactionID of its own is taken with `accept_transaction_id_mismatch=True`, the deviation noted."""
+    TransactionID of its own is taken with `accept_transaction_id_mismatch=True`, the deviation noted;
+    the answer's `transaction_id` is then the MMSC's, as the SDK returned it, the request's kept as
+    `request_transaction_id` (it was ours, which the SDK never gave back)."""
 
     def own_transaction_id(req):
         return mm7_reply(mm7.SubmitRsp(message_id="MMSC-1"), req.decode(), transaction_id="MMSC-OWN-1")
@@ -1333,7 +1346,12 @@ def test_another_requests_transaction_id_is_refused_as_no_answer_to_it_unless_ac
         assert res.may_have_arrived is True
         res = cmcc.MM7Sender(config, accept_transaction_id_mismatch=True).send(submit_req(transaction_id="T-1"))
     assert isinstance(res, cmcc.MM7SubmitRes) and res.status_code == 1000 and res.message_id == "MMSC-1"
-    assert res.transaction_id == "T-1" and [d.code for d in res.deviations] == ["transaction-id-mismatch"]
+    assert [d.code for d in res.deviations] == ["transaction-id-mismatch"]
+    assert (res.transaction_id, res.request_transaction_id) == ("MMSC-OWN-1", "T-1")
+    with FakeServer() as srv:  # (an MMSC echoing it: both the same)
+        res = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url), accept_transaction_id_mismatch=True).send(
+            submit_req(transaction_id="T-2"))
+    assert (res.transaction_id, res.request_transaction_id, res.deviations) == ("T-2", "T-2", [])
 
 
 def test_sdk_log_files_from_the_api(tmp_path):
@@ -1908,6 +1926,16 @@ def test_sdk_constant_names_and_manual_ranges(tmp_path):
         1000, "multipart/mixed", 2)
     assert (constants.MMStatus.FORWARDED, constants.ReadStatus.DELETED, constants.ChargedParty.THIRD_PARTY) == (5, 1, 4)
     assert (constants.MessageClass.AUTO, constants.Charset.GB2312) == ("Auto", "GB2312")
+    # The SDK's MMConstants had more, which code ported as written names: the Charset names it
+    # spelled its own way, the TEXT_* of MMStatus and ReadStatus, and its plain constants.
+    assert (constants.Charset.UTF8, constants.Charset.ISO8859_1, constants.Charset.ISO10646_UCS_2) == (
+        "UTF-8", "ISO-8859-1", "ISO-10646-UCS-2")
+    assert [getattr(constants.MMStatus, "TEXT_" + n) for n in ("EXPIRED", "RETRIEVED", "SYSTEM_REJECT",
+                                                              "RECIPIENT_REJECT", "INDETERMINATE", "FORWARDED")] == [
+        cmcc.MMStatus.TEXTS[code][0] for code in range(6)]
+    assert (constants.ReadStatus.TEXT_READ, constants.ReadStatus.TEXT_DELETED) == ("已读取", "未读被删")
+    assert (constants.DELIVERREQ, constants.STATUSDETAIL, constants.ARRAYLIMIT, constants.AUTHENTICATION) == (
+        "DeliverReq", "Details", 256, "WWW-Authenticate")
     # The SDK's names, meaning what they say on the wire (its RECEIVER=2 was sent as Both).
     req = submit_req(charged_party=cmcc.ChargedParty.RECEIVER)
     assert req.to_message().charged_party is mm7.ChargedParty.RECIPIENT
@@ -1976,3 +2004,69 @@ def _failed_answer(tmp_path, caplog, answer_with):
     assert answer["status"] == 500 and mm7.decode(answer["body"]).body.status.code == 3000
     [failed] = [r for r in caplog.records if r.exc_info]
     return failed
+
+
+def test_the_receiver_serves_tls_with_serves_settings_and_asks_for_the_mmscs_certificate(tmp_path):
+    """The SDK's MM7Receiver spoke plain HTTP only (UseSSL was never read), and so did this one: an
+    MO crossed the network in clear, and the MMSC's client certificate could not be asked for.
+    `tls_cert`/`tls_key` serve TLS, `tls_client_ca` requires a certificate that CA signed: the
+    settings `serve` takes in [receiver]."""
+    import requests
+
+    from .test_receiver import deliver
+    from .tls import write_mutual_tls
+
+    write_mutual_tls(tmp_path)
+    config = cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0", ListenPort="0"))
+    out = mm7.encode(deliver(), transaction_id="mo-tls", version="REL-6-MM7-1-0")
+
+    def post(receiver, **tls):
+        return requests.post(receiver.url + "/mm7", data=out.to_bytes(), headers={"Content-Type": out.content_type},
+                             verify=str(tmp_path / "server-ca.pem"), timeout=10, **tls)
+
+    receiver = cmcc.MM7Receiver(config, tls_cert=tmp_path / "cert.pem", tls_key=tmp_path / "key.pem")
+    try:
+        receiver.start(host="127.0.0.1")
+        assert receiver.url.startswith("https://127.0.0.1:")
+        answer = post(receiver)
+    finally:
+        receiver.stop()
+    assert answer.status_code == 200 and mm7.decode(answer.content).body.status.text == "成功"
+    receiver = cmcc.MM7Receiver(config, tls_cert=tmp_path / "cert.pem", tls_key=tmp_path / "key.pem",
+                                tls_client_ca=tmp_path / "mmsc-ca.pem")
+    try:
+        receiver.start(host="127.0.0.1")
+        with pytest.raises(requests.exceptions.RequestException):  # (no client certificate: no handshake)
+            post(receiver)
+        with pytest.raises(requests.exceptions.RequestException):  # (another CA's)
+            post(receiver, cert=str(tmp_path / "stranger.pem"))
+        answer = post(receiver, cert=(str(tmp_path / "mmsc-cert.pem"), str(tmp_path / "mmsc-key.pem")))
+    finally:
+        receiver.stop()
+    assert answer.status_code == 200 and mm7.decode(answer.content).transaction_id == "mo-tls"
+    # (the configuration's [receiver] settings, as serve reads them, are used too)
+    config.config.receiver.tls_cert, config.config.receiver.tls_key = str(tmp_path / "cert.pem"), ""
+    with pytest.raises(ValueError, match="tls_cert and tls_key go together"):
+        cmcc.MM7Receiver(config).start(host="127.0.0.1")
+    with pytest.raises(ValueError, match="tls_client_ca"):
+        cmcc.MM7Receiver(cmcc.MM7Config(mm7config(tmp_path, AuthenticationMode="0", ListenPort="0")),
+                         tls_client_ca=tmp_path / "mmsc-ca.pem").start(host="127.0.0.1")
+
+
+def test_content_types_are_the_sdks_mmcontenttype_with_its_getters():
+    """The SDK's MMContent.getContentType() gave an MMContentType (getPrimaryType(), getSubType(),
+    getParameter()); code ported as written, checking what a received part is, found a bare string.
+    Any content type given (a string, a ContentType constant) or received is one; still a string."""
+    gif = cmcc.MMContentType('image/GIF; name="a.gif"')
+    assert (gif.primary_type, gif.sub_type, gif.get_parameter("Name"), gif.get_parameter("charset")) == (
+        "image", "gif", "a.gif", None)
+    assert isinstance(cmcc.ContentType.JPEG, cmcc.MMContentType) and cmcc.ContentType.JPEG == "image/jpeg"
+    part = cmcc.MMContent.create_from_bytes(b"GIF89a")
+    part.content_type = "text/plain;charset=GB2312"
+    assert part.content_type.sub_type == "plain" and part.content_type.parameter_list == {"charset": "GB2312"}
+    assert part.text_charset() == "GB2312"  # (honoured, where the SDK dropped it)
+    content = mm7.Content(parts=[mm7.Part.text("hi"), mm7.Part.from_bytes(b"GIF89a", "image/gif")])
+    received = cmcc.MMContent.from_content(content)
+    assert [(s.content_type.primary_type, s.content_type.sub_type) for s in received.sub_contents] == [
+        ("text", "plain"), ("image", "gif")]
+    assert received.content_type.sub_type == "mixed"

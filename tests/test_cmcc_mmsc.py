@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 
 import pytest
@@ -26,7 +27,7 @@ SMIL = ('<smil><head><layout><root-layout width="540px" height="960px"/></layout
 TEXT = "524测试"
 # What our reader notes on the capture, and must note on ours: the plain Sender, MMSRelayServerID
 # out of schema order, the content's Content-ID without brackets.
-CAPTURE_DEVIATIONS = {"plain-text-address", "element-order", "mime-content-id"}
+CAPTURE_DEVIATIONS = {"plain-text-address", "element-order", "mime-content-id", "mime-part-trailing-crlf"}
 
 
 def mo_parts() -> list[mm7.Part]:
@@ -52,7 +53,14 @@ def traits(body: bytes, content_type: str | None = None) -> dict[str, bool]:
         inner_delimiter = b"--" + params["boundary"].encode("ascii") + b"\r\n"
         heads = [chunk.split(b"\r\n\r\n", 1)[0] for chunk in body.split(inner_delimiter)[1:]]
         smil = next((h for h in heads if b"Content-Type:application/smil" in h), b"")
+        inner_line = b"\r\n--" + params["boundary"].encode("ascii")
+        outer = body.split(b"\r\n", 2)[1][2:] if body.startswith(b"\r\n--") else b"?"
         inner = {
+            # (each part's content, then an empty line, then the delimiter: the closing one too)
+            "an empty line after each inner part": body.count(inner_line) > 1
+                                                   and body.count(b"\r\n" + inner_line) == body.count(inner_line),
+            "inner closing delimiter straight before the outer one": inner_line + b"--\r\n--" + outer + b"--\r\n"
+                                                                    in body,
             "container start= names the SMIL": b"Content-ID:" + params.get("start", "").encode("ascii") in smil,
             "Content-Location on every inner part": bool(heads) and all(b"\r\nContent-Location:" in h for h in heads),
             "inner headers without a space": bool(heads) and all(h.startswith(b"Content-Type:") for h in heads),
@@ -284,3 +292,35 @@ def test_a_made_up_content_location_too_long_for_its_line_is_left_out():
                      transaction_id="t", profile=profiles.CMCC_MMSC)
     assert b"Content-Location:x" not in out.to_bytes()
     assert mm7.decode(out.to_bytes(), out.content_type).body.content.by_id("x" * 980).data == JPEG
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_empty_line_after_each_part_is_framing_only_where_unmistakable(stream):
+    """The Chinese MMSC ends each part of its content with an empty line, and the content's closing
+    delimiter with none: MIME gives that CRLF to the part, and its JPEG, SMIL and text each came with
+    a tail they never had. Dropped (and noted) where a nested multipart is closed so and every part
+    of it, two or more, sent as it is, ends so; kept anywhere else (written as MIME writers write
+    it, content ending so is content)."""
+    from mm7bind.mime import MimeLimits, read_multipart
+
+    from .streams import Trickle
+
+    def parts_of(*parts: tuple[str, bytes], cte: str = "8bit", close: bytes = b"--b--"):
+        content = b"".join(b"--b\r\nContent-Type: %s\r\nContent-Transfer-Encoding: %s\r\n\r\n%s\r\n"
+                           % (ctype.encode(), cte.encode(), data) for ctype, data in parts) + close
+        body = (b"--o\r\nContent-Type: text/xml\r\n\r\n<x/>\r\n--o\r\nContent-Type: multipart/mixed; "
+                b'boundary="b"\r\n\r\n' + content + b"\r\n--o--\r\n")
+        # (streamed in small reads, spooling parts over 100 bytes to files: each kind of part it makes)
+        source = Trickle(body, 7) if stream else body
+        got, devs = read_multipart(source, "o", MimeLimits(spool_threshold=100))
+        return [p.blob.read() for p in got[1].children], {d.code for d in devs}
+
+    padded = [("image/jpeg", JPEG + b"\r\n"), ("text/plain", TEXT.encode() + b"\r\n")]
+    assert parts_of(*padded) == ([JPEG, TEXT.encode()], {"mime-part-trailing-crlf"})
+    # Closed with a line break of its own (as MIME writers close it), one part alone, one part
+    # without the empty line, base64 parts: the content as MIME has it.
+    assert parts_of(*padded, close=b"--b--\r\n") == ([JPEG + b"\r\n", TEXT.encode() + b"\r\n"], set())
+    assert parts_of(padded[0]) == ([JPEG + b"\r\n"], set())
+    assert parts_of(padded[0], ("text/plain", b"hi")) == ([JPEG + b"\r\n", b"hi"], set())
+    encoded = [(t, base64.b64encode(d) + b"\r\n") for t, d in padded]
+    assert parts_of(*encoded, cte="base64")[0] == [JPEG + b"\r\n", TEXT.encode() + b"\r\n"]

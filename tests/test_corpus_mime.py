@@ -38,8 +38,10 @@ def test_chinese_mmsc_mo_with_raw_binary_jpeg():
     assert [p.content_location for p in c.all_parts()] == ["smil.xml", "1447137257000.jpg", "text_0.txt"]
     jpeg = c.by_location("1447137257000.jpg")
     # Raw 8-bit bytes kept exact. The sender writes "bytes CRLF CRLF" before each delimiter, and
-    # MIME gives only the last CRLF to the delimiter: the part really ends FF D9 CR LF.
-    assert jpeg.data[:3] == b"\xff\xd8\xff" and jpeg.data[-4:] == b"\xff\xd9\r\n"
+    # MIME gives only the last CRLF to the delimiter: every part ended CR LF (the JPEG FF D9 CR LF),
+    # which is that sender's framing, dropped and noted.
+    assert jpeg.data[:3] == b"\xff\xd8\xff" and jpeg.data[-2:] == b"\xff\xd9"
+    assert c.by_location("text_0.txt").text_value == "524测试" and "mime-part-trailing-crlf" in codes(env)
     assert c.by_location("text_0.txt").content_type == "text/plain"
     assert env.body.content_ref.href == "cid:defaultID" and c.content_id == "defaultID"
     assert "mime-content-id" in codes(env)  # (the container's "Content-ID:defaultID")

@@ -28,7 +28,9 @@ from .api import (
     MM7VASPRes,
     MMContent,
 )
-from .constants import API_VERSION, ChargedParty, ContentType, MessageClass, MMConstants, Priority, RequestStatus
+from .constants import (
+    API_VERSION, ChargedParty, ContentType, MessageClass, MMConstants, MMContentType, Priority, RequestStatus,
+)
 from .status import API_ERRORS, APIError, MMStatus, ReadStatusCode
 
 ReadStatus = ReadStatusCode  # the SDK's MMConstants.ReadStatus
@@ -38,6 +40,6 @@ __all__ = [
     "MM7ReplaceReq", "MM7RSRes", "MM7SubmitRes", "MM7CancelRes", "MM7ReplaceRes", "MM7RSErrorRes", "MM7DeliverReq",
     "MM7DeliveryReportReq", "MM7ReadReplyReq", "MM7VASPRes", "MM7DeliverRes", "MM7DeliveryReportRes",
     "MM7ReadReplyRes", "MM7VASPErrorRes", "MM7Message", "MM7VASPReq", "MM7RSReq", "MM7AbstractReceiver",
-    "API_VERSION", "ChargedParty", "ContentType", "MessageClass", "MMConstants", "Priority",
+    "API_VERSION", "ChargedParty", "ContentType", "MessageClass", "MMConstants", "MMContentType", "Priority",
     "RequestStatus", "APIError", "API_ERRORS", "MMStatus", "ReadStatusCode", "ReadStatus",
 ]  # fmt: skip

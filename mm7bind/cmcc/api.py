@@ -13,6 +13,8 @@ returned them (so the manual's `instanceof` checks work unchanged), the exceptio
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -45,10 +47,11 @@ from ..hints import did_you_mean
 from ..receiver import Context, Handler, Receiver
 from ..server import EmbeddedServer, wsgi_app
 from ..status import RequestStatus, is_retryable
+from ..status import lookup as lookup_status
 from . import status as st
 from .charsets import JAVA_ALIASES, content_type_param, python_charset
 from .config import load_cmcc
-from .constants import ChargedParty, ContentType, Priority
+from .constants import ChargedParty, ContentType, MMContentType, Priority
 from .logs import logging_for, logging_started, start_logging
 
 log = logging.getLogger("mm7bind.cmcc")
@@ -234,6 +237,16 @@ class MMContent:
         self.charset = charset
         self.sub_contents: list[MMContent] = []
         self._blob = None
+
+    @property
+    def content_type(self) -> MMContentType | None:
+        """The content type given (a string, or a constant of `ContentType`) as an `MMContentType`:
+        `sub.content_type.primary_type`, as the SDK's `getContentType().getPrimaryType()`."""
+        return self._content_type
+
+    @content_type.setter
+    def content_type(self, value: str | None) -> None:
+        self._content_type = MMContentType(value) if isinstance(value, str) and value else value
 
     @classmethod
     def create_from_string(cls, text: str, charset: str | None = None) -> MMContent:
@@ -564,6 +577,9 @@ class MM7RSRes(MM7Message):
     earlier_unanswered: bool = field(default=False, compare=False)
     deviations: list = field(default_factory=list, compare=False)
     retry_after: float | None = field(default=None, compare=False)
+    # `transaction_id` is the answer's, as the SDK returned it: another than the request's only where
+    # accept_transaction_id_mismatch took an MMSC's own. The request's stays here, to match the two.
+    request_transaction_id: str | None = field(default=None, compare=False)
 
     @property
     def status_text_zh(self) -> str | None:
@@ -659,9 +675,9 @@ class MM7Sender:
             # (a copy without the traceback and cause, whose frames would hold the request and its content)
             error = type(exc)(exc.detail)
             error.earlier_unanswered, error.may_have_arrived = exc.earlier_unanswered, exc.may_have_arrived
-            return MM7RSErrorRes(transaction_id=tid, status_code=exc.code, status_text=exc.text_zh,
-                                 status_detail=exc.detail, error=error, earlier_unanswered=exc.earlier_unanswered,
-                                 may_have_arrived=exc.may_have_arrived)
+            return MM7RSErrorRes(transaction_id=tid, request_transaction_id=tid, status_code=exc.code,
+                                 status_text=exc.text_zh, status_detail=exc.detail, error=error,
+                                 earlier_unanswered=exc.earlier_unanswered, may_have_arrived=exc.may_have_arrived)
 
     def _send(self, req) -> MM7RSRes:
         if self.client is None:
@@ -684,8 +700,8 @@ class MM7Sender:
             status = exc.fault.status  # its RSErrorRsp's, or a code a peer put in faultstring alone
             if status is None:
                 raise st.ServerFault(exc.fault.string) from exc
-            return MM7RSErrorRes(transaction_id=exc.transaction_id, status_code=status.code,
-                                 status_text=status.text, status_detail=status.details,
+            return MM7RSErrorRes(transaction_id=exc.transaction_id, request_transaction_id=exc.transaction_id,
+                                 status_code=status.code, status_text=status.text, status_detail=status.details,
                                  earlier_unanswered=exc.earlier_unanswered, retry_after=exc.retry_after)
         except ConnectError as exc:
             raise st.SocketUnreachable(str(exc)) from exc
@@ -717,7 +733,9 @@ class MM7Sender:
         except (MM7Error, OSError) as exc:  # e.g. a content file gone since it was added
             raise st.SystemError_(f"{type(exc).__name__}: {exc}") from exc
         s = result.status
-        common = {"transaction_id": result.transaction_id, "mm7_version": result.response.mm7_version,
+        # (an answer without a TransactionID, taken as every one is: the request's)
+        common = {"transaction_id": result.answer_transaction_id or result.transaction_id,
+                  "request_transaction_id": result.transaction_id, "mm7_version": result.response.mm7_version,
                   "status_code": s.code, "status_text": s.text, "status_detail": s.details,
                   "earlier_unanswered": result.earlier_unanswered, "deviations": list(result.deviations),
                   "retry_after": result.retry_after}
@@ -833,6 +851,14 @@ def _read_req(msg: m.ReadReplyReq, ctx: Context) -> MM7ReadReplyReq:
     )
 
 
+def _manual_text(code: int) -> str:
+    """The StatusText of an answer the SP gave none: the manual's (§5.1, Chinese) where it lists the
+    code, else the English one. The SDK wrote none, which the schema does not allow (StatusText is
+    mandatory); its §5.1 table is the text China Mobile's side gives each code."""
+    info = lookup_status(code)
+    return info.text_zh if info.zh_from_manual else info.text
+
+
 class _Bridge(Handler):
     """Turns mm7bind's handler calls into the SDK's do_* calls and their results back."""
 
@@ -843,8 +869,8 @@ class _Bridge(Handler):
     def _answer(self, callback: str, res: MM7VASPRes | None, rsp_cls):
         from ..receiver import Reject, Unavailable  # noqa: PLC0415
 
-        if res is None:  # (a callback without a return: as the core Handler, success)
-            return None
+        if res is None:  # (a callback without a return: success, as the SDK's own default callbacks answered)
+            return rsp_cls(status=m.Status(1000, _manual_text(1000)))
         # Said as such: an int, a dict or an MMSC's answer (MM7SubmitRes) returned here failed
         # later as an AttributeError, or went out as whatever status it happened to hold.
         owner = f"{type(self.target).__name__}.{callback}"
@@ -866,18 +892,20 @@ class _Bridge(Handler):
         # The code decides, whatever the class (the SDK wrote every code into its response): 2000
         # or more is an error, a Fault; an MM7VASPErrorRes carrying a success code answers as a
         # success, not as a Fault saying 1000, which an MMSC reads as a refusal.
-        if code is not None and code >= 2000:
+        code = code or 1000
+        text = _manual_text(code) if res.status_text is None else res.status_text
+        if code >= 2000:
             if is_retryable(code):
                 # "Try later" (4006, a 3xxx): as a Reject, a store would keep the message rejected
                 # and answer every copy the MMSC sends again so, never calling back: lost. Failed,
                 # the next copy (or a replay) is handed to the callback again.
                 raise Unavailable(f"{owner} answered {code} {res.status_text or ''}".rstrip()
                                   + ": the MMSC is asked to send it again")
-            raise Reject(code, res.status_text, res.status_detail)
+            raise Reject(code, text, res.status_detail)
         if isinstance(res, MM7VASPErrorRes) and not self._warned_success_error:
             self._warned_success_error = True
             log.warning("%s returned MM7VASPErrorRes with the success code %s: answered as a success", owner, code)
-        kwargs: dict[str, Any] = {"status": m.Status(code or 1000, res.status_text, res.status_detail)}
+        kwargs: dict[str, Any] = {"status": m.Status(code, text, res.status_detail)}
         # Only a DeliverRsp has a ServiceCode: an MM7DeliverRes returned for a report (all are
         # MM7VASPRes to the SDK) answers it without one, not with a Fault the MMSC retries for ever.
         if isinstance(res, MM7DeliverRes) and res.service_code and rsp_cls is m.DeliverRsp:
@@ -958,14 +986,35 @@ class MM7AbstractReceiver:
 
 
 class MM7Receiver(MM7AbstractReceiver):
-    """The standalone listener (manual §4.1.1, 方式1): subclass, `set_config`, `start()`."""
+    """The standalone listener (manual §4.1.1, 方式1): subclass, `set_config`, `start()`.
+
+    Beyond the SDK, which spoke plain HTTP only: TLS with `tls_cert` and `tls_key` (PEM files), and
+    the MMSC's client certificate required with `tls_client_ca` (its CA), as `serve`'s [receiver]
+    settings of the same names (which a configuration's `.config.receiver` may hold instead)."""
 
     server: EmbeddedServer | None = None
+    tls_cert = tls_key = tls_client_ca = ""  # (class defaults: a subclass's constructor need not call this one)
 
-    def __init__(self, config: MM7Config | None = None, store=None):
+    def __init__(self, config: MM7Config | None = None, store=None, *, tls_cert: str | Path = "",
+                 tls_key: str | Path = "", tls_client_ca: str | Path = ""):
         self.config = config
         self.store = store
         self.server: EmbeddedServer | None = None
+        self.tls_cert, self.tls_key, self.tls_client_ca = str(tls_cert), str(tls_key), str(tls_client_ca)
+
+    def _ssl_context(self, cfg: Config):
+        """The TLS context of these settings (over the configuration's [receiver] ones), or None."""
+        r = dataclasses.replace(cfg.receiver, tls_cert=self.tls_cert or cfg.receiver.tls_cert,
+                                tls_key=self.tls_key or cfg.receiver.tls_key,
+                                tls_client_ca=self.tls_client_ca or cfg.receiver.tls_client_ca)
+        if bool(r.tls_cert) != bool(r.tls_key):
+            raise ValueError("tls_cert and tls_key go together")
+        if r.tls_client_ca and not r.tls_cert:
+            raise ValueError("tls_client_ca (the MMSC's client certificate) needs the receiver to serve TLS: "
+                             "tls_cert and tls_key")
+        tls = copy.copy(cfg)
+        tls.receiver = r
+        return tls.ssl_context()
 
     def start(self, host: str | None = None, port: int | None = None) -> MM7Receiver:
         if self.server is not None:  # (a second server would leave the first one serving, out of stop()'s reach)
@@ -980,8 +1029,10 @@ class MM7Receiver(MM7AbstractReceiver):
             with logging_for(cfg):
                 return receiver.too_large(peer, size)
 
+        ssl_context = self._ssl_context(cfg)
         self.server = EmbeddedServer(self._wsgi(receiver), host or r.host, r.port if port is None else port,
                                      threads=r.threads, max_body=r.max_body, backlog=r.backlog,
+                                     ssl_context=ssl_context,
                                      connection_limit=r.connection_limit, request_timeout=r.request_timeout,
                                      keep_alive=r.keep_alive, on_too_large=too_large).start()
         return self

@@ -19,10 +19,10 @@ from lxml import etree
 
 from ..auth import QOPS
 from ..config import Config, ConfigError, Problem, check, usable
+from ..envelope import charset_label
 from ..errors import DecodeError
 from ..hints import did_you_mean
 from ..xmlsafe import parse_xml
-from ..envelope import charset_label
 from .charsets import JAVA_ALIASES, python_charset
 
 NAMESPACE = "http://mms.chinamobile.com/mm7ConfigSchema"
@@ -313,8 +313,8 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
         # (the manual's values when left out, as the warnings above say)
         m.pool_size = max(1, int(c.get("MaxKeepAliveRequests", CONN_KEYS["MaxKeepAliveRequests"][1])))
         r.threads = max(1, int(c.get("ServerMaxKeepAlive", CONN_KEYS["ServerMaxKeepAlive"][1])))
-        for key, what in (("MaxKeepAliveRequests", "one connection to the MMSC, sends take turns on it (the "
-                                                   "SDK opened a short connection for each send instead)"),
+        for key, what in (("MaxKeepAliveRequests", ("one connection to the MMSC, sends take turns on it (the "
+                                                    "SDK opened a short connection for each send instead)")),
                           ("ServerMaxKeepAlive", "one request answered at a time")):
             if key in c and int(c[key]) < 1:
                 problems.append(Problem("warning", f"{cw}:{key}", f"{c[key]} is read as 1: {what}"))

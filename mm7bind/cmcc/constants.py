@@ -7,11 +7,13 @@ NONE=0, SENDER=1, ...), and "Advertisement" has no trailing space.
 
 from __future__ import annotations
 
+from typing import Self
+
+from .. import __version__
 from ..messages import ChargedParty as _CP
 from ..messages import MessageClass as _MC
 from ..messages import Priority as _P
 from ..profiles import CMCC_SDK_API_VERSION
-from .. import __version__
 from ..status import RequestStatus as _RS
 from ..status import lookup as _lookup
 from .status import MMStatus, ReadStatusCode
@@ -21,22 +23,53 @@ API_VERSION = f"mm7bind-{__version__}"
 SDK_API_VERSION = CMCC_SDK_API_VERSION  # what the original SDK sends (the cmcc-sdk dialect too)
 
 
+class MMContentType(str):
+    """The SDK's MMContentType: a content type, "image/gif" or "text/plain;charset=GB2312", here a
+    string (anywhere a content type is taken, a plain string does as well) with the SDK's getters:
+    `primary_type`, `sub_type`, `get_parameter(name)`, `parameter_list`. Immutable, as the SDK's
+    were once `lock()`ed (its setParameter: a new one, written with the parameter). Unlike the SDK,
+    which dropped the parameters, a `charset=` is honoured (an SP writing one means it)."""
+
+    def __new__(cls, value: str) -> Self:
+        return super().__new__(cls, str(value).strip())
+
+    @property
+    def primary_type(self) -> str:
+        return self.split(";", 1)[0].partition("/")[0].strip().lower()
+
+    @property
+    def sub_type(self) -> str:
+        return self.split(";", 1)[0].partition("/")[2].strip().lower()
+
+    @property
+    def parameter_list(self) -> dict[str, str]:
+        out = {}
+        for item in self.split(";")[1:]:
+            key, _, value = item.partition("=")
+            if key.strip():
+                out[key.strip().lower()] = value.strip().strip('"')
+        return out
+
+    def get_parameter(self, name: str) -> str | None:
+        return self.parameter_list.get(name.strip().lower())
+
+
 class ContentType:
-    TEXT = "text/plain"
-    XML = "text/xml"
-    SMIL = "application/smil"
-    AMR = "audio/amr"
-    MIDI = "audio/midi"
-    I_MELODY = "text/i-melody"
-    E_MELODY = "text/e-melody"
-    GIF = "image/gif"
-    JPEG = "image/jpeg"
-    WBMP = "image/vnd.wap.wbmp"
-    PNG = "image/png"
-    MULTIPART_RELATED = "multipart/related"  # with SMIL
-    MULTIPART_MIXED = "multipart/mixed"  # without SMIL
-    WAP_MULTIPART_MIXED = "application/vnd.wap.multipart.mixed"
-    WAP_MULTIPART_RELATED = "application/vnd.wap.multipart.related"
+    TEXT = MMContentType("text/plain")
+    XML = MMContentType("text/xml")
+    SMIL = MMContentType("application/smil")
+    AMR = MMContentType("audio/amr")
+    MIDI = MMContentType("audio/midi")
+    I_MELODY = MMContentType("text/i-melody")
+    E_MELODY = MMContentType("text/e-melody")
+    GIF = MMContentType("image/gif")
+    JPEG = MMContentType("image/jpeg")
+    WBMP = MMContentType("image/vnd.wap.wbmp")
+    PNG = MMContentType("image/png")
+    MULTIPART_RELATED = MMContentType("multipart/related")  # with SMIL
+    MULTIPART_MIXED = MMContentType("multipart/mixed")  # without SMIL
+    WAP_MULTIPART_MIXED = MMContentType("application/vnd.wap.multipart.mixed")
+    WAP_MULTIPART_RELATED = MMContentType("application/vnd.wap.multipart.related")
 
 
 class Priority:
@@ -109,6 +142,8 @@ class Charset:
     UTF_8 = "UTF-8"
     GBK = "GBK"
     GB2312 = "GB2312"
+    # The SDK's own names for them, so that code ported as written finds them
+    ISO8859_1, ISO8859_2, ISO10646_UCS_2, UTF8 = ISO_8859_1, ISO_8859_2, ISO_10646_UCS_2, UTF_8
 
 
 class MMConstants:
@@ -118,3 +153,15 @@ class MMConstants:
     ContentType, Priority, MessageClass, ChargedParty, RequestStatus, Charset = (
         ContentType, Priority, MessageClass, ChargedParty, RequestStatus, Charset)
     MMStatus, ReadStatus = MMStatus, ReadStatusCode
+    # Its plain constants: the names of MM7 elements and HTTP headers and parameters its own code read
+    # and wrote (an SP's code may compare with them), and its read buffer's size.
+    ARRAYLIMIT = 256
+    CONTENT_LENGTH, CONTENT_TYPE, CHARSET = "content-length", "content-type", "charset"
+    CONTENT_ID, BOUNDARY, CONNECTION = "content-id", "boundary", "connection"
+    BEGINXMLFLAG, ENDXMLFLAG, HTTP = "<?xml", "env:Envelope>", "http://"
+    SUBMITREQ, CANCELREQ, REPLACEREQ = "SubmitReq", "CancelReq", "ReplaceReq"
+    DELIVERREQ, DELIVERYREPORTREQ, READREPLYREQ = "DeliverReq", "DeliveryReportReq", "ReadReplyReq"
+    STATUS, STATUSCODE, STATUSTEXT, STATUSDETAIL = "Status", "StatusCode", "StatusText", "Details"
+    MESSAGEID, AUTHENTICATION, AUTHORIZATION = "MessageID", "WWW-Authenticate", "Authorization"
+    REALM, NONCE, ALGORITHM, QOP, OPAQUE = "realm", "nonce", "algorithm", "qop", "opaque"
+    DIGEST, BASIC = "Digest", "Basic"

@@ -16,6 +16,9 @@ class MMStatus:
     EXPIRED, RETRIEVED, SYSTEM_REJECT, RECIPIENT_REJECT, INDETERMINATE, FORWARDED = 0, 1, 2, 3, 4, 5
     TEXTS = {0: ("过期", "expired"), 1: ("接收", "retrieved"), 2: ("系统拒绝", "system rejected"),
              3: ("用户拒绝", "recipient rejected"), 4: ("未知", "indeterminate"), 5: ("转发", "forwarded")}
+    # The SDK's MMConstants.MMStatus.TEXT_* (its manual's texts, §5.2)
+    TEXT_EXPIRED, TEXT_RETRIEVED, TEXT_SYSTEM_REJECT = "过期", "接收", "系统拒绝"
+    TEXT_RECIPIENT_REJECT, TEXT_INDETERMINATE, TEXT_FORWARDED = "用户拒绝", "未知", "转发"
 
     @staticmethod
     def from_mm7(value, extension=None) -> int:
@@ -41,6 +44,7 @@ class ReadStatusCode:
 
     READ, DELETED, INDETERMINATE = 0, 1, 2
     TEXTS = {0: ("已读取", "read"), 1: ("未读被删", "deleted without being read"), 2: ("未知", "indeterminate")}
+    TEXT_READ, TEXT_DELETED, TEXT_INDETERMINATE = "已读取", "未读被删", "未知"  # (the SDK's, §5.3)
 
     @staticmethod
     def from_mm7(value) -> int:
