@@ -1426,7 +1426,8 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
         found = (item for item in map(store.outbox_get, ids) if item is not None)  # (None: purged meanwhile)
         if args.json:
             internal = ("body", "lease_until", "fingerprint")
-            items = [{k: v for k, v in to_jsonable(i).items() if k not in internal} for i in found]
+            items = [{k: v for k, v in to_jsonable(i).items() if k not in internal} | _outbox_fate(store, i)
+                     for i in found]
             print(_json(items, indent=2))
             return EXIT_OK
         if not ids:
@@ -1438,6 +1439,11 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
                 f"next {shown_time(i.next_at)}" if i.state == "queued" else "")
             if i.error and i.state != "sent":
                 what = f"{what}  {i.error}".strip()
+            fate = _outbox_fate(store, i)
+            if fate["earlier_unanswered"] and i.state == "sent":
+                what += "  (after an attempt that got no answer: the MMSC may have it twice)"
+            elif fate["may_have_arrived"]:
+                what += "  (no answer came: the MMSC may have it)"
             status = "" if i.status_code is None else str(i.status_code)
             # (whom it is for: a campaign's item is one recipient; a queued SubmitReq may name many)
             to = ", ".join(i.recipients[:2]) + (f" +{len(i.recipients) - 2}" if len(i.recipients) > 2 else "")
@@ -1446,6 +1452,19 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
         return EXIT_OK
     finally:
         store.close()
+
+
+def _outbox_fate(store, item) -> dict:
+    """What the client's record of an outbox item's TransactionID says the MMSC may have:
+    `earlier_unanswered` (an attempt before the last got no answer), `may_have_arrived` (not
+    accepted, and it may have reached the MMSC: `mm7bind.arrival`)."""
+    from .arrival import may_have_arrived  # noqa: PLC0415
+
+    rec = store.sent_by_transaction_id(item.transaction_id)
+    earlier = bool(rec is not None and rec.earlier_unanswered)
+    maybe = rec is not None and not rec.ok and item.state != "sent" and (
+        earlier or (rec.status_code is None and rec.error is not None and may_have_arrived(rec.error)))
+    return {"earlier_unanswered": earlier, "may_have_arrived": bool(maybe)}
 
 
 def cmd_store_requeue(args: argparse.Namespace) -> int:
