@@ -1444,6 +1444,8 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
                 what += "  (after an attempt that got no answer: the MMSC may have it twice)"
             elif fate["may_have_arrived"]:
                 what += "  (no answer came: the MMSC may have it)"
+            if i.earlier_rounds:  # (requeue starts the count again: the tries before are said here)
+                what += f"  (queued again after {i.earlier_rounds} earlier round(s))"
             status = "" if i.status_code is None else str(i.status_code)
             # (whom it is for: a campaign's item is one recipient; a queued SubmitReq may name many)
             to = ", ".join(i.recipients[:2]) + (f" +{len(i.recipients) - 2}" if len(i.recipients) > 2 else "")

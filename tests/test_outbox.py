@@ -187,8 +187,11 @@ def test_requeue_a_failed_item_once_the_cause_is_fixed(store, tmp_path):
         assert outbox.run_once()[0].state == "failed"
         assert not outbox.requeue(item.id + 1)  # (no such item)
         assert outbox.requeue(item.id) and not outbox.requeue(item.id)  # (queued now: left alone)
+        # New tries were asked for: its rounds start again, the earlier ones kept apart.
+        requeued = store.outbox_get(item.id)
+        assert (requeued.attempts, requeued.earlier_rounds) == (0, 1)
         [again] = outbox.run_once()
-        assert (again.state, again.attempts) == ("sent", 2)
+        assert (again.state, again.attempts, again.earlier_rounds) == ("sent", 1, 1)
         client.close()
 
 
@@ -206,7 +209,8 @@ def test_requeue_command(tmp_path):
     cfg.write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
     proc = run("store", "requeue", str(item.id), "99", "--config", str(cfg))
     assert proc.returncode == 1 and f"#{item.id}: queued again" in proc.stdout and "#99: not failed" in proc.stdout
-    assert "queued" in run("store", "outbox", "--config", str(cfg)).stdout
+    shown = run("store", "outbox", "--config", str(cfg)).stdout
+    assert "queued" in shown and "queued again after 1 earlier round(s)" in shown
 
 
 def test_a_campaign_item_a_direct_run_has_reached_since_is_not_queued_again(tmp_path):
