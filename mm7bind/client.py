@@ -132,9 +132,10 @@ class ClientConfig:
     rate_limit: float | None = None  # messages per second per MMSC URL
     role: str = "vasp"  # "mmsc": send the relay's requests (DeliverReq, reports) to a VASP (the simulator)
     rewrite: Any = None  # bytes -> bytes on the encoded body: to reproduce a peer's habits in tests
-    # An answer carrying another request's TransactionID is refused (a ProtocolError: its MessageID
-    # is not this message's); True takes it, with a transaction-id-mismatch deviation, for an MMSC
-    # that writes a TransactionID of its own. (One carrying none is taken either way.)
+    # An answer or Fault carrying another request's TransactionID is refused (a ProtocolError: its
+    # MessageID or refusal is not this message's); True takes it, with a transaction-id-mismatch
+    # deviation, for an MMSC that writes a TransactionID of its own. (One carrying none is taken
+    # either way, and so is a Fault's placeholder of zeros.)
     accept_transaction_id_mismatch: bool = False
     # Filled into requests that leave them empty:
     vaspid: str | None = None
@@ -294,6 +295,12 @@ class Retry:
     error: Exception | None  # what this attempt ended with (raised if no attempt is left)
 
 
+def _placeholder_tid(tid: str) -> bool:
+    """Whether a Fault's TransactionID is a placeholder written for none (Mbuni's "0000" when the
+    request's could not be read): zeros only, or nothing."""
+    return not tid.strip().strip("0")
+
+
 def new_transaction_id() -> str:
     return uuid.uuid4().hex
 
@@ -426,6 +433,13 @@ class ClientCore:
         if isinstance(body_msg, (m.RSErrorRsp, m.VASPErrorRsp)):
             body_msg = Fault(code="Server", string=body_msg.status.text or "", detail=body_msg)
         if isinstance(body_msg, Fault):
+            # A Fault for another request is not our refusal (what became of ours is unknown), as
+            # another request's answer is not our answer; a placeholder (Mbuni's "0000", written
+            # when it could not read the request's) is one written for none, as a missing one is.
+            if env.transaction_id is not None and not _placeholder_tid(env.transaction_id):
+                mixed_up = self.mismatched(p, url, env.transaction_id, "Fault", kw)
+                if mixed_up is not None:
+                    return mixed_up
             code = body_msg.status.code if body_msg.status else None
             error = FaultError(
                 f"{p.message.ELEMENT} refused: " + (f"{code} {body_msg.status.text}" if code else body_msg.string
@@ -441,22 +455,12 @@ class ClientCore:
             return self.give_up(p, ProtocolError(f"expected {expected.ELEMENT}, got {body_msg.ELEMENT}", **kw))
         devs = list(env.deviations)
         if env.transaction_id != p.transaction_id:
-            if env.transaction_id is not None and not self.config.accept_transaction_id_mismatch:
-                # Another request's answer (a proxy's or a kept-alive connection's mix-up): its
-                # MessageID and status are not this message's, and what became of ours is unknown.
-                return self.give_up(p, ProtocolError(
-                    f"the answer from {shown} is another request's: it carries TransactionID "
-                    f"{printable(env.transaction_id)} (for an MMSC that writes one of its own: "
-                    "accept_transaction_id_mismatch)", **kw))
+            if env.transaction_id is not None:
+                mixed_up = self.mismatched(p, url, env.transaction_id, "answer", kw)
+                if mixed_up is not None:
+                    return mixed_up
             devs.append(Deviation("transaction-id-mismatch", "/Envelope/Header/TransactionID",
                                   f"answer carries {env.transaction_id!r}, the request {p.transaction_id!r}"))
-            # Some MMSCs never echo it (InstantCom sends none): a warning for each answer would be one
-            # per request under normal load. Said once per MMSC; each Result has the deviation.
-            first = url not in self.mismatching
-            self.mismatching.add(url)
-            log.log(logging.WARNING if first else logging.DEBUG, "TransactionID mismatch from %s: sent %s, got %s%s",
-                    shown, printable(p.transaction_id), printable(env.transaction_id),
-                    " (said once for this MMSC; every Result lists it in its deviations)" if first else "")
         result = Result(p.message.ELEMENT, p.transaction_id, body_msg.status, body_msg, env.version, shown, attempt,
                         time.monotonic() - p.started, status, devs, retry_after, p.unanswered)
         if policy.retries_status(result.status.code) and attempt < policy.max_attempts:
@@ -466,6 +470,27 @@ class ClientCore:
             return Retry(policy.delay(attempt, retry_after, self.rng), url, None)
         self.finish(p, result=result)
         return result
+
+    def mismatched(self, p: Prepared, url: str, tid: str, what: str, kw: dict):
+        """An answer (or Fault) carrying TransactionID `tid`: None when it is ours to take (the
+        request's, or another with `accept_transaction_id_mismatch`, said once per MMSC), else the
+        ProtocolError raised: another request's answer (a proxy's or a kept-alive connection's
+        mix-up) says nothing of this one, its MessageID or refusal not this message's."""
+        if tid == p.transaction_id:
+            return None
+        shown = kw["url"]
+        if not self.config.accept_transaction_id_mismatch:
+            return self.give_up(p, ProtocolError(
+                f"the {what} from {shown} is another request's: it carries TransactionID {printable(tid)} (for an "
+                "MMSC that writes one of its own: accept_transaction_id_mismatch)", **kw))
+        # Some MMSCs never echo it (InstantCom sends none): a warning for each answer would be one
+        # per request under normal load. Said once per MMSC; each Result has the deviation.
+        first = url not in self.mismatching
+        self.mismatching.add(url)
+        log.log(logging.WARNING if first else logging.DEBUG, "TransactionID mismatch from %s: sent %s, got %s%s",
+                shown, printable(p.transaction_id), printable(tid),
+                " (said once for this MMSC; every Result lists it in its deviations)" if first else "")
+        return None
 
     def http_hint(self, status: int, url: str, headers: dict) -> str:
         """What to change, for the HTTP errors a wrong setting causes: a 401 says which of the

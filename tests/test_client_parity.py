@@ -15,7 +15,7 @@ import pytest
 import mm7bind as mm7
 from mm7bind.arrival import may_have_arrived
 from mm7bind.client import AsyncClient, Client
-from mm7bind.errors import ConnectError, HTTPStatusError, ProtocolError, RequestTimeout, TransportError
+from mm7bind.errors import ConnectError, FaultError, HTTPStatusError, ProtocolError, RequestTimeout, TransportError
 from mm7bind.retry import RetryPolicy
 from mm7bind.store import MemoryStore
 
@@ -98,6 +98,37 @@ def test_an_answer_without_a_transaction_id_is_taken_with_its_deviations(asynchr
         r = send(asynchronous, srv.url)
     assert r.ok and r.message_id == "not-ours"
     assert {"missing-transaction-id", "transaction-id-mismatch"} <= {d.code for d in r.deviations}
+
+
+def faulting_with(tid):
+    fault = mm7.Fault(code="Client", string="Address Error", detail=mm7.RSErrorRsp(status=mm7.Status(2002)))
+
+    def answer(req):
+        out = mm7.encode(fault, transaction_id=tid, version=req.decode().version)
+        return Reply(500, out.to_bytes(), {"Content-Type": out.content_type})
+
+    return answer
+
+
+@BOTH
+def test_a_fault_carrying_another_requests_transaction_id_is_not_taken_for_our_refusal(asynchronous):
+    # (taken for ours, a request whose fate is unknown ended as refused, for good: the outbox failed it)
+    with FakeServer(faulting_with("someone-else")) as srv, pytest.raises(ProtocolError) as err:
+        send(asynchronous, srv.url, retry=RetryPolicy.never())
+    assert "the Fault from" in str(err.value) and "someone-else" in str(err.value)
+    assert "accept_transaction_id_mismatch" in str(err.value) and may_have_arrived(err.value)
+    with FakeServer(faulting_with("its-own")) as srv, pytest.raises(FaultError) as taken:
+        send(asynchronous, srv.url, accept_transaction_id_mismatch=True)
+    assert taken.value.status.code == 2002
+
+
+@BOTH
+@pytest.mark.parametrize("placeholder", ["0000", "0"])
+def test_a_fault_with_a_placeholder_transaction_id_is_taken_as_one_with_none(asynchronous, placeholder):
+    # (Mbuni writes "0000" in a Fault about a request whose TransactionID it could not read)
+    with FakeServer(faulting_with(placeholder)) as srv, pytest.raises(FaultError) as err:
+        send(asynchronous, srv.url)
+    assert err.value.status.code == 2002 and len(srv.requests) == 1
 
 
 def test_the_configuration_can_accept_an_mmscs_own_transaction_ids(tmp_path):
