@@ -435,6 +435,12 @@ def _content(args) -> Content | None:
         head = content.smil.blob.read()[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
         if not head.startswith(b"<") or b"<smil" not in head.lower():
             raise ValueError(f"--smil {args.smil} is not a SMIL document (no <smil> element at its start)")
+    for part in [*content.parts, *([content.smil] if content.smil else [])]:
+        if not part.size:  # (sent as it is, as the codec's warning says; said here, where -v is not given)
+            which = "--text" if args.text is not None and content.parts and part is content.parts[0] else (
+                "--smil" if part is content.smil else part.filename or part.content_location or "a part")
+            print(f"mm7bind send: note: {which} holds no bytes: it is sent as it is, but no handset shows it",
+                  file=sys.stderr)
     return content if content.parts or content.smil else None
 
 

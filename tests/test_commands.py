@@ -1869,3 +1869,15 @@ def test_config_check_prints_each_problem_then_the_counts(tmp_path):
         "warning: mmsc.urls: Basic credentials over plain http can be read on the way: http://a/mm7",
         "warning: receiver.forward_secret: set without forward_url: nothing is forwarded",
         f"{tmp_path / 'c.toml'}: 1 error(s), 2 warning(s)"]
+
+
+def test_send_says_when_an_attachment_holds_no_bytes(tmp_path):
+    from .fake_http import FakeServer
+
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with FakeServer() as srv:
+        proc = run("send", "--mmsc", srv.url, "--to", "+8613800000000", "--text", "hi",
+                   "--attach", str(tmp_path / "empty.jpg"))
+    assert proc.returncode == 0, proc.stderr
+    assert "mm7bind send: note: empty.jpg holds no bytes: it is sent as it is" in proc.stderr, proc.stderr
+    assert len(srv.requests) == 1
