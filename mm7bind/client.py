@@ -560,6 +560,7 @@ class ClientCore:
             return self.give_up(p, ProtocolError(f"answer from {shown} {exc}: not read further", **kw))
         if kind == "connect":
             error: SendError = ConnectError(f"cannot connect to {shown}: {why}", **kw)
+            error.__cause__ = exc
             retryable = policy.on_connect_error
             # Nothing reached the MMSC: go straight to another one if there is one (and no earlier
             # attempt may have reached this one).
@@ -572,6 +573,7 @@ class ClientCore:
         else:  # the request went out, the answer never came: as a timeout, the MMSC may have it
             error = TransportError(f"HTTP exchange with {shown} failed: {why}", **kw)
             retryable = policy.on_timeout
+        error.__cause__ = exc  # (said in our words; the library's own error kept beneath)
         return self.again_or_raise(p, attempt, url, error, retryable, None, tried)
 
     def again_or_raise(self, p: Prepared, attempt: int, url: str, error: SendError, retryable: bool,
@@ -782,6 +784,9 @@ def transport_reason(exc: Exception) -> str:
         return "the TLS handshake got no answer within the connect timeout (an http port, not https?)"
     if type(exc).__name__ == "ProxyError" and type(exc).__module__.startswith("httpx"):
         return f"the proxy refused to connect us: {exc}"  # (httpx says only the proxy's status)
+    lost = _lost_words(exc)
+    if lost is not None:
+        return lost
     if type(exc).__module__.startswith("httpx"):
         # (httpx says "All connection attempts failed" alone: the reason, refused or unreachable,
         # is in the error it wraps)
@@ -799,6 +804,51 @@ def transport_reason(exc: Exception) -> str:
         inner = str(said[1]).strip() or type(said[1]).__name__
         return said[0] if inner in said[0] else f"{said[0].rstrip('.')}: {inner}"
     return re.sub(r"^[A-Za-z]+\(host=[^)]*\): ", "", str(cause)) or type(cause).__name__
+
+
+_HTTPX_CUT_SHORT = re.compile(r"peer closed connection without sending complete message body \(received (\d+) bytes, "
+                              r"expected (\d+)\)")
+
+
+def _lost_words(exc: BaseException) -> str | None:
+    """A connection lost during the exchange said in our words, alike from either client (urllib3
+    says "Connection broken: IncompleteRead(4 bytes read, 100 more expected)", httpx "peer closed
+    connection without sending complete message body ..."); None for another failure. The
+    libraries' exceptions stay chained under ours."""
+    import http.client  # noqa: PLC0415
+
+    if type(exc).__module__ == "builtins" and str(exc):  # (worded already: ours, `_unsent`'s, or the OS's)
+        return None
+    chain = list(tlsrefusal.chain(exc))
+    for e in chain:
+        if type(e).__name__ == "InvalidChunkLength":  # (an IncompleteRead to urllib3, its numbers the chunk's)
+            return "the connection was lost with the answer cut short, inside its chunked body"
+        if isinstance(e, http.client.IncompleteRead):
+            came = e.partial if isinstance(e.partial, int) else len(e.partial)
+            more = f", {e.expected} more were due" if e.expected else ""
+            return f"the connection was lost with the answer cut short: {came} bytes of its body came{more}"
+        if isinstance(e, http.client.RemoteDisconnected):
+            return "the connection was closed without an answer"
+        if type(e).__module__.startswith(("httpx", "httpcore", "h11")):
+            said = str(e)
+            cut = _HTTPX_CUT_SHORT.search(said)
+            if cut:
+                came, due = int(cut.group(1)), int(cut.group(2))
+                return (f"the connection was lost with the answer cut short: {came} bytes of its body came, "
+                        f"{due - came} more were due")
+            if "incomplete chunked read" in said:
+                return "the connection was lost with the answer cut short, inside its chunked body"
+            if "Server disconnected without sending a response" in said:
+                return "the connection was closed without an answer"
+    for e in chain:  # urllib3's ("Connection broken: ...", cause) and ("Connection aborted.", cause)
+        said = e.args if type(e).__module__.startswith("urllib3") else ()
+        if len(said) == 2 and isinstance(said[0], str) and isinstance(said[1], BaseException):
+            inner = str(said[1]).strip() or type(said[1]).__name__
+            if said[0].startswith("Connection broken"):
+                return f"the connection was lost with the answer cut short: {inner}"
+            if said[0].startswith("Connection aborted"):
+                return f"the connection was lost before an answer: {inner}"
+    return None
 
 
 def _in_tls_handshake(exc: BaseException) -> bool:

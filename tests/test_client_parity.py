@@ -286,6 +286,11 @@ def test_a_connection_lost_before_the_answer_is_said_in_words_not_a_tuple(asynch
         send(asynchronous, srv.url, retry=RetryPolicy.never())
     said = str(err.value)
     assert said.startswith(f"HTTP exchange with {srv.url} failed: ") and "('" not in said and "Disconnected(" not in said
+    # In our words, alike from both clients (urllib3: "Connection aborted: Remote end closed connection
+    # without response", httpx: "Server disconnected without sending a response."), the cause kept.
+    assert said.startswith((f"HTTP exchange with {srv.url} failed: the connection was closed without an answer",
+                            f"HTTP exchange with {srv.url} failed: the connection was lost before an answer")), said
+    assert err.value.__cause__ is not None
 
 
 class CutShortServer(TricklingServer):
@@ -307,6 +312,15 @@ def test_an_answer_cut_short_is_said_once(asynchronous):
     said = str(err.value)
     assert said.startswith(f"HTTP exchange with {cut.url} failed: ") and may_have_arrived(err.value)
     assert said.count("IncompleteRead") <= 1 and "('" not in said, said
+    # In our words, alike from both clients (not urllib3's "Connection broken: IncompleteRead(4 bytes
+    # read, 100 more expected)" nor httpx's "peer closed connection without sending complete message
+    # body"), the library's error chained beneath.
+    assert said.startswith(f"HTTP exchange with {cut.url} failed: the connection was lost with the answer cut "
+                           "short: "), said
+    assert "IncompleteRead" not in said and "Connection broken" not in said and "peer closed" not in said, said
+    if "bytes of its body came" in said:  # (else the connection's reset overtook the end of the body)
+        assert "4 bytes of its body came, 100 more were due" in said, said
+    assert err.value.__cause__ is not None
 
 
 def test_a_reset_the_async_transport_says_nothing_of_is_named_by_its_cause():
