@@ -288,6 +288,42 @@ class AnswerTooLarge(Exception):
         self.limit = limit
 
 
+# An answer's head, the same for both clients (http.client alone stops at 100 fields of 64 KiB
+# each, h11 at a 100 KiB head of any number): past either, a ProtocolError, its body not read.
+MAX_ANSWER_HEADER_FIELDS = 100
+MAX_ANSWER_HEAD_BYTES = 64 * 1024
+
+
+class AnswerHeadTooLarge(AnswerTooLarge):
+    """The answer's head went past MAX_ANSWER_HEADER_FIELDS or MAX_ANSWER_HEAD_BYTES."""
+
+    def __init__(self, words: str):
+        Exception.__init__(self, words)
+
+
+def _check_head(fields: list[tuple[str | bytes, str | bytes]]) -> None:
+    """Raise AnswerHeadTooLarge for an answer's header fields (name, value) past the limits,
+    counted alike whichever library read them: a field is its name, ": ", its value and CRLF."""
+    if len(fields) > MAX_ANSWER_HEADER_FIELDS:
+        raise AnswerHeadTooLarge(f"has more than {MAX_ANSWER_HEADER_FIELDS} header fields")
+    size = sum(len(n) + len(v) + 4 for n, v in fields)
+    if size > MAX_ANSWER_HEAD_BYTES:
+        raise AnswerHeadTooLarge(f"has header fields of more than {MAX_ANSWER_HEAD_BYTES} bytes")
+
+
+def _head_over_limit(exc: BaseException) -> AnswerHeadTooLarge | None:
+    """The library's own refusal of a head past its limits (http.client's "got more than 100
+    headers" or "header line" too long, h11's receive buffer), as ours; None for another failure."""
+    import http.client  # noqa: PLC0415
+
+    for e in tlsrefusal.chain(exc):
+        if isinstance(e, http.client.LineTooLong) or "Receive buffer too long" in str(e):
+            return AnswerHeadTooLarge(f"has header fields of more than {MAX_ANSWER_HEAD_BYTES} bytes")
+        if isinstance(e, http.client.HTTPException) and "got more than" in str(e) and "headers" in str(e):
+            return AnswerHeadTooLarge(f"has more than {MAX_ANSWER_HEADER_FIELDS} header fields")
+    return None
+
+
 @dataclass
 class Retry:
     delay: float
@@ -1265,6 +1301,12 @@ def _transport_class():
                                         allow_redirects=False, proxies=session.proxies, stream=True)
             finally:
                 _answer_deadline.at = _answer_deadline.budget = None
+            head = getattr(resp.raw, "_original_response", None)
+            try:
+                _check_head(list(head.msg.items()) if head is not None else list(resp.headers.items()))
+            except AnswerHeadTooLarge:
+                resp.close()  # (its body is not read: the connection goes with it)
+                raise
             return self.read_whole(resp)
 
         def read_whole(self, resp: requests.Response) -> requests.Response:
@@ -1504,6 +1546,10 @@ class Client(_Operations[Result]):
         except requests.exceptions.ConnectTimeout as exc:
             return Failure("connect", exc, ran_out="connect")
         except requests.exceptions.ConnectionError as exc:
+            over = _head_over_limit(exc)
+            if over is not None:
+                over.__cause__ = exc
+                return Failure("too-large", over)
             # requests says ConnectionError also when the connection dropped after the request went
             # out: then the MMSC may have it, and only the same MMSC can tell a repeat.
             if _never_connected(exc):
@@ -1753,6 +1799,10 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             return Failure("timeout", exc, ran_out=which)
         except (httpx.HTTPError, OSError) as exc:  # (OSError: a TLS alert read after the request went
             # out reaches us unwrapped by httpx)
+            over = _head_over_limit(exc) if written else None
+            if over is not None:
+                over.__cause__ = exc
+                return Failure("too-large", over)
             if not written:
                 return _unsent(self.config, url, exc, timed_out=False)
             return await asyncio.to_thread(lost, self.config, url, exc, lambda: self._tls)
@@ -1769,6 +1819,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         limit, chunks, size = self.config.max_answer_bytes, [], 0
         async with self.http.stream("POST", url, content=body, headers=headers,
                                     extensions={"trace": trace}) as resp:
+            _check_head(resp.headers.raw)
             coding = resp.headers.get("content-encoding", "").strip().lower()
             pieces = _inflated(resp, coding) if coding in _INFLATED else resp.aiter_bytes()
             try:

@@ -432,3 +432,41 @@ def test_after_an_attempt_without_answer_an_unavailable_mmsc_is_waited_for_not_p
         assert len(first.requests) == 3 and second.requests == []
     with FakeServer(scripted(Reply(503))) as first, FakeServer() as second:  # (a 503 alone: on at once)
         assert send(asynchronous, (first.url, second.url)).url == second.url
+
+
+# -- an answer's head: one limit for both clients ---------------------------------------------
+
+
+def answering_with_headers(count: int, size: int):
+    """An MMSC whose (good) answer carries `count` more header fields with values of `size` bytes."""
+    def answer(req):
+        env = req.decode()
+        out = mm7.encode(mm7.SubmitRsp(message_id="m-1"), transaction_id=env.transaction_id, version=env.version)
+        extra = {f"X-Pad-{i}": "v" * size for i in range(count)}
+        return Reply(200, out.to_bytes(), {"Content-Type": out.content_type, **extra})
+
+    return answer
+
+
+@BOTH
+@pytest.mark.parametrize(("count", "size", "said"), [
+    (101, 1, "more than 100 header fields"),  # (http.client's limit; h11 took any number)
+    (60, 1200, "header fields of more than 65536 bytes"),  # (h11 took 100 KiB; http.client 100 of 64 KiB)
+    (90, 1300, "header fields of more than 65536 bytes"),  # (past h11's own 100 KiB too)
+])
+def test_an_answer_head_past_the_limits_is_refused_alike(asynchronous, count, size, said):
+    from mm7bind.client import MAX_ANSWER_HEAD_BYTES, MAX_ANSWER_HEADER_FIELDS
+
+    assert (MAX_ANSWER_HEADER_FIELDS, MAX_ANSWER_HEAD_BYTES) == (100, 65536)
+    with FakeServer(answering_with_headers(count, size)) as srv, pytest.raises(ProtocolError) as err:
+        send(asynchronous, srv.url)
+    assert str(err.value).startswith(f"answer from {srv.url} has {said}: not read further"), str(err.value)
+    assert len(srv.requests) == 1 and may_have_arrived(err.value)
+
+
+@BOTH
+def test_an_answer_head_within_the_limits_is_read(asynchronous):
+    # (the server's own Server, Date, Content-Type and Content-Length fields count too)
+    with FakeServer(answering_with_headers(90, 600)) as srv:
+        r = send(asynchronous, srv.url)
+    assert r.ok and r.message_id == "m-1"
