@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import io
 import itertools
 import logging
@@ -252,13 +253,35 @@ class Failure:
     error: Exception
     # Which bound a timeout met (its words name the setting): "connect" (connect_timeout), "send"
     # (read_timeout, a write of the request), "answer" (read_timeout, waiting for the answer),
-    # "body" (read_timeout, the answer begun and not whole), "exchange" (connect_timeout +
-    # read_timeout, one exchange's whole); None: no timeout.
+    # "body" (read_timeout, the answer begun and not whole), "exchange" (read_timeout from the
+    # request's end, for the answer's head whole); None: no timeout.
     ran_out: str | None = None
 
 
 class _SlowAnswer(TimeoutError):
     """An answer begun that did not come whole within the read timeout."""
+
+
+class _SlowHead(TimeoutError):
+    """An answer whose head did not come whole within the read timeout of the request's end."""
+
+
+@functools.cache
+def _pieces_class():
+    import httpx  # noqa: PLC0415
+
+    class Pieces(httpx.AsyncByteStream):
+        """A request body for httpx in pieces, each its own write (and write timeout); iterable
+        again."""
+
+        def __init__(self, body: bytes, size: int = 64 * 1024):
+            self.body, self.size = memoryview(body), size
+
+        async def __aiter__(self):
+            for i in range(0, len(self.body), self.size):
+                yield bytes(self.body[i : i + self.size])
+
+    return Pieces
 
 
 def _answer_ran_out(exc: BaseException) -> str:
@@ -572,8 +595,7 @@ class ClientCore:
         if which == "send":
             return f"the MMSC took no more of the request for {c.read_timeout:g} s (read_timeout)"
         if which == "exchange":
-            return (f"no whole answer within {c.connect_timeout + c.read_timeout:g} s of the exchange's start "
-                    "(connect_timeout + read_timeout)")
+            return f"the answer's head did not come whole within {c.read_timeout:g} s of the request sent (read_timeout)"
         return f"no answer within {c.read_timeout:g} s (read_timeout)"
 
     def on_transport_error(self, p: Prepared, attempt: int, url: str, kind: str, exc: Exception,
@@ -1056,7 +1078,9 @@ class _Operations(Generic[_R]):
 # Sync client over zeep's Transport
 
 
-_answer_deadline = threading.local()  # when the answer being read must have come, whole (monotonic)
+# How long the head of the answer being read may take, whole, from the request's end (seconds): the
+# time an upload takes is not the MMSC's (a large SubmitReq over a slow link timed out, answered).
+_answer_deadline = threading.local()
 # Whether this thread's request has begun to be written to the MMSC (or to a plain-http proxy that
 # passes it on), and whether its wait for a pooled connection ended with a connection. Before the
 # first byte (waiting for a connection, connecting, a proxy's tunnel, the TLS handshake) a
@@ -1098,16 +1122,43 @@ def _pause(sleep, seconds: float) -> None:
         raise KeyboardInterrupt
 
 
+class _HeadReader(DeadlineReader):
+    """An answer's reader bounded by the head's deadline until `head_read()`. A deadline passing
+    before any byte came is said as the read timeout it also is (no answer at all), not as a head
+    begun and never ended."""
+
+    got = False
+
+    def _bounded(self, read, *args):  # noqa: ANN001, ANN002, ANN202
+        try:
+            out = super()._bounded(read, *args)
+        except DeadlinePassed:
+            if self.got:
+                raise
+            out = None  # (raised below, outside this handler: its chain must not hold the deadline)
+        if out is None:
+            raise TimeoutError("timed out")
+        self.got = self.got or bool(out)
+        return out
+
+    def head_read(self) -> None:
+        """The head came whole: the body is read within its own bound (`read_whole`)."""
+        self._deadline = math.inf
+
+
 class _DeadlineSocket:
     """A connection's socket as http.client sees it while reading an answer: its reads bounded."""
 
     def __init__(self, sock, deadline: float):  # noqa: ANN001
         self._sock, self._deadline = sock, deadline
+        self.readers: list[_HeadReader] = []
 
     def makefile(self, mode: str = "rb", *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
         self._sock._io_refs += 1  # (as socket.makefile: the socket outlives a close until this is closed)
         sock = self._sock
-        return io.BufferedReader(DeadlineReader(socket.SocketIO(sock, "rb"), sock, sock.gettimeout(), self._deadline))
+        reader = _HeadReader(socket.SocketIO(sock, "rb"), sock, sock.gettimeout(), self._deadline)
+        self.readers.append(reader)
+        return io.BufferedReader(reader)
 
     def __getattr__(self, name: str):  # noqa: ANN204
         return getattr(self._sock, name)
@@ -1145,13 +1196,17 @@ def _adapter_class():
             self._mm7_tunnelling = False
 
     def getresponse(self, base):  # noqa: ANN001, ANN202
-        deadline = getattr(_answer_deadline, "at", None)
+        # (called once urllib3 has written the whole request: the answer's time starts here)
+        budget = getattr(_answer_deadline, "budget", None)
         sock = self.sock
-        if deadline is None or sock is None:
+        if budget is None or sock is None:
             return base.getresponse(self)
-        self.sock = _DeadlineSocket(sock, deadline)
+        self.sock = bounded = _DeadlineSocket(sock, time.monotonic() + budget)
         try:
-            return base.getresponse(self)
+            response = base.getresponse(self)
+            for reader in bounded.readers:
+                reader.head_read()
+            return response
         finally:
             if self.sock is not None:  # (None: http.client closed it, the answer ending the connection)
                 self.sock = sock
@@ -1209,11 +1264,6 @@ def _adapter_class():
             if not _progress.slot:  # (a Ctrl-C while waiting its turn: no slot was taken)
                 _progress.unslotted = self
             raise
-        # The answer's deadline runs from here: the wait for a pooled connection (other senders'
-        # exchanges) is not the MMSC's time. (Once: a Digest challenge's answer shares it.)
-        budget = getattr(_answer_deadline, "budget", None)
-        if budget is not None and getattr(_answer_deadline, "at", None) is None:
-            _answer_deadline.at = time.monotonic() + budget
         return conn
 
     def put_conn(self, base, conn):  # noqa: ANN001, ANN202
@@ -1287,9 +1337,9 @@ def _transport_class():
         def post(self, address, message, headers):  # noqa: ANN001, ANN201
             # Redirects are not followed: requests would repeat a POST answered 301/302 as a GET.
             session = self.session
-            # The head of the answer (and a Digest challenge's answer) must come within both
-            # timeouts of getting a connection (set then: see `_adapter_class`).
-            _answer_deadline.at, _answer_deadline.budget = None, sum(self.operation_timeout)
+            # The head of each answer (a Digest challenge's too) must come whole within the read
+            # timeout of its request's end (see `_adapter_class`).
+            _answer_deadline.budget = self.operation_timeout[1]
             _progress.written, _progress.unslotted = False, None
             _progress.send_timeout = self.operation_timeout[1]
             try:
@@ -1300,7 +1350,7 @@ def _transport_class():
                     resp = session.send(self.prepare(address, message, headers), timeout=self.operation_timeout,
                                         allow_redirects=False, proxies=session.proxies, stream=True)
             finally:
-                _answer_deadline.at = _answer_deadline.budget = None
+                _answer_deadline.budget = None
             head = getattr(resp.raw, "_original_response", None)
             try:
                 _check_head(list(head.msg.items()) if head is not None else list(resp.headers.items()))
@@ -1760,7 +1810,6 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             except asyncio.CancelledError as exc:  # (nothing of it went out)
                 raise NotSent(exc) from None
         dump("POST", url, p.headers, body)
-        limit = self.config.connect_timeout + self.config.read_timeout  # (httpx's timeouts are per read)
         origin = _origin(url)
         slot = self._slots.get(origin) or self._slots.setdefault(origin, asyncio.Semaphore(self.config.pool_size))
         try:
@@ -1775,7 +1824,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             self._exchanges += 1
             self._no_exchange.clear()
             try:
-                return await asyncio.wait_for(self._exchange(url, body, p.headers, written), limit)
+                return await self._exchange(url, body, p.headers, written)
             finally:
                 slot.release()
                 self._exchanges -= 1
@@ -1795,7 +1844,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             if not written:
                 return _unsent(self.config, url, exc, timed_out=True)
             which = "body" if isinstance(exc, _SlowAnswer) else "send" if isinstance(exc, httpx.WriteTimeout) \
-                else "answer" if isinstance(exc, httpx.TimeoutException) else "exchange"  # (asyncio's: `limit` ran out)
+                else "answer" if isinstance(exc, httpx.TimeoutException) else "exchange"  # (the head's bound ran out)
             return Failure("timeout", exc, ran_out=which)
         except (httpx.HTTPError, OSError) as exc:  # (OSError: a TLS alert read after the request went
             # out reaches us unwrapped by httpx)
@@ -1812,13 +1861,39 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         reads it whole, however long it goes on). `written` gets an item once the request begins
         to be written to the MMSC (or to a plain-http proxy passing it on; not a tunnel's CONNECT)."""
 
+        import httpx  # noqa: PLC0415
+
+        loop = asyncio.get_running_loop()
+        # The answer's head must come whole within the read timeout of the request's end (a
+        # Digest challenge's too): the time an upload takes is not the MMSC's. httpx's timeouts
+        # are per read, and a head trickling in met none.
+        head_bound = asyncio.timeout(None)
+
         async def trace(event: str, info: dict) -> None:
             if event.endswith(".send_request_headers.started") and info["request"].method != b"CONNECT":
                 written.append(True)
+            elif event.endswith(".send_request_body.complete"):
+                # (a little after httpx's own read timeout, which says a silent MMSC's: no answer
+                # at all, not a head begun and never ended)
+                head_bound.reschedule(loop.time() + self.config.read_timeout + 0.05)
+            elif event.endswith(".receive_response_headers.complete"):
+                head_bound.reschedule(None)
 
+        request = self.http.build_request("POST", url, content=body, headers=headers, extensions={"trace": trace})
+        # Written a piece at a time, each write under the write timeout (as the sync client's): in
+        # one, httpx bounded the whole upload of a large message by it. (Iterable again: a Digest
+        # challenge's answer sends it once more.)
+        request.stream = _pieces_class()(body)
+        try:
+            async with head_bound:
+                resp = await self.http.send(request, stream=True)
+        except TimeoutError as exc:
+            if head_bound.expired():
+                raise _SlowHead(f"no whole answer head within {self.config.read_timeout:g} s of the request "
+                                "sent") from exc
+            raise
         limit, chunks, size = self.config.max_answer_bytes, [], 0
-        async with self.http.stream("POST", url, content=body, headers=headers,
-                                    extensions={"trace": trace}) as resp:
+        try:
             _check_head(resp.headers.raw)
             coding = resp.headers.get("content-encoding", "").strip().lower()
             pieces = _inflated(resp, coding) if coding in _INFLATED else resp.aiter_bytes()
@@ -1833,6 +1908,8 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
                         chunks.append(chunk)
             except TimeoutError as exc:
                 raise _SlowAnswer(f"no whole answer within {self.config.read_timeout:g} s") from exc
+        finally:
+            await resp.aclose()
         await self._drop_overrun_connections()
         return Answer(resp.status_code, _as_sent(resp.headers), b"".join(chunks))
 
