@@ -1861,8 +1861,6 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         reads it whole, however long it goes on). `written` gets an item once the request begins
         to be written to the MMSC (or to a plain-http proxy passing it on; not a tunnel's CONNECT)."""
 
-        import httpx  # noqa: PLC0415
-
         loop = asyncio.get_running_loop()
         # The answer's head must come whole within the read timeout of the request's end (a
         # Digest challenge's too): the time an upload takes is not the MMSC's. httpx's timeouts

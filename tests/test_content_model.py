@@ -466,7 +466,7 @@ def test_a_part_of_no_bytes_is_sent_with_a_warning_said_once(caplog):
         out = mm7.encode(msg, transaction_id="t-1")
         mm7.encode(msg, transaction_id="t-2")
     assert [r.getMessage() for r in caplog.records if "holds no bytes" in r.getMessage()] == [
-        "the image/jpeg part empty.jpg holds no bytes: sent as it is, but no handset shows it "
-        "(a broken picture, an empty slide)"]
+        ("the image/jpeg part empty.jpg holds no bytes: sent as it is, but no handset shows it "
+         "(a broken picture, an empty slide)")]
     parts = mm7.decode(out.to_bytes(), out.content_type).body.content.parts
     assert [p.size for p in parts] == [5, 0]
