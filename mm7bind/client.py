@@ -1078,8 +1078,9 @@ class _Operations(Generic[_R]):
 # Sync client over zeep's Transport
 
 
-# How long the head of the answer being read may take, whole, from the request's end (seconds): the
-# time an upload takes is not the MMSC's (a large SubmitReq over a slow link timed out, answered).
+# `budget`: how long the head of the answer being read may take, whole, from the request's end
+# (seconds): the time an upload takes is not the MMSC's (a large SubmitReq over a slow link timed
+# out, answered). `at`: instead, when the answer must have come, whole (monotonic).
 _answer_deadline = threading.local()
 # Whether this thread's request has begun to be written to the MMSC (or to a plain-http proxy that
 # passes it on), and whether its wait for a pooled connection ended with a connection. Before the
@@ -1197,15 +1198,18 @@ def _adapter_class():
 
     def getresponse(self, base):  # noqa: ANN001, ANN202
         # (called once urllib3 has written the whole request: the answer's time starts here)
-        budget = getattr(_answer_deadline, "budget", None)
+        # (`at`: a whole exchange's deadline of a caller's own, the forwarding handler's, which
+        # bounds the body too)
+        at, budget = getattr(_answer_deadline, "at", None), getattr(_answer_deadline, "budget", None)
         sock = self.sock
-        if budget is None or sock is None:
+        if (at is None and budget is None) or sock is None:
             return base.getresponse(self)
-        self.sock = bounded = _DeadlineSocket(sock, time.monotonic() + budget)
+        self.sock = bounded = _DeadlineSocket(sock, at if at is not None else time.monotonic() + budget)
         try:
             response = base.getresponse(self)
-            for reader in bounded.readers:
-                reader.head_read()
+            if at is None:
+                for reader in bounded.readers:
+                    reader.head_read()
             return response
         finally:
             if self.sock is not None:  # (None: http.client closed it, the answer ending the connection)
