@@ -47,6 +47,10 @@ class BulkResult:
     failed: int = 0
     may_have_arrived: int = 0  # of the failed: no answer came, the MMSC may have taken it (`mm7bind.arrival`)
     skipped: int = 0  # already sent under the same tag (an earlier, interrupted run)
+    # not sent again on resuming under the tag: an earlier request to them got no answer, the MMSC
+    # may have it, and retries on timeout are off (`resend_unanswered` sends them)
+    maybe_delivered: int = 0
+    maybe_delivered_to: list[str] = field(default_factory=list)  # (the first `keep`)
     repeated: int = 0  # recipients listed more than once (sent once)
     elapsed: float = 0.0
     interrupted: bool = False  # stopped (Ctrl-C) before every recipient was tried (or queued)
@@ -166,10 +170,12 @@ def recipient_key(recipient: str) -> str:
 
 
 def _plan(store, recipients: Iterable[str], tag: str | None,
-          tries: Counter | None = None, keep: int | None = KEEP) -> tuple[list[str], BulkResult]:
+          tries: Counter | None = None, keep: int | None = KEEP,
+          resend_unanswered: bool = True) -> tuple[list[str], BulkResult]:
     """Who still needs the message: each recipient once, and under a tag (with a store) none the
-    MMSC already accepted one for, nor one waiting in the outbox for it. `tries` is filled with
-    how many requests each recipient already has under the tag."""
+    MMSC already accepted one for, nor one waiting in the outbox for it; without
+    `resend_unanswered`, none whose request may have arrived (`maybe_delivered`). `tries` is
+    filled with how many requests each recipient already has under the tag."""
     listed = [r.strip() if isinstance(r, str) else r for r in recipients]  # (as the store records them)
     # A recipient listed twice gets the message once, also written differently: lists merged from
     # two sources have "+86 138-0000-0001" and "+8613800000001", or "8613800000001", one phone.
@@ -182,9 +188,12 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
     if tag is not None and store is not None:
         # (a record at a time: read whole, a million-request campaign's records took a gigabyte to resume)
         done: set[str] = set()
+        unsure: set[str] = set()
         for rec in tag_submits(store, tag):
             if rec.ok:
                 done.update(rec.recipients)
+            elif not resend_unanswered and _maybe_arrived(rec):
+                unsure.update(rec.recipients)
             elif tries is not None and not _unanswered(rec):  # (those accepted are not sent again: not counted)
                 tries.update(rec.recipients)
         waiting = ("queued", "sending", "sent")
@@ -193,7 +202,13 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
         elif hasattr(store, "outbox"):  # (a store of one's own, written before outbox_recipients)
             done |= {r for item in store.outbox(tag=tag) if item.state in waiting for r in item.recipients}
         done = {recipient_key(r) for r in done}
-        todo = [r for r in unique if recipient_key(r) not in done]
+        unsure = {recipient_key(r) for r in unsure} - done
+        held = [r for r in unique if recipient_key(r) in unsure]
+        todo = [r for r in unique if recipient_key(r) not in done and recipient_key(r) not in unsure]
+        result = BulkResult(total=len(todo), skipped=len(unique) - len(todo) - len(held),
+                            repeated=len(listed) - len(unique), keep=keep, maybe_delivered=len(held))
+        result.maybe_delivered_to = held if keep is None else held[:keep]
+        return todo, result
     return todo, BulkResult(total=len(todo), skipped=len(unique) - len(todo), repeated=len(listed) - len(unique),
                             keep=keep)
 
@@ -226,8 +241,27 @@ def _unanswered(rec) -> bool:
     return rec.status_code is None and rec.error is not None and arrival(rec.error) != ANSWERED
 
 
+def _maybe_arrived(rec) -> bool:
+    """Whether the MMSC may have a recorded request it did not accept: it got no MM7 answer and
+    may have arrived (`mm7bind.arrival`), or was answered only after an attempt that got none."""
+    if rec.ok:
+        return False
+    if getattr(rec, "earlier_unanswered", False):
+        return True
+    return rec.status_code is None and rec.error is not None and may_have_arrived(rec.error)
+
+
+def _resends(client, resend_unanswered: bool | None) -> bool:
+    """Whether a resumed campaign sends again what may have arrived: as asked, else as the
+    client's retry policy sends a request again after no answer (`on_timeout`)."""
+    if resend_unanswered is not None:
+        return resend_unanswered
+    return getattr(getattr(getattr(client, "config", None), "retry", None), "on_timeout", True)
+
+
 def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag: str | None = None,
-               at=None, stop: threading.Event | None = None, keep: int | None = KEEP) -> BulkResult:
+               at=None, stop: threading.Event | None = None, keep: int | None = KEEP,
+               resend_unanswered: bool | None = None) -> BulkResult:
     """Put `template` for each recipient in `outbox` (sent by whoever runs its worker: `mm7bind
     serve` with [outbox] enabled), due now or `at` a time. With a `tag`, recipients already
     accepted or already waiting under it are skipped, so queueing a campaign twice queues it once.
@@ -244,9 +278,14 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
     batch starts: the result (`interrupted` set) counts the items and `batches` committed, and
     `total - sent` the recipients not queued. (A KeyboardInterrupt inside a commit undoes that
     batch, or, right after its commit, leaves it queued and uncounted: under a tag, queueing again
-    adds only what is missing either way. `stop` has no such uncertainty.)"""
+    adds only what is missing either way. `stop` has no such uncertainty.)
+
+    A recipient whose earlier request under the tag got no answer (it may have arrived) is queued
+    again, with that TransactionID, only when `resend_unanswered` (None: the client's
+    `RetryPolicy.on_timeout`); else it is counted in `maybe_delivered` and named in
+    `maybe_delivered_to`."""
     tries: Counter = Counter()
-    recipients, result = _plan(outbox.store, recipients, tag, tries, keep)
+    recipients, result = _plan(outbox.store, recipients, tag, tries, keep, _resends(outbox.client, resend_unanswered))
     started = time.monotonic()
     # Each item keeps its own encoded copy, and a batch is built in memory before its commit: 500
     # copies of a 2 MB video took a gigabyte at once. Fewer to a batch as the message grows.
@@ -323,13 +362,23 @@ def campaign_claim(tag: str | None, recipients: list[str], transaction_id: str) 
     return recipient_claim(tag, recipients[0])
 
 
-def send_tagged(client, msg: m.SubmitReq, tag: str):
+class MaybeDelivered(Exception):
+    """`send_tagged` did not send: an earlier request of the tag to the recipient got no answer
+    (the MMSC may have it), and requests that may have arrived are not sent again."""
+
+
+def send_tagged(client, msg: m.SubmitReq, tag: str, *, resend_unanswered: bool | None = None):
     """Send `msg` (to one recipient) under `tag` as a `send_bulk` to that recipient does: → the
     client's Result, or None when the MMSC already accepted it under the tag (or it waits in the
-    outbox), or another run is sending it right now. Raises what `client.submit` raises."""
+    outbox), or another run is sending it right now. Raises what `client.submit` raises, and
+    `MaybeDelivered` for a request that may have arrived not sent again (`send_bulk`'s
+    `resend_unanswered`)."""
     [rcpt] = [str(a) for a in msg.recipients]
     tries: Counter = Counter()
-    todo, _ = _plan(client.core.store, [rcpt], tag, tries)
+    todo, planned = _plan(client.core.store, [rcpt], tag, tries, resend_unanswered=_resends(client, resend_unanswered))
+    if planned.maybe_delivered:
+        raise MaybeDelivered(f"{rcpt}: an earlier request under tag {tag!r} got no answer and the MMSC may have "
+                             "it: not sent again (retries on timeout are off)")
     return _send_claimed(client, msg, tag, bulk_transaction_id(tag, todo[0], tries[todo[0]])) if todo else None
 
 
@@ -370,7 +419,8 @@ UNREACHABLE_STOP = 10  # requests in a row no MMSC took a connection for (each a
 def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concurrency: int = 4,
               progress: Callable[[BulkResult], None] | None = None, tag: str | None = None,
               stop_after_unreachable: int = UNREACHABLE_STOP, keep: int | None = KEEP,
-              on_outcome: Callable[[str, str | None, str | None], None] | None = None) -> BulkResult:
+              on_outcome: Callable[[str, str | None, str | None], None] | None = None,
+              resend_unanswered: bool | None = None) -> BulkResult:
     """Send `template` to each recipient. With a `tag` (and a client with a store) every request is
     recorded under it, and recipients the MMSC already accepted a message for under that tag are
     skipped: an interrupted run started again goes on where it stopped, sending nobody twice.
@@ -392,9 +442,15 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     `on_outcome(recipient, message_id, why)` is told of each one tried (`message_id` when the MMSC
     accepted it, else `why` not), one call at a time; with a store every request is in its records
     too. A `progress` or `on_outcome` callback that raises is logged (logger "mm7bind.bulk",
-    WARNING) and not called again: the campaign goes on."""
+    WARNING) and not called again: the campaign goes on.
+
+    Resumed under a tag, a recipient whose earlier request got no answer (it may have arrived, or
+    was answered only after an attempt that got none) is sent again, with that TransactionID, only
+    when `resend_unanswered` (None: as the client's `RetryPolicy.on_timeout` says, which sends
+    again after no answer within one send too); else it is not sent, counted in `maybe_delivered`
+    and named in `maybe_delivered_to` (the first `keep`)."""
     tries: Counter = Counter()
-    recipients, result = _plan(client.core.store, recipients, tag, tries, keep)
+    recipients, result = _plan(client.core.store, recipients, tag, tries, keep, _resends(client, resend_unanswered))
     resumable = tag is not None and client.core.store is not None
     lock = threading.Lock()
     started = time.monotonic()

@@ -435,6 +435,12 @@ def _content(args) -> Content | None:
         head = content.smil.blob.read()[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
         if not head.startswith(b"<") or b"<smil" not in head.lower():
             raise ValueError(f"--smil {args.smil} is not a SMIL document (no <smil> element at its start)")
+    for part in [*content.parts, *([content.smil] if content.smil else [])]:
+        if not part.size:  # (sent as it is, as the codec's warning says; said here, where -v is not given)
+            which = "--text" if args.text is not None and content.parts and part is content.parts[0] else (
+                "--smil" if part is content.smil else part.filename or part.content_location or "a part")
+            print(f"mm7bind send: note: {which} holds no bytes: it is sent as it is, but no handset shows it",
+                  file=sys.stderr)
     return content if content.parts or content.smil else None
 
 
@@ -461,7 +467,7 @@ def _mis_encoded_argument(args: argparse.Namespace, paths: tuple[str, ...]) -> s
 def cmd_send(args: argparse.Namespace) -> int:
     from . import messages as m  # noqa: PLC0415
     from . import versions  # noqa: PLC0415
-    from .bulk import UNREACHABLE_STOP, queue_bulk, read_recipients, send_bulk, send_tagged  # noqa: PLC0415
+    from .bulk import UNREACHABLE_STOP, MaybeDelivered, queue_bulk, read_recipients, send_bulk, send_tagged  # noqa: PLC0415
     from .display import printable, shown_time  # noqa: PLC0415
 
     mis_encoded = _mis_encoded_argument(args, ("attach", "smil", "to_file", "config", "conn_config"))
@@ -543,13 +549,14 @@ def cmd_send(args: argparse.Namespace) -> int:
         _setup_logging(cfg, args, "send")
     else:  # the outcome is printed below; the transaction log goes to stderr only with -v
         logging.getLogger("mm7bind").addHandler(logging.NullHandler())
+    resend = True if args.resend_unanswered else None  # (None: as retry_on_timeout says)
     with _sigterm_as_ctrl_c(), cfg.make_client(store=store, profile=profile) as client:
         if args.queue:
             stop = threading.Event()
             try:
                 with _stop_between_batches(stop):
                     result = queue_bulk(cfg.make_outbox(client), template, recipients, tag=args.tag, at=args.at,
-                                        stop=stop)
+                                        stop=stop, resend_unanswered=resend)
             except MM7Error as exc:
                 return _not_queued(args, exc, "", EXIT_REFUSED)
             except STORE_ERRORS as exc:  # (a store locked by another process past its wait, a full disk)
@@ -557,6 +564,8 @@ def cmd_send(args: argparse.Namespace) -> int:
             left = result.total - result.sent  # (not queued: an interrupt came first)
             if args.json:  # the outbox items' ids, for `store outbox` and the send API's /queue/<id>
                 print(_json({"queued": result.sent, "skipped": result.skipped, "repeated": result.repeated,
+                             "maybe_delivered": result.maybe_delivered,
+                             "maybe_delivered_to": result.maybe_delivered_to,
                                   "at": args.at.isoformat() if args.at else None, "batches": result.batches,
                                   "interrupted": result.interrupted, "not_queued": left,
                                   "items": {r: int(v.removeprefix("queued #")) for r, v in result.message_ids.items()}}))
@@ -565,6 +574,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                 print(f"queued {result.sent} message(s){when} in {cfg.store.path}")
                 if result.skipped:
                     print(f"skipped {result.skipped} recipients already accepted or queued under tag {args.tag!r}")
+                _say_maybe_delivered(result)
             if result.interrupted:
                 print(f"mm7bind send: interrupted: {_committed(result, args.tag)}", file=sys.stderr)
             if not cfg.outbox.enabled:
@@ -578,7 +588,15 @@ def cmd_send(args: argparse.Namespace) -> int:
             try:
                 if args.tag is not None and store is not None:  # as a campaign of one: never sent twice
                     tid = None  # (the tag's own, chosen as the campaign's are)
-                    r = send_tagged(client, template, args.tag)
+                    try:
+                        r = send_tagged(client, template, args.tag, resend_unanswered=resend)
+                    except MaybeDelivered as exc:
+                        if args.json:
+                            print(_json(_outcome(ok=False, error="maybe-delivered", message=str(exc), tag=args.tag)))
+                        else:
+                            print(printable(f"mm7bind send: not sent: {exc}; --resend-unanswered sends it again"),
+                                  file=sys.stderr)
+                        return EXIT_REFUSED
                     if r is None:
                         if args.json:
                             print(_json(_outcome(ok=True, skipped=True, tag=args.tag)))
@@ -620,7 +638,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         bar = _Progress(enabled=not args.quiet and not args.json)
         try:
             result = send_bulk(client, template, recipients, concurrency=args.concurrency, progress=bar.update,
-                               tag=args.tag)
+                               tag=args.tag, resend_unanswered=resend)
         except STORE_ERRORS as exc:  # (the tag's records could not be read: nothing went out)
             return _not_sent(args, exc, "mm7bind send: not sent: the store failed", EXIT_UNREADABLE)
         bar.done(result)
@@ -653,6 +671,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     if result.repeated:
         print(f"{result.repeated} recipients were listed more than once, or one number written two ways "
               "(sent once)")
+    _say_maybe_delivered(result)
     for rcpt, why in result.failures[:10]:
         print(printable(f"  failed {rcpt}: {why}"))
     if len(result.failures) > 10:
@@ -724,6 +743,20 @@ def _not_queued(args: argparse.Namespace, exc: MM7Error, why: str, code: int) ->
     if done and not args.json:
         print(f"mm7bind send: {_committed(result, args.tag)}", file=sys.stderr)
     return code
+
+
+def _say_maybe_delivered(result) -> None:
+    """The recipients a resumed campaign held back: their request may have arrived."""
+    from .display import printable  # noqa: PLC0415
+
+    if not result.maybe_delivered:
+        return
+    print(f"not sent again: {result.maybe_delivered} recipients whose earlier request got no answer, the MMSC may "
+          "have it (retry_on_timeout = false; --resend-unanswered sends them with the same TransactionID)")
+    for rcpt in result.maybe_delivered_to[:10]:
+        print(printable(f"  maybe delivered {rcpt}"))
+    if result.maybe_delivered > 10:
+        print(f"  ... and {result.maybe_delivered - 10} more")
 
 
 def _bulk_exit(result) -> int:
@@ -1399,7 +1432,8 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
         found = (item for item in map(store.outbox_get, ids) if item is not None)  # (None: purged meanwhile)
         if args.json:
             internal = ("body", "lease_until", "fingerprint")
-            items = [{k: v for k, v in to_jsonable(i).items() if k not in internal} for i in found]
+            items = [{k: v for k, v in to_jsonable(i).items() if k not in internal} | _outbox_fate(store, i)
+                     for i in found]
             print(_json(items, indent=2))
             return EXIT_OK
         if not ids:
@@ -1411,6 +1445,13 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
                 f"next {shown_time(i.next_at)}" if i.state == "queued" else "")
             if i.error and i.state != "sent":
                 what = f"{what}  {i.error}".strip()
+            fate = _outbox_fate(store, i)
+            if fate["earlier_unanswered"] and i.state == "sent":
+                what += "  (after an attempt that got no answer: the MMSC may have it twice)"
+            elif fate["may_have_arrived"]:
+                what += "  (no answer came: the MMSC may have it)"
+            if i.earlier_rounds:  # (requeue starts the count again: the tries before are said here)
+                what += f"  (queued again after {i.earlier_rounds} earlier round(s))"
             status = "" if i.status_code is None else str(i.status_code)
             # (whom it is for: a campaign's item is one recipient; a queued SubmitReq may name many)
             to = ", ".join(i.recipients[:2]) + (f" +{len(i.recipients) - 2}" if len(i.recipients) > 2 else "")
@@ -1419,6 +1460,19 @@ def cmd_store_outbox(args: argparse.Namespace) -> int:
         return EXIT_OK
     finally:
         store.close()
+
+
+def _outbox_fate(store, item) -> dict:
+    """What the client's record of an outbox item's TransactionID says the MMSC may have:
+    `earlier_unanswered` (an attempt before the last got no answer), `may_have_arrived` (not
+    accepted, and it may have reached the MMSC: `mm7bind.arrival`)."""
+    from .arrival import may_have_arrived  # noqa: PLC0415
+
+    rec = store.sent_by_transaction_id(item.transaction_id)
+    earlier = bool(rec is not None and rec.earlier_unanswered)
+    maybe = rec is not None and not rec.ok and item.state != "sent" and (
+        earlier or (rec.status_code is None and rec.error is not None and may_have_arrived(rec.error)))
+    return {"earlier_unanswered": earlier, "may_have_arrived": bool(maybe)}
 
 
 def cmd_store_requeue(args: argparse.Namespace) -> int:
@@ -1820,6 +1874,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", action="store_true", help="record what was sent in the configured store")
     p.add_argument("--tag", metavar="NAME", help="record under this name (a campaign) in the store; a run "
                    "started again skips recipients already accepted under it")
+    p.add_argument("--resend-unanswered", action="store_true",
+                   help="with --tag and [mmsc] retry_on_timeout = false: send again, with the same TransactionID, "
+                        "to recipients whose earlier request got no answer (the MMSC may have it)")
     p.add_argument("--queue", action="store_true",
                    help="put the messages in the store's outbox for `mm7bind serve` to send ([outbox] enabled)")
     p.add_argument("--at", metavar="TIME", type=_when_at, help="with --queue: not before this (ISO 8601, e.g. "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import io
 import itertools
 import logging
@@ -132,9 +133,10 @@ class ClientConfig:
     rate_limit: float | None = None  # messages per second per MMSC URL
     role: str = "vasp"  # "mmsc": send the relay's requests (DeliverReq, reports) to a VASP (the simulator)
     rewrite: Any = None  # bytes -> bytes on the encoded body: to reproduce a peer's habits in tests
-    # An answer carrying another request's TransactionID is refused (a ProtocolError: its MessageID
-    # is not this message's); True takes it, with a transaction-id-mismatch deviation, for an MMSC
-    # that writes a TransactionID of its own. (One carrying none is taken either way.)
+    # An answer or Fault carrying another request's TransactionID is refused (a ProtocolError: its
+    # MessageID or refusal is not this message's); True takes it, with a transaction-id-mismatch
+    # deviation, for an MMSC that writes a TransactionID of its own. (One carrying none is taken
+    # either way, and so is a Fault's placeholder of zeros.)
     accept_transaction_id_mismatch: bool = False
     # Filled into requests that leave them empty:
     vaspid: str | None = None
@@ -254,13 +256,35 @@ class Failure:
     error: Exception
     # Which bound a timeout met (its words name the setting): "connect" (connect_timeout), "send"
     # (read_timeout, a write of the request), "answer" (read_timeout, waiting for the answer),
-    # "body" (read_timeout, the answer begun and not whole), "exchange" (connect_timeout +
-    # read_timeout, one exchange's whole); None: no timeout.
+    # "body" (read_timeout, the answer begun and not whole), "exchange" (read_timeout from the
+    # request's end, for the answer's head whole); None: no timeout.
     ran_out: str | None = None
 
 
 class _SlowAnswer(TimeoutError):
     """An answer begun that did not come whole within the read timeout."""
+
+
+class _SlowHead(TimeoutError):
+    """An answer whose head did not come whole within the read timeout of the request's end."""
+
+
+@functools.cache
+def _pieces_class():
+    import httpx  # noqa: PLC0415
+
+    class Pieces(httpx.AsyncByteStream):
+        """A request body for httpx in pieces, each its own write (and write timeout); iterable
+        again."""
+
+        def __init__(self, body: bytes, size: int = 64 * 1024):
+            self.body, self.size = memoryview(body), size
+
+        async def __aiter__(self):
+            for i in range(0, len(self.body), self.size):
+                yield bytes(self.body[i : i + self.size])
+
+    return Pieces
 
 
 def _answer_ran_out(exc: BaseException) -> str:
@@ -290,11 +314,53 @@ class AnswerTooLarge(Exception):
         self.limit = limit
 
 
+# An answer's head, the same for both clients (http.client alone stops at 100 fields of 64 KiB
+# each, h11 at a 100 KiB head of any number): past either, a ProtocolError, its body not read.
+MAX_ANSWER_HEADER_FIELDS = 100
+MAX_ANSWER_HEAD_BYTES = 64 * 1024
+
+
+class AnswerHeadTooLarge(AnswerTooLarge):
+    """The answer's head went past MAX_ANSWER_HEADER_FIELDS or MAX_ANSWER_HEAD_BYTES."""
+
+    def __init__(self, words: str):
+        Exception.__init__(self, words)
+
+
+def _check_head(fields: list[tuple[str | bytes, str | bytes]]) -> None:
+    """Raise AnswerHeadTooLarge for an answer's header fields (name, value) past the limits,
+    counted alike whichever library read them: a field is its name, ": ", its value and CRLF."""
+    if len(fields) > MAX_ANSWER_HEADER_FIELDS:
+        raise AnswerHeadTooLarge(f"has more than {MAX_ANSWER_HEADER_FIELDS} header fields")
+    size = sum(len(n) + len(v) + 4 for n, v in fields)
+    if size > MAX_ANSWER_HEAD_BYTES:
+        raise AnswerHeadTooLarge(f"has header fields of more than {MAX_ANSWER_HEAD_BYTES} bytes")
+
+
+def _head_over_limit(exc: BaseException) -> AnswerHeadTooLarge | None:
+    """The library's own refusal of a head past its limits (http.client's "got more than 100
+    headers" or "header line" too long, h11's receive buffer), as ours; None for another failure."""
+    import http.client  # noqa: PLC0415
+
+    for e in tlsrefusal.chain(exc):
+        if isinstance(e, http.client.LineTooLong) or "Receive buffer too long" in str(e):
+            return AnswerHeadTooLarge(f"has header fields of more than {MAX_ANSWER_HEAD_BYTES} bytes")
+        if isinstance(e, http.client.HTTPException) and "got more than" in str(e) and "headers" in str(e):
+            return AnswerHeadTooLarge(f"has more than {MAX_ANSWER_HEADER_FIELDS} header fields")
+    return None
+
+
 @dataclass
 class Retry:
     delay: float
     url: str
     error: Exception | None  # what this attempt ended with (raised if no attempt is left)
+
+
+def _placeholder_tid(tid: str) -> bool:
+    """Whether a Fault's TransactionID is a placeholder written for none (Mbuni's "0000" when the
+    request's could not be read): zeros only, or nothing."""
+    return not tid.strip().strip("0")
 
 
 def new_transaction_id() -> str:
@@ -432,6 +498,13 @@ class ClientCore:
         if isinstance(body_msg, (m.RSErrorRsp, m.VASPErrorRsp)):
             body_msg = Fault(code="Server", string=body_msg.status.text or "", detail=body_msg)
         if isinstance(body_msg, Fault):
+            # A Fault for another request is not our refusal (what became of ours is unknown), as
+            # another request's answer is not our answer; a placeholder (Mbuni's "0000", written
+            # when it could not read the request's) is one written for none, as a missing one is.
+            if env.transaction_id is not None and not _placeholder_tid(env.transaction_id):
+                mixed_up = self.mismatched(p, url, env.transaction_id, "Fault", kw)
+                if mixed_up is not None:
+                    return mixed_up
             code = body_msg.status.code if body_msg.status else None
             error = FaultError(
                 f"{p.message.ELEMENT} refused: " + (f"{code} {body_msg.status.text}" if code else body_msg.string
@@ -447,22 +520,12 @@ class ClientCore:
             return self.give_up(p, ProtocolError(f"expected {expected.ELEMENT}, got {body_msg.ELEMENT}", **kw))
         devs = list(env.deviations)
         if env.transaction_id != p.transaction_id:
-            if env.transaction_id is not None and not self.config.accept_transaction_id_mismatch:
-                # Another request's answer (a proxy's or a kept-alive connection's mix-up): its
-                # MessageID and status are not this message's, and what became of ours is unknown.
-                return self.give_up(p, ProtocolError(
-                    f"the answer from {shown} is another request's: it carries TransactionID "
-                    f"{printable(env.transaction_id)} (for an MMSC that writes one of its own: "
-                    "accept_transaction_id_mismatch)", **kw))
+            if env.transaction_id is not None:
+                mixed_up = self.mismatched(p, url, env.transaction_id, "answer", kw)
+                if mixed_up is not None:
+                    return mixed_up
             devs.append(Deviation("transaction-id-mismatch", "/Envelope/Header/TransactionID",
                                   f"answer carries {env.transaction_id!r}, the request {p.transaction_id!r}"))
-            # Some MMSCs never echo it (InstantCom sends none): a warning for each answer would be one
-            # per request under normal load. Said once per MMSC; each Result has the deviation.
-            first = url not in self.mismatching
-            self.mismatching.add(url)
-            log.log(logging.WARNING if first else logging.DEBUG, "TransactionID mismatch from %s: sent %s, got %s%s",
-                    shown, printable(p.transaction_id), printable(env.transaction_id),
-                    " (said once for this MMSC; every Result lists it in its deviations)" if first else "")
         result = Result(p.message.ELEMENT, p.transaction_id, body_msg.status, body_msg, env.version, shown, attempt,
                         time.monotonic() - p.started, status, devs, retry_after, p.unanswered,
                         env.transaction_id)
@@ -473,6 +536,27 @@ class ClientCore:
             return Retry(policy.delay(attempt, retry_after, self.rng), url, None)
         self.finish(p, result=result)
         return result
+
+    def mismatched(self, p: Prepared, url: str, tid: str, what: str, kw: dict):
+        """An answer (or Fault) carrying TransactionID `tid`: None when it is ours to take (the
+        request's, or another with `accept_transaction_id_mismatch`, said once per MMSC), else the
+        ProtocolError raised: another request's answer (a proxy's or a kept-alive connection's
+        mix-up) says nothing of this one, its MessageID or refusal not this message's."""
+        if tid == p.transaction_id:
+            return None
+        shown = kw["url"]
+        if not self.config.accept_transaction_id_mismatch:
+            return self.give_up(p, ProtocolError(
+                f"the {what} from {shown} is another request's: it carries TransactionID {printable(tid)} (for an "
+                "MMSC that writes one of its own: accept_transaction_id_mismatch)", **kw))
+        # Some MMSCs never echo it (InstantCom sends none): a warning for each answer would be one
+        # per request under normal load. Said once per MMSC; each Result has the deviation.
+        first = url not in self.mismatching
+        self.mismatching.add(url)
+        log.log(logging.WARNING if first else logging.DEBUG, "TransactionID mismatch from %s: sent %s, got %s%s",
+                shown, printable(p.transaction_id), printable(tid),
+                " (said once for this MMSC; every Result lists it in its deviations)" if first else "")
+        return None
 
     def http_hint(self, status: int, url: str, headers: dict) -> str:
         """What to change, for the HTTP errors a wrong setting causes: a 401 says which of the
@@ -518,8 +602,7 @@ class ClientCore:
         if which == "send":
             return f"the MMSC took no more of the request for {c.read_timeout:g} s (read_timeout)"
         if which == "exchange":
-            return (f"no whole answer within {c.connect_timeout + c.read_timeout:g} s of the exchange's start "
-                    "(connect_timeout + read_timeout)")
+            return f"the answer's head did not come whole within {c.read_timeout:g} s of the request sent (read_timeout)"
         return f"no answer within {c.read_timeout:g} s (read_timeout)"
 
     def on_transport_error(self, p: Prepared, attempt: int, url: str, kind: str, exc: Exception,
@@ -542,6 +625,7 @@ class ClientCore:
             return self.give_up(p, ProtocolError(f"answer from {shown} {exc}: not read further", **kw))
         if kind == "connect":
             error: SendError = ConnectError(f"cannot connect to {shown}: {why}", **kw)
+            error.__cause__ = exc
             retryable = policy.on_connect_error
             # Nothing reached the MMSC: go straight to another one if there is one (and no earlier
             # attempt may have reached this one).
@@ -554,6 +638,7 @@ class ClientCore:
         else:  # the request went out, the answer never came: as a timeout, the MMSC may have it
             error = TransportError(f"HTTP exchange with {shown} failed: {why}", **kw)
             retryable = policy.on_timeout
+        error.__cause__ = exc  # (said in our words; the library's own error kept beneath)
         return self.again_or_raise(p, attempt, url, error, retryable, None, tried)
 
     def again_or_raise(self, p: Prepared, attempt: int, url: str, error: SendError, retryable: bool,
@@ -771,6 +856,9 @@ def transport_reason(exc: Exception) -> str:
         return "the TLS handshake got no answer within the connect timeout (an http port, not https?)"
     if type(exc).__name__ == "ProxyError" and type(exc).__module__.startswith("httpx"):
         return f"the proxy refused to connect us: {exc}"  # (httpx says only the proxy's status)
+    lost = _lost_words(exc)
+    if lost is not None:
+        return lost
     if type(exc).__module__.startswith("httpx"):
         # (httpx says "All connection attempts failed" alone: the reason, refused or unreachable,
         # is in the error it wraps)
@@ -788,6 +876,51 @@ def transport_reason(exc: Exception) -> str:
         inner = str(said[1]).strip() or type(said[1]).__name__
         return said[0] if inner in said[0] else f"{said[0].rstrip('.')}: {inner}"
     return re.sub(r"^[A-Za-z]+\(host=[^)]*\): ", "", str(cause)) or type(cause).__name__
+
+
+_HTTPX_CUT_SHORT = re.compile(r"peer closed connection without sending complete message body \(received (\d+) bytes, "
+                              r"expected (\d+)\)")
+
+
+def _lost_words(exc: BaseException) -> str | None:
+    """A connection lost during the exchange said in our words, alike from either client (urllib3
+    says "Connection broken: IncompleteRead(4 bytes read, 100 more expected)", httpx "peer closed
+    connection without sending complete message body ..."); None for another failure. The
+    libraries' exceptions stay chained under ours."""
+    import http.client  # noqa: PLC0415
+
+    if type(exc).__module__ == "builtins" and str(exc):  # (worded already: ours, `_unsent`'s, or the OS's)
+        return None
+    chain = list(tlsrefusal.chain(exc))
+    for e in chain:
+        if type(e).__name__ == "InvalidChunkLength":  # (an IncompleteRead to urllib3, its numbers the chunk's)
+            return "the connection was lost with the answer cut short, inside its chunked body"
+        if isinstance(e, http.client.IncompleteRead):
+            came = e.partial if isinstance(e.partial, int) else len(e.partial)
+            more = f", {e.expected} more were due" if e.expected else ""
+            return f"the connection was lost with the answer cut short: {came} bytes of its body came{more}"
+        if isinstance(e, http.client.RemoteDisconnected):
+            return "the connection was closed without an answer"
+        if type(e).__module__.startswith(("httpx", "httpcore", "h11")):
+            said = str(e)
+            cut = _HTTPX_CUT_SHORT.search(said)
+            if cut:
+                came, due = int(cut.group(1)), int(cut.group(2))
+                return (f"the connection was lost with the answer cut short: {came} bytes of its body came, "
+                        f"{due - came} more were due")
+            if "incomplete chunked read" in said:
+                return "the connection was lost with the answer cut short, inside its chunked body"
+            if "Server disconnected without sending a response" in said:
+                return "the connection was closed without an answer"
+    for e in chain:  # urllib3's ("Connection broken: ...", cause) and ("Connection aborted.", cause)
+        said = e.args if type(e).__module__.startswith("urllib3") else ()
+        if len(said) == 2 and isinstance(said[0], str) and isinstance(said[1], BaseException):
+            inner = str(said[1]).strip() or type(said[1]).__name__
+            if said[0].startswith("Connection broken"):
+                return f"the connection was lost with the answer cut short: {inner}"
+            if said[0].startswith("Connection aborted"):
+                return f"the connection was lost before an answer: {inner}"
+    return None
 
 
 def _in_tls_handshake(exc: BaseException) -> bool:
@@ -959,7 +1092,10 @@ class _Operations(Generic[_R]):
 # Sync client over zeep's Transport
 
 
-_answer_deadline = threading.local()  # when the answer being read must have come, whole (monotonic)
+# `budget`: how long the head of the answer being read may take, whole, from the request's end
+# (seconds): the time an upload takes is not the MMSC's (a large SubmitReq over a slow link timed
+# out, answered). `at`: instead, when the answer must have come, whole (monotonic).
+_answer_deadline = threading.local()
 # Whether this thread's request has begun to be written to the MMSC (or to a plain-http proxy that
 # passes it on), and whether its wait for a pooled connection ended with a connection. Before the
 # first byte (waiting for a connection, connecting, a proxy's tunnel, the TLS handshake) a
@@ -1001,16 +1137,43 @@ def _pause(sleep, seconds: float) -> None:
         raise KeyboardInterrupt
 
 
+class _HeadReader(DeadlineReader):
+    """An answer's reader bounded by the head's deadline until `head_read()`. A deadline passing
+    before any byte came is said as the read timeout it also is (no answer at all), not as a head
+    begun and never ended."""
+
+    got = False
+
+    def _bounded(self, read, *args):  # noqa: ANN001, ANN002, ANN202
+        try:
+            out = super()._bounded(read, *args)
+        except DeadlinePassed:
+            if self.got:
+                raise
+            out = None  # (raised below, outside this handler: its chain must not hold the deadline)
+        if out is None:
+            raise TimeoutError("timed out")
+        self.got = self.got or bool(out)
+        return out
+
+    def head_read(self) -> None:
+        """The head came whole: the body is read within its own bound (`read_whole`)."""
+        self._deadline = math.inf
+
+
 class _DeadlineSocket:
     """A connection's socket as http.client sees it while reading an answer: its reads bounded."""
 
     def __init__(self, sock, deadline: float):  # noqa: ANN001
         self._sock, self._deadline = sock, deadline
+        self.readers: list[_HeadReader] = []
 
     def makefile(self, mode: str = "rb", *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
         self._sock._io_refs += 1  # (as socket.makefile: the socket outlives a close until this is closed)
         sock = self._sock
-        return io.BufferedReader(DeadlineReader(socket.SocketIO(sock, "rb"), sock, sock.gettimeout(), self._deadline))
+        reader = _HeadReader(socket.SocketIO(sock, "rb"), sock, sock.gettimeout(), self._deadline)
+        self.readers.append(reader)
+        return io.BufferedReader(reader)
 
     def __getattr__(self, name: str):  # noqa: ANN204
         return getattr(self._sock, name)
@@ -1048,13 +1211,20 @@ def _adapter_class():
             self._mm7_tunnelling = False
 
     def getresponse(self, base):  # noqa: ANN001, ANN202
-        deadline = getattr(_answer_deadline, "at", None)
+        # (called once urllib3 has written the whole request: the answer's time starts here)
+        # (`at`: a whole exchange's deadline of a caller's own, the forwarding handler's, which
+        # bounds the body too)
+        at, budget = getattr(_answer_deadline, "at", None), getattr(_answer_deadline, "budget", None)
         sock = self.sock
-        if deadline is None or sock is None:
+        if (at is None and budget is None) or sock is None:
             return base.getresponse(self)
-        self.sock = _DeadlineSocket(sock, deadline)
+        self.sock = bounded = _DeadlineSocket(sock, at if at is not None else time.monotonic() + budget)
         try:
-            return base.getresponse(self)
+            response = base.getresponse(self)
+            if at is None:
+                for reader in bounded.readers:
+                    reader.head_read()
+            return response
         finally:
             if self.sock is not None:  # (None: http.client closed it, the answer ending the connection)
                 self.sock = sock
@@ -1112,11 +1282,6 @@ def _adapter_class():
             if not _progress.slot:  # (a Ctrl-C while waiting its turn: no slot was taken)
                 _progress.unslotted = self
             raise
-        # The answer's deadline runs from here: the wait for a pooled connection (other senders'
-        # exchanges) is not the MMSC's time. (Once: a Digest challenge's answer shares it.)
-        budget = getattr(_answer_deadline, "budget", None)
-        if budget is not None and getattr(_answer_deadline, "at", None) is None:
-            _answer_deadline.at = time.monotonic() + budget
         return conn
 
     def put_conn(self, base, conn):  # noqa: ANN001, ANN202
@@ -1190,9 +1355,9 @@ def _transport_class():
         def post(self, address, message, headers):  # noqa: ANN001, ANN201
             # Redirects are not followed: requests would repeat a POST answered 301/302 as a GET.
             session = self.session
-            # The head of the answer (and a Digest challenge's answer) must come within both
-            # timeouts of getting a connection (set then: see `_adapter_class`).
-            _answer_deadline.at, _answer_deadline.budget = None, sum(self.operation_timeout)
+            # The head of each answer (a Digest challenge's too) must come whole within the read
+            # timeout of its request's end (see `_adapter_class`).
+            _answer_deadline.budget = self.operation_timeout[1]
             _progress.written, _progress.unslotted = False, None
             _progress.send_timeout = self.operation_timeout[1]
             try:
@@ -1203,7 +1368,13 @@ def _transport_class():
                     resp = session.send(self.prepare(address, message, headers), timeout=self.operation_timeout,
                                         allow_redirects=False, proxies=session.proxies, stream=True)
             finally:
-                _answer_deadline.at = _answer_deadline.budget = None
+                _answer_deadline.budget = None
+            head = getattr(resp.raw, "_original_response", None)
+            try:
+                _check_head(list(head.msg.items()) if head is not None else list(resp.headers.items()))
+            except AnswerHeadTooLarge:
+                resp.close()  # (its body is not read: the connection goes with it)
+                raise
             return self.read_whole(resp)
 
         def read_whole(self, resp: requests.Response) -> requests.Response:
@@ -1443,6 +1614,10 @@ class Client(_Operations[Result]):
         except requests.exceptions.ConnectTimeout as exc:
             return Failure("connect", exc, ran_out="connect")
         except requests.exceptions.ConnectionError as exc:
+            over = _head_over_limit(exc)
+            if over is not None:
+                over.__cause__ = exc
+                return Failure("too-large", over)
             # requests says ConnectionError also when the connection dropped after the request went
             # out: then the MMSC may have it, and only the same MMSC can tell a repeat.
             if _never_connected(exc):
@@ -1653,7 +1828,6 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             except asyncio.CancelledError as exc:  # (nothing of it went out)
                 raise NotSent(exc) from None
         dump("POST", url, p.headers, body)
-        limit = self.config.connect_timeout + self.config.read_timeout  # (httpx's timeouts are per read)
         origin = _origin(url)
         slot = self._slots.get(origin) or self._slots.setdefault(origin, asyncio.Semaphore(self.config.pool_size))
         try:
@@ -1668,7 +1842,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             self._exchanges += 1
             self._no_exchange.clear()
             try:
-                return await asyncio.wait_for(self._exchange(url, body, p.headers, written), limit)
+                return await self._exchange(url, body, p.headers, written)
             finally:
                 slot.release()
                 self._exchanges -= 1
@@ -1688,10 +1862,14 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             if not written:
                 return _unsent(self.config, url, exc, timed_out=True)
             which = "body" if isinstance(exc, _SlowAnswer) else "send" if isinstance(exc, httpx.WriteTimeout) \
-                else "answer" if isinstance(exc, httpx.TimeoutException) else "exchange"  # (asyncio's: `limit` ran out)
+                else "answer" if isinstance(exc, httpx.TimeoutException) else "exchange"  # (the head's bound ran out)
             return Failure("timeout", exc, ran_out=which)
         except (httpx.HTTPError, OSError) as exc:  # (OSError: a TLS alert read after the request went
             # out reaches us unwrapped by httpx)
+            over = _head_over_limit(exc) if written else None
+            if over is not None:
+                over.__cause__ = exc
+                return Failure("too-large", over)
             if not written:
                 return _unsent(self.config, url, exc, timed_out=False)
             return await asyncio.to_thread(lost, self.config, url, exc, lambda: self._tls)
@@ -1701,13 +1879,38 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         reads it whole, however long it goes on). `written` gets an item once the request begins
         to be written to the MMSC (or to a plain-http proxy passing it on; not a tunnel's CONNECT)."""
 
+        loop = asyncio.get_running_loop()
+        # The answer's head must come whole within the read timeout of the request's end (a
+        # Digest challenge's too): the time an upload takes is not the MMSC's. httpx's timeouts
+        # are per read, and a head trickling in met none.
+        head_bound = asyncio.timeout(None)
+
         async def trace(event: str, info: dict) -> None:
             if event.endswith(".send_request_headers.started") and info["request"].method != b"CONNECT":
                 written.append(True)
+            elif event.endswith(".send_request_body.complete"):
+                # (a little after httpx's own read timeout, which says a silent MMSC's: no answer
+                # at all, not a head begun and never ended)
+                head_bound.reschedule(loop.time() + self.config.read_timeout + 0.05)
+            elif event.endswith(".receive_response_headers.complete"):
+                head_bound.reschedule(None)
 
+        request = self.http.build_request("POST", url, content=body, headers=headers, extensions={"trace": trace})
+        # Written a piece at a time, each write under the write timeout (as the sync client's): in
+        # one, httpx bounded the whole upload of a large message by it. (Iterable again: a Digest
+        # challenge's answer sends it once more.)
+        request.stream = _pieces_class()(body)
+        try:
+            async with head_bound:
+                resp = await self.http.send(request, stream=True)
+        except TimeoutError as exc:
+            if head_bound.expired():
+                raise _SlowHead(f"no whole answer head within {self.config.read_timeout:g} s of the request "
+                                "sent") from exc
+            raise
         limit, chunks, size = self.config.max_answer_bytes, [], 0
-        async with self.http.stream("POST", url, content=body, headers=headers,
-                                    extensions={"trace": trace}) as resp:
+        try:
+            _check_head(resp.headers.raw)
             coding = resp.headers.get("content-encoding", "").strip().lower()
             pieces = _inflated(resp, coding) if coding in _INFLATED else resp.aiter_bytes()
             try:
@@ -1721,6 +1924,8 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
                         chunks.append(chunk)
             except TimeoutError as exc:
                 raise _SlowAnswer(f"no whole answer within {self.config.read_timeout:g} s") from exc
+        finally:
+            await resp.aclose()
         await self._drop_overrun_connections()
         return Answer(resp.status_code, _as_sent(resp.headers), b"".join(chunks))
 

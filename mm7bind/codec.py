@@ -12,6 +12,7 @@ from __future__ import annotations
 import binascii
 import dataclasses
 import io
+import logging
 import mimetypes
 import os
 import re
@@ -125,6 +126,7 @@ def encode(
                 content = dataclasses.replace(content, parts=[p for p in content.parts if p is not smil], smil=smil)
         if smil is not None:
             _check_references(content, smil)
+        _say_empty_parts(content, smil)
         if smil is None and profile.auto_smil and any(smil_kind(p) for p in content.parts):
             for part in content.parts:  # (checked before a SMIL names them, as their headers will)
                 if part.content_id:
@@ -187,6 +189,28 @@ def _check_references(content: Content, smil: Part) -> None:
 
 
 _CHECKED_SMILS: set[tuple] = set()
+
+log = logging.getLogger("mm7bind.codec")
+
+
+def _say_empty_parts(content: Content, smil: Part | None) -> None:
+    """A WARNING for a part of no bytes. It is sent: MIME and the MM7 schema allow it (the schema
+    does not see the parts), a forwarded message may hold one, and no MMSC in the reference
+    captures is known to refuse it; but no handset shows it (a broken picture, an empty slide),
+    so it is most often a file not yet written or a text left empty. Said once per part: a
+    campaign encodes its content for every recipient."""
+    for part in [p for p in [*content.parts, *([smil] if smil is not None else [])] if not p.size]:
+        key = (part.content_type, part.filename, id(part.blob))  # (not its Content-ID: a first send gives it one)
+        if key in _SAID_EMPTY:
+            continue
+        if len(_SAID_EMPTY) >= 256:
+            _SAID_EMPTY.clear()
+        _SAID_EMPTY.add(key)
+        log.warning("the %s part %s holds no bytes: sent as it is, but no handset shows it (a broken picture, an "
+                    "empty slide)", part.content_type, part.filename or part.content_location or part.content_id or "")
+
+
+_SAID_EMPTY: set[tuple] = set()
 
 
 def _check_addresses(msg: m.Message) -> None:

@@ -23,15 +23,17 @@ _HOST = socket.gethostname()
 
 def exchange_time(config) -> float:
     """Seconds one request can take at worst under a client's `config`: every attempt waiting out
-    both timeouts (and the connect timeout once more, asking the MMSC about our TLS certificate
-    after a connection lost: `mm7bind.tlsrefusal`), and the pauses between — each the longest
+    the connect timeout (and once more, asking the MMSC about our TLS certificate after a
+    connection lost: `mm7bind.tlsrefusal`) and the read timeout twice, for the answer's head from
+    the request's end and for its body (the upload is not counted: an MMSC taking the request,
+    however slowly, is given the time it takes), and the pauses between — each the longest
     backoff with its jitter, or as long as an MMSC's Retry-After asks, up to `max_retry_after`
     (counting `max_backoff` alone, a claim or an outbox lease ran out under a sender waiting out
     a 503's Retry-After, and another run sent the request too)."""
     retry = config.retry
     pause = max(retry.max_backoff * (1 + retry.jitter), retry.max_retry_after)
     attempts = retry.max_attempts
-    return attempts * (2 * config.connect_timeout + config.read_timeout) + (attempts - 1) * pause
+    return attempts * (2 * config.connect_timeout + 2 * config.read_timeout) + (attempts - 1) * pause
 
 
 def lease(config) -> timedelta:

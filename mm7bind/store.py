@@ -112,6 +112,7 @@ class OutboxItem:
     error: str | None = None
     lease_until: datetime | None = None  # set by a claim: the item is its claimer's until then
     fingerprint: str | None = None  # of the request it was put in for (the send API's repeats compare it)
+    earlier_rounds: int = 0  # rounds it had before it was put back in the queue (`outbox_requeue`)
 
 
 @dataclass
@@ -645,6 +646,7 @@ class MemoryStore:
             if item is None or item.state not in ("failed", "expired"):
                 return False
             item.state, item.next_at, item.expires_at = "queued", utcnow(), expires_at
+            item.earlier_rounds, item.attempts = item.earlier_rounds + item.attempts, 0
             return True
 
     def outbox_recover(self, now: datetime | None = None) -> int:
@@ -826,7 +828,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     message_id TEXT,
     status_code INTEGER,
-    error TEXT
+    error TEXT,
+    earlier_rounds INTEGER NOT NULL DEFAULT 0
 );
 DROP INDEX IF EXISTS outbox_due;
 CREATE INDEX IF NOT EXISTS outbox_claimable ON outbox (next_at) WHERE state IN ('queued', 'sending');
@@ -1008,6 +1011,8 @@ class SqliteStore:
                 db.execute("ALTER TABLE outbox ADD COLUMN fingerprint TEXT")  # a file from before the send API's
             if "recipients" not in outbox:  # a file from the outbox's first days (its items: none known)
                 db.execute("ALTER TABLE outbox ADD COLUMN recipients TEXT NOT NULL DEFAULT '[]'")
+            if "earlier_rounds" not in outbox:  # a file from before requeue restarted the rounds
+                db.execute("ALTER TABLE outbox ADD COLUMN earlier_rounds INTEGER NOT NULL DEFAULT 0")
             if "expires_at" not in outbox:  # ... and before items expired: a day after they were due, as then
                 db.execute("ALTER TABLE outbox ADD COLUMN expires_at TEXT NOT NULL DEFAULT ''")
                 for item_id, next_at in db.execute("SELECT id, next_at FROM outbox").fetchall():
@@ -1768,10 +1773,13 @@ class SqliteStore:
 
     def outbox_requeue(self, item_id: int, expires_at: datetime) -> bool:
         """Put a failed or expired item back in the queue, due now, until `expires_at` (say, once
-        the credentials the MMSC refused are fixed); False if it is not failed or expired."""
+        the credentials the MMSC refused are fixed); False if it is not failed or expired. Its
+        rounds start again (new tries were asked for: the first pause is short again), those it
+        had counted in `earlier_rounds`."""
         with self._write:
             return self._conn().execute(
-                "UPDATE outbox SET state = 'queued', next_at = ?, expires_at = ? WHERE id = ?"
+                "UPDATE outbox SET state = 'queued', next_at = ?, expires_at = ?,"
+                " earlier_rounds = earlier_rounds + attempts, attempts = 0 WHERE id = ?"
                 " AND state IN ('failed', 'expired')", (_utc_text(utcnow()), _utc_text(expires_at), item_id)
             ).rowcount == 1
 
@@ -1798,7 +1806,9 @@ class SqliteStore:
             next_at=datetime.fromisoformat(row["next_at"]), expires_at=datetime.fromisoformat(row["expires_at"]),
             recipients=json.loads(row["recipients"]), state=row["state"], attempts=row["attempts"],
             message_id=row["message_id"], status_code=row["status_code"], error=row["error"],
-            fingerprint=row["fingerprint"])
+            fingerprint=row["fingerprint"],
+            # (a file from before the column, opened read only; a Row's `in` looks at its values)
+            earlier_rounds=row["earlier_rounds"] if "earlier_rounds" in row.keys() else 0)  # noqa: SIM118
 
     def outbox_counts(self) -> dict[str, int]:
         """How many outbox items are in each state."""

@@ -15,7 +15,7 @@ import pytest
 import mm7bind as mm7
 from mm7bind.arrival import may_have_arrived
 from mm7bind.client import AsyncClient, Client
-from mm7bind.errors import ConnectError, HTTPStatusError, ProtocolError, RequestTimeout, TransportError
+from mm7bind.errors import ConnectError, FaultError, HTTPStatusError, ProtocolError, RequestTimeout, TransportError
 from mm7bind.retry import RetryPolicy
 from mm7bind.store import MemoryStore
 
@@ -102,6 +102,37 @@ def test_an_answer_without_a_transaction_id_is_taken_with_its_deviations(asynchr
     assert r.answer_transaction_id is None
 
 
+def faulting_with(tid):
+    fault = mm7.Fault(code="Client", string="Address Error", detail=mm7.RSErrorRsp(status=mm7.Status(2002)))
+
+    def answer(req):
+        out = mm7.encode(fault, transaction_id=tid, version=req.decode().version)
+        return Reply(500, out.to_bytes(), {"Content-Type": out.content_type})
+
+    return answer
+
+
+@BOTH
+def test_a_fault_carrying_another_requests_transaction_id_is_not_taken_for_our_refusal(asynchronous):
+    # (taken for ours, a request whose fate is unknown ended as refused, for good: the outbox failed it)
+    with FakeServer(faulting_with("someone-else")) as srv, pytest.raises(ProtocolError) as err:
+        send(asynchronous, srv.url, retry=RetryPolicy.never())
+    assert "the Fault from" in str(err.value) and "someone-else" in str(err.value)
+    assert "accept_transaction_id_mismatch" in str(err.value) and may_have_arrived(err.value)
+    with FakeServer(faulting_with("its-own")) as srv, pytest.raises(FaultError) as taken:
+        send(asynchronous, srv.url, accept_transaction_id_mismatch=True)
+    assert taken.value.status.code == 2002
+
+
+@BOTH
+@pytest.mark.parametrize("placeholder", ["0000", "0"])
+def test_a_fault_with_a_placeholder_transaction_id_is_taken_as_one_with_none(asynchronous, placeholder):
+    # (Mbuni writes "0000" in a Fault about a request whose TransactionID it could not read)
+    with FakeServer(faulting_with(placeholder)) as srv, pytest.raises(FaultError) as err:
+        send(asynchronous, srv.url)
+    assert err.value.status.code == 2002 and len(srv.requests) == 1
+
+
 def test_the_configuration_can_accept_an_mmscs_own_transaction_ids(tmp_path):
     from mm7bind import config
 
@@ -173,10 +204,10 @@ def test_an_answer_begun_and_never_finished_names_the_read_timeout(asynchronous)
 
 
 @BOTH
-def test_a_head_that_never_ends_names_the_exchanges_bound(asynchronous):
+def test_a_head_that_never_ends_names_the_read_timeout_from_the_request_sent(asynchronous):
     with HeaderTricklingServer() as slow, pytest.raises(RequestTimeout) as err:
         send(asynchronous, slow.url, connect_timeout=0.3, read_timeout=0.5, retry=RetryPolicy.never())
-    assert "no whole answer within 0.8 s of the exchange's start (connect_timeout + read_timeout)" in str(err.value)
+    assert "the answer's head did not come whole within 0.5 s of the request sent (read_timeout)" in str(err.value)
 
 
 @BOTH
@@ -257,6 +288,11 @@ def test_a_connection_lost_before_the_answer_is_said_in_words_not_a_tuple(asynch
         send(asynchronous, srv.url, retry=RetryPolicy.never())
     said = str(err.value)
     assert said.startswith(f"HTTP exchange with {srv.url} failed: ") and "('" not in said and "Disconnected(" not in said
+    # In our words, alike from both clients (urllib3: "Connection aborted: Remote end closed connection
+    # without response", httpx: "Server disconnected without sending a response."), the cause kept.
+    assert said.startswith((f"HTTP exchange with {srv.url} failed: the connection was closed without an answer",
+                            f"HTTP exchange with {srv.url} failed: the connection was lost before an answer")), said
+    assert err.value.__cause__ is not None
 
 
 class CutShortServer(TricklingServer):
@@ -278,6 +314,15 @@ def test_an_answer_cut_short_is_said_once(asynchronous):
     said = str(err.value)
     assert said.startswith(f"HTTP exchange with {cut.url} failed: ") and may_have_arrived(err.value)
     assert said.count("IncompleteRead") <= 1 and "('" not in said, said
+    # In our words, alike from both clients (not urllib3's "Connection broken: IncompleteRead(4 bytes
+    # read, 100 more expected)" nor httpx's "peer closed connection without sending complete message
+    # body"), the library's error chained beneath.
+    assert said.startswith(f"HTTP exchange with {cut.url} failed: the connection was lost with the answer cut "
+                           "short: "), said
+    assert "IncompleteRead" not in said and "Connection broken" not in said and "peer closed" not in said, said
+    if "bytes of its body came" in said:  # (else the connection's reset overtook the end of the body)
+        assert "4 bytes of its body came, 100 more were due" in said, said
+    assert err.value.__cause__ is not None
 
 
 def test_a_reset_the_async_transport_says_nothing_of_is_named_by_its_cause():
@@ -389,3 +434,102 @@ def test_after_an_attempt_without_answer_an_unavailable_mmsc_is_waited_for_not_p
         assert len(first.requests) == 3 and second.requests == []
     with FakeServer(scripted(Reply(503))) as first, FakeServer() as second:  # (a 503 alone: on at once)
         assert send(asynchronous, (first.url, second.url)).url == second.url
+
+
+# -- an answer's head: one limit for both clients ---------------------------------------------
+
+
+def answering_with_headers(count: int, size: int):
+    """An MMSC whose (good) answer carries `count` more header fields with values of `size` bytes."""
+    def answer(req):
+        env = req.decode()
+        out = mm7.encode(mm7.SubmitRsp(message_id="m-1"), transaction_id=env.transaction_id, version=env.version)
+        extra = {f"X-Pad-{i}": "v" * size for i in range(count)}
+        return Reply(200, out.to_bytes(), {"Content-Type": out.content_type, **extra})
+
+    return answer
+
+
+@BOTH
+@pytest.mark.parametrize(("count", "size", "said"), [
+    (101, 1, "more than 100 header fields"),  # (http.client's limit; h11 took any number)
+    (60, 1200, "header fields of more than 65536 bytes"),  # (h11 took 100 KiB; http.client 100 of 64 KiB)
+    (90, 1300, "header fields of more than 65536 bytes"),  # (past h11's own 100 KiB too)
+])
+def test_an_answer_head_past_the_limits_is_refused_alike(asynchronous, count, size, said):
+    from mm7bind.client import MAX_ANSWER_HEAD_BYTES, MAX_ANSWER_HEADER_FIELDS
+
+    assert (MAX_ANSWER_HEADER_FIELDS, MAX_ANSWER_HEAD_BYTES) == (100, 65536)
+    with FakeServer(answering_with_headers(count, size)) as srv, pytest.raises(ProtocolError) as err:
+        send(asynchronous, srv.url)
+    assert str(err.value).startswith(f"answer from {srv.url} has {said}: not read further"), str(err.value)
+    assert len(srv.requests) == 1 and may_have_arrived(err.value)
+
+
+@BOTH
+def test_an_answer_head_within_the_limits_is_read(asynchronous):
+    # (the server's own Server, Date, Content-Type and Content-Length fields count too)
+    with FakeServer(answering_with_headers(90, 600)) as srv:
+        r = send(asynchronous, srv.url)
+    assert r.ok and r.message_id == "m-1"
+
+
+# -- the answer's time starts when the request is sent ----------------------------------------
+
+
+class SlowReadingServer(TricklingServer):
+    """Reads each request slowly for `slow_for` seconds (a link slower than the client), then the
+    rest at once, and answers with a SubmitRsp: the upload takes longer than the client's timeouts
+    add up to, the answer comes at once after it."""
+
+    slow_for = 2.5
+
+    def _trickle(self, conn):
+        import time as clock
+
+        buffered, started = b"", clock.monotonic()
+        while b"\r\n\r\n" not in buffered:
+            buffered += conn.recv(65536)
+        head, _, body = buffered.partition(b"\r\n\r\n")
+        length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:")))
+        received = [body]
+        size = len(body)
+        while size < length:
+            slow = clock.monotonic() - started < self.slow_for
+            chunk = conn.recv(16384 if slow else 1 << 20)
+            if not chunk:
+                return
+            received.append(chunk)
+            size += len(chunk)
+            if slow:
+                clock.sleep(0.02)
+        content_type = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                            if line.lower().startswith(b"content-type:")).decode()
+        env = mm7.decode(b"".join(received), content_type)
+        out = mm7.encode(mm7.SubmitRsp(message_id="m-slow"), transaction_id=env.transaction_id, version=env.version)
+        answer = out.to_bytes()
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                     % (out.content_type.encode(), len(answer), answer))
+        conn.close()
+
+
+@BOTH
+def test_a_slow_upload_leaves_the_mmsc_its_whole_read_timeout_to_answer(asynchronous):
+    # (the answer's deadline ran from the connection: a large SubmitReq taking longer to upload than
+    # connect_timeout + read_timeout timed out although the MMSC answered at once once it had it)
+    content = mm7.Content()
+    content.add_bytes(os.urandom(24 * 1024 * 1024), "video/mp4", filename="clip.mp4")
+    msg = mm7.SubmitReq(recipients=["+8613800000000"], subject="large", content=content)
+    with SlowReadingServer() as slow:
+        if asynchronous:
+            async def main():
+                async with AsyncClient(slow.url, connect_timeout=0.5, read_timeout=1.5,
+                                       retry=RetryPolicy.never()) as c:
+                    return await c.submit(msg, transaction_id="tid-slow")
+
+            r = asyncio.run(main())
+        else:
+            with Client(slow.url, connect_timeout=0.5, read_timeout=1.5, retry=RetryPolicy.never()) as c:
+                r = c.submit(msg, transaction_id="tid-slow")
+    assert r.ok and r.message_id == "m-slow"

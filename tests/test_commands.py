@@ -1899,3 +1899,35 @@ def test_config_check_prints_each_problem_then_the_counts(tmp_path):
         "warning: mmsc.urls: Basic credentials over plain http can be read on the way: http://a/mm7",
         "warning: receiver.forward_secret: set without forward_url: nothing is forwarded",
         f"{tmp_path / 'c.toml'}: 1 error(s), 2 warning(s)"]
+
+
+def test_send_says_when_an_attachment_holds_no_bytes(tmp_path):
+    from .fake_http import FakeServer
+
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with FakeServer() as srv:
+        proc = run("send", "--mmsc", srv.url, "--to", "+8613800000000", "--text", "hi",
+                   "--attach", str(tmp_path / "empty.jpg"))
+    assert proc.returncode == 0, proc.stderr
+    assert "mm7bind send: note: empty.jpg holds no bytes: it is sent as it is" in proc.stderr, proc.stderr
+    assert len(srv.requests) == 1
+
+
+def test_a_resumed_send_lists_what_may_have_arrived_without_retries_on_timeout(tmp_path):
+    from .fake_http import FakeServer, Reply, default_responder
+
+    silent_once = iter([Reply(delay=1.0)])
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n[mmsc]\nread_timeout = 0.3\nmax_attempts = 1\n'
+                   "retry_on_timeout = false\n", encoding="utf-8")
+    with FakeServer(lambda req: next(silent_once, None) or default_responder(req)) as srv:
+        args = ("send", "--config", str(cfg), "--mmsc", srv.url, "--to", "+8613800000001", "--to", "+8613800000002",
+                "--text", "x", "--tag", "t", "--concurrency", "1", "--quiet")
+        first = run(*args)
+        resumed = run(*args)
+        again = run(*args, "--resend-unanswered")
+    assert "failed 1" in first.stdout, first.stdout + first.stderr
+    assert "not sent again: 1 recipients whose earlier request got no answer" in resumed.stdout, resumed.stdout
+    assert "  maybe delivered +8613800000001" in resumed.stdout
+    assert "sent 1, failed 0" in again.stdout and "maybe delivered" not in again.stdout, again.stdout
+    assert len(srv.requests) == 3

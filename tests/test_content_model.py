@@ -451,3 +451,22 @@ def test_a_smil_of_many_comments_never_closed_is_read_in_linear_time():
 
     smil = b'<smil><img src="cid:a"/><!-- <img src="cid:gone"/> -->' + b"<!--" * 200_000 + b'<img src="b.gif"/>'
     assert smil_references(mm7.Part.from_bytes(smil, "application/smil")) == ["cid:a", "b.gif"]
+
+
+def test_a_part_of_no_bytes_is_sent_with_a_warning_said_once(caplog):
+    """MIME and the schema allow it, so it goes; but no handset shows it, and it is most often a
+    file not yet written: a WARNING, once for the content a campaign encodes again and again."""
+    import logging
+
+    content = mm7.Content()
+    content.add_text("hello")
+    content.add_bytes(b"", "image/jpeg", filename="empty.jpg")
+    msg = mm7.SubmitReq(recipients=["+8613800000000"], content=content)
+    with caplog.at_level(logging.WARNING, logger="mm7bind.codec"):
+        out = mm7.encode(msg, transaction_id="t-1")
+        mm7.encode(msg, transaction_id="t-2")
+    assert [r.getMessage() for r in caplog.records if "holds no bytes" in r.getMessage()] == [
+        ("the image/jpeg part empty.jpg holds no bytes: sent as it is, but no handset shows it "
+         "(a broken picture, an empty slide)")]
+    parts = mm7.decode(out.to_bytes(), out.content_type).body.content.parts
+    assert [p.size for p in parts] == [5, 0]

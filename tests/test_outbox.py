@@ -4,6 +4,7 @@ for good when one says so, and never lost to a stopped process."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import threading
 import time
@@ -186,8 +187,11 @@ def test_requeue_a_failed_item_once_the_cause_is_fixed(store, tmp_path):
         assert outbox.run_once()[0].state == "failed"
         assert not outbox.requeue(item.id + 1)  # (no such item)
         assert outbox.requeue(item.id) and not outbox.requeue(item.id)  # (queued now: left alone)
+        # New tries were asked for: its rounds start again, the earlier ones kept apart.
+        requeued = store.outbox_get(item.id)
+        assert (requeued.attempts, requeued.earlier_rounds) == (0, 1)
         [again] = outbox.run_once()
-        assert (again.state, again.attempts) == ("sent", 2)
+        assert (again.state, again.attempts, again.earlier_rounds) == ("sent", 1, 1)
         client.close()
 
 
@@ -205,7 +209,8 @@ def test_requeue_command(tmp_path):
     cfg.write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
     proc = run("store", "requeue", str(item.id), "99", "--config", str(cfg))
     assert proc.returncode == 1 and f"#{item.id}: queued again" in proc.stdout and "#99: not failed" in proc.stdout
-    assert "queued" in run("store", "outbox", "--config", str(cfg)).stdout
+    shown = run("store", "outbox", "--config", str(cfg)).stdout
+    assert "queued" in shown and "queued again after 1 earlier round(s)" in shown
 
 
 def test_a_campaign_item_a_direct_run_has_reached_since_is_not_queued_again(tmp_path):
@@ -1265,3 +1270,35 @@ def test_an_item_kept_to_the_mmsc_that_may_have_it_does_not_hold_the_queue_when_
         client.close()
         assert other.requests == [] and len(kept.requests) == 2
     assert tried.state == "queued" and tried.status_code == 4006 and outbox.held_until is None
+
+
+def test_without_retries_on_timeout_a_resumed_campaign_holds_back_what_may_have_arrived(store):
+    """on_timeout=False: resumed under its tag, a campaign does not send again a request that got no
+    answer (the MMSC may have it): it names its recipient as maybe delivered; asked to, it sends it
+    again under the TransactionID it had. Queueing the campaign again holds it back alike."""
+    from mm7bind.bulk import queue_bulk, send_bulk, send_tagged, MaybeDelivered
+
+    from .fake_http import FakeServer, Reply, default_responder
+
+    silent_once = iter([Reply(delay=1.0)])
+    rcpts = ["+8613800000001", "+8613800000002"]
+    with FakeServer(lambda req: next(silent_once, None) or default_responder(req)) as srv:
+        client = mm7.Client(srv.url, store=store, read_timeout=0.3,
+                            retry=mm7.RetryPolicy(max_attempts=2, backoff=0.0, jitter=0.0, on_timeout=False))
+        template = mm7.SubmitReq(subject="camp")
+        first = send_bulk(client, template, rcpts, tag="held", concurrency=1)
+        assert (first.sent, first.failed, first.may_have_arrived) == (1, 1, 1)
+        unanswered = srv.requests[0].decode()
+        resumed = send_bulk(client, template, rcpts, tag="held")
+        assert (resumed.sent, resumed.failed, resumed.skipped, resumed.total) == (0, 0, 1, 0)
+        assert (resumed.maybe_delivered, resumed.maybe_delivered_to) == (1, [rcpts[0]])
+        one = dataclasses.replace(template, recipients=mm7.Recipients(to=[rcpts[0]]))
+        with pytest.raises(MaybeDelivered):
+            send_tagged(client, one, "held")
+        queued = queue_bulk(Outbox(client), template, rcpts, tag="held")
+        assert (queued.sent, queued.maybe_delivered_to) == (0, [rcpts[0]])
+        assert len(srv.requests) == 2
+        again = send_bulk(client, template, rcpts, tag="held", resend_unanswered=True)
+        client.close()
+    assert (again.sent, again.earlier_unanswered, again.maybe_delivered) == (1, 1, 0)
+    assert srv.requests[-1].decode().transaction_id == unanswered.transaction_id

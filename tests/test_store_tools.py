@@ -1164,3 +1164,41 @@ def test_sent_records_keep_whether_an_earlier_attempt_got_no_answer_and_store_se
     assert (summary["accepted"], summary["earlier_unanswered"]) == (2, 1)
     assert "2 accepted (1 after an attempt that got no answer: perhaps twice)" in run(
         "store", "sent", "--config", str(cfg), "--tag", "c", "--summary").stdout
+
+
+def test_store_outbox_says_which_items_the_mmsc_may_have_or_have_twice(tmp_path, capsys):
+    """The client's record of an item's TransactionID says when an attempt got no answer: a sent
+    item may have reached the MMSC twice, a failed one may have reached it; both in --json too."""
+    from mm7bind.cli import main
+    from mm7bind.outbox import Outbox
+    from mm7bind.store import SentRecord, SqliteStore
+
+    db = tmp_path / "vasp.db"
+    store = SqliteStore(db)
+    client = mm7.Client("http://127.0.0.1:9/mm7", store=store)
+    outbox = Outbox(client)
+    twice, maybe, plain = (outbox.put(mm7.SubmitReq(recipients=[f"+861380000000{n}"], subject="x"),
+                                      transaction_id=f"ob-{n}") for n in range(3))
+    store.outbox_update(twice.id, "sent", attempts=1, message_id="M1", status_code=1000)
+    store.record_sent(SentRecord("ob-0", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000000"], message_id="M1",
+                                 status_code=1000, earlier_unanswered=True))
+    store.outbox_update(maybe.id, "failed", attempts=1, error="RequestTimeout: timed out")
+    store.record_sent(SentRecord("ob-1", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000001"],
+                                 error="RequestTimeout: timed out waiting for http://mmsc/mm7"))
+    store.outbox_update(plain.id, "failed", attempts=1, error="ConnectError: refused")
+    store.record_sent(SentRecord("ob-2", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000002"],
+                                 error="ConnectError: cannot connect to http://mmsc/mm7"))
+    client.close()
+    store.close()
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[store]\npath = "{db}"\n', encoding="utf-8")
+    capsys.readouterr()
+    assert main(["store", "outbox", "--config", str(cfg)]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert "may have it twice" in lines[str(twice.id)]
+    assert "the MMSC may have it" in lines[str(maybe.id)] and "twice" not in lines[str(maybe.id)]
+    assert "may have" not in lines[str(plain.id)]
+    assert main(["store", "outbox", "--config", str(cfg), "--json"]) == 0
+    shown = {i["transaction_id"]: (i["earlier_unanswered"], i["may_have_arrived"])
+             for i in json.loads(capsys.readouterr().out)}
+    assert shown == {"ob-0": (True, False), "ob-1": (False, True), "ob-2": (False, False)}
