@@ -6,8 +6,8 @@ that `mm7bind inspect` and `validate` can decode the MM7 messages as they went o
 Bytes in, messages out (no files, no sockets). Checksums are not checked: a capture taken on the
 sending host has the ones the network card fills in later.
 
-Read: pcap (either byte order, micro- or nanosecond times, the "modified" format of old patched
-libpcaps too) and pcapng (any number of sections and interfaces, enhanced, simple and obsolete
+Read: pcap (either byte order, micro- or nanosecond times, the record headers of old patched
+libpcaps too: the "modified" format's, SuSE's, Red Hat's, Nokia's) and pcapng (any number of sections and interfaces, enhanced, simple and obsolete
 packet blocks, each interface's time resolution and offset); links Ethernet (VLAN tags included), Linux cooked (SLL, SLL2), raw IP, BSD loopback; IPv4
 and IPv6 (extension headers walked), fragmented packets put back together; TCP segments in any
 order, repeated or overlapping, streams of any length; HTTP/1.x messages, a request's body left
@@ -33,12 +33,17 @@ from .chunked import CHUNK_SIZE
 from .errors import DecodeError, LimitExceededError
 from .mime import header_fields, header_value
 
-# magic → (byte order, seconds per time unit, bytes of a packet record's header). 0xa1b2cd34: the
-# "modified" pcap of Alexey Kuznetsov's patched libpcap (older Red Hat and SuSE tcpdumps), whose
-# records add ifindex, protocol, packet type and a pad byte; read as libpcap reads it.
-PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6, 16), b"\xa1\xb2\xc3\xd4": (">", 1e-6, 16),
-               b"\x4d\x3c\xb2\xa1": ("<", 1e-9, 16), b"\xa1\xb2\x3c\x4d": (">", 1e-9, 16),
-               b"\x34\xcd\xb2\xa1": ("<", 1e-6, 24), b"\xa1\xb2\xcd\x34": (">", 1e-6, 24)}
+# magic → (byte order, seconds per time unit, the sizes a packet record's header may have, the
+# usual first). 0xa1b2cd34: the "modified" pcap of Alexey Kuznetsov's patched libpcap, whose records
+# add ifindex, protocol, packet type and a pad byte (24 bytes, as libpcap reads it), or in SuSE
+# 6.3's version of the patch two CPU numbers and 3 pad bytes more (28). The usual magic too was
+# written with other headers: by Red Hat 6.1's patched libpcap (24 bytes) and Nokia's (20). Which
+# one a file has is told by its first records, as Wireshark tells it (`_record_header`).
+PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6, (16, 24, 20)), b"\xa1\xb2\xc3\xd4": (">", 1e-6, (16, 24, 20)),
+               b"\x4d\x3c\xb2\xa1": ("<", 1e-9, (16,)), b"\xa1\xb2\x3c\x4d": (">", 1e-9, (16,)),
+               b"\x34\xcd\xb2\xa1": ("<", 1e-6, (24, 28)), b"\xa1\xb2\xcd\x34": (">", 1e-6, (24, 28))}
+_RECORDS_TRIED = 3  # records read to tell a header's size
+_MAX_ORIGINAL = 128 * 1024 * 1024  # a packet's length on the wire past which a record header is misread
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 _PCAPNG_BYTE_ORDERS = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}  # (a section's byte-order magic)
 
@@ -173,10 +178,11 @@ def _frames(data: bytes, notes: list[str]):
 
 
 def _pcap_frames(data: bytes, notes: list[str]):
-    order, unit, head = PCAP_MAGICS[data[:4]]
+    order, unit, heads = PCAP_MAGICS[data[:4]]
     if len(data) < 24:
         raise DecodeError("a pcap file cut short in its header")
     link = struct.unpack_from(order + "I", data, 20)[0] & 0x0FFFFFFF  # (the top bits: an FCS flag)
+    head = _record_header(data, order, unit, heads)
     pos, number, view = 24, 0, memoryview(data)  # (frames are views: a big capture is not copied packet by packet)
     while pos + head <= len(data):
         sec, frac, caplen, origlen = struct.unpack_from(order + "IIII", data, pos)
@@ -188,6 +194,35 @@ def _pcap_frames(data: bytes, notes: list[str]):
         pos += head + caplen
     if pos != len(data):
         notes.append(f"the file ends inside the header of packet {number + 1}")
+
+
+def _record_header(data: bytes, order: str, unit: float, heads: tuple[int, ...]) -> int:
+    """The size of the file's record headers, of those its magic may have: the first whose first
+    records make sense (a fraction of a second under a second, a length captured no longer than
+    the snapshot length nor the packet, one on the wire under 128 MiB, the record within the
+    file), else the one with the fewest faults (the usual one when tied)."""
+    snaplen = struct.unpack_from(order + "I", data, 16)[0]
+    best, fewest = heads[0], None
+    for head in heads:
+        faults, pos = 0, 24
+        for _ in range(_RECORDS_TRIED):
+            if pos + head > len(data):
+                faults += pos != len(data)  # (the file ends inside a header: a fault; at one, none)
+                break
+            _, frac, caplen, origlen = struct.unpack_from(order + "IIII", data, pos)
+            faults += ((frac >= round(1 / unit)) + (caplen > max(snaplen, 262144)) + (origlen > _MAX_ORIGINAL)
+                       + (caplen > origlen))
+            if faults:
+                break
+            if pos + head + caplen > len(data):
+                faults += 1
+                break
+            pos += head + caplen
+        if not faults:
+            return head
+        if fewest is None or faults < fewest:
+            best, fewest = head, faults
+    return best
 
 
 def _pcapng_frames(data: bytes, notes: list[str]):

@@ -103,6 +103,33 @@ def test_the_modified_pcap_of_patched_libpcaps(order):
     assert abs(req.time.timestamp() - flow.packets[3].time) < 1e-5
 
 
+@pytest.mark.parametrize("order", ["<", ">"])
+@pytest.mark.parametrize("variant,head", [("ss990915", 28), ("ss990417", 24), ("nokia", 20)])
+def test_the_other_patched_libpcaps_told_by_their_first_records(order, variant, head):
+    """SuSE 6.3's patched libpcap wrote the modified magic with 28-byte record headers (two CPU
+    numbers and 3 pad bytes more), Red Hat 6.1's wrote the modified headers under the usual magic,
+    Nokia's the usual magic with 20-byte ones: which it is, the first records tell."""
+    from .pcapgen import ethernet
+
+    flow = conversation()
+    data = pcap(flow.packets, order=order, variant=variant)
+    assert len(data) == 24 + sum(head + len(ethernet(p.ip)) for p in flow.packets)
+    capture = read_capture(data)
+    assert capture.notes == []
+    req, rsp = capture.messages
+    assert decoded(req).body.ELEMENT == "SubmitReq" and decoded(rsp).body.message_id == "m-1"
+    assert abs(req.time.timestamp() - flow.packets[3].time) < 1e-5
+
+
+def test_a_capture_of_one_packet_is_read_with_the_usual_record_headers():
+    """With one record, every header size makes sense of it: the usual one is taken."""
+    flow = Flow().open()
+    flow.send(True, http("GET /x HTTP/1.1", {"Host": "m"}, b""))
+    data = pcap(flow.packets[-1:])
+    [msg] = read_capture(data).messages
+    assert msg.start_line == "GET /x HTTP/1.1" and msg.headers == {"Host": "m"}
+
+
 def test_vlan_tagged_ethernet_and_padding_after_a_short_packet():
     from .pcapgen import ethernet
 
