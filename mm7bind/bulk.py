@@ -270,7 +270,8 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
 
 def _queue_batch(outbox, template: m.SubmitReq, batch: list[str], tag: str | None, at, tries: Counter,
                  result: BulkResult) -> None:
-    tids = [bulk_transaction_id(tag, r, tries[r]) for r in batch] if tag is not None else None
+    own = installation(outbox.store)
+    tids = [bulk_transaction_id(tag, r, tries[r], own) for r in batch] if tag is not None else None
     items = outbox.put_many([dataclasses.replace(template, recipients=m.Recipients(to=[r])) for r in batch],
                             tag=tag, at=at, transaction_ids=tids, once=tag is not None)
     if tids is None:
@@ -292,14 +293,23 @@ QUEUE_BATCH = 500  # messages per outbox commit when a campaign is queued
 QUEUE_BATCH_BYTES = 16 * 1024 * 1024  # and their content's bytes, at most (but one message)
 
 
-def bulk_transaction_id(tag: str, recipient: str, tries: int) -> str:
+def bulk_transaction_id(tag: str, recipient: str, tries: int, installation: str = "") -> str:
     """The TransactionID of a tagged bulk send (or queued item) to `recipient`, after `tries`
     recorded requests the MMSC answered: a run killed while a request was in flight (so nothing
     was recorded), or whose request got no answer (a timeout), sends it again on resuming with the
     same TransactionID, which an MMSC that got the first can recognise as a repeat; a request that
-    was refused gets a new one."""
-    digest = hashlib.sha256(f"{tag}\0{recipient}".encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    was refused gets a new one. `installation`: the store's `installation_id` (`installation`),
+    so that two installations sending under one tag (each its own store) do not give one MMSC the
+    same TransactionIDs, which it would take for repeats."""
+    key = f"{installation}\0{tag}\0{recipient}" if installation else f"{tag}\0{recipient}"
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:24]
     return f"b{digest}-{tries}"
+
+
+def installation(store) -> str:
+    """`store`'s installation id, which its campaigns' TransactionIDs are derived with ("" for no
+    store, or a store of one's own without `installation_id`: derived from the tag alone)."""
+    return store.installation_id() if store is not None and hasattr(store, "installation_id") else ""
 
 
 def recipient_claim(tag: str, recipient: str) -> str:
@@ -312,13 +322,14 @@ def recipient_claim(tag: str, recipient: str) -> str:
     return f"r{digest}"
 
 
-def campaign_claim(tag: str | None, recipients: list[str], transaction_id: str) -> str | None:
+def campaign_claim(tag: str | None, recipients: list[str], transaction_id: str, store=None) -> str | None:
     """`recipient_claim` for a request of a campaign (one recipient, its TransactionID
-    `bulk_transaction_id`'s: what `queue_bulk` queues), else None."""
+    `bulk_transaction_id`'s with `store`'s installation id: what `queue_bulk` queues), else None."""
     if tag is None or len(recipients) != 1:
         return None
     stem, dash, tries = transaction_id.rpartition("-")
-    if not dash or not tries.isdigit() or stem != bulk_transaction_id(tag, recipients[0], 0).rpartition("-")[0]:
+    own = bulk_transaction_id(tag, recipients[0], 0, installation(store)).rpartition("-")[0]
+    if not dash or not tries.isdigit() or stem != own:
         return None
     return recipient_claim(tag, recipients[0])
 
@@ -330,7 +341,9 @@ def send_tagged(client, msg: m.SubmitReq, tag: str):
     [rcpt] = [str(a) for a in msg.recipients]
     tries: Counter = Counter()
     todo, _ = _plan(client.core.store, [rcpt], tag, tries)
-    return _send_claimed(client, msg, tag, bulk_transaction_id(tag, todo[0], tries[todo[0]])) if todo else None
+    store = client.core.store
+    return _send_claimed(client, msg, tag, bulk_transaction_id(tag, todo[0], tries[todo[0]], installation(store))) \
+        if todo else None
 
 
 def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str):
@@ -396,6 +409,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     tries: Counter = Counter()
     recipients, result = _plan(client.core.store, recipients, tag, tries, keep)
     resumable = tag is not None and client.core.store is not None
+    own = installation(client.core.store)
     lock = threading.Lock()
     started = time.monotonic()
     unreached_in_a_row = 0
@@ -407,7 +421,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
             return
         msg = dataclasses.replace(template, recipients=m.Recipients(to=[rcpt]))
         # (known before it goes, with a store: its record says how an interrupted send ended)
-        tid = bulk_transaction_id(tag, rcpt, tries[rcpt]) if resumable else (
+        tid = bulk_transaction_id(tag, rcpt, tries[rcpt], own) if resumable else (
             new_transaction_id() if client.core.store is not None else None)
         try:
             with ending_pauses_at(stopping):

@@ -161,7 +161,7 @@ class Outbox(Periodic):
         recipients = [str(a) for a in getattr(msg, "recipients", None) or []]
         return {"transaction_id": tid, "tag": tag, "content_type": http.content_type, "body": http.to_bytes(),
                 "due": due, "expires_at": expires, "recipients": recipients,
-                "claim_key": campaign_claim(tag, recipients, tid)}
+                "claim_key": campaign_claim(tag, recipients, tid, self.store)}
 
     def requeue(self, item_id: int) -> bool:
         """Put a failed or expired item back in the queue, due now, for another `max_age`. Not one
@@ -320,7 +320,7 @@ class Outbox(Periodic):
         # A campaign's item: its recipient claimed as a direct run of the campaign claims them, so
         # that the two never both send (an item put back in the queue while a direct run was
         # sending to its recipient, or after one planned to: its TransactionID is another).
-        key = campaign_claim(item.tag, item.recipients, item.transaction_id)
+        key = campaign_claim(item.tag, item.recipients, item.transaction_id, self.store)
         if key is None or not hasattr(self.store, "send_claim"):  # (a store of one's own, without claims)
             return self._exchange(item, msg, attempts, now, stop)
         held, mine = sendonce.claim(self.store, key, self.client.config)
