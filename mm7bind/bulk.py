@@ -155,27 +155,45 @@ def _is_header(value: str) -> bool:
 _SPACING = re.compile(r"^tel:|/TYPE=\w+$|[\s().\-]", re.IGNORECASE)
 
 
-def recipient_key(recipient: str) -> str:
+def recipient_key(recipient: str, country_code: str | None = None) -> str:
     """What tells recipients apart: a number without its spacing (spaces, dashes, dots, brackets),
     a leading "+", "tel:" or a "/TYPE=PLMN" suffix — "+86 138-0000-0001" and "8613800000001" are
-    one; anything else (an e-mail address) as it is. A national and an international spelling
-    ("13800000001", "+8613800000001") stay two: which country a number is in is not known here."""
-    if not isinstance(recipient, str) or recipient.isdigit() or not _NUMBER.fullmatch(recipient):
+    one; anything else (an e-mail address) as it is. With the `country_code` of numbers written
+    nationally ("86"), a number is its E.164 form: "+8613800000001", "8613800000001",
+    "008613800000001" (00: the international prefix), "13800000001" and "013800000001" (0: the trunk
+    prefix) are one, "8613800000001"; one that begins with the country code is taken as written
+    internationally already, and one of fewer than 8 digits without "+" or "00" is a short code,
+    kept as it is. Without one, a national and an international spelling stay two: which country
+    a number is in is not known."""
+    if not isinstance(recipient, str) or (recipient.isdigit() and not country_code) \
+            or not _NUMBER.fullmatch(recipient):
         return recipient
-    return _SPACING.sub("", recipient).removeprefix("+")
+    number = _SPACING.sub("", recipient)
+    if not country_code:
+        return number.removeprefix("+")
+    if number.startswith("+"):
+        return number[1:]
+    if number.startswith("00"):
+        return number[2:]
+    if len(number) < _SHORTEST_NUMBER or number.startswith(country_code):
+        return number
+    return country_code + number.removeprefix("0")
 
 
-def _plan(store, recipients: Iterable[str], tag: str | None,
-          tries: Counter | None = None, keep: int | None = KEEP) -> tuple[list[str], BulkResult]:
-    """Who still needs the message: each recipient once, and under a tag (with a store) none the
-    MMSC already accepted one for, nor one waiting in the outbox for it. `tries` is filled with
-    how many requests each recipient already has under the tag."""
+_SHORTEST_NUMBER = 8  # digits of a number written nationally, at least: fewer, a short code ("10086", "1065888")
+
+
+def _plan(store, recipients: Iterable[str], tag: str | None, tries: Counter | None = None,
+          keep: int | None = KEEP, country_code: str | None = None) -> tuple[list[str], BulkResult]:
+    """Who still needs the message: each recipient once (`recipient_key`), and under a tag (with a
+    store) none the MMSC already accepted one for, nor one waiting in the outbox for it. `tries`
+    is filled with how many requests each recipient already has under the tag."""
     listed = [r.strip() if isinstance(r, str) else r for r in recipients]  # (as the store records them)
     # A recipient listed twice gets the message once, also written differently: lists merged from
     # two sources have "+86 138-0000-0001" and "+8613800000001", or "8613800000001", one phone.
     firsts: dict = {}
     for r in listed:
-        firsts.setdefault(recipient_key(r), r)
+        firsts.setdefault(recipient_key(r, country_code), r)
     unique = list(firsts.values())
     del firsts
     todo = unique
@@ -192,8 +210,8 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
             done |= store.outbox_recipients(tag, waiting)
         elif hasattr(store, "outbox"):  # (a store of one's own, written before outbox_recipients)
             done |= {r for item in store.outbox(tag=tag) if item.state in waiting for r in item.recipients}
-        done = {recipient_key(r) for r in done}
-        todo = [r for r in unique if recipient_key(r) not in done]
+        done = {recipient_key(r, country_code) for r in done}
+        todo = [r for r in unique if recipient_key(r, country_code) not in done]
     return todo, BulkResult(total=len(todo), skipped=len(unique) - len(todo), repeated=len(listed) - len(unique),
                             keep=keep)
 
@@ -246,7 +264,7 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
     batch, or, right after its commit, leaves it queued and uncounted: under a tag, queueing again
     adds only what is missing either way. `stop` has no such uncertainty.)"""
     tries: Counter = Counter()
-    recipients, result = _plan(outbox.store, recipients, tag, tries, keep)
+    recipients, result = _plan(outbox.store, recipients, tag, tries, keep, outbox.client.config.country_code)
     started = time.monotonic()
     # Each item keeps its own encoded copy, and a batch is built in memory before its commit: 500
     # copies of a 2 MB video took a gigabyte at once. Fewer to a batch as the message grows.
@@ -312,17 +330,20 @@ def installation(store) -> str:
     return store.installation_id() if store is not None and hasattr(store, "installation_id") else ""
 
 
-def recipient_claim(tag: str, recipient: str) -> str:
+def recipient_claim(tag: str, recipient: str, country_code: str | None = None) -> str:
     """What a campaign's sender claims (`mm7bind.sendonce`) before sending to `recipient` under
     `tag`, whatever the TransactionID: a direct run (`send_bulk`, `send_tagged`) and the outbox
     sending the campaign's queued item hold the same one, so that they never both send to one
     recipient (an item put back in the queue by `store requeue` while a direct run was sending to
-    its recipient went out too); once the MMSC accepted one, it is kept and neither sends again."""
-    digest = hashlib.sha256(f"{tag}\0{recipient_key(recipient)}".encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    its recipient went out too); once the MMSC accepted one, it is kept and neither sends again. One
+    number written two ways is one claim (`recipient_key` with `country_code`)."""
+    key = f"{tag}\0{recipient_key(recipient, country_code)}"
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:24]
     return f"r{digest}"
 
 
-def campaign_claim(tag: str | None, recipients: list[str], transaction_id: str, store=None) -> str | None:
+def campaign_claim(tag: str | None, recipients: list[str], transaction_id: str, store=None,
+                   country_code: str | None = None) -> str | None:
     """`recipient_claim` for a request of a campaign (one recipient, its TransactionID
     `bulk_transaction_id`'s with `store`'s installation id: what `queue_bulk` queues), else None."""
     if tag is None or len(recipients) != 1:
@@ -331,7 +352,7 @@ def campaign_claim(tag: str | None, recipients: list[str], transaction_id: str, 
     own = bulk_transaction_id(tag, recipients[0], 0, installation(store)).rpartition("-")[0]
     if not dash or not tries.isdigit() or stem != own:
         return None
-    return recipient_claim(tag, recipients[0])
+    return recipient_claim(tag, recipients[0], country_code)
 
 
 def send_tagged(client, msg: m.SubmitReq, tag: str):
@@ -340,7 +361,7 @@ def send_tagged(client, msg: m.SubmitReq, tag: str):
     outbox), or another run is sending it right now. Raises what `client.submit` raises."""
     [rcpt] = [str(a) for a in msg.recipients]
     tries: Counter = Counter()
-    todo, _ = _plan(client.core.store, [rcpt], tag, tries)
+    todo, _ = _plan(client.core.store, [rcpt], tag, tries, country_code=client.config.country_code)
     store = client.core.store
     return _send_claimed(client, msg, tag, bulk_transaction_id(tag, todo[0], tries[todo[0]], installation(store))) \
         if todo else None
@@ -352,7 +373,7 @@ def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str):
     → its Result, or None when another has it or had it accepted."""
     store = client.core.store
     [rcpt] = [str(a) for a in msg.recipients]
-    held, mine = sendonce.claim(store, recipient_claim(tag, rcpt), client.config)
+    held, mine = sendonce.claim(store, recipient_claim(tag, rcpt, client.config.country_code), client.config)
     if not mine:
         return None
     try:
@@ -407,7 +428,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     too. A `progress` or `on_outcome` callback that raises is logged (logger "mm7bind.bulk",
     WARNING) and not called again: the campaign goes on."""
     tries: Counter = Counter()
-    recipients, result = _plan(client.core.store, recipients, tag, tries, keep)
+    recipients, result = _plan(client.core.store, recipients, tag, tries, keep, client.config.country_code)
     resumable = tag is not None and client.core.store is not None
     own = installation(client.core.store)
     lock = threading.Lock()

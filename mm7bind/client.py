@@ -136,6 +136,9 @@ class ClientConfig:
     # is not this message's); True takes it, with a transaction-id-mismatch deviation, for an MMSC
     # that writes a TransactionID of its own. (One carrying none is taken either way.)
     accept_transaction_id_mismatch: bool = False
+    # The country of numbers written nationally ("86"): a campaign's recipients are told apart by
+    # their E.164 form (`bulk.recipient_key`); requests go to the numbers as written
+    country_code: str | None = None
     # Filled into requests that leave them empty:
     vaspid: str | None = None
     vasid: str | None = None
