@@ -790,3 +790,41 @@ def test_a_fragment_identification_used_again_later_is_another_packet():
     capture = read_capture(pcap(packets))
     assert capture.notes == []
     assert [(m.headers["X-N"], m.body) for m in capture.messages] == [("0", bytes(1000)), ("1", b"\x01" * 1000)]
+
+
+def test_a_connections_runs_are_let_go_before_its_bodies_are_made(monkeypatch):
+    """A connection's bytes joined in sequence (its runs) and the bodies cut from them were held at
+    once: a capture of one large message took its size twice over, beside the capture itself. The
+    bodies are made of the capture's bytes once the runs are read and let go, and the segments
+    once they are joined."""
+    import tracemalloc
+
+    import mm7bind.pcap
+
+    body = random.Random(7).randbytes(4_000_000)
+    flow = Flow().open()
+    flow.send(True, http("POST /mm7 HTTP/1.1", {"Host": "m", "Content-Length": str(len(body))}, body))
+    flow.send(False, http("HTTP/1.1 204 No Content", {}, b""))
+    data = pcap(flow.close().packets)
+    held, segments = [], []
+    make, stream = mm7bind.pcap._Body.make, mm7bind.pcap._stream
+
+    def making(self, *args):
+        held.append(tracemalloc.get_traced_memory()[0])  # (what this reading holds as the body is made)
+        return make(self, *args)
+
+    def joining(side):
+        out = stream(side)
+        segments.append(None if side is None else len(side.segments))
+        return out
+
+    monkeypatch.setattr(mm7bind.pcap._Body, "make", making)
+    monkeypatch.setattr(mm7bind.pcap, "_stream", joining)
+    tracemalloc.start()
+    try:
+        req, rsp = read_capture(data).messages
+    finally:
+        tracemalloc.stop()
+    assert req.body == body and rsp.body == b"" and rsp.start_line == "HTTP/1.1 204 No Content"
+    assert len(held) == 1 and held[0] < len(body) // 2  # (the run, as long as the body, is gone)
+    assert segments == [0, 0]
