@@ -183,6 +183,11 @@ def recipient_key(recipient: str, country_code: str | None = None) -> str:
 _SHORTEST_NUMBER = 8  # digits of a number written nationally, at least: fewer, a short code ("10086", "1065888")
 
 
+def _country_code(client) -> str | None:
+    """The country code a client's campaigns tell recipients apart with (`ClientConfig.country_code`)."""
+    return getattr(getattr(client, "config", None), "country_code", None)
+
+
 def _plan(store, recipients: Iterable[str], tag: str | None, tries: Counter | None = None,
           keep: int | None = KEEP, country_code: str | None = None) -> tuple[list[str], BulkResult]:
     """Who still needs the message: each recipient once (`recipient_key`), and under a tag (with a
@@ -264,7 +269,7 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
     batch, or, right after its commit, leaves it queued and uncounted: under a tag, queueing again
     adds only what is missing either way. `stop` has no such uncertainty.)"""
     tries: Counter = Counter()
-    recipients, result = _plan(outbox.store, recipients, tag, tries, keep, outbox.client.config.country_code)
+    recipients, result = _plan(outbox.store, recipients, tag, tries, keep, _country_code(outbox.client))
     started = time.monotonic()
     # Each item keeps its own encoded copy, and a batch is built in memory before its commit: 500
     # copies of a 2 MB video took a gigabyte at once. Fewer to a batch as the message grows.
@@ -361,7 +366,7 @@ def send_tagged(client, msg: m.SubmitReq, tag: str):
     outbox), or another run is sending it right now. Raises what `client.submit` raises."""
     [rcpt] = [str(a) for a in msg.recipients]
     tries: Counter = Counter()
-    todo, _ = _plan(client.core.store, [rcpt], tag, tries, country_code=client.config.country_code)
+    todo, _ = _plan(client.core.store, [rcpt], tag, tries, country_code=_country_code(client))
     store = client.core.store
     return _send_claimed(client, msg, tag, bulk_transaction_id(tag, todo[0], tries[todo[0]], installation(store))) \
         if todo else None
@@ -373,7 +378,7 @@ def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str):
     → its Result, or None when another has it or had it accepted."""
     store = client.core.store
     [rcpt] = [str(a) for a in msg.recipients]
-    held, mine = sendonce.claim(store, recipient_claim(tag, rcpt, client.config.country_code), client.config)
+    held, mine = sendonce.claim(store, recipient_claim(tag, rcpt, _country_code(client)), client.config)
     if not mine:
         return None
     try:
@@ -428,7 +433,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     too. A `progress` or `on_outcome` callback that raises is logged (logger "mm7bind.bulk",
     WARNING) and not called again: the campaign goes on."""
     tries: Counter = Counter()
-    recipients, result = _plan(client.core.store, recipients, tag, tries, keep, client.config.country_code)
+    recipients, result = _plan(client.core.store, recipients, tag, tries, keep, _country_code(client))
     resumable = tag is not None and client.core.store is not None
     own = installation(client.core.store)
     lock = threading.Lock()
