@@ -317,6 +317,58 @@ class Memory(Case):
         }
 
 
+CAPTURE_SCRIPT = textwrap.dedent("""
+    import os, sys, tracemalloc
+    sys.path.insert(0, os.getcwd())
+    from tests.pcapgen import Flow, http, pcap
+    from mm7bind.pcap import read_capture
+    size = int(sys.argv[1])
+    packets = []
+    # One large message, then a keep-alive connection of many small ones
+    for n, bodies in enumerate([[os.urandom(size)], [os.urandom(size // 200) for _ in range(100)]]):
+        flow = Flow(client=("10.0.0.1", 40000 + n), time=1764000000.0 + n).open()
+        for body in bodies:
+            flow.send(True, http("POST /mm7 HTTP/1.1", {"Host": "mmsc", "Content-Type": "application/octet-stream",
+                                                        "Content-Length": str(len(body))}, body))
+            flow.send(False, http("HTTP/1.1 200 OK", {"Content-Length": "2"}, b"ok"))
+        packets += flow.close().packets
+    data = pcap(packets)
+    del packets
+    tracemalloc.start()
+    capture = read_capture(data)
+    peak = tracemalloc.get_traced_memory()[1]
+    print(len(data), peak, sum(len(m.body) for m in capture.messages))
+""")
+
+
+class CaptureMemory:
+    """A packet capture read (`mm7bind.pcap.read_capture`) in a fresh process: the peak of what
+    the reading allocates (tracemalloc), beside the capture itself, against the capture's size.
+    The floor is the capture and its messages' bodies (a reader returning them holds both)."""
+
+    kind = "memory"
+    name = "capture-read-peak"
+    size = 20 * 1000 * 1000
+    target = 2.2  # the capture held, and what reading it allocates at its peak: at most this many times its size
+    description = (f"a capture of one {size // 1000 // 1000} MB message and 100 small ones (1400-byte segments) "
+                   "read: the capture and the reading's peak allocation, against the capture's size")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def run_memory(self) -> dict:
+        proc = subprocess.run([sys.executable, "-c", CAPTURE_SCRIPT, str(self.size)], capture_output=True, text=True,
+                              check=True, cwd=Path(__file__).resolve().parent.parent)
+        captured, peak, bodies = (int(v) for v in proc.stdout.split())
+        ratio = (captured + peak) / captured
+        return {"name": self.name, "description": self.description, "capture": captured, "ours_peak": peak,
+                "floor": captured + bodies, "ratio": ratio, "target": f"≤{self.target:g}× the capture",
+                "met": ratio <= self.target}
+
+
 class OutboxConcurrency:
     """The outbox draining a queue with [outbox] concurrency 4 against 1, side by side on one fake
     MMSC answering after a round trip's latency: what sending several items at once buys."""
@@ -379,7 +431,7 @@ def all_cases() -> list[Case]:
     from . import network  # noqa: F401  (cases added by the client and server issues register there)
 
     return [CoreEncode(), CoreDecode(), Encode(100 * KIB, "100kib"), Encode(MIB, "1mib"), Decode(False),
-            Decode(True), Memory(), OutboxConcurrency(), *network.cases()]
+            Decode(True), Memory(), CaptureMemory(), OutboxConcurrency(), *network.cases()]
 
 
 def format_row(r: dict) -> str:
@@ -387,6 +439,10 @@ def format_row(r: dict) -> str:
     if "ours_rss" in r:
         return (f"{r['name']:<26} peak RSS {r['ours_rss'] / MIB:7.1f} MiB  (all in memory: {r['baseline_rss'] / MIB:7.1f} MiB, "
                 f"after imports: {r['import_rss'] / MIB:.1f} MiB)  {r['ratio']:.2f}× attachment  "
+                f"target {r['target']}  {verdict}")
+    if "ours_peak" in r:
+        return (f"{r['name']:<26} capture {r['capture'] / MIB:6.1f} MiB + peak {r['ours_peak'] / MIB:6.1f} MiB  "
+                f"(floor, capture and bodies: {r['floor'] / MIB:.1f} MiB)  {r['ratio']:.2f}× capture  "
                 f"target {r['target']}  {verdict}")
     if "ours_rate" in r:
         return (f"{r['name']:<26} {r['ours_rate']:9.0f}/s  baseline {r['baseline_rate']:9.0f}/s  "

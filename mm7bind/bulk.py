@@ -159,21 +159,44 @@ def _is_header(value: str) -> bool:
 _SPACING = re.compile(r"^tel:|/TYPE=\w+$|[\s().\-]", re.IGNORECASE)
 
 
-def recipient_key(recipient: str) -> str:
+def recipient_key(recipient: str, country_code: str | None = None) -> str:
     """What tells recipients apart: a number without its spacing (spaces, dashes, dots, brackets),
     a leading "+", "tel:" or a "/TYPE=PLMN" suffix — "+86 138-0000-0001" and "8613800000001" are
-    one; anything else (an e-mail address) as it is. A national and an international spelling
-    ("13800000001", "+8613800000001") stay two: which country a number is in is not known here."""
-    if not isinstance(recipient, str) or recipient.isdigit() or not _NUMBER.fullmatch(recipient):
+    one; anything else (an e-mail address) as it is. With the `country_code` of numbers written
+    nationally ("86"), a number is its E.164 form: "+8613800000001", "8613800000001",
+    "008613800000001" (00: the international prefix), "13800000001" and "013800000001" (0: the trunk
+    prefix) are one, "8613800000001"; one that begins with the country code is taken as written
+    internationally already, and one of fewer than 8 digits without "+" or "00" is a short code,
+    kept as it is. Without one, a national and an international spelling stay two: which country
+    a number is in is not known."""
+    if not isinstance(recipient, str) or (recipient.isdigit() and not country_code) \
+            or not _NUMBER.fullmatch(recipient):
         return recipient
-    return _SPACING.sub("", recipient).removeprefix("+")
+    number = _SPACING.sub("", recipient)
+    if not country_code:
+        return number.removeprefix("+")
+    if number.startswith("+"):
+        return number[1:]
+    if number.startswith("00"):
+        return number[2:]
+    if len(number) < _SHORTEST_NUMBER or number.startswith(country_code):
+        return number
+    return country_code + number.removeprefix("0")
 
 
-def _plan(store, recipients: Iterable[str], tag: str | None,
-          tries: Counter | None = None, keep: int | None = KEEP,
-          resend_unanswered: bool = True) -> tuple[list[str], BulkResult]:
-    """Who still needs the message: each recipient once, and under a tag (with a store) none the
-    MMSC already accepted one for, nor one waiting in the outbox for it; without
+_SHORTEST_NUMBER = 8  # digits of a number written nationally, at least: fewer, a short code ("10086", "1065888")
+
+
+def _country_code(client) -> str | None:
+    """The country code a client's campaigns tell recipients apart with (`ClientConfig.country_code`)."""
+    return getattr(getattr(client, "config", None), "country_code", None)
+
+
+def _plan(store, recipients: Iterable[str], tag: str | None, tries: Counter | None = None,
+          keep: int | None = KEEP, resend_unanswered: bool = True,
+          country_code: str | None = None) -> tuple[list[str], BulkResult]:
+    """Who still needs the message: each recipient once (`recipient_key`), and under a tag (with a
+    store) none the MMSC already accepted one for, nor one waiting in the outbox for it; without
     `resend_unanswered`, none whose request may have arrived (`maybe_delivered`). `tries` is
     filled with how many requests each recipient already has under the tag."""
     listed = [r.strip() if isinstance(r, str) else r for r in recipients]  # (as the store records them)
@@ -181,7 +204,7 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
     # two sources have "+86 138-0000-0001" and "+8613800000001", or "8613800000001", one phone.
     firsts: dict = {}
     for r in listed:
-        firsts.setdefault(recipient_key(r), r)
+        firsts.setdefault(recipient_key(r, country_code), r)
     unique = list(firsts.values())
     del firsts
     todo = unique
@@ -201,10 +224,11 @@ def _plan(store, recipients: Iterable[str], tag: str | None,
             done |= store.outbox_recipients(tag, waiting)
         elif hasattr(store, "outbox"):  # (a store of one's own, written before outbox_recipients)
             done |= {r for item in store.outbox(tag=tag) if item.state in waiting for r in item.recipients}
-        done = {recipient_key(r) for r in done}
-        unsure = {recipient_key(r) for r in unsure} - done
-        held = [r for r in unique if recipient_key(r) in unsure]
-        todo = [r for r in unique if recipient_key(r) not in done and recipient_key(r) not in unsure]
+        done = {recipient_key(r, country_code) for r in done}
+        unsure = {recipient_key(r, country_code) for r in unsure} - done
+        held = [r for r in unique if recipient_key(r, country_code) in unsure]
+        todo = [r for r in unique if recipient_key(r, country_code) not in done
+                and recipient_key(r, country_code) not in unsure]
         result = BulkResult(total=len(todo), skipped=len(unique) - len(todo) - len(held),
                             repeated=len(listed) - len(unique), keep=keep, maybe_delivered=len(held))
         result.maybe_delivered_to = held if keep is None else held[:keep]
@@ -285,7 +309,8 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
     `RetryPolicy.on_timeout`); else it is counted in `maybe_delivered` and named in
     `maybe_delivered_to`."""
     tries: Counter = Counter()
-    recipients, result = _plan(outbox.store, recipients, tag, tries, keep, _resends(outbox.client, resend_unanswered))
+    recipients, result = _plan(outbox.store, recipients, tag, tries, keep, _resends(outbox.client, resend_unanswered),
+                               _country_code(outbox.client))
     started = time.monotonic()
     # Each item keeps its own encoded copy, and a batch is built in memory before its commit: 500
     # copies of a 2 MB video took a gigabyte at once. Fewer to a batch as the message grows.
@@ -309,7 +334,8 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
 
 def _queue_batch(outbox, template: m.SubmitReq, batch: list[str], tag: str | None, at, tries: Counter,
                  result: BulkResult) -> None:
-    tids = [bulk_transaction_id(tag, r, tries[r]) for r in batch] if tag is not None else None
+    own = installation(outbox.store)
+    tids = [bulk_transaction_id(tag, r, tries[r], own) for r in batch] if tag is not None else None
     items = outbox.put_many([dataclasses.replace(template, recipients=m.Recipients(to=[r])) for r in batch],
                             tag=tag, at=at, transaction_ids=tids, once=tag is not None)
     if tids is None:
@@ -331,35 +357,48 @@ QUEUE_BATCH = 500  # messages per outbox commit when a campaign is queued
 QUEUE_BATCH_BYTES = 16 * 1024 * 1024  # and their content's bytes, at most (but one message)
 
 
-def bulk_transaction_id(tag: str, recipient: str, tries: int) -> str:
+def bulk_transaction_id(tag: str, recipient: str, tries: int, installation: str = "") -> str:
     """The TransactionID of a tagged bulk send (or queued item) to `recipient`, after `tries`
     recorded requests the MMSC answered: a run killed while a request was in flight (so nothing
     was recorded), or whose request got no answer (a timeout), sends it again on resuming with the
     same TransactionID, which an MMSC that got the first can recognise as a repeat; a request that
-    was refused gets a new one."""
-    digest = hashlib.sha256(f"{tag}\0{recipient}".encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    was refused gets a new one. `installation`: the store's `installation_id` (`installation`),
+    so that two installations sending under one tag (each its own store) do not give one MMSC the
+    same TransactionIDs, which it would take for repeats."""
+    key = f"{installation}\0{tag}\0{recipient}" if installation else f"{tag}\0{recipient}"
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:24]
     return f"b{digest}-{tries}"
 
 
-def recipient_claim(tag: str, recipient: str) -> str:
+def installation(store) -> str:
+    """`store`'s installation id, which its campaigns' TransactionIDs are derived with ("" for no
+    store, or a store of one's own without `installation_id`: derived from the tag alone)."""
+    return store.installation_id() if store is not None and hasattr(store, "installation_id") else ""
+
+
+def recipient_claim(tag: str, recipient: str, country_code: str | None = None) -> str:
     """What a campaign's sender claims (`mm7bind.sendonce`) before sending to `recipient` under
     `tag`, whatever the TransactionID: a direct run (`send_bulk`, `send_tagged`) and the outbox
     sending the campaign's queued item hold the same one, so that they never both send to one
     recipient (an item put back in the queue by `store requeue` while a direct run was sending to
-    its recipient went out too); once the MMSC accepted one, it is kept and neither sends again."""
-    digest = hashlib.sha256(f"{tag}\0{recipient_key(recipient)}".encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    its recipient went out too); once the MMSC accepted one, it is kept and neither sends again. One
+    number written two ways is one claim (`recipient_key` with `country_code`)."""
+    key = f"{tag}\0{recipient_key(recipient, country_code)}"
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:24]
     return f"r{digest}"
 
 
-def campaign_claim(tag: str | None, recipients: list[str], transaction_id: str) -> str | None:
+def campaign_claim(tag: str | None, recipients: list[str], transaction_id: str, store=None,
+                   country_code: str | None = None) -> str | None:
     """`recipient_claim` for a request of a campaign (one recipient, its TransactionID
-    `bulk_transaction_id`'s: what `queue_bulk` queues), else None."""
+    `bulk_transaction_id`'s with `store`'s installation id: what `queue_bulk` queues), else None."""
     if tag is None or len(recipients) != 1:
         return None
     stem, dash, tries = transaction_id.rpartition("-")
-    if not dash or not tries.isdigit() or stem != bulk_transaction_id(tag, recipients[0], 0).rpartition("-")[0]:
+    own = bulk_transaction_id(tag, recipients[0], 0, installation(store)).rpartition("-")[0]
+    if not dash or not tries.isdigit() or stem != own:
         return None
-    return recipient_claim(tag, recipients[0])
+    return recipient_claim(tag, recipients[0], country_code)
 
 
 class MaybeDelivered(Exception):
@@ -375,11 +414,14 @@ def send_tagged(client, msg: m.SubmitReq, tag: str, *, resend_unanswered: bool |
     `resend_unanswered`)."""
     [rcpt] = [str(a) for a in msg.recipients]
     tries: Counter = Counter()
-    todo, planned = _plan(client.core.store, [rcpt], tag, tries, resend_unanswered=_resends(client, resend_unanswered))
+    todo, planned = _plan(client.core.store, [rcpt], tag, tries, resend_unanswered=_resends(client, resend_unanswered),
+                          country_code=_country_code(client))
     if planned.maybe_delivered:
         raise MaybeDelivered(f"{rcpt}: an earlier request under tag {tag!r} got no answer and the MMSC may have "
                              "it: not sent again (retries on timeout are off)")
-    return _send_claimed(client, msg, tag, bulk_transaction_id(tag, todo[0], tries[todo[0]])) if todo else None
+    store = client.core.store
+    return _send_claimed(client, msg, tag, bulk_transaction_id(tag, todo[0], tries[todo[0]], installation(store))) \
+        if todo else None
 
 
 def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str):
@@ -388,7 +430,7 @@ def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str):
     → its Result, or None when another has it or had it accepted."""
     store = client.core.store
     [rcpt] = [str(a) for a in msg.recipients]
-    held, mine = sendonce.claim(store, recipient_claim(tag, rcpt), client.config)
+    held, mine = sendonce.claim(store, recipient_claim(tag, rcpt, _country_code(client)), client.config)
     if not mine:
         return None
     try:
@@ -450,8 +492,10 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     again after no answer within one send too); else it is not sent, counted in `maybe_delivered`
     and named in `maybe_delivered_to` (the first `keep`)."""
     tries: Counter = Counter()
-    recipients, result = _plan(client.core.store, recipients, tag, tries, keep, _resends(client, resend_unanswered))
+    recipients, result = _plan(client.core.store, recipients, tag, tries, keep, _resends(client, resend_unanswered),
+                               _country_code(client))
     resumable = tag is not None and client.core.store is not None
+    own = installation(client.core.store)
     lock = threading.Lock()
     started = time.monotonic()
     unreached_in_a_row = 0
@@ -463,7 +507,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
             return
         msg = dataclasses.replace(template, recipients=m.Recipients(to=[rcpt]))
         # (known before it goes, with a store: its record says how an interrupted send ended)
-        tid = bulk_transaction_id(tag, rcpt, tries[rcpt]) if resumable else (
+        tid = bulk_transaction_id(tag, rcpt, tries[rcpt], own) if resumable else (
             new_transaction_id() if client.core.store is not None else None)
         try:
             with ending_pauses_at(stopping):

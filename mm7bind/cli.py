@@ -1487,7 +1487,8 @@ def cmd_store_requeue(args: argparse.Namespace) -> int:
         # A campaign's item whose recipient a direct run under its tag (send --tag) has reached since
         # it failed would be a second message: left alone, and said.
         items = [store.outbox_get(i) for i in dict.fromkeys(args.ids)]
-        taken = accepted_under_tag(store, [i for i in items if i is not None and i.state in ("failed", "expired")])
+        taken = accepted_under_tag(store, [i for i in items if i is not None and i.state in ("failed", "expired")],
+                                   cfg.vasp.country_code or None)
         done = [i for i in args.ids if i not in taken and store.outbox_requeue(i, expires_at)]
     finally:
         store.close()

@@ -138,6 +138,9 @@ class ClientConfig:
     # deviation, for an MMSC that writes a TransactionID of its own. (One carrying none is taken
     # either way, and so is a Fault's placeholder of zeros.)
     accept_transaction_id_mismatch: bool = False
+    # The country of numbers written nationally ("86"): a campaign's recipients are told apart by
+    # their E.164 form (`bulk.recipient_key`); requests go to the numbers as written
+    country_code: str | None = None
     # Filled into requests that leave them empty:
     vaspid: str | None = None
     vasid: str | None = None

@@ -72,6 +72,9 @@ class VaspSection:
     vasid: str = ""
     service_code: str = ""
     sender_address: str = ""
+    # The country of numbers written nationally ("86"): a campaign's "13800138000" and
+    # "+8613800138000" are one recipient (sent to as written); "": only spellings of one form are
+    country_code: str = ""
 
 
 @dataclass
@@ -227,6 +230,7 @@ class Config:
             "retry": RetryPolicy(max_attempts=m.max_attempts, backoff=m.backoff, on_timeout=m.retry_on_timeout),
             "rate_limit": m.rate_limit or None, "vaspid": v.vaspid or None, "vasid": v.vasid or None,
             "service_code": v.service_code or None, "sender_address": v.sender_address or None,
+            "country_code": v.country_code or None,
         }
 
     def make_client(self, store=None, **overrides):
@@ -775,6 +779,9 @@ def check(cfg: Config) -> list[Problem]:
                 err(where, f"{item!r} is not an address or network")
         return found
 
+    if cfg.vasp.country_code and not re.fullmatch(r"[1-9][0-9]{0,2}", cfg.vasp.country_code):
+        err("vasp.country_code", f"must be a country calling code, 1 to 3 digits (86, 1, 44), not "
+                                 f"{cfg.vasp.country_code!r}")
     m = cfg.mmsc
     if not m.urls:
         err("mmsc.urls", "at least one MMSC URL is needed")

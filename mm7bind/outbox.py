@@ -46,7 +46,7 @@ class Round(NamedTuple):
 NO_ANSWER, UNAVAILABLE = "no MMSC answered", "no MMSC available"
 
 
-def accepted_under_tag(store, items) -> dict:
+def accepted_under_tag(store, items, country_code: str | None = None) -> dict:
     """Of `items` (outbox items; None and untagged ones are passed over), those a recipient of
     which the MMSC accepted a SubmitReq for under the item's tag: {item id: that record}. A failed
     campaign item put back in the queue after a direct run of the campaign (`mm7bind send --tag`)
@@ -59,13 +59,13 @@ def accepted_under_tag(store, items) -> dict:
     for item in items:
         if item is not None and item.tag is not None:
             for rcpt in item.recipients:
-                wanted.setdefault(item.tag, {}).setdefault(recipient_key(rcpt), []).append(item.id)
+                wanted.setdefault(item.tag, {}).setdefault(recipient_key(rcpt, country_code), []).append(item.id)
     found: dict = {}
     for tag, by_recipient in wanted.items():
         for rec in tag_submits(store, tag):
             if rec.ok:
                 for rcpt in rec.recipients:
-                    for item_id in by_recipient.get(recipient_key(rcpt), ()):
+                    for item_id in by_recipient.get(recipient_key(rcpt, country_code), ()):
                         found.setdefault(item_id, rec)
     return found
 
@@ -161,14 +161,15 @@ class Outbox(Periodic):
         recipients = [str(a) for a in getattr(msg, "recipients", None) or []]
         return {"transaction_id": tid, "tag": tag, "content_type": http.content_type, "body": http.to_bytes(),
                 "due": due, "expires_at": expires, "recipients": recipients,
-                "claim_key": campaign_claim(tag, recipients, tid)}
+                "claim_key": campaign_claim(tag, recipients, tid, self.store,
+                                             self.client.config.country_code)}
 
     def requeue(self, item_id: int) -> bool:
         """Put a failed or expired item back in the queue, due now, for another `max_age`. Not one
         of a campaign (a tag) whose recipient the MMSC has accepted a message for under the tag
         since (a direct run of the campaign, `send_bulk`, reached them): False, and logged."""
         item = self.store.outbox_get(item_id)
-        taken = accepted_under_tag(self.store, [item]) if item is not None else {}
+        taken = accepted_under_tag(self.store, [item], self.client.config.country_code) if item is not None else {}
         if taken:
             rec = taken[item_id]
             log.warning("outbox #%d tid=%s not queued again: %s was accepted under tag %s (tid=%s)", item_id,
@@ -320,7 +321,8 @@ class Outbox(Periodic):
         # A campaign's item: its recipient claimed as a direct run of the campaign claims them, so
         # that the two never both send (an item put back in the queue while a direct run was
         # sending to its recipient, or after one planned to: its TransactionID is another).
-        key = campaign_claim(item.tag, item.recipients, item.transaction_id)
+        key = campaign_claim(item.tag, item.recipients, item.transaction_id, self.store,
+                             self.client.config.country_code)
         if key is None or not hasattr(self.store, "send_claim"):  # (a store of one's own, without claims)
             return self._exchange(item, msg, attempts, now, stop)
         held, mine = sendonce.claim(self.store, key, self.client.config)

@@ -6,8 +6,8 @@ that `mm7bind inspect` and `validate` can decode the MM7 messages as they went o
 Bytes in, messages out (no files, no sockets). Checksums are not checked: a capture taken on the
 sending host has the ones the network card fills in later.
 
-Read: pcap (either byte order, micro- or nanosecond times, the "modified" format of old patched
-libpcaps too) and pcapng (any number of sections and interfaces, enhanced, simple and obsolete
+Read: pcap (either byte order, micro- or nanosecond times, the record headers of old patched
+libpcaps too: the "modified" format's, SuSE's, Red Hat's, Nokia's) and pcapng (any number of sections and interfaces, enhanced, simple and obsolete
 packet blocks, each interface's time resolution and offset); links Ethernet (VLAN tags included), Linux cooked (SLL, SLL2), raw IP, BSD loopback; IPv4
 and IPv6 (extension headers walked), fragmented packets put back together; TCP segments in any
 order, repeated or overlapping, streams of any length; HTTP/1.x messages, a request's body left
@@ -33,12 +33,17 @@ from .chunked import CHUNK_SIZE
 from .errors import DecodeError, LimitExceededError
 from .mime import header_fields, header_value
 
-# magic → (byte order, seconds per time unit, bytes of a packet record's header). 0xa1b2cd34: the
-# "modified" pcap of Alexey Kuznetsov's patched libpcap (older Red Hat and SuSE tcpdumps), whose
-# records add ifindex, protocol, packet type and a pad byte; read as libpcap reads it.
-PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6, 16), b"\xa1\xb2\xc3\xd4": (">", 1e-6, 16),
-               b"\x4d\x3c\xb2\xa1": ("<", 1e-9, 16), b"\xa1\xb2\x3c\x4d": (">", 1e-9, 16),
-               b"\x34\xcd\xb2\xa1": ("<", 1e-6, 24), b"\xa1\xb2\xcd\x34": (">", 1e-6, 24)}
+# magic → (byte order, seconds per time unit, the sizes a packet record's header may have, the
+# usual first). 0xa1b2cd34: the "modified" pcap of Alexey Kuznetsov's patched libpcap, whose records
+# add ifindex, protocol, packet type and a pad byte (24 bytes, as libpcap reads it), or in SuSE
+# 6.3's version of the patch two CPU numbers and 3 pad bytes more (28). The usual magic too was
+# written with other headers: by Red Hat 6.1's patched libpcap (24 bytes) and Nokia's (20). Which
+# one a file has is told by its first records, as Wireshark tells it (`_record_header`).
+PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6, (16, 24, 20)), b"\xa1\xb2\xc3\xd4": (">", 1e-6, (16, 24, 20)),
+               b"\x4d\x3c\xb2\xa1": ("<", 1e-9, (16,)), b"\xa1\xb2\x3c\x4d": (">", 1e-9, (16,)),
+               b"\x34\xcd\xb2\xa1": ("<", 1e-6, (24, 28)), b"\xa1\xb2\xcd\x34": (">", 1e-6, (24, 28))}
+_RECORDS_TRIED = 3  # records read to tell a header's size
+_MAX_ORIGINAL = 128 * 1024 * 1024  # a packet's length on the wire past which a record header is misread
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 _PCAPNG_BYTE_ORDERS = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}  # (a section's byte-order magic)
 
@@ -173,10 +178,11 @@ def _frames(data: bytes, notes: list[str]):
 
 
 def _pcap_frames(data: bytes, notes: list[str]):
-    order, unit, head = PCAP_MAGICS[data[:4]]
+    order, unit, heads = PCAP_MAGICS[data[:4]]
     if len(data) < 24:
         raise DecodeError("a pcap file cut short in its header")
     link = struct.unpack_from(order + "I", data, 20)[0] & 0x0FFFFFFF  # (the top bits: an FCS flag)
+    head = _record_header(data, order, unit, heads)
     pos, number, view = 24, 0, memoryview(data)  # (frames are views: a big capture is not copied packet by packet)
     while pos + head <= len(data):
         sec, frac, caplen, origlen = struct.unpack_from(order + "IIII", data, pos)
@@ -188,6 +194,35 @@ def _pcap_frames(data: bytes, notes: list[str]):
         pos += head + caplen
     if pos != len(data):
         notes.append(f"the file ends inside the header of packet {number + 1}")
+
+
+def _record_header(data: bytes, order: str, unit: float, heads: tuple[int, ...]) -> int:
+    """The size of the file's record headers, of those its magic may have: the first whose first
+    records make sense (a fraction of a second under a second, a length captured no longer than
+    the snapshot length nor the packet, one on the wire under 128 MiB, the record within the
+    file), else the one with the fewest faults (the usual one when tied)."""
+    snaplen = struct.unpack_from(order + "I", data, 16)[0]
+    best, fewest = heads[0], None
+    for head in heads:
+        faults, pos = 0, 24
+        for _ in range(_RECORDS_TRIED):
+            if pos + head > len(data):
+                faults += pos != len(data)  # (the file ends inside a header: a fault; at one, none)
+                break
+            _, frac, caplen, origlen = struct.unpack_from(order + "IIII", data, pos)
+            faults += ((frac >= round(1 / unit)) + (caplen > max(snaplen, 262144)) + (origlen > _MAX_ORIGINAL)
+                       + (caplen > origlen))
+            if faults:
+                break
+            if pos + head + caplen > len(data):
+                faults += 1
+                break
+            pos += head + caplen
+        if not faults:
+            return head
+        if fewest is None or faults < fewest:
+            best, fewest = head, faults
+    return best
 
 
 def _pcapng_frames(data: bytes, notes: list[str]):
@@ -591,12 +626,14 @@ class _Connections:
 
 
 def _stream(side: _Direction | None) -> tuple[list[tuple[int, bytes]], list[tuple[int, int, float | None]],
-                                              list[tuple[int, int]]]:
+                                              list[tuple[int, int]], list[tuple[list[int], list]]]:
     """A direction's bytes as (offset, run) runs without gaps between them, each segment's
-    (offset, packet number, time), and the gaps (offset, bytes missing): segments in sequence
-    order, each byte taken once (the first captured of it)."""
+    (offset, packet number, time), the gaps (offset, bytes missing), and each run's pieces (where
+    each begins in it, and its bytes: views into the capture, of which the bodies are made once
+    the runs are read and let go): segments in sequence order, each byte taken once (the first
+    captured of it)."""
     if side is None or not side.segments:
-        return [], [], []
+        return [], [], [], []
     # Joined mid-stream (no SYN): it begins at the earliest byte captured
     base = side.start if side.start is not None else min(segment[0] for segment in side.segments)
     # (sorted by position alone: a stable sort keeps repeats in the order they were captured)
@@ -616,11 +653,21 @@ def _stream(side: _Direction | None) -> tuple[list[tuple[int, bytes]], list[tupl
                 gaps.append((end or 0, off - (end or 0)))
             runs.append((off, []))
             end = off
-        data = data[end - off :]
+        if end > off:  # (its start taken already: a view of the rest, else the segment as it is)
+            data = data[end - off :]
         times.append((end, number, when))
         runs[-1][1].append(data)
         end += len(data)
-    return [(off, b"".join(pieces)) for off, pieces in runs], times, gaps
+    del ordered
+    side.segments = []  # (let go before the runs are joined: they are in `runs` and `times` now)
+    parts = []
+    for _, pieces in runs:
+        starts, at = [], 0
+        for piece in pieces:
+            starts.append(at)
+            at += len(piece)
+        parts.append((starts, pieces))
+    return [(off, b"".join(pieces)) for off, pieces in runs], times, gaps, parts
 
 
 # -- HTTP --------------------------------------------------------------------------------------------
@@ -636,6 +683,7 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int]) -> 
         return []
     streams = [_stream(side) for side in conn.sides]
     conn.sides = None  # (the segments are joined: not kept twice)
+    bodies: list[_Body] = []  # (each message's body, made once both sides are read: in the order they were)
 
     def sends(who, start: re.Pattern) -> bool:  # (at its start, else anywhere: joined mid-message)
         runs = streams[who][0]
@@ -655,9 +703,9 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int]) -> 
     # methods before it (HEAD), and whether a request's body was sent may depend on its answer.
     methods: list[str] = []
     answers = _Answers(_read(streams[server], False, conn, conn.end(server), conn.end(client), methods, notes, name,
-                             inflated=inflated))
+                             bodies=bodies, side=server))
     requests = [m for m, _, _ in _read(streams[client], True, conn, conn.end(client), conn.end(server), methods,
-                                         notes, name, answers, inflated)]
+                                         notes, name, answers, bodies, client)]
     responses = answers.all()
     if not requests and not responses:  # (one note for it, not one for each side's bytes as well)
         del notes[said:]
@@ -667,7 +715,39 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int]) -> 
                          "TLS: behind the proxy ending it, or with the keys)")
         else:
             notes.append(f"{name}: no HTTP/1.x in it (HTTP/2 or another protocol), skipped")
+    # The runs let go before the bodies are made of the capture's bytes: a run and the bodies cut
+    # from it were both held at once, a message's size twice over the capture's own
+    parts = [streams[0][3], streams[1][3]]
+    streams.clear()
+    for body in bodies:
+        body.make(parts, inflated)
     return requests + responses
+
+
+class _Body:
+    """Where a message's body is in its side's runs, made into bytes (inflated) once the runs are
+    let go."""
+
+    __slots__ = ("encoding", "msg", "run", "side", "spans")
+
+    def __init__(self, msg: CapturedMessage, side: int, run: int, spans: list[tuple[int, int]], encoding: str):
+        self.msg, self.side, self.run, self.spans, self.encoding = msg, side, run, spans, encoding
+
+    def make(self, parts, inflated: list[int]) -> None:
+        starts, pieces = parts[self.side][self.run]
+        out = []
+        for begin, end in self.spans:
+            i = bisect_right(starts, begin) - 1
+            while begin < end:
+                at = begin - starts[i]
+                take = min(end - begin, len(pieces[i]) - at)
+                out.append(pieces[i][at : at + take])
+                begin += take
+                i += 1
+        body = bytes(out[0]) if len(out) == 1 else b"".join(out)
+        if self.encoding in ("gzip", "x-gzip", "deflate") and body:
+            body = _inflate(body, self.encoding, self.msg.notes, inflated)
+        self.msg.body = body
 
 
 class _Answers:
@@ -696,10 +776,12 @@ class _Answers:
 
 
 def _read(stream, requests: bool, conn: _Connection, source: str, destination: str, methods: list[str],
-          notes: list[str], name: str, answers: _Answers | None = None, inflated: list[int] | None = None):
+          notes: list[str], name: str, answers: _Answers | None = None, bodies: list | None = None,
+          side: int = 0):
     """The messages of one side of a connection: (message, packet of its first byte, which request
-    it answers (responses)). A request's method is added to `methods` as it is read."""
-    runs, times, gaps = stream
+    it answers (responses)). A request's method is added to `methods` as it is read. Each body is
+    added to `bodies`, to be made (the message's is b"" until then); `side`: which end sends."""
+    runs, times, gaps, _ = stream
     if len(gaps) > 3:  # (a capture cut by its snapshot length has a gap in every packet)
         notes.append(f"{name}: {sum(missing for _, missing in gaps)} bytes from {source} were not "
                      f"captured, in {len(gaps)} places (the first after byte {gaps[0][0]}): the messages they "
@@ -749,36 +831,39 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
                     and ("chunked" in coding or (length_text.isascii() and length_text.isdigit() and int(length_text))):
                 unsent = _body_unsent(run, body_start, index == len(runs) - 1, times, run_offset,
                                       answers.first_to(len(methods) - 1) if answers else None)
+            spans: list[tuple[int, int]] = []  # (where the body's bytes are in the run)
             if unsent:
-                body, end = b"", body_start
+                end = body_start
                 msg_notes.append(unsent)
             elif status is not None and (status < 200 or status in (204, 304) or method == "HEAD"):
-                body, end = b"", body_start
+                end = body_start
             elif "chunked" in coding:
-                body, end, complete = _dechunk(run, body_start)
+                spans, end, complete = _chunks(run, body_start)
                 if not complete:
                     msg_notes.append("its chunked body is cut short in the capture: what was captured of it is shown")
             elif length_text.isascii() and length_text.isdigit():
                 end = body_start + int(length_text)
-                body = run[body_start:end]
+                spans = [(body_start, min(end, len(run)))]
                 if end > len(run):
-                    msg_notes.append(f"its body is cut short in the capture: {len(body)} of its "
+                    msg_notes.append(f"its body is cut short in the capture: {len(run) - body_start} of its "
                                      f"{length_text} bytes were captured")
             elif requests:
-                body, end = b"", body_start
+                end = body_start
             else:  # a response without a length: its body runs until the connection closes
-                body, end = run[body_start:], len(run)
+                spans, end = [(body_start, len(run))], len(run)
                 if not conn.closed:
                     msg_notes.append("a body without a length, and the connection's end was not captured")
+            spans = [(a, b) for a, b in spans if a < b]
             encoding = (header_value(headers, "content-encoding") or "").strip().lower()
-            if encoding in ("gzip", "x-gzip", "deflate") and body:
-                body = _inflate(body, encoding, msg_notes, inflated if inflated is not None else [0])
-            elif encoding not in ("", "identity") and body:  # (br, zstd: its decoding error alone would puzzle)
+            if encoding not in ("", "identity", "gzip", "x-gzip", "deflate") and spans:
+                # (br, zstd: its decoding error alone would puzzle)
                 msg_notes.append(f"its body was sent with Content-Encoding {encoding}, which is not undone: "
                                  "shown as captured")
             _, packet, when = _segment_at(times, run_offset + pos)
-            yield (CapturedMessage(0, conn.number, source, destination, _time(when), line, headers, body, msg_notes),
-                   packet, answered)
+            msg = CapturedMessage(0, conn.number, source, destination, _time(when), line, headers, b"", msg_notes)
+            if spans and bodies is not None:
+                bodies.append(_Body(msg, side, index, spans, encoding))
+            yield msg, packet, answered
             if status is not None and status >= 200:
                 answered += 1
             pos = end
@@ -847,27 +932,34 @@ def http_body(headers: dict[str, str], body: bytes) -> tuple[bytes, list[str]]:
 
 
 def _dechunk(run: bytes, pos: int) -> tuple[bytes, int, bool]:
-    body = bytearray()
+    spans, end, complete = _chunks(run, pos)
+    return b"".join(run[a:b] for a, b in spans), end, complete
+
+
+def _chunks(run: bytes, pos: int) -> tuple[list[tuple[int, int]], int, bool]:
+    """A chunked body's chunks, where each is in `run` (cut at its end), where the body ends, and
+    whether it is whole."""
+    spans: list[tuple[int, int]] = []
     while True:
         eol = run.find(b"\n", pos)
         if eol < 0:
-            return bytes(body), len(run), False
+            return spans, len(run), False
         size_text = run[pos:eol].split(b";", 1)[0].strip()
         if not CHUNK_SIZE.fullmatch(size_text):  # (int() would take "-5": a step back, read again for ever)
-            return bytes(body), eol + 1, False
+            return spans, eol + 1, False
         size = int(size_text, 16)
         pos = eol + 1
         if size == 0:  # the last chunk: trailers, up to a blank line
             while True:
                 eol = run.find(b"\n", pos)
                 if eol < 0:
-                    return bytes(body), len(run), True
+                    return spans, len(run), True
                 line, pos = run[pos:eol].strip(), eol + 1
                 if not line:
-                    return bytes(body), pos, True
-        body += run[pos : pos + size]
+                    return spans, pos, True
+        spans.append((pos, min(pos + size, len(run))))
         if pos + size > len(run):
-            return bytes(body), len(run), False
+            return spans, len(run), False
         pos += size
         pos += 2 if run[pos : pos + 2] == b"\r\n" else 1 if run[pos : pos + 1] == b"\n" else 0
 

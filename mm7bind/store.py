@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import sqlite3
 import threading
 import time
@@ -391,6 +392,10 @@ class MemoryStore:
         self._keys: dict[str, int] = {}
         self._claims: dict[str, SendClaim] = {}
         self._lock = threading.Lock()
+        self._installation = secrets.token_hex(8)
+
+    def installation_id(self) -> str:
+        return self._installation
 
     def accept(self, *, kind, transaction_id, message_id, recipient, status, peer, content_type, body, tid_key,
                report_key, sent_transaction_id=None, wait: float | None = None,
@@ -901,6 +906,21 @@ _MARK = ("UPDATE inbox SET state = ?, response_code = ?, error = ?, answer = ?, 
          " WHERE id = ?")
 
 
+def _installation_id(db: sqlite3.Connection) -> str:
+    """The store's installation id (`SqliteStore.installation_id`), made the first time."""
+    db.execute("CREATE TABLE IF NOT EXISTS store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    row = db.execute("SELECT value FROM store_meta WHERE name = 'installation'").fetchone()
+    if row is not None:
+        return row[0]
+    # A file from before with a campaign in it: resuming the campaign must send a request left
+    # unanswered again under the TransactionID it had, so that the MMSC can tell the repeat
+    earlier = (db.execute("SELECT 1 FROM sent WHERE tag IS NOT NULL LIMIT 1").fetchone()
+               or db.execute("SELECT 1 FROM outbox WHERE tag IS NOT NULL LIMIT 1").fetchone())
+    value = "" if earlier else secrets.token_hex(8)
+    db.execute("INSERT INTO store_meta (name, value) VALUES ('installation', ?)", (value,))
+    return value
+
+
 class SqliteStore:
     """Records in one SQLite file. Each thread gets its own connection; writes are committed at once.
 
@@ -961,6 +981,7 @@ class SqliteStore:
         # Records up to this id may hold a duplicate key of the releases before (0: none can).
         self._old_keys_through = 0
         self._old_keys_checked = time.monotonic()
+        self._installation: str | None = None
         _open_stores.add(self)
         if self.read_only:
             self._open_read_only()
@@ -1018,6 +1039,7 @@ class SqliteStore:
                 for item_id, next_at in db.execute("SELECT id, next_at FROM outbox").fetchall():
                     db.execute("UPDATE outbox SET expires_at = ? WHERE id = ?",
                                (_utc_text(datetime.fromisoformat(next_at) + timedelta(days=1)), item_id))
+            self._installation = _installation_id(db)
         finally:
             self._write.__exit__(None, None, None)
             if refused:  # another program's file (or no database): no lock file of ours left beside
@@ -1058,6 +1080,19 @@ class SqliteStore:
                           " LIMIT 1", (self._old_keys_through,)).fetchone()
         if last is None or last[0] < _cutoff(OLD_KEYS_WINDOW):
             self._old_keys_through = 0
+
+    def installation_id(self) -> str:
+        """This store's own random id (made with it, kept in it), which a campaign's
+        TransactionIDs are derived with (`bulk.bulk_transaction_id`): another installation
+        running a campaign under the same tag gives other ones. "" for a store that held a
+        campaign's requests before it had one: they keep the TransactionIDs they had."""
+        if self._installation is None:  # (read-only: as its writer made it; none made yet: "")
+            try:
+                row = self._conn().execute("SELECT value FROM store_meta WHERE name = 'installation'").fetchone()
+            except sqlite3.OperationalError:  # (no store_meta yet)
+                row = None
+            self._installation = row[0] if row else ""
+        return self._installation
 
     @property
     def holds_old_keys(self) -> bool:

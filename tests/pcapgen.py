@@ -156,11 +156,15 @@ LINKS = {"ethernet": (1, ethernet), "raw": (101, lambda ip: ip), "sll": (113, sl
 
 
 def pcap(packets: list[Packet], link: str = "ethernet", order: str = "<", nano: bool = False,
-         snaplen: int = 262144, modified: bool = False) -> bytes:
+         snaplen: int = 262144, modified: bool = False, variant: str | None = None) -> bytes:
     """`modified`: the patched libpcap's format, each record with ifindex, protocol, packet type
-    and a pad byte after its header."""
+    and a pad byte after its header. `variant`: another patched libpcap's records — "ss990915"
+    (SuSE 6.3: the modified magic, and two CPU numbers and 3 pad bytes more), "ss990417" (Red Hat
+    6.1: the modified records under the usual magic), "nokia" (the usual magic, 4 bytes more)."""
     number, wrap = LINKS[link]
-    magic = 0xA1B2CD34 if modified else 0xA1B23C4D if nano else 0xA1B2C3D4
+    extra = {None: b"", "ss990915": b"\x01\x00\x00\x00", "ss990417": b"", "nokia": b""}[variant]
+    modified = modified or variant in ("ss990915", "ss990417")
+    magic = 0xA1B2CD34 if modified and variant != "ss990417" else 0xA1B23C4D if nano else 0xA1B2C3D4
     out = [struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, snaplen, number)]
     for p in packets:
         frame = wrap(p.ip)
@@ -168,7 +172,8 @@ def pcap(packets: list[Packet], link: str = "ethernet", order: str = "<", nano: 
         frac = round((p.time - sec) * (1e9 if nano else 1e6))
         kept = frame[:snaplen]
         out.append(struct.pack(order + "IIII", sec, frac, len(kept), len(frame))
-                   + (struct.pack(order + "iHBx", 2, 0x0800, 4) if modified else b"") + kept)
+                   + (struct.pack(order + "iHBx", 2, 0x0800, 4) + extra if modified else b"")
+                   + (b"\x00\x01\x02\x03" if variant == "nokia" else b"") + kept)
     return b"".join(out)
 
 

@@ -117,10 +117,10 @@ def test_the_client_the_outbox_and_a_resumed_campaign_read_a_failure_alike(case)
         else:
             assert second.maybe_delivered == 0
         if mmsc.server is not None:
-            assert second.sent == 1 and mmsc.tids[-1] == bulk.bulk_transaction_id("c", "+8613800000001", 0)
+            assert second.sent == 1 and mmsc.tids[-1] == bulk.bulk_transaction_id("c", "+8613800000001", 0, campaign.installation_id())
         else:  # (still nothing listening: tried again under the same TransactionID)
             [again, _] = [r for r in campaign.sent() if r.tag == "c"][::-1]
-            assert again.transaction_id == bulk.bulk_transaction_id("c", "+8613800000001", 0)
+            assert again.transaction_id == bulk.bulk_transaction_id("c", "+8613800000001", 0, campaign.installation_id())
 
 
 def test_an_mm7_answer_uses_the_transaction_id_up_and_ends_the_item():
@@ -141,7 +141,7 @@ def test_an_mm7_answer_uses_the_transaction_id_up_and_ends_the_item():
         bulk.send_bulk(_client(srv.url, store), _submit(), ["+8613800000001"], tag="t")
         bulk.send_bulk(_client(srv.url, store), _submit(), ["+8613800000001"], tag="t")
         assert [r.decode().transaction_id for r in srv.requests[1:]] == [
-            bulk.bulk_transaction_id("t", "+8613800000001", n) for n in (0, 1)]
+            bulk.bulk_transaction_id("t", "+8613800000001", n, store.installation_id()) for n in (0, 1)]
 
 
 def test_a_recorded_error_this_rule_does_not_know_is_taken_as_one_that_may_have_arrived():
@@ -192,7 +192,8 @@ def test_a_client_certificate_refused_after_the_request_went_out_is_read_alike_e
            "set cert" in str(failed.value)
     assert arrival(failed.value) == arrival(store.sent()[0].error) == NOT_TAKEN
     assert item.state == "queued"  # tried again in a later round (once the certificate is configured)
-    assert {r.transaction_id for r in store.sent(tag="tls")} == {bulk.bulk_transaction_id("tls", "+8613800000001", 0)}
+    tid = bulk.bulk_transaction_id("tls", "+8613800000001", 0, store.installation_id())
+    assert {r.transaction_id for r in store.sent(tag="tls")} == {tid}
 
 
 class AlertLostToReset:

@@ -626,6 +626,42 @@ def test_one_number_written_differently_gets_the_message_once_and_a_resume_knows
         assert len(sim.messages) == 5
 
 
+def test_with_a_country_code_a_national_and_an_international_spelling_are_one_recipient(tmp_path):
+    """+8613800000001, 8613800000001, 13800000001 and 008613800000001 are one phone in China: a
+    campaign listing them sent it four messages, and the claims and resumes told them apart too.
+    With [vasp] country_code each is its E.164 number; the message goes to the address as listed,
+    and short codes and e-mail addresses are left as they are."""
+    from mm7bind import bulk
+    from mm7bind.bulk import queue_bulk, recipient_claim, send_bulk
+    from mm7bind.config import check, load
+    from mm7bind.outbox import Outbox
+    from mm7bind.simulator import Simulator
+
+    spellings = ["13800000001", "+8613800000001", "8613800000001", "008613800000001", "0138 0000 0001"]
+    assert len({recipient_claim("t", r, "86") for r in spellings}) == 1
+    assert len({recipient_claim("t", r) for r in spellings}) == 4  # (without one: as before)
+    assert [bulk.recipient_key(r, "86") for r in ("10086", "1065888", "a@example.com", "+12125550100")] == [
+        "10086", "1065888", "a@example.com", "12125550100"]
+    assert bulk.recipient_key("2125550100", "1") == bulk.recipient_key("+1 (212) 555-0100", "1") == "12125550100"
+    (tmp_path / "c.toml").write_text('[vasp]\ncountry_code = "86"\n')
+    cfg, problems = load(tmp_path / "c.toml")
+    assert problems == [] and check(cfg) == [] and cfg.make_client().config.country_code == "86"
+    cfg.vasp.country_code = "+86"
+    assert [(p.level, p.where) for p in check(cfg)] == [("error", "vasp.country_code")]
+    store = mm7.MemoryStore()
+    with Simulator() as sim, mm7.Client(sim.url, store=store, country_code="86") as client:
+        template = mm7.SubmitReq(recipients=["0"], subject="x")
+        result = send_bulk(client, template, [*spellings, "10086", "a@example.com"], tag="t")
+        assert (result.sent, result.repeated) == (3, 4)
+        assert sorted(str(a) for m in sim.messages.values() for a in m.recipients) == [  # (as listed)
+            "10086", "13800000001", "a@example.com"]
+        again = send_bulk(client, template, ["+86 138 0000 0001", "+8613800000002"], tag="t")
+        assert (again.sent, again.skipped) == (1, 1)
+        queued = queue_bulk(Outbox(client), template, ["013800000002", "13800000003"], tag="t")
+        assert (queued.sent, queued.skipped) == (1, 1) and list(queued.message_ids) == ["13800000003"]
+        assert len(sim.messages) == 4
+
+
 def test_a_recipient_file_ends_its_lines_at_cr_and_lf_alone(tmp_path):
     """str.splitlines also ends a line at \\x1c-\\x1e, U+0085, U+2028 and U+2029; a CSV does not. Inside
     an address they are refused with the line they are on (not sent as two recipients, nor each

@@ -1302,3 +1302,55 @@ def test_without_retries_on_timeout_a_resumed_campaign_holds_back_what_may_have_
         client.close()
     assert (again.sent, again.earlier_unanswered, again.maybe_delivered) == (1, 1, 0)
     assert srv.requests[-1].decode().transaction_id == unanswered.transaction_id
+
+
+def test_two_installations_under_one_tag_give_the_mmsc_other_transaction_ids_and_a_reopened_store_the_same(tmp_path):
+    """A campaign tag used again by another installation (its own store) sent the MMSC the same
+    TransactionIDs, which it would take for repeats; the store's installation id is in them, and
+    a store opened again (a campaign resumed after a restart) derives the ones it had."""
+    import sqlite3
+
+    from mm7bind.bulk import queue_bulk, send_bulk
+
+    from .fake_http import FakeServer, Reply, default_responder
+
+    silent_once = iter([Reply(delay=1.0)])
+    with FakeServer(lambda req: next(silent_once, None) or default_responder(req)) as mmsc:
+        tids = []
+        for name in ("a", "b"):
+            with mm7.Client(mmsc.url, store=mm7.SqliteStore(tmp_path / f"{name}.db"), read_timeout=0.3,
+                            retry=mm7.RetryPolicy(max_attempts=1)) as client:
+                send_bulk(client, mm7.SubmitReq(subject="camp"), ["+8613800000001"], tag="newyear")
+                client.core.store.close()
+            tids.append(mmsc.requests[-1].decode().transaction_id)
+        assert tids[0] != tids[1]
+        # The first got no answer: resumed after a restart, it goes again under its TransactionID
+        with mm7.Client(mmsc.url, store=mm7.SqliteStore(tmp_path / "a.db")) as client:
+            resumed = send_bulk(client, mm7.SubmitReq(subject="camp"), ["+8613800000001"], tag="newyear")
+            client.core.store.close()
+        assert (resumed.sent, resumed.earlier_unanswered) == (1, 1)
+        assert mmsc.requests[-1].decode().transaction_id == tids[0]
+    # Queued in two stores, likewise
+    queued = []
+    for name in ("c", "d"):
+        store = mm7.SqliteStore(tmp_path / f"{name}.db")
+        with mm7.Client("http://127.0.0.1:9/mm7", store=store) as client:
+            queue_bulk(Outbox(client), mm7.SubmitReq(subject="camp"), ["+8613800000001"], tag="newyear")
+            queued.append(store.outbox()[0].transaction_id)
+        store.close()
+    assert queued[0] != queued[1]
+    # A store from before the id, with a campaign in it, keeps deriving them as then
+    old = tmp_path / "old.db"
+    store = mm7.SqliteStore(old)
+    with mm7.Client("http://127.0.0.1:9/mm7", store=store) as client:
+        queue_bulk(Outbox(client), mm7.SubmitReq(subject="camp"), ["+8613800000001"], tag="newyear")
+    store.close()
+    db = sqlite3.connect(old)
+    db.execute("DELETE FROM store_meta WHERE name = 'installation'")
+    db.execute("UPDATE outbox SET transaction_id = 'earlier'")
+    db.commit()
+    db.close()
+    store, new = mm7.SqliteStore(old), mm7.SqliteStore(tmp_path / "new.db")
+    assert store.installation_id() == "" and len(new.installation_id()) == 16
+    store.close()
+    new.close()

@@ -103,6 +103,33 @@ def test_the_modified_pcap_of_patched_libpcaps(order):
     assert abs(req.time.timestamp() - flow.packets[3].time) < 1e-5
 
 
+@pytest.mark.parametrize("order", ["<", ">"])
+@pytest.mark.parametrize("variant,head", [("ss990915", 28), ("ss990417", 24), ("nokia", 20)])
+def test_the_other_patched_libpcaps_told_by_their_first_records(order, variant, head):
+    """SuSE 6.3's patched libpcap wrote the modified magic with 28-byte record headers (two CPU
+    numbers and 3 pad bytes more), Red Hat 6.1's wrote the modified headers under the usual magic,
+    Nokia's the usual magic with 20-byte ones: which it is, the first records tell."""
+    from .pcapgen import ethernet
+
+    flow = conversation()
+    data = pcap(flow.packets, order=order, variant=variant)
+    assert len(data) == 24 + sum(head + len(ethernet(p.ip)) for p in flow.packets)
+    capture = read_capture(data)
+    assert capture.notes == []
+    req, rsp = capture.messages
+    assert decoded(req).body.ELEMENT == "SubmitReq" and decoded(rsp).body.message_id == "m-1"
+    assert abs(req.time.timestamp() - flow.packets[3].time) < 1e-5
+
+
+def test_a_capture_of_one_packet_is_read_with_the_usual_record_headers():
+    """With one record, every header size makes sense of it: the usual one is taken."""
+    flow = Flow().open()
+    flow.send(True, http("GET /x HTTP/1.1", {"Host": "m"}, b""))
+    data = pcap(flow.packets[-1:])
+    [msg] = read_capture(data).messages
+    assert msg.start_line == "GET /x HTTP/1.1" and msg.headers == {"Host": "m"}
+
+
 def test_vlan_tagged_ethernet_and_padding_after_a_short_packet():
     from .pcapgen import ethernet
 
@@ -763,3 +790,41 @@ def test_a_fragment_identification_used_again_later_is_another_packet():
     capture = read_capture(pcap(packets))
     assert capture.notes == []
     assert [(m.headers["X-N"], m.body) for m in capture.messages] == [("0", bytes(1000)), ("1", b"\x01" * 1000)]
+
+
+def test_a_connections_runs_are_let_go_before_its_bodies_are_made(monkeypatch):
+    """A connection's bytes joined in sequence (its runs) and the bodies cut from them were held at
+    once: a capture of one large message took its size twice over, beside the capture itself. The
+    bodies are made of the capture's bytes once the runs are read and let go, and the segments
+    once they are joined."""
+    import tracemalloc
+
+    import mm7bind.pcap
+
+    body = random.Random(7).randbytes(4_000_000)
+    flow = Flow().open()
+    flow.send(True, http("POST /mm7 HTTP/1.1", {"Host": "m", "Content-Length": str(len(body))}, body))
+    flow.send(False, http("HTTP/1.1 204 No Content", {}, b""))
+    data = pcap(flow.close().packets)
+    held, segments = [], []
+    make, stream = mm7bind.pcap._Body.make, mm7bind.pcap._stream
+
+    def making(self, *args):
+        held.append(tracemalloc.get_traced_memory()[0])  # (what this reading holds as the body is made)
+        return make(self, *args)
+
+    def joining(side):
+        out = stream(side)
+        segments.append(None if side is None else len(side.segments))
+        return out
+
+    monkeypatch.setattr(mm7bind.pcap._Body, "make", making)
+    monkeypatch.setattr(mm7bind.pcap, "_stream", joining)
+    tracemalloc.start()
+    try:
+        req, rsp = read_capture(data).messages
+    finally:
+        tracemalloc.stop()
+    assert req.body == body and rsp.body == b"" and rsp.start_line == "HTTP/1.1 204 No Content"
+    assert len(held) == 1 and held[0] < len(body) // 2  # (the run, as long as the body, is gone)
+    assert segments == [0, 0]

@@ -726,7 +726,7 @@ def test_a_campaign_sent_and_queued_at_the_same_time_goes_to_each_recipient_once
 
     with FakeServer() as mmsc, mm7.Client(mmsc.url, store=store) as client:
         outbox = Outbox(client)
-        in_flight = bulk.bulk_transaction_id("newyear", "+860", 0)
+        in_flight = bulk.bulk_transaction_id("newyear", "+860", 0, store.installation_id())
         held, mine = sendonce.claim(store, in_flight, client.config)  # a direct run is sending to +860
         assert mine
         queued = bulk.queue_bulk(outbox, mm7.SubmitReq(subject="s"), ["+860", "+861"], tag="newyear")
@@ -907,7 +907,7 @@ def test_ctrl_c_ends_a_campaigns_pauses_between_attempts_not_only_what_comes_aft
     assert all(why.startswith("interrupted while waiting to try again (HTTPStatusError: HTTP 503")
                for _, why in result.failures), result.failures
     for rcpt, _ in result.failures:  # recorded as it ended: resumed, it goes with the same TransactionID
-        tid = bulk_transaction_id("t", rcpt, 0)
+        tid = bulk_transaction_id("t", rcpt, 0, store.installation_id())
         assert store.sent_by_transaction_id(tid).error.startswith("HTTPStatusError: HTTP 503")
         assert store.send_claim_get(tid) is None  # (given back)
 
