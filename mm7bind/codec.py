@@ -608,10 +608,10 @@ def decode(
 
 
 def _finish(env: soap.Envelope, strict: bool) -> soap.Envelope:
-    if strict and env.deviations:
-        from .errors import ValidationError  # noqa: PLC0415
+    from .errors import ValidationError, refusable  # noqa: PLC0415
 
-        raise ValidationError.refusing(env.deviations)
+    if strict and (refused := refusable(env.deviations)):
+        raise ValidationError.refusing(refused)
     return env
 
 

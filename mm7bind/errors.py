@@ -32,6 +32,15 @@ class Deviation:
         return f"[{self.code}] {self.path}: {self.message}" if self.path else f"[{self.code}] {self.message}"
 
 
+# Reported but not refused, strict mode included: no schema violation, and what real peers do.
+NOT_REFUSED = frozenset({"mm7version-pairing"})
+
+
+def refusable(deviations: list[Deviation]) -> list[Deviation]:
+    """The deviations strict mode refuses a message for: all but `NOT_REFUSED`'s."""
+    return [d for d in deviations if d.code not in NOT_REFUSED]
+
+
 class MM7Error(Exception):
     """Base class of every error mm7bind raises on purpose."""
 

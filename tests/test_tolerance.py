@@ -74,6 +74,36 @@ def test_unqualified_body_and_header_use_the_mm7version():
     assert env.transaction_id == "x"
 
 
+@pytest.mark.parametrize(("sent", "read_as"), [
+    ("5.2.0", "REL-5-MM7-1-0"),  # older than every Rel-5 schema's value: the first Rel-5 schema
+    ("5.3.0", "REL-5-MM7-1-0"),
+    ("6.3.0", "REL-6-MM7-1-0"),
+    # Between 1-3's 6.6.0 and 1-4's 6.8.0: the first schema made for it, as real traffic pairs them
+    # (its enumeration leaves 6.7.0 out: a `schema` deviation, as in that namespace)
+    ("6.7.0", "REL-6-MM7-1-4"),
+    ("6.8.0", "REL-6-MM7-1-4"),
+])
+def test_an_unqualified_body_is_read_in_the_schema_its_mm7version_goes_with(sent, read_as):
+    """No namespace anywhere: the MM7Version names the schema, and the deviation says which schema
+    was assumed and why. 5.2.0 (pre-standard Rel-5, seen with REL-5-MM7-1-0) read as the newest
+    Rel-5 schema would be refused by that schema's MM7Version enumeration, which it never was in."""
+    body = f"<DeliveryReportRsp><MM7Version>{sent}</MM7Version><Status><StatusCode>1000</StatusCode>" \
+           "<StatusText>OK</StatusText></Status></DeliveryReportRsp>"
+    env = tolerant(envelope(body, tid="<TransactionID>x</TransactionID>"), {"unqualified-body", "unqualified-header"})
+    assert env.version.name == read_as, env.deviations
+    assert codes(env) == {"unqualified-body", "unqualified-header"} | ({"schema"} if sent == "6.7.0" else set())
+    [said] = [d for d in env.deviations if d.code == "unqualified-body"]
+    assert f"read as {read_as}" in said.message and (sent in said.message or "goes with" in said.message), said
+
+
+def test_an_unqualified_body_without_a_usable_mm7version_says_the_newest_was_assumed():
+    body = "<DeliveryReportRsp><MM7Version>7.0.0</MM7Version><Status><StatusCode>1000</StatusCode>" \
+           "<StatusText>OK</StatusText></Status></DeliveryReportRsp>"
+    env = mm7.decode_envelope(envelope(body, tid="<TransactionID>x</TransactionID>"))
+    [said] = [d for d in env.deviations if d.code == "unqualified-body"]
+    assert env.version is mm7.versions.latest() and "the newest" in said.message and "Release 7" in said.message
+
+
 def test_header_and_body_in_different_namespaces():
     body = '<SubmitRsp xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000' \
            "</StatusCode><StatusText>OK</StatusText></Status><MessageID>1</MessageID></SubmitRsp>"
