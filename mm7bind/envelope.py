@@ -655,7 +655,7 @@ class _Reader:
             extras = normalizer.extras
             issues = validate_element(self.root, version or versions.latest())
         for issue in issues:
-            self.dev.add("schema", issue.path, issue.message)
+            self.dev.add("schema", issue.path, issue.message, issue.raw)
         namespace = _as_sent(sent_ns, version)
         if mm7_el is None:
             return Envelope(transaction_id, fault, version, namespace=namespace)

@@ -284,8 +284,9 @@ class Receiver:
                                        exc.deviations, namespace=said.namespace)
             log.warning("refused an undecodable request from %s: %s", peer, printable(exc))
             self._count(None, "malformed", exc.status_code, started, exc.deviations or ())
-            return self.fault(None, said.version, "Client", exc.status_code, str(exc), transaction_id=said.transaction_id,
-                              namespace=said.namespace)
+            # (a strict refusal's Details: the validator's own words, which the text rewords)
+            return self.fault(None, said.version, "Client", exc.status_code, str(exc), getattr(exc, "details", None),
+                              transaction_id=said.transaction_id, namespace=said.namespace)
         refusal = soap_refusal(env.deviations)
         if refusal is not None:
             return self.soap_fault(env, refusal, env.version, env.transaction_id, peer, started, env.deviations)

@@ -648,6 +648,45 @@ def test_minimal_deliver_without_sender():
     assert any("Sender" in d.message for d in env.deviations if d.code == "schema")
 
 
+@pytest.mark.parametrize(("body", "path", "said"), [
+    # at the end: libxml2 "Element '{ns}SubmitReq': Missing child element(s). Expected is ( {ns}Recipients )."
+    ("<SubmitReq xmlns=\"{ns}REL-6-MM7-1-4\"><MM7Version>6.8.0</MM7Version><SenderIdentification/></SubmitReq>",
+     "/Envelope/Body/SubmitReq", "SubmitReq lacks Recipients, which is required after SenderIdentification"),
+    # in the middle: libxml2 "Element '{ns}Recipients': This element is not expected. Expected is ( {ns}Sender… )."
+    ("<SubmitReq xmlns=\"{ns}REL-6-MM7-1-4\"><MM7Version>6.8.0</MM7Version>"
+     "<Recipients><To><Number>1</Number></To></Recipients></SubmitReq>", "/Envelope/Body/SubmitReq/Recipients",
+     "SubmitReq lacks SenderIdentification, which is required after MM7Version (Recipients came there instead)"),
+    ("<DeliveryReportRsp xmlns=\"{ns}REL-5-MM7-1-3\"><Status><StatusCode>1000</StatusCode><StatusText>x</StatusText>"
+     "</Status></DeliveryReportRsp>", "/Envelope/Body/DeliveryReportRsp/Status",
+     "DeliveryReportRsp lacks MM7Version, which is required as its first child (Status came there instead)"),
+    ("<SubmitReq xmlns=\"{ns}REL-6-MM7-1-4\"><MM7Version>6.8.0</MM7Version><SenderIdentification/>"
+     "<Recipients><To/></Recipients></SubmitReq>", "/Envelope/Body/SubmitReq/Recipients/To",
+     "To lacks a required element as its first child: one of RFC2822Address, Number or ShortCode must come there"),
+])
+def test_a_missing_required_element_is_said_in_our_words(body, path, said):
+    """Which element is missing, from what, where: names without namespace braces, not libxml2's
+    sentence; libxml2's own words stay on the deviation's `details`, namespaces and all."""
+    env = mm7.decode_envelope(envelope(body))
+    [dev] = [d for d in env.deviations if d.code == "schema"]
+    assert (dev.path, dev.message) == (path, said)
+    assert dev.details.startswith("Element '{" + NS) and ("Missing child" in dev.details or "not expected" in dev.details)
+    with pytest.raises(mm7.ValidationError) as err:
+        mm7.decode_envelope(envelope(body), strict=True)
+    assert said in str(err.value) and "{" not in str(err.value) and NS in err.value.details
+
+
+def test_an_element_out_of_place_is_not_said_to_miss_an_optional_one():
+    """After DeliverRsp's Status only the optional ServiceCode may come: an unknown element there
+    misses nothing, and is said to be out of place."""
+    body = ("<DeliverRsp xmlns=\"{ns}REL-6-MM7-1-4\"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000"
+            "</StatusCode><StatusText>ok</StatusText></Status><ServiceCode>a</ServiceCode><ServiceCode>b</ServiceCode>"
+            "</DeliverRsp>")
+    from mm7bind.validation import validate_element
+    [issue] = validate_element(etree.fromstring(envelope(body)), "REL-6-MM7-1-4")
+    assert issue.message == "ServiceCode is not allowed in DeliverRsp after ServiceCode"
+    assert "This element is not expected" in issue.raw
+
+
 def test_missing_transaction_id_and_extra_body_element():
     body = '<CancelRsp xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000' \
            '</StatusCode><StatusText>ok</StatusText></Status></CancelRsp><x:Other xmlns:x="urn:x"/>'
