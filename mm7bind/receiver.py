@@ -872,8 +872,9 @@ def encode_reply(body: m.Message | Fault, env: Envelope | None, version: version
     A caller in a version we do not know gets its own MM7Version back (any x.y.z): valid in its
     schema, which is not `version`'s. `namespace`: the caller's, for a request too broken to decode.
     """
-    if profile.max_message_size is not None:
-        profile = profile.replace(max_message_size=None)
+    if profile.max_message_size is not None or profile.namespace is not None:
+        # (nor the profile's namespace: an answer goes in the caller's, as written)
+        profile = profile.replace(max_message_size=None, namespace=None)
     if env is not None:
         namespace = env.namespace if env.version is version else None
     elif namespace is not None and not _answered_in(namespace, version):
