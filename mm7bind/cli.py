@@ -281,7 +281,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for f in _validated(path, args.lenient):
             worst = max(worst, {"unreadable": EXIT_UNREADABLE, "invalid": EXIT_INVALID}.get(f["result"], EXIT_OK))
             if args.json:
-                f["deviations"] = [{"code": d.code, "path": d.path, "message": d.message} for d in f["deviations"]]
+                f["deviations"] = [{"code": d.code, "path": d.path, "message": d.message, "details": d.details}
+                                   for d in f["deviations"]]
                 found.append(f)
                 continue
             where = printable(f["path"])  # (a file name in a folder given is anyone's)
@@ -300,6 +301,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 print(f"{where}: valid ({f['message_type']}, {f['version']})")
             for d in f["deviations"]:
                 print(f"  {printable(d)}")
+                if d.details:  # (the validator's own words, as our message rewords them)
+                    print(f"    libxml2: {printable(d.details)}")
     if args.json:
         print(_json(found, indent=2))
     return worst
@@ -331,7 +334,8 @@ def describe(env: Envelope) -> dict:
         "fields": fields,
         "attachments": [describe_part(p, "smil" if p is content.smil else "part") for p in content.all_parts()]
         if content else [],
-        "deviations": [{"code": d.code, "path": d.path, "message": d.message} for d in env.deviations],
+        "deviations": [{"code": d.code, "path": d.path, "message": d.message, "details": d.details}
+                       for d in env.deviations],
     }
 
 

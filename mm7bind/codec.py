@@ -103,8 +103,11 @@ def encode(
     namespace: str | None = None,
 ) -> HttpMessage:
     """The HTTP body and headers for `body` as `profile` wants it; `namespace`: the MM7 elements
-    in it instead of the version's (an answer in its caller's, `Envelope.namespace`)."""
+    in it instead of the version's (an answer in its caller's, `Envelope.namespace`), else the
+    profile's `namespace` when `version` is the profile's."""
     version = versions.get(version or profile.version)
+    if namespace is None and profile.namespace is not None and version is versions.get(profile.version):
+        namespace = profile.namespace
     content: Content | None = getattr(body, "content", None)
     if content is not None and not isinstance(content, Content):
         # (a list of parts, a text: refused as any value that cannot be sent, not an AttributeError from within)
@@ -633,10 +636,10 @@ def decode(
 
 
 def _finish(env: soap.Envelope, strict: bool) -> soap.Envelope:
-    if strict and env.deviations:
-        from .errors import ValidationError  # noqa: PLC0415
+    from .errors import ValidationError, refusable  # noqa: PLC0415
 
-        raise ValidationError.refusing(env.deviations)
+    if strict and (refused := refusable(env.deviations)):
+        raise ValidationError.refusing(refused)
     return env
 
 

@@ -42,6 +42,8 @@ class MmscSection:
     dialect: str = "standard"  # standard | cmcc | cmcc-sdk | mbuni
     version: str = ""  # schema version to send; empty: the dialect's
     mm7_version: str = ""
+    # The MM7 namespace spelt as the MMSC wants it ("…/REL-5-MM7-1-2/"); empty: the version's own
+    namespace: str = ""
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     pool_size: int = 10
@@ -192,7 +194,7 @@ class Config:
     # -- what it builds -------------------------------------------------------------------------
 
     def profile(self) -> Profile:
-        """The dialect's profile with [mmsc]'s version, mm7_version, size and parts limits, charset."""
+        """The dialect's profile with [mmsc]'s version, mm7_version, namespace, size and parts limits, charset."""
         m = self.mmsc
         profile = DIALECTS[m.dialect]
         changes: dict[str, Any] = {}
@@ -200,6 +202,8 @@ class Config:
             changes["version"] = m.version
         if m.mm7_version:
             changes["mm7_version"] = m.mm7_version
+        if m.namespace:
+            changes["namespace"] = m.namespace
         if m.max_message_size:
             changes["max_message_size"] = m.max_message_size
         if m.max_parts:
@@ -749,6 +753,23 @@ def _check_mm7_version(cfg: Config, err, warn) -> None:
                                  "an MMSC that checks one against the other refuses every request (4002)", "sending")
 
 
+def _check_namespace(cfg: Config, err, warn) -> None:
+    """[mmsc] namespace: an MM7 namespace an XML parser takes and no other version's (else every
+    request would go wrong: refused at start); one that is no spelling of the version's, a namespace
+    no schema has, is sent with a warning, as readers take it for the newest version of its release."""
+    version = versions.get(cfg.mmsc.version or DIALECTS[cfg.mmsc.dialect].version)
+    try:
+        DIALECTS[cfg.mmsc.dialect].replace(version=version.name, namespace=cfg.mmsc.namespace)
+    except ValueError as exc:
+        err("mmsc.namespace", str(exc))
+        return
+    if versions.by_spelling(cfg.mmsc.namespace) is None:
+        read_as = versions.closest_for_namespace(cfg.mmsc.namespace)
+        warn("mmsc.namespace", f"{cfg.mmsc.namespace} is no spelling of {version.name}'s namespace "
+                               f"({version.namespace}): an MMSC knows no schema for it, and readers (mm7bind too) "
+                               f"read it as {read_as.name if read_as else 'the newest version'}", "sending")
+
+
 def _overlap(some: list, others: list) -> bool:
     """Whether a list of networks admits an address the other does."""
     return any(a.version == b.version and a.overlaps(b) for a in some for b in others)
@@ -816,6 +837,8 @@ def check(cfg: Config) -> list[Problem]:
         err("mmsc.mm7_version", f"{m.mm7_version!r} is not of the form x.y.z")
     elif m.dialect in DIALECTS and not any(p.where == "mmsc.version" for p in out):
         _check_mm7_version(cfg, err, warn)
+    if m.namespace and m.dialect in DIALECTS and not any(p.where == "mmsc.version" for p in out):
+        _check_namespace(cfg, err, warn)
     for name in ("connect_timeout", "read_timeout"):
         if getattr(m, name) <= 0:
             err(f"mmsc.{name}", "must be more than 0 (a request must never wait forever)")

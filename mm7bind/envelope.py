@@ -37,6 +37,7 @@ from .errors import (
     UnknownNamespaceError,
     UnsupportedOperationError,
     ValidationError,
+    refusable,
 )
 from .tolerance import (
     SOAP_ENCODING_STYLE,
@@ -399,8 +400,8 @@ def decode(
     env = reader.read()
     env.encoding = parsed.encoding
     env.deviations = dev.result()
-    if strict and env.deviations:
-        raise ValidationError.refusing(env.deviations, "deviation(s) from the schema")
+    if strict and (refused := refusable(env.deviations)):
+        raise ValidationError.refusing(refused, "deviation(s) from the schema")
     return env
 
 
@@ -529,7 +530,10 @@ class _Reader:
     def check_mm7_version(self, env: Envelope) -> None:
         """An MM7Version of a later release than the namespace's (6.3.0 in a REL-5 namespace) is
         one no schema of the namespace's release lists, whatever a reconstructed x.y.z pattern
-        takes: reported, the message read in its namespace's version."""
+        takes: reported, the message read in its namespace's version. One of the same release
+        later than the namespace is known to go with (6.5.0 in REL-6-MM7-1-0) is reported where
+        the pairing is confirmed (`versions.later_than_paired`), and never refused: real traffic
+        pairs the two loosely."""
         body = env.body.detail if isinstance(env.body, Fault) else env.body
         if body is None or env.version is None:
             return
@@ -538,9 +542,17 @@ class _Reader:
         # (a namespace we know spelt otherwise, "….xsd" say, is of its version's release)
         named = _RELEASE_OF_NAMESPACE.search(env.namespace or "")
         release = int(named.group(1)) if named else env.version.release
+        where = "/Envelope/Body/Fault/detail/" if isinstance(env.body, Fault) else "/Envelope/Body/"
+        if said is not None and int(said.group(1)) == release and env.version.release == release and (
+                env.namespace is None or versions.by_spelling(env.namespace) is env.version):
+            # (a namespace we do not know, read as its release's newest, says nothing of its pairing)
+            why = versions.later_than_paired(env.version, value)
+            if why is not None:
+                self.dev.add("mm7version-pairing", f"{where}{body.ELEMENT}/MM7Version",
+                             f"MM7Version {value} with namespace {env.namespace or env.version.namespace}: {why}")
+            return
         if said is None or int(said.group(1)) <= release:
             return
-        where = "/Envelope/Body/Fault/detail/" if isinstance(env.body, Fault) else "/Envelope/Body/"
         self.dev.add("mm7version-namespace", f"{where}{body.ELEMENT}/MM7Version",
                      f"MM7Version {value} is of Release {said.group(1)}, the namespace "
                      f"{env.namespace or env.version.namespace} of Release {release}")
@@ -643,7 +655,7 @@ class _Reader:
             extras = normalizer.extras
             issues = validate_element(self.root, version or versions.latest())
         for issue in issues:
-            self.dev.add("schema", issue.path, issue.message)
+            self.dev.add("schema", issue.path, issue.message, issue.raw)
         namespace = _as_sent(sent_ns, version)
         if mm7_el is None:
             return Envelope(transaction_id, fault, version, namespace=namespace)
@@ -780,11 +792,13 @@ class _Reader:
         qn = _qname(el)
         path = f"/Envelope/Body/{qn.localname}"
         if qn.namespace is None:
-            version = header_version
+            version, why = header_version, "the TransactionID's namespace"
             if version is None:
                 mm7v = next((c.text for c in el if _qname(c).localname == "MM7Version"), None)
-                version = versions.for_mm7_version((mm7v or "").strip()) or versions.latest()
-            self.dev.add("unqualified-body", path, f"MM7 element in no namespace read as {version.name}")
+                version, why = versions.reading_of_mm7_version((mm7v or "").strip())
+                if version is None:
+                    version, why = versions.latest(), f"the newest ({why})"
+            self.dev.add("unqualified-body", path, f"MM7 element in no namespace read as {version.name}, {why}")
             return version
         version = self.version_of(qn.namespace, path)
         if version is None:

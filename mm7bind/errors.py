@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # (errors is imported by everything: no import of them at run time)
@@ -22,14 +22,25 @@ class Deviation:
 
     `code` is a stable machine-readable key (listed in README), `path` locates it
     (e.g. ``/Envelope/Body/DeliverReq/Sender``), `message` says what was wrong and what we did.
+    `details`: the validator's own words, where a `schema` deviation's message rewords them.
     """
 
     code: str
     path: str
     message: str
+    details: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         return f"[{self.code}] {self.path}: {self.message}" if self.path else f"[{self.code}] {self.message}"
+
+
+# Reported but not refused, strict mode included: no schema violation, and what real peers do.
+NOT_REFUSED = frozenset({"mm7version-pairing"})
+
+
+def refusable(deviations: list[Deviation]) -> list[Deviation]:
+    """The deviations strict mode refuses a message for: all but `NOT_REFUSED`'s."""
+    return [d for d in deviations if d.code not in NOT_REFUSED]
 
 
 class MM7Error(Exception):
@@ -111,6 +122,13 @@ class ValidationError(DecodeError):
         if any(about_the_version(d) for d in deviations):
             err.status_code = 4002
         return err
+
+    @property
+    def details(self) -> str | None:
+        """The validator's own words for the first five deviations that have them (libxml2's,
+        namespaces and all), for a refusal's Details; None when none has."""
+        said = [f"{d.path}: {d.details}" for d in self.deviations[:5] if d.details]
+        return "; ".join(said)[:2000] if said else None
 
 
 def about_the_version(deviation: Deviation) -> bool:

@@ -31,7 +31,17 @@ _ANY: Check = lambda text: True  # noqa: E731 (xs:string: any text XML can carry
 # or brackets (libxml2 takes them only around an IPv6 host: "[" alone is refused). A value outside
 # this set is not proven here, and the document is validated whole instead.
 _URI = re.compile(r"[A-Za-z0-9._~:/?#@!$&'()*+,;=-]+")
-_BUILTIN: dict[str, Check] = {"string": _ANY, "anyURI": lambda text: _URI.fullmatch(text) is not None}
+# A ":" before the first "/", "?" or "#" ends a scheme, which RFC 3986 starts with a letter: libxml2
+# refuses ":", ":x" and "1:x", which no relative reference can be either.
+_SCHEME_COLON = re.compile(r"[^/?#]*:")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def _any_uri(text: str) -> bool:
+    return _URI.fullmatch(text) is not None and (_SCHEME_COLON.match(text) is None or _SCHEME.match(text) is not None)
+
+
+_BUILTIN: dict[str, Check] = {"string": _ANY, "anyURI": _any_uri}
 # Patterns in the subset where XSD and Python regular expressions agree (anchoring aside).
 # ("." is left out: XSD's refuses CR, Python's takes it.)
 _SAFE_PATTERN = re.compile(r"(?:[A-Za-z0-9 _,:;@#/|()\[\]{}?*+-]|\\[.\-+*?()\[\]{}|\\d])*")

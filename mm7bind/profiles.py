@@ -13,9 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta, timezone
 
-from . import __version__
+from . import __version__, versions
 from .envelope import XmlStyle
 from .mime import MimeLimits
+from .tolerance import is_mm7_namespace
+from .xmlsafe import declaration_readable, invalid_xml_char
 
 TRANSFER_ENCODINGS = ("binary", "8bit", "base64", "quoted-printable")
 BOUNDARY_STYLES = ("random", "nextpart")
@@ -62,6 +64,10 @@ class Profile:
     name: str = "standard"
     version: str = "REL-6-MM7-1-4"  # schema version (namespace) we send
     mm7_version: str | None = None  # MM7Version we send; None: the version's default
+    # The MM7 namespace written for `version` where a peer wants it spelt otherwise (a trailing
+    # slash, another case, ".xsd"): an opt-in for a peer comparing namespaces as strings. What is
+    # sent is still checked as `version`'s. None: the version's own, as the schema has it.
+    namespace: str | None = None
     xml: XmlStyle = field(default_factory=XmlStyle)
     # Attachments: binary (default), 8bit, base64, or quoted-printable (text parts; others base64).
     transfer_encoding: str = "binary"
@@ -104,11 +110,33 @@ class Profile:
                              "nothing else would say its charset")
         if self.max_parts is not None and self.max_parts < 3:
             raise ValueError("max_parts must be at least 3 (the SOAP part, the content, one part of it) or None")
+        if self.namespace is not None:
+            _check_namespace(self.namespace, self.version)
 
     def replace(self, **changes) -> Profile:
         """This profile with `changes` (its fields as keywords):
         `STANDARD.replace(version="REL-5-MM7-1-2")`."""
         return dataclasses.replace(self, **changes)
+
+
+def _check_namespace(namespace: str, version: str) -> None:
+    """A `Profile.namespace` must be an MM7 namespace an XML parser takes, and no other version's:
+    a reader (ours too) would take the message for that version."""
+    if not isinstance(namespace, str) or not namespace or namespace != namespace.strip():
+        raise ValueError(f"namespace {namespace!r} is not a namespace URI (empty, or white space around it)")
+    if invalid_xml_char(namespace) is not None or not declaration_readable("mm7", namespace):
+        raise ValueError(f"namespace {namespace!r} is not a namespace URI an XML parser takes")
+    if not is_mm7_namespace(namespace) and versions.closest_for_namespace(namespace) is None:
+        raise ValueError(f"namespace {namespace!r} is not an MM7 namespace (…/23.140/schema/REL-x-MM7-y-z): "
+                         "readers would refuse every message")
+    try:
+        own = versions.get(version)
+    except KeyError:
+        return  # (an unknown version is refused where it is used)
+    spelt = versions.by_spelling(namespace)
+    if spelt is not None and spelt is not own:
+        raise ValueError(f"namespace {namespace} is {spelt.name}'s, not {own.name}'s: readers would take the "
+                         f"messages for {spelt.name} (set the version to it instead)")
 
 
 STANDARD = Profile()

@@ -41,6 +41,7 @@ from .errors import (
     LimitExceededError,
     UnsupportedEncodingError,
     ValidationError,
+    refusable,
 )
 from .jsonable import to_jsonable
 from .mime import Body, MimeLimits, header_value
@@ -284,9 +285,11 @@ class Receiver:
                                        exc.deviations, namespace=said.namespace)
             log.warning("refused an undecodable request from %s: %s", peer, printable(exc))
             self._count(None, "malformed", exc.status_code, started, exc.deviations or ())
-            return self.fault(None, said.version, "Client", exc.status_code, str(exc), transaction_id=said.transaction_id,
-                              namespace=said.namespace)
-        strictly = ValidationError.refusing(env.deviations) if self.config.strict and env.deviations else None
+            # (a strict refusal's Details: the validator's own words, which the text rewords)
+            return self.fault(None, said.version, "Client", exc.status_code, str(exc), getattr(exc, "details", None),
+                              transaction_id=said.transaction_id, namespace=said.namespace)
+        refused = refusable(env.deviations) if self.config.strict else []
+        strictly = ValidationError.refusing(refused) if refused else None
         try:
             _said_by_http(env, content_type, headers, plain, strict=self.config.strict and strictly is None)
         except ValidationError as exc:  # (no Content-Type: the body's own deviations refused first)
@@ -297,7 +300,7 @@ class Receiver:
         if strictly is not None:
             log.warning("refused a request from %s (strict): %s", peer, printable(strictly))
             self._count(None, "malformed", strictly.status_code, started, strictly.deviations or ())
-            return self.fault(env, env.version, "Client", strictly.status_code, str(strictly))
+            return self.fault(env, env.version, "Client", strictly.status_code, str(strictly), strictly.details)
         if env.is_fault or env.message.ELEMENT not in HANDLED_KINDS:
             kind = "a Fault" if env.is_fault else env.message.ELEMENT
             log.warning("refused %s from %s: not an operation a VASP serves (4003)", kind, peer)
@@ -891,8 +894,9 @@ def encode_reply(body: m.Message | Fault, env: Envelope | None, version: version
     A caller in a version we do not know gets its own MM7Version back (any x.y.z): valid in its
     schema, which is not `version`'s. `namespace`: the caller's, for a request too broken to decode.
     """
-    if profile.max_message_size is not None:
-        profile = profile.replace(max_message_size=None)
+    if profile.max_message_size is not None or profile.namespace is not None:
+        # (nor the profile's namespace: an answer goes in the caller's, as written)
+        profile = profile.replace(max_message_size=None, namespace=None)
     if env is not None:
         namespace = env.namespace if env.version is version else None
     elif namespace is not None and not _answered_in(namespace, version):

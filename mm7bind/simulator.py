@@ -46,7 +46,8 @@ from .content import Content, Part, media_kind
 from .display import mask_headers, printable, repr_showing_no_secret_header, shown_url
 from .envelope import Envelope, Fault, XmlStyle
 from .errors import (ConnectError, DecodeError, Deviation, EncodeError, FaultError, HTTPStatusError,
-                     LimitExceededError, SendError, TransportError, UnsupportedEncodingError, ValidationError)
+                     LimitExceededError, SendError, TransportError, UnsupportedEncodingError, ValidationError,
+                     refusable)
 from .hints import unknown_fields
 from .mime import header_value
 from .profiles import CMCC, CMCC_MMSC, DIALECTS, Profile
@@ -722,7 +723,7 @@ class Simulator:
             return None
         element = env.message.ELEMENT if env.message is not None else None
         sdk = self.config.dialect in CHINA_MOBILE
-        refused = [d for d in [*more, *env.deviations] if not (sdk and _sdk_habit(d, element))]
+        refused = [d for d in refusable([*more, *env.deviations]) if not (sdk and _sdk_habit(d, element))]
         return ValidationError.refusing(refused) if refused else None
 
     def _inflated(self, body: bytes, coding: str, limit: int | None) -> tuple[bytes, Deviation | None] | Response:

@@ -80,21 +80,21 @@ class Collector:
         self._counts: dict[str, list] = {}
         self._listed: dict[str, int] = {}
 
-    def add(self, code: str, path: str, message: str) -> None:
+    def add(self, code: str, path: str, message: str, details: str = "") -> None:
         if code in self.SUMMARISED:
             entry = self._counts.setdefault(code, [path, message, 0])
             entry[2] += 1
             return
         listed = self._listed[code] = self._listed.get(code, 0) + 1
         if listed <= self.MAX_LISTED:
-            self.items.append(Deviation(code, path, message))
+            self.items.append(Deviation(code, path, message, details))
 
     def __bool__(self) -> bool:
         return bool(self.items or self._counts)
 
     def extend(self, devs: Iterable[Deviation]) -> None:
         for d in devs:
-            self.add(d.code, d.path, d.message)
+            self.add(d.code, d.path, d.message, d.details)
 
     def result(self) -> list[Deviation]:
         out = list(self.items)

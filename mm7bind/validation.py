@@ -8,6 +8,7 @@ element and RSErrorRsp/VASPErrorRsp inside a Fault detail. Imports of the envelo
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 from dataclasses import dataclass
@@ -30,11 +31,13 @@ class _LocalResolver(etree.Resolver):
 
 @dataclass(frozen=True)
 class Issue:
-    """One schema violation: where (element path), what, and the source line."""
+    """One schema violation: where (element path), what (in our words, element names without
+    their namespaces), the source line, and libxml2's own message (`raw`)."""
 
     path: str
     message: str
     line: int | None = None
+    raw: str = ""
 
     def __str__(self) -> str:
         where = f"line {self.line}, " if self.line else ""
@@ -114,12 +117,112 @@ def validate_element(root: etree._Element, version: Version | str, limit: int | 
         return [Issue(readable_path(root), f"cannot be validated: {exc}", None)]
     issues = []
     known: dict = {}  # what `_resolve` found, for all errors
-    for err in schema.error_log:
+    checks = [_REQUIRED_CHECKS]  # (what is left of the budget of `_required_where`)
+    for err in list(schema.error_log):
         if limit is not None and len(issues) >= limit:
             break
-        _found, where = _resolve(tree.getroot(), err.path or "", known)
-        issues.append(Issue(where, _QNAME_NS.sub("", err.message), err.line or None))
+        found, where = _resolve(tree.getroot(), err.path or "", known)
+        message = worded(_QNAME_NS.sub("", err.message), found, schema, checks)
+        issues.append(Issue(where, message, err.line or None, err.message))
     return issues
+
+
+# libxml2's messages on a content model, as they read once names have lost their namespaces.
+_MISSING = re.compile(r"Element '([^']+)': Missing child element\(s\)\. Expected is (?:one of )?\( (.*) \)\.")
+_UNEXPECTED = re.compile(r"Element '([^']+)': This element is not expected\.(?: Expected is (?:one of )?\( (.*) \)\.)?")
+_NO_ATTRIBUTE = re.compile(r"Element '([^']+)': The attribute '([^']+)' is required but missing\.")
+# Past this many errors of one document, an element out of place is not checked for a required one
+# missing before it (a copy validated again each time).
+_REQUIRED_CHECKS = 5
+
+
+def _names(listed: str) -> str:
+    """libxml2's list of expected elements as prose: "A", "A or B", "A, B or C"."""
+    items = [_WILDCARDS.get(n.strip(), n.strip()) for n in listed.split(",") if n.strip()]
+    if len(items) >= _LISTED_AT_MOST:  # (libxml2 names so many, and no more)
+        return ", ".join(items) + " or another"
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+_LISTED_AT_MOST = 10
+
+
+_WILDCARDS = {"##other*": "an element of another namespace", "##any*": "any element", "*": "any element"}
+
+
+def _place(el: etree._Element | None) -> str:
+    """Where an element stands among its siblings: "after X", or "as its first child"."""
+    prev = el.getprevious() if el is not None else None
+    while prev is not None and not isinstance(prev.tag, str):
+        prev = prev.getprevious()
+    return f"after {etree.QName(prev).localname}" if prev is not None else "as its first child"
+
+
+def worded(message: str, el: etree._Element | None = None, schema: etree.XMLSchema | None = None,
+           checks: list[int] | None = None) -> str:
+    """A libxml2 message (names without namespaces) in our words where it is about a missing or
+    misplaced element or a missing attribute: which one, in what, where. `el` is the element the
+    message is about, when known. Other messages are returned as they are."""
+    found = _MISSING.fullmatch(message)
+    if found is not None:
+        parent, expected = found.groups()
+        last = el[-1] if el is not None and len(el) else None
+        while last is not None and not isinstance(last.tag, str):
+            last = last.getprevious()
+        where = f"after {etree.QName(last).localname}" if last is not None else "as its first child"
+        if "," not in expected:
+            return f"{parent} lacks {_names(expected)}, which is required {where}"
+        return f"{parent} lacks a required element {where}: one of {_names(expected)} must come there"
+    found = _UNEXPECTED.fullmatch(message)
+    if found is not None:
+        name, expected = found.groups()
+        parent = el.getparent() if el is not None else None
+        within = etree.QName(parent).localname if parent is not None else "its parent"
+        where = _place(el) if parent is not None else "here"
+        if expected is None:
+            return f"{name} is not allowed in {within} {where}"
+        required = _required_where(el, schema, checks) if parent is not None else None
+        if required:
+            if "," not in required:
+                return f"{within} lacks {_names(required)}, which is required {where} ({name} came there instead)"
+            return (f"{within} lacks a required element {where}: one of {_names(required)} must come there "
+                    f"({name} came instead)")
+        many = "," in expected
+        return f"{name} is not allowed in {within} {where}: {'one of ' if many else 'only '}{_names(expected)} may come there"
+    found = _NO_ATTRIBUTE.fullmatch(message)
+    if found is not None:
+        return f"{found[1]} lacks its required attribute {found[2]}"
+    return message
+
+
+def _required_where(el: etree._Element, schema: etree.XMLSchema | None, checks: list[int] | None) -> str | None:
+    """The required element(s) missing where `el` stands, as libxml2 lists them when the content
+    stops there (a copy without `el` and what follows it); None when nothing is required there
+    (`el` is out of place or unknown) or it was not checked."""
+    if schema is None or checks is None or checks[0] <= 0:
+        return None
+    checks[0] -= 1
+    parent = el.getparent()
+    steps = []
+    node = parent
+    while node.getparent() is not None:
+        steps.append(node.getparent().index(node))
+        node = node.getparent()
+    top = copy.deepcopy(node)
+    target = top
+    for i in reversed(steps):
+        target = target[i]
+    for child in list(target)[parent.index(el):]:
+        target.remove(child)
+    if schema.validate(top):
+        return None
+    known: dict = {}
+    for err in schema.error_log:
+        if _resolve(top, err.path or "", known)[0] is target:
+            found = _MISSING.fullmatch(_QNAME_NS.sub("", err.message))
+            if found is not None:
+                return found[2]
+    return None
 
 
 # lxml works out each error's element path as libxml2 writes it (/*/*[k]) by counting the element's
@@ -136,7 +239,8 @@ def _issues_while_parsing(root: etree._Element, version: Version) -> list[Issue]
     except etree.XMLSyntaxError as exc:
         where = readable_path(root)
         note = f" (no element path: the document has an element with more than {_WIDE} children)"
-        return [Issue(where, _QNAME_NS.sub("", err.message) + note, None) for err in exc.error_log] or [
+        return [Issue(where, worded(_QNAME_NS.sub("", err.message)) + note, None, err.message)
+                for err in exc.error_log] or [
             Issue(where, str(exc) + note, None)]
     return _reused_ids(root)
 

@@ -34,6 +34,8 @@ class Version:
     url: str = ""
     sha256: str = ""
     note: str = ""
+    # How sure the pairing of the namespace with `nominal_mm7_version` is: confirmed | one source | inferred
+    pairing: str = "inferred"
     includes: tuple[str, ...] = ()  # files beside `file` that it is split into (xs:include)
     includes_sha256: tuple[str, ...] = ()  # of each of `includes`, as imported
 
@@ -44,6 +46,13 @@ class Version:
     @property
     def default_mm7_version(self) -> str:
         return self.mm7_versions[0]
+
+    @property
+    def nominal_mm7_version(self) -> str | None:
+        """The newest MM7Version of its own release it lists: the TS 23.140 version the namespace
+        was published with (REL-6-MM7-1-4 lists older ones too, as later schemas do)."""
+        own = [v for v in self.mm7_versions if (n := _number(v)) is not None and n[0] == self.release]
+        return max(own, key=_number, default=None)
 
     @property
     def schema_path(self) -> Path:
@@ -204,15 +213,57 @@ def sniff(data: bytes, limit: int = 65536) -> Version | None:
     return by_namespace(namespace) or closest_for_namespace(namespace)
 
 
+def _number(value: str | None) -> tuple[int, int, int] | None:
+    found = re.fullmatch(r"(\d{1,4})\.(\d{1,4})\.(\d{1,4})", value or "")
+    return (int(found[1]), int(found[2]), int(found[3])) if found else None
+
+
 def for_mm7_version(value: str) -> Version | None:
     """The version whose namespace normally goes with an MM7Version value (used when a body has none)."""
+    return reading_of_mm7_version(value)[0]
+
+
+def reading_of_mm7_version(value: str) -> tuple[Version | None, str]:
+    """The version a body without a namespace is read in from its MM7Version, and why that one.
+
+    A value the manifest pairs with a namespace gives that namespace (the first, for one every Rel-5
+    schema lists). Another value of a known release gives the earliest schema of that release
+    whose values reach it: the sender implements a TS 23.140 version that schema was written for
+    or one before it (5.2.0, older than every schema's, gives REL-5-MM7-1-0; 6.7.0 gives
+    REL-6-MM7-1-4, the first after 6.6.0); one later than all of them, the newest of the release.
+    """
+    said = _number(value)
+    if said is None:
+        return None, f"MM7Version {value!r} is no x.y.z version" if value else "no MM7Version"
     for v in _registry().values():
         if v.default_mm7_version == value or (len(v.mm7_versions) == 1 and value in v.mm7_versions):
-            return v
-    m = re.fullmatch(r"(\d+)\.\d+\.\d+", value or "")
-    if m:
-        try:
-            return latest(int(m.group(1)))
-        except KeyError:
-            return None
+            return v, f"the schema MM7Version {value} goes with"
+    same = [v for v in _registry().values() if v.release == said[0]]
+    if not same:
+        return None, f"no schema of Release {said[0]}, which MM7Version {value} is of"
+    for v in same:
+        nominal = v.nominal_mm7_version
+        if nominal is not None and _number(nominal) >= said:
+            if value in v.mm7_versions:
+                return v, f"the first schema listing MM7Version {value}"
+            if v is same[0]:
+                return v, f"the earliest Release {said[0]} schema: MM7Version {value} is older than {nominal}, its own"
+            return v, f"the earliest Release {said[0]} schema made for MM7Version {value} or a later one ({nominal})"
+    return same[-1], f"the newest Release {said[0]} schema: MM7Version {value} is later than any schema's"
+
+
+def later_than_paired(version: Version, value: str | None) -> str | None:
+    """Why an MM7Version of `version`'s release is later than the namespace goes with, where that
+    is known with confidence (a confirmed pairing on either side); None if it is not, or not known.
+    Earlier values are no mismatch: later schemas keep listing them (REL-6-MM7-1-4 takes 6.3.0)."""
+    said, nominal = _number(value), version.nominal_mm7_version
+    if said is None or nominal is None or said[0] != version.release or said <= _number(nominal):
+        return None
+    later = [v for v in _registry().values() if v.release == version.release and version < v]
+    # (the newest schema of a release may have been kept for its later point versions: 6.10.0)
+    if version.pairing == "confirmed" and later:
+        return f"{version.name} goes with MM7Version {nominal}; {value} is a later one, of a later schema"
+    for v in later:
+        if v.pairing == "confirmed" and v.nominal_mm7_version == value:
+            return f"MM7Version {value} goes with {v.name}, a later schema than {version.name}"
     return None

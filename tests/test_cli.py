@@ -55,6 +55,21 @@ def test_validate_exit_codes(tmp_path):
     assert b"broken.xml: unreadable" in proc.stdout and b"missing.xml: unreadable" in proc.stdout
 
 
+def test_validate_says_a_missing_element_in_our_words_and_libxml2s(tmp_path):
+    good = mm7.encode_envelope(mm7.CancelRsp(), transaction_id="t", version="REL-6-MM7-1-2")
+    lacking = tmp_path / "lacking.xml"
+    lacking.write_bytes(good.replace(b"<StatusText>", b"<X>").replace(b"</StatusText>", b"</X>").replace(b"<X>", b"")
+                        .replace(b"</X>", b""))
+    proc = cli("validate", str(lacking))
+    out = proc.stdout.decode()
+    assert proc.returncode == 1 and "Status lacks StatusText, which is required after StatusCode" in out, out
+    assert "libxml2: Element '{http://www.3gpp.org/" in out and "Missing child element(s)" in out
+    [found] = json.loads(cli("validate", "--json", "--lenient", str(lacking)).stdout)
+    [dev] = found["deviations"]
+    assert dev["message"] == "Status lacks StatusText, which is required after StatusCode"
+    assert "Missing child element(s)" in dev["details"]
+
+
 def test_validate_from_stdin():
     data = mm7.encode_envelope(mm7.CancelRsp(), transaction_id="t", version="REL-5-MM7-1-1")
     proc = cli("validate", "-", stdin=data)

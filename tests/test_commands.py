@@ -1967,3 +1967,26 @@ def test_a_resumed_send_lists_what_may_have_arrived_without_retries_on_timeout(t
     assert "  maybe delivered +8613800000001" in resumed.stdout
     assert "sent 1, failed 0" in again.stdout and "maybe delivered" not in again.stdout, again.stdout
     assert len(srv.requests) == 3
+
+
+def test_config_namespace_is_the_profiles_and_config_check_judges_it(tmp_path):
+    """[mmsc] namespace: the spelling requests are sent in (the profile's), which `config check`
+    refuses when it is no MM7 namespace or another version's, and warns of when no schema has it."""
+    from mm7bind.config import load
+
+    base = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/"
+    path = tmp_path / "mm7bind.toml"
+    path.write_text(f'[mmsc]\nversion = "REL-5-MM7-1-2"\nnamespace = "{base}REL-5-MM7-1-2/"\n', encoding="utf-8")
+    cfg, problems = load(path)
+    assert problems == [] and cfg.profile().namespace == base + "REL-5-MM7-1-2/"
+    sent = mm7.encode(mm7.CancelReq(vaspid="v", message_id="1"), transaction_id="t", profile=cfg.profile())
+    assert f'xmlns="{base}REL-5-MM7-1-2/"'.encode() in sent.to_bytes()
+    proc = run("config", "check", str(path))
+    assert proc.returncode == 0 and "0 error(s), 0 warning(s)" in proc.stdout
+    _, problems = load(None, env={"MM7BIND_MMSC_NAMESPACE": base + "REL-6-MM7-1-0"})  # (the default version: 1-4)
+    assert [(p.level, p.where) for p in problems] == [("error", "MM7BIND_MMSC_NAMESPACE (mmsc.namespace)")] and "REL-6-MM7-1-0's" in str(problems[0])
+    _, problems = load(None, env={"MM7BIND_MMSC_NAMESPACE": "urn:example:mm7"})
+    assert [(p.level, p.where) for p in problems] == [("error", "MM7BIND_MMSC_NAMESPACE (mmsc.namespace)")]
+    path.write_text(f'[mmsc]\nnamespace = "{base}REL-6-MM7-6-7"\n', encoding="utf-8")
+    proc = run("config", "check", str(path))
+    assert proc.returncode == 0 and "warning: mmsc.namespace" in proc.stdout and "read it as REL-6-MM7-1-4" in proc.stdout

@@ -392,3 +392,54 @@ def test_a_number_with_more_digits_than_python_writes_is_refused_as_an_encode_er
     # a long number within the limit still goes out as it is
     assert b'replyChargingSize="' + b"9" * 4000 + b'"' in encode(
         mm7.SubmitReq(recipients=["1"], reply_charging=mm7.ReplyCharging(size="9" * 4000)))
+
+
+# A peer's spelling of the MM7 namespace (Profile.namespace): an explicit opt-in, checked as the version's.
+
+REL5_1_2 = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-2"
+
+
+def test_a_profile_namespace_is_what_the_header_and_body_are_written_in():
+    profile = mm7.STANDARD.replace(version="REL-5-MM7-1-2", namespace=REL5_1_2 + "/")
+    data = mm7.encode(mm7.CancelReq(vaspid="v", message_id="1"), transaction_id="t", profile=profile).to_bytes()
+    root = parse_xml(data).root
+    header, body = root
+    assert header[0].tag == "{%s/}TransactionID" % REL5_1_2 and body[0].tag == "{%s/}CancelReq" % REL5_1_2
+    assert REL5_1_2.encode() + b'"' not in data  # (the version's own spelling is nowhere)
+    env = mm7.decode(data, "text/xml")
+    assert env.version.name == "REL-5-MM7-1-2" and env.namespace == REL5_1_2 + "/"
+    assert [d.code for d in env.deviations] == ["namespace-spelling"]
+    # By default, and for another version than the profile's, the schema's own namespace.
+    plain = mm7.encode(mm7.CancelReq(vaspid="v", message_id="1"), transaction_id="t",
+                       profile=mm7.STANDARD.replace(version="REL-5-MM7-1-2")).to_bytes()
+    assert parse_xml(plain).root[1][0].tag == "{%s}CancelReq" % REL5_1_2
+    other = mm7.encode(mm7.CancelReq(vaspid="v", message_id="1"), transaction_id="t", version="REL-6-MM7-1-4",
+                       profile=profile).to_bytes()
+    assert parse_xml(other).root[1][0].tag == "{%s}CancelReq" % REL5_1_2.replace("REL-5-MM7-1-2", "REL-6-MM7-1-4")
+
+
+def test_a_message_in_a_profile_namespace_is_still_checked_against_the_schema():
+    profile = mm7.STANDARD.replace(version="REL-5-MM7-1-2", namespace=REL5_1_2.lower())
+    with pytest.raises(mm7.EncodeError, match="REL-5-MM7-1-2"):  # (a Rel-6 operation: not in the schema)
+        mm7.encode(mm7.ExtendedCancelReq(vaspid="v", cancel_id="1"), transaction_id="t", profile=profile)
+    with pytest.raises(mm7.EncodeError):
+        mm7.encode(mm7.SubmitReq(vaspid="v", recipients=["+1"], priority="Urgent"), transaction_id="t",
+                   profile=profile)
+
+
+@pytest.mark.parametrize("namespace", ["", " " + REL5_1_2, "http://example.com/mm7", "http://a b/REL-5-MM7-1-2",
+                                       REL5_1_2.replace("1-2", "1-0"), REL5_1_2.replace("1-2", "1-0") + "/"])
+def test_a_profile_namespace_must_be_an_mm7_namespace_of_its_version(namespace):
+    with pytest.raises(ValueError, match="namespace"):
+        mm7.STANDARD.replace(version="REL-5-MM7-1-2", namespace=namespace)
+
+
+def test_the_receiver_answers_in_the_callers_namespace_not_the_profiles():
+    profile = mm7.STANDARD.replace(version="REL-5-MM7-1-2", namespace=REL5_1_2 + "/")
+    request = mm7.encode(mm7.DeliveryReportReq(message_id="m", recipient="+1", sender="+2",
+                                               date=datetime(2024, 1, 1, tzinfo=timezone.utc),
+                                               mm_status=mm7.DeliveryStatus.RETRIEVED),
+                         transaction_id="t", version="REL-5-MM7-1-2").to_bytes()
+    rsp = mm7.Receiver(mm7.Handler(), profile=profile).handle(request, "text/xml")
+    back = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+    assert back.namespace is None and back.deviations == [] and back.body.status.code == 1000

@@ -118,6 +118,24 @@ def test_every_inbound_type_in_every_version(version, store):
     assert [r.state for r in store.inbox()] == ["handled"] * 4
 
 
+def test_a_strict_refusal_says_what_is_missing_and_keeps_the_validators_words_in_details():
+    from datetime import datetime, timezone
+
+    request = mm7.encode(mm7.DeliveryReportReq(message_id="m", recipient="+1", sender="+2",
+                                               date=datetime(2024, 1, 1, tzinfo=timezone.utc),
+                                               mm_status=mm7.DeliveryStatus.RETRIEVED),
+                         transaction_id="t-9", version="REL-6-MM7-1-4").to_bytes()
+    lacking = re.sub(rb"<MessageID>m</MessageID>", b"", request)
+    rsp = mm7.Receiver(mm7.Handler(), strict=True).handle(lacking, "text/xml")
+    back = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+    status = back.body.detail.status
+    assert status.code == 4004 and ("/Envelope/Body/DeliveryReportReq/Recipient: DeliveryReportReq lacks a required "
+                                    "element after MM7Version: one of MMSRelayServerID or MessageID must come there "
+                                    "(Recipient came instead)") in status.text
+    assert "{" not in status.text
+    assert "This element is not expected" in status.details and "REL-6-MM7-1-4}MessageID" in status.details
+
+
 def test_answers_echo_the_callers_mm7version_when_valid():
     app = mm7.wsgi_app(mm7.Receiver())
     rsp = post(app, deliver(mm7_version="5.3.0"), version="REL-5-MM7-1-2")

@@ -74,6 +74,36 @@ def test_unqualified_body_and_header_use_the_mm7version():
     assert env.transaction_id == "x"
 
 
+@pytest.mark.parametrize(("sent", "read_as"), [
+    ("5.2.0", "REL-5-MM7-1-0"),  # older than every Rel-5 schema's value: the first Rel-5 schema
+    ("5.3.0", "REL-5-MM7-1-0"),
+    ("6.3.0", "REL-6-MM7-1-0"),
+    # Between 1-3's 6.6.0 and 1-4's 6.8.0: the first schema made for it, as real traffic pairs them
+    # (its enumeration leaves 6.7.0 out: a `schema` deviation, as in that namespace)
+    ("6.7.0", "REL-6-MM7-1-4"),
+    ("6.8.0", "REL-6-MM7-1-4"),
+])
+def test_an_unqualified_body_is_read_in_the_schema_its_mm7version_goes_with(sent, read_as):
+    """No namespace anywhere: the MM7Version names the schema, and the deviation says which schema
+    was assumed and why. 5.2.0 (pre-standard Rel-5, seen with REL-5-MM7-1-0) read as the newest
+    Rel-5 schema would be refused by that schema's MM7Version enumeration, which it never was in."""
+    body = f"<DeliveryReportRsp><MM7Version>{sent}</MM7Version><Status><StatusCode>1000</StatusCode>" \
+           "<StatusText>OK</StatusText></Status></DeliveryReportRsp>"
+    env = tolerant(envelope(body, tid="<TransactionID>x</TransactionID>"), {"unqualified-body", "unqualified-header"})
+    assert env.version.name == read_as, env.deviations
+    assert codes(env) == {"unqualified-body", "unqualified-header"} | ({"schema"} if sent == "6.7.0" else set())
+    [said] = [d for d in env.deviations if d.code == "unqualified-body"]
+    assert f"read as {read_as}" in said.message and (sent in said.message or "goes with" in said.message), said
+
+
+def test_an_unqualified_body_without_a_usable_mm7version_says_the_newest_was_assumed():
+    body = "<DeliveryReportRsp><MM7Version>7.0.0</MM7Version><Status><StatusCode>1000</StatusCode>" \
+           "<StatusText>OK</StatusText></Status></DeliveryReportRsp>"
+    env = mm7.decode_envelope(envelope(body, tid="<TransactionID>x</TransactionID>"))
+    [said] = [d for d in env.deviations if d.code == "unqualified-body"]
+    assert env.version is mm7.versions.latest() and "the newest" in said.message and "Release 7" in said.message
+
+
 def test_header_and_body_in_different_namespaces():
     body = '<SubmitRsp xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000' \
            "</StatusCode><StatusText>OK</StatusText></Status><MessageID>1</MessageID></SubmitRsp>"
@@ -616,6 +646,45 @@ def test_minimal_deliver_without_sender():
     env = tolerant(envelope(body), {"schema"})
     assert env.body.sender is None and env.body.content_ref.href == "cid:580210102"
     assert any("Sender" in d.message for d in env.deviations if d.code == "schema")
+
+
+@pytest.mark.parametrize(("body", "path", "said"), [
+    # at the end: libxml2 "Element '{ns}SubmitReq': Missing child element(s). Expected is ( {ns}Recipients )."
+    ("<SubmitReq xmlns=\"{ns}REL-6-MM7-1-4\"><MM7Version>6.8.0</MM7Version><SenderIdentification/></SubmitReq>",
+     "/Envelope/Body/SubmitReq", "SubmitReq lacks Recipients, which is required after SenderIdentification"),
+    # in the middle: libxml2 "Element '{ns}Recipients': This element is not expected. Expected is ( {ns}Sender… )."
+    ("<SubmitReq xmlns=\"{ns}REL-6-MM7-1-4\"><MM7Version>6.8.0</MM7Version>"
+     "<Recipients><To><Number>1</Number></To></Recipients></SubmitReq>", "/Envelope/Body/SubmitReq/Recipients",
+     "SubmitReq lacks SenderIdentification, which is required after MM7Version (Recipients came there instead)"),
+    ("<DeliveryReportRsp xmlns=\"{ns}REL-5-MM7-1-3\"><Status><StatusCode>1000</StatusCode><StatusText>x</StatusText>"
+     "</Status></DeliveryReportRsp>", "/Envelope/Body/DeliveryReportRsp/Status",
+     "DeliveryReportRsp lacks MM7Version, which is required as its first child (Status came there instead)"),
+    ("<SubmitReq xmlns=\"{ns}REL-6-MM7-1-4\"><MM7Version>6.8.0</MM7Version><SenderIdentification/>"
+     "<Recipients><To/></Recipients></SubmitReq>", "/Envelope/Body/SubmitReq/Recipients/To",
+     "To lacks a required element as its first child: one of RFC2822Address, Number or ShortCode must come there"),
+])
+def test_a_missing_required_element_is_said_in_our_words(body, path, said):
+    """Which element is missing, from what, where: names without namespace braces, not libxml2's
+    sentence; libxml2's own words stay on the deviation's `details`, namespaces and all."""
+    env = mm7.decode_envelope(envelope(body))
+    [dev] = [d for d in env.deviations if d.code == "schema"]
+    assert (dev.path, dev.message) == (path, said)
+    assert dev.details.startswith("Element '{" + NS) and ("Missing child" in dev.details or "not expected" in dev.details)
+    with pytest.raises(mm7.ValidationError) as err:
+        mm7.decode_envelope(envelope(body), strict=True)
+    assert said in str(err.value) and "{" not in str(err.value) and NS in err.value.details
+
+
+def test_an_element_out_of_place_is_not_said_to_miss_an_optional_one():
+    """After DeliverRsp's Status only the optional ServiceCode may come: an unknown element there
+    misses nothing, and is said to be out of place."""
+    body = ("<DeliverRsp xmlns=\"{ns}REL-6-MM7-1-4\"><MM7Version>6.8.0</MM7Version><Status><StatusCode>1000"
+            "</StatusCode><StatusText>ok</StatusText></Status><ServiceCode>a</ServiceCode><ServiceCode>b</ServiceCode>"
+            "</DeliverRsp>")
+    from mm7bind.validation import validate_element
+    [issue] = validate_element(etree.fromstring(envelope(body)), "REL-6-MM7-1-4")
+    assert issue.message == "ServiceCode is not allowed in DeliverRsp after ServiceCode"
+    assert "This element is not expected" in issue.raw
 
 
 def test_missing_transaction_id_and_extra_body_element():

@@ -54,11 +54,36 @@ def callers_mm7_versions(version: mm7.Version) -> list[str | None]:
 
 def answered(body: bytes, headers) -> mm7.Envelope:
     """An answer, with no deviation but the one an echoed MM7Version of a later release than the
-    namespace is (a Rel-5 caller that sent 6.7.0 gets 6.7.0 back, as it sent)."""
+    namespace is (a Rel-5 caller that sent 6.7.0 gets 6.7.0 back, as it sent), or one later than
+    the namespace is confirmed to go with (REL-6-MM7-1-0's caller that sent 6.7.0)."""
     env = mm7.decode(body, dict(headers)["Content-Type"])
-    crossed = later_release(answer_mm7_version(env), env.namespace or env.version.namespace)
-    assert [d.code for d in env.deviations] == (["mm7version-namespace"] if crossed else []), env.deviations
+    sent = answer_mm7_version(env)
+    crossed = later_release(sent, env.namespace or env.version.namespace)
+    expected = ["mm7version-namespace"] if crossed else (
+        ["mm7version-pairing"] if later_than_confirmed(env.version.name, sent) else [])
+    assert [d.code for d in env.deviations] == expected, env.deviations
     return env
+
+
+# The namespace ↔ MM7Version pairings two or more independent sources agree on (the others are
+# inferred or rest on one source, and are no ground for a report).
+CONFIRMED_PAIRINGS = {"REL-5-MM7-1-0": "5.3.0", "REL-6-MM7-1-0": "6.3.0", "REL-6-MM7-1-4": "6.8.0"}
+
+
+def later_than_confirmed(name: str, mm7_version: str | None) -> bool:
+    """Whether an MM7Version of the namespace's release is later than the namespace goes with,
+    known with confidence: the namespace's own pairing is confirmed and a later schema of the
+    release exists, or the value's is, with a later namespace."""
+    said = tuple(map(int, mm7_version.split("."))) if re.fullmatch(r"\d+\.\d+\.\d+", mm7_version or "") else None
+    release, minor = int(name.split("-")[1]), int(name.split("-")[-1])
+    if said is None or said[0] != release:
+        return False
+    newest = max(int(v.name.split("-")[-1]) for v in VERSIONS if v.release == release)
+    own = CONFIRMED_PAIRINGS.get(name)
+    if own is not None and minor < newest and said > tuple(map(int, own.split("."))):
+        return True
+    return any(value == mm7_version and int(other.split("-")[1]) == release and int(other.split("-")[-1]) > minor
+               for other, value in CONFIRMED_PAIRINGS.items())
 
 
 def answer_mm7_version(env: mm7.Envelope) -> str | None:
@@ -136,6 +161,49 @@ def test_an_mm7version_of_a_later_release_than_the_namespace_is_reported_and_ech
     for namespace in (version.namespace + ".xsd", version.namespace.lower()):
         spelt = data.replace(version.namespace.encode(), namespace.encode())
         assert "mm7version-namespace" in {d.code for d in mm7.decode_envelope(spelt).deviations}, namespace
+
+
+def test_the_manifest_marks_the_confirmed_pairings():
+    """The namespace ↔ MM7Version pairings two sources agree on are the manifest's `confirmed`
+    ones; every other is marked as inferred or resting on one source."""
+    confirmed = {v.name: v.nominal_mm7_version for v in VERSIONS if v.pairing == "confirmed"}
+    assert confirmed == CONFIRMED_PAIRINGS
+    assert {v.pairing for v in VERSIONS} <= {"confirmed", "one source", "inferred"}
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=ids)
+def test_an_mm7version_later_than_its_namespace_goes_with_is_reported_not_refused(version):
+    """6.5.0 in REL-6-MM7-1-0 (confirmed with 6.3.0), 6.8.0 in REL-6-MM7-1-2 (6.8.0 is confirmed
+    with REL-6-MM7-1-4): `mm7version-pairing` at the MM7Version. An earlier value (later schemas
+    keep listing them), or one whose pairing is only inferred, is none. Never refused, strict mode
+    included (its schema takes the value; peers pair the two loosely), and answered as sent."""
+    same_release = [v for other in VERSIONS if other.release == version.release for v in other.mm7_versions]
+    values = sorted({*same_release, "5.2.0", "5.4.0", "6.7.0", "6.10.0"} - {version.default_mm7_version})
+    receiver = mm7.Receiver(Refuser(), strict=True)
+    request = mm7.encode(full_message(m.DeliverReq, version), transaction_id="t-1", version=version).to_bytes()
+    for sent in values:
+        if not valid_mm7_version(version, sent) or later_release(sent, version.namespace):
+            continue  # (a `schema` or `mm7version-namespace` deviation: another test's)
+        data = with_mm7_version(request, version, sent)
+        env = mm7.decode(data, "text/xml", strict=True)
+        expected = ["mm7version-pairing"] if later_than_confirmed(version.name, sent) else []
+        assert [d.code for d in env.deviations] == expected, (sent, env.deviations)
+        assert [d.path for d in env.deviations] == [f"/Envelope/Body/DeliverReq/MM7Version"] * len(expected)
+        if expected:
+            assert version.name in env.deviations[0].message and sent in env.deviations[0].message
+        rsp = receiver.handle(data, "text/xml")
+        back = answered(rsp.body, rsp.headers)
+        assert rsp.status == 200 and back.body.status.code == 1000 and answer_mm7_version(back) == sent, sent
+        spelt = data.replace(version.namespace.encode(), version.namespace.encode() + b"/")
+        assert [d.code for d in mm7.decode(spelt, "text/xml").deviations] == ["namespace-spelling", *expected]
+    if version.name == "REL-6-MM7-1-0":
+        env = mm7.decode(with_mm7_version(request, version, "6.5.0"), "text/xml")
+        assert [d.code for d in env.deviations] == ["mm7version-pairing"]
+        rsp = Simulator(strict=True).handle(
+            mm7.encode(minimal(m.SubmitReq), transaction_id="t-2", version=version).to_bytes().replace(
+                b">6.3.0<", b">6.5.0<"), "text/xml", {})
+        back = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
+        assert not back.is_fault and back.body.status.code == 1000
 
 
 def test_a_strict_mmsc_refuses_an_mm7version_of_a_later_release_as_an_unsupported_version():

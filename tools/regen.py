@@ -74,6 +74,7 @@ class VersionEntry:
     package: str
     mm7_versions: list[str]
     note: str = ""
+    pairing: str = "inferred"  # confirmed | one source | inferred: see MANIFEST_HEADER
     origin: str = "reconstructed"
     url: str = ""
     sha256: str = ""
@@ -112,6 +113,7 @@ class Manifest:
             out.append("mm7_versions = [" + ", ".join(q(v) for v in e.mm7_versions) + "]")
             if e.note:
                 out.append(f"note = {q(e.note)}")
+            out.append(f"pairing = {q(e.pairing)}")
             out.append(f"origin = {q(e.origin)}")
             if e.url:
                 out.append(f"url = {q(e.url)}")
@@ -126,6 +128,9 @@ MANIFEST_HEADER = """\
 # Every [versions."NAME"] entry names one XSD in this folder (`includes`: the files beside it that
 # it is split into, xs:include'd by name). `mm7_versions` lists the MM7Version
 # values that go with the namespace; the first one is what mm7bind sends by default.
+# `pairing` says how sure the newest of them (of the namespace's release) is to be the one the
+# namespace was published with: "confirmed" (two or more independent sources), "one source" or
+# "inferred". Only a confirmed pairing makes a later MM7Version in the namespace a deviation.
 # origin = "reconstructed": written by the mm7bind project from the published structure of TS 23.140,
 #          because the official 3GPP file could not be obtained. Not the 3GPP text. What such a
 #          file infers rather than follows from two sources is listed in README.md, "Schema versions".
@@ -603,6 +608,8 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
         package=package,
         mm7_versions=list(values),
         note=previous.note if previous else "",
+        # (an official file says which values its schema takes, not which one it was published with)
+        pairing=previous.pairing if previous else "inferred",
         origin="official",
         url=origin_url,
         sha256=hashlib.sha256(data).hexdigest(),
