@@ -1746,13 +1746,10 @@ def test_a_copy_of_a_message_stored_by_the_release_before_is_still_a_repeat(tmp_
                    " tid_key) VALUES ('DeliverReq', 'up-1', ?, ?, ?, 'handled', 1000, 'DeliverReq|up-1')",
                    (first.content_type, first.to_bytes(), _hours_ago(1)))
     db.close()
-    calls = []
     store = SqliteStore(path)
     try:
         assert store.holds_old_keys
-        rcv = mm7.Receiver(store=store)
-        rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
-        app = mm7.wsgi_app(rcv)
+        app, calls = _subjects_handled(store)
         rsp = post(app, deliver(subject="before the upgrade"), tid="up-1")  # (encoded anew: another boundary)
         assert mm7.decode(rsp["body"]).body.status.code == 1000
         assert calls == [] and len(store.inbox()) == 1
@@ -1784,6 +1781,15 @@ def test_a_copy_of_a_message_stored_by_the_release_before_is_still_a_repeat(tmp_
         assert not fresh.holds_old_keys
     finally:
         fresh.close()
+
+
+def _subjects_handled(store) -> tuple:
+    """A receiver's WSGI app on `store`, and the list the subjects of the DeliverReqs it hands its
+    handler go into."""
+    calls: list = []
+    rcv = mm7.Receiver(store=store)
+    rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
+    return mm7.wsgi_app(rcv), calls
 
 
 def _hours_ago(hours: float) -> str:
@@ -1820,10 +1826,7 @@ def test_a_copy_the_mmsc_stamps_anew_is_still_a_repeat(store, caplog):
     the TransactionID is still one of its own."""
     from datetime import datetime, timezone
 
-    calls = []
-    rcv = mm7.Receiver(store=store)
-    rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
-    app = mm7.wsgi_app(rcv)
+    app, calls = _subjects_handled(store)
     caplog.set_level(logging.INFO, logger="mm7bind.receiver")
     for minute in (0, 5, 10):  # (the first attempt, and retries five minutes apart)
         stamp = datetime(2026, 5, 1, 12, minute, tzinfo=timezone.utc)
@@ -1881,13 +1884,10 @@ def test_copies_of_messages_stored_by_the_release_before_with_its_digest_are_rep
     recent, old = deliver(subject="recent", time_stamp=stamp), deliver(subject="old", time_stamp=stamp)
     path = tmp_path / "before.db"
     _store_of_the_release_before(path, [("d-2", old, _hours_ago(8 * 24)), ("d-1", recent, _hours_ago(2))])
-    calls = []
     store = SqliteStore(path)
     try:
         assert store.holds_old_keys
-        rcv = mm7.Receiver(store=store)
-        rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
-        app = mm7.wsgi_app(rcv)
+        app, calls = _subjects_handled(store)
         assert mm7.decode(post(app, recent, tid="d-1")["body"]).body.status.code == 1000
         assert calls == [] and len(store.inbox()) == 2
         post(app, old, tid="d-2")  # (eight days on: a message of its own, however alike)
