@@ -726,6 +726,13 @@ except ImportError:  # pragma: no cover
     _flock = None
 
 
+def _busy_ms(left: float) -> int:
+    """SQLite's busy timeout for `left` seconds, in steps of 100 ms above a second (shorter, never
+    longer): each batch's deadline is a few milliseconds from the one before, and each new value
+    of the setting costs a statement."""
+    return int(max(0.0, left) * 1000) if left < 1 else int(left * 10) * 100
+
+
 def sync_dir(directory: str | Path) -> None:
     """Flush a directory's entries (a new file, a rename) to the disk: POSIX only, where a
     directory can be opened; elsewhere the file system journals them itself."""
@@ -1475,7 +1482,7 @@ class SqliteStore:
             raise StoreBusy(f"the store's write lock was held by another process for {wait or timeout:g} s")
         try:
             # (left so: the connection's next use without a deadline, through _conn, puts it back)
-            self._busy_timeout(db, int(max(0.0, deadline - time.monotonic()) * 1000))
+            self._busy_timeout(db, _busy_ms(deadline - time.monotonic()))
             try:
                 yield
             except sqlite3.OperationalError as exc:

@@ -152,3 +152,20 @@ def test_each_part_is_hashed_once_for_the_duplicate_key_and_the_handler(tmp_path
     assert digests == [hashlib.new("sha256", b).hexdigest()
                        for b in (bytes(range(256)) * 40, "你好, & <world>".encode())]
     assert len(hashed) == 2  # (a hash begun per part, not one for the key and another for the handler)
+
+
+def test_batches_a_few_milliseconds_apart_set_the_busy_timeout_once(tmp_path):
+    # Each batch waits at most what its first caller has left of its wait: a value a few ms from
+    # the last batch's, which set again cost a PRAGMA per batch. Above a second it moves in steps.
+    store = Traced(tmp_path / "inbox.db", durability="process")
+    db = store._group_conn()
+    Traced.statements = []
+    for left in (4.998, 4.996, 4.990, 4.950):
+        with store._locked(db, left):
+            db.execute("SELECT 1")
+    assert [s for s in Traced.statements if s.startswith("PRAGMA")] == ["PRAGMA busy_timeout=4900"]
+    Traced.statements = []
+    with store._locked(db, 0.25):  # (below a second, to the millisecond: never longer than asked)
+        pass
+    assert len(Traced.statements) == 1 and 240 <= int(Traced.statements[0].rpartition("=")[2]) <= 250
+    store.close()
