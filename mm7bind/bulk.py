@@ -226,9 +226,13 @@ def _plan(store, recipients: Iterable[str], tag: str | None, tries: Counter | No
             done |= {r for item in store.outbox(tag=tag) if item.state in waiting for r in item.recipients}
         done = {recipient_key(r, country_code) for r in done}
         unsure = {recipient_key(r, country_code) for r in unsure} - done
-        held = [r for r in unique if recipient_key(r, country_code) in unsure]
-        todo = [r for r in unique if recipient_key(r, country_code) not in done
-                and recipient_key(r, country_code) not in unsure]
+        held, todo = [], []
+        for r in unique:
+            key = recipient_key(r, country_code)
+            if key in unsure:
+                held.append(r)
+            elif key not in done:
+                todo.append(r)
         result = BulkResult(total=len(todo), skipped=len(unique) - len(todo) - len(held),
                             repeated=len(listed) - len(unique), keep=keep, maybe_delivered=len(held))
         result.maybe_delivered_to = held if keep is None else held[:keep]
@@ -419,9 +423,10 @@ def send_tagged(client, msg: m.SubmitReq, tag: str, *, resend_unanswered: bool |
     if planned.maybe_delivered:
         raise MaybeDelivered(f"{rcpt}: an earlier request under tag {tag!r} got no answer and the MMSC may have "
                              "it: not sent again (retries on timeout are off)")
-    store = client.core.store
-    return _send_claimed(client, msg, tag, bulk_transaction_id(tag, todo[0], tries[todo[0]], installation(store))) \
-        if todo else None
+    if not todo:
+        return None
+    tid = bulk_transaction_id(tag, todo[0], tries[todo[0]], installation(client.core.store))
+    return _send_claimed(client, msg, tag, tid)
 
 
 def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str):

@@ -987,9 +987,9 @@ def _keys(msg: m.Message, transaction_id: str | None,
 # attempt's time). Two messages saying the same under one TransactionID are then one message: a
 # repeat whose TimeStamp differs is logged as such (`_restamped`).
 _STAMPS = frozenset({"time_stamp", "date"})
-_NOT_IDENTITY = frozenset({"relay_server_id", "content_ref", "mm7_version", "content", *_STAMPS})
 # What the releases before digested (the stamps in): their records' keys, looked up after an upgrade.
 _NOT_IDENTITY_BEFORE = frozenset({"relay_server_id", "content_ref", "mm7_version", "content"})
+_NOT_IDENTITY = _NOT_IDENTITY_BEFORE | _STAMPS
 
 
 def _identity(msg: m.Message, left_out: frozenset[str] = _NOT_IDENTITY) -> str:

@@ -854,6 +854,8 @@ CREATE TABLE IF NOT EXISTS send_claim (
     fingerprint TEXT,
     claimed_at TEXT NOT NULL
 );
+-- The store's own facts (its installation id, where records of a release before end).
+CREATE TABLE IF NOT EXISTS store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -915,7 +917,6 @@ _MARK = ("UPDATE inbox SET state = ?, response_code = ?, error = ?, answer = ?, 
 
 def _installation_id(db: sqlite3.Connection) -> str:
     """The store's installation id (`SqliteStore.installation_id`), made the first time."""
-    db.execute("CREATE TABLE IF NOT EXISTS store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
     row = db.execute("SELECT value FROM store_meta WHERE name = 'installation'").fetchone()
     if row is not None:
         return row[0]
@@ -1065,7 +1066,6 @@ class SqliteStore:
         it as the last such id; each open after asks only whether a record up to that id, not
         too old, is left (a look at one row), and so does each purge, and a minute after the
         last look."""
-        db.execute("CREATE TABLE IF NOT EXISTS store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
         # (a name of its own: the release before noted under "old_keys_through" the last record
         # keyed by TransactionID alone, and every record found here includes those)
         row = db.execute("SELECT value FROM store_meta WHERE name = 'keys_before_through'").fetchone()
