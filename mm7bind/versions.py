@@ -39,7 +39,8 @@ class Version:
     includes: tuple[str, ...] = ()  # files beside `file` that it is split into (xs:include)
     includes_sha256: tuple[str, ...] = ()  # of each of `includes`, as imported
 
-    @property
+    # (cached: every message read asks for both, several times over)
+    @cached_property
     def release(self) -> int:
         return int(_NAME.fullmatch(self.name).group(1))
 
@@ -47,7 +48,7 @@ class Version:
     def default_mm7_version(self) -> str:
         return self.mm7_versions[0]
 
-    @property
+    @cached_property
     def nominal_mm7_version(self) -> str | None:
         """The newest MM7Version of its own release it lists: the TS 23.140 version the namespace
         was published with (REL-6-MM7-1-4 lists older ones too, as later schemas do)."""
@@ -213,8 +214,11 @@ def sniff(data: bytes, limit: int = 65536) -> Version | None:
     return by_namespace(namespace) or closest_for_namespace(namespace)
 
 
+_VERSION_NUMBER = re.compile(r"(\d{1,4})\.(\d{1,4})\.(\d{1,4})")
+
+
 def _number(value: str | None) -> tuple[int, int, int] | None:
-    found = re.fullmatch(r"(\d{1,4})\.(\d{1,4})\.(\d{1,4})", value or "")
+    found = _VERSION_NUMBER.fullmatch(value or "")
     return (int(found[1]), int(found[2]), int(found[3])) if found else None
 
 
