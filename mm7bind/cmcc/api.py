@@ -169,6 +169,45 @@ class MM7Config:
         """The SDK's `addMMSCIP(ip)`: one more MMSC address after those the file (or `set`) gives."""
         self.set("mmscIP", [*self.get("mmscIP"), address])
 
+    def save(self, path: str | Path | None = None) -> None:
+        """The SDK's `save(path)`: mm7Config.xml written with every key's value as `get` gives it
+        (the file's, or set in code; the manual's default for one neither has), in the SDK's order,
+        `path` by default the file read. Unlike the SDK's, the file reads back the same: `MmscID`
+        spelt as `load` reads it, values escaped, the encoding declared (UTF-8), `UseSSL` as given
+        (the SDK wrote its misreading, false). The password is written too, as there: a new file is
+        readable by its owner alone, an existing one keeps its permissions. ConnConfig.xml is not
+        written (nor was it by the SDK)."""
+        import os  # noqa: PLC0415
+        import tempfile  # noqa: PLC0415
+        from xml.sax.saxutils import escape  # noqa: PLC0415
+
+        from .config import MM7_KEYS, NAMESPACE  # noqa: PLC0415
+
+        target = Path(path if path is not None else self.path or "")
+        if not str(target) or target.is_dir():
+            raise ValueError("save(path): where to write mm7Config.xml")
+        lines = ['<?xml version="1.0" encoding="UTF-8"?>', f'<vasp:MM7Config xmlns:vasp="{NAMESPACE}">']
+        for key in MM7_KEYS:
+            value = self.get(key)
+            for item in value if isinstance(value, list) else [value]:
+                text = str(item).lower() if isinstance(item, bool) else str(item)
+                lines.append(f"<{key}>{escape(text)}</{key}>")
+        data = ("\r\n".join(lines) + "\r\n</vasp:MM7Config>\r\n").encode("utf-8")
+        try:
+            mode = target.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o600
+        # (written beside it and moved over it: a failure half-way leaves the old file whole)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.chmod(tmp, mode)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
     # The manual's getters, read-only views of the mapped settings:
     @property
     def mmsc_urls(self) -> list[str]:
@@ -241,12 +280,20 @@ class MMContent:
     @property
     def content_type(self) -> MMContentType | None:
         """The content type given (a string, or a constant of `ContentType`) as an `MMContentType`:
-        `sub.content_type.primary_type`, as the SDK's `getContentType().getPrimaryType()`."""
+        `sub.content_type.primary_type`, as the SDK's `getContentType().getPrimaryType()`, and
+        `sub.content_type.set_parameter("charset", "GB2312")` as its `setParameter` (a constant
+        given is copied: its setters change this part's type alone)."""
         return self._content_type
 
     @content_type.setter
-    def content_type(self, value: str | None) -> None:
-        self._content_type = MMContentType(value) if isinstance(value, str) and value else value
+    def content_type(self, value: str | MMContentType | None) -> None:
+        if isinstance(value, str):
+            value = MMContentType(value) if value.strip() else None
+        elif isinstance(value, MMContentType) and value.is_locked:
+            value = value.copy()
+        elif value is not None and not isinstance(value, MMContentType):
+            raise TypeError(f"content_type is a string or an MMContentType, not {type(value).__name__}")
+        self._content_type = value
 
     @classmethod
     def create_from_string(cls, text: str, charset: str | None = None) -> MMContent:
