@@ -2159,3 +2159,22 @@ def test_mmcontenttype_has_the_sdks_setters_and_constants_stay_as_they_are(tmp_p
     assert mm7.Part.from_bytes(b"GIF89a", cmcc.ContentType.GIF).content_type == "image/gif"
     with pytest.raises(TypeError, match="string or an MMContentType"):
         gif.content_type = 5
+
+
+def test_message_class_in_any_case_and_numbers_outside_the_manuals_said_as_such(tmp_path):
+    """The SDK sent setMessageClass's text as written: "personal" went out so, which the schema's list
+    (Personal, Informational, Advertisement, Auto) does not hold; here it goes as the schema spells it.
+    A priority or charged party outside the manual's numbers was a bare KeyError: 5 in the -106."""
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, ReSendCount="0"))
+        for given, sent in (("personal", b"<MessageClass>Personal</MessageClass>"),
+                            (" ADVERTISEMENT ", b"<MessageClass>Advertisement</MessageClass>"),
+                            (cmcc.MessageClass.AUTO, b"<MessageClass>Auto</MessageClass>")):
+            assert sender.send(submit_req(message_class=given)).status_code == 1000
+            assert sent in srv.requests[-1].body
+        for field, value, words in (("priority", 5, "0 (low), 1 (normal) or 2 (high)"),
+                                    ("priority", True, "0 (low)"), ("charged_party", 7, "4 (ThirdParty)")):
+            res = sender.send(submit_req(**{field: value}))
+            assert res.status_code == -106 and f"{field} {value!r} is none of the manual's numbers" in res.status_detail
+            assert words in res.status_detail
+        assert sender.send(submit_req(message_class="Private")).status_code == -106  # (no such class: the schema's)

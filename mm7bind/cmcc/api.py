@@ -51,7 +51,7 @@ from ..status import lookup as lookup_status
 from . import status as st
 from .charsets import JAVA_ALIASES, content_type_param, python_charset
 from .config import load_cmcc
-from .constants import ChargedParty, ContentType, MMContentType, Priority
+from .constants import ChargedParty, ContentType, MessageClass, MMContentType, Priority
 from .logs import logging_for, logging_started, start_logging
 
 log = logging.getLogger("mm7bind.cmcc")
@@ -489,6 +489,24 @@ def _when(value: datetime | int | timedelta | None):
     return timedelta(seconds=int(value))
 
 
+def _numbered(table: dict, value: int | None, name: str, meanings: str):
+    """The MM7 value of one of the manual's numbers (a byte in the SDK), or a ValueError saying them."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or value not in table:
+        raise ValueError(f"{name} {value!r} is none of the manual's numbers: {meanings}")
+    return table[value]
+
+
+def _message_class(value: str | None) -> str | None:
+    """The MessageClass as the schema spells it: the SDK sent the SP's text as written ("personal",
+    its own constant's "Advertisement "), which the schema's list does not hold."""
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    return next((known for known in MessageClass.TO_MM7 if known.lower() == text.lower()), text)
+
+
 @dataclass
 class MM7Message:
     transaction_id: str | None = None
@@ -559,11 +577,13 @@ class MM7SubmitReq(MM7VASPReq):
             mm7_version=self.mm7_version, vaspid=self.vaspid, vasid=self.vasid, service_code=self.service_code,
             sender_address=self.sender_address, charged_party_id=self.charged_party_id,
             recipients=m.Recipients(to=self.to, cc=self.cc, bcc=self.bcc), linked_id=self.linked_id,
-            message_class=self.message_class.strip() if self.message_class else None, time_stamp=self.time_stamp,
+            message_class=_message_class(self.message_class), time_stamp=self.time_stamp,
             expiry_date=_when(self.expiry_date), earliest_delivery_time=_when(self.earliest_delivery_time),
             delivery_report=self.delivery_report, read_reply=self.read_reply, reply_charging=rc,
-            priority=Priority.TO_MM7[self.priority] if self.priority is not None else None, subject=self.subject,
-            charged_party=ChargedParty.TO_MM7[self.charged_party] if self.charged_party is not None else None,
+            priority=_numbered(Priority.TO_MM7, self.priority, "priority", "0 (low), 1 (normal) or 2 (high)"),
+            subject=self.subject,
+            charged_party=_numbered(ChargedParty.TO_MM7, self.charged_party, "charged_party",
+                                    "0 (Sender), 1 (Recipient), 2 (Both), 3 (Neither) or 4 (ThirdParty)"),
             distribution_indicator=self.distribution_indicator, content=content,
             # the href is the codec's to fill in; only allowAdaptations="false" needs saying here
             content_ref=m.ContentRef(href="cid:content", allow_adaptations=False)
