@@ -2139,6 +2139,9 @@ def test_mmcontenttype_has_the_sdks_setters_and_constants_stay_as_they_are(tmp_p
     assert ct.match("text/plain; charset=UTF-8") and not ct.match(cmcc.ContentType.XML)
     ct.set_parameter("charset", None)
     assert ct.parameter_list == {} and ct == cmcc.ContentType.TEXT
+    ct.set_parameter("name", 'say "hi"; now.txt')  # (written quoted and escaped: it reads back the same)
+    assert cmcc.MMContentType(str(ct)).get_parameter("name") == 'say "hi"; now.txt'
+    ct.set_parameter("name", None)
     assert ct.lock() is ct and ct.is_locked
     with pytest.raises(TypeError, match="locked"):
         ct.set_parameter("charset", "GBK")

@@ -11,6 +11,7 @@ import re
 
 from .. import __version__
 from ..messages import ChargedParty as _CP
+from ..mime import parse_params
 from ..messages import MessageClass as _MC
 from ..messages import Priority as _P
 from ..profiles import CMCC_SDK_API_VERSION
@@ -21,6 +22,10 @@ from .status import MMStatus, ReadStatusCode
 # What `mm7bind version` prints; the cmcc dialect sends it in the MM7APIVersion header.
 API_VERSION = f"mm7bind-{__version__}"
 SDK_API_VERSION = CMCC_SDK_API_VERSION  # what the original SDK sends (the cmcc-sdk dialect too)
+
+
+def _escaped(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 class MMContentType:
@@ -41,12 +46,10 @@ class MMContentType:
     def __init__(self, value: str | MMContentType = ""):
         self._locked = False
         self._params: dict[str, str] = {}
-        head, *params = str(value).strip().split(";")
-        self._primary, _, self._sub = (s.strip() for s in head.partition("/"))
-        for item in params:
-            key, _, val = item.partition("=")
-            if key.strip():
-                self._params[key.strip().lower()] = val.strip().strip('"')
+        text = str(value).strip()
+        self._primary, _, self._sub = (s.strip() for s in text.split(";", 1)[0].partition("/"))
+        if ";" in text:  # (quoted values, escapes, RFC 2231: as MIME reads them)
+            self._params = parse_params(text)[1]
 
     def _check(self) -> None:
         if self._locked:
@@ -118,8 +121,8 @@ class MMContentType:
     def __str__(self) -> str:
         if not self._primary and not self._sub:
             return ""
-        head = f"{self._primary}/{self._sub}"
-        return head + "".join(f'; {k}="{v}"' if re.search(r'[\s;,"()<>@:/\[\]?=]', v) else f"; {k}={v}"
+        head = f"{self._primary}/{self._sub}" if self._sub else self._primary  # (no "/": refused when sent)
+        return head + "".join(f'; {k}="{_escaped(v)}"' if re.search(r'[\s;,"()<>@:/\[\]?=\\]', v) else f"; {k}={v}"
                               for k, v in self._params.items())
 
     def __bool__(self) -> bool:
