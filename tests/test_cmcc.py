@@ -2181,3 +2181,23 @@ def test_message_class_in_any_case_and_numbers_outside_the_manuals_said_as_such(
             assert res.status_code == -106 and f"{field} {value!r} is none of the manual's numbers" in res.status_detail
             assert words in res.status_detail
         assert sender.send(submit_req(message_class="Private")).status_code == -106  # (no such class: the schema's)
+
+
+def test_an_mmcontent_field_set_under_its_java_name_is_refused_not_kept_unsent():
+    """content.ContentID = "1.gif" (or the SDK's setPresentionContent, as an attribute) was kept beside
+    the real field and never sent: the part went without its id. Refused, naming the field."""
+    part = cmcc.MMContent.create_from_bytes(b"GIF89a")
+    for name, says in (("ContentID", "the field is content_id"), ("contentType", "the field is content_type"),
+                       ("contentLocation", "the field is content_location"),
+                       ("presention_content", "add_sub_content"), ("content_typ", "did you mean content_type")):
+        with pytest.raises(AttributeError, match=says):
+            setattr(part, name, "1.gif")
+    part.content_id, part.content_type, part.charset = "1.gif", "image/gif", None
+    assert part.to_part().content_id == "1.gif"
+
+    class Mine(cmcc.MMContent):  # (a subclass's own attributes are its own)
+        def __init__(self):
+            super().__init__()
+            self.note = "kept"
+
+    assert Mine().note == "kept"

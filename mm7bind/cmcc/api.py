@@ -277,6 +277,22 @@ class MMContent:
         self.sub_contents: list[MMContent] = []
         self._blob = None
 
+    _FIELDS = frozenset({"content_id", "content_location", "charset", "sub_contents"})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A field set under its Java name (content.ContentID, setPresentionContent's) was kept and
+        # never sent: the part went without its id or type. Said at once, as for the messages.
+        # (a subclass's own attributes are its business)
+        if type(self) is MMContent and not name.startswith("_") and name not in self._FIELDS and name not in vars(
+                MMContent):
+            fields = sorted(self._FIELDS | {"content_type"})
+            same = next((f for f in fields if f.replace("_", "") == name.replace("_", "").lower()), None)
+            hint = (" (the SDK's encoder never sent it either: add the SMIL with add_sub_content)"
+                    if "presention" in name.lower() or "presentation" in name.lower()
+                    else f" (the field is {same})" if same else did_you_mean(name, fields))
+            raise AttributeError(f"{type(self).__name__} has no field {name}{hint}")
+        super().__setattr__(name, value)
+
     @property
     def content_type(self) -> MMContentType | None:
         """The content type given (a string, or a constant of `ContentType`) as an `MMContentType`:
