@@ -816,7 +816,8 @@ class MM7Sender:
         except (MM7Error, OSError) as exc:  # e.g. a content file gone since it was added
             raise st.SystemError_(f"{type(exc).__name__}: {exc}") from exc
         s = result.status
-        # (an answer without a TransactionID, taken as every one is: the request's)
+        # An answer without a TransactionID has the request's (its deviations say it carried none): the
+        # SDK never handed over such an answer (no SOAP Header was its -111), so no port expects a None.
         common = {"transaction_id": result.answer_transaction_id or result.transaction_id,
                   "request_transaction_id": result.transaction_id, "mm7_version": result.response.mm7_version,
                   "status_code": s.code, "status_text": s.text, "status_detail": s.details,
