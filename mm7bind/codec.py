@@ -262,6 +262,8 @@ def _without_plus(value):
 def _soap_type(charset: str, profile: Profile) -> str:
     """The SOAP XML's Content-Type, alone or as the root part."""
     sep = profile.layout.parameter_separator
+    if profile.layout.upper_charsets:
+        charset = charset.upper()
     return f'text/xml{sep}charset="{charset}"' if profile.soap_charset_param else "text/xml"
 
 
@@ -300,11 +302,13 @@ def _multipart(xml: bytes, charset: str, content: Content, smil: Part | None, co
         ensure_content_id(root, "smil" if root is smil else "part")
         _checked_id(root, root.content_id)  # (before it is a parameter: the id's own refusal, if any)
         # (an id may hold '"' or a backslash: escaped, they do not end the parameter early)
-        params = [f'type="{root.content_type}"', f"start={_quote(f'<{root.content_id}>')}", f'boundary="{inner}"']
+        written = {"type": f'type="{root.content_type}"', "start": f"start={_quote(f'<{root.content_id}>')}",
+                   "boundary": f'boundary="{inner}"'}
+        params = [written[name] for name in layout.related_parameters]
         ctype = "multipart/related" + sep + sep.join(params)
         if len("Content-Type: " + ctype) > MAX_LINE:  # a long root id: a parameter a line (folded where FWS may be)
             ctype = "multipart/related;\r\n " + ";\r\n ".join(params)
-            if len(f" {params[1]};") > MAX_LINE:  # (its escapes made it longer than the Content-ID line)
+            if len(f" {written['start']};") > MAX_LINE:  # (its escapes made it longer than the Content-ID line)
                 raise EncodeError(f"the root part's Content-ID ({root.content_id[:40]!r}...), escaped as the start "
                                   f"parameter, is too long for one header line ({MAX_LINE}): give it a shorter one")
     else:
@@ -428,7 +432,8 @@ def _leaf(part: Part, profile: Profile) -> OutPart:
     if part.charset and (part.kind in ("text", "smil") or ctype.endswith("+xml")):
         if not _CHARSET.fullmatch(part.charset):
             raise EncodeError(f"{part!r}: charset {part.charset!r} is not a charset name")
-        ctype += f'{profile.layout.parameter_separator}charset="{_charset_param(part.charset)}"'
+        label = _charset_param(part.charset)
+        ctype += f'{profile.layout.parameter_separator}charset="{label.upper() if profile.layout.upper_charsets else label}"'
         _one_line(f"the {part.content_type[:40]} part", "a charset", part.charset, "Content-Type: " + ctype)
     for what, name in (("file name", part.filename), ("Content-Location", part.content_location)):
         if name and _SURROGATE.search(name):  # (os.listdir's for bytes it cannot read, say)
@@ -463,6 +468,10 @@ def _leaf(part: Part, profile: Profile) -> OutPart:
         payload: bytes | _Encoded = quoted_printable(part.data)
     else:
         payload = _Encoded(part.blob, "base64" if cte == "base64" else "binary")
+    if profile.layout.part_headers:  # (a peer's order, and a separator of its own for some)
+        ranks, seps = profile.layout.part_header_layout()
+        headers.sort(key=lambda h: ranks.get(h[0], len(ranks)))  # (stable: the others keep ours)
+        return OutPart(headers, payload, separators=seps or None)
     return OutPart(headers, payload)
 
 

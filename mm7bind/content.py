@@ -609,6 +609,10 @@ class Part:
     filename: str | None = None
     headers: dict[str, str] = field(default_factory=dict)  # every header as received (decoded parts)
 
+    def __post_init__(self) -> None:
+        if type(self.content_type) is not str:  # (cmcc.MMContentType, say: a string from here on)
+            self.content_type = str(self.content_type)
+
     # -- factories ------------------------------------------------------------------------------
 
     @classmethod

@@ -464,6 +464,7 @@ class OutPart:
     payload: bytes | _Encoded | None = None
     children: list[OutPart] | None = None
     boundary: str | None = None
+    separators: dict[str, str] | None = None  # a header's own separator, over write_multipart's
 
 
 CRLF = "\r\n"
@@ -489,7 +490,8 @@ def _write_parts(parts: list[OutPart], boundary: str, segs: list, text: list[byt
                  padded: bool, nested: bool) -> None:
     pad = b"\r\n" if padded and nested else b""
     for i, part in enumerate(parts):
-        lines = "".join([f"{k}{separator}{v}\r\n" for k, v in part.headers])
+        seps = part.separators
+        lines = "".join([f"{k}{seps.get(k, separator) if seps else separator}{v}\r\n" for k, v in part.headers])
         text.append(f"{CRLF if i else ''}--{boundary}\r\n{lines}\r\n".encode("utf-8"))
         if part.children:
             _write_parts(part.children, part.boundary, segs, text, separator, padded, True)

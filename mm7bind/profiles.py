@@ -21,6 +21,8 @@ from .xmlsafe import declaration_readable, invalid_xml_char
 
 TRANSFER_ENCODINGS = ("binary", "8bit", "base64", "quoted-printable")
 BOUNDARY_STYLES = ("random", "nextpart")
+PART_HEADERS = ("Content-Type", "Content-Transfer-Encoding", "Content-ID", "Content-Location")  # (ours, in our order)
+PART_HEADER = re.compile(r"(?i)(content-type|content-transfer-encoding|content-id|content-location)(: ?)?")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,14 @@ class MimeLayout:
     # straight before the message's: the framing of a Chinese MMSC's MO (readers other than ours
     # find a CRLF more at the end of each part, as in what that MMSC sends).
     padded_parts: bool = False
+    # A content part's headers in this order, each name followed by the separator it is written
+    # with when that is not `header_separator` ("Content-Transfer-Encoding: "); () the encoder's
+    # order (Content-Type, Content-Transfer-Encoding, Content-ID, Content-Location). Headers not
+    # named follow in the encoder's order.
+    part_headers: tuple[str, ...] = ()
+    upper_charsets: bool = False  # charset parameters in upper case ("UTF-8", Java's names), as given else
+    # The order of a multipart/related content's parameters (the capture's: start, type, boundary).
+    related_parameters: tuple[str, ...] = ("type", "start", "boundary")
 
     def __post_init__(self) -> None:
         if self.header_separator not in (": ", ":"):
@@ -52,6 +62,23 @@ class MimeLayout:
             raise ValueError('parameter_separator must be "; " or ";"')
         if self.boundaries not in BOUNDARY_STYLES:
             raise ValueError(f"boundaries must be one of {', '.join(BOUNDARY_STYLES)}")
+        names = [PART_HEADER.fullmatch(entry) for entry in self.part_headers]
+        if not all(names) or len({n[1].lower() for n in names}) != len(names):
+            raise ValueError(f"part_headers: each of {', '.join(PART_HEADERS)} at most once, each with no "
+                             'separator or ":" or ": " after it')
+        if sorted(self.related_parameters) != ["boundary", "start", "type"]:
+            raise ValueError("related_parameters: type, start and boundary, each once, in any order")
+
+    def part_header_layout(self) -> tuple[dict[str, int], dict[str, str]]:
+        """`part_headers` as each header's rank, and the separators other than `header_separator`."""
+        ranks, seps = {}, {}
+        for rank, entry in enumerate(self.part_headers):
+            found = PART_HEADER.fullmatch(entry)
+            name = next(h for h in PART_HEADERS if h.lower() == found[1].lower())
+            ranks[name] = rank
+            if found[2] and found[2] != self.header_separator:
+                seps[name] = found[2]
+        return ranks, seps
 
 
 @dataclass(frozen=True)
@@ -252,10 +279,15 @@ def china_mobile_mmsc(data: bytes) -> bytes:
 
 # The MO capture's MIME: an empty line first, "----NextPart_0_..." delimiters, headers without a
 # space after the colon, the content's Content-ID "defaultID" without brackets, a Content-Location
-# on every part, an empty line after each part of the content.
+# on every part, an empty line after each part of the content; each part's headers in its order,
+# Content-Transfer-Encoding last and with a space ("Content-Transfer-Encoding: 8bit"); charsets in
+# upper case; the content's start parameter before its type.
 CMCC_MMSC_LAYOUT = MimeLayout(header_separator=":", parameter_separator=";", leading_crlf=True,
                               boundaries="nextpart", content_id="defaultID", bare_content_id=True,
-                              content_locations=True, padded_parts=True)
+                              content_locations=True, padded_parts=True,
+                              part_headers=("Content-Type", "Content-ID", "Content-Location",
+                                            "Content-Transfer-Encoding: "),
+                              upper_charsets=True, related_parameters=("start", "type", "boundary"))
 
 # China Mobile's MMSC as it writes to a VASP: REL-6-MM7-1-0 / 6.3.0 in UTF-8, +08:00 times, the
 # SDK's SOAP Content-ID, 8-bit parts (binary ones raw), a SMIL with the content (a handset's MMS has

@@ -2056,7 +2056,7 @@ def test_the_receiver_serves_tls_with_serves_settings_and_asks_for_the_mmscs_cer
 def test_content_types_are_the_sdks_mmcontenttype_with_its_getters():
     """The SDK's MMContent.getContentType() gave an MMContentType (getPrimaryType(), getSubType(),
     getParameter()); code ported as written, checking what a received part is, found a bare string.
-    Any content type given (a string, a ContentType constant) or received is one; still a string."""
+    Any content type given (a string, a ContentType constant) or received is one, equal to its string."""
     gif = cmcc.MMContentType('image/GIF; name="a.gif"')
     assert (gif.primary_type, gif.sub_type, gif.get_parameter("Name"), gif.get_parameter("charset")) == (
         "image", "gif", "a.gif", None)
@@ -2070,3 +2070,134 @@ def test_content_types_are_the_sdks_mmcontenttype_with_its_getters():
     assert [(s.content_type.primary_type, s.content_type.sub_type) for s in received.sub_contents] == [
         ("text", "plain"), ("image", "gif")]
     assert received.content_type.sub_type == "mixed"
+
+
+def test_an_answer_without_a_transaction_id_keeps_the_requests_and_says_so(tmp_path):
+    """The SDK never handed an SP an answer without a TransactionID: one without a SOAP Header was
+    its -111, and with one it took the Header's first element, whatever it was. mm7bind takes such an
+    answer (HTTP pairs it with its request): its `transaction_id` is the request's, so a port keying
+    its records by `res.transaction_id` goes on working (a None would break it, which no SDK answer
+    ever was), and `deviations` says the MMSC wrote none."""
+
+    def without_header(req):
+        env = req.decode()
+        body = mm7.encode(mm7.SubmitRsp(message_id="MMSC-2"), transaction_id=env.transaction_id,
+                          version=env.version).to_bytes()
+        body = re.sub(rb"<env:Header>.*?</env:Header>", b"", body, flags=re.S)
+        assert b"TransactionID" not in body
+        return Reply(200, body, {"Content-Type": 'text/xml; charset="utf-8"'})
+
+    with FakeServer(without_header) as srv:
+        res = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url)).send(submit_req(transaction_id="T-3"))
+    assert isinstance(res, cmcc.MM7SubmitRes) and (res.status_code, res.message_id) == (1000, "MMSC-2")
+    assert (res.transaction_id, res.request_transaction_id) == ("T-3", "T-3")
+    assert "missing-transaction-id" in [d.code for d in res.deviations]
+
+
+def test_save_writes_a_file_that_reads_back_the_same(tmp_path):
+    """The SDK's MM7Config.save(path) wrote <MmscId> (its load() read only MmscID), values unescaped
+    and without an encoding declared. Here the saved file reads back to every value, those set in
+    code too, with no warning about the keys."""
+    config = cmcc.MM7Config(mm7config(tmp_path, UseSSL="true"))
+    config.set("Password", "p<&>w")
+    config.set("MmscId", "910&010")
+    config.add_mmsc_ip("10.0.0.9:8080")
+    config.set("ListenPort", 9090)
+    saved = tmp_path / "saved" / "mm7Config.xml"
+    saved.parent.mkdir()
+    config.save(saved)
+    text = saved.read_text(encoding="utf-8")
+    assert "<MmscID>910&amp;010</MmscID>" in text and "<MmscId>" not in text and "p&lt;&amp;&gt;w" in text
+    assert text.startswith('<?xml version="1.0" encoding="UTF-8"?>')
+    again = cmcc.MM7Config(saved)
+    from mm7bind.cmcc.config import MM7_KEYS
+    assert {k: again.get(k) for k in MM7_KEYS} == {k: config.get(k) for k in MM7_KEYS}
+    assert (again.get("Password"), again.get("MmscID"), again.get("ListenPort"), again.get("UseSSL")) == (
+        "p<&>w", "910&010", 9090, True)
+    assert again.get("mmscIP")[-1] == "10.0.0.9:8080"
+    problems = read_cmcc(saved)[1]
+    assert not [p for p in problems if "missing" in p.message or "read as" in p.message], problems
+    if os.name != "nt":  # (it holds the password: a new file is its owner's alone)
+        assert saved.stat().st_mode & 0o777 == 0o600
+    # Without a file, the keys set in code (what no setter set: the manual's default, written)
+    bare = cmcc.MM7Config()
+    bare.set("mmscIP", ["192.120.231.180"])
+    bare.save(tmp_path / "bare.xml")
+    assert cmcc.MM7Config(tmp_path / "bare.xml").get("mmscIP") == ["192.120.231.180"]
+    assert cmcc.MM7Config(tmp_path / "bare.xml").get("TimeOut") == 90_000
+    config.save()  # (by default over the file read)
+    assert cmcc.MM7Config(config.path).get("ListenPort") == 9090
+
+
+def test_mmcontenttype_has_the_sdks_setters_and_constants_stay_as_they_are(tmp_path):
+    """The SDK's MMContentType had setPrimaryType, setSubType and setParameter (and lock(), which
+    stopped none of them: a parameter set on a shared constant went with every part of that type)."""
+    ct = cmcc.MMContentType()
+    ct.primary_type, ct.sub_type = "text", "plain"
+    ct.set_parameter("charset", "GB2312")
+    assert str(ct) == "text/plain; charset=GB2312" and ct == "TEXT/plain;charset=GB2312" and ct != "text/plain"
+    assert ct.match("text/plain; charset=UTF-8") and not ct.match(cmcc.ContentType.XML)
+    ct.set_parameter("charset", None)
+    assert ct.parameter_list == {} and ct == cmcc.ContentType.TEXT
+    ct.set_parameter("name", 'say "hi"; now.txt')  # (written quoted and escaped: it reads back the same)
+    assert cmcc.MMContentType(str(ct)).get_parameter("name") == 'say "hi"; now.txt'
+    ct.set_parameter("name", None)
+    assert ct.lock() is ct and ct.is_locked
+    with pytest.raises(TypeError, match="locked"):
+        ct.set_parameter("charset", "GBK")
+    for change in (lambda: cmcc.ContentType.TEXT.set_parameter("charset", "GBK"),
+                   lambda: setattr(cmcc.ContentType.GIF, "sub_type", "png")):
+        with pytest.raises(TypeError, match="locked"):
+            change()
+    # A part given a constant holds its own copy: its setters change that part alone.
+    a, b = cmcc.MMContent.create_from_string("甲"), cmcc.MMContent.create_from_string("乙")
+    a.content_type.set_parameter("charset", "GBK")
+    assert a.text_charset() == "GBK" and b.text_charset() is None and cmcc.ContentType.TEXT.parameter_list == {}
+    assert a.to_part().charset == "GBK" and a.to_part().data == "甲".encode("gbk")
+    gif = cmcc.MMContent.create_from_bytes(b"GIF89a")
+    gif.content_type = cmcc.ContentType.GIF
+    gif.content_type.sub_type = "png"  # (the SDK's getContentType().setSubType("png"))
+    assert gif.to_part().content_type == "image/png" and cmcc.ContentType.GIF == "image/gif"
+    # Still taken where a string goes: the core's Part keeps it as its string.
+    assert mm7.Part.from_bytes(b"GIF89a", cmcc.ContentType.GIF).content_type == "image/gif"
+    with pytest.raises(TypeError, match="string or an MMContentType"):
+        gif.content_type = 5
+
+
+def test_message_class_in_any_case_and_numbers_outside_the_manuals_said_as_such(tmp_path):
+    """The SDK sent setMessageClass's text as written: "personal" went out so, which the schema's list
+    (Personal, Informational, Advertisement, Auto) does not hold; here it goes as the schema spells it.
+    A priority or charged party outside the manual's numbers was a bare KeyError: 5 in the -106."""
+    with FakeServer() as srv:
+        sender = cmcc.MM7Sender(cmcc_config(tmp_path, srv.url, ReSendCount="0"))
+        for given, sent in (("personal", b"<MessageClass>Personal</MessageClass>"),
+                            (" ADVERTISEMENT ", b"<MessageClass>Advertisement</MessageClass>"),
+                            (cmcc.MessageClass.AUTO, b"<MessageClass>Auto</MessageClass>")):
+            assert sender.send(submit_req(message_class=given)).status_code == 1000
+            assert sent in srv.requests[-1].body
+        for field, value, words in (("priority", 5, "0 (low), 1 (normal) or 2 (high)"),
+                                    ("priority", True, "0 (low)"), ("charged_party", 7, "4 (ThirdParty)")):
+            res = sender.send(submit_req(**{field: value}))
+            assert res.status_code == -106 and f"{field} {value!r} is none of the manual's numbers" in res.status_detail
+            assert words in res.status_detail
+        assert sender.send(submit_req(message_class="Private")).status_code == -106  # (no such class: the schema's)
+
+
+def test_an_mmcontent_field_set_under_its_java_name_is_refused_not_kept_unsent():
+    """content.ContentID = "1.gif" (or the SDK's setPresentionContent, as an attribute) was kept beside
+    the real field and never sent: the part went without its id. Refused, naming the field."""
+    part = cmcc.MMContent.create_from_bytes(b"GIF89a")
+    for name, says in (("ContentID", "the field is content_id"), ("contentType", "the field is content_type"),
+                       ("contentLocation", "the field is content_location"),
+                       ("presention_content", "add_sub_content"), ("content_typ", "did you mean content_type")):
+        with pytest.raises(AttributeError, match=says):
+            setattr(part, name, "1.gif")
+    part.content_id, part.content_type, part.charset = "1.gif", "image/gif", None
+    assert part.to_part().content_id == "1.gif"
+
+    class Mine(cmcc.MMContent):  # (a subclass's own attributes are its own)
+        def __init__(self):
+            super().__init__()
+            self.note = "kept"
+
+    assert Mine().note == "kept"

@@ -64,9 +64,17 @@ def traits(body: bytes, content_type: str | None = None) -> dict[str, bool]:
             "container start= names the SMIL": b"Content-ID:" + params.get("start", "").encode("ascii") in smil,
             "Content-Location on every inner part": bool(heads) and all(b"\r\nContent-Location:" in h for h in heads),
             "inner headers without a space": bool(heads) and all(h.startswith(b"Content-Type:") for h in heads),
+            # (the order, and the one header with a space after its colon, the transfer encoding last)
+            "inner headers in the capture's order": bool(heads) and all(
+                re.fullmatch(rb"Content-Type:[^\r\n]+\r\nContent-ID:<[^\r\n]+>\r\nContent-Location:[^\r\n]+"
+                             rb"\r\nContent-Transfer-Encoding: 8bit", h) for h in heads),
+            "container start= before type=": container.group(1).startswith(b'start="<')
+                                             and container.group(1).index(b"start=") < container.group(1).index(b"type="),
         }
+    charsets = re.findall(rb'charset="([^"]*)"', body)
     raw_jpeg = re.search(rb"Content-Type:image/jpeg[^\r\n]*(\r\n[^\r\n]+)*\r\n\r\n\xff\xd8\xff", body)
     return {
+        "charsets in upper case": bool(charsets) and all(c == c.upper() for c in charsets),
         "body starts with a bare CRLF": body.startswith(b"\r\n--"),
         "boundary value begins with --": first.startswith(b"----"),
         "SOAP part headers without a space": b"\r\nContent-Type:text/xml;" in soap_headers
@@ -197,9 +205,20 @@ def test_a_china_mobile_delivery_report_declares_its_namespaces_as_chinese_mmscs
 
 def test_mime_layout_settings_are_checked_and_the_default_is_the_encoders_own():
     assert profiles.STANDARD.layout == profiles.MimeLayout() and profiles.STANDARD.xml_rewrite is None
-    for bad in ({"header_separator": " : "}, {"parameter_separator": ","}, {"boundaries": "fixed"}):
+    for bad in ({"header_separator": " : "}, {"parameter_separator": ","}, {"boundaries": "fixed"},
+                {"part_headers": ("Content-Type", "X-Mine")}, {"part_headers": ("Content-ID", "content-id")},
+                {"part_headers": ("Content-ID :",)}, {"related_parameters": ("type", "start")}):
         with pytest.raises(ValueError):
             profiles.MimeLayout(**bad)
+    # A peer's order of a part's headers, names in any case, one written with a separator of its own
+    layout = profiles.MimeLayout(part_headers=("content-id", "Content-Type: "), header_separator=":")
+    assert layout.part_header_layout() == ({"Content-ID": 0, "Content-Type": 1}, {"Content-Type": ": "})
+    out = mm7.encode(m.DeliverReq(sender="+8613800138000", content=mm7.Content(parts=[mm7.Part.text("hi")])),
+                     transaction_id="t-1", profile=profiles.STANDARD.replace(layout=layout))
+    body = out.to_bytes()
+    assert re.search(rb"\r\nContent-ID:<[^>]+>\r\nContent-Type: text/plain;[^\r\n]+\r\nContent-Transfer-Encoding:",
+                     body), body
+    assert mm7.decode(body, out.content_type).body.content.parts[0].text_value == "hi"
 
 
 def test_a_nextpart_boundary_a_text_holds_is_drawn_again(monkeypatch):

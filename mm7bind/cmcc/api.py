@@ -51,7 +51,7 @@ from ..status import lookup as lookup_status
 from . import status as st
 from .charsets import JAVA_ALIASES, content_type_param, python_charset
 from .config import load_cmcc
-from .constants import ChargedParty, ContentType, MMContentType, Priority
+from .constants import ChargedParty, ContentType, MessageClass, MMContentType, Priority
 from .logs import logging_for, logging_started, start_logging
 
 log = logging.getLogger("mm7bind.cmcc")
@@ -169,6 +169,45 @@ class MM7Config:
         """The SDK's `addMMSCIP(ip)`: one more MMSC address after those the file (or `set`) gives."""
         self.set("mmscIP", [*self.get("mmscIP"), address])
 
+    def save(self, path: str | Path | None = None) -> None:
+        """The SDK's `save(path)`: mm7Config.xml written with every key's value as `get` gives it
+        (the file's, or set in code; the manual's default for one neither has), in the SDK's order,
+        `path` by default the file read. Unlike the SDK's, the file reads back the same: `MmscID`
+        spelt as `load` reads it, values escaped, the encoding declared (UTF-8), `UseSSL` as given
+        (the SDK wrote its misreading, false). The password is written too, as there: a new file is
+        readable by its owner alone, an existing one keeps its permissions. ConnConfig.xml is not
+        written (nor was it by the SDK)."""
+        import os  # noqa: PLC0415
+        import tempfile  # noqa: PLC0415
+        from xml.sax.saxutils import escape  # noqa: PLC0415
+
+        from .config import MM7_KEYS, NAMESPACE  # noqa: PLC0415
+
+        target = Path(path if path is not None else self.path or "")
+        if not str(target) or target.is_dir():
+            raise ValueError("save(path): where to write mm7Config.xml")
+        lines = ['<?xml version="1.0" encoding="UTF-8"?>', f'<vasp:MM7Config xmlns:vasp="{NAMESPACE}">']
+        for key in MM7_KEYS:
+            value = self.get(key)
+            for item in value if isinstance(value, list) else [value]:
+                text = str(item).lower() if isinstance(item, bool) else str(item)
+                lines.append(f"<{key}>{escape(text)}</{key}>")
+        data = ("\r\n".join(lines) + "\r\n</vasp:MM7Config>\r\n").encode("utf-8")
+        try:
+            mode = target.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o600
+        # (written beside it and moved over it: a failure half-way leaves the old file whole)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.chmod(tmp, mode)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
     # The manual's getters, read-only views of the mapped settings:
     @property
     def mmsc_urls(self) -> list[str]:
@@ -238,15 +277,39 @@ class MMContent:
         self.sub_contents: list[MMContent] = []
         self._blob = None
 
+    _FIELDS = frozenset({"content_id", "content_location", "charset", "sub_contents"})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A field set under its Java name (content.ContentID, setPresentionContent's) was kept and
+        # never sent: the part went without its id or type. Said at once, as for the messages.
+        # (a subclass's own attributes are its business)
+        if type(self) is MMContent and not name.startswith("_") and name not in self._FIELDS and name not in vars(
+                MMContent):
+            fields = sorted(self._FIELDS | {"content_type"})
+            same = next((f for f in fields if f.replace("_", "") == name.replace("_", "").lower()), None)
+            hint = (" (the SDK's encoder never sent it either: add the SMIL with add_sub_content)"
+                    if "presention" in name.lower() or "presentation" in name.lower()
+                    else f" (the field is {same})" if same else did_you_mean(name, fields))
+            raise AttributeError(f"{type(self).__name__} has no field {name}{hint}")
+        super().__setattr__(name, value)
+
     @property
     def content_type(self) -> MMContentType | None:
         """The content type given (a string, or a constant of `ContentType`) as an `MMContentType`:
-        `sub.content_type.primary_type`, as the SDK's `getContentType().getPrimaryType()`."""
+        `sub.content_type.primary_type`, as the SDK's `getContentType().getPrimaryType()`, and
+        `sub.content_type.set_parameter("charset", "GB2312")` as its `setParameter` (a constant
+        given is copied: its setters change this part's type alone)."""
         return self._content_type
 
     @content_type.setter
-    def content_type(self, value: str | None) -> None:
-        self._content_type = MMContentType(value) if isinstance(value, str) and value else value
+    def content_type(self, value: str | MMContentType | None) -> None:
+        if isinstance(value, str):
+            value = MMContentType(value) if value.strip() else None
+        elif isinstance(value, MMContentType) and value.is_locked:
+            value = value.copy()
+        elif value is not None and not isinstance(value, MMContentType):
+            raise TypeError(f"content_type is a string or an MMContentType, not {type(value).__name__}")
+        self._content_type = value
 
     @classmethod
     def create_from_string(cls, text: str, charset: str | None = None) -> MMContent:
@@ -442,6 +505,24 @@ def _when(value: datetime | int | timedelta | None):
     return timedelta(seconds=int(value))
 
 
+def _numbered(table: dict, value: int | None, name: str, meanings: str):
+    """The MM7 value of one of the manual's numbers (a byte in the SDK), or a ValueError saying them."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or value not in table:
+        raise ValueError(f"{name} {value!r} is none of the manual's numbers: {meanings}")
+    return table[value]
+
+
+def _message_class(value: str | None) -> str | None:
+    """The MessageClass as the schema spells it: the SDK sent the SP's text as written ("personal",
+    its own constant's "Advertisement "), which the schema's list does not hold."""
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    return next((known for known in MessageClass.TO_MM7 if known.lower() == text.lower()), text)
+
+
 @dataclass
 class MM7Message:
     transaction_id: str | None = None
@@ -512,11 +593,13 @@ class MM7SubmitReq(MM7VASPReq):
             mm7_version=self.mm7_version, vaspid=self.vaspid, vasid=self.vasid, service_code=self.service_code,
             sender_address=self.sender_address, charged_party_id=self.charged_party_id,
             recipients=m.Recipients(to=self.to, cc=self.cc, bcc=self.bcc), linked_id=self.linked_id,
-            message_class=self.message_class.strip() if self.message_class else None, time_stamp=self.time_stamp,
+            message_class=_message_class(self.message_class), time_stamp=self.time_stamp,
             expiry_date=_when(self.expiry_date), earliest_delivery_time=_when(self.earliest_delivery_time),
             delivery_report=self.delivery_report, read_reply=self.read_reply, reply_charging=rc,
-            priority=Priority.TO_MM7[self.priority] if self.priority is not None else None, subject=self.subject,
-            charged_party=ChargedParty.TO_MM7[self.charged_party] if self.charged_party is not None else None,
+            priority=_numbered(Priority.TO_MM7, self.priority, "priority", "0 (low), 1 (normal) or 2 (high)"),
+            subject=self.subject,
+            charged_party=_numbered(ChargedParty.TO_MM7, self.charged_party, "charged_party",
+                                    "0 (Sender), 1 (Recipient), 2 (Both), 3 (Neither) or 4 (ThirdParty)"),
             distribution_indicator=self.distribution_indicator, content=content,
             # the href is the codec's to fill in; only allowAdaptations="false" needs saying here
             content_ref=m.ContentRef(href="cid:content", allow_adaptations=False)
@@ -733,7 +816,8 @@ class MM7Sender:
         except (MM7Error, OSError) as exc:  # e.g. a content file gone since it was added
             raise st.SystemError_(f"{type(exc).__name__}: {exc}") from exc
         s = result.status
-        # (an answer without a TransactionID, taken as every one is: the request's)
+        # An answer without a TransactionID has the request's (its deviations say it carried none): the
+        # SDK never handed over such an answer (no SOAP Header was its -111), so no port expects a None.
         common = {"transaction_id": result.answer_transaction_id or result.transaction_id,
                   "request_transaction_id": result.transaction_id, "mm7_version": result.response.mm7_version,
                   "status_code": s.code, "status_text": s.text, "status_detail": s.details,

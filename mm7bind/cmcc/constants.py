@@ -7,10 +7,11 @@ NONE=0, SENDER=1, ...), and "Advertisement" has no trailing space.
 
 from __future__ import annotations
 
-from typing import Self
+import re
 
 from .. import __version__
 from ..messages import ChargedParty as _CP
+from ..mime import parse_params
 from ..messages import MessageClass as _MC
 from ..messages import Priority as _P
 from ..profiles import CMCC_SDK_API_VERSION
@@ -23,53 +24,130 @@ API_VERSION = f"mm7bind-{__version__}"
 SDK_API_VERSION = CMCC_SDK_API_VERSION  # what the original SDK sends (the cmcc-sdk dialect too)
 
 
-class MMContentType(str):
-    """The SDK's MMContentType: a content type, "image/gif" or "text/plain;charset=GB2312", here a
-    string (anywhere a content type is taken, a plain string does as well) with the SDK's getters:
-    `primary_type`, `sub_type`, `get_parameter(name)`, `parameter_list`. Immutable, as the SDK's
-    were once `lock()`ed (its setParameter: a new one, written with the parameter). Unlike the SDK,
-    which dropped the parameters, a `charset=` is honoured (an SP writing one means it)."""
+def _escaped(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
-    def __new__(cls, value: str) -> Self:
-        return super().__new__(cls, str(value).strip())
+
+class MMContentType:
+    """The SDK's MMContentType: a content type, "image/gif" or "text/plain;charset=GB2312", with its
+    getters and setters — `primary_type`, `sub_type` (both settable), `get_parameter(name)`,
+    `set_parameter(name, value)` (None removes it), `parameter_list`, `lock()`, `is_locked`,
+    `match(other)` — and its string as `str(ct)`. It equals the string of the same type (`ct ==
+    "image/gif"`, names compared without regard to case, as MIME has them), so a plain string does
+    wherever a content type goes. The `ContentType` constants are locked: setting on one is a
+    TypeError (the SDK's lock() locked nothing, and a parameter set on a constant went with every
+    part of that type); an `MMContent` given one holds a copy of its own, which takes setters.
+    Unlike the SDK, which dropped the parameters it was written with, a `charset=` is honoured (an
+    SP writing one means it)."""
+
+    __slots__ = ("_primary", "_sub", "_params", "_locked")
+    __hash__ = None  # type: ignore[assignment]  # (changeable: no dictionary key)
+
+    def __init__(self, value: str | MMContentType = ""):
+        self._locked = False
+        self._params: dict[str, str] = {}
+        text = str(value).strip()
+        self._primary, _, self._sub = (s.strip() for s in text.split(";", 1)[0].partition("/"))
+        if ";" in text:  # (quoted values, escapes, RFC 2231: as MIME reads them)
+            self._params = parse_params(text)[1]
+
+    def _check(self) -> None:
+        if self._locked:
+            raise TypeError(f"{self} is locked (a ContentType constant is shared): change a copy, "
+                            f"MMContentType({str(self)!r})")
 
     @property
     def primary_type(self) -> str:
-        return self.split(";", 1)[0].partition("/")[0].strip().lower()
+        return self._primary.lower()
+
+    @primary_type.setter
+    def primary_type(self, value: str) -> None:
+        self._check()
+        self._primary = str(value).strip()
 
     @property
     def sub_type(self) -> str:
-        return self.split(";", 1)[0].partition("/")[2].strip().lower()
+        return self._sub.lower()
+
+    @sub_type.setter
+    def sub_type(self, value: str) -> None:
+        self._check()
+        self._sub = str(value).strip()
 
     @property
     def parameter_list(self) -> dict[str, str]:
-        out = {}
-        for item in self.split(";")[1:]:
-            key, _, value = item.partition("=")
-            if key.strip():
-                out[key.strip().lower()] = value.strip().strip('"')
-        return out
+        """The parameters (names in lower case): a copy, set them with `set_parameter`."""
+        return dict(self._params)
 
     def get_parameter(self, name: str) -> str | None:
-        return self.parameter_list.get(name.strip().lower())
+        return self._params.get(name.strip().lower())
+
+    def set_parameter(self, name: str, value: str | None) -> None:
+        self._check()
+        if value is None:
+            self._params.pop(name.strip().lower(), None)
+        else:
+            self._params[name.strip().lower()] = str(value)
+
+    def lock(self) -> MMContentType:
+        """No setter works on it afterwards (the SDK's lock(), which did not stop them)."""
+        self._locked = True
+        return self
+
+    @property
+    def is_locked(self) -> bool:
+        return self._locked
+
+    def match(self, other: str | MMContentType) -> bool:
+        """Whether `other` is the same type and subtype, parameters aside (the SDK's match()
+        compared the other's primary type with its own subtype)."""
+        other = other if isinstance(other, MMContentType) else MMContentType(other)
+        return (self.primary_type, self.sub_type) == (other.primary_type, other.sub_type)
+
+    def copy(self) -> MMContentType:
+        """An unlocked copy."""
+        return MMContentType(self)
+
+    def _key(self) -> tuple:
+        return self.primary_type, self.sub_type, sorted(self._params.items())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            other = MMContentType(other)
+        if not isinstance(other, MMContentType):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __str__(self) -> str:
+        if not self._primary and not self._sub:
+            return ""
+        head = f"{self._primary}/{self._sub}" if self._sub else self._primary  # (no "/": refused when sent)
+        return head + "".join(f'; {k}="{_escaped(v)}"' if re.search(r'[\s;,"()<>@:/\[\]?=\\]', v) else f"; {k}={v}"
+                              for k, v in self._params.items())
+
+    def __bool__(self) -> bool:
+        return bool(self._primary or self._sub)
+
+    def __repr__(self) -> str:
+        return f"MMContentType({str(self)!r})"
 
 
 class ContentType:
-    TEXT = MMContentType("text/plain")
-    XML = MMContentType("text/xml")
-    SMIL = MMContentType("application/smil")
-    AMR = MMContentType("audio/amr")
-    MIDI = MMContentType("audio/midi")
-    I_MELODY = MMContentType("text/i-melody")
-    E_MELODY = MMContentType("text/e-melody")
-    GIF = MMContentType("image/gif")
-    JPEG = MMContentType("image/jpeg")
-    WBMP = MMContentType("image/vnd.wap.wbmp")
-    PNG = MMContentType("image/png")
-    MULTIPART_RELATED = MMContentType("multipart/related")  # with SMIL
-    MULTIPART_MIXED = MMContentType("multipart/mixed")  # without SMIL
-    WAP_MULTIPART_MIXED = MMContentType("application/vnd.wap.multipart.mixed")
-    WAP_MULTIPART_RELATED = MMContentType("application/vnd.wap.multipart.related")
+    TEXT = MMContentType("text/plain").lock()
+    XML = MMContentType("text/xml").lock()
+    SMIL = MMContentType("application/smil").lock()
+    AMR = MMContentType("audio/amr").lock()
+    MIDI = MMContentType("audio/midi").lock()
+    I_MELODY = MMContentType("text/i-melody").lock()
+    E_MELODY = MMContentType("text/e-melody").lock()
+    GIF = MMContentType("image/gif").lock()
+    JPEG = MMContentType("image/jpeg").lock()
+    WBMP = MMContentType("image/vnd.wap.wbmp").lock()
+    PNG = MMContentType("image/png").lock()
+    MULTIPART_RELATED = MMContentType("multipart/related").lock()  # with SMIL
+    MULTIPART_MIXED = MMContentType("multipart/mixed").lock()  # without SMIL
+    WAP_MULTIPART_MIXED = MMContentType("application/vnd.wap.multipart.mixed").lock()
+    WAP_MULTIPART_RELATED = MMContentType("application/vnd.wap.multipart.related").lock()
 
 
 class Priority:
