@@ -285,8 +285,7 @@ class Receiver:
                                        exc.deviations, namespace=said.namespace)
             log.warning("refused an undecodable request from %s: %s", peer, printable(exc))
             self._count(None, "malformed", exc.status_code, started, exc.deviations or ())
-            # (a strict refusal's Details: the validator's own words, which the text rewords)
-            return self.fault(None, said.version, "Client", exc.status_code, str(exc), getattr(exc, "details", None),
+            return self.fault(None, said.version, "Client", refusal_status(exc),
                               transaction_id=said.transaction_id, namespace=said.namespace)
         refused = refusable(env.deviations) if self.config.strict else []
         strictly = ValidationError.refusing(refused) if refused else None
@@ -300,7 +299,7 @@ class Receiver:
         if strictly is not None:
             log.warning("refused a request from %s (strict): %s", peer, printable(strictly))
             self._count(None, "malformed", strictly.status_code, started, strictly.deviations or ())
-            return self.fault(env, env.version, "Client", strictly.status_code, str(strictly), strictly.details)
+            return self.fault(env, env.version, "Client", refusal_status(strictly))
         if env.is_fault or env.message.ELEMENT not in HANDLED_KINDS:
             kind = "a Fault" if env.is_fault else env.message.ELEMENT
             log.warning("refused %s from %s: not an operation a VASP serves (4003)", kind, peer)
@@ -687,15 +686,16 @@ class Receiver:
         text = escape_text(tid).encode(self.config.profile.xml.encoding, "xmlcharrefreplace")
         return Response(200, list(headers), head + text + tail)
 
-    def fault(self, env: Envelope | None, version, code: str, status: int, text: str | None = None,
+    def fault(self, env: Envelope | None, version, code: str, status: int | m.Status, text: str | None = None,
               details: str | None = None, transaction_id: str | None = None, *,
               given: m.Status | None = None, namespace: str | None = None) -> Response:
-        """A Fault with VASPErrorRsp. `given`: the handler's own Status (a Reject's), whose
+        """A Fault with VASPErrorRsp: `status` a code (with `text`, `details`), or a Status made
+        already (`refusal_status`). `given`: the handler's own Status (a Reject's), whose
         structured details (elements, attributes) go as they are: they were checked when it was made.
         `transaction_id`, `namespace`: what a request too broken to decode said (`what_it_said`)."""
         version = version or versions.latest()
         tid = (env.transaction_id if env else None) or transaction_id or ""
-        status_obj = fault_status(status, text, details)
+        status_obj = status if isinstance(status, m.Status) else fault_status(status, text, details)
         if given is not None and _has_markup(given):
             status_obj = m.Status(status_obj.code, status_obj.text, given.details, given.details_xml,
                                   dict(given.details_attributes))
@@ -879,6 +879,13 @@ def fault_status(status: int, text: str | None = None, details: str | None = Non
     XML cannot carry written as escapes, so the Fault itself can always be sent."""
     text = printable_in_xml((text or lookup(int(status)).text)[:500])
     return m.Status(int(status), text, printable_in_xml(details) if details else details)
+
+
+def refusal_status(exc: DecodeError) -> m.Status:
+    """The Status a request refused for `exc` is answered with, by the receiver and the simulator
+    alike: its code and text and, for a strict refusal, the validator's own words (libxml2's,
+    which the text rewords) in Details."""
+    return fault_status(exc.status_code, str(exc), getattr(exc, "details", None))
 
 
 def encode_reply(body: m.Message | Fault, env: Envelope | None, version: versions.Version, transaction_id: str,
