@@ -1114,6 +1114,8 @@ class Simulator:
                 del self._sent[next(iter(self._sent))]
         outcome: dict[str, Any] = {"operation": msg.ELEMENT, "message_id": getattr(msg, "message_id", None),
                                    "transaction_id": tid, "attempts": attempt}
+        if getattr(msg, "recipient", None) is not None:  # (a report's, a read reply's: whom it is about)
+            outcome["recipient"] = str(msg.recipient)
         if linked_id is not None:
             outcome["linked_id"] = linked_id
         try:

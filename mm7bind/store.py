@@ -47,7 +47,7 @@ class SentRecord:
     transaction_id: str
     operation: str  # SubmitReq, CancelReq, ...
     version: str
-    recipients: list[str] = field(default_factory=list)
+    recipients: list[str] = field(default_factory=list)  # a report's or read reply's: the one it is about
     message_id: str | None = None  # the MMSC's id (SubmitRsp), or the one cancelled/replaced
     url: str | None = None
     sent_at: datetime = field(default_factory=utcnow)

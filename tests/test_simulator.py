@@ -633,6 +633,7 @@ def test_a_report_on_demand_names_a_recipient_the_message_was_delivered_to():
                                                        "+8613800000000"), answer
         assert rcv.received == [] and sim.messages[mid].state == "accepted"
         assert report("+8613800000000") == (200, {"operation": "DeliveryReportReq", "message_id": mid,
+                                                  "recipient": "+8613800000000",
                                                   "transaction_id": rcv.received[0][1].transaction_id,
                                                   "attempts": 1, "status": 1000})
         assert [str(msg.recipient) for msg, _ in rcv.received] == ["+8613800000000"]
