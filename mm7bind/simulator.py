@@ -842,7 +842,7 @@ class Simulator:
     def _reply(self, env: Envelope | None, body: m.Message | Fault, said: tuple | None = None):
         """In the caller's version and MM7Version, as an MMSC answers; a dialect that answers in its
         own version (Mbuni) uses the profile's."""
-        version, tid, namespace = said or (None, None, None)
+        version, tid, namespace, mm7_version = said or (None, None, None, None)
         tid = (env.transaction_id if env is not None else None) or tid or ""  # (none: echoed empty)
         if self._mbuni_quirks and not tid:
             tid = "none"  # (as Mbuni answers a request without a TransactionID, or one it could not read)
@@ -852,7 +852,7 @@ class Simulator:
             # (The profile's size limit is on the messages it takes, not on its answers.)
             return encode(body, transaction_id=tid, version=self.profile.version,
                           profile=self.profile.replace(max_message_size=None))
-        return encode_reply(body, env, version, tid, self.profile, namespace)
+        return encode_reply(body, env, version, tid, self.profile, namespace, mm7_version)
 
     # -- operations -----------------------------------------------------------------------------
 
