@@ -129,9 +129,8 @@ def test_a_strict_refusal_says_what_is_missing_and_keeps_the_validators_words_in
     rsp = mm7.Receiver(mm7.Handler(), strict=True).handle(lacking, "text/xml")
     back = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
     status = back.body.detail.status
-    assert status.code == 4004 and ("/Envelope/Body/DeliveryReportReq/Recipient: DeliveryReportReq lacks a required "
-                                    "element after MM7Version: one of MMSRelayServerID or MessageID must come there "
-                                    "(Recipient came instead)") in status.text
+    assert status.code == 4004 and ("/Envelope/Body/DeliveryReportReq/Recipient: DeliveryReportReq lacks MessageID, "
+                                    "which is required after MM7Version (Recipient came there instead)") in status.text
     assert "{" not in status.text
     assert "This element is not expected" in status.details and "REL-6-MM7-1-4}MessageID" in status.details
 

@@ -662,6 +662,20 @@ def test_minimal_deliver_without_sender():
     ("<SubmitReq xmlns=\"{ns}REL-6-MM7-1-4\"><MM7Version>6.8.0</MM7Version><SenderIdentification/>"
      "<Recipients><To/></Recipients></SubmitReq>", "/Envelope/Body/SubmitReq/Recipients/To",
      "To lacks a required element as its first child: one of RFC2822Address, Number or ShortCode must come there"),
+    # Only the required one, not the optional ones libxml2 lists before it ("one of MMSRelayServerID,
+    # VASPID, VASID, LinkedID or Sender must come there": none of the first four would do).
+    ("<DeliverReq xmlns=\"{ns}REL-6-MM7-1-4\"><MM7Version>6.8.0</MM7Version><Content href=\"cid:a\"/></DeliverReq>",
+     "/Envelope/Body/DeliverReq/Content",
+     "DeliverReq lacks Sender, which is required after MM7Version (Content came there instead)"),
+    ("<DeliverReq xmlns=\"{ns}REL-6-MM7-1-4\"><MM7Version>6.8.0</MM7Version></DeliverReq>",
+     "/Envelope/Body/DeliverReq", "DeliverReq lacks Sender, which is required after MM7Version"),
+    ("<DeliveryReportReq xmlns=\"{ns}REL-6-MM7-1-4\"><MM7Version>6.8.0</MM7Version><Recipient><Number>1</Number>"
+     "</Recipient></DeliveryReportReq>", "/Envelope/Body/DeliveryReportReq/Recipient",
+     "DeliveryReportReq lacks MessageID, which is required after MM7Version (Recipient came there instead)"),
+    ("<Envelope:Fault xmlns:Envelope=\"http://schemas.xmlsoap.org/soap/envelope/\"><faultcode>Envelope:Client</faultcode>"
+     "<faultstring>x</faultstring><detail><RSErrorRsp xmlns=\"{ns}REL-6-MM7-1-4\"><MM7Version>6.8.0</MM7Version>"
+     "</RSErrorRsp></detail></Envelope:Fault>", "/Envelope/Body/Fault/detail/RSErrorRsp",
+     "RSErrorRsp lacks Status, which is required after MM7Version"),
 ])
 def test_a_missing_required_element_is_said_in_our_words(body, path, said):
     """Which element is missing, from what, where: names without namespace braces, not libxml2's
