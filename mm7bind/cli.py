@@ -276,6 +276,7 @@ def _captured(msg: CapturedMessage) -> dict:
 def cmd_validate(args: argparse.Namespace) -> int:
     from .display import printable  # noqa: PLC0415
     from .jsonable import deviation_json  # noqa: PLC0415
+    from .validation import without_namespaces  # noqa: PLC0415
 
     worst, found = EXIT_OK, []
     for path in _expand(args.paths):
@@ -301,7 +302,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 print(f"{where}: valid ({f['message_type']}, {f['version']})")
             for d in f["deviations"]:
                 print(f"  {printable(d)}")
-                if d.details:  # (the validator's own words, as our message rewords them)
+                # (the validator's own words where our message rewords them; not the same again with
+                # namespaces in)
+                if d.details and without_namespaces(d.details) != d.message:
                     print(f"    libxml2: {printable(d.details)}")
     if args.json:
         print(_json(found, indent=2))

@@ -95,6 +95,11 @@ _QNAME_NS = re.compile(r"\{[a-zA-Z][a-zA-Z0-9+.-]*:[^}']*\}")  # {namespace}Name
 _STEP = re.compile(r"^(?:[^:\[\]]+:)?(\*|[^\[\]]+)(?:\[(\d+)\])?$")
 
 
+def without_namespaces(message: str) -> str:
+    """A libxml2 message with its element names' namespaces left out, as our messages write names."""
+    return _QNAME_NS.sub("", message)
+
+
 def readable_path(el: etree._Element) -> str:
     parts = []
     while el is not None:
