@@ -261,9 +261,26 @@ def test_elements_out_of_schema_order_and_vendor_elements():
     [extra] = msg.extras
     assert (extra.name, extra.text) == ("MMSStatusErrorCode", "129")
     assert extra.path.endswith("/DeliverReq/MMSStatusErrorCode")
-    # The report names the first slip, so the peer's developer can find it without a schema at hand.
+    # The report names each slip (it named the first alone), so the peer's developer can find them
+    # without a schema at hand.
     [order] = [d for d in env.deviations if d.code == "element-order"]
-    assert "MMSRelayServerID came after VASID" in order.message
+    assert order.message == ("children out of schema order, reordered (MMSRelayServerID came after VASID, "
+                             "Sender after Subject, Priority after Subject; the schema has each before)")
+
+
+def test_past_five_slips_the_rest_are_counted():
+    names = ["Content", "UACapabilities", "Subject", "Priority", "TimeStamp", "Recipients", "Sender"]
+    values = {"Content": '<Content href="cid:a"/>', "Recipients": "<Recipients><To><Number>1</Number></To></Recipients>",
+              "Sender": "<Sender><Number>2</Number></Sender>", "Priority": "<Priority>Low</Priority>",
+              "UACapabilities": '<UACapabilities UAProf="x"/>', "TimeStamp": "<TimeStamp>2024-01-01T00:00:00Z</TimeStamp>",
+              "Subject": "<Subject>s</Subject>"}
+    body = ('<DeliverReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>'
+            + "".join(values[n] for n in names) + "</DeliverReq>")
+    env = tolerant(envelope(body), {"element-order"})
+    [order] = [d for d in env.deviations if d.code == "element-order"]
+    assert order.message == ("children out of schema order, reordered (UACapabilities came after Content, Subject "
+                             "after Content, Priority after Content, TimeStamp after Content, Recipients after "
+                             "Content, and 1 more; the schema has each before)")
 
 
 def test_china_gateway_delivery_report():
