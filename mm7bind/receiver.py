@@ -296,9 +296,10 @@ class Receiver:
         refusal = soap_refusal(env.deviations)  # (strict mode: refused as SOAP refuses them all the same)
         if refusal is not None:
             return self.soap_fault(env, refusal, env.version, env.transaction_id, peer, started, env.deviations)
-        if strictly is not None:
-            log.warning("refused a request from %s (strict): %s", peer, printable(strictly))
-            self._count(None, "malformed", strictly.status_code, started, strictly.deviations or ())
+        if strictly is not None:  # (read: what it was is said and counted, as for the operations not served)
+            operation = "Fault" if env.is_fault else env.message.ELEMENT if env.message is not None else None
+            log.warning("refused %s from %s (strict): %s", operation or "a request", peer, printable(strictly))
+            self._count(operation, "malformed", strictly.status_code, started, strictly.deviations or ())
             return self.fault(env, env.version, "Client", refusal_status(strictly))
         if env.is_fault or env.message.ELEMENT not in HANDLED_KINDS:
             kind = "a Fault" if env.is_fault else env.message.ELEMENT
