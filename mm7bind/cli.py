@@ -275,14 +275,15 @@ def _captured(msg: CapturedMessage) -> dict:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from .display import printable  # noqa: PLC0415
+    from .jsonable import deviation_json  # noqa: PLC0415
+    from .validation import without_namespaces  # noqa: PLC0415
 
     worst, found = EXIT_OK, []
     for path in _expand(args.paths):
         for f in _validated(path, args.lenient):
             worst = max(worst, {"unreadable": EXIT_UNREADABLE, "invalid": EXIT_INVALID}.get(f["result"], EXIT_OK))
             if args.json:
-                f["deviations"] = [{"code": d.code, "path": d.path, "message": d.message, "details": d.details}
-                                   for d in f["deviations"]]
+                f["deviations"] = [deviation_json(d) for d in f["deviations"]]
                 found.append(f)
                 continue
             where = printable(f["path"])  # (a file name in a folder given is anyone's)
@@ -301,7 +302,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 print(f"{where}: valid ({f['message_type']}, {f['version']})")
             for d in f["deviations"]:
                 print(f"  {printable(d)}")
-                if d.details:  # (the validator's own words, as our message rewords them)
+                # (the validator's own words where our message rewords them; not the same again with
+                # namespaces in)
+                if d.details and without_namespaces(d.details) != d.message:
                     print(f"    libxml2: {printable(d.details)}")
     if args.json:
         print(_json(found, indent=2))
@@ -318,7 +321,7 @@ def describe_part(part: Part, role: str) -> dict:
 
 
 def describe(env: Envelope) -> dict:
-    from .jsonable import to_jsonable  # noqa: PLC0415
+    from .jsonable import deviation_json, to_jsonable  # noqa: PLC0415
 
     body = env.body
     content: Content | None = getattr(body, "content", None)
@@ -334,8 +337,7 @@ def describe(env: Envelope) -> dict:
         "fields": fields,
         "attachments": [describe_part(p, "smil" if p is content.smil else "part") for p in content.all_parts()]
         if content else [],
-        "deviations": [{"code": d.code, "path": d.path, "message": d.message, "details": d.details}
-                       for d in env.deviations],
+        "deviations": [deviation_json(d) for d in env.deviations],
     }
 
 

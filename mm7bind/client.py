@@ -783,6 +783,9 @@ class ClientCore:
         recipients = [str(a) for a in getattr(msg, "recipients", None) or []]
         message_id = (result.message_id if result else None) or getattr(msg, "message_id", None) or getattr(
             msg, "cancel_id", None) or getattr(msg, "replace_id", None)
+        # A report or read reply (an MMSC's) is about one recipient, and says what became of the message
+        # there: those, not rcpt=0; and its record names that recipient, as a submit's names its own.
+        about = getattr(msg, "recipient", None)
         info = {
             "operation": msg.ELEMENT, "transaction_id": p.transaction_id, "message_id": message_id,
             "recipients": len(recipients), "status": status.code if status else None,
@@ -790,9 +793,6 @@ class ClientCore:
             "duration_ms": round(elapsed * 1000, 1), "url": result.url if result else getattr(error, "url", None),
             "error": type(error).__name__ if error else None, "earlier_unanswered": twice,
         }
-        # A report or read reply (an MMSC's) is about one recipient, and says what became of the message
-        # there: those, not rcpt=0.
-        about = getattr(msg, "recipient", None)
         if about is not None:
             info["recipient"], info["mm_status"] = str(about), getattr(getattr(msg, "mm_status", None), "value", None)
         # (the line shows the MMSC's MessageID and words printable: a line break in them would forge a line;
@@ -817,7 +817,8 @@ class ClientCore:
             (self._record if p.records is None else p.records.append)(SentRecord(
                 transaction_id=p.transaction_id, operation=msg.ELEMENT,
                 version=(result.version.name if result and result.version else str(self.config.profile.version)),
-                recipients=recipients, message_id=message_id, url=info["url"],
+                recipients=recipients or ([str(about)] if about is not None else []), message_id=message_id,
+                url=info["url"],
                 status_code=status.code if status else None, status_text=status.text if status else None,
                 error=f"{type(error).__name__}: {error}" if error else None, attempts=info["attempts"],
                 linked_id=getattr(msg, "linked_id", None), tag=p.tag, earlier_unanswered=p.unanswered,

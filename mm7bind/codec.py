@@ -754,11 +754,13 @@ def _attach(env: soap.Envelope, others: list[InPart]) -> None:
         if others:
             env.deviations.append(Deviation("unexpected-attachments", "", f"{len(others)} attachment part(s) ignored"))
         return
+    # (the attribute's path as the XML's deviations write it: one attribute, one path to filter by)
+    where = f"/Envelope/Body/{msg.ELEMENT}/Content/@href"
     if not others:
         if msg.content_ref is not None:
-            env.deviations.append(Deviation("href-dangling", "/Content/@href", f"{msg.content_ref.href} but no attachments"))
+            env.deviations.append(Deviation("href-dangling", where, f"{msg.content_ref.href} but no attachments"))
         return
-    target = _resolve(msg.content_ref.href if msg.content_ref else None, others, env.deviations)
+    target = _resolve(msg.content_ref.href if msg.content_ref else None, others, env.deviations, where)
     before = len(env.deviations)
     msg.content = _content(target, others, env.deviations)
     if len(env.deviations) - before > Collector.MAX_LISTED:  # (one slip per part: listed as the XML's are)
@@ -767,7 +769,8 @@ def _attach(env: soap.Envelope, others: list[InPart]) -> None:
         env.deviations[before:] = parts.result()
 
 
-def _resolve(href: str | None, others: list[InPart], devs: list[Deviation]) -> InPart:
+def _resolve(href: str | None, others: list[InPart], devs: list[Deviation],
+             where: str) -> InPart:
     if href is None:
         devs.append(Deviation("content-ref-missing", "", "attachments without a <Content href>; the first one is the content"))
         return others[0]
@@ -776,42 +779,44 @@ def _resolve(href: str | None, others: list[InPart], devs: list[Deviation]) -> I
     if ref.lower().startswith("cid:"):
         cid = unquote(ref[4:].strip())
         if ref[4:5].isspace():
-            devs.append(Deviation("href-form", "/Content/@href", f"space after cid: in {href!r}"))
-        found = _by_id(others, cid, href, devs)
+            devs.append(Deviation("href-form", where, f"space after cid: in {href!r}"))
+        found = _by_id(others, cid, href, devs, where)
         if found:
             return found
         # Gateways that drop Content-IDs keep the name as Content-Location (Nokia's parts have only that).
         found = next((p for p in others if p.content_location and p.content_location == cid), None)
         if found:
-            devs.append(Deviation("href-location", "/Content/@href",
+            devs.append(Deviation("href-location", where,
                                   f"{href!r} names no Content-ID; the part with Content-Location {cid!r} is the content"))
             return found
     else:
-        devs.append(Deviation("href-form", "/Content/@href", f"href {href!r} is not a cid: URL"))
-        found = _by_id(others, ref.strip("<>"), href, devs) or next((p for p in others if p.content_location in (ref, named)), None)
+        devs.append(Deviation("href-form", where, f"href {href!r} is not a cid: URL"))
+        found = _by_id(others, ref.strip("<>"), href, devs, where) or next(
+            (p for p in others if p.content_location in (ref, named)), None)
         if found:
             return found
     found = next((p for p in others if p.content_location and p.content_location in (ref, named)), None)
     if found:
         return found
-    devs.append(Deviation("href-dangling", "/Content/@href", f"{href!r} matches no part; the first attachment is the content"))
+    devs.append(Deviation("href-dangling", where, f"{href!r} matches no part; the first attachment is the content"))
     return others[0]
 
 
-def _by_id(parts: list[InPart], cid: str, href: str, devs: list[Deviation]) -> InPart | None:
+def _by_id(parts: list[InPart], cid: str, href: str, devs: list[Deviation],
+           where: str) -> InPart | None:
     """The part whose Content-ID `cid` is; failing that, one it names only loosely, reported."""
     for p in parts:
         if p.content_id == cid:
             return p
     for p in parts:
         if (p.content_id or "").lower() == cid.lower():
-            devs.append(Deviation("href-inexact", "/Content/@href",
+            devs.append(Deviation("href-inexact", where,
                                   f"{href!r} matches Content-ID <{p.content_id}> only ignoring case"))
             return p
     # The reference may name a part inside a nested multipart (some send the SMIL's id).
     for p in parts:
         if p.is_multipart and any(leaf.content_id == cid for leaf in p.leaves()):
-            devs.append(Deviation("href-inexact", "/Content/@href",
+            devs.append(Deviation("href-inexact", where,
                                   f"{href!r} names a part inside the content, not the content: the multipart holding it is"))
             return p
     return None

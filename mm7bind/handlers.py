@@ -17,7 +17,7 @@ from . import messages as m
 from .client import transport_reason
 from .content import safe_name
 from .display import is_secret_header, printable, shown_url
-from .jsonable import to_jsonable
+from .jsonable import deviation_json, to_jsonable
 from .periodic import seconds_between_rounds
 from .receiver import Context, Handler, Unavailable
 from .store import sync_dir
@@ -35,7 +35,8 @@ def passed_headers(ctx: Context) -> dict[str, str]:
 
 class SavingHandler(Handler):
     """Writes every request as JSON, and a DeliverReq's content parts as files, under `out_dir`:
-    out_dir/<kind>/<n>-<TransactionID>/ (message.json, the parts). Each folder is written under a
+    out_dir/<kind>/<n>-<TransactionID>/ (message.json: the fields, headers and deviations as
+    the forwarding handler posts them; the parts). Each folder is written under a
     hidden name (".<name>.…") and renamed when complete, so a program watching `out_dir` never
     finds one half-written; a message handled again (a replay, a repeat after a failure) replaces
     its folder rather than adding a second set of files to it.
@@ -93,7 +94,7 @@ class SavingHandler(Handler):
         data.pop("content", None)
         info = {"transaction_id": ctx.transaction_id, "version": ctx.version.name if ctx.version else None,
                 "peer": ctx.peer, "headers": passed_headers(ctx),
-                "deviations": [str(d) for d in ctx.deviations], "message": data}
+                "deviations": [deviation_json(d) for d in ctx.deviations], "message": data}
         content = getattr(msg, "content", None)
         if content is not None:
             names = content.save(folder, numbered=True)
@@ -184,7 +185,8 @@ class ForwardingHandler(Handler):
     `record_id`, `peer`, `replay`, `headers` (the request's HTTP headers but its credentials, so
     a carrier routing header reaches the application), `message` (the fields), `parts` (content type, charset,
     Content-ID and -Location, file name, size, sha256, `data` in base64, and `text` for text
-    parts), `sent` (for reports: the SubmitReq we sent, when the store knows it), `deviations`.
+    parts), `sent` (for reports: the SubmitReq we sent, when the store knows it), `deviations`
+    (each `code`, `path`, `message` and `details`, the validator's own words or "").
     Headers: `X-MM7bind-Event`, `X-MM7bind-Delivery` (the same on every retry of one message, never
     the same for two, `delivery_id`: the application can drop repeats), `X-MM7bind-Timestamp` (Unix seconds) and, with a `secret`,
     `X-MM7bind-Signature: sha256=<HMAC-SHA256 of "<timestamp>.<delivery>." + the body>` — signing
@@ -247,7 +249,7 @@ class ForwardingHandler(Handler):
             "record_id": ctx.record.id if ctx.record is not None else None, "peer": ctx.peer, "replay": ctx.replay,
             "headers": passed_headers(ctx), "message": fields, "parts": parts,
             "sent": to_jsonable(ctx.sent) if ctx.sent is not None else None,
-            "deviations": [{"code": d.code, "path": d.path, "message": d.message} for d in ctx.deviations],
+            "deviations": [deviation_json(d) for d in ctx.deviations],
         }
 
     def forward(self, event: str, msg: m.Message, ctx: Context) -> m.Status | None:

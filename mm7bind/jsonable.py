@@ -50,3 +50,10 @@ def to_jsonable(value: Any) -> Any:
     if hasattr(value, "name") and hasattr(value, "namespace") and type(value).__name__ == "Version":
         return value.name
     return value
+
+
+def deviation_json(deviation) -> dict:
+    """A `Deviation` as every JSON view gives it (inspect, validate, store show, the forwarded and
+    saved messages): `details` is the validator's own words, "" when it has none."""
+    return {"code": deviation.code, "path": deviation.path, "message": deviation.message,
+            "details": deviation.details}

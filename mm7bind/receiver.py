@@ -285,9 +285,8 @@ class Receiver:
                                        exc.deviations, namespace=said.namespace)
             log.warning("refused an undecodable request from %s: %s", peer, printable(exc))
             self._count(None, "malformed", exc.status_code, started, exc.deviations or ())
-            # (a strict refusal's Details: the validator's own words, which the text rewords)
-            return self.fault(None, said.version, "Client", exc.status_code, str(exc), getattr(exc, "details", None),
-                              transaction_id=said.transaction_id, namespace=said.namespace)
+            return self.fault(None, said.version, "Client", refusal_status(exc), transaction_id=said.transaction_id,
+                              namespace=said.namespace, mm7_version=said.mm7_version)
         refused = refusable(env.deviations) if self.config.strict else []
         strictly = ValidationError.refusing(refused) if refused else None
         try:
@@ -297,10 +296,11 @@ class Receiver:
         refusal = soap_refusal(env.deviations)  # (strict mode: refused as SOAP refuses them all the same)
         if refusal is not None:
             return self.soap_fault(env, refusal, env.version, env.transaction_id, peer, started, env.deviations)
-        if strictly is not None:
-            log.warning("refused a request from %s (strict): %s", peer, printable(strictly))
-            self._count(None, "malformed", strictly.status_code, started, strictly.deviations or ())
-            return self.fault(env, env.version, "Client", strictly.status_code, str(strictly), strictly.details)
+        if strictly is not None:  # (read: what it was is said and counted, as for the operations not served)
+            operation = "Fault" if env.is_fault else env.message.ELEMENT if env.message is not None else None
+            log.warning("refused %s from %s (strict): %s", operation or "a request", peer, printable(strictly))
+            self._count(operation, "malformed", strictly.status_code, started, strictly.deviations or ())
+            return self.fault(env, env.version, "Client", refusal_status(strictly))
         if env.is_fault or env.message.ELEMENT not in HANDLED_KINDS:
             kind = "a Fault" if env.is_fault else env.message.ELEMENT
             log.warning("refused %s from %s: not an operation a VASP serves (4003)", kind, peer)
@@ -343,8 +343,8 @@ class Receiver:
         return self._fault_response(fault, env, version or versions.latest(), tid or "", namespace)
 
     def _fault_response(self, fault: Fault, env: Envelope | None, version, tid: str,
-                        namespace: str | None) -> Response:
-        out = encode_reply(fault, env, version, tid, self.config.profile, namespace)
+                        namespace: str | None, mm7_version: str | None = None) -> Response:
+        out = encode_reply(fault, env, version, tid, self.config.profile, namespace, mm7_version)
         # 500 as SOAP 1.1 says, or what the profile names: an MMSC taking every 500 for a transport
         # failure sends a refused message again and again unless its Faults come in a 200.
         return Response(self.config.profile.fault_http_status, _headers(out), out.to_bytes())
@@ -687,20 +687,23 @@ class Receiver:
         text = escape_text(tid).encode(self.config.profile.xml.encoding, "xmlcharrefreplace")
         return Response(200, list(headers), head + text + tail)
 
-    def fault(self, env: Envelope | None, version, code: str, status: int, text: str | None = None,
+    def fault(self, env: Envelope | None, version, code: str, status: int | m.Status, text: str | None = None,
               details: str | None = None, transaction_id: str | None = None, *,
-              given: m.Status | None = None, namespace: str | None = None) -> Response:
-        """A Fault with VASPErrorRsp. `given`: the handler's own Status (a Reject's), whose
+              given: m.Status | None = None, namespace: str | None = None,
+              mm7_version: str | None = None) -> Response:
+        """A Fault with VASPErrorRsp: `status` a code (with `text`, `details`), or a Status made
+        already (`refusal_status`). `given`: the handler's own Status (a Reject's), whose
         structured details (elements, attributes) go as they are: they were checked when it was made.
-        `transaction_id`, `namespace`: what a request too broken to decode said (`what_it_said`)."""
+        `transaction_id`, `namespace`, `mm7_version`: what a request too broken to decode said
+        (`what_it_said`)."""
         version = version or versions.latest()
         tid = (env.transaction_id if env else None) or transaction_id or ""
-        status_obj = fault_status(status, text, details)
+        status_obj = status if isinstance(status, m.Status) else fault_status(status, text, details)
         if given is not None and _has_markup(given):
             status_obj = m.Status(status_obj.code, status_obj.text, given.details, given.details_xml,
                                   dict(given.details_attributes))
         fault = Fault(code=code, string=status_obj.text, detail=m.VASPErrorRsp(status=status_obj))
-        return self._fault_response(fault, env, version, tid, namespace)
+        return self._fault_response(fault, env, version, tid, namespace, mm7_version)
 
     def _count(self, operation: str | None, outcome: str, status: int | None, started: float,
                deviations=(), replay: bool = False) -> None:
@@ -815,18 +818,23 @@ _TID_IN_BYTES = re.compile(rb"<(?:[\w.-]{1,64}:)?TransactionID\b[^>]{0,512}>\s*(
 _NS_IN_BYTES = re.compile(rb"""["']\s*([^"'<>&\s]{0,200}?23\.140/schema/[^"'<>&]{1,64}?)\s*["']""", re.IGNORECASE)
 
 
+_MM7_VERSION_IN_BYTES = re.compile(rb"<(?:[\w.-]{1,64}:)?MM7Version\b[^>]{0,512}>\s*(\d{1,4}\.\d{1,4}\.\d{1,4})\s*</")
+
+
 class Said(NamedTuple):
     """What a request too broken to decode says in its first bytes (`what_it_said`)."""
 
     version: versions.Version | None
     transaction_id: str | None
     namespace: str | None = None  # its MM7 namespace as written, when it is not `version`'s
+    mm7_version: str | None = None  # the MM7Version it shows (with a namespace: `version` found)
 
 
 def what_it_said(body: bytes, limit: int = 65536) -> Said:
-    """The schema version, TransactionID and namespace a request too broken to decode names in
-    its first bytes, found without parsing: its Fault then goes in the sender's namespace and
-    echoes the TransactionID its sender needs to tie the refusal to the request."""
+    """The schema version, TransactionID, namespace and MM7Version a request too broken to decode
+    names in its first bytes, found without parsing: its Fault then goes in the sender's namespace
+    and MM7Version (`encode_reply`), and echoes the TransactionID its sender needs to tie the
+    refusal to the request."""
     head = bytes(body[:limit])
     found = _TID_IN_BYTES.search(head)
     tid = None
@@ -839,7 +847,8 @@ def what_it_said(body: bytes, limit: int = 65536) -> Said:
         written = re.sub(r"\s+", "", named.group(1).decode("ascii", "replace"))
         if written != version.namespace and written.isascii() and _answered_in(written, version):
             namespace = written
-    return Said(version, tid, namespace)
+    shown = _MM7_VERSION_IN_BYTES.search(head) if version is not None else None
+    return Said(version, tid, namespace, shown.group(1).decode("ascii") if shown else None)
 
 
 def _answered_in(namespace: str, version: versions.Version) -> bool:
@@ -881,8 +890,15 @@ def fault_status(status: int, text: str | None = None, details: str | None = Non
     return m.Status(int(status), text, printable_in_xml(details) if details else details)
 
 
+def refusal_status(exc: DecodeError) -> m.Status:
+    """The Status a request refused for `exc` is answered with, by the receiver and the simulator
+    alike: its code and text and, for a strict refusal, the validator's own words (libxml2's,
+    which the text rewords) in Details."""
+    return fault_status(exc.status_code, str(exc), getattr(exc, "details", None))
+
+
 def encode_reply(body: m.Message | Fault, env: Envelope | None, version: versions.Version, transaction_id: str,
-                 profile: Profile, namespace: str | None = None) -> HttpMessage:
+                 profile: Profile, namespace: str | None = None, mm7_version: str | None = None) -> HttpMessage:
     """An answer (a response, or a Fault with an error response) in `version` as `profile` writes
     it. Its MM7Version, unless the answer sets one, is the caller's when that is valid in `version`,
     else `version`'s own default — never the profile's `mm7_version`, which is what we send as a
@@ -892,7 +908,9 @@ def encode_reply(body: m.Message | Fault, env: Envelope | None, version: version
     Its namespace is the caller's as written (`Envelope.namespace`: a trailing slash, other case,
     a version we do not know), the content `version`'s: a peer may compare namespaces as strings.
     A caller in a version we do not know gets its own MM7Version back (any x.y.z): valid in its
-    schema, which is not `version`'s. `namespace`: the caller's, for a request too broken to decode.
+    schema, which is not `version`'s. `namespace`, `mm7_version`: the caller's, for a request too
+    broken to decode (`what_it_said`); that MM7Version is answered with only where `version`'s
+    schema takes it.
     """
     if profile.max_message_size is not None or profile.namespace is not None:
         # (nor the profile's namespace: an answer goes in the caller's, as written)
@@ -904,7 +922,7 @@ def encode_reply(body: m.Message | Fault, env: Envelope | None, version: version
     target = body.detail if isinstance(body, Fault) else body
     if target is None or target.mm7_version is not None:
         return encode(body, transaction_id=transaction_id, version=version, profile=profile, namespace=namespace)
-    callers = env.message.mm7_version if env is not None and env.message is not None else None
+    callers = (env.message.mm7_version if env.message is not None else None) if env is not None else mm7_version
     if callers and callers != version.default_mm7_version:
         try:
             return encode(_with_version(body, callers), transaction_id=transaction_id, version=version, profile=profile,
@@ -913,8 +931,8 @@ def encode_reply(body: m.Message | Fault, env: Envelope | None, version: version
             pass  # the caller's MM7Version is not valid in its own namespace: the version's default
     out = encode(_with_version(body, version.default_mm7_version), transaction_id=transaction_id, version=version,
                  profile=profile, namespace=namespace)
-    if (namespace is not None and callers and _X_Y_Z.fullmatch(callers) and versions.by_spelling(namespace) is None
-            and out.content is None):
+    if (env is not None and namespace is not None and callers and _X_Y_Z.fullmatch(callers)
+            and versions.by_spelling(namespace) is None and out.content is None):
         out = _mm7_version_written(out, version.default_mm7_version, callers, profile)
     return out
 

@@ -51,8 +51,8 @@ from .errors import (ConnectError, DecodeError, Deviation, EncodeError, FaultErr
 from .hints import unknown_fields
 from .mime import header_value
 from .profiles import CMCC, CMCC_MMSC, DIALECTS, Profile
-from .receiver import (ReceiverConfig, Response, encode_reply, fault_status, soap_refusal, unsupported_encoding,
-                       what_it_said)
+from .receiver import (ReceiverConfig, Response, encode_reply, fault_status, refusal_status, soap_refusal,
+                       unsupported_encoding, what_it_said)
 from .retry import RetryPolicy
 from .server import REASONS, EmbeddedServer, request_headers, without_body_for_head
 from .simdefaults import READ_DELAY, REPORT_DELAY
@@ -652,7 +652,7 @@ class Simulator:
             said = what_it_said(body)
             if self._mbuni_quirks:  # (Mbuni answers a request it could not read with TransactionID "none")
                 said = said._replace(transaction_id=None)
-            return self.fault(None, "Client", exc.status_code, str(exc)[:300], said=said)
+            return self.fault(None, "Client", refusal_status(exc), said=said)
         unlabelled = [d for d in (content_type_deviation(content_type),) if d is not None]
         strictly = self._refused_strictly(env, unlabelled)
         action = soap_action_deviation(header_value(headers, "soapaction"), env) if headers else None
@@ -665,7 +665,7 @@ class Simulator:
             return self._soap_fault(env, refusal)
         if strictly is not None:
             log.warning("refused: %s", printable(strictly))
-            return self.fault(env, "Client", strictly.status_code, str(strictly)[:300])
+            return self.fault(env, "Client", refusal_status(strictly))
         if env.deviations:
             log.info("accepted with %d deviation(s): %s", len(env.deviations),
                      printable("; ".join(map(str, env.deviations[:8]))))
@@ -744,7 +744,7 @@ class Simulator:
                               f"the {coding.strip()} message inflates to more than {limit} bytes")
         except DecodeError as exc:
             log.warning("refused: %s", printable(exc))
-            return self.fault(None, "Client", exc.status_code, str(exc)[:300])
+            return self.fault(None, "Client", refusal_status(exc))
 
     def _operation(self, env: Envelope, msg: m.Message) -> Response:
         op = {"SubmitReq": self._submit, "CancelReq": self._cancel, "ReplaceReq": self._replace,
@@ -814,19 +814,21 @@ class Simulator:
         details = "; ".join(t for t in (said, status.details) if t) or None
         return m.Status(status.code, info.text_zh, details)
 
-    def fault(self, env: Envelope | None, code: str, status: int, text: str | None = None,
+    def fault(self, env: Envelope | None, code: str, status: int | m.Status, text: str | None = None,
               said: tuple | None = None, scripted: bool = False) -> Response:
-        """`said`: for a request that could not be decoded, what its bytes named
-        (`receiver.what_it_said`); `scripted`: `text` is a carrier's own words (`fail_next(text=)`),
-        sent as the StatusText whatever the dialect."""
-        status_obj = fault_status(status, text)
+        """`status`: a code (with `text`), or a Status made already (a refusal's,
+        `receiver.refusal_status`, with Details); `said`: for a request that could not be decoded,
+        what its bytes named (`receiver.what_it_said`); `scripted`: `text` is a carrier's own words
+        (`fail_next(text=)`), sent as the StatusText whatever the dialect."""
+        status_obj = status if isinstance(status, m.Status) else fault_status(status, text)
         if not scripted:
             status_obj = self._localized(status_obj)
         if self._mbuni_quirks:
             # Mbuni's MMSC: every Fault SOAP-ENV:Server, "Server error", whatever the status (a 2xxx
-            # too), and the code's own StatusText (what was wrong: in Details, where it has none).
-            own = fault_status(status)
-            status_obj = fault_status(status, own.text, status_obj.text if status_obj.text != own.text else None)
+            # too), and the code's own StatusText (what was wrong: in Details, before any it had).
+            own = fault_status(status_obj.code)
+            said_too = [status_obj.text if status_obj.text != own.text else None, status_obj.details]
+            status_obj = fault_status(status_obj.code, own.text, "; ".join(t for t in said_too if t) or None)
             code, string = "Server", "Server error"
         else:
             string = status_obj.text
@@ -840,7 +842,7 @@ class Simulator:
     def _reply(self, env: Envelope | None, body: m.Message | Fault, said: tuple | None = None):
         """In the caller's version and MM7Version, as an MMSC answers; a dialect that answers in its
         own version (Mbuni) uses the profile's."""
-        version, tid, namespace = said or (None, None, None)
+        version, tid, namespace, mm7_version = said or (None, None, None, None)
         tid = (env.transaction_id if env is not None else None) or tid or ""  # (none: echoed empty)
         if self._mbuni_quirks and not tid:
             tid = "none"  # (as Mbuni answers a request without a TransactionID, or one it could not read)
@@ -850,7 +852,7 @@ class Simulator:
             # (The profile's size limit is on the messages it takes, not on its answers.)
             return encode(body, transaction_id=tid, version=self.profile.version,
                           profile=self.profile.replace(max_message_size=None))
-        return encode_reply(body, env, version, tid, self.profile, namespace)
+        return encode_reply(body, env, version, tid, self.profile, namespace, mm7_version)
 
     # -- operations -----------------------------------------------------------------------------
 
@@ -1112,6 +1114,8 @@ class Simulator:
                 del self._sent[next(iter(self._sent))]
         outcome: dict[str, Any] = {"operation": msg.ELEMENT, "message_id": getattr(msg, "message_id", None),
                                    "transaction_id": tid, "attempts": attempt}
+        if getattr(msg, "recipient", None) is not None:  # (a report's, a read reply's: whom it is about)
+            outcome["recipient"] = str(msg.recipient)
         if linked_id is not None:
             outcome["linked_id"] = linked_id
         try:

@@ -47,7 +47,7 @@ class SentRecord:
     transaction_id: str
     operation: str  # SubmitReq, CancelReq, ...
     version: str
-    recipients: list[str] = field(default_factory=list)
+    recipients: list[str] = field(default_factory=list)  # a report's or read reply's: the one it is about
     message_id: str | None = None  # the MMSC's id (SubmitRsp), or the one cancelled/replaced
     url: str | None = None
     sent_at: datetime = field(default_factory=utcnow)
@@ -1980,7 +1980,7 @@ def reports_about(store, rec: SentRecord) -> list[InboxRecord]:
     with its MessageID that the receiver matched to it (`sent_transaction_id`), or, not matched to
     any, name one of its recipients. Another of our messages may carry the same MessageID (from
     another MMSC, or one whose counter was reset): its reports are not this one's."""
-    if not rec.message_id:
+    if not rec.message_id or rec.operation in REPORT_KINDS:  # (an MMSC's report is about no report)
         return []
     return [r for r in store.reports_for(rec.message_id)
             if (r.sent_transaction_id == rec.transaction_id if r.sent_transaction_id

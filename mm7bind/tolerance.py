@@ -111,6 +111,7 @@ def is_mm7_namespace(ns: str | None) -> bool:
     return bool(ns) and (ns.startswith(MM7_NS_BASE) or "/23.140/schema/" in ns.lower())
 
 
+_SLIPS_NAMED = 5  # children out of order named in an element-order deviation, the rest counted
 MAX_EXTRAS = 100  # elements kept on `message.extras`; vendors add a few, a hostile message thousands
 
 
@@ -384,14 +385,20 @@ class Normalizer:
         if keys == sorted(keys):
             return
         kids = list(el.iterchildren(etree.Element))
-        latest = 0  # (the first child found before one the schema puts ahead of it names the slip)
+        # Each child that came after one the schema puts later (the latest so far) is a slip; the
+        # first few are named, so the peer's developer finds them all without a schema at hand.
+        slips: list[tuple[int, int]] = []
+        latest = 0
         for i in range(1, len(keys)):
             if keys[i] < keys[latest]:
-                break
-            latest = i
-        early, late = (_split(kids[n].tag)[1] for n in (i, latest))
-        self.dev.add("element-order", path, f"children out of schema order, reordered ({early} came after {late}; "
-                                            f"the schema has it before)")
+                slips.append((i, latest))
+            else:
+                latest = i
+        named = [f"{_split(kids[early].tag)[1]}{' came' if not n else ''} after {_split(kids[late].tag)[1]}"
+                 for n, (early, late) in enumerate(slips[:_SLIPS_NAMED])]
+        more = f", and {len(slips) - _SLIPS_NAMED} more" if len(slips) > _SLIPS_NAMED else ""
+        self.dev.add("element-order", path, f"children out of schema order, reordered ({', '.join(named)}{more}; "
+                                            f"the schema has {'it' if len(slips) == 1 else 'each'} before)")
         # Appending moves a child to the end: in sorted order, that is the order. (Taken out of the
         # tree first, each would have carried a copy of every namespace declaration it used.)
         for _, c in sorted(zip(keys, range(len(kids)), strict=True), key=lambda kv: kv[0]):

@@ -95,6 +95,11 @@ _QNAME_NS = re.compile(r"\{[a-zA-Z][a-zA-Z0-9+.-]*:[^}']*\}")  # {namespace}Name
 _STEP = re.compile(r"^(?:[^:\[\]]+:)?(\*|[^\[\]]+)(?:\[(\d+)\])?$")
 
 
+def without_namespaces(message: str) -> str:
+    """A libxml2 message with its element names' namespaces left out, as our messages write names."""
+    return _QNAME_NS.sub("", message)
+
+
 def readable_path(el: etree._Element) -> str:
     parts = []
     while el is not None:
@@ -122,7 +127,7 @@ def validate_element(root: etree._Element, version: Version | str, limit: int | 
         if limit is not None and len(issues) >= limit:
             break
         found, where = _resolve(tree.getroot(), err.path or "", known)
-        message = worded(_QNAME_NS.sub("", err.message), found, schema, checks)
+        message = worded(_QNAME_NS.sub("", err.message), found, schema, checks, versions.get(version))
         issues.append(Issue(where, message, err.line or None, err.message))
     return issues
 
@@ -159,13 +164,16 @@ def _place(el: etree._Element | None) -> str:
 
 
 def worded(message: str, el: etree._Element | None = None, schema: etree.XMLSchema | None = None,
-           checks: list[int] | None = None) -> str:
+           checks: list[int] | None = None, version: Version | None = None) -> str:
     """A libxml2 message (names without namespaces) in our words where it is about a missing or
     misplaced element or a missing attribute: which one, in what, where. `el` is the element the
-    message is about, when known. Other messages are returned as they are."""
+    message is about, when known; with `version`, the optional elements libxml2 lists beside a
+    required one are left out (what is missing is the required one). Other messages are returned
+    as they are."""
     found = _MISSING.fullmatch(message)
     if found is not None:
         parent, expected = found.groups()
+        expected = _required_of(expected, el, version)
         last = el[-1] if el is not None and len(el) else None
         while last is not None and not isinstance(last.tag, str):
             last = last.getprevious()
@@ -183,6 +191,7 @@ def worded(message: str, el: etree._Element | None = None, schema: etree.XMLSche
             return f"{name} is not allowed in {within} {where}"
         required = _required_where(el, schema, checks) if parent is not None else None
         if required:
+            required = _required_of(required, parent, version)
             if "," not in required:
                 return f"{within} lacks {_names(required)}, which is required {where} ({name} came there instead)"
             return (f"{within} lacks a required element {where}: one of {_names(required)} must come there "
@@ -193,6 +202,47 @@ def worded(message: str, el: etree._Element | None = None, schema: etree.XMLSche
     if found is not None:
         return f"{found[1]} lacks its required attribute {found[2]}"
     return message
+
+
+def _required_of(listed: str, parent: etree._Element | None, version: Version | None) -> str:
+    """libxml2's list of the elements that may come next in `parent` (all those up to the first
+    required one: "MMSRelayServerID, VASPID, VASID, LinkedID, Sender"), without the optional ones
+    its schema class in `version` has: the required one(s) missing. The list as it is when that
+    class is not found, or nothing would be left (alternatives of a choice are kept)."""
+    if parent is None or version is None or "," not in listed:
+        return listed
+    from . import binding  # noqa: PLC0415 (binding's generated classes: only when an element is missing)
+
+    cls = _class_of(parent, version)
+    if cls is None:
+        return listed
+    index = binding.children(cls)
+    choice = index.get("#choice")
+    names = [n.strip() for n in listed.split(",") if n.strip()]
+    kept = [n for n in names if (var := index.get(n)) is None or var.required or (
+        choice is not None and var.name == choice.name)]
+    return ", ".join(kept) if kept and len(kept) < len(names) else listed
+
+
+def _class_of(el: etree._Element, version: Version) -> type | None:
+    """The generated class `el` is read with in `version`: down from the MM7 element holding it
+    (a body element, an error response in a Fault's detail)."""
+    from . import binding  # noqa: PLC0415
+
+    chain = [el, *el.iterancestors()]
+    chain.reverse()
+    for start, node in enumerate(chain):
+        cls = version.element_class(etree.QName(node).localname)
+        if cls is not None:
+            break
+    else:
+        return None
+    for node in chain[start + 1:]:
+        var = binding.children(cls).get(etree.QName(node).localname)
+        cls = var.clazz if var is not None else None
+        if cls is None:
+            return None
+    return cls
 
 
 def _required_where(el: etree._Element, schema: etree.XMLSchema | None, checks: list[int] | None) -> str | None:

@@ -70,6 +70,20 @@ def test_validate_says_a_missing_element_in_our_words_and_libxml2s(tmp_path):
     assert "Missing child element(s)" in dev["details"]
 
 
+def test_validate_gives_libxml2s_words_only_where_ours_reword_them(tmp_path):
+    """A facet's violation is said in libxml2's words, namespaces left out: its `libxml2:` line
+    said it all again, namespaces in, under every such deviation. Kept in --json's details."""
+    good = mm7.encode_envelope(mm7.CancelRsp(), transaction_id="t", version="REL-6-MM7-1-4")
+    odd = tmp_path / "odd.xml"
+    odd.write_bytes(good.replace(b"<MM7Version>6.8.0</MM7Version>", b"<MM7Version>6.7.0</MM7Version>"))
+    proc = cli("validate", "--lenient", str(odd))
+    out = proc.stdout.decode()
+    assert proc.returncode == 0 and "[schema] /Envelope/Body/CancelRsp/MM7Version: Element 'MM7Version': " in out, out
+    assert "libxml2:" not in out
+    [found] = json.loads(cli("validate", "--json", "--lenient", str(odd)).stdout)
+    assert "REL-6-MM7-1-4}MM7Version" in found["deviations"][0]["details"]
+
+
 def test_validate_from_stdin():
     data = mm7.encode_envelope(mm7.CancelRsp(), transaction_id="t", version="REL-5-MM7-1-1")
     proc = cli("validate", "-", stdin=data)

@@ -334,3 +334,42 @@ def test_an_application_trickling_the_head_of_its_answer_fails_within_the_timeou
         assert post(rx, mo(), "slow-head")[0] == 500  # failed: kept for replay, the MMSC told to resend
         error = rx.store.inbox_get(1).error
         assert "timed out" in error and "more than 100 headers" not in error, error
+
+
+def off_schema_mo() -> tuple[bytes, str]:
+    """An MO without the Sender its schema requires: read, with a `schema` deviation in our words
+    whose details are libxml2's."""
+    out = mm7.encode(mo(), transaction_id="d-1", version="REL-6-MM7-1-4")
+    body = out.to_bytes()
+    sender = b"<Sender><Number>+8613900000000</Number></Sender>"
+    assert body.count(sender) == 1
+    return body.replace(sender, b""), out.content_type
+
+
+def test_the_validators_own_words_reach_the_application_first_time_and_on_replay(app, tmp_path):
+    """A deviation's `details` (libxml2's wording, namespaces and all) is forwarded with it, on
+    the first handling and on a replay of the stored request, and written by the saving handler."""
+    from mm7bind.handlers import SavingHandler
+
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    rx = mm7.Receiver(ForwardingHandler(app.url), store=store)
+    app.answers = [(503, b"down", "text/plain")]
+    body, ctype = off_schema_mo()
+    assert rx.handle(body, ctype, {}, "10.1.2.3").status == 500
+    assert rx.replay() == [(1, "handled")]
+    first, again = (got["deviations"] for _, got in app.got)
+    [schema] = [d for d in first if d["code"] == "schema"]
+    assert schema["message"].startswith("DeliverReq lacks") and "Sender" in schema["message"]
+    assert schema["details"].startswith(
+        "Element '{http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4}")
+    assert again == first and all(set(d) == {"code", "path", "message", "details"} for d in first)
+    saving = mm7.Receiver(SavingHandler(tmp_path / "out", echo=lambda line: None))
+    assert saving.handle(body, ctype, {}, "10.1.2.3").status == 200
+    [folder] = (tmp_path / "out" / "DeliverReq").iterdir()
+    assert json.loads((folder / "message.json").read_text(encoding="utf-8"))["deviations"] == first
+    store.close()
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    proc = run("store", "show", "1", "--config", str(cfg))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["message"]["deviations"] == first

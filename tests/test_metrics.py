@@ -51,6 +51,19 @@ def post(rx: mm7.Receiver, msg: mm7.Message, tid: str, **kw) -> int:
                      **kw).status
 
 
+def test_a_strict_refusal_is_counted_and_logged_by_the_operation_refused(caplog):
+    """A strict receiver reads a request before refusing it: the refusal was counted under no
+    operation and logged as "a request", though which operation peers get refused is the question."""
+    import logging
+
+    metrics = Metrics()
+    rx = mm7.Receiver(strict=True, metrics=metrics)
+    with caplog.at_level(logging.WARNING, logger="mm7bind.receiver"):
+        assert rx.handle(envelope(DELIVER_UNQUALIFIED), "text/xml", {}, "10.0.0.5").status == 500
+    assert metrics.value("mm7bind_received_total", operation="DeliverReq", outcome="malformed", status="4004") == 1
+    assert caplog.records[-1].getMessage().startswith("refused DeliverReq from 10.0.0.5 (strict): ")
+
+
 def test_the_receiver_counts_each_answer_once_by_outcome(tmp_path):
     metrics = Metrics()
     store = mm7.SqliteStore(tmp_path / "vasp.db")

@@ -129,9 +129,8 @@ def test_a_strict_refusal_says_what_is_missing_and_keeps_the_validators_words_in
     rsp = mm7.Receiver(mm7.Handler(), strict=True).handle(lacking, "text/xml")
     back = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
     status = back.body.detail.status
-    assert status.code == 4004 and ("/Envelope/Body/DeliveryReportReq/Recipient: DeliveryReportReq lacks a required "
-                                    "element after MM7Version: one of MMSRelayServerID or MessageID must come there "
-                                    "(Recipient came instead)") in status.text
+    assert status.code == 4004 and ("/Envelope/Body/DeliveryReportReq/Recipient: DeliveryReportReq lacks MessageID, "
+                                    "which is required after MM7Version (Recipient came there instead)") in status.text
     assert "{" not in status.text
     assert "This element is not expected" in status.details and "REL-6-MM7-1-4}MessageID" in status.details
 
@@ -1603,6 +1602,36 @@ def test_a_request_too_broken_to_decode_is_refused_in_its_own_version_with_its_t
     assert (env.version.name, env.transaction_id) == (mm7.versions.latest().name, None)
     assert {d.code for d in env.deviations} == {"missing-transaction-id"}
     assert mm7.receiver.what_it_said(b"<TransactionID>a\x01b</TransactionID>")[1] is None  # not XML-safe
+
+
+@pytest.mark.parametrize("version, shown, answered", [
+    ("REL-5-MM7-1-2", "5.5.0", "5.5.0"),  # another value its schema takes: answered with it
+    ("REL-5-MM7-1-5", "5.10.0", "5.10.0"),
+    ("REL-6-MM7-1-4", "6.3.0", "6.3.0"),
+    ("REL-6-MM7-1-4", "6.7.0", "6.8.0"),  # one its schema's list lacks: its default, the answer valid
+    ("REL-5-MM7-1-5", "6.8.0", "5.3.0"),
+    ("REL-6-MM7-1-3", "6.8", "6.6.0"),  # no x.y.z: the default
+])
+def test_a_request_too_broken_to_decode_is_refused_in_the_mm7version_its_bytes_show(version, shown, answered):
+    """Its version's default MM7Version answered every request too broken to decode: a 5.5.0
+    caller of REL-5-MM7-1-2 got 5.3.0, as no decoded request of its gets. Its MM7Version, where
+    the schema takes it, as for any other answer; the receiver's and the simulator's alike."""
+    default = mm7.versions.get(version).default_mm7_version
+    body = mm7.encode(deliver(), transaction_id="mo-78", version=version).to_bytes()
+    broken = body.replace(f"<MM7Version>{default}</MM7Version>".encode(),
+                          f"<MM7Version> {shown} </MM7Version>".encode()).replace(b"</env:Body>", b"<unclosed></env:Body>")
+    assert f"> {shown} <".encode() in broken
+    rsp = call_wsgi(mm7.wsgi_app(mm7.Receiver()), broken, "text/xml")
+    env = mm7.decode(rsp["body"], strict=True)
+    assert (env.version.name, env.transaction_id, env.body.status.code) == (version, "mo-78", 2007)
+    assert env.body.detail.mm7_version == answered
+    submit = mm7.encode(mm7.SubmitReq(recipients=mm7.Recipients(to=["1"])), transaction_id="mt-6",
+                        version=version).to_bytes()
+    submit = submit.replace(f"<MM7Version>{default}</MM7Version>".encode(),
+                            f"<MM7Version>{shown}</MM7Version>".encode()).replace(b"</env:Body>", b"<x></env:Body>")
+    env = mm7.decode(mm7.simulator.Simulator().handle(submit, "text/xml", {}).body, strict=True)
+    assert (env.version.name, env.transaction_id, env.body.status.code) == (version, "mt-6", 2007)
+    assert env.body.detail.mm7_version == answered
 
 
 def test_a_message_too_large_or_an_operation_not_served_is_logged_with_why(caplog):

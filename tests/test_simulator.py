@@ -489,6 +489,20 @@ def test_an_mm7_namespace_no_schema_has_is_an_unsupported_version_to_a_strict_mm
     assert (env.body.detail.status.code if env.is_fault else env.body.status.code) == code
 
 
+@pytest.mark.parametrize("dialect", ["standard", "cmcc", "mbuni"])
+def test_a_strict_refusal_keeps_the_validators_words_in_details_as_the_receivers_does(dialect):
+    """The strict simulator's Fault said what was wrong in our words only: libxml2's own message,
+    which a strict receiver's refusal carries in Details, was not there (nor after the carrier's
+    StatusText, or Mbuni's, which put our words in Details)."""
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"], vaspid="800001", vasid="1065", service_code="1"),
+                     transaction_id="t-x")
+    data = re.sub(rb"<Recipients>.*</Recipients>", b"", out.to_bytes())
+    rsp = Simulator(strict=True, dialect=dialect).handle(data, out.content_type, {})
+    status = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"]).body.detail.status
+    assert status.code == 4004 and "SubmitReq lacks Recipients" in f"{status.text} {status.details}"
+    assert "This element is not expected" in status.details and "REL-6-MM7-1-4}Recipients" in status.details
+
+
 def test_reports_name_each_recipient_as_the_submit_did_and_none_is_sent_for_a_display_only_one():
     """A delivery report's Recipient was read back from text: a ShortCode came back as a Number.
     And a displayOnly address (shown to the recipients, not delivered to) got reports of its own."""
@@ -619,6 +633,7 @@ def test_a_report_on_demand_names_a_recipient_the_message_was_delivered_to():
                                                        "+8613800000000"), answer
         assert rcv.received == [] and sim.messages[mid].state == "accepted"
         assert report("+8613800000000") == (200, {"operation": "DeliveryReportReq", "message_id": mid,
+                                                  "recipient": "+8613800000000",
                                                   "transaction_id": rcv.received[0][1].transaction_id,
                                                   "attempts": 1, "status": 1000})
         assert [str(msg.recipient) for msg, _ in rcv.received] == ["+8613800000000"]

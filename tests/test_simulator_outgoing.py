@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,27 @@ def test_a_report_or_read_reply_is_logged_with_its_recipient_and_what_it_says(ca
         assert f"recipient=+8613800000001 mm_status={status} status=1000" in said and "rcpt=" not in said, said
         assert (lines[operation].mm7["recipient"], lines[operation].mm7["mm_status"]) == ("+8613800000001", status)
     assert "rcpt=1 status=1000" in lines["SubmitReq"].getMessage()
+
+
+def test_a_report_or_read_reply_is_recorded_with_the_recipient_it_is_about():
+    """A client sending an MMSC's reports recorded them with recipients=[] (a report names one
+    Recipient, not Recipients): `store sent --to` never found them. The simulator's outcomes
+    (`reports`, /control/messages) did not say whom each report was about either."""
+    from mm7bind.testreceiver import RunningReceiver
+
+    store = mm7.MemoryStore()
+    with RunningReceiver() as rcv, Simulator(vasp_url=rcv.url, report_delay=0, read_delay=0) as sim, \
+            mm7.Client(sim.url) as client, mm7.Client(rcv.url, role="mmsc", store=store) as mmsc:
+        mid = client.submit(m.SubmitReq(recipients=["+8613800000001", "+8613800000002"], delivery_report=True,
+                                        read_reply=True)).message_id
+        assert sim.wait_idle()
+        assert sorted((r["operation"], r["recipient"]) for r in sim.messages[mid].reports) == [
+            ("DeliveryReportReq", "+8613800000001"), ("DeliveryReportReq", "+8613800000002"),
+            ("ReadReplyReq", "+8613800000001"), ("ReadReplyReq", "+8613800000002")]
+        stamp = datetime.now(timezone.utc)
+        mmsc.send(m.DeliveryReportReq(message_id="M1", recipient="+8613800000003", sender="1065",
+                                      date=stamp, mm_status=mm7.DeliveryStatus.RETRIEVED))
+        mmsc.send(m.ReadReplyReq(message_id="M1", recipient=m.ShortCode("10658"), sender="1065",
+                                 time_stamp=stamp, mm_status=mm7.ReadStatus.READ))
+    assert [(r.operation, r.recipients) for r in store.sent()] == [
+        ("DeliveryReportReq", ["+8613800000003"]), ("ReadReplyReq", ["10658"])]

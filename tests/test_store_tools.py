@@ -86,6 +86,18 @@ def test_reports_about_a_sent_message_and_filters(store):
     assert store.inbox(since=datetime.now(timezone.utc) + timedelta(minutes=5)) == []
 
 
+def test_a_report_we_sent_has_no_reports_about_it(store):
+    """An MMSC's report (a client sending with role="mmsc") is recorded with the recipient it is
+    about: a report received about that MessageID and recipient, unmatched to a submit, was then
+    listed under it by `store sent`, as if about it."""
+    store.record_sent(SentRecord("dr-out", "DeliveryReportReq", "REL-6-MM7-1-4", ["+8613800000001"],
+                                 message_id="M7", status_code=1000))
+    rx = mm7.Receiver(mm7.Handler(), store=store)
+    assert post(rx, report("M7", "+8613800000001", "Retrieved"), "dr-in") == 200
+    assert [r.transaction_id for r in store.reports_for("M7")] == ["dr-in"]
+    assert mm7.store.reports_about(store, store.sent_by_transaction_id("dr-out")) == []
+
+
 def test_two_sends_given_one_message_id_each_get_their_own_reports(store):
     # A restarted MMSC counting its MessageIDs from 1 again (the simulator), or two MMSCs in
     # fail-over, give two of our messages one MessageID: the older's report, late, stays its own.

@@ -261,9 +261,26 @@ def test_elements_out_of_schema_order_and_vendor_elements():
     [extra] = msg.extras
     assert (extra.name, extra.text) == ("MMSStatusErrorCode", "129")
     assert extra.path.endswith("/DeliverReq/MMSStatusErrorCode")
-    # The report names the first slip, so the peer's developer can find it without a schema at hand.
+    # The report names each slip (it named the first alone), so the peer's developer can find them
+    # without a schema at hand.
     [order] = [d for d in env.deviations if d.code == "element-order"]
-    assert "MMSRelayServerID came after VASID" in order.message
+    assert order.message == ("children out of schema order, reordered (MMSRelayServerID came after VASID, "
+                             "Sender after Subject, Priority after Subject; the schema has each before)")
+
+
+def test_past_five_slips_the_rest_are_counted():
+    names = ["Content", "UACapabilities", "Subject", "Priority", "TimeStamp", "Recipients", "Sender"]
+    values = {"Content": '<Content href="cid:a"/>', "Recipients": "<Recipients><To><Number>1</Number></To></Recipients>",
+              "Sender": "<Sender><Number>2</Number></Sender>", "Priority": "<Priority>Low</Priority>",
+              "UACapabilities": '<UACapabilities UAProf="x"/>', "TimeStamp": "<TimeStamp>2024-01-01T00:00:00Z</TimeStamp>",
+              "Subject": "<Subject>s</Subject>"}
+    body = ('<DeliverReq xmlns="{ns}REL-6-MM7-1-4"><MM7Version>6.8.0</MM7Version>'
+            + "".join(values[n] for n in names) + "</DeliverReq>")
+    env = tolerant(envelope(body), {"element-order"})
+    [order] = [d for d in env.deviations if d.code == "element-order"]
+    assert order.message == ("children out of schema order, reordered (UACapabilities came after Content, Subject "
+                             "after Content, Priority after Content, TimeStamp after Content, Recipients after "
+                             "Content, and 1 more; the schema has each before)")
 
 
 def test_china_gateway_delivery_report():
@@ -662,6 +679,20 @@ def test_minimal_deliver_without_sender():
     ("<SubmitReq xmlns=\"{ns}REL-6-MM7-1-4\"><MM7Version>6.8.0</MM7Version><SenderIdentification/>"
      "<Recipients><To/></Recipients></SubmitReq>", "/Envelope/Body/SubmitReq/Recipients/To",
      "To lacks a required element as its first child: one of RFC2822Address, Number or ShortCode must come there"),
+    # Only the required one, not the optional ones libxml2 lists before it ("one of MMSRelayServerID,
+    # VASPID, VASID, LinkedID or Sender must come there": none of the first four would do).
+    ("<DeliverReq xmlns=\"{ns}REL-6-MM7-1-4\"><MM7Version>6.8.0</MM7Version><Content href=\"cid:a\"/></DeliverReq>",
+     "/Envelope/Body/DeliverReq/Content",
+     "DeliverReq lacks Sender, which is required after MM7Version (Content came there instead)"),
+    ("<DeliverReq xmlns=\"{ns}REL-6-MM7-1-4\"><MM7Version>6.8.0</MM7Version></DeliverReq>",
+     "/Envelope/Body/DeliverReq", "DeliverReq lacks Sender, which is required after MM7Version"),
+    ("<DeliveryReportReq xmlns=\"{ns}REL-6-MM7-1-4\"><MM7Version>6.8.0</MM7Version><Recipient><Number>1</Number>"
+     "</Recipient></DeliveryReportReq>", "/Envelope/Body/DeliveryReportReq/Recipient",
+     "DeliveryReportReq lacks MessageID, which is required after MM7Version (Recipient came there instead)"),
+    ("<Envelope:Fault xmlns:Envelope=\"http://schemas.xmlsoap.org/soap/envelope/\"><faultcode>Envelope:Client</faultcode>"
+     "<faultstring>x</faultstring><detail><RSErrorRsp xmlns=\"{ns}REL-6-MM7-1-4\"><MM7Version>6.8.0</MM7Version>"
+     "</RSErrorRsp></detail></Envelope:Fault>", "/Envelope/Body/Fault/detail/RSErrorRsp",
+     "RSErrorRsp lacks Status, which is required after MM7Version"),
 ])
 def test_a_missing_required_element_is_said_in_our_words(body, path, said):
     """Which element is missing, from what, where: names without namespace braces, not libxml2's
