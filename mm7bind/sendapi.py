@@ -300,7 +300,7 @@ class SendApi:
         _refuse_lone_surrogates(data)
         if operation == "send":
             how = submit_from_json(data, max_recipients=self.max_recipients, max_parts=self.max_parts,
-                                   country_code=getattr(self.client.config, "country_code", None))
+                                   country_code=getattr(getattr(self.client, "config", None), "country_code", None))
             fingerprint = _fingerprint(data)
         else:
             if not isinstance(data, dict) or not isinstance(data.get("message_id"), str) or set(data) - {
