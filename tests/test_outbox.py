@@ -1022,6 +1022,31 @@ def test_the_lease_covers_sends_waiting_for_one_of_the_client_s_connections(stor
         client.close()
 
 
+def test_a_send_tries_no_more_than_its_lease_has_time_for(store):
+    """Each attempt bounded, the send's retries were not: an MMSC never answering held the item's
+    send through every attempt, past its lease (and another worker took the item, and sent it too).
+    The send now starts no attempt that could end after the lease (its bounds counted:
+    `sendonce.attempt_time`), and the item waits for another round."""
+    from mm7bind.sendonce import attempt_time
+
+    from .fake_http import SilentServer
+
+    class ShortLease(Outbox):
+        lease = property(lambda self: timedelta(seconds=2))
+
+    with SilentServer() as silent:
+        client = mm7.Client(silent.url, store=store, connect_timeout=0.2, read_timeout=0.3, upload_timeout=0.2,
+                            retry=mm7.RetryPolicy(max_attempts=20, backoff=0, jitter=0))
+        assert attempt_time(client.config) == pytest.approx(1.2)
+        outbox = ShortLease(client)
+        item = outbox.put(mm7.SubmitReq(recipients=["+8613800000000"]), transaction_id="ob-lease")
+        [done] = outbox.run_once()
+        client.close()
+    rec = store.sent_by_transaction_id("ob-lease")
+    assert 1 <= rec.attempts < 20 and rec.error.startswith("RequestTimeout"), rec  # (not every attempt)
+    assert (done.id, done.state, done.attempts) == (item.id, "queued", 1) and "no answer within" in done.error
+
+
 @pytest.mark.parametrize("concurrency", [1, 2])
 def test_stop_ends_a_send_waiting_out_the_rate_limit_and_its_item_goes_back_to_the_queue(store, concurrency):
     """The worker's sends waited out the client's pauses (the rate limit, a backoff, a Retry-After)
@@ -1302,6 +1327,71 @@ def test_without_retries_on_timeout_a_resumed_campaign_holds_back_what_may_have_
         client.close()
     assert (again.sent, again.earlier_unanswered, again.maybe_delivered) == (1, 1, 0)
     assert srv.requests[-1].decode().transaction_id == unanswered.transaction_id
+
+
+def test_with_a_country_code_a_campaign_s_transaction_id_is_its_recipient_s_whatever_the_spelling(tmp_path):
+    """One recipient for the campaign's deduplication ("13800138000", "+8613800138000" with
+    country_code 86), two TransactionIDs: a request left unanswered went again, on resuming from the
+    other spelling, under another one, and an MMSC that had the first took the second for a new
+    message. Derived from the recipient's key, it is one; queued, the same; and the outbox's claim
+    on the recipient knows it as the campaign's."""
+    from mm7bind.bulk import bulk_transaction_id, campaign_claim, queue_bulk, recipient_claim, send_bulk
+
+    from .fake_http import FakeServer, Reply, default_responder
+
+    silent_once = iter([Reply(delay=1.0)])
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    with FakeServer(lambda req: next(silent_once, None) or default_responder(req)) as mmsc:
+        with mm7.Client(mmsc.url, store=store, read_timeout=0.3, country_code="86",
+                        retry=mm7.RetryPolicy(max_attempts=1)) as client:
+            first = send_bulk(client, mm7.SubmitReq(subject="camp"), ["13800138000"], tag="cc")
+            resumed = send_bulk(client, mm7.SubmitReq(subject="camp"), ["+8613800138000"], tag="cc")
+            queued = queue_bulk(Outbox(client), mm7.SubmitReq(subject="camp"), ["+8613800138001"], tag="cc2")
+    assert (first.failed, first.may_have_arrived, resumed.sent, resumed.earlier_unanswered) == (1, 1, 1, 1)
+    tids = [req.decode().transaction_id for req in mmsc.requests]
+    assert len(tids) == 2 and tids[0] == tids[1], tids
+    assert [str(a) for a in mmsc.requests[1].decode().body.recipients] == ["+8613800138000"]  # (as listed)
+    [item] = store.outbox(tag="cc2")
+    assert queued.sent == 1 and item.transaction_id == bulk_transaction_id(
+        "cc2", "8613800138001", 0, store.installation_id())
+    assert campaign_claim("cc2", item.recipients, item.transaction_id, store, "86") == recipient_claim(
+        "cc2", "13800138001", "86")
+    store.close()
+
+
+def test_a_campaign_a_store_held_before_keeps_the_transaction_ids_it_had_with_a_country_code(tmp_path):
+    """Derived from the recipients as written before: a campaign resumed after the upgrade sends
+    a request left unanswered again under the TransactionID it had (an MMSC that took it can tell);
+    another campaign in the same store goes by the recipients' keys."""
+    import sqlite3
+
+    from mm7bind.bulk import bulk_transaction_id, send_bulk
+
+    from .fake_http import FakeServer, Reply, default_responder
+
+    path = tmp_path / "vasp.db"
+    store = mm7.SqliteStore(path)
+    old_tid = bulk_transaction_id("old", "13800138000", 0, store.installation_id())
+    store.record_sent(mm7.SentRecord(transaction_id=old_tid, operation="SubmitReq", version="REL-6-MM7-1-4",
+                                     recipients=["13800138000"], message_id=None, url=None, status_code=None,
+                                     status_text=None, error="RequestTimeout: no answer within 0.3 s", attempts=1,
+                                     tag="old"))
+    store.close()
+    db = sqlite3.connect(path)  # (as a release before left the file: nothing noted of it)
+    db.execute("DELETE FROM store_meta WHERE name = 'tids_as_written_through'")
+    db.commit()
+    db.close()
+    store = mm7.SqliteStore(path)
+    assert store.campaign_tids_as_written("old") and not store.campaign_tids_as_written("new")
+    with FakeServer(default_responder) as mmsc:
+        with mm7.Client(mmsc.url, store=store, country_code="86") as client:
+            resumed = send_bulk(client, mm7.SubmitReq(subject="camp"), ["13800138000"], tag="old")
+            fresh = send_bulk(client, mm7.SubmitReq(subject="camp"), ["13800138000"], tag="new")
+    assert (resumed.sent, resumed.earlier_unanswered, fresh.sent) == (1, 1, 1)
+    assert [req.decode().transaction_id for req in mmsc.requests] == [
+        old_tid, bulk_transaction_id("new", "8613800138000", 0, store.installation_id())]
+    store.close()
+    assert mm7.SqliteStore(path, read_only=True).campaign_tids_as_written("old")  # (as noted when it was opened)
 
 
 def test_two_installations_under_one_tag_give_the_mmsc_other_transaction_ids_and_a_reopened_store_the_same(tmp_path):
