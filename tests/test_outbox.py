@@ -1047,6 +1047,28 @@ def test_a_send_tries_no_more_than_its_lease_has_time_for(store):
     assert (done.id, done.state, done.attempts) == (item.id, "queued", 1) and "no answer within" in done.error
 
 
+def test_a_send_whose_rate_limit_wait_would_outlast_its_lease_waits_for_another_round(store):
+    """The wait for the client's rate limit comes before the first attempt: one past the item's
+    lease sends nothing this round (the item queued again, its round not counted) and gives its
+    turn back, rather than sending after the lease, beside another worker that took the item."""
+    class ShortLease(Outbox):
+        lease = property(lambda self: timedelta(seconds=3))
+
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, connect_timeout=0.2, read_timeout=0.3, upload_timeout=0.2,
+                            rate_limit=0.01)  # (a send every 100 s)
+        outbox = ShortLease(client, first_retry=timedelta(seconds=30))
+        first = outbox.put(mm7.SubmitReq(recipients=["+8613800000000"]), transaction_id="ob-now")
+        second = outbox.put(mm7.SubmitReq(recipients=["+8613800000001"]), transaction_id="ob-later")
+        done = outbox.run_once()
+        client.close()
+    assert [(i.id, i.state, i.attempts) for i in done] == [(first.id, "sent", 1), (second.id, "queued", 0)]
+    assert "not sent this round" in done[1].error and done[1].next_at > utcnow() + timedelta(seconds=20)
+    assert len(sim.messages) == 1
+    [limiter] = client.core.limiters.values()
+    assert limiter.reserve() == pytest.approx(100, abs=1)  # (its turn given back: the next waits one send's time)
+
+
 @pytest.mark.parametrize("concurrency", [1, 2])
 def test_stop_ends_a_send_waiting_out_the_rate_limit_and_its_item_goes_back_to_the_queue(store, concurrency):
     """The worker's sends waited out the client's pauses (the rate limit, a backoff, a Retry-After)
