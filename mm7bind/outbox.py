@@ -45,6 +45,9 @@ class Round(NamedTuple):
 
 
 NO_ANSWER, UNAVAILABLE = "no MMSC answered", "no MMSC available"
+# HTTP refusals of the request as it is written (malformed, too large, a type not taken), not of our
+# settings (401, 403, 404: a configuration fixed, it goes): sent again, it is refused again.
+REFUSED_AS_WRITTEN = frozenset({400, 413, 415})
 
 
 def accepted_under_tag(store, items, country_code: str | None = None) -> dict:
@@ -396,6 +399,8 @@ class Outbox(Periodic):
                 isinstance(exc, HTTPStatusError) and exc.status not in UNKNOWN_FATE_STATUSES)  # (its last attempt)
             hold = (NO_ANSWER, str(exc)) if no_mmsc_answered(exc) and not (
                 took_nothing and self._kept_to_one(exc.earlier_unanswered)) else None
+            if isinstance(exc, HTTPStatusError) and exc.status in REFUSED_AS_WRITTEN and not exc.earlier_unanswered:
+                return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"), True, hold)
             if not self.client.config.retry.on_timeout and may_have_arrived(exc):  # (a second copy is worse)
                 return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc} (it may have "
                                        "arrived; not sent again: retries on timeout are off)"), True, hold,

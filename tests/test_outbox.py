@@ -1022,6 +1022,23 @@ def test_the_lease_covers_sends_waiting_for_one_of_the_client_s_connections(stor
         client.close()
 
 
+@pytest.mark.parametrize("status", [400, 413, 415])
+def test_an_http_refusal_of_the_request_as_written_fails_the_item(store, status):
+    """Too large for the MMSC (413), malformed to it (400), of a type it does not take (415): the
+    same request is refused again, and was tried every round for a day. (A 401, 403 or 404 is
+    about our settings: it waits for another round.)"""
+    from .fake_http import FakeServer, Reply
+
+    with FakeServer(lambda req: Reply(status, b"no")) as srv, mm7.Client(srv.url, store=store) as client:
+        outbox = Outbox(client)
+        outbox.put(mm7.SubmitReq(recipients=["+8613800000000"]), transaction_id="ob-refused")
+        outbox.put(mm7.SubmitReq(recipients=["+8613800000001"]), transaction_id="ob-later")
+        srv.responder = lambda req: Reply(status if req.decode().transaction_id == "ob-refused" else 404, b"no")
+        refused, later = outbox.run_once()
+    assert (refused.state, refused.attempts) == ("failed", 1) and f"HTTP {status}" in refused.error
+    assert later.state == "queued" and "HTTP 404" in later.error
+
+
 def test_a_send_tries_no_more_than_its_lease_has_time_for(store):
     """Each attempt bounded, the send's retries were not: an MMSC never answering held the item's
     send through every attempt, past its lease (and another worker took the item, and sent it too).
