@@ -824,7 +824,7 @@ def test_the_mmscs_error_page_forges_no_outbox_log_line(store, caplog):
 
     from .fake_http import FakeServer, Reply
 
-    page = Reply(400, b"no\x1b[2J\n2024-01-01 ERROR forged", {"Content-Type": "text/plain"})
+    page = Reply(404, b"no\x1b[2J\n2024-01-01 ERROR forged", {"Content-Type": "text/plain"})
     with FakeServer(lambda req: page) as srv, mm7.Client(srv.url, store=store, retry=mm7.RetryPolicy.never()) as client:
         outbox = Outbox(client, max_age=timedelta(minutes=5))
         outbox.put(mm7.SubmitReq(recipients=["1"], subject="a"))
