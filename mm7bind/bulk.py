@@ -192,13 +192,30 @@ def _country_code(client) -> str | None:
     return getattr(getattr(client, "config", None), "country_code", None)
 
 
+def campaign_tid_basis(store, tag: str | None, country_code: str | None) -> Callable[[str], str]:
+    """What the campaign of `tag` derives each recipient's TransactionID from
+    (`bulk_transaction_id`): with a `country_code`, the recipient's key (`recipient_key`), so that
+    a run listing "13800138000" and one listing "+8613800138000" send one request under one
+    TransactionID, which an MMSC that got the first can tell is a repeat; else the recipient as
+    written. A campaign `store` held before this was so (`campaign_tids_as_written`; a store of
+    one's own without it: every campaign) keeps deriving them as written: a request of it left
+    unanswered goes again under the TransactionID it had."""
+    if not country_code or tag is None or store is None:
+        return str
+    as_written = getattr(store, "campaign_tids_as_written", None)
+    if as_written is None or as_written(tag):
+        return str
+    return lambda recipient: recipient_key(recipient, country_code)
+
+
 def _plan(store, recipients: Iterable[str], tag: str | None, tries: Counter | None = None,
           keep: int | None = KEEP, resend_unanswered: bool = True,
-          country_code: str | None = None) -> tuple[list[str], BulkResult]:
+          country_code: str | None = None, basis: Callable[[str], str] = str) -> tuple[list[str], BulkResult]:
     """Who still needs the message: each recipient once (`recipient_key`), and under a tag (with a
     store) none the MMSC already accepted one for, nor one waiting in the outbox for it; without
     `resend_unanswered`, none whose request may have arrived (`maybe_delivered`). `tries` is
-    filled with how many requests each recipient already has under the tag."""
+    filled with how many requests each recipient already has under the tag, by `basis(recipient)`
+    (`campaign_tid_basis`)."""
     listed = [r.strip() if isinstance(r, str) else r for r in recipients]  # (as the store records them)
     # A recipient listed twice gets the message once, also written differently: lists merged from
     # two sources have "+86 138-0000-0001" and "+8613800000001", or "8613800000001", one phone.
@@ -218,7 +235,7 @@ def _plan(store, recipients: Iterable[str], tag: str | None, tries: Counter | No
             elif not resend_unanswered and _maybe_arrived(rec):
                 unsure.update(rec.recipients)
             elif tries is not None and not _unanswered(rec):  # (those accepted are not sent again: not counted)
-                tries.update(rec.recipients)
+                tries.update(basis(r) for r in rec.recipients)
         waiting = ("queued", "sending", "sent")
         if hasattr(store, "outbox_recipients"):
             done |= store.outbox_recipients(tag, waiting)
@@ -313,8 +330,9 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
     `RetryPolicy.on_timeout`); else it is counted in `maybe_delivered` and named in
     `maybe_delivered_to`."""
     tries: Counter = Counter()
+    basis = campaign_tid_basis(outbox.store, tag, _country_code(outbox.client))
     recipients, result = _plan(outbox.store, recipients, tag, tries, keep, _resends(outbox.client, resend_unanswered),
-                               _country_code(outbox.client))
+                               _country_code(outbox.client), basis)
     started = time.monotonic()
     # Each item keeps its own encoded copy, and a batch is built in memory before its commit: 500
     # copies of a 2 MB video took a gigabyte at once. Fewer to a batch as the message grows.
@@ -326,7 +344,7 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
             if stop is not None and stop.is_set():
                 result.interrupted = True
                 break
-            _queue_batch(outbox, template, recipients[i : i + per_batch], tag, at, tries, result)
+            _queue_batch(outbox, template, recipients[i : i + per_batch], tag, at, tries, result, basis)
     except KeyboardInterrupt:
         result.interrupted = True
     except Exception as exc:
@@ -337,9 +355,9 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
 
 
 def _queue_batch(outbox, template: m.SubmitReq, batch: list[str], tag: str | None, at, tries: Counter,
-                 result: BulkResult) -> None:
+                 result: BulkResult, basis: Callable[[str], str] = str) -> None:
     own = installation(outbox.store)
-    tids = [bulk_transaction_id(tag, r, tries[r], own) for r in batch] if tag is not None else None
+    tids = [bulk_transaction_id(tag, basis(r), tries[basis(r)], own) for r in batch] if tag is not None else None
     items = outbox.put_many([dataclasses.replace(template, recipients=m.Recipients(to=[r])) for r in batch],
                             tag=tag, at=at, transaction_ids=tids, once=tag is not None)
     if tids is None:
@@ -368,7 +386,8 @@ def bulk_transaction_id(tag: str, recipient: str, tries: int, installation: str 
     same TransactionID, which an MMSC that got the first can recognise as a repeat; a request that
     was refused gets a new one. `installation`: the store's `installation_id` (`installation`),
     so that two installations sending under one tag (each its own store) do not give one MMSC the
-    same TransactionIDs, which it would take for repeats."""
+    same TransactionIDs, which it would take for repeats. `recipient`: as `campaign_tid_basis`
+    gives it (the recipient's key, with a country code)."""
     key = f"{installation}\0{tag}\0{recipient}" if installation else f"{tag}\0{recipient}"
     digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:24]
     return f"b{digest}-{tries}"
@@ -395,12 +414,16 @@ def recipient_claim(tag: str, recipient: str, country_code: str | None = None) -
 def campaign_claim(tag: str | None, recipients: list[str], transaction_id: str, store=None,
                    country_code: str | None = None) -> str | None:
     """`recipient_claim` for a request of a campaign (one recipient, its TransactionID
-    `bulk_transaction_id`'s with `store`'s installation id: what `queue_bulk` queues), else None."""
+    `bulk_transaction_id`'s with `store`'s installation id, from the recipient as written or its
+    key: what `queue_bulk` queues), else None."""
     if tag is None or len(recipients) != 1:
         return None
     stem, dash, tries = transaction_id.rpartition("-")
-    own = bulk_transaction_id(tag, recipients[0], 0, installation(store)).rpartition("-")[0]
-    if not dash or not tries.isdigit() or stem != own:
+    if not dash or not tries.isdigit():
+        return None
+    own = installation(store)
+    bases = {recipients[0], recipient_key(recipients[0], country_code)} if country_code else {recipients[0]}
+    if stem not in {bulk_transaction_id(tag, b, 0, own).rpartition("-")[0] for b in bases}:
         return None
     return recipient_claim(tag, recipients[0], country_code)
 
@@ -418,14 +441,15 @@ def send_tagged(client, msg: m.SubmitReq, tag: str, *, resend_unanswered: bool |
     `resend_unanswered`)."""
     [rcpt] = [str(a) for a in msg.recipients]
     tries: Counter = Counter()
+    basis = campaign_tid_basis(client.core.store, tag, _country_code(client))
     todo, planned = _plan(client.core.store, [rcpt], tag, tries, resend_unanswered=_resends(client, resend_unanswered),
-                          country_code=_country_code(client))
+                          country_code=_country_code(client), basis=basis)
     if planned.maybe_delivered:
         raise MaybeDelivered(f"{rcpt}: an earlier request under tag {tag!r} got no answer and the MMSC may have "
                              "it: not sent again (retries on timeout are off)")
     if not todo:
         return None
-    tid = bulk_transaction_id(tag, todo[0], tries[todo[0]], installation(client.core.store))
+    tid = bulk_transaction_id(tag, basis(todo[0]), tries[basis(todo[0])], installation(client.core.store))
     return _send_claimed(client, msg, tag, tid)
 
 
@@ -497,8 +521,9 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     again after no answer within one send too); else it is not sent, counted in `maybe_delivered`
     and named in `maybe_delivered_to` (the first `keep`)."""
     tries: Counter = Counter()
+    basis = campaign_tid_basis(client.core.store, tag, _country_code(client))
     recipients, result = _plan(client.core.store, recipients, tag, tries, keep, _resends(client, resend_unanswered),
-                               _country_code(client))
+                               _country_code(client), basis)
     resumable = tag is not None and client.core.store is not None
     own = installation(client.core.store)
     lock = threading.Lock()
@@ -512,7 +537,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
             return
         msg = dataclasses.replace(template, recipients=m.Recipients(to=[rcpt]))
         # (known before it goes, with a store: its record says how an interrupted send ended)
-        tid = bulk_transaction_id(tag, rcpt, tries[rcpt], own) if resumable else (
+        tid = bulk_transaction_id(tag, basis(rcpt), tries[basis(rcpt)], own) if resumable else (
             new_transaction_id() if client.core.store is not None else None)
         try:
             with ending_pauses_at(stopping):

@@ -117,6 +117,9 @@ class ClientConfig:
     digest_qop: str | None = None  # "auth" | "auth-int": which one when the MMSC offers both (default auth)
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    # The whole of a request's upload, each time it goes out: an MMSC taking it a few bytes at a
+    # time met only read_timeout per write, and held a send (an outbox's lease) without end.
+    upload_timeout: float = 120.0
     pool_size: int = 10  # connections per MMSC, kept alive; at most this many: further senders wait for one
     # An MM7 answer is a few kilobytes: a longer one (a proxy's stream, a wrong port) is refused
     # once this much has come, not read into memory whole.
@@ -165,7 +168,7 @@ class ClientConfig:
             raise ValueError(f"digest_qop must be auth or auth-int, not {self.digest_qop!r}")
         if self.role not in ("vasp", "mmsc"):
             raise ValueError("role must be vasp or mmsc")
-        if not (0 < self.connect_timeout < math.inf and 0 < self.read_timeout < math.inf):
+        if not all(0 < t < math.inf for t in (self.connect_timeout, self.read_timeout, self.upload_timeout)):
             # (NaN passed a "<= 0" check, then failed every send with a bare ValueError; inf with an OverflowError)
             raise ValueError("timeouts must be positive and finite: a request must never wait forever")
         if self.max_answer_bytes < 1:
@@ -258,7 +261,8 @@ class Failure:
     kind: str  # connect | timeout | other | too-large
     error: Exception
     # Which bound a timeout met (its words name the setting): "connect" (connect_timeout), "send"
-    # (read_timeout, a write of the request), "answer" (read_timeout, waiting for the answer),
+    # (read_timeout, a write of the request), "upload" (upload_timeout, the request not gone out
+    # whole), "answer" (read_timeout, waiting for the answer),
     # "body" (read_timeout, the answer begun and not whole), "exchange" (read_timeout from the
     # request's end, for the answer's head whole); None: no timeout.
     ran_out: str | None = None
@@ -270,6 +274,10 @@ class _SlowAnswer(TimeoutError):
 
 class _SlowHead(TimeoutError):
     """An answer whose head did not come whole within the read timeout of the request's end."""
+
+
+class _SlowUpload(TimeoutError):
+    """A request that did not go out whole within the upload timeout."""
 
 
 @functools.cache
@@ -307,6 +315,11 @@ class NotSent(BaseException):
     def __init__(self, interruption: BaseException):
         super().__init__(interruption)
         self.interruption = interruption
+
+
+class NoTimeLeft(Exception):  # noqa: N818
+    """A send given a deadline (`sending_until`) that could not make even its first attempt (after
+    its rate limit's wait) before it: nothing was sent, nothing recorded."""
 
 
 class AnswerTooLarge(Exception):
@@ -358,6 +371,7 @@ class Retry:
     delay: float
     url: str
     error: Exception | None  # what this attempt ended with (raised if no attempt is left)
+    result: Result | None = None  # (or the answer it got, a status worth trying again: given then)
 
 
 def _placeholder_tid(tid: str) -> bool:
@@ -535,8 +549,8 @@ class ClientCore:
         if policy.retries_status(result.status.code) and attempt < policy.max_attempts:
             other = self.fail_over_url(p, url, tried) if policy.fails_over(code=result.status.code) else None
             if other is not None:
-                return Retry(0.0, other, None)
-            return Retry(policy.delay(attempt, retry_after, self.rng), url, None)
+                return Retry(0.0, other, None, result)
+            return Retry(policy.delay(attempt, retry_after, self.rng), url, None, result)
         self.finish(p, result=result)
         return result
 
@@ -604,6 +618,8 @@ class ClientCore:
             return f"the answer began but did not come whole within {c.read_timeout:g} s (read_timeout)"
         if which == "send":
             return f"the MMSC took no more of the request for {c.read_timeout:g} s (read_timeout)"
+        if which == "upload":
+            return f"the request did not go out whole within {c.upload_timeout:g} s (upload_timeout)"
         if which == "exchange":
             return f"the answer's head did not come whole within {c.read_timeout:g} s of the request sent (read_timeout)"
         return f"no answer within {c.read_timeout:g} s (read_timeout)"
@@ -672,7 +688,8 @@ class ClientCore:
         raise error
 
     def exchange(self, msg: m.Message, transaction_id: str | None = None, tag: str | None = None,
-                 records: list | None = None, prepared: Prepared | None = None, earlier_at: str | None = None):
+                 records: list | None = None, prepared: Prepared | None = None, earlier_at: str | None = None,
+                 deadline: float | None = None):
         """The whole request, attempts and waits included, as a generator of I/O to do.
 
         It yields `Post(url, prepared)` (send back `Answer(...)` or `Failure(kind, exc)`) and
@@ -680,7 +697,10 @@ class ClientCore:
         The sync and async clients only carry these out. With `records`, the send's SentRecord is
         put there for the caller to write to the store, not written by the generator. `prepared`:
         `prepare(msg, transaction_id, tag)` done already (by the async client, off its event loop).
-        `earlier_at`: `earlier_unanswered_at(transaction_id)`, read by the client.
+        `earlier_at`: `earlier_unanswered_at(transaction_id)`, read by the client. `deadline`
+        (`time.monotonic()`'s): no attempt starts, and no pause before one, that could end after
+        it (`sendonce.attempt_time`): the send ends with the last attempt's error instead, or, before
+        the first, `NoTimeLeft`.
         """
         p = prepared or self.prepare(msg, transaction_id, tag)
         p.records = records
@@ -696,14 +716,18 @@ class ClientCore:
         tried: set[str] = set()
         attempt = 0
         last: SendError | None = None  # what the latest attempt ended with
+        answer: Result | None = None  # (or the answer it got, a status worth trying again)
         unanswered = p.unanswered  # an attempt got no answer: the MMSC may have taken it
         while True:
             attempt += 1
             tried.add(url)
-            if url in self.limiters:
-                wait = self.limiters[url].reserve()
-                if wait > 0:
-                    yield from self.step(Sleep(wait), p, attempt - 1, url, "waiting to send to", unanswered, last)
+            wait = self.limiters[url].reserve() if url in self.limiters else 0.0
+            if not self.in_time(deadline, wait):
+                if url in self.limiters:
+                    self.limiters[url].give_back()
+                return self.out_of_time(p, last, answer, wait)
+            if wait > 0:
+                yield from self.step(Sleep(wait), p, attempt - 1, url, "waiting to send to", unanswered, last)
             outcome = yield from self.step(Post(url, p), p, attempt, url, "waiting for the answer from", True, last,
                                            unanswered)
             p.unanswered = unanswered
@@ -715,15 +739,37 @@ class ClientCore:
                 decision = self.on_response(p, attempt, url, outcome.status, outcome.headers, outcome.body, tried)
             if isinstance(decision, Result):
                 return decision
-            last = decision.error
+            last, answer = decision.error, decision.result
             # (a timeout, a connection lost after the request went out, a 500, a gateway's 502 or 504)
             if last is not None and may_have_arrived(last):
                 unanswered, p.unanswered_at = True, url
+            if not self.in_time(deadline, decision.delay):
+                return self.out_of_time(p, last, answer)
             self.retried(p, attempt, decision)
             if decision.delay:
                 yield from self.step(Sleep(decision.delay), p, attempt, decision.url, "waiting to try again at",
                                      unanswered, last)
             url = decision.url
+
+    def in_time(self, deadline: float | None, wait: float) -> bool:
+        """Whether an attempt after `wait` seconds can end by `deadline` (None: no deadline)."""
+        from .sendonce import attempt_time  # noqa: PLC0415
+
+        return deadline is None or time.monotonic() + wait + attempt_time(self.config) <= deadline
+
+    def out_of_time(self, p: Prepared, last: SendError | None, answer: Result | None, wait: float = 0.0) -> Result:
+        """The end of a send with no time left for its next attempt: as after its last one, `last`
+        raised (what the attempt before ended with), or `answer` given (the status it was answered
+        with); before any attempt, `NoTimeLeft` raised (`wait`: the rate limit's wait before it)."""
+        log.info("%s tid=%s: no time for %s attempt before the send's deadline", p.message.ELEMENT,
+                 printable(p.transaction_id), "an" if last is None and answer is None else "another")
+        if last is not None:
+            self.give_up(p, last)
+        if answer is None:
+            raise NoTimeLeft(f"no time for an attempt of {p.message.ELEMENT} {p.transaction_id} before its deadline"
+                             + (f" after the rate limit's wait of {wait:.1f} s" if wait > 0 else ""))
+        self.finish(p, result=answer)
+        return answer
 
     def step(self, action: Post | Sleep, p: Prepared, attempts: int, url: str, doing: str,
              may_have_arrived: bool, last: SendError | None, before: bool = False):
@@ -1127,6 +1173,22 @@ class ending_pauses_at:
         _progress.stop = self.before
 
 
+class sending_until:
+    """In this thread, while in the `with`, a send starts no attempt, and no pause before one, that
+    could end after `deadline` (`time.monotonic()`'s; every bound of an attempt counted:
+    `sendonce.attempt_time`): it ends with its last attempt's error, as when its attempts are used
+    up, or before any with `NoTimeLeft`. What holds an outbox's send within its lease."""
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+
+    def __enter__(self) -> None:
+        self.before, _progress.until = getattr(_progress, "until", None), self.deadline
+
+    def __exit__(self, *exc) -> None:
+        _progress.until = self.before
+
+
 def _pause(sleep, seconds: float) -> None:
     """`sleep(seconds)` between attempts, ended by `ending_pauses_at`'s event."""
     stop = getattr(_progress, "stop", None)
@@ -1201,10 +1263,26 @@ def _adapter_class():
         if not self._mm7_tunnelling:  # (a proxy's CONNECT reaches no MMSC)
             _progress.written = True
             # Each write may wait for the MMSC to take more of the request up to the read timeout,
-            # as httpx's writes do (urllib3 left the connect timeout on the socket for them).
+            # as httpx's writes do (urllib3 left the connect timeout on the socket for them), and
+            # all of them together the upload timeout, from the request's first byte.
             send_timeout = getattr(_progress, "send_timeout", None)
+            upload_timeout = getattr(_progress, "upload_timeout", None)
             if send_timeout is not None and self.sock is not None:
-                self.sock.settimeout(send_timeout)
+                if upload_timeout is None:
+                    self.sock.settimeout(send_timeout)
+                    return base.send(self, data)
+                now = time.monotonic()
+                by = _progress.upload_by = getattr(_progress, "upload_by", None) or now + upload_timeout
+                slow = _SlowUpload(f"the request did not go out whole within {upload_timeout:g} s")
+                if by <= now:
+                    raise slow
+                self.sock.settimeout(min(send_timeout, by - now))  # (a sendall's timeout bounds it whole)
+                try:
+                    return base.send(self, data)
+                except TimeoutError as exc:
+                    if by - now < send_timeout:
+                        raise slow from exc
+                    raise
         return base.send(self, data)
 
     def tunnel(self, base):  # noqa: ANN001, ANN202
@@ -1219,6 +1297,7 @@ def _adapter_class():
         # (`at`: a whole exchange's deadline of a caller's own, the forwarding handler's, which
         # bounds the body too)
         at, budget = getattr(_answer_deadline, "at", None), getattr(_answer_deadline, "budget", None)
+        _progress.upload_by = None  # (the next request, a Digest challenge's answer, has its own upload)
         sock = self.sock
         if (at is None and budget is None) or sock is None:
             return base.getresponse(self)
@@ -1351,10 +1430,11 @@ def _transport_class():
         """zeep's Transport, posting our bytes. Its own debug logging decodes bodies as UTF-8
         (binary MIME would fail) and ignores credentials; ours masks and truncates instead."""
 
-        def __init__(self, *args, max_answer_bytes: int = 4 * 1024 * 1024, **kwargs):  # noqa: ANN002, ANN003
+        def __init__(self, *args, max_answer_bytes: int = 4 * 1024 * 1024,  # noqa: ANN002, ANN003
+                     upload_timeout: float | None = None, **kwargs):
             super().__init__(*args, **kwargs)
             self._urls: dict[str, tuple[str, Any]] = {}
-            self.max_answer_bytes = max_answer_bytes
+            self.max_answer_bytes, self.upload_timeout = max_answer_bytes, upload_timeout
 
         def post(self, address, message, headers):  # noqa: ANN001, ANN201
             # Redirects are not followed: requests would repeat a POST answered 301/302 as a GET.
@@ -1364,6 +1444,7 @@ def _transport_class():
             _answer_deadline.budget = self.operation_timeout[1]
             _progress.written, _progress.unslotted = False, None
             _progress.send_timeout = self.operation_timeout[1]
+            _progress.upload_timeout, _progress.upload_by = self.upload_timeout, None
             try:
                 if type(message) is not bytes or session.trust_env or session.params:  # streams, environment, query
                     resp = session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
@@ -1373,6 +1454,7 @@ def _transport_class():
                                         allow_redirects=False, proxies=session.proxies, stream=True)
             finally:
                 _answer_deadline.budget = None
+                _progress.upload_timeout = _progress.upload_by = None  # (another session's request: unbounded)
             head = getattr(resp.raw, "_original_response", None)
             try:
                 _check_head(list(head.msg.items()) if head is not None else list(resp.headers.items()))
@@ -1567,7 +1649,7 @@ class Client(_Operations[Result]):
         self.transport = _transport_class()(
             session=session, timeout=config.connect_timeout,
             operation_timeout=(config.connect_timeout, config.read_timeout),
-            max_answer_bytes=config.max_answer_bytes,
+            max_answer_bytes=config.max_answer_bytes, upload_timeout=config.upload_timeout,
         )
         self.session = session
         self._tls = None  # (made when first needed: see `lost`)
@@ -1585,7 +1667,8 @@ class Client(_Operations[Result]):
         configured VASPID, VASID, ServiceCode and SenderAddress where it has none.
         `transaction_id`: a new one when None; `tag`: recorded under it in the store (a campaign)."""
         earlier_at = self.core.earlier_unanswered_at(transaction_id)
-        steps = self.core.exchange(msg, transaction_id, tag, earlier_at=earlier_at)
+        steps = self.core.exchange(msg, transaction_id, tag, earlier_at=earlier_at,
+                                   deadline=getattr(_progress, "until", None))
         reply = None
         while True:
             try:
@@ -1628,8 +1711,10 @@ class Client(_Operations[Result]):
                 return Failure("connect", exc)
             if not _request_written():
                 return _unsent(self.config, url, exc, timed_out=False)
-            if any(isinstance(e, TimeoutError) for e in tlsrefusal.chain(exc)):  # (a write that timed out)
-                return Failure("timeout", exc, ran_out="send")
+            timeouts = [e for e in tlsrefusal.chain(exc) if isinstance(e, TimeoutError)]
+            if timeouts:  # (a write that timed out, or the upload as a whole)
+                return Failure("timeout", exc, ran_out="upload" if any(isinstance(e, _SlowUpload) for e in timeouts)
+                               else "send")
             return lost(self.config, url, exc, self._tls_context)
         except requests.exceptions.Timeout as exc:
             # urllib3 reports a TLS handshake that never completes (https to a plain-http port), and
@@ -1865,7 +1950,8 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             # (httpx says ReadTimeout for a proxy that never answers our CONNECT: nothing was sent)
             if not written:
                 return _unsent(self.config, url, exc, timed_out=True)
-            which = "body" if isinstance(exc, _SlowAnswer) else "send" if isinstance(exc, httpx.WriteTimeout) \
+            which = "body" if isinstance(exc, _SlowAnswer) else "upload" if isinstance(exc, _SlowUpload) \
+                else "send" if isinstance(exc, httpx.WriteTimeout) \
                 else "answer" if isinstance(exc, httpx.TimeoutException) else "exchange"  # (the head's bound ran out)
             return Failure("timeout", exc, ran_out=which)
         except (httpx.HTTPError, OSError) as exc:  # (OSError: a TLS alert read after the request went
@@ -1886,13 +1972,19 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         loop = asyncio.get_running_loop()
         # The answer's head must come whole within the read timeout of the request's end (a
         # Digest challenge's too): the time an upload takes is not the MMSC's. httpx's timeouts
-        # are per read, and a head trickling in met none.
+        # are per read, and a head trickling in met none. Before that, the same bound is the
+        # upload's, whole (httpx's write timeout is per write).
         head_bound = asyncio.timeout(None)
+        uploading = False
 
         async def trace(event: str, info: dict) -> None:
+            nonlocal uploading
             if event.endswith(".send_request_headers.started") and info["request"].method != b"CONNECT":
                 written.append(True)
+                uploading = True
+                head_bound.reschedule(loop.time() + self.config.upload_timeout)
             elif event.endswith(".send_request_body.complete"):
+                uploading = False
                 # (a little after httpx's own read timeout, which says a silent MMSC's: no answer
                 # at all, not a head begun and never ended)
                 head_bound.reschedule(loop.time() + self.config.read_timeout + 0.05)
@@ -1908,6 +2000,8 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             async with head_bound:
                 resp = await self.http.send(request, stream=True)
         except TimeoutError as exc:
+            if head_bound.expired() and uploading:
+                raise _SlowUpload(f"the request did not go out whole within {self.config.upload_timeout:g} s") from exc
             if head_bound.expired():
                 raise _SlowHead(f"no whole answer head within {self.config.read_timeout:g} s of the request "
                                 "sent") from exc

@@ -46,6 +46,7 @@ class MmscSection:
     namespace: str = ""
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    upload_timeout: float = 120.0  # a request's whole upload, each time it goes out
     pool_size: int = 10
     verify: bool = True
     ca_file: str = ""
@@ -226,7 +227,7 @@ class Config:
             "urls": tuple(m.urls), "profile": self.profile(), "username": m.username or None,
             "password": m.password or None, "auth": m.auth, "digest_qop": m.digest_qop or None,
             "connect_timeout": m.connect_timeout,
-            "read_timeout": m.read_timeout, "pool_size": m.pool_size,
+            "read_timeout": m.read_timeout, "upload_timeout": m.upload_timeout, "pool_size": m.pool_size,
             "verify": m.ca_file if (m.verify and m.ca_file) else m.verify, "cert": cert,
             "proxy": m.proxy or None,
             "headers": tuple(m.headers.items()) + ((("Connection", "close"),) if not m.keep_alive else ()),
@@ -839,7 +840,7 @@ def check(cfg: Config) -> list[Problem]:
         _check_mm7_version(cfg, err, warn)
     if m.namespace and m.dialect in DIALECTS and not any(p.where == "mmsc.version" for p in out):
         _check_namespace(cfg, err, warn)
-    for name in ("connect_timeout", "read_timeout"):
+    for name in ("connect_timeout", "read_timeout", "upload_timeout"):
         if getattr(m, name) <= 0:
             err(f"mmsc.{name}", "must be more than 0 (a request must never wait forever)")
     if m.pool_size < 1:

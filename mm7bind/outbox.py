@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta, timezone
@@ -24,7 +25,7 @@ from .arrival import UNKNOWN_FATE_STATUSES, may_have_arrived, no_mmsc_answered
 from .display import printable, shown_time
 from .errors import ConnectError, DecodeError, EncodeError, FaultError, HTTPStatusError, MM7Error, SendError
 from .periodic import Periodic, seconds_between_rounds
-from .sendonce import exchange_time
+from .sendonce import attempt_time, exchange_time
 from .store import OutboxItem, utcnow
 
 log = logging.getLogger("mm7bind.outbox")
@@ -44,6 +45,9 @@ class Round(NamedTuple):
 
 
 NO_ANSWER, UNAVAILABLE = "no MMSC answered", "no MMSC available"
+# HTTP refusals of the request as it is written (malformed, too large, a type not taken), not of our
+# settings (401, 403, 404: a configuration fixed, it goes): sent again, it is refused again.
+REFUSED_AS_WRITTEN = frozenset({400, 413, 415})
 
 
 def accepted_under_tag(store, items, country_code: str | None = None) -> dict:
@@ -184,10 +188,11 @@ class Outbox(Periodic):
     @property
     def lease(self) -> timedelta:
         """How long claimed items are this worker's: twice what sending them can take at worst
-        (every attempt waiting out both timeouts, and the pauses between, an MMSC's Retry-After
-        included: `sendonce.exchange_time`), so that a live worker's items are never taken by
-        another, and a dead one's go out again before long (with the default batch of one,
-        timeouts and retries, within half an hour; at the next start of its own process)."""
+        (every attempt waiting out its timeouts, the upload's included, and the pauses between, an
+        MMSC's Retry-After included: `sendonce.exchange_time`), so that a live worker's items are
+        never taken by another (a send never outlasts its item's lease: see `_send`), and a dead
+        one's go out again before long (with the default batch of one, timeouts and retries,
+        within the hour; at the next start of its own process)."""
         # (more senders than the client's connections to an MMSC: the others wait their turn first)
         turns = -(-self.concurrency // max(1, getattr(self.client.config, "pool_size", 1)))
         return max(timedelta(minutes=5), timedelta(seconds=2 * self.batch * turns * exchange_time(self.client.config)))
@@ -323,8 +328,19 @@ class Outbox(Periodic):
         # sending to its recipient, or after one planned to: its TransactionID is another).
         key = campaign_claim(item.tag, item.recipients, item.transaction_id, self.store,
                              self.client.config.country_code)
+        # The send ends within the item's lease (and its recipient's claim): past it, another
+        # worker may take the item and send it too. (`now`: the round's time, which the lease is
+        # counted from.)
+        left = (item.lease_until - now).total_seconds() if item.lease_until is not None else None
+        need = attempt_time(self.client.config)
+        if left is not None and left < need:
+            if need <= self.lease.total_seconds():
+                # (an item claimed with others, its turn come late: claimed again, with a lease of its own)
+                self._unclaim(item)
+                return Round(self.store.outbox_get(item.id))
+            left = need  # (a lease shorter than one attempt: that one attempt)
         if key is None or not hasattr(self.store, "send_claim"):  # (a store of one's own, without claims)
-            return self._exchange(item, msg, attempts, now, stop)
+            return self._exchange(item, msg, attempts, now, stop, left)
         held, mine = sendonce.claim(self.store, key, self.client.config)
         if not mine:
             who = printable(", ".join(item.recipients))
@@ -336,19 +352,27 @@ class Outbox(Periodic):
                                    status_code=item.status_code,
                                    error=f"another run of the campaign is sending to {who}: tried again later"))
         outcome = None
+        claimed_for = (held.lease_until - utcnow()).total_seconds()
         try:
-            outcome = self._exchange(item, msg, attempts, now, stop)
+            outcome = self._exchange(item, msg, attempts, now, stop,
+                                     claimed_for if left is None else min(left, claimed_for))
             return outcome
         finally:
             sendonce.done(self.store, held, accepted=outcome is not None and outcome.accepted)
 
     def _exchange(self, item: OutboxItem, msg: m.Message, attempts: int, now: datetime,
-                  stop: threading.Event | None) -> Round:
-        from .client import ending_pauses_at  # noqa: PLC0415
+                  stop: threading.Event | None, left: float | None = None) -> Round:
+        """One round of `item`: the client's send, ended by `stop` between attempts, and within
+        `left` seconds (its lease) if given."""
+        from .client import NoTimeLeft, ending_pauses_at, sending_until  # noqa: PLC0415
 
         try:
-            with ending_pauses_at(stop) if stop is not None else contextlib.nullcontext():
+            with ending_pauses_at(stop) if stop is not None else contextlib.nullcontext(), \
+                    sending_until(time.monotonic() + left) if left is not None else contextlib.nullcontext():
                 result = self.client.send(msg, transaction_id=item.transaction_id, tag=item.tag)
+        except NoTimeLeft as exc:  # (its rate limit's wait would outlast the lease: nothing sent)
+            return Round(self._end(item, "queued", item.attempts, next_at=now + self.first_retry,
+                                   status_code=item.status_code, error=f"not sent this round: {exc}"))
         except KeyboardInterrupt:
             if stop is None or not stop.is_set():  # (a Ctrl-C of run_once's own caller)
                 raise
@@ -375,6 +399,8 @@ class Outbox(Periodic):
                 isinstance(exc, HTTPStatusError) and exc.status not in UNKNOWN_FATE_STATUSES)  # (its last attempt)
             hold = (NO_ANSWER, str(exc)) if no_mmsc_answered(exc) and not (
                 took_nothing and self._kept_to_one(exc.earlier_unanswered)) else None
+            if isinstance(exc, HTTPStatusError) and exc.status in REFUSED_AS_WRITTEN and not exc.earlier_unanswered:
+                return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc}"), True, hold)
             if not self.client.config.retry.on_timeout and may_have_arrived(exc):  # (a second copy is worse)
                 return Round(self._end(item, "failed", attempts, error=f"{type(exc).__name__}: {exc} (it may have "
                                        "arrived; not sent again: retries on timeout are off)"), True, hold,

@@ -154,6 +154,11 @@ class RateLimiter:
             self._tokens -= 1
             return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
+    def give_back(self) -> None:
+        """Return a token `reserve` took, its send not made: the sends after it wait no longer for it."""
+        with self._lock:
+            self._tokens = min(self.burst, self._tokens + 1)
+
     def acquire(self) -> float:
         wait = self.reserve()
         if wait > 0:

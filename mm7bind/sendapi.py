@@ -86,10 +86,13 @@ class ApiError(Exception):
         self.status = status
 
 
-def submit_from_json(data: Any, *, max_recipients: int = MAX_RECIPIENTS, max_parts: int = MAX_PARTS) -> Submission:
+def submit_from_json(data: Any, *, max_recipients: int = MAX_RECIPIENTS, max_parts: int = MAX_PARTS,
+                     country_code: str | None = None) -> Submission:
     """The SubmitReq a JSON object describes, and how it asks to be sent.
     Unknown keys are refused (a misspelt "subjet" would otherwise go out without a subject); so are
-    more than `max_recipients` addresses (to, cc and bcc together) and more than `max_parts` parts."""
+    more than `max_recipients` addresses (to, cc and bcc together) and more than `max_parts` parts.
+    An address listed twice goes once (`bulk.recipient_key` with `country_code`: a number written
+    nationally and internationally is one)."""
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object")
     unknown = unknown_fields(data, (*_STR, *_BOOL, *_CONTENT))
@@ -133,9 +136,10 @@ def submit_from_json(data: Any, *, max_recipients: int = MAX_RECIPIENTS, max_par
                             "one request may have here (max_recipients): send them in several requests")
     # A recipient listed twice gets the message once, as with `mm7bind send --to 1 --to 1` (an MMSC
     # may deliver it twice, or refuse the request): the first place kept, to before cc before bcc.
-    # One number written two ways ("+8613800000001", "86 138-0000-0001") is one recipient, as there.
+    # One number written two ways ("+8613800000001", "86 138-0000-0001"; "13800000001" too with the
+    # client's country_code) is one recipient, as there.
     seen: set[str] = set()
-    to, cc, bcc = ([a for a in addresses if not (recipient_key(a) in seen or seen.add(recipient_key(a)))]
+    to, cc, bcc = ([a for a in addresses if not ((k := recipient_key(a, country_code)) in seen or seen.add(k))]
                    for addresses in (to, cc, bcc))
     content = _content(data, max_parts)
     try:
@@ -295,7 +299,8 @@ class SendApi:
             raise ApiError(400, "the body is JSON nested too deeply") from None
         _refuse_lone_surrogates(data)
         if operation == "send":
-            how = submit_from_json(data, max_recipients=self.max_recipients, max_parts=self.max_parts)
+            how = submit_from_json(data, max_recipients=self.max_recipients, max_parts=self.max_parts,
+                                   country_code=getattr(getattr(self.client, "config", None), "country_code", None))
             fingerprint = _fingerprint(data)
         else:
             if not isinstance(data, dict) or not isinstance(data.get("message_id"), str) or set(data) - {

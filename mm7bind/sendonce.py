@@ -21,19 +21,32 @@ log = logging.getLogger("mm7bind.store")
 _HOST = socket.gethostname()
 
 
-def exchange_time(config) -> float:
-    """Seconds one request can take at worst under a client's `config`: every attempt waiting out
-    the connect timeout (and once more, asking the MMSC about our TLS certificate after a
-    connection lost: `mm7bind.tlsrefusal`) and the read timeout twice, for the answer's head from
-    the request's end and for its body (the upload is not counted: an MMSC taking the request,
-    however slowly, is given the time it takes), and the pauses between — each the longest
-    backoff with its jitter, or as long as an MMSC's Retry-After asks, up to `max_retry_after`
-    (counting `max_backoff` alone, a claim or an outbox lease ran out under a sender waiting out
-    a 503's Retry-After, and another run sent the request too)."""
+def attempt_time(config) -> float:
+    """Seconds one attempt of a request can take at worst under a client's `config`: connecting
+    (and once more, asking the MMSC about our TLS certificate after a connection lost:
+    `mm7bind.tlsrefusal`), the upload (`upload_timeout`), the answer's head from the request's end
+    and its body (`read_timeout` each) — over again for each answer to a Digest challenge (two at
+    most: the challenge, and a nonce said to have aged)."""
+    rounds = 3 if config.username is not None and config.auth != "basic" else 1
+    upload = getattr(config, "upload_timeout", 0.0)  # (a configuration of one's own without it)
+    return config.connect_timeout + rounds * (config.connect_timeout + upload + 2 * config.read_timeout)
+
+
+def pause_time(config) -> float:
+    """The longest pause between two attempts: the longest backoff with its jitter, or as long as
+    an MMSC's Retry-After asks, up to `max_retry_after` (counting `max_backoff` alone, a claim or
+    an outbox lease ran out under a sender waiting out a 503's Retry-After, and another run sent
+    the request too)."""
     retry = config.retry
-    pause = max(retry.max_backoff * (1 + retry.jitter), retry.max_retry_after)
-    attempts = retry.max_attempts
-    return attempts * (2 * config.connect_timeout + 2 * config.read_timeout) + (attempts - 1) * pause
+    return max(retry.max_backoff * (1 + retry.jitter), retry.max_retry_after)
+
+
+def exchange_time(config) -> float:
+    """Seconds one request can take at worst under a client's `config`: every attempt taking as
+    long as one can (`attempt_time`: its upload bounded as a whole too), and the longest pauses
+    between them (`pause_time`)."""
+    attempts = config.retry.max_attempts
+    return attempts * attempt_time(config) + (attempts - 1) * pause_time(config)
 
 
 def lease(config) -> timedelta:

@@ -397,6 +397,10 @@ class MemoryStore:
     def installation_id(self) -> str:
         return self._installation
 
+    def campaign_tids_as_written(self, tag: str) -> bool:
+        """See `SqliteStore.campaign_tids_as_written` (none here: a store in memory is new)."""
+        return False
+
     def accept(self, *, kind, transaction_id, message_id, recipient, status, peer, content_type, body, tid_key,
                report_key, sent_transaction_id=None, wait: float | None = None,
                headers=None, path: str | None = None) -> tuple[InboxRecord, bool]:
@@ -929,6 +933,20 @@ def _installation_id(db: sqlite3.Connection) -> str:
     return value
 
 
+def _tids_as_written_through(db: sqlite3.Connection) -> tuple[int, int]:
+    """The last sent record and outbox item (ids) of a release that derived a campaign's
+    TransactionIDs from its recipients as written, noted the first time this one opens the file
+    (0, 0 in a new one): see `SqliteStore.campaign_tids_as_written`."""
+    row = db.execute("SELECT value FROM store_meta WHERE name = 'tids_as_written_through'").fetchone()
+    if row is not None:
+        sent, _, outbox = row[0].partition(",")
+        return int(sent), int(outbox)
+    through = (db.execute("SELECT max(id) FROM sent WHERE tag IS NOT NULL").fetchone()[0] or 0,
+               db.execute("SELECT max(id) FROM outbox WHERE tag IS NOT NULL").fetchone()[0] or 0)
+    db.execute("INSERT INTO store_meta (name, value) VALUES ('tids_as_written_through', ?)", ("%d,%d" % through,))
+    return through
+
+
 class SqliteStore:
     """Records in one SQLite file. Each thread gets its own connection; writes are committed at once.
 
@@ -990,6 +1008,7 @@ class SqliteStore:
         self._old_keys_through = 0
         self._old_keys_checked = time.monotonic()
         self._installation: str | None = None
+        self._as_written_through: tuple[int, int] | None = None
         _open_stores.add(self)
         if self.read_only:
             self._open_read_only()
@@ -1048,6 +1067,7 @@ class SqliteStore:
                     db.execute("UPDATE outbox SET expires_at = ? WHERE id = ?",
                                (_utc_text(datetime.fromisoformat(next_at) + timedelta(days=1)), item_id))
             self._installation = _installation_id(db)
+            self._as_written_through = _tids_as_written_through(db)
         finally:
             self._write.__exit__(None, None, None)
             if refused:  # another program's file (or no database): no lock file of ours left beside
@@ -1087,6 +1107,25 @@ class SqliteStore:
                           " LIMIT 1", (self._old_keys_through,)).fetchone()
         if last is None or last[0] < _cutoff(OLD_KEYS_WINDOW):
             self._old_keys_through = 0
+
+    def campaign_tids_as_written(self, tag: str) -> bool:
+        """Whether the campaign of `tag` keeps deriving its TransactionIDs from its recipients as
+        written, not from their keys (`bulk.campaign_tid_basis`): it has records or outbox items
+        from a release before that, which a resumed run must send again under the TransactionIDs
+        they had."""
+        if self._as_written_through is None:  # (read-only: as its writer noted it; not noted yet: all of them)
+            try:
+                row = self._conn().execute(
+                    "SELECT value FROM store_meta WHERE name = 'tids_as_written_through'").fetchone()
+            except sqlite3.OperationalError:  # (no store_meta yet)
+                row = None
+            sent, _, outbox = row[0].partition(",") if row else ("%d" % (1 << 62), "", "%d" % (1 << 62))
+            self._as_written_through = int(sent), int(outbox)
+        sent, outbox = self._as_written_through
+        db = self._conn()
+        return bool(sent and db.execute("SELECT 1 FROM sent WHERE tag = ? AND id <= ? LIMIT 1", (tag, sent)).fetchone()
+                    or outbox and db.execute("SELECT 1 FROM outbox WHERE tag = ? AND id <= ? LIMIT 1",
+                                             (tag, outbox)).fetchone())
 
     def installation_id(self) -> str:
         """This store's own random id (made with it, kept in it), which a campaign's

@@ -272,6 +272,45 @@ class FramingServer(TricklingServer):
             conn.close()
 
 
+class CrawlingUploadServer(TricklingServer):
+    """Reads each request 16 KiB at a time, 20 ms apart (its receive buffer small): every write of
+    a large request is taken in time, the whole takes seconds. Answers a whole one with a
+    SubmitRsp; `answered` counts those."""
+
+    def __init__(self):
+        super().__init__()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # (inherited by what it accepts)
+        self.answered = 0
+
+    def _trickle(self, conn):
+        buffered = b""
+        try:
+            while b"\r\n\r\n" not in buffered:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buffered += data
+            head, _, body = buffered.partition(b"\r\n\r\n")
+            fields = dict(line.split(b":", 1) for line in head.split(b"\r\n")[1:])
+            fields = {k.strip().lower().decode(): v.strip().decode() for k, v in fields.items()}
+            chunks, size = [body], len(body)
+            while size < int(fields["content-length"]) and not self.stop.wait(0.02):
+                data = conn.recv(16384)
+                if not data:
+                    return
+                chunks.append(data)
+                size += len(data)
+            env = mm7.decode(b"".join(chunks), fields["content-type"])
+            out = mm7.encode(mm7.SubmitRsp(message_id="slow"), transaction_id=env.transaction_id, version=env.version)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: " + out.content_type.encode() + b"\r\nContent-Length: "
+                         + str(len(out.to_bytes())).encode() + b"\r\n\r\n" + out.to_bytes())
+            self.answered += 1
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
 def _request_line(conn) -> str:
     """The first line of the request a proxy is asked, its head read whole."""
     head = b""

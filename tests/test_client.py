@@ -2177,3 +2177,28 @@ def test_a_received_address_with_a_control_character_is_read_as_it_came():
     http = mm7.encode(deliver, transaction_id="t1")  # (the MMSC's message: not ours to refuse)
     got = mm7.decode(http.body.to_bytes(), http.content_type).body
     assert got.sender.value == "1\n2"
+
+
+def test_a_send_with_a_deadline_ends_with_the_status_it_was_answered_with_when_no_attempt_fits():
+    """`sending_until` (what holds an outbox's send within its lease) ends a send whose next
+    attempt could end past the deadline as after its last attempt: an MMSC's "later" (4006) is the
+    Result given and recorded, not lost for want of an error to raise."""
+    from mm7bind.client import NoTimeLeft, sending_until
+    from mm7bind.sendonce import attempt_time
+
+    def busy(req):
+        return mm7_reply(mm7.SubmitRsp(message_id="busy", status=mm7.Status(4006)), req.decode())
+
+    store = MemoryStore()
+    with FakeServer(busy) as srv:
+        c = Client(srv.url, store=store, connect_timeout=0.2, read_timeout=0.3, upload_timeout=0.2,
+                   retry=RetryPolicy(max_attempts=20, backoff=0.5, factor=1.0, jitter=0.0, fail_over_codes=frozenset()))
+        with c:
+            assert attempt_time(c.config) == pytest.approx(1.2)
+            with sending_until(time.monotonic() + 2.0):
+                r = c.submit(submit(), transaction_id="tid-deadline")
+            with sending_until(time.monotonic() + 1.0), pytest.raises(NoTimeLeft):  # (not even one: nothing sent)
+                c.submit(submit(), transaction_id="tid-none")
+    assert r.status.code == 4006 and 1 <= r.attempts < 20 and len(srv.requests) == r.attempts
+    [rec] = store.sent()
+    assert (rec.transaction_id, rec.status_code, rec.attempts) == ("tid-deadline", 4006, r.attempts)

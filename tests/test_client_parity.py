@@ -20,6 +20,7 @@ from mm7bind.retry import RetryPolicy
 from mm7bind.store import MemoryStore
 
 from .fake_http import (
+    CrawlingUploadServer,
     FakeServer,
     HeaderTricklingServer,
     Reply,
@@ -267,6 +268,29 @@ def test_a_request_the_mmsc_stops_taking_names_the_read_timeout(asynchronous):
             with Client(stuck.url, connect_timeout=0.2, read_timeout=0.5, retry=RetryPolicy.never()) as c:
                 c.submit(big)
     assert "the MMSC took no more of the request for 0.5 s (read_timeout)" in str(err.value), str(err.value)
+
+
+@BOTH
+def test_a_request_the_mmsc_takes_very_slowly_ends_at_the_upload_timeout(asynchronous):
+    """Each write taken in time (well within read_timeout), the whole upload not: without a bound on
+    it, one send held on as long as the MMSC went on taking bytes, past any timeout (and an outbox's
+    lease on the item)."""
+    big = mm7.SubmitReq(recipients=["+8613800000000"],
+                        content=mm7.Content(parts=[mm7.Part.from_bytes(b"x" * (8 * 1024 * 1024), "application/octet-stream")]))
+    settings = {"connect_timeout": 1, "read_timeout": 5, "upload_timeout": 1, "retry": RetryPolicy.never()}
+    with CrawlingUploadServer() as slow, pytest.raises(RequestTimeout) as err:
+        if asynchronous:
+            async def main():
+                async with AsyncClient(slow.url, **settings) as c:
+                    await c.submit(big)
+
+            asyncio.run(main())
+        else:
+            with Client(slow.url, **settings) as c:
+                c.submit(big)
+    assert "the request did not go out whole within 1 s (upload_timeout)" in str(err.value), str(err.value)
+    assert slow.answered == 0
+    assert may_have_arrived(err.value)  # (said as any timeout after the request began to go out)
 
 
 # -- other failures, in the same words --------------------------------------------------------

@@ -716,6 +716,20 @@ def test_numbers_that_are_not_finite_are_configuration_errors(tmp_path):
     assert cfg.receiver.max_body == 12345678901234567890  # whole numbers read exactly
 
 
+def test_the_upload_timeout_comes_from_the_config_file_or_the_environment(tmp_path):
+    from mm7bind import config
+
+    (tmp_path / "c.toml").write_text("[mmsc]\nupload_timeout = 300\n", encoding="utf-8")
+    cfg, problems = config.load(tmp_path / "c.toml", env={})
+    assert problems == [] and cfg.make_client().config.upload_timeout == 300
+    cfg, _ = config.load(None, env={"MM7BIND_MMSC_UPLOAD_TIMEOUT": "45"})
+    assert cfg.make_client().config.upload_timeout == 45
+    assert config.load(None, env={})[0].make_client().config.upload_timeout == 120  # (never unbounded)
+    (tmp_path / "c.toml").write_text("[mmsc]\nupload_timeout = 0\n", encoding="utf-8")
+    cfg, problems = config.load(tmp_path / "c.toml", env={})
+    assert [p.where for p in config.check(cfg) if p.level == "error"] == ["mmsc.upload_timeout"]
+
+
 def test_a_charset_name_with_a_nul_is_a_configuration_error(tmp_path):
     path = tmp_path / "nul.toml"
     path.write_text('[mmsc]\ncharset = "gb\\u00002312"\n', encoding="utf-8")

@@ -824,7 +824,7 @@ def test_the_mmscs_error_page_forges_no_outbox_log_line(store, caplog):
 
     from .fake_http import FakeServer, Reply
 
-    page = Reply(400, b"no\x1b[2J\n2024-01-01 ERROR forged", {"Content-Type": "text/plain"})
+    page = Reply(404, b"no\x1b[2J\n2024-01-01 ERROR forged", {"Content-Type": "text/plain"})
     with FakeServer(lambda req: page) as srv, mm7.Client(srv.url, store=store, retry=mm7.RetryPolicy.never()) as client:
         outbox = Outbox(client, max_age=timedelta(minutes=5))
         outbox.put(mm7.SubmitReq(recipients=["1"], subject="a"))
@@ -1020,6 +1020,70 @@ def test_the_lease_covers_sends_waiting_for_one_of_the_client_s_connections(stor
         one, within, beyond = (Outbox(client, concurrency=n).lease for n in (1, 2, 5))
         assert one == within and beyond == 3 * one  # three turns for the pool's two connections
         client.close()
+
+
+@pytest.mark.parametrize("status", [400, 413, 415])
+def test_an_http_refusal_of_the_request_as_written_fails_the_item(store, status):
+    """Too large for the MMSC (413), malformed to it (400), of a type it does not take (415): the
+    same request is refused again, and was tried every round for a day. (A 401, 403 or 404 is
+    about our settings: it waits for another round.)"""
+    from .fake_http import FakeServer, Reply
+
+    with FakeServer(lambda req: Reply(status, b"no")) as srv, mm7.Client(srv.url, store=store) as client:
+        outbox = Outbox(client)
+        outbox.put(mm7.SubmitReq(recipients=["+8613800000000"]), transaction_id="ob-refused")
+        outbox.put(mm7.SubmitReq(recipients=["+8613800000001"]), transaction_id="ob-later")
+        srv.responder = lambda req: Reply(status if req.decode().transaction_id == "ob-refused" else 404, b"no")
+        refused, later = outbox.run_once()
+    assert (refused.state, refused.attempts) == ("failed", 1) and f"HTTP {status}" in refused.error
+    assert later.state == "queued" and "HTTP 404" in later.error
+
+
+def test_a_send_tries_no_more_than_its_lease_has_time_for(store):
+    """Each attempt bounded, the send's retries were not: an MMSC never answering held the item's
+    send through every attempt, past its lease (and another worker took the item, and sent it too).
+    The send now starts no attempt that could end after the lease (its bounds counted:
+    `sendonce.attempt_time`), and the item waits for another round."""
+    from mm7bind.sendonce import attempt_time
+
+    from .fake_http import SilentServer
+
+    class ShortLease(Outbox):
+        lease = property(lambda self: timedelta(seconds=2))
+
+    with SilentServer() as silent:
+        client = mm7.Client(silent.url, store=store, connect_timeout=0.2, read_timeout=0.3, upload_timeout=0.2,
+                            retry=mm7.RetryPolicy(max_attempts=20, backoff=0, jitter=0))
+        assert attempt_time(client.config) == pytest.approx(1.2)
+        outbox = ShortLease(client)
+        item = outbox.put(mm7.SubmitReq(recipients=["+8613800000000"]), transaction_id="ob-lease")
+        [done] = outbox.run_once()
+        client.close()
+    rec = store.sent_by_transaction_id("ob-lease")
+    assert 1 <= rec.attempts < 20 and rec.error.startswith("RequestTimeout"), rec  # (not every attempt)
+    assert (done.id, done.state, done.attempts) == (item.id, "queued", 1) and "no answer within" in done.error
+
+
+def test_a_send_whose_rate_limit_wait_would_outlast_its_lease_waits_for_another_round(store):
+    """The wait for the client's rate limit comes before the first attempt: one past the item's
+    lease sends nothing this round (the item queued again, its round not counted) and gives its
+    turn back, rather than sending after the lease, beside another worker that took the item."""
+    class ShortLease(Outbox):
+        lease = property(lambda self: timedelta(seconds=3))
+
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, connect_timeout=0.2, read_timeout=0.3, upload_timeout=0.2,
+                            rate_limit=0.01)  # (a send every 100 s)
+        outbox = ShortLease(client, first_retry=timedelta(seconds=30))
+        first = outbox.put(mm7.SubmitReq(recipients=["+8613800000000"]), transaction_id="ob-now")
+        second = outbox.put(mm7.SubmitReq(recipients=["+8613800000001"]), transaction_id="ob-later")
+        done = outbox.run_once()
+        client.close()
+    assert [(i.id, i.state, i.attempts) for i in done] == [(first.id, "sent", 1), (second.id, "queued", 0)]
+    assert "not sent this round" in done[1].error and done[1].next_at > utcnow() + timedelta(seconds=20)
+    assert len(sim.messages) == 1
+    [limiter] = client.core.limiters.values()
+    assert limiter.reserve() == pytest.approx(100, abs=1)  # (its turn given back: the next waits one send's time)
 
 
 @pytest.mark.parametrize("concurrency", [1, 2])
@@ -1302,6 +1366,71 @@ def test_without_retries_on_timeout_a_resumed_campaign_holds_back_what_may_have_
         client.close()
     assert (again.sent, again.earlier_unanswered, again.maybe_delivered) == (1, 1, 0)
     assert srv.requests[-1].decode().transaction_id == unanswered.transaction_id
+
+
+def test_with_a_country_code_a_campaign_s_transaction_id_is_its_recipient_s_whatever_the_spelling(tmp_path):
+    """One recipient for the campaign's deduplication ("13800138000", "+8613800138000" with
+    country_code 86), two TransactionIDs: a request left unanswered went again, on resuming from the
+    other spelling, under another one, and an MMSC that had the first took the second for a new
+    message. Derived from the recipient's key, it is one; queued, the same; and the outbox's claim
+    on the recipient knows it as the campaign's."""
+    from mm7bind.bulk import bulk_transaction_id, campaign_claim, queue_bulk, recipient_claim, send_bulk
+
+    from .fake_http import FakeServer, Reply, default_responder
+
+    silent_once = iter([Reply(delay=1.0)])
+    store = mm7.SqliteStore(tmp_path / "vasp.db")
+    with FakeServer(lambda req: next(silent_once, None) or default_responder(req)) as mmsc:
+        with mm7.Client(mmsc.url, store=store, read_timeout=0.3, country_code="86",
+                        retry=mm7.RetryPolicy(max_attempts=1)) as client:
+            first = send_bulk(client, mm7.SubmitReq(subject="camp"), ["13800138000"], tag="cc")
+            resumed = send_bulk(client, mm7.SubmitReq(subject="camp"), ["+8613800138000"], tag="cc")
+            queued = queue_bulk(Outbox(client), mm7.SubmitReq(subject="camp"), ["+8613800138001"], tag="cc2")
+    assert (first.failed, first.may_have_arrived, resumed.sent, resumed.earlier_unanswered) == (1, 1, 1, 1)
+    tids = [req.decode().transaction_id for req in mmsc.requests]
+    assert len(tids) == 2 and tids[0] == tids[1], tids
+    assert [str(a) for a in mmsc.requests[1].decode().body.recipients] == ["+8613800138000"]  # (as listed)
+    [item] = store.outbox(tag="cc2")
+    assert queued.sent == 1 and item.transaction_id == bulk_transaction_id(
+        "cc2", "8613800138001", 0, store.installation_id())
+    assert campaign_claim("cc2", item.recipients, item.transaction_id, store, "86") == recipient_claim(
+        "cc2", "13800138001", "86")
+    store.close()
+
+
+def test_a_campaign_a_store_held_before_keeps_the_transaction_ids_it_had_with_a_country_code(tmp_path):
+    """Derived from the recipients as written before: a campaign resumed after the upgrade sends
+    a request left unanswered again under the TransactionID it had (an MMSC that took it can tell);
+    another campaign in the same store goes by the recipients' keys."""
+    import sqlite3
+
+    from mm7bind.bulk import bulk_transaction_id, send_bulk
+
+    from .fake_http import FakeServer, Reply, default_responder
+
+    path = tmp_path / "vasp.db"
+    store = mm7.SqliteStore(path)
+    old_tid = bulk_transaction_id("old", "13800138000", 0, store.installation_id())
+    store.record_sent(mm7.SentRecord(transaction_id=old_tid, operation="SubmitReq", version="REL-6-MM7-1-4",
+                                     recipients=["13800138000"], message_id=None, url=None, status_code=None,
+                                     status_text=None, error="RequestTimeout: no answer within 0.3 s", attempts=1,
+                                     tag="old"))
+    store.close()
+    db = sqlite3.connect(path)  # (as a release before left the file: nothing noted of it)
+    db.execute("DELETE FROM store_meta WHERE name = 'tids_as_written_through'")
+    db.commit()
+    db.close()
+    store = mm7.SqliteStore(path)
+    assert store.campaign_tids_as_written("old") and not store.campaign_tids_as_written("new")
+    with FakeServer(default_responder) as mmsc:
+        with mm7.Client(mmsc.url, store=store, country_code="86") as client:
+            resumed = send_bulk(client, mm7.SubmitReq(subject="camp"), ["13800138000"], tag="old")
+            fresh = send_bulk(client, mm7.SubmitReq(subject="camp"), ["13800138000"], tag="new")
+    assert (resumed.sent, resumed.earlier_unanswered, fresh.sent) == (1, 1, 1)
+    assert [req.decode().transaction_id for req in mmsc.requests] == [
+        old_tid, bulk_transaction_id("new", "8613800138000", 0, store.installation_id())]
+    store.close()
+    assert mm7.SqliteStore(path, read_only=True).campaign_tids_as_written("old")  # (as noted when it was opened)
 
 
 def test_two_installations_under_one_tag_give_the_mmsc_other_transaction_ids_and_a_reopened_store_the_same(tmp_path):

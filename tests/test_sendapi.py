@@ -129,6 +129,18 @@ def test_a_recipient_listed_twice_gets_the_message_once(sim):
         ["+8613800000001"], [], ["13800000001"])
 
 
+def test_a_number_written_nationally_and_internationally_is_one_recipient_with_a_country_code(sim):
+    """With the client's country_code, as a campaign tells its recipients apart: "13800000001" and
+    "+8613800000001" went as two recipients of one request, one phone getting it twice."""
+    with mm7.Client(sim.url, country_code="86") as client:
+        status, got = call(SendApi(client), {"to": ["13800000001", "+8613800000001"], "cc": "008613800000001",
+                                             "bcc": ["013800000001", "10086"]})
+        assert status == 200 and got["ok"] is True, got
+    [stored] = sim.messages.values()
+    sent = stored.request.recipients
+    assert ([str(a) for a in sent.to], sent.cc, [str(a) for a in sent.bcc]) == (["13800000001"], [], ["10086"])
+
+
 def test_an_address_with_a_control_character_is_not_queued(sim):
     """Refused before the outbox takes it, as a message sent at once is (not failed later, once due)."""
     from mm7bind.outbox import Outbox
