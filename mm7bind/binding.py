@@ -1259,12 +1259,14 @@ def read_free_content(el: etree._Element, ncls: type, cls: type) -> dict[str, An
         return out
     ns = el.tag[: el.tag.find("}") + 1]  # (the tree is in schema shape: children in its namespace)
     for name, path, attrs, clazz in plan:
-        node = el.find(ns + path)
+        # (a child's name, as the plan holds: iterchildren finds it as find does, without
+        # ElementPath's parsing of the path on every message)
+        node = next(el.iterchildren(ns + path), None)
         if node is None:
             continue
         if attrs is not None:
             out[attrs] = _further_attributes(node, clazz)
-        elif (details := node.find(ns + "Details")) is not None:
+        elif (details := next(node.iterchildren(ns + "Details"), None)) is not None:
             content = freecontent.read(details)
             out[name] = (freecontent.text_of(content),
                          freecontent.serialize(content) if freecontent.has_elements(content) else None,
@@ -1460,7 +1462,7 @@ def _element_value(node, var: XmlVar | None, target: type | None) -> Any:
         out = m.Recipients()
         for role in node:
             if isinstance(role.tag, str):
-                name = etree.QName(role).localname.lower()
+                name = role.tag.rpartition("}")[2].lower()
                 getattr(out, name).extend(_element_addresses(role))
         return out
     if target is m.Status:
@@ -1493,15 +1495,19 @@ def _element_addresses(node) -> list[m.Address]:
     return [_leaf_from_element(leaf) for leaf in node if isinstance(leaf.tag, str)]
 
 
+_ADDRESS_KINDS = {kind.value: kind for kind in m.AddressKind}
+
+
 def _leaf_from_element(leaf) -> m.Address:
     coding = leaf.get("addressCoding")
     try:
         coding = m.AddressCoding(coding) if coding is not None else None
     except ValueError:
         pass
+    local = leaf.tag.rpartition("}")[2]
     return m.Address(
         value=(leaf.text or "").strip(),
-        kind=m.AddressKind(etree.QName(leaf).localname),
+        kind=_ADDRESS_KINDS.get(local) or m.AddressKind(local),  # (an enum call costs a microsecond)
         display_only=(leaf.get("displayOnly") or "").strip() in ("true", "1"),
         address_coding=coding,
         id=leaf.get("id"),

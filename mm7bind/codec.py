@@ -17,6 +17,7 @@ import mimetypes
 import os
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import BinaryIO
 from urllib.parse import quote, unquote
 
@@ -45,6 +46,8 @@ from .errors import (
     LimitExceededError,
     MessageTooLargeError,
     UnsupportedEncodingError,
+    ValidationError,
+    refusable,
 )
 from .mime import (
     DEFAULT_MIME_LIMITS,
@@ -221,14 +224,25 @@ def _check_addresses(msg: m.Message) -> None:
     place (to[2], sender_address) and shown escaped: XML carries a line break or a DEL, so the
     MMSC would get it, and refuse or misroute the message. What a peer sent is decoded as it came;
     an MMSC's messages (the simulator's) are its to choose."""
-    for f in dataclasses.fields(msg):
-        value = getattr(msg, f.name)
+    for name in _field_names(type(msg)):
+        value = getattr(msg, name)
+        if not isinstance(value, _ADDRESSES):  # (most fields: one test)
+            continue
         if isinstance(value, m.Address):
-            _check_address(f.name, value)
-        elif isinstance(value, m.Recipients):
+            _check_address(name, value)
+        else:
             for kind in ("to", "cc", "bcc"):
                 for i, address in enumerate(getattr(value, kind), 1):  # (to[1]: the first, as the send API counts)
                     _check_address(f"{kind}[{i}]", address)
+
+
+_ADDRESSES = (m.Address, m.Recipients)
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A message class's field names: `dataclasses.fields` builds its tuple anew on every call."""
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def _check_address(where: str, address: m.Address) -> None:
@@ -645,8 +659,6 @@ def decode(
 
 
 def _finish(env: soap.Envelope, strict: bool) -> soap.Envelope:
-    from .errors import ValidationError, refusable  # noqa: PLC0415
-
     if strict and (refused := refusable(env.deviations)):
         raise ValidationError.refusing(refused)
     return env

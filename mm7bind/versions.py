@@ -260,7 +260,10 @@ def later_than_paired(version: Version, value: str | None) -> str | None:
     """Why an MM7Version of `version`'s release is later than the namespace goes with, where that
     is known with confidence (a confirmed pairing on either side); None if it is not, or not known.
     Earlier values are no mismatch: later schemas keep listing them (REL-6-MM7-1-4 takes 6.3.0)."""
-    said, nominal = _number(value), version.nominal_mm7_version
+    nominal = version.nominal_mm7_version
+    if value == nominal:  # (what most peers write: the answer below, without reading numbers)
+        return None
+    said = _number(value)
     if said is None or nominal is None or said[0] != version.release or said <= _number(nominal):
         return None
     later = [v for v in _registry().values() if v.release == version.release and version < v]

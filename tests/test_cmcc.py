@@ -696,7 +696,8 @@ def test_the_readme_pythonic_example_runs_as_a_program(tmp_path, cmcc_simulator_
         assert mo["status"] == 1000, mo
         stored = requests.get(sim.control + "/messages", timeout=10).json()
         [reply] = [s for s in stored if s["subject"] == "Re: 天气"]
-        assert reply["recipients"] == ["13915002000"] and reply["state"] == "accepted"
+        # (taken; delivered already when the simulator's 0.2 s report delay passed before this read)
+        assert reply["recipients"] == ["13915002000"] and reply["state"] in ("accepted", "delivered")
     finally:
         proc.terminate()
         proc.communicate(timeout=30)

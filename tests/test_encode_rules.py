@@ -443,3 +443,20 @@ def test_the_receiver_answers_in_the_callers_namespace_not_the_profiles():
     rsp = mm7.Receiver(mm7.Handler(), profile=profile).handle(request, "text/xml")
     back = mm7.decode(rsp.body, dict(rsp.headers)["Content-Type"])
     assert back.namespace is None and back.deviations == [] and back.body.status.code == 1000
+
+
+def test_each_message_class_has_its_own_addresses_checked():
+    """The fields looked at for addresses are worked out once per class: a subclass's own address
+    field is checked after its base class's message was encoded, and the base's not after it."""
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Relayed(mm7.SubmitReq):
+        via: mm7.Address | None = None
+
+    mm7.encode(mm7.SubmitReq(recipients=["1"]), transaction_id="t")
+    with pytest.raises(mm7.EncodeError, match=r"^via: the address '1\\n2'"):
+        mm7.encode(Relayed(recipients=["1"], via=mm7.Number("1\n2")), transaction_id="t")
+    with pytest.raises(mm7.EncodeError, match=r"^sender_address: the address '3\\x7f'"):
+        mm7.encode(mm7.SubmitReq(recipients=["1"], sender_address=mm7.Number("3\x7f")), transaction_id="t")
+    mm7.encode(mm7.SubmitReq(recipients=["1"]), transaction_id="t")  # (no via read on a SubmitReq)

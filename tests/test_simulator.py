@@ -340,13 +340,21 @@ def test_reports_mo_and_linked_ids_change_under_the_lock_that_guards_the_message
             return Watched()
 
         sim.mo_sent, sim.linked_ids = watched(list), watched(dict)
+        keep = sim._keep
+
+        def keep_watched(stored):
+            # (watched from the start: with no delay the report may come back before the
+            # SubmitRsp has reached the client, into a list swapped in after it)
+            stored.reports = watched(list)
+            keep(stored)
+
+        sim._keep = keep_watched
         sim.deliver("+8613900000000", ["1065"], "mo", text="hi")
         [mo] = sim.mo_sent
         with mm7.Client(sim.url) as client:
             reply = client.submit(m.SubmitReq(recipients=["+8613900000000"], linked_id=mo["linked_id"],
                                               delivery_report=True))
             stored = sim.messages[reply.message_id]
-            stored.reports = watched(list)
             assert sim.wait_idle()
         assert [r["status"] for r in stored.reports] == [1000]
         [summary] = sim.control("GET", "messages", b"")[1]
