@@ -504,6 +504,8 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
                                                    f"0x{exc.object[exc.start]:02x} on line {line}; save it as UTF-8")]
         except tomllib.TOMLDecodeError as exc:
             return Config(source=source), [Problem("error", str(path), f"not valid TOML: {exc}")]
+        except ValueError as exc:  # (tomllib's own int(): a number of more than 4300 digits)
+            return Config(source=source), [Problem("error", str(path), f"not valid TOML: {exc}")]
         except OSError as exc:  # a directory, a file we may not read
             return Config(source=source), [Problem("error", str(path), f"cannot read: {exc.strerror or exc}")]
     if path is not None and _holds_credentials(data):
@@ -580,6 +582,13 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
     return cfg, problems
 
 
+def _password_in(url: str) -> bool:
+    try:
+        return bool(urlsplit(url).password)
+    except ValueError:  # (no URL, which check() says; one the parser refuses may still hold a password)
+        return ":" in url.rpartition("@")[0].partition("//")[2]
+
+
 def _sections_with(key: str) -> str:
     """The sections that have a setting named `key`, as a problem says them: "[receiver] or [store]"."""
     holders = [f"[{name}]" for name, cls in SECTIONS.items() if key in {f.name for f in fields(cls)}]
@@ -595,7 +604,7 @@ def _holds_credentials(data: dict) -> bool:
             if key in SECRET_SETTINGS and value:
                 return True
             for url in value if isinstance(value, list) else [value]:
-                if isinstance(url, str) and "@" in url and urlsplit(url).password:
+                if isinstance(url, str) and "@" in url and _password_in(url):
                     return True
     return False
 

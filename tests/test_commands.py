@@ -1877,6 +1877,31 @@ def test_max_parts_is_a_setting_of_the_configuration(tmp_path):
     assert queued.stderr.startswith("mm7bind send: not queued: the message would have 5 MIME parts")
 
 
+def test_a_configuration_with_what_no_url_parser_takes_is_said_not_raised(tmp_path):
+    """A host with an unbalanced "[" or one NFKC turns into other characters, a number of thousands of
+    digits: the file's problems, where the ValueError of urllib or of tomllib escaped load()."""
+    from mm7bind.cmcc.config import NAMESPACE, read as read_cmcc
+    from mm7bind.config import load
+
+    def said(text: str) -> list[str]:
+        (tmp_path / "c.toml").write_text(text, encoding="utf-8")
+        return [str(p) for p in load(tmp_path / "c.toml", env={})[1] if p.level == "error"]
+
+    assert said('[mmsc]\nurls = ["http://[10.0.0.1/mm7"]\n') == [
+        "error: mmsc.urls: 'http://[10.0.0.1/mm7' is not an http(s) URL"]
+    assert said('[mmsc]\nurls = ["http://sp:pw@[10.0.0.1/mm7"]\n') == [
+        "error: mmsc.urls: 'http://***@[10.0.0.1/mm7' is not an http(s) URL"]
+    assert said('[mmsc]\nurls = ["http://a\uff03b/mm7"]\n') == [
+        "error: mmsc.urls: 'http://a\uff03b/mm7' is not an http(s) URL"]
+    assert said("[receiver]\nport = " + "9" * 5000 + "\n")[0].startswith(
+        f"error: {tmp_path / 'c.toml'}: not valid TOML: Exceeds the limit (4300 digits)")
+    (tmp_path / "mm7Config.xml").write_text(f'<vasp:MM7Config xmlns:vasp="{NAMESPACE}"><mmscIP>[10.0.0.1</mmscIP>'
+                                            "</vasp:MM7Config>", encoding="utf-8")
+    assert "error: mmsc.urls: 'http://[10.0.0.1/mm7' is not an http(s) URL" in [
+        str(p) for p in read_cmcc(tmp_path / "mm7Config.xml")[1]]
+
+
+
 def test_configuration_mistakes_are_named_with_where_they_belong(tmp_path):
     from mm7bind.config import load
 
