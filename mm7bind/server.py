@@ -439,7 +439,11 @@ class _QuietHandler(WSGIRequestHandler):
             self.send_error(413, "request body too large")
             return False
         if _ABSOLUTE_FORM.match(self.path):  # (what a client sends to a proxy: an origin server takes it too)
-            target = urllib.parse.urlsplit(self.path)
+            try:
+                target = urllib.parse.urlsplit(self.path)
+            except ValueError:  # (an unbalanced [ in its host: the connection was dropped unanswered)
+                self.send_error(400, "Bad URI")
+                return False
             self.path = (target.path or "/") + (f"?{target.query}" if target.query else "")
         # The standard library answers `Expect: 100-continue` only when it speaks HTTP/1.1 itself
         # (wsgiref speaks 1.0): a client holding its body back for the go-ahead (some MMSCs, curl,
@@ -649,7 +653,7 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
     told to `on_too_large(peer, declared length or None)`. (waitress picks the server class itself:
     its instance is adjusted.)"""
     from waitress.channel import HTTPChannel
-    from waitress.parser import HTTPRequestParser
+    from waitress.parser import HTTPRequestParser, ParsingError
     from waitress.task import ErrorTask, WSGITask
     from waitress.utilities import RequestEntityTooLarge
 
@@ -659,7 +663,12 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
             self.started = time.time()  # (waitress's maintenance clock)
 
         def parse_header(self, header_plus: bytes) -> None:
-            super().parse_header(header_plus)
+            try:
+                super().parse_header(header_plus)
+            except ValueError as exc:
+                # waitress lets urlsplit's ValueError out (an absolute-form target with an
+                # unbalanced [ in its host): the connection was closed with no answer.
+                raise ParsingError(f"Bad URI: {exc}") from None
             if self.chunked and "CONTENT_LENGTH" in self.headers:
                 # Delimited by its chunks, and the connection ends with it (RFC 9112 §6.1): both
                 # lengths at once is how a request is smuggled past a proxy reading the other one.

@@ -166,6 +166,21 @@ def test_an_absolute_form_target_is_served_at_its_path(server_tls):
     assert statuses(answer) == [200] and len(h.calls) == 1
 
 
+def test_an_absolute_form_target_no_url_parser_takes_is_a_400(server_tls, caplog):
+    """urlsplit refuses "http://[10.0.0.1/mm7" (an unbalanced [): both servers let its ValueError
+    out, and the connection was closed with no answer (waitress) or a traceback logged (TLS)."""
+    import logging
+
+    tls_context, wrap = server_tls
+    h = Recorder()
+    out = mo("absolute-2")
+    with mm7.serve(mm7.Receiver(h), port=0, ssl_context=tls_context) as srv, caplog.at_level(logging.ERROR):
+        answer = exchange(srv, wrap, head(out, f"Content-Length: {len(out.to_bytes())}", "Connection: close",
+                                          target="http://[10.0.0.1/mm7") + out.to_bytes())
+    assert statuses(answer) == [400] and b"Bad URI" in answer and not h.calls
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 def test_a_body_not_complete_in_time_is_a_408_and_a_log_line_not_a_traceback(caplog, capsys):
     import logging
 
