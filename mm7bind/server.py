@@ -427,6 +427,8 @@ class _QuietHandler(WSGIRequestHandler):
                 return False
         finally:
             self.rfile = rfile
+        if self.request_version == "HTTP/0.9":  # (answered as 0.9, without status line and headers)
+            self.request_version, self.close_connection = "HTTP/1.0", True  # (as waitress reads it)
         problem = self._framing()
         if problem is not None:
             self.send_error(*problem)

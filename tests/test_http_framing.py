@@ -181,6 +181,18 @@ def test_an_absolute_form_target_no_url_parser_takes_is_a_400(server_tls, caplog
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+def test_a_request_saying_http_0_9_gets_an_answer_with_its_status_line(server_tls):
+    """The standard library answers "HTTP/0.9" as 0.9 asks, the body alone: the TLS server's
+    answer had no status line and no headers. Both servers read such a request as HTTP/1.0."""
+    tls_context, wrap = server_tls
+    h = Recorder()
+    out = mo("old-1")
+    with mm7.serve(mm7.Receiver(h), port=0, ssl_context=tls_context) as srv:
+        answer = exchange(srv, wrap, head(out, f"Content-Length: {len(out.to_bytes())}", "Connection: close")
+                          .replace(b" HTTP/1.1\r\n", b" HTTP/0.9\r\n", 1) + out.to_bytes())
+    assert answer.startswith(b"HTTP/1.") and statuses(answer) == [200] and len(h.calls) == 1
+
+
 def test_a_body_not_complete_in_time_is_a_408_and_a_log_line_not_a_traceback(caplog, capsys):
     import logging
 
