@@ -406,6 +406,12 @@ class _QuietHandler(WSGIRequestHandler):
     def handle(self) -> None:
         """wsgiref's, with the body's reader and the error answers of our own."""
         self.raw_requestline = self.rfile.readline(65537)
+        # Empty lines before the request line are passed over (RFC 9112 §2.2), as waitress does: the
+        # standard library took the first for an empty request and closed the connection unanswered.
+        for _ in range(100):
+            if self.raw_requestline not in (b"\r\n", b"\n"):
+                break
+            self.raw_requestline = self.rfile.readline(65537)
         if len(self.raw_requestline) > 65536:
             self.requestline, self.request_version, self.command = "", "", ""
             self.send_error(414)

@@ -193,6 +193,18 @@ def test_a_request_saying_http_0_9_gets_an_answer_with_its_status_line(server_tl
     assert answer.startswith(b"HTTP/1.") and statuses(answer) == [200] and len(h.calls) == 1
 
 
+def test_empty_lines_before_the_request_line_are_passed_over(server_tls):
+    """RFC 9112 §2.2: a server SHOULD ignore empty lines before the request line. The TLS server
+    took the first for an empty request and closed the connection without an answer."""
+    tls_context, wrap = server_tls
+    h = Recorder()
+    out = mo("blank-1")
+    with mm7.serve(mm7.Receiver(h), port=0, ssl_context=tls_context) as srv:
+        answer = exchange(srv, wrap, b"\r\n\n\r\n" + head(out, f"Content-Length: {len(out.to_bytes())}",
+                                                          "Connection: close") + out.to_bytes())
+    assert statuses(answer) == [200] and len(h.calls) == 1
+
+
 def test_a_body_not_complete_in_time_is_a_408_and_a_log_line_not_a_traceback(caplog, capsys):
     import logging
 
