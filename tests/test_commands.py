@@ -1901,6 +1901,31 @@ def test_a_configuration_with_what_no_url_parser_takes_is_said_not_raised(tmp_pa
         str(p) for p in read_cmcc(tmp_path / "mm7Config.xml")[1]]
 
 
+def test_a_file_setting_no_file_can_be_named_is_said_not_raised():
+    """A NUL in a file name, or a name longer than the system takes: the checks asked the system
+    about it and its ValueError or OSError (ENAMETOOLONG) escaped load()."""
+    from mm7bind.config import load
+
+    def said(**env) -> list[str]:
+        return [str(p) for p in load(None, env={f"MM7BIND_{k.upper()}": v for k, v in env.items()})[1]
+                if p.level == "error" or "out_dir" in p.where]
+
+    long = "a" * 300
+    assert said(mmsc_ca_file=long) == [
+        f"error: MM7BIND_MMSC_CA_FILE (mmsc.ca_file): '{long[:60]}'... cannot be a file name: longer than this "
+        "system takes"]
+    assert said(logging_file="x\x00") == [
+        "error: MM7BIND_LOGGING_FILE (logging.file): 'x\\x00' cannot be a file name: it holds a NUL character"]
+    assert said(receiver_tls_cert="c\x00", receiver_tls_key=long, receiver_tls_client_ca=long) == [
+        "error: MM7BIND_RECEIVER_TLS_CERT (receiver.tls_cert): 'c\\x00' cannot be a file name: it holds a NUL character",
+        f"error: MM7BIND_RECEIVER_TLS_KEY (receiver.tls_key): '{long[:60]}'... cannot be a file name: longer than "
+        "this system takes",
+        f"error: MM7BIND_RECEIVER_TLS_CLIENT_CA (receiver.tls_client_ca): '{long[:60]}'... cannot be a file name: "
+        "longer than this system takes"]
+    assert said(receiver_out_dir=long) == [
+        f"warning: MM7BIND_RECEIVER_OUT_DIR (receiver.out_dir): '{long[:60]}'... cannot be a file name: longer "
+        "than this system takes: the saving handler would fail"]
+
 
 def test_configuration_mistakes_are_named_with_where_they_belong(tmp_path):
     from mm7bind.config import load
