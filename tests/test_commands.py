@@ -1899,6 +1899,10 @@ def test_a_configuration_with_what_no_url_parser_takes_is_said_not_raised(tmp_pa
                                             "</vasp:MM7Config>", encoding="utf-8")
     assert "error: mmsc.urls: 'http://[10.0.0.1/mm7' is not an http(s) URL" in [
         str(p) for p in read_cmcc(tmp_path / "mm7Config.xml")[1]]
+    (tmp_path / "mm7Config.xml").write_text(f'<vasp:MM7Config xmlns:vasp="{NAMESPACE}"><mmscIP>10.0.0.1</mmscIP>'
+                                            "<mmscURL>http://[x/mm7</mmscURL></vasp:MM7Config>", encoding="utf-8")
+    assert "error: mm7Config.xml:mmscURL: 'http://[x/mm7' is no URL: Invalid IPv6 URL" in [
+        str(p) for p in read_cmcc(tmp_path / "mm7Config.xml")[1]]
 
 
 def test_a_file_setting_no_file_can_be_named_is_said_not_raised():
