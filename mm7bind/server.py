@@ -497,7 +497,10 @@ class _QuietHandler(WSGIRequestHandler):
         environ["wsgi.input_terminated"] = True  # (the chunked reader ends where the body does)
         environ.pop("HTTP_TRANSFER_ENCODING", None)
         if isinstance(self.connection, ssl.SSLSocket):  # (the client certificate, as mod_ssl exports it)
-            checked, der = self.connection.getpeercert(), self.connection.getpeercert(binary_form=True)
+            try:
+                checked, der = self.connection.getpeercert(), self.connection.getpeercert(binary_form=True)
+            except ValueError as exc:  # ("handshake not done yet": the peer left mid-request, TLS unclosed)
+                raise ConnectionAbortedError(f"the TLS connection failed: {exc}") from None
             if checked and der:  # (a dict only when the context verified it: tls_client_ca)
                 environ.update(SSL_CLIENT_VERIFY="SUCCESS", SSL_CLIENT_CERT=ssl.DER_cert_to_PEM_cert(der),
                                SSL_CLIENT_S_DN=_rfc4514(checked.get("subject")),

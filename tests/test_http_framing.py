@@ -218,6 +218,29 @@ def test_a_body_not_complete_in_time_is_a_408_and_a_log_line_not_a_traceback(cap
     assert "Traceback" not in capsys.readouterr().err
 
 
+def test_a_tls_peer_leaving_inside_its_request_line_is_a_log_line_not_a_traceback(caplog, capsys):
+    """The request line cut short by the peer closing (without a TLS close_notify): the server went
+    on with it and asked the broken TLS connection for the peer's certificate, whose ValueError
+    ("handshake not done yet") was logged as an unexpected error with its traceback."""
+    import logging
+    import time
+
+    tls = local_tls()
+    caplog.set_level(logging.INFO, logger="mm7bind.server")
+    with mm7.serve(mm7.Receiver(Recorder()), port=0, ssl_context=tls.server) as srv:
+        sock = tls.client.wrap_socket(socket.create_connection((srv.host, srv.port), timeout=10),
+                                      server_hostname="127.0.0.1")
+        sock.sendall(b"POST /mm7 HTTP/1.1")
+        sock.close()
+        for _ in range(100):  # (until the server's thread has seen the end: a guard, not a measure)
+            if any("127.0.0.1" in r.getMessage() for r in caplog.records):
+                break
+            time.sleep(0.05)
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if "127.0.0.1" in r.getMessage()]
+    assert said and all(level < logging.ERROR for level, _ in said), said
+    assert "Traceback" not in capsys.readouterr().err
+
+
 def test_the_tls_servers_access_log_shows_the_request_line_printable(caplog):
     import logging
 
