@@ -958,8 +958,8 @@ def check(cfg: Config) -> list[Problem]:
         err("receiver.tls_client_ca", why)
     elif r.tls_client_ca and not Path(r.tls_client_ca).exists():
         err("receiver.tls_client_ca", f"no such file or folder: {r.tls_client_ca}")
-    elif r.tls_client_ca and not _unusable(r.tls_cert) and not _unusable(r.tls_key) and Path(r.tls_cert).is_file() \
-            and Path(r.tls_key).is_file():
+    elif (r.tls_client_ca and not _unusable(r.tls_cert) and not _unusable(r.tls_key)
+          and Path(r.tls_cert).is_file() and Path(r.tls_key).is_file()):
         from .client import TLSFileError  # noqa: PLC0415
 
         try:
