@@ -68,7 +68,10 @@ def is_http_url(url: object) -> bool:
     simulator address must be; anything else would fail only when first used)."""
     if not isinstance(url, str):
         return False
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # (an unbalanced [ in the host, a host NFKC makes another: no URL, not a crash)
+        return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 

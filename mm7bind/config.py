@@ -7,6 +7,7 @@ store and the logging, so the command, the library and the China Mobile layer ag
 
 from __future__ import annotations
 
+import errno
 import logging
 import logging.handlers
 import math
@@ -505,6 +506,8 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
                                                    f"0x{exc.object[exc.start]:02x} on line {line}; save it as UTF-8")]
         except tomllib.TOMLDecodeError as exc:
             return Config(source=source), [Problem("error", str(path), f"not valid TOML: {exc}")]
+        except ValueError as exc:  # (tomllib's own int(): a number of more than 4300 digits)
+            return Config(source=source), [Problem("error", str(path), f"not valid TOML: {exc}")]
         except OSError as exc:  # a directory, a file we may not read
             return Config(source=source), [Problem("error", str(path), f"cannot read: {exc.strerror or exc}")]
     if path is not None and _holds_credentials(data):
@@ -581,6 +584,26 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> t
     return cfg, problems
 
 
+def _unusable(path: str) -> str | None:
+    """Why the system takes no file of that name (a NUL in it, a name too long), else None: the
+    checks of a file setting asked the system about it and let its ValueError or OSError out."""
+    try:
+        os.stat(path)
+    except ValueError:
+        return f"{path!r} cannot be a file name: it holds a NUL character"
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            return f"{path[:60]!r}... cannot be a file name: longer than this system takes"
+    return None
+
+
+def _password_in(url: str) -> bool:
+    try:
+        return bool(urlsplit(url).password)
+    except ValueError:  # (no URL, which check() says; one the parser refuses may still hold a password)
+        return ":" in url.rpartition("@")[0].partition("//")[2]
+
+
 def _sections_with(key: str) -> str:
     """The sections that have a setting named `key`, as a problem says them: "[receiver] or [store]"."""
     holders = [f"[{name}]" for name, cls in SECTIONS.items() if key in {f.name for f in fields(cls)}]
@@ -596,7 +619,7 @@ def _holds_credentials(data: dict) -> bool:
             if key in SECRET_SETTINGS and value:
                 return True
             for url in value if isinstance(value, list) else [value]:
-                if isinstance(url, str) and "@" in url and urlsplit(url).password:
+                if isinstance(url, str) and "@" in url and _password_in(url):
                     return True
     return False
 
@@ -859,7 +882,10 @@ def check(cfg: Config) -> list[Problem]:
     missing = False
     for name in ("ca_file", "client_cert", "client_key"):
         path = getattr(m, name)
-        if path and not Path(path).is_file():
+        if path and (why := _unusable(path)):
+            err(f"mmsc.{name}", why)
+            missing = True
+        elif path and not Path(path).is_file():
             err(f"mmsc.{name}", f"no such file: {path}")
             missing = True
     if not missing and ((m.verify and m.ca_file) or m.client_cert):  # (read as the client will read them)
@@ -922,14 +948,19 @@ def check(cfg: Config) -> list[Problem]:
         err("receiver.trusted_proxy", "serving TLS itself (tls_cert), the receiver has no proxy in front")
     for name in ("tls_cert", "tls_key"):
         path = getattr(r, name)
-        if path and not Path(path).is_file():
+        if path and (why := _unusable(path)):
+            err(f"receiver.{name}", why)
+        elif path and not Path(path).is_file():
             err(f"receiver.{name}", f"no such file: {path}")
     if r.tls_client_ca and not r.tls_cert:
         err("receiver.tls_client_ca", "client certificates are asked for by a receiver serving TLS itself "
                                       "(tls_cert, tls_key); behind a proxy, the proxy asks for them")
+    elif r.tls_client_ca and (why := _unusable(r.tls_client_ca)):
+        err("receiver.tls_client_ca", why)
     elif r.tls_client_ca and not Path(r.tls_client_ca).exists():
         err("receiver.tls_client_ca", f"no such file or folder: {r.tls_client_ca}")
-    elif r.tls_client_ca and Path(r.tls_cert).is_file() and Path(r.tls_key).is_file():
+    elif (r.tls_client_ca and not _unusable(r.tls_cert) and not _unusable(r.tls_key)
+          and Path(r.tls_cert).is_file() and Path(r.tls_key).is_file()):
         from .client import TLSFileError  # noqa: PLC0415
 
         try:
@@ -941,9 +972,14 @@ def check(cfg: Config) -> list[Problem]:
     if not _listenable(r.host):
         err("receiver.host", f"{r.host!r} is neither an IP address nor a name this machine resolves")
     folder = Path(r.out_dir)
-    while not folder.exists() and folder != folder.parent:
+    if r.out_dir and (why := _unusable(r.out_dir)):
+        folder = None
+        if not r.forward_url:
+            warn("receiver.out_dir", f"{why}: the saving handler would fail", "handling")
+    while folder is not None and not folder.exists() and folder != folder.parent:
         folder = folder.parent  # (saving creates the missing folders: the first existing one must take them)
-    if r.out_dir and not r.forward_url and not (folder.is_dir() and os.access(folder, os.W_OK)):
+    if (folder is not None and r.out_dir and not r.forward_url
+            and not (folder.is_dir() and os.access(folder, os.W_OK))):
         warn("receiver.out_dir", f"{r.out_dir} cannot be created or written: the saving handler would fail",
              "handling")
     receiver_allow = networks("receiver.allow", r.allow)
@@ -1005,7 +1041,9 @@ def check(cfg: Config) -> list[Problem]:
             codecs.lookup(m.charset)
     except (LookupError, ValueError):  # (ValueError: a NUL in the name)
         err("mmsc.charset", f"unknown charset {m.charset!r}")
-    if lg.file and not Path(lg.file).resolve().parent.is_dir():
+    if lg.file and (why := _unusable(lg.file)):
+        err("logging.file", why)
+    elif lg.file and not Path(lg.file).resolve().parent.is_dir():
         err("logging.file", f"the folder of {lg.file} does not exist")
     elif lg.file and Path(lg.file).is_dir():
         err("logging.file", f"{lg.file} is a folder, not a file")

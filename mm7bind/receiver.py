@@ -48,7 +48,7 @@ from .mime import Body, MimeLimits, header_value
 from .profiles import STANDARD, Profile
 from .status import RequestStatus, is_retryable, lookup
 from .store import InboxRecord, SentRecord, StoreBusy, sifted_headers, utcnow
-from .xmlsafe import DEFAULT_LIMITS, XmlLimits, invalid_xml_char, printable_in_xml
+from .xmlsafe import DEFAULT_LIMITS, XmlLimits, declaration_readable, invalid_xml_char, printable_in_xml
 
 log = logging.getLogger("mm7bind.receiver")
 
@@ -845,7 +845,9 @@ def what_it_said(body: bytes, limit: int = 65536) -> Said:
     namespace = None
     if version is not None and (named := _NS_IN_BYTES.search(head)):
         written = re.sub(r"\s+", "", named.group(1).decode("ascii", "replace"))
-        if written != version.namespace and written.isascii() and _answered_in(written, version):
+        # (one the parser refused, "http:/\\/…", cannot be written in the Fault either)
+        if (written != version.namespace and written.isascii() and _answered_in(written, version)
+                and declaration_readable("mm7", written)):
             namespace = written
     shown = _MM7_VERSION_IN_BYTES.search(head) if version is not None else None
     return Said(version, tid, namespace, shown.group(1).decode("ascii") if shown else None)

@@ -406,6 +406,12 @@ class _QuietHandler(WSGIRequestHandler):
     def handle(self) -> None:
         """wsgiref's, with the body's reader and the error answers of our own."""
         self.raw_requestline = self.rfile.readline(65537)
+        # Empty lines before the request line are passed over (RFC 9112 §2.2), as waitress does: the
+        # standard library took the first for an empty request and closed the connection unanswered.
+        for _ in range(100):
+            if self.raw_requestline not in (b"\r\n", b"\n"):
+                break
+            self.raw_requestline = self.rfile.readline(65537)
         if len(self.raw_requestline) > 65536:
             self.requestline, self.request_version, self.command = "", "", ""
             self.send_error(414)
@@ -427,6 +433,8 @@ class _QuietHandler(WSGIRequestHandler):
                 return False
         finally:
             self.rfile = rfile
+        if self.request_version == "HTTP/0.9":  # (answered as 0.9, without status line and headers)
+            self.request_version, self.close_connection = "HTTP/1.0", True  # (as waitress reads it)
         problem = self._framing()
         if problem is not None:
             self.send_error(*problem)
@@ -439,7 +447,11 @@ class _QuietHandler(WSGIRequestHandler):
             self.send_error(413, "request body too large")
             return False
         if _ABSOLUTE_FORM.match(self.path):  # (what a client sends to a proxy: an origin server takes it too)
-            target = urllib.parse.urlsplit(self.path)
+            try:
+                target = urllib.parse.urlsplit(self.path)
+            except ValueError:  # (an unbalanced [ in its host: the connection was dropped unanswered)
+                self.send_error(400, "Bad URI")
+                return False
             self.path = (target.path or "/") + (f"?{target.query}" if target.query else "")
         # The standard library answers `Expect: 100-continue` only when it speaks HTTP/1.1 itself
         # (wsgiref speaks 1.0): a client holding its body back for the go-ahead (some MMSCs, curl,
@@ -485,7 +497,10 @@ class _QuietHandler(WSGIRequestHandler):
         environ["wsgi.input_terminated"] = True  # (the chunked reader ends where the body does)
         environ.pop("HTTP_TRANSFER_ENCODING", None)
         if isinstance(self.connection, ssl.SSLSocket):  # (the client certificate, as mod_ssl exports it)
-            checked, der = self.connection.getpeercert(), self.connection.getpeercert(binary_form=True)
+            try:
+                checked, der = self.connection.getpeercert(), self.connection.getpeercert(binary_form=True)
+            except ValueError as exc:  # ("handshake not done yet": the peer left mid-request, TLS unclosed)
+                raise ConnectionAbortedError(f"the TLS connection failed: {exc}") from None
             if checked and der:  # (a dict only when the context verified it: tls_client_ca)
                 environ.update(SSL_CLIENT_VERIFY="SUCCESS", SSL_CLIENT_CERT=ssl.DER_cert_to_PEM_cert(der),
                                SSL_CLIENT_S_DN=_rfc4514(checked.get("subject")),
@@ -649,7 +664,7 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
     told to `on_too_large(peer, declared length or None)`. (waitress picks the server class itself:
     its instance is adjusted.)"""
     from waitress.channel import HTTPChannel
-    from waitress.parser import HTTPRequestParser
+    from waitress.parser import HTTPRequestParser, ParsingError
     from waitress.task import ErrorTask, WSGITask
     from waitress.utilities import RequestEntityTooLarge
 
@@ -659,7 +674,12 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
             self.started = time.time()  # (waitress's maintenance clock)
 
         def parse_header(self, header_plus: bytes) -> None:
-            super().parse_header(header_plus)
+            try:
+                super().parse_header(header_plus)
+            except ValueError as exc:
+                # waitress lets urlsplit's ValueError out (an absolute-form target with an
+                # unbalanced [ in its host): the connection was closed with no answer.
+                raise ParsingError(f"Bad URI: {exc}") from None
             if self.chunked and "CONTENT_LENGTH" in self.headers:
                 # Delimited by its chunks, and the connection ends with it (RFC 9112 §6.1): both
                 # lengths at once is how a request is smuggled past a proxy reading the other one.

@@ -161,17 +161,21 @@ class Normalizer:
         parent_name = el.tag[el.tag.find("}") + 1:]
         if parent_name in MISPLACED:
             kids = self.move_misplaced(kids, index, MISPLACED[parent_name], path)
+        siblings = _Siblings(el)
         for i, child in enumerate(kids):
             # A child moved out of the tree (to the extras) holds a copy of each namespace
             # declaration it used as long as it is referenced: one at a time, not all of them.
             kids[i] = None
-            name = self.child_name(child, index, parent_name, path)
+            tag = child.tag
+            name = self.child_name(child, index, parent_name, path, siblings)
             if name is None:
+                siblings.changed(tag, child)
                 continue
             var = index[name]
             child_path = f"{path}/{name}"
             if not var.list_element and var.name in seen:
                 self.keep_extra(child, child_path, "repeated-element", f"{name} ignored: only one allowed here")
+                siblings.changed(tag, child)
                 continue
             seen.add(var.name)
             if var.clazz is not None:
@@ -179,6 +183,7 @@ class Normalizer:
             else:
                 self.attributes(child, {}, child_path)
                 self.text_value(child, var, child_path)
+            siblings.changed(tag, child)
             if child.getparent() is el:  # (not moved to the extras for an unusable value)
                 # Alternatives of one choice share their group's place (To/Cc/Bcc in any order).
                 keys.append(choice.index if choice is not None and var.name == choice.name else var.index)
@@ -186,7 +191,8 @@ class Normalizer:
 
     # -- pieces ---------------------------------------------------------------------------------
 
-    def child_name(self, child: etree._Element, index: dict, parent: str, path: str) -> str | None:
+    def child_name(self, child: etree._Element, index: dict, parent: str, path: str,
+                   siblings: _Siblings) -> str | None:
         tag = child.tag
         if tag.startswith(self._prefix):  # the common case: already right
             name = tag[len(self._prefix):]
@@ -204,9 +210,7 @@ class Normalizer:
         if name not in index or name.startswith(("@", "#")) or name == "text()":
             renamed = RENAMES.get(parent, {}).get(name) or RENAMES[None].get(name) or _same_but_case(name, index)
             if renamed and renamed in index:
-                if any(etree.QName(s).localname == renamed for s in child.itersiblings()) or any(
-                    etree.QName(s).localname == renamed for s in child.itersiblings(preceding=True)
-                ):
+                if siblings.has(renamed):
                     self.keep_extra(child, f"{path}/{name}", "unknown-element", f"{name} next to {renamed}")
                     return None
                 self.dev.add("renamed-element", f"{path}/{name}", f"{name} read as {renamed}")
@@ -412,6 +416,37 @@ def take_out(el: etree._Element) -> None:
     parent = el.getparent()
     if parent is not None:
         parent.remove(el)
+
+
+class _Siblings:
+    """The local names of an element's children, counted when a child read under another name
+    first asks whether that name is there already, then kept up to date as its children are
+    renamed or taken out. (Each such child looked through all its siblings: thousands of
+    TimeStamps in a report, each read as Date, took time quadratic in their number, minutes.)"""
+
+    def __init__(self, parent: etree._Element):
+        self.parent = parent
+        self.counts: dict[str, int] | None = None
+
+    def has(self, name: str) -> bool:
+        if self.counts is None:
+            self.counts = {}
+            for child in self.parent.iterchildren(etree.Element):
+                local = _split(child.tag)[1]
+                self.counts[local] = self.counts.get(local, 0) + 1
+        return self.counts.get(name, 0) > 0
+
+    def changed(self, tag: str, child: etree._Element) -> None:
+        """`child`, a child whose tag was `tag`, read: renamed, taken out, or as it was."""
+        if self.counts is None:
+            return
+        now = child.tag if child.getparent() is self.parent else None
+        if now != tag:
+            before = _split(tag)[1]
+            self.counts[before] -= 1
+            if now is not None:
+                after = _split(now)[1]
+                self.counts[after] = self.counts.get(after, 0) + 1
 
 
 def _split(tag: str) -> tuple[str | None, str]:

@@ -218,6 +218,69 @@ def test_elements_are_emptied_before_they_are_taken_out_of_the_tree():
     assert removed == [0] and normalizer.extras[0].xml.count("<x/>") == 1000
 
 
+def test_children_read_under_another_name_are_checked_against_their_siblings_once():
+    # Each TimeStamp in a report (read as Date) looked through all its siblings for a Date already
+    # there: thousands of them took time quadratic in their number (27 s for 170 KB). Elements
+    # visited count; the first is read as Date, the others kept aside as before.
+    from mm7bind import versions
+    from mm7bind.tolerance import Collector, Normalizer
+
+    visited = []
+
+    class Spy(etree.ElementBase):
+        def itersiblings(self, *args, **kwargs):
+            for sibling in super().itersiblings(*args, **kwargs):
+                visited.append(sibling)
+                yield sibling
+
+        def iterchildren(self, *args, **kwargs):
+            for child in super().iterchildren(*args, **kwargs):
+                visited.append(child)
+                yield child
+
+    parser = etree.XMLParser()
+    parser.set_element_class_lookup(etree.ElementDefaultClassLookup(element=Spy))
+    stamps = "".join(f"<TimeStamp>2024-01-01T00:00:{i % 60:02d}Z</TimeStamp>" for i in range(500))
+    doc = wrap(f'<DeliveryReportReq xmlns="{NS}"><MM7Version>6.8.0</MM7Version><MessageID>m</MessageID>'
+               f"<Recipient><Number>1</Number></Recipient><Sender><Number>2</Number></Sender>{stamps}"
+               f"<MMStatus>Retrieved</MMStatus></DeliveryReportReq>")
+    report = etree.fromstring(doc, parser)[1][0]
+    collector = Collector()
+    Normalizer(NS, collector).run(report, versions.latest().element_class("DeliveryReportReq"))
+    assert len(visited) < 10 * 500
+    assert [e.tag.rpartition("}")[2] for e in report].count("Date") == 1
+    assert report.find(f"{{{NS}}}Date").text.endswith(":00Z")
+    said = [d.message for d in collector.result()]
+    assert said[0] == "TimeStamp read as Date" and said[1] == "TimeStamp next to Date"
+
+
+def test_text_in_many_pieces_is_not_validated_while_parsed(monkeypatch):
+    # libxml2, validating while it parses, joins an element's text anew at each reference, comment
+    # or CDATA section: 800,000 "&amp;" in a Subject (4 MB) took 30 s. Such a document is parsed
+    # plainly and its tree validated (linear time), read the same.
+    from mm7bind.validation import validating_parser
+    from mm7bind.xmlsafe import MAX_VALIDATED_PIECES
+
+    validating = validating_parser(mm7.versions.get("REL-6-MM7-1-4"))
+    validated = []
+    real = etree.fromstring
+
+    def spying(data, parser=None, **kwargs):
+        validated.append(parser is validating)
+        return real(data, parser, **kwargs)
+
+    monkeypatch.setattr(etree, "fromstring", spying)
+    for piece, text in ((b"&amp;", "&"), (b"&#x4e2d;", "\u4e2d"), (b"<![CDATA[a]]>", "a"), (b"a<!-- -->", "a")):
+        many = GOOD.replace(b"<Subject>hello", b"<Subject>" + piece * (MAX_VALIDATED_PIECES + 1))
+        validated.clear()
+        env = mm7.decode_envelope(many)
+        assert env.message.subject == text * (MAX_VALIDATED_PIECES + 1) and env.deviations == []
+        assert True not in validated, piece
+    validated.clear()
+    assert mm7.decode_envelope(GOOD.replace(b"hello", b"&amp;" * 100)).message.subject == "&" * 100
+    assert True in validated  # (a few: validated while parsed, as before)
+
+
 def test_huge_text_node_is_refused_by_the_parser_not_loaded():
     doc = wrap("<x>" + "a" * (11 * 1024 * 1024) + "</x>")
     with pytest.raises((mm7.LimitExceededError, mm7.MalformedXMLError)):

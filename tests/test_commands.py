@@ -1891,6 +1891,60 @@ def test_max_parts_is_a_setting_of_the_configuration(tmp_path):
     assert queued.stderr.startswith("mm7bind send: not queued: the message would have 5 MIME parts")
 
 
+def test_a_configuration_with_what_no_url_parser_takes_is_said_not_raised(tmp_path):
+    """A host with an unbalanced "[" or one NFKC turns into other characters, a number of thousands of
+    digits: the file's problems, where the ValueError of urllib or of tomllib escaped load()."""
+    from mm7bind.cmcc.config import NAMESPACE, read as read_cmcc
+    from mm7bind.config import load
+
+    def said(text: str) -> list[str]:
+        (tmp_path / "c.toml").write_text(text, encoding="utf-8")
+        return [str(p) for p in load(tmp_path / "c.toml", env={})[1] if p.level == "error"]
+
+    assert said('[mmsc]\nurls = ["http://[10.0.0.1/mm7"]\n') == [
+        "error: mmsc.urls: 'http://[10.0.0.1/mm7' is not an http(s) URL"]
+    assert said('[mmsc]\nurls = ["http://sp:pw@[10.0.0.1/mm7"]\n') == [
+        "error: mmsc.urls: 'http://***@[10.0.0.1/mm7' is not an http(s) URL"]
+    assert said('[mmsc]\nurls = ["http://a\uff03b/mm7"]\n') == [
+        "error: mmsc.urls: 'http://a\uff03b/mm7' is not an http(s) URL"]
+    assert said("[receiver]\nport = " + "9" * 5000 + "\n")[0].startswith(
+        f"error: {tmp_path / 'c.toml'}: not valid TOML: Exceeds the limit (4300 digits)")
+    (tmp_path / "mm7Config.xml").write_text(f'<vasp:MM7Config xmlns:vasp="{NAMESPACE}"><mmscIP>[10.0.0.1</mmscIP>'
+                                            "</vasp:MM7Config>", encoding="utf-8")
+    assert "error: mmsc.urls: 'http://[10.0.0.1/mm7' is not an http(s) URL" in [
+        str(p) for p in read_cmcc(tmp_path / "mm7Config.xml")[1]]
+    (tmp_path / "mm7Config.xml").write_text(f'<vasp:MM7Config xmlns:vasp="{NAMESPACE}"><mmscIP>10.0.0.1</mmscIP>'
+                                            "<mmscURL>http://[x/mm7</mmscURL></vasp:MM7Config>", encoding="utf-8")
+    assert "error: mm7Config.xml:mmscURL: 'http://[x/mm7' is no URL: Invalid IPv6 URL" in [
+        str(p) for p in read_cmcc(tmp_path / "mm7Config.xml")[1]]
+
+
+def test_a_file_setting_no_file_can_be_named_is_said_not_raised():
+    """A NUL in a file name, or a name longer than the system takes: the checks asked the system
+    about it and its ValueError or OSError (ENAMETOOLONG) escaped load()."""
+    from mm7bind.config import load
+
+    def said(**env) -> list[str]:
+        return [str(p) for p in load(None, env={f"MM7BIND_{k.upper()}": v for k, v in env.items()})[1]
+                if p.level == "error" or "out_dir" in p.where]
+
+    long = "a" * 300
+    assert said(mmsc_ca_file=long) == [
+        f"error: MM7BIND_MMSC_CA_FILE (mmsc.ca_file): '{long[:60]}'... cannot be a file name: longer than this "
+        "system takes"]
+    assert said(logging_file="x\x00") == [
+        "error: MM7BIND_LOGGING_FILE (logging.file): 'x\\x00' cannot be a file name: it holds a NUL character"]
+    assert said(receiver_tls_cert="c\x00", receiver_tls_key=long, receiver_tls_client_ca=long) == [
+        "error: MM7BIND_RECEIVER_TLS_CERT (receiver.tls_cert): 'c\\x00' cannot be a file name: it holds a NUL character",
+        f"error: MM7BIND_RECEIVER_TLS_KEY (receiver.tls_key): '{long[:60]}'... cannot be a file name: longer than "
+        "this system takes",
+        f"error: MM7BIND_RECEIVER_TLS_CLIENT_CA (receiver.tls_client_ca): '{long[:60]}'... cannot be a file name: "
+        "longer than this system takes"]
+    assert said(receiver_out_dir=long) == [
+        f"warning: MM7BIND_RECEIVER_OUT_DIR (receiver.out_dir): '{long[:60]}'... cannot be a file name: longer "
+        "than this system takes: the saving handler would fail"]
+
+
 def test_configuration_mistakes_are_named_with_where_they_belong(tmp_path):
     from mm7bind.config import load
 

@@ -166,6 +166,45 @@ def test_an_absolute_form_target_is_served_at_its_path(server_tls):
     assert statuses(answer) == [200] and len(h.calls) == 1
 
 
+def test_an_absolute_form_target_no_url_parser_takes_is_a_400(server_tls, caplog):
+    """urlsplit refuses "http://[10.0.0.1/mm7" (an unbalanced [): both servers let its ValueError
+    out, and the connection was closed with no answer (waitress) or a traceback logged (TLS)."""
+    import logging
+
+    tls_context, wrap = server_tls
+    h = Recorder()
+    out = mo("absolute-2")
+    with mm7.serve(mm7.Receiver(h), port=0, ssl_context=tls_context) as srv, caplog.at_level(logging.ERROR):
+        answer = exchange(srv, wrap, head(out, f"Content-Length: {len(out.to_bytes())}", "Connection: close",
+                                          target="http://[10.0.0.1/mm7") + out.to_bytes())
+    assert statuses(answer) == [400] and b"Bad URI" in answer and not h.calls
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_request_saying_http_0_9_gets_an_answer_with_its_status_line(server_tls):
+    """The standard library answers "HTTP/0.9" as 0.9 asks, the body alone: the TLS server's
+    answer had no status line and no headers. Both servers read such a request as HTTP/1.0."""
+    tls_context, wrap = server_tls
+    h = Recorder()
+    out = mo("old-1")
+    with mm7.serve(mm7.Receiver(h), port=0, ssl_context=tls_context) as srv:
+        answer = exchange(srv, wrap, head(out, f"Content-Length: {len(out.to_bytes())}", "Connection: close")
+                          .replace(b" HTTP/1.1\r\n", b" HTTP/0.9\r\n", 1) + out.to_bytes())
+    assert answer.startswith(b"HTTP/1.") and statuses(answer) == [200] and len(h.calls) == 1
+
+
+def test_empty_lines_before_the_request_line_are_passed_over(server_tls):
+    """RFC 9112 §2.2: a server SHOULD ignore empty lines before the request line. The TLS server
+    took the first for an empty request and closed the connection without an answer."""
+    tls_context, wrap = server_tls
+    h = Recorder()
+    out = mo("blank-1")
+    with mm7.serve(mm7.Receiver(h), port=0, ssl_context=tls_context) as srv:
+        answer = exchange(srv, wrap, b"\r\n\n\r\n" + head(out, f"Content-Length: {len(out.to_bytes())}",
+                                                          "Connection: close") + out.to_bytes())
+    assert statuses(answer) == [200] and len(h.calls) == 1
+
+
 def test_a_body_not_complete_in_time_is_a_408_and_a_log_line_not_a_traceback(caplog, capsys):
     import logging
 
@@ -176,6 +215,29 @@ def test_a_body_not_complete_in_time_is_a_408_and_a_log_line_not_a_traceback(cap
                           head(mo(), "Content-Length: 100") + b"partial")
     assert statuses(answer) == [408]
     assert any("not taken" in r.getMessage() for r in caplog.records)
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_tls_peer_leaving_inside_its_request_line_is_a_log_line_not_a_traceback(caplog, capsys):
+    """The request line cut short by the peer closing (without a TLS close_notify): the server went
+    on with it and asked the broken TLS connection for the peer's certificate, whose ValueError
+    ("handshake not done yet") was logged as an unexpected error with its traceback."""
+    import logging
+    import time
+
+    tls = local_tls()
+    caplog.set_level(logging.INFO, logger="mm7bind.server")
+    with mm7.serve(mm7.Receiver(Recorder()), port=0, ssl_context=tls.server) as srv:
+        sock = tls.client.wrap_socket(socket.create_connection((srv.host, srv.port), timeout=10),
+                                      server_hostname="127.0.0.1")
+        sock.sendall(b"POST /mm7 HTTP/1.1")
+        sock.close()
+        for _ in range(100):  # (until the server's thread has seen the end: a guard, not a measure)
+            if any("127.0.0.1" in r.getMessage() for r in caplog.records):
+                break
+            time.sleep(0.05)
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if "127.0.0.1" in r.getMessage()]
+    assert said and all(level < logging.ERROR for level, _ in said), said
     assert "Traceback" not in capsys.readouterr().err
 
 

@@ -1634,6 +1634,21 @@ def test_a_request_too_broken_to_decode_is_refused_in_the_mm7version_its_bytes_s
     assert env.body.detail.mm7_version == answered
 
 
+def test_an_undecodable_request_in_a_namespace_no_parser_takes_gets_its_fault(caplog):
+    """The namespace a broken request names is the Fault's when it is a spelling of ours; one the
+    parser refused ("http:/\\/…") was taken too, and writing the Fault in it failed: an internal
+    error (3000, logged as a bug) instead of the 2007 the request earned."""
+    ns = mm7.versions.get("REL-5-MM7-1-5").namespace
+    body = mm7.encode(mm7.DeliverReq(sender="+8613800000000"), transaction_id="mo-9",
+                      version="REL-5-MM7-1-5").to_bytes().replace(ns.encode(), ns.replace("//", "/\\/").encode())
+    with caplog.at_level(logging.ERROR, logger="mm7bind"):
+        rsp = call_wsgi(mm7.wsgi_app(mm7.Receiver()), body, "text/xml")
+    env = mm7.decode(rsp["body"], strict=True)
+    assert (env.body.status.code, env.version.name, env.transaction_id) == (2007, "REL-5-MM7-1-5", "mo-9")
+    assert "not a valid URI" in env.body.status.text and not caplog.records
+
+
+
 def test_a_message_too_large_or_an_operation_not_served_is_logged_with_why(caplog):
     """Both are lost on our side unless said: an MMSC's large MMS over max_body, or a request the
     MMSC should not have sent here."""

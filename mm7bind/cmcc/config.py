@@ -196,9 +196,14 @@ def read(path: str | Path | None, conn_path: str | Path | None = None,
     if "://" in path_part:
         # The SDK wrote it as the request-URI, absolute form, on a connection to mmscIP: the MMSC
         # went by its path. (A host there was never dialled.)
-        parts = urlsplit(path_part)
-        problems.append(Problem("warning", f"{where}:mmscURL", f"{path_part} is a whole URL: its path is used, "
-                                f"sent to the mmscIP addresses as the SDK did (not to {parts.netloc})"))
+        try:
+            parts = urlsplit(path_part)
+        except ValueError as exc:  # (an unbalanced [ in its host)
+            problems.append(Problem("error", f"{where}:mmscURL", f"{path_part!r} is no URL: {exc}"))
+            parts = urlsplit("/")
+        else:
+            problems.append(Problem("warning", f"{where}:mmscURL", f"{path_part} is a whole URL: its path is used, "
+                                    f"sent to the mmscIP addresses as the SDK did (not to {parts.netloc})"))
         path_part = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     if not path_part.startswith("/"):
         path_part = "/" + path_part
