@@ -1648,7 +1648,6 @@ def test_an_undecodable_request_in_a_namespace_no_parser_takes_gets_its_fault(ca
     assert "not a valid URI" in env.body.status.text and not caplog.records
 
 
-
 def test_a_message_too_large_or_an_operation_not_served_is_logged_with_why(caplog):
     """Both are lost on our side unless said: an MMSC's large MMS over max_body, or a request the
     MMSC should not have sent here."""
