@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,6 +88,54 @@ def _read(path: str) -> bytes:
     if path == "-":
         return sys.stdin.buffer.read()
     return Path(path).read_bytes()
+
+
+class _Prefixed:
+    """A binary file read on after its first bytes were taken (a pipe cannot be read again)."""
+
+    def __init__(self, head: bytes, file):
+        self.head, self.file = head, file
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0:
+            out, self.head = self.head + self.file.read(), b""
+            return out
+        if self.head:
+            out = self.head[:n]
+            self.head = self.head[len(out) :]
+            return out
+        return self.file.read(n)
+
+    def close(self) -> None:
+        if self.file is not sys.stdin.buffer:
+            self.file.close()
+
+
+def _opened(path: str) -> tuple[bytes | None, _Prefixed | None]:
+    """What validate and inspect read: a packet capture as a file to read in pieces (a capture of
+    gigabytes is not held whole: see pcap.CaptureStream), anything else as its bytes (_inflated)."""
+    from .pcap import is_packet_capture  # noqa: PLC0415
+
+    file = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 (closed by the caller, or here)
+    with contextlib.ExitStack() as closing:
+        if file is not sys.stdin.buffer:
+            closing.callback(file.close)
+        head = b""
+        while len(head) < 4096 and (piece := file.read(4096 - len(head))):
+            head += piece
+        if is_packet_capture(head):
+            closing.pop_all()
+            return None, _Prefixed(head, file)
+        data = head + file.read()
+    return _inflated(data), None
+
+
+def _in_order(keys: list[tuple]) -> list[int]:
+    """Each of a capture's messages' number (pcap.capture_order's keys, in the order they came)."""
+    numbers = [0] * len(keys)
+    for n, i in enumerate(sorted(range(len(keys)), key=keys.__getitem__), 1):  # (stable: a connection's own in turn)
+        numbers[i] = n
+    return numbers
 
 
 def _inflated(data: bytes) -> bytes:
@@ -207,45 +256,53 @@ def _validated(path: str, lenient: bool) -> list[dict]:
     read, the deviations, or the error."""
     from .codec import decode  # noqa: PLC0415
     from .mime import header_value  # noqa: PLC0415
-    from .pcap import is_packet_capture, read_capture  # noqa: PLC0415
+    from .pcap import CaptureStream, capture_order, is_packet_capture  # noqa: PLC0415
 
     out = {"path": path, "result": "unreadable", "message_type": None, "version": None, "deviations": [],
            "error": None}  # (every key always there, for scripts)
     if path != "-" and Path(path).is_dir():
         return [out | {"error": "a folder with no files in it (hidden ones left out)"}]
     try:
-        data = _inflated(_read(path))
+        data, file = _opened(path)
     except OSError as exc:
         return [out | {"error": exc.strerror or str(exc)}]
     except DecodeError as exc:
         return [out | {"error": str(exc)}]
-    if not is_packet_capture(data):
+    if file is None and not is_packet_capture(data):
         try:
             env, _, _, _ = _decode_capture(data, strict=not lenient)
         except DecodeError as exc:
             return [out | _validation(None, exc)]
         return [out | _validation(env)]
+    # Each message checked as its connection is done, and let go: what is kept of it is small
+    stream = CaptureStream(file or data)
+    keys, found = [], []  # (each message's place; (its index among them, what was found))
     try:
-        capture = read_capture(data)
+        for msg in stream:
+            keys.append(capture_order(msg))
+            if not _may_be_mm7(msg):  # (100 Continue, a 401's challenge, a health check: no MM7 to validate)
+                continue
+            entry = out | {"capture": _captured(msg)}
+            try:
+                env = decode(msg.body, header_value(msg.headers, "content-type"), strict=not lenient)
+            except DecodeError as exc:
+                found.append((len(keys) - 1, entry | _validation(None, exc)))
+                continue
+            if msg.is_request:
+                _said_by_request(env, msg.headers)
+            found.append((len(keys) - 1, entry | _validation(env)))
     except DecodeError as exc:
         return [out | {"error": str(exc)}]
-    found = []
-    for msg in capture.messages:
-        if not _may_be_mm7(msg):  # (100 Continue, a 401's challenge, a health check: no MM7 to validate)
-            continue
-        entry = out | {"path": f"{path}#{msg.number}", "capture": _captured(msg)}
-        try:
-            env = decode(msg.body, header_value(msg.headers, "content-type"), strict=not lenient)
-        except DecodeError as exc:
-            found.append(entry | _validation(None, exc))
-            continue
-        if msg.is_request:
-            _said_by_request(env, msg.headers)
-        found.append(entry | _validation(env))
+    except OSError as exc:  # (read as it goes: a disk's error may come midway)
+        return [out | {"error": exc.strerror or str(exc)}]
+    finally:
+        if file is not None:
+            file.close()
     if not found:
         return [out | {"error": "no HTTP message in the capture holds XML or a multipart body"
-                       + (f" ({'; '.join(capture.notes[:3])})" if capture.notes else "")}]
-    return found
+                       + (f" ({'; '.join(stream.notes[:3])})" if stream.notes else "")}]
+    numbers = _in_order(keys)
+    return [entry | {"path": f"{path}#{numbers[i]}"} for i, entry in sorted(found, key=lambda f: numbers[f[0]])]
 
 
 def _validation(env: Envelope | None, exc: DecodeError | None = None) -> dict:
@@ -346,7 +403,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from .pcap import is_packet_capture  # noqa: PLC0415
 
     try:  # (what inspect prints is JSON, a file it cannot read or decode too: one shape for a script)
-        data = _inflated(_read(args.path))
+        data, file = _opened(args.path)
     except OSError as exc:
         print(_json({"error": type(exc).__name__, "message": f"cannot read {args.path}: {exc.strerror or exc}"},
                     indent=2))
@@ -354,6 +411,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     except DecodeError as exc:
         print(_json({"error": type(exc).__name__, "message": str(exc)}, indent=2))
         return EXIT_UNREADABLE
+    if file is not None:
+        return _inspect_capture(args, file)
     if is_packet_capture(data):
         return _inspect_capture(args, data)
     try:
@@ -370,40 +429,62 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _inspect_capture(args: argparse.Namespace, data: bytes) -> int:
-    """inspect of a packet capture: every HTTP message in it, each MM7 one decoded; --extract
-    writes each one's parts into a folder named after its number."""
+def _inspect_capture(args: argparse.Namespace, source) -> int:
+    """inspect of a packet capture (its bytes, or its file): every HTTP message in it, each MM7
+    one decoded as its connection is done and let go; --extract writes each one's parts into a
+    folder named after its number, which a first reading of the capture tells."""
     from .codec import decode  # noqa: PLC0415
     from .display import mask_headers  # noqa: PLC0415
     from .mime import header_value  # noqa: PLC0415
-    from .pcap import read_capture  # noqa: PLC0415
+    from .pcap import CaptureStream, capture_order  # noqa: PLC0415
 
+    numbers = None
     try:
-        capture = read_capture(data)
+        if args.extract:
+            if not isinstance(source, bytes) and args.path == "-":  # (a pipe is read once: held)
+                source = source.read()
+            numbers = _in_order([capture_order(msg) for msg in CaptureStream(source)])
+            if not isinstance(source, bytes):
+                source.close()
+                source = open(args.path, "rb")  # noqa: SIM115 (closed by the caller)
+        stream = CaptureStream(source)
+        keys, shown = [], []
+        for msg in stream:
+            keys.append(capture_order(msg))
+            number = numbers[len(keys) - 1] if numbers else 0
+            entry: dict = {"number": number, **_captured(msg)}
+            entry["http"] = {"start_line": entry.pop("start_line"), "headers": mask_headers(msg.headers)}
+            if msg.notes:
+                entry["notes"] = msg.notes
+            if msg.body and not _may_be_mm7(msg):
+                entry["body"] = {"content_type": header_value(msg.headers, "content-type"), "size": len(msg.body)}
+            elif msg.body:
+                try:
+                    env = decode(msg.body, header_value(msg.headers, "content-type"))
+                    if msg.is_request:
+                        _said_by_request(env, msg.headers)
+                except DecodeError as exc:
+                    entry["error"] = {"error": type(exc).__name__, "message": str(exc)}
+                else:
+                    entry.update(describe(env))
+                    if args.extract:
+                        entry["extracted"] = _extract(env, os.path.join(args.extract, str(number)), "inspect")
+            shown.append(entry)
     except DecodeError as exc:
         print(_json({"error": type(exc).__name__, "message": str(exc)}, indent=2))
         return EXIT_UNREADABLE
-    shown = []
-    for msg in capture.messages:
-        entry: dict = {"number": msg.number, **_captured(msg)}
-        entry["http"] = {"start_line": entry.pop("start_line"), "headers": mask_headers(msg.headers)}
-        if msg.notes:
-            entry["notes"] = msg.notes
-        if msg.body and not _may_be_mm7(msg):
-            entry["body"] = {"content_type": header_value(msg.headers, "content-type"), "size": len(msg.body)}
-        elif msg.body:
-            try:
-                env = decode(msg.body, header_value(msg.headers, "content-type"))
-                if msg.is_request:
-                    _said_by_request(env, msg.headers)
-            except DecodeError as exc:
-                entry["error"] = {"error": type(exc).__name__, "message": str(exc)}
-            else:
-                entry.update(describe(env))
-                if args.extract:
-                    entry["extracted"] = _extract(env, os.path.join(args.extract, str(msg.number)), "inspect")
-        shown.append(entry)
-    print(_json({"messages": shown, "notes": capture.notes}, indent=2))
+    except OSError as exc:  # (read as it goes: a disk's error may come midway)
+        print(_json({"error": type(exc).__name__, "message": f"cannot read {args.path}: {exc.strerror or exc}"},
+                    indent=2))
+        return EXIT_UNREADABLE
+    finally:
+        if not isinstance(source, bytes):
+            source.close()
+    numbers = _in_order(keys)
+    for entry, number in zip(shown, numbers):
+        entry["number"] = number
+    shown = [entry for _, entry in sorted(zip(numbers, shown), key=itemgetter(0))]
+    print(_json({"messages": shown, "notes": stream.notes}, indent=2))
     return EXIT_OK if any("message_type" in e for e in shown) else EXIT_UNREADABLE
 
 

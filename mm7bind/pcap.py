@@ -15,6 +15,10 @@ unsent after an early answer to its `Expect: 100-continue` told apart. What cann
 packet cut short by the snapshot length, a segment or a fragment never captured, overlapping
 fragments, a connection that is not HTTP, a link of another kind) is said in `notes`, and reading goes on from the next
 message it can find. A gzip-compressed capture is read inflated, within a bound (`gunzip`).
+
+A capture is read as a stream (`CaptureStream`, from a file in pieces), each connection's messages
+made once it can change no more (closed both ways and a grace for retransmissions, or idle long):
+memory holds the open connections, not the capture.
 """
 
 from __future__ import annotations
@@ -145,67 +149,179 @@ class Capture:
 def read_capture(data: bytes) -> Capture:
     """Every HTTP/1.x message in a pcap or pcapng capture, gzip-compressed or not (see `gunzip`);
     DecodeError if `data` is neither."""
-    notes: list[str] = []
-    if is_gzip(data) and _starts_as_capture(_gunzipped_start(data)):
-        data = gunzip(data, "the capture")
-        notes.append("the capture is gzip-compressed: read inflated")
-    ip, tcp = _IP(), _Connections(notes)
-    for number, when, link, frame, cut in _frames(data, notes):
-        segment = ip.segment(link, frame, number, when, cut)
-        if segment is not None:
-            tcp.add(when, number, *segment)
-    notes += ip.notes()
-    messages = []
-    inflated = [0]  # bytes inflated so far, over every connection
-    for conn in tcp.connections:
-        messages += _http_messages(conn, notes, inflated)
-    messages.sort(key=lambda m: (m.time or _NO_TIME, m.connection, not m.is_request))
+    return _whole(CaptureStream(data))
+
+
+def read_capture_file(file) -> Capture:
+    """`read_capture` of a capture read from a binary file object, in pieces: what it holds at
+    once is the open connections' bytes and the messages found (their bodies included)."""
+    return _whole(CaptureStream(file))
+
+
+def _whole(stream: CaptureStream) -> Capture:
+    return Capture(in_capture_order(list(stream)), stream.notes)
+
+
+def capture_order(msg: CapturedMessage) -> tuple:
+    """A message's place in its capture: by when it began, its connection, requests first."""
+    return msg.time or _NO_TIME, msg.connection, not msg.is_request
+
+
+def in_capture_order(messages: list[CapturedMessage]) -> list[CapturedMessage]:
+    """`messages` (a CaptureStream's, all of them) sorted into their capture's order and numbered."""
+    messages.sort(key=capture_order)
     for n, msg in enumerate(messages, 1):
         msg.number = n
-    return Capture(messages, notes)
+    return messages
+
+
+# A connection is read, and its bytes let go, once it can change no more: closed both ways (a FIN
+# from each end, or a reset) and CLOSE_GRACE seconds of capture later, since a segment lost before
+# the FIN comes again after it; sooner when the connections waiting so hold CLOSE_GRACE_BYTES
+# (the earliest closed first). One idle for IDLE seconds of capture is read too: its later packets,
+# if any, are read on as the same connection. A segment with bytes not read coming after its
+# connection was read is said in the notes.
+CLOSE_GRACE = 60.0
+CLOSE_GRACE_BYTES = 64 * 1024 * 1024
+IDLE = 900.0
+_FORGET = 3600.0  # seconds of capture after which a connection read is forgotten (its ports a new one's)
+
+
+class CaptureStream:
+    """The HTTP/1.x messages of a pcap or pcapng capture (bytes, or a binary file object read in
+    pieces), each connection's as soon as it can change no more (see CLOSE_GRACE, IDLE): memory
+    holds the open connections, not the capture. Iterated, messages come connection by connection
+    as each is done, `number` 0 (their place in the capture is known at its end: see
+    `in_capture_order` and `capture_order`); `notes`, for the capture as a whole, are complete once
+    the iteration ends. A gzip-compressed capture is read whole and inflated (see `gunzip`)."""
+
+    def __init__(self, source, *, close_grace: float = CLOSE_GRACE, close_grace_bytes: int = CLOSE_GRACE_BYTES,
+                 idle: float = IDLE):
+        self.source = source
+        self.close_grace, self.close_grace_bytes, self.idle = close_grace, close_grace_bytes, idle
+        self.notes: list[str] = []
+        self._read = False
+
+    def __iter__(self):
+        if self._read:
+            raise RuntimeError("a CaptureStream is read once")
+        self._read = True
+        src = _Source(self.source)
+        head = bytes(src.peek(4096))
+        first: list[str] = []
+        if is_gzip(head) and _starts_as_capture(_gunzipped_start(head)):
+            src = _Source(gunzip(bytes(src.read_all()), "the capture"))
+            first.append("the capture is gzip-compressed: read inflated")
+        file_notes: list[str] = []
+        connection_notes: list[tuple[int, list[str]]] = []
+        ip = _IP()
+        tcp = _Connections(connection_notes, self.close_grace, self.close_grace_bytes, self.idle)
+        try:
+            for number, when, link, frame, cut in _frames(src, file_notes):
+                segment = ip.segment(link, frame, number, when, cut)
+                if segment is not None:
+                    tcp.add(when, number, *segment)
+                if tcp.due:
+                    yield from tcp.finish_due()
+            yield from tcp.finish_all()
+        finally:
+            connection_notes.sort(key=itemgetter(0))  # (stable: a connection read twice says its notes in turn)
+            self.notes = first + file_notes + ip.notes() + tcp.late_notes(
+                [n for _, said in connection_notes for n in said])
+
+
+class _Source:
+    """A capture's bytes as they are read: from memory (what is read are views of it) or from a
+    binary file object (read in pieces: only what is being parsed is held)."""
+
+    _PIECE = 1 << 18
+
+    def __init__(self, source):
+        self.file = None if isinstance(source, (bytes, bytearray, memoryview)) else source
+        self.view = memoryview(source) if self.file is None else None
+        self.buffer = bytearray()
+        self.at = 0  # (in the buffer, or the view)
+        self.position = 0  # bytes read from the start
+
+    def peek(self, n: int):
+        """The next `n` bytes (fewer at the end), left to read."""
+        if self.file is None:
+            return self.view[self.at : self.at + n]
+        while len(self.buffer) - self.at < n:
+            piece = self.file.read(max(self._PIECE, n - len(self.buffer) + self.at))
+            if not piece:
+                break
+            if self.at:
+                del self.buffer[: self.at]
+                self.at = 0
+            self.buffer += piece
+        with memoryview(self.buffer) as view:
+            return bytes(view[self.at : self.at + n])
+
+    def read(self, n: int):
+        out = self.peek(n)
+        self.at += len(out)
+        self.position += len(out)
+        return out if self.file is None else memoryview(out)
+
+    def read_all(self):
+        if self.file is None:
+            return self.read(len(self.view) - self.at)
+        rest = bytes(self.buffer[self.at :]) + self.file.read()
+        self.buffer, self.at = bytearray(), 0
+        self.position += len(rest)
+        return rest
 
 
 # -- files: (packet number, time, link type, frame, cut short) -------------------------------------
 
 
-def _frames(data: bytes, notes: list[str]):
-    if data[:4] in PCAP_MAGICS:
-        yield from _pcap_frames(data, notes)
-    elif _starts_as_capture(data):
-        yield from _pcapng_frames(data, notes)
+def _frames(src: _Source, notes: list[str]):
+    head = bytes(src.peek(12))
+    if head[:4] in PCAP_MAGICS:
+        yield from _pcap_frames(src, notes)
+    elif _starts_as_capture(head):
+        yield from _pcapng_frames(src, notes)
     else:
         raise DecodeError("not a packet capture (no pcap or pcapng header)")
 
 
-def _pcap_frames(data: bytes, notes: list[str]):
-    order, unit, heads = PCAP_MAGICS[data[:4]]
-    if len(data) < 24:
+def _pcap_frames(src: _Source, notes: list[str]):
+    order, unit, heads = PCAP_MAGICS[bytes(src.peek(4))]
+    header = src.peek(24)
+    if len(header) < 24:
         raise DecodeError("a pcap file cut short in its header")
-    link = struct.unpack_from(order + "I", data, 20)[0] & 0x0FFFFFFF  # (the top bits: an FCS flag)
-    head = _record_header(data, order, unit, heads)
-    pos, number, view = 24, 0, memoryview(data)  # (frames are views: a big capture is not copied packet by packet)
-    while pos + head <= len(data):
-        sec, frac, caplen, origlen = struct.unpack_from(order + "IIII", data, pos)
+    link = struct.unpack_from(order + "I", header, 20)[0] & 0x0FFFFFFF  # (the top bits: an FCS flag)
+    head = _record_header(src.peek, order, unit, heads)
+    src.read(24)
+    number = 0  # (from memory, frames are views: a big capture is not copied packet by packet)
+    while True:
+        record = src.read(head)
+        if len(record) < head:
+            if record:
+                notes.append(f"the file ends inside the header of packet {number + 1}")
+            return
+        sec, frac, caplen, origlen = struct.unpack_from(order + "IIII", record, 0)
         number += 1
-        if pos + head + caplen > len(data):
+        frame = src.read(caplen)
+        if len(frame) < caplen:
             notes.append(f"packet {number}: the file ends inside it")
             return
-        yield number, sec + frac * unit, link, view[pos + head : pos + head + caplen], caplen < origlen
-        pos += head + caplen
-    if pos != len(data):
-        notes.append(f"the file ends inside the header of packet {number + 1}")
+        yield number, sec + frac * unit, link, frame, caplen < origlen
 
 
-def _record_header(data: bytes, order: str, unit: float, heads: tuple[int, ...]) -> int:
+def _record_header(peek, order: str, unit: float, heads: tuple[int, ...]) -> int:
     """The size of the file's record headers, of those its magic may have: the first whose first
     records make sense (a fraction of a second under a second, a length captured no longer than
     the snapshot length nor the packet, one on the wire under 128 MiB, the record within the
-    file), else the one with the fewest faults (the usual one when tied)."""
-    snaplen = struct.unpack_from(order + "I", data, 16)[0]
+    file), else the one with the fewest faults (the usual one when tied). `peek(n)`: the file's
+    first n bytes (fewer if it is shorter)."""
+    snaplen = struct.unpack_from(order + "I", peek(24), 16)[0]
     best, fewest = heads[0], None
     for head in heads:
         faults, pos = 0, 24
         for _ in range(_RECORDS_TRIED):
+            data = peek(pos + head)
             if pos + head > len(data):
                 faults += pos != len(data)  # (the file ends inside a header: a fault; at one, none)
                 break
@@ -214,7 +330,7 @@ def _record_header(data: bytes, order: str, unit: float, heads: tuple[int, ...])
                        + (caplen > origlen))
             if faults:
                 break
-            if pos + head + caplen > len(data):
+            if pos + head + caplen > len(peek(pos + head + caplen)):
                 faults += 1
                 break
             pos += head + caplen
@@ -225,20 +341,21 @@ def _record_header(data: bytes, order: str, unit: float, heads: tuple[int, ...])
     return best
 
 
-def _pcapng_frames(data: bytes, notes: list[str]):
-    pos, number, order, view = 0, 0, "<", memoryview(data)
+def _pcapng_frames(src: _Source, notes: list[str]):
+    number, order = 0, "<"
     interfaces: list[tuple[int, float, int, int]] = []  # (link type, seconds per time unit, snapshot length,
     #                                                       seconds added to its times)
-    while pos + 12 <= len(data):
-        if data[pos : pos + 4] == PCAPNG_MAGIC:  # a section: its own byte order and interfaces
-            order = _PCAPNG_BYTE_ORDERS.get(data[pos + 8 : pos + 12], ">")
+    while len(head := src.peek(12)) == 12:
+        if head[:4] == PCAPNG_MAGIC:  # a section: its own byte order and interfaces
+            order = _PCAPNG_BYTE_ORDERS.get(bytes(head[8:12]), ">")
             interfaces = []
-        kind, length = struct.unpack_from(order + "II", data, pos)
-        if length < 12 or length % 4 or pos + length > len(data):
+        kind, length = struct.unpack_from(order + "II", head, 0)
+        pos = src.position
+        block = src.read(length) if length >= 12 and not length % 4 else b""
+        if len(block) < 12 or len(block) < length:
             notes.append(f"the file ends inside a block (or a block's length is broken) at byte {pos}")
             return
-        body = view[pos + 8 : pos + length - 4]
-        pos += length
+        body = block[8 : length - 4]
         if kind == 1 and len(body) >= 8:  # interface description
             link, _, snaplen = struct.unpack_from(order + "HHI", body, 0)
             unit, offset = _clock(body[8:], order)
@@ -548,17 +665,20 @@ def _ip_packet(link: int, frame: bytes) -> bytes | None:
 
 
 _SEQ_MASK, _HALF = 0xFFFFFFFF, 1 << 31
+_DROPPED = object()
 
 
 class _Direction:
     """What one end of a connection sent, made once it sends data."""
 
-    __slots__ = ("last", "segments", "start")
+    __slots__ = ("floor", "gaps", "last", "segments", "start")
 
     def __init__(self, seq: int, start: int | None):
         self.segments: list[tuple[int, int, float | None, bytes]] = []  # (position, packet, time, data)
         self.last = seq  # the position of the latest segment
         self.start = start  # the position of its first byte, once its SYN is seen
+        self.floor: int | None = None  # once read: the position its bytes read end at
+        self.gaps: list[tuple[int, int]] | None = None  # once read: (position, end) of bytes not captured
 
     def nearest(self, seq: int) -> int:
         """A sequence number as a position in the stream: the one nearest the latest segment's
@@ -566,12 +686,20 @@ class _Direction:
         step = (seq - self.last) & _SEQ_MASK
         return self.last + (step - (1 << 32) if step >= _HALF else step)
 
+    def read_already(self, position: int, length: int) -> bool:
+        """Whether bytes at `position` were all there when this side was read (a repeat of them)."""
+        if self.floor is None or self.gaps is None:
+            return False
+        end = position + length
+        return end <= self.floor and not any(position < b and a < end for a, b in self.gaps)
+
 
 class _Connection:
     """A TCP connection, kept small until data comes (a SYN scan, or a capture of many refused or
     idle connections, makes hundreds of thousands with none)."""
 
-    __slots__ = ("client", "closed", "key", "number", "sides", "start0", "start1")
+    __slots__ = ("client", "closed", "ended", "held", "key", "late", "number", "read", "seen", "sides", "start0",
+                 "start1")
 
     def __init__(self, number: int, key: bytes, client: int):
         self.number = number
@@ -580,6 +708,11 @@ class _Connection:
         self.start0 = self.start1 = None  # each end's first sequence number, from its SYN
         self.sides: list[_Direction | None] | None = None  # each end's data, once there is any
         self.closed = False
+        self.ended = 0  # which ends have closed (bits 1, 2; 3: both, or a reset)
+        self.seen: float | None = None  # (capture time) its latest packet's
+        self.held = 0  # bytes of data held
+        self.read: str | None = None  # once read: "closed" (a late segment is said), "idle" (read on)
+        self.late = 0  # segments with bytes not read that came after it was read closed
 
     def end(self, which: int) -> str:
         """An end as "address:port"."""
@@ -587,20 +720,49 @@ class _Connection:
         packed = self.key[:half] if which == 0 else self.key[half:]
         return f"{_address(packed[:-2])}:{int.from_bytes(packed[-2:], 'big')}"
 
+    def name(self) -> str:
+        return f"connection {self.number} ({self.end(self.client)} → {self.end(1 - self.client)})"
+
 
 class _Connections:
-    def __init__(self, notes: list[str]):
-        self.connections: list[_Connection] = []
-        self.current: dict[bytes, _Connection] = {}
+    """The connections of a capture as its packets come, each read once it is done (see CLOSE_GRACE)."""
+
+    def __init__(self, notes: list[tuple[int, list[str]]], grace: float, grace_bytes: int, idle: float):
+        self.count = 0
+        self.current: dict[bytes, _Connection] = {}  # open, the least recently active first
+        self.closing: dict[bytes, tuple[_Connection, float | None]] = {}  # closed both ways: (it, when), in turn
+        self.closing_bytes = 0
+        self.done: dict[bytes, tuple[_Connection, float | None]] = {}  # read: (it, its latest packet's time)
+        self.lately: list[_Connection] = []  # read closed, with late segments
         self.notes = notes
+        self.grace, self.grace_bytes, self.idle = grace, grace_bytes, idle
+        self.now: float | None = None
+        self.checked: float | None = None  # (capture time of the latest check for idle connections)
+        self.due = False  # a connection may be done
+        self.pending: list[_Connection] = []  # open ones whose ports a new connection took: to read
+        self.inflated = [0]  # bytes inflated so far, over every connection
 
     def add(self, when, number, src: bytes, dst: bytes, seq: int, flags: int, payload) -> None:
         key, which = (src + dst, 0) if src <= dst else (dst + src, 1)
-        conn = self.current.get(key)
-        if conn is None or (flags & _SYN and not flags & _ACK and (conn.closed or conn.sides is not None)):
-            conn = _Connection(len(self.connections) + 1, key, which)
-            self.connections.append(conn)
-            self.current[key] = conn
+        if when is not None:
+            self.now = when
+            if self.checked is None or when - self.checked >= min(self.idle, self.grace) / 4 or when < self.checked:
+                self.due = True
+        conn = self.current.pop(key, None)  # (put back last: the latest active)
+        if conn is None:
+            done = self.done.get(key)
+            if done is not None:
+                conn = self.reopened(done[0], which, seq, flags, payload, when)
+                if conn is _DROPPED:
+                    return
+        elif flags & _SYN and not flags & _ACK and (conn.closed or conn.sides is not None):
+            self.retire(conn)  # (its ports taken by a new connection)
+            conn = None
+        if conn is None:
+            self.count += 1
+            conn = _Connection(self.count, key, which)
+        self.current[key] = conn
+        conn.seen = when if when is not None else conn.seen
         side = conn.sides[which] if conn.sides is not None else None
         if flags & _SYN:
             start = (seq + 1) & _SEQ_MASK
@@ -612,6 +774,12 @@ class _Connections:
                 conn.start1 = start
         if flags & (_FIN | _RST):
             conn.closed = True
+            ended = conn.ended
+            conn.ended |= 3 if flags & _RST else 1 << which
+            if conn.ended == 3 and ended != 3:
+                self.closing[key] = (conn, when)
+                self.closing_bytes += conn.held
+                self.due = True
         if payload:  # (data sent with a SYN, as TCP Fast Open does, follows the SYN's number)
             if flags & _SYN:
                 seq = (seq + 1) & _SEQ_MASK
@@ -623,6 +791,99 @@ class _Connections:
                 conn.sides[which] = side
             side.last = side.nearest(seq)
             side.segments.append((side.last, number, when, payload))
+            conn.held += len(payload)
+            if conn.ended == 3:
+                self.closing_bytes += len(payload)
+                self.due = self.due or self.closing_bytes > self.grace_bytes
+
+    def reopened(self, conn: _Connection, which: int, seq: int, flags: int, payload, when):
+        """A packet on a connection read already: the connection read on (idle), None (a SYN opens
+        a new one), or _DROPPED (closed: a late segment with bytes not read is counted)."""
+        del self.done[conn.key]
+        if flags & _SYN and not flags & _ACK and (conn.closed or conn.sides is not None):
+            return None  # (a new connection)
+        if conn.read == "idle":
+            conn.read = None
+            return conn
+        self.done[conn.key] = (conn, when if when is not None else conn.seen)  # (put back last)
+        side = conn.sides[which] if conn.sides is not None else None
+        if payload and flags & _SYN:
+            seq = (seq + 1) & _SEQ_MASK
+        if payload and not (side is not None and side.read_already(side.nearest(seq), len(payload))):
+            if not conn.late:
+                self.lately.append(conn)
+            conn.late += 1
+        return _DROPPED
+
+    def retire(self, conn: _Connection) -> None:
+        """An open connection whose ports a new one takes: read."""
+        if self.closing.pop(conn.key, None) is not None:
+            self.closing_bytes -= conn.held
+        self.pending.append(conn)
+        self.due = True
+
+    def finish_due(self):
+        """The messages of the connections done by now."""
+        self.due = False
+        ready, self.pending = self.pending, []
+        while self.closing:
+            key = next(iter(self.closing))
+            conn, closed = self.closing[key]
+            if not (self.closing_bytes > self.grace_bytes or
+                    (None not in (closed, self.now) and self.now - closed > self.grace)):
+                break
+            del self.closing[key]
+            self.closing_bytes -= conn.held
+            self.current.pop(key, None)
+            conn.read = "closed"
+            ready.append(conn)
+        if self.now is not None:
+            self.checked = self.now
+            idle = []
+            for conn in self.current.values():  # (the least recently active first)
+                if conn.seen is None or self.now - conn.seen <= self.idle:
+                    break
+                if conn.ended != 3:  # (a closed one's grace is counted from its close)
+                    idle.append(conn)
+            for conn in idle:
+                del self.current[conn.key]
+                conn.read = "idle"
+                ready.append(conn)
+            forgotten = []
+            for key, (conn, seen) in self.done.items():
+                if seen is not None and self.now - seen <= _FORGET:
+                    break
+                forgotten.append(key)
+            for key in forgotten:
+                del self.done[key]
+        for conn in ready:
+            yield from self.finish(conn)
+
+    def finish(self, conn: _Connection):
+        notes: list[str] = []
+        messages = _http_messages(conn, notes, self.inflated)
+        if notes:  # (a capture of a SYN scan has hundreds of thousands with none)
+            self.notes.append((conn.number, notes))
+        conn.held = 0
+        if conn.read is None:
+            conn.sides = None
+        else:  # (kept, small: its ends' positions, to read on from or to tell late bytes by)
+            self.done[conn.key] = (conn, conn.seen)
+        yield from messages
+
+    def finish_all(self):
+        ready = self.pending + list(self.current.values())
+        self.pending, self.current, self.closing = [], {}, {}
+        for conn in sorted(ready, key=lambda c: c.number):
+            conn.read = None
+            yield from self.finish(conn)
+
+    def late_notes(self, notes: list[str]) -> list[str]:
+        for conn in self.lately:
+            notes.append(f"{conn.name()}: {conn.late} segment(s) with bytes not read came after it had closed "
+                         f"both ways and {self.grace:g} more seconds of the capture passed (or its bytes were let "
+                         "go to bound the memory held): not read")
+        return notes
 
 
 def _stream(side: _Direction | None) -> tuple[list[tuple[int, bytes]], list[tuple[int, int, float | None]],
@@ -631,28 +892,30 @@ def _stream(side: _Direction | None) -> tuple[list[tuple[int, bytes]], list[tupl
     (offset, packet number, time), the gaps (offset, bytes missing), and each run's pieces (where
     each begins in it, and its bytes: views into the capture, of which the bodies are made once
     the runs are read and let go): segments in sequence order, each byte taken once (the first
-    captured of it)."""
+    captured of it). A side read before (its connection idle) goes on from where that ended."""
     if side is None or not side.segments:
         return [], [], [], []
     # Joined mid-stream (no SYN): it begins at the earliest byte captured
-    base = side.start if side.start is not None else min(segment[0] for segment in side.segments)
+    if side.start is None:
+        side.start = min(segment[0] for segment in side.segments)
+    base, read_before = side.start, side.floor is not None
     # (sorted by position alone: a stable sort keeps repeats in the order they were captured)
     ordered = sorted(side.segments, key=itemgetter(0))
     runs: list[tuple[int, list]] = []  # (offset, its pieces)
     times: list[tuple[int, int, float | None]] = []
     gaps: list[tuple[int, int]] = []
-    end: int | None = None  # where the bytes taken so far end
+    end: int | None = None if side.floor is None else side.floor - base  # where the bytes taken so far end
     for position, number, when, data in ordered:
         off = position - base
         if off < 0:  # (bytes before the stream's first: a retransmission of the SYN's, or not this connection's)
             data, off = data[-off:], 0
         if not data or (end is not None and off + len(data) <= end):
             continue  # all of it taken already: a retransmission
-        if end is None or off > end:
-            if end is not None or off > 0:  # (off > 0 at first: its first bytes were never captured)
+        if end is None or off > end or not runs:
+            if (end is not None and off > end) or (end is None and off > 0):  # (at first: its first bytes never captured)
                 gaps.append((end or 0, off - (end or 0)))
-            runs.append((off, []))
-            end = off
+            runs.append((max(off, end or 0), []))
+            end = max(off, end or 0)
         if end > off:  # (its start taken already: a view of the rest, else the segment as it is)
             data = data[end - off :]
         times.append((end, number, when))
@@ -660,6 +923,14 @@ def _stream(side: _Direction | None) -> tuple[list[tuple[int, bytes]], list[tupl
         end += len(data)
     del ordered
     side.segments = []  # (let go before the runs are joined: they are in `runs` and `times` now)
+    if end is not None:
+        side.floor = base + end
+    # (what was not captured, to tell a late segment's bytes read from ones not: not kept for a capture
+    # cut by its snapshot length, which has a gap in every packet)
+    if len(gaps) > 16 or (read_before and side.gaps is None):
+        side.gaps = None
+    else:
+        side.gaps = (side.gaps or []) + [(base + a, base + a + n) for a, n in gaps]
     parts = []
     for _, pieces in runs:
         starts, at = [], 0
@@ -679,10 +950,9 @@ _STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9][^\r\n]*\r?\n")
 
 
 def _http_messages(conn: _Connection, notes: list[str], inflated: list[int]) -> list[CapturedMessage]:
-    if conn.sides is None:
+    if conn.sides is None or not any(side and side.segments for side in conn.sides):  # (read on: nothing new)
         return []
-    streams = [_stream(side) for side in conn.sides]
-    conn.sides = None  # (the segments are joined: not kept twice)
+    streams = [_stream(side) for side in conn.sides]  # (the segments are joined: not kept twice)
     bodies: list[_Body] = []  # (each message's body, made once both sides are read: in the order they were)
 
     def sends(who, start: re.Pattern) -> bool:  # (at its start, else anywhere: joined mid-message)
@@ -697,7 +967,8 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int]) -> 
     elif sends(1 - client, _REQUEST_LINE) or (sends(client, _STATUS_LINE) and not sends(1 - client, _STATUS_LINE)):
         client = 1 - client
     server = 1 - client
-    name = f"connection {conn.number} ({conn.end(client)} → {conn.end(server)})"
+    conn.client = client  # (kept: an idle connection read on has it)
+    name = conn.name()
     said = len(notes)
     # The responses are read as the requests need them: which request one answers depends on the
     # methods before it (HEAD), and whether a request's body was sent may depend on its answer.

@@ -8,6 +8,8 @@ import gzip
 import json
 import random
 import struct
+import subprocess
+import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +20,7 @@ from mm7bind.errors import DecodeError
 from mm7bind.pcap import is_packet_capture, read_capture
 
 from .pcapgen import ACK, PSH, RST, Flow, Packet, http, pcap, pcapng, pcapng_simple
-from .test_commands import run
+from .test_commands import ENV, ROOT, run
 
 MB = "multipart/related"
 
@@ -828,3 +830,174 @@ def test_a_connections_runs_are_let_go_before_its_bodies_are_made(monkeypatch):
     assert req.body == body and rsp.body == b"" and rsp.start_line == "HTTP/1.1 204 No Content"
     assert len(held) == 1 and held[0] < len(body) // 2  # (the run, as long as the body, is gone)
     assert segments == [0, 0]
+
+
+class Trickle:
+    """A binary file handing out at most `step` bytes a read, as a pipe may; `at`: bytes read so far."""
+
+    def __init__(self, data: bytes, step: int):
+        self.data, self.step, self.at = data, step, 0
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.step if n < 0 else min(n, self.step)
+        out = self.data[self.at : self.at + n]
+        self.at += len(out)
+        return out
+
+
+def fields(capture) -> tuple:
+    return [vars(m) for m in capture.messages], capture.notes
+
+
+@pytest.mark.parametrize("kind", ["pcap", "pcapng", "modified"])
+def test_a_capture_read_from_a_file_in_pieces_is_read_as_from_bytes(kind):
+    from mm7bind.pcap import read_capture_file
+
+    request, _ = submit()
+    lost = Flow(client=("10.0.0.1", 40001)).open()
+    sent = lost.send(True, request, 500)
+    lost.packets.remove(sent[1])
+    packets = conversation().packets + fragmented(conversation(Flow(time=1764000001.0, client=("10.0.0.1", 40002)))
+                                                  .packets) + lost.packets
+    packets.sort(key=lambda p: p.time)
+    data = pcapng([[("ethernet", 6, packets)]]) if kind == "pcapng" else pcap(packets, modified=kind == "modified")
+    whole = read_capture(data)
+    assert len(whole.messages) == 5 and whole.notes
+    for step in (1, 7, 1500, 1 << 20):
+        assert fields(read_capture_file(Trickle(data, step))) == fields(whole)
+
+
+def test_a_retransmission_after_both_fins_is_read_within_the_grace_and_said_after_it():
+    """A connection is read once it is closed both ways and its grace has passed: a segment lost
+    before the FINs comes again after them (its sender's timer), and must still be read."""
+    from mm7bind.pcap import CaptureStream, in_capture_order
+
+    request, response = submit()
+    flow = Flow().open()
+    sent = flow.send(True, request, 500)
+    flow.packets.remove(lost := sent[1])
+    flow.send(False, response, 500)
+    flow.close()
+    again = Packet(flow.time + 1.0, lost.ip)  # (resent a second after the FINs)
+    repeat = Packet(flow.time + 1.0, sent[0].ip)  # (and one read already: nothing to say)
+    other = conversation(Flow(client=("10.0.0.1", 40001), time=flow.time + 0.6))
+    later = conversation(Flow(client=("10.0.0.1", 40002), time=flow.time + 100))
+    data = pcap(sorted(flow.packets + other.packets + [again, repeat] + later.packets, key=lambda p: p.time))
+    whole = read_capture(data)
+    req = whole.messages[0]
+    assert req.body == request.split(b"\r\n\r\n", 1)[1] and not req.notes and whole.notes == []
+    file = Trickle(data, 1000)
+    stream = CaptureStream(file)
+    done_at = {}
+    for msg in stream:
+        done_at.setdefault(msg.connection, file.at)
+    # Read as a stream: the same, and each connection read before the capture ends
+    assert done_at[1] < len(data) and done_at[2] < len(data)
+    stream = CaptureStream(Trickle(data, 1000))
+    assert fields(type(whole)(in_capture_order(list(stream)), stream.notes)) == fields(whole)
+    # A grace shorter than the retransmission took: the connection was read without it, and the
+    # late segment is said (the one repeating bytes read is not)
+    stream = CaptureStream(data, close_grace=0.5)
+    cut = in_capture_order(list(stream))[0]
+    assert "cut short" in cut.notes[0] and len(cut.body) < len(req.body)
+    assert stream.notes[-1] == ("connection 1 (10.0.0.1:40000 → 10.0.0.2:8080): 1 segment(s) with bytes not read "
+                                "came after it had closed both ways and 0.5 more seconds of the capture passed (or "
+                                "its bytes were let go to bound the memory held): not read")
+
+
+def test_a_connection_idle_long_is_read_and_read_on_when_it_sends_again():
+    from mm7bind.pcap import CaptureStream, in_capture_order
+
+    request, response = submit()
+    keep = Flow().open()
+    for n in range(3):
+        keep.send(True, request.replace(b"cap-1", b"cap-%d" % n), 600)
+        keep.send(False, response, 600)
+        keep.time += 40  # (idle between exchanges, as a kept-alive connection is)
+    keep.close()
+    others = [conversation(Flow(client=("10.0.0.1", 41000 + n), time=1764000000.0 + 10 * n)).packets
+              for n in range(12)]
+    data = pcap(sorted(keep.packets + [p for packets in others for p in packets], key=lambda p: p.time))
+    whole = read_capture(data)
+    mine = [m for m in whole.messages if m.connection == 1]
+    assert [decoded(m).transaction_id for m in mine if m.is_request] == ["cap-0", "cap-1", "cap-2"]
+    assert [m.start_line for m in mine if not m.is_request] == ["HTTP/1.1 200 OK"] * 3
+    file = Trickle(data, 1000)
+    stream = CaptureStream(file, idle=20)
+    got, first = [], None
+    for msg in stream:
+        got.append(msg)
+        if msg.connection == 1 and first is None:
+            first = file.at
+    assert first < len(data) // 2  # (its first exchange read long before the capture's end)
+    assert fields(type(whole)(in_capture_order(got), stream.notes)) == fields(whole)
+
+
+def test_a_capture_read_as_a_stream_holds_its_open_connections_not_the_file(tmp_path):
+    """A capture of gigabytes could not be read: it was held whole, and every connection until its
+    end. Read from its file as a stream, with each message let go once seen, what is held at once
+    is the connections open (and those in their grace) and a piece of the file."""
+    import tracemalloc
+
+    from mm7bind.pcap import CaptureStream
+
+    body = random.Random(3).randbytes(60_000)
+    packets = []
+    for n in range(200):
+        flow = Flow(client=("10.0.0.1", 40000 + n), time=1764000000.0 + n).open()
+        flow.send(True, http("POST /mm7 HTTP/1.1", {"Host": "m", "Content-Length": str(len(body))}, body))
+        flow.send(False, http("HTTP/1.1 204 No Content", {}, b""))
+        packets += flow.close().packets
+    path = tmp_path / "many.pcap"
+    path.write_bytes(pcap(packets))
+    del packets
+    count = 0
+    tracemalloc.start()
+    try:
+        with path.open("rb") as file:
+            for msg in CaptureStream(file, close_grace=2):
+                count += 1
+                assert msg.body in (body, b"")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == 400
+    assert peak < path.stat().st_size / 10, (peak, path.stat().st_size)
+
+
+def test_inspect_and_validate_number_messages_in_the_capture_s_order_though_read_as_connections_end(tmp_path):
+    """Read as a stream, a short connection is done and read before a long one begun earlier: the
+    messages are still numbered and listed by when they began, --extract's folders too."""
+    request, response = submit()
+    other = request.replace(b"cap-1", b"cap-2")
+    long = Flow().open()
+    long.send(True, request)
+    short = conversation(Flow(client=("10.0.0.1", 40001), time=long.time + 1))
+    long.time += 200  # (answered late: the short one's grace has passed by then)
+    long.send(False, response)
+    long.close()
+    short2 = Flow(client=("10.0.0.1", 40002), time=long.time + 1).open()
+    short2.send(True, other)
+    short2.send(False, response)
+    short2.close()
+    path = tmp_path / "mixed.pcap"
+    path.write_bytes(pcap(sorted(long.packets + short.packets + short2.packets, key=lambda p: p.time)))
+    proc = run("inspect", str(path), "--extract", str(tmp_path / "parts"))
+    assert proc.returncode == 0, proc.stderr
+    shown = json.loads(proc.stdout)["messages"]
+    assert [(m["number"], m["connection"], m["http"]["start_line"][:4]) for m in shown] == [
+        (1, 1, "POST"), (2, 2, "POST"), (3, 2, "HTTP"), (4, 1, "HTTP"), (5, 3, "POST"), (6, 3, "HTTP")]
+    assert [m["transaction_id"] for m in shown] == ["cap-1", "cap-1", "cap-1", "cap-1", "cap-2", "cap-1"]
+    for m in shown:
+        if m["http"]["start_line"].startswith("POST"):
+            assert sorted(p.name for p in (tmp_path / "parts" / str(m["number"])).iterdir()) == sorted(m["extracted"])
+    assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == ["1", "2", "5"]
+    for extract in ([], ["--extract", str(tmp_path / "piped")]):  # (a pipe, read once: held for two readings)
+        piped = subprocess.run([sys.executable, "-m", "mm7bind.cli", "inspect", "-", *extract], capture_output=True,
+                               input=path.read_bytes(), env=ENV, cwd=ROOT, timeout=120, check=True)
+        assert [{k: v for k, v in m.items() if k != "extracted"} for m in json.loads(piped.stdout)["messages"]] == [
+            {k: v for k, v in m.items() if k != "extracted"} for m in shown]
+    assert sorted(p.name for p in (tmp_path / "piped").iterdir()) == ["1", "2", "5"]
+    proc = run("validate", str(path))
+    assert [line.split(" ", 1)[0] for line in proc.stdout.splitlines() if "#" in line.split(" ", 1)[0]] == [
+        f"{path}#{n}" for n in range(1, 7)]
