@@ -47,7 +47,7 @@ from .jsonable import to_jsonable
 from .mime import Body, MimeLimits, header_value
 from .profiles import STANDARD, Profile
 from .status import RequestStatus, is_retryable, lookup
-from .store import InboxRecord, SentRecord, StoreBusy, sifted_headers, utcnow
+from .store import DigestReplayed, InboxRecord, SentRecord, StoreBusy, sifted_headers, utcnow
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, invalid_xml_char, printable_in_xml
 
 log = logging.getLogger("mm7bind.receiver")
@@ -253,9 +253,12 @@ class Receiver:
             log.warning("refused request from %s (not in the allow-list)", peer)
             self._count(None, "forbidden", None, started)
             return Response(403, [("Content-Type", "text/plain")], b"forbidden\n")
+        spent = None
         if self.config.auth is not None:
             given = header_value(headers, "authorization")
             ok, stale = self.config.auth.check(method.upper(), uri, given, body)
+            if ok and hasattr(self.config.auth, "spent"):  # (Digest: kept spent in the store, for every process)
+                spent = self.config.auth.spent(given)
             if not ok:
                 challenge = self.config.auth.challenge(stale)  # (one nonce: the answer's)
                 scheme = (given or "").partition(" ")[0].lower()
@@ -308,7 +311,8 @@ class Receiver:
                         RequestStatus.UNSUPPORTED_OPERATION, started, env.deviations)
             return self.fault(env, env.version, "Client", RequestStatus.UNSUPPORTED_OPERATION,
                               f"{kind} is not an operation a VASP serves")
-        return self.dispatch(env, body, content_type, headers, peer, started, uri=uri, client_cert=client_cert)
+        return self.dispatch(env, body, content_type, headers, peer, started, uri=uri, client_cert=client_cert,
+                             spent=spent)
 
     def inflate(self, body: bytes, headers: Mapping[str, str], peer,
                 started) -> tuple[bytes, dict, Deviation | None] | Response:
@@ -360,10 +364,10 @@ class Receiver:
 
     def dispatch(self, env: Envelope, body: bytes, content_type: str | None, headers, peer, started,
                  record: InboxRecord | None = None, uri: str | None = None,
-                 client_cert: ClientCert | None = None) -> Response:
+                 client_cert: ClientCert | None = None, spent: tuple[str, float] | None = None) -> Response:
         """A decoded request stored (unless it is a replay's `record`; with the path of `uri`, the
-        request's target), handed to the handler and answered: the part of `handle` that `replay`
-        runs again."""
+        request's target, and the Digest answer it `spent`), handed to the handler and answered:
+        the part of `handle` that `replay` runs again."""
         msg = env.message
         if self.config.auth is not None:  # checked: the credentials are of no more use, only a risk in a log
             headers = {k: shown_header(k, v) if k.lower() in _CHECKED else v for k, v in headers.items()}
@@ -375,6 +379,8 @@ class Receiver:
                 more = {"headers": sifted_headers(headers)} if self._takes(self.store.accept, "headers") else {}
                 if uri is not None and self._takes(self.store.accept, "path"):  # (`store show --raw`'s request line)
                     more["path"] = uri
+                if spent is not None and self._takes(self.store.accept, "spent"):
+                    more["spent"] = spent
                 earlier = self._stored_before_upgrade(env) if env.transaction_id else None
                 record, new = (earlier, False) if earlier is not None else self.store.accept(
                     kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
@@ -382,6 +388,14 @@ class Receiver:
                     peer=peer, content_type=content_type, body=bytes(body), tid_key=keys[0], report_key=keys[1],
                     sent_transaction_id=sent.transaction_id if sent else None, wait=self.config.store_wait, **more,
                 )
+            except DigestReplayed:
+                # Taken by another process of this store (this one's own `check` refuses its own):
+                # a header captured on the way, sent again, perhaps with another message.
+                log.warning("refused %s tid=%s from %s: its Digest answer was used already (a captured request "
+                            "sent again?)", msg.ELEMENT, printable(env.transaction_id), peer)
+                self._count(msg.ELEMENT, "unauthorized", None, started, env.deviations)
+                return Response(401, [("WWW-Authenticate", self.config.auth.challenge(True)),
+                                      ("Content-Type", "text/plain")], b"authentication required\n")
             except STORE_ERRORS as exc:  # a full disk, a locked file: the operator's to fix, said in one line
                 log.error("%s tid=%s from %s not stored (%s: %s): answered 3000, the MMSC will send it again",
                           msg.ELEMENT, printable(env.transaction_id), peer, type(exc).__name__, exc,

@@ -306,14 +306,23 @@ class StoreBusy(sqlite3.OperationalError):
     would wait."""
 
 
+class DigestReplayed(Exception):
+    """The Digest answer (nonce and count) a request came with was spent already, by this process
+    or another on the same store: a header captured on the way, sent again."""
+
+
 class _Pending:
     """One write waiting for its group commit: an insert (`body` given) or an outcome (`body` None,
     `row` the UPDATE's arguments)."""
 
-    __slots__ = ("row", "body", "wait", "deadline", "done", "rowid", "conflict", "error", "wake", "detached")
+    __slots__ = ("row", "body", "wait", "deadline", "done", "rowid", "conflict", "error", "wake", "detached",
+                 "spent", "replayed")
 
-    def __init__(self, row: tuple, body: bytes | None, wait: float | None = None):
+    def __init__(self, row: tuple, body: bytes | None, wait: float | None = None,
+                 spent: tuple[str, float] | None = None):
         self.row, self.body = row, body
+        self.spent = spent  # (key, until): the Digest answer it came with, kept spent for every process
+        self.replayed = False  # that answer was spent already: nothing stored
         self.wait = wait  # seconds its caller waits for a locked store; None: SQLite's 30 s
         self.deadline = None if wait is None else time.monotonic() + wait
         self.done = False
@@ -358,7 +367,18 @@ CREATE TABLE IF NOT EXISTS inbox_body (
     id INTEGER PRIMARY KEY,
     body BLOB NOT NULL
 );
+-- The Digest answers (nonce and count, digested) the messages came with, until their nonce goes
+-- stale (epoch seconds): a header captured on the way and sent to another process is refused there.
+CREATE TABLE IF NOT EXISTS digest_spent (
+    key TEXT PRIMARY KEY,
+    until REAL NOT NULL
+) WITHOUT ROWID;
 """
+
+# How often a process forgets the spent Digest answers whose nonces went stale (a DELETE with a
+# batch), and how long past that it keeps them (clocks of hosts sharing the file differ a little).
+SPENT_PRUNE_EVERY = 60.0
+SPENT_MARGIN = 60.0
 
 # The duplicate keys the receiver writes: "<element>|<TransactionID>|<32 hex digits>" (a digest
 # of what the message says). Releases before wrote "<element>|<TransactionID>", and then a digest
@@ -989,6 +1009,7 @@ class SqliteStore:
         # Records up to this id may hold a duplicate key of the releases before (0: none can).
         self._old_keys_through = 0
         self._old_keys_checked = time.monotonic()
+        self._spent_pruned = float("-inf")
         self._installation: str | None = None
         _open_stores.add(self)
         if self.read_only:
@@ -1304,7 +1325,8 @@ class SqliteStore:
                status: str | None, peer: str | None, content_type: str | None, body: bytes,
                tid_key: str | None, report_key: str | None,
                sent_transaction_id: str | None = None, wait: float | None = None,
-               headers=None, path: str | None = None) -> tuple[InboxRecord, bool]:
+               headers=None, path: str | None = None,
+               spent: tuple[str, float] | None = None) -> tuple[InboxRecord, bool]:
         """Store an incoming request before anything else happens to it, with its HTTP
         `headers` (a mapping or pairs) as `kept_headers` keeps them: a replay shows them to its
         handler; and the `path` it was POSTed to, without its query (which may carry credentials).
@@ -1319,13 +1341,19 @@ class SqliteStore:
         every waiting insert (and every outcome `mark` has waiting) in one transaction, so N
         concurrent messages cost one flush to disk, not N; each caller returns only once its own
         row is durable.
+
+        `spent`: the Digest answer the request came with (`DigestAuth.spent`), written in the same
+        transaction; one spent already, by any process on this file, raises `DigestReplayed` and
+        nothing is stored.
         """
         received_at = utcnow()
         kept, path = kept_headers(headers), _request_path(path)
         pending = _Pending((kind, transaction_id, message_id, recipient, status, peer, content_type,
                             received_at.isoformat(), tid_key, report_key, sent_transaction_id,
-                            _JSON.encode(kept) if kept else None, path), body, wait)
+                            _JSON.encode(kept) if kept else None, path), body, wait, spent)
         self._commit(pending)
+        if pending.replayed:
+            raise DigestReplayed("its Digest answer (nonce and count) was spent already")
         if pending.conflict is not None:  # already there: the earlier record comes back
             row = self._conn().execute(
                 _INBOX_SELECT + " WHERE (i.tid_key IS NOT NULL AND i.tid_key = ?) OR"
@@ -1428,7 +1456,18 @@ class SqliteStore:
                     return
                 db.execute("BEGIN IMMEDIATE")
                 try:
+                    if any(p.spent is not None for p in batch) and time.monotonic() - self._spent_pruned >= SPENT_PRUNE_EVERY:
+                        db.execute("DELETE FROM digest_spent WHERE until < ?", (time.time() - SPENT_MARGIN,))
+                        self._spent_pruned = time.monotonic()
                     for p in batch:
+                        if p.spent is not None:
+                            try:
+                                db.execute("INSERT INTO digest_spent (key, until) VALUES (?, ?)", p.spent)
+                            except sqlite3.IntegrityError:
+                                if not db.in_transaction:
+                                    raise
+                                p.replayed = True
+                                continue
                         if p.body is None:
                             try:
                                 db.execute(_MARK, p.row)

@@ -1484,28 +1484,41 @@ def test_request_timeout_must_be_positive_and_finite(timeout, tls):
             server.stop()
 
 
-def test_a_digest_header_sent_again_to_another_process_carries_only_its_own_message(store):
-    """Digest's used counts are a process's own: two processes (two receivers, one credentials,
-    one store) each take a header once. With auth-int the copy another process takes can carry
-    only the body it signed: the store answers it as a repeat, the handler is not called again,
-    while a process sees the header a second time as a repeat (stale)."""
+@pytest.mark.parametrize("qop", ["auth", "auth-int"])
+def test_a_digest_header_sent_again_to_another_process_on_the_store_is_refused(tmp_path, qop):
+    """Two processes (two receivers, each with its own DigestAuth and its own SqliteStore on one
+    file) share nonces; the counts they took were each one's own, so a header captured on the way
+    was taken once more by the other, with qop=auth (which signs no body) carrying another message.
+    Spent in the store, it is refused there (a stale challenge), nothing stored, no handler called;
+    the client's next count is taken by either."""
     calls = []
+    stores = [SqliteStore(tmp_path / "inbox.db"), SqliteStore(tmp_path / "inbox.db")]
     receivers = []
-    for _ in range(2):
-        rcv = mm7.Receiver(store=store, auth=mm7.auth.DigestAuth("mmsc", "pw", qop="auth-int"))
+    for one in stores:
+        rcv = mm7.Receiver(store=one, auth=mm7.auth.DigestAuth("mmsc", "pw", qop=qop))
         rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
         receivers.append(rcv)
-    out = mm7.encode(deliver(), transaction_id="dg-1", version="REL-6-MM7-1-4")
-    answer = mm7.auth.DigestAnswer("mmsc", "pw")
-    assert answer.take(receivers[0].config.auth.challenge())
-    headers = {"Authorization": answer.authorization("POST", "/mm7", out.to_bytes())}
-    for rcv in receivers:
-        rsp = rcv.handle(out.to_bytes(), out.content_type, headers, "127.0.0.1", uri="/mm7")
+    try:
+        out = mm7.encode(deliver(), transaction_id="dg-1", version="REL-6-MM7-1-4")
+        answer = mm7.auth.DigestAnswer("mmsc", "pw")
+        assert answer.take(receivers[0].config.auth.challenge())
+        headers = {"Authorization": answer.authorization("POST", "/mm7", out.to_bytes())}
+        rsp = receivers[0].handle(out.to_bytes(), out.content_type, headers, "127.0.0.1", uri="/mm7")
         assert rsp.status == 200 and mm7.decode(rsp.body).body.status.code == 1000
-    assert calls == ["回复"] and len(store.inbox()) == 1
-    assert receivers[0].handle(out.to_bytes(), out.content_type, headers, "127.0.0.1", uri="/mm7").status == 401
-    other = mm7.encode(deliver(subject="forged"), transaction_id="dg-1", version="REL-6-MM7-1-4")
-    assert receivers[1].handle(other.to_bytes(), other.content_type, headers, "127.0.0.1", uri="/mm7").status == 401
+        forged = mm7.encode(deliver(subject="forged"), transaction_id="dg-2", version="REL-6-MM7-1-4")
+        for rcv, sent in ((receivers[0], out), (receivers[1], out), (receivers[1], forged)):
+            rsp = rcv.handle(sent.to_bytes(), sent.content_type, headers, "127.0.0.1", uri="/mm7")
+            assert rsp.status == 401
+            # (auth-int: another body is no answer at all, not a spent one)
+            assert ("stale=true" in dict(rsp.headers)["WWW-Authenticate"]) == (qop == "auth" or sent is out)
+        assert calls == ["回复"] and [r.transaction_id for r in stores[1].inbox()] == ["dg-1"]
+        nxt = mm7.encode(deliver(subject="next"), transaction_id="dg-3", version="REL-6-MM7-1-4")
+        headers = {"Authorization": answer.authorization("POST", "/mm7", nxt.to_bytes())}
+        assert receivers[1].handle(nxt.to_bytes(), nxt.content_type, headers, "127.0.0.1", uri="/mm7").status == 200
+        assert calls == ["回复", "next"]
+    finally:
+        for one in stores:
+            one.close()
 
 
 def test_digest_auth_int_covers_the_body():
