@@ -386,6 +386,9 @@ SPENT_MARGIN = 60.0
 
 # A record of a release before is looked for by its key of then for this long after it came: a
 # copy of a message older than that is no MMSC's retry (they retry for hours; days in an outage).
+# Not a setting: an MMSC retries only a message whose answer it did not get, and its next copy,
+# answered as a repeat, ends that; a copy this late needs every retry of a week lost as well,
+# and a longer window would cost every message a lookup for longer after each upgrade.
 OLD_KEYS_WINDOW = timedelta(days=7)
 # How often a receiver looks again whether such records are left (another process may have purged
 # them, or they aged past the window): one query a minute, while any may be there.
