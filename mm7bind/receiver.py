@@ -382,6 +382,8 @@ class Receiver:
                 if spent is not None and self._takes(self.store.accept, "spent"):
                     more["spent"] = spent
                 earlier = self._stored_before_upgrade(env) if env.transaction_id else None
+                if earlier is not None and "spent" in more and hasattr(self.store, "spend"):
+                    self.store.spend(spent, wait=self.config.store_wait)  # (no accept to write it with)
                 record, new = (earlier, False) if earlier is not None else self.store.accept(
                     kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
                     recipient=_address(getattr(msg, "recipient", None)), status=_text(getattr(msg, "mm_status", None)),

@@ -1373,6 +1373,17 @@ class SqliteStore:
                            sent_transaction_id=sent_transaction_id, claimed_at=received_at, headers=kept,
                            path=path), True
 
+    def spend(self, spent: tuple[str, float], *, wait: float | None = None) -> None:
+        """Keep a Digest answer spent (as `accept(spent=)` does) for a request that stores nothing:
+        a copy of a message a release before stored, answered as its repeat. `DigestReplayed` when
+        it was spent already."""
+        db = self._conn(busy=None)
+        with self._locked(db, wait, wait):
+            try:
+                db.execute("INSERT INTO digest_spent (key, until) VALUES (?, ?)", spent)
+            except sqlite3.IntegrityError:
+                raise DigestReplayed("its Digest answer (nonce and count) was spent already") from None
+
     def _commit(self, pending: _Pending, detach: bool = False) -> None:
         """Queue `pending` for the next group commit and return once it is written (raising the
         batch's error if it failed). One thread at a time, the leader, writes whatever is queued;

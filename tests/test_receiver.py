@@ -1825,6 +1825,41 @@ def test_a_copy_of_a_message_stored_by_the_release_before_is_still_a_repeat(tmp_
         fresh.close()
 
 
+def test_a_digest_answer_spent_on_a_copy_of_a_message_of_the_release_before_is_refused_elsewhere(tmp_path):
+    """A copy of a message the release before stored is answered as its repeat without storing
+    anything: the Digest answer it came with was not kept spent, and another process on the store
+    took it again, with another message."""
+    import sqlite3
+
+    from mm7bind import store as store_module
+
+    path = tmp_path / "old.db"
+    first = mm7.encode(deliver(subject="before the upgrade"), transaction_id="up-1", version="REL-6-MM7-1-4")
+    with sqlite3.connect(path) as db:
+        db.executescript(store_module.SENT_SCHEMA + store_module.INBOX_SCHEMA)
+        db.execute("INSERT INTO inbox (kind, transaction_id, content_type, body, received_at, state, response_code,"
+                   " tid_key) VALUES ('DeliverReq', 'up-1', ?, ?, ?, 'handled', 1000, 'DeliverReq|up-1')",
+                   (first.content_type, first.to_bytes(), _hours_ago(1)))
+    db.close()
+    stores, calls = [SqliteStore(path), SqliteStore(path)], []
+    receivers = [mm7.Receiver(store=one, auth=mm7.auth.DigestAuth("mmsc", "pw")) for one in stores]
+    for rcv in receivers:
+        rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
+    try:
+        answer = mm7.auth.DigestAnswer("mmsc", "pw")
+        assert answer.take(receivers[0].config.auth.challenge())
+        headers = {"Authorization": answer.authorization("POST", "/mm7")}
+        copy = mm7.encode(deliver(subject="before the upgrade"), transaction_id="up-1", version="REL-6-MM7-1-4")
+        assert receivers[0].handle(copy.to_bytes(), copy.content_type, headers, "127.0.0.1", uri="/mm7").status == 200
+        assert calls == []
+        forged = mm7.encode(deliver(subject="forged"), transaction_id="up-2", version="REL-6-MM7-1-4")
+        rsp = receivers[1].handle(forged.to_bytes(), forged.content_type, headers, "127.0.0.1", uri="/mm7")
+        assert rsp.status == 401 and calls == [] and len(stores[1].inbox()) == 1
+    finally:
+        for one in stores:
+            one.close()
+
+
 def _subjects_handled(store) -> tuple:
     """A receiver's WSGI app on `store`, and the list the subjects of the DeliverReqs it hands its
     handler go into."""
