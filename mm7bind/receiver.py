@@ -268,6 +268,31 @@ class Receiver:
                 self._count(None, "unauthorized" if wrong else "challenged", None, started)
                 return Response(401, [("WWW-Authenticate", challenge),
                                       ("Content-Type", "text/plain")], b"authentication required\n")
+        if spent is None or getattr(self.store, "spend", None) is None:
+            return self._authorized(body, content_type, headers, peer, uri, started, client_cert)
+        # Kept spent whatever becomes of the request: with the message, in the transaction that
+        # stores it (`dispatch` takes it from the list), else on its own once it is answered (a
+        # refusal's header, sent again elsewhere with a message that is taken, would carry it).
+        unspent = [spent]
+        rsp = self._authorized(body, content_type, headers, peer, uri, started, client_cert, unspent)
+        if unspent:
+            self._spend(unspent[0], peer)
+        return rsp
+
+    def _spend(self, spent: tuple[str, float], peer: str | None) -> None:
+        """Keep the Digest answer of a request that stored nothing spent (`SqliteStore.spend`)."""
+        try:
+            self.store.spend(spent, wait=self.config.store_wait)
+        except DigestReplayed:
+            pass  # (a copy of a header spent already, on a request refused all the same)
+        except STORE_ERRORS as exc:
+            log.warning("the Digest answer of a request from %s that stored nothing could not be kept spent (%s: %s): "
+                        "another process may take it once within its nonce's lifetime", peer, type(exc).__name__, exc)
+
+    def _authorized(self, body: bytes, content_type: str | None, headers: Mapping[str, str], peer: str | None,
+                    uri: str, started: float, client_cert: ClientCert | None, spent: list | None = None) -> Response:
+        """`handle` past the method, allow-list and credentials checks. `spent`: the Digest answer
+        the request came with, in a list `dispatch` empties once the store has it."""
         if len(body) > self.config.max_body:
             return self.too_large(peer, len(body), started)
         plain = None  # (a body sent plain under a Content-Encoding: reported, never refused)
@@ -364,10 +389,10 @@ class Receiver:
 
     def dispatch(self, env: Envelope, body: bytes, content_type: str | None, headers, peer, started,
                  record: InboxRecord | None = None, uri: str | None = None,
-                 client_cert: ClientCert | None = None, spent: tuple[str, float] | None = None) -> Response:
+                 client_cert: ClientCert | None = None, spent: list | None = None) -> Response:
         """A decoded request stored (unless it is a replay's `record`; with the path of `uri`, the
-        request's target, and the Digest answer it `spent`), handed to the handler and answered:
-        the part of `handle` that `replay` runs again."""
+        request's target, and the Digest answer in `spent`, taken from that list as it is
+        written), handed to the handler and answered: the part of `handle` that `replay` runs again."""
         msg = env.message
         if self.config.auth is not None:  # checked: the credentials are of no more use, only a risk in a log
             headers = {k: shown_header(k, v) if k.lower() in _CHECKED else v for k, v in headers.items()}
@@ -379,11 +404,11 @@ class Receiver:
                 more = {"headers": sifted_headers(headers)} if self._takes(self.store.accept, "headers") else {}
                 if uri is not None and self._takes(self.store.accept, "path"):  # (`store show --raw`'s request line)
                     more["path"] = uri
-                if spent is not None and self._takes(self.store.accept, "spent"):
-                    more["spent"] = spent
                 earlier = self._stored_before_upgrade(env) if env.transaction_id else None
-                if earlier is not None and "spent" in more and hasattr(self.store, "spend"):
-                    self.store.spend(spent, wait=self.config.store_wait)  # (no accept to write it with)
+                if spent and earlier is not None:  # (no accept to write it with)
+                    self.store.spend(spent.pop(), wait=self.config.store_wait)
+                elif spent and self._takes(self.store.accept, "spent"):
+                    more["spent"] = spent.pop()  # (tried once: a store failing now fails the next try too)
                 record, new = (earlier, False) if earlier is not None else self.store.accept(
                     kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
                     recipient=_address(getattr(msg, "recipient", None)), status=_text(getattr(msg, "mm_status", None)),

@@ -1374,10 +1374,11 @@ class SqliteStore:
                            path=path), True
 
     def spend(self, spent: tuple[str, float], *, wait: float | None = None) -> None:
-        """Keep a Digest answer spent (as `accept(spent=)` does) for a request that stores nothing:
-        a copy of a message a release before stored, answered as its repeat. `DigestReplayed` when
-        it was spent already."""
-        db = self._conn(busy=None)
+        """Keep a Digest answer spent (as `accept(spent=)` does) for a request that stores nothing
+        (refused, or a copy of a message a release before stored, answered as its repeat).
+        `DigestReplayed` when it was spent already. Not flushed to disk: a power cut losing it
+        only lets its header be taken once more while its nonce lives."""
+        db = self._conn("NORMAL", busy=None)
         with self._locked(db, wait, wait):
             try:
                 db.execute("INSERT INTO digest_spent (key, until) VALUES (?, ?)", spent)

@@ -1521,6 +1521,30 @@ def test_a_digest_header_sent_again_to_another_process_on_the_store_is_refused(t
             one.close()
 
 
+def test_a_digest_answer_spent_on_a_refused_request_is_refused_by_another_process(tmp_path):
+    """Only a stored message kept its Digest answer spent for the other processes: the header of a
+    request refused (here an operation a VASP does not serve) could be sent again to another
+    process with a message that is taken. Each is kept spent once it is answered."""
+    stores, calls = [SqliteStore(tmp_path / "inbox.db"), SqliteStore(tmp_path / "inbox.db")], []
+    receivers = [mm7.Receiver(store=one, auth=mm7.auth.DigestAuth("mmsc", "pw")) for one in stores]
+    for rcv in receivers:
+        rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
+    try:
+        answer = mm7.auth.DigestAnswer("mmsc", "pw")
+        assert answer.take(receivers[0].config.auth.challenge())
+        headers = {"Authorization": answer.authorization("POST", "/mm7")}
+        refused = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], vaspid="1", vasid="2", service_code="3"),
+                             transaction_id="s-1", version="REL-6-MM7-1-4")
+        rsp = receivers[0].handle(refused.to_bytes(), refused.content_type, headers, "127.0.0.1", uri="/mm7")
+        assert mm7.decode(rsp.body).body.detail.status.code == 4003
+        taken = mm7.encode(deliver(subject="forged"), transaction_id="s-2", version="REL-6-MM7-1-4")
+        rsp = receivers[1].handle(taken.to_bytes(), taken.content_type, headers, "127.0.0.1", uri="/mm7")
+        assert rsp.status == 401 and calls == [] and stores[1].inbox() == []
+    finally:
+        for one in stores:
+            one.close()
+
+
 def test_digest_auth_int_covers_the_body():
     auth = mm7.auth.DigestAuth("mmsc", "pw", qop="auth-int", algorithm="SHA-256")
     answer = mm7.auth.DigestAnswer("mmsc", "pw")
