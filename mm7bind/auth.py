@@ -278,7 +278,7 @@ class DigestAuth:
         (`SqliteStore.accept(spent=)`): a key for its nonce and count, and the time (epoch
         seconds) its nonce goes stale, after which the key may be forgotten (the nonce is refused
         anyway). None for a header that is no Digest answer with a nonce of ours."""
-        if not header or not header[:7].lower() == "digest ":
+        if not header or header[:7].lower() != "digest ":
             return None
         p = _parse_auth_params(header[7:])
         nonce = p.get("nonce", "")
