@@ -1494,8 +1494,9 @@ def test_a_digest_header_sent_again_to_another_process_on_the_store_is_refused(t
     calls = []
     stores = [SqliteStore(tmp_path / "inbox.db"), SqliteStore(tmp_path / "inbox.db")]
     receivers = []
+    metrics = mm7.Metrics()
     for one in stores:
-        rcv = mm7.Receiver(store=one, auth=mm7.auth.DigestAuth("mmsc", "pw", qop=qop))
+        rcv = mm7.Receiver(store=one, auth=mm7.auth.DigestAuth("mmsc", "pw", qop=qop), metrics=metrics)
         rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
         receivers.append(rcv)
     try:
@@ -1512,6 +1513,8 @@ def test_a_digest_header_sent_again_to_another_process_on_the_store_is_refused(t
             # (auth-int: another body is no answer at all, not a spent one)
             assert ("stale=true" in dict(rsp.headers)["WWW-Authenticate"]) == (qop == "auth" or sent is out)
         assert calls == ["回复"] and [r.transaction_id for r in stores[1].inbox()] == ["dg-1"]
+        # (counted under its operation: refused once read; the second copy there, by that process's own counts)
+        assert metrics.value("mm7bind_received_total", operation="DeliverReq", outcome="unauthorized") == 1
         nxt = mm7.encode(deliver(subject="next"), transaction_id="dg-3", version="REL-6-MM7-1-4")
         headers = {"Authorization": answer.authorization("POST", "/mm7", nxt.to_bytes())}
         assert receivers[1].handle(nxt.to_bytes(), nxt.content_type, headers, "127.0.0.1", uri="/mm7").status == 200
