@@ -268,7 +268,7 @@ class Receiver:
                 self._count(None, "unauthorized" if wrong else "challenged", None, started)
                 return Response(401, [("WWW-Authenticate", challenge),
                                       ("Content-Type", "text/plain")], b"authentication required\n")
-        if spent is None or getattr(self.store, "spend", None) is None:
+        if spent is None or getattr(self.store, "spend", None) is None or not self._takes(self.store.accept, "spent"):
             return self._authorized(body, content_type, headers, peer, uri, started, client_cert)
         # Kept spent whatever becomes of the request: with the message, in the transaction that
         # stores it (`dispatch` takes it from the list), else on its own once it is answered (a
@@ -407,7 +407,7 @@ class Receiver:
                 earlier = self._stored_before_upgrade(env) if env.transaction_id else None
                 if spent and earlier is not None:  # (no accept to write it with)
                     self.store.spend(spent.pop(), wait=self.config.store_wait)
-                elif spent and self._takes(self.store.accept, "spent"):
+                elif spent:
                     more["spent"] = spent.pop()  # (tried once: a store failing now fails the next try too)
                 record, new = (earlier, False) if earlier is not None else self.store.accept(
                     kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),

@@ -414,6 +414,7 @@ class MemoryStore:
         self._next_id = 1
         self._keys: dict[str, int] = {}
         self._claims: dict[str, SendClaim] = {}
+        self._spent: dict[str, float] = {}  # Digest answers spent: key → when its nonce goes stale
         self._lock = threading.Lock()
         self._installation = secrets.token_hex(8)
 
@@ -422,8 +423,11 @@ class MemoryStore:
 
     def accept(self, *, kind, transaction_id, message_id, recipient, status, peer, content_type, body, tid_key,
                report_key, sent_transaction_id=None, wait: float | None = None,
-               headers=None, path: str | None = None) -> tuple[InboxRecord, bool]:
+               headers=None, path: str | None = None,
+               spent: tuple[str, float] | None = None) -> tuple[InboxRecord, bool]:
         with self._lock:
+            if spent is not None:
+                self._spend(spent)
             for key in (tid_key, report_key):
                 if key is not None and self._keys.get(key) in self._inbox:
                     return dataclasses.replace(self._inbox[self._keys[key]]), False  # (a snapshot, as SQLite's)
@@ -437,6 +441,20 @@ class MemoryStore:
                 if key is not None:
                     self._keys[key] = rec.id
             return dataclasses.replace(rec), True
+
+    def spend(self, spent: tuple[str, float], *, wait: float | None = None) -> None:
+        """See `SqliteStore.spend` (receivers sharing this store share what they spent)."""
+        with self._lock:
+            self._spend(spent)
+
+    def _spend(self, spent: tuple[str, float]) -> None:
+        key, until = spent
+        if key in self._spent:
+            raise DigestReplayed("its Digest answer (nonce and count) was spent already")
+        if len(self._spent) > 10_000:  # (forgotten once their nonce is stale: refused anyway)
+            now = time.time()
+            self._spent = {k: u for k, u in self._spent.items() if u >= now}
+        self._spent[key] = until
 
     def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
               stale_before: datetime | None = None, wait: float | None = None) -> bool:

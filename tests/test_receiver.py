@@ -1548,6 +1548,20 @@ def test_a_digest_answer_spent_on_a_refused_request_is_refused_by_another_proces
             one.close()
 
 
+def test_receivers_sharing_a_memory_store_share_the_digest_answers_spent():
+    store, calls = MemoryStore(), []
+    receivers = [mm7.Receiver(store=store, auth=mm7.auth.DigestAuth("mmsc", "pw")) for _ in range(2)]
+    for rcv in receivers:
+        rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
+    answer = mm7.auth.DigestAnswer("mmsc", "pw")
+    assert answer.take(receivers[0].config.auth.challenge())
+    headers = {"Authorization": answer.authorization("POST", "/mm7")}
+    for rcv, subject, status in ((receivers[0], "first", 200), (receivers[1], "forged", 401)):
+        out = mm7.encode(deliver(subject=subject), transaction_id=subject, version="REL-6-MM7-1-4")
+        assert rcv.handle(out.to_bytes(), out.content_type, headers, "127.0.0.1", uri="/mm7").status == status
+    assert calls == ["first"] and len(store.inbox()) == 1
+
+
 def test_digest_auth_int_covers_the_body():
     auth = mm7.auth.DigestAuth("mmsc", "pw", qop="auth-int", algorithm="SHA-256")
     answer = mm7.auth.DigestAnswer("mmsc", "pw")
