@@ -218,15 +218,14 @@ class DigestAuth:
     `qop="auth-int"` (or "auth,auth-int") also covers the body, `algorithm` may be MD5-sess,
     SHA-256 or SHA-256-sess.
 
-    A header seen once is not taken again (per process): with qop, each count (nc) of a nonce
-    serves once, and may come after a higher one by up to `NC_WINDOW` (an MMSC sending on several
-    connections at once with one nonce: requests overtake one another on the way); without qop
-    (RFC 2069 clients), a nonce serves one request. A repeat gets a stale
-    challenge, so an honest client simply answers it with a fresh nonce, while a header captured
-    on the way cannot be used to send other messages. The counts used are this process's: another
-    process serving the same credentials takes a captured header once more within
-    `nonce_lifetime` (with qop "auth-int" only for the body it signed, which a store answers as a
-    repeat)."""
+    A header seen once is not taken again: with qop, each count (nc) of a nonce serves once, and
+    may come after a higher one by up to `NC_WINDOW` (an MMSC sending on several connections at
+    once with one nonce: requests overtake one another on the way); without qop (RFC 2069
+    clients), a nonce serves one request. A repeat gets a stale challenge, so an honest client
+    simply answers it with a fresh nonce, while a header captured on the way cannot be used to
+    send other messages. `check` knows the counts this process used; the receiver also has its
+    store keep each message's (`spent`), so that another process on the same store refuses the
+    header too."""
 
     username: str
     password: str = field(repr=False)
@@ -273,6 +272,25 @@ class DigestAuth:
             highest = max(highest, count)
             self._seen[nonce] = (now, highest, frozenset(c for c in (*used, count) if c > highest - self.NC_WINDOW))
             return True
+
+    def spent(self, header: str | None) -> tuple[str, float] | None:
+        """What an answer `check` took spends, for a store to keep for every process on it
+        (`SqliteStore.accept(spent=)`): a key for its nonce and count, and the time (epoch
+        seconds) its nonce goes stale, after which the key may be forgotten (the nonce is refused
+        anyway). None for a header that is no Digest answer with a nonce of ours."""
+        if not header or header[:7].lower() != "digest ":
+            return None
+        p = _parse_auth_params(header[7:])
+        nonce = p.get("nonce", "")
+        if self._nonce_state(nonce) == "bad":
+            return None
+        ts = int(base64.b64decode(nonce).decode().split(":")[0])
+        try:  # (as `_fresh` counts: no qop, the nonce serves once)
+            count = int(p.get("nc", ""), 16) if "qop" in p else "-"
+        except ValueError:
+            return None
+        key = hashlib.sha256(f"{nonce}|{count}".encode()).hexdigest()[:32]
+        return key, ts + self.nonce_lifetime
 
     def _nonce(self, ts: int | None = None, salt: str | None = None) -> str:
         """Its time, a random salt (each challenge its own nonce, so that two clients challenged in

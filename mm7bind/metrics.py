@@ -33,7 +33,8 @@ HELP = {
     "mm7bind_send_seconds": ("histogram", "Time from the first attempt to the outcome, retries included."),
     "mm7bind_received_total": ("counter", "Requests the receiver answered, by operation, outcome (handled, "
                                           "rejected, failed, repeat, malformed, unsupported, challenged: a 401 to no "
-                                          "or outdated credentials, unauthorized: a 401 to wrong ones, forbidden, "
+                                          "or outdated credentials, unauthorized: a 401 to wrong ones or to a Digest "
+                                          "answer spent already, forbidden, "
                                           "too_large, not_post, store_error, internal_error) and status code."),
     "mm7bind_replayed_total": ("counter", "Stored messages handed to the handler again by a replay (no request "
                                           "came), by operation, outcome (handled, rejected, failed) and status code."),

@@ -47,7 +47,7 @@ from .jsonable import to_jsonable
 from .mime import Body, MimeLimits, header_value
 from .profiles import STANDARD, Profile
 from .status import RequestStatus, is_retryable, lookup
-from .store import InboxRecord, SentRecord, StoreBusy, sifted_headers, utcnow
+from .store import DigestReplayed, InboxRecord, SentRecord, StoreBusy, sifted_headers, utcnow
 from .xmlsafe import DEFAULT_LIMITS, XmlLimits, declaration_readable, invalid_xml_char, printable_in_xml
 
 log = logging.getLogger("mm7bind.receiver")
@@ -253,9 +253,12 @@ class Receiver:
             log.warning("refused request from %s (not in the allow-list)", peer)
             self._count(None, "forbidden", None, started)
             return Response(403, [("Content-Type", "text/plain")], b"forbidden\n")
+        spent = None
         if self.config.auth is not None:
             given = header_value(headers, "authorization")
             ok, stale = self.config.auth.check(method.upper(), uri, given, body)
+            if ok and hasattr(self.config.auth, "spent"):  # (Digest: kept spent in the store, for every process)
+                spent = self.config.auth.spent(given)
             if not ok:
                 challenge = self.config.auth.challenge(stale)  # (one nonce: the answer's)
                 scheme = (given or "").partition(" ")[0].lower()
@@ -265,6 +268,31 @@ class Receiver:
                 self._count(None, "unauthorized" if wrong else "challenged", None, started)
                 return Response(401, [("WWW-Authenticate", challenge),
                                       ("Content-Type", "text/plain")], b"authentication required\n")
+        if spent is None or getattr(self.store, "spend", None) is None or not self._takes(self.store.accept, "spent"):
+            return self._authorized(body, content_type, headers, peer, uri, started, client_cert)
+        # Kept spent whatever becomes of the request: with the message, in the transaction that
+        # stores it (`dispatch` takes it from the list), else on its own once it is answered (a
+        # refusal's header, sent again elsewhere with a message that is taken, would carry it).
+        unspent = [spent]
+        rsp = self._authorized(body, content_type, headers, peer, uri, started, client_cert, unspent)
+        if unspent:
+            self._spend(unspent[0], peer)
+        return rsp
+
+    def _spend(self, spent: tuple[str, float], peer: str | None) -> None:
+        """Keep the Digest answer of a request that stored nothing spent (`SqliteStore.spend`)."""
+        try:
+            self.store.spend(spent, wait=self.config.store_wait)
+        except DigestReplayed:
+            pass  # (a copy of a header spent already, on a request refused all the same)
+        except STORE_ERRORS as exc:
+            log.warning("the Digest answer of a request from %s that stored nothing could not be kept spent (%s: %s): "
+                        "another process may take it once within its nonce's lifetime", peer, type(exc).__name__, exc)
+
+    def _authorized(self, body: bytes, content_type: str | None, headers: Mapping[str, str], peer: str | None,
+                    uri: str, started: float, client_cert: ClientCert | None, spent: list | None = None) -> Response:
+        """`handle` past the method, allow-list and credentials checks. `spent`: the Digest answer
+        the request came with, in a list `dispatch` empties once the store has it."""
         if len(body) > self.config.max_body:
             return self.too_large(peer, len(body), started)
         plain = None  # (a body sent plain under a Content-Encoding: reported, never refused)
@@ -308,7 +336,8 @@ class Receiver:
                         RequestStatus.UNSUPPORTED_OPERATION, started, env.deviations)
             return self.fault(env, env.version, "Client", RequestStatus.UNSUPPORTED_OPERATION,
                               f"{kind} is not an operation a VASP serves")
-        return self.dispatch(env, body, content_type, headers, peer, started, uri=uri, client_cert=client_cert)
+        return self.dispatch(env, body, content_type, headers, peer, started, uri=uri, client_cert=client_cert,
+                             spent=spent)
 
     def inflate(self, body: bytes, headers: Mapping[str, str], peer,
                 started) -> tuple[bytes, dict, Deviation | None] | Response:
@@ -360,10 +389,10 @@ class Receiver:
 
     def dispatch(self, env: Envelope, body: bytes, content_type: str | None, headers, peer, started,
                  record: InboxRecord | None = None, uri: str | None = None,
-                 client_cert: ClientCert | None = None) -> Response:
+                 client_cert: ClientCert | None = None, spent: list | None = None) -> Response:
         """A decoded request stored (unless it is a replay's `record`; with the path of `uri`, the
-        request's target), handed to the handler and answered: the part of `handle` that `replay`
-        runs again."""
+        request's target, and the Digest answer in `spent`, taken from that list as it is
+        written), handed to the handler and answered: the part of `handle` that `replay` runs again."""
         msg = env.message
         if self.config.auth is not None:  # checked: the credentials are of no more use, only a risk in a log
             headers = {k: shown_header(k, v) if k.lower() in _CHECKED else v for k, v in headers.items()}
@@ -376,12 +405,24 @@ class Receiver:
                 if uri is not None and self._takes(self.store.accept, "path"):  # (`store show --raw`'s request line)
                     more["path"] = uri
                 earlier = self._stored_before_upgrade(env) if env.transaction_id else None
+                if spent and earlier is not None:  # (no accept to write it with)
+                    self.store.spend(spent.pop(), wait=self.config.store_wait)
+                elif spent:
+                    more["spent"] = spent.pop()  # (tried once: a store failing now fails the next try too)
                 record, new = (earlier, False) if earlier is not None else self.store.accept(
                     kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
                     recipient=_address(getattr(msg, "recipient", None)), status=_text(getattr(msg, "mm_status", None)),
                     peer=peer, content_type=content_type, body=bytes(body), tid_key=keys[0], report_key=keys[1],
                     sent_transaction_id=sent.transaction_id if sent else None, wait=self.config.store_wait, **more,
                 )
+            except DigestReplayed:
+                # Taken by another process of this store (this one's own `check` refuses its own):
+                # a header captured on the way, sent again, perhaps with another message.
+                log.warning("refused %s tid=%s from %s: its Digest answer was used already (a captured request "
+                            "sent again?)", msg.ELEMENT, printable(env.transaction_id), peer)
+                self._count(msg.ELEMENT, "unauthorized", None, started, env.deviations)
+                return Response(401, [("WWW-Authenticate", self.config.auth.challenge(True)),
+                                      ("Content-Type", "text/plain")], b"authentication required\n")
             except STORE_ERRORS as exc:  # a full disk, a locked file: the operator's to fix, said in one line
                 log.error("%s tid=%s from %s not stored (%s: %s): answered 3000, the MMSC will send it again",
                           msg.ELEMENT, printable(env.transaction_id), peer, type(exc).__name__, exc,

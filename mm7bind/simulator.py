@@ -49,6 +49,7 @@ from .errors import (ConnectError, DecodeError, Deviation, EncodeError, FaultErr
                      LimitExceededError, SendError, TransportError, UnsupportedEncodingError, ValidationError,
                      refusable)
 from .hints import unknown_fields
+from .jsonable import deviation_json
 from .mime import header_value
 from .profiles import CMCC, CMCC_MMSC, DIALECTS, Profile
 from .receiver import (ReceiverConfig, Response, encode_reply, fault_status, refusal_status, soap_refusal,
@@ -250,7 +251,7 @@ class StoredMessage:
             "sender": str(msg.sender_address) if getattr(msg, "sender_address", None) is not None else None,
             "subject": getattr(msg, "subject", None),
             "parts": [{"content_type": p.content_type, "size": p.size} for p in content.all_parts()] if content else [],
-            "deviations": [str(d) for d in self.deviations], "reports": list(self.reports),  # (a copy: it grows)
+            "reports": list(self.reports), **_deviations_json(self.deviations),  # (a copy: it grows)
         }
 
 
@@ -284,7 +285,14 @@ class Received:
                 "http_status": self.http_status, "status": self.status, "status_text": self.status_text,
                 "trouble": {k: v for k, v in vars(self.trouble).items() if v is not None} if self.trouble else None,
                 "headers": mask_headers(self.headers), "content_type": self.content_type,
-                "deviations": [str(d) for d in self.deviations], "received_at": self.received_at.isoformat()}
+                **_deviations_json(self.deviations), "received_at": self.received_at.isoformat()}
+
+
+def _deviations_json(deviations) -> dict:
+    """The deviations as the control JSON gives them: `deviations` as `str(Deviation)` writes each
+    (what it always gave, which scripts may parse), and `deviations_full` as the forwarded and saved
+    JSON does ({code, path, message, details}: the validator's own words too)."""
+    return {"deviations": [str(d) for d in deviations], "deviations_full": [deviation_json(d) for d in deviations]}
 
 
 _MSISDN = re.compile(r"\+?[0-9]{1,20}(?:/TYPE=PLMN)?", re.IGNORECASE)  # as MMSCs write them (Nokia's suffix too)

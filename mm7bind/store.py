@@ -306,14 +306,23 @@ class StoreBusy(sqlite3.OperationalError):
     would wait."""
 
 
+class DigestReplayed(Exception):
+    """The Digest answer (nonce and count) a request came with was spent already, by this process
+    or another on the same store: a header captured on the way, sent again."""
+
+
 class _Pending:
     """One write waiting for its group commit: an insert (`body` given) or an outcome (`body` None,
     `row` the UPDATE's arguments)."""
 
-    __slots__ = ("row", "body", "wait", "deadline", "done", "rowid", "conflict", "error", "wake", "detached")
+    __slots__ = ("row", "body", "wait", "deadline", "done", "rowid", "conflict", "error", "wake", "detached",
+                 "spent", "replayed")
 
-    def __init__(self, row: tuple, body: bytes | None, wait: float | None = None):
+    def __init__(self, row: tuple, body: bytes | None, wait: float | None = None,
+                 spent: tuple[str, float] | None = None):
         self.row, self.body = row, body
+        self.spent = spent  # (key, until): the Digest answer it came with, kept spent for every process
+        self.replayed = False  # that answer was spent already: nothing stored
         self.wait = wait  # seconds its caller waits for a locked store; None: SQLite's 30 s
         self.deadline = None if wait is None else time.monotonic() + wait
         self.done = False
@@ -358,7 +367,18 @@ CREATE TABLE IF NOT EXISTS inbox_body (
     id INTEGER PRIMARY KEY,
     body BLOB NOT NULL
 );
+-- The Digest answers (nonce and count, digested) the messages came with, until their nonce goes
+-- stale (epoch seconds): a header captured on the way and sent to another process is refused there.
+CREATE TABLE IF NOT EXISTS digest_spent (
+    key TEXT PRIMARY KEY,
+    until REAL NOT NULL
+) WITHOUT ROWID;
 """
+
+# How often a process forgets the spent Digest answers whose nonces went stale (a DELETE with a
+# batch), and how long past that it keeps them (clocks of hosts sharing the file differ a little).
+SPENT_PRUNE_EVERY = 60.0
+SPENT_MARGIN = 60.0
 
 # The duplicate keys the receiver writes: "<element>|<TransactionID>|<32 hex digits>" (a digest
 # of what the message says). Releases before wrote "<element>|<TransactionID>", and then a digest
@@ -366,6 +386,9 @@ CREATE TABLE IF NOT EXISTS inbox_body (
 
 # A record of a release before is looked for by its key of then for this long after it came: a
 # copy of a message older than that is no MMSC's retry (they retry for hours; days in an outage).
+# Not a setting: an MMSC retries only a message whose answer it did not get, and its next copy,
+# answered as a repeat, ends that; a copy this late needs every retry of a week lost as well,
+# and a longer window would cost every message a lookup for longer after each upgrade.
 OLD_KEYS_WINDOW = timedelta(days=7)
 # How often a receiver looks again whether such records are left (another process may have purged
 # them, or they aged past the window): one query a minute, while any may be there.
@@ -391,6 +414,7 @@ class MemoryStore:
         self._next_id = 1
         self._keys: dict[str, int] = {}
         self._claims: dict[str, SendClaim] = {}
+        self._spent: dict[str, float] = {}  # Digest answers spent: key → when its nonce goes stale
         self._lock = threading.Lock()
         self._installation = secrets.token_hex(8)
 
@@ -403,8 +427,11 @@ class MemoryStore:
 
     def accept(self, *, kind, transaction_id, message_id, recipient, status, peer, content_type, body, tid_key,
                report_key, sent_transaction_id=None, wait: float | None = None,
-               headers=None, path: str | None = None) -> tuple[InboxRecord, bool]:
+               headers=None, path: str | None = None,
+               spent: tuple[str, float] | None = None) -> tuple[InboxRecord, bool]:
         with self._lock:
+            if spent is not None:
+                self._spend(spent)
             for key in (tid_key, report_key):
                 if key is not None and self._keys.get(key) in self._inbox:
                     return dataclasses.replace(self._inbox[self._keys[key]]), False  # (a snapshot, as SQLite's)
@@ -418,6 +445,20 @@ class MemoryStore:
                 if key is not None:
                     self._keys[key] = rec.id
             return dataclasses.replace(rec), True
+
+    def spend(self, spent: tuple[str, float], *, wait: float | None = None) -> None:
+        """See `SqliteStore.spend` (receivers sharing this store share what they spent)."""
+        with self._lock:
+            self._spend(spent)
+
+    def _spend(self, spent: tuple[str, float]) -> None:
+        key, until = spent
+        if key in self._spent:
+            raise DigestReplayed("its Digest answer (nonce and count) was spent already")
+        if len(self._spent) > 10_000:  # (forgotten once their nonce is stale: refused anyway)
+            now = time.time()
+            self._spent = {k: u for k, u in self._spent.items() if u >= now}
+        self._spent[key] = until
 
     def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
               stale_before: datetime | None = None, wait: float | None = None) -> bool:
@@ -1007,6 +1048,7 @@ class SqliteStore:
         # Records up to this id may hold a duplicate key of the releases before (0: none can).
         self._old_keys_through = 0
         self._old_keys_checked = time.monotonic()
+        self._spent_pruned = float("-inf")
         self._installation: str | None = None
         self._as_written_through: tuple[int, int] | None = None
         _open_stores.add(self)
@@ -1343,7 +1385,8 @@ class SqliteStore:
                status: str | None, peer: str | None, content_type: str | None, body: bytes,
                tid_key: str | None, report_key: str | None,
                sent_transaction_id: str | None = None, wait: float | None = None,
-               headers=None, path: str | None = None) -> tuple[InboxRecord, bool]:
+               headers=None, path: str | None = None,
+               spent: tuple[str, float] | None = None) -> tuple[InboxRecord, bool]:
         """Store an incoming request before anything else happens to it, with its HTTP
         `headers` (a mapping or pairs) as `kept_headers` keeps them: a replay shows them to its
         handler; and the `path` it was POSTed to, without its query (which may carry credentials).
@@ -1358,13 +1401,19 @@ class SqliteStore:
         every waiting insert (and every outcome `mark` has waiting) in one transaction, so N
         concurrent messages cost one flush to disk, not N; each caller returns only once its own
         row is durable.
+
+        `spent`: the Digest answer the request came with (`DigestAuth.spent`), written in the same
+        transaction; one spent already, by any process on this file, raises `DigestReplayed` and
+        nothing is stored.
         """
         received_at = utcnow()
         kept, path = kept_headers(headers), _request_path(path)
         pending = _Pending((kind, transaction_id, message_id, recipient, status, peer, content_type,
                             received_at.isoformat(), tid_key, report_key, sent_transaction_id,
-                            _JSON.encode(kept) if kept else None, path), body, wait)
+                            _JSON.encode(kept) if kept else None, path), body, wait, spent)
         self._commit(pending)
+        if pending.replayed:
+            raise DigestReplayed("its Digest answer (nonce and count) was spent already")
         if pending.conflict is not None:  # already there: the earlier record comes back
             row = self._conn().execute(
                 _INBOX_SELECT + " WHERE (i.tid_key IS NOT NULL AND i.tid_key = ?) OR"
@@ -1380,6 +1429,18 @@ class SqliteStore:
                            received_at=received_at, state="processing",
                            sent_transaction_id=sent_transaction_id, claimed_at=received_at, headers=kept,
                            path=path), True
+
+    def spend(self, spent: tuple[str, float], *, wait: float | None = None) -> None:
+        """Keep a Digest answer spent (as `accept(spent=)` does) for a request that stores nothing
+        (refused, or a copy of a message a release before stored, answered as its repeat).
+        `DigestReplayed` when it was spent already. Not flushed to disk: a power cut losing it
+        only lets its header be taken once more while its nonce lives."""
+        db = self._conn("NORMAL", busy=None)
+        with self._locked(db, wait, wait):
+            try:
+                db.execute("INSERT INTO digest_spent (key, until) VALUES (?, ?)", spent)
+            except sqlite3.IntegrityError:
+                raise DigestReplayed("its Digest answer (nonce and count) was spent already") from None
 
     def _commit(self, pending: _Pending, detach: bool = False) -> None:
         """Queue `pending` for the next group commit and return once it is written (raising the
@@ -1467,7 +1528,18 @@ class SqliteStore:
                     return
                 db.execute("BEGIN IMMEDIATE")
                 try:
+                    if any(p.spent is not None for p in batch) and time.monotonic() - self._spent_pruned >= SPENT_PRUNE_EVERY:
+                        db.execute("DELETE FROM digest_spent WHERE until < ?", (time.time() - SPENT_MARGIN,))
+                        self._spent_pruned = time.monotonic()
                     for p in batch:
+                        if p.spent is not None:
+                            try:
+                                db.execute("INSERT INTO digest_spent (key, until) VALUES (?, ?)", p.spent)
+                            except sqlite3.IntegrityError:
+                                if not db.in_transaction:
+                                    raise
+                                p.replayed = True
+                                continue
                         if p.body is None:
                             try:
                                 db.execute(_MARK, p.row)

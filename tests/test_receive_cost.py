@@ -169,3 +169,36 @@ def test_batches_a_few_milliseconds_apart_set_the_busy_timeout_once(tmp_path):
         pass
     assert len(Traced.statements) == 1 and 240 <= int(Traced.statements[0].rpartition("=")[2]) <= 250
     store.close()
+
+
+def test_digest_answers_are_kept_spent_in_the_messages_transaction(tmp_path, monkeypatch):
+    # Shared by the processes on the store so that a captured header is refused by all of them: one
+    # INSERT more in the transaction the message is written in (no transaction, nor flush, of its
+    # own), and answers whose nonce went stale are forgotten with a batch now and then.
+    from mm7bind import store as store_module
+
+    store = Traced(tmp_path / "inbox.db", durability="process")
+    auth = mm7.auth.DigestAuth("mmsc", "pw")
+    receiver = mm7.Receiver(store=store, auth=auth)
+    answer = mm7.auth.DigestAnswer("mmsc", "pw")
+    assert answer.take(auth.challenge())
+
+    def send(n: int) -> None:
+        ct, body = deliver(f"t-{n}")
+        headers = {"SOAPAction": '""', "Authorization": answer.authorization("POST", "/mm7")}
+        assert receiver.handle(body, ct, headers, "127.0.0.1", uri="/mm7").status == 200
+
+    send(0)
+    Traced.statements = []
+    for n in range(1, 3):
+        send(n)
+    assert Traced.statements == 2 * ["BEGIN IMMEDIATE", "INSERT INTO digest_spent", "INSERT INTO inbox",
+                                     "INSERT INTO inbox_body", "COMMIT", "UPDATE inbox SET"]
+    with sqlite3.connect(tmp_path / "inbox.db") as db:
+        assert db.execute("SELECT count(*) FROM digest_spent").fetchone()[0] == 3
+        db.execute("INSERT INTO digest_spent (key, until) VALUES ('stale one', 0)")
+    monkeypatch.setattr(store_module, "SPENT_PRUNE_EVERY", 0.0)
+    send(3)
+    store.close()
+    with sqlite3.connect(tmp_path / "inbox.db") as db:
+        assert db.execute("SELECT count(*) FROM digest_spent").fetchone()[0] == 4  # (not the stale one)

@@ -1484,28 +1484,82 @@ def test_request_timeout_must_be_positive_and_finite(timeout, tls):
             server.stop()
 
 
-def test_a_digest_header_sent_again_to_another_process_carries_only_its_own_message(store):
-    """Digest's used counts are a process's own: two processes (two receivers, one credentials,
-    one store) each take a header once. With auth-int the copy another process takes can carry
-    only the body it signed: the store answers it as a repeat, the handler is not called again,
-    while a process sees the header a second time as a repeat (stale)."""
+@pytest.mark.parametrize("qop", ["auth", "auth-int"])
+def test_a_digest_header_sent_again_to_another_process_on_the_store_is_refused(tmp_path, qop):
+    """Two processes (two receivers, each with its own DigestAuth and its own SqliteStore on one
+    file) share nonces; the counts they took were each one's own, so a header captured on the way
+    was taken once more by the other, with qop=auth (which signs no body) carrying another message.
+    Spent in the store, it is refused there (a stale challenge), nothing stored, no handler called;
+    the client's next count is taken by either."""
     calls = []
+    stores = [SqliteStore(tmp_path / "inbox.db"), SqliteStore(tmp_path / "inbox.db")]
     receivers = []
-    for _ in range(2):
-        rcv = mm7.Receiver(store=store, auth=mm7.auth.DigestAuth("mmsc", "pw", qop="auth-int"))
+    metrics = mm7.Metrics()
+    for one in stores:
+        rcv = mm7.Receiver(store=one, auth=mm7.auth.DigestAuth("mmsc", "pw", qop=qop), metrics=metrics)
         rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
         receivers.append(rcv)
-    out = mm7.encode(deliver(), transaction_id="dg-1", version="REL-6-MM7-1-4")
+    try:
+        out = mm7.encode(deliver(), transaction_id="dg-1", version="REL-6-MM7-1-4")
+        answer = mm7.auth.DigestAnswer("mmsc", "pw")
+        assert answer.take(receivers[0].config.auth.challenge())
+        headers = {"Authorization": answer.authorization("POST", "/mm7", out.to_bytes())}
+        rsp = receivers[0].handle(out.to_bytes(), out.content_type, headers, "127.0.0.1", uri="/mm7")
+        assert rsp.status == 200 and mm7.decode(rsp.body).body.status.code == 1000
+        forged = mm7.encode(deliver(subject="forged"), transaction_id="dg-2", version="REL-6-MM7-1-4")
+        for rcv, sent in ((receivers[0], out), (receivers[1], out), (receivers[1], forged)):
+            rsp = rcv.handle(sent.to_bytes(), sent.content_type, headers, "127.0.0.1", uri="/mm7")
+            assert rsp.status == 401
+            # (auth-int: another body is no answer at all, not a spent one)
+            assert ("stale=true" in dict(rsp.headers)["WWW-Authenticate"]) == (qop == "auth" or sent is out)
+        assert calls == ["回复"] and [r.transaction_id for r in stores[1].inbox()] == ["dg-1"]
+        # (counted under its operation: refused once read; the second copy there, by that process's own counts)
+        assert metrics.value("mm7bind_received_total", operation="DeliverReq", outcome="unauthorized") == 1
+        nxt = mm7.encode(deliver(subject="next"), transaction_id="dg-3", version="REL-6-MM7-1-4")
+        headers = {"Authorization": answer.authorization("POST", "/mm7", nxt.to_bytes())}
+        assert receivers[1].handle(nxt.to_bytes(), nxt.content_type, headers, "127.0.0.1", uri="/mm7").status == 200
+        assert calls == ["回复", "next"]
+    finally:
+        for one in stores:
+            one.close()
+
+
+def test_a_digest_answer_spent_on_a_refused_request_is_refused_by_another_process(tmp_path):
+    """Only a stored message kept its Digest answer spent for the other processes: the header of a
+    request refused (here an operation a VASP does not serve) could be sent again to another
+    process with a message that is taken. Each is kept spent once it is answered."""
+    stores, calls = [SqliteStore(tmp_path / "inbox.db"), SqliteStore(tmp_path / "inbox.db")], []
+    receivers = [mm7.Receiver(store=one, auth=mm7.auth.DigestAuth("mmsc", "pw")) for one in stores]
+    for rcv in receivers:
+        rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
+    try:
+        answer = mm7.auth.DigestAnswer("mmsc", "pw")
+        assert answer.take(receivers[0].config.auth.challenge())
+        headers = {"Authorization": answer.authorization("POST", "/mm7")}
+        refused = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], vaspid="1", vasid="2", service_code="3"),
+                             transaction_id="s-1", version="REL-6-MM7-1-4")
+        rsp = receivers[0].handle(refused.to_bytes(), refused.content_type, headers, "127.0.0.1", uri="/mm7")
+        assert mm7.decode(rsp.body).body.detail.status.code == 4003
+        taken = mm7.encode(deliver(subject="forged"), transaction_id="s-2", version="REL-6-MM7-1-4")
+        rsp = receivers[1].handle(taken.to_bytes(), taken.content_type, headers, "127.0.0.1", uri="/mm7")
+        assert rsp.status == 401 and calls == [] and stores[1].inbox() == []
+    finally:
+        for one in stores:
+            one.close()
+
+
+def test_receivers_sharing_a_memory_store_share_the_digest_answers_spent():
+    store, calls = MemoryStore(), []
+    receivers = [mm7.Receiver(store=store, auth=mm7.auth.DigestAuth("mmsc", "pw")) for _ in range(2)]
+    for rcv in receivers:
+        rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
     answer = mm7.auth.DigestAnswer("mmsc", "pw")
     assert answer.take(receivers[0].config.auth.challenge())
-    headers = {"Authorization": answer.authorization("POST", "/mm7", out.to_bytes())}
-    for rcv in receivers:
-        rsp = rcv.handle(out.to_bytes(), out.content_type, headers, "127.0.0.1", uri="/mm7")
-        assert rsp.status == 200 and mm7.decode(rsp.body).body.status.code == 1000
-    assert calls == ["回复"] and len(store.inbox()) == 1
-    assert receivers[0].handle(out.to_bytes(), out.content_type, headers, "127.0.0.1", uri="/mm7").status == 401
-    other = mm7.encode(deliver(subject="forged"), transaction_id="dg-1", version="REL-6-MM7-1-4")
-    assert receivers[1].handle(other.to_bytes(), other.content_type, headers, "127.0.0.1", uri="/mm7").status == 401
+    headers = {"Authorization": answer.authorization("POST", "/mm7")}
+    for rcv, subject, status in ((receivers[0], "first", 200), (receivers[1], "forged", 401)):
+        out = mm7.encode(deliver(subject=subject), transaction_id=subject, version="REL-6-MM7-1-4")
+        assert rcv.handle(out.to_bytes(), out.content_type, headers, "127.0.0.1", uri="/mm7").status == status
+    assert calls == ["first"] and len(store.inbox()) == 1
 
 
 def test_digest_auth_int_covers_the_body():
@@ -1824,6 +1878,41 @@ def test_a_copy_of_a_message_stored_by_the_release_before_is_still_a_repeat(tmp_
         assert not fresh.holds_old_keys
     finally:
         fresh.close()
+
+
+def test_a_digest_answer_spent_on_a_copy_of_a_message_of_the_release_before_is_refused_elsewhere(tmp_path):
+    """A copy of a message the release before stored is answered as its repeat without storing
+    anything: the Digest answer it came with was not kept spent, and another process on the store
+    took it again, with another message."""
+    import sqlite3
+
+    from mm7bind import store as store_module
+
+    path = tmp_path / "old.db"
+    first = mm7.encode(deliver(subject="before the upgrade"), transaction_id="up-1", version="REL-6-MM7-1-4")
+    with sqlite3.connect(path) as db:
+        db.executescript(store_module.SENT_SCHEMA + store_module.INBOX_SCHEMA)
+        db.execute("INSERT INTO inbox (kind, transaction_id, content_type, body, received_at, state, response_code,"
+                   " tid_key) VALUES ('DeliverReq', 'up-1', ?, ?, ?, 'handled', 1000, 'DeliverReq|up-1')",
+                   (first.content_type, first.to_bytes(), _hours_ago(1)))
+    db.close()
+    stores, calls = [SqliteStore(path), SqliteStore(path)], []
+    receivers = [mm7.Receiver(store=one, auth=mm7.auth.DigestAuth("mmsc", "pw")) for one in stores]
+    for rcv in receivers:
+        rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
+    try:
+        answer = mm7.auth.DigestAnswer("mmsc", "pw")
+        assert answer.take(receivers[0].config.auth.challenge())
+        headers = {"Authorization": answer.authorization("POST", "/mm7")}
+        copy = mm7.encode(deliver(subject="before the upgrade"), transaction_id="up-1", version="REL-6-MM7-1-4")
+        assert receivers[0].handle(copy.to_bytes(), copy.content_type, headers, "127.0.0.1", uri="/mm7").status == 200
+        assert calls == []
+        forged = mm7.encode(deliver(subject="forged"), transaction_id="up-2", version="REL-6-MM7-1-4")
+        rsp = receivers[1].handle(forged.to_bytes(), forged.content_type, headers, "127.0.0.1", uri="/mm7")
+        assert rsp.status == 401 and calls == [] and len(stores[1].inbox()) == 1
+    finally:
+        for one in stores:
+            one.close()
 
 
 def _subjects_handled(store) -> tuple:

@@ -1230,3 +1230,24 @@ def test_a_profile_cannot_leave_a_charset_unsaid_everywhere():
     out = mm7.encode(m.SubmitReq(recipients=["+8613800000001"], content=content), transaction_id="t",
                      profile=mm7.Profile(soap_charset_param=False))
     assert b"\r\nContent-Type: text/xml\r\n" in out.to_bytes()  # (the root part too, as Mbuni types it)
+
+
+def test_control_json_gives_each_deviation_with_its_details_beside_its_text():
+    """/control/received and /control/messages gave deviations as text alone, without the
+    validator's own words (`details`) that the objects, and the forwarded and saved JSON, carry.
+    `deviations_full` gives them as those do; `deviations` stays the text scripts parse."""
+    out = mm7.encode(m.SubmitReq(recipients=["+8613800000000"], vaspid="800001", vasid="1065", service_code="1"),
+                     transaction_id="t-x")
+    data = re.sub(rb"<Recipients>.*</Recipients>", b"", out.to_bytes())
+    sim = Simulator(strict=True)
+    sim.handle(data, out.content_type, {})
+    [received] = sim.control("GET", "received", b"")[1]
+    [lacking] = [d for d in received["deviations_full"] if "This element is not expected" in d["details"]]
+    assert set(lacking) == {"code", "path", "message", "details"}
+    assert received["deviations"] == [str(d) for d in sim.received[0].deviations]
+    assert received["deviations_full"] == [mm7.jsonable.deviation_json(d) for d in sim.received[0].deviations]
+    tolerant = Simulator(strict=False)
+    tolerant.handle(out.to_bytes(), out.content_type, {"SOAPAction": '"SubmitReq"'})
+    [kept] = tolerant.control("GET", "messages", b"")[1]
+    assert [d["code"] for d in kept["deviations_full"]] == ["soap-action"]
+    assert kept["deviations"][0].startswith("[soap-action]")
