@@ -661,7 +661,8 @@ class ClientCore:
         # the MMSC cannot tell from the first. (The last attempt may have taken nothing — refused,
         # a 503 — or been refused in a Fault after an earlier one got no answer: the MMSC may have
         # that one.)
-        taken = f"the MMSC may have taken it: TransactionID {printable(p.transaction_id)}"
+        peer = "the MMSC" if self.config.role == "vasp" else "the VASP"  # (probe's, the simulator's: a VASP)
+        taken = f"{peer} may have taken it: TransactionID {printable(p.transaction_id)}"
         last = arrival(error)
         error.earlier_unanswered = p.unanswered
         if p.unanswered and last != MAY_HAVE_ARRIVED:
@@ -747,7 +748,8 @@ class ClientCore:
         and logged as what the MMSC may have, so a resend can use the same TransactionID."""
         if may_have_arrived:
             self.finish(p, error=SendInterrupted(
-                f"{type(exc).__name__} while {doing} {shown_url(url)}: the MMSC may have taken it "
+                f"{type(exc).__name__} while {doing} {shown_url(url)}: "
+                f"{'the MMSC' if self.config.role == 'vasp' else 'the VASP'} may have taken it "
                 f"(TransactionID {p.transaction_id})", transaction_id=p.transaction_id, url=shown_url(url),
                 attempts=max(1, attempts)))
         elif last is not None:  # every attempt so far ended taken by nobody: as it failed
