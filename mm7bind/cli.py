@@ -143,7 +143,8 @@ def _config(args, uses: tuple[str, ...] | None = ()):
         else:
             cfg = load_checked(path, say_warnings=False)
     except ConfigError as exc:
-        print(f"configuration {path or '(defaults)'} has problems:", file=sys.stderr)
+        # (prefixed as every command's errors are: a wrapper script's log tells whose they are)
+        print(f"mm7bind {args.command}: configuration {path or '(defaults)'} has problems:", file=sys.stderr)
         for p in exc.problems:
             print(f"  {p}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
