@@ -1409,10 +1409,15 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
     if not found:
         print("no sent records match")
         return EXIT_OK
-    print(f"{'SENT':19}  {'OPERATION':18}  {'STATUS':>6}  {'MESSAGE-ID':24}  RECIPIENTS / REPORTS")
+    # As wide as the longest MessageID shown (MMSCs' run to 30 characters and more: the simulator's
+    # are 29), so the recipients stay under their heading.
+    width = max([24, *(len(printable(r.message_id or "-")) for r in found)])
+    print(f"{'SENT':19}  {'OPERATION':18}  {'STATUS':>6}  {'MESSAGE-ID':{width}}  RECIPIENTS / REPORTS")
     for r, about in zip(found, reports, strict=True):
         status = str(r.status_code) if r.status_code is not None else ("error" if r.error else "")
-        line = f"{r.operation:18}  {status:>6}  {r.message_id or '-':24}  {', '.join(r.recipients)}"
+        mid = r.message_id or "-"
+        mid += " " * (width - len(printable(mid)))  # (padded as it is shown: printable() escapes the line)
+        line = f"{r.operation:18}  {status:>6}  {mid}  {', '.join(r.recipients)}"
         print(f"{shown_time(r.sent_at)}  {printable(line)}")
         if r.error:
             print(f"{'':19}  {printable(r.error)}")
