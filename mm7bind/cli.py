@@ -1190,10 +1190,10 @@ def _delay(text: str) -> float:
 
 
 def _http_url(text: str) -> str:
-    from .client import is_http_url  # noqa: PLC0415
+    from .client import is_http_url, not_http_url  # noqa: PLC0415
 
     if not is_http_url(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL")
+        raise argparse.ArgumentTypeError(not_http_url(text))
     if re.search(r"[,\s]\s*https?://", text):  # (else one URL, to the first one's host with the rest as its path)
         raise argparse.ArgumentTypeError(f"{text!r} is several URLs in one: give the option once for each")
     return text

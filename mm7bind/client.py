@@ -72,6 +72,15 @@ def is_http_url(url: object) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+def not_http_url(url: str) -> str:
+    """Why `url` is refused, for a text `is_http_url` is false for: a host and port written
+    without a scheme (`127.0.0.1:9090/mm7`, as one writes them elsewhere) is told how to write it."""
+    schemed = re.match(r"[a-z][a-z0-9+.-]*:(?!\d)", url, re.I)  # (mailto:..., not host:port)
+    if "://" not in url and not schemed and not re.search(r"\s", url) and is_http_url(f"http://{url}"):
+        return f"{url!r} is not an http(s) URL (no scheme: write http://{url}, or https://)"
+    return f"{url!r} is not an http(s) URL"
+
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 

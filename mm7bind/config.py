@@ -779,7 +779,7 @@ def check(cfg: Config) -> list[Problem]:
     """Everything wrong with a configuration, each said plainly."""
     import ipaddress  # noqa: PLC0415
 
-    from .client import AUTH_MODES, header_problem, is_http_url  # noqa: PLC0415
+    from .client import AUTH_MODES, header_problem, is_http_url, not_http_url  # noqa: PLC0415
     from .display import shown_url  # noqa: PLC0415
 
     out: list[Problem] = []
@@ -812,7 +812,7 @@ def check(cfg: Config) -> list[Problem]:
             err("mmsc.urls", f"{shown_url(url)!r} is several URLs in one text: list them, "
                              'urls = ["http://...", "http://..."]')
         elif not is_http_url(url):
-            err("mmsc.urls", f"{shown_url(url)!r} is not an http(s) URL")
+            err("mmsc.urls", not_http_url(shown_url(url)))
         elif urlsplit(url).scheme == "http" and (m.username and m.auth in ("basic", "auto")
                                                  or urlsplit(url).password is not None):
             exposed.append(shown_url(url))
@@ -904,7 +904,7 @@ def check(cfg: Config) -> list[Problem]:
     if r.health_path and (not r.health_path.startswith("/") or r.health_path in (r.path, r.metrics_path)):
         err("receiver.health_path", "must start with / and differ from receiver.path and metrics_path")
     if r.forward_url and not is_http_url(r.forward_url):
-        err("receiver.forward_url", f"{shown_url(r.forward_url)!r} is not an http(s) URL")
+        err("receiver.forward_url", not_http_url(shown_url(r.forward_url)))
     if r.forward_timeout <= 0:
         err("receiver.forward_timeout", "must be more than 0 seconds")
     if r.forward_secret and not r.forward_url:

@@ -367,6 +367,18 @@ def test_send_refuses_an_address_with_a_control_character(tmp_path):
         assert sim.messages == {}
 
 
+def test_a_url_written_without_its_scheme_is_told_how_to_write_it(tmp_path):
+    """`--mmsc 127.0.0.1:9090/mm7`, as hosts and ports are written elsewhere: "not an http(s) URL"
+    alone left the reader to guess what was wrong with it."""
+    proc = run("send", "--mmsc", "127.0.0.1:9090/mm7", "--to", "1")
+    assert proc.returncode == 2 and "(no scheme: write http://127.0.0.1:9090/mm7, or https://)" in proc.stderr
+    (tmp_path / "c.toml").write_text('[mmsc]\nurls = ["mmsc.example:8080/mm7"]\n', encoding="utf-8")
+    proc = run("config", "check", str(tmp_path / "c.toml"))
+    assert proc.returncode == 3 and "write http://mmsc.example:8080/mm7, or https://" in proc.stdout, proc.stdout
+    proc = run("send", "--mmsc", "ftp://mmsc.example/mm7", "--to", "1")  # (a scheme, the wrong one: nothing to add)
+    assert proc.returncode == 2 and "'ftp://mmsc.example/mm7' is not an http(s) URL\n" in proc.stderr
+
+
 def test_bad_arguments_and_configuration(tmp_path):
     proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7")
     assert proc.returncode == 2 and "at least one recipient" in proc.stderr
