@@ -929,7 +929,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     connection_limit=cfg.receiver.connection_limit,
                     request_timeout=cfg.receiver.request_timeout, keep_alive=cfg.receiver.keep_alive)
     except (OSError, ValueError) as exc:  # the port is taken or not ours to take; a host that is no address
-        return cannot(f"cannot listen on {cfg.receiver.host}:{cfg.receiver.port}", exc)
+        cannot(f"cannot listen on {cfg.receiver.host}:{cfg.receiver.port}", exc)
+        return _listen_hint(exc, "--port (or [receiver] port)", "--host (or [receiver] host)")
     retention = cfg.retention(store)
     left = store.inbox(state="processing", limit=1)  # (a single serve per store: none is in hand yet)
     if left:
@@ -1187,6 +1188,23 @@ def _age_seconds(text: str) -> float:
 def _delay(text: str) -> float:
     # (a negative one ended a timer thread in a traceback)
     return _float_arg(text, lambda s: 0 <= s < float("inf"), "a number of seconds, 0 or more")
+
+
+def _listen_hint(exc: Exception, port: str, host: str) -> int:
+    """After "cannot listen on ...": what to change, for the two mistakes it most often is (said on
+    a line of its own); EXIT_CONFIG."""
+    import errno  # noqa: PLC0415
+
+    code = getattr(exc, "errno", None)
+    if code == errno.EADDRINUSE:
+        print(f"  (another program listens there — an earlier run still going? — give another {port}; "
+              "0 picks a free one)", file=sys.stderr)
+    elif code == errno.EADDRNOTAVAIL:
+        print(f"  (no interface of this machine has that address: give one of its own as {host}, "
+              "or 0.0.0.0 for all)", file=sys.stderr)
+    elif code == errno.EACCES:
+        print(f"  (a port below 1024 needs privileges: give one above it as {port})", file=sys.stderr)
+    return EXIT_CONFIG
 
 
 def _http_url(text: str) -> str:
@@ -1690,7 +1708,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:  # the port is taken or not ours to take; a host that is no address
         print(f"mm7bind simulate: cannot listen on {args.host}:{args.port}: {getattr(exc, 'strerror', None) or exc}",
               file=sys.stderr)
-        return EXIT_CONFIG  # (as serve: an address that cannot be listened on is a setting to change)
+        return _listen_hint(exc, "--port", "--host")  # (as serve: an address that cannot be listened on is a setting to change)
     try:
         _echo(f"MMSC simulator ({args.dialect}) at {sim.url}; control at {sim.server.url}/control/; Ctrl-C stops")
         if args.mo_text is not None:

@@ -763,6 +763,19 @@ def test_a_port_already_taken_is_reported_not_a_traceback(tmp_path):
     assert served.returncode == 3 and f"cannot listen on 127.0.0.1:{port}" in served.stderr
     assert simulated.returncode == 3 and f"cannot listen on 127.0.0.1:{port}" in simulated.stderr
     assert "Traceback" not in served.stderr + simulated.stderr
+    # and what to do about it, in the command's own option names
+    assert "give another --port (or [receiver] port); 0 picks a free one)" in served.stderr, served.stderr
+    assert "give another --port; 0 picks a free one)" in simulated.stderr, simulated.stderr
+
+
+def test_an_address_not_this_machines_is_said_to_be_so(tmp_path):
+    # (192.0.2.1: TEST-NET-1, no machine's)
+    served = run("serve", "--host", "192.0.2.1", "--port", "0", cwd=tmp_path)  # (its store made there)
+    simulated = run("simulate", "--host", "192.0.2.1", "--port", "0", cwd=tmp_path)
+    assert served.returncode == simulated.returncode == 3, served.stderr + simulated.stderr
+    assert "no interface of this machine has that address: give one of its own as --host (or [receiver] host)" \
+        in served.stderr, served.stderr
+    assert "give one of its own as --host, or 0.0.0.0 for all)" in simulated.stderr, simulated.stderr
 
 
 def test_ports_and_urls_are_checked_where_they_are_typed():
