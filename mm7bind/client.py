@@ -392,9 +392,10 @@ class ClientCore:
         self._turns = itertools.count()
         self.limiters = {u: RateLimiter(config.rate_limit) for u in config.urls} if config.rate_limit else {}
         self.mismatching: set[str] = set()  # MMSCs seen echoing another TransactionID (said once each)
-        # How the program sending through this client spells its TLS settings, for the hint on a TLS
-        # failure ({"cert": ..., "verify": ...}, see tlsrefusal.hint); None: the library's.
-        self.tls_setting_names: dict[str, str] | None = None
+        # How the program sending through this client spells its settings, for the hints on a TLS
+        # failure ({"cert": ..., "verify": ...}, see tlsrefusal.hint) and on credentials refused
+        # ({"credentials": ...}); None: the library's.
+        self.setting_names: dict[str, str] | None = None
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -591,8 +592,9 @@ class ClientCore:
         c = self.config
         peer = "the MMSC" if c.role == "vasp" else "the VASP"  # (the simulator's client sends to a VASP)
         in_url = urlsplit(url).username is not None  # (sent as Basic, whatever `auth` says)
+        credentials = (self.setting_names or {}).get("credentials", "username and password")
         if c.username is None and not in_url:
-            return f"{peer} asks for {wanted or 'credentials'}; none were given: set username and password"
+            return f"{peer} asks for {wanted or 'credentials'}; none were given: set {credentials}"
         sent = "Basic" if c.username is None or c.auth == "basic" else "Digest" if c.auth == "digest" else ""
         if wanted in ("Basic", "Digest") and sent and sent not in offered:
             why = "credentials in the URL go as Basic" if c.username is None else f'auth is "{c.auth}"'
@@ -602,7 +604,7 @@ class ClientCore:
         if unspoken:  # (no answer was sent: the password is not the matter)
             return (f"{peer} asks for Digest with {unspoken}, which mm7bind does not answer: it speaks MD5 "
                     "and SHA-256 (and their -sess), qop auth and auth-int")
-        return f"{peer} refused the credentials: check username and password"
+        return f"{peer} refused the credentials: check {credentials}"
 
     def timeout_words(self, which: str) -> str:
         """What ran out (`Failure.ran_out`), with its seconds and the setting(s) that give them."""
@@ -630,7 +632,7 @@ class ClientCore:
         elif timed_out is not None:
             why = self.timeout_words(timed_out)
         peer = "the MMSC" if self.config.role == "vasp" else "the VASP"
-        tls = tlsrefusal.hint(exc, self.config.cert is not None, peer, self.tls_setting_names)
+        tls = tlsrefusal.hint(exc, self.config.cert is not None, peer, self.setting_names)
         if tls:  # (which setting to change: the client certificate, or the CA)
             why = tls if tlsrefusal.certificate_alert(exc) else f"{why} ({tls})"
         if kind == "too-large":  # an answer, but no MM7 one: the same request would get it again
