@@ -144,7 +144,9 @@ def _config(args, uses: tuple[str, ...] | None = ()):
             cfg = load_checked(path, say_warnings=False)
     except ConfigError as exc:
         # (prefixed as every command's errors are: a wrapper script's log tells whose they are)
-        print(f"mm7bind {args.command}: configuration {path or '(defaults)'} has problems:", file=sys.stderr)
+        # (without a file the problems are the variables': the defaults have none)
+        print(f"mm7bind {args.command}: configuration {path or 'from the MM7BIND_ variables'} has problems:",
+              file=sys.stderr)
         for p in exc.problems:
             print(f"  {p}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None

@@ -417,6 +417,10 @@ def test_bad_arguments_and_configuration(tmp_path):
     proc = run("send", "--config", str(bad), "--to", "1")
     assert proc.returncode == 3 and "read_timout" in proc.stderr
     assert proc.stderr.startswith(f"mm7bind send: configuration {bad} has problems:\n"), proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "mm7bind.cli", "send", "--to", "1"], capture_output=True, text=True,
+                          cwd=tmp_path, env={**ENV, "MM7BIND_MMSC_URL": "http://127.0.0.1:9/mm7"}, timeout=120)
+    assert proc.returncode == 3 and proc.stderr.startswith(
+        "mm7bind send: configuration from the MM7BIND_ variables has problems:\n  error: MM7BIND_MMSC_URL"), proc.stderr
     proc = run("config", "check", str(tmp_path / "nope.toml"))
     assert proc.returncode == 3 and "file not found" in proc.stdout
     (tmp_path / "broken.toml").write_text("[mmsc\n", encoding="utf-8")
