@@ -807,8 +807,10 @@ def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, hin
     else:
         # (a Fault's status alone, unless an earlier attempt got no answer: then its words say the MMSC may have it)
         plain = mm7_status and not getattr(exc, "earlier_unanswered", False)
-        print(printable(f"{what}: {_status_words(mm7_status)}" if plain else f"{what}: {exc}") + hint,
-              file=sys.stderr)
+        said = f"{what}: {_status_words(mm7_status)}" if plain else f"{what}: {exc}"
+        if hint:  # (the simulator's address, tried by default: its hint says more than the client's)
+            said = re.sub(r" \(nothing listens at [^()]*\)$", "", said)
+        print(printable(said) + hint, file=sys.stderr)
     return code
 
 

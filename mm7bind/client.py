@@ -82,6 +82,14 @@ def not_http_url(url: str) -> str:
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a connection failed for being refused (nothing listening there), from either client."""
+    import errno  # noqa: PLC0415
+
+    return any(isinstance(e, ConnectionRefusedError) or getattr(e, "errno", None) == errno.ECONNREFUSED
+               for e in tlsrefusal.chain(exc))
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
@@ -635,6 +643,10 @@ class ClientCore:
         tls = tlsrefusal.hint(exc, self.config.cert is not None, peer, self.setting_names)
         if tls:  # (which setting to change: the client certificate, or the CA)
             why = tls if tlsrefusal.certificate_alert(exc) else f"{why} ({tls})"
+        elif kind == "connect" and _refused(exc):  # (a wrong port, or the peer down: which to look at)
+            parts = urlsplit(url)
+            where = f"{parts.netloc.rpartition('@')[2]}" + ("" if parts.port else f":{_DEFAULT_PORTS[parts.scheme]}")
+            why = f"{why} (nothing listens at {where}: is {peer} up, and is that its port?)"
         if kind == "too-large":  # an answer, but no MM7 one: the same request would get it again
             return self.give_up(p, ProtocolError(f"answer from {shown} {exc}: not read further", **kw))
         if kind == "connect":
