@@ -825,6 +825,9 @@ def check(cfg: Config) -> list[Problem]:
         err("mmsc.digest_qop", f"must be auth or auth-int, not {m.digest_qop!r}")
     if m.password and not m.username:
         err("mmsc.username", "a password is set without a username")
+    elif m.username and not m.password:  # (most often a secret meant to come from the environment)
+        warn("mmsc.password", "a username is set without a password: an empty one is sent "
+                              "(MM7BIND_MMSC_PASSWORD not set?)", "sending")
     if m.dialect not in DIALECTS:
         err("mmsc.dialect", f"unknown dialect {m.dialect!r} (known: {', '.join(DIALECTS)})")
     if m.version:
@@ -885,6 +888,9 @@ def check(cfg: Config) -> list[Problem]:
         err("receiver.auth", f"must be none, basic or digest, not {r.auth!r}")
     elif r.auth != "none" and not r.username:
         err("receiver.username", f"auth = {r.auth!r} needs a username (and password)")
+    elif r.auth != "none" and not r.password:  # (anyone knowing the username would get in)
+        warn("receiver.password", f"auth = {r.auth!r} with an empty password: anyone who knows the username "
+                                  "is let in (MM7BIND_RECEIVER_PASSWORD not set?)", "serving")
     if r.digest_qop.replace(" ", "") not in ("auth", "auth-int", "auth,auth-int", "auth-int,auth"):
         err("receiver.digest_qop", f"must be auth, auth-int or \"auth,auth-int\", not {r.digest_qop!r}")
     if r.threads < 1:
