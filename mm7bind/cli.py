@@ -143,8 +143,8 @@ def _config(args, uses: tuple[str, ...] | None = ()):
         else:
             cfg = load_checked(path, say_warnings=False)
     except ConfigError as exc:
-        # (prefixed as every command's errors are: a wrapper script's log tells whose they are)
-        # (without a file the problems are the variables': the defaults have none)
+        # (prefixed as every command's errors are; without a file, the problems are the variables':
+        # the defaults have none)
         print(f"mm7bind {args.command}: configuration {path or 'from the MM7BIND_ variables'} has problems:",
               file=sys.stderr)
         for p in exc.problems:
@@ -1712,7 +1712,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:  # the port is taken or not ours to take; a host that is no address
         print(f"mm7bind simulate: cannot listen on {args.host}:{args.port}: {getattr(exc, 'strerror', None) or exc}",
               file=sys.stderr)
-        return _listen_hint(exc, "--port", "--host")  # (as serve: an address that cannot be listened on is a setting to change)
+        # (as serve: an address that cannot be listened on is a setting to change)
+        return _listen_hint(exc, "--port", "--host")
     try:
         _echo(f"MMSC simulator ({args.dialect}) at {sim.url}; control at {sim.server.url}/control/; Ctrl-C stops")
         if args.mo_text is not None:

@@ -75,13 +75,14 @@ def is_http_url(url: object) -> bool:
 def not_http_url(url: str) -> str:
     """Why `url` is refused, for a text `is_http_url` is false for: a host and port written
     without a scheme (`127.0.0.1:9090/mm7`, as one writes them elsewhere) is told how to write it."""
-    schemed = re.match(r"[a-z][a-z0-9+.-]*:(?!\d)", url, re.I)  # (mailto:..., not host:port)
+    schemed = re.match(r"[a-z][a-z0-9+.-]*:(?!\d)", url, re.IGNORECASE)  # (mailto:..., not host:port)
     if "://" not in url and not schemed and not re.search(r"\s", url) and is_http_url(f"http://{url}"):
         return f"{url!r} is not an http(s) URL (no scheme: write http://{url}, or https://)"
     return f"{url!r} is not an http(s) URL"
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def _refused(exc: BaseException) -> bool:
@@ -90,7 +91,6 @@ def _refused(exc: BaseException) -> bool:
 
     return any(isinstance(e, ConnectionRefusedError) or getattr(e, "errno", None) == errno.ECONNREFUSED
                for e in tlsrefusal.chain(exc))
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def header_problem(name: object, value: object) -> str | None:
@@ -645,7 +645,8 @@ class ClientCore:
             why = tls if tlsrefusal.certificate_alert(exc) else f"{why} ({tls})"
         elif kind == "connect" and _refused(exc):  # (a wrong port, or the peer down: which to look at)
             parts = urlsplit(url)
-            where = f"{parts.netloc.rpartition('@')[2]}" + ("" if parts.port else f":{_DEFAULT_PORTS[parts.scheme]}")
+            where = parts.netloc.rpartition("@")[2]
+            where += "" if parts.port else f":{_DEFAULT_PORTS[parts.scheme]}"
             why = f"{why} (nothing listens at {where}: is {peer} up, and is that its port?)"
         if kind == "too-large":  # an answer, but no MM7 one: the same request would get it again
             return self.give_up(p, ProtocolError(f"answer from {shown} {exc}: not read further", **kw))

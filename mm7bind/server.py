@@ -634,7 +634,7 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
             log.warning("plain HTTP from %s on the TLS port: answered 400 (its URL must be https://)",
                         client_address[0])
             _answer_plain_http(request)
-        elif isinstance(exc, ssl.SSLError):  # (worth seeing: an MMSC that cannot reach us this way says nothing)
+        elif isinstance(exc, ssl.SSLError):  # (worth seeing: an MMSC that cannot reach us says nothing)
             log.warning("TLS connection from %s failed: %s", client_address[0], exc)
         elif isinstance(exc, OSError):  # (TimeoutError, ConnectionResetError: the peer's business)
             log.info("connection from %s dropped: %s", client_address[0], exc)

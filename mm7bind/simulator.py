@@ -379,7 +379,8 @@ CONTROL_METHODS = {"messages": ("GET", "HEAD"), "received": ("GET", "HEAD"), "he
                    **{action: ("POST",) for action in CONTROL_FIELDS}}
 
 # The simulator's TLS settings toward the VASP, named in the hint on a TLS failure reaching it.
-_SETTINGS = {"cert": "vasp_cert (simulate --vasp-cert, --vasp-key)", "verify": "vasp_verify (simulate --vasp-ca)",
+_SETTINGS = {"cert": "vasp_cert (simulate --vasp-cert, --vasp-key)",
+             "verify": "vasp_verify (simulate --vasp-ca)",
              "credentials": "vasp_username and vasp_password (simulate --vasp-username, --vasp-password)"}
 
 _runs_lock = threading.Lock()
