@@ -1955,7 +1955,7 @@ def test_configuration_mistakes_are_named_with_where_they_belong(tmp_path):
 
 
 def test_config_check_prints_each_problem_then_the_counts(tmp_path):
-    (tmp_path / "c.toml").write_text('port = 1\n[mmsc]\nurls = ["http://a/mm7"]\nusername = "sp"\n'
+    (tmp_path / "c.toml").write_text('port = 1\n[mmsc]\nurls = ["http://a/mm7"]\nusername = "sp"\npassword = "pw"\n'
                                      '[receiver]\nforward_secret = "s"\nforward_url = ""\n', encoding="utf-8")
     (tmp_path / "c.toml").chmod(0o600)
     proc = run("config", "check", str(tmp_path / "c.toml"))
