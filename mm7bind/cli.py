@@ -192,7 +192,10 @@ def _config(args, uses: tuple[str, ...] | None = ()):
         else:
             cfg = load_checked(path, say_warnings=False)
     except ConfigError as exc:
-        print(f"configuration {path or '(defaults)'} has problems:", file=sys.stderr)
+        # (prefixed as every command's errors are; without a file, the problems are the variables':
+        # the defaults have none)
+        print(f"mm7bind {args.command}: configuration {path or 'from the MM7BIND_ variables'} has problems:",
+              file=sys.stderr)
         for p in exc.problems:
             print(f"  {p}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
@@ -887,8 +890,10 @@ def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, hin
     else:
         # (a Fault's status alone, unless an earlier attempt got no answer: then its words say the MMSC may have it)
         plain = mm7_status and not getattr(exc, "earlier_unanswered", False)
-        print(printable(f"{what}: {_status_words(mm7_status)}" if plain else f"{what}: {exc}") + hint,
-              file=sys.stderr)
+        said = f"{what}: {_status_words(mm7_status)}" if plain else f"{what}: {exc}"
+        if hint:  # (the simulator's address, tried by default: its hint says more than the client's)
+            said = re.sub(r" \(nothing listens at [^()]*\)$", "", said)
+        print(printable(said) + hint, file=sys.stderr)
     return code
 
 
@@ -1011,7 +1016,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     connection_limit=cfg.receiver.connection_limit,
                     request_timeout=cfg.receiver.request_timeout, keep_alive=cfg.receiver.keep_alive)
     except (OSError, ValueError) as exc:  # the port is taken or not ours to take; a host that is no address
-        return cannot(f"cannot listen on {cfg.receiver.host}:{cfg.receiver.port}", exc)
+        cannot(f"cannot listen on {cfg.receiver.host}:{cfg.receiver.port}", exc)
+        return _listen_hint(exc, "--port (or [receiver] port)", "--host (or [receiver] host)")
     retention = cfg.retention(store)
     left = store.inbox(state="processing", limit=1)  # (a single serve per store: none is in hand yet)
     if left:
@@ -1271,11 +1277,28 @@ def _delay(text: str) -> float:
     return _float_arg(text, lambda s: 0 <= s < float("inf"), "a number of seconds, 0 or more")
 
 
+def _listen_hint(exc: Exception, port: str, host: str) -> int:
+    """After "cannot listen on ...": what to change, for the two mistakes it most often is (said on
+    a line of its own); EXIT_CONFIG."""
+    import errno  # noqa: PLC0415
+
+    code = getattr(exc, "errno", None)
+    if code == errno.EADDRINUSE:
+        print(f"  (another program listens there — an earlier run still going? — give another {port}; "
+              "0 picks a free one)", file=sys.stderr)
+    elif code == errno.EADDRNOTAVAIL:
+        print(f"  (no interface of this machine has that address: give one of its own as {host}, "
+              "or 0.0.0.0 for all)", file=sys.stderr)
+    elif code == errno.EACCES:
+        print(f"  (a port below 1024 needs privileges: give one above it as {port})", file=sys.stderr)
+    return EXIT_CONFIG
+
+
 def _http_url(text: str) -> str:
-    from .client import is_http_url  # noqa: PLC0415
+    from .client import is_http_url, not_http_url  # noqa: PLC0415
 
     if not is_http_url(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL")
+        raise argparse.ArgumentTypeError(not_http_url(text))
     if re.search(r"[,\s]\s*https?://", text):  # (else one URL, to the first one's host with the rest as its path)
         raise argparse.ArgumentTypeError(f"{text!r} is several URLs in one: give the option once for each")
     return text
@@ -1491,10 +1514,15 @@ def cmd_store_sent(args: argparse.Namespace) -> int:
     if not found:
         print("no sent records match")
         return EXIT_OK
-    print(f"{'SENT':19}  {'OPERATION':18}  {'STATUS':>6}  {'MESSAGE-ID':24}  RECIPIENTS / REPORTS")
+    # As wide as the longest MessageID shown (MMSCs' run to 30 characters and more: the simulator's
+    # are 29), so the recipients stay under their heading.
+    width = max([24, *(len(printable(r.message_id or "-")) for r in found)])
+    print(f"{'SENT':19}  {'OPERATION':18}  {'STATUS':>6}  {'MESSAGE-ID':{width}}  RECIPIENTS / REPORTS")
     for r, about in zip(found, reports, strict=True):
         status = str(r.status_code) if r.status_code is not None else ("error" if r.error else "")
-        line = f"{r.operation:18}  {status:>6}  {r.message_id or '-':24}  {', '.join(r.recipients)}"
+        mid = r.message_id or "-"
+        mid += " " * (width - len(printable(mid)))  # (padded as it is shown: printable() escapes the line)
+        line = f"{r.operation:18}  {status:>6}  {mid}  {', '.join(r.recipients)}"
         print(f"{shown_time(r.sent_at)}  {printable(line)}")
         if r.error:
             print(f"{'':19}  {printable(r.error)}")
@@ -1767,7 +1795,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:  # the port is taken or not ours to take; a host that is no address
         print(f"mm7bind simulate: cannot listen on {args.host}:{args.port}: {getattr(exc, 'strerror', None) or exc}",
               file=sys.stderr)
-        return EXIT_CONFIG  # (as serve: an address that cannot be listened on is a setting to change)
+        # (as serve: an address that cannot be listened on is a setting to change)
+        return _listen_hint(exc, "--port", "--host")
     try:
         _echo(f"MMSC simulator ({args.dialect}) at {sim.url}; control at {sim.server.url}/control/; Ctrl-C stops")
         if args.mo_text is not None:

@@ -75,8 +75,25 @@ def is_http_url(url: object) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+def not_http_url(url: str) -> str:
+    """Why `url` is refused, for a text `is_http_url` is false for: a host and port written
+    without a scheme (`127.0.0.1:9090/mm7`, as one writes them elsewhere) is told how to write it."""
+    schemed = re.match(r"[a-z][a-z0-9+.-]*:(?!\d)", url, re.IGNORECASE)  # (mailto:..., not host:port)
+    if "://" not in url and not schemed and not re.search(r"\s", url) and is_http_url(f"http://{url}"):
+        return f"{url!r} is not an http(s) URL (no scheme: write http://{url}, or https://)"
+    return f"{url!r} is not an http(s) URL"
+
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a connection failed for being refused (nothing listening there), from either client."""
+    import errno  # noqa: PLC0415
+
+    return any(isinstance(e, ConnectionRefusedError) or getattr(e, "errno", None) == errno.ECONNREFUSED
+               for e in tlsrefusal.chain(exc))
 
 
 def header_problem(name: object, value: object) -> str | None:
@@ -400,9 +417,10 @@ class ClientCore:
         self._turns = itertools.count()
         self.limiters = {u: RateLimiter(config.rate_limit) for u in config.urls} if config.rate_limit else {}
         self.mismatching: set[str] = set()  # MMSCs seen echoing another TransactionID (said once each)
-        # How the program sending through this client spells its TLS settings, for the hint on a TLS
-        # failure ({"cert": ..., "verify": ...}, see tlsrefusal.hint); None: the library's.
-        self.tls_setting_names: dict[str, str] | None = None
+        # How the program sending through this client spells its settings, for the hints on a TLS
+        # failure ({"cert": ..., "verify": ...}, see tlsrefusal.hint) and on credentials refused
+        # ({"credentials": ...}); None: the library's.
+        self.setting_names: dict[str, str] | None = None
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -599,8 +617,9 @@ class ClientCore:
         c = self.config
         peer = "the MMSC" if c.role == "vasp" else "the VASP"  # (the simulator's client sends to a VASP)
         in_url = urlsplit(url).username is not None  # (sent as Basic, whatever `auth` says)
+        credentials = (self.setting_names or {}).get("credentials", "username and password")
         if c.username is None and not in_url:
-            return f"{peer} asks for {wanted or 'credentials'}; none were given: set username and password"
+            return f"{peer} asks for {wanted or 'credentials'}; none were given: set {credentials}"
         sent = "Basic" if c.username is None or c.auth == "basic" else "Digest" if c.auth == "digest" else ""
         if wanted in ("Basic", "Digest") and sent and sent not in offered:
             why = "credentials in the URL go as Basic" if c.username is None else f'auth is "{c.auth}"'
@@ -610,7 +629,7 @@ class ClientCore:
         if unspoken:  # (no answer was sent: the password is not the matter)
             return (f"{peer} asks for Digest with {unspoken}, which mm7bind does not answer: it speaks MD5 "
                     "and SHA-256 (and their -sess), qop auth and auth-int")
-        return f"{peer} refused the credentials: check username and password"
+        return f"{peer} refused the credentials: check {credentials}"
 
     def timeout_words(self, which: str) -> str:
         """What ran out (`Failure.ran_out`), with its seconds and the setting(s) that give them."""
@@ -640,9 +659,14 @@ class ClientCore:
         elif timed_out is not None:
             why = self.timeout_words(timed_out)
         peer = "the MMSC" if self.config.role == "vasp" else "the VASP"
-        tls = tlsrefusal.hint(exc, self.config.cert is not None, peer, self.tls_setting_names)
+        tls = tlsrefusal.hint(exc, self.config.cert is not None, peer, self.setting_names)
         if tls:  # (which setting to change: the client certificate, or the CA)
             why = tls if tlsrefusal.certificate_alert(exc) else f"{why} ({tls})"
+        elif kind == "connect" and _refused(exc):  # (a wrong port, or the peer down: which to look at)
+            parts = urlsplit(url)
+            where = parts.netloc.rpartition("@")[2]
+            where += "" if parts.port else f":{_DEFAULT_PORTS[parts.scheme]}"
+            why = f"{why} (nothing listens at {where}: is {peer} up, and is that its port?)"
         if kind == "too-large":  # an answer, but no MM7 one: the same request would get it again
             return self.give_up(p, ProtocolError(f"answer from {shown} {exc}: not read further", **kw))
         if kind == "connect":
@@ -680,7 +704,8 @@ class ClientCore:
         # the MMSC cannot tell from the first. (The last attempt may have taken nothing — refused,
         # a 503 — or been refused in a Fault after an earlier one got no answer: the MMSC may have
         # that one.)
-        taken = f"the MMSC may have taken it: TransactionID {printable(p.transaction_id)}"
+        peer = "the MMSC" if self.config.role == "vasp" else "the VASP"  # (probe's, the simulator's: a VASP)
+        taken = f"{peer} may have taken it: TransactionID {printable(p.transaction_id)}"
         last = arrival(error)
         error.earlier_unanswered = p.unanswered
         if p.unanswered and last != MAY_HAVE_ARRIVED:
@@ -796,7 +821,8 @@ class ClientCore:
         and logged as what the MMSC may have, so a resend can use the same TransactionID."""
         if may_have_arrived:
             self.finish(p, error=SendInterrupted(
-                f"{type(exc).__name__} while {doing} {shown_url(url)}: the MMSC may have taken it "
+                f"{type(exc).__name__} while {doing} {shown_url(url)}: "
+                f"{'the MMSC' if self.config.role == 'vasp' else 'the VASP'} may have taken it "
                 f"(TransactionID {p.transaction_id})", transaction_id=p.transaction_id, url=shown_url(url),
                 attempts=max(1, attempts)))
         elif last is not None:  # every attempt so far ended taken by nobody: as it failed

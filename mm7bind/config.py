@@ -803,7 +803,7 @@ def check(cfg: Config) -> list[Problem]:
     """Everything wrong with a configuration, each said plainly."""
     import ipaddress  # noqa: PLC0415
 
-    from .client import AUTH_MODES, header_problem, is_http_url  # noqa: PLC0415
+    from .client import AUTH_MODES, header_problem, is_http_url, not_http_url  # noqa: PLC0415
     from .display import shown_url  # noqa: PLC0415
 
     out: list[Problem] = []
@@ -836,7 +836,7 @@ def check(cfg: Config) -> list[Problem]:
             err("mmsc.urls", f"{shown_url(url)!r} is several URLs in one text: list them, "
                              'urls = ["http://...", "http://..."]')
         elif not is_http_url(url):
-            err("mmsc.urls", f"{shown_url(url)!r} is not an http(s) URL")
+            err("mmsc.urls", not_http_url(shown_url(url)))
         elif urlsplit(url).scheme == "http" and (m.username and m.auth in ("basic", "auto")
                                                  or urlsplit(url).password is not None):
             exposed.append(shown_url(url))
@@ -849,6 +849,9 @@ def check(cfg: Config) -> list[Problem]:
         err("mmsc.digest_qop", f"must be auth or auth-int, not {m.digest_qop!r}")
     if m.password and not m.username:
         err("mmsc.username", "a password is set without a username")
+    elif m.username and not m.password:  # (most often a secret meant to come from the environment)
+        warn("mmsc.password", "a username is set without a password: an empty one is sent "
+                              "(MM7BIND_MMSC_PASSWORD not set?)", "sending")
     if m.dialect not in DIALECTS:
         err("mmsc.dialect", f"unknown dialect {m.dialect!r} (known: {', '.join(DIALECTS)})")
     if m.version:
@@ -912,6 +915,9 @@ def check(cfg: Config) -> list[Problem]:
         err("receiver.auth", f"must be none, basic or digest, not {r.auth!r}")
     elif r.auth != "none" and not r.username:
         err("receiver.username", f"auth = {r.auth!r} needs a username (and password)")
+    elif r.auth != "none" and not r.password:  # (anyone knowing the username would get in)
+        warn("receiver.password", f"auth = {r.auth!r} with an empty password: anyone who knows the username "
+                                  "is let in (MM7BIND_RECEIVER_PASSWORD not set?)", "serving")
     if r.digest_qop.replace(" ", "") not in ("auth", "auth-int", "auth,auth-int", "auth-int,auth"):
         err("receiver.digest_qop", f"must be auth, auth-int or \"auth,auth-int\", not {r.digest_qop!r}")
     if r.threads < 1:
@@ -931,7 +937,7 @@ def check(cfg: Config) -> list[Problem]:
     if r.health_path and (not r.health_path.startswith("/") or r.health_path in (r.path, r.metrics_path)):
         err("receiver.health_path", "must start with / and differ from receiver.path and metrics_path")
     if r.forward_url and not is_http_url(r.forward_url):
-        err("receiver.forward_url", f"{shown_url(r.forward_url)!r} is not an http(s) URL")
+        err("receiver.forward_url", not_http_url(shown_url(r.forward_url)))
     if r.forward_timeout <= 0:
         err("receiver.forward_timeout", "must be more than 0 seconds")
     if r.forward_secret and not r.forward_url:

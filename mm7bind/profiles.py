@@ -137,6 +137,10 @@ class Profile:
                              "nothing else would say its charset")
         if self.max_parts is not None and self.max_parts < 3:
             raise ValueError("max_parts must be at least 3 (the SOAP part, the content, one part of it) or None")
+        try:  # (here, not as a KeyError from every encode and send made with it)
+            versions.get(self.version)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
         if self.namespace is not None:
             _check_namespace(self.namespace, self.version)
 

@@ -645,12 +645,45 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
         not trusting the certificate, plain HTTP on the TLS port, a port scanner), a peer gone or
         too slow — is one log line, not the traceback socketserver prints on stderr for each."""
         exc = sys.exc_info()[1]
-        if isinstance(exc, ssl.SSLError):  # (worth seeing: an MMSC that cannot reach us this way says nothing)
+        if isinstance(exc, ssl.SSLError) and exc.reason == "HTTP_REQUEST":
+            log.warning("plain HTTP from %s on the TLS port: answered 400 (its URL must be https://)",
+                        client_address[0])
+            _answer_plain_http(request)
+        elif isinstance(exc, ssl.SSLError):  # (worth seeing: an MMSC that cannot reach us says nothing)
             log.warning("TLS connection from %s failed: %s", client_address[0], exc)
         elif isinstance(exc, OSError):  # (TimeoutError, ConnectionResetError: the peer's business)
             log.info("connection from %s dropped: %s", client_address[0], exc)
         else:
             log.error("connection from %s: unexpected error", client_address[0], exc_info=exc)
+
+
+PLAIN_HTTP_ON_TLS = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                     b"Connection: close\r\nContent-Length: %d\r\n\r\n%s")
+PLAIN_HTTP_ON_TLS_TEXT = b"this port speaks TLS: plain HTTP was sent to it; use an https:// URL"
+
+
+def _answer_plain_http(request) -> None:
+    """Answer a plain HTTP request made to the TLS port in plain HTTP, as nginx does: without it the
+    client saw a connection closed without an answer, which it takes for a request the server may
+    have (and tries again), and nothing said that its URL should be https. The handshake failed on
+    the request's first bytes (OpenSSL sends no alert then): the socket beneath is still plain."""
+    try:
+        raw = socket.socket(fileno=request.fileno())
+    except OSError:
+        return
+    try:
+        raw.settimeout(2.0)
+        raw.sendall(PLAIN_HTTP_ON_TLS % (len(PLAIN_HTTP_ON_TLS_TEXT), PLAIN_HTTP_ON_TLS_TEXT))
+        raw.shutdown(socket.SHUT_WR)
+        # The rest of the request read and dropped: closed with it unread, the connection would be
+        # reset, and the reset could overtake the answer.
+        deadline = time.monotonic() + 5.0
+        while raw.recv(65536) and time.monotonic() < deadline:
+            pass
+    except OSError:
+        pass
+    finally:
+        raw.detach()  # (the request's to close)
 
 
 def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,

@@ -387,7 +387,9 @@ CONTROL_METHODS = {"messages": ("GET", "HEAD"), "received": ("GET", "HEAD"), "he
                    **{action: ("POST",) for action in CONTROL_FIELDS}}
 
 # The simulator's TLS settings toward the VASP, named in the hint on a TLS failure reaching it.
-_TLS_SETTINGS = {"cert": "vasp_cert (simulate --vasp-cert, --vasp-key)", "verify": "vasp_verify (simulate --vasp-ca)"}
+_SETTINGS = {"cert": "vasp_cert (simulate --vasp-cert, --vasp-key)",
+             "verify": "vasp_verify (simulate --vasp-ca)",
+             "credentials": "vasp_username and vasp_password (simulate --vasp-username, --vasp-password)"}
 
 _runs_lock = threading.Lock()
 _last_run = [0]  # (the last run ID's milliseconds: two simulators made in one millisecond differ too)
@@ -1041,7 +1043,7 @@ class Simulator:
                     verify=cfg.vasp_verify, cert=cfg.vasp_cert,
                     retry=RetryPolicy.never(),  # (sent again from the schedule: see _send)
                     connect_timeout=5, read_timeout=30)
-                self._clients[key].core.tls_setting_names = _TLS_SETTINGS  # (the simulator's, not a Client's)
+                self._clients[key].core.setting_names = _SETTINGS  # (the simulator's, not a Client's)
             return self._clients[key]
 
     def _sender_of(self, stored: StoredMessage) -> m.Address:

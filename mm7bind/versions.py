@@ -256,10 +256,12 @@ def reading_of_mm7_version(value: str) -> tuple[Version | None, str]:
     return same[-1], f"the newest Release {said[0]} schema: MM7Version {value} is later than any schema's"
 
 
-def later_than_paired(version: Version, value: str | None) -> str | None:
-    """Why an MM7Version of `version`'s release is later than the namespace goes with, where that
-    is known with confidence (a confirmed pairing on either side); None if it is not, or not known.
-    Earlier values are no mismatch: later schemas keep listing them (REL-6-MM7-1-4 takes 6.3.0)."""
+def later_than_paired(version: Version | str, value: str | None) -> str | None:
+    """Why an MM7Version of `version`'s release (a `Version` or its name) is later than the
+    namespace goes with, where that is known with confidence (a confirmed pairing on either side);
+    None if it is not, or not known. Earlier values are no mismatch: later schemas keep listing them
+    (REL-6-MM7-1-4 takes 6.3.0)."""
+    version = get(version)  # (a name too, as `get` and the other functions here take one)
     nominal = version.nominal_mm7_version
     if value == nominal:  # (what most peers write: the answer below, without reading numbers)
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import io
 import logging
 import math
@@ -905,7 +906,8 @@ def test_a_refusal_is_info_and_no_usable_answer_a_warning_that_says_why(caplog):
     assert unreachable.levelname == "WARNING" and "failed: ConnectError" in unreachable.getMessage()
     assert f"cannot connect to {dead_url().rsplit(':', 1)[0]}" in unreachable.getMessage()
     # The cause in words, not requests' and urllib3's wrappers around it.
-    assert unreachable.getMessage().endswith("Connection refused") and "Max retries" not in unreachable.getMessage()
+    assert "Connection refused (nothing listens at" in unreachable.getMessage()
+    assert "Max retries" not in unreachable.getMessage()
 
 
 def test_retry_policy_and_retry_after():
@@ -1136,6 +1138,18 @@ def test_an_error_after_the_request_went_out_says_the_mmsc_may_have_taken_it(asy
     with pytest.raises(ConnectError) as err:  # (nothing went out: nothing to say)
         send(dead_url(), transaction_id="tid-refused")
     assert "may have taken" not in str(err.value)
+
+
+def test_an_mmsc_side_client_says_the_vasp_may_have_taken_it():
+    """`mm7bind probe` and the simulator send as an MMSC: what may have the request is the VASP
+    (the error read "the MMSC may have taken it" while probing a VASP's receiver)."""
+    report = mm7.DeliveryReportReq(message_id="m-1", recipient=mm7.Number("+8613800000000"),
+                                   sender=mm7.ShortCode("1065888"), mm_status=mm7.DeliveryStatus.RETRIEVED,
+                                   date=dt.datetime.now(dt.timezone.utc))
+    with FakeServer(lambda req: Reply(drop=True)) as srv, pytest.raises(mm7.errors.TransportError) as err, \
+            mm7.Client(srv.url, role="mmsc", retry=RetryPolicy.never()) as c:
+        c.send(report, transaction_id="tid-lost")
+    assert str(err.value).endswith(" (the VASP may have taken it: TransactionID tid-lost)"), str(err.value)
 
 
 SOAP12_FAULT = ('<?xml version="1.0"?><e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body>'

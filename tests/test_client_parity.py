@@ -303,7 +303,11 @@ def test_a_refused_connection_says_it_was_refused(asynchronous):
         send(asynchronous, url, retry=RetryPolicy.never())
     assert str(err.value).startswith(f"cannot connect to {url}: ")
     # (httpx says "All connection attempts failed" alone)
-    assert str(err.value).endswith(os.strerror(errno.ECONNREFUSED)), str(err.value)
+    assert f"{os.strerror(errno.ECONNREFUSED)} (" in str(err.value), str(err.value)
+    # and what to look at: a wrong port, or the MMSC down ("Connection refused" alone said neither)
+    where = url.split("//", 1)[1].split("/", 1)[0]
+    assert str(err.value).endswith(f" (nothing listens at {where}: is the MMSC up, and is that its port?)"), \
+        str(err.value)
 
 
 @BOTH

@@ -1821,6 +1821,17 @@ def test_conn_config_keys_the_sdk_needed_are_said_when_left_out(tmp_path):
     assert not [p for p in read_cmcc(mm7config(tmp_path), conn)[1] if p.message.startswith("missing")]
 
 
+def test_the_two_files_given_in_each_others_place_are_named_for_what_they_are(tmp_path):
+    """`--config ConnConfig.xml` (or the mm7Config.xml as --conn-config) said only "root element is
+    connection, expected MM7Config"."""
+    conn = tmp_path / "ConnConfig.xml"
+    conn.write_text(CONN, encoding="utf-8")
+    problems = read_cmcc(str(conn))[1]
+    assert any("this is a ConnConfig.xml (--conn-config" in p.message for p in problems), problems
+    problems = read_cmcc(mm7config(tmp_path), mm7config(tmp_path))[1]
+    assert any("this is an mm7Config.xml (--config" in p.message for p in problems), problems
+
+
 def test_connection_counts_below_one_are_said(tmp_path):
     """MaxKeepAliveRequests 0 made the SDK open a short connection per send; here there is one
     connection at least, and sends take turns on it: said, not done silently (nor for the receiver)."""

@@ -367,6 +367,18 @@ def test_send_refuses_an_address_with_a_control_character(tmp_path):
         assert sim.messages == {}
 
 
+def test_a_url_written_without_its_scheme_is_told_how_to_write_it(tmp_path):
+    """`--mmsc 127.0.0.1:9090/mm7`, as hosts and ports are written elsewhere: "not an http(s) URL"
+    alone left the reader to guess what was wrong with it."""
+    proc = run("send", "--mmsc", "127.0.0.1:9090/mm7", "--to", "1")
+    assert proc.returncode == 2 and "(no scheme: write http://127.0.0.1:9090/mm7, or https://)" in proc.stderr
+    (tmp_path / "c.toml").write_text('[mmsc]\nurls = ["mmsc.example:8080/mm7"]\n', encoding="utf-8")
+    proc = run("config", "check", str(tmp_path / "c.toml"))
+    assert proc.returncode == 3 and "write http://mmsc.example:8080/mm7, or https://" in proc.stdout, proc.stdout
+    proc = run("send", "--mmsc", "ftp://mmsc.example/mm7", "--to", "1")  # (a scheme, the wrong one: nothing to add)
+    assert proc.returncode == 2 and "'ftp://mmsc.example/mm7' is not an http(s) URL\n" in proc.stderr
+
+
 def test_bad_arguments_and_configuration(tmp_path):
     proc = run("send", "--mmsc", "http://127.0.0.1:9/mm7")
     assert proc.returncode == 2 and "at least one recipient" in proc.stderr
@@ -403,7 +415,12 @@ def test_bad_arguments_and_configuration(tmp_path):
                  "receiver.digest_qop: must be auth, auth-int", "10 error(s)"):
         assert text in proc.stdout, proc.stdout
     proc = run("send", "--config", str(bad), "--to", "1")
-    assert proc.returncode == 3 and "has problems" in proc.stderr and "read_timout" in proc.stderr
+    assert proc.returncode == 3 and "read_timout" in proc.stderr
+    assert proc.stderr.startswith(f"mm7bind send: configuration {bad} has problems:\n"), proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "mm7bind.cli", "send", "--to", "1"], capture_output=True, text=True,
+                          cwd=tmp_path, env={**ENV, "MM7BIND_MMSC_URL": "http://127.0.0.1:9/mm7"}, timeout=120)
+    assert proc.returncode == 3 and proc.stderr.startswith(
+        "mm7bind send: configuration from the MM7BIND_ variables has problems:\n  error: MM7BIND_MMSC_URL"), proc.stderr
     proc = run("config", "check", str(tmp_path / "nope.toml"))
     assert proc.returncode == 3 and "file not found" in proc.stdout
     (tmp_path / "broken.toml").write_text("[mmsc\n", encoding="utf-8")
@@ -764,6 +781,19 @@ def test_a_port_already_taken_is_reported_not_a_traceback(tmp_path):
     assert served.returncode == 3 and f"cannot listen on 127.0.0.1:{port}" in served.stderr
     assert simulated.returncode == 3 and f"cannot listen on 127.0.0.1:{port}" in simulated.stderr
     assert "Traceback" not in served.stderr + simulated.stderr
+    # and what to do about it, in the command's own option names
+    assert "give another --port (or [receiver] port); 0 picks a free one)" in served.stderr, served.stderr
+    assert "give another --port; 0 picks a free one)" in simulated.stderr, simulated.stderr
+
+
+def test_an_address_not_this_machines_is_said_to_be_so(tmp_path):
+    # (192.0.2.1: TEST-NET-1, no machine's)
+    served = run("serve", "--host", "192.0.2.1", "--port", "0", cwd=tmp_path)  # (its store made there)
+    simulated = run("simulate", "--host", "192.0.2.1", "--port", "0", cwd=tmp_path)
+    assert served.returncode == simulated.returncode == 3, served.stderr + simulated.stderr
+    assert "no interface of this machine has that address: give one of its own as --host (or [receiver] host)" \
+        in served.stderr, served.stderr
+    assert "give one of its own as --host, or 0.0.0.0 for all)" in simulated.stderr, simulated.stderr
 
 
 def test_ports_and_urls_are_checked_where_they_are_typed():
@@ -1993,7 +2023,7 @@ def test_configuration_mistakes_are_named_with_where_they_belong(tmp_path):
 
 
 def test_config_check_prints_each_problem_then_the_counts(tmp_path):
-    (tmp_path / "c.toml").write_text('port = 1\n[mmsc]\nurls = ["http://a/mm7"]\nusername = "sp"\n'
+    (tmp_path / "c.toml").write_text('port = 1\n[mmsc]\nurls = ["http://a/mm7"]\nusername = "sp"\npassword = "pw"\n'
                                      '[receiver]\nforward_secret = "s"\nforward_url = ""\n', encoding="utf-8")
     (tmp_path / "c.toml").chmod(0o600)
     proc = run("config", "check", str(tmp_path / "c.toml"))

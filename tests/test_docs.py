@@ -554,11 +554,11 @@ def test_the_readme_api_and_client_examples_run(tmp_path, monkeypatch):
     assert env.body.content.parts[0].text_value == "新年快乐！" and env.body.content.smil is not None
     assert mm7.decode(ns["fault"].to_bytes(), ns["fault"].content_type).body.status.code == 4004
 
-    ns["new_content"] = mm7.Content(parts=[mm7.Part.text("新内容")])
-    ns["any_request"] = ns["msg"]
+    # The client block copied on its own: it has its imports; only its placeholders come from outside.
+    ns = {"msg": ns["msg"], "new_content": mm7.Content(parts=[mm7.Part.text("新内容")]), "any_request": ns["msg"]}
     auth = mm7.auth.DigestAuth("sp", "secret", qop="auth,auth-int")
     with Simulator(SimulatorConfig(auth=auth)) as sim:
-        client_block = adapted(python_block("from mm7bind import Client, RetryPolicy, SqliteStore\n"), {
+        client_block = adapted(python_block("import mm7bind as mm7\nfrom mm7bind import Client, RetryPolicy, SqliteStore\n"), {
             '("https://mmsc-a.example/mm7", "https://mmsc-b.example/mm7")': f"({dead_url()!r}, {sim.url!r})",
             'verify="/etc/mm7/carrier-ca.pem", cert=("client.pem", "client.key"),': "",
         })
@@ -587,8 +587,8 @@ def test_the_readme_pytest_plugin_example_runs(tmp_path):
     import subprocess
     import sys
 
-    preamble = '''import pytest
-import mm7bind
+    # (the imports are the block's own: a reader copies it alone)
+    preamble = '''import mm7bind
 
 my_message_with_delivery_report = mm7bind.SubmitReq(
     recipients=mm7bind.Recipients(to=["+8613800138000"]), subject="...", delivery_report=True)
@@ -599,7 +599,7 @@ class MyHandler(mm7bind.Handler):
 
 
 '''
-    test_file = preamble + python_block("def test_my_service(")
+    test_file = preamble + python_block("import pytest\n\nimport mm7bind\n\n\ndef test_my_service(")
     (tmp_path / "test_readme.py").write_text(test_file, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_readme.py"],

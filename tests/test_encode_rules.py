@@ -434,6 +434,16 @@ def test_a_profile_namespace_must_be_an_mm7_namespace_of_its_version(namespace):
         mm7.STANDARD.replace(version="REL-5-MM7-1-2", namespace=namespace)
 
 
+def test_a_profile_of_a_version_we_do_not_have_is_refused_when_made():
+    """`Profile(version="REL-9")` was taken, and every encode and send made with it then failed
+    with a KeyError; its other settings are checked when it is made."""
+    with pytest.raises(ValueError, match="unknown MM7 schema version 'REL-9'"):
+        mm7.Profile(version="REL-9")
+    with pytest.raises(ValueError, match="REL-6-MM7-1-9"):
+        mm7.STANDARD.replace(version="REL-6-MM7-1-9")
+    assert mm7.Profile(version="5-1-2").version == "5-1-2"  # (the short forms `versions.get` takes)
+
+
 def test_the_receiver_answers_in_the_callers_namespace_not_the_profiles():
     profile = mm7.STANDARD.replace(version="REL-5-MM7-1-2", namespace=REL5_1_2 + "/")
     request = mm7.encode(mm7.DeliveryReportReq(message_id="m", recipient="+1", sender="+2",

@@ -395,3 +395,21 @@ def test_headers_over_max_header_are_a_431_serving_tls_too(server_tls):
         over = exchange(srv, wrap, head(out, *(f"X-Carrier-{i}: {'a' * 3000}" for i in range(3)),
                                         f"Content-Length: {len(data)}", "Connection: close") + data)
     assert statuses(fits) == [200] and statuses(over) == [431] and len(h.calls) == 1
+
+
+def test_plain_http_to_the_tls_port_is_answered_400_saying_https(caplog):
+    """An http:// URL for a receiver serving TLS (a common slip): the handshake fails on the
+    request's first bytes, and the client saw the connection closed without an answer — sent again,
+    as a request the server may have, and nothing said that the URL should be https. It is answered
+    in plain HTTP, as nginx does: a 400 that says so, which the client shows and does not retry."""
+    tls = local_tls()
+    h = Recorder()
+    msg = mm7.DeliverReq(recipients=["1065888"], sender="+8613800000000", subject="hi")
+    with mm7.serve(mm7.Receiver(h), port=0, ssl_context=tls.server) as srv:
+        plain = srv.url.replace("https://", "http://")
+        with mm7.Client(plain, role="mmsc", retry=mm7.RetryPolicy(max_attempts=3, backoff=0)) as client, \
+                pytest.raises(mm7.HTTPStatusError) as err, caplog.at_level("WARNING", "mm7bind.server"):
+            client.send(msg)
+    assert err.value.status == 400 and err.value.attempts == 1 and h.calls == []
+    assert "plain HTTP was sent to it; use an https:// URL" in str(err.value), str(err.value)
+    assert any("plain HTTP" in r.getMessage() and "https://" in r.getMessage() for r in caplog.records)

@@ -228,6 +228,24 @@ def test_config_check_warns_of_credentials_in_a_file_anyone_can_read(tmp_path):
     assert load(path, env={})[1] == []
 
 
+def test_config_check_warns_of_a_username_without_its_password():
+    """A password meant to come from the environment (MM7BIND_..._PASSWORD, a systemd
+    EnvironmentFile not read): the client sent an empty one, and a receiver with auth let in anyone
+    who knew the username, with nothing said."""
+    from mm7bind.config import load
+
+    _, problems = load(None, env={"MM7BIND_MMSC_USERNAME": "sp", "MM7BIND_RECEIVER_AUTH": "basic",
+                                  "MM7BIND_RECEIVER_USERNAME": "mmsc"})
+    said = {p.where: (p.level, p.message) for p in problems}
+    assert said["mmsc.password"][0] == said["receiver.password"][0] == "warning", said
+    assert "(MM7BIND_MMSC_PASSWORD not set?)" in said["mmsc.password"][1]
+    assert "anyone who knows the username is let in" in said["receiver.password"][1]
+    _, problems = load(None, env={"MM7BIND_MMSC_USERNAME": "sp", "MM7BIND_MMSC_PASSWORD": "pw",
+                                  "MM7BIND_RECEIVER_AUTH": "digest", "MM7BIND_RECEIVER_USERNAME": "mmsc",
+                                  "MM7BIND_RECEIVER_PASSWORD": "pw"})
+    assert not [p for p in problems if p.where.endswith("password")], problems
+
+
 def test_secret_looking_headers_show_masked_in_configuration_reprs():
     from mm7bind.config import load
 

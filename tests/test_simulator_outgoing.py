@@ -73,6 +73,20 @@ def test_a_tls_refusal_names_the_simulators_own_setting_to_change(tmp_path):
     assert not any(w in s for s in said.values() for w in ("set cert ", "check cert ", "set verify ")), said
 
 
+def test_credentials_refused_name_the_simulators_own_settings():
+    """The hint said "check username and password", a Client's settings: the simulator's are
+    vasp_username and vasp_password (--vasp-username, --vasp-password)."""
+    rcv = mm7.Receiver(auth=mm7.auth.BasicAuth("mmsc", "pw"))
+    with mm7.serve(rcv, port=0) as srv:
+        said = {}
+        for case, settings in (("none", {}), ("wrong", {"vasp_username": "mmsc", "vasp_password": "bad"})):
+            with Simulator(vasp_url=srv.endpoint, report_attempts=1, **settings) as sim:
+                said[case] = sim.deliver("+8613900000000", ["1065"], "refused")["error"]
+    words = "vasp_username and vasp_password (simulate --vasp-username, --vasp-password)"
+    assert f"none were given: set {words}" in said["none"], said
+    assert f"the VASP refused the credentials: check {words}" in said["wrong"], said
+
+
 def test_a_client_certificate_that_cannot_be_used_is_said_when_the_simulator_is_configured(tmp_path):
     (tmp_path / "not-a-cert.pem").write_text("nothing", encoding="utf-8")
     for cert in (str(tmp_path / "gone.pem"), str(tmp_path / "not-a-cert.pem")):

@@ -158,6 +158,22 @@ def test_store_sent_lists_the_reports_under_the_try_they_are_about(tmp_path):
     assert run("store", "sent", "--config", str(cfg)).stdout.count("delivery report") == 1
 
 
+def test_store_sent_keeps_the_recipients_under_their_heading_past_24_character_message_ids(tmp_path):
+    """The simulator's MessageIDs are 29 characters, many MMSCs' longer: the recipients were pushed
+    out of their column."""
+    db, cfg = tmp_path / "vasp.db", tmp_path / "cfg.toml"
+    store = SqliteStore(db)
+    store.record_sent(SentRecord("t-1", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000001"],
+                                 message_id="SIM2611270822385130580-000001", status_code=1000))
+    store.record_sent(SentRecord("t-2", "SubmitReq", "REL-6-MM7-1-4", ["+8613800000002"], message_id="M2",
+                                 status_code=1000))
+    store.close()
+    cfg.write_text(f'[store]\npath = "{db.as_posix()}"\n', encoding="utf-8")
+    head, *rows = run("store", "sent", "--config", str(cfg)).stdout.splitlines()
+    column = head.index("RECIPIENTS")
+    assert [row[column:] for row in rows] == ["+8613800000001", "+8613800000002"], [head, *rows]
+
+
 def test_purge_keeps_what_is_still_owed_and_forgets_the_rest(store):
     rx, handler = fill(store)
     later = datetime.now(timezone.utc) + timedelta(seconds=1)

@@ -106,3 +106,13 @@ def test_validate_element_takes_a_version_or_its_name():
     status.getparent().remove(status)
     by_name = mm7.validation.validate_element(root, "REL-5-MM7-1-2")
     assert by_name and by_name == mm7.validation.validate_element(root, mm7.versions.get("REL-5-MM7-1-2"))
+
+
+def test_later_than_paired_takes_a_version_or_its_name():
+    """The API page writes `versions.later_than_paired(version, "6.5.0")`; a name (as `get`,
+    `validate_element` and the rest take one) was an AttributeError."""
+    from mm7bind import versions
+
+    by_name = versions.later_than_paired("REL-6-MM7-1-0", "6.5.0")
+    assert by_name and by_name == versions.later_than_paired(versions.get("REL-6-MM7-1-0"), "6.5.0")
+    assert versions.later_than_paired("REL-6-MM7-1-4", "6.3.0") is None

@@ -110,7 +110,14 @@ def _read(path: str | Path, keys: dict, root_name: str, namespace: str | None, p
         return {}
     qn = etree.QName(root)
     if qn.localname != root_name:
-        problems.append(Problem("error", where, f"root element is {qn.localname}, expected {root_name}"))
+        # (the two files given the other's place: each says where it goes)
+        swapped = {("connection", "MM7Config"): ": this is a ConnConfig.xml (--conn-config, or "
+                                                "set_conn_config_name, beside the mm7Config.xml)",
+                   ("MM7Config", "connection"): ": this is an mm7Config.xml (--config, or MM7Config(path); "
+                                                "ConnConfig.xml is the <connection> file)"}
+        swapped_hint = swapped.get((qn.localname, root_name), "")
+        problems.append(Problem("error", where,
+                                f"root element is {qn.localname}, expected {root_name}{swapped_hint}"))
         return {}
     if namespace is not None and qn.namespace != namespace:
         problems.append(Problem("warning", where, f"root element not in namespace {namespace}"))
