@@ -231,6 +231,19 @@ class HeaderTricklingServer(TricklingServer):
     drip = b"x"
 
 
+def _head_fields(conn, buffered: bytes) -> tuple[dict[str, str], bytes] | None:
+    """The header fields of the request `buffered` starts (read on from `conn` to its blank line),
+    lower-cased, and what came after its head; None if the peer closed first."""
+    while b"\r\n\r\n" not in buffered:
+        data = conn.recv(65536)
+        if not data:
+            return None
+        buffered += data
+    head, _, rest = buffered.partition(b"\r\n\r\n")
+    fields = dict(line.split(b":", 1) for line in head.split(b"\r\n")[1:])
+    return {k.strip().lower().decode(): v.strip().decode() for k, v in fields.items()}, rest
+
+
 class FramingServer(TricklingServer):
     """Answers each request on a connection with `frame(content_type, body)` (the raw answer
     bytes, to frame it as HTTP allows: chunked, gzip, Connection: close without a length, ...;
@@ -244,14 +257,10 @@ class FramingServer(TricklingServer):
         buffered = b""
         try:
             while True:
-                while b"\r\n\r\n" not in buffered:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffered += data
-                head, _, buffered = buffered.partition(b"\r\n\r\n")
-                fields = dict(line.split(b":", 1) for line in head.split(b"\r\n")[1:])
-                fields = {k.strip().lower().decode(): v.strip().decode() for k, v in fields.items()}
+                got = _head_fields(conn, buffered)
+                if got is None:
+                    return
+                fields, buffered = got
                 while len(buffered) < int(fields["content-length"]):
                     buffered += conn.recv(65536)
                 body, buffered = buffered[:int(fields["content-length"])], buffered[int(fields["content-length"]):]
@@ -283,16 +292,11 @@ class CrawlingUploadServer(TricklingServer):
         self.answered = 0
 
     def _trickle(self, conn):
-        buffered = b""
         try:
-            while b"\r\n\r\n" not in buffered:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                buffered += data
-            head, _, body = buffered.partition(b"\r\n\r\n")
-            fields = dict(line.split(b":", 1) for line in head.split(b"\r\n")[1:])
-            fields = {k.strip().lower().decode(): v.strip().decode() for k, v in fields.items()}
+            got = _head_fields(conn, b"")
+            if got is None:
+                return
+            fields, body = got
             chunks, size = [body], len(body)
             while size < int(fields["content-length"]) and not self.stop.wait(0.02):
                 data = conn.recv(16384)

@@ -1528,14 +1528,9 @@ def test_a_digest_answer_spent_on_a_refused_request_is_refused_by_another_proces
     """Only a stored message kept its Digest answer spent for the other processes: the header of a
     request refused (here an operation a VASP does not serve) could be sent again to another
     process with a message that is taken. Each is kept spent once it is answered."""
-    stores, calls = [SqliteStore(tmp_path / "inbox.db"), SqliteStore(tmp_path / "inbox.db")], []
-    receivers = [mm7.Receiver(store=one, auth=mm7.auth.DigestAuth("mmsc", "pw")) for one in stores]
-    for rcv in receivers:
-        rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
+    stores = [SqliteStore(tmp_path / "inbox.db"), SqliteStore(tmp_path / "inbox.db")]
+    receivers, calls, headers = _digest_receivers(stores)
     try:
-        answer = mm7.auth.DigestAnswer("mmsc", "pw")
-        assert answer.take(receivers[0].config.auth.challenge())
-        headers = {"Authorization": answer.authorization("POST", "/mm7")}
         refused = mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], vaspid="1", vasid="2", service_code="3"),
                              transaction_id="s-1", version="REL-6-MM7-1-4")
         rsp = receivers[0].handle(refused.to_bytes(), refused.content_type, headers, "127.0.0.1", uri="/mm7")
@@ -1548,14 +1543,22 @@ def test_a_digest_answer_spent_on_a_refused_request_is_refused_by_another_proces
             one.close()
 
 
-def test_receivers_sharing_a_memory_store_share_the_digest_answers_spent():
-    store, calls = MemoryStore(), []
-    receivers = [mm7.Receiver(store=store, auth=mm7.auth.DigestAuth("mmsc", "pw")) for _ in range(2)]
+def _digest_receivers(stores: list) -> tuple:
+    """A receiver on each of `stores` (one file opened twice, or one MemoryStore given twice), each
+    with a DigestAuth of its own as each process has; the list their handlers put the subjects of
+    DeliverReqs in; and the headers of one Digest answer to the first one's challenge."""
+    calls: list = []
+    receivers = [mm7.Receiver(store=one, auth=mm7.auth.DigestAuth("mmsc", "pw")) for one in stores]
     for rcv in receivers:
         rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
     answer = mm7.auth.DigestAnswer("mmsc", "pw")
     assert answer.take(receivers[0].config.auth.challenge())
-    headers = {"Authorization": answer.authorization("POST", "/mm7")}
+    return receivers, calls, {"Authorization": answer.authorization("POST", "/mm7")}
+
+
+def test_receivers_sharing_a_memory_store_share_the_digest_answers_spent():
+    store = MemoryStore()
+    receivers, calls, headers = _digest_receivers([store, store])
     for rcv, subject, status in ((receivers[0], "first", 200), (receivers[1], "forged", 401)):
         out = mm7.encode(deliver(subject=subject), transaction_id=subject, version="REL-6-MM7-1-4")
         assert rcv.handle(out.to_bytes(), out.content_type, headers, "127.0.0.1", uri="/mm7").status == status
@@ -1896,14 +1899,9 @@ def test_a_digest_answer_spent_on_a_copy_of_a_message_of_the_release_before_is_r
                    " tid_key) VALUES ('DeliverReq', 'up-1', ?, ?, ?, 'handled', 1000, 'DeliverReq|up-1')",
                    (first.content_type, first.to_bytes(), _hours_ago(1)))
     db.close()
-    stores, calls = [SqliteStore(path), SqliteStore(path)], []
-    receivers = [mm7.Receiver(store=one, auth=mm7.auth.DigestAuth("mmsc", "pw")) for one in stores]
-    for rcv in receivers:
-        rcv.on("deliver", lambda msg, ctx: calls.append(msg.subject))
+    stores = [SqliteStore(path), SqliteStore(path)]
+    receivers, calls, headers = _digest_receivers(stores)
     try:
-        answer = mm7.auth.DigestAnswer("mmsc", "pw")
-        assert answer.take(receivers[0].config.auth.challenge())
-        headers = {"Authorization": answer.authorization("POST", "/mm7")}
         copy = mm7.encode(deliver(subject="before the upgrade"), transaction_id="up-1", version="REL-6-MM7-1-4")
         assert receivers[0].handle(copy.to_bytes(), copy.content_type, headers, "127.0.0.1", uri="/mm7").status == 200
         assert calls == []
