@@ -447,7 +447,8 @@ def _leaf(part: Part, profile: Profile) -> OutPart:
         if not _CHARSET.fullmatch(part.charset):
             raise EncodeError(f"{part!r}: charset {part.charset!r} is not a charset name")
         label = _charset_param(part.charset)
-        ctype += f'{profile.layout.parameter_separator}charset="{label.upper() if profile.layout.upper_charsets else label}"'
+        label = label.upper() if profile.layout.upper_charsets else label
+        ctype += f'{profile.layout.parameter_separator}charset="{label}"'
         _one_line(f"the {part.content_type[:40]} part", "a charset", part.charset, "Content-Type: " + ctype)
     for what, name in (("file name", part.filename), ("Content-Location", part.content_location)):
         if name and _SURROGATE.search(name):  # (os.listdir's for bytes it cannot read, say)

@@ -912,7 +912,8 @@ def _stream(side: _Direction | None) -> tuple[list[tuple[int, bytes]], list[tupl
         if not data or (end is not None and off + len(data) <= end):
             continue  # all of it taken already: a retransmission
         if end is None or off > end or not runs:
-            if (end is not None and off > end) or (end is None and off > 0):  # (at first: its first bytes never captured)
+            # (at first: its first bytes never captured)
+            if (end is not None and off > end) or (end is None and off > 0):
                 gaps.append((end or 0, off - (end or 0)))
             runs.append((max(off, end or 0), []))
             end = max(off, end or 0)

@@ -1528,7 +1528,8 @@ class SqliteStore:
                     return
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    if any(p.spent is not None for p in batch) and time.monotonic() - self._spent_pruned >= SPENT_PRUNE_EVERY:
+                    if (any(p.spent is not None for p in batch)
+                            and time.monotonic() - self._spent_pruned >= SPENT_PRUNE_EVERY):
                         db.execute("DELETE FROM digest_spent WHERE until < ?", (time.time() - SPENT_MARGIN,))
                         self._spent_pruned = time.monotonic()
                     for p in batch:
