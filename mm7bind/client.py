@@ -422,6 +422,12 @@ class ClientCore:
         # ({"credentials": ...}); None: the library's.
         self.setting_names: dict[str, str] | None = None
 
+    @property
+    def peer(self) -> str:
+        """Whom this client sends to, in its messages: "the MMSC", or "the VASP" for an MMSC's
+        client (the simulator's, probe's)."""
+        return "the MMSC" if self.config.role == "vasp" else "the VASP"
+
     # -- requests ---------------------------------------------------------------------------------
 
     def with_defaults(self, msg: m.Message) -> m.Message:
@@ -603,10 +609,10 @@ class ClientCore:
         if status == 404:
             return "nothing at this path: check the URL"
         if status == 413:  # (Mbuni takes 500 KB by default, China Mobile 100000 bytes)
-            return f"{'the MMSC' if self.config.role == 'vasp' else 'the VASP'} takes no request this large: " \
+            return f"{self.peer} takes no request this large: " \
                    "see the profile's max_message_size"
         if status == 429:  # (retried after its Retry-After; every time, a rate_limit would spare them)
-            return f"{'the MMSC' if self.config.role == 'vasp' else 'the VASP'} asks for fewer requests: see rate_limit"
+            return f"{self.peer} asks for fewer requests: see rate_limit"
         if status != 401:
             return ""
         challenge = header_value(headers, "www-authenticate") or ""
@@ -615,7 +621,7 @@ class ClientCore:
         # credentials, not for its scheme)
         offered = {w.capitalize() for w in re.findall(r"(?:^|,)\s*([A-Za-z][\w-]*)(?=\s+[\w-]+\s*=)", challenge)}
         c = self.config
-        peer = "the MMSC" if c.role == "vasp" else "the VASP"  # (the simulator's client sends to a VASP)
+        peer = self.peer
         in_url = urlsplit(url).username is not None  # (sent as Basic, whatever `auth` says)
         credentials = (self.setting_names or {}).get("credentials", "username and password")
         if c.username is None and not in_url:
@@ -658,7 +664,7 @@ class ClientCore:
                    "an http port, not https?")
         elif timed_out is not None:
             why = self.timeout_words(timed_out)
-        peer = "the MMSC" if self.config.role == "vasp" else "the VASP"
+        peer = self.peer
         tls = tlsrefusal.hint(exc, self.config.cert is not None, peer, self.setting_names)
         if tls:  # (which setting to change: the client certificate, or the CA)
             why = tls if tlsrefusal.certificate_alert(exc) else f"{why} ({tls})"
@@ -704,7 +710,7 @@ class ClientCore:
         # the MMSC cannot tell from the first. (The last attempt may have taken nothing — refused,
         # a 503 — or been refused in a Fault after an earlier one got no answer: the MMSC may have
         # that one.)
-        peer = "the MMSC" if self.config.role == "vasp" else "the VASP"  # (probe's, the simulator's: a VASP)
+        peer = self.peer
         taken = f"{peer} may have taken it: TransactionID {printable(p.transaction_id)}"
         last = arrival(error)
         error.earlier_unanswered = p.unanswered
@@ -822,7 +828,7 @@ class ClientCore:
         if may_have_arrived:
             self.finish(p, error=SendInterrupted(
                 f"{type(exc).__name__} while {doing} {shown_url(url)}: "
-                f"{'the MMSC' if self.config.role == 'vasp' else 'the VASP'} may have taken it "
+                f"{self.peer} may have taken it "
                 f"(TransactionID {p.transaction_id})", transaction_id=p.transaction_id, url=shown_url(url),
                 attempts=max(1, attempts)))
         elif last is not None:  # every attempt so far ended taken by nobody: as it failed
