@@ -192,6 +192,12 @@ def _country_code(client) -> str | None:
     return getattr(getattr(client, "config", None), "country_code", None)
 
 
+def _next_tid(tag: str, key: str, tries, own: str) -> str:
+    """The TransactionID of the next request to the recipient whose `campaign_tid_basis` is `key`,
+    after the `tries[key]` it has under `tag` (its key derived once, not for each use)."""
+    return bulk_transaction_id(tag, key, tries[key], own)
+
+
 def campaign_tid_basis(store, tag: str | None, country_code: str | None) -> Callable[[str], str]:
     """What the campaign of `tag` derives each recipient's TransactionID from
     (`bulk_transaction_id`): with a `country_code`, the recipient's key (`recipient_key`), so that
@@ -357,7 +363,7 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
 def _queue_batch(outbox, template: m.SubmitReq, batch: list[str], tag: str | None, at, tries: Counter,
                  result: BulkResult, basis: Callable[[str], str] = str) -> None:
     own = installation(outbox.store)
-    tids = [bulk_transaction_id(tag, basis(r), tries[basis(r)], own) for r in batch] if tag is not None else None
+    tids = [_next_tid(tag, basis(r), tries, own) for r in batch] if tag is not None else None
     items = outbox.put_many([dataclasses.replace(template, recipients=m.Recipients(to=[r])) for r in batch],
                             tag=tag, at=at, transaction_ids=tids, once=tag is not None)
     if tids is None:
@@ -449,7 +455,7 @@ def send_tagged(client, msg: m.SubmitReq, tag: str, *, resend_unanswered: bool |
                              "it: not sent again (retries on timeout are off)")
     if not todo:
         return None
-    tid = bulk_transaction_id(tag, basis(todo[0]), tries[basis(todo[0])], installation(client.core.store))
+    tid = _next_tid(tag, basis(todo[0]), tries, installation(client.core.store))
     return _send_claimed(client, msg, tag, tid)
 
 
@@ -537,7 +543,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
             return
         msg = dataclasses.replace(template, recipients=m.Recipients(to=[rcpt]))
         # (known before it goes, with a store: its record says how an interrupted send ended)
-        tid = bulk_transaction_id(tag, basis(rcpt), tries[basis(rcpt)], own) if resumable else (
+        tid = _next_tid(tag, basis(rcpt), tries, own) if resumable else (
             new_transaction_id() if client.core.store is not None else None)
         try:
             with ending_pauses_at(stopping):
