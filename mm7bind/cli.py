@@ -106,6 +106,12 @@ class _Prefixed:
             return out
         return self.file.read(n)
 
+    def fileno(self) -> int:
+        return self.file.fileno()
+
+    def tell(self) -> int:  # (with fileno: a compressed capture's size left, for its bound)
+        return self.file.tell() - len(self.head)
+
     def close(self) -> None:
         if self.file is not sys.stdin.buffer:
             self.file.close()

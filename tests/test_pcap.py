@@ -1001,3 +1001,99 @@ def test_inspect_and_validate_number_messages_in_the_capture_s_order_though_read
     proc = run("validate", str(path))
     assert [line.split(" ", 1)[0] for line in proc.stdout.splitlines() if "#" in line.split(" ", 1)[0]] == [
         f"{path}#{n}" for n in range(1, 7)]
+
+
+class Asked(Trickle):
+    """A Trickle that keeps the most bytes one read asked for (a file object allocates that much)."""
+
+    most = 0
+
+    def read(self, n: int = -1) -> bytes:
+        self.most = max(self.most, n)
+        return super().read(n)
+
+
+def test_a_bogus_record_or_block_length_is_said_never_read_into_memory_or_waited_for():
+    """A damaged file's record saying 4 GiB were captured was read as such: from a file, a read of
+    4 GiB asked (allocated, or waited for from a pipe). Both readers now stop there, saying so."""
+    from mm7bind.pcap import read_capture_file
+
+    packets = conversation().packets
+    data = bytearray(pcap(packets))
+    at = 24 + sum(16 + 14 + len(p.ip) for p in packets[:5])  # (packet 6's record)
+    struct.pack_into("<I", data, at + 8, 0xFFFFFFF0)
+    whole = read_capture(bytes(data))
+    assert whole.notes[0] == (f"packet 6: its record says {0xFFFFFFF0} bytes were captured, more than the file's "
+                              f"packets can have (262144): the file is damaged there (byte {at}), read no further")
+    assert [m.start_line for m in whole.messages] == ["POST /mm7 HTTP/1.1"]
+    file = Asked(bytes(data), 1 << 30)
+    assert fields(read_capture_file(file)) == fields(whole) and file.most <= 1 << 20
+    # pcapng: a block's total length
+    intact = pcapng([[("ethernet", 6, packets)]])
+    ng = bytearray(intact)
+    at = 28 + 32  # (past the section header and the interface description)
+    for _ in range(5):
+        at += struct.unpack_from("<I", ng, at + 4)[0]
+    struct.pack_into("<I", ng, at + 4, 0xFFFFFFF0)
+    whole = read_capture(bytes(ng))
+    assert whole.notes[0] == (f"the block at byte {at} says it is {0xFFFFFFF0} bytes long, which no block is: the "
+                              "file is damaged there, read no further")
+    assert [m.start_line for m in whole.messages] == ["POST /mm7 HTTP/1.1"]
+    file = Asked(bytes(ng), 1 << 30)
+    assert fields(read_capture_file(file)) == fields(whole) and file.most <= 1 << 20
+    # one only cut short is said to be
+    assert read_capture(intact[: at + 40]).notes[0].startswith(f"the file ends inside a block (byte {at},")
+
+
+def test_a_gzip_compressed_capture_is_read_as_a_stream_within_gunzips_bound(tmp_path, monkeypatch):
+    """A gzip-compressed capture was inflated whole before it was read: a .pcap.gz of gigabytes
+    held in memory. It is read inflated in pieces, as a plain one, within the same bound."""
+    import tracemalloc
+
+    from mm7bind import pcap as module
+    from mm7bind.pcap import CaptureStream, read_capture_file
+
+    body = random.Random(4).randbytes(60_000)
+    packets = []
+    for n in range(200):
+        flow = Flow(client=("10.0.0.1", 40000 + n), time=1764000000.0 + n).open()
+        flow.send(True, http("POST /mm7 HTTP/1.1", {"Host": "m", "Content-Length": str(len(body))}, body))
+        flow.send(False, http("HTTP/1.1 204 No Content", {}, b""))
+        packets += flow.close().packets
+    plain = pcap(packets)
+    del packets
+    path = tmp_path / "many.pcap.gz"
+    path.write_bytes(gzip.compress(plain, compresslevel=1))
+    count = 0
+    tracemalloc.start()
+    try:
+        with path.open("rb") as file:
+            for msg in CaptureStream(file, close_grace=2):
+                count += 1
+                assert msg.body in (body, b"")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == 400
+    assert peak < len(plain) / 5, (peak, len(plain))
+    # The same as from the bytes, and from a pipe handing out a little at a time
+    small = pcap(conversation().packets)
+    whole = read_capture(gzip.compress(small[:900]) + gzip.compress(small[900:]) + bytes(100))
+    assert fields(whole) == fields(read_capture_file(Trickle(gzip.compress(small[:900]) + gzip.compress(small[900:])
+                                                             + bytes(100), 7)))
+    assert whole.notes == ["the capture is gzip-compressed: read inflated"] and len(whole.messages) == 2
+    # A bomb is stopped at gunzip's bound, counted from the file's size (or, from a pipe, from what came so far)
+    monkeypatch.setattr(module, "MAX_INFLATED", 100_000)
+    bomb = gzip.compress(small + bytes(3_000_000))
+    path.write_bytes(bomb)
+    for source in (bomb, Trickle(bomb, 1000)):
+        with pytest.raises(mm7.LimitExceededError, match=rf"the capture is gzip-compressed and inflates past "
+                                                         rf"{100 * len(bomb) if source is bomb else ''}"):
+            read_capture_file(source) if not isinstance(source, bytes) else read_capture(source)
+    with path.open("rb") as file:
+        with pytest.raises(mm7.LimitExceededError, match=f"inflates past {100 * len(bomb)} bytes"):
+            read_capture_file(file)
+    for broken, why in [(gzip.compress(small)[:-6], "ends before its gzip end"),
+                        (gzip.compress(small) + b"junk", "4 bytes after its gzip end")]:
+        with pytest.raises(DecodeError, match=why):
+            read_capture_file(Trickle(broken, 100))
