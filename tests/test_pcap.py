@@ -30,7 +30,7 @@ def submit() -> tuple[bytes, bytes]:
     """A SubmitReq as an SP's client sends it, and the MMSC's answer (the same bytes each time)."""
     msg = mm7.SubmitReq(vaspid="800001", vasid="1065888", recipients=["+8613800138000"], subject="你好",
                         content=mm7.Content(parts=[mm7.Part.text("hello"),
-                                                   mm7.Part.from_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 12,
+                                                   mm7.Part.from_bytes(submit_photo(),
                                                                        "image/jpeg")]))
     out = mm7.encode(msg, transaction_id="cap-1", version="REL-6-MM7-1-4")
     body = out.to_bytes()
@@ -40,6 +40,10 @@ def submit() -> tuple[bytes, bytes]:
     response = http("HTTP/1.1 200 OK", {"Content-Type": "text/xml; charset=utf-8", "Content-Length": str(len(rsp))},
                     rsp)
     return request, response
+
+
+def submit_photo() -> bytes:
+    return b"\xff\xd8\xff\xe0" + bytes(range(256)) * 12
 
 
 def conversation(flow: Flow | None = None, mss: int = 700) -> Flow:
@@ -992,7 +996,7 @@ def test_inspect_and_validate_number_messages_in_the_capture_s_order_though_read
         if m["http"]["start_line"].startswith("POST"):
             assert sorted(p.name for p in (tmp_path / "parts" / str(m["number"])).iterdir()) == sorted(m["extracted"])
     assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == ["1", "2", "5"]
-    for extract in ([], ["--extract", str(tmp_path / "piped")]):  # (a pipe, read once: held for two readings)
+    for extract in ([], ["--extract", str(tmp_path / "piped")]):  # (a pipe: read once)
         piped = subprocess.run([sys.executable, "-m", "mm7bind.cli", "inspect", "-", *extract], capture_output=True,
                                input=path.read_bytes(), env=ENV, cwd=ROOT, timeout=120, check=True)
         assert [{k: v for k, v in m.items() if k != "extracted"} for m in json.loads(piped.stdout)["messages"]] == [
@@ -1090,10 +1094,52 @@ def test_a_gzip_compressed_capture_is_read_as_a_stream_within_gunzips_bound(tmp_
         with pytest.raises(mm7.LimitExceededError, match=rf"the capture is gzip-compressed and inflates past "
                                                          rf"{100 * len(bomb) if source is bomb else ''}"):
             read_capture_file(source) if not isinstance(source, bytes) else read_capture(source)
-    with path.open("rb") as file:
-        with pytest.raises(mm7.LimitExceededError, match=f"inflates past {100 * len(bomb)} bytes"):
-            read_capture_file(file)
+    with path.open("rb") as file, pytest.raises(mm7.LimitExceededError, match=f"inflates past {100 * len(bomb)} bytes"):
+        read_capture_file(file)
     for broken, why in [(gzip.compress(small)[:-6], "ends before its gzip end"),
                         (gzip.compress(small) + b"junk", "4 bytes after its gzip end")]:
         with pytest.raises(DecodeError, match=why):
             read_capture_file(Trickle(broken, 100))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="named pipes")
+def test_inspect_extract_reads_a_capture_once_a_named_pipe_too(tmp_path):
+    """--extract's folders are named after the messages' numbers, known at the capture's end: the
+    capture was read twice (its file opened again), so a named pipe (`inspect <(zcat x.pcap.gz)`)
+    waited for ever for a second writer. Read once, each message's parts are written as it comes
+    and moved to its number's folder at the end; into folders there already as Content.save writes."""
+    import os
+    import threading
+
+    request, response = submit()
+    late = Flow().open()
+    late.send(True, request.replace(b"cap-1", b"cap-0"))
+    early = conversation(Flow(client=("10.0.0.1", 40001), time=late.time + 1))
+    late.time += 200  # (answered late: the other connection is read first, its messages numbered after)
+    late.send(False, response)
+    data = pcap(sorted(late.close().packets + early.packets, key=lambda p: p.time))
+    fifo = tmp_path / "capture"
+    os.mkfifo(fifo)
+    parts = tmp_path / "parts"
+    runs = []
+    for _ in range(2):
+        writer = threading.Thread(target=lambda: fifo.write_bytes(data), daemon=True)
+        writer.start()
+        proc = subprocess.run([sys.executable, "-m", "mm7bind.cli", "inspect", str(fifo), "--extract", str(parts)],
+                              capture_output=True, env=ENV, cwd=ROOT, timeout=60, text=True, check=False)
+        writer.join()
+        assert proc.returncode == 0, proc.stderr
+        runs.append(json.loads(proc.stdout)["messages"])
+    first, again = runs
+    assert [(m["number"], m["connection"], m.get("transaction_id")) for m in first] == [
+        (1, 1, "cap-0"), (2, 2, "cap-1"), (3, 2, "cap-1"), (4, 1, "cap-1")]
+    names = first[0]["extracted"]
+    assert len(names) == 3 and len(first[1]["extracted"]) == 3 and first[2]["extracted"] == []
+    # (the second run into the same folders: its files beside the first's, as Content.save puts them)
+    assert again[0]["extracted"] == [f"{stem}-2.{ext}" for stem, ext in (name.rsplit(".", 1) for name in names)]
+    assert sorted(p.name for p in parts.iterdir()) == ["1", "2"]  # (nothing else left in DIR)
+    for n in ("1", "2"):
+        assert sorted(p.name for p in (parts / n).iterdir()) == sorted(first[n == "2"]["extracted"]
+                                                                       + again[n == "2"]["extracted"])
+    assert (parts / "1" / names[2]).read_bytes() == (parts / "1" / again[0]["extracted"][2]).read_bytes() \
+        == submit_photo()
