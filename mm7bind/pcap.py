@@ -8,7 +8,7 @@ sending host has the ones the network card fills in later.
 
 Read: pcap (either byte order, micro- or nanosecond times, the record headers of old patched
 libpcaps too: the "modified" format's, SuSE's, Red Hat's, Nokia's) and pcapng (any number of sections and interfaces, enhanced, simple and obsolete
-packet blocks, each interface's time resolution and offset); links Ethernet (VLAN tags included), Linux cooked (SLL, SLL2), raw IP, BSD loopback; IPv4
+packet blocks, each interface's time resolution and offset); links Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked too), raw IP, BSD loopback; IPv4
 and IPv6 (extension headers walked), fragmented packets put back together; TCP segments in any
 order, repeated or overlapping, streams of any length; HTTP/1.x messages, a request's body left
 unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
@@ -730,21 +730,29 @@ def _address(packed: bytes) -> str:
     return str(IPv4Address(packed)) if len(packed) == 4 else f"[{IPv6Address(packed)}]"
 
 
+_VLAN_TAGS = (b"\x81\x00", b"\x88\xa8", b"\x91\x00")
+
+
+def _past_tags(frame: bytes, pos: int) -> bytes | None:
+    """The IP packet after the protocol type at `pos`, and the VLAN tags (stacked or not) it
+    announces, each a tag's fields and the next type."""
+    while frame[pos : pos + 2] in _VLAN_TAGS:
+        pos += 4
+    return frame[pos + 2 :] if frame[pos : pos + 2] in (b"\x08\x00", b"\x86\xdd") else None
+
+
 def _ip_packet(link: int, frame: bytes) -> bytes | None:
     if link == _ETHERNET:
-        pos, kind = 12, None
-        while pos + 2 <= len(frame):
-            kind = struct.unpack_from("!H", frame, pos)[0]
-            if kind in (0x8100, 0x88A8, 0x9100):  # VLAN tags, stacked or not
-                pos += 4
-                continue
-            break
-        return frame[pos + 2 :] if kind in (0x0800, 0x86DD) else None
+        return _past_tags(frame, 12)
     if link in (_RAW, _IPV4, _IPV6, *_RAW_ALIASES):
         return frame
+    # Linux cooked: a VLAN tag libpcap put back where the kernel took it off (as it does on
+    # Ethernet) follows the header, its protocol type 0x8100 (SLL2: its own first field)
     if link == _SLL:
-        return frame[16:] if frame[14:16] in (b"\x08\x00", b"\x86\xdd") else None
+        return _past_tags(frame, 14)
     if link == _SLL2:
+        if frame[0:2] in _VLAN_TAGS:
+            return _past_tags(frame, 22)
         return frame[20:] if frame[0:2] in (b"\x08\x00", b"\x86\xdd") else None
     if link in (_NULL, _LOOP):  # the address family, in the capturing host's byte order (LOOP: network)
         family = {struct.unpack("<I", frame[:4])[0], struct.unpack(">I", frame[:4])[0]} if len(frame) >= 4 else set()
