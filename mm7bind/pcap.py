@@ -87,11 +87,9 @@ def gunzip(data: bytes, what: str = "the file") -> bytes:
     """A gzip-compressed file inflated (members one after another, as concatenated or appended
     files have them), within the bound above (a `LimitExceededError` past it); a `DecodeError`
     if it is no gzip, corrupt, or cut short."""
-    out = bytearray()
     with Gunzipped(data, what) as inflated:
-        while piece := inflated.read(1 << 20):
-            out += piece
-    return bytes(out)
+        inflated.piece = max(len(data), 1)  # (each member inflated in one go, and one member not copied)
+        return inflated.read()
 
 
 class Gunzipped:
@@ -101,10 +99,9 @@ class Gunzipped:
     its position on), else (a pipe) from the compressed bytes read so far; an error (see
     `gunzip`) comes from the `read` that meets it."""
 
-    _PIECE = 1 << 16
-
     def __init__(self, source, what: str = "the file", size: int | None = None):
         self.what = what
+        self.piece = 1 << 16  # compressed bytes read at a time
         if isinstance(source, (bytes, bytearray, memoryview)):
             self.view, self.file, size = memoryview(source), None, len(source)
         else:
@@ -125,14 +122,14 @@ class Gunzipped:
 
     def _more(self) -> bytes:
         if self.file is None:
-            piece = bytes(self.view[self.taken : self.taken + self._PIECE])
+            piece = bytes(self.view[self.taken : self.taken + self.piece])
         else:
-            piece = bytes(self.file.read(self._PIECE))
+            piece = bytes(self.file.read(self.piece))
         self.taken += len(piece)
         return piece
 
     def read(self, n: int = -1) -> bytes:
-        n = self._PIECE if n is None or n < 0 else n
+        n = MAX_GUNZIPPED + 1 if n is None or n < 0 else n  # (all: the bound stops it)
         out: list[bytes] = []
         wanted = n
         while wanted > 0 and not self.ended:
