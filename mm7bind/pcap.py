@@ -468,6 +468,8 @@ def _pcapng_frames(src: _Source, notes: list[str]):
             link, _, snaplen, _ = interfaces[0]
             caplen = min(origlen, len(body) - 4, snaplen or origlen)
             yield number, None, link, body[4 : 4 + caplen], caplen < origlen
+    if len(head):
+        notes.append(f"the file ends inside a block (byte {src.position}, its first {len(head)} bytes): cut short")
 
 
 def _clock(options: bytes, order: str) -> tuple[float, int]:

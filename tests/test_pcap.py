@@ -1062,6 +1062,8 @@ def test_a_bogus_record_or_block_length_is_said_never_read_into_memory_or_waited
     assert fields(read_capture_file(file)) == fields(whole) and file.most <= 1 << 20
     # one only cut short is said to be
     assert read_capture(intact[: at + 40]).notes[0].startswith(f"the file ends inside a block (byte {at},")
+    assert read_capture(intact[: at + 10]).notes == [  # (its header too: said, as a pcap record's is)
+        f"the file ends inside a block (byte {at}, its first 10 bytes): cut short"]
 
 
 def test_a_gzip_compressed_capture_is_read_as_a_stream_within_gunzips_bound(tmp_path, monkeypatch):
