@@ -120,9 +120,9 @@ class Gunzipped:
     def __exit__(self, *exc) -> None:
         self.view = None
 
-    def _more(self) -> bytes:
-        if self.file is None:
-            piece = bytes(self.view[self.taken : self.taken + self.piece])
+    def _more(self):
+        if self.file is None:  # (a view: zlib reads it as it is)
+            piece = self.view[self.taken : self.taken + self.piece]
         else:
             piece = bytes(self.file.read(self.piece))
         self.taken += len(piece)
@@ -147,14 +147,15 @@ class Gunzipped:
                 raise DecodeError(f"{self.what} is gzip-compressed, but not readable as gzip ({exc})") from None
             self.data = self.inflater.unconsumed_tail
             self.given += len(piece)
-            limit = self.limit
+            limit, size = self.limit, "its size"
             if limit is None:  # (a pipe: its size is not known ahead)
                 limit = min(MAX_GUNZIPPED, max(MAX_INFLATED, GUNZIP_RATIO * self.taken))
+                size = f"the {self.taken} bytes of it read so far"
             if self.given > limit:
                 raise LimitExceededError(
-                    f"{self.what} is gzip-compressed and inflates past {limit} bytes ({GUNZIP_RATIO} times its "
-                    f"size, {MAX_INFLATED} bytes at least, {MAX_GUNZIPPED} at most): a decompression bomb, or a "
-                    "file to decompress first (gunzip) and read as it is")
+                    f"{self.what} is gzip-compressed and inflates past {limit} bytes ({GUNZIP_RATIO} times {size}, "
+                    f"{MAX_INFLATED} bytes at least, {MAX_GUNZIPPED} at most): a decompression bomb, or a file to "
+                    "decompress first (gunzip) and read as it is")
             if piece:
                 out.append(piece)
                 wanted -= len(piece)
@@ -173,7 +174,7 @@ class Gunzipped:
         padding = not rest.strip(b"\0")
         while piece := self._more():
             after += len(piece)
-            padding = padding and not piece.strip(b"\0")
+            padding = padding and not bytes(piece).strip(b"\0")
         if not padding:
             raise DecodeError(f"{self.what} is gzip-compressed, with {after} bytes after its gzip end that are none")
         self.ended = True
