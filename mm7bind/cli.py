@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import sys
@@ -105,6 +107,12 @@ class _Prefixed:
             self.head = self.head[len(out) :]
             return out
         return self.file.read(n)
+
+    def fileno(self) -> int:
+        return self.file.fileno()
+
+    def tell(self) -> int:  # (with fileno: a compressed capture's size left, for its bound)
+        return self.file.tell() - len(self.head)
 
     def close(self) -> None:
         if self.file is not sys.stdin.buffer:
@@ -433,29 +441,22 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _inspect_capture(args: argparse.Namespace, source) -> int:
-    """inspect of a packet capture (its bytes, or its file): every HTTP message in it, each MM7
-    one decoded as its connection is done and let go; --extract writes each one's parts into a
-    folder named after its number, which a first reading of the capture tells."""
+    """inspect of a packet capture (its bytes, or its file), read once: every HTTP message in it,
+    each MM7 one decoded as its connection is done and let go. --extract writes each one's parts
+    into a folder named after its number, known at the capture's end: written as the message comes
+    into a hidden folder in DIR, each is moved to its number's at the end (see _Extracting)."""
     from .codec import decode  # noqa: PLC0415
     from .display import mask_headers  # noqa: PLC0415
     from .mime import header_value  # noqa: PLC0415
     from .pcap import CaptureStream, capture_order  # noqa: PLC0415
 
-    numbers = None
+    extracting = _Extracting(args.extract) if args.extract else None
     try:
-        if args.extract:
-            if not isinstance(source, bytes) and args.path == "-":  # (a pipe is read once: held)
-                source = source.read()
-            numbers = _in_order([capture_order(msg) for msg in CaptureStream(source)])
-            if not isinstance(source, bytes):
-                source.close()
-                source = open(args.path, "rb")  # noqa: SIM115 (closed by the caller)
         stream = CaptureStream(source)
         keys, shown = [], []
         for msg in stream:
             keys.append(capture_order(msg))
-            number = numbers[len(keys) - 1] if numbers else 0
-            entry: dict = {"number": number, **_captured(msg)}
+            entry: dict = {"number": 0, **_captured(msg)}
             entry["http"] = {"start_line": entry.pop("start_line"), "headers": mask_headers(msg.headers)}
             if msg.notes:
                 entry["notes"] = msg.notes
@@ -470,9 +471,12 @@ def _inspect_capture(args: argparse.Namespace, source) -> int:
                     entry["error"] = {"error": type(exc).__name__, "message": str(exc)}
                 else:
                     entry.update(describe(env))
-                    if args.extract:
-                        entry["extracted"] = _extract(env, os.path.join(args.extract, str(number)), "inspect")
+                    if extracting is not None:
+                        extracting.stage(env, len(keys) - 1, entry)
             shown.append(entry)
+        numbers = _in_order(keys)
+        if extracting is not None:
+            extracting.finish(numbers)
     except DecodeError as exc:
         print(_json({"error": type(exc).__name__, "message": str(exc)}, indent=2))
         return EXIT_UNREADABLE
@@ -483,7 +487,8 @@ def _inspect_capture(args: argparse.Namespace, source) -> int:
     finally:
         if not isinstance(source, bytes):
             source.close()
-    numbers = _in_order(keys)
+        if extracting is not None:
+            extracting.clean()
     for entry, number in zip(shown, numbers):
         entry["number"] = number
     shown = [entry for _, entry in sorted(zip(numbers, shown), key=itemgetter(0))]
@@ -491,14 +496,68 @@ def _inspect_capture(args: argparse.Namespace, source) -> int:
     return EXIT_OK if any("message_type" in e for e in shown) else EXIT_UNREADABLE
 
 
-def _extract(env: Envelope, folder: str, command: str) -> list[str]:
+class _Extracting:
+    """inspect --extract DIR of a capture read once: a message's parts are written as it comes, into
+    a hidden folder in DIR under its place in the reading (its number, its place in the capture, is
+    known at the end), and each folder moved to DIR/<number> once the numbers are: renamed whole, or
+    where that folder is there already, its files moved into it as Content.save writes them
+    ("-2" for a name taken). Nothing is left in DIR of a reading that fails."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+        self.staging: str | None = None  # (made with the first message to extract: DIR as before if none)
+        self.staged: list[tuple[int, dict, list[str]]] = []  # (message's index, its entry, its parts' own names)
+
+    def stage(self, env: Envelope, index: int, entry: dict) -> None:
+        import tempfile  # noqa: PLC0415
+
+        from .content import file_name  # noqa: PLC0415
+
+        content = getattr(env.body, "content", None)
+        if not content:
+            entry["extracted"] = []
+            return
+        if self.staging is None:
+            try:
+                os.makedirs(self.folder, exist_ok=True)
+                self.staging = tempfile.mkdtemp(prefix=".mm7bind-extracting-", dir=self.folder)
+            except OSError as exc:
+                print(f"mm7bind inspect: cannot write into {self.folder}: {exc.strerror or exc}", file=sys.stderr)
+                raise SystemExit(EXIT_USAGE) from None
+        entry["extracted"] = _extract(env, os.path.join(self.staging, str(index)), "inspect", shown=self.folder)
+        self.staged.append((index, entry, [file_name(p) for p in content.all_parts()]))
+
+    def finish(self, numbers: list[int]) -> None:
+        from .content import save_files  # noqa: PLC0415
+
+        for index, entry, names in self.staged:
+            staged, target = os.path.join(self.staging, str(index)), os.path.join(self.folder, str(numbers[index]))
+            try:
+                os.rename(staged, target)  # (onto nothing, or an empty folder: the names as they are)
+                continue
+            except OSError:
+                pass
+            try:  # (a folder with files, from an earlier run: they are kept, as Content.save keeps them)
+                entry["extracted"] = save_files(target, [(name, functools.partial(open, os.path.join(staged, saved),
+                                                                                   "rb"))
+                                                         for name, saved in zip(names, entry["extracted"])])
+            except OSError as exc:
+                print(f"mm7bind inspect: cannot write into {target}: {exc.strerror or exc}", file=sys.stderr)
+                raise SystemExit(EXIT_USAGE) from None
+
+    def clean(self) -> None:
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _extract(env: Envelope, folder: str, command: str, shown: str | None = None) -> list[str]:
     """--extract: the message's parts written into `folder` → their names; a usage error when the
-    folder cannot be written."""
+    folder cannot be written (said as `shown`, if given)."""
     content = getattr(env.body, "content", None)
     try:
         return content.save(folder) if content else []
     except OSError as exc:
-        print(f"mm7bind {command}: cannot write into {folder}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"mm7bind {command}: cannot write into {shown or folder}: {exc.strerror or exc}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
 
 

@@ -18,7 +18,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -717,6 +717,30 @@ class Part:
         return f"<Part {self.content_type} {ident} {self.size} bytes>"
 
 
+def save_files(folder: str | os.PathLike, files: list[tuple[str, Callable[[], BinaryIO]]]) -> list[str]:
+    """Each (name, opener of its bytes) written into `folder` (made if missing) under its name, one
+    already taken given "-2", "-3"... → the names written, in order (see `Content.save`)."""
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    written: list[str] = []
+    for name, opener in files:
+        stem, dot, ext = name.rpartition(".")
+        candidate, n = name, 1
+        while True:
+            try:  # created here or not at all: never over a file, nor through a link, found there
+                out = open(target / candidate, "xb") if candidate not in written else None  # noqa: SIM115 (closed below)
+            except FileExistsError:
+                out = None
+            if out is not None:
+                break
+            n += 1
+            candidate = f"{stem}-{n}.{ext}" if dot else f"{name}-{n}"
+        with out, opener() as src:
+            shutil.copyfileobj(src, out, CHUNK)
+        written.append(candidate)
+    return written
+
+
 @dataclass(eq=False)
 class Content:
     """The multimedia content of a message: ordered parts plus an optional SMIL presentation.
@@ -773,26 +797,8 @@ class Content:
         """Write every part (SMIL first) into `folder` under its own name (see `file_name`);
         `numbered` puts each part's position in front ("01-presentation.smil"). Names already
         taken get "-2", "-3"... → the names written, in order."""
-        target = Path(folder)
-        target.mkdir(parents=True, exist_ok=True)
-        written: list[str] = []
-        for i, part in enumerate(self.all_parts(), 1):
-            name = f"{i:02d}-{file_name(part)}" if numbered else file_name(part)
-            stem, dot, ext = name.rpartition(".")
-            candidate, n = name, 1
-            while True:
-                try:  # created here or not at all: never over a file, nor through a link, found there
-                    out = open(target / candidate, "xb") if candidate not in written else None  # noqa: SIM115 (closed below)
-                except FileExistsError:
-                    out = None
-                if out is not None:
-                    break
-                n += 1
-                candidate = f"{stem}-{n}.{ext}" if dot else f"{name}-{n}"
-            with out, part.blob.open() as src:
-                shutil.copyfileobj(src, out, CHUNK)
-            written.append(candidate)
-        return written
+        return save_files(folder, [(f"{i:02d}-{file_name(part)}" if numbered else file_name(part), part.blob.open)
+                                   for i, part in enumerate(self.all_parts(), 1)])
 
     @property
     def total_size(self) -> int:

@@ -8,13 +8,14 @@ sending host has the ones the network card fills in later.
 
 Read: pcap (either byte order, micro- or nanosecond times, the record headers of old patched
 libpcaps too: the "modified" format's, SuSE's, Red Hat's, Nokia's) and pcapng (any number of sections and interfaces, enhanced, simple and obsolete
-packet blocks, each interface's time resolution and offset); links Ethernet (VLAN tags included), Linux cooked (SLL, SLL2), raw IP, BSD loopback; IPv4
+packet blocks, each interface's time resolution and offset); links Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked too), raw IP, BSD loopback; IPv4
 and IPv6 (extension headers walked), fragmented packets put back together; TCP segments in any
 order, repeated or overlapping, streams of any length; HTTP/1.x messages, a request's body left
 unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
 packet cut short by the snapshot length, a segment or a fragment never captured, overlapping
 fragments, a connection that is not HTTP, a link of another kind) is said in `notes`, and reading goes on from the next
-message it can find. A gzip-compressed capture is read inflated, within a bound (`gunzip`).
+message it can find; a record or block whose length no packet has (a damaged file) ends the reading
+there, said too. A gzip-compressed capture is read inflated in pieces, within a bound (`gunzip`).
 
 A capture is read as a stream (`CaptureStream`, from a file in pieces), each connection's messages
 made once it can change no more (closed both ways and a grace for retransmissions, or idle long):
@@ -24,7 +25,9 @@ memory holds the open connections, not the capture.
 from __future__ import annotations
 
 import functools
+import os
 import re
+import stat
 import struct
 import zlib
 from bisect import bisect_right
@@ -48,6 +51,10 @@ PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6, (16, 24, 20)), b"\xa1\xb2\xc3\xd
                b"\x34\xcd\xb2\xa1": ("<", 1e-6, (24, 28)), b"\xa1\xb2\xcd\x34": (">", 1e-6, (24, 28))}
 _RECORDS_TRIED = 3  # records read to tell a header's size
 _MAX_ORIGINAL = 128 * 1024 * 1024  # a packet's length on the wire past which a record header is misread
+_MAX_SNAPLEN = 262144  # the most tcpdump and Wireshark keep of a packet, whatever a file's header says
+# A pcapng block's length past which the file is damaged there (Wireshark's bound is about the
+# same): the largest packet and its block's own fields and options
+_MAX_BLOCK = _MAX_ORIGINAL + 128 * 1024
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 _PCAPNG_BYTE_ORDERS = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}  # (a section's byte-order magic)
 
@@ -58,9 +65,10 @@ MAX_INFLATED = 64 * 1024 * 1024  # bytes a gzip or deflate body may grow to (a b
 MAX_INFLATED_TOTAL = 256 * 1024 * 1024
 
 
-# A gzip-compressed file (tcpdump -z gzip, a rotated capture, a saved body) is inflated whole, to
+# A gzip-compressed file (tcpdump -z gzip, a rotated capture, a saved body) is inflated to
 # GUNZIP_RATIO times its size (MAX_INFLATED at least), never past MAX_GUNZIPPED: a few kilobytes
-# of a bomb would otherwise be gigabytes in memory. Real captures and MM7 bodies shrink 2 to 20 times.
+# of a bomb would otherwise be gigabytes (in memory, or read for hours). Real captures and MM7
+# bodies shrink 2 to 20 times.
 MAX_GUNZIPPED = 1024 * 1024 * 1024
 GUNZIP_RATIO = 100
 
@@ -79,30 +87,106 @@ def gunzip(data: bytes, what: str = "the file") -> bytes:
     """A gzip-compressed file inflated (members one after another, as concatenated or appended
     files have them), within the bound above (a `LimitExceededError` past it); a `DecodeError`
     if it is no gzip, corrupt, or cut short."""
-    limit = min(MAX_GUNZIPPED, max(MAX_INFLATED, GUNZIP_RATIO * len(data)))
-    members: list[bytes] = []
-    size, rest = 0, data
-    while True:
-        inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
-        try:  # (stops one byte past the bound: short of it, the member's input is all used)
-            members.append(inflater.decompress(rest, limit + 1 - size))
-        except zlib.error as exc:
-            raise DecodeError(f"{what} is gzip-compressed, but not readable as gzip ({exc})") from None
-        size += len(members[-1])
-        if size > limit:
-            raise LimitExceededError(
-                f"{what} is gzip-compressed and inflates past {limit} bytes ({GUNZIP_RATIO} times its size, "
-                f"{MAX_INFLATED} bytes at least, {MAX_GUNZIPPED} at most): a decompression bomb, or a file to "
-                "decompress first (gunzip) and read as it is")
-        if not inflater.eof:
-            raise DecodeError(f"{what} is gzip-compressed and ends before its gzip end (cut short, or still "
-                              "being written)")
-        rest = inflater.unused_data
-        if not is_gzip(rest):
-            if rest.strip(b"\0"):  # (zeros: the padding some tools write after the last member)
-                raise DecodeError(f"{what} is gzip-compressed, with {len(rest)} bytes after its gzip end that "
-                                  "are none")
-            return members[0] if len(members) == 1 else b"".join(members)
+    with Gunzipped(data, what) as inflated:
+        inflated.piece = max(len(data), 1)  # (each member inflated in one go, and one member not copied)
+        return inflated.read()
+
+
+class Gunzipped:
+    """A gzip-compressed file (bytes, or a binary file object) read inflated in pieces, as
+    `gunzip` reads it whole and within its bound: what is held at once is a piece of each. The
+    bound is counted from the file's size where it is known (bytes, a regular file: read from
+    its position on), else (a pipe) from the compressed bytes read so far; an error (see
+    `gunzip`) comes from the `read` that meets it."""
+
+    def __init__(self, source, what: str = "the file", size: int | None = None):
+        self.what = what
+        self.piece = 1 << 16  # compressed bytes read at a time
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            self.view, self.file, size = memoryview(source), None, len(source)
+        else:
+            self.view, self.file = None, source
+            size = size if size is not None else _size_left(source)
+        self.limit = None if size is None else min(MAX_GUNZIPPED, max(MAX_INFLATED, GUNZIP_RATIO * size))
+        self.taken = 0  # compressed bytes read
+        self.given = 0  # inflated bytes handed out
+        self.inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        self.data = b""  # compressed bytes read and not yet inflated
+        self.ended = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.view = None
+
+    def _more(self):
+        if self.file is None:  # (a view: zlib reads it as it is)
+            piece = self.view[self.taken : self.taken + self.piece]
+        else:
+            piece = bytes(self.file.read(self.piece))
+        self.taken += len(piece)
+        return piece
+
+    def read(self, n: int = -1) -> bytes:
+        n = MAX_GUNZIPPED + 1 if n is None or n < 0 else n  # (all: the bound stops it)
+        out: list[bytes] = []
+        wanted = n
+        while wanted > 0 and not self.ended:
+            if self.inflater.eof:
+                self._next_member()
+                continue
+            if not self.data:
+                self.data = self._more()
+                if not self.data:
+                    raise DecodeError(f"{self.what} is gzip-compressed and ends before its gzip end (cut short, or "
+                                      "still being written)")
+            try:  # (at most what is wanted: the rest of its input stays in unconsumed_tail)
+                piece = self.inflater.decompress(self.data, wanted)
+            except zlib.error as exc:
+                raise DecodeError(f"{self.what} is gzip-compressed, but not readable as gzip ({exc})") from None
+            self.data = self.inflater.unconsumed_tail
+            self.given += len(piece)
+            limit, size = self.limit, "its size"
+            if limit is None:  # (a pipe: its size is not known ahead)
+                limit = min(MAX_GUNZIPPED, max(MAX_INFLATED, GUNZIP_RATIO * self.taken))
+                size = f"the {self.taken} bytes of it read so far"
+            if self.given > limit:
+                raise LimitExceededError(
+                    f"{self.what} is gzip-compressed and inflates past {limit} bytes ({GUNZIP_RATIO} times {size}, "
+                    f"{MAX_INFLATED} bytes at least, {MAX_GUNZIPPED} at most): a decompression bomb, or a file to "
+                    "decompress first (gunzip) and read as it is")
+            if piece:
+                out.append(piece)
+                wanted -= len(piece)
+        return b"".join(out)
+
+    def _next_member(self) -> None:
+        """After a member's end: the next member, or the file's end (zeros at most, the padding
+        some tools write after the last member)."""
+        rest = self.inflater.unused_data
+        while len(rest) < 3 and (piece := self._more()):
+            rest += piece
+        if is_gzip(rest):
+            self.inflater, self.data = zlib.decompressobj(zlib.MAX_WBITS | 16), rest
+            return
+        after = len(rest)
+        padding = not rest.strip(b"\0")
+        while piece := self._more():
+            after += len(piece)
+            padding = padding and not bytes(piece).strip(b"\0")
+        if not padding:
+            raise DecodeError(f"{self.what} is gzip-compressed, with {after} bytes after its gzip end that are none")
+        self.ended = True
+
+
+def _size_left(file) -> int | None:
+    """The bytes a binary file object has left to read, where its size is known (a regular file)."""
+    try:
+        status = os.fstat(file.fileno())
+        return status.st_size - file.tell() if stat.S_ISREG(status.st_mode) else None
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def _starts_as_capture(data: bytes) -> bool:
@@ -193,7 +277,7 @@ class CaptureStream:
     holds the open connections, not the capture. Iterated, messages come connection by connection
     as each is done, `number` 0 (their place in the capture is known at its end: see
     `in_capture_order` and `capture_order`); `notes`, for the capture as a whole, are complete once
-    the iteration ends. A gzip-compressed capture is read whole and inflated (see `gunzip`)."""
+    the iteration ends. A gzip-compressed capture is read inflated in pieces (see `Gunzipped`)."""
 
     def __init__(self, source, *, close_grace: float = CLOSE_GRACE, close_grace_bytes: int = CLOSE_GRACE_BYTES,
                  idle: float = IDLE):
@@ -210,7 +294,8 @@ class CaptureStream:
         head = bytes(src.peek(4096))
         first: list[str] = []
         if is_gzip(head) and _starts_as_capture(_gunzipped_start(head)):
-            src = _Source(gunzip(bytes(src.read_all()), "the capture"))
+            size = len(src.view) if src.file is None else _size_left(src.file)
+            src = _Source(Gunzipped(src, "the capture", None if size is None else size + len(src.buffer)))
             first.append("the capture is gzip-compressed: read inflated")
         file_notes: list[str] = []
         connection_notes: list[tuple[int, list[str]]] = []
@@ -264,13 +349,6 @@ class _Source:
         self.position += len(out)
         return out if self.file is None else memoryview(out)
 
-    def read_all(self):
-        if self.file is None:
-            return self.read(len(self.view) - self.at)
-        rest = bytes(self.buffer[self.at :]) + self.file.read()
-        self.buffer, self.at = bytearray(), 0
-        self.position += len(rest)
-        return rest
 
 
 # -- files: (packet number, time, link type, frame, cut short) -------------------------------------
@@ -292,6 +370,7 @@ def _pcap_frames(src: _Source, notes: list[str]):
     if len(header) < 24:
         raise DecodeError("a pcap file cut short in its header")
     link = struct.unpack_from(order + "I", header, 20)[0] & 0x0FFFFFFF  # (the top bits: an FCS flag)
+    most = max(min(struct.unpack_from(order + "I", header, 16)[0], _MAX_ORIGINAL), _MAX_SNAPLEN)
     head = _record_header(src.peek, order, unit, heads)
     src.read(24)
     number = 0  # (from memory, frames are views: a big capture is not copied packet by packet)
@@ -303,6 +382,11 @@ def _pcap_frames(src: _Source, notes: list[str]):
             return
         sec, frac, caplen, origlen = struct.unpack_from(order + "IIII", record, 0)
         number += 1
+        if caplen > most:  # (not read: a file read in pieces would wait for gigabytes, and hold them)
+            notes.append(f"packet {number}: its record says {caplen} bytes were captured, more than the file's "
+                         f"packets can have ({most}): the file is damaged there (byte {src.position - head}), "
+                         "read no further")
+            return
         frame = src.read(caplen)
         if len(frame) < caplen:
             notes.append(f"packet {number}: the file ends inside it")
@@ -326,7 +410,7 @@ def _record_header(peek, order: str, unit: float, heads: tuple[int, ...]) -> int
                 faults += pos != len(data)  # (the file ends inside a header: a fault; at one, none)
                 break
             _, frac, caplen, origlen = struct.unpack_from(order + "IIII", data, pos)
-            faults += ((frac >= round(1 / unit)) + (caplen > max(snaplen, 262144)) + (origlen > _MAX_ORIGINAL)
+            faults += ((frac >= round(1 / unit)) + (caplen > max(snaplen, _MAX_SNAPLEN)) + (origlen > _MAX_ORIGINAL)
                        + (caplen > origlen))
             if faults:
                 break
@@ -351,9 +435,14 @@ def _pcapng_frames(src: _Source, notes: list[str]):
             interfaces = []
         kind, length = struct.unpack_from(order + "II", head, 0)
         pos = src.position
-        block = src.read(length) if length >= 12 and not length % 4 else b""
-        if len(block) < 12 or len(block) < length:
-            notes.append(f"the file ends inside a block (or a block's length is broken) at byte {pos}")
+        if length < 12 or length % 4 or length > _MAX_BLOCK:  # (not read: a file read in pieces would wait
+            #                                                     for gigabytes, and hold them)
+            notes.append(f"the block at byte {pos} says it is {length} bytes long, which no block is: the file is "
+                         "damaged there, read no further")
+            return
+        block = src.read(length)
+        if len(block) < length:
+            notes.append(f"the file ends inside a block (byte {pos}, {length} bytes long): cut short")
             return
         body = block[8 : length - 4]
         if kind == 1 and len(body) >= 8:  # interface description
@@ -380,6 +469,8 @@ def _pcapng_frames(src: _Source, notes: list[str]):
             link, _, snaplen, _ = interfaces[0]
             caplen = min(origlen, len(body) - 4, snaplen or origlen)
             yield number, None, link, body[4 : 4 + caplen], caplen < origlen
+    if len(head):
+        notes.append(f"the file ends inside a block (byte {src.position}, its first {len(head)} bytes): cut short")
 
 
 def _clock(options: bytes, order: str) -> tuple[float, int]:
@@ -639,21 +730,29 @@ def _address(packed: bytes) -> str:
     return str(IPv4Address(packed)) if len(packed) == 4 else f"[{IPv6Address(packed)}]"
 
 
+_VLAN_TAGS = (b"\x81\x00", b"\x88\xa8", b"\x91\x00")
+
+
+def _past_tags(frame: bytes, pos: int) -> bytes | None:
+    """The IP packet after the protocol type at `pos`, and the VLAN tags (stacked or not) it
+    announces, each a tag's fields and the next type."""
+    while frame[pos : pos + 2] in _VLAN_TAGS:
+        pos += 4
+    return frame[pos + 2 :] if frame[pos : pos + 2] in (b"\x08\x00", b"\x86\xdd") else None
+
+
 def _ip_packet(link: int, frame: bytes) -> bytes | None:
     if link == _ETHERNET:
-        pos, kind = 12, None
-        while pos + 2 <= len(frame):
-            kind = struct.unpack_from("!H", frame, pos)[0]
-            if kind in (0x8100, 0x88A8, 0x9100):  # VLAN tags, stacked or not
-                pos += 4
-                continue
-            break
-        return frame[pos + 2 :] if kind in (0x0800, 0x86DD) else None
+        return _past_tags(frame, 12)
     if link in (_RAW, _IPV4, _IPV6, *_RAW_ALIASES):
         return frame
+    # Linux cooked: a VLAN tag libpcap put back where the kernel took it off (as it does on
+    # Ethernet) follows the header, its protocol type 0x8100 (SLL2: its own first field)
     if link == _SLL:
-        return frame[16:] if frame[14:16] in (b"\x08\x00", b"\x86\xdd") else None
+        return _past_tags(frame, 14)
     if link == _SLL2:
+        if frame[0:2] in _VLAN_TAGS:
+            return _past_tags(frame, 22)
         return frame[20:] if frame[0:2] in (b"\x08\x00", b"\x86\xdd") else None
     if link in (_NULL, _LOOP):  # the address family, in the capturing host's byte order (LOOP: network)
         family = {struct.unpack("<I", frame[:4])[0], struct.unpack(">I", frame[:4])[0]} if len(frame) >= 4 else set()

@@ -134,22 +134,39 @@ def ethernet(ip: bytes, vlan: int | None = None) -> bytes:
     return b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + tag + kind + ip
 
 
-def sll(ip: bytes) -> bytes:
+def sll(ip: bytes, vlan: int | None = None) -> bytes:
+    """Linux cooked; `vlan`: a tag as libpcap puts it back (type 0x8100, the tag, the real type)."""
     kind = b"\x08\x00" if ip[0] >> 4 == 4 else b"\x86\xdd"
-    return struct.pack("!HHH", 0, 1, 6) + b"\x02\x00\x00\x00\x00\x01\x00\x00" + kind + ip
+    tag = b"\x81\x00" + struct.pack("!H", vlan) if vlan is not None else b""
+    return struct.pack("!HHH", 0, 1, 6) + b"\x02\x00\x00\x00\x00\x01\x00\x00" + tag + kind + ip
 
 
-def sll2(ip: bytes) -> bytes:
+def sll2(ip: bytes, vlan: int | None = None) -> bytes:
+    """Linux cooked v2; `vlan`: its type 0x8100, and the tag and the real type after the header."""
     kind = b"\x08\x00" if ip[0] >> 4 == 4 else b"\x86\xdd"
-    return kind + b"\x00\x00" + struct.pack("!IHBB", 1, 1, 0, 6) + b"\x02\x00\x00\x00\x00\x01\x00\x00" + ip
+    tag = struct.pack("!H", vlan) + kind if vlan is not None else b""
+    return ((b"\x81\x00" if tag else kind) + b"\x00\x00" + struct.pack("!IHBB", 1, 1, 0, 6)
+            + b"\x02\x00\x00\x00\x00\x01\x00\x00" + tag + ip)
 
 
 def null(ip: bytes) -> bytes:
     return struct.pack("<I", 2 if ip[0] >> 4 == 4 else 30) + ip
 
 
+def loop(ip: bytes) -> bytes:
+    """OpenBSD's loopback: the address family in network byte order (24: its IPv6)."""
+    return struct.pack(">I", 2 if ip[0] >> 4 == 4 else 24) + ip
+
+
+def qinq(ip: bytes) -> bytes:
+    """Ethernet with two VLAN tags (802.1ad's outer one, 802.1Q's inner one)."""
+    kind = b"\x08\x00" if ip[0] >> 4 == 4 else b"\x86\xdd"
+    return b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x88\xa8\x00\x05\x81\x00\x00\x2a" + kind + ip
+
+
 LINKS = {"ethernet": (1, ethernet), "raw": (101, lambda ip: ip), "sll": (113, sll), "sll2": (276, sll2),
-         "null": (0, null)}
+         "null": (0, null), "loop": (108, loop), "qinq": (1, qinq), "sll+vlan": (113, lambda ip: sll(ip, 42)),
+         "sll2+vlan": (276, lambda ip: sll2(ip, 42))}
 
 
 # -- files ----------------------------------------------------------------------------------------
