@@ -383,14 +383,33 @@ class Receiver:
         # failure sends a refused message again and again unless its Faults come in a 200.
         return Response(self.config.profile.fault_http_status, _headers(out), out.to_bytes())
 
-    def too_large(self, peer: str | None, size: int | None, started: float | None = None) -> Response:
+    def too_large(self, peer: str | None, size: int | None, started: float | None = None, *,
+                  method: str = "POST", uri: str | None = None, authorization: str | None = None) -> Response:
         """The 413 for a body over `max_body` (`size` when known: declared or read), logged and
         counted: an MMSC's large MMS refused here is otherwise lost without a trace on our side.
-        The servers call it for a declared length before reading the body."""
+        The servers call it for a declared length before reading the body, with the request's
+        `method`, target (`uri`) and Authorization header: a Digest answer that signs no body
+        (qop=auth) is checked and kept spent all the same, or the header, captured on the way,
+        would be taken later with another body. (One with qop=auth-int cannot be checked
+        without its body, and signs that body: sent again with another, it is refused anyway.)"""
         log.warning("refused a request from %s: %s over max_body (%d bytes)", peer,
                     f"{size} bytes," if size is not None else "its body is", self.config.max_body)
         self._count(None, "too_large", None, time.monotonic() if started is None else started)
+        if authorization and uri is not None:
+            self._spend_unread(method, uri, authorization, peer)
         return Response(413, [("Content-Type", "text/plain")], b"request body too large\n")
+
+    def _spend_unread(self, method: str, uri: str, authorization: str, peer: str | None) -> None:
+        """Keep the Digest answer of a request refused before its body was read spent, here and
+        (with a store) for every process, once it is checked as `handle` checks it."""
+        auth = self.config.auth
+        if auth is None or not hasattr(auth, "spent") or (
+                self.config.allow is not None and not self.config.allow.allows(peer)):
+            return
+        ok, _ = auth.check(method.upper(), uri, authorization, None)  # (auth-int without its body: not ok)
+        spent = auth.spent(authorization) if ok else None
+        if spent is not None and getattr(self.store, "spend", None) is not None:
+            self._spend(spent, peer)
 
     def dispatch(self, env: Envelope, body: bytes, content_type: str | None, headers, peer, started,
                  record: InboxRecord | None = None, uri: str | None = None,
