@@ -1643,8 +1643,11 @@ class SqliteStore:
                         db.execute("ROLLBACK")
                     raise
         except Exception as exc:  # nothing of the batch is stored: every caller sees the error
-            for p in batch:  # (but an outcome, kept to be written again: the message was handled)
-                p.error, p.kept = exc, p.body is None and not self.read_only
+            # (but an outcome, kept to be written again: the message was handled; not for an error
+            # that no later try can escape: a value SQLite cannot take, a read-only store)
+            again = isinstance(exc, (sqlite3.OperationalError, OSError)) and not self.read_only
+            for p in batch:
+                p.error, p.kept = exc, p.body is None and again
         except BaseException:
             for p in batch:  # (an outcome not recorded is a store error, as when written alone: kept, not fatal)
                 p.error = RuntimeError("storing was interrupted") if p.body is not None else sqlite3.OperationalError(

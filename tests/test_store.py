@@ -131,6 +131,16 @@ def test_an_outcome_that_cannot_be_written_fails_alone_not_the_messages_committe
     store.close()
 
 
+def test_an_outcome_no_later_try_can_write_is_not_kept_to_be_tried_again(tmp_path):
+    """Kept (as one the store was too busy for), it was tried again every second for good."""
+    store = SqliteStore(tmp_path / "inbox.db")
+    rec, _ = accept(store, "first")
+    with pytest.raises(UnicodeEncodeError):
+        store.mark(rec.id, "failed", None, "no \udcff")
+    assert not store._unrecorded and store.inbox_get(rec.id).state == "processing"
+    store.close()
+
+
 def test_an_outcome_recorded_while_another_thread_writes_is_left_to_it(tmp_path):
     """Its caller goes on at once; the leader writes it after its own batch (nothing else queued)."""
     store = SqliteStore(tmp_path / "inbox.db")
