@@ -1570,7 +1570,7 @@ class SqliteStore:
                 self._leader = True
             try:
                 self._lead()
-            except BaseException:  # noqa: BLE001 (kept again by _lead; tried once more in a while)
+            except Exception:  # (kept again by _lead; tried once more in a while)
                 log.exception("writing the kept outcomes failed")
 
     def _write_unrecorded(self) -> None:
