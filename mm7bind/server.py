@@ -198,6 +198,18 @@ def _tell_too_large(on_too_large: Callable | None, peer: str | None, size: int |
         on_too_large(peer, size)
 
 
+def _origin_form(target: str) -> str:
+    """A request-target in absolute form ("http://host/mm7", as a client configured with a proxy
+    sends it) as its path and query, which the app is given; any other as it is."""
+    if not _ABSOLUTE_FORM.match(target):
+        return target
+    try:
+        parts = urllib.parse.urlsplit(target)
+    except ValueError:
+        return target
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
 def request_headers(environ: dict) -> dict[str, str]:
     """A WSGI request's headers by their usual names (Content-Type included)."""
     headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")}
@@ -469,8 +481,8 @@ class _QuietHandler(WSGIRequestHandler):
         if self.length is not None and self.length > self.max_body:
             # Refused before the go-ahead and before the body, as waitress does: a client holding
             # back 50 MB for a 100 Continue must hear 413, not send it all to be refused after.
-            _tell_too_large(self.on_too_large, self.client_address[0], self.length, self.command, self.path,
-                            self.headers.get("Authorization"))
+            _tell_too_large(self.on_too_large, self.client_address[0], self.length, self.command,
+                            _origin_form(self.path), self.headers.get("Authorization"))
             self.send_error(413, "request body too large")
             return False
         if _ABSOLUTE_FORM.match(self.path):  # (what a client sends to a proxy: an origin server takes it too)
@@ -754,9 +766,13 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
         def execute(self) -> None:
             if on_too_large is not None and isinstance(self.request.error, RequestEntityTooLarge):
                 request = self.request
+                # (the target as the app reads it: the path percent-decoded, and the query)
+                target = (getattr(request, "path", None) or "/") + (f"?{request.query}" if getattr(
+                    request, "query", None) else "")
                 _tell_too_large(on_too_large, self.channel.addr[0] if self.channel.addr else None,
-                                None if request.chunked else request.content_length, request.command or "POST",
-                                request.request_uri or "", request.headers.get("AUTHORIZATION"))
+                                None if request.chunked else request.content_length,
+                                getattr(request, "command", None) or "POST", target,
+                                getattr(request, "headers", {}).get("AUTHORIZATION"))
             super().execute()
 
     class Channel(HTTPChannel):

@@ -1543,7 +1543,7 @@ def test_a_digest_answer_spent_on_a_refused_request_is_refused_by_another_proces
             one.close()
 
 
-def _refused_as_too_large(front: str, receiver, authorization: str) -> int:
+def _refused_as_too_large(front: str, receiver, authorization: str, target: str = "/mm7") -> int:
     """The status `front` (the embedded server, with TLS or not, the WSGI app, the ASGI app) answers a request of
     `receiver`'s declaring a body over its max_body, sent with `authorization`, without its body."""
     headers = {"Content-Type": "text/xml", "Content-Length": str(receiver.config.max_body + 1),
@@ -1559,7 +1559,7 @@ def _refused_as_too_large(front: str, receiver, authorization: str) -> int:
         ctx, wrap = tls.server, lambda sock: tls.client.wrap_socket(sock, server_hostname="127.0.0.1")
     with mm7.serve(receiver, port=0, ssl_context=ctx) as srv, wrap(socket.create_connection((srv.host, srv.port),
                                                                                              timeout=10)) as sock:
-        sock.sendall(("POST /mm7 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        sock.sendall((f"POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                       + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode("latin-1"))
         answer = b""
         while b"\r\n" not in answer:
@@ -1570,16 +1570,18 @@ def _refused_as_too_large(front: str, receiver, authorization: str) -> int:
     return int(answer.split(b" ", 2)[1])
 
 
-@pytest.mark.parametrize("front", ["waitress", "tls", "wsgi", "asgi"])
-def test_a_digest_answer_refused_as_too_large_before_its_body_is_kept_spent(tmp_path, front):
+@pytest.mark.parametrize("front, target", [("waitress", "/mm7"), ("tls", "/mm7"), ("wsgi", "/mm7"), ("asgi", "/mm7"),
+                                           ("waitress", "http://127.0.0.1/mm7"), ("tls", "http://127.0.0.1/mm7")])
+def test_a_digest_answer_refused_as_too_large_before_its_body_is_kept_spent(tmp_path, front, target):
     """A request refused for its declared length was refused before its credentials were read:
     its Digest answer (qop=auth signs no body) stayed unspent, and the header, captured on the
-    way, was taken later with another message, by this process and by another on the store."""
+    way, was taken later with another message, by this process and by another on the store. (A
+    target in absolute form, as sent through a proxy, is the path the answer signs.)"""
     stores = [SqliteStore(tmp_path / "inbox.db"), SqliteStore(tmp_path / "inbox.db")]
     receivers, calls, headers = _digest_receivers(stores)
     receivers[0].config.max_body = 4096
     try:
-        assert _refused_as_too_large(front, receivers[0], headers["Authorization"]) == 413
+        assert _refused_as_too_large(front, receivers[0], headers["Authorization"], target) == 413
         forged = mm7.encode(deliver(subject="forged"), transaction_id="big-1", version="REL-6-MM7-1-4")
         for rcv in receivers:
             rsp = rcv.handle(forged.to_bytes(), forged.content_type, headers, "127.0.0.1", uri="/mm7")
