@@ -74,6 +74,11 @@ class Reject(Exception):
         super().__init__(f"{self.status.code} {self.status.text}")
 
 
+class _Gone(Exception):
+    """A repeat's first record vanished while it was looked at: purged by another process (its
+    outcome was final), so nothing holds its key any more."""
+
+
 class Unavailable(Exception):
     """Raise from a handler when something it needs is down (a database, the application it
     forwards to): the message stays stored as failed for replay and the MMSC is asked to send it
@@ -378,14 +383,33 @@ class Receiver:
         # failure sends a refused message again and again unless its Faults come in a 200.
         return Response(self.config.profile.fault_http_status, _headers(out), out.to_bytes())
 
-    def too_large(self, peer: str | None, size: int | None, started: float | None = None) -> Response:
+    def too_large(self, peer: str | None, size: int | None, started: float | None = None, *,
+                  method: str = "POST", uri: str | None = None, authorization: str | None = None) -> Response:
         """The 413 for a body over `max_body` (`size` when known: declared or read), logged and
         counted: an MMSC's large MMS refused here is otherwise lost without a trace on our side.
-        The servers call it for a declared length before reading the body."""
+        The servers call it for a declared length before reading the body, with the request's
+        `method`, target (`uri`) and Authorization header: a Digest answer that signs no body
+        (qop=auth) is checked and kept spent all the same, or the header, captured on the way,
+        would be taken later with another body. (One with qop=auth-int cannot be checked
+        without its body, and signs that body: sent again with another, it is refused anyway.)"""
         log.warning("refused a request from %s: %s over max_body (%d bytes)", peer,
                     f"{size} bytes," if size is not None else "its body is", self.config.max_body)
         self._count(None, "too_large", None, time.monotonic() if started is None else started)
+        if authorization and uri is not None:
+            self._spend_unread(method, uri, authorization, peer)
         return Response(413, [("Content-Type", "text/plain")], b"request body too large\n")
+
+    def _spend_unread(self, method: str, uri: str, authorization: str, peer: str | None) -> None:
+        """Keep the Digest answer of a request refused before its body was read spent, here and
+        (with a store) for every process, once it is checked as `handle` checks it."""
+        auth = self.config.auth
+        if auth is None or not hasattr(auth, "spent") or (
+                self.config.allow is not None and not self.config.allow.allows(peer)):
+            return
+        ok, _ = auth.check(method.upper(), uri, authorization, None)  # (auth-int without its body: not ok)
+        spent = auth.spent(authorization) if ok else None
+        if spent is not None and getattr(self.store, "spend", None) is not None:
+            self._spend(spent, peer)
 
     def dispatch(self, env: Envelope, body: bytes, content_type: str | None, headers, peer, started,
                  record: InboxRecord | None = None, uri: str | None = None,
@@ -398,40 +422,13 @@ class Receiver:
             headers = {k: shown_header(k, v) if k.lower() in _CHECKED else v for k, v in headers.items()}
         ctx = Context(env.transaction_id, env.version, env.deviations, peer, headers, client_cert=client_cert)
         if self.store is not None and record is None:
-            try:
-                sent = self._sent_about(msg)
-                keys = _keys(msg, env.transaction_id, sent)
-                more = {"headers": sifted_headers(headers)} if self._takes(self.store.accept, "headers") else {}
-                if uri is not None and self._takes(self.store.accept, "path"):  # (`store show --raw`'s request line)
-                    more["path"] = uri
-                earlier = self._stored_before_upgrade(env) if env.transaction_id else None
-                if spent and earlier is not None:  # (no accept to write it with)
-                    self.store.spend(spent.pop(), wait=self.config.store_wait)
-                elif spent:
-                    more["spent"] = spent.pop()  # (tried once: a store failing now fails the next try too)
-                record, new = (earlier, False) if earlier is not None else self.store.accept(
-                    kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
-                    recipient=_address(getattr(msg, "recipient", None)), status=_text(getattr(msg, "mm_status", None)),
-                    peer=peer, content_type=content_type, body=bytes(body), tid_key=keys[0], report_key=keys[1],
-                    sent_transaction_id=sent.transaction_id if sent else None, wait=self.config.store_wait, **more,
-                )
-            except DigestReplayed:
-                # Taken by another process of this store (this one's own `check` refuses its own):
-                # a header captured on the way, sent again, perhaps with another message.
-                log.warning("refused %s tid=%s from %s: its Digest answer was used already (a captured request "
-                            "sent again?)", msg.ELEMENT, printable(env.transaction_id), peer)
-                self._count(msg.ELEMENT, "unauthorized", None, started, env.deviations)
-                return Response(401, [("WWW-Authenticate", self.config.auth.challenge(True)),
-                                      ("Content-Type", "text/plain")], b"authentication required\n")
-            except STORE_ERRORS as exc:  # a full disk, a locked file: the operator's to fix, said in one line
-                log.error("%s tid=%s from %s not stored (%s: %s): answered 3000, the MMSC will send it again",
-                          msg.ELEMENT, printable(env.transaction_id), peer, type(exc).__name__, exc,
-                          extra={"mm7": _fields(msg, ctx, RequestStatus.SERVER_ERROR, started, "store_error")})
-                self._count(msg.ELEMENT, "store_error", RequestStatus.SERVER_ERROR, started, env.deviations)
-                return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR,
-                                  "the VASP could not store it")
-            ctx.sent = sent
-            if not new:
+            for tries in (1, 2):  # (twice when the first copy's record was purged while it was looked at)
+                stored = self._store(env, body, content_type, headers, peer, started, ctx, uri, spent)
+                if isinstance(stored, Response):
+                    return stored
+                record, new = stored
+                if new:
+                    break
                 try:
                     repeat = self._repeat(env, record, ctx, started)
                     if repeat is not None:
@@ -439,13 +436,22 @@ class Receiver:
                         self._count(msg.ELEMENT, "repeat", code, started, env.deviations)
                         return answer
                     record = self.store.inbox_get(record.id)  # claimed: a failed first attempt, processed again
+                    break
+                except _Gone as exc:  # (purged by another process: nothing holds its key now)
+                    if tries == 1:
+                        log.info("%s tid=%s from %s: %s: stored anew", msg.ELEMENT, printable(env.transaction_id),
+                                 peer, exc)
+                        continue
+                    failure: Exception = exc
                 except STORE_ERRORS as exc:  # (stored already: the MMSC's next copy is answered from it)
-                    log.error("%s tid=%s from %s repeated, but the store could not be asked its outcome (%s: %s): "
-                              "answered 3000", msg.ELEMENT, printable(env.transaction_id), peer, type(exc).__name__,
-                              exc, extra={"mm7": _fields(msg, ctx, RequestStatus.SERVER_ERROR, started, "store_error")})
-                    self._count(msg.ELEMENT, "store_error", RequestStatus.SERVER_ERROR, started, env.deviations)
-                    return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR,
-                                      "the VASP could not process it")
+                    failure = exc
+                log.error("%s tid=%s from %s repeated, but the store could not be asked its outcome (%s: %s): "
+                          "answered 3000", msg.ELEMENT, printable(env.transaction_id), peer,
+                          type(failure).__name__, failure,
+                          extra={"mm7": _fields(msg, ctx, RequestStatus.SERVER_ERROR, started, "store_error")})
+                self._count(msg.ELEMENT, "store_error", RequestStatus.SERVER_ERROR, started, env.deviations)
+                return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR,
+                                  "the VASP could not process it")
         elif self.store is not None and record is not None:
             ctx.replay = True
             ctx.sent = self._sent_about(msg)
@@ -490,6 +496,45 @@ class Receiver:
         self._log(msg, ctx, response.status.code, started, "handled")
         self._count(msg.ELEMENT, "handled", response.status.code, started, env.deviations, replay=ctx.replay)
         return answer
+
+    def _store(self, env: Envelope, body: bytes, content_type: str | None, headers, peer, started, ctx: Context,
+               uri: str | None, spent: list | None) -> tuple[InboxRecord, bool] | Response:
+        """`dispatch`'s request stored: its record and whether it is new (not a repeat), or the
+        answer when it could not be (a store error, a Digest answer spent elsewhere)."""
+        msg = env.message
+        try:
+            sent = self._sent_about(msg)
+            keys = _keys(msg, env.transaction_id, sent)
+            more = {"headers": sifted_headers(headers)} if self._takes(self.store.accept, "headers") else {}
+            if uri is not None and self._takes(self.store.accept, "path"):  # (`store show --raw`'s request line)
+                more["path"] = uri
+            earlier = self._stored_before_upgrade(env) if env.transaction_id else None
+            if spent and earlier is not None:  # (no accept to write it with)
+                self.store.spend(spent.pop(), wait=self.config.store_wait)
+            elif spent:
+                more["spent"] = spent.pop()  # (tried once: a store failing now fails the next try too)
+            stored = (earlier, False) if earlier is not None else self.store.accept(
+                kind=msg.ELEMENT, transaction_id=env.transaction_id, message_id=getattr(msg, "message_id", None),
+                recipient=_address(getattr(msg, "recipient", None)), status=_text(getattr(msg, "mm_status", None)),
+                peer=peer, content_type=content_type, body=bytes(body), tid_key=keys[0], report_key=keys[1],
+                sent_transaction_id=sent.transaction_id if sent else None, wait=self.config.store_wait, **more,
+            )
+        except DigestReplayed:
+            # Taken by another process of this store (this one's own `check` refuses its own):
+            # a header captured on the way, sent again, perhaps with another message.
+            log.warning("refused %s tid=%s from %s: its Digest answer was used already (a captured request "
+                        "sent again?)", msg.ELEMENT, printable(env.transaction_id), peer)
+            self._count(msg.ELEMENT, "unauthorized", None, started, env.deviations)
+            return Response(401, [("WWW-Authenticate", self.config.auth.challenge(True)),
+                                  ("Content-Type", "text/plain")], b"authentication required\n")
+        except STORE_ERRORS as exc:  # a full disk, a locked file: the operator's to fix, said in one line
+            log.error("%s tid=%s from %s not stored (%s: %s): answered 3000, the MMSC will send it again",
+                      msg.ELEMENT, printable(env.transaction_id), peer, type(exc).__name__, exc,
+                      extra={"mm7": _fields(msg, ctx, RequestStatus.SERVER_ERROR, started, "store_error")})
+            self._count(msg.ELEMENT, "store_error", RequestStatus.SERVER_ERROR, started, env.deviations)
+            return self.fault(env, env.version, "Server", RequestStatus.SERVER_ERROR, "the VASP could not store it")
+        ctx.sent = sent
+        return stored
 
     def _stored_before_upgrade(self, env: Envelope) -> InboxRecord | None:
         """The first copy of this message, when a release before stored it under a key of then: its
@@ -564,14 +609,14 @@ class Receiver:
             stale_before = utcnow() - timedelta(seconds=self.config.stale_after)
             while record.state == "processing" and not _stale(record, stale_before) and time.monotonic() < deadline:
                 time.sleep(0.02)  # the first copy is being handled right now: wait for its outcome
-                record = self.store.inbox_get(record.id)
+                record = self._reread(record)
             if record.state != "failed" and not _stale(record, stale_before):
                 break
             if self.store.claim(record.id, ("failed", "processing"), stale_before=stale_before,
                                 wait=self.config.store_wait):
                 return None
             # Another copy (or a replay) took it between our look and our claim: its outcome, then.
-            record = self.store.inbox_get(record.id)
+            record = self._reread(record)
             if time.monotonic() >= deadline:
                 break
         if record.state == "failed":  # (taken and failed again by others all along): the MMSC tries later
@@ -601,6 +646,13 @@ class Receiver:
                  _restamped(record, msg) or "", int(answered),
                  extra={"mm7": _fields(msg, ctx, int(answered), started, "repeat")})
         return answer, code
+
+    def _reread(self, record: InboxRecord) -> InboxRecord:
+        """`record` as the store has it now; `_Gone` when it was purged meanwhile."""
+        now = self.store.inbox_get(record.id)
+        if now is None:
+            raise _Gone(f"its first copy's record (#{record.id}) was purged while it was looked at")
+        return now
 
     def _answer_again(self, env: Envelope, code: int, said: Mapping[str, Any]) -> Response:
         """The answer a handled message's copy gets: the first one's code, and what it said beside
@@ -768,8 +820,9 @@ class Receiver:
         except STORE_ERRORS as exc:
             # The handler's outcome is the answer all the same: the message is stored, and was
             # handled (or refused, or failed). Answering 3000 for a handled message would only
-            # have it sent again. The record stays "processing": a repeat once it is stale, or
-            # `replay`, takes it up again.
+            # have it sent again. (SqliteStore keeps an outcome it cannot write now, and raises
+            # nothing.) The record stays "processing": a repeat once it is stale, or `replay`,
+            # takes it up again.
             log.error("#%d %s, but the store could not record it (%s: %s): it stays 'processing'",
                       record.id, state, type(exc).__name__, exc)
 

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import email.errors
 import http.client
+import inspect
 import io
 import logging
 import math
@@ -71,7 +72,7 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         except ValueError:
             length = -1
         if length > limit:
-            rsp = receiver.too_large(environ.get("REMOTE_ADDR"), length)
+            rsp = receiver.too_large(environ.get("REMOTE_ADDR"), length, **_request_of(environ))
             start_response(f"{rsp.status} {REASONS[rsp.status]}", rsp.headers)
             return [rsp.body]
         body = request_body(environ, length, limit)
@@ -81,9 +82,7 @@ def wsgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "23")])
             return [b"request body cut short\n"]
         headers = request_headers(environ)
-        uri = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        if environ.get("QUERY_STRING"):
-            uri += "?" + environ["QUERY_STRING"]
+        uri = _target_of(environ)
         cert = _client_cert_of(environ)
         rsp = receiver.handle(body, environ.get("CONTENT_TYPE"), headers, environ.get("REMOTE_ADDR"),
                               environ.get("REQUEST_METHOD", "POST"), uri, **({"client_cert": cert} if cert else {}))
@@ -169,6 +168,46 @@ def without_body_for_head(app: Callable) -> Callable:
         return []
 
     return headless
+
+
+def _target_of(environ: dict) -> str:
+    """A WSGI request's target as the receiver reads it: its path (percent-decoded) and query."""
+    uri = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    return uri + "?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else uri
+
+
+def _request_of(environ: dict) -> dict[str, str | None]:
+    """What `Receiver.too_large` is told of a request refused before its body is read."""
+    return {"method": environ.get("REQUEST_METHOD", "POST"), "uri": _target_of(environ),
+            "authorization": environ.get("HTTP_AUTHORIZATION")}
+
+
+def _tell_too_large(on_too_large: Callable | None, peer: str | None, size: int | None, method: str, uri: str,
+                    authorization: str | None) -> None:
+    """Tell `on_too_large` of a body refused before it was read: the request's method, target and
+    Authorization too when it takes them (the receiver's does: a Digest answer is kept spent)."""
+    if on_too_large is None:
+        return
+    try:
+        params = inspect.signature(on_too_large).parameters.values()
+    except (TypeError, ValueError):
+        params = ()
+    if any(p.name == "authorization" or p.kind is p.VAR_KEYWORD for p in params):
+        on_too_large(peer, size, method=method, uri=uri, authorization=authorization)
+    else:  # (a callback of one's own, taking the peer and size alone)
+        on_too_large(peer, size)
+
+
+def _origin_form(target: str) -> str:
+    """A request-target in absolute form ("http://host/mm7", as a client configured with a proxy
+    sends it) as its path and query, which the app is given; any other as it is."""
+    if not _ABSOLUTE_FORM.match(target):
+        return target
+    try:
+        parts = urllib.parse.urlsplit(target)
+    except ValueError:
+        return target
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
 def request_headers(environ: dict) -> dict[str, str]:
@@ -301,8 +340,10 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
         except ValueError:
             declared = -1
         peer = scope.get("client")[0] if scope.get("client") else None
+        refused = {"method": scope.get("method", "POST"), "authorization": headers.get("Authorization"),
+                   "uri": full + ("?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else "")}
         if declared > limit:
-            rsp = receiver.too_large(peer, declared)
+            rsp = receiver.too_large(peer, declared, **refused)
             return await _asgi_answer(send, rsp.status, rsp.headers, rsp.body, head)
         chunks, size = [], 0
         while True:
@@ -315,13 +356,11 @@ def asgi_app(receiver: Receiver, path: str | None = None, metrics_path: str | No
             chunks.append(chunk)
             size += len(chunk)
             if size > limit:  # refused without reading the rest
-                rsp = receiver.too_large(peer, None)
+                rsp = receiver.too_large(peer, None, **refused)
                 return await _asgi_answer(send, rsp.status, rsp.headers, rsp.body, head)
             if not message.get("more_body", False):
                 break
-        uri = full
-        if scope.get("query_string"):
-            uri += "?" + scope["query_string"].decode("latin-1")
+        uri = refused["uri"]
         client = scope.get("client")
         # (the body's framing was the server's business: a WSGI app never sees it among the headers,
         # and the handler and the store get the same headers from either app)
@@ -442,8 +481,8 @@ class _QuietHandler(WSGIRequestHandler):
         if self.length is not None and self.length > self.max_body:
             # Refused before the go-ahead and before the body, as waitress does: a client holding
             # back 50 MB for a 100 Continue must hear 413, not send it all to be refused after.
-            if self.on_too_large is not None:
-                self.on_too_large(self.client_address[0], self.length)
+            _tell_too_large(self.on_too_large, self.client_address[0], self.length, self.command,
+                            _origin_form(self.path), self.headers.get("Authorization"))
             self.send_error(413, "request body too large")
             return False
         if _ABSOLUTE_FORM.match(self.path):  # (what a client sends to a proxy: an origin server takes it too)
@@ -727,8 +766,13 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
         def execute(self) -> None:
             if on_too_large is not None and isinstance(self.request.error, RequestEntityTooLarge):
                 request = self.request
-                on_too_large(self.channel.addr[0] if self.channel.addr else None,
-                             None if request.chunked else request.content_length)
+                # (the target as the app reads it: the path percent-decoded, and the query)
+                target = (getattr(request, "path", None) or "/") + (f"?{request.query}" if getattr(
+                    request, "query", None) else "")
+                _tell_too_large(on_too_large, self.channel.addr[0] if self.channel.addr else None,
+                                None if request.chunked else request.content_length,
+                                getattr(request, "command", None) or "POST", target,
+                                getattr(request, "headers", {}).get("AUTHORIZATION"))
             super().execute()
 
     class Channel(HTTPChannel):
@@ -769,7 +813,9 @@ class EmbeddedServer:
     WSGI server is used, since waitress speaks no TLS; it answers one request per connection (HTTP/1.0),
     so `keep_alive=False` (close each connection after its answer) is what it always does.
     `on_too_large(peer, declared length or None)` hears of each body either server refuses over
-    `max_body` before the app sees it (`serve` passes the receiver's, which logs and counts it).
+    `max_body` before the app sees it, with keywords `method`, `uri` and `authorization` when it
+    takes them (`serve` passes the receiver's, which logs and counts it, and keeps a Digest answer
+    spent).
     `trusted_proxy`: the address of a reverse proxy in front (or "*"), whose X-Forwarded-For
     names the peer (REMOTE_ADDR: what the allow-list checks, the logs and the store keep); None,
     the socket's peer, whatever a request's headers say.

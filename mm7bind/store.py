@@ -316,7 +316,7 @@ class _Pending:
     `row` the UPDATE's arguments)."""
 
     __slots__ = ("row", "body", "wait", "deadline", "done", "rowid", "conflict", "error", "wake", "detached",
-                 "spent", "replayed")
+                 "spent", "replayed", "found", "again", "kept")
 
     def __init__(self, row: tuple, body: bytes | None, wait: float | None = None,
                  spent: tuple[str, float] | None = None):
@@ -328,9 +328,18 @@ class _Pending:
         self.done = False
         self.rowid: int | None = None
         self.conflict: sqlite3.IntegrityError | None = None  # the insert was refused (a repeat?)
+        self.found: sqlite3.Row | None = None  # ... and the record holding its key, read in the same transaction
         self.error: Exception | None = None  # the batch failed: nothing was stored
         self.wake: threading.Lock | None = None  # held until its caller is to go on (when it waits for a leader)
         self.detached = False  # an outcome its caller did not wait for: a leader writing meanwhile writes it
+        self.again = False  # an outcome kept from a batch that failed, written again (`SqliteStore._keep`)
+        self.kept = False  # its batch failed, and it is kept to be written again
+
+    def retried(self) -> _Pending:
+        """This kept outcome, to be written again (its wait counted from now)."""
+        again = _Pending(self.row, None, self.wait)
+        again.detached = again.again = True
+        return again
 
 
 INBOX_SCHEMA = """
@@ -400,6 +409,9 @@ _INBOX_SELECT = (
     " i.sent_transaction_id, COALESCE(i.claimed_at, i.received_at) AS claimed_at, i.headers, i.path, i.answer"
     " FROM inbox i LEFT JOIN inbox_body b ON b.id = i.id"
 )
+# The record a message's duplicate keys (tid_key, report_key) name, the first if both do.
+_INBOX_BY_KEYS = (_INBOX_SELECT + " WHERE (i.tid_key IS NOT NULL AND i.tid_key = ?) OR"
+                  " (i.report_key IS NOT NULL AND i.report_key = ?) ORDER BY i.id LIMIT 1")
 
 
 class MemoryStore:
@@ -958,6 +970,11 @@ def _partial_message_id_index(db: sqlite3.Connection) -> None:
 
 _MARK = ("UPDATE inbox SET state = ?, response_code = ?, error = ?, answer = ?, attempts = attempts + 1"
          " WHERE id = ?")
+# An outcome written again after its batch failed: only onto the claim it was the outcome of (a
+# replay elsewhere may have taken the record since, once its claim went stale, and recorded its own).
+_MARK_AGAIN = _MARK + " AND state = 'processing'"
+# How often outcomes kept from a failed batch are tried again while no other write carries them.
+OUTCOME_RETRY_EVERY = 1.0
 
 
 def _installation_id(db: sqlite3.Connection) -> str:
@@ -1045,6 +1062,10 @@ class SqliteStore:
         self._batch = threading.Lock()  # guards the writes waiting for the next group commit, and who leads
         self._queue: list[_Pending] = []
         self._leader = False
+        # Outcomes whose batch failed (the store locked past their wait, a full disk), by record id:
+        # written with the next batch, or by a thread trying every OUTCOME_RETRY_EVERY seconds.
+        self._unrecorded: dict[int, _Pending] = {}
+        self._retrier: threading.Thread | None = None
         # Records up to this id may hold a duplicate key of the releases before (0: none can).
         self._old_keys_through = 0
         self._old_keys_checked = time.monotonic()
@@ -1257,6 +1278,8 @@ class SqliteStore:
         self._batch = threading.Lock()
         self._queue = []
         self._leader = False
+        self._unrecorded = {}  # (the parent's to write)
+        self._retrier = None
 
     def _conn(self, sync: str | None = None, busy: int | None = BUSY_TIMEOUT) -> sqlite3.Connection:
         """This thread's connection; `sync="NORMAL"` gives its second one, for writes whose loss in a
@@ -1415,14 +1438,9 @@ class SqliteStore:
         if pending.replayed:
             raise DigestReplayed("its Digest answer (nonce and count) was spent already")
         if pending.conflict is not None:  # already there: the earlier record comes back
-            row = self._conn().execute(
-                _INBOX_SELECT + " WHERE (i.tid_key IS NOT NULL AND i.tid_key = ?) OR"
-                " (i.report_key IS NOT NULL AND i.report_key = ?) ORDER BY i.id LIMIT 1",
-                (tid_key, report_key),
-            ).fetchone()
-            if row is None:  # not a repeat: some other constraint refused the row
+            if pending.found is None:  # not a repeat: some other constraint refused the row
                 raise pending.conflict
-            return self._inbox_row(row), False
+            return self._inbox_row(pending.found), False
         # What was just written, without reading it (and the body) back.
         return InboxRecord(id=pending.rowid, kind=kind, transaction_id=transaction_id, message_id=message_id,
                            recipient=recipient, status=status, peer=peer, content_type=content_type, body=bytes(body),
@@ -1467,7 +1485,7 @@ class SqliteStore:
                 raise
         if not pending.done:
             self._lead()
-        if pending.error is not None:
+        if pending.error is not None and not pending.kept:
             raise pending.error
 
     def _withdraw(self, pending: _Pending) -> None:
@@ -1492,15 +1510,20 @@ class SqliteStore:
         while more:
             with self._batch:
                 batch, self._queue = self._queue, []
+                if self._unrecorded:  # (first: a later outcome of the same record is queued after them)
+                    newer = {p.row[-1] for p in batch if p.body is None}
+                    batch[:0] = [p.retried() for i, p in self._unrecorded.items() if i not in newer]
+                    self._unrecorded = {}
             written = False
             try:
                 self._write_batch(batch)
                 written = True
             finally:
+                self._keep([p for p in batch if p.kept])  # (before their callers go on)
                 for p in batch:
                     if p.wake is not None:
                         p.wake.release()
-                    elif p.detached and p.error is not None:  # (nobody waits to hear of it)
+                    elif p.detached and p.error is not None and not p.kept:  # (nobody waits to hear of it)
                         log.error("the outcome of #%d (%s) could not be recorded (%s: %s): it stays "
                                   "'processing'", p.row[-1], p.row[0], type(p.error).__name__, p.error)
                 with self._batch:
@@ -1513,6 +1536,55 @@ class SqliteStore:
                     if waiter is None and not more:
                         self._leader = False
 
+    def _keep(self, outcomes: list[_Pending]) -> None:
+        """Keep outcomes whose batch failed (the store locked past their wait, a full disk) to be
+        written again: with the next batch, or by a thread trying every OUTCOME_RETRY_EVERY
+        seconds. Dropped, each was a message handled and answered, left "processing" for a
+        replay (or a repeat, once its claim is stale) to handle again."""
+        if not outcomes:
+            return
+        with self._batch:
+            for p in outcomes:
+                self._unrecorded[p.row[-1]] = p
+            start = self._retrier is None
+            if start:
+                self._retrier = threading.Thread(target=self._retry_outcomes, name="mm7bind-outcomes", daemon=True)
+        if start:
+            self._retrier.start()
+        for p in outcomes:
+            if not p.again:  # (said once, not at every try)
+                log.warning("the outcome of #%d (%s) could not be recorded now (%s: %s): kept, to be written with "
+                            "the store's next write", p.row[-1], p.row[0], type(p.error).__name__, p.error)
+
+    def _retry_outcomes(self) -> None:
+        """The kept outcomes' writer while nothing else is written: leads a batch of them (with
+        whatever is queued) when no other thread leads, until none is left."""
+        while True:
+            time.sleep(OUTCOME_RETRY_EVERY)
+            with self._batch:
+                if not self._unrecorded:
+                    self._retrier = None
+                    return
+                if self._leader:  # (its next batch takes them)
+                    continue
+                self._leader = True
+            try:
+                self._lead()
+            except Exception:  # (kept again by _lead; tried once more in a while)
+                log.exception("writing the kept outcomes failed")
+
+    def _write_unrecorded(self) -> None:
+        """Write the kept outcomes now, once the thread leading a batch (if any) is done."""
+        while True:
+            with self._batch:
+                if not self._unrecorded:
+                    return
+                if not self._leader:
+                    self._leader = True
+                    break
+            time.sleep(0.01)
+        self._lead()
+
     def _write_batch(self, batch: list[_Pending]) -> None:
         # Outcomes alone need no flush (see mark): they go through the connection that does none.
         inserts = any(p.body is not None for p in batch)
@@ -1524,7 +1596,7 @@ class SqliteStore:
             db = self._group_conn(None if inserts else "NORMAL")
             with self._locked(db, timeout, first.wait if first is not None else None):
                 if len(batch) == 1 and not inserts:  # one statement: its own transaction
-                    db.execute(_MARK, batch[0].row)
+                    db.execute(_MARK_AGAIN if batch[0].again else _MARK, batch[0].row)
                     return
                 db.execute("BEGIN IMMEDIATE")
                 try:
@@ -1543,7 +1615,7 @@ class SqliteStore:
                                 continue
                         if p.body is None:
                             try:
-                                db.execute(_MARK, p.row)
+                                db.execute(_MARK_AGAIN if p.again else _MARK, p.row)
                             except Exception as exc:  # (a value SQLite cannot take): its caller's error alone
                                 if not db.in_transaction:
                                     raise
@@ -1560,6 +1632,9 @@ class SqliteStore:
                             if not db.in_transaction:  # the whole transaction went, not just this row
                                 raise
                             p.conflict = exc  # most likely a repeat; only this statement is undone
+                            # The record holding its key, read before the lock is let go: a purge
+                            # by another process could delete it between the two.
+                            p.found = db.execute(_INBOX_BY_KEYS, (p.row[8], p.row[9])).fetchone()
                             continue
                         db.execute("INSERT INTO inbox_body (id, body) VALUES (?, ?)", (p.rowid, p.body))
                     db.execute("COMMIT")  # the one flush to disk for the whole batch
@@ -1568,12 +1643,16 @@ class SqliteStore:
                         db.execute("ROLLBACK")
                     raise
         except Exception as exc:  # nothing of the batch is stored: every caller sees the error
+            # (but an outcome, kept to be written again: the message was handled; not for an error
+            # that no later try can escape: a value SQLite cannot take, a read-only store)
+            again = isinstance(exc, (sqlite3.OperationalError, OSError)) and not self.read_only
             for p in batch:
-                p.error = exc
+                p.error, p.kept = exc, p.body is None and again
         except BaseException:
-            for p in batch:  # (an outcome not recorded is a store error, as when written alone: logged, not fatal)
+            for p in batch:  # (an outcome not recorded is a store error, as when written alone: kept, not fatal)
                 p.error = RuntimeError("storing was interrupted") if p.body is not None else sqlite3.OperationalError(
                     "recording the outcome was interrupted")
+                p.kept = p.body is None and not self.read_only
             raise
         finally:
             for p in batch:
@@ -1615,18 +1694,29 @@ class SqliteStore:
         others, stale = _claimable(states, stale_before)
         marks = ",".join("?" * len(others))
         db = self._conn(busy=None)
-        with self._locked(db, wait, wait):
-            cur = db.execute(
-                f"UPDATE inbox SET state = 'processing', claimed_at = ? WHERE id = ? AND (state IN ({marks}) OR"
-                " (state = 'processing' AND COALESCE(claimed_at, received_at) < ?))",
-                (_utc_text(utcnow()), record_id, *others, stale))
+        with self._batch:  # (its outcome, kept from a failed batch, is written first: it may be final)
+            kept = self._unrecorded.pop(record_id, None)
+        try:
+            with self._locked(db, wait, wait):
+                if kept is not None:
+                    db.execute(_MARK_AGAIN, kept.row)
+                    kept = None
+                cur = db.execute(
+                    f"UPDATE inbox SET state = 'processing', claimed_at = ? WHERE id = ? AND (state IN ({marks}) OR"
+                    " (state = 'processing' AND COALESCE(claimed_at, received_at) < ?))",
+                    (_utc_text(utcnow()), record_id, *others, stale))
+        finally:
+            if kept is not None:
+                with self._batch:
+                    self._unrecorded.setdefault(record_id, kept)
         return cur.rowcount == 1
 
     def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None, *,
              wait: float | None = None, answer: dict[str, Any] | None = None) -> None:
         """Record a message's outcome (committed, with others waiting, as `accept` commits
         messages). `wait`: as `accept`'s; `answer`: what the answer said beside its code
-        (`InboxRecord.answer`), as JSON."""
+        (`InboxRecord.answer`), as JSON. An outcome that cannot be written within `wait` (or
+        for a full disk) raises nothing: it is kept, and written with the next write (`_keep`)."""
         # The outcome need not reach the disk before the answer: the WAL is flushed in order by the
         # next durable commit, and an outcome lost in a crash only means the message is replayed.
         # It joins the group commit: under load, one transaction (one lock taken) records several
@@ -2059,6 +2149,13 @@ class SqliteStore:
             self._conn(busy=2000).execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:
+        if self._unrecorded:  # (outcomes kept from a failed batch: a last try)
+            self._write_unrecorded()
+            with self._batch:
+                left, self._unrecorded = list(self._unrecorded.values()), {}
+            for p in left:
+                log.error("the outcome of #%d (%s) could not be recorded before the store closed (%s: %s): it stays "
+                          "'processing', to be replayed", p.row[-1], p.row[0], type(p.error).__name__, p.error)
         with self._lock:
             for db in self._all:
                 db.close()

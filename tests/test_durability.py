@@ -306,14 +306,19 @@ def test_a_new_store_file_is_named_on_disk_before_it_takes_a_message(tmp_path, s
 
 def test_a_store_locked_between_accept_and_outcome_holds_the_answer_at_most_store_wait(store, tmp_path, caplog):
     """Another mm7bind process starts a vacuum while the handler runs: the outcome cannot be
-    recorded for minutes. The MMSC gets the handler's answer after store_wait, not after the vacuum."""
+    recorded for minutes. The MMSC gets the handler's answer after store_wait, not after the vacuum;
+    the outcome is kept and written once the store can be written, so the MMSC's copy is answered
+    from it (it stayed "processing": the copy was answered 3000, and a replay handled it again)."""
     other = SqliteStore(tmp_path / "inbox.db")  # (its own lock file descriptor: as another process's)
+    calls = []
 
     class Handler(mm7.Handler):
         def on_deliver(self, msg, ctx):
-            other._write.__enter__()
+            calls.append(msg)
+            if len(calls) == 1:
+                other._write.__enter__()
 
-    app = mm7.wsgi_app(mm7.Receiver(Handler(), store=store, store_wait=0.2))
+    app = mm7.wsgi_app(mm7.Receiver(Handler(), store=store, store_wait=0.2, repeat_wait=0.5))
     try:
         worker, answers = _answer_in_thread(app, deliver(), "v-1")
     finally:
@@ -321,7 +326,164 @@ def test_a_store_locked_between_accept_and_outcome_holds_the_answer_at_most_stor
         worker.join(WAIT)
         other.close()
     assert answers and answers[0]["status"] == 200 and mm7.decode(answers[0]["body"]).body.status.code == 1000
-    assert "StoreBusy" in caplog.text and store.inbox()[0].state == "processing"
+    again = post(app, deliver(), tid="v-1")  # the 200 was lost on the way: the MMSC sends it again
+    assert again["status"] == 200 and mm7.decode(again["body"]).body.status.code == 1000
+    assert len(calls) == 1 and store.inbox()[0].state == "handled"
+    assert "could not be recorded now (StoreBusy" in caplog.text
+
+
+def test_an_outcome_kept_for_later_is_written_before_a_claim_of_its_record(store, tmp_path):
+    """A replay in this process claiming the record (its claim gone stale) would handle it again:
+    the kept outcome is written first, and the claim finds it handled."""
+    from datetime import timedelta
+
+    rec, _ = store.accept(kind="DeliverReq", transaction_id="c-1", message_id=None, recipient=None, status=None,
+                          peer=None, content_type="text/xml", body=b"<x/>", tid_key="c-1", report_key=None)
+    other = SqliteStore(tmp_path / "inbox.db")
+    other._write.__enter__()  # (a vacuum in another process)
+    try:
+        store.mark(rec.id, "handled", 1000, wait=0.1)
+    finally:
+        other._write.__exit__(None, None, None)
+        other.close()
+    assert not store.claim(rec.id, ("failed", "processing"), stale_before=mm7.store.utcnow() + timedelta(hours=1))
+    assert store.inbox_get(rec.id).state == "handled"
+
+
+def test_a_repeat_whose_first_copy_is_purged_right_after_its_insert_conflict_is_answered_from_it(store, tmp_path):
+    """Another process purges the first copy between the copy's refused insert and the lookup of
+    the record holding its key: the copy was answered 3000 (and stored as new next time)."""
+    from datetime import timedelta
+
+    calls = []
+    app = mm7.wsgi_app(_receiver_with(store, calls))
+    assert post(app, deliver(), tid="p-1")["status"] == 200
+    committing = store._commit
+    other = SqliteStore(tmp_path / "inbox.db")
+
+    def commit(pending, *args, **kwargs):
+        committing(pending, *args, **kwargs)
+        if pending.body is not None:
+            other.purge(timedelta(0))  # (`store purge` in another process, just then)
+
+    store._commit = commit
+    try:
+        again = post(app, deliver(), tid="p-1")
+    finally:
+        store._commit = committing
+        other.close()
+    assert again["status"] == 200 and mm7.decode(again["body"]).body.status.code == 1000
+    assert len(calls) == 1
+
+
+def test_a_repeat_whose_first_copy_is_purged_while_it_is_claimed_is_stored_anew(store, tmp_path):
+    """The first copy failed; as its copy comes, a replay elsewhere handles it and a purge removes
+    it, between the copy's look and its claim: that was an internal error (a 500)."""
+    from datetime import timedelta
+
+    calls = []
+    app = mm7.wsgi_app(_receiver_with(store, calls, fail_first=True))
+    assert post(app, deliver(), tid="g-1")["status"] == 500
+    claiming = store.claim
+    other = SqliteStore(tmp_path / "inbox.db")
+
+    def claim(record_id, *args, **kwargs):
+        if other.inbox_get(record_id) is not None:
+            other.mark(record_id, "handled", 1000)  # (a replay elsewhere)
+            other.purge(timedelta(0))
+        return claiming(record_id, *args, **kwargs)
+
+    store.claim = claim
+    try:
+        again = post(app, deliver(), tid="g-1")
+    finally:
+        store.claim = claiming
+        other.close()
+    assert again["status"] == 200 and mm7.decode(again["body"]).body.status.code == 1000
+    assert len(calls) == 2 and [r.state for r in store.inbox()] == ["handled"]
+
+
+def _receiver_with(store, calls, fail_first=False):
+    """A receiver on `store` whose handler lists the messages in `calls` (failing the first one)."""
+    def on_deliver(msg, ctx):
+        calls.append(msg)
+        if fail_first and len(calls) == 1:
+            raise mm7.Unavailable("down")
+
+    receiver = mm7.Receiver(store=store)
+    receiver.on("deliver", on_deliver)
+    return receiver
+
+
+OUTCOME_SERVER = """
+import os, sys, time, mm7bind as mm7
+path = sys.argv[1]
+
+class Handler(mm7.Handler):
+    def on_deliver(self, msg, ctx):
+        with open(path + ".calls", "a") as f:
+            f.write(msg.subject + "\\n")
+        if msg.subject == "first":  # held until the other process has the store locked
+            while not os.path.exists(path + ".locked"):
+                time.sleep(0.01)
+
+srv = mm7.serve(mm7.Receiver(Handler(), store=mm7.SqliteStore(path), store_wait=0.2), port=0)
+print(srv.port, flush=True)
+srv.serve_forever()
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_an_outcome_recorded_late_survives_a_sigkill_and_is_not_handled_again(tmp_path):
+    """A vacuum in another process holds the store while the outcome is recorded: the 200 goes
+    out, the outcome is written with the next message, and then the server is SIGKILLed. Nothing
+    is left "processing" for a replay to handle a second time."""
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    import requests
+
+    from .conftest import ROOT
+
+    db = tmp_path / "vasp.db"
+    SqliteStore(db).close()
+    vacuum = SqliteStore(db)  # (another process's lock, as flock sees it: its own descriptor)
+    proc = subprocess.Popen([sys.executable, "-c", OUTCOME_SERVER, str(db)], stdout=subprocess.PIPE, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        url = f"http://127.0.0.1:{int(proc.stdout.readline())}/mm7"
+
+        def send(subject, tid):
+            out = mm7.encode(deliver(subject=subject), transaction_id=tid)
+            return requests.post(url, data=out.to_bytes(), headers=out.headers, timeout=30)
+
+        answers = []
+        first = threading.Thread(target=lambda: answers.append(send("first", "late-1")))
+        first.start()
+        calls = Path(f"{db}.calls")
+        while not calls.exists():
+            first.join(0.01)
+        vacuum._write.__enter__()
+        Path(f"{db}.locked").touch()
+        first.join(WAIT)
+        vacuum._write.__exit__(None, None, None)
+        assert answers and answers[0].status_code == 200
+        assert send("second", "late-2").status_code == 200  # its commit carries the first one's outcome
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(WAIT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        vacuum.close()
+    store = SqliteStore(db)
+    assert [r.state for r in store.inbox()] == ["handled", "handled"]
+    replayer = mm7.Receiver(store=store)
+    replayer.on("deliver", lambda msg, ctx: calls.write_text(calls.read_text() + "replayed\n"))
+    assert replayer.replay(stale_after=0) == []
+    assert calls.read_text().split() == ["first", "second"]
+    store.close()
 
 
 def test_a_repeat_that_cannot_claim_a_failed_message_in_time_is_answered_3000(store, tmp_path, monkeypatch, caplog):

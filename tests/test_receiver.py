@@ -1543,6 +1543,78 @@ def test_a_digest_answer_spent_on_a_refused_request_is_refused_by_another_proces
             one.close()
 
 
+def _refused_as_too_large(front: str, receiver, authorization: str, target: str = "/mm7") -> int:
+    """The status `front` (the embedded server, with TLS or not, the WSGI app, the ASGI app) answers a request of
+    `receiver`'s declaring a body over its max_body, sent with `authorization`, without its body."""
+    headers = {"Content-Type": "text/xml", "Content-Length": str(receiver.config.max_body + 1),
+               "Authorization": authorization}
+    if front == "wsgi":
+        return call_wsgi(mm7.wsgi_app(receiver, "/mm7"), b"", "text/xml", headers=headers,
+                         extra_environ={"CONTENT_LENGTH": headers["Content-Length"]})["status"]
+    if front == "asgi":
+        return call_asgi(mm7.asgi_app(receiver, "/mm7"), [b""], headers)[0]["status"]
+    ctx, wrap = None, lambda sock: sock
+    if front == "tls":
+        tls = local_tls()
+        ctx, wrap = tls.server, lambda sock: tls.client.wrap_socket(sock, server_hostname="127.0.0.1")
+    with mm7.serve(receiver, port=0, ssl_context=ctx) as srv, wrap(socket.create_connection((srv.host, srv.port),
+                                                                                             timeout=10)) as sock:
+        sock.sendall((f"POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode("latin-1"))
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    return int(answer.split(b" ", 2)[1])
+
+
+@pytest.mark.parametrize("front, target", [("waitress", "/mm7"), ("tls", "/mm7"), ("wsgi", "/mm7"), ("asgi", "/mm7"),
+                                           ("waitress", "http://127.0.0.1/mm7"), ("tls", "http://127.0.0.1/mm7")])
+def test_a_digest_answer_refused_as_too_large_before_its_body_is_kept_spent(tmp_path, front, target):
+    """A request refused for its declared length was refused before its credentials were read:
+    its Digest answer (qop=auth signs no body) stayed unspent, and the header, captured on the
+    way, was taken later with another message, by this process and by another on the store. (A
+    target in absolute form, as sent through a proxy, is the path the answer signs.)"""
+    stores = [SqliteStore(tmp_path / "inbox.db"), SqliteStore(tmp_path / "inbox.db")]
+    receivers, calls, headers = _digest_receivers(stores)
+    receivers[0].config.max_body = 4096
+    try:
+        assert _refused_as_too_large(front, receivers[0], headers["Authorization"], target) == 413
+        forged = mm7.encode(deliver(subject="forged"), transaction_id="big-1", version="REL-6-MM7-1-4")
+        for rcv in receivers:
+            rsp = rcv.handle(forged.to_bytes(), forged.content_type, headers, "127.0.0.1", uri="/mm7")
+            assert rsp.status == 401 and "stale=true" in dict(rsp.headers)["WWW-Authenticate"]
+        assert calls == [] and stores[1].inbox() == []
+    finally:
+        for one in stores:
+            one.close()
+
+
+def test_a_digest_answer_refused_as_too_large_is_spent_only_once_checked(tmp_path):
+    """A header that does not check out spends nothing: anyone could otherwise burn a client's
+    counts with its nonce and count and a made-up response. Nor does an auth-int answer, which
+    cannot be checked without its body (and signs that body)."""
+    store = SqliteStore(tmp_path / "inbox.db")
+    receiver = mm7.Receiver(store=store, auth=mm7.auth.DigestAuth("mmsc", "pw", qop="auth,auth-int"))
+    try:
+        for qop in ("auth", "auth-int"):
+            answer = mm7.auth.DigestAnswer("mmsc", "pw", qop=qop)
+            assert answer.take(receiver.config.auth.challenge())
+            out = mm7.encode(deliver(), transaction_id=f"big-{qop}", version="REL-6-MM7-1-4")
+            header = answer.authorization("POST", "/mm7", out.to_bytes())
+            refused = header if qop == "auth-int" else re.sub(r'response="[0-9a-f]+"', 'response="' + "0" * 32 + '"',
+                                                               header)
+            assert refused != header or qop == "auth-int"
+            assert receiver.too_large("127.0.0.1", 1 << 30, uri="/mm7", authorization=refused).status == 413
+            rsp = receiver.handle(out.to_bytes(), out.content_type, {"Authorization": header}, "127.0.0.1", uri="/mm7")
+            assert rsp.status == 200
+        assert [r.transaction_id for r in store.inbox()] == ["big-auth", "big-auth-int"]
+    finally:
+        store.close()
+
+
 def _digest_receivers(stores: list) -> tuple:
     """A receiver on each of `stores` (one file opened twice, or one MemoryStore given twice), each
     with a DigestAuth of its own as each process has; the list their handlers put the subjects of
