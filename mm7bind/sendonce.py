@@ -55,11 +55,20 @@ def lease(config) -> timedelta:
     return max(timedelta(minutes=5), timedelta(seconds=2 * exchange_time(config)))
 
 
-def claim(store, transaction_id: str, config, fingerprint: str | None = None) -> tuple[SendClaim, bool]:
+def rate_wait(config, senders: int) -> float:
+    """The longest wait for a client's rate limit (`rate_limit`) over a send's attempts, with
+    `senders` sending through it at once (each ahead of the others' turns): 0 without one."""
+    rate = getattr(config, "rate_limit", None)
+    return config.retry.max_attempts * max(1, senders) / rate if rate else 0.0
+
+
+def claim(store, transaction_id: str, config, fingerprint: str | None = None,
+          extra: float = 0.0) -> tuple[SendClaim, bool]:
     """Claim `transaction_id` for sending under a client's `config` → (the claim that holds it,
-    whether it is ours). Give it back with `store.send_done(tid, claim.holder, accepted)`."""
-    mine = SendClaim(transaction_id, f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}", utcnow() + lease(config),
-                     fingerprint)
+    whether it is ours). Give it back with `store.send_done(tid, claim.holder, accepted)`. `extra`:
+    seconds the send may wait beyond `exchange_time` (`rate_wait`), added to its lease."""
+    mine = SendClaim(transaction_id, f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}",
+                     utcnow() + lease(config) + timedelta(seconds=extra), fingerprint)
     held = store.send_claim(mine, _stale)
     return held, held is mine
 
