@@ -42,6 +42,7 @@ class Round(NamedTuple):
     hold: tuple[str, str] | None = None
     retry_after: float | None = None
     accepted: bool = False  # (the MMSC took it this round)
+    put_back: bool = False  # (its turn came too late in its claim's lease: queued again, due, not tried)
 
 
 NO_ANSWER, UNAVAILABLE = "no MMSC answered", "no MMSC available"
@@ -208,18 +209,24 @@ class Outbox(Periodic):
             return done  # an outage: the queue waits as a whole
         if self.concurrency > 1:
             return self._run_concurrently(now, done, stop)
+        put_back: set[int] = set()  # (claimed again, and listed once they are tried: not twice)
         while not stop.is_set():
             items = self.store.outbox_claim(now or utcnow(), self.batch, self.lease)
+            returned = False
             for i, item in enumerate(items):
                 if stop.is_set() or self._holding(now):
                     for rest in items[i:]:
                         self._unclaim(rest)
                     return done
-                outcome = self._send(item, now or utcnow(), stop)
+                outcome = self._send(item, now or utcnow(), stop, again=item.id in put_back)
+                if outcome.put_back:
+                    put_back.add(item.id)
+                    returned = True
+                    continue
                 done.append(outcome.item)
                 if outcome.tried:
                     self._outage(now or utcnow(), outcome.hold, outcome.retry_after)
-            if len(items) < self.batch:
+            if len(items) < self.batch and not returned:
                 break
         return done
 
@@ -232,6 +239,7 @@ class Outbox(Periodic):
         in_flight: dict = {}  # future → the order it started in
         started = held_from = 0  # (items started from `held_from` on tell of the outage anew)
         claimed_all = False
+        put_back: set[int] = set()
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.name)
         try:
             while True:
@@ -246,7 +254,8 @@ class Outbox(Periodic):
                         pending.extend(items)
                     if not pending:
                         break
-                    in_flight[pool.submit(self._send, pending.popleft(), now or utcnow(), stop)] = started
+                    item = pending.popleft()
+                    in_flight[pool.submit(self._send, item, now or utcnow(), stop, item.id in put_back)] = started
                     started += 1
                 if not in_flight:
                     return done
@@ -254,6 +263,10 @@ class Outbox(Periodic):
                 for future in finished:
                     order = in_flight.pop(future)
                     outcome = future.result()
+                    if outcome.put_back:  # (claimed again, and listed once it is tried)
+                        put_back.add(outcome.item.id)
+                        claimed_all = False
+                        continue
                     done.append(outcome.item)
                     if outcome.tried:
                         # (those in flight when a hold began failing the same way are that round of
@@ -302,7 +315,9 @@ class Outbox(Periodic):
                 f"; Retry-After {retry_after:g} s" if retry_after is not None else "",
                 shown_time(self.held_until), waiting)
 
-    def _send(self, item: OutboxItem, now: datetime, stop: threading.Event | None = None) -> Round:
+    def _send(self, item: OutboxItem, now: datetime, stop: threading.Event | None = None, again: bool = False) -> Round:
+        """One item's round. `again`: put back once this round already (its turn came late), and
+        claimed anew: sent now, with what its lease has left (at least one attempt)."""
         attempts = item.attempts + 1
         if now > item.expires_at + self.first_retry:  # its worker was away well past the deadline (the
             # last round is due right at it): a stale message is not sent
@@ -334,10 +349,10 @@ class Outbox(Periodic):
         left = (item.lease_until - now).total_seconds() if item.lease_until is not None else None
         need = attempt_time(self.client.config)
         if left is not None and left < need:
-            if need <= self.lease.total_seconds():
+            if need <= self.lease.total_seconds() and not again:
                 # (an item claimed with others, its turn come late: claimed again, with a lease of its own)
                 self._unclaim(item)
-                return Round(self.store.outbox_get(item.id))
+                return Round(self.store.outbox_get(item.id), put_back=True)
             left = need  # (a lease shorter than one attempt: that one attempt)
         if key is None or not hasattr(self.store, "send_claim"):  # (a store of one's own, without claims)
             return self._exchange(item, msg, attempts, now, stop, left)
