@@ -457,19 +457,20 @@ def send_tagged(client, msg: m.SubmitReq, tag: str, *, resend_unanswered: bool |
     if not todo:
         return None
     tid = _next_tid(tag, basis(todo[0]), tries, installation(client.core.store))
-    return _send_claimed(client, msg, tag, tid)
+    return _send_claimed(client, msg, tag, tid, size=sendonce.request_size(client, msg))
 
 
-def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str, senders: int = 1):
+def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str, senders: int = 1, size: int | None = None):
     """`client.submit` under `tid` once its recipient is claimed in the store (`recipient_claim`:
     another run of the campaign, or the outbox, may be sending to them right now: one of them does)
     → its Result, or None when another has it or had it accepted. The send starts no attempt that
     could end after the claim's lease (`NoTimeLeft` before the first), which counts the rate limit's
-    waits of `senders` sending at once through the client."""
+    waits of `senders` sending at once through the client, and the upload of `size` bytes
+    (`sendonce.upload_time`)."""
     store = client.core.store
     [rcpt] = [str(a) for a in msg.recipients]
     held, mine = sendonce.claim(store, recipient_claim(tag, rcpt, _country_code(client)), client.config,
-                                extra=sendonce.rate_wait(client.config, senders))
+                                extra=sendonce.rate_wait(client.config, senders), size=size)
     if not mine:
         return None
     try:
@@ -538,6 +539,9 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     recipients, result = _plan(client.core.store, recipients, tag, tries, keep, _resends(client, resend_unanswered),
                                _country_code(client), basis)
     resumable = tag is not None and client.core.store is not None
+    # (every request of the campaign is the template to one recipient: its size, once)
+    size = sendonce.request_size(client, dataclasses.replace(template, recipients=m.Recipients(
+        to=[recipients[0]]))) if resumable and recipients else None
     own = installation(client.core.store)
     lock = threading.Lock()
     started = time.monotonic()
@@ -555,7 +559,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
         try:
             with ending_pauses_at(stopping):
                 if resumable:
-                    r = _send_claimed(client, msg, tag, tid, workers)
+                    r = _send_claimed(client, msg, tag, tid, workers, size)
                 elif tid is not None:
                     r = client.submit(msg, tag=tag, transaction_id=tid)
                 else:

@@ -140,6 +140,9 @@ class ClientConfig:
     # The whole of a request's upload, each time it goes out: an MMSC taking it a few bytes at a
     # time met only read_timeout per write, and held a send (an outbox's lease) without end.
     upload_timeout: float = 120.0
+    # ... or, for a large request, as long as its bytes take at this rate (bytes a second) if that
+    # is longer: 120 s alone failed every multi-MB message over a slow link. None: upload_timeout alone.
+    upload_min_rate: float | None = 16 * 1024
     pool_size: int = 10  # connections per MMSC, kept alive; at most this many: further senders wait for one
     # An MM7 answer is a few kilobytes: a longer one (a proxy's stream, a wrong port) is refused
     # once this much has come, not read into memory whole.
@@ -191,6 +194,8 @@ class ClientConfig:
         if not all(0 < t < math.inf for t in (self.connect_timeout, self.read_timeout, self.upload_timeout)):
             # (NaN passed a "<= 0" check, then failed every send with a bare ValueError; inf with an OverflowError)
             raise ValueError("timeouts must be positive and finite: a request must never wait forever")
+        if self.upload_min_rate is not None and not 0 < self.upload_min_rate < math.inf:
+            raise ValueError("upload_min_rate must be positive and finite (bytes a second), or None")
         if self.max_answer_bytes < 1:
             raise ValueError("max_answer_bytes must be positive")
         if self.pool_size < 1:  # (no connection to wait for: the first send waited forever)
@@ -637,8 +642,9 @@ class ClientCore:
                     "and SHA-256 (and their -sess), qop auth and auth-int")
         return f"{peer} refused the credentials: check {credentials}"
 
-    def timeout_words(self, which: str) -> str:
-        """What ran out (`Failure.ran_out`), with its seconds and the setting(s) that give them."""
+    def timeout_words(self, which: str, size: int | None = None) -> str:
+        """What ran out (`Failure.ran_out`), with its seconds and the setting(s) that give them
+        (`size`: the request's bytes, which its upload's bound grows with)."""
         c = self.config
         if which == "connect":
             return f"no connection within {c.connect_timeout:g} s (connect_timeout)"
@@ -647,6 +653,12 @@ class ClientCore:
         if which == "send":
             return f"the MMSC took no more of the request for {c.read_timeout:g} s (read_timeout)"
         if which == "upload":
+            from .sendonce import upload_time  # noqa: PLC0415
+
+            bound = upload_time(c, size)
+            if bound > c.upload_timeout:
+                return (f"the request ({size} bytes) did not go out whole within {bound:g} s (upload_min_rate: "
+                        f"{c.upload_min_rate:.0f} bytes a second)")
             return f"the request did not go out whole within {c.upload_timeout:g} s (upload_timeout)"
         if which == "exchange":
             return f"the answer's head did not come whole within {c.read_timeout:g} s of the request sent (read_timeout)"
@@ -663,7 +675,7 @@ class ClientCore:
             why = (f"the TLS handshake got no answer within {self.config.connect_timeout:g} s (connect_timeout): "
                    "an http port, not https?")
         elif timed_out is not None:
-            why = self.timeout_words(timed_out)
+            why = self.timeout_words(timed_out, p.http.length)
         peer = self.peer
         tls = tlsrefusal.hint(exc, self.config.cert is not None, peer, self.setting_names)
         if tls:  # (which setting to change: the client certificate, or the CA)
@@ -756,7 +768,7 @@ class ClientCore:
             attempt += 1
             tried.add(url)
             wait = self.limiters[url].reserve() if url in self.limiters else 0.0
-            if not self.in_time(deadline, wait):
+            if not self.in_time(deadline, wait, p):
                 if url in self.limiters:
                     self.limiters[url].give_back()
                 return self.out_of_time(p, last, answer, wait)
@@ -777,7 +789,7 @@ class ClientCore:
             # (a timeout, a connection lost after the request went out, a 500, a gateway's 502 or 504)
             if last is not None and may_have_arrived(last):
                 unanswered, p.unanswered_at = True, url
-            if not self.in_time(deadline, decision.delay):
+            if not self.in_time(deadline, decision.delay, p):
                 return self.out_of_time(p, last, answer)
             self.retried(p, attempt, decision)
             if decision.delay:
@@ -785,11 +797,11 @@ class ClientCore:
                                      unanswered, last)
             url = decision.url
 
-    def in_time(self, deadline: float | None, wait: float) -> bool:
-        """Whether an attempt after `wait` seconds can end by `deadline` (None: no deadline)."""
+    def in_time(self, deadline: float | None, wait: float, p: Prepared) -> bool:
+        """Whether an attempt of `p` after `wait` seconds can end by `deadline` (None: no deadline)."""
         from .sendonce import attempt_time  # noqa: PLC0415
 
-        return deadline is None or time.monotonic() + wait + attempt_time(self.config) <= deadline
+        return deadline is None or time.monotonic() + wait + attempt_time(self.config, p.http.length) <= deadline
 
     def out_of_time(self, p: Prepared, last: SendError | None, answer: Result | None, wait: float = 0.0) -> Result:
         """The end of a send with no time left for its next attempt: as after its last one, `last`
@@ -1466,10 +1478,11 @@ def _transport_class():
         (binary MIME would fail) and ignores credentials; ours masks and truncates instead."""
 
         def __init__(self, *args, max_answer_bytes: int = 4 * 1024 * 1024,  # noqa: ANN002, ANN003
-                     upload_timeout: float | None = None, **kwargs):
+                     upload_timeout: float | None = None, upload_min_rate: float | None = None, **kwargs):
             super().__init__(*args, **kwargs)
             self._urls: dict[str, tuple[str, Any]] = {}
             self.max_answer_bytes, self.upload_timeout = max_answer_bytes, upload_timeout
+            self.upload_min_rate = upload_min_rate
 
         def post(self, address, message, headers):  # noqa: ANN001, ANN201
             # Redirects are not followed: requests would repeat a POST answered 301/302 as a GET.
@@ -1479,7 +1492,7 @@ def _transport_class():
             _answer_deadline.budget = self.operation_timeout[1]
             _progress.written, _progress.unslotted = False, None
             _progress.send_timeout = self.operation_timeout[1]
-            _progress.upload_timeout, _progress.upload_by = self.upload_timeout, None
+            _progress.upload_timeout, _progress.upload_by = self._upload_bound(message), None
             try:
                 if type(message) is not bytes or session.trust_env or session.params:  # streams, environment, query
                     resp = session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
@@ -1497,6 +1510,15 @@ def _transport_class():
                 resp.close()  # (its body is not read: the connection goes with it)
                 raise
             return self.read_whole(resp)
+
+        def _upload_bound(self, message) -> float | None:  # noqa: ANN001
+            """The bound on `message`'s whole upload: `upload_timeout`, longer for a large one
+            (`sendonce.upload_time`)."""
+            if self.upload_timeout is None:
+                return None
+            size = len(message) if isinstance(message, bytes) else getattr(message, "length", None)
+            rate = self.upload_min_rate
+            return max(self.upload_timeout, size / rate) if size and rate else self.upload_timeout
 
         def read_whole(self, resp: requests.Response) -> requests.Response:
             """The answer's body, read within the read timeout as a whole: requests' own timeout is
@@ -1685,6 +1707,7 @@ class Client(_Operations[Result]):
             session=session, timeout=config.connect_timeout,
             operation_timeout=(config.connect_timeout, config.read_timeout),
             max_answer_bytes=config.max_answer_bytes, upload_timeout=config.upload_timeout,
+            upload_min_rate=config.upload_min_rate,
         )
         self.session = session
         self._tls = None  # (made when first needed: see `lost`)
@@ -2011,13 +2034,16 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         # upload's, whole (httpx's write timeout is per write).
         head_bound = asyncio.timeout(None)
         uploading = False
+        from .sendonce import upload_time  # noqa: PLC0415
+
+        upload_bound = upload_time(self.config, len(body))
 
         async def trace(event: str, info: dict) -> None:
             nonlocal uploading
             if event.endswith(".send_request_headers.started") and info["request"].method != b"CONNECT":
                 written.append(True)
                 uploading = True
-                head_bound.reschedule(loop.time() + self.config.upload_timeout)
+                head_bound.reschedule(loop.time() + upload_bound)
             elif event.endswith(".send_request_body.complete"):
                 uploading = False
                 # (a little after httpx's own read timeout, which says a silent MMSC's: no answer
@@ -2036,7 +2062,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
                 resp = await self.http.send(request, stream=True)
         except TimeoutError as exc:
             if head_bound.expired() and uploading:
-                raise _SlowUpload(f"the request did not go out whole within {self.config.upload_timeout:g} s") from exc
+                raise _SlowUpload(f"the request did not go out whole within {upload_bound:g} s") from exc
             if head_bound.expired():
                 raise _SlowHead(f"no whole answer head within {self.config.read_timeout:g} s of the request "
                                 "sent") from exc

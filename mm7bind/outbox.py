@@ -10,6 +10,7 @@ While no MMSC answers, or every one tried says it is unavailable (4006), the who
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -347,7 +348,15 @@ class Outbox(Periodic):
         # worker may take the item and send it too. (`now`: the round's time, which the lease is
         # counted from.)
         left = (item.lease_until - now).total_seconds() if item.lease_until is not None else None
-        need = attempt_time(self.client.config)
+        size = len(item.body)  # (a large request's upload may take longer: `sendonce.upload_time`)
+        need, own = attempt_time(self.client.config, size), 2 * exchange_time(self.client.config, size)
+        if left is not None and left < own and own > self.lease.total_seconds():
+            # (a request larger than the lease counts on, over a slow link: a lease of its own size)
+            if not self.store.outbox_update(item.id, "sending", attempts=item.attempts, next_at=now + timedelta(
+                    seconds=own), status_code=item.status_code, error=item.error, lease_until=item.lease_until):
+                return Round(self.store.outbox_get(item.id))  # (its lease ran out: another worker has it)
+            item = dataclasses.replace(item, lease_until=now + timedelta(seconds=own))
+            left = own
         if left is not None and left < need:
             if need <= self.lease.total_seconds() and not again:
                 # (an item claimed with others, its turn come late: claimed again, with a lease of its own)
@@ -356,7 +365,7 @@ class Outbox(Periodic):
             left = need  # (a lease shorter than one attempt: that one attempt)
         if key is None or not hasattr(self.store, "send_claim"):  # (a store of one's own, without claims)
             return self._exchange(item, msg, attempts, now, stop, left)
-        held, mine = sendonce.claim(self.store, key, self.client.config)
+        held, mine = sendonce.claim(self.store, key, self.client.config, size=size)
         if not mine:
             who = printable(", ".join(item.recipients))
             if held.accepted:

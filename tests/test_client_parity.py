@@ -277,7 +277,8 @@ def test_a_request_the_mmsc_takes_very_slowly_ends_at_the_upload_timeout(asynchr
     lease on the item)."""
     big = mm7.SubmitReq(recipients=["+8613800000000"],
                         content=mm7.Content(parts=[mm7.Part.from_bytes(b"x" * (8 * 1024 * 1024), "application/octet-stream")]))
-    settings = {"connect_timeout": 1, "read_timeout": 5, "upload_timeout": 1, "retry": RetryPolicy.never()}
+    settings = {"connect_timeout": 1, "read_timeout": 5, "upload_timeout": 1, "upload_min_rate": None,
+                "retry": RetryPolicy.never()}
     with CrawlingUploadServer() as slow, pytest.raises(RequestTimeout) as err:
         if asynchronous:
             async def main():
@@ -291,6 +292,32 @@ def test_a_request_the_mmsc_takes_very_slowly_ends_at_the_upload_timeout(asynchr
     assert "the request did not go out whole within 1 s (upload_timeout)" in str(err.value), str(err.value)
     assert slow.answered == 0
     assert may_have_arrived(err.value)  # (said as any timeout after the request began to go out)
+
+
+@BOTH
+def test_a_large_request_s_upload_is_bounded_by_its_size_at_the_minimum_rate(asynchronous):
+    """`upload_timeout` alone bounded every upload: a multi-MB message over a slow link failed at
+    120 s whatever its size. A request larger than `upload_min_rate` bytes a second fill in that
+    time is given as long as its bytes take at that rate, and the words say so."""
+    big = mm7.SubmitReq(recipients=["+8613800000000"],
+                        content=mm7.Content(parts=[mm7.Part.from_bytes(b"x" * (8 * 1024 * 1024), "application/octet-stream")]))
+    settings = {"connect_timeout": 1, "read_timeout": 5, "upload_timeout": 1, "upload_min_rate": 4 * 1024 * 1024,
+                "retry": RetryPolicy.never()}
+    with CrawlingUploadServer() as slow, pytest.raises(RequestTimeout) as err:
+        if asynchronous:
+            async def main():
+                async with AsyncClient(slow.url, **settings) as c:
+                    await c.submit(big)
+
+            asyncio.run(main())
+        else:
+            with Client(slow.url, **settings) as c:
+                c.submit(big)
+    size = err.value.args[0].partition("the request (")[2].partition(" bytes)")[0]
+    assert int(size) > 8 * 1024 * 1024, str(err.value)
+    assert f"did not go out whole within {int(size) / (4 * 1024 * 1024):g} s (upload_min_rate: 4194304 bytes a " \
+           "second)" in str(err.value), str(err.value)
+    assert slow.answered == 0
 
 
 # -- other failures, in the same words --------------------------------------------------------

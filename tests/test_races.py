@@ -990,3 +990,27 @@ def test_a_campaign_s_send_ends_within_its_recipient_s_claim(store):
     [(rcpt, why)] = late.failures
     assert rcpt == "+862" and why.startswith("not sent: no time for an attempt") and len(sleeps) == waits
     assert store.send_claim_get(bulk.recipient_claim("late", "+862")) is None  # (given back: a rerun sends it)
+
+
+def test_a_campaign_s_claim_on_a_recipient_covers_a_large_message_s_upload(store):
+    """A recipient's claim lasted what a request's attempts take with uploads of `upload_timeout`:
+    a large message, given longer to go out (`upload_min_rate`), could outlast it, and another run
+    of the campaign send to the recipient too."""
+    from mm7bind import bulk, sendonce
+
+    from .fake_http import FakeServer
+
+    content = mm7.Content(parts=[mm7.Part.from_bytes(b"x" * 1_000_000, "application/octet-stream")])
+    with FakeServer() as mmsc, mm7.Client(mmsc.url, store=store, upload_min_rate=1000) as client:
+        claims = []
+        submit = client.submit
+
+        def watching(msg, **kwargs):
+            claims.append(store.send_claim_get(bulk.recipient_claim("big", "+860")).lease_until - utcnow())
+            return submit(msg, **kwargs)
+
+        client.submit = watching
+        result = bulk.send_bulk(client, mm7.SubmitReq(subject="s", content=content), ["+860"], tag="big")
+        size = len(mmsc.requests[0].body)
+    assert result.sent == 1
+    assert claims[0] > sendonce.lease(client.config, size) - timedelta(minutes=1) > sendonce.lease(client.config) * 2
