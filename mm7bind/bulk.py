@@ -514,7 +514,9 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     and the result (`interrupted` set) counts exactly what was sent. Two runs under one tag at once
     (two processes, or threads, on one store) send each recipient once: each request's
     TransactionID is claimed in the store before it goes out (`mm7bind.sendonce`), and a recipient
-    another run is sending is counted `skipped`.
+    another run is sending is counted `skipped`. A send never outlasts its claim: one the client's
+    rate limit, kept busy by other senders too, would hold past it is not made (a failure, "not
+    sent: no time for an attempt ..."), and the same run started again sends it.
 
     When `stop_after_unreachable` requests in a row found no MMSC taking connections (each after
     the client's retries and fail-over), the MMSC is down: nothing new starts (`unreachable` set),

@@ -1250,6 +1250,15 @@ def _pause(sleep, seconds: float) -> None:
         raise KeyboardInterrupt
 
 
+# The request's bytes the system holds not yet sent on a connection, at most (where it can be
+# bounded: Linux, macOS): a write returns once most of it is on its way, not once it is in a
+# socket buffer of megabytes, so the upload's bounds (`upload_timeout`, a write's `read_timeout`)
+# see the link's pace, and the answer's `read_timeout` starts with the request sent, not queued.
+UNSENT_AT_MOST = 128 * 1024
+_SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, UNSENT_AT_MOST)] \
+    if hasattr(socket, "TCP_NOTSENT_LOWAT") else []
+
+
 class _HeadReader(DeadlineReader):
     """An answer's reader bounded by the head's deadline until `head_read()`. A deadline passing
     before any byte came is said as the read timeout it also is (no answer at all), not as a head
@@ -1375,6 +1384,10 @@ def _adapter_class():
         _mm7_tunnelling = False
         response_class = InterimSkipped
 
+        def __init__(self, *args, **kwargs):  # noqa: ANN002, ANN003
+            kwargs.setdefault("socket_options", [*HTTPConnection.default_socket_options, *_SOCKET_OPTIONS])
+            super().__init__(*args, **kwargs)
+
         def send(self, data):  # noqa: ANN001, ANN202
             return send(self, HTTPConnection, data)
 
@@ -1387,6 +1400,10 @@ def _adapter_class():
     class TLSConnection(HTTPSConnection):
         _mm7_tunnelling = False
         response_class = InterimSkipped
+
+        def __init__(self, *args, **kwargs):  # noqa: ANN002, ANN003
+            kwargs.setdefault("socket_options", [*HTTPSConnection.default_socket_options, *_SOCKET_OPTIONS])
+            super().__init__(*args, **kwargs)
 
         def send(self, data):  # noqa: ANN001, ANN202
             return send(self, HTTPSConnection, data)
@@ -1901,11 +1918,13 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         if config.username is not None:
             auth = _httpx_auth(config.auth, config.username, config.password or "", config.digest_qop)
         verify = self._tls = _ssl_context(config.verify, config.cert)
+        # (a transport of our own: the socket options, `UNSENT_AT_MOST`, are its to give)
+        connections = httpx.Limits(max_connections=config.pool_size * len(config.urls),
+                                   max_keepalive_connections=config.pool_size * len(config.urls))
         self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
-            limits=httpx.Limits(max_connections=config.pool_size * len(config.urls),
-                                max_keepalive_connections=config.pool_size * len(config.urls)),
-            verify=verify, auth=auth, trust_env=False, proxy=config.proxy,
+            timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout), auth=auth, trust_env=False,
+            transport=httpx.AsyncHTTPTransport(verify=verify, limits=connections, trust_env=False, proxy=config.proxy,
+                                               socket_options=_SOCKET_OPTIONS or None),
         )
         self.transport = AsyncTransport(client=self.http)
         # pool_size exchanges per MMSC at a time; the others wait here, before their timeouts start

@@ -194,7 +194,8 @@ class Outbox(Periodic):
         MMSC's Retry-After included: `sendonce.exchange_time`), so that a live worker's items are
         never taken by another (a send never outlasts its item's lease: see `_send`), and a dead
         one's go out again before long (with the default batch of one, timeouts and retries,
-        within the hour; at the next start of its own process)."""
+        within the hour; at the next start of its own process). An item too large for it (its
+        upload given longer: `upload_min_rate`) is leased for its own send, twice, when its turn comes."""
         # (more senders than the client's connections to an MMSC: the others wait their turn first)
         turns = -(-self.concurrency // max(1, getattr(self.client.config, "pool_size", 1)))
         return max(timedelta(minutes=5), timedelta(seconds=2 * self.batch * turns * exchange_time(self.client.config)))

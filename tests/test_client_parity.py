@@ -271,6 +271,31 @@ def test_a_request_the_mmsc_stops_taking_names_the_read_timeout(asynchronous):
 
 
 @BOTH
+def test_a_request_the_socket_buffers_could_hold_still_goes_out_under_the_upload_s_bounds(asynchronous):
+    """A request of 1 MiB fits the socket buffers the system grows for a connection (megabytes):
+    it counted as uploaded once they took it, and an MMSC taking none of it was "no answer within
+    read_timeout", the request's way to it (on a slow link, most of it) counted in the answer's
+    time. The system now holds little of it unsent (`client.UNSENT_AT_MOST`, where it can)."""
+    import socket
+
+    if not hasattr(socket, "TCP_NOTSENT_LOWAT"):
+        pytest.skip("no bound on the unsent bytes a connection holds here")
+    big = mm7.SubmitReq(recipients=["+8613800000000"],
+                        content=mm7.Content(parts=[mm7.Part.from_bytes(b"x" * (1024 * 1024), "application/octet-stream")]))
+    with UnreadingServer() as stuck, pytest.raises(RequestTimeout) as err:
+        if asynchronous:
+            async def main():
+                async with AsyncClient(stuck.url, connect_timeout=0.2, read_timeout=0.5, retry=RetryPolicy.never()) as c:
+                    await c.submit(big)
+
+            asyncio.run(main())
+        else:
+            with Client(stuck.url, connect_timeout=0.2, read_timeout=0.5, retry=RetryPolicy.never()) as c:
+                c.submit(big)
+    assert "the MMSC took no more of the request for 0.5 s (read_timeout)" in str(err.value), str(err.value)
+
+
+@BOTH
 def test_a_request_the_mmsc_takes_very_slowly_ends_at_the_upload_timeout(asynchronous):
     """Each write taken in time (well within read_timeout), the whole upload not: without a bound on
     it, one send held on as long as the MMSC went on taking bytes, past any timeout (and an outbox's
