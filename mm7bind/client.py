@@ -33,7 +33,7 @@ from . import __version__
 from . import messages as m
 from . import tlsrefusal, versions
 from .codec import HttpMessage, decode, encode
-from .arrival import EARLIER_UNANSWERED, MAY_HAVE_ARRIVED, arrival, may_have_arrived
+from .arrival import EARLIER_UNANSWERED, MAY_HAVE_ARRIVED, PARTLY_SENT, arrival, may_have_arrived
 from .auth import QOPS, DigestAnswer
 from .auth import _challenges as _digest_challenges
 from .content import Content
@@ -291,6 +291,7 @@ class Failure:
     # "body" (read_timeout, the answer begun and not whole), "exchange" (read_timeout from the
     # request's end, for the answer's head whole); None: no timeout.
     ran_out: str | None = None
+    partly_sent: bool = False  # the request did not go out whole: the MMSC cannot have taken it
 
 
 class _SlowAnswer(TimeoutError):
@@ -665,11 +666,13 @@ class ClientCore:
         return f"no answer within {c.read_timeout:g} s (read_timeout)"
 
     def on_transport_error(self, p: Prepared, attempt: int, url: str, kind: str, exc: Exception,
-                           tried: set[str], timed_out: str | None = None) -> Retry:
-        """`timed_out`: which bound a timeout met (`Failure.ran_out`), None for another failure."""
+                           tried: set[str], timed_out: str | None = None, partly_sent: bool = False) -> Retry:
+        """`timed_out`: which bound a timeout met (`Failure.ran_out`), None for another failure;
+        `partly_sent`: the request did not go out whole (`Failure.partly_sent`)."""
         policy = self.config.retry
         shown = shown_url(url)
         kw = {"transaction_id": p.transaction_id, "url": shown, "attempts": attempt}
+        partly = kind in ("timeout", "other") and partly_sent
         why = transport_reason(exc)
         if _in_tls_handshake(exc) or _handshake_cut_off(exc):  # (the setting named, as for any timeout)
             why = (f"the TLS handshake got no answer within {self.config.connect_timeout:g} s (connect_timeout): "
@@ -703,6 +706,9 @@ class ClientCore:
             error = TransportError(f"HTTP exchange with {shown} failed: {why}", **kw)
             retryable = policy.on_timeout
         error.__cause__ = exc  # (said in our words; the library's own error kept beneath)
+        if partly:  # (a part of a request is none: sent again as after a failure to connect)
+            error.args = (f"{error} ({PARTLY_SENT})", *error.args[1:])
+            error.partly_sent, retryable = True, policy.on_connect_error
         return self.again_or_raise(p, attempt, url, error, retryable, None, tried)
 
     def again_or_raise(self, p: Prepared, attempt: int, url: str, error: SendError, retryable: bool,
@@ -778,7 +784,8 @@ class ClientCore:
                                            unanswered)
             p.unanswered = unanswered
             if isinstance(outcome, Failure):
-                decision = self.on_transport_error(p, attempt, url, outcome.kind, outcome.error, tried, outcome.ran_out)
+                decision = self.on_transport_error(p, attempt, url, outcome.kind, outcome.error, tried, outcome.ran_out,
+                                                   outcome.partly_sent)
             else:
                 if log.isEnabledFor(logging.DEBUG):
                     dump(f"HTTP {outcome.status} from", url, dict(outcome.headers), outcome.body)
@@ -1071,6 +1078,17 @@ def lost(config: ClientConfig, url: str, exc: Exception, tls_context) -> Failure
     return Failure("other", exc)
 
 
+def _partly_sent() -> bool:
+    """Whether this thread's request began to go out and did not go out whole (the sync client)."""
+    return _request_written() and not getattr(_progress, "whole", True)
+
+
+def _partly(failure: Failure, partly_sent: bool) -> Failure:
+    """`failure` (a connection lost) of a request that did not go out whole, if so: not one
+    `lost` found to be a refusal of our TLS certificate (a failure to connect)."""
+    return dataclasses.replace(failure, partly_sent=True) if partly_sent and failure.kind == "other" else failure
+
+
 def _unsent(config: ClientConfig, url: str, exc: Exception, timed_out: bool) -> Failure:
     """A failure before any of the request was written: a failure to connect. (Through a proxy, one
     that never answers our CONNECT, or closes the connection without an answer: both HTTP libraries
@@ -1341,6 +1359,14 @@ def _adapter_class():
                     raise
         return base.send(self, data)
 
+    def request(self, base, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        # (urllib3 passes over a connection reset while the request is written, to read an answer
+        # the MMSC may have sent early: whether it went out whole is known here alone)
+        _progress.whole = False
+        out = base.request(self, *args, **kwargs)
+        _progress.whole = True
+        return out
+
     def tunnel(self, base):  # noqa: ANN001, ANN202
         self._mm7_tunnelling = True
         try:
@@ -1388,6 +1414,9 @@ def _adapter_class():
             kwargs.setdefault("socket_options", [*HTTPConnection.default_socket_options, *_SOCKET_OPTIONS])
             super().__init__(*args, **kwargs)
 
+        def request(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            return request(self, HTTPConnection, *args, **kwargs)
+
         def send(self, data):  # noqa: ANN001, ANN202
             return send(self, HTTPConnection, data)
 
@@ -1404,6 +1433,9 @@ def _adapter_class():
         def __init__(self, *args, **kwargs):  # noqa: ANN002, ANN003
             kwargs.setdefault("socket_options", [*HTTPSConnection.default_socket_options, *_SOCKET_OPTIONS])
             super().__init__(*args, **kwargs)
+
+        def request(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            return request(self, HTTPSConnection, *args, **kwargs)
 
         def send(self, data):  # noqa: ANN001, ANN202
             return send(self, HTTPSConnection, data)
@@ -1507,7 +1539,7 @@ def _transport_class():
             # The head of each answer (a Digest challenge's too) must come whole within the read
             # timeout of its request's end (see `_adapter_class`).
             _answer_deadline.budget = self.operation_timeout[1]
-            _progress.written, _progress.unslotted = False, None
+            _progress.written, _progress.unslotted, _progress.whole = False, None, False
             _progress.send_timeout = self.operation_timeout[1]
             _progress.upload_timeout, _progress.upload_by = self._upload_bound(message), None
             try:
@@ -1789,8 +1821,8 @@ class Client(_Operations[Result]):
             timeouts = [e for e in tlsrefusal.chain(exc) if isinstance(e, TimeoutError)]
             if timeouts:  # (a write that timed out, or the upload as a whole)
                 return Failure("timeout", exc, ran_out="upload" if any(isinstance(e, _SlowUpload) for e in timeouts)
-                               else "send")
-            return lost(self.config, url, exc, self._tls_context)
+                               else "send", partly_sent=_partly_sent())
+            return _partly(lost(self.config, url, exc, self._tls_context), _partly_sent())
         except requests.exceptions.Timeout as exc:
             # urllib3 reports a TLS handshake that never completes (https to a plain-http port), and
             # a proxy that never answers our CONNECT, as read timeouts: nothing was sent, so it is
@@ -1799,7 +1831,7 @@ class Client(_Operations[Result]):
                 return Failure("connect", exc)
             if not _request_written():
                 return _unsent(self.config, url, exc, timed_out=True)
-            return Failure("timeout", exc, ran_out=_answer_ran_out(exc))
+            return Failure("timeout", exc, ran_out=_answer_ran_out(exc), partly_sent=_partly_sent())
         except requests.exceptions.RequestException as exc:
             return Failure("other", exc)
         return Answer(resp.status_code, resp.headers, resp.content)
@@ -2004,11 +2036,12 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             slot.release()
             raise NotSent(RuntimeError("the AsyncClient is closed: nothing more is sent"))
         written: list[bool] = []  # (filled once the request begins to go out: see `_exchange`)
+        whole: list[bool] = []  # (and once it went out whole, its last byte written)
         try:
             self._exchanges += 1
             self._no_exchange.clear()
             try:
-                return await self._exchange(url, body, p.headers, written)
+                return await self._exchange(url, body, p.headers, written, whole)
             finally:
                 slot.release()
                 self._exchanges -= 1
@@ -2030,7 +2063,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             which = "body" if isinstance(exc, _SlowAnswer) else "upload" if isinstance(exc, _SlowUpload) \
                 else "send" if isinstance(exc, httpx.WriteTimeout) \
                 else "answer" if isinstance(exc, httpx.TimeoutException) else "exchange"  # (the head's bound ran out)
-            return Failure("timeout", exc, ran_out=which)
+            return Failure("timeout", exc, ran_out=which, partly_sent=not whole)
         except (httpx.HTTPError, OSError) as exc:  # (OSError: a TLS alert read after the request went
             # out reaches us unwrapped by httpx)
             over = _head_over_limit(exc) if written else None
@@ -2039,12 +2072,15 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
                 return Failure("too-large", over)
             if not written:
                 return _unsent(self.config, url, exc, timed_out=False)
-            return await asyncio.to_thread(lost, self.config, url, exc, lambda: self._tls)
+            # (an MMSC that answers early and resets the connection: httpcore reads no answer after
+            # a write failed, the event loop having stopped reading the connection)
+            return _partly(await asyncio.to_thread(lost, self.config, url, exc, lambda: self._tls), not whole)
 
-    async def _exchange(self, url: str, body: bytes, headers: dict, written: list[bool]) -> Answer:
+    async def _exchange(self, url: str, body: bytes, headers: dict, written: list[bool], whole: list[bool]) -> Answer:
         """POST and read at most `max_answer_bytes` of the answer (zeep's `AsyncTransport.post`
         reads it whole, however long it goes on). `written` gets an item once the request begins
-        to be written to the MMSC (or to a plain-http proxy passing it on; not a tunnel's CONNECT)."""
+        to be written to the MMSC (or to a plain-http proxy passing it on; not a tunnel's CONNECT),
+        `whole` once its last byte was (emptied as the next begins: a Digest challenge's answer)."""
 
         loop = asyncio.get_running_loop()
         # The answer's head must come whole within the read timeout of the request's end (a
@@ -2061,9 +2097,11 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             nonlocal uploading
             if event.endswith(".send_request_headers.started") and info["request"].method != b"CONNECT":
                 written.append(True)
+                whole.clear()
                 uploading = True
                 head_bound.reschedule(loop.time() + upload_bound)
             elif event.endswith(".send_request_body.complete"):
+                whole.append(True)
                 uploading = False
                 # (a little after httpx's own read timeout, which says a silent MMSC's: no answer
                 # at all, not a head begun and never ended)

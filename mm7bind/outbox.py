@@ -26,7 +26,7 @@ from .arrival import UNKNOWN_FATE_STATUSES, may_have_arrived, no_mmsc_answered
 from .display import printable, shown_time
 from .errors import ConnectError, DecodeError, EncodeError, FaultError, HTTPStatusError, MM7Error, SendError
 from .periodic import Periodic, seconds_between_rounds
-from .sendonce import attempt_time, exchange_time
+from .sendonce import attempt_time, exchange_time, upload_time
 from .store import OutboxItem, utcnow
 
 log = logging.getLogger("mm7bind.outbox")
@@ -351,7 +351,8 @@ class Outbox(Periodic):
         left = (item.lease_until - now).total_seconds() if item.lease_until is not None else None
         size = len(item.body)  # (a large request's upload may take longer: `sendonce.upload_time`)
         need, own = attempt_time(self.client.config, size), 2 * exchange_time(self.client.config, size)
-        if left is not None and left < own and own > self.lease.total_seconds():
+        larger = upload_time(self.client.config, size) > self.client.config.upload_timeout
+        if left is not None and left < own and larger:
             # (a request larger than the lease counts on, over a slow link: a lease of its own size)
             if not self.store.outbox_update(item.id, "sending", attempts=item.attempts, next_at=now + timedelta(
                     seconds=own), status_code=item.status_code, error=item.error, lease_until=item.lease_until):
@@ -420,7 +421,7 @@ class Outbox(Periodic):
                          exc.retry_after)
         except SendError as exc:  # no MM7 answer: unreachable, timed out, HTTP error
             # (a gateway's 502/503/504 too: the MMSC behind it is down for the next item as well)
-            took_nothing = isinstance(exc, ConnectError) or (
+            took_nothing = isinstance(exc, ConnectError) or exc.partly_sent or (
                 isinstance(exc, HTTPStatusError) and exc.status not in UNKNOWN_FATE_STATUSES)  # (its last attempt)
             hold = (NO_ANSWER, str(exc)) if no_mmsc_answered(exc) and not (
                 took_nothing and self._kept_to_one(exc.earlier_unanswered)) else None

@@ -2165,7 +2165,8 @@ def test_a_large_request_s_attempt_is_counted_with_its_upload_at_the_minimum_rat
         ClientConfig(("http://mmsc.example/mm7",), upload_min_rate=0)
 
     large = submit(content=mm7.Content(parts=[mm7.Part.from_bytes(b"x" * 100_000, "application/octet-stream")]))
-    with FakeServer() as srv, client(srv.url, connect_timeout=1, read_timeout=2, upload_timeout=1, upload_min_rate=1000) as c:
+    with FakeServer() as srv, \
+            client(srv.url, connect_timeout=1, read_timeout=2, upload_timeout=1, upload_min_rate=1000) as c:
         with sending_until(time.monotonic() + 60):  # (an attempt of a small one fits, not of 100 kB at 1 kB/s)
             assert c.submit(submit()).ok
             with pytest.raises(NoTimeLeft):

@@ -26,6 +26,7 @@ from .fake_http import (
     Reply,
     SilentServer,
     TricklingServer,
+    _head_fields,
     dead_url,
     default_responder,
 )
@@ -280,17 +281,18 @@ def test_a_request_the_socket_buffers_could_hold_still_goes_out_under_the_upload
 
     if not hasattr(socket, "TCP_NOTSENT_LOWAT"):
         pytest.skip("no bound on the unsent bytes a connection holds here")
-    big = mm7.SubmitReq(recipients=["+8613800000000"],
-                        content=mm7.Content(parts=[mm7.Part.from_bytes(b"x" * (1024 * 1024), "application/octet-stream")]))
+    part = mm7.Part.from_bytes(b"x" * (1024 * 1024), "application/octet-stream")
+    big = mm7.SubmitReq(recipients=["+8613800000000"], content=mm7.Content(parts=[part]))
+    settings = {"connect_timeout": 0.2, "read_timeout": 0.5, "retry": RetryPolicy.never()}
     with UnreadingServer() as stuck, pytest.raises(RequestTimeout) as err:
         if asynchronous:
             async def main():
-                async with AsyncClient(stuck.url, connect_timeout=0.2, read_timeout=0.5, retry=RetryPolicy.never()) as c:
+                async with AsyncClient(stuck.url, **settings) as c:
                     await c.submit(big)
 
             asyncio.run(main())
         else:
-            with Client(stuck.url, connect_timeout=0.2, read_timeout=0.5, retry=RetryPolicy.never()) as c:
+            with Client(stuck.url, **settings) as c:
                 c.submit(big)
     assert "the MMSC took no more of the request for 0.5 s (read_timeout)" in str(err.value), str(err.value)
 
@@ -316,7 +318,10 @@ def test_a_request_the_mmsc_takes_very_slowly_ends_at_the_upload_timeout(asynchr
                 c.submit(big)
     assert "the request did not go out whole within 1 s (upload_timeout)" in str(err.value), str(err.value)
     assert slow.answered == 0
-    assert may_have_arrived(err.value)  # (said as any timeout after the request began to go out)
+    # (its last byte never written, the MMSC cannot have it: a request not sent again as one that
+    # may have arrived was never sent at all)
+    assert not may_have_arrived(err.value) and err.value.partly_sent
+    assert "(it did not go out whole: the MMSC cannot have taken it)" in str(err.value)
 
 
 @BOTH
@@ -394,6 +399,44 @@ class CutShortServer(TricklingServer):
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n%s" % (len(body) + 100, body))
         conn.shutdown(socket.SHUT_WR)
         conn.close()
+
+
+class ResettingMidUploadServer(TricklingServer):
+    """Reads each request's head, then closes its connection with the rest unread (a reset), as
+    an MMSC giving up on a request it will not take whole."""
+
+    def _trickle(self, conn):
+        try:
+            _head_fields(conn, b"")
+        except OSError:
+            pass
+        conn.close()
+
+
+@BOTH
+def test_a_connection_lost_while_the_request_goes_out_says_it_was_not_taken(asynchronous):
+    """A connection lost before the request's last byte was written leaves the MMSC a part of it,
+    which it cannot take for a request: said "may have arrived", such a send was not tried again
+    with retries on timeout off, and a resumed campaign held its recipient back as maybe delivered.
+    It is now not taken, and tried again as after a failure to connect."""
+    big = mm7.SubmitReq(recipients=["+8613800000000"],
+                        content=mm7.Content(parts=[mm7.Part.from_bytes(b"x" * (8 * 1024 * 1024), "application/octet-stream")]))
+    store = MemoryStore()
+    settings = {"store": store, "retry": RetryPolicy(max_attempts=2, backoff=0, on_timeout=False), "read_timeout": 5}
+    with ResettingMidUploadServer() as srv, pytest.raises(TransportError) as err:
+        if asynchronous:
+            async def main():
+                async with AsyncClient(srv.url, **settings) as c:
+                    await c.submit(big, transaction_id="tid-cut")
+
+            asyncio.run(main())
+        else:
+            with Client(srv.url, **settings) as c:
+                c.submit(big, transaction_id="tid-cut")
+    assert not isinstance(err.value, ConnectError) and err.value.partly_sent and err.value.attempts == 2
+    assert not may_have_arrived(err.value) and "the MMSC may have taken it" not in str(err.value)
+    [rec] = store.sent()
+    assert not may_have_arrived(rec.error) and "did not go out whole" in rec.error
 
 
 @BOTH
