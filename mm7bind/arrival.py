@@ -10,7 +10,9 @@ It reads the error a send ended with — the exception, or the text a `SentRecor
   refusal comes after the request was written, but the MMSC's TLS layer passed nothing on, and the
   clients say ConnectError for it, see `mm7bind.tlsrefusal`), a redirect,
   a 4xx (the request refused as it came), a 503 (unavailable, taken by no one, which the client
-  also moves to the next MMSC for).
+  also moves to the next MMSC for); and a request that did not go out whole (the connection lost,
+  or a write or the upload's bound running out, before its last byte was written: the MMSC has a
+  part of it, which it cannot take for a request; `SendError.partly_sent`, and its text).
 - MAY_HAVE_ARRIVED: the request went out and no answer we could read came back: a timeout, the
   connection lost after it went out (a reset), an answer that is no MM7 response, a send
   interrupted in flight, a gateway's 502 or 504 (a proxy, a load balancer, the MMSC's front
@@ -55,6 +57,7 @@ _BY_KIND = {
 _RECORDED_HTTP = re.compile(r"HTTPStatusError: HTTP (\d{3})\b")
 # What the text of such an error says (`mm7bind.client` writes it).
 EARLIER_UNANSWERED = "after an earlier attempt that got no answer"
+PARTLY_SENT = "it did not go out whole: the MMSC cannot have taken it"
 
 
 def arrival(error: BaseException | str) -> str:
@@ -63,6 +66,8 @@ def arrival(error: BaseException | str) -> str:
     a second copy the MMSC cannot tell from the first is what must not happen unawares."""
     if getattr(error, "earlier_unanswered", False) or (isinstance(error, str) and EARLIER_UNANSWERED in error):
         return MAY_HAVE_ARRIVED
+    if getattr(error, "partly_sent", False) or (isinstance(error, str) and PARTLY_SENT in error):
+        return NOT_TAKEN
     if isinstance(error, HTTPStatusError):
         return _http(error.status)
     if isinstance(error, BaseException):  # (its class, or the nearest one named: ConnectError first)

@@ -25,9 +25,9 @@ from pathlib import Path
 from . import messages as m
 from . import sendonce
 from .arrival import ANSWERED, arrival, may_have_arrived
-from .client import ending_pauses_at, new_transaction_id
+from .client import NoTimeLeft, ending_pauses_at, new_transaction_id, sending_until
 from .errors import STORE_ERRORS, ConnectError, MM7Error
-from .store import OUTBOX_PENDING
+from .store import OUTBOX_PENDING, utcnow
 
 log = logging.getLogger("mm7bind.bulk")
 
@@ -444,7 +444,8 @@ def send_tagged(client, msg: m.SubmitReq, tag: str, *, resend_unanswered: bool |
     client's Result, or None when the MMSC already accepted it under the tag (or it waits in the
     outbox), or another run is sending it right now. Raises what `client.submit` raises, and
     `MaybeDelivered` for a request that may have arrived not sent again (`send_bulk`'s
-    `resend_unanswered`)."""
+    `resend_unanswered`), and `NoTimeLeft` when no attempt could end within the recipient's claim
+    (the client's rate limit, kept busy by other senders, held it back that long): nothing sent."""
     [rcpt] = [str(a) for a in msg.recipients]
     tries: Counter = Counter()
     basis = campaign_tid_basis(client.core.store, tag, _country_code(client))
@@ -456,16 +457,20 @@ def send_tagged(client, msg: m.SubmitReq, tag: str, *, resend_unanswered: bool |
     if not todo:
         return None
     tid = _next_tid(tag, basis(todo[0]), tries, installation(client.core.store))
-    return _send_claimed(client, msg, tag, tid)
+    return _send_claimed(client, msg, tag, tid, size=sendonce.request_size(client, msg))
 
 
-def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str):
+def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str, senders: int = 1, size: int | None = None):
     """`client.submit` under `tid` once its recipient is claimed in the store (`recipient_claim`:
     another run of the campaign, or the outbox, may be sending to them right now: one of them does)
-    → its Result, or None when another has it or had it accepted."""
+    → its Result, or None when another has it or had it accepted. The send starts no attempt that
+    could end after the claim's lease (`NoTimeLeft` before the first), which counts the rate limit's
+    waits of `senders` sending at once through the client, and the upload of `size` bytes
+    (`sendonce.upload_time`)."""
     store = client.core.store
     [rcpt] = [str(a) for a in msg.recipients]
-    held, mine = sendonce.claim(store, recipient_claim(tag, rcpt, _country_code(client)), client.config)
+    held, mine = sendonce.claim(store, recipient_claim(tag, rcpt, _country_code(client)), client.config,
+                                extra=sendonce.rate_wait(client.config, senders), size=size)
     if not mine:
         return None
     try:
@@ -483,7 +488,10 @@ def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str):
         return None
     accepted = False
     try:
-        r = client.submit(msg, tag=tag, transaction_id=tid)
+        # (held to the claim's lease, as the outbox's sends to theirs: past it, another run or the
+        # outbox may claim the recipient and send too; a long rate-limit wait ends the send instead)
+        with sending_until(time.monotonic() + (held.lease_until - utcnow()).total_seconds()):
+            r = client.submit(msg, tag=tag, transaction_id=tid)
         accepted = r.ok
         return r
     finally:
@@ -506,7 +514,9 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     and the result (`interrupted` set) counts exactly what was sent. Two runs under one tag at once
     (two processes, or threads, on one store) send each recipient once: each request's
     TransactionID is claimed in the store before it goes out (`mm7bind.sendonce`), and a recipient
-    another run is sending is counted `skipped`.
+    another run is sending is counted `skipped`. A send never outlasts its claim: one the client's
+    rate limit, kept busy by other senders too, would hold past it is not made (a failure, "not
+    sent: no time for an attempt ..."), and the same run started again sends it.
 
     When `stop_after_unreachable` requests in a row found no MMSC taking connections (each after
     the client's retries and fail-over), the MMSC is down: nothing new starts (`unreachable` set),
@@ -531,6 +541,9 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     recipients, result = _plan(client.core.store, recipients, tag, tries, keep, _resends(client, resend_unanswered),
                                _country_code(client), basis)
     resumable = tag is not None and client.core.store is not None
+    # (every request of the campaign is the template to one recipient: its size, once)
+    size = sendonce.request_size(client, dataclasses.replace(template, recipients=m.Recipients(
+        to=[recipients[0]]))) if resumable and recipients else None
     own = installation(client.core.store)
     lock = threading.Lock()
     started = time.monotonic()
@@ -548,7 +561,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
         try:
             with ending_pauses_at(stopping):
                 if resumable:
-                    r = _send_claimed(client, msg, tag, tid)
+                    r = _send_claimed(client, msg, tag, tid, workers, size)
                 elif tid is not None:
                     r = client.submit(msg, tag=tag, transaction_id=tid)
                 else:
@@ -570,6 +583,8 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
             ok, why, r, unsure = False, f"{type(exc).__name__}: {exc}", None, may_have_arrived(exc)
         except STORE_ERRORS as exc:  # (the claim could not be taken: not sent)
             ok, why, r, unsure = False, f"not sent: the store failed: {type(exc).__name__}: {exc}", None, False
+        except NoTimeLeft as exc:  # (its claim's lease ran out before an attempt could start: not sent)
+            ok, why, r, unsure = False, f"not sent: {exc}", None, False
         except KeyboardInterrupt:  # Ctrl-C ended its pause between attempts: not tried again
             ok, r, why, unsure = False, None, "interrupted while waiting to try again", True
             rec = _recorded(client.core.store, tid) if tid is not None else None

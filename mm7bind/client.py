@@ -33,7 +33,7 @@ from . import __version__
 from . import messages as m
 from . import tlsrefusal, versions
 from .codec import HttpMessage, decode, encode
-from .arrival import EARLIER_UNANSWERED, MAY_HAVE_ARRIVED, arrival, may_have_arrived
+from .arrival import EARLIER_UNANSWERED, MAY_HAVE_ARRIVED, PARTLY_SENT, arrival, may_have_arrived
 from .auth import QOPS, DigestAnswer
 from .auth import _challenges as _digest_challenges
 from .content import Content
@@ -140,6 +140,9 @@ class ClientConfig:
     # The whole of a request's upload, each time it goes out: an MMSC taking it a few bytes at a
     # time met only read_timeout per write, and held a send (an outbox's lease) without end.
     upload_timeout: float = 120.0
+    # ... or, for a large request, as long as its bytes take at this rate (bytes a second) if that
+    # is longer: 120 s alone failed every multi-MB message over a slow link. None: upload_timeout alone.
+    upload_min_rate: float | None = 16 * 1024
     pool_size: int = 10  # connections per MMSC, kept alive; at most this many: further senders wait for one
     # An MM7 answer is a few kilobytes: a longer one (a proxy's stream, a wrong port) is refused
     # once this much has come, not read into memory whole.
@@ -191,6 +194,8 @@ class ClientConfig:
         if not all(0 < t < math.inf for t in (self.connect_timeout, self.read_timeout, self.upload_timeout)):
             # (NaN passed a "<= 0" check, then failed every send with a bare ValueError; inf with an OverflowError)
             raise ValueError("timeouts must be positive and finite: a request must never wait forever")
+        if self.upload_min_rate is not None and not 0 < self.upload_min_rate < math.inf:
+            raise ValueError("upload_min_rate must be positive and finite (bytes a second), or None")
         if self.max_answer_bytes < 1:
             raise ValueError("max_answer_bytes must be positive")
         if self.pool_size < 1:  # (no connection to wait for: the first send waited forever)
@@ -286,6 +291,7 @@ class Failure:
     # "body" (read_timeout, the answer begun and not whole), "exchange" (read_timeout from the
     # request's end, for the answer's head whole); None: no timeout.
     ran_out: str | None = None
+    partly_sent: bool = False  # the request did not go out whole: the MMSC cannot have taken it
 
 
 class _SlowAnswer(TimeoutError):
@@ -637,8 +643,9 @@ class ClientCore:
                     "and SHA-256 (and their -sess), qop auth and auth-int")
         return f"{peer} refused the credentials: check {credentials}"
 
-    def timeout_words(self, which: str) -> str:
-        """What ran out (`Failure.ran_out`), with its seconds and the setting(s) that give them."""
+    def timeout_words(self, which: str, size: int | None = None) -> str:
+        """What ran out (`Failure.ran_out`), with its seconds and the setting(s) that give them
+        (`size`: the request's bytes, which its upload's bound grows with)."""
         c = self.config
         if which == "connect":
             return f"no connection within {c.connect_timeout:g} s (connect_timeout)"
@@ -647,23 +654,31 @@ class ClientCore:
         if which == "send":
             return f"the MMSC took no more of the request for {c.read_timeout:g} s (read_timeout)"
         if which == "upload":
+            from .sendonce import upload_time  # noqa: PLC0415
+
+            bound = upload_time(c, size)
+            if bound > c.upload_timeout:
+                return (f"the request ({size} bytes) did not go out whole within {bound:g} s (upload_min_rate: "
+                        f"{c.upload_min_rate:.0f} bytes a second)")
             return f"the request did not go out whole within {c.upload_timeout:g} s (upload_timeout)"
         if which == "exchange":
             return f"the answer's head did not come whole within {c.read_timeout:g} s of the request sent (read_timeout)"
         return f"no answer within {c.read_timeout:g} s (read_timeout)"
 
     def on_transport_error(self, p: Prepared, attempt: int, url: str, kind: str, exc: Exception,
-                           tried: set[str], timed_out: str | None = None) -> Retry:
-        """`timed_out`: which bound a timeout met (`Failure.ran_out`), None for another failure."""
+                           tried: set[str], timed_out: str | None = None, partly_sent: bool = False) -> Retry:
+        """`timed_out`: which bound a timeout met (`Failure.ran_out`), None for another failure;
+        `partly_sent`: the request did not go out whole (`Failure.partly_sent`)."""
         policy = self.config.retry
         shown = shown_url(url)
         kw = {"transaction_id": p.transaction_id, "url": shown, "attempts": attempt}
+        partly = kind in ("timeout", "other") and partly_sent
         why = transport_reason(exc)
         if _in_tls_handshake(exc) or _handshake_cut_off(exc):  # (the setting named, as for any timeout)
             why = (f"the TLS handshake got no answer within {self.config.connect_timeout:g} s (connect_timeout): "
                    "an http port, not https?")
         elif timed_out is not None:
-            why = self.timeout_words(timed_out)
+            why = self.timeout_words(timed_out, p.http.length)
         peer = self.peer
         tls = tlsrefusal.hint(exc, self.config.cert is not None, peer, self.setting_names)
         if tls:  # (which setting to change: the client certificate, or the CA)
@@ -691,6 +706,9 @@ class ClientCore:
             error = TransportError(f"HTTP exchange with {shown} failed: {why}", **kw)
             retryable = policy.on_timeout
         error.__cause__ = exc  # (said in our words; the library's own error kept beneath)
+        if partly:  # (a part of a request is none: sent again as after a failure to connect)
+            error.args = (f"{error} ({PARTLY_SENT})", *error.args[1:])
+            error.partly_sent, retryable = True, policy.on_connect_error
         return self.again_or_raise(p, attempt, url, error, retryable, None, tried)
 
     def again_or_raise(self, p: Prepared, attempt: int, url: str, error: SendError, retryable: bool,
@@ -756,7 +774,7 @@ class ClientCore:
             attempt += 1
             tried.add(url)
             wait = self.limiters[url].reserve() if url in self.limiters else 0.0
-            if not self.in_time(deadline, wait):
+            if not self.in_time(deadline, wait, p):
                 if url in self.limiters:
                     self.limiters[url].give_back()
                 return self.out_of_time(p, last, answer, wait)
@@ -766,7 +784,8 @@ class ClientCore:
                                            unanswered)
             p.unanswered = unanswered
             if isinstance(outcome, Failure):
-                decision = self.on_transport_error(p, attempt, url, outcome.kind, outcome.error, tried, outcome.ran_out)
+                decision = self.on_transport_error(p, attempt, url, outcome.kind, outcome.error, tried, outcome.ran_out,
+                                                   outcome.partly_sent)
             else:
                 if log.isEnabledFor(logging.DEBUG):
                     dump(f"HTTP {outcome.status} from", url, dict(outcome.headers), outcome.body)
@@ -777,7 +796,7 @@ class ClientCore:
             # (a timeout, a connection lost after the request went out, a 500, a gateway's 502 or 504)
             if last is not None and may_have_arrived(last):
                 unanswered, p.unanswered_at = True, url
-            if not self.in_time(deadline, decision.delay):
+            if not self.in_time(deadline, decision.delay, p):
                 return self.out_of_time(p, last, answer)
             self.retried(p, attempt, decision)
             if decision.delay:
@@ -785,11 +804,11 @@ class ClientCore:
                                      unanswered, last)
             url = decision.url
 
-    def in_time(self, deadline: float | None, wait: float) -> bool:
-        """Whether an attempt after `wait` seconds can end by `deadline` (None: no deadline)."""
+    def in_time(self, deadline: float | None, wait: float, p: Prepared) -> bool:
+        """Whether an attempt of `p` after `wait` seconds can end by `deadline` (None: no deadline)."""
         from .sendonce import attempt_time  # noqa: PLC0415
 
-        return deadline is None or time.monotonic() + wait + attempt_time(self.config) <= deadline
+        return deadline is None or time.monotonic() + wait + attempt_time(self.config, p.http.length) <= deadline
 
     def out_of_time(self, p: Prepared, last: SendError | None, answer: Result | None, wait: float = 0.0) -> Result:
         """The end of a send with no time left for its next attempt: as after its last one, `last`
@@ -1059,6 +1078,17 @@ def lost(config: ClientConfig, url: str, exc: Exception, tls_context) -> Failure
     return Failure("other", exc)
 
 
+def _partly_sent() -> bool:
+    """Whether this thread's request began to go out and did not go out whole (the sync client)."""
+    return _request_written() and not getattr(_progress, "whole", True)
+
+
+def _partly(failure: Failure, partly_sent: bool) -> Failure:
+    """`failure` (a connection lost) of a request that did not go out whole, if so: not one
+    `lost` found to be a refusal of our TLS certificate (a failure to connect)."""
+    return dataclasses.replace(failure, partly_sent=True) if partly_sent and failure.kind == "other" else failure
+
+
 def _unsent(config: ClientConfig, url: str, exc: Exception, timed_out: bool) -> Failure:
     """A failure before any of the request was written: a failure to connect. (Through a proxy, one
     that never answers our CONNECT, or closes the connection without an answer: both HTTP libraries
@@ -1238,6 +1268,15 @@ def _pause(sleep, seconds: float) -> None:
         raise KeyboardInterrupt
 
 
+# The request's bytes the system holds not yet sent on a connection, at most (where it can be
+# bounded: Linux, macOS): a write returns once most of it is on its way, not once it is in a
+# socket buffer of megabytes, so the upload's bounds (`upload_timeout`, a write's `read_timeout`)
+# see the link's pace, and the answer's `read_timeout` starts with the request sent, not queued.
+UNSENT_AT_MOST = 128 * 1024
+_SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, UNSENT_AT_MOST)] \
+    if hasattr(socket, "TCP_NOTSENT_LOWAT") else []
+
+
 class _HeadReader(DeadlineReader):
     """An answer's reader bounded by the head's deadline until `head_read()`. A deadline passing
     before any byte came is said as the read timeout it also is (no answer at all), not as a head
@@ -1320,6 +1359,14 @@ def _adapter_class():
                     raise
         return base.send(self, data)
 
+    def request(self, base, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        # (urllib3 passes over a connection reset while the request is written, to read an answer
+        # the MMSC may have sent early: whether it went out whole is known here alone)
+        _progress.whole = False
+        out = base.request(self, *args, **kwargs)
+        _progress.whole = True
+        return out
+
     def tunnel(self, base):  # noqa: ANN001, ANN202
         self._mm7_tunnelling = True
         try:
@@ -1363,6 +1410,13 @@ def _adapter_class():
         _mm7_tunnelling = False
         response_class = InterimSkipped
 
+        def __init__(self, *args, **kwargs):  # noqa: ANN002, ANN003
+            kwargs.setdefault("socket_options", [*HTTPConnection.default_socket_options, *_SOCKET_OPTIONS])
+            super().__init__(*args, **kwargs)
+
+        def request(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            return request(self, HTTPConnection, *args, **kwargs)
+
         def send(self, data):  # noqa: ANN001, ANN202
             return send(self, HTTPConnection, data)
 
@@ -1375,6 +1429,13 @@ def _adapter_class():
     class TLSConnection(HTTPSConnection):
         _mm7_tunnelling = False
         response_class = InterimSkipped
+
+        def __init__(self, *args, **kwargs):  # noqa: ANN002, ANN003
+            kwargs.setdefault("socket_options", [*HTTPSConnection.default_socket_options, *_SOCKET_OPTIONS])
+            super().__init__(*args, **kwargs)
+
+        def request(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            return request(self, HTTPSConnection, *args, **kwargs)
 
         def send(self, data):  # noqa: ANN001, ANN202
             return send(self, HTTPSConnection, data)
@@ -1466,10 +1527,11 @@ def _transport_class():
         (binary MIME would fail) and ignores credentials; ours masks and truncates instead."""
 
         def __init__(self, *args, max_answer_bytes: int = 4 * 1024 * 1024,  # noqa: ANN002, ANN003
-                     upload_timeout: float | None = None, **kwargs):
+                     upload_timeout: float | None = None, upload_min_rate: float | None = None, **kwargs):
             super().__init__(*args, **kwargs)
             self._urls: dict[str, tuple[str, Any]] = {}
             self.max_answer_bytes, self.upload_timeout = max_answer_bytes, upload_timeout
+            self.upload_min_rate = upload_min_rate
 
         def post(self, address, message, headers):  # noqa: ANN001, ANN201
             # Redirects are not followed: requests would repeat a POST answered 301/302 as a GET.
@@ -1477,9 +1539,9 @@ def _transport_class():
             # The head of each answer (a Digest challenge's too) must come whole within the read
             # timeout of its request's end (see `_adapter_class`).
             _answer_deadline.budget = self.operation_timeout[1]
-            _progress.written, _progress.unslotted = False, None
+            _progress.written, _progress.unslotted, _progress.whole = False, None, False
             _progress.send_timeout = self.operation_timeout[1]
-            _progress.upload_timeout, _progress.upload_by = self.upload_timeout, None
+            _progress.upload_timeout, _progress.upload_by = self._upload_bound(message), None
             try:
                 if type(message) is not bytes or session.trust_env or session.params:  # streams, environment, query
                     resp = session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
@@ -1497,6 +1559,15 @@ def _transport_class():
                 resp.close()  # (its body is not read: the connection goes with it)
                 raise
             return self.read_whole(resp)
+
+        def _upload_bound(self, message) -> float | None:  # noqa: ANN001
+            """The bound on `message`'s whole upload: `upload_timeout`, longer for a large one
+            (`sendonce.upload_time`)."""
+            if self.upload_timeout is None:
+                return None
+            size = len(message) if isinstance(message, bytes) else getattr(message, "length", None)
+            rate = self.upload_min_rate
+            return max(self.upload_timeout, size / rate) if size and rate else self.upload_timeout
 
         def read_whole(self, resp: requests.Response) -> requests.Response:
             """The answer's body, read within the read timeout as a whole: requests' own timeout is
@@ -1685,6 +1756,7 @@ class Client(_Operations[Result]):
             session=session, timeout=config.connect_timeout,
             operation_timeout=(config.connect_timeout, config.read_timeout),
             max_answer_bytes=config.max_answer_bytes, upload_timeout=config.upload_timeout,
+            upload_min_rate=config.upload_min_rate,
         )
         self.session = session
         self._tls = None  # (made when first needed: see `lost`)
@@ -1749,8 +1821,8 @@ class Client(_Operations[Result]):
             timeouts = [e for e in tlsrefusal.chain(exc) if isinstance(e, TimeoutError)]
             if timeouts:  # (a write that timed out, or the upload as a whole)
                 return Failure("timeout", exc, ran_out="upload" if any(isinstance(e, _SlowUpload) for e in timeouts)
-                               else "send")
-            return lost(self.config, url, exc, self._tls_context)
+                               else "send", partly_sent=_partly_sent())
+            return _partly(lost(self.config, url, exc, self._tls_context), _partly_sent())
         except requests.exceptions.Timeout as exc:
             # urllib3 reports a TLS handshake that never completes (https to a plain-http port), and
             # a proxy that never answers our CONNECT, as read timeouts: nothing was sent, so it is
@@ -1759,7 +1831,7 @@ class Client(_Operations[Result]):
                 return Failure("connect", exc)
             if not _request_written():
                 return _unsent(self.config, url, exc, timed_out=True)
-            return Failure("timeout", exc, ran_out=_answer_ran_out(exc))
+            return Failure("timeout", exc, ran_out=_answer_ran_out(exc), partly_sent=_partly_sent())
         except requests.exceptions.RequestException as exc:
             return Failure("other", exc)
         return Answer(resp.status_code, resp.headers, resp.content)
@@ -1878,11 +1950,13 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         if config.username is not None:
             auth = _httpx_auth(config.auth, config.username, config.password or "", config.digest_qop)
         verify = self._tls = _ssl_context(config.verify, config.cert)
+        # (a transport of our own: the socket options, `UNSENT_AT_MOST`, are its to give)
+        connections = httpx.Limits(max_connections=config.pool_size * len(config.urls),
+                                   max_keepalive_connections=config.pool_size * len(config.urls))
         self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
-            limits=httpx.Limits(max_connections=config.pool_size * len(config.urls),
-                                max_keepalive_connections=config.pool_size * len(config.urls)),
-            verify=verify, auth=auth, trust_env=False, proxy=config.proxy,
+            timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout), auth=auth, trust_env=False,
+            transport=httpx.AsyncHTTPTransport(verify=verify, limits=connections, trust_env=False, proxy=config.proxy,
+                                               socket_options=_SOCKET_OPTIONS or None),
         )
         self.transport = AsyncTransport(client=self.http)
         # pool_size exchanges per MMSC at a time; the others wait here, before their timeouts start
@@ -1962,11 +2036,12 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             slot.release()
             raise NotSent(RuntimeError("the AsyncClient is closed: nothing more is sent"))
         written: list[bool] = []  # (filled once the request begins to go out: see `_exchange`)
+        whole: list[bool] = []  # (and once it went out whole, its last byte written)
         try:
             self._exchanges += 1
             self._no_exchange.clear()
             try:
-                return await self._exchange(url, body, p.headers, written)
+                return await self._exchange(url, body, p.headers, written, whole)
             finally:
                 slot.release()
                 self._exchanges -= 1
@@ -1988,7 +2063,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             which = "body" if isinstance(exc, _SlowAnswer) else "upload" if isinstance(exc, _SlowUpload) \
                 else "send" if isinstance(exc, httpx.WriteTimeout) \
                 else "answer" if isinstance(exc, httpx.TimeoutException) else "exchange"  # (the head's bound ran out)
-            return Failure("timeout", exc, ran_out=which)
+            return Failure("timeout", exc, ran_out=which, partly_sent=not whole)
         except (httpx.HTTPError, OSError) as exc:  # (OSError: a TLS alert read after the request went
             # out reaches us unwrapped by httpx)
             over = _head_over_limit(exc) if written else None
@@ -1997,12 +2072,15 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
                 return Failure("too-large", over)
             if not written:
                 return _unsent(self.config, url, exc, timed_out=False)
-            return await asyncio.to_thread(lost, self.config, url, exc, lambda: self._tls)
+            # (an MMSC that answers early and resets the connection: httpcore reads no answer after
+            # a write failed, the event loop having stopped reading the connection)
+            return _partly(await asyncio.to_thread(lost, self.config, url, exc, lambda: self._tls), not whole)
 
-    async def _exchange(self, url: str, body: bytes, headers: dict, written: list[bool]) -> Answer:
+    async def _exchange(self, url: str, body: bytes, headers: dict, written: list[bool], whole: list[bool]) -> Answer:
         """POST and read at most `max_answer_bytes` of the answer (zeep's `AsyncTransport.post`
         reads it whole, however long it goes on). `written` gets an item once the request begins
-        to be written to the MMSC (or to a plain-http proxy passing it on; not a tunnel's CONNECT)."""
+        to be written to the MMSC (or to a plain-http proxy passing it on; not a tunnel's CONNECT),
+        `whole` once its last byte was (emptied as the next begins: a Digest challenge's answer)."""
 
         loop = asyncio.get_running_loop()
         # The answer's head must come whole within the read timeout of the request's end (a
@@ -2011,14 +2089,19 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         # upload's, whole (httpx's write timeout is per write).
         head_bound = asyncio.timeout(None)
         uploading = False
+        from .sendonce import upload_time  # noqa: PLC0415
+
+        upload_bound = upload_time(self.config, len(body))
 
         async def trace(event: str, info: dict) -> None:
             nonlocal uploading
             if event.endswith(".send_request_headers.started") and info["request"].method != b"CONNECT":
                 written.append(True)
+                whole.clear()
                 uploading = True
-                head_bound.reschedule(loop.time() + self.config.upload_timeout)
+                head_bound.reschedule(loop.time() + upload_bound)
             elif event.endswith(".send_request_body.complete"):
+                whole.append(True)
                 uploading = False
                 # (a little after httpx's own read timeout, which says a silent MMSC's: no answer
                 # at all, not a head begun and never ended)
@@ -2036,7 +2119,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
                 resp = await self.http.send(request, stream=True)
         except TimeoutError as exc:
             if head_bound.expired() and uploading:
-                raise _SlowUpload(f"the request did not go out whole within {self.config.upload_timeout:g} s") from exc
+                raise _SlowUpload(f"the request did not go out whole within {upload_bound:g} s") from exc
             if head_bound.expired():
                 raise _SlowHead(f"no whole answer head within {self.config.read_timeout:g} s of the request "
                                 "sent") from exc

@@ -48,6 +48,8 @@ class MmscSection:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     upload_timeout: float = 120.0  # a request's whole upload, each time it goes out
+    # ... or as long as a large request takes at this many bytes a second, if longer; 0: upload_timeout alone
+    upload_min_rate: float = 16384.0
     pool_size: int = 10
     verify: bool = True
     ca_file: str = ""
@@ -228,7 +230,8 @@ class Config:
             "urls": tuple(m.urls), "profile": self.profile(), "username": m.username or None,
             "password": m.password or None, "auth": m.auth, "digest_qop": m.digest_qop or None,
             "connect_timeout": m.connect_timeout,
-            "read_timeout": m.read_timeout, "upload_timeout": m.upload_timeout, "pool_size": m.pool_size,
+            "read_timeout": m.read_timeout, "upload_timeout": m.upload_timeout,
+            "upload_min_rate": m.upload_min_rate or None, "pool_size": m.pool_size,
             "verify": m.ca_file if (m.verify and m.ca_file) else m.verify, "cert": cert,
             "proxy": m.proxy or None,
             "headers": tuple(m.headers.items()) + ((("Connection", "close"),) if not m.keep_alive else ()),
@@ -869,6 +872,8 @@ def check(cfg: Config) -> list[Problem]:
     for name in ("connect_timeout", "read_timeout", "upload_timeout"):
         if getattr(m, name) <= 0:
             err(f"mmsc.{name}", "must be more than 0 (a request must never wait forever)")
+    if m.upload_min_rate < 0:
+        err("mmsc.upload_min_rate", "cannot be negative (0: a request's upload is bounded by upload_timeout alone)")
     if m.pool_size < 1:
         err("mmsc.pool_size", "must be at least 1")
     if m.max_attempts < 1:

@@ -171,9 +171,12 @@ class SendError(MM7Error):
     """A request that did not get a usable MM7 answer. `attempts` says how often it was tried;
     `retry_after`, the seconds the last answer's Retry-After asked for (None without one);
     `earlier_unanswered`, whether an attempt before the last got no answer (the MMSC may have
-    taken that one, whatever the last one met: `mm7bind.arrival`)."""
+    taken that one, whatever the last one met: `mm7bind.arrival`); `partly_sent`, whether the last
+    attempt ended before its request went out whole (a timeout or a connection lost while it was
+    being written: the MMSC cannot have taken it)."""
 
     earlier_unanswered = False
+    partly_sent = False
 
     def __init__(self, message: str, *, transaction_id: str | None = None, url: str | None = None, attempts: int = 1,
                  retry_after: float | None = None):

@@ -10,6 +10,7 @@ While no MMSC answers, or every one tried says it is unavailable (4006), the who
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -25,7 +26,7 @@ from .arrival import UNKNOWN_FATE_STATUSES, may_have_arrived, no_mmsc_answered
 from .display import printable, shown_time
 from .errors import ConnectError, DecodeError, EncodeError, FaultError, HTTPStatusError, MM7Error, SendError
 from .periodic import Periodic, seconds_between_rounds
-from .sendonce import attempt_time, exchange_time
+from .sendonce import attempt_time, exchange_time, upload_time
 from .store import OutboxItem, utcnow
 
 log = logging.getLogger("mm7bind.outbox")
@@ -42,6 +43,7 @@ class Round(NamedTuple):
     hold: tuple[str, str] | None = None
     retry_after: float | None = None
     accepted: bool = False  # (the MMSC took it this round)
+    put_back: bool = False  # (its turn came too late in its claim's lease: queued again, due, not tried)
 
 
 NO_ANSWER, UNAVAILABLE = "no MMSC answered", "no MMSC available"
@@ -192,7 +194,8 @@ class Outbox(Periodic):
         MMSC's Retry-After included: `sendonce.exchange_time`), so that a live worker's items are
         never taken by another (a send never outlasts its item's lease: see `_send`), and a dead
         one's go out again before long (with the default batch of one, timeouts and retries,
-        within the hour; at the next start of its own process)."""
+        within the hour; at the next start of its own process). An item too large for it (its
+        upload given longer: `upload_min_rate`) is leased for its own send, twice, when its turn comes."""
         # (more senders than the client's connections to an MMSC: the others wait their turn first)
         turns = -(-self.concurrency // max(1, getattr(self.client.config, "pool_size", 1)))
         return max(timedelta(minutes=5), timedelta(seconds=2 * self.batch * turns * exchange_time(self.client.config)))
@@ -208,18 +211,24 @@ class Outbox(Periodic):
             return done  # an outage: the queue waits as a whole
         if self.concurrency > 1:
             return self._run_concurrently(now, done, stop)
+        put_back: set[int] = set()  # (claimed again, and listed once they are tried: not twice)
         while not stop.is_set():
             items = self.store.outbox_claim(now or utcnow(), self.batch, self.lease)
+            returned = False
             for i, item in enumerate(items):
                 if stop.is_set() or self._holding(now):
                     for rest in items[i:]:
                         self._unclaim(rest)
                     return done
-                outcome = self._send(item, now or utcnow(), stop)
+                outcome = self._send(item, now or utcnow(), stop, again=item.id in put_back)
+                if outcome.put_back:
+                    put_back.add(item.id)
+                    returned = True
+                    continue
                 done.append(outcome.item)
                 if outcome.tried:
                     self._outage(now or utcnow(), outcome.hold, outcome.retry_after)
-            if len(items) < self.batch:
+            if len(items) < self.batch and not returned:
                 break
         return done
 
@@ -232,6 +241,7 @@ class Outbox(Periodic):
         in_flight: dict = {}  # future → the order it started in
         started = held_from = 0  # (items started from `held_from` on tell of the outage anew)
         claimed_all = False
+        put_back: set[int] = set()
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.name)
         try:
             while True:
@@ -246,7 +256,8 @@ class Outbox(Periodic):
                         pending.extend(items)
                     if not pending:
                         break
-                    in_flight[pool.submit(self._send, pending.popleft(), now or utcnow(), stop)] = started
+                    item = pending.popleft()
+                    in_flight[pool.submit(self._send, item, now or utcnow(), stop, item.id in put_back)] = started
                     started += 1
                 if not in_flight:
                     return done
@@ -254,6 +265,10 @@ class Outbox(Periodic):
                 for future in finished:
                     order = in_flight.pop(future)
                     outcome = future.result()
+                    if outcome.put_back:  # (claimed again, and listed once it is tried)
+                        put_back.add(outcome.item.id)
+                        claimed_all = False
+                        continue
                     done.append(outcome.item)
                     if outcome.tried:
                         # (those in flight when a hold began failing the same way are that round of
@@ -302,7 +317,9 @@ class Outbox(Periodic):
                 f"; Retry-After {retry_after:g} s" if retry_after is not None else "",
                 shown_time(self.held_until), waiting)
 
-    def _send(self, item: OutboxItem, now: datetime, stop: threading.Event | None = None) -> Round:
+    def _send(self, item: OutboxItem, now: datetime, stop: threading.Event | None = None, again: bool = False) -> Round:
+        """One item's round. `again`: put back once this round already (its turn came late), and
+        claimed anew: sent now, with what its lease has left (at least one attempt)."""
         attempts = item.attempts + 1
         if now > item.expires_at + self.first_retry:  # its worker was away well past the deadline (the
             # last round is due right at it): a stale message is not sent
@@ -332,16 +349,25 @@ class Outbox(Periodic):
         # worker may take the item and send it too. (`now`: the round's time, which the lease is
         # counted from.)
         left = (item.lease_until - now).total_seconds() if item.lease_until is not None else None
-        need = attempt_time(self.client.config)
+        size = len(item.body)  # (a large request's upload may take longer: `sendonce.upload_time`)
+        need, own = attempt_time(self.client.config, size), 2 * exchange_time(self.client.config, size)
+        larger = upload_time(self.client.config, size) > self.client.config.upload_timeout
+        if left is not None and left < own and larger:
+            # (a request larger than the lease counts on, over a slow link: a lease of its own size)
+            if not self.store.outbox_update(item.id, "sending", attempts=item.attempts, next_at=now + timedelta(
+                    seconds=own), status_code=item.status_code, error=item.error, lease_until=item.lease_until):
+                return Round(self.store.outbox_get(item.id))  # (its lease ran out: another worker has it)
+            item = dataclasses.replace(item, lease_until=now + timedelta(seconds=own))
+            left = own
         if left is not None and left < need:
-            if need <= self.lease.total_seconds():
+            if need <= self.lease.total_seconds() and not again:
                 # (an item claimed with others, its turn come late: claimed again, with a lease of its own)
                 self._unclaim(item)
-                return Round(self.store.outbox_get(item.id))
+                return Round(self.store.outbox_get(item.id), put_back=True)
             left = need  # (a lease shorter than one attempt: that one attempt)
         if key is None or not hasattr(self.store, "send_claim"):  # (a store of one's own, without claims)
             return self._exchange(item, msg, attempts, now, stop, left)
-        held, mine = sendonce.claim(self.store, key, self.client.config)
+        held, mine = sendonce.claim(self.store, key, self.client.config, size=size)
         if not mine:
             who = printable(", ".join(item.recipients))
             if held.accepted:
@@ -395,7 +421,7 @@ class Outbox(Periodic):
                          exc.retry_after)
         except SendError as exc:  # no MM7 answer: unreachable, timed out, HTTP error
             # (a gateway's 502/503/504 too: the MMSC behind it is down for the next item as well)
-            took_nothing = isinstance(exc, ConnectError) or (
+            took_nothing = isinstance(exc, ConnectError) or exc.partly_sent or (
                 isinstance(exc, HTTPStatusError) and exc.status not in UNKNOWN_FATE_STATUSES)  # (its last attempt)
             hold = (NO_ANSWER, str(exc)) if no_mmsc_answered(exc) and not (
                 took_nothing and self._kept_to_one(exc.earlier_unanswered)) else None

@@ -360,7 +360,8 @@ class SendApi:
         tid = how.transaction_id
         if how.queue:
             return self._enqueue(how, fingerprint)
-        held, mine = sendonce.claim(store, tid, self.client.config, fingerprint)
+        held, mine = sendonce.claim(store, tid, self.client.config, fingerprint,
+                                    size=sendonce.request_size(self.client, how.message))
         try:
             queued = store.outbox_find(tid) if hasattr(store, "outbox_find") else None
             before = store.sent_by_transaction_id(tid)

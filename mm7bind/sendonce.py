@@ -21,15 +21,34 @@ log = logging.getLogger("mm7bind.store")
 _HOST = socket.gethostname()
 
 
-def attempt_time(config) -> float:
-    """Seconds one attempt of a request can take at worst under a client's `config`: connecting
-    (and once more, asking the MMSC about our TLS certificate after a connection lost:
-    `mm7bind.tlsrefusal`), the upload (`upload_timeout`), the answer's head from the request's end
+def upload_time(config, size: int | None = None) -> float:
+    """Seconds the upload of a request of `size` bytes may take under a client's `config`:
+    `upload_timeout`, or as long as `size` takes at `upload_min_rate` bytes a second if that is
+    longer (a large message over a slow link). `size` None: not known, `upload_timeout`."""
+    upload = getattr(config, "upload_timeout", 0.0)  # (a configuration of one's own without it)
+    rate = getattr(config, "upload_min_rate", None)
+    return max(upload, size / rate) if size and rate else upload
+
+
+def attempt_time(config, size: int | None = None) -> float:
+    """Seconds one attempt of a request of `size` bytes (None: not known, as if it went out
+    within `upload_timeout`) can take at worst under a client's `config`: connecting (and once
+    more, asking the MMSC about our TLS certificate after a connection lost:
+    `mm7bind.tlsrefusal`), the upload (`upload_time`), the answer's head from the request's end
     and its body (`read_timeout` each) — over again for each answer to a Digest challenge (two at
     most: the challenge, and a nonce said to have aged)."""
     rounds = 3 if config.username is not None and config.auth != "basic" else 1
-    upload = getattr(config, "upload_timeout", 0.0)  # (a configuration of one's own without it)
+    upload = upload_time(config, size)
     return config.connect_timeout + rounds * (config.connect_timeout + upload + 2 * config.read_timeout)
+
+
+def request_size(client, msg) -> int | None:
+    """The bytes `client` sends `msg` as (its upload's bound, and so a claim's lease, grows with
+    them: `upload_time`), or None when it cannot be built (its send says why)."""
+    try:
+        return client.core.prepare(msg).http.length
+    except Exception:  # noqa: BLE001 (the send itself raises it, in its own words)
+        return None
 
 
 def pause_time(config) -> float:
@@ -41,25 +60,35 @@ def pause_time(config) -> float:
     return max(retry.max_backoff * (1 + retry.jitter), retry.max_retry_after)
 
 
-def exchange_time(config) -> float:
-    """Seconds one request can take at worst under a client's `config`: every attempt taking as
-    long as one can (`attempt_time`: its upload bounded as a whole too), and the longest pauses
-    between them (`pause_time`)."""
+def exchange_time(config, size: int | None = None) -> float:
+    """Seconds one request of `size` bytes can take at worst under a client's `config`: every
+    attempt taking as long as one can (`attempt_time`: its upload bounded as a whole too), and
+    the longest pauses between them (`pause_time`)."""
     attempts = config.retry.max_attempts
-    return attempts * attempt_time(config) + (attempts - 1) * pause_time(config)
+    return attempts * attempt_time(config, size) + (attempts - 1) * pause_time(config)
 
 
-def lease(config) -> timedelta:
-    """How long a claim is its holder's: twice what the request can take, so that a live sender's
-    claim never runs out under it."""
-    return max(timedelta(minutes=5), timedelta(seconds=2 * exchange_time(config)))
+def lease(config, size: int | None = None) -> timedelta:
+    """How long a claim is its holder's: twice what the request (of `size` bytes) can take, so
+    that a live sender's claim never runs out under it."""
+    return max(timedelta(minutes=5), timedelta(seconds=2 * exchange_time(config, size)))
 
 
-def claim(store, transaction_id: str, config, fingerprint: str | None = None) -> tuple[SendClaim, bool]:
+def rate_wait(config, senders: int) -> float:
+    """The longest wait for a client's rate limit (`rate_limit`) over a send's attempts, with
+    `senders` sending through it at once (each ahead of the others' turns): 0 without one."""
+    rate = getattr(config, "rate_limit", None)
+    return config.retry.max_attempts * max(1, senders) / rate if rate else 0.0
+
+
+def claim(store, transaction_id: str, config, fingerprint: str | None = None,
+          extra: float = 0.0, size: int | None = None) -> tuple[SendClaim, bool]:
     """Claim `transaction_id` for sending under a client's `config` → (the claim that holds it,
-    whether it is ours). Give it back with `store.send_done(tid, claim.holder, accepted)`."""
-    mine = SendClaim(transaction_id, f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}", utcnow() + lease(config),
-                     fingerprint)
+    whether it is ours). Give it back with `store.send_done(tid, claim.holder, accepted)`. `extra`:
+    seconds the send may wait beyond `exchange_time` (`rate_wait`), added to its lease; `size`:
+    the request's bytes, if known (a large one's upload may take longer: `upload_time`)."""
+    mine = SendClaim(transaction_id, f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}",
+                     utcnow() + lease(config, size) + timedelta(seconds=extra), fingerprint)
     held = store.send_claim(mine, _stale)
     return held, held is mine
 

@@ -118,8 +118,8 @@ class FakeServer:
 
 def async_submit_raising(error: BaseException, message: mm7.SubmitReq) -> mm7.Result:
     """Submit `message` with an AsyncClient (no retries) whose transport raises `error` as it sends:
-    what httpx lets through as it is, without a server to make it happen. (The request's headers
-    have begun to go out, as httpcore's trace tells the client.)"""
+    what httpx lets through as it is, without a server to make it happen. (The request has gone out
+    whole, as httpcore's trace tells the client: the error comes after it.)"""
     import asyncio  # noqa: PLC0415
 
     import httpx  # noqa: PLC0415
@@ -129,6 +129,7 @@ def async_submit_raising(error: BaseException, message: mm7.SubmitReq) -> mm7.Re
 
     async def fail(request):
         await request.extensions["trace"]("http11.send_request_headers.started", {"request": request})
+        await request.extensions["trace"]("http11.send_request_body.complete", {"request": request})
         raise error
 
     async def main():

@@ -2149,6 +2149,31 @@ def test_a_send_claim_outlasts_a_send_waiting_out_the_mmscs_retry_after(retry_af
     assert sendonce.lease(c.config) >= timedelta(seconds=worst)
 
 
+def test_a_large_request_s_attempt_is_counted_with_its_upload_at_the_minimum_rate():
+    """A send's deadline (`sending_until`: an outbox item's lease, a campaign's claim) counted
+    every attempt's upload as `upload_timeout`, whatever the request's size: a large one, given
+    longer to go out (`upload_min_rate`), could end past it."""
+    from mm7bind import sendonce
+    from mm7bind.client import NoTimeLeft, sending_until
+
+    config = ClientConfig(("http://mmsc.example/mm7",), upload_timeout=10, upload_min_rate=1000)
+    assert sendonce.upload_time(config, 5000) == 10 and sendonce.upload_time(config, 50_000) == 50
+    assert sendonce.attempt_time(config, 50_000) == sendonce.attempt_time(config) + 40
+    assert sendonce.lease(config, 10_000_000) > sendonce.lease(config) + dt.timedelta(hours=5)
+    assert sendonce.upload_time(dataclasses.replace(config, upload_min_rate=None), 50_000) == 10
+    with pytest.raises(ValueError, match="upload_min_rate"):
+        ClientConfig(("http://mmsc.example/mm7",), upload_min_rate=0)
+
+    large = submit(content=mm7.Content(parts=[mm7.Part.from_bytes(b"x" * 100_000, "application/octet-stream")]))
+    with FakeServer() as srv, \
+            client(srv.url, connect_timeout=1, read_timeout=2, upload_timeout=1, upload_min_rate=1000) as c:
+        with sending_until(time.monotonic() + 60):  # (an attempt of a small one fits, not of 100 kB at 1 kB/s)
+            assert c.submit(submit()).ok
+            with pytest.raises(NoTimeLeft):
+                c.submit(large)
+    assert len(srv.requests) == 1
+
+
 def test_the_wait_for_a_pooled_connection_does_not_count_against_the_answers_deadline():
     # The sync client started the answer's deadline before waiting its turn for a connection: a
     # sender behind another's exchange timed out on an MMSC answering within read_timeout —

@@ -26,6 +26,7 @@ from .fake_http import (
     Reply,
     SilentServer,
     TricklingServer,
+    _head_fields,
     dead_url,
     default_responder,
 )
@@ -271,13 +272,40 @@ def test_a_request_the_mmsc_stops_taking_names_the_read_timeout(asynchronous):
 
 
 @BOTH
+def test_a_request_the_socket_buffers_could_hold_still_goes_out_under_the_upload_s_bounds(asynchronous):
+    """A request of 1 MiB fits the socket buffers the system grows for a connection (megabytes):
+    it counted as uploaded once they took it, and an MMSC taking none of it was "no answer within
+    read_timeout", the request's way to it (on a slow link, most of it) counted in the answer's
+    time. The system now holds little of it unsent (`client.UNSENT_AT_MOST`, where it can)."""
+    import socket
+
+    if not hasattr(socket, "TCP_NOTSENT_LOWAT"):
+        pytest.skip("no bound on the unsent bytes a connection holds here")
+    part = mm7.Part.from_bytes(b"x" * (1024 * 1024), "application/octet-stream")
+    big = mm7.SubmitReq(recipients=["+8613800000000"], content=mm7.Content(parts=[part]))
+    settings = {"connect_timeout": 0.2, "read_timeout": 0.5, "retry": RetryPolicy.never()}
+    with UnreadingServer() as stuck, pytest.raises(RequestTimeout) as err:
+        if asynchronous:
+            async def main():
+                async with AsyncClient(stuck.url, **settings) as c:
+                    await c.submit(big)
+
+            asyncio.run(main())
+        else:
+            with Client(stuck.url, **settings) as c:
+                c.submit(big)
+    assert "the MMSC took no more of the request for 0.5 s (read_timeout)" in str(err.value), str(err.value)
+
+
+@BOTH
 def test_a_request_the_mmsc_takes_very_slowly_ends_at_the_upload_timeout(asynchronous):
     """Each write taken in time (well within read_timeout), the whole upload not: without a bound on
     it, one send held on as long as the MMSC went on taking bytes, past any timeout (and an outbox's
     lease on the item)."""
     big = mm7.SubmitReq(recipients=["+8613800000000"],
                         content=mm7.Content(parts=[mm7.Part.from_bytes(b"x" * (8 * 1024 * 1024), "application/octet-stream")]))
-    settings = {"connect_timeout": 1, "read_timeout": 5, "upload_timeout": 1, "retry": RetryPolicy.never()}
+    settings = {"connect_timeout": 1, "read_timeout": 5, "upload_timeout": 1, "upload_min_rate": None,
+                "retry": RetryPolicy.never()}
     with CrawlingUploadServer() as slow, pytest.raises(RequestTimeout) as err:
         if asynchronous:
             async def main():
@@ -290,7 +318,36 @@ def test_a_request_the_mmsc_takes_very_slowly_ends_at_the_upload_timeout(asynchr
                 c.submit(big)
     assert "the request did not go out whole within 1 s (upload_timeout)" in str(err.value), str(err.value)
     assert slow.answered == 0
-    assert may_have_arrived(err.value)  # (said as any timeout after the request began to go out)
+    # (its last byte never written, the MMSC cannot have it: a request not sent again as one that
+    # may have arrived was never sent at all)
+    assert not may_have_arrived(err.value) and err.value.partly_sent
+    assert "(it did not go out whole: the MMSC cannot have taken it)" in str(err.value)
+
+
+@BOTH
+def test_a_large_request_s_upload_is_bounded_by_its_size_at_the_minimum_rate(asynchronous):
+    """`upload_timeout` alone bounded every upload: a multi-MB message over a slow link failed at
+    120 s whatever its size. A request larger than `upload_min_rate` bytes a second fill in that
+    time is given as long as its bytes take at that rate, and the words say so."""
+    big = mm7.SubmitReq(recipients=["+8613800000000"],
+                        content=mm7.Content(parts=[mm7.Part.from_bytes(b"x" * (8 * 1024 * 1024), "application/octet-stream")]))
+    settings = {"connect_timeout": 1, "read_timeout": 5, "upload_timeout": 1, "upload_min_rate": 4 * 1024 * 1024,
+                "retry": RetryPolicy.never()}
+    with CrawlingUploadServer() as slow, pytest.raises(RequestTimeout) as err:
+        if asynchronous:
+            async def main():
+                async with AsyncClient(slow.url, **settings) as c:
+                    await c.submit(big)
+
+            asyncio.run(main())
+        else:
+            with Client(slow.url, **settings) as c:
+                c.submit(big)
+    size = err.value.args[0].partition("the request (")[2].partition(" bytes)")[0]
+    assert int(size) > 8 * 1024 * 1024, str(err.value)
+    assert f"did not go out whole within {int(size) / (4 * 1024 * 1024):g} s (upload_min_rate: 4194304 bytes a " \
+           "second)" in str(err.value), str(err.value)
+    assert slow.answered == 0
 
 
 # -- other failures, in the same words --------------------------------------------------------
@@ -342,6 +399,44 @@ class CutShortServer(TricklingServer):
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n%s" % (len(body) + 100, body))
         conn.shutdown(socket.SHUT_WR)
         conn.close()
+
+
+class ResettingMidUploadServer(TricklingServer):
+    """Reads each request's head, then closes its connection with the rest unread (a reset), as
+    an MMSC giving up on a request it will not take whole."""
+
+    def _trickle(self, conn):
+        try:
+            _head_fields(conn, b"")
+        except OSError:
+            pass
+        conn.close()
+
+
+@BOTH
+def test_a_connection_lost_while_the_request_goes_out_says_it_was_not_taken(asynchronous):
+    """A connection lost before the request's last byte was written leaves the MMSC a part of it,
+    which it cannot take for a request: said "may have arrived", such a send was not tried again
+    with retries on timeout off, and a resumed campaign held its recipient back as maybe delivered.
+    It is now not taken, and tried again as after a failure to connect."""
+    big = mm7.SubmitReq(recipients=["+8613800000000"],
+                        content=mm7.Content(parts=[mm7.Part.from_bytes(b"x" * (8 * 1024 * 1024), "application/octet-stream")]))
+    store = MemoryStore()
+    settings = {"store": store, "retry": RetryPolicy(max_attempts=2, backoff=0, on_timeout=False), "read_timeout": 5}
+    with ResettingMidUploadServer() as srv, pytest.raises(TransportError) as err:
+        if asynchronous:
+            async def main():
+                async with AsyncClient(srv.url, **settings) as c:
+                    await c.submit(big, transaction_id="tid-cut")
+
+            asyncio.run(main())
+        else:
+            with Client(srv.url, **settings) as c:
+                c.submit(big, transaction_id="tid-cut")
+    assert not isinstance(err.value, ConnectError) and err.value.partly_sent and err.value.attempts == 2
+    assert not may_have_arrived(err.value) and "the MMSC may have taken it" not in str(err.value)
+    [rec] = store.sent()
+    assert not may_have_arrived(rec.error) and "did not go out whole" in rec.error
 
 
 @BOTH

@@ -747,6 +747,20 @@ def test_the_upload_timeout_comes_from_the_config_file_or_the_environment(tmp_pa
     assert [p.where for p in config.check(cfg) if p.level == "error"] == ["mmsc.upload_timeout"]
 
 
+def test_the_upload_min_rate_comes_from_the_config_file_or_the_environment(tmp_path):
+    from mm7bind import config
+
+    (tmp_path / "c.toml").write_text("[mmsc]\nupload_min_rate = 4096\n", encoding="utf-8")
+    cfg, problems = config.load(tmp_path / "c.toml", env={})
+    assert problems == [] and cfg.make_client().config.upload_min_rate == 4096
+    cfg, _ = config.load(None, env={"MM7BIND_MMSC_UPLOAD_MIN_RATE": "0"})  # (upload_timeout alone)
+    assert cfg.make_client().config.upload_min_rate is None
+    assert config.load(None, env={})[0].make_client().config.upload_min_rate == 16384
+    (tmp_path / "c.toml").write_text("[mmsc]\nupload_min_rate = -1\n", encoding="utf-8")
+    cfg, problems = config.load(tmp_path / "c.toml", env={})
+    assert [p.where for p in config.check(cfg) if p.level == "error"] == ["mmsc.upload_min_rate"]
+
+
 def test_a_charset_name_with_a_nul_is_a_configuration_error(tmp_path):
     path = tmp_path / "nul.toml"
     path.write_text('[mmsc]\ncharset = "gb\\u00002312"\n', encoding="utf-8")

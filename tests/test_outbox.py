@@ -1483,3 +1483,66 @@ def test_two_installations_under_one_tag_give_the_mmsc_other_transaction_ids_and
     assert store.installation_id() == "" and len(new.installation_id()) == 16
     store.close()
     new.close()
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_an_item_whose_turn_came_too_late_in_its_lease_is_listed_once(store, monkeypatch, concurrency):
+    """An item claimed with others whose turn came when its lease had no time left for an attempt
+    goes back to the queue and is claimed again in the same round: run_once listed it twice, once
+    "queued" (never tried) and once as its send ended."""
+    import mm7bind.outbox as outbox_module
+
+    class ShortLease(Outbox):
+        lease = property(lambda self: timedelta(seconds=10))
+
+    clock = [utcnow()]
+    monkeypatch.setattr(outbox_module, "utcnow", lambda: clock[0])
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, connect_timeout=0.2, read_timeout=0.3, upload_timeout=0.2)
+        send = client.send
+
+        def slow_send(*args, **kwargs):  # (the first send takes most of the claim's lease)
+            result = send(*args, **kwargs)
+            clock[0] = max(clock[0], claimed_at + timedelta(seconds=9.5))
+            return result
+
+        client.send = slow_send
+        outbox = ShortLease(client, batch=concurrency + 1, concurrency=concurrency)
+        items = [outbox.put(mm7.SubmitReq(recipients=[f"+86138000000{i}"]), transaction_id=f"ob-turn-{i}")
+                 for i in range(concurrency + 1)]
+        claimed_at = clock[0]
+        done = outbox.run_once()
+        client.close()
+    assert sorted(i.id for i in done) == [i.id for i in items]  # (each once)
+    assert {i.state for i in done} == {"sent"} and len(sim.messages) == len(items)
+
+
+def test_a_large_item_s_lease_covers_its_upload_at_the_minimum_rate(store):
+    """The outbox's lease counted each attempt's upload as `upload_timeout`: an item large enough
+    to be given longer to go out (`upload_min_rate`) was sent one attempt past its lease, when
+    another worker could take it and send it too. Its lease is now made as long as its own send
+    can take, twice, and its send held to it."""
+    from mm7bind import sendonce
+    from mm7bind.client import _progress
+
+    with Simulator(SimulatorConfig()) as sim:
+        client = mm7.Client(sim.url, store=store, connect_timeout=0.2, read_timeout=0.3, upload_timeout=0.2,
+                            upload_min_rate=1000)
+        outbox = Outbox(client)
+        content = mm7.Content(parts=[mm7.Part.from_bytes(b"x" * 1_000_000, "application/octet-stream")])
+        item = outbox.put(mm7.SubmitReq(recipients=["+8613800000000"], content=content), transaction_id="ob-large")
+        own = 2 * sendonce.exchange_time(client.config, len(store.outbox_get(item.id).body))
+        assert own > outbox.lease.total_seconds() * 5
+        seen = []
+        send = client.send
+
+        def watching(*args, **kwargs):
+            seen.append((store.outbox_get(item.id).next_at - utcnow(), _progress.until - time.monotonic()))
+            return send(*args, **kwargs)
+
+        client.send = watching
+        [done] = outbox.run_once()
+        client.close()
+    assert done.state == "sent"
+    [(lease, deadline)] = seen
+    assert lease > timedelta(seconds=own - 60) and deadline > own - 60

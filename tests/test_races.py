@@ -964,3 +964,53 @@ def test_a_campaign_item_requeued_while_a_direct_run_sends_to_its_recipient_goes
         assert after.state == "failed" and "was accepted under tag camp by another run" in after.error
         got = [m for m in sim.messages.values() if [str(a) for a in m.request.recipients] == [recipient]]
         assert len(got) == 1
+
+
+def test_a_campaign_s_send_ends_within_its_recipient_s_claim(store):
+    """The outbox's sends were held to their lease, a direct run's (`send_bulk` under a tag) were
+    not to its recipient's claim: one waiting out a rate limit kept busy by other senders sent after
+    its claim ran out, when another run of the campaign could have claimed the recipient and sent
+    too. Now it sends nothing, and says so; a run's own workers' waits are counted in the claim."""
+    from mm7bind import bulk, sendonce
+
+    from .fake_http import FakeServer
+
+    sleeps: list[float] = []
+    with FakeServer() as mmsc, mm7.Client(mmsc.url, store=store, rate_limit=0.001, sleep=sleeps.append,
+                                          retry=mm7.RetryPolicy(max_attempts=2)) as client:
+        [limiter] = client.core.limiters.values()
+        own = bulk.send_bulk(client, mm7.SubmitReq(subject="s"), ["+860", "+861"], concurrency=2, tag="own")
+        assert (own.sent, own.failed) == (2, 0) and len(mmsc.requests) == 2  # (a wait of its own workers: within)
+        busy = sendonce.lease(client.config).total_seconds() + sendonce.rate_wait(client.config, 1)
+        for _ in range(int(busy * 0.001) + 1):  # other senders through the client take its turns meanwhile
+            limiter.reserve()
+        waits = len(sleeps)
+        late = bulk.send_bulk(client, mm7.SubmitReq(subject="s"), ["+862"], concurrency=1, tag="late")
+    assert (late.sent, late.failed, late.may_have_arrived) == (0, 1, 0) and len(mmsc.requests) == 2
+    [(rcpt, why)] = late.failures
+    assert rcpt == "+862" and why.startswith("not sent: no time for an attempt") and len(sleeps) == waits
+    assert store.send_claim_get(bulk.recipient_claim("late", "+862")) is None  # (given back: a rerun sends it)
+
+
+def test_a_campaign_s_claim_on_a_recipient_covers_a_large_message_s_upload(store):
+    """A recipient's claim lasted what a request's attempts take with uploads of `upload_timeout`:
+    a large message, given longer to go out (`upload_min_rate`), could outlast it, and another run
+    of the campaign send to the recipient too."""
+    from mm7bind import bulk, sendonce
+
+    from .fake_http import FakeServer
+
+    content = mm7.Content(parts=[mm7.Part.from_bytes(b"x" * 1_000_000, "application/octet-stream")])
+    with FakeServer() as mmsc, mm7.Client(mmsc.url, store=store, upload_min_rate=1000) as client:
+        claims = []
+        submit = client.submit
+
+        def watching(msg, **kwargs):
+            claims.append(store.send_claim_get(bulk.recipient_claim("big", "+860")).lease_until - utcnow())
+            return submit(msg, **kwargs)
+
+        client.submit = watching
+        result = bulk.send_bulk(client, mm7.SubmitReq(subject="s", content=content), ["+860"], tag="big")
+        size = len(mmsc.requests[0].body)
+    assert result.sent == 1
+    assert claims[0] > sendonce.lease(client.config, size) - timedelta(minutes=1) > sendonce.lease(client.config) * 2

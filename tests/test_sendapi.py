@@ -762,3 +762,29 @@ def test_a_queued_item_sent_after_an_attempt_that_got_no_answer_says_so(tmp_path
         outbox.run_once()
         got = [call(api, b"", f"/queue/{i}", method="GET")[1] for i in (1, 2)]
     assert [(g["state"], g["earlier_unanswered"]) for g in got] == [("sent", True), ("sent", False)]
+
+
+def test_a_large_message_s_claim_covers_its_upload_at_the_minimum_rate(sim):
+    """The claim a send with a transaction_id holds (asked again meanwhile: "being sent right now")
+    lasted what a request's attempts take with uploads of `upload_timeout`: a large message, given
+    longer to go out (`upload_min_rate`), could outlast it, and a repeat of the API request be sent
+    too."""
+    from mm7bind import sendonce
+    from mm7bind.store import MemoryStore, utcnow
+
+    store = MemoryStore()
+    with mm7.Client(sim.url, store=store, upload_min_rate=1000) as client:
+        claims = []
+        send = client.send
+
+        def watching(msg, **kwargs):
+            claims.append(store.send_claim_get("order-large").lease_until - utcnow())
+            return send(msg, **kwargs)
+
+        client.send = watching
+        data = base64.b64encode(b"x" * 1_000_000).decode()
+        status, got = call(SendApi(client), {"to": "+8613800000000", "transaction_id": "order-large",
+                                             "parts": [{"content_type": "application/octet-stream", "data": data}]})
+    assert status == 200 and got["ok"], got
+    own = sendonce.lease(client.config, 1_000_000)
+    assert claims[0] > own - timedelta(minutes=1) and own > sendonce.lease(client.config) * 2
