@@ -31,6 +31,10 @@ class XmlLimits:
     # an element taken out of the tree a copy of it: a long one in a message of many elements cost
     # gigabytes.
     max_namespace: int = 512
+    # Attributes of one element, and namespace declarations on one (each counted apart; an MM7
+    # element has a handful). Hundreds of thousands on one element cost seconds in validation and
+    # in reading each as an unknown attribute.
+    max_attributes: int = 1000
 
 
 DEFAULT_LIMITS = XmlLimits()
@@ -270,6 +274,7 @@ def parse_xml(
         # The usual case: UTF-8 as labelled. lxml reads the bytes as they are (it checks the UTF-8).
         if b"<!" in data and _FORBIDDEN_BYTES.search(data):
             raise XMLSecurityError(f"{where}: DOCTYPE or ENTITY declarations are not allowed in SOAP messages")
+        check_declarations(data, limits, where)
         if validating is not None and (data.count(b"&") + data.count(b"<!") + data.count(b"<?")
                                        > MAX_VALIDATED_PIECES):
             validating = None
@@ -296,7 +301,7 @@ def parse_xml(
             devs.append(Deviation("charset-conflict", where, f"declared {declared!r} and transport "
                                                               f"{charset_hint!r} charsets differ; the bytes read as utf-8"))
     if root is None:
-        root, used = _parse_decoded(data, declared, charset_hint, where, devs, repair_unescaped, limits.max_depth)
+        root, used = _parse_decoded(data, declared, charset_hint, where, devs, repair_unescaped, limits)
     if root is None:
         raise MalformedXMLError(f"{where}: no root element")
     # Belt and braces, whatever the scans saw: the byte scan reads ASCII, and a libxml2 built
@@ -307,6 +312,8 @@ def parse_xml(
         raise XMLSecurityError(f"{where}: DOCTYPE is not allowed in SOAP messages")
     check_shape(root, limits, where, data.count(b"<"))
     check_namespaces(root, limits, where, declarations)
+    if data.count(b"=") > limits.max_attributes:  # (every attribute and declaration takes one "=")
+        check_attributes(root, limits, where)
     return ParsedXml(root=root, deviations=devs, encoding=used, valid=valid)
 
 
@@ -318,12 +325,13 @@ def _wide(charset: str | None) -> bool:
 
 def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, where: str,
                    devs: list[Deviation], repair_unescaped: bool = False,
-                   max_depth: int = 64) -> tuple[etree._Element, str]:
+                   limits: XmlLimits = DEFAULT_LIMITS) -> tuple[etree._Element, str]:
     """Decode in Python (charset fallbacks recorded), then hand lxml clean UTF-8."""
     text, used, cs_devs = decode_text(data, declared, charset_hint, where)
     devs += cs_devs
     if _FORBIDDEN.search(text):
         raise XMLSecurityError(f"{where}: DOCTYPE or ENTITY declarations are not allowed in SOAP messages")
+    check_declarations(text, limits, where)
     m = _DECL.match(text)
     if m:
         if m.group(1):
@@ -365,7 +373,7 @@ def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, 
                 if unescaped:
                     continue
             if exc.msg.startswith("Excessive depth in document"):  # (libxml2 stops at 256, before our check)
-                raise LimitExceededError(f"{where}: elements nested deeper than {min(max_depth, 256)}") from None
+                raise LimitExceededError(f"{where}: elements nested deeper than {min(limits.max_depth, 256)}") from None
             after = f" (after reading {unescaped} as text)" if unescaped else ""
             after += _prefixes_told(exc.msg, text)
             if text.startswith("&lt;"):  # (copied from a web page)
@@ -584,6 +592,27 @@ def check_namespaces(root: etree._Element, limits: XmlLimits, where: str,
     for _prefix, uri in declarations if declarations is not None else _declarations(root):
         if len(uri) > limits.max_namespace:
             raise LimitExceededError(f"{where}: a namespace URI longer than {limits.max_namespace} characters")
+
+
+_MANY_ATTRIBUTES = ThreadXPath("boolean(//*[count(@*) > $n])")
+
+
+def check_attributes(root: etree._Element, limits: XmlLimits, where: str) -> None:
+    """Refuse an element with more than `limits.max_attributes` attributes (in C: an XPath)."""
+    if _MANY_ATTRIBUTES(root, n=limits.max_attributes):
+        raise LimitExceededError(f"{where}: an element with more than {limits.max_attributes} attributes")
+
+
+def check_declarations(doc: bytes | str, limits: XmlLimits, where: str) -> None:
+    """Refuse, before parsing, a start tag with more than `limits.max_attributes` namespace
+    declarations: lxml lists an element's declarations in time quadratic in their number (6 s for
+    the 300,000 a 4 MB body holds). A tag ends before the next "<" (no attribute value holds one);
+    "xmlns" in the text after it counts too, which no real message has a thousand of."""
+    lt, xmlns = ("<", "xmlns") if isinstance(doc, str) else (b"<", b"xmlns")
+    if doc.count(xmlns) > limits.max_attributes and any(
+            piece.count(xmlns) > limits.max_attributes for piece in doc.split(lt)):
+        raise LimitExceededError(f"{where}: an element with more than {limits.max_attributes} "
+                                 "namespace declarations")
 
 
 def check_shape(root: etree._Element, limits: XmlLimits, where: str, tags: int | None = None) -> None:
