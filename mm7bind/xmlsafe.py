@@ -8,6 +8,7 @@ with a recorded deviation) and handed to lxml as UTF-8.
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import re
 import threading
@@ -403,16 +404,28 @@ def _prefixes_told(msg: str, text: str) -> str:
 # An "&" that starts no reference: not followed by a name or a character number and ";". One that
 # does ("&nbsp;", "&xxe;") is left alone, so a reference to an entity no DTD declares is still
 # refused by the parser as it is.
-_BARE_AMPERSAND = re.compile(r"&(?![^\W\d][\w.:-]*;|:[\w.:-]*;|#[0-9]+;|#x[0-9A-Fa-f]+;)")
+_REFERENCE = r"(?:[^\W\d][\w.:-]*;|:[\w.:-]*;|#[0-9]+;|#x[0-9A-Fa-f]+;)"
+_BARE_AMPERSAND = re.compile(f"&(?!{_REFERENCE})")
 # Markup whose inside is not character data, and where it ends.
 _MARKUP_ENDS = (("<![CDATA[", "]]>"), ("<!--", "-->"), ("<?", "?>"))
 # The rest of a start or end tag after its "<": quoted attribute values may hold ">".
 _TAG_REST = re.compile(r"""[^>"']*+(?:(?:"[^"]*+"|'[^']*+')[^>"']*+)*+>""")
 _START_TAG = re.compile(r"<((?:[\w.-]+:)?([\w.-]+))(?:\s[^>]*)?>")
-_END_TAG_REST = re.compile(r"\s*>")
 # Elements of free text, typed in by people, that hold no markup: a "<" in one that is not
 # well-formed as it stands ("<新品>", "a<b", "Li <li@example.com>") is text.
 FREE_TEXT = frozenset({"Subject", "RFC2822Address", "StatusText", "faultstring"})
+# What needs no repair, scanned in C: character data without a bare "&", references, closed
+# CDATA sections, comments and processing instructions, and tags but those that may start an
+# element of free text (each looked at as `repair_unescaped_text` says). It stops at a bare "&",
+# at such a tag, and at markup never closed.
+_AS_IT_IS = re.compile(
+    r"(?:[^<&]++|&" + _REFERENCE + r"|<!\[CDATA\[[\s\S]*?\]\]>|<!--[\s\S]*?-->|<\?[\s\S]*?\?>"
+    r"|<(?!!\[CDATA\[|!--|\?|(?:[\w.-]+:)?(?:" + "|".join(sorted(FREE_TEXT)) + r")[\s>])" + _TAG_REST.pattern + ")++")
+# A start tag of an element of free text without quotes (so without a quoted ">").
+_FREE_START = re.compile(r"<((?:[\w.-]+:)?(" + "|".join(sorted(FREE_TEXT)) + r"))(?:\s[^>\"']*)?>")
+# An end tag of an element of free text (wherever it is: a CDATA section's text ends one too), and
+# its name as written.
+_FREE_END_TAG = re.compile(r"</((?:[\w.-]+:)?(?:" + "|".join(sorted(FREE_TEXT)) + r"))\s*>")
 
 
 @dataclass
@@ -441,59 +454,71 @@ def repair_unescaped_text(text: str) -> tuple[str, Unescaped]:
 
     Attribute values, CDATA sections, comments and processing instructions are left as they are,
     and so is the rest of a document once a piece of markup is not closed. One pass over the text,
-    each free-text element checked once."""
+    what needs no repair scanned in C, each free-text element checked once."""
     out: list[str] = []
     found = Unescaped()
-    unclosed: set[str] = set()  # free-text elements with no end tag after some point
+    ends: dict[str, list[int]] | None = None  # where each free-text element's end tags start
+    checked = 0  # the end of the last content checked well-formed: what is inside it, checked too
     i, n = 0, len(text)
     while i < n:
-        lt = text.find("<", i)
-        data = text[i:] if lt < 0 else text[i:lt]
-        if "&" in data:
-            data, k = _BARE_AMPERSAND.subn("&amp;", data)
-            found.ampersands += k
-        out.append(data)
-        if lt < 0:
-            break
-        for opening, closing in _MARKUP_ENDS:
-            if text.startswith(opening, lt):
-                end = text.find(closing, lt + len(opening))
-                end = -1 if end < 0 else end + len(closing)
+        m = _AS_IT_IS.match(text, i)
+        if m:
+            out.append(m.group())
+            i = m.end()
+            if i == n:
                 break
+        lt = text.find("<", i)
+        if lt != i:  # a bare "&": the character data up to the next markup, repaired
+            data, k = _BARE_AMPERSAND.subn("&amp;", text[i:] if lt < 0 else text[i:lt])
+            found.ampersands += k
+            out.append(data)
+            if lt < 0:
+                break
+            i = lt
+            continue
+        # A tag that may start an element of free text, or markup never closed.
+        tag = _FREE_START.match(text, lt)  # (the usual tag: no quotes, the end found as the next does)
+        if tag:
+            end = tag.end()
         else:
-            m = _TAG_REST.match(text, lt + 1)
-            end = m.end() if m else -1
-        if end < 0:  # markup never closed: leave the rest as it is (the parser will say why)
-            out.append(text[lt:])
-            break
+            for opening, closing in _MARKUP_ENDS:
+                if text.startswith(opening, lt):
+                    end = text.find(closing, lt + len(opening))
+                    end = -1 if end < 0 else end + len(closing)
+                    break
+            else:
+                m = _TAG_REST.match(text, lt + 1)
+                end = m.end() if m else -1
+            if end < 0:  # markup never closed: leave the rest as it is (the parser will say why)
+                out.append(text[lt:])
+                break
+            tag = _START_TAG.fullmatch(text, lt, end)
         out.append(text[lt:end])
         i = end
-        tag = _START_TAG.fullmatch(text, lt, end)
-        if tag and tag.group(2) in FREE_TEXT and tag.group(1) not in unclosed and text[end - 2] != "/":
-            close = _end_tag(text, tag.group(1), end)
-            if close < 0:
-                unclosed.add(tag.group(1))
+        if tag and tag.group(2) in FREE_TEXT and text[end - 2] != "/" and lt >= checked:
+            if ends is None:
+                ends = {}
+                for e in _FREE_END_TAG.finditer(text):
+                    ends.setdefault(e.group(1), []).append(e.start())
+            after = ends.get(tag.group(1), ())
+            at = bisect.bisect_left(after, end)
+            if at == len(after):
                 continue
+            close = after[at]
             inner = text[end:close]
             if "<" not in inner:
                 continue
             # (an "&" alone, the usual scan reads; CDATA content is opaque, so "&amp;" written
             # into one here changes no verdict)
             inner, k = _BARE_AMPERSAND.subn("&amp;", inner)
-            if not _well_formed_content(inner):
+            if _well_formed_content(inner):
+                checked = close
+            else:
                 found.ampersands += k
                 found.elements[tag.group(2)] = found.elements.get(tag.group(2), 0) + 1
                 out.append(inner.replace("<", "&lt;"))
                 i = close
     return "".join(out), found
-
-
-def _end_tag(text: str, name: str, start: int) -> int:
-    """Where the first end tag of `name` after `start` begins, or -1."""
-    close = text.find("</" + name, start)
-    while close >= 0 and not _END_TAG_REST.match(text, close + 2 + len(name)):
-        close = text.find("</" + name, close + 1)
-    return close
 
 
 def _well_formed_content(inner: str) -> bool:
