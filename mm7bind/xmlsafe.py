@@ -469,7 +469,7 @@ def repair_unescaped_text(text: str) -> tuple[str, Unescaped]:
                 break
         lt = text.find("<", i)
         if lt != i:  # a bare "&": the character data up to the next markup, repaired
-            data, k = _BARE_AMPERSAND.subn("&amp;", text[i:] if lt < 0 else text[i:lt])
+            data, k = _escape_bare_ampersands(text[i:] if lt < 0 else text[i:lt])
             found.ampersands += k
             out.append(data)
             if lt < 0:
@@ -510,7 +510,7 @@ def repair_unescaped_text(text: str) -> tuple[str, Unescaped]:
                 continue
             # (an "&" alone, the usual scan reads; CDATA content is opaque, so "&amp;" written
             # into one here changes no verdict)
-            inner, k = _BARE_AMPERSAND.subn("&amp;", inner)
+            inner, k = _escape_bare_ampersands(inner)
             if _well_formed_content(inner):
                 checked = close
             else:
@@ -519,6 +519,27 @@ def repair_unescaped_text(text: str) -> tuple[str, Unescaped]:
                 out.append(inner.replace("<", "&lt;"))
                 i = close
     return "".join(out), found
+
+
+def _escape_bare_ampersands(data: str) -> tuple[str, int]:
+    """`data` with each "&" that starts no reference written "&amp;", and how many. A substitution
+    holds each piece of its result apart until it joins them (50 bytes apiece): over a long text
+    of many it is made in pieces, each ending before an "&" (no reference holds one), so what it
+    holds is bounded, where 4 MB of "a&b" held 100 MB."""
+    if len(data) <= _ESCAPED_AT_ONCE:
+        return _BARE_AMPERSAND.subn("&amp;", data)
+    pieces, count, start = [], 0, 0
+    while start < len(data):
+        cut = data.find("&", start + _ESCAPED_AT_ONCE)
+        cut = len(data) if cut < 0 else cut
+        piece, k = _BARE_AMPERSAND.subn("&amp;", data[start:cut])
+        pieces.append(piece)
+        count += k
+        start = cut
+    return "".join(pieces), count
+
+
+_ESCAPED_AT_ONCE = 64 * 1024  # characters
 
 
 def _well_formed_content(inner: str) -> bool:

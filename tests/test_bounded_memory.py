@@ -228,3 +228,19 @@ def test_a_campaign_result_keeps_counts_and_a_bounded_few_not_an_entry_per_recip
     assert len(default.message_ids) == len(default.failures) == bulk.KEEP < 3000
     every = bulk.send_bulk(client, mm7.SubmitReq(subject="s"), recipients[:10], keep=None)
     assert len(every.message_ids) == len(every.failures) == 5
+
+
+def test_many_bare_ampersands_are_repaired_in_bounded_memory():
+    # A substitution holds each piece of its result apart until it joins them, about 50 bytes
+    # apiece: a malformed envelope's 4 MB of "a&b" held 100 MB while its ampersands were escaped.
+    from mm7bind.xmlsafe import repair_unescaped_text
+
+    text = "<a><Subject>" + "a&b" * 200_000 + "</Subject><x>" + "c & d&amp;" * 50_000 + "</x></a>"
+    tracemalloc.start()
+    try:
+        out, found = repair_unescaped_text(text)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert out == text.replace("&", "&amp;").replace("&amp;amp;", "&amp;") and found.ampersands == 250_000
+    assert peak < 5 * len(out), f"peak Python allocation {peak / 2**20:.1f} MiB for {len(out) / 2**20:.1f} MiB"
