@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import binascii
 import dataclasses
+import hashlib
 import io
 import logging
 import mimetypes
@@ -182,7 +183,9 @@ def encode(
 def _check_references(content: Content, smil: Part) -> None:
     """A SMIL the user gave goes as it is, but each part it shows must be in the message: a
     reference to nothing is a blank slide on the handset, found out only there."""
-    key = (smil.data, tuple((p.content_id, p.content_location, p.filename) for p in content.parts))
+    # (the SMIL's digest, not its bytes: 256 checks kept, a forwarded SMIL may be megabytes)
+    key = (hashlib.sha256(smil.data).digest(), tuple((p.content_id, p.content_location, p.filename)
+                                                     for p in content.parts))
     if key in _CHECKED_SMILS:  # (the same content is sent again and again: bulk sending)
         return
     missing = dangling_references(content, smil)

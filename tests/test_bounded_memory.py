@@ -244,3 +244,29 @@ def test_many_bare_ampersands_are_repaired_in_bounded_memory():
         tracemalloc.stop()
     assert out == text.replace("&", "&amp;").replace("&amp;amp;", "&amp;") and found.ampersands == 250_000
     assert peak < 5 * len(out), f"peak Python allocation {peak / 2**20:.1f} MiB for {len(out) / 2**20:.1f} MiB"
+
+
+def test_smils_checked_before_sending_are_remembered_by_digest_not_kept():
+    # A SMIL found to name only parts that are sent is not checked again (a campaign sends one
+    # content to every recipient): the last 256 were remembered by their bytes, so forwarding
+    # messages of large SMILs kept up to 256 of them for the life of the process.
+    import gc
+
+    gif = b"GIF89a" + bytes(30)
+
+    def send(i: int) -> None:
+        smil = mm7.Part.from_bytes(b'<smil><body><par><img src="cid:p@sp"/></par></body></smil><!--'
+                                   + b"%d" % i * 100_000 + b"-->", "application/smil")
+        content = mm7.Content(parts=[mm7.Part.from_bytes(gif, "image/gif", content_id="p@sp")], smil=smil)
+        mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=content), transaction_id="t").to_bytes()
+
+    send(0)  # (what the first encoding sets up, not counted)
+    tracemalloc.start()
+    try:
+        for i in range(1, 20):
+            send(i)
+        gc.collect()
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 1024 * 1024, f"{held / 2**20:.1f} MiB held after sending"  # (19 SMILs of 100-200 KB)
