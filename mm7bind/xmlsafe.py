@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import bisect
 import codecs
+import encodings
+import encodings.aliases
+import pkgutil
 import re
 import threading
 from dataclasses import dataclass, field
@@ -82,6 +85,8 @@ def charset_codec(name: str | None) -> tuple[str | None, bool]:
     key = name.strip().strip('"').lower()
     if key in _ALIASES:
         return _ALIASES[key], key in _STRICT_NAMES or key in ("gb_2312-80", "cp936")
+    if not _may_look_up(key):
+        return None, False
     try:
         info = codecs.lookup(key)
     except (LookupError, ValueError):  # ValueError: a NUL in the name
@@ -91,6 +96,34 @@ def charset_codec(name: str | None) -> tuple[str | None, bool]:
     if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
         return None, False
     return info.name, True
+
+
+def _may_look_up(key: str) -> bool:
+    """Whether to ask the codec registry about a charset name. Python's encodings package keeps
+    every name it was asked about and does not know, for the life of the process: a peer naming
+    a new charset in each message (or one of 60 KB) grew it without end. Names of its own codecs
+    are asked about; of others (a codec an application registered) the first few hundred, no name
+    longer than any charset's."""
+    if len(key) > _LONGEST_NAME:
+        return False
+    norm = encodings.normalize_encoding(key)  # (as encodings.search_function reads a name)
+    aliased = encodings.aliases.aliases.get(norm) or encodings.aliases.aliases.get(norm.replace(".", "_"))
+    if aliased in _python_codecs() or norm in _python_codecs() or key in _OTHER_NAMES:
+        return True
+    if len(_OTHER_NAMES) >= _OTHER_NAMES_MAX:
+        return False
+    _OTHER_NAMES.add(key)
+    return True
+
+
+@cache
+def _python_codecs() -> frozenset[str]:
+    return frozenset(module.name for module in pkgutil.iter_modules(encodings.__path__))
+
+
+_LONGEST_NAME = 64  # (IANA's charset names have 40 characters at most)
+_OTHER_NAMES: set[str] = set()  # names of no codec of Python's asked about so far
+_OTHER_NAMES_MAX = 256
 
 
 # Python's own text codecs that no peer means as a charset: host names, escapes, and "undefined"

@@ -270,3 +270,30 @@ def test_smils_checked_before_sending_are_remembered_by_digest_not_kept():
     finally:
         tracemalloc.stop()
     assert held < 1024 * 1024, f"{held / 2**20:.1f} MiB held after sending"  # (19 SMILs of 100-200 KB)
+
+
+def test_charset_names_no_codec_has_are_not_kept():
+    # Python's encodings package keeps every name it is asked about and does not know, for the
+    # life of the process: a peer naming a new charset in each message, or one of 20 KB, grew
+    # the process without end. Such a name is still said to be unknown, and the text read.
+    import gc
+
+    xml = mm7.encode_envelope(mm7.DeliverReq(sender="+8613800000000", subject="hello", recipients=["1065"]),
+                              transaction_id="t", version="REL-6-MM7-1-4")
+    mm7.decode(xml, 'text/xml; charset="x-first"')  # (what the first reading sets up, not counted)
+    tracemalloc.start()
+    try:
+        for i in range(300):
+            env = mm7.decode(xml, f'text/xml; charset="x-{i}-{"y" * 20_000}"')
+            assert env.message.subject == "hello"
+            env = mm7.decode(xml, f'text/xml; charset="x-{i}"')
+        del env
+        gc.collect()
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 1024 * 1024, f"{held / 2**20:.1f} MiB held after 600 messages"
+    from mm7bind.xmlsafe import charset_codec
+
+    assert [charset_codec(n) for n in ("GBK", "cp1252", "UTF-16LE", "ks_c_5601-1987", "x-9", "base64")] == [
+        ("gb18030", True), ("cp1252", True), ("utf-16-le", True), ("euc_kr", True), (None, False), (None, False)]
