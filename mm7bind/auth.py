@@ -23,8 +23,13 @@ from urllib.parse import quote, unquote, urlsplit
 
 def _parse_auth_params(value: str) -> dict[str, str]:
     # (`name*`: RFC 7616's username* for one beyond ASCII, RFC 8187's charset'lang'value)
-    return {k.lower(): v1 if v1 else v2
-            for k, v1, v2 in re.findall(r'(\w+\*?)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))', value)}
+    return {k.lower(): v1 if v1 else v2 for k, v1, v2 in _AUTH_PARAM.findall(value)}
+
+
+# A name starts where no word character goes before it, and nothing is given back once taken: a
+# search from every character of a word with no "=" after it took time quadratic in its length
+# (an Authorization header of 60 KB, most of a minute).
+_AUTH_PARAM = re.compile(r'(?<!\w)(\w++\*?)\s*+=\s*+(?:"((?:[^"\\]++|\\.)*+)"|([^\s,]+))')
 
 
 def _username(params: dict[str, str]) -> str | None:

@@ -778,11 +778,7 @@ class Content:
     def by_id(self, content_id: str) -> Part | None:
         """The part a Content-ID or a `cid:` URL (a SMIL `src`) names: "<x>", "x", "cid:x" and
         "cid:x%40y" (a URL is percent-encoded, RFC 2392) all find the part with Content-ID <x>."""
-        from .mime import strip_id  # noqa: PLC0415 (mime builds on this module)
-
-        cid = strip_id(content_id) or ""
-        if cid.lower().startswith("cid:"):
-            cid = strip_id(unquote(cid[4:])) or ""  # "cid: x" is seen in real traffic
+        cid = _named_id(content_id)
         parts = self.all_parts()
         return (next((p for p in parts if p.content_id == cid), None)
                 or next((p for p in parts if (p.content_id or "").lower() == cid.lower()), None))
@@ -893,24 +889,53 @@ def _without_comments(text: str) -> str:
     return "".join(out)
 
 
+def _named_id(content_id: str) -> str:
+    """The Content-ID a reference names, as `Content.by_id` reads it."""
+    from .mime import strip_id  # noqa: PLC0415 (mime builds on this module)
+
+    cid = strip_id(content_id) or ""
+    if cid.lower().startswith("cid:"):
+        cid = strip_id(unquote(cid[4:])) or ""  # "cid: x" is seen in real traffic
+    return cid
+
+
 def dangling_references(content: Content, smil: Part) -> list[str]:
     """The references of `smil` that name no part of `content`: a `cid:` URL names a Content-ID;
     anything else a Content-Location (as name or URL), a bare Content-ID (as China Mobile's SDK
     users write them) or a file name (handsets look a reference up by all three). URLs of another
-    scheme (http:) are outside the message and not looked up."""
-    missing = []
+    scheme (http:) are outside the message and not looked up. (The parts are looked up in tables
+    made once, as `Content.by_id` and `by_location` find them: each reference looked for among
+    all the parts, and among those missing so far, took time quadratic in a SMIL of many.)"""
+    ids: dict[str, Part] = {}
+    folded_ids: dict[str, Part] = {}
+    locations: dict[str, Part] = {}
+    for part in content.all_parts():
+        if part.content_id is not None:
+            ids.setdefault(part.content_id, part)
+        folded_ids.setdefault((part.content_id or "").lower(), part)
+        if part.content_location is not None:
+            locations.setdefault(part.content_location, part)
+    names = {part.filename for part in content.parts}
+
+    def by_id(reference: str) -> Part | None:
+        cid = _named_id(reference)
+        return ids.get(cid) or folded_ids.get(cid.lower())
+
+    missing: dict[str, None] = {}
     for src in smil_references(smil):
+        if src in missing:
+            continue
         if src.lower().startswith("cid:"):
-            found = content.by_id(src)
+            found = by_id(src)
         elif src and _SCHEME.match(src):
             continue
         else:
-            names = {src, location_name(src)}
-            found = (content.by_location(src) or content.by_id(src)
-                     or next((p for p in content.parts if p.filename in names), None)) if src else None
-        if found is None and src not in missing:
-            missing.append(src)
-    return missing
+            name = location_name(src)
+            found = (locations.get(src) or locations.get(name) or by_id(src)
+                     or src in names or name in names) if src else None
+        if not found:
+            missing[src] = None
+    return list(missing)
 
 
 SHORTEST_SLIDE_MS = 1000  # a slide a handset shows at all

@@ -576,6 +576,15 @@ _NOT_BASE64 = bytes(b for b in range(256) if chr(b) not in
 
 _PADDING = re.compile(rb"[ \t]*")  # after a boundary on its delimiter line (RFC 2046 "transport padding")
 MAX_PADDING = 998  # bytes of it at most (RFC 5322's longest line); a line padded more is no delimiter
+_PASSED_OVER = 64  # lines starting like a delimiter line but none, before the search is made in C
+
+
+def _candidates(delim: bytes) -> re.Pattern:
+    """Where a delimiter line may start: `delim` after a line break, followed by "--", padding and
+    a line break, or the end of what has arrived (what `_Reader.read` accepts, and more)."""
+    return re.compile(rb"(?<=\n)" + re.escape(delim) + rb"(?=--|-?\Z|[ \t]*+\r?(?:\n|\Z))")
+
+
 _TAIL = 512  # bytes of a streamed part held back until the next read (see _Reader.unterminated)
 _QP_PENDING = 64 * 1024  # bytes of one quoted-printable line held before it is decoded anyway
 MAX_BASE64_RUNS = 10_000  # padded runs in one base64 part (4 KiB chunks joined: 40 MB)
@@ -645,39 +654,61 @@ class _Reader:
             hi = len(buf)
             return True
 
+        # Lines that only start like a delimiter line ("--boundaryx") were each looked at in Python
+        # (5 µs apiece: a minute for 100 MB of them). Past a few, the search is for the boundary at
+        # the start of a line followed by what can be a delimiter line's rest, or by the end of
+        # what has arrived: in C. (Compiled only then: a pattern costs more than a usual body.)
+        candidates: re.Pattern | None = None
+        passed = 0
+
         def find_delim(start: int) -> tuple[int, int, bool] | None:
             """(index of "--boundary", index after its line, closing?) at or after `start`."""
+            nonlocal candidates, passed
             while True:
-                i = buf.find(delim, start, hi)
-                if i < 0:
-                    return None
-                if i == lo or buf[i - 1] == 0x0A:
-                    j = i + len(delim)
-                    while j + 2 > hi and fill():
+                if candidates is not None and start != lo:
+                    m = candidates.search(buf, start, hi)
+                    if m is None:
+                        return None
+                    i = m.start()
+                else:
+                    i = buf.find(delim, start, hi)
+                    if i < 0:
+                        return None
+                if i != lo and buf[i - 1] != 0x0A:
+                    start = i + 1
+                    passed += 1
+                    if passed == _PASSED_OVER:
+                        candidates = _candidates(delim)
+                    continue
+                j = i + len(delim)
+                while j + 2 > hi and fill():
+                    pass
+                closing = buf[j : min(j + 2, hi)] == b"--"
+                k = pad = j + 2 if closing else j
+                while True:
+                    while k + 1 >= hi and fill():  # (and the byte after: a CR LF may come in two reads)
                         pass
-                    closing = buf[j : min(j + 2, hi)] == b"--"
-                    k = pad = j + 2 if closing else j
-                    while True:
-                        while k + 1 >= hi and fill():  # (and the byte after: a CR LF may come in two reads)
-                            pass
-                        k = _PADDING.match(buf, k, hi).end()
-                        if k + 1 >= hi and not eof and k - pad <= MAX_PADDING:
-                            continue  # white space up to what has arrived: more may follow
-                        break
-                    if k - pad > MAX_PADDING:  # (held whole, such padding cost memory as long as it)
-                        if closing:
-                            return i, k, True  # the rest is epilogue
-                        # otherwise no delimiter line: text that starts like one
-                    elif k >= hi:
-                        if closing or eof:
-                            return i, k, closing
-                    elif buf[k] == 0x0A or buf[k : k + 2] == b"\r\n":
-                        if buf[k] == 0x0A:
-                            self.note("mime-bare-lf", path, "lines end in LF instead of CRLF")
-                        return i, k + (1 if buf[k] == 0x0A else 2), closing
-                    elif closing:
-                        return i, k, True  # "--boundary--" followed by epilogue text on the same line
+                    k = _PADDING.match(buf, k, hi).end()
+                    if k + 1 >= hi and not eof and k - pad <= MAX_PADDING:
+                        continue  # white space up to what has arrived: more may follow
+                    break
+                if k - pad > MAX_PADDING:  # (held whole, such padding cost memory as long as it)
+                    if closing:
+                        return i, k, True  # the rest is epilogue
+                    # otherwise no delimiter line: text that starts like one
+                elif k >= hi:
+                    if closing or eof:
+                        return i, k, closing
+                elif buf[k] == 0x0A or buf[k : k + 2] == b"\r\n":
+                    if buf[k] == 0x0A:
+                        self.note("mime-bare-lf", path, "lines end in LF instead of CRLF")
+                    return i, k + (1 if buf[k] == 0x0A else 2), closing
+                elif closing:
+                    return i, k, True  # "--boundary--" followed by epilogue text on the same line
                 start = i + 1
+                passed += 1
+                if passed == _PASSED_OVER:
+                    candidates = _candidates(delim)
 
         def body_end(i: int, pos: int) -> int:
             """Where a part's body ends: before the line break that belongs to the delimiter."""

@@ -88,8 +88,10 @@ def gunzip(data: bytes, what: str = "the file") -> bytes:
     files have them), within the bound above (a `LimitExceededError` past it); a `DecodeError`
     if it is no gzip, corrupt, or cut short."""
     with Gunzipped(data, what) as inflated:
-        inflated.piece = max(len(data), 1)  # (each member inflated in one go, and one member not copied)
         return inflated.read()
+
+
+_FIRST_STEP, _LAST_STEP = 1 << 10, 1 << 20  # the compressed window of a member, growing (see Gunzipped._window)
 
 
 class Gunzipped:
@@ -101,32 +103,44 @@ class Gunzipped:
 
     def __init__(self, source, what: str = "the file", size: int | None = None):
         self.what = what
-        self.piece = 1 << 16  # compressed bytes read at a time
+        self.piece = 1 << 16  # compressed bytes read from a file at a time
         if isinstance(source, (bytes, bytearray, memoryview)):
-            self.view, self.file, size = memoryview(source), None, len(source)
+            self.buf, self.file, size = memoryview(source), None, len(source)
         else:
-            self.view, self.file = None, source
+            self.buf, self.file = memoryview(b""), source
             size = size if size is not None else _size_left(source)
+        self.pos = 0  # in buf: what the inflater has taken
         self.limit = None if size is None else min(MAX_GUNZIPPED, max(MAX_INFLATED, GUNZIP_RATIO * size))
-        self.taken = 0  # compressed bytes read
+        self.taken = 0  # compressed bytes read from the file
         self.given = 0  # inflated bytes handed out
         self.inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
-        self.data = b""  # compressed bytes read and not yet inflated
+        self.step = _FIRST_STEP
         self.ended = False
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
-        self.view = None
+        self.buf = memoryview(b"")
 
-    def _more(self):
-        if self.file is None:  # (a view: zlib reads it as it is)
-            piece = self.view[self.taken : self.taken + self.piece]
-        else:
-            piece = bytes(self.file.read(self.piece))
-        self.taken += len(piece)
-        return piece
+    def _ahead(self, n: int) -> int:
+        """Compressed bytes in hand past pos, at least n where the file has them."""
+        while len(self.buf) - self.pos < n and self.file is not None:
+            piece = self.file.read(self.piece)
+            if not piece:
+                break
+            self.taken += len(piece)
+            self.buf, self.pos = memoryview(bytes(self.buf[self.pos :]) + bytes(piece)), 0
+        return len(self.buf) - self.pos
+
+    def _window(self) -> memoryview:
+        """The next compressed bytes for the inflater: a window from 1 KiB growing to 1 MiB within a
+        member. The inflater copies what it was given past a member's end (`unused_data`): given
+        the whole rest, a file of many small members took time quadratic in their number."""
+        self._ahead(1)
+        window = self.buf[self.pos : self.pos + self.step]
+        self.step = min(2 * self.step, _LAST_STEP)
+        return window
 
     def read(self, n: int = -1) -> bytes:
         n = MAX_GUNZIPPED + 1 if n is None or n < 0 else n  # (all: the bound stops it)
@@ -136,16 +150,15 @@ class Gunzipped:
             if self.inflater.eof:
                 self._next_member()
                 continue
-            if not self.data:
-                self.data = self._more()
-                if not self.data:
-                    raise DecodeError(f"{self.what} is gzip-compressed and ends before its gzip end (cut short, or "
-                                      "still being written)")
-            try:  # (at most what is wanted: the rest of its input stays in unconsumed_tail)
-                piece = self.inflater.decompress(self.data, wanted)
+            window = self._window()
+            if not window:
+                raise DecodeError(f"{self.what} is gzip-compressed and ends before its gzip end (cut short, or "
+                                  "still being written)")
+            try:  # (at most what is wanted: the rest of the window is given again)
+                piece = self.inflater.decompress(window, wanted)
             except zlib.error as exc:
                 raise DecodeError(f"{self.what} is gzip-compressed, but not readable as gzip ({exc})") from None
-            self.data = self.inflater.unconsumed_tail
+            self.pos += len(window) - len(self.inflater.unconsumed_tail) - len(self.inflater.unused_data)
             self.given += len(piece)
             limit, size = self.limit, "its size"
             if limit is None:  # (a pipe: its size is not known ahead)
@@ -164,17 +177,15 @@ class Gunzipped:
     def _next_member(self) -> None:
         """After a member's end: the next member, or the file's end (zeros at most, the padding
         some tools write after the last member)."""
-        rest = self.inflater.unused_data
-        while len(rest) < 3 and (piece := self._more()):
-            rest += piece
-        if is_gzip(rest):
-            self.inflater, self.data = zlib.decompressobj(zlib.MAX_WBITS | 16), rest
+        if self._ahead(3) >= 3 and is_gzip(self.buf[self.pos : self.pos + 3]):
+            self.inflater, self.step = zlib.decompressobj(zlib.MAX_WBITS | 16), _FIRST_STEP
             return
-        after = len(rest)
-        padding = not rest.strip(b"\0")
-        while piece := self._more():
-            after += len(piece)
-            padding = padding and not bytes(piece).strip(b"\0")
+        after, padding = 0, True
+        while rest := self.buf[self.pos :]:
+            after += len(rest)
+            padding = padding and not bytes(rest).strip(b"\0")
+            self.pos = len(self.buf)
+            self._ahead(1)
         if not padding:
             raise DecodeError(f"{self.what} is gzip-compressed, with {after} bytes after its gzip end that are none")
         self.ended = True

@@ -447,9 +447,16 @@ class _QuietHandler(WSGIRequestHandler):
         self.raw_requestline = self.rfile.readline(65537)
         # Empty lines before the request line are passed over (RFC 9112 §2.2), as waitress does: the
         # standard library took the first for an empty request and closed the connection unanswered.
-        for _ in range(100):
-            if self.raw_requestline not in (b"\r\n", b"\n"):
-                break
+        # Within the header budget: more is a 400, where a fixed count of lines ended the connection
+        # unanswered (waitress passes over any number, two lines at a time an empty request).
+        budget = self.max_header
+        while self.raw_requestline in (b"\r\n", b"\n"):
+            budget -= len(self.raw_requestline)
+            if budget < 0:
+                self.requestline, self.request_version, self.command = "", "", ""
+                self.close_connection = True
+                self.send_error(400, f"more than {self.max_header} bytes of empty lines before the request line")
+                return
             self.raw_requestline = self.rfile.readline(65537)
         if len(self.raw_requestline) > 65536:
             self.requestline, self.request_version, self.command = "", "", ""

@@ -8,7 +8,11 @@ with a recorded deviation) and handed to lxml as UTF-8.
 
 from __future__ import annotations
 
+import bisect
 import codecs
+import encodings
+import encodings.aliases
+import pkgutil
 import re
 import threading
 from dataclasses import dataclass, field
@@ -31,6 +35,10 @@ class XmlLimits:
     # an element taken out of the tree a copy of it: a long one in a message of many elements cost
     # gigabytes.
     max_namespace: int = 512
+    # Attributes of one element, and namespace declarations on one (each counted apart; an MM7
+    # element has a handful). Hundreds of thousands on one element cost seconds in validation and
+    # in reading each as an unknown attribute.
+    max_attributes: int = 1000
 
 
 DEFAULT_LIMITS = XmlLimits()
@@ -77,6 +85,8 @@ def charset_codec(name: str | None) -> tuple[str | None, bool]:
     key = name.strip().strip('"').lower()
     if key in _ALIASES:
         return _ALIASES[key], key in _STRICT_NAMES or key in ("gb_2312-80", "cp936")
+    if not _may_look_up(key):
+        return None, False
     try:
         info = codecs.lookup(key)
     except (LookupError, ValueError):  # ValueError: a NUL in the name
@@ -86,6 +96,34 @@ def charset_codec(name: str | None) -> tuple[str | None, bool]:
     if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
         return None, False
     return info.name, True
+
+
+def _may_look_up(key: str) -> bool:
+    """Whether to ask the codec registry about a charset name. Python's encodings package keeps
+    every name it was asked about and does not know, for the life of the process: a peer naming
+    a new charset in each message (or one of 60 KB) grew it without end. Names of its own codecs
+    are asked about; of others (a codec an application registered) the first few hundred, no name
+    longer than any charset's."""
+    if len(key) > _LONGEST_NAME:
+        return False
+    norm = encodings.normalize_encoding(key)  # (as encodings.search_function reads a name)
+    aliased = encodings.aliases.aliases.get(norm) or encodings.aliases.aliases.get(norm.replace(".", "_"))
+    if aliased in _python_codecs() or norm in _python_codecs() or key in _OTHER_NAMES:
+        return True
+    if len(_OTHER_NAMES) >= _OTHER_NAMES_MAX:
+        return False
+    _OTHER_NAMES.add(key)
+    return True
+
+
+@cache
+def _python_codecs() -> frozenset[str]:
+    return frozenset(module.name for module in pkgutil.iter_modules(encodings.__path__))
+
+
+_LONGEST_NAME = 64  # (IANA's charset names have 40 characters at most)
+_OTHER_NAMES: set[str] = set()  # names of no codec of Python's asked about so far
+_OTHER_NAMES_MAX = 256
 
 
 # Python's own text codecs that no peer means as a charset: host names, escapes, and "undefined"
@@ -270,6 +308,7 @@ def parse_xml(
         # The usual case: UTF-8 as labelled. lxml reads the bytes as they are (it checks the UTF-8).
         if b"<!" in data and _FORBIDDEN_BYTES.search(data):
             raise XMLSecurityError(f"{where}: DOCTYPE or ENTITY declarations are not allowed in SOAP messages")
+        check_declarations(data, limits, where)
         if validating is not None and (data.count(b"&") + data.count(b"<!") + data.count(b"<?")
                                        > MAX_VALIDATED_PIECES):
             validating = None
@@ -296,7 +335,7 @@ def parse_xml(
             devs.append(Deviation("charset-conflict", where, f"declared {declared!r} and transport "
                                                               f"{charset_hint!r} charsets differ; the bytes read as utf-8"))
     if root is None:
-        root, used = _parse_decoded(data, declared, charset_hint, where, devs, repair_unescaped, limits.max_depth)
+        root, used = _parse_decoded(data, declared, charset_hint, where, devs, repair_unescaped, limits)
     if root is None:
         raise MalformedXMLError(f"{where}: no root element")
     # Belt and braces, whatever the scans saw: the byte scan reads ASCII, and a libxml2 built
@@ -307,6 +346,8 @@ def parse_xml(
         raise XMLSecurityError(f"{where}: DOCTYPE is not allowed in SOAP messages")
     check_shape(root, limits, where, data.count(b"<"))
     check_namespaces(root, limits, where, declarations)
+    if data.count(b"=") > limits.max_attributes:  # (every attribute and declaration takes one "=")
+        check_attributes(root, limits, where)
     return ParsedXml(root=root, deviations=devs, encoding=used, valid=valid)
 
 
@@ -318,12 +359,13 @@ def _wide(charset: str | None) -> bool:
 
 def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, where: str,
                    devs: list[Deviation], repair_unescaped: bool = False,
-                   max_depth: int = 64) -> tuple[etree._Element, str]:
+                   limits: XmlLimits = DEFAULT_LIMITS) -> tuple[etree._Element, str]:
     """Decode in Python (charset fallbacks recorded), then hand lxml clean UTF-8."""
     text, used, cs_devs = decode_text(data, declared, charset_hint, where)
     devs += cs_devs
     if _FORBIDDEN.search(text):
         raise XMLSecurityError(f"{where}: DOCTYPE or ENTITY declarations are not allowed in SOAP messages")
+    check_declarations(text, limits, where)
     m = _DECL.match(text)
     if m:
         if m.group(1):
@@ -365,7 +407,7 @@ def _parse_decoded(data: bytes, declared: str | None, charset_hint: str | None, 
                 if unescaped:
                     continue
             if exc.msg.startswith("Excessive depth in document"):  # (libxml2 stops at 256, before our check)
-                raise LimitExceededError(f"{where}: elements nested deeper than {min(max_depth, 256)}") from None
+                raise LimitExceededError(f"{where}: elements nested deeper than {min(limits.max_depth, 256)}") from None
             after = f" (after reading {unescaped} as text)" if unescaped else ""
             after += _prefixes_told(exc.msg, text)
             if text.startswith("&lt;"):  # (copied from a web page)
@@ -395,16 +437,28 @@ def _prefixes_told(msg: str, text: str) -> str:
 # An "&" that starts no reference: not followed by a name or a character number and ";". One that
 # does ("&nbsp;", "&xxe;") is left alone, so a reference to an entity no DTD declares is still
 # refused by the parser as it is.
-_BARE_AMPERSAND = re.compile(r"&(?![^\W\d][\w.:-]*;|:[\w.:-]*;|#[0-9]+;|#x[0-9A-Fa-f]+;)")
+_REFERENCE = r"(?:[^\W\d][\w.:-]*;|:[\w.:-]*;|#[0-9]+;|#x[0-9A-Fa-f]+;)"
+_BARE_AMPERSAND = re.compile(f"&(?!{_REFERENCE})")
 # Markup whose inside is not character data, and where it ends.
 _MARKUP_ENDS = (("<![CDATA[", "]]>"), ("<!--", "-->"), ("<?", "?>"))
 # The rest of a start or end tag after its "<": quoted attribute values may hold ">".
 _TAG_REST = re.compile(r"""[^>"']*+(?:(?:"[^"]*+"|'[^']*+')[^>"']*+)*+>""")
 _START_TAG = re.compile(r"<((?:[\w.-]+:)?([\w.-]+))(?:\s[^>]*)?>")
-_END_TAG_REST = re.compile(r"\s*>")
 # Elements of free text, typed in by people, that hold no markup: a "<" in one that is not
 # well-formed as it stands ("<新品>", "a<b", "Li <li@example.com>") is text.
 FREE_TEXT = frozenset({"Subject", "RFC2822Address", "StatusText", "faultstring"})
+# What needs no repair, scanned in C: character data without a bare "&", references, closed
+# CDATA sections, comments and processing instructions, and tags but those that may start an
+# element of free text (each looked at as `repair_unescaped_text` says). It stops at a bare "&",
+# at such a tag, and at markup never closed.
+_AS_IT_IS = re.compile(
+    r"(?:[^<&]++|&" + _REFERENCE + r"|<!\[CDATA\[[\s\S]*?\]\]>|<!--[\s\S]*?-->|<\?[\s\S]*?\?>"
+    r"|<(?!!\[CDATA\[|!--|\?|(?:[\w.-]+:)?(?:" + "|".join(sorted(FREE_TEXT)) + r")[\s>])" + _TAG_REST.pattern + ")++")
+# A start tag of an element of free text without quotes (so without a quoted ">").
+_FREE_START = re.compile(r"<((?:[\w.-]+:)?(" + "|".join(sorted(FREE_TEXT)) + r"))(?:\s[^>\"']*)?>")
+# An end tag of an element of free text (wherever it is: a CDATA section's text ends one too), and
+# its name as written.
+_FREE_END_TAG = re.compile(r"</((?:[\w.-]+:)?(?:" + "|".join(sorted(FREE_TEXT)) + r"))\s*>")
 
 
 @dataclass
@@ -433,46 +487,66 @@ def repair_unescaped_text(text: str) -> tuple[str, Unescaped]:
 
     Attribute values, CDATA sections, comments and processing instructions are left as they are,
     and so is the rest of a document once a piece of markup is not closed. One pass over the text,
-    each free-text element checked once."""
+    what needs no repair scanned in C, each free-text element checked once."""
     out: list[str] = []
     found = Unescaped()
-    unclosed: set[str] = set()  # free-text elements with no end tag after some point
+    ends: dict[str, list[int]] | None = None  # where each free-text element's end tags start
+    checked = 0  # the end of the last content checked well-formed: what is inside it, checked too
     i, n = 0, len(text)
     while i < n:
-        lt = text.find("<", i)
-        data = text[i:] if lt < 0 else text[i:lt]
-        if "&" in data:
-            data, k = _BARE_AMPERSAND.subn("&amp;", data)
-            found.ampersands += k
-        out.append(data)
-        if lt < 0:
-            break
-        for opening, closing in _MARKUP_ENDS:
-            if text.startswith(opening, lt):
-                end = text.find(closing, lt + len(opening))
-                end = -1 if end < 0 else end + len(closing)
+        m = _AS_IT_IS.match(text, i)
+        if m:
+            out.append(m.group())
+            i = m.end()
+            if i == n:
                 break
+        lt = text.find("<", i)
+        if lt != i:  # a bare "&": the character data up to the next markup, repaired
+            data, k = _escape_bare_ampersands(text[i:] if lt < 0 else text[i:lt])
+            found.ampersands += k
+            out.append(data)
+            if lt < 0:
+                break
+            i = lt
+            continue
+        # A tag that may start an element of free text, or markup never closed.
+        tag = _FREE_START.match(text, lt)  # (the usual tag: no quotes, the end found as the next does)
+        if tag:
+            end = tag.end()
         else:
-            m = _TAG_REST.match(text, lt + 1)
-            end = m.end() if m else -1
-        if end < 0:  # markup never closed: leave the rest as it is (the parser will say why)
-            out.append(text[lt:])
-            break
+            for opening, closing in _MARKUP_ENDS:
+                if text.startswith(opening, lt):
+                    end = text.find(closing, lt + len(opening))
+                    end = -1 if end < 0 else end + len(closing)
+                    break
+            else:
+                m = _TAG_REST.match(text, lt + 1)
+                end = m.end() if m else -1
+            if end < 0:  # markup never closed: leave the rest as it is (the parser will say why)
+                out.append(text[lt:])
+                break
+            tag = _START_TAG.fullmatch(text, lt, end)
         out.append(text[lt:end])
         i = end
-        tag = _START_TAG.fullmatch(text, lt, end)
-        if tag and tag.group(2) in FREE_TEXT and tag.group(1) not in unclosed and text[end - 2] != "/":
-            close = _end_tag(text, tag.group(1), end)
-            if close < 0:
-                unclosed.add(tag.group(1))
+        if tag and tag.group(2) in FREE_TEXT and text[end - 2] != "/" and lt >= checked:
+            if ends is None:
+                ends = {}
+                for e in _FREE_END_TAG.finditer(text):
+                    ends.setdefault(e.group(1), []).append(e.start())
+            after = ends.get(tag.group(1), ())
+            at = bisect.bisect_left(after, end)
+            if at == len(after):
                 continue
+            close = after[at]
             inner = text[end:close]
             if "<" not in inner:
                 continue
             # (an "&" alone, the usual scan reads; CDATA content is opaque, so "&amp;" written
             # into one here changes no verdict)
-            inner, k = _BARE_AMPERSAND.subn("&amp;", inner)
-            if not _well_formed_content(inner):
+            inner, k = _escape_bare_ampersands(inner)
+            if _well_formed_content(inner):
+                checked = close
+            else:
                 found.ampersands += k
                 found.elements[tag.group(2)] = found.elements.get(tag.group(2), 0) + 1
                 out.append(inner.replace("<", "&lt;"))
@@ -480,12 +554,25 @@ def repair_unescaped_text(text: str) -> tuple[str, Unescaped]:
     return "".join(out), found
 
 
-def _end_tag(text: str, name: str, start: int) -> int:
-    """Where the first end tag of `name` after `start` begins, or -1."""
-    close = text.find("</" + name, start)
-    while close >= 0 and not _END_TAG_REST.match(text, close + 2 + len(name)):
-        close = text.find("</" + name, close + 1)
-    return close
+def _escape_bare_ampersands(data: str) -> tuple[str, int]:
+    """`data` with each "&" that starts no reference written "&amp;", and how many. A substitution
+    holds each piece of its result apart until it joins them (50 bytes apiece): over a long text
+    of many it is made in pieces, each ending before an "&" (no reference holds one), so what it
+    holds is bounded, where 4 MB of "a&b" held 100 MB."""
+    if len(data) <= _ESCAPED_AT_ONCE:
+        return _BARE_AMPERSAND.subn("&amp;", data)
+    pieces, count, start = [], 0, 0
+    while start < len(data):
+        cut = data.find("&", start + _ESCAPED_AT_ONCE)
+        cut = len(data) if cut < 0 else cut
+        piece, k = _BARE_AMPERSAND.subn("&amp;", data[start:cut])
+        pieces.append(piece)
+        count += k
+        start = cut
+    return "".join(pieces), count
+
+
+_ESCAPED_AT_ONCE = 64 * 1024  # characters
 
 
 def _well_formed_content(inner: str) -> bool:
@@ -584,6 +671,30 @@ def check_namespaces(root: etree._Element, limits: XmlLimits, where: str,
     for _prefix, uri in declarations if declarations is not None else _declarations(root):
         if len(uri) > limits.max_namespace:
             raise LimitExceededError(f"{where}: a namespace URI longer than {limits.max_namespace} characters")
+
+
+_MANY_ATTRIBUTES = ThreadXPath("boolean(//*[count(@*) > $n])")
+
+
+def check_attributes(root: etree._Element, limits: XmlLimits, where: str) -> None:
+    """Refuse an element with more than `limits.max_attributes` attributes (in C: an XPath)."""
+    if _MANY_ATTRIBUTES(root, n=limits.max_attributes):
+        raise LimitExceededError(f"{where}: an element with more than {limits.max_attributes} attributes")
+
+
+_PIECE, _PIECE_BYTES = re.compile("<[^<]*"), re.compile(b"<[^<]*")
+
+
+def check_declarations(doc: bytes | str, limits: XmlLimits, where: str) -> None:
+    """Refuse, before parsing, a start tag with more than `limits.max_attributes` namespace
+    declarations: lxml lists an element's declarations in time quadratic in their number (6 s for
+    the 300,000 a 4 MB body holds). A tag ends before the next "<" (no attribute value holds one);
+    "xmlns" in the text after it counts too, which no real message has a thousand of."""
+    pieces, xmlns = (_PIECE, "xmlns") if isinstance(doc, str) else (_PIECE_BYTES, b"xmlns")
+    if doc.count(xmlns) > limits.max_attributes and any(  # (pieces found one at a time: none held)
+            doc.count(xmlns, *piece.span()) > limits.max_attributes for piece in pieces.finditer(doc)):
+        raise LimitExceededError(f"{where}: an element with more than {limits.max_attributes} "
+                                 "namespace declarations")
 
 
 def check_shape(root: etree._Element, limits: XmlLimits, where: str, tags: int | None = None) -> None:

@@ -228,3 +228,72 @@ def test_a_campaign_result_keeps_counts_and_a_bounded_few_not_an_entry_per_recip
     assert len(default.message_ids) == len(default.failures) == bulk.KEEP < 3000
     every = bulk.send_bulk(client, mm7.SubmitReq(subject="s"), recipients[:10], keep=None)
     assert len(every.message_ids) == len(every.failures) == 5
+
+
+def test_many_bare_ampersands_are_repaired_in_bounded_memory():
+    # A substitution holds each piece of its result apart until it joins them, about 50 bytes
+    # apiece: a malformed envelope's 4 MB of "a&b" held 100 MB while its ampersands were escaped.
+    from mm7bind.xmlsafe import repair_unescaped_text
+
+    text = "<a><Subject>" + "a&b" * 200_000 + "</Subject><x>" + "c & d&amp;" * 50_000 + "</x></a>"
+    tracemalloc.start()
+    try:
+        out, found = repair_unescaped_text(text)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert out == text.replace("&", "&amp;").replace("&amp;amp;", "&amp;") and found.ampersands == 250_000
+    assert peak < 5 * len(out), f"peak Python allocation {peak / 2**20:.1f} MiB for {len(out) / 2**20:.1f} MiB"
+
+
+def test_smils_checked_before_sending_are_remembered_by_digest_not_kept():
+    # A SMIL found to name only parts that are sent is not checked again (a campaign sends one
+    # content to every recipient): the last 256 were remembered by their bytes, so forwarding
+    # messages of large SMILs kept up to 256 of them for the life of the process.
+    import gc
+
+    gif = b"GIF89a" + bytes(30)
+
+    def send(i: int) -> None:
+        smil = mm7.Part.from_bytes(b'<smil><body><par><img src="cid:p@sp"/></par></body></smil><!--'
+                                   + b"%d" % i * 100_000 + b"-->", "application/smil")
+        content = mm7.Content(parts=[mm7.Part.from_bytes(gif, "image/gif", content_id="p@sp")], smil=smil)
+        mm7.encode(mm7.SubmitReq(recipients=["+8613800000000"], content=content), transaction_id="t").to_bytes()
+
+    send(0)  # (what the first encoding sets up, not counted)
+    tracemalloc.start()
+    try:
+        for i in range(1, 20):
+            send(i)
+        gc.collect()
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 1024 * 1024, f"{held / 2**20:.1f} MiB held after sending"  # (19 SMILs of 100-200 KB)
+
+
+def test_charset_names_no_codec_has_are_not_kept():
+    # Python's encodings package keeps every name it is asked about and does not know, for the
+    # life of the process: a peer naming a new charset in each message, or one of 20 KB, grew
+    # the process without end. Such a name is still said to be unknown, and the text read.
+    import gc
+
+    xml = mm7.encode_envelope(mm7.DeliverReq(sender="+8613800000000", subject="hello", recipients=["1065"]),
+                              transaction_id="t", version="REL-6-MM7-1-4")
+    mm7.decode(xml, 'text/xml; charset="x-first"')  # (what the first reading sets up, not counted)
+    tracemalloc.start()
+    try:
+        for i in range(300):
+            env = mm7.decode(xml, f'text/xml; charset="x-{i}-{"y" * 20_000}"')
+            assert env.message.subject == "hello"
+            env = mm7.decode(xml, f'text/xml; charset="x-{i}"')
+        del env
+        gc.collect()
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 1024 * 1024, f"{held / 2**20:.1f} MiB held after 600 messages"
+    from mm7bind.xmlsafe import charset_codec
+
+    assert [charset_codec(n) for n in ("GBK", "cp1252", "UTF-16LE", "ks_c_5601-1987", "x-9", "base64")] == [
+        ("gb18030", True), ("cp1252", True), ("utf-16-le", True), ("euc_kr", True), (None, False), (None, False)]

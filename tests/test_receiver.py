@@ -985,6 +985,22 @@ def test_a_digest_response_beyond_ascii_is_a_401_not_an_internal_error():
     assert rsp["status"] == 401
 
 
+def test_a_digest_header_of_one_long_word_is_read_in_one_pass():
+    # The parameters were found with a pattern tried from every character of a word with no "="
+    # after it, each try running to the word's end: time quadratic in its length, 0.75 s for 8 KB
+    # and most of a minute for the 60 KB a header may hold, before the request was refused.
+    auth = mm7.auth.DigestAuth("mmsc", "pw")
+    nonce = auth.challenge().split('nonce="', 1)[1].split('"', 1)[0]
+    word = "a" * 100_000
+    assert mm7.auth._parse_auth_params(f'{word} username="mmsc", x{word}="v", nc=1') == {
+        "username": "mmsc", f"x{word}": "v", "nc": "1"}
+    out = mm7.encode(deliver(), transaction_id="t")
+    app = mm7.wsgi_app(mm7.Receiver(Recorder(), auth=auth))
+    for header in (f"Digest {word}", f'Digest username="mmsc", realm="mm7", nonce="{nonce}", {word}'):
+        rsp = call_wsgi(app, out.to_bytes(), out.content_type, headers={"Authorization": header}, path="/mm7")
+        assert rsp["status"] == 401
+
+
 def test_the_debug_dump_of_a_request_drives_no_terminal(caplog):
     # Its body and headers are the peer's: an escape sequence in them reached the log as it came.
     with caplog.at_level(logging.DEBUG, logger="mm7bind.receiver"):

@@ -245,3 +245,43 @@ def test_a_replay_reports_what_the_request_headers_said_as_the_first_handling_di
     assert [code for code, _ in seen[0]] == ([] if content_type else ["soap-content-type"]) + codes
     assert rcv.replay() == [(record.id, "handled")]
     assert seen[1] == seen[0]
+
+
+def test_many_gzip_members_or_codings_are_inflated_in_linear_time_and_bounded(monkeypatch):
+    # gzip reads one member after another, and so does the receiver: after each it took the rest
+    # of the body as a copy, time quadratic in their number (1 s for 40,000 empty ones in 800 KB,
+    # minutes for the 20 MiB a request may hold). Each member costs microseconds whatever its
+    # size: past 1,000 a body is refused; so is one under more than 8 codings (each inflated
+    # all the others: 10,000 "gzip, " in a header, seconds).
+    from mm7bind.codec import request_body
+
+    MAX_GZIP_MEMBERS = 1000
+
+    fed = []
+    real = zlib.decompressobj
+
+    class Counting:
+        def __init__(self, *args):
+            self.inflater = real(*args)
+
+        def decompress(self, data, *args):
+            fed.append(len(data))
+            return self.inflater.decompress(data, *args)
+
+        def __getattr__(self, name):
+            return getattr(self.inflater, name)
+
+    monkeypatch.setattr(zlib, "decompressobj", Counting)
+    members = [gzip.compress(b"<a/>" if i % 2 else b"") for i in range(MAX_GZIP_MEMBERS)]
+    body = b"".join(members) + b"\0" * 10
+    assert request_body(body, "gzip", 10_000) == (b"<a/>" * (MAX_GZIP_MEMBERS // 2), None)
+    assert sum(fed) < 1100 * MAX_GZIP_MEMBERS  # (the rest after each member: 12 MB)
+    with pytest.raises(mm7.DecodeError, match="more than 1000 gzip members"):
+        request_body(body + members[0], "gzip", 10_000)
+    monkeypatch.setattr(zlib, "decompressobj", real)
+    layered = b"<a/>"
+    for _ in range(9):
+        layered = gzip.compress(layered)
+    assert request_body(gzip.decompress(layered), ", ".join(["gzip"] * 8), 10_000) == (b"<a/>", None)
+    with pytest.raises(mm7.DecodeError, match="9 content codings, more than 8"):
+        request_body(layered, ", ".join(["gzip"] * 9), 10_000)

@@ -926,6 +926,64 @@ def test_the_repair_keeps_the_hardened_parsing():
             mm7.decode_envelope(sdk_submit(subject))
 
 
+@pytest.mark.parametrize("text, repaired, ampersands, elements", [
+    # references kept, every other "&" of character data escaped
+    ("<a>A&B &amp; &#65; &#x41; &:x; &1; &</a>", "<a>A&amp;B &amp; &#65; &#x41; &:x; &amp;1; &amp;</a>", 3, {}),
+    # nor attribute values (a quoted ">" too), CDATA sections, comments, processing instructions
+    ('<a b="x&y>z">&</a>', '<a b="x&y>z">&amp;</a>', 1, {}),
+    ("<a><![CDATA[&<]]>&<!--&<-->&<?pi &<?>&</a>", "<a><![CDATA[&<]]>&amp;<!--&<-->&amp;<?pi &<?>&amp;</a>", 3, {}),
+    ("<a>&<!x>&<!-->&--></a>", "<a>&amp;<!x>&amp;<!-->&--></a>", 2, {}),
+    # markup never closed: the rest as it is
+    ("<a>&<!-- never closed & <b>&</b>", "<a>&amp;<!-- never closed & <b>&</b>", 1, {}),
+    ("<a>&<![CDATA[ never closed & ", "<a>&amp;<![CDATA[ never closed & ", 1, {}),
+    ("<a>&<?pi never closed & ", "<a>&amp;<?pi never closed & ", 1, {}),
+    ("<a>&<b attr='never closed>&</b>", "<a>&amp;<b attr='never closed>&</b>", 1, {}),
+    # elements of free text: prefixed, with attributes, a line break in the tag, one after another
+    ("<mm7:Subject>a<b</mm7:Subject ><Subject>a<b</Subject>&",
+     "<mm7:Subject>a&lt;b</mm7:Subject ><Subject>a&lt;b</Subject>&amp;", 1, {"Subject": 2}),
+    ('<Subject a="1">x<y</Subject><Subject/><Subject />x<y</Subject>',
+     '<Subject a="1">x&lt;y</Subject><Subject/><Subject />x<y</Subject>', 0, {"Subject": 1}),
+    ("<Subject\n>x<y</Subject\n>", "<Subject\n>x&lt;y</Subject\n>", 0, {"Subject": 1}),
+    ("<Subject>x<y</Subjects></Subject>", "<Subject>x&lt;y&lt;/Subjects></Subject>", 0, {"Subject": 1}),
+    ("<faultstring>A&B <c></faultstring><StatusText><b>ok</b> & more</StatusText><RFC2822Address>Li <li@x>"
+     "</RFC2822Address>", "<faultstring>A&amp;B &lt;c></faultstring><StatusText><b>ok</b> &amp; more</StatusText>"
+     "<RFC2822Address>Li &lt;li@x></RFC2822Address>", 2, {"faultstring": 1, "RFC2822Address": 1}),
+    ("<Subject><b>x</b></Subject>&<Subject><b>x</Subject>",
+     "<Subject><b>x</b></Subject>&amp;<Subject>&lt;b>x</Subject>", 1, {"Subject": 1}),
+    # the first end tag closes, wherever it is (a CDATA section's text too)
+    ("<Subject><![CDATA[</Subject>]]>x<y</Subject>", "<Subject>&lt;![CDATA[</Subject>]]>x<y</Subject>", 0,
+     {"Subject": 1}),
+    # no free text: a name that only starts or ends like one, two colons, a quoted ">" in the tag,
+    # no end tag
+    ("<Subjects>x<y</Subjects><XSubject>x<y</XSubject><p:q:Subject>x<y</p:q:Subject>",
+     "<Subjects>x<y</Subjects><XSubject>x<y</XSubject><p:q:Subject>x<y</p:q:Subject>", 0, {}),
+    ('<Subject a=">">x<y</Subject>', '<Subject a=">">x<y</Subject>', 0, {}),
+    ("<Subject>a</Subject><Subject>x<y", "<Subject>a</Subject><Subject>x<y", 0, {}),
+])
+def test_what_the_repair_reads_as_text(text, repaired, ampersands, elements):
+    from mm7bind.xmlsafe import repair_unescaped_text
+
+    out, found = repair_unescaped_text(text)
+    assert (out, found.ampersands, found.elements) == (repaired, ampersands, elements)
+
+
+def test_free_text_inside_free_text_read_well_formed_is_not_read_again(monkeypatch):
+    # Each element of free text had its content checked, those inside one found well-formed too:
+    # content nested under distinct prefixes was read once for each level, 18 s for 250 KB. And an
+    # element inside could be cut at its own first end tag, though the one around it was well-formed.
+    import mm7bind.xmlsafe as xmlsafe
+
+    nested = "<Subject><p:Subject><p:Subject>a</p:Subject></p:Subject></Subject>"
+    assert xmlsafe.repair_unescaped_text(nested)[0] == nested
+    deep = "".join(f"<p{i}:Subject>" for i in range(300)) + "<b/>"
+    deep += "".join(f"</p{i}:Subject>" for i in range(299, -1, -1))
+    checked = []
+    real = xmlsafe._well_formed_content
+    monkeypatch.setattr(xmlsafe, "_well_formed_content", lambda inner: checked.append(inner) or real(inner))
+    out, found = xmlsafe.repair_unescaped_text(deep + "<a>x<y</a>")
+    assert out == deep + "<a>x<y</a>" and not found and len(checked) == 1
+
+
 SPEC_SUBMIT_RSP = ("<MM7Version>5.3.0</MM7Version><Status><StatusCode>1000</StatusCode><StatusText>Success"
                    "</StatusText></Status><MessageID>041502073667</MessageID>")
 
