@@ -785,7 +785,8 @@ def test_import_refuses_a_dtd(project, tmp_path):
 
 def test_import_refuses_a_schema_lxml_cannot_compile(project, tmp_path):
     """xsdata generates from a file whose type reference resolves to nothing; mm7bind's validation
-    (lxml) could not compile it, and then nothing could be sent in that version."""
+    (lxml) could not compile it, and then nothing could be sent in that version. The error names the
+    file given, not schemas/' own file of the version, which is not the one at fault."""
     text = OFFICIAL_STYLE.read_text().replace('<element name="Subject" type="string" minOccurs="0"/>',
                                               '<element name="Subject" type="mm7:noSuchType" minOccurs="0"/>', 1)
     assert "noSuchType" in text
@@ -795,6 +796,7 @@ def test_import_refuses_a_schema_lxml_cannot_compile(project, tmp_path):
     proc = run(project, "import", str(source))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "does not compile with lxml" in proc.stderr and "noSuchType" in proc.stderr
+    assert f"error: {source} (imported as REL-6-MM7-1-4) does not compile" in proc.stderr, proc.stderr
     assert snapshot(project) == before
 
 
