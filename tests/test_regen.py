@@ -559,6 +559,29 @@ def test_a_file_in_the_official_layout_drops_in(project, tmp_path, envelope_impo
         f"invalid xsdata {[ext]} ['extension-element', 'element-order']",
     ]
 
+
+def test_an_official_file_copied_over_a_reconstructed_one_is_refused_until_imported(project):
+    """Copying the official file over schemas/' own and running `generate` would leave versions.toml
+    calling it the project's reconstruction (no url, no sha256), and `check` would then pass: each
+    command refuses instead, saying how to take it in, and importing it from where it lies works."""
+    target = project / "schemas" / "REL-6-MM7-1-4.xsd"
+    data = official_layout()
+    target.write_bytes(data)
+    before = snapshot(project)
+    for command in ("generate", "check"):
+        proc = run(project, command)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert ("schemas/REL-6-MM7-1-4.xsd is recorded as reconstructed by the project (versions.toml) but does "
+                "not say so" in proc.stderr), proc.stderr
+        assert "python -m tools.regen import schemas/REL-6-MM7-1-4.xsd" in proc.stderr
+    assert snapshot(project) == before
+    proc = run(project, "import", "schemas/REL-6-MM7-1-4.xsd")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    entry = tomllib.loads((project / "schemas" / "versions.toml").read_text())["versions"]["REL-6-MM7-1-4"]
+    assert (entry["origin"], entry["sha256"]) == ("official", hashlib.sha256(data).hexdigest())
+    assert target.read_bytes() == data
+    assert run(project, "check").returncode == 0
+
 EXTENDED_EARLIER = """
 import sys, pathlib
 root = pathlib.Path(sys.argv[1])

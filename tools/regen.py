@@ -301,6 +301,7 @@ def run_xsdata(manifest: Manifest, workdir: Path, overrides: dict[str, bytes] | 
                shown: dict[str, str] | None = None) -> Path:
     """Run xsdata into `workdir`; return the folder holding the generated package."""
     check_namespaces(manifest)
+    check_origins(manifest, overrides or {})
     src, raw, cfg, out, home = (workdir / d for d in ("src", "raw", "cfg", "out", "home"))
     for d in (src, raw, cfg, out, home):
         d.mkdir()
@@ -346,6 +347,29 @@ def generated_files(root: Path) -> dict[str, Path]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and "__pycache__" not in p.parts
     }
+
+
+# What every schema the project wrote says in its header comment. An official file copied over one
+# of them does not: taken as the project's own, it would pass for a reconstruction (versions.toml
+# unchanged, no url or sha256) and the tables would be corrected to the wrong file's credit.
+RECONSTRUCTED_MARK = b"as reconstructed by the mm7bind project"
+
+
+def check_origins(manifest: Manifest, overrides: dict[str, bytes]) -> None:
+    """Each file versions.toml calls reconstructed says it is."""
+    for entry in manifest.versions.values():
+        if entry.origin != "reconstructed":
+            continue
+        try:
+            data = overrides.get(entry.file) or (SCHEMAS / entry.file).read_bytes()
+        except OSError as exc:
+            raise RegenError(f"cannot read schemas/{entry.file}: {exc}") from exc
+        if RECONSTRUCTED_MARK not in data:
+            raise RegenError(
+                f"schemas/{entry.file} is recorded as reconstructed by the project (versions.toml) but does not "
+                f"say so in its header comment: an official file copied over it? Take it in with "
+                f"python -m tools.regen import schemas/{entry.file} (which records it as official, with its "
+                f"sha256). A schema of the project's own says '{RECONSTRUCTED_MARK.decode()}' at its head")
 
 
 def check_namespaces(manifest: Manifest) -> None:
