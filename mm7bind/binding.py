@@ -1057,7 +1057,13 @@ def _transaction_id(version: Version, value: str, must_understand: bool, builder
     # header is validated against the MM7 declaration): the attribute is optional, so leave it out.
     if must_understand and "@mustUnderstand" in index:
         items.append((index["@mustUnderstand"], "1"))
+    elif must_understand and "@*" in index and index["@*"].match_namespace(_SOAP_MUST_UNDERSTAND):
+        # (a file may take the SOAP attributes by an attribute wildcard instead of importing them)
+        items.append((index["@*"], {_SOAP_MUST_UNDERSTAND: "1"}))
     return builder.make(cls, None, items)
+
+
+_SOAP_MUST_UNDERSTAND = f"{{{versions.SOAP_NS}}}mustUnderstand"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1363,6 +1369,48 @@ def held_once(ncls: type, cls: type) -> frozenset[str]:
     schema with ``Content`` 0..n, as one transcription of REL-6-MM7-1-4 has it): read, the first."""
     return frozenset(path for _, path, _, _, is_list, child, _ in _read_plan(ncls, cls)
                      if child is not None and child.list_element and not is_list)
+
+
+def extension_point(cls: type) -> XmlVar | None:
+    """The element wildcard of a generated class that declares elements besides (an official
+    file's ``xs:any`` extension point); None without one, and for free content such as Status's
+    Details, which is all wildcard and read as such."""
+    index = _index(cls)
+    wildcard = index.get("#any")
+    if wildcard is None or not any(k[0] not in "@#" and k != "text()" for k in index):
+        return None
+    return wildcard
+
+
+@cache
+def reaches_extension_point(cls: type, _seen: frozenset[type] = frozenset()) -> bool:
+    """Whether `cls` or a class of its children has an extension point (none in our schemas)."""
+    if extension_point(cls) is not None:
+        return True
+    seen = _seen | {cls}
+    return any(var.clazz is not None and var.clazz not in seen and reaches_extension_point(var.clazz, seen)
+               for key, var in _index(cls).items() if key[0] not in "@#" and key != "text()")
+
+
+def extension_elements(el: etree._Element, cls: type, path: str) -> list[tuple[etree._Element, str]]:
+    """Elements of a valid tree below `el` (of generated `cls`) that an extension point takes:
+    valid, yet no field of a message holds them. With their paths, in document order."""
+    if not reaches_extension_point(cls):
+        return []
+    tag = el.tag
+    prefix = tag[: tag.find("}") + 1] if tag[0] == "{" else ""
+    index, wildcard = _index(cls), extension_point(cls)
+    found = []
+    for child in el.iterchildren(etree.Element):
+        ctag = child.tag
+        local = ctag[ctag.find("}") + 1:]
+        var = index.get(local) if ctag == prefix + local and local[0] not in "@#" and local != "text()" else None
+        if var is not None:
+            if var.clazz is not None:
+                found += extension_elements(child, var.clazz, f"{path}/{local}")
+        elif wildcard is not None and wildcard.match_namespace(ctag):
+            found.append((child, f"{path}/{local}"))
+    return found
 
 
 def _plain_reader(var: XmlVar, target: type | None) -> Callable[[Any], Any]:

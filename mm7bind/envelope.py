@@ -40,6 +40,7 @@ from .errors import (
     refusable,
 )
 from .tolerance import (
+    MAX_EXTRAS,
     SOAP_ENCODING_STYLE,
     Collector,
     Normalizer,
@@ -898,6 +899,7 @@ class _Reader:
 
     def bind(self, el: etree._Element, ncls: type, gen_cls: type, version: Version) -> m.Message:
         self.keep_one(el, ncls, gen_cls)
+        self.keep_extensions(el, gen_cls)
         decode_encoded_words(el, self.dev)
         free = binding.read_free_content(el, ncls, gen_cls)  # (before the reference engine renames the tree)
         message = self.bind_typed(el, ncls, gen_cls, version)
@@ -917,6 +919,21 @@ class _Reader:
                 self.surplus.append(m.VendorElement(path, name, qn.namespace, "".join(extra.itertext()).strip() or None,
                                                     etree.tostring(extra, encoding="unicode", with_tail=False)))
                 take_out(extra)
+
+    def keep_extensions(self, el: etree._Element, gen_cls: type) -> None:
+        """Elements an official file's extension point (``xs:any``) takes: valid, yet no field of
+        the message holds them, so they are kept as extras and reported (never refused)."""
+        if not binding.reaches_extension_point(gen_cls):
+            return  # (every schema of ours: no walk, no path)
+        for extra, path in binding.extension_elements(el, gen_cls, readable_path(el)):
+            qn = _qname(extra)
+            self.dev.add("extension-element", path, f"element in namespace {qn.namespace} where the schema has "
+                         "an extension point (xs:any): kept as extra")
+            if len(self.surplus) < MAX_EXTRAS:
+                self.surplus.append(m.VendorElement(path, qn.localname, qn.namespace,
+                                                    "".join(extra.itertext()).strip() or None,
+                                                    etree.tostring(extra, encoding="unicode", with_tail=False)))
+            take_out(extra)
 
     def bind_typed(self, el: etree._Element, ncls: type, gen_cls: type, version: Version) -> m.Message:
         if self.engine == "direct":

@@ -131,7 +131,7 @@ class Normalizer:
 
     def element(self, el: etree._Element, cls: type, path: str) -> None:
         index = binding.children(cls)
-        if "#any" in index:
+        if "#any" in index and not _has_elements(index):
             return  # free content (Status/Details): anything goes
         if len(el):
             self.promote_attribute_children(el, index, path)
@@ -204,6 +204,11 @@ class Normalizer:
                 self.dev.add("unqualified-element", f"{path}/{name}", "element in no namespace read as MM7")
             elif is_mm7_namespace(namespace):
                 self.dev.add("foreign-namespace", f"{path}/{name}", f"element in namespace {namespace}")
+            elif (wildcard := index.get("#any")) is not None and wildcard.match_namespace(tag):
+                # (an official file's extension point: valid, and kept)
+                self.keep_extra(child, f"{path}/{name}", "extension-element", f"element in namespace {namespace} "
+                                "where the schema has an extension point (xs:any): kept as extra")
+                return None
             else:
                 self.keep_extra(child, f"{path}/{name}", "unknown-element", f"element in foreign namespace {namespace}")
                 return None

@@ -243,10 +243,11 @@ class _LocalEnvelope(etree.Resolver):
         return self.resolve_filename(str(self.path), context) if url in REMOTE_ENVELOPE else None
 
 
-def check_compiles(manifest: Manifest, files: dict[str, bytes], workdir: Path) -> None:
+def check_compiles(manifest: Manifest, files: dict[str, bytes], workdir: Path,
+                   shown: dict[str, str] | None = None) -> None:
     """Each version's file compiles with lxml (libxml2) as mm7bind.validation compiles it: xsdata
     generates from schemas libxml2 refuses (an undefined type, say), and mm7bind could then neither
-    validate nor send in that version."""
+    validate nor send in that version. `shown`: how to name a file not yet in schemas/."""
     envelope = workdir / "soap-envelope.xsd"
     shutil.copyfile(SCHEMAS / manifest.envelope["file"], envelope)
     for name, data in files.items():
@@ -264,7 +265,8 @@ def check_compiles(manifest: Manifest, files: dict[str, bytes], workdir: Path) -
         try:
             etree.XMLSchema(doc)
         except etree.XMLSchemaParseError as exc:
-            raise RegenError(f"schemas/{entry.file} does not compile with lxml (libxml2), which mm7bind "
+            what = (shown or {}).get(entry.file, f"schemas/{entry.file}")
+            raise RegenError(f"{what} does not compile with lxml (libxml2), which mm7bind "
                              f"validates with: {exc}") from exc
 
 
@@ -295,13 +297,15 @@ def xsdata_config(manifest: Manifest) -> str:
     return "\n".join(lines)
 
 
-def run_xsdata(manifest: Manifest, workdir: Path, overrides: dict[str, bytes] | None = None) -> Path:
+def run_xsdata(manifest: Manifest, workdir: Path, overrides: dict[str, bytes] | None = None,
+               shown: dict[str, str] | None = None) -> Path:
     """Run xsdata into `workdir`; return the folder holding the generated package."""
     check_namespaces(manifest)
+    check_origins(manifest, overrides or {})
     src, raw, cfg, out, home = (workdir / d for d in ("src", "raw", "cfg", "out", "home"))
     for d in (src, raw, cfg, out, home):
         d.mkdir()
-    check_compiles(manifest, stage_schemas(manifest, src, overrides), raw)
+    check_compiles(manifest, stage_schemas(manifest, src, overrides), raw, shown)
     (cfg / "xsdata.xml").write_text(xsdata_config(manifest), encoding="utf-8")
     bindir = str(Path(sys.executable).parent)
     if shutil.which("ruff", path=bindir + os.pathsep + os.environ.get("PATH", "")) is None:
@@ -343,6 +347,29 @@ def generated_files(root: Path) -> dict[str, Path]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and "__pycache__" not in p.parts
     }
+
+
+# What every schema the project wrote says in its header comment. An official file copied over one
+# of them does not: taken as the project's own, it would pass for a reconstruction (versions.toml
+# unchanged, no url or sha256) and the tables would be corrected to the wrong file's credit.
+RECONSTRUCTED_MARK = b"as reconstructed by the mm7bind project"
+
+
+def check_origins(manifest: Manifest, overrides: dict[str, bytes]) -> None:
+    """Each file versions.toml calls reconstructed says it is."""
+    for entry in manifest.versions.values():
+        if entry.origin != "reconstructed":
+            continue
+        try:
+            data = overrides.get(entry.file) or (SCHEMAS / entry.file).read_bytes()
+        except OSError as exc:
+            raise RegenError(f"cannot read schemas/{entry.file}: {exc}") from exc
+        if RECONSTRUCTED_MARK not in data:
+            raise RegenError(
+                f"schemas/{entry.file} is recorded as reconstructed by the project (versions.toml) but does not "
+                f"say so in its header comment: an official file copied over it? Take it in with "
+                f"python -m tools.regen import schemas/{entry.file} (which records it as official, with its "
+                f"sha256). A schema of the project's own says '{RECONSTRUCTED_MARK.decode()}' at its head")
 
 
 def check_namespaces(manifest: Manifest) -> None:
@@ -619,7 +646,9 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
     files = {target.name: data, **parts}
     # Everything is generated and checked before anything in the tree changes; then renames.
     with tempfile.TemporaryDirectory(prefix="mm7bind-regen-") as tmp:
-        fresh = run_xsdata(manifest, Path(tmp), files)
+        # (a refusal names the file given, not the one in schemas/, which stays as it was)
+        shown = {target.name: f"{source} (imported as {version})"}
+        fresh = run_xsdata(manifest, Path(tmp), files, shown)
         staged = {SCHEMAS / name: content for name, content in files.items()}
         staged[MANIFEST] = manifest.dump().encode()
         try:
