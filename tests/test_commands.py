@@ -1072,11 +1072,13 @@ def test_serve_stops_without_waiting_out_a_send_in_flight(simulator, tmp_path):
     try:
         serve.wait_for(f"http://127.0.0.1:{port}/mm7")
         assert run("send", "--config", str(config), "--to", "+8613800000000", "--queue").returncode == 0
-        store = mm7.SqliteStore(tmp_path / "vasp.db")
-        try:
-            _until(lambda: store.outbox(state="sending"), "the outbox sends")
-        finally:
-            store.close()
+        # The simulator has the request once it has taken one of the scripted delays (its item
+        # claimed, "sending", is not enough: a SIGTERM before the request went out stops serve
+        # with no send in flight).
+        def delays_left() -> int:
+            return requests.post(simulator.control + "/fail", json={"count": 0}, timeout=10).json()["queued"]
+
+        _until(lambda: delays_left() < 5, "the MMSC holds the send")
         serve.proc.send_signal(signal.SIGTERM)
         assert serve.proc.wait(timeout=90) == 0
     finally:
