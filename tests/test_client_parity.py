@@ -10,6 +10,8 @@ import logging
 import os
 import re
 import socket
+import threading
+import time
 
 import pytest
 
@@ -27,6 +29,7 @@ from .fake_http import (
     Reply,
     SilentServer,
     TricklingServer,
+    _head_fields,
     dead_url,
     default_responder,
 )
@@ -193,6 +196,39 @@ def test_an_http_500_without_a_fault_may_have_arrived(asynchronous):
 def test_no_answer_at_all_names_the_read_timeout(asynchronous):
     with SilentServer() as silent, pytest.raises(RequestTimeout) as err:
         send(asynchronous, silent.url, read_timeout=0.3, retry=RetryPolicy.never())
+    assert f"timed out waiting for {silent.url}: no answer within 0.3 s (read_timeout)" in str(err.value)
+
+
+class HearingSilentServer(SilentServer):
+    """A SilentServer that reads each request whole first; `heard` is set once it has."""
+
+    def __init__(self):
+        super().__init__()
+        self.heard = threading.Event()
+
+    def _trickle(self, conn):
+        got = _head_fields(conn, b"")
+        if got is not None:
+            fields, body = got
+            while len(body) < int(fields["content-length"]):
+                body += conn.recv(65536)
+            self.heard.set()
+        super()._trickle(conn)
+
+
+def test_no_answer_at_all_is_said_so_by_an_async_client_held_up_past_its_bounds():
+    # (its event loop held up past the read timeout, as on a loaded machine, the answer head's
+    # bound, a little longer, ran out with it: a silent MMSC was said to have begun a head)
+    with HearingSilentServer() as silent:
+        async def main():
+            async with AsyncClient(silent.url, read_timeout=0.3, retry=RetryPolicy.never()) as c:
+                sending = asyncio.create_task(c.submit(submit(), transaction_id="tid-parity"))
+                await asyncio.to_thread(silent.heard.wait, 30)
+                time.sleep(1)  # noqa: ASYNC251 (the loop's thread held up: both bounds run out meanwhile)
+                return await sending
+
+        with pytest.raises(RequestTimeout) as err:
+            asyncio.run(main())
     assert f"timed out waiting for {silent.url}: no answer within 0.3 s (read_timeout)" in str(err.value)
 
 
@@ -537,16 +573,11 @@ class SlowReadingServer(TricklingServer):
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 128 * 1024)
 
     def _trickle(self, conn):
-        import time as clock
-
-        started, body = clock.monotonic(), b""
-        while b"\r\n\r\n" not in body:
-            body += conn.recv(65536)
-        head, _, body = body.partition(b"\r\n\r\n")
-        fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(b":") for line in head.split(b"\r\n")[1:])}
-        length = int(fields[b"content-length"])
+        started = time.monotonic()
+        fields, body = _head_fields(conn, b"")
+        length = int(fields["content-length"])
         assert length > self.held, length
-        boundary = b"\r\n--" + re.search(rb'boundary="?([^";]+)', fields[b"content-type"]).group(1)
+        boundary = b"\r\n--" + re.search(r'boundary="?([^";]+)', fields["content-type"]).group(1).encode()
         while boundary not in body:  # (the first part, the SOAP envelope)
             body += conn.recv(16384)
         soap = body.split(boundary)[0].partition(b"\r\n\r\n")[2]
@@ -557,10 +588,10 @@ class SlowReadingServer(TricklingServer):
                   % (out.content_type.encode(), len(answer), answer))
         size = len(body)
         while size < length:
-            passed = clock.monotonic() - started
+            passed = time.monotonic() - started
             allowed = length if passed >= self.due else int((length - self.held) * passed / self.due)
             if size >= allowed:
-                clock.sleep(0.01)
+                time.sleep(0.01)
                 continue
             chunk = conn.recv(min(allowed - size, 1 << 20))
             if not chunk:
