@@ -53,15 +53,15 @@ class Background:
         self.proc = subprocess.Popen([sys.executable, "-m", "mm7bind.cli", *args], stdout=self.out,
                                      stderr=subprocess.STDOUT, text=True, cwd=cwd or ROOT, env=ENV)
 
-    def wait_for(self, url: str, timeout: float = 20) -> None:
+    def wait_for(self, url: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"process exited: {self.output()}")
             try:
-                requests.get(url, timeout=1)
+                requests.get(url, timeout=5)
                 return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # (not listening yet, or its first answer slow)
                 time.sleep(0.1)
         raise AssertionError(f"{url} did not come up")
 
