@@ -10,6 +10,7 @@ client of zeep's `AsyncTransport`. Both always set connect and read timeouts and
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import functools
 import io
@@ -304,6 +305,34 @@ class _SlowHead(TimeoutError):
 
 class _SlowUpload(TimeoutError):
     """A request that did not go out whole within the upload timeout."""
+
+
+# What the reads of the async exchange under way brought since its answer's head was awaited:
+# [a read made, bytes read] (see `_exchange`).
+_answer_reads: contextvars.ContextVar[list | None] = contextvars.ContextVar("mm7bind_answer_reads", default=None)
+
+
+def _count_reads(stream: Any) -> None:
+    """Have the reads of `stream`, an httpcore network stream, counted in `_answer_reads` (once
+    per stream: its later requests find it counting). Another kind of stream is left as it is."""
+    read = getattr(stream, "read", None)
+    if read is None or getattr(read, "mm7_counting", False):
+        return
+
+    async def counting(max_bytes: int, timeout: float | None = None) -> bytes:
+        seen = _answer_reads.get()
+        if seen is not None:
+            seen[0] = True
+        data = await read(max_bytes, timeout)
+        if seen is not None:
+            seen[1] += len(data)
+        return data
+
+    counting.mm7_counting = True  # type: ignore[attr-defined]
+    try:
+        stream.read = counting
+    except AttributeError:
+        pass
 
 
 @functools.cache
@@ -2081,6 +2110,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         reads it whole, however long it goes on). `written` gets an item once the request begins
         to be written to the MMSC (or to a plain-http proxy passing it on; not a tunnel's CONNECT),
         `whole` once its last byte was (emptied as the next begins: a Digest challenge's answer)."""
+        import httpx  # noqa: PLC0415
 
         loop = asyncio.get_running_loop()
         # The answer's head must come whole within the read timeout of the request's end (a
@@ -2093,8 +2123,18 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
 
         upload_bound = upload_time(self.config, len(body))
 
+        # (whether the MMSC wrote anything toward the head: when the head's bound runs out together
+        # with httpx's read timeout, as when the event loop was held up past both, a silent MMSC is
+        # still said as one)
+        seen = [False, 0]
+        counted = _answer_reads.set(seen)
+
         async def trace(event: str, info: dict) -> None:
             nonlocal uploading
+            if event.endswith((".connect_tcp.complete", ".start_tls.complete")):
+                _count_reads(info.get("return_value"))
+            elif event.endswith(".receive_response_headers.started"):
+                seen[:] = [False, 0]
             if event.endswith(".send_request_headers.started") and info["request"].method != b"CONNECT":
                 written.append(True)
                 whole.clear()
@@ -2120,10 +2160,14 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         except TimeoutError as exc:
             if head_bound.expired() and uploading:
                 raise _SlowUpload(f"the request did not go out whole within {upload_bound:g} s") from exc
+            if head_bound.expired() and seen[0] and not seen[1]:
+                raise httpx.ReadTimeout(f"no answer within {self.config.read_timeout:g} s", request=request) from exc
             if head_bound.expired():
                 raise _SlowHead(f"no whole answer head within {self.config.read_timeout:g} s of the request "
                                 "sent") from exc
             raise
+        finally:
+            _answer_reads.reset(counted)
         limit, chunks, size = self.config.max_answer_bytes, [], 0
         try:
             _check_head(resp.headers.raw)

@@ -2006,17 +2006,25 @@ def test_ctrl_c_while_waiting_for_a_pooled_connection_leaves_the_send_unsent_and
 
     store = MemoryStore()
     outcome = []
-    with FakeServer(lambda req: Reply(**{**vars(default_responder(req)), "delay": 1.0})) as srv, \
-            client(srv.url, pool_size=1, store=store, retry=RetryPolicy.never()) as c:
+    released = threading.Event()  # (the first send's answer held until the queued one was interrupted)
+
+    def held(req):
+        released.wait(30)
+        return default_responder(req)
+
+    with FakeServer(held) as srv, client(srv.url, pool_size=1, store=store, retry=RetryPolicy.never()) as c:
         out = threading.Thread(target=lambda: outcome.append(c.submit(submit(), transaction_id="tid-out").ok))
         out.start()
         while not srv.requests:  # (the one connection is taken)
             time.sleep(0.01)
         pools = c.session.get_adapter(srv.url).poolmanager.pools
         [slots] = [pools[key].pool for key in pools.keys()]
-        with caplog.at_level(logging.INFO, logger="mm7bind.client"), \
-                _interrupting(lambda: slots.not_empty._waiters), pytest.raises(KeyboardInterrupt):
-            c.submit(submit(), transaction_id="tid-queued")  # (waits its turn for the connection)
+        try:
+            with caplog.at_level(logging.INFO, logger="mm7bind.client"), \
+                    _interrupting(lambda: slots.not_empty._waiters), pytest.raises(KeyboardInterrupt):
+                c.submit(submit(), transaction_id="tid-queued")  # (waits its turn for the connection)
+        finally:
+            released.set()
         out.join(30)
         assert outcome == [True]
         assert c.submit(submit(), transaction_id="tid-next").ok  # (the pool serves on)

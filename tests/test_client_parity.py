@@ -8,7 +8,10 @@ import asyncio
 import errno
 import logging
 import os
+import re
 import socket
+import threading
+import time
 
 import pytest
 
@@ -193,6 +196,39 @@ def test_an_http_500_without_a_fault_may_have_arrived(asynchronous):
 def test_no_answer_at_all_names_the_read_timeout(asynchronous):
     with SilentServer() as silent, pytest.raises(RequestTimeout) as err:
         send(asynchronous, silent.url, read_timeout=0.3, retry=RetryPolicy.never())
+    assert f"timed out waiting for {silent.url}: no answer within 0.3 s (read_timeout)" in str(err.value)
+
+
+class HearingSilentServer(SilentServer):
+    """A SilentServer that reads each request whole first; `heard` is set once it has."""
+
+    def __init__(self):
+        super().__init__()
+        self.heard = threading.Event()
+
+    def _trickle(self, conn):
+        got = _head_fields(conn, b"")
+        if got is not None:
+            fields, body = got
+            while len(body) < int(fields["content-length"]):
+                body += conn.recv(65536)
+            self.heard.set()
+        super()._trickle(conn)
+
+
+def test_no_answer_at_all_is_said_so_by_an_async_client_held_up_past_its_bounds():
+    # (its event loop held up past the read timeout, as on a loaded machine, the answer head's
+    # bound, a little longer, ran out with it: a silent MMSC was said to have begun a head)
+    with HearingSilentServer() as silent:
+        async def main():
+            async with AsyncClient(silent.url, read_timeout=0.3, retry=RetryPolicy.never()) as c:
+                sending = asyncio.create_task(c.submit(submit(), transaction_id="tid-parity"))
+                await asyncio.to_thread(silent.heard.wait, 30)
+                time.sleep(1)  # noqa: ASYNC251 (the loop's thread held up: both bounds run out meanwhile)
+                return await sending
+
+        with pytest.raises(RequestTimeout) as err:
+            asyncio.run(main())
     assert f"timed out waiting for {silent.url}: no answer within 0.3 s (read_timeout)" in str(err.value)
 
 
@@ -610,39 +646,52 @@ def test_an_answer_head_within_the_limits_is_read(asynchronous):
 
 
 class SlowReadingServer(TricklingServer):
-    """Reads each request slowly for `slow_for` seconds (a link slower than the client), then the
-    rest at once, and answers with a SubmitRsp: the upload takes longer than the client's timeouts
-    add up to, the answer comes at once after it."""
+    """Reads each request slowly (a link slower than the client) until `due` seconds from the
+    connection have passed, then the rest at once, and answers with a SubmitRsp at once: the upload
+    outlasts `due`, the answer comes as the request's last byte does.
 
-    slow_for = 2.5
+    Slowly: at most the bytes due by then of all but the last `held` bytes, the request's pace set
+    by the time passed, not by the reads done (under load, a reader pausing a fixed time after each
+    read fell so far behind that a write of the client waited out its timeout). Until `due`, the
+    client has more than `held` minus its send buffer and our receive buffer (4 MiB and 256 KiB at
+    most, by Linux's defaults) left to write. The answer is made from the request's SOAP part
+    beforehand: decoding the whole request after its last byte took long enough under load to miss
+    the read timeout."""
+
+    held = 12 * 1024 * 1024
+
+    def __init__(self, due: float):
+        super().__init__()
+        self.due = due
+        # (a small, fixed receive buffer, not an autotuned window of many MiB; inherited by what it accepts)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 128 * 1024)
 
     def _trickle(self, conn):
-        import time as clock
-
-        buffered, started = b"", clock.monotonic()
-        while b"\r\n\r\n" not in buffered:
-            buffered += conn.recv(65536)
-        head, _, body = buffered.partition(b"\r\n\r\n")
-        length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length:")))
-        received = [body]
-        size = len(body)
-        while size < length:
-            slow = clock.monotonic() - started < self.slow_for
-            chunk = conn.recv(16384 if slow else 1 << 20)
-            if not chunk:
-                return
-            received.append(chunk)
-            size += len(chunk)
-            if slow:
-                clock.sleep(0.02)
-        content_type = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
-                            if line.lower().startswith(b"content-type:")).decode()
-        env = mm7.decode(b"".join(received), content_type)
+        started = time.monotonic()
+        fields, body = _head_fields(conn, b"")
+        length = int(fields["content-length"])
+        assert length > self.held, length
+        boundary = b"\r\n--" + re.search(r'boundary="?([^";]+)', fields["content-type"]).group(1).encode()
+        while boundary not in body:  # (the first part, the SOAP envelope)
+            body += conn.recv(16384)
+        soap = body.split(boundary)[0].partition(b"\r\n\r\n")[2]
+        env = mm7.decode(soap, "text/xml")
         out = mm7.encode(mm7.SubmitRsp(message_id="m-slow"), transaction_id=env.transaction_id, version=env.version)
         answer = out.to_bytes()
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
-                     % (out.content_type.encode(), len(answer), answer))
+        answer = (b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                  % (out.content_type.encode(), len(answer), answer))
+        size = len(body)
+        while size < length:
+            passed = time.monotonic() - started
+            allowed = length if passed >= self.due else int((length - self.held) * passed / self.due)
+            if size >= allowed:
+                time.sleep(0.01)
+                continue
+            chunk = conn.recv(min(allowed - size, 1 << 20))
+            if not chunk:
+                return
+            size += len(chunk)
+        conn.sendall(answer)
         conn.close()
 
 
@@ -653,15 +702,17 @@ def test_a_slow_upload_leaves_the_mmsc_its_whole_read_timeout_to_answer(asynchro
     content = mm7.Content()
     content.add_bytes(os.urandom(24 * 1024 * 1024), "video/mp4", filename="clip.mp4")
     msg = mm7.SubmitReq(recipients=["+8613800000000"], subject="large", content=content)
-    with SlowReadingServer() as slow:
+    settings = {"connect_timeout": 0.5, "read_timeout": 1.5, "retry": RetryPolicy.never()}
+    # Slow until both timeouts have run out from the connection (from the server's side of it: the
+    # client's clock started earlier), however slowly the test runs.
+    with SlowReadingServer(due=settings["connect_timeout"] + settings["read_timeout"]) as slow:
         if asynchronous:
             async def main():
-                async with AsyncClient(slow.url, connect_timeout=0.5, read_timeout=1.5,
-                                       retry=RetryPolicy.never()) as c:
+                async with AsyncClient(slow.url, **settings) as c:
                     return await c.submit(msg, transaction_id="tid-slow")
 
             r = asyncio.run(main())
         else:
-            with Client(slow.url, connect_timeout=0.5, read_timeout=1.5, retry=RetryPolicy.never()) as c:
+            with Client(slow.url, **settings) as c:
                 r = c.submit(msg, transaction_id="tid-slow")
     assert r.ok and r.message_id == "m-slow"

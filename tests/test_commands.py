@@ -53,15 +53,15 @@ class Background:
         self.proc = subprocess.Popen([sys.executable, "-m", "mm7bind.cli", *args], stdout=self.out,
                                      stderr=subprocess.STDOUT, text=True, cwd=cwd or ROOT, env=ENV)
 
-    def wait_for(self, url: str, timeout: float = 20) -> None:
+    def wait_for(self, url: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"process exited: {self.output()}")
             try:
-                requests.get(url, timeout=1)
+                requests.get(url, timeout=5)
                 return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # (not listening yet, or its first answer slow)
                 time.sleep(0.1)
         raise AssertionError(f"{url} did not come up")
 
@@ -1086,11 +1086,13 @@ def test_serve_stops_without_waiting_out_a_send_in_flight(simulator, tmp_path):
     try:
         serve.wait_for(f"http://127.0.0.1:{port}/mm7")
         assert run("send", "--config", str(config), "--to", "+8613800000000", "--queue").returncode == 0
-        store = mm7.SqliteStore(tmp_path / "vasp.db")
-        try:
-            _until(lambda: store.outbox(state="sending"), "the outbox sends")
-        finally:
-            store.close()
+        # The simulator has the request once it has taken one of the scripted delays (its item
+        # claimed, "sending", is not enough: a SIGTERM before the request went out stops serve
+        # with no send in flight).
+        def delays_left() -> int:
+            return requests.post(simulator.control + "/fail", json={"count": 0}, timeout=10).json()["queued"]
+
+        _until(lambda: delays_left() < 5, "the MMSC holds the send")
         serve.proc.send_signal(signal.SIGTERM)
         assert serve.proc.wait(timeout=90) == 0
     finally:
