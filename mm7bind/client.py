@@ -53,6 +53,7 @@ from .errors import (
     SendInterrupted,
     TransportError,
 )
+from .hints import suggest_keywords
 from .mime import header_value
 from .profiles import STANDARD, Profile
 from .retry import RateLimiter, RetryPolicy, parse_retry_after
@@ -123,6 +124,7 @@ def _origin(url: str) -> tuple[str, str | None, int | None]:
 STREAM_ABOVE = 1024 * 1024  # bodies larger than this are streamed from their parts, not joined
 
 
+@suggest_keywords
 @dataclass(frozen=True)
 class ClientConfig:
     """Everything about one MMSC connection. `urls` are tried in order (or in turn: `round_robin`)."""
@@ -665,18 +667,22 @@ class ClientCore:
         elif timed_out is not None:
             why = self.timeout_words(timed_out)
         peer = self.peer
-        tls = tlsrefusal.hint(exc, self.config.cert is not None, peer, self.setting_names)
-        if tls:  # (which setting to change: the client certificate, or the CA)
-            why = tls if tlsrefusal.certificate_alert(exc) else f"{why} ({tls})"
-        elif kind == "connect" and _refused(exc):  # (a wrong port, or the peer down: which to look at)
+        # What to look at, said first, the library's words after it ("Failed to establish a new
+        # connection: [Errno 111] Connection refused" told neither which setting nor which port)
+        hint = tlsrefusal.hint(exc, self.config.cert is not None, peer, self.setting_names)
+        if hint and tlsrefusal.certificate_alert(exc):  # (the hint names the alert: nothing more to say)
+            why, hint = hint, ""
+        elif not hint and kind == "connect" and _refused(exc):  # (a wrong port, or the peer down)
             parts = urlsplit(url)
             where = parts.netloc.rpartition("@")[2]
             where += "" if parts.port else f":{_DEFAULT_PORTS[parts.scheme]}"
-            why = f"{why} (nothing listens at {where}: is {peer} up, and is that its port?)"
+            hint = f"nothing listens at {where}; is {peer} up, and is that its port?"
         if kind == "too-large":  # an answer, but no MM7 one: the same request would get it again
             return self.give_up(p, ProtocolError(f"answer from {shown} {exc}: not read further", **kw))
+        if hint:
+            kw |= {"hint": hint, "detail": why}
         if kind == "connect":
-            error: SendError = ConnectError(f"cannot connect to {shown}: {why}", **kw)
+            error: SendError = ConnectError(f"cannot connect to {shown}" + ("" if hint else f": {why}"), **kw)
             error.__cause__ = exc
             retryable = policy.on_connect_error
             # Nothing reached the MMSC: go straight to another one if there is one (and no earlier
@@ -685,10 +691,10 @@ class ClientCore:
             if other is not None and attempt < policy.max_attempts:
                 return Retry(0.0, other, error)
         elif kind == "timeout":
-            error = RequestTimeout(f"timed out waiting for {shown}: {why}", **kw)
+            error = RequestTimeout(f"timed out waiting for {shown}" + ("" if hint else f": {why}"), **kw)
             retryable = policy.on_timeout
         else:  # the request went out, the answer never came: as a timeout, the MMSC may have it
-            error = TransportError(f"HTTP exchange with {shown} failed: {why}", **kw)
+            error = TransportError(f"HTTP exchange with {shown} failed" + ("" if hint else f": {why}"), **kw)
             retryable = policy.on_timeout
         error.__cause__ = exc  # (said in our words; the library's own error kept beneath)
         return self.again_or_raise(p, attempt, url, error, retryable, None, tried)
@@ -715,9 +721,9 @@ class ClientCore:
         last = arrival(error)
         error.earlier_unanswered = p.unanswered
         if p.unanswered and last != MAY_HAVE_ARRIVED:
-            error.args = (f"{error} ({EARLIER_UNANSWERED}: {taken})", *error.args[1:])
+            error.notes = (*error.notes, f"{EARLIER_UNANSWERED}: {taken}")
         elif last == MAY_HAVE_ARRIVED:
-            error.args = (f"{error} ({taken})", *error.args[1:])
+            error.notes = (*error.notes, taken)
         self.finish(p, error=error)
         raise error
 
@@ -1660,6 +1666,7 @@ def _httpx_auth(mode: str, username: str, password: str, qop: str | None = None)
     return Digest()
 
 
+@suggest_keywords
 class Client(_Operations[Result]):
     """A blocking MM7 client. Thread-safe: one instance can serve many threads (one pool)."""
 
@@ -1862,6 +1869,7 @@ def _as_sent(headers) -> dict[str, str]:
     return joined
 
 
+@suggest_keywords
 class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
     """The same client for asyncio: `await client.submit(msg)`."""
 

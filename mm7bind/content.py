@@ -28,6 +28,7 @@ from xml.sax.saxutils import quoteattr
 from . import durations, gbk
 from .durations import LONGEST_MS, adts_frame, id3_size, mpeg_frame, same_stream
 from .errors import EncodeError
+from .hints import suggest_keywords
 
 CHUNK = 256 * 1024
 
@@ -717,6 +718,7 @@ class Part:
         return f"<Part {self.content_type} {ident} {self.size} bytes>"
 
 
+@suggest_keywords
 @dataclass(eq=False)
 class Content:
     """The multimedia content of a message: ordered parts plus an optional SMIL presentation.

@@ -171,17 +171,37 @@ class SendError(MM7Error):
     """A request that did not get a usable MM7 answer. `attempts` says how often it was tried;
     `retry_after`, the seconds the last answer's Retry-After asked for (None without one);
     `earlier_unanswered`, whether an attempt before the last got no answer (the MMSC may have
-    taken that one, whatever the last one met: `mm7bind.arrival`)."""
+    taken that one, whatever the last one met: `mm7bind.arrival`). `hint`: what to look at, in
+    our words (a refused connection: "nothing listens at host:port ..."), said right after what
+    happened, before `detail`, the HTTP library's own words (the cause itself is `__cause__`)."""
 
     earlier_unanswered = False
+    hint: str | None = None
+    detail: str | None = None
+    notes: tuple[str, ...] = ()
 
     def __init__(self, message: str, *, transaction_id: str | None = None, url: str | None = None, attempts: int = 1,
-                 retry_after: float | None = None):
+                 retry_after: float | None = None, hint: str | None = None, detail: str | None = None):
         super().__init__(message)
         self.transaction_id = transaction_id
         self.url = url
         self.attempts = attempts
         self.retry_after = retry_after
+        self.hint = hint
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.said()
+
+    def said(self, hint: str | None = None) -> str:
+        """The error in words: what happened, `hint` (what to look at), the underlying library's
+        `detail` in brackets, then `notes` (whether the MMSC may have it). `hint`: another in place
+        of the error's own — a program's, naming its own options — so that it is said once."""
+        hint = self.hint if hint is None else hint
+        text = str(self.args[0]) if self.args else ""
+        text += f": {hint}" if hint else ""
+        text += f" ({self.detail})" if self.detail else ""
+        return text + "".join(f" ({note})" for note in self.notes)
 
 
 class TransportError(SendError):

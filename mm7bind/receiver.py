@@ -43,6 +43,7 @@ from .errors import (
     ValidationError,
     refusable,
 )
+from .hints import suggest_keywords
 from .jsonable import to_jsonable
 from .mime import Body, MimeLimits, header_value
 from .profiles import STANDARD, Profile
@@ -164,6 +165,7 @@ class Handler:
         return None
 
 
+@suggest_keywords
 @dataclass
 class ReceiverConfig:
     """A `Receiver`'s settings (or give them to it as keywords): who may post (`auth`, `allow`),
@@ -184,6 +186,7 @@ class ReceiverConfig:
     store_wait: float | None = 5.0
 
 
+@suggest_keywords
 class Receiver:
     """`handle(body, content_type, headers, peer)` → `Response`. Thread-safe."""
 

@@ -25,6 +25,7 @@ from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer,
 from .chunked import ChunkedReader, FramingError
 from .deadline import DeadlineReader
 from .display import printable
+from .hints import suggest_keywords
 from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .receiver import ClientCert, Receiver
 
@@ -761,6 +762,7 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
     server.maintenance = maintenance
 
 
+@suggest_keywords
 class EmbeddedServer:
     """The receiver on a socket: `start()` runs it in a background thread, `serve_forever()` in this one.
 

@@ -906,7 +906,8 @@ def test_a_refusal_is_info_and_no_usable_answer_a_warning_that_says_why(caplog):
     assert unreachable.levelname == "WARNING" and "failed: ConnectError" in unreachable.getMessage()
     assert f"cannot connect to {dead_url().rsplit(':', 1)[0]}" in unreachable.getMessage()
     # The cause in words, not requests' and urllib3's wrappers around it.
-    assert "Connection refused (nothing listens at" in unreachable.getMessage()
+    assert ": nothing listens at 127.0.0.1:" in unreachable.getMessage()
+    assert unreachable.getMessage().endswith("Connection refused)")
     assert "Max retries" not in unreachable.getMessage()
 
 

@@ -112,7 +112,14 @@ def test_a_send_to_no_configured_mmsc_says_it_tried_the_simulators_address(capsy
         monkeypatch.delenv(var)
     assert main(["send", "--to", "1", "--text", "x"]) == 4
     err = capsys.readouterr().err
-    assert err.startswith(f"mm7bind send: not sent: cannot connect to {closed}") and "`mm7bind simulate`" in err, err
+    assert err.startswith(f"mm7bind send: not sent: cannot connect to {closed}: nothing listens at the simulator's "
+                          "address") and "`mm7bind simulate`" in err, err
+    # One hint, in place of the client's (said once: its "is the MMSC up" was cut from the text after the fact)
+    assert "is the MMSC up" not in err and err.count("nothing listens") == 1 and err.count("\n") == 1, err
+    assert err.rstrip().endswith("Connection refused)"), err  # (the cause last)
+    assert main(["send", "--to", "1", "--text", "x", "--json"]) == 4  # (the same words in JSON)
+    said = json.loads(capsys.readouterr().out)["message"]
+    assert err.rstrip() == f"mm7bind send: not sent: {said}", (err, said)
     assert main(["send", "--to", "1", "--text", "x", "--mmsc", closed.replace("/mm7", "/other")]) == 4
     assert "simulate" not in capsys.readouterr().err  # (an MMSC given: no word of the simulator)
 
@@ -166,3 +173,19 @@ def test_received_keeps_the_credentials_a_test_checks_and_its_json_masks_them():
         assert status == 200 and "***" in shown["headers"]["Authorization"] and "***" in repr(got)
     text = " ".join((Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8").split())
     assert "the attribute keeps them as sent" in text
+
+
+def test_a_send_without_content_says_so_and_sends_it(capsys):
+    """`mm7bind send --to N` without --text or --attach sent a SubmitReq without content without a
+    word (MM7 allows one): a user who forgot --text learnt it from the handset."""
+    from mm7bind.cli import main
+
+    with Simulator() as sim:
+        assert main(["send", "--mmsc", sim.url, "--to", "13800138000", "--subject", "hi"]) == 0
+        out, err = capsys.readouterr()
+        assert out.strip() and err == "mm7bind send: note: no --text, --attach or --smil: the message goes without " \
+                                      "content\n", err
+        [stored] = sim.messages.values()
+        assert stored.request.content is None  # (sent all the same)
+        assert main(["send", "--mmsc", sim.url, "--to", "13800138000", "--text", "hi"]) == 0
+        assert capsys.readouterr().err == ""

@@ -1,0 +1,47 @@
+"""A misspelt keyword to a public constructor is refused with the name it likely is."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+import pytest
+
+import mm7bind as mm7
+from mm7bind.simulator import Simulator, SimulatorConfig
+
+
+@pytest.mark.parametrize(("make", "wrong", "right"), [
+    (lambda **kw: mm7.ClientConfig(**kw), "read_timout", "read_timeout"),
+    (lambda **kw: mm7.Client("http://127.0.0.1:9/mm7", **kw), "read_timout", "read_timeout"),  # (passed on)
+    (lambda **kw: mm7.Client("http://127.0.0.1:9/mm7", **kw), "stor", "store"),  # (its own)
+    (lambda **kw: mm7.Profile(**kw), "verison", "version"),
+    (lambda **kw: mm7.XmlStyle(**kw), "encodng", "encoding"),
+    (lambda **kw: mm7.RetryPolicy(**kw), "max_attempt", "max_attempts"),
+    (lambda **kw: mm7.SubmitReq(**kw), "recipient", "recipients"),
+    (lambda **kw: mm7.DeliverRsp(**kw), "Status", "status"),
+    (lambda **kw: mm7.Content(**kw), "part", "parts"),
+    (lambda **kw: mm7.Receiver(**kw), "strct", "strict"),
+    (lambda **kw: SimulatorConfig(**kw), "dialekt", "dialect"),
+    (lambda **kw: Simulator(**kw), "dialekt", "dialect"),
+])
+def test_a_misspelt_keyword_is_said_with_the_one_it_likely_is(make, wrong, right):
+    with pytest.raises(TypeError) as err:
+        make(**{wrong: 1})
+    assert str(err.value).endswith(f"got an unexpected keyword argument {wrong!r} (did you mean {right}?)"), err.value
+
+
+def test_only_the_calls_own_keyword_errors_get_a_hint_and_correct_calls_are_untouched():
+    with pytest.raises(TypeError) as err:  # (nothing alike: Python's words alone)
+        mm7.ClientConfig(zzzz=1)
+    assert str(err.value) == "ClientConfig.__init__() got an unexpected keyword argument 'zzzz'"
+    with pytest.raises(TypeError) as err:  # (not a keyword's matter)
+        mm7.Profile(*range(40))
+    assert "did you mean" not in str(err.value)
+    # The signature shown, and what dataclasses see, are the constructors' own
+    assert "read_timeout" in inspect.signature(mm7.ClientConfig).parameters
+    assert "recipients" in inspect.signature(mm7.SubmitReq).parameters
+    msg = mm7.SubmitReq(vaspid="1", recipients=mm7.Recipients(to=["+8613800138000"]))
+    again = dataclasses.replace(msg, subject="s")
+    assert again.vaspid == "1" and again.subject == "s" and again == dataclasses.replace(msg, subject="s")
+    assert mm7.Profile(version="REL-5-MM7-1-0").version == "REL-5-MM7-1-0"
