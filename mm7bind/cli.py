@@ -2222,7 +2222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_versions)
 
-    p = sub.add_parser("version", help="print the version (and the China Mobile API version)")
+    p = sub.add_parser("version", help="print mm7bind's version, the China Mobile API version it sends and the "
+                       "schema versions")
     p.set_defaults(func=cmd_version)
 
     p = sub.add_parser("validate", help="check messages against their schema version")

@@ -43,7 +43,7 @@ from .errors import (
     ValidationError,
     refusable,
 )
-from .hints import suggest_keywords
+from .hints import did_you_mean, suggest_keywords
 from .jsonable import to_jsonable
 from .mime import Body, MimeLimits, header_value
 from .profiles import STANDARD, Profile
@@ -211,7 +211,8 @@ class Receiver:
         """Register a callable for "deliver", "delivery_report" or "read_reply" (usable as a decorator)."""
         key = KIND_NAMES.get(kind, kind)
         if key not in HANDLED_KINDS:
-            raise ValueError(f"unknown message kind {kind!r}")
+            raise ValueError(f"unknown message kind {kind!r}{did_you_mean(str(kind), KIND_NAMES)}: a receiver "
+                             f"handles {', '.join(KIND_NAMES)} (or {', '.join(HANDLED_KINDS)})")
 
         def register(f: Callable) -> Callable:
             self.callables[key] = f

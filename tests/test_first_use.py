@@ -189,3 +189,32 @@ def test_a_send_without_content_says_so_and_sends_it(capsys):
         assert stored.request.content is None  # (sent all the same)
         assert main(["send", "--mmsc", sim.url, "--to", "13800138000", "--text", "hi"]) == 0
         assert capsys.readouterr().err == ""
+
+
+def test_a_client_given_a_url_without_its_scheme_is_told_how_to_write_it():
+    """`mm7bind send --mmsc 127.0.0.1:9090/mm7` and the configuration said "write http://...";
+    `Client("127.0.0.1:9090/mm7")` said only "not an http(s) URL of an MMSC"."""
+    import pytest
+
+    import mm7bind as mm7
+
+    with pytest.raises(ValueError) as err:
+        mm7.Client("127.0.0.1:9090/mm7")
+    assert str(err.value) == ("'127.0.0.1:9090/mm7' is not an http(s) URL of an MMSC (no scheme: write "
+                              "http://127.0.0.1:9090/mm7, or https://)")
+    with pytest.raises(ValueError) as err:  # (a scheme, the wrong one: nothing to add)
+        mm7.ClientConfig(urls=("ftp://mmsc.example/mm7",))
+    assert str(err.value) == "'ftp://mmsc.example/mm7' is not an http(s) URL of an MMSC"
+
+
+def test_version_help_says_all_the_command_prints(capsys):
+    """`mm7bind version --help` spoke of two versions; the command prints the schema versions too."""
+    import pytest
+
+    from mm7bind.cli import main
+
+    assert main(["version"]) == 0
+    assert "schema versions: REL-5-MM7-1-0" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["version", "--help"])
+    assert "the schema versions" in " ".join(capsys.readouterr().out.split())

@@ -45,3 +45,17 @@ def test_only_the_calls_own_keyword_errors_get_a_hint_and_correct_calls_are_unto
     again = dataclasses.replace(msg, subject="s")
     assert again.vaspid == "1" and again.subject == "s" and again == dataclasses.replace(msg, subject="s")
     assert mm7.Profile(version="REL-5-MM7-1-0").version == "REL-5-MM7-1-0"
+
+
+def test_a_receiver_asked_for_a_kind_it_has_not_names_those_it_has():
+    """`@receiver.on("delivery")` said "unknown message kind 'delivery'" and no more."""
+    rx = mm7.Receiver()
+    with pytest.raises(ValueError) as err:
+        rx.on("delivery-report", lambda msg, ctx: None)  # (as `store inbox --kind` spells it)
+    assert str(err.value) == ("unknown message kind 'delivery-report' (did you mean delivery_report?): a receiver "
+                              "handles deliver, delivery_report, read_reply (or DeliverReq, DeliveryReportReq, "
+                              "ReadReplyReq)")
+    with pytest.raises(ValueError, match=r"^unknown message kind 'mo': a receiver handles deliver, "):
+        rx.on("mo", lambda msg, ctx: None)
+    rx.on("deliver", lambda msg, ctx: None)  # (the names it takes, as ever)
+    rx.on("ReadReplyReq", lambda msg, ctx: None)
