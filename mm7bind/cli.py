@@ -759,6 +759,9 @@ def cmd_send(args: argparse.Namespace) -> int:
         print(f"mm7bind send: stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests in a row, each after its retries); "
               f"{left} recipients not tried; once it is back, {again}" + (f" ({simulator}: {hint})" if hint else ""),
               file=sys.stderr)
+    elif hint and any(why.startswith("ConnectError") for _, why in result.failures):
+        # (a run too short to stop: the simulator's address, tried by default, said once all the same)
+        print(f"mm7bind send: {simulator}: {hint}", file=sys.stderr)
     if result.skipped:
         # (not "accepted" alone: one waiting in the outbox, or another run's, may not have gone yet)
         print(f"skipped {result.skipped} recipients already accepted, queued or being sent under tag {args.tag!r}")

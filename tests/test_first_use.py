@@ -122,6 +122,11 @@ def test_a_send_to_no_configured_mmsc_says_it_tried_the_simulators_address(capsy
     assert err.rstrip() == f"mm7bind send: not sent: {said}", (err, said)
     assert main(["send", "--to", "1", "--text", "x", "--mmsc", closed.replace("/mm7", "/other")]) == 4
     assert "simulate" not in capsys.readouterr().err  # (an MMSC given: no word of the simulator)
+    # A run to several, too short to stop for the MMSC being down, says it once too
+    assert main(["send", "--to", "1", "--to", "2", "--text", "x", "--quiet"]) == 4
+    err = capsys.readouterr().err
+    assert err == f"mm7bind send: {closed}: nothing listens at the simulator's address, tried for want of --mmsc or " \
+                  "[mmsc] urls: is `mm7bind simulate` running?\n", err
 
 
 def test_store_outbox_says_whom_each_item_is_for(capsys, tmp_path):
