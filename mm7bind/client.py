@@ -192,9 +192,24 @@ class ClientConfig:
             raise ValueError(f"digest_qop must be auth or auth-int, not {self.digest_qop!r}")
         if self.role not in ("vasp", "mmsc"):
             raise ValueError("role must be vasp or mmsc")
+        # (a value of the wrong type said as such here, not as an AttributeError or a comparison
+        # of 'int' and 'str' from within: `profile="cmcc"`, `retry=3`, `read_timeout="30"`)
+        if not isinstance(self.profile, Profile):
+            raise TypeError(f"profile must be a Profile (mm7bind.profiles.CMCC, Profile(version=\"REL-5-MM7-1-2\")), "
+                            f"not {self.profile!r}")
+        if not isinstance(self.retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy (RetryPolicy(max_attempts=3), RetryPolicy.never()), "
+                            f"not {self.retry!r}")
+        for name in ("connect_timeout", "read_timeout", "upload_timeout", "rate_limit"):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes, bool)) or (value is None and name != "rate_limit"):
+                raise TypeError(f"{name} must be a number{' of seconds' if name != 'rate_limit' else ''}, not {value!r}")
         if not all(0 < t < math.inf for t in (self.connect_timeout, self.read_timeout, self.upload_timeout)):
             # (NaN passed a "<= 0" check, then failed every send with a bare ValueError; inf with an OverflowError)
             raise ValueError("timeouts must be positive and finite: a request must never wait forever")
+        if self.rate_limit is not None and not self.rate_limit >= 0:  # (named as set: "rate" was RateLimiter's)
+            raise ValueError(f"rate_limit must be positive (messages a second, per MMSC; 0 or None: no limit), "
+                             f"not {self.rate_limit!r}")
         if self.max_answer_bytes < 1:
             raise ValueError("max_answer_bytes must be positive")
         if self.pool_size < 1:  # (no connection to wait for: the first send waited forever)
