@@ -203,7 +203,8 @@ class ClientConfig:
         for name in ("connect_timeout", "read_timeout", "upload_timeout", "rate_limit"):
             value = getattr(self, name)
             if isinstance(value, (str, bytes, bool)) or (value is None and name != "rate_limit"):
-                raise TypeError(f"{name} must be a number{' of seconds' if name != 'rate_limit' else ''}, not {value!r}")
+                unit = "" if name == "rate_limit" else " of seconds"
+                raise TypeError(f"{name} must be a number{unit}, not {value!r}")
         if not all(0 < t < math.inf for t in (self.connect_timeout, self.read_timeout, self.upload_timeout)):
             # (NaN passed a "<= 0" check, then failed every send with a bare ValueError; inf with an OverflowError)
             raise ValueError("timeouts must be positive and finite: a request must never wait forever")
