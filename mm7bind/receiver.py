@@ -186,6 +186,22 @@ class ReceiverConfig:
     store_wait: float | None = 5.0
 
 
+def _takes_msg_and_ctx(fn: Callable, kind: str) -> None:
+    """Refuse, when registered, a function that cannot be called as every message calls it,
+    `fn(msg, ctx)`: it failed on each message instead, each answered 3000."""
+    import inspect  # noqa: PLC0415
+
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # (a callable Python cannot describe: taken as it is)
+        return
+    try:
+        signature.bind(None, None)
+    except TypeError as exc:
+        raise TypeError(f"a function for {kind!r} must take (msg, ctx), as each message calls it: "
+                        f"{getattr(fn, '__qualname__', fn)}{signature} does not ({exc})") from None
+
+
 @suggest_keywords
 class Receiver:
     """`handle(body, content_type, headers, peer)` → `Response`. Thread-safe."""
@@ -215,6 +231,7 @@ class Receiver:
                              f"handles {', '.join(KIND_NAMES)} (or {', '.join(HANDLED_KINDS)})")
 
         def register(f: Callable) -> Callable:
+            _takes_msg_and_ctx(f, kind)
             self.callables[key] = f
             return f
 
@@ -469,9 +486,11 @@ class Receiver:
                               rej.status.text, rej.status.details, given=rej.status)
         except Exception as exc:  # noqa: BLE001 (any handler bug: keep the message, answer honestly)
             self._mark(record, "failed", None, "".join(traceback.format_exception_only(exc)).strip())
-            log.error("handler for %s tid=%s failed%s; stored as #%s for replay", msg.ELEMENT,
+            log.error("handler for %s tid=%s failed%s; %s", msg.ELEMENT,
                       printable(env.transaction_id), f": {printable(exc)}" if isinstance(exc, Unavailable) else "",
-                      record.id if record else "-",
+                      # (without a store nothing is kept: the MMSC, answered 3000, sends it again)
+                      f"stored as #{record.id} for replay" if record else "no store keeps it: the MMSC is asked "
+                      "to send it again",
                       exc_info=not isinstance(exc, Unavailable),  # (a bug's traceback, not an outage's)
                       extra={"mm7": _fields(msg, ctx, RequestStatus.SERVER_ERROR, started, "failed")})
             self._count(msg.ELEMENT, "failed", RequestStatus.SERVER_ERROR, started, env.deviations,

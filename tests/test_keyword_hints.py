@@ -59,3 +59,32 @@ def test_a_receiver_asked_for_a_kind_it_has_not_names_those_it_has():
         rx.on("mo", lambda msg, ctx: None)
     rx.on("deliver", lambda msg, ctx: None)  # (the names it takes, as ever)
     rx.on("ReadReplyReq", lambda msg, ctx: None)
+
+
+def test_a_function_that_cannot_take_msg_and_ctx_is_refused_when_registered():
+    """`@receiver.on("deliver") def f(msg)` was taken, then failed on every message (each answered
+    3000, its log saying "stored as #- for replay" with no store to keep it)."""
+    rx = mm7.Receiver()
+    with pytest.raises(TypeError) as err:
+        @rx.on("deliver")
+        def only_msg(msg):
+            return None
+    assert str(err.value) == ("a function for 'deliver' must take (msg, ctx), as each message calls it: "
+                              "test_a_function_that_cannot_take_msg_and_ctx_is_refused_when_registered.<locals>."
+                              "only_msg(msg) does not (too many positional arguments)"), err.value
+    for fine in (lambda msg, ctx: None, lambda *args: None, lambda msg, ctx, extra=None: None, print):
+        rx.on("deliver", fine)
+
+
+def test_a_handler_failing_without_a_store_says_the_mmsc_sends_it_again(caplog):
+    rx = mm7.Receiver()
+
+    @rx.on("deliver")
+    def broken(msg, ctx):
+        raise RuntimeError("a bug")
+
+    out = mm7.encode(mm7.DeliverReq(sender=mm7.Number("+8613800138000")), transaction_id="t1")
+    with caplog.at_level("ERROR", logger="mm7bind.receiver"):
+        assert rx.handle(out.to_bytes(), out.content_type).status == 500
+    [said] = [r.getMessage() for r in caplog.records if r.name == "mm7bind.receiver"]
+    assert said == "handler for DeliverReq tid=t1 failed; no store keeps it: the MMSC is asked to send it again"
