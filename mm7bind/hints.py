@@ -33,24 +33,28 @@ def unknown_fields(given: Iterable[str], known: Iterable[str]) -> str | None:
 _UNEXPECTED = re.compile(r"got an unexpected keyword argument '([^']+)'")
 
 
-def suggest_keywords(cls: type[T]) -> type[T]:
-    """Class decorator: a keyword its constructor does not take is refused with the one it likely
-    is ("got an unexpected keyword argument 'read_timout' (did you mean read_timeout?)"), still a
-    TypeError. A constructor passing its other keywords on (`Client(**settings)` to `ClientConfig`)
-    names the keywords of both. A correct call goes through one more function: for the classes
-    made once per client or per message, not for those made per field."""
-    init = cls.__init__
+def suggest_keywords(made: T) -> T:
+    """Decorator of a class (its constructor) or of a function that makes one (`serve`): a keyword
+    it does not take is refused with the one it likely is ("got an unexpected keyword argument
+    'read_timout' (did you mean read_timeout?)"), still a TypeError. One passing its other keywords
+    on (`Client(**settings)` to `ClientConfig`) names the keywords of both. A correct call goes
+    through one more function: for what is made once per client or per message, not per field."""
+    if not isinstance(made, type):
+        return _checked(made)  # type: ignore[return-value]
+    made.__init__ = _checked(made.__init__)  # type: ignore[misc]
+    return made
 
-    @functools.wraps(init)
-    def __init__(self, /, *args, **kwargs):
+
+def _checked(fn):
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
         try:
-            init(self, *args, **kwargs)
+            return fn(*args, **kwargs)
         except TypeError as exc:
-            _suggest(exc, init, kwargs)
+            _suggest(exc, fn, kwargs)
             raise
 
-    cls.__init__ = __init__  # type: ignore[method-assign]
-    return cls
+    return call
 
 
 def _suggest(exc: TypeError, init, given: dict) -> None:

@@ -916,6 +916,7 @@ class EmbeddedServer:
         self.stop()
 
 
+@suggest_keywords
 def serve(receiver: Receiver, host: str = "127.0.0.1", port: int = 8080, path: str = "/mm7",
           metrics_path: str | None = None, mounts: dict[str, Callable] | None = None,
           health_path: str | None = None, **kw) -> EmbeddedServer:

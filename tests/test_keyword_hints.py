@@ -24,6 +24,8 @@ from mm7bind.simulator import Simulator, SimulatorConfig
     (lambda **kw: mm7.Receiver(**kw), "strct", "strict"),
     (lambda **kw: SimulatorConfig(**kw), "dialekt", "dialect"),
     (lambda **kw: Simulator(**kw), "dialekt", "dialect"),
+    (lambda **kw: mm7.serve(mm7.Receiver(), **kw), "prot", "port"),  # (EmbeddedServer's)
+    (lambda **kw: mm7.serve(mm7.Receiver(), **kw), "helth_path", "health_path"),  # (its own)
 ])
 def test_a_misspelt_keyword_is_said_with_the_one_it_likely_is(make, wrong, right):
     with pytest.raises(TypeError) as err:
