@@ -193,6 +193,9 @@ class SendError(MM7Error):
     def __str__(self) -> str:
         return self.said()
 
+    def __repr__(self) -> str:  # (the whole words, as str: args hold only what happened)
+        return f"{type(self).__name__}({self.said()!r})"
+
     def said(self, hint: str | None = None) -> str:
         """The error in words: what happened, `hint` (what to look at), the underlying library's
         `detail` in brackets, then `notes` (whether the MMSC may have it). `hint`: another in place

@@ -310,6 +310,7 @@ def test_a_refused_connection_says_it_was_refused(asynchronous):
     # Apart too, for a program to say its own hint in place of the client's
     assert err.value.hint == hint and os.strerror(errno.ECONNREFUSED) in err.value.detail
     assert err.value.said(hint="HINT") == str(err.value).replace(hint, "HINT")
+    assert repr(err.value) == f"ConnectError({str(err.value)!r})"  # (the whole words, not args' alone)
     assert isinstance(err.value.__cause__, Exception)  # (the library's own error kept beneath)
 
 
