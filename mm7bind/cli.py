@@ -599,9 +599,6 @@ def cmd_send(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"mm7bind send: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if content is None:  # (MM7 allows it, a SubmitReq of a subject alone: said, not refused)
-        print("mm7bind send: note: no --text, --attach or --smil: the message goes without content",
-              file=sys.stderr)
     if args.mmsc:
         cfg.mmsc.urls = list(args.mmsc)
     # (a first run without --mmsc or [mmsc] urls goes to the simulator's address: say so when nothing is there)
@@ -637,6 +634,9 @@ def cmd_send(args: argparse.Namespace) -> int:
                            recipients=m.Recipients(to=recipients[:1]), vaspid=args.vaspid, vasid=args.vasid,
                            service_code=args.service_code,
                            sender_address=m.Address.parse(args.sender) if args.sender else None)
+    if content is None and not args.json:  # (MM7 allows it, a SubmitReq of a subject alone: said, not refused)
+        print("mm7bind send: note: no --text, --attach or --smil: the message goes without content",
+              file=sys.stderr)
     _say_warnings(cfg, ("sending",))  # (on stderr: a command's user is there, whatever the log's file)
     if args.verbose or cfg.logging.file:
         _setup_logging(cfg, args, "send")

@@ -1658,7 +1658,7 @@ def test_a_send_that_got_no_answer_is_said_to_be_one_the_mmsc_may_have_taken():
         return Reply(drop=True)
 
     with FakeServer(lose) as srv:
-        proc = run("send", "--mmsc", srv.url, "--to", "1")
+        proc = run("send", "--mmsc", srv.url, "--to", "1", "--text", "x")
     assert proc.returncode == 1 and proc.stdout == "" and len(set(seen)) == 1, proc.stderr
     assert proc.stderr.startswith("mm7bind send: no answer: HTTP exchange with "), proc.stderr
     assert proc.stderr.endswith(f" (the MMSC may have taken it: TransactionID {seen[0]})\n"), proc.stderr

@@ -103,9 +103,11 @@ def test_a_send_to_no_configured_mmsc_says_it_tried_the_simulators_address(capsy
     from mm7bind import config
     from mm7bind.cli import main
 
-    with socket.socket() as s:  # (a port nothing listens on, in place of 9090, which a test may be using)
-        s.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{s.getsockname()[1]}/mm7"
+    # (a port nothing listens on, in place of 9090, which a test may be using: held bound and not
+    # listening, refusing connections, for no other server to take it while the test runs)
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    closed = f"http://127.0.0.1:{held.getsockname()[1]}/mm7"
     monkeypatch.setattr(config, "SIMULATOR_URL", closed)
     monkeypatch.chdir(tmp_path)
     for var in [v for v in os.environ if v.startswith("MM7BIND_MMSC_")]:
@@ -125,6 +127,7 @@ def test_a_send_to_no_configured_mmsc_says_it_tried_the_simulators_address(capsy
     # A run to several, too short to stop for the MMSC being down, says it once too
     assert main(["send", "--to", "1", "--to", "2", "--text", "x", "--quiet"]) == 4
     err = capsys.readouterr().err
+    held.close()
     assert err == f"mm7bind send: {closed}: nothing listens at the simulator's address, tried for want of --mmsc or " \
                   "[mmsc] urls: is `mm7bind simulate` running?\n", err
 
@@ -193,6 +196,11 @@ def test_a_send_without_content_says_so_and_sends_it(capsys):
         [stored] = sim.messages.values()
         assert stored.request.content is None  # (sent all the same)
         assert main(["send", "--mmsc", sim.url, "--to", "13800138000", "--text", "hi"]) == 0
+        assert capsys.readouterr().err == ""
+        # Said once the arguments are known good (not before a refusal of them), and not around --json
+        assert main(["send", "--mmsc", sim.url, "--to", "13800138000", "--from", "1\n2"]) == 2
+        assert "note" not in capsys.readouterr().err
+        assert main(["send", "--mmsc", sim.url, "--to", "13800138000", "--json"]) == 0
         assert capsys.readouterr().err == ""
 
 
