@@ -208,6 +208,14 @@ class Receiver:
 
     def __init__(self, handler: Handler | None = None, *, store=None, config: ReceiverConfig | None = None,
                  metrics=None, **settings: Any):
+        if isinstance(handler, type) or (handler is not None and not any(
+                hasattr(handler, method) for method in HANDLED_KINDS.values())):
+            # (taken, it failed on every message, each answered 3000)
+            named = getattr(handler, "__qualname__", type(handler).__name__)
+            raise TypeError(f"handler must be a Handler: Receiver({named}()), an instance, not the class"
+                            if isinstance(handler, type) else
+                            f"handler must be a Handler (on_deliver, on_delivery_report, on_read_reply), not {named}: "
+                            "a function goes in receiver.on(\"deliver\", fn)")
         self.handler = handler or Handler()
         self.store = store
         self.metrics = metrics  # a mm7bind.metrics.Metrics, counting every answer; None counts nothing

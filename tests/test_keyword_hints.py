@@ -90,3 +90,25 @@ def test_a_handler_failing_without_a_store_says_the_mmsc_sends_it_again(caplog):
         assert rx.handle(out.to_bytes(), out.content_type).status == 500
     [said] = [r.getMessage() for r in caplog.records if r.name == "mm7bind.receiver"]
     assert said == "handler for DeliverReq tid=t1 failed; no store keeps it: the MMSC is asked to send it again"
+
+
+def test_a_receiver_given_a_function_or_a_handler_class_says_what_it_takes():
+    """`Receiver(my_function)` and `Receiver(MyHandler)` were taken, then failed on every message
+    ("'function' object has no attribute 'on_deliver'", "on_deliver() missing ... 'ctx'")."""
+    def on_mo(msg, ctx):
+        return None
+
+    with pytest.raises(TypeError) as err:
+        mm7.Receiver(on_mo)
+    assert str(err.value) == ("handler must be a Handler (on_deliver, on_delivery_report, on_read_reply), not "
+                              "test_a_receiver_given_a_function_or_a_handler_class_says_what_it_takes.<locals>."
+                              "on_mo: a function goes in receiver.on(\"deliver\", fn)")
+    with pytest.raises(TypeError, match=r"^handler must be a Handler: Receiver\(Handler\(\)\), an instance, not"):
+        mm7.Receiver(mm7.Handler)
+
+    class OwnShape:  # (a handler of its own, not a Handler subclass: taken as ever)
+        def on_deliver(self, msg, ctx):
+            return None
+
+    mm7.Receiver(OwnShape())
+    mm7.Receiver(mm7.Handler())
