@@ -1846,8 +1846,7 @@ def cmd_mo(args: argparse.Namespace) -> int:
 
 
 # (the hints of a probe's problems name its options, not the library's settings)
-_PROBE_SETTINGS = {"verify": "--ca", "cert": "--cert (a PEM file of the certificate and its key)",
-                   "credentials": "--username and --password"}
+_PROBE_SETTINGS = {"verify": "--ca", "cert": "--cert", "credentials": "--username and --password"}
 
 
 def cmd_probe(args: argparse.Namespace) -> int:

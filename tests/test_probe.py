@@ -144,8 +144,8 @@ def test_probe_of_a_receiver_that_asks_for_a_client_certificate(tmp_path):
     trust = ("--ca", str(tmp_path / "ca.pem"))
     with mm7.serve(mm7.Receiver(store=mm7.MemoryStore()), port=0, ssl_context=server) as srv:
         proc = run("probe", srv.endpoint, "--version", "REL-6-MM7-1-4", "--no-repeat", *trust)
-        assert proc.returncode == 4 and "set --cert (a PEM file" in proc.stdout and proc.stdout.count("--cert") == 1, \
-            proc.stdout
+        assert proc.returncode == 4 and "set --cert to the certificate and key" in proc.stdout, proc.stdout
+        assert proc.stdout.count("--cert") == 1, proc.stdout
         proc = run("probe", srv.endpoint, "--version", "REL-6-MM7-1-4", *trust, "--cert", str(tmp_path / "mmsc.pem"))
         assert proc.returncode == 0 and "4 of 4 answered as they should" in proc.stdout, proc.stdout
 
