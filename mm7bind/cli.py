@@ -664,8 +664,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     from . import config as config_module  # noqa: PLC0415
 
     simulator = config_module.SIMULATOR_URL
-    hint = (f" ({simulator} is the simulator's: is `mm7bind simulate` running? else give --mmsc or "
-            "[mmsc] urls)") if cfg.mmsc.urls == [simulator] else ""
+    hint = ("nothing listens at the simulator's address, tried for want of --mmsc or [mmsc] urls: is "
+            "`mm7bind simulate` running?" if cfg.mmsc.urls == [simulator] else "")
     profile = cfg.profile()
     if args.version:
         try:
@@ -693,6 +693,9 @@ def cmd_send(args: argparse.Namespace) -> int:
                            recipients=m.Recipients(to=recipients[:1]), vaspid=args.vaspid, vasid=args.vasid,
                            service_code=args.service_code,
                            sender_address=m.Address.parse(args.sender) if args.sender else None)
+    if content is None and not args.json:  # (MM7 allows it, a SubmitReq of a subject alone: said, not refused)
+        print("mm7bind send: note: no --text, --attach or --smil: the message goes without content",
+              file=sys.stderr)
     _say_warnings(cfg, ("sending",))  # (on stderr: a command's user is there, whatever the log's file)
     if args.verbose or cfg.logging.file:
         _setup_logging(cfg, args, "send")
@@ -813,7 +816,11 @@ def cmd_send(args: argparse.Namespace) -> int:
         again = (f"the same command (`--tag {args.tag}`) sends only to those the MMSC has not accepted"
                  if args.tag else "give --tag NAME (with a store) to be able to resume where a run stopped")
         print(f"mm7bind send: stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests in a row, each after its retries); "
-              f"{left} recipients not tried; once it is back, {again}{hint}", file=sys.stderr)
+              f"{left} recipients not tried; once it is back, {again}" + (f" ({simulator}: {hint})" if hint else ""),
+              file=sys.stderr)
+    elif hint and any(why.startswith("ConnectError") for _, why in result.failures):
+        # (a run too short to stop: the simulator's address, tried by default, said once all the same)
+        print(f"mm7bind send: {simulator}: {hint}", file=sys.stderr)
     if result.skipped:
         # (not "accepted" alone: one waiting in the outbox, or another run's, may not have gone yet)
         print(f"skipped {result.skipped} recipients already accepted, queued or being sent under tag {args.tag!r}")
@@ -927,8 +934,8 @@ def _outcome(**given) -> dict:
 
 
 def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, hint: str = "", **more) -> int:
-    """A message not sent, refused, or not answered: one line on stderr (`hint` after it), or with
-    --json an object on stdout (with `more` keys)."""
+    """A message not sent, refused, or not answered: one line on stderr, or with --json an object on
+    stdout (with `more` keys). `hint`: what to look at, in place of the client's own (`SendError.hint`)."""
     from .arrival import may_have_arrived  # noqa: PLC0415
     from .display import printable  # noqa: PLC0415
     from .errors import FaultError, SendError  # noqa: PLC0415
@@ -939,8 +946,10 @@ def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, hin
         # (a timeout, a connection lost after the request went out: neither "not sent" nor "refused";
         # the error's words say the MMSC may have it, under which TransactionID)
         what = f"{what.split(':', 1)[0]}: no answer"
+    # (the simulator's address, tried by default: its hint says more than the client's)
+    said = exc.said(hint=hint or None) if isinstance(exc, SendError) else str(exc)
     if args.json:
-        print(_json(_outcome(ok=False, error=type(exc).__name__, message=str(exc),
+        print(_json(_outcome(ok=False, error=type(exc).__name__, message=said,
                              transaction_id=getattr(exc, "transaction_id", None),
                              status=mm7_status.code if mm7_status else None,
                              text=mm7_status.text if mm7_status else None,
@@ -949,10 +958,8 @@ def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, hin
     else:
         # (a Fault's status alone, unless an earlier attempt got no answer: then its words say the MMSC may have it)
         plain = mm7_status and not getattr(exc, "earlier_unanswered", False)
-        said = f"{what}: {_status_words(mm7_status)}" if plain else f"{what}: {exc}"
-        if hint:  # (the simulator's address, tried by default: its hint says more than the client's)
-            said = re.sub(r" \(nothing listens at [^()]*\)$", "", said)
-        print(printable(said) + hint, file=sys.stderr)
+        said = f"{what}: {_status_words(mm7_status)}" if plain else f"{what}: {said}"
+        print(printable(said), file=sys.stderr)
     return code
 
 
@@ -1897,6 +1904,10 @@ def cmd_mo(args: argparse.Namespace) -> int:
     return EXIT_OK if r.ok and "error" not in answer else EXIT_REFUSED
 
 
+# (the hints of a probe's problems name its options, not the library's settings)
+_PROBE_SETTINGS = {"verify": "--ca", "cert": "--cert", "credentials": "--username and --password"}
+
+
 def cmd_probe(args: argparse.Namespace) -> int:
     from . import versions  # noqa: PLC0415
     from .client import ClientConfig  # noqa: PLC0415
@@ -1929,10 +1940,6 @@ def cmd_probe(args: argparse.Namespace) -> int:
               f"({r.elapsed * 1000:.0f} ms)")
         for problem in r.problems:
             print(f"  {printable(problem)}")
-            if "not signed by a CA this client trusts" in problem:  # (the hints name the library's settings)
-                print("  (--ca FILE: the CA certificate(s) that signed the VASP's, PEM)")
-            elif "TLS client certificate" in problem:
-                print("  (--cert FILE: the certificate and key, PEM, the VASP has on file for its MMSC)")
 
     if args.ca or args.cert:  # (read before any request: else each would fail on them alike)
         from .client import TLSFileError, _ssl_context  # noqa: PLC0415
@@ -1943,7 +1950,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
             print(f"mm7bind probe: {'--ca' if exc.setting == 'verify' else '--cert'}: {exc.why}", file=sys.stderr)
             return EXIT_USAGE
     results = probe(args.url, version_names=chosen, operations=operations, repeat=not args.no_repeat,
-                    sender=args.sender, recipient=args.to, config=config, on_result=said)
+                    sender=args.sender, recipient=args.to, config=config, on_result=said,
+                    setting_names=_PROBE_SETTINGS)
     failed = [r for r in results if not r.ok]
     if args.json:
         print(_json([dataclasses.asdict(r) | {"ok": r.ok, "unreachable": r.unreachable} for r in results], indent=2))
@@ -2275,7 +2283,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_versions)
 
-    p = sub.add_parser("version", help="print the version (and the China Mobile API version)")
+    p = sub.add_parser("version", help="print mm7bind's version, the China Mobile API version it sends and the "
+                       "schema versions")
     p.set_defaults(func=cmd_version)
 
     p = sub.add_parser("validate", help="check messages against their schema version")

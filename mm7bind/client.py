@@ -54,6 +54,7 @@ from .errors import (
     SendInterrupted,
     TransportError,
 )
+from .hints import suggest_keywords
 from .mime import header_value
 from .profiles import STANDARD, Profile
 from .retry import RateLimiter, RetryPolicy, parse_retry_after
@@ -76,13 +77,14 @@ def is_http_url(url: object) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def not_http_url(url: str) -> str:
+def not_http_url(url: str, of: str = "") -> str:
     """Why `url` is refused, for a text `is_http_url` is false for: a host and port written
-    without a scheme (`127.0.0.1:9090/mm7`, as one writes them elsewhere) is told how to write it."""
+    without a scheme (`127.0.0.1:9090/mm7`, as one writes them elsewhere) is told how to write it.
+    `of`: whose URL it should be (" of an MMSC")."""
     schemed = re.match(r"[a-z][a-z0-9+.-]*:(?!\d)", url, re.IGNORECASE)  # (mailto:..., not host:port)
     if "://" not in url and not schemed and not re.search(r"\s", url) and is_http_url(f"http://{url}"):
-        return f"{url!r} is not an http(s) URL (no scheme: write http://{url}, or https://)"
-    return f"{url!r} is not an http(s) URL"
+        return f"{url!r} is not an http(s) URL{of} (no scheme: write http://{url}, or https://)"
+    return f"{url!r} is not an http(s) URL{of}"
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -124,6 +126,7 @@ def _origin(url: str) -> tuple[str, str | None, int | None]:
 STREAM_ABOVE = 1024 * 1024  # bodies larger than this are streamed from their parts, not joined
 
 
+@suggest_keywords
 @dataclass(frozen=True)
 class ClientConfig:
     """Everything about one MMSC connection. `urls` are tried in order (or in turn: `round_robin`)."""
@@ -183,7 +186,8 @@ class ClientConfig:
             raise ValueError("at least one MMSC URL is needed")
         for url in self.urls:  # refused here, not after every retry has failed on it
             if not is_http_url(url):
-                raise ValueError(f"{shown_url(url)!r} is not an http(s) URL of an MMSC")
+                raise ValueError(not_http_url(shown_url(url), " of an MMSC") if isinstance(url, str) else
+                                 f"{shown_url(url)!r} is not an http(s) URL of an MMSC")
         if self.proxy is not None and not is_http_url(self.proxy):
             raise ValueError(f"proxy {shown_url(self.proxy)!r} is not an http(s) URL")
         if self.auth not in AUTH_MODES:
@@ -192,11 +196,27 @@ class ClientConfig:
             raise ValueError(f"digest_qop must be auth or auth-int, not {self.digest_qop!r}")
         if self.role not in ("vasp", "mmsc"):
             raise ValueError("role must be vasp or mmsc")
+        # (a value of the wrong type said as such here, not as an AttributeError or a comparison
+        # of 'int' and 'str' from within: `profile="cmcc"`, `retry=3`, `read_timeout="30"`)
+        if not isinstance(self.profile, Profile):
+            raise TypeError(f"profile must be a Profile (mm7bind.profiles.CMCC, Profile(version=\"REL-5-MM7-1-2\")), "
+                            f"not {self.profile!r}")
+        if not isinstance(self.retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy (RetryPolicy(max_attempts=3), RetryPolicy.never()), "
+                            f"not {self.retry!r}")
+        for name in ("connect_timeout", "read_timeout", "upload_timeout", "rate_limit"):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes, bool)) or (value is None and name != "rate_limit"):
+                unit = "" if name == "rate_limit" else " of seconds"
+                raise TypeError(f"{name} must be a number{unit}, not {value!r}")
         if not all(0 < t < math.inf for t in (self.connect_timeout, self.read_timeout, self.upload_timeout)):
             # (NaN passed a "<= 0" check, then failed every send with a bare ValueError; inf with an OverflowError)
             raise ValueError("timeouts must be positive and finite: a request must never wait forever")
         if self.upload_min_rate is not None and not 0 < self.upload_min_rate < math.inf:
             raise ValueError("upload_min_rate must be positive and finite (bytes a second), or None")
+        if self.rate_limit is not None and not self.rate_limit >= 0:  # (named as set: "rate" was RateLimiter's)
+            raise ValueError(f"rate_limit must be positive (messages a second, per MMSC; 0 or None: no limit), "
+                             f"not {self.rate_limit!r}")
         if self.max_answer_bytes < 1:
             raise ValueError("max_answer_bytes must be positive")
         if self.pool_size < 1:  # (no connection to wait for: the first send waited forever)
@@ -709,18 +729,22 @@ class ClientCore:
         elif timed_out is not None:
             why = self.timeout_words(timed_out, p.http.length)
         peer = self.peer
-        tls = tlsrefusal.hint(exc, self.config.cert is not None, peer, self.setting_names)
-        if tls:  # (which setting to change: the client certificate, or the CA)
-            why = tls if tlsrefusal.certificate_alert(exc) else f"{why} ({tls})"
-        elif kind == "connect" and _refused(exc):  # (a wrong port, or the peer down: which to look at)
+        # What to look at, said first, the library's words after it ("Failed to establish a new
+        # connection: [Errno 111] Connection refused" told neither which setting nor which port)
+        hint = tlsrefusal.hint(exc, self.config.cert is not None, peer, self.setting_names)
+        if hint and tlsrefusal.certificate_alert(exc):  # (the hint names the alert: nothing more to say)
+            why, hint = hint, ""
+        elif not hint and kind == "connect" and _refused(exc):  # (a wrong port, or the peer down)
             parts = urlsplit(url)
             where = parts.netloc.rpartition("@")[2]
             where += "" if parts.port else f":{_DEFAULT_PORTS[parts.scheme]}"
-            why = f"{why} (nothing listens at {where}: is {peer} up, and is that its port?)"
+            hint = f"nothing listens at {where}; is {peer} up, and is that its port?"
         if kind == "too-large":  # an answer, but no MM7 one: the same request would get it again
             return self.give_up(p, ProtocolError(f"answer from {shown} {exc}: not read further", **kw))
+        if hint:
+            kw |= {"hint": hint, "detail": why}
         if kind == "connect":
-            error: SendError = ConnectError(f"cannot connect to {shown}: {why}", **kw)
+            error: SendError = ConnectError(f"cannot connect to {shown}" + ("" if hint else f": {why}"), **kw)
             error.__cause__ = exc
             retryable = policy.on_connect_error
             # Nothing reached the MMSC: go straight to another one if there is one (and no earlier
@@ -729,14 +753,14 @@ class ClientCore:
             if other is not None and attempt < policy.max_attempts:
                 return Retry(0.0, other, error)
         elif kind == "timeout":
-            error = RequestTimeout(f"timed out waiting for {shown}: {why}", **kw)
+            error = RequestTimeout(f"timed out waiting for {shown}" + ("" if hint else f": {why}"), **kw)
             retryable = policy.on_timeout
         else:  # the request went out, the answer never came: as a timeout, the MMSC may have it
-            error = TransportError(f"HTTP exchange with {shown} failed: {why}", **kw)
+            error = TransportError(f"HTTP exchange with {shown} failed" + ("" if hint else f": {why}"), **kw)
             retryable = policy.on_timeout
         error.__cause__ = exc  # (said in our words; the library's own error kept beneath)
         if partly:  # (a part of a request is none: sent again as after a failure to connect)
-            error.args = (f"{error} ({PARTLY_SENT})", *error.args[1:])
+            error.notes = (*error.notes, PARTLY_SENT)
             error.partly_sent, retryable = True, policy.on_connect_error
         return self.again_or_raise(p, attempt, url, error, retryable, None, tried)
 
@@ -762,9 +786,9 @@ class ClientCore:
         last = arrival(error)
         error.earlier_unanswered = p.unanswered
         if p.unanswered and last != MAY_HAVE_ARRIVED:
-            error.args = (f"{error} ({EARLIER_UNANSWERED}: {taken})", *error.args[1:])
+            error.notes = (*error.notes, f"{EARLIER_UNANSWERED}: {taken}")
         elif last == MAY_HAVE_ARRIVED:
-            error.args = (f"{error} ({taken})", *error.args[1:])
+            error.notes = (*error.notes, taken)
         self.finish(p, error=error)
         raise error
 
@@ -1760,6 +1784,7 @@ def _httpx_auth(mode: str, username: str, password: str, qop: str | None = None)
     return Digest()
 
 
+@suggest_keywords
 class Client(_Operations[Result]):
     """A blocking MM7 client. Thread-safe: one instance can serve many threads (one pool)."""
 
@@ -1963,6 +1988,7 @@ def _as_sent(headers) -> dict[str, str]:
     return joined
 
 
+@suggest_keywords
 class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
     """The same client for asyncio: `await client.submit(msg)`."""
 

@@ -115,6 +115,10 @@ def encode(
     content: Content | None = getattr(body, "content", None)
     if content is not None and not isinstance(content, Content):
         # (a list of parts, a text: refused as any value that cannot be sent, not an AttributeError from within)
+        if isinstance(content, Part):  # (`content=Content().add_text("hi")`: add_* return the part they add)
+            raise EncodeError(f"{type(body).__name__}.content must be a Content, not a Part (Content().add_text(...) "
+                              "returns the part it adds: make the Content first, content = Content(); "
+                              "content.add_text(...), or Content(parts=[part]))")
         raise EncodeError(f"{type(body).__name__}.content must be a Content, not {type(content).__name__} "
                           "(Content(parts=[...]) holds parts, Content().add_text(...) a text)")
     if content is not None and not content.parts and content.smil is None:

@@ -28,6 +28,7 @@ from xml.sax.saxutils import quoteattr
 from . import durations, gbk
 from .durations import LONGEST_MS, adts_frame, id3_size, mpeg_frame, same_stream
 from .errors import EncodeError
+from .hints import suggest_keywords
 
 CHUNK = 256 * 1024
 
@@ -741,6 +742,7 @@ def save_files(folder: str | os.PathLike, files: list[tuple[str, Callable[[], Bi
     return written
 
 
+@suggest_keywords
 @dataclass(eq=False)
 class Content:
     """The multimedia content of a message: ordered parts plus an optional SMIL presentation.

@@ -39,6 +39,7 @@ from .errors import (
     ValidationError,
     refusable,
 )
+from .hints import suggest_keywords
 from .tolerance import (
     MAX_EXTRAS,
     SOAP_ENCODING_STYLE,
@@ -73,6 +74,7 @@ DETAIL_ALIASES = {"MM7RSErrorRsp": "RSErrorRsp", "MM7VASPErrorRsp": "VASPErrorRs
 _STATUS_IN_STRING = re.compile(r"([1-4]\d{3})(?!\d)\W*(.*)", re.DOTALL)
 
 
+@suggest_keywords
 @dataclass(frozen=True)
 class XmlStyle:
     """How the XML looks on the wire; all choices are schema-valid."""

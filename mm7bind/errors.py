@@ -173,18 +173,41 @@ class SendError(MM7Error):
     `earlier_unanswered`, whether an attempt before the last got no answer (the MMSC may have
     taken that one, whatever the last one met: `mm7bind.arrival`); `partly_sent`, whether the last
     attempt ended before its request went out whole (a timeout or a connection lost while it was
-    being written: the MMSC cannot have taken it)."""
+    being written: the MMSC cannot have taken it). `hint`: what to look at, in our words (a refused
+    connection: "nothing listens at host:port ..."), said right after what happened, before
+    `detail`, the HTTP library's own words (the cause itself is `__cause__`)."""
 
     earlier_unanswered = False
     partly_sent = False
+    hint: str | None = None
+    detail: str | None = None
+    notes: tuple[str, ...] = ()
 
     def __init__(self, message: str, *, transaction_id: str | None = None, url: str | None = None, attempts: int = 1,
-                 retry_after: float | None = None):
+                 retry_after: float | None = None, hint: str | None = None, detail: str | None = None):
         super().__init__(message)
         self.transaction_id = transaction_id
         self.url = url
         self.attempts = attempts
         self.retry_after = retry_after
+        self.hint = hint
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.said()
+
+    def __repr__(self) -> str:  # (the whole words, as str: args hold only what happened)
+        return f"{type(self).__name__}({self.said()!r})"
+
+    def said(self, hint: str | None = None) -> str:
+        """The error in words: what happened, `hint` (what to look at), the underlying library's
+        `detail` in brackets, then `notes` (whether the MMSC may have it). `hint`: another in place
+        of the error's own — a program's, naming its own options — so that it is said once."""
+        hint = self.hint if hint is None else hint
+        text = str(self.args[0]) if self.args else ""
+        text += f": {hint}" if hint else ""
+        text += f" ({self.detail})" if self.detail else ""
+        return text + "".join(f" ({note})" for note in self.notes)
 
 
 class TransportError(SendError):

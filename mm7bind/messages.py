@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from . import freecontent
 from .content import Content
+from .hints import suggest_keywords
 from .status import DeliveryStatus, ReadStatus, StatusExtension, StatusInfo, lookup
 
 __all__ = [
@@ -643,6 +644,8 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         DeliveryReportReq, DeliveryReportRsp, ReadReplyReq, ReadReplyRsp, RSErrorRsp, VASPErrorRsp,
     )
 }  # fmt: skip
+for _message in MESSAGE_TYPES.values():  # (made once per message: a misspelt field is said with the name it likely is)
+    suggest_keywords(_message)
 
 # The response that answers each request.
 RESPONSE_FOR: dict[str, type[Message]] = {

@@ -72,10 +72,13 @@ def probe_message(operation: str, sender: str, recipient: str, n: int) -> m.Mess
 
 def probe(url: str, *, version_names: list[str] | None = None, operations: tuple[str, ...] = OPERATIONS,
           repeat: bool = True, sender: str = "+8613800138000", recipient: str = "1065888",
-          config: ClientConfig | None = None, on_result=None) -> list[ProbeResult]:
+          config: ClientConfig | None = None, on_result=None,
+          setting_names: dict[str, str] | None = None) -> list[ProbeResult]:
     """Probe the VASP at `url`; → one result per request sent (in order; `on_result(result)` hears
     each as it comes). `config`: credentials, TLS and timeouts (its role, profile and retries are
-    the probe's own). Stops early, with what it has, when the VASP cannot be reached at all, or
+    the probe's own). `setting_names`: how the problems' hints name the settings, for a program
+    with options of its own (`{"verify": "--ca", "cert": "--cert", "credentials": ...}`; by
+    default `ClientConfig`'s). Stops early, with what it has, when the VASP cannot be reached at all, or
     has left `SILENT_STOP` requests in a row unanswered in time (a receiver that never answers
     would hold the probe for every request's timeout: a quarter of an hour by default)."""
     config = config or ClientConfig(urls=(url,))
@@ -84,6 +87,7 @@ def probe(url: str, *, version_names: list[str] | None = None, operations: tuple
     n = silent = 0
     for version in chosen:
         client = Client(config=_for_probe(config, url, version.name))
+        client.core.setting_names = setting_names
         try:
             for operation in operations:
                 n += 1

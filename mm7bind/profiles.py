@@ -15,6 +15,7 @@ from datetime import timedelta, timezone
 
 from . import __version__, versions
 from .envelope import XmlStyle
+from .hints import suggest_keywords
 from .mime import MimeLimits
 from .tolerance import is_mm7_namespace
 from .xmlsafe import declaration_readable, invalid_xml_char
@@ -25,6 +26,7 @@ PART_HEADERS = ("Content-Type", "Content-Transfer-Encoding", "Content-ID", "Cont
 PART_HEADER = re.compile(r"(?i)(content-type|content-transfer-encoding|content-id|content-location)(: ?)?")
 
 
+@suggest_keywords
 @dataclass(frozen=True)
 class MimeLayout:
     """How a peer lays out the multipart it sends where MIME leaves the choice to the writer.
@@ -81,6 +83,7 @@ class MimeLayout:
         return ranks, seps
 
 
+@suggest_keywords
 @dataclass(frozen=True)
 class Profile:
     """How one peer wants its bytes: the schema version and MM7Version to send, the XML style,

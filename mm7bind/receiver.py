@@ -43,6 +43,7 @@ from .errors import (
     ValidationError,
     refusable,
 )
+from .hints import did_you_mean, suggest_keywords
 from .jsonable import to_jsonable
 from .mime import Body, MimeLimits, header_value
 from .profiles import STANDARD, Profile
@@ -169,6 +170,7 @@ class Handler:
         return None
 
 
+@suggest_keywords
 @dataclass
 class ReceiverConfig:
     """A `Receiver`'s settings (or give them to it as keywords): who may post (`auth`, `allow`),
@@ -189,11 +191,36 @@ class ReceiverConfig:
     store_wait: float | None = 5.0
 
 
+def _takes_msg_and_ctx(fn: Callable, kind: str) -> None:
+    """Refuse, when registered, a function that cannot be called as every message calls it,
+    `fn(msg, ctx)`: it failed on each message instead, each answered 3000."""
+    import inspect  # noqa: PLC0415
+
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # (a callable Python cannot describe: taken as it is)
+        return
+    try:
+        signature.bind(None, None)
+    except TypeError as exc:
+        raise TypeError(f"a function for {kind!r} must take (msg, ctx), as each message calls it: "
+                        f"{getattr(fn, '__qualname__', fn)}{signature} does not ({exc})") from None
+
+
+@suggest_keywords
 class Receiver:
     """`handle(body, content_type, headers, peer)` → `Response`. Thread-safe."""
 
     def __init__(self, handler: Handler | None = None, *, store=None, config: ReceiverConfig | None = None,
                  metrics=None, **settings: Any):
+        if isinstance(handler, type) or (handler is not None and not any(
+                hasattr(handler, method) for method in HANDLED_KINDS.values())):
+            # (taken, it failed on every message, each answered 3000)
+            named = getattr(handler, "__qualname__", type(handler).__name__)
+            raise TypeError(f"handler must be a Handler: Receiver({named}()), an instance, not the class"
+                            if isinstance(handler, type) else
+                            f"handler must be a Handler (on_deliver, on_delivery_report, on_read_reply), not {named}: "
+                            "a function goes in receiver.on(\"deliver\", fn)")
         self.handler = handler or Handler()
         self.store = store
         self.metrics = metrics  # a mm7bind.metrics.Metrics, counting every answer; None counts nothing
@@ -213,9 +240,11 @@ class Receiver:
         """Register a callable for "deliver", "delivery_report" or "read_reply" (usable as a decorator)."""
         key = KIND_NAMES.get(kind, kind)
         if key not in HANDLED_KINDS:
-            raise ValueError(f"unknown message kind {kind!r}")
+            raise ValueError(f"unknown message kind {kind!r}{did_you_mean(str(kind), KIND_NAMES)}: a receiver "
+                             f"handles {', '.join(KIND_NAMES)} (or {', '.join(HANDLED_KINDS)})")
 
         def register(f: Callable) -> Callable:
+            _takes_msg_and_ctx(f, kind)
             self.callables[key] = f
             return f
 
@@ -471,9 +500,11 @@ class Receiver:
                               rej.status.text, rej.status.details, given=rej.status)
         except Exception as exc:  # noqa: BLE001 (any handler bug: keep the message, answer honestly)
             self._mark(record, "failed", None, "".join(traceback.format_exception_only(exc)).strip())
-            log.error("handler for %s tid=%s failed%s; stored as #%s for replay", msg.ELEMENT,
+            log.error("handler for %s tid=%s failed%s; %s", msg.ELEMENT,
                       printable(env.transaction_id), f": {printable(exc)}" if isinstance(exc, Unavailable) else "",
-                      record.id if record else "-",
+                      # (without a store nothing is kept: the MMSC, answered 3000, sends it again)
+                      f"stored as #{record.id} for replay" if record else "no store keeps it: the MMSC is asked "
+                      "to send it again",
                       exc_info=not isinstance(exc, Unavailable),  # (a bug's traceback, not an outage's)
                       extra={"mm7": _fields(msg, ctx, RequestStatus.SERVER_ERROR, started, "failed")})
             self._count(msg.ELEMENT, "failed", RequestStatus.SERVER_ERROR, started, env.deviations,

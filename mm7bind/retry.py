@@ -17,9 +17,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .hints import suggest_keywords
 from .status import FINAL_SERVER_ERRORS, StatusClass, classify
 
 
+@suggest_keywords
 @dataclass(frozen=True)
 class RetryPolicy:
     """What the client sends again, how often and after how long, and when it moves to the next
@@ -124,6 +126,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
+@suggest_keywords
 @dataclass
 class RateLimiter:
     """At most `rate` acquisitions per second (token bucket with `burst` tokens), thread-safe.

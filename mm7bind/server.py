@@ -26,6 +26,7 @@ from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer,
 from .chunked import ChunkedReader, FramingError
 from .deadline import DeadlineReader
 from .display import printable
+from .hints import suggest_keywords
 from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .receiver import ClientCert, Receiver
 
@@ -812,6 +813,7 @@ def _adjust_waitress(server, request_timeout: float, keep_alive: bool = True,
     server.maintenance = maintenance
 
 
+@suggest_keywords
 class EmbeddedServer:
     """The receiver on a socket: `start()` runs it in a background thread, `serve_forever()` in this one.
 
@@ -967,6 +969,7 @@ class EmbeddedServer:
         self.stop()
 
 
+@suggest_keywords
 def serve(receiver: Receiver, host: str = "127.0.0.1", port: int = 8080, path: str = "/mm7",
           metrics_path: str | None = None, mounts: dict[str, Callable] | None = None,
           health_path: str | None = None, **kw) -> EmbeddedServer:

@@ -48,7 +48,7 @@ from .envelope import Envelope, Fault, XmlStyle
 from .errors import (ConnectError, DecodeError, Deviation, EncodeError, FaultError, HTTPStatusError,
                      LimitExceededError, SendError, TransportError, UnsupportedEncodingError, ValidationError,
                      refusable)
-from .hints import unknown_fields
+from .hints import suggest_keywords, unknown_fields
 from .jsonable import deviation_json
 from .mime import header_value
 from .profiles import CMCC, CMCC_MMSC, DIALECTS, Profile
@@ -62,6 +62,7 @@ from .status import DeliveryStatus, ReadStatus, RequestStatus, lookup
 log = logging.getLogger("mm7bind.simulator")
 
 
+@suggest_keywords
 @dataclass
 class SimulatorConfig:
     host: str = "127.0.0.1"
@@ -405,6 +406,7 @@ def _new_run_id() -> str:
             + f"{secrets.randbelow(10_000):04d}")
 
 
+@suggest_keywords
 class Simulator:
     def __init__(self, config: SimulatorConfig | None = None, **settings: Any):
         self.config = config or SimulatorConfig(**settings)

@@ -906,7 +906,8 @@ def test_a_refusal_is_info_and_no_usable_answer_a_warning_that_says_why(caplog):
     assert unreachable.levelname == "WARNING" and "failed: ConnectError" in unreachable.getMessage()
     assert f"cannot connect to {dead_url().rsplit(':', 1)[0]}" in unreachable.getMessage()
     # The cause in words, not requests' and urllib3's wrappers around it.
-    assert "Connection refused (nothing listens at" in unreachable.getMessage()
+    assert ": nothing listens at 127.0.0.1:" in unreachable.getMessage()
+    assert unreachable.getMessage().endswith("Connection refused)")
     assert "Max retries" not in unreachable.getMessage()
 
 
@@ -1005,8 +1006,21 @@ def test_a_rate_limit_that_is_no_number_of_messages_a_second_is_refused(rate):
     # (NaN passed the check, and no send ever waited: the limit silently off)
     with pytest.raises(ValueError, match="rate must be positive"):
         RateLimiter(rate)
-    with pytest.raises(ValueError, match="rate must be positive"):
+    with pytest.raises(ValueError, match="^rate_limit must be positive"):  # (the setting as the caller named it)
         Client("http://127.0.0.1:9/mm7", rate_limit=rate)  # (0 or None: no limit)
+
+
+def test_a_client_setting_of_the_wrong_type_is_said_as_such_when_made():
+    """`profile="cmcc"` failed with "'str' object has no attribute 'extra_headers'", `read_timeout="30"`
+    with a comparison of 'int' and 'str', `retry=3` not until the first send."""
+    for settings, said in [({"profile": "cmcc"}, "profile must be a Profile (mm7bind.profiles.CMCC, "),
+                           ({"retry": 3}, "retry must be a RetryPolicy (RetryPolicy(max_attempts=3), "),
+                           ({"read_timeout": "30"}, "read_timeout must be a number of seconds, not '30'"),
+                           ({"connect_timeout": None}, "connect_timeout must be a number of seconds, not None")]:
+        with pytest.raises(TypeError) as err:
+            Client("http://127.0.0.1:9/mm7", **settings)
+        assert str(err.value).startswith(said), err.value
+    Client("http://127.0.0.1:9/mm7", rate_limit=0, read_timeout=5, profile=mm7.profiles.CMCC).close()
 
 
 def test_rate_limit_by_counting():

@@ -394,13 +394,17 @@ def test_a_refused_connection_says_it_was_refused(asynchronous):
     url = dead_url()
     with pytest.raises(ConnectError) as err:
         send(asynchronous, url, retry=RetryPolicy.never())
-    assert str(err.value).startswith(f"cannot connect to {url}: ")
-    # (httpx says "All connection attempts failed" alone)
-    assert f"{os.strerror(errno.ECONNREFUSED)} (" in str(err.value), str(err.value)
-    # and what to look at: a wrong port, or the MMSC down ("Connection refused" alone said neither)
+    # What to look at first: a wrong port, or the MMSC down ("Connection refused" alone said neither),
+    # the library's words after it, in brackets (httpx says "All connection attempts failed" alone)
     where = url.split("//", 1)[1].split("/", 1)[0]
-    assert str(err.value).endswith(f" (nothing listens at {where}: is the MMSC up, and is that its port?)"), \
-        str(err.value)
+    hint = f"nothing listens at {where}; is the MMSC up, and is that its port?"
+    assert str(err.value).startswith(f"cannot connect to {url}: {hint} ("), str(err.value)
+    assert str(err.value).endswith(f"{os.strerror(errno.ECONNREFUSED)})"), str(err.value)
+    # Apart too, for a program to say its own hint in place of the client's
+    assert err.value.hint == hint and os.strerror(errno.ECONNREFUSED) in err.value.detail
+    assert err.value.said(hint="HINT") == str(err.value).replace(hint, "HINT")
+    assert repr(err.value) == f"ConnectError({str(err.value)!r})"  # (the whole words, not args' alone)
+    assert isinstance(err.value.__cause__, Exception)  # (the library's own error kept beneath)
 
 
 @BOTH

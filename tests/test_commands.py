@@ -393,7 +393,7 @@ def test_bad_arguments_and_configuration(tmp_path):
     assert proc.returncode == 2 and "is not a SMIL document" in proc.stderr
     proc = run("send", "--to", "1", "--version", "REL-9-MM7-1-0")
     assert proc.returncode == 2 and "unknown MM7 schema version" in proc.stderr
-    proc = run("send", "--to", "1", "--mmsc", f"http://127.0.0.1:{free_port()}/mm7")
+    proc = run("send", "--to", "1", "--text", "x", "--mmsc", f"http://127.0.0.1:{free_port()}/mm7")
     assert proc.returncode == 4 and proc.stderr.startswith("mm7bind send: not sent: ") and proc.stderr.count("\n") == 1
     proc = run("simulate", "--dialect", "klingon")
     assert proc.returncode == 2 and "unknown dialect" in proc.stderr
@@ -1674,7 +1674,7 @@ def test_a_send_that_got_no_answer_is_said_to_be_one_the_mmsc_may_have_taken():
         return Reply(drop=True)
 
     with FakeServer(lose) as srv:
-        proc = run("send", "--mmsc", srv.url, "--to", "1")
+        proc = run("send", "--mmsc", srv.url, "--to", "1", "--text", "x")
     assert proc.returncode == 1 and proc.stdout == "" and len(set(seen)) == 1, proc.stderr
     assert proc.stderr.startswith("mm7bind send: no answer: HTTP exchange with "), proc.stderr
     assert proc.stderr.endswith(f" (the MMSC may have taken it: TransactionID {seen[0]})\n"), proc.stderr

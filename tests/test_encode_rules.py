@@ -470,3 +470,13 @@ def test_each_message_class_has_its_own_addresses_checked():
     with pytest.raises(mm7.EncodeError, match=r"^sender_address: the address '3\\x7f'"):
         mm7.encode(mm7.SubmitReq(recipients=["1"], sender_address=mm7.Number("3\x7f")), transaction_id="t")
     mm7.encode(mm7.SubmitReq(recipients=["1"]), transaction_id="t")  # (no via read on a SubmitReq)
+
+
+def test_content_given_the_part_add_text_returns_says_how_to_make_the_content():
+    """`content=mm7.Content().add_text("hi")` reads as a chain, but add_text returns the part it adds:
+    the error said "Content().add_text(...) a text", as if that were what to write."""
+    msg = mm7.SubmitReq(recipients=["+8613800000000"], content=mm7.Content().add_text("hi"))
+    with pytest.raises(mm7.EncodeError) as err:
+        mm7.encode(msg, transaction_id="t")
+    assert str(err.value).startswith("SubmitReq.content must be a Content, not a Part (Content().add_text(...) "
+                                     "returns the part it adds: make the Content first"), err.value

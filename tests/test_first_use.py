@@ -103,18 +103,33 @@ def test_a_send_to_no_configured_mmsc_says_it_tried_the_simulators_address(capsy
     from mm7bind import config
     from mm7bind.cli import main
 
-    with socket.socket() as s:  # (a port nothing listens on, in place of 9090, which a test may be using)
-        s.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{s.getsockname()[1]}/mm7"
+    # (a port nothing listens on, in place of 9090, which a test may be using: held bound and not
+    # listening, refusing connections, for no other server to take it while the test runs)
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    closed = f"http://127.0.0.1:{held.getsockname()[1]}/mm7"
     monkeypatch.setattr(config, "SIMULATOR_URL", closed)
     monkeypatch.chdir(tmp_path)
     for var in [v for v in os.environ if v.startswith("MM7BIND_MMSC_")]:
         monkeypatch.delenv(var)
     assert main(["send", "--to", "1", "--text", "x"]) == 4
     err = capsys.readouterr().err
-    assert err.startswith(f"mm7bind send: not sent: cannot connect to {closed}") and "`mm7bind simulate`" in err, err
+    assert err.startswith(f"mm7bind send: not sent: cannot connect to {closed}: nothing listens at the simulator's "
+                          "address") and "`mm7bind simulate`" in err, err
+    # One hint, in place of the client's (said once: its "is the MMSC up" was cut from the text after the fact)
+    assert "is the MMSC up" not in err and err.count("nothing listens") == 1 and err.count("\n") == 1, err
+    assert err.rstrip().endswith("Connection refused)"), err  # (the cause last)
+    assert main(["send", "--to", "1", "--text", "x", "--json"]) == 4  # (the same words in JSON)
+    said = json.loads(capsys.readouterr().out)["message"]
+    assert err.rstrip() == f"mm7bind send: not sent: {said}", (err, said)
     assert main(["send", "--to", "1", "--text", "x", "--mmsc", closed.replace("/mm7", "/other")]) == 4
     assert "simulate" not in capsys.readouterr().err  # (an MMSC given: no word of the simulator)
+    # A run to several, too short to stop for the MMSC being down, says it once too
+    assert main(["send", "--to", "1", "--to", "2", "--text", "x", "--quiet"]) == 4
+    err = capsys.readouterr().err
+    held.close()
+    assert err == f"mm7bind send: {closed}: nothing listens at the simulator's address, tried for want of --mmsc or " \
+                  "[mmsc] urls: is `mm7bind simulate` running?\n", err
 
 
 def test_store_outbox_says_whom_each_item_is_for(capsys, tmp_path):
@@ -166,3 +181,53 @@ def test_received_keeps_the_credentials_a_test_checks_and_its_json_masks_them():
         assert status == 200 and "***" in shown["headers"]["Authorization"] and "***" in repr(got)
     text = " ".join((Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8").split())
     assert "the attribute keeps them as sent" in text
+
+
+def test_a_send_without_content_says_so_and_sends_it(capsys):
+    """`mm7bind send --to N` without --text or --attach sent a SubmitReq without content without a
+    word (MM7 allows one): a user who forgot --text learnt it from the handset."""
+    from mm7bind.cli import main
+
+    with Simulator() as sim:
+        assert main(["send", "--mmsc", sim.url, "--to", "13800138000", "--subject", "hi"]) == 0
+        out, err = capsys.readouterr()
+        assert out.strip() and err == "mm7bind send: note: no --text, --attach or --smil: the message goes without " \
+                                      "content\n", err
+        [stored] = sim.messages.values()
+        assert stored.request.content is None  # (sent all the same)
+        assert main(["send", "--mmsc", sim.url, "--to", "13800138000", "--text", "hi"]) == 0
+        assert capsys.readouterr().err == ""
+        # Said once the arguments are known good (not before a refusal of them), and not around --json
+        assert main(["send", "--mmsc", sim.url, "--to", "13800138000", "--from", "1\n2"]) == 2
+        assert "note" not in capsys.readouterr().err
+        assert main(["send", "--mmsc", sim.url, "--to", "13800138000", "--json"]) == 0
+        assert capsys.readouterr().err == ""
+
+
+def test_a_client_given_a_url_without_its_scheme_is_told_how_to_write_it():
+    """`mm7bind send --mmsc 127.0.0.1:9090/mm7` and the configuration said "write http://...";
+    `Client("127.0.0.1:9090/mm7")` said only "not an http(s) URL of an MMSC"."""
+    import pytest
+
+    import mm7bind as mm7
+
+    with pytest.raises(ValueError) as err:
+        mm7.Client("127.0.0.1:9090/mm7")
+    assert str(err.value) == ("'127.0.0.1:9090/mm7' is not an http(s) URL of an MMSC (no scheme: write "
+                              "http://127.0.0.1:9090/mm7, or https://)")
+    with pytest.raises(ValueError) as err:  # (a scheme, the wrong one: nothing to add)
+        mm7.ClientConfig(urls=("ftp://mmsc.example/mm7",))
+    assert str(err.value) == "'ftp://mmsc.example/mm7' is not an http(s) URL of an MMSC"
+
+
+def test_version_help_says_all_the_command_prints(capsys):
+    """`mm7bind version --help` spoke of two versions; the command prints the schema versions too."""
+    import pytest
+
+    from mm7bind.cli import main
+
+    assert main(["version"]) == 0
+    assert "schema versions: REL-5-MM7-1-0" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["version", "--help"])
+    assert "the schema versions" in " ".join(capsys.readouterr().out.split())
