@@ -313,12 +313,11 @@ def test_a_request_sent_in_several_rounds_counts_once_in_its_campaign(store):
 
 
 def test_a_campaign_queued_from_the_command_line_is_sent_by_serve(tmp_path):
-    from .test_commands import Background, free_port, run
+    from .test_commands import Background, run
 
-    port = free_port()
     with Simulator(SimulatorConfig()) as sim:
         cfg = tmp_path / "cfg.toml"
-        cfg.write_text(f'[receiver]\nport = {port}\n[outbox]\nenabled = true\n[mmsc]\nurls = ["{sim.url}"]\n'
+        cfg.write_text(f'[receiver]\nport = 0\n[outbox]\nenabled = true\n[mmsc]\nurls = ["{sim.url}"]\n'
                        f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
         (tmp_path / "to.csv").write_text("number\n+8613800000001\n+8613800000002\n+8613800000003\n+8613800000001\n")
         args = ["send", "--config", str(cfg), "--to-file", str(tmp_path / "to.csv"), "--text", "新年快乐",
@@ -334,7 +333,7 @@ def test_a_campaign_queued_from_the_command_line_is_sent_by_serve(tmp_path):
         assert sim.messages == {}  # nothing goes out until serve runs
         serve = Background("serve", "--config", str(cfg))
         try:
-            serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+            serve.wait_for(f"http://127.0.0.1:{serve.port()}/mm7")
             deadline = time.monotonic() + 15
             while len(sim.messages) < 3 and time.monotonic() < deadline:
                 time.sleep(0.05)
