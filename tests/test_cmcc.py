@@ -444,9 +444,9 @@ def cmcc_simulator_for(tmp_path):
     started = []
 
     def start(vasp_url: str):
-        port = free_port()
-        sim = Background("simulate", "--port", str(port), "--dialect", "cmcc", "--vasp-url", vasp_url,
+        sim = Background("simulate", "--port", "0", "--dialect", "cmcc", "--vasp-url", vasp_url,
                          "--report-delay", "0.2")
+        port = sim.port()
         sim.wait_for(f"http://127.0.0.1:{port}/control/health")
         sim.url = f"http://127.0.0.1:{port}/mm7"
         sim.control = f"http://127.0.0.1:{port}/control"
@@ -512,11 +512,11 @@ def test_worked_example_cmcc_shaped(tmp_path, cmcc_simulator_for):
             res.status_code = cmcc.RequestStatus.SUCCESS
             return res
 
-    port = free_port()
     receiver = MyReceiver()
-    receiver.set_config(cmcc.MM7Config(mm7config(tmp_path, ListenPort=str(port), AuthenticationMode="0")))
+    receiver.set_config(cmcc.MM7Config(mm7config(tmp_path, ListenPort="0", AuthenticationMode="0")))
     receiver.start()
     try:
+        port = receiver.server.port
         sim = cmcc_simulator_for(f"http://127.0.0.1:{port}/mm7")
         cfg = cmcc_config(tmp_path, sim.url)
         sender = cmcc.MM7Sender(cfg)
@@ -561,12 +561,12 @@ def test_the_chinese_mmscs_mo_and_reports_reach_the_callbacks_and_forward_intact
         def do_delivery_report(self, req):
             got.append(req)
 
-    port = free_port()
     with Simulator(dialect="cmcc", report_delay=3600) as sim:
         sender = cmcc.MM7Sender(cmcc_config(tmp_path, sim.url))
-        receiver = MyReceiver(cmcc.MM7Config(mm7config(tmp_path, ListenPort=str(port), AuthenticationMode="0")))
+        receiver = MyReceiver(cmcc.MM7Config(mm7config(tmp_path, ListenPort="0", AuthenticationMode="0")))
         receiver.start()
         try:
+            port = receiver.server.port
             sim.config.vasp_url = f"http://127.0.0.1:{port}/mm7"
             mo = sim.deliver("+8618703815655", ["10085"], subject="彩信", parts=mo_parts())
             assert mo["status"] == 1000, mo
@@ -639,22 +639,25 @@ def test_the_readme_china_mobile_example_runs_as_a_program(tmp_path, cmcc_simula
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     [block] = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if b.startswith("# The China Mobile way")]
-    port = free_port()
-    sim = cmcc_simulator_for(f"http://127.0.0.1:{port}/mm7")
     (tmp_path / "config").mkdir()
-    mm7config(tmp_path / "config", ListenPort=str(port), AuthenticationMode="0", mmscURL="/mm7",
-              mmscIP=[sim.url.split("//")[1].split("/")[0]])
-    (tmp_path / "config" / "ConnConfig.xml").write_text(CONN, encoding="utf-8")
     (tmp_path / "example.py").write_text(block, encoding="utf-8")
     # Ctrl-C as in a terminal, even when the suite itself runs with SIGINT ignored (which a child inherits)
     run_example = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
                    "runpy.run_path('example.py', run_name='__main__')")
-    proc = subprocess.Popen([sys.executable, "-c", run_example], cwd=tmp_path, env={**ENV, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sims = []
+
+    def launch(port: int) -> subprocess.Popen:
+        sims.append(cmcc_simulator_for(f"http://127.0.0.1:{port}/mm7"))
+        mm7config(tmp_path / "config", ListenPort=str(port), AuthenticationMode="0", mmscURL="/mm7",
+                  mmscIP=[sims[-1].url.split("//")[1].split("/")[0]])
+        (tmp_path / "config" / "ConnConfig.xml").write_text(CONN, encoding="utf-8")
+        return subprocess.Popen([sys.executable, "-c", run_example], cwd=tmp_path,
+                                env={**ENV, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+
+    proc, _port = listening_on_a_port_named_in_advance(launch)
+    sim = sims[-1]
     try:
-        deadline = time.monotonic() + 20
-        while not listening(port) and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
         assert proc.poll() is None, proc.communicate()  # still serving after the last line of the block
         mo = requests.post(sim.control + "/deliver", json={"from": "13915002000", "to": ["8888"], "subject": "天气",
                                                            "text": "CX TQ"}, timeout=10).json()
@@ -679,17 +682,19 @@ def test_the_readme_pythonic_example_runs_as_a_program(tmp_path, cmcc_simulator_
     from .test_commands import ENV
     from .test_docs import adapted, python_block
 
-    port = free_port()
-    sim = cmcc_simulator_for(f"http://127.0.0.1:{port}/mm7")
-    (tmp_path / "example.py").write_text(adapted(python_block("# The Pythonic way\n"), {
-        '"http://127.0.0.1:9090/mm7"': repr(sim.url), "port=8088": f"port={port}"}), encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "example.py"], cwd=tmp_path,
-                            env={**ENV, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sims = []
+
+    def launch(port: int) -> subprocess.Popen:
+        sims.append(cmcc_simulator_for(f"http://127.0.0.1:{port}/mm7"))
+        (tmp_path / "example.py").write_text(adapted(python_block("# The Pythonic way\n"), {
+            '"http://127.0.0.1:9090/mm7"': repr(sims[-1].url), "port=8088": f"port={port}"}), encoding="utf-8")
+        return subprocess.Popen([sys.executable, "example.py"], cwd=tmp_path,
+                                env={**ENV, "PYTHONPATH": str(ROOT)},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    proc, _port = listening_on_a_port_named_in_advance(launch)
+    sim = sims[-1]
     try:
-        deadline = time.monotonic() + 20
-        while not listening(port) and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
         assert proc.poll() is None, proc.communicate()
         mo = requests.post(sim.control + "/deliver", json={"from": "13915002000", "to": ["8888"], "subject": "天气",
                                                            "text": "CX TQ"}, timeout=10).json()
@@ -708,6 +713,25 @@ def listening(port: int) -> bool:
 
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def listening_on_a_port_named_in_advance(launch, attempts: int = 3):
+    """`launch(port)` starts a program told its port beforehand, which says nothing once it listens:
+    (the program, its port), once it listens. Another process may take a free port before the
+    program does, so a program that exits with "Address already in use" is launched again on another
+    port, a bounded number of times."""
+    for attempt in range(1, attempts + 1):
+        port = free_port()
+        proc = launch(port)
+        deadline = time.monotonic() + 20
+        while not listening(port) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if proc.poll() is None:
+            return proc, port
+        out, err = proc.communicate()
+        if "Address already in use" not in err or attempt == attempts:
+            raise AssertionError(f"the program exited: {out}{err}")
+    raise AssertionError("unreachable")
 
 
 def test_a_field_set_under_its_java_name_is_refused_not_kept_unsent():
@@ -742,7 +766,7 @@ def test_subclasses_that_set_their_configuration_in_their_own_constructor(tmp_pa
     super constructor; ported as is, the servlet and the receiver work."""
     from .test_receiver import call_wsgi, deliver
 
-    path = mm7config(tmp_path, AuthenticationMode="0", ListenPort=str(free_port()))
+    path = mm7config(tmp_path, AuthenticationMode="0", ListenPort="0")
 
     class MyReceiveServlet(cmcc.MM7ReceiveServlet):
         def __init__(self):
@@ -1547,8 +1571,7 @@ def test_the_full_log_of_the_receiver_shows_what_came_and_what_went(tmp_path):
     with the MMSC's credentials masked (the SDK logged the raw HTTP messages at that level)."""
     from mm7bind.cmcc.logs import stop_logging
 
-    port = free_port()
-    receiver = cmcc.MM7Receiver(cmcc.MM7Config(mm7config(tmp_path, ListenPort=str(port), AuthenticationMode="1",
+    receiver = cmcc.MM7Receiver(cmcc.MM7Config(mm7config(tmp_path, ListenPort="0", AuthenticationMode="1",
                                                          logLevel="6")))
     receiver.do_deliver = lambda req: cmcc.MM7DeliverRes(status_text="已收到")
     content = mm7.Content()
@@ -1557,7 +1580,7 @@ def test_the_full_log_of_the_receiver_shows_what_came_and_what_went(tmp_path):
                                     content=content), transaction_id="mo-1", profile=CMCC)
     try:
         receiver.start()
-        answer = requests.post(f"http://127.0.0.1:{port}/mm7", data=out.to_bytes(), auth=("zxme", "zxme"),
+        answer = requests.post(f"{receiver.server.url}/mm7", data=out.to_bytes(), auth=("zxme", "zxme"),
                                headers={"Content-Type": out.content_type}, timeout=10)
         assert answer.status_code == 200
     finally:
@@ -1890,12 +1913,12 @@ def test_serve_with_china_mobile_config_answers_any_path(tmp_path, monkeypatch):
 
     # Run in tmp_path (the store of a China Mobile config is ./mm7bind.db), with this tree's package.
     monkeypatch.setattr(test_commands, "ENV", {**test_commands.ENV, "PYTHONPATH": str(ROOT)})
-    port = free_port()
-    path = mm7config(tmp_path, ListenPort=str(port), AuthenticationMode="0")
+    path = mm7config(tmp_path, ListenPort="0", AuthenticationMode="0")
     cfg, problems = read_cmcc(path)
     assert cfg.receiver.path == "*" and not [p for p in problems if p.level == "error"]
     server = Background("serve", "--config", path, "--out", str(tmp_path / "in"), cwd=tmp_path)
     try:
+        port = server.port()
         server.wait_for(f"http://127.0.0.1:{port}/")
         for i, where in enumerate(("/mm7", "/", "/vasp/mo.do")):
             out = mm7.encode(deliver(), transaction_id=f"any-{i}", version="REL-6-MM7-1-0")
@@ -1914,12 +1937,12 @@ def test_serve_with_keep_alive_off_closes_each_connection(tmp_path, monkeypatch)
     from .test_receiver import deliver
 
     monkeypatch.setattr(test_commands, "ENV", {**test_commands.ENV, "PYTHONPATH": str(ROOT)})
-    port = free_port()
-    path = mm7config(tmp_path, ListenPort=str(port), AuthenticationMode="0")
+    path = mm7config(tmp_path, ListenPort="0", AuthenticationMode="0")
     (tmp_path / "ConnConfig.xml").write_text(CONN.replace("<KeepAlive>on<", "<KeepAlive>off<"), encoding="utf-8")
     server = Background("serve", "--config", path, "--conn-config", str(tmp_path / "ConnConfig.xml"),
                         "--out", str(tmp_path / "in"), cwd=tmp_path)
     try:
+        port = server.port()
         server.wait_for(f"http://127.0.0.1:{port}/")
         out = mm7.encode(deliver(), transaction_id="mo-1", version="REL-6-MM7-1-0")
         first, then = _two_requests_on_one_connection(f"http://127.0.0.1:{port}", out.to_bytes(), out.content_type)

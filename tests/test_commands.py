@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -24,11 +25,31 @@ ENV.pop("MM7BIND_MMSC_URLS", None)
 
 
 def free_port() -> int:
+    """A port free a moment ago: only for a test that must name a port before anything listens
+    on it (a server started at port 0 says the port it took: `Background.port`)."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+_HELD: list[socket.socket] = []
+
+
+def refused_port() -> int:
+    """A port nothing listens on and nothing else can take: bound, never listening, held until the
+    suite ends (a connection to it is refused), unlike a port free a moment ago, which another
+    process may be listening on by the time the test connects."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    _HELD.append(s)
+    return s.getsockname()[1]
+
+
+# The line `serve` and `simulate` start with on stdout, naming where they listen: with --port 0,
+# the port the system picked.
+STARTED = re.compile(r"^(?:receiving MM7|MMSC simulator \(\S+\)) at (https?)://(\S+?):(\d+)[/;\s]", re.MULTILINE)
 
 
 def run(*args: str, cwd=None, timeout: float = 120, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -65,6 +86,18 @@ class Background:
                 time.sleep(0.1)
         raise AssertionError(f"{url} did not come up")
 
+    def port(self, timeout: float = 60) -> int:
+        """The port it listens on, from its startup line (the way to learn what --port 0 took)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = STARTED.search(self.output())
+            if found:
+                return int(found.group(3))
+            if self.proc.poll() is not None:
+                raise AssertionError(f"process exited: {self.output()}")
+            time.sleep(0.05)
+        raise AssertionError(f"no startup line: {self.output()}")
+
     def output(self) -> str:
         self.out.seek(0)
         return self.out.read()
@@ -81,8 +114,8 @@ class Background:
 
 @pytest.fixture
 def simulator(tmp_path):
-    port = free_port()
-    sim = Background("simulate", "--port", str(port), "--report-delay", "0.2", "--read-delay", "0.3")
+    sim = Background("simulate", "--port", "0", "--report-delay", "0.2", "--read-delay", "0.3")
+    port = sim.port()
     sim.url = f"http://127.0.0.1:{port}/mm7"
     sim.control = f"http://127.0.0.1:{port}/control"
     sim.wait_for(sim.control + "/health")
@@ -238,17 +271,17 @@ def test_sigterm_ends_a_bulk_send_as_ctrl_c_does(simulator, tmp_path):
 
 
 def test_serve_receives_reports_and_mo(simulator, tmp_path):
-    port = free_port()
     (tmp_path / "mm7bind.toml").write_text(
-        f'[receiver]\nport = {port}\nout_dir = "{tmp_path / "in"}"\n[store]\npath = "{tmp_path / "vasp.db"}"\n'
+        f'[receiver]\nport = 0\nout_dir = "{tmp_path / "in"}"\n[store]\npath = "{tmp_path / "vasp.db"}"\n'
         f'[mmsc]\nurls = ["{simulator.url}"]\n[vasp]\nvaspid = "800001"\n', encoding="utf-8")
     serve = Background("serve", "--config", str(tmp_path / "mm7bind.toml"))
     try:
+        port = serve.port()
         serve.wait_for(f"http://127.0.0.1:{port}/mm7")
-        sim2_port = free_port()
-        sim2 = Background("simulate", "--port", str(sim2_port), "--vasp-url", f"http://127.0.0.1:{port}/mm7",
+        sim2 = Background("simulate", "--port", "0", "--vasp-url", f"http://127.0.0.1:{port}/mm7",
                           "--report-delay", "0.2", "--read-delay", "0.4")
         try:
+            sim2_port = sim2.port()
             sim2.wait_for(f"http://127.0.0.1:{sim2_port}/control/health")
             proc = run("send", "--config", str(tmp_path / "mm7bind.toml"), "--mmsc",
                        f"http://127.0.0.1:{sim2_port}/mm7", "--to", "+8613800000000", "--text", "hi",
@@ -317,7 +350,7 @@ def test_a_recipient_file_that_lists_nobody_is_named_as_such(tmp_path):
 def test_bulk_partial_failure_exit_code(tmp_path):
     csv_file = tmp_path / "to.csv"
     csv_file.write_text("+8613800000000\n+8613800000001\n", encoding="utf-8")
-    dead = f"http://127.0.0.1:{free_port()}/mm7"
+    dead = f"http://127.0.0.1:{refused_port()}/mm7"
     proc = run("send", "--mmsc", dead, "--to-file", str(csv_file), "--quiet")
     assert proc.returncode == 4 and "sent 0, failed 2" in proc.stdout and "ConnectError" in proc.stdout
 
@@ -326,7 +359,11 @@ def test_a_campaign_stops_when_the_mmsc_is_down_and_resumes_once_it_is_back(tmp_
     from mm7bind.bulk import UNREACHABLE_STOP
     from mm7bind.simulator import Simulator, SimulatorConfig
 
-    port = free_port()
+    # The port held, bound but not listening, while the MMSC is down: connections are refused, and no
+    # other process can be listening there when they are tried or take it before the simulator does.
+    down = socket.socket()
+    down.bind(("127.0.0.1", 0))
+    port = down.getsockname()[1]
     cfg = tmp_path / "sp.toml"
     cfg.write_text(f'[mmsc]\nurls = ["http://127.0.0.1:{port}/mm7"]\nmax_attempts = 1\n'
                    f'[store]\npath = "{(tmp_path / "sp.db").as_posix()}"\n', encoding="utf-8")
@@ -341,6 +378,7 @@ def test_a_campaign_stops_when_the_mmsc_is_down_and_resumes_once_it_is_back(tmp_
     proc = run(*send, "--quiet")
     assert proc.returncode == 4 and f"mm7bind send: stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests" in proc.stderr
     assert f"{30 - UNREACHABLE_STOP} recipients not tried" in proc.stderr and "--tag promo" in proc.stderr
+    down.close()
     with Simulator(SimulatorConfig(port=port)) as sim:  # back: the same command sends to everyone once
         proc = run(*send, "--quiet")
         assert proc.returncode == 0 and "sent 30, failed 0" in proc.stdout
@@ -393,7 +431,7 @@ def test_bad_arguments_and_configuration(tmp_path):
     assert proc.returncode == 2 and "is not a SMIL document" in proc.stderr
     proc = run("send", "--to", "1", "--version", "REL-9-MM7-1-0")
     assert proc.returncode == 2 and "unknown MM7 schema version" in proc.stderr
-    proc = run("send", "--to", "1", "--text", "x", "--mmsc", f"http://127.0.0.1:{free_port()}/mm7")
+    proc = run("send", "--to", "1", "--text", "x", "--mmsc", f"http://127.0.0.1:{refused_port()}/mm7")
     assert proc.returncode == 4 and proc.stderr.startswith("mm7bind send: not sent: ") and proc.stderr.count("\n") == 1
     proc = run("simulate", "--dialect", "klingon")
     assert proc.returncode == 2 and "unknown dialect" in proc.stderr
@@ -773,11 +811,39 @@ def test_a_charset_name_with_a_nul_is_a_configuration_error(tmp_path):
 def test_a_store_file_that_is_not_a_database_is_reported_not_a_traceback(tmp_path):
     (tmp_path / "vasp.db").write_bytes(b"this is not SQLite" * 100)
     (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
-    for command in (["store", "inbox"], ["replay"], ["serve", "--port", str(free_port())],
+    for command in (["store", "inbox"], ["replay"], ["serve", "--port", "0"],
                     ["send", "--to", "1", "--tag", "t", "--mmsc", "http://127.0.0.1:9/mm7"]):
         proc = run(*command, "--config", str(tmp_path / "cfg.toml"))
         assert proc.returncode == 2, (command, proc.stderr)
         assert "cannot be used: file is not a database" in proc.stderr and "Traceback" not in proc.stderr, command
+
+
+def test_serve_and_simulate_on_port_0_name_the_port_they_took_on_stdouts_first_line(tmp_path):
+    """What a script (and this suite) starts them with to never race another process for a port:
+    the line they start with, as the README gives it, names the port the system picked."""
+    import tempfile
+
+    (tmp_path / "cfg.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    for command, health in ((["serve", "--config", str(tmp_path / "cfg.toml"), "--port", "0"], "/mm7"),
+                            (["simulate", "--port", "0", "--dialect", "cmcc"], "/control/health")):
+        with tempfile.TemporaryFile("w+", encoding="utf-8") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "mm7bind.cli", *command], stdout=out,
+                                    stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=ENV)
+            try:
+                def first_line(out=out) -> str:  # (a whole one: not one being written)
+                    out.seek(0)
+                    text = out.read()
+                    return text.partition("\n")[0] if "\n" in text else ""
+
+                _until(lambda proc=proc: first_line() or proc.poll() is not None, f"{command[0]} starts")
+                line = first_line()
+                found = STARTED.match(line)
+                assert found and int(found.group(3)) != 0, line
+                assert line.endswith("; Ctrl-C stops") and found.group(2) == "127.0.0.1", line
+                assert requests.get(f"http://127.0.0.1:{found.group(3)}{health}", timeout=10).status_code in (200, 405)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=30)
 
 
 def test_a_port_already_taken_is_reported_not_a_traceback(tmp_path):
@@ -871,9 +937,9 @@ def test_simulate_waits_before_reports_and_read_replies_as_a_simulator_config_do
 def test_simulate_keeps_the_latest_max_messages():
     """SimulatorConfig.max_messages had no option: a simulator run from the command line under a
     long load test kept its 10,000, whatever the machine could spare."""
-    port = free_port()
-    sim = Background("simulate", "--port", str(port), "--max-messages", "2", "--report-delay", "60")
+    sim = Background("simulate", "--port", "0", "--max-messages", "2", "--report-delay", "60")
     try:
+        port = sim.port()
         sim.wait_for(f"http://127.0.0.1:{port}/control/health")
         with mm7.Client(f"http://127.0.0.1:{port}/mm7", retry=mm7.RetryPolicy.never()) as client:
             mids = [client.submit(mm7.SubmitReq(recipients=["+8613800000000"])).message_id for _ in range(3)]
@@ -887,7 +953,7 @@ def test_probe_json_says_what_its_help_says_unreachable_included():
     # (the exit code 4 comes from "unreachable", which the JSON left out; its help left out timed_out)
     from mm7bind.cli import build_parser
 
-    proc = run("probe", f"http://127.0.0.1:{free_port()}/mm7", "--version", "REL-6-MM7-1-0", "--operation", "deliver",
+    proc = run("probe", f"http://127.0.0.1:{refused_port()}/mm7", "--version", "REL-6-MM7-1-0", "--operation", "deliver",
                "--json")
     [result] = json.loads(proc.stdout)
     assert proc.returncode == 4 and result["unreachable"] is True and result["ok"] is False
@@ -909,8 +975,7 @@ def test_the_simulator_signs_in_to_a_vasp_that_asks_for_credentials():
     with mm7.serve(receiver, port=0) as srv:
         for credentials, expected in ((["--vasp-username", "sp", "--vasp-password", "wrong"], []),
                                       (["--vasp-username", "sp", "--vasp-password", "secret"], ["hi"])):
-            port = free_port()
-            sim = Background("simulate", "--port", str(port), "--vasp-url", srv.url + "/mm7", *credentials,
+            sim = Background("simulate", "--port", "0", "--vasp-url", srv.url + "/mm7", *credentials,
                              "--mo-text", "x", "--mo-subject", "hi", "--mo-after", "0.2")
             try:
                 deadline = time.monotonic() + 10
@@ -926,10 +991,10 @@ def test_the_simulator_signs_in_to_a_vasp_that_asks_for_credentials():
 def test_the_simulator_can_ask_the_vasp_for_credentials():
     import mm7bind as mm7
 
-    port = free_port()
-    sim = Background("simulate", "--port", str(port), "--username", "sp", "--password", "secret",
+    sim = Background("simulate", "--port", "0", "--username", "sp", "--password", "secret",
                      "--auth", "digest", "--digest-qop", "auth-int")
     try:
+        port = sim.port()
         sim.wait_for(f"http://127.0.0.1:{port}/control/health")
         url = f"http://127.0.0.1:{port}/mm7"
         msg = mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800000000"]), subject="s")
@@ -962,7 +1027,7 @@ def test_a_log_file_that_cannot_be_opened_is_reported_not_a_traceback(tmp_path):
                                        f'[logging]\nfile = "{tmp_path / "logs"}"\n', encoding="utf-8")
     checked = run("config", "check", str(tmp_path / "cfg.toml"))
     assert checked.returncode == 3 and "is a folder, not a file" in checked.stdout, checked.stdout
-    for command in (["serve", "--port", str(free_port())], ["send", "--to", "1", "--mmsc", "http://127.0.0.1:9/mm7"]):
+    for command in (["serve", "--port", "0"], ["send", "--to", "1", "--mmsc", "http://127.0.0.1:9/mm7"]):
         proc = run(*command, "--config", str(tmp_path / "cfg.toml"))
         assert proc.returncode == 3 and "Traceback" not in proc.stderr, (command, proc.stderr)
         assert "logging.file" in proc.stderr and "is a folder, not a file" in proc.stderr, proc.stderr
@@ -979,10 +1044,9 @@ def _until(condition, what: str, timeout: float = 30) -> None:
 def test_serve_reopens_its_log_on_sighup_and_stops_on_sigterm_saying_so(tmp_path):
     """logrotate renames the file and sends SIGHUP: serve writes on in a new file of the old name.
     (SIGHUP used to end the process on the spot: under systemd's Restart=on-failure, for good.)"""
-    port = free_port()
     log_file = tmp_path / "serve.log"
     (tmp_path / "cfg.toml").write_text(
-        f'[receiver]\nport = {port}\nout_dir = "{tmp_path / "in"}"\n[store]\npath = "{tmp_path / "vasp.db"}"\n'
+        f'[receiver]\nport = 0\nout_dir = "{tmp_path / "in"}"\n[store]\npath = "{tmp_path / "vasp.db"}"\n'
         f'[logging]\nfile = "{log_file}"\nrotate = "none"\n', encoding="utf-8")
     store = mm7.SqliteStore(tmp_path / "vasp.db")  # a message a killed run left in hand: said at the start
     store.accept(kind="DeliverReq", transaction_id="t-1", message_id=None, recipient=None, status=None, peer="p",
@@ -990,6 +1054,7 @@ def test_serve_reopens_its_log_on_sighup_and_stops_on_sigterm_saying_so(tmp_path
     store.close()
     serve = Background("serve", "--config", str(tmp_path / "cfg.toml"))
     try:
+        port = serve.port()
         serve.wait_for(f"http://127.0.0.1:{port}/mm7")
         _until(lambda: "receiving MM7 at" in log_file.read_text(encoding="utf-8"), "the start is logged")
         log_file.rename(tmp_path / "serve.log.1")
@@ -1010,14 +1075,13 @@ def test_serve_reopens_its_log_on_sighup_and_stops_on_sigterm_saying_so(tmp_path
 def test_serve_answers_its_health_check_at_its_path_alone(tmp_path):
     """health_path = "/" (a load balancer's usual check) was mounted as a prefix, so it took every
     request: the MMSC's posts to /mm7 were answered "health takes GET, HEAD"."""
-    port = free_port()
     (tmp_path / "cfg.toml").write_text(
-        f'[receiver]\nport = {port}\nout_dir = "{tmp_path / "in"}"\nhealth_path = "/"\n'
+        f'[receiver]\nport = 0\nout_dir = "{tmp_path / "in"}"\nhealth_path = "/"\n'
         'metrics_path = "/metrics"\n'
         f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
     serve = Background("serve", "--config", str(tmp_path / "cfg.toml"))
-    base = f"http://127.0.0.1:{port}"
     try:
+        base = f"http://127.0.0.1:{serve.port()}"
         serve.wait_for(base + "/mm7")
         assert requests.get(base + "/", timeout=10).text == "ok\n"
         out = mm7.encode(mm7.DeliverReq(sender="+8613900000000", subject="hi"), transaction_id="h-1")
@@ -1037,8 +1101,7 @@ def test_serve_behind_a_reverse_proxy_takes_the_peer_from_its_x_forwarded_for(tm
     recorded its address."""
     from mm7bind import config
 
-    port = free_port()
-    text = (f'[receiver]\nport = {port}\nout_dir = "{tmp_path / "in"}"\nallow = ["192.0.2.0/24"]\n'
+    text = (f'[receiver]\nport = 0\nout_dir = "{tmp_path / "in"}"\nallow = ["192.0.2.0/24"]\n'
             f'trusted_proxy = "127.0.0.1"\n[store]\npath = "{tmp_path / "vasp.db"}"\n')
     (tmp_path / "cfg.toml").write_text(text, encoding="utf-8")
     serve = Background("serve", "--config", str(tmp_path / "cfg.toml"))
@@ -1050,6 +1113,7 @@ def test_serve_behind_a_reverse_proxy_takes_the_peer_from_its_x_forwarded_for(tm
                              timeout=10).status_code
 
     try:
+        port = serve.port()
         serve.wait_for(f"http://127.0.0.1:{port}/mm7")
         assert [post(None), post("203.0.113.9"), post("192.0.2.7")] == [403, 403, 200]
     finally:
@@ -1076,15 +1140,14 @@ def test_serve_behind_a_reverse_proxy_takes_the_peer_from_its_x_forwarded_for(tm
 def test_serve_stops_without_waiting_out_a_send_in_flight(simulator, tmp_path):
     """A SIGTERM while the outbox waits on a silent MMSC: serve stops within its grace and a few
     seconds (a service manager's stop timeout is not spent on it), and says what was left."""
-    port = free_port()
     config = tmp_path / "cfg.toml"
-    config.write_text(f'[mmsc]\nurls = ["{simulator.url}"]\nread_timeout = 120\n[receiver]\nport = {port}\n'
+    config.write_text(f'[mmsc]\nurls = ["{simulator.url}"]\nread_timeout = 120\n[receiver]\nport = 0\n'
                       f'out_dir = "{tmp_path / "in"}"\n[outbox]\nenabled = true\n'
                       f'[store]\npath = "{tmp_path / "vasp.db"}"\nkeep_days = 30\n', encoding="utf-8")
     requests.post(simulator.control + "/fail", json={"count": 5, "delay": 100}, timeout=10)
     serve = Background("serve", "--config", str(config))
     try:
-        serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+        serve.wait_for(f"http://127.0.0.1:{serve.port()}/mm7")
         assert run("send", "--config", str(config), "--to", "+8613800000000", "--queue").returncode == 0
         # The simulator has the request once it has taken one of the scripted delays (its item
         # claimed, "sending", is not enough: a SIGTERM before the request went out stops serve
@@ -1112,12 +1175,11 @@ def test_under_systemd_the_log_is_written_as_the_journal_reads_it(tmp_path):
     store.close()
     outputs = []
     for journal in (True, False):
-        port = free_port()
         with tempfile.TemporaryFile("w+", encoding="utf-8") as out:
             st = os.fstat(out.fileno())
             stream = f"{st.st_dev}:{st.st_ino}" if journal else f"{st.st_dev}:{st.st_ino + 1}"
             proc = subprocess.Popen([sys.executable, "-m", "mm7bind.cli", "serve", "--config", str(tmp_path / "cfg.toml"),
-                                     "--port", str(port), "--out", str(tmp_path / "in")], stdout=out,
+                                     "--port", "0", "--out", str(tmp_path / "in")], stdout=out,
                                     stderr=subprocess.STDOUT, text=True, cwd=ROOT, env={**ENV, "JOURNAL_STREAM": stream})
 
             def written() -> str:
@@ -1146,7 +1208,7 @@ def test_logging_settings_that_would_fail_at_start_or_on_every_line_are_configur
     assert checked.returncode == 3 and "2 error(s)" in checked.stdout, checked.stdout
     assert "logging.when: must be S, M, H, D, midnight or W0-W6" in checked.stdout
     assert "logging.format: '%(asctime)s %(levell)s %(message)s' cannot format a line" in checked.stdout
-    served = run("serve", "--port", str(free_port()), "--config", str(tmp_path / "cfg.toml"))
+    served = run("serve", "--port", "0", "--config", str(tmp_path / "cfg.toml"))
     assert served.returncode == 3 and "Traceback" not in served.stderr and "logging.when" in served.stderr
 
 
@@ -1204,7 +1266,7 @@ def test_mo_aimed_at_something_that_is_not_a_simulator_says_so(tmp_path):
 
 def test_mo_aimed_at_nothing_says_so_in_one_line_naming_the_command():
     # (it was requests' repr: "HTTPConnectionPool(host=...): Max retries exceeded with url: ...")
-    proc = run("mo", "--simulator", f"http://127.0.0.1:{free_port()}")
+    proc = run("mo", "--simulator", f"http://127.0.0.1:{refused_port()}")
     assert proc.returncode == 4 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith("mm7bind mo: cannot reach the simulator at http://127.0.0.1:")
     assert "Connection refused" in proc.stderr and "Max retries" not in proc.stderr and "Pool" not in proc.stderr
@@ -1332,7 +1394,7 @@ def test_a_tls_key_not_matching_its_certificate_is_said_as_such(tmp_path):
     one.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
     other.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
     (tmp_path / "cfg.toml").write_text(
-        f'[store]\npath = "{tmp_path / "vasp.db"}"\n[receiver]\nport = {free_port()}\n'
+        f'[store]\npath = "{tmp_path / "vasp.db"}"\n[receiver]\nport = 0\n'
         f'tls_cert = "{tmp_path / "cert.pem"}"\ntls_key = "{tmp_path / "key.pem"}"\n', encoding="utf-8")
     proc = run("serve", "--config", str(tmp_path / "cfg.toml"))
     assert proc.returncode == 3, proc.stderr
@@ -1396,7 +1458,7 @@ def test_serve_can_require_the_mmscs_client_certificate(tmp_path):
     assert [str(p) for p in config.load(path)[1] if "tls" in str(p)] == [
         "error: receiver.tls_client_ca: client certificates are asked for by a receiver serving TLS itself "
         "(tls_cert, tls_key); behind a proxy, the proxy asks for them"]
-    path.write_text(text + f'port = {free_port()}\ntls_client_ca = "{tmp_path / "not-a-ca.pem"}"\n',
+    path.write_text(text + f'port = 0\ntls_client_ca = "{tmp_path / "not-a-ca.pem"}"\n',
                     encoding="utf-8")
     proc = run("serve", "--config", str(path))
     assert proc.returncode == 3 and "error: receiver.tls_client_ca: cannot read CA" in proc.stderr, proc.stderr
@@ -1481,10 +1543,9 @@ def test_serve_reads_a_renewed_tls_certificate_on_sighup(tmp_path):
             return False
 
     install(cas[0])
-    port = free_port()
     log_file = tmp_path / "serve.log"
     (tmp_path / "cfg.toml").write_text(
-        f'[store]\npath = "{tmp_path / "vasp.db"}"\n[receiver]\nport = {port}\n'
+        f'[store]\npath = "{tmp_path / "vasp.db"}"\n[receiver]\nport = 0\n'
         f'out_dir = "{tmp_path / "in"}"\ntls_cert = "{cert}"\ntls_key = "{key}"\n'
         f'[logging]\nfile = "{log_file}"\nrotate = "none"\n',
         encoding="utf-8")
@@ -1492,6 +1553,7 @@ def test_serve_reads_a_renewed_tls_certificate_on_sighup(tmp_path):
     try:
         _until(lambda: log_file.exists() and "receiving MM7 at" in log_file.read_text(encoding="utf-8"),
                "serve has started")
+        port = serve.port()
         assert trusted_by(cas[0]) and not trusted_by(cas[1])
         install(cas[1])
         serve.proc.send_signal(signal.SIGHUP)
@@ -1520,7 +1582,7 @@ def test_the_simulator_delivers_to_a_tls_vasp_whose_ca_it_is_given(tmp_path):
 
     with mm7.serve(mm7.Receiver(Inbox()), port=0, ssl_context=ctx) as srv:
         for trust, expected in (([], []), (["--vasp-ca", str(tmp_path / "ca.pem")], ["over TLS"])):
-            sim = Background("simulate", "--port", str(free_port()), "--vasp-url", srv.url + "/mm7", *trust,
+            sim = Background("simulate", "--port", "0", "--vasp-url", srv.url + "/mm7", *trust,
                              "--mo-text", "x", "--mo-subject", "over TLS", "--mo-after", "0.2")
             try:
                 _until(lambda: "DeliverReq to" in sim.output() or got, "the MO is sent or fails")
@@ -1546,7 +1608,7 @@ def test_the_simulator_presents_its_client_certificate_to_a_serve_requiring_one(
     with mm7.serve(rcv, port=0, ssl_context=cfg.ssl_context()) as srv:
         for cert, expected in (([], []), (["--vasp-cert", str(tmp_path / "mmsc-cert.pem"),
                                            "--vasp-key", str(tmp_path / "mmsc-key.pem")], ["mutual"])):
-            sim = Background("simulate", "--port", str(free_port()), "--vasp-url", srv.endpoint,
+            sim = Background("simulate", "--port", "0", "--vasp-url", srv.endpoint,
                              "--vasp-ca", str(tmp_path / "server-ca.pem"), *cert, "--report-attempts", "1",
                              "--mo-text", "x", "--mo-subject", "mutual", "--mo-after", "0.2")
             try:
@@ -1701,7 +1763,7 @@ def test_send_no_smil_sends_the_parts_as_multipart_mixed(tmp_path):
 def test_serve_refuses_an_out_folder_it_cannot_write(tmp_path):
     (tmp_path / "a-file").write_text("not a folder")
     (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
-    proc = run("serve", "--config", str(tmp_path / "c.toml"), "--port", str(free_port()),
+    proc = run("serve", "--config", str(tmp_path / "c.toml"), "--port", "0",
                "--out", str(tmp_path / "a-file" / "in"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"--out {tmp_path / 'a-file' / 'in'} cannot be created or written (Not a directory)" in proc.stderr
@@ -1788,7 +1850,7 @@ def test_the_plain_http_credentials_warning_is_said_by_what_sends_once(tmp_path)
     """Basic credentials over plain http concern sending: `send`, a `serve` that sends (its send
     API) and `config check` say it, once for all the MMSCs; commands that never send do not."""
     db, log_file = tmp_path / "vasp.db", tmp_path / "serve.log"
-    mmscs = f'["http://127.0.0.1:{free_port()}/mm7", "http://127.0.0.1:{free_port()}/mm7"]'
+    mmscs = f'["http://127.0.0.1:{refused_port()}/mm7", "http://127.0.0.1:{refused_port()}/mm7"]'
     cfg = tmp_path / "cfg.toml"
     cfg.write_text(f'[mmsc]\nurls = {mmscs}\nusername = "sp"\npassword = "pw"\n[store]\npath = "{db}"\n'
                    f'[receiver]\nout_dir = "{tmp_path / "in"}"\n', encoding="utf-8")
@@ -1802,14 +1864,13 @@ def test_the_plain_http_credentials_warning_is_said_by_what_sends_once(tmp_path)
     assert proc.returncode == 4 and proc.stderr.count(warning) == 1, proc.stderr
     proc = run("config", "check", str(cfg))
     assert proc.stdout.count(warning) == 1 and "0 error(s), 1 warning(s)" in proc.stdout
-    port = free_port()
     with cfg.open("a", encoding="utf-8") as f:
         f.write(f'[api]\npath = "/api"\n[logging]\nfile = "{log_file}"\n')
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace("[receiver]\n", f"[receiver]\nport = {port}\n"),
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("[receiver]\n", "[receiver]\nport = 0\n"),
                    encoding="utf-8")
     serve = Background("serve", "--config", str(cfg))
     try:
-        serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+        serve.wait_for(f"http://127.0.0.1:{serve.port()}/mm7")
         _until(lambda: "receiving MM7 at" in log_file.read_text(encoding="utf-8"), "the start is logged")
     finally:
         out = serve.stop()
@@ -1818,12 +1879,13 @@ def test_the_plain_http_credentials_warning_is_said_by_what_sends_once(tmp_path)
 
 def test_serve_logging_to_a_file_says_each_saved_message_there_not_on_stdout(tmp_path):
     """A daemon's standard output is not where a line per message goes: the configured log is."""
-    port, log_file = free_port(), tmp_path / "serve.log"
+    log_file = tmp_path / "serve.log"
     (tmp_path / "cfg.toml").write_text(
-        f'[receiver]\nport = {port}\nout_dir = "{tmp_path / "in"}"\n[store]\npath = "{tmp_path / "vasp.db"}"\n'
+        f'[receiver]\nport = 0\nout_dir = "{tmp_path / "in"}"\n[store]\npath = "{tmp_path / "vasp.db"}"\n'
         f'[logging]\nfile = "{log_file}"\n', encoding="utf-8")
     serve = Background("serve", "--config", str(tmp_path / "cfg.toml"))
     try:
+        port = serve.port()
         serve.wait_for(f"http://127.0.0.1:{port}/mm7")
         with mm7.Client(f"http://127.0.0.1:{port}/mm7", role="mmsc") as mmsc:
             for n in range(3):
@@ -1837,22 +1899,21 @@ def test_serve_logging_to_a_file_says_each_saved_message_there_not_on_stdout(tmp
 
 def test_warnings_are_about_what_runs_not_what_the_command_line_replaced(tmp_path):
     """--host, --out and --mmsc replace the file's settings: a warning is about what runs."""
-    port = free_port()
     (tmp_path / "a-file").write_text("not a folder")
     cfg = tmp_path / "cfg.toml"
-    cfg.write_text(f'[mmsc]\nurls = ["https://127.0.0.1:{free_port()}/mm7"]\nusername = "sp"\npassword = "pw"\n'
-                   f'[receiver]\nhost = "0.0.0.0"\nport = {port}\nout_dir = "{tmp_path / "a-file" / "in"}"\n'
+    cfg.write_text(f'[mmsc]\nurls = ["https://127.0.0.1:{refused_port()}/mm7"]\nusername = "sp"\npassword = "pw"\n'
+                   f'[receiver]\nhost = "0.0.0.0"\nport = 0\nout_dir = "{tmp_path / "a-file" / "in"}"\n'
                    f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
     cfg.chmod(0o600)
     checked = run("config", "check", str(cfg)).stdout
     assert "listening beyond loopback" in checked and "cannot be created or written" in checked
     serve = Background("serve", "--config", str(cfg), "--host", "127.0.0.1", "--out", str(tmp_path / "in"))
     try:
-        serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+        serve.wait_for(f"http://127.0.0.1:{serve.port()}/mm7")
     finally:
         out = serve.stop()
     assert "receiving MM7 at" in out and "WARNING" not in out and "warning:" not in out, out
-    plain = f"http://127.0.0.1:{free_port()}/mm7"
+    plain = f"http://127.0.0.1:{refused_port()}/mm7"
     proc = run("send", "--config", str(cfg), "--mmsc", plain, "--to", "1")
     assert proc.returncode == 4 and f"Basic credentials over plain http can be read on the way: {plain}" in proc.stderr
 
@@ -1861,7 +1922,7 @@ def test_mo_reaches_a_loopback_simulator_whatever_proxy_the_environment_names():
     from mm7bind.simulator import Simulator
     from mm7bind.testing import RunningReceiver
 
-    env = {**ENV, "http_proxy": f"http://127.0.0.1:{free_port()}", "NO_PROXY": "", "no_proxy": ""}
+    env = {**ENV, "http_proxy": f"http://127.0.0.1:{refused_port()}", "NO_PROXY": "", "no_proxy": ""}
     env["HTTP_PROXY"] = env["http_proxy"]
     with Simulator() as sim, RunningReceiver() as vasp:
         sim.config.vasp_url = vasp.url
@@ -1881,7 +1942,7 @@ def test_a_handler_failing_as_it_is_loaded_is_one_line_and_exit_2_its_traceback_
     Python traceback and exit 1: systemd restarted it over and over."""
     (tmp_path / "userhandler.py").write_text(module, encoding="utf-8")
     (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
-    for command in (["serve", "--port", str(free_port())], ["replay"]):
+    for command in (["serve", "--port", "0"], ["replay"]):
         args = (*command, "--config", str(tmp_path / "c.toml"), "--handler", f"userhandler:{spec}")
         if command == ["replay"]:
             stored_failure(tmp_path, "h-1")
@@ -1922,7 +1983,7 @@ def test_max_parts_is_a_setting_of_the_configuration(tmp_path):
     (tmp_path / "a.txt").write_text("one")
     (tmp_path / "b.txt").write_text("two")
     send = ("send", "--config", str(tmp_path / "c.toml"), "--to", "1", "--attach", str(tmp_path / "a.txt"),
-            "--attach", str(tmp_path / "b.txt"), "--mmsc", f"http://127.0.0.1:{free_port()}/mm7")
+            "--attach", str(tmp_path / "b.txt"), "--mmsc", f"http://127.0.0.1:{refused_port()}/mm7")
     proc = run(*send)  # the SOAP part, the content, its SMIL and two files: 5
     assert proc.returncode == 2 and "cannot build the message" in proc.stderr, proc.stderr
     assert "would have 5 MIME parts" in proc.stderr and "more than the 4" in proc.stderr

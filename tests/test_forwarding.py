@@ -20,7 +20,7 @@ from mm7bind.handlers import ForwardingHandler
 from mm7bind.store import SentRecord
 
 from .fake_http import TricklingServer
-from .test_commands import Background, free_port, run
+from .test_commands import Background, run
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4
 
@@ -233,13 +233,13 @@ def test_reports_carry_what_we_sent(app):
 
 
 def test_serve_forwards_and_replay_sends_again(app, tmp_path):
-    port = free_port()
     cfg = tmp_path / "cfg.toml"
-    cfg.write_text(f'[receiver]\nport = {port}\nforward_secret = "k"\nforward_timeout = 2\n'
+    cfg.write_text(f'[receiver]\nport = 0\nforward_secret = "k"\nforward_timeout = 2\n'
                    f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
     app.answers = [(500, b"oops", "text/plain")]
     serve = Background("serve", "--config", str(cfg), "--forward", app.url)
     try:
+        port = serve.port()
         serve.wait_for(f"http://127.0.0.1:{port}/mm7")
         out = mm7.encode(mo(), transaction_id="cli-1")
         got = requests.post(f"http://127.0.0.1:{port}/mm7", data=out.to_bytes(), headers=out.headers, timeout=10)

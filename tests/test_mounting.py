@@ -126,27 +126,26 @@ def test_the_gateway_configuration_serves_as_its_comment_says(tmp_path, monkeypa
     from mm7bind.simulator import Simulator
 
     from .conftest import ROOT
-    from .test_commands import Background, free_port
+    from .test_commands import Background
     from .test_docs import adapted
 
     monkeypatch.setattr(forward_target, "seen", set())
     monkeypatch.setattr(forward_target, "SECRET", b"change-me")  # what the example's forward_secret says
     app = forward_target.make_server(0)
     threading.Thread(target=app.serve_forever, daemon=True).start()
-    port = free_port()
     with Simulator() as sim:
         config = tmp_path / "gateway.toml"
         config.write_text(adapted((ROOT / "examples" / "gateway.toml").read_text(encoding="utf-8"), {
             'urls = ["http://127.0.0.1:9090/mm7"]': f"urls = [{sim.url!r}]",
-            "port = 8080": f"port = {port}",
+            "port = 8080": "port = 0",
             'forward_url = "http://127.0.0.1:5000/mms/incoming"':
                 f'forward_url = "http://127.0.0.1:{app.server_address[1]}/mms/incoming"',
             'path = "gateway.db"': f"path = {str(tmp_path / 'gateway.db')!r}",
         }), encoding="utf-8")
         config.chmod(0o640)  # (as its comment says to install it)
-        base = f"http://127.0.0.1:{port}"
         serve = Background("serve", "--config", str(config), cwd=tmp_path)
         try:
+            base = f"http://127.0.0.1:{serve.port()}"
             serve.wait_for(base + "/health")
             assert requests.get(base + "/health", timeout=10).status_code == 200
 

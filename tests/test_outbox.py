@@ -313,12 +313,11 @@ def test_a_request_sent_in_several_rounds_counts_once_in_its_campaign(store):
 
 
 def test_a_campaign_queued_from_the_command_line_is_sent_by_serve(tmp_path):
-    from .test_commands import Background, free_port, run
+    from .test_commands import Background, run
 
-    port = free_port()
     with Simulator(SimulatorConfig()) as sim:
         cfg = tmp_path / "cfg.toml"
-        cfg.write_text(f'[receiver]\nport = {port}\n[outbox]\nenabled = true\n[mmsc]\nurls = ["{sim.url}"]\n'
+        cfg.write_text(f'[receiver]\nport = 0\n[outbox]\nenabled = true\n[mmsc]\nurls = ["{sim.url}"]\n'
                        f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
         (tmp_path / "to.csv").write_text("number\n+8613800000001\n+8613800000002\n+8613800000003\n+8613800000001\n")
         args = ["send", "--config", str(cfg), "--to-file", str(tmp_path / "to.csv"), "--text", "新年快乐",
@@ -334,7 +333,7 @@ def test_a_campaign_queued_from_the_command_line_is_sent_by_serve(tmp_path):
         assert sim.messages == {}  # nothing goes out until serve runs
         serve = Background("serve", "--config", str(cfg))
         try:
-            serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+            serve.wait_for(f"http://127.0.0.1:{serve.port()}/mm7")
             deadline = time.monotonic() + 15
             while len(sim.messages) < 3 and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -416,21 +415,44 @@ def test_purge_command_names_the_outbox_items_it_removed(tmp_path):
 def test_a_second_worker_never_takes_what_a_live_one_is_sending(tmp_path):
     path = tmp_path / "vasp.db"
     with Simulator(SimulatorConfig()) as sim:
-        sim.fail_next(1, delay=1.5)  # the first worker's send takes a while
-        first = Outbox(mm7.Client(sim.url, store=mm7.SqliteStore(path)), poll=0.05).start()
+        first = Outbox(mm7.Client(sim.url, store=mm7.SqliteStore(path)), poll=0.05)
+        second = Outbox(mm7.Client(sim.url, store=mm7.SqliteStore(path)), poll=0.05)
+        rounds: list[list] = []  # what each of the second worker's rounds ended with
+        looked = threading.Event()
+        second_round, first_send = second.run_once, first._send
+
+        def counted(now=None):
+            took = second_round(now)
+            rounds.append(took)
+            if len(rounds) >= 2:
+                looked.set()
+            return took
+
+        def held(item, *args, **kwargs):
+            # The item claimed, its send waits until the second worker has looked at the queue twice
+            # (a fixed pause proved nothing on a machine too busy to run the second worker meanwhile).
+            looked.wait(30)
+            return first_send(item, *args, **kwargs)
+
+        second.run_once, first._send = counted, held
+        first.start()
         item = first.put(mm7.SubmitReq(recipients=["1"]))
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 10
         while first.store.outbox_get(item.id).state != "sending" and time.monotonic() < deadline:
             time.sleep(0.01)
-        second = Outbox(mm7.Client(sim.url, store=mm7.SqliteStore(path)), poll=0.05).start()  # (a restart overlapping)
-        deadline = time.monotonic() + 10
+        second.start()  # (a restart overlapping)
+        deadline = time.monotonic() + 40
         while first.store.outbox_get(item.id).state != "sent" and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)
+            time.sleep(0.02)
+        seen = len(rounds)  # a round begun after "sent" has ended: whatever the second took, it has sent
+        while len(rounds) < seen + 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
         for worker in (first, second):
             worker.stop()
             worker.client.close()
             worker.store.close()
+        assert looked.is_set() and len(rounds) >= seen + 2, rounds
+        assert rounds and all(took == [] for took in rounds), rounds  # the second took nothing
         assert len(sim.messages) == 1  # sent once
 
 

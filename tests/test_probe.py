@@ -11,7 +11,7 @@ import mm7bind as mm7
 from mm7bind.client import ClientConfig
 from mm7bind.probe import probe
 
-from .test_commands import free_port, run
+from .test_commands import refused_port, run
 from .tls import local_tls
 
 
@@ -82,7 +82,7 @@ def test_probe_command_with_digest_credentials_json_and_its_exit_codes(tmp_path)
         assert proc.returncode == 1 and "FAILED" in proc.stdout and "expected ReadReplyRsp" in proc.stdout
         # Said once, in the report: not again by the client's log on stderr.
         assert proc.stderr == ""
-    proc = run("probe", f"http://127.0.0.1:{free_port()}/mm7", "--timeout", "2")
+    proc = run("probe", f"http://127.0.0.1:{refused_port()}/mm7", "--timeout", "2")
     assert proc.returncode == 4 and "unreachable" in proc.stdout and proc.stdout.count("FAILED") == 1
     proc = run("probe", "http://127.0.0.1:1/mm7", "--version", "REL-9")
     assert proc.returncode == 2 and "unknown MM7 schema version" in proc.stderr

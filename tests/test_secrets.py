@@ -19,7 +19,7 @@ from mm7bind.handlers import ForwardingHandler
 from mm7bind.retry import RetryPolicy
 
 from .fake_http import FakeServer, Reply, dead_url, default_responder
-from .test_commands import Background, free_port, run
+from .test_commands import Background, refused_port, run
 
 SECRET = "S3CRET"
 
@@ -77,15 +77,15 @@ def test_credentials_in_the_forwarding_url_show_in_no_log_or_record(caplog):
 
 
 def test_the_command_line_shows_no_credential_of_a_configuration(tmp_path):
-    port, app_port = free_port(), free_port()
+    app_port = refused_port()
     config = tmp_path / "gw.toml"
     config.write_text(f"""
 [mmsc]
-urls = ["http://sp:url-{SECRET}@127.0.0.1:{free_port()}/mm7"]
+urls = ["http://sp:url-{SECRET}@127.0.0.1:{refused_port()}/mm7"]
 username = "sp"
 password = "pw-{SECRET}"
 [receiver]
-port = {port}
+port = 0
 auth = "digest"
 username = "mmsc"
 password = "rx-{SECRET}"
@@ -103,7 +103,7 @@ path = "{tmp_path / 'gw.db'}"
     assert checked.returncode == 0 and "sp:***@" in checked.stdout, checked.stdout
     serve = Background("serve", "--config", str(config), "-v")
     try:
-        serve.wait_for(f"http://127.0.0.1:{port}/mm7")
+        serve.wait_for(f"http://127.0.0.1:{serve.port()}/mm7")
         deadline = time.monotonic() + 20
         while "sending what the outbox holds" not in serve.output() and time.monotonic() < deadline:
             time.sleep(0.05)  # (the port is open a moment before the lines saying so are written)

@@ -16,7 +16,7 @@ from mm7bind.auth import IPAllowList
 from mm7bind.sendapi import SendApi, submit_from_json
 from mm7bind.simulator import Simulator, SimulatorConfig
 
-from .test_commands import Background, free_port, run
+from .test_commands import Background, run
 
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///ywAAAAAAQABAAACAUQAOw==")
 
@@ -307,13 +307,13 @@ def test_submit_from_json_names_schema_spellings_whatever_the_case():
 
 
 def test_serve_mounts_the_api(sim, tmp_path):
-    port = free_port()
     cfg = tmp_path / "cfg.toml"
-    cfg.write_text(f'[receiver]\nport = {port}\nhealth_path = "/health"\n'
+    cfg.write_text(f'[receiver]\nport = 0\nhealth_path = "/health"\n'
                    f'[api]\npath = "/api"\ntoken = "k"\n[mmsc]\nurls = ["{sim.url}"]\n'
                    f'[vasp]\nvaspid = "800001"\n[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
     serve = Background("serve", "--config", str(cfg))
     try:
+        port = serve.port()
         serve.wait_for(f"http://127.0.0.1:{port}/mm7")
         url = f"http://127.0.0.1:{port}/api/send"
         got = requests.post(url, json={"to": "+8613800000000", "text": "hi", "tag": "web"},
@@ -397,12 +397,12 @@ def test_a_queued_item_being_sent_is_said_to_be_sending_not_failed(sim):
 
 
 def test_serve_with_a_queue(sim, tmp_path):
-    port = free_port()
     cfg = tmp_path / "cfg.toml"
-    cfg.write_text(f'[receiver]\nport = {port}\n[api]\npath = "/api"\n[outbox]\nenabled = true\n[mmsc]\nurls = ["{sim.url}"]\n'
+    cfg.write_text(f'[receiver]\nport = 0\n[api]\npath = "/api"\n[outbox]\nenabled = true\n[mmsc]\nurls = ["{sim.url}"]\n'
                    f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
     serve = Background("serve", "--config", str(cfg))
     try:
+        port = serve.port()
         serve.wait_for(f"http://127.0.0.1:{port}/mm7")
         got = requests.post(f"http://127.0.0.1:{port}/api/send", json={"to": "1", "text": "q", "queue": True},
                             headers={"Idempotency-Key": "q-1"}, timeout=10)

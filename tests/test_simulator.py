@@ -815,13 +815,13 @@ def test_a_providers_size_limit_is_set_for_any_dialect_in_place_of_the_dialects(
 
 def test_simulate_takes_a_size_limit_the_vasp_identification_to_check_no_quirks_and_recipient_statuses():
     from .test_cmcc import wait_until
-    from .test_commands import Background, free_port
+    from .test_commands import Background
 
-    port = free_port()
-    sim = Background("simulate", "--port", str(port), "--max-size", "3000", "--vaspid", "805555", "--vasid", "5555",
+    sim = Background("simulate", "--port", "0", "--max-size", "3000", "--vaspid", "805555", "--vasid", "5555",
                      "--dialect", "mbuni", "--no-quirks", "--report-delay", "0",
                      "--recipient-status", "13800138000/TYPE=PLMN=Expired")
     try:
+        port = sim.port()
         sim.wait_for(f"http://127.0.0.1:{port}/control/health")
         with mm7.Client(f"http://127.0.0.1:{port}/mm7", retry=mm7.RetryPolicy.never()) as client:
             with pytest.raises(mm7.FaultError) as info:  # (Mbuni's own Faults say Server, whatever the status)
