@@ -58,6 +58,7 @@ from .hints import suggest_keywords
 from .mime import header_value
 from .profiles import STANDARD, Profile
 from .retry import RateLimiter, RetryPolicy, parse_retry_after
+from .sendonce import attempt_time, upload_time
 from .store import SentRecord
 
 log = logging.getLogger("mm7bind.client")
@@ -703,8 +704,6 @@ class ClientCore:
         if which == "send":
             return f"the MMSC took no more of the request for {c.read_timeout:g} s (read_timeout)"
         if which == "upload":
-            from .sendonce import upload_time  # noqa: PLC0415
-
             bound = upload_time(c, size)
             if bound > c.upload_timeout:
                 return (f"the request ({size} bytes) did not go out whole within {bound:g} s (upload_min_rate: "
@@ -859,8 +858,6 @@ class ClientCore:
 
     def in_time(self, deadline: float | None, wait: float, p: Prepared) -> bool:
         """Whether an attempt of `p` after `wait` seconds can end by `deadline` (None: no deadline)."""
-        from .sendonce import attempt_time  # noqa: PLC0415
-
         return deadline is None or time.monotonic() + wait + attempt_time(self.config, p.http.length) <= deadline
 
     def out_of_time(self, p: Prepared, last: SendError | None, answer: Result | None, wait: float = 0.0) -> Result:
@@ -1618,9 +1615,7 @@ def _transport_class():
             (`sendonce.upload_time`)."""
             if self.upload_timeout is None:
                 return None
-            size = len(message) if isinstance(message, bytes) else getattr(message, "length", None)
-            rate = self.upload_min_rate
-            return max(self.upload_timeout, size / rate) if size and rate else self.upload_timeout
+            return upload_time(self, len(message) if isinstance(message, bytes) else getattr(message, "length", None))
 
         def read_whole(self, resp: requests.Response) -> requests.Response:
             """The answer's body, read within the read timeout as a whole: requests' own timeout is
@@ -2145,8 +2140,6 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         # upload's, whole (httpx's write timeout is per write).
         head_bound = asyncio.timeout(None)
         uploading = False
-        from .sendonce import upload_time  # noqa: PLC0415
-
         upload_bound = upload_time(self.config, len(body))
 
         # (whether the MMSC wrote anything toward the head: when the head's bound runs out together
