@@ -78,10 +78,12 @@ def is_http_url(url: object) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def not_http_url(url: str, of: str = "") -> str:
-    """Why `url` is refused, for a text `is_http_url` is false for: a host and port written
+def not_http_url(url: object, of: str = "") -> str:
+    """Why `url` is refused, for a value `is_http_url` is false for: a host and port written
     without a scheme (`127.0.0.1:9090/mm7`, as one writes them elsewhere) is told how to write it.
     `of`: whose URL it should be (" of an MMSC")."""
+    if not isinstance(url, str):
+        return f"{url!r} is not an http(s) URL{of}"
     schemed = re.match(r"[a-z][a-z0-9+.-]*:(?!\d)", url, re.IGNORECASE)  # (mailto:..., not host:port)
     if "://" not in url and not schemed and not re.search(r"\s", url) and is_http_url(f"http://{url}"):
         return f"{url!r} is not an http(s) URL{of} (no scheme: write http://{url}, or https://)"
@@ -187,8 +189,7 @@ class ClientConfig:
             raise ValueError("at least one MMSC URL is needed")
         for url in self.urls:  # refused here, not after every retry has failed on it
             if not is_http_url(url):
-                raise ValueError(not_http_url(shown_url(url), " of an MMSC") if isinstance(url, str) else
-                                 f"{shown_url(url)!r} is not an http(s) URL of an MMSC")
+                raise ValueError(not_http_url(shown_url(url), " of an MMSC"))
         if self.proxy is not None and not is_http_url(self.proxy):
             raise ValueError(f"proxy {shown_url(self.proxy)!r} is not an http(s) URL")
         if self.auth not in AUTH_MODES:
