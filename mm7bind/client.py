@@ -206,10 +206,11 @@ class ClientConfig:
         if not isinstance(self.retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy (RetryPolicy(max_attempts=3), RetryPolicy.never()), "
                             f"not {self.retry!r}")
-        for name in ("connect_timeout", "read_timeout", "upload_timeout", "rate_limit"):
-            value = getattr(self, name)
-            if isinstance(value, (str, bytes, bool)) or (value is None and name != "rate_limit"):
-                unit = "" if name == "rate_limit" else " of seconds"
+        for name, unit in (("connect_timeout", " of seconds"), ("read_timeout", " of seconds"),
+                           ("upload_timeout", " of seconds"), ("rate_limit", ""),
+                           ("upload_min_rate", " of bytes a second")):
+            value = getattr(self, name)  # (None: no limit, for the rates)
+            if isinstance(value, (str, bytes, bool)) or (value is None and unit == " of seconds"):
                 raise TypeError(f"{name} must be a number{unit}, not {value!r}")
         if not all(0 < t < math.inf for t in (self.connect_timeout, self.read_timeout, self.upload_timeout)):
             # (NaN passed a "<= 0" check, then failed every send with a bare ValueError; inf with an OverflowError)
