@@ -41,12 +41,12 @@ from .errors import (
 )
 from .hints import suggest_keywords
 from .tolerance import (
-    MAX_EXTRAS,
     SOAP_ENCODING_STYLE,
     Collector,
     Normalizer,
     decode_encoded_words,
     is_mm7_namespace,
+    move_to_extras,
     take_out,
     version_of_namespace,
 )
@@ -931,11 +931,7 @@ class _Reader:
             qn = _qname(extra)
             self.dev.add("extension-element", path, f"element in namespace {qn.namespace} where the schema has "
                          "an extension point (xs:any): kept as extra")
-            if len(self.surplus) < MAX_EXTRAS:
-                self.surplus.append(m.VendorElement(path, qn.localname, qn.namespace,
-                                                    "".join(extra.itertext()).strip() or None,
-                                                    etree.tostring(extra, encoding="unicode", with_tail=False)))
-            take_out(extra)
+            move_to_extras(extra, path, self.surplus)
 
     def bind_typed(self, el: etree._Element, ncls: type, gen_cls: type, version: Version) -> m.Message:
         if self.engine == "direct":
