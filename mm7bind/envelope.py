@@ -917,10 +917,7 @@ class _Reader:
             for extra in copies[1:]:
                 path = f"{readable_path(el)}/{name}"
                 self.dev.add("repeated-element", path, f"{name} ignored: {ncls.ELEMENT} holds one")
-                qn = _qname(extra)
-                self.surplus.append(m.VendorElement(path, name, qn.namespace, "".join(extra.itertext()).strip() or None,
-                                                    etree.tostring(extra, encoding="unicode", with_tail=False)))
-                take_out(extra)
+                move_to_extras(extra, path, self.surplus)  # (MAX_EXTRAS at most: a hostile message has thousands)
 
     def keep_extensions(self, el: etree._Element, gen_cls: type) -> None:
         """Elements an official file's extension point (``xs:any``) takes: valid, yet no field of
