@@ -191,7 +191,7 @@ class ClientConfig:
             if not is_http_url(url):
                 raise ValueError(not_http_url(shown_url(url), " of an MMSC"))
         if self.proxy is not None and not is_http_url(self.proxy):
-            raise ValueError(f"proxy {shown_url(self.proxy)!r} is not an http(s) URL")
+            raise ValueError(f"proxy {not_http_url(shown_url(self.proxy))}")
         if self.auth not in AUTH_MODES:
             raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
         if self.digest_qop not in (None, *QOPS):
