@@ -46,6 +46,7 @@ from .tolerance import (
     Normalizer,
     decode_encoded_words,
     is_mm7_namespace,
+    keep_extension,
     move_to_extras,
     take_out,
     version_of_namespace,
@@ -925,10 +926,7 @@ class _Reader:
         if not binding.reaches_extension_point(gen_cls):
             return  # (every schema of ours: no walk, no path)
         for extra, path in binding.extension_elements(el, gen_cls, readable_path(el)):
-            qn = _qname(extra)
-            self.dev.add("extension-element", path, f"element in namespace {qn.namespace} where the schema has "
-                         "an extension point (xs:any): kept as extra")
-            move_to_extras(extra, path, self.surplus)
+            keep_extension(extra, path, self.dev, self.surplus)
 
     def bind_typed(self, el: etree._Element, ncls: type, gen_cls: type, version: Version) -> m.Message:
         if self.engine == "direct":

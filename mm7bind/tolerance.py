@@ -206,8 +206,7 @@ class Normalizer:
                 self.dev.add("foreign-namespace", f"{path}/{name}", f"element in namespace {namespace}")
             elif (wildcard := index.get("#any")) is not None and wildcard.match_namespace(tag):
                 # (an official file's extension point: valid, and kept)
-                self.keep_extra(child, f"{path}/{name}", "extension-element", f"element in namespace {namespace} "
-                                "where the schema has an extension point (xs:any): kept as extra")
+                keep_extension(child, f"{path}/{name}", self.dev, self.extras)
                 return None
             else:
                 self.keep_extra(child, f"{path}/{name}", "unknown-element", f"element in foreign namespace {namespace}")
@@ -417,6 +416,14 @@ def move_to_extras(child: etree._Element, path: str, extras: list[m.VendorElemen
         extras.append(m.VendorElement(path, qn.localname, qn.namespace, "".join(child.itertext()).strip() or None,
                                       etree.tostring(child, encoding="unicode", with_tail=False)))
     take_out(child)
+
+
+def keep_extension(child: etree._Element, path: str, dev: Collector, extras: list[m.VendorElement]) -> None:
+    """An element an extension point (``xs:any``) takes, at `path`: valid, yet no field of a
+    message holds it, so it is reported and kept as extra (never refused)."""
+    dev.add("extension-element", path, f"element in namespace {etree.QName(child).namespace} where the schema "
+            "has an extension point (xs:any): kept as extra")
+    move_to_extras(child, path, extras)
 
 
 def take_out(el: etree._Element) -> None:
