@@ -722,7 +722,6 @@ class ClientCore:
         policy = self.config.retry
         shown = shown_url(url)
         kw = {"transaction_id": p.transaction_id, "url": shown, "attempts": attempt}
-        partly = kind in ("timeout", "other") and partly_sent
         why = transport_reason(exc)
         if _in_tls_handshake(exc) or _handshake_cut_off(exc):  # (the setting named, as for any timeout)
             why = (f"the TLS handshake got no answer within {self.config.connect_timeout:g} s (connect_timeout): "
@@ -760,7 +759,7 @@ class ClientCore:
             error = TransportError(f"HTTP exchange with {shown} failed" + ("" if hint else f": {why}"), **kw)
             retryable = policy.on_timeout
         error.__cause__ = exc  # (said in our words; the library's own error kept beneath)
-        if partly:  # (a part of a request is none: sent again as after a failure to connect)
+        if partly_sent:  # (a part of a request is none: sent again as after a failure to connect)
             error.notes = (*error.notes, PARTLY_SENT)
             error.partly_sent, retryable = True, policy.on_connect_error
         return self.again_or_raise(p, attempt, url, error, retryable, None, tried)
