@@ -189,7 +189,7 @@ class ClientConfig:
             raise ValueError("at least one MMSC URL is needed")
         for url in self.urls:  # refused here, not after every retry has failed on it
             if not is_http_url(url):
-                raise ValueError(not_http_url(shown_url(url), " of an MMSC"))
+                raise ValueError(not_http_url(shown_url(url) if isinstance(url, str) else url, " of an MMSC"))
         if self.proxy is not None and not is_http_url(self.proxy):
             raise ValueError(f"proxy {not_http_url(shown_url(self.proxy))}")
         if self.auth not in AUTH_MODES:

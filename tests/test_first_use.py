@@ -218,6 +218,9 @@ def test_a_client_given_a_url_without_its_scheme_is_told_how_to_write_it():
     with pytest.raises(ValueError) as err:  # (a scheme, the wrong one: nothing to add)
         mm7.ClientConfig(urls=("ftp://mmsc.example/mm7",))
     assert str(err.value) == "'ftp://mmsc.example/mm7' is not an http(s) URL of an MMSC"
+    with pytest.raises(ValueError) as err:  # (bytes: said as such, not "a bytes-like object is required")
+        mm7.ClientConfig(urls=(b"http://mmsc.example/mm7",))
+    assert str(err.value) == "b'http://mmsc.example/mm7' is not an http(s) URL of an MMSC"
 
 
 def test_a_proxy_given_without_its_scheme_is_told_how_to_write_it(tmp_path):
