@@ -58,6 +58,7 @@ from .hints import suggest_keywords
 from .mime import header_value
 from .profiles import STANDARD, Profile
 from .retry import RateLimiter, RetryPolicy, parse_retry_after
+from .sendonce import attempt_time, upload_time
 from .store import SentRecord
 
 log = logging.getLogger("mm7bind.client")
@@ -77,10 +78,12 @@ def is_http_url(url: object) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def not_http_url(url: str, of: str = "") -> str:
-    """Why `url` is refused, for a text `is_http_url` is false for: a host and port written
+def not_http_url(url: object, of: str = "") -> str:
+    """Why `url` is refused, for a value `is_http_url` is false for: a host and port written
     without a scheme (`127.0.0.1:9090/mm7`, as one writes them elsewhere) is told how to write it.
     `of`: whose URL it should be (" of an MMSC")."""
+    if not isinstance(url, str):
+        return f"{url!r} is not an http(s) URL{of}"
     schemed = re.match(r"[a-z][a-z0-9+.-]*:(?!\d)", url, re.IGNORECASE)  # (mailto:..., not host:port)
     if "://" not in url and not schemed and not re.search(r"\s", url) and is_http_url(f"http://{url}"):
         return f"{url!r} is not an http(s) URL{of} (no scheme: write http://{url}, or https://)"
@@ -186,10 +189,9 @@ class ClientConfig:
             raise ValueError("at least one MMSC URL is needed")
         for url in self.urls:  # refused here, not after every retry has failed on it
             if not is_http_url(url):
-                raise ValueError(not_http_url(shown_url(url), " of an MMSC") if isinstance(url, str) else
-                                 f"{shown_url(url)!r} is not an http(s) URL of an MMSC")
+                raise ValueError(not_http_url(shown_url(url) if isinstance(url, str) else url, " of an MMSC"))
         if self.proxy is not None and not is_http_url(self.proxy):
-            raise ValueError(f"proxy {shown_url(self.proxy)!r} is not an http(s) URL")
+            raise ValueError(f"proxy {not_http_url(shown_url(self.proxy))}")
         if self.auth not in AUTH_MODES:
             raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
         if self.digest_qop not in (None, *QOPS):
@@ -204,10 +206,11 @@ class ClientConfig:
         if not isinstance(self.retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy (RetryPolicy(max_attempts=3), RetryPolicy.never()), "
                             f"not {self.retry!r}")
-        for name in ("connect_timeout", "read_timeout", "upload_timeout", "rate_limit"):
-            value = getattr(self, name)
-            if isinstance(value, (str, bytes, bool)) or (value is None and name != "rate_limit"):
-                unit = "" if name == "rate_limit" else " of seconds"
+        for name, unit in (("connect_timeout", " of seconds"), ("read_timeout", " of seconds"),
+                           ("upload_timeout", " of seconds"), ("rate_limit", ""),
+                           ("upload_min_rate", " of bytes a second")):
+            value = getattr(self, name)  # (None: no limit, for the rates)
+            if isinstance(value, (str, bytes, bool)) or (value is None and unit == " of seconds"):
                 raise TypeError(f"{name} must be a number{unit}, not {value!r}")
         if not all(0 < t < math.inf for t in (self.connect_timeout, self.read_timeout, self.upload_timeout)):
             # (NaN passed a "<= 0" check, then failed every send with a bare ValueError; inf with an OverflowError)
@@ -703,8 +706,6 @@ class ClientCore:
         if which == "send":
             return f"the MMSC took no more of the request for {c.read_timeout:g} s (read_timeout)"
         if which == "upload":
-            from .sendonce import upload_time  # noqa: PLC0415
-
             bound = upload_time(c, size)
             if bound > c.upload_timeout:
                 return (f"the request ({size} bytes) did not go out whole within {bound:g} s (upload_min_rate: "
@@ -721,7 +722,6 @@ class ClientCore:
         policy = self.config.retry
         shown = shown_url(url)
         kw = {"transaction_id": p.transaction_id, "url": shown, "attempts": attempt}
-        partly = kind in ("timeout", "other") and partly_sent
         why = transport_reason(exc)
         if _in_tls_handshake(exc) or _handshake_cut_off(exc):  # (the setting named, as for any timeout)
             why = (f"the TLS handshake got no answer within {self.config.connect_timeout:g} s (connect_timeout): "
@@ -759,7 +759,7 @@ class ClientCore:
             error = TransportError(f"HTTP exchange with {shown} failed" + ("" if hint else f": {why}"), **kw)
             retryable = policy.on_timeout
         error.__cause__ = exc  # (said in our words; the library's own error kept beneath)
-        if partly:  # (a part of a request is none: sent again as after a failure to connect)
+        if partly_sent:  # (a part of a request is none: sent again as after a failure to connect)
             error.notes = (*error.notes, PARTLY_SENT)
             error.partly_sent, retryable = True, policy.on_connect_error
         return self.again_or_raise(p, attempt, url, error, retryable, None, tried)
@@ -859,8 +859,6 @@ class ClientCore:
 
     def in_time(self, deadline: float | None, wait: float, p: Prepared) -> bool:
         """Whether an attempt of `p` after `wait` seconds can end by `deadline` (None: no deadline)."""
-        from .sendonce import attempt_time  # noqa: PLC0415
-
         return deadline is None or time.monotonic() + wait + attempt_time(self.config, p.http.length) <= deadline
 
     def out_of_time(self, p: Prepared, last: SendError | None, answer: Result | None, wait: float = 0.0) -> Result:
@@ -1618,9 +1616,7 @@ def _transport_class():
             (`sendonce.upload_time`)."""
             if self.upload_timeout is None:
                 return None
-            size = len(message) if isinstance(message, bytes) else getattr(message, "length", None)
-            rate = self.upload_min_rate
-            return max(self.upload_timeout, size / rate) if size and rate else self.upload_timeout
+            return upload_time(self, len(message) if isinstance(message, bytes) else getattr(message, "length", None))
 
         def read_whole(self, resp: requests.Response) -> requests.Response:
             """The answer's body, read within the read timeout as a whole: requests' own timeout is
@@ -2145,8 +2141,6 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         # upload's, whole (httpx's write timeout is per write).
         head_bound = asyncio.timeout(None)
         uploading = False
-        from .sendonce import upload_time  # noqa: PLC0415
-
         upload_bound = upload_time(self.config, len(body))
 
         # (whether the MMSC wrote anything toward the head: when the head's bound runs out together

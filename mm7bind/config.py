@@ -905,7 +905,7 @@ def check(cfg: Config) -> list[Problem]:
         except TLSFileError as exc:
             err("mmsc.ca_file" if exc.setting == "verify" else "mmsc.client_cert", exc.why)
     if m.proxy and not is_http_url(m.proxy):
-        err("mmsc.proxy", f"{shown_url(m.proxy)!r} is not an http(s) URL")
+        err("mmsc.proxy", not_http_url(shown_url(m.proxy)))
     for name, value in m.headers.items():
         if problem := header_problem(name, value):
             err("mmsc.headers", problem)

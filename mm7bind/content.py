@@ -728,8 +728,8 @@ def save_files(folder: str | os.PathLike, files: list[tuple[str, Callable[[], Bi
         stem, dot, ext = name.rpartition(".")
         candidate, n = name, 1
         while True:
-            try:  # created here or not at all: never over a file, nor through a link, found there
-                out = open(target / candidate, "xb") if candidate not in written else None  # noqa: SIM115 (closed below)
+            try:  # created here or not at all: never over a file, nor through a link, found there (closed below)
+                out = open(target / candidate, "xb") if candidate not in written else None  # noqa: SIM115
             except FileExistsError:
                 out = None
             if out is not None:

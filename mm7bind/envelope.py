@@ -41,12 +41,13 @@ from .errors import (
 )
 from .hints import suggest_keywords
 from .tolerance import (
-    MAX_EXTRAS,
     SOAP_ENCODING_STYLE,
     Collector,
     Normalizer,
     decode_encoded_words,
     is_mm7_namespace,
+    keep_extension,
+    move_to_extras,
     take_out,
     version_of_namespace,
 )
@@ -917,10 +918,7 @@ class _Reader:
             for extra in copies[1:]:
                 path = f"{readable_path(el)}/{name}"
                 self.dev.add("repeated-element", path, f"{name} ignored: {ncls.ELEMENT} holds one")
-                qn = _qname(extra)
-                self.surplus.append(m.VendorElement(path, name, qn.namespace, "".join(extra.itertext()).strip() or None,
-                                                    etree.tostring(extra, encoding="unicode", with_tail=False)))
-                take_out(extra)
+                move_to_extras(extra, path, self.surplus)  # (MAX_EXTRAS at most: a hostile message has thousands)
 
     def keep_extensions(self, el: etree._Element, gen_cls: type) -> None:
         """Elements an official file's extension point (``xs:any``) takes: valid, yet no field of
@@ -928,14 +926,7 @@ class _Reader:
         if not binding.reaches_extension_point(gen_cls):
             return  # (every schema of ours: no walk, no path)
         for extra, path in binding.extension_elements(el, gen_cls, readable_path(el)):
-            qn = _qname(extra)
-            self.dev.add("extension-element", path, f"element in namespace {qn.namespace} where the schema has "
-                         "an extension point (xs:any): kept as extra")
-            if len(self.surplus) < MAX_EXTRAS:
-                self.surplus.append(m.VendorElement(path, qn.localname, qn.namespace,
-                                                    "".join(extra.itertext()).strip() or None,
-                                                    etree.tostring(extra, encoding="unicode", with_tail=False)))
-            take_out(extra)
+            keep_extension(extra, path, self.dev, self.surplus)
 
     def bind_typed(self, el: etree._Element, ncls: type, gen_cls: type, version: Version) -> m.Message:
         if self.engine == "direct":

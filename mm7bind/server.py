@@ -201,13 +201,11 @@ def _tell_too_large(on_too_large: Callable | None, peer: str | None, size: int |
 
 def _origin_form(target: str) -> str:
     """A request-target in absolute form ("http://host/mm7", as a client configured with a proxy
-    sends it) as its path and query, which the app is given; any other as it is."""
+    sends it) as its path and query, which the app is given; any other as it is. A ValueError for
+    one that cannot be split (an unbalanced [ in its host)."""
     if not _ABSOLUTE_FORM.match(target):
         return target
-    try:
-        parts = urllib.parse.urlsplit(target)
-    except ValueError:
-        return target
+    parts = urllib.parse.urlsplit(target)
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
@@ -489,17 +487,19 @@ class _QuietHandler(WSGIRequestHandler):
         if self.length is not None and self.length > self.max_body:
             # Refused before the go-ahead and before the body, as waitress does: a client holding
             # back 50 MB for a 100 Continue must hear 413, not send it all to be refused after.
-            _tell_too_large(self.on_too_large, self.client_address[0], self.length, self.command,
-                            _origin_form(self.path), self.headers.get("Authorization"))
+            try:
+                target = _origin_form(self.path)
+            except ValueError:  # (refused all the same: told as it came)
+                target = self.path
+            _tell_too_large(self.on_too_large, self.client_address[0], self.length, self.command, target,
+                            self.headers.get("Authorization"))
             self.send_error(413, "request body too large")
             return False
-        if _ABSOLUTE_FORM.match(self.path):  # (what a client sends to a proxy: an origin server takes it too)
-            try:
-                target = urllib.parse.urlsplit(self.path)
-            except ValueError:  # (an unbalanced [ in its host: the connection was dropped unanswered)
-                self.send_error(400, "Bad URI")
-                return False
-            self.path = (target.path or "/") + (f"?{target.query}" if target.query else "")
+        try:  # (absolute, what a client sends to a proxy: an origin server takes it too)
+            self.path = _origin_form(self.path)
+        except ValueError:  # (an unbalanced [ in its host: the connection was dropped unanswered)
+            self.send_error(400, "Bad URI")
+            return False
         # The standard library answers `Expect: 100-continue` only when it speaks HTTP/1.1 itself
         # (wsgiref speaks 1.0): a client holding its body back for the go-ahead (some MMSCs, curl,
         # Java, .NET) would wait out its own timer on every request, or give up.

@@ -206,8 +206,7 @@ class Normalizer:
                 self.dev.add("foreign-namespace", f"{path}/{name}", f"element in namespace {namespace}")
             elif (wildcard := index.get("#any")) is not None and wildcard.match_namespace(tag):
                 # (an official file's extension point: valid, and kept)
-                self.keep_extra(child, f"{path}/{name}", "extension-element", f"element in namespace {namespace} "
-                                "where the schema has an extension point (xs:any): kept as extra")
+                keep_extension(child, f"{path}/{name}", self.dev, self.extras)
                 return None
             else:
                 self.keep_extra(child, f"{path}/{name}", "unknown-element", f"element in foreign namespace {namespace}")
@@ -267,12 +266,7 @@ class Normalizer:
 
     def stash(self, child: etree._Element, path: str) -> None:
         """Move `child` from the tree to the extras (past `MAX_EXTRAS`, only out of the tree)."""
-        if len(self.extras) < MAX_EXTRAS:
-            qn = etree.QName(child)
-            text = "".join(child.itertext()).strip() or None
-            self.extras.append(m.VendorElement(path, qn.localname, qn.namespace, text,
-                                               etree.tostring(child, encoding="unicode", with_tail=False)))
-        take_out(child)
+        move_to_extras(child, path, self.extras)
 
     def attributes(self, el: etree._Element, index: dict, path: str) -> None:
         for key in list(el.attrib):
@@ -412,6 +406,24 @@ class Normalizer:
         # tree first, each would have carried a copy of every namespace declaration it used.)
         for _, c in sorted(zip(keys, range(len(kids)), strict=True), key=lambda kv: kv[0]):
             el.append(kids[c])
+
+
+def move_to_extras(child: etree._Element, path: str, extras: list[m.VendorElement]) -> None:
+    """Move `child` from the tree to `extras` as a `VendorElement` found at `path` (past
+    `MAX_EXTRAS` of them, only out of the tree)."""
+    if len(extras) < MAX_EXTRAS:
+        qn = etree.QName(child)
+        extras.append(m.VendorElement(path, qn.localname, qn.namespace, "".join(child.itertext()).strip() or None,
+                                      etree.tostring(child, encoding="unicode", with_tail=False)))
+    take_out(child)
+
+
+def keep_extension(child: etree._Element, path: str, dev: Collector, extras: list[m.VendorElement]) -> None:
+    """An element an extension point (``xs:any``) takes, at `path`: valid, yet no field of a
+    message holds it, so it is reported and kept as extra (never refused)."""
+    dev.add("extension-element", path, f"element in namespace {etree.QName(child).namespace} where the schema "
+            "has an extension point (xs:any): kept as extra")
+    move_to_extras(child, path, extras)
 
 
 def take_out(el: etree._Element) -> None:

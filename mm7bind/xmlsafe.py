@@ -12,7 +12,6 @@ import bisect
 import codecs
 import encodings
 import encodings.aliases
-import pkgutil
 import re
 import threading
 from dataclasses import dataclass, field
@@ -118,6 +117,8 @@ def _may_look_up(key: str) -> bool:
 
 @cache
 def _python_codecs() -> frozenset[str]:
+    import pkgutil  # noqa: PLC0415 (asked once, for a charset of no alias: not at every start)
+
     return frozenset(module.name for module in pkgutil.iter_modules(encodings.__path__))
 
 

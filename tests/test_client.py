@@ -1016,11 +1016,16 @@ def test_a_client_setting_of_the_wrong_type_is_said_as_such_when_made():
     for settings, said in [({"profile": "cmcc"}, "profile must be a Profile (mm7bind.profiles.CMCC, "),
                            ({"retry": 3}, "retry must be a RetryPolicy (RetryPolicy(max_attempts=3), "),
                            ({"read_timeout": "30"}, "read_timeout must be a number of seconds, not '30'"),
-                           ({"connect_timeout": None}, "connect_timeout must be a number of seconds, not None")]:
+                           ({"connect_timeout": None}, "connect_timeout must be a number of seconds, not None"),
+                           # (a text compared with 0; True taken as 1 byte a second)
+                           ({"upload_min_rate": "16k"},
+                            "upload_min_rate must be a number of bytes a second, not '16k'"),
+                           ({"upload_min_rate": True}, "upload_min_rate must be a number of bytes a second, not True")]:
         with pytest.raises(TypeError) as err:
             Client("http://127.0.0.1:9/mm7", **settings)
         assert str(err.value).startswith(said), err.value
     Client("http://127.0.0.1:9/mm7", rate_limit=0, read_timeout=5, profile=mm7.profiles.CMCC).close()
+    Client("http://127.0.0.1:9/mm7", upload_min_rate=None).close()
 
 
 def test_rate_limit_by_counting():

@@ -218,6 +218,26 @@ def test_a_client_given_a_url_without_its_scheme_is_told_how_to_write_it():
     with pytest.raises(ValueError) as err:  # (a scheme, the wrong one: nothing to add)
         mm7.ClientConfig(urls=("ftp://mmsc.example/mm7",))
     assert str(err.value) == "'ftp://mmsc.example/mm7' is not an http(s) URL of an MMSC"
+    with pytest.raises(ValueError) as err:  # (bytes: said as such, not "a bytes-like object is required")
+        mm7.ClientConfig(urls=(b"http://mmsc.example/mm7",))
+    assert str(err.value) == "b'http://mmsc.example/mm7' is not an http(s) URL of an MMSC"
+
+
+def test_a_proxy_given_without_its_scheme_is_told_how_to_write_it(tmp_path):
+    """A proxy is written "host:port" as often as not; the MMSC's URLs were told to add the scheme,
+    the proxy (a check written apart) only "not an http(s) URL"."""
+    import pytest
+
+    import mm7bind as mm7
+    from mm7bind import config
+
+    said = "'proxy.example:3128' is not an http(s) URL (no scheme: write http://proxy.example:3128, or https://)"
+    with pytest.raises(ValueError) as err:
+        mm7.Client("http://127.0.0.1:9/mm7", proxy="proxy.example:3128")
+    assert str(err.value) == f"proxy {said}"
+    (tmp_path / "c.toml").write_text('[mmsc]\nproxy = "proxy.example:3128"\n', encoding="utf-8")
+    cfg, _ = config.load(tmp_path / "c.toml", env={})
+    assert [(p.where, p.message) for p in config.check(cfg) if p.level == "error"] == [("mmsc.proxy", said)]
 
 
 def test_version_help_says_all_the_command_prints(capsys):
