@@ -11,11 +11,12 @@ It reads the error a send ended with — the exception, or the text a `SentRecor
   clients say ConnectError for it, see `mm7bind.tlsrefusal`), a redirect,
   a 4xx (the request refused as it came), a 503 (unavailable, taken by no one, which the client
   also moves to the next MMSC for); and a request that did not go out whole (the connection lost,
-  or a write or the upload's bound running out, before its last byte was written: the MMSC has a
-  part of it, which it cannot take for a request; `SendError.partly_sent`, and its text).
+  a write or the upload's bound running out, or the send cancelled or interrupted, before its last
+  byte was written: the MMSC has a part of it, which it cannot take for a request;
+  `SendError.partly_sent`, and its text).
 - MAY_HAVE_ARRIVED: the request went out and no answer we could read came back: a timeout, the
   connection lost after it went out (a reset), an answer that is no MM7 response, a send
-  interrupted in flight, a gateway's 502 or 504 (a proxy, a load balancer, the MMSC's front
+  interrupted once its request went out whole (or may have), a gateway's 502 or 504 (a proxy, a load balancer, the MMSC's front
   end passed it on, and got no answer, or none it could read), and a 500 without a Fault (the
   MMSC failed somewhere in handling it, perhaps once it had queued the message: an MMSC refusing
   a request says so in a Fault).

@@ -366,11 +366,13 @@ def _pieces_class():
         """A request body for httpx in pieces, each its own write (and write timeout); iterable
         again."""
 
-        def __init__(self, body: bytes, size: int = 64 * 1024):
-            self.body, self.size = memoryview(body), size
+        def __init__(self, body: bytes, size: int = 64 * 1024, last: list[bool] | None = None):
+            self.body, self.size, self.last = memoryview(body), size, last
 
         async def __aiter__(self):
             for i in range(0, len(self.body), self.size):
+                if i + self.size >= len(self.body) and self.last is not None:
+                    self.last.append(True)  # (the last piece, handed to the connection next)
                 yield bytes(self.body[i : i + self.size])
 
     return Pieces
@@ -389,6 +391,17 @@ class NotSent(BaseException):
     """Thrown into `ClientCore.exchange` at a `Post` interrupted (`interruption`, raised on)
     before any of its request went out (waiting its turn for a connection): recorded as the
     attempts before it ended, not as a request in flight."""
+
+    def __init__(self, interruption: BaseException):
+        super().__init__(interruption)
+        self.interruption = interruption
+
+
+class PartlySent(BaseException):
+    """Thrown into `ClientCore.exchange` at a `Post` interrupted (`interruption`, raised on)
+    while its request went out, before its last byte was handed to the connection: the MMSC has
+    a part of it at most, which it cannot take for a request (recorded as not taken, as a
+    connection lost mid-upload is)."""
 
     def __init__(self, interruption: BaseException):
         super().__init__(interruption)
@@ -887,20 +900,31 @@ class ClientCore:
         except NotSent as unsent:
             self.interrupted(p, attempts - 1, url, unsent.interruption, "waiting to send to", before, last)
             raise unsent.interruption from None
+        except PartlySent as cut:
+            self.interrupted(p, attempts, url, cut.interruption, "sending to", before, last, partly_sent=True)
+            raise cut.interruption from None
         except BaseException as exc:
             self.interrupted(p, attempts, url, exc, doing, may_have_arrived, last)
             raise
 
     def interrupted(self, p: Prepared, attempts: int, url: str, exc: BaseException, doing: str,
-                    may_have_arrived: bool, last: SendError | None) -> None:
+                    may_have_arrived: bool, last: SendError | None, partly_sent: bool = False) -> None:
         """A send cancelled or interrupted (`exc`, raised on to the caller) while `doing`: recorded
-        and logged as what the MMSC may have, so a resend can use the same TransactionID."""
+        and logged as what the MMSC may have, so a resend can use the same TransactionID.
+        `partly_sent`: while its request went out, before its last byte did: recorded as not taken
+        (`SendError.partly_sent`), unless an earlier attempt may have arrived."""
         if may_have_arrived:
             self.finish(p, error=SendInterrupted(
                 f"{type(exc).__name__} while {doing} {shown_url(url)}: "
                 f"{self.peer} may have taken it "
                 f"(TransactionID {p.transaction_id})", transaction_id=p.transaction_id, url=shown_url(url),
                 attempts=max(1, attempts)))
+        elif partly_sent:
+            error = SendInterrupted(f"{type(exc).__name__} while {doing} {shown_url(url)}, before the request's "
+                                    f"last byte was written", transaction_id=p.transaction_id, url=shown_url(url),
+                                    attempts=max(1, attempts))
+            error.notes, error.partly_sent = (PARTLY_SENT,), True
+            self.finish(p, error=error)
         elif last is not None:  # every attempt so far ended taken by nobody: as it failed
             self.finish(p, error=last)
         else:
@@ -1273,6 +1297,32 @@ def _request_written() -> bool:
     return getattr(_progress, "written", True)  # (unknown: as the request may have gone out)
 
 
+# The most of a request written at once (a sendall): a Ctrl-C during a piece before the last
+# leaves the request unsent whole, which the MMSC cannot take.
+_WRITTEN_AT_ONCE = 64 * 1024
+
+
+def _body_length(method=None, url=None, body=None, headers=None, **_) -> int:  # noqa: ANN001, ANN003
+    """The length of a request's body as urllib3's `request` is given it (0 when unknown: its
+    first write may hold its last byte)."""
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return len(body)
+    for name, value in (headers or {}).items():
+        if name.lower() == "content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+def _last_byte_handed() -> bool:
+    """Whether this thread's request's last byte was handed to the connection: a write of it
+    begun (which a Ctrl-C may end having written it all: a sendall checks for signals after its
+    last write too). Before that, an interrupted request never goes out whole."""
+    return getattr(_progress, "last_handed", True)  # (unknown: as if it had been)
+
+
 class ending_pauses_at:
     """In this thread, while in the `with`, a pause between attempts ends once `stop` is set, and
     the send with it, as Ctrl-C ends a send (recorded as what the MMSC may have; KeyboardInterrupt
@@ -1387,33 +1437,50 @@ def _adapter_class():
             self.connect()
         if not self._mm7_tunnelling:  # (a proxy's CONNECT reaches no MMSC)
             _progress.written = True
-            # Each write may wait for the MMSC to take more of the request up to the read timeout,
-            # as httpx's writes do (urllib3 left the connect timeout on the socket for them), and
-            # all of them together the upload timeout, from the request's first byte.
-            send_timeout = getattr(_progress, "send_timeout", None)
-            upload_timeout = getattr(_progress, "upload_timeout", None)
-            if send_timeout is not None and self.sock is not None:
-                if upload_timeout is None:
-                    self.sock.settimeout(send_timeout)
-                    return base.send(self, data)
-                now = time.monotonic()
-                by = _progress.upload_by = getattr(_progress, "upload_by", None) or now + upload_timeout
-                slow = _SlowUpload(f"the request did not go out whole within {upload_timeout:g} s")
-                if by <= now:
-                    raise slow
-                self.sock.settimeout(min(send_timeout, by - now))  # (a sendall's timeout bounds it whole)
-                try:
-                    return base.send(self, data)
-                except TimeoutError as exc:
-                    if by - now < send_timeout:
-                        raise slow from exc
-                    raise
+            if isinstance(data, (bytes, bytearray, memoryview)) and len(data) > _WRITTEN_AT_ONCE:
+                # (in pieces: a Ctrl-C before the last one's write leaves the request unsent whole)
+                view = memoryview(data)
+                for at in range(0, len(view), _WRITTEN_AT_ONCE):
+                    written(self, base, view[at : at + _WRITTEN_AT_ONCE])
+                return None
+            return written(self, base, data)
+        return base.send(self, data)
+
+    def written(self, base, data):  # noqa: ANN001, ANN202
+        """`data` of the request written to the MMSC (the head, or a piece of the body)."""
+        _progress.handed = getattr(_progress, "handed", 0) + (
+            len(data) if isinstance(data, (bytes, bytearray, memoryview)) else math.inf)
+        # (the head counted with the body: said handed at most a head's length early, never late)
+        if _progress.handed >= getattr(_progress, "body_length", 0):
+            _progress.last_handed = True
+        # Each write may wait for the MMSC to take more of the request up to the read timeout,
+        # as httpx's writes do (urllib3 left the connect timeout on the socket for them), and
+        # all of them together the upload timeout, from the request's first byte.
+        send_timeout = getattr(_progress, "send_timeout", None)
+        upload_timeout = getattr(_progress, "upload_timeout", None)
+        if send_timeout is not None and self.sock is not None:
+            if upload_timeout is None:
+                self.sock.settimeout(send_timeout)
+                return base.send(self, data)
+            now = time.monotonic()
+            by = _progress.upload_by = getattr(_progress, "upload_by", None) or now + upload_timeout
+            slow = _SlowUpload(f"the request did not go out whole within {upload_timeout:g} s")
+            if by <= now:
+                raise slow
+            self.sock.settimeout(min(send_timeout, by - now))  # (a sendall's timeout bounds it whole)
+            try:
+                return base.send(self, data)
+            except TimeoutError as exc:
+                if by - now < send_timeout:
+                    raise slow from exc
+                raise
         return base.send(self, data)
 
     def request(self, base, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
         # (urllib3 passes over a connection reset while the request is written, to read an answer
         # the MMSC may have sent early: whether it went out whole is known here alone)
-        _progress.whole = False
+        _progress.whole, _progress.last_handed, _progress.handed = False, False, 0
+        _progress.body_length = _body_length(*args, **kwargs)
         out = base.request(self, *args, **kwargs)
         _progress.whole = True
         return out
@@ -1841,8 +1908,13 @@ class Client(_Operations[Result]):
             except BaseException as exc:
                 if not isinstance(exc, Exception):  # Ctrl-C: the core records what the MMSC may have, raises it on
                     # (before any of the request was written: waiting for a pooled connection,
-                    # connecting: the MMSC has nothing of this attempt)
-                    steps.throw(NotSent(exc) if isinstance(action, Post) and not _request_written() else exc)
+                    # connecting: the MMSC has nothing of this attempt; before its last byte was:
+                    # a part of it, which it cannot take)
+                    if isinstance(action, Post) and not _request_written():
+                        exc = NotSent(exc)
+                    elif isinstance(action, Post) and not _last_byte_handed():
+                        exc = PartlySent(exc)
+                    steps.throw(exc)
                 raise
 
     def _post(self, url: str, p: Prepared) -> Answer | Failure:
@@ -2087,12 +2159,13 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             slot.release()
             raise NotSent(RuntimeError("the AsyncClient is closed: nothing more is sent"))
         written: list[bool] = []  # (filled once the request begins to go out: see `_exchange`)
+        last: list[bool] = []  # (once its last piece is handed to the connection)
         whole: list[bool] = []  # (and once it went out whole, its last byte written)
         try:
             self._exchanges += 1
             self._no_exchange.clear()
             try:
-                return await self._exchange(url, body, p.headers, written, whole)
+                return await self._exchange(url, body, p.headers, written, whole, last)
             finally:
                 slot.release()
                 self._exchanges -= 1
@@ -2101,6 +2174,10 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         except asyncio.CancelledError as exc:
             if not written:  # (connecting, a proxy's tunnel, the TLS handshake: the MMSC has nothing)
                 raise NotSent(exc) from None
+            # (its last piece never handed to the connection: what was is at most a part of the
+            # request, whatever of it the closed connection still delivers)
+            if not last:
+                raise PartlySent(exc) from None
             raise
         except AnswerTooLarge as exc:
             return Failure("too-large", exc)
@@ -2127,11 +2204,13 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             # a write failed, the event loop having stopped reading the connection)
             return _partly(await asyncio.to_thread(lost, self.config, url, exc, lambda: self._tls), not whole)
 
-    async def _exchange(self, url: str, body: bytes, headers: dict, written: list[bool], whole: list[bool]) -> Answer:
+    async def _exchange(self, url: str, body: bytes, headers: dict, written: list[bool], whole: list[bool],
+                        last: list[bool]) -> Answer:
         """POST and read at most `max_answer_bytes` of the answer (zeep's `AsyncTransport.post`
         reads it whole, however long it goes on). `written` gets an item once the request begins
         to be written to the MMSC (or to a plain-http proxy passing it on; not a tunnel's CONNECT),
-        `whole` once its last byte was (emptied as the next begins: a Digest challenge's answer)."""
+        `last` once its last piece is handed to httpx to write, `whole` once its last byte was
+        written (both emptied as the next begins: a Digest challenge's answer)."""
         import httpx  # noqa: PLC0415
 
         loop = asyncio.get_running_loop()
@@ -2158,6 +2237,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
             if event.endswith(".send_request_headers.started") and info["request"].method != b"CONNECT":
                 written.append(True)
                 whole.clear()
+                last.clear()
                 uploading = True
                 head_bound.reschedule(loop.time() + upload_bound)
             elif event.endswith(".send_request_body.complete"):
@@ -2173,7 +2253,7 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
         # Written a piece at a time, each write under the write timeout (as the sync client's): in
         # one, httpx bounded the whole upload of a large message by it. (Iterable again: a Digest
         # challenge's answer sends it once more.)
-        request.stream = _pieces_class()(body)
+        request.stream = _pieces_class()(body, last=last)
         try:
             async with head_bound:
                 resp = await self.http.send(request, stream=True)

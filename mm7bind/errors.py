@@ -172,8 +172,8 @@ class SendError(MM7Error):
     `retry_after`, the seconds the last answer's Retry-After asked for (None without one);
     `earlier_unanswered`, whether an attempt before the last got no answer (the MMSC may have
     taken that one, whatever the last one met: `mm7bind.arrival`); `partly_sent`, whether the last
-    attempt ended before its request went out whole (a timeout or a connection lost while it was
-    being written: the MMSC cannot have taken it). `hint`: what to look at, in our words (a refused
+    attempt ended before its request went out whole (a timeout, a connection lost, a cancellation
+    or Ctrl-C while it was being written: the MMSC cannot have taken it). `hint`: what to look at, in our words (a refused
     connection: "nothing listens at host:port ..."), said right after what happened, before
     `detail`, the HTTP library's own words (the cause itself is `__cause__`)."""
 
@@ -252,9 +252,10 @@ class ProtocolError(SendError):
 
 
 class SendInterrupted(SendError):
-    """What a send cancelled (asyncio) or interrupted (Ctrl-C) is recorded and logged as, when its
-    request may have reached the MMSC: it was out, or an earlier attempt got no answer. The caller
-    gets the cancellation itself."""
+    """What a send cancelled (asyncio) or interrupted (Ctrl-C) is recorded and logged as, once its
+    request began to go out, or an earlier attempt got no answer: the MMSC may have it, unless
+    `partly_sent` (interrupted before its last byte was written, and no earlier attempt may have
+    arrived). The caller gets the cancellation itself."""
 
 
 # What a store in trouble raises — a full disk, a file locked by another program, a broken or

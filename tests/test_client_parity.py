@@ -10,13 +10,15 @@ import logging
 import os
 import re
 import socket
+import sys
 import threading
 import time
 
 import pytest
 
 import mm7bind as mm7
-from mm7bind.arrival import may_have_arrived
+from mm7bind import bulk
+from mm7bind.arrival import MAY_HAVE_ARRIVED, NOT_TAKEN, arrival, may_have_arrived
 from mm7bind.client import AsyncClient, Client
 from mm7bind.errors import ConnectError, FaultError, HTTPStatusError, ProtocolError, RequestTimeout, TransportError
 from mm7bind.retry import RetryPolicy
@@ -720,3 +722,177 @@ def test_a_slow_upload_leaves_the_mmsc_its_whole_read_timeout_to_answer(asynchro
             with Client(slow.url, **settings) as c:
                 r = c.submit(msg, transaction_id="tid-slow")
     assert r.ok and r.message_id == "m-slow"
+
+
+class HoldingServer(SilentServer):
+    """Reads each request's head, then the whole body (`whole`) or none of it (its receive buffer
+    small: a large request stalls on its way), and never answers. `head` and `body` are set once
+    the head, and the body whole, came."""
+
+    def __init__(self, whole: bool):
+        super().__init__()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # (inherited by what it accepts)
+        self.whole, self.head, self.body = whole, threading.Event(), threading.Event()
+
+    def _trickle(self, conn):
+        try:
+            got = _head_fields(conn, b"")
+            if got is None:
+                return
+            self.head.set()
+            fields, size = got[0], len(got[1])
+            while self.whole and size < int(fields["content-length"]):
+                data = conn.recv(1 << 20)
+                if not data:
+                    return
+                size += len(data)
+            if self.whole:
+                self.body.set()
+            self.stop.wait()
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
+def _interrupted_send(srv: HoldingServer, msg: mm7.SubmitReq, asynchronous: bool, came: threading.Event,
+                      store: MemoryStore) -> None:
+    """`msg` sent to `srv`, interrupted once `came` is set: cancelled (the async client), or by
+    Ctrl-C (the sync client: a signal's KeyboardInterrupt, whatever the send is blocked in)."""
+    settings = {"store": store, "read_timeout": 60, "upload_timeout": 120, "upload_min_rate": None,
+                "retry": RetryPolicy.never()}
+    if asynchronous:
+        async def main():
+            async with AsyncClient(srv.url, **settings) as c:
+                task = asyncio.create_task(c.submit(msg, transaction_id="tid-interrupted"))
+                while not came.is_set():
+                    await asyncio.sleep(0.01)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+
+        asyncio.run(main())
+        return
+    import signal
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGUSR1, interrupt)
+    watcher = threading.Thread(target=lambda: came.wait(30) and os.kill(os.getpid(), signal.SIGUSR1), daemon=True)
+    try:
+        with Client(srv.url, **settings) as c, pytest.raises(KeyboardInterrupt):
+            watcher.start()
+            c.submit(msg, transaction_id="tid-interrupted")
+    finally:
+        watcher.join(30)
+        signal.signal(signal.SIGUSR1, before)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("size", [900 * 1024, 8 * 1024 * 1024], ids=["joined", "streamed"])
+@BOTH
+def test_a_send_interrupted_before_its_request_went_out_whole_is_recorded_as_not_taken(asynchronous, size):
+    """Ctrl-C or a cancellation before the request's last byte was written leaves the MMSC a part
+    of it at most, which it cannot take: it was recorded as SendInterrupted, "may have taken it",
+    and a resumed campaign, the outbox and the send API held it back as maybe delivered. It is not
+    taken now, as a connection lost mid-upload is."""
+    if size < 1024 * 1024 and not hasattr(socket, "TCP_NOTSENT_LOWAT"):
+        pytest.skip("a request of this size may go whole into the system's socket buffer")
+    msg = mm7.SubmitReq(recipients=["+8613800000000"],
+                        content=mm7.Content(parts=[mm7.Part.from_bytes(b"x" * size, "application/octet-stream")]))
+    store = MemoryStore()
+    with HoldingServer(whole=False) as srv:
+        _interrupted_send(srv, msg, asynchronous, srv.head, store)
+        assert not srv.body.is_set()
+    [rec] = store.sent()
+    assert rec.transaction_id == "tid-interrupted" and rec.status_code is None and rec.attempts == 1
+    assert rec.error.startswith("SendInterrupted: " + ("CancelledError" if asynchronous else "KeyboardInterrupt")
+                                + " while sending to "), rec.error
+    assert arrival(rec.error) == NOT_TAKEN and "(it did not go out whole: the MMSC cannot have taken it)" in rec.error
+    assert "may have taken it" not in rec.error
+    # (sent again as new: no MMSC is held to as the one that may have it; a resumed campaign does
+    # not hold it back as maybe delivered)
+    assert Client(srv.url, store=store).core.earlier_unanswered_at("tid-interrupted") is None
+    assert not bulk._maybe_arrived(rec)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@BOTH
+def test_a_send_interrupted_after_its_request_went_out_whole_is_recorded_as_one_the_mmsc_may_have(asynchronous):
+    msg = mm7.SubmitReq(recipients=["+8613800000000"],
+                        content=mm7.Content(parts=[mm7.Part.from_bytes(b"x" * (900 * 1024), "application/octet-stream")]))
+    store = MemoryStore()
+    with HoldingServer(whole=True) as srv:
+        _interrupted_send(srv, msg, asynchronous, srv.body, store)
+    [rec] = store.sent()
+    assert rec.error.startswith("SendInterrupted: " + ("CancelledError" if asynchronous else "KeyboardInterrupt")
+                                + " while waiting for the answer from "), rec.error
+    assert arrival(rec.error) == MAY_HAVE_ARRIVED and "may have taken it" in rec.error
+    assert Client(srv.url, store=store).core.earlier_unanswered_at("tid-interrupted") == srv.url
+    assert bulk._maybe_arrived(rec)
+
+
+@BOTH
+def test_a_send_interrupted_as_its_last_byte_is_written_is_one_the_mmsc_may_have(asynchronous, monkeypatch):
+    """Once the request's last piece is handed to the connection, an interruption may come with all
+    of it written (a sendall checks for signals after its last write; asyncio's transport may
+    flush what it was given): said not taken, a request the MMSC took would be sent again as new."""
+    from mm7bind import client as client_module
+
+    store = MemoryStore()
+    msg = mm7.SubmitReq(recipients=["+8613800000000"],
+                        content=mm7.Content(parts=[mm7.Part.from_bytes(b"x" * (300 * 1024), "application/octet-stream")]))
+    with FakeServer() as srv:
+        if asynchronous:
+            pieces = client_module._pieces_class()
+
+            class CancelledAtTheLast(pieces):
+                async def __aiter__(self):
+                    async for piece in super().__aiter__():
+                        if self.last:  # (the last piece: cancelled before httpx writes it)
+                            asyncio.current_task().cancel()
+                        yield piece
+
+            monkeypatch.setattr(client_module, "_pieces_class", lambda: CancelledAtTheLast)
+
+            async def main():
+                async with AsyncClient(srv.url, store=store, retry=RetryPolicy.never()) as c:
+                    with pytest.raises(asyncio.CancelledError):
+                        await c.submit(msg, transaction_id="tid-last")
+
+            asyncio.run(main())
+        else:
+            import http.client
+
+            send, sent = http.client.HTTPConnection.send, {}
+
+            def send_then_interrupt(conn, data):  # (a Ctrl-C coming as the write of the last byte ends)
+                send(conn, data)
+                sent[conn] = sent.get(conn, b"") + bytes(data)
+                head, _, body = sent[conn].partition(b"\r\n\r\n")
+                length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+                if length and len(body) >= int(length.group(1)):
+                    raise KeyboardInterrupt
+
+            monkeypatch.setattr(http.client.HTTPConnection, "send", send_then_interrupt)
+            with Client(srv.url, store=store, retry=RetryPolicy.never()) as c, pytest.raises(KeyboardInterrupt):
+                c.submit(msg, transaction_id="tid-last")
+    [rec] = store.sent()
+    assert arrival(rec.error) == MAY_HAVE_ARRIVED and "may have taken it" in rec.error, rec.error
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@BOTH
+def test_a_send_interrupted_before_its_request_went_out_whole_after_one_that_may_have_arrived_says_so(asynchronous):
+    """A part of this attempt is none, but the MMSC may have the earlier send of it (its record
+    says no answer came): what the record of the interrupted one says too."""
+    big = mm7.SubmitReq(recipients=["+8613800000000"],
+                        content=mm7.Content(parts=[mm7.Part.from_bytes(b"x" * (8 * 1024 * 1024), "application/octet-stream")]))
+    store = MemoryStore()
+    with HoldingServer(whole=True) as srv:
+        _interrupted_send(srv, big, asynchronous, srv.body, store)
+    with HoldingServer(whole=False) as srv:
+        _interrupted_send(srv, big, asynchronous, srv.head, store)
+    rec = store.sent_by_transaction_id("tid-interrupted")
+    assert arrival(rec.error) == MAY_HAVE_ARRIVED and "may have taken it" in rec.error, rec.error
