@@ -1096,7 +1096,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             retention.start()
         if outbox is not None:
             outbox.start()
-        log.info("mm7bind %s receiving MM7 at %s%s (store %s)", __version__, srv.url, path or "/", cfg.store.path)
+        if not _log_shares_stdout(cfg):  # (where they meet, a terminal, the journal: stdout's line below says it)
+            log.info("mm7bind %s receiving MM7 at %s%s (store %s)", __version__, srv.url, path or "/", cfg.store.path)
         _echo(f"receiving MM7 at {srv.url}{path or '/ (any path)'} (store {cfg.store.path}); Ctrl-C stops")
         if cfg.receiver.forward_url and not args.handler:
             _echo(f"forwarding to {shown_url(cfg.receiver.forward_url)}")
@@ -1175,6 +1176,19 @@ def _setup_logging(cfg, args: argparse.Namespace, command: str) -> None:
         print(f"mm7bind {command}: cannot write the log file {cfg.logging.file}: {exc.strerror or exc} "
               "(see [logging] file)", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
+
+
+def _log_shares_stdout(cfg=None) -> bool:
+    """Whether the log (standard error, no [logging] file) goes where stdout does: one terminal,
+    pipe, file or journal stream. A start line printed on stdout, the one scripts read, is then
+    not logged too, which showed it twice; a log of its own (a file, stderr apart) still has it."""
+    if cfg is not None and cfg.logging.file:
+        return False
+    try:
+        out, err = os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):  # (no such stream, or one without a descriptor)
+        return False
+    return (out.st_dev, out.st_ino) == (err.st_dev, err.st_ino)
 
 
 def _echo(text: str) -> None:
@@ -1855,6 +1869,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if _log_shares_stdout():  # (its start is printed below: said once)
+        from .simulator import STARTED  # noqa: PLC0415
+
+        logging.getLogger("mm7bind.simulator").addFilter(lambda record: record.msg is not STARTED)
     sim = Simulator(config)
     try:
         sim.start()
@@ -1900,8 +1918,31 @@ def cmd_mo(args: argparse.Namespace) -> int:
         print(f"mm7bind mo: {base} is not an mm7bind simulator: /control/deliver answered HTTP {r.status_code} "
               "without JSON", file=sys.stderr)
         return EXIT_REFUSED
-    print(_json(answer))
-    return EXIT_OK if r.ok and "error" not in answer else EXIT_REFUSED
+    from .display import printable  # noqa: PLC0415
+    from .status import is_success, lookup  # noqa: PLC0415
+
+    status = answer.get("status") if isinstance(answer, dict) else None
+    taken = r.ok and isinstance(answer, dict) and "error" not in answer and isinstance(status, int) \
+        and is_success(status)
+    if args.json:
+        print(_json(answer))
+    elif not isinstance(answer, dict) or "operation" not in answer:  # (the simulator's own refusal: a 400)
+        said = answer.get("error") if isinstance(answer, dict) else None
+        print(printable(f"mm7bind mo: the simulator did not send it: {said or f'HTTP {r.status_code}'}"),
+              file=sys.stderr)
+    else:
+        tries = answer.get("attempts", 1)
+        about = (f"TransactionID {answer.get('transaction_id')}, LinkedID {answer.get('linked_id')}, "
+                 f"{tries} attempt{'' if tries == 1 else 's'}")
+        words = f"{status} {lookup(status).text}" if isinstance(status, int) else None
+        if taken:
+            print(printable(f"delivered: the VASP answered {words} ({about})"))
+        elif "error" in answer:  # (a Fault with a status: refused, else no answer to tell)
+            said = "refused" if isinstance(status, int) else "not delivered"
+            print(printable(f"mm7bind mo: {said}: {answer['error']} ({about})"), file=sys.stderr)
+        else:
+            print(printable(f"mm7bind mo: refused: the VASP answered {words} ({about})"), file=sys.stderr)
+    return EXIT_OK if taken else EXIT_REFUSED
 
 
 # (the hints of a probe's problems name its options, not the library's settings)
@@ -2248,6 +2289,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--linked-id", metavar="ID", help="LinkedID (the message this answers)")
     p.add_argument("--priority", choices=("Low", "Normal", "High"),
                    help="its Priority (default: none; China Mobile's dialects Normal, as its MMSC writes one)")
+    p.add_argument("--json", action="store_true",
+                   help="the simulator's outcome as one JSON object (operation, transaction_id, linked_id, "
+                        "attempts, status or error)")
     p.set_defaults(func=cmd_mo)
 
     p = sub.add_parser("probe", help="check a VASP's receiver answers every MMSC request in every version",

@@ -60,6 +60,7 @@ from .simdefaults import READ_DELAY, REPORT_DELAY
 from .status import DeliveryStatus, ReadStatus, RequestStatus, lookup
 
 log = logging.getLogger("mm7bind.simulator")
+STARTED = "MMSC simulator (%s) at %s"  # (the start's log line: `mm7bind simulate` prints it instead)
 
 
 @suggest_keywords
@@ -467,7 +468,7 @@ class Simulator:
             self._stopping = False  # (a stop before left it set: the new worker would end at once)
         self._worker = threading.Thread(target=self._run_queue, name="mm7bind-simulator", daemon=True)
         self._worker.start()
-        log.info("MMSC simulator (%s) at %s", self.config.dialect, self.url)
+        log.info(STARTED, self.config.dialect, self.url)
         return self
 
     def stop(self) -> None:
