@@ -181,6 +181,12 @@ def _said_by_request(env: Envelope, headers: dict[str, str]) -> None:
         env.deviations.insert(0, action)
 
 
+def _named(args) -> str:
+    """The command as given, for the prefix of its lines: "send", "store show", "config check"."""
+    return " ".join(filter(None, (args.command, getattr(args, "store_command", None),
+                                  getattr(args, "config_command", None))))
+
+
 def _config(args, uses: tuple[str, ...] | None = ()):
     """The configuration, or its problems and exit 3. Its warnings that concern `uses` (what the
     command does: see `Config.say_warnings`) are said now, on standard error; None: the command
@@ -189,7 +195,7 @@ def _config(args, uses: tuple[str, ...] | None = ()):
 
     path = getattr(args, "config", None)
     if getattr(args, "conn_config", None) and not (path and path.lower().endswith(".xml")):
-        print(f"mm7bind {args.command}: --conn-config goes with a China Mobile mm7Config.xml as --config "
+        print(f"mm7bind {_named(args)}: --conn-config goes with a China Mobile mm7Config.xml as --config "
               "(a TOML configuration holds those settings itself)", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
     try:
@@ -202,7 +208,7 @@ def _config(args, uses: tuple[str, ...] | None = ()):
     except ConfigError as exc:
         # (prefixed as every command's errors are; without a file, the problems are the variables':
         # the defaults have none)
-        print(f"mm7bind {args.command}: configuration {path or 'from the MM7BIND_ variables'} has problems:",
+        print(f"mm7bind {_named(args)}: configuration {path or 'from the MM7BIND_ variables'} has problems:",
               file=sys.stderr)
         for p in exc.problems:
             print(f"  {p}", file=sys.stderr)
@@ -681,7 +687,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     if args.at is not None and not args.queue:
         print("mm7bind send: --at needs --queue (the outbox holds the messages until then)", file=sys.stderr)
         return EXIT_USAGE
-    store = _store(cfg) if args.store or args.tag or args.queue else None
+    store = _store(cfg, command="send") if args.store or args.tag or args.queue else None
     if args.sender is not None and not args.sender.strip():
         print("mm7bind send: an empty --from", file=sys.stderr)
         return EXIT_USAGE
@@ -1042,7 +1048,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sends = bool(cfg.api.path or cfg.outbox.enabled)  # (else [mmsc] is not used)
     _say_warnings(cfg, ("serving",) + (("sending",) if sends else ()) + (() if args.handler else ("handling",)))
     handler = _handler(cfg, args, "serve")
-    store = _store(cfg)
+    store = _store(cfg, command="serve")
     _check_store_at_start(cfg, store)
     metrics = None
     if cfg.receiver.metrics_path:
@@ -1452,7 +1458,7 @@ def _record_json(rec) -> dict:
     return out
 
 
-def _store(cfg, wait: float | None = None, *, say_busy: bool = True, read_only: bool = False):
+def _store(cfg, wait: float | None = None, *, say_busy: bool = True, read_only: bool = False, command: str):
     """The configured store, or a clear message (not a traceback) when its file cannot be used
     (or, with `wait`, another process kept it locked that long: StoreBusy raised unless `say_busy`)."""
     import sqlite3  # noqa: PLC0415
@@ -1464,11 +1470,11 @@ def _store(cfg, wait: float | None = None, *, say_busy: bool = True, read_only: 
     except StoreBusy as exc:
         if not say_busy:
             raise
-        print(f"mm7bind: the store {cfg.store.path} is being written by another process ({exc}): "
+        print(f"mm7bind {command}: the store {cfg.store.path} is being written by another process ({exc}): "
               "try again once it is done", file=sys.stderr)
         raise SystemExit(EXIT_UNREADABLE) from None
     except (sqlite3.Error, OSError) as exc:
-        _say_error(f"mm7bind: the store {cfg.store.path} cannot be used: {exc} (see [store] path)", traceback_of=exc)
+        _say_error(f"mm7bind {command}: the store {cfg.store.path} cannot be used: {exc} (see [store] path)", traceback_of=exc)
         raise SystemExit(EXIT_UNREADABLE) from None
 
 
@@ -1478,7 +1484,7 @@ def _open_store(args, cfg=None, wait: float | None = None, *, say_busy: bool = T
     cfg = cfg or _config(args)
     path = Path(cfg.store.path)
     if not path.exists():  # opening would create an empty one
-        print(f"mm7bind {args.command}: no store at {cfg.store.path} (see [store] path in the configuration)",
+        print(f"mm7bind {_named(args)}: no store at {cfg.store.path} (see [store] path in the configuration)",
               file=sys.stderr)
         raise SystemExit(EXIT_UNREADABLE)
     # Opened to write, the store needs to write the file, its lock file (made 0600 by its first user:
@@ -1486,7 +1492,7 @@ def _open_store(args, cfg=None, wait: float | None = None, *, say_busy: bool = T
     beside = [Path(f"{path}{end}") for end in (".lock", "-wal", "-shm")]
     writable = os.access(path, os.W_OK) and all(os.access(p if p.exists() else path.absolute().parent, os.W_OK)
                                                 for p in beside)
-    return _store(cfg, wait, say_busy=say_busy, read_only=reading and not writable)
+    return _store(cfg, wait, say_busy=say_busy, read_only=reading and not writable, command=_named(args))
 
 
 def cmd_store_inbox(args: argparse.Namespace) -> int:
@@ -2398,7 +2404,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        print(f"mm7bind {args.command}: interrupted", file=sys.stderr)
+        print(f"mm7bind {_named(args)}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `mm7bind store inbox | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (no second error at exit's flush)
@@ -2408,7 +2414,7 @@ def main(argv: list[str] | None = None) -> int:
         # says what to do, not a traceback. (Other commands' store trouble is their own to say.)
         if args.command not in ("store", "replay"):
             raise
-        _say_error(f"mm7bind {args.command}: the store failed: {type(exc).__name__}: {exc} (`mm7bind store check` "
+        _say_error(f"mm7bind {_named(args)}: the store failed: {type(exc).__name__}: {exc} (`mm7bind store check` "
                    "says whether its file is damaged)", traceback_of=exc)
         return EXIT_UNREADABLE
 

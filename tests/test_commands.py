@@ -2206,3 +2206,20 @@ def _answers(url: str) -> bool:
         return requests.get(url, timeout=5).ok
     except requests.RequestException:
         return False
+
+
+def test_the_store_and_configuration_errors_name_the_command_as_given(tmp_path):
+    """`store inbox` said "mm7bind store: ...", and a store that cannot be used "mm7bind: ...",
+    where every other line of theirs is prefixed with the command as given ("mm7bind store show:")."""
+    proc = run("store", "inbox", "--config", str(tmp_path / "missing.toml"))
+    assert proc.returncode == 3 and proc.stderr.startswith(
+        f"mm7bind store inbox: configuration {tmp_path / 'missing.toml'} has problems:\n"), proc.stderr
+    (tmp_path / "none.toml").write_text(f'[store]\npath = "{tmp_path / "absent.db"}"\n', encoding="utf-8")
+    proc = run("store", "sent", "--config", str(tmp_path / "none.toml"))
+    assert proc.returncode == 2 and proc.stderr.startswith("mm7bind store sent: no store at "), proc.stderr
+    (tmp_path / "folder.db").mkdir()
+    (tmp_path / "folder.toml").write_text(f'[store]\npath = "{tmp_path / "folder.db"}"\n', encoding="utf-8")
+    proc = run("send", "--config", str(tmp_path / "folder.toml"), "--store", "--to", "1", "--text", "hi",
+               "--mmsc", f"http://127.0.0.1:{free_port()}/mm7")
+    assert proc.returncode == 2 and proc.stderr.startswith(
+        f"mm7bind send: the store {tmp_path / 'folder.db'} cannot be used: "), proc.stderr
