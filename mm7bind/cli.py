@@ -736,7 +736,7 @@ def cmd_send(args: argparse.Namespace) -> int:
             if result.interrupted:
                 print(f"mm7bind send: interrupted: {_committed(result, args.tag)}", file=sys.stderr)
             if not cfg.outbox.enabled:
-                print("note: [outbox] enabled is false here: nothing sends them until `mm7bind serve` runs with "
+                print("mm7bind send: note: [outbox] enabled is false here: nothing sends them until `mm7bind serve` runs with "
                       "[outbox] enabled = true on this store", file=sys.stderr)
             return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
         if len(recipients) == 1:

@@ -1260,6 +1260,10 @@ def test_send_queue_json_is_one_object_with_the_outbox_ids(tmp_path):
     again = json.loads(run("send", "--config", str(tmp_path / "c.toml"), "--to", "1", "--text", "x", "--queue",
                            "--tag", "q", "--json").stdout)
     assert again["queued"] == 0 and again["skipped"] == 1 and again["items"] == {}
+    plain = run("send", "--config", str(tmp_path / "c.toml"), "--to", "3", "--text", "x", "--queue")
+    assert plain.stdout.startswith("queued 1 message(s) in "), plain.stdout
+    # (prefixed as send's other notes are: it said a bare "note:")
+    assert plain.stderr.startswith("mm7bind send: note: [outbox] enabled is false here: "), plain.stderr
 
 
 # `mm7bind send` whose outbox commits are watched: after the one numbered in argv[1], a SIGINT (as
