@@ -736,8 +736,8 @@ def cmd_send(args: argparse.Namespace) -> int:
             if result.interrupted:
                 print(f"mm7bind send: interrupted: {_committed(result, args.tag)}", file=sys.stderr)
             if not cfg.outbox.enabled:
-                print("mm7bind send: note: [outbox] enabled is false here: nothing sends them until `mm7bind serve` runs with "
-                      "[outbox] enabled = true on this store", file=sys.stderr)
+                print("mm7bind send: note: [outbox] enabled is false here: nothing sends them until "
+                      "`mm7bind serve` runs with [outbox] enabled = true on this store", file=sys.stderr)
             return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
         if len(recipients) == 1:
             from .client import new_transaction_id  # noqa: PLC0415
@@ -1102,8 +1102,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             retention.start()
         if outbox is not None:
             outbox.start()
-        if not _log_shares_stdout(cfg):  # (where they meet, a terminal, the journal: stdout's line below says it)
-            log.info("mm7bind %s receiving MM7 at %s%s (store %s)", __version__, srv.url, path or "/", cfg.store.path)
+        if not _log_shares_stdout(cfg):  # (else, a terminal, the journal: stdout's line below says it)
+            log.info("mm7bind %s receiving MM7 at %s%s (store %s)", __version__, srv.url, path or "/",
+                     cfg.store.path)
         _echo(f"receiving MM7 at {srv.url}{path or '/ (any path)'} (store {cfg.store.path}); Ctrl-C stops")
         if cfg.receiver.forward_url and not args.handler:
             _echo(f"forwarding to {shown_url(cfg.receiver.forward_url)}")
@@ -1474,7 +1475,8 @@ def _store(cfg, wait: float | None = None, *, say_busy: bool = True, read_only: 
               "try again once it is done", file=sys.stderr)
         raise SystemExit(EXIT_UNREADABLE) from None
     except (sqlite3.Error, OSError) as exc:
-        _say_error(f"mm7bind {command}: the store {cfg.store.path} cannot be used: {exc} (see [store] path)", traceback_of=exc)
+        _say_error(f"mm7bind {command}: the store {cfg.store.path} cannot be used: {exc} (see [store] path)",
+                   traceback_of=exc)
         raise SystemExit(EXIT_UNREADABLE) from None
 
 
@@ -2414,8 +2416,8 @@ def main(argv: list[str] | None = None) -> int:
         # says what to do, not a traceback. (Other commands' store trouble is their own to say.)
         if args.command not in ("store", "replay"):
             raise
-        _say_error(f"mm7bind {_named(args)}: the store failed: {type(exc).__name__}: {exc} (`mm7bind store check` "
-                   "says whether its file is damaged)", traceback_of=exc)
+        _say_error(f"mm7bind {_named(args)}: the store failed: {type(exc).__name__}: {exc} "
+                   "(`mm7bind store check` says whether its file is damaged)", traceback_of=exc)
         return EXIT_UNREADABLE
 
 

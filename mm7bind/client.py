@@ -965,8 +965,8 @@ class ClientCore:
                                                                   "it twice)" if twice else ""),
                     said, extra={"mm7": info})
         elif refused:
-            log.log(level, "%(operation)s tid=%(transaction_id)s %(rcpt)s refused in a Fault: status=%(status)s "
-                    "attempts=%(attempts)d %(duration_ms)sms", said, extra={"mm7": info})
+            log.log(level, "%(operation)s tid=%(transaction_id)s %(rcpt)s refused in a Fault: "
+                    "status=%(status)s attempts=%(attempts)d %(duration_ms)sms", said, extra={"mm7": info})
         else:
             log.log(level, "%(operation)s tid=%(transaction_id)s %(rcpt)s failed: %(error)s after "
                     "%(attempts)d attempt(s) %(duration_ms)sms: %(reason)s",

@@ -1155,9 +1155,9 @@ class Simulator:
         if failed is not None:
             # (one line: the client's own for this attempt is at DEBUG, see client())
             about = f" recipient={outcome['recipient']}" if "recipient" in outcome else ""
-            log.warning("%s tid=%s%s %s (attempt %d of %d, %s): %s", msg.ELEMENT, tid, printable(about), failed,
-                        attempt, self.config.report_attempts, f"again in {pause:g} s" if again else "given up",
-                        printable(outcome["error"]))
+            nxt = f"again in {pause:g} s" if again else "given up"
+            log.warning("%s tid=%s%s %s (attempt %d of %d, %s): %s", msg.ELEMENT, tid, printable(about),
+                        failed, attempt, self.config.report_attempts, nxt, printable(outcome["error"]))
         if again:
             if wait:
                 time.sleep(pause)
