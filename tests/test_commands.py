@@ -1133,7 +1133,9 @@ def test_under_systemd_the_log_is_written_as_the_journal_reads_it(tmp_path):
     journal_lines, plain_lines = outputs
     logged = [line for line in journal_lines if line.startswith("<")]
     assert logged[0].startswith("<4>WARNING mm7bind.serve messages a stopped run left half-handled"), journal_lines
-    assert logged[1].startswith("<6>INFO mm7bind.serve mm7bind ") and logged[-1] == "<6>INFO mm7bind.serve stopped"
+    assert logged[1].startswith("<6>INFO mm7bind.serve stopping") and logged[-1] == "<6>INFO mm7bind.serve stopped"
+    # (stdout and stderr both the journal's: the start is stdout's line alone, not logged too)
+    assert sum("receiving MM7 at" in line for line in journal_lines) == 1, journal_lines
     assert not any(line.startswith("<") for line in plain_lines)
     assert any(line.endswith("INFO mm7bind.serve stopped") and line[:4].isdigit() for line in plain_lines)
 
