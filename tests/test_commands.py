@@ -914,7 +914,7 @@ def test_the_simulator_signs_in_to_a_vasp_that_asks_for_credentials():
                              "--mo-text", "x", "--mo-subject", "hi", "--mo-after", "0.2")
             try:
                 deadline = time.monotonic() + 10
-                while time.monotonic() < deadline and "DeliverReq to" not in sim.output() and got == []:
+                while time.monotonic() < deadline and "DeliverReq tid=" not in sim.output() and got == []:
                     time.sleep(0.1)
             finally:
                 sim.stop()
@@ -1566,7 +1566,7 @@ def test_the_simulator_delivers_to_a_tls_vasp_whose_ca_it_is_given(tmp_path):
             sim = Background("simulate", "--port", str(free_port()), "--vasp-url", srv.url + "/mm7", *trust,
                              "--mo-text", "x", "--mo-subject", "over TLS", "--mo-after", "0.2")
             try:
-                _until(lambda: "DeliverReq to" in sim.output() or got, "the MO is sent or fails")
+                _until(lambda: "DeliverReq tid=" in sim.output() or got, "the MO is sent or fails")
             finally:
                 sim.stop()
             assert got == expected, sim.output()
@@ -1593,7 +1593,7 @@ def test_the_simulator_presents_its_client_certificate_to_a_serve_requiring_one(
                              "--vasp-ca", str(tmp_path / "server-ca.pem"), *cert, "--report-attempts", "1",
                              "--mo-text", "x", "--mo-subject", "mutual", "--mo-after", "0.2")
             try:
-                _until(lambda sim=sim: "DeliverReq to" in sim.output() or got, "the MO is sent or fails")
+                _until(lambda sim=sim: "DeliverReq tid=" in sim.output() or got, "the MO is sent or fails")
             finally:
                 sim.stop()
             assert got == expected, sim.output()
