@@ -181,6 +181,12 @@ def _said_by_request(env: Envelope, headers: dict[str, str]) -> None:
         env.deviations.insert(0, action)
 
 
+def _named(args) -> str:
+    """The command as given, for the prefix of its lines: "send", "store show", "config check"."""
+    return " ".join(filter(None, (args.command, getattr(args, "store_command", None),
+                                  getattr(args, "config_command", None))))
+
+
 def _config(args, uses: tuple[str, ...] | None = ()):
     """The configuration, or its problems and exit 3. Its warnings that concern `uses` (what the
     command does: see `Config.say_warnings`) are said now, on standard error; None: the command
@@ -189,7 +195,7 @@ def _config(args, uses: tuple[str, ...] | None = ()):
 
     path = getattr(args, "config", None)
     if getattr(args, "conn_config", None) and not (path and path.lower().endswith(".xml")):
-        print(f"mm7bind {args.command}: --conn-config goes with a China Mobile mm7Config.xml as --config "
+        print(f"mm7bind {_named(args)}: --conn-config goes with a China Mobile mm7Config.xml as --config "
               "(a TOML configuration holds those settings itself)", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
     try:
@@ -202,7 +208,7 @@ def _config(args, uses: tuple[str, ...] | None = ()):
     except ConfigError as exc:
         # (prefixed as every command's errors are; without a file, the problems are the variables':
         # the defaults have none)
-        print(f"mm7bind {args.command}: configuration {path or 'from the MM7BIND_ variables'} has problems:",
+        print(f"mm7bind {_named(args)}: configuration {path or 'from the MM7BIND_ variables'} has problems:",
               file=sys.stderr)
         for p in exc.problems:
             print(f"  {p}", file=sys.stderr)
@@ -681,7 +687,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     if args.at is not None and not args.queue:
         print("mm7bind send: --at needs --queue (the outbox holds the messages until then)", file=sys.stderr)
         return EXIT_USAGE
-    store = _store(cfg) if args.store or args.tag or args.queue else None
+    store = _store(cfg, command="send") if args.store or args.tag or args.queue else None
     if args.sender is not None and not args.sender.strip():
         print("mm7bind send: an empty --from", file=sys.stderr)
         return EXIT_USAGE
@@ -730,8 +736,8 @@ def cmd_send(args: argparse.Namespace) -> int:
             if result.interrupted:
                 print(f"mm7bind send: interrupted: {_committed(result, args.tag)}", file=sys.stderr)
             if not cfg.outbox.enabled:
-                print("note: [outbox] enabled is false here: nothing sends them until `mm7bind serve` runs with "
-                      "[outbox] enabled = true on this store", file=sys.stderr)
+                print("mm7bind send: note: [outbox] enabled is false here: nothing sends them until "
+                      "`mm7bind serve` runs with [outbox] enabled = true on this store", file=sys.stderr)
             return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
         if len(recipients) == 1:
             from .client import new_transaction_id  # noqa: PLC0415
@@ -1042,7 +1048,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sends = bool(cfg.api.path or cfg.outbox.enabled)  # (else [mmsc] is not used)
     _say_warnings(cfg, ("serving",) + (("sending",) if sends else ()) + (() if args.handler else ("handling",)))
     handler = _handler(cfg, args, "serve")
-    store = _store(cfg)
+    store = _store(cfg, command="serve")
     _check_store_at_start(cfg, store)
     metrics = None
     if cfg.receiver.metrics_path:
@@ -1096,7 +1102,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             retention.start()
         if outbox is not None:
             outbox.start()
-        log.info("mm7bind %s receiving MM7 at %s%s (store %s)", __version__, srv.url, path or "/", cfg.store.path)
+        if not _log_shares_stdout(cfg):  # (else, a terminal, the journal: stdout's line below says it)
+            log.info("mm7bind %s receiving MM7 at %s%s (store %s)", __version__, srv.url, path or "/",
+                     cfg.store.path)
         _echo(f"receiving MM7 at {srv.url}{path or '/ (any path)'} (store {cfg.store.path}); Ctrl-C stops")
         if cfg.receiver.forward_url and not args.handler:
             _echo(f"forwarding to {shown_url(cfg.receiver.forward_url)}")
@@ -1175,6 +1183,19 @@ def _setup_logging(cfg, args: argparse.Namespace, command: str) -> None:
         print(f"mm7bind {command}: cannot write the log file {cfg.logging.file}: {exc.strerror or exc} "
               "(see [logging] file)", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
+
+
+def _log_shares_stdout(cfg=None) -> bool:
+    """Whether the log (standard error, no [logging] file) goes where stdout does: one terminal,
+    pipe, file or journal stream. A start line printed on stdout, the one scripts read, is then
+    not logged too, which showed it twice; a log of its own (a file, stderr apart) still has it."""
+    if cfg is not None and cfg.logging.file:
+        return False
+    try:
+        out, err = os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):  # (no such stream, or one without a descriptor)
+        return False
+    return (out.st_dev, out.st_ino) == (err.st_dev, err.st_ino)
 
 
 def _echo(text: str) -> None:
@@ -1438,7 +1459,7 @@ def _record_json(rec) -> dict:
     return out
 
 
-def _store(cfg, wait: float | None = None, *, say_busy: bool = True, read_only: bool = False):
+def _store(cfg, wait: float | None = None, *, say_busy: bool = True, read_only: bool = False, command: str):
     """The configured store, or a clear message (not a traceback) when its file cannot be used
     (or, with `wait`, another process kept it locked that long: StoreBusy raised unless `say_busy`)."""
     import sqlite3  # noqa: PLC0415
@@ -1450,11 +1471,12 @@ def _store(cfg, wait: float | None = None, *, say_busy: bool = True, read_only: 
     except StoreBusy as exc:
         if not say_busy:
             raise
-        print(f"mm7bind: the store {cfg.store.path} is being written by another process ({exc}): "
+        print(f"mm7bind {command}: the store {cfg.store.path} is being written by another process ({exc}): "
               "try again once it is done", file=sys.stderr)
         raise SystemExit(EXIT_UNREADABLE) from None
     except (sqlite3.Error, OSError) as exc:
-        _say_error(f"mm7bind: the store {cfg.store.path} cannot be used: {exc} (see [store] path)", traceback_of=exc)
+        _say_error(f"mm7bind {command}: the store {cfg.store.path} cannot be used: {exc} (see [store] path)",
+                   traceback_of=exc)
         raise SystemExit(EXIT_UNREADABLE) from None
 
 
@@ -1464,7 +1486,7 @@ def _open_store(args, cfg=None, wait: float | None = None, *, say_busy: bool = T
     cfg = cfg or _config(args)
     path = Path(cfg.store.path)
     if not path.exists():  # opening would create an empty one
-        print(f"mm7bind {args.command}: no store at {cfg.store.path} (see [store] path in the configuration)",
+        print(f"mm7bind {_named(args)}: no store at {cfg.store.path} (see [store] path in the configuration)",
               file=sys.stderr)
         raise SystemExit(EXIT_UNREADABLE)
     # Opened to write, the store needs to write the file, its lock file (made 0600 by its first user:
@@ -1472,7 +1494,7 @@ def _open_store(args, cfg=None, wait: float | None = None, *, say_busy: bool = T
     beside = [Path(f"{path}{end}") for end in (".lock", "-wal", "-shm")]
     writable = os.access(path, os.W_OK) and all(os.access(p if p.exists() else path.absolute().parent, os.W_OK)
                                                 for p in beside)
-    return _store(cfg, wait, say_busy=say_busy, read_only=reading and not writable)
+    return _store(cfg, wait, say_busy=say_busy, read_only=reading and not writable, command=_named(args))
 
 
 def cmd_store_inbox(args: argparse.Namespace) -> int:
@@ -1855,6 +1877,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if _log_shares_stdout():  # (its start is printed below: said once)
+        from .simulator import STARTED  # noqa: PLC0415
+
+        logging.getLogger("mm7bind.simulator").addFilter(lambda record: record.msg is not STARTED)
     sim = Simulator(config)
     try:
         sim.start()
@@ -1900,8 +1926,31 @@ def cmd_mo(args: argparse.Namespace) -> int:
         print(f"mm7bind mo: {base} is not an mm7bind simulator: /control/deliver answered HTTP {r.status_code} "
               "without JSON", file=sys.stderr)
         return EXIT_REFUSED
-    print(_json(answer))
-    return EXIT_OK if r.ok and "error" not in answer else EXIT_REFUSED
+    from .display import printable  # noqa: PLC0415
+    from .status import is_success, lookup  # noqa: PLC0415
+
+    status = answer.get("status") if isinstance(answer, dict) else None
+    taken = r.ok and isinstance(answer, dict) and "error" not in answer and isinstance(status, int) \
+        and is_success(status)
+    if args.json:
+        print(_json(answer))
+    elif not isinstance(answer, dict) or "operation" not in answer:  # (the simulator's own refusal: a 400)
+        said = answer.get("error") if isinstance(answer, dict) else None
+        print(printable(f"mm7bind mo: the simulator did not send it: {said or f'HTTP {r.status_code}'}"),
+              file=sys.stderr)
+    else:
+        tries = answer.get("attempts", 1)
+        about = (f"TransactionID {answer.get('transaction_id')}, LinkedID {answer.get('linked_id')}, "
+                 f"{tries} attempt{'' if tries == 1 else 's'}")
+        words = f"{status} {lookup(status).text}" if isinstance(status, int) else None
+        if taken:
+            print(printable(f"delivered: the VASP answered {words} ({about})"))
+        elif "error" in answer:  # (a Fault with a status: refused, else no answer to tell)
+            said = "refused" if isinstance(status, int) else "not delivered"
+            print(printable(f"mm7bind mo: {said}: {answer['error']} ({about})"), file=sys.stderr)
+        else:
+            print(printable(f"mm7bind mo: refused: the VASP answered {words} ({about})"), file=sys.stderr)
+    return EXIT_OK if taken else EXIT_REFUSED
 
 
 # (the hints of a probe's problems name its options, not the library's settings)
@@ -2248,6 +2297,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--linked-id", metavar="ID", help="LinkedID (the message this answers)")
     p.add_argument("--priority", choices=("Low", "Normal", "High"),
                    help="its Priority (default: none; China Mobile's dialects Normal, as its MMSC writes one)")
+    p.add_argument("--json", action="store_true",
+                   help="the simulator's outcome as one JSON object (operation, transaction_id, linked_id, "
+                        "attempts, status or error)")
     p.set_defaults(func=cmd_mo)
 
     p = sub.add_parser("probe", help="check a VASP's receiver answers every MMSC request in every version",
@@ -2354,7 +2406,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        print(f"mm7bind {args.command}: interrupted", file=sys.stderr)
+        print(f"mm7bind {_named(args)}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `mm7bind store inbox | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (no second error at exit's flush)
@@ -2364,8 +2416,8 @@ def main(argv: list[str] | None = None) -> int:
         # says what to do, not a traceback. (Other commands' store trouble is their own to say.)
         if args.command not in ("store", "replay"):
             raise
-        _say_error(f"mm7bind {args.command}: the store failed: {type(exc).__name__}: {exc} (`mm7bind store check` "
-                   "says whether its file is damaged)", traceback_of=exc)
+        _say_error(f"mm7bind {_named(args)}: the store failed: {type(exc).__name__}: {exc} "
+                   "(`mm7bind store check` says whether its file is damaged)", traceback_of=exc)
         return EXIT_UNREADABLE
 
 

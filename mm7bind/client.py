@@ -492,6 +492,9 @@ class ClientCore:
         # failure ({"cert": ..., "verify": ...}, see tlsrefusal.hint) and on credentials refused
         # ({"credentials": ...}); None: the library's.
         self.setting_names: dict[str, str] | None = None
+        # A program that says each failed send in its own line (with what it does next) sets this:
+        # the client's line for a failure or a Fault goes down to DEBUG, not said twice.
+        self.failures_said_by_caller = False
 
     @property
     def peer(self) -> str:
@@ -946,6 +949,8 @@ class ClientCore:
         refused = isinstance(error, FaultError) and status is not None and not 3000 <= status.code < 4000
         twice = result is not None and result.earlier_unanswered  # (the MMSC may have it twice)
         level = logging.INFO if (error is None and not twice) or refused else logging.WARNING
+        if error is not None and self.failures_said_by_caller:
+            level = logging.DEBUG
         if self.metrics is not None:
             ok = error is None and status is not None and status.is_success
             self.metrics.sent(p.message.ELEMENT, "ok" if ok else ("refused" if status is not None else "error"),
@@ -982,12 +987,12 @@ class ClientCore:
                                                                   "it twice)" if twice else ""),
                     said, extra={"mm7": info})
         elif refused:
-            log.info("%(operation)s tid=%(transaction_id)s %(rcpt)s refused in a Fault: status=%(status)s "
-                     "attempts=%(attempts)d %(duration_ms)sms", said, extra={"mm7": info})
+            log.log(level, "%(operation)s tid=%(transaction_id)s %(rcpt)s refused in a Fault: "
+                    "status=%(status)s attempts=%(attempts)d %(duration_ms)sms", said, extra={"mm7": info})
         else:
-            log.warning("%(operation)s tid=%(transaction_id)s %(rcpt)s failed: %(error)s after "
-                        "%(attempts)d attempt(s) %(duration_ms)sms: %(reason)s",
-                        {**said, "reason": _shortened(str(error))}, extra={"mm7": info})
+            log.log(level, "%(operation)s tid=%(transaction_id)s %(rcpt)s failed: %(error)s after "
+                    "%(attempts)d attempt(s) %(duration_ms)sms: %(reason)s",
+                    {**said, "reason": _shortened(str(error))}, extra={"mm7": info})
         if self.store is not None:
             (self._record if p.records is None else p.records.append)(SentRecord(
                 transaction_id=p.transaction_id, operation=msg.ELEMENT,

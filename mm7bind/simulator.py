@@ -60,6 +60,7 @@ from .simdefaults import READ_DELAY, REPORT_DELAY
 from .status import DeliveryStatus, ReadStatus, RequestStatus, lookup
 
 log = logging.getLogger("mm7bind.simulator")
+STARTED = "MMSC simulator (%s) at %s"  # (the start's log line: `mm7bind simulate` prints it instead)
 
 
 @suggest_keywords
@@ -467,7 +468,7 @@ class Simulator:
             self._stopping = False  # (a stop before left it set: the new worker would end at once)
         self._worker = threading.Thread(target=self._run_queue, name="mm7bind-simulator", daemon=True)
         self._worker.start()
-        log.info("MMSC simulator (%s) at %s", self.config.dialect, self.url)
+        log.info(STARTED, self.config.dialect, self.url)
         return self
 
     def stop(self) -> None:
@@ -1046,6 +1047,7 @@ class Simulator:
                     retry=RetryPolicy.never(),  # (sent again from the schedule: see _send)
                     connect_timeout=5, read_timeout=30)
                 self._clients[key].core.setting_names = _SETTINGS  # (the simulator's, not a Client's)
+                self._clients[key].core.failures_said_by_caller = True  # (in _send, with the next attempt)
             return self._clients[key]
 
     def _sender_of(self, stored: StoredMessage) -> m.Address:
@@ -1130,6 +1132,7 @@ class Simulator:
             outcome["recipient"] = str(msg.recipient)
         if linked_id is not None:
             outcome["linked_id"] = linked_id
+        failed = None  # how this attempt failed, said once below with what comes next
         try:
             result = self.client(stored.version if stored is not None else None).send(msg, transaction_id=tid)
             outcome["status"] = result.status.code
@@ -1139,16 +1142,23 @@ class Simulator:
             if isinstance(exc, FaultError) and exc.status is not None:
                 outcome["status"] = exc.status.code
             again = _worth_sending_again(exc)
-            log.warning("%s to %s failed: %s", msg.ELEMENT, shown_url(self.config.vasp_url), printable(exc))
+            failed = f"to {shown_url(self.config.vasp_url)} failed"
         except EncodeError as exc:
             # What the VASP's version cannot carry (report_status Deferred, a Rel-6 value, about a
             # Rel-5 submit, or from the mbuni dialect): said where the test looks, not a traceback in
             # the log and a report that never comes.
             outcome["error"] = f"{type(exc).__name__}: {exc}"
             again = False
-            log.warning("%s not sent: %s", msg.ELEMENT, printable(exc))
-        if again and attempt < self.config.report_attempts:
-            pause = self.config.report_retry_delay * 2 ** (attempt - 1)
+            failed = "not sent"
+        again = again and attempt < self.config.report_attempts
+        pause = self.config.report_retry_delay * 2 ** (attempt - 1)
+        if failed is not None:
+            # (one line: the client's own for this attempt is at DEBUG, see client())
+            about = f" recipient={outcome['recipient']}" if "recipient" in outcome else ""
+            nxt = f"again in {pause:g} s" if again else "given up"
+            log.warning("%s tid=%s%s %s (attempt %d of %d, %s): %s", msg.ELEMENT, tid, printable(about),
+                        failed, attempt, self.config.report_attempts, nxt, printable(outcome["error"]))
+        if again:
             if wait:
                 time.sleep(pause)
                 return self._send(stored, msg, attempt + 1, tid, linked_id, wait=True)

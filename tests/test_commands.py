@@ -289,7 +289,7 @@ def test_serve_receives_reports_and_mo(simulator, tmp_path):
             assert proc.returncode == 0, proc.stderr
             mid = proc.stdout.strip()
             proc = run("mo", "--simulator", f"http://127.0.0.1:{sim2_port}", "--from", "+8613900000000",
-                       "--subject", "回复", "--text", "收到")
+                       "--subject", "回复", "--text", "收到", "--json")
             assert proc.returncode == 0 and json.loads(proc.stdout)["status"] == 1000, proc.stdout + proc.stderr
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline and len(list((tmp_path / "in").glob("*/*"))) < 3:
@@ -979,7 +979,7 @@ def test_the_simulator_signs_in_to_a_vasp_that_asks_for_credentials():
                              "--mo-text", "x", "--mo-subject", "hi", "--mo-after", "0.2")
             try:
                 deadline = time.monotonic() + 10
-                while time.monotonic() < deadline and "DeliverReq to" not in sim.output() and got == []:
+                while time.monotonic() < deadline and "DeliverReq tid=" not in sim.output() and got == []:
                     time.sleep(0.1)
             finally:
                 sim.stop()
@@ -1195,7 +1195,9 @@ def test_under_systemd_the_log_is_written_as_the_journal_reads_it(tmp_path):
     journal_lines, plain_lines = outputs
     logged = [line for line in journal_lines if line.startswith("<")]
     assert logged[0].startswith("<4>WARNING mm7bind.serve messages a stopped run left half-handled"), journal_lines
-    assert logged[1].startswith("<6>INFO mm7bind.serve mm7bind ") and logged[-1] == "<6>INFO mm7bind.serve stopped"
+    assert logged[1].startswith("<6>INFO mm7bind.serve stopping") and logged[-1] == "<6>INFO mm7bind.serve stopped"
+    # (stdout and stderr both the journal's: the start is stdout's line alone, not logged too)
+    assert sum("receiving MM7 at" in line for line in journal_lines) == 1, journal_lines
     assert not any(line.startswith("<") for line in plain_lines)
     assert any(line.endswith("INFO mm7bind.serve stopped") and line[:4].isdigit() for line in plain_lines)
 
@@ -1264,6 +1266,43 @@ def test_mo_aimed_at_something_that_is_not_a_simulator_says_so(tmp_path):
     assert "is not an mm7bind simulator" in proc.stderr and "HTTP 404" in proc.stderr
 
 
+def test_mo_says_its_outcome_in_a_line_and_gives_the_simulators_json_with_json():
+    """mo printed the simulator's JSON whatever came of it (exit 0 when the VASP refused it):
+    a line now, on stdout when the VASP took it, else on stderr, exit 1; --json as before."""
+    from mm7bind.simulator import Simulator
+    from mm7bind.testing import RunningReceiver
+
+    with Simulator() as sim, RunningReceiver() as vasp:
+        proc = run("mo", "--simulator", sim.server.url)  # (no VASP URL: the simulator's own 400)
+        assert proc.returncode == 1 and proc.stdout == "", proc.stdout
+        assert proc.stderr.startswith("mm7bind mo: the simulator did not send it: no VASP URL configured"), proc.stderr
+        sim.config.vasp_url = vasp.url
+        proc = run("mo", "--simulator", sim.server.url, "--linked-id", "L-1")
+        assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+        [line] = proc.stdout.splitlines()
+        tid = sim.mo_sent[-1]["transaction_id"]
+        assert line == f"delivered: the VASP answered 1000 Success (TransactionID {tid}, LinkedID L-1, 1 attempt)"
+        proc = run("mo", "--simulator", sim.server.url, "--json")
+        assert proc.returncode == 0 and json.loads(proc.stdout)["status"] == 1000, proc.stdout
+        vasp.on("deliver", lambda msg, ctx: mm7.Status(4004))  # (the VASP refusing it in its answer)
+        proc = run("mo", "--simulator", sim.server.url)
+        assert proc.returncode == 1 and proc.stdout == "", proc.stdout
+        assert proc.stderr.startswith("mm7bind mo: refused: the VASP answered 4004 "), proc.stderr
+
+        def fault(msg, ctx):
+            raise mm7.Reject(2001, "no such service")
+
+        vasp.on("deliver", fault)  # (or in a Fault)
+        proc = run("mo", "--simulator", sim.server.url)
+        assert proc.returncode == 1 and proc.stdout == "", proc.stdout
+        assert proc.stderr.startswith("mm7bind mo: refused: FaultError: ") and "2001" in proc.stderr, proc.stderr
+        sim.config.vasp_url = f"http://127.0.0.1:{free_port()}/mm7"
+        proc = run("mo", "--simulator", sim.server.url)
+    assert proc.returncode == 1 and proc.stdout == "" and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("mm7bind mo: not delivered: ConnectError: cannot connect to"), proc.stderr
+    assert "2 attempts)" in proc.stderr
+
+
 def test_mo_aimed_at_nothing_says_so_in_one_line_naming_the_command():
     # (it was requests' repr: "HTTPConnectionPool(host=...): Max retries exceeded with url: ...")
     proc = run("mo", "--simulator", f"http://127.0.0.1:{refused_port()}")
@@ -1285,6 +1324,10 @@ def test_send_queue_json_is_one_object_with_the_outbox_ids(tmp_path):
     again = json.loads(run("send", "--config", str(tmp_path / "c.toml"), "--to", "1", "--text", "x", "--queue",
                            "--tag", "q", "--json").stdout)
     assert again["queued"] == 0 and again["skipped"] == 1 and again["items"] == {}
+    plain = run("send", "--config", str(tmp_path / "c.toml"), "--to", "3", "--text", "x", "--queue")
+    assert plain.stdout.startswith("queued 1 message(s) in "), plain.stdout
+    # (prefixed as send's other notes are: it said a bare "note:")
+    assert plain.stderr.startswith("mm7bind send: note: [outbox] enabled is false here: "), plain.stderr
 
 
 # `mm7bind send` whose outbox commits are watched: after the one numbered in argv[1], a SIGINT (as
@@ -1585,7 +1628,7 @@ def test_the_simulator_delivers_to_a_tls_vasp_whose_ca_it_is_given(tmp_path):
             sim = Background("simulate", "--port", "0", "--vasp-url", srv.url + "/mm7", *trust,
                              "--mo-text", "x", "--mo-subject", "over TLS", "--mo-after", "0.2")
             try:
-                _until(lambda: "DeliverReq to" in sim.output() or got, "the MO is sent or fails")
+                _until(lambda: "DeliverReq tid=" in sim.output() or got, "the MO is sent or fails")
             finally:
                 sim.stop()
             assert got == expected, sim.output()
@@ -1612,7 +1655,7 @@ def test_the_simulator_presents_its_client_certificate_to_a_serve_requiring_one(
                              "--vasp-ca", str(tmp_path / "server-ca.pem"), *cert, "--report-attempts", "1",
                              "--mo-text", "x", "--mo-subject", "mutual", "--mo-after", "0.2")
             try:
-                _until(lambda sim=sim: "DeliverReq to" in sim.output() or got, "the MO is sent or fails")
+                _until(lambda sim=sim: "DeliverReq tid=" in sim.output() or got, "the MO is sent or fails")
             finally:
                 sim.stop()
             assert got == expected, sim.output()
@@ -1926,7 +1969,7 @@ def test_mo_reaches_a_loopback_simulator_whatever_proxy_the_environment_names():
     env["HTTP_PROXY"] = env["http_proxy"]
     with Simulator() as sim, RunningReceiver() as vasp:
         sim.config.vasp_url = vasp.url
-        proc = subprocess.run([sys.executable, "-m", "mm7bind.cli", "mo", "--simulator", sim.server.url],
+        proc = subprocess.run([sys.executable, "-m", "mm7bind.cli", "mo", "--simulator", sim.server.url, "--json"],
                               capture_output=True, text=True, cwd=ROOT, env=env, timeout=60, check=False)
         assert proc.returncode == 0 and json.loads(proc.stdout)["status"] == 1000, proc.stdout + proc.stderr
         assert [msg.ELEMENT for msg, _ in vasp.received] == ["DeliverReq"]
@@ -2165,3 +2208,85 @@ def test_config_namespace_is_the_profiles_and_config_check_judges_it(tmp_path):
     path.write_text(f'[mmsc]\nnamespace = "{base}REL-6-MM7-6-7"\n', encoding="utf-8")
     proc = run("config", "check", str(path))
     assert proc.returncode == 0 and "warning: mmsc.namespace" in proc.stdout and "read it as REL-6-MM7-1-4" in proc.stdout
+
+
+def _in_a_terminal(args: list[str], started: str, timeout: float = 60) -> str:
+    """`mm7bind ARGS` with stdout and stderr on one terminal, as a user runs it, stopped with
+    SIGTERM once `started` shows → all the terminal showed."""
+    import pty
+    import select
+
+    main, side = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "mm7bind.cli", *args], stdin=subprocess.DEVNULL, stdout=side,
+                            stderr=side, cwd=ROOT, env=ENV)
+    os.close(side)
+    shown, deadline, stopped = b"", time.monotonic() + timeout, False
+    try:
+        while time.monotonic() < deadline:
+            if not stopped and started.encode() in shown:
+                time.sleep(0.3)  # (a log line after the start would be there by now)
+                proc.send_signal(signal.SIGTERM)
+                stopped = True
+            if select.select([main], [], [], 0.2)[0]:
+                try:
+                    chunk = os.read(main, 4096)
+                except OSError:  # (EIO: the process is gone, the terminal closed)
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            elif stopped and proc.poll() is not None:
+                break
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        os.close(main)
+    assert stopped, shown
+    return shown.decode("utf-8", "replace")
+
+
+def test_serve_and_simulate_say_their_start_once_in_a_terminal_and_log_it_when_the_log_goes_elsewhere(tmp_path):
+    """In a terminal the start showed twice, a log line on stderr and stdout's line (the one
+    scripts read). Said once there; a log apart from stdout (a file, stderr alone) still has it."""
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[receiver]\nport = {free_port()}\nout_dir = "{tmp_path / "in"}"\n'
+                   f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    shown = _in_a_terminal(["serve", "--config", str(cfg)], "Ctrl-C stops")
+    assert shown.count("receiving MM7 at") == 1 and "INFO mm7bind.serve stopped" in shown, shown
+    shown = _in_a_terminal(["simulate", "--port", str(free_port())], "Ctrl-C stops")
+    assert shown.count("MMSC simulator (standard) at") == 1, shown
+    # stderr apart from stdout: each has its own
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "mm7bind.cli", "simulate", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=ENV)
+    try:
+        _until(lambda: _answers(f"http://127.0.0.1:{port}/control/health"), "the simulator has started")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert out.startswith("MMSC simulator (standard) at") and "INFO mm7bind.simulator MMSC simulator" in err, (out, err)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=5).ok
+    except requests.RequestException:
+        return False
+
+
+def test_the_store_and_configuration_errors_name_the_command_as_given(tmp_path):
+    """`store inbox` said "mm7bind store: ...", and a store that cannot be used "mm7bind: ...",
+    where every other line of theirs is prefixed with the command as given ("mm7bind store show:")."""
+    proc = run("store", "inbox", "--config", str(tmp_path / "missing.toml"))
+    assert proc.returncode == 3 and proc.stderr.startswith(
+        f"mm7bind store inbox: configuration {tmp_path / 'missing.toml'} has problems:\n"), proc.stderr
+    (tmp_path / "none.toml").write_text(f'[store]\npath = "{tmp_path / "absent.db"}"\n', encoding="utf-8")
+    proc = run("store", "sent", "--config", str(tmp_path / "none.toml"))
+    assert proc.returncode == 2 and proc.stderr.startswith("mm7bind store sent: no store at "), proc.stderr
+    (tmp_path / "folder.db").mkdir()
+    (tmp_path / "folder.toml").write_text(f'[store]\npath = "{tmp_path / "folder.db"}"\n', encoding="utf-8")
+    proc = run("send", "--config", str(tmp_path / "folder.toml"), "--store", "--to", "1", "--text", "hi",
+               "--mmsc", f"http://127.0.0.1:{free_port()}/mm7")
+    assert proc.returncode == 2 and proc.stderr.startswith(
+        f"mm7bind send: the store {tmp_path / 'folder.db'} cannot be used: "), proc.stderr

@@ -559,7 +559,8 @@ def test_the_replay_command_does_not_wait_without_end_for_a_locked_store(tmp_pat
         other._write.__exit__(None, None, None)
         other.close()
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "is being written by another process" in proc.stderr and "try again" in proc.stderr
+    assert proc.stderr.startswith(f"mm7bind replay: the store {db} is being written by another process")
+    assert "try again" in proc.stderr
     proc = run("replay", "--config", str(tmp_path / "cfg.toml"))
     assert proc.returncode == 0 and "#1: handled" in proc.stdout
 
@@ -666,5 +667,6 @@ def test_replay_and_store_commands_on_a_store_damaged_on_disk_say_so_in_one_line
     for command in (["replay"], ["store", "inbox", "--state", "failed"]):
         proc = run(*command, "--config", str(tmp_path / "cfg.toml"))
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-        assert f"mm7bind {command[0]}: the store failed: DatabaseError: database disk image is malformed" \
+        named = "store inbox" if command[0] == "store" else command[0]
+        assert f"mm7bind {named}: the store failed: DatabaseError: database disk image is malformed" \
                in proc.stderr and "mm7bind store check" in proc.stderr

@@ -149,6 +149,31 @@ def test_a_report_to_a_vasp_that_is_down_is_tried_report_attempts_times_and_the_
         assert outcome["attempts"] == 3 and outcome["error"].startswith("ConnectError")
 
 
+def test_each_failed_report_attempt_is_said_once_with_its_transaction_recipient_error_and_what_comes_next(caplog):
+    """Each failed attempt was logged twice: by the simulator's client (its TransactionID, the
+    error's kind) and by the simulator (the VASP's URL, the words): one line now, with both, and
+    whether and when it goes again."""
+    import logging
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    nobody = f"http://127.0.0.1:{probe.getsockname()[1]}/mm7"
+    probe.close()
+    with Simulator(report_delay=0, report_attempts=3, report_retry_delay=0.01, vasp_url=nobody) as sim:
+        with mm7.Client(sim.url) as client:
+            sent = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True))
+        with caplog.at_level(logging.INFO, logger="mm7bind"):
+            assert sim.wait_idle()
+        [outcome] = sim.messages[sent.message_id].reports
+    said = [r for r in caplog.records if r.levelno >= logging.INFO and "DeliveryReportReq" in r.getMessage()]
+    assert [r.name for r in said] == ["mm7bind.simulator"] * 3, [r.getMessage() for r in said]
+    for n, r in enumerate(said, 1):
+        line = r.getMessage()
+        assert line.startswith(f"DeliveryReportReq tid={outcome['transaction_id']} recipient=+8613800000000 "
+                               f"to {nobody} failed (attempt {n} of 3, "), line
+        assert ("given up)" if n == 3 else "again in") in line and ": ConnectError: cannot connect" in line, line
+
+
 def test_a_read_reply_never_comes_before_the_delivery_report_whatever_the_delays():
     with Simulator(report_delay=0.2, read_delay=0) as sim, RunningReceiver() as rcv:
         sim.config.vasp_url = rcv.url
