@@ -61,6 +61,30 @@ def store(request, tmp_path):
 
 
 @pytest.fixture
+def inflater_feeds(monkeypatch) -> list[int]:
+    """The compressed bytes each call of a zlib inflater is given, in order: what an inflater is
+    fed again after a member's end shows in their sum (a copy of the rest each time: quadratic)."""
+    import zlib
+
+    fed: list[int] = []
+    real = zlib.decompressobj
+
+    class Counting:
+        def __init__(self, *args, **kwargs):
+            self.inflater = real(*args, **kwargs)
+
+        def decompress(self, data, *args):
+            fed.append(len(data))
+            return self.inflater.decompress(data, *args)
+
+        def __getattr__(self, name):
+            return getattr(self.inflater, name)
+
+    monkeypatch.setattr(zlib, "decompressobj", Counting)
+    return fed
+
+
+@pytest.fixture
 def samples_dir() -> Path:
     if not SAMPLES.is_dir():
         pytest.skip("reference samples are not present")

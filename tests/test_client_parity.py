@@ -44,17 +44,18 @@ def submit() -> mm7.SubmitReq:
     return mm7.SubmitReq(recipients=["+8613800000000"], subject="parity")
 
 
-def send(asynchronous: bool, url: str, **settings) -> mm7.Result:
-    """One SubmitReq from either client: its Result, or the error it raised."""
+def send(asynchronous: bool, url: str, msg: mm7.SubmitReq | None = None, **settings) -> mm7.Result:
+    """One SubmitReq (`msg`, else `submit()`'s) from either client: its Result, or the error it raised."""
     settings.setdefault("retry", AGAIN)
+    msg = msg or submit()
     if asynchronous:
         async def main():
             async with AsyncClient(url, **settings) as c:
-                return await c.submit(submit(), transaction_id="tid-parity")
+                return await c.submit(msg, transaction_id="tid-parity")
 
         return asyncio.run(main())
     with Client(url, **settings) as c:
-        return c.submit(submit(), transaction_id="tid-parity")
+        return c.submit(msg, transaction_id="tid-parity")
 
 
 def scripted(*replies):
@@ -323,15 +324,7 @@ def test_a_request_the_socket_buffers_could_hold_still_goes_out_under_the_upload
     big = mm7.SubmitReq(recipients=["+8613800000000"], content=mm7.Content(parts=[part]))
     settings = {"connect_timeout": 0.2, "read_timeout": 0.5, "retry": RetryPolicy.never()}
     with UnreadingServer() as stuck, pytest.raises(RequestTimeout) as err:
-        if asynchronous:
-            async def main():
-                async with AsyncClient(stuck.url, **settings) as c:
-                    await c.submit(big)
-
-            asyncio.run(main())
-        else:
-            with Client(stuck.url, **settings) as c:
-                c.submit(big)
+        send(asynchronous, stuck.url, big, **settings)
     assert "the MMSC took no more of the request for 0.5 s (read_timeout)" in str(err.value), str(err.value)
 
 
@@ -345,15 +338,7 @@ def test_a_request_the_mmsc_takes_very_slowly_ends_at_the_upload_timeout(asynchr
     settings = {"connect_timeout": 1, "read_timeout": 5, "upload_timeout": 1, "upload_min_rate": None,
                 "retry": RetryPolicy.never()}
     with CrawlingUploadServer() as slow, pytest.raises(RequestTimeout) as err:
-        if asynchronous:
-            async def main():
-                async with AsyncClient(slow.url, **settings) as c:
-                    await c.submit(big)
-
-            asyncio.run(main())
-        else:
-            with Client(slow.url, **settings) as c:
-                c.submit(big)
+        send(asynchronous, slow.url, big, **settings)
     assert "the request did not go out whole within 1 s (upload_timeout)" in str(err.value), str(err.value)
     assert slow.answered == 0
     # (its last byte never written, the MMSC cannot have it: a request not sent again as one that
@@ -372,15 +357,7 @@ def test_a_large_request_s_upload_is_bounded_by_its_size_at_the_minimum_rate(asy
     settings = {"connect_timeout": 1, "read_timeout": 5, "upload_timeout": 1, "upload_min_rate": 4 * 1024 * 1024,
                 "retry": RetryPolicy.never()}
     with CrawlingUploadServer() as slow, pytest.raises(RequestTimeout) as err:
-        if asynchronous:
-            async def main():
-                async with AsyncClient(slow.url, **settings) as c:
-                    await c.submit(big)
-
-            asyncio.run(main())
-        else:
-            with Client(slow.url, **settings) as c:
-                c.submit(big)
+        send(asynchronous, slow.url, big, **settings)
     size = err.value.args[0].partition("the request (")[2].partition(" bytes)")[0]
     assert int(size) > 8 * 1024 * 1024, str(err.value)
     assert f"did not go out whole within {int(size) / (4 * 1024 * 1024):g} s (upload_min_rate: 4194304 bytes a " \
