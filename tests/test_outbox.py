@@ -1428,7 +1428,7 @@ def test_a_campaign_a_store_held_before_keeps_the_transaction_ids_it_had_with_a_
 
     from mm7bind.bulk import bulk_transaction_id, send_bulk
 
-    from .fake_http import FakeServer, Reply, default_responder
+    from .fake_http import FakeServer, default_responder
 
     path = tmp_path / "vasp.db"
     store = mm7.SqliteStore(path)
