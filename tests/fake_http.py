@@ -143,13 +143,22 @@ def async_submit_raising(error: BaseException, message: mm7.SubmitReq) -> mm7.Re
     return asyncio.run(main())
 
 
-def dead_url() -> str:
-    """A loopback URL nothing listens on (connection refused)."""
+_HELD: list[socket.socket] = []
+
+
+def refused_port() -> int:
+    """A port nothing listens on and nothing else can take: bound, never listening, held until the
+    suite ends (a connection to it is refused), unlike a port free a moment ago, which another
+    process may be listening on by the time the test connects."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return f"http://127.0.0.1:{port}/mm7"
+    _HELD.append(s)
+    return s.getsockname()[1]
+
+
+def dead_url() -> str:
+    """A loopback URL nothing listens on (connection refused: `refused_port`)."""
+    return f"http://127.0.0.1:{refused_port()}/mm7"
 
 
 class TricklingServer:

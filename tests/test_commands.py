@@ -18,6 +18,7 @@ import requests
 import mm7bind as mm7
 
 from .conftest import ROOT
+from .fake_http import refused_port
 from .tls import local_tls, write_mutual_tls
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -32,19 +33,6 @@ def free_port() -> int:
     port = s.getsockname()[1]
     s.close()
     return port
-
-
-_HELD: list[socket.socket] = []
-
-
-def refused_port() -> int:
-    """A port nothing listens on and nothing else can take: bound, never listening, held until the
-    suite ends (a connection to it is refused), unlike a port free a moment ago, which another
-    process may be listening on by the time the test connects."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    _HELD.append(s)
-    return s.getsockname()[1]
 
 
 # The line `serve` and `simulate` start with on stdout, naming where they listen: with --port 0,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import socket
 import threading
 
 import pytest
@@ -15,6 +14,8 @@ import mm7bind as mm7
 from mm7bind import messages as m
 from mm7bind.simulator import Simulator
 from mm7bind.testing import RecordingHandler, RunningReceiver
+
+from .fake_http import dead_url
 
 
 class HeldReports(RecordingHandler):
@@ -137,10 +138,7 @@ def test_simulate_help_names_every_kind_of_answer_a_report_is_sent_again_for():
 
 
 def test_a_report_to_a_vasp_that_is_down_is_tried_report_attempts_times_and_the_failure_kept():
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    nobody = f"http://127.0.0.1:{probe.getsockname()[1]}/mm7"
-    probe.close()
+    nobody = dead_url()
     with Simulator(report_delay=0, report_attempts=3, report_retry_delay=0.01, vasp_url=nobody) as sim:
         with mm7.Client(sim.url) as client:
             sent = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True))
@@ -155,10 +153,7 @@ def test_each_failed_report_attempt_is_said_once_with_its_transaction_recipient_
     whether and when it goes again."""
     import logging
 
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    nobody = f"http://127.0.0.1:{probe.getsockname()[1]}/mm7"
-    probe.close()
+    nobody = dead_url()
     with Simulator(report_delay=0, report_attempts=3, report_retry_delay=0.01, vasp_url=nobody) as sim:
         with mm7.Client(sim.url) as client:
             sent = client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True))
