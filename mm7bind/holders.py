@@ -47,7 +47,10 @@ def _start(pid: int):
 def _machine() -> str | None:
     pid = os.getpid()
     if pid not in _machine_of:
-        boot = (_read("/proc/sys/kernel/random/boot_id") or "").strip()
+        # A /proc of another pid namespace (a host's, mounted into a container) numbers processes
+        # otherwise: no pid is looked up in it.
+        ours = (_read("/proc/self/stat") or "").partition(" ")[0] == str(pid)
+        boot = (_read("/proc/sys/kernel/random/boot_id") or "").strip() if ours else ""
         try:
             namespace = os.readlink("/proc/self/ns/pid")
         except OSError:

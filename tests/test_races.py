@@ -526,6 +526,20 @@ def test_a_claims_holder_is_gone_only_when_known_on_this_machine(store):
     assert not store.claim(rec.id, ("processing",), stale_before=just_now)  # taken: ours now
 
 
+@needs_proc
+def test_a_proc_of_another_pid_namespace_looks_up_no_process(monkeypatch):
+    """A /proc numbering processes otherwise than ours (a host's, in a container): neither this
+    process is named, nor any holder taken for gone, as its pid there may be anyone's."""
+    me = holders.this_process()
+    machine, _, start = me.rsplit(":", 2)
+    reading = holders._read
+    monkeypatch.setattr(holders, "_read", lambda path: "1 (init) S" if path == "/proc/self/stat" else reading(path))
+    monkeypatch.setattr(holders, "_machine_of", {})
+    monkeypatch.setattr(holders, "_holder_of", {})
+    assert holders.this_process() is None
+    assert not holders.gone(f"{machine}:999999999:{start}") and not holders.gone(me)
+
+
 def _set_holder(store, record_id, holder):
     if isinstance(store, SqliteStore):
         store._conn().execute("UPDATE inbox SET holder = ? WHERE id = ?", (holder, record_id))
