@@ -1263,14 +1263,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not done:
         print("nothing to replay")
     if args.id is None and not any(state in ("store busy", "store error") for _, state in done):
-        # Right after a crash, what the dead run had in hand is not stale yet: "nothing to replay"
-        # alone would read as nothing being left.
+        # What a run of another host (or before a reboot) had in hand is not stale yet right after
+        # its crash: "nothing to replay" alone would read as nothing being left.
         replayed = {record_id for record_id, _ in done}
         in_hand = [i for i in store.inbox_ids("processing") if i not in replayed]
         if in_hand:
             print(f"{len(in_hand)} message(s) in hand ('processing', the first #{in_hand[0]}) claimed less than "
-                  f"{args.stale_after:g} s ago: left to their worker (if none runs, as after a crash, "
-                  "--stale-after 0 replays them)")
+                  f"{args.stale_after:g} s ago: left to their worker (a live process here, or one of another host or "
+                  "of before a reboot: if none runs, --stale-after 0 replays them)")
     if any(state == "store busy" for _, state in done):
         print(f"mm7bind replay: the store {cfg.store.path} stayed locked by another process for more than "
               f"{cfg.receiver.store_wait:g} s ([receiver] store_wait); the rest is left for the next replay",
@@ -2147,7 +2147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="save under DIR, as serve --out does")
     p.add_argument("--stale-after", type=_age_seconds, default=300.0, metavar="SECONDS",
                    help="a message 'processing' this long is taken as left by a dead run and replayed "
-                        "(default %(default)g)")
+                        "(default %(default)g; at once when its process, on this host, is gone)")
     p.set_defaults(func=cmd_replay)
 
     def listing(p: argparse.ArgumentParser) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple, TypeVar, overload
 
+from . import holders
 from . import messages as m
 from . import versions
 from .auth import IPAllowList
@@ -185,7 +186,9 @@ class ReceiverConfig:
     xml_limits: XmlLimits = DEFAULT_LIMITS
     profile: Profile = STANDARD  # XML style and MIME habits of our answers (version: the caller's)
     repeat_wait: float = 10.0  # how long a repeat waits for the first copy's outcome
-    stale_after: float = 300.0  # a message in hand this long lost its worker: a repeat takes it over
+    # A message in hand this long lost its worker: a repeat takes it over (at once when its worker was
+    # a process of this machine that is gone: `holders.gone`).
+    stale_after: float = 300.0
     # How long a request waits for a store locked elsewhere, at each write (storing it: then 3000;
     # recording its outcome: then the answer all the same). None: as long as the lock is held.
     store_wait: float | None = 5.0
@@ -633,7 +636,7 @@ class Receiver:
                 started: float) -> tuple[Response, int | None] | None:
         """The answer to a request stored before (and the status code it stands for, None for a
         failure), or None when it is ours to process (again): it failed, or its worker died with
-        it in hand (claimed longer than `stale_after` ago)."""
+        it in hand (claimed longer than `stale_after` ago, or by a process of this machine that is gone)."""
         msg = env.message
         deadline = time.monotonic() + self.config.repeat_wait
         while True:
@@ -704,7 +707,8 @@ class Receiver:
     def replay(self, record_id: int | None = None, stale_after: float | None = None) -> list[tuple[int, str]]:
         """Run the handler again for failed messages, and for ones left "processing" longer than
         `stale_after` seconds (their worker died; by default the receiver's `stale_after`, after
-        which a repeat takes one over too); or for one message. → [(id, new state)]; a
+        which a repeat takes one over too) or by a process of this machine that is gone (killed,
+        crashed: at once); or for one message. → [(id, new state)]; a
         message asked for by its id that a live worker has in hand is not run: its state comes
         back ("processing"). A store locked elsewhere for longer than `store_wait` ends the
         replay there: that message comes back as "store busy", and the rest wait for the next
@@ -1094,8 +1098,10 @@ _CHECKED = ("authorization",)  # the request header the receiver's auth reads
 
 
 def _stale(record: InboxRecord, stale_before) -> bool:
-    """Whether `record` is in hand since before `stale_before`: its worker died."""
-    return record.state == "processing" and (record.claimed_at or record.received_at) < stale_before
+    """Whether `record` is in hand since before `stale_before`, or by a process known to be gone:
+    its worker died."""
+    return record.state == "processing" and (
+        (record.claimed_at or record.received_at) < stale_before or holders.gone(getattr(record, "holder", None)))
 
 
 def _address(addr) -> str | None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from . import holders
 from .arrival import may_have_arrived
 from .display import is_secret_header
 from .errors import STORE_ERRORS
@@ -91,6 +92,9 @@ class InboxRecord:
     # What the answer said beside its code, for the MMSC's copies: a DeliverRsp's ServiceCode (which
     # may be charged by) and attributes, a status text or details of the handler's.
     answer: dict[str, Any] = field(default_factory=dict)
+    # The process that claimed it last (`holders.this_process`): one known to be gone loses a claim
+    # still "processing" at once, not after `stale_after`. None: not known (no /proc, an older file).
+    holder: str | None = None
 
 
 @dataclass
@@ -364,7 +368,8 @@ CREATE TABLE IF NOT EXISTS inbox (
     claimed_at TEXT,
     headers TEXT,
     path TEXT,
-    answer TEXT
+    answer TEXT,
+    holder TEXT
 );
 CREATE INDEX IF NOT EXISTS inbox_state ON inbox (state);
 -- Only what has a MessageID (reports, read replies): a DeliverReq has none, and an entry for its
@@ -406,7 +411,8 @@ OLD_KEYS_RECHECK = 60.0
 _INBOX_SELECT = (
     "SELECT i.id, i.kind, i.transaction_id, i.message_id, i.recipient, i.status, i.peer, i.content_type,"
     " COALESCE(b.body, i.body) AS body, i.received_at, i.state, i.response_code, i.error, i.attempts,"
-    " i.sent_transaction_id, COALESCE(i.claimed_at, i.received_at) AS claimed_at, i.headers, i.path, i.answer"
+    " i.sent_transaction_id, COALESCE(i.claimed_at, i.received_at) AS claimed_at, i.headers, i.path, i.answer,"
+    " i.holder"
     " FROM inbox i LEFT JOIN inbox_body b ON b.id = i.id"
 )
 # The record a message's duplicate keys (tid_key, report_key) name, the first if both do.
@@ -450,7 +456,8 @@ class MemoryStore:
             now = utcnow()
             rec = InboxRecord(self._next_id, kind, transaction_id, message_id, recipient, status, peer,
                               content_type, bytes(body), now, "processing", sent_transaction_id=sent_transaction_id,
-                              claimed_at=now, headers=kept_headers(headers), path=_request_path(path))
+                              claimed_at=now, headers=kept_headers(headers), path=_request_path(path),
+                              holder=holders.this_process())
             self._next_id += 1
             self._inbox[rec.id] = rec
             for key in (tid_key, report_key):
@@ -478,10 +485,10 @@ class MemoryStore:
         others, stale = _claimable(states, stale_before)
         with self._lock:
             rec = self._inbox.get(record_id)
-            if rec is None or not (rec.state in others or (
-                    rec.state == "processing" and stale is not None and _utc_text(rec.claimed_at) < stale)):
+            if rec is None or not (rec.state in others or (rec.state == "processing" and stale is not None and (
+                    _utc_text(rec.claimed_at) < stale or holders.gone(rec.holder)))):
                 return False
-            rec.state, rec.claimed_at = "processing", utcnow()
+            rec.state, rec.claimed_at, rec.holder = "processing", utcnow(), holders.this_process()
             return True
 
     def mark(self, record_id: int, state: str, response_code: int | None = None, error: str | None = None, *,
@@ -1114,6 +1121,8 @@ class SqliteStore:
                 db.execute("ALTER TABLE inbox ADD COLUMN path TEXT")
             if inbox and "answer" not in inbox:  # ... and before what answers said beside their code was
                 db.execute("ALTER TABLE inbox ADD COLUMN answer TEXT")
+            if inbox and "holder" not in inbox:  # ... and before claims named their process (theirs: by age)
+                db.execute("ALTER TABLE inbox ADD COLUMN holder TEXT")
             _partial_message_id_index(db)
             if inbox:
                 self._find_old_keys(db)
@@ -1251,8 +1260,8 @@ class SqliteStore:
             if app_id != APPLICATION_ID and not (
                     app_id == 0 and {"transaction_id", "operation", "recipients"} <= columns["sent"]):
                 raise sqlite3.DatabaseError(f"not an mm7bind store (application id {app_id:#x})")
-            needed = {"sent": {"tag"}, "inbox": {"claimed_at", "headers", "path", "answer"}, "send_claim": {"holder"},
-                      "inbox_body": {"body"}, "outbox": {"fingerprint", "recipients", "expires_at"}}
+            needed = {"sent": {"tag"}, "inbox": {"claimed_at", "headers", "path", "answer", "holder"},
+                      "send_claim": {"holder"}, "inbox_body": {"body"}, "outbox": {"fingerprint", "recipients", "expires_at"}}
             if any(not wanted <= columns[table] for table, wanted in needed.items()):
                 raise sqlite3.DatabaseError("written by an older mm7bind: open it once with write access (any "
                                             "`mm7bind store` command) to bring it up to date")
@@ -1446,7 +1455,7 @@ class SqliteStore:
                            recipient=recipient, status=status, peer=peer, content_type=content_type, body=bytes(body),
                            received_at=received_at, state="processing",
                            sent_transaction_id=sent_transaction_id, claimed_at=received_at, headers=kept,
-                           path=path), True
+                           path=path, holder=holders.this_process()), True
 
     def spend(self, spent: tuple[str, float], *, wait: float | None = None) -> None:
         """Keep a Digest answer spent (as `accept(spent=)` does) for a request that stores nothing
@@ -1604,6 +1613,7 @@ class SqliteStore:
                             and time.monotonic() - self._spent_pruned >= SPENT_PRUNE_EVERY):
                         db.execute("DELETE FROM digest_spent WHERE until < ?", (time.time() - SPENT_MARGIN,))
                         self._spent_pruned = time.monotonic()
+                    holder = holders.this_process()
                     for p in batch:
                         if p.spent is not None:
                             try:
@@ -1625,8 +1635,9 @@ class SqliteStore:
                             p.rowid = db.execute(
                                 "INSERT INTO inbox (kind, transaction_id, message_id, recipient, status, peer,"
                                 " content_type, body, received_at, state, tid_key, report_key, sent_transaction_id,"
-                                " headers, path, claimed_at) VALUES (?,?,?,?,?,?,?,X'',?,'processing',?,?,?,?,?,?)",
-                                (*p.row, p.row[7]),
+                                " headers, path, claimed_at, holder)"
+                                " VALUES (?,?,?,?,?,?,?,X'',?,'processing',?,?,?,?,?,?,?)",
+                                (*p.row, p.row[7], holder),
                             ).lastrowid
                         except sqlite3.IntegrityError as exc:
                             if not db.in_transaction:  # the whole transaction went, not just this row
@@ -1687,10 +1698,12 @@ class SqliteStore:
               stale_before: datetime | None = None, wait: float | None = None) -> bool:
         """Take a record in one of `states` for processing (it becomes "processing", claimed now);
         False if it is in none of them: someone else has it, or had it. "processing" among the
-        states takes a record only if its claim is older than `stale_before` (its worker died):
-        each claim is stamped, so of two taking the same stale record at once one gets it, and a
-        record a live worker claimed a moment ago (say, a repeat of a message that failed long
-        ago) is never taken from it. `wait`: as `accept`'s."""
+        states takes a record only if its claim is older than `stale_before` (its worker died),
+        or at once if the process holding it is known to be gone (`holders.gone`: one of this
+        machine that was killed, or crashed): each claim is stamped with its time and process, so
+        of two taking the same record at once one gets it, and a record a live worker claimed a
+        moment ago (say, a repeat of a message that failed long ago) is never taken from it.
+        `wait`: as `accept`'s."""
         others, stale = _claimable(states, stale_before)
         marks = ",".join("?" * len(others))
         db = self._conn(busy=None)
@@ -1701,10 +1714,17 @@ class SqliteStore:
                 if kept is not None:
                     db.execute(_MARK_AGAIN, kept.row)
                     kept = None
+                dead = None  # the holder of its claim, if that process is gone (only that claim is taken)
+                if stale is not None:
+                    row = db.execute("SELECT holder FROM inbox WHERE id = ? AND state = 'processing'",
+                                     (record_id,)).fetchone()
+                    if row is not None and holders.gone(row[0]):
+                        dead = row[0]
                 cur = db.execute(
-                    f"UPDATE inbox SET state = 'processing', claimed_at = ? WHERE id = ? AND (state IN ({marks}) OR"
-                    " (state = 'processing' AND COALESCE(claimed_at, received_at) < ?))",
-                    (_utc_text(utcnow()), record_id, *others, stale))
+                    f"UPDATE inbox SET state = 'processing', claimed_at = ?, holder = ? WHERE id = ? AND"
+                    f" (state IN ({marks}) OR (state = 'processing' AND"
+                    " (COALESCE(claimed_at, received_at) < ? OR holder = ?)))",
+                    (_utc_text(utcnow()), holders.this_process(), record_id, *others, stale, dead))
         finally:
             if kept is not None:
                 with self._batch:
@@ -1735,7 +1755,7 @@ class SqliteStore:
             response_code=row["response_code"], error=row["error"], attempts=row["attempts"],
             sent_transaction_id=row["sent_transaction_id"], claimed_at=datetime.fromisoformat(row["claimed_at"]),
             headers=_headers_json(row["headers"]), path=row["path"],
-            answer=json.loads(row["answer"]) if row["answer"] else {},
+            answer=json.loads(row["answer"]) if row["answer"] else {}, holder=row["holder"],
         )
 
     def inbox_get(self, record_id: int) -> InboxRecord | None:

@@ -12,6 +12,7 @@ import pytest
 
 import mm7bind as mm7
 import mm7bind.store as store_module
+from mm7bind import holders
 from mm7bind.store import SqliteStore, utcnow
 
 from .test_receiver import deliver, post
@@ -276,9 +277,10 @@ def test_an_item_whose_acceptance_was_recorded_is_not_sent_again_after_a_crash(s
 
 # The child runs one receiver request or one outbox round on a store file and is SIGKILLed where the
 # test says: when a given SQL statement starts (SQLite's trace hook), in the handler, or right
-# after the answer went out. The parent then plays the restart and the MMSC's resend.
+# after the answer went out. The parent then plays the restart and the MMSC's resend. ("held in
+# the handler": not killed, its handler waits for a file "<store>.release" to appear.)
 CHILD = r"""
-import os, signal, sys
+import os, signal, sys, time
 import mm7bind as mm7
 from mm7bind import store as st
 
@@ -295,10 +297,11 @@ def traced(self, *args, **kwargs):
 st.SqliteStore._connect = traced
 store = st.SqliteStore(path)
 
-if job == "receive":
+if job.startswith("receive"):
     from datetime import timedelta
-    now = st.utcnow
-    st.utcnow = lambda: now() - timedelta(hours=1)  # it came an hour ago; the MMSC sends it again now
+    if job == "receive":  # ("receive now": it came just now)
+        now = st.utcnow
+        st.utcnow = lambda: now() - timedelta(hours=1)  # it came an hour ago; the MMSC sends it again now
 
     class Handler(mm7.Handler):
         def on_deliver(self, msg, ctx):
@@ -306,6 +309,11 @@ if job == "receive":
                 f.write("child\n")
             if kill_at == "in the handler":
                 die()
+            if kill_at == "held in the handler":
+                open(path + ".holding", "w").close()
+                deadline = time.monotonic() + 60
+                while not os.path.exists(path + ".release") and time.monotonic() < deadline:
+                    time.sleep(0.01)
     body = sys.stdin.buffer.read()
     answer = mm7.Receiver(Handler(), store=store).handle(body, sys.argv[4])
     sys.stdout.buffer.write(answer.body)
@@ -321,16 +329,21 @@ else:
 """
 
 
-def _child(tmp_path, kill_at, job, *args, stdin=b""):
+def _child_args(tmp_path, kill_at, job, *args) -> dict:
     import os
-    import subprocess
     import sys
 
     from .conftest import ROOT
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "vasp.db"), kill_at, job, *args],
-                          input=stdin, capture_output=True, env=env, cwd=ROOT, timeout=60, check=False)
+    return {"args": [sys.executable, "-c", CHILD, str(tmp_path / "vasp.db"), kill_at, job, *args],
+            "env": {**os.environ, "PYTHONPATH": str(ROOT)}, "cwd": ROOT}
+
+
+def _child(tmp_path, kill_at, job, *args, stdin=b""):
+    import subprocess
+
+    return subprocess.run(**_child_args(tmp_path, kill_at, job, *args), input=stdin, capture_output=True, timeout=60,
+                           check=False)
 
 
 @pytest.mark.skipif(not hasattr(__import__("signal"), "SIGKILL"), reason="POSIX signals")
@@ -390,6 +403,172 @@ def test_an_outbox_killed_anywhere_sends_each_message_until_taken_and_once_taken
         assert [i.state for i in store.outbox()] == (["sent"] if queued else [])
         assert [s.transaction_id for s in sim.messages.values()] == ["out-1"] * sends
         store.close()
+
+
+needs_proc = pytest.mark.skipif(holders.this_process() is None, reason="no /proc telling a process's start time")
+
+
+class Parent(mm7.Handler):
+    """The restarted receiver's handler: notes its call beside the child's."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def on_deliver(self, msg, ctx):
+        with open(f"{self.path}.calls", "a") as f:
+            f.write("parent\n")
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGKILL"), reason="POSIX signals")
+@needs_proc
+@pytest.mark.parametrize("taken_by", ["the MMSC's next copy", "replay"])
+def test_a_message_whose_receiver_was_killed_in_its_handler_is_taken_over_at_once_after_a_restart(
+        tmp_path, taken_by):
+    """Killed a moment ago, its claim far from stale: its process is gone, so the restarted
+    receiver handles the message now (not 3000 "still processing" for stale_after), once."""
+    import signal
+
+    path = tmp_path / "vasp.db"
+    out = mm7.encode(deliver(), transaction_id="k-1")
+    child = _child(tmp_path, "in the handler", "receive now", out.content_type, stdin=out.to_bytes())
+    assert child.returncode == -signal.SIGKILL and not child.stdout
+    store = SqliteStore(path)
+    [rec] = store.inbox()
+    assert rec.state == "processing" and rec.holder and rec.holder.split(":")[1] != str(__import__("os").getpid())
+    assert rec.claimed_at > utcnow() - timedelta(seconds=60)  # (not stale: stale_after is 300 s)
+
+    rcv = mm7.Receiver(Parent(path), store=store, repeat_wait=1)
+    if taken_by == "replay":
+        assert rcv.replay() == [(rec.id, "handled")]
+    else:
+        again = rcv.handle(out.to_bytes(), out.content_type)
+        assert again.status == 200 and mm7.decode(again.body, dict(again.headers)["Content-Type"]).body.status.code == 1000
+    assert [r.state for r in store.inbox()] == ["handled"]
+    assert store.inbox_get(rec.id).holder == holders.this_process()
+    # The MMSC's copies after that are answered from the record; a replay finds nothing.
+    third = rcv.handle(out.to_bytes(), out.content_type)
+    assert mm7.decode(third.body, dict(third.headers)["Content-Type"]).body.status.code == 1000
+    assert rcv.replay() == []
+    assert (tmp_path / "vasp.db.calls").read_text().split() == ["child", "parent"]
+    store.close()
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGKILL"), reason="POSIX signals")
+@needs_proc
+def test_a_message_a_live_receiver_in_another_process_has_in_hand_is_left_to_it(tmp_path):
+    """Its claim's process runs: neither a copy nor a replay takes the message from it."""
+    import subprocess
+
+    path = tmp_path / "vasp.db"
+    out = mm7.encode(deliver(), transaction_id="k-1")
+    proc = subprocess.Popen(**_child_args(tmp_path, "held in the handler", "receive now", out.content_type),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(out.to_bytes())
+        proc.stdin.close()
+        deadline = time.monotonic() + WAIT
+        while not (tmp_path / "vasp.db.holding").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.01)
+        store = SqliteStore(path)
+        [rec] = store.inbox()
+        assert rec.holder.split(":")[1] == str(proc.pid) and not holders.gone(rec.holder)
+        rcv = mm7.Receiver(Parent(path), store=store, repeat_wait=0.2)
+        again = rcv.handle(out.to_bytes(), out.content_type)
+        assert again.status == 500 and mm7.decode(again.body, dict(again.headers)["Content-Type"]).body.status.code == 3000
+        assert rcv.replay() == []
+        assert rcv.replay(rec.id) == [(rec.id, "processing")]
+        assert not store.claim(rec.id, ("processing",), stale_before=rec.claimed_at)
+        (tmp_path / "vasp.db.release").touch()
+        answered = proc.stdout.read()
+        proc.wait(timeout=60)
+    finally:
+        (tmp_path / "vasp.db.release").touch()
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0 and mm7.decode(answered, out.content_type).body.status.code == 1000
+    assert [r.state for r in store.inbox()] == ["handled"]
+    assert (tmp_path / "vasp.db.calls").read_text().split() == ["child"]
+    store.close()
+
+
+@needs_proc
+def test_a_claims_holder_is_gone_only_when_known_on_this_machine(store):
+    """A pid given to another process since, or free: gone. Another machine's claim (another host
+    sharing the disk, another container, a boot before), or none recorded: its age decides."""
+    import os
+    import subprocess
+    import sys
+
+    me = holders.this_process()
+    machine, pid, start = me.rsplit(":", 2)
+    assert not holders.gone(me) and not holders.gone(None) and not holders.gone("") and not holders.gone("junk")
+    assert holders.gone(f"{machine}:{pid}:{int(start) - 1}")  # our pid, an earlier process's: reused
+    free = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    assert holders.gone(f"{machine}:{free}:{start}")
+    host, boot, namespace = machine.split("/")
+    for elsewhere in (f"other-{host}/{boot}/{namespace}", f"{host}/{boot[:-1]}x/{namespace}",
+                      f"{host}/{boot}/{namespace}1"):
+        assert not holders.gone(f"{elsewhere}:{free}:{start}")
+    assert str(os.getpid()) == pid
+
+    rec, _ = store.accept(kind="DeliverReq", transaction_id="t", message_id=None, recipient=None, status=None,
+                          peer=None, content_type="text/xml", body=b"x", tid_key="k", report_key=None)
+    assert rec.holder == me and store.inbox_get(rec.id).holder == me
+    just_now = rec.claimed_at - timedelta(seconds=1)  # (its claim is not stale)
+    assert not store.claim(rec.id, ("processing",), stale_before=just_now)  # ours: alive
+    for holder, taken in ((f"other-{host}/{boot}/{namespace}:{free}:{start}", False),
+                          (f"{machine}:{free}:{start}", True)):
+        _set_holder(store, rec.id, holder)
+        assert store.claim(rec.id, ("processing",), stale_before=just_now) == taken
+    assert store.inbox_get(rec.id).holder == me
+    assert not store.claim(rec.id, ("processing",), stale_before=just_now)  # taken: ours now
+
+
+@needs_proc
+def test_a_proc_of_another_pid_namespace_looks_up_no_process(monkeypatch):
+    """A /proc numbering processes otherwise than ours (a host's, in a container): neither this
+    process is named, nor any holder taken for gone, as its pid there may be anyone's."""
+    me = holders.this_process()
+    machine, _, start = me.rsplit(":", 2)
+    reading = holders._read
+    monkeypatch.setattr(holders, "_read", lambda path: "1 (init) S" if path == "/proc/self/stat" else reading(path))
+    monkeypatch.setattr(holders, "_machine_of", {})
+    monkeypatch.setattr(holders, "_holder_of", {})
+    assert holders.this_process() is None
+    assert not holders.gone(f"{machine}:999999999:{start}") and not holders.gone(me)
+
+
+def _set_holder(store, record_id, holder):
+    if isinstance(store, SqliteStore):
+        store._conn().execute("UPDATE inbox SET holder = ? WHERE id = ?", (holder, record_id))
+    else:
+        store._inbox[record_id].holder = holder
+
+
+def test_a_file_from_before_claims_named_their_process_is_upgraded_and_its_claims_go_by_age(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    previous = store_module.INBOX_SCHEMA.replace(",\n    holder TEXT", "")
+    assert previous != store_module.INBOX_SCHEMA
+    with sqlite3.connect(path) as db:
+        db.executescript(store_module.SENT_SCHEMA + previous)
+        db.execute("INSERT INTO inbox (kind, transaction_id, content_type, body, received_at, state, tid_key,"
+                   " claimed_at) VALUES ('DeliverReq', 't-old', 'text/xml', X'', '2024-01-01T00:00:00+00:00',"
+                   " 'processing', 'k', '2024-01-01T00:00:00+00:00')")
+    db.close()
+    with pytest.raises(sqlite3.DatabaseError, match="written by an older mm7bind"):
+        SqliteStore(path, read_only=True)
+    store = SqliteStore(path)
+    [rec] = store.inbox()
+    assert rec.holder is None
+    assert not store.claim(rec.id, ("processing",), stale_before=rec.claimed_at)
+    assert store.claim(rec.id, ("processing",), stale_before=utcnow())
+    assert store.inbox_get(rec.id).holder == holders.this_process()
+    store.close()
+    SqliteStore(path, read_only=True).close()
 
 
 def test_a_file_from_before_claims_were_stamped_is_upgraded_and_its_old_claims_are_stale(tmp_path):
