@@ -965,24 +965,24 @@ def test_a_connection_idle_long_is_read_and_read_on_when_it_sends_again():
     assert fields(type(whole)(in_capture_order(got), stream.notes)) == fields(whole)
 
 
-def test_a_capture_read_as_a_stream_holds_its_open_connections_not_the_file(tmp_path):
-    """A capture of gigabytes could not be read: it was held whole, and every connection until its
-    end. Read from its file as a stream, with each message let go once seen, what is held at once
-    is the connections open (and those in their grace) and a piece of the file."""
-    import tracemalloc
-
-    from mm7bind.pcap import CaptureStream
-
-    body = random.Random(3).randbytes(60_000)
+def posts_of(body: bytes) -> bytes:
+    """A capture of 200 connections, each a POST of `body` and its 204."""
     packets = []
     for n in range(200):
         flow = Flow(client=("10.0.0.1", 40000 + n), time=1764000000.0 + n).open()
         flow.send(True, http("POST /mm7 HTTP/1.1", {"Host": "m", "Content-Length": str(len(body))}, body))
         flow.send(False, http("HTTP/1.1 204 No Content", {}, b""))
         packets += flow.close().packets
-    path = tmp_path / "many.pcap"
-    path.write_bytes(pcap(packets))
-    del packets
+    return pcap(packets)
+
+
+def streamed_with_peak(path, body: bytes) -> tuple[int, int]:
+    """How many messages CaptureStream reads from the file at `path` (each carrying `body`, or
+    nothing), and the most memory Python held meanwhile."""
+    import tracemalloc
+
+    from mm7bind.pcap import CaptureStream
+
     count = 0
     tracemalloc.start()
     try:
@@ -990,9 +990,19 @@ def test_a_capture_read_as_a_stream_holds_its_open_connections_not_the_file(tmp_
             for msg in CaptureStream(file, close_grace=2):
                 count += 1
                 assert msg.body in (body, b"")
-        peak = tracemalloc.get_traced_memory()[1]
+        return count, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def test_a_capture_read_as_a_stream_holds_its_open_connections_not_the_file(tmp_path):
+    """A capture of gigabytes could not be read: it was held whole, and every connection until its
+    end. Read from its file as a stream, with each message let go once seen, what is held at once
+    is the connections open (and those in their grace) and a piece of the file."""
+    body = random.Random(3).randbytes(60_000)
+    path = tmp_path / "many.pcap"
+    path.write_bytes(posts_of(body))
+    count, peak = streamed_with_peak(path, body)
     assert count == 400
     assert peak < path.stat().st_size / 10, (peak, path.stat().st_size)
 
@@ -1082,32 +1092,14 @@ def test_a_bogus_record_or_block_length_is_said_never_read_into_memory_or_waited
 def test_a_gzip_compressed_capture_is_read_as_a_stream_within_gunzips_bound(tmp_path, monkeypatch):
     """A gzip-compressed capture was inflated whole before it was read: a .pcap.gz of gigabytes
     held in memory. It is read inflated in pieces, as a plain one, within the same bound."""
-    import tracemalloc
-
     from mm7bind import pcap as module
-    from mm7bind.pcap import CaptureStream, read_capture_file
+    from mm7bind.pcap import read_capture_file
 
     body = random.Random(4).randbytes(60_000)
-    packets = []
-    for n in range(200):
-        flow = Flow(client=("10.0.0.1", 40000 + n), time=1764000000.0 + n).open()
-        flow.send(True, http("POST /mm7 HTTP/1.1", {"Host": "m", "Content-Length": str(len(body))}, body))
-        flow.send(False, http("HTTP/1.1 204 No Content", {}, b""))
-        packets += flow.close().packets
-    plain = pcap(packets)
-    del packets
+    plain = posts_of(body)
     path = tmp_path / "many.pcap.gz"
     path.write_bytes(gzip.compress(plain, compresslevel=1))
-    count = 0
-    tracemalloc.start()
-    try:
-        with path.open("rb") as file:
-            for msg in CaptureStream(file, close_grace=2):
-                count += 1
-                assert msg.body in (body, b"")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    count, peak = streamed_with_peak(path, body)
     assert count == 400
     assert peak < len(plain) / 5, (peak, len(plain))
     # The same as from the bytes, and from a pipe handing out a little at a time
