@@ -1,8 +1,9 @@
 """Sending a request once, whoever else tries: its TransactionID is claimed in the store before it
 goes out (`store.send_claim`), so that two runs of one campaign, or an application's repeated API
 request, do not both send it. A claim is its holder's until its lease runs out, or at once when the
-holder was a process on this host that is gone (killed, crashed: then what it had in flight may go
-again, with the same TransactionID); one the MMSC accepted is kept, and its request never sent again.
+holder was a process of this machine that is gone (killed, crashed: then what it had in flight may go
+again, with the same TransactionID; "this machine" as `holders` tells it: host, boot and pid
+namespace); one the MMSC accepted is kept, and its request never sent again.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import socket
 import uuid
 from datetime import timedelta
 
+from . import holders
 from .display import printable
 from .errors import STORE_ERRORS
 from .store import SendClaim, utcnow
@@ -87,7 +89,7 @@ def claim(store, transaction_id: str, config, fingerprint: str | None = None,
     whether it is ours). Give it back with `store.send_done(tid, claim.holder, accepted)`. `extra`:
     seconds the send may wait beyond `exchange_time` (`rate_wait`), added to its lease; `size`:
     the request's bytes, if known (a large one's upload may take longer: `upload_time`)."""
-    mine = SendClaim(transaction_id, f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}",
+    mine = SendClaim(transaction_id, f"{_holder()}:{uuid.uuid4().hex[:12]}",
                      utcnow() + lease(config, size) + timedelta(seconds=extra), fingerprint)
     held = store.send_claim(mine, _stale)
     return held, held is mine
@@ -104,13 +106,24 @@ def done(store, held: SendClaim, accepted: bool) -> None:
                   "accepted" if accepted else "not accepted", type(exc).__name__, exc)
 
 
+def _holder() -> str:
+    """This process as a claim's holder (the claim's own id follows it): `holders.this_process()`,
+    or host and pid where /proc does not tell more."""
+    return holders.this_process() or f"{_HOST}:{os.getpid()}"
+
+
 def _stale(held: SendClaim) -> bool:
-    """Whether a claim's holder is gone: its lease ran out, or it was a process of this host that
-    no longer runs. (A pid given to another process since reads as alive: the lease decides.)"""
+    """Whether a claim's holder is gone: its lease ran out, or it was a process of this machine that
+    no longer runs (`holders.gone`: a host name alone took a live process of another container
+    sharing it, its pid unknown in ours, for gone, and its request was sent twice)."""
     if held.lease_until is not None and held.lease_until <= utcnow():
         return True
-    host, _, rest = held.holder.partition(":")
-    pid = rest.partition(":")[0]
+    holder = held.holder.rpartition(":")[0]  # (less the claim's own id)
+    if holders.this_process() is not None:
+        return holders.gone(holder)
+    # No /proc here: a process of this host, by its pid alone (a pid given to another process
+    # since reads as alive: the lease decides).
+    host, _, pid = holder.partition(":")
     if host != _HOST or not pid.isdigit() or os.name != "posix":
         return False
     try:

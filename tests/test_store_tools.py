@@ -675,14 +675,13 @@ def test_a_request_in_flight_when_a_campaign_died_goes_again_with_its_transactio
                 self.recorded = False
 
         def send_claim(self, claim, stale):  # (its claims: a process that is gone by the resume)
-            host = claim.holder.partition(":")[0]
-            as_gone = dataclasses.replace(claim, holder=f"{host}:{gone}:x")
+            as_gone = dataclasses.replace(claim, holder=claim.holder.replace(f":{os.getpid()}:", f":{gone}:", 1))
             got = super().send_claim(as_gone, stale)
             return claim if got is as_gone else got
 
         def send_done(self, transaction_id, holder, accepted):
             if self.recorded:  # (nothing happened after the request in flight)
-                super().send_done(transaction_id, f"{holder.partition(':')[0]}:{gone}:x", accepted)
+                super().send_done(transaction_id, holder.replace(f":{os.getpid()}:", f":{gone}:", 1), accepted)
 
     numbers = ["+8613800000000", "+8613800000001", "+8613800000002"]
     with Simulator(SimulatorConfig()) as sim:
