@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from pathlib import Path
@@ -58,6 +59,26 @@ def store(request, tmp_path):
     s = SqliteStore(tmp_path / "vasp.db") if request.param == "sqlite" else MemoryStore()
     yield s
     s.close()
+
+
+@contextlib.contextmanager
+def inbox_file_before(path, column: str):
+    """A store file as a release before the inbox's `column` wrote it (both schemas, as such a store
+    made them: how an unmarked file is known as ours), and the connection to fill it, committed and
+    closed after."""
+    import sqlite3
+
+    from mm7bind import store as store_module
+
+    previous = store_module.INBOX_SCHEMA.replace(f",\n    {column} TEXT", "")
+    assert previous != store_module.INBOX_SCHEMA
+    db = sqlite3.connect(path)
+    try:
+        with db:
+            db.executescript(store_module.SENT_SCHEMA + previous)
+            yield db
+    finally:
+        db.close()
 
 
 @pytest.fixture

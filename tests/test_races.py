@@ -15,6 +15,7 @@ import mm7bind.store as store_module
 from mm7bind import holders
 from mm7bind.store import SqliteStore, utcnow
 
+from .conftest import inbox_file_before
 from .test_receiver import deliver, post
 
 WAIT = 10  # seconds an event is waited for before a test gives up (never reached when it passes)
@@ -551,14 +552,10 @@ def test_a_file_from_before_claims_named_their_process_is_upgraded_and_its_claim
     import sqlite3
 
     path = tmp_path / "old.db"
-    previous = store_module.INBOX_SCHEMA.replace(",\n    holder TEXT", "")
-    assert previous != store_module.INBOX_SCHEMA
-    with sqlite3.connect(path) as db:
-        db.executescript(store_module.SENT_SCHEMA + previous)
+    with inbox_file_before(path, "holder") as db:
         db.execute("INSERT INTO inbox (kind, transaction_id, content_type, body, received_at, state, tid_key,"
                    " claimed_at) VALUES ('DeliverReq', 't-old', 'text/xml', X'', '2024-01-01T00:00:00+00:00',"
                    " 'processing', 'k', '2024-01-01T00:00:00+00:00')")
-    db.close()
     with pytest.raises(sqlite3.DatabaseError, match="written by an older mm7bind"):
         SqliteStore(path, read_only=True)
     store = SqliteStore(path)
@@ -574,12 +571,8 @@ def test_a_file_from_before_claims_named_their_process_is_upgraded_and_its_claim
 def test_a_file_from_before_claims_were_stamped_is_upgraded_and_its_old_claims_are_stale(tmp_path):
     """An inbox without the claimed_at column: opening it adds the column; a record left
     "processing" in it counts as claimed when it was received, so a replay takes it."""
-    import sqlite3
-
     path = tmp_path / "old.db"
-    with sqlite3.connect(path) as db:
-        # (as a store of that time: both schemas, which is how an unmarked file is known as ours)
-        db.executescript(store_module.SENT_SCHEMA + store_module.INBOX_SCHEMA.replace(",\n    claimed_at TEXT", ""))
+    with inbox_file_before(path, "claimed_at") as db:
         db.execute("INSERT INTO inbox (kind, transaction_id, content_type, body, received_at, state, tid_key)"
                    " VALUES ('DeliverReq', 't-old', 'text/xml', X'', '2024-01-01T00:00:00+00:00', 'processing', 'k')")
     store = SqliteStore(path)

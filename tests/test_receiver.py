@@ -21,7 +21,7 @@ import requests
 import mm7bind as mm7
 from mm7bind.store import MemoryStore, SentRecord, SqliteStore
 
-from .conftest import ROOT, inbound_captures
+from .conftest import ROOT, inbound_captures, inbox_file_before
 from .tls import local_tls
 
 
@@ -285,17 +285,11 @@ def test_a_store_of_ones_own_whose_mark_takes_no_answer_keeps_the_code():
 def test_a_store_file_from_before_answers_were_kept_is_upgraded(tmp_path):
     import sqlite3
 
-    from mm7bind import store as store_module
-
     path = tmp_path / "old.db"
-    previous = store_module.INBOX_SCHEMA.replace(",\n    answer TEXT", "")
-    assert previous != store_module.INBOX_SCHEMA
-    with sqlite3.connect(path) as db:  # (as a store of that time wrote it)
-        db.executescript(store_module.SENT_SCHEMA + previous)
+    with inbox_file_before(path, "answer") as db:
         db.execute("INSERT INTO inbox (kind, transaction_id, content_type, body, received_at, state, response_code,"
                    " tid_key) VALUES ('DeliverReq', 'old-1', 'text/xml', X'', '2026-01-01T00:00:00+00:00',"
                    " 'handled', 1000, 'DeliverReq|old-1')")
-    db.close()
     with pytest.raises(sqlite3.DatabaseError, match="written by an older mm7bind"):
         SqliteStore(path, read_only=True)
     store = SqliteStore(path)

@@ -16,6 +16,7 @@ from mm7bind.display import is_secret_header
 from mm7bind.handlers import passed_headers
 from mm7bind.store import HEADERS_KEPT_MAX, MemoryStore, SqliteStore
 
+from .conftest import inbox_file_before
 from .test_commands import run
 from .test_receiver import call_wsgi, deliver
 
@@ -86,17 +87,13 @@ def test_what_is_kept_is_bounded_and_one_big_header_does_not_push_out_the_carrie
 
 def test_a_store_file_from_before_headers_were_kept_is_upgraded_and_replays_with_none(tmp_path):
     path = tmp_path / "old.db"
-    previous = store_module.INBOX_SCHEMA.replace(",\n    headers TEXT", "")
-    assert previous != store_module.INBOX_SCHEMA
     body = mm7.encode(deliver(), transaction_id="old-1")
-    with sqlite3.connect(path) as db:  # (as a store of that time wrote it)
-        db.executescript(store_module.SENT_SCHEMA + previous)
+    with inbox_file_before(path, "headers") as db:
         rowid = db.execute(
             "INSERT INTO inbox (kind, transaction_id, content_type, body, received_at, state, tid_key, claimed_at)"
             " VALUES ('DeliverReq', 'old-1', ?, X'', '2026-01-01T00:00:00+00:00', 'failed', 'DeliverReq|old-1',"
             " '2026-01-01T00:00:00+00:00')", (body.content_type,)).lastrowid
         db.execute("INSERT INTO inbox_body (id, body) VALUES (?, ?)", (rowid, body.to_bytes()))
-    db.close()
 
     store = SqliteStore(path)
     try:
