@@ -995,7 +995,7 @@ def test_a_variable_for_a_section_the_file_wrote_as_a_value_is_a_problem_not_a_c
 
     path = tmp_path / "c.toml"
     path.write_text('store = "inbox.db"\n', encoding="utf-8")
-    cfg, problems = config.load(path, env={"MM7BIND_STORE_PATH": str(tmp_path / "x.db")})
+    _, problems = config.load(path, env={"MM7BIND_STORE_PATH": str(tmp_path / "x.db")})
     assert [(p.where, p.message) for p in problems if p.level == "error"] == [("store", "must be a table ([store])")]
 
 

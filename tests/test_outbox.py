@@ -1374,7 +1374,7 @@ def test_without_retries_on_timeout_a_resumed_campaign_holds_back_what_may_have_
     """on_timeout=False: resumed under its tag, a campaign does not send again a request that got no
     answer (the MMSC may have it): it names its recipient as maybe delivered; asked to, it sends it
     again under the TransactionID it had. Queueing the campaign again holds it back alike."""
-    from mm7bind.bulk import queue_bulk, send_bulk, send_tagged, MaybeDelivered
+    from mm7bind.bulk import MaybeDelivered, queue_bulk, send_bulk, send_tagged
 
     from .fake_http import FakeServer, Reply, default_responder
 
