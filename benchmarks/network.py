@@ -7,7 +7,6 @@ import time
 
 import mm7bind as mm7
 
-
 SERVER = r"""
 import socketserver, sys
 body = open(sys.argv[1], "rb").read()

@@ -1013,16 +1013,16 @@ def test_a_rate_limit_that_is_no_number_of_messages_a_second_is_refused(rate):
 def test_a_client_setting_of_the_wrong_type_is_said_as_such_when_made():
     """`profile="cmcc"` failed with "'str' object has no attribute 'extra_headers'", `read_timeout="30"`
     with a comparison of 'int' and 'str', `retry=3` not until the first send."""
-    for settings, said in [({"profile": "cmcc"}, "profile must be a Profile (mm7bind.profiles.CMCC, "),
-                           ({"retry": 3}, "retry must be a RetryPolicy (RetryPolicy(max_attempts=3), "),
-                           ({"read_timeout": "30"}, "read_timeout must be a number of seconds, not '30'"),
-                           ({"connect_timeout": None}, "connect_timeout must be a number of seconds, not None"),
-                           # (a text compared with 0; True taken as 1 byte a second)
-                           ({"upload_min_rate": "16k"},
-                            "upload_min_rate must be a number of bytes a second, not '16k'"),
-                           ({"upload_min_rate": True}, "upload_min_rate must be a number of bytes a second, not True")]:
+    for kw, said in [({"profile": "cmcc"}, "profile must be a Profile (mm7bind.profiles.CMCC, "),
+                     ({"retry": 3}, "retry must be a RetryPolicy (RetryPolicy(max_attempts=3), "),
+                     ({"read_timeout": "30"}, "read_timeout must be a number of seconds, not '30'"),
+                     ({"connect_timeout": None}, "connect_timeout must be a number of seconds, not None"),
+                     # (a text compared with 0; True taken as 1 byte a second)
+                     ({"upload_min_rate": "16k"},
+                      "upload_min_rate must be a number of bytes a second, not '16k'"),
+                     ({"upload_min_rate": True}, "upload_min_rate must be a number of bytes a second, not True")]:
         with pytest.raises(TypeError) as err:
-            Client("http://127.0.0.1:9/mm7", **settings)
+            Client("http://127.0.0.1:9/mm7", **kw)
         assert str(err.value).startswith(said), err.value
     Client("http://127.0.0.1:9/mm7", rate_limit=0, read_timeout=5, profile=mm7.profiles.CMCC).close()
     Client("http://127.0.0.1:9/mm7", upload_min_rate=None).close()
@@ -2037,7 +2037,7 @@ def test_ctrl_c_while_waiting_for_a_pooled_connection_leaves_the_send_unsent_and
         while not srv.requests:  # (the one connection is taken)
             time.sleep(0.01)
         pools = c.session.get_adapter(srv.url).poolmanager.pools
-        [slots] = [pools[key].pool for key in pools.keys()]
+        [slots] = [pools[key].pool for key in pools.keys()]  # noqa: SIM118 (its iteration is refused)
         try:
             with caplog.at_level(logging.INFO, logger="mm7bind.client"), \
                     _interrupting(lambda: slots.not_empty._waiters), pytest.raises(KeyboardInterrupt):

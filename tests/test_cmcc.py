@@ -20,10 +20,10 @@ from mm7bind.cmcc import codes
 from mm7bind.cmcc import status as cst
 from mm7bind.cmcc.config import read as read_cmcc
 from mm7bind.profiles import CMCC, CMCC_SDK
-from mm7bind.simulator import Simulator
+from mm7bind.simulator import Simulator, SimulatorConfig
 
 from .fake_http import FakeServer, Reply, dead_url, default_responder, mm7_reply
-from .test_commands import Background, free_port, run
+from .test_commands import Background, run
 
 NS = "http://mms.chinamobile.com/mm7ConfigSchema"
 
@@ -626,112 +626,98 @@ def test_chinese_gateways_delivery_reports_reach_do_delivery_report(tmp_path, sa
          cmcc.MMStatus.SYSTEM_REJECT, "OK")]
 
 
-def test_the_readme_china_mobile_example_runs_as_a_program(tmp_path, cmcc_simulator_for):
-    """The README's "China Mobile way" block, copied into a file next to ./config/ as a new user would:
-    it keeps serving after start() (the manual's `for(;;);`), answers an MO with a Submit, and ends
-    cleanly on Ctrl-C."""
-    import signal
+# A README example run as a program (example.py, its server given port 0), saying first the port its
+# server took; Ctrl-C as in a terminal, even when the suite itself runs with SIGINT ignored (which a
+# child inherits). The line comes from the server's loop: the socket listens by then.
+RUN_EXAMPLE = """\
+import runpy, signal
+from mm7bind.server import EmbeddedServer
+serve_forever = EmbeddedServer.serve_forever
+def announced(self):
+    print("listening on port", self.port, flush=True)
+    serve_forever(self)
+EmbeddedServer.serve_forever = announced
+signal.signal(signal.SIGINT, signal.default_int_handler)
+runpy.run_path("example.py", run_name="__main__")
+"""
+
+
+def started_example(cwd):
+    """Run `cwd`/example.py as RUN_EXAMPLE does → (the process, the port its server listens on)."""
+    import select
     import subprocess
     import sys
 
     from .conftest import ROOT
     from .test_commands import ENV
+
+    proc = subprocess.Popen([sys.executable, "-c", RUN_EXAMPLE], cwd=cwd, env={**ENV, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # (the bound is for a program that hangs before it serves; one that ends says why at once)
+    line = proc.stdout.readline() if select.select([proc.stdout], [], [], 120)[0] else ""
+    if not line.startswith("listening on port "):
+        proc.kill()
+        out, err = proc.communicate(timeout=30)
+        raise AssertionError(f"the program did not start serving: {line}{out}{err}")
+    return proc, int(line.split()[-1])
+
+
+def test_the_readme_china_mobile_example_runs_as_a_program(tmp_path):
+    """The README's "China Mobile way" block, copied into a file next to ./config/ as a new user would:
+    it keeps serving after start() (the manual's `for(;;);`), answers an MO with a Submit, and ends
+    cleanly on Ctrl-C."""
+    import signal
+
+    from .conftest import ROOT
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     [block] = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if b.startswith("# The China Mobile way")]
     (tmp_path / "config").mkdir()
     (tmp_path / "example.py").write_text(block, encoding="utf-8")
-    # Ctrl-C as in a terminal, even when the suite itself runs with SIGINT ignored (which a child inherits)
-    run_example = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-                   "runpy.run_path('example.py', run_name='__main__')")
-    sims = []
-
-    def launch(port: int) -> subprocess.Popen:
-        sims.append(cmcc_simulator_for(f"http://127.0.0.1:{port}/mm7"))
-        mm7config(tmp_path / "config", ListenPort=str(port), AuthenticationMode="0", mmscURL="/mm7",
-                  mmscIP=[sims[-1].url.split("//")[1].split("/")[0]])
+    with Simulator(SimulatorConfig(dialect="cmcc", report_delay=0.2)) as sim:
+        mm7config(tmp_path / "config", ListenPort="0", AuthenticationMode="0", mmscURL="/mm7",
+                  mmscIP=[sim.server.url.split("//")[1]])
         (tmp_path / "config" / "ConnConfig.xml").write_text(CONN, encoding="utf-8")
-        return subprocess.Popen([sys.executable, "-c", run_example], cwd=tmp_path,
-                                env={**ENV, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
-
-    proc, _port = listening_on_a_port_named_in_advance(launch)
-    sim = sims[-1]
-    try:
-        assert proc.poll() is None, proc.communicate()  # still serving after the last line of the block
-        mo = requests.post(sim.control + "/deliver", json={"from": "13915002000", "to": ["8888"], "subject": "天气",
-                                                           "text": "CX TQ"}, timeout=10).json()
-        assert mo["status"] == 1000, mo
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        proc, port = started_example(tmp_path)
+        try:
+            sim.config.vasp_url = f"http://127.0.0.1:{port}/mm7"
+            assert proc.poll() is None, proc.communicate()  # still serving after the last line of the block
+            mo = requests.post(sim.server.url + "/control/deliver", json={
+                "from": "13915002000", "to": ["8888"], "subject": "天气", "text": "CX TQ"}, timeout=10).json()
+            assert mo["status"] == 1000, mo
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=30)
     assert proc.returncode == 0 and "Traceback" not in err, err
-    [line] = out.splitlines()
+    [line] = out.splitlines()  # (the port's line read already)
     assert line.startswith("1000 ") and line.split()[-1].startswith("SIM"), out
 
 
-def test_the_readme_pythonic_example_runs_as_a_program(tmp_path, cmcc_simulator_for):
+def test_the_readme_pythonic_example_runs_as_a_program(tmp_path):
     """The README's "Pythonic way" block, copied into a file as a new user would (with the
-    simulator's address and a free port for its own): it serves, and answers an MO with a Submit."""
-    import subprocess
-    import sys
-
-    from .conftest import ROOT
-    from .test_commands import ENV
+    simulator's address, and port 0 for its own): it serves, and answers an MO with a Submit."""
     from .test_docs import adapted, python_block
 
-    sims = []
-
-    def launch(port: int) -> subprocess.Popen:
-        sims.append(cmcc_simulator_for(f"http://127.0.0.1:{port}/mm7"))
+    with Simulator(SimulatorConfig(dialect="cmcc", report_delay=0.2)) as sim:
         (tmp_path / "example.py").write_text(adapted(python_block("# The Pythonic way\n"), {
-            '"http://127.0.0.1:9090/mm7"': repr(sims[-1].url), "port=8088": f"port={port}"}), encoding="utf-8")
-        return subprocess.Popen([sys.executable, "example.py"], cwd=tmp_path,
-                                env={**ENV, "PYTHONPATH": str(ROOT)},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    proc, _port = listening_on_a_port_named_in_advance(launch)
-    sim = sims[-1]
-    try:
-        assert proc.poll() is None, proc.communicate()
-        mo = requests.post(sim.control + "/deliver", json={"from": "13915002000", "to": ["8888"], "subject": "天气",
-                                                           "text": "CX TQ"}, timeout=10).json()
-        assert mo["status"] == 1000, mo
-        stored = requests.get(sim.control + "/messages", timeout=10).json()
-        [reply] = [s for s in stored if s["subject"] == "Re: 天气"]
-        # (taken; delivered already when the simulator's 0.2 s report delay passed before this read)
-        assert reply["recipients"] == ["13915002000"] and reply["state"] in ("accepted", "delivered")
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=30)
-
-
-def listening(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def listening_on_a_port_named_in_advance(launch, attempts: int = 3):
-    """`launch(port)` starts a program told its port beforehand, which says nothing once it listens:
-    (the program, its port), once it listens. Another process may take a free port before the
-    program does, so a program that exits with "Address already in use" is launched again on another
-    port, a bounded number of times."""
-    for attempt in range(1, attempts + 1):
-        port = free_port()
-        proc = launch(port)
-        deadline = time.monotonic() + 20
-        while not listening(port) and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if proc.poll() is None:
-            return proc, port
-        out, err = proc.communicate()
-        if "Address already in use" not in err or attempt == attempts:
-            raise AssertionError(f"the program exited: {out}{err}")
-    raise AssertionError("unreachable")
+            '"http://127.0.0.1:9090/mm7"': repr(sim.url), "port=8088": "port=0"}), encoding="utf-8")
+        proc, port = started_example(tmp_path)
+        try:
+            sim.config.vasp_url = f"http://127.0.0.1:{port}/mm7"
+            assert proc.poll() is None, proc.communicate()
+            mo = requests.post(sim.server.url + "/control/deliver", json={
+                "from": "13915002000", "to": ["8888"], "subject": "天气", "text": "CX TQ"}, timeout=10).json()
+            assert mo["status"] == 1000, mo
+            stored = requests.get(sim.server.url + "/control/messages", timeout=10).json()
+            [reply] = [s for s in stored if s["subject"] == "Re: 天气"]
+            # (taken; delivered already when the simulator's 0.2 s report delay passed before this read)
+            assert reply["recipients"] == ["13915002000"] and reply["state"] in ("accepted", "delivered")
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=30)
 
 
 def test_a_field_set_under_its_java_name_is_refused_not_kept_unsent():

@@ -25,16 +25,6 @@ ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 ENV.pop("MM7BIND_MMSC_URLS", None)
 
 
-def free_port() -> int:
-    """A port free a moment ago: only for a test that must name a port before anything listens
-    on it (a server started at port 0 says the port it took: `Background.port`)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 # The line `serve` and `simulate` start with on stdout, naming where they listen: with --port 0,
 # the port the system picked.
 STARTED = re.compile(r"^(?:receiving MM7|MMSC simulator \(\S+\)) at (https?)://(\S+?):(\d+)[/;\s]", re.MULTILINE)
@@ -1005,7 +995,7 @@ def test_a_variable_for_a_section_the_file_wrote_as_a_value_is_a_problem_not_a_c
 
     path = tmp_path / "c.toml"
     path.write_text('store = "inbox.db"\n', encoding="utf-8")
-    cfg, problems = config.load(path, env={"MM7BIND_STORE_PATH": str(tmp_path / "x.db")})
+    _, problems = config.load(path, env={"MM7BIND_STORE_PATH": str(tmp_path / "x.db")})
     assert [(p.where, p.message) for p in problems if p.level == "error"] == [("store", "must be a table ([store])")]
 
 
@@ -1284,7 +1274,7 @@ def test_mo_says_its_outcome_in_a_line_and_gives_the_simulators_json_with_json()
         proc = run("mo", "--simulator", sim.server.url)
         assert proc.returncode == 1 and proc.stdout == "", proc.stdout
         assert proc.stderr.startswith("mm7bind mo: refused: FaultError: ") and "2001" in proc.stderr, proc.stderr
-        sim.config.vasp_url = f"http://127.0.0.1:{free_port()}/mm7"
+        sim.config.vasp_url = f"http://127.0.0.1:{refused_port()}/mm7"
         proc = run("mo", "--simulator", sim.server.url)
     assert proc.returncode == 1 and proc.stdout == "" and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith("mm7bind mo: not delivered: ConnectError: cannot connect to"), proc.stderr
@@ -2238,21 +2228,24 @@ def test_serve_and_simulate_say_their_start_once_in_a_terminal_and_log_it_when_t
     """In a terminal the start showed twice, a log line on stderr and stdout's line (the one
     scripts read). Said once there; a log apart from stdout (a file, stderr alone) still has it."""
     cfg = tmp_path / "cfg.toml"
-    cfg.write_text(f'[receiver]\nport = {free_port()}\nout_dir = "{tmp_path / "in"}"\n'
+    cfg.write_text(f'[receiver]\nport = 0\nout_dir = "{tmp_path / "in"}"\n'
                    f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
     shown = _in_a_terminal(["serve", "--config", str(cfg)], "Ctrl-C stops")
     assert shown.count("receiving MM7 at") == 1 and "INFO mm7bind.serve stopped" in shown, shown
-    shown = _in_a_terminal(["simulate", "--port", str(free_port())], "Ctrl-C stops")
+    shown = _in_a_terminal(["simulate", "--port", "0"], "Ctrl-C stops")
     assert shown.count("MMSC simulator (standard) at") == 1, shown
     # stderr apart from stdout: each has its own
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "mm7bind.cli", "simulate", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "mm7bind.cli", "simulate", "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=ENV)
     try:
-        _until(lambda: _answers(f"http://127.0.0.1:{port}/control/health"), "the simulator has started")
+        first = proc.stdout.readline()  # (the start's line: the port the system gave it)
+        started = STARTED.match(first)
+        assert started, first
+        _until(lambda: _answers(f"http://127.0.0.1:{started.group(3)}/control/health"), "the simulator has started")
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
+    out = first + out
     assert out.startswith("MMSC simulator (standard) at") and "INFO mm7bind.simulator MMSC simulator" in err, (out, err)
 
 
@@ -2275,6 +2268,6 @@ def test_the_store_and_configuration_errors_name_the_command_as_given(tmp_path):
     (tmp_path / "folder.db").mkdir()
     (tmp_path / "folder.toml").write_text(f'[store]\npath = "{tmp_path / "folder.db"}"\n', encoding="utf-8")
     proc = run("send", "--config", str(tmp_path / "folder.toml"), "--store", "--to", "1", "--text", "hi",
-               "--mmsc", f"http://127.0.0.1:{free_port()}/mm7")
+               "--mmsc", f"http://127.0.0.1:{refused_port()}/mm7")
     assert proc.returncode == 2 and proc.stderr.startswith(
         f"mm7bind send: the store {tmp_path / 'folder.db'} cannot be used: "), proc.stderr

@@ -353,10 +353,9 @@ def test_the_calls_the_readme_prose_writes_take_the_keywords_it_gives():
     """`Retention(store, keep=..., keep_bodies=...)`, `simulator.fail_next(count=1, status=3000)`,
     `store.purge(before, bodies_only=False, ...)`...: each keyword is one the callable takes (the
     values in prose are examples, not defaults)."""
+    import mm7bind
     from mm7bind import auth, bulk, cmcc, handlers, server, simulator, testreceiver
     from mm7bind.cmcc import codes
-
-    import mm7bind
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     prose = re.sub(r"```.*?```", "", text, flags=re.S).replace("\\|", "¦")
@@ -722,9 +721,8 @@ def test_the_http_statuses_the_readme_says_are_retried_are_the_policys():
     """"HTTP 5xx and 429" promised retries of a 501 or a 505, which `RetryPolicy` takes as final:
     where the README lists what is tried again (the client's retries, the simulator's reports, and
     `simulate --help`), it names the statuses of `RetryPolicy.http_statuses`, no others."""
-    from mm7bind.retry import RetryPolicy
-
     from mm7bind.cli import build_parser
+    from mm7bind.retry import RetryPolicy
 
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     simulate = " ".join(_subcommands(build_parser())["simulate"].format_help().split())

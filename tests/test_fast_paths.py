@@ -189,7 +189,7 @@ HEADER_VALUE = st.text(st.sampled_from(list("ab;=\"<> \t\x0b\x0c\x1c\x1f\r:") + 
 def test_canonical_split_reads_header_lines_as_the_general_reader(headers):
     # Part headers in ASCII are read as text at once, others line by line from their bytes: the
     # same names and values either way (white space, control characters, names that are none).
-    lines = [f"{name}:{value}".encode("utf-8") for name, value in headers]
+    lines = [f"{name}:{value}".encode() for name, value in headers]
     body = b"--b1\r\n" + b"\r\n".join(lines) + b"\r\n\r\nbody\r\n--b1--\r\n"
     _read_both(body, "b1")
 
@@ -215,7 +215,7 @@ def test_ascii_part_headers_are_not_decoded_line_by_line(monkeypatch):
 
 def test_parameters_parsed_once_are_handed_out_as_copies():
     value = 'text/xml; charset="utf-8"; x-test-copy=1'
-    main, params = mime.parse_params(value)
+    _, params = mime.parse_params(value)
     params["charset"] = "changed"
     assert mime.parse_params(value) == ("text/xml", {"charset": "utf-8", "x-test-copy": "1"})
     assert value in mime._PARAMS_SEEN  # parsed once, looked up since

@@ -30,7 +30,8 @@ class App:
 
     def __init__(self):
         self.got: list[tuple[dict, dict]] = []
-        self.answers: list[tuple[int, bytes, str] | float] = []  # (status, body, type), or a delay
+        # (status, body, type), or an event: the answer (204) held until it is set
+        self.answers: list[tuple[int, bytes, str] | threading.Event] = []
         app = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,8 +40,8 @@ class App:
                 app.got.append((dict(self.headers), json.loads(body)))
                 app.raw = body
                 answer = app.answers.pop(0) if app.answers else (204, b"", "text/plain")
-                if isinstance(answer, float):
-                    time.sleep(answer)
+                if isinstance(answer, threading.Event):
+                    answer.wait(60)
                     answer = (204, b"", "text/plain")
                 status, data, ctype = answer
                 self.send_response(status)
@@ -163,14 +164,18 @@ def test_an_application_that_says_later_gets_the_message_again(app, later):
 
 def test_a_message_the_application_did_not_take_is_kept_and_sent_again(app):
     store = mm7.MemoryStore()
-    rx = mm7.Receiver(ForwardingHandler(app.url, timeout=0.5), store=store)
-    app.answers = [(503, b"down for maintenance", "text/plain"), 2.0]
+    forward, held = ForwardingHandler(app.url, timeout=30), threading.Event()
+    rx = mm7.Receiver(forward, store=store)
+    app.answers = [(503, b"down for maintenance", "text/plain"), held]
     status, answer = post(rx, mo(), "r-1")
     assert status == 500 and answer.body.detail.status.code == 3000  # the MMSC will send it again
     record = store.inbox_get(1)
     assert record.state == "failed" and "HTTP 503" in record.error and "down for maintenance" in record.error
+    forward.timeout = 0.5  # (its answer held until the forward gave up)
     status, answer = post(rx, mo(), "r-1")  # it does; the application is too slow this time
     assert status == 500 and "ReadTimeout" in store.inbox_get(1).error
+    held.set()
+    forward.timeout = 30
     status, answer = post(rx, mo(), "r-1")  # and now it takes it
     assert status == 200 and store.inbox_get(1).state == "handled"
     deliveries = [h["X-MM7bind-Delivery"] for h, _ in app.got]

@@ -538,7 +538,7 @@ def test_concurrent_requests_are_each_counted_once_and_a_scrape_meanwhile_is_con
     for samples in [*scraped, parse(metrics.render())]:  # (each scrape a whole: +Inf bucket = count)
         key = '{operation="DeliverReq"}'
         if f"mm7bind_receive_seconds_count{key}" in samples:
-            assert samples[f'mm7bind_receive_seconds_bucket{{operation="DeliverReq",le="+Inf"}}'] == \
+            assert samples['mm7bind_receive_seconds_bucket{operation="DeliverReq",le="+Inf"}'] == \
                 samples[f"mm7bind_receive_seconds_count{key}"]
     assert parse(metrics.render())['mm7bind_receive_seconds_count{operation="DeliverReq"}'] == 160
 

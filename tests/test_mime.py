@@ -65,7 +65,7 @@ def every_kind(tmp_path) -> mm7.Content:
 def test_every_content_kind_round_trips(tmp_path, cte, names):
     content = every_kind(tmp_path)
     profile = mm7.Profile(transfer_encoding=cte, filename_encoding=names)
-    out, data, env = roundtrip(submit(content), profile)
+    out, _, env = roundtrip(submit(content), profile)
     got = env.body.content
     assert got.parts == content.parts
     assert got.smil is not None and got.smil == out.content.smil
@@ -90,11 +90,11 @@ def test_user_smil_and_mixed_without_smil():
     smil = mm7.Part.from_bytes(b"<smil><body><par><img src=\"cid:g\"/></par></body></smil>", content_id="s")
     assert smil.content_type == "application/smil"
     c = mm7.Content(parts=[mm7.Part.from_bytes(GIF, content_id="g")], smil=smil)
-    out, data, env = roundtrip(submit(c))
+    _, data, env = roundtrip(submit(c))
     assert env.body.content.smil == smil and env.body.content.multipart_type == "related"
     assert b'start="<s>"' in data
     plain = mm7.Content(parts=[mm7.Part.from_bytes(GIF), mm7.Part.text("hi")])
-    out, data, env = roundtrip(submit(plain), mm7.Profile(auto_smil=False))
+    _, data, env = roundtrip(submit(plain), mm7.Profile(auto_smil=False))
     assert env.body.content.smil is None and env.body.content.multipart_type == "mixed"
     assert b"multipart/mixed; boundary=" in data and b"application/smil" not in data
 

@@ -1326,7 +1326,7 @@ def test_stopping_lets_requests_in_hand_finish(tls, tmp_path):
     class Slow(mm7.Handler):
         def on_deliver(self, msg, ctx):
             started.set()
-            release.wait(5)
+            release.wait(60)
 
     ssl_ctx = local_tls(tmp_path).server if tls else None
     srv = mm7.serve(mm7.Receiver(Slow()), port=0, ssl_context=ssl_ctx).start()
@@ -1336,7 +1336,7 @@ def test_stopping_lets_requests_in_hand_finish(tls, tmp_path):
         requests.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=10,
                       verify=str(tmp_path / "ca.pem") if tls else True)))
     sender.start()
-    assert started.wait(5)
+    assert started.wait(60)
     stopper = threading.Thread(target=srv.stop)
     stopper.start()
     refused, deadline = False, time.monotonic() + 10
@@ -1456,7 +1456,9 @@ def test_serving_tls_directly_holds_connection_limit_connections_at_most(tmp_pat
     tls = local_tls(tmp_path)
     with mm7.serve(mm7.Receiver(), port=0, ssl_context=tls.server, connection_limit=2) as srv:
         idle = [socket.create_connection((srv.host, srv.port)) for _ in range(2)]
-        time.sleep(0.3)  # (accepted: each holds a thread waiting for its handshake)
+        deadline = time.monotonic() + 60  # (accepted: each holds a slot, its thread waiting for its handshake)
+        while srv.server._slots._value and time.monotonic() < deadline:
+            time.sleep(0.01)
         with socket.create_connection((srv.host, srv.port), timeout=5) as third:
             try:
                 closed = third.recv(1) == b""
@@ -1466,7 +1468,7 @@ def test_serving_tls_directly_holds_connection_limit_connections_at_most(tmp_pat
         for sock in idle:
             sock.close()
         out = mm7.encode(deliver(), transaction_id="after-flood")
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30
         while True:  # (the freed slots come back as the idle connections' threads end)
             try:
                 r = requests.post(srv.url + "/mm7", data=out.to_bytes(), headers=out.headers, timeout=5,

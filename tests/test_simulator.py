@@ -55,9 +55,9 @@ def test_the_test_receiver_records_callables_registered_with_on_as_it_does_a_han
         rcv.receiver.on("deliver")(lambda msg, ctx: given.append(msg.ELEMENT))
         with mm7.Client(sim.url) as client:
             client.submit(m.SubmitReq(recipients=["+8613800000000"], delivery_report=True))
-        [(report, ctx)] = rcv.wait_for("DeliveryReportReq", timeout=5)
+        rcv.wait_for("DeliveryReportReq")
         sim.deliver("+8613900000000", ["1065"], "an MO", text="hi")
-        [(mo, ctx)] = rcv.wait_for("DeliverReq", timeout=5)
+        [(mo, _)] = rcv.wait_for("DeliverReq")
         assert given == ["DeliveryReportReq", "DeliverReq"] and mo.subject == "an MO"
 
 

@@ -235,7 +235,7 @@ def test_a_store_that_cannot_open_a_connection_fails_each_waiting_write_with_its
     assert said[::3] == ["written"] * 4
     assert caplog.text.count("could not be recorded now (OperationalError: unable to open database file): kept") == 4
     store._connect = real
-    rec, fresh = accept(store, "fine")  # usable again, nothing stored meanwhile
+    _, fresh = accept(store, "fine")  # usable again, nothing stored meanwhile
     assert fresh and [r.transaction_id for r in store.inbox()] == ["fine"]
     store.close()
 
@@ -248,7 +248,7 @@ def test_a_failed_commit_fails_every_caller_of_that_batch_and_stores_nothing(tmp
     with pytest.raises(sqlite3.IntegrityError, match="disk on fire"):
         accept(store, "boom")
     assert store.inbox() == []
-    rec, fresh = accept(store, "fine")  # the store is usable afterwards
+    _, fresh = accept(store, "fine")  # the store is usable afterwards
     assert fresh and [r.transaction_id for r in store.inbox()] == ["fine"]
     store.close()
 

@@ -971,7 +971,7 @@ def test_free_text_inside_free_text_read_well_formed_is_not_read_again(monkeypat
     # Each element of free text had its content checked, those inside one found well-formed too:
     # content nested under distinct prefixes was read once for each level, 18 s for 250 KB. And an
     # element inside could be cut at its own first end tag, though the one around it was well-formed.
-    import mm7bind.xmlsafe as xmlsafe
+    from mm7bind import xmlsafe
 
     nested = "<Subject><p:Subject><p:Subject>a</p:Subject></p:Subject></Subject>"
     assert xmlsafe.repair_unescaped_text(nested)[0] == nested

@@ -188,7 +188,7 @@ def test_an_mm7version_later_than_its_namespace_goes_with_is_reported_not_refuse
         env = mm7.decode(data, "text/xml", strict=True)
         expected = ["mm7version-pairing"] if later_than_confirmed(version.name, sent) else []
         assert [d.code for d in env.deviations] == expected, (sent, env.deviations)
-        assert [d.path for d in env.deviations] == [f"/Envelope/Body/DeliverReq/MM7Version"] * len(expected)
+        assert [d.path for d in env.deviations] == ["/Envelope/Body/DeliverReq/MM7Version"] * len(expected)
         if expected:
             assert version.name in env.deviations[0].message and sent in env.deviations[0].message
         rsp = receiver.handle(data, "text/xml")
