@@ -56,7 +56,7 @@ from .receiver import (ReceiverConfig, Response, encode_reply, fault_status, ref
                        unsupported_encoding, what_it_said)
 from .retry import RetryPolicy
 from .server import REASONS, EmbeddedServer, request_headers, without_body_for_head
-from .simdefaults import READ_DELAY, REPORT_DELAY
+from .simdefaults import MAX_RECIPIENTS, READ_DELAY, REPORT_DELAY
 from .status import DeliveryStatus, ReadStatus, RequestStatus, lookup
 
 log = logging.getLogger("mm7bind.simulator")
@@ -100,9 +100,10 @@ class SimulatorConfig:
     message_id_prefix: str | None = None
     relay_server_id: str = "mm7bind-simulator"
     quirks: bool = True  # reproduce the dialect's known deviations on what it sends and answers
-    # Some providers' rules (no dialect of their own): one recipient per SubmitReq (more: 3003), and
-    # content with a SMIL presentation (without: 2004).
-    max_recipients: int | None = None
+    # The most recipients one SubmitReq may name (more: 3003): 1000 by default, as an MMSC caps them
+    # (some providers take one); None: any number. And some providers' rule (no dialect of their
+    # own): content with a SMIL presentation (without: 2004).
+    max_recipients: int | None = MAX_RECIPIENTS
     require_smil: bool = False
     # The largest request taken, in bytes (more: 2004); None: the dialect's (cmcc 100000, mbuni 512000,
     # standard none). Providers cap them too (300 KB, 600 KB...).
@@ -230,16 +231,42 @@ class StoredMessage:
         if self.addresses is None:
             self.addresses = [m.Address.parse(a) if isinstance(a, str) else a
                               for a in getattr(self.request, "recipients", None) or []]
+        # Made from them once, when first asked (not fields: no part of what it is): looked for in
+        # the lists, each report about a SubmitReq to n recipients took n steps.
+        self._written_as: dict[str, m.Address] | None = None
+        self._delivered: list[str] | None = None
+        self._reached: frozenset[str] | None = None
 
     def _address(self, recipient: str) -> m.Address:
         """`recipient` as the VASP wrote it (a ShortCode stays one, its coding kept), for the reports
         about it; one it did not name, as read."""
-        return next((a for a in self.addresses or () if str(a) == recipient), None) or m.Address.parse(recipient)
+        return self._written().get(recipient) or m.Address.parse(recipient)
+
+    def _written(self) -> dict[str, m.Address]:
+        if self._written_as is None:
+            written: dict[str, m.Address] = {}
+            for a in self.addresses or ():
+                written.setdefault(str(a), a)  # (the first, as the list's search found it)
+            self._written_as = written
+        return self._written_as
 
     def _delivered_to(self) -> list[str]:
         """The recipients it reaches: a displayOnly address is shown to them, not delivered to."""
-        shown = {str(a) for a in self.addresses or () if a.display_only}
-        return [r for r in self.recipients or () if r not in shown]
+        if self._delivered is None:
+            shown = {str(a) for a in self.addresses or () if a.display_only}
+            self._delivered = [r for r in self.recipients or () if r not in shown]
+        return self._delivered
+
+    def _reaches(self, recipient: str) -> bool:
+        if self._reached is None:
+            self._reached = frozenset(self._delivered_to())
+        return recipient in self._reached
+
+    def _not_reached(self, recipient: str) -> str:
+        """What `send_report` and `send_read_reply` say of a recipient it was not delivered to."""
+        delivered = self._delivered_to()
+        named = ", ".join(delivered[:10]) + (f" and {len(delivered) - 10} more" if len(delivered) > 10 else "")
+        return f"{self.message_id} was not delivered to {recipient!r}: its recipients are {named or 'none'}"
 
     def summary(self) -> dict:
         msg = self.request
@@ -328,6 +355,18 @@ def _seconds_until(when: m.When | None) -> float:
 _DELIVERED = (DeliveryStatus.RETRIEVED, DeliveryStatus.FORWARDED)
 _ENDS = {s.value: "delivered" if s in _DELIVERED else "undelivered" for s in DeliveryStatus
          if s not in (DeliveryStatus.DEFERRED, DeliveryStatus.INDETERMINATE)}
+
+@dataclass(frozen=True)
+class _Fates:
+    """Each recipient's delivery status as configured when a message was taken: its own
+    (`recipient_status`), or `report_status` (kept so, not one for each recipient)."""
+
+    own: dict[str, str]
+    default: str
+
+    def __call__(self, recipient: str) -> str:
+        return self.own.get(recipient, self.default)
+
 
 _RETRY = RetryPolicy()  # which of the VASP's answers are worth sending again (the attempts are the config's)
 
@@ -428,6 +467,7 @@ class Simulator:
         self._queue: list = []
         self._running = 0  # scheduled jobs taken off the queue and not finished yet
         self._seq = itertools.count()
+        self._reset_count = 0
         self._wake = threading.Condition()
         self._stopping = False
         self._troubles: list[Trouble] = []  # for the next requests, in order
@@ -570,6 +610,7 @@ class Simulator:
         counting: a VASP's store never sees one given twice. A report already on its way still arrives."""
         with self._wake:
             self._queue.clear()
+            self._reset_count += 1  # (a schedule_each running now schedules no more of its items)
         with self._lock:
             self.messages.clear()
             self._troubles.clear()
@@ -910,16 +951,23 @@ class Simulator:
         """Each recipient's delivery, `report_delay` from now (from `msg`'s EarliestDeliveryTime, when
         it names a later one), with the report if `msg` asked for one; then the read replies it asked for."""
         held = _seconds_until(getattr(msg, "earliest_delivery_time", None))
-        fates = {rcpt: self.config.recipient_status.get(rcpt, self.config.report_status)
-                 for rcpt in stored._delivered_to()}
-        for rcpt, status in fates.items():
-            self.schedule(held + self.config.report_delay, self._reached, stored.message_id, rcpt, status,
-                          bool(msg.delivery_report))
+        # (the statuses as configured now: a test changing them later changes the next submit's)
+        fate = _Fates(dict(self.config.recipient_status), self.config.report_status)
+        recipients = stored._delivered_to()
+        self.schedule_each(held + self.config.report_delay, recipients, self._reached_as, stored.message_id,
+                           fate, bool(msg.delivery_report))
         if msg.read_reply:
             # Read once retrieved: never before the delivery report (same time: scheduled after it).
             delay = held + max(self.config.read_delay, self.config.report_delay)
-            for rcpt in [rcpt for rcpt, status in fates.items() if status == "Retrieved"]:
-                self.schedule(delay, self.send_read_reply, stored.message_id, rcpt, self.config.read_status, False)
+            self.schedule_each(delay, recipients, self._read_if_retrieved, stored.message_id, fate,
+                               self.config.read_status)
+
+    def _reached_as(self, recipient: str, message_id: str, fate: _Fates, report: bool) -> None:
+        self._reached(message_id, recipient, fate(recipient), report)
+
+    def _read_if_retrieved(self, recipient: str, message_id: str, fate: _Fates, status: str) -> None:
+        if fate(recipient) == "Retrieved" and self.config.vasp_url:
+            self.send_read_reply(message_id, recipient, status, False)
 
     def _keep(self, stored: StoredMessage) -> None:
         """Keep a message taken, the oldest dropped beyond `max_messages` (under the lock)."""
@@ -1082,9 +1130,8 @@ class Simulator:
         stored = self._lookup(message_id)
         if stored is None:
             raise KeyError(message_id)
-        if recipient not in stored._delivered_to():  # (an MMSC reports on whom it delivered to, none else)
-            raise ValueError(f"{message_id} was not delivered to {recipient!r}: its recipients are "
-                             f"{', '.join(stored._delivered_to()) or 'none'}")
+        if not stored._reaches(recipient):  # (an MMSC reports on whom it delivered to, none else)
+            raise ValueError(stored._not_reached(recipient))
         state = self._settle(stored, status)
         if state in ("cancelled", "replaced"):
             return {"skipped": state}
@@ -1104,9 +1151,8 @@ class Simulator:
             state = "unknown" if stored is None else stored.state
         if state in ("unknown", "cancelled", "replaced"):
             return {"skipped": state}
-        if recipient not in stored._delivered_to():  # (only one who got it can have read it)
-            raise ValueError(f"{message_id} was not delivered to {recipient!r}: its recipients are "
-                             f"{', '.join(stored._delivered_to()) or 'none'}")
+        if not stored._reaches(recipient):  # (only one who got it can have read it)
+            raise ValueError(stored._not_reached(recipient))
         msg = m.ReadReplyReq(
             relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=stored._address(recipient),
             sender=self._sender_of(stored), time_stamp=datetime.now(timezone.utc), mm_status=ReadStatus(status),
@@ -1210,8 +1256,29 @@ class Simulator:
     # -- the schedule ---------------------------------------------------------------------------
 
     def schedule(self, delay: float, fn: Callable, *args: Any) -> None:
+        self._push(time.monotonic() + delay, next(self._seq), fn, args)
+
+    def schedule_each(self, delay: float, items: list, fn: Callable, *args: Any) -> None:
+        """`fn(item, *args)` for each of `items` in turn, `delay` from now, in one place in the schedule
+        (a SubmitReq to 100,000 recipients held 200,000, 50 MB): it moves along them, taking its turn
+        among the other jobs due at that time as one job each would."""
+        if items:
+            due, seq = time.monotonic() + delay, next(self._seq)
+            self._push(due, seq, self._step, (due, seq, items, 0, self._reset_count, fn, args))
+
+    def _step(self, due: float, seq: int, items: list, index: int, resets: int, fn: Callable, args: tuple) -> None:
+        try:
+            fn(items[index], *args)
+        finally:  # (a failed one must not stop the rest, as a failed job stops no other)
+            with self._wake:
+                # (kept first among the jobs due with it, as the next of its own would be; not after
+                # a reset, which forgets what was scheduled)
+                if index + 1 < len(items) and resets == self._reset_count:
+                    heapq.heappush(self._queue, (due, seq, self._step, (due, seq, items, index + 1, resets, fn, args)))
+
+    def _push(self, due: float, seq: int, fn: Callable, args: tuple) -> None:
         with self._wake:
-            heapq.heappush(self._queue, (time.monotonic() + delay, next(self._seq), fn, args))
+            heapq.heappush(self._queue, (due, seq, fn, args))
             self._wake.notify_all()  # (wait_idle waits on it too: notify() could wake it, not the worker)
 
     def _run_queue(self) -> None:
@@ -1227,7 +1294,8 @@ class Simulator:
                 _, _, fn, args = heapq.heappop(self._queue)
                 self._running += 1
             try:
-                if self.config.vasp_url or fn == self._reached:  # (delivered even with no VASP to tell)
+                # (delivered even with no VASP to tell; a step's own job says whether it needs one)
+                if self.config.vasp_url or fn == self._reached or fn == self._step:
                     fn(*args)
             except Exception:  # noqa: BLE001 (a failed report must not stop the schedule)
                 log.exception("scheduled %s failed", getattr(fn, "__name__", fn))

@@ -1271,3 +1271,74 @@ def test_control_json_gives_each_deviation_with_its_details_beside_its_text():
     [kept] = tolerant.control("GET", "messages", b"")[1]
     assert [d["code"] for d in kept["deviations_full"]] == ["soap-action"]
     assert kept["deviations"][0].startswith("[soap-action]")
+
+
+def test_a_submit_to_many_recipients_takes_one_place_in_the_schedule_for_their_reports_and_read_replies():
+    # One job for each recipient's delivery, one more for each read reply: a SubmitReq to 100,000
+    # recipients held 200,000 of them, 50 MB, on top of the message.
+    recipients = [f"+86138{i:08d}" for i in range(500)]
+    sim = Simulator(report_delay=60)
+    out = mm7.encode(m.SubmitReq(recipients=recipients, delivery_report=True, read_reply=True), transaction_id="t")
+    assert sim.handle(out.to_bytes(), out.content_type, {}).status == 200
+    assert len(sim._queue) == 2
+
+
+def test_the_recipients_of_a_submit_are_reported_in_turn_with_their_own_statuses_read_after_their_report():
+    recipients = ["+8613800000001", "+8613800000002", "+8613800000003", "+8613800000004"]
+    with Simulator(report_delay=0, read_delay=0, recipient_status={"+8613800000002": "Rejected"}) as sim, \
+            RunningReceiver() as rcv, mm7.Client(sim.url) as client:
+        sim.config.vasp_url = rcv.url
+        first = client.submit(m.SubmitReq(recipients=recipients, delivery_report=True, read_reply=True)).message_id
+        second = client.submit(m.SubmitReq(recipients=recipients[:1], delivery_report=True)).message_id
+        assert sim.wait_idle()
+    said = [(msg.ELEMENT, msg.message_id, str(msg.recipient), str(msg.mm_status)) for msg, ctx in rcv.received]
+    reports = [s for s in said if s[0] == "DeliveryReportReq"]
+    assert reports == [("DeliveryReportReq", first, r, "Rejected" if r.endswith("2") else "Retrieved")
+                       for r in recipients] + [("DeliveryReportReq", second, recipients[0], "Retrieved")]
+    reads = [s[2] for s in said if s[0] == "ReadReplyReq"]
+    assert reads == [r for r in recipients if not r.endswith("2")]  # (one who rejected it never read it)
+    for r in reads:
+        assert said.index(("DeliveryReportReq", first, r, "Retrieved")) < said.index(("ReadReplyReq", first, r, "Read"))
+
+
+def test_a_reset_while_a_submits_recipients_are_being_delivered_schedules_no_more_of_them():
+    with Simulator() as sim:
+        done = []
+        sim.schedule_each(0, ["a", "b", "c"], lambda item: (done.append(item), sim.reset()))
+        assert sim.wait_idle()
+        failing = []
+        sim.schedule_each(0, ["x", "y"], lambda item: failing.append(item) or 1 / 0)  # (each one's failure is its own)
+        assert sim.wait_idle()
+    assert done == ["a"] and failing == ["x", "y"]
+
+
+def test_reports_about_a_submit_to_many_recipients_find_each_recipient_at_once(monkeypatch):
+    # Each report looked for its recipient through the message's whole list (as written, and those
+    # delivered to): a SubmitReq to 100,000 recipients took 10^10 steps to report.
+    recipients = [f"+86138{i:08d}" for i in range(300)]
+    sim = Simulator(report_delay=60)
+    out = mm7.encode(m.SubmitReq(recipients=recipients), transaction_id="t")
+    sim.handle(out.to_bytes(), out.content_type, {})
+    [stored] = sim.messages.values()
+    named = []
+    written = m.Address.__str__
+    monkeypatch.setattr(m.Address, "__str__", lambda self: named.append(1) or written(self))
+    assert all(str(stored._address(r)) == r and stored._reaches(r) for r in recipients)
+    assert len(named) < 3 * len(recipients)
+    with pytest.raises(ValueError, match=r"\+8613800000009 and 290 more$"):  # (not 300 numbers in one message)
+        sim.send_report(stored.message_id, "+8613900000000")
+
+
+def test_a_submit_names_at_most_1000_recipients_by_default_as_an_mmsc_caps_them():
+    from mm7bind.cli import build_parser
+
+    assert mm7.simulator.SimulatorConfig().max_recipients == 1000
+    assert build_parser().parse_args(["simulate"]).max_recipients == 1000
+    sim = Simulator(report_delay=60)
+    for count, code in ((1000, 1000), (1001, 3003)):
+        out = mm7.encode(m.SubmitReq(recipients=m.Recipients(to=[f"+86138{i:08d}" for i in range(count - 1)],
+                                                             bcc=["+8613900000000"])), transaction_id="t")
+        said = mm7.decode_envelope(sim.handle(out.to_bytes(), out.content_type, {}).body)
+        assert (said.body.status.code if code == 1000 else said.body.detail.status.code) == code
+    unbounded = Simulator(max_recipients=None, report_delay=60)
+    assert mm7.decode_envelope(unbounded.handle(out.to_bytes(), out.content_type, {}).body).body.status.code == 1000
