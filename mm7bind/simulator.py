@@ -317,6 +317,20 @@ class Received:
                 **_deviations_json(self.deviations), "received_at": self.received_at.isoformat()}
 
 
+# The operations an MMSC serves, as `Simulator.wait_for` names them.
+_SERVED = ("SubmitReq", "CancelReq", "ReplaceReq", "extendedCancelReq", "extendedReplaceReq")
+
+
+def _described(r: Received) -> str:
+    """A request received, in a line of a failed wait: what it was and what it was answered."""
+    said = [r.operation or "(not MM7)", f"tid={printable(str(r.transaction_id))}"]
+    if r.status is not None:
+        said.append(f"status={r.status}")
+    if r.http_status != 200:
+        said.append(f"http={r.http_status}")
+    return " ".join(said)
+
+
 def _deviations_json(deviations) -> dict:
     """The deviations as the control JSON gives them: `deviations` as `str(Deviation)` writes each
     (what it always gave, which scripts may parse), and `deviations_full` as the forwarded and saved
@@ -464,6 +478,7 @@ class Simulator:
         self._sent: dict[str, tuple] = {}  # TransactionID → what went to the VASP under it (resend)
         self._linked = itertools.count(1)  # MO LinkedIDs, apart: an MO leaves the next MessageID as it was
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # (wakes wait_for when a request is kept)
         self._queue: list = []
         self._running = 0  # scheduled jobs taken off the queue and not finished yet
         self._seq = itertools.count()
@@ -668,7 +683,32 @@ class Simulator:
         with self._lock:
             self.received.append(record)
             del self.received[:-self.config.max_messages]
+            self._arrived.notify_all()
         return rsp
+
+    def wait_for(self, operation: str | None = None, count: int = 1, timeout: float = 10.0) -> list[Received]:
+        """Wait until `count` requests (`operation`: "SubmitReq", "CancelReq", "ReplaceReq",
+        "extendedCancelReq", "extendedReplaceReq"; any without) are in `received`, answered → their
+        `Received`, whatever they were answered (a refusal too: its `status` says). For a service that
+        sends on its own time (a queue, a thread): if they do not come within `timeout` seconds, an
+        AssertionError says what came instead."""
+        __tracebackhide__ = True  # (the user's test is where it failed, not this helper)
+        if operation is not None and operation not in _SERVED:  # (a slip would wait out the timeout, then blame the VASP)
+            raise ValueError(f"operation must be one of {', '.join(_SERVED)} (or None for any), not {operation!r}")
+
+        def matching() -> list[Received]:
+            return [r for r in self.received if operation is None or r.operation == operation]
+
+        with self._arrived:
+            self._arrived.wait_for(lambda: len(matching()) >= count, timeout)
+            got, everything = matching(), list(self.received)
+        if len(got) >= count:
+            return got
+        came = "; ".join(_described(r) for r in everything[-20:]) or "nothing"
+        if len(everything) > 20:
+            came = f"{len(everything) - 20} more, then {came}"
+        raise AssertionError(f"waited {timeout:g} s at {self.url if self.server else 'the simulator'} for {count} "
+                             f"{operation or 'request'}(s), {len(got)} came. Received: {came}")
 
     def _note(self, **what: Any) -> None:
         seen = getattr(self._answering, "seen", None)

@@ -1342,3 +1342,26 @@ def test_a_submit_names_at_most_1000_recipients_by_default_as_an_mmsc_caps_them(
         assert (said.body.status.code if code == 1000 else said.body.detail.status.code) == code
     unbounded = Simulator(max_recipients=None, report_delay=60)
     assert mm7.decode_envelope(unbounded.handle(out.to_bytes(), out.content_type, {}).body).body.status.code == 1000
+
+
+def test_a_test_waits_for_what_its_service_sends_on_its_own_time_and_is_told_what_came_instead():
+    # A service sending from its queue or a thread of its own gave a test nothing to wait on but
+    # polling `received`, and a failure saying `[] == [...]`.
+    with Simulator(report_delay=60) as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        later = threading.Timer(0.2, lambda: client.submit(m.SubmitReq(recipients=["+8613800000000"]),
+                                                           transaction_id="sent-later"))
+        later.start()
+        try:
+            [submit] = sim.wait_for("SubmitReq")
+        finally:
+            later.join()
+        assert (submit.transaction_id, submit.status, submit.message_id) == ("sent-later", 1000, list(sim.messages)[0])
+        with pytest.raises(mm7.FaultError):
+            client.cancel("no-such", transaction_id="cancel-1")
+        assert [r.operation for r in sim.wait_for()] == ["SubmitReq", "CancelReq"]  # (any request)
+        with pytest.raises(AssertionError) as info:
+            sim.wait_for("SubmitReq", count=2, timeout=0.2)
+        assert str(info.value) == (f"waited 0.2 s at {sim.url} for 2 SubmitReq(s), 1 came. Received: "
+                                   "SubmitReq tid=sent-later status=1000; CancelReq tid=cancel-1 status=2005 http=500")
+        with pytest.raises(ValueError, match="operation must be one of SubmitReq, CancelReq"):
+            sim.wait_for("submit")
