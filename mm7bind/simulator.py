@@ -48,7 +48,7 @@ from .envelope import Envelope, Fault, XmlStyle
 from .errors import (ConnectError, DecodeError, Deviation, EncodeError, FaultError, HTTPStatusError,
                      LimitExceededError, SendError, TransportError, UnsupportedEncodingError, ValidationError,
                      refusable)
-from .hints import suggest_keywords, unknown_fields
+from .hints import did_you_mean, suggest_keywords, unknown_fields
 from .jsonable import deviation_json
 from .mime import header_value
 from .profiles import CMCC, CMCC_MMSC, DIALECTS, Profile
@@ -614,7 +614,22 @@ class Simulator:
         client cannot know; "before-answer" under waitress alone, the simulator's own server: another
         one hosting `wsgi_app()` gets a 500 saying so, the request not served).
         → how many requests will now fail (these and those queued before)."""
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise ValueError(f"count {count!r} is not a whole number, 0 or more")  # ([t] * -1 queued none, silently)
+        unknown = [name for name in trouble if name not in TROUBLE_FIELDS[1:]]
+        if unknown:  # (said as the call the test made, not as Trouble's constructor)
+            raise TypeError(f"fail_next() got an unexpected keyword argument {unknown[0]!r}"
+                            + did_you_mean(unknown[0], TROUBLE_FIELDS))
         t = Trouble(**trouble)
+        if count and t.status is None and t.http_status is None and t.drop is None:
+            # (queued, it served the next requests as if none had been scripted: fail_next(3000), meaning
+            # a status, scripted 3000 requests' worth of nothing, and the test's failure came from elsewhere)
+            if t.retry_after is not None:
+                raise ValueError("retry_after is sent with a status or an http_status: give one of them too")
+            if not t.delay:
+                raise ValueError(f"nothing scripted for the next {count} request(s): name the trouble (status=3000, "
+                                 "http_status=503, delay=5 or drop=\"before-answer\"), the count apart "
+                                 "(fail_next(2, status=3000))")
         with self._lock:
             self._troubles.extend([t] * count)
             return len(self._troubles)

@@ -1365,3 +1365,23 @@ def test_a_test_waits_for_what_its_service_sends_on_its_own_time_and_is_told_wha
                                    "SubmitReq tid=sent-later status=1000; CancelReq tid=cancel-1 status=2005 http=500")
         with pytest.raises(ValueError, match="operation must be one of SubmitReq, CancelReq"):
             sim.wait_for("submit")
+
+
+def test_trouble_that_scripts_nothing_or_a_misspelt_one_is_refused_in_the_words_of_the_call():
+    # fail_next(3000), meaning a status, queued 3000 requests' worth of nothing: they were served,
+    # and the test failed elsewhere, or passed for the wrong reason. A misspelt keyword was said as
+    # Trouble.__init__'s, without the name meant.
+    sim = Simulator()
+    with pytest.raises(ValueError, match=r"nothing scripted for the next 3000 request\(s\): name the trouble"):
+        sim.fail_next(3000)
+    with pytest.raises(ValueError, match="retry_after is sent with a status or an http_status"):
+        sim.fail_next(retry_after=5, delay=1)
+    with pytest.raises(TypeError, match=r"^fail_next\(\) got an unexpected keyword argument 'stauts' "
+                                        r"\(did you mean status\?\)$"):
+        sim.fail_next(stauts=3000)
+    with pytest.raises(ValueError, match="count -1 is not a whole number"):
+        sim.fail_next(-1, status=3000)
+    status, answer = sim.control("POST", "fail", b"{}")
+    assert status == 400 and answer["error"].startswith("nothing scripted for the next 1 request(s)")
+    assert sim.control("POST", "fail", b'{"count": 0}') == (200, {"queued": 0})  # (how many are queued)
+    assert sim.fail_next(delay=0.5) == 1 and sim.fail_next(2, status=3000) == 3
