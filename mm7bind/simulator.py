@@ -211,6 +211,19 @@ def _closes_unanswered(environ: Mapping) -> bool:
     return "waitress.client_disconnected" in environ
 
 
+class NotKept(KeyError):
+    """A MessageID or TransactionID the simulator does not know, said in words (a bare KeyError
+    showed the key alone); `args[0]` is the key."""
+
+    def __init__(self, key: str, what: str) -> None:
+        super().__init__(key)
+        self.what = what
+
+    def __str__(self) -> str:
+        return (self.what.format(self.args[0]) + " (never, or before a reset, or older than the latest "
+                "max_messages)")
+
+
 @dataclass
 class StoredMessage:
     message_id: str
@@ -1184,7 +1197,7 @@ class Simulator:
         """A delivery report now; `wait`: its repeats too, then the last outcome (else they are scheduled)."""
         stored = self._lookup(message_id)
         if stored is None:
-            raise KeyError(message_id)
+            raise NotKept(message_id, "no message {!r}")
         if not stored._reaches(recipient):  # (an MMSC reports on whom it delivered to, none else)
             raise ValueError(stored._not_reached(recipient))
         state = self._settle(stored, status)
@@ -1280,6 +1293,8 @@ class Simulator:
         VASP's handling of repeats. → the outcome, as the first send's; a TransactionID not sent (or
         beyond the latest max_messages) is a KeyError."""
         with self._lock:
+            if transaction_id not in self._sent:
+                raise NotKept(transaction_id, "no report, read reply or MO went out with TransactionID {!r}")
             stored, msg, linked_id = self._sent[transaction_id]
         return self._send(stored, msg, transaction_id=transaction_id, linked_id=linked_id, wait=True)
 

@@ -1385,3 +1385,17 @@ def test_trouble_that_scripts_nothing_or_a_misspelt_one_is_refused_in_the_words_
     assert status == 400 and answer["error"].startswith("nothing scripted for the next 1 request(s)")
     assert sim.control("POST", "fail", b'{"count": 0}') == (200, {"queued": 0})  # (how many are queued)
     assert sim.fail_next(delay=0.5) == 1 and sim.fail_next(2, status=3000) == 3
+
+
+def test_a_report_or_resend_of_what_the_simulator_does_not_know_says_so_in_words():
+    # A bare KeyError showed the key alone: `KeyError: 'SIM...-000001'`.
+    from mm7bind.simulator import NotKept
+
+    sim = Simulator()
+    with pytest.raises(KeyError) as info:
+        sim.send_report("SIM-1", "+8613800000000")
+    assert isinstance(info.value, NotKept) and info.value.args == ("SIM-1",)
+    assert str(info.value) == "no message 'SIM-1' (never, or before a reset, or older than the latest max_messages)"
+    with pytest.raises(KeyError, match="no report, read reply or MO went out with TransactionID 'T-1'"):
+        sim.resend("T-1")
+    assert sim.control("POST", "report", b'{"message_id": "SIM-1", "recipient": "+1"}')[0] == 400
