@@ -334,6 +334,10 @@ class Received:
 _SERVED = ("SubmitReq", "CancelReq", "ReplaceReq", "extendedCancelReq", "extendedReplaceReq")
 
 
+# What a wait_for failure calls the answers given to requests not let in.
+_DOOR = {401: "401 (credentials missing or refused; a Digest challenge too)", 405: "405 (not a POST)"}
+
+
 def _described(r: Received) -> str:
     """A request received, in a line of a failed wait: what it was and what it was answered."""
     said = [r.operation or "(not MM7)", f"tid={printable(str(r.transaction_id))}"]
@@ -492,6 +496,7 @@ class Simulator:
         self._linked = itertools.count(1)  # MO LinkedIDs, apart: an MO leaves the next MessageID as it was
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)  # (wakes wait_for when a request is kept)
+        self._door: dict[int, int] = {}  # HTTP status → requests answered so before being let in (401, 405)
         self._queue: list = []
         self._running = 0  # scheduled jobs taken off the queue and not finished yet
         self._seq = itertools.count()
@@ -659,6 +664,7 @@ class Simulator:
             self._troubles.clear()
             self.mo_sent.clear()
             self.received.clear()
+            self._door.clear()
             self._sent.clear()
             self.linked_ids.clear()
 
@@ -677,13 +683,19 @@ class Simulator:
         """A 405 or 401 for a request not let in; None for one let in (checked once: a Digest
         header is not taken twice)."""
         if method != "POST":
-            return Response(405, [("Allow", "POST")], b"")
+            return self._turned_away(Response(405, [("Allow", "POST")], b""))
         if self.config.auth is not None:
             header = header_value(headers, "authorization")
             ok, stale = self.config.auth.check(method, uri, header, body)
             if not ok:
-                return Response(401, [("WWW-Authenticate", self.config.auth.challenge(stale))], b"")
+                return self._turned_away(Response(401, [("WWW-Authenticate", self.config.auth.challenge(stale))], b""))
         return None
+
+    def _turned_away(self, rsp: Response) -> Response:
+        # (counted for wait_for's failure: a client whose every request got a 401 was told "Received: nothing")
+        with self._lock:
+            self._door[rsp.status] = self._door.get(rsp.status, 0) + 1
+        return rsp
 
     def _serve(self, body: bytes, content_type: str | None, trouble: Trouble | None,
                headers: dict | None = None) -> Response:
@@ -719,7 +731,7 @@ class Simulator:
         "extendedCancelReq", "extendedReplaceReq"; any without) are in `received`, answered → their
         `Received`, whatever they were answered (a refusal too: its `status` says). For a service that
         sends on its own time (a queue, a thread): if they do not come within `timeout` seconds, an
-        AssertionError says what came instead."""
+        AssertionError says what came instead, and how many were turned away unread (401, 405)."""
         __tracebackhide__ = True  # (the user's test is where it failed, not this helper)
         if operation is not None and operation not in _SERVED:  # (a slip would wait out the timeout, then blame the VASP)
             raise ValueError(f"operation must be one of {', '.join(_SERVED)} (or None for any), not {operation!r}")
@@ -729,14 +741,16 @@ class Simulator:
 
         with self._arrived:
             self._arrived.wait_for(lambda: len(matching()) >= count, timeout)
-            got, everything = matching(), list(self.received)
+            got, everything, door = matching(), list(self.received), dict(self._door)
         if len(got) >= count:
             return got
         came = "; ".join(_described(r) for r in everything[-20:]) or "nothing"
         if len(everything) > 20:
             came = f"{len(everything) - 20} more, then {came}"
+        turned = ", ".join(f"{_DOOR.get(status, status)}: {n}" for status, n in sorted(door.items()))
         raise AssertionError(f"waited {timeout:g} s at {self.url if self.server else 'the simulator'} for {count} "
-                             f"{operation or 'request'}(s), {len(got)} came. Received: {came}")
+                             f"{operation or 'request'}(s), {len(got)} came. Received: {came}"
+                             + (f". Turned away before being read (by answer): {turned}" if turned else ""))
 
     def _note(self, **what: Any) -> None:
         seen = getattr(self._answering, "seen", None)

@@ -1399,3 +1399,20 @@ def test_a_report_or_resend_of_what_the_simulator_does_not_know_says_so_in_words
     with pytest.raises(KeyError, match="no report, read reply or MO went out with TransactionID 'T-1'"):
         sim.resend("T-1")
     assert sim.control("POST", "report", b'{"message_id": "SIM-1", "recipient": "+1"}')[0] == 400
+
+
+def test_a_wait_for_requests_turned_away_at_the_door_says_so():
+    # Requests refused for their credentials (or method) are not in `received`: the wait said
+    # "Received: nothing" of a client sending all the while with the wrong password.
+    with Simulator(auth=mm7.auth.BasicAuth("sp", "pw")) as sim, \
+            mm7.Client(sim.url, username="sp", password="wrong", retry=mm7.RetryPolicy.never()) as client:
+        with pytest.raises(mm7.errors.SendError):
+            client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        requests.get(sim.url, timeout=10)
+        with pytest.raises(AssertionError, match=r"1 SubmitReq\(s\), 0 came\. Received: nothing\. Turned away before "
+                                                 r"being read \(by answer\): 401 \(credentials missing or refused; "
+                                                 r"a Digest challenge too\): 1, 405 \(not a POST\): 1$"):
+            sim.wait_for("SubmitReq", timeout=0.1)
+        sim.reset()
+        with pytest.raises(AssertionError, match=r"Received: nothing$"):
+            sim.wait_for(timeout=0.1)
