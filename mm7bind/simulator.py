@@ -211,6 +211,29 @@ def _closes_unanswered(environ: Mapping) -> bool:
     return "waitress.client_disconnected" in environ
 
 
+@dataclass(frozen=True)
+class Busy:
+    """What `Simulator.wait_idle` found left when its timeout came: false, and said."""
+
+    timeout: float
+    scheduled: int  # deliveries, reports, read replies and repeats not yet due or not yet taken
+    next_in: float | None  # seconds until the next is due
+    running: int  # on their way (a report waiting for the VASP's answer)
+    started: bool
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        said = [f"{self.scheduled} scheduled" + (f" (the next due in {self.next_in:.3g} s)"
+                                                  if self.next_in is not None else "")] if self.scheduled else []
+        said += [f"{self.running} on its way (waiting for the VASP's answer)"] if self.running else []
+        why = "" if self.started else " (the simulator is not running: start() it)"
+        return f"<not idle after {self.timeout:g} s: {', '.join(said) or 'nothing left'}{why}>"
+
+    __str__ = __repr__
+
+
 class NotKept(KeyError):
     """A MessageID or TransactionID the simulator does not know, said in words (a bare KeyError
     showed the key alone); `args[0]` is the key."""
@@ -1388,11 +1411,18 @@ class Simulator:
                     self._running -= 1
                     self._wake.notify_all()
 
-    def wait_idle(self, timeout: float = 10.0) -> bool:
+    def wait_idle(self, timeout: float = 10.0) -> bool | Busy:
         """Wait until every scheduled report has gone out and been answered (for tests and the demo):
-        nothing scheduled, nothing on its way (a report waiting for the VASP's answer is busy)."""
+        nothing scheduled, nothing on its way (a report waiting for the VASP's answer is busy).
+        → True; when `timeout` came first, a false `Busy` saying what was left (`assert
+        sim.wait_idle()` fails showing it, where a bare False said nothing)."""
         with self._wake:
-            return self._wake.wait_for(lambda: not self._queue and not self._running, timeout)
+            if self._wake.wait_for(lambda: not self._queue and not self._running, timeout):
+                return True
+            now = time.monotonic()
+            left = sum(len(args[2]) - args[3] if fn == self._step else 1 for _, _, fn, args in self._queue)
+            next_in = max(0.0, min(due for due, *_ in self._queue) - now) if self._queue else None
+            return Busy(timeout, left, next_in, self._running, self.server is not None and not self._stopping)
 
     # -- control --------------------------------------------------------------------------------
 

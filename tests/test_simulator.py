@@ -1416,3 +1416,16 @@ def test_a_wait_for_requests_turned_away_at_the_door_says_so():
         sim.reset()
         with pytest.raises(AssertionError, match=r"Received: nothing$"):
             sim.wait_for(timeout=0.1)
+
+
+def test_a_wait_for_idleness_that_times_out_says_what_was_left():
+    # `assert sim.wait_idle()` failed saying `assert False`: nothing of the 60 s report_delay that
+    # held it, or of a report stuck waiting for the VASP.
+    recipients = ["+8613800000001", "+8613800000002", "+8613800000003"]
+    with Simulator(report_delay=60) as sim, mm7.Client(sim.url) as client:
+        client.submit(m.SubmitReq(recipients=recipients, delivery_report=True, read_reply=True))
+        busy = sim.wait_idle(timeout=0.1)
+        assert not busy and busy.scheduled == 6 and busy.running == 0 and 30 < busy.next_in <= 60
+        assert re.fullmatch(r"<not idle after 0.1 s: 6 scheduled \(the next due in [\d.]+ s\)>", repr(busy))
+    assert "the simulator is not running: start() it" in repr(sim.wait_idle(timeout=0))
+    assert Simulator().wait_idle(timeout=0) is True
