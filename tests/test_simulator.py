@@ -1355,7 +1355,8 @@ def test_a_test_waits_for_what_its_service_sends_on_its_own_time_and_is_told_wha
             [submit] = sim.wait_for("SubmitReq")
         finally:
             later.join()
-        assert (submit.transaction_id, submit.status, submit.message_id) == ("sent-later", 1000, list(sim.messages)[0])
+        [mid] = sim.messages
+        assert (submit.transaction_id, submit.status, submit.message_id) == ("sent-later", 1000, mid)
         with pytest.raises(mm7.FaultError):
             client.cancel("no-such", transaction_id="cancel-1")
         assert [r.operation for r in sim.wait_for()] == ["SubmitReq", "CancelReq"]  # (any request)
