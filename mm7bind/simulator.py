@@ -410,6 +410,7 @@ _DELIVERED = (DeliveryStatus.RETRIEVED, DeliveryStatus.FORWARDED)
 _ENDS = {s.value: "delivered" if s in _DELIVERED else "undelivered" for s in DeliveryStatus
          if s not in (DeliveryStatus.DEFERRED, DeliveryStatus.INDETERMINATE)}
 
+
 @dataclass(frozen=True)
 class _Fates:
     """Each recipient's delivery status as configured when a message was taken: its own
@@ -1376,7 +1377,9 @@ class Simulator:
     def _step(self, due: float, seq: int, items: list, index: int, resets: int, fn: Callable, args: tuple) -> None:
         try:
             fn(items[index], *args)
-        finally:  # (a failed one must not stop the rest, as a failed job stops no other)
+        except Exception:  # (a failed one must not stop the rest, as a failed job stops no other)
+            log.exception("scheduled %s failed for %s", getattr(fn, "__name__", fn), printable(str(items[index])))
+        finally:
             with self._wake:
                 # (kept first among the jobs due with it, as the next of its own would be; not after
                 # a reset, which forgets what was scheduled)

@@ -1301,7 +1301,7 @@ def test_the_recipients_of_a_submit_are_reported_in_turn_with_their_own_statuses
         assert said.index(("DeliveryReportReq", first, r, "Retrieved")) < said.index(("ReadReplyReq", first, r, "Read"))
 
 
-def test_a_reset_while_a_submits_recipients_are_being_delivered_schedules_no_more_of_them():
+def test_a_reset_while_a_submits_recipients_are_being_delivered_schedules_no_more_of_them(caplog):
     with Simulator() as sim:
         done = []
         sim.schedule_each(0, ["a", "b", "c"], lambda item: (done.append(item), sim.reset()))
@@ -1310,6 +1310,8 @@ def test_a_reset_while_a_submits_recipients_are_being_delivered_schedules_no_mor
         sim.schedule_each(0, ["x", "y"], lambda item: failing.append(item) or 1 / 0)  # (each one's failure is its own)
         assert sim.wait_idle()
     assert done == ["a"] and failing == ["x", "y"]
+    assert [r.getMessage() for r in caplog.records if "failed" in r.getMessage()] == [
+        "scheduled <lambda> failed for x", "scheduled <lambda> failed for y"]
 
 
 def test_reports_about_a_submit_to_many_recipients_find_each_recipient_at_once(monkeypatch):
