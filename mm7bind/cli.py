@@ -2255,8 +2255,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-delay", type=_delay, default=simdefaults.REPORT_DELAY, metavar="SECONDS",
                    help="delivery (and its report) after the SubmitReq, or its EarliestDeliveryTime "
                         "(default %(default)s)")
-    p.add_argument("--max-recipients", type=_count, metavar="N",
-                   help="refuse a SubmitReq to more recipients with 3003, as some providers do (1: one per submit)")
+    p.add_argument("--max-recipients", type=_count, default=simdefaults.MAX_RECIPIENTS, metavar="N",
+                   help="refuse a SubmitReq to more recipients with 3003, as MMSCs do (1: one per submit, as some "
+                        "providers take; default %(default)s)")
     p.add_argument("--require-smil", action="store_true",
                    help="refuse content without a SMIL presentation with 2004, as some providers do")
     p.add_argument("--max-size", type=_count, metavar="BYTES",

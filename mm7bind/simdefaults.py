@@ -12,3 +12,7 @@ READ_DELAY = 1.0
 # test that cancels or replaces gives itself time: @pytest.mark.mm7_simulator(report_delay=60).
 FIXTURE_REPORT_DELAY = 0.1
 FIXTURE_READ_DELAY = 0.2
+
+# The most recipients (To, Cc and Bcc) one SubmitReq may name (more: 3003), as an MMSC caps them:
+# every recipient is a delivery to schedule and report. mm7bind's own send API takes as many.
+MAX_RECIPIENTS = 1000

@@ -48,7 +48,7 @@ from .envelope import Envelope, Fault, XmlStyle
 from .errors import (ConnectError, DecodeError, Deviation, EncodeError, FaultError, HTTPStatusError,
                      LimitExceededError, SendError, TransportError, UnsupportedEncodingError, ValidationError,
                      refusable)
-from .hints import suggest_keywords, unknown_fields
+from .hints import did_you_mean, suggest_keywords, unknown_fields
 from .jsonable import deviation_json
 from .mime import header_value
 from .profiles import CMCC, CMCC_MMSC, DIALECTS, Profile
@@ -56,7 +56,7 @@ from .receiver import (ReceiverConfig, Response, encode_reply, fault_status, ref
                        unsupported_encoding, what_it_said)
 from .retry import RetryPolicy
 from .server import REASONS, EmbeddedServer, request_headers, without_body_for_head
-from .simdefaults import READ_DELAY, REPORT_DELAY
+from .simdefaults import MAX_RECIPIENTS, READ_DELAY, REPORT_DELAY
 from .status import DeliveryStatus, ReadStatus, RequestStatus, lookup
 
 log = logging.getLogger("mm7bind.simulator")
@@ -100,9 +100,10 @@ class SimulatorConfig:
     message_id_prefix: str | None = None
     relay_server_id: str = "mm7bind-simulator"
     quirks: bool = True  # reproduce the dialect's known deviations on what it sends and answers
-    # Some providers' rules (no dialect of their own): one recipient per SubmitReq (more: 3003), and
-    # content with a SMIL presentation (without: 2004).
-    max_recipients: int | None = None
+    # The most recipients one SubmitReq may name (more: 3003): 1000 by default, as an MMSC caps them
+    # (some providers take one); None: any number. And some providers' rule (no dialect of their
+    # own): content with a SMIL presentation (without: 2004).
+    max_recipients: int | None = MAX_RECIPIENTS
     require_smil: bool = False
     # The largest request taken, in bytes (more: 2004); None: the dialect's (cmcc 100000, mbuni 512000,
     # standard none). Providers cap them too (300 KB, 600 KB...).
@@ -210,6 +211,42 @@ def _closes_unanswered(environ: Mapping) -> bool:
     return "waitress.client_disconnected" in environ
 
 
+@dataclass(frozen=True)
+class Busy:
+    """What `Simulator.wait_idle` found left when its timeout came: false, and said."""
+
+    timeout: float
+    scheduled: int  # deliveries, reports, read replies and repeats not yet due or not yet taken
+    next_in: float | None  # seconds until the next is due
+    running: int  # on their way (a report waiting for the VASP's answer)
+    started: bool
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        said = [f"{self.scheduled} scheduled" + (f" (the next due in {self.next_in:.3g} s)"
+                                                  if self.next_in is not None else "")] if self.scheduled else []
+        said += [f"{self.running} on its way (waiting for the VASP's answer)"] if self.running else []
+        why = "" if self.started else " (the simulator is not running: start() it)"
+        return f"<not idle after {self.timeout:g} s: {', '.join(said) or 'nothing left'}{why}>"
+
+    __str__ = __repr__
+
+
+class NotKept(KeyError):
+    """A MessageID or TransactionID the simulator does not know, said in words (a bare KeyError
+    showed the key alone); `args[0]` is the key."""
+
+    def __init__(self, key: str, what: str) -> None:
+        super().__init__(key)
+        self.what = what
+
+    def __str__(self) -> str:
+        return (self.what.format(self.args[0]) + " (never, or before a reset, or older than the latest "
+                "max_messages)")
+
+
 @dataclass
 class StoredMessage:
     message_id: str
@@ -230,16 +267,42 @@ class StoredMessage:
         if self.addresses is None:
             self.addresses = [m.Address.parse(a) if isinstance(a, str) else a
                               for a in getattr(self.request, "recipients", None) or []]
+        # Made from them once, when first asked (not fields: no part of what it is): looked for in
+        # the lists, each report about a SubmitReq to n recipients took n steps.
+        self._written_as: dict[str, m.Address] | None = None
+        self._delivered: list[str] | None = None
+        self._reached: frozenset[str] | None = None
 
     def _address(self, recipient: str) -> m.Address:
         """`recipient` as the VASP wrote it (a ShortCode stays one, its coding kept), for the reports
         about it; one it did not name, as read."""
-        return next((a for a in self.addresses or () if str(a) == recipient), None) or m.Address.parse(recipient)
+        return self._written().get(recipient) or m.Address.parse(recipient)
+
+    def _written(self) -> dict[str, m.Address]:
+        if self._written_as is None:
+            written: dict[str, m.Address] = {}
+            for a in self.addresses or ():
+                written.setdefault(str(a), a)  # (the first, as the list's search found it)
+            self._written_as = written
+        return self._written_as
 
     def _delivered_to(self) -> list[str]:
         """The recipients it reaches: a displayOnly address is shown to them, not delivered to."""
-        shown = {str(a) for a in self.addresses or () if a.display_only}
-        return [r for r in self.recipients or () if r not in shown]
+        if self._delivered is None:
+            shown = {str(a) for a in self.addresses or () if a.display_only}
+            self._delivered = [r for r in self.recipients or () if r not in shown]
+        return self._delivered
+
+    def _reaches(self, recipient: str) -> bool:
+        if self._reached is None:
+            self._reached = frozenset(self._delivered_to())
+        return recipient in self._reached
+
+    def _not_reached(self, recipient: str) -> str:
+        """What `send_report` and `send_read_reply` say of a recipient it was not delivered to."""
+        delivered = self._delivered_to()
+        named = ", ".join(delivered[:10]) + (f" and {len(delivered) - 10} more" if len(delivered) > 10 else "")
+        return f"{self.message_id} was not delivered to {recipient!r}: its recipients are {named or 'none'}"
 
     def summary(self) -> dict:
         msg = self.request
@@ -290,6 +353,24 @@ class Received:
                 **_deviations_json(self.deviations), "received_at": self.received_at.isoformat()}
 
 
+# The operations an MMSC serves, as `Simulator.wait_for` names them.
+_SERVED = ("SubmitReq", "CancelReq", "ReplaceReq", "extendedCancelReq", "extendedReplaceReq")
+
+
+# What a wait_for failure calls the answers given to requests not let in.
+_DOOR = {401: "401 (credentials missing or refused; a Digest challenge too)", 405: "405 (not a POST)"}
+
+
+def _described(r: Received) -> str:
+    """A request received, in a line of a failed wait: what it was and what it was answered."""
+    said = [r.operation or "(not MM7)", f"tid={printable(str(r.transaction_id))}"]
+    if r.status is not None:
+        said.append(f"status={r.status}")
+    if r.http_status != 200:
+        said.append(f"http={r.http_status}")
+    return " ".join(said)
+
+
 def _deviations_json(deviations) -> dict:
     """The deviations as the control JSON gives them: `deviations` as `str(Deviation)` writes each
     (what it always gave, which scripts may parse), and `deviations_full` as the forwarded and saved
@@ -328,6 +409,19 @@ def _seconds_until(when: m.When | None) -> float:
 _DELIVERED = (DeliveryStatus.RETRIEVED, DeliveryStatus.FORWARDED)
 _ENDS = {s.value: "delivered" if s in _DELIVERED else "undelivered" for s in DeliveryStatus
          if s not in (DeliveryStatus.DEFERRED, DeliveryStatus.INDETERMINATE)}
+
+
+@dataclass(frozen=True)
+class _Fates:
+    """Each recipient's delivery status as configured when a message was taken: its own
+    (`recipient_status`), or `report_status` (kept so, not one for each recipient)."""
+
+    own: dict[str, str]
+    default: str
+
+    def __call__(self, recipient: str) -> str:
+        return self.own.get(recipient, self.default)
+
 
 _RETRY = RetryPolicy()  # which of the VASP's answers are worth sending again (the attempts are the config's)
 
@@ -425,9 +519,12 @@ class Simulator:
         self._sent: dict[str, tuple] = {}  # TransactionID → what went to the VASP under it (resend)
         self._linked = itertools.count(1)  # MO LinkedIDs, apart: an MO leaves the next MessageID as it was
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # (wakes wait_for when a request is kept)
+        self._door: dict[int, int] = {}  # HTTP status → requests answered so before being let in (401, 405)
         self._queue: list = []
         self._running = 0  # scheduled jobs taken off the queue and not finished yet
         self._seq = itertools.count()
+        self._reset_count = 0
         self._wake = threading.Condition()
         self._stopping = False
         self._troubles: list[Trouble] = []  # for the next requests, in order
@@ -559,7 +656,22 @@ class Simulator:
         client cannot know; "before-answer" under waitress alone, the simulator's own server: another
         one hosting `wsgi_app()` gets a 500 saying so, the request not served).
         → how many requests will now fail (these and those queued before)."""
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise ValueError(f"count {count!r} is not a whole number, 0 or more")  # ([t] * -1 queued none, silently)
+        unknown = [name for name in trouble if name not in TROUBLE_FIELDS[1:]]
+        if unknown:  # (said as the call the test made, not as Trouble's constructor)
+            raise TypeError(f"fail_next() got an unexpected keyword argument {unknown[0]!r}"
+                            + did_you_mean(unknown[0], TROUBLE_FIELDS))
         t = Trouble(**trouble)
+        if count and t.status is None and t.http_status is None and t.drop is None:
+            # (queued, it served the next requests as if none had been scripted: fail_next(3000), meaning
+            # a status, scripted 3000 requests' worth of nothing, and the test's failure came from elsewhere)
+            if t.retry_after is not None:
+                raise ValueError("retry_after is sent with a status or an http_status: give one of them too")
+            if not t.delay:
+                raise ValueError(f"nothing scripted for the next {count} request(s): name the trouble (status=3000, "
+                                 "http_status=503, delay=5 or drop=\"before-answer\"), the count apart "
+                                 "(fail_next(2, status=3000))")
         with self._lock:
             self._troubles.extend([t] * count)
             return len(self._troubles)
@@ -570,11 +682,13 @@ class Simulator:
         counting: a VASP's store never sees one given twice. A report already on its way still arrives."""
         with self._wake:
             self._queue.clear()
+            self._reset_count += 1  # (a schedule_each running now schedules no more of its items)
         with self._lock:
             self.messages.clear()
             self._troubles.clear()
             self.mo_sent.clear()
             self.received.clear()
+            self._door.clear()
             self._sent.clear()
             self.linked_ids.clear()
 
@@ -593,13 +707,19 @@ class Simulator:
         """A 405 or 401 for a request not let in; None for one let in (checked once: a Digest
         header is not taken twice)."""
         if method != "POST":
-            return Response(405, [("Allow", "POST")], b"")
+            return self._turned_away(Response(405, [("Allow", "POST")], b""))
         if self.config.auth is not None:
             header = header_value(headers, "authorization")
             ok, stale = self.config.auth.check(method, uri, header, body)
             if not ok:
-                return Response(401, [("WWW-Authenticate", self.config.auth.challenge(stale))], b"")
+                return self._turned_away(Response(401, [("WWW-Authenticate", self.config.auth.challenge(stale))], b""))
         return None
+
+    def _turned_away(self, rsp: Response) -> Response:
+        # (counted for wait_for's failure: a client whose every request got a 401 was told "Received: nothing")
+        with self._lock:
+            self._door[rsp.status] = self._door.get(rsp.status, 0) + 1
+        return rsp
 
     def _serve(self, body: bytes, content_type: str | None, trouble: Trouble | None,
                headers: dict | None = None) -> Response:
@@ -627,7 +747,34 @@ class Simulator:
         with self._lock:
             self.received.append(record)
             del self.received[:-self.config.max_messages]
+            self._arrived.notify_all()
         return rsp
+
+    def wait_for(self, operation: str | None = None, count: int = 1, timeout: float = 10.0) -> list[Received]:
+        """Wait until `count` requests (`operation`: "SubmitReq", "CancelReq", "ReplaceReq",
+        "extendedCancelReq", "extendedReplaceReq"; any without) are in `received`, answered → their
+        `Received`, whatever they were answered (a refusal too: its `status` says). For a service that
+        sends on its own time (a queue, a thread): if they do not come within `timeout` seconds, an
+        AssertionError says what came instead, and how many were turned away unread (401, 405)."""
+        __tracebackhide__ = True  # (the user's test is where it failed, not this helper)
+        if operation is not None and operation not in _SERVED:  # (a slip would wait out the timeout, then blame the VASP)
+            raise ValueError(f"operation must be one of {', '.join(_SERVED)} (or None for any), not {operation!r}")
+
+        def matching() -> list[Received]:
+            return [r for r in self.received if operation is None or r.operation == operation]
+
+        with self._arrived:
+            self._arrived.wait_for(lambda: len(matching()) >= count, timeout)
+            got, everything, door = matching(), list(self.received), dict(self._door)
+        if len(got) >= count:
+            return got
+        came = "; ".join(_described(r) for r in everything[-20:]) or "nothing"
+        if len(everything) > 20:
+            came = f"{len(everything) - 20} more, then {came}"
+        turned = ", ".join(f"{_DOOR.get(status, status)}: {n}" for status, n in sorted(door.items()))
+        raise AssertionError(f"waited {timeout:g} s at {self.url if self.server else 'the simulator'} for {count} "
+                             f"{operation or 'request'}(s), {len(got)} came. Received: {came}"
+                             + (f". Turned away before being read (by answer): {turned}" if turned else ""))
 
     def _note(self, **what: Any) -> None:
         seen = getattr(self._answering, "seen", None)
@@ -910,16 +1057,23 @@ class Simulator:
         """Each recipient's delivery, `report_delay` from now (from `msg`'s EarliestDeliveryTime, when
         it names a later one), with the report if `msg` asked for one; then the read replies it asked for."""
         held = _seconds_until(getattr(msg, "earliest_delivery_time", None))
-        fates = {rcpt: self.config.recipient_status.get(rcpt, self.config.report_status)
-                 for rcpt in stored._delivered_to()}
-        for rcpt, status in fates.items():
-            self.schedule(held + self.config.report_delay, self._reached, stored.message_id, rcpt, status,
-                          bool(msg.delivery_report))
+        # (the statuses as configured now: a test changing them later changes the next submit's)
+        fate = _Fates(dict(self.config.recipient_status), self.config.report_status)
+        recipients = stored._delivered_to()
+        self.schedule_each(held + self.config.report_delay, recipients, self._reached_as, stored.message_id,
+                           fate, bool(msg.delivery_report))
         if msg.read_reply:
             # Read once retrieved: never before the delivery report (same time: scheduled after it).
             delay = held + max(self.config.read_delay, self.config.report_delay)
-            for rcpt in [rcpt for rcpt, status in fates.items() if status == "Retrieved"]:
-                self.schedule(delay, self.send_read_reply, stored.message_id, rcpt, self.config.read_status, False)
+            self.schedule_each(delay, recipients, self._read_if_retrieved, stored.message_id, fate,
+                               self.config.read_status)
+
+    def _reached_as(self, recipient: str, message_id: str, fate: _Fates, report: bool) -> None:
+        self._reached(message_id, recipient, fate(recipient), report)
+
+    def _read_if_retrieved(self, recipient: str, message_id: str, fate: _Fates, status: str) -> None:
+        if fate(recipient) == "Retrieved" and self.config.vasp_url:
+            self.send_read_reply(message_id, recipient, status, False)
 
     def _keep(self, stored: StoredMessage) -> None:
         """Keep a message taken, the oldest dropped beyond `max_messages` (under the lock)."""
@@ -1081,10 +1235,9 @@ class Simulator:
         """A delivery report now; `wait`: its repeats too, then the last outcome (else they are scheduled)."""
         stored = self._lookup(message_id)
         if stored is None:
-            raise KeyError(message_id)
-        if recipient not in stored._delivered_to():  # (an MMSC reports on whom it delivered to, none else)
-            raise ValueError(f"{message_id} was not delivered to {recipient!r}: its recipients are "
-                             f"{', '.join(stored._delivered_to()) or 'none'}")
+            raise NotKept(message_id, "no message {!r}")
+        if not stored._reaches(recipient):  # (an MMSC reports on whom it delivered to, none else)
+            raise ValueError(stored._not_reached(recipient))
         state = self._settle(stored, status)
         if state in ("cancelled", "replaced"):
             return {"skipped": state}
@@ -1104,9 +1257,8 @@ class Simulator:
             state = "unknown" if stored is None else stored.state
         if state in ("unknown", "cancelled", "replaced"):
             return {"skipped": state}
-        if recipient not in stored._delivered_to():  # (only one who got it can have read it)
-            raise ValueError(f"{message_id} was not delivered to {recipient!r}: its recipients are "
-                             f"{', '.join(stored._delivered_to()) or 'none'}")
+        if not stored._reaches(recipient):  # (only one who got it can have read it)
+            raise ValueError(stored._not_reached(recipient))
         msg = m.ReadReplyReq(
             relay_server_id=self.config.relay_server_id, message_id=message_id, recipient=stored._address(recipient),
             sender=self._sender_of(stored), time_stamp=datetime.now(timezone.utc), mm_status=ReadStatus(status),
@@ -1179,6 +1331,8 @@ class Simulator:
         VASP's handling of repeats. → the outcome, as the first send's; a TransactionID not sent (or
         beyond the latest max_messages) is a KeyError."""
         with self._lock:
+            if transaction_id not in self._sent:
+                raise NotKept(transaction_id, "no report, read reply or MO went out with TransactionID {!r}")
             stored, msg, linked_id = self._sent[transaction_id]
         return self._send(stored, msg, transaction_id=transaction_id, linked_id=linked_id, wait=True)
 
@@ -1210,8 +1364,31 @@ class Simulator:
     # -- the schedule ---------------------------------------------------------------------------
 
     def schedule(self, delay: float, fn: Callable, *args: Any) -> None:
+        self._push(time.monotonic() + delay, next(self._seq), fn, args)
+
+    def schedule_each(self, delay: float, items: list, fn: Callable, *args: Any) -> None:
+        """`fn(item, *args)` for each of `items` in turn, `delay` from now, in one place in the schedule
+        (a SubmitReq to 100,000 recipients held 200,000, 50 MB): it moves along them, taking its turn
+        among the other jobs due at that time as one job each would."""
+        if items:
+            due, seq = time.monotonic() + delay, next(self._seq)
+            self._push(due, seq, self._step, (due, seq, items, 0, self._reset_count, fn, args))
+
+    def _step(self, due: float, seq: int, items: list, index: int, resets: int, fn: Callable, args: tuple) -> None:
+        try:
+            fn(items[index], *args)
+        except Exception:  # (a failed one must not stop the rest, as a failed job stops no other)
+            log.exception("scheduled %s failed for %s", getattr(fn, "__name__", fn), printable(str(items[index])))
+        finally:
+            with self._wake:
+                # (kept first among the jobs due with it, as the next of its own would be; not after
+                # a reset, which forgets what was scheduled)
+                if index + 1 < len(items) and resets == self._reset_count:
+                    heapq.heappush(self._queue, (due, seq, self._step, (due, seq, items, index + 1, resets, fn, args)))
+
+    def _push(self, due: float, seq: int, fn: Callable, args: tuple) -> None:
         with self._wake:
-            heapq.heappush(self._queue, (time.monotonic() + delay, next(self._seq), fn, args))
+            heapq.heappush(self._queue, (due, seq, fn, args))
             self._wake.notify_all()  # (wait_idle waits on it too: notify() could wake it, not the worker)
 
     def _run_queue(self) -> None:
@@ -1227,7 +1404,8 @@ class Simulator:
                 _, _, fn, args = heapq.heappop(self._queue)
                 self._running += 1
             try:
-                if self.config.vasp_url or fn == self._reached:  # (delivered even with no VASP to tell)
+                # (delivered even with no VASP to tell; a step's own job says whether it needs one)
+                if self.config.vasp_url or fn == self._reached or fn == self._step:
                     fn(*args)
             except Exception:  # noqa: BLE001 (a failed report must not stop the schedule)
                 log.exception("scheduled %s failed", getattr(fn, "__name__", fn))
@@ -1236,11 +1414,18 @@ class Simulator:
                     self._running -= 1
                     self._wake.notify_all()
 
-    def wait_idle(self, timeout: float = 10.0) -> bool:
+    def wait_idle(self, timeout: float = 10.0) -> bool | Busy:
         """Wait until every scheduled report has gone out and been answered (for tests and the demo):
-        nothing scheduled, nothing on its way (a report waiting for the VASP's answer is busy)."""
+        nothing scheduled, nothing on its way (a report waiting for the VASP's answer is busy).
+        → True; when `timeout` came first, a false `Busy` saying what was left (`assert
+        sim.wait_idle()` fails showing it, where a bare False said nothing)."""
         with self._wake:
-            return self._wake.wait_for(lambda: not self._queue and not self._running, timeout)
+            if self._wake.wait_for(lambda: not self._queue and not self._running, timeout):
+                return True
+            now = time.monotonic()
+            left = sum(len(args[2]) - args[3] if fn == self._step else 1 for _, _, fn, args in self._queue)
+            next_in = max(0.0, min(due for due, *_ in self._queue) - now) if self._queue else None
+            return Busy(timeout, left, next_in, self._running, self.server is not None and not self._stopping)
 
     # -- control --------------------------------------------------------------------------------
 

@@ -9,6 +9,11 @@ project with mm7bind installed:
         assert mm7_simulator.messages[result.message_id].request.subject == "..."
         assert mm7_simulator.received[-1].headers["SOAPAction"] == '""'   # every request, as sent
 
+    def test_my_queue(mm7_simulator):
+        my_service.queue(my_message)                        # sent on its own time, from its thread
+        [submit] = mm7_simulator.wait_for("SubmitReq")      # else: what came instead
+        assert submit.status == 1000
+
     def test_reports(mm7_simulator, mm7_receiver):
         mm7_simulator.config.vasp_url = mm7_receiver.url   # reports and MO go to your receiver
         ...
@@ -79,7 +84,8 @@ def _marked(request, name: str) -> dict:
 def mm7_simulator(request):
     """A running MMSC simulator (standard dialect, messages delivered and reported after 0.1 s,
     read after 0.2 s: sooner than SimulatorConfig's defaults, see `mm7bind.simdefaults`); `.url`,
-    `.messages`. `@pytest.mark.mm7_simulator(dialect=..., ...)` gives it other SimulatorConfig settings."""
+    `.messages`, `.received`, `.wait_for(operation)`, `.fail_next(...)`, `.deliver(...)`.
+    `@pytest.mark.mm7_simulator(dialect=..., ...)` gives it other SimulatorConfig settings."""
     from .simdefaults import FIXTURE_READ_DELAY, FIXTURE_REPORT_DELAY  # noqa: PLC0415
     from .simulator import Simulator, SimulatorConfig  # noqa: PLC0415
 

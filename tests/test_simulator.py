@@ -1271,3 +1271,164 @@ def test_control_json_gives_each_deviation_with_its_details_beside_its_text():
     [kept] = tolerant.control("GET", "messages", b"")[1]
     assert [d["code"] for d in kept["deviations_full"]] == ["soap-action"]
     assert kept["deviations"][0].startswith("[soap-action]")
+
+
+def test_a_submit_to_many_recipients_takes_one_place_in_the_schedule_for_their_reports_and_read_replies():
+    # One job for each recipient's delivery, one more for each read reply: a SubmitReq to 100,000
+    # recipients held 200,000 of them, 50 MB, on top of the message.
+    recipients = [f"+86138{i:08d}" for i in range(500)]
+    sim = Simulator(report_delay=60)
+    out = mm7.encode(m.SubmitReq(recipients=recipients, delivery_report=True, read_reply=True), transaction_id="t")
+    assert sim.handle(out.to_bytes(), out.content_type, {}).status == 200
+    assert len(sim._queue) == 2
+
+
+def test_the_recipients_of_a_submit_are_reported_in_turn_with_their_own_statuses_read_after_their_report():
+    recipients = ["+8613800000001", "+8613800000002", "+8613800000003", "+8613800000004"]
+    with Simulator(report_delay=0, read_delay=0, recipient_status={"+8613800000002": "Rejected"}) as sim, \
+            RunningReceiver() as rcv, mm7.Client(sim.url) as client:
+        sim.config.vasp_url = rcv.url
+        first = client.submit(m.SubmitReq(recipients=recipients, delivery_report=True, read_reply=True)).message_id
+        second = client.submit(m.SubmitReq(recipients=recipients[:1], delivery_report=True)).message_id
+        assert sim.wait_idle()
+    said = [(msg.ELEMENT, msg.message_id, str(msg.recipient), str(msg.mm_status)) for msg, ctx in rcv.received]
+    reports = [s for s in said if s[0] == "DeliveryReportReq"]
+    assert reports == [("DeliveryReportReq", first, r, "Rejected" if r.endswith("2") else "Retrieved")
+                       for r in recipients] + [("DeliveryReportReq", second, recipients[0], "Retrieved")]
+    reads = [s[2] for s in said if s[0] == "ReadReplyReq"]
+    assert reads == [r for r in recipients if not r.endswith("2")]  # (one who rejected it never read it)
+    for r in reads:
+        assert said.index(("DeliveryReportReq", first, r, "Retrieved")) < said.index(("ReadReplyReq", first, r, "Read"))
+
+
+def test_a_reset_while_a_submits_recipients_are_being_delivered_schedules_no_more_of_them(caplog):
+    with Simulator() as sim:
+        done = []
+        sim.schedule_each(0, ["a", "b", "c"], lambda item: (done.append(item), sim.reset()))
+        assert sim.wait_idle()
+        failing = []
+        sim.schedule_each(0, ["x", "y"], lambda item: failing.append(item) or 1 / 0)  # (each one's failure is its own)
+        assert sim.wait_idle()
+    assert done == ["a"] and failing == ["x", "y"]
+    assert [r.getMessage() for r in caplog.records if "failed" in r.getMessage()] == [
+        "scheduled <lambda> failed for x", "scheduled <lambda> failed for y"]
+
+
+def test_reports_about_a_submit_to_many_recipients_find_each_recipient_at_once(monkeypatch):
+    # Each report looked for its recipient through the message's whole list (as written, and those
+    # delivered to): a SubmitReq to 100,000 recipients took 10^10 steps to report.
+    recipients = [f"+86138{i:08d}" for i in range(300)]
+    sim = Simulator(report_delay=60)
+    out = mm7.encode(m.SubmitReq(recipients=recipients), transaction_id="t")
+    sim.handle(out.to_bytes(), out.content_type, {})
+    [stored] = sim.messages.values()
+    named = []
+    written = m.Address.__str__
+    monkeypatch.setattr(m.Address, "__str__", lambda self: named.append(1) or written(self))
+    assert all(str(stored._address(r)) == r and stored._reaches(r) for r in recipients)
+    assert len(named) < 3 * len(recipients)
+    with pytest.raises(ValueError, match=r"\+8613800000009 and 290 more$"):  # (not 300 numbers in one message)
+        sim.send_report(stored.message_id, "+8613900000000")
+
+
+def test_a_submit_names_at_most_1000_recipients_by_default_as_an_mmsc_caps_them():
+    from mm7bind.cli import build_parser
+
+    assert mm7.simulator.SimulatorConfig().max_recipients == 1000
+    assert build_parser().parse_args(["simulate"]).max_recipients == 1000
+    sim = Simulator(report_delay=60)
+    for count, code in ((1000, 1000), (1001, 3003)):
+        out = mm7.encode(m.SubmitReq(recipients=m.Recipients(to=[f"+86138{i:08d}" for i in range(count - 1)],
+                                                             bcc=["+8613900000000"])), transaction_id="t")
+        said = mm7.decode_envelope(sim.handle(out.to_bytes(), out.content_type, {}).body)
+        assert (said.body.status.code if code == 1000 else said.body.detail.status.code) == code
+    unbounded = Simulator(max_recipients=None, report_delay=60)
+    assert mm7.decode_envelope(unbounded.handle(out.to_bytes(), out.content_type, {}).body).body.status.code == 1000
+
+
+def test_a_test_waits_for_what_its_service_sends_on_its_own_time_and_is_told_what_came_instead():
+    # A service sending from its queue or a thread of its own gave a test nothing to wait on but
+    # polling `received`, and a failure saying `[] == [...]`.
+    with Simulator(report_delay=60) as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        later = threading.Timer(0.2, lambda: client.submit(m.SubmitReq(recipients=["+8613800000000"]),
+                                                           transaction_id="sent-later"))
+        later.start()
+        try:
+            [submit] = sim.wait_for("SubmitReq")
+        finally:
+            later.join()
+        [mid] = sim.messages
+        assert (submit.transaction_id, submit.status, submit.message_id) == ("sent-later", 1000, mid)
+        with pytest.raises(mm7.FaultError):
+            client.cancel("no-such", transaction_id="cancel-1")
+        assert [r.operation for r in sim.wait_for()] == ["SubmitReq", "CancelReq"]  # (any request)
+        with pytest.raises(AssertionError) as info:
+            sim.wait_for("SubmitReq", count=2, timeout=0.2)
+        assert str(info.value) == (f"waited 0.2 s at {sim.url} for 2 SubmitReq(s), 1 came. Received: "
+                                   "SubmitReq tid=sent-later status=1000; CancelReq tid=cancel-1 status=2005 http=500")
+        with pytest.raises(ValueError, match="operation must be one of SubmitReq, CancelReq"):
+            sim.wait_for("submit")
+
+
+def test_trouble_that_scripts_nothing_or_a_misspelt_one_is_refused_in_the_words_of_the_call():
+    # fail_next(3000), meaning a status, queued 3000 requests' worth of nothing: they were served,
+    # and the test failed elsewhere, or passed for the wrong reason. A misspelt keyword was said as
+    # Trouble.__init__'s, without the name meant.
+    sim = Simulator()
+    with pytest.raises(ValueError, match=r"nothing scripted for the next 3000 request\(s\): name the trouble"):
+        sim.fail_next(3000)
+    with pytest.raises(ValueError, match="retry_after is sent with a status or an http_status"):
+        sim.fail_next(retry_after=5, delay=1)
+    with pytest.raises(TypeError, match=r"^fail_next\(\) got an unexpected keyword argument 'stauts' "
+                                        r"\(did you mean status\?\)$"):
+        sim.fail_next(stauts=3000)
+    with pytest.raises(ValueError, match="count -1 is not a whole number"):
+        sim.fail_next(-1, status=3000)
+    status, answer = sim.control("POST", "fail", b"{}")
+    assert status == 400 and answer["error"].startswith("nothing scripted for the next 1 request(s)")
+    assert sim.control("POST", "fail", b'{"count": 0}') == (200, {"queued": 0})  # (how many are queued)
+    assert sim.fail_next(delay=0.5) == 1 and sim.fail_next(2, status=3000) == 3
+
+
+def test_a_report_or_resend_of_what_the_simulator_does_not_know_says_so_in_words():
+    # A bare KeyError showed the key alone: `KeyError: 'SIM...-000001'`.
+    from mm7bind.simulator import NotKept
+
+    sim = Simulator()
+    with pytest.raises(KeyError) as info:
+        sim.send_report("SIM-1", "+8613800000000")
+    assert isinstance(info.value, NotKept) and info.value.args == ("SIM-1",)
+    assert str(info.value) == "no message 'SIM-1' (never, or before a reset, or older than the latest max_messages)"
+    with pytest.raises(KeyError, match="no report, read reply or MO went out with TransactionID 'T-1'"):
+        sim.resend("T-1")
+    assert sim.control("POST", "report", b'{"message_id": "SIM-1", "recipient": "+1"}')[0] == 400
+
+
+def test_a_wait_for_requests_turned_away_at_the_door_says_so():
+    # Requests refused for their credentials (or method) are not in `received`: the wait said
+    # "Received: nothing" of a client sending all the while with the wrong password.
+    with Simulator(auth=mm7.auth.BasicAuth("sp", "pw")) as sim, \
+            mm7.Client(sim.url, username="sp", password="wrong", retry=mm7.RetryPolicy.never()) as client:
+        with pytest.raises(mm7.errors.SendError):
+            client.submit(m.SubmitReq(recipients=["+8613800000000"]))
+        requests.get(sim.url, timeout=10)
+        with pytest.raises(AssertionError, match=r"1 SubmitReq\(s\), 0 came\. Received: nothing\. Turned away before "
+                                                 r"being read \(by answer\): 401 \(credentials missing or refused; "
+                                                 r"a Digest challenge too\): 1, 405 \(not a POST\): 1$"):
+            sim.wait_for("SubmitReq", timeout=0.1)
+        sim.reset()
+        with pytest.raises(AssertionError, match=r"Received: nothing$"):
+            sim.wait_for(timeout=0.1)
+
+
+def test_a_wait_for_idleness_that_times_out_says_what_was_left():
+    # `assert sim.wait_idle()` failed saying `assert False`: nothing of the 60 s report_delay that
+    # held it, or of a report stuck waiting for the VASP.
+    recipients = ["+8613800000001", "+8613800000002", "+8613800000003"]
+    with Simulator(report_delay=60) as sim, mm7.Client(sim.url) as client:
+        client.submit(m.SubmitReq(recipients=recipients, delivery_report=True, read_reply=True))
+        busy = sim.wait_idle(timeout=0.1)
+        assert not busy and busy.scheduled == 6 and busy.running == 0 and 30 < busy.next_in <= 60
+        assert re.fullmatch(r"<not idle after 0.1 s: 6 scheduled \(the next due in [\d.]+ s\)>", repr(busy))
+    assert "the simulator is not running: start() it" in repr(sim.wait_idle(timeout=0))
+    assert Simulator().wait_idle(timeout=0) is True
