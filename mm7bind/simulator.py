@@ -34,7 +34,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -501,14 +501,78 @@ def _new_run_id() -> str:
             + f"{secrets.randbelow(10_000):04d}")
 
 
+class _KeptMessages(Mapping):
+    """A simulator's messages by MessageID, read-only, safe to read while it serves: its server
+    threads add and drop entries, and a dict iterated meanwhile raises "dictionary changed size
+    during iteration". Each read holds the simulator's lock; iteration, keys(), values() and
+    items() go over a copy."""
+
+    def __init__(self, sim: Simulator):
+        self._sim = sim
+
+    def __getitem__(self, message_id: str) -> StoredMessage:
+        with self._sim._lock:
+            return self._sim._messages[message_id]
+
+    def __len__(self) -> int:
+        with self._sim._lock:
+            return len(self._sim._messages)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def keys(self) -> list[str]:  # type: ignore[override]
+        with self._sim._lock:
+            return list(self._sim._messages)
+
+    def values(self) -> list[StoredMessage]:  # type: ignore[override]
+        with self._sim._lock:
+            return list(self._sim._messages.values())
+
+    def items(self) -> list[tuple[str, StoredMessage]]:  # type: ignore[override]
+        with self._sim._lock:
+            return list(self._sim._messages.items())
+
+    def __repr__(self) -> str:
+        return f"{{{', '.join(f'{k!r}: {v!r}' for k, v in self.items())}}}"
+
+
+class _KeptRequests(Sequence):
+    """The requests a simulator let in, oldest first, read-only and safe to read while it serves
+    (as _KeptMessages): iterating goes over a copy, so none is skipped when the oldest are dropped."""
+
+    def __init__(self, sim: Simulator):
+        self._sim = sim
+
+    def __getitem__(self, index):  # noqa: ANN001 (an int or a slice, as a list takes)
+        with self._sim._lock:
+            return self._sim._received[index]
+
+    def __len__(self) -> int:
+        with self._sim._lock:
+            return len(self._sim._received)
+
+    def __iter__(self) -> Iterator[Received]:
+        with self._sim._lock:
+            return iter(list(self._sim._received))
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == other if isinstance(other, (list, Sequence)) else NotImplemented
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+
 @suggest_keywords
 class Simulator:
     def __init__(self, config: SimulatorConfig | None = None, **settings: Any):
         self.config = config or SimulatorConfig(**settings)
-        self.messages: dict[str, StoredMessage] = {}
+        self._messages: dict[str, StoredMessage] = {}
+        self.messages: Mapping[str, StoredMessage] = _KeptMessages(self)
         self.mo_sent: list[dict] = []
         # Every request let in, the latest max_messages: what the VASP sent, and what it was answered.
-        self.received: list[Received] = []
+        self._received: list[Received] = []
+        self.received: Sequence[Received] = _KeptRequests(self)
         # Given to MO messages, the latest max_messages (insertion-ordered): a reply must cite one
         self.linked_ids: dict[str, None] = {}
         # MessageIDs: SIM<run_id>-000001, 2... in the order submits came. The run_id (when this
@@ -684,10 +748,10 @@ class Simulator:
             self._queue.clear()
             self._reset_count += 1  # (a schedule_each running now schedules no more of its items)
         with self._lock:
-            self.messages.clear()
+            self._messages.clear()
             self._troubles.clear()
             self.mo_sent.clear()
-            self.received.clear()
+            self._received.clear()
             self._door.clear()
             self._sent.clear()
             self.linked_ids.clear()
@@ -745,8 +809,8 @@ class Simulator:
             message_id=getattr(answered, "message_id", None) or named, trouble=trouble,
             deviations=list(env.deviations if env is not None else seen.get("deviations", ())))
         with self._lock:
-            self.received.append(record)
-            del self.received[:-self.config.max_messages]
+            self._received.append(record)
+            del self._received[:-self.config.max_messages]
             self._arrived.notify_all()
         return rsp
 
@@ -761,11 +825,11 @@ class Simulator:
             raise ValueError(f"operation must be one of {', '.join(_SERVED)} (or None for any), not {operation!r}")
 
         def matching() -> list[Received]:
-            return [r for r in self.received if operation is None or r.operation == operation]
+            return [r for r in self._received if operation is None or r.operation == operation]
 
         with self._arrived:
             self._arrived.wait_for(lambda: len(matching()) >= count, timeout)
-            got, everything, door = matching(), list(self.received), dict(self._door)
+            got, everything, door = matching(), list(self._received), dict(self._door)
         if len(got) >= count:
             return got
         came = "; ".join(_described(r) for r in everything[-20:]) or "nothing"
@@ -1040,7 +1104,7 @@ class Simulator:
                 media_kind(p.content_type) == "smil" for p in msg.content.all_parts())):
             return self.fault(env, "Client", RequestStatus.MULTIMEDIA_CONTENT_REFUSED, "no SMIL presentation")
         with self._lock:
-            known = not msg.linked_id or msg.linked_id in self.linked_ids or msg.linked_id in self.messages
+            known = not msg.linked_id or msg.linked_id in self.linked_ids or msg.linked_id in self._messages
         if not known:
             return self.fault(env, "Client", RequestStatus.LINKED_ID_NOT_FOUND, f"no message {msg.linked_id} to link to")
         mid = self._new_id()
@@ -1077,13 +1141,13 @@ class Simulator:
 
     def _keep(self, stored: StoredMessage) -> None:
         """Keep a message taken, the oldest dropped beyond `max_messages` (under the lock)."""
-        self.messages[stored.message_id] = stored
-        while len(self.messages) > self.config.max_messages:
-            del self.messages[next(iter(self.messages))]
+        self._messages[stored.message_id] = stored
+        while len(self._messages) > self.config.max_messages:
+            del self._messages[next(iter(self._messages))]
 
     def _lookup(self, mid: str | None) -> StoredMessage | None:
         with self._lock:
-            return self.messages.get(mid or "")
+            return self._messages.get(mid or "")
 
     def _not_theirs(self, env: Envelope, msg: m.Message, stored: StoredMessage) -> Response | None:
         """2001 (Operation restricted), as Mbuni's MMSC answers, for a request about a message another
@@ -1438,13 +1502,13 @@ class Simulator:
             return 405, {"error": f"{route} takes {' or '.join(CONTROL_METHODS[route])}"}
         if route == "messages":
             with self._lock:
-                return 200, [s.summary() for s in self.messages.values()]
+                return 200, [s.summary() for s in self._messages.values()]
         if route == "received":
             with self._lock:
-                return 200, [r.summary() for r in self.received]
+                return 200, [r.summary() for r in self._received]
         if route == "health":
             with self._lock:
-                count = len(self.messages)
+                count = len(self._messages)
             return 200, {"ok": True, "dialect": self.config.dialect, "messages": count}
         try:
             args = json.loads(body or b"{}")

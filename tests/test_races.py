@@ -991,7 +991,7 @@ def test_a_cancel_while_the_simulator_reports_retrieved_is_either_a_cancel_or_re
     with Simulator() as sim, RunningReceiver() as vasp, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
         sim.config.vasp_url = vasp.url
         mid = client.submit(mm7.SubmitReq(recipients=["+8613800000000"])).message_id
-        sim.messages[mid] = PausingOnReportCheck(**{f: getattr(sim.messages[mid], f)
+        sim._messages[mid] = PausingOnReportCheck(**{f: getattr(sim.messages[mid], f)
                                                     for f in StoredMessage.__dataclass_fields__})
         sim._lock = lock = _ContentionSignallingLock(sim._lock)
         reported = {}

@@ -1432,3 +1432,26 @@ def test_a_wait_for_idleness_that_times_out_says_what_was_left():
         assert re.fullmatch(r"<not idle after 0.1 s: 6 scheduled \(the next due in [\d.]+ s\)>", repr(busy))
     assert "the simulator is not running: start() it" in repr(sim.wait_idle(timeout=0))
     assert Simulator().wait_idle(timeout=0) is True
+
+
+def test_the_simulators_messages_and_requests_can_be_read_while_it_takes_more():
+    # A test loops over what the simulator kept while its service still sends: the dict raised
+    # "changed size during iteration", the list went on with requests come since.
+    with Simulator() as sim, mm7.Client(sim.url, retry=mm7.RetryPolicy.never()) as client:
+        first = client.submit(m.SubmitReq(recipients=["+8613800000001"])).message_id
+        looked = []
+        for mid in sim.messages:
+            looked.append(mid)
+            client.submit(m.SubmitReq(recipients=["+8613800000002"]))
+        assert looked == [first] and len(sim.messages) == 2
+        assert [s.message_id for s in sim.messages.values()] == [first, *[k for k in sim.messages if k != first]]
+        requests_seen = 0
+        for _ in sim.received:
+            requests_seen += 1
+            if requests_seen > 3:
+                break
+            client.submit(m.SubmitReq(recipients=["+8613800000003"]))
+        assert requests_seen == 2 and len(sim.received) == 4
+        assert sim.received[-1].operation == "SubmitReq" and sim.messages.get(first) is sim.messages[first]
+        with pytest.raises(TypeError):
+            sim.messages["x"] = None  # read-only: what the simulator keeps is its own
