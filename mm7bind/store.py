@@ -364,7 +364,7 @@ CREATE TABLE IF NOT EXISTS inbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     sent_transaction_id TEXT,
     tid_key TEXT UNIQUE,
-    report_key TEXT UNIQUE,
+    report_key TEXT,
     claimed_at TEXT,
     headers TEXT,
     path TEXT,
@@ -375,6 +375,8 @@ CREATE INDEX IF NOT EXISTS inbox_state ON inbox (state);
 -- Only what has a MessageID (reports, read replies): a DeliverReq has none, and an entry for its
 -- NULL was one more page written per message, for a lookup that never asks for NULL.
 CREATE INDEX IF NOT EXISTS inbox_message_id ON inbox (message_id) WHERE message_id IS NOT NULL;
+-- A report's key, unique, is made by `_report_key_index` (files before it hold it as the column's
+-- UNIQUE, of every row).
 -- Bodies live apart from the rows whose state changes, so that marking a message handled does not
 -- rewrite its body. (Files written before this table existed keep theirs in inbox.body.)
 CREATE TABLE IF NOT EXISTS inbox_body (
@@ -958,6 +960,20 @@ def _claim(db: sqlite3.Connection) -> None:
                                 "left as it is")
 
 
+def _report_key_index(db: sqlite3.Connection) -> None:
+    """The unique index of reports' keys, of the rows with one: a DeliverReq has none, and the
+    entry for its NULL that the column's UNIQUE made (as in files of the releases before, which
+    keep theirs: dropping it means copying the table) was one more page written per message."""
+    for row in db.execute("PRAGMA index_list(inbox)").fetchall():
+        if row[3] == "u" and [c[2] for c in db.execute(f"PRAGMA index_info({_quoted(row[1])})")] == ["report_key"]:
+            return
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS inbox_report_key ON inbox (report_key) WHERE report_key IS NOT NULL")
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _partial_message_id_index(db: sqlite3.Connection) -> None:
     """A file from before the MessageID index left out messages without one has it made again so
     (once, as it opens: the index's column is read, not the bodies)."""
@@ -1125,6 +1141,7 @@ class SqliteStore:
                 db.execute("ALTER TABLE inbox ADD COLUMN holder TEXT")
             _partial_message_id_index(db)
             if inbox:
+                _report_key_index(db)
                 self._find_old_keys(db)
             outbox = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
             if "fingerprint" not in outbox:

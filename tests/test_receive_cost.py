@@ -107,6 +107,43 @@ def test_messages_without_a_message_id_take_no_entry_in_its_index_old_files_incl
     assert "WHERE message_id IS NOT NULL" in sql and any("inbox_message_id" in step for step in plan)
 
 
+def _report_key_indexes(path) -> list[tuple[str, str | None]]:
+    """The inbox's indexes holding report_key: (name, how it was made; None for a UNIQUE column's)."""
+    with sqlite3.connect(path) as db:
+        return [(name, sql) for name, sql in db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'inbox'")
+            if [c[2] for c in db.execute(f'PRAGMA index_info("{name}")')] == ["report_key"]]
+
+
+def test_messages_without_a_report_key_take_no_entry_in_its_index_old_files_kept_working(tmp_path):
+    # A DeliverReq has no report key: the UNIQUE column's index held an entry for its NULL too,
+    # one more page written per message. Reports are still unique by their key, repeats found.
+    from mm7bind import store as store_module
+
+    new = SqliteStore(tmp_path / "new.db", durability="process")
+    ct, body = deliver("t-1")
+    assert mm7.Receiver(store=new).handle(body, ct, {}, "127.0.0.1").status == 200
+    _report(new, "m-1")
+    assert new.accept(kind="DeliveryReportReq", transaction_id="r-again", message_id="m-1", recipient=None,
+                      status="Retrieved", peer=None, content_type="text/xml", body=b"<y/>", tid_key="other",
+                      report_key="rk:m-1")[1] is False
+    new.close()
+    [(_, sql)] = _report_key_indexes(tmp_path / "new.db")
+    assert sql is not None and "UNIQUE" in sql and "WHERE report_key IS NOT NULL" in sql
+
+    # A file whose column is UNIQUE (as releases before made it) keeps that index, and no second one.
+    with sqlite3.connect(tmp_path / "old.db") as db:
+        db.executescript(store_module.SENT_SCHEMA + store_module.INBOX_SCHEMA.replace(
+            "report_key TEXT,", "report_key TEXT UNIQUE,"))
+    old = SqliteStore(tmp_path / "old.db", durability="process")
+    _report(old, "m-2")
+    assert old.accept(kind="DeliveryReportReq", transaction_id="r-again", message_id="m-2", recipient=None,
+                      status="Retrieved", peer=None, content_type="text/xml", body=b"<y/>", tid_key="other",
+                      report_key="rk:m-2")[1] is False
+    old.close()
+    assert [sql for _, sql in _report_key_indexes(tmp_path / "old.db")] == [None]
+
+
 def test_headers_kept_without_their_sizes_counted_are_those_their_json_would_keep(monkeypatch):
     # Headers that obviously fit are kept without counting their JSON; ones that fit only as
     # text (control characters are 6 bytes of JSON each) are counted, and dropped as they cross.
