@@ -35,18 +35,20 @@ def to_jsonable(value: Any) -> Any:
             return {"bytes": len(value)}
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls) if not f.name.startswith("_"))
+    # (a plain value is taken here rather than in a call of its own: most are, and the receiver
+    # digests every message it takes this way)
     if names is not None:
         out = {}
         for name in names:
             v = getattr(value, name)
             if v is None or (isinstance(v, (list, dict)) and not v):
                 continue
-            out[name] = to_jsonable(v)
+            out[name] = v if type(v) in _PLAIN else to_jsonable(v)
         return out
     if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
+        return {str(k): v if type(v) in _PLAIN else to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
+        return [v if type(v) in _PLAIN else to_jsonable(v) for v in value]
     if hasattr(value, "name") and hasattr(value, "namespace") and type(value).__name__ == "Version":
         return value.name
     return value

@@ -239,3 +239,74 @@ def test_digest_answers_are_kept_spent_in_the_messages_transaction(tmp_path, mon
     store.close()
     with sqlite3.connect(tmp_path / "inbox.db") as db:
         assert db.execute("SELECT count(*) FROM digest_spent").fetchone()[0] == 4  # (not the stale one)
+
+
+def _python_calls(fn, *args) -> list[str]:
+    """The Python functions `fn(*args)` calls (their names, in order), itself left out."""
+    import sys
+
+    calls: list[str] = []
+    depth = [0]
+
+    def seen(frame, event, arg):
+        if event == "call":
+            depth[0] += 1
+            if depth[0] > 1:
+                calls.append(frame.f_code.co_name)
+        elif event == "return":
+            depth[0] -= 1
+
+    sys.setprofile(seen)
+    try:
+        fn(*args)
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def test_a_parts_type_once_parsed_is_read_without_another_call():
+    # Read some 40 times a message (matching parts to references, finding the SMIL, the leaves).
+    from mm7bind.mime import Headers, InPart
+
+    part = InPart(Headers([("Content-Type", 'multipart/related; boundary="b"; type="application/smil"')]))
+    assert part.is_multipart and part.params["type"] == "application/smil"
+    assert _python_calls(lambda: (part.content_type, part.params, part.is_multipart)) == [
+        "content_type", "params", "is_multipart"]
+
+
+def test_plain_values_are_made_json_ready_without_a_call_each():
+    # The receiver digests every message it takes through to_jsonable: a call for each None, str
+    # and bool among its fields was most of that digest's calls.
+    from mm7bind.jsonable import to_jsonable
+
+    msg = mm7.DeliverReq(sender="+8613800138000", recipients=["1065888"], subject="s", linked_id="L-1")
+    assert "to_jsonable" not in _python_calls(to_jsonable, {"subject": "s", "none": None, "flag": True, "n": 1})
+    assert "to_jsonable" not in _python_calls(to_jsonable, ["a", 1, None, 2.5])
+    to_jsonable(msg)  # (each class's fields listed the first time)
+    calls = _python_calls(to_jsonable, msg)
+    assert "to_jsonable" in calls  # (an address, an enum: a call of their own)
+    assert len(calls) < 15, calls
+    assert to_jsonable(msg)["subject"] == "s" and to_jsonable(msg)["sender"] == {
+        "value": "+8613800138000", "kind": "Number", "display_only": False}
+
+
+def test_the_store_writes_a_message_without_a_generator_or_lambda_per_message(tmp_path):
+    # Headers measured and a batch looked over in loops and C: each generator expression was a
+    # call per header (per queued write), with every message.
+    from mm7bind.store import kept_headers
+
+    headers = {"Host": "127.0.0.1:8080", "Content-Type": "text/xml", "SOAPAction": '""', "Authorization": "Basic eDp5"}
+    assert "<genexpr>" not in _python_calls(kept_headers, headers)
+    store = SqliteStore(tmp_path / "inbox.db", durability="process")
+    store.accept(kind="DeliverReq", transaction_id="t-0", message_id=None, recipient=None, status=None, peer=None,
+                 content_type="text/xml", body=b"<x/>", tid_key="k-0", report_key=None)  # (connections opened)
+
+    def one() -> None:
+        rec, new = store.accept(kind="DeliverReq", transaction_id="t-1", message_id=None, recipient=None, status=None,
+                                peer=None, content_type="text/xml", body=b"<x/>", tid_key="k-1", report_key=None,
+                                headers=headers, wait=5.0)
+        store.mark(rec.id, "handled", 1000, wait=5.0)
+
+    calls = _python_calls(one)
+    store.close()
+    assert not {"<genexpr>", "<lambda>"} & set(calls), calls
