@@ -18,7 +18,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import datetime, timedelta, timezone
@@ -790,6 +789,41 @@ try:  # POSIX; elsewhere threads are kept apart by the lock, processes by SQLite
     from fcntl import flock as _flock
 except ImportError:  # pragma: no cover
     _flock = None
+
+
+class _Locked:
+    """`SqliteStore._locked`: a class rather than a generator, taken twice a message (a generator's
+    context manager costs five calls more each time)."""
+
+    __slots__ = ("store", "db", "timeout", "wait")
+
+    def __init__(self, store: SqliteStore, db: sqlite3.Connection, timeout: float | None, wait: float | None):
+        self.store, self.db, self.timeout, self.wait = store, db, timeout, wait
+
+    def __enter__(self) -> None:
+        store, timeout = self.store, self.timeout
+        if timeout is None:
+            store._write.__enter__()
+            busy = BUSY_TIMEOUT
+        else:
+            deadline = time.monotonic() + timeout
+            if not store._write.acquire(timeout):
+                raise StoreBusy(f"the store's write lock was held by another process for {self.wait or timeout:g} s")
+            # (left so: the connection's next use without a deadline, through _conn, puts it back)
+            busy = _busy_ms(deadline - time.monotonic())
+        try:
+            store._busy_timeout(self.db, busy)
+        except BaseException:
+            store._write.__exit__(None, None, None)
+            raise
+
+    def __exit__(self, kind, exc, tb) -> None:
+        try:
+            if (self.timeout is not None and kind is not None and issubclass(kind, sqlite3.OperationalError)
+                    and "locked" in str(exc)):  # (SQLITE_BUSY: "database is locked")
+                raise StoreBusy(f"the store was locked by another program for {self.wait or self.timeout:g} s") from exc
+        finally:
+            self.store._write.__exit__(None, None, None)
 
 
 def _busy_ms(left: float) -> int:
@@ -1690,30 +1724,11 @@ class SqliteStore:
             for p in batch:
                 p.done = True
 
-    @contextmanager
-    def _locked(self, db: sqlite3.Connection, timeout: float | None, wait: float | None = None):
+    def _locked(self, db: sqlite3.Connection, timeout: float | None, wait: float | None = None) -> _Locked:
         """The write lock, and SQLite's busy wait on `db`, for at most `timeout` seconds in all
         (None: as long as the lock takes, then SQLite's 30 s); then `StoreBusy`, saying the
         caller waited `wait` seconds (its whole wait: `timeout` is what is left of it)."""
-        if timeout is None:
-            with self._write:
-                self._busy_timeout(db, BUSY_TIMEOUT)
-                yield
-            return
-        deadline = time.monotonic() + timeout
-        if not self._write.acquire(timeout):
-            raise StoreBusy(f"the store's write lock was held by another process for {wait or timeout:g} s")
-        try:
-            # (left so: the connection's next use without a deadline, through _conn, puts it back)
-            self._busy_timeout(db, _busy_ms(deadline - time.monotonic()))
-            try:
-                yield
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc):  # (SQLITE_BUSY: "database is locked")
-                    raise
-                raise StoreBusy(f"the store was locked by another program for {wait or timeout:g} s") from exc
-        finally:
-            self._write.__exit__(None, None, None)
+        return _Locked(self, db, timeout, wait)
 
     def claim(self, record_id: int, states: tuple[str, ...] = ("failed",), *,
               stale_before: datetime | None = None, wait: float | None = None) -> bool:
