@@ -21,12 +21,18 @@ def to_jsonable(value: Any) -> Any:
     cls = type(value)
     if cls in _PLAIN:
         return value
+    # (a plain value is taken in place rather than in a call of its own, and the usual containers
+    # are told by their exact class: the receiver digests every message it takes this way)
+    if cls is list or cls is tuple:
+        return [v if type(v) in _PLAIN else to_jsonable(v) for v in value]
+    if cls is dict:
+        return {str(k): v if type(v) in _PLAIN else to_jsonable(v) for k, v in value.items()}
     # (a class listed here reached the dataclass branch before: past the checks above it, which
     # depend on the class alone)
     names = _FIELD_NAMES.get(cls)
     if names is None:
         if isinstance(value, Enum):
-            return value.value
+            return value._value_  # (its value, without the property's two calls)
         if isinstance(value, datetime):
             return value.isoformat()
         if isinstance(value, timedelta):
@@ -39,14 +45,17 @@ def to_jsonable(value: Any) -> Any:
         out = {}
         for name in names:
             v = getattr(value, name)
-            if v is None or (isinstance(v, (list, dict)) and not v):
+            if v is None:
                 continue
-            out[name] = to_jsonable(v)
+            if type(v) in _PLAIN:
+                out[name] = v
+            elif not (isinstance(v, (list, dict)) and not v):
+                out[name] = to_jsonable(v)
         return out
     if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
+        return {str(k): v if type(v) in _PLAIN else to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
+        return [v if type(v) in _PLAIN else to_jsonable(v) for v in value]
     if hasattr(value, "name") and hasattr(value, "namespace") and type(value).__name__ == "Version":
         return value.name
     return value

@@ -540,13 +540,14 @@ class InPart:
             self._ctype = (main or "text/plain", params)
         return self._ctype
 
+    # (the parse asked for only the first time: these are read some 40 times a message)
     @property
     def content_type(self) -> str:
-        return self._parsed()[0]
+        return (self._ctype or self._parsed())[0]
 
     @property
     def params(self) -> dict[str, str]:
-        return self._parsed()[1]
+        return (self._ctype or self._parsed())[1]
 
     @property
     def content_id(self) -> str | None:
@@ -563,7 +564,7 @@ class InPart:
 
     @property
     def is_multipart(self) -> bool:
-        return self.content_type.startswith("multipart/") and not self._unsplit
+        return (self._ctype or self._parsed())[0].startswith("multipart/") and not self._unsplit
 
     def leaves(self) -> list[InPart]:
         if not self.is_multipart:

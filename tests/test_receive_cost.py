@@ -107,6 +107,43 @@ def test_messages_without_a_message_id_take_no_entry_in_its_index_old_files_incl
     assert "WHERE message_id IS NOT NULL" in sql and any("inbox_message_id" in step for step in plan)
 
 
+def _report_key_indexes(path) -> list[tuple[str, str | None]]:
+    """The inbox's indexes holding report_key: (name, how it was made; None for a UNIQUE column's)."""
+    with sqlite3.connect(path) as db:
+        return [(name, sql) for name, sql in db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'inbox'")
+            if [c[2] for c in db.execute(f'PRAGMA index_info("{name}")')] == ["report_key"]]
+
+
+def test_messages_without_a_report_key_take_no_entry_in_its_index_old_files_kept_working(tmp_path):
+    # A DeliverReq has no report key: the UNIQUE column's index held an entry for its NULL too,
+    # one more page written per message. Reports are still unique by their key, repeats found.
+    from mm7bind import store as store_module
+
+    new = SqliteStore(tmp_path / "new.db", durability="process")
+    ct, body = deliver("t-1")
+    assert mm7.Receiver(store=new).handle(body, ct, {}, "127.0.0.1").status == 200
+    _report(new, "m-1")
+    assert new.accept(kind="DeliveryReportReq", transaction_id="r-again", message_id="m-1", recipient=None,
+                      status="Retrieved", peer=None, content_type="text/xml", body=b"<y/>", tid_key="other",
+                      report_key="rk:m-1")[1] is False
+    new.close()
+    [(_, sql)] = _report_key_indexes(tmp_path / "new.db")
+    assert sql is not None and "UNIQUE" in sql and "WHERE report_key IS NOT NULL" in sql
+
+    # A file whose column is UNIQUE (as releases before made it) keeps that index, and no second one.
+    with sqlite3.connect(tmp_path / "old.db") as db:
+        db.executescript(store_module.SENT_SCHEMA + store_module.INBOX_SCHEMA.replace(
+            "report_key TEXT,", "report_key TEXT UNIQUE,"))
+    old = SqliteStore(tmp_path / "old.db", durability="process")
+    _report(old, "m-2")
+    assert old.accept(kind="DeliveryReportReq", transaction_id="r-again", message_id="m-2", recipient=None,
+                      status="Retrieved", peer=None, content_type="text/xml", body=b"<y/>", tid_key="other",
+                      report_key="rk:m-2")[1] is False
+    old.close()
+    assert [sql for _, sql in _report_key_indexes(tmp_path / "old.db")] == [None]
+
+
 def test_headers_kept_without_their_sizes_counted_are_those_their_json_would_keep(monkeypatch):
     # Headers that obviously fit are kept without counting their JSON; ones that fit only as
     # text (control characters are 6 bytes of JSON each) are counted, and dropped as they cross.
@@ -202,3 +239,76 @@ def test_digest_answers_are_kept_spent_in_the_messages_transaction(tmp_path, mon
     store.close()
     with sqlite3.connect(tmp_path / "inbox.db") as db:
         assert db.execute("SELECT count(*) FROM digest_spent").fetchone()[0] == 4  # (not the stale one)
+
+
+def _python_calls(fn, *args) -> list[str]:
+    """The Python functions `fn(*args)` calls (their names, in order), itself left out."""
+    import sys
+
+    calls: list[str] = []
+    depth = [0]
+
+    def seen(frame, event, arg):
+        if event == "call":
+            depth[0] += 1
+            if depth[0] > 1:
+                calls.append(frame.f_code.co_name)
+        elif event == "return":
+            depth[0] -= 1
+
+    sys.setprofile(seen)
+    try:
+        fn(*args)
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def test_a_parts_type_once_parsed_is_read_without_another_call():
+    # Read some 40 times a message (matching parts to references, finding the SMIL, the leaves).
+    from mm7bind.mime import Headers, InPart
+
+    part = InPart(Headers([("Content-Type", 'multipart/related; boundary="b"; type="application/smil"')]))
+    assert part.is_multipart and part.params["type"] == "application/smil"
+    assert _python_calls(lambda: (part.content_type, part.params, part.is_multipart)) == [
+        "content_type", "params", "is_multipart"]
+
+
+def test_plain_values_are_made_json_ready_without_a_call_each():
+    # The receiver digests every message it takes through to_jsonable: a call for each None, str
+    # and bool among its fields was most of that digest's calls.
+    from mm7bind.jsonable import to_jsonable
+
+    msg = mm7.DeliverReq(sender="+8613800138000", recipients=["1065888"], subject="s", linked_id="L-1")
+    assert "to_jsonable" not in _python_calls(to_jsonable, {"subject": "s", "none": None, "flag": True, "n": 1})
+    assert "to_jsonable" not in _python_calls(to_jsonable, ["a", 1, None, 2.5])
+    assert _python_calls(to_jsonable, mm7.AddressKind.NUMBER) == []  # (not the value property's two calls)
+    to_jsonable(msg)  # (each class's fields listed the first time)
+    calls = _python_calls(to_jsonable, msg)
+    assert "to_jsonable" in calls  # (an address, an enum: a call of their own)
+    assert len(calls) <= 8, calls
+    assert to_jsonable(msg)["subject"] == "s" and to_jsonable(msg)["sender"] == {
+        "value": "+8613800138000", "kind": "Number", "display_only": False}
+
+
+def test_the_store_writes_a_message_without_a_generator_or_lambda_per_message(tmp_path):
+    # Headers measured and a batch looked over in loops and C: each generator expression was a
+    # call per header (per queued write), with every message; the write lock taken without a
+    # generator's context manager (five calls more, twice a message).
+    from mm7bind.store import kept_headers
+
+    headers = {"Host": "127.0.0.1:8080", "Content-Type": "text/xml", "SOAPAction": '""', "Authorization": "Basic eDp5"}
+    assert "<genexpr>" not in _python_calls(kept_headers, headers)
+    store = SqliteStore(tmp_path / "inbox.db", durability="process")
+    store.accept(kind="DeliverReq", transaction_id="t-0", message_id=None, recipient=None, status=None, peer=None,
+                 content_type="text/xml", body=b"<x/>", tid_key="k-0", report_key=None)  # (connections opened)
+
+    def one() -> None:
+        rec, _ = store.accept(kind="DeliverReq", transaction_id="t-1", message_id=None, recipient=None, status=None,
+                                peer=None, content_type="text/xml", body=b"<x/>", tid_key="k-1", report_key=None,
+                                headers=headers, wait=5.0)
+        store.mark(rec.id, "handled", 1000, wait=5.0)
+
+    calls = _python_calls(one)
+    store.close()
+    assert not {"<genexpr>", "<lambda>", "helper"} & set(calls), calls
