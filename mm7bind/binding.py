@@ -1064,6 +1064,7 @@ def _transaction_id(version: Version, value: str, must_understand: bool, builder
 
 
 _SOAP_MUST_UNDERSTAND = f"{{{versions.SOAP_NS}}}mustUnderstand"
+_SOAP_ENCODING_STYLE = f"{{{versions.SOAP_NS}}}encodingStyle"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1410,6 +1411,54 @@ def extension_elements(el: etree._Element, cls: type, path: str) -> list[tuple[e
                 found += extension_elements(child, var.clazz, f"{path}/{local}")
         elif wildcard is not None and wildcard.match_namespace(ctag):
             found.append((child, f"{path}/{local}"))
+    return found
+
+
+@cache
+def _held_attributes(ncls: type) -> frozenset[str]:
+    """Paths below a message of `ncls` whose further attributes a field holds (ServiceCode's,
+    Status/Details')."""
+    held = {path for _, path, _, attrs in _fields(ncls) if attrs is not None}
+    if any(path == "Status" for _, path, _, _ in _fields(ncls)):
+        held.add("Status/Details")
+    return frozenset(held)
+
+
+@cache
+def reaches_open_attributes(ncls: type, cls: type, below: str = "", _seen: frozenset[type] = frozenset()) -> bool:
+    """Whether `cls` (at path `below` in a message of `ncls`) or a class of its children takes
+    further attributes by a wildcard (``xs:anyAttribute``, as official files have) that no field of
+    the message holds: none in our schemas."""
+    index = _index(cls)
+    if "@*" in index and below not in _held_attributes(ncls):
+        return True
+    seen = _seen | {cls}
+    return any(var.clazz is not None and var.clazz not in seen
+               and reaches_open_attributes(ncls, var.clazz, f"{below}/{key}".lstrip("/"), seen)
+               for key, var in index.items() if key[0] not in "@#" and key != "text()")
+
+
+def extension_attributes(el: etree._Element, ncls: type, cls: type, path: str,
+                         below: str = "") -> list[tuple[etree._Element, str, str, str]]:
+    """Attributes in a valid tree at or below message element `el` (of neutral `ncls`, generated
+    `cls`) that an attribute wildcard takes and no field holds, as (element, attribute in Clark
+    notation, value, path of the attribute), in document order."""
+    if not reaches_open_attributes(ncls, cls, below):
+        return []
+    index = _index(cls)
+    found = []
+    if "@*" in index and below not in _held_attributes(ncls):
+        for key, value in _further_attributes(el, cls).items():
+            if key != _SOAP_ENCODING_STYLE:  # (SOAP's own, allowed anywhere: see tolerance)
+                found.append((el, key, value, f"{path}/@{etree.QName(key).localname}"))
+    tag = el.tag
+    prefix = tag[: tag.find("}") + 1] if tag[0] == "{" else ""
+    for child in el.iterchildren(etree.Element):
+        ctag = child.tag
+        local = ctag[ctag.find("}") + 1:]
+        var = index.get(local) if ctag == prefix + local and local[0] not in "@#" and local != "text()" else None
+        if var is not None and var.clazz is not None:
+            found += extension_attributes(child, ncls, var.clazz, f"{path}/{local}", f"{below}/{local}".lstrip("/"))
     return found
 
 

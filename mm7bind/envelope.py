@@ -47,6 +47,7 @@ from .tolerance import (
     decode_encoded_words,
     is_mm7_namespace,
     keep_extension,
+    keep_extension_attribute,
     move_to_extras,
     take_out,
     version_of_namespace,
@@ -903,6 +904,7 @@ class _Reader:
     def bind(self, el: etree._Element, ncls: type, gen_cls: type, version: Version) -> m.Message:
         self.keep_one(el, ncls, gen_cls)
         self.keep_extensions(el, gen_cls)
+        self.keep_extension_attributes(el, ncls, gen_cls)
         decode_encoded_words(el, self.dev)
         free = binding.read_free_content(el, ncls, gen_cls)  # (before the reference engine renames the tree)
         message = self.bind_typed(el, ncls, gen_cls, version)
@@ -927,6 +929,14 @@ class _Reader:
             return  # (every schema of ours: no walk, no path)
         for extra, path in binding.extension_elements(el, gen_cls, readable_path(el)):
             keep_extension(extra, path, self.dev, self.surplus)
+
+    def keep_extension_attributes(self, el: etree._Element, ncls: type, gen_cls: type) -> None:
+        """Attributes an official file's attribute wildcard (``xs:anyAttribute``) takes where no
+        field holds them: valid, so reported and kept as extras, as elements its ``xs:any`` takes."""
+        if not binding.reaches_open_attributes(ncls, gen_cls):
+            return  # (every schema of ours: no walk, no path)
+        for holder, key, value, path in binding.extension_attributes(el, ncls, gen_cls, readable_path(el)):
+            keep_extension_attribute(holder, key, value, path, self.dev, self.surplus)
 
     def bind_typed(self, el: etree._Element, ncls: type, gen_cls: type, version: Version) -> m.Message:
         if self.engine == "direct":
