@@ -400,6 +400,30 @@ def _slots(version_name: str, path, names: tuple[str, ...]) -> tuple[tuple[str, 
         return None
 
 
+def has_extension_points(version: Version) -> bool:
+    """Whether `version`'s schema has an xs:any in a type that has elements besides (an official
+    file's extension point), not only in free content such as Status's Details, or any
+    xs:anyAttribute (whether a field holds what it takes is the reader's to say)."""
+    return _has_extension_points(version.name, version.schema_path)
+
+
+@functools.cache
+def _has_extension_points(version_name: str, path) -> bool:
+    try:
+        reading = _SchemaReading(path)
+    except (OSError, etree.XMLSyntaxError):
+        return False
+    for root in reading.roots:
+        if next(root.iter(f"{_XS}anyAttribute"), None) is not None:
+            return True
+        for wildcard in root.iter(f"{_XS}any"):
+            kind = next(wildcard.iterancestors(f"{_XS}complexType"), None)
+            if kind is not None and (kind.find(f"{_XS}complexContent") is not None
+                                     or next(kind.iter(f"{_XS}element", f"{_XS}group"), None) is not None):
+                return True
+    return False
+
+
 class _SchemaReading:
     """Just enough of an MM7 XSD (and the files beside it that it includes) to follow content models."""
 
@@ -408,6 +432,7 @@ class _SchemaReading:
         roots = [etree.parse(str(path), parser).getroot()]
         roots += [etree.parse(str(path.parent / inc.get("schemaLocation")), parser).getroot()
                   for inc in roots[0].iterchildren(f"{_XS}include")]
+        self.roots = roots
         self.ns = roots[0].get("targetNamespace")
         self.top = {(etree.QName(n).localname, n.get("name")): n for root in roots for n in root
                     if isinstance(n.tag, str) and n.get("name")}

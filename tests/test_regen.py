@@ -1276,3 +1276,42 @@ def test_a_url_is_recorded_without_its_credentials_and_query(project, tmp_path):
 def test_recorded_url(given, recorded):
     from tools.regen import recorded_url
     assert recorded_url(given) == recorded
+
+
+EARLIER_EXTENSIONS = """
+import sys, pathlib
+root = pathlib.Path(sys.argv[1])
+import mm7bind, mm7bind.generated, mm7bind.schemas
+mm7bind.generated.__path__[:] = [str(root / 'generated')]
+mm7bind.schemas.__path__[:] = [str(root / 'schemas')]
+import mm7bind.versions as V
+V.schema_dir = lambda: root / 'schemas'
+from mm7bind.validation import validate_element
+from mm7bind.xmlsafe import parse_xml
+v = V.get('REL-6-MM7-1-3')
+assert (v.origin, V.latest().origin) == ('official', 'reconstructed')
+msg = mm7bind.SubmitReq(recipients=['+8613800000000'], subject='s')
+data = mm7bind.encode_envelope(msg, transaction_id='t-1', version=v).replace(
+    b'<SenderIdentification/>', b'<SenderIdentification/><x:Ext xmlns:x="urn:x">1</x:Ext>').replace(
+    b'<SubmitReq>', b'<SubmitReq xmlns:y="urn:y" y:flag="on">')
+assert validate_element(parse_xml(data).root, v) == []
+for engine in ('direct', 'xsdata'):
+    env = mm7bind.decode_envelope(data, engine=engine, strict=True)
+    print(engine, [(e.path, e.text) for e in env.body.extras], [d.code for d in env.deviations])
+"""
+
+
+def test_an_earlier_versions_extension_points_are_kept_where_the_newest_schema_has_none(project, tmp_path):
+    """Messages are read with the newest schema's classes; an official file of an earlier version
+    may have extension points and attribute wildcards those lack. An element or attribute one of
+    them takes (a valid message) is kept and reported all the same, not dropped unseen."""
+    source = tmp_path / "REL-6-MM7-1-3.xsd"
+    source.write_bytes(official_layout().replace(b"REL-6-MM7-1-4", b"REL-6-MM7-1-3"))
+    proc = run(project, "import", str(source))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = subprocess.run([sys.executable, "-c", EARLIER_EXTENSIONS, str(project)], capture_output=True, text=True,
+                          cwd=ROOT, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    extras = [("/Envelope/Body/SubmitReq/Ext", "1"), ("/Envelope/Body/SubmitReq/@flag", "on")]
+    codes = ["extension-element", "extension-attribute"]
+    assert proc.stdout.splitlines() == [f"direct {extras} {codes}", f"xsdata {extras} {codes}"]
