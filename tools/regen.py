@@ -137,7 +137,7 @@ MANIFEST_HEADER = """\
 #          file infers rather than follows from two sources is listed in README.md, "Schema versions".
 # origin = "official": imported with `python -m tools.regen import`; `url` and `sha256` say from where
 #          (`includes_sha256`: the included files', in the order `includes` names them). `url` is a local
-#          file's name, or a URL without user, password, query or fragment (no download token).
+#          file's name, or a URL without user, password, parameters, query or fragment (no token).
 #
 # This file is read by mm7bind at run time and rewritten by `python -m tools.regen import`.
 """
@@ -523,10 +523,11 @@ def read_source(source: str) -> tuple[bytes, str]:
 
 def recorded_url(source: str) -> str:
     """`source` as versions.toml records it and messages show it: scheme, host, port and path. A
-    user name and password, the query (a download token, a signature) and the fragment are left
-    out: the manifest is committed, and the sha256 beside the URL says which file it was."""
-    url = urllib.parse.urlsplit(source)
-    return urllib.parse.urlunsplit((url.scheme, url.netloc.rpartition("@")[2], url.path, "", ""))
+    user name and password, path parameters (;jsessionid=...), the query (a download token, a
+    signature) and the fragment are left out: the manifest is committed, and the sha256 beside
+    the URL says which file it was."""
+    url = urllib.parse.urlparse(source)
+    return urllib.parse.urlunparse((url.scheme, url.netloc.rpartition("@")[2], url.path, "", "", ""))
 
 
 def beside(source: str, name: str) -> str:
