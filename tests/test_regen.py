@@ -1268,6 +1268,49 @@ def test_a_url_is_recorded_without_its_credentials_and_query(project, tmp_path):
     assert "#top" not in manifest
 
 
+def test_a_url_with_a_user_and_password_downloads_with_them(project, tmp_path):
+    """user:password@ in an http URL is sent as HTTP Basic credentials (for the parts too), and
+    recorded nowhere."""
+    import base64
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    main, part = split(OFFICIAL_STYLE.read_text())
+    served = tmp_path / "www"
+    served.mkdir()
+    (served / "REL-6-MM7-1-4.xsd").write_text(main)
+    (served / "mm7-types.xsd").write_text(part)
+    expected = "Basic " + base64.b64encode(b"mm7 user:p@ss").decode()
+
+    class BasicOnly(SimpleHTTPRequestHandler):
+        def do_GET(self):
+            if self.headers.get("Authorization") != expected:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="schemas"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(BasicOnly, directory=str(served)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        port = httpd.server_address[1]
+        proc = run(project, "import", f"http://mm7%20user:p%40ss@127.0.0.1:{port}/REL-6-MM7-1-4.xsd")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    manifest = (project / "schemas" / "versions.toml").read_text()
+    entry = tomllib.loads(manifest)["versions"]["REL-6-MM7-1-4"]
+    assert entry["url"] == f"http://127.0.0.1:{port}/REL-6-MM7-1-4.xsd" and entry["includes"] == ["mm7-types.xsd"]
+    assert "p%40ss" not in manifest + proc.stdout + proc.stderr
+
+
 @pytest.mark.parametrize(("given", "recorded"), [
     ("https://user:pw@example.org:8443/a/REL-6-MM7-1-4.xsd?x=1&sig=abc#f", "https://example.org:8443/a/REL-6-MM7-1-4.xsd"),
     ("https://[::1]/s/REL-5-MM7-1-0.xsd;jsessionid=0A1B", "https://[::1]/s/REL-5-MM7-1-0.xsd"),

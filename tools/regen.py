@@ -509,7 +509,7 @@ def read_source(source: str) -> tuple[bytes, str]:
     if url.scheme in URL_SCHEMES:
         recorded = urllib.parse.unquote(url.path.rsplit("/", 1)[-1]) if url.scheme == "file" else recorded_url(source)
         try:
-            with urllib.request.urlopen(source, timeout=60) as resp:  # noqa: S310 (user-given URL)
+            with opener_for(url).open(without_userinfo(url), timeout=60) as resp:
                 return bounded(resp.read(MAX_SCHEMA_BYTES + 1), recorded), recorded
         except OSError as exc:
             raise RegenError(f"cannot download {recorded}: {exc}") from exc
@@ -519,6 +519,24 @@ def read_source(source: str) -> tuple[bytes, str]:
             return bounded(f.read(MAX_SCHEMA_BYTES + 1), source), path.name
     except OSError as exc:
         raise RegenError(f"cannot read {source}: {exc}") from exc
+
+
+def opener_for(url: urllib.parse.ParseResult) -> urllib.request.OpenerDirector:
+    """What downloads `url`: a user name and password in an http(s) URL are sent as HTTP Basic
+    credentials when the server asks for them (urllib would take them for part of the host name;
+    its ftp handler reads them itself)."""
+    if url.scheme not in ("http", "https") or url.username is None:
+        return urllib.request.build_opener()
+    passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+    passwords.add_password(None, without_userinfo(url), urllib.parse.unquote(url.username),
+                           urllib.parse.unquote(url.password or ""))
+    return urllib.request.build_opener(urllib.request.HTTPBasicAuthHandler(passwords))
+
+
+def without_userinfo(url: urllib.parse.ParseResult) -> str:
+    if url.scheme not in ("http", "https"):
+        return url.geturl()
+    return url._replace(netloc=url.netloc.rpartition("@")[2]).geturl()
 
 
 def recorded_url(source: str) -> str:
