@@ -425,3 +425,24 @@ def test_the_soap_envelope_attributes_transaction_id_takes():
     assert soap.root.get("elementFormDefault", "unqualified") == "unqualified"
     assert soap.children(soap.element("Fault")) == [
         ("faultcode", 1, 1), ("faultstring", 1, 1), ("faultactor", 0, 1), ("detail", 0, 1)]
+
+
+def test_the_decoders_reading_of_content_models_agrees(tmp_path):
+    """mm7bind reads where a schema's extension points stand (validation.at_extension_point) with a
+    reading of its own; it finds the same elements in the same order as the tables' reading, in
+    every file here, of every layout, wherever they are nested."""
+    from mm7bind.validation import _SchemaReading
+
+    layout = tmp_path / "REL-6-MM7-1-4.xsd"
+    layout.write_bytes(official_layout())
+    for _, path, _ in schema_files():
+        path = path or layout
+        decoders, xsd = _SchemaReading(path), Schema(path)
+        for name, decl in xsd.global_elements.items():
+            for below, inner in [((), decl), *xsd.descendants(decl)]:
+                slots = decoders.slots((name, *below))
+                assert [n for kind, n in slots if kind == "element"] == [e.decl.name for e in xsd.model(inner).elements()], \
+                    (path.name, name, below)
+    slots = _SchemaReading(layout).slots(("SubmitReq",))
+    assert [n for kind, n in slots if kind == "any"] == ["##other", "##other"]
+    assert slots.index(("any", "##other")) == 2 and slots[-1] == ("any", "##other")
