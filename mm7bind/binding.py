@@ -1064,6 +1064,7 @@ def _transaction_id(version: Version, value: str, must_understand: bool, builder
 
 
 _SOAP_MUST_UNDERSTAND = f"{{{versions.SOAP_NS}}}mustUnderstand"
+_SOAP_ENCODING_STYLE = f"{{{versions.SOAP_NS}}}encodingStyle"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1392,14 +1393,20 @@ def reaches_extension_point(cls: type, _seen: frozenset[type] = frozenset()) -> 
                for key, var in _index(cls).items() if key[0] not in "@#" and key != "text()")
 
 
-def extension_elements(el: etree._Element, cls: type, path: str) -> list[tuple[etree._Element, str]]:
+def extension_elements(el: etree._Element, cls: type, path: str,
+                       everywhere: bool = False) -> list[tuple[etree._Element, str]]:
     """Elements of a valid tree below `el` (of generated `cls`) that an extension point takes:
-    valid, yet no field of a message holds them. With their paths, in document order."""
-    if not reaches_extension_point(cls):
+    valid, yet no field of a message holds them. With their paths, in document order.
+    `everywhere`: the message's own schema has extension points the reading model (`cls`) may not
+    have (an official file of an earlier version): in a valid tree, an element of another
+    namespace in any type with elements is one an extension point took."""
+    if not everywhere and not reaches_extension_point(cls):
         return []
     tag = el.tag
     prefix = tag[: tag.find("}") + 1] if tag[0] == "{" else ""
     index, wildcard = _index(cls), extension_point(cls)
+    if everywhere and "#any" in index and wildcard is None:
+        return []  # free content (Status/Details): read as such
     found = []
     for child in el.iterchildren(etree.Element):
         ctag = child.tag
@@ -1407,10 +1414,75 @@ def extension_elements(el: etree._Element, cls: type, path: str) -> list[tuple[e
         var = index.get(local) if ctag == prefix + local and local[0] not in "@#" and local != "text()" else None
         if var is not None:
             if var.clazz is not None:
-                found += extension_elements(child, var.clazz, f"{path}/{local}")
-        elif wildcard is not None and wildcard.match_namespace(ctag):
+                found += extension_elements(child, var.clazz, f"{path}/{local}", everywhere)
+        elif (wildcard is not None and wildcard.match_namespace(ctag)) or (everywhere and ctag[:1] == "{"
+                                                                            and not ctag.startswith(prefix)):
             found.append((child, f"{path}/{local}"))
     return found
+
+
+@cache
+def _held_attributes(ncls: type) -> frozenset[str]:
+    """Paths below a message of `ncls` whose further attributes a field holds (ServiceCode's,
+    Status/Details')."""
+    held = {path for _, path, _, attrs in _fields(ncls) if attrs is not None}
+    if any(path == "Status" for _, path, _, _ in _fields(ncls)):
+        held.add("Status/Details")
+    return frozenset(held)
+
+
+@cache
+def reaches_open_attributes(ncls: type, cls: type, below: str = "", _seen: frozenset[type] = frozenset()) -> bool:
+    """Whether `cls` (at path `below` in a message of `ncls`) or a class of its children takes
+    further attributes by a wildcard (``xs:anyAttribute``, as official files have) that no field of
+    the message holds: none in our schemas."""
+    index = _index(cls)
+    if "@*" in index and below not in _held_attributes(ncls):
+        return True
+    seen = _seen | {cls}
+    return any(var.clazz is not None and var.clazz not in seen
+               and reaches_open_attributes(ncls, var.clazz, f"{below}/{key}".lstrip("/"), seen)
+               for key, var in index.items() if key[0] not in "@#" and key != "text()")
+
+
+def extension_attributes(el: etree._Element, ncls: type, cls: type, path: str, below: str = "",
+                         everywhere: bool = False) -> list[tuple[etree._Element, str, str, str]]:
+    """Attributes in a valid tree at or below message element `el` (of neutral `ncls`, generated
+    `cls`) that an attribute wildcard takes and no field holds, as (element, attribute in Clark
+    notation, value, path of the attribute), in document order. `everywhere`: the message's own
+    schema has wildcards the reading model (`cls`) may not have (see `extension_elements`): an
+    attribute of another namespace that `cls` does not declare is one a wildcard took."""
+    if not everywhere and not reaches_open_attributes(ncls, cls, below):
+        return []
+    index = _index(cls)
+    if everywhere and "#any" in index and not any(k[0] not in "@#" and k != "text()" for k in index):
+        return []  # free content (Status/Details): read as such
+    found = []
+    if below not in _held_attributes(ncls) and ("@*" in index or everywhere):
+        for key, value in _undeclared_attributes(el, cls).items():
+            if key != _SOAP_ENCODING_STYLE and not key.startswith(_XSI) and ("@*" in index or key[:1] == "{"):
+                found.append((el, key, value, f"{path}/@{etree.QName(key).localname}"))
+    tag = el.tag
+    prefix = tag[: tag.find("}") + 1] if tag[0] == "{" else ""
+    for child in el.iterchildren(etree.Element):
+        ctag = child.tag
+        local = ctag[ctag.find("}") + 1:]
+        var = index.get(local) if ctag == prefix + local and local[0] not in "@#" and local != "text()" else None
+        if var is not None and var.clazz is not None:
+            found += extension_attributes(child, ncls, var.clazz, f"{path}/{local}", f"{below}/{local}".lstrip("/"),
+                                          everywhere)
+    return found
+
+
+_XSI = "{http://www.w3.org/2001/XMLSchema-instance}"  # (xsi:type, xsi:nil: allowed anywhere, no wildcard's)
+
+
+def _undeclared_attributes(node: etree._Element, cls: type) -> dict[str, str]:
+    """`node`'s attributes that its type (generated `cls`) does not declare."""
+    index = _index(cls)
+    declared = {_qname(v) if v.namespaces and v.namespaces[0] else v.local_name
+                for k, v in index.items() if k.startswith("@") and k != "@*"}
+    return {k: v for k, v in node.attrib.items() if k not in declared}
 
 
 def _plain_reader(var: XmlVar, target: type | None) -> Callable[[Any], Any]:

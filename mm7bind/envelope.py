@@ -47,11 +47,12 @@ from .tolerance import (
     decode_encoded_words,
     is_mm7_namespace,
     keep_extension,
+    keep_extension_attribute,
     move_to_extras,
     take_out,
     version_of_namespace,
 )
-from .validation import readable_path, validate_element, validating_parser
+from .validation import has_extension_points, readable_path, validate_element, validating_parser
 from .versions import MM7_NS_BASE, SOAP_NS, Version
 from .xmlsafe import (
     DEFAULT_LIMITS,
@@ -902,7 +903,11 @@ class _Reader:
 
     def bind(self, el: etree._Element, ncls: type, gen_cls: type, version: Version) -> m.Message:
         self.keep_one(el, ncls, gen_cls)
-        self.keep_extensions(el, gen_cls)
+        # (the reading model is the newest schema: an earlier version's official file may have
+        # extension points it has not)
+        everywhere = version.origin == "official" and has_extension_points(version)
+        self.keep_extensions(el, gen_cls, everywhere)
+        self.keep_extension_attributes(el, ncls, gen_cls, everywhere)
         decode_encoded_words(el, self.dev)
         free = binding.read_free_content(el, ncls, gen_cls)  # (before the reference engine renames the tree)
         message = self.bind_typed(el, ncls, gen_cls, version)
@@ -920,13 +925,22 @@ class _Reader:
                 self.dev.add("repeated-element", path, f"{name} ignored: {ncls.ELEMENT} holds one")
                 move_to_extras(extra, path, self.surplus)  # (MAX_EXTRAS at most: a hostile message has thousands)
 
-    def keep_extensions(self, el: etree._Element, gen_cls: type) -> None:
+    def keep_extensions(self, el: etree._Element, gen_cls: type, everywhere: bool) -> None:
         """Elements an official file's extension point (``xs:any``) takes: valid, yet no field of
         the message holds them, so they are kept as extras and reported (never refused)."""
-        if not binding.reaches_extension_point(gen_cls):
+        if not everywhere and not binding.reaches_extension_point(gen_cls):
             return  # (every schema of ours: no walk, no path)
-        for extra, path in binding.extension_elements(el, gen_cls, readable_path(el)):
+        for extra, path in binding.extension_elements(el, gen_cls, readable_path(el), everywhere):
             keep_extension(extra, path, self.dev, self.surplus)
+
+    def keep_extension_attributes(self, el: etree._Element, ncls: type, gen_cls: type, everywhere: bool) -> None:
+        """Attributes an official file's attribute wildcard (``xs:anyAttribute``) takes where no
+        field holds them: valid, so reported and kept as extras, as elements its ``xs:any`` takes."""
+        if not everywhere and not binding.reaches_open_attributes(ncls, gen_cls):
+            return  # (every schema of ours: no walk, no path)
+        for holder, key, value, path in binding.extension_attributes(el, ncls, gen_cls, readable_path(el),
+                                                                     everywhere=everywhere):
+            keep_extension_attribute(holder, key, value, path, self.dev, self.surplus)
 
     def bind_typed(self, el: etree._Element, ncls: type, gen_cls: type, version: Version) -> m.Message:
         if self.engine == "direct":

@@ -311,7 +311,9 @@ class Status:
 
 @dataclass
 class VendorElement:
-    """An element a peer sent that the schema does not define; kept, never re-sent."""
+    """An element a peer sent that the schema does not define; kept, never re-sent. (An attribute
+    an official file's attribute wildcard takes: `name` is ``@`` and its local name, `text` its
+    value, `xml` it as written, ``p:name="value"`` with its namespace's declaration.)"""
 
     path: str
     name: str

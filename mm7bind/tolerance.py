@@ -19,7 +19,7 @@ from . import binding, versions
 from . import messages as m
 from .errors import Deviation
 from .mime import decode_words
-from .validation import readable_path
+from .validation import at_extension_point, readable_path
 from .versions import MM7_NS_BASE, SOAP_NS, Version
 from .xmlsafe import invalid_xml_char
 from xsdata.models.datatype import XmlDateTime, XmlDuration
@@ -111,6 +111,7 @@ def is_mm7_namespace(ns: str | None) -> bool:
     return bool(ns) and (ns.startswith(MM7_NS_BASE) or "/23.140/schema/" in ns.lower())
 
 
+_AT_WILDCARD = "#any"  # (what `child_name` says of an element the reading model's wildcard takes)
 _SLIPS_NAMED = 5  # children out of order named in an element-order deviation, the rest counted
 MAX_EXTRAS = 100  # elements kept on `message.extras`; vendors add a few, a hostile message thousands
 
@@ -125,11 +126,13 @@ class Normalizer:
         self.source_ns = source_ns
         self.dev = collector
         self.extras: list[m.VendorElement] = []
+        self.version = versions.by_namespace(target_ns)
 
     def run(self, el: etree._Element, cls: type) -> None:
-        self.element(el, cls, el.getparent() is not None and readable_path(el) or "/" + etree.QName(el).localname)
+        self.element(el, cls, el.getparent() is not None and readable_path(el) or "/" + etree.QName(el).localname,
+                     (etree.QName(el).localname,))
 
-    def element(self, el: etree._Element, cls: type, path: str) -> None:
+    def element(self, el: etree._Element, cls: type, path: str, names: tuple[str, ...] = ()) -> None:
         index = binding.children(cls)
         if "#any" in index and not _has_elements(index):
             return  # free content (Status/Details): anything goes
@@ -157,6 +160,11 @@ class Normalizer:
                 child.tail = None
         seen: set[str] = set()
         keys: list[int] = []  # the place in the schema's order of each child kept
+        kept: list[str] = []  # and its name
+        # Elements of another namespace the reading model's wildcard takes, with the number of
+        # children kept before them: whether the schema has its wildcard just there is known once
+        # the children after them are read.
+        wildcard_taken: list[tuple[etree._Element, str, int]] = []
         choice = index.get("#choice")
         parent_name = el.tag[el.tag.find("}") + 1:]
         if parent_name in MISPLACED:
@@ -168,6 +176,9 @@ class Normalizer:
             kids[i] = None
             tag = child.tag
             name = self.child_name(child, index, parent_name, path, siblings)
+            if name is _AT_WILDCARD:
+                wildcard_taken.append((child, f"{path}/{_split(tag)[1]}", len(kept)))
+                continue
             if name is None:
                 siblings.changed(tag, child)
                 continue
@@ -179,7 +190,7 @@ class Normalizer:
                 continue
             seen.add(var.name)
             if var.clazz is not None:
-                self.element(child, var.clazz, child_path)
+                self.element(child, var.clazz, child_path, (*names, name))
             else:
                 self.attributes(child, {}, child_path)
                 self.text_value(child, var, child_path)
@@ -187,6 +198,10 @@ class Normalizer:
             if child.getparent() is el:  # (not moved to the extras for an unusable value)
                 # Alternatives of one choice share their group's place (To/Cc/Bcc in any order).
                 keys.append(choice.index if choice is not None and var.name == choice.name else var.index)
+                kept.append(name)
+        for child, child_path, before in wildcard_taken:
+            self.wildcard_child(child, child_path, names, kept[before - 1] if before else None,
+                                kept[before] if before < len(kept) else None)
         self.order(el, keys, path)
 
     # -- pieces ---------------------------------------------------------------------------------
@@ -205,9 +220,7 @@ class Normalizer:
             elif is_mm7_namespace(namespace):
                 self.dev.add("foreign-namespace", f"{path}/{name}", f"element in namespace {namespace}")
             elif (wildcard := index.get("#any")) is not None and wildcard.match_namespace(tag):
-                # (an official file's extension point: valid, and kept)
-                keep_extension(child, f"{path}/{name}", self.dev, self.extras)
-                return None
+                return _AT_WILDCARD  # (an official file's extension point, if it stands there)
             else:
                 self.keep_extra(child, f"{path}/{name}", "unknown-element", f"element in foreign namespace {namespace}")
                 return None
@@ -224,6 +237,20 @@ class Normalizer:
                 return None
         child.tag = f"{{{self.ns}}}{name}"
         return name
+
+    def wildcard_child(self, child: etree._Element, path: str, names: tuple[str, ...], before: str | None,
+                       after: str | None) -> None:
+        """An element of another namespace, between children `before` and `after`, in an element
+        (at `names`) whose type has an extension point (xs:any): valid and kept as extra if the
+        schema has the wildcard just there, else an unknown element (the schema would refuse it)."""
+        namespace = _split(child.tag)[0]
+        there = at_extension_point(self.version, names, before, after, namespace) if self.version else None
+        if there is False:
+            where = f"after {before}" if before else "first"
+            self.keep_extra(child, path, "unknown-element", f"element in foreign namespace {namespace} {where}, "
+                            "where the schema has no extension point (xs:any)")
+        else:  # (None: the schema does not say, and the reading model takes it)
+            keep_extension(child, path, self.dev, self.extras)
 
     def move_misplaced(self, kids: list, index: dict, moves: dict[str, str],
                        path: str) -> list:
@@ -274,8 +301,8 @@ class Normalizer:
             value = el.attrib[key]
             name = "@" + qn.localname
             var = index.get(name)
-            if var is None and "@*" in index:
-                continue  # taken by the type's attribute wildcard (ServiceCode's): valid, and kept
+            if var is None and "@*" in index and index["@*"].match_namespace(key):
+                continue  # taken by the type's attribute wildcard: valid, kept (by a field, or as extra)
             if key == SOAP_ENCODING_STYLE and var is None:
                 del el.attrib[key]  # SOAP's own, allowed anywhere (see SOAP_ENCODING_STYLE): no deviation
                 continue
@@ -424,6 +451,22 @@ def keep_extension(child: etree._Element, path: str, dev: Collector, extras: lis
     dev.add("extension-element", path, f"element in namespace {etree.QName(child).namespace} where the schema "
             "has an extension point (xs:any): kept as extra")
     move_to_extras(child, path, extras)
+
+
+def keep_extension_attribute(holder: etree._Element, key: str, value: str, path: str, dev: Collector,
+                             extras: list[m.VendorElement]) -> None:
+    """An attribute (`key` in Clark notation) of `holder` an attribute wildcard takes, at `path`:
+    valid, yet no field of a message holds it, so it is reported and kept as extra, written as
+    ``prefix:name="value"`` with the declaration of its namespace."""
+    qn = etree.QName(key)
+    dev.add("extension-attribute", path, f"attribute {qn.localname} in namespace {qn.namespace} where the schema "
+            "has an attribute wildcard (xs:anyAttribute): kept as extra" if qn.namespace else
+            f"attribute {qn.localname} where the schema has an attribute wildcard (xs:anyAttribute): kept as extra")
+    if len(extras) < MAX_EXTRAS:
+        probe = etree.Element("a", nsmap={p: n for p, n in holder.nsmap.items() if n == qn.namespace and p})
+        probe.set(key, value)
+        xml = etree.tostring(probe, encoding="unicode")[len("<a "):-len("/>")]
+        extras.append(m.VendorElement(path, "@" + qn.localname, qn.namespace, value, xml))
 
 
 def take_out(el: etree._Element) -> None:

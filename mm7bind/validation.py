@@ -9,6 +9,7 @@ element and RSErrorRsp/VASPErrorRsp inside a Fault detail. Imports of the envelo
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import threading
 from dataclasses import dataclass
@@ -347,3 +348,151 @@ def _find(root: etree._Element, path: str, known: dict) -> tuple[etree._Element 
         return None, path
     node = candidates[pos - 1]
     return node, f"{where}/{etree.QName(node).localname}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Where a schema's extension points (xs:any) stand
+
+
+_XS = "{http://www.w3.org/2001/XMLSchema}"
+_MODEL_GROUPS = (f"{_XS}sequence", f"{_XS}choice", f"{_XS}all")
+
+
+def at_extension_point(version: Version, names: tuple[str, ...], before: str | None, after: str | None,
+                       namespace: str | None) -> bool | None:
+    """Whether `version`'s schema takes an element of `namespace` between children `before` and
+    `after` (local names; None: the start, the end) of the element at `names` (the message element's
+    local name, then its descendants'): a wildcard (xs:any) stands between the two in its content
+    model, and admits the namespace. None when the schema does not say (an element it does not
+    declare, a layout this reading does not follow)."""
+    slots = _slots(version.name, version.schema_path, names)
+    if slots is None:
+        return None
+    places = {name: i for i, (kind, name) in reversed(list(enumerate(slots))) if kind == "element"}
+    low = places.get(before, -2) if before is not None else -1
+    high = max((i for i, (kind, name) in enumerate(slots) if kind == "element" and name == after),
+               default=-2) if after is not None else len(slots)
+    if low == -2 or high == -2:
+        return None
+    return any(kind == "any" and low < i < high and _admits(constraint, namespace, version.namespace)
+               for i, (kind, constraint) in enumerate(slots))
+
+
+def _admits(constraint: str, namespace: str | None, target: str) -> bool:
+    """Whether an xs:any's `namespace` attribute admits an element of `namespace`."""
+    tokens = constraint.split() or ["##any"]
+    if tokens == ["##any"]:
+        return True
+    if tokens == ["##other"]:
+        return namespace is not None and namespace != target
+    allowed = {None if t == "##local" else target if t == "##targetNamespace" else t for t in tokens}
+    return namespace in allowed
+
+
+@functools.cache
+def _slots(version_name: str, path, names: tuple[str, ...]) -> tuple[tuple[str, str], ...] | None:
+    """The content model of the element at `names`, flattened: ("element", local name) and
+    ("any", its namespace attribute), in the order the schema has them (a choice's alternatives side
+    by side). (`version_name` and `path` key the cache: a test may point a version elsewhere.)"""
+    try:
+        return _SchemaReading(path).slots(names)
+    except (OSError, etree.XMLSyntaxError, KeyError, ValueError, RecursionError):
+        return None
+
+
+def has_extension_points(version: Version) -> bool:
+    """Whether `version`'s schema has an xs:any in a type that has elements besides (an official
+    file's extension point), not only in free content such as Status's Details, or any
+    xs:anyAttribute (whether a field holds what it takes is the reader's to say)."""
+    return _has_extension_points(version.name, version.schema_path)
+
+
+@functools.cache
+def _has_extension_points(version_name: str, path) -> bool:
+    try:
+        reading = _SchemaReading(path)
+    except (OSError, etree.XMLSyntaxError):
+        return False
+    for root in reading.roots:
+        if next(root.iter(f"{_XS}anyAttribute"), None) is not None:
+            return True
+        for wildcard in root.iter(f"{_XS}any"):
+            kind = next(wildcard.iterancestors(f"{_XS}complexType"), None)
+            if kind is not None and (kind.find(f"{_XS}complexContent") is not None
+                                     or next(kind.iter(f"{_XS}element", f"{_XS}group"), None) is not None):
+                return True
+    return False
+
+
+class _SchemaReading:
+    """Just enough of an MM7 XSD (and the files beside it that it includes) to follow content models."""
+
+    def __init__(self, path) -> None:
+        parser = etree.XMLParser(**HARDENED)
+        roots = [etree.parse(str(path), parser).getroot()]
+        roots += [etree.parse(str(path.parent / inc.get("schemaLocation")), parser).getroot()
+                  for inc in roots[0].iterchildren(f"{_XS}include")]
+        self.roots = roots
+        self.ns = roots[0].get("targetNamespace")
+        self.top = {(etree.QName(n).localname, n.get("name")): n for root in roots for n in root
+                    if isinstance(n.tag, str) and n.get("name")}
+
+    def named(self, where: etree._Element, value: str, kind: str) -> etree._Element | None:
+        prefix, _, local = value.rpartition(":")
+        if where.nsmap.get(prefix or None) != self.ns:
+            return None  # (a built-in type, or another namespace's: no element content of ours)
+        return self.top.get((kind, local))  # (a simple type's name: None for "complexType")
+
+    def slots(self, names: tuple[str, ...]) -> tuple[tuple[str, str], ...] | None:
+        decl = self.top[("element", names[0])]
+        for name in names[1:]:
+            found = [d for d in self.declarations(self.content(decl)) if self.element(d).get("name") == name]
+            if not found:
+                return None
+            decl = self.element(found[0])
+        out: list[tuple[str, str]] = []
+        for node in self.flat(self.content(decl)):
+            out.append(("any", node.get("namespace", "##any")) if node.tag == f"{_XS}any"
+                       else ("element", self.element(node).get("name")))
+        return tuple(out)
+
+    def element(self, node: etree._Element) -> etree._Element:
+        if not node.get("ref"):
+            return node
+        found = self.named(node, node.get("ref"), "element")
+        if found is None:
+            raise KeyError(node.get("ref"))
+        return found
+
+    def content(self, decl: etree._Element) -> list[etree._Element]:
+        """The model groups that make up an element's content, in order (a base type's first)."""
+        if decl.get("type"):
+            kind = self.named(decl, decl.get("type"), "complexType")
+        else:
+            kind = decl.find(f"{_XS}complexType")
+        return self.type_content(kind) if kind is not None and kind.tag == f"{_XS}complexType" else []
+
+    def type_content(self, kind: etree._Element) -> list[etree._Element]:
+        derived = kind.find(f"{_XS}complexContent")
+        if derived is None:
+            return [c for c in kind if c.tag in (*_MODEL_GROUPS, f"{_XS}group")]
+        extension = derived.find(f"{_XS}extension")
+        if extension is None:  # (a restriction states the whole model again)
+            restriction = derived.find(f"{_XS}restriction")
+            return [c for c in restriction if c.tag in (*_MODEL_GROUPS, f"{_XS}group")]
+        base = self.named(extension, extension.get("base"), "complexType")
+        inherited = self.type_content(base) if base is not None else []
+        return inherited + [c for c in extension if c.tag in (*_MODEL_GROUPS, f"{_XS}group")]
+
+    def flat(self, groups: list[etree._Element]) -> list[etree._Element]:
+        """The xs:element and xs:any particles of `groups`, at any depth, in document order."""
+        out = []
+        for node in groups:
+            if node.tag == f"{_XS}group":
+                node = self.named(node, node.get("ref"), "group")
+            for child in node.iterchildren(f"{_XS}element", f"{_XS}any", f"{_XS}group", *_MODEL_GROUPS):
+                out += [child] if child.tag in (f"{_XS}element", f"{_XS}any") else self.flat([child])
+        return out
+
+    def declarations(self, groups: list[etree._Element]) -> list[etree._Element]:
+        return [n for n in self.flat(groups) if n.tag == f"{_XS}element"]

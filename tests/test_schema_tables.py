@@ -10,7 +10,9 @@ REL-6-MM7-1-0 … 1-3. A schema edited out of line with that fails here, whateve
 The schemas are read through `xsd_model`, which answers by element name whatever the layout (type
 names, references, groups, derivations), so an official 3GPP file imported for a version is held to
 the same tables (where it disagrees with them, the official file is right: correct the tables). The
-official-style fixtures in tests/schemas/ are checked here too, to keep the reading honest about that.
+official-style fixtures in tests/schemas/ are checked here too, to keep the reading honest about that,
+and one laid out with extension points in the body types (`layouts.official_layout`): the tables
+leave out an official file's extension points (xs:any of other namespaces), which carry no MM7 element.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pytest
 
 import mm7bind as mm7
 
+from .layouts import official_layout
 from .xsd_model import UNBOUNDED, XS, Schema
 
 VERSIONS = mm7.versions.all_versions()
@@ -131,17 +134,21 @@ def expected_bodies(version: mm7.Version) -> dict[str, list[tuple[str, int, int 
     return out
 
 
-def schema_files() -> list[tuple[mm7.Version, Path, str]]:
+def schema_files() -> list[tuple[mm7.Version, Path | None, str]]:
     out = [(v, v.schema_path, v.name) for v in VERSIONS]
     for path in OFFICIAL_STYLE:
         version = mm7.versions.get(path.stem.removeprefix("official-style-"))
         out.append((version, path, f"{version.name}-official-style"))
+    out.append((mm7.versions.get("REL-6-MM7-1-4"), None, "REL-6-MM7-1-4-official-layout"))
     return out
 
 
 @pytest.fixture(scope="module", params=schema_files(), ids=lambda p: p[2])
-def schema(request) -> tuple[mm7.Version, Schema]:
+def schema(request, tmp_path_factory) -> tuple[mm7.Version, Schema]:
     version, path, _ = request.param
+    if path is None:  # (built: xs:any extension points in the body types, xs:anyAttribute on SubmitReq)
+        path = tmp_path_factory.mktemp("layout") / f"{version.name}.xsd"
+        path.write_bytes(official_layout())
     return version, Schema(path)
 
 
@@ -168,6 +175,27 @@ def test_every_body_element_in_order_with_its_cardinality(schema):
     version, xsd = schema
     for name, children in expected_bodies(version).items():
         assert xsd.children(xsd.element(name)) == children, f"{version.name} {name}"
+
+
+def test_extension_points_are_read_as_such(tmp_path):
+    """An official file's xs:any of other namespaces, optional, is left out of the tables; one
+    that takes MM7 elements (##any, the target namespace), or must be there, is not."""
+    text = official_layout().decode("utf-8-sig")
+
+    def read(text: str) -> Schema:
+        path = tmp_path / "REL-6-MM7-1-4.xsd"
+        path.write_text(text, encoding="utf-8")
+        return Schema(path)
+
+    xsd = read(text)
+    body = xsd.element("SubmitReq")
+    assert [(p.namespace, p.min) for p in xsd.extension_points(body)] == [("##other", 0), ("##other", 0)]
+    assert [c[0] for c in xsd.children(body)][:3] == ["MM7Version", "SenderIdentification", "Recipients"]
+    wildcard = '<xs:any namespace="##other" processContents="lax" minOccurs="0"'
+    assert wildcard in text
+    for namespace, low in (("##any", "0"), ("##targetNamespace", "0"), ("##other", "1"), (xsd.ns, "0")):
+        altered = read(text.replace(wildcard, f'<xs:any namespace="{namespace}" processContents="lax" minOccurs="{low}"'))
+        assert xsd.children(body) != altered.children(altered.element("SubmitReq")), (namespace, low)
 
 
 def test_shared_structures(schema):
@@ -397,3 +425,24 @@ def test_the_soap_envelope_attributes_transaction_id_takes():
     assert soap.root.get("elementFormDefault", "unqualified") == "unqualified"
     assert soap.children(soap.element("Fault")) == [
         ("faultcode", 1, 1), ("faultstring", 1, 1), ("faultactor", 0, 1), ("detail", 0, 1)]
+
+
+def test_the_decoders_reading_of_content_models_agrees(tmp_path):
+    """mm7bind reads where a schema's extension points stand (validation.at_extension_point) with a
+    reading of its own; it finds the same elements in the same order as the tables' reading, in
+    every file here, of every layout, wherever they are nested."""
+    from mm7bind.validation import _SchemaReading
+
+    layout = tmp_path / "REL-6-MM7-1-4.xsd"
+    layout.write_bytes(official_layout())
+    for _, path, _ in schema_files():
+        path = path or layout
+        decoders, xsd = _SchemaReading(path), Schema(path)
+        for name, decl in xsd.global_elements.items():
+            for below, inner in [((), decl), *xsd.descendants(decl)]:
+                slots = decoders.slots((name, *below))
+                assert [n for kind, n in slots if kind == "element"] == [e.decl.name for e in xsd.model(inner).elements()], \
+                    (path.name, name, below)
+    slots = _SchemaReading(layout).slots(("SubmitReq",))
+    assert [n for kind, n in slots if kind == "any"] == ["##other", "##other"]
+    assert slots.index(("any", "##other")) == 2 and slots[-1] == ("any", "##other")

@@ -32,6 +32,7 @@ class Particle:
     max: int | None = 1
     decl: Decl | None = None
     items: list[Particle] = field(default_factory=list)
+    namespace: str = "##any"  # (of a wildcard)
 
     def elements(self) -> list[Particle]:
         """The element particles of this particle, at any depth, in document order."""
@@ -155,7 +156,7 @@ class Schema:
         if node.tag == f"{XS}element":
             return Particle("element", low, high, decl=self.decl(node))
         if node.tag == f"{XS}any":
-            return Particle("any", low, high)
+            return Particle("any", low, high, namespace=node.get("namespace", "##any"))
         if node.tag == f"{XS}group":
             inner = self._first_group(self.lookup(node, node.get("ref"), "group"))
             return self._normal(Particle("sequence", low, high, items=[inner]))
@@ -186,10 +187,23 @@ class Schema:
 
     def children(self, decl: Decl) -> list[tuple]:
         """The content of `decl` as a list: (name, min, max) per element, in order; a choice or
-        wildcard among them stays a particle (and so compares unequal to any element tuple)."""
+        wildcard among them stays a particle (and so compares unequal to any element tuple), but
+        for the extension points (`extension_points`), which the protocol's tables leave out."""
+        return [(i.decl.name, i.min, i.max) if i.kind == "element" else i for i in self._items(decl)
+                if not self.is_extension_point(i)]
+
+    def extension_points(self, decl: Decl) -> list[Particle]:
+        """The wildcards among `decl`'s children that are extension points, as official files
+        have them: optional, and of other namespaces than the schema's (an MM7 element is never one)."""
+        return [i for i in self._items(decl) if self.is_extension_point(i)]
+
+    def is_extension_point(self, p: Particle) -> bool:
+        tokens = p.namespace.split()
+        return p.kind == "any" and p.min == 0 and bool(tokens) and not {"##any", "##targetNamespace", self.ns} & set(tokens)
+
+    def _items(self, decl: Decl) -> list[Particle]:
         p = self.model(decl)
-        items = p.items if p.kind in ("sequence", "all") and (p.min, p.max) == (1, 1) else [p]
-        return [(i.decl.name, i.min, i.max) if i.kind == "element" else i for i in items]
+        return p.items if p.kind in ("sequence", "all") and (p.min, p.max) == (1, 1) else [p]
 
     def child(self, decl: Decl, name: str) -> Decl:
         """The declaration of child element `name`, wherever it sits in the content model."""

@@ -18,6 +18,7 @@ import difflib
 import filecmp
 import hashlib
 import importlib.metadata
+import json
 import os
 import re
 import shutil
@@ -135,7 +136,8 @@ MANIFEST_HEADER = """\
 #          because the official 3GPP file could not be obtained. Not the 3GPP text. What such a
 #          file infers rather than follows from two sources is listed in README.md, "Schema versions".
 # origin = "official": imported with `python -m tools.regen import`; `url` and `sha256` say from where
-#          (`includes_sha256`: the included files', in the order `includes` names them).
+#          (`includes_sha256`: the included files', in the order `includes` names them). `url` is a local
+#          file's name, or a URL without user, password, parameters, query or fragment (no token).
 #
 # This file is read by mm7bind at run time and rewritten by `python -m tools.regen import`.
 """
@@ -199,14 +201,18 @@ def parse_schema(data: bytes, what: str, includes: list[str] | tuple[str, ...] |
     Nothing a schema names is fetched: xsdata would download an xs:import or xs:include from
     any URL (or read any local path) while generating, and entities could pull in local files.
     """
+    if data[:4] == b"PK\x03\x04":  # (3GPP publishes much as zip archives)
+        raise RegenError(f"{what} is a zip archive, not an XSD: extract the .xsd from it and import that")
     try:
         root = etree.fromstring(data, etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False))
     except etree.XMLSyntaxError as exc:
-        raise RegenError(f"{what} is not well-formed XML: {exc}") from exc
+        raise RegenError(f"{what} is not well-formed XML: {exc}{WEB_PAGE if looks_like_html(data) else ''}") from exc
     if root.getroottree().docinfo.doctype:
-        raise RegenError(f"{what} has a DOCTYPE (a DTD, entity declarations): refused, an XML Schema needs none")
+        raise RegenError(f"{what} has a DOCTYPE (a DTD, entity declarations): refused, an XML Schema needs "
+                         f"none{WEB_PAGE if looks_like_html(data) else ''}")
     if root.tag != f"{{{XS_NS}}}schema":
-        raise RegenError(f"{what} is not an XML Schema document (root element is not xs:schema)")
+        raise RegenError(f"{what} is not an XML Schema document (root element is not xs:schema)"
+                         + (WEB_PAGE if looks_like_html(data) else ""))
     for ref in root.iter(*(f"{{{XS_NS}}}{kind}" for kind in ("include", "import", "redefine", "override"))):
         location = ref.get("schemaLocation")
         kind = etree.QName(ref).localname
@@ -219,6 +225,15 @@ def parse_schema(data: bytes, what: str, includes: list[str] | tuple[str, ...] |
             "envelope may be imported, and only files beside it included by name (import takes them "
             "along); nothing else is fetched. Merge the other parts into the file, or put them beside it")
     return root
+
+
+WEB_PAGE = (": it is a web page (HTML), a page showing the file or a sign-in page rather than the file "
+            "itself? Give the URL of the file's own bytes (a 'raw' or download link)")
+
+
+def looks_like_html(data: bytes) -> bool:
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
 
 
 def included_names(root: etree._Element) -> list[str]:
@@ -391,19 +406,30 @@ def generate(manifest: Manifest | None = None) -> None:
 def replace_generated(fresh: Path) -> None:
     """Put `fresh` in place of generated/ by renames beside it: a failed copy (a full disk, an
     interrupt) leaves the old generated/ whole rather than half deleted."""
-    new, old = GENERATED.with_name(".generated.new"), GENERATED.with_name(".generated.old")
-    for leftover in (new, old):  # (from an earlier run that was stopped)
+    stage_generated(fresh)
+    swap_generated()
+    shutil.rmtree(OLD_GENERATED, ignore_errors=True)
+
+
+def stage_generated(fresh: Path) -> None:
+    """Copy `fresh` to beside generated/, for `swap_generated`."""
+    for leftover in (STAGED_GENERATED, OLD_GENERATED):  # (from an earlier run that was stopped)
         if leftover.exists():
             shutil.rmtree(leftover)
     try:
-        shutil.copytree(fresh, new, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(fresh, STAGED_GENERATED, ignore=shutil.ignore_patterns("__pycache__"))
     except BaseException:
-        shutil.rmtree(new, ignore_errors=True)
+        shutil.rmtree(STAGED_GENERATED, ignore_errors=True)
         raise
+
+
+def swap_generated() -> None:
+    """The staged copy becomes generated/, the old one .generated.old; done again after an
+    interrupt, it finishes what was left."""
     if GENERATED.exists():
-        GENERATED.rename(old)
-    new.rename(GENERATED)
-    shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(OLD_GENERATED, ignore_errors=True)
+        GENERATED.rename(OLD_GENERATED)
+    STAGED_GENERATED.rename(GENERATED)
 
 
 def check() -> int:
@@ -476,23 +502,57 @@ URL_SCHEMES = ("http", "https", "ftp", "file")
 
 
 def read_source(source: str) -> tuple[bytes, str]:
-    """Bytes of a local file or URL, and the provenance string recorded for it: the URL, or a local
-    file's name (its folder says nothing to anyone else, and would make the manifest depend on
-    where the importing machine kept the file)."""
+    """Bytes of a local file or URL, and the provenance string recorded for it: the URL without
+    what may be a secret (`recorded_url`), or a local file's name (its folder says nothing to
+    anyone else, and would make the manifest depend on where the importing machine kept the file)."""
     url = urllib.parse.urlparse(source)
     if url.scheme in URL_SCHEMES:
-        recorded = urllib.parse.unquote(url.path.rsplit("/", 1)[-1]) if url.scheme == "file" else source
+        recorded = urllib.parse.unquote(url.path.rsplit("/", 1)[-1]) if url.scheme == "file" else recorded_url(source)
         try:
-            with urllib.request.urlopen(source, timeout=60) as resp:  # noqa: S310 (user-given URL)
-                return bounded(resp.read(MAX_SCHEMA_BYTES + 1), source), recorded
+            with opener_for(url).open(without_userinfo(url), timeout=60) as resp:
+                return bounded(resp.read(MAX_SCHEMA_BYTES + 1), recorded), recorded
         except OSError as exc:
-            raise RegenError(f"cannot download {source}: {exc}") from exc
+            raise RegenError(f"cannot download {recorded}: {exc}") from exc
     path = Path(source)
     try:
         with path.open("rb") as f:
             return bounded(f.read(MAX_SCHEMA_BYTES + 1), source), path.name
     except OSError as exc:
         raise RegenError(f"cannot read {source}: {exc}") from exc
+
+
+def opener_for(url: urllib.parse.ParseResult) -> urllib.request.OpenerDirector:
+    """What downloads `url`: a user name and password in an http(s) URL are sent as HTTP Basic
+    credentials when the server asks for them (urllib would take them for part of the host name;
+    its ftp handler reads them itself)."""
+    if url.scheme not in ("http", "https") or url.username is None:
+        return urllib.request.build_opener()
+    passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+    passwords.add_password(None, without_userinfo(url), urllib.parse.unquote(url.username),
+                           urllib.parse.unquote(url.password or ""))
+    return urllib.request.build_opener(urllib.request.HTTPBasicAuthHandler(passwords))
+
+
+def without_userinfo(url: urllib.parse.ParseResult) -> str:
+    if url.scheme not in ("http", "https"):
+        return url.geturl()
+    return url._replace(netloc=url.netloc.rpartition("@")[2]).geturl()
+
+
+def recorded_url(source: str) -> str:
+    """`source` as versions.toml records it and messages show it: scheme, host, port and path. A
+    user name and password, path parameters (;jsessionid=...), the query (a download token, a
+    signature) and the fragment are left out: the manifest is committed, and the sha256 beside
+    the URL says which file it was."""
+    url = urllib.parse.urlparse(source)
+    return urllib.parse.urlunparse((url.scheme, url.netloc.rpartition("@")[2], url.path, "", "", ""))
+
+
+def beside(source: str, name: str) -> str:
+    """The URL of file `name` in `source`'s folder, with `source`'s query (a download token is
+    as good for the file's parts, on the same server)."""
+    url = urllib.parse.urlsplit(urllib.parse.urljoin(source, name))
+    return urllib.parse.urlunsplit(url._replace(query=urllib.parse.urlsplit(source).query))
 
 
 def bounded(data: bytes, source: str) -> bytes:
@@ -550,7 +610,7 @@ def read_parts(source: str, data: bytes) -> dict[str, bytes]:
         if len(parts) == MAX_PARTS:
             raise RegenError(f"the file includes more than {MAX_PARTS} files")
         if urllib.parse.urlparse(source).scheme in URL_SCHEMES:
-            part, _ = read_source(urllib.parse.urljoin(source, name))
+            part, _ = read_source(beside(source, name))
         else:
             part, _ = read_source(str(Path(source).parent / name))
         parts[name] = part
@@ -644,28 +704,87 @@ def import_schema(source: str, version: str | None, mm7_versions: list[str] | No
         includes_sha256=[hashlib.sha256(parts[name]).hexdigest() for name in sorted(parts)],
     )
     files = {target.name: data, **parts}
-    # Everything is generated and checked before anything in the tree changes; then renames.
-    with tempfile.TemporaryDirectory(prefix="mm7bind-regen-") as tmp:
-        # (a refusal names the file given, not the one in schemas/, which stays as it was)
-        shown = {target.name: f"{source} (imported as {version})"}
-        fresh = run_xsdata(manifest, Path(tmp), files, shown)
-        staged = {SCHEMAS / name: content for name, content in files.items()}
-        staged[MANIFEST] = manifest.dump().encode()
-        try:
-            for path, content in staged.items():
-                path.with_name(path.name + ".new").write_bytes(content)
-            replace_generated(fresh)
-            for path in staged:
-                os.replace(path.with_name(path.name + ".new"), path)
-        finally:
-            for path in staged:
-                path.with_name(path.name + ".new").unlink(missing_ok=True)
     in_use = {name for e in manifest.versions.values() for name in [e.file, *e.includes]}
-    for name in set(previous.includes if previous else ()) - in_use:
-        (SCHEMAS / name).unlink(missing_ok=True)
+    # Everything is generated and checked before anything in the tree changes (a refusal names the
+    # file given, not the one in schemas/, which stays as it was); then it is staged and committed.
+    with tempfile.TemporaryDirectory(prefix="mm7bind-regen-") as tmp:
+        shown = {target.name: f"{shown_source(source)} (imported as {version})"}
+        fresh = run_xsdata(manifest, Path(tmp), files, shown)
+        staged = {name: content for name, content in files.items()}
+        staged[MANIFEST.name] = manifest.dump().encode()
+        commit_import(fresh, staged, sorted(set(previous.includes if previous else ()) - in_use))
     print(f"generated/ written from {len(manifest.versions)} MM7 schemas and the SOAP envelope")
     print(f"imported {version} from {origin_url} (sha256 {manifest.versions[version].sha256[:16]}...)"
           + (f" with {', '.join(sorted(parts))}" if parts else ""))
+    print("next: run the tests (tests/test_schema_tables.py compares the file with the protocol's element "
+          "tables: where they disagree, the file is right, correct the tables) and commit schemas/ and "
+          "generated/ together")
+
+
+def shown_source(source: str) -> str:
+    """How messages name the source given: a URL as the manifest records it (no token shown)."""
+    return recorded_url(source) if urllib.parse.urlparse(source).scheme in URL_SCHEMES else source
+
+
+# An import changes generated/ and several files in schemas/, which no one rename can do. Its new
+# files are staged beside the old ones first; this note, written in one rename once all of them
+# are, is the point of commit. Before it an interrupted import leaves the old state (the staged
+# files are removed by the next run); after it, the next run of any command finishes the import.
+PENDING = ROOT / ".regen-import-pending"
+STAGED_GENERATED = GENERATED.with_name(".generated.new")
+OLD_GENERATED = GENERATED.with_name(".generated.old")
+
+
+def staged_name(name: str) -> Path:
+    return SCHEMAS / (name + ".new")
+
+
+def commit_import(fresh: Path, staged: dict[str, bytes], removed: list[str]) -> None:
+    """Put `fresh` in place of generated/, `staged` (contents by file name) in schemas/ and remove
+    the parts no version includes any more, so that an interrupt at any point leaves either the old
+    state or one the next run completes (`finish_import`)."""
+    try:
+        stage_generated(fresh)
+        for name, content in staged.items():
+            staged_name(name).write_bytes(content)
+        note = PENDING.with_name(PENDING.name + ".tmp")
+        note.write_text(json.dumps({"files": sorted(staged), "remove": removed}), encoding="utf-8")
+        os.replace(note, PENDING)
+    except BaseException:
+        discard_staged(list(staged))
+        raise
+    finish_import()
+
+
+def discard_staged(names: list[str]) -> None:
+    """Remove what an import staged and never committed."""
+    PENDING.with_name(PENDING.name + ".tmp").unlink(missing_ok=True)
+    for name in names:
+        staged_name(name).unlink(missing_ok=True)
+    shutil.rmtree(STAGED_GENERATED, ignore_errors=True)
+
+
+def finish_import() -> bool:
+    """Complete an import committed and then interrupted, or clear what one interrupted before
+    committing left; True when an import was completed. Each step can be done again."""
+    if not PENDING.exists():
+        if GENERATED.exists():
+            shutil.rmtree(OLD_GENERATED, ignore_errors=True)
+        elif OLD_GENERATED.exists():  # (generate stopped between its two renames)
+            OLD_GENERATED.rename(GENERATED)
+        discard_staged([p.name[:-4] for p in SCHEMAS.glob("*.new")])
+        return False
+    note = json.loads(PENDING.read_text(encoding="utf-8"))
+    if STAGED_GENERATED.exists():
+        swap_generated()
+    for name in note["files"]:
+        if staged_name(name).exists():
+            os.replace(staged_name(name), SCHEMAS / name)
+    for name in note["remove"]:
+        (SCHEMAS / name).unlink(missing_ok=True)
+    PENDING.unlink()
+    shutil.rmtree(OLD_GENERATED, ignore_errors=True)
+    return True
 
 
 def check_part_names(manifest: Manifest, version: str, file: str, parts: dict[str, bytes]) -> None:
@@ -686,17 +805,33 @@ def check_part_names(manifest: Manifest, version: str, file: str, parts: dict[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.regen", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.regen", description=__doc__.splitlines()[0],
+        epilog=f"Needs the pinned generator: pip install -e '.[codegen]' (xsdata {PINNED['xsdata']}, "
+               f"ruff {PINNED['ruff']}). README.md, \"Schema versions\", says more.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("generate", help="write generated/ from schemas/")
     sub.add_parser("check", help="fail if generated/ differs from what schemas/ produce")
-    imp = sub.add_parser("import", help="take an XSD file or URL into schemas/ and regenerate")
-    imp.add_argument("source", help="path or URL of the XSD")
-    imp.add_argument("--version", help="version name, e.g. REL-6-MM7-1-4 (default: the one the file's namespace names)")
+    imp = sub.add_parser(
+        "import", help="take an XSD file or URL into schemas/ and regenerate",
+        description="Take an MM7 XSD (an official 3GPP file, as it is) into schemas/ as the version its "
+                    "namespace names, record it in versions.toml (origin official, URL, sha256) and "
+                    "regenerate generated/. Nothing changes unless the file is accepted and generates.",
+        epilog="Then run the tests (tests/test_schema_tables.py holds the file to the protocol's element "
+               "tables: where they disagree, the file is right, correct the tables) and commit schemas/ "
+               "and generated/ together.")
+    imp.add_argument("source", help="path or URL of the XSD (files it xs:includes by name are taken from "
+                                    "beside it; a URL's query and credentials are not recorded)")
+    imp.add_argument("--version", help="version name, e.g. REL-6-MM7-1-4, only for a file whose namespace "
+                                       "does not end in one (default: the one the file's namespace names)")
     imp.add_argument("--mm7-version", action="append", dest="mm7_versions", metavar="X.Y.Z",
-                     help="MM7Version value(s) for this namespace, default first")
+                     help="an MM7Version value for this namespace; repeat for several, the first is sent by "
+                          "default (default: the values versions.toml has for the version, or for a new one "
+                          "those the schema enumerates, newest first)")
     args = parser.parse_args(argv)
     try:
+        if finish_import():
+            print("finished an import that was interrupted: schemas/ and generated/ are as it left them")
         if args.command == "generate":
             generate()
             return 0
