@@ -16,7 +16,8 @@ messages, a request's body left unsent after an early answer to its `Expect: 100
 apart. What cannot be read (a packet cut short by the snapshot length, a segment or a fragment
 never captured, overlapping fragments, a connection that is not HTTP, a link of another kind) is
 said in `notes`, and reading goes on from the next message it can find; a record or block whose
-length no packet has (a damaged file) ends the reading there, said too. A gzip-compressed capture
+length no packet has, or a pcapng block whose length at its end is not the one at its start (a
+damaged file), ends the reading there, said too (as Wireshark stops there). A gzip-compressed capture
 is read inflated in pieces, within a bound (`gunzip`).
 
 A capture is read as a stream (`CaptureStream`, from a file in pieces), each connection's messages
@@ -456,6 +457,13 @@ def _pcapng_frames(src: _Source, notes: list[str]):
         block = src.read(length)
         if len(block) < length:
             notes.append(f"the file ends inside a block (byte {pos}, {length} bytes long): cut short")
+            return
+        closing = struct.unpack_from(order + "I", block, length - 4)[0]
+        if closing != length:
+            # (as Wireshark stops there: where the next block begins, and whether this one's bytes are its
+            # own, cannot be known; a guess at the next block could read a packet's bytes as blocks)
+            notes.append(f"the block at byte {pos} says it is {length} bytes long at its start and {closing} at "
+                         "its end: the file is damaged there, read no further")
             return
         body = block[8 : length - 4]
         if kind == 1 and len(body) >= 8:  # interface description

@@ -1165,3 +1165,27 @@ def test_inspect_extract_reads_a_capture_once_a_named_pipe_too(tmp_path):
                                                                        + again[n == "2"]["extracted"])
     assert (parts / "1" / names[2]).read_bytes() == (parts / "1" / again[0]["extracted"][2]).read_bytes() \
         == submit_photo()
+
+
+def test_a_pcapng_block_whose_closing_length_differs_from_its_opening_one_ends_the_reading():
+    """A block's length is written at its start and again at its end; they were not compared, so a
+    block overwritten or spliced in the middle was read as if whole, and what followed it misread."""
+    packets = conversation().packets
+    intact = pcapng([[("ethernet", 6, packets)]])
+    ng = bytearray(intact)
+    at = 28 + 32  # (past the section header and the interface description)
+    for _ in range(5):
+        at += struct.unpack_from("<I", ng, at + 4)[0]
+    length = struct.unpack_from("<I", ng, at + 4)[0]
+    struct.pack_into("<I", ng, at + length - 4, length + 8)
+    capture = read_capture(bytes(ng))
+    assert capture.notes[0] == (f"the block at byte {at} says it is {length} bytes long at its start and "
+                                f"{length + 8} at its end: the file is damaged there, read no further")
+    assert [m.start_line for m in capture.messages] == ["POST /mm7 HTTP/1.1"]
+    # (a big-endian file's too, its section header's included)
+    big = bytearray(pcapng([[("ethernet", 6, packets)]], order=">"))
+    struct.pack_into(">I", big, 24, 1)
+    assert read_capture(bytes(big)).notes == [
+        "the block at byte 0 says it is 28 bytes long at its start and 1 at its end: the file is damaged there, "
+        "read no further"]
+    assert read_capture(intact).notes == []
