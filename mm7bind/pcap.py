@@ -278,11 +278,24 @@ def in_capture_order(messages: list[CapturedMessage]) -> list[CapturedMessage]:
 # the FIN comes again after it; sooner when the connections waiting so hold CLOSE_GRACE_BYTES
 # (the earliest closed first). One idle for IDLE seconds of capture is read too: its later packets,
 # if any, are read on as the same connection. A segment with bytes not read coming after its
-# connection was read is said in the notes.
+# connection was read is said in the notes. Where the capture's times go back (files joined out of
+# time order, a clock set back: said in the notes), a connection's grace and idleness still count
+# from its latest packet's time and the capture's time goes back with it: a decision waits, never
+# comes sooner; a SYN or bytes timed before a connection's first packet are its start, not a new
+# connection's nor late ones (read with it if it is not read yet, else as a connection of their own).
 CLOSE_GRACE = 60.0
 CLOSE_GRACE_BYTES = 64 * 1024 * 1024
 IDLE = 900.0
 _FORGET = 3600.0  # seconds of capture after which a connection read is forgotten (its ports a new one's)
+# A capture's times going back more than this is said (less: packets of several CPUs or interfaces
+# written a little out of order, as `tcpdump -i any` and mergecap do)
+_STEP_BACK = 1.0
+
+
+def _before(when: float | None, first: float | None) -> bool:
+    """Whether a packet's time is before a connection's first packet's: of no later connection on
+    its ports, nor a retransmission of its bytes."""
+    return None not in (when, first) and when < first
 
 
 class CaptureStream:
@@ -818,8 +831,8 @@ class _Connection:
     """A TCP connection, kept small until data comes (a SYN scan, or a capture of many refused or
     idle connections, makes hundreds of thousands with none)."""
 
-    __slots__ = ("client", "closed", "ended", "held", "key", "late", "number", "read", "seen", "sides", "start0",
-                 "start1")
+    __slots__ = ("client", "closed", "ended", "first", "held", "key", "late", "number", "read", "seen", "sides",
+                 "start0", "start1")
 
     def __init__(self, number: int, key: bytes, client: int):
         self.number = number
@@ -829,7 +842,8 @@ class _Connection:
         self.sides: list[_Direction | None] | None = None  # each end's data, once there is any
         self.closed = False
         self.ended = 0  # which ends have closed (bits 1, 2; 3: both, or a reset)
-        self.seen: float | None = None  # (capture time) its latest packet's
+        self.first: float | None = None  # (capture time) its earliest packet's
+        self.seen: float | None = None  # (capture time) its latest packet's: the latest time, not the last packet's
         self.held = 0  # bytes of data held
         self.read: str | None = None  # once read: "closed" (a late segment is said), "idle" (read on)
         self.late = 0  # segments with bytes not read that came after it was read closed
@@ -856,7 +870,9 @@ class _Connections:
         self.lately: list[_Connection] = []  # read closed, with late segments
         self.notes = notes
         self.grace, self.grace_bytes, self.idle = grace, grace_bytes, idle
-        self.now: float | None = None
+        self.now: float | None = None  # (the latest packet's time: back too, where the capture's times go back)
+        self.latest: float | None = None  # the latest time of the capture so far
+        self.back: list = []  # [times the capture's clock went back, the first packet, by how much]
         self.checked: float | None = None  # (capture time of the latest check for idle connections)
         self.due = False  # a connection may be done
         self.pending: list[_Connection] = []  # open ones whose ports a new connection took: to read
@@ -865,6 +881,11 @@ class _Connections:
     def add(self, when, number, src: bytes, dst: bytes, seq: int, flags: int, payload) -> None:
         key, which = (src + dst, 0) if src <= dst else (dst + src, 1)
         if when is not None:
+            # (a step back: captures joined out of time order, a clock set back. Each connection's own times
+            # are its earliest and latest, whatever the order: a step back delays a decision, never hastens one)
+            if self.now is not None and when < self.now - _STEP_BACK:
+                self.back = [self.back[0] + 1, *self.back[1:]] if self.back else [1, number, self.latest - when]
+            self.latest = when if self.latest is None else max(when, self.latest)
             self.now = when
             if self.checked is None or when - self.checked >= min(self.idle, self.grace) / 4 or when < self.checked:
                 self.due = True
@@ -875,14 +896,17 @@ class _Connections:
                 conn = self.reopened(done[0], which, seq, flags, payload, when)
                 if conn is _DROPPED:
                     return
-        elif flags & _SYN and not flags & _ACK and (conn.closed or conn.sides is not None):
-            self.retire(conn)  # (its ports taken by a new connection)
+        elif flags & _SYN and not flags & _ACK and (conn.closed or conn.sides is not None) \
+                and not _before(when, conn.first):
+            self.retire(conn)  # (its ports taken by a new connection; a SYN from before its packets is its own)
             conn = None
         if conn is None:
             self.count += 1
             conn = _Connection(self.count, key, which)
         self.current[key] = conn
-        conn.seen = when if when is not None else conn.seen
+        if when is not None:
+            conn.seen = when if conn.seen is None else max(when, conn.seen)
+            conn.first = when if conn.first is None else min(when, conn.first)
         side = conn.sides[which] if conn.sides is not None else None
         if flags & _SYN:
             start = (seq + 1) & _SEQ_MASK
@@ -897,7 +921,7 @@ class _Connections:
             ended = conn.ended
             conn.ended |= 3 if flags & _RST else 1 << which
             if conn.ended == 3 and ended != 3:
-                self.closing[key] = (conn, when)
+                self.closing[key] = (conn, conn.seen)  # (its grace from its latest packet: a FIN's time may be earlier)
                 self.closing_bytes += conn.held
                 self.due = True
         if payload:  # (data sent with a SYN, as TCP Fast Open does, follows the SYN's number)
@@ -922,10 +946,14 @@ class _Connections:
         del self.done[conn.key]
         if flags & _SYN and not flags & _ACK and (conn.closed or conn.sides is not None):
             return None  # (a new connection)
+        if _before(when, conn.first):
+            # (from before its first packet: no retransmission of what was read, but its start in a capture
+            # joined out of time order, read after the rest: read as a connection of its own, not dropped)
+            return None
         if conn.read == "idle":
             conn.read = None
             return conn
-        self.done[conn.key] = (conn, when if when is not None else conn.seen)  # (put back last)
+        self.done[conn.key] = (conn, conn.seen if when is None or conn.seen is None else max(when, conn.seen))
         side = conn.sides[which] if conn.sides is not None else None
         if payload and flags & _SYN:
             seq = (seq + 1) & _SEQ_MASK
@@ -999,6 +1027,13 @@ class _Connections:
             yield from self.finish(conn)
 
     def late_notes(self, notes: list[str]) -> list[str]:
+        if self.back:
+            count, number, by = self.back
+            notes.insert(0, f"the capture's times go back {by:.3f} seconds at packet {number}"
+                            + (f" (and {count - 1} more time(s) after it)" if count > 1 else "")
+                            + ": files joined out of time order (cat, mergecap -a), or a clock set back; a connection "
+                            "whose packets lie on both sides of such a place may be read in pieces (reordercap "
+                            "writes the capture in time order)")
         for conn in self.lately:
             notes.append(f"{conn.name()}: {conn.late} segment(s) with bytes not read came after it had closed "
                          f"both ways and {self.grace:g} more seconds of the capture passed (or its bytes were let "

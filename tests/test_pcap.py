@@ -1189,3 +1189,69 @@ def test_a_pcapng_block_whose_closing_length_differs_from_its_opening_one_ends_t
         "the block at byte 0 says it is 28 bytes long at its start and 1 at its end: the file is damaged there, "
         "read no further"]
     assert read_capture(intact).notes == []
+
+
+def test_a_capture_joined_out_of_time_order_reads_a_connection_on_both_sides_of_the_join_whole():
+    """`cat new.pcapng old.pcapng` (a ring buffer's files in the wrong order): a connection begun in
+    the old file and ended in the new one comes with its end first. Its SYN, coming after its other
+    packets, was taken for a new connection on the same ports: the request split in two, neither
+    read whole. A SYN from before a connection's first packet is its own; the step back is said."""
+    request, response = submit()
+    flow = Flow(time=1764000000.0).open()
+    flow.send(True, request[:1000])
+    older = list(flow.packets)
+    flow.time += 5  # (the file rotated)
+    flow.send(True, request[1000:])
+    flow.send(False, response)
+    newer = flow.close().packets[len(older):]
+    capture = read_capture(pcapng([[("ethernet", 6, newer)], [("ethernet", 6, older)]]))
+    assert [(m.connection, m.start_line, m.body) for m in capture.messages] == [
+        (1, "POST /mm7 HTTP/1.1", request.split(b"\r\n\r\n", 1)[1]),
+        (1, "HTTP/1.1 200 OK", response.split(b"\r\n\r\n", 1)[1])]
+    assert capture.notes == [
+        f"the capture's times go back {newer[-1].time - older[0].time:.3f} seconds at packet {len(newer) + 1}: files "
+        "joined out of time order (cat, mergecap -a), or a clock set back; a connection whose packets lie on both "
+        "sides of such a place may be read in pieces (reordercap writes the capture in time order)"]
+    # (in time order: nothing said)
+    assert read_capture(pcapng([[("ethernet", 6, older)], [("ethernet", 6, newer)]])).notes == []
+
+
+def test_a_connection_read_already_is_not_given_the_packets_from_before_it_as_late_ones():
+    """The same, the new file long enough for the connection to be read before the old file's part
+    of it comes: those bytes were taken for late retransmissions of it and dropped (said as such).
+    From before its first packet, they are no retransmission: read as a connection of their own."""
+    request, response = submit()
+    flow = Flow(time=1764000000.0).open()
+    flow.send(True, request[:1000])
+    older = flow.packets[3:]  # (the old file's part: joined mid-connection, no SYN)
+    flow.time += 5
+    flow.send(True, request[1000:])
+    flow.send(False, response)
+    newer = flow.close().packets[3 + len(older):]
+    other = conversation(Flow(client=("10.0.0.1", 40001), time=newer[-1].time + 120))
+    capture = read_capture(pcapng([[("ethernet", 6, newer + other.packets)], [("ethernet", 6, older)]]))
+    heads = [(m.connection, m.start_line) for m in capture.messages]
+    assert (3, "POST /mm7 HTTP/1.1") in heads, heads
+    assert not any("came after it had closed" in n for n in capture.notes), capture.notes
+
+
+def test_a_connections_grace_is_counted_from_its_latest_packet_not_from_a_fin_timed_earlier():
+    """Merged captures whose clocks differ (mergecap of the client's and the server's, an interface
+    whose clock is behind) can have a FIN timed before the data it follows. The close's grace was
+    counted from the FIN's time: the connection read at once, before a retransmission of a segment
+    lost, which was then dropped as late and the response read cut short."""
+    request, response = submit()
+    flow = Flow().open()
+    flow.send(True, request)
+    sent = flow.send(False, response, 400)
+    lost = sent[1]
+    flow.packets.remove(lost)
+    flow.close()
+    for fin in flow.packets[-2:]:
+        fin.time -= 100
+    other = conversation(Flow(client=("10.0.0.1", 40001), time=flow.time + 1))
+    lost.time = other.time + 1
+    capture = read_capture(pcap(flow.packets + other.packets + [lost]))
+    assert [m.body for m in capture.messages if m.connection == 1] == [
+        request.split(b"\r\n\r\n", 1)[1], response.split(b"\r\n\r\n", 1)[1]], capture.notes
+    assert not any("came after it had closed" in n for n in capture.notes), capture.notes
