@@ -1255,3 +1255,34 @@ def test_a_connections_grace_is_counted_from_its_latest_packet_not_from_a_fin_ti
     assert [m.body for m in capture.messages if m.connection == 1] == [
         request.split(b"\r\n\r\n", 1)[1], response.split(b"\r\n\r\n", 1)[1]], capture.notes
     assert not any("came after it had closed" in n for n in capture.notes), capture.notes
+
+
+def test_inspect_extract_removes_the_hidden_folders_of_runs_killed_never_a_live_ones(tmp_path):
+    """A run of `inspect --extract DIR` killed midway left its hidden folder in DIR for ever. Its
+    name holds its process: a later run removes those whose process is gone; one of a run still
+    going, or named by no process (made where /proc does not tell, or by a release before), stays."""
+    from urllib.parse import quote
+
+    from mm7bind.holders import this_process
+
+    me = this_process()
+    if me is None:
+        pytest.skip("/proc does not tell this process's start")
+    machine, pid, _ = me.rsplit(":", 2)
+    dead = f"{machine}:{pid}:0"  # (its pid another process's now: a start time not its own)
+    parts = tmp_path / "parts"
+    left = {name: parts / name for name in (f".mm7bind-extracting-{quote(dead, safe='')}-abc_1234",
+                                            f".mm7bind-extracting-{quote(me, safe='')}-def_5678",
+                                            ".mm7bind-extracting-ghi_9012", ".other")}
+    for folder in left.values():
+        (folder / "0").mkdir(parents=True)
+        (folder / "0" / "photo.jpg").write_bytes(b"x")
+    path = tmp_path / "mmsc.pcap"
+    path.write_bytes(pcap(conversation().packets))
+    proc = run("inspect", str(path), "--extract", str(parts))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(p.name for p in parts.iterdir()) == sorted(["1", *list(left)[1:]])
+    # (a run's own folder is named so: the next one can tell it from a live run's)
+    from mm7bind.cli import _Extracting
+
+    assert _Extracting._prefix() == f".mm7bind-extracting-{quote(me, safe='')}-"
