@@ -41,6 +41,7 @@ from operator import itemgetter
 
 from .chunked import CHUNK_SIZE
 from .errors import DecodeError, LimitExceededError
+from .inflating import Inflating, inflate_body, is_gzip
 from .mime import header_fields, header_value
 
 # magic → (byte order, seconds per time unit, the sizes a packet record's header may have, the
@@ -69,11 +70,15 @@ MAX_INFLATED_TOTAL = 256 * 1024 * 1024
 
 
 # A gzip-compressed file (tcpdump -z gzip, a rotated capture, a saved body) is inflated to
-# GUNZIP_RATIO times its size (MAX_INFLATED at least), never past MAX_GUNZIPPED: a few kilobytes
-# of a bomb would otherwise be gigabytes (in memory, or read for hours). Real captures and MM7
-# bodies shrink 2 to 20 times.
-MAX_GUNZIPPED = 1024 * 1024 * 1024
+# GUNZIP_RATIO times its size and GUNZIP_ALLOWANCE more (a pipe's: of what it has sent so far; the
+# allowance lets a stretch compressing more than the ratio, as a capture's first minutes of
+# keep-alives and zero padding, through), since a few kilobytes of a bomb would otherwise be
+# gigabytes read for hours. Real captures and MM7 bodies shrink 2 to 20 times. Read in pieces (a
+# capture) that bounds the time alone, memory holding a piece; read whole (`gunzip`), held, it is
+# also MAX_GUNZIPPED at most.
 GUNZIP_RATIO = 100
+GUNZIP_ALLOWANCE = 256 * 1024 * 1024
+MAX_GUNZIPPED = 1024 * 1024 * 1024
 
 
 def is_packet_capture(data: bytes) -> bool:
@@ -82,116 +87,51 @@ def is_packet_capture(data: bytes) -> bool:
     return _starts_as_capture(data) or _starts_as_capture(_gunzipped_start(data))
 
 
-def is_gzip(data: bytes) -> bool:
-    return data[:3] == b"\x1f\x8b\x08"  # (the magic, and deflate: the only method gzip has)
-
-
 def gunzip(data: bytes, what: str = "the file") -> bytes:
     """A gzip-compressed file inflated (members one after another, as concatenated or appended
     files have them), within the bound above (a `LimitExceededError` past it); a `DecodeError`
     if it is no gzip, corrupt, or cut short."""
-    with Gunzipped(data, what) as inflated:
+    with Gunzipped(data, what, most=MAX_GUNZIPPED) as inflated:
         return inflated.read()
 
 
-_FIRST_STEP, _LAST_STEP = 1 << 10, 1 << 20  # the compressed window of a member, growing (see Gunzipped._window)
-
-
-class Gunzipped:
+class Gunzipped(Inflating):
     """A gzip-compressed file (bytes, or a binary file object) read inflated in pieces, as
     `gunzip` reads it whole and within its bound: what is held at once is a piece of each. The
     bound is counted from the file's size where it is known (bytes, a regular file: read from
-    its position on), else (a pipe) from the compressed bytes read so far; an error (see
-    `gunzip`) comes from the `read` that meets it."""
+    its position on), else (a pipe) from the compressed bytes read so far, and is `most` at most
+    where given; an error (see `gunzip`) comes from the `read` that meets it."""
 
-    def __init__(self, source, what: str = "the file", size: int | None = None):
-        self.what = what
-        self.piece = 1 << 16  # compressed bytes read from a file at a time
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            self.buf, self.file, size = memoryview(source), None, len(source)
-        else:
-            self.buf, self.file = memoryview(b""), source
-            size = size if size is not None else _size_left(source)
-        self.pos = 0  # in buf: what the inflater has taken
-        self.limit = None if size is None else min(MAX_GUNZIPPED, max(MAX_INFLATED, GUNZIP_RATIO * size))
-        self.taken = 0  # compressed bytes read from the file
-        self.given = 0  # inflated bytes handed out
-        self.inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
-        self.step = _FIRST_STEP
-        self.ended = False
+    def __init__(self, source, what: str = "the file", size: int | None = None, most: int | None = None):
+        super().__init__(source)
+        self.what, self.most = what, most
+        self.size = len(self.buf) if self.file is None else size if size is not None else _size_left(source)
 
-    def __enter__(self):
-        return self
+    def _bound(self) -> tuple[int, str]:
+        size, said = (self.size, "its size") if self.size is not None else (
+            self.taken, f"the {self.taken} bytes of it read so far")  # (a pipe: its size is not known ahead)
+        bound = GUNZIP_RATIO * size + GUNZIP_ALLOWANCE
+        return (bound, said) if self.most is None else (min(bound, self.most), said)
 
-    def __exit__(self, *exc) -> None:
-        self.buf = memoryview(b"")
+    def limit(self) -> int:
+        return self._bound()[0]
 
-    def _ahead(self, n: int) -> int:
-        """Compressed bytes in hand past pos, at least n where the file has them."""
-        while len(self.buf) - self.pos < n and self.file is not None:
-            piece = self.file.read(self.piece)
-            if not piece:
-                break
-            self.taken += len(piece)
-            self.buf, self.pos = memoryview(bytes(self.buf[self.pos :]) + bytes(piece)), 0
-        return len(self.buf) - self.pos
+    def past(self, limit: int) -> Exception:
+        most = f", {self.most} at most read whole" if self.most is not None else ""
+        return LimitExceededError(
+            f"{self.what} is gzip-compressed and inflates past {limit} bytes ({GUNZIP_RATIO} times {self._bound()[1]} "
+            f"and {GUNZIP_ALLOWANCE} bytes more{most}): a decompression bomb, or a file to decompress first "
+            "(gunzip) and read as it is")
 
-    def _window(self) -> memoryview:
-        """The next compressed bytes for the inflater: a window from 1 KiB growing to 1 MiB within a
-        member. The inflater copies what it was given past a member's end (`unused_data`): given
-        the whole rest, a file of many small members took time quadratic in their number."""
-        self._ahead(1)
-        window = self.buf[self.pos : self.pos + self.step]
-        self.step = min(2 * self.step, _LAST_STEP)
-        return window
+    def cut_short(self) -> Exception:
+        return DecodeError(f"{self.what} is gzip-compressed and ends before its gzip end (cut short, or still being "
+                           "written)")
 
-    def read(self, n: int = -1) -> bytes:
-        n = MAX_GUNZIPPED + 1 if n is None or n < 0 else n  # (all: the bound stops it)
-        out: list[bytes] = []
-        wanted = n
-        while wanted > 0 and not self.ended:
-            if self.inflater.eof:
-                self._next_member()
-                continue
-            window = self._window()
-            if not window:
-                raise DecodeError(f"{self.what} is gzip-compressed and ends before its gzip end (cut short, or "
-                                  "still being written)")
-            try:  # (at most what is wanted: the rest of the window is given again)
-                piece = self.inflater.decompress(window, wanted)
-            except zlib.error as exc:
-                raise DecodeError(f"{self.what} is gzip-compressed, but not readable as gzip ({exc})") from None
-            self.pos += len(window) - len(self.inflater.unconsumed_tail) - len(self.inflater.unused_data)
-            self.given += len(piece)
-            limit, size = self.limit, "its size"
-            if limit is None:  # (a pipe: its size is not known ahead)
-                limit = min(MAX_GUNZIPPED, max(MAX_INFLATED, GUNZIP_RATIO * self.taken))
-                size = f"the {self.taken} bytes of it read so far"
-            if self.given > limit:
-                raise LimitExceededError(
-                    f"{self.what} is gzip-compressed and inflates past {limit} bytes ({GUNZIP_RATIO} times {size}, "
-                    f"{MAX_INFLATED} bytes at least, {MAX_GUNZIPPED} at most): a decompression bomb, or a file to "
-                    "decompress first (gunzip) and read as it is")
-            if piece:
-                out.append(piece)
-                wanted -= len(piece)
-        return b"".join(out)
+    def unreadable(self, exc) -> Exception:
+        return DecodeError(f"{self.what} is gzip-compressed, but not readable as gzip ({exc})")
 
-    def _next_member(self) -> None:
-        """After a member's end: the next member, or the file's end (zeros at most, the padding
-        some tools write after the last member)."""
-        if self._ahead(3) >= 3 and is_gzip(self.buf[self.pos : self.pos + 3]):
-            self.inflater, self.step = zlib.decompressobj(zlib.MAX_WBITS | 16), _FIRST_STEP
-            return
-        after, padding = 0, True
-        while rest := self.buf[self.pos :]:
-            after += len(rest)
-            padding = padding and not bytes(rest).strip(b"\0")
-            self.pos = len(self.buf)
-            self._ahead(1)
-        if not padding:
-            raise DecodeError(f"{self.what} is gzip-compressed, with {after} bytes after its gzip end that are none")
-        self.ended = True
+    def trailing(self, count: int) -> Exception:
+        return DecodeError(f"{self.what} is gzip-compressed, with {count} bytes after its gzip end that are none")
 
 
 def _size_left(file) -> int | None:
@@ -1392,28 +1332,30 @@ def _chunks(run: bytes, pos: int) -> tuple[list[tuple[int, int]], int, bool]:
 
 
 def _inflate(body: bytes, encoding: str, notes: list[str], inflated: list[int]) -> bytes:
-    """`body` inflated; `inflated` holds the bytes the capture's bodies have inflated to so far."""
-    # (deflate: some send it raw, without zlib's header)
-    forms = (zlib.MAX_WBITS, -zlib.MAX_WBITS) if encoding == "deflate" else (zlib.MAX_WBITS | 16,)
-    error = None
+    """`body` inflated as the receiver inflates one (gzip's members in turn, deflate zlib's or
+    raw), what inflates of one cut short too; `inflated` holds the bytes the capture's bodies have
+    inflated to so far."""
     limit = min(MAX_INFLATED, MAX_INFLATED_TOTAL - inflated[0])
-    for wbits in forms:
-        try:
-            out = zlib.decompressobj(wbits).decompress(body, limit + 1)
-            break
-        except zlib.error as exc:
-            error = error or exc  # (the first form's: the one the header names)
-    else:
-        notes.append(f"its {encoding} body could not be inflated ({error}): shown as captured")
-        return body
-    if len(out) > limit:
+    try:
+        out, cut = inflate_body(body, "deflate" if encoding == "deflate" else "gzip", limit, partial=True)
+    except LimitExceededError:
         if limit == MAX_INFLATED:
-            raise LimitExceededError(f"a {encoding} body inflates past {MAX_INFLATED} bytes")
+            raise LimitExceededError(f"a {encoding} body inflates past {MAX_INFLATED} bytes") from None
         raise LimitExceededError(f"the capture's gzip and deflate bodies inflate past {MAX_INFLATED_TOTAL} bytes "
-                                 "in all")
+                                 "in all") from None
+    except DecodeError as exc:
+        notes.append(f"its {encoding} body could not be inflated ({_cause(exc)}): shown as captured")
+        return body
     inflated[0] += len(out)
-    notes.append(f"its body was sent {encoding}: shown inflated")
+    notes.append(f"its {encoding} body is cut short: what inflates of it is shown" if cut else
+                 f"its body was sent {encoding}: shown inflated")
     return out
+
+
+def _cause(exc: DecodeError) -> str:
+    """What inflate_body's error says of the bytes, without its words for a request's body."""
+    text = str(exc)
+    return text[text.index("(") + 1 : -1] if text.endswith(")") and "(" in text else text
 
 
 def _segment_at(times: list[tuple[int, int, float | None]], offset: int) -> tuple[int, int, float | None]:
