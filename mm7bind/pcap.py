@@ -7,7 +7,8 @@ Bytes in, messages out (no files, no sockets). Checksums are not checked: a capt
 sending host has the ones the network card fills in later.
 
 Read: pcap (either byte order, micro- or nanosecond times, the record headers of old patched
-libpcaps too: the "modified" format's, SuSE's, Red Hat's, Nokia's) and pcapng (any number of
+libpcaps too: the "modified" format's, SuSE's, Red Hat's, Nokia's; files joined with cat, each
+with its own header) and pcapng (any number of
 sections and interfaces, enhanced, simple and obsolete packet blocks, each interface's time
 resolution and offset); links Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked
 too), raw IP, BSD loopback; IPv4 and IPv6 (extension headers walked), fragmented packets put back
@@ -332,33 +333,52 @@ def _frames(src: _Source, notes: list[str]):
 
 
 def _pcap_frames(src: _Source, notes: list[str]):
-    order, unit, heads = PCAP_MAGICS[bytes(src.peek(4))]
-    header = src.peek(24)
-    if len(header) < 24:
-        raise DecodeError("a pcap file cut short in its header")
-    link = struct.unpack_from(order + "I", header, 20)[0] & 0x0FFFFFFF  # (the top bits: an FCS flag)
-    most = max(min(struct.unpack_from(order + "I", header, 16)[0], _MAX_ORIGINAL), _MAX_SNAPLEN)
-    head = _record_header(src.peek, order, unit, heads)
-    src.read(24)
     number = 0  # (from memory, frames are views: a big capture is not copied packet by packet)
-    while True:
-        record = src.read(head)
-        if len(record) < head:
-            if record:
-                notes.append(f"the file ends inside the header of packet {number + 1}")
-            return
-        sec, frac, caplen, origlen = struct.unpack_from(order + "IIII", record, 0)
-        number += 1
-        if caplen > most:  # (not read: a file read in pieces would wait for gigabytes, and hold them)
-            notes.append(f"packet {number}: its record says {caplen} bytes were captured, more than the file's "
-                         f"packets can have ({most}): the file is damaged there (byte {src.position - head}), "
-                         "read no further")
-            return
-        frame = src.read(caplen)
-        if len(frame) < caplen:
-            notes.append(f"packet {number}: the file ends inside it")
-            return
-        yield number, sec + frac * unit, link, frame, caplen < origlen
+    while True:  # (a file, and any other one joined after it)
+        order, unit, heads = PCAP_MAGICS[bytes(src.peek(4))]
+        header = src.peek(24)
+        if len(header) < 24:
+            if number:
+                notes.append(f"the file ends inside the header of another pcap file joined to it (byte {src.position})")
+                return
+            raise DecodeError("a pcap file cut short in its header")
+        link = struct.unpack_from(order + "I", header, 20)[0] & 0x0FFFFFFF  # (the top bits: an FCS flag)
+        most = max(min(struct.unpack_from(order + "I", header, 16)[0], _MAX_ORIGINAL), _MAX_SNAPLEN)
+        head = _record_header(src.peek, order, unit, heads)
+        src.read(24)
+        while True:
+            if _another_pcap(src.peek(8)):
+                # (files joined with cat: each has its header, its byte order, time unit and link its own;
+                # read as a record, the header was a packet of none, and the next its length out of a time)
+                notes.append(f"another pcap file's header at byte {src.position} (files joined with cat, not "
+                             "mergecap): read on with its settings")
+                break
+            record = src.read(head)
+            if len(record) < head:
+                if record:
+                    notes.append(f"the file ends inside the header of packet {number + 1}")
+                return
+            sec, frac, caplen, origlen = struct.unpack_from(order + "IIII", record, 0)
+            number += 1
+            if caplen > most:  # (not read: a file read in pieces would wait for gigabytes, and hold them)
+                notes.append(f"packet {number}: its record says {caplen} bytes were captured, more than the file's "
+                             f"packets can have ({most}): the file is damaged there (byte {src.position - head}), "
+                             "read no further")
+                return
+            frame = src.read(caplen)
+            if len(frame) < caplen:
+                notes.append(f"packet {number}: the file ends inside it")
+                return
+            yield number, sec + frac * unit, link, frame, caplen < origlen
+
+
+def _another_pcap(head) -> bool:
+    """Whether a record's place holds a pcap file's header: a magic and version 2.x (a record's
+    time there would be in 2055 or later)."""
+    magic = bytes(head[:4])
+    if magic not in PCAP_MAGICS or len(head) < 8:
+        return False
+    return struct.unpack_from(PCAP_MAGICS[magic][0] + "H", head, 4)[0] == 2
 
 
 def _record_header(peek, order: str, unit: float, heads: tuple[int, ...]) -> int:

@@ -1342,3 +1342,22 @@ def test_a_captured_body_is_inflated_as_the_receiver_inflates_one():
         elif "cut short" in notes[0]:
             assert xml.startswith(rsp.body) and len(rsp.body) > len(xml) // 2
 
+
+
+def test_pcap_files_joined_with_cat_are_read_one_after_another():
+    """`cat a.pcap b.pcap` (rotated files joined so, not with mergecap): the second file's header
+    was read as a packet record, and what followed as a record's length out of a time, "damaged":
+    the second file was lost. Each file's header is read in turn, its own settings with it."""
+    first = conversation()
+    second = conversation(Flow(client=("10.0.0.1", 40001), time=first.time + 10))
+    data = pcap(first.packets) + pcap(second.packets, link="sll", order=">", nano=True)
+    at = len(pcap(first.packets))
+    capture = read_capture(data)
+    assert capture.notes == [f"another pcap file's header at byte {at} (files joined with cat, not mergecap): read "
+                             "on with its settings"]
+    assert [(m.connection, m.start_line) for m in capture.messages] == [
+        (1, "POST /mm7 HTTP/1.1"), (1, "HTTP/1.1 200 OK"), (2, "POST /mm7 HTTP/1.1"), (2, "HTTP/1.1 200 OK")]
+    assert [m.body for m in capture.messages[2:]] == [m.body for m in capture.messages[:2]]
+    # (one cut inside the second header: said)
+    assert read_capture(data[: at + 10]).notes[-1] == (f"the file ends inside the header of another pcap file joined "
+                                                       f"to it (byte {at})")
