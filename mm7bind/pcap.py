@@ -8,9 +8,8 @@ sending host has the ones the network card fills in later.
 
 Read: pcap (either byte order, micro- or nanosecond times, the record headers of old patched
 libpcaps too: the "modified" format's, SuSE's, Red Hat's, Nokia's; files joined with cat, each
-with its own header) and pcapng (any number of
-sections and interfaces, enhanced, simple and obsolete packet blocks, each interface's time
-resolution and offset); links Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked
+with its own header) and pcapng (any number of sections and interfaces, enhanced, simple and
+obsolete packet blocks, each interface's time resolution and offset); links Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked
 too), raw IP, BSD loopback; IPv4 and IPv6 (extension headers walked), fragmented packets put back
 together; TCP segments in any order, repeated or overlapping, streams of any length; HTTP/1.x
 messages, a request's body left unsent after an early answer to its `Expect: 100-continue` told
