@@ -152,7 +152,17 @@ def _inflated(data: bytes) -> bytes:
     which inflates it and says so in its notes."""
     from .pcap import gunzip, is_gzip, is_packet_capture  # noqa: PLC0415
 
+    for magic, name, tool in _COMPRESSED:
+        if data.startswith(magic) and (name != "bzip2" or data[3:4].isdigit()):  # (else: "neither XML nor MIME")
+            raise DecodeError(f"the file is {name}-compressed, which is not read: decompress it first ({tool}) and "
+                              "read it as it is (gzip-compressed files are read as they are)")
     return gunzip(data) if is_gzip(data) and not is_packet_capture(data) else data
+
+
+# Other compressors' magics: a capture saved so (dumpcap's ring buffer with --compress lz4,
+# `zstd`/`xz`/`bzip2` on a rotated file)
+_COMPRESSED = ((b"\x28\xb5\x2f\xfd", "zstd", "zstd -d"), (b"\xfd7zXZ\x00", "xz", "xz -d"),
+               (b"\x04\x22\x4d\x18", "lz4", "lz4 -d"), (b"BZh", "bzip2", "bunzip2"))
 
 
 def _decode_capture(data: bytes, strict: bool = False) -> tuple[Envelope, str | None, dict[str, str], list[str]]:

@@ -1361,3 +1361,19 @@ def test_pcap_files_joined_with_cat_are_read_one_after_another():
     # (one cut inside the second header: said)
     assert read_capture(data[: at + 10]).notes[-1] == (f"the file ends inside the header of another pcap file joined "
                                                        f"to it (byte {at})")
+
+
+def test_a_file_compressed_otherwise_than_with_gzip_is_said_to_be(tmp_path):
+    """A capture or a body compressed with zstd, xz, lz4 or bzip2 (a ring buffer's --compress lz4,
+    a rotated file) was "neither XML nor MIME", nothing said of why."""
+    import bz2
+    import lzma
+
+    plain = pcap(conversation().packets)
+    for name, data in [("zstd", b"\x28\xb5\x2f\xfd\x04\x58" + plain[:50]), ("xz", lzma.compress(plain)),
+                       ("lz4", b"\x04\x22\x4d\x18\x64\x40\xa7" + plain[:50]), ("bzip2", bz2.compress(plain))]:
+        path = tmp_path / f"capture.pcap.{name}"
+        path.write_bytes(data)
+        proc = run("validate", str(path))
+        assert proc.returncode != 0 and f"unreadable: the file is {name}-compressed, which is not read: decompress " \
+            "it first" in proc.stdout, proc.stdout + proc.stderr
