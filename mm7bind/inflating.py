@@ -26,14 +26,31 @@ def is_gzip(data) -> bool:
     return bytes(data[:3]) == b"\x1f\x8b\x08"  # (the magic, and deflate: the only method gzip has)
 
 
+def _before_damage(inflater, window, most: int) -> bytes:
+    """What `window` inflates to before the place zlib finds damaged (an error loses what the
+    call that meets it inflated: up to the window's thousandfold), fed again in small steps."""
+    out: list[bytes] = []
+    for at in range(0, len(window), 256):
+        try:
+            out.append(inflater.decompress(window[at : at + 256], most - sum(map(len, out))))
+        except zlib.error:
+            break
+        if inflater.unconsumed_tail or sum(map(len, out)) >= most:
+            break
+    return b"".join(out)
+
+
 class Inflating:
     """`source` (bytes, or a binary file object) inflated, read with `read(n)`: gzip's members one
     after another (as gzip reads concatenated files; zeros after the last are padding), or one
     zlib or raw deflate stream (`wbits`: GZIP, ZLIB or RAW; what follows a deflate stream is not
     read). Past `limit()` bytes a `past` error, at most `max_members` gzip members, and the other
-    errors (`cut_short`, `unreadable`, `trailing`) are made by hooks a caller words its own way."""
+    errors (`cut_short`, `unreadable`, `trailing`) are made by hooks a caller words its own way;
+    one of the last three returning None ends the reading there instead (what inflated up to there
+    is read), `cut` set where the data ended inside a member."""
 
     max_members: int | None = None
+    salvage = False  # (where `unreadable` may end the reading: what inflates before the damage is read too)
 
     def __init__(self, source, wbits: int = GZIP):
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -63,10 +80,10 @@ class Inflating:
         """The data ends inside a member: the error, or None to end there (`cut` set)."""
         return DecodeError("the data is cut short")
 
-    def unreadable(self, exc: zlib.error) -> Exception:
+    def unreadable(self, exc: zlib.error) -> Exception | None:
         return DecodeError(f"the data does not inflate ({exc})")
 
-    def trailing(self, count: int) -> Exception:
+    def trailing(self, count: int) -> Exception | None:
         return DecodeError(f"{count} bytes after the gzip data's end are none")
 
     def too_many_members(self) -> Exception:
@@ -114,10 +131,20 @@ class Inflating:
             limit = self.limit()
             # (never more than one byte past the bound at once: a window of a bomb inflates a thousandfold)
             most = limit + 1 - self.given if wanted is None else min(wanted, limit + 1 - self.given)
+            saved = self.inflater.copy() if self.salvage else None
             try:  # (at most what is asked: the rest of the window is given again)
                 piece = self.inflater.decompress(window, max(most, 1))
             except zlib.error as exc:
-                raise self.unreadable(exc) from None
+                problem = self.unreadable(exc)
+                if problem is not None:
+                    raise problem from None
+                self.ended = True
+                piece = _before_damage(saved, window, max(most, 1)) if saved is not None else b""
+                self.given += len(piece)
+                if self.given > limit:
+                    raise self.past(limit) from None
+                out.append(piece)
+                break
             self.pos += len(window) - len(self.inflater.unconsumed_tail) - len(self.inflater.unused_data)
             self.given += len(piece)
             if self.given > limit:
@@ -146,8 +173,9 @@ class Inflating:
             padding = padding and not bytes(rest).strip(b"\0")
             self.pos = len(self.buf)
             self._ahead(1)
-        if not padding:
-            raise self.trailing(after)
+        problem = self.trailing(after) if not padding else None
+        if problem is not None:
+            raise problem
         self.ended = True
 
 

@@ -18,7 +18,8 @@ never captured, overlapping fragments, a connection that is not HTTP, a link of 
 said in `notes`, and reading goes on from the next message it can find; a record or block whose
 length no packet has, or a pcapng block whose length at its end is not the one at its start (a
 damaged file), ends the reading there, said too (as Wireshark stops there). A gzip-compressed capture
-is read inflated in pieces, within a bound (`gunzip`).
+is read inflated in pieces, within a bound (`gunzip`); one cut short or damaged as far as it
+inflates, said.
 
 A capture is read as a stream (`CaptureStream`, from a file in pieces), each connection's messages
 made once it can change no more (closed both ways and a grace for retransmissions, or idle long):
@@ -100,11 +101,16 @@ class Gunzipped(Inflating):
     `gunzip` reads it whole and within its bound: what is held at once is a piece of each. The
     bound is counted from the file's size where it is known (bytes, a regular file: read from
     its position on), else (a pipe) from the compressed bytes read so far, and is `most` at most
-    where given; an error (see `gunzip`) comes from the `read` that meets it."""
+    where given; an error (see `gunzip`) comes from the `read` that meets it. `partial`: a file cut
+    short, corrupt, or followed by bytes that are no gzip is read as far as it inflates, the error
+    it would have been kept in `stopped` (a bomb is refused all the same)."""
 
-    def __init__(self, source, what: str = "the file", size: int | None = None, most: int | None = None):
+    def __init__(self, source, what: str = "the file", size: int | None = None, most: int | None = None,
+                 partial: bool = False):
         super().__init__(source)
-        self.what, self.most = what, most
+        self.what, self.most, self.partial = what, most, partial
+        self.salvage = partial
+        self.stopped: str | None = None
         self.size = len(self.buf) if self.file is None else size if size is not None else _size_left(source)
 
     def _bound(self) -> tuple[int, str]:
@@ -123,15 +129,21 @@ class Gunzipped(Inflating):
             f"and {GUNZIP_ALLOWANCE} bytes more{most}): a decompression bomb, or a file to decompress first "
             "(gunzip) and read as it is")
 
-    def cut_short(self) -> Exception:
-        return DecodeError(f"{self.what} is gzip-compressed and ends before its gzip end (cut short, or still being "
-                           "written)")
+    def cut_short(self) -> Exception | None:
+        return self._stop(f"{self.what} is gzip-compressed and ends before its gzip end (cut short, or still being "
+                          "written)")
 
-    def unreadable(self, exc) -> Exception:
-        return DecodeError(f"{self.what} is gzip-compressed, but not readable as gzip ({exc})")
+    def unreadable(self, exc) -> Exception | None:
+        return self._stop(f"{self.what} is gzip-compressed, but not readable as gzip ({exc})")
 
-    def trailing(self, count: int) -> Exception:
-        return DecodeError(f"{self.what} is gzip-compressed, with {count} bytes after its gzip end that are none")
+    def trailing(self, count: int) -> Exception | None:
+        return self._stop(f"{self.what} is gzip-compressed, with {count} bytes after its gzip end that are none")
+
+    def _stop(self, problem: str) -> Exception | None:
+        if not self.partial:
+            return DecodeError(problem)
+        self.stopped = problem
+        return None
 
 
 def _size_left(file) -> int | None:
@@ -260,9 +272,12 @@ class CaptureStream:
         src = _Source(self.source)
         head = bytes(src.peek(4096))
         first: list[str] = []
+        gunzipped = None
         if is_gzip(head) and _starts_as_capture(_gunzipped_start(head)):
             size = len(src.view) if src.file is None else _size_left(src.file)
-            src = _Source(Gunzipped(src, "the capture", None if size is None else size + len(src.buffer)))
+            # (cut short, a .pcap.gz still being written or copied so, is read as far as it goes, as a plain one is)
+            gunzipped = Gunzipped(src, "the capture", None if size is None else size + len(src.buffer), partial=True)
+            src = _Source(gunzipped)
             first.append("the capture is gzip-compressed: read inflated")
         file_notes: list[str] = []
         connection_notes: list[tuple[int, list[str]]] = []
@@ -278,6 +293,8 @@ class CaptureStream:
             yield from tcp.finish_all()
         finally:
             connection_notes.sort(key=itemgetter(0))  # (stable: a connection read twice says its notes in turn)
+            if gunzipped is not None and gunzipped.stopped:
+                first.append(f"{gunzipped.stopped}: read as far as it inflates")
             self.notes = first + file_notes + ip.notes() + tcp.late_notes(
                 [n for _, said in connection_notes for n in said])
 
