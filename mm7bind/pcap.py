@@ -8,7 +8,7 @@ sending host has the ones the network card fills in later.
 
 Read: pcap (either byte order, micro- or nanosecond times, the record headers of old patched
 libpcaps too: the "modified" format's, SuSE's, Red Hat's, Nokia's; files joined with cat, each
-with its own header) and pcapng (any number of sections and interfaces, enhanced, simple and
+with its own header, pcapng ones among them) and pcapng (any number of sections and interfaces, enhanced, simple and
 obsolete packet blocks, each interface's time resolution and offset); links Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked
 too), raw IP, BSD loopback; IPv4 and IPv6 (extension headers walked), fragmented packets put back
 together; TCP segments in any order, repeated or overlapping, streams of any length; HTTP/1.x
@@ -340,16 +340,23 @@ class _Source:
 
 def _frames(src: _Source, notes: list[str]):
     head = bytes(src.peek(12))
-    if head[:4] in PCAP_MAGICS:
-        yield from _pcap_frames(src, notes)
-    elif _starts_as_capture(head):
-        yield from _pcapng_frames(src, notes)
-    else:
+    if not _starts_as_capture(head):
         raise DecodeError("not a packet capture (no pcap or pcapng header)")
+    number = 0
+    while True:  # (a file of the other format joined after one: read on with its reader)
+        reader = _pcap_frames if head[:4] in PCAP_MAGICS else _pcapng_frames
+        number = yield from reader(src, notes, number)
+        if number is None:
+            return
+        head = bytes(src.peek(12))
+        notes.append(f"a {'pcap' if head[:4] in PCAP_MAGICS else 'pcapng'} file's header at byte {src.position} "
+                     "(files joined with cat, not mergecap): read on with its settings")
 
 
-def _pcap_frames(src: _Source, notes: list[str]):
-    number = 0  # (from memory, frames are views: a big capture is not copied packet by packet)
+def _pcap_frames(src: _Source, notes: list[str], number: int = 0):
+    """A pcap file's frames, and any pcap file's joined after it; the packets' count where a pcapng
+    file follows, else None. (From memory, frames are views: a big capture is not copied packet by
+    packet.)"""
     while True:  # (a file, and any other one joined after it)
         order, unit, heads = PCAP_MAGICS[bytes(src.peek(4))]
         header = src.peek(24)
@@ -363,6 +370,8 @@ def _pcap_frames(src: _Source, notes: list[str]):
         head = _record_header(src.peek, order, unit, heads)
         src.read(24)
         while True:
+            if _another_pcapng(src.peek(12)):
+                return number
             if _another_pcap(src.peek(8)):
                 # (files joined with cat: each has its header, its byte order, time unit and link its own;
                 # read as a record, the header was a packet of none, and the next its length out of a time)
@@ -386,6 +395,12 @@ def _pcap_frames(src: _Source, notes: list[str]):
                 notes.append(f"packet {number}: the file ends inside it")
                 return
             yield number, sec + frac * unit, link, frame, caplen < origlen
+
+
+def _another_pcapng(head) -> bool:
+    """Whether a record's or a block's place holds a pcapng file's section header (for a record,
+    its time would be in 1975 and its length 440 MB or so)."""
+    return bytes(head[:4]) == PCAPNG_MAGIC and bytes(head[8:12]) in _PCAPNG_BYTE_ORDERS
 
 
 def _another_pcap(head) -> bool:
@@ -428,11 +443,14 @@ def _record_header(peek, order: str, unit: float, heads: tuple[int, ...]) -> int
     return best
 
 
-def _pcapng_frames(src: _Source, notes: list[str]):
-    number, order = 0, "<"
+def _pcapng_frames(src: _Source, notes: list[str], number: int = 0):
+    """A pcapng file's frames; the packets' count where a pcap file follows, else None."""
+    order = "<"
     interfaces: list[tuple[int, float, int, int]] = []  # (link type, seconds per time unit, snapshot length,
     #                                                       seconds added to its times)
     while len(head := src.peek(12)) == 12:
+        if _another_pcap(head):
+            return number
         if head[:4] == PCAPNG_MAGIC:  # a section: its own byte order and interfaces
             order = _PCAPNG_BYTE_ORDERS.get(bytes(head[8:12]), ">")
             interfaces = []

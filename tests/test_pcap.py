@@ -1366,8 +1366,8 @@ def test_pcap_files_joined_with_cat_are_read_one_after_another():
     data = pcap(first.packets) + pcap(second.packets, link="sll", order=">", nano=True)
     at = len(pcap(first.packets))
     capture = read_capture(data)
-    assert capture.notes == [f"another pcap file's header at byte {at} (files joined with cat, not mergecap): read "
-                             "on with its settings"]
+    assert capture.notes == [(f"another pcap file's header at byte {at} (files joined with cat, not mergecap): read "
+                              "on with its settings")]
     assert [(m.connection, m.start_line) for m in capture.messages] == [
         (1, "POST /mm7 HTTP/1.1"), (1, "HTTP/1.1 200 OK"), (2, "POST /mm7 HTTP/1.1"), (2, "HTTP/1.1 200 OK")]
     assert [m.body for m in capture.messages[2:]] == [m.body for m in capture.messages[:2]]
@@ -1390,3 +1390,19 @@ def test_a_file_compressed_otherwise_than_with_gzip_is_said_to_be(tmp_path):
         proc = run("validate", str(path))
         assert proc.returncode != 0 and f"unreadable: the file is {name}-compressed, which is not read: decompress " \
             "it first" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_pcap_and_pcapng_files_joined_with_cat_are_read_one_after_another():
+    """tcpdump writes pcap, dumpcap and Wireshark pcapng: files of both joined with cat were read
+    as the first one's format to the other's header, "damaged" there, the rest lost."""
+    flows = [conversation(Flow(client=("10.0.0.1", 40000 + n), time=1764000000.0 + 10 * n)) for n in range(3)]
+    parts = [pcap(flows[0].packets), pcapng([[("sll", 9, flows[1].packets)]], order=">"),
+             pcap(flows[2].packets, nano=True)]
+    capture = read_capture(b"".join(parts))
+    assert capture.notes == [
+        (f"a pcapng file's header at byte {len(parts[0])} (files joined with cat, not mergecap): read on with its "
+         "settings"),
+        (f"a pcap file's header at byte {len(parts[0]) + len(parts[1])} (files joined with cat, not mergecap): read "
+         "on with its settings")]
+    assert [(m.connection, m.is_request) for m in capture.messages] == [(n, r) for n in (1, 2, 3) for r in (True, False)]
+    assert len({m.body for m in capture.messages if m.is_request}) == 1
