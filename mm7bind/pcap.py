@@ -12,8 +12,8 @@ with its own header, pcapng ones among them) and pcapng (any number of sections 
 enhanced, simple and obsolete packet blocks, each interface's time resolution and offset); links
 Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked too), raw IP, BSD loopback;
 IPv4 and IPv6 (extension headers walked), fragmented packets put back together; TCP segments in
-any order, repeated or overlapping, streams of any length; HTTP/1.x messages, a request's body left unsent after an early answer to its `Expect: 100-continue` told
-apart. What cannot be read (a packet cut short by the snapshot length, a segment or a fragment
+any order, repeated or overlapping, streams of any length; HTTP/1.x messages, a request's body
+left unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a packet cut short by the snapshot length, a segment or a fragment
 never captured, overlapping fragments, a connection that is not HTTP, a link of another kind) is
 said in `notes`, and reading goes on from the next message it can find; a record or block whose
 length no packet has, or a pcapng block whose length at its end is not the one at its start (a
