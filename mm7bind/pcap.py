@@ -7,19 +7,19 @@ Bytes in, messages out (no files, no sockets). Checksums are not checked: a capt
 sending host has the ones the network card fills in later.
 
 Read: pcap (either byte order, micro- or nanosecond times, the record headers of old patched
-libpcaps too: the "modified" format's, SuSE's, Red Hat's, Nokia's; files joined with cat, each
-with its own header, pcapng ones among them) and pcapng (any number of sections and interfaces,
+libpcaps too: the "modified" format's, SuSE's, Red Hat's, Nokia's; files joined with cat, each with
+its own header, pcapng ones among them) and pcapng (any number of sections and interfaces,
 enhanced, simple and obsolete packet blocks, each interface's time resolution and offset); links
-Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked too), raw IP, BSD loopback;
-IPv4 and IPv6 (extension headers walked), fragmented packets put back together; TCP segments in
-any order, repeated or overlapping, streams of any length; HTTP/1.x messages, a request's body
-left unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a packet cut short by the snapshot length, a segment or a fragment
-never captured, overlapping fragments, a connection that is not HTTP, a link of another kind) is
-said in `notes`, and reading goes on from the next message it can find; a record or block whose
-length no packet has, or a pcapng block whose length at its end is not the one at its start (a
-damaged file), ends the reading there, said too (as Wireshark stops there). A gzip-compressed
-capture is read inflated in pieces, within a bound (`gunzip`); one cut short or damaged as far
-as it inflates, said.
+Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked too), raw IP, BSD loopback; IPv4
+and IPv6 (extension headers walked), fragmented packets put back together; TCP segments in any
+order, repeated or overlapping, streams of any length; HTTP/1.x messages, a request's body left
+unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
+packet cut short by the snapshot length, a segment or a fragment never captured, overlapping
+fragments, a connection that is not HTTP, a link of another kind) is said in `notes`, and reading
+goes on from the next message it can find; a record or block whose length no packet has, or a
+pcapng block whose length at its end is not the one at its start (a damaged file), ends the reading
+there, said too (as Wireshark stops there). A gzip-compressed capture is read inflated in pieces,
+within a bound (`gunzip`); one cut short or damaged as far as it inflates, said.
 
 A capture is read as a stream (`CaptureStream`, from a file in pieces), each connection's messages
 made once it can change no more (closed both ways and a grace for retransmissions, or idle long):
