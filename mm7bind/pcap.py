@@ -232,8 +232,8 @@ def in_capture_order(messages: list[CapturedMessage]) -> list[CapturedMessage]:
 # if any, are read on as the same connection. A segment with bytes not read coming after its
 # connection was read is said in the notes. Where the capture's times go back (files joined out of
 # time order, a clock set back: said in the notes), a connection's grace and idleness still count
-# from its latest packet's time and the capture's time goes back with it: a decision waits, never
-# comes sooner; a SYN or bytes timed before a connection's first packet are its start, not a new
+# from its latest packet's time and the capture's time goes back with it: a decision on one of
+# before the step back waits, never comes sooner, and does not hold up those after it; a SYN or bytes timed before a connection's first packet are its start, not a new
 # connection's nor late ones (read with it if it is not read yet, else as a connection of their own).
 CLOSE_GRACE = 60.0
 CLOSE_GRACE_BYTES = 64 * 1024 * 1024
@@ -972,22 +972,30 @@ class _Connections:
         """The messages of the connections done by now."""
         self.due = False
         ready, self.pending = self.pending, []
-        while self.closing:
-            key = next(iter(self.closing))
-            conn, closed = self.closing[key]
-            if not (self.closing_bytes > self.grace_bytes or
-                    (None not in (closed, self.now) and self.now - closed > self.grace)):
+        now = self.now
+        # (each queue in the order its connections came to it, which is their times' order unless the
+        # capture's times went back: then one timed after now, from before the step back, is passed
+        # over, not waited for, so that those after it are read when due)
+        later = (lambda t: t is not None and t > now + _STEP_BACK) if now is not None else (lambda t: False)
+        taken = []
+        for key, (conn, closed) in self.closing.items():
+            if self.closing_bytes > self.grace_bytes or (None not in (closed, now) and now - closed > self.grace):
+                taken.append(key)
+                self.closing_bytes -= conn.held
+            elif not later(closed):
                 break
-            del self.closing[key]
-            self.closing_bytes -= conn.held
+        for key in taken:
+            conn, _ = self.closing.pop(key)
             self.current.pop(key, None)
             conn.read = "closed"
             ready.append(conn)
-        if self.now is not None:
-            self.checked = self.now
+        if now is not None:
+            self.checked = now
             idle = []
             for conn in self.current.values():  # (the least recently active first)
-                if conn.seen is None or self.now - conn.seen <= self.idle:
+                if later(conn.seen):
+                    continue
+                if conn.seen is None or now - conn.seen <= self.idle:
                     break
                 if conn.ended != 3:  # (a closed one's grace is counted from its close)
                     idle.append(conn)
@@ -997,7 +1005,9 @@ class _Connections:
                 ready.append(conn)
             forgotten = []
             for key, (conn, seen) in self.done.items():
-                if seen is not None and self.now - seen <= _FORGET:
+                if later(seen):
+                    continue
+                if seen is not None and now - seen <= _FORGET:
                     break
                 forgotten.append(key)
             for key in forgotten:

@@ -1406,3 +1406,25 @@ def test_pcap_and_pcapng_files_joined_with_cat_are_read_one_after_another():
          "on with its settings")]
     assert [(m.connection, m.is_request) for m in capture.messages] == [(n, r) for n in (1, 2, 3) for r in (True, False)]
     assert len({m.body for m in capture.messages if m.is_request}) == 1
+
+
+def test_after_the_capture_s_times_go_back_connections_are_still_read_as_they_are_done():
+    """`cat new.pcap old.pcap`: the new file's connections closed or idle at its end are timed after
+    all of the old file; waiting for them in turn, every connection of the old file was held to the
+    capture's end (its memory too). Those timed after now are passed over."""
+    from mm7bind.pcap import CaptureStream
+
+    newer = [conversation(Flow(client=("10.0.0.1", 40000), time=1764010000.0))]
+    idle = Flow(client=("10.0.0.1", 40001), time=1764010001.0).open()  # (open at the new file's end)
+    older = [conversation(Flow(client=("10.0.0.1", 41000 + n), time=1764000000.0 + 30 * n)) for n in range(80)]
+    older_packets = sorted((p for f in older for p in f.packets), key=lambda p: p.time)
+    data = pcap(newer[0].packets + idle.packets) + pcap(older_packets)
+    file = Trickle(data, 1000)
+    stream = CaptureStream(file)
+    first = None
+    for msg in stream:
+        if msg.connection == 3 and first is None:
+            first = file.at
+    assert first is not None and first < len(data) * 3 // 4, (first, len(data))
+    assert stream.notes[0].startswith("another pcap file's header at byte")
+    assert stream.notes[1].startswith("the capture's times go back")
