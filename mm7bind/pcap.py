@@ -819,8 +819,8 @@ class _Direction:
 
     def read_already(self, position: int, length: int) -> bool:
         """Whether bytes at `position` were all there when this side was read (a repeat of them)."""
-        if self.floor is None or self.gaps is None:
-            return False
+        if self.floor is None or self.gaps is None or self.start is None or position < self.start:
+            return False  # (bytes before its first one read, as where it was joined mid-stream, were not read)
         end = position + length
         return end <= self.floor and not any(position < b and a < end for a, b in self.gaps)
 
@@ -944,18 +944,19 @@ class _Connections:
         del self.done[conn.key]
         if flags & _SYN and not flags & _ACK and (conn.closed or conn.sides is not None):
             return None  # (a new connection)
-        if _before(when, conn.first):
-            # (from before its first packet: no retransmission of what was read, but its start in a capture
-            # joined out of time order, read after the rest: read as a connection of its own, not dropped)
+        side = conn.sides[which] if conn.sides is not None else None
+        at = (seq + 1) & _SEQ_MASK if payload and flags & _SYN else seq
+        unread = bool(payload) and not (side is not None and side.read_already(side.nearest(at), len(payload)))
+        if unread and _before(when, conn.first):
+            # (bytes not read, from before its first packet: no retransmission, but its start in a capture
+            # joined out of time order, read after the rest: read as a connection of its own, not dropped;
+            # a copy of bytes read, as a second capture of the same traffic joined after it has, is dropped)
             return None
         if conn.read == "idle":
             conn.read = None
             return conn
         self.done[conn.key] = (conn, conn.seen if when is None or conn.seen is None else max(when, conn.seen))
-        side = conn.sides[which] if conn.sides is not None else None
-        if payload and flags & _SYN:
-            seq = (seq + 1) & _SEQ_MASK
-        if payload and not (side is not None and side.read_already(side.nearest(seq), len(payload))):
+        if unread:
             if not conn.late:
                 self.lately.append(conn)
             conn.late += 1

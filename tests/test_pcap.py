@@ -1249,6 +1249,12 @@ def test_a_connection_read_already_is_not_given_the_packets_from_before_it_as_la
     heads = [(m.connection, m.start_line) for m in capture.messages]
     assert (3, "POST /mm7 HTTP/1.1") in heads, heads
     assert not any("came after it had closed" in n for n in capture.notes), capture.notes
+    # (but a copy of bytes read, as a second capture of the same traffic, its clock behind, joined after
+    # the first has them, is no connection of its own: dropped as before)
+    copies = [Packet(p.time - 30, p.ip) for p in newer if len(p.ip) > 60]
+    again = read_capture(pcapng([[("ethernet", 6, newer + other.packets)], [("ethernet", 6, copies)]]))
+    assert [(m.connection, m.start_line) for m in again.messages] == [
+        (1, "HTTP/1.1 200 OK"), (2, "POST /mm7 HTTP/1.1"), (2, "HTTP/1.1 200 OK")], again.notes
 
 
 def test_a_connections_grace_is_counted_from_its_latest_packet_not_from_a_fin_timed_earlier():
@@ -1428,3 +1434,21 @@ def test_after_the_capture_s_times_go_back_connections_are_still_read_as_they_ar
     assert first is not None and first < len(data) * 3 // 4, (first, len(data))
     assert stream.notes[0].startswith("another pcap file's header at byte")
     assert stream.notes[1].startswith("the capture's times go back")
+
+
+def test_bytes_from_before_where_a_connection_was_joined_coming_after_it_was_read_are_said():
+    """A connection joined mid-stream is read from its first byte captured; a segment with bytes
+    from before that, coming after the connection was read, was taken for a repeat of bytes read
+    (they were below where its reading ended) and dropped without a word."""
+    request, response = submit()
+    flow = Flow().open()
+    early = flow.send(True, request[:700], 700)
+    flow.send(True, request[700:], 700)
+    flow.send(False, response)
+    flow.close()
+    joined = [p for p in flow.packets[3:] if p not in early]  # (captured from after its first segment)
+    other = conversation(Flow(client=("10.0.0.1", 40001), time=flow.time + 120))
+    late = Packet(other.time + 1, early[0].ip)  # (that first segment, sent again: not read)
+    capture = read_capture(pcap(joined + other.packets + [late]))
+    assert any(n.startswith("connection 1 (") and "1 segment(s) with bytes not read came after it had closed" in n
+               for n in capture.notes), capture.notes
