@@ -190,6 +190,8 @@ def inflate_body(data: bytes, coding: str, limit: int, partial: bool = False) ->
     body cut short is given, else that is a `DecodeError`), in the words the receiver answers with:
     past the limit a `LimitExceededError`, bytes that do not inflate or more than MAX_GZIP_MEMBERS
     gzip members a `DecodeError`."""
+    if not data:  # (an empty body under a coding: nothing sent, nothing to inflate)
+        return b"", False
     problem = None
     for wbits in (GZIP,) if coding != "deflate" else (ZLIB, RAW):
         try:

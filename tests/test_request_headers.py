@@ -181,6 +181,7 @@ def test_decoded_body_never_holds_more_than_its_limit():
     with pytest.raises(mm7.UnsupportedEncodingError, match="'compress'"):
         decoded_body(data, "compress", 10_000)
     assert decoded_body(data, "identity", 10) == data
+    assert decoded_body(b"", "gzip", 10) == decoded_body(b"", "deflate", 10) == b""  # (an empty body, labelled)
     packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
     raw = packer.compress(data) + packer.flush()
     assert decoded_body(raw + b"after", "deflate", 10_000) == data  # (after a deflate stream: ignored, as zlib does)
