@@ -30,12 +30,15 @@ def _before_damage(inflater, window, most: int) -> bytes:
     """What `window` inflates to before the place zlib finds damaged (an error loses what the
     call that meets it inflated: up to the window's thousandfold), fed again in small steps."""
     out: list[bytes] = []
+    total = 0
     for at in range(0, len(window), 256):
-        try:
-            out.append(inflater.decompress(window[at : at + 256], most - sum(map(len, out))))
+        try:  # (never 0: zlib reads it as no bound)
+            piece = inflater.decompress(window[at : at + 256], most - total)
         except zlib.error:
             break
-        if inflater.unconsumed_tail or sum(map(len, out)) >= most:
+        out.append(piece)
+        total += len(piece)
+        if inflater.unconsumed_tail or total >= most:
             break
     return b"".join(out)
 
