@@ -229,7 +229,8 @@ def in_capture_order(messages: list[CapturedMessage]) -> list[CapturedMessage]:
 # from each end, or a reset) and CLOSE_GRACE seconds of capture later, since a segment lost before
 # the FIN comes again after it; sooner when the connections waiting so hold CLOSE_GRACE_BYTES
 # (the earliest closed first). One idle for IDLE seconds of capture is read too: its later packets,
-# if any, are read on as the same connection. A segment with bytes not read coming after its
+# if any, are read on as the same connection (a last message not whole yet is kept back, and read
+# once its rest comes, or at the end). A segment with bytes not read coming after its
 # connection was read is said in the notes. Where the capture's times go back (files joined out of
 # time order, a clock set back: said in the notes), a connection's grace and idleness still count
 # from its latest packet's time and the capture's time goes back with it: a decision on one of
@@ -943,7 +944,7 @@ class _Connections:
         a new one), or _DROPPED (closed: a late segment with bytes not read is counted)."""
         del self.done[conn.key]
         if flags & _SYN and not flags & _ACK and (conn.closed or conn.sides is not None):
-            return None  # (a new connection)
+            return self.replaced(conn)  # (a new connection)
         side = conn.sides[which] if conn.sides is not None else None
         at = (seq + 1) & _SEQ_MASK if payload and flags & _SYN else seq
         unread = bool(payload) and not (side is not None and side.read_already(side.nearest(at), len(payload)))
@@ -951,7 +952,7 @@ class _Connections:
             # (bytes not read, from before its first packet: no retransmission, but its start in a capture
             # joined out of time order, read after the rest: read as a connection of its own, not dropped;
             # a copy of bytes read, as a second capture of the same traffic joined after it has, is dropped)
-            return None
+            return self.replaced(conn)
         if conn.read == "idle":
             conn.read = None
             return conn
@@ -961,6 +962,14 @@ class _Connections:
                 self.lately.append(conn)
             conn.late += 1
         return _DROPPED
+
+    def replaced(self, conn: _Connection) -> None:
+        """A connection read already whose ports a new one takes: what it kept back (a message not
+        whole when it went idle) read as it is."""
+        if conn.held:
+            conn.read = None
+            self.pending.append(conn)
+            self.due = True
 
     def retire(self, conn: _Connection) -> None:
         """An open connection whose ports a new one takes: read."""
@@ -1012,16 +1021,19 @@ class _Connections:
                     break
                 forgotten.append(key)
             for key in forgotten:
-                del self.done[key]
+                conn, _ = self.done.pop(key)
+                if conn.held:  # (a message not whole when it went idle, and no more came: read as it is)
+                    conn.read = None
+                    ready.append(conn)
         for conn in ready:
             yield from self.finish(conn)
 
     def finish(self, conn: _Connection):
         notes: list[str] = []
+        conn.held = 0  # (once read, what it holds: of one read idle, a last message not whole yet)
         messages = _http_messages(conn, notes, self.inflated)
         if notes:  # (a capture of a SYN scan has hundreds of thousands with none)
             self.notes.append((conn.number, notes))
-        conn.held = 0
         if conn.read is None:
             conn.sides = None
         else:  # (kept, small: its ends' positions, to read on from or to tell late bytes by)
@@ -1029,7 +1041,7 @@ class _Connections:
         yield from messages
 
     def finish_all(self):
-        ready = self.pending + list(self.current.values())
+        ready = self.pending + list(self.current.values()) + [conn for conn, _ in self.done.values() if conn.held]
         self.pending, self.current, self.closing = [], {}, {}
         for conn in sorted(ready, key=lambda c: c.number):
             conn.read = None
@@ -1138,12 +1150,20 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int]) -> 
     # The responses are read as the requests need them: which request one answers depends on the
     # methods before it (HEAD), and whether a request's body was sent may depend on its answer.
     methods: list[str] = []
+    held: dict | None = {} if conn.read == "idle" else None  # (side → where its last message, not whole, begins)
     answers = _Answers(_read(streams[server], False, conn, conn.end(server), conn.end(client), methods, notes, name,
-                             bodies=bodies, side=server))
+                             bodies=bodies, side=server, held=held))
     requests = [m for m, _, _ in _read(streams[client], True, conn, conn.end(client), conn.end(server), methods,
-                                         notes, name, answers, bodies, client)]
+                                         notes, name, answers, bodies, client, held)]
     responses = answers.all()
-    if not requests and not responses:  # (one note for it, not one for each side's bytes as well)
+    for which, at in (held or {}).items():  # (kept as the side's one segment: read on from there)
+        side, (runs, times, _, _) = conn.sides[which], streams[which]
+        run_offset, run = runs[-1]
+        _, packet, when = _segment_at(times, at)
+        side.segments = [(side.start + at, packet, when, bytes(run[at - run_offset :]))]
+        side.floor = side.start + at
+        conn.held += len(side.segments[0][3])
+    if not requests and not responses and not held:  # (one note for it, not one for each side's bytes as well)
         del notes[said:]
         first = streams[client][0][0][1][:3] if streams[client][0] else b""
         if first[:1] == b"\x16" and first[1:2] == b"\x03":  # (a TLS handshake record)
@@ -1213,10 +1233,12 @@ class _Answers:
 
 def _read(stream, requests: bool, conn: _Connection, source: str, destination: str, methods: list[str],
           notes: list[str], name: str, answers: _Answers | None = None, bodies: list | None = None,
-          side: int = 0):
+          side: int = 0, held: dict | None = None):
     """The messages of one side of a connection: (message, packet of its first byte, which request
     it answers (responses)). A request's method is added to `methods` as it is read. Each body is
-    added to `bodies`, to be made (the message's is b"" until then); `side`: which end sends."""
+    added to `bodies`, to be made (the message's is b"" until then); `side`: which end sends.
+    `held` (a connection read idle, to be read on): a last message not whole yet is not read but
+    its offset put there under `side`, to be read whole once the rest comes."""
     runs, times, gaps, _ = stream
     if len(gaps) > 3:  # (a capture cut by its snapshot length has a gap in every packet)
         notes.append(f"{name}: {sum(missing for _, missing in gaps)} bytes from {source} were not "
@@ -1246,8 +1268,12 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
             # every body after it when the message had the other: a long keep-alive connection
             # took minutes)
             blank = _HEAD_END.search(run, pos)
+            last = index == len(runs) - 1
             if blank is None:
-                unread.append(f"a message from {source} whose headers were not all captured, left out")
+                if held is not None and last:
+                    held[side] = run_offset + pos
+                else:
+                    unread.append(f"a message from {source} whose headers were not all captured, left out")
                 break
             line, headers = _head(run[pos : blank.start()])
             body_start = blank.end()
@@ -1262,7 +1288,7 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
             length_text = next(iter(lengths)) if len(lengths) == 1 else ""
             if lengths and not (length_text.isascii() and length_text.isdigit()):
                 msg_notes.append(f"its Content-Length ({', '.join(sorted(lengths))}) is no length: read as none")
-            unsent = None
+            unsent, whole = None, True
             if requests and "100-continue" in (header_value(headers, "expect") or "").lower() \
                     and ("chunked" in coding or (length_text.isascii() and length_text.isdigit() and int(length_text))):
                 unsent = _body_unsent(run, body_start, index == len(runs) - 1, times, run_offset,
@@ -1275,11 +1301,13 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
                 end = body_start
             elif "chunked" in coding:
                 spans, end, complete = _chunks(run, body_start)
+                whole = complete
                 if not complete:
                     msg_notes.append("its chunked body is cut short in the capture: what was captured of it is shown")
             elif length_text.isascii() and length_text.isdigit():
                 end = body_start + int(length_text)
                 spans = [(body_start, min(end, len(run)))]
+                whole = end <= len(run)
                 if end > len(run):
                     msg_notes.append(f"its body is cut short in the capture: {len(run) - body_start} of its "
                                      f"{length_text} bytes were captured")
@@ -1287,6 +1315,7 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
                 end = body_start
             else:  # a response without a length: its body runs until the connection closes
                 spans, end = [(body_start, len(run))], len(run)
+                whole = conn.closed
                 if not conn.closed:
                     msg_notes.append("a body without a length, and the connection's end was not captured")
             spans = [(a, b) for a, b in spans if a < b]
@@ -1295,6 +1324,9 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
                 # (br, zstd: its decoding error alone would puzzle)
                 msg_notes.append(f"its body was sent with Content-Encoding {encoding}, which is not undone: "
                                  "shown as captured")
+            if held is not None and last and not whole:  # (its rest may come: read then)
+                held[side] = run_offset + pos
+                break
             _, packet, when = _segment_at(times, run_offset + pos)
             msg = CapturedMessage(0, conn.number, source, destination, _time(when), line, headers, b"", msg_notes)
             if spans and bodies is not None:

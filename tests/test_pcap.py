@@ -1452,3 +1452,35 @@ def test_bytes_from_before_where_a_connection_was_joined_coming_after_it_was_rea
     capture = read_capture(pcap(joined + other.packets + [late]))
     assert any(n.startswith("connection 1 (") and "1 segment(s) with bytes not read came after it had closed" in n
                for n in capture.notes), capture.notes
+
+
+def test_a_connection_idle_in_the_middle_of_a_message_is_read_whole_once_the_rest_comes():
+    """A connection idle long (a client stalled mid-upload, or the capturing host's clock stepped
+    forward) was read as it stood: its message cut short, and the rest, when it came, bytes that
+    are "no HTTP message". Its last message not whole is kept back, and read once the rest comes
+    (or the capture ends)."""
+    request, response = submit()
+    stalled = Flow().open()
+    stalled.send(True, request[:3000])
+    resumed = stalled.time + 1000  # (past IDLE)
+    others = [conversation(Flow(client=("10.0.0.1", 41000 + n), time=stalled.time + 100 * n)) for n in range(12)]
+    stalled.time = resumed
+    stalled.send(True, request[3000:])
+    stalled.send(False, response)
+    stalled.close()
+    packets = sorted(stalled.packets + [p for f in others for p in f.packets], key=lambda p: p.time)
+    capture = read_capture(pcap(packets))
+    mine = [m for m in capture.messages if m.connection == 1]
+    assert [(m.start_line, m.body, m.notes) for m in mine] == [
+        ("POST /mm7 HTTP/1.1", request.split(b"\r\n\r\n", 1)[1], []),
+        ("HTTP/1.1 200 OK", response.split(b"\r\n\r\n", 1)[1], [])], capture.notes
+    assert not any(n.startswith("connection 1 ") for n in capture.notes), capture.notes
+    # (the rest never coming: read as it is at the capture's end, said cut short)
+    cut = sorted(stalled.packets[:4] + [p for f in others for p in f.packets], key=lambda p: p.time)
+    [req] = [m for m in read_capture(pcap(cut)).messages if m.connection == 1]
+    assert req.notes[0].startswith("its body is cut short in the capture")
+    # (nor when its ports are taken by a new connection meanwhile)
+    again = conversation(Flow(time=resumed))
+    capture = read_capture(pcap(cut + again.packets))
+    assert [(m.connection, m.start_line) for m in capture.messages if m.source.endswith(":40000")] == [
+        (1, "POST /mm7 HTTP/1.1"), (14, "POST /mm7 HTTP/1.1")]
