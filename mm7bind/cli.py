@@ -152,7 +152,17 @@ def _inflated(data: bytes) -> bytes:
     which inflates it and says so in its notes."""
     from .pcap import gunzip, is_gzip, is_packet_capture  # noqa: PLC0415
 
+    for magic, name, tool in _COMPRESSED:
+        if data.startswith(magic) and (name != "bzip2" or data[3:4].isdigit()):  # (else: "neither XML nor MIME")
+            raise DecodeError(f"the file is {name}-compressed, which is not read: decompress it first ({tool}) and "
+                              "read it as it is (gzip-compressed files are read as they are)")
     return gunzip(data) if is_gzip(data) and not is_packet_capture(data) else data
+
+
+# Other compressors' magics: a capture saved so (dumpcap's ring buffer with --compress lz4,
+# `zstd`/`xz`/`bzip2` on a rotated file)
+_COMPRESSED = ((b"\x28\xb5\x2f\xfd", "zstd", "zstd -d"), (b"\xfd7zXZ\x00", "xz", "xz -d"),
+               (b"\x04\x22\x4d\x18", "lz4", "lz4 -d"), (b"BZh", "bzip2", "bunzip2"))
 
 
 def _decode_capture(data: bytes, strict: bool = False) -> tuple[Envelope, str | None, dict[str, str], list[str]]:
@@ -507,7 +517,11 @@ class _Extracting:
     a hidden folder in DIR under its place in the reading (its number, its place in the capture, is
     known at the end), and each folder moved to DIR/<number> once the numbers are: renamed whole, or
     where that folder is there already, its files moved into it as Content.save writes them
-    ("-2" for a name taken). Nothing is left in DIR of a reading that fails."""
+    ("-2" for a name taken). Nothing is left in DIR of a reading that fails. The hidden folder's
+    name holds its process (holders.this_process): one left by a run that was killed is removed by
+    the next run extracting into DIR, one of a run still going (in another process) left alone."""
+
+    PREFIX = ".mm7bind-extracting-"
 
     def __init__(self, folder: str):
         self.folder = folder
@@ -526,12 +540,39 @@ class _Extracting:
         if self.staging is None:
             try:
                 os.makedirs(self.folder, exist_ok=True)
-                self.staging = tempfile.mkdtemp(prefix=".mm7bind-extracting-", dir=self.folder)
+                self._clear_left()
+                self.staging = tempfile.mkdtemp(prefix=self._prefix(), dir=self.folder)
             except OSError as exc:
                 print(f"mm7bind inspect: cannot write into {self.folder}: {exc.strerror or exc}", file=sys.stderr)
                 raise SystemExit(EXIT_USAGE) from None
         entry["extracted"] = _extract(env, os.path.join(self.staging, str(index)), "inspect", shown=self.folder)
         self.staged.append((index, entry, [file_name(p) for p in content.all_parts()]))
+
+    @classmethod
+    def _prefix(cls) -> str:
+        from urllib.parse import quote  # noqa: PLC0415
+
+        from .holders import this_process  # noqa: PLC0415
+
+        holder = quote(this_process() or "", safe="")
+        # (none where /proc does not tell, or too long for a name: such a folder is never taken for left)
+        return f"{cls.PREFIX}{holder}-" if holder and len(holder) <= 200 else cls.PREFIX
+
+    def _clear_left(self) -> None:
+        """Hidden folders of runs into DIR that were killed (their process gone, as holders.gone
+        tells it: any doubt, or a folder named by no process, and it stays)."""
+        from urllib.parse import unquote  # noqa: PLC0415
+
+        from .holders import gone  # noqa: PLC0415
+
+        with os.scandir(self.folder) as entries:
+            for entry in entries:
+                if not entry.name.startswith(self.PREFIX):
+                    continue
+                # (mkdtemp's own part, after the last "-", has none: the holder, quoted, is what precedes it)
+                holder = unquote(entry.name[len(self.PREFIX) :].rpartition("-")[0])
+                if holder and entry.is_dir(follow_symlinks=False) and gone(holder):
+                    shutil.rmtree(entry.path, ignore_errors=True)
 
     def finish(self, numbers: list[int]) -> None:
         from .content import save_files  # noqa: PLC0415

@@ -50,6 +50,7 @@ from .errors import (
     ValidationError,
     refusable,
 )
+from .inflating import MAX_GZIP_MEMBERS, inflate_body  # noqa: F401 (MAX_GZIP_MEMBERS: its bound, named here too)
 from .mime import (
     DEFAULT_MIME_LIMITS,
     MAX_LINE,
@@ -1047,7 +1048,7 @@ def decoded_body(body: bytes, coding: str | None, limit: int) -> bytes:
         if name not in CONTENT_CODINGS:
             raise UnsupportedEncodingError(f"the body is sent with Content-Encoding {name!r}; "
                                            f"{', '.join(CONTENT_CODINGS)} are taken")
-        body = _inflated(body, name, limit)
+        body = inflate_body(body, name, limit)[0]
     return body
 
 
@@ -1074,47 +1075,5 @@ def request_body(body: bytes, coding: str | None, limit: int) -> tuple[bytes, De
                                                    "read as it came")
 
 
-_INFLATE_WINDOW = 64 * 1024
 # Content codings applied to one body, one after another ("gzip, gzip"): a few at most.
 MAX_CODINGS = 8
-# Members of one gzip body (gzip reads one after another; a compressed request has one). Each costs
-# a few microseconds whatever its size: a million empty ones, 20 MB, took 4 s.
-MAX_GZIP_MEMBERS = 1000
-
-
-def _inflated(data: bytes, coding: str, limit: int) -> bytes:
-    import zlib  # noqa: PLC0415
-
-    gzip = coding != "deflate"
-    forms = (zlib.MAX_WBITS | 16,) if gzip else (zlib.MAX_WBITS, -zlib.MAX_WBITS)
-    problem = None
-    view = memoryview(data)
-    for wbits in forms:  # (deflate: some send it raw, without zlib's wrapper)
-        out, pos, members = bytearray(), 0, 0
-        try:
-            while pos < len(data):  # (gzip: one member after another, as gzip itself reads them)
-                members += 1
-                if members > MAX_GZIP_MEMBERS:
-                    raise DecodeError(f"the {coding} body has more than {MAX_GZIP_MEMBERS} gzip members")
-                inflater = zlib.decompressobj(wbits)
-                # Fed a window at a time, from 1 KiB growing to 64 KiB: what a member leaves over is
-                # copied (`unused_data`), and the whole rest after each of many tiny members took
-                # time quadratic in their number (1 s for 40,000 in 800 KB).
-                step = 1024
-                while not inflater.eof and pos < len(data):
-                    window = view[pos : pos + step]
-                    out += inflater.decompress(window, limit + 1 - len(out))
-                    if len(out) > limit or inflater.unconsumed_tail:
-                        raise LimitExceededError(f"the {coding} body inflates past {limit} bytes")
-                    pos += len(window) - len(inflater.unused_data)
-                    step = min(2 * step, _INFLATE_WINDOW)
-                if not inflater.eof:
-                    raise DecodeError(f"the {coding} body is cut short")
-                if not gzip:
-                    break
-                if data[pos : pos + 1] == b"\0" and data.count(b"\0", pos) == len(data) - pos:
-                    break  # (zero padding after the last member, which gzip ignores too)
-            return bytes(out)
-        except zlib.error as exc:
-            problem = problem or exc  # (the first form's: the one the header names)
-    raise DecodeError(f"the {coding} body does not inflate ({problem})")

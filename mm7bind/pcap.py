@@ -7,17 +7,19 @@ Bytes in, messages out (no files, no sockets). Checksums are not checked: a capt
 sending host has the ones the network card fills in later.
 
 Read: pcap (either byte order, micro- or nanosecond times, the record headers of old patched
-libpcaps too: the "modified" format's, SuSE's, Red Hat's, Nokia's) and pcapng (any number of
-sections and interfaces, enhanced, simple and obsolete packet blocks, each interface's time
-resolution and offset); links Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked
-too), raw IP, BSD loopback; IPv4 and IPv6 (extension headers walked), fragmented packets put back
-together; TCP segments in any order, repeated or overlapping, streams of any length; HTTP/1.x
-messages, a request's body left unsent after an early answer to its `Expect: 100-continue` told
-apart. What cannot be read (a packet cut short by the snapshot length, a segment or a fragment
-never captured, overlapping fragments, a connection that is not HTTP, a link of another kind) is
-said in `notes`, and reading goes on from the next message it can find; a record or block whose
-length no packet has (a damaged file) ends the reading there, said too. A gzip-compressed capture
-is read inflated in pieces, within a bound (`gunzip`).
+libpcaps too: the "modified" format's, SuSE's, Red Hat's, Nokia's; files joined with cat, each with
+its own header, pcapng ones among them) and pcapng (any number of sections and interfaces,
+enhanced, simple and obsolete packet blocks, each interface's time resolution and offset); links
+Ethernet and Linux cooked (SLL, SLL2; VLAN tags included, stacked too), raw IP, BSD loopback; IPv4
+and IPv6 (extension headers walked), fragmented packets put back together; TCP segments in any
+order, repeated or overlapping, streams of any length; HTTP/1.x messages, a request's body left
+unsent after an early answer to its `Expect: 100-continue` told apart. What cannot be read (a
+packet cut short by the snapshot length, a segment or a fragment never captured, overlapping
+fragments, a connection that is not HTTP, a link of another kind) is said in `notes`, and reading
+goes on from the next message it can find; a record or block whose length no packet has, or a
+pcapng block whose length at its end is not the one at its start (a damaged file), ends the reading
+there, said too (as Wireshark stops there). A gzip-compressed capture is read inflated in pieces,
+within a bound (`gunzip`); one cut short or damaged as far as it inflates, said.
 
 A capture is read as a stream (`CaptureStream`, from a file in pieces), each connection's messages
 made once it can change no more (closed both ways and a grace for retransmissions, or idle long):
@@ -40,6 +42,7 @@ from operator import itemgetter
 
 from .chunked import CHUNK_SIZE
 from .errors import DecodeError, LimitExceededError
+from .inflating import Inflating, inflate_body, is_gzip
 from .mime import header_fields, header_value
 
 # magic → (byte order, seconds per time unit, the sizes a packet record's header may have, the
@@ -68,11 +71,15 @@ MAX_INFLATED_TOTAL = 256 * 1024 * 1024
 
 
 # A gzip-compressed file (tcpdump -z gzip, a rotated capture, a saved body) is inflated to
-# GUNZIP_RATIO times its size (MAX_INFLATED at least), never past MAX_GUNZIPPED: a few kilobytes
-# of a bomb would otherwise be gigabytes (in memory, or read for hours). Real captures and MM7
-# bodies shrink 2 to 20 times.
-MAX_GUNZIPPED = 1024 * 1024 * 1024
+# GUNZIP_RATIO times its size and GUNZIP_ALLOWANCE more (a pipe's: of what it has sent so far; the
+# allowance lets a stretch compressing more than the ratio, as a capture's first minutes of
+# keep-alives and zero padding, through), since a few kilobytes of a bomb would otherwise be
+# gigabytes read for hours. Real captures and MM7 bodies shrink 2 to 20 times. Read in pieces (a
+# capture) that bounds the time alone, memory holding a piece; read whole (`gunzip`), held, it is
+# also MAX_GUNZIPPED at most.
 GUNZIP_RATIO = 100
+GUNZIP_ALLOWANCE = 256 * 1024 * 1024
+MAX_GUNZIPPED = 1024 * 1024 * 1024
 
 
 def is_packet_capture(data: bytes) -> bool:
@@ -81,116 +88,62 @@ def is_packet_capture(data: bytes) -> bool:
     return _starts_as_capture(data) or _starts_as_capture(_gunzipped_start(data))
 
 
-def is_gzip(data: bytes) -> bool:
-    return data[:3] == b"\x1f\x8b\x08"  # (the magic, and deflate: the only method gzip has)
-
-
 def gunzip(data: bytes, what: str = "the file") -> bytes:
     """A gzip-compressed file inflated (members one after another, as concatenated or appended
     files have them), within the bound above (a `LimitExceededError` past it); a `DecodeError`
     if it is no gzip, corrupt, or cut short."""
-    with Gunzipped(data, what) as inflated:
+    with Gunzipped(data, what, most=MAX_GUNZIPPED) as inflated:
         return inflated.read()
 
 
-_FIRST_STEP, _LAST_STEP = 1 << 10, 1 << 20  # the compressed window of a member, growing (see Gunzipped._window)
-
-
-class Gunzipped:
+class Gunzipped(Inflating):
     """A gzip-compressed file (bytes, or a binary file object) read inflated in pieces, as
     `gunzip` reads it whole and within its bound: what is held at once is a piece of each. The
     bound is counted from the file's size where it is known (bytes, a regular file: read from
-    its position on), else (a pipe) from the compressed bytes read so far; an error (see
-    `gunzip`) comes from the `read` that meets it."""
+    its position on), else (a pipe) from the compressed bytes read so far, and is `most` at most
+    where given; an error (see `gunzip`) comes from the `read` that meets it. `partial`: a file cut
+    short, corrupt, or followed by bytes that are no gzip is read as far as it inflates, the error
+    it would have been kept in `stopped` (a bomb is refused all the same)."""
 
-    def __init__(self, source, what: str = "the file", size: int | None = None):
-        self.what = what
-        self.piece = 1 << 16  # compressed bytes read from a file at a time
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            self.buf, self.file, size = memoryview(source), None, len(source)
-        else:
-            self.buf, self.file = memoryview(b""), source
-            size = size if size is not None else _size_left(source)
-        self.pos = 0  # in buf: what the inflater has taken
-        self.limit = None if size is None else min(MAX_GUNZIPPED, max(MAX_INFLATED, GUNZIP_RATIO * size))
-        self.taken = 0  # compressed bytes read from the file
-        self.given = 0  # inflated bytes handed out
-        self.inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
-        self.step = _FIRST_STEP
-        self.ended = False
+    def __init__(self, source, what: str = "the file", size: int | None = None, most: int | None = None,
+                 partial: bool = False):
+        super().__init__(source)
+        self.what, self.most, self.partial = what, most, partial
+        self.salvage = partial
+        self.stopped: str | None = None
+        self.size = len(self.buf) if self.file is None else size if size is not None else _size_left(source)
 
-    def __enter__(self):
-        return self
+    def _bound(self) -> tuple[int, str]:
+        size, said = (self.size, "its size") if self.size is not None else (
+            self.taken, f"the {self.taken} bytes of it read so far")  # (a pipe: its size is not known ahead)
+        bound = GUNZIP_RATIO * size + GUNZIP_ALLOWANCE
+        return (bound, said) if self.most is None else (min(bound, self.most), said)
 
-    def __exit__(self, *exc) -> None:
-        self.buf = memoryview(b"")
+    def limit(self) -> int:
+        return self._bound()[0]
 
-    def _ahead(self, n: int) -> int:
-        """Compressed bytes in hand past pos, at least n where the file has them."""
-        while len(self.buf) - self.pos < n and self.file is not None:
-            piece = self.file.read(self.piece)
-            if not piece:
-                break
-            self.taken += len(piece)
-            self.buf, self.pos = memoryview(bytes(self.buf[self.pos :]) + bytes(piece)), 0
-        return len(self.buf) - self.pos
+    def past(self, limit: int) -> Exception:
+        most = f", {self.most} at most read whole" if self.most is not None else ""
+        return LimitExceededError(
+            f"{self.what} is gzip-compressed and inflates past {limit} bytes ({GUNZIP_RATIO} times {self._bound()[1]} "
+            f"and {GUNZIP_ALLOWANCE} bytes more{most}): a decompression bomb, or a file to decompress first "
+            "(gunzip) and read as it is")
 
-    def _window(self) -> memoryview:
-        """The next compressed bytes for the inflater: a window from 1 KiB growing to 1 MiB within a
-        member. The inflater copies what it was given past a member's end (`unused_data`): given
-        the whole rest, a file of many small members took time quadratic in their number."""
-        self._ahead(1)
-        window = self.buf[self.pos : self.pos + self.step]
-        self.step = min(2 * self.step, _LAST_STEP)
-        return window
+    def cut_short(self) -> Exception | None:
+        return self._stop(f"{self.what} is gzip-compressed and ends before its gzip end (cut short, or still being "
+                          "written)")
 
-    def read(self, n: int = -1) -> bytes:
-        n = MAX_GUNZIPPED + 1 if n is None or n < 0 else n  # (all: the bound stops it)
-        out: list[bytes] = []
-        wanted = n
-        while wanted > 0 and not self.ended:
-            if self.inflater.eof:
-                self._next_member()
-                continue
-            window = self._window()
-            if not window:
-                raise DecodeError(f"{self.what} is gzip-compressed and ends before its gzip end (cut short, or "
-                                  "still being written)")
-            try:  # (at most what is wanted: the rest of the window is given again)
-                piece = self.inflater.decompress(window, wanted)
-            except zlib.error as exc:
-                raise DecodeError(f"{self.what} is gzip-compressed, but not readable as gzip ({exc})") from None
-            self.pos += len(window) - len(self.inflater.unconsumed_tail) - len(self.inflater.unused_data)
-            self.given += len(piece)
-            limit, size = self.limit, "its size"
-            if limit is None:  # (a pipe: its size is not known ahead)
-                limit = min(MAX_GUNZIPPED, max(MAX_INFLATED, GUNZIP_RATIO * self.taken))
-                size = f"the {self.taken} bytes of it read so far"
-            if self.given > limit:
-                raise LimitExceededError(
-                    f"{self.what} is gzip-compressed and inflates past {limit} bytes ({GUNZIP_RATIO} times {size}, "
-                    f"{MAX_INFLATED} bytes at least, {MAX_GUNZIPPED} at most): a decompression bomb, or a file to "
-                    "decompress first (gunzip) and read as it is")
-            if piece:
-                out.append(piece)
-                wanted -= len(piece)
-        return b"".join(out)
+    def unreadable(self, exc) -> Exception | None:
+        return self._stop(f"{self.what} is gzip-compressed, but not readable as gzip ({exc})")
 
-    def _next_member(self) -> None:
-        """After a member's end: the next member, or the file's end (zeros at most, the padding
-        some tools write after the last member)."""
-        if self._ahead(3) >= 3 and is_gzip(self.buf[self.pos : self.pos + 3]):
-            self.inflater, self.step = zlib.decompressobj(zlib.MAX_WBITS | 16), _FIRST_STEP
-            return
-        after, padding = 0, True
-        while rest := self.buf[self.pos :]:
-            after += len(rest)
-            padding = padding and not bytes(rest).strip(b"\0")
-            self.pos = len(self.buf)
-            self._ahead(1)
-        if not padding:
-            raise DecodeError(f"{self.what} is gzip-compressed, with {after} bytes after its gzip end that are none")
-        self.ended = True
+    def trailing(self, count: int) -> Exception | None:
+        return self._stop(f"{self.what} is gzip-compressed, with {count} bytes after its gzip end that are none")
+
+    def _stop(self, problem: str) -> Exception | None:
+        if not self.partial:
+            return DecodeError(problem)
+        self.stopped = problem
+        return None
 
 
 def _size_left(file) -> int | None:
@@ -276,12 +229,26 @@ def in_capture_order(messages: list[CapturedMessage]) -> list[CapturedMessage]:
 # from each end, or a reset) and CLOSE_GRACE seconds of capture later, since a segment lost before
 # the FIN comes again after it; sooner when the connections waiting so hold CLOSE_GRACE_BYTES
 # (the earliest closed first). One idle for IDLE seconds of capture is read too: its later packets,
-# if any, are read on as the same connection. A segment with bytes not read coming after its
-# connection was read is said in the notes.
+# if any, are read on as the same connection (a last message not whole yet is kept back, and read
+# once its rest comes, or at the end). A segment with bytes not read coming after its
+# connection was read is said in the notes. Where the capture's times go back (files joined out of
+# time order, a clock set back: said in the notes), a connection's grace and idleness still count
+# from its latest packet's time and the capture's time goes back with it: a decision on one of
+# before the step back waits, never comes sooner, and does not hold up those after it; a SYN or bytes timed before a connection's first packet are its start, not a new
+# connection's nor late ones (read with it if it is not read yet, else as a connection of their own).
 CLOSE_GRACE = 60.0
 CLOSE_GRACE_BYTES = 64 * 1024 * 1024
 IDLE = 900.0
 _FORGET = 3600.0  # seconds of capture after which a connection read is forgotten (its ports a new one's)
+# A capture's times going back more than this is said (less: packets of several CPUs or interfaces
+# written a little out of order, as `tcpdump -i any` and mergecap do)
+_STEP_BACK = 1.0
+
+
+def _before(when: float | None, first: float | None) -> bool:
+    """Whether a packet's time is before a connection's first packet's: of no later connection on
+    its ports, nor a retransmission of its bytes."""
+    return None not in (when, first) and when < first
 
 
 class CaptureStream:
@@ -306,9 +273,12 @@ class CaptureStream:
         src = _Source(self.source)
         head = bytes(src.peek(4096))
         first: list[str] = []
+        gunzipped = None
         if is_gzip(head) and _starts_as_capture(_gunzipped_start(head)):
             size = len(src.view) if src.file is None else _size_left(src.file)
-            src = _Source(Gunzipped(src, "the capture", None if size is None else size + len(src.buffer)))
+            # (cut short, a .pcap.gz still being written or copied so, is read as far as it goes, as a plain one is)
+            gunzipped = Gunzipped(src, "the capture", None if size is None else size + len(src.buffer), partial=True)
+            src = _Source(gunzipped)
             first.append("the capture is gzip-compressed: read inflated")
         file_notes: list[str] = []
         connection_notes: list[tuple[int, list[str]]] = []
@@ -324,6 +294,8 @@ class CaptureStream:
             yield from tcp.finish_all()
         finally:
             connection_notes.sort(key=itemgetter(0))  # (stable: a connection read twice says its notes in turn)
+            if gunzipped is not None and gunzipped.stopped:
+                first.append(f"{gunzipped.stopped}: read as far as it inflates")
             self.notes = first + file_notes + ip.notes() + tcp.late_notes(
                 [n for _, said in connection_notes for n in said])
 
@@ -369,42 +341,80 @@ class _Source:
 
 def _frames(src: _Source, notes: list[str]):
     head = bytes(src.peek(12))
-    if head[:4] in PCAP_MAGICS:
-        yield from _pcap_frames(src, notes)
-    elif _starts_as_capture(head):
-        yield from _pcapng_frames(src, notes)
-    else:
+    if not _starts_as_capture(head):
         raise DecodeError("not a packet capture (no pcap or pcapng header)")
+    number = 0
+    while True:  # (a file of the other format joined after one: read on with its reader)
+        reader = _pcap_frames if head[:4] in PCAP_MAGICS else _pcapng_frames
+        number = yield from reader(src, notes, number)
+        if number is None:
+            return
+        head = bytes(src.peek(12))
+        notes.append(f"a {'pcap' if head[:4] in PCAP_MAGICS else 'pcapng'} file's header at byte {src.position} "
+                     "(files joined with cat, not mergecap): read on with its settings")
 
 
-def _pcap_frames(src: _Source, notes: list[str]):
-    order, unit, heads = PCAP_MAGICS[bytes(src.peek(4))]
-    header = src.peek(24)
-    if len(header) < 24:
-        raise DecodeError("a pcap file cut short in its header")
-    link = struct.unpack_from(order + "I", header, 20)[0] & 0x0FFFFFFF  # (the top bits: an FCS flag)
-    most = max(min(struct.unpack_from(order + "I", header, 16)[0], _MAX_ORIGINAL), _MAX_SNAPLEN)
-    head = _record_header(src.peek, order, unit, heads)
-    src.read(24)
-    number = 0  # (from memory, frames are views: a big capture is not copied packet by packet)
-    while True:
-        record = src.read(head)
-        if len(record) < head:
-            if record:
-                notes.append(f"the file ends inside the header of packet {number + 1}")
-            return
-        sec, frac, caplen, origlen = struct.unpack_from(order + "IIII", record, 0)
-        number += 1
-        if caplen > most:  # (not read: a file read in pieces would wait for gigabytes, and hold them)
-            notes.append(f"packet {number}: its record says {caplen} bytes were captured, more than the file's "
-                         f"packets can have ({most}): the file is damaged there (byte {src.position - head}), "
-                         "read no further")
-            return
-        frame = src.read(caplen)
-        if len(frame) < caplen:
-            notes.append(f"packet {number}: the file ends inside it")
-            return
-        yield number, sec + frac * unit, link, frame, caplen < origlen
+def _pcap_frames(src: _Source, notes: list[str], number: int = 0):
+    """A pcap file's frames, and any pcap file's joined after it; the packets' count where a pcapng
+    file follows, else None. (From memory, frames are views: a big capture is not copied packet by
+    packet.)"""
+    while True:  # (a file, and any other one joined after it)
+        order, unit, heads = PCAP_MAGICS[bytes(src.peek(4))]
+        header = src.peek(24)
+        if len(header) < 24:
+            if number:
+                notes.append(f"the file ends inside the header of another pcap file joined to it (byte {src.position})")
+                return
+            raise DecodeError("a pcap file cut short in its header")
+        link = struct.unpack_from(order + "I", header, 20)[0] & 0x0FFFFFFF  # (the top bits: an FCS flag)
+        most = max(min(struct.unpack_from(order + "I", header, 16)[0], _MAX_ORIGINAL), _MAX_SNAPLEN)
+        head = _record_header(src.peek, order, unit, heads)
+        src.read(24)
+        while True:
+            following = src.peek(12)
+            if bytes(following[:4]) in _FILE_MAGICS and _another_pcapng(following):
+                return number
+            if bytes(following[:4]) in _FILE_MAGICS and _another_pcap(following):
+                # (files joined with cat: each has its header, its byte order, time unit and link its own;
+                # read as a record, the header was a packet of none, and the next its length out of a time)
+                notes.append(f"another pcap file's header at byte {src.position} (files joined with cat, not "
+                             "mergecap): read on with its settings")
+                break
+            record = src.read(head)
+            if len(record) < head:
+                if record:
+                    notes.append(f"the file ends inside the header of packet {number + 1}")
+                return
+            sec, frac, caplen, origlen = struct.unpack_from(order + "IIII", record, 0)
+            number += 1
+            if caplen > most:  # (not read: a file read in pieces would wait for gigabytes, and hold them)
+                notes.append(f"packet {number}: its record says {caplen} bytes were captured, more than the file's "
+                             f"packets can have ({most}): the file is damaged there (byte {src.position - head}), "
+                             "read no further")
+                return
+            frame = src.read(caplen)
+            if len(frame) < caplen:
+                notes.append(f"packet {number}: the file ends inside it")
+                return
+            yield number, sec + frac * unit, link, frame, caplen < origlen
+
+
+_FILE_MAGICS = frozenset((*PCAP_MAGICS, PCAPNG_MAGIC))
+
+
+def _another_pcapng(head) -> bool:
+    """Whether a record's or a block's place holds a pcapng file's section header (for a record,
+    its time would be in 1975 and its length 440 MB or so)."""
+    return bytes(head[:4]) == PCAPNG_MAGIC and bytes(head[8:12]) in _PCAPNG_BYTE_ORDERS
+
+
+def _another_pcap(head) -> bool:
+    """Whether a record's place holds a pcap file's header: a magic and version 2.x (a record's
+    time there would be in 2055 or later)."""
+    magic = bytes(head[:4])
+    if magic not in PCAP_MAGICS or len(head) < 8:
+        return False
+    return struct.unpack_from(PCAP_MAGICS[magic][0] + "H", head, 4)[0] == 2
 
 
 def _record_header(peek, order: str, unit: float, heads: tuple[int, ...]) -> int:
@@ -438,11 +448,14 @@ def _record_header(peek, order: str, unit: float, heads: tuple[int, ...]) -> int
     return best
 
 
-def _pcapng_frames(src: _Source, notes: list[str]):
-    number, order = 0, "<"
+def _pcapng_frames(src: _Source, notes: list[str], number: int = 0):
+    """A pcapng file's frames; the packets' count where a pcap file follows, else None."""
+    order = "<"
     interfaces: list[tuple[int, float, int, int]] = []  # (link type, seconds per time unit, snapshot length,
     #                                                       seconds added to its times)
     while len(head := src.peek(12)) == 12:
+        if _another_pcap(head):
+            return number
         if head[:4] == PCAPNG_MAGIC:  # a section: its own byte order and interfaces
             order = _PCAPNG_BYTE_ORDERS.get(bytes(head[8:12]), ">")
             interfaces = []
@@ -456,6 +469,13 @@ def _pcapng_frames(src: _Source, notes: list[str]):
         block = src.read(length)
         if len(block) < length:
             notes.append(f"the file ends inside a block (byte {pos}, {length} bytes long): cut short")
+            return
+        closing = struct.unpack_from(order + "I", block, length - 4)[0]
+        if closing != length:
+            # (as Wireshark stops there: where the next block begins, and whether this one's bytes are its
+            # own, cannot be known; a guess at the next block could read a packet's bytes as blocks)
+            notes.append(f"the block at byte {pos} says it is {length} bytes long at its start and {closing} at "
+                         "its end: the file is damaged there, read no further")
             return
         body = block[8 : length - 4]
         if kind == 1 and len(body) >= 8:  # interface description
@@ -800,8 +820,8 @@ class _Direction:
 
     def read_already(self, position: int, length: int) -> bool:
         """Whether bytes at `position` were all there when this side was read (a repeat of them)."""
-        if self.floor is None or self.gaps is None:
-            return False
+        if self.floor is None or self.gaps is None or self.start is None or position < self.start:
+            return False  # (bytes before its first one read, as where it was joined mid-stream, were not read)
         end = position + length
         return end <= self.floor and not any(position < b and a < end for a, b in self.gaps)
 
@@ -810,8 +830,8 @@ class _Connection:
     """A TCP connection, kept small until data comes (a SYN scan, or a capture of many refused or
     idle connections, makes hundreds of thousands with none)."""
 
-    __slots__ = ("client", "closed", "ended", "held", "key", "late", "number", "read", "seen", "sides", "start0",
-                 "start1")
+    __slots__ = ("client", "closed", "ended", "first", "held", "key", "late", "number", "read", "seen", "sides",
+                 "start0", "start1")
 
     def __init__(self, number: int, key: bytes, client: int):
         self.number = number
@@ -821,7 +841,8 @@ class _Connection:
         self.sides: list[_Direction | None] | None = None  # each end's data, once there is any
         self.closed = False
         self.ended = 0  # which ends have closed (bits 1, 2; 3: both, or a reset)
-        self.seen: float | None = None  # (capture time) its latest packet's
+        self.first: float | None = None  # (capture time) its earliest packet's
+        self.seen: float | None = None  # (capture time) its latest packet's: the latest time, not the last packet's
         self.held = 0  # bytes of data held
         self.read: str | None = None  # once read: "closed" (a late segment is said), "idle" (read on)
         self.late = 0  # segments with bytes not read that came after it was read closed
@@ -848,7 +869,9 @@ class _Connections:
         self.lately: list[_Connection] = []  # read closed, with late segments
         self.notes = notes
         self.grace, self.grace_bytes, self.idle = grace, grace_bytes, idle
-        self.now: float | None = None
+        self.now: float | None = None  # (the latest packet's time: back too, where the capture's times go back)
+        self.latest: float | None = None  # the latest time of the capture so far
+        self.back: list = []  # [times the capture's clock went back, the first packet, by how much]
         self.checked: float | None = None  # (capture time of the latest check for idle connections)
         self.due = False  # a connection may be done
         self.pending: list[_Connection] = []  # open ones whose ports a new connection took: to read
@@ -857,6 +880,11 @@ class _Connections:
     def add(self, when, number, src: bytes, dst: bytes, seq: int, flags: int, payload) -> None:
         key, which = (src + dst, 0) if src <= dst else (dst + src, 1)
         if when is not None:
+            # (a step back: captures joined out of time order, a clock set back. Each connection's own times
+            # are its earliest and latest, whatever the order: a step back delays a decision, never hastens one)
+            if self.now is not None and when < self.now - _STEP_BACK:
+                self.back = [self.back[0] + 1, *self.back[1:]] if self.back else [1, number, self.latest - when]
+            self.latest = when if self.latest is None else max(when, self.latest)
             self.now = when
             if self.checked is None or when - self.checked >= min(self.idle, self.grace) / 4 or when < self.checked:
                 self.due = True
@@ -867,14 +895,17 @@ class _Connections:
                 conn = self.reopened(done[0], which, seq, flags, payload, when)
                 if conn is _DROPPED:
                     return
-        elif flags & _SYN and not flags & _ACK and (conn.closed or conn.sides is not None):
-            self.retire(conn)  # (its ports taken by a new connection)
+        elif flags & _SYN and not flags & _ACK and (conn.closed or conn.sides is not None) \
+                and not _before(when, conn.first):
+            self.retire(conn)  # (its ports taken by a new connection; a SYN from before its packets is its own)
             conn = None
         if conn is None:
             self.count += 1
             conn = _Connection(self.count, key, which)
         self.current[key] = conn
-        conn.seen = when if when is not None else conn.seen
+        if when is not None:
+            conn.seen = when if conn.seen is None else max(when, conn.seen)
+            conn.first = when if conn.first is None else min(when, conn.first)
         side = conn.sides[which] if conn.sides is not None else None
         if flags & _SYN:
             start = (seq + 1) & _SEQ_MASK
@@ -889,7 +920,7 @@ class _Connections:
             ended = conn.ended
             conn.ended |= 3 if flags & _RST else 1 << which
             if conn.ended == 3 and ended != 3:
-                self.closing[key] = (conn, when)
+                self.closing[key] = (conn, conn.seen)  # (its grace from its latest packet: a FIN's time may be earlier)
                 self.closing_bytes += conn.held
                 self.due = True
         if payload:  # (data sent with a SYN, as TCP Fast Open does, follows the SYN's number)
@@ -913,19 +944,32 @@ class _Connections:
         a new one), or _DROPPED (closed: a late segment with bytes not read is counted)."""
         del self.done[conn.key]
         if flags & _SYN and not flags & _ACK and (conn.closed or conn.sides is not None):
-            return None  # (a new connection)
+            return self.replaced(conn)  # (a new connection)
+        side = conn.sides[which] if conn.sides is not None else None
+        at = (seq + 1) & _SEQ_MASK if payload and flags & _SYN else seq
+        unread = bool(payload) and not (side is not None and side.read_already(side.nearest(at), len(payload)))
+        if unread and _before(when, conn.first):
+            # (bytes not read, from before its first packet: no retransmission, but its start in a capture
+            # joined out of time order, read after the rest: read as a connection of its own, not dropped;
+            # a copy of bytes read, as a second capture of the same traffic joined after it has, is dropped)
+            return self.replaced(conn)
         if conn.read == "idle":
             conn.read = None
             return conn
-        self.done[conn.key] = (conn, when if when is not None else conn.seen)  # (put back last)
-        side = conn.sides[which] if conn.sides is not None else None
-        if payload and flags & _SYN:
-            seq = (seq + 1) & _SEQ_MASK
-        if payload and not (side is not None and side.read_already(side.nearest(seq), len(payload))):
+        self.done[conn.key] = (conn, conn.seen if when is None or conn.seen is None else max(when, conn.seen))
+        if unread:
             if not conn.late:
                 self.lately.append(conn)
             conn.late += 1
         return _DROPPED
+
+    def replaced(self, conn: _Connection) -> None:
+        """A connection read already whose ports a new one takes: what it kept back (a message not
+        whole when it went idle) read as it is."""
+        if conn.held:
+            conn.read = None
+            self.pending.append(conn)
+            self.due = True
 
     def retire(self, conn: _Connection) -> None:
         """An open connection whose ports a new one takes: read."""
@@ -938,22 +982,30 @@ class _Connections:
         """The messages of the connections done by now."""
         self.due = False
         ready, self.pending = self.pending, []
-        while self.closing:
-            key = next(iter(self.closing))
-            conn, closed = self.closing[key]
-            if not (self.closing_bytes > self.grace_bytes or
-                    (None not in (closed, self.now) and self.now - closed > self.grace)):
+        now = self.now
+        # (each queue in the order its connections came to it, which is their times' order unless the
+        # capture's times went back: then one timed after now, from before the step back, is passed
+        # over, not waited for, so that those after it are read when due)
+        later = (lambda t: t is not None and t > now + _STEP_BACK) if now is not None else (lambda t: False)
+        taken = []
+        for key, (conn, closed) in self.closing.items():
+            if self.closing_bytes > self.grace_bytes or (None not in (closed, now) and now - closed > self.grace):
+                taken.append(key)
+                self.closing_bytes -= conn.held
+            elif not later(closed):
                 break
-            del self.closing[key]
-            self.closing_bytes -= conn.held
+        for key in taken:
+            conn, _ = self.closing.pop(key)
             self.current.pop(key, None)
             conn.read = "closed"
             ready.append(conn)
-        if self.now is not None:
-            self.checked = self.now
+        if now is not None:
+            self.checked = now
             idle = []
             for conn in self.current.values():  # (the least recently active first)
-                if conn.seen is None or self.now - conn.seen <= self.idle:
+                if later(conn.seen):
+                    continue
+                if conn.seen is None or now - conn.seen <= self.idle:
                     break
                 if conn.ended != 3:  # (a closed one's grace is counted from its close)
                     idle.append(conn)
@@ -963,20 +1015,25 @@ class _Connections:
                 ready.append(conn)
             forgotten = []
             for key, (conn, seen) in self.done.items():
-                if seen is not None and self.now - seen <= _FORGET:
+                if later(seen):
+                    continue
+                if seen is not None and now - seen <= _FORGET:
                     break
                 forgotten.append(key)
             for key in forgotten:
-                del self.done[key]
+                conn, _ = self.done.pop(key)
+                if conn.held:  # (a message not whole when it went idle, and no more came: read as it is)
+                    conn.read = None
+                    ready.append(conn)
         for conn in ready:
             yield from self.finish(conn)
 
     def finish(self, conn: _Connection):
         notes: list[str] = []
+        conn.held = 0  # (once read, what it holds: of one read idle, a last message not whole yet)
         messages = _http_messages(conn, notes, self.inflated)
         if notes:  # (a capture of a SYN scan has hundreds of thousands with none)
             self.notes.append((conn.number, notes))
-        conn.held = 0
         if conn.read is None:
             conn.sides = None
         else:  # (kept, small: its ends' positions, to read on from or to tell late bytes by)
@@ -984,13 +1041,20 @@ class _Connections:
         yield from messages
 
     def finish_all(self):
-        ready = self.pending + list(self.current.values())
+        ready = self.pending + list(self.current.values()) + [conn for conn, _ in self.done.values() if conn.held]
         self.pending, self.current, self.closing = [], {}, {}
         for conn in sorted(ready, key=lambda c: c.number):
             conn.read = None
             yield from self.finish(conn)
 
     def late_notes(self, notes: list[str]) -> list[str]:
+        if self.back:
+            count, number, by = self.back
+            notes.insert(0, f"the capture's times go back {by:.3f} seconds at packet {number}"
+                            + (f" (and {count - 1} more time(s) after it)" if count > 1 else "")
+                            + ": files joined out of time order (cat, mergecap -a), or a clock set back; a connection "
+                            "whose packets lie on both sides of such a place may be read in pieces (reordercap "
+                            "writes the capture in time order)")
         for conn in self.lately:
             notes.append(f"{conn.name()}: {conn.late} segment(s) with bytes not read came after it had closed "
                          f"both ways and {self.grace:g} more seconds of the capture passed (or its bytes were let "
@@ -1086,12 +1150,20 @@ def _http_messages(conn: _Connection, notes: list[str], inflated: list[int]) -> 
     # The responses are read as the requests need them: which request one answers depends on the
     # methods before it (HEAD), and whether a request's body was sent may depend on its answer.
     methods: list[str] = []
+    held: dict | None = {} if conn.read == "idle" else None  # (side → where its last message, not whole, begins)
     answers = _Answers(_read(streams[server], False, conn, conn.end(server), conn.end(client), methods, notes, name,
-                             bodies=bodies, side=server))
+                             bodies=bodies, side=server, held=held))
     requests = [m for m, _, _ in _read(streams[client], True, conn, conn.end(client), conn.end(server), methods,
-                                         notes, name, answers, bodies, client)]
+                                         notes, name, answers, bodies, client, held)]
     responses = answers.all()
-    if not requests and not responses:  # (one note for it, not one for each side's bytes as well)
+    for which, at in (held or {}).items():  # (kept as the side's one segment: read on from there)
+        side, (runs, times, _, _) = conn.sides[which], streams[which]
+        run_offset, run = runs[-1]
+        _, packet, when = _segment_at(times, at)
+        side.segments = [(side.start + at, packet, when, bytes(run[at - run_offset :]))]
+        side.floor = side.start + at
+        conn.held += len(side.segments[0][3])
+    if not requests and not responses and not held:  # (one note for it, not one for each side's bytes as well)
         del notes[said:]
         first = streams[client][0][0][1][:3] if streams[client][0] else b""
         if first[:1] == b"\x16" and first[1:2] == b"\x03":  # (a TLS handshake record)
@@ -1161,10 +1233,12 @@ class _Answers:
 
 def _read(stream, requests: bool, conn: _Connection, source: str, destination: str, methods: list[str],
           notes: list[str], name: str, answers: _Answers | None = None, bodies: list | None = None,
-          side: int = 0):
+          side: int = 0, held: dict | None = None):
     """The messages of one side of a connection: (message, packet of its first byte, which request
     it answers (responses)). A request's method is added to `methods` as it is read. Each body is
-    added to `bodies`, to be made (the message's is b"" until then); `side`: which end sends."""
+    added to `bodies`, to be made (the message's is b"" until then); `side`: which end sends.
+    `held` (a connection read idle, to be read on): a last message not whole yet is not read but
+    its offset put there under `side`, to be read whole once the rest comes."""
     runs, times, gaps, _ = stream
     if len(gaps) > 3:  # (a capture cut by its snapshot length has a gap in every packet)
         notes.append(f"{name}: {sum(missing for _, missing in gaps)} bytes from {source} were not "
@@ -1194,8 +1268,12 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
             # every body after it when the message had the other: a long keep-alive connection
             # took minutes)
             blank = _HEAD_END.search(run, pos)
+            last = index == len(runs) - 1
             if blank is None:
-                unread.append(f"a message from {source} whose headers were not all captured, left out")
+                if held is not None and last:
+                    held[side] = run_offset + pos
+                else:
+                    unread.append(f"a message from {source} whose headers were not all captured, left out")
                 break
             line, headers = _head(run[pos : blank.start()])
             body_start = blank.end()
@@ -1210,7 +1288,7 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
             length_text = next(iter(lengths)) if len(lengths) == 1 else ""
             if lengths and not (length_text.isascii() and length_text.isdigit()):
                 msg_notes.append(f"its Content-Length ({', '.join(sorted(lengths))}) is no length: read as none")
-            unsent = None
+            unsent, whole = None, True
             if requests and "100-continue" in (header_value(headers, "expect") or "").lower() \
                     and ("chunked" in coding or (length_text.isascii() and length_text.isdigit() and int(length_text))):
                 unsent = _body_unsent(run, body_start, index == len(runs) - 1, times, run_offset,
@@ -1223,11 +1301,13 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
                 end = body_start
             elif "chunked" in coding:
                 spans, end, complete = _chunks(run, body_start)
+                whole = complete
                 if not complete:
                     msg_notes.append("its chunked body is cut short in the capture: what was captured of it is shown")
             elif length_text.isascii() and length_text.isdigit():
                 end = body_start + int(length_text)
                 spans = [(body_start, min(end, len(run)))]
+                whole = end <= len(run)
                 if end > len(run):
                     msg_notes.append(f"its body is cut short in the capture: {len(run) - body_start} of its "
                                      f"{length_text} bytes were captured")
@@ -1235,6 +1315,7 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
                 end = body_start
             else:  # a response without a length: its body runs until the connection closes
                 spans, end = [(body_start, len(run))], len(run)
+                whole = conn.closed
                 if not conn.closed:
                     msg_notes.append("a body without a length, and the connection's end was not captured")
             spans = [(a, b) for a, b in spans if a < b]
@@ -1243,6 +1324,9 @@ def _read(stream, requests: bool, conn: _Connection, source: str, destination: s
                 # (br, zstd: its decoding error alone would puzzle)
                 msg_notes.append(f"its body was sent with Content-Encoding {encoding}, which is not undone: "
                                  "shown as captured")
+            if held is not None and last and not whole:  # (its rest may come: read then)
+                held[side] = run_offset + pos
+                break
             _, packet, when = _segment_at(times, run_offset + pos)
             msg = CapturedMessage(0, conn.number, source, destination, _time(when), line, headers, b"", msg_notes)
             if spans and bodies is not None:
@@ -1349,28 +1433,30 @@ def _chunks(run: bytes, pos: int) -> tuple[list[tuple[int, int]], int, bool]:
 
 
 def _inflate(body: bytes, encoding: str, notes: list[str], inflated: list[int]) -> bytes:
-    """`body` inflated; `inflated` holds the bytes the capture's bodies have inflated to so far."""
-    # (deflate: some send it raw, without zlib's header)
-    forms = (zlib.MAX_WBITS, -zlib.MAX_WBITS) if encoding == "deflate" else (zlib.MAX_WBITS | 16,)
-    error = None
+    """`body` inflated as the receiver inflates one (gzip's members in turn, deflate zlib's or
+    raw), what inflates of one cut short too; `inflated` holds the bytes the capture's bodies have
+    inflated to so far."""
     limit = min(MAX_INFLATED, MAX_INFLATED_TOTAL - inflated[0])
-    for wbits in forms:
-        try:
-            out = zlib.decompressobj(wbits).decompress(body, limit + 1)
-            break
-        except zlib.error as exc:
-            error = error or exc  # (the first form's: the one the header names)
-    else:
-        notes.append(f"its {encoding} body could not be inflated ({error}): shown as captured")
-        return body
-    if len(out) > limit:
+    try:
+        out, cut = inflate_body(body, "deflate" if encoding == "deflate" else "gzip", limit, partial=True)
+    except LimitExceededError:
         if limit == MAX_INFLATED:
-            raise LimitExceededError(f"a {encoding} body inflates past {MAX_INFLATED} bytes")
+            raise LimitExceededError(f"a {encoding} body inflates past {MAX_INFLATED} bytes") from None
         raise LimitExceededError(f"the capture's gzip and deflate bodies inflate past {MAX_INFLATED_TOTAL} bytes "
-                                 "in all")
+                                 "in all") from None
+    except DecodeError as exc:
+        notes.append(f"its {encoding} body could not be inflated ({_cause(exc)}): shown as captured")
+        return body
     inflated[0] += len(out)
-    notes.append(f"its body was sent {encoding}: shown inflated")
+    notes.append(f"its {encoding} body is cut short: what inflates of it is shown" if cut else
+                 f"its body was sent {encoding}: shown inflated")
     return out
+
+
+def _cause(exc: DecodeError) -> str:
+    """What inflate_body's error says of the bytes, without its words for a request's body."""
+    text = str(exc)
+    return text[text.index("(") + 1 : -1] if text.endswith(")") and "(" in text else text
 
 
 def _segment_at(times: list[tuple[int, int, float | None]], offset: int) -> tuple[int, int, float | None]:

@@ -387,15 +387,17 @@ def test_a_gzip_file_is_inflated_within_a_bound_and_a_broken_one_said_to_be(tmp_
     from mm7bind import pcap as module
     from mm7bind.pcap import gunzip
 
-    monkeypatch.setattr(module, "MAX_INFLATED", 100_000)  # (the least any file may inflate to)
+    monkeypatch.setattr(module, "GUNZIP_ALLOWANCE", 100_000)  # (what any file may inflate to past 100 times its size)
     assert gunzip(gzip.compress(bytes(100_000))) == bytes(100_000)
     bomb = gzip.compress(bytes(2_000_000))  # (2 KB: a thousand times smaller)
-    with pytest.raises(mm7.LimitExceededError, match=r"inflates past \d+ bytes \(100 times its size, 100000 bytes at least.*a decompression bomb"):
+    with pytest.raises(mm7.LimitExceededError, match=rf"inflates past {100 * len(bomb) + 100_000} bytes \(100 times "
+                                                     r"its size and 100000 bytes more, \d+ at most read whole\): a "
+                                                     "decompression bomb"):
         gunzip(bomb)
-    noise = random.Random(1).randbytes(300_000)  # (past the least, and within 100 times its size)
+    noise = random.Random(1).randbytes(300_000)  # (past the allowance, and within 100 times its size)
     assert gunzip(gzip.compress(noise)) == noise
     with pytest.raises(mm7.LimitExceededError, match="inflates past"):  # (the members counted together)
-        gunzip(gzip.compress(bytes(60_000)) + gzip.compress(bytes(60_000)))
+        gunzip(gzip.compress(bytes(80_000)) + gzip.compress(bytes(80_000)))
     whole = gzip.compress(b"<soap/>" * 100)
     assert gunzip(whole + bytes(512)) == b"<soap/>" * 100  # (zeros after the end: padding)
     for broken, why in [(whole[:-6], "ends before its gzip end"), (whole + b"junk", "4 bytes after its gzip end"),
@@ -1109,19 +1111,33 @@ def test_a_gzip_compressed_capture_is_read_as_a_stream_within_gunzips_bound(tmp_
                                                              + bytes(100), 7)))
     assert whole.notes == ["the capture is gzip-compressed: read inflated"] and len(whole.messages) == 2
     # A bomb is stopped at gunzip's bound, counted from the file's size (or, from a pipe, from what came so far)
-    monkeypatch.setattr(module, "MAX_INFLATED", 100_000)
+    monkeypatch.setattr(module, "GUNZIP_ALLOWANCE", 100_000)
     bomb = gzip.compress(small + bytes(3_000_000))
     path.write_bytes(bomb)
     for source in (bomb, Trickle(bomb, 1000)):
         with pytest.raises(mm7.LimitExceededError, match=rf"the capture is gzip-compressed and inflates past "
-                                                         rf"{100 * len(bomb) if source is bomb else ''}"):
+                                                         rf"{100 * len(bomb) + 100_000 if source is bomb else ''}"):
             read_capture_file(source) if not isinstance(source, bytes) else read_capture(source)
-    with path.open("rb") as file, pytest.raises(mm7.LimitExceededError, match=f"inflates past {100 * len(bomb)} bytes"):
+    with path.open("rb") as file, pytest.raises(mm7.LimitExceededError,
+                                                match=f"inflates past {100 * len(bomb) + 100_000} bytes"):
         read_capture_file(file)
-    for broken, why in [(gzip.compress(small)[:-6], "ends before its gzip end"),
-                        (gzip.compress(small) + b"junk", "4 bytes after its gzip end")]:
-        with pytest.raises(DecodeError, match=why):
-            read_capture_file(Trickle(broken, 100))
+    # Cut short (a .pcap.gz still being written, or copied so), corrupt, or with bytes after it that are
+    # no gzip: it was unreadable, nothing of it shown, where a plain capture cut short is read as far as
+    # it goes. Read so too, said.
+    zipped = gzip.compress(small)
+    corrupt = bytearray(zipped)
+    corrupt[len(zipped) // 2 :] = b"\xff" * (len(zipped) - len(zipped) // 2)  # (a stretch overwritten)
+    for broken, why, count in [
+            (zipped[:-6], "ends before its gzip end (cut short, or still being written)", 2),
+            (zipped + b"junk", "with 4 bytes after its gzip end that are none", 2),
+            (zipped[: len(zipped) // 2], "ends before its gzip end (cut short, or still being written)", 1),
+            (bytes(corrupt), "", 1)]:  # (what garbage inflates to, or where it stops, is the bytes')
+        for capture in (read_capture_file(Trickle(broken, 100)), read_capture(broken)):
+            assert capture.notes[:2] == ["the capture is gzip-compressed: read inflated",
+                                         capture.notes[1]], capture.notes
+            assert capture.notes[1].startswith("the capture is gzip-compressed") and why in capture.notes[1] \
+                and capture.notes[1].endswith(": read as far as it inflates"), capture.notes
+            assert len(capture.messages) == count, capture.notes
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="named pipes")
@@ -1165,3 +1181,306 @@ def test_inspect_extract_reads_a_capture_once_a_named_pipe_too(tmp_path):
                                                                        + again[n == "2"]["extracted"])
     assert (parts / "1" / names[2]).read_bytes() == (parts / "1" / again[0]["extracted"][2]).read_bytes() \
         == submit_photo()
+
+
+def test_a_pcapng_block_whose_closing_length_differs_from_its_opening_one_ends_the_reading():
+    """A block's length is written at its start and again at its end; they were not compared, so a
+    block overwritten or spliced in the middle was read as if whole, and what followed it misread."""
+    packets = conversation().packets
+    intact = pcapng([[("ethernet", 6, packets)]])
+    ng = bytearray(intact)
+    at = 28 + 32  # (past the section header and the interface description)
+    for _ in range(5):
+        at += struct.unpack_from("<I", ng, at + 4)[0]
+    length = struct.unpack_from("<I", ng, at + 4)[0]
+    struct.pack_into("<I", ng, at + length - 4, length + 8)
+    capture = read_capture(bytes(ng))
+    assert capture.notes[0] == (f"the block at byte {at} says it is {length} bytes long at its start and "
+                                f"{length + 8} at its end: the file is damaged there, read no further")
+    assert [m.start_line for m in capture.messages] == ["POST /mm7 HTTP/1.1"]
+    # (a big-endian file's too, its section header's included)
+    big = bytearray(pcapng([[("ethernet", 6, packets)]], order=">"))
+    struct.pack_into(">I", big, 24, 1)
+    assert read_capture(bytes(big)).notes == [
+        ("the block at byte 0 says it is 28 bytes long at its start and 1 at its end: the file is damaged there, "
+         "read no further")]
+    assert read_capture(intact).notes == []
+
+
+def test_a_capture_joined_out_of_time_order_reads_a_connection_on_both_sides_of_the_join_whole():
+    """`cat new.pcapng old.pcapng` (a ring buffer's files in the wrong order): a connection begun in
+    the old file and ended in the new one comes with its end first. Its SYN, coming after its other
+    packets, was taken for a new connection on the same ports: the request split in two, neither
+    read whole. A SYN from before a connection's first packet is its own; the step back is said."""
+    request, response = submit()
+    flow = Flow(time=1764000000.0).open()
+    flow.send(True, request[:1000])
+    older = list(flow.packets)
+    flow.time += 5  # (the file rotated)
+    flow.send(True, request[1000:])
+    flow.send(False, response)
+    newer = flow.close().packets[len(older):]
+    capture = read_capture(pcapng([[("ethernet", 6, newer)], [("ethernet", 6, older)]]))
+    assert [(m.connection, m.start_line, m.body) for m in capture.messages] == [
+        (1, "POST /mm7 HTTP/1.1", request.split(b"\r\n\r\n", 1)[1]),
+        (1, "HTTP/1.1 200 OK", response.split(b"\r\n\r\n", 1)[1])]
+    assert capture.notes == [
+        (f"the capture's times go back {newer[-1].time - older[0].time:.3f} seconds at packet {len(newer) + 1}: "
+         "files joined out of time order (cat, mergecap -a), or a clock set back; a connection whose packets lie on "
+         "both sides of such a place may be read in pieces (reordercap writes the capture in time order)")]
+    # (in time order: nothing said)
+    assert read_capture(pcapng([[("ethernet", 6, older)], [("ethernet", 6, newer)]])).notes == []
+
+
+def test_a_connection_read_already_is_not_given_the_packets_from_before_it_as_late_ones():
+    """The same, the new file long enough for the connection to be read before the old file's part
+    of it comes: those bytes were taken for late retransmissions of it and dropped (said as such).
+    From before its first packet, they are no retransmission: read as a connection of their own."""
+    request, response = submit()
+    flow = Flow(time=1764000000.0).open()
+    flow.send(True, request[:1000])
+    older = flow.packets[3:]  # (the old file's part: joined mid-connection, no SYN)
+    flow.time += 5
+    flow.send(True, request[1000:])
+    flow.send(False, response)
+    newer = flow.close().packets[3 + len(older):]
+    other = conversation(Flow(client=("10.0.0.1", 40001), time=newer[-1].time + 120))
+    capture = read_capture(pcapng([[("ethernet", 6, newer + other.packets)], [("ethernet", 6, older)]]))
+    heads = [(m.connection, m.start_line) for m in capture.messages]
+    assert (3, "POST /mm7 HTTP/1.1") in heads, heads
+    assert not any("came after it had closed" in n for n in capture.notes), capture.notes
+    # (but a copy of bytes read, as a second capture of the same traffic, its clock behind, joined after
+    # the first has them, is no connection of its own: dropped as before)
+    copies = [Packet(p.time - 30, p.ip) for p in newer if len(p.ip) > 60]
+    again = read_capture(pcapng([[("ethernet", 6, newer + other.packets)], [("ethernet", 6, copies)]]))
+    assert [(m.connection, m.start_line) for m in again.messages] == [
+        (1, "HTTP/1.1 200 OK"), (2, "POST /mm7 HTTP/1.1"), (2, "HTTP/1.1 200 OK")], again.notes
+
+
+def test_a_connections_grace_is_counted_from_its_latest_packet_not_from_a_fin_timed_earlier():
+    """Merged captures whose clocks differ (mergecap of the client's and the server's, an interface
+    whose clock is behind) can have a FIN timed before the data it follows. The close's grace was
+    counted from the FIN's time: the connection read at once, before a retransmission of a segment
+    lost, which was then dropped as late and the response read cut short."""
+    request, response = submit()
+    flow = Flow().open()
+    flow.send(True, request)
+    sent = flow.send(False, response, 400)
+    lost = sent[1]
+    flow.packets.remove(lost)
+    flow.close()
+    for fin in flow.packets[-2:]:
+        fin.time -= 100
+    other = conversation(Flow(client=("10.0.0.1", 40001), time=flow.time + 1))
+    lost.time = other.time + 1
+    capture = read_capture(pcap(flow.packets + other.packets + [lost]))
+    assert [m.body for m in capture.messages if m.connection == 1] == [
+        request.split(b"\r\n\r\n", 1)[1], response.split(b"\r\n\r\n", 1)[1]], capture.notes
+    assert not any("came after it had closed" in n for n in capture.notes), capture.notes
+
+
+def test_inspect_extract_removes_the_hidden_folders_of_runs_killed_never_a_live_ones(tmp_path):
+    """A run of `inspect --extract DIR` killed midway left its hidden folder in DIR for ever. Its
+    name holds its process: a later run removes those whose process is gone; one of a run still
+    going, or named by no process (made where /proc does not tell, or by a release before), stays."""
+    from urllib.parse import quote
+
+    from mm7bind.holders import this_process
+
+    me = this_process()
+    if me is None:
+        pytest.skip("/proc does not tell this process's start")
+    machine, pid, _ = me.rsplit(":", 2)
+    dead = f"{machine}:{pid}:0"  # (its pid another process's now: a start time not its own)
+    parts = tmp_path / "parts"
+    left = {name: parts / name for name in (f".mm7bind-extracting-{quote(dead, safe='')}-abc_1234",
+                                            f".mm7bind-extracting-{quote(me, safe='')}-def_5678",
+                                            ".mm7bind-extracting-ghi_9012", ".other")}
+    for folder in left.values():
+        (folder / "0").mkdir(parents=True)
+        (folder / "0" / "photo.jpg").write_bytes(b"x")
+    path = tmp_path / "mmsc.pcap"
+    path.write_bytes(pcap(conversation().packets))
+    proc = run("inspect", str(path), "--extract", str(parts))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(p.name for p in parts.iterdir()) == sorted(["1", *list(left)[1:]])
+    # (a run's own folder is named so: the next one can tell it from a live run's)
+    from mm7bind.cli import _Extracting
+
+    assert _Extracting._prefix() == f".mm7bind-extracting-{quote(me, safe='')}-"
+
+
+def test_a_compressed_capture_read_in_pieces_is_bounded_in_time_not_refused_for_its_size(tmp_path, monkeypatch):
+    """A .pcap.gz read in pieces was refused past 1 GiB inflated (MAX_GUNZIPPED), though memory
+    held a piece of it: a day's capture of a busy link, read as it is uncompressed, was refused
+    compressed. From a pipe, a first stretch compressing better than 100 times (keep-alives,
+    padding) was refused once past 64 MiB. The bound is 100 times the size and an allowance
+    (GUNZIP_ALLOWANCE, a few hundred MiB) more: time like a file's of that size; MAX_GUNZIPPED
+    bounds what is held, `gunzip`'s whole reads."""
+    from mm7bind import pcap as module
+    from mm7bind.pcap import gunzip, read_capture_file
+
+    monkeypatch.setattr(module, "MAX_INFLATED", 100_000)  # (a body's bound: what any file could inflate to)
+    monkeypatch.setattr(module, "GUNZIP_ALLOWANCE", 400_000, raising=False)  # (four times it, as 256 MiB is 64 MiB)
+    monkeypatch.setattr(module, "MAX_GUNZIPPED", 200_000)
+    packets = [p for n in range(40) for p in conversation(Flow(client=("10.0.0.1", 40000 + n),
+                                                                time=1764000000.0 + n)).packets]
+    plain = pcap(packets)
+    assert len(plain) > 200_000 and len(gzip.compress(plain)) * 100 > len(plain)
+    path = tmp_path / "big.pcap.gz"
+    path.write_bytes(gzip.compress(plain))
+    with path.open("rb") as file:
+        assert len(read_capture_file(file).messages) == 80
+    with pytest.raises(mm7.LimitExceededError, match="200000 at most read whole"):
+        gunzip(gzip.compress(plain))
+    # From a pipe: a first stretch of 600 kB of zeros (a kilobyte compressed), then the capture
+    padded = pcap([Packet(1764000000.0, bytes(50_000)) for _ in range(12)] + conversation().packets, link="raw")
+    assert len(read_capture_file(Trickle(gzip.compress(padded), 100)).messages) == 2
+
+
+def test_a_captured_body_is_inflated_as_the_receiver_inflates_one():
+    """A captured gzip body was inflated by a reader of its own: its first gzip member alone (the
+    rest dropped without a word, where the receiver reads every member), and one cut short in the
+    capture said to be "shown inflated". Both now read with the receiver's inflater."""
+    from mm7bind.codec import decoded_body
+
+    xml = submit()[1].split(b"\r\n\r\n", 1)[1]
+    two = gzip.compress(xml[:200]) + gzip.compress(xml[200:])
+    for body, notes in [(two, ["its body was sent gzip: shown inflated"]),
+                        (gzip.compress(xml)[:-30], ["its gzip body is cut short: what inflates of it is shown"]),
+                        (b"\x1f\x8b\x08 not gzip", [("its gzip body could not be inflated (Error -3 while "
+                                                     "decompressing data: unknown header flags set): shown as "
+                                                     "captured")])]:
+        flow = Flow().open()
+        flow.send(True, b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+        flow.send(False, b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        [_, rsp] = read_capture(pcap(flow.close().packets)).messages
+        assert rsp.notes == notes
+        if body is two:
+            assert rsp.body == xml == decoded_body(two, "gzip", 100_000)
+        elif "cut short" in notes[0]:
+            assert xml.startswith(rsp.body) and len(rsp.body) > len(xml) // 2
+
+
+
+def test_pcap_files_joined_with_cat_are_read_one_after_another():
+    """`cat a.pcap b.pcap` (rotated files joined so, not with mergecap): the second file's header
+    was read as a packet record, and what followed as a record's length out of a time, "damaged":
+    the second file was lost. Each file's header is read in turn, its own settings with it."""
+    first = conversation()
+    second = conversation(Flow(client=("10.0.0.1", 40001), time=first.time + 10))
+    data = pcap(first.packets) + pcap(second.packets, link="sll", order=">", nano=True)
+    at = len(pcap(first.packets))
+    capture = read_capture(data)
+    assert capture.notes == [(f"another pcap file's header at byte {at} (files joined with cat, not mergecap): read "
+                              "on with its settings")]
+    assert [(m.connection, m.start_line) for m in capture.messages] == [
+        (1, "POST /mm7 HTTP/1.1"), (1, "HTTP/1.1 200 OK"), (2, "POST /mm7 HTTP/1.1"), (2, "HTTP/1.1 200 OK")]
+    assert [m.body for m in capture.messages[2:]] == [m.body for m in capture.messages[:2]]
+    # (one cut inside the second header: said)
+    assert read_capture(data[: at + 10]).notes[-1] == (f"the file ends inside the header of another pcap file joined "
+                                                       f"to it (byte {at})")
+
+
+def test_a_file_compressed_otherwise_than_with_gzip_is_said_to_be(tmp_path):
+    """A capture or a body compressed with zstd, xz, lz4 or bzip2 (a ring buffer's --compress lz4,
+    a rotated file) was "neither XML nor MIME", nothing said of why."""
+    import bz2
+    import lzma
+
+    plain = pcap(conversation().packets)
+    for name, data in [("zstd", b"\x28\xb5\x2f\xfd\x04\x58" + plain[:50]), ("xz", lzma.compress(plain)),
+                       ("lz4", b"\x04\x22\x4d\x18\x64\x40\xa7" + plain[:50]), ("bzip2", bz2.compress(plain))]:
+        path = tmp_path / f"capture.pcap.{name}"
+        path.write_bytes(data)
+        proc = run("validate", str(path))
+        assert proc.returncode != 0 and f"unreadable: the file is {name}-compressed, which is not read: decompress " \
+            "it first" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_pcap_and_pcapng_files_joined_with_cat_are_read_one_after_another():
+    """tcpdump writes pcap, dumpcap and Wireshark pcapng: files of both joined with cat were read
+    as the first one's format to the other's header, "damaged" there, the rest lost."""
+    flows = [conversation(Flow(client=("10.0.0.1", 40000 + n), time=1764000000.0 + 10 * n)) for n in range(3)]
+    parts = [pcap(flows[0].packets), pcapng([[("sll", 9, flows[1].packets)]], order=">"),
+             pcap(flows[2].packets, nano=True)]
+    capture = read_capture(b"".join(parts))
+    assert capture.notes == [
+        (f"a pcapng file's header at byte {len(parts[0])} (files joined with cat, not mergecap): read on with its "
+         "settings"),
+        (f"a pcap file's header at byte {len(parts[0]) + len(parts[1])} (files joined with cat, not mergecap): read "
+         "on with its settings")]
+    assert [(m.connection, m.is_request) for m in capture.messages] == [(n, r) for n in (1, 2, 3) for r in (True, False)]
+    assert len({m.body for m in capture.messages if m.is_request}) == 1
+
+
+def test_after_the_capture_s_times_go_back_connections_are_still_read_as_they_are_done():
+    """`cat new.pcap old.pcap`: the new file's connections closed or idle at its end are timed after
+    all of the old file; waiting for them in turn, every connection of the old file was held to the
+    capture's end (its memory too). Those timed after now are passed over."""
+    from mm7bind.pcap import CaptureStream
+
+    newer = [conversation(Flow(client=("10.0.0.1", 40000), time=1764010000.0))]
+    idle = Flow(client=("10.0.0.1", 40001), time=1764010001.0).open()  # (open at the new file's end)
+    older = [conversation(Flow(client=("10.0.0.1", 41000 + n), time=1764000000.0 + 30 * n)) for n in range(80)]
+    older_packets = sorted((p for f in older for p in f.packets), key=lambda p: p.time)
+    data = pcap(newer[0].packets + idle.packets) + pcap(older_packets)
+    file = Trickle(data, 1000)
+    stream = CaptureStream(file)
+    first = None
+    for msg in stream:
+        if msg.connection == 3 and first is None:
+            first = file.at
+    assert first is not None and first < len(data) * 3 // 4, (first, len(data))
+    assert stream.notes[0].startswith("another pcap file's header at byte")
+    assert stream.notes[1].startswith("the capture's times go back")
+
+
+def test_bytes_from_before_where_a_connection_was_joined_coming_after_it_was_read_are_said():
+    """A connection joined mid-stream is read from its first byte captured; a segment with bytes
+    from before that, coming after the connection was read, was taken for a repeat of bytes read
+    (they were below where its reading ended) and dropped without a word."""
+    request, response = submit()
+    flow = Flow().open()
+    early = flow.send(True, request[:700], 700)
+    flow.send(True, request[700:], 700)
+    flow.send(False, response)
+    flow.close()
+    joined = [p for p in flow.packets[3:] if p not in early]  # (captured from after its first segment)
+    other = conversation(Flow(client=("10.0.0.1", 40001), time=flow.time + 120))
+    late = Packet(other.time + 1, early[0].ip)  # (that first segment, sent again: not read)
+    capture = read_capture(pcap(joined + other.packets + [late]))
+    assert any(n.startswith("connection 1 (") and "1 segment(s) with bytes not read came after it had closed" in n
+               for n in capture.notes), capture.notes
+
+
+def test_a_connection_idle_in_the_middle_of_a_message_is_read_whole_once_the_rest_comes():
+    """A connection idle long (a client stalled mid-upload, or the capturing host's clock stepped
+    forward) was read as it stood: its message cut short, and the rest, when it came, bytes that
+    are "no HTTP message". Its last message not whole is kept back, and read once the rest comes
+    (or the capture ends)."""
+    request, response = submit()
+    stalled = Flow().open()
+    stalled.send(True, request[:3000])
+    resumed = stalled.time + 1000  # (past IDLE)
+    others = [conversation(Flow(client=("10.0.0.1", 41000 + n), time=stalled.time + 100 * n)) for n in range(12)]
+    stalled.time = resumed
+    stalled.send(True, request[3000:])
+    stalled.send(False, response)
+    stalled.close()
+    packets = sorted(stalled.packets + [p for f in others for p in f.packets], key=lambda p: p.time)
+    capture = read_capture(pcap(packets))
+    mine = [m for m in capture.messages if m.connection == 1]
+    assert [(m.start_line, m.body, m.notes) for m in mine] == [
+        ("POST /mm7 HTTP/1.1", request.split(b"\r\n\r\n", 1)[1], []),
+        ("HTTP/1.1 200 OK", response.split(b"\r\n\r\n", 1)[1], [])], capture.notes
+    assert not any(n.startswith("connection 1 ") for n in capture.notes), capture.notes
+    # (the rest never coming: read as it is at the capture's end, said cut short)
+    cut = sorted(stalled.packets[:4] + [p for f in others for p in f.packets], key=lambda p: p.time)
+    [req] = [m for m in read_capture(pcap(cut)).messages if m.connection == 1]
+    assert req.notes[0].startswith("its body is cut short in the capture")
+    # (nor when its ports are taken by a new connection meanwhile)
+    again = conversation(Flow(time=resumed))
+    capture = read_capture(pcap(cut + again.packets))
+    assert [(m.connection, m.start_line) for m in capture.messages if m.source.endswith(":40000")] == [
+        (1, "POST /mm7 HTTP/1.1"), (14, "POST /mm7 HTTP/1.1")]
