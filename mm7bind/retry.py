@@ -167,6 +167,7 @@ class RateLimiter:
             self._tokens = min(self.burst, self._tokens + 1)
 
     def acquire(self) -> float:
+        """Take a token, sleeping until there is one; returns the seconds slept."""
         wait = self.reserve()
         if wait > 0:
             self.sleep(wait)

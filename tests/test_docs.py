@@ -874,3 +874,24 @@ def test_the_api_page_lists_what_an_embedded_server_offers():
     listed = set(_listed_after("`EmbeddedServer` ("))
     public = {n for n, _v in inspect.getmembers(EmbeddedServer) if not n.startswith("_")}
     assert public - listed == set()
+
+
+def test_the_api_page_names_every_member_of_the_classes_a_program_builds_and_reads():
+    """`Client.close()`, `Content.add`, `Part.size`, `Envelope.is_fault`, `Address.parse`,
+    `Status.info` and every setting of `RetryPolicy` were on no page: of the classes a program
+    makes and reads, each public field, property and method is named on the API page."""
+    import mm7bind
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## The API on one page"):]
+    spans = re.findall(r"`([^`]*)`", section[: section.index("\n## ")])
+    missing = []
+    for cls in [mm7bind.Client, mm7bind.AsyncClient, mm7bind.Content, mm7bind.Part, mm7bind.Envelope,
+                mm7bind.HttpMessage, mm7bind.Fault, mm7bind.Status, mm7bind.Address, mm7bind.Recipients,
+                mm7bind.RetryPolicy, mm7bind.EmbeddedServer]:
+        public = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+        public |= {n for n in dir(cls) if not n.startswith("_")
+                   and next(k for k in cls.__mro__ if n in vars(k)).__module__.startswith("mm7bind")}
+        missing += [f"{cls.__name__}.{n}" for n in sorted(public)
+                    if not any(re.search(rf"(?<![\w-]){n}\b", span) for span in spans)]
+    assert missing == []
