@@ -219,8 +219,9 @@ def _check_call(name: str, target, args: str, defaults: bool = True) -> list[str
                   and p.name not in ("self", "cls")]
     written = _split_args(args)
     keywords = [i for i, a in enumerate(written) if "=" in a] or [len(written)]
-    bare = [a for a in written[: keywords[0]] if a.isidentifier()]  # (one after a keyword: a keyword)
-    for i, arg in enumerate(bare):
+    # (one after a keyword: a keyword; counted by its place among all, `on("deliver", fn)`)
+    bare = [(i, a) for i, a in enumerate(written[: keywords[0]]) if a.isidentifier()]
+    for i, arg in bare:
         if arg in params and (i >= len(positional) or positional[i] != arg):
             problems.append(f"{name}: {arg} is not its argument {i + 1}")
     if len(bare) > len(positional) and not any(p.kind is p.VAR_POSITIONAL for p in params.values()):
@@ -352,8 +353,10 @@ def test_every_name_in_the_api_table_is_there():
 def test_the_calls_the_readme_prose_writes_take_the_keywords_it_gives():
     """`Retention(store, keep=..., keep_bodies=...)`, `simulator.fail_next(count=1, status=3000)`,
     `store.purge(before, bodies_only=False, ...)`...: each keyword is one the callable takes (the
-    values in prose are examples, not defaults)."""
-    from mm7bind import auth, bulk, cmcc, handlers, server, simulator, testreceiver
+    values in prose are examples, not defaults), and a name written without one is the parameter in
+    that place (`MM7CancelReq(vaspid, vasid, ...)` read as the constructor's order, whose first two
+    are `transaction_id` and `mm7_version`)."""
+    from mm7bind import auth, bulk, cmcc, handlers, pcap, sendonce, server, simulator, testreceiver
     from mm7bind.cmcc import codes
 
     import mm7bind
@@ -365,11 +368,12 @@ def test_the_calls_the_readme_prose_writes_take_the_keywords_it_gives():
              "outbox": mm7bind.Outbox, "simulator": simulator.Simulator, "mm7_simulator": simulator.Simulator,
              "metrics": mm7bind.Metrics, "bulk": bulk, "receiver": mm7bind.Receiver, "server": server,
              "mm7_receiver": testreceiver.RunningReceiver, "result": mm7bind.Result}
-    elsewhere = [mm7bind, simulator, handlers, auth, cmcc, codes, mm7bind.EmbeddedServer, testreceiver.RunningReceiver]
+    elsewhere = [mm7bind, simulator, handlers, auth, cmcc, codes, mm7bind.EmbeddedServer, testreceiver.RunningReceiver,
+                 sendonce, pcap]
     problems, checked = [], 0
     for span in re.findall(r"`([^`]+)`", prose):
         call = re.fullmatch(r"([A-Za-z_][\w.]*)\((.*)\)", span.strip(), re.S)
-        if not call or "=" not in call[2]:
+        if not call or not call[2].strip():
             continue
         name, args = call.groups()
         first, _, rest = name.partition(".")
