@@ -899,3 +899,136 @@ def test_the_api_page_names_every_member_of_the_classes_a_program_builds_and_rea
         missing += [f"{cls.__name__}.{n}" for n in sorted(public)
                     if not any(re.search(rf"(?<![\w-]){n}\b", span) for span in spans)]
     assert missing == []
+
+
+# -- settings, variables and defaults named outside their reference --------------------------------
+
+# The configuration block's values that are examples, not defaults (a default MMSC URL, no credentials,
+# no codes, no headers, no allow-list would show a reader nothing to copy).
+TOML_EXAMPLES = {("mmsc", "urls"), ("mmsc", "username"), ("mmsc", "password"), ("mmsc", "headers"),
+                 ("vasp", "vaspid"), ("vasp", "vasid"), ("vasp", "service_code"), ("vasp", "sender_address"),
+                 ("vasp", "country_code"), ("receiver", "allow")}
+
+
+def test_the_readme_configuration_shows_the_defaults_but_for_its_examples():
+    """A key the block gives the value a file without it gets (`read_timeout = 60`, `rotate =
+    "size"`): a default changed in the code leaves no stale value there; the examples are few and
+    named, and each differs from its default (else it is no example)."""
+    from mm7bind.config import Config
+
+    data = tomllib.loads(readme_toml())
+    defaults = Config()
+    problems = []
+    for section, values in data.items():
+        for key, value in values.items():
+            default = getattr(getattr(defaults, section), key)
+            if ((section, key) in TOML_EXAMPLES) == (value == default):
+                problems.append(f"[{section}] {key} = {value!r}: the default is {default!r}")
+    assert problems == []
+
+
+def test_every_setting_and_variable_the_readme_and_the_help_name_is_one():
+    """`[mmsc] upload_min_rate`, `[outbox] concurrency`, `MM7BIND_OUTBOX_CONCURRENCY`: a setting
+    named in prose or in a command's help, or its variable, is a key of that section."""
+    from mm7bind.cli import build_parser
+    from mm7bind.config import ENV_PREFIX, SECTIONS
+
+    def walk(parser):
+        yield parser.format_help()
+        for sub in _subcommands(parser).values():
+            yield from walk(sub)
+
+    keys = {name: {f.name for f in dataclasses.fields(section)} for name, section in SECTIONS.items()}
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    prose = re.sub(r"```toml\n.*?```", "", text, flags=re.S)
+    helps = " ".join(" ".join(h.split()) for h in walk(build_parser()))
+    problems, checked = [], 0
+    english = {"and", "as", "with", "or", "is", "settings", "configuration", "defaults"}  # "[vasp] and [store]"
+    for where, words in (("README", prose), ("--help", helps)):
+        for section, key in re.findall(rf"\[({'|'.join(SECTIONS)})\]`? `?([a-z_]+)", words):
+            checked += 1
+            if key not in keys[section] and key not in english:
+                problems.append(f"{where}: [{section}] {key}")
+    misspelt = {"MM7BIND_RECEVIER_PORT"}  # (the README's example of a warning)
+    for variable in set(re.findall(rf"\b{ENV_PREFIX}[A-Z][A-Z0-9_]*[A-Z0-9]\b", text)) - misspelt:
+        section, _, key = variable.removeprefix(ENV_PREFIX).lower().partition("_")
+        checked += 1
+        if key not in keys.get(section, ()):
+            problems.append(f"README: {variable}")
+    assert checked > 40 and problems == []
+
+
+def test_the_defaults_the_command_reference_writes_are_the_commands():
+    """`[--concurrency 4]`, `[--limit 50]`, `[--stale-after 300]`, `[--port 9090]`: a value written
+    in the command block (not a placeholder such as N, FILE or URL) is the option's default."""
+    from mm7bind.cli import build_parser
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("## The command"):]
+    block = block[block.index("```\n") + 4:]
+    block = block[: block.index("```")]
+    top = _subcommands(build_parser())
+    problems, checked, current = [], 0, None
+    for line in block.splitlines():
+        if line.startswith("mm7bind "):
+            words = [w for w in re.split(r"\s{2,}", line)[0].split()[1:3] if re.fullmatch(r"[a-z][a-z-]*", w)]
+            current = top.get(words[0]) if words else None
+            if current is not None and len(words) > 1 and words[1] in _subcommands(current):
+                current = _subcommands(current)[words[1]]
+        if current is None:
+            continue
+        for option, value in re.findall(r"\[(--[a-z][a-z-]*) ([^\s\]|]+)[\s\]]", line):
+            action = next(a for a in current._actions if option in a.option_strings)
+            if action.default is None or value.isupper() or value.startswith(("[", "...")):
+                continue  # (no default, or a placeholder: N, FILE, RECIPIENT=STATUS)
+            checked += 1
+            default = action.default[0] if isinstance(action.default, list) else action.default
+            if not (float(value) == default if isinstance(default, (int, float)) else value == str(default)):
+                problems.append(f"{current.prog} {option} {value}: the default is {default!r}")
+    assert checked >= 10 and problems == [], problems
+
+
+def test_every_option_the_readme_prose_gives_a_command_is_one_it_takes():
+    """`send --queue`, `store purge --include-failed`, `inspect --extract`, `probe --json`: an
+    option written after its command, in prose as in the command block, is that command's."""
+    from mm7bind.cli import build_parser
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    top = _subcommands(build_parser())
+    problems, checked = [], 0
+    for command, action, option in re.findall(
+            rf"\b({'|'.join(sorted(top, key=len, reverse=True))})(?: ([a-z]+))? (--[a-z][a-z0-9-]*)", text):
+        parser = top[command]
+        if action and action in _subcommands(parser):
+            parser = _subcommands(parser)[action]
+        elif _subcommands(parser):  # (`store --json`, an action's option said of them all)
+            checked += 1
+            if not any(option in a.option_strings for sub in _subcommands(parser).values() for a in sub._actions):
+                problems.append(f"{command} {option}")
+            continue
+        checked += 1
+        if not any(option in a.option_strings for a in parser._actions):
+            problems.append(f"{command} {action} {option}".replace("  ", " "))
+    assert checked > 15 and problems == [], problems
+
+
+def test_the_commands_taking_the_configuration_are_those_the_readme_names():
+    """"`send`, `serve`, `replay` and `store` take `--config FILE` (`-c` ...) and `-v` ... `simulate`
+    takes `-v` too": the commands whose options the command block leaves out as said once."""
+    from mm7bind.cli import build_parser
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    sentence = text[text.index("where the script is not on PATH."):]
+    sentence = sentence[: sentence.index(" take `--config FILE`")]
+    configured = set(re.findall(r"`([a-z]+)`", sentence))
+    verbose = configured | set(re.findall(r"`([a-z]+)` takes `-v` too", text))
+
+    def takes(parser, option) -> bool:
+        subs = _subcommands(parser)
+        return all(takes(s, option) for s in subs.values()) if subs else any(
+            option in a.option_strings for a in parser._actions)
+
+    top = _subcommands(build_parser())
+    assert {n for n, p in top.items() if takes(p, "--config")} == configured
+    assert {n for n, p in top.items() if takes(p, "-c") and takes(p, "--conn-config")} == configured
+    assert {n for n, p in top.items() if takes(p, "-v")} == verbose
