@@ -1032,3 +1032,32 @@ def test_the_commands_taking_the_configuration_are_those_the_readme_names():
     assert {n for n, p in top.items() if takes(p, "--config")} == configured
     assert {n for n, p in top.items() if takes(p, "-c") and takes(p, "--conn-config")} == configured
     assert {n for n, p in top.items() if takes(p, "-v")} == verbose
+
+
+def test_the_keys_the_readme_gives_inspects_json_are_the_ones_it_prints(tmp_path, capsys):
+    """`inspect` was said to print "version, type, TransactionID, ... attachments (type, id,
+    location, size, sha256)": its keys are message_type, transaction_id, content_type, content_id,
+    content_location, and more besides. A script reads them by name: each key of what it prints
+    (of an HTTP capture with content, extracted) is named in its entry of the command block."""
+    import json
+
+    import mm7bind as mm7
+    from mm7bind.cli import main
+
+    content = mm7.Content()
+    content.add_text("hello", charset="utf-8")
+    content.add_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64) + b"\xff\xd9", filename="card.jpg")
+    out = mm7.encode(mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800138000"]), content=content),
+                     transaction_id="t-1")
+    capture = tmp_path / "submit.http"
+    capture.write_bytes(b"POST /mm7 HTTP/1.1\r\nContent-Type: " + out.content_type.encode()
+                        + b"\r\n\r\n" + out.to_bytes())
+    assert main(["inspect", str(capture), "--extract", str(tmp_path / "parts")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    keys = set(printed) | {k for part in printed["attachments"] for k in part} | set(printed["http"])
+    assert {"message_type", "transaction_id", "content_id", "filename", "extracted"} <= keys  # (what it made)
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    entry = text[text.index("\nmm7bind inspect "):]
+    entry = entry[: entry.index("```")]
+    assert sorted(keys - set(re.findall(r"\w+", entry))) == []
