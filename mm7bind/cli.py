@@ -2298,8 +2298,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--priority", choices=("Low", "Normal", "High"),
                    help="its Priority (default: none; China Mobile's dialects Normal, as its MMSC writes one)")
     p.add_argument("--json", action="store_true",
-                   help="the simulator's outcome as one JSON object (operation, transaction_id, linked_id, "
-                        "attempts, status or error)")
+                   help="the simulator's outcome as one JSON object (operation, message_id: null, as an MO "
+                        "has none, transaction_id, linked_id, attempts, status or error)")
     p.set_defaults(func=cmd_mo)
 
     p = sub.add_parser("probe", help="check a VASP's receiver answers every MMSC request in every version",

@@ -1061,3 +1061,25 @@ def test_the_keys_the_readme_gives_inspects_json_are_the_ones_it_prints(tmp_path
     entry = text[text.index("\nmm7bind inspect "):]
     entry = entry[: entry.index("```")]
     assert sorted(keys - set(re.findall(r"\w+", entry))) == []
+
+
+def test_the_keys_the_readme_and_the_help_give_mos_json_are_the_ones_it_prints(capsys):
+    """`mo --json` printed a `message_id` (null) that neither the README nor its help named."""
+    import json
+
+    from mm7bind.cli import build_parser, main
+    from mm7bind.simulator import Simulator
+    from mm7bind.testreceiver import RunningReceiver
+
+    with Simulator() as sim, RunningReceiver() as vasp:
+        sim.config.vasp_url = vasp.url
+        assert main(["mo", "--simulator", sim.server.url, "--json"]) == 0
+    keys = set(json.loads(capsys.readouterr().out))
+    assert {"operation", "message_id", "transaction_id", "status"} <= keys
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    entry = text[text.index("\nmm7bind mo "):]
+    entry = entry[: entry.index("\nmm7bind ", 1)]
+    [json_help] = [a.help for a in _subcommands(build_parser())["mo"]._actions if "--json" in a.option_strings]
+    assert (sorted(keys - set(re.findall(r"\w+", entry))), sorted(keys - set(re.findall(r"\w+", json_help)))) \
+        == ([], [])
