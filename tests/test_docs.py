@@ -1083,3 +1083,23 @@ def test_the_keys_the_readme_and_the_help_give_mos_json_are_the_ones_it_prints(c
     [json_help] = [a.help for a in _subcommands(build_parser())["mo"]._actions if "--json" in a.option_strings]
     assert (sorted(keys - set(re.findall(r"\w+", entry))), sorted(keys - set(re.findall(r"\w+", json_help)))) \
         == ([], [])
+
+
+def test_the_keys_the_readme_gives_send_queue_json_are_the_ones_it_prints(tmp_path, monkeypatch, capsys):
+    """`send --queue --json` printed `maybe_delivered`, `maybe_delivered_to`, `batches`,
+    `interrupted` and `not_queued` beside the five keys the README listed."""
+    import json
+
+    from mm7bind.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "queue.toml").write_text('[store]\npath = "queue.db"\n', encoding="utf-8")
+    assert main(["send", "-c", "queue.toml", "--to", "+8613800000001", "--to", "+8613800000002", "--text", "hi",
+                 "--queue", "--json"]) == 0
+    keys = set(json.loads(capsys.readouterr().out))
+    assert {"queued", "items"} <= keys
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    said = text[text.index("with `--queue`, `queued`"):]
+    said = said[: said.index("`store sent --summary --json`")]
+    assert sorted(keys - set(re.findall(r"`(\w+)`", said))) == []
