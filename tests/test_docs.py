@@ -1103,3 +1103,27 @@ def test_the_keys_the_readme_gives_send_queue_json_are_the_ones_it_prints(tmp_pa
     said = text[text.index("with `--queue`, `queued`"):]
     said = said[: said.index("`store sent --summary --json`")]
     assert sorted(keys - set(re.findall(r"`(\w+)`", said))) == []
+
+
+def test_the_keys_the_readme_gives_the_forwarded_json_are_the_ones_posted():
+    """An application in another language reads what `--forward` posts by its keys: the README
+    said a part's "type, charset, ids, file name", for `content_type`, `content_id`,
+    `content_location` and `filename`, and left out `smil`."""
+    import mm7bind as mm7
+    from mm7bind import versions
+    from mm7bind.handlers import ForwardingHandler
+
+    content = mm7.Content()
+    content.add_text("hello", charset="utf-8")
+    content.add_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64) + b"\xff\xd9", filename="card.jpg")
+    out = mm7.encode(mm7.DeliverReq(sender=mm7.Number("+8613800000001"), content=content), transaction_id="t-1")
+    env = mm7.decode(out.to_bytes(), out.content_type)  # (as received: with the generated SMIL and ids)
+    ctx = mm7.Context("t-1", versions.get("REL-6-MM7-1-4"), [], "127.0.0.1", {})
+    posted = ForwardingHandler("http://127.0.0.1:9/app").payload("deliver", env.body, ctx)
+    keys = set(posted) | {k for part in posted["parts"] for k in part}
+    assert {"content_location", "filename", "smil", "data", "text"} <= keys
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    said = text[text.index("**Services in other languages**"):]
+    said = said[: said.index(" — with `X-MM7bind-Event`")]
+    assert sorted(keys - set(re.findall(r"`(\w+)`", said))) == []
