@@ -2345,7 +2345,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "HTTP message in them); a directory: every file in it ('-' for stdin)")
     p.add_argument("--lenient", action="store_true", help="accept tolerated deviations and list them")
     p.add_argument("--json", action="store_true", help="a JSON list: each file's path, result (valid, accepted, "
-                   "invalid, unreadable), message_type, version, deviations or error")
+                   "invalid, unreadable), message_type, version, deviations or error (and a packet capture's "
+                   "messages their capture: connection, from, to, time, start_line)")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("inspect", help="decode a message and print it as JSON")

@@ -1127,3 +1127,34 @@ def test_the_keys_the_readme_gives_the_forwarded_json_are_the_ones_posted():
     said = text[text.index("**Services in other languages**"):]
     said = said[: said.index(" — with `X-MM7bind-Event`")]
     assert sorted(keys - set(re.findall(r"`(\w+)`", said))) == []
+
+
+def test_the_keys_the_readme_and_the_help_give_validates_json_are_the_ones_it_prints(tmp_path, capsys):
+    """`validate --json` of a packet capture gave each message a `capture` (where it went) that
+    neither its entry in the README nor its help named."""
+    import json
+
+    import mm7bind as mm7
+    from mm7bind.cli import build_parser, main
+
+    from .pcapgen import Flow, http, pcap
+
+    out = mm7.encode(mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800138000"])), transaction_id="t-1")
+    flow = Flow().open()
+    body = out.to_bytes()
+    flow.send(True, http("POST /mm7 HTTP/1.1", {"Content-Type": out.content_type, "Content-Length": str(len(body))},
+                         body))
+    (tmp_path / "post.pcap").write_bytes(pcap(flow.close().packets))
+    (tmp_path / "post.xml").write_bytes(mm7.encode_envelope(mm7.SubmitReq(recipients=mm7.Recipients(to=["1"])),
+                                                            transaction_id="t-2", version="REL-6-MM7-1-4"))
+    assert main(["validate", "--json", str(tmp_path / "post.pcap"), str(tmp_path / "post.xml")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    keys = {k for entry in printed for k in entry} | {k for entry in printed for k in entry.get("capture", {})}
+    assert "capture" in keys and "start_line" in keys
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    entry = text[text.index("\nmm7bind validate "):]
+    entry = entry[: entry.index("\nmm7bind ", 1)]
+    [json_help] = [a.help for a in _subcommands(build_parser())["validate"]._actions if "--json" in a.option_strings]
+    assert (sorted(keys - set(re.findall(r"\w+", entry))), sorted(keys - set(re.findall(r"\w+", json_help)))) \
+        == ([], [])
