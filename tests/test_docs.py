@@ -201,7 +201,8 @@ def _split_args(text: str) -> list[str]:
 
 def _check_call(name: str, target, args: str, defaults: bool = True) -> list[str]:
     """Every `keyword=` the README gives a documented callable is one of its parameters, and (with
-    `defaults`) a default it writes as one literal (`durability="power"`, `numbered=False`) is the
+    `defaults`) a default it writes as one literal (`durability="power"`, `numbered=False`), or as the
+    first of its alternatives (`code="Server"|"Client"`: `Fault`'s was written "Client" first), is the
     real one."""
     import ast
     import inspect
@@ -235,8 +236,9 @@ def _check_call(name: str, target, args: str, defaults: bool = True) -> list[str
             if not takes_any:
                 problems.append(f"{name}: no parameter {key}")
             continue
-        value = value.strip()
-        if not defaults or not value or "¦" in value:
+        # (of alternatives, `envelope_prefix="env"|"soap-env"`, the first is the default)
+        value = value.split("¦", 1)[0].strip()
+        if not defaults or not value:
             continue
         try:
             literal = ast.literal_eval(value)
