@@ -962,7 +962,8 @@ def test_every_setting_and_variable_the_readme_and_the_help_name_is_one():
 
 def test_the_defaults_the_command_reference_writes_are_the_commands():
     """`[--concurrency 4]`, `[--limit 50]`, `[--stale-after 300]`, `[--port 9090]`: a value written
-    in the command block (not a placeholder such as N, FILE or URL) is the option's default."""
+    in the command block (not a placeholder such as N, FILE or URL), or the first of its
+    alternatives (`[--auth basic|digest]`), is the option's default."""
     from mm7bind.cli import build_parser
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -979,7 +980,8 @@ def test_the_defaults_the_command_reference_writes_are_the_commands():
                 current = _subcommands(current)[words[1]]
         if current is None:
             continue
-        for option, value in re.findall(r"\[(--[a-z][a-z-]*) ([^\s\]|]+)[\s\]]", line):
+        for option, value in re.findall(r"\[(--[a-z][a-z-]*) ([^\s\]]+)[\s\]]", line):
+            value = value.split("|")[0]  # (of alternatives, `--dialect standard|cmcc|...`, the default first)
             action = next(a for a in current._actions if option in a.option_strings)
             if action.default is None or value.isupper() or value.startswith(("[", "...")):
                 continue  # (no default, or a placeholder: N, FILE, RECIPIENT=STATUS)
