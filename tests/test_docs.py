@@ -1162,3 +1162,25 @@ def test_the_keys_the_readme_and_the_help_give_validates_json_are_the_ones_it_pr
     [json_help] = [a.help for a in _subcommands(build_parser())["validate"]._actions if "--json" in a.option_strings]
     assert (sorted(keys - set(re.findall(r"\w+", entry))), sorted(keys - set(re.findall(r"\w+", json_help)))) \
         == ([], [])
+
+
+def test_the_keys_the_readme_gives_a_reports_outcome_are_the_ones_answered():
+    """`/control/report` and `/control/read` (`send_report`, `send_read_reply`) answer an outcome
+    that also names its `operation`, `message_id` and `recipient`: the README listed four keys."""
+    import mm7bind as mm7
+    from mm7bind.simulator import Simulator
+    from mm7bind.testreceiver import RunningReceiver
+
+    with Simulator(report_delay=60) as sim, RunningReceiver() as vasp:  # (no scheduled report meanwhile)
+        sim.config.vasp_url = vasp.url
+        with mm7.Client(sim.url) as client:
+            result = client.submit(mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800000001"])))
+        outcomes = [sim.send_report(result.message_id, "+8613800000001"),
+                    sim.send_read_reply(result.message_id, "+8613800000001")]
+    keys = {k for outcome in outcomes for k in outcome}
+    assert {"operation", "message_id", "recipient", "status"} <= keys
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    said = text[text.index("both answer the outcome ("):]
+    said = said[: said.index("), or ")]
+    assert sorted(keys - set(re.findall(r"`(\w+)`", said))) == []
