@@ -1184,3 +1184,29 @@ def test_the_keys_the_readme_gives_a_reports_outcome_are_the_ones_answered():
     said = text[text.index("both answer the outcome ("):]
     said = said[: said.index("), or ")]
     assert sorted(keys - set(re.findall(r"`(\w+)`", said))) == []
+
+
+def test_the_keys_the_readme_gives_the_send_apis_queue_answers_are_the_ones_answered():
+    """A queued /send's 202 and `GET /api/queue/<id>` answered keys (`transaction_id`, `tag`,
+    `attempts`, `created_at`, `expires_at`...) the README did not name: a caller in another
+    language reads them by name."""
+    import json
+
+    import mm7bind as mm7
+    from mm7bind.outbox import Outbox
+
+    from .fake_http import dead_url
+
+    with mm7.Client(dead_url(), store=mm7.MemoryStore()) as client:  # (nothing is sent: the item stays queued)
+        api = mm7.SendApi(client, outbox=Outbox(client))
+        queued = api.handle("POST", "/send", json.dumps({"to": "+8613800000000", "text": "later", "queue": True,
+                                                           "tag": "q"}).encode(), {}, "127.0.0.1")
+        state = api.handle("GET", "/queue/1", b"", {}, "127.0.0.1")
+    assert (queued.status, state.status) == (202, 200)
+    keys = set(json.loads(queued.body)) | set(json.loads(state.body))
+    assert {"queued", "due", "id", "state", "created_at", "next_at"} <= keys
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    said = text[text.index("With `[outbox] enabled = true`, a message sent with"):]
+    said = said[: said.index("A method a path does not take")]
+    assert sorted(keys - set(re.findall(r'`\{?"?(\w+)', said)) - set(re.findall(r'"(\w+)"', said))) == []
