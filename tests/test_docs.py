@@ -1210,3 +1210,37 @@ def test_the_keys_the_readme_gives_the_send_apis_queue_answers_are_the_ones_answ
     said = text[text.index("With `[outbox] enabled = true`, a message sent with"):]
     said = said[: said.index("A method a path does not take")]
     assert sorted(keys - set(re.findall(r'`\{?"?(\w+)', said)) - set(re.findall(r'"(\w+)"', said))) == []
+
+
+def test_serve_and_simulate_stopped_by_ctrl_c_exit_as_the_readme_says(tmp_path):
+    """"130 interrupted (Ctrl-C ...)" read as every command's: `serve` and `simulate` run until
+    stopped, and Ctrl-C stops them with 0, which the README now says beside the 130."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    paragraph = text[text.index("Exit codes: "):]
+    paragraph = paragraph[: paragraph.index("; 141 ")]
+    assert "`serve` and `simulate`, which run until stopped so, exit 0" in paragraph
+    ctrl_c_able = "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); " \
+                  "runpy.run_module('mm7bind.cli', run_name='__main__', alter_sys=True)"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for command in ("serve", "simulate"):
+        out = tmp_path / f"{command}.out"
+        with open(out, "w", encoding="utf-8") as sink:
+            proc = subprocess.Popen([sys.executable, "-c", ctrl_c_able, command, "--port", "0"], cwd=tmp_path,
+                                    env=env, stdout=sink, stderr=subprocess.STDOUT)
+            try:
+                deadline = time.monotonic() + 60
+                while "Ctrl-C stops" not in out.read_text(encoding="utf-8") and proc.poll() is None \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                proc.send_signal(signal.SIGINT)
+                assert proc.wait(timeout=30) == 0, out.read_text(encoding="utf-8")
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
