@@ -1244,3 +1244,18 @@ def test_serve_and_simulate_stopped_by_ctrl_c_exit_as_the_readme_says(tmp_path):
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
+
+
+def test_the_keys_the_readme_gives_versions_json_are_the_ones_it_prints(capsys):
+    """`versions --json` prints `mm7_versions`, which the README called "MM7Version values"."""
+    import json
+
+    from mm7bind.cli import main
+
+    assert main(["versions", "--json"]) == 0
+    keys = {k for entry in json.loads(capsys.readouterr().out) for k in entry}
+    assert "mm7_versions" in keys
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    entry = text[text.index("\nmm7bind versions "):]
+    entry = entry[: entry.index("\nmm7bind ", 1)]
+    assert sorted(keys - set(re.findall(r"\w+", entry))) == []
