@@ -836,8 +836,9 @@ def _listed_after(marker: str) -> list[str]:
 def test_the_api_page_lists_every_field_of_the_results_a_program_reads():
     """`Result` (`ok`, `status`, ...) named six of its fields (not `response`, `http_status`,
     `retry_after`), `BulkResult` none, the simulator's `Received` neither `content_type` nor
-    `received_at`, a handler's `Context` nothing: what a program reads of an answer (or a request)
-    is each of these types' whole set of fields and properties."""
+    `received_at`, a handler's `Context` nothing, the store's records (`SentRecord`, `InboxRecord`,
+    `OutboxItem`, `Purged`, `TagSummary`) a few: what a program reads of an answer (or a request,
+    or a record) is each of these types' whole set of fields and properties."""
     import inspect
 
     from mm7bind.bulk import BulkResult
@@ -845,11 +846,13 @@ def test_the_api_page_lists_every_field_of_the_results_a_program_reads():
     from mm7bind.receiver import Context
     from mm7bind.simulator import Received, StoredMessage
     from mm7bind.status import StatusInfo
+    from mm7bind.store import InboxRecord, OutboxItem, Purged, SentRecord, TagSummary
 
     problems = []
     for cls, marker in [(Result, "`Result` ("), (BulkResult, "`BulkResult` ("), (Received, "`Received` — "),
                         (StoredMessage, "`StoredMessage` — "), (StatusInfo, "`StatusInfo` ("),
-                        (Context, "`Context` (")]:
+                        (Context, "`Context` ("), (SentRecord, "`SentRecord`: "), (InboxRecord, "`InboxRecord`: "),
+                        (OutboxItem, "`OutboxItem` ("), (Purged, "`Purged` ("), (TagSummary, "`TagSummary` (")]:
         public = {f.name for f in dataclasses.fields(cls)} | {
             n for n, v in inspect.getmembers(cls) if isinstance(v, property) and not n.startswith("_")}
         missing = public - set(_listed_after(marker))
