@@ -1262,3 +1262,16 @@ def test_the_keys_the_readme_gives_versions_json_are_the_ones_it_prints(capsys):
     entry = text[text.index("\nmm7bind versions "):]
     entry = entry[: entry.index("\nmm7bind ", 1)]
     assert sorted(keys - set(re.findall(r"\w+", entry))) == []
+
+
+def test_every_setting_of_the_client_and_the_receiver_is_in_the_readme():
+    """`ClientConfig.rewrite` and `ReceiverConfig.mime_limits` were in no part of the README: each
+    setting the client and the receiver take is named somewhere in it."""
+    from mm7bind.client import ClientConfig
+    from mm7bind.receiver import ReceiverConfig
+
+    prose = re.sub(r"```.*?```", "", (ROOT / "README.md").read_text(encoding="utf-8"), flags=re.S)
+    spans = " ".join(re.findall(r"`([^`]+)`", prose))
+    missing = [f"{cls.__name__}.{f.name}" for cls in (ClientConfig, ReceiverConfig) for f in dataclasses.fields(cls)
+               if not re.search(rf"(?<![\w-]){f.name}\b", spans)]
+    assert missing == []
