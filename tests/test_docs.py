@@ -1265,13 +1265,20 @@ def test_the_keys_the_readme_gives_versions_json_are_the_ones_it_prints(capsys):
 
 
 def test_every_setting_of_the_client_and_the_receiver_is_in_the_readme():
-    """`ClientConfig.rewrite` and `ReceiverConfig.mime_limits` were in no part of the README: each
-    setting the client and the receiver take is named somewhere in it."""
+    """`ClientConfig.rewrite`, `ReceiverConfig.mime_limits`, `SimulatorConfig.read_delay` and seven
+    of `Profile`'s were in no part of the README (`round_robin` in the configuration block alone):
+    each setting the client, the receiver, the simulator and a profile take is named in its prose."""
     from mm7bind.client import ClientConfig
+    from mm7bind.envelope import XmlStyle
+    from mm7bind.mime import MimeLimits
+    from mm7bind.profiles import MimeLayout, Profile
     from mm7bind.receiver import ReceiverConfig
+    from mm7bind.simulator import SimulatorConfig
+    from mm7bind.xmlsafe import XmlLimits
 
     prose = re.sub(r"```.*?```", "", (ROOT / "README.md").read_text(encoding="utf-8"), flags=re.S)
     spans = " ".join(re.findall(r"`([^`]+)`", prose))
-    missing = [f"{cls.__name__}.{f.name}" for cls in (ClientConfig, ReceiverConfig) for f in dataclasses.fields(cls)
+    classes = (ClientConfig, ReceiverConfig, SimulatorConfig, Profile, MimeLayout, XmlStyle, MimeLimits, XmlLimits)
+    missing = [f"{cls.__name__}.{f.name}" for cls in classes for f in dataclasses.fields(cls)
                if not re.search(rf"(?<![\w-]){f.name}\b", spans)]
     assert missing == []
