@@ -672,7 +672,8 @@ def test_every_public_name_has_a_docstring_and_so_do_the_first_classes_methods()
     # (and those the first examples read: `out.to_bytes()`, `env.body`, a Fault's `status`, `server.start()`)
     first = [mm7bind.Client, mm7bind.AsyncClient, mm7bind.Result, mm7bind.Content, mm7bind.Part, mm7bind.Handler,
              mm7bind.Profile, mm7bind.Receiver, mm7bind.SendApi, mm7bind.Outbox, mm7bind.HttpMessage,
-             mm7bind.Envelope, mm7bind.Fault, mm7bind.Status, mm7bind.RetryPolicy, mm7bind.EmbeddedServer]
+             mm7bind.Envelope, mm7bind.Fault, mm7bind.Status, mm7bind.RetryPolicy, mm7bind.EmbeddedServer,
+             mm7bind.Metrics]
     for cls in first:
         for name in dir(cls):
             if name.startswith("_"):
@@ -897,7 +898,7 @@ def test_the_api_page_names_every_member_of_the_classes_a_program_builds_and_rea
     missing = []
     for cls in [mm7bind.Client, mm7bind.AsyncClient, mm7bind.Content, mm7bind.Part, mm7bind.Envelope,
                 mm7bind.HttpMessage, mm7bind.Fault, mm7bind.Status, mm7bind.Address, mm7bind.Recipients,
-                mm7bind.RetryPolicy, mm7bind.EmbeddedServer]:
+                mm7bind.RetryPolicy, mm7bind.EmbeddedServer, mm7bind.Metrics]:
         public = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
         public |= {n for n in dir(cls) if not n.startswith("_")
                    and next(k for k in cls.__mro__ if n in vars(k)).__module__.startswith("mm7bind")}
