@@ -2340,8 +2340,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--priority", choices=("Low", "Normal", "High"),
                    help="its Priority (default: none; China Mobile's dialects Normal, as its MMSC writes one)")
     p.add_argument("--json", action="store_true",
-                   help="the simulator's outcome as one JSON object (operation, transaction_id, linked_id, "
-                        "attempts, status or error)")
+                   help="the simulator's outcome as one JSON object (operation, message_id: null, as an MO "
+                        "has none, transaction_id, linked_id, attempts, status or error)")
     p.set_defaults(func=cmd_mo)
 
     p = sub.add_parser("probe", help="check a VASP's receiver answers every MMSC request in every version",
@@ -2387,7 +2387,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "HTTP message in them); a directory: every file in it ('-' for stdin)")
     p.add_argument("--lenient", action="store_true", help="accept tolerated deviations and list them")
     p.add_argument("--json", action="store_true", help="a JSON list: each file's path, result (valid, accepted, "
-                   "invalid, unreadable), message_type, version, deviations or error")
+                   "invalid, unreadable), message_type, version, deviations or error (and a packet capture's "
+                   "messages their capture: connection, from, to, time, start_line)")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("inspect", help="decode a message and print it as JSON")

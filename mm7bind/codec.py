@@ -89,9 +89,11 @@ class HttpMessage:
 
     @property
     def length(self) -> int:
+        """The body's length in bytes, known before it is read (a Content-Length)."""
         return len(self.body)
 
     def to_bytes(self) -> bytes:
+        """The whole body in memory (for a large one, read `body` as a stream instead)."""
         return self.body.to_bytes()
 
 

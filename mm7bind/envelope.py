@@ -114,6 +114,7 @@ class Fault:
 
     @property
     def status(self) -> m.Status | None:
+        """The MM7 status: the detail's, else a code that starts the faultstring; None without either."""
         return self.detail.status if self.detail is not None else self.string_status
 
 
@@ -132,10 +133,12 @@ class Envelope:
 
     @property
     def is_fault(self) -> bool:
+        """Whether the body is a SOAP Fault."""
         return isinstance(self.body, Fault)
 
     @property
     def message(self) -> m.Message | None:
+        """The body's MM7 message; None for a Fault."""
         return None if isinstance(self.body, Fault) else self.body
 
 

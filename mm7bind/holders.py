@@ -1,4 +1,4 @@
-"""Which process holds a claim on a stored message, and whether that process is known to be gone.
+"""Which process holds a claim (on a stored message, or a send's), and whether it is known to be gone.
 
 A holder reads "<machine>:<pid>:<start>": the machine is the host's name, its kernel's boot id and
 the pid namespace, so that a pid is only ever looked up where it means the same process (another

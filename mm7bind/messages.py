@@ -302,10 +302,12 @@ class Status:
 
     @property
     def is_success(self) -> bool:
+        """Whether the code says success (1xxx)."""
         return lookup(self.code).is_success
 
     @property
     def info(self) -> StatusInfo:
+        """What is known of the code (`status.lookup`): its texts, class, whether it is retryable."""
         return lookup(self.code)
 
 

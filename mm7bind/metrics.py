@@ -76,6 +76,7 @@ class Metrics:
             self._counters[key] = self._counters.get(key, 0) + amount
 
     def observe(self, name: str, seconds: float, **labels: object) -> None:
+        """Add a timing to a histogram (its buckets, sum and count)."""
         key = (name, _labels(labels))
         with self._lock:
             h = self._histograms.get(key)
@@ -116,12 +117,14 @@ class Metrics:
 
     def received(self, operation: str | None, outcome: str, status: int | None, seconds: float,
                  deviations: Iterable = ()) -> None:
+        """One request the receiver took or refused: its outcome, its timing, its deviations' codes."""
         self.inc("mm7bind_received_total", operation=operation or "", outcome=outcome, status=_status(status))
         self.observe("mm7bind_receive_seconds", seconds, operation=operation or "")
         for d in deviations:
             self.inc("mm7bind_deviations_total", code=d.code)
 
     def replayed(self, operation: str, outcome: str, status: int | None) -> None:
+        """One stored message `replay()` handed to the handler again, and how it went."""
         self.inc("mm7bind_replayed_total", operation=operation, outcome=outcome, status=_status(status))
 
     def watch_inbox(self, store) -> None:

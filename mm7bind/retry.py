@@ -63,9 +63,12 @@ class RetryPolicy:
 
     @classmethod
     def never(cls) -> RetryPolicy:
+        """A policy of one attempt: nothing is tried again."""
         return cls(max_attempts=1)
 
     def retries_status(self, code: int) -> bool:
+        """Whether an MM7 status is tried again: `retry_codes`, or a 3xxx but 3001, 3003 and 3004,
+        never one of `no_retry_codes`."""
         if code in self.no_retry_codes:
             return False
         if code in self.retry_codes:
@@ -73,6 +76,7 @@ class RetryPolicy:
         return classify(code) is StatusClass.SERVER_ERROR and code not in FINAL_SERVER_ERRORS
 
     def retries_http(self, status: int) -> bool:
+        """Whether an HTTP status without an MM7 answer is tried again (`http_statuses`)."""
         return status in self.http_statuses
 
     def fails_over(self, *, http_status: int | None = None, code: int | None = None) -> bool:
@@ -163,6 +167,7 @@ class RateLimiter:
             self._tokens = min(self.burst, self._tokens + 1)
 
     def acquire(self) -> float:
+        """Take a token, sleeping until there is one; returns the seconds slept."""
         wait = self.reserve()
         if wait > 0:
             self.sleep(wait)

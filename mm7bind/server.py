@@ -898,6 +898,7 @@ class EmbeddedServer:
         self.server.tls_context = self.ssl_context = ssl_context
 
     def serve_forever(self) -> None:
+        """Serve in this thread until `stop()` (from another thread, or a signal handler)."""
         self._looping.set()
         try:
             if self.ssl_context is None:
@@ -909,6 +910,7 @@ class EmbeddedServer:
             self._ended.set()
 
     def start(self) -> EmbeddedServer:
+        """Serve in a background thread; returns at once, with the server."""
         self._looping.set()  # (stop() right after start() must find the loop to end)
         self.thread = threading.Thread(target=self.serve_forever, name="mm7bind-server", daemon=True)
         self.thread.start()

@@ -201,7 +201,8 @@ def _split_args(text: str) -> list[str]:
 
 def _check_call(name: str, target, args: str, defaults: bool = True) -> list[str]:
     """Every `keyword=` the README gives a documented callable is one of its parameters, and (with
-    `defaults`) a default it writes as one literal (`durability="power"`, `numbered=False`) is the
+    `defaults`) a default it writes as one literal (`durability="power"`, `numbered=False`), or as the
+    first of its alternatives (`code="Server"|"Client"`: `Fault`'s was written "Client" first), is the
     real one."""
     import ast
     import inspect
@@ -219,8 +220,9 @@ def _check_call(name: str, target, args: str, defaults: bool = True) -> list[str
                   and p.name not in ("self", "cls")]
     written = _split_args(args)
     keywords = [i for i, a in enumerate(written) if "=" in a] or [len(written)]
-    bare = [a for a in written[: keywords[0]] if a.isidentifier()]  # (one after a keyword: a keyword)
-    for i, arg in enumerate(bare):
+    # (one after a keyword: a keyword; counted by its place among all, `on("deliver", fn)`)
+    bare = [(i, a) for i, a in enumerate(written[: keywords[0]]) if a.isidentifier()]
+    for i, arg in bare:
         if arg in params and (i >= len(positional) or positional[i] != arg):
             problems.append(f"{name}: {arg} is not its argument {i + 1}")
     if len(bare) > len(positional) and not any(p.kind is p.VAR_POSITIONAL for p in params.values()):
@@ -234,8 +236,9 @@ def _check_call(name: str, target, args: str, defaults: bool = True) -> list[str
             if not takes_any:
                 problems.append(f"{name}: no parameter {key}")
             continue
-        value = value.strip()
-        if not defaults or not value or "¦" in value:
+        # (of alternatives, `envelope_prefix="env"|"soap-env"`, the first is the default)
+        value = value.split("¦", 1)[0].strip()
+        if not defaults or not value:
             continue
         try:
             literal = ast.literal_eval(value)
@@ -352,9 +355,11 @@ def test_every_name_in_the_api_table_is_there():
 def test_the_calls_the_readme_prose_writes_take_the_keywords_it_gives():
     """`Retention(store, keep=..., keep_bodies=...)`, `simulator.fail_next(count=1, status=3000)`,
     `store.purge(before, bodies_only=False, ...)`...: each keyword is one the callable takes (the
-    values in prose are examples, not defaults)."""
+    values in prose are examples, not defaults), and a name written without one is the parameter in
+    that place (`MM7CancelReq(vaspid, vasid, ...)` read as the constructor's order, whose first two
+    are `transaction_id` and `mm7_version`)."""
     import mm7bind
-    from mm7bind import auth, bulk, cmcc, handlers, server, simulator, testreceiver
+    from mm7bind import auth, bulk, cmcc, handlers, pcap, sendonce, server, simulator, testreceiver
     from mm7bind.cmcc import codes
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -364,11 +369,12 @@ def test_the_calls_the_readme_prose_writes_take_the_keywords_it_gives():
              "outbox": mm7bind.Outbox, "simulator": simulator.Simulator, "mm7_simulator": simulator.Simulator,
              "metrics": mm7bind.Metrics, "bulk": bulk, "receiver": mm7bind.Receiver, "server": server,
              "mm7_receiver": testreceiver.RunningReceiver, "result": mm7bind.Result}
-    elsewhere = [mm7bind, simulator, handlers, auth, cmcc, codes, mm7bind.EmbeddedServer, testreceiver.RunningReceiver]
+    elsewhere = [mm7bind, simulator, handlers, auth, cmcc, codes, mm7bind.EmbeddedServer, testreceiver.RunningReceiver,
+                 sendonce, pcap]
     problems, checked = [], 0
     for span in re.findall(r"`([^`]+)`", prose):
         call = re.fullmatch(r"([A-Za-z_][\w.]*)\((.*)\)", span.strip(), re.S)
-        if not call or "=" not in call[2]:
+        if not call or not call[2].strip():
             continue
         name, args = call.groups()
         first, _, rest = name.partition(".")
@@ -662,8 +668,11 @@ def test_every_public_name_has_a_docstring_and_so_do_the_first_classes_methods()
 
     missing = [n for n in mm7bind.__all__ if not inspect.ismodule(getattr(mm7bind, n))
                and not documented(getattr(mm7bind, n))]
+    # (and those the first examples read: `out.to_bytes()`, `env.body`, a Fault's `status`, `server.start()`)
     first = [mm7bind.Client, mm7bind.AsyncClient, mm7bind.Result, mm7bind.Content, mm7bind.Part, mm7bind.Handler,
-             mm7bind.Profile, mm7bind.Receiver, mm7bind.SendApi, mm7bind.Outbox]
+             mm7bind.Profile, mm7bind.Receiver, mm7bind.SendApi, mm7bind.Outbox, mm7bind.HttpMessage,
+             mm7bind.Envelope, mm7bind.Fault, mm7bind.Status, mm7bind.RetryPolicy, mm7bind.EmbeddedServer,
+             mm7bind.Metrics]
     for cls in first:
         for name in dir(cls):
             if name.startswith("_"):
@@ -826,8 +835,9 @@ def _listed_after(marker: str) -> list[str]:
 def test_the_api_page_lists_every_field_of_the_results_a_program_reads():
     """`Result` (`ok`, `status`, ...) named six of its fields (not `response`, `http_status`,
     `retry_after`), `BulkResult` none, the simulator's `Received` neither `content_type` nor
-    `received_at`, a handler's `Context` nothing: what a program reads of an answer (or a request)
-    is each of these types' whole set of fields and properties."""
+    `received_at`, a handler's `Context` nothing, the store's records (`SentRecord`, `InboxRecord`,
+    `OutboxItem`, `Purged`, `TagSummary`) a few: what a program reads of an answer (or a request,
+    or a record) is each of these types' whole set of fields and properties."""
     import inspect
 
     from mm7bind.bulk import BulkResult
@@ -835,11 +845,13 @@ def test_the_api_page_lists_every_field_of_the_results_a_program_reads():
     from mm7bind.receiver import Context
     from mm7bind.simulator import Received, StoredMessage
     from mm7bind.status import StatusInfo
+    from mm7bind.store import InboxRecord, OutboxItem, Purged, SentRecord, TagSummary
 
     problems = []
     for cls, marker in [(Result, "`Result` ("), (BulkResult, "`BulkResult` ("), (Received, "`Received` — "),
                         (StoredMessage, "`StoredMessage` — "), (StatusInfo, "`StatusInfo` ("),
-                        (Context, "`Context` (")]:
+                        (Context, "`Context` ("), (SentRecord, "`SentRecord`: "), (InboxRecord, "`InboxRecord`: "),
+                        (OutboxItem, "`OutboxItem` ("), (Purged, "`Purged` ("), (TagSummary, "`TagSummary` (")]:
         public = {f.name for f in dataclasses.fields(cls)} | {
             n for n, v in inspect.getmembers(cls) if isinstance(v, property) and not n.startswith("_")}
         missing = public - set(_listed_after(marker))
@@ -870,3 +882,402 @@ def test_the_api_page_lists_what_an_embedded_server_offers():
     listed = set(_listed_after("`EmbeddedServer` ("))
     public = {n for n, _v in inspect.getmembers(EmbeddedServer) if not n.startswith("_")}
     assert public - listed == set()
+
+
+def test_the_api_page_names_every_member_of_the_classes_a_program_builds_and_reads():
+    """`Client.close()`, `Content.add`, `Part.size`, `Envelope.is_fault`, `Address.parse`,
+    `Status.info` and every setting of `RetryPolicy` were on no page: of the classes a program
+    makes and reads, each public field, property and method is named on the API page."""
+    import mm7bind
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## The API on one page"):]
+    spans = re.findall(r"`([^`]*)`", section[: section.index("\n## ")])
+    missing = []
+    for cls in [mm7bind.Client, mm7bind.AsyncClient, mm7bind.Content, mm7bind.Part, mm7bind.Envelope,
+                mm7bind.HttpMessage, mm7bind.Fault, mm7bind.Status, mm7bind.Address, mm7bind.Recipients,
+                mm7bind.RetryPolicy, mm7bind.EmbeddedServer, mm7bind.Metrics]:
+        public = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+        public |= {n for n in dir(cls) if not n.startswith("_")
+                   and next(k for k in cls.__mro__ if n in vars(k)).__module__.startswith("mm7bind")}
+        missing += [f"{cls.__name__}.{n}" for n in sorted(public)
+                    if not any(re.search(rf"(?<![\w-]){n}\b", span) for span in spans)]
+    assert missing == []
+
+
+# -- settings, variables and defaults named outside their reference --------------------------------
+
+# The configuration block's values that are examples, not defaults (a default MMSC URL, no credentials,
+# no codes, no headers, no allow-list would show a reader nothing to copy).
+TOML_EXAMPLES = {("mmsc", "urls"), ("mmsc", "username"), ("mmsc", "password"), ("mmsc", "headers"),
+                 ("vasp", "vaspid"), ("vasp", "vasid"), ("vasp", "service_code"), ("vasp", "sender_address"),
+                 ("vasp", "country_code"), ("receiver", "allow")}
+
+
+def test_the_readme_configuration_shows_the_defaults_but_for_its_examples():
+    """A key the block gives the value a file without it gets (`read_timeout = 60`, `rotate =
+    "size"`): a default changed in the code leaves no stale value there; the examples are few and
+    named, and each differs from its default (else it is no example)."""
+    from mm7bind.config import Config
+
+    data = tomllib.loads(readme_toml())
+    defaults = Config()
+    problems = []
+    for section, values in data.items():
+        for key, value in values.items():
+            default = getattr(getattr(defaults, section), key)
+            if ((section, key) in TOML_EXAMPLES) == (value == default):
+                problems.append(f"[{section}] {key} = {value!r}: the default is {default!r}")
+    assert problems == []
+
+
+def test_every_setting_and_variable_the_readme_and_the_help_name_is_one():
+    """`[mmsc] upload_min_rate`, `[outbox] concurrency`, `MM7BIND_OUTBOX_CONCURRENCY`: a setting
+    named in prose or in a command's help, or its variable, is a key of that section."""
+    from mm7bind.cli import build_parser
+    from mm7bind.config import ENV_PREFIX, SECTIONS
+
+    def walk(parser):
+        yield parser.format_help()
+        for sub in _subcommands(parser).values():
+            yield from walk(sub)
+
+    keys = {name: {f.name for f in dataclasses.fields(section)} for name, section in SECTIONS.items()}
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    prose = re.sub(r"```toml\n.*?```", "", text, flags=re.S)
+    helps = " ".join(" ".join(h.split()) for h in walk(build_parser()))
+    problems, checked = [], 0
+    english = {"and", "as", "with", "or", "is", "settings", "configuration", "defaults"}  # "[vasp] and [store]"
+    for where, words in (("README", prose), ("--help", helps)):
+        for section, key in re.findall(rf"\[({'|'.join(SECTIONS)})\]`? `?([a-z_]+)", words):
+            checked += 1
+            if key not in keys[section] and key not in english:
+                problems.append(f"{where}: [{section}] {key}")
+    misspelt = {"MM7BIND_RECEVIER_PORT"}  # (the README's example of a warning)
+    for variable in set(re.findall(rf"\b{ENV_PREFIX}[A-Z][A-Z0-9_]*[A-Z0-9]\b", text)) - misspelt:
+        section, _, key = variable.removeprefix(ENV_PREFIX).lower().partition("_")
+        checked += 1
+        if key not in keys.get(section, ()):
+            problems.append(f"README: {variable}")
+    assert checked > 40 and problems == []
+
+
+def test_the_defaults_the_command_reference_writes_are_the_commands():
+    """`[--concurrency 4]`, `[--limit 50]`, `[--stale-after 300]`, `[--port 9090]`: a value written
+    in the command block (not a placeholder such as N, FILE or URL), or the first of its
+    alternatives (`[--auth basic|digest]`), is the option's default."""
+    from mm7bind.cli import build_parser
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("## The command"):]
+    block = block[block.index("```\n") + 4:]
+    block = block[: block.index("```")]
+    top = _subcommands(build_parser())
+    problems, checked, current = [], 0, None
+    for line in block.splitlines():
+        if line.startswith("mm7bind "):
+            words = [w for w in re.split(r"\s{2,}", line)[0].split()[1:3] if re.fullmatch(r"[a-z][a-z-]*", w)]
+            current = top.get(words[0]) if words else None
+            if current is not None and len(words) > 1 and words[1] in _subcommands(current):
+                current = _subcommands(current)[words[1]]
+        if current is None:
+            continue
+        for option, value in re.findall(r"\[(--[a-z][a-z-]*) ([^\s\]]+)[\s\]]", line):
+            value = value.split("|")[0]  # (of alternatives, `--dialect standard|cmcc|...`, the default first)
+            action = next(a for a in current._actions if option in a.option_strings)
+            if action.default is None or value.isupper() or value.startswith(("[", "...")):
+                continue  # (no default, or a placeholder: N, FILE, RECIPIENT=STATUS)
+            checked += 1
+            default = action.default[0] if isinstance(action.default, list) else action.default
+            if not (float(value) == default if isinstance(default, (int, float)) else value == str(default)):
+                problems.append(f"{current.prog} {option} {value}: the default is {default!r}")
+    assert checked >= 10 and problems == [], problems
+
+
+def test_every_option_the_readme_prose_gives_a_command_is_one_it_takes():
+    """`send --queue`, `store purge --include-failed`, `inspect --extract`, `probe --json`: an
+    option written after its command, in prose as in the command block, is that command's."""
+    from mm7bind.cli import build_parser
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    top = _subcommands(build_parser())
+    problems, checked = [], 0
+    for command, action, option in re.findall(
+            rf"\b({'|'.join(sorted(top, key=len, reverse=True))})(?: ([a-z]+))? (--[a-z][a-z0-9-]*)", text):
+        parser = top[command]
+        if action and action in _subcommands(parser):
+            parser = _subcommands(parser)[action]
+        elif _subcommands(parser):  # (`store --json`, an action's option said of them all)
+            checked += 1
+            if not any(option in a.option_strings for sub in _subcommands(parser).values() for a in sub._actions):
+                problems.append(f"{command} {option}")
+            continue
+        checked += 1
+        if not any(option in a.option_strings for a in parser._actions):
+            problems.append(f"{command} {action} {option}".replace("  ", " "))
+    assert checked > 15 and problems == [], problems
+
+
+def test_the_commands_taking_the_configuration_are_those_the_readme_names():
+    """"`send`, `serve`, `replay` and `store` take `--config FILE` (`-c` ...) and `-v` ... `simulate`
+    takes `-v` too": the commands whose options the command block leaves out as said once."""
+    from mm7bind.cli import build_parser
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    sentence = text[text.index("where the script is not on PATH."):]
+    sentence = sentence[: sentence.index(" take `--config FILE`")]
+    configured = set(re.findall(r"`([a-z]+)`", sentence))
+    verbose = configured | set(re.findall(r"`([a-z]+)` takes `-v` too", text))
+
+    def takes(parser, option) -> bool:
+        subs = _subcommands(parser)
+        return all(takes(s, option) for s in subs.values()) if subs else any(
+            option in a.option_strings for a in parser._actions)
+
+    top = _subcommands(build_parser())
+    assert {n for n, p in top.items() if takes(p, "--config")} == configured
+    assert {n for n, p in top.items() if takes(p, "-c") and takes(p, "--conn-config")} == configured
+    assert {n for n, p in top.items() if takes(p, "-v")} == verbose
+
+
+def test_the_keys_the_readme_gives_inspects_json_are_the_ones_it_prints(tmp_path, capsys):
+    """`inspect` was said to print "version, type, TransactionID, ... attachments (type, id,
+    location, size, sha256)": its keys are message_type, transaction_id, content_type, content_id,
+    content_location, and more besides. A script reads them by name: each key of what it prints
+    (of an HTTP capture with content, extracted) is named in its entry of the command block."""
+    import json
+
+    import mm7bind as mm7
+    from mm7bind.cli import main
+
+    content = mm7.Content()
+    content.add_text("hello", charset="utf-8")
+    content.add_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64) + b"\xff\xd9", filename="card.jpg")
+    out = mm7.encode(mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800138000"]), content=content),
+                     transaction_id="t-1")
+    capture = tmp_path / "submit.http"
+    capture.write_bytes(b"POST /mm7 HTTP/1.1\r\nContent-Type: " + out.content_type.encode()
+                        + b"\r\n\r\n" + out.to_bytes())
+    assert main(["inspect", str(capture), "--extract", str(tmp_path / "parts")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    keys = set(printed) | {k for part in printed["attachments"] for k in part} | set(printed["http"])
+    assert {"message_type", "transaction_id", "content_id", "filename", "extracted"} <= keys  # (what it made)
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    entry = text[text.index("\nmm7bind inspect "):]
+    entry = entry[: entry.index("```")]
+    assert sorted(keys - set(re.findall(r"\w+", entry))) == []
+
+
+def test_the_keys_the_readme_and_the_help_give_mos_json_are_the_ones_it_prints(capsys):
+    """`mo --json` printed a `message_id` (null) that neither the README nor its help named."""
+    import json
+
+    from mm7bind.cli import build_parser, main
+    from mm7bind.simulator import Simulator
+    from mm7bind.testreceiver import RunningReceiver
+
+    with Simulator() as sim, RunningReceiver() as vasp:
+        sim.config.vasp_url = vasp.url
+        assert main(["mo", "--simulator", sim.server.url, "--json"]) == 0
+    keys = set(json.loads(capsys.readouterr().out))
+    assert {"operation", "message_id", "transaction_id", "status"} <= keys
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    entry = text[text.index("\nmm7bind mo "):]
+    entry = entry[: entry.index("\nmm7bind ", 1)]
+    [json_help] = [a.help for a in _subcommands(build_parser())["mo"]._actions if "--json" in a.option_strings]
+    assert (sorted(keys - set(re.findall(r"\w+", entry))), sorted(keys - set(re.findall(r"\w+", json_help)))) \
+        == ([], [])
+
+
+def test_the_keys_the_readme_gives_send_queue_json_are_the_ones_it_prints(tmp_path, monkeypatch, capsys):
+    """`send --queue --json` printed `maybe_delivered`, `maybe_delivered_to`, `batches`,
+    `interrupted` and `not_queued` beside the five keys the README listed."""
+    import json
+
+    from mm7bind.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "queue.toml").write_text('[store]\npath = "queue.db"\n', encoding="utf-8")
+    assert main(["send", "-c", "queue.toml", "--to", "+8613800000001", "--to", "+8613800000002", "--text", "hi",
+                 "--queue", "--json"]) == 0
+    keys = set(json.loads(capsys.readouterr().out))
+    assert {"queued", "items"} <= keys
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    said = text[text.index("with `--queue`, `queued`"):]
+    said = said[: said.index("`store sent --summary --json`")]
+    assert sorted(keys - set(re.findall(r"`(\w+)`", said))) == []
+
+
+def test_the_keys_the_readme_gives_the_forwarded_json_are_the_ones_posted():
+    """An application in another language reads what `--forward` posts by its keys: the README
+    said a part's "type, charset, ids, file name", for `content_type`, `content_id`,
+    `content_location` and `filename`, and left out `smil`."""
+    import mm7bind as mm7
+    from mm7bind import versions
+    from mm7bind.handlers import ForwardingHandler
+
+    content = mm7.Content()
+    content.add_text("hello", charset="utf-8")
+    content.add_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64) + b"\xff\xd9", filename="card.jpg")
+    out = mm7.encode(mm7.DeliverReq(sender=mm7.Number("+8613800000001"), content=content), transaction_id="t-1")
+    env = mm7.decode(out.to_bytes(), out.content_type)  # (as received: with the generated SMIL and ids)
+    ctx = mm7.Context("t-1", versions.get("REL-6-MM7-1-4"), [], "127.0.0.1", {})
+    posted = ForwardingHandler("http://127.0.0.1:9/app").payload("deliver", env.body, ctx)
+    keys = set(posted) | {k for part in posted["parts"] for k in part}
+    assert {"content_location", "filename", "smil", "data", "text"} <= keys
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    said = text[text.index("**Services in other languages**"):]
+    said = said[: said.index(" — with `X-MM7bind-Event`")]
+    assert sorted(keys - set(re.findall(r"`(\w+)`", said))) == []
+
+
+def test_the_keys_the_readme_and_the_help_give_validates_json_are_the_ones_it_prints(tmp_path, capsys):
+    """`validate --json` of a packet capture gave each message a `capture` (where it went) that
+    neither its entry in the README nor its help named."""
+    import json
+
+    import mm7bind as mm7
+    from mm7bind.cli import build_parser, main
+
+    from .pcapgen import Flow, http, pcap
+
+    out = mm7.encode(mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800138000"])), transaction_id="t-1")
+    flow = Flow().open()
+    body = out.to_bytes()
+    flow.send(True, http("POST /mm7 HTTP/1.1", {"Content-Type": out.content_type, "Content-Length": str(len(body))},
+                         body))
+    (tmp_path / "post.pcap").write_bytes(pcap(flow.close().packets))
+    (tmp_path / "post.xml").write_bytes(mm7.encode_envelope(mm7.SubmitReq(recipients=mm7.Recipients(to=["1"])),
+                                                            transaction_id="t-2", version="REL-6-MM7-1-4"))
+    assert main(["validate", "--json", str(tmp_path / "post.pcap"), str(tmp_path / "post.xml")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    keys = {k for entry in printed for k in entry} | {k for entry in printed for k in entry.get("capture", {})}
+    assert "capture" in keys and "start_line" in keys
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    entry = text[text.index("\nmm7bind validate "):]
+    entry = entry[: entry.index("\nmm7bind ", 1)]
+    [json_help] = [a.help for a in _subcommands(build_parser())["validate"]._actions if "--json" in a.option_strings]
+    assert (sorted(keys - set(re.findall(r"\w+", entry))), sorted(keys - set(re.findall(r"\w+", json_help)))) \
+        == ([], [])
+
+
+def test_the_keys_the_readme_gives_a_reports_outcome_are_the_ones_answered():
+    """`/control/report` and `/control/read` (`send_report`, `send_read_reply`) answer an outcome
+    that also names its `operation`, `message_id` and `recipient`: the README listed four keys."""
+    import mm7bind as mm7
+    from mm7bind.simulator import Simulator
+    from mm7bind.testreceiver import RunningReceiver
+
+    with Simulator(report_delay=60) as sim, RunningReceiver() as vasp:  # (no scheduled report meanwhile)
+        sim.config.vasp_url = vasp.url
+        with mm7.Client(sim.url) as client:
+            result = client.submit(mm7.SubmitReq(recipients=mm7.Recipients(to=["+8613800000001"])))
+        outcomes = [sim.send_report(result.message_id, "+8613800000001"),
+                    sim.send_read_reply(result.message_id, "+8613800000001")]
+    keys = {k for outcome in outcomes for k in outcome}
+    assert {"operation", "message_id", "recipient", "status"} <= keys
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    said = text[text.index("both answer the outcome ("):]
+    said = said[: said.index("), or ")]
+    assert sorted(keys - set(re.findall(r"`(\w+)`", said))) == []
+
+
+def test_the_keys_the_readme_gives_the_send_apis_queue_answers_are_the_ones_answered():
+    """A queued /send's 202 and `GET /api/queue/<id>` answered keys (`transaction_id`, `tag`,
+    `attempts`, `created_at`, `expires_at`...) the README did not name: a caller in another
+    language reads them by name."""
+    import json
+
+    import mm7bind as mm7
+    from mm7bind.outbox import Outbox
+
+    from .fake_http import dead_url
+
+    with mm7.Client(dead_url(), store=mm7.MemoryStore()) as client:  # (nothing is sent: the item stays queued)
+        api = mm7.SendApi(client, outbox=Outbox(client))
+        queued = api.handle("POST", "/send", json.dumps({"to": "+8613800000000", "text": "later", "queue": True,
+                                                           "tag": "q"}).encode(), {}, "127.0.0.1")
+        state = api.handle("GET", "/queue/1", b"", {}, "127.0.0.1")
+    assert (queued.status, state.status) == (202, 200)
+    keys = set(json.loads(queued.body)) | set(json.loads(state.body))
+    assert {"queued", "due", "id", "state", "created_at", "next_at"} <= keys
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    said = text[text.index("With `[outbox] enabled = true`, a message sent with"):]
+    said = said[: said.index("A method a path does not take")]
+    assert sorted(keys - set(re.findall(r'`\{?"?(\w+)', said)) - set(re.findall(r'"(\w+)"', said))) == []
+
+
+def test_serve_and_simulate_stopped_by_ctrl_c_exit_as_the_readme_says(tmp_path):
+    """"130 interrupted (Ctrl-C ...)" read as every command's: `serve` and `simulate` run until
+    stopped, and Ctrl-C stops them with 0, which the README now says beside the 130."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    paragraph = text[text.index("Exit codes: "):]
+    paragraph = paragraph[: paragraph.index("; 141 ")]
+    assert "`serve` and `simulate`, which run until stopped so, exit 0" in paragraph
+    ctrl_c_able = "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); " \
+                  "runpy.run_module('mm7bind.cli', run_name='__main__', alter_sys=True)"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for command in ("serve", "simulate"):
+        out = tmp_path / f"{command}.out"
+        with open(out, "w", encoding="utf-8") as sink:
+            proc = subprocess.Popen([sys.executable, "-c", ctrl_c_able, command, "--port", "0"], cwd=tmp_path,
+                                    env=env, stdout=sink, stderr=subprocess.STDOUT)
+            try:
+                deadline = time.monotonic() + 60
+                while "Ctrl-C stops" not in out.read_text(encoding="utf-8") and proc.poll() is None \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                proc.send_signal(signal.SIGINT)
+                assert proc.wait(timeout=30) == 0, out.read_text(encoding="utf-8")
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+
+
+def test_the_keys_the_readme_gives_versions_json_are_the_ones_it_prints(capsys):
+    """`versions --json` prints `mm7_versions`, which the README called "MM7Version values"."""
+    import json
+
+    from mm7bind.cli import main
+
+    assert main(["versions", "--json"]) == 0
+    keys = {k for entry in json.loads(capsys.readouterr().out) for k in entry}
+    assert "mm7_versions" in keys
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    entry = text[text.index("\nmm7bind versions "):]
+    entry = entry[: entry.index("\nmm7bind ", 1)]
+    assert sorted(keys - set(re.findall(r"\w+", entry))) == []
+
+
+def test_every_setting_of_the_client_and_the_receiver_is_in_the_readme():
+    """`ClientConfig.rewrite`, `ReceiverConfig.mime_limits`, `SimulatorConfig.read_delay` and seven
+    of `Profile`'s were in no part of the README (`round_robin` in the configuration block alone):
+    each setting the client, the receiver, the simulator and a profile take is named in its prose."""
+    from mm7bind.client import ClientConfig
+    from mm7bind.envelope import XmlStyle
+    from mm7bind.mime import MimeLimits
+    from mm7bind.profiles import MimeLayout, Profile
+    from mm7bind.receiver import ReceiverConfig
+    from mm7bind.simulator import SimulatorConfig
+    from mm7bind.xmlsafe import XmlLimits
+
+    prose = re.sub(r"```.*?```", "", (ROOT / "README.md").read_text(encoding="utf-8"), flags=re.S)
+    spans = " ".join(re.findall(r"`([^`]+)`", prose))
+    classes = (ClientConfig, ReceiverConfig, SimulatorConfig, Profile, MimeLayout, XmlStyle, MimeLimits, XmlLimits)
+    missing = [f"{cls.__name__}.{f.name}" for cls in classes for f in dataclasses.fields(cls)
+               if not re.search(rf"(?<![\w-]){f.name}\b", spans)]
+    assert missing == []
