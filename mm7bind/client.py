@@ -2029,23 +2029,31 @@ _INFLATED = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflat
 async def _inflated(resp, coding: str, step: int = 65536):  # noqa: ANN001
     """A gzip or deflate answer's bytes, inflated at most `step` at a time: httpx inflates each
     network read whole, and 64 KiB of a gzip bomb is 64 MiB, held before max_answer_bytes counts
-    it. (Other codings are left to httpx.)"""
+    it. A gzip answer of several members is read whole, as urllib3 reads it for the other client;
+    what follows the last one (padding, junk) is passed over, as there. (Other codings are left to
+    httpx.)"""
     import httpx  # noqa: PLC0415
 
-    inflater, first = zlib.decompressobj(_INFLATED[coding]), coding == "deflate"
+    gzip = coding != "deflate"
+    inflater, first, later_member = zlib.decompressobj(_INFLATED[coding]), not gzip, False
     async for data in resp.aiter_raw():
-        while data:
+        while data and inflater is not None:
             try:
                 out = inflater.decompress(data, step)
             except zlib.error as exc:
                 if first:  # deflate without its zlib wrapper, as some servers write it (httpx takes both)
                     inflater, first = zlib.decompressobj(-zlib.MAX_WBITS), False
                     continue
+                if later_member:  # no gzip after a whole member: the rest is read and passed over
+                    inflater = None
+                    break
                 raise httpx.DecodingError(f"cannot inflate the {coding} answer: {exc}",
                                           request=resp.request) from exc
             first, data = False, inflater.unconsumed_tail
             if out:
                 yield out
+            if gzip and inflater.eof:  # the next member, if any, begins in what this one left
+                data, inflater, later_member = inflater.unused_data + data, zlib.decompressobj(_INFLATED[coding]), True
 
 
 def _as_sent(headers) -> dict[str, str]:

@@ -1903,8 +1903,10 @@ def _framed(kind):
 
     def frame(ctype, body):
         head = f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\n"
-        if kind == "gzip":
-            body = gzip.compress(body)
+        if kind.startswith("gzip"):  # (two members: as gzip tools write a file appended to; padding after)
+            half = len(body) // 2
+            body = gzip.compress(body) if kind == "gzip" else gzip.compress(body[:half]) + gzip.compress(body[half:])
+            body += bytes(8) if kind == "gzip-two-members-padded" else b""
             return f"{head}Content-Encoding: gzip\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
         if kind in ("deflate", "raw-deflate"):  # (with its zlib wrapper, as HTTP says, or without, as some write it)
             packer = zlib.compressobj(wbits=zlib.MAX_WBITS if kind == "deflate" else -zlib.MAX_WBITS)
@@ -1928,7 +1930,7 @@ def _framed(kind):
     return frame
 
 
-@pytest.mark.parametrize("kind", ["gzip", "deflate", "raw-deflate", "chunked", "close-without-length",
+@pytest.mark.parametrize("kind", ["gzip", "gzip-two-members", "gzip-two-members-padded", "deflate", "raw-deflate", "chunked", "close-without-length",
                                   "100-continue-first", "102-processing-first", "103-early-hints-first",
                                   "line-end-past-its-length"])
 @pytest.mark.parametrize("asynchronous", [False, True])
