@@ -457,16 +457,18 @@ def send_tagged(client, msg: m.SubmitReq, tag: str, *, resend_unanswered: bool |
     if not todo:
         return None
     tid = _next_tid(tag, basis(todo[0]), tries, installation(client.core.store))
-    return _send_claimed(client, msg, tag, tid, size=sendonce.request_size(client, msg))
+    request, size = sendonce.prepared(client, msg, tid, tag)  # (encoded once: its size, and what is sent)
+    return _send_claimed(client, msg, tag, tid, size=size, request=request)
 
 
-def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str, senders: int = 1, size: int | None = None):
+def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str, senders: int = 1, size: int | None = None,
+                  request=None):
     """`client.submit` under `tid` once its recipient is claimed in the store (`recipient_claim`:
     another run of the campaign, or the outbox, may be sending to them right now: one of them does)
     → its Result, or None when another has it or had it accepted. The send starts no attempt that
     could end after the claim's lease (`NoTimeLeft` before the first), which counts the rate limit's
     waits of `senders` sending at once through the client, and the upload of `size` bytes
-    (`sendonce.upload_time`)."""
+    (`sendonce.upload_time`). `request`: `msg` as the client `prepare`d it, sent in its place."""
     store = client.core.store
     [rcpt] = [str(a) for a in msg.recipients]
     held, mine = sendonce.claim(store, recipient_claim(tag, rcpt, _country_code(client)), client.config,
@@ -491,7 +493,7 @@ def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str, senders: int = 1
         # (held to the claim's lease, as the outbox's sends to theirs: past it, another run or the
         # outbox may claim the recipient and send too; a long rate-limit wait ends the send instead)
         with sending_until(time.monotonic() + (held.lease_until - utcnow()).total_seconds()):
-            r = client.submit(msg, tag=tag, transaction_id=tid)
+            r = client.submit(msg if request is None else request, tag=tag, transaction_id=tid)
         accepted = r.ok
         return r
     finally:

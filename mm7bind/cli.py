@@ -623,6 +623,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     from . import messages as m  # noqa: PLC0415
     from . import versions  # noqa: PLC0415
     from .bulk import UNREACHABLE_STOP, MaybeDelivered, queue_bulk, read_recipients, send_bulk, send_tagged  # noqa: PLC0415
+    from .arrival import MAY_HAVE_ARRIVED, interrupted_arrival  # noqa: PLC0415
     from .display import printable, shown_time  # noqa: PLC0415
 
     mis_encoded = _mis_encoded_argument(args, ("attach", "smil", "to_file", "config", "conn_config"))
@@ -773,12 +774,17 @@ def cmd_send(args: argparse.Namespace) -> int:
                 return _not_sent(args, exc, "mm7bind send: refused", EXIT_REFUSED)
             except STORE_ERRORS as exc:  # (the claim could not be taken: nothing went out)
                 return _not_sent(args, exc, "mm7bind send: not sent: the store failed", EXIT_UNREADABLE)
-            except KeyboardInterrupt:
-                what = "interrupted before the MMSC answered: it may have taken the message"
+            except KeyboardInterrupt as exc:
+                # (as the client recorded it: a request not yet gone out whole is one the MMSC cannot have)
+                maybe = interrupted_arrival(exc) == MAY_HAVE_ARRIVED
+                what = ("interrupted before the MMSC answered: it may have taken the message" if maybe else
+                        "interrupted before the message went out whole: the MMSC did not take it")
                 if args.json:
-                    print(_json(_outcome(ok=False, error="interrupted", message=what, transaction_id=tid)))
+                    print(_json(_outcome(ok=False, error="interrupted", message=what, may_have_arrived=maybe,
+                                         transaction_id=tid)))
                 else:
-                    named = f"TransactionID {tid}" if tid else f"tag {args.tag!r}: the same command again resumes it"
+                    again = "resumes it" if maybe else "sends it"
+                    named = f"TransactionID {tid}" if tid else f"tag {args.tag!r}: the same command again {again}"
                     print(f"mm7bind send: {what} ({named})", file=sys.stderr)
                 return EXIT_INTERRUPTED
             if r.earlier_unanswered and not args.json:  # (on stderr: stdout carries only a MessageID, for scripts)
@@ -936,7 +942,7 @@ def _outcome(**given) -> dict:
     """send --json for one recipient: every key there whatever the outcome (None when it does not
     apply), so that a script reads result["message_id"] or result["error"] without a KeyError."""
     return {"ok": False, "message_id": None, "transaction_id": None, "status": None, "text": None, "error": None,
-            "message": None, "http_status": None, "earlier_unanswered": False} | given
+            "message": None, "http_status": None, "earlier_unanswered": False, "may_have_arrived": False} | given
 
 
 def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, hint: str = "", **more) -> int:
@@ -960,7 +966,8 @@ def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, hin
                              status=mm7_status.code if mm7_status else None,
                              text=mm7_status.text if mm7_status else None,
                              http_status=status if isinstance(status, int) else getattr(exc, "http_status", None),
-                             earlier_unanswered=getattr(exc, "earlier_unanswered", False), **more)))
+                             earlier_unanswered=getattr(exc, "earlier_unanswered", False),
+                             may_have_arrived=isinstance(exc, SendError) and may_have_arrived(exc), **more)))
     else:
         # (a Fault's status alone, unless an earlier attempt got no answer: then its words say the MMSC may have it)
         plain = mm7_status and not getattr(exc, "earlier_unanswered", False)

@@ -360,8 +360,11 @@ class SendApi:
         tid = how.transaction_id
         if how.queue:
             return self._enqueue(how, fingerprint)
-        held, mine = sendonce.claim(store, tid, self.client.config, fingerprint,
-                                    size=sendonce.request_size(self.client, how.message))
+        try:  # (encoded once: its size for the claim's lease, and the request sent)
+            request, size = sendonce.prepared(self.client, how.message, tid, how.tag)
+        except EncodeError as exc:  # a value the schema refuses: nothing claimed, nothing sent
+            raise ApiError(400, str(exc)) from None
+        held, mine = sendonce.claim(store, tid, self.client.config, fingerprint, size=size)
         try:
             queued = store.outbox_find(tid) if hasattr(store, "outbox_find") else None
             before = store.sent_by_transaction_id(tid)
@@ -397,7 +400,7 @@ class SendApi:
             raise ApiError(409, f"the request with transaction_id {tid!r} was accepted before: not sent again")
         accepted = False
         try:
-            rsp = self._send(how.message, tid, how.tag)
+            rsp = self._send(request, tid, how.tag)
             accepted = rsp.status == 200 and json.loads(rsp.body)["ok"]
             return rsp
         finally:
@@ -429,7 +432,8 @@ class SendApi:
                            "next_at": item.next_at.isoformat() if item.state == "queued" else None,
                            "expires_at": item.expires_at.isoformat()})
 
-    def _send(self, msg: m.Message, transaction_id: str | None, tag: str | None) -> Response:
+    def _send(self, msg, transaction_id: str | None, tag: str | None) -> Response:
+        """`msg`: a message, or the client's request `prepare`d from it."""
         try:
             result = self.client.send(msg, transaction_id=transaction_id, tag=tag)
         except EncodeError as exc:  # a value the schema refuses: the caller's to fix

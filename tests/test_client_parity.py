@@ -873,3 +873,39 @@ def test_a_send_interrupted_before_its_request_went_out_whole_after_one_that_may
         _interrupted_send(srv, big, asynchronous, srv.head, store)
     rec = store.sent_by_transaction_id("tid-interrupted")
     assert arrival(rec.error) == MAY_HAVE_ARRIVED and "may have taken it" in rec.error, rec.error
+
+
+@BOTH
+def test_a_prepared_request_is_sent_as_it_was_encoded(asynchronous, monkeypatch):
+    """`prepare` encodes a message once (its size known before it goes: a claim's lease counts
+    it); `send` of what it made sends those bytes, under its TransactionID and tag, encoding
+    nothing again. Another TransactionID given beside it is refused: the body carries its own."""
+    from mm7bind import client as client_module
+    encodes = []
+    encode = client_module.encode
+    monkeypatch.setattr(client_module, "encode", lambda *a, **kw: encodes.append(1) or encode(*a, **kw))
+    store = MemoryStore()
+    msg = mm7.SubmitReq(recipients=["+8613800000000"], content=mm7.Content(parts=[
+        mm7.Part.from_bytes(b"x" * 200_000, "application/octet-stream")]))  # (streamed: past STREAM_ABOVE)
+    with FakeServer() as mmsc:
+        if asynchronous:
+            async def main():
+                async with AsyncClient(mmsc.url, store=store, vaspid="800001") as c:
+                    p = c.prepare(msg, transaction_id="tid-prepared", tag="t")
+                    with pytest.raises(ValueError, match="prepared with"):
+                        await c.send(p, transaction_id="another")
+                    return p, await c.send(p)
+
+            p, result = asyncio.run(main())
+        else:
+            with Client(mmsc.url, store=store, vaspid="800001") as c:
+                p = c.prepare(msg, transaction_id="tid-prepared", tag="t")
+                with pytest.raises(ValueError, match="prepared with"):
+                    c.send(p, transaction_id="another")
+                result = c.submit(p, transaction_id="tid-prepared", tag="t")
+        [request] = mmsc.requests
+    assert len(encodes) == 1 and result.ok and result.transaction_id == "tid-prepared"
+    assert request.body == p.http.to_bytes() and len(request.body) == p.http.length > 200_000
+    assert request.decode().body.vaspid == "800001"  # (the configured defaults, filled in by prepare)
+    rec = store.sent_by_transaction_id("tid-prepared")
+    assert rec.ok and rec.tag == "t"

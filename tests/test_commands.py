@@ -2278,3 +2278,32 @@ def test_the_store_and_configuration_errors_name_the_command_as_given(tmp_path):
                "--mmsc", f"http://127.0.0.1:{free_port()}/mm7")
     assert proc.returncode == 2 and proc.stderr.startswith(
         f"mm7bind send: the store {tmp_path / 'folder.db'} cannot be used: "), proc.stderr
+
+
+def test_a_send_interrupted_before_its_request_went_out_says_the_mmsc_did_not_take_it(tmp_path):
+    """Ctrl-C while a single send waited to try again after a refused connection: nothing reached
+    the MMSC, and it was said as "it may have taken the message" all the same (its sender checking,
+    or holding back a message that never went)."""
+    from .fake_http import dead_url
+
+    (tmp_path / "c.toml").write_text("[mmsc]\nmax_attempts = 2\nbackoff = 30\n", encoding="utf-8")
+    for extra in (["--json"], []):
+        proc = subprocess.Popen([*CTRL_C_ABLE, "send", "--config", str(tmp_path / "c.toml"), "--mmsc", dead_url(),
+                                 "--to", "1", "--text", "x", "-v", *extra], cwd=ROOT, env=ENV,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        said = []
+        for line in proc.stderr:  # (-v: the client's line for the failed attempt, then its 30 s wait)
+            said.append(line)
+            if "again in" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        err = "".join(said) + err
+        assert proc.returncode == 130 and "Traceback" not in err, err
+        if extra:
+            answer = json.loads(out)
+            assert answer["error"] == "interrupted" and answer["may_have_arrived"] is False, answer
+            assert "did not take it" in answer["message"]
+        else:
+            assert "interrupted before the message went out whole: the MMSC did not take it" in err, err
+            assert "may have taken" not in err
