@@ -671,8 +671,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     from . import config as config_module  # noqa: PLC0415
 
     simulator = config_module.SIMULATOR_URL
-    hint = ("nothing listens at the simulator's address, tried for want of --mmsc or [mmsc] urls: is "
-            "`mm7bind simulate` running?" if cfg.mmsc.urls == [simulator] else "")
+    default = cfg.mmsc.urls == [simulator]
     profile = cfg.profile()
     if args.version:
         try:
@@ -767,7 +766,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                     r = client.submit(template, tag=args.tag, transaction_id=tid)
             except (ConnectError, RequestTimeout) as exc:
                 return _not_sent(args, exc, "mm7bind send: not sent", EXIT_UNREACHABLE,
-                                 hint=hint if isinstance(exc, ConnectError) else "")
+                                 hint=_simulator_hint(exc.hint) if default and isinstance(exc, ConnectError) else "")
             except EncodeError as exc:  # our arguments, not the MMSC's doing: nothing went out
                 return _not_sent(args, exc, "mm7bind send: cannot build the message", EXIT_USAGE)
             except MM7Error as exc:
@@ -818,6 +817,9 @@ def cmd_send(args: argparse.Namespace) -> int:
     if result.may_have_arrived:  # (not to be sent again by other means: the MMSC may have them)
         again = f"`--tag {args.tag}` again sends them with the same TransactionID" if args.tag else "check before sending again"
         print(f"{result.may_have_arrived} of the failed got no answer: the MMSC may have taken them ({again})")
+    # (the simulator's address, tried by default: said once, for the failure it was)
+    hint = next((_simulator_hint(why) for _, why in result.failures if why.startswith("ConnectError")), "") \
+        if default else ""
     if result.interrupted:
         left = result.total - result.sent - result.failed
         again = (f"`--tag {args.tag}` again sends only to those the MMSC has not accepted" if args.tag
@@ -830,8 +832,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         print(f"mm7bind send: stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests in a row, each after its retries); "
               f"{left} recipients not tried; once it is back, {again}" + (f" ({simulator}: {hint})" if hint else ""),
               file=sys.stderr)
-    elif hint and any(why.startswith("ConnectError") for _, why in result.failures):
-        # (a run too short to stop: the simulator's address, tried by default, said once all the same)
+    elif hint:  # (a run too short to stop: the simulator's address, tried by default, said once all the same)
         print(f"mm7bind send: {simulator}: {hint}", file=sys.stderr)
     if result.skipped:
         # (not "accepted" alone: one waiting in the outbox, or another run's, may not have gone yet)
@@ -925,6 +926,26 @@ def _say_maybe_delivered(result) -> None:
         print(printable(f"  maybe delivered {rcpt}"))
     if result.maybe_delivered > 10:
         print(f"  ... and {result.maybe_delivered - 10} more")
+
+
+def _simulator_hint(said: str | None) -> str:
+    """What to say of a failure to connect to the simulator's address, tried for want of --mmsc or
+    [mmsc] urls, by the client's words for it (`said`: its hint, or the whole error): "" for one
+    neither refused nor unanswered there (a TLS failure, a proxy's: the client's own hint says it).
+    A connection nobody answered is no "nothing listens": a process there not taking connections
+    (hung), or a firewall dropping the packets."""
+    from .client import REFUSED_HINT, SILENT_HINT  # noqa: PLC0415
+
+    said = said or ""
+    if "the proxy's address" in said:
+        return ""
+    where = "the simulator's address, tried for want of --mmsc or [mmsc] urls"
+    if REFUSED_HINT in said:
+        return f"nothing listens at {where}: is `mm7bind simulate` running?"
+    if SILENT_HINT in said:
+        return (f"nothing answered at {where}, within connect_timeout: is what listens there hung, or does a "
+                "firewall drop the packets?")
+    return ""
 
 
 def _bulk_exit(result) -> int:

@@ -94,6 +94,17 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
+# How a failure to connect's hint begins (`SendError.hint`), for a program to tell them apart: refused
+# (nothing listening there), or no answer at all within connect_timeout.
+REFUSED_HINT, SILENT_HINT = "nothing listens at", "nothing answered at"
+
+
+def _host_port(url: str) -> str:
+    """host:port of `url` (its scheme's port when it names none), without credentials."""
+    parts = urlsplit(url)
+    return parts.netloc.rpartition("@")[2] + ("" if parts.port else f":{_DEFAULT_PORTS.get(parts.scheme, 80)}")
+
+
 def _refused(exc: BaseException) -> bool:
     """Whether a connection failed for being refused (nothing listening there), from either client."""
     import errno  # noqa: PLC0415
@@ -751,10 +762,15 @@ class ClientCore:
         if hint and tlsrefusal.certificate_alert(exc):  # (the hint names the alert: nothing more to say)
             why, hint = hint, ""
         elif not hint and kind == "connect" and _refused(exc):  # (a wrong port, or the peer down)
-            parts = urlsplit(url)
-            where = parts.netloc.rpartition("@")[2]
-            where += "" if parts.port else f":{_DEFAULT_PORTS[parts.scheme]}"
-            hint = f"nothing listens at {where}; is {peer} up, and is that its port?"
+            # (through a proxy, the proxy is what we connect to: the MMSC's address is not the one refusing)
+            where, who = (f"the proxy's address {_host_port(self.config.proxy)}", "the proxy") if self.config.proxy \
+                else (_host_port(url), peer)
+            hint = f"{REFUSED_HINT} {where}; is {who} up, and is that its port?"
+        elif not hint and timed_out == "connect" and why == self.timeout_words("connect"):
+            # (no refusal came back: the packets went nowhere, or were dropped on the way; "nothing
+            # listens" sent its user looking for a server that was never reached)
+            where = f"the proxy's address {_host_port(self.config.proxy)}" if self.config.proxy else _host_port(url)
+            hint = f"{SILENT_HINT} {where}: a wrong host, or a firewall dropping the packets?"
         if kind == "too-large":  # an answer, but no MM7 one: the same request would get it again
             return self.give_up(p, ProtocolError(f"answer from {shown} {exc}: not read further", **kw))
         if hint:

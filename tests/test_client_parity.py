@@ -18,6 +18,7 @@ import pytest
 
 import mm7bind as mm7
 from mm7bind import bulk
+from mm7bind import client as client_module
 from mm7bind.arrival import MAY_HAVE_ARRIVED, NOT_TAKEN, arrival, may_have_arrived
 from mm7bind.client import AsyncClient, Client
 from mm7bind.errors import ConnectError, FaultError, HTTPStatusError, ProtocolError, RequestTimeout, TransportError
@@ -271,7 +272,22 @@ def test_a_connection_that_never_opens_names_the_connect_timeout(asynchronous):
         for s in fillers:
             s.close()
         listener.close()
-    assert str(err.value) == f"cannot connect to http://127.0.0.1:{port}/mm7: no connection within 0.3 s (connect_timeout)"
+    # (no refusal came back: not "nothing listens", which sent its user looking for a server down)
+    assert str(err.value) == (f"cannot connect to http://127.0.0.1:{port}/mm7: nothing answered at 127.0.0.1:{port}: a "
+                              "wrong host, or a firewall dropping the packets? (no connection within 0.3 s "
+                              "(connect_timeout))")
+    assert err.value.hint.startswith(client_module.SILENT_HINT)
+
+
+@BOTH
+def test_a_proxy_refusing_the_connection_is_named_not_the_mmsc(asynchronous):
+    """Through a proxy, a refused connection is the proxy's: "nothing listens at" the MMSC's address
+    sent its user to an MMSC that was never reached."""
+    proxy = dead_url().removesuffix("/mm7")
+    with pytest.raises(ConnectError) as err:
+        send(asynchronous, "http://mmsc.example:8080/mm7", proxy=proxy, retry=RetryPolicy.never())
+    assert err.value.hint == (f"nothing listens at the proxy's address {proxy.removeprefix('http://')}; is the proxy "
+                              "up, and is that its port?"), str(err.value)
 
 
 @BOTH
