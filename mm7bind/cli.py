@@ -657,6 +657,12 @@ def cmd_send(args: argparse.Namespace) -> int:
         if problem := m.address_problem(r.strip()):
             print(f"mm7bind send: --to #{i}: the address {r.strip()!r} {problem}", file=sys.stderr)
             return EXIT_USAGE
+        try:  # (one rule with the send API and recipient files: "abc" is refused, "Number:abc" sent as written)
+            m.written_address(r)
+        except ValueError as exc:
+            print(f"mm7bind send: --to #{i}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    recipients = [m.written_address(r) for r in recipients]  # (a kind written before one: an Address of it)
     try:
         content = _content(args)
     except OSError as exc:
@@ -694,11 +700,16 @@ def cmd_send(args: argparse.Namespace) -> int:
     if args.sender is not None and (problem := m.address_problem(args.sender.strip())):
         print(f"mm7bind send: --from: the address {args.sender.strip()!r} {problem}", file=sys.stderr)
         return EXIT_USAGE
+    try:  # (read as --to is: "ShortCode:1065888", a VASP's usual sender, goes as one)
+        sender = m.written_address(args.sender) if args.sender else None
+    except ValueError as exc:
+        print(f"mm7bind send: --from: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     template = m.SubmitReq(subject=args.subject, delivery_report=args.delivery_report or None,
                            read_reply=args.read_reply or None, content=content, linked_id=args.linked_id,
                            recipients=m.Recipients(to=recipients[:1]), vaspid=args.vaspid, vasid=args.vasid,
                            service_code=args.service_code,
-                           sender_address=m.Address.parse(args.sender) if args.sender else None)
+                           sender_address=m.Address.parse(sender) if sender else None)
     if content is None and not args.json:  # (MM7 allows it, a SubmitReq of a subject alone: said, not refused)
         print("mm7bind send: note: no --text, --attach or --smil: the message goes without content",
               file=sys.stderr)

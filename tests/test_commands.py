@@ -189,7 +189,7 @@ def test_send_reports_every_kind_of_refusal(simulator, tmp_path):
     # answer["message_id"] after a refusal, or answer["error"] after a success, without a KeyError.
     accepted = json.loads(run("send", "--mmsc", simulator.url, "--to", "1", "--json").stdout)
     keys = {"ok", "message_id", "transaction_id", "status", "text", "error", "message", "http_status",
-            "earlier_unanswered"}
+            "earlier_unanswered", "may_have_arrived"}
     assert set(accepted) == set(refused) == set(json.loads(proc.stdout)) == keys
     assert accepted["error"] is None and accepted["http_status"] == 200 and json.loads(proc.stdout)["message_id"] is None
     # Several recipients: one JSON object for the whole run.
@@ -2307,3 +2307,41 @@ def test_a_send_interrupted_before_its_request_went_out_says_the_mmsc_did_not_ta
         else:
             assert "interrupted before the message went out whole: the MMSC did not take it" in err, err
             assert "may have taken" not in err
+
+
+def test_a_recipient_that_is_no_number_short_code_or_e_mail_address_is_refused_unless_its_kind_is_written(tmp_path):
+    """`send --to abc` went out as a Number nobody has, where a recipient file refused it and the
+    send API took it alike: one rule now. A kind written before it sends it as written, whichever
+    the way it is given — one message, several, a file, under a tag (resumed: not sent twice)."""
+    from mm7bind.bulk import read_recipients
+
+    from .fake_http import FakeServer
+
+    refused = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to", "+8613800000001", "--to", "abc", "--text", "x")
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr == ("mm7bind send: --to #2: 'abc' is no phone number, short code or e-mail address (it has "
+                              "neither a digit nor an @): to send it as it is, write its kind before it, "
+                              "\"Number:abc\" (or ShortCode:, RFC2822Address:)\n")
+    with pytest.raises(ValueError, match=r"x.csv, line 2: 'abc' is no number or e-mail address: the recipients go in "
+                                         r"the first column \(to send it as it is all the same, write its kind before "
+                                         r"it: \"Number:abc\"\)"):
+        read_recipients("x.csv", b"13800000001\nabc\n")
+    # (a kind written in the first row is no header)
+    assert read_recipients("x.csv", b"Number:abc\nshortcode: 10086\n") == ["Number:abc", "shortcode: 10086"]
+    (tmp_path / "list.csv").write_bytes(b"Number:abc\nshortcode: 10086\n")
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    with FakeServer() as mmsc:
+        proc = run("send", "--mmsc", mmsc.url, "--to", "1", "--from", "VIP", "--text", "x")
+        assert proc.returncode == 2 and proc.stderr.startswith("mm7bind send: --from: 'VIP' is no phone number"), proc
+        proc = run("send", "--mmsc", mmsc.url, "--to", "1", "--from", "ShortCode:1065888", "--text", "x")
+        sender = mmsc.requests.pop().decode().body.sender_address
+        assert proc.returncode == 0 and (sender.kind.value, sender.value) == ("ShortCode", "1065888"), proc.stderr
+        for way in (["--to", "Number:abc", "--to", "ShortCode:10086"], ["--to-file", str(tmp_path / "list.csv")],
+                    ["--to", "RFC2822Address:ops", "--tag", "one", "--config", str(tmp_path / "c.toml")],
+                    ["--to", "RFC2822Address:ops", "--tag", "one", "--config", str(tmp_path / "c.toml")]):
+            proc = run("send", "--mmsc", mmsc.url, *way, "--text", "x")
+            assert proc.returncode == 0, proc.stderr
+        sent = [(a.kind.value, a.value) for r in mmsc.requests for a in r.decode().body.recipients.to]
+    assert sorted(sent[:2]) == sorted(sent[2:4]) == [("Number", "abc"), ("ShortCode", "10086")]  # (in any order)
+    assert sent[4:] == [("RFC2822Address", "ops")]
+    assert "skipped: ops was accepted" in proc.stdout  # (the tag's record names it by its value)

@@ -824,3 +824,27 @@ def test_a_send_with_a_transaction_id_encodes_its_message_once(monkeypatch):
     own = sendonce.lease(client.config, len(request.body))
     assert own - timedelta(minutes=1) < leases[0] <= own
 
+
+
+def test_a_recipient_that_is_no_number_short_code_or_e_mail_address_is_a_400_unless_its_kind_is_written(sim):
+    """"abc" went out as a Number nobody has (a recipient file refused it): a 400 naming the field
+    and how to send it all the same; a kind written before an address sends it as that kind."""
+    with mm7.Client(sim.url) as client:
+        api = SendApi(client)
+        status, got = call(api, {"to": ["+8613800000000"], "cc": ["+8613800000001", "abc"], "text": "x"})
+        assert status == 400 and got["message"].startswith("cc[2]: 'abc' is no phone number, short code or e-mail "
+                                                           "address") and '"Number:abc"' in got["message"], got
+        assert not sim.messages
+    from .fake_http import FakeServer
+
+    with FakeServer() as mmsc, mm7.Client(mmsc.url) as client:
+        status, got = call(SendApi(client), {"to": "+8613800000000", "sender_address": "VIP", "text": "x"})
+        assert status == 400 and got["message"].startswith("sender_address: 'VIP' is no phone number"), got
+        status, got = call(SendApi(client), {"to": ["shortcode:1065888", "Number:abc", "RFC2822Address: ops"],
+                                             "sender_address": "ShortCode:1065888", "text": "x"})
+        assert status == 200 and got["ok"], got
+        [request] = mmsc.requests
+    sent = request.decode().body
+    assert [(a.kind.value, a.value) for a in sent.recipients.to] == [
+        ("ShortCode", "1065888"), ("Number", "abc"), ("RFC2822Address", "ops")]
+    assert (sent.sender_address.kind.value, sent.sender_address.value) == ("ShortCode", "1065888")
