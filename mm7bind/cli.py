@@ -701,7 +701,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         print(f"mm7bind send: --from: the address {args.sender.strip()!r} {problem}", file=sys.stderr)
         return EXIT_USAGE
     try:  # (read as --to is: "ShortCode:1065888", a VASP's usual sender, goes as one)
-        sender = m.written_address(args.sender) if args.sender else None
+        sender = m.written_address(args.sender, recipient=False) if args.sender else None
     except ValueError as exc:
         print(f"mm7bind send: --from: {exc}", file=sys.stderr)
         return EXIT_USAGE

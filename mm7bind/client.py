@@ -189,7 +189,7 @@ class ClientConfig:
     vaspid: str | None = None
     vasid: str | None = None
     service_code: str | None = None
-    sender_address: str | None = None
+    sender_address: m.Address | str | None = None  # (a str: as `Address.parse` reads it)
 
     __repr__ = repr_showing_no_secret_header  # (an Authorization or token header among `headers`)
 

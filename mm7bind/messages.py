@@ -184,14 +184,15 @@ def address_problem(value: str) -> str | None:
 _KINDS = {k.value.lower(): k for k in AddressKind}  # (the element names, in any case)
 
 
-def written_address(text: str) -> Address | str:
+def written_address(text: str, *, recipient: bool = True) -> Address | str:
     """An address as a person writes one to send to or from (`mm7bind send --to` and `--from`, a
     recipient file, the send API's to, cc, bcc and sender_address): "Number:", "ShortCode:" or
     "RFC2822Address:" before it (in any case) sends it as that kind, as it is (an `Address`); else
     it is kept as written, for `Address.parse` — one with an "@" an RFC2822Address, one with a
-    digit a Number. One with
-    neither ("abc", a name, a column's header) is no phone number, short code or e-mail address,
-    and went out as a Number nobody has: a ValueError saying how to send it all the same."""
+    digit a Number. One with neither ("abc", a name, a column's header) is no phone number, short
+    code or e-mail address: as a `recipient` it went out as a Number nobody has, and is a
+    ValueError saying how to send it all the same; a sender (`recipient=False`) is kept (an MMSC
+    may show a name, or put its own in)."""
     text = text.strip()
     kind = written_kind(text)
     if kind is not None:
@@ -199,7 +200,7 @@ def written_address(text: str) -> Address | str:
         if not rest.strip():
             raise ValueError(f"{text!r} names the kind {kind.value} and no address after it")
         return Address(rest.strip(), kind)
-    if "@" not in text and not any(ch.isdigit() for ch in text):
+    if recipient and "@" not in text and not any(ch.isdigit() for ch in text):
         raise ValueError(f"{text!r} is no phone number, short code or e-mail address (it has neither a digit nor an "
                          f"@): to send it as it is, write its kind before it, \"Number:{text}\" (or ShortCode:, "
                          "RFC2822Address:)")

@@ -115,7 +115,7 @@ def submit_from_json(data: Any, *, max_recipients: int = MAX_RECIPIENTS, max_par
     if "sender_address" in fields:  # (as a recipient is read: "ShortCode:1065888" one of that kind)
         _check_address("sender_address", fields["sender_address"].strip())
         try:
-            fields["sender_address"] = m.written_address(fields["sender_address"])
+            fields["sender_address"] = m.written_address(fields["sender_address"], recipient=False)
         except ValueError as exc:
             raise ApiError(400, f"sender_address: {exc}") from None
     if fields.get("transaction_id") == "":

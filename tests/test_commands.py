@@ -2331,11 +2331,17 @@ def test_a_recipient_that_is_no_number_short_code_or_e_mail_address_is_refused_u
     (tmp_path / "list.csv").write_bytes(b"Number:abc\nshortcode: 10086\n")
     (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
     with FakeServer() as mmsc:
-        proc = run("send", "--mmsc", mmsc.url, "--to", "1", "--from", "VIP", "--text", "x")
-        assert proc.returncode == 2 and proc.stderr.startswith("mm7bind send: --from: 'VIP' is no phone number"), proc
-        proc = run("send", "--mmsc", mmsc.url, "--to", "1", "--from", "ShortCode:1065888", "--text", "x")
-        sender = mmsc.requests.pop().decode().body.sender_address
-        assert proc.returncode == 0 and (sender.kind.value, sender.value) == ("ShortCode", "1065888"), proc.stderr
+        # (a sender is read so too, a name kept: an MMSC may show it, or put its own in)
+        (tmp_path / "sender.toml").write_text('[vasp]\nsender_address = "shortcode:1065888"\n', encoding="utf-8")
+        for way in (["--from", "ShortCode:1065888"], ["--config", str(tmp_path / "sender.toml")], ["--from", "VIP"]):
+            proc = run("send", "--mmsc", mmsc.url, "--to", "1", *way, "--text", "x")
+            sender = mmsc.requests.pop().decode().body.sender_address
+            assert proc.returncode == 0, proc.stderr
+            assert (sender.kind.value, sender.value) == (("Number", "VIP") if "VIP" in way else ("ShortCode", "1065888"))
+        (tmp_path / "sender.toml").write_text('[vasp]\nsender_address = "ShortCode:"\n', encoding="utf-8")
+        proc = run("send", "--mmsc", mmsc.url, "--to", "1", "--config", str(tmp_path / "sender.toml"))
+        assert proc.returncode == 3 and "vasp.sender_address: 'ShortCode:' names the kind ShortCode and no " \
+                                       "address after it" in proc.stderr, proc.stderr
         for way in (["--to", "Number:abc", "--to", "ShortCode:10086"], ["--to-file", str(tmp_path / "list.csv")],
                     ["--to", "RFC2822Address:ops", "--tag", "one", "--config", str(tmp_path / "c.toml")],
                     ["--to", "RFC2822Address:ops", "--tag", "one", "--config", str(tmp_path / "c.toml")]):

@@ -838,8 +838,6 @@ def test_a_recipient_that_is_no_number_short_code_or_e_mail_address_is_a_400_unl
     from .fake_http import FakeServer
 
     with FakeServer() as mmsc, mm7.Client(mmsc.url) as client:
-        status, got = call(SendApi(client), {"to": "+8613800000000", "sender_address": "VIP", "text": "x"})
-        assert status == 400 and got["message"].startswith("sender_address: 'VIP' is no phone number"), got
         status, got = call(SendApi(client), {"to": ["shortcode:1065888", "Number:abc", "RFC2822Address: ops"],
                                              "sender_address": "ShortCode:1065888", "text": "x"})
         assert status == 200 and got["ok"], got
