@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import messages as m
 from . import sendonce
-from .arrival import ANSWERED, arrival, may_have_arrived
+from .arrival import ANSWERED, MAY_HAVE_ARRIVED, arrival, interrupted_arrival, may_have_arrived
 from .client import NoTimeLeft, ending_pauses_at, new_transaction_id, sending_until
 from .errors import STORE_ERRORS, ConnectError, MM7Error
 from .store import OUTBOX_PENDING, utcnow
@@ -611,8 +611,11 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Addres
             ok, why, r, unsure = False, f"not sent: the store failed: {type(exc).__name__}: {exc}", None, False
         except NoTimeLeft as exc:  # (its claim's lease ran out before an attempt could start: not sent)
             ok, why, r, unsure = False, f"not sent: {exc}", None, False
-        except KeyboardInterrupt:  # Ctrl-C ended its pause between attempts: not tried again
-            ok, r, why, unsure = False, None, "interrupted while waiting to try again", True
+        except KeyboardInterrupt as exc:  # Ctrl-C ended its pause between attempts: not tried again
+            # (as the client marked it: without a store, every such one was counted as one the MMSC
+            # may have, a 503 or a refused connection before it too)
+            ok, r, why = False, None, "interrupted while waiting to try again"
+            unsure = interrupted_arrival(exc) == MAY_HAVE_ARRIVED
             rec = _recorded(client.core.store, tid) if tid is not None else None
             if rec is not None and rec.error:  # (how its last attempt ended; without a record: unknown)
                 why, unsure = f"{why} ({rec.error})", may_have_arrived(rec.error)
