@@ -1274,8 +1274,9 @@ class _Operations(Generic[_R]):
     def prepare(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> Prepared:
         """`msg` encoded as `send` would send it (the configured defaults filled in; `transaction_id` a
         new one when None), for a caller that needs its size first (`prepared.http.length`: a claim's
-        lease counts its upload) without encoding it twice: `send(prepared)` sends these bytes. One
-        send each; raises `EncodeError` for a message that cannot be built."""
+        lease counts its upload) without encoding it twice: `send(prepared)` sends these bytes (not
+        by two sends at once: a large body is one stream). Raises `EncodeError` for a message that
+        cannot be built."""
         return self.core.prepare(msg, transaction_id, tag)
 
     def _setup(self, urls, config: ClientConfig | None, store, sleep,  # noqa: ANN001
