@@ -85,6 +85,15 @@ def may_have_arrived(error: BaseException | str) -> bool:
     return arrival(error) == MAY_HAVE_ARRIVED
 
 
+def interrupted_arrival(interruption: BaseException) -> str:
+    """MAY_HAVE_ARRIVED or NOT_TAKEN for a send ended by `interruption` (Ctrl-C, a cancellation),
+    as the client recorded it and marked the interruption it raised on (`mm7_arrival`): NOT_TAKEN
+    before any of the request was written, or before its last byte was (and no earlier attempt may
+    have arrived). Unmarked (interrupted outside the client's attempts and waits: its answer being
+    read), MAY_HAVE_ARRIVED."""
+    return getattr(interruption, "mm7_arrival", MAY_HAVE_ARRIVED)
+
+
 def no_mmsc_answered(error: BaseException) -> bool:
     """Whether a send failed for want of an MMSC to answer, whatever it says of arrival: no
     connection, a timeout, a connection lost, a gateway's 502, 503 or 504. (The outbox holds its

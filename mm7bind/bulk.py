@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import messages as m
 from . import sendonce
-from .arrival import ANSWERED, arrival, may_have_arrived
+from .arrival import ANSWERED, MAY_HAVE_ARRIVED, arrival, interrupted_arrival, may_have_arrived
 from .client import NoTimeLeft, ending_pauses_at, new_transaction_id, sending_until
 from .errors import STORE_ERRORS, ConnectError, MM7Error
 from .store import OUTBOX_PENDING, utcnow
@@ -144,16 +144,21 @@ def read_recipients(path: str | Path, data: bytes | None = None) -> list[str]:
         # inside a cell is no line end in a CSV, and no MMSC takes it in an address)
         if problem := m.address_problem(value):
             raise ValueError(f"{path}, line {reader.line_num}: the address {value!r} {problem}")
-        if "@" not in value and not any(ch.isdigit() for ch in value):  # ("姓名,手机号": a request per name)
-            raise ValueError(f"{path}, line {reader.line_num}: {value!r} is no number or e-mail address: the "
-                             "recipients go in the first column")
+        try:  # ("姓名,手机号": a request per name, each a Number nobody has)
+            m.written_address(value)
+        except ValueError as exc:
+            said = str(exc) if m.written_kind(value) else (
+                f"{value!r} is no number or e-mail address: the recipients go in the first column (to send it as it "
+                f"is all the same, write its kind before it: \"Number:{value}\")")
+            raise ValueError(f"{path}, line {reader.line_num}: {said}") from None
         out.append(value)
     return out
 
 
 def _is_header(value: str) -> bool:
     """Whether the first value of a recipient file is its column's name, not a recipient."""
-    return "@" not in value and not _NUMBER.fullmatch(value) and sum(ch.isdigit() for ch in value) < 5
+    return "@" not in value and not _NUMBER.fullmatch(value) and sum(ch.isdigit() for ch in value) < 5 \
+        and m.written_kind(value) is None
 
 
 _SPACING = re.compile(r"^tel:|/TYPE=\w+$|[\s().\-]", re.IGNORECASE)
@@ -185,6 +190,23 @@ def recipient_key(recipient: str, country_code: str | None = None) -> str:
 
 
 _SHORTEST_NUMBER = 8  # digits of a number written nationally, at least: fewer, a short code ("10086", "1065888")
+
+
+def _by_value(recipients: Iterable[str | m.Address], kinds: dict[str, m.Address]) -> Iterable[str]:
+    """A campaign's recipients as the store records them (an `Address` by its value: "ShortCode:1065888"
+    as written, `messages.written_address`, is "1065888" to a resumed run and the outbox alike), each
+    Address kept in `kinds` by its value for its message (`_to_one`)."""
+    for r in recipients:
+        if isinstance(r, m.Address):
+            kinds[r.value] = r
+            yield r.value
+        else:
+            yield r
+
+
+def _to_one(template: m.SubmitReq, recipient: str, kinds: dict[str, m.Address] | None = None) -> m.SubmitReq:
+    """`template` to `recipient` alone (the `Address` given for it, if one was: its kind kept)."""
+    return dataclasses.replace(template, recipients=m.Recipients(to=[(kinds or {}).get(recipient, recipient)]))
 
 
 def _country_code(client) -> str | None:
@@ -310,7 +332,7 @@ def _resends(client, resend_unanswered: bool | None) -> bool:
     return getattr(getattr(getattr(client, "config", None), "retry", None), "on_timeout", True)
 
 
-def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag: str | None = None,
+def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str | m.Address], *, tag: str | None = None,
                at=None, stop: threading.Event | None = None, keep: int | None = KEEP,
                resend_unanswered: bool | None = None) -> BulkResult:
     """Put `template` for each recipient in `outbox` (sent by whoever runs its worker: `mm7bind
@@ -337,8 +359,9 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
     `maybe_delivered_to`."""
     tries: Counter = Counter()
     basis = campaign_tid_basis(outbox.store, tag, _country_code(outbox.client))
-    recipients, result = _plan(outbox.store, recipients, tag, tries, keep, _resends(outbox.client, resend_unanswered),
-                               _country_code(outbox.client), basis)
+    kinds: dict[str, m.Address] = {}
+    recipients, result = _plan(outbox.store, _by_value(recipients, kinds), tag, tries, keep,
+                               _resends(outbox.client, resend_unanswered), _country_code(outbox.client), basis)
     started = time.monotonic()
     # Each item keeps its own encoded copy, and a batch is built in memory before its commit: 500
     # copies of a 2 MB video took a gigabyte at once. Fewer to a batch as the message grows.
@@ -350,7 +373,7 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
             if stop is not None and stop.is_set():
                 result.interrupted = True
                 break
-            _queue_batch(outbox, template, recipients[i : i + per_batch], tag, at, tries, result, basis)
+            _queue_batch(outbox, template, recipients[i : i + per_batch], tag, at, tries, result, basis, kinds)
     except KeyboardInterrupt:
         result.interrupted = True
     except Exception as exc:
@@ -361,10 +384,10 @@ def queue_bulk(outbox, template: m.SubmitReq, recipients: Iterable[str], *, tag:
 
 
 def _queue_batch(outbox, template: m.SubmitReq, batch: list[str], tag: str | None, at, tries: Counter,
-                 result: BulkResult, basis: Callable[[str], str] = str) -> None:
+                 result: BulkResult, basis: Callable[[str], str] = str, kinds: dict | None = None) -> None:
     own = installation(outbox.store)
     tids = [_next_tid(tag, basis(r), tries, own) for r in batch] if tag is not None else None
-    items = outbox.put_many([dataclasses.replace(template, recipients=m.Recipients(to=[r])) for r in batch],
+    items = outbox.put_many([_to_one(template, r, kinds) for r in batch],
                             tag=tag, at=at, transaction_ids=tids, once=tag is not None)
     if tids is None:
         queued = list(zip(batch, items, strict=True))
@@ -457,16 +480,18 @@ def send_tagged(client, msg: m.SubmitReq, tag: str, *, resend_unanswered: bool |
     if not todo:
         return None
     tid = _next_tid(tag, basis(todo[0]), tries, installation(client.core.store))
-    return _send_claimed(client, msg, tag, tid, size=sendonce.request_size(client, msg))
+    request, size = sendonce.prepared(client, msg, tid, tag)  # (encoded once: its size, and what is sent)
+    return _send_claimed(client, msg, tag, tid, size=size, request=request)
 
 
-def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str, senders: int = 1, size: int | None = None):
+def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str, senders: int = 1, size: int | None = None,
+                  request=None):
     """`client.submit` under `tid` once its recipient is claimed in the store (`recipient_claim`:
     another run of the campaign, or the outbox, may be sending to them right now: one of them does)
     → its Result, or None when another has it or had it accepted. The send starts no attempt that
     could end after the claim's lease (`NoTimeLeft` before the first), which counts the rate limit's
     waits of `senders` sending at once through the client, and the upload of `size` bytes
-    (`sendonce.upload_time`)."""
+    (`sendonce.upload_time`). `request`: `msg` as the client `prepare`d it, sent in its place."""
     store = client.core.store
     [rcpt] = [str(a) for a in msg.recipients]
     held, mine = sendonce.claim(store, recipient_claim(tag, rcpt, _country_code(client)), client.config,
@@ -491,7 +516,7 @@ def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str, senders: int = 1
         # (held to the claim's lease, as the outbox's sends to theirs: past it, another run or the
         # outbox may claim the recipient and send too; a long rate-limit wait ends the send instead)
         with sending_until(time.monotonic() + (held.lease_until - utcnow()).total_seconds()):
-            r = client.submit(msg, tag=tag, transaction_id=tid)
+            r = client.submit(msg if request is None else request, tag=tag, transaction_id=tid)
         accepted = r.ok
         return r
     finally:
@@ -501,12 +526,13 @@ def _send_claimed(client, msg: m.SubmitReq, tag: str, tid: str, senders: int = 1
 UNREACHABLE_STOP = 10  # requests in a row no MMSC took a connection for (each after its retries): stop
 
 
-def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concurrency: int = 4,
+def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str | m.Address], *, concurrency: int = 4,
               progress: Callable[[BulkResult], None] | None = None, tag: str | None = None,
               stop_after_unreachable: int = UNREACHABLE_STOP, keep: int | None = KEEP,
               on_outcome: Callable[[str, str | None, str | None], None] | None = None,
               resend_unanswered: bool | None = None) -> BulkResult:
-    """Send `template` to each recipient. With a `tag` (and a client with a store) every request is
+    """Send `template` to each recipient (a string for `Address.parse`, or an `Address` of its own kind,
+    as `messages.written_address` gives for "ShortCode:1065888"). With a `tag` (and a client with a store) every request is
     recorded under it, and recipients the MMSC already accepted a message for under that tag are
     skipped: an interrupted run started again goes on where it stopped, sending nobody twice.
     Ctrl-C (KeyboardInterrupt) ends it early: the requests in flight finish, nothing new starts,
@@ -538,12 +564,12 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
     and named in `maybe_delivered_to` (the first `keep`)."""
     tries: Counter = Counter()
     basis = campaign_tid_basis(client.core.store, tag, _country_code(client))
-    recipients, result = _plan(client.core.store, recipients, tag, tries, keep, _resends(client, resend_unanswered),
-                               _country_code(client), basis)
+    kinds: dict[str, m.Address] = {}
+    recipients, result = _plan(client.core.store, _by_value(recipients, kinds), tag, tries, keep,
+                               _resends(client, resend_unanswered), _country_code(client), basis)
     resumable = tag is not None and client.core.store is not None
     # (every request of the campaign is the template to one recipient: its size, once)
-    size = sendonce.request_size(client, dataclasses.replace(template, recipients=m.Recipients(
-        to=[recipients[0]]))) if resumable and recipients else None
+    size = sendonce.request_size(client, _to_one(template, recipients[0], kinds)) if resumable and recipients else None
     own = installation(client.core.store)
     lock = threading.Lock()
     started = time.monotonic()
@@ -554,7 +580,7 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
         nonlocal unreached_in_a_row
         if result.unreachable or stopping.is_set():  # (not tried: the run says how many are left)
             return
-        msg = dataclasses.replace(template, recipients=m.Recipients(to=[rcpt]))
+        msg = _to_one(template, rcpt, kinds)
         # (known before it goes, with a store: its record says how an interrupted send ended)
         tid = _next_tid(tag, basis(rcpt), tries, own) if resumable else (
             new_transaction_id() if client.core.store is not None else None)
@@ -585,8 +611,11 @@ def send_bulk(client, template: m.SubmitReq, recipients: Iterable[str], *, concu
             ok, why, r, unsure = False, f"not sent: the store failed: {type(exc).__name__}: {exc}", None, False
         except NoTimeLeft as exc:  # (its claim's lease ran out before an attempt could start: not sent)
             ok, why, r, unsure = False, f"not sent: {exc}", None, False
-        except KeyboardInterrupt:  # Ctrl-C ended its pause between attempts: not tried again
-            ok, r, why, unsure = False, None, "interrupted while waiting to try again", True
+        except KeyboardInterrupt as exc:  # Ctrl-C ended its pause between attempts: not tried again
+            # (as the client marked it: without a store, every such one was counted as one the MMSC
+            # may have, a 503 or a refused connection before it too)
+            ok, r, why = False, None, "interrupted while waiting to try again"
+            unsure = interrupted_arrival(exc) == MAY_HAVE_ARRIVED
             rec = _recorded(client.core.store, tid) if tid is not None else None
             if rec is not None and rec.error:  # (how its last attempt ended; without a record: unknown)
                 why, unsure = f"{why} ({rec.error})", may_have_arrived(rec.error)

@@ -664,6 +664,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     from . import messages as m  # noqa: PLC0415
     from . import versions  # noqa: PLC0415
     from .bulk import UNREACHABLE_STOP, MaybeDelivered, queue_bulk, read_recipients, send_bulk, send_tagged  # noqa: PLC0415
+    from .arrival import MAY_HAVE_ARRIVED, interrupted_arrival  # noqa: PLC0415
     from .display import printable, shown_time  # noqa: PLC0415
 
     mis_encoded = _mis_encoded_argument(args, ("attach", "smil", "to_file", "config", "conn_config"))
@@ -697,6 +698,12 @@ def cmd_send(args: argparse.Namespace) -> int:
         if problem := m.address_problem(r.strip()):
             print(f"mm7bind send: --to #{i}: the address {r.strip()!r} {problem}", file=sys.stderr)
             return EXIT_USAGE
+        try:  # (one rule with the send API and recipient files: "abc" is refused, "Number:abc" sent as written)
+            m.written_address(r)
+        except ValueError as exc:
+            print(f"mm7bind send: --to #{i}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    recipients = [m.written_address(r) for r in recipients]  # (a kind written before one: an Address of it)
     try:
         content = _content(args)
     except OSError as exc:
@@ -711,8 +718,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     from . import config as config_module  # noqa: PLC0415
 
     simulator = config_module.SIMULATOR_URL
-    hint = ("nothing listens at the simulator's address, tried for want of --mmsc or [mmsc] urls: is "
-            "`mm7bind simulate` running?" if cfg.mmsc.urls == [simulator] else "")
+    default = cfg.mmsc.urls == [simulator]
     profile = cfg.profile()
     if args.version:
         try:
@@ -735,11 +741,16 @@ def cmd_send(args: argparse.Namespace) -> int:
     if args.sender is not None and (problem := m.address_problem(args.sender.strip())):
         print(f"mm7bind send: --from: the address {args.sender.strip()!r} {problem}", file=sys.stderr)
         return EXIT_USAGE
+    try:  # (read as --to is: "ShortCode:1065888", a VASP's usual sender, goes as one)
+        sender = m.written_address(args.sender, recipient=False) if args.sender else None
+    except ValueError as exc:
+        print(f"mm7bind send: --from: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     template = m.SubmitReq(subject=args.subject, delivery_report=args.delivery_report or None,
                            read_reply=args.read_reply or None, content=content, linked_id=args.linked_id,
                            recipients=m.Recipients(to=recipients[:1]), vaspid=args.vaspid, vasid=args.vasid,
                            service_code=args.service_code,
-                           sender_address=m.Address.parse(args.sender) if args.sender else None)
+                           sender_address=m.Address.parse(sender) if sender else None)
     if content is None and not args.json:  # (MM7 allows it, a SubmitReq of a subject alone: said, not refused)
         print("mm7bind send: note: no --text, --attach or --smil: the message goes without content",
               file=sys.stderr)
@@ -807,19 +818,24 @@ def cmd_send(args: argparse.Namespace) -> int:
                     r = client.submit(template, tag=args.tag, transaction_id=tid)
             except (ConnectError, RequestTimeout) as exc:
                 return _not_sent(args, exc, "mm7bind send: not sent", EXIT_UNREACHABLE,
-                                 hint=hint if isinstance(exc, ConnectError) else "")
+                                 hint=_simulator_hint(exc.hint) if default and isinstance(exc, ConnectError) else "")
             except EncodeError as exc:  # our arguments, not the MMSC's doing: nothing went out
                 return _not_sent(args, exc, "mm7bind send: cannot build the message", EXIT_USAGE)
             except MM7Error as exc:
                 return _not_sent(args, exc, "mm7bind send: refused", EXIT_REFUSED)
             except STORE_ERRORS as exc:  # (the claim could not be taken: nothing went out)
                 return _not_sent(args, exc, "mm7bind send: not sent: the store failed", EXIT_UNREADABLE)
-            except KeyboardInterrupt:
-                what = "interrupted before the MMSC answered: it may have taken the message"
+            except KeyboardInterrupt as exc:
+                # (as the client recorded it: a request not yet gone out whole is one the MMSC cannot have)
+                maybe = interrupted_arrival(exc) == MAY_HAVE_ARRIVED
+                what = ("interrupted before the MMSC answered: it may have taken the message" if maybe else
+                        "interrupted before the message went out whole: the MMSC did not take it")
                 if args.json:
-                    print(_json(_outcome(ok=False, error="interrupted", message=what, transaction_id=tid)))
+                    print(_json(_outcome(ok=False, error="interrupted", message=what, may_have_arrived=maybe,
+                                         transaction_id=tid)))
                 else:
-                    named = f"TransactionID {tid}" if tid else f"tag {args.tag!r}: the same command again resumes it"
+                    again = "resumes it" if maybe else "sends it"
+                    named = f"TransactionID {tid}" if tid else f"tag {args.tag!r}: the same command again {again}"
                     print(f"mm7bind send: {what} ({named})", file=sys.stderr)
                 return EXIT_INTERRUPTED
             if r.earlier_unanswered and not args.json:  # (on stderr: stdout carries only a MessageID, for scripts)
@@ -853,6 +869,9 @@ def cmd_send(args: argparse.Namespace) -> int:
     if result.may_have_arrived:  # (not to be sent again by other means: the MMSC may have them)
         again = f"`--tag {args.tag}` again sends them with the same TransactionID" if args.tag else "check before sending again"
         print(f"{result.may_have_arrived} of the failed got no answer: the MMSC may have taken them ({again})")
+    # (the simulator's address, tried by default: said once, for the failure it was)
+    hint = next((_simulator_hint(why) for _, why in result.failures if why.startswith("ConnectError")), "") \
+        if default else ""
     if result.interrupted:
         left = result.total - result.sent - result.failed
         again = (f"`--tag {args.tag}` again sends only to those the MMSC has not accepted" if args.tag
@@ -865,8 +884,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         print(f"mm7bind send: stopped: no MMSC could be reached ({UNREACHABLE_STOP} requests in a row, each after its retries); "
               f"{left} recipients not tried; once it is back, {again}" + (f" ({simulator}: {hint})" if hint else ""),
               file=sys.stderr)
-    elif hint and any(why.startswith("ConnectError") for _, why in result.failures):
-        # (a run too short to stop: the simulator's address, tried by default, said once all the same)
+    elif hint:  # (a run too short to stop: the simulator's address, tried by default, said once all the same)
         print(f"mm7bind send: {simulator}: {hint}", file=sys.stderr)
     if result.skipped:
         # (not "accepted" alone: one waiting in the outbox, or another run's, may not have gone yet)
@@ -962,6 +980,26 @@ def _say_maybe_delivered(result) -> None:
         print(f"  ... and {result.maybe_delivered - 10} more")
 
 
+def _simulator_hint(said: str | None) -> str:
+    """What to say of a failure to connect to the simulator's address, tried for want of --mmsc or
+    [mmsc] urls, by the client's words for it (`said`: its hint, or the whole error): "" for one
+    neither refused nor unanswered there (a TLS failure, a proxy's: the client's own hint says it).
+    A connection nobody answered is no "nothing listens": a process there not taking connections
+    (hung), or a firewall dropping the packets."""
+    from .client import REFUSED_HINT, SILENT_HINT  # noqa: PLC0415
+
+    said = said or ""
+    if "the proxy's address" in said:
+        return ""
+    where = "the simulator's address, tried for want of --mmsc or [mmsc] urls"
+    if REFUSED_HINT in said:
+        return f"nothing listens at {where}: is `mm7bind simulate` running?"
+    if SILENT_HINT in said:
+        return (f"nothing answered at {where}, within connect_timeout: is what listens there hung, or does a "
+                "firewall drop the packets?")
+    return ""
+
+
 def _bulk_exit(result) -> int:
     if result.interrupted:
         return EXIT_INTERRUPTED
@@ -977,7 +1015,7 @@ def _outcome(**given) -> dict:
     """send --json for one recipient: every key there whatever the outcome (None when it does not
     apply), so that a script reads result["message_id"] or result["error"] without a KeyError."""
     return {"ok": False, "message_id": None, "transaction_id": None, "status": None, "text": None, "error": None,
-            "message": None, "http_status": None, "earlier_unanswered": False} | given
+            "message": None, "http_status": None, "earlier_unanswered": False, "may_have_arrived": False} | given
 
 
 def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, hint: str = "", **more) -> int:
@@ -1001,7 +1039,8 @@ def _not_sent(args: argparse.Namespace, exc: MM7Error, what: str, code: int, hin
                              status=mm7_status.code if mm7_status else None,
                              text=mm7_status.text if mm7_status else None,
                              http_status=status if isinstance(status, int) else getattr(exc, "http_status", None),
-                             earlier_unanswered=getattr(exc, "earlier_unanswered", False), **more)))
+                             earlier_unanswered=getattr(exc, "earlier_unanswered", False),
+                             may_have_arrived=isinstance(exc, SendError) and may_have_arrived(exc), **more)))
     else:
         # (a Fault's status alone, unless an earlier attempt got no answer: then its words say the MMSC may have it)
         plain = mm7_status and not getattr(exc, "earlier_unanswered", False)

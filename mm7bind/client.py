@@ -34,7 +34,7 @@ from . import __version__
 from . import messages as m
 from . import tlsrefusal, versions
 from .codec import HttpMessage, decode, encode
-from .arrival import EARLIER_UNANSWERED, MAY_HAVE_ARRIVED, PARTLY_SENT, arrival, may_have_arrived
+from .arrival import EARLIER_UNANSWERED, MAY_HAVE_ARRIVED, NOT_TAKEN, PARTLY_SENT, arrival, may_have_arrived
 from .auth import QOPS, DigestAnswer
 from .auth import _challenges as _digest_challenges
 from .content import Content
@@ -92,6 +92,17 @@ def not_http_url(url: object, of: str = "") -> str:
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+# How a failure to connect's hint begins (`SendError.hint`), for a program to tell them apart: refused
+# (nothing listening there), or no answer at all within connect_timeout.
+REFUSED_HINT, SILENT_HINT = "nothing listens at", "nothing answered at"
+
+
+def _host_port(url: str) -> str:
+    """host:port of `url` (its scheme's port when it names none), without credentials."""
+    parts = urlsplit(url)
+    return parts.netloc.rpartition("@")[2] + ("" if parts.port else f":{_DEFAULT_PORTS.get(parts.scheme, 80)}")
 
 
 def _refused(exc: BaseException) -> bool:
@@ -178,7 +189,7 @@ class ClientConfig:
     vaspid: str | None = None
     vasid: str | None = None
     service_code: str | None = None
-    sender_address: str | None = None
+    sender_address: m.Address | str | None = None  # (a str: as `Address.parse` reads it)
 
     __repr__ = repr_showing_no_secret_header  # (an Authorization or token header among `headers`)
 
@@ -751,10 +762,15 @@ class ClientCore:
         if hint and tlsrefusal.certificate_alert(exc):  # (the hint names the alert: nothing more to say)
             why, hint = hint, ""
         elif not hint and kind == "connect" and _refused(exc):  # (a wrong port, or the peer down)
-            parts = urlsplit(url)
-            where = parts.netloc.rpartition("@")[2]
-            where += "" if parts.port else f":{_DEFAULT_PORTS[parts.scheme]}"
-            hint = f"nothing listens at {where}; is {peer} up, and is that its port?"
+            # (through a proxy, the proxy is what we connect to: the MMSC's address is not the one refusing)
+            where, who = (f"the proxy's address {_host_port(self.config.proxy)}", "the proxy") if self.config.proxy \
+                else (_host_port(url), peer)
+            hint = f"{REFUSED_HINT} {where}; is {who} up, and is that its port?"
+        elif not hint and timed_out == "connect" and why == self.timeout_words("connect"):
+            # (no refusal came back: the packets went nowhere, or were dropped on the way; "nothing
+            # listens" sent its user looking for a server that was never reached)
+            where = f"the proxy's address {_host_port(self.config.proxy)}" if self.config.proxy else _host_port(url)
+            hint = f"{SILENT_HINT} {where}: a wrong host, or a firewall dropping the packets?"
         if kind == "too-large":  # an answer, but no MM7 one: the same request would get it again
             return self.give_up(p, ProtocolError(f"answer from {shown} {exc}: not read further", **kw))
         if hint:
@@ -915,7 +931,9 @@ class ClientCore:
         """A send cancelled or interrupted (`exc`, raised on to the caller) while `doing`: recorded
         and logged as what the MMSC may have, so a resend can use the same TransactionID.
         `partly_sent`: while its request went out, before its last byte did: recorded as not taken
-        (`SendError.partly_sent`), unless an earlier attempt may have arrived."""
+        (`SendError.partly_sent`), unless an earlier attempt may have arrived. `exc` is marked with
+        what was recorded (`arrival.interrupted_arrival`), for its caller to say."""
+        exc.mm7_arrival = MAY_HAVE_ARRIVED if may_have_arrived else NOT_TAKEN  # type: ignore[attr-defined]
         if may_have_arrived:
             self.finish(p, error=SendInterrupted(
                 f"{type(exc).__name__} while {doing} {shown_url(url)}: "
@@ -1229,14 +1247,37 @@ def dump(direction: str, url: str, headers: dict, body) -> None:
 _R = TypeVar("_R")  # what `send` gives: a Result (Client), or a coroutine of one (AsyncClient)
 
 
+def _given(msg: m.Message | Prepared, transaction_id: str | None,
+           tag: str | None) -> tuple[Prepared | None, m.Message, str | None, str | None]:
+    """What a send was given → (the request `prepare` made, or None; the message, its TransactionID
+    and tag). A prepared request's own TransactionID and tag are the ones it goes with: others
+    given beside them are refused, not sent under a TransactionID the body does not carry."""
+    if not isinstance(msg, Prepared):
+        return None, msg, transaction_id, tag
+    if transaction_id not in (None, msg.transaction_id) or tag not in (None, msg.tag):
+        raise ValueError("a prepared request goes with the TransactionID and tag it was prepared with: "
+                         "give them to prepare()")
+    # (fresh for this send: what an earlier send of it noted is not this one's)
+    p = dataclasses.replace(msg, started=time.monotonic(), records=None, unanswered=False, unanswered_at=None)
+    return p, p.message, p.transaction_id, p.tag
+
+
 class _Operations(Generic[_R]):
     """Message building for the five VASP operations; `send` is the client's own."""
 
     config: ClientConfig
     core: ClientCore
 
-    def send(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> _R:
+    def send(self, msg: m.Message | Prepared, *, transaction_id: str | None = None, tag: str | None = None) -> _R:
         raise NotImplementedError
+
+    def prepare(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> Prepared:
+        """`msg` encoded as `send` would send it (the configured defaults filled in; `transaction_id` a
+        new one when None), for a caller that needs its size first (`prepared.http.length`: a claim's
+        lease counts its upload) without encoding it twice: `send(prepared)` sends these bytes (not
+        by two sends at once: a large body is one stream). Raises `EncodeError` for a message that
+        cannot be built."""
+        return self.core.prepare(msg, transaction_id, tag)
 
     def _setup(self, urls, config: ClientConfig | None, store, sleep,  # noqa: ANN001
                settings: dict, metrics=None) -> ClientConfig:
@@ -1894,16 +1935,24 @@ class Client(_Operations[Result]):
         (`ConnectError`, `RequestTimeout`, `HTTPStatusError`, `ProtocolError`); a message that
         cannot be built, `EncodeError`, before anything goes out. A VASP's request gets the
         configured VASPID, VASID, ServiceCode and SenderAddress where it has none.
-        `transaction_id`: a new one when None; `tag`: recorded under it in the store (a campaign)."""
+        `transaction_id`: a new one when None; `tag`: recorded under it in the store (a campaign).
+        `msg` may be what `prepare` made: sent as it was encoded there (its TransactionID and tag)."""
+        prepared, msg, transaction_id, tag = _given(msg, transaction_id, tag)
         earlier_at = self.core.earlier_unanswered_at(transaction_id)
         steps = self.core.exchange(msg, transaction_id, tag, earlier_at=earlier_at,
-                                   deadline=getattr(_progress, "until", None))
+                                   deadline=getattr(_progress, "until", None), prepared=prepared)
         reply = None
+        posted = False
         while True:
             try:
                 action = steps.send(reply)
             except StopIteration as done:
                 return done.value
+            except BaseException as exc:
+                if not posted and not isinstance(exc, Exception) and not hasattr(exc, "mm7_arrival"):
+                    exc.mm7_arrival = NOT_TAKEN  # type: ignore[attr-defined]  (while it was encoded: nothing went out)
+                raise
+            posted = posted or isinstance(action, Post)
             try:
                 if isinstance(action, Sleep):
                     _pause(self.sleep, action.seconds)
@@ -2107,11 +2156,11 @@ class AsyncClient(_Operations[Coroutine[Any, Any, Result]]):
     async def send(self, msg: m.Message, *, transaction_id: str | None = None, tag: str | None = None) -> Result:
         """`Client.send`, awaited: any request as built → the `Result` of its MM7 response; a
         Fault raises `FaultError`, no usable answer another `SendError`, a message that cannot be
-        built `EncodeError`, before anything goes out."""
+        built `EncodeError`, before anything goes out; `msg` may be what `prepare` made."""
         records: list[SentRecord] = []
-        prepared = None
+        prepared, msg, transaction_id, tag = _given(msg, transaction_id, tag)
         content = getattr(msg, "content", None)
-        if isinstance(content, Content) and content.total_size > STREAM_ABOVE:
+        if prepared is None and isinstance(content, Content) and content.total_size > STREAM_ABOVE:
             # Encoding a large message (its files read, MIME written) on the event loop would stop
             # every other task on it meanwhile: a worker thread does it. (Small ones: not worth a
             # thread.)

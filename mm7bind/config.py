@@ -220,6 +220,7 @@ class Config:
 
     def client_settings(self) -> dict[str, Any]:
         """[mmsc] and [vasp] as `Client` keywords (urls, profile, credentials, TLS, retry policy...)."""
+        from .messages import written_address  # noqa: PLC0415
         from .retry import RetryPolicy  # noqa: PLC0415
 
         m, v = self.mmsc, self.vasp
@@ -238,7 +239,9 @@ class Config:
             "round_robin": m.round_robin, "accept_transaction_id_mismatch": m.accept_transaction_id_mismatch,
             "retry": RetryPolicy(max_attempts=m.max_attempts, backoff=m.backoff, on_timeout=m.retry_on_timeout),
             "rate_limit": m.rate_limit or None, "vaspid": v.vaspid or None, "vasid": v.vasid or None,
-            "service_code": v.service_code or None, "sender_address": v.sender_address or None,
+            "service_code": v.service_code or None,
+            # (read as --from is: "ShortCode:1065888" one of that kind)
+            "sender_address": written_address(v.sender_address, recipient=False) if v.sender_address else None,
             "country_code": v.country_code or None,
         }
 
@@ -827,6 +830,13 @@ def check(cfg: Config) -> list[Problem]:
                 err(where, f"{item!r} is not an address or network")
         return found
 
+    if cfg.vasp.sender_address:
+        from .messages import written_address  # noqa: PLC0415
+
+        try:
+            written_address(cfg.vasp.sender_address, recipient=False)
+        except ValueError as exc:  # ("ShortCode:" and nothing after it)
+            err("vasp.sender_address", str(exc))
     if cfg.vasp.country_code and not re.fullmatch(r"[1-9][0-9]{0,2}", cfg.vasp.country_code):
         err("vasp.country_code", f"must be a country calling code, 1 to 3 digits (86, 1, 44), not "
                                  f"{cfg.vasp.country_code!r}")

@@ -30,6 +30,8 @@ __all__ = [
     "AddressKind",
     "AddressCoding",
     "address_problem",
+    "written_address",
+    "written_kind",
     "ChargedParty",
     "ContentClass",
     "ContentRef",
@@ -177,6 +179,38 @@ def address_problem(value: str) -> str | None:
     Only what we send is checked: an address a peer sent is read and kept as it came."""
     bad = _NOT_IN_ADDRESS.search(value)
     return None if bad is None else f"holds a control character (U+{ord(bad.group()):04X})"
+
+
+_KINDS = {k.value.lower(): k for k in AddressKind}  # (the element names, in any case)
+
+
+def written_address(text: str, *, recipient: bool = True) -> Address | str:
+    """An address as a person writes one to send to or from (`mm7bind send --to` and `--from`, a
+    recipient file, the send API's to, cc, bcc and sender_address): "Number:", "ShortCode:" or
+    "RFC2822Address:" before it (in any case) sends it as that kind, as it is (an `Address`); else
+    it is kept as written, for `Address.parse` — one with an "@" an RFC2822Address, one with a
+    digit a Number. One with neither ("abc", a name, a column's header) is no phone number, short
+    code or e-mail address: as a `recipient` it went out as a Number nobody has, and is a
+    ValueError saying how to send it all the same; a sender (`recipient=False`) is kept (an MMSC
+    may show a name, or put its own in)."""
+    text = text.strip()
+    kind = written_kind(text)
+    if kind is not None:
+        rest = text.partition(":")[2]
+        if not rest.strip():
+            raise ValueError(f"{text!r} names the kind {kind.value} and no address after it")
+        return Address(rest.strip(), kind)
+    if recipient and "@" not in text and not any(ch.isdigit() for ch in text):
+        raise ValueError(f"{text!r} is no phone number, short code or e-mail address (it has neither a digit nor an "
+                         f"@): to send it as it is, write its kind before it, \"Number:{text}\" (or ShortCode:, "
+                         "RFC2822Address:)")
+    return text
+
+
+def written_kind(text: str) -> AddressKind | None:
+    """The kind an address written with one before it names ("ShortCode:1065888"), else None."""
+    head, colon, _ = text.partition(":")
+    return _KINDS.get(head.strip().lower()) if colon else None
 
 
 def Number(value: str, **kw: Any) -> Address:  # noqa: N802 (reads like the element)

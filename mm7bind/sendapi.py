@@ -112,8 +112,12 @@ def submit_from_json(data: Any, *, max_recipients: int = MAX_RECIPIENTS, max_par
             except StopIteration:
                 known = ", ".join(e.value for e in enum)
                 raise ApiError(400, f"{key}: {fields[key]!r} is not one of {known}") from None
-    if "sender_address" in fields:
+    if "sender_address" in fields:  # (as a recipient is read: "ShortCode:1065888" one of that kind)
         _check_address("sender_address", fields["sender_address"].strip())
+        try:
+            fields["sender_address"] = m.written_address(fields["sender_address"], recipient=False)
+        except ValueError as exc:
+            raise ApiError(400, f"sender_address: {exc}") from None
     if fields.get("transaction_id") == "":
         raise ApiError(400, _EMPTY_KEY.format("transaction_id"))
     how = Submission(None, fields.pop("transaction_id", None), fields.pop("tag", None), fields.pop("queue", False))
@@ -139,7 +143,7 @@ def submit_from_json(data: Any, *, max_recipients: int = MAX_RECIPIENTS, max_par
     # One number written two ways ("+8613800000001", "86 138-0000-0001"; "13800000001" too with the
     # client's country_code) is one recipient, as there.
     seen: set[str] = set()
-    to, cc, bcc = ([a for a in addresses if not ((k := recipient_key(a, country_code)) in seen or seen.add(k))]
+    to, cc, bcc = ([a for a in addresses if not ((k := recipient_key(str(a), country_code)) in seen or seen.add(k))]
                    for addresses in (to, cc, bcc))
     content = _content(data, max_parts)
     try:
@@ -157,7 +161,9 @@ def _typed(data: dict, key: str, kind: type) -> Any:
     return value
 
 
-def _addresses(data: dict, key: str) -> list[str]:
+def _addresses(data: dict, key: str) -> list[m.Address | str]:
+    """The addresses of `key` as `messages.written_address` reads them: "ShortCode:1065888" one of
+    that kind, "abc" (no digit, no "@") refused, naming the field, rather than sent as a Number."""
     value = data.get(key)
     if value is None:
         return []
@@ -165,9 +171,15 @@ def _addresses(data: dict, key: str) -> list[str]:
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise ApiError(400, f"{key} must be an address or a list of addresses")
+    out = []
     for i, v in enumerate(value, 1):  # (counted from 1, as parts[1] is the first part)
-        _check_address(f"{key}[{i}]" if isinstance(data[key], list) else key, v.strip())
-    return [v.strip() for v in value]
+        where = f"{key}[{i}]" if isinstance(data[key], list) else key
+        _check_address(where, v.strip())
+        try:
+            out.append(m.written_address(v))
+        except ValueError as exc:
+            raise ApiError(400, f"{where}: {exc}") from None
+    return out
 
 
 def _check_address(where: str, value: str) -> None:
@@ -360,8 +372,11 @@ class SendApi:
         tid = how.transaction_id
         if how.queue:
             return self._enqueue(how, fingerprint)
-        held, mine = sendonce.claim(store, tid, self.client.config, fingerprint,
-                                    size=sendonce.request_size(self.client, how.message))
+        try:  # (encoded once: its size for the claim's lease, and the request sent)
+            request, size = sendonce.prepared(self.client, how.message, tid, how.tag)
+        except EncodeError as exc:  # a value the schema refuses: nothing claimed, nothing sent
+            raise ApiError(400, str(exc)) from None
+        held, mine = sendonce.claim(store, tid, self.client.config, fingerprint, size=size)
         try:
             queued = store.outbox_find(tid) if hasattr(store, "outbox_find") else None
             before = store.sent_by_transaction_id(tid)
@@ -397,7 +412,7 @@ class SendApi:
             raise ApiError(409, f"the request with transaction_id {tid!r} was accepted before: not sent again")
         accepted = False
         try:
-            rsp = self._send(how.message, tid, how.tag)
+            rsp = self._send(request, tid, how.tag)
             accepted = rsp.status == 200 and json.loads(rsp.body)["ok"]
             return rsp
         finally:
@@ -429,7 +444,8 @@ class SendApi:
                            "next_at": item.next_at.isoformat() if item.state == "queued" else None,
                            "expires_at": item.expires_at.isoformat()})
 
-    def _send(self, msg: m.Message, transaction_id: str | None, tag: str | None) -> Response:
+    def _send(self, msg, transaction_id: str | None, tag: str | None) -> Response:
+        """`msg`: a message, or the client's request `prepare`d from it."""
         try:
             result = self.client.send(msg, transaction_id=transaction_id, tag=tag)
         except EncodeError as exc:  # a value the schema refuses: the caller's to fix

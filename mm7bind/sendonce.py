@@ -53,6 +53,19 @@ def request_size(client, msg) -> int | None:
         return None
 
 
+def prepared(client, msg, transaction_id: str, tag: str | None = None) -> tuple[object, int | None]:
+    """`msg` encoded once, for `client` to send under `transaction_id` → (what to give its `send`,
+    the request's bytes, which a claim's lease counts: `upload_time`): the size and the request
+    sent are one encoding (`Client.prepare`). A client without `prepare` (one of one's own): `msg`
+    itself, its size not known. Raises `EncodeError` for a message that cannot be built, before
+    anything is claimed."""
+    prepare = getattr(client, "prepare", None)
+    if prepare is None:
+        return msg, None
+    p = prepare(msg, transaction_id=transaction_id, tag=tag)
+    return p, p.http.length
+
+
 def pause_time(config) -> float:
     """The longest pause between two attempts: the longest backoff with its jitter, or as long as
     an MMSC's Retry-After asks, up to `max_retry_after` (counting `max_backoff` alone, a claim or

@@ -18,6 +18,7 @@ import pytest
 
 import mm7bind as mm7
 from mm7bind import bulk
+from mm7bind import client as client_module
 from mm7bind.arrival import MAY_HAVE_ARRIVED, NOT_TAKEN, arrival, may_have_arrived
 from mm7bind.client import AsyncClient, Client
 from mm7bind.errors import ConnectError, FaultError, HTTPStatusError, ProtocolError, RequestTimeout, TransportError
@@ -271,7 +272,22 @@ def test_a_connection_that_never_opens_names_the_connect_timeout(asynchronous):
         for s in fillers:
             s.close()
         listener.close()
-    assert str(err.value) == f"cannot connect to http://127.0.0.1:{port}/mm7: no connection within 0.3 s (connect_timeout)"
+    # (no refusal came back: not "nothing listens", which sent its user looking for a server down)
+    assert str(err.value) == (f"cannot connect to http://127.0.0.1:{port}/mm7: nothing answered at 127.0.0.1:{port}: a "
+                              "wrong host, or a firewall dropping the packets? (no connection within 0.3 s "
+                              "(connect_timeout))")
+    assert err.value.hint.startswith(client_module.SILENT_HINT)
+
+
+@BOTH
+def test_a_proxy_refusing_the_connection_is_named_not_the_mmsc(asynchronous):
+    """Through a proxy, a refused connection is the proxy's: "nothing listens at" the MMSC's address
+    sent its user to an MMSC that was never reached."""
+    proxy = dead_url().removesuffix("/mm7")
+    with pytest.raises(ConnectError) as err:
+        send(asynchronous, "http://mmsc.example:8080/mm7", proxy=proxy, retry=RetryPolicy.never())
+    assert err.value.hint == (f"nothing listens at the proxy's address {proxy.removeprefix('http://')}; is the proxy "
+                              "up, and is that its port?"), str(err.value)
 
 
 @BOTH
@@ -873,3 +889,39 @@ def test_a_send_interrupted_before_its_request_went_out_whole_after_one_that_may
         _interrupted_send(srv, big, asynchronous, srv.head, store)
     rec = store.sent_by_transaction_id("tid-interrupted")
     assert arrival(rec.error) == MAY_HAVE_ARRIVED and "may have taken it" in rec.error, rec.error
+
+
+@BOTH
+def test_a_prepared_request_is_sent_as_it_was_encoded(asynchronous, monkeypatch):
+    """`prepare` encodes a message once (its size known before it goes: a claim's lease counts
+    it); `send` of what it made sends those bytes, under its TransactionID and tag, encoding
+    nothing again. Another TransactionID given beside it is refused: the body carries its own."""
+    from mm7bind import client as client_module
+    encodes = []
+    encode = client_module.encode
+    monkeypatch.setattr(client_module, "encode", lambda *a, **kw: encodes.append(1) or encode(*a, **kw))
+    store = MemoryStore()
+    msg = mm7.SubmitReq(recipients=["+8613800000000"], content=mm7.Content(parts=[
+        mm7.Part.from_bytes(b"x" * 200_000, "application/octet-stream")]))  # (streamed: past STREAM_ABOVE)
+    with FakeServer() as mmsc:
+        if asynchronous:
+            async def main():
+                async with AsyncClient(mmsc.url, store=store, vaspid="800001") as c:
+                    p = c.prepare(msg, transaction_id="tid-prepared", tag="t")
+                    with pytest.raises(ValueError, match="prepared with"):
+                        await c.send(p, transaction_id="another")
+                    return p, await c.send(p)
+
+            p, result = asyncio.run(main())
+        else:
+            with Client(mmsc.url, store=store, vaspid="800001") as c:
+                p = c.prepare(msg, transaction_id="tid-prepared", tag="t")
+                with pytest.raises(ValueError, match="prepared with"):
+                    c.send(p, transaction_id="another")
+                result = c.submit(p, transaction_id="tid-prepared", tag="t")
+        [request] = mmsc.requests
+    assert len(encodes) == 1 and result.ok and result.transaction_id == "tid-prepared"
+    assert request.body == p.http.to_bytes() and len(request.body) == p.http.length > 200_000
+    assert request.decode().body.vaspid == "800001"  # (the configured defaults, filled in by prepare)
+    rec = store.sent_by_transaction_id("tid-prepared")
+    assert rec.ok and rec.tag == "t"

@@ -179,7 +179,7 @@ def test_send_reports_every_kind_of_refusal(simulator, tmp_path):
     # answer["message_id"] after a refusal, or answer["error"] after a success, without a KeyError.
     accepted = json.loads(run("send", "--mmsc", simulator.url, "--to", "1", "--json").stdout)
     keys = {"ok", "message_id", "transaction_id", "status", "text", "error", "message", "http_status",
-            "earlier_unanswered"}
+            "earlier_unanswered", "may_have_arrived"}
     assert set(accepted) == set(refused) == set(json.loads(proc.stdout)) == keys
     assert accepted["error"] is None and accepted["http_status"] == 200 and json.loads(proc.stdout)["message_id"] is None
     # Several recipients: one JSON object for the whole run.
@@ -2271,3 +2271,77 @@ def test_the_store_and_configuration_errors_name_the_command_as_given(tmp_path):
                "--mmsc", f"http://127.0.0.1:{refused_port()}/mm7")
     assert proc.returncode == 2 and proc.stderr.startswith(
         f"mm7bind send: the store {tmp_path / 'folder.db'} cannot be used: "), proc.stderr
+
+
+def test_a_send_interrupted_before_its_request_went_out_says_the_mmsc_did_not_take_it(tmp_path):
+    """Ctrl-C while a single send waited to try again after a refused connection: nothing reached
+    the MMSC, and it was said as "it may have taken the message" all the same (its sender checking,
+    or holding back a message that never went)."""
+    from .fake_http import dead_url
+
+    (tmp_path / "c.toml").write_text("[mmsc]\nmax_attempts = 2\nbackoff = 30\n", encoding="utf-8")
+    for extra in (["--json"], []):
+        proc = subprocess.Popen([*CTRL_C_ABLE, "send", "--config", str(tmp_path / "c.toml"), "--mmsc", dead_url(),
+                                 "--to", "1", "--text", "x", "-v", *extra], cwd=ROOT, env=ENV,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        said = []
+        for line in proc.stderr:  # (-v: the client's line for the failed attempt, then its 30 s wait)
+            said.append(line)
+            if "again in" in line:
+                break
+        time.sleep(1)  # (said just before its wait begins: the wait is 30 s)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        err = "".join(said) + err
+        assert proc.returncode == 130 and "Traceback" not in err, err
+        if extra:
+            answer = json.loads(out)
+            assert answer["error"] == "interrupted" and answer["may_have_arrived"] is False, answer
+            assert "did not take it" in answer["message"]
+        else:
+            assert "interrupted before the message went out whole: the MMSC did not take it" in err, err
+            assert "may have taken" not in err
+
+
+def test_a_recipient_that_is_no_number_short_code_or_e_mail_address_is_refused_unless_its_kind_is_written(tmp_path):
+    """`send --to abc` went out as a Number nobody has, where a recipient file refused it and the
+    send API took it alike: one rule now. A kind written before it sends it as written, whichever
+    the way it is given — one message, several, a file, under a tag (resumed: not sent twice)."""
+    from mm7bind.bulk import read_recipients
+
+    from .fake_http import FakeServer
+
+    refused = run("send", "--mmsc", "http://127.0.0.1:9/mm7", "--to", "+8613800000001", "--to", "abc", "--text", "x")
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr == ("mm7bind send: --to #2: 'abc' is no phone number, short code or e-mail address (it has "
+                              "neither a digit nor an @): to send it as it is, write its kind before it, "
+                              "\"Number:abc\" (or ShortCode:, RFC2822Address:)\n")
+    with pytest.raises(ValueError, match=r"x.csv, line 2: 'abc' is no number or e-mail address: the recipients go in "
+                                         r"the first column \(to send it as it is all the same, write its kind before "
+                                         r"it: \"Number:abc\"\)"):
+        read_recipients("x.csv", b"13800000001\nabc\n")
+    # (a kind written in the first row is no header)
+    assert read_recipients("x.csv", b"Number:abc\nshortcode: 10086\n") == ["Number:abc", "shortcode: 10086"]
+    (tmp_path / "list.csv").write_bytes(b"Number:abc\nshortcode: 10086\n")
+    (tmp_path / "c.toml").write_text(f'[store]\npath = "{tmp_path / "vasp.db"}"\n', encoding="utf-8")
+    with FakeServer() as mmsc:
+        # (a sender is read so too, a name kept: an MMSC may show it, or put its own in)
+        (tmp_path / "sender.toml").write_text('[vasp]\nsender_address = "shortcode:1065888"\n', encoding="utf-8")
+        for way in (["--from", "ShortCode:1065888"], ["--config", str(tmp_path / "sender.toml")], ["--from", "VIP"]):
+            proc = run("send", "--mmsc", mmsc.url, "--to", "1", *way, "--text", "x")
+            sender = mmsc.requests.pop().decode().body.sender_address
+            assert proc.returncode == 0, proc.stderr
+            assert (sender.kind.value, sender.value) == (("Number", "VIP") if "VIP" in way else ("ShortCode", "1065888"))
+        (tmp_path / "sender.toml").write_text('[vasp]\nsender_address = "ShortCode:"\n', encoding="utf-8")
+        proc = run("send", "--mmsc", mmsc.url, "--to", "1", "--config", str(tmp_path / "sender.toml"))
+        assert proc.returncode == 3 and "vasp.sender_address: 'ShortCode:' names the kind ShortCode and no " \
+                                       "address after it" in proc.stderr, proc.stderr
+        for way in (["--to", "Number:abc", "--to", "ShortCode:10086"], ["--to-file", str(tmp_path / "list.csv")],
+                    ["--to", "RFC2822Address:ops", "--tag", "one", "--config", str(tmp_path / "c.toml")],
+                    ["--to", "RFC2822Address:ops", "--tag", "one", "--config", str(tmp_path / "c.toml")]):
+            proc = run("send", "--mmsc", mmsc.url, *way, "--text", "x")
+            assert proc.returncode == 0, proc.stderr
+        sent = [(a.kind.value, a.value) for r in mmsc.requests for a in r.decode().body.recipients.to]
+    assert sorted(sent[:2]) == sorted(sent[2:4]) == [("Number", "abc"), ("ShortCode", "10086")]  # (in any order)
+    assert sent[4:] == [("RFC2822Address", "ops")]
+    assert "skipped: ops was accepted" in proc.stdout  # (the tag's record names it by its value)

@@ -251,3 +251,44 @@ def test_version_help_says_all_the_command_prints(capsys):
     with pytest.raises(SystemExit):
         main(["version", "--help"])
     assert "the schema versions" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_send_to_the_simulators_address_that_never_answers_is_not_told_nothing_listens(capsys, monkeypatch,
+                                                                                         tmp_path):
+    """A connection to the simulator's address (tried for want of --mmsc) that timed out was told
+    "nothing listens ... is `mm7bind simulate` running?": something is there, taking no
+    connections (hung), or a firewall drops the packets. One message and a campaign alike."""
+    import socket
+
+    from mm7bind import config
+    from mm7bind.cli import main
+
+    listener = socket.socket()  # (never accepting, its queue full: the next handshake gets no answer)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        fillers.append(s)
+    monkeypatch.setattr(config, "SIMULATOR_URL", f"http://127.0.0.1:{port}/mm7")
+    monkeypatch.chdir(tmp_path)
+    for var in [v for v in os.environ if v.startswith("MM7BIND_MMSC_")]:
+        monkeypatch.delenv(var)
+    (tmp_path / "c.toml").write_text("[mmsc]\nconnect_timeout = 0.3\nmax_attempts = 1\n", encoding="utf-8")
+    try:
+        one = main(["send", "--config", "c.toml", "--to", "1", "--text", "x"])
+        err = capsys.readouterr().err
+        many = main(["send", "--config", "c.toml", "--to", "1", "--to", "2", "--text", "x", "--quiet"])
+        err_many = capsys.readouterr().err
+    finally:
+        for s in fillers:
+            s.close()
+        listener.close()
+    assert one == 4 and many == 4
+    for said in (err, err_many):
+        assert "nothing listens" not in said and "nothing answered at the simulator's address" in said, said
+        assert "firewall" in said and said.count("nothing answered") == 1, said
+    assert err.rstrip().endswith("(no connection within 0.3 s (connect_timeout))"), err  # (the cause last)

@@ -1580,3 +1580,33 @@ def test_a_large_item_s_lease_covers_its_upload_at_the_minimum_rate(store):
     assert done.state == "sent"
     [(lease, deadline)] = seen
     assert lease > timedelta(seconds=own - 60) and deadline > own - 60
+
+
+def test_a_message_sent_under_a_tag_is_encoded_once_and_its_claim_counts_its_bytes(store, monkeypatch):
+    """`send_tagged` (`mm7bind send --to X --tag T`) encoded its message for its size (the
+    recipient's claim counts its upload at `upload_min_rate`) and again to send it: once now, the
+    bytes measured the ones sent."""
+    from mm7bind import bulk, sendonce
+    from mm7bind import client as client_module
+
+    from .fake_http import FakeServer
+
+    encodes = []
+    encode = client_module.encode
+    monkeypatch.setattr(client_module, "encode", lambda *a, **kw: encodes.append(1) or encode(*a, **kw))
+    content = mm7.Content(parts=[mm7.Part.from_bytes(b"x" * 300_000, "application/octet-stream")])
+    msg = mm7.SubmitReq(recipients=["+8613800000001"], content=content)
+    with FakeServer() as mmsc, mm7.Client(mmsc.url, store=store, upload_min_rate=1000) as client:
+        leases = []
+        submit = client.submit
+
+        def watching(request, **kwargs):
+            leases.append(store.send_claim_get(bulk.recipient_claim("one", "+8613800000001")).lease_until - utcnow())
+            return submit(request, **kwargs)
+
+        client.submit = watching
+        result = bulk.send_tagged(client, msg, "one")
+        [request] = mmsc.requests
+    assert result.ok and len(encodes) == 1
+    own = sendonce.lease(client.config, len(request.body))
+    assert own - timedelta(minutes=1) < leases[0] <= own

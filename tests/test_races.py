@@ -1194,3 +1194,34 @@ def test_a_campaign_s_claim_on_a_recipient_covers_a_large_message_s_upload(store
         size = len(mmsc.requests[0].body)
     assert result.sent == 1
     assert claims[0] > sendonce.lease(client.config, size) - timedelta(minutes=1) > sendonce.lease(client.config) * 2
+
+
+def test_a_campaign_without_a_store_interrupted_between_attempts_counts_what_no_mmsc_took_as_not_taken():
+    """Without a store (no record of how the last attempt ended), each send Ctrl-C ended in its
+    pause was counted as one the MMSC may have ("N of the failed got no answer"), after a 503 too:
+    the client's mark on the interruption says it took nothing."""
+    import os
+    import signal
+
+    from mm7bind.bulk import send_bulk
+
+    from .fake_http import FakeServer, Reply
+
+    arrived, interrupt = [], threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))  # (Ctrl-C)
+
+    def busy(req):
+        arrived.append(req)
+        if len(arrived) == 2:  # (both workers have had their answer: each waits now)
+            interrupt.start()
+        return Reply(503, b"busy", {"Retry-After": "60"})
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # (the suite may run with it ignored)
+    try:
+        with FakeServer(busy) as mmsc, mm7.Client(mmsc.url, retry=mm7.RetryPolicy(max_attempts=3)) as client:
+            result = send_bulk(client, mm7.SubmitReq(recipients=["0"]), ["+8613800000001", "+8613800000002",
+                                                                          "+8613800000003"], concurrency=2)
+    finally:
+        interrupt.cancel()
+        signal.signal(signal.SIGINT, previous)
+    assert result.interrupted and len(arrived) == 2
+    assert (result.sent, result.failed, result.may_have_arrived) == (0, 2, 0), result

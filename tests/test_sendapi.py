@@ -788,3 +788,61 @@ def test_a_large_message_s_claim_covers_its_upload_at_the_minimum_rate(sim):
     assert status == 200 and got["ok"], got
     own = sendonce.lease(client.config, 1_000_000)
     assert claims[0] > own - timedelta(minutes=1) and own > sendonce.lease(client.config) * 2
+
+
+
+def test_a_send_with_a_transaction_id_encodes_its_message_once(monkeypatch):
+    """Sent at most once (with a store), a message was encoded for its size (the claim's lease)
+    and again to be sent: a large one's MIME written twice. The request that goes out is the one
+    measured, and the claim counts its bytes."""
+    from mm7bind import client as client_module
+    from mm7bind import sendonce
+    from mm7bind.store import MemoryStore, utcnow
+
+    from .fake_http import FakeServer
+
+    encodes = []
+    encode = client_module.encode
+    monkeypatch.setattr(client_module, "encode", lambda *a, **kw: encodes.append(1) or encode(*a, **kw))
+    store = MemoryStore()
+    data = base64.b64encode(b"x" * 300_000).decode()
+    with FakeServer() as mmsc, mm7.Client(mmsc.url, store=store, upload_min_rate=1000) as client:
+        leases, sent = [], []
+        send = client.send
+
+        def watching(msg, **kwargs):
+            leases.append(store.send_claim_get("order-once").lease_until - utcnow())
+            sent.append(msg.http.to_bytes())
+            return send(msg, **kwargs)
+
+        client.send = watching
+        status, got = call(SendApi(client), {"to": "+8613800000000", "transaction_id": "order-once", "parts": [
+            {"content_type": "application/octet-stream", "data": data}]})
+        [request] = mmsc.requests
+    assert status == 200 and got["ok"], got
+    assert len(encodes) == 1 and request.body == sent[0]
+    own = sendonce.lease(client.config, len(request.body))
+    assert own - timedelta(minutes=1) < leases[0] <= own
+
+
+
+def test_a_recipient_that_is_no_number_short_code_or_e_mail_address_is_a_400_unless_its_kind_is_written(sim):
+    """"abc" went out as a Number nobody has (a recipient file refused it): a 400 naming the field
+    and how to send it all the same; a kind written before an address sends it as that kind."""
+    with mm7.Client(sim.url) as client:
+        api = SendApi(client)
+        status, got = call(api, {"to": ["+8613800000000"], "cc": ["+8613800000001", "abc"], "text": "x"})
+        assert status == 400 and got["message"].startswith("cc[2]: 'abc' is no phone number, short code or e-mail "
+                                                           "address") and '"Number:abc"' in got["message"], got
+        assert not sim.messages
+    from .fake_http import FakeServer
+
+    with FakeServer() as mmsc, mm7.Client(mmsc.url) as client:
+        status, got = call(SendApi(client), {"to": ["shortcode:1065888", "Number:abc", "RFC2822Address: ops"],
+                                             "sender_address": "ShortCode:1065888", "text": "x"})
+        assert status == 200 and got["ok"], got
+        [request] = mmsc.requests
+    sent = request.decode().body
+    assert [(a.kind.value, a.value) for a in sent.recipients.to] == [
+        ("ShortCode", "1065888"), ("Number", "abc"), ("RFC2822Address", "ops")]
+    assert (sent.sender_address.kind.value, sent.sender_address.value) == ("ShortCode", "1065888")
