@@ -10,7 +10,7 @@ import json
 import threading
 import time
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
@@ -19,7 +19,7 @@ import mm7bind as mm7
 from mm7bind.handlers import ForwardingHandler
 from mm7bind.store import SentRecord
 
-from .fake_http import TricklingServer
+from .fake_http import QuietHTTPServer, TricklingServer
 from .test_commands import Background, run
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4
@@ -53,7 +53,7 @@ class App:
             def log_message(self, *a):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/mm7-in"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
